@@ -1,0 +1,103 @@
+// Argument checks shared by the bindings. Every check runs before a kernel touches memory
+// and throws a Python exception whose message starts with the op's name:
+//   [matmul] inner dimensions differ: (3, 4) @ (5, 2)
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nabi {
+namespace py = pybind11;
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+[[noreturn]] inline void value_error(const std::string& op, const std::string& msg) {
+  throw py::value_error("[" + op + "] " + msg);
+}
+[[noreturn]] inline void type_error(const std::string& op, const std::string& msg) {
+  throw py::type_error("[" + op + "] " + msg);
+}
+
+inline const char* dtype_name(const py::array& a) {
+  if (a.dtype().is(py::dtype::of<float>())) return "float32";
+  if (a.dtype().is(py::dtype::of<double>())) return "float64";
+  if (a.dtype().is(py::dtype::of<int32_t>())) return "int32";
+  if (a.dtype().is(py::dtype::of<int64_t>())) return "int64";
+  if (a.dtype().is(py::dtype::of<bool>())) return "bool";
+  return "other";
+}
+
+template <typename T>
+inline bool has_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<T>());
+}
+
+inline bool is_float32(const py::array& a) { return has_dtype<float>(a); }
+inline bool is_float64(const py::array& a) { return has_dtype<double>(a); }
+
+// Floating arrays must be float32 or float64, C-contiguous and aligned.
+inline void check_float(const std::string& op, const py::array& a, const char* name) {
+  if (!is_float32(a) && !is_float64(a))
+    type_error(op, std::string(name) + " must be float32 or float64, got " + dtype_name(a));
+  if (!(a.flags() & py::array::c_style))
+    value_error(op, std::string(name) + " must be C-contiguous, got strides of shape " +
+                        shape_str(a));
+}
+
+inline void check_same_dtype(const std::string& op, const py::array& a, const char* an,
+                             const py::array& b, const char* bn) {
+  if (!a.dtype().is(b.dtype()))
+    type_error(op, std::string(an) + " and " + bn + " dtypes differ: " + dtype_name(a) + " vs " +
+                       dtype_name(b));
+}
+
+inline void check_ndim(const std::string& op, const py::array& a, const char* name, int ndim) {
+  if (a.ndim() != ndim)
+    value_error(op, std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " +
+                        shape_str(a));
+}
+
+inline void check_same_shape(const std::string& op, const py::array& a, const char* an,
+                             const py::array& b, const char* bn) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  if (!same)
+    value_error(op, std::string(an) + " and " + bn + " shapes differ: " + shape_str(a) + " vs " +
+                        shape_str(b));
+}
+
+inline void check_writeable(const std::string& op, const py::array& a, const char* name) {
+  if (!a.writeable()) value_error(op, std::string(name) + " is read-only");
+}
+
+// A new C-contiguous array of the same dtype as `like` with the given shape (uninitialised).
+inline py::array empty_like_dtype(const py::array& like, const std::vector<py::ssize_t>& shape) {
+  return py::array(like.dtype(), shape);
+}
+
+inline std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+}  // namespace nabi
