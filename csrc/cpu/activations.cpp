@@ -1,0 +1,260 @@
+// Pointwise activations, forward and backward. One plain loop per kind (the switch is
+// outside the loop), so the cheap kinds auto-vectorise at -O3; transcendental kinds call
+// std::exp / std::tanh / std::erf / std::log1p (no -ffast-math).
+#include "cpu/activations.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/parallel.h"
+
+namespace nabi::cpu {
+
+namespace {
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+constexpr double kSqrt2OverPi = 0.79788456080286535587989211986876;  // sqrt(2/pi)
+constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;  // 1/sqrt(2*pi)
+constexpr double kGeluC = 0.044715;
+
+// Stable logistic: never evaluates exp of a large positive number.
+template <typename T>
+inline T sigmoid(T x) {
+  T e = std::exp(-std::abs(x));
+  T r = T(1) / (T(1) + e);
+  return x >= T(0) ? r : e * r;
+}
+}  // namespace
+
+bool parse_activation(const std::string& s, Act* out) {
+  static const struct {
+    const char* name;
+    Act kind;
+  } table[] = {
+      {"linear", Act::Linear},     {"relu", Act::Relu},
+      {"relu6", Act::Relu6},       {"leaky_relu", Act::LeakyRelu},
+      {"elu", Act::Elu},           {"selu", Act::Selu},
+      {"sigmoid", Act::Sigmoid},   {"tanh", Act::Tanh},
+      {"softplus", Act::Softplus}, {"softsign", Act::Softsign},
+      {"swish", Act::Swish},       {"silu", Act::Swish},
+      {"gelu", Act::Gelu},         {"gelu_tanh", Act::GeluTanh},
+      {"hard_sigmoid", Act::HardSigmoid}, {"exponential", Act::Exponential},
+  };
+  for (const auto& e : table)
+    if (s == e.name) {
+      *out = e.kind;
+      return true;
+    }
+  return false;
+}
+
+bool act_backward_uses_y(Act k, double alpha) {
+  switch (k) {
+    case Act::Linear:
+    case Act::Relu:
+    case Act::Relu6:
+    case Act::Sigmoid:
+    case Act::Tanh:
+    case Act::HardSigmoid:
+    case Act::Exponential:
+      return true;
+    case Act::LeakyRelu:
+      return alpha > 0;  // sign(y) == sign(x) only for a positive slope
+    default:
+      return false;
+  }
+}
+
+int64_t act_cost(Act k) {
+  switch (k) {
+    case Act::Linear:
+    case Act::Relu:
+    case Act::Relu6:
+    case Act::LeakyRelu:
+    case Act::HardSigmoid:
+    case Act::Softsign:
+      return 2;
+    default:
+      return 20;
+  }
+}
+
+template <typename T>
+void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
+  switch (k) {
+    case Act::Linear:
+      if (x != y)
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i];
+      break;
+    case Act::Relu:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      break;
+    case Act::Relu6:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i] > T(0) ? x[i] : T(0);
+        y[i] = v < T(6) ? v : T(6);
+      }
+      break;
+    case Act::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] >= T(0) ? x[i] : alpha * x[i];
+      break;
+    case Act::Elu:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : alpha * std::expm1(x[i]);
+      break;
+    case Act::Selu: {
+      const T a = T(kSeluAlpha), s = T(kSeluScale);
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? s * x[i] : s * a * std::expm1(x[i]);
+      break;
+    }
+    case Act::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+      break;
+    case Act::Tanh:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      break;
+    case Act::Softplus:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i];
+        y[i] = (v > T(0) ? v : T(0)) + std::log1p(std::exp(-std::abs(v)));
+      }
+      break;
+    case Act::Softsign:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (T(1) + std::abs(x[i]));
+      break;
+    case Act::Swish:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid(x[i]);
+      break;
+    case Act::Gelu:
+      for (int64_t i = 0; i < n; ++i)
+        y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
+      break;
+    case Act::GeluTanh: {
+      const T c = T(kSqrt2OverPi), c3 = T(kGeluC);
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i];
+        y[i] = T(0.5) * v * (T(1) + std::tanh(c * (v + c3 * v * v * v)));
+      }
+      break;
+    }
+    case Act::HardSigmoid:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i] + T(3);
+        v = v > T(0) ? v : T(0);
+        v = v < T(6) ? v : T(6);
+        y[i] = v / T(6);
+      }
+      break;
+    case Act::Exponential:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+      break;
+  }
+}
+
+template <typename T>
+void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_t n, T alpha) {
+  switch (k) {
+    case Act::Linear:
+      if (g != dx)
+        for (int64_t i = 0; i < n; ++i) dx[i] = g[i];
+      break;
+    case Act::Relu:  // TF: gradient 0 at 0
+      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+      break;
+    case Act::Relu6:  // 1 only on the open interval (0, 6)
+      for (int64_t i = 0; i < n; ++i) dx[i] = (y[i] > T(0) && y[i] < T(6)) ? g[i] : T(0);
+      break;
+    case Act::LeakyRelu:  // TF LeakyReluGrad: features > 0 ? g : alpha * g
+      if (act_backward_uses_y(k, double(alpha)))
+        for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : alpha * g[i];
+      else
+        for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? g[i] : alpha * g[i];
+      break;
+    case Act::Elu:
+      for (int64_t i = 0; i < n; ++i)
+        dx[i] = x[i] > T(0) ? g[i] : g[i] * alpha * std::exp(x[i]);
+      break;
+    case Act::Selu: {
+      const T s = T(kSeluScale), sa = T(kSeluScale * kSeluAlpha);
+      for (int64_t i = 0; i < n; ++i)
+        dx[i] = x[i] > T(0) ? g[i] * s : g[i] * sa * std::exp(x[i]);
+      break;
+    }
+    case Act::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * y[i] * (T(1) - y[i]);
+      break;
+    case Act::Tanh:
+      for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * (T(1) - y[i] * y[i]);
+      break;
+    case Act::Softplus:
+      for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * sigmoid(x[i]);
+      break;
+    case Act::Softsign:
+      for (int64_t i = 0; i < n; ++i) {
+        T d = T(1) + std::abs(x[i]);
+        dx[i] = g[i] / (d * d);
+      }
+      break;
+    case Act::Swish:
+      for (int64_t i = 0; i < n; ++i) {
+        T s = sigmoid(x[i]);
+        dx[i] = g[i] * s * (T(1) + x[i] * (T(1) - s));
+      }
+      break;
+    case Act::Gelu:
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i];
+        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+        dx[i] = g[i] * (cdf + v * pdf);
+      }
+      break;
+    case Act::GeluTanh: {
+      const T c = T(kSqrt2OverPi), c3 = T(kGeluC);
+      for (int64_t i = 0; i < n; ++i) {
+        T v = x[i];
+        T t = std::tanh(c * (v + c3 * v * v * v));
+        T du = c * (T(1) + T(3) * c3 * v * v);
+        dx[i] = g[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
+      }
+      break;
+    }
+    case Act::HardSigmoid:  // slope 1/6 on (-3, 3), i.e. 0 < y < 1
+      for (int64_t i = 0; i < n; ++i)
+        dx[i] = (y[i] > T(0) && y[i] < T(1)) ? g[i] * T(1.0 / 6.0) : T(0);
+      break;
+    case Act::Exponential:
+      for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * y[i];
+      break;
+  }
+}
+
+template <typename T>
+void act_forward(Act k, const T* x, T* y, int64_t n, T alpha) {
+  parallel_for(n, act_cost(k), [&](int64_t b, int64_t e) {
+    act_forward_range<T>(k, x + b, y + b, e - b, alpha);
+  });
+}
+
+template <typename T>
+void act_backward(Act k, const T* g, const T* x, const T* y, T* dx, int64_t n, T alpha) {
+  parallel_for(n, act_cost(k), [&](int64_t b, int64_t e) {
+    act_backward_range<T>(k, g + b, x ? x + b : nullptr, y ? y + b : nullptr, dx + b, e - b,
+                          alpha);
+  });
+}
+
+template void act_forward_range<float>(Act, const float*, float*, int64_t, float);
+template void act_forward_range<double>(Act, const double*, double*, int64_t, double);
+template void act_backward_range<float>(Act, const float*, const float*, const float*, float*,
+                                        int64_t, float);
+template void act_backward_range<double>(Act, const double*, const double*, const double*,
+                                         double*, int64_t, double);
+template void act_forward<float>(Act, const float*, float*, int64_t, float);
+template void act_forward<double>(Act, const double*, double*, int64_t, double);
+template void act_backward<float>(Act, const float*, const float*, const float*, float*, int64_t,
+                                  float);
+template void act_backward<double>(Act, const double*, const double*, const double*, double*,
+                                   int64_t, double);
+
+}  // namespace nabi::cpu
