@@ -18,4 +18,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 // Which micro-kernel the dispatcher picked on this CPU: "avx512", "avx2" or "portable".
 const char* gemm_isa();
 
+// Re-selects the micro-kernel: "avx512", "avx2" or "portable" when this CPU supports it,
+// otherwise (or for any other name) the best one it has. Returns gemm_isa(). For tests and
+// benchmarks (the NABI_GEMM_ISA environment variable does the same at load time); not to be
+// called while another thread is inside gemm().
+const char* gemm_set_isa(const char* name);
+
 }  // namespace nabi::cpu
