@@ -1,1 +1,80 @@
-from . import _C
+"""nabi (나비): a small, fast deep-learning framework that speaks TensorFlow/Keras.
+
+    import nabi as tf
+    x = tf.constant([[1., 2.], [3., 4.]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(tf.nn.relu(x @ x))
+    tape.gradient(y, x)
+"""
+__version__ = "0.1.0"
+
+import contextlib as _contextlib
+
+from . import _C  # noqa: F401
+from . import dtypes
+from .dtypes import (DType, as_dtype, bool, float16, float32, float64, int8, int16,  # noqa: F401,A004
+                     int32, int64, string, uint8)
+from .framework.tape import GradientTape, stop_gradient  # noqa: F401
+from .framework.tensor import (Tensor, TensorShape, Variable, constant,  # noqa: F401
+                               convert_to_tensor, is_tensor)
+from .ops.array_ops import (boolean_mask, broadcast_to, concat, expand_dims, eye, fill,  # noqa: F401
+                            gather, gather_nd, identity, linspace, one_hot, ones, ones_like, pad,
+                            range, rank, reshape, reverse, shape, size, slice, sort, argsort,
+                            split, squeeze, stack, strided_slice, tile, transpose, unique, unstack,
+                            where, zeros, zeros_like)
+from .ops.math_ops import (abs, add, add_n, argmax, argmin, cast, clip_by_value, cos,  # noqa: F401
+                           cumsum, divide, equal, exp, floor, floordiv, greater, greater_equal,
+                           less, less_equal, log, logical_and, logical_not, logical_or, matmul,
+                           maximum, minimum, multiply, negative, not_equal, pow, reduce_all,
+                           reduce_any, reduce_logsumexp, reduce_max, reduce_mean, reduce_min,
+                           reduce_prod, reduce_std, reduce_sum, reduce_variance, round, rsqrt,
+                           saturate_cast, sign, sin, sqrt, square, squared_difference, subtract,
+                           tensordot, truediv)
+from .ops.nn_ops import sigmoid, tanh  # noqa: F401
+from . import math, nn, random, linalg, config, cuda, test  # noqa: F401,E402
+
+newaxis = None
+
+
+@_contextlib.contextmanager
+def device(name):
+    """Places ops on a device. Only the CPU exists in this build; asking for a GPU that is
+    not available raises a clear error."""
+    d = str(name).lower()
+    if ("gpu" in d or "cuda" in d) and not cuda.is_available():
+        raise RuntimeError(f"[device] {name!r} is not available: "
+                           + ("no GPU was found" if cuda.is_built() else
+                              "nabi was built without CUDA"))
+    yield
+
+
+def executing_eagerly():
+    return True
+
+
+def function(func=None, **kwargs):
+    """`tf.function` is accepted and runs the function eagerly."""
+    if func is None:
+        return lambda f: f
+    return func
+
+
+def numpy_function(func, inp, Tout, name=None):
+    out = func(*[x.numpy() if isinstance(x, Tensor) else x for x in inp])
+    return convert_to_tensor(out)
+
+
+def print(*args, **kwargs):  # noqa: A001
+    import builtins
+    builtins.print(*[a.numpy() if isinstance(a, Tensor) else a for a in args], **kwargs)
+
+
+def __getattr__(name):
+    # Heavier namespaces load on first use: `nabi.keras`, `nabi.compat`, `nabi.examples`.
+    if name in ("keras", "compat", "examples"):
+        import importlib
+        mod = importlib.import_module(f".{name}", __name__)
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'nabi' has no attribute {name!r}")

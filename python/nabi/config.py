@@ -1,0 +1,76 @@
+"""`nabi.config`: threads and devices, in TF's shape."""
+from collections import namedtuple
+
+from . import _C
+
+PhysicalDevice = namedtuple("PhysicalDevice", ["name", "device_type"])
+_state = {"gpu_visible": True, "inter_op": 0}
+
+
+def _gpu_visible():
+    return _state["gpu_visible"]
+
+
+class threading:  # noqa: N801  (TF's namespace spelling)
+    @staticmethod
+    def set_intra_op_parallelism_threads(num_threads):
+        """Threads used inside one op (0 means the OpenMP default)."""
+        import os
+        n = int(num_threads)
+        if n <= 0:
+            n = int(os.environ.get("OMP_NUM_THREADS", 0) or os.cpu_count() or 1)
+        _C.set_num_threads(n)
+
+    @staticmethod
+    def get_intra_op_parallelism_threads():
+        return int(_C.get_num_threads())
+
+    @staticmethod
+    def set_inter_op_parallelism_threads(num_threads):
+        _state["inter_op"] = int(num_threads)
+
+    @staticmethod
+    def get_inter_op_parallelism_threads():
+        return _state["inter_op"]
+
+
+def list_physical_devices(device_type=None):
+    devs = [PhysicalDevice("/physical_device:CPU:0", "CPU")]
+    if _C.built_with_cuda and _state["gpu_visible"]:
+        devs += [PhysicalDevice(f"/physical_device:GPU:{i}", "GPU")
+                 for i in range(int(_C.cuda_device_count()))]
+    if device_type is None:
+        return devs
+    return [d for d in devs if d.device_type == device_type.upper()]
+
+
+list_logical_devices = list_physical_devices
+
+
+def get_visible_devices(device_type=None):
+    return list_physical_devices(device_type)
+
+
+def set_visible_devices(devices, device_type=None):
+    if device_type is None or device_type.upper() == "GPU":
+        gpus = [d for d in (devices if isinstance(devices, (list, tuple)) else [devices])
+                if getattr(d, "device_type", "") == "GPU"]
+        _state["gpu_visible"] = bool(gpus)
+
+
+class experimental:  # noqa: N801
+    _tf32 = False
+
+    @staticmethod
+    def enable_tensor_float_32_execution(enabled):
+        experimental._tf32 = bool(enabled)
+
+    @staticmethod
+    def tensor_float_32_execution_enabled():
+        return experimental._tf32
+
+    @staticmethod
+    def set_memory_growth(device, enable):
+        return None
+
+    list_physical_devices = staticmethod(list_physical_devices)

@@ -1,0 +1,25 @@
+"""`nabi.cuda`: what the CUDA backend can see. All answers are False/0 without a GPU build."""
+from . import _C
+
+
+def is_built():
+    return bool(_C.built_with_cuda)
+
+
+def device_count():
+    from . import config
+    if not config._gpu_visible():
+        return 0
+    return int(_C.cuda_device_count())
+
+
+def is_available():
+    return device_count() > 0
+
+
+def memory_allocated():
+    return 0
+
+
+def empty_cache():
+    return None

@@ -1,0 +1,218 @@
+"""Eager autograd: `GradientTape` with TensorFlow 2 semantics.
+
+Every op calls `record(inputs, outputs, backward)` after computing its result. While a
+tape is recording and one of `inputs` is tracked by it (watched, a trainable Variable it
+reads, or the output of an op it recorded), the tape keeps a node. `gradient()` walks the
+nodes in reverse order of execution (a valid topological order), so a tensor used twice
+(`b = a + a`) accumulates both contributions.
+
+Backward rules work on raw arrays:  backward(grad, needs) -> sequence of input gradients
+  grad:  the gradient of the (single) output, or a list of them for multi-output ops,
+         as NumPy arrays (never None: missing output gradients are filled with zeros);
+  needs: a tuple of booleans, True where an input is tracked (so it may need a gradient;
+         rules skip the work for the others and return None there).
+"""
+import numpy as np
+
+__all__ = ["GradientTape", "record", "stop_gradient", "is_recording"]
+
+_tapes = []  # recording tapes, innermost last
+
+
+def is_recording():
+    return bool(_tapes)
+
+
+class _Node:
+    __slots__ = ("inputs", "outputs", "backward", "multi")
+
+    def __init__(self, inputs, outputs, backward, multi):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.backward = backward
+        self.multi = multi
+
+
+def record(inputs, outputs, backward):
+    """Records an op on every recording tape that tracks one of its inputs."""
+    if not _tapes:
+        return
+    multi = isinstance(outputs, (list, tuple))
+    outs = tuple(outputs) if multi else (outputs,)
+    for tape in _tapes:
+        if tape._paused:
+            continue
+        tracked = tape._tracked
+        hit = False
+        for x in inputs:
+            if id(x) in tracked:
+                hit = True
+            elif tape._watch_vars and getattr(x, "trainable", False) and x._is_variable:
+                tape._watch_one(x)
+                hit = True
+        if hit:
+            tape._nodes.append(_Node(tuple(inputs), outs, backward, multi))
+            for o in outs:
+                tracked[id(o)] = o
+
+
+class GradientTape:
+    """Records operations for automatic differentiation (TF2 `tf.GradientTape`)."""
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self._persistent = persistent
+        self._watch_vars = watch_accessed_variables
+        self._tracked = {}
+        self._watched = []
+        self._nodes = []
+        self._paused = False
+        self._used = False
+        self._entered = False
+
+    def __enter__(self):
+        self._entered = True
+        _tapes.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        if self in _tapes:
+            _tapes.remove(self)
+        return False
+
+    def _watch_one(self, t):
+        if id(t) not in self._tracked:
+            self._tracked[id(t)] = t
+            self._watched.append(t)
+
+    def watch(self, tensor):
+        """Makes the tape track `tensor` (a Tensor, Variable or a nest of them)."""
+        from .tensor import Tensor
+        for t in _flatten(tensor):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"[GradientTape.watch] expected a Tensor or Variable, got {type(t).__name__}")
+            self._watch_one(t)
+
+    def watched_variables(self):
+        return tuple(t for t in self._watched if getattr(t, "_is_variable", False))
+
+    def reset(self):
+        self._tracked.clear()
+        self._watched.clear()
+        self._nodes.clear()
+
+    class _StopRecording:
+        def __init__(self, tape):
+            self.tape = tape
+
+        def __enter__(self):
+            self.prev = self.tape._paused
+            self.tape._paused = True
+
+        def __exit__(self, *exc):
+            self.tape._paused = self.prev
+            return False
+
+    def stop_recording(self):
+        return GradientTape._StopRecording(self)
+
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
+        """d(sum of targets)/d(sources), in the structure of `sources`."""
+        from .tensor import Tensor, _wrap
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one set "
+                               "of gradients (or jacobians); pass persistent=True for more")
+        if self in _tapes and not self._persistent:
+            pass  # TF allows gradient() inside the context; recording continues.
+        self._used = True
+        targets = _flatten(target)
+        if output_gradients is None:
+            ograds = [None] * len(targets)
+        else:
+            ograds = _flatten(output_gradients)
+            if len(ograds) != len(targets):
+                raise ValueError("[GradientTape.gradient] output_gradients must match target")
+        grads = {}
+        for t, og in zip(targets, ograds):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"[GradientTape.gradient] target must be a Tensor, got {type(t).__name__}")
+            g = np.ones(t._data.shape, t._data.dtype) if og is None else np.asarray(
+                og._data if isinstance(og, Tensor) else og, dtype=t._data.dtype)
+            prev = grads.get(id(t))
+            grads[id(t)] = g if prev is None else prev + g
+        tracked = self._tracked
+        for node in reversed(self._nodes):
+            outs = node.outputs
+            if node.multi:
+                gs = [grads.get(id(o)) for o in outs]
+                if all(g is None for g in gs):
+                    continue
+                g_arg = [np.zeros(o._data.shape, o._data.dtype) if g is None else g
+                         for o, g in zip(outs, gs)]
+            else:
+                g_arg = grads.get(id(outs[0]))
+                if g_arg is None:
+                    continue
+            needs = tuple(id(x) in tracked for x in node.inputs)
+            in_grads = node.backward(g_arg, needs)
+            for x, g, need in zip(node.inputs, in_grads, needs):
+                if g is None or not need:
+                    continue
+                k = id(x)
+                prev = grads.get(k)
+                grads[k] = g if prev is None else prev + g
+        if not self._persistent:
+            self._nodes = []
+        flat_sources = _flatten(sources)
+        out = []
+        for s in flat_sources:
+            g = grads.get(id(s))
+            if g is None:
+                if unconnected_gradients in ("zero", "ZERO") or getattr(unconnected_gradients, "value", None) == "zero":
+                    g = np.zeros(s._data.shape, s._data.dtype)
+                else:
+                    out.append(None)
+                    continue
+            g = np.asarray(g)
+            if g.shape != s._data.shape:
+                g = np.broadcast_to(g, s._data.shape).copy()
+            if g.dtype != s._data.dtype:
+                g = g.astype(s._data.dtype)
+            out.append(_wrap(g))
+        return _pack_like(sources, out)
+
+    def jacobian(self, target, sources):
+        raise NotImplementedError("[GradientTape.jacobian] is not implemented in nabi yet")
+
+
+def _flatten(x):
+    if isinstance(x, (list, tuple)):
+        out = []
+        for v in x:
+            out.extend(_flatten(v))
+        return out
+    if isinstance(x, dict):
+        out = []
+        for k in sorted(x):
+            out.extend(_flatten(x[k]))
+        return out
+    return [x]
+
+
+def _pack_like(structure, flat):
+    it = iter(flat)
+
+    def pack(s):
+        if isinstance(s, (list, tuple)):
+            vals = [pack(v) for v in s]
+            return type(s)(vals) if isinstance(s, list) else tuple(vals)
+        if isinstance(s, dict):
+            return {k: pack(s[k]) for k in sorted(s)}
+        return next(it)
+    return pack(structure)
+
+
+def stop_gradient(x, name=None):
+    """Returns `x` as a new tensor that no tape looks through."""
+    from .tensor import convert_to_tensor, _wrap
+    x = convert_to_tensor(x)
+    return _wrap(x._data)

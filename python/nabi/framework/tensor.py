@@ -1,0 +1,415 @@
+"""`Tensor` and `Variable`: eager tensors whose CPU storage is a NumPy array.
+
+Kernels receive the array itself (no copy); ops that need C-contiguous input make it so.
+A CUDA device buffer will take the array's place for GPU tensors.
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+
+__all__ = ["Tensor", "Variable", "TensorShape", "convert_to_tensor", "constant", "is_tensor"]
+
+
+class TensorShape(tuple):
+    """A tuple of dimensions (None for unknown) with TF's helpers."""
+
+    def __new__(cls, dims=()):
+        if dims is None:
+            return super().__new__(cls, ())
+        if isinstance(dims, int):
+            dims = (dims,)
+        return super().__new__(cls, (None if d is None else int(d) for d in dims))
+
+    def as_list(self):
+        return list(self)
+
+    @property
+    def rank(self):
+        return len(self)
+
+    ndims = rank
+
+    def num_elements(self):
+        if any(d is None for d in self):
+            return None
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def is_fully_defined(self):
+        return all(d is not None for d in self)
+
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return TensorShape(r) if isinstance(i, slice) else r
+
+    def __repr__(self):
+        return f"TensorShape({list(self)})"
+
+
+def _default_dtype_for(value):
+    """TF's defaults: Python floats -> float32, ints -> int32 (int64 if too large)."""
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        return np.bool_
+    if isinstance(value, float):
+        return np.float32
+    if isinstance(value, int):
+        return np.int32 if -2**31 <= value < 2**31 else np.int64
+    return None
+
+
+class Tensor:
+    """An immutable n-dimensional array that GradientTape can differentiate through."""
+
+    __slots__ = ("_data", "__weakref__")
+    __array_priority__ = 1000
+    _is_variable = False
+
+    def __init__(self, value, dtype=None):
+        self._data = convert_to_tensor(value, dtype)._data
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def shape(self):
+        return TensorShape(self._data.shape)
+
+    def get_shape(self):
+        return self.shape
+
+    @property
+    def dtype(self):
+        return _dt.as_dtype(self._data.dtype)
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def device(self):
+        return "/job:localhost/replica:0/task:0/device:CPU:0"
+
+    @property
+    def name(self):
+        return None
+
+    def numpy(self):
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self._data.shape[0]):
+            yield self[i]
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise ValueError(f"The truth value of a tensor of shape {self._data.shape} is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def __float__(self):
+        return float(self._data)
+
+    def __int__(self):
+        return int(self._data)
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self._data)
+
+    def __hash__(self):
+        return id(self)
+
+    def ref(self):
+        return _Ref(self)
+
+    experimental_ref = ref
+
+    def __repr__(self):
+        body = np.array2string(self._data, separator=", " if self._data.ndim == 0 else " ")
+        return f"<nabi.Tensor: shape={tuple(self._data.shape)}, dtype={self.dtype.name}, numpy={body}>"
+
+    def __str__(self):
+        body = np.array2string(self._data, separator=" ")
+        return f"nabi.Tensor({body}, shape={tuple(self._data.shape)}, dtype={self.dtype.name})"
+
+    # -- conversions -----------------------------------------------------------------
+    def cpu(self):
+        return self
+
+    def to(self, device):
+        from .. import device as _device_mod  # noqa: F401
+        d = str(device).lower()
+        if "gpu" in d or "cuda" in d:
+            raise RuntimeError(f"[Tensor.to] device {device!r} is not available: nabi was built "
+                               "without a usable CUDA device")
+        return self
+
+    def cuda(self):
+        return self.to("cuda:0")
+
+    # -- operators (implemented in nabi.ops) -----------------------------------------
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().subtract(self, o)
+    def __rsub__(self, o): return _ops().subtract(o, self)
+    def __mul__(self, o): return _ops().multiply(self, o)
+    def __rmul__(self, o): return _ops().multiply(o, self)
+    def __truediv__(self, o): return _ops().divide(self, o)
+    def __rtruediv__(self, o): return _ops().divide(o, self)
+    def __floordiv__(self, o): return _ops().floordiv(self, o)
+    def __rfloordiv__(self, o): return _ops().floordiv(o, self)
+    def __mod__(self, o): return _ops().floormod(self, o)
+    def __rmod__(self, o): return _ops().floormod(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __invert__(self): return _ops().logical_not(self)
+    def __and__(self, o): return _ops().logical_and(self, o)
+    def __or__(self, o): return _ops().logical_or(self, o)
+    def __xor__(self, o): return _ops().logical_xor(self, o)
+    def __lt__(self, o): return _ops().less(self, o)
+    def __le__(self, o): return _ops().less_equal(self, o)
+    def __gt__(self, o): return _ops().greater(self, o)
+    def __ge__(self, o): return _ops().greater_equal(self, o)
+    def __eq__(self, o): return _ops().equal(self, o)
+    def __ne__(self, o): return _ops().not_equal(self, o)
+    def __getitem__(self, idx): return _ops().getitem(self, idx)
+
+    # TF-style method helpers
+    def eval(self, feed_dict=None, session=None):
+        return self._data
+
+
+class _Ref:
+    __slots__ = ("_t",)
+
+    def __init__(self, t):
+        self._t = t
+
+    def deref(self):
+        return self._t
+
+    def __hash__(self):
+        return id(self._t)
+
+    def __eq__(self, o):
+        return isinstance(o, _Ref) and o._t is self._t
+
+
+_OPS = None
+
+
+def _ops():
+    global _OPS
+    if _OPS is None:
+        from .. import ops as _o
+        _OPS = _o
+    return _OPS
+
+
+def _wrap(arr):
+    """A Tensor around `arr` (no copy, no checks): the ops' fast constructor."""
+    if type(arr) is not np.ndarray:
+        arr = np.asarray(arr)
+    t = Tensor.__new__(Tensor)
+    t._data = arr
+    return t
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """Converts a Tensor, NumPy array, Python number or nested list to a Tensor.
+
+    Non-tensors adapt to `dtype` (or `dtype_hint`); a Tensor of another dtype is an error.
+    """
+    if isinstance(value, Tensor):
+        if dtype is not None and value._data.dtype != _dt.as_dtype(dtype)._np:
+            raise TypeError(f"[convert_to_tensor] tensor has dtype {value.dtype.name}, "
+                            f"requested {_dt.as_dtype(dtype).name}")
+        return value
+    want = dtype if dtype is not None else dtype_hint
+    if want is not None:
+        want = _dt.as_dtype(want)._np
+    if isinstance(value, np.ndarray):
+        if want is not None and value.dtype != want and dtype is not None:
+            value = value.astype(want)
+        elif want is not None and value.dtype != want and dtype_hint is not None:
+            if _can_adapt(value.dtype, want):
+                value = value.astype(want)
+        return _wrap(value)
+    if isinstance(value, np.generic):
+        arr = np.asarray(value)
+        if want is not None and arr.dtype != want and (dtype is not None or _can_adapt(arr.dtype, want)):
+            arr = arr.astype(want)
+        return _wrap(arr)
+    if want is None:
+        d = _default_dtype_for(value)
+        if d is None:
+            arr = np.asarray(_unwrap_nested(value))
+            if arr.dtype == np.float64 and not _has_numpy_leaf(value):
+                arr = arr.astype(np.float32)
+            elif arr.dtype == np.int64 and not _has_numpy_leaf(value) and arr.size and \
+                    arr.min() >= -2**31 and arr.max() < 2**31:
+                arr = arr.astype(np.int32)
+            elif arr.dtype.kind in "US":
+                arr = arr.astype(object)
+            return _wrap(arr)
+        return _wrap(np.asarray(value, dtype=d))
+    arr = np.asarray(_unwrap_nested(value))
+    if arr.dtype.kind in "fc" and np.dtype(want).kind in "iub" and dtype is not None:
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to {np.dtype(want).name} "
+                            "without losing information")
+    return _wrap(arr.astype(want, copy=False))
+
+
+def _can_adapt(src, want):
+    src, want = np.dtype(src), np.dtype(want)
+    if src.kind == want.kind:
+        return True
+    return src.kind in "iub" and want.kind == "f"
+
+
+def _has_numpy_leaf(value):
+    if isinstance(value, (np.ndarray, np.generic)):
+        return True
+    if isinstance(value, (list, tuple)) and value:
+        return _has_numpy_leaf(value[0])
+    return False
+
+
+def _unwrap_nested(value):
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, (list, tuple)):
+        if any(isinstance(v, (Tensor, list, tuple)) for v in value):
+            return [_unwrap_nested(v) for v in value]
+    return value
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """A constant tensor (a copy of `value`), optionally cast and reshaped/broadcast."""
+    if isinstance(value, Tensor):
+        arr = value._data.copy()
+        if dtype is not None:
+            arr = arr.astype(_dt.as_dtype(dtype)._np)
+    else:
+        t = convert_to_tensor(value, dtype=dtype)
+        arr = np.array(t._data, copy=True)
+    if shape is not None:
+        shape = tuple(shape)
+        if arr.size == 1:
+            arr = np.full(shape, arr.reshape(()), dtype=arr.dtype)
+        else:
+            if int(np.prod(shape)) != arr.size:
+                raise ValueError(f"[constant] cannot reshape {arr.size} elements to shape {shape}")
+            arr = arr.reshape(shape)
+    return _wrap(arr)
+
+
+_VAR_COUNT = [0]
+
+
+class Variable(Tensor):
+    """A mutable tensor; trainable Variables are watched by GradientTape automatically.
+
+    Updates happen in place, so kernels (the fused optimizer updates) may write into
+    `_data` directly.
+    """
+
+    __slots__ = ("_name", "trainable", "_constraint", "_aggregation", "__dict__")
+    _is_variable = True
+
+    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None,
+                 constraint=None, validate_shape=True, **kwargs):
+        if initial_value is None:
+            raise ValueError("[Variable] initial_value must be given")
+        if callable(initial_value) and not isinstance(initial_value, Tensor):
+            initial_value = initial_value()
+        t = convert_to_tensor(initial_value, dtype=dtype) if not isinstance(initial_value, Tensor) \
+            else initial_value
+        if dtype is not None and isinstance(initial_value, Tensor):
+            t = _wrap(t._data.astype(_dt.as_dtype(dtype)._np))
+        self._data = np.array(t._data, copy=True, order="C")
+        if name is None:
+            name = "Variable"
+        self._name = name
+        self.trainable = bool(trainable)
+        self._constraint = constraint
+        self._aggregation = kwargs.get("aggregation")
+
+    @property
+    def name(self):
+        return self._name if self._name.endswith(":0") or "/" in self._name and ":" in self._name \
+            else self._name + ":0"
+
+    @property
+    def constraint(self):
+        return self._constraint
+
+    @property
+    def value_tensor(self):
+        return _wrap(self._data)
+
+    def value(self):
+        return _wrap(self._data.copy())
+
+    def read_value(self):
+        return _wrap(self._data.copy())
+
+    def numpy(self):
+        return self._data.copy()
+
+    def _check(self, v, op):
+        arr = v._data if isinstance(v, Tensor) else np.asarray(v)
+        if arr.shape != self._data.shape:
+            raise ValueError(f"[Variable.{op}] shape {arr.shape} does not match the variable's "
+                             f"shape {self._data.shape} ({self._name})")
+        if isinstance(v, Tensor) and arr.dtype != self._data.dtype:
+            raise TypeError(f"[Variable.{op}] dtype {arr.dtype} does not match the variable's "
+                            f"dtype {self._data.dtype} ({self._name})")
+        return arr
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        arr = self._check(value, "assign")
+        np.copyto(self._data, arr, casting="unsafe")
+        return self
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        arr = self._check(delta, "assign_add")
+        np.add(self._data, arr, out=self._data, casting="unsafe")
+        return self
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        arr = self._check(delta, "assign_sub")
+        np.subtract(self._data, arr, out=self._data, casting="unsafe")
+        return self
+
+    def __repr__(self):
+        body = np.array2string(self._data, separator=", ", prefix="numpy=array(")
+        return (f"<nabi.Variable '{self.name}' shape={tuple(self._data.shape)} "
+                f"dtype={self.dtype.name}, numpy=array({body}, dtype={self.dtype.name})>")
+
+    __hash__ = Tensor.__hash__
+
+Variable.__str__ = Variable.__repr__

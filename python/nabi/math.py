@@ -1,0 +1,13 @@
+"""`nabi.math`: elementwise math, reductions and comparisons under TF's names."""
+from .ops.math_ops import (abs, add, add_n, argmax, argmin, atan2, ceil, cos, cumsum,  # noqa: F401
+                           divide, divide_no_nan, equal, erf, exp, expm1, floor, floordiv,
+                           floormod, greater, greater_equal, is_finite, is_inf, is_nan, less,
+                           less_equal, log, log1p, logical_and, logical_not, logical_or,
+                           logical_xor, maximum, minimum, mod, multiply, negative, not_equal, pow,
+                           reciprocal, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
+                           reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum,
+                           reduce_variance, round, rsqrt, sign, sin, sqrt, square,
+                           squared_difference, subtract, tan, truediv)
+from .ops.nn_ops import sigmoid, softplus, tanh, log_softmax, softmax  # noqa: F401
+from .ops.math_ops import negative as neg  # noqa: F401
+from .ops.nn_ops import l2_normalize  # noqa: F401

@@ -1,0 +1,8 @@
+"""`nabi.nn`: activations, softmax, fused losses, bias_add, dropout, moments."""
+from .ops.nn_ops import (batch_normalization, bias_add, dense, dropout, elu, exponential,  # noqa: F401
+                         gelu, hard_sigmoid, l2_loss, l2_normalize, leaky_relu, log_softmax,
+                         moments, relu, relu6, selu, sigmoid, sigmoid_cross_entropy_with_logits,
+                         silu, softmax, softmax_cross_entropy_with_logits,
+                         softmax_cross_entropy_with_logits_v2, softplus, softsign,
+                         sparse_softmax_cross_entropy_with_logits, swish, tanh,
+                         weighted_cross_entropy_with_logits)

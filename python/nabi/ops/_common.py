@@ -1,0 +1,74 @@
+"""Shared helpers for the op implementations."""
+import numpy as np
+
+from ..framework.tape import _tapes, record  # noqa: F401  (re-exported for op modules)
+from ..framework.tensor import Tensor, _wrap, convert_to_tensor  # noqa: F401
+
+
+def t_(x, dtype=None):
+    """Converts to Tensor (fast path for Tensors)."""
+    if isinstance(x, Tensor):
+        return x
+    return convert_to_tensor(x, dtype=dtype)
+
+
+def binary_operands(op, x, y):
+    """Converts two operands; non-tensors adapt to the other's dtype, two tensors must agree."""
+    xt, yt = isinstance(x, Tensor), isinstance(y, Tensor)
+    if xt and yt:
+        if x._data.dtype != y._data.dtype:
+            raise TypeError(f"[{op}] dtypes differ: {x._data.dtype.name} {tuple(x._data.shape)} vs "
+                            f"{y._data.dtype.name} {tuple(y._data.shape)}; cast one of them first")
+        return x, y
+    if xt:
+        return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
+    if yt:
+        return convert_to_tensor(x, dtype_hint=y._data.dtype), y
+    x = convert_to_tensor(x)
+    return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
+
+
+def broadcast_shape(op, a, b):
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        raise ValueError(f"[{op}] shapes {tuple(a)} and {tuple(b)} are not broadcastable") from None
+
+
+def unbroadcast(g, shape):
+    """Sums `g` over the axes that broadcasting added or stretched to reach `shape`."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, s in enumerate(shape) if s == 1 and g.shape[i + extra] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=False)
+    return g.reshape(shape)
+
+
+def is_float(a):
+    return a.dtype.kind == "f"
+
+
+def contiguous(a):
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def norm_axis(op, axis, ndim):
+    """Normalises an axis argument (int, list, tuple, Tensor, None) to a sorted tuple."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, Tensor):
+        axis = axis._data.tolist()
+    if isinstance(axis, np.ndarray):
+        axis = axis.tolist()
+    if isinstance(axis, (int, np.integer)):
+        axis = [int(axis)]
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"[{op}] axis {a} is out of range for a tensor of rank {ndim}")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(out)))

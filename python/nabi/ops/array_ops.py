@@ -1,0 +1,434 @@
+"""Creation and shape ops: reshape, transpose, concat, stack, gather, one_hot, pad, slicing..."""
+import builtins
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
+                      record, t_, unbroadcast)
+
+_builtin_range = builtins.range
+
+# ---------------------------------------------------------------- creation
+
+
+def _shape_arg(shape):
+    if isinstance(shape, Tensor):
+        shape = shape._data.tolist()
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s._data) if isinstance(s, Tensor) else int(s) for s in shape)
+
+
+def zeros(shape, dtype=_dt.float32, name=None):
+    return _wrap(np.zeros(_shape_arg(shape), _dt.as_dtype(dtype)._np))
+
+
+def ones(shape, dtype=_dt.float32, name=None):
+    return _wrap(np.ones(_shape_arg(shape), _dt.as_dtype(dtype)._np))
+
+
+def zeros_like(input, dtype=None, name=None):  # noqa: A002
+    a = t_(input)._data
+    return _wrap(np.zeros(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
+
+
+def ones_like(input, dtype=None, name=None):  # noqa: A002
+    a = t_(input)._data
+    return _wrap(np.ones(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
+
+
+def fill(dims, value, name=None):
+    v = t_(value)._data
+    return _wrap(np.full(_shape_arg(dims), v, dtype=v.dtype))
+
+
+def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
+    if limit is None:
+        start, limit = 0, start
+    vals = [v._data.item() if isinstance(v, Tensor) else v for v in (start, limit, delta)]
+    if dtype is None:
+        dtype = _dt.float32 if any(isinstance(v, float) for v in vals) else _dt.int32
+    return _wrap(np.arange(*vals, dtype=_dt.as_dtype(dtype)._np))
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    return _wrap(np.linspace(float(start), float(stop), int(num), dtype=np.float32))
+
+
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=None):
+    e = np.eye(num_rows, num_columns, dtype=_dt.as_dtype(dtype)._np)
+    if batch_shape:
+        e = np.broadcast_to(e, tuple(batch_shape) + e.shape).copy()
+    return _wrap(e)
+
+
+def identity(input, name=None):  # noqa: A002
+    x = t_(input)
+    out = _wrap(x._data)
+    if _tapes:
+        record((x,), out, lambda g, n: (g,))
+    return out
+
+
+def shape(input, out_type=_dt.int32, name=None):  # noqa: A002
+    return _wrap(np.asarray(t_(input)._data.shape, dtype=_dt.as_dtype(out_type)._np))
+
+
+def size(input, out_type=_dt.int32, name=None):  # noqa: A002
+    return _wrap(np.asarray(t_(input)._data.size, dtype=_dt.as_dtype(out_type)._np))
+
+
+def rank(input, name=None):  # noqa: A002
+    return _wrap(np.asarray(t_(input)._data.ndim, dtype=np.int32))
+
+
+# ---------------------------------------------------------------- reshaping
+
+
+def reshape(tensor, shape, name=None):
+    x = t_(tensor)
+    a = x._data
+    new = _shape_arg(shape)
+    try:
+        r = a.reshape(new)
+    except ValueError:
+        raise ValueError(f"[reshape] cannot reshape a tensor of shape {tuple(a.shape)} "
+                         f"({a.size} elements) to {new}") from None
+    out = _wrap(r)
+    if _tapes:
+        old = a.shape
+        record((x,), out, lambda g, n: (g.reshape(old),))
+    return out
+
+
+def transpose(a, perm=None, conjugate=False, name=None):
+    x = t_(a)
+    arr = x._data
+    if perm is None:
+        perm = tuple(reversed(range(arr.ndim)))
+    perm = tuple(int(p) for p in (perm._data.tolist() if isinstance(perm, Tensor) else perm))
+    if sorted(p % max(arr.ndim, 1) for p in perm) != list(range(arr.ndim)):
+        raise ValueError(f"[transpose] perm {perm} is not a permutation of the axes of a tensor "
+                         f"of shape {tuple(arr.shape)}")
+    out = _wrap(np.transpose(arr, perm))
+    if _tapes:
+        inv = tuple(np.argsort(perm))
+        record((x,), out, lambda g, n: (np.transpose(g, inv),))
+    return out
+
+
+def squeeze(input, axis=None, name=None):  # noqa: A002
+    x = t_(input)
+    a = x._data
+    if axis is not None:
+        ax = norm_axis("squeeze", axis, a.ndim)
+        for i in ax:
+            if a.shape[i] != 1:
+                raise ValueError(f"[squeeze] cannot squeeze axis {i} of size {a.shape[i]} "
+                                 f"(shape {tuple(a.shape)})")
+        r = np.squeeze(a, axis=ax)
+    else:
+        r = np.squeeze(a)
+    out = _wrap(r)
+    if _tapes:
+        old = a.shape
+        record((x,), out, lambda g, n: (g.reshape(old),))
+    return out
+
+
+def expand_dims(input, axis, name=None):  # noqa: A002
+    x = t_(input)
+    a = x._data
+    axis = int(axis._data) if isinstance(axis, Tensor) else int(axis)
+    if not -a.ndim - 1 <= axis <= a.ndim:
+        raise ValueError(f"[expand_dims] axis {axis} is out of range for shape {tuple(a.shape)}")
+    out = _wrap(np.expand_dims(a, axis))
+    if _tapes:
+        old = a.shape
+        record((x,), out, lambda g, n: (g.reshape(old),))
+    return out
+
+
+def broadcast_to(input, shape, name=None):  # noqa: A002
+    x = t_(input)
+    a = x._data
+    shp = _shape_arg(shape)
+    try:
+        r = np.broadcast_to(a, shp)
+    except ValueError:
+        raise ValueError(f"[broadcast_to] cannot broadcast shape {tuple(a.shape)} to {shp}") from None
+    out = _wrap(r)
+    if _tapes:
+        old = a.shape
+        record((x,), out, lambda g, n: (unbroadcast(g, old),))
+    return out
+
+
+def concat(values, axis, name=None):
+    ts = [t_(v) for v in values]
+    if not ts:
+        raise ValueError("[concat] needs at least one tensor")
+    for t in ts[1:]:
+        binary_operands("concat", ts[0], t)
+    arrs = [t._data for t in ts]
+    nd = arrs[0].ndim
+    if nd == 0:
+        raise ValueError("[concat] cannot concatenate scalars")
+    ax = axis % nd
+    try:
+        r = np.concatenate(arrs, axis=ax)
+    except ValueError:
+        raise ValueError(f"[concat] shapes {[tuple(a.shape) for a in arrs]} differ outside "
+                         f"axis {axis}") from None
+    out = _wrap(r)
+    if _tapes:
+        splits = np.cumsum([a.shape[ax] for a in arrs])[:-1]
+        record(tuple(ts), out, lambda g, n: tuple(np.split(g, splits, axis=ax)))
+    return out
+
+
+def stack(values, axis=0, name=None):
+    ts = [t_(v) for v in values]
+    if not ts:
+        raise ValueError("[stack] needs at least one tensor")
+    shapes = {t._data.shape for t in ts}
+    if len(shapes) > 1:
+        raise ValueError(f"[stack] all shapes must match, got {[tuple(t._data.shape) for t in ts]}")
+    for t in ts[1:]:
+        binary_operands("stack", ts[0], t)
+    ax = axis % (ts[0]._data.ndim + 1)
+    out = _wrap(np.stack([t._data for t in ts], axis=ax))
+    if _tapes:
+        record(tuple(ts), out, lambda g, n: tuple(np.moveaxis(g, ax, 0)))
+    return out
+
+
+def unstack(value, num=None, axis=0, name=None):
+    x = t_(value)
+    n = x._data.shape[axis]
+    return [gather(x, i, axis=axis) for i in _builtin_range(n)]
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    x = t_(value)
+    a = x._data
+    ax = axis % a.ndim
+    if isinstance(num_or_size_splits, int):
+        if a.shape[ax] % num_or_size_splits:
+            raise ValueError(f"[split] axis {axis} of size {a.shape[ax]} is not divisible by "
+                             f"{num_or_size_splits}")
+        sizes = [a.shape[ax] // num_or_size_splits] * num_or_size_splits
+    else:
+        sizes = [int(s) for s in num_or_size_splits]
+        if -1 in sizes:
+            sizes[sizes.index(-1)] = a.shape[ax] - (sum(sizes) + 1)
+        if sum(sizes) != a.shape[ax]:
+            raise ValueError(f"[split] sizes {sizes} do not add up to {a.shape[ax]}")
+    outs, start = [], 0
+    for s in sizes:
+        idx = [slice(None)] * a.ndim
+        idx[ax] = slice(start, start + s)
+        outs.append(getitem(x, tuple(idx)))
+        start += s
+    return outs
+
+
+def tile(input, multiples, name=None):  # noqa: A002
+    x = t_(input)
+    a = x._data
+    reps = _shape_arg(multiples)
+    if len(reps) != a.ndim:
+        raise ValueError(f"[tile] multiples {reps} must have one entry per axis of {tuple(a.shape)}")
+    out = _wrap(np.tile(a, reps))
+    if _tapes:
+        def bwd(g, n):
+            shp = []
+            for r, s in zip(reps, a.shape):
+                shp += [r, s]
+            return (g.reshape(shp).sum(axis=tuple(_builtin_range(0, 2 * a.ndim, 2)))
+                    if a.ndim else g,)
+        record((x,), out, bwd)
+    return out
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    x = t_(tensor)
+    a = x._data
+    p = np.asarray(paddings._data if isinstance(paddings, Tensor) else paddings, dtype=np.int64)
+    if p.shape != (a.ndim, 2) or (p < 0).any():
+        raise ValueError(f"[pad] paddings must be a non-negative ({a.ndim}, 2) list, got {p.tolist()}")
+    mode = mode.upper()
+    if mode == "CONSTANT":
+        r = np.pad(a, p, mode="constant", constant_values=constant_values)
+    elif mode == "REFLECT":
+        r = np.pad(a, p, mode="reflect")
+    elif mode == "SYMMETRIC":
+        r = np.pad(a, p, mode="symmetric")
+    else:
+        raise ValueError(f"[pad] unknown mode {mode!r}")
+    out = _wrap(r)
+    if _tapes and mode == "CONSTANT":
+        sl = tuple(slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
+        record((x,), out, lambda g, n: (g[sl],))
+    return out
+
+
+def reverse(tensor, axis, name=None):
+    x = t_(tensor)
+    ax = norm_axis("reverse", axis, x._data.ndim)
+    out = _wrap(np.flip(x._data, ax))
+    if _tapes:
+        record((x,), out, lambda g, n: (np.flip(g, ax),))
+    return out
+
+
+# ---------------------------------------------------------------- indexing
+
+
+def _index_arg(idx):
+    if isinstance(idx, Tensor):
+        return idx._data
+    if isinstance(idx, tuple):
+        return tuple(_index_arg(i) for i in idx)
+    if isinstance(idx, list):
+        return np.asarray([_index_arg(i) for i in idx])
+    return idx
+
+
+def _is_advanced(idx):
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+def getitem(tensor, idx):
+    x = t_(tensor)
+    a = x._data
+    idx = _index_arg(idx)
+    try:
+        r = a[idx]
+    except IndexError as e:
+        raise IndexError(f"[getitem] {e} (tensor shape {tuple(a.shape)})") from None
+    out = _wrap(r if isinstance(r, np.ndarray) else np.asarray(r))
+    if _tapes and is_float(a):
+        adv = _is_advanced(idx)
+
+        def bwd(g, n):
+            z = np.zeros(a.shape, g.dtype)
+            if adv:
+                np.add.at(z, idx, g)
+            else:
+                z[idx] = g
+            return (z,)
+        record((x,), out, bwd)
+    return out
+
+
+def strided_slice(input_, begin, end, strides=None, name=None, **kw):  # noqa: A002
+    strides = strides or [1] * len(begin)
+    return getitem(input_, tuple(slice(b, e, s) for b, e, s in zip(begin, end, strides)))
+
+
+def slice(input_, begin, size, name=None):  # noqa: A001
+    b = _shape_arg(begin)
+    s = _shape_arg(size)
+    a = t_(input_)._data
+    idx = tuple(builtins.slice(bi, (a.shape[i] if si == -1 else bi + si))
+                for i, (bi, si) in enumerate(zip(b, s)))
+    return getitem(input_, idx)
+
+
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    x = t_(params)
+    a = x._data
+    ind = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if ind.dtype.kind not in "iu":
+        raise TypeError(f"[gather] indices must be integers, got {ind.dtype}")
+    axis = 0 if axis is None else int(axis)
+    ax = axis % a.ndim
+    if batch_dims:
+        raise NotImplementedError("[gather] batch_dims is not supported yet")
+    if ind.size and (ind.min() < -a.shape[ax] or ind.max() >= a.shape[ax]):
+        raise IndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of shape "
+                         f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, {ind.max()}]")
+    out = _wrap(np.take(a, ind, axis=ax))
+    if _tapes and is_float(a):
+        def bwd(g, n):
+            z = np.zeros(a.shape, g.dtype)
+            zm = np.moveaxis(z, ax, 0)
+            gm = np.moveaxis(g, tuple(_builtin_range(ax, ax + ind.ndim)),
+                             tuple(_builtin_range(ind.ndim)))
+            np.add.at(zm, ind, gm)
+            return (z,)
+        record((x,), out, bwd)
+    return out
+
+
+def gather_nd(params, indices, batch_dims=0, name=None):
+    x = t_(params)
+    ind = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    idx = tuple(np.moveaxis(ind, -1, 0))
+    return getitem(x, idx if ind.ndim > 1 else tuple(ind))
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    ind = np.asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
+    dt = _dt.as_dtype(dtype)._np if dtype is not None else np.float32
+    on = 1 if on_value is None else on_value
+    off = 0 if off_value is None else off_value
+    depth = int(depth)
+    r = np.full(ind.shape + (depth,), off, dtype=dt)
+    valid = (ind >= 0) & (ind < depth)
+    flat = r.reshape(-1, depth)
+    fi = ind.reshape(-1)
+    rows = np.nonzero(valid.reshape(-1))[0]
+    flat[rows, fi[rows]] = on
+    if axis is not None and axis != -1:
+        r = np.moveaxis(r, -1, axis)
+    return _wrap(r)
+
+
+def where(condition, x=None, y=None, name=None):
+    c = t_(condition)._data.astype(bool)
+    if x is None and y is None:
+        return _wrap(np.argwhere(c).astype(np.int64))
+    x, y = binary_operands("where", x, y)
+    xa, ya = x._data, y._data
+    out = _wrap(np.where(c, xa, ya))
+    if _tapes and is_float(xa):
+        def bwd(g, n):
+            z = np.zeros((), g.dtype)
+            return (unbroadcast(np.where(c, g, z), xa.shape) if n[0] else None,
+                    unbroadcast(np.where(c, z, g), ya.shape) if n[1] else None)
+        record((x, y), out, bwd)
+    return out
+
+
+def boolean_mask(tensor, mask, axis=None, name=None):
+    m = np.asarray(t_(mask)._data, dtype=bool)
+    return getitem(tensor, np.nonzero(m.reshape(-1))[0] if m.ndim == 1 else m)
+
+
+def sort(values, axis=-1, direction="ASCENDING", name=None):
+    x = t_(values)
+    r = np.sort(x._data, axis=axis)
+    return _wrap(np.flip(r, axis) if direction == "DESCENDING" else r)
+
+
+def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    x = t_(values)
+    v = -x._data if direction == "DESCENDING" else x._data
+    return _wrap(np.argsort(v, axis=axis, kind="stable").astype(np.int32))
+
+
+def unique(x, out_idx=_dt.int32, name=None):
+    a = t_(x)._data
+    vals, first, inv = np.unique(a, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    remap = np.empty_like(order)
+    remap[order] = np.arange(len(order))
+    return _wrap(vals[order]), _wrap(remap[inv].astype(_dt.as_dtype(out_idx)._np))
+
+
+def contiguous_copy(x):
+    return _wrap(contiguous(t_(x)._data))

@@ -1,0 +1,555 @@
+"""Elementwise math, reductions, comparisons, casts and matmul (TF2 names).
+
+Elementwise ops and reductions run on NumPy's loops (they are memory-bound); matmul runs
+on nabi's own GEMM (csrc/cpu/gemm.cpp). Each op records its backward rule on the tape.
+"""
+import numpy as np
+
+from .. import _C
+from .. import dtypes as _dt
+from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, contiguous,
+                      is_float, norm_axis, record, t_, unbroadcast)
+
+# ---------------------------------------------------------------- binary elementwise
+
+
+def _binary(op, x, y, fwd, bwd):
+    x, y = binary_operands(op, x, y)
+    xa, ya = x._data, y._data
+    if xa.shape != ya.shape:
+        broadcast_shape(op, xa.shape, ya.shape)
+    out = _wrap(fwd(xa, ya))
+    if _tapes and is_float(out._data):
+        xs, ys = xa.shape, ya.shape
+
+        def backward(g, needs):
+            gx, gy = bwd(g, xa, ya, out._data, needs)
+            return (unbroadcast(gx, xs) if gx is not None else None,
+                    unbroadcast(gy, ys) if gy is not None else None)
+        record((x, y), out, backward)
+    return out
+
+
+def add(x, y, name=None):
+    return _binary("add", x, y, np.add, lambda g, a, b, o, n: (g, g))
+
+
+def subtract(x, y, name=None):
+    return _binary("subtract", x, y, np.subtract, lambda g, a, b, o, n: (g, -g if n[1] else None))
+
+
+def multiply(x, y, name=None):
+    return _binary("multiply", x, y, np.multiply,
+                   lambda g, a, b, o, n: (g * b if n[0] else None, g * a if n[1] else None))
+
+
+def divide(x, y, name=None):
+    x, y = binary_operands("divide", x, y)
+    if x._data.dtype.kind in "iub":  # TF: int / int -> float64
+        x, y = cast(x, _dt.float64), cast(y, _dt.float64)
+    return _binary("divide", x, y, np.true_divide,
+                   lambda g, a, b, o, n: (g / b if n[0] else None,
+                                          -g * o / b if n[1] else None))
+
+
+truediv = divide
+realdiv = divide
+
+
+def divide_no_nan(x, y, name=None):
+    def fwd(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b == 0, np.zeros((), a.dtype), a / np.where(b == 0, 1, b))
+
+    def bwd(g, a, b, o, n):
+        safe = np.where(b == 0, 1, b)
+        z = b == 0
+        return (np.where(z, 0, g / safe) if n[0] else None,
+                np.where(z, 0, -g * o / safe) if n[1] else None)
+    return _binary("divide_no_nan", x, y, fwd, bwd)
+
+
+def floordiv(x, y, name=None):
+    return _binary("floordiv", x, y, np.floor_divide, lambda g, a, b, o, n: (None, None))
+
+
+floor_div = floordiv
+
+
+def floormod(x, y, name=None):
+    return _binary("floormod", x, y, np.mod,
+                   lambda g, a, b, o, n: (g if n[0] else None,
+                                          -g * np.floor_divide(a, b) if n[1] else None))
+
+
+mod = floormod
+
+
+def pow(x, y, name=None):  # noqa: A001  (TF's name)
+    def bwd(g, a, b, o, n):
+        gx = gy = None
+        if n[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gx = g * b * np.power(a, b - 1)
+        if n[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = g * o * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        return gx, gy
+    return _binary("pow", x, y, np.power, bwd)
+
+
+def maximum(x, y, name=None):
+    return _binary("maximum", x, y, np.maximum,
+                   lambda g, a, b, o, n: (g * (a >= b) if n[0] else None,
+                                          g * (a < b) if n[1] else None))
+
+
+def minimum(x, y, name=None):
+    return _binary("minimum", x, y, np.minimum,
+                   lambda g, a, b, o, n: (g * (a <= b) if n[0] else None,
+                                          g * (a > b) if n[1] else None))
+
+
+def squared_difference(x, y, name=None):
+    return _binary("squared_difference", x, y, lambda a, b: np.square(a - b),
+                   lambda g, a, b, o, n: (2 * g * (a - b) if n[0] else None,
+                                          -2 * g * (a - b) if n[1] else None))
+
+
+def atan2(y, x, name=None):
+    return _binary("atan2", y, x, np.arctan2,
+                   lambda g, a, b, o, n: (g * b / (a * a + b * b), -g * a / (a * a + b * b)))
+
+
+def add_n(inputs, name=None):
+    out = inputs[0]
+    for x in inputs[1:]:
+        out = add(out, x)
+    return out
+
+
+# ---------------------------------------------------------------- unary elementwise
+
+
+def _unary(op, x, fwd, bwd=None):
+    x = t_(x)
+    a = x._data
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = _wrap(fwd(a))
+    if _tapes and bwd is not None and is_float(out._data):
+        def backward(g, needs):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return (bwd(g, a, out._data),)
+        record((x,), out, backward)
+    return out
+
+
+def negative(x, name=None):
+    return _unary("negative", x, np.negative, lambda g, a, o: -g)
+
+
+neg = negative
+
+
+def abs(x, name=None):  # noqa: A001
+    return _unary("abs", x, np.abs, lambda g, a, o: g * np.sign(a))
+
+
+def sign(x, name=None):
+    return _unary("sign", x, np.sign, lambda g, a, o: np.zeros_like(g))
+
+
+def exp(x, name=None):
+    return _unary("exp", x, np.exp, lambda g, a, o: g * o)
+
+
+def expm1(x, name=None):
+    return _unary("expm1", x, np.expm1, lambda g, a, o: g * (o + 1))
+
+
+def log(x, name=None):
+    return _unary("log", x, np.log, lambda g, a, o: g / a)
+
+
+def log1p(x, name=None):
+    return _unary("log1p", x, np.log1p, lambda g, a, o: g / (1 + a))
+
+
+def sqrt(x, name=None):
+    return _unary("sqrt", x, np.sqrt, lambda g, a, o: g * 0.5 / o)
+
+
+def rsqrt(x, name=None):
+    return _unary("rsqrt", x, lambda a: 1 / np.sqrt(a), lambda g, a, o: -0.5 * g * o * o * o)
+
+
+def square(x, name=None):
+    return _unary("square", x, np.square, lambda g, a, o: 2 * g * a)
+
+
+def reciprocal(x, name=None):
+    return _unary("reciprocal", x, np.reciprocal, lambda g, a, o: -g * o * o)
+
+
+def sin(x, name=None):
+    return _unary("sin", x, np.sin, lambda g, a, o: g * np.cos(a))
+
+
+def cos(x, name=None):
+    return _unary("cos", x, np.cos, lambda g, a, o: -g * np.sin(a))
+
+
+def tan(x, name=None):
+    return _unary("tan", x, np.tan, lambda g, a, o: g * (1 + o * o))
+
+
+def floor(x, name=None):
+    return _unary("floor", x, np.floor, lambda g, a, o: np.zeros_like(g))
+
+
+def ceil(x, name=None):
+    return _unary("ceil", x, np.ceil, lambda g, a, o: np.zeros_like(g))
+
+
+def round(x, name=None):  # noqa: A001
+    return _unary("round", x, np.round, lambda g, a, o: np.zeros_like(g))
+
+
+def erf(x, name=None):
+    from math import erf as _erf, pi
+    v = np.vectorize(_erf, otypes=[np.float64])
+    return _unary("erf", x, lambda a: v(a).astype(a.dtype),
+                  lambda g, a, o: g * 2 / np.sqrt(pi) * np.exp(-a * a))
+
+
+def is_nan(x, name=None):
+    return _unary("is_nan", x, np.isnan)
+
+
+def is_inf(x, name=None):
+    return _unary("is_inf", x, np.isinf)
+
+
+def is_finite(x, name=None):
+    return _unary("is_finite", x, np.isfinite)
+
+
+def logical_not(x, name=None):
+    return _unary("logical_not", x, np.logical_not)
+
+
+def logical_and(x, y, name=None):
+    return _binary("logical_and", x, y, np.logical_and, None)
+
+
+def logical_or(x, y, name=None):
+    return _binary("logical_or", x, y, np.logical_or, None)
+
+
+def logical_xor(x, y, name=None):
+    return _binary("logical_xor", x, y, np.logical_xor, None)
+
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    t = t_(t)
+    a = t._data
+    lo = np.asarray(clip_value_min._data if isinstance(clip_value_min, Tensor) else clip_value_min,
+                    dtype=a.dtype)
+    hi = np.asarray(clip_value_max._data if isinstance(clip_value_max, Tensor) else clip_value_max,
+                    dtype=a.dtype)
+    out = _wrap(np.clip(a, lo, hi))
+    if _tapes and is_float(a):
+        record((t,), out, lambda g, n: (g * ((a >= lo) & (a <= hi)),))
+    return out
+
+
+# ---------------------------------------------------------------- comparisons (no gradient)
+
+
+def _compare(op, fn):
+    def f(x, y, name=None):
+        x, y = binary_operands(op, x, y)
+        if x._data.shape != y._data.shape:
+            broadcast_shape(op, x._data.shape, y._data.shape)
+        return _wrap(fn(x._data, y._data))
+    f.__name__ = op
+    f.__doc__ = f"Elementwise `{op}` with broadcasting; returns a bool tensor."
+    return f
+
+
+equal = _compare("equal", np.equal)
+not_equal = _compare("not_equal", np.not_equal)
+greater = _compare("greater", np.greater)
+greater_equal = _compare("greater_equal", np.greater_equal)
+less = _compare("less", np.less)
+less_equal = _compare("less_equal", np.less_equal)
+
+
+def cast(x, dtype, name=None):
+    """Casts to `dtype`; the gradient flows between floating types only (as in TF)."""
+    x = t_(x)
+    dt = _dt.as_dtype(dtype)
+    a = x._data
+    if a.dtype == dt._np:
+        return x if not x._is_variable else _wrap(a)
+    out = _wrap(a.astype(dt._np))
+    if _tapes and is_float(a) and dt.is_floating:
+        src = a.dtype
+        record((x,), out, lambda g, n: (g.astype(src),))
+    return out
+
+
+def saturate_cast(value, dtype, name=None):
+    dt = _dt.as_dtype(dtype)
+    value = t_(value)
+    if dt.is_integer:
+        info = np.iinfo(dt._np)
+        value = clip_by_value(value, info.min, info.max)
+    return cast(value, dt)
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _expand_grad(g, shape, axes, keepdims):
+    if not keepdims:
+        g = np.expand_dims(g, axes) if axes else g
+    return np.broadcast_to(g, shape)
+
+
+def _reduce(op, x, axis, keepdims, fwd, bwd):
+    x = t_(x)
+    a = x._data
+    axes = norm_axis(op, axis, a.ndim)
+    out = _wrap(fwd(a, axes, keepdims))
+    if _tapes and bwd is not None and is_float(a):
+        def backward(g, needs):
+            return (bwd(g, a, out._data, axes, keepdims),)
+        record((x,), out, backward)
+    return out
+
+
+def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_sum", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.sum(a, axis=ax, keepdims=k),
+                   lambda g, a, o, ax, k: _expand_grad(g, a.shape, ax, k))
+
+
+def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
+    x = t_(input_tensor)
+    if x._data.dtype.kind in "iu":
+        return _reduce("reduce_mean", x, axis, keepdims,
+                       lambda a, ax, k: (np.sum(a, axis=ax, keepdims=k) //
+                                         max(1, int(np.prod([a.shape[i] for i in ax])))).astype(a.dtype),
+                       None)
+
+    def fwd(a, ax, k):
+        return np.mean(a, axis=ax, keepdims=k, dtype=a.dtype)
+
+    def bwd(g, a, o, ax, k):
+        n = int(np.prod([a.shape[i] for i in ax])) if ax else 1
+        return _expand_grad(g / max(n, 1), a.shape, ax, k)
+    return _reduce("reduce_mean", x, axis, keepdims, fwd, bwd)
+
+
+def _minmax_bwd(g, a, o, ax, k):
+    ok = o if k else (np.expand_dims(o, ax) if ax else o)
+    gk = g if k else (np.expand_dims(g, ax) if ax else g)
+    mask = (a == ok)
+    count = mask.sum(axis=ax, keepdims=True)
+    return mask * (gk / count)
+
+
+def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_max", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.max(a, axis=ax, keepdims=k), _minmax_bwd)
+
+
+def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_min", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.min(a, axis=ax, keepdims=k), _minmax_bwd)
+
+
+def _prod_bwd(g, a, o, ax, k):
+    # d prod / d a_i = product of the other elements: exclusive prefix * suffix products
+    # (exact with zeros, unlike prod / a_i).
+    keep = [i for i in range(a.ndim) if i not in ax]
+    perm = keep + list(ax)
+    moved = np.transpose(a, perm)
+    lead = moved.shape[:len(keep)]
+    flat = moved.reshape(lead + (-1,))
+    ones = np.ones(lead + (1,), a.dtype)
+    left = np.concatenate([ones, np.cumprod(flat[..., :-1], axis=-1)], axis=-1)
+    right = np.concatenate([np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
+    others = (left * right).reshape(moved.shape)
+    gk = g if k else (np.expand_dims(g, ax) if ax else g)
+    gk = np.transpose(np.broadcast_to(gk, a.shape), perm)
+    inv = np.argsort(perm)
+    return np.transpose(others * gk, inv)
+
+
+def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_prod", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.prod(a, axis=ax, keepdims=k), _prod_bwd)
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
+    x = t_(input_tensor)
+    m = stop_gradient_value(reduce_max(x, axis, keepdims=True))
+    m._data = np.where(np.isfinite(m._data), m._data, 0).astype(m._data.dtype)
+    s = log(reduce_sum(exp(x - m), axis, keepdims=True)) + m
+    if not keepdims:
+        from .array_ops import squeeze
+        ax = norm_axis("reduce_logsumexp", axis, x._data.ndim)
+        s = squeeze(s, ax) if ax else s
+    return s
+
+
+def stop_gradient_value(x):
+    return _wrap(x._data.copy())
+
+
+def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_any", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.any(a, axis=ax, keepdims=k), None)
+
+
+def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
+    return _reduce("reduce_all", input_tensor, axis, keepdims,
+                   lambda a, ax, k: np.all(a, axis=ax, keepdims=k), None)
+
+
+def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+    x = t_(input_tensor)
+    m = reduce_mean(x, axis, keepdims=True)
+    return reduce_mean(square(x - m), axis, keepdims)
+
+
+def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+    return sqrt(reduce_variance(input_tensor, axis, keepdims))
+
+
+def _arg(op, fn, x, axis, output_type):
+    x = t_(x)
+    a = x._data
+    if axis is None:
+        axis = 0
+    if isinstance(axis, Tensor):
+        axis = int(axis._data)
+    if a.ndim == 0 or not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of range for shape {tuple(a.shape)}")
+    return _wrap(fn(a, axis=axis).astype(_dt.as_dtype(output_type)._np))
+
+
+def argmax(input, axis=None, output_type=_dt.int64, name=None):  # noqa: A002
+    return _arg("argmax", np.argmax, input, axis, output_type)
+
+
+def argmin(input, axis=None, output_type=_dt.int64, name=None):  # noqa: A002
+    return _arg("argmin", np.argmin, input, axis, output_type)
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    x = t_(x)
+    a = x._data
+
+    def fwd(v):
+        if reverse:
+            v = np.flip(v, axis)
+        r = np.cumsum(v, axis=axis, dtype=v.dtype)
+        if exclusive:
+            r = np.concatenate([np.zeros_like(np.take(r, [0], axis)),
+                                np.take(r, range(r.shape[axis] - 1), axis)], axis)
+        return np.flip(r, axis) if reverse else r
+    out = _wrap(fwd(a))
+    if _tapes and is_float(a):
+        def bwd(g, n):
+            gg = np.flip(g, axis) if not reverse else g
+            r = np.cumsum(gg, axis=axis)
+            if exclusive:
+                r = np.concatenate([np.zeros_like(np.take(r, [0], axis)),
+                                    np.take(r, range(r.shape[axis] - 1), axis)], axis)
+            return (np.flip(r, axis) if not reverse else r,)
+        record((x,), out, bwd)
+    return out
+
+
+# ---------------------------------------------------------------- matmul
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
+           a_is_sparse=False, b_is_sparse=False, output_type=None, name=None):
+    """op(a) @ op(b) for rank >= 2 inputs on nabi's GEMM; batch dimensions broadcast."""
+    transpose_a = transpose_a or adjoint_a
+    transpose_b = transpose_b or adjoint_b
+    a, b = binary_operands("matmul", a, b)
+    A, B = a._data, b._data
+    if A.ndim < 2 or B.ndim < 2:
+        raise ValueError(f"[matmul] inputs must be at least 2-D, got shapes {tuple(A.shape)} "
+                         f"and {tuple(B.shape)}")
+    ka = A.shape[-2] if transpose_a else A.shape[-1]
+    kb = B.shape[-1] if transpose_b else B.shape[-2]
+    if ka != kb:
+        sa = f"{tuple(A.shape)}{'^T' if transpose_a else ''}"
+        sb = f"{tuple(B.shape)}{'^T' if transpose_b else ''}"
+        raise ValueError(f"[matmul] inner dimensions differ: {sa} @ {sb}")
+    out = _wrap(_mm(A, B, transpose_a, transpose_b))
+    if _tapes and is_float(A):
+        ta, tb = transpose_a, transpose_b
+
+        def backward(g, needs):
+            ga = gb = None
+            if needs[0]:
+                if not ta:
+                    ga = _mm(g, B, False, not tb)
+                else:
+                    ga = _mm(B, g, tb, True)
+                ga = unbroadcast(ga, A.shape)
+            if needs[1]:
+                if not tb:
+                    gb = _mm(A, g, not ta, False)
+                else:
+                    gb = _mm(g, A, True, ta)
+                gb = unbroadcast(gb, B.shape)
+            return ga, gb
+        record((a, b), out, backward)
+    return out
+
+
+def _mm(A, B, ta, tb):
+    """Raw matmul on arrays: our GEMM for float32/float64, NumPy for other dtypes."""
+    if A.dtype.kind != "f" or A.dtype == np.float16:
+        A2 = np.swapaxes(A, -1, -2) if ta else A
+        B2 = np.swapaxes(B, -1, -2) if tb else B
+        return np.matmul(A2, B2)
+    A, B = contiguous(A), contiguous(B)
+    if A.ndim == 2 and B.ndim == 2:
+        return _C.matmul(A, B, ta, tb)
+    batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    A3 = np.broadcast_to(A, batch + A.shape[-2:]).reshape((-1,) + A.shape[-2:]) \
+        if A.shape[:-2] != batch else A.reshape((-1,) + A.shape[-2:])
+    B3 = np.broadcast_to(B, batch + B.shape[-2:]).reshape((-1,) + B.shape[-2:]) \
+        if B.shape[:-2] != batch else B.reshape((-1,) + B.shape[-2:])
+    r = _C.matmul(contiguous(A3), contiguous(B3), ta, tb)
+    return r.reshape(batch + r.shape[-2:])
+
+
+def tensordot(a, b, axes, name=None):
+    from .array_ops import reshape, transpose
+    a, b = binary_operands("tensordot", a, b)
+    if isinstance(axes, int):
+        ax_a = list(range(a.ndim - axes, a.ndim))
+        ax_b = list(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
+    ax_a = [i % a.ndim for i in ax_a]
+    ax_b = [i % b.ndim for i in ax_b]
+    free_a = [i for i in range(a.ndim) if i not in ax_a]
+    free_b = [i for i in range(b.ndim) if i not in ax_b]
+    sa, sb = a._data.shape, b._data.shape
+    k = int(np.prod([sa[i] for i in ax_a]))
+    at = reshape(transpose(a, free_a + ax_a), (-1, k))
+    bt = reshape(transpose(b, ax_b + free_b), (k, -1))
+    return reshape(matmul(at, bt), [sa[i] for i in free_a] + [sb[i] for i in free_b])

@@ -1,0 +1,350 @@
+"""Activations, softmax, fused losses, bias_add and the fused dense op (`nabi.nn`).
+
+Forward and backward run in C++ (csrc/cpu/activations.cpp, softmax.cpp, losses.cpp,
+bias.cpp, dense.cpp); this layer checks arguments and records the backward rules.
+"""
+import numpy as np
+
+from .. import _C
+from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, record, t_)
+from .math_ops import cast
+
+
+def _float_input(op, x):
+    x = t_(x)
+    if x._data.dtype.kind != "f" or x._data.dtype == np.float16:
+        raise TypeError(f"[{op}] expects a float32 or float64 tensor, got {x._data.dtype.name} "
+                        f"of shape {tuple(x._data.shape)}")
+    return x
+
+
+def _activation(kind, x, alpha=0.0, op=None):
+    x = _float_input(op or kind, x)
+    a = contiguous(x._data)
+    y = _C.activation_forward(kind, a, alpha)
+    out = _wrap(y)
+    if _tapes:
+        record((x,), out, lambda g, n: (_C.activation_backward(kind, contiguous(g), a, y, alpha),))
+    return out
+
+
+def relu(features, name=None):
+    return _activation("relu", features)
+
+
+def relu6(features, name=None):
+    return _activation("relu6", features)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    return _activation("leaky_relu", features, float(alpha))
+
+
+def elu(features, alpha=1.0, name=None):
+    return _activation("elu", features, float(alpha))
+
+
+def selu(features, name=None):
+    return _activation("selu", features)
+
+
+def sigmoid(x, name=None):
+    return _activation("sigmoid", x)
+
+
+def tanh(x, name=None):
+    return _activation("tanh", x)
+
+
+def softplus(features, name=None):
+    return _activation("softplus", features)
+
+
+def softsign(features, name=None):
+    return _activation("softsign", features)
+
+
+def swish(features, beta=1.0, name=None):
+    if beta != 1.0:
+        from .math_ops import multiply
+        return multiply(features, sigmoid(multiply(features, beta)))
+    return _activation("swish", features)
+
+
+silu = swish
+
+
+def gelu(features, approximate=False, name=None):
+    return _activation("gelu_tanh" if approximate else "gelu", features)
+
+
+def hard_sigmoid(x, name=None):
+    return _activation("hard_sigmoid", x)
+
+
+def exponential(x, name=None):
+    return _activation("exponential", x)
+
+
+def _last_axis_op(op, fwd, bwd, x, axis):
+    x = _float_input(op, x)
+    a = x._data
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] needs a tensor of rank >= 1, got a scalar")
+    ax = axis % a.ndim
+    moved = ax != a.ndim - 1
+    src = contiguous(np.moveaxis(a, ax, -1) if moved else a)
+    y = fwd(src)
+    out = _wrap(np.moveaxis(y, -1, ax) if moved else y)
+    if _tapes:
+        def backward(g, n):
+            gm = contiguous(np.moveaxis(g, ax, -1) if moved else g)
+            d = bwd(gm, y)
+            return (np.moveaxis(d, -1, ax) if moved else d,)
+        record((x,), out, backward)
+    return out
+
+
+def softmax(logits, axis=None, name=None):
+    return _last_axis_op("softmax", _C.softmax_forward, _C.softmax_backward, logits,
+                         -1 if axis is None else axis)
+
+
+def log_softmax(logits, axis=None, name=None):
+    return _last_axis_op("log_softmax", _C.log_softmax_forward, _C.log_softmax_backward, logits,
+                         -1 if axis is None else axis)
+
+
+# ---------------------------------------------------------------- fused losses
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
+    """-sum(labels * log_softmax(logits)) over `axis`, in one stable C++ pass."""
+    logits = _float_input("softmax_cross_entropy_with_logits", logits)
+    labels = t_(labels)
+    if labels._data.dtype != logits._data.dtype:
+        labels = cast(labels, logits.dtype) if not isinstance(labels, Tensor) or \
+            labels._data.dtype.kind != "f" else labels
+    labels, logits = binary_operands("softmax_cross_entropy_with_logits", labels, logits)
+    L, X = labels._data, logits._data
+    if L.shape != X.shape:
+        raise ValueError(f"[softmax_cross_entropy_with_logits] labels {tuple(L.shape)} and logits "
+                         f"{tuple(X.shape)} must have the same shape")
+    if X.ndim == 0:
+        raise ValueError("[softmax_cross_entropy_with_logits] logits must have rank >= 1")
+    ax = axis % X.ndim
+    if ax != X.ndim - 1:
+        L, X = np.moveaxis(L, ax, -1), np.moveaxis(X, ax, -1)
+    lead = X.shape[:-1]
+    C = X.shape[-1]
+    loss, backprop = _C.softmax_xent_forward(contiguous(L).reshape(-1, C),
+                                             contiguous(X).reshape(-1, C))
+    out = _wrap(loss.reshape(lead))
+    if _tapes:
+        def backward(g, needs):
+            gl = g.reshape(-1, 1)
+            glog = (gl * backprop).reshape(lead + (C,))
+            glab = None
+            if needs[0]:
+                lsm = _C.log_softmax_forward(contiguous(X).reshape(-1, C))
+                glab = (-gl * lsm).reshape(lead + (C,))
+                if ax != X.ndim - 1:
+                    glab = np.moveaxis(glab, -1, ax)
+            if ax != X.ndim - 1:
+                glog = np.moveaxis(glog, -1, ax)
+            return glab, glog
+        record((labels, logits), out, backward)
+    return out
+
+
+softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+    """-log_softmax(logits)[label] per row, in one stable C++ pass; labels are class ids."""
+    logits = _float_input("sparse_softmax_cross_entropy_with_logits", logits)
+    L = t_(labels)._data
+    X = logits._data
+    if L.dtype.kind not in "iu":
+        if L.dtype.kind == "f" and np.all(L == np.round(L)):
+            L = L.astype(np.int64)
+        else:
+            raise TypeError(f"[sparse_softmax_cross_entropy_with_logits] labels must be integers, "
+                            f"got {L.dtype.name}")
+    if L.dtype not in (np.int32, np.int64):
+        L = L.astype(np.int64)
+    if X.ndim < 1 or L.shape != X.shape[:-1]:
+        raise ValueError(f"[sparse_softmax_cross_entropy_with_logits] labels shape {tuple(L.shape)} "
+                         f"must equal logits shape {tuple(X.shape)} without its last axis")
+    C = X.shape[-1]
+    loss, backprop = _C.sparse_softmax_xent_forward(contiguous(L).reshape(-1),
+                                                    contiguous(X).reshape(-1, C))
+    out = _wrap(loss.reshape(L.shape))
+    if _tapes:
+        record((logits,), out, lambda g, n: ((g.reshape(-1, 1) * backprop).reshape(X.shape),))
+    return out
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """max(x, 0) - x * z + log1p(exp(-|x|)), elementwise, in C++."""
+    logits = _float_input("sigmoid_cross_entropy_with_logits", logits)
+    labels = t_(labels)
+    if labels._data.dtype != logits._data.dtype and labels._data.dtype.kind != "f":
+        labels = cast(labels, logits.dtype)
+    labels, logits = binary_operands("sigmoid_cross_entropy_with_logits", labels, logits)
+    Z, X = labels._data, logits._data
+    if Z.shape != X.shape:
+        raise ValueError(f"[sigmoid_cross_entropy_with_logits] labels {tuple(Z.shape)} and logits "
+                         f"{tuple(X.shape)} must have the same shape")
+    loss, backprop = _C.sigmoid_xent_forward(contiguous(Z), contiguous(X))
+    out = _wrap(loss)
+    if _tapes:
+        record((labels, logits), out,
+               lambda g, n: (-g * X if n[0] else None, g * backprop))
+    return out
+
+
+def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
+    from . import math_ops as m
+    labels, logits = binary_operands("weighted_cross_entropy_with_logits", labels, logits)
+    log_weight = 1 + (pos_weight - 1) * labels
+    return m.add((1 - labels) * logits,
+                 log_weight * (m.log1p(m.exp(-m.abs(logits))) + relu(-logits)))
+
+
+# ---------------------------------------------------------------- bias and dense
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    value, bias = binary_operands("bias_add", value, bias)
+    X, b = value._data, bias._data
+    if b.ndim != 1:
+        raise ValueError(f"[bias_add] bias must be 1-D, got shape {tuple(b.shape)}")
+    channels_first = data_format is not None and data_format.upper().startswith("NC")
+    if X.ndim < 2 and channels_first or X.ndim < 1:
+        raise ValueError(f"[bias_add] value must have rank >= 1, got {tuple(X.shape)}")
+    cax = 1 if channels_first else X.ndim - 1
+    if X.shape[cax] != b.shape[0]:
+        raise ValueError(f"[bias_add] bias of shape {tuple(b.shape)} does not match the channel "
+                         f"axis of value {tuple(X.shape)}")
+    if channels_first:
+        shp = [1] * X.ndim
+        shp[1] = -1
+        y = X + b.reshape(shp)
+    else:
+        y = _C.bias_add_forward(contiguous(X), contiguous(b))
+    out = _wrap(y)
+    if _tapes:
+        def backward(g, needs):
+            if channels_first:
+                db = g.sum(axis=tuple(i for i in range(g.ndim) if i != 1))
+            else:
+                db = _C.bias_add_backward(contiguous(g)) if needs[1] else None
+            return g, db
+        record((value, bias), out, backward)
+    return out
+
+
+_DENSE_ACTS = {None: "linear", "linear": "linear", "relu": "relu", "relu6": "relu6",
+               "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax", "elu": "elu",
+               "selu": "selu", "softplus": "softplus", "softsign": "softsign", "swish": "swish",
+               "silu": "swish", "gelu": "gelu", "leaky_relu": "leaky_relu",
+               "hard_sigmoid": "hard_sigmoid", "exponential": "exponential"}
+
+
+def dense(x, kernel, bias=None, activation=None, alpha=0.0, name=None):
+    """act(x @ kernel + bias) in one fused C++ call (GEMM + bias/activation epilogue).
+
+    x: (M, K), kernel: (K, N), bias: (N,) or None; activation a name from _DENSE_ACTS.
+    """
+    x, kernel = binary_operands("dense", x, kernel)
+    if bias is not None:
+        _, bias = binary_operands("dense", x, bias)
+    kind = _DENSE_ACTS.get(activation)
+    if kind is None:
+        raise ValueError(f"[dense] unsupported fused activation {activation!r}")
+    if kind == "leaky_relu" and not alpha:
+        alpha = 0.2
+    X, W = x._data, kernel._data
+    if X.ndim != 2 or W.ndim != 2 or X.shape[1] != W.shape[0]:
+        raise ValueError(f"[dense] input {tuple(X.shape)} does not match kernel {tuple(W.shape)}")
+    X = contiguous(X)
+    b = None if bias is None else bias._data
+    y, z = _C.dense_forward(X, W, b, kind, float(alpha))
+    out = _wrap(y)
+    if _tapes:
+        has_bias = b is not None
+
+        def backward(g, needs):
+            dx, dw, db = _C.dense_backward(contiguous(g), X, W, y, z, kind, float(alpha),
+                                           bool(needs[0]), has_bias)
+            return (dx, dw, db) if has_bias else (dx, dw)
+        record((x, kernel, bias) if has_bias else (x, kernel), out, backward)
+    return out
+
+
+# ---------------------------------------------------------------- misc
+
+
+def l2_loss(t, name=None):
+    from .math_ops import reduce_sum, square
+    return reduce_sum(square(t)) / 2
+
+
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    from .math_ops import reduce_mean, square, subtract
+    from .array_ops import squeeze
+    from ..framework.tape import stop_gradient
+    mean = reduce_mean(x, axes, keepdims=True)
+    var = reduce_mean(square(subtract(x, stop_gradient(mean))), axes, keepdims=True)
+    if not keepdims:
+        mean, var = squeeze(mean, axes), squeeze(var, axes)
+    return mean, var
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    from . import math_ops as m
+    inv = m.rsqrt(m.add(variance, variance_epsilon))
+    if scale is not None:
+        inv = m.multiply(inv, scale)
+    y = m.multiply(x, inv)
+    shift = m.negative(m.multiply(mean, inv))
+    if offset is not None:
+        shift = m.add(shift, offset)
+    return m.add(y, shift)
+
+
+def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None):
+    """Zeroes elements with probability `rate` and scales the rest by 1/(1-rate)."""
+    from .random_ops import _generator
+    x = _float_input("dropout", x)
+    if rate is None:
+        if keep_prob is None:
+            raise ValueError("[dropout] give rate (or keep_prob)")
+        rate = 1.0 - float(keep_prob)
+    rate = float(rate._data) if isinstance(rate, Tensor) else float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"[dropout] rate must be in [0, 1), got {rate}")
+    if rate == 0.0:
+        return x
+    a = x._data
+    shp = a.shape if noise_shape is None else tuple(
+        a.shape[i] if s is None else int(s) for i, s in enumerate(noise_shape))
+    rng = _generator(seed)
+    keep = (rng.random(shp, dtype=np.float32) >= rate)
+    scale = np.asarray(1.0 / (1.0 - rate), a.dtype)
+    mask = keep * scale
+    mask = mask.astype(a.dtype, copy=False)
+    out = _wrap(a * mask)
+    if _tapes:
+        record((x,), out, lambda g, n: (g * mask,))
+    return out
+
+
+def normalize_l2(x, axis=None, epsilon=1e-12, name=None):
+    from . import math_ops as m
+    sq = m.reduce_sum(m.square(x), axis, keepdims=True)
+    return m.multiply(x, m.rsqrt(m.maximum(sq, epsilon)))
+
+
+l2_normalize = normalize_l2
