@@ -204,3 +204,226 @@ def test_activation_errors():
         _C.activation_backward("relu", x, np.ones((3, 2), np.float32), x)
     with pytest.raises(TypeError, match=r"^\[activation\].*float32 vs float64"):
         _C.activation_backward("relu", x, x.astype(np.float64), x)
+
+
+# ---------------------------------------------------------------------------------------
+# Softmax / log-softmax
+# ---------------------------------------------------------------------------------------
+def ref_log_softmax(x):
+    x = x.astype(np.float64)
+    m = np.max(x, axis=-1, keepdims=True)
+    return (x - m) - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+
+
+def ref_softmax(x):
+    return np.exp(ref_log_softmax(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7,), (1, 1), (5, 13), (3, 4, 37), (2, 300)])
+def test_softmax_fwd_bwd(dtype, shape):
+    x = (RNG.standard_normal(shape) * 3).astype(dtype)
+    g = RNG.standard_normal(shape).astype(dtype)
+    y = _C.softmax_forward(x)
+    yr = ref_softmax(x)
+    np.testing.assert_allclose(y, yr, **tol(dtype))
+    dx = _C.softmax_backward(g, y)
+    g64 = g.astype(np.float64)
+    dref = yr * (g64 - np.sum(g64 * yr, axis=-1, keepdims=True))
+    np.testing.assert_allclose(dx, dref, rtol=1e-4 if dtype == np.float32 else 1e-11,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    ly = _C.log_softmax_forward(x)
+    lr = ref_log_softmax(x)
+    np.testing.assert_allclose(ly, lr, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-13)
+    ldx = _C.log_softmax_backward(g, ly)
+    ldref = g64 - np.exp(lr) * np.sum(g64, axis=-1, keepdims=True)
+    np.testing.assert_allclose(ldx, ldref, rtol=1e-4 if dtype == np.float32 else 1e-11,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_softmax_backward_finite_differences():
+    x = RNG.standard_normal((3, 6))
+    c = RNG.standard_normal((3, 6))
+    h = 1e-6
+    for fwd, bwd, ref in [(_C.softmax_forward, _C.softmax_backward, ref_softmax),
+                          (_C.log_softmax_forward, _C.log_softmax_backward, ref_log_softmax)]:
+        num = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            xp, xm = x.copy(), x.copy()
+            xp[idx] += h
+            xm[idx] -= h
+            num[idx] = (np.sum(ref(xp) * c) - np.sum(ref(xm) * c)) / (2 * h)
+        np.testing.assert_allclose(bwd(c, fwd(x)), num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_inf_and_huge(dtype):
+    x = np.array([[1.0, -np.inf, 2.0, -np.inf],
+                  [-np.inf, -np.inf, -np.inf, 0.5],
+                  [1e4, -1e4, 1e4 - 1, 0.0],
+                  [-1e4, -1e4 + 2, -1e4 + 1, -1e4]], dtype=dtype)
+    y = _C.softmax_forward(x)
+    assert np.all(np.isfinite(y))
+    assert y[0, 1] == 0 and y[0, 3] == 0 and y[1, 3] == 1
+    finite = np.where(np.isfinite(x), x.astype(np.float64), -1e300)
+    np.testing.assert_allclose(y, ref_softmax(finite), **tol(dtype))
+    ly = _C.log_softmax_forward(x)
+    assert ly[0, 1] == -np.inf and ly[1, 0] == -np.inf
+    fin = np.isfinite(ly)
+    np.testing.assert_allclose(ly[fin], ref_log_softmax(finite)[fin], **tol(dtype))
+    g = np.ones_like(x)
+    dx = _C.softmax_backward(g, y)
+    assert np.all(np.isfinite(dx))
+    ldx = _C.log_softmax_backward(g, ly)
+    assert np.all(np.isfinite(ldx))
+    # A row of all -inf has no finite max: NaN, as in TF.
+    assert np.all(np.isnan(_C.softmax_forward(np.full((1, 3), -np.inf, dtype))))
+
+
+def test_softmax_large_threaded():
+    x = RNG.standard_normal((4096, 65)).astype(np.float32)
+    np.testing.assert_allclose(_C.softmax_forward(x), ref_softmax(x), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(_C.log_softmax_forward(x), ref_log_softmax(x), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_softmax_errors():
+    with pytest.raises(ValueError, match=r"^\[softmax\]"):
+        _C.softmax_forward(np.ones((), np.float32))
+    with pytest.raises(TypeError, match=r"^\[softmax\]"):
+        _C.softmax_forward(np.ones((2, 3), np.int64))
+    with pytest.raises(ValueError, match=r"^\[softmax\].*C-contiguous"):
+        _C.softmax_forward(np.ones((3, 4)).T)
+    with pytest.raises(ValueError, match=r"^\[log_softmax\].*\(2, 3\).*\(2, 4\)"):
+        _C.log_softmax_backward(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(TypeError, match=r"^\[softmax\]"):
+        _C.softmax_backward(np.ones((2, 3)), np.ones((2, 3), np.float32))
+
+
+# ---------------------------------------------------------------------------------------
+# Fused losses
+# ---------------------------------------------------------------------------------------
+def ref_softmax_xent(labels, logits):
+    z = labels.astype(np.float64)
+    ls = ref_log_softmax(logits)
+    terms = np.where(z != 0, -z * np.where(np.isfinite(ls), ls, 0.0), 0.0)
+    return terms.sum(-1), ref_softmax(logits) - z
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent(dtype):
+    rows, cols = 9, 11
+    logits = (RNG.standard_normal((rows, cols)) * 4).astype(dtype)
+    soft = RNG.uniform(0, 1, (rows, cols))
+    soft /= soft.sum(1, keepdims=True)
+    labels = soft.astype(dtype)
+    loss, bp = _C.softmax_xent_forward(labels, logits)
+    assert loss.shape == (rows,) and bp.shape == (rows, cols) and loss.dtype == dtype
+    lr, bpr = ref_softmax_xent(labels, logits)
+    t = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(loss, lr, **t)
+    np.testing.assert_allclose(bp, bpr, **t)
+    # Labels that do not sum to one: backprop stays softmax - labels (TF).
+    labels2 = (soft * 3).astype(dtype)
+    loss2, bp2 = _C.softmax_xent_forward(labels2, logits)
+    lr2, bpr2 = ref_softmax_xent(labels2, logits)
+    np.testing.assert_allclose(loss2, lr2, **t)
+    np.testing.assert_allclose(bp2, bpr2, **t)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent_huge_and_inf(dtype):
+    logits = np.array([[1e4, -1e4, 0.0, 5e3], [-1e4, -1e4 + 3, -1e4, -1e4],
+                       [2.0, -np.inf, 1.0, 0.0]], dtype)
+    labels = np.array([[0.0, 1.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25],
+                       [0.5, 0.0, 0.5, 0.0]], dtype)
+    loss, bp = _C.softmax_xent_forward(labels, logits)
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(bp))
+    lr, bpr = ref_softmax_xent(labels, np.where(np.isfinite(logits), logits.astype(np.float64), -1e300))
+    np.testing.assert_allclose(loss, lr, rtol=1e-6)
+    np.testing.assert_allclose(bp, bpr, rtol=1e-6, atol=1e-7)
+    assert loss[0] == pytest.approx(2e4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ldtype", [np.int32, np.int64])
+def test_sparse_softmax_xent(dtype, ldtype):
+    rows, cols = 13, 5
+    logits = (RNG.standard_normal((rows, cols)) * 3).astype(dtype)
+    logits[0] = [1e4, -1e4, 0, 3, 9999]
+    labels = RNG.integers(0, cols, rows).astype(ldtype)
+    loss, bp = _C.sparse_softmax_xent_forward(labels, logits)
+    onehot = np.eye(cols)[labels]
+    lr, bpr = ref_softmax_xent(onehot, logits)
+    t = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(loss, lr, **t)
+    np.testing.assert_allclose(bp, bpr, **t)
+    assert np.all(np.isfinite(loss))
+
+
+def test_sparse_softmax_xent_errors():
+    logits = np.zeros((5, 5), np.float32)
+    labels = np.array([0, 1, 2, 7, 4], np.int64)
+    msg = r"^\[sparse_softmax_cross_entropy_with_logits\] label 7 at row 3 is outside \[0, 5\)"
+    with pytest.raises(ValueError, match=msg):
+        _C.sparse_softmax_xent_forward(labels, logits)
+    with pytest.raises(ValueError, match=r"label -1 at row 0"):
+        _C.sparse_softmax_xent_forward(np.array([-1, 0, 0, 0, 0], np.int32), logits)
+    with pytest.raises(TypeError, match=r"^\[sparse_softmax_cross_entropy_with_logits\]"):
+        _C.sparse_softmax_xent_forward(labels.astype(np.float32), logits)
+    with pytest.raises(ValueError, match=r"^\[sparse_softmax_cross_entropy_with_logits\].*\(4,\)"):
+        _C.sparse_softmax_xent_forward(labels[:4].copy(), logits)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_xent(dtype):
+    x = np.concatenate([RNG.standard_normal(50) * 5, [1e4, -1e4, 0.0, 80.0, -80.0]])
+    z = np.concatenate([RNG.uniform(0, 1, 50), [0.0, 1.0, 0.5, 0.3, 0.7]])
+    x, z = x.astype(dtype).reshape(5, 11), z.astype(dtype).reshape(5, 11)
+    loss, bp = _C.sigmoid_xent_forward(z, x)
+    x64, z64 = x.astype(np.float64), z.astype(np.float64)
+    lr = np.maximum(x64, 0) - x64 * z64 + np.log1p(np.exp(-np.abs(x64)))
+    np.testing.assert_allclose(loss, lr, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(bp, np_sigmoid(x64) - z64, **tol(dtype))
+    assert np.all(np.isfinite(loss))
+    with pytest.raises(ValueError, match=r"^\[sigmoid_cross_entropy_with_logits\]"):
+        _C.sigmoid_xent_forward(z[:2], x)
+    with pytest.raises(ValueError, match=r"^\[softmax_cross_entropy_with_logits\]"):
+        _C.softmax_xent_forward(z[:, :3].copy(), x)
+
+
+# ---------------------------------------------------------------------------------------
+# Bias add
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (7, 13), (3, 5, 7), (0, 4), (2, 1, 1)])
+def test_bias_add(dtype, shape):
+    x = RNG.standard_normal(shape).astype(dtype)
+    b = RNG.standard_normal(shape[-1]).astype(dtype)
+    np.testing.assert_array_equal(_C.bias_add_forward(x, b), x + b)
+    db = _C.bias_add_backward(x)
+    assert db.shape == (shape[-1],) and db.dtype == dtype
+    ref = x.astype(np.float64).reshape(-1, shape[-1]).sum(0)
+    np.testing.assert_allclose(db, ref, **tol(dtype))
+
+
+def test_bias_add_backward_large_accurate():
+    # float32 with a big constant offset: naive float32 running sums lose digits.
+    g = (RNG.standard_normal((200003, 3)) + 1000.0).astype(np.float32)
+    ref = g.astype(np.float64).sum(0)
+    np.testing.assert_allclose(_C.bias_add_backward(g), ref, rtol=1e-7)
+    g2 = RNG.standard_normal((3, 20011)).astype(np.float32)
+    np.testing.assert_allclose(_C.bias_add_backward(g2), g2.astype(np.float64).sum(0), rtol=1e-6)
+
+
+def test_bias_add_errors():
+    with pytest.raises(ValueError, match=r"^\[bias_add\].*\(4,\).*\(2, 3\)"):
+        _C.bias_add_forward(np.ones((2, 3)), np.ones(4))
+    with pytest.raises(TypeError, match=r"^\[bias_add\]"):
+        _C.bias_add_forward(np.ones((2, 3)), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match=r"^\[bias_add\]"):
+        _C.bias_add_forward(np.ones((2, 3)), np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"^\[bias_add\].*C-contiguous"):
+        _C.bias_add_backward(np.ones((3, 2)).T)
