@@ -427,3 +427,102 @@ def test_bias_add_errors():
         _C.bias_add_forward(np.ones((2, 3)), np.ones((1, 3)))
     with pytest.raises(ValueError, match=r"^\[bias_add\].*C-contiguous"):
         _C.bias_add_backward(np.ones((3, 2)).T)
+
+
+# ---------------------------------------------------------------------------------------
+# Fused dense
+# ---------------------------------------------------------------------------------------
+DENSE_ACTS = [("linear", 0.0), ("relu", 0.0), ("sigmoid", 0.0), ("tanh", 0.0), ("elu", 1.0),
+              ("gelu", 0.0), ("swish", 0.0), ("leaky_relu", 0.2), ("softmax", 0.0),
+              ("selu", 0.0), ("softplus", 0.0)]
+Y_SUFFICES = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "leaky_relu",
+              "hard_sigmoid", "exponential"}
+
+
+def ref_dense(x, w, b, kind, alpha):
+    z = x.astype(np.float64) @ w.astype(np.float64)
+    if b is not None:
+        z = z + b
+    y = ref_softmax(z) if kind == "softmax" else ref_act(kind, z, alpha)
+    return y, z
+
+
+def ref_dense_backward(g, x, w, z, kind, alpha):
+    g = g.astype(np.float64)
+    if kind == "softmax":
+        y = ref_softmax(z)
+        dz = y * (g - np.sum(g * y, axis=1, keepdims=True))
+    else:
+        dz = g * ref_act_grad(kind, z, alpha)
+    return dz @ w.T, x.astype(np.float64).T @ dz, dz.sum(0)
+
+
+@pytest.mark.parametrize("kind,alpha", DENSE_ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,K,N,bias", [(1, 7, 5, True), (13, 17, 11, True), (31, 3, 1, False),
+                                        (64, 37, 29, True)])
+def test_dense(kind, alpha, dtype, M, K, N, bias):
+    x = RNG.standard_normal((M, K)).astype(dtype)
+    w = (RNG.standard_normal((K, N)) / math.sqrt(K)).astype(dtype)
+    b = RNG.standard_normal(N).astype(dtype) if bias else None
+    y, z = _C.dense_forward(x, w, b, kind, alpha)
+    yr, zr = ref_dense(x, w, b, kind, alpha)
+    t = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert y.dtype == dtype and y.shape == (M, N)
+    np.testing.assert_allclose(y, yr, **t)
+    assert _C.dense_keeps_z(kind, alpha) == (kind not in Y_SUFFICES)
+    if kind in Y_SUFFICES:
+        assert z is None
+    else:
+        assert z.shape == (M, N) and z.dtype == dtype
+        np.testing.assert_allclose(z, zr, **t)
+    g = RNG.standard_normal((M, N)).astype(dtype)
+    dx, dw, db = _C.dense_backward(g, x, w, y, z, kind, alpha, True, bias)
+    dxr, dwr, dbr = ref_dense_backward(g, x, w, zr, kind, alpha)
+    t = dict(rtol=2e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(dx, dxr, **t)
+    np.testing.assert_allclose(dw, dwr, **t)
+    if bias:
+        np.testing.assert_allclose(db, dbr, **t)
+    else:
+        assert db is None
+    dx2, dw2, db2 = _C.dense_backward(g, x, w, y, z, kind, alpha, False, False)
+    assert dx2 is None and db2 is None
+    np.testing.assert_array_equal(dw2, dw)
+
+
+def test_dense_large_matches_reference():
+    x = RNG.standard_normal((257, 131)).astype(np.float32)
+    w = (RNG.standard_normal((131, 67)) / 10).astype(np.float32)
+    b = RNG.standard_normal(67).astype(np.float32)
+    y, z = _C.dense_forward(x, w, b, "gelu")
+    yr, zr = ref_dense(x, w, b, "gelu", 0.0)
+    np.testing.assert_allclose(y, yr, rtol=1e-4, atol=1e-5)
+    g = RNG.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = _C.dense_backward(g, x, w, None, z, "gelu", 0.0, True, True)
+    dxr, dwr, dbr = ref_dense_backward(g, x, w, zr, "gelu", 0.0)
+    np.testing.assert_allclose(dx, dxr, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(dw, dwr, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(db, dbr, rtol=1e-4, atol=1e-4)
+
+
+def test_dense_errors():
+    x = np.ones((100, 783), np.float32)
+    w = np.ones((784, 256), np.float32)
+    with pytest.raises(ValueError, match=r"^\[dense\] input \(100, 783\) does not match kernel \(784, 256\)"):
+        _C.dense_forward(x, w, None, "relu")
+    x = np.ones((4, 3), np.float32)
+    w = np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match=r"^\[dense\] bias \(4,\) does not match kernel \(3, 5\)"):
+        _C.dense_forward(x, w, np.ones(4, np.float32), "relu")
+    with pytest.raises(TypeError, match=r"^\[dense\]"):
+        _C.dense_forward(x, w.astype(np.float64), None, "relu")
+    with pytest.raises(ValueError, match=r"^\[dense\] unknown activation 'foo'"):
+        _C.dense_forward(x, w, None, "foo")
+    with pytest.raises(ValueError, match=r"^\[dense\].*C-contiguous"):
+        _C.dense_forward(np.ones((3, 4), np.float32).T, w, None, "relu")
+    y, z = _C.dense_forward(x, w, None, "gelu")
+    with pytest.raises(ValueError, match=r"^\[dense\].*needs z"):
+        _C.dense_backward(y, x, w, y, None, "gelu", 0.0, True, False)
+    with pytest.raises(ValueError, match=r"^\[dense\] grad_y \(4, 4\)"):
+        _C.dense_backward(np.ones((4, 4), np.float32), x, w, y, z, "gelu", 0.0, True, False)
