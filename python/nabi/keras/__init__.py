@@ -1,0 +1,1 @@
+"""nabi.keras (placeholder; the engine engineer provides the real package init)."""
