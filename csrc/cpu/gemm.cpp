@@ -52,6 +52,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "cpu/parallel.h"
 
@@ -74,6 +75,78 @@ void dgemm_micro_12x16(int64_t k, const double* a, const double* b, double* c, i
 
 namespace {
 
+// ---- packing ----------------------------------------------------------------------------
+// Both pack routines produce k-major micro-panels of R rows: dst[p*R + i] for p < k, i < R,
+// zero for i >= r (the valid rows). Two source layouts cover all four transpose cases:
+//   gather: dst[p*R + i] = src[i*ld + p]  (A not transposed, or B transposed: R strided rows)
+//   copy:   dst[p*R + i] = src[p*ld + i]  (A transposed, or B not transposed: contiguous runs)
+// R is a compile-time constant so the copies vectorise; the full-panel gather transposes
+// 4x4 (float) / 2x2 (double) blocks in SSE2 registers (baseline x86-64) instead of moving
+// one element at a time.
+template <typename T, int R>
+void pack_gather(const T* src, int64_t ld, int64_t r, int64_t k, T* dst) {
+  int64_t p = 0;
+  if (r == R) {
+#if defined(NABI_X86)
+    if constexpr (std::is_same_v<T, float> && R % 2 == 0 && R >= 4) {
+      for (; p + 4 <= k; p += 4) {
+        const float* s = src + p;
+        float* d = dst + p * R;
+        int i = 0;
+        for (; i + 4 <= R; i += 4) {
+          __m128 x0 = _mm_loadu_ps(s + (i + 0) * ld), x1 = _mm_loadu_ps(s + (i + 1) * ld);
+          __m128 x2 = _mm_loadu_ps(s + (i + 2) * ld), x3 = _mm_loadu_ps(s + (i + 3) * ld);
+          _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+          _mm_storeu_ps(d + 0 * R + i, x0);
+          _mm_storeu_ps(d + 1 * R + i, x1);
+          _mm_storeu_ps(d + 2 * R + i, x2);
+          _mm_storeu_ps(d + 3 * R + i, x3);
+        }
+        if (i + 2 <= R) {  // R % 4 == 2: the last pair of rows
+          const __m128 y0 = _mm_loadu_ps(s + i * ld), y1 = _mm_loadu_ps(s + (i + 1) * ld);
+          const __m128 lo = _mm_unpacklo_ps(y0, y1), hi = _mm_unpackhi_ps(y0, y1);
+          _mm_storel_pi(reinterpret_cast<__m64*>(d + 0 * R + i), lo);
+          _mm_storeh_pi(reinterpret_cast<__m64*>(d + 1 * R + i), lo);
+          _mm_storel_pi(reinterpret_cast<__m64*>(d + 2 * R + i), hi);
+          _mm_storeh_pi(reinterpret_cast<__m64*>(d + 3 * R + i), hi);
+        }
+      }
+    } else if constexpr (std::is_same_v<T, double> && R % 2 == 0) {
+      for (; p + 2 <= k; p += 2) {
+        const double* s = src + p;
+        double* d = dst + p * R;
+        for (int i = 0; i < R; i += 2) {
+          const __m128d x0 = _mm_loadu_pd(s + i * ld), x1 = _mm_loadu_pd(s + (i + 1) * ld);
+          _mm_storeu_pd(d + i, _mm_unpacklo_pd(x0, x1));
+          _mm_storeu_pd(d + R + i, _mm_unpackhi_pd(x0, x1));
+        }
+      }
+    }
+#endif
+    for (; p < k; ++p)
+      for (int i = 0; i < R; ++i) dst[p * R + i] = src[i * ld + p];
+    return;
+  }
+  // Edge panel (r < R rows).
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t q = 0; q < k; ++q) dst[q * R + i] = src[i * ld + q];
+  for (int64_t i = r; i < R; ++i)
+    for (int64_t q = 0; q < k; ++q) dst[q * R + i] = T(0);
+}
+
+template <typename T, int R>
+void pack_copy(const T* src, int64_t ld, int64_t r, int64_t k, T* dst) {
+  if (r == R) {
+    for (int64_t p = 0; p < k; ++p)
+      for (int i = 0; i < R; ++i) dst[p * R + i] = src[p * ld + i];
+    return;
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    for (int64_t i = 0; i < r; ++i) dst[p * R + i] = src[p * ld + i];
+    for (int64_t i = r; i < R; ++i) dst[p * R + i] = T(0);
+  }
+}
+
 // ---- portable micro-kernel (plain C++; the compiler vectorises it for the baseline ISA) ----
 template <typename T, int MR, int NR>
 void micro_portable(int64_t k, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta) {
@@ -94,9 +167,13 @@ using MicroKernel = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t ld
                              T beta);
 
 template <typename T>
+using PackFn = void (*)(const T* src, int64_t ld, int64_t r, int64_t k, T* dst);
+
+template <typename T>
 struct Kernel {
   MicroKernel<T> micro;
   int64_t mr, nr, kc, mc, nc;
+  PackFn<T> pack_mr_gather, pack_mr_copy, pack_nr_gather, pack_nr_copy;
 };
 
 struct Isa {
@@ -107,16 +184,21 @@ struct Isa {
 
 constexpr int64_t kMaxTile = 12 * 32;  // largest MR*NR of any kernel (scratch edge tile)
 
+template <typename T, int MR, int NR>
+constexpr Kernel<T> make_kernel(MicroKernel<T> micro, int64_t kc, int64_t mc, int64_t nc) {
+  return {micro, MR, NR, kc, mc, nc, &pack_gather<T, MR>, &pack_copy<T, MR>,
+          &pack_gather<T, NR>, &pack_copy<T, NR>};
+}
+
 const Isa kPortable = {"portable",
-                       {&micro_portable<float, 4, 8>, 4, 8, 256, 128, 4096},
-                       {&micro_portable<double, 4, 4>, 4, 4, 256, 64, 4096}};
+                       make_kernel<float, 4, 8>(&micro_portable<float, 4, 8>, 256, 128, 4096),
+                       make_kernel<double, 4, 4>(&micro_portable<double, 4, 4>, 256, 64, 4096)};
 #if defined(NABI_X86)
-const Isa kAvx2 = {"avx2",
-                   {&avx2::sgemm_micro_6x16, 6, 16, 256, 144, 4080},
-                   {&avx2::dgemm_micro_6x8, 6, 8, 256, 72, 4080}};
+const Isa kAvx2 = {"avx2", make_kernel<float, 6, 16>(&avx2::sgemm_micro_6x16, 256, 144, 4080),
+                   make_kernel<double, 6, 8>(&avx2::dgemm_micro_6x8, 256, 72, 4080)};
 const Isa kAvx512 = {"avx512",
-                     {&avx512::sgemm_micro_12x32, 12, 32, 256, 144, 4096},
-                     {&avx512::dgemm_micro_12x16, 12, 16, 256, 72, 4096}};
+                     make_kernel<float, 12, 32>(&avx512::sgemm_micro_12x32, 256, 144, 4096),
+                     make_kernel<double, 12, 16>(&avx512::dgemm_micro_12x16, 256, 72, 4096)};
 #endif
 
 // The best ISA this CPU runs, or the lower one named by `request` when the CPU has it.
@@ -169,53 +251,33 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Packs rows [0, m) x cols [0, k) of op(A) (op(A)(i, p) = A[i*lda + p], or A[p*lda + i] when
-// transposed; A already points at the block's corner) into MR-row panels, each k-major:
-// dst[panel][p][i]. Rows past m are zero.
+// transposed; A points at the block's corner) into MR-row panels.
 template <typename T>
-void pack_a(bool trans, const T* A, int64_t lda, int64_t m, int64_t k, int64_t MR, T* dst) {
+void pack_a(const Kernel<T>& kn, bool trans, const T* A, int64_t lda, int64_t m, int64_t k,
+            T* dst) {
+  const int64_t MR = kn.mr;
   for (int64_t i0 = 0; i0 < m; i0 += MR, dst += MR * k) {
     const int64_t mr = std::min(MR, m - i0);
-    if (!trans) {
-      for (int64_t i = 0; i < mr; ++i) {
-        const T* src = A + (i0 + i) * lda;
-        for (int64_t p = 0; p < k; ++p) dst[p * MR + i] = src[p];
-      }
-      for (int64_t i = mr; i < MR; ++i)
-        for (int64_t p = 0; p < k; ++p) dst[p * MR + i] = T(0);
-    } else {
-      for (int64_t p = 0; p < k; ++p) {
-        const T* src = A + p * lda + i0;
-        T* d = dst + p * MR;
-        for (int64_t i = 0; i < mr; ++i) d[i] = src[i];
-        for (int64_t i = mr; i < MR; ++i) d[i] = T(0);
-      }
-    }
+    if (trans)
+      kn.pack_mr_copy(A + i0, lda, mr, k, dst);
+    else
+      kn.pack_mr_gather(A + i0 * lda, lda, mr, k, dst);
   }
 }
 
 // Packs rows [0, k) x cols [j0, j1) of op(B) (op(B)(p, j) = B[p*ldb + j], or B[j*ldb + p] when
-// transposed) into NR-column panels, each k-major: dst[panel][p][j]. Columns past n are zero.
-// j0, j1 are multiples of NR except that j1 may be n; dst points at panel j0 / NR.
+// transposed) into NR-column panels. j0 is a multiple of NR, j1 one too or n; dst points at
+// panel j0 / NR.
 template <typename T>
-void pack_b(bool trans, const T* B, int64_t ldb, int64_t k, int64_t n, int64_t j0, int64_t j1,
-            int64_t NR, T* dst) {
+void pack_b(const Kernel<T>& kn, bool trans, const T* B, int64_t ldb, int64_t k, int64_t n,
+            int64_t j0, int64_t j1, T* dst) {
+  const int64_t NR = kn.nr;
   for (int64_t j = j0; j < j1; j += NR, dst += NR * k) {
     const int64_t nr = std::min(NR, n - j);
-    if (!trans) {
-      for (int64_t p = 0; p < k; ++p) {
-        const T* src = B + p * ldb + j;
-        T* d = dst + p * NR;
-        for (int64_t jj = 0; jj < nr; ++jj) d[jj] = src[jj];
-        for (int64_t jj = nr; jj < NR; ++jj) d[jj] = T(0);
-      }
-    } else {
-      for (int64_t jj = 0; jj < nr; ++jj) {
-        const T* src = B + (j + jj) * ldb;
-        for (int64_t p = 0; p < k; ++p) dst[p * NR + jj] = src[p];
-      }
-      for (int64_t jj = nr; jj < NR; ++jj)
-        for (int64_t p = 0; p < k; ++p) dst[p * NR + jj] = T(0);
-    }
+    if (trans)
+      kn.pack_nr_gather(B + j * ldb, ldb, nr, k, dst);
+    else
+      kn.pack_nr_copy(B + j, ldb, nr, k, dst);
   }
 }
 
@@ -304,7 +366,7 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
         {
           const int64_t q0 = npanels * tid / T_, q1 = npanels * (tid + 1) / T_;
           const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
-          pack_b(tb, Bblk, ldb, kcur, ncur, q0 * NR, std::min(q1 * NR, ncur), NR,
+          pack_b(kn, tb, Bblk, ldb, kcur, ncur, q0 * NR, std::min(q1 * NR, ncur),
                  bpack + q0 * NR * kcur);
         }
         if (T_ > 1) {
@@ -317,7 +379,7 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
           const int64_t ic = mb * mc, mcur = std::min(mc, M - ic);
           if (mb != packed) {
             const T* Ablk = ta ? A + pc * lda + ic : A + ic * lda + pc;
-            pack_a(ta, Ablk, lda, mcur, kcur, MR, apack);
+            pack_a(kn, ta, Ablk, lda, mcur, kcur, apack);
             packed = mb;
           }
           const int64_t p0 = npanels * s / n_split, p1 = npanels * (s + 1) / n_split;
