@@ -526,3 +526,250 @@ def test_dense_errors():
         _C.dense_backward(y, x, w, y, None, "gelu", 0.0, True, False)
     with pytest.raises(ValueError, match=r"^\[dense\] grad_y \(4, 4\)"):
         _C.dense_backward(np.ones((4, 4), np.float32), x, w, y, z, "gelu", 0.0, True, False)
+
+
+# ---------------------------------------------------------------------------------------
+# Fused optimizer updates (NumPy transcriptions of the Keras 3 update_step rules)
+# ---------------------------------------------------------------------------------------
+def np_sgd(p, g, s, lr, momentum, nesterov, t):
+    if not s:
+        return p - lr * g
+    m = momentum * s["m"] - lr * g
+    s["m"] = m
+    return p + (momentum * m - lr * g if nesterov else m)
+
+
+def np_adam(p, g, s, lr, b1, b2, eps, t, amsgrad=False, wd=0.0):
+    p = p - p * wd * lr
+    alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    s["m"] = s["m"] + (g - s["m"]) * (1 - b1)
+    s["v"] = s["v"] + (g * g - s["v"]) * (1 - b2)
+    v = s["v"]
+    if amsgrad:
+        s["vh"] = np.maximum(s["vh"], s["v"])
+        v = s["vh"]
+    return p - s["m"] * alpha / (np.sqrt(v) + eps)
+
+
+def np_rmsprop(p, g, s, lr, rho, momentum, eps, centered):
+    s["vel"] = rho * s["vel"] + (1 - rho) * g * g
+    if centered:
+        s["avg"] = rho * s["avg"] + (1 - rho) * g
+        den = s["vel"] - s["avg"] ** 2 + eps
+    else:
+        den = s["vel"] + eps
+    inc = lr * g / np.sqrt(den)
+    if momentum > 0:
+        s["mom"] = momentum * s["mom"] + inc
+        return p - s["mom"]
+    return p - inc
+
+
+def np_adagrad(p, g, s, lr, eps):
+    s["acc"] = s["acc"] + g * g
+    return p - lr * g / np.sqrt(s["acc"] + eps)
+
+
+def np_adadelta(p, g, s, lr, rho, eps):
+    s["ag"] = rho * s["ag"] + (1 - rho) * g * g
+    delta = -np.sqrt(s["ad"] + eps) * g / np.sqrt(s["ag"] + eps)
+    s["ad"] = rho * s["ad"] + (1 - rho) * delta * delta
+    return p + lr * delta
+
+
+def np_adamax(p, g, s, lr, b1, b2, eps, t):
+    s["m"] = s["m"] + (g - s["m"]) * (1 - b1)
+    s["u"] = np.maximum(b2 * s["u"], np.abs(g))
+    return p - lr * s["m"] / ((1 - b1**t) * (s["u"] + eps))
+
+
+def np_nadam(p, g, s, lr, b1, b2, eps, t, u_product_t):
+    # u_product_t already includes this step's factor (Keras updates it before the vars).
+    u_t = b1 * (1 - 0.5 * 0.96**t)
+    u_t_1 = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+    u_product_t_1 = u_product_t * u_t_1
+    s["m"] = s["m"] + (g - s["m"]) * (1 - b1)
+    s["v"] = s["v"] + (g * g - s["v"]) * (1 - b2)
+    m_hat = u_t_1 * s["m"] / (1 - u_product_t_1) + (1 - u_t) * g / (1 - u_product_t)
+    v_hat = s["v"] / (1 - b2**t)
+    return p - m_hat * lr / (np.sqrt(v_hat) + eps)
+
+
+SHAPES = [(3, 4), (5,)]
+
+
+def make_problem(dtype, state_names):
+    params = [RNG.standard_normal(s).astype(dtype) for s in SHAPES]
+    grads = [[RNG.standard_normal(s).astype(dtype) for s in SHAPES] for _ in range(3)]
+    states = {k: [np.zeros(s, dtype) for s in SHAPES] for k in state_names}
+    ref_params = [p.astype(np.float64) for p in params]
+    ref_states = [{k: np.zeros(s) for k in state_names} for s in SHAPES]
+    return params, grads, states, ref_params, ref_states
+
+
+def opt_tol(dtype):
+    return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+def run_opt(dtype, state_names, call, ref_step):
+    params, grads, states, ref_params, ref_states = make_problem(dtype, state_names)
+    ids = [id(p) for p in params]
+    for step in range(1, 4):
+        out = call(params, grads[step - 1], states, step)
+        for i in range(len(SHAPES)):
+            ref_params[i] = ref_step(ref_params[i], grads[step - 1][i].astype(np.float64),
+                                     ref_states[i], step, out)
+        for i in range(len(SHAPES)):
+            np.testing.assert_allclose(params[i], ref_params[i], **opt_tol(dtype))
+            for k in state_names:
+                np.testing.assert_allclose(states[k][i], ref_states[i][k], **opt_tol(dtype))
+    assert [id(p) for p in params] == ids  # updated in place
+    return params
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_update(dtype, momentum, nesterov):
+    names = ["m"] if momentum else []
+    run_opt(dtype, names,
+            lambda p, g, s, t: _C.sgd_update(p, g, s["m"] if momentum else None, 0.1, momentum,
+                                             nesterov),
+            lambda p, g, s, t, _: np_sgd(p, g, s, 0.1, momentum, nesterov, t))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_update(dtype, amsgrad):
+    names = ["m", "v"] + (["vh"] if amsgrad else [])
+    run_opt(dtype, names,
+            lambda p, g, s, t: _C.adam_update(p, g, s["m"], s["v"], s["vh"] if amsgrad else None,
+                                              0.01, 0.9, 0.999, 1e-7, t),
+            lambda p, g, s, t, _: np_adam(p, g, s, 0.01, 0.9, 0.999, 1e-7, t, amsgrad))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamw_update(dtype):
+    run_opt(dtype, ["m", "v"],
+            lambda p, g, s, t: _C.adamw_update(p, g, s["m"], s["v"], None, 0.01, 0.9, 0.999,
+                                               1e-7, t, 0.004),
+            lambda p, g, s, t, _: np_adam(p, g, s, 0.01, 0.9, 0.999, 1e-7, t, False, 0.004))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum,centered", [(0.0, False), (0.9, False), (0.0, True),
+                                               (0.5, True)])
+def test_rmsprop_update(dtype, momentum, centered):
+    names = ["vel"] + (["mom"] if momentum else []) + (["avg"] if centered else [])
+    run_opt(dtype, names,
+            lambda p, g, s, t: _C.rmsprop_update(p, g, s["vel"], s["mom"] if momentum else None,
+                                                 s["avg"] if centered else None, 0.01, 0.9,
+                                                 momentum, 1e-7, centered),
+            lambda p, g, s, t, _: np_rmsprop(p, g, s, 0.01, 0.9, momentum, 1e-7, centered))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adagrad_update(dtype):
+    def call(p, g, s, t):
+        if t == 1:
+            for a in s["acc"]:
+                a[...] = 0.1  # Keras initial_accumulator_value
+        return _C.adagrad_update(p, g, s["acc"], 0.05, 1e-7)
+
+    def ref(p, g, s, t, _):
+        if t == 1:
+            s["acc"] = s["acc"] + 0.1
+        return np_adagrad(p, g, s, 0.05, 1e-7)
+
+    run_opt(dtype, ["acc"], call, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adadelta_update(dtype):
+    run_opt(dtype, ["ag", "ad"],
+            lambda p, g, s, t: _C.adadelta_update(p, g, s["ag"], s["ad"], 1.0, 0.95, 1e-7),
+            lambda p, g, s, t, _: np_adadelta(p, g, s, 1.0, 0.95, 1e-7))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamax_update(dtype):
+    run_opt(dtype, ["m", "u"],
+            lambda p, g, s, t: _C.adamax_update(p, g, s["m"], s["u"], 0.002, 0.9, 0.999, 1e-7, t),
+            lambda p, g, s, t, _: np_adamax(p, g, s, 0.002, 0.9, 0.999, 1e-7, t))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nadam_update(dtype):
+    u = {"prod": 1.0}
+    expected = {"prod": 1.0}
+
+    def call(p, g, s, t):
+        new = _C.nadam_update(p, g, s["m"], s["v"], 0.002, 0.9, 0.999, 1e-7, t, u["prod"])
+        expected["prod"] *= 0.9 * (1 - 0.5 * 0.96**t)
+        assert new == pytest.approx(expected["prod"], rel=1e-14)
+        u["prod"] = new
+        return new
+
+    run_opt(dtype, ["m", "v"], call,
+            lambda p, g, s, t, new: np_nadam(p, g, s, 0.002, 0.9, 0.999, 1e-7, t, new))
+
+
+def test_optimizer_large_tensor_threaded():
+    p = RNG.standard_normal(300007).astype(np.float32)
+    g = RNG.standard_normal(300007).astype(np.float32)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    ref = np_adam(p.astype(np.float64), g.astype(np.float64), {"m": 0.0, "v": 0.0}, 0.01, 0.9,
+                  0.999, 1e-7, 1)
+    _C.adam_update([p], [g], [m], [v], None, 0.01, 0.9, 0.999, 1e-7, 1)
+    np.testing.assert_allclose(p, ref, rtol=2e-5, atol=2e-6)
+
+
+def test_global_norm():
+    gs = [RNG.standard_normal((3, 4)).astype(np.float32), RNG.standard_normal(200001)]
+    ref = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in gs))
+    assert _C.global_norm(gs) == pytest.approx(ref, rel=1e-12)
+    assert _C.clip_by_global_norm_scale(gs, 1.0) == pytest.approx(ref, rel=1e-12)
+    assert _C.global_norm([]) == 0.0
+    with pytest.raises(ValueError, match=r"^\[clip_by_global_norm\]"):
+        _C.clip_by_global_norm_scale(gs, 0.0)
+
+
+def test_optimizer_errors():
+    p = [np.zeros((2, 3), np.float32), np.zeros(4, np.float32)]
+    g = [np.ones((2, 3), np.float32), np.ones(4, np.float32)]
+    st = lambda: [np.zeros_like(a) for a in p]  # noqa: E731
+    args = (0.01, 0.9, 0.999, 1e-7, 1)
+    # list length mismatch
+    with pytest.raises(ValueError, match=r"^\[adam\] list lengths differ"):
+        _C.adam_update(p, g[:1], st(), st(), None, *args)
+    # wrong dtype
+    with pytest.raises(TypeError, match=r"^\[adam\] params\[1\] and grads\[1\] dtypes differ: float32 vs float64"):
+        _C.adam_update(p, [g[0], g[1].astype(np.float64)], st(), st(), None, *args)
+    with pytest.raises(TypeError, match=r"^\[sgd\] params\[0\] must be float32 or float64"):
+        _C.sgd_update([np.zeros(3, np.int32)], [np.zeros(3, np.int32)], None, 0.1, 0.0, False)
+    # mismatched shapes
+    with pytest.raises(ValueError, match=r"^\[adam\] params\[1\] and vs\[1\] shapes differ: \(4,\) vs \(5,\)"):
+        _C.adam_update(p, g, st(), [np.zeros((2, 3), np.float32), np.zeros(5, np.float32)],
+                       None, *args)
+    # non-contiguous
+    nc = np.zeros((4, 6), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match=r"^\[adagrad\] grads\[0\] must be C-contiguous"):
+        _C.adagrad_update([np.zeros((4, 3), np.float32)], [nc], [np.zeros((4, 3), np.float32)],
+                          0.1, 1e-7)
+    # read-only param
+    ro = np.zeros(4, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^\[rmsprop\] params\[0\] is read-only"):
+        _C.rmsprop_update([ro], [np.ones(4, np.float32)], [np.zeros(4, np.float32)], None, None,
+                          0.01, 0.9, 0.0, 1e-7, False)
+    with pytest.raises(ValueError, match=r"^\[adam\] step t must be >= 1"):
+        _C.adam_update(p, g, st(), st(), None, 0.01, 0.9, 0.999, 1e-7, 0)
+    with pytest.raises(TypeError, match=r"^\[nadam\] ms\[0\] must be a NumPy array"):
+        _C.nadam_update(p, g, [1.0, 2.0], st(), 0.01, 0.9, 0.999, 1e-7, 1, 1.0)
+    with pytest.raises(ValueError, match=r"^\[sgd\] momentum"):
+        _C.sgd_update(p, g, None, 0.1, 0.9, False)
+    # Validation happens before any update: nothing changed after the failures above.
+    assert all(np.all(a == 0) for a in p)
+    # A failure on the second tensor leaves the first untouched too.
+    with pytest.raises(ValueError):
+        _C.sgd_update(p, [g[0], np.ones(5, np.float32)], None, 0.1, 0.0, False)
+    assert np.all(p[0] == 0)
