@@ -227,8 +227,8 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
             raise ValueError(f"[split] sizes {sizes} do not add up to {a.shape[ax]}")
     outs, start = [], 0
     for s in sizes:
-        idx = [slice(None)] * a.ndim
-        idx[ax] = slice(start, start + s)
+        idx = [builtins.slice(None)] * a.ndim
+        idx[ax] = builtins.slice(start, start + s)
         outs.append(getitem(x, tuple(idx)))
         start += s
     return outs
@@ -269,7 +269,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
         raise ValueError(f"[pad] unknown mode {mode!r}")
     out = _wrap(r)
     if _tapes and mode == "CONSTANT":
-        sl = tuple(slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
+        sl = tuple(builtins.slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
         record((x,), out, lambda g, n: (g[sl],))
     return out
 
@@ -326,7 +326,7 @@ def getitem(tensor, idx):
 
 def strided_slice(input_, begin, end, strides=None, name=None, **kw):  # noqa: A002
     strides = strides or [1] * len(begin)
-    return getitem(input_, tuple(slice(b, e, s) for b, e, s in zip(begin, end, strides)))
+    return getitem(input_, tuple(builtins.slice(b, e, s) for b, e, s in zip(begin, end, strides)))
 
 
 def slice(input_, begin, size, name=None):  # noqa: A001

@@ -252,7 +252,7 @@ _DENSE_ACTS = {None: "linear", "linear": "linear", "relu": "relu", "relu6": "rel
                "hard_sigmoid": "hard_sigmoid", "exponential": "exponential"}
 
 
-def dense(x, kernel, bias=None, activation=None, alpha=0.0, name=None):
+def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
     """act(x @ kernel + bias) in one fused C++ call (GEMM + bias/activation epilogue).
 
     x: (M, K), kernel: (K, N), bias: (N,) or None; activation a name from _DENSE_ACTS.
@@ -263,8 +263,8 @@ def dense(x, kernel, bias=None, activation=None, alpha=0.0, name=None):
     kind = _DENSE_ACTS.get(activation)
     if kind is None:
         raise ValueError(f"[dense] unsupported fused activation {activation!r}")
-    if kind == "leaky_relu" and not alpha:
-        alpha = 0.2
+    if alpha is None:
+        alpha = {"leaky_relu": 0.2, "elu": 1.0}.get(kind, 0.0)
     X, W = x._data, kernel._data
     if X.ndim != 2 or W.ndim != 2 or X.shape[1] != W.shape[0]:
         raise ValueError(f"[dense] input {tuple(X.shape)} does not match kernel {tuple(W.shape)}")

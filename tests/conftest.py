@@ -1,0 +1,28 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+# Run against the working tree's package when it has a dev build (tools/dev-build.sh);
+# otherwise the installed nabi is used (as in CI).
+_here = os.path.dirname(os.path.abspath(__file__))
+_py = os.path.join(os.path.dirname(_here), "python")
+if any(f.startswith("_C") for f in os.listdir(os.path.join(_py, "nabi"))):
+    sys.path.insert(0, _py)
+sys.path.insert(0, _here)
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(True, reason="no CUDA GPU "
+                                                                  "available on this machine"))]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def pytest_report_header(config):
+    import nabi
+    return (f"nabi {nabi.__version__} from {os.path.dirname(nabi.__file__)}; gemm isa "
+            f"{nabi._C.gemm_isa()}; CUDA built: {nabi.test.is_built_with_cuda()}, GPU: "
+            f"{nabi.test.is_gpu_available()}")

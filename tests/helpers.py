@@ -1,0 +1,50 @@
+"""Assertions shared by the op tests: shape, then dtype, then values (MLX style)."""
+import numpy as np
+
+import nabi
+
+
+def assert_array(actual, expected, rtol=1e-4, atol=1e-5, dtype=None):
+    a = actual.numpy() if isinstance(actual, nabi.Tensor) else np.asarray(actual)
+    e = np.asarray(expected)
+    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
+    if dtype is not None:
+        assert a.dtype == np.dtype(dtype), f"dtype {a.dtype} != {dtype}"
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+
+
+def tape_grads(f, arrays, c=None, seed=0):
+    """Runs y = f(*tensors) under a tape and returns (y, grads of sum(y * c))."""
+    ts = [nabi.constant(a) for a in arrays]
+    with nabi.GradientTape() as tape:
+        for t in ts:
+            tape.watch(t)
+        y = f(*ts)
+        if c is None:
+            c = np.random.default_rng(seed).standard_normal(y.shape).astype(y.numpy().dtype)
+        loss = nabi.reduce_sum(y * nabi.constant(c))
+    return y, tape.gradient(loss, ts), c
+
+
+def fd_check(f, arrays, rtol=1e-3, atol=1e-5, eps=1e-6, seed=0):
+    """Checks nabi's gradients of sum(f(x) * c) against float64 central differences."""
+    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    y, grads, c = tape_grads(f, arrays, seed=seed)
+
+    def scalar(*xs):
+        return float(np.sum(f(*[nabi.constant(x) for x in xs]).numpy() * c))
+    for i, g in enumerate(grads):
+        num = np.zeros_like(arrays[i])
+        it = np.nditer(arrays[i], flags=["multi_index"])
+        for _ in it:
+            idx = it.multi_index
+            old = arrays[i][idx]
+            arrays[i][idx] = old + eps
+            fp = scalar(*arrays)
+            arrays[i][idx] = old - eps
+            fm = scalar(*arrays)
+            arrays[i][idx] = old
+            num[idx] = (fp - fm) / (2 * eps)
+        assert g is not None, f"no gradient for input {i}"
+        np.testing.assert_allclose(g.numpy(), num, rtol=rtol, atol=atol,
+                                   err_msg=f"gradient of input {i}")
