@@ -1,0 +1,1 @@
+"""Examples shipped with nabi (TF1-style tutorial helpers)."""

@@ -1,0 +1,1 @@
+"""`nabi.examples.tutorials` (as `tensorflow.examples.tutorials`)."""
