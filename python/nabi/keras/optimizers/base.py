@@ -1,0 +1,405 @@
+"""`Optimizer`: the Keras 3 optimizer base class over nabi's fused C++ update kernels.
+
+The base class owns the learning rate (a float kept in a non-trainable Variable, a
+`LearningRateSchedule`, or any callable), `iterations`, gradient clipping (`clipnorm`,
+`clipvalue`, `global_clipnorm`), decoupled weight decay (Keras 3: `p -= p * wd * lr` before the
+update), variable constraints (applied after it), state slots and their saving.
+
+A subclass declares its hyperparameters, creates its slots in `build(var_list)` with
+`self._add_slots(new_vars, names)`, and implements `_update(params, grads, slots, lr, t)`, which
+makes ONE fused kernel call for all parameters: `params`/`grads` are lists of C-contiguous
+arrays, `slots` a tuple with one list of state arrays per slot name (in `_slot_names` order;
+None for a slot the configuration does not use), `lr` a float, `t` the 1-based step.
+
+`apply_gradients` is the hot path of every training step: the per-variable lists of parameter
+and slot arrays are cached under the tuple of variable ids, so a step costs a dictionary
+lookup, one dtype/contiguity check per gradient, and the kernel call.
+"""
+import inspect
+import math
+
+import numpy as np
+
+from ...framework.tensor import Tensor, Variable, _wrap
+from ...framework.tape import GradientTape
+from . import _kernels
+
+__all__ = ["Optimizer"]
+
+
+def _np_float(v):
+    if isinstance(v, Tensor):
+        return float(v._data)
+    return float(v)
+
+
+class Optimizer:
+    """Base class of the Keras optimizers (Keras 3 semantics)."""
+
+    _slot_names = ()          # state slots, in the order `_update` receives them
+    _hyper_names = ()         # constructor arguments that get_config reports
+    _slot_keras_names = {}    # slot -> the name Keras gives its variables, where they differ
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None,
+                 gradient_accumulation_steps=None, name=None, **kwargs):
+        if "lr" in kwargs:                       # Keras 1/2 alias
+            learning_rate = kwargs.pop("lr")
+        decay = kwargs.pop("decay", 0.0) or 0.0  # Keras 2 legacy: lr / (1 + decay * step)
+        for legacy in ("jit_compile", "is_legacy_optimizer", "mesh"):
+            kwargs.pop(legacy, None)
+        if kwargs:
+            raise TypeError(f"[{type(self).__name__}] unexpected keyword argument(s): "
+                            f"{', '.join(sorted(kwargs))}")
+        n_clip = sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm))
+        if n_clip > 1:
+            raise ValueError(f"[{type(self).__name__}] only one of clipnorm, clipvalue and "
+                             f"global_clipnorm can be set; got clipnorm={clipnorm}, "
+                             f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        for nm, val in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                        ("global_clipnorm", global_clipnorm)):
+            if val is not None and not float(val) > 0:
+                raise ValueError(f"[{type(self).__name__}] {nm} must be > 0, got {val}")
+        self.name = name or getattr(type(self), "_default_name", type(self).__name__.lower())
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.clipvalue = None if clipvalue is None else float(clipvalue)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.decay = float(decay)
+        self.built = False
+        self._iterations = Variable(np.int64(0), trainable=False, name="iteration",
+                                    dtype="int64")
+        self._iter_arr = self._iterations._data
+        self._lr_var = None
+        self._lr_kind = 0        # 0 variable, 1 nabi schedule, 2 other LearningRateSchedule, 3 callable(step), 4 callable()
+        self._learning_rate = None
+        self._set_lr(learning_rate)
+        self._trainable_variables = []
+        self._var_index = {}
+        self._slots = {n: [] for n in self._slot_names}
+        self._slot_vars = []     # every slot Variable, in creation (Keras) order
+        self._extra_vars = []    # optimizer-level state created after the slots (Nadam u_product)
+        self._cache = {}
+        self._wd_exclude_ids = set()
+        self._wd_exclude_names = ()
+
+    # ------------------------------------------------------------ learning rate
+    def _set_lr(self, value):
+        from . import schedules
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            self._lr_kind = 1 if hasattr(value, "_value") else 2
+            return
+        if callable(value) and not isinstance(value, Tensor):
+            self._learning_rate = value
+            try:
+                params = [p for p in inspect.signature(value).parameters.values()
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                        p.VAR_POSITIONAL) and p.default is p.empty]
+                self._lr_kind = 3 if params else 4
+            except (TypeError, ValueError):
+                self._lr_kind = 4
+            return
+        lr = _np_float(value)
+        if self._lr_var is None:
+            self._lr_var = Variable(np.float32(lr), trainable=False, name="learning_rate",
+                                    dtype="float32")
+        else:
+            self._lr_var._data[()] = lr
+        self._learning_rate = self._lr_var
+        self._lr_kind = 0
+
+    def _current_lr(self, step):
+        kind = self._lr_kind
+        if kind == 0:
+            lr = float(self._lr_var._data)
+        elif kind == 1:
+            lr = self._learning_rate._value(step)
+        elif kind == 2:
+            lr = _np_float(self._learning_rate(_wrap(np.asarray(step, np.int64))))
+        elif kind == 3:
+            lr = _np_float(self._learning_rate(step))
+        else:
+            lr = _np_float(self._learning_rate())
+        if self.decay:
+            lr = lr / (1.0 + self.decay * step)
+        return lr
+
+    @property
+    def learning_rate(self):
+        """The learning rate: a float32 Variable, or the schedule's value at the current step."""
+        if self._lr_kind == 0:
+            return self._lr_var
+        return _wrap(np.asarray(self._current_lr(int(self._iter_arr)), np.float32))
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._set_lr(value)
+
+    lr = learning_rate
+
+    @property
+    def iterations(self):
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iter_arr[()] = int(_np_float(value))
+
+    # ------------------------------------------------------------ building and slots
+    def build(self, var_list):
+        """Registers `var_list`; subclasses add their slots for the returned new variables."""
+        new = []
+        for v in var_list:
+            if id(v) not in self._var_index:
+                self._var_index[id(v)] = len(self._trainable_variables)
+                self._trainable_variables.append(v)
+                new.append(v)
+        self.built = True
+        return new
+
+    def _add_slots(self, new_vars, names, initial=0.0):
+        """Creates zero (or `initial`) slots named like Keras, interleaved per variable."""
+        for v in new_vars:
+            base = v._name.split(":")[0].replace("/", "_")
+            for n in names:
+                s = Variable(np.full(v._data.shape, initial, v._data.dtype), trainable=False,
+                             name=f"{base}_{self._slot_keras_names.get(n, n)}")
+                self._slots[n].append(s)
+                self._slot_vars.append(s)
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        """Keras API: a zero Variable shaped like `reference_variable` (custom optimizers)."""
+        base = reference_variable._name.split(":")[0].replace("/", "_")
+        init = 0.0 if initializer in ("zeros", None) else (1.0 if initializer == "ones" else initializer)
+        s = Variable(np.full(reference_variable._data.shape, init, reference_variable._data.dtype),
+                     trainable=False, name=f"{base}_{name}")
+        self._extra_vars.append(s)
+        return s
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, name=None):
+        init = 0.0 if initializer in ("zeros", None) else (1.0 if initializer == "ones" else initializer)
+        s = Variable(np.full(tuple(shape), init, np.dtype(dtype or "float32")), trainable=False,
+                     name=name or "variable")
+        self._extra_vars.append(s)
+        return s
+
+    @property
+    def variables(self):
+        """Keras 3 order: iteration, learning_rate (when a float), the slots, then the rest."""
+        out = [self._iterations]
+        if self._lr_var is not None and self._lr_kind == 0:
+            out.append(self._lr_var)
+        return out + self._slot_vars + self._extra_vars
+
+    def get_weights(self):
+        return [v._data.copy() for v in self.variables]
+
+    def set_weights(self, weights):
+        """Restores state saved by `get_weights` (build the optimizer first). A list without the
+        learning rate (Keras 2 layout: iterations, then slots) is accepted too."""
+        weights = list(weights)
+        vs = self.variables
+        if len(weights) != len(vs) and self._lr_var is not None and self._lr_kind == 0 and \
+                len(weights) == len(vs) - 1:
+            vs = [vs[0]] + vs[2:]
+        if len(weights) != len(vs):
+            raise ValueError(f"[{type(self).__name__}.set_weights] expected {len(vs)} arrays "
+                             f"(optimizer built for {len(self._trainable_variables)} variables), "
+                             f"got {len(weights)}")
+        for v, w in zip(vs, weights):
+            w = np.asarray(w._data if isinstance(w, Tensor) else w)
+            if w.shape != v._data.shape:
+                raise ValueError(f"[{type(self).__name__}.set_weights] {v._name}: shape "
+                                 f"{w.shape} does not match {v._data.shape}")
+            np.copyto(v._data, w, casting="unsafe")
+
+    def save_own_variables(self, store):
+        for i, v in enumerate(self.variables):
+            store[str(i)] = v._data.copy()
+
+    def load_own_variables(self, store):
+        self.set_weights([store[str(i)] for i in range(len(store))])
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        self._wd_exclude_ids.update(id(v) for v in (var_list or ()))
+        self._wd_exclude_names = tuple(var_names or ())
+        self._cache.clear()
+
+    # ------------------------------------------------------------ applying gradients
+    def _entry(self, key, vs):
+        entry = self._cache.get(key)
+        if entry is not None:
+            return entry
+        unknown = [v for v in vs if id(v) not in self._var_index]
+        if unknown:
+            if self.built and self._trainable_variables and len(set(map(id, vs))) != len(vs):
+                raise ValueError("[Optimizer] the same variable appears twice in apply_gradients")
+            self.build(unknown if self.built else list(vs))
+        for v in vs:
+            if not isinstance(v, Variable):
+                raise TypeError(f"[{type(self).__name__}] can only update Variables, got "
+                                f"{type(v).__name__}")
+        idx = [self._var_index[id(v)] for v in vs]
+        params = [v._data for v in vs]
+        for p, v in zip(params, vs):
+            if not p.flags.c_contiguous or p.dtype not in (np.float32, np.float64):
+                raise TypeError(f"[{type(self).__name__}] variable {v._name} must be a "
+                                f"C-contiguous float32/float64 array, got {p.dtype}")
+        slots = tuple((None if not self._slots[n] else [self._slots[n][i]._data for i in idx])
+                      for n in self._slot_names)
+        dts = [p.dtype for p in params]
+        constrained = [v for v in vs if getattr(v, "_constraint", None) is not None]
+        wd = None
+        if self.weight_decay:
+            wd = [p for p, v in zip(params, vs) if id(v) not in self._wd_exclude_ids and
+                  not any(n in v._name for n in self._wd_exclude_names)]
+        entry = (list(vs), params, slots, dts, constrained, wd)
+        self._cache[key] = entry
+        return entry
+
+    def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
+                        **kwargs):
+        """Applies one update for every (gradient, variable) pair; None gradients are skipped."""
+        gs = []
+        vs = []
+        for g, v in grads_and_vars:
+            if g is not None:
+                gs.append(g)
+                vs.append(v)
+        return self._apply(gs, vs)
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3 `apply(grads, trainable_variables)`; variables default to the built ones."""
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(f"[{type(self).__name__}.apply] give trainable_variables or "
+                                 "build the optimizer first")
+            trainable_variables = self._trainable_variables
+        gs = []
+        vs = []
+        for g, v in zip(grads, trainable_variables):
+            if g is not None:
+                gs.append(g)
+                vs.append(v)
+        return self._apply(gs, vs)
+
+    def _apply(self, gs, vs):
+        if not vs:
+            return self._iterations
+        key = tuple(map(id, vs))
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._entry(key, vs)
+        _, params, slots, dts, constrained, wd = entry
+        grads = []
+        for g, dt in zip(gs, dts):
+            a = g._data if isinstance(g, Tensor) else g
+            if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a, dtype=dt)
+            grads.append(a)
+        if self.clipnorm is not None or self.clipvalue is not None or \
+                self.global_clipnorm is not None:
+            grads = self._clip(grads)
+        step = int(self._iter_arr)
+        lr = self._current_lr(step) if self._lr_kind else float(self._lr_var._data)
+        if self.decay and not self._lr_kind:
+            lr = lr / (1.0 + self.decay * step)
+        if wd:
+            f = self.weight_decay * lr
+            for p in wd:
+                p -= p * f
+        self._update(params, grads, slots, lr, step + 1)
+        self._iter_arr[()] = step + 1
+        for v in constrained:
+            c = v._constraint(v)
+            np.copyto(v._data, c._data if isinstance(c, Tensor) else np.asarray(c),
+                      casting="unsafe")
+        return self._iterations
+
+    def _clip(self, grads):
+        if self.clipnorm is not None:
+            c = self.clipnorm
+            out = []
+            for g in grads:
+                n = _kernels.global_norm([g])
+                out.append(g * np.asarray(c / n, g.dtype) if n > c else g)
+            return out
+        if self.global_clipnorm is not None:
+            c = self.global_clipnorm
+            n = _kernels.global_norm(grads)
+            if n > c:
+                return [g * np.asarray(c / n, g.dtype) for g in grads]
+            return grads
+        v = self.clipvalue
+        return [np.clip(g, -v, v) for g in grads]
+
+    def _update(self, params, grads, slots, lr, t):
+        raise NotImplementedError(f"{type(self).__name__} must implement _update")
+
+    def minimize(self, loss, var_list, tape=None):
+        """Computes gradients of `loss` (a callable, or a Tensor recorded on `tape`) with respect
+        to `var_list` (a list or a callable returning one) and applies them."""
+        if callable(loss) and not isinstance(loss, Tensor):
+            with GradientTape() as tape:
+                if callable(var_list):
+                    loss_value = loss()
+                else:
+                    tape.watch(list(var_list))
+                    loss_value = loss()
+        else:
+            if tape is None:
+                raise ValueError(f"[{type(self).__name__}.minimize] `tape` is required when the "
+                                 "loss is a Tensor")
+            loss_value = loss
+        if callable(var_list):
+            var_list = var_list()
+        var_list = list(var_list)
+        grads = tape.gradient(loss_value, var_list)
+        return self.apply_gradients(zip(grads, var_list))
+
+    # ------------------------------------------------------------ config
+    def get_config(self):
+        from . import schedules
+        if self._lr_kind == 0:
+            lr = float(self._lr_var._data)
+        elif isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            lr = schedules.serialize(self._learning_rate)
+        else:
+            lr = self._learning_rate
+        cfg = {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+               "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+               "clipvalue": self.clipvalue, "use_ema": self.use_ema,
+               "ema_momentum": self.ema_momentum,
+               "ema_overwrite_frequency": self.ema_overwrite_frequency,
+               "loss_scale_factor": self.loss_scale_factor,
+               "gradient_accumulation_steps": self.gradient_accumulation_steps}
+        for h in self._hyper_names:
+            cfg[h] = getattr(self, h)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from . import schedules
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = schedules.deserialize(lr, custom_objects=custom_objects)
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__module__.replace('nabi.keras', 'keras')}.{type(self).__name__} " \
+               f"name={self.name!r}>"
+
+
+def _check_unit(cls, name, value, lo=0.0, hi=1.0):
+    v = float(value)
+    if not (lo <= v <= hi) or math.isnan(v):
+        raise ValueError(f"[{cls}] {name} must be in [{lo}, {hi}], got {value}")
+    return v
