@@ -1,5 +1,10 @@
 // Fused optimizer updates (see optimizers.h). Each update is a single pass over the
 // tensor's elements with the state read and written once.
+//
+// Optional state buffers are template flags so that the inner loops carry no branches, and
+// the lambdas capture by value so that stores to the tensors cannot alias the scalars.
+// The loops with std::sqrt vectorise only when the file is compiled with -fno-math-errno
+// (GCC otherwise keeps a scalar errno path; -fno-math-errno does not change any result).
 #include "cpu/optimizers.h"
 
 #include <algorithm>
@@ -13,7 +18,7 @@ namespace nabi::cpu {
 template <typename T>
 void sgd_update(T* p, const T* g, T* m, int64_t n, double lr_d, double mom_d, bool nesterov) {
   const T lr = T(lr_d), mu = T(mom_d);
-  parallel_for(n, 4, [&](int64_t b, int64_t e) {
+  parallel_for(n, 4, [=](int64_t b, int64_t e) {
     if (!m) {
       for (int64_t i = b; i < e; ++i) p[i] -= g[i] * lr;
     } else if (nesterov) {
@@ -32,55 +37,87 @@ void sgd_update(T* p, const T* g, T* m, int64_t n, double lr_d, double mom_d, bo
   });
 }
 
+template <typename T, bool kAms, bool kDecay>
+static void adam_loop(T* p, const T* g, T* m, T* v, T* vhat, int64_t b, int64_t e, T alpha,
+                      T c1, T c2, T eps, T wd) {
+  for (int64_t i = b; i < e; ++i) {
+    T pi = p[i];
+    if (kDecay) pi -= pi * wd;
+    const T gi = g[i];
+    const T mi = m[i] + (gi - m[i]) * c1;
+    T vi = v[i] + (gi * gi - v[i]) * c2;
+    m[i] = mi;
+    v[i] = vi;
+    if (kAms) {
+      vi = vhat[i] > vi ? vhat[i] : vi;
+      vhat[i] = vi;
+    }
+    p[i] = pi - (mi * alpha) / (std::sqrt(vi) + eps);
+  }
+}
+
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, T* vhat, int64_t n, double alpha_d,
                  double beta1_d, double beta2_d, double eps_d, double wd_lr_d) {
   const T alpha = T(alpha_d), c1 = T(1 - beta1_d), c2 = T(1 - beta2_d), eps = T(eps_d);
   const T wd = T(wd_lr_d);
   const bool decay = wd_lr_d != 0;
-  parallel_for(n, 12, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T pi = p[i];
-      if (decay) pi -= pi * wd;
-      const T gi = g[i];
-      const T mi = m[i] + (gi - m[i]) * c1;
-      T vi = v[i] + (gi * gi - v[i]) * c2;
-      m[i] = mi;
-      v[i] = vi;
-      if (vhat) {
-        vi = std::max(vhat[i], vi);
-        vhat[i] = vi;
-      }
-      p[i] = pi - (mi * alpha) / (std::sqrt(vi) + eps);
+  parallel_for(n, 12, [=](int64_t b, int64_t e) {
+    if (vhat) {
+      if (decay)
+        adam_loop<T, true, true>(p, g, m, v, vhat, b, e, alpha, c1, c2, eps, wd);
+      else
+        adam_loop<T, true, false>(p, g, m, v, vhat, b, e, alpha, c1, c2, eps, wd);
+    } else {
+      if (decay)
+        adam_loop<T, false, true>(p, g, m, v, vhat, b, e, alpha, c1, c2, eps, wd);
+      else
+        adam_loop<T, false, false>(p, g, m, v, vhat, b, e, alpha, c1, c2, eps, wd);
     }
   });
+}
+
+template <typename T, bool kCentered, bool kMomentum>
+static void rmsprop_loop(T* p, const T* g, T* vel, T* mom, T* avg, int64_t b, int64_t e, T lr,
+                         T rho, T c, T mu, T eps) {
+  for (int64_t i = b; i < e; ++i) {
+    const T gi = g[i];
+    const T vi = rho * vel[i] + c * (gi * gi);
+    vel[i] = vi;
+    T den;
+    if (kCentered) {
+      const T ai = rho * avg[i] + c * gi;
+      avg[i] = ai;
+      den = vi - ai * ai + eps;
+    } else {
+      den = vi + eps;
+    }
+    const T inc = (lr * gi) / std::sqrt(den);
+    if (kMomentum) {
+      const T mi = mu * mom[i] + inc;
+      mom[i] = mi;
+      p[i] -= mi;
+    } else {
+      p[i] -= inc;
+    }
+  }
 }
 
 template <typename T>
 void rmsprop_update(T* p, const T* g, T* vel, T* mom, T* avg, int64_t n, double lr_d,
                     double rho_d, double mom_d, double eps_d) {
   const T lr = T(lr_d), rho = T(rho_d), c = T(1 - rho_d), mu = T(mom_d), eps = T(eps_d);
-  parallel_for(n, 12, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T gi = g[i];
-      const T vi = rho * vel[i] + c * (gi * gi);
-      vel[i] = vi;
-      T den;
-      if (avg) {
-        const T ai = rho * avg[i] + c * gi;
-        avg[i] = ai;
-        den = vi - ai * ai + eps;
-      } else {
-        den = vi + eps;
-      }
-      const T inc = (lr * gi) / std::sqrt(den);
-      if (mom) {
-        const T mi = mu * mom[i] + inc;
-        mom[i] = mi;
-        p[i] -= mi;
-      } else {
-        p[i] -= inc;
-      }
+  parallel_for(n, 12, [=](int64_t b, int64_t e) {
+    if (avg) {
+      if (mom)
+        rmsprop_loop<T, true, true>(p, g, vel, mom, avg, b, e, lr, rho, c, mu, eps);
+      else
+        rmsprop_loop<T, true, false>(p, g, vel, mom, avg, b, e, lr, rho, c, mu, eps);
+    } else {
+      if (mom)
+        rmsprop_loop<T, false, true>(p, g, vel, mom, avg, b, e, lr, rho, c, mu, eps);
+      else
+        rmsprop_loop<T, false, false>(p, g, vel, mom, avg, b, e, lr, rho, c, mu, eps);
     }
   });
 }
@@ -88,7 +125,7 @@ void rmsprop_update(T* p, const T* g, T* vel, T* mom, T* avg, int64_t n, double 
 template <typename T>
 void adagrad_update(T* p, const T* g, T* acc, int64_t n, double lr_d, double eps_d) {
   const T lr = T(lr_d), eps = T(eps_d);
-  parallel_for(n, 10, [&](int64_t b, int64_t e) {
+  parallel_for(n, 10, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T gi = g[i];
       const T a = acc[i] + gi * gi;
@@ -102,7 +139,7 @@ template <typename T>
 void adadelta_update(T* p, const T* g, T* ag, T* ad, int64_t n, double lr_d, double rho_d,
                      double eps_d) {
   const T lr = T(lr_d), rho = T(rho_d), c = T(1 - rho_d), eps = T(eps_d);
-  parallel_for(n, 16, [&](int64_t b, int64_t e) {
+  parallel_for(n, 16, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T gi = g[i];
       const T agi = rho * ag[i] + c * (gi * gi);
@@ -119,12 +156,13 @@ void adamax_update(T* p, const T* g, T* m, T* u, int64_t n, double lr_d, double 
                    double beta2_d, double eps_d, double beta1_power) {
   const T lr = T(lr_d), c1 = T(1 - beta1_d), b2 = T(beta2_d), eps = T(eps_d);
   const T corr = T(1 - beta1_power);
-  parallel_for(n, 10, [&](int64_t b, int64_t e) {
+  parallel_for(n, 10, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T gi = g[i];
       const T mi = m[i] + (gi - m[i]) * c1;
       m[i] = mi;
-      const T ui = std::max(b2 * u[i], std::abs(gi));
+      const T bu = b2 * u[i], ag = std::abs(gi);
+      const T ui = bu > ag ? bu : ag;
       u[i] = ui;
       p[i] -= (lr * mi) / (corr * (ui + eps));
     }
@@ -139,7 +177,7 @@ void nadam_update(T* p, const T* g, T* m, T* v, int64_t n, double lr_d, double b
   const T a = T(u_t_1), den_a = T(1 - u_product_t_1);
   const T bgrad = T(1 - u_t), den_b = T(1 - u_product_t);
   const T vcorr = T(1 - beta2_power);
-  parallel_for(n, 16, [&](int64_t b, int64_t e) {
+  parallel_for(n, 16, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T gi = g[i];
       const T mi = m[i] + (gi - m[i]) * c1;
