@@ -1,0 +1,119 @@
+"""`save_model`, `load_model`, `save_weights`, `load_weights`, `model_from_json`,
+`model_to_json`: the format follows the file name (`.keras` zip, `.h5`/`.hdf5` legacy HDF5,
+`.weights.h5` weights) when writing and the file's magic bytes when reading."""
+import json
+import os
+
+from . import _common as C
+from . import legacy_h5, saving_lib
+
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
+           "model_to_json", "model_from_config"]
+
+
+def _fmt_for_save(filepath, save_format):
+    p = os.fspath(filepath)
+    if save_format is not None:
+        f = str(save_format).lower()
+        if f in ("keras", "keras_v3"):
+            return "keras"
+        if f in ("h5", "hdf5"):
+            return "h5"
+        raise ValueError(f"[save_model] save_format={save_format!r} is not supported; use "
+                         "'keras' or 'h5' (the TensorFlow SavedModel format does not exist in "
+                         "nabi)")
+    if p.endswith(".keras"):
+        return "keras"
+    if p.endswith((".h5", ".hdf5")):
+        return "h5"
+    raise ValueError(f"[save_model] cannot tell the format of {p!r}: name the file `*.keras` "
+                     "(the Keras 3 format) or `*.h5` (legacy HDF5). The TensorFlow SavedModel "
+                     "format is not supported.")
+
+
+def save_model(model, filepath, overwrite=True, save_format=None, include_optimizer=True,
+               **kwargs):
+    """Saves architecture, weights, compile configuration and optimizer state, atomically."""
+    fmt = _fmt_for_save(filepath, save_format)
+    if fmt == "keras":
+        saving_lib.save_model(model, filepath, overwrite, include_optimizer)
+    else:
+        legacy_h5.save_model(model, filepath, overwrite, include_optimizer)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, **kwargs):
+    """Restores a model saved by `save_model`/`model.save` (`.keras` or `.h5`): architecture,
+    weights, compile configuration and optimizer state (so training resumes)."""
+    filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"[load_model] no such file: {filepath!r}")
+    if os.path.isdir(filepath):
+        raise ValueError(f"[load_model] {filepath!r} is a directory: the TensorFlow SavedModel "
+                         "format is not supported; save with model.save('model.keras')")
+    kind = C.file_kind(filepath)
+    if kind == "zip":
+        return saving_lib.load_model(filepath, custom_objects, compile, safe_mode)
+    if kind == "hdf5":
+        h5py = C.h5py()
+        with h5py.File(filepath, "r") as f:
+            return legacy_h5.load_model(f, filepath, custom_objects, compile)
+    raise ValueError(f"[load_model] {filepath!r} is neither a .keras (zip) nor an HDF5 file")
+
+
+def save_weights(model, filepath, overwrite=True, save_format=None, **kwargs):
+    """`*.weights.h5` (and any name not ending in .h5/.hdf5): the Keras 3 layout;
+    `*.h5`/`*.hdf5`: the Keras 2 layout."""
+    p = os.fspath(filepath)
+    if save_format in ("h5", "hdf5") and not p.endswith(".weights.h5") or \
+            (save_format is None and p.endswith((".h5", ".hdf5")) and
+             not p.endswith(".weights.h5")):
+        legacy_h5.save_weights(model, p, overwrite)
+    else:
+        saving_lib.save_weights_h5(model, p, overwrite)
+
+
+def load_weights(model, filepath, skip_mismatch=False, by_name=False, **kwargs):
+    """Loads weights saved by `save_weights` or `save_model` (any of the formats). Layers are
+    matched by name when the names agree (or `by_name=True`), else in order; a model of another
+    architecture raises a ValueError naming the first mismatched layer and the shapes."""
+    filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"[load_weights] no such file: {filepath!r}")
+    kind = C.file_kind(filepath)
+    if kind == "zip":
+        return saving_lib.load_weights_from_keras_zip(model, filepath, skip_mismatch, by_name)
+    if kind != "hdf5":
+        raise ValueError(f"[load_weights] {filepath!r} is neither an HDF5 weights file nor a "
+                         ".keras file")
+    h5py = C.h5py()
+    with h5py.File(filepath, "r") as f:
+        if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+            legacy_h5.load_weights_from_group(f["model_weights"], model, filepath,
+                                              skip_mismatch, by_name)
+        elif "layer_names" in f.attrs:
+            legacy_h5.load_weights_from_group(f, model, filepath, skip_mismatch, by_name)
+        elif "layers" in f:
+            saving_lib.read_weights_store(f, model, filepath, skip_mismatch, by_name)
+        else:
+            raise ValueError(f"[load_weights] {filepath!r} holds no Keras weights")
+
+
+def model_to_json(model, **kwargs):
+    """The model's architecture as a JSON string (`{"class_name", "config", ...}`)."""
+    cfg = C.model_config(model)
+    cfg.setdefault("keras_version", C.KERAS_VERSION)
+    cfg.setdefault("backend", "tensorflow")
+    return C.to_json(cfg, **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new (uncompiled) model from `to_json`'s output."""
+    try:
+        cfg = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"[model_from_json] not valid JSON: {e}") from None
+    return C.model_from_config(cfg, custom_objects)
+
+
+def model_from_config(config, custom_objects=None):
+    return C.model_from_config(config, custom_objects)

@@ -1,0 +1,250 @@
+"""The `.keras` format (Keras 3): a zip holding
+
+- `config.json`: the model's serialised config with `compile_config` (and `build_config`);
+- `metadata.json`: `keras_version`, `date_saved`, `nabi_version`;
+- `model.weights.h5`: `layers/<layer name>/vars/0, 1, ...` (nested models under
+  `layers/<model>/layers/<layer>/vars`), the optimizer's variables under `optimizer/vars/0, ...`
+  (iterations first).
+
+The same HDF5 layout is the `.weights.h5` weights-only file.
+"""
+import datetime
+import io
+import json
+import zipfile
+
+import numpy as np
+
+from . import _common as C
+
+CONFIG = "config.json"
+METADATA = "metadata.json"
+WEIGHTS = "model.weights.h5"
+
+
+# --------------------------------------------------------------------------------------------
+# The HDF5 weights store (Keras 3 layout)
+
+def _sublayers(layer):
+    inner = getattr(layer, "layers", None)
+    return list(inner) if isinstance(inner, (list, tuple)) else None
+
+
+def _write_layer(group, layer):
+    g = group.create_group(layer.name, track_order=True)
+    subs = _sublayers(layer)
+    if subs is not None:
+        v = g.create_group("vars")
+        lg = g.create_group("layers", track_order=True)
+        names = []
+        for sub in subs:
+            _write_layer(lg, sub)
+            names.append(sub.name)
+        lg.attrs["layer_names"] = np.array([n.encode("utf8") for n in names], dtype="S")
+        return
+    v = g.create_group("vars")
+    for i, w in enumerate(C.layer_weights(layer)):
+        v.create_dataset(str(i), data=C.weight_value(w))
+
+
+def write_weights_store(h5file, model, include_optimizer=False):
+    """Writes `model`'s weights (and optionally optimizer state) into an open h5py.File."""
+    h5file.attrs["nabi_version"] = C.nabi_version()
+    h5file.create_group("vars")
+    layers = h5file.create_group("layers", track_order=True)
+    names = []
+    for layer in model.layers:
+        if layer.name in layers:
+            raise ValueError(f"Two layers are named {layer.name!r}; layer names must be unique "
+                             "to save a model")
+        _write_layer(layers, layer)
+        names.append(layer.name)
+    # Layer order (an addition to Keras's layout): lets weights load into a model whose layers
+    # have other names, in order, as Keras 2 did.
+    layers.attrs["layer_names"] = np.array([n.encode("utf8") for n in names], dtype="S")
+    if include_optimizer:
+        ovars = C.optimizer_variables(model)
+        if ovars:
+            og = h5file.create_group("optimizer")
+            ov = og.create_group("vars")
+            for i, v in enumerate(ovars):
+                ov.create_dataset(str(i), data=C.weight_value(v))
+
+
+def _read_vars(group):
+    v = group.get("vars")
+    if v is None:
+        return []
+    keys = sorted(v.keys(), key=lambda k: int(k) if k.isdigit() else k)
+    return [np.asarray(v[k]) for k in keys]
+
+
+def _ordered_names(group):
+    names = group.attrs.get("layer_names")
+    if names is not None:
+        return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
+    return list(group.keys())   # creation order when tracked, else alphabetical
+
+
+def _file_layer_tree(group):
+    """[(name, arrays, subtree-or-None)] in file order."""
+    out = []
+    for name in _ordered_names(group):
+        g = group[name]
+        sub = _file_layer_tree(g["layers"]) if "layers" in g else None
+        out.append((name, _read_vars(g), sub))
+    return out
+
+
+def _flatten_file(tree, prefix=""):
+    out = []
+    for name, arrays, sub in tree:
+        if sub is not None:
+            out.extend(_flatten_file(sub, prefix + name + "/"))
+        elif arrays:
+            out.append((prefix + name, arrays))
+    return out
+
+
+def _flatten_model(layers):
+    out = []
+    for layer in layers:
+        subs = _sublayers(layer)
+        if subs is not None:
+            out.extend(_flatten_model(subs))
+        elif C.layer_weights(layer):
+            out.append(layer)
+    return out
+
+
+def _load_tree_by_name(model_layers, tree, source, skip_mismatch, strict):
+    fmap = {name: (arrays, sub) for name, arrays, sub in tree}
+    pairs = []
+    for layer in model_layers:
+        if layer.name not in fmap:
+            continue
+        arrays, sub = fmap[layer.name]
+        subs = _sublayers(layer)
+        if subs is not None and sub is not None:
+            _load_tree_by_name(subs, sub, source, skip_mismatch, strict)
+        elif C.layer_weights(layer) or arrays:
+            pairs.append((layer, arrays, layer.name))
+    C.assign_layer_list(pairs, source, skip_mismatch)
+
+
+def _names_match(model_layers, tree):
+    fmap = {name: (arrays, sub) for name, arrays, sub in tree}
+    for layer in model_layers:
+        subs = _sublayers(layer)
+        has = C.layer_weights(layer)
+        if not has:
+            continue
+        if layer.name not in fmap:
+            return False
+        arrays, sub = fmap[layer.name]
+        if subs is not None and sub is not None and not _names_match(subs, sub):
+            return False
+    return True
+
+
+def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False):
+    """Loads layer weights from an open h5py.File in the Keras 3 layout: by layer name when
+    every weighted layer's name is in the file (or by_name), else by order."""
+    if "layers" not in h5file:
+        raise ValueError(f"{source} holds no `layers` group: not a Keras 3 weights file")
+    tree = _file_layer_tree(h5file["layers"])
+    layers = list(model.layers)
+    if by_name or _names_match(layers, tree):
+        if not by_name:
+            # every model layer with weights is in the file; check nothing is left over
+            used = {layer.name for layer in layers if C.layer_weights(layer)}
+            extra = [n for n, arrays, sub in tree if (arrays or sub) and n not in used
+                     and _flatten_file([(n, arrays, sub)])]
+            if extra:
+                C.match_layers(_flatten_model(layers), _flatten_file(tree), source)
+        _load_tree_by_name(layers, tree, source, skip_mismatch, not by_name)
+    else:
+        C.match_layers(_flatten_model(layers), _flatten_file(tree), source,
+                       skip_mismatch=skip_mismatch)
+
+
+def read_optimizer_arrays(h5file):
+    if "optimizer" not in h5file:
+        return []
+    return _read_vars(h5file["optimizer"])
+
+
+def save_weights_h5(model, filepath, overwrite=True):
+    h5py = C.h5py()
+    with C.atomic_path(filepath, overwrite) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            write_weights_store(f, model, include_optimizer=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The .keras zip
+
+def _serialized_model(model):
+    cfg = C.model_config(model)
+    cc = C.compile_config(model)
+    if cc is not None:
+        cfg["compile_config"] = cc
+    bc = C.build_config(model)
+    if bc is not None:
+        cfg["build_config"] = bc
+    return cfg
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    h5py = C.h5py()
+    config_json = C.to_json(_serialized_model(model))
+    metadata = {"keras_version": C.KERAS_VERSION, "nabi_version": C.nabi_version(),
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                "format": "keras v3 (written by nabi)"}
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", track_order=True) as f:
+        write_weights_store(f, model, include_optimizer=include_optimizer)
+    with C.atomic_path(filepath, overwrite) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr(METADATA, json.dumps(metadata, indent=2))
+            z.writestr(CONFIG, config_json)
+            z.writestr(WEIGHTS, buf.getvalue())
+
+
+def _open_zip(filepath):
+    try:
+        z = zipfile.ZipFile(filepath, "r")
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{filepath} is not a valid .keras file ({e})") from None
+    names = set(z.namelist())
+    if CONFIG not in names:
+        z.close()
+        raise ValueError(f"{filepath} is not a .keras file: it has no {CONFIG}")
+    return z
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    h5py = C.h5py()
+    with _open_zip(filepath) as z:
+        config = json.loads(z.read(CONFIG).decode("utf8"))
+        weights = z.read(WEIGHTS) if WEIGHTS in z.namelist() else None
+    cc = config.pop("compile_config", None)
+    bc = config.pop("build_config", None)
+    model = C.model_from_config(config, custom_objects)
+    C.ensure_built(model, bc)
+    if compile and cc:
+        C.compile_from_config(model, cc, custom_objects)
+    if weights is not None:
+        with h5py.File(io.BytesIO(weights), "r") as f:
+            read_weights_store(f, model, str(filepath))
+            if compile and cc:
+                C.restore_optimizer(model, read_optimizer_arrays(f), str(filepath))
+    return model
+
+
+def load_weights_from_keras_zip(model, filepath, skip_mismatch=False, by_name=False):
+    h5py = C.h5py()
+    with _open_zip(filepath) as z:
+        weights = z.read(WEIGHTS)
+    with h5py.File(io.BytesIO(weights), "r") as f:
+        read_weights_store(f, model, str(filepath), skip_mismatch, by_name)
