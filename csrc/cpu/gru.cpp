@@ -1,0 +1,187 @@
+// Fused GRU forward and backpropagation through time, both Keras variants (see lstm.h).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/lstm.h"
+#include "cpu/parallel.h"
+
+namespace nabi::cpu {
+
+template <typename T>
+void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, int64_t B,
+                 int64_t Tn, int64_t D, int64_t U, const RnnOpts& o, T* out, T* hT, T* gates,
+                 T* rh) {
+  if (B <= 0 || Tn <= 0 || U <= 0) return;
+  const int64_t G = 3 * U, ldg = Tn * G;
+  rnn::input_projection(x, W, gates, B * Tn, D, G);
+  const T* b_in = b;
+  const T* b_rec = (b && o.reset_after) ? b + G : nullptr;
+  parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
+    const int64_t M = re - rb;
+    std::vector<T> hr_buf(static_cast<size_t>(M * G));
+    T* HR = hr_buf.data();
+    for (int64_t s = 0; s < Tn; ++s) {
+      const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+      T* Gs = gates + (rb * Tn + t) * G;
+      const T* hp0 = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
+      const int64_t ldh = s == 0 ? U : Tn * U;
+      if (o.reset_after) {
+        gemm(false, false, M, G, U, T(1), hp0, ldh, R, G, T(0), HR, G);
+        for (int64_t r = 0; r < M; ++r) {
+          T* g = Gs + r * ldg;
+          T* hr = HR + r * G;
+          if (b_in)
+            for (int64_t j = 0; j < G; ++j) g[j] += b_in[j];
+          if (b_rec)
+            for (int64_t j = 0; j < G; ++j) hr[j] += b_rec[j];
+          for (int64_t j = 0; j < 2 * U; ++j) g[j] += hr[j];
+          rnn::act_inplace(o.rec_act, g, 2 * U);
+          const T* rr = g + U;
+          T* n = g + 2 * U;
+          T* rhs = rh + ((rb + r) * Tn + t) * U;
+          for (int64_t j = 0; j < U; ++j) {
+            rhs[j] = hr[2 * U + j];
+            n[j] += rr[j] * rhs[j];
+          }
+          rnn::act_inplace(o.act, n, U);
+        }
+      } else {
+        gemm(false, false, M, 2 * U, U, T(1), hp0, ldh, R, G, T(0), HR, G);
+        for (int64_t r = 0; r < M; ++r) {
+          T* g = Gs + r * ldg;
+          const T* hp = hp0 + r * ldh;
+          const T* hr = HR + r * G;
+          if (b_in)
+            for (int64_t j = 0; j < G; ++j) g[j] += b_in[j];
+          for (int64_t j = 0; j < 2 * U; ++j) g[j] += hr[j];
+          rnn::act_inplace(o.rec_act, g, 2 * U);
+          const T* rr = g + U;
+          T* rhs = rh + ((rb + r) * Tn + t) * U;
+          for (int64_t j = 0; j < U; ++j) rhs[j] = rr[j] * hp[j];
+        }
+        // n pre-activation += (r * h) @ R_h
+        gemm(false, false, M, U, U, T(1), rh + (rb * Tn + t) * U, Tn * U, R + 2 * U, G, T(1),
+             Gs + 2 * U, ldg);
+        for (int64_t r = 0; r < M; ++r) rnn::act_inplace(o.act, Gs + r * ldg + 2 * U, U);
+      }
+      for (int64_t r = 0; r < M; ++r) {
+        const T* g = Gs + r * ldg;
+        const T *z = g, *n = g + 2 * U;
+        const T* hp = hp0 + r * ldh;
+        T* h = out + ((rb + r) * Tn + s) * U;
+        for (int64_t j = 0; j < U; ++j) h[j] = z[j] * hp[j] + (T(1) - z[j]) * n[j];
+      }
+    }
+  });
+  for (int64_t bi = 0; bi < B; ++bi)
+    std::memcpy(hT + bi * U, out + (bi * Tn + Tn - 1) * U, static_cast<size_t>(U) * sizeof(T));
+}
+
+template <typename T>
+void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const T* W, const T* R,
+                  const T* out, const T* gates, const T* rh, int64_t B, int64_t Tn, int64_t D,
+                  int64_t U, const RnnOpts& o, T* dx, T* dh0, T* dW, T* dR, T* db) {
+  const int64_t G = 3 * U, ldg = Tn * G;
+  const int64_t nb = o.reset_after ? 2 * G : G;
+  if (B <= 0 || Tn <= 0 || U <= 0) {
+    std::fill(dW, dW + D * G, T(0));
+    std::fill(dR, dR + U * G, T(0));
+    if (db) std::fill(db, db + nb, T(0));
+    return;
+  }
+  // dGx: gradients of the input-side pre-activations [z, r, n] (for dW, dx, input bias).
+  // reset_after: dGr holds the recurrent-side ones [z, r, r * da_n] (for dR, dh, rec bias).
+  std::vector<T> dgx(static_cast<size_t>(B * Tn * G));
+  std::vector<T> dgr(o.reset_after ? static_cast<size_t>(B * Tn * G) : 0);
+  T* dGx = dgx.data();
+  T* dGr = dgr.data();
+  std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
+  parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
+    const int64_t M = re - rb;
+    std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+      for (int64_t r = 0; r < M; ++r) {
+        const int64_t bi = rb + r;
+        T* dh = dh0 + bi * U;
+        const T* dy = d_out + (bi * Tn + s) * U;
+        const T* g = gates + (bi * Tn + t) * G;
+        const T *z = g, *rr = g + U, *n = g + 2 * U;
+        const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
+        const T* rhs = rh + (bi * Tn + t) * U;
+        T* dx_ = dGx + (bi * Tn + t) * G;
+        T *dz = dx_, *dr = dx_ + U, *dn = dx_ + 2 * U;
+        for (int64_t j = 0; j < U; ++j) {
+          const T d = dh[j] + dy[j];
+          dz[j] = d * (hp[j] - n[j]);
+          dn[j] = d * (T(1) - z[j]);
+          dh[j] = d * z[j];
+        }
+        rnn::act_grad_mul(o.rec_act, z, dz, U);
+        rnn::act_grad_mul(o.act, n, dn, U);
+        if (o.reset_after) {
+          for (int64_t j = 0; j < U; ++j) dr[j] = dn[j] * rhs[j];
+          rnn::act_grad_mul(o.rec_act, rr, dr, U);
+          T* dq = dGr + (bi * Tn + t) * G;
+          std::memcpy(dq, dx_, static_cast<size_t>(2 * U) * sizeof(T));
+          for (int64_t j = 0; j < U; ++j) dq[2 * U + j] = dn[j] * rr[j];
+        }
+      }
+      if (o.reset_after) {
+        gemm(false, true, M, U, G, T(1), dGr + (rb * Tn + t) * G, ldg, R, G, T(1), dh0 + rb * U,
+             U);
+      } else {
+        T* drh = drh_buf.data();
+        // d(r*h) = da_n @ R_h^T
+        gemm(false, true, M, U, U, T(1), dGx + (rb * Tn + t) * G + 2 * U, ldg, R + 2 * U, G, T(0),
+             drh, U);
+        for (int64_t r = 0; r < M; ++r) {
+          const int64_t bi = rb + r;
+          T* dh = dh0 + bi * U;
+          const T* g = gates + (bi * Tn + t) * G;
+          const T* rr = g + U;
+          const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
+          T* dr = dGx + (bi * Tn + t) * G + U;
+          const T* d = drh + r * U;
+          for (int64_t j = 0; j < U; ++j) {
+            dr[j] = d[j] * hp[j];
+            dh[j] += d[j] * rr[j];
+          }
+          rnn::act_grad_mul(o.rec_act, rr, dr, U);
+        }
+        gemm(false, true, M, U, 2 * U, T(1), dGx + (rb * Tn + t) * G, ldg, R, G, T(1),
+             dh0 + rb * U, U);
+      }
+    }
+  });
+  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data());
+  if (o.reset_after) {
+    gemm(true, false, U, G, B * Tn, T(1), hprev.data(), U, dGr, G, T(0), dR, G);
+    rnn::input_grads(x, W, dGx, G, B * Tn, D, G, dW, db, dx);
+    if (db) rnn::input_grads<T>(nullptr, nullptr, dGr, G, B * Tn, 0, G, nullptr, db + G, nullptr);
+  } else {
+    gemm(true, false, U, 2 * U, B * Tn, T(1), hprev.data(), U, dGx, G, T(0), dR, G);
+    gemm(true, false, U, U, B * Tn, T(1), rh, U, dGx + 2 * U, G, T(0), dR + 2 * U, G);
+    rnn::input_grads(x, W, dGx, G, B * Tn, D, G, dW, db, dx);
+  }
+}
+
+template void gru_forward<float>(const float*, const float*, const float*, const float*,
+                                 const float*, int64_t, int64_t, int64_t, int64_t,
+                                 const RnnOpts&, float*, float*, float*, float*);
+template void gru_forward<double>(const double*, const double*, const double*, const double*,
+                                  const double*, int64_t, int64_t, int64_t, int64_t,
+                                  const RnnOpts&, double*, double*, double*, double*);
+template void gru_backward<float>(const float*, const float*, const float*, const float*,
+                                  const float*, const float*, const float*, const float*,
+                                  const float*, int64_t, int64_t, int64_t, int64_t,
+                                  const RnnOpts&, float*, float*, float*, float*, float*);
+template void gru_backward<double>(const double*, const double*, const double*, const double*,
+                                   const double*, const double*, const double*, const double*,
+                                   const double*, int64_t, int64_t, int64_t, int64_t,
+                                   const RnnOpts&, double*, double*, double*, double*, double*);
+
+}  // namespace nabi::cpu

@@ -1,0 +1,208 @@
+// Fused LSTM forward and backpropagation through time (see lstm.h), plus the helpers the
+// GRU and SimpleRNN kernels share (input projection, weight gradients, Hprev).
+#include "cpu/lstm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/bias.h"
+#include "cpu/gemm.h"
+#include "cpu/parallel.h"
+
+namespace nabi::cpu {
+
+namespace rnn {
+
+template <typename T>
+void input_projection(const T* x, const T* W, T* G, int64_t BT, int64_t D, int64_t N) {
+  if (BT <= 0 || N <= 0) return;
+  if (D > 0)
+    gemm(false, false, BT, N, D, T(1), x, D, W, N, T(0), G, N);
+  else
+    std::fill(G, G + BT * N, T(0));
+}
+
+template <typename T>
+void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, int64_t D,
+                 int64_t N, T* dW, T* db, T* dx) {
+  if (D > 0 && N > 0) gemm(true, false, D, N, BT, T(1), x, D, dG, ldg, T(0), dW, N);
+  if (db) {
+    if (ldg == N) {
+      bias_grad(dG, db, BT, N);
+    } else {
+      std::vector<double> acc(static_cast<size_t>(N), 0.0);
+      for (int64_t r = 0; r < BT; ++r)
+        for (int64_t j = 0; j < N; ++j) acc[j] += dG[r * ldg + j];
+      for (int64_t j = 0; j < N; ++j) db[j] = static_cast<T>(acc[j]);
+    }
+  }
+  if (dx && D > 0) {
+    if (N > 0)
+      gemm(false, true, BT, D, N, T(1), dG, ldg, W, N, T(0), dx, D);
+    else
+      std::fill(dx, dx + BT * D, T(0));
+  }
+}
+
+template <typename T>
+void build_hprev(const T* h0, const T* out, int64_t B, int64_t Tn, int64_t U, bool go_backwards,
+                 T* hprev) {
+  const size_t row = static_cast<size_t>(U) * sizeof(T);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < Tn; ++s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* src = s == 0 ? h0 + b * U : out + (b * Tn + s - 1) * U;
+      std::memcpy(hprev + (b * Tn + t) * U, src, row);
+    }
+}
+
+template void input_projection<float>(const float*, const float*, float*, int64_t, int64_t,
+                                      int64_t);
+template void input_projection<double>(const double*, const double*, double*, int64_t, int64_t,
+                                       int64_t);
+template void input_grads<float>(const float*, const float*, const float*, int64_t, int64_t,
+                                 int64_t, int64_t, float*, float*, float*);
+template void input_grads<double>(const double*, const double*, const double*, int64_t, int64_t,
+                                  int64_t, int64_t, double*, double*, double*);
+template void build_hprev<float>(const float*, const float*, int64_t, int64_t, int64_t, bool,
+                                 float*);
+template void build_hprev<double>(const double*, const double*, int64_t, int64_t, int64_t, bool,
+                                  double*);
+
+}  // namespace rnn
+
+template <typename T>
+void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, const T* b,
+                  int64_t B, int64_t Tn, int64_t D, int64_t U, const RnnOpts& o, T* out, T* hT,
+                  T* cT, T* gates, T* cells, T* cact) {
+  if (B <= 0 || Tn <= 0 || U <= 0) return;
+  const int64_t G = 4 * U, ldg = Tn * G;
+  rnn::input_projection(x, W, gates, B * Tn, D, G);
+  // Without saved cells, each thread keeps its rows' c and act(c) in a scratch block with
+  // a time stride of 0 (the state is updated in place).
+  const bool saved = cells != nullptr;
+  std::vector<T> scratch;
+  if (!saved) scratch.resize(static_cast<size_t>(2 * B * U));
+  T* cbuf = saved ? cells : scratch.data();
+  T* abuf = saved ? cact : scratch.data() + B * U;
+  const int64_t cb_stride = saved ? Tn * U : U, cs_stride = saved ? U : 0;
+
+  parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
+    const int64_t M = re - rb;
+    for (int64_t s = 0; s < Tn; ++s) {
+      const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+      T* Gs = gates + (rb * Tn + t) * G;
+      const T* hp = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
+      const int64_t ldh = s == 0 ? U : Tn * U;
+      gemm(false, false, M, G, U, T(1), hp, ldh, R, G, T(1), Gs, ldg);
+      for (int64_t r = 0; r < M; ++r) {
+        const int64_t bi = rb + r;
+        T* g = Gs + r * ldg;
+        if (b)
+          for (int64_t j = 0; j < G; ++j) g[j] += b[j];
+        T* gi = g;
+        T* gf = g + U;
+        T* gc = g + 2 * U;
+        T* go = g + 3 * U;
+        rnn::act_inplace(o.rec_act, gi, 2 * U);
+        rnn::act_inplace(o.act, gc, U);
+        rnn::act_inplace(o.rec_act, go, U);
+        const T* cp = s == 0 ? c0 + bi * U : cbuf + bi * cb_stride + (s - 1) * cs_stride;
+        T* c = cbuf + bi * cb_stride + s * cs_stride;
+        T* a = abuf + bi * cb_stride + s * cs_stride;
+        for (int64_t j = 0; j < U; ++j) c[j] = gf[j] * cp[j] + gi[j] * gc[j];
+        std::memcpy(a, c, static_cast<size_t>(U) * sizeof(T));
+        rnn::act_inplace(o.act, a, U);
+        T* h = out + (bi * Tn + s) * U;
+        for (int64_t j = 0; j < U; ++j) h[j] = go[j] * a[j];
+      }
+    }
+  });
+  for (int64_t bi = 0; bi < B; ++bi) {
+    std::memcpy(hT + bi * U, out + (bi * Tn + Tn - 1) * U, static_cast<size_t>(U) * sizeof(T));
+    std::memcpy(cT + bi * U, cbuf + bi * cb_stride + (Tn - 1) * cs_stride,
+                static_cast<size_t>(U) * sizeof(T));
+  }
+}
+
+template <typename T>
+void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, const T* h0,
+                   const T* c0, const T* W, const T* R, const T* out, const T* gates,
+                   const T* cells, const T* cact, int64_t B, int64_t Tn, int64_t D, int64_t U,
+                   const RnnOpts& o, T* dx, T* dh0, T* dc0, T* dW, T* dR, T* db) {
+  const int64_t G = 4 * U, ldg = Tn * G;
+  if (B <= 0 || Tn <= 0 || U <= 0) {
+    if (dW) std::fill(dW, dW + D * G, T(0));
+    if (dR) std::fill(dR, dR + U * G, T(0));
+    if (db) std::fill(db, db + G, T(0));
+    return;
+  }
+  std::vector<T> dgates(static_cast<size_t>(B * Tn * G));
+  T* dG = dgates.data();
+  // dh0 / dc0 double as the running dh / dc of each thread's rows.
+  std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
+  std::memcpy(dc0, d_cT, static_cast<size_t>(B * U) * sizeof(T));
+  parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
+    const int64_t M = re - rb;
+    std::vector<T> tmp(static_cast<size_t>(U));
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+      for (int64_t r = 0; r < M; ++r) {
+        const int64_t bi = rb + r;
+        T* dh = dh0 + bi * U;
+        T* dc = dc0 + bi * U;
+        const T* dy = d_out + (bi * Tn + s) * U;
+        for (int64_t j = 0; j < U; ++j) dh[j] += dy[j];
+        const T* g = gates + (bi * Tn + t) * G;
+        const T *gi = g, *gf = g + U, *gc = g + 2 * U, *go = g + 3 * U;
+        const T* a = cact + (bi * Tn + s) * U;
+        const T* cp = s == 0 ? c0 + bi * U : cells + (bi * Tn + s - 1) * U;
+        T* dg = dG + (bi * Tn + t) * G;
+        T *di = dg, *df = dg + U, *dcc = dg + 2 * U, *dob = dg + 3 * U;
+        // dc += dh * o * act'(c)
+        T* t1 = tmp.data();
+        for (int64_t j = 0; j < U; ++j) t1[j] = dh[j] * go[j];
+        rnn::act_grad_mul(o.act, a, t1, U);
+        for (int64_t j = 0; j < U; ++j) {
+          dc[j] += t1[j];
+          dob[j] = dh[j] * a[j];
+          di[j] = dc[j] * gc[j];
+          dcc[j] = dc[j] * gi[j];
+          df[j] = dc[j] * cp[j];
+          dc[j] *= gf[j];
+        }
+        rnn::act_grad_mul(o.rec_act, gi, di, U);
+        rnn::act_grad_mul(o.rec_act, gf, df, U);
+        rnn::act_grad_mul(o.act, gc, dcc, U);
+        rnn::act_grad_mul(o.rec_act, go, dob, U);
+      }
+      // dh_{s-1} = dgates[:, t] @ R^T
+      gemm(false, true, M, U, G, T(1), dG + (rb * Tn + t) * G, ldg, R, G, T(0), dh0 + rb * U, U);
+    }
+  });
+  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data());
+  gemm(true, false, U, G, B * Tn, T(1), hprev.data(), U, dG, G, T(0), dR, G);
+  rnn::input_grads(x, W, dG, G, B * Tn, D, G, dW, db, dx);
+}
+
+template void lstm_forward<float>(const float*, const float*, const float*, const float*,
+                                  const float*, const float*, int64_t, int64_t, int64_t, int64_t,
+                                  const RnnOpts&, float*, float*, float*, float*, float*, float*);
+template void lstm_forward<double>(const double*, const double*, const double*, const double*,
+                                   const double*, const double*, int64_t, int64_t, int64_t,
+                                   int64_t, const RnnOpts&, double*, double*, double*, double*,
+                                   double*, double*);
+template void lstm_backward<float>(const float*, const float*, const float*, const float*,
+                                   const float*, const float*, const float*, const float*,
+                                   const float*, const float*, const float*, const float*,
+                                   int64_t, int64_t, int64_t, int64_t, const RnnOpts&, float*,
+                                   float*, float*, float*, float*, float*);
+template void lstm_backward<double>(const double*, const double*, const double*, const double*,
+                                    const double*, const double*, const double*, const double*,
+                                    const double*, const double*, const double*, const double*,
+                                    int64_t, int64_t, int64_t, int64_t, const RnnOpts&, double*,
+                                    double*, double*, double*, double*, double*);
+
+}  // namespace nabi::cpu

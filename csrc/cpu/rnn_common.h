@@ -1,0 +1,55 @@
+// Shared pieces of the fused recurrent kernels (lstm.cpp, gru.cpp, simple_rnn.cpp):
+//   * a small activation enum for the cell activations (tanh, sigmoid, relu, linear,
+//     hard_sigmoid) whose derivatives are all computed from the activation's output y;
+//   * in-place row activations (float32: AVX2+FMA polynomial exp/tanh after a runtime CPU
+//     check, about 1-2 ulp; float64 and other CPUs: std::exp / std::tanh);
+//   * layout helpers. Every kernel keeps the Keras batch-major layout: x (B, T, D), outputs
+//     (B, T, U); per-step gate buffers are (B, T, G*U) indexed by the INPUT time step (so the
+//     all-timestep GEMMs X^T @ dGates line up with x), the per-step states (outputs, cells)
+//     by the PROCESSED step s (with go_backwards, step s reads input time T-1-s).
+// Threads: a sample's recurrence never reads another sample, so forward and BPTT split the
+// batch into one contiguous block per thread and run all T steps without a barrier (the
+// per-step GEMMs then run single-threaded on the block); the all-timestep GEMMs at the
+// start (input projection) and end (weight gradients) thread themselves.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace nabi::cpu::rnn {
+
+enum class RnnAct : int { Tanh = 0, Sigmoid = 1, Relu = 2, Linear = 3, HardSigmoid = 4 };
+
+// Parses "tanh", "sigmoid", "relu", "linear" (or "" / "None"), "hard_sigmoid".
+bool parse_rnn_act(const std::string& name, RnnAct* out);
+const char* rnn_act_name(RnnAct a);
+
+// x[i] = f(x[i]) for i < n.
+void act_inplace(RnnAct k, float* x, int64_t n);
+void act_inplace(RnnAct k, double* x, int64_t n);
+
+// g[i] *= f'(.) evaluated from the activation's output y[i].
+template <typename T>
+inline void act_grad_mul(RnnAct k, const T* y, T* g, int64_t n) {
+  switch (k) {
+    case RnnAct::Tanh:
+      for (int64_t i = 0; i < n; ++i) g[i] *= T(1) - y[i] * y[i];
+      break;
+    case RnnAct::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) g[i] *= y[i] * (T(1) - y[i]);
+      break;
+    case RnnAct::Relu:
+      for (int64_t i = 0; i < n; ++i) g[i] = y[i] > T(0) ? g[i] : T(0);
+      break;
+    case RnnAct::Linear:
+      break;
+    case RnnAct::HardSigmoid:  // clip(x / 6 + 1/2, 0, 1) (Keras 3), slope 1/6 inside
+      for (int64_t i = 0; i < n; ++i)
+        g[i] = (y[i] > T(0) && y[i] < T(1)) ? g[i] * T(1.0 / 6.0) : T(0);
+      break;
+  }
+}
+
+// Returns a kernel-friendly per-element cost estimate (flops) of one recurrent step row.
+inline int64_t step_cost(int64_t U, int64_t G) { return 2 * U * G * U + 30 * G * U; }
+
+}  // namespace nabi::cpu::rnn
