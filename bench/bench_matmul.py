@@ -9,7 +9,10 @@ Every thread count runs in its own subprocess with OMP_NUM_THREADS / OPENBLAS_NU
 MKL_NUM_THREADS set (the only robust way to pin OpenBLAS without threadpoolctl). Inside it,
 each library is timed on its own (all of its repeats back to back, with a pause between
 libraries so the other runtime's spinning threads go idle), the result is first checked
-against a float64 NumPy reference, and the GFLOP/s reported is 2*M*N*K / median time.
+against a float64 NumPy reference. The libraries take turns for ROUNDS rounds; each round is
+the median of several timed calls, and the GFLOP/s reported is 2*M*N*K / (best round
+median). 'nabi spread' is (slowest - fastest) / fastest round median of nabi._C: how noisy
+the machine was (it is shared; 2-thread runs suffer most when another process wants a core).
 
     python bench/bench_matmul.py [--quick] [--json PATH]
     PYTHONPATH=python /work/venv-bench/bin/python bench/bench_matmul.py     # with torch
@@ -38,6 +41,7 @@ MLP = [
     ("mlp dY@W1^T 100x256@256x784", 100, 784, 256, False, True),
 ]
 THREADS = [1, 2]
+ROUNDS = 3
 COLUMNS = ["shape", "threads", "nabi._C", "nabi", "numpy", "torch", "nabi/numpy", "nabi/torch",
            "nabi spread"]
 
@@ -58,22 +62,19 @@ def _import_nabi():
 
 
 def _time(fn, quick):
-    """Median seconds per call (and relative inter-quartile spread) after warm-up."""
-    fn()
+    """Median seconds per call over one round of repeats (after a warm-up call)."""
     fn()
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-7)
-    budget = 0.15 if quick else 0.6
-    reps = int(min(max(budget / once, 5 if quick else 9), 200))
+    budget = 0.08 if quick else 0.25
+    reps = int(min(max(budget / once, 5), 200))
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    med = statistics.median(ts)
-    q = statistics.quantiles(ts, n=4) if len(ts) >= 4 else [med, med, med]
-    return med, (q[2] - q[0]) / med
+    return statistics.median(ts)
 
 
 def _check(out, ref, K, who, label):
@@ -115,21 +116,28 @@ def _worker(threads, quick):
         flop = 2.0 * M * N * K
         row = {"shape": label, "threads": threads, "M": M, "N": N, "K": K,
                "transpose_a": ta, "transpose_b": tb}
+        live = {}
         for who, fn in cands.items():
             try:
                 out = fn()
                 _check(out.numpy() if hasattr(out, "numpy") else out, ref, K, who, label)
+                live[who] = fn
             except Exception as e:  # a column that cannot run this shape is left empty
                 if who == "nabi._C":
                     raise
                 row[who] = None
                 row[who + " error"] = str(e)[:200]
-                continue
-            time.sleep(0.1)  # let the previous library's spinning threads go idle
-            med, spread = _time(fn, quick)
-            row[who] = flop / med / 1e9
+        # Rounds: each library in turn, ROUNDS times; a library's result is its best round
+        # median, which filters out rounds hit by other processes on this shared machine.
+        meds = {who: [] for who in live}
+        for _ in range(1 if quick else ROUNDS):
+            for who, fn in live.items():
+                time.sleep(0.05)  # let the previous library's spinning threads go idle
+                meds[who].append(_time(fn, quick))
+        for who, m in meds.items():
+            row[who] = flop / min(m) / 1e9
             if who == "nabi._C":
-                row["nabi spread"] = spread
+                row["nabi spread"] = (max(m) - min(m)) / min(m)
         for other in ("numpy", "torch"):
             if row.get(other):
                 row["nabi/" + other] = row["nabi._C"] / row[other]
@@ -192,8 +200,8 @@ def main():
         return
     result = run(quick=args.quick)
     print(f"float32 GFLOP/s (median), nabi ISA {result.get('isa')}, numpy {result.get('numpy')}, "
-          f"torch {result.get('torch') or 'not installed'}; 'nabi spread' = IQR/median of "
-          "nabi._C's timings\n")
+          f"torch {result.get('torch') or 'not installed'}; 'nabi spread' = range of "
+          f"nabi._C's {ROUNDS} round medians (machine noise)\n")
     print(markdown(result))
     if args.json:
         with open(args.json, "w") as f:
