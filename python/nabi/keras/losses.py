@@ -1,0 +1,840 @@
+"""`keras.losses`: Keras 3 loss functions and classes.
+
+Every built-in loss is ONE fused NumPy (or C++) forward with a matching backward recorded on
+the GradientTape, instead of a chain of tiny ops. A `Loss` object fuses the sample weighting and
+the reduction into the same node, so a training step's loss costs a single tape entry. The
+gradient flows to `y_pred`; `y_true` is treated as a constant (as labels are).
+
+Probabilities are clipped to [epsilon, 1 - epsilon] (epsilon = 1e-7) like Keras; `from_logits`
+losses use the stable fused kernels (`nabi.nn.*_cross_entropy_with_logits`).
+
+Reductions: 'sum_over_batch_size' (default; the weighted sum divided by the number of loss
+values), 'sum', 'mean_with_sample_weight' (divided by the sum of the weights), 'none'/None.
+
+`_fused_logits_loss(loss, last_activation)` turns a probability cross-entropy that follows a
+`softmax`/`sigmoid` output into the equivalent `from_logits=True` loss (what TF-Keras does
+internally): see its docstring.
+"""
+import math
+
+import numpy as np
+
+from .. import _C
+from ..framework.tape import _tapes, record
+from ..framework.tensor import Tensor, _wrap, convert_to_tensor
+
+EPSILON = 1e-7
+_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_weight")
+
+__all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError",
+           "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "BinaryCrossentropy",
+           "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Hinge", "SquaredHinge",
+           "CategoricalHinge", "Huber", "LogCosh", "KLDivergence", "Poisson", "CosineSimilarity",
+           "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+           "mean_squared_logarithmic_error", "binary_crossentropy", "categorical_crossentropy",
+           "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge",
+           "huber", "log_cosh", "kl_divergence", "poisson", "cosine_similarity", "get",
+           "serialize", "deserialize"]
+
+
+# --------------------------------------------------------------------------- array helpers
+
+
+def _pred(y_pred):
+    """(tensor, array) for y_pred; non-float predictions become float32."""
+    if isinstance(y_pred, Tensor):
+        t = y_pred
+    else:
+        t = convert_to_tensor(y_pred)
+    a = t._data
+    if a.dtype.kind != "f":
+        a = a.astype(np.float32)
+    elif a.dtype == np.float16:
+        a = a.astype(np.float32)
+    return t, a
+
+
+def _true(y_true, dtype):
+    a = y_true._data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if a.dtype != dtype:
+        a = a.astype(dtype)
+    return a
+
+
+def _same_rank(x1, x2):
+    """Keras `squeeze_or_expand_to_same_rank` on arrays."""
+    r1, r2 = x1.ndim, x2.ndim
+    if r1 == r2:
+        return x1, x2
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def _mean_last(e, de_fn):
+    """Mean over the last axis of an elementwise loss `e`; de_fn() gives de/dy_pred.
+
+    back(g) accepts g of the values' shape or a 0-d scale (broadcast by the multiply)."""
+    if e.ndim == 0:
+        return e, lambda g: g * de_fn()
+    C = e.shape[-1]
+    if C == 1:
+        vals = e[..., 0]
+        return vals, lambda g: g[..., None] * de_fn()
+    vals = np.add.reduce(e, axis=-1)
+    vals *= 1.0 / C
+    return vals, lambda g: (g * (1.0 / C))[..., None] * de_fn()
+
+
+def _f(x, a):
+    return np.asarray(x, a.dtype)
+
+
+# --------------------------------------------------------------------------- loss kernels
+# Each takes (y_true, y_pred) arrays of the same rank (y_pred float) and returns
+# (values, back) where back(g) -> d(sum g * values)/d(y_pred).
+
+
+def _k_mse(yt, yp):
+    d = yp - yt
+    return _mean_last(d * d, lambda: 2 * d)
+
+
+def _k_mae(yt, yp):
+    d = yp - yt
+    return _mean_last(np.abs(d), lambda: np.sign(d))
+
+
+def _k_mape(yt, yp):
+    den = np.maximum(np.abs(yt), _f(EPSILON, yp))
+    d = yp - yt
+    return _mean_last(_f(100.0, yp) * np.abs(d) / den, lambda: _f(100.0, yp) * np.sign(d) / den)
+
+
+def _k_msle(yt, yp):
+    eps = _f(EPSILON, yp)
+    cp = np.maximum(yp, eps)
+    a = np.log1p(cp)
+    b = np.log1p(np.maximum(yt, eps))
+    d = a - b
+    return _mean_last(d * d, lambda: 2 * d / (cp + 1) * (yp > eps))
+
+
+def _hinge_labels(yt):
+    if yt.size and np.all((yt == 0) | (yt == 1)):
+        return 2 * yt - 1
+    return yt
+
+
+def _k_hinge(yt, yp):
+    yt = _hinge_labels(yt)
+    m = 1 - yt * yp
+    return _mean_last(np.maximum(m, 0), lambda: -yt * (m > 0))
+
+
+def _k_squared_hinge(yt, yp):
+    yt = _hinge_labels(yt)
+    m = np.maximum(1 - yt * yp, 0)
+    return _mean_last(m * m, lambda: -2 * m * yt)
+
+
+def _k_huber(yt, yp, delta=1.0):
+    d = yp - yt
+    a = np.abs(d)
+    dl = _f(delta, yp)
+    small = a <= dl
+    e = np.where(small, 0.5 * d * d, dl * a - 0.5 * dl * dl)
+    return _mean_last(e, lambda: np.where(small, d, dl * np.sign(d)))
+
+
+def _k_log_cosh(yt, yp):
+    d = yp - yt
+    e = d + np.logaddexp(0, -2 * d) - _f(math.log(2.0), yp)
+    return _mean_last(e.astype(yp.dtype, copy=False), lambda: np.tanh(d))
+
+
+def _k_poisson(yt, yp):
+    q = yp + _f(EPSILON, yp)
+    return _mean_last(yp - yt * np.log(q), lambda: 1 - yt / q)
+
+
+def _k_bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
+    if label_smoothing:
+        yt = yt * _f(1.0 - label_smoothing, yp) + _f(0.5 * label_smoothing, yp)
+    if axis not in (-1, yp.ndim - 1) and yp.ndim:
+        yt, yp = np.moveaxis(yt, axis, -1), np.moveaxis(yp, axis, -1)
+        vals, back = _k_bce(yt, yp, from_logits, 0.0, -1)
+        return vals, lambda g: np.moveaxis(back(g), -1, axis)
+    if from_logits:
+        z = np.ascontiguousarray(np.broadcast_to(yt, yp.shape))
+        e, bp = _C.sigmoid_xent_forward(z, np.ascontiguousarray(yp))
+        return _mean_last(e, lambda: bp)
+    p = np.maximum(yp, EPSILON)
+    np.minimum(p, 1.0 - EPSILON, out=p)
+    lp = np.log(p)
+    l1p = np.log(1.0 - p)
+    lp -= l1p
+    lp *= yt
+    lp += l1p
+    e = np.negative(lp, out=lp)         # -(yt log p + (1 - yt) log(1 - p))
+
+    def de():
+        d = p - yt
+        d /= p * (1.0 - p)
+        d *= (p == yp)                  # clipped probabilities get no gradient
+        return d
+    return _mean_last(e, de)
+
+
+def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
+    if yp.ndim == 0:
+        raise ValueError("[categorical_crossentropy] y_pred must have rank >= 1")
+    if axis not in (-1, yp.ndim - 1):
+        yt, yp = np.moveaxis(yt, axis, -1), np.moveaxis(yp, axis, -1)
+        vals, back = _k_cce(yt, yp, from_logits, label_smoothing, -1)
+        return vals, lambda g: np.moveaxis(back(g), -1, axis)
+    if yt.shape != yp.shape:
+        raise ValueError(f"[categorical_crossentropy] y_true {yt.shape} and y_pred {yp.shape} must "
+                         "have the same shape (use sparse_categorical_crossentropy for class ids)")
+    C = yp.shape[-1]
+    if label_smoothing:
+        yt = yt * _f(1.0 - label_smoothing, yp) + _f(label_smoothing / C, yp)
+    lead = yp.shape[:-1]
+    if from_logits:
+        loss, bp = _C.softmax_xent_forward(np.ascontiguousarray(yt).reshape(-1, C),
+                                           np.ascontiguousarray(yp).reshape(-1, C))
+        return loss.reshape(lead), lambda g: (g.reshape(-1, 1) * bp).reshape(yp.shape)
+    eps = _f(EPSILON, yp)
+    s = yp.sum(axis=-1, keepdims=True)
+    q = yp / s
+    c = np.clip(q, eps, 1 - eps)
+    vals = -(yt * np.log(c)).sum(axis=-1)
+
+    def back(g):
+        dq = -yt / c * ((q >= eps) & (q <= 1 - eps))
+        dq = dq * g[..., None]
+        return (dq - (dq * q).sum(axis=-1, keepdims=True)) / s
+    return vals, back
+
+
+def _labels(yt, yp, op):
+    if yt.ndim == yp.ndim and yt.ndim and yt.shape[-1] == 1:
+        yt = yt[..., 0]
+    if yt.dtype.kind == "f":
+        yt = yt.astype(np.int64)
+    elif yt.dtype != np.int64 and yt.dtype != np.int32:
+        yt = yt.astype(np.int64)
+    if yt.shape != yp.shape[:-1]:
+        raise ValueError(f"[{op}] labels of shape {yt.shape} do not match predictions of shape "
+                         f"{yp.shape} (expected labels of shape {yp.shape[:-1]})")
+    return yt
+
+
+def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
+    if yp.ndim == 0:
+        raise ValueError("[sparse_categorical_crossentropy] y_pred must have rank >= 1")
+    if axis not in (-1, yp.ndim - 1):
+        yp = np.moveaxis(yp, axis, -1)
+        vals, back = _k_scce(yt, yp, from_logits, ignore_class, -1)
+        return vals, lambda g: np.moveaxis(back(g), -1, axis)
+    lab = _labels(yt, yp, "sparse_categorical_crossentropy")
+    valid = None
+    if ignore_class is not None:
+        valid = lab != ignore_class
+        lab = np.where(valid, lab, 0)
+    C = yp.shape[-1]
+    lead = yp.shape[:-1]
+    if lab.size and (lab.min() < 0 or lab.max() >= C):
+        bad = lab[(lab < 0) | (lab >= C)].ravel()[0]
+        raise ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
+                         f"for {C} classes")
+    if from_logits:
+        loss, bp = _C.sparse_softmax_xent_forward(np.ascontiguousarray(lab).reshape(-1),
+                                                  np.ascontiguousarray(yp).reshape(-1, C))
+        vals = loss.reshape(lead)
+        if valid is not None:
+            vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)
+
+        def back(g):
+            if valid is not None:
+                g = g * valid
+            return (g.reshape(-1, 1) * bp).reshape(yp.shape)
+        return vals, back
+    eps = _f(EPSILON, yp)
+    s = yp.sum(axis=-1, keepdims=True)
+    q = yp / s
+    idx = lab[..., None]
+    qt = np.take_along_axis(q, idx, axis=-1)
+    ct = np.clip(qt, eps, 1 - eps)
+    vals = -np.log(ct[..., 0])
+    if valid is not None:
+        vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)
+
+    def back(g):
+        gg = g if valid is None else g * valid
+        dqt = (-gg[..., None] / ct) * ((qt >= eps) & (qt <= 1 - eps))
+        dq = np.zeros_like(q)
+        np.put_along_axis(dq, idx, dqt, axis=-1)
+        return (dq - dqt * qt) / s
+    return vals, back, valid
+
+
+def _k_categorical_hinge(yt, yp):
+    pos = (yt * yp).sum(axis=-1)
+    nt = 1 - yt
+    negs = nt * yp
+    am = negs.argmax(axis=-1)
+    neg = np.take_along_axis(negs, am[..., None], axis=-1)[..., 0]
+    m = neg - pos + 1
+    vals = np.maximum(m, 0)
+
+    def back(g):
+        act = (g * (m > 0))[..., None]
+        d = -yt * act
+        onehot = np.zeros_like(yp)
+        np.put_along_axis(onehot, am[..., None], 1, axis=-1)
+        return d + onehot * nt * act
+    return vals, back
+
+
+def _k_kld(yt, yp):
+    eps = _f(EPSILON, yp)
+    t = np.clip(yt, eps, 1)
+    p = np.clip(yp, eps, 1)
+    vals = (t * np.log(t / p)).sum(axis=-1)
+    return vals, lambda g: g[..., None] * (-t / p) * ((yp >= eps) & (yp <= 1))
+
+
+def _k_cosine(yt, yp, axis=-1):
+    def nrm(x):
+        s = (x * x).sum(axis=axis, keepdims=True)
+        n = np.sqrt(np.maximum(s, _f(1e-12, x)))
+        return x / n, n, s
+    th, _, _ = nrm(yt)
+    u, n, s = nrm(yp)
+    dot = (th * u).sum(axis=axis, keepdims=True)
+    vals = -dot.squeeze(axis) if dot.ndim else -dot
+
+    def back(g):
+        gg = np.expand_dims(g, axis)
+        grad = -(th - u * dot * (s > 1e-12)) / n
+        return gg * grad
+    return vals, back
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _prep(y_true, y_pred, sparse=False):
+    t, yp = _pred(y_pred)
+    yt = y_true._data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if not sparse and yt.dtype != yp.dtype:
+        yt = yt.astype(yp.dtype)
+    shape0 = yp.shape
+    if yp.ndim == 0:
+        yp = yp.reshape(1)
+    if yt.ndim == 0:
+        yt = yt.reshape(1)
+    yt, yp = _same_rank(yt, yp)
+    return t, yt, yp, shape0
+
+
+def _run(kernel, y_true, y_pred, sparse=False, **kw):
+    t, yt, yp, shape0 = _prep(y_true, y_pred, sparse)
+    res = kernel(yt, yp, **kw)
+    vals, back = res[0], res[1]
+    out = _wrap(np.asarray(vals, dtype=yp.dtype))
+    if _tapes and t._data.dtype.kind == "f":
+        record((t,), out, lambda g, n: (back(g).reshape(shape0),))
+    return out
+
+
+def mean_squared_error(y_true, y_pred):
+    """mean((y_pred - y_true) ** 2, axis=-1)."""
+    return _run(_k_mse, y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """mean(|y_pred - y_true|, axis=-1)."""
+    return _run(_k_mae, y_true, y_pred)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)."""
+    return _run(_k_mape, y_true, y_pred)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """mean((log1p(max(y_pred, eps)) - log1p(max(y_true, eps))) ** 2, axis=-1)."""
+    return _run(_k_msle, y_true, y_pred)
+
+
+def hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0), axis=-1); 0/1 labels become -1/1."""
+    return _run(_k_hinge, y_true, y_pred)
+
+
+def squared_hinge(y_true, y_pred):
+    return _run(_k_squared_hinge, y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)."""
+    return _run(_k_categorical_hinge, y_true, y_pred)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """mean(0.5 d^2 if |d| <= delta else delta (|d| - delta / 2), axis=-1)."""
+    return _run(_k_huber, y_true, y_pred, delta=delta)
+
+
+def log_cosh(y_true, y_pred):
+    return _run(_k_log_cosh, y_true, y_pred)
+
+
+def kl_divergence(y_true, y_pred):
+    """sum(t * log(t / p), axis=-1) with t, p clipped to [eps, 1]."""
+    return _run(_k_kld, y_true, y_pred)
+
+
+def poisson(y_true, y_pred):
+    """mean(y_pred - y_true * log(y_pred + eps), axis=-1)."""
+    return _run(_k_poisson, y_true, y_pred)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)."""
+    return _run(_k_cosine, y_true, y_pred, axis=axis)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    return _run(_k_bce, y_true, y_pred, from_logits=from_logits,
+                label_smoothing=float(label_smoothing), axis=axis)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    return _run(_k_cce, y_true, y_pred, from_logits=from_logits,
+                label_smoothing=float(label_smoothing), axis=axis)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    return _run(_k_scce, y_true, y_pred, sparse=True, from_logits=from_logits,
+                ignore_class=ignore_class, axis=axis)
+
+
+# Keras' aliases
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
+
+_KERNELS = {mean_squared_error: _k_mse, mean_absolute_error: _k_mae,
+            mean_absolute_percentage_error: _k_mape, mean_squared_logarithmic_error: _k_msle,
+            hinge: _k_hinge, squared_hinge: _k_squared_hinge,
+            categorical_hinge: _k_categorical_hinge, huber: _k_huber, log_cosh: _k_log_cosh,
+            kl_divergence: _k_kld, poisson: _k_poisson, cosine_similarity: _k_cosine,
+            binary_crossentropy: _k_bce, categorical_crossentropy: _k_cce,
+            sparse_categorical_crossentropy: _k_scce}
+
+
+# --------------------------------------------------------------------------- reduction
+
+
+def _weights(sw, vals):
+    """Sample weights as an array broadcastable to `vals` (Keras rank rules)."""
+    w = sw._data if isinstance(sw, Tensor) else np.asarray(sw)
+    if w.dtype != vals.dtype:
+        w = w.astype(vals.dtype)
+    if w.ndim == vals.ndim + 1 and w.shape[-1] == 1:
+        w = w[..., 0]
+    elif vals.ndim == w.ndim + 1 and vals.shape[-1] == 1 and w.ndim == 1:
+        w = w[..., None]
+    while w.ndim < vals.ndim:
+        w = w[..., None]
+    if w.ndim > vals.ndim:
+        raise ValueError(f"[Loss] sample_weight of shape {np.shape(sw)} does not match the loss "
+                         f"values of shape {vals.shape}")
+    try:
+        np.broadcast_shapes(w.shape, vals.shape)
+    except ValueError:
+        raise ValueError(f"[Loss] sample_weight of shape {np.shape(sw)} cannot be broadcast to "
+                         f"the loss values of shape {vals.shape}") from None
+    return w
+
+
+def _reduce_arrays(vals, w, reduction):
+    """(output array, d output / d vals as a scale array or float)."""
+    if reduction is None or reduction == "none" or vals.ndim == 0 or vals.shape == (0,):
+        if w is None:
+            return vals, None
+        out = vals * w
+        if out.shape != vals.shape:
+            out = np.broadcast_to(out, np.broadcast_shapes(out.shape, vals.shape))
+        return out, w
+    wv = vals if w is None else vals * w
+    total = np.add.reduce(wv, axis=None, dtype=np.float64 if vals.dtype == np.float32 and
+                          vals.size > 4096 else None)
+    if reduction == "sum":
+        return np.asarray(total, vals.dtype), (1.0 if w is None else w)
+    if reduction == "mean_with_sample_weight" and w is not None:
+        div = float(np.broadcast_to(w, wv.shape).sum())
+    else:
+        div = float(wv.size)
+    if div == 0:
+        return np.asarray(0.0, vals.dtype), 0.0
+    return np.asarray(total / div, vals.dtype), ((1.0 / div) if w is None else w * (1.0 / div))
+
+
+class Loss:
+    """Base class: subclasses implement `call(y_true, y_pred)` returning per-sample losses."""
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in _REDUCTIONS and reduction is not None and reduction != "auto":
+            raise ValueError(f"[Loss] invalid reduction {reduction!r}; expected one of "
+                             f"{', '.join(map(repr, _REDUCTIONS))} or None")
+        if reduction == "auto":
+            reduction = "sum_over_batch_size"
+        self.name = name or _snake(type(self).__name__)
+        self.reduction = reduction
+        self.dtype = dtype
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred)")
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        kernel = getattr(self, "_kernel", None)
+        if kernel is not None:
+            return self._fused_call(kernel, y_true, y_pred, sample_weight)
+        from .. import ops as _ops
+        vals = self.call(y_true, y_pred)
+        if not isinstance(vals, Tensor):
+            vals = convert_to_tensor(vals)
+        return _reduce_tensor(_ops, vals, sample_weight, self.reduction)
+
+    def _fused_call(self, kernel, y_true, y_pred, sample_weight):
+        t, yt, yp, shape0 = _prep(y_true, y_pred, self._sparse)
+        res = kernel(yt, yp, **self._kw)
+        vals, back = res[0], res[1]
+        if vals.dtype != yp.dtype:
+            vals = vals.astype(yp.dtype)
+        w = None if sample_weight is None else _weights(sample_weight, vals)
+        if len(res) > 2 and res[2] is not None and self.reduction not in (None, "none"):
+            m = res[2].astype(vals.dtype)           # ignore_class mask, Keras' apply_mask
+            if self.reduction in ("sum_over_batch_size", "mean"):
+                m = m * _f(m.size / (m.sum() + EPSILON), vals)
+            w = m if w is None else w * m
+        out, scale = _reduce_arrays(vals, w, self.reduction)
+        res_t = _wrap(out)
+        if _tapes and t._data.dtype.kind == "f":
+            def backward(g, needs):
+                return (back(g if scale is None else g * scale).reshape(shape0),)
+            record((t,), res_t, backward)
+        return res_t
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _reduce_tensor(ops, vals, sample_weight, reduction):
+    if sample_weight is not None:
+        w = _weights(sample_weight, vals._data)
+        vals = ops.multiply(vals, _wrap(w))
+    if reduction is None or reduction == "none" or vals.ndim == 0:
+        return vals
+    total = ops.reduce_sum(vals)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        div = float(np.broadcast_to(w, vals._data.shape).sum())
+    else:
+        div = float(vals._data.size)
+    return ops.multiply(total, 0.0 if div == 0 else 1.0 / div)
+
+
+def _snake(name):
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper() or
+                                   (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+class LossFunctionWrapper(Loss):
+    """Wraps a loss function `fn(y_true, y_pred, **kwargs)` into a `Loss`."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction,
+                         dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+        k = _KERNELS.get(fn)
+        if k is not None:
+            self._kernel = k
+            self._kw = kwargs
+            self._sparse = fn is sparse_categorical_crossentropy
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["fn"] = serialize(self.fn)
+        cfg.update(self._fn_kwargs)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["fn"] = deserialize(config["fn"]) if "fn" in config else None
+        return cls(**config)
+
+
+class _Builtin(LossFunctionWrapper):
+    _fn = None
+    _args = ()
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(type(self)._fn, reduction=reduction,
+                         name=name or type(self)._default_name, dtype=dtype, **kwargs)
+
+    def get_config(self):
+        cfg = {"name": self.name, "reduction": self.reduction}
+        cfg.update(self._fn_kwargs)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("fn", None)
+        return cls(**config)
+
+
+def _builtin(clsname, fn, default_name, signature_doc):
+    cls = type(clsname, (_Builtin,), {"_fn": staticmethod(fn), "_default_name": default_name,
+                                      "__doc__": f"Keras `{clsname}`: {signature_doc}",
+                                      "__module__": __name__})
+    return cls
+
+
+MeanSquaredError = _builtin("MeanSquaredError", mean_squared_error, "mean_squared_error",
+                            "mean squared error")
+MeanAbsoluteError = _builtin("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error",
+                             "mean absolute error")
+MeanAbsolutePercentageError = _builtin("MeanAbsolutePercentageError",
+                                       mean_absolute_percentage_error,
+                                       "mean_absolute_percentage_error", "MAPE")
+MeanSquaredLogarithmicError = _builtin("MeanSquaredLogarithmicError",
+                                       mean_squared_logarithmic_error,
+                                       "mean_squared_logarithmic_error", "MSLE")
+Hinge = _builtin("Hinge", hinge, "hinge", "hinge loss")
+SquaredHinge = _builtin("SquaredHinge", squared_hinge, "squared_hinge", "squared hinge loss")
+CategoricalHinge = _builtin("CategoricalHinge", categorical_hinge, "categorical_hinge",
+                            "categorical hinge loss")
+LogCosh = _builtin("LogCosh", log_cosh, "log_cosh", "log(cosh(error))")
+KLDivergence = _builtin("KLDivergence", kl_divergence, "kl_divergence", "KL divergence")
+Poisson = _builtin("Poisson", poisson, "poisson", "Poisson loss")
+
+
+class Huber(_Builtin):
+    """Keras `Huber(delta=1.0)`."""
+    _fn = staticmethod(huber)
+    _default_name = "huber_loss"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss",
+                 dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, delta=float(delta))
+
+
+class CosineSimilarity(_Builtin):
+    """Keras `CosineSimilarity(axis=-1)`: -cos(y_true, y_pred)."""
+    _fn = staticmethod(cosine_similarity)
+    _default_name = "cosine_similarity"
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity",
+                 dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
+class BinaryCrossentropy(_Builtin):
+    """Keras `BinaryCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`."""
+    _fn = staticmethod(binary_crossentropy)
+    _default_name = "binary_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype,
+                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+
+class CategoricalCrossentropy(_Builtin):
+    """Keras `CategoricalCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`."""
+    _fn = staticmethod(categorical_crossentropy)
+    _default_name = "categorical_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype,
+                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+
+class SparseCategoricalCrossentropy(_Builtin):
+    """Keras `SparseCategoricalCrossentropy(from_logits=False, ignore_class=None)`."""
+    _fn = staticmethod(sparse_categorical_crossentropy)
+    _default_name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None, axis=-1):
+        kw = {"from_logits": bool(from_logits), "ignore_class": ignore_class}
+        if axis != -1:
+            kw["axis"] = axis
+        super().__init__(reduction=reduction, name=name, dtype=dtype, **kw)
+        self.from_logits = bool(from_logits)
+        self.ignore_class = ignore_class
+
+
+# --------------------------------------------------------------------------- lookup
+
+_FUNCS = {"mean_squared_error": mean_squared_error, "mse": mse, "MSE": MSE,
+          "mean_absolute_error": mean_absolute_error, "mae": mae, "MAE": MAE,
+          "mean_absolute_percentage_error": mean_absolute_percentage_error, "mape": mape,
+          "MAPE": MAPE, "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+          "msle": msle, "MSLE": MSLE, "hinge": hinge, "squared_hinge": squared_hinge,
+          "categorical_hinge": categorical_hinge, "huber": huber, "huber_loss": huber,
+          "log_cosh": log_cosh, "logcosh": logcosh, "kl_divergence": kl_divergence,
+          "kld": kld, "KLD": KLD, "kullback_leibler_divergence": kl_divergence,
+          "poisson": poisson, "cosine_similarity": cosine_similarity,
+          "binary_crossentropy": binary_crossentropy,
+          "categorical_crossentropy": categorical_crossentropy,
+          "sparse_categorical_crossentropy": sparse_categorical_crossentropy}
+
+_CLASSES = {c.__name__: c for c in (Loss, LossFunctionWrapper, MeanSquaredError,
+                                    MeanAbsoluteError, MeanAbsolutePercentageError,
+                                    MeanSquaredLogarithmicError, Hinge, SquaredHinge,
+                                    CategoricalHinge, Huber, LogCosh, KLDivergence, Poisson,
+                                    CosineSimilarity, BinaryCrossentropy,
+                                    CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+
+
+def serialize(loss):
+    """A Loss object -> its Keras 3 dict; a built-in function -> Keras' function dict."""
+    if loss is None:
+        return None
+    if isinstance(loss, Loss):
+        return {"module": "keras.losses", "class_name": type(loss).__name__,
+                "config": loss.get_config(), "registered_name": None}
+    name = getattr(loss, "__name__", None)
+    if name in _FUNCS:
+        return {"module": "keras.losses", "class_name": "function", "config": name,
+                "registered_name": name}
+    raise ValueError(f"[losses.serialize] cannot serialize {loss!r}")
+
+
+def deserialize(name, custom_objects=None):
+    if isinstance(name, str):
+        return get(name) if custom_objects is None or name not in custom_objects \
+            else custom_objects[name]
+    if isinstance(name, dict):
+        cn = name.get("class_name")
+        cfg = name.get("config", {})
+        if cn == "function":
+            return deserialize(cfg, custom_objects)
+        cls = (custom_objects or {}).get(cn) or _CLASSES.get(cn)
+        if cls is None:
+            raise ValueError(f"[losses.deserialize] unknown loss {cn!r}")
+        return cls.from_config(cfg)
+    raise ValueError(f"[losses.deserialize] cannot interpret {name!r}")
+
+
+def get(identifier):
+    """A loss from a name (function or class name), a config dict, or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        f = _FUNCS.get(identifier)
+        if f is not None:
+            return f
+        cls = _CLASSES.get(identifier)
+        if cls is not None and cls not in (Loss, LossFunctionWrapper):
+            return cls()
+        raise ValueError(f"[losses.get] unknown loss {identifier!r}; known: "
+                         f"{', '.join(sorted(set(_FUNCS) | set(_CLASSES)))}")
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"[losses.get] could not interpret loss identifier {identifier!r}")
+
+
+def _fused_logits_loss(loss, last_activation):
+    """The `from_logits=True` equivalent of a probability cross-entropy after `last_activation`.
+
+    If the model's output is `softmax(z)` (last axis) and `loss` is categorical or sparse
+    categorical cross-entropy on probabilities, or the output is `sigmoid(z)` and `loss` is
+    binary cross-entropy, returns a Loss to apply to the pre-activation logits `z` instead (same
+    reduction, label smoothing, ignore_class and name). Otherwise returns None.
+
+    `loss` may be a name, a built-in function or a Loss object; `last_activation` a name or an
+    activation function. This is what TF-Keras does internally: the value is the same up to the
+    1e-7 probability clipping (the logits form is not capped at -log(1e-7)), and it is stable
+    and cheaper: one fused C++ pass instead of softmax, renormalise, clip, log. The engine decides
+    whether to use it (it must then compute the pre-activation output in training).
+    """
+    act = getattr(last_activation, "__name__", last_activation)
+    if act not in ("softmax", "sigmoid"):
+        return None
+    if isinstance(loss, str):
+        loss = _FUNCS.get(loss) or (_CLASSES[loss]() if loss in _CLASSES and
+                                    loss not in ("Loss", "LossFunctionWrapper") else loss)
+    reduction, name, kw = "sum_over_batch_size", None, {}
+    if isinstance(loss, LossFunctionWrapper):
+        fn, kw, reduction, name = loss.fn, dict(loss._fn_kwargs), loss.reduction, loss.name
+    else:
+        fn = loss
+    if kw.get("from_logits"):
+        return None
+    kw.pop("from_logits", None)
+    if act == "softmax" and fn is categorical_crossentropy:
+        if kw.get("axis", -1) != -1:
+            return None
+        return CategoricalCrossentropy(from_logits=True,
+                                       label_smoothing=kw.get("label_smoothing", 0.0),
+                                       reduction=reduction,
+                                       name=name or "categorical_crossentropy")
+    if act == "softmax" and fn is sparse_categorical_crossentropy:
+        if kw.get("axis", -1) != -1:
+            return None
+        return SparseCategoricalCrossentropy(from_logits=True,
+                                             ignore_class=kw.get("ignore_class"),
+                                             reduction=reduction,
+                                             name=name or "sparse_categorical_crossentropy")
+    if act == "sigmoid" and fn is binary_crossentropy:
+        return BinaryCrossentropy(from_logits=True,
+                                  label_smoothing=kw.get("label_smoothing", 0.0),
+                                  axis=kw.get("axis", -1), reduction=reduction,
+                                  name=name or "binary_crossentropy")
+    return None
