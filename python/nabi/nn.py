@@ -6,3 +6,4 @@ from .ops.nn_ops import (batch_normalization, bias_add, dense, dropout, elu, exp
                          softmax_cross_entropy_with_logits_v2, softplus, softsign,
                          sparse_softmax_cross_entropy_with_logits, swish, tanh,
                          weighted_cross_entropy_with_logits)
+from .ops.conv_ops import *  # noqa

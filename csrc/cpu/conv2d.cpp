@@ -1,0 +1,383 @@
+// 2-D convolution, float32/float64: x NHWC (N, H, W, C), w HWIO (KH, KW, C, CO), y NHWC
+// (N, OH, OW, CO); any stride, dilation and explicit padding (top/left given, bottom/right
+// implied by OH/OW: OH = (H + pt + pb - ((KH - 1) * dh + 1)) / sh + 1).
+//
+// Algorithm: tiled im2col + GEMM. With K = KH*KW*C, the HWIO filter is already a row-major
+// (K, CO) matrix and one output pixel is the dot of an im2col row (K values: the receptive
+// field in (i, j, c) order, zeros where it falls in the padding) with it. The output pixels
+// of one image (P = OH*OW of them, flattened) are cut into tiles of R pixels such that the
+// im2col tile (R x K) is ~192 KiB (it stays in L2 while the GEMM packs it); only one tile per
+// thread ever exists (thread_local scratch grown as needed and reused across calls: fresh
+// multi-MB blocks cost page faults). Per tile:
+//   forward:          Y[tile] (R, CO) = col (R, K) @ W (K, CO), then a bias + ReLU epilogue on
+//                     the tile while it is in cache;
+//   backward-filter:  dW (K, CO) += col^T (K, R) @ dY[tile] (R, CO); db += column sums of dY;
+//   backward-data:    dcol (R, K) = dY[tile] @ W^T, then col2im scatter-adds dcol into dX.
+// (With a fused ReLU the dY tile is first masked by y > 0 into scratch.) im2col copies whole
+// C-runs (and with dilation 1 whole KW*C runs of one input row) with memcpy.
+// For C == 1 (the first layer of an image network: K = KH*KW is tiny, GEMM packing would
+// dominate) the forward pass is a direct convolution vectorised over CO (an AVX2+FMA clone
+// is chosen at run time), bias and ReLU fused.
+//
+// Threads (OpenMP, FTZ/DAZ on): when there are at least as many images as threads (or
+// tiles, for the forward), the (image, tile) tasks are split between threads and each calls
+// nabi::cpu::gemm inside the parallel region, where it runs serially; backward-filter keeps
+// one dW/db partial per thread (owned by the calling thread, reused) and reduces them at the
+// end; backward-data gives each thread whole images so col2im never races. With fewer
+// images than threads the tiles run in order and the GEMM threads itself (bigger tiles).
+//
+// Test / benchmark:
+//   tools/dev-build.sh && PYTHONPATH=python python3 -m pytest tests/test_conv.py -q
+//   PYTHONPATH=python /work/venv-bench/bin/python bench/bench_conv.py
+#include "cpu/conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/parallel.h"
+
+namespace nabi::cpu {
+namespace {
+
+template <typename T, int Tag>
+T* scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+template <typename T>
+inline void zero(T* p, int64_t n) {
+  if (n > 0) std::memset(p, 0, sizeof(T) * static_cast<size_t>(n));
+}
+
+// Valid j range [jlo, jhi) of the filter columns for an input column origin iw0 (dilation 1).
+inline void j_range(int64_t iw0, int64_t KW, int64_t W, int64_t* jlo, int64_t* jhi) {
+  int64_t lo = std::min(std::max<int64_t>(-iw0, 0), KW);
+  int64_t hi = std::min(std::max<int64_t>(W - iw0, lo), KW);
+  *jlo = lo;
+  *jhi = hi;
+}
+
+// col (p1 - p0, K) <- receptive fields of output pixels [p0, p1) of one image xn (H, W, C).
+template <typename T>
+void im2col(const Conv2dShape& s, const T* xn, int64_t p0, int64_t p1, T* col) {
+  const int64_t C = s.C, KW = s.KW, KWC = KW * C, K = s.KH * KWC;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / s.OW, ow = p % s.OW;
+    const int64_t ih0 = oh * s.sh - s.pt, iw0 = ow * s.sw - s.pl;
+    T* row = col + (p - p0) * K;
+    for (int64_t i = 0; i < s.KH; ++i) {
+      const int64_t ih = ih0 + i * s.dh;
+      T* r = row + i * KWC;
+      if (ih < 0 || ih >= s.H) {
+        zero(r, KWC);
+        continue;
+      }
+      const T* xr = xn + ih * s.W * C;
+      if (s.dw == 1) {
+        int64_t jlo, jhi;
+        j_range(iw0, KW, s.W, &jlo, &jhi);
+        zero(r, jlo * C);
+        if (jhi > jlo)
+          std::memcpy(r + jlo * C, xr + (iw0 + jlo) * C, sizeof(T) * (jhi - jlo) * C);
+        zero(r + jhi * C, (KW - jhi) * C);
+      } else {
+        for (int64_t j = 0; j < KW; ++j) {
+          const int64_t iw = iw0 + j * s.dw;
+          if (iw < 0 || iw >= s.W)
+            zero(r + j * C, C);
+          else
+            std::memcpy(r + j * C, xr + iw * C, sizeof(T) * C);
+        }
+      }
+    }
+  }
+}
+
+// dxn (H, W, C) += col2im(col) for output pixels [p0, p1) of one image.
+template <typename T>
+void col2im(const Conv2dShape& s, const T* col, int64_t p0, int64_t p1, T* dxn) {
+  const int64_t C = s.C, KW = s.KW, KWC = KW * C, K = s.KH * KWC;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t oh = p / s.OW, ow = p % s.OW;
+    const int64_t ih0 = oh * s.sh - s.pt, iw0 = ow * s.sw - s.pl;
+    const T* row = col + (p - p0) * K;
+    for (int64_t i = 0; i < s.KH; ++i) {
+      const int64_t ih = ih0 + i * s.dh;
+      if (ih < 0 || ih >= s.H) continue;
+      const T* r = row + i * KWC;
+      T* dr = dxn + ih * s.W * C;
+      if (s.dw == 1) {
+        int64_t jlo, jhi;
+        j_range(iw0, KW, s.W, &jlo, &jhi);
+        const T* src = r + jlo * C;
+        T* dst = dr + (iw0 + jlo) * C;
+        const int64_t n = (jhi - jlo) * C;
+        for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+      } else {
+        for (int64_t j = 0; j < KW; ++j) {
+          const int64_t iw = iw0 + j * s.dw;
+          if (iw < 0 || iw >= s.W) continue;
+          const T* src = r + j * C;
+          T* dst = dr + iw * C;
+          for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+inline void epilogue(T* y, int64_t rows, int64_t CO, const T* b, bool relu) {
+  if (!b && !relu) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    T* yr = y + r * CO;
+    if (b)
+      for (int64_t c = 0; c < CO; ++c) yr[c] += b[c];
+    if (relu)
+      for (int64_t c = 0; c < CO; ++c) yr[c] = yr[c] > T(0) ? yr[c] : T(0);
+  }
+}
+
+// ---- direct convolution for C == 1: output rows [r0, r1) of n*OH + oh ----
+template <typename T, int CB>
+__attribute__((always_inline)) inline void direct_block(const Conv2dShape& s, const T* xn,
+                                                        const T* w, const T* b, bool relu,
+                                                        int64_t oh, int64_t ow, int64_t co0,
+                                                        int64_t nco, T* yp) {
+  T acc[CB];
+  const bool full = nco == CB;
+  for (int k = 0; k < CB; ++k) acc[k] = (b && k < nco) ? b[co0 + k] : T(0);
+  const int64_t ih0 = oh * s.sh - s.pt, iw0 = ow * s.sw - s.pl;
+  for (int64_t i = 0; i < s.KH; ++i) {
+    const int64_t ih = ih0 + i * s.dh;
+    if (ih < 0 || ih >= s.H) continue;
+    for (int64_t j = 0; j < s.KW; ++j) {
+      const int64_t iw = iw0 + j * s.dw;
+      if (iw < 0 || iw >= s.W) continue;
+      const T xv = xn[ih * s.W + iw];
+      const T* wr = w + (i * s.KW + j) * s.CO + co0;
+      if (full) {
+        for (int k = 0; k < CB; ++k) acc[k] += xv * wr[k];
+      } else {
+        for (int k = 0; k < nco; ++k) acc[k] += xv * wr[k];
+      }
+    }
+  }
+  if (relu)
+    for (int k = 0; k < CB; ++k) acc[k] = acc[k] > T(0) ? acc[k] : T(0);
+  if (full) {
+    for (int k = 0; k < CB; ++k) yp[k] = acc[k];
+  } else {
+    for (int k = 0; k < nco; ++k) yp[k] = acc[k];
+  }
+}
+
+template <typename T>
+__attribute__((always_inline)) inline void direct_c1_body(const Conv2dShape& s, const T* x,
+                                                          const T* w, const T* b, bool relu,
+                                                          T* y, int64_t r0, int64_t r1) {
+  constexpr int CB = 128 / sizeof(T);  // 4 AVX registers of accumulators
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.OH, oh = r % s.OH;
+    const T* xn = x + n * s.H * s.W;
+    T* yr = y + r * s.OW * s.CO;
+    for (int64_t ow = 0; ow < s.OW; ++ow)
+      for (int64_t co0 = 0; co0 < s.CO; co0 += CB)
+        direct_block<T, CB>(s, xn, w, b, relu, oh, ow, co0, std::min<int64_t>(CB, s.CO - co0),
+                            yr + ow * s.CO + co0);
+  }
+}
+
+template <typename T>
+void direct_c1_plain(const Conv2dShape& s, const T* x, const T* w, const T* b, bool relu, T* y,
+                     int64_t r0, int64_t r1) {
+  direct_c1_body(s, x, w, b, relu, y, r0, r1);
+}
+
+#if defined(NABI_X86)
+template <typename T>
+__attribute__((target("avx2,fma"))) void direct_c1_avx2(const Conv2dShape& s, const T* x,
+                                                         const T* w, const T* b, bool relu, T* y,
+                                                         int64_t r0, int64_t r1) {
+  direct_c1_body(s, x, w, b, relu, y, r0, r1);
+}
+bool have_avx2() {
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return v;
+}
+#endif
+
+template <typename T>
+void direct_c1(const Conv2dShape& s, const T* x, const T* w, const T* b, bool relu, T* y,
+               int64_t r0, int64_t r1) {
+#if defined(NABI_X86)
+  if (have_avx2()) return direct_c1_avx2(s, x, w, b, relu, y, r0, r1);
+#endif
+  direct_c1_plain(s, x, w, b, relu, y, r0, r1);
+}
+
+// Tile size in output pixels for an im2col tile of about `bytes`.
+template <typename T>
+int64_t tile_pixels(int64_t P, int64_t K, size_t bytes) {
+  int64_t r = static_cast<int64_t>(bytes / (sizeof(T) * static_cast<size_t>(std::max<int64_t>(K, 1))));
+  r = std::max<int64_t>(r, 8);
+  return std::min(r, P);
+}
+
+constexpr size_t kTileBytes = 192 * 1024;      // tasks threaded outside GEMM
+constexpr size_t kBigTileBytes = 2048 * 1024;  // GEMM threads itself
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bool relu, T* y) {
+  const int64_t P = s.OH * s.OW, K = s.KH * s.KW * s.C, CO = s.CO;
+  if (s.N <= 0 || P <= 0 || CO <= 0) return;
+  if (K == 0) {
+    parallel_for(s.N * P, CO, [&](int64_t b0, int64_t b1) {
+      for (int64_t r = b0; r < b1; ++r)
+        for (int64_t c = 0; c < CO; ++c) y[r * CO + c] = b ? b[c] : T(0);
+      epilogue(y + b0 * CO, b1 - b0, CO, static_cast<const T*>(nullptr), relu);
+    });
+    return;
+  }
+  if (s.C == 1) {
+    parallel_for(s.N * s.OH, s.OW * K * CO * 2, [&](int64_t r0, int64_t r1) {
+      direct_c1(s, x, w, b, relu, y, r0, r1);
+    });
+    return;
+  }
+  const int nt = max_threads();
+  const int64_t xs = s.H * s.W * s.C;
+  int64_t R = tile_pixels<T>(P, K, kTileBytes);
+  int64_t tiles = (P + R - 1) / R;
+  const bool outer = nt > 1 && s.N * tiles >= nt;
+  if (!outer) {
+    R = tile_pixels<T>(P, K, kBigTileBytes);
+    tiles = (P + R - 1) / R;
+  }
+  auto task = [&](int64_t t) {
+    const int64_t n = t / tiles, p0 = (t % tiles) * R, p1 = std::min(P, p0 + R);
+    T* col = scratch<T, 0>(static_cast<size_t>(R * K));
+    im2col(s, x + n * xs, p0, p1, col);
+    T* yt = y + (n * P + p0) * CO;
+    gemm(false, false, p1 - p0, CO, K, T(1), col, K, w, CO, T(0), yt, CO);
+    epilogue(yt, p1 - p0, CO, b, relu);
+  };
+  if (outer) {
+    parallel_for(s.N * tiles, R * K * CO * 2, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) task(t);
+    });
+  } else {
+    FlushDenormals ftz;
+    for (int64_t t = 0; t < s.N * tiles; ++t) task(t);
+  }
+}
+
+template <typename T>
+void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, const T* relu_y,
+                     T* dx, T* dw, T* db) {
+  const int64_t P = s.OH * s.OW, K = s.KH * s.KW * s.C, CO = s.CO;
+  const int64_t xs = s.H * s.W * s.C;
+  if (dx) {
+    if (s.N > 0 && xs > 0) zero(dx, s.N * xs);
+  }
+  if (dw) zero(dw, K * CO);
+  if (db) zero(db, CO);
+  if (s.N <= 0 || P <= 0 || CO <= 0) return;
+  if (!dx && !dw && !db) return;
+  const bool need_col = (dw != nullptr || dx != nullptr) && K > 0;
+  int nt = max_threads();
+  const int64_t flops = s.N * P * K * CO * 2 * ((dx ? 1 : 0) + (dw ? 1 : 0)) + s.N * P * CO;
+  if (flops < 200000) nt = 1;
+  const bool outer = nt > 1 && s.N >= nt;
+  const int64_t R = tile_pixels<T>(P, K, outer ? kTileBytes : kBigTileBytes);
+  const int64_t tiles = (P + R - 1) / R;
+
+  // One image range; dwacc/dbacc are the accumulators (first write uses beta = 0).
+  auto run_images = [&](int64_t n0, int64_t n1, T* dwacc, double* dbacc, bool* dw_started) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t tt = 0; tt < tiles; ++tt) {
+        const int64_t p0 = tt * R, p1 = std::min(P, p0 + R), rows = p1 - p0;
+        const T* g = dy + (n * P + p0) * CO;
+        if (relu_y) {
+          T* gm = scratch<T, 1>(static_cast<size_t>(R * CO));
+          const T* yt = relu_y + (n * P + p0) * CO;
+          for (int64_t k = 0; k < rows * CO; ++k) gm[k] = yt[k] > T(0) ? g[k] : T(0);
+          g = gm;
+        }
+        if (dbacc)
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < CO; ++c) dbacc[c] += g[r * CO + c];
+        if (!need_col) continue;
+        T* col = scratch<T, 0>(static_cast<size_t>(R * K));
+        if (dwacc) {
+          im2col(s, x + n * xs, p0, p1, col);
+          gemm(true, false, K, CO, rows, T(1), col, K, g, CO, *dw_started ? T(1) : T(0), dwacc,
+               CO);
+          *dw_started = true;
+        }
+        if (dx) {
+          gemm(false, true, rows, K, CO, T(1), g, CO, w, CO, T(0), col, K);
+          col2im(s, col, p0, p1, dx + n * xs);
+        }
+      }
+    }
+  };
+
+  if (!outer) {
+    FlushDenormals ftz;
+    std::vector<double> dbacc(db ? CO : 0, 0.0);
+    bool started = false;
+    run_images(0, s.N, dw && K > 0 ? dw : nullptr, db ? dbacc.data() : nullptr, &started);
+    if (db)
+      for (int64_t c = 0; c < CO; ++c) db[c] = static_cast<T>(dbacc[c]);
+    return;
+  }
+  // Per-thread partials, owned by the calling thread and reused across calls.
+  const int64_t KC = (dw && K > 0) ? K * CO : 0;
+  T* dw_part = KC ? scratch<T, 2>(static_cast<size_t>(nt * KC)) : nullptr;
+  double* db_part = db ? scratch<double, 3>(static_cast<size_t>(nt * CO)) : nullptr;
+  std::vector<char> used(nt, 0);
+#pragma omp parallel num_threads(nt)
+  {
+    FlushDenormals ftz;
+    const int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
+    double* dbacc = db_part ? db_part + t * CO : nullptr;
+    if (dbacc) std::fill(dbacc, dbacc + CO, 0.0);
+    bool started = false;
+    run_images(n0, n1, KC ? dw_part + t * KC : nullptr, dbacc, &started);
+    used[t] = started ? 1 : 0;
+  }
+  if (db)
+    for (int64_t c = 0; c < CO; ++c) {
+      double acc = 0;
+      for (int t = 0; t < nt; ++t) acc += db_part[t * CO + c];
+      db[c] = static_cast<T>(acc);
+    }
+  if (KC) {
+    parallel_for(KC, nt, [&](int64_t e0, int64_t e1) {
+      for (int t = 0; t < nt; ++t) {
+        if (!used[t]) continue;
+        const T* src = dw_part + t * KC;
+        for (int64_t e = e0; e < e1; ++e) dw[e] += src[e];
+      }
+    });
+  }
+}
+
+template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*,
+                                    bool, float*);
+template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*,
+                                     const double*, bool, double*);
+template void conv2d_backward<float>(const Conv2dShape&, const float*, const float*, const float*,
+                                     const float*, float*, float*, float*);
+template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*,
+                                      const double*, const double*, double*, double*, double*);
+
+}  // namespace nabi::cpu

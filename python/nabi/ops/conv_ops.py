@@ -1,0 +1,537 @@
+"""Convolution, pooling and fused batch-norm ops (`nabi.nn`), TF2 names and semantics.
+
+Kernels: csrc/cpu/conv2d.cpp (im2col tiles + GEMM, direct for one input channel),
+pooling.cpp and batchnorm.cpp, all channels last (NHWC). 'NCHW' inputs are transposed
+around the kernels. Every op checks its arguments here (errors start with `[op]`) and
+records its backward rule on the tape.
+"""
+import numpy as np
+
+from .. import _C
+from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
+
+__all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
+           "depthwise_conv2d", "max_pool2d", "max_pool1d", "max_pool", "avg_pool2d",
+           "avg_pool1d", "avg_pool", "max_pool_with_argmax", "fused_batch_norm",
+           "conv2d_bias_activation"]
+
+
+# ------------------------------------------------------------------ argument helpers
+
+
+def _float(op, x):
+    x = t_(x)
+    if x._data.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] expects a float32 or float64 tensor, got "
+                        f"{x._data.dtype.name} of shape {tuple(x._data.shape)}")
+    return x
+
+
+def _spatial(op, name, value, n, data_format, default=None):
+    """An int or a list of 1, n or n + 2 values -> tuple of n spatial values."""
+    if value is None:
+        if default is None:
+            raise ValueError(f"[{op}] {name} is required")
+        value = default
+    if isinstance(value, Tensor):
+        value = value._data.tolist()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (int, np.integer)):
+        vals = (int(value),) * n
+    else:
+        v = [int(a) for a in value]
+        if len(v) == 1:
+            vals = (v[0],) * n
+        elif len(v) == n:
+            vals = tuple(v)
+        elif len(v) == n + 2:
+            channels_first = data_format is not None and data_format.startswith("NC")
+            vals = tuple(v[2:]) if channels_first else tuple(v[1:-1])
+            outer = (v[0], v[1]) if channels_first else (v[0], v[-1])
+            if outer != (1, 1):
+                raise ValueError(f"[{op}] {name} {list(value)} must be 1 in the batch and "
+                                 f"channel dimensions")
+        else:
+            raise ValueError(f"[{op}] {name} must be an int or a list of 1, {n} or {n + 2} "
+                             f"values, got {list(value)}")
+    for a in vals:
+        if a < 1:
+            raise ValueError(f"[{op}] {name} must be >= 1, got {list(vals)}")
+    return vals
+
+
+def _same(n, k, s, d=1):
+    ek = (k - 1) * d + 1
+    out = -(-n // s)
+    total = max((out - 1) * s + ek - n, 0)
+    return total // 2, total - total // 2
+
+
+def _pads(op, padding, in_sizes, ksizes, strides, dilations, data_format):
+    """'SAME' / 'VALID' / explicit lists -> (top, bottom, left, right) for 2-D."""
+    if isinstance(padding, str):
+        p = padding.upper()
+        if p == "VALID":
+            return (0, 0, 0, 0)
+        if p == "SAME":
+            out = []
+            for n, k, s, d in zip(in_sizes, ksizes, strides, dilations):
+                out.extend(_same(n, k, s, d))
+            return tuple(out)
+        raise ValueError(f"[{op}] padding must be 'SAME', 'VALID' or a list of pairs, "
+                         f"got {padding!r}")
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 4
+    pl = [list(p) if isinstance(p, (list, tuple)) else p for p in padding]
+    if all(isinstance(p, (int, np.integer)) for p in pl) and len(pl) == 2:
+        pl = [[pl[0], pl[0]], [pl[1], pl[1]]]
+    if len(pl) == 4:
+        channels_first = data_format is not None and data_format.startswith("NC")
+        outer = [pl[0], pl[1]] if channels_first else [pl[0], pl[3]]
+        if any(list(o) != [0, 0] for o in outer):
+            raise ValueError(f"[{op}] explicit padding must be 0 in the batch and channel "
+                             f"dimensions, got {padding}")
+        pl = pl[2:] if channels_first else pl[1:3]
+    if len(pl) != 2 or any(len(p) != 2 for p in pl):
+        raise ValueError(f"[{op}] explicit padding must be [[0, 0], [top, bottom], [left, right], "
+                         f"[0, 0]] or [[top, bottom], [left, right]], got {padding}")
+    out = tuple(int(a) for p in pl for a in p)
+    if any(a < 0 for a in out):
+        raise ValueError(f"[{op}] padding must be >= 0, got {padding}")
+    return out
+
+
+def _fmt(op, data_format, rank):
+    if data_format is None:
+        return "NHWC" if rank == 4 else "NWC"
+    f = data_format.upper()
+    ok = {4: ("NHWC", "NCHW"), 3: ("NWC", "NCW")}[rank]
+    if f not in ok:
+        raise ValueError(f"[{op}] data_format must be one of {ok}, got {data_format!r}")
+    return f
+
+
+def _to_nhwc(a, fmt):
+    return contiguous(np.transpose(a, (0, 2, 3, 1))) if fmt == "NCHW" else contiguous(a)
+
+
+def _from_nhwc(a, fmt):
+    return np.ascontiguousarray(np.transpose(a, (0, 3, 1, 2))) if fmt == "NCHW" else a
+
+
+def _check_input_4d(op, a, fmt):
+    if a.ndim != 4:
+        layout = "(N, H, W, C)" if fmt == "NHWC" else "(N, C, H, W)"
+        raise ValueError(f"[{op}] input must be 4-D {layout}, got shape {tuple(a.shape)}")
+
+
+# ------------------------------------------------------------------ convolution
+
+
+def _conv_setup(op, input, filters, strides, padding, data_format, dilations):
+    x = _float(op, input)
+    w = _float(op, filters)
+    fmt = _fmt(op, data_format, 4)
+    _check_input_4d(op, x._data, fmt)
+    if w._data.ndim != 4:
+        raise ValueError(f"[{op}] filters must be 4-D (KH, KW, C_in, C_out), got shape "
+                         f"{tuple(w._data.shape)}")
+    if x._data.dtype != w._data.dtype:
+        raise TypeError(f"[{op}] input and filters dtypes differ: {x._data.dtype.name} vs "
+                        f"{w._data.dtype.name}")
+    st = _spatial(op, "strides", strides, 2, fmt, 1)
+    dl = _spatial(op, "dilations", dilations, 2, fmt, 1)
+    shp = x._data.shape
+    H, W, C = (shp[2], shp[3], shp[1]) if fmt == "NCHW" else shp[1:]
+    KH, KW, CI, _ = w._data.shape
+    if C != CI:
+        raise ValueError(f"[{op}] input has {C} channels but filters {tuple(w._data.shape)} "
+                         f"expect {CI} (input shape {tuple(shp)}, data_format {fmt})")
+    pads = _pads(op, padding, (H, W), (KH, KW), st, dl, fmt)
+    ekh, ekw = (KH - 1) * dl[0] + 1, (KW - 1) * dl[1] + 1
+    if KH < 1 or KW < 1 or ekh > H + pads[0] + pads[1] or ekw > W + pads[2] + pads[3]:
+        raise ValueError(f"[{op}] filter {KH}x{KW} (dilated {ekh}x{ekw}) is larger than the "
+                         f"padded input {H + pads[0] + pads[1]}x{W + pads[2] + pads[3]} "
+                         f"(input shape {tuple(shp)}, padding {padding!r})")
+    return x, w, fmt, st, dl, pads
+
+
+def conv2d_bias_activation(input, filters, bias=None, strides=1, padding="VALID",
+                           data_format="NHWC", dilations=None, activation=None, name=None):
+    """act(conv2d(input, filters) + bias) in one kernel call when act is None or 'relu'
+    (the layer's fast path); other activations are applied after the fused bias."""
+    op = "conv2d"
+    x, w, fmt, st, dl, pads = _conv_setup(op, input, filters, strides, padding, data_format,
+                                          dilations)
+    b = None
+    if bias is not None:
+        b = _float(op, bias)
+        if b._data.shape != (w._data.shape[3],) or b._data.dtype != x._data.dtype:
+            raise ValueError(f"[{op}] bias must have shape ({w._data.shape[3]},) and dtype "
+                             f"{x._data.dtype.name}, got {tuple(b._data.shape)} "
+                             f"{b._data.dtype.name}")
+    act = activation
+    relu = act == "relu"
+    X = _to_nhwc(x._data, fmt)
+    W_ = contiguous(w._data)
+    B = contiguous(b._data) if b is not None else None
+    Y = _C.conv2d_forward(X, W_, B, st, dl, pads, relu)
+    out = _wrap(_from_nhwc(Y, fmt))
+    if _tapes:
+        inputs = (x, w) if b is None else (x, w, b)
+
+        def backward(g, needs):
+            G = _to_nhwc(g, fmt)
+            need_db = len(needs) > 2 and needs[2]
+            dx, dw, db = _C.conv2d_backward(G, X, W_, Y if relu else None, st, dl, pads,
+                                            bool(needs[0]), bool(needs[1]), bool(need_db))
+            if dx is not None:
+                dx = _from_nhwc(dx, fmt)
+            return (dx, dw) if b is None else (dx, dw, db)
+        record(inputs, out, backward)
+    if act is not None and not relu:
+        from . import nn_ops
+        fn = getattr(nn_ops, act, None) if isinstance(act, str) else act
+        if fn is None:
+            raise ValueError(f"[{op}] unknown activation {act!r}")
+        out = fn(out)
+    return out
+
+
+def conv2d(input, filters, strides=1, padding="VALID", data_format="NHWC", dilations=None,
+           name=None):
+    """2-D convolution, filters HWIO, TF padding ('SAME' pads the extra at the bottom/right)."""
+    return conv2d_bias_activation(input, filters, None, strides, padding, data_format, dilations)
+
+
+def _expand(x, axis):
+    from .array_ops import expand_dims
+    return expand_dims(x, axis)
+
+
+def _squeeze(x, axis):
+    from .array_ops import squeeze
+    return squeeze(x, [axis])
+
+
+def conv1d(input, filters, stride=1, padding="VALID", data_format="NWC", dilations=None,
+           name=None):
+    """1-D convolution (N, W, C) with filters (KW, C_in, C_out), via conv2d on H = 1."""
+    op = "conv1d"
+    x = _float(op, input)
+    w = _float(op, filters)
+    fmt = _fmt(op, data_format, 3)
+    if x._data.ndim != 3:
+        raise ValueError(f"[{op}] input must be 3-D ({'N, W, C' if fmt == 'NWC' else 'N, C, W'}),"
+                         f" got shape {tuple(x._data.shape)}")
+    if w._data.ndim != 3:
+        raise ValueError(f"[{op}] filters must be 3-D (KW, C_in, C_out), got shape "
+                         f"{tuple(w._data.shape)}")
+    s = _spatial(op, "stride", stride, 1, fmt, 1)[0]
+    d = _spatial(op, "dilations", dilations, 1, fmt, 1)[0]
+    if not isinstance(padding, str):
+        pl = [list(p) for p in padding]
+        pl = pl[1:2] if len(pl) == 3 and fmt == "NWC" else (pl[2:] if len(pl) == 3 else pl)
+        padding = [[0, 0], pl[0]]
+    sp_axis = 1 if fmt == "NWC" else 2
+    x4 = _expand(x, sp_axis)
+    y = conv2d_bias_activation(x4, _expand(w, 0), None, (1, s), padding,
+                               "NHWC" if fmt == "NWC" else "NCHW", (1, d))
+    return _squeeze(y, sp_axis)
+
+
+def convolution(input, filters, strides=None, padding="VALID", data_format=None, dilations=None,
+                name=None):
+    """N-D convolution for N = 1 or 2 (rank 3 or 4 input)."""
+    r = t_(input)._data.ndim
+    if r == 4:
+        return conv2d(input, filters, strides or 1, padding, data_format or "NHWC", dilations)
+    if r == 3:
+        return conv1d(input, filters, strides or 1, padding, data_format or "NWC", dilations)
+    raise ValueError(f"[convolution] input must be 3-D or 4-D, got shape "
+                     f"{tuple(t_(input)._data.shape)}")
+
+
+def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NHWC",
+                     dilations=None, name=None):
+    """Gradient of conv2d w.r.t. its input; filters (KH, KW, C_out, C_in)."""
+    op = "conv2d_transpose"
+    u = _float(op, input)
+    w = _float(op, filters)
+    fmt = _fmt(op, data_format, 4)
+    _check_input_4d(op, u._data, fmt)
+    if w._data.ndim != 4:
+        raise ValueError(f"[{op}] filters must be 4-D (KH, KW, C_out, C_in), got shape "
+                         f"{tuple(w._data.shape)}")
+    if isinstance(output_shape, Tensor):
+        output_shape = output_shape._data.tolist()
+    oshape = [int(a) for a in output_shape]
+    if len(oshape) != 4:
+        raise ValueError(f"[{op}] output_shape must have 4 values, got {output_shape}")
+    st = _spatial(op, "strides", strides, 2, fmt, 1)
+    dl = _spatial(op, "dilations", dilations, 2, fmt, 1)
+    xs = (oshape[0], oshape[2], oshape[3], oshape[1]) if fmt == "NCHW" else tuple(oshape)
+    KH, KW, CO_, CI_ = w._data.shape
+    U = _to_nhwc(u._data, fmt)
+    if xs[3] != CO_ or U.shape[3] != CI_:
+        raise ValueError(f"[{op}] filters {tuple(w._data.shape)} do not match input channels "
+                         f"{U.shape[3]} and output channels {xs[3]}")
+    pads = _pads(op, padding, xs[1:3], (KH, KW), st, dl, fmt)
+    Wc = contiguous(w._data)  # HW(C_out)(C_in): conv2d filter mapping x (C_out) -> u (C_in)
+    xz = np.zeros(xs, U.dtype)
+    exp = ((xs[1] + pads[0] + pads[1] - ((KH - 1) * dl[0] + 1)) // st[0] + 1,
+           (xs[2] + pads[2] + pads[3] - ((KW - 1) * dl[1] + 1)) // st[1] + 1)
+    if exp != U.shape[1:3]:
+        raise ValueError(f"[{op}] input spatial shape {U.shape[1:3]} does not match "
+                         f"output_shape {tuple(oshape)} (expected {exp})")
+    dx, _, _ = _C.conv2d_backward(U, xz, Wc, None, st, dl, pads, True, False, False)
+    out = _wrap(_from_nhwc(dx, fmt))
+    if _tapes:
+        def backward(g, needs):
+            G = _to_nhwc(g, fmt)
+            du = dw = None
+            if needs[0]:
+                du = _from_nhwc(_C.conv2d_forward(G, Wc, None, st, dl, pads, False), fmt)
+            if needs[1]:
+                _, dw, _ = _C.conv2d_backward(U, G, Wc, None, st, dl, pads, False, True, False)
+            return du, dw
+        record((u, w), out, backward)
+    return out
+
+
+def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",
+                     dilations=None, name=None):
+    fmt = _fmt("conv1d_transpose", data_format, 3)
+    s = _spatial("conv1d_transpose", "strides", strides, 1, fmt, 1)[0]
+    d = _spatial("conv1d_transpose", "dilations", dilations, 1, fmt, 1)[0]
+    oshape = [int(a) for a in (output_shape._data.tolist() if isinstance(output_shape, Tensor)
+                               else output_shape)]
+    ax = 1 if fmt == "NWC" else 2
+    o4 = oshape[:ax] + [1] + oshape[ax:]
+    y = conv2d_transpose(_expand(input, ax), _expand(filters, 0), o4, (1, s), padding,
+                         "NHWC" if fmt == "NWC" else "NCHW", (1, d))
+    return _squeeze(y, ax)
+
+
+def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilations=None,
+                     name=None):
+    """Depthwise 2-D convolution, filter (KH, KW, C, M): output channel c*M + m sees only input
+    channel c. Runs as C grouped conv2d calls (no dedicated kernel yet)."""
+    from .array_ops import concat, gather
+    op = "depthwise_conv2d"
+    x = _float(op, input)
+    w = _float(op, filter)
+    fmt = _fmt(op, data_format, 4)
+    _check_input_4d(op, x._data, fmt)
+    if w._data.ndim != 4:
+        raise ValueError(f"[{op}] filter must be 4-D (KH, KW, C, M), got {tuple(w._data.shape)}")
+    C = x._data.shape[1 if fmt == "NCHW" else 3]
+    if w._data.shape[2] != C:
+        raise ValueError(f"[{op}] input has {C} channels but filter {tuple(w._data.shape)} "
+                         f"expects {w._data.shape[2]}")
+    cax = 1 if fmt == "NCHW" else 3
+    outs = []
+    for c in range(C):
+        xc = gather(x, [c], axis=cax)
+        wc = gather(w, [c], axis=2)
+        outs.append(conv2d(xc, wc, strides, padding, fmt, dilations))
+    return concat(outs, axis=cax)
+
+
+# ------------------------------------------------------------------ pooling
+
+
+def _pool_setup(op, input, ksize, strides, padding, data_format):
+    x = _float(op, input)
+    fmt = _fmt(op, data_format, 4)
+    _check_input_4d(op, x._data, fmt)
+    k = _spatial(op, "ksize", ksize, 2, fmt)
+    st = _spatial(op, "strides", strides, 2, fmt, k)
+    shp = x._data.shape
+    H, W = (shp[2], shp[3]) if fmt == "NCHW" else shp[1:3]
+    pads = _pads(op, padding, (H, W), k, st, (1, 1), fmt)
+    if k[0] > H + pads[0] + pads[1] or k[1] > W + pads[2] + pads[3]:
+        raise ValueError(f"[{op}] window {k[0]}x{k[1]} is larger than the padded input "
+                         f"{H + pads[0] + pads[1]}x{W + pads[2] + pads[3]} (input shape "
+                         f"{tuple(shp)}, padding {padding!r})")
+    return x, fmt, k, st, pads
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    op = "max_pool2d"
+    x, fmt, k, st, pads = _pool_setup(op, input, ksize, strides, padding, data_format)
+    X = _to_nhwc(x._data, fmt)
+    need_idx = bool(_tapes)
+    idx_dtype = "int32" if X.size < 2 ** 31 else "int64"
+    Y, idx = _C.max_pool2d_forward(X, k, st, pads, need_idx, idx_dtype)
+    out = _wrap(_from_nhwc(Y, fmt))
+    if _tapes:
+        xshape = X.shape
+        record((x,), out, lambda g, n: (
+            _from_nhwc(_C.max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape), fmt),))
+    return out
+
+
+def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",
+                         output_dtype="int64", include_batch_in_index=False, name=None):
+    """(output, argmax); argmax flattens ((b * H + y) * W + x) * C + c (b only when
+    include_batch_in_index), as TF."""
+    out = max_pool2d(input, ksize, strides, padding, data_format)
+    x, fmt, k, st, pads = _pool_setup("max_pool_with_argmax", input, ksize, strides, padding,
+                                      data_format)
+    X = _to_nhwc(x._data, fmt)
+    _, idx = _C.max_pool2d_forward(X, k, st, pads, True, "int64")
+    if not include_batch_in_index:
+        idx = idx % (X.shape[1] * X.shape[2] * X.shape[3])
+    odt = np.dtype(getattr(output_dtype, "as_numpy_dtype", output_dtype))
+    return out, _wrap(idx.astype(odt))
+
+
+def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    op = "avg_pool2d"
+    x, fmt, k, st, pads = _pool_setup(op, input, ksize, strides, padding, data_format)
+    X = _to_nhwc(x._data, fmt)
+    Y = _C.avg_pool2d_forward(X, k, st, pads)
+    out = _wrap(_from_nhwc(Y, fmt))
+    if _tapes:
+        xshape = X.shape
+        record((x,), out, lambda g, n: (
+            _from_nhwc(_C.avg_pool2d_backward(_to_nhwc(g, fmt), xshape, k, st, pads), fmt),))
+    return out
+
+
+def _pool1d(fn, op, input, ksize, strides, padding, data_format):
+    x = _float(op, input)
+    fmt = _fmt(op, data_format, 3)
+    if x._data.ndim != 3:
+        raise ValueError(f"[{op}] input must be 3-D (N, W, C), got shape {tuple(x._data.shape)}")
+    k = _spatial(op, "ksize", ksize, 1, fmt)[0]
+    s = _spatial(op, "strides", strides, 1, fmt, (k,))[0]
+    if not isinstance(padding, str):
+        raise ValueError(f"[{op}] padding must be 'SAME' or 'VALID', got {padding!r}")
+    ax = 1 if fmt == "NWC" else 2
+    y = fn(_expand(x, ax), (1, k), (1, s), padding, "NHWC" if fmt == "NWC" else "NCHW")
+    return _squeeze(y, ax)
+
+
+def max_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    return _pool1d(max_pool2d, "max_pool1d", input, ksize, strides, padding, data_format)
+
+
+def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
+    return _pool1d(avg_pool2d, "avg_pool1d", input, ksize, strides, padding, data_format)
+
+
+def max_pool(input, ksize, strides, padding, data_format=None, name=None):
+    r = t_(input)._data.ndim
+    if r == 4:
+        return max_pool2d(input, ksize, strides, padding, data_format or "NHWC")
+    if r == 3:
+        return max_pool1d(input, ksize, strides, padding, data_format or "NWC")
+    raise ValueError(f"[max_pool] input must be 3-D or 4-D, got shape {tuple(t_(input)._data.shape)}")
+
+
+def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
+    r = t_(input)._data.ndim
+    if r == 4:
+        return avg_pool2d(input, ksize, strides, padding, data_format or "NHWC")
+    if r == 3:
+        return avg_pool1d(input, ksize, strides, padding, data_format or "NWC")
+    raise ValueError(f"[avg_pool] input must be 3-D or 4-D, got shape {tuple(t_(input)._data.shape)}")
+
+
+# ------------------------------------------------------------------ batch normalisation
+
+
+def _bn_vec(op, v, name, C, dtype):
+    if v is None:
+        return None
+    v = t_(v) if isinstance(v, Tensor) else t_(np.asarray(v, dtype))
+    if v._data.shape != (C,):
+        raise ValueError(f"[{op}] {name} must have shape ({C},), got {tuple(v._data.shape)}")
+    if v._data.dtype != dtype:
+        raise TypeError(f"[{op}] {name} dtype {v._data.dtype.name} differs from x {dtype.name}")
+    return v
+
+
+def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None,
+                             moving_variance=None, axis=-1):
+    """Batch normalisation over all axes but `axis` (the layer's kernel call).
+
+    training: y uses the batch statistics; returns (y, batch_mean, batch_var) with the biased
+    variance as NumPy arrays. Otherwise y uses moving_mean/moving_variance; returns (y, None,
+    None). Gradients flow to x, gamma and beta (statistics are treated as in Keras)."""
+    op = "batch_norm"
+    x = _float(op, x)
+    a = x._data
+    if a.ndim < 1:
+        raise ValueError(f"[{op}] x must have rank >= 1, got a scalar")
+    ax = axis % a.ndim
+    moved = ax != a.ndim - 1
+    X = contiguous(np.moveaxis(a, ax, -1) if moved else a)
+    C = X.shape[-1]
+    g = _bn_vec(op, gamma, "gamma", C, X.dtype)
+    b = _bn_vec(op, beta, "beta", C, X.dtype)
+    G = contiguous(g._data) if g is not None else None
+    B = contiguous(b._data) if b is not None else None
+    eps = float(epsilon)
+    if training:
+        Y, mean, var, inv = _C.batch_norm_forward_train(X, G, B, eps)
+    else:
+        m_ = np.asarray(t_(moving_mean)._data if isinstance(moving_mean, Tensor) else moving_mean,
+                        X.dtype)
+        v_ = np.asarray(t_(moving_variance)._data if isinstance(moving_variance, Tensor)
+                        else moving_variance, X.dtype)
+        mean, var = contiguous(m_.reshape(C)), contiguous(v_.reshape(C))
+        Y = _C.batch_norm_forward_infer(X, G, B, mean, var, eps)
+        inv = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(X.dtype)
+    out = _wrap(np.moveaxis(Y, -1, ax) if moved else Y)
+    if _tapes:
+        inputs = [x]
+        if g is not None:
+            inputs.append(g)
+        if b is not None:
+            inputs.append(b)
+
+        def backward(gr, needs):
+            GR = contiguous(np.moveaxis(gr, ax, -1) if moved else gr)
+            dx, dg, db = _C.batch_norm_backward(GR, X, G, mean, inv, bool(training))
+            res = [np.moveaxis(dx, -1, ax) if moved else dx]
+            if g is not None:
+                res.append(dg)
+            if b is not None:
+                res.append(db)
+            return tuple(res)
+        record(tuple(inputs), out, backward)
+    if training:
+        return out, mean, var
+    return out, None, None
+
+
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001,
+                     data_format="NHWC", is_training=True, exponential_avg_factor=1.0,
+                     name=None):
+    """TF's fused batch norm: (y, batch_mean, batch_variance). In training the returned
+    variance is Bessel-corrected (as TF's); with exponential_avg_factor < 1 the returned
+    statistics are blended with `mean`/`variance` (running averages)."""
+    op = "fused_batch_norm"
+    x = _float(op, x)
+    if x._data.ndim != 4:
+        raise ValueError(f"[{op}] x must be 4-D, got shape {tuple(x._data.shape)}")
+    fmt = _fmt(op, data_format, 4)
+    axis = 1 if fmt == "NCHW" else 3
+    if is_training:
+        y, m, v = batch_norm_channels_last(x, scale, offset, epsilon, True, axis=axis)
+        M = x._data.size // x._data.shape[axis]
+        v = v * (M / max(M - 1, 1))
+        f = float(exponential_avg_factor)
+        if f != 1.0 and mean is not None and variance is not None:
+            m = (1 - f) * np.asarray(t_(mean)._data) + f * m
+            v = (1 - f) * np.asarray(t_(variance)._data) + f * v
+        return y, _wrap(np.asarray(m, x._data.dtype)), _wrap(np.asarray(v, x._data.dtype))
+    if mean is None or variance is None:
+        raise ValueError(f"[{op}] mean and variance are required when is_training=False")
+    y, _, _ = batch_norm_channels_last(x, scale, offset, epsilon, False, mean, variance,
+                                       axis=axis)
+    return y, t_(mean), t_(variance)

@@ -1,0 +1,212 @@
+"""conv2d / conv1d / conv2d_transpose: kernels and ops against the naive references in
+reference_conv.py, float32 and float64, with float64 central finite differences."""
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import _C
+
+import reference_conv as R
+
+rng = np.random.default_rng(1234)
+
+# (N, H, W, C, KH, KW, CO, strides, dilations, padding)
+CASES = [
+    (2, 7, 9, 3, 3, 3, 4, (1, 1), (1, 1), "SAME"),
+    (2, 7, 9, 3, 3, 3, 4, (2, 2), (1, 1), "SAME"),
+    (1, 8, 6, 2, 2, 2, 3, (1, 1), (1, 1), "SAME"),      # even kernel: extra pad bottom/right
+    (1, 9, 7, 2, 2, 4, 3, (2, 1), (1, 1), "SAME"),
+    (3, 6, 5, 4, 1, 1, 5, (1, 1), (1, 1), "VALID"),
+    (2, 11, 10, 2, 5, 5, 6, (1, 1), (1, 1), "SAME"),
+    (2, 11, 10, 3, 5, 5, 2, (2, 2), (1, 1), "VALID"),
+    (1, 9, 9, 2, 3, 3, 4, (1, 1), (2, 2), "SAME"),      # dilation 2
+    (2, 10, 8, 3, 3, 2, 4, (2, 1), (2, 1), "VALID"),
+    (2, 10, 9, 1, 3, 3, 40, (1, 1), (1, 1), "SAME"),    # C == 1: direct kernel, CO > 32
+    (2, 9, 8, 1, 5, 5, 7, (2, 2), (1, 1), "SAME"),
+    (1, 8, 8, 1, 3, 3, 5, (1, 2), (2, 1), [[0, 0], [1, 2], [0, 1], [0, 0]]),
+    (2, 6, 7, 3, 3, 3, 2, (1, 1), (1, 1), [[2, 0], [1, 3]]),
+]
+
+
+def pads_of(H, W, KH, KW, s, d, padding):
+    if padding == "SAME":
+        return R.same_pads(H, KH, s[0], d[0]) + R.same_pads(W, KW, s[1], d[1])
+    if padding == "VALID":
+        return (0, 0, 0, 0)
+    p = padding if len(padding) == 2 else padding[1:3]
+    return (p[0][0], p[0][1], p[1][0], p[1][1])
+
+
+def data(shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_conv2d_forward_and_gradients(case, dtype):
+    N, H, W, C, KH, KW, CO, s, d, padding = case
+    x, w, b = data((N, H, W, C), dtype), data((KH, KW, C, CO), dtype), data((CO,), dtype)
+    pads = pads_of(H, W, KH, KW, s, d, padding)
+    ref = R.conv2d(x.astype(np.float64), w.astype(np.float64), s, d, pads)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    xt, wt, bt = tf.Variable(x), tf.Variable(w), tf.Variable(b)
+    with tf.GradientTape() as tape:
+        y = tf.nn.conv2d(xt, wt, s, padding, dilations=d)
+        z = tf.nn.bias_add(y, bt)
+        c = data(ref.shape, dtype)
+        loss = tf.reduce_sum(z * c)
+    np.testing.assert_allclose(y.numpy(), ref, **tol)
+    assert y.dtype == tf.as_dtype(dtype)
+    dx, dw, db = tape.gradient(loss, [xt, wt, bt])
+    c64 = c.astype(np.float64)
+    np.testing.assert_allclose(dx.numpy(), R.conv2d_backward_data(c64, x.shape, w.astype(np.float64), s, d, pads), **tol)
+    np.testing.assert_allclose(dw.numpy(), R.conv2d_backward_filter(x.astype(np.float64), c64, w.shape, s, d, pads), **tol)
+    np.testing.assert_allclose(db.numpy(), c64.sum((0, 1, 2)), **tol)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[2], CASES[7], CASES[9], CASES[11]])
+def test_fused_bias_relu_gradients(case):
+    N, H, W, C, KH, KW, CO, s, d, padding = case
+    dtype = np.float64
+    x, w, b = data((N, H, W, C), dtype), data((KH, KW, C, CO), dtype), data((CO,), dtype)
+    pads = pads_of(H, W, KH, KW, s, d, padding)
+    z = R.conv2d(x, w, s, d, pads) + b
+    xt, wt, bt = tf.Variable(x), tf.Variable(w), tf.Variable(b)
+    c = data(z.shape, dtype)
+    with tf.GradientTape() as tape:
+        y = tf.nn.conv2d_bias_activation(xt, wt, bt, s, padding, dilations=d, activation="relu")
+        loss = tf.reduce_sum(y * c)
+    np.testing.assert_allclose(y.numpy(), np.maximum(z, 0), rtol=1e-10, atol=1e-10)
+    dx, dw, db = tape.gradient(loss, [xt, wt, bt])
+    gm = c * (z > 0)
+    np.testing.assert_allclose(dx.numpy(), R.conv2d_backward_data(gm, x.shape, w, s, d, pads), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), R.conv2d_backward_filter(x, gm, w.shape, s, d, pads), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db.numpy(), gm.sum((0, 1, 2)), rtol=1e-10, atol=1e-10)
+
+
+def _fd_check(f, arrays, idx_count=6, eps=1e-6):
+    """Central finite differences of sum(f(*arrays) * c) at a few random coordinates."""
+    out = f(*arrays)
+    c = data(out.shape, np.float64)
+    vs = [tf.Variable(a) for a in arrays]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(f(*vs) * c)
+    grads = tape.gradient(loss, vs)
+    for a, g in zip(arrays, grads):
+        flat = a.reshape(-1)
+        for k in rng.choice(flat.size, size=min(idx_count, flat.size), replace=False):
+            old = flat[k]
+            flat[k] = old + eps
+            lp = float(np.sum(np.asarray(f(*arrays)) * c))
+            flat[k] = old - eps
+            lm = float(np.sum(np.asarray(f(*arrays)) * c))
+            flat[k] = old
+            np.testing.assert_allclose(g.numpy().reshape(-1)[k], (lp - lm) / (2 * eps),
+                                       rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[7], CASES[10]])
+def test_conv2d_finite_differences_float64(case):
+    N, H, W, C, KH, KW, CO, s, d, padding = case
+    x, w, b = data((N, H, W, C), np.float64), data((KH, KW, C, CO), np.float64), data((CO,), np.float64)
+    _fd_check(lambda x_, w_, b_: tf.nn.conv2d_bias_activation(x_, w_, b_, s, padding, dilations=d),
+              [x, w, b])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nchw_matches_nhwc(dtype):
+    x, w = data((2, 3, 7, 6), dtype), data((3, 3, 3, 4), dtype)
+    xt = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        y = tf.nn.conv2d(xt, w, [1, 1, 2, 2], "SAME", data_format="NCHW")
+        loss = tf.reduce_sum(y * y)
+    ref = np.transpose(tf.nn.conv2d(np.transpose(x, (0, 2, 3, 1)), w, 2, "SAME").numpy(), (0, 3, 1, 2))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y.numpy(), ref, rtol=tol, atol=tol)
+    dx = tape.gradient(loss, xt).numpy()
+    pads = R.same_pads(7, 3, 2) + R.same_pads(6, 3, 2)
+    dref = R.conv2d_backward_data(2 * np.transpose(ref, (0, 2, 3, 1)).astype(np.float64),
+                                  (2, 7, 6, 3), w.astype(np.float64), (2, 2), (1, 1), pads)
+    np.testing.assert_allclose(dx, np.transpose(dref, (0, 3, 1, 2)), rtol=tol * 10, atol=tol * 10)
+
+
+def test_batch_one_large_image_threads_inside_gemm():
+    x, w, b = data((1, 40, 37, 8), np.float32), data((3, 3, 8, 16), np.float32), data((16,), np.float32)
+    y = _C.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1, 1, 1), True)
+    z = R.conv2d(x.astype(np.float64), w.astype(np.float64), (1, 1), (1, 1), (1, 1, 1, 1)) + b
+    np.testing.assert_allclose(y, np.maximum(z, 0), rtol=1e-4, atol=1e-4)
+    g = data(y.shape, np.float32)
+    dx, dw, db = _C.conv2d_backward(g, x, w, y, (1, 1), (1, 1), (1, 1, 1, 1), True, True, True)
+    gm = (g * (z > 0)).astype(np.float64)
+    np.testing.assert_allclose(dx, R.conv2d_backward_data(gm, x.shape, w.astype(np.float64), (1, 1), (1, 1), (1, 1, 1, 1)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, R.conv2d_backward_filter(x.astype(np.float64), gm, w.shape, (1, 1), (1, 1), (1, 1, 1, 1)), rtol=1e-4, atol=2e-3)
+
+
+def test_seed_layer_shapes_batch_100():
+    x, w = data((100, 14, 14, 32), np.float32), data((3, 3, 32, 64), np.float32)
+    y = tf.nn.conv2d(x, w, 1, "SAME").numpy()
+    ref = R.conv2d(x[:3].astype(np.float64), w.astype(np.float64), (1, 1), (1, 1), (1, 1, 1, 1))
+    assert y.shape == (100, 14, 14, 64)
+    np.testing.assert_allclose(y[:3], ref, rtol=1e-4, atol=1e-3)
+
+
+def test_conv1d_and_convolution():
+    x, w = data((2, 11, 3), np.float64), data((3, 3, 5), np.float64)
+    y = tf.nn.conv1d(x, w, 2, "SAME").numpy()
+    ref = R.conv2d(x[:, None], w[None], (1, 2), (1, 1), (0, 0) + R.same_pads(11, 3, 2))[:, 0]
+    np.testing.assert_allclose(y, ref, rtol=1e-10)
+    np.testing.assert_allclose(tf.nn.convolution(x, w, 2, "SAME").numpy(), ref, rtol=1e-10)
+    _fd_check(lambda a, b: tf.nn.conv1d(a, b, 1, "VALID", dilations=2), [x, w])
+
+
+def test_conv2d_transpose_is_the_adjoint():
+    u, w = data((2, 4, 5, 3), np.float64), data((3, 3, 2, 3), np.float64)
+    y = tf.nn.conv2d_transpose(u, w, [2, 8, 10, 2], 2, "SAME").numpy()
+    pads = R.same_pads(8, 3, 2) + R.same_pads(10, 3, 2)
+    np.testing.assert_allclose(y, R.conv2d_backward_data(u, (2, 8, 10, 2), w, (2, 2), (1, 1), pads), rtol=1e-10)
+    _fd_check(lambda a, b: tf.nn.conv2d_transpose(a, b, [2, 8, 10, 2], 2, "SAME"), [u, w])
+
+
+def test_depthwise_conv2d():
+    x, w = data((1, 6, 5, 2), np.float64), data((3, 3, 2, 2), np.float64)
+    y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME").numpy()
+    pads = (1, 1, 1, 1)
+    ref = np.concatenate([R.conv2d(x[..., c:c + 1], w[:, :, c:c + 1, :], (1, 1), (1, 1), pads)
+                          for c in range(2)], axis=-1)
+    np.testing.assert_allclose(y, ref, rtol=1e-10)
+
+
+def test_errors():
+    x = np.zeros((1, 5, 5, 1), np.float32)
+    w = np.zeros((3, 3, 1, 2), np.float32)
+    with pytest.raises(ValueError, match=r"\[conv2d\] input must be 4-D \(N, H, W, C\), got shape \(28, 28\)"):
+        tf.nn.conv2d(np.zeros((28, 28), np.float32), w, 1, "SAME")
+    with pytest.raises(ValueError, match=r"\[conv2d\] input has 1 channels but filters"):
+        tf.nn.conv2d(x, np.zeros((3, 3, 2, 2), np.float32), 1, "SAME")
+    with pytest.raises(ValueError, match=r"\[conv2d\] strides must be >= 1"):
+        tf.nn.conv2d(x, w, 0, "SAME")
+    with pytest.raises(ValueError, match=r"\[conv2d\] filter 7x7 .* larger than the padded input 5x5"):
+        tf.nn.conv2d(x, np.zeros((7, 7, 1, 2), np.float32), 1, "VALID")
+    with pytest.raises(TypeError, match=r"\[conv2d\] input and filters dtypes differ"):
+        tf.nn.conv2d(x, w.astype(np.float64), 1, "SAME")
+    with pytest.raises(TypeError, match=r"\[conv2d\] expects a float32 or float64"):
+        tf.nn.conv2d(x.astype(np.int32), w, 1, "SAME")
+    with pytest.raises(ValueError, match=r"\[conv2d\] padding must be"):
+        tf.nn.conv2d(x, w, 1, "FULL")
+    with pytest.raises(ValueError, match=r"\[conv2d\] filters must be 4-D"):
+        tf.nn.conv2d(x, np.zeros((3, 3, 1), np.float32), 1, "SAME")
+    with pytest.raises(ValueError, match=r"\[conv2d\] strides \[2, 1, 1, 1\] must be 1 in the batch"):
+        tf.nn.conv2d(x, w, [2, 1, 1, 1], "SAME")
+    # the binding checks too (direct callers)
+    with pytest.raises(ValueError, match=r"\[conv2d\] input must be 4-D"):
+        _C.conv2d_forward(np.zeros((5, 5, 1), np.float32), w, None, (1, 1), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"\[conv2d\] strides must be >= 1"):
+        _C.conv2d_forward(x, w, None, (0, 1), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"larger than the padded input"):
+        _C.conv2d_forward(x, np.zeros((6, 1, 1, 2), np.float32), None, (1, 1), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"\[conv2d\] bias"):
+        _C.conv2d_forward(x, w, np.zeros(3, np.float32), (1, 1), (1, 1), (0, 0, 0, 0))
+    with pytest.raises(ValueError, match=r"\[conv2d\] grad_y"):
+        _C.conv2d_backward(np.zeros((1, 5, 5, 2), np.float32), x, w, None, (1, 1), (1, 1), (0, 0, 0, 0), True, True, True)
+    with pytest.raises(ValueError, match=r"C-contiguous"):
+        _C.conv2d_forward(np.zeros((1, 5, 5, 2), np.float32)[..., :1], w, None, (1, 1), (1, 1), (0, 0, 0, 0))
