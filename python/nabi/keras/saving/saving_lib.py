@@ -26,6 +26,10 @@ WEIGHTS = "model.weights.h5"
 # The HDF5 weights store (Keras 3 layout)
 
 def _sublayers(layer):
+    """The layers of a nested model (saved recursively, as Keras 3 does); None for a layer,
+    whose weights (its own, then its sublayers') are saved flat in its `vars`."""
+    if not (hasattr(layer, "compile") and hasattr(layer, "fit")):
+        return None
     inner = getattr(layer, "layers", None)
     return list(inner) if isinstance(inner, (list, tuple)) else None
 
