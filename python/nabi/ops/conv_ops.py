@@ -11,7 +11,7 @@ from .. import _C
 from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
 
 __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
-           "depthwise_conv2d", "max_pool2d", "max_pool1d", "max_pool", "avg_pool2d",
+           "depthwise_conv2d", "batch_norm_channels_last", "max_pool2d", "max_pool1d", "max_pool", "avg_pool2d",
            "avg_pool1d", "avg_pool", "max_pool_with_argmax", "fused_batch_norm",
            "conv2d_bias_activation"]
 

@@ -1,0 +1,178 @@
+"""Max/average pooling and batch normalisation kernels and ops against naive references."""
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import _C
+
+import reference_conv as R
+
+rng = np.random.default_rng(7)
+
+# (N, H, W, C, k, s, padding)
+POOL_CASES = [
+    (2, 8, 8, 3, (2, 2), (2, 2), "VALID"),
+    (2, 7, 9, 3, (2, 2), (2, 2), "SAME"),
+    (1, 7, 6, 2, (3, 3), (2, 2), "SAME"),
+    (2, 9, 8, 4, (3, 2), (1, 2), "VALID"),
+    (1, 5, 5, 1, (3, 3), (1, 1), "SAME"),
+    (3, 6, 7, 5, (2, 3), (3, 1), "SAME"),
+]
+
+
+def pads_of(H, W, k, s, padding):
+    if padding == "SAME":
+        return R.same_pads(H, k[0], s[0]) + R.same_pads(W, k[1], s[1])
+    return (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_max_pool(case, dtype):
+    N, H, W, C, k, s, padding = case
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    pads = pads_of(H, W, k, s, padding)
+    yr, ir = R.max_pool(x, k, s, pads)
+    xt = tf.Variable(x)
+    g = rng.standard_normal(yr.shape).astype(dtype)
+    with tf.GradientTape() as tape:
+        y = tf.nn.max_pool2d(xt, k, s, padding)
+        loss = tf.reduce_sum(y * g)
+    np.testing.assert_array_equal(y.numpy(), yr)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), R.max_pool_backward(g, ir, x.shape), rtol=1e-6)
+    for idt in ("int32", "int64"):
+        y2, idx = _C.max_pool2d_forward(x, k, s, pads, True, idt)
+        assert idx.dtype == np.dtype(idt)
+        np.testing.assert_array_equal(idx, ir)
+
+
+def test_max_pool_ties_pick_first_and_route_gradient_once():
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    x[0, 1, 1, 1] = x[0, 0, 1, 1] = 5.0   # tie in window (0, 0), channel 1
+    xt = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        y = tf.nn.max_pool2d(xt, 2, 2, "VALID")
+        loss = tf.reduce_sum(y)
+    dx = tape.gradient(loss, xt).numpy()
+    # every window sends its gradient to exactly one element: the first maximum
+    assert dx.sum() == y.numpy().size
+    assert dx[0, 0, 0, 0] == 1 and dx[0, 0, 1, 1] == 1 and dx[0, 1, 1, 1] == 0
+    _, ir = R.max_pool(x, (2, 2), (2, 2))
+    np.testing.assert_array_equal(dx, R.max_pool_backward(np.ones((1, 2, 2, 2), np.float32), ir, x.shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_avg_pool(case, dtype):
+    N, H, W, C, k, s, padding = case
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    pads = pads_of(H, W, k, s, padding)
+    yr = R.avg_pool(x, k, s, pads)
+    xt = tf.Variable(x)
+    g = rng.standard_normal(yr.shape).astype(dtype)
+    with tf.GradientTape() as tape:
+        y = tf.nn.avg_pool2d(xt, k, s, padding)
+        loss = tf.reduce_sum(y * g)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.numpy(), yr, rtol=tol, atol=tol)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), R.avg_pool_backward(g, x.shape, k, s, pads), rtol=tol, atol=tol)
+
+
+def test_pool_nchw_1d_and_aliases():
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    y = tf.nn.max_pool2d(x, 2, 2, "SAME", data_format="NCHW").numpy()
+    ref, _ = R.max_pool(np.transpose(x, (0, 2, 3, 1)), (2, 2), (2, 2), R.same_pads(6, 2, 2) + R.same_pads(5, 2, 2))
+    np.testing.assert_array_equal(y, np.transpose(ref, (0, 3, 1, 2)))
+    np.testing.assert_array_equal(tf.nn.max_pool(x, [1, 1, 2, 2], [1, 1, 2, 2], "SAME", "NCHW").numpy(), y)
+    x1 = rng.standard_normal((2, 9, 3))
+    np.testing.assert_allclose(tf.nn.max_pool1d(x1, 3, 2, "VALID").numpy(),
+                               R.max_pool(x1[:, None], (1, 3), (1, 2))[0][:, 0])
+    np.testing.assert_allclose(tf.nn.avg_pool1d(x1, 2, 2, "SAME").numpy(),
+                               R.avg_pool(x1[:, None], (1, 2), (1, 2), (0, 0, 0, 1))[:, 0])
+    np.testing.assert_allclose(tf.nn.avg_pool(x1, 2, 2, "SAME").numpy(),
+                               R.avg_pool(x1[:, None], (1, 2), (1, 2), (0, 0, 0, 1))[:, 0])
+    out, am = tf.nn.max_pool_with_argmax(np.transpose(x, (0, 2, 3, 1)), 2, 2, "SAME")
+    assert am.numpy().max() < 6 * 5 * 3
+
+
+def test_pool_errors():
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match=r"\[max_pool2d\] input must be 4-D"):
+        tf.nn.max_pool2d(np.zeros((4, 4), np.float32), 2, 2, "VALID")
+    with pytest.raises(ValueError, match=r"\[max_pool2d\] strides must be >= 1"):
+        tf.nn.max_pool2d(x, 2, 0, "VALID")
+    with pytest.raises(ValueError, match=r"\[avg_pool2d\] window 5x5 is larger"):
+        tf.nn.avg_pool2d(x, 5, 1, "VALID")
+    with pytest.raises(ValueError, match=r"\[max_pool2d\] window"):
+        _C.max_pool2d_forward(x, (5, 5), (1, 1), (0, 0, 0, 0), True, "int32")
+    with pytest.raises(ValueError, match=r"index_dtype"):
+        _C.max_pool2d_forward(x, (2, 2), (1, 1), (0, 0, 0, 0), True, "int8")
+
+
+# ------------------------------------------------------------------ batch norm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(4, 5, 6, 3), (7, 4), (2, 3, 5)])
+def test_batch_norm_training(shape, dtype):
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)
+    C = shape[-1]
+    gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+    eps = 1e-3
+    yr, mr, vr = R.batch_norm_train(x.astype(np.float64), gamma, beta, eps)
+    xt, gt, bt = tf.Variable(x), tf.Variable(gamma), tf.Variable(beta)
+    g = rng.standard_normal(shape).astype(dtype)
+    with tf.GradientTape() as tape:
+        y, m, v = tf.nn.batch_norm_channels_last(xt, gt, bt, eps, True)
+        loss = tf.reduce_sum(y * g)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y.numpy(), yr, rtol=tol, atol=tol)
+    np.testing.assert_allclose(m, mr, rtol=tol, atol=tol)
+    np.testing.assert_allclose(v, vr, rtol=tol, atol=tol)
+    dx, dg, db = tape.gradient(loss, [xt, gt, bt])
+    rdx, rdg, rdb = R.batch_norm_train_backward(g.astype(np.float64), x.astype(np.float64), gamma.astype(np.float64), eps)
+    np.testing.assert_allclose(dx.numpy(), rdx, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(dg.numpy(), rdg, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(db.numpy(), rdb, rtol=tol * 10, atol=tol * 10)
+
+
+def test_batch_norm_finite_differences_and_inference():
+    x = rng.standard_normal((3, 4, 2))
+    gamma, beta = rng.standard_normal(2), rng.standard_normal(2)
+    c = rng.standard_normal(x.shape)
+
+    def f(x_, g_, b_):
+        return tf.nn.batch_norm_channels_last(x_, g_, b_, 1e-3, True)[0]
+    vs = [tf.Variable(a) for a in (x, gamma, beta)]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(f(*vs) * c)
+    grads = [g.numpy() for g in tape.gradient(loss, vs)]
+    for a, g in zip((x, gamma, beta), grads):
+        flat = a.reshape(-1)
+        for k in range(min(5, flat.size)):
+            old = flat[k]
+            flat[k] = old + 1e-6
+            lp = np.sum(f(x, gamma, beta).numpy() * c)
+            flat[k] = old - 1e-6
+            lm = np.sum(f(x, gamma, beta).numpy() * c)
+            flat[k] = old
+            np.testing.assert_allclose(g.reshape(-1)[k], (lp - lm) / 2e-6, rtol=1e-6, atol=1e-7)
+    mm, mv = rng.standard_normal(2), rng.random(2) + 0.5
+    xt = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        y, _, _ = tf.nn.batch_norm_channels_last(xt, gamma, beta, 1e-3, False, mm, mv)
+        loss = tf.reduce_sum(y * c)
+    np.testing.assert_allclose(y.numpy(), (x - mm) / np.sqrt(mv + 1e-3) * gamma + beta, rtol=1e-12)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), c * gamma / np.sqrt(mv + 1e-3), rtol=1e-12)
+
+
+def test_fused_batch_norm_nchw_and_bessel():
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y, m, v = tf.nn.fused_batch_norm(x, np.ones(3, np.float32), np.zeros(3, np.float32), data_format="NCHW")
+    xm = np.moveaxis(x, 1, -1).reshape(-1, 3)
+    np.testing.assert_allclose(m.numpy(), xm.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v.numpy(), xm.var(0, ddof=1), rtol=1e-5)
+    ref = (x - xm.mean(0)[None, :, None, None]) / np.sqrt(xm.var(0)[None, :, None, None] + 1e-3)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\[batch_norm\] gamma must have shape \(3,\)"):
+        tf.nn.batch_norm_channels_last(np.moveaxis(x, 1, -1), np.ones(4, np.float32), None, 1e-3, True)
