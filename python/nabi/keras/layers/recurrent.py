@@ -1,0 +1,853 @@
+"""Recurrent layers: `LSTM`, `GRU`, `SimpleRNN` (fused C++ sequence kernels via
+`nabi.ops.rnn_ops`), their cells `LSTMCell`/`GRUCell`/`SimpleRNNCell`, the generic `RNN(cell)`
+layer (runs any cell step by step in Python), `Bidirectional` and `TimeDistributed`.
+
+Keras semantics and weight layout: kernel (input_dim, G*units), recurrent_kernel
+(units, G*units), bias (G*units,) (GRU reset_after: (2, 3*units)); LSTM gates i, f, c, o; GRU
+z, r, h. get_weights() order: kernel, recurrent_kernel, bias.
+
+Stateful layers keep their states across calls (and `fit` calls) until `reset_states()`; the
+batch size is fixed by `batch_input_shape` / `batch_size` (or the first batch seen) and a batch
+of another size raises an error naming the layer. `initial_state=` works eagerly and in the
+functional API. The fused kernels run when there is no recurrent dropout and no mask; otherwise
+the cell runs step by step (still differentiable).
+"""
+import numpy as np
+
+from ... import nn as _nn
+from ...framework.tensor import Tensor, _wrap
+from ...ops import array_ops as _array_ops
+from ...ops import math_ops as _math_ops
+from ...ops import rnn_ops
+from .base import KerasTensor, Layer, InputSpec, _serialize_obj, flatten
+from .core import get_activation
+
+__all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell",
+           "StackedRNNCells", "Bidirectional", "TimeDistributed", "LSTMV1", "GRUV1"]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _glorot_uniform(shape, dtype=None):
+    fan_in, fan_out = (shape[0], shape[-1]) if len(shape) >= 2 else (shape[0], shape[0])
+    rf = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    limit = np.sqrt(6.0 / max(1, (fan_in + fan_out) * rf))
+    return np.random.uniform(-limit, limit, size=shape)
+
+
+def _orthogonal(shape, dtype=None, gain=1.0):
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    cols = shape[-1]
+    a = np.random.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return gain * q.reshape(shape)
+
+
+_LOCAL_INITS = {
+    "glorot_uniform": _glorot_uniform, "orthogonal": _orthogonal,
+    "zeros": lambda s, dtype=None: np.zeros(s), "ones": lambda s, dtype=None: np.ones(s),
+    "uniform": lambda s, dtype=None: np.random.uniform(-0.05, 0.05, size=s),
+    "random_uniform": lambda s, dtype=None: np.random.uniform(-0.05, 0.05, size=s),
+}
+
+
+def _initializer(identifier):
+    """A callable (shape, dtype=None) -> array for a Keras initializer identifier."""
+    if identifier is None:
+        return None
+    if callable(identifier) and not isinstance(identifier, (str, dict)):
+        return identifier
+    try:
+        from .. import initializers
+        return initializers.get(identifier)
+    except ImportError:
+        pass
+    name = identifier if isinstance(identifier, str) else identifier.get("class_name", "")
+    key = {"GlorotUniform": "glorot_uniform", "Orthogonal": "orthogonal", "Zeros": "zeros",
+           "Ones": "ones", "RandomUniform": "uniform"}.get(name, name)
+    if key not in _LOCAL_INITS:
+        raise ValueError(f"[initializers] unknown initializer {identifier!r}")
+    return _LOCAL_INITS[key]
+
+
+def _init_value(init, shape, dtype):
+    try:
+        v = init(shape, dtype=dtype)
+    except TypeError:
+        v = init(shape)
+    return np.asarray(v._data if isinstance(v, Tensor) else v)
+
+
+def _act(identifier):
+    fn, fused, ser = get_activation(identifier)
+    return fn, ser
+
+
+def _act_kernel_name(ser, fn):
+    """The fused-kernel activation name for a serialised activation, or None if unsupported."""
+    name = ser if isinstance(ser, str) else getattr(fn, "__name__", None)
+    if name in ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid"):
+        return name
+    if name is None and fn is not None:
+        return None
+    return None
+
+
+def _dropout_mask(shape, rate, dtype):
+    keep = np.random.random_sample(shape) >= rate
+    return _wrap(keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate)))
+
+
+def _is_training(training):
+    return bool(training) and not isinstance(training, KerasTensor)
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+class _CellBase(Layer):
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"[{type(self).__name__}] units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation, self._act_ser = _act(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.recurrent_regularizer = recurrent_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.recurrent_constraint = recurrent_constraint
+        self.bias_constraint = bias_constraint
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.seed = seed
+        self._dp_mask = None
+        self._rdp_mask = None
+
+    _gates = 1
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def _bias_init(self):
+        return _initializer(self.bias_initializer)
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list) and input_shape and not isinstance(input_shape[0], (int, type(None))):
+            input_shape = input_shape[0]
+        input_dim = int(input_shape[-1])
+        G = self._gates * self.units
+        self.kernel = self.add_weight("kernel", (input_dim, G),
+                                      initializer=_initializer(self.kernel_initializer),
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", (self.units, G), initializer=_initializer(self.recurrent_initializer),
+            regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), initializer=self._bias_init(),
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+        else:
+            self.bias = None
+        self.built = True
+
+    def reset_dropout_mask(self):
+        self._dp_mask = None
+
+    def reset_recurrent_dropout_mask(self):
+        self._rdp_mask = None
+
+    def _masks(self, x, h, training):
+        """Per-sequence dropout masks (the same for every timestep), Keras 3 style."""
+        dp = rdp = None
+        if _is_training(training):
+            if self.dropout > 0:
+                if self._dp_mask is None or self._dp_mask._data.shape != x._data.shape:
+                    self._dp_mask = _dropout_mask(x._data.shape, self.dropout, x._data.dtype)
+                dp = self._dp_mask
+            if self.recurrent_dropout > 0:
+                if self._rdp_mask is None or self._rdp_mask._data.shape != h._data.shape:
+                    self._rdp_mask = _dropout_mask(h._data.shape, self.recurrent_dropout,
+                                                   h._data.dtype)
+                rdp = self._rdp_mask
+        return dp, rdp
+
+    def get_initial_state(self, batch_size=None, dtype=None):
+        dt = np.dtype(dtype) if dtype is not None else self._np_dtype
+        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
+        return [_wrap(np.zeros((batch_size, s), dt)) for s in sizes]
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({
+            "units": self.units, "activation": self._act_ser, "use_bias": self.use_bias,
+            "kernel_initializer": _serialize_obj(self.kernel_initializer, "initializers"),
+            "recurrent_initializer": _serialize_obj(self.recurrent_initializer, "initializers"),
+            "bias_initializer": _serialize_obj(self.bias_initializer, "initializers"),
+            "kernel_regularizer": _serialize_obj(self.kernel_regularizer, "regularizers"),
+            "recurrent_regularizer": _serialize_obj(self.recurrent_regularizer, "regularizers"),
+            "bias_regularizer": _serialize_obj(self.bias_regularizer, "regularizers"),
+            "kernel_constraint": _serialize_obj(self.kernel_constraint, "constraints"),
+            "recurrent_constraint": _serialize_obj(self.recurrent_constraint, "constraints"),
+            "bias_constraint": _serialize_obj(self.bias_constraint, "constraints"),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed})
+        return cfg
+
+
+class SimpleRNNCell(_CellBase):
+    """h = activation(x @ kernel + h @ recurrent_kernel + bias)."""
+    _gates = 1
+
+    def call(self, inputs, states, training=None):
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        x = inputs
+        dp, rdp = self._masks(x, h, training)
+        if dp is not None:
+            x = x * dp
+        hh = h * rdp if rdp is not None else h
+        z = _math_ops.matmul(x, self.kernel) + _math_ops.matmul(hh, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        out = self.activation(z)
+        return out, [out]
+
+
+class LSTMCell(_CellBase):
+    """Keras LSTMCell: gates i, f, c, o; states [h, c]."""
+    _gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self._rec_ser = _act(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    def _bias_init(self):
+        base = _initializer(self.bias_initializer)
+        if not self.unit_forget_bias:
+            return base
+        U = self.units
+
+        def init(shape, dtype=None):
+            return np.concatenate([_init_value(base, (U,), dtype), np.ones(U),
+                                   _init_value(base, (2 * U,), dtype)])
+        return init
+
+    def call(self, inputs, states, training=None):
+        h, c = states[0], states[1]
+        x = inputs
+        dp, rdp = self._masks(x, h, training)
+        if dp is not None:
+            x = x * dp
+        hh = h * rdp if rdp is not None else h
+        z = _math_ops.matmul(x, self.kernel) + _math_ops.matmul(hh, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        zi, zf, zc, zo = _array_ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(zi)
+        f = self.recurrent_activation(zf)
+        c = f * c + i * self.activation(zc)
+        o = self.recurrent_activation(zo)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"recurrent_activation": self._rec_ser,
+                    "unit_forget_bias": self.unit_forget_bias})
+        return cfg
+
+
+class GRUCell(_CellBase):
+    """Keras GRUCell: gates z, r, h; reset_after=True (bias (2, 3U)) or False (bias (3U,))."""
+    _gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation, self._rec_ser = _act(recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def call(self, inputs, states, training=None):
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        U = self.units
+        x = inputs
+        dp, rdp = self._masks(x, h, training)
+        if dp is not None:
+            x = x * dp
+        hh = h * rdp if rdp is not None else h
+        xw = _math_ops.matmul(x, self.kernel)
+        if self.use_bias:
+            b_in = self.bias[0] if self.reset_after else self.bias
+            xw = xw + b_in
+        xz, xr, xh = _array_ops.split(xw, 3, axis=-1)
+        R = self.recurrent_kernel
+        if self.reset_after:
+            hr = _math_ops.matmul(hh, R)
+            if self.use_bias:
+                hr = hr + self.bias[1]
+            rz, rr, rh = _array_ops.split(hr, 3, axis=-1)
+            z = self.recurrent_activation(xz + rz)
+            r = self.recurrent_activation(xr + rr)
+            n = self.activation(xh + r * rh)
+        else:
+            Rz, Rr, Rh = _array_ops.split(R, 3, axis=-1)
+            z = self.recurrent_activation(xz + _math_ops.matmul(hh, Rz))
+            r = self.recurrent_activation(xr + _math_ops.matmul(hh, Rr))
+            n = self.activation(xh + _math_ops.matmul(r * hh, Rh))
+        out = z * h + (1.0 - z) * n
+        del U
+        return out, [out]
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"recurrent_activation": self._rec_ser, "reset_after": self.reset_after})
+        return cfg
+
+
+class StackedRNNCells(Layer):
+    """Several cells run as one (states concatenated in order)."""
+
+    def __init__(self, cells, **kwargs):
+        super().__init__(**kwargs)
+        self.cells = list(cells)
+
+    @property
+    def state_size(self):
+        out = []
+        for c in self.cells:
+            s = c.state_size
+            out.extend(s if isinstance(s, (list, tuple)) else [s])
+        return out
+
+    @property
+    def output_size(self):
+        return self.cells[-1].output_size
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for c in self.cells:
+            if not c.built:
+                c._maybe_build(_wrap(np.zeros((1,) + tuple(shape[1:]), c._np_dtype)))
+            shape = shape[:-1] + (c.output_size,)
+        self.built = True
+
+    def call(self, inputs, states, training=None):
+        new_states = []
+        i = 0
+        x = inputs
+        for c in self.cells:
+            n = len(c.state_size) if isinstance(c.state_size, (list, tuple)) else 1
+            x, ns = c.call(x, list(states[i:i + n]), training=training)
+            new_states.extend(ns)
+            i += n
+        return x, new_states
+
+
+# ----------------------------------------------------------------------------- RNN layer
+
+
+class RNN(Layer):
+    """Runs `cell` over the time axis (batch, time, features). Subclasses with a fused kernel
+    (LSTM, GRU, SimpleRNN) override `_fused`."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, time_major=False, zero_output_for_mask=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)  # accepted, ignored (the loop always runs in C++ or Python)
+        self.time_major = bool(time_major)
+        if self.time_major:
+            raise ValueError(f"[{self.name}] time_major=True is not supported")
+        self.zero_output_for_mask = (self.return_sequences if zero_output_for_mask is None
+                                     else bool(zero_output_for_mask))
+        self.supports_masking = True
+        self.input_spec = InputSpec(min_ndim=3)
+        self.states = None
+        self._symbolic_depth = 0
+
+    # -- Keras properties forwarded to the cell --------------------------------------------
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: units, kernel, activation, ... of the cell.
+        if name.startswith("_") or name in ("cell",):
+            raise AttributeError(name)
+        cell = self.__dict__.get("cell")
+        if cell is not None and hasattr(cell, name):
+            return getattr(cell, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _state_sizes(self):
+        s = self.cell.state_size
+        return list(s) if isinstance(s, (list, tuple)) else [s]
+
+    @property
+    def _fixed_batch(self):
+        b = self._batch_input_shape
+        return b[0] if b is not None else None
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list) and input_shape and not isinstance(input_shape[0], (int, type(None))):
+            input_shape = input_shape[0]
+        input_shape = tuple(input_shape)
+        if not self.cell.built:
+            step_shape = (input_shape[0],) + tuple(input_shape[2:])
+            self.cell.build(step_shape)
+            self.cell._build_input_shape = step_shape
+            self.cell.built = True
+        self.built = True
+
+    # -- states --------------------------------------------------------------------------
+    def reset_states(self, states=None):
+        """Zeroes the stored states of a stateful layer (or sets them to `states`); harmless
+        on a stateless layer."""
+        if not self.stateful:
+            self.states = None
+            return
+        B = self._fixed_batch
+        if states is None:
+            if B is None:
+                self.states = None
+                return
+            self.states = [np.zeros((B, s), self._np_dtype) for s in self._state_sizes()]
+            return
+        states = states if isinstance(states, (list, tuple)) else [states]
+        if len(states) != len(self._state_sizes()):
+            raise ValueError(f"[{self.name}] reset_states expected {len(self._state_sizes())} "
+                             f"state arrays, got {len(states)}")
+        self.states = [np.array(s._data if isinstance(s, Tensor) else s, dtype=self._np_dtype)
+                       for s in states]
+
+    reset_state = reset_states
+
+    def get_initial_state(self, inputs):
+        B = inputs.shape[0]
+        return [_wrap(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
+
+    # -- call ----------------------------------------------------------------------------
+    def __call__(self, inputs=None, *args, **kwargs):
+        initial_state = kwargs.pop("initial_state", None)
+        constants = kwargs.pop("constants", None)
+        if constants is not None:
+            raise ValueError(f"[{self.name}] constants are not supported")
+        if initial_state is not None:
+            init = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            inputs = [x] + init
+        elif isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+            inputs = inputs[0]
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        self._symbolic_depth += 1
+        try:
+            return super()._symbolic_call(inputs, args, kwargs)
+        finally:
+            self._symbolic_depth -= 1
+
+    def _split_inputs(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            x, init = inputs[0], list(inputs[1:])
+            n = len(self._state_sizes())
+            if len(init) != n:
+                raise ValueError(f"[{self.name}] expected {n} initial state tensor(s), got "
+                                 f"{len(init)}")
+            return x, [_t(s) for s in init]
+        return inputs, None
+
+    def _initial_states(self, x, init):
+        B = x._data.shape[0]
+        if self.stateful and self._symbolic_depth > 0:
+            # Shape inference on a dummy batch: never check or touch the stored states.
+            return init if init is not None else \
+                [_wrap(np.zeros((B, s), x._data.dtype)) for s in self._state_sizes()]
+        if self.stateful:
+            fixed = self._fixed_batch
+            if fixed is not None and B != fixed:
+                raise ValueError(
+                    f"[{self.name}] this stateful layer was built for batch size {fixed} "
+                    f"(batch_input_shape / batch_size), but received a batch of {B} samples. "
+                    f"Pass batch_size={fixed} to fit/predict/evaluate and make the number of "
+                    "samples a multiple of it")
+            if fixed is None:
+                self._batch_input_shape = (B,) + tuple(x._data.shape[1:])
+            if init is not None:
+                return init
+            if self.states is None or self.states[0].shape[0] != B:
+                self.reset_states()
+                if self.states is None:
+                    self.states = [np.zeros((B, s), self._np_dtype) for s in self._state_sizes()]
+            return [_wrap(s.astype(x._data.dtype, copy=False)) for s in self.states]
+        if init is not None:
+            return init
+        return [_wrap(np.zeros((B, s), x._data.dtype)) for s in self._state_sizes()]
+
+    def _store_states(self, final):
+        if self.stateful and self._symbolic_depth == 0:
+            self.states = [np.array(s._data, copy=True) for s in final]
+
+    def call(self, inputs, mask=None, training=None):
+        x, init = self._split_inputs(inputs)
+        x = _t(x)
+        if x._data.ndim != 3:
+            raise ValueError(f"[{self.name}] expected input of shape (batch, time, features), got "
+                             f"{tuple(x._data.shape)}")
+        if x._data.shape[1] == 0:
+            raise ValueError(f"[{self.name}] the input has no timesteps: shape "
+                             f"{tuple(x._data.shape)}")
+        states = self._initial_states(x, init)
+        if mask is not None and isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is not None:
+            m = np.asarray(mask._data if isinstance(mask, Tensor) else mask).astype(bool)
+            mask = None if m.all() else m
+        out = None
+        if mask is None:
+            out = self._fused(x, states, training)
+        if out is None:
+            out = self._loop(x, states, training, mask)
+        seq, last, final = out
+        self._store_states(final)
+        output = seq if self.return_sequences else last
+        if self.return_state:
+            return [output] + list(final)
+        return output
+
+    def _fused(self, x, states, training):
+        return None
+
+    def _loop(self, x, states, training, mask):
+        """Generic step-by-step loop in Python (any cell; masks; recurrent dropout)."""
+        T = x._data.shape[1]
+        cell = self.cell
+        if hasattr(cell, "reset_dropout_mask"):
+            cell.reset_dropout_mask()
+            cell.reset_recurrent_dropout_mask()
+        order = range(T - 1, -1, -1) if self.go_backwards else range(T)
+        outs = []
+        prev_out = None
+        states = list(states)
+        for t in order:
+            xt = x[:, t]
+            kw = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
+            o, new = cell.call(xt, states, **kw)
+            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            if mask is not None:
+                mt = _wrap(mask[:, t:t + 1].astype(x._data.dtype))
+                keep = 1.0 - mt
+                new = [n * mt + s * keep for n, s in zip(new, states)]
+                if prev_out is None:
+                    prev_out = _wrap(np.zeros(o._data.shape, o._data.dtype))
+                base = _wrap(np.zeros(o._data.shape, o._data.dtype)) if self.zero_output_for_mask \
+                    else prev_out
+                o = o * mt + base * keep
+            outs.append(o)
+            prev_out = o
+            states = new
+        seq = _array_ops.stack(outs, axis=1) if self.return_sequences else None
+        return seq, outs[-1], states
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"return_sequences": self.return_sequences, "return_state": self.return_state,
+                    "go_backwards": self.go_backwards, "stateful": self.stateful,
+                    "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask})
+        if type(self) is RNN:
+            cfg["cell"] = {"class_name": type(self.cell).__name__,
+                           "config": self.cell.get_config()}
+        return cfg
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if cls is RNN:
+            from . import deserialize
+            config["cell"] = deserialize(config["cell"], custom_objects=custom_objects)
+        return super().from_config(config)
+
+
+_CELL_KEYS = ("units", "activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+              "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
+              "bias_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint",
+              "dropout", "recurrent_dropout", "seed")
+
+
+class _FusedRNN(RNN):
+    _cell_cls = None
+    _extra_cell_keys = ()
+
+    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, **kwargs):
+        cell_kw = {k: kwargs.pop(k) for k in _CELL_KEYS + self._extra_cell_keys if k in kwargs}
+        kwargs.pop("implementation", None)
+        kwargs.pop("time_major", None)
+        kwargs.pop("use_cudnn", None)
+        zo = kwargs.pop("zero_output_for_mask", None)
+        cell_dtype = kwargs.get("dtype")
+        cell = self._cell_cls(units, dtype=cell_dtype, name="cell",
+                              trainable=kwargs.get("trainable", True), **cell_kw)
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zo, **kwargs)
+        # Weight names as Keras shows them: <layer>/<kernel|recurrent_kernel|bias>.
+        cell.name = self.name + "_cell"
+
+    def _fused_ok(self, training):
+        c = self.cell
+        if _is_training(training) and c.recurrent_dropout > 0:
+            return False
+        names = [_act_kernel_name(c._act_ser, c.activation)]
+        if hasattr(c, "_rec_ser"):
+            names.append(_act_kernel_name(c._rec_ser, c.recurrent_activation))
+        return all(n is not None for n in names)
+
+    def _fused_input(self, x, training):
+        c = self.cell
+        if _is_training(training) and c.dropout > 0:
+            B, T, D = x._data.shape
+            mask = _dropout_mask((B, 1, D), c.dropout, x._data.dtype)
+            x = x * mask
+        return x
+
+    def get_config(self):
+        cfg = super().get_config()
+        cell_cfg = self.cell.get_config()
+        for k in _CELL_KEYS + self._extra_cell_keys:
+            if k in cell_cfg:
+                cfg[k] = cell_cfg[k]
+        return cfg
+
+
+class SimpleRNN(_FusedRNN):
+    """Fully-connected RNN whose output is fed back: h = act(x W + h R + b)."""
+    _cell_cls = SimpleRNNCell
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _fused(self, x, states, training):
+        if not self._fused_ok(training):
+            return None
+        c = self.cell
+        x = self._fused_input(x, training)
+        seq, h = rnn_ops.simple_rnn(x, states[0], c.kernel, c.recurrent_kernel,
+                                    c.bias if c.use_bias else None, self.go_backwards,
+                                    _act_kernel_name(c._act_ser, c.activation))
+        return seq, h, [h]
+
+
+class LSTM(_FusedRNN):
+    """Long Short-Term Memory (Hochreiter 1997), Keras layout, fused C++ sequence kernel."""
+    _cell_cls = LSTMCell
+    _extra_cell_keys = ("recurrent_activation", "unit_forget_bias")
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         unit_forget_bias=unit_forget_bias, **kwargs)
+
+    def _fused(self, x, states, training):
+        if not self._fused_ok(training):
+            return None
+        c = self.cell
+        x = self._fused_input(x, training)
+        seq, h, cc = rnn_ops.lstm(x, states[0], states[1], c.kernel, c.recurrent_kernel,
+                                  c.bias if c.use_bias else None, self.go_backwards,
+                                  _act_kernel_name(c._act_ser, c.activation),
+                                  _act_kernel_name(c._rec_ser, c.recurrent_activation))
+        return seq, h, [h, cc]
+
+
+class GRU(_FusedRNN):
+    """Gated Recurrent Unit (Cho 2014), Keras layout (reset_after=True default)."""
+    _cell_cls = GRUCell
+    _extra_cell_keys = ("recurrent_activation", "reset_after")
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         reset_after=reset_after, **kwargs)
+
+    def _fused(self, x, states, training):
+        if not self._fused_ok(training):
+            return None
+        c = self.cell
+        x = self._fused_input(x, training)
+        seq, h = rnn_ops.gru(x, states[0], c.kernel, c.recurrent_kernel,
+                             c.bias if c.use_bias else None, self.go_backwards,
+                             _act_kernel_name(c._act_ser, c.activation),
+                             _act_kernel_name(c._rec_ser, c.recurrent_activation),
+                             c.reset_after)
+        return seq, h, [h]
+
+
+LSTMV1 = LSTM
+GRUV1 = GRU
+
+
+# ----------------------------------------------------------------------------- wrappers
+
+
+class Bidirectional(Layer):
+    """Runs `layer` forwards and a copy backwards; merges with concat/sum/mul/ave/None."""
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(f"[{self.name}] invalid merge_mode {merge_mode!r}: expected "
+                             "'concat', 'sum', 'mul', 'ave' or None")
+        if isinstance(layer, dict):
+            from . import deserialize
+            layer = deserialize(layer)
+        self.forward_layer = layer
+        if backward_layer is None:
+            cfg = layer.get_config()
+            cfg["go_backwards"] = not cfg.get("go_backwards", False)
+            cfg["name"] = "backward_" + layer.name
+            cfg.pop("batch_input_shape", None)
+            backward_layer = type(layer).from_config(cfg)
+        elif isinstance(backward_layer, dict):
+            from . import deserialize
+            backward_layer = deserialize(backward_layer)
+        self.backward_layer = backward_layer
+        if not layer.name.startswith("forward_"):
+            layer.name = "forward_" + layer.name
+        self.merge_mode = merge_mode
+        self.return_sequences = getattr(layer, "return_sequences", False)
+        self.return_state = getattr(layer, "return_state", False)
+        self.stateful = getattr(layer, "stateful", False)
+        self._init_weights = weights
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.built = True
+
+    def reset_states(self, states=None):
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    reset_state = reset_states
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        initial_state = kwargs.pop("initial_state", None)
+        if initial_state is not None:
+            init = list(initial_state)
+            x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            inputs = [x] + init
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        if isinstance(inputs, (list, tuple)):
+            x, init = inputs[0], list(inputs[1:])
+            half = len(init) // 2
+            fw_init, bw_init = init[:half], init[half:]
+        else:
+            x, fw_init, bw_init = inputs, None, None
+        kw = {"training": training}
+        if mask is not None:
+            kw["mask"] = mask
+        fw = self.forward_layer(x, initial_state=fw_init, **kw) if fw_init else \
+            self.forward_layer(x, **kw)
+        bw = self.backward_layer(x, initial_state=bw_init, **kw) if bw_init else \
+            self.backward_layer(x, **kw)
+        if self.return_state:
+            fw, fw_states = fw[0], fw[1:]
+            bw, bw_states = bw[0], bw[1:]
+        if self.return_sequences:
+            bw = _array_ops.reverse(bw, [1])
+        if self.merge_mode == "concat":
+            out = _array_ops.concat([fw, bw], axis=-1)
+        elif self.merge_mode == "sum":
+            out = fw + bw
+        elif self.merge_mode == "mul":
+            out = fw * bw
+        elif self.merge_mode == "ave":
+            out = (fw + bw) * 0.5
+        else:
+            out = [fw, bw]
+        if self.return_state:
+            states = list(fw_states) + list(bw_states)
+            return (out if isinstance(out, list) else [out]) + states
+        return out
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["layer"] = {"class_name": type(self.forward_layer).__name__,
+                        "config": self.forward_layer.get_config()}
+        cfg["merge_mode"] = self.merge_mode
+        cfg["backward_layer"] = {"class_name": type(self.backward_layer).__name__,
+                                 "config": self.backward_layer.get_config()}
+        return cfg
+
+
+class TimeDistributed(Layer):
+    """Applies `layer` to every timestep: (batch, time, ...) -> (batch, time, ...)."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(layer, dict):
+            from . import deserialize
+            layer = deserialize(layer)
+        if not isinstance(layer, Layer):
+            raise ValueError(f"[{self.name}] expected a Layer instance, got {layer!r}")
+        self.layer = layer
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        x = _t(inputs)
+        shp = x._data.shape
+        if len(shp) < 3:
+            raise ValueError(f"[{self.name}] TimeDistributed needs an input of rank >= 3 "
+                             f"(batch, time, ...), got shape {tuple(shp)}")
+        B, T = shp[0], shp[1]
+        flat = _array_ops.reshape(x, (B * T,) + tuple(shp[2:]))
+        kw = {"training": training} if getattr(self.layer, "_call_accepts_training", False) else {}
+        y = self.layer(flat, **kw)
+        return _array_ops.reshape(y, (B, T) + tuple(y._data.shape[1:]))
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["layer"] = {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}
+        return cfg
