@@ -1,0 +1,177 @@
+"""`keras.activations`: activation functions by name, thin wrappers over `nabi.nn`.
+
+Each function's `__name__` is its Keras name, so layers can pass it to the fused dense op
+(`nabi.nn.dense(..., activation=fn.__name__)`) when the name is one the kernel knows.
+"""
+from .. import ops as _ops
+from ..framework.tensor import Tensor, convert_to_tensor
+from ..ops import nn_ops as _nn
+
+__all__ = ["linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "elu",
+           "selu", "softplus", "softsign", "leaky_relu", "gelu", "swish", "silu",
+           "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish", "get",
+           "serialize", "deserialize"]
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else convert_to_tensor(x)
+
+
+def linear(x):
+    """The identity."""
+    return _t(x)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """max(x, 0), with Keras' optional negative slope, cap and threshold."""
+    x = _t(x)
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return _nn.relu(x)
+    if negative_slope != 0.0 and max_value is None and threshold == 0.0:
+        return _nn.leaky_relu(x, alpha=negative_slope)
+    if negative_slope != 0.0:
+        neg = _nn.relu(_ops.add(_ops.negative(x), threshold)) if threshold != 0 \
+            else _nn.relu(_ops.negative(x))
+    clip_max = max_value is not None
+    if threshold != 0:
+        y = _ops.multiply(x, _ops.cast(_ops.greater(x, threshold), x.dtype))
+    elif max_value == 6:
+        y = _nn.relu6(x)
+        clip_max = False
+    else:
+        y = _nn.relu(x)
+    if clip_max:
+        y = _ops.clip_by_value(y, 0.0, float(max_value))
+    if negative_slope != 0.0:
+        y = _ops.subtract(y, _ops.multiply(neg, float(negative_slope)))
+    return y
+
+
+def relu6(x):
+    return _nn.relu6(_t(x))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return _nn.leaky_relu(_t(x), alpha=negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return _nn.elu(_t(x), alpha=alpha)
+
+
+def selu(x):
+    return _nn.selu(_t(x))
+
+
+def sigmoid(x):
+    return _nn.sigmoid(_t(x))
+
+
+def tanh(x):
+    return _nn.tanh(_t(x))
+
+
+def softmax(x, axis=-1):
+    return _nn.softmax(_t(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return _nn.log_softmax(_t(x), axis=axis)
+
+
+def softplus(x):
+    return _nn.softplus(_t(x))
+
+
+def softsign(x):
+    return _nn.softsign(_t(x))
+
+
+def gelu(x, approximate=False):
+    return _nn.gelu(_t(x), approximate=approximate)
+
+
+def swish(x):
+    """x * sigmoid(x)."""
+    return _nn.swish(_t(x))
+
+
+silu = swish
+
+
+def hard_sigmoid(x):
+    """Keras 3: relu6(x + 3) / 6."""
+    return _nn.hard_sigmoid(_t(x))
+
+
+def hard_silu(x):
+    """x * hard_sigmoid(x)."""
+    x = _t(x)
+    return _ops.multiply(x, _nn.hard_sigmoid(x))
+
+
+hard_swish = hard_silu
+
+
+def exponential(x):
+    return _nn.exponential(_t(x))
+
+
+def mish(x):
+    """x * tanh(softplus(x))."""
+    x = _t(x)
+    return _ops.multiply(x, _nn.tanh(_nn.softplus(x)))
+
+
+_FUNCS = {f.__name__: f for f in (linear, relu, relu6, sigmoid, tanh, softmax, log_softmax, elu,
+                                  selu, softplus, softsign, leaky_relu, gelu, swish,
+                                  hard_sigmoid, hard_silu, exponential, mish)}
+_FUNCS.update({"silu": swish, "hard_swish": hard_silu})
+
+
+def serialize(activation):
+    """A built-in activation -> its name; an Activation-like object with get_config -> dict."""
+    if activation is None:
+        return "linear"
+    name = getattr(activation, "__name__", None)
+    if name in _FUNCS and _FUNCS[name] is activation:
+        return name
+    for k, f in _FUNCS.items():
+        if f is activation:
+            return k
+    if hasattr(activation, "get_config"):
+        return {"module": "keras.layers", "class_name": type(activation).__name__,
+                "config": activation.get_config(), "registered_name": None}
+    if name is not None:
+        return name
+    raise ValueError(f"[activations.serialize] cannot serialize {activation!r}")
+
+
+def deserialize(config, custom_objects=None):
+    if isinstance(config, dict):
+        if config.get("class_name") == "function":
+            return deserialize(config["config"], custom_objects)
+        name = config.get("class_name")
+        if custom_objects and name in custom_objects:
+            return custom_objects[name].from_config(config.get("config", {}))
+        raise ValueError(f"[activations.deserialize] unknown activation {name!r}")
+    if custom_objects and config in custom_objects:
+        return custom_objects[config]
+    return get(config)
+
+
+def get(identifier):
+    """A function from a name ('relu'), None (linear), or a callable."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        f = _FUNCS.get(identifier) or _FUNCS.get(identifier.lower())
+        if f is None:
+            raise ValueError(f"[activations.get] unknown activation {identifier!r}; known: "
+                             f"{', '.join(sorted(_FUNCS))}")
+        return f
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"[activations.get] could not interpret activation {identifier!r}")

@@ -1,0 +1,328 @@
+"""`keras.initializers`: Keras 3 initializers by name and class.
+
+Draws come from `nabi.random`, so `nabi.random.set_seed` (or `keras.utils.set_random_seed`)
+makes runs repeat; an initializer built with `seed=` returns the same values on every call.
+`Initializer(shape, dtype=None)` returns a Tensor (float32 by default).
+"""
+import math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..framework.tensor import Tensor, _wrap
+from ..ops import random_ops as _rnd
+
+__all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
+           "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal",
+           "HeUniform", "LecunNormal", "LecunUniform", "Orthogonal", "Identity", "get",
+           "serialize", "deserialize"]
+
+
+def _dtype(dtype):
+    if dtype is None:
+        try:
+            from . import backend
+            return _dt.as_dtype(backend.floatx())
+        except Exception:  # noqa: BLE001  (backend not importable yet)
+            return _dt.float32
+    return _dt.as_dtype(dtype)
+
+
+def _shape(shape):
+    if isinstance(shape, Tensor):
+        shape = shape._data.tolist()
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def compute_fans(shape):
+    """(fan_in, fan_out) as Keras: conv kernels multiply by the receptive field size."""
+    shape = tuple(shape)
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    rf = 1
+    for d in shape[:-2]:
+        rf *= d
+    return shape[-2] * rf, shape[-1] * rf
+
+
+class Initializer:
+    """Base class: `__call__(shape, dtype=None)` returns a Tensor."""
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__")
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("dtype", None)
+        return cls(**config)
+
+    def clone(self):
+        return type(self).from_config(self.get_config())
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed=None):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"[{type(self).__name__}] seed must be an int or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None, **kwargs):
+        return _wrap(np.zeros(_shape(shape), _dtype(dtype)._np))
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None, **kwargs):
+        return _wrap(np.ones(_shape(shape), _dtype(dtype)._np))
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        v = self.value._data if isinstance(self.value, Tensor) else np.asarray(self.value)
+        return _wrap(np.array(np.broadcast_to(v, _shape(shape)), dtype=_dtype(dtype)._np))
+
+    def get_config(self):
+        v = self.value
+        if isinstance(v, Tensor):
+            v = v._data
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        return {"value": v}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval = minval
+        self.maxval = maxval
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return _rnd.uniform(_shape(shape), self.minval, self.maxval, dtype=_dtype(dtype),
+                            seed=self.seed)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean = mean
+        self.stddev = stddev
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return _rnd.normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
+                           seed=self.seed)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(_Seeded):
+    """Normal draws redrawn beyond two standard deviations."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean = mean
+        self.stddev = stddev
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return _rnd.truncated_normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
+                                     seed=self.seed)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class VarianceScaling(_Seeded):
+    """Scale / fan (fan_in, fan_out or their mean), drawn from a truncated normal, a normal or a
+    uniform distribution with that variance."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if scale <= 0.0:
+            raise ValueError(f"[VarianceScaling] scale must be positive, got {scale}")
+        mode = mode.lower()
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"[VarianceScaling] invalid mode {mode!r}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
+            raise ValueError(f"[VarianceScaling] invalid distribution {distribution!r}")
+        self.scale = float(scale)
+        self.mode = mode
+        self.distribution = distribution
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        shape = _shape(shape)
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        scale = self.scale / max(1.0, n)
+        dt = _dtype(dtype)
+        if self.distribution == "truncated_normal":
+            stddev = math.sqrt(scale) / 0.87962566103423978
+            return _rnd.truncated_normal(shape, 0.0, stddev, dtype=dt, seed=self.seed)
+        if self.distribution == "untruncated_normal":
+            return _rnd.normal(shape, 0.0, math.sqrt(scale), dtype=dt, seed=self.seed)
+        limit = math.sqrt(3.0 * scale)
+        return _rnd.uniform(shape, -limit, limit, dtype=dt, seed=self.seed)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed}
+
+
+def _vs(clsname, scale, mode, distribution, doc):
+    def __init__(self, seed=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+    return type(clsname, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
+                                              "__doc__": doc, "__module__": __name__})
+
+
+GlorotUniform = _vs("GlorotUniform", 1.0, "fan_avg", "uniform",
+                    "U(-l, l) with l = sqrt(6 / (fan_in + fan_out)).")
+GlorotNormal = _vs("GlorotNormal", 1.0, "fan_avg", "truncated_normal",
+                   "Truncated normal with stddev sqrt(2 / (fan_in + fan_out)).")
+HeNormal = _vs("HeNormal", 2.0, "fan_in", "truncated_normal",
+               "Truncated normal with stddev sqrt(2 / fan_in).")
+HeUniform = _vs("HeUniform", 2.0, "fan_in", "uniform", "U(-l, l) with l = sqrt(6 / fan_in).")
+LecunNormal = _vs("LecunNormal", 1.0, "fan_in", "truncated_normal",
+                  "Truncated normal with stddev sqrt(1 / fan_in).")
+LecunUniform = _vs("LecunUniform", 1.0, "fan_in", "uniform",
+                   "U(-l, l) with l = sqrt(3 / fan_in).")
+
+
+class Orthogonal(_Seeded):
+    """A (semi-)orthogonal matrix from the QR decomposition of a normal draw, times `gain`;
+    shapes of rank > 2 are flattened to (prod(shape[:-1]), shape[-1])."""
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        shape = _shape(shape)
+        if len(shape) < 2:
+            raise ValueError(f"[Orthogonal] needs a shape of rank >= 2, got {shape}")
+        rows = 1
+        for d in shape[:-1]:
+            rows *= d
+        cols = shape[-1]
+        flat = (max(rows, cols), min(rows, cols))
+        a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed)._data
+        q, r = np.linalg.qr(a)
+        d = np.diag(r)
+        q = q * np.where(d < 0, -1.0, 1.0)
+        if rows < cols:
+            q = q.T
+        return _wrap((self.gain * q.reshape(shape)).astype(_dtype(dtype)._np))
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """gain * the identity matrix (2-D shapes; rectangular ones get ones on the diagonal)."""
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        shape = _shape(shape)
+        if len(shape) != 2:
+            raise ValueError(f"[Identity] needs a 2-D shape, got {shape}")
+        return _wrap((self.gain * np.eye(*shape)).astype(_dtype(dtype)._np))
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+# functional aliases, as in Keras
+zeros = Zeros
+ones = Ones
+constant = Constant
+uniform = random_uniform = RandomUniform
+normal = random_normal = RandomNormal
+truncated_normal = TruncatedNormal
+glorot_uniform = GlorotUniform
+glorot_normal = GlorotNormal
+he_normal = HeNormal
+he_uniform = HeUniform
+lecun_normal = LecunNormal
+lecun_uniform = LecunUniform
+orthogonal = Orthogonal
+identity = Identity
+variance_scaling = VarianceScaling
+
+_CLASSES = {c.__name__: c for c in (Zeros, Ones, Constant, RandomUniform, RandomNormal,
+                                    TruncatedNormal, VarianceScaling, GlorotUniform,
+                                    GlorotNormal, HeNormal, HeUniform, LecunNormal,
+                                    LecunUniform, Orthogonal, Identity)}
+_NAMES = {"zeros": Zeros, "zero": Zeros, "ones": Ones, "one": Ones, "constant": Constant,
+          "uniform": RandomUniform, "random_uniform": RandomUniform, "normal": RandomNormal,
+          "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
+          "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+          "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal,
+          "lecun_uniform": LecunUniform, "orthogonal": Orthogonal, "identity": Identity,
+          "variance_scaling": VarianceScaling}
+# Class names resolve through the same table (serialized configs use them).
+_NAMES.update({k: v for k, v in _CLASSES.items()})
+_NAMES["IdentityInitializer"] = Identity
+
+
+def serialize(initializer):
+    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
+            "config": initializer.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    if isinstance(config, str):
+        return get(config)
+    name = config.get("class_name")
+    cls = (custom_objects or {}).get(name) or _NAMES.get(name)
+    if cls is None:
+        raise ValueError(f"[initializers.deserialize] unknown initializer {name!r}")
+    return cls.from_config(config.get("config", {}))
+
+
+def get(identifier):
+    """An initializer from a name ('glorot_uniform'), a class name, a config dict, an instance
+    or a callable(shape, dtype)."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = _NAMES.get(identifier) or _NAMES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"[initializers.get] unknown initializer {identifier!r}; known: "
+                             f"{', '.join(sorted(k for k in _NAMES if k.islower()))}")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"[initializers.get] could not interpret initializer {identifier!r}")
