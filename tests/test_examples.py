@@ -1,0 +1,62 @@
+"""Runs each dense example script (shortened where it trains on MNIST) and checks what it prints."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_MNIST = bool(os.environ.get("NABI_DATASETS")) and os.path.isdir(
+    os.path.join(os.environ.get("NABI_DATASETS", ""), "mnist"))
+
+
+def run_example(name, *args, timeout=300):
+    env = dict(os.environ)
+    py = os.path.join(ROOT, "python")
+    if any(f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
+        env["PYTHONPATH"] = py + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("MPLBACKEND", "Agg")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
+                         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def last_float(pattern, text):
+    return float(re.findall(pattern, text)[-1])
+
+
+def test_xor():
+    out = run_example("xor.py", "--epochs", "3000")
+    assert last_float(r"accuracy ([\d.]+)", out) == 1.0
+
+
+def test_logic_gates():
+    out = run_example("logic_gates.py", "--epochs", "1500")
+    for gate in ("AND", "OR", "XOR"):
+        assert re.search(gate + r":.*accuracy 1\.00", out), out
+
+
+def test_linear_regression(tmp_path):
+    out = run_example("linear_regression.py", "--out", str(tmp_path / "lr.png"))
+    w, b = last_float(r"w = ([-\d.]+)", out), last_float(r"b = ([-\d.]+)", out)
+    assert abs(w - 2) < 0.2 and abs(b + 1) < 0.2, out
+
+
+def test_iris():
+    out = run_example("iris.py")
+    assert last_float(r"test accuracy ([\d.]+)", out) >= 0.93, out
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set NABI_DATASETS to ../shared/datasets")
+def test_mnist_softmax_short():
+    out = run_example("mnist_softmax.py", "--epochs", "1", "--limit", "10000")
+    assert last_float(r"test accuracy ([\d.]+)", out) > 0.85, out
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set NABI_DATASETS to ../shared/datasets")
+def test_mnist_mlp_short():
+    out = run_example("mnist_mlp.py", "--epochs", "1", "--limit", "6000")
+    assert "269,322" in out or "269322" in out, out  # Keras's parameter count
+    assert last_float(r"test accuracy ([\d.]+)", out) > 0.88, out
