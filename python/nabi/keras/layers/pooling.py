@@ -1,0 +1,133 @@
+"""Pooling layers (Keras semantics): MaxPooling2D/1D, AveragePooling2D/1D and the global
+poolings. 2-D pooling runs the NHWC C++ kernels (argmax kept for the backward pass)."""
+from ...ops import array_ops as _array_ops
+from ...ops import conv_ops as _conv
+from ...ops import math_ops as _math_ops
+from .base import Layer
+from .convolutional import _data_format, _tuple
+
+__all__ = ["MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+           "GlobalMaxPooling1D", "MaxPool2D", "AvgPool2D", "MaxPool1D", "AvgPool1D",
+           "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalMaxPool1D"]
+
+
+class _Pool(Layer):
+    rank = 2
+    _fn = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        n = self.rank
+        self.pool_size = _tuple("pool_size", self.name, pool_size, n)
+        self.strides = self.pool_size if strides is None else _tuple("strides", self.name,
+                                                                     strides, n)
+        p = str(padding).lower()
+        if p not in ("valid", "same"):
+            raise ValueError(f"[{self.name}] padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = p
+        self.data_format = _data_format(self.name, data_format)
+
+    def call(self, inputs):
+        cf = self.data_format == "channels_first"
+        if inputs._data.ndim != self.rank + 2:
+            raise ValueError(f"[{self.name}] expected input of rank {self.rank + 2}, got shape "
+                             f"{tuple(inputs._data.shape)}")
+        if self.rank == 2:
+            return type(self)._fn(inputs, self.pool_size, self.strides, self.padding.upper(),
+                                  "NCHW" if cf else "NHWC")
+        return type(self)._fn(inputs, self.pool_size[0], self.strides[0], self.padding.upper(),
+                              "NCW" if cf else "NWC")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"pool_size": self.pool_size, "strides": self.strides,
+                       "padding": self.padding, "data_format": self.data_format})
+        return config
+
+
+class MaxPooling2D(_Pool):
+    rank = 2
+    _fn = staticmethod(_conv.max_pool2d)
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+class AveragePooling2D(_Pool):
+    rank = 2
+    _fn = staticmethod(_conv.avg_pool2d)
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+class MaxPooling1D(_Pool):
+    rank = 1
+    _fn = staticmethod(_conv.max_pool1d)
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_last",
+                 **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+class AveragePooling1D(_Pool):
+    rank = 1
+    _fn = staticmethod(_conv.avg_pool1d)
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format="channels_last",
+                 **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+
+class _GlobalPool(Layer):
+    rank = 2
+    _max = False
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format(self.name, data_format)
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs):
+        if inputs._data.ndim != self.rank + 2:
+            raise ValueError(f"[{self.name}] expected input of rank {self.rank + 2}, got shape "
+                             f"{tuple(inputs._data.shape)}")
+        cf = self.data_format == "channels_first"
+        axes = list(range(2, 2 + self.rank)) if cf else list(range(1, 1 + self.rank))
+        fn = _math_ops.reduce_max if self._max else _math_ops.reduce_mean
+        return fn(inputs, axis=axes, keepdims=self.keepdims)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"data_format": self.data_format, "keepdims": self.keepdims})
+        return config
+
+
+class GlobalAveragePooling2D(_GlobalPool):
+    rank, _max = 2, False
+
+
+class GlobalMaxPooling2D(_GlobalPool):
+    rank, _max = 2, True
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    rank, _max = 1, False
+
+    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+        super().__init__(data_format, keepdims, **kwargs)
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    rank, _max = 1, True
+
+    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+        super().__init__(data_format, keepdims, **kwargs)
+
+
+MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = (MaxPooling2D, AveragePooling2D, MaxPooling1D,
+                                              AveragePooling1D)
+GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
+_ = _array_ops

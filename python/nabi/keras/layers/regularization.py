@@ -1,0 +1,110 @@
+"""SpatialDropout1D/2D (whole feature maps dropped) and GaussianNoise, training only."""
+import numpy as np
+
+from ...framework.tensor import _wrap
+from ...ops import math_ops as _m
+from .base import Layer
+from .convolutional import _data_format
+
+__all__ = ["SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"]
+
+
+def _rng(layer):
+    if layer._rng is not None:
+        return layer._rng
+    from ...ops.random_ops import _generator
+    return _generator(None)
+
+
+class _SpatialDropout(Layer):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        rate = float(rate)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"[{self.name}] rate must be in [0, 1], got {rate}")
+        self.rate = rate
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.data_format = data_format
+
+    def _noise_shape(self, shp):
+        raise NotImplementedError
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        a = inputs._data
+        if self.rate >= 1.0:
+            return _m.multiply(inputs, 0.0)
+        keep = _rng(self).random(self._noise_shape(a.shape), dtype=np.float32) >= self.rate
+        mask = keep.astype(a.dtype) * a.dtype.type(1.0 / (1.0 - self.rate))
+        return _m.multiply(inputs, _wrap(mask))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed})
+        if self.data_format is not None:
+            config["data_format"] = self.data_format
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, None, seed, **kwargs)
+        self.data_format = _data_format(self.name, data_format)
+
+    def _noise_shape(self, s):
+        if len(s) != 4:
+            raise ValueError(f"[{self.name}] expected a 4-D input, got shape {s}")
+        return (s[0], s[1], 1, 1) if self.data_format == "channels_first" else (s[0], 1, 1, s[3])
+
+
+class SpatialDropout1D(_SpatialDropout):
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, None, seed, **kwargs)
+
+    def _noise_shape(self, s):
+        if len(s) != 3:
+            raise ValueError(f"[{self.name}] expected a 3-D input, got shape {s}")
+        return (s[0], 1, s[2])
+
+
+class GaussianNoise(Layer):
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = float(stddev)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def call(self, inputs, training=None):
+        if not training or self.stddev == 0:
+            return inputs
+        a = inputs._data
+        noise = _rng(self).standard_normal(a.shape).astype(a.dtype) * a.dtype.type(self.stddev)
+        return _m.add(inputs, _wrap(noise))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stddev": self.stddev, "seed": self.seed})
+        return config
+
+
+class GaussianDropout(Layer):
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        a = inputs._data
+        std = np.sqrt(self.rate / (1.0 - self.rate))
+        noise = (1.0 + _rng(self).standard_normal(a.shape) * std).astype(a.dtype)
+        return _m.multiply(inputs, _wrap(noise))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed})
+        return config
