@@ -93,15 +93,6 @@ def to_json(obj, **kw):
 
 def model_config(model):
     """`{"class_name", "config"}` of the model, Keras layout."""
-    from .. import layers as L
-    ser = getattr(L, "serialize", None)
-    if ser is not None:
-        try:
-            cfg = ser(model)
-            if isinstance(cfg, dict) and "config" in cfg:
-                return json.loads(to_json(cfg))
-        except Exception:  # noqa: BLE001 - fall back to get_config
-            pass
     try:
         inner = model.get_config()
     except NotImplementedError:
