@@ -1,0 +1,112 @@
+"""`nabi.keras.backend`: global Keras settings (floatx, epsilon, image data format) and the
+layer-name counters that `clear_session()` resets."""
+import collections
+
+import numpy as np
+
+_CONFIG = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
+_NAME_UIDS = collections.defaultdict(int)
+
+
+def floatx():
+    return _CONFIG["floatx"]
+
+
+def set_floatx(value):
+    value = str(value)
+    if value not in ("float16", "bfloat16", "float32", "float64"):
+        raise ValueError(f"[backend.set_floatx] unknown floatx type {value!r}; "
+                         "expected one of float16, bfloat16, float32, float64")
+    _CONFIG["floatx"] = value
+
+
+def epsilon():
+    return _CONFIG["epsilon"]
+
+
+def set_epsilon(value):
+    _CONFIG["epsilon"] = float(value)
+
+
+def image_data_format():
+    return _CONFIG["image_data_format"]
+
+
+def set_image_data_format(data_format):
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"[backend.set_image_data_format] unknown data_format {data_format!r}")
+    _CONFIG["image_data_format"] = data_format
+
+
+def backend():
+    return "nabi"
+
+
+def get_uid(prefix=""):
+    """Counts calls per prefix: 1, 2, 3, ... (reset by `clear_session`)."""
+    _NAME_UIDS[prefix] += 1
+    return _NAME_UIDS[prefix]
+
+
+def unique_object_name(prefix, zero_based=True):
+    """Keras naming: `dense`, `dense_1`, `dense_2`, ... (zero_based) or `input_1`, `input_2`."""
+    uid = get_uid(prefix)
+    if zero_based:
+        return prefix if uid == 1 else f"{prefix}_{uid - 1}"
+    return f"{prefix}_{uid}"
+
+
+def reset_uids():
+    _NAME_UIDS.clear()
+
+
+def clear_session(free_memory=True):
+    """Resets the name counters (the next Dense is `dense` again)."""
+    _NAME_UIDS.clear()
+    import gc
+    if free_memory:
+        gc.collect()
+
+
+def is_keras_tensor(x):
+    from .layers.base import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
+def int_shape(x):
+    shp = getattr(x, "shape", None)
+    if shp is None:
+        shp = np.shape(x)
+    return tuple(None if d is None else int(d) for d in shp)
+
+
+def count_params(x):
+    return int(np.prod(int_shape(x)))
+
+
+def get_value(x):
+    from ..framework.tensor import Tensor
+    if isinstance(x, Tensor):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def set_value(x, value):
+    x.assign(np.asarray(value, dtype=x._data.dtype))
+
+
+def batch_get_value(tensors):
+    return [get_value(t) for t in tensors]
+
+
+def batch_set_value(tuples):
+    for x, v in tuples:
+        set_value(x, v)
+
+
+eval = get_value  # noqa: A001
+
+
+def learning_phase():
+    from .layers.base import _CTX
+    return 1 if _CTX.training else 0

@@ -1,0 +1,1 @@
+"""Training-engine internals (`nabi.keras.engine.data_adapter`)."""

@@ -1,0 +1,862 @@
+"""The Keras `Layer` base class, `InputSpec`, and the symbolic `KerasTensor`/`Node` pieces the
+functional API is built from.
+
+A layer called on concrete tensors runs eagerly (`call`). Called on KerasTensors (from `Input`),
+it infers its output shape by running once on a small zero batch (batch 2, or the fixed batch
+size), records a `Node` and returns new KerasTensors; a functional model later replays the nodes.
+"""
+import inspect
+import re
+
+import numpy as np
+
+from ... import dtypes as _dt
+from ...framework import tape as _tape
+from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
+from .. import backend
+
+__all__ = ["Layer", "InputSpec", "KerasTensor", "Node"]
+
+
+# ----------------------------------------------------------------------------- call context
+
+
+class _CallContext:
+    """Per-process call state: the `training` flag inherited by nested calls, whether a call is
+    already under way (outermost calls reset `layer.losses`), and an optional sink collecting
+    `add_loss` values during a training step."""
+    __slots__ = ("training", "depth", "loss_sink", "call_id")
+
+    def __init__(self):
+        self.training = None
+        self.depth = 0
+        self.loss_sink = None
+        self.call_id = 0
+
+
+_CTX = _CallContext()
+
+
+# ----------------------------------------------------------------------------- nest helpers
+
+
+def flatten(x):
+    if isinstance(x, (list, tuple)):
+        out = []
+        for v in x:
+            out.extend(flatten(v))
+        return out
+    if isinstance(x, dict):
+        out = []
+        for k in sorted(x):
+            out.extend(flatten(x[k]))
+        return out
+    return [x]
+
+
+def map_structure(fn, x):
+    if isinstance(x, list):
+        return [map_structure(fn, v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(map_structure(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: map_structure(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def pack_like(structure, flat):
+    it = iter(flat)
+
+    def pack(s):
+        if isinstance(s, list):
+            return [pack(v) for v in s]
+        if isinstance(s, tuple):
+            return tuple(pack(v) for v in s)
+        if isinstance(s, dict):
+            vals = {k: pack(s[k]) for k in sorted(s)}
+            return {k: vals[k] for k in s}
+        return next(it)
+    return pack(structure)
+
+
+def to_snake_case(name):
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    insecure = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+    if insecure[0] != "_":
+        return insecure
+    return "private" + insecure
+
+
+def _shape_tuple(s):
+    if s is None:
+        return None
+    if isinstance(s, (int, np.integer)):
+        return (int(s),)
+    return tuple(None if d is None else int(d) for d in s)
+
+
+def _np_dtype(dtype):
+    if dtype is None:
+        return np.dtype(backend.floatx())
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(_dt.as_dtype(dtype)._np)
+
+
+def _dtype_name(dtype):
+    return _np_dtype(dtype).name
+
+
+# ----------------------------------------------------------------------------- KerasTensor
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (batch dimension usually None), a dtype and the layer call
+    that produced it (`_keras_history = (layer, node_index, tensor_index)`)."""
+
+    def __init__(self, shape, dtype="float32", name=None, history=None):
+        self._shape = TensorShape(shape)
+        self._np_dtype = _np_dtype(dtype)
+        self.name = name
+        self._keras_history = history
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def dtype(self):
+        return _dt.as_dtype(self._np_dtype)
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    def get_shape(self):
+        return self._shape
+
+    @property
+    def node(self):
+        layer, ni, _ = self._keras_history
+        return layer._inbound_nodes[ni]
+
+    def __repr__(self):
+        layer = self._keras_history[0].name if self._keras_history else None
+        return (f"<KerasTensor shape={tuple(self._shape)}, dtype={self._np_dtype.name}, "
+                f"name={self.name or layer}>")
+
+    def __hash__(self):
+        return id(self)
+
+    def __len__(self):
+        raise TypeError("len() is not defined for a symbolic KerasTensor; use .shape")
+
+    def __iter__(self):
+        raise TypeError("a symbolic KerasTensor is not iterable")
+
+    def __bool__(self):
+        raise TypeError("a symbolic KerasTensor has no truth value")
+
+    def numpy(self):
+        raise ValueError("a symbolic KerasTensor (from keras.Input) has no value; build a Model "
+                         "and call it on data instead")
+
+    # Operators on KerasTensors become small op layers, so `Input(...) * 2` works.
+    def _op(self, fn, other=None, name="op", reverse=False):
+        from .core import _OpLambda
+        if other is None:
+            return _OpLambda(fn, name=name)(self)
+        if isinstance(other, KerasTensor):
+            pair = [other, self] if reverse else [self, other]
+            return _OpLambda(lambda xs: fn(xs[0], xs[1]), name=name)(pair)
+        if reverse:
+            return _OpLambda(lambda x: fn(other, x), name=name)(self)
+        return _OpLambda(lambda x: fn(x, other), name=name)(self)
+
+    def __add__(self, o): return self._op(lambda a, b: a + b, o, "add")
+    def __radd__(self, o): return self._op(lambda a, b: a + b, o, "add", True)
+    def __sub__(self, o): return self._op(lambda a, b: a - b, o, "subtract")
+    def __rsub__(self, o): return self._op(lambda a, b: a - b, o, "subtract", True)
+    def __mul__(self, o): return self._op(lambda a, b: a * b, o, "multiply")
+    def __rmul__(self, o): return self._op(lambda a, b: a * b, o, "multiply", True)
+    def __truediv__(self, o): return self._op(lambda a, b: a / b, o, "truediv")
+    def __rtruediv__(self, o): return self._op(lambda a, b: a / b, o, "truediv", True)
+    def __pow__(self, o): return self._op(lambda a, b: a ** b, o, "pow")
+    def __matmul__(self, o): return self._op(lambda a, b: a @ b, o, "matmul")
+    def __neg__(self): return self._op(lambda a: -a, None, "negative")
+    def __abs__(self): return self._op(lambda a: abs(a), None, "abs")
+    def __getitem__(self, idx): return self._op(lambda a: a[idx], None, "getitem")
+
+
+def _is_symbolic(x):
+    if isinstance(x, KerasTensor):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_is_symbolic(v) for v in x)
+    if isinstance(x, dict):
+        return any(_is_symbolic(v) for v in x.values())
+    return False
+
+
+class Node:
+    """One call of `layer` on symbolic inputs: `call_inputs` (a structure of KerasTensors),
+    constant extra `call_args`/`call_kwargs`, and the `outputs` structure."""
+
+    def __init__(self, layer, call_inputs, call_args, call_kwargs, outputs):
+        self.layer = layer
+        self.call_inputs = call_inputs
+        self.call_args = call_args
+        self.call_kwargs = call_kwargs
+        self.input_tensors = [t for t in flatten(call_inputs) if isinstance(t, KerasTensor)]
+        self.outputs = outputs
+        self.output_tensors = flatten(outputs)
+        layer._inbound_nodes.append(self)
+        index = len(layer._inbound_nodes) - 1
+        for i, t in enumerate(self.output_tensors):
+            t._keras_history = (layer, index, i)
+
+    @property
+    def parent_nodes(self):
+        return [t.node for t in self.input_tensors if t._keras_history is not None]
+
+    @property
+    def input_shapes(self):
+        return map_structure(lambda t: tuple(t.shape) if isinstance(t, KerasTensor) else None,
+                             self.call_inputs)
+
+    @property
+    def output_shapes(self):
+        return map_structure(lambda t: tuple(t.shape), self.outputs)
+
+
+class InputSpec:
+    """Specifies the rank, dtype and shape of every input to a layer (checked on call)."""
+
+    def __init__(self, dtype=None, shape=None, ndim=None, max_ndim=None, min_ndim=None,
+                 axes=None, allow_last_axis_squeeze=False, name=None):
+        self.dtype = dtype
+        self.shape = _shape_tuple(shape)
+        self.ndim = len(self.shape) if shape is not None else ndim
+        self.max_ndim = max_ndim
+        self.min_ndim = min_ndim
+        self.axes = {int(k): v for k, v in (axes or {}).items()}
+        self.name = name
+
+    def check(self, layer_name, shape):
+        r = len(shape)
+        if self.ndim is not None and r != self.ndim:
+            raise ValueError(f"[{layer_name}] expected input of rank {self.ndim}, got shape "
+                             f"{tuple(shape)}")
+        if self.min_ndim is not None and r < self.min_ndim:
+            raise ValueError(f"[{layer_name}] expected input of rank >= {self.min_ndim}, got shape "
+                             f"{tuple(shape)}")
+        if self.max_ndim is not None and r > self.max_ndim:
+            raise ValueError(f"[{layer_name}] expected input of rank <= {self.max_ndim}, got shape "
+                             f"{tuple(shape)}")
+        for ax, v in self.axes.items():
+            if v is not None and -r <= ax < r and shape[ax] is not None and shape[ax] != v:
+                raise ValueError(f"[{layer_name}] expected axis {ax} of input to have value {v}, "
+                                 f"got shape {tuple(shape)}")
+
+    def get_config(self):
+        return {"dtype": self.dtype, "shape": self.shape, "ndim": self.ndim,
+                "max_ndim": self.max_ndim, "min_ndim": self.min_ndim, "axes": self.axes}
+
+    def __repr__(self):
+        return f"InputSpec(shape={self.shape}, ndim={self.ndim}, axes={self.axes})"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _shape_of(x):
+    if isinstance(x, (Tensor, KerasTensor, np.ndarray)):
+        return tuple(x.shape)
+    if isinstance(x, (list, tuple)):
+        return [_shape_of(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _shape_of(v) for k, v in x.items()}
+    return tuple(np.shape(x))
+
+
+def _convert_input(x, np_dtype, autocast):
+    """NumPy arrays / Python numbers -> Tensor; float inputs adopt the layer dtype."""
+    if isinstance(x, Tensor):
+        d = x._data
+        if autocast and d.dtype != np_dtype and d.dtype.kind in "fiub":
+            from ...ops.math_ops import cast
+            return cast(x, _dt.as_dtype(np_dtype))
+        return x
+    if isinstance(x, (list, tuple)):
+        if x and all(isinstance(v, (int, float, np.number)) for v in x):
+            return _convert_input(np.asarray(x), np_dtype, autocast)
+        return type(x)(_convert_input(v, np_dtype, autocast) for v in x)
+    if isinstance(x, dict):
+        return {k: _convert_input(v, np_dtype, autocast) for k, v in x.items()}
+    if x is None or isinstance(x, KerasTensor):
+        return x
+    a = np.asarray(x)
+    if autocast and a.dtype != np_dtype and a.dtype.kind in "fiub":
+        a = a.astype(np_dtype)
+    elif a.dtype == np.float64:
+        a = a.astype(np.float32)
+    return _wrap(a)
+
+
+def _dummy_for(kt, batch, fill_none):
+    shp = tuple(kt.shape)
+    dims = []
+    for i, d in enumerate(shp):
+        if d is None:
+            dims.append(batch if i == 0 else fill_none)
+        else:
+            dims.append(d)
+    return _wrap(np.zeros(dims, dtype=kt._np_dtype))
+
+
+class _no_tape:
+    """Hides every recording tape (symbolic shape inference must not be recorded)."""
+
+    def __enter__(self):
+        self.saved = list(_tape._tapes)
+        _tape._tapes.clear()
+
+    def __exit__(self, *exc):
+        _tape._tapes.extend(self.saved)
+        return False
+
+
+def _serialize_obj(obj, module_name):
+    """Keras-style config for an initializer/regularizer/constraint/activation."""
+    if obj is None:
+        return None
+    if isinstance(obj, (str, dict)):
+        return obj
+    try:
+        import importlib
+        mod = importlib.import_module(f"nabi.keras.{module_name}")
+        ser = getattr(mod, "serialize", None)
+        if ser is not None:
+            return ser(obj)
+    except ImportError:
+        pass
+    if hasattr(obj, "get_config"):
+        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    return getattr(obj, "__name__", str(obj))
+
+
+def _resolve(module_name, identifier):
+    if identifier is None:
+        return None
+    import importlib
+    mod = importlib.import_module(f"nabi.keras.{module_name}")
+    return mod.get(identifier)
+
+
+# ----------------------------------------------------------------------------- Layer
+
+_LAYER_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "weights",
+                 "activity_regularizer", "autocast", "input_dim", "dynamic", "implementation",
+                 "batch_shape", "input_dtype"}
+
+
+class Layer:
+    """Base class of all layers (Keras semantics)."""
+
+    _call_accepts_training = False
+    _call_accepts_mask = False
+    _autocast = True
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        call = cls.__dict__.get("call")
+        if call is not None:
+            try:
+                params = inspect.signature(call).parameters
+            except (TypeError, ValueError):
+                params = {}
+            var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+            cls._call_accepts_training = "training" in params or var_kw
+            cls._call_accepts_mask = "mask" in params
+        # Registry for deserialisation by class name.
+        _LAYER_REGISTRY.setdefault(cls.__name__, cls)
+
+    def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
+        unknown = set(kwargs) - _LAYER_KWARGS
+        if unknown:
+            raise TypeError(f"[{type(self).__name__}] keyword argument(s) not understood: "
+                            f"{sorted(unknown)}")
+        d = self.__dict__
+        d["_layers"] = []
+        d["_trainable_weights"] = []
+        d["_non_trainable_weights"] = []
+        d["_inbound_nodes"] = []
+        d["_trainable"] = bool(trainable)
+        d["built"] = False
+        d["_eager_losses"] = []
+        d["_loss_call_id"] = -1
+        d["_regularized"] = []
+        d["_build_input_shape"] = None
+        d["_last_output_shape"] = None
+        if isinstance(dtype, dict):  # a serialised DTypePolicy
+            dtype = dtype.get("config", {}).get("name", None)
+        self._dtype_name = _dtype_name(dtype if dtype not in ("mixed_float16", "mixed_bfloat16")
+                                       else None)
+        self._np_dtype = np.dtype(self._dtype_name)
+        self.name = name if name else backend.unique_object_name(to_snake_case(type(self).__name__))
+        self.dynamic = dynamic
+        self.supports_masking = False
+        self.input_spec = None
+        self.stateful = False
+        if kwargs.get("autocast") is False:
+            self._autocast = False
+        # First-layer shape arguments, Keras 2 style.
+        batch_input_shape = kwargs.get("batch_input_shape", kwargs.get("batch_shape"))
+        if batch_input_shape is None:
+            input_shape = kwargs.get("input_shape")
+            if input_shape is None and kwargs.get("input_dim") is not None:
+                input_shape = (kwargs["input_dim"],)
+            if input_shape is not None:
+                batch_input_shape = (kwargs.get("batch_size"),) + tuple(_shape_tuple(input_shape))
+        self._batch_input_shape = _shape_tuple(batch_input_shape)
+        self._initial_weights = kwargs.get("weights")
+        ar = kwargs.get("activity_regularizer")
+        self.activity_regularizer = _resolve("regularizers", ar) if ar is not None else None
+
+    # -- attribute tracking ------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if not name.startswith("__"):
+            d = self.__dict__
+            layers = d.get("_layers")
+            if layers is not None:
+                if isinstance(value, Layer) and value is not self:
+                    if not any(l is value for l in layers):
+                        layers.append(value)
+                elif isinstance(value, (list, tuple)) and value and name not in (
+                        "_layers", "_inbound_nodes", "_trainable_weights",
+                        "_non_trainable_weights", "_eager_losses", "_regularized"):
+                    for v in value:
+                        if isinstance(v, Layer) and v is not self and \
+                                not any(l is v for l in layers):
+                            layers.append(v)
+                elif isinstance(value, Variable) and name not in ("_trainable_weights",):
+                    if not any(w is value for w in d["_trainable_weights"]) and \
+                            not any(w is value for w in d["_non_trainable_weights"]):
+                        (d["_trainable_weights"] if value.trainable
+                         else d["_non_trainable_weights"]).append(value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        value = self.__dict__.get(name)
+        if isinstance(value, Layer):
+            self._layers[:] = [l for l in self._layers if l is not value]
+        object.__delattr__(self, name)
+
+    # -- properties ----------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return self._dtype_name
+
+    @property
+    def compute_dtype(self):
+        return self._dtype_name
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_name
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        self._trainable = value
+        for l in self._flatten_layers(include_self=False):
+            l._trainable = value
+
+    def _flatten_layers(self, include_self=True):
+        seen = set()
+        out = []
+
+        def visit(l):
+            if id(l) in seen:
+                return
+            seen.add(id(l))
+            out.append(l)
+            for s in l._layers:
+                visit(s)
+        if include_self:
+            visit(self)
+        else:
+            for s in self._layers:
+                visit(s)
+        return out
+
+    @property
+    def weights(self):
+        out, seen = [], set()
+        for l in self._flatten_layers():
+            for w in l._trainable_weights + l._non_trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        if not self._trainable:
+            return []
+        out, seen = [], set()
+        for w in self._trainable_weights:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        for l in self._layers:
+            for w in l.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        if not self._trainable:
+            return self.weights
+        out, seen = [], set()
+        for w in self._non_trainable_weights:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        for l in self._layers:
+            for w in l.non_trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def submodules(self):
+        return self._flatten_layers(include_self=False)
+
+    # -- weights -------------------------------------------------------------------------
+    def add_weight(self, name=None, shape=None, dtype=None, initializer=None, regularizer=None,
+                   trainable=True, constraint=None, use_resource=None, synchronization=None,
+                   aggregation=None, **kwargs):
+        shape = () if shape is None else tuple(int(d) for d in _shape_tuple(shape))
+        np_dtype = _np_dtype(dtype) if dtype is not None else self._np_dtype
+        if initializer is None:
+            initializer = "glorot_uniform" if np_dtype.kind == "f" else "zeros"
+        if isinstance(initializer, (str, dict)):
+            initializer = _resolve("initializers", initializer)
+        if callable(initializer):
+            try:
+                value = initializer(shape, dtype=_dt.as_dtype(np_dtype))
+            except TypeError:
+                value = initializer(shape)
+        else:
+            value = initializer
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = np.array(np.broadcast_to(arr, shape), dtype=np_dtype, order="C")
+        name = name or "Variable"
+        var = Variable(arr, trainable=trainable, name=f"{self.name}/{name}",
+                       constraint=_resolve("constraints", constraint)
+                       if isinstance(constraint, (str, dict)) else constraint)
+        var.path = f"{self.name}/{name}"
+        var._keras_name = name
+        if trainable:
+            self._trainable_weights.append(var)
+        else:
+            self._non_trainable_weights.append(var)
+        if regularizer is not None:
+            if isinstance(regularizer, (str, dict)):
+                regularizer = _resolve("regularizers", regularizer)
+            self._regularized.append((regularizer, var))
+        return var
+
+    add_variable = add_weight
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        params = self.weights
+        weights = list(weights)
+        if len(params) != len(weights):
+            raise ValueError(f"[{self.name}] set_weights expected {len(params)} weight arrays "
+                             f"({[tuple(p.shape) for p in params]}), got {len(weights)}")
+        for p, w in zip(params, weights):
+            w = np.asarray(w._data if isinstance(w, Tensor) else w)
+            if tuple(w.shape) != tuple(p._data.shape):
+                raise ValueError(f"[{self.name}] weight {getattr(p, 'path', p.name)} has shape "
+                                 f"{tuple(p._data.shape)}, but the provided array has shape "
+                                 f"{tuple(w.shape)}")
+        for p, w in zip(params, weights):
+            np.copyto(p._data, np.asarray(w._data if isinstance(w, Tensor) else w),
+                      casting="unsafe")
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"[{self.name}] you tried to call count_params on layer {self.name}, "
+                             "but the layer isn't built. Build it first (call it on data or "
+                             "call build(input_shape)).")
+        return int(sum(int(np.prod(w._data.shape)) for w in self.weights))
+
+    # -- losses --------------------------------------------------------------------------
+    def add_loss(self, losses, inputs=None):
+        if callable(losses) and not isinstance(losses, Tensor):
+            losses = losses()
+        for l in losses if isinstance(losses, (list, tuple)) else [losses]:
+            if l is None:
+                continue
+            if not isinstance(l, Tensor):
+                l = _wrap(np.asarray(l, dtype=np.float32))
+            if self._loss_call_id != _CTX.call_id:
+                self._eager_losses = []
+                self._loss_call_id = _CTX.call_id
+            self._eager_losses.append(l)
+            if _CTX.loss_sink is not None:
+                _CTX.loss_sink.append(l)
+
+    def _regularization_losses(self):
+        out = []
+        for l in self._flatten_layers():
+            for reg, var in l._regularized:
+                out.append(reg(var))
+        return out
+
+    @property
+    def losses(self):
+        out = []
+        for l in self._flatten_layers():
+            if l._loss_call_id == _CTX.call_id or _CTX.depth == 0:
+                out.extend(l._eager_losses)
+        out.extend(self._regularization_losses())
+        return out
+
+    # -- build / call --------------------------------------------------------------------
+    def build(self, input_shape):
+        self._build_input_shape = input_shape
+        self.built = True
+
+    def _maybe_build(self, inputs):
+        if self.built:
+            return
+        shapes = _shape_of(inputs)
+        if isinstance(shapes, list) and len(shapes) == 1 and not isinstance(inputs, (list, tuple)):
+            shapes = shapes[0]
+        if self.input_spec is not None and isinstance(shapes, tuple):
+            for spec in (self.input_spec if isinstance(self.input_spec, (list, tuple))
+                         else [self.input_spec]):
+                spec.check(self.name, shapes)
+        build = type(self).build
+        if build is not Layer.build:
+            self.build(_as_tensor_shapes(shapes))
+        self._build_input_shape = shapes
+        self.built = True
+        if self._initial_weights is not None:
+            w = self._initial_weights
+            self._initial_weights = None
+            self.set_weights(w)
+
+    def call(self, inputs, *args, **kwargs):
+        return inputs
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        t = type(inputs)
+        if t is not Tensor and t is not Variable:
+            if _is_symbolic(inputs):
+                return self._symbolic_call(inputs, args, kwargs)
+            inputs = _convert_input(inputs, self._np_dtype, self._autocast)
+        elif self._autocast and inputs._data.dtype != self._np_dtype:
+            inputs = _convert_input(inputs, self._np_dtype, True)
+        if not self.built:
+            self._maybe_build(inputs)
+        ctx = _CTX
+        prev = ctx.training
+        training = kwargs.pop("training", None) if kwargs else None
+        if training is None:
+            training = prev
+        if self._call_accepts_training:
+            kwargs["training"] = training
+        if not self._call_accepts_mask:
+            kwargs.pop("mask", None)
+        ctx.training = training
+        if ctx.depth == 0:
+            ctx.call_id += 1
+        ctx.depth += 1
+        try:
+            out = self.call(inputs, *args, **kwargs)
+        finally:
+            ctx.depth -= 1
+            ctx.training = prev
+        if self.activity_regularizer is not None:
+            for o in flatten(out):
+                if isinstance(o, Tensor):
+                    n = o._data.shape[0] if o._data.ndim else 1
+                    self.add_loss(self.activity_regularizer(o) / float(n))
+        return out
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        flat_in = [t for t in flatten(inputs) if isinstance(t, KerasTensor)]
+        batch = None
+        for t in flat_in:
+            if len(t.shape) and t.shape[0] is not None:
+                batch = t.shape[0]
+                break
+        has_var = any(d is None for t in flat_in for d in tuple(t.shape)[1:])
+        none_batch = batch is None
+        b = 2 if batch is None else batch
+
+        def run(fill):
+            dummy = map_structure(lambda t: _dummy_for(t, b, fill) if isinstance(t, KerasTensor)
+                                  else t, inputs)
+            with _no_tape():
+                return self.__call__(dummy, *args, **dict(kwargs))
+        out = run(2)
+        out2 = run(3) if has_var else None
+
+        def to_kt(o, o2=None):
+            if not isinstance(o, Tensor):
+                o = _wrap(np.asarray(o))
+            shp = list(o._data.shape)
+            if shp and none_batch and shp[0] == b:
+                shp[0] = None
+            if o2 is not None:
+                s2 = o2._data.shape
+                for i in range(1, min(len(shp), len(s2))):
+                    if shp[i] != s2[i]:
+                        shp[i] = None
+            return KerasTensor(shp, o._data.dtype)
+        flat_out = flatten(out)
+        flat_out2 = flatten(out2) if out2 is not None else [None] * len(flat_out)
+        kts = [to_kt(o, o2) for o, o2 in zip(flat_out, flat_out2)]
+        outputs = pack_like(out, kts) if isinstance(out, (list, tuple, dict)) else kts[0]
+        Node(self, inputs, args, dict(kwargs), outputs)
+        if self._last_output_shape is None:
+            self._last_output_shape = map_structure(lambda t: tuple(t.shape), outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        def kt(s):
+            return KerasTensor(s, self._np_dtype)
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            ins = [kt(s) for s in input_shape]
+        else:
+            ins = kt(input_shape)
+        saved = len(self._inbound_nodes)
+        out = self._symbolic_call(ins, (), {})
+        del self._inbound_nodes[saved:]
+        return map_structure(lambda t: tuple(t.shape), out)
+
+    # -- shapes ----------------------------------------------------------------------------
+    def _node_in_out(self):
+        if self._inbound_nodes:
+            return self._inbound_nodes[0]
+        return None
+
+    @property
+    def input(self):
+        n = self._node_in_out()
+        if n is None:
+            raise AttributeError(f"[{self.name}] layer has never been called and thus has no "
+                                 "defined input")
+        return n.call_inputs
+
+    @property
+    def output(self):
+        n = self._node_in_out()
+        if n is None:
+            raise AttributeError(f"[{self.name}] layer has never been called and thus has no "
+                                 "defined output")
+        return n.outputs
+
+    @property
+    def input_shape(self):
+        n = self._node_in_out()
+        if n is not None:
+            shapes = n.input_shapes
+            return shapes
+        if self._build_input_shape is not None:
+            return _with_none_batch(self._build_input_shape)
+        if self._batch_input_shape is not None:
+            return self._batch_input_shape
+        raise AttributeError(f"[{self.name}] the layer has never been called and thus has no "
+                             "defined input shape")
+
+    @property
+    def output_shape(self):
+        n = self._node_in_out()
+        if n is not None:
+            return n.output_shapes
+        if self._last_output_shape is not None:
+            return self._last_output_shape
+        raise AttributeError(f"[{self.name}] the layer has never been called and thus has no "
+                             "defined output shape")
+
+    # -- config ----------------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype_name}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "batch_shape" in config and "batch_input_shape" not in config:
+            config["batch_input_shape"] = config.pop("batch_shape")
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise TypeError(f"[{cls.__name__}.from_config] cannot rebuild the layer from "
+                            f"{config}: {e}") from None
+
+    def get_build_config(self):
+        if self._build_input_shape is not None:
+            return {"input_shape": _with_none_batch(self._build_input_shape)}
+        return None
+
+    def build_from_config(self, config):
+        if config and config.get("input_shape") is not None and not self.built:
+            self.build(_as_tensor_shapes(config["input_shape"]))
+            self.built = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _with_none_batch(shape):
+    if isinstance(shape, tuple):
+        return (None,) + tuple(shape[1:]) if shape else shape
+    if isinstance(shape, list):
+        return [_with_none_batch(s) for s in shape]
+    if isinstance(shape, dict):
+        return {k: _with_none_batch(s) for k, s in shape.items()}
+    return shape
+
+
+def _as_tensor_shapes(shapes):
+    if isinstance(shapes, tuple):
+        return TensorShape(shapes)
+    if isinstance(shapes, list):
+        if shapes and all(isinstance(d, (int, type(None))) for d in shapes):
+            return TensorShape(shapes)
+        return [_as_tensor_shapes(s) for s in shapes]
+    if isinstance(shapes, dict):
+        return {k: _as_tensor_shapes(s) for k, s in shapes.items()}
+    return shapes
+
+
+_LAYER_REGISTRY = {"Layer": Layer}

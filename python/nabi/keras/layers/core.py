@@ -1,0 +1,419 @@
+"""Core layers: InputLayer/Input, Dense, Activation, Dropout, Flatten, Reshape, Permute, Lambda."""
+import numpy as np
+
+from ... import _C
+from ... import nn as _nn
+from ...framework.tensor import Tensor, _wrap
+from ...ops import array_ops as _array_ops
+from ...ops import math_ops as _math_ops
+from .. import backend
+from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
+
+__all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
+           "Permute", "Lambda"]
+
+_FUSED = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+          "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential"}
+_HAS_FUSED_DENSE = hasattr(_C, "dense_forward")
+
+_FALLBACK_ACTS = {
+    "linear": lambda x: x, "relu": _nn.relu, "relu6": _nn.relu6, "sigmoid": _nn.sigmoid,
+    "tanh": _nn.tanh, "softmax": lambda x: _nn.softmax(x), "elu": _nn.elu, "selu": _nn.selu,
+    "softplus": _nn.softplus, "softsign": _nn.softsign, "swish": _nn.swish, "silu": _nn.swish,
+    "gelu": _nn.gelu, "leaky_relu": _nn.leaky_relu, "hard_sigmoid": _nn.hard_sigmoid,
+    "exponential": _nn.exponential,
+}
+
+
+def _activation_name(fn):
+    if fn is None:
+        return "linear"
+    if isinstance(fn, str):
+        return fn
+    try:
+        from .. import activations
+        name = activations.serialize(fn)
+        if isinstance(name, str):
+            return name
+        if isinstance(name, dict):
+            return name.get("config", name.get("class_name"))
+    except (ImportError, AttributeError, ValueError, TypeError):
+        pass
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def get_activation(identifier):
+    """(function, fused kernel name or None, serialised name) for an activation identifier."""
+    if identifier is None:
+        return (lambda x: x), "linear", "linear"
+    if isinstance(identifier, str):
+        key = identifier.lower() if identifier.lower() in _FUSED else identifier
+        fn = None
+        try:
+            from .. import activations
+            fn = activations.get(identifier)
+        except ImportError:
+            fn = _FALLBACK_ACTS.get(key)
+        if fn is None:
+            raise ValueError(f"[activations] unknown activation {identifier!r}")
+        return fn, (key if key in _FUSED else None), identifier
+    if isinstance(identifier, dict):
+        from .. import activations
+        fn = activations.get(identifier)
+        return get_activation(fn) if not isinstance(fn, dict) else (fn, None, identifier)
+    if callable(identifier):
+        name = _activation_name(identifier)
+        fused = None
+        if name in _FUSED:
+            # Only fuse when the callable is the library's own activation of that name.
+            try:
+                from .. import activations
+                if activations.get(name) is identifier:
+                    fused = name
+            except (ImportError, ValueError):
+                pass
+            if fused is None and _FALLBACK_ACTS.get(name) is identifier:
+                fused = name
+            nn_fn = getattr(_nn, name, None)
+            if nn_fn is identifier:
+                fused = name
+        return identifier, fused, name
+    raise ValueError(f"[activations] could not interpret activation {identifier!r}")
+
+
+# ----------------------------------------------------------------------------- Input
+
+
+class InputLayer(Layer):
+    """The entry point of a functional model; holds the symbolic input tensor."""
+
+    def __init__(self, input_shape=None, batch_size=None, dtype=None, input_tensor=None,
+                 sparse=None, name=None, ragged=None, type_spec=None, batch_input_shape=None,
+                 batch_shape=None, **kwargs):
+        if name is None:
+            name = backend.unique_object_name("input", zero_based=False)
+        kwargs.pop("trainable", None)
+        super().__init__(name=name, dtype=dtype if dtype is not None else None, **kwargs)
+        if batch_shape is not None and batch_input_shape is None:
+            batch_input_shape = batch_shape
+        if batch_input_shape is None:
+            if input_shape is None:
+                if input_tensor is not None:
+                    batch_input_shape = tuple(input_tensor.shape)
+                else:
+                    raise ValueError(f"[{name}] InputLayer needs `shape` (or `batch_shape`)")
+            else:
+                batch_input_shape = (batch_size,) + tuple(_shape_tuple(input_shape))
+        self._batch_input_shape = _shape_tuple(batch_input_shape)
+        self.sparse = bool(sparse)
+        self.ragged = bool(ragged)
+        self.built = True
+        if input_tensor is not None and isinstance(input_tensor, KerasTensor):
+            kt = input_tensor
+        else:
+            kt = KerasTensor(self._batch_input_shape, self._np_dtype, name=name)
+        Node(self, [], (), {}, kt)
+        self._output_tensor = kt
+
+    def call(self, inputs):
+        return inputs
+
+    @property
+    def output_shape(self):
+        return [self._batch_input_shape]
+
+    def get_config(self):
+        return {"batch_input_shape": list(self._batch_input_shape), "dtype": self._dtype_name,
+                "sparse": self.sparse, "ragged": self.ragged, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "batch_shape" in config:
+            config["batch_input_shape"] = config.pop("batch_shape")
+        config.pop("trainable", None)
+        return cls(**config)
+
+
+def Input(shape=None, batch_size=None, name=None, dtype=None, sparse=None, tensor=None,
+          ragged=None, type_spec=None, batch_shape=None, **kwargs):
+    """A symbolic input (KerasTensor) for the functional API: `Input(shape=(784,))`."""
+    if shape is None and batch_shape is None and tensor is None:
+        raise ValueError("[Input] give `shape` (without the batch dimension) or `batch_shape`")
+    layer = InputLayer(input_shape=shape, batch_size=batch_size, name=name, dtype=dtype,
+                       sparse=sparse, ragged=ragged, batch_shape=batch_shape, input_tensor=tensor,
+                       **kwargs)
+    return layer._output_tensor
+
+
+# ----------------------------------------------------------------------------- Dense
+
+
+class Dense(Layer):
+    """`activation(inputs @ kernel + bias)`, run by the fused C++ dense kernel."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        if "init" in kwargs:  # Keras 1 alias
+            kernel_initializer = kwargs.pop("init")
+        if "output_dim" in kwargs:  # Keras 1 alias
+            units = kwargs.pop("output_dim")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if units is None or int(units) <= 0:
+            raise ValueError(f"[{self.name}] units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation, fused, self._activation_name = get_activation(activation)
+        self._fused = fused if _HAS_FUSED_DENSE else None
+        self._post_act = None if self._fused is not None else self.activation
+        self._emit_logits = False
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+        self.supports_masking = True
+        self._in_dim = None
+
+    def build(self, input_shape):
+        last = input_shape[-1] if len(input_shape) else None
+        if last is None:
+            raise ValueError(f"[{self.name}] the last dimension of the inputs to Dense must be "
+                             f"defined, got shape {tuple(input_shape)}")
+        self._in_dim = int(last)
+        self.kernel = self.add_weight("kernel", (self._in_dim, self.units),
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.units,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        self.built = True
+
+    def call(self, inputs):
+        d = inputs._data
+        shp = d.shape
+        if not shp or shp[-1] != self._in_dim:
+            raise ValueError(f"[{self.name}] expected input with last dimension {self._in_dim}, "
+                             f"got shape {tuple(shp)}")
+        logits = self._emit_logits
+        if d.ndim != 2:
+            x2 = _array_ops.reshape(inputs, (-1, self._in_dim))
+        else:
+            x2 = inputs
+        if self._fused is not None:
+            y = _nn.dense(x2, self.kernel, self.bias, "linear" if logits else self._fused)
+        else:
+            y = _math_ops.matmul(x2, self.kernel)
+            if self.bias is not None:
+                y = _nn.bias_add(y, self.bias)
+        if d.ndim != 2:
+            y = _array_ops.reshape(y, tuple(shp[:-1]) + (self.units,))
+        if self._post_act is not None and not logits:
+            y = self._post_act(y)
+        return y
+
+    def get_config(self):
+        from .base import _serialize_obj
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "activation": self._activation_name if isinstance(self._activation_name, str)
+            else _activation_name(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _serialize_obj(self.kernel_initializer, "initializers"),
+            "bias_initializer": _serialize_obj(self.bias_initializer, "initializers"),
+            "kernel_regularizer": _serialize_obj(self.kernel_regularizer, "regularizers"),
+            "bias_regularizer": _serialize_obj(self.bias_regularizer, "regularizers"),
+            "activity_regularizer": _serialize_obj(self.activity_regularizer, "regularizers"),
+            "kernel_constraint": _serialize_obj(self.kernel_constraint, "constraints"),
+            "bias_constraint": _serialize_obj(self.bias_constraint, "constraints"),
+        })
+        return config
+
+
+# ----------------------------------------------------------------------------- simple layers
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation, _, self._activation_name = get_activation(activation)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self._activation_name if isinstance(self._activation_name, str) \
+            else _activation_name(self.activation)
+        return config
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of the inputs (scaling the rest by 1/(1-rate)) while training."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        rate = float(rate)
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"[{self.name}] rate must be in [0, 1], got {rate}")
+        self.rate = rate
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.supports_masking = True
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        if self.rate >= 1.0:
+            return _math_ops.multiply(inputs, 0.0)
+        a = inputs._data
+        if self.noise_shape is None:
+            shp = a.shape
+        else:
+            shp = tuple(a.shape[i] if s is None else int(s) for i, s in enumerate(self.noise_shape))
+        if self._rng is not None:
+            rng = self._rng
+        else:
+            from ...ops.random_ops import _generator
+            rng = _generator(None)
+        keep = rng.random(shp, dtype=np.float32) >= self.rate
+        mask = keep.astype(a.dtype) * a.dtype.type(1.0 / (1.0 - self.rate))
+        return _math_ops.multiply(inputs, _wrap(mask))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
+        return config
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or backend.image_data_format()
+
+    def call(self, inputs):
+        a = inputs._data
+        if a.ndim == 1:
+            return _array_ops.reshape(inputs, (a.shape[0], 1))
+        if self.data_format == "channels_first" and a.ndim > 2:
+            inputs = _array_ops.transpose(inputs, (0,) + tuple(range(2, a.ndim)) + (1,))
+        return _array_ops.reshape(inputs, (a.shape[0], -1))
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, inputs):
+        a = inputs._data
+        n = int(np.prod(a.shape[1:])) if a.ndim > 1 else 1
+        tgt = self.target_shape
+        known = int(np.prod([d for d in tgt if d != -1])) if tgt else 1
+        if (-1 not in tgt and known != n) or (-1 in tgt and (known == 0 or n % known)):
+            raise ValueError(f"[{self.name}] cannot reshape input of shape {tuple(a.shape)} "
+                             f"({n} values per sample) to target shape {tgt}")
+        return _array_ops.reshape(inputs, (a.shape[0],) + tgt)
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = list(self.target_shape)
+        return config
+
+
+class Permute(Layer):
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"[{self.name}] invalid permutation dims {self.dims}: it must be a "
+                             f"permutation of 1..{len(self.dims)}")
+
+    def call(self, inputs):
+        if inputs._data.ndim != len(self.dims) + 1:
+            raise ValueError(f"[{self.name}] expected input of rank {len(self.dims) + 1}, got "
+                             f"shape {tuple(inputs._data.shape)}")
+        return _array_ops.transpose(inputs, (0,) + self.dims)
+
+    def get_config(self):
+        config = super().get_config()
+        config["dims"] = list(self.dims)
+        return config
+
+
+class Lambda(Layer):
+    """Wraps an arbitrary function of the inputs as a layer."""
+
+    _call_accepts_training = False
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise ValueError(f"[{self.name}] Lambda needs a callable, got {function!r}")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape_arg = output_shape
+        self.mask = mask
+        self._autocast = False
+
+    def call(self, inputs, mask=None, training=None):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        config = super().get_config()
+        fn = self.function
+        config.update({"function": getattr(fn, "__name__", repr(fn)),
+                       "function_type": "lambda" if getattr(fn, "__name__", "") == "<lambda>"
+                       else "function",
+                       "module": getattr(fn, "__module__", None),
+                       "output_shape": self._output_shape_arg,
+                       "arguments": self.arguments})
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        fn = config.pop("function")
+        config.pop("function_type", None)
+        module = config.pop("module", None)
+        if isinstance(fn, str):
+            found = (custom_objects or {}).get(fn)
+            if found is None and module and fn != "<lambda>":
+                import importlib
+                try:
+                    found = getattr(importlib.import_module(module), fn, None)
+                except ImportError:
+                    found = None
+            if found is None:
+                raise ValueError(f"[Lambda.from_config] cannot restore function {fn!r} of layer "
+                                 f"{config.get('name')!r}: nabi does not unpickle code; pass it "
+                                 "in custom_objects")
+            fn = found
+        return cls(fn, **config)
+
+
+Lambda._call_accepts_training = False
+Lambda._call_accepts_mask = False
+
+
+class _OpLambda(Lambda):
+    """A Lambda made by an operator on KerasTensors (`Input(...) * 2`)."""
+
+    def __init__(self, function, name="op", **kwargs):
+        uname = backend.unique_object_name(f"tf.__operators__.{name}")
+        super().__init__(function, name=uname, **kwargs)
+
+
+def _unused():  # keep linters quiet about helper imports used by other modules
+    return Tensor, _CTX, _np_dtype, map_structure

@@ -1,0 +1,570 @@
+"""What `compile()` resolves: per-output losses (with the fused logits head), loss weights,
+metric trackers (built-in ones on NumPy arrays) and target conversions."""
+import inspect
+
+import numpy as np
+
+from ...framework.tensor import Tensor, _wrap
+from ...ops import math_ops as _m
+
+_LOSS_ALIASES = {
+    "mse": "mean_squared_error", "MSE": "mean_squared_error",
+    "mae": "mean_absolute_error", "MAE": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error", "MAPE": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error", "MSLE": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence", "KLD": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
+    "bce": "binary_crossentropy", "cce": "categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+    "BinaryCrossentropy": "binary_crossentropy",
+    "CategoricalCrossentropy": "categorical_crossentropy",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    "MeanSquaredError": "mean_squared_error", "MeanAbsoluteError": "mean_absolute_error",
+}
+
+_ACC_NAMES = ("accuracy", "acc")
+_FAST_METRICS = {
+    "binary_accuracy": "binary", "categorical_accuracy": "categorical",
+    "sparse_categorical_accuracy": "sparse",
+    "mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae",
+}
+
+
+def canonical_loss_name(loss):
+    """The Keras function name of a loss identifier (string, function or Loss object)."""
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return _LOSS_ALIASES.get(loss, loss)
+    fn = getattr(loss, "fn", None)
+    if fn is not None:
+        return canonical_loss_name(getattr(fn, "__name__", None))
+    name = type(loss).__name__
+    if name in _LOSS_ALIASES:
+        return _LOSS_ALIASES[name]
+    n = getattr(loss, "__name__", None)
+    return _LOSS_ALIASES.get(n, n)
+
+
+def _losses_module():
+    from .. import losses
+    return losses
+
+
+def resolve_loss(identifier):
+    """A callable (y_true, y_pred, sample_weight=None) -> scalar Tensor."""
+    if identifier is None:
+        return None
+    L = _losses_module()
+    obj = L.get(identifier) if not callable(identifier) or isinstance(identifier, str) \
+        else identifier
+    if isinstance(obj, getattr(L, "Loss", ())):
+        return obj
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "sample_weight" in params:
+        return obj
+    wrapper = getattr(L, "LossFunctionWrapper", None)
+    if wrapper is not None:
+        return wrapper(obj, name=getattr(obj, "__name__", None))
+    return _PerSampleWrapper(obj)
+
+
+class _PerSampleWrapper:
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "loss")
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        vals = self.fn(y_true, y_pred)
+        if not isinstance(vals, Tensor):
+            vals = _wrap(np.asarray(vals, np.float32))
+        if sample_weight is not None:
+            w = sample_weight._data if isinstance(sample_weight, Tensor) else sample_weight
+            w = np.asarray(w, vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
+            vals = _m.multiply(vals, _wrap(w))
+        n = vals._data.size
+        return _m.multiply(_m.reduce_sum(vals), 1.0 / max(n, 1))
+
+
+def serialize_optimizer(opt):
+    if opt is None:
+        return None
+    try:
+        from .. import optimizers
+        return optimizers.serialize(opt)
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return {"class_name": type(opt).__name__,
+                "config": opt.get_config() if hasattr(opt, "get_config") else {}}
+
+
+def _ser_loss_one(l):
+    if l is None or isinstance(l, str):
+        return l
+    try:
+        return _losses_module().serialize(l)
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return getattr(l, "__name__", getattr(l, "name", type(l).__name__))
+
+
+def serialize_loss(loss):
+    if isinstance(loss, dict):
+        return {k: _ser_loss_one(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        return [_ser_loss_one(v) for v in loss]
+    return _ser_loss_one(loss)
+
+
+def _ser_metric_one(m):
+    if m is None or isinstance(m, str):
+        return m
+    if isinstance(m, (list, tuple)):
+        return [_ser_metric_one(v) for v in m]
+    if isinstance(m, dict):
+        return {k: _ser_metric_one(v) for k, v in m.items()}
+    try:
+        from .. import metrics
+        return metrics.serialize(m)
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return getattr(m, "name", getattr(m, "__name__", type(m).__name__))
+
+
+def serialize_metrics(metrics):
+    if metrics is None:
+        return None
+    return _ser_metric_one(metrics)
+
+
+# ----------------------------------------------------------------------------- trackers
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class FastMetric:
+    """A stateful mean metric computed on NumPy arrays (accuracy, mse, mae)."""
+
+    def __init__(self, name, kind, weighted=False):
+        self.name = name
+        self.kind = kind
+        self.weighted = weighted
+        self.logits = None  # None, "sigmoid" or "softmax": y_pred arrives as logits
+        self.total = 0.0
+        self.count = 0.0
+
+    def _values(self, yt, yp):
+        kind = self.kind
+        if kind == "binary":
+            thr = 0.0 if self.logits else 0.5
+            if yt.shape != yp.shape and yt.size == yp.size:
+                yt = yt.reshape(yp.shape)
+            v = (yt == (yp > thr)).astype(np.float32)
+            return v.mean(axis=-1) if v.ndim > 1 else v
+        if kind == "categorical":
+            return (np.argmax(yt, axis=-1) == np.argmax(yp, axis=-1)).astype(np.float32)
+        if kind == "sparse":
+            pred = np.argmax(yp, axis=-1)
+            yt = yt.reshape(pred.shape) if yt.size == pred.size else yt
+            return (yt == pred).astype(np.float32)
+        if self.logits == "sigmoid":
+            yp = _sigmoid(yp)
+        elif self.logits == "softmax":
+            yp = _softmax(yp)
+        if yt.shape != yp.shape and yt.size == yp.size:
+            yt = yt.reshape(yp.shape)
+        d = yt - yp
+        v = d * d if kind == "mse" else np.abs(d)
+        return v.mean(axis=-1) if v.ndim > 1 else v
+
+    def update(self, yt, yp, sw):
+        v = self._values(yt, yp)
+        if sw is not None and self.weighted:
+            w = sw.reshape((-1,) + (1,) * (v.ndim - 1))
+            self.total += float((v * w).sum())
+            self.count += float(np.broadcast_to(w, v.shape).sum())
+        else:
+            self.total += float(v.sum())
+            self.count += v.size
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        a = lambda t: t._data if isinstance(t, Tensor) else np.asarray(t)  # noqa: E731
+        self.update(a(y_true), a(y_pred), None if sample_weight is None else a(sample_weight))
+
+    def result(self):
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    reset_states = reset_state
+
+    def __repr__(self):
+        return f"<Metric {self.name}>"
+
+
+class ObjectMetric:
+    """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API."""
+
+    def __init__(self, name, metric, weighted=False):
+        self.name = name
+        self.metric = metric
+        self.weighted = weighted
+        self.logits = None
+
+    def update(self, yt, yp, sw):
+        if self.logits == "sigmoid":
+            yp = _sigmoid(yp)
+        elif self.logits == "softmax":
+            yp = _softmax(yp)
+        sw_t = _wrap(sw) if (sw is not None and self.weighted) else None
+        self.metric.update_state(_wrap(yt), _wrap(yp), sample_weight=sw_t)
+
+    def result(self):
+        r = self.metric.result()
+        if isinstance(r, dict):
+            return {k: float(np.asarray(v._data if isinstance(v, Tensor) else v)) for k, v in
+                    r.items()}
+        return float(np.asarray(r._data if isinstance(r, Tensor) else r))
+
+    def reset_state(self):
+        m = self.metric
+        (getattr(m, "reset_state", None) or getattr(m, "reset_states"))()
+
+    def update_state(self, *a, **k):
+        return self.metric.update_state(*a, **k)
+
+
+class _FnMetric:
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "metric")
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        v = self.fn(y_true, y_pred)
+        a = np.asarray(v._data if isinstance(v, Tensor) else v, dtype=np.float64)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight._data if isinstance(sample_weight, Tensor)
+                           else sample_weight, np.float64).reshape((-1,) + (1,) * (a.ndim - 1))
+            self.total += float((a * w).sum())
+            self.count += float(np.broadcast_to(w, a.shape).sum())
+        else:
+            self.total += float(a.sum())
+            self.count += a.size
+
+    def result(self):
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+
+# ----------------------------------------------------------------------------- CompileState
+
+
+class CompileState:
+    def __init__(self, model, loss, metrics, loss_weights, weighted_metrics):
+        self.model = model
+        self.loss_arg = loss
+        self.metrics_arg = metrics
+        self.weighted_metrics_arg = weighted_metrics
+        self.loss_weights_arg = loss_weights
+        self.resolved = False
+        self.fused_layer = None
+        self.has_metrics = False
+        self.loss_fns = []
+        self.loss_weights = []
+        self.trackers = []
+        self.output_names = []
+        self.n_out = 1
+        self.reg_pairs = []
+        self.out_loss_tot = []
+        self.out_loss_cnt = 0
+        self._names = ["loss"]
+
+    # -- output structure ------------------------------------------------------------
+    def _per_output(self, arg, names, what):
+        n = len(names)
+        if isinstance(arg, dict):
+            unknown = set(arg) - set(names)
+            if unknown:
+                raise ValueError(f"[{self.model.name}.compile] unknown output name(s) "
+                                 f"{sorted(unknown)} in {what}; the outputs are {names}")
+            return [arg.get(k) for k in names]
+        if isinstance(arg, (list, tuple)) and what == "loss":
+            if len(arg) != n:
+                raise ValueError(f"[{self.model.name}.compile] {what} is a list of {len(arg)} "
+                                 f"entries but the model has {n} outputs")
+            return list(arg)
+        return [arg] * n
+
+    def target_is_sparse(self, i):
+        lf = self._raw_losses[i] if self.resolved else None
+        return canonical_loss_name(lf) == "sparse_categorical_crossentropy"
+
+    def prepare_targets(self, ys):
+        """Converts target arrays once: sparse labels stay integers, the rest become float32."""
+        out = []
+        for i, y in enumerate(ys):
+            raw = self._raw_loss_for(i)
+            sparse = canonical_loss_name(raw) == "sparse_categorical_crossentropy"
+            a = y._data if isinstance(y, Tensor) else np.asarray(y)
+            if sparse:
+                if a.dtype.kind == "f":
+                    a = a.astype(np.int64)
+                elif a.dtype.kind not in "iu":
+                    a = a.astype(np.int64)
+            elif a.dtype != np.float32:
+                a = a.astype(np.float32)
+            out.append(np.ascontiguousarray(a))
+        return out
+
+    def _raw_loss_for(self, i):
+        arg = self.loss_arg
+        if isinstance(arg, dict):
+            names = self._guess_output_names()
+            return arg.get(names[i]) if i < len(names) else None
+        if isinstance(arg, (list, tuple)):
+            return arg[i] if i < len(arg) else None
+        return arg
+
+    def _guess_output_names(self):
+        names = getattr(self.model, "_output_names", None)
+        if names:
+            return list(names)
+        return self.output_names or ["output_1"]
+
+    # -- resolution ------------------------------------------------------------------
+    def ensure_resolved(self, handler):
+        if not self.resolved:
+            xs, ys = handler.peek()
+            self.ensure_resolved_arrays(xs, ys)
+
+    def ensure_resolved_arrays(self, xs, ys):
+        if self.resolved:
+            return
+        model = self.model
+        preds = model._predict_step([x[:2] for x in xs])
+        self.n_out = len(preds)
+        names = getattr(model, "_output_names", None)
+        if not names or len(names) != self.n_out:
+            names = [f"output_{i + 1}" for i in range(self.n_out)]
+        self.output_names = list(names)
+        raw = self._per_output(self.loss_arg, names, "loss")
+        self._raw_losses = raw
+        self.loss_fns = [resolve_loss(l) for l in raw]
+        lw = self.loss_weights_arg
+        if lw is None:
+            self.loss_weights = [1.0] * self.n_out
+        elif isinstance(lw, dict):
+            self.loss_weights = [float(lw.get(k, 1.0)) for k in names]
+        else:
+            lw = list(lw)
+            if len(lw) != self.n_out:
+                raise ValueError(f"[{model.name}.compile] loss_weights has {len(lw)} entries but "
+                                 f"the model has {self.n_out} outputs")
+            self.loss_weights = [float(w) for w in lw]
+        # The fused logits head (what TF-Keras does with `_keras_logits`).
+        self.fused_layer = None
+        self.fused_act = None
+        if self.n_out == 1 and raw[0] is not None:
+            layer = _output_dense(model)
+            if layer is not None and layer._fused in ("sigmoid", "softmax"):
+                fl = None
+                try:
+                    fl = _losses_module()._fused_logits_loss(raw[0], layer._fused)
+                except (ImportError, AttributeError):
+                    fl = None
+                if fl is not None:
+                    self.loss_fns[0] = fl
+                    self.fused_layer = layer
+                    self.fused_act = layer._fused
+        # Metrics.
+        ys_s = ys if ys is not None else [None] * self.n_out
+        self.trackers = []
+        for weighted, arg in ((False, self.metrics_arg), (True, self.weighted_metrics_arg)):
+            if not arg:
+                continue
+            if isinstance(arg, dict):
+                per = [arg.get(k) for k in names]
+            elif isinstance(arg, (list, tuple)) and self.n_out > 1 and len(arg) == self.n_out \
+                    and all(isinstance(a, (list, tuple)) or a is None for a in arg):
+                per = list(arg)
+            else:
+                per = [arg] * self.n_out
+            for i, ms in enumerate(per):
+                if ms is None:
+                    continue
+                if not isinstance(ms, (list, tuple)):
+                    ms = [ms]
+                for m in ms:
+                    t = self._make_tracker(m, i, raw[i], ys_s[i], preds[i], weighted)
+                    if self.n_out > 1:
+                        t.name = f"{names[i]}_{t.name}"
+                    if weighted and any(o.name == t.name for o, _ in self.trackers):
+                        t.name = "weighted_" + t.name
+                    if i == 0 and self.fused_layer is not None:
+                        t.logits = self.fused_act
+                    self.trackers.append((t, i))
+        self.has_metrics = bool(self.trackers)
+        self.reg_pairs = []
+        for l in model._flatten_layers():
+            self.reg_pairs.extend(l._regularized)
+        self.out_loss_tot = [0.0] * self.n_out
+        self.out_loss_cnt = 0
+        self._names = ["loss"] + ([f"{n}_loss" for n in names] if self.n_out > 1 else []) + \
+            [t.name for t, _ in self.trackers]
+        self.resolved = True
+
+    def _make_tracker(self, m, i, raw_loss, yt, yp, weighted):
+        if isinstance(m, str):
+            key = m
+            if m in _ACC_NAMES:
+                lname = canonical_loss_name(raw_loss)
+                if lname == "sparse_categorical_crossentropy":
+                    kind = "sparse"
+                elif lname == "categorical_crossentropy":
+                    kind = "categorical"
+                elif lname == "binary_crossentropy":
+                    kind = "binary"
+                else:
+                    p_last = yp.shape[-1] if yp.ndim else 1
+                    t_shape = yt.shape if yt is not None else yp.shape
+                    t_last = t_shape[-1] if len(t_shape) else 1
+                    if p_last == 1:
+                        kind = "binary"
+                    elif len(t_shape) < yp.ndim or (t_last == 1 and p_last > 1):
+                        kind = "sparse"
+                    else:
+                        kind = "categorical"
+                return FastMetric(m, kind, weighted)
+            if key in _FAST_METRICS:
+                return FastMetric(m, _FAST_METRICS[key], weighted)
+            from .. import metrics as M
+            obj = M.get(m)
+            if not hasattr(obj, "update_state"):
+                obj = _wrap_fn_metric(obj)
+            return ObjectMetric(m, obj, weighted)
+        if hasattr(m, "update_state"):
+            return ObjectMetric(getattr(m, "name", type(m).__name__), m, weighted)
+        if callable(m):
+            name = getattr(m, "__name__", "metric")
+            if name in _FAST_METRICS:
+                return FastMetric(name, _FAST_METRICS[name], weighted)
+            return ObjectMetric(name, _wrap_fn_metric(m), weighted)
+        raise ValueError(f"[{self.model.name}.compile] could not interpret metric {m!r}")
+
+    # -- per step ----------------------------------------------------------------------
+    def compute_loss(self, ys, preds, sw, sink):
+        total = None
+        swt = None if sw is None else _wrap(sw)
+        fns = self.loss_fns
+        multi = self.n_out > 1
+        vals = [] if multi else None
+        for i in range(self.n_out):
+            fn = fns[i]
+            if fn is None:
+                continue
+            if ys is None or ys[i] is None:
+                raise ValueError(f"[{self.model.name}] the model was compiled with a loss for "
+                                 f"output {self.output_names[i]!r} but no target (y) was given")
+            l = fn(_wrap(ys[i]), preds[i], sample_weight=swt) if swt is not None else \
+                fn(_wrap(ys[i]), preds[i])
+            if multi:
+                vals.append((i, l))
+            w = self.loss_weights[i]
+            if w != 1.0:
+                l = _m.multiply(l, w)
+            total = l if total is None else _m.add(total, l)
+        if multi:
+            n = len(ys[0]) if ys else 0
+            for i, l in vals:
+                self.out_loss_tot[i] += float(l._data) * n
+            self.out_loss_cnt += n
+        for s in sink:
+            s = _m.reduce_sum(s) if s._data.ndim else s
+            total = s if total is None else _m.add(total, s)
+        for reg, var in self.reg_pairs:
+            r = reg(var)
+            total = r if total is None else _m.add(total, r)
+        if total is None:
+            raise ValueError(f"[{self.model.name}] no loss to optimise: compile() was given no "
+                             "loss and the model adds no losses")
+        return total
+
+    def update_metrics(self, ys, preds, sw):
+        for t, i in self.trackers:
+            p = preds[i]
+            t.update(ys[i] if ys is not None else None,
+                     p._data if isinstance(p, Tensor) else np.asarray(p), sw)
+
+    def logs(self, loss):
+        out = {"loss": loss}
+        if self.n_out > 1 and self.out_loss_cnt:
+            for n, tot in zip(self.output_names, self.out_loss_tot):
+                out[f"{n}_loss"] = tot / self.out_loss_cnt
+        for t, _ in self.trackers:
+            r = t.result()
+            if isinstance(r, dict):
+                out.update(r)
+            else:
+                out[t.name] = r
+        return out
+
+    def names(self):
+        return list(self._names)
+
+    def reset(self):
+        for t, _ in self.trackers:
+            t.reset_state()
+        if self.n_out > 1:
+            self.out_loss_tot = [0.0] * self.n_out
+            self.out_loss_cnt = 0
+
+    def all_trackers(self):
+        return [t for t, _ in self.trackers]
+
+
+def _wrap_fn_metric(fn):
+    try:
+        from .. import metrics as M
+        w = getattr(M, "MeanMetricWrapper", None)
+        if w is not None:
+            return w(fn, name=getattr(fn, "__name__", None))
+    except ImportError:
+        pass
+    return _FnMetric(fn)
+
+
+def _output_dense(model):
+    """The Dense layer producing the model's single output, if it is called only there."""
+    from ..layers.core import Dense
+    layer = None
+    if type(model).__name__ == "Sequential" or hasattr(model, "_seq_layers"):
+        layers = getattr(model, "_seq_layers", [])
+        if layers:
+            layer = layers[-1]
+            while layer is not None and hasattr(layer, "_seq_layers"):
+                layer = layer._seq_layers[-1] if layer._seq_layers else None
+            if layer is not None and any(l is layer for l in layers[:-1]):
+                layer = None
+    elif getattr(model, "_is_graph_network", False):
+        outs = model._flat_output_kts
+        if len(outs) == 1:
+            layer = outs[0]._keras_history[0]
+            node_count = sum(1 for st in model._steps if st[0] is layer)
+            if node_count != 1:
+                layer = None
+    if isinstance(layer, Dense) and not layer._emit_logits:
+        return layer
+    return None

@@ -1,0 +1,350 @@
+"""Functional models: `Model(inputs, outputs)` over any DAG of layer calls recorded as Nodes."""
+import numpy as np
+
+from ...framework.tensor import Tensor, _wrap
+from ..layers.base import KerasTensor, flatten, pack_like
+from .model import Model
+
+__all__ = ["Functional"]
+
+
+class Functional(Model):
+    """A Model defined by symbolic inputs and outputs (`keras.Model(inputs, outputs)`)."""
+
+    def call(self, inputs, training=None, mask=None):
+        flat = self._flatten_call_inputs(inputs)
+        outs = self._run_graph(flat)
+        return self._pack_model_outputs(outs)
+
+    def _forward(self, xs, training):
+        if len(xs) != len(self._flat_input_kts):
+            raise ValueError(f"[{self.name}] the model expects {len(self._flat_input_kts)} "
+                             f"input(s) {self.input_names}, got {len(xs)}")
+        return self._run_graph(xs)
+
+    def get_config(self):
+        return get_network_config(self)
+
+
+def _init_graph(model, inputs, outputs):
+    d = model.__dict__
+    if isinstance(inputs, dict):
+        input_names = list(inputs.keys())
+        flat_in = [inputs[k] for k in input_names]
+    else:
+        flat_in = flatten(inputs)
+        input_names = None
+    if isinstance(outputs, dict):
+        output_names = list(outputs.keys())
+        flat_out = [outputs[k] for k in output_names]
+    else:
+        flat_out = flatten(outputs)
+        output_names = None
+    for t in flat_in + flat_out:
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f"[{model.name}] functional model inputs and outputs must be "
+                             f"KerasTensors (from keras.Input and layer calls), got {t!r}")
+    for t in flat_in:
+        from ..layers.core import InputLayer
+        if not isinstance(t._keras_history[0], InputLayer):
+            raise ValueError(f"[{model.name}] model inputs must come from `keras.Input`; "
+                             f"{t!r} was produced by layer {t._keras_history[0].name!r}")
+    # Nodes reachable from the outputs, in a topological order.
+    order = []
+    seen = set()
+    input_ids = {id(t) for t in flat_in}
+    stack_guard = set()
+
+    def visit(t):
+        node = t.node
+        if id(node) in seen:
+            return
+        if id(node) in stack_guard:
+            raise ValueError(f"[{model.name}] the layer graph has a cycle at {node.layer.name}")
+        stack_guard.add(id(node))
+        if id(t) not in input_ids:
+            from ..layers.core import InputLayer
+            if isinstance(node.layer, InputLayer):
+                raise ValueError(f"[{model.name}] Graph disconnected: cannot obtain value for "
+                                 f"tensor {t!r} at layer {node.layer.name!r}. The following "
+                                 "previous layers were accessed without issue: "
+                                 f"{[n.layer.name for n in order]}")
+            for it in node.input_tensors:
+                visit(it)
+        stack_guard.discard(id(node))
+        seen.add(id(node))
+        order.append(node)
+    for t in flat_out:
+        visit(t)
+    from ..layers.core import InputLayer
+    steps = []
+    for node in order:
+        if isinstance(node.layer, InputLayer):
+            continue
+        ci = node.call_inputs
+        simple = isinstance(ci, KerasTensor)
+        out_ids = [id(t) for t in node.output_tensors]
+        steps.append((node.layer, node, simple, out_ids))
+    d["_steps"] = steps
+    d["_nodes"] = order
+    d["_flat_input_kts"] = flat_in
+    d["_flat_output_kts"] = flat_out
+    d["_input_ids"] = [id(t) for t in flat_in]
+    d["_output_ids"] = [id(t) for t in flat_out]
+    d["_nested_inputs"] = inputs
+    d["_nested_outputs"] = outputs
+    d["_outputs_are_list"] = isinstance(outputs, (list, tuple)) and len(flat_out) >= 1 and \
+        not (len(flat_out) == 1 and isinstance(outputs, KerasTensor))
+    if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+        d["_outputs_are_list"] = False  # Keras returns the bare array for one output
+    d["_input_names"] = input_names or [t._keras_history[0].name for t in flat_in]
+    d["_dict_inputs"] = input_names is not None
+    d["_output_names"] = output_names or _unique([t._keras_history[0].name for t in flat_out])
+    d["_dict_outputs"] = output_names is not None
+    d["_input_np_dtypes"] = [t._np_dtype for t in flat_in]
+    # Layers: inputs first, then in node order (each layer once).
+    layers = []
+    ids = set()
+    for t in flat_in:
+        l = t._keras_history[0]
+        if id(l) not in ids:
+            ids.add(id(l))
+            layers.append(l)
+    for node in order:
+        l = node.layer
+        if id(l) not in ids:
+            ids.add(id(l))
+            layers.append(l)
+    d["_layers"] = layers
+    d["_is_graph_network"] = True
+    d["inputs"] = flat_in
+    d["outputs"] = flat_out
+    d["built"] = True
+    d["_build_input_shape"] = [tuple(t.shape) for t in flat_in] if len(flat_in) > 1 \
+        else tuple(flat_in[0].shape)
+
+
+def _unique(names):
+    out, counts = [], {}
+    for n in names:
+        if n in counts:
+            counts[n] += 1
+            out.append(f"{n}_{counts[n]}")
+        else:
+            counts[n] = 0
+            out.append(n)
+    return out
+
+
+def _flatten_call_inputs(self, inputs):
+    kts = self._flat_input_kts
+    if isinstance(inputs, dict):
+        try:
+            flat = [inputs[n] for n in self._input_names]
+        except KeyError as e:
+            raise ValueError(f"[{self.name}] missing input {e.args[0]!r}; the model's inputs are "
+                             f"{self._input_names}") from None
+    elif isinstance(inputs, (list, tuple)):
+        flat = list(inputs)
+        if len(kts) == 1 and len(flat) != 1:
+            flat = [inputs]
+    else:
+        flat = [inputs]
+    if len(flat) != len(kts):
+        raise ValueError(f"[{self.name}] the model expects {len(kts)} input(s) "
+                         f"{self._input_names}, got {len(flat)}")
+    out = []
+    for x, kt in zip(flat, kts):
+        if not isinstance(x, Tensor):
+            a = np.asarray(x)
+            if a.dtype != kt._np_dtype and a.dtype.kind in "fiub":
+                a = a.astype(kt._np_dtype)
+            x = _wrap(a)
+        elif x._data.dtype != kt._np_dtype and x._data.dtype.kind in "iub" and \
+                kt._np_dtype.kind == "f":
+            from ...ops.math_ops import cast
+            x = cast(x, kt.dtype)
+        out.append(x)
+    return out
+
+
+def _run_graph(self, flat_inputs):
+    vals = {}
+    for k, v in zip(self._input_ids, flat_inputs):
+        vals[k] = v
+    for layer, node, simple, out_ids in self._steps:
+        if simple:
+            x = vals[id(node.call_inputs)]
+        else:
+            x = _substitute(node.call_inputs, vals)
+        if node.call_kwargs or node.call_args:
+            out = layer(x, *node.call_args, **node.call_kwargs)
+        else:
+            out = layer(x)
+        if len(out_ids) == 1:
+            vals[out_ids[0]] = out if not isinstance(out, (list, tuple, dict)) else flatten(out)[0]
+        else:
+            for k, o in zip(out_ids, flatten(out)):
+                vals[k] = o
+    return [vals[k] for k in self._output_ids]
+
+
+def _substitute(struct, vals):
+    if isinstance(struct, KerasTensor):
+        return vals[id(struct)]
+    if isinstance(struct, list):
+        return [_substitute(s, vals) for s in struct]
+    if isinstance(struct, tuple):
+        return tuple(_substitute(s, vals) for s in struct)
+    if isinstance(struct, dict):
+        return {k: _substitute(v, vals) for k, v in struct.items()}
+    return struct
+
+
+def _pack_model_outputs(self, outs):
+    if self._dict_outputs:
+        return dict(zip(self._output_names, outs))
+    nested = self._nested_outputs
+    if isinstance(nested, KerasTensor):
+        return outs[0]
+    return pack_like(nested, outs)
+
+
+Model._flatten_call_inputs = _flatten_call_inputs
+Model._run_graph = _run_graph
+Model._pack_model_outputs = _pack_model_outputs
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def _node_key_maps(model):
+    """For each layer: its nodes that belong to this model, in creation order -> index."""
+    in_model = {id(n) for n in model._nodes}
+    index = {}
+    for layer in model._layers:
+        k = 0
+        for n in layer._inbound_nodes:
+            if id(n) in in_model:
+                index[id(n)] = k
+                k += 1
+    return index
+
+
+def _tensor_ref(t, node_index):
+    layer, _, ti = t._keras_history
+    return [layer.name, node_index[id(t.node)], ti]
+
+
+def get_network_config(model):
+    from ..layers import serialize as ser_layer
+    node_index = _node_key_maps(model)
+    layer_configs = []
+    for layer in model._layers:
+        entry = ser_layer(layer)
+        entry["name"] = layer.name
+        nodes = []
+        for n in layer._inbound_nodes:
+            if id(n) not in node_index or not n.input_tensors:
+                continue
+            kwargs = dict(n.call_kwargs)
+            ci = n.call_inputs
+            if isinstance(ci, KerasTensor):
+                refs = [_tensor_ref(ci, node_index) + [kwargs]]
+            else:
+                refs = [_tensor_ref(t, node_index) + [kwargs] for t in flatten(ci)
+                        if isinstance(t, KerasTensor)]
+            nodes.append(refs)
+        entry["inbound_nodes"] = nodes
+        layer_configs.append(entry)
+
+    def refs(struct):
+        if model._dict_inputs and struct is model._nested_inputs:
+            return {k: _tensor_ref(v, node_index) for k, v in struct.items()}
+        return [_tensor_ref(t, node_index) for t in flatten(struct)]
+    cfg = {"name": model.name, "trainable": model.trainable, "layers": layer_configs,
+           "input_layers": refs(model._nested_inputs),
+           "output_layers": [_tensor_ref(t, node_index) for t in model._flat_output_kts]}
+    if model._dict_outputs:
+        cfg["output_layers"] = {k: _tensor_ref(t, node_index)
+                                for k, t in zip(model._output_names, model._flat_output_kts)}
+    return cfg
+
+
+def functional_from_config(cls, config, custom_objects=None):
+    from ..layers import deserialize as deser_layer
+    created = {}
+    order = []
+    for lc in config["layers"]:
+        layer = deser_layer(lc, custom_objects=custom_objects)
+        name = lc.get("name", layer.name)
+        created[name] = layer
+        order.append((name, layer, lc.get("inbound_nodes", [])))
+    outputs_of = {}  # (layer name, node index) -> list of output KerasTensors
+    from ..layers.core import InputLayer
+    for name, layer, _ in order:
+        if isinstance(layer, InputLayer):
+            outputs_of[(name, 0)] = [layer._output_tensor]
+    pending = {name: list(enumerate(nodes)) for name, _, nodes in order}
+    progress = True
+    while progress:
+        progress = False
+        for name, layer, _ in order:
+            queue = pending[name]
+            while queue:
+                ni, node_data = queue[0]
+                node_data = _normalize_node(node_data)
+                try:
+                    args = [outputs_of[(r[0], r[1])][r[2]] for r in node_data]
+                except KeyError:
+                    break
+                kwargs = node_data[0][3] if node_data and len(node_data[0]) > 3 else {}
+                x = args[0] if len(args) == 1 else args
+                out = layer(x, **(kwargs or {}))
+                k = 0 if isinstance(layer, InputLayer) else ni
+                outputs_of[(name, k)] = flatten(out)
+                queue.pop(0)
+                progress = True
+    left = [n for n, q in pending.items() if q]
+    if left:
+        raise ValueError(f"[Model.from_config] could not rebuild the graph: layers {left} have "
+                         "inputs that never became available")
+
+    def get(ref):
+        return outputs_of[(ref[0], ref[1])][ref[2]]
+    il, ol = config["input_layers"], config["output_layers"]
+    inputs = {k: get(v) for k, v in il.items()} if isinstance(il, dict) else \
+        [get(r) for r in _refs_list(il)]
+    outputs = {k: get(v) for k, v in ol.items()} if isinstance(ol, dict) else \
+        [get(r) for r in _refs_list(ol)]
+    if isinstance(inputs, list) and len(inputs) == 1:
+        inputs = inputs[0]
+    if isinstance(outputs, list) and len(outputs) == 1:
+        outputs = outputs[0]
+    target = cls if cls is not Model else Functional
+    if target is Functional or issubclass(target, Functional):
+        m = object.__new__(target)
+        Model.__init__(m, inputs=inputs, outputs=outputs, name=config.get("name"),
+                       trainable=config.get("trainable", True))
+        return m
+    return target(inputs=inputs, outputs=outputs, name=config.get("name"))
+
+
+def _refs_list(refs):
+    if refs and isinstance(refs[0], str):
+        return [refs]
+    return refs
+
+
+def _normalize_node(node_data):
+    """Keras 2 node: [[name, node_index, tensor_index, kwargs], ...]; Keras 3 dicts accepted."""
+    if isinstance(node_data, dict):  # Keras 3 {"args": [...], "kwargs": {...}}
+        out = []
+        for a in flatten(node_data.get("args", [])):
+            if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__":
+                h = a["config"]["keras_history"]
+                out.append([h[0], h[1], h[2], node_data.get("kwargs", {})])
+        return out
+    if node_data and isinstance(node_data[0], str):
+        return [node_data]
+    return node_data

@@ -1,0 +1,589 @@
+"""`Model`: the Keras training API (compile / fit / evaluate / predict / *_on_batch / summary /
+configs / weights / saving) shared by Sequential, functional and subclassed models.
+
+The training step is deliberately lean: inputs are converted to contiguous float32 arrays once
+per `fit`, each step runs the forward pass under one GradientTape, one `tape.gradient`, and one
+fused optimizer call for all parameters; batch-level callback hooks run only when a callback
+overrides them, and built-in metrics are computed on NumPy arrays.
+"""
+import math
+import time
+import warnings
+
+import numpy as np
+
+from ...framework.tape import GradientTape
+from ...framework.tensor import Tensor, _wrap
+from ..layers.base import Layer, _CTX, flatten, _no_tape
+from . import _compile_utils as cu
+
+__all__ = ["Model"]
+
+
+def _opt_module():
+    from .. import optimizers
+    return optimizers
+
+
+class Model(Layer):
+    """Groups layers into an object with training and inference features."""
+
+    _autocast = False
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs or
+                             (len(args) == 1 and "outputs" in kwargs)):
+            from .functional import Functional
+            return object.__new__(Functional)
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        inputs = kwargs.pop("inputs", args[0] if len(args) > 0 else None)
+        outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)
+        name = kwargs.pop("name", None)
+        trainable = kwargs.pop("trainable", True)
+        dtype = kwargs.pop("dtype", None)
+        if name is None:
+            from .. import backend
+            from ..layers.base import to_snake_case
+            cls = type(self)
+            base = "model" if cls.__name__ in ("Model", "Functional") else \
+                to_snake_case(cls.__name__)
+            name = backend.unique_object_name(base)
+        super().__init__(name=name, trainable=trainable, dtype=dtype,
+                         **{k: v for k, v in kwargs.items()
+                            if k in ("input_shape", "batch_input_shape", "input_dim")})
+        self._init_model_state()
+        if inputs is not None and outputs is not None:
+            from .functional import _init_graph
+            _init_graph(self, inputs, outputs)
+
+    def _init_model_state(self):
+        d = self.__dict__
+        d["optimizer"] = None
+        d["compiled"] = False
+        d["_compile_config"] = None
+        d["_cstate"] = None
+        d["history"] = None
+        d["stop_training"] = False
+        d["_train_vars"] = None
+        d["_is_graph_network"] = False
+        d["_run_eagerly"] = True
+        d["_predict_counter"] = 0
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            if len(self.layers) <= index:
+                raise ValueError(f"[{self.name}] was asked to retrieve layer at index {index} but "
+                                 f"the model only has {len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"[{self.name}] no such layer: {name}. Existing layers are: "
+                         f"{[l.name for l in self.layers]}")
+
+    @property
+    def input_names(self):
+        return list(getattr(self, "_input_names", []) or [])
+
+    @property
+    def output_names(self):
+        names = getattr(self, "_output_names", None)
+        if names:
+            return list(names)
+        return ["output_1"] if self._cstate is None else list(self._cstate.output_names)
+
+    @property
+    def run_eagerly(self):
+        return True
+
+    @run_eagerly.setter
+    def run_eagerly(self, value):
+        pass
+
+    def _forward(self, xs, training):
+        """Runs the model on a list of input Tensors; returns a list of output Tensors."""
+        x = xs[0] if len(xs) == 1 else list(xs)
+        out = self(x, training=training)
+        return flatten(out) if isinstance(out, (list, tuple, dict)) else [out]
+
+    def build(self, input_shape=None):
+        if self._is_graph_network:
+            self.built = True
+            return
+        if input_shape is None:
+            raise ValueError(f"[{self.name}] build() needs an input_shape")
+        from ..layers.base import KerasTensor, _dummy_for, _shape_tuple
+        shapes = input_shape
+        if isinstance(shapes, (list, tuple)) and shapes and isinstance(shapes[0], (list, tuple)):
+            kts = [KerasTensor(_shape_tuple(s)) for s in shapes]
+            dummy = [_dummy_for(k, 2, 1) for k in kts]
+        else:
+            kts = KerasTensor(_shape_tuple(shapes))
+            dummy = _dummy_for(kts, 2 if kts.shape[0] is None else kts.shape[0], 1)
+        with _no_tape():
+            self(dummy, training=False)
+        self._build_input_shape = input_shape
+        self.built = True
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
+                jit_compile=None, auto_scale_loss=None, **kwargs):
+        kwargs.pop("experimental_run_tf_function", None)
+        kwargs.pop("sample_weight_mode", None)
+        kwargs.pop("target_tensors", None)
+        kwargs.pop("distribute", None)
+        if kwargs:
+            raise TypeError(f"[{self.name}.compile] invalid keyword arguments: {sorted(kwargs)}")
+        opt = optimizer
+        if opt is not None and not hasattr(opt, "apply_gradients"):
+            opt = _opt_module().get(optimizer)
+        self.optimizer = opt
+        self.loss = loss
+        self.compiled_loss = loss
+        self._cstate = cu.CompileState(self, loss, metrics, loss_weights, weighted_metrics)
+        self._compile_config = {
+            "optimizer": cu.serialize_optimizer(opt),
+            "loss": cu.serialize_loss(loss),
+            "metrics": cu.serialize_metrics(metrics),
+            "loss_weights": loss_weights,
+            "weighted_metrics": cu.serialize_metrics(weighted_metrics),
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        }
+        self.compiled = True
+        self._train_vars = None
+        self.stop_training = False
+
+    @property
+    def compile_config(self):
+        return self._compile_config
+
+    @property
+    def is_compiled(self):
+        return self.compiled
+
+    def _assert_compiled(self, what):
+        if not self.compiled or self._cstate is None:
+            raise RuntimeError(f"[{self.name}] you must compile your model before {what}. "
+                               "Call `model.compile(optimizer, loss)`.")
+
+    @property
+    def metrics(self):
+        if self._cstate is None:
+            return []
+        return self._cstate.all_trackers()
+
+    @property
+    def metrics_names(self):
+        if self._cstate is None:
+            return []
+        return self._cstate.names()
+
+    def reset_metrics(self):
+        if self._cstate is not None:
+            self._cstate.reset()
+
+    # ------------------------------------------------------------------ steps
+    def _ensure_built_for(self, xs):
+        if not self.built or (not self._is_graph_network and type(self).__name__ != "Sequential"
+                              and not self._has_weights_or_called()):
+            xs_t = [_wrap(x) for x in xs]
+            with _no_tape():
+                self._forward([x[:2] for x in xs_t], False)
+
+    def _has_weights_or_called(self):
+        return self.built
+
+    def _collect_train_vars(self):
+        tv = self.trainable_weights
+        self._train_vars = tv
+        return tv
+
+    def _train_step(self, xs, ys, sw):
+        """One optimisation step on NumPy batch arrays; returns the loss (float)."""
+        cs = self._cstate
+        tv = self._train_vars
+        if tv is None:
+            tv = self._collect_train_vars()
+        ctx = _CTX
+        prev_training, prev_sink = ctx.training, ctx.loss_sink
+        sink = []
+        ctx.training = True
+        ctx.loss_sink = sink
+        ctx.call_id += 1
+        ctx.depth += 1
+        fused = cs.fused_layer
+        if fused is not None:
+            fused._emit_logits = True
+        try:
+            with GradientTape() as tape:
+                preds = self._forward([_wrap(x) for x in xs], True)
+                total = cs.compute_loss(ys, preds, sw, sink)
+        finally:
+            ctx.depth -= 1
+            ctx.training, ctx.loss_sink = prev_training, prev_sink
+            if fused is not None:
+                fused._emit_logits = False
+        grads = tape.gradient(total, tv)
+        self.optimizer.apply_gradients(list(zip(grads, tv)))
+        if cs.has_metrics:
+            cs.update_metrics(ys, preds, sw)
+        return float(total._data)
+
+    def _test_step(self, xs, ys, sw):
+        cs = self._cstate
+        ctx = _CTX
+        prev_training, prev_sink = ctx.training, ctx.loss_sink
+        sink = []
+        ctx.training = False
+        ctx.loss_sink = sink
+        ctx.call_id += 1
+        ctx.depth += 1
+        fused = cs.fused_layer
+        if fused is not None:
+            fused._emit_logits = True
+        try:
+            with _no_tape():
+                preds = self._forward([_wrap(x) for x in xs], False)
+                total = cs.compute_loss(ys, preds, sw, sink)
+        finally:
+            ctx.depth -= 1
+            ctx.training, ctx.loss_sink = prev_training, prev_sink
+            if fused is not None:
+                fused._emit_logits = False
+        if cs.has_metrics:
+            cs.update_metrics(ys, preds, sw)
+        return float(total._data)
+
+    def _predict_step(self, xs):
+        ctx = _CTX
+        prev = ctx.training
+        ctx.training = False
+        ctx.call_id += 1
+        ctx.depth += 1
+        try:
+            with _no_tape():
+                outs = self._forward([_wrap(x) for x in xs], False)
+        finally:
+            ctx.depth -= 1
+            ctx.training = prev
+        return [o._data if isinstance(o, Tensor) else np.asarray(o) for o in outs]
+
+    def train_step(self, data):
+        """Keras-style hook: one step on a (x, y, sample_weight) batch; returns the logs."""
+        from ..engine.data_adapter import unpack_batch
+        x, y, sw = unpack_batch(data)
+        loss = self._train_step(*self._adapter_batch(x, y, sw))
+        return self._cstate.logs(loss)
+
+    def _adapter_batch(self, x, y, sw):
+        from ..engine import data_adapter as da
+        xs = da.standardize_x(self, x)
+        ys = da.standardize_y(self, y)
+        if ys is not None:
+            ys = self._cstate.prepare_targets(ys)
+        sw = None if sw is None else np.asarray(sw, dtype=np.float32)
+        return xs, ys, sw
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1, max_queue_size=10, workers=1,
+            use_multiprocessing=False, **kwargs):
+        from ..engine import data_adapter as da
+        from .. import callbacks as cbm
+        self._assert_compiled("training it")
+        if kwargs.pop("nb_epoch", None) is not None:
+            epochs = kwargs.pop("nb_epoch")
+        if kwargs:
+            raise TypeError(f"[{self.name}.fit] invalid keyword arguments: {sorted(kwargs)}")
+        verbose = _resolve_verbose(verbose)
+        val_data = validation_data
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), val_data = da.train_validation_split(
+                (x, y, sample_weight), validation_split)
+        handler = da.DataHandler(self, x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                 steps_per_epoch=steps_per_epoch, shuffle=shuffle,
+                                 class_weight=class_weight, training=True)
+        val_handler = None
+        if val_data is not None:
+            vx, vy, vsw = da.unpack_validation_data(val_data)
+            val_handler = da.DataHandler(self, vx, vy, sample_weight=vsw,
+                                         batch_size=validation_batch_size or batch_size,
+                                         steps_per_epoch=validation_steps, shuffle=False,
+                                         training=False)
+        handler.ensure_model_built()
+        cs = self._cstate
+        cs.ensure_resolved(handler)
+        if self._train_vars is None:
+            self._collect_train_vars()
+
+        cblist = cbm.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                  model=self, verbose=verbose, epochs=epochs,
+                                  steps=handler.steps)
+        self.stop_training = False
+        train_step = self._train_step
+        batch_begin = cblist.has_batch_hook("on_train_batch_begin")
+        batch_end = cblist.has_batch_hook("on_train_batch_end")
+        cblist.on_train_begin()
+        logs = {}
+        names = None
+        for epoch in range(initial_epoch, epochs):
+            cs.reset()
+            cblist.on_epoch_begin(epoch)
+            tot = 0.0
+            cnt = 0
+            step = -1
+            for step, (xs, ys, sw, n) in handler.enumerate_epoch():
+                if batch_begin:
+                    cblist.on_train_batch_begin(step)
+                lv = train_step(xs, ys, sw)
+                tot += lv * n
+                cnt += n
+                if batch_end:
+                    cblist.on_train_batch_end(step, cs.logs(tot / cnt))
+                if self.stop_training:
+                    break
+            if step < 0:
+                warnings.warn(f"[{self.name}.fit] your input ran out of data; interrupting "
+                              "training. Make sure the dataset or generator can produce "
+                              f"`steps_per_epoch * epochs` batches.", stacklevel=2)
+                self.stop_training = True
+                break
+            logs = cs.logs(tot / cnt if cnt else float("nan"))
+            if val_handler is not None and _should_validate(epoch, validation_freq):
+                val_logs = self._evaluate_handler(val_handler, cblist=None)
+                for k, v in val_logs.items():
+                    logs["val_" + k] = v
+            cblist.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cblist.on_train_end(logs)
+        names = names
+        return self.history
+
+    # ------------------------------------------------------------------ evaluate
+    def _evaluate_handler(self, handler, cblist=None):
+        cs = self._cstate
+        cs.reset()
+        test_step = self._test_step
+        tot = 0.0
+        cnt = 0
+        hooks = cblist is not None and (cblist.has_batch_hook("on_test_batch_begin") or
+                                        cblist.has_batch_hook("on_test_batch_end"))
+        for step, (xs, ys, sw, n) in handler.enumerate_epoch():
+            if hooks:
+                cblist.on_test_batch_begin(step)
+            lv = test_step(xs, ys, sw)
+            tot += lv * n
+            cnt += n
+            if hooks:
+                cblist.on_test_batch_end(step, cs.logs(tot / cnt))
+        return cs.logs(tot / cnt if cnt else float("nan"))
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, max_queue_size=10, workers=1,
+                 use_multiprocessing=False, return_dict=False, **kwargs):
+        from ..engine import data_adapter as da
+        from .. import callbacks as cbm
+        self._assert_compiled("evaluating it")
+        verbose = _resolve_verbose(verbose)
+        handler = da.DataHandler(self, x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                 steps_per_epoch=steps, shuffle=False, training=False)
+        handler.ensure_model_built()
+        self._cstate.ensure_resolved(handler)
+        cblist = cbm.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
+                                  model=self, verbose=verbose, epochs=1, steps=handler.steps)
+        cblist.on_test_begin()
+        logs = self._evaluate_handler(handler, cblist)
+        cblist.on_test_end(logs)
+        if return_dict:
+            return dict(logs)
+        vals = [logs[k] for k in self._cstate.names()]
+        return vals[0] if len(vals) == 1 else vals
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                max_queue_size=10, workers=1, use_multiprocessing=False):
+        from ..engine import data_adapter as da
+        from .. import callbacks as cbm
+        verbose = _resolve_verbose(verbose)
+        handler = da.DataHandler(self, x, None, batch_size=batch_size, steps_per_epoch=steps,
+                                 shuffle=False, training=False)
+        handler.ensure_model_built()
+        cblist = cbm.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
+                                  model=self, verbose=verbose, epochs=1, steps=handler.steps)
+        hooks = cblist.has_batch_hook("on_predict_batch_begin") or \
+            cblist.has_batch_hook("on_predict_batch_end")
+        cblist.on_predict_begin()
+        chunks = None
+        step_fn = self._predict_step
+        for step, (xs, _, _, n) in handler.enumerate_epoch():
+            if hooks:
+                cblist.on_predict_batch_begin(step)
+            outs = step_fn(xs)
+            if chunks is None:
+                chunks = [[] for _ in outs]
+            for c, o in zip(chunks, outs):
+                c.append(o)
+            if hooks:
+                cblist.on_predict_batch_end(step, {"outputs": outs if len(outs) > 1 else outs[0]})
+        cblist.on_predict_end()
+        if chunks is None:
+            raise ValueError(f"[{self.name}.predict] no data to predict on (empty input)")
+        results = [c[0] if len(c) == 1 else np.concatenate(c, axis=0) for c in chunks]
+        return self._pack_outputs(results)
+
+    def _pack_outputs(self, results):
+        if len(results) == 1 and not getattr(self, "_outputs_are_list", False):
+            return results[0]
+        return results
+
+    def predict_on_batch(self, x):
+        from ..engine import data_adapter as da
+        xs = da.standardize_x(self, x)
+        da.build_from_arrays(self, xs)
+        return self._pack_outputs(self._predict_step(xs))
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       reset_metrics=True, return_dict=False):
+        from ..engine import data_adapter as da
+        self._assert_compiled("training it")
+        xs, ys, sw = self._adapter_batch(x, y, sample_weight)
+        if class_weight is not None:
+            sw = da.apply_class_weight(ys, sw, class_weight)
+        da.build_from_arrays(self, xs)
+        self._cstate.ensure_resolved_arrays(xs, ys)
+        if reset_metrics:
+            self._cstate.reset()
+        loss = self._train_step(xs, ys, sw)
+        return self._format_batch_result(loss, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
+                      return_dict=False):
+        from ..engine import data_adapter as da
+        self._assert_compiled("evaluating it")
+        xs, ys, sw = self._adapter_batch(x, y, sample_weight)
+        da.build_from_arrays(self, xs)
+        self._cstate.ensure_resolved_arrays(xs, ys)
+        if reset_metrics:
+            self._cstate.reset()
+        loss = self._test_step(xs, ys, sw)
+        return self._format_batch_result(loss, return_dict)
+
+    def _format_batch_result(self, loss, return_dict):
+        logs = self._cstate.logs(loss)
+        if return_dict:
+            return logs
+        vals = [logs[k] for k in self._cstate.names()]
+        return vals[0] if len(vals) == 1 else vals
+
+    # Keras 1/2 generator aliases
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, validation_freq=1,
+                      class_weight=None, max_queue_size=10, workers=1,
+                      use_multiprocessing=False, shuffle=True, initial_epoch=0):
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
+                        validation_steps=validation_steps, validation_freq=validation_freq,
+                        class_weight=class_weight, shuffle=shuffle, initial_epoch=initial_epoch)
+
+    def evaluate_generator(self, generator, steps=None, verbose=0, **kwargs):
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, verbose=0, **kwargs):
+        return self.predict(generator, steps=steps, verbose=verbose)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        from . import _summary
+        _summary.print_summary(self, line_length=line_length, positions=positions,
+                               print_fn=print_fn, expand_nested=expand_nested,
+                               show_trainable=show_trainable)
+
+    # ------------------------------------------------------------------ config / saving
+    def get_config(self):
+        if self._is_graph_network:
+            from .functional import get_network_config
+            return get_network_config(self)
+        config = {"name": self.name, "trainable": self.trainable}
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if "layers" in config and ("input_layers" in config or "output_layers" in config):
+            from .functional import functional_from_config
+            return functional_from_config(cls, config, custom_objects)
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise TypeError(f"[{cls.__name__}.from_config] subclassed models must implement "
+                            f"get_config/from_config to be rebuilt from a config: {e}") from None
+
+    def to_json(self, **kwargs):
+        import json
+        from ... import __version__
+        return json.dumps({"class_name": type(self).__name__ if type(self).__name__ != "Model"
+                           else "Functional", "config": self.get_config(),
+                           "keras_version": "2.15.0", "backend": "nabi",
+                           "nabi_version": __version__}, default=_json_default, **kwargs)
+
+    def to_yaml(self, **kwargs):
+        raise RuntimeError("Method `model.to_yaml()` has been removed (as in Keras) for security; "
+                           "use `model.to_json()` instead.")
+
+    def save(self, filepath, overwrite=True, save_format=None, **kwargs):
+        from .. import saving
+        return saving.save_model(self, filepath, overwrite=overwrite, save_format=save_format,
+                                 **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, save_format=None, **kwargs):
+        from .. import saving
+        return saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format,
+                                   **kwargs)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, **kwargs):
+        from .. import saving
+        return saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name,
+                                   **kwargs)
+
+    def __reduce__(self):
+        raise TypeError("nabi models cannot be pickled; use model.save(...) instead")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _resolve_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    return int(verbose)
+
+
+def _should_validate(epoch, freq):
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return (epoch + 1) in freq
+
+
+_unused = (math, time)

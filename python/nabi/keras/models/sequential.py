@@ -1,0 +1,175 @@
+"""`Sequential`: a linear stack of layers."""
+from ..layers.base import KerasTensor, Layer, _shape_tuple
+from ..layers.core import InputLayer
+from .model import Model
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Model):
+    """`Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(10)])`."""
+
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        if name is None:
+            from .. import backend
+            name = backend.unique_object_name("sequential")
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        d = self.__dict__
+        d["_seq_layers"] = []
+        d["_input_layer"] = None
+        d["_layer_outputs"] = []
+        d["_output_names"] = None
+        if layers:
+            if not isinstance(layers, (list, tuple)):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+
+    @property
+    def layers(self):
+        return list(self._seq_layers)
+
+    def add(self, layer):
+        if isinstance(layer, KerasTensor):  # Sequential.add(keras.Input(...))
+            layer = layer._keras_history[0]
+        if not isinstance(layer, Layer):
+            raise TypeError(f"[{self.name}] the added layer must be an instance of class Layer; "
+                            f"received {layer!r} of type {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self._seq_layers or self._input_layer is not None:
+                raise ValueError(f"[{self.name}] an InputLayer can only be added first")
+            self.__dict__["_input_layer"] = layer
+            self.built = False
+            return
+        if any(l is layer for l in self._seq_layers):
+            raise ValueError(f"[{self.name}] layer {layer.name!r} is already in the model")
+        names = {l.name for l in self._seq_layers}
+        if layer.name in names:
+            raise ValueError(f"[{self.name}] all layers added to a Sequential model should have "
+                             f"unique names. Name {layer.name!r} is already the name of a layer "
+                             "in this model. Update the `name` argument to pass a unique name.")
+        if not self._seq_layers and self._input_layer is None and \
+                layer._batch_input_shape is not None:
+            self.__dict__["_input_layer"] = InputLayer(
+                batch_input_shape=layer._batch_input_shape, dtype=layer.dtype,
+                name=f"{layer.name}_input")
+        self._seq_layers.append(layer)
+        self._layers.append(layer)
+        self.__dict__["_train_vars"] = None
+        if self._input_layer is not None:
+            if len(self._layer_outputs) == len(self._seq_layers) - 1:
+                x = self._layer_outputs[-1] if self._layer_outputs else \
+                    self._input_layer._output_tensor
+                self._layer_outputs.append(layer(x))
+                self._finish_graph()
+            else:
+                self._build_graph()
+
+    def pop(self):
+        if not self._seq_layers:
+            raise TypeError(f"[{self.name}] there are no layers in the model")
+        layer = self._seq_layers.pop()
+        self._layers[:] = [l for l in self._layers if l is not layer]
+        if self._layer_outputs:
+            self._layer_outputs.pop()
+        self.__dict__["_train_vars"] = None
+        self._finish_graph()
+        return layer
+
+    def _finish_graph(self):
+        d = self.__dict__
+        if self._input_layer is not None and len(self._layer_outputs) == len(self._seq_layers):
+            d["inputs"] = [self._input_layer._output_tensor]
+            d["outputs"] = [self._layer_outputs[-1]] if self._layer_outputs else d["inputs"]
+            d["_input_names"] = [self._input_layer.name]
+            d["_output_names"] = [self._seq_layers[-1].name] if self._seq_layers else None
+            d["built"] = bool(self._seq_layers)
+            d["_build_input_shape"] = tuple(self._input_layer._batch_input_shape)
+
+    def _build_graph(self):
+        x = self._input_layer._output_tensor
+        outs = []
+        for layer in self._seq_layers:
+            x = layer(x)
+            outs.append(x)
+        self.__dict__["_layer_outputs"] = outs
+        self._finish_graph()
+
+    def build(self, input_shape=None):
+        if input_shape is None:
+            if self._input_layer is None:
+                raise ValueError(f"[{self.name}] you must provide an `input_shape` argument")
+        else:
+            shape = _shape_tuple(input_shape)
+            if self._input_layer is None or \
+                    tuple(self._input_layer._batch_input_shape) != tuple(shape):
+                self.__dict__["_input_layer"] = InputLayer(batch_input_shape=shape,
+                                                           name=(self._seq_layers[0].name + "_input"
+                                                                 if self._seq_layers else None))
+        self._build_graph()
+        self.built = True
+
+    def _build_from_input(self, x):
+        """Deferred build on the first batch: an InputLayer with the data's shape (batch None)."""
+        if self._input_layer is None:
+            shape = (None,) + tuple(x.shape[1:])
+            dtype = x.dtype if getattr(x.dtype, "kind", "f") in "iu" and \
+                not self._seq_layers[0]._autocast else "float32"
+            self.__dict__["_input_layer"] = InputLayer(
+                batch_input_shape=shape, dtype=dtype,
+                name=(self._seq_layers[0].name + "_input") if self._seq_layers else None)
+            self._build_graph()
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._seq_layers:
+            raise ValueError(f"[{self.name}] the model has no layers")
+        if not self.built and self._input_layer is None:
+            import numpy as np
+            arr = inputs._data if hasattr(inputs, "_data") else np.asarray(inputs)
+            if hasattr(arr, "shape") and len(arr.shape) >= 1:
+                from ..layers.base import _no_tape
+                with _no_tape():
+                    self._build_from_input(arr)
+        x = inputs
+        for layer in self._seq_layers:
+            x = layer(x)
+        return x
+
+    def _forward(self, xs, training):
+        x = xs[0]
+        for layer in self._seq_layers:
+            x = layer(x)
+        return [x]
+
+    def get_config(self):
+        from ..layers import serialize as ser_layer
+        layers = []
+        if self._input_layer is not None:
+            layers.append(ser_layer(self._input_layer))
+        layers.extend(ser_layer(l) for l in self._seq_layers)
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from ..layers import deserialize as deser_layer
+        if isinstance(config, list):  # very old Keras: a bare list of layers
+            config = {"layers": config}
+        model = cls(name=config.get("name"))
+        for lc in config.get("layers", []):
+            layer = deser_layer(lc, custom_objects=custom_objects)
+            model.add(layer)
+        if not model.built and config.get("build_input_shape"):
+            model.build(config["build_input_shape"])
+        return model
+
+    @property
+    def input_shape(self):
+        if self._input_layer is not None:
+            return tuple(self._input_layer._batch_input_shape)
+        raise AttributeError(f"[{self.name}] the model has no defined input shape yet")
+
+    @property
+    def output_shape(self):
+        if self._layer_outputs:
+            return tuple(self._layer_outputs[-1].shape)
+        raise AttributeError(f"[{self.name}] the model has no defined output shape yet")
