@@ -30,13 +30,15 @@
 // B block's lines passing through. NC: the packed B block (KC*NC, ~4-8 MiB) fits in L3.
 // The K, M and N block sizes are balanced (K=257 is split 129+128, not 256+1).
 //
-// Threads (OpenMP, nabi::max_threads()): B is packed cooperatively (each thread a share of
-// the NR panels), then a barrier, then each thread takes a contiguous share of the (MC block,
-// N range) tasks. When M is large enough the M blocks are made a multiple of the thread count
-// (so each core owns its own A block in its own L2 and shares the packed B); when M is too
-// small (M < 2*MR per thread) the N panels are split between threads instead. Problems under
-// 64^3 flops-ish stay single-threaded; calls from inside a parallel region run serially.
-// Every thread sets FTZ/DAZ (FlushDenormals) while it works.
+// Threads (OpenMP, nabi::max_threads()): for each (jc, pc) block the threads first pack B
+// together (claiming chunks of NR panels from an atomic counter), meet at a barrier, then
+// claim compute tasks from a second counter: a task is one M block (its A block packed by the
+// claiming thread into its own L2) times the whole packed B block, or, when M is too small to
+// split (M < 2*MR per thread), one share of the B panels. Aiming at ~4 tasks per thread (M
+// blocks no shorter than 48 rows) lets a thread whose core is also busy with another process
+// fall behind without the other thread idling; a second barrier guards B before it is
+// repacked. Problems under 64^3 multiply-adds stay single-threaded; calls from inside a
+// parallel region run serially. Every thread sets FTZ/DAZ (FlushDenormals) while it works.
 //
 // ISA dispatch: chosen once at first use with __builtin_cpu_supports (x86 only): avx512 >
 // avx2 > portable. NABI_GEMM_ISA=avx2|portable|avx512 forces a lower ISA (ignored when the CPU
@@ -51,6 +53,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -183,6 +186,8 @@ struct Isa {
 };
 
 constexpr int64_t kMaxTile = 12 * 32;  // largest MR*NR of any kernel (scratch edge tile)
+constexpr int64_t kTasksPerThread = 4;  // threaded: aim for this many tasks per thread ...
+constexpr int64_t kMinMc = 48;          // ... but keep M blocks at least this tall
 
 template <typename T, int MR, int NR>
 constexpr Kernel<T> make_kernel(MicroKernel<T> micro, int64_t kc, int64_t mc, int64_t nc) {
@@ -339,42 +344,57 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   // Balanced block sizes.
   const int64_t kc = ceil_div(K, ceil_div(K, kn.kc));
   const int64_t nc = round_up(ceil_div(N, ceil_div(N, kn.nc)), NR);
+  const int64_t n_kblocks = ceil_div(K, kc), n_nblocks = ceil_div(N, nc);
+  const int64_t max_panels = ceil_div(std::min(nc, N), NR);
+  // Work items per (jc, pc) block: n_mblocks x n_split tasks, claimed dynamically. Several
+  // tasks per thread let a thread whose core is busy with another process fall behind
+  // without stalling the other (the machine may be shared).
   int64_t n_mblocks = ceil_div(M, kn.mc);
   int64_t n_split = 1;  // how many pieces each B block's panels are cut into
   if (nt > 1) {
-    if (M >= 2 * MR * nt)
-      n_mblocks = round_up(n_mblocks, nt);
-    else
-      n_split = nt;
+    const int64_t want = kTasksPerThread * nt;
+    if (M >= 2 * MR * nt)  // split M: each task owns an A block in its core's L2
+      n_mblocks = std::max(n_mblocks, std::min(want, std::max<int64_t>(nt, M / kMinMc)));
+    else  // too few rows: split the B panels
+      n_split = std::max<int64_t>(1, std::min(want, max_panels / 2));
   }
   const int64_t mc = round_up(ceil_div(M, n_mblocks), MR);
   n_mblocks = ceil_div(M, mc);
   const int64_t n_tasks = n_mblocks * n_split;
   if (n_tasks < nt) nt = static_cast<int>(n_tasks);
 
-  T* bpack = static_cast<T*>(tls_b_buffer.get(sizeof(T) * kc * std::min(nc, round_up(N, NR))));
+  T* bpack = static_cast<T*>(tls_b_buffer.get(sizeof(T) * kc * max_panels * NR));
+  // Per (jc, pc) block: [0] claims B-packing chunks, [1] claims compute tasks.
+  const int64_t n_iters = n_kblocks * n_nblocks;
+  std::unique_ptr<std::atomic<int64_t>[]> claims(new std::atomic<int64_t>[2 * n_iters]);
+  for (int64_t i = 0; i < 2 * n_iters; ++i) claims[i].store(0, std::memory_order_relaxed);
 
-  auto body = [&](int tid, int T_) {
+  auto body = [&](int T_) {
     FlushDenormals ftz;
     T* apack = static_cast<T*>(tls_a_buffer.get(sizeof(T) * kc * mc));
+    int64_t iter = 0;
     for (int64_t jc = 0; jc < N; jc += nc) {
       const int64_t ncur = std::min(nc, N - jc), npanels = ceil_div(ncur, NR);
-      for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t chunk = std::max<int64_t>(1, npanels / (kTasksPerThread * T_));
+      for (int64_t pc = 0; pc < K; pc += kc, ++iter) {
         const int64_t kcur = std::min(kc, K - pc);
         const T beta_eff = pc == 0 ? beta : T(1);
-        // Pack this thread's share of the B panels.
-        {
-          const int64_t q0 = npanels * tid / T_, q1 = npanels * (tid + 1) / T_;
-          const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
+        // Pack the B block, a chunk of NR panels at a time, shared out among the threads.
+        const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
+        for (;;) {
+          const int64_t q0 = claims[2 * iter].fetch_add(1, std::memory_order_relaxed) * chunk;
+          if (q0 >= npanels) break;
+          const int64_t q1 = std::min(q0 + chunk, npanels);
           pack_b(kn, tb, Bblk, ldb, kcur, ncur, q0 * NR, std::min(q1 * NR, ncur),
                  bpack + q0 * NR * kcur);
         }
         if (T_ > 1) {
 #pragma omp barrier
         }
-        const int64_t t0 = n_tasks * tid / T_, t1 = n_tasks * (tid + 1) / T_;
-        int64_t packed = -1;
-        for (int64_t t = t0; t < t1; ++t) {
+        int64_t packed = -1;  // which M block apack holds
+        for (;;) {
+          const int64_t t = claims[2 * iter + 1].fetch_add(1, std::memory_order_relaxed);
+          if (t >= n_tasks) break;
           const int64_t mb = t / n_split, s = t % n_split;
           const int64_t ic = mb * mc, mcur = std::min(mc, M - ic);
           if (mb != packed) {
@@ -386,7 +406,7 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
           macro_kernel(kn, mcur, ncur, kcur, p0, p1, apack, bpack, alpha, beta_eff,
                        C + ic * ldc + jc, ldc);
         }
-        if (T_ > 1) {
+        if (T_ > 1) {  // nobody may repack B while another thread still reads it
 #pragma omp barrier
         }
       }
@@ -394,10 +414,10 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   };
 
   if (nt <= 1) {
-    body(0, 1);
+    body(1);
   } else {
 #pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    body(omp_get_num_threads());
   }
 }
 
