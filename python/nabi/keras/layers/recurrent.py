@@ -528,6 +528,11 @@ class RNN(Layer):
     def call(self, inputs, mask=None, training=None):
         x, init = self._split_inputs(inputs)
         x = _t(x)
+        if self._autocast and x._data.dtype != self._np_dtype and x._data.dtype.kind in "fiub":
+            x = _math_ops.cast(x, self._dtype_name)
+        if init is not None:
+            init = [_math_ops.cast(s, self._dtype_name) if s._data.dtype != self._np_dtype
+                    else s for s in init]
         if x._data.ndim != 3:
             raise ValueError(f"[{self.name}] expected input of shape (batch, time, features), got "
                              f"{tuple(x._data.shape)}")
