@@ -222,6 +222,21 @@ def test_plot_model_missing_pydot_error():
         utils.model_to_dot(object())
 
 
+def test_model_to_dot_with_pydot(tmp_path):
+    pytest.importorskip("pydot", reason="pydot (optional) is not installed")
+    keras = _engine()
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    h = keras.layers.Add(name="add")([keras.layers.Dense(4, name="da")(a), b])
+    m = keras.Model([a, b], keras.layers.Dense(2, name="out")(h))
+    dot = utils.model_to_dot(m, show_shapes=True).to_string()
+    for name in ("a: InputLayer", "da: Dense", "add: Add", "out: Dense", "(None, 2)"):
+        assert name in dot
+    assert dot.count("->") == 4
+    utils.plot_model(m, to_file=str(tmp_path / "m.dot"))
+    assert "digraph" in (tmp_path / "m.dot").read_text()
+
+
 def test_register_keras_serializable_and_scope():
     @utils.register_keras_serializable(package="TestPkg")
     class Thing:

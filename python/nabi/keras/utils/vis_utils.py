@@ -24,6 +24,8 @@ def _check_graphviz(pydot):
 
 
 def _shape_str(layer, attr):
+    if type(layer).__name__ == "InputLayer":
+        attr = "output_shape"
     try:
         s = getattr(layer, attr)
     except Exception:  # noqa: BLE001 - unbuilt layers have no shapes
