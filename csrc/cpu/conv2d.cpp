@@ -53,6 +53,26 @@ inline void zero(T* p, int64_t n) {
   if (n > 0) std::memset(p, 0, sizeof(T) * static_cast<size_t>(n));
 }
 
+template <typename T>
+inline void add_to(T* __restrict d, const T* __restrict src, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) d[k] += src[k];
+}
+
+template <typename T>
+inline void relu_mask(const T* __restrict g, const T* __restrict y, T* __restrict out,
+                      int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    const T gv = g[k];  // unconditional load: lets the compiler if-convert and vectorise
+    out[k] = y[k] > T(0) ? gv : T(0);
+  }
+}
+
+template <typename T>
+inline void col_sums(const T* __restrict g, double* __restrict acc, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(g[r * cols + c]);
+}
+
 // Valid j range [jlo, jhi) of the filter columns for an input column origin iw0 (dilation 1).
 inline void j_range(int64_t iw0, int64_t KW, int64_t W, int64_t* jlo, int64_t* jhi) {
   int64_t lo = std::min(std::max<int64_t>(-iw0, 0), KW);
@@ -115,15 +135,13 @@ void col2im(const Conv2dShape& s, const T* col, int64_t p0, int64_t p1, T* dxn) 
         j_range(iw0, KW, s.W, &jlo, &jhi);
         const T* src = r + jlo * C;
         T* dst = dr + (iw0 + jlo) * C;
-        const int64_t n = (jhi - jlo) * C;
-        for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+        add_to(dst, src, (jhi - jlo) * C);
       } else {
         for (int64_t j = 0; j < KW; ++j) {
           const int64_t iw = iw0 + j * s.dw;
           if (iw < 0 || iw >= s.W) continue;
           const T* src = r + j * C;
-          T* dst = dr + iw * C;
-          for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
+          add_to(dr + iw * C, src, C);
         }
       }
     }
@@ -307,12 +325,10 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
         if (relu_y) {
           T* gm = scratch<T, 1>(static_cast<size_t>(R * CO));
           const T* yt = relu_y + (n * P + p0) * CO;
-          for (int64_t k = 0; k < rows * CO; ++k) gm[k] = yt[k] > T(0) ? g[k] : T(0);
+          relu_mask(g, yt, gm, rows * CO);
           g = gm;
         }
-        if (dbacc)
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < CO; ++c) dbacc[c] += g[r * CO + c];
+        if (dbacc) col_sums(g, dbacc, rows, CO);
         if (!need_col) continue;
         T* col = scratch<T, 0>(static_cast<size_t>(R * K));
         if (dwacc) {
