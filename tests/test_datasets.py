@@ -68,6 +68,16 @@ def test_synthetic_idx_via_path(tmp_path, gz):
     np.testing.assert_array_equal(fx, x)
 
 
+def test_keras_npz_path(tmp_path):
+    ref = _write_set(tmp_path / "set", seed=5)
+    np.savez(tmp_path / "mnist.npz", x_train=ref["train-images-idx3-ubyte"],
+             y_train=ref["train-labels-idx1-ubyte"], x_test=ref["t10k-images-idx3-ubyte"],
+             y_test=ref["t10k-labels-idx1-ubyte"])
+    (x, y), (xt, yt) = mnist.load_data(path=str(tmp_path / "mnist.npz"))
+    np.testing.assert_array_equal(x, ref["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(yt, ref["t10k-labels-idx1-ubyte"])
+
+
 def test_env_var_and_cache_lookup(tmp_path, monkeypatch):
     ref = _write_set(tmp_path / "root" / "fashion_mnist", gz=False, seed=3)
     monkeypatch.setenv("NABI_DATASETS", str(tmp_path / "root"))

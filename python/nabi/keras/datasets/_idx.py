@@ -230,6 +230,13 @@ def load_idx_dataset(name, mirrors, path=None, sha256=None, md5=None):
     ((x_train, y_train), (x_test, y_test)), uint8, x of shape (n, rows, cols)."""
     files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    if path is not None and os.fspath(path).endswith(".npz"):
+        # Keras's `path` names a cache file (`mnist.npz`): read it when it exists (arrays only,
+        # no pickle), otherwise use the default lookup.
+        if os.path.isfile(path):
+            with np.load(path, allow_pickle=False) as f:
+                return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+        path = None
 
     def check(p):
         read_idx(p, IMAGES_MAGIC if "images" in os.path.basename(p) else LABELS_MAGIC)
