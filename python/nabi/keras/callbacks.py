@@ -319,7 +319,7 @@ class ProgbarLogger(Callback):
     def _batch_update_progbar(self, batch, logs=None):
         self._maybe_init_progbar()
         self.seen = batch + 1
-        if self.verbose == 1:
+        if self.verbose == 1 and (self.target is None or self.seen < self.target):
             items = list((logs or {}).items())
             self.progbar.stateful_metrics.update(k for k, _ in items)
             self.progbar.update(self.seen, items, finalize=False)

@@ -113,6 +113,18 @@ class Model(Layer):
         out = self(x, training=training)
         return flatten(out) if isinstance(out, (list, tuple, dict)) else [out]
 
+    def _maybe_build(self, inputs):
+        if self.built:
+            return
+        from ..layers.base import _shape_of, _as_tensor_shapes
+        shapes = _shape_of(inputs)
+        b = type(self).build
+        if b is not Model.build and getattr(b, "__qualname__", "").split(".")[0] not in (
+                "Sequential", "Functional"):
+            self.build(_as_tensor_shapes(shapes))
+        self._build_input_shape = shapes
+        self.built = True
+
     def build(self, input_shape=None):
         if self._is_graph_network:
             self.built = True
@@ -127,6 +139,7 @@ class Model(Layer):
         else:
             kts = KerasTensor(_shape_tuple(shapes))
             dummy = _dummy_for(kts, 2 if kts.shape[0] is None else kts.shape[0], 1)
+        self.__dict__["built"] = True
         with _no_tape():
             self(dummy, training=False)
         self._build_input_shape = input_shape
@@ -223,7 +236,7 @@ class Model(Layer):
         ctx.depth += 1
         fused = cs.fused_layer
         if fused is not None:
-            fused._emit_logits = True
+            fused.__dict__["_emit_logits"] = True
         try:
             with GradientTape() as tape:
                 preds = self._forward([_wrap(x) for x in xs], True)
@@ -232,7 +245,7 @@ class Model(Layer):
             ctx.depth -= 1
             ctx.training, ctx.loss_sink = prev_training, prev_sink
             if fused is not None:
-                fused._emit_logits = False
+                fused.__dict__["_emit_logits"] = False
         grads = tape.gradient(total, tv)
         self.optimizer.apply_gradients(list(zip(grads, tv)))
         if cs.has_metrics:
@@ -250,7 +263,7 @@ class Model(Layer):
         ctx.depth += 1
         fused = cs.fused_layer
         if fused is not None:
-            fused._emit_logits = True
+            fused.__dict__["_emit_logits"] = True
         try:
             with _no_tape():
                 preds = self._forward([_wrap(x) for x in xs], False)
@@ -259,7 +272,7 @@ class Model(Layer):
             ctx.depth -= 1
             ctx.training, ctx.loss_sink = prev_training, prev_sink
             if fused is not None:
-                fused._emit_logits = False
+                fused.__dict__["_emit_logits"] = False
         if cs.has_metrics:
             cs.update_metrics(ys, preds, sw)
         return float(total._data)

@@ -1,0 +1,218 @@
+"""Keras layers: the Layer contract, Dense/core/merge layers against NumPy references."""
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import keras
+from nabi.keras import layers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    keras.backend.clear_session()
+    yield
+
+
+def _np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_dense_forward_matches_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 7)).astype(np.float32)
+    for act, ref in [(None, lambda z: z), ("relu", lambda z: np.maximum(z, 0)),
+                     ("sigmoid", _np_sigmoid), ("tanh", np.tanh)]:
+        d = layers.Dense(3, activation=act)
+        y = d(x)
+        W, b = d.get_weights()
+        assert W.shape == (7, 3) and b.shape == (3,)
+        np.testing.assert_allclose(y.numpy(), ref(x @ W + b), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_softmax_and_nd_input():
+    rng = np.random.default_rng(1)
+    d = layers.Dense(4, activation="softmax")
+    x = rng.standard_normal((2, 3, 6)).astype(np.float32)
+    y = d(x).numpy()
+    W, b = d.get_weights()
+    z = x @ W + b
+    e = np.exp(z - z.max(-1, keepdims=True))
+    np.testing.assert_allclose(y, e / e.sum(-1, keepdims=True), rtol=1e-5, atol=1e-6)
+    assert y.shape == (2, 3, 4)
+
+
+def test_dense_gradients_match_hand_derived_numpy():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    d = layers.Dense(3, activation="sigmoid")
+    d.build((None, 4))
+    W = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    d.set_weights([W, b])
+    with tf.GradientTape() as tape:
+        y = d(x)
+        loss = tf.reduce_sum(y * y)
+    gW, gb = tape.gradient(loss, [d.kernel, d.bias])
+    s = _np_sigmoid(x @ W + b)
+    dz = 2 * s * s * (1 - s)
+    np.testing.assert_allclose(gW.numpy(), x.T @ dz, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gb.numpy(), dz.sum(0), rtol=1e-4, atol=1e-5)
+
+
+def test_names_autonumber_and_clear_session():
+    a, b = layers.Dense(1), layers.Dense(1)
+    assert (a.name, b.name) == ("dense", "dense_1")
+    assert layers.Dropout(0.5).name == "dropout"
+    keras.backend.clear_session()
+    assert layers.Dense(1).name == "dense"
+    assert layers.Dense(1, name="custom").name == "custom"
+
+
+def test_weights_named_like_keras_and_count_params():
+    d = layers.Dense(256)
+    d.build((None, 784))
+    assert [w.name for w in d.weights] == ["dense/kernel:0", "dense/bias:0"]
+    assert [w.path for w in d.weights] == ["dense/kernel", "dense/bias"]
+    assert d.count_params() == 200960
+    assert len(d.trainable_weights) == 2 and d.non_trainable_weights == []
+    d.trainable = False
+    assert d.trainable_weights == [] and len(d.non_trainable_weights) == 2
+    with pytest.raises(ValueError, match="not built|isn't built"):
+        layers.Dense(3).count_params()
+
+
+def test_set_weights_shape_error_names_layer_and_shapes():
+    d = layers.Dense(3, name="dense_x")
+    d.build((None, 4))
+    with pytest.raises(ValueError, match=r"dense_x.*\(4, 3\).*\(5, 3\)"):
+        d.set_weights([np.zeros((5, 3)), np.zeros(3)])
+
+
+def test_bad_input_shape_error():
+    d = layers.Dense(10, name="dense_1")
+    d(np.zeros((2, 784), np.float32))
+    with pytest.raises(ValueError, match=r"\[dense_1\] expected input with last dimension 784, "
+                                         r"got shape \(32, 783\)"):
+        d(np.zeros((32, 783), np.float32))
+
+
+def test_init_alias_and_input_dim_kwargs():
+    d = layers.Dense(4, init="zeros", input_dim=3)
+    assert d._batch_input_shape == (None, 3)
+    d.build((None, 3))
+    assert np.all(d.get_weights()[0] == 0)
+    cfg = d.get_config()
+    assert cfg["units"] == 4 and cfg["batch_input_shape"] == [None, 3]
+    with pytest.raises(TypeError, match="not understood"):
+        layers.Dense(3, bogus=1)
+
+
+def test_dense_config_roundtrip():
+    d = layers.Dense(5, activation="relu", use_bias=False, name="dd")
+    cfg = d.get_config()
+    d2 = layers.Dense.from_config(cfg)
+    assert d2.units == 5 and d2.use_bias is False and d2.name == "dd"
+    ser = layers.serialize(d)
+    assert ser["class_name"] == "Dense"
+    d3 = layers.deserialize(ser)
+    assert isinstance(d3, layers.Dense) and d3.get_config()["activation"] == "relu"
+    assert layers.get_layer_class("Dense") is layers.Dense
+
+
+def test_dropout_training_only_and_scaled():
+    d = layers.Dropout(0.5, seed=3)
+    x = np.ones((200, 50), np.float32)
+    np.testing.assert_array_equal(d(x).numpy(), x)
+    np.testing.assert_array_equal(d(x, training=False).numpy(), x)
+    y = d(x, training=True).numpy()
+    assert set(np.unique(y)).issubset({0.0, 2.0})
+    assert 0.4 < (y == 0).mean() < 0.6
+
+
+def test_flatten_reshape_permute_activation_lambda():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(layers.Flatten()(x).numpy(), x.reshape(2, 12))
+    np.testing.assert_array_equal(layers.Reshape((4, 3))(x).numpy(), x.reshape(2, 4, 3))
+    np.testing.assert_array_equal(layers.Reshape((-1,))(x).numpy(), x.reshape(2, 12))
+    np.testing.assert_array_equal(layers.Permute((2, 1))(x).numpy(), x.transpose(0, 2, 1))
+    np.testing.assert_allclose(layers.Activation("relu")(x - 10).numpy(), np.maximum(x - 10, 0))
+    np.testing.assert_allclose(layers.Lambda(lambda t: t * 2 + 1)(x).numpy(), x * 2 + 1)
+    with pytest.raises(ValueError, match="reshape"):
+        layers.Reshape((5, 5))(x)
+
+
+def test_merge_layers_match_numpy():
+    rng = np.random.default_rng(4)
+    a, b, c = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
+    np.testing.assert_allclose(layers.Add()([a, b, c]).numpy(), a + b + c, rtol=1e-6)
+    np.testing.assert_allclose(layers.Subtract()([a, b]).numpy(), a - b, rtol=1e-6)
+    np.testing.assert_allclose(layers.Multiply()([a, b]).numpy(), a * b, rtol=1e-6)
+    np.testing.assert_allclose(layers.Average()([a, b]).numpy(), (a + b) / 2, rtol=1e-6)
+    np.testing.assert_allclose(layers.Maximum()([a, b]).numpy(), np.maximum(a, b))
+    np.testing.assert_allclose(layers.Minimum()([a, b]).numpy(), np.minimum(a, b))
+    np.testing.assert_allclose(layers.Concatenate()([a, b]).numpy(), np.concatenate([a, b], 1))
+    np.testing.assert_allclose(layers.concatenate([a, b], axis=0).numpy(),
+                               np.concatenate([a, b], 0))
+    np.testing.assert_allclose(layers.add([a, b]).numpy(), a + b, rtol=1e-6)
+    np.testing.assert_allclose(layers.Dot(axes=1)([a, b]).numpy(),
+                               (a * b).sum(1, keepdims=True), rtol=1e-5)
+    with pytest.raises(ValueError):
+        layers.Subtract()([a, b, c])
+    with pytest.raises(ValueError, match="Concatenate"):
+        layers.Concatenate()([np.zeros((3, 4, 2), np.float32), np.zeros((3, 5, 2), np.float32)])
+
+
+def test_custom_layer_subclass_tracks_weights_and_sublayers():
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight("w", (input_shape[-1],), initializer="ones")
+            self.c = self.add_weight("c", (), initializer="zeros", trainable=False)
+
+        def call(self, x):
+            return x * self.w
+
+    class Block(layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.d = layers.Dense(3)
+            self.s = Scale()
+
+        def call(self, x, training=None):
+            return self.s(self.d(x))
+
+    blk = Block()
+    y = blk(np.ones((2, 4), np.float32))
+    assert y.shape == (2, 3)
+    assert [w.path for w in blk.weights] == ["dense/kernel", "dense/bias", "scale/w", "scale/c"]
+    assert len(blk.trainable_weights) == 3 and len(blk.non_trainable_weights) == 1
+    assert blk.count_params() == 4 * 3 + 3 + 3 + 1
+
+
+def test_regularizer_losses_and_add_loss():
+    try:
+        from nabi.keras import regularizers  # noqa: F401
+    except ImportError:
+        pytest.skip("nabi.keras.regularizers not available yet")
+    d = layers.Dense(2, kernel_regularizer="l2", kernel_initializer="ones")
+    d.build((None, 3))
+    (l,) = d.losses
+    np.testing.assert_allclose(float(l.numpy()), 0.01 * 6, rtol=1e-5)
+
+    class ActLoss(layers.Layer):
+        def call(self, x):
+            self.add_loss(tf.reduce_sum(x))
+            return x
+    al = ActLoss()
+    al(np.ones((2, 2), np.float32))
+    assert len(al.losses) == 1 and float(al.losses[0].numpy()) == 4.0
+
+
+def test_symbolic_call_shapes():
+    inp = keras.Input(shape=(None, 8))
+    out = layers.Dense(3)(inp)
+    assert tuple(out.shape) == (None, None, 3)
+    inp2 = keras.Input(shape=(784,), batch_size=16)
+    assert tuple(layers.Dense(5)(inp2).shape) == (16, 5)
+    f = layers.Flatten()(keras.Input(shape=(4, 5)))
+    assert tuple(f.shape) == (None, 20)
+    assert layers.Dense(4).compute_output_shape((None, 7)) == (None, 4)
