@@ -1,0 +1,271 @@
+"""Convolution benchmark: the seed CNN's layers on nabi vs PyTorch CPU (and TensorFlow when it
+is installed), same process, 2 threads, float32, batch 100.
+
+Rows: conv 28x28x1->32 3x3 'same' and conv 14x14x32->64 3x3 'same' (forward; forward+backward
+with the filter and bias gradients, plus the input gradient for the second layer, as in
+training), max-pool 2x2 on 28x28x32 (forward; forward+backward), and one full training step
+of the first MNIST network (Conv32-pool-Conv64-pool-Dense256-Dense10 with dropout, Adam,
+batch 100). PyTorch runs channels_last (its fast layout for these ops). Every workload is
+checked against PyTorch (or NumPy) before it is timed; times are the median of REPS calls
+after warm-up, in ms.
+
+    PYTHONPATH=python /work/venv-bench/bin/python bench/bench_conv.py [--quick] [--json PATH]
+
+bench/run.py imports this file and calls run(quick) -> {"name", "columns", "rows"}.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_PYTHON = os.path.join(os.path.dirname(HERE), "python")
+THREADS = 2
+COLUMNS = ["workload", "nabi ms", "torch ms", "tf ms", "nabi/torch"]
+
+
+def _nabi():
+    try:
+        import nabi  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, REPO_PYTHON)
+    import nabi
+    return nabi
+
+
+def _torch():
+    try:
+        import torch
+        torch.set_num_threads(THREADS)
+        return torch
+    except ImportError:
+        return None
+
+
+def _tf():
+    try:
+        import tensorflow as tf_  # noqa: F401
+        tf_.config.threading.set_intra_op_parallelism_threads(THREADS)
+        return tf_
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _time(fn, reps, warm=3):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)) * 1e3
+
+
+def _close(a, b, what, rtol=1e-3, atol=1e-3):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = max(np.abs(b).max(), 1.0)
+    if not np.allclose(a, b, rtol=rtol, atol=atol * scale):
+        raise AssertionError(f"[bench_conv] {what}: nabi and the reference differ by "
+                             f"{np.abs(a - b).max():.3g}")
+
+
+def conv_rows(tf, torch, reps):
+    rows = []
+    rng = np.random.default_rng(0)
+    for (H, C, CO) in [(28, 1, 32), (14, 32, 64)]:
+        label = f"conv {H}x{H}x{C}->{CO} 3x3 same"
+        x = rng.standard_normal((100, H, H, C)).astype(np.float32)
+        w = (rng.standard_normal((3, 3, C, CO)) * 0.1).astype(np.float32)
+        b = (rng.standard_normal(CO) * 0.1).astype(np.float32)
+        g = rng.standard_normal((100, H, H, CO)).astype(np.float32)
+        need_dx = C > 1
+        xv, wv, bv = tf.Variable(x), tf.Variable(w), tf.Variable(b)
+
+        def n_fwd():
+            return tf.nn.conv2d_bias_activation(x, w, b, 1, "SAME")
+
+        def n_fb():
+            with tf.GradientTape() as tape:
+                y = tf.nn.conv2d_bias_activation(xv, wv, bv, 1, "SAME")
+            srcs = [xv, wv, bv] if need_dx else [wv, bv]
+            return tape.gradient(y, srcs, output_gradients=g)
+
+        r = {"workload": label + " fwd"}
+        r2 = {"workload": label + " fwd+bwd"}
+        if torch is not None:
+            F = torch.nn.functional
+            tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
+                memory_format=torch.channels_last)
+            tw = torch.from_numpy(np.transpose(w, (3, 2, 0, 1)).copy()).contiguous(
+                memory_format=torch.channels_last)
+            tb = torch.from_numpy(b.copy())
+            tg = torch.from_numpy(np.transpose(g, (0, 3, 1, 2)).copy()).contiguous(
+                memory_format=torch.channels_last)
+            with torch.no_grad():
+                ty = F.conv2d(tx, tw, tb, padding=1)
+            _close(n_fwd().numpy(), ty.permute(0, 2, 3, 1).numpy(), label + " fwd")
+            txg = tx.clone().requires_grad_(need_dx)
+            twg = tw.clone().requires_grad_(True)
+            tbg = tb.clone().requires_grad_(True)
+
+            def t_fwd():
+                with torch.no_grad():
+                    return F.conv2d(tx, tw, tb, padding=1)
+
+            def t_fb():
+                for p in (txg, twg, tbg):
+                    p.grad = None
+                F.conv2d(txg, twg, tbg, padding=1).backward(tg)
+
+            grads = n_fb()
+            t_fb()
+            _close(grads[-2].numpy(), twg.grad.permute(2, 3, 1, 0).numpy(), label + " dW")
+            _close(grads[-1].numpy(), tbg.grad.numpy(), label + " db")
+            if need_dx:
+                _close(grads[0].numpy(), txg.grad.permute(0, 2, 3, 1).numpy(), label + " dx")
+            r["torch ms"] = _time(t_fwd, reps)
+            r2["torch ms"] = _time(t_fb, reps)
+        r["nabi ms"] = _time(n_fwd, reps)
+        r2["nabi ms"] = _time(n_fb, reps)
+        rows += [r, r2]
+    return rows
+
+
+def pool_rows(tf, torch, reps):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((100, 28, 28, 32)).astype(np.float32)
+    g = rng.standard_normal((100, 14, 14, 32)).astype(np.float32)
+    xv = tf.Variable(x)
+    label = "max-pool 2x2 on 28x28x32"
+
+    def n_fwd():
+        return tf.nn.max_pool2d(x, 2, 2, "VALID")
+
+    def n_fb():
+        with tf.GradientTape() as tape:
+            y = tf.nn.max_pool2d(xv, 2, 2, "VALID")
+        return tape.gradient(y, xv, output_gradients=g)
+
+    r = {"workload": label + " fwd"}
+    r2 = {"workload": label + " fwd+bwd"}
+    ref = x.reshape(100, 14, 2, 14, 2, 32).max(axis=(2, 4))
+    _close(n_fwd().numpy(), ref, label)
+    if torch is not None:
+        F = torch.nn.functional
+        tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
+            memory_format=torch.channels_last)
+        tg = torch.from_numpy(np.transpose(g, (0, 3, 1, 2)).copy()).contiguous(
+            memory_format=torch.channels_last)
+        txg = tx.clone().requires_grad_(True)
+
+        def t_fwd():
+            with torch.no_grad():
+                return F.max_pool2d(tx, 2, 2)
+
+        def t_fb():
+            txg.grad = None
+            F.max_pool2d(txg, 2, 2).backward(tg)
+
+        t_fb()
+        _close(n_fb().numpy(), txg.grad.permute(0, 2, 3, 1).numpy(), label + " dx")
+        r["torch ms"] = _time(t_fwd, reps)
+        r2["torch ms"] = _time(t_fb, reps)
+    r["nabi ms"] = _time(n_fwd, reps)
+    r2["nabi ms"] = _time(n_fb, reps)
+    return [r, r2]
+
+
+def train_step_rows(tf, torch, reps):
+    try:
+        from nabi import keras
+        L = keras.layers
+        model = keras.Sequential([
+            L.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+            L.Dropout(0.25), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
+            L.Dropout(0.25), L.Flatten(), L.Dense(256, activation="relu"), L.Dropout(0.5),
+            L.Dense(10)])
+        opt = keras.optimizers.Adam(0.001)
+    except Exception as e:  # noqa: BLE001
+        return [{"workload": f"train step (Keras layers unavailable: {type(e).__name__})"}]
+    rng = np.random.default_rng(2)
+    x = rng.random((100, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 100)
+    loss_fn = tf.nn.sparse_softmax_cross_entropy_with_logits
+
+    def n_step():
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(loss_fn(y, logits))
+        grads = tape.gradient(loss, model.trainable_weights)
+        opt.apply_gradients(zip(grads, model.trainable_weights))
+        return loss
+
+    r = {"workload": "train step, first MNIST CNN, Adam, batch 100"}
+    if torch is not None:
+        nn = torch.nn
+        tm = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+                           nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+                           nn.Flatten(), nn.Linear(64 * 5 * 5, 256), nn.ReLU(), nn.Dropout(0.5),
+                           nn.Linear(256, 10)).to(memory_format=torch.channels_last)
+        topt = torch.optim.Adam(tm.parameters(), 1e-3)
+        tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
+            memory_format=torch.channels_last)
+        ty = torch.from_numpy(y)
+        lf = nn.CrossEntropyLoss()
+
+        def t_step():
+            topt.zero_grad()
+            loss = lf(tm(tx), ty)
+            loss.backward()
+            topt.step()
+            return loss
+
+        r["torch ms"] = _time(t_step, reps)
+    l0 = float(n_step().numpy())
+    if not np.isfinite(l0):
+        raise AssertionError("[bench_conv] train step loss is not finite")
+    r["nabi ms"] = _time(n_step, reps)
+    return [r]
+
+
+def run(quick=False):
+    tf = _nabi()
+    torch = _torch()
+    reps = 5 if quick else 20
+    rows = conv_rows(tf, torch, reps) + pool_rows(tf, torch, reps) + \
+        train_step_rows(tf, torch, max(3, reps // 2))
+    for r in rows:
+        if "nabi ms" in r and "torch ms" in r:
+            r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
+    return {"name": "conv", "columns": COLUMNS, "rows": rows}
+
+
+def to_markdown(result):
+    cols = result["columns"]
+    out = [f"### {result['name']} (float32, batch 100, {THREADS} threads, median ms)", "",
+           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in result["rows"]:
+        out.append("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row.get(c), float)
+                                     else str(row.get(c, "")) for c in cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    res = run(a.quick)
+    print(to_markdown(res))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
