@@ -1,0 +1,420 @@
+"""`ImageDataGenerator` (Keras semantics) with vectorised augmentation.
+
+A batch is augmented with one affine resample: per-sample 3x3 matrices are built from the
+random rotation / shift / shear / zoom parameters exactly as Keras composes them (about the
+image centre), the source coordinates of every output pixel of every sample are computed
+at once with NumPy, and the batch is sampled bilinearly (or nearest) with fill_mode
+'constant' (cval), 'nearest', 'reflect' or 'wrap'. Flips are per-sample array reversals.
+No Python loop over pixels or samples.
+
+    gen = ImageDataGenerator(rotation_range=10, zoom_range=0.1, width_shift_range=0.1,
+                             height_shift_range=0.1)
+    model.fit(gen.flow(x, y, batch_size=100), epochs=...)
+"""
+import math
+
+import numpy as np
+
+from ..utils.data_utils import Sequence
+
+__all__ = ["ImageDataGenerator", "NumpyArrayIterator", "Iterator", "apply_affine_transform",
+           "array_to_img", "img_to_array"]
+
+
+def _range(name, v):
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    raise ValueError(f"[ImageDataGenerator] {name} must be a number, got {v!r}")
+
+
+def _map_index(i, n, mode):
+    """Maps integer coordinates outside [0, n) for the fill mode; returns (index, valid)."""
+    if mode == "nearest":
+        return np.clip(i, 0, n - 1), None
+    if mode == "reflect":  # d c b a | a b c d | d c b a
+        m = np.mod(i, 2 * n)
+        return np.where(m >= n, 2 * n - 1 - m, m), None
+    if mode == "wrap":
+        return np.mod(i, n), None
+    valid = (i >= 0) & (i < n)
+    return np.clip(i, 0, n - 1), valid
+
+
+def affine_resample(x, mats, fill_mode="nearest", cval=0.0, order=1):
+    """Resamples a channels-last batch x (B, H, W, C): output pixel (r, c) of sample b reads
+    the input at mats[b] @ (r, c, 1) (mats: (B, 2, 3) or (B, 3, 3), row/col coordinates)."""
+    B, H, W, C = x.shape
+    rr, cc = np.meshgrid(np.arange(H, dtype=np.float64), np.arange(W, dtype=np.float64),
+                         indexing="ij")
+    grid = np.stack([rr.ravel(), cc.ravel(), np.ones(H * W)])          # (3, HW)
+    src = np.einsum("bij,jp->bip", np.asarray(mats, np.float64)[:, :2, :], grid)  # (B, 2, HW)
+    sr, sc = src[:, 0], src[:, 1]
+    xf = x.reshape(B, H * W, C)
+    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+
+    def gather(ri, ci):
+        ri, vr = _map_index(ri, H, fill_mode)
+        ci, vc = _map_index(ci, W, fill_mode)
+        vals = np.take_along_axis(xf, (ri * W + ci)[..., None], axis=1).astype(out_dtype)
+        if vr is not None:
+            vals = np.where((vr & vc)[..., None], vals, np.asarray(cval, out_dtype))
+        return vals
+
+    if order == 0:
+        out = gather(np.floor(sr + 0.5).astype(np.int64), np.floor(sc + 0.5).astype(np.int64))
+    else:
+        r0f, c0f = np.floor(sr), np.floor(sc)
+        fr, fc = (sr - r0f)[..., None], (sc - c0f)[..., None]
+        r0, c0 = r0f.astype(np.int64), c0f.astype(np.int64)
+        out = (gather(r0, c0) * ((1 - fr) * (1 - fc)) + gather(r0, c0 + 1) * ((1 - fr) * fc)
+               + gather(r0 + 1, c0) * (fr * (1 - fc)) + gather(r0 + 1, c0 + 1) * (fr * fc))
+    return out.reshape(B, H, W, C).astype(out_dtype, copy=False)
+
+
+def _transform_matrices(theta, tx, ty, shear, zx, zy, h, w):
+    """Keras's composition (rotation @ shift @ shear @ zoom, about the centre), batched."""
+    B = theta.shape[0]
+    one, zero = np.ones(B), np.zeros(B)
+    rot = np.stack([np.stack([np.cos(theta), -np.sin(theta), zero], -1),
+                    np.stack([np.sin(theta), np.cos(theta), zero], -1),
+                    np.stack([zero, zero, one], -1)], 1)
+    shift = np.stack([np.stack([one, zero, tx], -1), np.stack([zero, one, ty], -1),
+                      np.stack([zero, zero, one], -1)], 1)
+    sh = np.stack([np.stack([one, -np.sin(shear), zero], -1),
+                   np.stack([zero, np.cos(shear), zero], -1),
+                   np.stack([zero, zero, one], -1)], 1)
+    zoom = np.stack([np.stack([zx, zero, zero], -1), np.stack([zero, zy, zero], -1),
+                     np.stack([zero, zero, one], -1)], 1)
+    m = rot @ shift @ sh @ zoom
+    ox, oy = h / 2.0 - 0.5, w / 2.0 - 0.5
+    offset = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
+    reset = np.array([[1, 0, -ox], [0, 1, -oy], [0, 0, 1]], np.float64)
+    return offset @ m @ reset
+
+
+def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis=0, col_axis=1,
+                           channel_axis=2, fill_mode="nearest", cval=0.0, order=1):
+    """One image (Keras signature; angles in degrees)."""
+    x = np.asarray(x)
+    xl = np.moveaxis(x, (row_axis, col_axis, channel_axis), (0, 1, 2))[None]
+    m = _transform_matrices(np.array([np.deg2rad(theta)]), np.array([float(tx)]),
+                            np.array([float(ty)]), np.array([np.deg2rad(shear)]),
+                            np.array([float(zx)]), np.array([float(zy)]), xl.shape[1], xl.shape[2])
+    out = affine_resample(xl, m, fill_mode, cval, order)[0]
+    return np.moveaxis(out, (0, 1, 2), (row_axis, col_axis, channel_axis))
+
+
+class ImageDataGenerator:
+    def __init__(self, featurewise_center=False, samplewise_center=False,
+                 featurewise_std_normalization=False, samplewise_std_normalization=False,
+                 zca_whitening=False, zca_epsilon=1e-6, rotation_range=0, width_shift_range=0.0,
+                 height_shift_range=0.0, brightness_range=None, shear_range=0.0, zoom_range=0.0,
+                 channel_shift_range=0.0, fill_mode="nearest", cval=0.0, horizontal_flip=False,
+                 vertical_flip=False, rescale=None, preprocessing_function=None,
+                 data_format=None, validation_split=0.0, interpolation_order=1, dtype=None):
+        if zca_whitening:
+            raise NotImplementedError("[ImageDataGenerator] zca_whitening is not supported")
+        if fill_mode not in ("constant", "nearest", "reflect", "wrap"):
+            raise ValueError(f"[ImageDataGenerator] fill_mode must be 'constant', 'nearest', "
+                             f"'reflect' or 'wrap', got {fill_mode!r}")
+        if data_format is None:
+            from .. import backend
+            data_format = backend.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"[ImageDataGenerator] data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.featurewise_center = featurewise_center
+        self.samplewise_center = samplewise_center
+        self.featurewise_std_normalization = featurewise_std_normalization
+        self.samplewise_std_normalization = samplewise_std_normalization
+        self.rotation_range = _range("rotation_range", rotation_range)
+        self.width_shift_range = width_shift_range
+        self.height_shift_range = height_shift_range
+        self.brightness_range = brightness_range
+        self.shear_range = _range("shear_range", shear_range)
+        if isinstance(zoom_range, (int, float, np.integer, np.floating)):
+            self.zoom_range = (1 - float(zoom_range), 1 + float(zoom_range))
+        elif len(zoom_range) == 2:
+            self.zoom_range = (float(zoom_range[0]), float(zoom_range[1]))
+        else:
+            raise ValueError(f"[ImageDataGenerator] zoom_range must be a float or a pair, got "
+                             f"{zoom_range!r}")
+        self.channel_shift_range = float(channel_shift_range)
+        self.fill_mode = fill_mode
+        self.cval = cval
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.rescale = rescale
+        self.preprocessing_function = preprocessing_function
+        self.data_format = data_format
+        self.validation_split = float(validation_split)
+        self.interpolation_order = int(interpolation_order)
+        self.dtype = np.dtype(dtype or "float32")
+        self.mean = None
+        self.std = None
+        self._rng = np.random.default_rng()
+
+    # ---- parameters ---------------------------------------------------------------------
+    def _shift(self, rng, rng_val, n, B):
+        if isinstance(rng_val, (list, tuple, np.ndarray)):
+            return rng.choice(np.asarray(rng_val, np.float64), B)
+        r = float(rng_val)
+        if r == 0:
+            return np.zeros(B)
+        if r >= 1 and float(r).is_integer():
+            return rng.integers(-int(r), int(r) + 1, B).astype(np.float64)
+        v = rng.uniform(-r, r, B)
+        return v * n if r < 1 else v
+
+    def _batch_params(self, B, h, w, rng):
+        theta = np.deg2rad(rng.uniform(-self.rotation_range, self.rotation_range, B)) \
+            if self.rotation_range else np.zeros(B)
+        tx = self._shift(rng, self.height_shift_range, h, B)
+        ty = self._shift(rng, self.width_shift_range, w, B)
+        shear = np.deg2rad(rng.uniform(-self.shear_range, self.shear_range, B)) \
+            if self.shear_range else np.zeros(B)
+        if self.zoom_range[0] == 1 and self.zoom_range[1] == 1:
+            zx = zy = np.ones(B)
+        else:
+            zx = rng.uniform(self.zoom_range[0], self.zoom_range[1], B)
+            zy = rng.uniform(self.zoom_range[0], self.zoom_range[1], B)
+        flip_h = rng.random(B) < 0.5 if self.horizontal_flip else np.zeros(B, bool)
+        flip_v = rng.random(B) < 0.5 if self.vertical_flip else np.zeros(B, bool)
+        cs = rng.uniform(-self.channel_shift_range, self.channel_shift_range, B) \
+            if self.channel_shift_range else None
+        br = rng.uniform(self.brightness_range[0], self.brightness_range[1], B) \
+            if self.brightness_range is not None else None
+        return dict(theta=theta, tx=tx, ty=ty, shear=shear, zx=zx, zy=zy, flip_horizontal=flip_h,
+                    flip_vertical=flip_v, channel_shift_intensity=cs, brightness=br)
+
+    def _to_last(self, x):
+        return np.moveaxis(x, 1, -1) if self.data_format == "channels_first" else x
+
+    def _from_last(self, x):
+        return np.moveaxis(x, -1, 1) if self.data_format == "channels_first" else x
+
+    def _apply_batch(self, x, p):
+        """x channels-last (B, H, W, C) float; p from _batch_params."""
+        B, H, W, C = x.shape
+        affine = (np.any(p["theta"] != 0) or np.any(p["tx"] != 0) or np.any(p["ty"] != 0)
+                  or np.any(p["shear"] != 0) or np.any(p["zx"] != 1) or np.any(p["zy"] != 1))
+        if affine:
+            m = _transform_matrices(p["theta"], p["tx"], p["ty"], p["shear"], p["zx"], p["zy"],
+                                    H, W)
+            x = affine_resample(x, m, self.fill_mode, self.cval, self.interpolation_order)
+        if p.get("channel_shift_intensity") is not None:
+            lo = x.min(axis=(1, 2, 3), keepdims=True)
+            hi = x.max(axis=(1, 2, 3), keepdims=True)
+            x = np.clip(x + p["channel_shift_intensity"][:, None, None, None], lo, hi)
+        if p["flip_horizontal"].any():
+            x = np.where(p["flip_horizontal"][:, None, None, None], x[:, :, ::-1], x)
+        if p["flip_vertical"].any():
+            x = np.where(p["flip_vertical"][:, None, None, None], x[:, ::-1], x)
+        if p.get("brightness") is not None:
+            x = x * p["brightness"][:, None, None, None]
+        return x
+
+    def random_transform_batch(self, x, rng=None):
+        """Augments a batch in the generator's data_format (one vectorised resample)."""
+        rng = rng or self._rng
+        xl = np.asarray(self._to_last(np.asarray(x)), self.dtype)
+        p = self._batch_params(xl.shape[0], xl.shape[1], xl.shape[2], rng)
+        return self._from_last(self._apply_batch(xl, p))
+
+    def get_random_transform(self, img_shape, seed=None):
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        shp = img_shape if self.data_format == "channels_last" else \
+            tuple(img_shape[1:]) + (img_shape[0],)
+        p = self._batch_params(1, shp[0], shp[1], rng)
+        out = {"theta": float(np.rad2deg(p["theta"][0])), "tx": float(p["tx"][0]),
+               "ty": float(p["ty"][0]), "shear": float(np.rad2deg(p["shear"][0])),
+               "zx": float(p["zx"][0]), "zy": float(p["zy"][0]),
+               "flip_horizontal": bool(p["flip_horizontal"][0]),
+               "flip_vertical": bool(p["flip_vertical"][0])}
+        if p["channel_shift_intensity"] is not None:
+            out["channel_shift_intensity"] = float(p["channel_shift_intensity"][0])
+        if p["brightness"] is not None:
+            out["brightness"] = float(p["brightness"][0])
+        return out
+
+    def apply_transform(self, x, transform_parameters):
+        t = transform_parameters
+        p = {"theta": np.array([np.deg2rad(t.get("theta", 0))]), "tx": np.array([t.get("tx", 0.)]),
+             "ty": np.array([t.get("ty", 0.)]), "shear": np.array([np.deg2rad(t.get("shear", 0))]),
+             "zx": np.array([t.get("zx", 1.)]), "zy": np.array([t.get("zy", 1.)]),
+             "flip_horizontal": np.array([bool(t.get("flip_horizontal", False))]),
+             "flip_vertical": np.array([bool(t.get("flip_vertical", False))]),
+             "channel_shift_intensity": None if t.get("channel_shift_intensity") is None
+             else np.array([t["channel_shift_intensity"]]),
+             "brightness": None if t.get("brightness") is None else np.array([t["brightness"]])}
+        xl = np.asarray(self._to_last(np.asarray(x)[None]), self.dtype)
+        return self._from_last(self._apply_batch(xl, p))[0]
+
+    def random_transform(self, x, seed=None):
+        return self.apply_transform(x, self.get_random_transform(np.shape(x), seed))
+
+    # ---- standardisation ----------------------------------------------------------------
+    def standardize(self, x):
+        """Rescale, preprocessing_function, then sample- and feature-wise normalisation
+        (Keras order); x is a single image or a batch, in the generator's data_format."""
+        x = np.asarray(x, self.dtype)
+        single = x.ndim == 3
+        xb = x[None] if single else x
+        if self.rescale:
+            xb = xb * self.dtype.type(self.rescale)
+        if self.preprocessing_function is not None:
+            xb = np.stack([np.asarray(self.preprocessing_function(v), self.dtype) for v in xb])
+        axes = tuple(range(1, xb.ndim))
+        if self.samplewise_center:
+            xb = xb - xb.mean(axis=axes, keepdims=True)
+        if self.samplewise_std_normalization:
+            xb = xb / (xb.std(axis=axes, keepdims=True) + 1e-6)
+        if self.featurewise_center:
+            if self.mean is None:
+                raise ValueError("[ImageDataGenerator] featurewise_center needs fit(x) first")
+            xb = xb - self.mean
+        if self.featurewise_std_normalization:
+            if self.std is None:
+                raise ValueError("[ImageDataGenerator] featurewise_std_normalization needs "
+                                 "fit(x) first")
+            xb = xb / (self.std + 1e-6)
+        xb = xb.astype(self.dtype, copy=False)
+        return xb[0] if single else xb
+
+    def fit(self, x, augment=False, rounds=1, seed=None):
+        """Computes the feature-wise mean/std (per channel) of x (N, H, W, C or N, C, H, W)."""
+        x = np.asarray(x, self.dtype)
+        if x.ndim != 4:
+            raise ValueError(f"[ImageDataGenerator.fit] expects a 4-D array, got shape {x.shape}")
+        if augment:
+            rng = np.random.default_rng(seed)
+            x = np.concatenate([self.random_transform_batch(x, rng) for _ in range(int(rounds))])
+        if self.rescale:
+            x = x * self.dtype.type(self.rescale)
+        cax = 1 if self.data_format == "channels_first" else 3
+        axes = tuple(a for a in range(4) if a != cax)
+        shape = [1, 1, 1]
+        shape[cax - 1] = x.shape[cax]
+        if self.featurewise_center:
+            self.mean = x.mean(axis=axes).reshape(shape).astype(self.dtype)
+        if self.featurewise_std_normalization:
+            self.std = x.std(axis=axes).reshape(shape).astype(self.dtype)
+
+    # ---- iterators ----------------------------------------------------------------------
+    def flow(self, x, y=None, batch_size=32, shuffle=True, sample_weight=None, seed=None,
+             save_to_dir=None, save_prefix="", save_format="png", ignore_class_split=False,
+             subset=None):
+        return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle,
+                                  sample_weight=sample_weight, seed=seed, subset=subset)
+
+
+class Iterator(Sequence):
+    """Batches over n indices; `__getitem__` for fit, `__next__` for generator-style use."""
+
+    def __init__(self, n, batch_size, shuffle, seed):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"[ImageDataGenerator.flow] batch_size must be >= 1, got {batch_size}")
+        self.n = int(n)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.batch_index = 0
+        self.total_batches_seen = 0
+        self._order_rng = np.random.default_rng(seed)
+        self.index_array = None
+        self._set_index_array()
+
+    def _set_index_array(self):
+        self.index_array = self._order_rng.permutation(self.n) if self.shuffle else \
+            np.arange(self.n)
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def on_epoch_end(self):
+        self._set_index_array()
+
+    def reset(self):
+        self.batch_index = 0
+
+    def __getitem__(self, idx):
+        if idx < 0:
+            idx += len(self)
+        if not 0 <= idx < len(self):
+            raise IndexError(f"[ImageDataGenerator.flow] batch {idx} out of range "
+                             f"(0..{len(self) - 1})")
+        sel = self.index_array[self.batch_size * idx: self.batch_size * (idx + 1)]
+        return self._get_batches_of_transformed_samples(sel)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.batch_index == 0 and self.total_batches_seen > 0:
+            self.on_epoch_end()
+        i = self.batch_index
+        self.batch_index = (self.batch_index + 1) % len(self)
+        self.total_batches_seen += 1
+        return self[i]
+
+    next = __next__
+
+
+class NumpyArrayIterator(Iterator):
+    def __init__(self, x, y, image_data_generator, batch_size=32, shuffle=False,
+                 sample_weight=None, seed=None, subset=None, dtype=None):
+        gen = image_data_generator
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"[ImageDataGenerator.flow] x must be 4-D (samples, rows, cols, "
+                             f"channels or samples, channels, rows, cols), got shape {x.shape}")
+        if y is not None and len(x) != len(y):
+            raise ValueError(f"[ImageDataGenerator.flow] x and y have different lengths: "
+                             f"{len(x)} vs {len(y)}")
+        if sample_weight is not None and len(sample_weight) != len(x):
+            raise ValueError("[ImageDataGenerator.flow] sample_weight and x differ in length")
+        if subset is not None and gen.validation_split:
+            k = int(len(x) * (1 - gen.validation_split))
+            sl = slice(None, k) if subset == "training" else slice(k, None)
+            x = x[sl]
+            y = None if y is None else np.asarray(y)[sl]
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[sl]
+        self.x = x
+        self.y = None if y is None else np.asarray(y)
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
+        self.image_data_generator = gen
+        self._aug_rng = np.random.default_rng(None if seed is None else seed + 1)
+        super().__init__(len(x), batch_size, shuffle, seed)
+
+    def _get_batches_of_transformed_samples(self, index_array):
+        gen = self.image_data_generator
+        xb = gen.random_transform_batch(self.x[index_array], self._aug_rng)
+        xb = gen.standardize(xb)
+        out = (xb,)
+        if self.y is not None:
+            out = out + (self.y[index_array],)
+        if self.sample_weight is not None:
+            out = out + (self.sample_weight[index_array],)
+        return out[0] if len(out) == 1 else out
+
+
+def img_to_array(img, data_format=None, dtype="float32"):
+    a = np.asarray(img, dtype=dtype)
+    if a.ndim == 2:
+        a = a[..., None]
+    if data_format == "channels_first":
+        a = np.moveaxis(a, -1, 0)
+    return a
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    a = np.asarray(x, np.float64)
+    if data_format == "channels_first":
+        a = np.moveaxis(a, 0, -1)
+    if scale:
+        a = a - a.min()
+        mx = a.max()
+        if mx > 0:
+            a = a / mx * 255
+    return a.astype(np.uint8)
