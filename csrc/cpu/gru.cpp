@@ -28,7 +28,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
       const T* hp0 = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
       const int64_t ldh = s == 0 ? U : Tn * U;
       if (o.reset_after) {
-        gemm(false, false, M, G, U, T(1), hp0, ldh, R, G, T(0), HR, G);
+        rnn::step_gemm(M, G, U, hp0, ldh, R, G, T(0), HR, G);
         for (int64_t r = 0; r < M; ++r) {
           T* g = Gs + r * ldg;
           T* hr = HR + r * G;
@@ -48,7 +48,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
           rnn::act_inplace(o.act, n, U);
         }
       } else {
-        gemm(false, false, M, 2 * U, U, T(1), hp0, ldh, R, G, T(0), HR, G);
+        rnn::step_gemm(M, 2 * U, U, hp0, ldh, R, G, T(0), HR, G);
         for (int64_t r = 0; r < M; ++r) {
           T* g = Gs + r * ldg;
           const T* hp = hp0 + r * ldh;
@@ -62,8 +62,8 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
           for (int64_t j = 0; j < U; ++j) rhs[j] = rr[j] * hp[j];
         }
         // n pre-activation += (r * h) @ R_h
-        gemm(false, false, M, U, U, T(1), rh + (rb * Tn + t) * U, Tn * U, R + 2 * U, G, T(1),
-             Gs + 2 * U, ldg);
+        rnn::step_gemm(M, U, U, rh + (rb * Tn + t) * U, Tn * U, R + 2 * U, G, T(1), Gs + 2 * U,
+                       ldg);
         for (int64_t r = 0; r < M; ++r) rnn::act_inplace(o.act, Gs + r * ldg + 2 * U, U);
       }
       for (int64_t r = 0; r < M; ++r) {
@@ -98,6 +98,9 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   T* dGx = dgx.data();
   T* dGr = dgr.data();
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
+  std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (3U, U)
+  rnn::transpose(R, U, G, rt.data());
+  const T* RT = rt.data();
   parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
@@ -130,13 +133,12 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
         }
       }
       if (o.reset_after) {
-        gemm(false, true, M, U, G, T(1), dGr + (rb * Tn + t) * G, ldg, R, G, T(1), dh0 + rb * U,
-             U);
+        rnn::step_gemm(M, U, G, dGr + (rb * Tn + t) * G, ldg, RT, U, T(1), dh0 + rb * U, U);
       } else {
         T* drh = drh_buf.data();
         // d(r*h) = da_n @ R_h^T
-        gemm(false, true, M, U, U, T(1), dGx + (rb * Tn + t) * G + 2 * U, ldg, R + 2 * U, G, T(0),
-             drh, U);
+        rnn::step_gemm(M, U, U, dGx + (rb * Tn + t) * G + 2 * U, ldg, RT + 2 * U * U, U, T(0),
+                       drh, U);
         for (int64_t r = 0; r < M; ++r) {
           const int64_t bi = rb + r;
           T* dh = dh0 + bi * U;
@@ -151,8 +153,7 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
           }
           rnn::act_grad_mul(o.rec_act, rr, dr, U);
         }
-        gemm(false, true, M, U, 2 * U, T(1), dGx + (rb * Tn + t) * G, ldg, R, G, T(1),
-             dh0 + rb * U, U);
+        rnn::step_gemm(M, U, 2 * U, dGx + (rb * Tn + t) * G, ldg, RT, U, T(1), dh0 + rb * U, U);
       }
     }
   });

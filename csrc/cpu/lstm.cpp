@@ -57,6 +57,54 @@ void build_hprev(const T* h0, const T* out, int64_t B, int64_t Tn, int64_t U, bo
     }
 }
 
+template <typename T>
+void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+               T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (M > 4) {
+    if (K > 0)
+      gemm(false, false, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
+    else if (beta == T(0))
+      for (int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, T(0));
+    return;
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    T* c = C + m * ldc;
+    const T* a = A + m * lda;
+    if (beta == T(0))
+      std::fill(c, c + N, T(0));
+    else if (beta != T(1))
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {  // four rows of B per pass over c
+      const T a0 = a[k], a1 = a[k + 1], a2 = a[k + 2], a3 = a[k + 3];
+      const T *b0 = B + k * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+    }
+    for (; k < K; ++k) {
+      const T ak = a[k];
+      const T* b = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += ak * b[j];
+    }
+  }
+}
+
+template <typename T>
+void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
+  const int64_t bs = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += bs)
+    for (int64_t j0 = 0; j0 < cols; j0 += bs)
+      for (int64_t i = i0; i < std::min(rows, i0 + bs); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + bs); ++j) out[j * rows + i] = in[i * cols + j];
+}
+
+template void step_gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                               int64_t, float, float*, int64_t);
+template void step_gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                                int64_t, double, double*, int64_t);
+template void transpose<float>(const float*, int64_t, int64_t, float*);
+template void transpose<double>(const double*, int64_t, int64_t, double*);
+
 template void input_projection<float>(const float*, const float*, float*, int64_t, int64_t,
                                       int64_t);
 template void input_projection<double>(const double*, const double*, double*, int64_t, int64_t,
@@ -95,7 +143,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
       T* Gs = gates + (rb * Tn + t) * G;
       const T* hp = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
       const int64_t ldh = s == 0 ? U : Tn * U;
-      gemm(false, false, M, G, U, T(1), hp, ldh, R, G, T(1), Gs, ldg);
+      rnn::step_gemm(M, G, U, hp, ldh, R, G, T(1), Gs, ldg);
       for (int64_t r = 0; r < M; ++r) {
         const int64_t bi = rb + r;
         T* g = Gs + r * ldg;
@@ -143,6 +191,9 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   // dh0 / dc0 double as the running dh / dc of each thread's rows.
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   std::memcpy(dc0, d_cT, static_cast<size_t>(B * U) * sizeof(T));
+  std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (4U, U): the per-step GEMM packs rows
+  rnn::transpose(R, U, G, rt.data());
+  const T* RT = rt.data();
   parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> tmp(static_cast<size_t>(U));
@@ -178,7 +229,7 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         rnn::act_grad_mul(o.rec_act, go, dob, U);
       }
       // dh_{s-1} = dgates[:, t] @ R^T
-      gemm(false, true, M, U, G, T(1), dG + (rb * Tn + t) * G, ldg, R, G, T(0), dh0 + rb * U, U);
+      rnn::step_gemm(M, U, G, dG + (rb * Tn + t) * G, ldg, RT, U, T(0), dh0 + rb * U, U);
     }
   });
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));

@@ -74,6 +74,15 @@ void input_projection(const T* x, const T* W, T* G, int64_t BT, int64_t D, int64
 template <typename T>
 void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, int64_t D,
                  int64_t N, T* dW, T* db, T* dx);
+// One recurrent step's C (M, N) = A (M, K) @ B (K, N) + beta * C, all row-major with
+// leading dimensions. Small M (batch 1..4: stateful models) runs as row AXPYs with no
+// packing; larger M calls gemm (single-threaded inside the batch-block threads).
+template <typename T>
+void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
+               T beta, T* C, int64_t ldc);
+// out (cols, rows) = in (rows, cols)^T.
+template <typename T>
+void transpose(const T* in, int64_t rows, int64_t cols, T* out);
 // Hprev (B,T,U) by input time: row (b,t) = h0[b] at step 0 else out[b, s-1].
 template <typename T>
 void build_hprev(const T* h0, const T* out, int64_t B, int64_t Tn, int64_t U, bool go_backwards,

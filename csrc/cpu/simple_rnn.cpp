@@ -28,7 +28,7 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       T* Ps = pre + (rb * Tn + t) * U;
       const T* hp = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
-      gemm(false, false, M, U, U, T(1), hp, s == 0 ? U : ld, R, U, T(1), Ps, ld);
+      rnn::step_gemm(M, U, U, hp, s == 0 ? U : ld, R, U, T(1), Ps, ld);
       for (int64_t r = 0; r < M; ++r) {
         T* p = Ps + r * ld;
         T* h = out + ((rb + r) * Tn + s) * U;
@@ -58,6 +58,9 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   std::vector<T> dgates(static_cast<size_t>(B * Tn * U));
   T* dG = dgates.data();
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
+  std::vector<T> rt(static_cast<size_t>(U * U));
+  rnn::transpose(R, U, U, rt.data());
+  const T* RT = rt.data();
   parallel_for(B, Tn * rnn::step_cost(U, 1), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -70,7 +73,7 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
         for (int64_t j = 0; j < U; ++j) dg[j] = dh[j] + dy[j];
         rnn::act_grad_mul(o.act, out + (bi * Tn + s) * U, dg, U);
       }
-      gemm(false, true, M, U, U, T(1), dG + (rb * Tn + t) * U, ld, R, U, T(0), dh0 + rb * U, U);
+      rnn::step_gemm(M, U, U, dG + (rb * Tn + t) * U, ld, RT, U, T(0), dh0 + rb * U, U);
     }
   });
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
