@@ -251,7 +251,7 @@ def test_nested_models():
 
 def test_predict_and_call_do_not_grow_memory():
     m = mnist_mlp()
-    x = np.random.default_rng(0).random((64, 784)).astype(np.float32)
+    x = np.random.default_rng(0).random((8, 784)).astype(np.float32)
     import tracemalloc
     for _ in range(3):
         m.predict(x, verbose=0)
@@ -259,7 +259,7 @@ def test_predict_and_call_do_not_grow_memory():
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    for _ in range(30):
+    for _ in range(15):
         m.predict(x, verbose=0)
         m(x)
     gc.collect()
