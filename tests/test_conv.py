@@ -210,3 +210,70 @@ def test_errors():
         _C.conv2d_backward(np.zeros((1, 5, 5, 2), np.float32), x, w, None, (1, 1), (1, 1), (0, 0, 0, 0), True, True, True)
     with pytest.raises(ValueError, match=r"C-contiguous"):
         _C.conv2d_forward(np.zeros((1, 5, 5, 2), np.float32)[..., :1], w, None, (1, 1), (1, 1), (0, 0, 0, 0))
+
+
+# ------------------------------------------------------------------ Keras layers
+
+
+def test_conv2d_layer_channels_last_and_first_agree():
+    from nabi import keras
+    x = data((2, 9, 7, 3), np.float32)
+    a = keras.layers.Conv2D(4, (3, 2), strides=2, padding="same", activation="relu")
+    ya = a(x).numpy()
+    assert a.kernel.shape == (3, 2, 3, 4) and a.bias.shape == (4,)
+    k, b = a.kernel.numpy(), a.bias.numpy()
+    ref = np.maximum(R.conv2d(x.astype(np.float64), k.astype(np.float64), (2, 2), (1, 1),
+                              R.same_pads(9, 3, 2) + R.same_pads(7, 2, 2)) + b, 0)
+    np.testing.assert_allclose(ya, ref, rtol=1e-4, atol=1e-4)
+    c = keras.layers.Conv2D(4, (3, 2), strides=2, padding="same", activation="relu",
+                            data_format="channels_first")
+    yc = c(np.transpose(x, (0, 3, 1, 2))).numpy()
+    c.set_weights([k, b])
+    yc = c(np.transpose(x, (0, 3, 1, 2))).numpy()
+    np.testing.assert_allclose(np.transpose(yc, (0, 2, 3, 1)), ya, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_layers_train_and_summary_counts():
+    import nabi as tf
+    from nabi import keras
+    L = keras.layers
+    m = keras.Sequential([L.Input((12, 12, 1)), L.Conv2D(8, 3, activation="relu"),
+                          L.MaxPooling2D(), L.Conv2D(16, 3, padding="same", dilation_rate=2,
+                                                     activation="tanh"),
+                          L.BatchNormalization(), L.GlobalAveragePooling2D(), L.Dense(3)])
+    assert [tuple(w.shape) for w in m.layers[0].weights] == [(3, 3, 1, 8), (8,)]
+    assert m.count_params() == 80 + 1168 + 64 + 51
+    assert m.layers[3].weights[2].trainable is False or len(m.layers[3].trainable_weights) == 2
+    x = data((6, 12, 12, 1), np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    opt = keras.optimizers.Adam(0.01)
+    losses = []
+    for _ in range(15):
+        with tf.GradientTape() as tape:
+            logits = m(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        g = tape.gradient(loss, m.trainable_weights)
+        assert all(gi is not None for gi in g)
+        opt.apply_gradients(zip(g, m.trainable_weights))
+        losses.append(float(loss.numpy()))
+    assert losses[-1] < losses[0]
+
+
+def test_conv1d_upsampling_padding_layers():
+    from nabi import keras
+    L = keras.layers
+    x = data((2, 10, 3), np.float32)
+    c = L.Conv1D(4, 3, padding="causal")
+    y = c(x).numpy()
+    k = c.kernel.numpy()
+    xp = np.pad(x, ((0, 0), (2, 0), (0, 0)))
+    ref = sum(np.einsum("nwc,co->nwo", xp[:, i:i + 10], k[i]) for i in range(3))
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+    x4 = data((1, 3, 4, 2), np.float32)
+    assert L.ZeroPadding2D(((1, 2), (0, 1)))(x4).shape == (1, 6, 5, 2)
+    u = L.UpSampling2D((2, 3))(x4).numpy()
+    np.testing.assert_array_equal(u, x4.repeat(2, 1).repeat(3, 2))
+    assert L.Cropping2D(((1, 0), (1, 2)))(x4).shape == (1, 2, 1, 2)
+    t = L.Conv2DTranspose(5, 3, strides=2, padding="same")
+    assert t(x4).shape == (1, 6, 8, 5)
+    assert L.Conv2DTranspose(5, 3, strides=2)(x4).shape == (1, 7, 9, 5)

@@ -176,3 +176,58 @@ def test_fused_batch_norm_nchw_and_bessel():
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match=r"\[batch_norm\] gamma must have shape \(3,\)"):
         tf.nn.batch_norm_channels_last(np.moveaxis(x, 1, -1), np.ones(4, np.float32), None, 1e-3, True)
+
+
+# ------------------------------------------------------------------ Keras layers
+
+
+def test_pooling_layers():
+    from nabi import keras
+    L = keras.layers
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    y = L.MaxPooling2D()(x).numpy()
+    np.testing.assert_array_equal(y, R.max_pool(x, (2, 2), (2, 2))[0])
+    y = L.AveragePooling2D(3, strides=2, padding="same")(x).numpy()
+    np.testing.assert_allclose(y, R.avg_pool(x, (3, 3), (2, 2), R.same_pads(7, 3, 2) + R.same_pads(6, 3, 2)), rtol=1e-5)
+    xc = np.transpose(x, (0, 3, 1, 2))
+    yc = L.MaxPooling2D(data_format="channels_first")(xc).numpy()
+    np.testing.assert_array_equal(np.transpose(yc, (0, 2, 3, 1)), R.max_pool(x, (2, 2), (2, 2))[0])
+    np.testing.assert_allclose(L.GlobalAveragePooling2D()(x).numpy(), x.mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(L.GlobalMaxPooling2D(keepdims=True)(x).numpy(), x.max((1, 2), keepdims=True))
+    x1 = rng.standard_normal((2, 9, 4)).astype(np.float32)
+    assert L.MaxPooling1D(2)(x1).shape == (2, 4, 4)
+    assert L.AveragePooling1D(3, padding="same")(x1).shape == (2, 3, 4)
+    np.testing.assert_allclose(L.GlobalAveragePooling1D()(x1).numpy(), x1.mean(1), rtol=1e-5)
+
+
+def test_batch_normalization_layer_training_and_inference():
+    from nabi import keras
+    bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    x = (rng.standard_normal((8, 4, 4, 3)) * 2 + 3).astype(np.float32)
+    y = bn(x, training=True).numpy()
+    assert [w.name.split("/")[-1].split(":")[0] for w in bn.weights] == \
+        ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert len(bn.trainable_weights) == 2 and len(bn.non_trainable_weights) == 2
+    yr, mr, vr = R.batch_norm_train(x.astype(np.float64), 1.0, 0.0, 1e-3)
+    np.testing.assert_allclose(y, yr, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mr, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * vr, rtol=1e-4)
+    mm, mv = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    yi = bn(x, training=False).numpy()
+    np.testing.assert_allclose(yi, (x - mm) / np.sqrt(mv + 1e-3), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), mm)   # inference leaves them alone
+    bn1 = keras.layers.BatchNormalization(axis=1)
+    xc = np.transpose(x, (0, 3, 1, 2))
+    np.testing.assert_allclose(np.transpose(bn1(xc, training=True).numpy(), (0, 2, 3, 1)), yr, rtol=1e-4, atol=1e-4)
+
+
+def test_spatial_dropout_drops_whole_maps():
+    from nabi import keras
+    x = np.ones((4, 5, 5, 6), np.float32)
+    y = keras.layers.SpatialDropout2D(0.5, seed=1)(x, training=True).numpy()
+    per_map = y.reshape(4, 25, 6)
+    assert np.all((per_map == per_map[:, :1]))
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    np.testing.assert_array_equal(keras.layers.SpatialDropout2D(0.5)(x, training=False).numpy(), x)
+    y1 = keras.layers.SpatialDropout1D(0.5, seed=2)(np.ones((3, 7, 4), np.float32), training=True).numpy()
+    assert np.all(y1 == y1[:, :1])
