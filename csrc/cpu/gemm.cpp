@@ -213,7 +213,10 @@ const Isa* pick_isa(const char* request) {
 #if defined(NABI_X86)
   __builtin_cpu_init();
   const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
+  // gemm_kernels_avx512.cpp is compiled with -mavx512f/dq/bw/vl, so require all four.
+  const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   if (has_avx512)
     best = &kAvx512;
   else if (has_avx2)
