@@ -81,14 +81,18 @@ inline void j_range(int64_t iw0, int64_t KW, int64_t W, int64_t* jlo, int64_t* j
   *jhi = hi;
 }
 
-// col (p1 - p0, K) <- receptive fields of output pixels [p0, p1) of one image xn (H, W, C).
+// col (p1 - p0, K) <- receptive fields of output pixels [p0, p1) counted from image xn
+// (H, W, C); the range may run on into the following images (pixel p of image p / P).
 template <typename T>
-void im2col(const Conv2dShape& s, const T* xn, int64_t p0, int64_t p1, T* col) {
+void im2col(const Conv2dShape& s, const T* x0, int64_t p0, int64_t p1, T* col) {
   const int64_t C = s.C, KW = s.KW, KWC = KW * C, K = s.KH * KWC;
-  for (int64_t p = p0; p < p1; ++p) {
+  const int64_t P = s.OH * s.OW, xs = s.H * s.W * C;
+  for (int64_t q = p0; q < p1; ++q) {
+    const int64_t p = q % P;
+    const T* xn = x0 + (q / P) * xs;
     const int64_t oh = p / s.OW, ow = p % s.OW;
     const int64_t ih0 = oh * s.sh - s.pt, iw0 = ow * s.sw - s.pl;
-    T* row = col + (p - p0) * K;
+    T* row = col + (q - p0) * K;
     for (int64_t i = 0; i < s.KH; ++i) {
       const int64_t ih = ih0 + i * s.dh;
       T* r = row + i * KWC;
@@ -242,7 +246,7 @@ void direct_c1(const Conv2dShape& s, const T* x, const T* w, const T* b, bool re
 template <typename T>
 int64_t tile_pixels(int64_t P, int64_t K, size_t bytes) {
   int64_t r = static_cast<int64_t>(bytes / (sizeof(T) * static_cast<size_t>(std::max<int64_t>(K, 1))));
-  r = std::max<int64_t>(r, 8);
+  r = r >= 96 ? r / 48 * 48 : std::max<int64_t>(r, 8);
   return std::min(r, P);
 }
 
@@ -269,30 +273,32 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bo
     });
     return;
   }
+  // Tiles run over the flattened (image, pixel) index, so a tile may span images and all
+  // tiles but the last have the same GEMM-friendly height.
   const int nt = max_threads();
-  const int64_t xs = s.H * s.W * s.C;
-  int64_t R = tile_pixels<T>(P, K, kTileBytes);
-  int64_t tiles = (P + R - 1) / R;
-  const bool outer = nt > 1 && s.N * tiles >= nt;
+  const int64_t NP = s.N * P;
+  int64_t R = tile_pixels<T>(NP, K, kTileBytes);
+  int64_t tiles = (NP + R - 1) / R;
+  const bool outer = nt > 1 && tiles >= 2 * nt;
   if (!outer) {
-    R = tile_pixels<T>(P, K, kBigTileBytes);
-    tiles = (P + R - 1) / R;
+    R = tile_pixels<T>(NP, K, kBigTileBytes);
+    tiles = (NP + R - 1) / R;
   }
   auto task = [&](int64_t t) {
-    const int64_t n = t / tiles, p0 = (t % tiles) * R, p1 = std::min(P, p0 + R);
+    const int64_t q0 = t * R, q1 = std::min(NP, q0 + R);
     T* col = scratch<T, 0>(static_cast<size_t>(R * K));
-    im2col(s, x + n * xs, p0, p1, col);
-    T* yt = y + (n * P + p0) * CO;
-    gemm(false, false, p1 - p0, CO, K, T(1), col, K, w, CO, T(0), yt, CO);
-    epilogue(yt, p1 - p0, CO, b, relu);
+    im2col(s, x, q0, q1, col);
+    T* yt = y + q0 * CO;
+    gemm(false, false, q1 - q0, CO, K, T(1), col, K, w, CO, T(0), yt, CO);
+    epilogue(yt, q1 - q0, CO, b, relu);
   };
   if (outer) {
-    parallel_for(s.N * tiles, R * K * CO * 2, [&](int64_t t0, int64_t t1) {
+    parallel_for(tiles, R * K * CO * 2, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) task(t);
     });
   } else {
     FlushDenormals ftz;
-    for (int64_t t = 0; t < s.N * tiles; ++t) task(t);
+    for (int64_t t = 0; t < tiles; ++t) task(t);
   }
 }
 
@@ -313,8 +319,9 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   const int64_t flops = s.N * P * K * CO * 2 * ((dx ? 1 : 0) + (dw ? 1 : 0)) + s.N * P * CO;
   if (flops < 200000) nt = 1;
   const bool outer = nt > 1 && s.N >= nt;
-  const int64_t R = tile_pixels<T>(P, K, outer ? kTileBytes : kBigTileBytes);
-  const int64_t tiles = (P + R - 1) / R;
+  const int64_t R0 = tile_pixels<T>(P, K, outer ? kTileBytes : kBigTileBytes);
+  const int64_t tiles = (P + R0 - 1) / R0;
+  const int64_t R = (P + tiles - 1) / tiles;  // balanced: no thin last tile per image
 
   // One image range; dwacc/dbacc are the accumulators (first write uses beta = 0).
   auto run_images = [&](int64_t n0, int64_t n1, T* dwacc, double* dbacc, bool* dw_started) {
