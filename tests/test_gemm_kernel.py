@@ -25,13 +25,14 @@ DTYPES = [np.float32, np.float64]
 
 
 def supported_isas():
-    best = _C.gemm_isa()
-    isas = ["portable"]
-    if _C.cpu_has("avx2") and _C.cpu_has("fma"):
-        isas.append("avx2")
-    if _C.cpu_has("avx512f"):
-        isas.append("avx512")
-    assert best in isas
+    start = _C.gemm_isa()  # the best one, or what NABI_GEMM_ISA asked for
+    isas = [name for name in ("portable", "avx2", "avx512") if _C._gemm_force_isa(name) == name]
+    best = _C._gemm_force_isa("unknown-name")  # falls back to the best one
+    _C._gemm_force_isa(start)
+    assert _C.gemm_isa() == start and start in isas and best == isas[-1]
+    assert ("avx2" in isas) == (_C.cpu_has("avx2") and _C.cpu_has("fma"))
+    if not _C.cpu_has("avx512f"):
+        assert "avx512" not in isas
     return isas
 
 
