@@ -328,6 +328,7 @@ class Tensor:
         self._dtype = _dt.as_dtype(dtype)
         self._probes = probes
         self._tainted_int = False
+        self._rank_unknown = False   # derived from a placeholder of unknown rank
 
     @property
     def graph(self):
@@ -563,7 +564,7 @@ def apply_op(op_type, fn, args=(), kwargs=None, name=None, num_outputs=None, kin
     try:
         runs, multi = _probe(op_type, pcall if probe_fn is not None else call, flat)
     except Exception as e:  # noqa: BLE001
-        if any(t._tainted_int for t in flat):
+        if any(t._tainted_int or t._rank_unknown for t in flat):
             runs = None   # the op depends on placeholder *values* (dummy ints): shape unknown
         else:
             graph._ops.remove(op)
@@ -596,10 +597,16 @@ def apply_op(op_type, fn, args=(), kwargs=None, name=None, num_outputs=None, kin
                 shp = [a if a == b else None for a, b in zip(shp, o)]
             probes = tuple(r[i] for r in runs)
             outs.append(Tensor(op, i, shp, first.dtype, probes))
-    if shape_override is not None and len(outs) == 1:
-        outs[0]._shape = TensorShape(shape_override)
+    loose = any(t._rank_unknown for t in flat)
     for t in outs:
         t._tainted_int = tainted or False
+        if loose:
+            t._rank_unknown = True
+            t._shape = UnknownShape()
+    if shape_override is not None and len(outs) == 1:
+        outs[0]._shape = shape_override if isinstance(shape_override, TensorShape) else \
+            TensorShape(shape_override)
+        outs[0]._rank_unknown = isinstance(shape_override, UnknownShape)
     op.outputs = outs
     if multi:
         return tuple(outs)

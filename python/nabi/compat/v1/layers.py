@@ -136,7 +136,7 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
         return inputs
     return apply_op("Dropout", _dropout_fn, (inputs, rate, training, noise_shape, seed),
                     name=(name + "/dropout") if name else "dropout",
-                    probe_fn=lambda x, *a: x)
+                    probe_fn=lambda x, *a: x, shape_override=inputs.shape)
 
 
 def flatten(inputs, name=None, data_format="channels_last"):
@@ -183,6 +183,8 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=0.001, center=Tr
             return y, m, v
         y, bmean, bvar = apply_op("FusedBatchNorm", fn, (inputs, gamma, beta, mm, mv, training),
                                   name="FusedBatchNorm", num_outputs=3)
+        y._shape = inputs.shape
+        y._rank_unknown = inputs._rank_unknown
         if isinstance(training, Tensor) or training:
             for var, stat in ((mm, bmean), (mv, bvar)):
                 def upd(v, s, tr):

@@ -85,7 +85,8 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
     if keep_prob is not None and not isinstance(keep_prob, Tensor):
         if not 0.0 < float(keep_prob) <= 1.0:
             raise ValueError(f"[dropout] keep_prob must be in (0, 1], got {keep_prob}")
-    return apply_op("Dropout", _eager_dropout, (x, keep_prob, rate, noise_shape, seed), name=name)
+    return apply_op("Dropout", _eager_dropout, (x, keep_prob, rate, noise_shape, seed), name=name,
+                    shape_override=x.shape if isinstance(x, Tensor) else None)
 
 
 def bias_add(value, bias, data_format=None, name=None):

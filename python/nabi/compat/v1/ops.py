@@ -196,18 +196,37 @@ def set_random_seed(seed):
     _R.set_seed(seed)
 
 
+def _arr(v):
+    if isinstance(v, EagerTensor):
+        return v._data
+    if isinstance(v, (list, tuple)):
+        return [_arr(a) for a in v]
+    return v
+
+
+def _rand(fn):
+    def f(shape, a, b, dtype, seed):
+        shape = _arr(shape)
+        if isinstance(shape, np.ndarray):
+            shape = shape.tolist()
+        elif isinstance(shape, list):
+            shape = [int(d) for d in shape]
+        return fn(shape, _arr(a), _arr(b), dtype, seed)
+    return f
+
+
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
-    return apply_op("RandomStandardNormal", _R.normal, (shape, mean, stddev, _dt.as_dtype(dtype),
+    return apply_op("RandomStandardNormal", _rand(_R.normal), (shape, mean, stddev, _dt.as_dtype(dtype),
                                                         seed), name=name or "random_normal")
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
-    return apply_op("TruncatedNormal", _R.truncated_normal,
+    return apply_op("TruncatedNormal", _rand(_R.truncated_normal),
                     (shape, mean, stddev, _dt.as_dtype(dtype), seed), name=name or "truncated_normal")
 
 
 def random_uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None):
-    return apply_op("RandomUniform", _R.uniform, (shape, minval, maxval, _dt.as_dtype(dtype), seed),
+    return apply_op("RandomUniform", _rand(_R.uniform), (shape, minval, maxval, _dt.as_dtype(dtype), seed),
                     name=name or "random_uniform")
 
 
@@ -382,7 +401,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     outs = []
     for x, y in zip(la, lb):
         outs.append(apply_op("Cond", lambda p, u, v: u if bool(p._data) else v, (pred, x, y),
-                             name=name or "cond", probe_fn=lambda p, u, v: u))
+                             name=name or "cond", probe_fn=lambda p, u, v: u,
+                             shape_override=x.shape))
     return type(a)(outs) if multi else outs[0]
 
 
@@ -394,7 +414,8 @@ def Print(input_, data, message=None, first_n=None, summarize=None, name=None): 
     def fn(x, *ds):
         print(message or "", *[d.numpy() for d in ds])
         return x
-    return apply_op("Print", fn, (input_, *data), name=name, probe_fn=lambda x, *ds: x)
+    return apply_op("Print", fn, (input_, *data), name=name, probe_fn=lambda x, *ds: x,
+                    shape_override=input_.shape if isinstance(input_, Tensor) else None)
 
 
 def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **kwargs):
@@ -456,7 +477,9 @@ def placeholder(dtype, shape=None, name=None):
     g = get_default_graph()
     op = Operation(g, "Placeholder", name or "Placeholder", [], None, kind="placeholder")
     if shape is None:
-        t = Tensor(op, 0, None, dt, None)
+        # unknown rank: probe with a scalar, but keep the derived static shapes unknown
+        t = Tensor(op, 0, None, dt, (dummy_value((), dt, 0),))
+        t._rank_unknown = True
     else:
         shp = TensorShape(shape)
         probes = (dummy_value(shp, dt, 0),) if shp.is_fully_defined() else \
