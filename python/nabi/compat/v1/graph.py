@@ -329,6 +329,7 @@ class Tensor:
         self._probes = probes
         self._tainted_int = False
         self._rank_unknown = False   # derived from a placeholder of unknown rank
+        self._ones_probe = False     # probed with unknown dims of size 1 (1s may be unknown)
 
     @property
     def graph(self):
@@ -541,6 +542,19 @@ def _probe(op_name, call, inputs):
     return runs, multi
 
 
+def _probe_ones(call, inputs):
+    vals = []
+    for t in inputs:
+        a = t._probes[0]
+        if len(t._probes) == 2 and not isinstance(t._shape, UnknownShape):
+            idx = tuple(slice(0, 1) if d is None else slice(None) for d in t._shape)
+            a = convert_to_tensor(np.ascontiguousarray(a._data[idx]))
+        vals.append(a)
+    with np.errstate(all="ignore"):
+        outs, multi = _as_outputs(call(vals), "probe")
+    return [outs], multi
+
+
 def apply_op(op_type, fn, args=(), kwargs=None, name=None, num_outputs=None, kind="pure",
              shape_override=None, probe_fn=None):
     """Adds a graph op that calls the eager `fn(*args, **kwargs)` with graph tensors replaced
@@ -561,10 +575,24 @@ def apply_op(op_type, fn, args=(), kwargs=None, name=None, num_outputs=None, kin
     op = Operation(graph, op_type, name or op_type, flat,
                    (lambda sess, vals: call(vals)) if kind == "stateful" else call, kind=kind)
     runs = multi = None
+    ones = any(t._ones_probe for t in flat)
+    pf = pcall if probe_fn is not None else call
     try:
-        runs, multi = _probe(op_type, pcall if probe_fn is not None else call, flat)
+        try:
+            runs, multi = _probe(op_type, pf, flat)
+        except Exception:  # noqa: BLE001
+            if not any(t._probes is not None and len(t._probes) == 2 for t in flat):
+                raise
+            # unknown dims may meet fixed ones (e.g. [?, 4] + [3, 4]): probe them with size 1;
+            # if that fails too, the static shape stays unknown and the eager op reports any
+            # real mismatch when the graph runs
+            try:
+                runs, multi = _probe_ones(pf, flat)
+                ones = True
+            except Exception:  # noqa: BLE001
+                runs = None
     except Exception as e:  # noqa: BLE001
-        if any(t._tainted_int or t._rank_unknown for t in flat):
+        if any(t._tainted_int or t._rank_unknown or t._ones_probe for t in flat):
             runs = None   # the op depends on placeholder *values* (dummy ints): shape unknown
         else:
             graph._ops.remove(op)
@@ -597,6 +625,11 @@ def apply_op(op_type, fn, args=(), kwargs=None, name=None, num_outputs=None, kin
                 shp = [a if a == b else None for a, b in zip(shp, o)]
             probes = tuple(r[i] for r in runs)
             outs.append(Tensor(op, i, shp, first.dtype, probes))
+    if ones and runs is not None:
+        for t in outs:
+            t._ones_probe = True
+            if not isinstance(t._shape, UnknownShape):
+                t._shape = TensorShape(None if d == 1 else d for d in t._shape)
     loose = any(t._rank_unknown for t in flat)
     for t in outs:
         t._tainted_int = tainted or False

@@ -1,5 +1,7 @@
 """TF1 math/array/random ops as graph ops. Each one records a call to the eager nabi op of the
 same meaning (nabi.ops.*); only TF1 argument spellings are translated here."""
+import builtins as _b
+
 import numpy as np
 
 import nabi as _n
@@ -304,44 +306,40 @@ def where(condition, x=None, y=None, name=None):
 
 
 def _getitem(x, idx):
-    def fix(i):
-        if isinstance(i, Tensor):
-            return i
-        return i
     if isinstance(idx, list) and not any(isinstance(i, (Tensor, EagerTensor)) for i in idx):
         idx = np.asarray(idx)
-    if isinstance(idx, (tuple, slice)) and _has_graph_slice(idx):
+    if isinstance(idx, (_b.tuple, _b.slice)) and _has_graph_slice(idx):
         # slice bounds given as graph scalars: pass them as separate inputs
-        parts = idx if isinstance(idx, tuple) else (idx,)
+        parts = idx if isinstance(idx, _b.tuple) else (idx,)
         flat = []
         spec = []
         for p in parts:
-            if isinstance(p, slice):
+            if isinstance(p, _b.slice):
                 spec.append(("s", [_put(flat, p.start), _put(flat, p.stop), _put(flat, p.step)]))
             else:
                 spec.append(("i", _put(flat, p)))
 
         def fn(v, *vals):
             def get(k):
-                if k is None or not isinstance(k, tuple):
+                if k is None or not isinstance(k, _b.tuple):
                     return k
                 a = vals[k[1]]
                 return int(a._data) if isinstance(a, EagerTensor) else a
             out = []
             for kind, s in spec:
                 if kind == "s":
-                    out.append(slice(get(s[0]), get(s[1]), get(s[2])))
+                    out.append(_b.slice(get(s[0]), get(s[1]), get(s[2])))
                 else:
                     out.append(get(s))
-            return _A.getitem(v, tuple(out))
+            return _A.getitem(v, _b.tuple(out))
         return apply_op("StridedSlice", fn, (x, *flat), name="strided_slice")
     return apply_op("StridedSlice", _A.getitem, (x, idx), name="strided_slice")
 
 
 def _has_graph_slice(idx):
-    parts = idx if isinstance(idx, tuple) else (idx,)
+    parts = idx if isinstance(idx, _b.tuple) else (idx,)
     for p in parts:
-        if isinstance(p, slice) and any(isinstance(b, Tensor) for b in (p.start, p.stop, p.step)):
+        if isinstance(p, _b.slice) and any(isinstance(b, Tensor) for b in (p.start, p.stop, p.step)):
             return True
     return False
 

@@ -148,7 +148,7 @@ class Session:
             if arr.ndim != len(shp) or any(d is not None and d != a for d, a in zip(shp, arr.shape)):
                 raise ValueError(f"Cannot feed value of shape {tuple(arr.shape)} for Tensor "
                                  f"{t.name!r}, which has shape '{_fmt_shape(shp)}'")
-        return convert_to_tensor(np.ascontiguousarray(arr) if arr.dtype != object else arr)
+        return convert_to_tensor(np.asarray(arr, order="C") if arr.dtype != object else arr)
 
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:

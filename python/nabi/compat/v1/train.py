@@ -113,7 +113,7 @@ class Optimizer:
     @staticmethod
     def _prep(evars, grads):
         ps = [v._data for v in evars]
-        gs = [np.ascontiguousarray(g, dtype=p.dtype) for g, p in zip(grads, ps)]
+        gs = [np.asarray(g, dtype=p.dtype, order="C").reshape(p.shape) for g, p in zip(grads, ps)]
         return ps, gs
 
 
