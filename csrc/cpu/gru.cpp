@@ -18,6 +18,9 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   rnn::input_projection(x, W, gates, B * Tn, D, G);
   const T* b_in = b;
   const T* b_rec = (b && o.reset_after) ? b + G : nullptr;
+  const bool ra = o.reset_after;
+  const rnn::StepB<T> Rall(R, G, ra ? U : 0, G), Rzr(R, G, ra ? 0 : U, 2 * U),
+      Rh(R + 2 * U, G, ra ? 0 : U, U);
   parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> hr_buf(static_cast<size_t>(M * G));
@@ -28,7 +31,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
       const T* hp0 = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
       const int64_t ldh = s == 0 ? U : Tn * U;
       if (o.reset_after) {
-        rnn::step_gemm(M, G, U, hp0, ldh, R, G, T(0), HR, G);
+        Rall.run(M, hp0, ldh, T(0), HR, G);
         for (int64_t r = 0; r < M; ++r) {
           T* g = Gs + r * ldg;
           T* hr = HR + r * G;
@@ -48,7 +51,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
           rnn::act_inplace(o.act, n, U);
         }
       } else {
-        rnn::step_gemm(M, 2 * U, U, hp0, ldh, R, G, T(0), HR, G);
+        Rzr.run(M, hp0, ldh, T(0), HR, G);
         for (int64_t r = 0; r < M; ++r) {
           T* g = Gs + r * ldg;
           const T* hp = hp0 + r * ldh;
@@ -62,8 +65,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
           for (int64_t j = 0; j < U; ++j) rhs[j] = rr[j] * hp[j];
         }
         // n pre-activation += (r * h) @ R_h
-        rnn::step_gemm(M, U, U, rh + (rb * Tn + t) * U, Tn * U, R + 2 * U, G, T(1), Gs + 2 * U,
-                       ldg);
+        Rh.run(M, rh + (rb * Tn + t) * U, Tn * U, T(1), Gs + 2 * U, ldg);
         for (int64_t r = 0; r < M; ++r) rnn::act_inplace(o.act, Gs + r * ldg + 2 * U, U);
       }
       for (int64_t r = 0; r < M; ++r) {
@@ -101,6 +103,9 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (3U, U)
   rnn::transpose(R, U, G, rt.data());
   const T* RT = rt.data();
+  const bool ra = o.reset_after;
+  const rnn::StepB<T> RTall(RT, U, ra ? G : 0, U), RThT(RT + 2 * U * U, U, ra ? 0 : U, U),
+      RTzr(RT, U, ra ? 0 : 2 * U, U);
   parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
@@ -133,12 +138,11 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
         }
       }
       if (o.reset_after) {
-        rnn::step_gemm(M, U, G, dGr + (rb * Tn + t) * G, ldg, RT, U, T(1), dh0 + rb * U, U);
+        RTall.run(M, dGr + (rb * Tn + t) * G, ldg, T(1), dh0 + rb * U, U);
       } else {
         T* drh = drh_buf.data();
         // d(r*h) = da_n @ R_h^T
-        rnn::step_gemm(M, U, U, dGx + (rb * Tn + t) * G + 2 * U, ldg, RT + 2 * U * U, U, T(0),
-                       drh, U);
+        RThT.run(M, dGx + (rb * Tn + t) * G + 2 * U, ldg, T(0), drh, U);
         for (int64_t r = 0; r < M; ++r) {
           const int64_t bi = rb + r;
           T* dh = dh0 + bi * U;
@@ -153,7 +157,7 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
           }
           rnn::act_grad_mul(o.rec_act, rr, dr, U);
         }
-        rnn::step_gemm(M, U, 2 * U, dGx + (rb * Tn + t) * G, ldg, RT, U, T(1), dh0 + rb * U, U);
+        RTzr.run(M, dGx + (rb * Tn + t) * G, ldg, T(1), dh0 + rb * U, U);
       }
     }
   });

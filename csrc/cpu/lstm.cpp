@@ -136,6 +136,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   T* abuf = saved ? cact : scratch.data() + B * U;
   const int64_t cb_stride = saved ? Tn * U : U, cs_stride = saved ? U : 0;
 
+  const rnn::StepB<T> Rs(R, G, U, G);
   parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     for (int64_t s = 0; s < Tn; ++s) {
@@ -143,7 +144,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
       T* Gs = gates + (rb * Tn + t) * G;
       const T* hp = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
       const int64_t ldh = s == 0 ? U : Tn * U;
-      rnn::step_gemm(M, G, U, hp, ldh, R, G, T(1), Gs, ldg);
+      Rs.run(M, hp, ldh, T(1), Gs, ldg);
       for (int64_t r = 0; r < M; ++r) {
         const int64_t bi = rb + r;
         T* g = Gs + r * ldg;
@@ -174,6 +175,34 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   }
 }
 
+namespace {
+// One row of the LSTM cell backward for the default activations (tanh, sigmoid), fused into
+// a single vectorisable pass. dh is the carried gradient (its new value comes from the
+// GEMM afterwards); dc is updated in place to dc_{s-1}.
+template <typename T>
+inline void lstm_cell_backward_tanh_sigmoid(int64_t U, const T* __restrict dh,
+                                            const T* __restrict dy, T* __restrict dc,
+                                            const T* __restrict gi, const T* __restrict gf,
+                                            const T* __restrict gc, const T* __restrict go,
+                                            const T* __restrict a, const T* __restrict cp,
+                                            T* __restrict dg) {
+  T* __restrict di = dg;
+  T* __restrict df = dg + U;
+  T* __restrict dcc = dg + 2 * U;
+  T* __restrict dob = dg + 3 * U;
+  for (int64_t j = 0; j < U; ++j) {
+    const T h = dh[j] + dy[j];
+    const T av = a[j], ov = go[j], iv = gi[j], fv = gf[j], gv = gc[j];
+    const T dcv = dc[j] + h * ov * (T(1) - av * av);
+    di[j] = dcv * gv * (iv * (T(1) - iv));
+    df[j] = dcv * cp[j] * (fv * (T(1) - fv));
+    dcc[j] = dcv * iv * (T(1) - gv * gv);
+    dob[j] = h * av * (ov * (T(1) - ov));
+    dc[j] = dcv * fv;
+  }
+}
+}  // namespace
+
 template <typename T>
 void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, const T* h0,
                    const T* c0, const T* W, const T* R, const T* out, const T* gates,
@@ -194,6 +223,8 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (4U, U): the per-step GEMM packs rows
   rnn::transpose(R, U, G, rt.data());
   const T* RT = rt.data();
+  const rnn::StepB<T> RTs(RT, U, G, U);
+  const bool default_acts = o.act == rnn::RnnAct::Tanh && o.rec_act == rnn::RnnAct::Sigmoid;
   parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> tmp(static_cast<size_t>(U));
@@ -204,12 +235,16 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         T* dh = dh0 + bi * U;
         T* dc = dc0 + bi * U;
         const T* dy = d_out + (bi * Tn + s) * U;
-        for (int64_t j = 0; j < U; ++j) dh[j] += dy[j];
         const T* g = gates + (bi * Tn + t) * G;
         const T *gi = g, *gf = g + U, *gc = g + 2 * U, *go = g + 3 * U;
         const T* a = cact + (bi * Tn + s) * U;
         const T* cp = s == 0 ? c0 + bi * U : cells + (bi * Tn + s - 1) * U;
         T* dg = dG + (bi * Tn + t) * G;
+        if (default_acts) {
+          lstm_cell_backward_tanh_sigmoid(U, dh, dy, dc, gi, gf, gc, go, a, cp, dg);
+          continue;
+        }
+        for (int64_t j = 0; j < U; ++j) dh[j] += dy[j];
         T *di = dg, *df = dg + U, *dcc = dg + 2 * U, *dob = dg + 3 * U;
         // dc += dh * o * act'(c)
         T* t1 = tmp.data();
@@ -229,7 +264,7 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         rnn::act_grad_mul(o.rec_act, go, dob, U);
       }
       // dh_{s-1} = dgates[:, t] @ R^T
-      rnn::step_gemm(M, U, G, dG + (rb * Tn + t) * G, ldg, RT, U, T(0), dh0 + rb * U, U);
+      RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
     }
   });
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));

@@ -12,6 +12,8 @@
 //             db = column sums, dx = dgates @ W^T (all timesteps at once).
 #pragma once
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "cpu/rnn_common.h"
 
@@ -80,6 +82,32 @@ void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, i
 template <typename T>
 void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                T beta, T* C, int64_t ldc);
+// The right operand of every step of one sequence (R or a block of it): packed once for the
+// AVX2 float kernel, else used as is through step_gemm.
+template <typename T>
+struct StepB {
+  const T* B = nullptr;
+  int64_t ldb = 0, K = 0, N = 0;
+  std::vector<float> packed;
+  StepB(const T* b, int64_t ld, int64_t k, int64_t n) : B(b), ldb(ld), K(k), N(n) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_step_available() && K > 0 && N > 0) {
+        packed.resize(static_cast<size_t>(packed_size(K, N)));
+        pack_b16(B, ldb, K, N, packed.data());
+      }
+    }
+  }
+  void run(int64_t M, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (!packed.empty()) {
+        packed_step_gemm(M, N, K, A, lda, packed.data(), beta, C, ldc);
+        return;
+      }
+    }
+    step_gemm(M, N, K, A, lda, B, ldb, beta, C, ldc);
+  }
+};
+
 // out (cols, rows) = in (rows, cols)^T.
 template <typename T>
 void transpose(const T* in, int64_t rows, int64_t cols, T* out);

@@ -49,6 +49,17 @@ inline void act_grad_mul(RnnAct k, const T* y, T* g, int64_t n) {
   }
 }
 
+// Recurrent-step GEMM on a pre-packed right operand (float32, AVX2+FMA CPUs):
+//   C[M, N] (ldc) = A[M, K] (lda) @ B + beta * C, beta in {0, 1},
+// where B (K, N) was packed once per sequence into 16-column panels (zero-padded), so the
+// per-step GEMMs neither repack R nor enter OpenMP. Rows go 6 at a time (12 accumulators).
+bool packed_step_available();
+// Panels: ceil(N / 16) blocks of K x 16 floats. `packed` must hold packed_size(K, N) floats.
+inline int64_t packed_size(int64_t K, int64_t N) { return ((N + 15) / 16) * 16 * K; }
+void pack_b16(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed);
+void packed_step_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                      const float* packed, float beta, float* C, int64_t ldc);
+
 // Returns a kernel-friendly per-element cost estimate (flops) of one recurrent step row.
 inline int64_t step_cost(int64_t U, int64_t G) { return 2 * U * G * U + 30 * G * U; }
 

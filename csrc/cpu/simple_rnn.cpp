@@ -22,13 +22,14 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
   }
   rnn::input_projection(x, W, pre, B * Tn, D, U);
   const int64_t ld = Tn * U;
+  const rnn::StepB<T> Rs(R, U, U, U);
   parallel_for(B, Tn * rnn::step_cost(U, 1), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       T* Ps = pre + (rb * Tn + t) * U;
       const T* hp = s == 0 ? h0 + rb * U : out + (rb * Tn + s - 1) * U;
-      rnn::step_gemm(M, U, U, hp, s == 0 ? U : ld, R, U, T(1), Ps, ld);
+      Rs.run(M, hp, s == 0 ? U : ld, T(1), Ps, ld);
       for (int64_t r = 0; r < M; ++r) {
         T* p = Ps + r * ld;
         T* h = out + ((rb + r) * Tn + s) * U;
@@ -60,7 +61,7 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   std::vector<T> rt(static_cast<size_t>(U * U));
   rnn::transpose(R, U, U, rt.data());
-  const T* RT = rt.data();
+  const rnn::StepB<T> RTs(rt.data(), U, U, U);
   parallel_for(B, Tn * rnn::step_cost(U, 1), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -73,7 +74,7 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
         for (int64_t j = 0; j < U; ++j) dg[j] = dh[j] + dy[j];
         rnn::act_grad_mul(o.act, out + (bi * Tn + s) * U, dg, U);
       }
-      rnn::step_gemm(M, U, U, dG + (rb * Tn + t) * U, ld, RT, U, T(0), dh0 + rb * U, U);
+      RTs.run(M, dG + (rb * Tn + t) * U, ld, T(0), dh0 + rb * U, U);
     }
   });
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
