@@ -409,6 +409,20 @@ def test_compute_apply_gradients_global_step_and_gradients():
         opt.minimize(tf.reduce_sum(x), var_list=[w])
 
 
+def test_reinitialising_resets_optimizer_state():
+    w = tf.Variable([1.0, -2.0])
+    loss = tf.reduce_sum(tf.square(w))
+    train = tf.train.AdamOptimizer(0.1).minimize(loss)
+    with tf.Session() as sess:
+        runs = []
+        for _ in range(2):
+            sess.run(tf.global_variables_initializer())
+            for _ in range(3):
+                sess.run(train)
+            runs.append(sess.run(w))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 def test_two_optimizers_disjoint_var_lists():
     z = tf.placeholder(tf.float32, [None, 2])
     with tf.variable_scope("G"):

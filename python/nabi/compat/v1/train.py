@@ -171,12 +171,18 @@ class AdamOptimizer(Optimizer):
 
     def _apply(self, sess, var_ops, evars, grads, hyper):
         lr = self._val(self._lr, hyper)
-        t = self._step(sess)
         ps, gs = self._prep(evars, grads)
-        ms = [self._slot(sess, op, "m", p) for op, p in zip(var_ops, ps)]
-        vs = [self._slot(sess, op, "v", p) for op, p in zip(var_ops, ps)]
-        K.adam_update(ps, gs, ms, vs, None, lr, float(self._beta1), float(self._beta2),
-                      float(self._epsilon), t)
+        groups = {}
+        for op, p, g in zip(var_ops, ps, gs):
+            # the step count (TF1's beta1_power/beta2_power) is kept per variable and session
+            t = self._slot(sess, op, "t", np.zeros((1,)), 0.0)
+            t += 1
+            groups.setdefault(int(t[0]), []).append((op, p, g))
+        for t, items in groups.items():
+            ms = [self._slot(sess, op, "m", p) for op, p, _ in items]
+            vs = [self._slot(sess, op, "v", p) for op, p, _ in items]
+            K.adam_update([p for _, p, _ in items], [g for _, _, g in items], ms, vs, None, lr,
+                          float(self._beta1), float(self._beta2), float(self._epsilon), t)
 
     def get_slot_names(self):
         return ["m", "v"]

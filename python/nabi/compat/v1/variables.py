@@ -71,6 +71,10 @@ class Variable(Tensor):
 
             def init_fn(sess, vals):
                 sess._set_var(var_op, vals[0], tr, vname)
+                # (re)initialising a variable also resets its optimizer slots in this session
+                for k in [k for k in sess._state if isinstance(k, tuple) and len(k) == 3
+                          and k[1] is var_op]:
+                    del sess._state[k]
             with g.control_dependencies(None):
                 self._initializer = Operation(g, "Assign", vname + "/Assign", [initial_value],
                                               init_fn, kind="stateful", exact_name=True)
