@@ -1,0 +1,208 @@
+// Caching device allocator, DeviceBuffer and runtime queries (see allocator.h).
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "cuda/allocator.h"
+#include "cuda/common.cuh"
+
+namespace nabi {
+int cuda_device_count();  // runtime.cu: 0 when there is no driver/GPU (clears the error)
+}
+
+namespace nabi::cuda {
+
+// ---- runtime queries --------------------------------------------------------------------
+int device_count() { return ::nabi::cuda_device_count(); }
+
+bool is_available() { return device_count() > 0; }
+
+std::string unavailable_reason() {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" +
+           cudaGetErrorString(e) + ")";
+  }
+  if (n == 0) return "no CUDA device found";
+  return "";
+}
+
+std::string device_name(int index) {
+  const int n = device_count();
+  if (index < 0 || index >= n)
+    throw std::out_of_range("[device_name] device index " + std::to_string(index) +
+                            " out of range: " + std::to_string(n) + " CUDA device(s)");
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+  return prop.name;
+}
+
+void synchronize() {
+  if (!is_available()) return;
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+static void require_device(const char* what) {
+  if (!is_available())
+    throw CudaError(std::string("[") + what + "] no CUDA GPU is available: " +
+                    unavailable_reason());
+}
+
+// ---- caching allocator ------------------------------------------------------------------
+size_t size_class(size_t n) {
+  if (n <= 512) return 512;
+  // Highest power of two <= n-1, then quarter steps above it.
+  size_t p = 1;
+  while ((p << 1) <= n - 1) p <<= 1;
+  const size_t q = p / 4;
+  return p + ceil_div(n - p, q) * q;
+}
+
+namespace {
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_lists;  // class bytes -> blocks
+  std::unordered_map<void*, size_t> live;                     // pointer -> class bytes
+  size_t allocated = 0;
+  size_t reserved = 0;
+
+  void release_cached_locked() {
+    for (auto& kv : free_lists) {
+      for (void* p : kv.second) {
+        cudaFree(p);  // errors here are ignored: the block is gone either way
+        reserved -= kv.first;
+      }
+      kv.second.clear();
+    }
+    cudaGetLastError();
+  }
+};
+
+Cache& cache() {
+  // Leaked on purpose: freeing device memory from a static destructor at interpreter exit
+  // can run after the CUDA runtime has shut down.
+  static Cache* c = new Cache();
+  return *c;
+}
+}  // namespace
+
+void* device_alloc(size_t nbytes) {
+  if (nbytes == 0) return nullptr;
+  const size_t cls = size_class(nbytes);
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.free_lists.find(cls);
+  if (it != c.free_lists.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    c.live.emplace(p, cls);
+    c.allocated += cls;
+    return p;
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, cls);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    c.release_cached_locked();
+    e = cudaMalloc(&p, cls);
+  }
+  if (e != cudaSuccess)
+    throw_cuda_error(e, ("cudaMalloc(" + std::to_string(cls) + " bytes)").c_str(), __FILE__,
+                     __LINE__);
+  c.reserved += cls;
+  c.live.emplace(p, cls);
+  c.allocated += cls;
+  return p;
+}
+
+void device_free(void* p) {
+  if (!p) return;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.live.find(p);
+  if (it == c.live.end()) return;  // not ours (never happens through DeviceBuffer)
+  const size_t cls = it->second;
+  c.live.erase(it);
+  c.allocated -= cls;
+  c.free_lists[cls].push_back(p);
+}
+
+size_t memory_allocated() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.allocated;
+}
+
+size_t memory_reserved() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.reserved;
+}
+
+void empty_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (c.reserved == c.allocated) return;
+  // Work already queued may still read a cached block: wait for it before cudaFree.
+  cudaDeviceSynchronize();
+  c.release_cached_locked();
+}
+
+// ---- copies -----------------------------------------------------------------------------
+void copy_h2d(void* dst, const void* src, size_t n) {
+  if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream()));
+  if (n) CUDA_CHECK(cudaStreamSynchronize(stream()));  // src is pageable host memory
+}
+void copy_d2h(void* dst, const void* src, size_t n) {
+  if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream()));
+  if (n) CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+void copy_d2d(void* dst, const void* src, size_t n) {
+  if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream()));
+}
+void memset_zero(void* dst, size_t n) {
+  if (n) CUDA_CHECK(cudaMemsetAsync(dst, 0, n, stream()));
+}
+
+// ---- DeviceBuffer -----------------------------------------------------------------------
+size_t dtype_size(DType d) {
+  switch (d) {
+    case DType::Float32: return 4;
+    case DType::Float64: return 8;
+    case DType::Int32: return 4;
+    case DType::Int64: return 8;
+    case DType::Bool: return 1;
+  }
+  return 1;
+}
+
+const char* dtype_str(DType d) {
+  switch (d) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Bool: return "bool";
+  }
+  return "?";
+}
+
+DeviceBuffer::DeviceBuffer(std::vector<int64_t> shape, DType dtype)
+    : dtype_(dtype), shape_(std::move(shape)) {
+  numel_ = 1;
+  for (int64_t s : shape_) {
+    if (s < 0) throw std::invalid_argument("[DeviceBuffer] negative dimension in shape");
+    numel_ *= s;
+  }
+  nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
+  require_device("DeviceBuffer");
+  data_ = device_alloc(nbytes_);
+}
+
+DeviceBuffer::~DeviceBuffer() { device_free(data_); }
+
+}  // namespace nabi::cuda

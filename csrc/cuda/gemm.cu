@@ -1,0 +1,412 @@
+// SGEMM / DGEMM, row-major, all four transpose cases, any size (see launchers.h).
+//
+// Algorithm (the classic register-blocked shared-memory GEMM):
+//   * The grid tiles C into BM x BN block tiles (float: 128 x 128, double: 64 x 64); a block
+//     of 256 threads walks K in steps of BK (float: 8, double: 16).
+//   * Each step loads the BM x BK slice of op(A) and the BK x BN slice of op(B) into shared
+//     memory, both stored k-major (As[k][m], Bs[k][n]) whatever the transpose, so the inner
+//     loop is the same for all four cases. Global loads are runs of 4 consecutive elements
+//     along the operand's contiguous axis (A rows when not transposed, A columns when
+//     transposed, likewise B): one float4 (float) or two double2 (double) when the run is in
+//     bounds and 16-byte aligned, else element-wise with zero fill past the edges, so any M,
+//     N, K works and partial tiles contribute zeros.
+//   * Double buffering: while the block computes on one shared buffer, each thread already
+//     holds the next slice in registers and writes it to the other buffer afterwards (one
+//     __syncthreads per K step). Shared rows are padded by 4 elements so the transposing
+//     stores (As[k+j][m]) do not hit the same bank.
+//   * Register blocking: each thread accumulates a TM x TN block (float 8 x 8, double 4 x 4)
+//     of C, taken as 4-wide groups strided by half the tile (rows ty*4 + {0..3} and
+//     64 + ty*4 + {0..3}) so the float4 shared-memory reads of one warp are conflict-free.
+//   * Epilogue: C = alpha * acc + beta * C with bounds checks (C is not read when beta == 0).
+// TF32 (opt-in, float only, gemm_set_tf32(true)): a WMMA m16n16k8 kernel, 64 x 64 block tile,
+// BK = 16, 4 warps each computing 32 x 32 (2 x 2 fragments), inputs rounded to TF32 in the
+// fragments, float accumulation; the same generic tile loader handles transposes and edges.
+#include <mma.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "cuda/common.cuh"
+#include "cuda/launchers.h"
+
+namespace nabi::cuda {
+
+namespace {
+
+template <typename T>
+struct GemmCfg;
+template <>
+struct GemmCfg<float> {
+  static constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+};
+template <>
+struct GemmCfg<double> {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4;
+};
+constexpr int kThreads = 256;
+
+// Loads a run of 4 elements base[row*ld + col .. col+3] into v, zero outside [rows) x [cols).
+// vec: base is 16-byte aligned and ld, col keep runs 16-byte aligned (decided on the host).
+__device__ __forceinline__ void load_run(const float* __restrict__ base,  // [rows, ld]
+                                         int64_t ld, int64_t row, int64_t col, int64_t rows,
+                                         int64_t cols, bool vec, float (&v)[4]) {
+  if (row < rows) {
+    const float* p = base + row * ld + col;
+    if (vec && col + 3 < cols) {
+      const float4 f = *reinterpret_cast<const float4*>(p);
+      v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[j] = col + j < cols ? p[j] : 0.f;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = 0.f;
+  }
+}
+
+__device__ __forceinline__ void load_run(const double* __restrict__ base,  // [rows, ld]
+                                         int64_t ld, int64_t row, int64_t col, int64_t rows,
+                                         int64_t cols, bool vec, double (&v)[4]) {
+  if (row < rows) {
+    const double* p = base + row * ld + col;
+    if (vec && col + 3 < cols) {
+      const double2 a = reinterpret_cast<const double2*>(p)[0];
+      const double2 b = reinterpret_cast<const double2*>(p)[1];
+      v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[j] = col + j < cols ? p[j] : 0.0;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = 0.0;
+  }
+}
+
+// 4 consecutive shared-memory elements (16-byte aligned for float, 32 for double).
+__device__ __forceinline__ void lds4(const float* p, float* out) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  out[0] = f.x; out[1] = f.y; out[2] = f.z; out[3] = f.w;
+}
+__device__ __forceinline__ void lds4(const double* p, double* out) {
+  const double2 a = reinterpret_cast<const double2*>(p)[0];
+  const double2 b = reinterpret_cast<const double2*>(p)[1];
+  out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
+}
+
+template <typename T, bool TA, bool TB>
+__global__ void __launch_bounds__(kThreads)
+gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* __restrict__ A,  // [M, lda] (TA: [K, lda])
+                  int64_t lda,
+                  const T* __restrict__ B,  // [K, ldb] (TB: [N, ldb])
+                  int64_t ldb, T beta,
+                  T* __restrict__ C,        // [M, ldc]
+                  int64_t ldc, bool vec_a, bool vec_b) {
+  using Cfg = GemmCfg<T>;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
+  constexpr int PA = BM + 4, PB = BN + 4;          // padded shared rows
+  constexpr int RA = BM * BK / (4 * kThreads);     // 4-element runs per thread, A slice
+  constexpr int RB = BN * BK / (4 * kThreads);
+  constexpr int GM = TM / 4, GN = TN / 4;          // 4-wide groups per thread
+  constexpr int SM = BM / GM, SN = BN / GN;        // stride between a thread's groups
+  static_assert(RA >= 1 && RB >= 1 && BM * BK == RA * 4 * kThreads &&
+                    BN * BK == RB * 4 * kThreads,
+                "tile must split into one or more 4-runs per thread");
+  static_assert((BM / TM) * (BN / TN) == kThreads, "thread layout");
+
+  __shared__ __align__(16) T As[2][BK][PA];  // op(A) slice, k-major
+  __shared__ __align__(16) T Bs[2][BK][PB];  // op(B) slice, k-major
+
+  const int tid = threadIdx.x;
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
+
+  T ra[RA][4], rb[RB][4];
+
+  auto fetch = [&](int64_t k0) {
+#pragma unroll
+    for (int i = 0; i < RA; ++i) {
+      const int r = tid + i * kThreads;
+      if (!TA) {  // runs along k of A[m, :]
+        const int m = r / (BK / 4), kk = (r % (BK / 4)) * 4;
+        load_run(A, lda, m0 + m, k0 + kk, M, K, vec_a, ra[i]);
+      } else {    // runs along m of A[k, :]
+        const int kk = r / (BM / 4), m = (r % (BM / 4)) * 4;
+        load_run(A, lda, k0 + kk, m0 + m, K, M, vec_a, ra[i]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < RB; ++i) {
+      const int r = tid + i * kThreads;
+      if (!TB) {  // runs along n of B[k, :]
+        const int kk = r / (BN / 4), n = (r % (BN / 4)) * 4;
+        load_run(B, ldb, k0 + kk, n0 + n, K, N, vec_b, rb[i]);
+      } else {    // runs along k of B[n, :]
+        const int n = r / (BK / 4), kk = (r % (BK / 4)) * 4;
+        load_run(B, ldb, n0 + n, k0 + kk, N, K, vec_b, rb[i]);
+      }
+    }
+  };
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < RA; ++i) {
+      const int r = tid + i * kThreads;
+      if (!TA) {
+        const int m = r / (BK / 4), kk = (r % (BK / 4)) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) As[buf][kk + j][m] = ra[i][j];
+      } else {
+        const int kk = r / (BM / 4), m = (r % (BM / 4)) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) As[buf][kk][m + j] = ra[i][j];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < RB; ++i) {
+      const int r = tid + i * kThreads;
+      if (!TB) {
+        const int kk = r / (BN / 4), n = (r % (BN / 4)) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) Bs[buf][kk][n + j] = rb[i][j];
+      } else {
+        const int n = r / (BK / 4), kk = (r % (BK / 4)) * 4;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) Bs[buf][kk + j][n] = rb[i][j];
+      }
+    }
+  };
+
+  T acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+
+  fetch(0);
+  stash(0);
+  __syncthreads();
+  int buf = 0;
+  for (int64_t k0 = 0; k0 < K; k0 += BK) {
+    const bool has_next = k0 + BK < K;
+    if (has_next) fetch(k0 + BK);  // global loads in flight during the math below
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      T a[TM], b[TN];
+#pragma unroll
+      for (int g = 0; g < GM; ++g) lds4(&As[buf][kk][g * SM + ty * 4], &a[g * 4]);
+#pragma unroll
+      for (int g = 0; g < GN; ++g) lds4(&Bs[buf][kk][g * SN + tx * 4], &b[g * 4]);
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    if (has_next) stash(buf ^ 1);
+    __syncthreads();
+    buf ^= 1;
+  }
+
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t r = m0 + (i / 4) * SM + ty * 4 + (i % 4);
+    if (r >= M) continue;
+    T* crow = C + r * ldc;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t c = n0 + (j / 4) * SN + tx * 4 + (j % 4);
+      if (c < N) {
+        T v = alpha * acc[i][j];
+        if (beta != T(0)) v = fma(beta, crow[c], v);
+        crow[c] = v;
+      }
+    }
+  }
+}
+
+// ---- TF32 tensor-core path (float) --------------------------------------------------------
+constexpr int kTcBM = 64, kTcBN = 64, kTcBK = 16, kTcThreads = 128;
+
+template <bool TA, bool TB>
+__global__ void __launch_bounds__(kTcThreads)
+gemm_tf32_wmma_kernel(int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* __restrict__ A,  // [M, lda] (TA: [K, lda])
+                      int64_t lda,
+                      const float* __restrict__ B,  // [K, ldb] (TB: [N, ldb])
+                      int64_t ldb, float beta,
+                      float* __restrict__ C,        // [M, ldc]
+                      int64_t ldc, bool vec_a, bool vec_b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  constexpr int LA = kTcBK + 4;  // As[m][k], ldm multiple of 4, fragment rows 32-byte aligned
+  constexpr int LB = kTcBN + 4;  // Bs[k][n]
+  constexpr int LC = kTcBN + 4;  // Cs[m][n]
+  constexpr int RA = kTcBM * kTcBK / (4 * kTcThreads);  // 2
+  constexpr int RB = kTcBN * kTcBK / (4 * kTcThreads);  // 2
+  __shared__ __align__(32) float As[kTcBM][LA];
+  __shared__ __align__(32) float Bs[kTcBK][LB];
+  __shared__ __align__(32) float Cs[kTcBM][LC];
+
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wm = warp / 2, wn = warp % 2;  // 2 x 2 warps, 32 x 32 each
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTcBM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTcBN;
+
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+  for (int64_t k0 = 0; k0 < K; k0 += kTcBK) {
+#pragma unroll
+    for (int i = 0; i < RA; ++i) {
+      const int r = tid + i * kTcThreads;
+      float v[4];
+      if (!TA) {
+        const int m = r / (kTcBK / 4), kk = (r % (kTcBK / 4)) * 4;
+        load_run(A, lda, m0 + m, k0 + kk, M, K, vec_a, v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) As[m][kk + j] = v[j];
+      } else {
+        const int kk = r / (kTcBM / 4), m = (r % (kTcBM / 4)) * 4;
+        load_run(A, lda, k0 + kk, m0 + m, K, M, vec_a, v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) As[m + j][kk] = v[j];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < RB; ++i) {
+      const int r = tid + i * kTcThreads;
+      float v[4];
+      if (!TB) {
+        const int kk = r / (kTcBN / 4), n = (r % (kTcBN / 4)) * 4;
+        load_run(B, ldb, k0 + kk, n0 + n, K, N, vec_b, v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) Bs[kk][n + j] = v[j];
+      } else {
+        const int n = r / (kTcBK / 4), kk = (r % (kTcBK / 4)) * 4;
+        load_run(B, ldb, n0 + n, k0 + kk, N, K, vec_b, v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) Bs[kk + j][n] = v[j];
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTcBK; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], LA);
+#pragma unroll
+        for (int t = 0; t < fa[i].num_elements; ++t) fa[i].x[t] = wmma::__float_to_tf32(fa[i].x[t]);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        wmma::load_matrix_sync(fb[j], &Bs[kk][wn * 32 + j * 16], LB);
+#pragma unroll
+        for (int t = 0; t < fb[j].num_elements; ++t) fb[j].x[t] = wmma::__float_to_tf32(fb[j].x[t]);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(&Cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], LC,
+                              wmma::mem_row_major);
+  __syncthreads();
+  for (int e = tid; e < kTcBM * kTcBN; e += kTcThreads) {
+    const int mi = e / kTcBN, ni = e % kTcBN;
+    const int64_t r = m0 + mi, c = n0 + ni;
+    if (r < M && c < N) {
+      float v = alpha * Cs[mi][ni];
+      if (beta != 0.f) v = fmaf(beta, C[r * ldc + c], v);
+      C[r * ldc + c] = v;
+    }
+  }
+#endif
+}
+
+std::atomic<bool> g_tf32{false};
+
+template <typename T>
+bool vec_ok(const T* p, int64_t ld) {
+  // Runs start at multiples of 4 elements; 16-byte alignment needs an aligned base and a
+  // row stride that keeps every row aligned.
+  const int64_t per16 = 16 / static_cast<int64_t>(sizeof(T));
+  return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && (ld % per16 == 0);
+}
+
+template <typename T, bool TA, bool TB>
+void launch_tiled(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using Cfg = GemmCfg<T>;
+  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN), gy = ceil_div<int64_t>(M, Cfg::BM);
+  if (gy > 65535 || gx > 2147483647LL)
+    throw CudaError("[matmul] problem too large for one launch: M=" + std::to_string(M) +
+                    ", N=" + std::to_string(N));
+  dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
+  gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
+      M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, vec_ok(A, lda), vec_ok(B, ldb));
+  NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+}
+
+template <bool TA, bool TB>
+void launch_tf32(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const int64_t gx = ceil_div<int64_t>(N, kTcBN), gy = ceil_div<int64_t>(M, kTcBM);
+  if (gy > 65535)
+    throw CudaError("[matmul] problem too large for one launch: M=" + std::to_string(M));
+  dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
+  gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
+      M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, vec_ok(A, lda), vec_ok(B, ldb));
+  NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+}
+
+template <typename T>
+void dispatch_tiled(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (!ta && !tb) launch_tiled<T, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (!ta && tb) launch_tiled<T, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (ta && !tb) launch_tiled<T, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else launch_tiled<T, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace
+
+void gemm_set_tf32(bool enabled) { g_tf32.store(enabled); }
+bool gemm_tf32_enabled() { return g_tf32.load(); }
+
+template <>
+void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (g_tf32.load()) {
+    if (!ta && !tb) launch_tf32<false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (!ta && tb) launch_tf32<false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (ta && !tb) launch_tf32<true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else launch_tf32<true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  dispatch_tiled<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                  double* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  dispatch_tiled<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace nabi::cuda
