@@ -47,9 +47,10 @@ void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, i
 
 template <typename T>
 void build_hprev(const T* h0, const T* out, int64_t B, int64_t Tn, int64_t U, bool go_backwards,
-                 T* hprev) {
+                 T* hprev, int64_t b0, int64_t b1) {
   const size_t row = static_cast<size_t>(U) * sizeof(T);
-  for (int64_t b = 0; b < B; ++b)
+  if (b1 < 0) b1 = B;
+  for (int64_t b = b0; b < b1; ++b)
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = go_backwards ? Tn - 1 - s : s;
       const T* src = s == 0 ? h0 + b * U : out + (b * Tn + s - 1) * U;
@@ -114,9 +115,9 @@ template void input_grads<float>(const float*, const float*, const float*, int64
 template void input_grads<double>(const double*, const double*, const double*, int64_t, int64_t,
                                   int64_t, int64_t, double*, double*, double*);
 template void build_hprev<float>(const float*, const float*, int64_t, int64_t, int64_t, bool,
-                                 float*);
+                                 float*, int64_t, int64_t);
 template void build_hprev<double>(const double*, const double*, int64_t, int64_t, int64_t, bool,
-                                  double*);
+                                  double*, int64_t, int64_t);
 
 }  // namespace rnn
 
@@ -126,7 +127,6 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
                   T* cT, T* gates, T* cells, T* cact) {
   if (B <= 0 || Tn <= 0 || U <= 0) return;
   const int64_t G = 4 * U, ldg = Tn * G;
-  rnn::input_projection(x, W, gates, B * Tn, D, G);
   // Without saved cells, each thread keeps its rows' c and act(c) in a scratch block with
   // a time stride of 0 (the state is updated in place).
   const bool saved = cells != nullptr;
@@ -137,8 +137,11 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   const int64_t cb_stride = saved ? Tn * U : U, cs_stride = saved ? U : 0;
 
   const rnn::StepB<T> Rs(R, G, U, G);
-  parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
+  // One region for the whole sequence: each thread projects its own batch rows' inputs,
+  // then runs every step on them.
+  parallel_for(B, Tn * (rnn::step_cost(U, 4) + 2 * D * G), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
+    rnn::input_projection(x + rb * Tn * D, W, gates + rb * Tn * G, M * Tn, D, G);
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       T* Gs = gates + (rb * Tn + t) * G;
@@ -225,7 +228,11 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   const T* RT = rt.data();
   const rnn::StepB<T> RTs(RT, U, G, U);
   const bool default_acts = o.act == rnn::RnnAct::Tanh && o.rec_act == rnn::RnnAct::Sigmoid;
-  parallel_for(B, Tn * rnn::step_cost(U, 4), [&](int64_t rb, int64_t re) {
+  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  const int nt = max_threads();
+  rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, G}});
+  parallel_for(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G), [&](int64_t rb,
+                                                                              int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> tmp(static_cast<size_t>(U));
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -266,11 +273,17 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
       // dh_{s-1} = dgates[:, t] @ R^T
       RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
     }
+    // This block's share of the weight gradients, while its dgates are still in cache.
+    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    const int64_t rows = M * Tn;
+    const T* dGb = dG + rb * Tn * G;
+    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
+    gemm(true, false, U, G, rows, T(1), hprev.data() + rb * Tn * U, U, dGb, G, T(0),
+         acc.slot(tid, 1), G);
+    rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, acc.slot(tid, 0), acc.slot(tid, 2),
+                     dx ? dx + rb * Tn * D : nullptr);
   });
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
-  rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data());
-  gemm(true, false, U, G, B * Tn, T(1), hprev.data(), U, dG, G, T(0), dR, G);
-  rnn::input_grads(x, W, dG, G, B * Tn, D, G, dW, db, dx);
+  acc.reduce();
 }
 
 template void lstm_forward<float>(const float*, const float*, const float*, const float*,
