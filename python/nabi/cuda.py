@@ -18,8 +18,16 @@ def is_available():
 
 
 def memory_allocated():
-    return 0
+    """Bytes held by live device buffers (0 without a GPU)."""
+    return int(_C.cuda_backend.memory_allocated()) if is_available() else 0
+
+
+def memory_reserved():
+    """Bytes the caching allocator holds, in use or cached (0 without a GPU)."""
+    return int(_C.cuda_backend.memory_reserved()) if is_available() else 0
 
 
 def empty_cache():
-    return None
+    """Returns cached, unused device blocks to the driver."""
+    if is_available():
+        _C.cuda_backend.empty_cache()
