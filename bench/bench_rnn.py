@@ -8,7 +8,7 @@ Workloads (float32, 2 threads, same process, medians of repeats):
   * one epoch of the stateful melody model: 50 training steps of batch 1, window 4, one
     feature, LSTM(128) + Dense(12, softmax), categorical cross-entropy, Adam, the state
     carried from step to step (detached). nabi runs the op-level step (rnn_ops.lstm +
-    fused dense + fused softmax cross-entropy + Adam in NumPy) and, when the Keras engine
+    matmul + fused softmax cross-entropy + keras Adam, NumPy Adam without it) and, when the Keras engine
     is importable, also `model.fit(epochs=1, batch_size=1, shuffle=False)`.
 Before timing, outputs and gradients are checked against PyTorch with the weights copied
 across (torch gates i, f, g, o = Keras i, f, c, o; kernel = weight_ih^T; bias = b_ih + b_hh).
@@ -181,7 +181,16 @@ def bench_melody(rows, quick, torch, tf):
     Wd = nabi.Variable(rng.uniform(-0.1, 0.1, (U, 12)).astype(np.float32))
     bd = nabi.Variable(np.zeros(12, np.float32))
     params = [net.W, net.R, net.b, Wd, bd]
-    opt = _Adam(params)
+    try:  # the framework's fused Adam (C++ multi-tensor update) when the Keras package is there
+        from nabi import keras as _k
+        kopt = _k.optimizers.Adam(1e-3)
+
+        class _KAdam:
+            def step(self, grads):
+                kopt.apply_gradients(zip(grads, params))
+        opt = _KAdam()
+    except Exception:  # noqa: BLE001
+        opt = _Adam(params)
 
     def epoch():
         h = c = np.zeros((1, U), np.float32)
@@ -220,7 +229,11 @@ def bench_melody(rows, quick, torch, tf):
 
         def kepoch():
             model.fit(X, Y, epochs=1, batch_size=1, shuffle=False, verbose=0)
-            model.reset_states()
+            if hasattr(model, "reset_states"):
+                model.reset_states()
+            else:  # the engine's Model may not forward it yet
+                for layer in model.layers:
+                    getattr(layer, "reset_states", lambda: None)()
         row["nabi keras fit ms"] = _median_ms(kepoch, reps, warmup=1)
     except Exception as e:  # noqa: BLE001 - the Keras engine may not be there yet
         row["nabi keras fit ms"] = f"n/a ({type(e).__name__})"

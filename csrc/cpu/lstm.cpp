@@ -9,6 +9,7 @@
 #include "cpu/bias.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/rowops.h"
 
 namespace nabi::cpu {
 
@@ -91,6 +92,17 @@ void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T
 }
 
 template <typename T>
+void step_gemm_nt_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bt,
+                        int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t j = 0; j < N; ++j) C[m * ldc + j] = rowops::row_dot(A + m * lda, Bt + j * ldb, K);
+}
+template void step_gemm_nt_small<float>(int64_t, int64_t, int64_t, const float*, int64_t,
+                                        const float*, int64_t, float*, int64_t);
+template void step_gemm_nt_small<double>(int64_t, int64_t, int64_t, const double*, int64_t,
+                                         const double*, int64_t, double*, int64_t);
+
+template <typename T>
 void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
   const int64_t bs = 32;
   for (int64_t i0 = 0; i0 < rows; i0 += bs)
@@ -136,7 +148,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   T* abuf = saved ? cact : scratch.data() + B * U;
   const int64_t cb_stride = saved ? Tn * U : U, cs_stride = saved ? U : 0;
 
-  const rnn::StepB<T> Rs(R, G, U, G);
+  const rnn::StepB<T> Rs(R, G, U, G, B);
   // One region for the whole sequence: each thread projects its own batch rows' inputs,
   // then runs every step on them.
   parallel_for(B, Tn * (rnn::step_cost(U, 4) + 2 * D * G), [&](int64_t rb, int64_t re) {
@@ -223,10 +235,12 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   // dh0 / dc0 double as the running dh / dc of each thread's rows.
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   std::memcpy(dc0, d_cT, static_cast<size_t>(B * U) * sizeof(T));
-  std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (4U, U): the per-step GEMM packs rows
-  rnn::transpose(R, U, G, rt.data());
+  // R^T (4U, U) for the per-step NN GEMM; batches of <= 4 use dot products on R instead.
+  const bool small = B <= 4;
+  std::vector<T> rt(small ? 0 : static_cast<size_t>(G * U));
+  if (!small) rnn::transpose(R, U, G, rt.data());
   const T* RT = rt.data();
-  const rnn::StepB<T> RTs(RT, U, G, U);
+  const rnn::StepB<T> RTs(small ? R : RT, U, small ? 0 : G, U, B);
   const bool default_acts = o.act == rnn::RnnAct::Tanh && o.rec_act == rnn::RnnAct::Sigmoid;
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
   const int nt = max_threads();
@@ -271,7 +285,10 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         rnn::act_grad_mul(o.rec_act, go, dob, U);
       }
       // dh_{s-1} = dgates[:, t] @ R^T
-      RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
+      if (small)
+        rnn::step_gemm_nt_small(M, U, G, dG + (rb * Tn + t) * G, ldg, R, G, dh0 + rb * U, U);
+      else
+        RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
     }
     // This block's share of the weight gradients, while its dgates are still in cache.
     const int tid = nt == 1 ? 0 : omp_get_thread_num();

@@ -89,9 +89,12 @@ struct StepB {
   const T* B = nullptr;
   int64_t ldb = 0, K = 0, N = 0;
   std::vector<float> packed;
-  StepB(const T* b, int64_t ld, int64_t k, int64_t n) : B(b), ldb(ld), K(k), N(n) {
+  // rows: the batch size; for batches of 1..4 the unpacked row-AXPY path is cheaper than
+  // packing R (stateful batch-1 training).
+  StepB(const T* b, int64_t ld, int64_t k, int64_t n, int64_t rows = 16)
+      : B(b), ldb(ld), K(k), N(n) {
     if constexpr (std::is_same_v<T, float>) {
-      if (packed_step_available() && K > 0 && N > 0) {
+      if (rows > 4 && packed_step_available() && K > 0 && N > 0) {
         packed.resize(static_cast<size_t>(packed_size(K, N)));
         pack_b16(B, ldb, K, N, packed.data());
       }
@@ -108,6 +111,11 @@ struct StepB {
   }
 };
 
+// C[M, N] (ldc) = A[M, K] (lda) @ Bt^T where Bt is (N, K) row-major (ldb): dot products,
+// for small M (no transpose of Bt needed).
+template <typename T>
+void step_gemm_nt_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bt,
+                        int64_t ldb, T* C, int64_t ldc);
 // out (cols, rows) = in (rows, cols)^T.
 template <typename T>
 void transpose(const T* in, int64_t rows, int64_t cols, T* out);
