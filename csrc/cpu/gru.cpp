@@ -15,14 +15,14 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
                  T* rh) {
   if (B <= 0 || Tn <= 0 || U <= 0) return;
   const int64_t G = 3 * U, ldg = Tn * G;
-  rnn::input_projection(x, W, gates, B * Tn, D, G);
   const T* b_in = b;
   const T* b_rec = (b && o.reset_after) ? b + G : nullptr;
   const bool ra = o.reset_after;
-  const rnn::StepB<T> Rall(R, G, ra ? U : 0, G), Rzr(R, G, ra ? 0 : U, 2 * U),
-      Rh(R + 2 * U, G, ra ? 0 : U, U);
-  parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
+  const rnn::StepB<T> Rall(R, G, ra ? U : 0, G, B), Rzr(R, G, ra ? 0 : U, 2 * U, B),
+      Rh(R + 2 * U, G, ra ? 0 : U, U, B);
+  parallel_for(B, Tn * (rnn::step_cost(U, 3) + 2 * D * G), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
+    rnn::input_projection(x + rb * Tn * D, W, gates + rb * Tn * G, M * Tn, D, G);
     std::vector<T> hr_buf(static_cast<size_t>(M * G));
     T* HR = hr_buf.data();
     for (int64_t s = 0; s < Tn; ++s) {
@@ -104,9 +104,13 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   rnn::transpose(R, U, G, rt.data());
   const T* RT = rt.data();
   const bool ra = o.reset_after;
-  const rnn::StepB<T> RTall(RT, U, ra ? G : 0, U), RThT(RT + 2 * U * U, U, ra ? 0 : U, U),
-      RTzr(RT, U, ra ? 0 : 2 * U, U);
-  parallel_for(B, Tn * rnn::step_cost(U, 3), [&](int64_t rb, int64_t re) {
+  const rnn::StepB<T> RTall(RT, U, ra ? G : 0, U, B), RThT(RT + 2 * U * U, U, ra ? 0 : U, U, B),
+      RTzr(RT, U, ra ? 0 : 2 * U, U, B);
+  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  const int nt = max_threads();
+  rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, nb}});
+  parallel_for(B, Tn * (rnn::step_cost(U, 3) + 6 * D * G + 2 * U * G), [&](int64_t rb,
+                                                                              int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -160,18 +164,29 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
         RTzr.run(M, dGx + (rb * Tn + t) * G, ldg, T(1), dh0 + rb * U, U);
       }
     }
+    // This block's share of the weight gradients.
+    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    const int64_t rows = M * Tn, off = rb * Tn;
+    T* pdR = acc.slot(tid, 1);
+    T* pdb = acc.slot(tid, 2);
+    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
+    const T* hp = hprev.data() + off * U;
+    if (o.reset_after) {
+      gemm(true, false, U, G, rows, T(1), hp, U, dGr + off * G, G, T(0), pdR, G);
+      rnn::input_grads(x + off * D, W, dGx + off * G, G, rows, D, G, acc.slot(tid, 0), pdb,
+                       dx ? dx + off * D : nullptr);
+      if (pdb)
+        rnn::input_grads<T>(nullptr, nullptr, dGr + off * G, G, rows, 0, G, nullptr, pdb + G,
+                            nullptr);
+    } else {
+      gemm(true, false, U, 2 * U, rows, T(1), hp, U, dGx + off * G, G, T(0), pdR, G);
+      gemm(true, false, U, U, rows, T(1), rh + off * U, U, dGx + off * G + 2 * U, G, T(0),
+           pdR + 2 * U, G);
+      rnn::input_grads(x + off * D, W, dGx + off * G, G, rows, D, G, acc.slot(tid, 0), pdb,
+                       dx ? dx + off * D : nullptr);
+    }
   });
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
-  rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data());
-  if (o.reset_after) {
-    gemm(true, false, U, G, B * Tn, T(1), hprev.data(), U, dGr, G, T(0), dR, G);
-    rnn::input_grads(x, W, dGx, G, B * Tn, D, G, dW, db, dx);
-    if (db) rnn::input_grads<T>(nullptr, nullptr, dGr, G, B * Tn, 0, G, nullptr, db + G, nullptr);
-  } else {
-    gemm(true, false, U, 2 * U, B * Tn, T(1), hprev.data(), U, dGx, G, T(0), dR, G);
-    gemm(true, false, U, U, B * Tn, T(1), rh, U, dGx + 2 * U, G, T(0), dR + 2 * U, G);
-    rnn::input_grads(x, W, dGx, G, B * Tn, D, G, dW, db, dx);
-  }
+  acc.reduce();
 }
 
 template void gru_forward<float>(const float*, const float*, const float*, const float*,

@@ -20,11 +20,11 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
     pre_buf.resize(static_cast<size_t>(B * Tn * U));
     pre = pre_buf.data();
   }
-  rnn::input_projection(x, W, pre, B * Tn, D, U);
   const int64_t ld = Tn * U;
-  const rnn::StepB<T> Rs(R, U, U, U);
-  parallel_for(B, Tn * rnn::step_cost(U, 1), [&](int64_t rb, int64_t re) {
+  const rnn::StepB<T> Rs(R, U, U, U, B);
+  parallel_for(B, Tn * (rnn::step_cost(U, 1) + 2 * D * U), [&](int64_t rb, int64_t re) {
     const int64_t M = re - rb;
+    rnn::input_projection(x + rb * Tn * D, W, pre + rb * Tn * U, M * Tn, D, U);
     for (int64_t s = 0; s < Tn; ++s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       T* Ps = pre + (rb * Tn + t) * U;
@@ -59,10 +59,15 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   std::vector<T> dgates(static_cast<size_t>(B * Tn * U));
   T* dG = dgates.data();
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
-  std::vector<T> rt(static_cast<size_t>(U * U));
-  rnn::transpose(R, U, U, rt.data());
-  const rnn::StepB<T> RTs(rt.data(), U, U, U);
-  parallel_for(B, Tn * rnn::step_cost(U, 1), [&](int64_t rb, int64_t re) {
+  const bool small = B <= 4;
+  std::vector<T> rt(small ? 0 : static_cast<size_t>(U * U));
+  if (!small) rnn::transpose(R, U, U, rt.data());
+  const rnn::StepB<T> RTs(small ? R : rt.data(), U, small ? 0 : U, U, B);
+  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  const int nt = max_threads();
+  rnn::BlockGrads<T> acc(nt, {{dW, D * U}, {dR, U * U}, {db, U}});
+  parallel_for(B, Tn * (rnn::step_cost(U, 1) + 6 * D * U + 2 * U * U), [&](int64_t rb,
+                                                                              int64_t re) {
     const int64_t M = re - rb;
     for (int64_t s = Tn - 1; s >= 0; --s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
@@ -74,13 +79,21 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
         for (int64_t j = 0; j < U; ++j) dg[j] = dh[j] + dy[j];
         rnn::act_grad_mul(o.act, out + (bi * Tn + s) * U, dg, U);
       }
-      RTs.run(M, dG + (rb * Tn + t) * U, ld, T(0), dh0 + rb * U, U);
+      if (small)
+        rnn::step_gemm_nt_small(M, U, U, dG + (rb * Tn + t) * U, ld, R, U, dh0 + rb * U, U);
+      else
+        RTs.run(M, dG + (rb * Tn + t) * U, ld, T(0), dh0 + rb * U, U);
     }
+    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    const int64_t rows = M * Tn;
+    const T* dGb = dG + rb * Tn * U;
+    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
+    gemm(true, false, U, U, rows, T(1), hprev.data() + rb * Tn * U, U, dGb, U, T(0),
+         acc.slot(tid, 1), U);
+    rnn::input_grads(x + rb * Tn * D, W, dGb, U, rows, D, U, acc.slot(tid, 0), acc.slot(tid, 2),
+                     dx ? dx + rb * Tn * D : nullptr);
   });
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
-  rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data());
-  gemm(true, false, U, U, B * Tn, T(1), hprev.data(), U, dG, U, T(0), dR, U);
-  rnn::input_grads(x, W, dG, U, B * Tn, D, U, dW, db, dx);
+  acc.reduce();
 }
 
 template void simple_rnn_forward<float>(const float*, const float*, const float*, const float*,
