@@ -30,14 +30,16 @@
 // B block's lines passing through. NC: the packed B block (KC*NC, ~4-8 MiB) fits in L3.
 // The K, M and N block sizes are balanced (K=257 is split 129+128, not 256+1).
 //
-// Threads (OpenMP, nabi::max_threads()): for each (jc, pc) block the threads first pack B
-// together (each a contiguous share of the NR panels), meet at a barrier, then each takes a
-// contiguous share of the tasks; a second barrier guards B before it is repacked. A task is
-// one M block (its A block packed by the thread into its own core's L2) times the whole
-// packed B block; the number of M blocks is rounded up to a multiple of the thread count so
-// the shares are equal. When M is too small to split (M < 2*MR per thread) a task is instead
-// one share of the B panels. (Claiming ~4 smaller tasks per thread from an atomic counter was
-// tried and measured 10-15% slower on 2 cores, even with other processes competing.)
+// Threads (OpenMP, nabi::max_threads()): for each (jc, pc) block each thread packs a
+// contiguous share of the B panels and publishes it (a per-thread flag), then takes a
+// contiguous, equal share of the tasks. A task is one M block (its A block packed by the
+// thread into its own core's L2) times the packed B block: the thread first multiplies the
+// panels it packed itself, then each other thread's share as soon as it is published, so
+// there is no barrier before the compute. The number of M blocks is rounded up to a multiple
+// of the thread count so the shares are equal; when M is too small to split (M < 2*MR per
+// thread) a task is one share of the B panels instead. A barrier guards B before it is
+// repacked for the next block (none after the last one). (Claiming ~4 smaller tasks per
+// thread from an atomic counter was tried and measured 10-15% slower on 2 cores.)
 // Problems under 64^3 multiply-adds stay single-threaded; calls from inside a parallel region
 // run serially. Every thread sets FTZ/DAZ (FlushDenormals) while it works.
 //
@@ -56,6 +58,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <thread>
 #include <type_traits>
 
 #include "cpu/parallel.h"
@@ -187,8 +190,6 @@ struct Isa {
 };
 
 constexpr int64_t kMaxTile = 12 * 32;  // largest MR*NR of any kernel (scratch edge tile)
-constexpr int64_t kTasksPerThread = 4;  // threaded: aim for this many tasks per thread ...
-constexpr int64_t kMinMc = 48;          // ... but keep M blocks at least this tall
 
 template <typename T, int MR, int NR>
 constexpr Kernel<T> make_kernel(MicroKernel<T> micro, int64_t kc, int64_t mc, int64_t nc) {
@@ -255,6 +256,19 @@ struct Buffer {
   }
 };
 thread_local Buffer tls_a_buffer, tls_b_buffer;
+
+// Spins (then yields, in case the other thread is waiting for a core) until flag >= value.
+inline void wait_until_packed(const std::atomic<int64_t>& flag, int64_t value) {
+  for (int spins = 0; flag.load(std::memory_order_acquire) < value; ++spins) {
+    if (spins < 4000) {
+#if defined(NABI_X86)
+      _mm_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -348,57 +362,45 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   // Balanced block sizes.
   const int64_t kc = ceil_div(K, ceil_div(K, kn.kc));
   const int64_t nc = round_up(ceil_div(N, ceil_div(N, kn.nc)), NR);
-  const int64_t n_kblocks = ceil_div(K, kc), n_nblocks = ceil_div(N, nc);
-  const int64_t max_panels = ceil_div(std::min(nc, N), NR);
-  // Work items per (jc, pc) block: n_mblocks x n_split tasks, claimed dynamically. Several
-  // tasks per thread let a thread whose core is busy with another process fall behind
-  // without stalling the other (the machine may be shared).
   int64_t n_mblocks = ceil_div(M, kn.mc);
   int64_t n_split = 1;  // how many pieces each B block's panels are cut into
   if (nt > 1) {
-    const int64_t want = kTasksPerThread * nt;
-    if (M >= 2 * MR * nt)  // split M: each task owns an A block in its core's L2
-      n_mblocks = std::max(n_mblocks, std::min(want, std::max<int64_t>(nt, M / kMinMc)));
-    else  // too few rows: split the B panels
-      n_split = std::max<int64_t>(1, std::min(want, max_panels / 2));
+    if (M >= 2 * MR * nt)
+      n_mblocks = round_up(n_mblocks, nt);
+    else
+      n_split = nt;
   }
   const int64_t mc = round_up(ceil_div(M, n_mblocks), MR);
   n_mblocks = ceil_div(M, mc);
   const int64_t n_tasks = n_mblocks * n_split;
   if (n_tasks < nt) nt = static_cast<int>(n_tasks);
 
-  T* bpack = static_cast<T*>(tls_b_buffer.get(sizeof(T) * kc * max_panels * NR));
-  // Per (jc, pc) block: [0] claims B-packing chunks, [1] claims compute tasks.
-  const int64_t n_iters = n_kblocks * n_nblocks;
-  std::unique_ptr<std::atomic<int64_t>[]> claims(new std::atomic<int64_t>[2 * n_iters]);
-  for (int64_t i = 0; i < 2 * n_iters; ++i) claims[i].store(0, std::memory_order_relaxed);
+  T* bpack = static_cast<T*>(tls_b_buffer.get(sizeof(T) * kc * std::min(nc, round_up(N, NR))));
+  // packed_iter[t]: the last (jc, pc) block whose B share thread t has finished packing.
+  std::unique_ptr<std::atomic<int64_t>[]> packed_iter(new std::atomic<int64_t>[nt]);
+  for (int t = 0; t < nt; ++t) packed_iter[t].store(-1, std::memory_order_relaxed);
+  const int64_t n_iters = ceil_div(N, nc) * ceil_div(K, kc);
 
-  auto body = [&](int T_) {
+  auto body = [&](int tid, int T_) {
     FlushDenormals ftz;
     T* apack = static_cast<T*>(tls_a_buffer.get(sizeof(T) * kc * mc));
     int64_t iter = 0;
     for (int64_t jc = 0; jc < N; jc += nc) {
       const int64_t ncur = std::min(nc, N - jc), npanels = ceil_div(ncur, NR);
-      const int64_t chunk = std::max<int64_t>(1, npanels / (kTasksPerThread * T_));
       for (int64_t pc = 0; pc < K; pc += kc, ++iter) {
         const int64_t kcur = std::min(kc, K - pc);
         const T beta_eff = pc == 0 ? beta : T(1);
-        // Pack the B block, a chunk of NR panels at a time, shared out among the threads.
-        const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
-        for (;;) {
-          const int64_t q0 = claims[2 * iter].fetch_add(1, std::memory_order_relaxed) * chunk;
-          if (q0 >= npanels) break;
-          const int64_t q1 = std::min(q0 + chunk, npanels);
+        // Pack this thread's share of the B panels and publish it.
+        {
+          const int64_t q0 = npanels * tid / T_, q1 = npanels * (tid + 1) / T_;
+          const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
           pack_b(kn, tb, Bblk, ldb, kcur, ncur, q0 * NR, std::min(q1 * NR, ncur),
                  bpack + q0 * NR * kcur);
+          if (T_ > 1) packed_iter[tid].store(iter, std::memory_order_release);
         }
-        if (T_ > 1) {
-#pragma omp barrier
-        }
-        int64_t packed = -1;  // which M block apack holds
-        for (;;) {
-          const int64_t t = claims[2 * iter + 1].fetch_add(1, std::memory_order_relaxed);
-          if (t >= n_tasks) break;
+        const int64_t t0 = n_tasks * tid / T_, t1 = n_tasks * (tid + 1) / T_;
+        int64_t packed = -1;
+        for (int64_t t = t0; t < t1; ++t) {
           const int64_t mb = t / n_split, s = t % n_split;
           const int64_t ic = mb * mc, mcur = std::min(mc, M - ic);
           if (mb != packed) {
@@ -407,10 +409,19 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
             packed = mb;
           }
           const int64_t p0 = npanels * s / n_split, p1 = npanels * (s + 1) / n_split;
-          macro_kernel(kn, mcur, ncur, kcur, p0, p1, apack, bpack, alpha, beta_eff,
-                       C + ic * ldc + jc, ldc);
+          // Own panels first (no waiting, already in this core's cache), then each other
+          // thread's share as soon as that thread has published it.
+          for (int o = 0; o < T_; ++o) {
+            const int u = (tid + o) % T_;
+            const int64_t lo = std::max(p0, npanels * u / T_);
+            const int64_t hi = std::min(p1, npanels * (u + 1) / T_);
+            if (lo >= hi) continue;
+            if (u != tid) wait_until_packed(packed_iter[u], iter);
+            macro_kernel(kn, mcur, ncur, kcur, lo, hi, apack, bpack, alpha, beta_eff,
+                         C + ic * ldc + jc, ldc);
+          }
         }
-        if (T_ > 1) {  // nobody may repack B while another thread still reads it
+        if (T_ > 1 && iter + 1 < n_iters) {  // nobody repacks B while another thread reads it
 #pragma omp barrier
         }
       }
@@ -418,10 +429,10 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
   };
 
   if (nt <= 1) {
-    body(1);
+    body(0, 1);
   } else {
 #pragma omp parallel num_threads(nt)
-    body(omp_get_num_threads());
+    body(omp_get_thread_num(), omp_get_num_threads());
   }
 }
 
