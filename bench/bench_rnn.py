@@ -2,7 +2,7 @@
 
     PYTHONPATH=python /work/venv-bench/bin/python bench/bench_rnn.py [--quick]
 
-Workloads (float32, 2 threads, same process, medians of repeats):
+Workloads (float32, 2 threads, same process, medians of repeats timed in alternation):
   * LSTM(128) forward on a (100, 28, 28) batch (MNIST rows), return_sequences=False;
   * the same forward + backward (gradients of sum(h_T) for every weight);
   * one epoch of the stateful melody model: 50 training steps of batch 1, window 4, one
@@ -29,15 +29,19 @@ from nabi.ops import rnn_ops  # noqa: E402
 THREADS = 2
 
 
-def _median_ms(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    ts = []
+def _interleaved_ms(fns, repeats, warmup=2):
+    """Medians (ms) of several callables timed in alternation, so that a burst of load from
+    another process hits all of them alike."""
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    ts = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(ts))
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            ts[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: float(np.median(v)) for k, v in ts.items()}
 
 
 def _torch():
@@ -92,9 +96,10 @@ def bench_mnist_lstm(rows, quick, torch, tf):
     x = rng.random((B, T, D), dtype=np.float32)
     net = NabiLSTM(D, U, rng)
     reps = 10 if quick else 40
-    res_f = {"workload": "LSTM(128) fwd, 100x28x28", "nabi ms": _median_ms(lambda: net.forward(x), reps)}
-    res_b = {"workload": "LSTM(128) fwd+bwd, 100x28x28",
-             "nabi ms": _median_ms(lambda: net.fwd_bwd(x), reps)}
+    res_f = {"workload": "LSTM(128) fwd, 100x28x28"}
+    res_b = {"workload": "LSTM(128) fwd+bwd, 100x28x28"}
+    fwd = {"nabi ms": lambda: net.forward(x)}
+    fb = {"nabi ms": lambda: net.fwd_bwd(x)}
     if torch is not None:
         m = torch.nn.LSTM(D, U, batch_first=True)
         _copy_to_torch(torch, net, m)
@@ -114,16 +119,16 @@ def bench_mnist_lstm(rows, quick, torch, tf):
             e = float(np.abs(a - b_).max() / max(1.0, np.abs(b_).max()))
             assert e < 1e-4, f"gradient differs from torch: {e}"
 
-        def tf_fwd():
+        def t_fwd():
             with torch.no_grad():
                 m(xt)
 
-        def tf_fb():
+        def t_fb():
             m.zero_grad(set_to_none=True)
             _, (h, _) = m(xt)
             h.sum().backward()
-        res_f["torch ms"] = _median_ms(tf_fwd, reps)
-        res_b["torch ms"] = _median_ms(tf_fb, reps)
+        fwd["torch ms"] = t_fwd
+        fb["torch ms"] = t_fb
     if tf is not None:
         layer = tf.keras.layers.LSTM(U)
         layer.build((B, T, D))
@@ -137,12 +142,14 @@ def bench_mnist_lstm(rows, quick, torch, tf):
             return layer(xtf)
 
         @tf.function
-        def fb():
+        def fbt():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(layer(xtf))
             return tape.gradient(loss, layer.trainable_weights)
-        res_f["tf.keras ms"] = _median_ms(lambda: f().numpy(), reps)
-        res_b["tf.keras ms"] = _median_ms(lambda: [g.numpy() for g in fb()], reps)
+        fwd["tf.keras ms"] = lambda: f().numpy()
+        fb["tf.keras ms"] = lambda: [g.numpy() for g in fbt()]
+    res_f.update(_interleaved_ms(fwd, reps))
+    res_b.update(_interleaved_ms(fb, reps))
     rows.extend([res_f, res_b])
 
 
@@ -203,8 +210,8 @@ def bench_melody(rows, quick, torch, tf):
             opt.step(grads)
             h, c = hT.numpy(), cT.numpy()
     reps = 3 if quick else 10
-    row = {"workload": "stateful LSTM(128)+Dense(12), 1 epoch = 50 steps of batch 1",
-           "nabi ms": _median_ms(epoch, reps, warmup=1)}
+    row = {"workload": "stateful LSTM(128)+Dense(12), 1 epoch = 50 steps of batch 1"}
+    fns = {"nabi ms": epoch}
     if torch is not None:
         m = torch.nn.LSTM(1, U, batch_first=True)
         d = torch.nn.Linear(U, 12)
@@ -220,7 +227,7 @@ def bench_melody(rows, quick, torch, tf):
                 loss.backward()
                 topt.step()
                 h, c = h.detach(), c.detach()
-        row["torch ms"] = _median_ms(tepoch, reps, warmup=1)
+        fns["torch ms"] = tepoch
     try:
         from nabi import keras
         model = keras.Sequential([keras.layers.LSTM(U, batch_input_shape=(1, 4, 1), stateful=True),
@@ -234,9 +241,11 @@ def bench_melody(rows, quick, torch, tf):
             else:  # the engine's Model may not forward it yet
                 for layer in model.layers:
                     getattr(layer, "reset_states", lambda: None)()
-        row["nabi keras fit ms"] = _median_ms(kepoch, reps, warmup=1)
+        kepoch()
+        fns["nabi keras fit ms"] = kepoch
     except Exception as e:  # noqa: BLE001 - the Keras engine may not be there yet
         row["nabi keras fit ms"] = f"n/a ({type(e).__name__})"
+    row.update(_interleaved_ms(fns, reps, warmup=1))
     rows.append(row)
 
 
