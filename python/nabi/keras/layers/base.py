@@ -298,7 +298,7 @@ def _convert_input(x, np_dtype, autocast):
     a = np.asarray(x)
     if autocast and a.dtype != np_dtype and a.dtype.kind in "fiub":
         a = a.astype(np_dtype)
-    elif a.dtype == np.float64:
+    elif not autocast and a.dtype == np.float64:
         a = a.astype(np.float32)
     return _wrap(a)
 

@@ -517,6 +517,18 @@ class Model(Layer):
     def predict_generator(self, generator, steps=None, verbose=0, **kwargs):
         return self.predict(generator, steps=steps, verbose=verbose)
 
+    # ------------------------------------------------------------------ states
+    def reset_states(self):
+        """Resets the state of every stateful layer (harmless on stateless ones)."""
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, Model):
+                continue  # nested models are reached through their own layers
+            fn = getattr(layer, "reset_states", None)
+            if callable(fn):
+                fn()
+
+    reset_state = reset_states
+
     # ------------------------------------------------------------------ summary
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
