@@ -522,9 +522,15 @@ def _mm(A, B, ta, tb):
         A2 = np.swapaxes(A, -1, -2) if ta else A
         B2 = np.swapaxes(B, -1, -2) if tb else B
         return np.matmul(A2, B2)
-    A, B = contiguous(A), contiguous(B)
     if A.ndim == 2 and B.ndim == 2:
-        return _C.matmul(A, B, ta, tb)
+        # A transposed view of a C-contiguous matrix is passed as its base with the flag
+        # flipped: the GEMM's packing reads either layout, so no copy is made.
+        if not A.flags.c_contiguous and A.T.flags.c_contiguous:
+            A, ta = A.T, not ta
+        if not B.flags.c_contiguous and B.T.flags.c_contiguous:
+            B, tb = B.T, not tb
+        return _C.matmul(contiguous(A), contiguous(B), ta, tb)
+    A, B = contiguous(A), contiguous(B)
     batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     A3 = np.broadcast_to(A, batch + A.shape[-2:]).reshape((-1,) + A.shape[-2:]) \
         if A.shape[:-2] != batch else A.reshape((-1,) + A.shape[-2:])
