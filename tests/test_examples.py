@@ -60,3 +60,20 @@ def test_mnist_mlp_short():
     out = run_example("mnist_mlp.py", "--epochs", "1", "--limit", "6000")
     assert "269,322" in out or "269322" in out, out  # Keras's parameter count
     assert last_float(r"test accuracy ([\d.]+)", out) > 0.88, out
+
+
+def test_lstm_nabiya_plays_the_song_back():
+    out = run_example("lstm_nabiya.py", timeout=600)
+    m = re.search(r"training accuracy ([\d.]+); notes reproduced (\d+)/(\d+)", out)
+    assert m, out
+    assert float(m.group(1)) == 1.0 and m.group(2) == m.group(3) == "54", out
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set NABI_DATASETS to ../shared/datasets")
+@pytest.mark.parametrize("script,limit,min_acc", [("mnist_cnn.py", "3000", 0.75),
+                                                  ("mnist_cnn_5x5.py", "3000", 0.75),
+                                                  ("mnist_augmented.py", "1000", 0.3),
+                                                  ("mnist_lstm.py", "3000", 0.35)])
+def test_mnist_cnn_and_lstm_examples_short(script, limit, min_acc):
+    out = run_example(script, "--epochs", "1", "--limit", limit)
+    assert last_float(r"test accuracy:? ([\d.]+)", out) >= min_acc, out
