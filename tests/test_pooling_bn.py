@@ -17,6 +17,8 @@ POOL_CASES = [
     (2, 9, 8, 4, (3, 2), (1, 2), "VALID"),
     (1, 5, 5, 1, (3, 3), (1, 1), "SAME"),
     (3, 6, 7, 5, (2, 3), (3, 1), "SAME"),
+    (2, 9, 10, 3, (2, 2), (3, 3), "VALID"),   # stride > window: rows/columns in no window
+    (2, 5, 7, 37, (2, 2), (2, 2), "SAME"),    # channel count off the vector width
 ]
 
 
@@ -44,6 +46,38 @@ def test_max_pool(case, dtype):
         y2, idx = _C.max_pool2d_forward(x, k, s, pads, True, idt)
         assert idx.dtype == np.dtype(idt)
         np.testing.assert_array_equal(idx, ir)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_max_pool_backward_window_path_matches_scatter_and_recycles(case):
+    """The write-once kernel (window given, windows disjoint) equals the general scatter, and
+    recycled output arrays never alias a result someone still holds."""
+    N, H, W, C, k, s, padding = case
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    x[:, ::2, ::2, :] = np.round(x[:, ::2, ::2, :])  # some ties
+    pads = pads_of(H, W, k, s, padding)
+    for idt in ("int32", "int64"):
+        _, idx = _C.max_pool2d_forward(x, k, s, pads, True, idt)
+        g = rng.standard_normal(idx.shape).astype(np.float32)
+        ref = R.max_pool_backward(g, idx, x.shape)
+        held = []
+        for _ in range(3):
+            dx = _C.max_pool2d_backward(g, idx, x.shape, k, s, pads)
+            np.testing.assert_array_equal(dx, ref)
+            np.testing.assert_array_equal(_C.max_pool2d_backward(g, idx, x.shape), ref)
+            held.append(dx)
+        assert len({id(h) for h in held}) == 3
+    big = rng.standard_normal((8, 32, 32, 16)).astype(np.float32)
+    _, bi = _C.max_pool2d_forward(big, (2, 2), (2, 2), (0, 0, 0, 0), True, "int32")
+    bg = rng.standard_normal(bi.shape).astype(np.float32)
+    a = _C.max_pool2d_backward(bg, bi, big.shape, (2, 2), (2, 2), (0, 0, 0, 0))
+    a_copy = a.copy()
+    b = _C.max_pool2d_backward(2 * bg, bi, big.shape, (2, 2), (2, 2), (0, 0, 0, 0))
+    assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(b, 2 * a_copy)
+    with pytest.raises(ValueError, match=r"\[max_pool2d\] give all of ksize"):
+        _C.max_pool2d_backward(bg, bi, big.shape, (2, 2))
 
 
 def test_max_pool_ties_pick_first_and_route_gradient_once():

@@ -2,11 +2,15 @@
 //   max_pool2d_forward(x, ksize=(kh, kw), strides=(sh, sw), padding=(t, b, l, r),
 //                      with_argmax=True, index_dtype="int32"|"int64") -> (y, argmax_or_None)
 //       argmax: flattened index n*H*W*C + (h*W + w)*C + c of the (first) maximum
-//   max_pool2d_backward(grad_y, argmax, input_shape) -> dx
+//   max_pool2d_backward(grad_y, argmax, input_shape, ksize=None, strides=None, padding=None)
+//       -> dx; with the window given, non-overlapping windows take the write-once kernel
+//   Large outputs (dx, y, argmax) come from a small per-op cache of arrays that nothing else
+//   references any more (fresh multi-MB arrays cost a page fault per 4 KiB page each call).
 //   avg_pool2d_forward(x, ksize, strides, padding) -> y   (divides by the valid count)
 //   avg_pool2d_backward(grad_y, input_shape, ksize, strides, padding) -> dx
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,45 @@ namespace py = pybind11;
 using namespace nabi;
 
 namespace {
+
+// Arrays recycled across calls: an array whose only remaining reference is this cache is
+// handed out again (same dtype and shape), so steady-state training steps touch memory that
+// is already mapped. Small arrays are left to the allocator. Leaked on purpose (no
+// destructor runs after the interpreter is gone).
+class Recycler {
+ public:
+  py::array get(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+    py::ssize_t n = 1;
+    for (auto d : shape) n *= d;
+    if (n * dt.itemsize() < (py::ssize_t{1} << 18)) return py::array(dt, shape);
+    for (auto& a : *slots_) {
+      if (a.ref_count() != 1 || a.ndim() != static_cast<py::ssize_t>(shape.size())) continue;
+      if (a.dtype().kind() != dt.kind() || a.dtype().itemsize() != dt.itemsize()) continue;
+      if (!a.writeable() || !a.owndata()) continue;
+      bool same = true;
+      for (size_t k = 0; k < shape.size(); ++k) same = same && a.shape(k) == shape[k];
+      if (same) return a;
+    }
+    py::array a(dt, shape);
+    if (slots_->size() < kSlots) {
+      slots_->push_back(a);
+    } else {
+      (*slots_)[next_] = a;
+      next_ = (next_ + 1) % kSlots;
+    }
+    return a;
+  }
+
+ private:
+  static constexpr size_t kSlots = 6;
+  std::vector<py::array>* slots_ = new std::vector<py::array>();
+  size_t next_ = 0;
+};
+
+Recycler& dx_cache() {
+  static Recycler* r = new Recycler();
+  return *r;
+}
 
 cpu::Pool2dShape make_shape(const std::string& op, const std::vector<int64_t>& in_shape,
                             const std::vector<int64_t>& ksize,
@@ -108,7 +151,10 @@ py::tuple max_forward(py::array x, std::vector<int64_t> ksize, std::vector<int64
   return py::make_tuple(y, idx_out);
 }
 
-py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_shape) {
+py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_shape,
+                       std::optional<std::vector<int64_t>> ksize,
+                       std::optional<std::vector<int64_t>> strides,
+                       std::optional<std::vector<int64_t>> padding) {
   const std::string op = "max_pool2d";
   check_float(op, g, "grad_y");
   if (input_shape.size() != 4)
@@ -124,23 +170,38 @@ py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_sh
     value_error(op, "grad_y " + shape_str(g) + " does not match input_shape " +
                         shape_str(input_shape));
   cpu::Pool2dShape s{};
+  bool disjoint = false;
+  if (ksize && strides && padding) {
+    s = make_shape(op, input_shape, *ksize, *strides, *padding);
+    check_grad(op, g, s);
+    disjoint = s.sh >= s.KH && s.sw >= s.KW;
+  } else if (ksize || strides || padding) {
+    value_error(op, "give all of ksize, strides and padding, or none");
+  }
   s.N = input_shape[0];
   s.H = input_shape[1];
   s.W = input_shape[2];
   s.C = input_shape[3];
   s.OH = g.shape(1);
   s.OW = g.shape(2);
-  py::array dx(g.dtype(), std::vector<py::ssize_t>(input_shape.begin(), input_shape.end()));
+  py::array dx = dx_cache().get(g.dtype(), std::vector<py::ssize_t>(input_shape.begin(),
+                                                                    input_shape.end()));
   dispatch(g, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* gp = static_cast<const T*>(g.data());
     T* dp = static_cast<T*>(dx.mutable_data());
     const void* ip = idx.data();
     py::gil_scoped_release nogil;
-    if (i64)
+    if (disjoint) {
+      if (i64)
+        cpu::max_pool_backward_disjoint<T, int64_t>(s, gp, static_cast<const int64_t*>(ip), dp);
+      else
+        cpu::max_pool_backward_disjoint<T, int32_t>(s, gp, static_cast<const int32_t*>(ip), dp);
+    } else if (i64) {
       cpu::max_pool_backward<T, int64_t>(s, gp, static_cast<const int64_t*>(ip), dp);
-    else
+    } else {
       cpu::max_pool_backward<T, int32_t>(s, gp, static_cast<const int32_t*>(ip), dp);
+    }
   });
   return dx;
 }
@@ -183,7 +244,8 @@ NABI_BINDINGS(bind_pooling) {
         py::arg("padding"), py::arg("with_argmax") = true, py::arg("index_dtype") = "int32",
         "(y, argmax_or_None) of NHWC max pooling; padding (t, b, l, r)");
   m.def("max_pool2d_backward", &max_backward, py::arg("grad_y"), py::arg("argmax"),
-        py::arg("input_shape"), "dx: grad_y scattered to the argmax positions");
+        py::arg("input_shape"), py::arg("ksize") = py::none(), py::arg("strides") = py::none(),
+        py::arg("padding") = py::none(), "dx: grad_y scattered to the argmax positions");
   m.def("avg_pool2d_forward", &avg_forward, py::arg("x"), py::arg("ksize"), py::arg("strides"),
         py::arg("padding"), "NHWC average pooling over the valid (non-padding) elements");
   m.def("avg_pool2d_backward", &avg_backward, py::arg("grad_y"), py::arg("input_shape"),

@@ -1,8 +1,11 @@
 // Max and average pooling over NHWC tensors (see pooling.h). Channels are innermost, so every
 // window element is a contiguous C-vector and the inner loops run over c (vectorised).
-// Forward passes are threaded over (image, output row); backward passes over images (windows
-// of one image may overlap, whole images never do), each image's dx zeroed just before its
-// scatter so it stays in cache. Threads flush denormals (parallel_for).
+// Forward passes are threaded over (image, output row). Max-pool backward: when windows do
+// not overlap (stride >= window: the usual 2x2/2) every dx element lies in at most one window
+// and is written exactly once, dx = (argmax of its window == here) ? dy : 0, threaded over
+// input rows (no zeroing pass, no scatter). Otherwise (and for avg-pool) backward is threaded
+// over images (windows of one image may overlap, whole images never do), each image's dx
+// zeroed just before its scatter so it stays in cache. Threads flush denormals (parallel_for).
 // Test: PYTHONPATH=python python3 -m pytest tests/test_pooling_bn.py -q
 #include "cpu/pooling.h"
 
@@ -133,6 +136,41 @@ void max_pool_backward(const Pool2dShape& s, const T* dy, const I* idx, T* dx) {
   });
 }
 
+template <typename T, typename I>
+void max_pool_backward_disjoint(const Pool2dShape& s, const T* dy, const I* idx, T* dx) {
+  const int64_t C = s.C, in_img = s.H * s.W * C, out_img = s.OH * s.OW * C;
+  if (s.N * in_img == 0) return;
+  parallel_for(s.N * s.H, s.W * C * 2, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / s.H, h = r % s.H;
+      T* d = dx + r * s.W * C;
+      const int64_t oh = (h + s.pt) / s.sh, rh = (h + s.pt) - oh * s.sh;
+      if (rh >= s.KH || oh >= s.OH) {  // row in no window
+        std::memset(d, 0, sizeof(T) * s.W * C);
+        continue;
+      }
+      const T* grow = dy + n * out_img + oh * s.OW * C;
+      const I* irow = idx + n * out_img + oh * s.OW * C;
+      int64_t pos = n * in_img + h * s.W * C;  // flat index of (n, h, w = 0, c = 0)
+      for (int64_t w = 0; w < s.W; ++w, d += C, pos += C) {
+        const int64_t ow = (w + s.pl) / s.sw, rw = (w + s.pl) - ow * s.sw;
+        if (rw >= s.KW || ow >= s.OW) {
+          std::memset(d, 0, sizeof(T) * C);
+          continue;
+        }
+        const T* __restrict gv = grow + ow * C;
+        const I* __restrict iv = irow + ow * C;
+        T* __restrict dv = d;
+        const I p0 = static_cast<I>(pos);
+        for (int64_t c = 0; c < C; ++c) {
+          const T gc = gv[c];  // unconditional load: if-converted, vectorised
+          dv[c] = iv[c] == p0 + static_cast<I>(c) ? gc : T(0);
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void avg_pool_forward(const Pool2dShape& s, const T* x, T* y) {
   const int64_t C = s.C;
@@ -187,7 +225,8 @@ void avg_pool_backward(const Pool2dShape& s, const T* dy, T* dx) {
 
 #define NABI_POOL_INST(T, I)                                                            \
   template void max_pool_forward<T, I>(const Pool2dShape&, const T*, T*, I*);           \
-  template void max_pool_backward<T, I>(const Pool2dShape&, const T*, const I*, T*);
+  template void max_pool_backward<T, I>(const Pool2dShape&, const T*, const I*, T*);   \
+  template void max_pool_backward_disjoint<T, I>(const Pool2dShape&, const T*, const I*, T*);
 NABI_POOL_INST(float, int32_t)
 NABI_POOL_INST(float, int64_t)
 NABI_POOL_INST(double, int32_t)

@@ -18,6 +18,10 @@ void max_pool_forward(const Pool2dShape& s, const T* x, T* y, I* idx);
 // dx = 0, then dx[idx[o]] += dy[o].
 template <typename T, typename I>
 void max_pool_backward(const Pool2dShape& s, const T* dy, const I* idx, T* dx);
+// The same when windows do not overlap (sh >= KH and sw >= KW; s fully set, window and
+// padding included): each dx element is written once, no zeroing pass.
+template <typename T, typename I>
+void max_pool_backward_disjoint(const Pool2dShape& s, const T* dy, const I* idx, T* dx);
 // y = mean over each window's valid elements (padding excluded, as TF 'SAME').
 template <typename T>
 void avg_pool_forward(const Pool2dShape& s, const T* x, T* y);

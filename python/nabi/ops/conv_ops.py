@@ -369,7 +369,8 @@ def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
     if _tapes:
         xshape = X.shape
         record((x,), out, lambda g, n: (
-            _from_nhwc(_C.max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape), fmt),))
+            _from_nhwc(_C.max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape, k, st, pads),
+                       fmt),))
     return out
 
 
