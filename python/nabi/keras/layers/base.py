@@ -7,6 +7,7 @@ size), records a `Node` and returns new KerasTensors; a functional model later r
 """
 import inspect
 import re
+import weakref
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ...framework import tape as _tape
 from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
 from .. import backend
 
-__all__ = ["Layer", "InputSpec", "KerasTensor", "Node"]
+__all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "get_mask", "set_mask"]
 
 
 # ----------------------------------------------------------------------------- call context
@@ -35,6 +36,69 @@ class _CallContext:
 
 
 _CTX = _CallContext()
+
+
+# ----------------------------------------------------------------------------- masks
+
+# Keras attaches a layer's output mask to the output tensor (`tensor._keras_mask`). nabi
+# Tensors have __slots__, so the engine keeps masks in this side table instead:
+# id(tensor) -> (weakref to the tensor, mask Tensor). An entry goes away with its tensor (the
+# weakref callback), so ids are never confused. The table is empty unless some layer produced a
+# mask, which keeps the unmasked call path to one dict truth test.
+_MASKS = {}
+
+
+def set_mask(tensor, mask):
+    """Attaches `mask` (a boolean Tensor/array, or None to clear) to `tensor`."""
+    k = id(tensor)
+    if mask is None:
+        e = _MASKS.get(k)
+        if e is not None and e[0]() is tensor:
+            del _MASKS[k]
+        return
+    if not isinstance(mask, Tensor):
+        mask = _wrap(np.asarray(mask))
+
+    def drop(ref, k=k):
+        e = _MASKS.get(k)
+        if e is not None and e[0] is ref:
+            del _MASKS[k]
+    _MASKS[k] = (weakref.ref(tensor, drop), mask)
+
+
+def get_mask(tensor):
+    """The Keras mask attached to `tensor` (a Tensor), or None."""
+    if not _MASKS:
+        return None
+    e = _MASKS.get(id(tensor))
+    if e is not None and e[0]() is tensor:
+        return e[1]
+    return None
+
+
+def _input_mask(inputs):
+    """The mask structure of a layer's inputs: one mask, a list of masks, or None."""
+    if isinstance(inputs, (list, tuple)):
+        ms = [get_mask(x) if isinstance(x, Tensor) else None for x in inputs]
+        return ms if any(m is not None for m in ms) else None
+    if isinstance(inputs, Tensor):
+        return get_mask(inputs)
+    return None
+
+
+def _attach_masks(outputs, masks):
+    if isinstance(outputs, Tensor):
+        if isinstance(masks, (list, tuple)):
+            masks = masks[0] if masks else None
+        if masks is not None and get_mask(outputs) is None:
+            set_mask(outputs, masks)
+        return
+    if isinstance(outputs, (list, tuple)):
+        if not isinstance(masks, (list, tuple)):
+            masks = [masks] + [None] * (len(outputs) - 1)
+        for o, m in zip(outputs, masks):
+            if isinstance(o, Tensor) and m is not None and get_mask(o) is None:
+                set_mask(o, m)
 
 
 # ----------------------------------------------------------------------------- nest helpers
@@ -365,6 +429,7 @@ class Layer:
 
     _call_accepts_training = False
     _call_accepts_mask = False
+    _computes_mask = False
     _autocast = True
 
     def __init_subclass__(cls, **kw):
@@ -378,6 +443,7 @@ class Layer:
             var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
             cls._call_accepts_training = "training" in params or var_kw
             cls._call_accepts_mask = "mask" in params
+        cls._computes_mask = cls.compute_mask is not Layer.compute_mask
         # Registry for deserialisation by class name.
         _LAYER_REGISTRY.setdefault(cls.__name__, cls)
 
@@ -690,8 +756,11 @@ class Layer:
             training = prev
         if self._call_accepts_training:
             kwargs["training"] = training
-        if not self._call_accepts_mask:
-            kwargs.pop("mask", None)
+        mask = kwargs.pop("mask", None) if kwargs else None
+        if mask is None and _MASKS:
+            mask = _input_mask(inputs)
+        if mask is not None and self._call_accepts_mask:
+            kwargs["mask"] = mask
         ctx.training = training
         if ctx.depth == 0:
             ctx.call_id += 1
@@ -701,6 +770,10 @@ class Layer:
         finally:
             ctx.depth -= 1
             ctx.training = prev
+        if (mask is not None or self._computes_mask) and self.supports_masking:
+            out_mask = self.compute_mask(inputs, mask)
+            if out_mask is not None:
+                _attach_masks(out, out_mask)
         if self.activity_regularizer is not None:
             for o in flatten(out):
                 if isinstance(o, Tensor):
@@ -747,6 +820,12 @@ class Layer:
         if self._last_output_shape is None:
             self._last_output_shape = map_structure(lambda t: tuple(t.shape), outputs)
         return outputs
+
+    def compute_mask(self, inputs, mask=None):
+        """The output mask: the input mask, passed through by layers that support masking."""
+        if not self.supports_masking:
+            return None
+        return mask
 
     def compute_output_shape(self, input_shape):
         def kt(s):

@@ -10,7 +10,7 @@ from .. import backend
 from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Permute", "Lambda"]
+           "Permute", "Lambda", "Masking"]
 
 _FUSED = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
           "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential"}
@@ -292,6 +292,32 @@ class Dropout(Layer):
         return config
 
 
+class Masking(Layer):
+    """Masks timesteps whose features all equal `mask_value`: the output is the input with
+    those timesteps zeroed, and it carries the mask `any(inputs != mask_value, axis=-1)`."""
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+        self.supports_masking = True
+
+    def _mask_array(self, inputs):
+        a = inputs._data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return np.any(a != self.mask_value, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return _wrap(self._mask_array(inputs))
+
+    def call(self, inputs):
+        keep = self._mask_array(inputs)[..., None].astype(inputs._data.dtype)
+        return _math_ops.multiply(inputs, _wrap(keep))
+
+    def get_config(self):
+        config = super().get_config()
+        config["mask_value"] = self.mask_value
+        return config
+
+
 class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -365,10 +391,16 @@ class Lambda(Layer):
         self.arguments = dict(arguments or {})
         self._output_shape_arg = output_shape
         self.mask = mask
+        self.supports_masking = mask is not None
         self._autocast = False
 
     def call(self, inputs, mask=None, training=None):
         return self.function(inputs, **self.arguments)
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
 
     def get_config(self):
         config = super().get_config()
@@ -413,6 +445,18 @@ class _OpLambda(Lambda):
     def __init__(self, function, name="op", **kwargs):
         uname = backend.unique_object_name(f"tf.__operators__.{name}")
         super().__init__(function, name=uname, **kwargs)
+
+
+def _export_masking():
+    # `Masking` lives here; make `nabi.keras.layers.Masking` resolve even though the package
+    # __init__ (another owner's file) does not import it by name yet.
+    import sys
+    pkg = sys.modules.get(__package__)
+    if pkg is not None and not hasattr(pkg, "Masking"):
+        pkg.Masking = Masking
+
+
+_export_masking()
 
 
 def _unused():  # keep linters quiet about helper imports used by other modules

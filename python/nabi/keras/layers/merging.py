@@ -51,6 +51,21 @@ class _Merge(Layer):
         self._check_list(inputs)
         return self._merge(list(inputs))
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the output step is valid where every input's step is valid."""
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)):
+            return mask
+        ms = [np.asarray(m._data if hasattr(m, "_data") else m, bool) for m in mask
+              if m is not None]
+        if not ms:
+            return None
+        out = ms[0]
+        for m in ms[1:]:
+            out = out & m
+        return out
+
 
 class Add(_Merge):
     def _merge(self, xs):
@@ -120,6 +135,25 @@ class Concatenate(_Merge):
     def _merge(self, xs):
         self._check_shapes([tuple(x._data.shape) for x in xs])
         return _array_ops.concat(xs, self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: masks broadcast to the input shapes, concatenated along `axis`, then
+        reduced with `all` over the last axis."""
+        if mask is None or not isinstance(mask, (list, tuple)):
+            return mask
+        if all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(inputs, mask):
+            shp = x._data.shape
+            if m is None:
+                full.append(np.ones(shp, bool))
+                continue
+            m = np.asarray(m._data if hasattr(m, "_data") else m, bool)
+            if m.ndim < len(shp):
+                m = m[..., None]
+            full.append(np.broadcast_to(m, shp))
+        return np.concatenate(full, axis=self.axis).all(axis=-1)
 
     def get_config(self):
         config = super().get_config()

@@ -117,6 +117,25 @@ class GlobalAveragePooling1D(_GlobalPool):
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
         super().__init__(data_format, keepdims, **kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        # Keras: the mean over the valid (unmasked) steps only.
+        import numpy as np
+        from ...framework.tensor import _wrap
+        m = np.asarray(mask._data if hasattr(mask, "_data") else mask).astype(inputs._data.dtype)
+        cf = self.data_format == "channels_first"
+        steps = 2 if cf else 1
+        m = m[:, None, :] if cf else m[:, :, None]
+        total = _math_ops.reduce_sum(_math_ops.multiply(inputs, _wrap(m)), axis=steps,
+                                     keepdims=self.keepdims)
+        cnt = m.sum(axis=steps, keepdims=self.keepdims)
+        return _math_ops.divide(total, _wrap(cnt))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalMaxPooling1D(_GlobalPool):

@@ -399,8 +399,9 @@ class RNN(Layer):
         self.time_major = bool(time_major)
         if self.time_major:
             raise ValueError(f"[{self.name}] time_major=True is not supported")
-        self.zero_output_for_mask = (self.return_sequences if zero_output_for_mask is None
-                                     else bool(zero_output_for_mask))
+        # Keras: False by default (masked steps repeat the previous output); Bidirectional
+        # forces it to return_sequences on its two layers.
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         self.input_spec = InputSpec(min_ndim=3)
         self.states = None
@@ -556,6 +557,14 @@ class RNN(Layer):
         if self.return_state:
             return [output] + list(final)
         return output
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * len(self._state_sizes())
+        return out
 
     def _fused(self, x, states, training):
         return None
@@ -756,6 +765,9 @@ class Bidirectional(Layer):
         self.backward_layer = backward_layer
         if not layer.name.startswith("forward_"):
             layer.name = "forward_" + layer.name
+        for l in (self.forward_layer, self.backward_layer):
+            if getattr(l, "zero_output_for_mask", None) is not None:
+                l.zero_output_for_mask = l.return_sequences
         self.merge_mode = merge_mode
         self.return_sequences = getattr(layer, "return_sequences", False)
         self.return_state = getattr(layer, "return_state", False)
@@ -814,6 +826,17 @@ class Bidirectional(Layer):
             return (out if isinstance(out, list) else [out]) + states
         return out
 
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        out = mask if self.return_sequences else None
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            n = len(self.forward_layer._state_sizes()) * 2 if hasattr(
+                self.forward_layer, "_state_sizes") else 0
+            return outs + [None] * n
+        return outs if self.merge_mode is None else out
+
     def get_config(self):
         cfg = super().get_config()
         cfg["layer"] = {"class_name": type(self.forward_layer).__name__,
@@ -849,6 +872,9 @@ class TimeDistributed(Layer):
         B, T = shp[0], shp[1]
         flat = _array_ops.reshape(x, (B * T,) + tuple(shp[2:]))
         kw = {"training": training} if getattr(self.layer, "_call_accepts_training", False) else {}
+        if mask is not None and getattr(self.layer, "_call_accepts_mask", False):
+            m = np.asarray(mask._data if isinstance(mask, Tensor) else mask)
+            kw["mask"] = _wrap(m.reshape((B * T,) + m.shape[2:]))
         y = self.layer(flat, **kw)
         return _array_ops.reshape(y, (B, T) + tuple(y._data.shape[1:]))
 

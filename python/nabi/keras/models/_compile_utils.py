@@ -6,6 +6,7 @@ import numpy as np
 
 from ...framework.tensor import Tensor, _wrap
 from ...ops import math_ops as _m
+from ..layers import base as _base
 
 _LOSS_ALIASES = {
     "mse": "mean_squared_error", "MSE": "mean_squared_error",
@@ -183,9 +184,13 @@ class FastMetric:
         v = d * d if kind == "mse" else np.abs(d)
         return v.mean(axis=-1) if v.ndim > 1 else v
 
-    def update(self, yt, yp, sw):
+    def update(self, yt, yp, sw, mask=None):
         v = self._values(yt, yp)
-        if sw is not None and self.weighted:
+        if mask is not None:
+            w = _mask_weights(mask, v, sw if self.weighted else None)
+            self.total += float((v * w).sum())
+            self.count += float(np.broadcast_to(w, v.shape).sum())
+        elif sw is not None and self.weighted:
             w = sw.reshape((-1,) + (1,) * (v.ndim - 1))
             self.total += float((v * w).sum())
             self.count += float(np.broadcast_to(w, v.shape).sum())
@@ -219,12 +224,17 @@ class ObjectMetric:
         self.weighted = weighted
         self.logits = None
 
-    def update(self, yt, yp, sw):
+    def update(self, yt, yp, sw, mask=None):
         if self.logits == "sigmoid":
             yp = _sigmoid(yp)
         elif self.logits == "softmax":
             yp = _softmax(yp)
         sw_t = _wrap(sw) if (sw is not None and self.weighted) else None
+        if mask is not None:
+            m = np.asarray(mask, np.float32)
+            if sw_t is not None:
+                m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+            sw_t = _wrap(m)
         self.metric.update_state(_wrap(yt), _wrap(yp), sample_weight=sw_t)
 
     def result(self):
@@ -240,6 +250,40 @@ class ObjectMetric:
 
     def update_state(self, *a, **k):
         return self.metric.update_state(*a, **k)
+
+
+def _mask_weights(mask, v, sw):
+    """Keras `apply_mask` for metrics (reduction 'sum'): the mask times the sample weights,
+    shaped to broadcast against the per-step metric values `v`."""
+    m = np.asarray(mask, np.float32)
+    while m.ndim < v.ndim:
+        m = m[..., None]
+    while m.ndim > v.ndim and m.shape[-1] == 1:
+        m = m[..., 0]
+    if sw is not None:
+        m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+    return m
+
+
+def _loss_mask_weights(mask, sw):
+    """Keras `apply_mask` for 'sum_over_batch_size' losses: valid steps weigh total/valid, so
+    the mean runs over the unmasked steps only; sample weights multiply in."""
+    m = np.asarray(mask, np.float32)
+    m = m * np.float32(m.size / (m.sum() + 1e-7))
+    if sw is not None:
+        m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+    return m
+
+
+def _output_masks(preds):
+    """Per-output Keras masks (NumPy bool arrays or None), or None when no output has one."""
+    if not _base._MASKS:
+        return None
+    out = []
+    for p in preds:
+        m = _base.get_mask(p) if isinstance(p, Tensor) else None
+        out.append(None if m is None else np.asarray(m._data if isinstance(m, Tensor) else m))
+    return out if any(m is not None for m in out) else None
 
 
 class _FnMetric:
@@ -471,6 +515,7 @@ class CompileState:
         fns = self.loss_fns
         multi = self.n_out > 1
         vals = [] if multi else None
+        masks = _output_masks(preds)
         for i in range(self.n_out):
             fn = fns[i]
             if fn is None:
@@ -478,7 +523,10 @@ class CompileState:
             if ys is None or ys[i] is None:
                 raise ValueError(f"[{self.model.name}] the model was compiled with a loss for "
                                  f"output {self.output_names[i]!r} but no target (y) was given")
-            l = fn(_wrap(ys[i]), preds[i], sample_weight=swt) if swt is not None else \
+            swi = swt
+            if masks is not None and masks[i] is not None:
+                swi = _wrap(_loss_mask_weights(masks[i], sw))
+            l = fn(_wrap(ys[i]), preds[i], sample_weight=swi) if swi is not None else \
                 fn(_wrap(ys[i]), preds[i])
             if multi:
                 vals.append((i, l))
@@ -503,10 +551,15 @@ class CompileState:
         return total
 
     def update_metrics(self, ys, preds, sw):
+        masks = _output_masks(preds)
         for t, i in self.trackers:
             p = preds[i]
-            t.update(ys[i] if ys is not None else None,
-                     p._data if isinstance(p, Tensor) else np.asarray(p), sw)
+            yt = ys[i] if ys is not None else None
+            yp = p._data if isinstance(p, Tensor) else np.asarray(p)
+            if masks is not None and masks[i] is not None:
+                t.update(yt, yp, sw, masks[i])
+            else:
+                t.update(yt, yp, sw)
 
     def logs(self, loss):
         out = {"loss": loss}
