@@ -71,10 +71,11 @@ def test_hook_order_and_params():
     m = _model()
     rec = Rec()
     m.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x, y), callbacks=[rec])
+    # Keras runs validation (with its test hooks) before on_epoch_end.
     assert events == ["train_begin", "epoch_begin0", "batch_begin0", "batch_end0",
-                      "batch_begin1", "batch_end1", "epoch_end0", "epoch_begin1",
+                      "batch_begin1", "batch_end1", "test_begin", "epoch_end0", "epoch_begin1",
                       "batch_begin0", "batch_end0", "batch_begin1", "batch_end1",
-                      "epoch_end1", "train_end"]
+                      "test_begin", "epoch_end1", "train_end"]
     assert rec.model is m and rec.params["epochs"] == 2 and rec.params["steps"] == 2
 
     seen = []
@@ -274,3 +275,34 @@ def test_tensorboard_writes_event_files_or_clear_error(tmp_path):
     val = os.listdir(tmp_path / "validation")
     assert any(f.startswith("events.out.tfevents") for f in train)
     assert any(f.startswith("events.out.tfevents") for f in val)
+
+
+def test_validation_in_fit_fires_test_hooks():
+    """Keras: validation during fit calls on_test_begin/end and on_test_batch_begin/end."""
+    import nabi as tf
+    events = []
+
+    class Rec(tf.keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            events.append("test_begin")
+
+        def on_test_batch_begin(self, batch, logs=None):
+            events.append(("tb", batch))
+
+        def on_test_batch_end(self, batch, logs=None):
+            events.append(("te", batch, sorted(logs)))
+
+        def on_test_end(self, logs=None):
+            events.append(("test_end", sorted(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            events.append(("epoch_end", epoch))
+
+    x = np.random.RandomState(0).rand(20, 3).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+    m = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(3,))])
+    m.compile("sgd", "mse", metrics=["mae"])
+    m.fit(x, y, epochs=2, batch_size=10, validation_split=0.5, verbose=0, callbacks=[Rec()])
+    per_epoch = ["test_begin", ("tb", 0), ("te", 0, ["loss", "mae"]),
+                 ("test_end", ["loss", "mae"])]
+    assert events == per_epoch + [("epoch_end", 0)] + per_epoch + [("epoch_end", 1)]

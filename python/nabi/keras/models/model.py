@@ -375,7 +375,10 @@ class Model(Layer):
                 break
             logs = cs.logs(tot / cnt if cnt else float("nan"))
             if val_handler is not None and _should_validate(epoch, validation_freq):
-                val_logs = self._evaluate_handler(val_handler, cblist=None)
+                # Keras fires the test hooks (on_test_begin/end, on_test_batch_*) here too.
+                cblist.on_test_begin()
+                val_logs = self._evaluate_handler(val_handler, cblist=cblist)
+                cblist.on_test_end(val_logs)
                 for k, v in val_logs.items():
                     logs["val_" + k] = v
             cblist.on_epoch_end(epoch, logs)
