@@ -34,11 +34,26 @@ def scalar(name, tensor, collections=None, family=None):
     return op
 
 
+_TF_BINS = None
+
+
+def _tf_bins():
+    """TensorFlow's default histogram bucket edges (+-1e-12 * 1.1**k up to 1e20, and 0)."""
+    global _TF_BINS
+    if _TF_BINS is None:
+        v, pos = 1e-12, []
+        while v < 1e20:
+            pos.append(v)
+            v *= 1.1
+        _TF_BINS = [-b for b in reversed(pos)] + [0.0] + pos
+    return _TF_BINS
+
+
 def histogram(name, values, collections=None, family=None):
     s = _tbx()
     op = apply_op("HistogramSummary",
                   lambda v: _bytes_tensor(s.histogram(name, np.asarray(v._data, np.float64),
-                                                      "tensorflow").SerializeToString()),
+                                                      _tf_bins()).SerializeToString()),
                   (values,), name=name)
     for c in (collections or [GraphKeys.SUMMARIES]):
         get_default_graph().add_to_collection(c, op)
