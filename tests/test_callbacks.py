@@ -306,3 +306,63 @@ def test_validation_in_fit_fires_test_hooks():
     per_epoch = ["test_begin", ("tb", 0), ("te", 0, ["loss", "mae"]),
                  ("test_end", ["loss", "mae"])]
     assert events == per_epoch + [("epoch_end", 0)] + per_epoch + [("epoch_end", 1)]
+
+
+def _bar_model():
+    import nabi as tf
+    tf.keras.utils.set_random_seed(11)
+    m = keras.Sequential([layers.Dense(4, activation="tanh", input_shape=(2,)), layers.Dense(1)])
+    m.compile(keras.optimizers.Adam(0.05), "mse")
+    return m
+
+
+@pytest.mark.parametrize("save_freq", ["epoch", 2])
+def test_backup_and_restore_resumes_weights_and_optimizer(tmp_path, save_freq):
+    x, y = _data(32)
+    backup = str(tmp_path / "backup")
+
+    ref = _bar_model()
+    ref_hist = ref.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0)
+
+    class Crash(cbs.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("simulated preemption")
+
+    m1 = _bar_model()
+    with pytest.raises(RuntimeError, match="preemption"):
+        m1.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0,
+               callbacks=[cbs.BackupAndRestore(backup, save_freq=save_freq), Crash()])
+    assert os.path.exists(os.path.join(backup, "latest.weights.h5"))
+    with open(os.path.join(backup, "training_metadata.json")) as f:
+        import json
+        meta = json.load(f)
+    assert meta["epoch"] == 2
+
+    # A fresh process: a new model (other initial weights), same fit call.
+    m2 = _bar_model()
+    m2.set_weights([w * 0 + 0.3 for w in m2.get_weights()])
+    epochs_run = []
+    rec = cbs.LambdaCallback(on_epoch_begin=lambda e, logs: epochs_run.append(e))
+    h = m2.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0,
+               callbacks=[cbs.BackupAndRestore(backup, save_freq=save_freq), rec])
+    assert epochs_run == [2, 3]
+    assert h.epoch == [2, 3]
+    # Weights AND Adam's moments/iterations were restored: the run continues exactly.
+    np.testing.assert_allclose(h.history["loss"], ref_hist.history["loss"][2:], rtol=1e-5)
+    for a, b in zip(m2.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(np.asarray(m2.optimizer.iterations.numpy())) == 16
+    # Finished normally: the backup is deleted.
+    assert not os.path.exists(os.path.join(backup, "latest.weights.h5"))
+
+
+def test_backup_and_restore_keeps_checkpoint_when_asked(tmp_path):
+    x, y = _data(16)
+    backup = str(tmp_path / "b")
+    m = _bar_model()
+    m.fit(x, y, epochs=2, batch_size=8, verbose=0,
+          callbacks=[cbs.BackupAndRestore(backup, delete_checkpoint=False)])
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5", "training_metadata.json"]
+    with pytest.raises(ValueError, match="save_freq"):
+        cbs.BackupAndRestore(backup, save_freq="batch")

@@ -814,46 +814,98 @@ class LambdaCallback(Callback):
 
 
 class BackupAndRestore(Callback):
-    """Backs up the model weights and epoch at the end of every epoch into `backup_dir`;
-    a later `fit` after an interruption resumes from the last completed epoch. The backup is
-    deleted when training finishes normally. (NumPy `.npz` files, no pickle.)"""
+    """Keras 3 `BackupAndRestore`: backs up the model weights, the optimizer state and the
+    training position into `backup_dir` (`latest.weights.h5`, the nabi.keras.saving weights
+    layout plus its `optimizer/vars` group, and `training_metadata.json`) at the end of every
+    epoch (`save_freq="epoch"`) or every `save_freq` batches. When `fit` starts and a backup
+    exists, it restores weights and optimizer state and training resumes at the epoch after the
+    last completed one (the epoch of the backup when it was taken mid-epoch). The backup is
+    deleted when training finishes normally (`delete_checkpoint=True`), and kept when it is
+    interrupted by an exception."""
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True, save_before_preemption=False):
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True,
+                 save_before_preemption=False, double_checkpoint=False):
         super().__init__()
+        if not backup_dir:
+            raise ValueError("[BackupAndRestore] backup_dir must be given")
+        if save_freq != "epoch" and save_freq is not False and \
+                (not isinstance(save_freq, int) or save_freq <= 0):
+            raise ValueError(f"[BackupAndRestore] invalid save_freq {save_freq!r}: expected "
+                             "'epoch', False or a positive integer number of batches")
         self.backup_dir = os.fspath(backup_dir)
         self.delete_checkpoint = delete_checkpoint
         self.save_freq = save_freq
-        self._weights_path = os.path.join(self.backup_dir, "latest.weights.npz")
-        self._meta_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._current_epoch = 0
+        self._batches_seen = 0
+        self._last_batch_seen = 0
+
+    def _implements(self, hook):
+        if hook == "on_train_batch_end":
+            return isinstance(self.save_freq, int) and not isinstance(self.save_freq, bool)
+        return super()._implements(hook)
 
     def on_train_begin(self, logs=None):
-        if os.path.exists(self._weights_path) and os.path.exists(self._meta_path):
-            with np.load(self._weights_path, allow_pickle=False) as data:
-                self.model.set_weights([data[f"arr_{i}"] for i in range(len(data.files))])
-            with open(self._meta_path) as f:
+        model = self.model
+        if os.path.exists(self._weights_path):
+            from .saving import saving_api, saving_lib
+            from .saving import _common
+            saving_api.load_weights(model, self._weights_path)
+            h5py = _common.h5py()
+            with h5py.File(self._weights_path, "r") as f:
+                arrays = saving_lib.read_optimizer_arrays(f)
+            if arrays:
+                _common.restore_optimizer(model, arrays, self._weights_path)
+        if os.path.exists(self._training_metadata_path):
+            with open(self._training_metadata_path) as f:
                 meta = json.load(f)
-            self._resume_epoch = int(meta.get("epoch", -1)) + 1
-        else:
-            self._resume_epoch = 0
+            epoch = int(meta.get("epoch", 0))
+            self._current_epoch = epoch
+            model.__dict__["_initial_epoch"] = epoch
 
     def on_epoch_begin(self, epoch, logs=None):
-        # fit() does not expose a way to skip epochs from a callback; epochs already done are
-        # skipped by making them empty through stop flags is not Keras behaviour, so we only
-        # restore weights (Keras resumes the epoch counter through fit's initial_epoch).
-        pass
+        self._current_epoch = epoch
+        self._last_batch_seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_seen = batch + 1
+        self._batches_seen += 1
+        if self._batches_seen % self.save_freq == 0:
+            self._save()
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = self._weights_path + ".tmp.npz"
-        np.savez(tmp, *self.model.get_weights())
-        os.replace(tmp, self._weights_path)
-        tmpm = self._meta_path + ".tmp"
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save()
+        elif self._implements("on_train_batch_end") and self._batches_seen and \
+                self._batches_seen % self.save_freq == 0:
+            # The backup was taken at this epoch's last batch: it is a completed epoch.
+            self._write_metadata()
+
+    def _write_metadata(self):
+        tmpm = self._training_metadata_path + ".tmp"
         with open(tmpm, "w") as f:
-            json.dump({"epoch": epoch}, f)
-        os.replace(tmpm, self._meta_path)
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(tmpm, self._training_metadata_path)
+
+    def _save(self):
+        from .saving import saving_lib
+        from .saving import _common
+        os.makedirs(self.backup_dir, exist_ok=True)
+        h5py = _common.h5py()
+        with _common.atomic_path(self._weights_path, True) as tmp:
+            with h5py.File(tmp, "w", track_order=True) as f:
+                saving_lib.write_weights_store(f, self.model, include_optimizer=True)
+        self._write_metadata()
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and not getattr(self.model, "_interrupted", False):
-            for p in (self._weights_path, self._meta_path):
+        if self.delete_checkpoint:
+            for p in (self._weights_path, self._training_metadata_path):
                 if os.path.exists(p):
                     os.remove(p)
+            try:
+                os.rmdir(self.backup_dir)
+            except OSError:
+                pass

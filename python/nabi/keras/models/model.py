@@ -349,6 +349,9 @@ class Model(Layer):
         batch_begin = cblist.has_batch_hook("on_train_batch_begin")
         batch_end = cblist.has_batch_hook("on_train_batch_end")
         cblist.on_train_begin()
+        resume = self.__dict__.pop("_initial_epoch", None)  # set by BackupAndRestore
+        if resume is not None:
+            initial_epoch = resume
         logs = {}
         names = None
         for epoch in range(initial_epoch, epochs):
