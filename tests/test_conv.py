@@ -25,6 +25,10 @@ CASES = [
     (2, 9, 8, 1, 5, 5, 7, (2, 2), (1, 1), "SAME"),
     (1, 8, 8, 1, 3, 3, 5, (1, 2), (2, 1), [[0, 0], [1, 2], [0, 1], [0, 0]]),
     (2, 6, 7, 3, 3, 3, 2, (1, 1), (1, 1), [[2, 0], [1, 3]]),
+    # C == 1, CO % 16 == 0: the 4-pixel AVX2 kernel (interior) plus the border path
+    (2, 13, 17, 1, 3, 3, 32, (1, 1), (1, 1), "SAME"),
+    (1, 12, 19, 1, 3, 2, 16, (2, 3), (1, 2), "SAME"),
+    (2, 9, 14, 1, 2, 3, 48, (1, 1), (2, 1), "VALID"),
 ]
 
 
@@ -64,7 +68,8 @@ def test_conv2d_forward_and_gradients(case, dtype):
     np.testing.assert_allclose(db.numpy(), c64.sum((0, 1, 2)), **tol)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[2], CASES[7], CASES[9], CASES[11]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[2], CASES[7], CASES[9], CASES[11],
+                                  CASES[13], CASES[14], CASES[15]])
 def test_fused_bias_relu_gradients(case):
     N, H, W, C, KH, KW, CO, s, d, padding = case
     dtype = np.float64
@@ -277,3 +282,18 @@ def test_conv1d_upsampling_padding_layers():
     t = L.Conv2DTranspose(5, 3, strides=2, padding="same")
     assert t(x4).shape == (1, 6, 8, 5)
     assert L.Conv2DTranspose(5, 3, strides=2)(x4).shape == (1, 7, 9, 5)
+
+
+@pytest.mark.parametrize("case", [CASES[9], CASES[13], CASES[14], CASES[15]])
+def test_direct_c1_float32_fused_bias_relu(case):
+    """The C == 1 float32 kernels (4-pixel AVX2 interior, border path) with bias and ReLU."""
+    N, H, W, C, KH, KW, CO, s, d, padding = case
+    x, w, b = (data((N, H, W, C), np.float32), data((KH, KW, C, CO), np.float32),
+               data((CO,), np.float32))
+    pads = pads_of(H, W, KH, KW, s, d, padding)
+    ref = np.maximum(R.conv2d(x.astype(np.float64), w.astype(np.float64), s, d, pads) + b, 0)
+    for bias in (b, None):
+        y = _C.conv2d_forward(x, w, bias, s, d, pads, True)
+        r = ref if bias is not None else np.maximum(
+            R.conv2d(x.astype(np.float64), w.astype(np.float64), s, d, pads), 0)
+        np.testing.assert_allclose(y, r, rtol=1e-5, atol=1e-5)
