@@ -404,35 +404,147 @@ class Lambda(Layer):
 
     def get_config(self):
         config = super().get_config()
-        fn = self.function
-        config.update({"function": getattr(fn, "__name__", repr(fn)),
-                       "function_type": "lambda" if getattr(fn, "__name__", "") == "<lambda>"
-                       else "function",
-                       "module": getattr(fn, "__module__", None),
+        config.update({"function": _serialize_function(self.function),
                        "output_shape": self._output_shape_arg,
                        "arguments": self.arguments})
+        if self.mask is not None:
+            config["mask"] = _serialize_function(self.mask) if callable(self.mask) else None
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
         config = dict(config)
-        fn = config.pop("function")
-        config.pop("function_type", None)
-        module = config.pop("module", None)
-        if isinstance(fn, str):
-            found = (custom_objects or {}).get(fn)
-            if found is None and module and fn != "<lambda>":
-                import importlib
-                try:
-                    found = getattr(importlib.import_module(module), fn, None)
-                except ImportError:
-                    found = None
-            if found is None:
-                raise ValueError(f"[Lambda.from_config] cannot restore function {fn!r} of layer "
-                                 f"{config.get('name')!r}: nabi does not unpickle code; pass it "
-                                 "in custom_objects")
-            fn = found
-        return cls(fn, **config)
+        fn = _deserialize_function(config.pop("function"), config.pop("module", None),
+                                   config.pop("function_type", None), config.get("name"),
+                                   custom_objects, safe_mode)
+        mask = config.pop("mask", None)
+        if mask is not None:
+            mask = _deserialize_function(mask, None, None, config.get("name"), custom_objects,
+                                         safe_mode)
+        return cls(fn, mask=mask, **config)
+
+
+# ----------------------------------------------------------------------------- Lambda code
+
+# Keras 3 stores a Python lambda's bytecode in the config (marshal + base64, not pickle) and
+# refuses to load it in safe mode, since loading runs arbitrary code. Safe mode is on unless
+# `safe_mode=False` is passed, `enable_unsafe_deserialization()` was called, or the loading
+# code runs inside `SafeModeScope(False)`.
+_UNSAFE_DESERIALIZATION = False
+_SAFE_MODE_SCOPE = []
+
+
+def enable_unsafe_deserialization():
+    """Allows loading Lambda bytecode from configs (as `keras.config.enable_unsafe_...`)."""
+    global _UNSAFE_DESERIALIZATION
+    _UNSAFE_DESERIALIZATION = True
+
+
+class SafeModeScope:
+    """`with SafeModeScope(False): model = model_from_json(...)` loads lambdas' bytecode."""
+
+    def __init__(self, safe_mode=True):
+        self.safe_mode = safe_mode
+
+    def __enter__(self):
+        _SAFE_MODE_SCOPE.append(self.safe_mode)
+        return self
+
+    def __exit__(self, *exc):
+        _SAFE_MODE_SCOPE.pop()
+        return False
+
+
+def in_safe_mode():
+    if _SAFE_MODE_SCOPE and _SAFE_MODE_SCOPE[-1] is not None:
+        return bool(_SAFE_MODE_SCOPE[-1])
+    return not _UNSAFE_DESERIALIZATION
+
+
+def _serialize_function(fn):
+    import types
+    if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>":
+        import base64
+        import marshal
+        code = base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
+        closure = None
+        if fn.__closure__:
+            closure = [_json_safe(c.cell_contents) for c in fn.__closure__]
+        defaults = [_json_safe(d) for d in fn.__defaults__] if fn.__defaults__ else None
+        import sys
+        return {"class_name": "__lambda__",
+                "config": {"code": code, "defaults": defaults, "closure": closure,
+                           "python_version": "%d.%d" % sys.version_info[:2]}}
+    return {"class_name": "function", "config": getattr(fn, "__name__", repr(fn)),
+            "module": getattr(fn, "__module__", None)}
+
+
+def _json_safe(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _deserialize_function(spec, module, function_type, layer_name, custom_objects, safe_mode):
+    if isinstance(spec, dict) and spec.get("class_name") == "__lambda__":
+        if safe_mode is None:
+            safe_mode = in_safe_mode()
+        if safe_mode:
+            raise ValueError(
+                f"[Lambda.from_config] layer {layer_name!r}: requested the deserialization of a "
+                "Lambda layer whose function is a Python lambda. Loading it runs the stored "
+                "bytecode, which can execute arbitrary code, so it is disallowed by default. If "
+                "you trust the source of this model, pass `safe_mode=False` (to load_model / "
+                "from_config), call `nabi.keras.layers.core.enable_unsafe_deserialization()`, or "
+                "load inside `SafeModeScope(False)`.")
+        import base64
+        import builtins
+        import marshal
+        import sys
+        import types
+        cfg = spec["config"]
+        want = cfg.get("python_version")
+        have = "%d.%d" % sys.version_info[:2]
+        try:
+            code = marshal.loads(base64.b64decode(cfg["code"].encode("ascii")))
+        except (ValueError, EOFError, TypeError) as e:
+            raise ValueError(f"[Lambda.from_config] layer {layer_name!r}: cannot load the "
+                             f"lambda's bytecode (saved by Python {want}, this is Python "
+                             f"{have}; bytecode only round-trips within one Python version): "
+                             f"{e}") from None
+        if want is not None and want != have:
+            raise ValueError(f"[Lambda.from_config] layer {layer_name!r}: the lambda was saved "
+                             f"by Python {want}; its bytecode cannot run on Python {have}. "
+                             "Pass the function in custom_objects instead.")
+        import nabi
+        glob = {"__builtins__": builtins, "np": np, "numpy": np, "tf": nabi, "nabi": nabi,
+                "keras": nabi.keras, "K": nabi.keras.backend}
+        closure = None
+        if cfg.get("closure"):
+            closure = tuple(types.CellType(v) for v in cfg["closure"])
+        defaults = tuple(cfg["defaults"]) if cfg.get("defaults") else None
+        return types.FunctionType(code, glob, code.co_name, defaults, closure)
+    if isinstance(spec, dict) and spec.get("class_name") == "function":
+        module = spec.get("module", module)
+        spec = spec.get("config")
+    fn = spec
+    if isinstance(fn, str):
+        found = (custom_objects or {}).get(fn)
+        if found is None and module and fn != "<lambda>":
+            import importlib
+            try:
+                found = getattr(importlib.import_module(module), fn, None)
+            except ImportError:
+                found = None
+        if found is None:
+            raise ValueError(f"[Lambda.from_config] cannot restore function {fn!r} of layer "
+                             f"{layer_name!r}: pass it in custom_objects")
+        fn = found
+    return fn
 
 
 Lambda._call_accepts_training = False
