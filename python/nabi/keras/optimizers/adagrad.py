@@ -1,6 +1,6 @@
 """Adagrad, Keras 3 rule: acc += g^2;  p -= lr g / sqrt(acc + eps)."""
 from . import _kernels
-from .base import Optimizer
+from .base import Optimizer, _base_args
 
 
 class Adagrad(Optimizer):
@@ -13,21 +13,12 @@ class Adagrad(Optimizer):
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                  loss_scale_factor=None, gradient_accumulation_steps=None, name="adagrad",
                  **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue,
-                         global_clipnorm=global_clipnorm, use_ema=use_ema,
-                         ema_momentum=ema_momentum,
-                         ema_overwrite_frequency=ema_overwrite_frequency,
-                         loss_scale_factor=loss_scale_factor,
-                         gradient_accumulation_steps=gradient_accumulation_steps, name=name,
-                         **kwargs)
+        super().__init__(**_base_args(locals()))
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
 
-    def build(self, var_list):
-        new = super().build(var_list)
-        self._add_slots(new, ("accumulator",), self.initial_accumulator_value)
-        return new
+    def _slot_initial(self, name):
+        return self.initial_accumulator_value
 
     def _update(self, params, grads, slots, lr, t):
         _kernels.adagrad_update(params, grads, slots[0], lr, self.epsilon)

@@ -2,11 +2,12 @@
 m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);  [vhat = max(vhat, v); v = vhat]
 p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)."""
 from . import _kernels
-from .base import Optimizer
+from .base import Optimizer, _base_args
 
 
 class Adam(Optimizer):
     _slot_names = ("momentum", "velocity", "velocity_hat")
+    _slot_groups = (("momentum", "velocity"), ("velocity_hat",))
     _hyper_names = ("beta_1", "beta_2", "epsilon", "amsgrad")
     _default_name = "adam"
 
@@ -15,25 +16,14 @@ class Adam(Optimizer):
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, loss_scale_factor=None,
                  gradient_accumulation_steps=None, name="adam", **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue,
-                         global_clipnorm=global_clipnorm, use_ema=use_ema,
-                         ema_momentum=ema_momentum,
-                         ema_overwrite_frequency=ema_overwrite_frequency,
-                         loss_scale_factor=loss_scale_factor,
-                         gradient_accumulation_steps=gradient_accumulation_steps, name=name,
-                         **kwargs)
+        super().__init__(**_base_args(locals()))
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.amsgrad = bool(amsgrad)
 
-    def build(self, var_list):
-        new = super().build(var_list)
-        self._add_slots(new, ("momentum", "velocity"))
-        if self.amsgrad:
-            self._add_slots(new, ("velocity_hat",))
-        return new
+    def _uses_slot(self, name):
+        return name != "velocity_hat" or self.amsgrad
 
     def _update(self, params, grads, slots, lr, t):
         _kernels.adam_update(params, grads, slots[0], slots[1], slots[2], lr, self.beta_1,

@@ -5,8 +5,9 @@ The base class owns the learning rate (a float kept in a non-trainable Variable,
 `clipvalue`, `global_clipnorm`), decoupled weight decay (Keras 3: `p -= p * wd * lr` before the
 update), variable constraints (applied after it), state slots and their saving.
 
-A subclass declares its hyperparameters, creates its slots in `build(var_list)` with
-`self._add_slots(new_vars, names)`, and implements `_update(params, grads, slots, lr, t)`, which
+A subclass declares its hyperparameters and its slots (`_slot_names`, `_slot_groups`,
+`_uses_slot`, `_slot_initial`: `build` creates them) and implements
+`_update(params, grads, slots, lr, t)`, which
 makes ONE fused kernel call for all parameters: `params`/`grads` are lists of C-contiguous
 arrays, `slots` a tuple with one list of state arrays per slot name (in `_slot_names` order;
 None for a slot the configuration does not use), `lr` a float, `t` the 1-based step.
@@ -26,6 +27,19 @@ from . import _kernels
 
 __all__ = ["Optimizer"]
 
+# the base-class constructor arguments every optimizer's own signature repeats (Keras API)
+_BASE_ARGS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
+              "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+              "gradient_accumulation_steps", "name")
+
+
+def _base_args(args):
+    """The keyword arguments for `Optimizer.__init__` out of a subclass constructor's `locals()`:
+    the common Keras arguments and the subclass's own `**kwargs`."""
+    out = {k: args[k] for k in _BASE_ARGS}
+    out.update(args.get("kwargs", ()))
+    return out
+
 
 def _np_float(v):
     if isinstance(v, Tensor):
@@ -39,6 +53,8 @@ class Optimizer:
     _slot_names = ()          # state slots, in the order `_update` receives them
     _hyper_names = ()         # constructor arguments that get_config reports
     _slot_keras_names = {}    # slot -> the name Keras gives its variables, where they differ
+    _slot_groups = None       # creation (Keras) order: groups of slot names, each interleaved
+    #                           per variable, one group after another; None: all in one group
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
@@ -154,7 +170,8 @@ class Optimizer:
 
     # ------------------------------------------------------------ building and slots
     def build(self, var_list):
-        """Registers `var_list`; subclasses add their slots for the returned new variables."""
+        """Registers `var_list` and creates the declared slots the configuration uses for the new
+        variables, which it returns."""
         new = []
         for v in var_list:
             if id(v) not in self._var_index:
@@ -162,7 +179,19 @@ class Optimizer:
                 self._trainable_variables.append(v)
                 new.append(v)
         self.built = True
+        for group in self._slot_groups or (self._slot_names,):
+            names = tuple(n for n in group if self._uses_slot(n))
+            if names:
+                self._add_slots(new, names, self._slot_initial(names[0]))
         return new
+
+    def _uses_slot(self, name):
+        """Whether this configuration needs slot `name` (an unused slot reaches `_update` as
+        None)."""
+        return True
+
+    def _slot_initial(self, name):
+        return 0.0
 
     def _add_slots(self, new_vars, names, initial=0.0):
         """Creates zero (or `initial`) slots named like Keras, interleaved per variable."""

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...framework.tensor import Variable
 from . import _kernels
-from .base import Optimizer
+from .base import Optimizer, _base_args
 
 
 class Nadam(Optimizer):
@@ -20,14 +20,7 @@ class Nadam(Optimizer):
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                  loss_scale_factor=None, gradient_accumulation_steps=None, name="nadam",
                  **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue,
-                         global_clipnorm=global_clipnorm, use_ema=use_ema,
-                         ema_momentum=ema_momentum,
-                         ema_overwrite_frequency=ema_overwrite_frequency,
-                         loss_scale_factor=loss_scale_factor,
-                         gradient_accumulation_steps=gradient_accumulation_steps, name=name,
-                         **kwargs)
+        super().__init__(**_base_args(locals()))
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -36,7 +29,6 @@ class Nadam(Optimizer):
     def build(self, var_list):
         first = not self.built
         new = super().build(var_list)
-        self._add_slots(new, ("momentum", "velocity"))
         if first:
             dt = var_list[0]._data.dtype if var_list else np.float32
             self._u_product = Variable(np.asarray(1.0, dt), trainable=False, name="u_product")

@@ -1,7 +1,7 @@
 """SGD with optional (Nesterov) momentum, Keras 3 rule:
 m = momentum * m - lr * g;  p += m   (nesterov: p += momentum * m - lr * g)."""
 from . import _kernels
-from .base import Optimizer, _check_unit
+from .base import Optimizer, _base_args, _check_unit
 
 
 class SGD(Optimizer):
@@ -13,22 +13,12 @@ class SGD(Optimizer):
                  clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
                  ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
                  gradient_accumulation_steps=None, name="SGD", **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue,
-                         global_clipnorm=global_clipnorm, use_ema=use_ema,
-                         ema_momentum=ema_momentum,
-                         ema_overwrite_frequency=ema_overwrite_frequency,
-                         loss_scale_factor=loss_scale_factor,
-                         gradient_accumulation_steps=gradient_accumulation_steps, name=name,
-                         **kwargs)
+        super().__init__(**_base_args(locals()))
         self.momentum = _check_unit("SGD", "momentum", momentum)
         self.nesterov = bool(nesterov)
 
-    def build(self, var_list):
-        new = super().build(var_list)
-        if self.momentum != 0:
-            self._add_slots(new, ("momentum",))
-        return new
+    def _uses_slot(self, name):
+        return self.momentum != 0
 
     def _update(self, params, grads, slots, lr, t):
         _kernels.sgd_update(params, grads, slots[0] if self.momentum != 0 else None, lr,
