@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import ops as _ops
+from . import _registry
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg",
@@ -103,30 +104,14 @@ _CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm,
 
 
 def serialize(constraint):
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
+    return _registry.serialize_object(constraint, "keras.constraints")
 
 
 def deserialize(config, custom_objects=None):
     if isinstance(config, str):
         return get(config)
-    name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"[constraints.deserialize] unknown constraint {name!r}")
-    return cls.from_config(config.get("config", {}))
+    return _registry.from_class_dict(config, custom_objects, _CLASSES, "constraints", "constraint")
 
 
 def get(identifier):
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        c = _CLASSES.get(identifier)
-        if c is None:
-            raise ValueError(f"[constraints.get] unknown constraint {identifier!r}")
-        return c()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"[constraints.get] could not interpret constraint {identifier!r}")
+    return _registry.get_instance(identifier, _CLASSES, deserialize, "constraints", "constraint")

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .. import _C
+from . import _registry
 from ..framework.tape import _tapes, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
 
@@ -672,34 +673,30 @@ class CosineSimilarity(_Builtin):
         super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
 
 
-class BinaryCrossentropy(_Builtin):
+class _SmoothedCrossentropy(_Builtin):
+    """The (from_logits, label_smoothing, axis) cross-entropies; `name` defaults to the class's
+    `_default_name`."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype,
+                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
+                         axis=axis)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Keras `BinaryCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`."""
     _fn = staticmethod(binary_crossentropy)
     _default_name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype,
-                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
-                         axis=axis)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = axis
 
-
-class CategoricalCrossentropy(_Builtin):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Keras `CategoricalCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`."""
     _fn = staticmethod(categorical_crossentropy)
     _default_name = "categorical_crossentropy"
-
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype,
-                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing),
-                         axis=axis)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = axis
 
 
 class SparseCategoricalCrossentropy(_Builtin):
@@ -744,30 +741,37 @@ def serialize(loss):
     """A Loss object -> its Keras 3 dict; a built-in function -> Keras' function dict."""
     if loss is None:
         return None
-    if isinstance(loss, Loss):
-        return {"module": "keras.losses", "class_name": type(loss).__name__,
-                "config": loss.get_config(), "registered_name": None}
-    name = getattr(loss, "__name__", None)
-    if name in _FUNCS:
-        return {"module": "keras.losses", "class_name": "function", "config": name,
-                "registered_name": name}
-    raise ValueError(f"[losses.serialize] cannot serialize {loss!r}")
+    return _serialize(loss, Loss, _FUNCS, "losses")
 
 
 def deserialize(name, custom_objects=None):
-    if isinstance(name, str):
-        return get(name) if custom_objects is None or name not in custom_objects \
-            else custom_objects[name]
-    if isinstance(name, dict):
-        cn = name.get("class_name")
-        cfg = name.get("config", {})
-        if cn == "function":
-            return deserialize(cfg, custom_objects)
-        cls = (custom_objects or {}).get(cn) or _CLASSES.get(cn)
-        if cls is None:
-            raise ValueError(f"[losses.deserialize] unknown loss {cn!r}")
-        return cls.from_config(cfg)
-    raise ValueError(f"[losses.deserialize] cannot interpret {name!r}")
+    return _deserialize(name, custom_objects, _CLASSES, get, deserialize, "losses", "loss")
+
+
+def _serialize(obj, base, funcs, where):
+    """losses/metrics `serialize`: an object of class `base` -> its Keras 3 dict, a built-in
+    function (named in `funcs`) -> Keras' function dict."""
+    module = "keras." + where
+    if isinstance(obj, base):
+        return _registry.serialize_object(obj, module)
+    out = _registry.serialize_function(obj, funcs, module)
+    if out is None:
+        raise ValueError(f"[{where}.serialize] cannot serialize {obj!r}")
+    return out
+
+
+def _deserialize(config, custom_objects, classes, get, deserialize, where, kind):
+    """losses/metrics `deserialize`: a name (custom_objects first), a function dict, or a class
+    dict."""
+    if isinstance(config, str):
+        if custom_objects and config in custom_objects:
+            return custom_objects[config]
+        return get(config)
+    if isinstance(config, dict):
+        if config.get("class_name") == "function":
+            return deserialize(config.get("config", {}), custom_objects)
+        return _registry.from_class_dict(config, custom_objects, classes, where, kind)
+    raise ValueError(f"[{where}.deserialize] cannot interpret {config!r}")
 
 
 def get(identifier):

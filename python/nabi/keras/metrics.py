@@ -683,30 +683,12 @@ _CLASSES = {c.__name__: c for c in (
 
 
 def serialize(metric):
-    if isinstance(metric, Metric):
-        return {"module": "keras.metrics", "class_name": type(metric).__name__,
-                "config": metric.get_config(), "registered_name": None}
-    name = getattr(metric, "__name__", None)
-    if name in _FUNCS:
-        return {"module": "keras.metrics", "class_name": "function", "config": name,
-                "registered_name": name}
-    raise ValueError(f"[metrics.serialize] cannot serialize {metric!r}")
+    return _losses._serialize(metric, Metric, _FUNCS, "metrics")
 
 
 def deserialize(config, custom_objects=None):
-    if isinstance(config, str):
-        if custom_objects and config in custom_objects:
-            return custom_objects[config]
-        return get(config)
-    if isinstance(config, dict):
-        cn = config.get("class_name")
-        if cn == "function":
-            return deserialize(config["config"], custom_objects)
-        cls = (custom_objects or {}).get(cn) or _CLASSES.get(cn)
-        if cls is None:
-            raise ValueError(f"[metrics.deserialize] unknown metric {cn!r}")
-        return cls.from_config(config.get("config", {}))
-    raise ValueError(f"[metrics.deserialize] cannot interpret {config!r}")
+    return _losses._deserialize(config, custom_objects, _CLASSES, get, deserialize, "metrics",
+                                "metric")
 
 
 def get(identifier):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import ops as _ops
+from . import _registry
 from ..ops import nn_ops as _nn
 from ..framework.tensor import Tensor, convert_to_tensor
 
@@ -105,31 +106,14 @@ _CLASSES = {"L1L2": L1L2, "L1": L1, "L2": L2, "OrthogonalRegularizer": Orthogona
 
 
 def serialize(regularizer):
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return _registry.serialize_object(regularizer, "keras.regularizers")
 
 
 def deserialize(config, custom_objects=None):
     if isinstance(config, str):
         return get(config)
-    name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise ValueError(f"[regularizers.deserialize] unknown regularizer {name!r}")
-    cfg = config.get("config", {})
-    return cls.from_config(cfg) if isinstance(cls, type) else cls(**cfg)
+    return _registry.from_class_dict(config, custom_objects, _CLASSES, "regularizers", "regularizer")
 
 
 def get(identifier):
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        c = _CLASSES.get(identifier)
-        if c is None:
-            raise ValueError(f"[regularizers.get] unknown regularizer {identifier!r}")
-        return c()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"[regularizers.get] could not interpret regularizer {identifier!r}")
+    return _registry.get_instance(identifier, _CLASSES, deserialize, "regularizers", "regularizer")
