@@ -10,6 +10,7 @@ import numpy as np
 
 from ... import dtypes as _dt
 from ...framework.tensor import Tensor as EagerTensor, TensorShape
+from ...keras.initializers import compute_fans
 from .graph import GraphKeys, Operation, Tensor, apply_op, get_default_graph
 
 __all__ = ["Variable", "get_variable", "variable_scope", "get_variable_scope", "VariableScope",
@@ -386,20 +387,6 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
 
 
 # -- initializers ------------------------------------------------------------------------------
-def _fans(shape):
-    shape = list(shape)
-    if len(shape) < 1:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    rf = 1
-    for d in shape[:-2]:
-        rf *= d
-    return shape[-2] * rf, shape[-1] * rf
-
-
 class Initializer:
     def __init__(self, dtype=None):
         self.dtype = dtype
@@ -475,7 +462,7 @@ class variance_scaling_initializer(Initializer):
 
     def __call__(self, shape, dtype=None, partition_info=None):
         from . import ops
-        fan_in, fan_out = _fans(shape)
+        fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         s = self.scale / max(1.0, n)
         dt = self._dt(dtype)
