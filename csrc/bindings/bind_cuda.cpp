@@ -38,6 +38,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/checks.h"
+#include "bindings/optimizer_args.h"
 #include "bindings/registry.h"
 #include "cpu/activations.h"
 
@@ -458,52 +459,27 @@ Buf reduce(const char* op, cuda::ReduceOp rop, const Buf& xb, int64_t axis) {
 }
 
 // ---- optimizers ----
-struct Slot {
-  const char* name;
-  py::object obj;  // list/tuple of DeviceBuffer, or None
-  bool optional;
-};
+using Slot = OptSlot;
 
-struct OptLists {
+struct DeviceOptLists {
   std::vector<cuda::OptTensor> t32, t64;
   std::vector<int64_t> n32, n64;
   std::vector<Buf> keep;
 };
 
-OptLists validate_opt(const char* op, const std::vector<Slot>& slots) {
-  std::vector<py::sequence> seqs(slots.size());
-  std::vector<bool> present(slots.size(), false);
-  size_t count = 0;
-  for (size_t s = 0; s < slots.size(); ++s) {
-    const Slot& sl = slots[s];
-    if (sl.obj.is_none()) {
-      if (!sl.optional) type_error(op, std::string(sl.name) + " must be a list of DeviceBuffers, got None");
-      continue;
-    }
-    if (!py::isinstance<py::list>(sl.obj) && !py::isinstance<py::tuple>(sl.obj))
-      type_error(op, std::string(sl.name) + " must be a list of DeviceBuffers, got " +
-                         std::string(py::str(py::type::of(sl.obj).attr("__name__"))));
-    seqs[s] = sl.obj.cast<py::sequence>();
-    present[s] = true;
-    const size_t len = py::len(seqs[s]);
-    if (s == 0)
-      count = len;
-    else if (len != count)
-      value_error(op, "list lengths differ: " + std::string(slots[0].name) + " has " +
-                          std::to_string(count) + ", " + sl.name + " has " + std::to_string(len));
-  }
-  OptLists out;
-  for (size_t i = 0; i < count; ++i) {
+DeviceOptLists validate_opt(const char* op, const std::vector<Slot>& slots) {
+  const OptLists lists = check_opt_lists(op, slots, "DeviceBuffers");
+  DeviceOptLists out;
+  for (size_t i = 0; i < lists.count; ++i) {
     cuda::OptTensor t{};
     Buf p;
     std::string pname;
     for (size_t s = 0; s < slots.size(); ++s) {
-      if (!present[s]) continue;
-      const std::string name = std::string(slots[s].name) + "[" + std::to_string(i) + "]";
-      py::object o = seqs[s][i];
+      if (!lists.present[s]) continue;
+      const std::string name = opt_item_name(slots[s], i);
+      py::object o = lists.seqs[s][i];
       if (!py::isinstance<DeviceBuffer>(o))
-        type_error(op, name + " must be a DeviceBuffer, got " +
-                           std::string(py::str(py::type::of(o).attr("__name__"))));
+        type_error(op, name + " must be a DeviceBuffer, got " + py_type_name(o));
       Buf b = o.cast<Buf>();
       need_float(op, b, name.c_str());
       if (s == 0) {
@@ -531,16 +507,12 @@ OptLists validate_opt(const char* op, const std::vector<Slot>& slots) {
   return out;
 }
 
-void check_step(const char* op, int64_t t) {
-  if (t < 1) value_error(op, "step t must be >= 1, got " + std::to_string(t));
-}
-
 void sgd(py::object params, py::object grads, py::object moms, double lr, double momentum,
          bool nesterov) {
   const char* op = "sgd";
   if (moms.is_none() && momentum != 0.0)
     value_error(op, "momentum is " + std::to_string(momentum) + " but momentums is None");
-  OptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
+  DeviceOptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
                                  {"momentums", moms, true}});
   py::gil_scoped_release nogil;
   cuda::sgd_update_multi<float>(L.t32, L.n32, lr, momentum, nesterov);
@@ -551,7 +523,7 @@ void adam_common(const char* op, py::object params, py::object grads, py::object
                  py::object vs, py::object vhats, double lr, double beta1, double beta2,
                  double epsilon, int64_t t, double weight_decay) {
   check_step(op, t);
-  OptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
+  DeviceOptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
                                  {"ms", ms, false}, {"vs", vs, false}, {"vhats", vhats, true}});
   const double td = static_cast<double>(t);
   const double alpha = lr * std::sqrt(1.0 - std::pow(beta2, td)) / (1.0 - std::pow(beta1, td));
@@ -568,7 +540,7 @@ void rmsprop(py::object params, py::object grads, py::object vel, py::object mom
   if (moms.is_none() && momentum > 0.0)
     value_error(op, "momentum is " + std::to_string(momentum) + " but momentums is None");
   if (centered && avgs.is_none()) value_error(op, "centered=True needs average_grads, got None");
-  OptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
+  DeviceOptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
                                  {"velocities", vel, false},
                                  {"momentums", momentum > 0.0 ? moms : py::none(), true},
                                  {"average_grads", centered ? avgs : py::none(), true}});
@@ -684,23 +656,7 @@ void bind_impl(py::module_& cm) {
     return reduce("reduce_max", cuda::ReduceOp::Max, x, axis); }, py::arg("x"), py::arg("axis") = -1);
   cm.def("sgd_update", &sgd, py::arg("params"), py::arg("grads"), py::arg("momentums"),
          py::arg("lr"), py::arg("momentum"), py::arg("nesterov"));
-  cm.def(
-      "adam_update",
-      [](py::object p, py::object g, py::object ms, py::object vs, py::object vh, double lr,
-         double b1, double b2, double eps, int64_t t) {
-        adam_common("adam", p, g, ms, vs, vh, lr, b1, b2, eps, t, 0.0);
-      },
-      py::arg("params"), py::arg("grads"), py::arg("ms"), py::arg("vs"), py::arg("vhats"),
-      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("t"));
-  cm.def(
-      "adamw_update",
-      [](py::object p, py::object g, py::object ms, py::object vs, py::object vh, double lr,
-         double b1, double b2, double eps, int64_t t, double wd) {
-        adam_common("adamw", p, g, ms, vs, vh, lr, b1, b2, eps, t, wd);
-      },
-      py::arg("params"), py::arg("grads"), py::arg("ms"), py::arg("vs"), py::arg("vhats"),
-      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("t"),
-      py::arg("weight_decay"));
+  def_adam_updates(cm, &adam_common);
   cm.def("rmsprop_update", &rmsprop, py::arg("params"), py::arg("grads"), py::arg("velocities"),
          py::arg("momentums"), py::arg("average_grads"), py::arg("lr"), py::arg("rho"),
          py::arg("momentum"), py::arg("epsilon"), py::arg("centered"));

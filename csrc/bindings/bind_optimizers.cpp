@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bindings/checks.h"
+#include "bindings/optimizer_args.h"
 #include "bindings/registry.h"
 #include "cpu/optimizers.h"
 
@@ -27,12 +28,7 @@ using namespace nabi;
 
 namespace {
 
-struct Slot {
-  const char* name;
-  py::object obj;  // a list/tuple of arrays, or None
-  bool optional;
-  bool writeable;
-};
+using Slot = OptSlot;
 
 struct Item {
   bool f32;
@@ -45,28 +41,9 @@ struct Packed {
   std::vector<py::array> keep;  // keeps every array alive while the GIL is released
 };
 
-Packed validate(const char* op, std::vector<Slot> slots) {
-  std::vector<py::sequence> seqs(slots.size());
-  std::vector<bool> present(slots.size(), false);
-  size_t count = 0;
-  for (size_t s = 0; s < slots.size(); ++s) {
-    const Slot& sl = slots[s];
-    if (sl.obj.is_none()) {
-      if (!sl.optional) type_error(op, std::string(sl.name) + " must be a list of arrays, got None");
-      continue;
-    }
-    if (!py::isinstance<py::list>(sl.obj) && !py::isinstance<py::tuple>(sl.obj))
-      type_error(op, std::string(sl.name) + " must be a list of arrays, got " +
-                         std::string(py::str(py::type::of(sl.obj).attr("__name__"))));
-    seqs[s] = sl.obj.cast<py::sequence>();
-    present[s] = true;
-    const size_t len = py::len(seqs[s]);
-    if (s == 0)
-      count = len;
-    else if (len != count)
-      value_error(op, "list lengths differ: " + std::string(slots[0].name) + " has " +
-                          std::to_string(count) + ", " + sl.name + " has " + std::to_string(len));
-  }
+Packed validate(const char* op, const std::vector<Slot>& slots) {
+  const OptLists lists = check_opt_lists(op, slots, "arrays");
+  const size_t count = lists.count;
   Packed out;
   out.items.reserve(count);
   for (size_t i = 0; i < count; ++i) {
@@ -74,15 +51,14 @@ Packed validate(const char* op, std::vector<Slot> slots) {
     py::array p;
     std::string pname;
     for (size_t s = 0; s < slots.size(); ++s) {
-      if (!present[s]) {
+      if (!lists.present[s]) {
         item.ptr.push_back(nullptr);
         continue;
       }
-      const std::string name = std::string(slots[s].name) + "[" + std::to_string(i) + "]";
-      py::object o = seqs[s][i];
+      const std::string name = opt_item_name(slots[s], i);
+      py::object o = lists.seqs[s][i];
       if (!py::isinstance<py::array>(o))
-        type_error(op, name + " must be a NumPy array, got " +
-                           std::string(py::str(py::type::of(o).attr("__name__"))));
+        type_error(op, name + " must be a NumPy array, got " + py_type_name(o));
       py::array a = o.cast<py::array>();
       check_float(op, a, name.c_str());
       if (slots[s].writeable) check_writeable(op, a, name.c_str());
@@ -101,10 +77,6 @@ Packed validate(const char* op, std::vector<Slot> slots) {
     out.items.push_back(std::move(item));
   }
   return out;
-}
-
-void check_step(const char* op, int64_t t) {
-  if (t < 1) value_error(op, "step t must be >= 1, got " + std::to_string(t));
 }
 
 // Runs f(item, T-tag) for every tensor with the GIL released.
@@ -256,23 +228,7 @@ double global_norm_impl(const char* op, py::object grads) {
 NABI_BINDINGS(bind_optimizers) {
   m.def("sgd_update", &sgd, py::arg("params"), py::arg("grads"), py::arg("momentums"),
         py::arg("lr"), py::arg("momentum"), py::arg("nesterov"));
-  m.def(
-      "adam_update",
-      [](py::object p, py::object g, py::object ms, py::object vs, py::object vh, double lr,
-         double b1, double b2, double eps, int64_t t) {
-        adam_common("adam", p, g, ms, vs, vh, lr, b1, b2, eps, t, 0.0);
-      },
-      py::arg("params"), py::arg("grads"), py::arg("ms"), py::arg("vs"), py::arg("vhats"),
-      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("t"));
-  m.def(
-      "adamw_update",
-      [](py::object p, py::object g, py::object ms, py::object vs, py::object vh, double lr,
-         double b1, double b2, double eps, int64_t t, double wd) {
-        adam_common("adamw", p, g, ms, vs, vh, lr, b1, b2, eps, t, wd);
-      },
-      py::arg("params"), py::arg("grads"), py::arg("ms"), py::arg("vs"), py::arg("vhats"),
-      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("epsilon"), py::arg("t"),
-      py::arg("weight_decay"));
+  def_adam_updates(m, &adam_common);
   m.def("rmsprop_update", &rmsprop, py::arg("params"), py::arg("grads"), py::arg("velocities"),
         py::arg("momentums"), py::arg("average_grads"), py::arg("lr"), py::arg("rho"),
         py::arg("momentum"), py::arg("epsilon"), py::arg("centered"));
