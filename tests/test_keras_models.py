@@ -266,3 +266,30 @@ def test_predict_and_call_do_not_grow_memory():
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert grown < 1_000_000, grown
+
+
+def test_summary_size_suffix_trainable_column_and_expand_nested():
+    lines = _summary_lines(mnist_mlp())
+    # Keras 3's size suffix: 269,322 float32 params = 1,077,288 bytes = 1.03 MB.
+    assert "Total params: 269,322 (1.03 MB)" in lines
+    assert "Trainable params: 269,322 (1.03 MB)" in lines
+    assert "Non-trainable params: 0 (0.00 B)" in lines
+    from nabi.keras.models._summary import readable_memory_size
+    assert readable_memory_size(1023) == "1023.00 B" and readable_memory_size(2048) == "2.00 KB"
+
+    inner = keras.Sequential([layers.Dense(4, input_shape=(3,), name="in_a"),
+                              layers.Dense(2, name="in_b")], name="inner")
+    inner.get_layer("in_a").trainable = False
+    outer = keras.Sequential([inner, layers.Dense(1, name="head")])
+    outer.build((None, 3))
+    plain = "\n".join(_summary_lines(outer))
+    assert "in_a" not in plain and "Trainable  " not in plain
+    out = []
+    outer.summary(print_fn=out.append, expand_nested=True, show_trainable=True)
+    text = "\n".join(out)
+    assert "Trainable" in out[2]
+    a = [l for l in out if "in_a (Dense)" in l][0]
+    b = [l for l in out if "in_b (Dense)" in l][0]
+    assert a.startswith("|") and a.rstrip().endswith("|") and " N " in a and " Y " in b
+    assert "(None, 4)" in a and "16" in a
+    assert "Non-trainable params: 16 (64.00 B)" in text

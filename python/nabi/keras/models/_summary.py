@@ -26,7 +26,27 @@ def _count(weights):
     return n
 
 
-def _print_row(fields, positions, print_fn):
+def _nbytes(weights):
+    """Keras 3 `weight_memory_size`: bytes of the unique weights at their dtypes."""
+    seen, n = set(), 0
+    for w in weights:
+        if id(w) not in seen:
+            seen.add(id(w))
+            n += int(np.prod(w._data.shape)) * w._data.dtype.itemsize
+    return n
+
+
+def readable_memory_size(size):
+    """Keras 3's size suffix: '1.03 MB' (powers of 1024, two decimals)."""
+    size = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def _print_row(fields, positions, print_fn, nested_level=0):
     left = [str(x) for x in fields]
     while any(left):
         line = ""
@@ -46,6 +66,10 @@ def _print_row(fields, positions, print_fn):
             line += " " * space
             left[col] = left[col][cutoff:]
             line += " " * (positions[col] - len(line))
+        if nested_level:
+            # Keras 2: nested rows sit inside |...| frames, one bar per level on each side.
+            inner = line[:len(line) - 2 * nested_level] if len(line) > 2 * nested_level else line
+            line = "|" * nested_level + inner + "|" * nested_level
         print_fn(line)
 
 
@@ -108,42 +132,76 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
         to_display = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
+    if show_trainable:
+        line_length += 11
+        positions = list(positions) + [line_length]
+        to_display = list(to_display) + ["Trainable"]
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
     _print_row(to_display, positions, print_fn)
     print_fn("=" * line_length)
-    for i, layer in enumerate(layers):
-        from ..layers.core import InputLayer
+    from ..layers.core import InputLayer
+
+    def row(owner, layer, i, level):
         if isinstance(layer, InputLayer):
             out_shape = [tuple(layer._batch_input_shape)]
-        elif is_seq:
-            out_shape = _layer_out_shape(model, layer, i)
-        elif graph:
-            out_shape = _layer_out_shape(model, layer, i)
+        elif level == 0 and (is_seq or graph):
+            out_shape = _layer_out_shape(owner, layer, i)
+        elif level > 0:
+            try:
+                out_shape = layer.output_shape
+            except (AttributeError, ValueError):
+                out_shape = None
         else:
             out_shape = None
         try:
             params = layer.count_params() if layer.built else 0
         except ValueError:
             params = 0
-        fields = [f"{layer.name} ({type(layer).__name__})", _fmt_shape(out_shape), params]
+        name = f"{layer.name} ({type(layer).__name__})"
+        fields = [name, _fmt_shape(out_shape), params]
         if not sequential_like:
             conns = []
+            node_ids = getattr(owner, "_node_ids", None) or \
+                {id(n) for n in getattr(owner, "_nodes", [])}
             for n in layer._inbound_nodes:
-                if id(n) not in model._node_ids:
+                if id(n) not in node_ids:
                     continue
                 for t in n.input_tensors:
                     l2, ni, ti = t._keras_history
                     conns.append(f"{l2.name}[{ni}][{ti}]")
             fields.append(repr(conns) if conns else "[]")
-        _print_row(fields, positions, print_fn)
-        print_fn(" " * line_length)
+        if show_trainable:
+            fields.append("Y" if layer.trainable else "N")
+        _print_row(fields, positions, print_fn, level)
+
+    def visit(owner, layer_list, level):
+        for i, layer in enumerate(layer_list):
+            row(owner, layer, i, level)
+            nested = [l for l in getattr(layer, "layers", []) or []
+                      if not isinstance(l, InputLayer)] if expand_nested else []
+            if nested and hasattr(layer, "compile"):
+                # Keras 2's nested block: a |¯¯¯| frame around the inner model's rows.
+                print_fn("|" * (level + 1) + "\u00af" * (line_length - 2 * level - 2) +
+                         "|" * (level + 1))
+                if getattr(layer, "_is_graph_network", False):
+                    layer.__dict__["_node_ids"] = {id(n) for n in layer._nodes}
+                visit(layer, nested, level + 1)
+                print_fn("|" * level + "\u00af" * (line_length - 2 * level) + "|" * level)
+            elif level == 0:
+                print_fn(" " * line_length)
+    visit(model, layers, 0)
     print_fn("=" * line_length)
     total = _count(model.weights)
     trainable = _count(model.trainable_weights)
-    print_fn(f"Total params: {total:,}")
-    print_fn(f"Trainable params: {trainable:,}")
-    print_fn(f"Non-trainable params: {total - trainable:,}")
+    tw = model.trainable_weights
+    tids = {id(w) for w in tw}
+    size_all = _nbytes(model.weights)
+    size_tr = _nbytes(tw)
+    size_nt = _nbytes([w for w in model.weights if id(w) not in tids])
+    print_fn(f"Total params: {total:,} ({readable_memory_size(size_all)})")
+    print_fn(f"Trainable params: {trainable:,} ({readable_memory_size(size_tr)})")
+    print_fn(f"Non-trainable params: {total - trainable:,} ({readable_memory_size(size_nt)})")
     print_fn("_" * line_length)
 
 
