@@ -15,26 +15,11 @@
 #include "cuda/allocator.h"
 #include "cuda/common.cuh"
 #include "cuda/launchers.h"
+#include "cuda/rowops.cuh"
 
 namespace nabi::cuda {
 
 namespace {
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-template <typename T>
-__device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const T w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = (w > v || w != w) ? w : v;
-  }
-  return v;
-}
 
 // lse of row xr (all 32 lanes get the same value).
 template <typename T>

@@ -12,26 +12,11 @@
 
 #include "cuda/common.cuh"
 #include "cuda/launchers.h"
+#include "cuda/rowops.cuh"
 
 namespace nabi::cuda {
 
 namespace {
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-template <typename T>
-__device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const T w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = (w > v || w != w) ? w : v;  // NaN wins
-  }
-  return v;
-}
 
 // Reduction across the WARPS warps that share one row (WARPS == 1: plain warp reduction).
 template <int WARPS, bool kMax, typename T>
