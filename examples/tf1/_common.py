@@ -11,4 +11,5 @@ def mnist_dir():
 def parser(desc, steps):
     p = argparse.ArgumentParser(description=desc)
     p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps})")
+    p.add_argument("--seed", type=int, default=None, help="seed the batch shuffling (tests)")
     return p

@@ -15,6 +15,8 @@ from nabi.examples.tutorials.mnist import input_data  # noqa: E402
 
 args = parser(__doc__, 1000).parse_args()
 t0 = time.time()
+if args.seed is not None:
+    tf.set_random_seed(args.seed)
 mnist = input_data.read_data_sets(mnist_dir(), one_hot=True)
 
 x = tf.placeholder(tf.float32, [None, 784])
