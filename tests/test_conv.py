@@ -297,3 +297,25 @@ def test_direct_c1_float32_fused_bias_relu(case):
         r = ref if bias is not None else np.maximum(
             R.conv2d(x.astype(np.float64), w.astype(np.float64), s, d, pads), 0)
         np.testing.assert_allclose(y, r, rtol=1e-5, atol=1e-5)
+
+
+def test_recycled_outputs_never_alias_live_arrays():
+    """conv2d_forward/backward reuse large output arrays only once nothing references them."""
+    x = data((8, 16, 16, 32), np.float32)
+    w = data((3, 3, 32, 64), np.float32)
+    pads = (1, 1, 1, 1)
+    y1 = _C.conv2d_forward(x, w, None, (1, 1), (1, 1), pads, False)
+    y1c = y1.copy()
+    y2 = _C.conv2d_forward(2 * x, w, None, (1, 1), (1, 1), pads, False)
+    assert not np.shares_memory(y1, y2)
+    np.testing.assert_array_equal(y1, y1c)
+    np.testing.assert_allclose(y2, 2 * y1c, rtol=1e-5, atol=1e-4)
+    view = y2[:, 1:]
+    del y2
+    y3 = _C.conv2d_forward(x, w, None, (1, 1), (1, 1), pads, False)
+    assert not np.shares_memory(y3, view)
+    dx1, _, _ = _C.conv2d_backward(y1, x, w, None, (1, 1), (1, 1), pads, True, False, False)
+    d1 = dx1.copy()
+    dx2, _, _ = _C.conv2d_backward(y1, x, w, None, (1, 1), (1, 1), pads, True, False, False)
+    assert not np.shares_memory(dx1, dx2)
+    np.testing.assert_array_equal(dx2, d1)

@@ -4,7 +4,10 @@
 //   conv2d_backward(grad_y, x, w, y_or_None, strides, dilations, padding,
 //                   need_dx, need_dw, need_db) -> (dx_or_None, dw_or_None, db_or_None)
 // y_or_None: the forward output when it fused a ReLU (the gradient is masked by y > 0).
+// y and dx come from a small cache of arrays nothing else references any more (a fresh
+// multi-MB array costs a page fault per 4 KiB page on every training step).
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <pybind11/stl.h>
@@ -18,6 +21,45 @@ using namespace nabi;
 
 namespace {
 const char* kOp = "conv2d";
+
+// Arrays recycled across calls: an array whose only remaining reference is this cache is
+// handed out again (same dtype and shape), so steady-state training steps touch memory that
+// is already mapped. Small arrays are left to the allocator. Leaked on purpose (no
+// destructor runs after the interpreter is gone).
+class Recycler {
+ public:
+  py::array get(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+    py::ssize_t n = 1;
+    for (auto d : shape) n *= d;
+    if (n * dt.itemsize() < (py::ssize_t{1} << 18)) return py::array(dt, shape);
+    for (auto& a : *slots_) {
+      if (a.ref_count() != 1 || a.ndim() != static_cast<py::ssize_t>(shape.size())) continue;
+      if (a.dtype().kind() != dt.kind() || a.dtype().itemsize() != dt.itemsize()) continue;
+      if (!a.writeable() || !a.owndata()) continue;
+      bool same = true;
+      for (size_t k = 0; k < shape.size(); ++k) same = same && a.shape(k) == shape[k];
+      if (same) return a;
+    }
+    py::array a(dt, shape);
+    if (slots_->size() < kSlots) {
+      slots_->push_back(a);
+    } else {
+      (*slots_)[next_] = a;
+      next_ = (next_ + 1) % kSlots;
+    }
+    return a;
+  }
+
+ private:
+  static constexpr size_t kSlots = 6;
+  std::vector<py::array>* slots_ = new std::vector<py::array>();
+  size_t next_ = 0;
+};
+
+Recycler& out_cache() {
+  static Recycler* r = new Recycler();
+  return *r;
+}
 
 cpu::Conv2dShape make_shape(const py::array& x, const py::array& w,
                             const std::vector<int64_t>& strides,
@@ -97,7 +139,7 @@ py::array forward(py::array x, py::array w, py::object b_obj, std::vector<int64_
     if (b.ndim() != 1 || b.shape(0) != s.CO)
       value_error(kOp, "bias " + shape_str(b) + " does not match filters " + shape_str(w));
   }
-  py::array y = py::array(x.dtype(), std::vector<py::ssize_t>{s.N, s.OH, s.OW, s.CO});
+  py::array y = out_cache().get(x.dtype(), std::vector<py::ssize_t>{s.N, s.OH, s.OW, s.CO});
   dispatch(x, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* xp = static_cast<const T*>(x.data());
@@ -124,7 +166,10 @@ py::tuple backward(py::array grad_y, py::array x, py::array w, py::object y_obj,
   }
   py::object dx_out = py::none(), dw_out = py::none(), db_out = py::none();
   py::array dx, dw, db;
-  if (need_dx) dx_out = dx = py::array(x.dtype(), shape_of(x));
+  if (need_dx) {
+    const std::vector<py::ssize_t> xshape(x.shape(), x.shape() + 4);
+    dx_out = dx = out_cache().get(x.dtype(), xshape);
+  }
   if (need_dw) dw_out = dw = py::array(x.dtype(), shape_of(w));
   if (need_db) db_out = db = py::array(x.dtype(), std::vector<py::ssize_t>{s.CO});
   dispatch(x, [&](auto* tag) {

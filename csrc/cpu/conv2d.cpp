@@ -399,12 +399,13 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
                      T* dx, T* dw, T* db) {
   const int64_t P = s.OH * s.OW, K = s.KH * s.KW * s.C, CO = s.CO;
   const int64_t xs = s.H * s.W * s.C;
-  if (dx) {
-    if (s.N > 0 && xs > 0) zero(dx, s.N * xs);
-  }
   if (dw) zero(dw, K * CO);
   if (db) zero(db, CO);
-  if (s.N <= 0 || P <= 0 || CO <= 0) return;
+  if (s.N <= 0 || xs <= 0) return;
+  if (P <= 0 || CO <= 0) {
+    if (dx) zero(dx, s.N * xs);
+    return;
+  }
   if (!dx && !dw && !db) return;
   const bool need_col = (dw != nullptr || dx != nullptr) && K > 0;
   int nt = max_threads();
@@ -415,9 +416,21 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   const int64_t tiles = (P + R0 - 1) / R0;
   const int64_t R = (P + tiles - 1) / tiles;  // balanced: no thin last tile per image
 
-  // One image range; dwacc/dbacc are the accumulators (first write uses beta = 0).
+  // W^T (CO, K) once, so the backward-data GEMM packs it with contiguous copies.
+  std::vector<T> wt_buf;
+  const T* wt = nullptr;
+  if (dx && K > 0) {
+    wt_buf.resize(static_cast<size_t>(K * CO));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < CO; ++c) wt_buf[c * K + k] = w[k * CO + c];
+    wt = wt_buf.data();
+  }
+
+  // One image range; dwacc/dbacc are the accumulators (first write uses beta = 0). Each
+  // image's dx is zeroed by the thread that fills it, just before (in cache, in parallel).
   auto run_images = [&](int64_t n0, int64_t n1, T* dwacc, double* dbacc, bool* dw_started) {
     for (int64_t n = n0; n < n1; ++n) {
+      if (dx) zero(dx + n * xs, xs);
       for (int64_t tt = 0; tt < tiles; ++tt) {
         const int64_t p0 = tt * R, p1 = std::min(P, p0 + R), rows = p1 - p0;
         const T* g = dy + (n * P + p0) * CO;
@@ -437,7 +450,7 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
           *dw_started = true;
         }
         if (dx) {
-          gemm(false, true, rows, K, CO, T(1), g, CO, w, CO, T(0), col, K);
+          gemm(false, false, rows, K, CO, T(1), g, CO, wt, K, T(0), col, K);
           col2im(s, col, p0, p1, dx + n * xs);
         }
       }
