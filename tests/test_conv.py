@@ -29,6 +29,10 @@ CASES = [
     (2, 13, 17, 1, 3, 3, 32, (1, 1), (1, 1), "SAME"),
     (1, 12, 19, 1, 3, 2, 16, (2, 3), (1, 2), "SAME"),
     (2, 9, 14, 1, 2, 3, 48, (1, 1), (2, 1), "VALID"),
+    # implicit-GEMM forward / backward-data (float32, AVX2): CO off 16, pixels off 6
+    (2, 7, 11, 8, 3, 3, 20, (1, 1), (1, 1), "SAME"),
+    (3, 9, 8, 16, 3, 2, 33, (2, 1), (2, 1), "SAME"),
+    (1, 10, 9, 5, 4, 3, 7, (1, 2), (1, 1), [[0, 0], [3, 1], [0, 2], [0, 0]]),
 ]
 
 
@@ -284,9 +288,10 @@ def test_conv1d_upsampling_padding_layers():
     assert L.Conv2DTranspose(5, 3, strides=2)(x4).shape == (1, 7, 9, 5)
 
 
-@pytest.mark.parametrize("case", [CASES[9], CASES[13], CASES[14], CASES[15]])
-def test_direct_c1_float32_fused_bias_relu(case):
-    """The C == 1 float32 kernels (4-pixel AVX2 interior, border path) with bias and ReLU."""
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[9], CASES[13], CASES[14],
+                                  CASES[15], CASES[16], CASES[17], CASES[18]])
+def test_float32_forward_fused_bias_relu(case):
+    """The float32 forward kernels (C == 1 direct, implicit GEMM) with bias and ReLU."""
     N, H, W, C, KH, KW, CO, s, d, padding = case
     x, w, b = (data((N, H, W, C), np.float32), data((KH, KW, C, CO), np.float32),
                data((CO,), np.float32))

@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -41,6 +42,20 @@
 
 namespace nabi::cpu {
 namespace {
+
+template <typename T>
+struct AlignedAlloc {
+  using value_type = T;
+  AlignedAlloc() = default;
+  template <typename U>
+  AlignedAlloc(const AlignedAlloc<U>&) {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
+  }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const AlignedAlloc&) const { return true; }
+  bool operator!=(const AlignedAlloc&) const { return false; }
+};
 
 template <typename T, int Tag>
 T* scratch(size_t n) {
@@ -345,6 +360,176 @@ int64_t tile_pixels(int64_t P, int64_t K, size_t bytes) {
 constexpr size_t kTileBytes = 192 * 1024;      // tasks threaded outside GEMM
 constexpr size_t kBigTileBytes = 2048 * 1024;  // GEMM threads itself
 
+#if defined(NABI_X86)
+// ---- implicit GEMM (float, AVX2+FMA, dilation 1 along w) ----
+// One image at a time is copied into a zero-padded buffer xp (Hp, Wp, C), so that for
+// output pixel (oh, ow) and filter row i the KW*C inputs it needs are one contiguous run
+// xp[oh*sh + i*dh][ow*sw .. ow*sw + KW) -- exactly row i's slice of the HWIO filter viewed
+// as a (K, CO) matrix. A 6x16 register tile (6 output pixels x 16 output channels, 12
+// accumulators) then reads its A operand straight from xp (6 row pointers, broadcast) and
+// its B operand from the filter packed once per call into 16-column k-major panels: no
+// im2col copy and no A packing. Bias and ReLU are applied to the registers before the
+// store. Backward-data for stride 1 is the same kernel on dy padded by (KH-1-pt, KW-1-pl)
+// with the filter flipped and its channel axes swapped (no col2im scatter).
+struct IgShape {
+  int64_t H, W, C;      // input image (the source of the padded copy)
+  int64_t off_h, off_w;  // xp[r][q] = x[r - off_h][q - off_w] (zero outside)
+  int64_t Hp, Wp;       // padded buffer
+  int64_t KH, KW, dh;   // filter rows/cols, row dilation
+  int64_t sh, sw;       // strides
+  int64_t OH, OW, CO;   // output image
+};
+
+// xp <- padded copy of one image xn (H, W, C); with mask (same shape as xn), xn * (mask > 0).
+__attribute__((target("avx2,fma"))) void ig_pad(const IgShape& g, const float* xn,
+                                                 const float* mask, float* xp) {
+  const int64_t C = g.C, rowlen = g.Wp * C;
+  const int64_t q0 = std::max<int64_t>(g.off_w, 0);
+  const int64_t q1 = std::min<int64_t>(g.W + g.off_w, g.Wp);
+  for (int64_t r = 0; r < g.Hp; ++r) {
+    float* d = xp + r * rowlen;
+    const int64_t ih = r - g.off_h;
+    if (ih < 0 || ih >= g.H || q1 <= q0) {
+      std::memset(d, 0, sizeof(float) * rowlen);
+      continue;
+    }
+    std::memset(d, 0, sizeof(float) * q0 * C);
+    const float* src = xn + (ih * g.W + (q0 - g.off_w)) * C;
+    const int64_t n = (q1 - q0) * C;
+    if (mask) {
+      const float* m = mask + (ih * g.W + (q0 - g.off_w)) * C;
+      for (int64_t k = 0; k < n; ++k) {
+        const float v = src[k];
+        d[q0 * C + k] = m[k] > 0.0f ? v : 0.0f;
+      }
+    } else {
+      std::memcpy(d + q0 * C, src, sizeof(float) * n);
+    }
+    std::memset(d + q1 * C, 0, sizeof(float) * (g.Wp - q1) * C);
+  }
+}
+
+// wp[j][k][0..16) = wk(k, 16j + l) (zero past CO); wk(k, co) = w[k*CO + co], or for the
+// flipped form (backward-data: the filter of the transposed convolution)
+// w[((KH-1-i)*KW + (KW-1-jj))*CI*CO + c*CO + co] with k = (i*KW + jj)*CO' + co and so on.
+void ig_pack_w(const float* w, int64_t K, int64_t CO, float* wp) {
+  const int64_t panels = (CO + 15) / 16;
+  for (int64_t j = 0; j < panels; ++j)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < 16; ++l) {
+        const int64_t co = j * 16 + l;
+        wp[(j * K + k) * 16 + l] = co < CO ? w[k * CO + co] : 0.0f;
+      }
+}
+
+// y (OH*OW, CO) of one image from its padded copy xp and the packed filter wp.
+__attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float* xp,
+                                                   const float* wp, const float* bias,
+                                                   bool relu, float* y) {
+  const int64_t C = g.C, seg = g.KW * C, K = g.KH * seg, rs = g.dh * g.Wp * C;
+  const int64_t P = g.OH * g.OW, panels = (g.CO + 15) / 16;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t j = 0; j < panels; ++j) {
+    const float* bp0 = wp + j * K * 16;
+    const int64_t ncol = std::min<int64_t>(16, g.CO - j * 16);
+    alignas(32) float bias16[16] = {};
+    if (bias)
+      for (int64_t l = 0; l < ncol; ++l) bias16[l] = bias[j * 16 + l];
+    const __m256 bv0 = _mm256_load_ps(bias16), bv1 = _mm256_load_ps(bias16 + 8);
+    for (int64_t p0 = 0; p0 < P; p0 += 6) {
+      const int64_t nrow = std::min<int64_t>(6, P - p0);
+      const float* a[6];
+      for (int64_t i = 0; i < 6; ++i) {
+        const int64_t p = p0 + std::min<int64_t>(i, nrow - 1);
+        const int64_t oh = p / g.OW, ow = p % g.OW;
+        a[i] = xp + (oh * g.sh * g.Wp + ow * g.sw) * C;
+      }
+      __m256 c00 = bv0, c01 = bv1, c10 = bv0, c11 = bv1, c20 = bv0, c21 = bv1;
+      __m256 c30 = bv0, c31 = bv1, c40 = bv0, c41 = bv1, c50 = bv0, c51 = bv1;
+      const float* bp = bp0;
+      for (int64_t i = 0; i < g.KH; ++i) {
+        const float *a0 = a[0] + i * rs, *a1 = a[1] + i * rs, *a2 = a[2] + i * rs;
+        const float *a3 = a[3] + i * rs, *a4 = a[4] + i * rs, *a5 = a[5] + i * rs;
+#pragma GCC unroll 4
+        for (int64_t t = 0; t < seg; ++t) {
+          const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+          bp += 16;
+          __m256 v = _mm256_broadcast_ss(a0 + t);
+          c00 = _mm256_fmadd_ps(v, b0, c00);
+          c01 = _mm256_fmadd_ps(v, b1, c01);
+          v = _mm256_broadcast_ss(a1 + t);
+          c10 = _mm256_fmadd_ps(v, b0, c10);
+          c11 = _mm256_fmadd_ps(v, b1, c11);
+          v = _mm256_broadcast_ss(a2 + t);
+          c20 = _mm256_fmadd_ps(v, b0, c20);
+          c21 = _mm256_fmadd_ps(v, b1, c21);
+          v = _mm256_broadcast_ss(a3 + t);
+          c30 = _mm256_fmadd_ps(v, b0, c30);
+          c31 = _mm256_fmadd_ps(v, b1, c31);
+          v = _mm256_broadcast_ss(a4 + t);
+          c40 = _mm256_fmadd_ps(v, b0, c40);
+          c41 = _mm256_fmadd_ps(v, b1, c41);
+          v = _mm256_broadcast_ss(a5 + t);
+          c50 = _mm256_fmadd_ps(v, b0, c50);
+          c51 = _mm256_fmadd_ps(v, b1, c51);
+        }
+      }
+      if (relu) {
+        c00 = _mm256_max_ps(c00, zero); c01 = _mm256_max_ps(c01, zero);
+        c10 = _mm256_max_ps(c10, zero); c11 = _mm256_max_ps(c11, zero);
+        c20 = _mm256_max_ps(c20, zero); c21 = _mm256_max_ps(c21, zero);
+        c30 = _mm256_max_ps(c30, zero); c31 = _mm256_max_ps(c31, zero);
+        c40 = _mm256_max_ps(c40, zero); c41 = _mm256_max_ps(c41, zero);
+        c50 = _mm256_max_ps(c50, zero); c51 = _mm256_max_ps(c51, zero);
+      }
+      float* yo = y + p0 * g.CO + j * 16;
+      if (nrow == 6 && ncol == 16) {
+        const int64_t L = g.CO;
+        _mm256_storeu_ps(yo, c00); _mm256_storeu_ps(yo + 8, c01);
+        _mm256_storeu_ps(yo + L, c10); _mm256_storeu_ps(yo + L + 8, c11);
+        _mm256_storeu_ps(yo + 2 * L, c20); _mm256_storeu_ps(yo + 2 * L + 8, c21);
+        _mm256_storeu_ps(yo + 3 * L, c30); _mm256_storeu_ps(yo + 3 * L + 8, c31);
+        _mm256_storeu_ps(yo + 4 * L, c40); _mm256_storeu_ps(yo + 4 * L + 8, c41);
+        _mm256_storeu_ps(yo + 5 * L, c50); _mm256_storeu_ps(yo + 5 * L + 8, c51);
+      } else {
+        alignas(32) float t[6][16];
+        _mm256_store_ps(t[0], c00); _mm256_store_ps(t[0] + 8, c01);
+        _mm256_store_ps(t[1], c10); _mm256_store_ps(t[1] + 8, c11);
+        _mm256_store_ps(t[2], c20); _mm256_store_ps(t[2] + 8, c21);
+        _mm256_store_ps(t[3], c30); _mm256_store_ps(t[3] + 8, c31);
+        _mm256_store_ps(t[4], c40); _mm256_store_ps(t[4] + 8, c41);
+        _mm256_store_ps(t[5], c50); _mm256_store_ps(t[5] + 8, c51);
+        for (int64_t i = 0; i < nrow; ++i)
+          for (int64_t l = 0; l < ncol; ++l) yo[i * g.CO + l] = t[i][l];
+      }
+    }
+  }
+}
+
+// Runs ig_image over N images (threaded over images); src images are (H, W, C) with stride
+// src_img, outputs (OH*OW, CO) with stride OH*OW*CO. wk: the (K, CO) filter matrix.
+void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, const float* wk,
+            const float* bias, bool relu, float* out) {
+  const int64_t K = g.KH * g.KW * g.C, panels = (g.CO + 15) / 16;
+  std::vector<float, AlignedAlloc<float>> wp(static_cast<size_t>(panels * K * 16));
+  ig_pack_w(wk, K, g.CO, wp.data());
+  const int64_t img = g.H * g.W * g.C, oimg = g.OH * g.OW * g.CO;
+  const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
+  parallel_for(N, g.OH * g.OW * K * g.CO * 2, [&](int64_t n0, int64_t n1) {
+    float* xp = scratch<float, 4>(padn + 8);
+    for (int64_t n = n0; n < n1; ++n) {
+      ig_pad(g, src + n * img, mask ? mask + n * img : nullptr, xp);
+      ig_image(g, xp, wp.data(), bias, relu, out + n * oimg);
+    }
+  });
+}
+
+bool ig_ok(const Conv2dShape& s) {
+  // dilation 1 along w (contiguous KW*C runs); filter panels of at most ~128 KiB.
+  return have_avx2() && s.dw == 1 && s.C >= 2 && s.KH * s.KW * s.C * 16 * 4 <= 128 * 1024;
+}
+#endif
+
 }  // namespace
 
 template <typename T>
@@ -365,6 +550,16 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bo
     });
     return;
   }
+#if defined(NABI_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (ig_ok(s)) {
+      IgShape g{s.H, s.W, s.C, s.pt, s.pl, (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1,
+                (s.OW - 1) * s.sw + s.KW, s.KH, s.KW, s.dh, s.sh, s.sw, s.OH, s.OW, CO};
+      ig_run(g, s.N, x, nullptr, w, b, relu, y);
+      return;
+    }
+  }
+#endif
   // Tiles run over the flattened (image, pixel) index, so a tile may span images and all
   // tiles but the last have the same GEMM-friendly height.
   const int nt = max_threads();
