@@ -324,3 +324,25 @@ def test_recycled_outputs_never_alias_live_arrays():
     dx2, _, _ = _C.conv2d_backward(y1, x, w, None, (1, 1), (1, 1), pads, True, False, False)
     assert not np.shares_memory(dx1, dx2)
     np.testing.assert_array_equal(dx2, d1)
+
+
+@pytest.mark.parametrize("shape", [
+    (2, 7, 11, 8, 3, 3, 20, (1, 1), (1, 1, 1, 1)),
+    (2, 9, 8, 12, 3, 2, 5, (2, 1), (2, 2, 0, 1)),     # row dilation 2
+    (1, 6, 7, 16, 2, 3, 9, (1, 1), (3, 0, 4, 1)),     # padding past KH-1 / KW-1
+    (3, 10, 9, 32, 5, 5, 17, (1, 1), (2, 2, 2, 2)),
+])
+def test_float32_backward_data_with_relu_mask(shape):
+    """Backward-data (implicit GEMM of the transposed convolution for stride 1), float32,
+    with and without the fused-ReLU mask, against the float64 reference."""
+    N, H, W, C, KH, KW, CO, d, pads = shape
+    x, w = data((N, H, W, C), np.float32), data((KH, KW, C, CO), np.float32)
+    y = _C.conv2d_forward(x, w, None, (1, 1), d, pads, True)
+    g = data(y.shape, np.float32)
+    for masked in (False, True):
+        dx, dw, db = _C.conv2d_backward(g, x, w, y if masked else None, (1, 1), d, pads,
+                                        True, True, True)
+        gm = (g * (y > 0)).astype(np.float64) if masked else g.astype(np.float64)
+        ref = R.conv2d_backward_data(gm, x.shape, w.astype(np.float64), (1, 1), d, pads)
+        np.testing.assert_allclose(dx, ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)

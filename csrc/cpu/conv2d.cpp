@@ -524,6 +524,30 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
   });
 }
 
+// Backward-data as the implicit-GEMM forward of the transposed convolution: stride 1,
+// dilation 1 along w; dx gets every element written once.
+bool ig_dx_ok(const Conv2dShape& s) {
+  return have_avx2() && s.sh == 1 && s.sw == 1 && s.dw == 1 && s.C >= 8 && s.CO >= 2 &&
+         s.KH * s.KW * s.CO * 16 * 4 <= 128 * 1024;
+}
+
+void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
+                      const float* relu_y, float* dx) {
+  const int64_t KH = s.KH, KW = s.KW, C = s.C, CO = s.CO;
+  std::vector<float> wf(static_cast<size_t>(KH * KW * CO * C));  // (KH, KW, CO, C), flipped
+  for (int64_t i = 0; i < KH; ++i)
+    for (int64_t j = 0; j < KW; ++j) {
+      const float* src = w + ((KH - 1 - i) * KW + (KW - 1 - j)) * C * CO;
+      float* dst = wf.data() + (i * KW + j) * CO * C;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
+    }
+  IgShape g{s.OH, s.OW, CO, (KH - 1) * s.dh - s.pt, (KW - 1) - s.pl,
+            (s.H - 1) + (KH - 1) * s.dh + 1, (s.W - 1) + KW, KH, KW, s.dh, 1, 1,
+            s.H, s.W, C};
+  ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, dx);
+}
+
 bool ig_ok(const Conv2dShape& s) {
   // dilation 1 along w (contiguous KW*C runs); filter panels of at most ~128 KiB.
   return have_avx2() && s.dw == 1 && s.C >= 2 && s.KH * s.KW * s.C * 16 * 4 <= 128 * 1024;
@@ -601,6 +625,14 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
     if (dx) zero(dx, s.N * xs);
     return;
   }
+#if defined(NABI_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx && ig_dx_ok(s)) {
+      ig_backward_data(s, w, dy, relu_y, dx);
+      dx = nullptr;
+    }
+  }
+#endif
   if (!dx && !dw && !db) return;
   const bool need_col = (dw != nullptr || dx != nullptr) && K > 0;
   int nt = max_threads();
