@@ -557,19 +557,3 @@ class _OpLambda(Lambda):
     def __init__(self, function, name="op", **kwargs):
         uname = backend.unique_object_name(f"tf.__operators__.{name}")
         super().__init__(function, name=uname, **kwargs)
-
-
-def _export_masking():
-    # `Masking` lives here; make `nabi.keras.layers.Masking` resolve even though the package
-    # __init__ (another owner's file) does not import it by name yet.
-    import sys
-    pkg = sys.modules.get(__package__)
-    if pkg is not None and not hasattr(pkg, "Masking"):
-        pkg.Masking = Masking
-
-
-_export_masking()
-
-
-def _unused():  # keep linters quiet about helper imports used by other modules
-    return Tensor, _CTX, _np_dtype, map_structure
