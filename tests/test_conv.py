@@ -327,22 +327,37 @@ def test_recycled_outputs_never_alias_live_arrays():
 
 
 @pytest.mark.parametrize("shape", [
-    (2, 7, 11, 8, 3, 3, 20, (1, 1), (1, 1, 1, 1)),
-    (2, 9, 8, 12, 3, 2, 5, (2, 1), (2, 2, 0, 1)),     # row dilation 2
-    (1, 6, 7, 16, 2, 3, 9, (1, 1), (3, 0, 4, 1)),     # padding past KH-1 / KW-1
-    (3, 10, 9, 32, 5, 5, 17, (1, 1), (2, 2, 2, 2)),
+    (2, 7, 11, 8, 3, 3, 20, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (2, 9, 8, 12, 3, 2, 5, (1, 1), (2, 1), (2, 2, 0, 1)),     # row dilation 2
+    (1, 6, 7, 16, 2, 3, 9, (1, 1), (1, 1), (3, 0, 4, 1)),     # padding past KH-1 / KW-1
+    (3, 10, 9, 32, 5, 5, 17, (1, 1), (1, 1), (2, 2, 2, 2)),
+    (3, 10, 9, 8, 3, 3, 16, (1, 1), (1, 1), (1, 1, 1, 1)),    # CO % 16 == 0: filter kernel
+    (2, 11, 9, 5, 3, 3, 32, (2, 2), (1, 1), (1, 1, 1, 1)),    # stride 2, KW*C off 6
+    (2, 9, 10, 7, 2, 4, 48, (1, 2), (2, 1), (1, 2, 0, 3)),
 ])
-def test_float32_backward_data_with_relu_mask(shape):
-    """Backward-data (implicit GEMM of the transposed convolution for stride 1), float32,
-    with and without the fused-ReLU mask, against the float64 reference."""
-    N, H, W, C, KH, KW, CO, d, pads = shape
+def test_float32_backward_with_relu_mask(shape):
+    """Float32 backward (implicit-GEMM backward-data for stride 1, backward-filter for
+    CO % 16 == 0), with and without the fused-ReLU mask, against the float64 reference."""
+    N, H, W, C, KH, KW, CO, st, d, pads = shape
     x, w = data((N, H, W, C), np.float32), data((KH, KW, C, CO), np.float32)
-    y = _C.conv2d_forward(x, w, None, (1, 1), d, pads, True)
+    y = _C.conv2d_forward(x, w, None, st, d, pads, True)
     g = data(y.shape, np.float32)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
     for masked in (False, True):
-        dx, dw, db = _C.conv2d_backward(g, x, w, y if masked else None, (1, 1), d, pads,
-                                        True, True, True)
-        gm = (g * (y > 0)).astype(np.float64) if masked else g.astype(np.float64)
-        ref = R.conv2d_backward_data(gm, x.shape, w.astype(np.float64), (1, 1), d, pads)
-        np.testing.assert_allclose(dx, ref, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
+        for need in ((True, True, True), (False, True, False), (False, False, True)):
+            dx, dw, db = _C.conv2d_backward(g, x, w, y if masked else None, st, d, pads, *need)
+            gm = (g * (y > 0)).astype(np.float64) if masked else g.astype(np.float64)
+            if need[0]:
+                ref = R.conv2d_backward_data(gm, x.shape, w64, st, d, pads)
+                np.testing.assert_allclose(dx, ref, rtol=1e-4, atol=1e-4)
+            else:
+                assert dx is None
+            if need[1]:
+                ref = R.conv2d_backward_filter(x64, gm, w.shape, st, d, pads)
+                np.testing.assert_allclose(dw, ref, rtol=1e-4, atol=1e-3)
+            else:
+                assert dw is None
+            if need[2]:
+                np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
+            else:
+                assert db is None

@@ -548,6 +548,128 @@ void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
   ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, dx);
 }
 
+// Backward-filter: dW (K, CO) += col^T @ dY per image, with col read straight from the
+// padded image. Register tile: 6 consecutive k of one filter row's contiguous KW*C run x
+// 16 output channels, reduced over the image's output pixels (A: 6 contiguous inputs of the
+// pixel's receptive-field row, broadcast; B: 16 contiguous dY values of the pixel).
+// part (K, CO) accumulates (loaded and stored once per image and tile).
+__attribute__((target("avx2,fma"))) void ig_filter_image(const IgShape& g, const float* xp,
+                                                          const float* dyn, float* part) {
+  const int64_t C = g.C, seg = g.KW * C, CO = g.CO;
+  // Bands of output rows (>= ~64 pixels) so that their dY rows and receptive-field rows
+  // stay in L1 while every (k, co) tile passes over them.
+  const int64_t band = std::max<int64_t>(1, (64 + g.OW - 1) / g.OW);
+  for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
+  const int64_t oh1 = std::min(g.OH, oh0 + band);
+  for (int64_t i = 0; i < g.KH; ++i) {
+    const float* xrow0 = xp + i * g.dh * g.Wp * C;
+    for (int64_t k0 = 0; k0 < seg; k0 += 6) {
+      const int64_t nrow = std::min<int64_t>(6, seg - k0);
+      float* dst = part + (i * seg + k0) * CO;
+      for (int64_t j = 0; j < CO; j += 16) {
+        __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 =
+            _mm256_setzero_ps();
+        const float* bp = dyn + oh0 * g.OW * CO + j;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const float* a = xrow0 + oh * g.sh * g.Wp * C + k0;
+          const int64_t astep = g.sw * C;
+          for (int64_t ow = 0; ow < g.OW; ++ow, a += astep, bp += CO) {
+            const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+            __m256 v = _mm256_broadcast_ss(a);
+            c00 = _mm256_fmadd_ps(v, b0, c00);
+            c01 = _mm256_fmadd_ps(v, b1, c01);
+            v = _mm256_broadcast_ss(a + 1);
+            c10 = _mm256_fmadd_ps(v, b0, c10);
+            c11 = _mm256_fmadd_ps(v, b1, c11);
+            v = _mm256_broadcast_ss(a + 2);
+            c20 = _mm256_fmadd_ps(v, b0, c20);
+            c21 = _mm256_fmadd_ps(v, b1, c21);
+            v = _mm256_broadcast_ss(a + 3);
+            c30 = _mm256_fmadd_ps(v, b0, c30);
+            c31 = _mm256_fmadd_ps(v, b1, c31);
+            v = _mm256_broadcast_ss(a + 4);
+            c40 = _mm256_fmadd_ps(v, b0, c40);
+            c41 = _mm256_fmadd_ps(v, b1, c41);
+            v = _mm256_broadcast_ss(a + 5);
+            c50 = _mm256_fmadd_ps(v, b0, c50);
+            c51 = _mm256_fmadd_ps(v, b1, c51);
+          }
+        }
+        const __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+        for (int64_t r = 0; r < nrow; ++r) {
+          float* d = dst + r * CO + j;
+          _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), acc[2 * r]));
+          _mm256_storeu_ps(d + 8, _mm256_add_ps(_mm256_loadu_ps(d + 8), acc[2 * r + 1]));
+        }
+      }
+    }
+  }
+  }
+}
+
+bool ig_dw_ok(const Conv2dShape& s) {
+  return have_avx2() && s.dw == 1 && s.C >= 2 && s.CO % 16 == 0;
+}
+
+// dw (K, CO) and db (CO) (either may be null) over all images; threads keep partials.
+void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
+                        const float* relu_y, float* dw, float* db) {
+  const int64_t K = s.KH * s.KW * s.C, CO = s.CO, P = s.OH * s.OW;
+  const int64_t img = s.H * s.W * s.C;
+  IgShape g{s.H, s.W, s.C, s.pt, s.pl, (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1,
+            (s.OW - 1) * s.sw + s.KW, s.KH, s.KW, s.dh, s.sh, s.sw, s.OH, s.OW, CO};
+  const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
+  int nt = max_threads();
+  if (nt > s.N) nt = static_cast<int>(s.N);
+  if (nt < 1) nt = 1;
+  const int64_t KC = dw ? K * CO : 0;
+  float* dw_part = scratch<float, 2>(static_cast<size_t>(nt * KC + 1));
+  double* db_part = scratch<double, 3>(static_cast<size_t>(nt * CO + 1));
+  auto body = [&](int t, int T_) {
+    FlushDenormals ftz;
+    const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
+    float* part = dw_part + t * KC;
+    double* dbacc = db_part + t * CO;
+    if (KC) std::fill(part, part + KC, 0.0f);
+    std::fill(dbacc, dbacc + CO, 0.0);
+    float* xp = dw ? scratch<float, 4>(padn + 8) : nullptr;
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* g_n = dy + n * P * CO;
+      if (relu_y) {
+        float* gm = scratch<float, 1>(static_cast<size_t>(P * CO));
+        relu_mask(g_n, relu_y + n * P * CO, gm, P * CO);
+        g_n = gm;
+      }
+      if (db) col_sums(g_n, dbacc, P, CO);
+      if (dw) {
+        ig_pad(g, x + n * img, nullptr, xp);
+        ig_filter_image(g, xp, g_n, part);
+      }
+    }
+  };
+  if (nt <= 1) {
+    body(0, 1);
+  } else {
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+  if (db)
+    for (int64_t c = 0; c < CO; ++c) {
+      double acc = 0;
+      for (int t = 0; t < nt; ++t) acc += db_part[t * CO + c];
+      db[c] = static_cast<float>(acc);
+    }
+  if (KC)
+    parallel_for(KC, nt, [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e) {
+        float acc = 0.0f;
+        for (int t = 0; t < nt; ++t) acc += dw_part[t * KC + e];
+        dw[e] = acc;
+      }
+    });
+}
+
 bool ig_ok(const Conv2dShape& s) {
   // dilation 1 along w (contiguous KW*C runs); filter panels of at most ~128 KiB.
   return have_avx2() && s.dw == 1 && s.C >= 2 && s.KH * s.KW * s.C * 16 * 4 <= 128 * 1024;
@@ -630,6 +752,10 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
     if (dx && ig_dx_ok(s)) {
       ig_backward_data(s, w, dy, relu_y, dx);
       dx = nullptr;
+    }
+    if ((dw || db) && !dx && K > 0 && ig_dw_ok(s)) {
+      ig_backward_filter(s, x, dy, relu_y, dw, db);
+      return;
     }
   }
 #endif
