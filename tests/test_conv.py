@@ -334,6 +334,7 @@ def test_recycled_outputs_never_alias_live_arrays():
     (3, 10, 9, 8, 3, 3, 16, (1, 1), (1, 1), (1, 1, 1, 1)),    # CO % 16 == 0: filter kernel
     (2, 11, 9, 5, 3, 3, 32, (2, 2), (1, 1), (1, 1, 1, 1)),    # stride 2, KW*C off 6
     (2, 9, 10, 7, 2, 4, 48, (1, 2), (2, 1), (1, 2, 0, 3)),
+    (3, 12, 11, 1, 3, 3, 32, (1, 1), (1, 1), (0, 0, 0, 0)),   # C == 1 (first layer)
 ])
 def test_float32_backward_with_relu_mask(shape):
     """Float32 backward (implicit-GEMM backward-data for stride 1, backward-filter for

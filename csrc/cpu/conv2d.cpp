@@ -609,7 +609,7 @@ __attribute__((target("avx2,fma"))) void ig_filter_image(const IgShape& g, const
 }
 
 bool ig_dw_ok(const Conv2dShape& s) {
-  return have_avx2() && s.dw == 1 && s.C >= 2 && s.CO % 16 == 0;
+  return have_avx2() && s.dw == 1 && s.C >= 1 && s.CO % 16 == 0;
 }
 
 // dw (K, CO) and db (CO) (either may be null) over all images; threads keep partials.
