@@ -425,7 +425,7 @@ void ig_pack_w(const float* w, int64_t K, int64_t CO, float* wp) {
 // y (OH*OW, CO) of one image from its padded copy xp and the packed filter wp.
 __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float* xp,
                                                    const float* wp, const float* bias,
-                                                   bool relu, float* y) {
+                                                   bool relu, float* y, const int64_t* offs) {
   const int64_t C = g.C, seg = g.KW * C, K = g.KH * seg, rs = g.dh * g.Wp * C;
   const int64_t P = g.OH * g.OW, panels = (g.CO + 15) / 16;
   const __m256 zero = _mm256_setzero_ps();
@@ -439,11 +439,7 @@ __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float*
     for (int64_t p0 = 0; p0 < P; p0 += 6) {
       const int64_t nrow = std::min<int64_t>(6, P - p0);
       const float* a[6];
-      for (int64_t i = 0; i < 6; ++i) {
-        const int64_t p = p0 + std::min<int64_t>(i, nrow - 1);
-        const int64_t oh = p / g.OW, ow = p % g.OW;
-        a[i] = xp + (oh * g.sh * g.Wp + ow * g.sw) * C;
-      }
+      for (int64_t i = 0; i < 6; ++i) a[i] = xp + offs[p0 + std::min<int64_t>(i, nrow - 1)];
       __m256 c00 = bv0, c01 = bv1, c10 = bv0, c11 = bv1, c20 = bv0, c21 = bv1;
       __m256 c30 = bv0, c31 = bv1, c40 = bv0, c41 = bv1, c50 = bv0, c51 = bv1;
       const float* bp = bp0;
@@ -515,11 +511,15 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
   ig_pack_w(wk, K, g.CO, wp.data());
   const int64_t img = g.H * g.W * g.C, oimg = g.OH * g.OW * g.CO;
   const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
+  std::vector<int64_t> offs(static_cast<size_t>(g.OH * g.OW));  // pixel -> its xp run
+  for (int64_t oh = 0; oh < g.OH; ++oh)
+    for (int64_t ow = 0; ow < g.OW; ++ow)
+      offs[oh * g.OW + ow] = (oh * g.sh * g.Wp + ow * g.sw) * g.C;
   parallel_for(N, g.OH * g.OW * K * g.CO * 2, [&](int64_t n0, int64_t n1) {
     float* xp = scratch<float, 4>(padn + 8);
     for (int64_t n = n0; n < n1; ++n) {
       ig_pad(g, src + n * img, mask ? mask + n * img : nullptr, xp);
-      ig_image(g, xp, wp.data(), bias, relu, out + n * oimg);
+      ig_image(g, xp, wp.data(), bias, relu, out + n * oimg, offs.data());
     }
   });
 }
