@@ -84,7 +84,11 @@ def conv_rows(tf, torch, reps):
         b = (rng.standard_normal(CO) * 0.1).astype(np.float32)
         g = rng.standard_normal((100, H, H, CO)).astype(np.float32)
         need_dx = C > 1
-        xv, wv, bv = tf.Variable(x), tf.Variable(w), tf.Variable(b)
+        # The input is a Variable only when its gradient is wanted: a trainable Variable is
+        # watched by the tape and would get a (discarded) dx, which PyTorch skips here
+        # (requires_grad=False), as training does for the first layer.
+        xv = tf.Variable(x) if need_dx else x
+        wv, bv = tf.Variable(w), tf.Variable(b)
 
         def n_fwd():
             return tf.nn.conv2d_bias_activation(x, w, b, 1, "SAME")
