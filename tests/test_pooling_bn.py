@@ -19,6 +19,8 @@ POOL_CASES = [
     (3, 6, 7, 5, (2, 3), (3, 1), "SAME"),
     (2, 9, 10, 3, (2, 2), (3, 3), "VALID"),   # stride > window: rows/columns in no window
     (2, 5, 7, 37, (2, 2), (2, 2), "SAME"),    # channel count off the vector width
+    (2, 7, 9, 8, (2, 2), (2, 2), "VALID"),    # 2x2/2 AVX2 argmax kernel, odd sizes
+    (3, 6, 4, 24, (2, 2), (2, 2), "SAME"),
 ]
 
 
@@ -78,6 +80,26 @@ def test_max_pool_backward_window_path_matches_scatter_and_recycles(case):
     np.testing.assert_array_equal(b, 2 * a_copy)
     with pytest.raises(ValueError, match=r"\[max_pool2d\] give all of ksize"):
         _C.max_pool2d_backward(bg, bi, big.shape, (2, 2))
+
+
+def test_max_pool_2x2_ties_and_nan_match_the_generic_rule():
+    """The 2x2/2 vector kernel keeps the first maximum and never picks NaN, as the
+    generic loop (checked against the NumPy reference) does."""
+    x = np.round(rng.standard_normal((3, 6, 8, 16)) * 0.7).astype(np.float32)  # many ties
+    x[0, 1, 1, 3] = np.nan
+    x[1, 0, 0, 5] = np.nan
+    y, idx = _C.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), True, "int32")
+    y64, idx64 = _C.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), True, "int64")
+    np.testing.assert_array_equal(idx, idx64)
+    np.testing.assert_array_equal(y, y64)
+    y_no_idx, none = _C.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), False, "int32")
+    assert none is None
+    np.testing.assert_array_equal(y_no_idx, y)
+    yr, ir = R.max_pool(np.where(np.isnan(x), np.float32(-1e30), x), (2, 2), (2, 2))
+    ok = ~np.isnan(y)
+    np.testing.assert_array_equal(y[ok], yr[ok])
+    np.testing.assert_array_equal(idx[ok], ir[ok])
+    assert np.isnan(y[1, 0, 0, 5]) and not np.isnan(y[0, 0, 0, 3])
 
 
 def test_max_pool_ties_pick_first_and_route_gradient_once():

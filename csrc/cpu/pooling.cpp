@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/parallel.h"
 
@@ -58,12 +59,81 @@ inline void window(const Pool2dShape& s, int64_t oh, int64_t ow, int64_t* h0, in
   *w0 = std::max<int64_t>(iw, 0);
   *w1 = std::min<int64_t>(iw + s.KW, s.W);
 }
+#if defined(NABI_X86)
+bool have_avx2() {
+  static const bool v = __builtin_cpu_supports("avx2");
+  return v;
+}
+
+// 2x2 windows, stride 2, no padding, every window inside the image, float32 with int32
+// argmax (or none: idx null), C % 8 == 0: the four candidates compared in registers, 8 channels at a time
+// (same order and strict '>' as the generic loop: the first maximum wins, NaN never does).
+__attribute__((target("avx2"))) void max_pool_2x2_argmax_avx2(const Pool2dShape& s,
+                                                               const float* x, float* y,
+                                                               int32_t* idx, int64_t r0,
+                                                               int64_t r1) {
+  const int64_t C = s.C, W = s.W;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.OH, oh = r % s.OH;
+    const int64_t img = n * s.H * W * C;
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      const int64_t o00 = img + ((2 * oh) * W + 2 * ow) * C;
+      const int64_t o01 = o00 + C, o10 = o00 + W * C, o11 = o10 + C;
+      float* yo = y + (r * s.OW + ow) * C;
+      if (!idx) {
+        for (int64_t c = 0; c < C; c += 8) {
+          __m256 best = _mm256_loadu_ps(x + o00 + c);
+          for (const int64_t off : {o01, o10, o11}) {
+            const __m256 v = _mm256_loadu_ps(x + off + c);
+            best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
+          }
+          _mm256_storeu_ps(yo + c, best);
+        }
+        continue;
+      }
+      int32_t* io = idx + (r * s.OW + ow) * C;
+      for (int64_t c = 0; c < C; c += 8) {
+        __m256 best = _mm256_loadu_ps(x + o00 + c);
+        __m256i arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(o00 + c)), lane);
+#define NABI_STEP(off)                                                                       \
+  {                                                                                          \
+    const __m256 v = _mm256_loadu_ps(x + (off) + c);                                         \
+    const __m256 m = _mm256_cmp_ps(v, best, _CMP_GT_OQ);                                     \
+    const __m256i id = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>((off) + c)), \
+                                        lane);                                               \
+    best = _mm256_blendv_ps(best, v, m);                                                     \
+    arg = _mm256_castps_si256(                                                               \
+        _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(id), m));             \
+  }
+        NABI_STEP(o01)
+        NABI_STEP(o10)
+        NABI_STEP(o11)
+#undef NABI_STEP
+        _mm256_storeu_ps(yo + c, best);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + c), arg);
+      }
+    }
+  }
+}
+#endif
 }  // namespace
 
 template <typename T, typename I>
 void max_pool_forward(const Pool2dShape& s, const T* x, T* y, I* idx) {
   const int64_t C = s.C;
   if (s.N * s.OH * s.OW * C == 0) return;
+#if defined(NABI_X86)
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<I, int32_t>) {
+    if (s.KH == 2 && s.KW == 2 && s.sh == 2 && s.sw == 2 && s.pt == 0 && s.pl == 0 &&
+        2 * s.OH <= s.H && 2 * s.OW <= s.W && C % 8 == 0 && have_avx2()) {
+      parallel_for(s.N * s.OH, s.OW * C * 4, [&](int64_t r0, int64_t r1) {
+        max_pool_2x2_argmax_avx2(s, x, y, idx, r0, r1);
+      });
+      return;
+    }
+  }
+#endif
   parallel_for(s.N * s.OH, s.OW * C * s.KH * s.KW, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / s.OH, oh = r % s.OH;
