@@ -2,29 +2,49 @@
 // (N, OH, OW, CO); any stride, dilation and explicit padding (top/left given, bottom/right
 // implied by OH/OW: OH = (H + pt + pb - ((KH - 1) * dh + 1)) / sh + 1).
 //
-// Algorithm: tiled im2col + GEMM. With K = KH*KW*C, the HWIO filter is already a row-major
-// (K, CO) matrix and one output pixel is the dot of an im2col row (K values: the receptive
-// field in (i, j, c) order, zeros where it falls in the padding) with it. The output pixels
-// of one image (P = OH*OW of them, flattened) are cut into tiles of R pixels such that the
-// im2col tile (R x K) is ~192 KiB (it stays in L2 while the GEMM packs it); only one tile per
-// thread ever exists (thread_local scratch grown as needed and reused across calls: fresh
-// multi-MB blocks cost page faults). Per tile:
-//   forward:          Y[tile] (R, CO) = col (R, K) @ W (K, CO), then a bias + ReLU epilogue on
-//                     the tile while it is in cache;
-//   backward-filter:  dW (K, CO) += col^T (K, R) @ dY[tile] (R, CO); db += column sums of dY;
-//   backward-data:    dcol (R, K) = dY[tile] @ W^T, then col2im scatter-adds dcol into dX.
-// (With a fused ReLU the dY tile is first masked by y > 0 into scratch.) im2col copies whole
-// C-runs (and with dilation 1 whole KW*C runs of one input row) with memcpy.
-// For C == 1 (the first layer of an image network: K = KH*KW is tiny, GEMM packing would
-// dominate) the forward pass is a direct convolution vectorised over CO (an AVX2+FMA clone
-// is chosen at run time), bias and ReLU fused.
+// Algorithms, chosen per call:
 //
-// Threads (OpenMP, FTZ/DAZ on): when there are at least as many images as threads (or
-// tiles, for the forward), the (image, tile) tasks are split between threads and each calls
-// nabi::cpu::gemm inside the parallel region, where it runs serially; backward-filter keeps
-// one dW/db partial per thread (owned by the calling thread, reused) and reduces them at the
-// end; backward-data gives each thread whole images so col2im never races. With fewer
-// images than threads the tiles run in order and the GEMM threads itself (bigger tiles).
+// 1. Implicit GEMM (float32 on AVX2+FMA CPUs; dilation 1 along w, C >= 2, packed filter
+//    <= 128 KiB; backward-data also needs stride 1 and C >= 8): the default for float32.
+//    Each image is copied into a zero-padded buffer xp so that the KW*C inputs that output
+//    pixel (oh, ow) meets in filter row i are ONE contiguous run of xp, equal to row i's
+//    slice of the HWIO filter viewed as a (K, CO) matrix (K = KH*KW*C). A 6x16 register tile
+//    (12 AVX accumulators) computes 6 output pixels x 16 output channels, reading A straight
+//    from xp (6 row pointers, broadcast) and B from the filter packed once per call into
+//    16-column k-major panels: no im2col copy, no A packing, bias + ReLU in registers.
+//    - backward-data (stride 1): the same kernel on dy padded by ((KH-1)*dh - pt, KW-1 - pl)
+//      with the filter flipped and its channel axes swapped (the transposed convolution):
+//      every dx element is written once, no col2im scatter, no zeroing; a fused ReLU's mask
+//      is applied while dy is padded.
+//    - backward-filter (CO % 16 == 0): dW (K, CO) += col^T @ dY with col read from xp:
+//      tile = 6 consecutive k of one filter row's contiguous run x 16 channels, reduced over
+//      bands of >= 64 output pixels whose dY and input rows stay in L1; per-thread partials.
+//    Threads take whole images (parallel_for over N).
+// 2. Direct convolution for C == 1 (the first layer: K = KH*KW is tiny): vectorised over CO;
+//    for float32 with CO % 16 == 0 an AVX2 kernel does 4 pixels x 16 channels per step (each
+//    pair of filter vectors feeds 8 FMAs), interior columns without per-tap bounds checks.
+// 3. Tiled im2col + GEMM (float64, and the cases above exclude): the HWIO filter is already a
+//    row-major (K, CO) matrix and one output pixel is the dot of an im2col row (K values: the
+//    receptive field in (i, j, c) order, zeros where it falls in the padding) with it. The
+//    output pixels are cut into tiles of R pixels such that the im2col tile (R x K) is ~192
+//    KiB (it stays in L2 while the GEMM packs it); only one tile per thread ever exists
+//    (thread_local scratch grown as needed and reused across calls: fresh multi-MB blocks
+//    cost page faults). Per tile:
+//      forward:          Y[tile] (R, CO) = col (R, K) @ W (K, CO), then a bias + ReLU epilogue;
+//      backward-filter:  dW (K, CO) += col^T (K, R) @ dY[tile] (R, CO); db += column sums of dY;
+//      backward-data:    dcol (R, K) = dY[tile] @ W^T (W^T built once per call), then col2im
+//                        scatter-adds dcol into dX (each image's dX zeroed by its thread).
+//    (With a fused ReLU the dY tile is first masked by y > 0 into scratch.) im2col copies whole
+//    C-runs (and with dilation 1 whole KW*C runs of one input row) with memcpy.
+//    Threads (OpenMP, FTZ/DAZ on): when there are at least as many images as threads (or
+//    tiles, for the forward), the (image, tile) tasks are split between threads and each
+//    calls nabi::cpu::gemm inside the parallel region, where it runs serially; backward-filter
+//    keeps one dW/db partial per thread (owned by the calling thread, reused) and reduces them
+//    at the end; backward-data gives each thread whole images so col2im never races. With
+//    fewer images than threads the tiles run in order and the GEMM threads itself.
+//
+// Measured (bench/bench_conv.py, batch 100, 2 threads, this 2-core Zen 3): 14x14x32->64 3x3
+// forward 3.8 ms raw (189 GFLOP/s, the GEMM micro-kernel's rate), fwd+bwd ~12.6 ms.
 //
 // Test / benchmark:
 //   tools/dev-build.sh && PYTHONPATH=python python3 -m pytest tests/test_conv.py -q

@@ -1,6 +1,8 @@
 // Max and average pooling over NHWC tensors (see pooling.h). Channels are innermost, so every
 // window element is a contiguous C-vector and the inner loops run over c (vectorised).
-// Forward passes are threaded over (image, output row). Max-pool backward: when windows do
+// Forward passes are threaded over (image, output row); 2x2 stride-2 max pooling of float32
+// with C % 8 == 0 (the CNN case) has an AVX2 kernel keeping max and argmax in registers.
+// Max-pool backward: when windows do
 // not overlap (stride >= window: the usual 2x2/2) every dx element lies in at most one window
 // and is written exactly once, dx = (argmax of its window == here) ? dy : 0, threaded over
 // input rows (no zeroing pass, no scatter). Otherwise (and for avg-pool) backward is threaded

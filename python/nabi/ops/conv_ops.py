@@ -1,6 +1,7 @@
 """Convolution, pooling and fused batch-norm ops (`nabi.nn`), TF2 names and semantics.
 
-Kernels: csrc/cpu/conv2d.cpp (im2col tiles + GEMM, direct for one input channel),
+Kernels: csrc/cpu/conv2d.cpp (implicit GEMM from a padded image for float32, im2col tiles +
+GEMM otherwise, direct for one input channel),
 pooling.cpp and batchnorm.cpp, all channels last (NHWC). 'NCHW' inputs are transposed
 around the kernels. Every op checks its arguments here (errors start with `[op]`) and
 records its backward rule on the tape.
