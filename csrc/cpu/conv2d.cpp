@@ -103,6 +103,28 @@ inline void relu_mask(const T* __restrict g, const T* __restrict y, T* __restric
   }
 }
 
+// acc[c] += sum over rows of g (rows, cols). float: blocks of 64 rows are summed in float
+// (vectorised) and each block's sums added to the double accumulators.
+inline void col_sums(const float* __restrict g, double* __restrict acc, int64_t rows,
+                     int64_t cols) {
+  constexpr int64_t kCols = 256, kRows = 64;
+  if (cols > kCols) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(g[r * cols + c]);
+    return;
+  }
+  alignas(32) float part[kCols];
+  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const int64_t r1 = std::min(rows, r0 + kRows);
+    for (int64_t c = 0; c < cols; ++c) part[c] = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* gr = g + r * cols;
+      for (int64_t c = 0; c < cols; ++c) part[c] += gr[c];
+    }
+    for (int64_t c = 0; c < cols; ++c) acc[c] += static_cast<double>(part[c]);
+  }
+}
+
 template <typename T>
 inline void col_sums(const T* __restrict g, double* __restrict acc, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r)
