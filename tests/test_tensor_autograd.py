@@ -193,3 +193,19 @@ def test_config_and_device_queries():
     with pytest.raises(RuntimeError, match="device"):
         with nabi.device("/GPU:0"):
             pass
+
+
+def test_gradients_are_freed_without_the_cyclic_gc():
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        x = nabi.Variable(np.ones((3, 3), np.float32))
+        with nabi.GradientTape() as tape:
+            y = nabi.reduce_sum(x * x)
+        grads = tape.gradient(y, [x])
+        ref = weakref.ref(grads[0])
+        del grads
+        assert ref() is None  # freed by reference counting alone
+    finally:
+        gc.enable()

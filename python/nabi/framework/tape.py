@@ -199,16 +199,18 @@ def _flatten(x):
 
 
 def _pack_like(structure, flat):
-    it = iter(flat)
+    return _pack(structure, iter(flat))
 
-    def pack(s):
-        if isinstance(s, (list, tuple)):
-            vals = [pack(v) for v in s]
-            return type(s)(vals) if isinstance(s, list) else tuple(vals)
-        if isinstance(s, dict):
-            return {k: pack(s[k]) for k in sorted(s)}
-        return next(it)
-    return pack(structure)
+
+def _pack(s, it):
+    # Module-level recursion, not a nested closure: a self-referencing closure would form a
+    # reference cycle that keeps every returned gradient alive until the cyclic GC runs.
+    if isinstance(s, (list, tuple)):
+        vals = [_pack(v, it) for v in s]
+        return vals if isinstance(s, list) else tuple(vals)
+    if isinstance(s, dict):
+        return {k: _pack(s[k], it) for k in sorted(s)}
+    return next(it)
 
 
 def stop_gradient(x, name=None):
