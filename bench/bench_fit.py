@@ -17,7 +17,9 @@ THREADS = int(os.environ.get("NABI_BENCH_THREADS", "2"))
 
 
 def _nabi():
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    repo_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+    if any(f.startswith("_C") for f in os.listdir(os.path.join(repo_py, "nabi"))):
+        sys.path.insert(0, repo_py)  # the working tree's dev build (tools/dev-build.sh)
     import nabi
     nabi.config.threading.set_intra_op_parallelism_threads(THREADS)
     return nabi

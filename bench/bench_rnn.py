@@ -19,7 +19,9 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "python"))
+_REPO_PY = os.path.join(HERE, "..", "python")
+if any(f.startswith("_C") for f in os.listdir(os.path.join(_REPO_PY, "nabi"))):
+    sys.path.insert(0, _REPO_PY)  # the working tree's dev build (tools/dev-build.sh)
 
 import numpy as np  # noqa: E402
 

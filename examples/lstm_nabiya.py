@@ -11,10 +11,8 @@ the LSTM state runs through the whole song within an epoch and is reset between 
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
 import numpy as np  # noqa: E402
 

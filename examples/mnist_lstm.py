@@ -8,10 +8,8 @@ LSTM runs on nabi's fused C++ sequence kernel (forward and backpropagation throu
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
 import numpy as np  # noqa: E402
 
