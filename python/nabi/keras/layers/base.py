@@ -576,17 +576,7 @@ class Layer:
     def trainable_weights(self):
         if not self._trainable:
             return []
-        out, seen = [], set()
-        for w in self._trainable_weights:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
-        for l in self._layers:
-            for w in l.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
+        return self._own_then_sublayers(self._trainable_weights, "trainable_weights")
 
     trainable_variables = trainable_weights
 
@@ -594,13 +584,13 @@ class Layer:
     def non_trainable_weights(self):
         if not self._trainable:
             return self.weights
+        return self._own_then_sublayers(self._non_trainable_weights, "non_trainable_weights")
+
+    def _own_then_sublayers(self, own, attr):
+        """This layer's variables, then each sub-layer's `attr`, each variable once."""
         out, seen = [], set()
-        for w in self._non_trainable_weights:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
-        for l in self._layers:
-            for w in l.non_trainable_weights:
+        for group in [own] + [getattr(l, attr) for l in self._layers]:
+            for w in group:
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
