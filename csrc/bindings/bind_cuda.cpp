@@ -38,6 +38,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/checks.h"
+#include "bindings/cuda_common.h"
 #include "bindings/optimizer_args.h"
 #include "bindings/registry.h"
 #include "cpu/activations.h"
@@ -66,117 +67,7 @@ const char* const kKernelEntries[] = {
 
 #if defined(NABI_WITH_CUDA)
 // ============================ CUDA build ====================================================
-using cuda::DeviceBuffer;
-using cuda::DType;
-using Buf = std::shared_ptr<DeviceBuffer>;
-
-DType dtype_from_array(const char* op, const py::array& a) {
-  if (has_dtype<float>(a)) return DType::Float32;
-  if (has_dtype<double>(a)) return DType::Float64;
-  if (has_dtype<int32_t>(a)) return DType::Int32;
-  if (has_dtype<int64_t>(a)) return DType::Int64;
-  if (has_dtype<bool>(a)) return DType::Bool;
-  type_error(op, std::string("unsupported dtype ") + std::string(py::str(a.dtype())) +
-                     " (float32, float64, int32, int64, bool)");
-}
-
-DType dtype_from_name(const char* op, const std::string& s) {
-  if (s == "float32") return DType::Float32;
-  if (s == "float64") return DType::Float64;
-  if (s == "int32") return DType::Int32;
-  if (s == "int64") return DType::Int64;
-  if (s == "bool") return DType::Bool;
-  value_error(op, "unknown dtype '" + s + "'");
-}
-
-py::dtype numpy_dtype(DType d) {
-  switch (d) {
-    case DType::Float32: return py::dtype::of<float>();
-    case DType::Float64: return py::dtype::of<double>();
-    case DType::Int32: return py::dtype::of<int32_t>();
-    case DType::Int64: return py::dtype::of<int64_t>();
-    case DType::Bool: return py::dtype::of<bool>();
-  }
-  return py::dtype::of<float>();
-}
-
-Buf make_buffer(std::vector<int64_t> shape, DType d) {
-  return std::make_shared<DeviceBuffer>(std::move(shape), d);
-}
-
-Buf from_numpy(py::array arr) {
-  const DType d = dtype_from_array("DeviceBuffer", arr);
-  // A C-contiguous copy when arr is strided (same dtype).
-  py::array c = py::array::ensure(arr, py::array::c_style);
-  if (!c) value_error("DeviceBuffer", "could not make a C-contiguous array");
-  std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
-  Buf b = make_buffer(shape, d);
-  const void* src = c.data();
-  const size_t n = b->nbytes();
-  {
-    py::gil_scoped_release nogil;
-    cuda::copy_h2d(b->data(), src, n);
-  }
-  return b;
-}
-
-py::array to_numpy(const DeviceBuffer& b) {
-  std::vector<py::ssize_t> shape(b.shape().begin(), b.shape().end());
-  py::array out(numpy_dtype(b.dtype()), shape);
-  void* dst = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    cuda::copy_d2h(dst, b.data(), b.nbytes());
-  }
-  return out;
-}
-
-py::tuple shape_tuple(const DeviceBuffer& b) {
-  py::tuple t(b.shape().size());
-  for (size_t i = 0; i < b.shape().size(); ++i) t[i] = b.shape()[i];
-  return t;
-}
-
-// ---- argument checks (before any launch) ----
-const DeviceBuffer& need(const char* op, const Buf& b, const char* name) {
-  if (!b) type_error(op, std::string(name) + " must be a DeviceBuffer, got None");
-  return *b;
-}
-
-bool is_float(DType d) { return d == DType::Float32 || d == DType::Float64; }
-
-const DeviceBuffer& need_float(const char* op, const Buf& b, const char* name) {
-  const DeviceBuffer& r = need(op, b, name);
-  if (!is_float(r.dtype()))
-    type_error(op, std::string(name) + " must be float32 or float64, got " +
-                       cuda::dtype_str(r.dtype()));
-  return r;
-}
-
-void same_dtype(const char* op, const DeviceBuffer& a, const char* an, const DeviceBuffer& b,
-                const char* bn) {
-  if (a.dtype() != b.dtype())
-    type_error(op, std::string(an) + " and " + bn + " dtypes differ: " +
-                       cuda::dtype_str(a.dtype()) + " vs " + cuda::dtype_str(b.dtype()));
-}
-
-void same_shape(const char* op, const DeviceBuffer& a, const char* an, const DeviceBuffer& b,
-                const char* bn) {
-  if (a.shape() != b.shape())
-    value_error(op, std::string(an) + " and " + bn + " shapes differ: " + shape_str(a.shape()) +
-                        " vs " + shape_str(b.shape()));
-}
-
-int64_t last_dim(const DeviceBuffer& b) { return b.ndim() ? b.shape().back() : 1; }
-
-template <typename F>
-void by_dtype(DType d, F&& f) {
-  if (d == DType::Float32)
-    f(static_cast<float*>(nullptr));
-  else
-    f(static_cast<double*>(nullptr));
-}
-
+using namespace nabi::cudabind;
 // ---- matmul ----
 struct MM {
   int64_t batch, M, N, K, lda, ldb;
@@ -602,6 +493,21 @@ void bind_impl(py::module_& cm) {
           py::arg("shape"), py::arg("dtype") = "float32", "Zero-filled buffer")
       .def("numpy", [](const DeviceBuffer& b) { return to_numpy(b); },
            "Copy to a new NumPy array (waits for the GPU)")
+      .def(
+          "view",
+          [](const DeviceBuffer& b, std::vector<int64_t> shape, int64_t offset) {
+            try {
+              return b.view(shape, offset);
+            } catch (const std::invalid_argument&) {
+              value_error("DeviceBuffer.view", "a view of shape " + shape_str(shape) +
+                                                   " at element offset " +
+                                                   std::to_string(offset) + " leaves a buffer of " +
+                                                   std::to_string(b.storage()->nbytes) + " bytes");
+            }
+          },
+          py::arg("shape"), py::arg("offset") = 0,
+          "A buffer over the same memory (no copy): a reshape, or a contiguous run of elements "
+          "starting offset elements after this one's start")
       .def_property_readonly("shape", &shape_tuple)
       .def_property_readonly("dtype", [](const DeviceBuffer& b) { return std::string(cuda::dtype_str(b.dtype())); })
       .def_property_readonly("nbytes", [](const DeviceBuffer& b) { return b.nbytes(); })
@@ -686,10 +592,6 @@ void bind_impl(py::module_& cm) {
 // ============================ build without CUDA ==========================================
 struct NoCudaBuffer {};
 
-[[noreturn]] void no_cuda(const std::string& name) {
-  throw std::runtime_error("[" + name + "] has no CUDA implementation in this build (built "
-                           "without CUDA)");
-}
 
 void bind_impl(py::module_& cm) {
   py::class_<NoCudaBuffer>(cm, "DeviceBuffer",
@@ -712,26 +614,15 @@ void bind_impl(py::module_& cm) {
   cm.def("tf32_enabled", []() { return false; });
   cm.def("_philox4x32_10", [](py::object, py::object) -> py::object { no_cuda("philox"); },
          py::arg("ctr"), py::arg("key"));
-  for (const char* name : kKernelEntries) {
-    const std::string n(name);
-    cm.def(name, [n](py::args, py::kwargs) -> py::object { no_cuda(n); },
-           ("Unavailable: nabi was built without CUDA (" + n + ")").c_str());
-  }
+  for (const char* name : kKernelEntries) def_unavailable(cm, {name});
 }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda) {
-  py::module_ cm = m.def_submodule(
-      "cuda_backend", "CUDA device buffers and kernels (hand-written; no cuBLAS/cuDNN)");
-#if defined(NABI_WITH_CUDA)
-  cm.attr("built_with_cuda") = true;
-#else
-  cm.attr("built_with_cuda") = false;
-#endif
-  py::list names;
+  py::module_ cm = cuda_module(m);
+  py::list names = cm.attr("KERNEL_ENTRIES").cast<py::list>();
   for (const char* n : kKernelEntries) names.append(n);
-  cm.attr("KERNEL_ENTRIES") = names;
   bind_impl(cm);
 }

@@ -1,7 +1,9 @@
 // Caching device allocator, DeviceBuffer and runtime queries (see allocator.h).
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
@@ -191,18 +193,46 @@ const char* dtype_str(DType d) {
   return "?";
 }
 
-DeviceBuffer::DeviceBuffer(std::vector<int64_t> shape, DType dtype)
-    : dtype_(dtype), shape_(std::move(shape)) {
-  numel_ = 1;
-  for (int64_t s : shape_) {
-    if (s < 0) throw std::invalid_argument("[DeviceBuffer] negative dimension in shape");
-    numel_ *= s;
-  }
-  nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
+DeviceStorage::DeviceStorage(size_t n) : nbytes(n) {
   require_device("DeviceBuffer");
-  data_ = device_alloc(nbytes_);
+  ptr = device_alloc(n);
 }
 
-DeviceBuffer::~DeviceBuffer() { device_free(data_); }
+DeviceStorage::~DeviceStorage() { device_free(ptr); }
+
+static int64_t checked_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    if (s < 0) throw std::invalid_argument("[DeviceBuffer] negative dimension in shape");
+    n *= s;
+  }
+  return n;
+}
+
+DeviceBuffer::DeviceBuffer(std::vector<int64_t> shape, DType dtype)
+    : dtype_(dtype), shape_(std::move(shape)) {
+  numel_ = checked_numel(shape_);
+  nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
+  storage_ = std::make_shared<DeviceStorage>(nbytes_);
+  data_ = storage_->ptr;
+}
+
+DeviceBuffer::DeviceBuffer(std::shared_ptr<DeviceStorage> storage, size_t offset_bytes,
+                           std::vector<int64_t> shape, DType dtype)
+    : storage_(std::move(storage)), offset_(offset_bytes), dtype_(dtype),
+      shape_(std::move(shape)) {
+  numel_ = checked_numel(shape_);
+  nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
+  if (!storage_ || offset_ + nbytes_ > storage_->nbytes)
+    throw std::invalid_argument("[DeviceBuffer.view] the view leaves its storage");
+  data_ = storage_->ptr ? static_cast<char*>(storage_->ptr) + offset_ : nullptr;
+}
+
+std::shared_ptr<DeviceBuffer> DeviceBuffer::view(std::vector<int64_t> shape,
+                                                 int64_t offset_elems) const {
+  if (offset_elems < 0) throw std::invalid_argument("[DeviceBuffer.view] negative offset");
+  const size_t off = offset_ + static_cast<size_t>(offset_elems) * dtype_size(dtype_);
+  return std::make_shared<DeviceBuffer>(storage_, off, std::move(shape), dtype_);
+}
 
 }  // namespace nabi::cuda

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,15 +50,35 @@ enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Bool = 
 size_t dtype_size(DType d);
 const char* dtype_str(DType d);
 
-// One owning device allocation with a dtype and a C-contiguous shape. Not copyable; the
-// bindings hold it through std::shared_ptr. The constructor throws CudaError (RuntimeError)
-// when no GPU is available, before any CUDA allocation is attempted.
+// One device allocation from the caching allocator; freed when the last DeviceBuffer viewing
+// it goes away.
+struct DeviceStorage {
+  void* ptr = nullptr;
+  size_t nbytes = 0;
+  explicit DeviceStorage(size_t n);
+  ~DeviceStorage();
+  DeviceStorage(const DeviceStorage&) = delete;
+  DeviceStorage& operator=(const DeviceStorage&) = delete;
+};
+
+// A dtype and a C-contiguous shape over a DeviceStorage, from a byte offset. The first
+// constructor allocates (throwing CudaError, a RuntimeError, when no GPU is available, before
+// any CUDA allocation is attempted); view() makes another buffer over the same storage (a
+// reshape, or a contiguous run of elements), so reshapes and leading-axis slices never copy.
+// Not copyable; the bindings hold it through std::shared_ptr.
 class DeviceBuffer {
  public:
   DeviceBuffer(std::vector<int64_t> shape, DType dtype);
-  ~DeviceBuffer();
+  DeviceBuffer(std::shared_ptr<DeviceStorage> storage, size_t offset_bytes,
+               std::vector<int64_t> shape, DType dtype);
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  // Same storage, new shape, starting offset_elems elements after this buffer's start (and
+  // the same dtype); throws std::invalid_argument when the view would leave the storage.
+  std::shared_ptr<DeviceBuffer> view(std::vector<int64_t> shape, int64_t offset_elems) const;
+  const std::shared_ptr<DeviceStorage>& storage() const { return storage_; }
+  size_t offset_bytes() const { return offset_; }
 
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
@@ -70,6 +91,8 @@ class DeviceBuffer {
   T* ptr() const { return static_cast<T*>(data_); }
 
  private:
+  std::shared_ptr<DeviceStorage> storage_;
+  size_t offset_ = 0;
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   int64_t numel_ = 0;
