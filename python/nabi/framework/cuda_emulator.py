@@ -1,0 +1,661 @@
+"""A pure-NumPy stand-in for `nabi._C.cuda_backend`: the same function names, arguments and
+results, with "device" buffers that live in host memory.
+
+It exists so that everything above the kernels -- `DeviceArray`, the device model of
+`Tensor`, op dispatch, Keras placement -- is tested on machines without a GPU (CI has none):
+`NABI_EMULATE_CUDA=1` makes `nabi.cuda` report one emulated device served by this module.
+The kernels themselves are tested against NumPy references on a real GPU
+(tests/test_cuda_*.py run each kernel test on both this module and the real backend, so the
+two are held to one specification).
+
+Semantics follow the specification of each entry in csrc/cuda/*launchers.h and
+csrc/bindings/bind_cuda*.cpp. The nn kernels (conv2d, pooling, batch norm, RNNs, dense, the
+optimizers) run nabi's CPU kernels, whose signatures the CUDA entry points mirror.
+"""
+import math
+import weakref
+
+import numpy as np
+
+from .. import _C
+
+_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64,
+           "bool": np.bool_}
+built_with_cuda = True
+_live = {"bytes": 0}
+_tf32 = {"on": False}
+
+
+def _dtype(op, name):
+    try:
+        return np.dtype(_DTYPES[str(name)])
+    except KeyError:
+        raise ValueError(f"[{op}] unknown dtype '{name}'") from None
+
+
+class _Storage:
+    __slots__ = ("arr", "__weakref__")
+
+    def __init__(self, nbytes):
+        self.arr = np.empty(max(int(nbytes), 0), np.uint8)
+        _live["bytes"] += self.arr.nbytes
+        weakref.finalize(self, _release, self.arr.nbytes)
+
+
+def _release(n):
+    _live["bytes"] -= n
+
+
+class DeviceBuffer:
+    """A dtype and C-contiguous shape over an emulated device allocation."""
+
+    __slots__ = ("_storage", "_offset", "_shape", "_dtype", "__weakref__")
+
+    def __init__(self, storage, offset, shape, dtype):
+        self._storage, self._offset = storage, int(offset)
+        self._shape, self._dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+
+    @staticmethod
+    def _new(shape, dtype):
+        shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
+            raise ValueError("[DeviceBuffer] negative dimension in shape")
+        dtype = np.dtype(dtype)
+        return DeviceBuffer(_Storage(math.prod(shape) * dtype.itemsize), 0, shape, dtype)
+
+    @staticmethod
+    def from_numpy(arr):
+        arr = np.asarray(arr)
+        if arr.dtype.name not in _DTYPES:
+            raise TypeError(f"[DeviceBuffer] unsupported dtype {arr.dtype.name} "
+                            "(float32, float64, int32, int64, bool)")
+        b = DeviceBuffer._new(arr.shape, arr.dtype)
+        b._arr()[...] = arr
+        return b
+
+    @staticmethod
+    def empty(shape, dtype="float32"):
+        return DeviceBuffer._new(shape, _dtype("DeviceBuffer", dtype))
+
+    @staticmethod
+    def zeros(shape, dtype="float32"):
+        b = DeviceBuffer._new(shape, _dtype("DeviceBuffer", dtype))
+        b._arr()[...] = 0
+        return b
+
+    def _arr(self):
+        """The live array (a view of the storage: writes go to the buffer)."""
+        n = math.prod(self._shape) * self._dtype.itemsize
+        raw = self._storage.arr[self._offset:self._offset + n]
+        return raw.view(self._dtype).reshape(self._shape)
+
+    def numpy(self):
+        return self._arr().copy()
+
+    def view(self, shape, offset=0):
+        shape = tuple(int(s) for s in shape)
+        off = self._offset + int(offset) * self._dtype.itemsize
+        if offset < 0 or off + math.prod(shape) * self._dtype.itemsize > self._storage.arr.nbytes:
+            raise ValueError(f"[DeviceBuffer.view] a view of shape {list(shape)} at element offset "
+                             f"{offset} leaves a buffer of {self._storage.arr.nbytes} bytes")
+        return DeviceBuffer(self._storage, off, shape, self._dtype)
+
+    shape = property(lambda self: self._shape)
+    dtype = property(lambda self: self._dtype.name)
+    nbytes = property(lambda self: math.prod(self._shape) * self._dtype.itemsize)
+    size = property(lambda self: math.prod(self._shape))
+    ndim = property(lambda self: len(self._shape))
+
+    def __repr__(self):
+        return f"<DeviceBuffer (emulated) shape={list(self._shape)} dtype={self.dtype}>"
+
+
+def _a(b, op="op", name="x"):
+    if not isinstance(b, DeviceBuffer):
+        raise TypeError(f"[{op}] {name} must be a DeviceBuffer, got {type(b).__name__}")
+    return b._arr()
+
+
+def _out(arr):
+    return DeviceBuffer.from_numpy(np.ascontiguousarray(arr))
+
+
+def _wrap_out(r):
+    if isinstance(r, np.ndarray):
+        return _out(r)
+    if isinstance(r, tuple):
+        return tuple(_wrap_out(v) for v in r)
+    if isinstance(r, list):
+        return [_wrap_out(v) for v in r]
+    return r
+
+
+def _unwrap_in(v):
+    if isinstance(v, DeviceBuffer):
+        return v._arr()
+    if isinstance(v, list):
+        return [_unwrap_in(e) for e in v]
+    if isinstance(v, tuple):
+        return tuple(_unwrap_in(e) for e in v)
+    return v
+
+
+def _mirror(name):
+    """The CPU kernel of the same name on the buffers' live arrays (in-place updates land in the
+    buffers); array results become new buffers."""
+    fn = getattr(_C, name)
+
+    def call(*args, **kwargs):
+        r = fn(*[_unwrap_in(a) for a in args], **{k: _unwrap_in(v) for k, v in kwargs.items()})
+        return _wrap_out(r)
+    call.__name__ = name
+    return call
+
+
+# ---- runtime -------------------------------------------------------------------------------
+def is_available():
+    return True
+
+
+def device_count():
+    return 1
+
+
+def device_name(index=0):
+    return "Emulated CUDA device (NumPy)"
+
+
+def unavailable_reason():
+    return ""
+
+
+def synchronize():
+    pass
+
+
+def memory_allocated():
+    return _live["bytes"]
+
+
+def memory_reserved():
+    return _live["bytes"]
+
+
+def empty_cache():
+    pass
+
+
+def set_tf32_enabled(enabled):
+    _tf32["on"] = bool(enabled)
+
+
+def tf32_enabled():
+    return _tf32["on"]
+
+
+# ---- existing kernel entries (bind_cuda.cpp) ---------------------------------------------------
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    x, y = _a(a, "matmul", "a"), _a(b, "matmul", "b")
+    if x.dtype != y.dtype:
+        raise TypeError(f"[matmul] a and b dtypes differ: {x.dtype} vs {y.dtype}")
+    if x.ndim != y.ndim or x.ndim not in (2, 3):
+        raise ValueError(f"[matmul] a and b must both be 2-D or both 3-D, got shapes "
+                         f"{list(x.shape)} and {list(y.shape)}")
+    if transpose_a:
+        x = np.swapaxes(x, -1, -2)
+    if transpose_b:
+        y = np.swapaxes(y, -1, -2)
+    if x.shape[-1] != y.shape[-2] or (x.ndim == 3 and x.shape[0] != y.shape[0]):
+        raise ValueError(f"[matmul] inner dimensions differ: {list(x.shape)} @ {list(y.shape)}")
+    return _out(np.matmul(x, y))
+
+
+def gemm_into(a, b, out, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0):
+    r = matmul(a, b, transpose_a, transpose_b)._arr()
+    o = _a(out, "gemm_into", "out")
+    if o.shape != r.shape:
+        raise ValueError(f"[gemm_into] out has shape {list(o.shape)}, expected {list(r.shape)}")
+    o[...] = alpha * r + (beta * o if beta != 0 else 0)
+    return out
+
+
+for _name in ("activation_forward", "activation_backward", "bias_add_forward",
+              "bias_add_backward", "softmax_forward", "softmax_backward", "log_softmax_forward",
+              "log_softmax_backward", "softmax_xent_forward", "sparse_softmax_xent_forward",
+              "sigmoid_xent_forward", "sgd_update", "adam_update", "adamw_update",
+              "rmsprop_update", "adagrad_update", "adadelta_update", "adamax_update",
+              "nadam_update", "conv2d_forward", "conv2d_backward", "max_pool2d_forward",
+              "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+              "batch_norm_forward_train", "batch_norm_forward_infer", "batch_norm_backward",
+              "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+              "simple_rnn_forward", "simple_rnn_backward", "dense_forward", "dense_backward"):
+    globals()[_name] = _mirror(_name)
+
+
+def dense_keeps_z(activation, alpha=0.0):
+    return _C.dense_keeps_z(activation, alpha)
+
+
+def reduce_sum(x, axis=-1):
+    return _out(_a(x).sum(axis=axis, dtype=np.float64).astype(_a(x).dtype))
+
+
+def reduce_mean(x, axis=-1):
+    return _out(_a(x).mean(axis=axis, dtype=np.float64).astype(_a(x).dtype))
+
+
+def reduce_max(x, axis=-1):
+    return _out(_a(x).max(axis=axis))
+
+
+# ---- Philox 4x32-10 (the stream of csrc/cuda/dropout.cu) --------------------------------------
+_M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+_MASK = np.uint64(0xFFFFFFFF)
+
+
+def _philox(c0, c1, c2, c3, k0, k1):
+    """Vectorised over uint64 arrays holding 32-bit words."""
+    c = [np.asarray(v, np.uint64) & _MASK for v in (c0, c1, c2, c3)]
+    k0, k1 = np.uint64(k0) & _MASK, np.uint64(k1) & _MASK
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + np.uint64(_W0)) & _MASK, (k1 + np.uint64(_W1)) & _MASK
+        p0, p1 = np.uint64(_M0) * c[0], np.uint64(_M1) * c[2]
+        hi0, lo0, hi1, lo1 = p0 >> np.uint64(32), p0 & _MASK, p1 >> np.uint64(32), p1 & _MASK
+        c = [hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0]
+    return c
+
+
+def _philox_words(n, seed, offset):
+    q = np.arange((n + 3) // 4, dtype=np.uint64)
+    seed, offset = int(seed), int(offset)
+    w = _philox(q & _MASK, q >> np.uint64(32), offset & 0xFFFFFFFF, offset >> 32,
+                seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)
+    return np.stack(w, axis=1).reshape(-1)[:n]
+
+
+def _philox4x32_10(ctr, key):
+    return [int(w[0]) for w in _philox(*[[c] for c in ctr], *key)]
+
+
+def _unit(n, seed, offset):
+    return ((_philox_words(n, seed, offset) >> np.uint64(8)).astype(np.float32)
+            * np.float32(1.0 / 16777216.0))
+
+
+def _dropout(op, x, rate, seed, offset):
+    a = _a(x, op)
+    if a.dtype.kind != "f":
+        raise TypeError(f"[{op}] x must be float32 or float64, got {a.dtype.name}")
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"[{op}] rate must be in [0, 1), got {rate}")
+    keep = _unit(a.size, seed, offset).reshape(a.shape) >= np.float32(rate)
+    scale = a.dtype.type(1.0 / (1.0 - rate))
+    return _out(np.where(keep, a * scale, a.dtype.type(0)))
+
+
+def dropout(x, rate, seed, offset=0):
+    return _dropout("dropout", x, rate, seed, offset)
+
+
+def dropout_backward(grad, rate, seed, offset=0):
+    return _dropout("dropout_backward", grad, rate, seed, offset)
+
+
+def random_uniform(shape, seed, offset=0, dtype="float32"):
+    d = _dtype("random_uniform", dtype)
+    n = math.prod(shape)
+    return _out(_unit(n, seed, offset).astype(d).reshape(shape))
+
+
+def random_normal(shape, seed, offset=0, dtype="float32"):
+    """Box-Muller on pairs of Philox words: u1 in (0, 1], u2 in [0, 1)."""
+    d = _dtype("random_normal", dtype)
+    n = math.prod(shape)
+    m = (n + 1) // 2
+    w = _philox_words(2 * m, seed, offset).reshape(m, 2)
+    u1 = ((w[:, 0] >> np.uint64(8)).astype(np.float64) + 1.0) / 16777216.0
+    u2 = (w[:, 1] >> np.uint64(8)).astype(np.float64) / 16777216.0
+    r = np.sqrt(-2.0 * np.log(u1))
+    z = np.stack([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1).reshape(-1)
+    return _out(z[:n].astype(d).reshape(shape))
+
+
+# ---- array primitives (csrc/cuda/array_launchers.h) -------------------------------------------
+def _lgamma(a):
+    return np.vectorize(math.lgamma, otypes=[a.dtype])(a) if a.size else a.copy()
+
+
+def _digamma(a):
+    x = a.astype(np.float64)
+    out = np.zeros_like(x)
+    neg = x < 0.5  # reflection: psi(1-x) - psi(x) = pi cot(pi x)
+    xr = np.where(neg, 1.0 - x, x)
+    acc = np.zeros_like(x)
+    while True:
+        small = xr < 6.0
+        if not small.any():
+            break
+        acc -= np.where(small, 1.0 / xr, 0.0)
+        xr = np.where(small, xr + 1.0, xr)
+    inv = 1.0 / xr
+    inv2 = inv * inv
+    out = acc + np.log(xr) - 0.5 * inv - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(neg, out - np.pi / np.tan(np.pi * x), out)
+    return out.astype(a.dtype)
+
+
+def _softplus(a):
+    return np.log1p(np.exp(-np.abs(a))) + np.maximum(a, 0)
+
+
+def _sigmoid(a):
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-a))).astype(a.dtype)
+
+
+def _erf(a):
+    return np.vectorize(math.erf, otypes=[a.dtype])(a) if a.size else a.copy()
+
+
+def _erfc(a):
+    return np.vectorize(math.erfc, otypes=[a.dtype])(a) if a.size else a.copy()
+
+
+_UNARY_NUM = {"neg": np.negative, "abs": np.abs, "sign": np.sign, "square": np.square}
+_UNARY_FLOAT = {
+    "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt,
+    "rsqrt": lambda a: 1 / np.sqrt(a), "reciprocal": lambda a: 1 / a, "sin": np.sin,
+    "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh,
+    "acosh": np.arccosh, "atanh": np.arctanh, "erf": _erf, "erfc": _erfc, "floor": np.floor,
+    "ceil": np.ceil, "rint": np.rint, "sigmoid": _sigmoid, "softplus": _softplus,
+    "lgamma": _lgamma, "digamma": _digamma}
+_UNARY_PRED = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
+
+
+def unary(op, x):
+    a = _a(x, "unary")
+    k = a.dtype.kind
+    with np.errstate(all="ignore"):
+        if op in _UNARY_NUM and k in "fiu":
+            return _out(_UNARY_NUM[op](a).astype(a.dtype))
+        if op in _UNARY_FLOAT and k == "f":
+            return _out(_UNARY_FLOAT[op](a).astype(a.dtype))
+        if op in _UNARY_PRED and k == "f":
+            return _out(_UNARY_PRED[op](a))
+        if op == "logical_not" and k == "b":
+            return _out(~a)
+    if op not in _UNARY_NUM and op not in _UNARY_FLOAT and op not in _UNARY_PRED \
+            and op != "logical_not":
+        raise ValueError(f"[unary] unknown op '{op}'")
+    raise TypeError(f"[unary] op '{op}' does not take {a.dtype.name}")
+
+
+def _int_pow(a, b):
+    out = np.ones(np.broadcast_shapes(a.shape, b.shape), a.dtype)
+    a, b = np.broadcast_to(a, out.shape), np.broadcast_to(b, out.shape)
+    pos = b >= 0
+    with np.errstate(all="ignore"):
+        out[pos] = np.power(a[pos], b[pos])
+    neg = ~pos
+    out[neg] = np.where(a[neg] == 1, 1, np.where(a[neg] == -1, np.where(b[neg] % 2 == 0, 1, -1),
+                                                  0))
+    return out
+
+
+def _int_floordiv(a, b):
+    with np.errstate(all="ignore"):
+        return np.where(b == 0, 0, np.floor_divide(a, np.where(b == 0, 1, b)))
+
+
+def _int_mod(a, b):
+    with np.errstate(all="ignore"):
+        return np.where(b == 0, 0, np.mod(a, np.where(b == 0, 1, b)))
+
+
+_BIN_ARITH = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "maximum": np.maximum,
+              "minimum": np.minimum}
+_BIN_CMP = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal}
+_BIN_LOGIC = {"logical_and": np.logical_and, "logical_or": np.logical_or,
+              "logical_xor": np.logical_xor}
+_BIN_OPS = set(_BIN_ARITH) | set(_BIN_CMP) | set(_BIN_LOGIC) | {
+    "div", "floordiv", "mod", "pow", "atan2"}
+
+
+def _check_nd(op, *shapes):
+    for s in shapes:
+        if len(s) > 8:
+            raise ValueError(f"[{op}] at most 8 dimensions are supported, got shape {list(s)}")
+
+
+def _bshape(op, *shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"[{op}] shapes " + " and ".join(str(tuple(s)) for s in shapes)
+                         + " are not broadcastable") from None
+
+
+def binary(op, a, b):
+    x, y = _a(a, "binary", "a"), _a(b, "binary", "b")
+    if op not in _BIN_OPS:
+        raise ValueError(f"[binary] unknown op '{op}'")
+    if x.dtype != y.dtype:
+        raise TypeError(f"[binary] a and b dtypes differ: {x.dtype.name} {list(x.shape)} vs "
+                        f"{y.dtype.name} {list(y.shape)}")
+    _check_nd("binary", x.shape, y.shape)
+    _bshape("binary", x.shape, y.shape)
+    k = x.dtype.kind
+    with np.errstate(all="ignore"):
+        if op in _BIN_CMP:
+            return _out(_BIN_CMP[op](x, y))
+        if op in _BIN_LOGIC:
+            if k != "b":
+                raise TypeError(f"[binary] op '{op}' takes bool, got {x.dtype.name}")
+            return _out(_BIN_LOGIC[op](x, y))
+        if k == "b":
+            raise TypeError(f"[binary] op '{op}' does not take bool")
+        if op in _BIN_ARITH:
+            return _out(_BIN_ARITH[op](x, y).astype(x.dtype))
+        if op in ("div", "atan2"):
+            if k != "f":
+                raise TypeError(f"[binary] op '{op}' takes float32/float64, got {x.dtype.name}")
+            return _out((np.true_divide if op == "div" else np.arctan2)(x, y).astype(x.dtype))
+        if op == "floordiv":
+            return _out((np.floor_divide(x, y) if k == "f" else _int_floordiv(x, y))
+                        .astype(x.dtype))
+        if op == "mod":
+            return _out((np.mod(x, y) if k == "f" else _int_mod(x, y)).astype(x.dtype))
+        if op == "pow":
+            return _out((np.power(x, y) if k == "f" else _int_pow(x, y)).astype(x.dtype))
+    raise AssertionError(op)
+
+
+def where(cond, a, b):
+    c, x, y = _a(cond, "where", "cond"), _a(a, "where", "a"), _a(b, "where", "b")
+    if c.dtype != np.bool_:
+        raise TypeError(f"[where] cond must be bool, got {c.dtype.name}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"[where] a and b dtypes differ: {x.dtype.name} vs {y.dtype.name}")
+    _check_nd("where", c.shape, x.shape, y.shape)
+    _bshape("where", c.shape, x.shape, y.shape)
+    return _out(np.where(c, x, y))
+
+
+def cast(x, dtype):
+    a = _a(x, "cast")
+    d = _dtype("cast", dtype)
+    with np.errstate(all="ignore"):
+        return _out(a.astype(d))
+
+
+def _view_bounds(op, size, shape, strides, offset):
+    shape, strides = [int(s) for s in shape], [int(s) for s in strides]
+    if len(shape) != len(strides):
+        raise ValueError(f"[{op}] shape {shape} and strides {strides} differ in length")
+    _check_nd(op, shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"[{op}] negative dimension in shape {shape}")
+    if math.prod(shape) == 0:
+        return shape, strides
+    lo = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
+    hi = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s > 0)
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"[{op}] the view (shape {shape}, strides {strides}, offset {offset}) "
+                         f"reaches element {bad} of a buffer of {size}")
+    return shape, strides
+
+
+def _flat_index(shape, strides, offset):
+    idx = np.full(shape, offset, np.int64)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        r = [1] * len(shape)
+        r[d] = n
+        idx = idx + (np.arange(n, dtype=np.int64) * s).reshape(r)
+    return idx
+
+
+def strided_copy(x, shape, strides, offset):
+    a = _a(x, "strided_copy")
+    shape, strides = _view_bounds("strided_copy", a.size, shape, strides, int(offset))
+    if math.prod(shape) == 0:
+        return DeviceBuffer.empty(shape, a.dtype.name)
+    return _out(a.reshape(-1)[_flat_index(shape, strides, int(offset))])
+
+
+def strided_assign(dst, shape, strides, offset, src):
+    d, s = _a(dst, "strided_assign", "dst"), _a(src, "strided_assign", "src")
+    if d.dtype != s.dtype:
+        raise TypeError(f"[strided_assign] dst and src dtypes differ: {d.dtype.name} vs "
+                        f"{s.dtype.name}")
+    shape, strides = _view_bounds("strided_assign", d.size, shape, strides, int(offset))
+    if any(st == 0 and n > 1 for n, st in zip(shape, strides)):
+        raise ValueError(f"[strided_assign] the destination (shape {shape}, strides {strides}) "
+                         "writes some elements more than once")
+    _bshape("strided_assign", s.shape, shape)
+    if tuple(np.broadcast_shapes(s.shape, shape)) != tuple(shape):
+        raise ValueError(f"[strided_assign] src of shape {list(s.shape)} does not broadcast to "
+                         f"{shape}")
+    if math.prod(shape) == 0:
+        return None
+    d.reshape(-1)[_flat_index(shape, strides, int(offset))] = np.broadcast_to(s, shape)
+    return None
+
+
+def _axes(op, axes, ndim):
+    out = []
+    for ax in axes:
+        ax = int(ax)
+        if not -ndim <= ax < max(ndim, 1) or (ndim == 0):
+            raise ValueError(f"[{op}] axis {ax} is out of range for rank {ndim}")
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"[{op}] repeated axis in {list(axes)}")
+    return tuple(out)
+
+
+def reduce(op, x, axes):
+    a = _a(x, "reduce")
+    ax = _axes("reduce", axes, a.ndim)
+    k = a.dtype.kind
+    if op in ("any", "all"):
+        if k != "b":
+            raise TypeError(f"[reduce] op '{op}' takes bool, got {a.dtype.name}")
+        return _out(np.asarray((np.any if op == "any" else np.all)(a, axis=ax)))
+    if op not in ("sum", "mean", "prod", "max", "min"):
+        raise ValueError(f"[reduce] unknown op '{op}'")
+    if k == "b":
+        raise TypeError(f"[reduce] op '{op}' does not take bool")
+    if op in ("max", "min"):
+        if ax and any(a.shape[i] == 0 for i in ax):
+            raise ValueError(f"[reduce] {op} of an empty axis (shape {list(a.shape)})")
+        return _out(np.asarray((np.max if op == "max" else np.min)(a, axis=ax)))
+    acc = np.float64 if k == "f" else np.int64
+    with np.errstate(all="ignore"):
+        if op == "mean":
+            r = np.mean(a, axis=ax, dtype=np.float64)
+            return _out(np.asarray(r).astype(a.dtype if k == "f" else np.float64))
+        r = (np.sum if op == "sum" else np.prod)(a, axis=ax, dtype=acc)
+    return _out(np.asarray(r).astype(a.dtype))
+
+
+def arg_reduce(op, x, axis):
+    a = _a(x, "arg_reduce")
+    if op not in ("argmax", "argmin"):
+        raise ValueError(f"[arg_reduce] unknown op '{op}'")
+    (ax,) = _axes("arg_reduce", [axis], a.ndim)
+    if a.shape[ax] == 0:
+        raise ValueError(f"[arg_reduce] {op} of an empty axis (shape {list(a.shape)})")
+    return _out(np.asarray((np.argmax if op == "argmax" else np.argmin)(a, axis=ax))
+                .astype(np.int64))
+
+
+def _wrap_indices(op, idx, n, axis):
+    i = idx.astype(np.int64)
+    bad = (i < -n) | (i >= n)
+    if bad.any():
+        v = int(i[bad].reshape(-1)[0])
+        raise IndexError(f"[{op}] index {v} is out of range for axis {axis} of size {n}")
+    return np.where(i < 0, i + n, i)
+
+
+def _check_index_dtype(op, idx):
+    if idx.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[{op}] indices must be int32 or int64, got {idx.dtype.name}")
+
+
+def take(x, indices, axis):
+    a, i = _a(x, "take"), _a(indices, "take", "indices")
+    _check_index_dtype("take", i)
+    (ax,) = _axes("take", [axis], a.ndim)
+    i = _wrap_indices("take", i, a.shape[ax], ax)
+    return _out(np.take(a, i, axis=ax))
+
+
+def scatter_add(updates, indices, axis, size):
+    u, i = _a(updates, "scatter_add", "updates"), _a(indices, "scatter_add", "indices")
+    _check_index_dtype("scatter_add", i)
+    if u.dtype.kind != "f":
+        raise TypeError(f"[scatter_add] updates must be float32 or float64, got {u.dtype.name}")
+    axis = int(axis)
+    if not 0 <= axis <= u.ndim - i.ndim or u.shape[axis:axis + i.ndim] != i.shape:
+        raise ValueError(f"[scatter_add] updates of shape {list(u.shape)} do not hold indices of "
+                         f"shape {list(i.shape)} at axis {axis}")
+    i = _wrap_indices("scatter_add", i, int(size), axis)
+    pre, post = u.shape[:axis], u.shape[axis + i.ndim:]
+    out = np.zeros(pre + (int(size),) + post, u.dtype)
+    uu = u.reshape(pre + (i.size,) + post)
+    np.add.at(out, (slice(None),) * axis + (i.reshape(-1),), uu)
+    return _out(out)
+
+
+def one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32"):
+    i = _a(indices, "one_hot", "indices")
+    _check_index_dtype("one_hot", i)
+    d = _dtype("one_hot", dtype)
+    if depth < 0:
+        raise ValueError(f"[one_hot] depth must be >= 0, got {depth}")
+    hot = i[..., None].astype(np.int64) == np.arange(int(depth))
+    return _out(np.where(hot, on_value, off_value).astype(d))
+
+
+def fill(shape, value, dtype="float32"):
+    d = _dtype("fill", dtype)
+    return _out(np.full(tuple(shape), value != 0 if d == np.bool_ else value, d))
+
+
+def arange(start, step, n, dtype="float32"):
+    d = _dtype("arange", dtype)
+    return _out((start + np.arange(int(n), dtype=np.float64) * step).astype(d))
+
+
+KERNEL_ENTRIES = sorted(
+    n for n, v in list(globals().items())
+    if callable(v) and not n.startswith("_") and n not in (
+        "DeviceBuffer", "is_available", "device_count", "device_name", "unavailable_reason",
+        "synchronize", "memory_allocated", "memory_reserved", "empty_cache",
+        "set_tf32_enabled", "tf32_enabled", "dense_keeps_z"))
