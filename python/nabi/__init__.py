@@ -39,14 +39,20 @@ newaxis = None
 
 @_contextlib.contextmanager
 def device(name):
-    """Places ops on a device. Only the CPU exists in this build; asking for a GPU that is
-    not available raises a clear error."""
-    d = str(name).lower()
-    if ("gpu" in d or "cuda" in d) and not cuda.is_available():
-        raise RuntimeError(f"[device] {name!r} is not available: "
-                           + ("no GPU was found" if cuda.is_built() else
-                              "nabi was built without CUDA"))
-    yield
+    """Places new tensors (and so the ops on them) on a device: `with nabi.device('/GPU:0'):`,
+    'cuda:0', '/CPU:0', 'cpu'. Asking for a GPU that is not available raises a clear error."""
+    from .framework import device as _dev
+    kind = _dev.parse_device(name)
+    if kind is None:
+        yield
+        return
+    if kind == "cuda":
+        _dev.require_gpu("device", name)
+    _dev.push_device(kind)
+    try:
+        yield
+    finally:
+        _dev.pop_device()
 
 
 def executing_eagerly():

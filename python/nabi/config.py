@@ -36,9 +36,10 @@ class threading:  # noqa: N801  (TF's namespace spelling)
 
 def list_physical_devices(device_type=None):
     devs = [PhysicalDevice("/physical_device:CPU:0", "CPU")]
-    if _C.built_with_cuda and _state["gpu_visible"]:
+    if _state["gpu_visible"]:
+        from . import cuda as _cuda
         devs += [PhysicalDevice(f"/physical_device:GPU:{i}", "GPU")
-                 for i in range(int(_C.cuda_device_count()))]
+                 for i in range(_cuda.device_count())]
     if device_type is None:
         return devs
     return [d for d in devs if d.device_type == device_type.upper()]

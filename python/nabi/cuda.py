@@ -8,8 +8,11 @@ def is_built():
 
 def device_count():
     from . import config
+    from .framework import device as _dev
     if not config._gpu_visible():
         return 0
+    if _dev.emulated():
+        return 1
     return int(_C.cuda_device_count())
 
 
@@ -19,15 +22,26 @@ def is_available():
 
 def memory_allocated():
     """Bytes held by live device buffers (0 without a GPU)."""
-    return int(_C.cuda_backend.memory_allocated()) if is_available() else 0
+    return int(_backend().memory_allocated()) if is_available() else 0
 
 
 def memory_reserved():
     """Bytes the caching allocator holds, in use or cached (0 without a GPU)."""
-    return int(_C.cuda_backend.memory_reserved()) if is_available() else 0
+    return int(_backend().memory_reserved()) if is_available() else 0
 
 
 def empty_cache():
     """Returns cached, unused device blocks to the driver."""
     if is_available():
-        _C.cuda_backend.empty_cache()
+        _backend().empty_cache()
+
+
+def _backend():
+    from .framework.device import backend
+    return backend()
+
+
+def synchronize():
+    """Waits for every queued GPU kernel (no-op without a GPU)."""
+    if is_available():
+        _backend().synchronize()

@@ -14,6 +14,8 @@ Backward rules work on raw arrays:  backward(grad, needs) -> sequence of input g
 """
 import numpy as np
 
+from .device import DeviceArray
+
 __all__ = ["GradientTape", "record", "stop_gradient", "is_recording"]
 
 _tapes = []  # recording tapes, innermost last
@@ -135,8 +137,8 @@ class GradientTape:
         for t, og in zip(targets, ograds):
             if not isinstance(t, Tensor):
                 raise TypeError(f"[GradientTape.gradient] target must be a Tensor, got {type(t).__name__}")
-            g = np.ones(t._data.shape, t._data.dtype) if og is None else np.asarray(
-                og._data if isinstance(og, Tensor) else og, dtype=t._data.dtype)
+            g = _full_like(t._data, 1) if og is None else _like_target(
+                og._data if isinstance(og, Tensor) else og, t._data)
             prev = grads.get(id(t))
             grads[id(t)] = g if prev is None else prev + g
         tracked = self._tracked
@@ -146,7 +148,7 @@ class GradientTape:
                 gs = [grads.get(id(o)) for o in outs]
                 if all(g is None for g in gs):
                     continue
-                g_arg = [np.zeros(o._data.shape, o._data.dtype) if g is None else g
+                g_arg = [_full_like(o._data, 0) if g is None else g
                          for o, g in zip(outs, gs)]
             else:
                 g_arg = grads.get(id(outs[0]))
@@ -168,11 +170,11 @@ class GradientTape:
             g = grads.get(id(s))
             if g is None:
                 if unconnected_gradients in ("zero", "ZERO") or getattr(unconnected_gradients, "value", None) == "zero":
-                    g = np.zeros(s._data.shape, s._data.dtype)
+                    g = _full_like(s._data, 0)
                 else:
                     out.append(None)
                     continue
-            g = np.asarray(g)
+            g = _like_target(g, s._data)
             if g.shape != s._data.shape:
                 g = np.broadcast_to(g, s._data.shape).copy()
             if g.dtype != s._data.dtype:
@@ -218,3 +220,22 @@ def stop_gradient(x, name=None):
     from .tensor import convert_to_tensor, _wrap
     x = convert_to_tensor(x)
     return _wrap(x._data)
+
+
+def _full_like(a, value):
+    """An array of a's shape and dtype filled with value, on a's device."""
+    if type(a) is DeviceArray:
+        return DeviceArray.full(a.shape, value, a.dtype)
+    return np.full(a.shape, value, a.dtype)
+
+
+def _like_target(g, a):
+    """g as an array of a's dtype on a's device."""
+    if type(a) is DeviceArray:
+        if type(g) is not DeviceArray:
+            g = DeviceArray.from_numpy(np.asarray(g, dtype=a.dtype))
+        return g if g.dtype == a.dtype else g.astype(a.dtype)
+    if type(g) is DeviceArray:
+        raise ValueError(f"[GradientTape.gradient] a gradient of shape {g.shape} on cuda:0 for a "
+                         "tensor on the CPU")
+    return np.asarray(g, dtype=a.dtype)

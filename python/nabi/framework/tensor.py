@@ -1,11 +1,14 @@
-"""`Tensor` and `Variable`: eager tensors whose CPU storage is a NumPy array.
+"""`Tensor` and `Variable`: eager tensors whose storage is a NumPy array (CPU) or a
+`DeviceArray` (GPU, nabi.framework.device).
 
 Kernels receive the array itself (no copy); ops that need C-contiguous input make it so.
-A CUDA device buffer will take the array's place for GPU tensors.
+New tensors made from host values go to the current device (`nabi.device`, else the GPU when
+one is available); ops keep their inputs' device, and mixing devices in one op is an error.
 """
 import numpy as np
 
 from .. import dtypes as _dt
+from .device import DeviceArray, parse_device, place, require_gpu, to_device
 
 __all__ = ["Tensor", "Variable", "TensorShape", "convert_to_tensor", "constant", "is_tensor"]
 
@@ -87,17 +90,21 @@ class Tensor:
 
     @property
     def device(self):
-        return "/job:localhost/replica:0/task:0/device:CPU:0"
+        kind = "GPU" if type(self._data) is DeviceArray else "CPU"
+        return f"/job:localhost/replica:0/task:0/device:{kind}:0"
 
     @property
     def name(self):
         return None
 
     def numpy(self):
-        return self._data
+        a = self._data
+        return a.get() if type(a) is DeviceArray else a
 
     def __array__(self, dtype=None, copy=None):
         a = self._data
+        if type(a) is DeviceArray:
+            a = a.get()
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -138,27 +145,32 @@ class Tensor:
     experimental_ref = ref
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", " if self._data.ndim == 0 else " ")
+        body = np.array2string(self.numpy(), separator=", " if self._data.ndim == 0 else " ")
         return f"<nabi.Tensor: shape={tuple(self._data.shape)}, dtype={self.dtype.name}, numpy={body}>"
 
     def __str__(self):
-        body = np.array2string(self._data, separator=" ")
+        body = np.array2string(self.numpy(), separator=" ")
         return f"nabi.Tensor({body}, shape={tuple(self._data.shape)}, dtype={self.dtype.name})"
 
     # -- conversions -----------------------------------------------------------------
     def cpu(self):
-        return self
+        return self.to("cpu")
 
     def to(self, device):
-        from .. import device as _device_mod  # noqa: F401
-        d = str(device).lower()
-        if "gpu" in d or "cuda" in d:
-            raise RuntimeError(f"[Tensor.to] device {device!r} is not available: nabi was built "
-                               "without a usable CUDA device")
-        return self
+        """This tensor on `device` ('cpu', 'cuda', 'cuda:0', '/GPU:0', ...): itself when it is
+        there already, else a copy (not recorded on tapes, as in PyTorch's .detach().to())."""
+        kind = parse_device(device)
+        if kind == "cuda":
+            require_gpu("Tensor.to", device)
+        arr = to_device(self._data, kind)
+        return self if arr is self._data else _wrap(arr)
 
-    def cuda(self):
-        return self.to("cuda:0")
+    def cuda(self, device=None):
+        return self.to("cuda:0" if device is None else device)
+
+    @property
+    def is_cuda(self):
+        return type(self._data) is DeviceArray
 
     # -- operators (implemented in nabi.ops) -----------------------------------------
     def __add__(self, o): return _ops().add(self, o)
@@ -194,7 +206,7 @@ class Tensor:
 
     # TF-style method helpers
     def eval(self, feed_dict=None, session=None):
-        return self._data
+        return self.numpy()
 
 
 class _Ref:
@@ -226,7 +238,7 @@ def _ops():
 
 def _wrap(arr):
     """A Tensor around `arr` (no copy, no checks): the ops' fast constructor."""
-    if type(arr) is not np.ndarray:
+    if type(arr) is not np.ndarray and type(arr) is not DeviceArray:
         arr = np.asarray(arr)
     t = Tensor.__new__(Tensor)
     t._data = arr
@@ -240,8 +252,19 @@ def is_tensor(x):
 def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     """Converts a Tensor, NumPy array, Python number or nested list to a Tensor.
 
-    Non-tensors adapt to `dtype` (or `dtype_hint`); a Tensor of another dtype is an error.
+    Non-tensors adapt to `dtype` (or `dtype_hint`) and go to the current device; a Tensor of
+    another dtype is an error.
     """
+    t = _host_tensor(value, dtype, dtype_hint)
+    if t is not value and type(t._data) is np.ndarray:
+        d = place(t._data)
+        if d is not t._data:
+            t._data = d
+    return t
+
+
+def _host_tensor(value, dtype=None, dtype_hint=None):
+    """convert_to_tensor without the placement: non-tensors become host tensors."""
     if isinstance(value, Tensor):
         if dtype is not None and value._data.dtype != _dt.as_dtype(dtype)._np:
             raise TypeError(f"[convert_to_tensor] tensor has dtype {value.dtype.name}, "
@@ -310,11 +333,11 @@ def _unwrap_nested(value):
 def constant(value, dtype=None, shape=None, name=None):
     """A constant tensor (a copy of `value`), optionally cast and reshaped/broadcast."""
     if isinstance(value, Tensor):
-        arr = value._data.copy()
+        arr = value.numpy().copy()
         if dtype is not None:
             arr = arr.astype(_dt.as_dtype(dtype)._np)
     else:
-        t = convert_to_tensor(value, dtype=dtype)
+        t = _host_tensor(value, dtype=dtype)
         arr = np.array(t._data, copy=True)
     if shape is not None:
         shape = tuple(shape)
@@ -324,7 +347,7 @@ def constant(value, dtype=None, shape=None, name=None):
             if int(np.prod(shape)) != arr.size:
                 raise ValueError(f"[constant] cannot reshape {arr.size} elements to shape {shape}")
             arr = arr.reshape(shape)
-    return _wrap(arr)
+    return _wrap(place(arr))
 
 
 _VAR_COUNT = [0]
@@ -346,11 +369,13 @@ class Variable(Tensor):
             raise ValueError("[Variable] initial_value must be given")
         if callable(initial_value) and not isinstance(initial_value, Tensor):
             initial_value = initial_value()
-        t = convert_to_tensor(initial_value, dtype=dtype) if not isinstance(initial_value, Tensor) \
+        t = _host_tensor(initial_value, dtype=dtype) if not isinstance(initial_value, Tensor) \
             else initial_value
         if dtype is not None and isinstance(initial_value, Tensor):
             t = _wrap(t._data.astype(_dt.as_dtype(dtype)._np))
-        self._data = np.array(t._data, copy=True, order="C")
+        data = t._data.copy() if type(t._data) is DeviceArray else \
+            np.array(t._data, copy=True, order="C")
+        self._data = place(data) if type(data) is np.ndarray else data
         if name is None:
             name = "Variable"
         self._name = name
@@ -378,10 +403,13 @@ class Variable(Tensor):
         return _wrap(self._data.copy())
 
     def numpy(self):
-        return self._data.copy()
+        a = self._data
+        return a.get() if type(a) is DeviceArray else a.copy()
 
     def _check(self, v, op):
         arr = v._data if isinstance(v, Tensor) else np.asarray(v)
+        if type(self._data) is DeviceArray and type(arr) is np.ndarray and arr.size > 1:
+            arr = DeviceArray.from_numpy(arr.astype(self._data.dtype, copy=False))
         if arr.shape != self._data.shape:
             raise ValueError(f"[Variable.{op}] shape {arr.shape} does not match the variable's "
                              f"shape {self._data.shape} ({self._name})")
@@ -406,7 +434,7 @@ class Variable(Tensor):
         return self
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="numpy=array(")
+        body = np.array2string(self.numpy(), separator=", ", prefix="numpy=array(")
         return (f"<nabi.Variable '{self.name}' shape={tuple(self._data.shape)} "
                 f"dtype={self.dtype.name}, numpy=array({body}, dtype={self.dtype.name})>")
 

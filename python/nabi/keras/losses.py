@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .. import _C
+from ..framework.device import kernels
 from . import _registry
 from ..framework.tape import _tapes, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
@@ -176,7 +177,7 @@ def _k_bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
         return vals, lambda g: np.moveaxis(back(g), -1, axis)
     if from_logits:
         z = np.ascontiguousarray(np.broadcast_to(yt, yp.shape))
-        e, bp = _C.sigmoid_xent_forward(z, np.ascontiguousarray(yp))
+        e, bp = kernels(yp).sigmoid_xent_forward(z, np.ascontiguousarray(yp))
         return _mean_last(e, lambda: bp)
     p = np.maximum(yp, EPSILON)
     np.minimum(p, 1.0 - EPSILON, out=p)
@@ -210,7 +211,7 @@ def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
         yt = yt * _f(1.0 - label_smoothing, yp) + _f(label_smoothing / C, yp)
     lead = yp.shape[:-1]
     if from_logits:
-        loss, bp = _C.softmax_xent_forward(np.ascontiguousarray(yt).reshape(-1, C),
+        loss, bp = kernels(yp).softmax_xent_forward(np.ascontiguousarray(yt).reshape(-1, C),
                                            np.ascontiguousarray(yp).reshape(-1, C))
         return loss.reshape(lead), lambda g: (g.reshape(-1, 1) * bp).reshape(yp.shape)
     eps = _f(EPSILON, yp)
@@ -258,7 +259,7 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         raise ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
                          f"for {C} classes")
     if from_logits:
-        loss, bp = _C.sparse_softmax_xent_forward(np.ascontiguousarray(lab).reshape(-1),
+        loss, bp = kernels(yp).sparse_softmax_xent_forward(np.ascontiguousarray(lab).reshape(-1),
                                                   np.ascontiguousarray(yp).reshape(-1, C))
         vals = loss.reshape(lead)
         if valid is not None:

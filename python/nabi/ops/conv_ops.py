@@ -9,6 +9,7 @@ records its backward rule on the tape.
 import numpy as np
 
 from .. import _C
+from ..framework.device import kernels
 from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
 
 __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
@@ -177,7 +178,7 @@ def conv2d_bias_activation(input, filters, bias=None, strides=1, padding="VALID"
     X = _to_nhwc(x._data, fmt)
     W_ = contiguous(w._data)
     B = contiguous(b._data) if b is not None else None
-    Y = _C.conv2d_forward(X, W_, B, st, dl, pads, relu)
+    Y = kernels(X).conv2d_forward(X, W_, B, st, dl, pads, relu)
     out = _wrap(_from_nhwc(Y, fmt))
     if _tapes:
         inputs = (x, w) if b is None else (x, w, b)
@@ -185,7 +186,7 @@ def conv2d_bias_activation(input, filters, bias=None, strides=1, padding="VALID"
         def backward(g, needs):
             G = _to_nhwc(g, fmt)
             need_db = len(needs) > 2 and needs[2]
-            dx, dw, db = _C.conv2d_backward(G, X, W_, Y if relu else None, st, dl, pads,
+            dx, dw, db = kernels(X).conv2d_backward(G, X, W_, Y if relu else None, st, dl, pads,
                                             bool(needs[0]), bool(needs[1]), bool(need_db))
             if dx is not None:
                 dx = _from_nhwc(dx, fmt)
@@ -286,16 +287,16 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     if exp != U.shape[1:3]:
         raise ValueError(f"[{op}] input spatial shape {U.shape[1:3]} does not match "
                          f"output_shape {tuple(oshape)} (expected {exp})")
-    dx, _, _ = _C.conv2d_backward(U, xz, Wc, None, st, dl, pads, True, False, False)
+    dx, _, _ = kernels(U).conv2d_backward(U, xz, Wc, None, st, dl, pads, True, False, False)
     out = _wrap(_from_nhwc(dx, fmt))
     if _tapes:
         def backward(g, needs):
             G = _to_nhwc(g, fmt)
             du = dw = None
             if needs[0]:
-                du = _from_nhwc(_C.conv2d_forward(G, Wc, None, st, dl, pads, False), fmt)
+                du = _from_nhwc(kernels(G).conv2d_forward(G, Wc, None, st, dl, pads, False), fmt)
             if needs[1]:
-                _, dw, _ = _C.conv2d_backward(U, G, Wc, None, st, dl, pads, False, True, False)
+                _, dw, _ = kernels(U).conv2d_backward(U, G, Wc, None, st, dl, pads, False, True, False)
             return du, dw
         record((u, w), out, backward)
     return out
@@ -365,12 +366,12 @@ def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
     X = _to_nhwc(x._data, fmt)
     need_idx = bool(_tapes)
     idx_dtype = "int32" if X.size < 2 ** 31 else "int64"
-    Y, idx = _C.max_pool2d_forward(X, k, st, pads, need_idx, idx_dtype)
+    Y, idx = kernels(X).max_pool2d_forward(X, k, st, pads, need_idx, idx_dtype)
     out = _wrap(_from_nhwc(Y, fmt))
     if _tapes:
         xshape = X.shape
         record((x,), out, lambda g, n: (
-            _from_nhwc(_C.max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape, k, st, pads),
+            _from_nhwc(kernels(idx).max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape, k, st, pads),
                        fmt),))
     return out
 
@@ -383,7 +384,7 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",
     x, fmt, k, st, pads = _pool_setup("max_pool_with_argmax", input, ksize, strides, padding,
                                       data_format)
     X = _to_nhwc(x._data, fmt)
-    _, idx = _C.max_pool2d_forward(X, k, st, pads, True, "int64")
+    _, idx = kernels(X).max_pool2d_forward(X, k, st, pads, True, "int64")
     if not include_batch_in_index:
         idx = idx % (X.shape[1] * X.shape[2] * X.shape[3])
     odt = np.dtype(getattr(output_dtype, "as_numpy_dtype", output_dtype))
@@ -394,12 +395,12 @@ def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
     op = "avg_pool2d"
     x, fmt, k, st, pads = _pool_setup(op, input, ksize, strides, padding, data_format)
     X = _to_nhwc(x._data, fmt)
-    Y = _C.avg_pool2d_forward(X, k, st, pads)
+    Y = kernels(X).avg_pool2d_forward(X, k, st, pads)
     out = _wrap(_from_nhwc(Y, fmt))
     if _tapes:
         xshape = X.shape
         record((x,), out, lambda g, n: (
-            _from_nhwc(_C.avg_pool2d_backward(_to_nhwc(g, fmt), xshape, k, st, pads), fmt),))
+            _from_nhwc(kernels(g).avg_pool2d_backward(_to_nhwc(g, fmt), xshape, k, st, pads), fmt),))
     return out
 
 
@@ -479,14 +480,14 @@ def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None
     B = contiguous(b._data) if b is not None else None
     eps = float(epsilon)
     if training:
-        Y, mean, var, inv = _C.batch_norm_forward_train(X, G, B, eps)
+        Y, mean, var, inv = kernels(X).batch_norm_forward_train(X, G, B, eps)
     else:
         m_ = np.asarray(t_(moving_mean)._data if isinstance(moving_mean, Tensor) else moving_mean,
                         X.dtype)
         v_ = np.asarray(t_(moving_variance)._data if isinstance(moving_variance, Tensor)
                         else moving_variance, X.dtype)
         mean, var = contiguous(m_.reshape(C)), contiguous(v_.reshape(C))
-        Y = _C.batch_norm_forward_infer(X, G, B, mean, var, eps)
+        Y = kernels(X).batch_norm_forward_infer(X, G, B, mean, var, eps)
         inv = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(X.dtype)
     out = _wrap(np.moveaxis(Y, -1, ax) if moved else Y)
     if _tapes:
@@ -498,7 +499,7 @@ def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None
 
         def backward(gr, needs):
             GR = contiguous(np.moveaxis(gr, ax, -1) if moved else gr)
-            dx, dg, db = _C.batch_norm_backward(GR, X, G, mean, inv, bool(training))
+            dx, dg, db = kernels(X).batch_norm_backward(GR, X, G, mean, inv, bool(training))
             res = [np.moveaxis(dx, -1, ax) if moved else dx]
             if g is not None:
                 res.append(dg)

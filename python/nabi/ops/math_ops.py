@@ -6,6 +6,7 @@ on nabi's own GEMM (csrc/cpu/gemm.cpp). Each op records its backward rule on the
 import numpy as np
 
 from .. import _C
+from ..framework.device import kernels
 from .. import dtypes as _dt
 from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, contiguous,
                       is_float, norm_axis, record, t_, unbroadcast)
@@ -529,14 +530,14 @@ def _mm(A, B, ta, tb):
             A, ta = A.T, not ta
         if not B.flags.c_contiguous and B.T.flags.c_contiguous:
             B, tb = B.T, not tb
-        return _C.matmul(contiguous(A), contiguous(B), ta, tb)
+        return kernels(A).matmul(contiguous(A), contiguous(B), ta, tb)
     A, B = contiguous(A), contiguous(B)
     batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     A3 = np.broadcast_to(A, batch + A.shape[-2:]).reshape((-1,) + A.shape[-2:]) \
         if A.shape[:-2] != batch else A.reshape((-1,) + A.shape[-2:])
     B3 = np.broadcast_to(B, batch + B.shape[-2:]).reshape((-1,) + B.shape[-2:]) \
         if B.shape[:-2] != batch else B.reshape((-1,) + B.shape[-2:])
-    r = _C.matmul(contiguous(A3), contiguous(B3), ta, tb)
+    r = kernels(A3).matmul(contiguous(A3), contiguous(B3), ta, tb)
     return r.reshape(batch + r.shape[-2:])
 
 

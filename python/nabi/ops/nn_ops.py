@@ -6,6 +6,7 @@ bias.cpp, dense.cpp); this layer checks arguments and records the backward rules
 import numpy as np
 
 from .. import _C
+from ..framework.device import kernels
 from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, record, t_)
 from .math_ops import cast
 
@@ -21,10 +22,10 @@ def _float_input(op, x):
 def _activation(kind, x, alpha=0.0, op=None):
     x = _float_input(op or kind, x)
     a = contiguous(x._data)
-    y = _C.activation_forward(kind, a, alpha)
+    y = kernels(a).activation_forward(kind, a, alpha)
     out = _wrap(y)
     if _tapes:
-        record((x,), out, lambda g, n: (_C.activation_backward(kind, contiguous(g), a, y, alpha),))
+        record((x,), out, lambda g, n: (kernels(a).activation_backward(kind, contiguous(g), a, y, alpha),))
     return out
 
 
@@ -94,6 +95,8 @@ def _last_axis_op(op, fwd, bwd, x, axis):
     ax = axis % a.ndim
     moved = ax != a.ndim - 1
     src = contiguous(np.moveaxis(a, ax, -1) if moved else a)
+    K = kernels(a)
+    fwd, bwd = getattr(K, fwd), getattr(K, bwd)
     y = fwd(src)
     out = _wrap(np.moveaxis(y, -1, ax) if moved else y)
     if _tapes:
@@ -106,12 +109,12 @@ def _last_axis_op(op, fwd, bwd, x, axis):
 
 
 def softmax(logits, axis=None, name=None):
-    return _last_axis_op("softmax", _C.softmax_forward, _C.softmax_backward, logits,
+    return _last_axis_op("softmax", "softmax_forward", "softmax_backward", logits,
                          -1 if axis is None else axis)
 
 
 def log_softmax(logits, axis=None, name=None):
-    return _last_axis_op("log_softmax", _C.log_softmax_forward, _C.log_softmax_backward, logits,
+    return _last_axis_op("log_softmax", "log_softmax_forward", "log_softmax_backward", logits,
                          -1 if axis is None else axis)
 
 
@@ -137,7 +140,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
         L, X = np.moveaxis(L, ax, -1), np.moveaxis(X, ax, -1)
     lead = X.shape[:-1]
     C = X.shape[-1]
-    loss, backprop = _C.softmax_xent_forward(contiguous(L).reshape(-1, C),
+    loss, backprop = kernels(X).softmax_xent_forward(contiguous(L).reshape(-1, C),
                                              contiguous(X).reshape(-1, C))
     out = _wrap(loss.reshape(lead))
     if _tapes:
@@ -146,7 +149,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
             glog = (gl * backprop).reshape(lead + (C,))
             glab = None
             if needs[0]:
-                lsm = _C.log_softmax_forward(contiguous(X).reshape(-1, C))
+                lsm = kernels(X).log_softmax_forward(contiguous(X).reshape(-1, C))
                 glab = (-gl * lsm).reshape(lead + (C,))
                 if ax != X.ndim - 1:
                     glab = np.moveaxis(glab, -1, ax)
@@ -177,7 +180,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
         raise ValueError(f"[sparse_softmax_cross_entropy_with_logits] labels shape {tuple(L.shape)} "
                          f"must equal logits shape {tuple(X.shape)} without its last axis")
     C = X.shape[-1]
-    loss, backprop = _C.sparse_softmax_xent_forward(contiguous(L).reshape(-1),
+    loss, backprop = kernels(X).sparse_softmax_xent_forward(contiguous(L).reshape(-1),
                                                     contiguous(X).reshape(-1, C))
     out = _wrap(loss.reshape(L.shape))
     if _tapes:
@@ -196,7 +199,7 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     if Z.shape != X.shape:
         raise ValueError(f"[sigmoid_cross_entropy_with_logits] labels {tuple(Z.shape)} and logits "
                          f"{tuple(X.shape)} must have the same shape")
-    loss, backprop = _C.sigmoid_xent_forward(contiguous(Z), contiguous(X))
+    loss, backprop = kernels(X).sigmoid_xent_forward(contiguous(Z), contiguous(X))
     out = _wrap(loss)
     if _tapes:
         record((labels, logits), out,
@@ -232,14 +235,14 @@ def bias_add(value, bias, data_format=None, name=None):
         shp[1] = -1
         y = X + b.reshape(shp)
     else:
-        y = _C.bias_add_forward(contiguous(X), contiguous(b))
+        y = kernels(X).bias_add_forward(contiguous(X), contiguous(b))
     out = _wrap(y)
     if _tapes:
         def backward(g, needs):
             if channels_first:
                 db = g.sum(axis=tuple(i for i in range(g.ndim) if i != 1))
             else:
-                db = _C.bias_add_backward(contiguous(g)) if needs[1] else None
+                db = kernels(g).bias_add_backward(contiguous(g)) if needs[1] else None
             return g, db
         record((value, bias), out, backward)
     return out
@@ -270,13 +273,13 @@ def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
         raise ValueError(f"[dense] input {tuple(X.shape)} does not match kernel {tuple(W.shape)}")
     X = contiguous(X)
     b = None if bias is None else bias._data
-    y, z = _C.dense_forward(X, W, b, kind, float(alpha))
+    y, z = kernels(X).dense_forward(X, W, b, kind, float(alpha))
     out = _wrap(y)
     if _tapes:
         has_bias = b is not None
 
         def backward(g, needs):
-            dx, dw, db = _C.dense_backward(contiguous(g), X, W, y, z, kind, float(alpha),
+            dx, dw, db = kernels(X).dense_backward(contiguous(g), X, W, y, z, kind, float(alpha),
                                            bool(needs[0]), has_bias)
             return (dx, dw, db) if has_bias else (dx, dw)
         record((x, kernel, bias) if has_bias else (x, kernel), out, backward)

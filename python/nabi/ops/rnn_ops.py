@@ -14,6 +14,7 @@ processed order (reversed time when go_backwards), as Keras does.
 import numpy as np
 
 from .. import _C
+from ..framework.device import kernels
 from ._common import Tensor, _tapes, _wrap, contiguous, convert_to_tensor, record
 
 __all__ = ["lstm", "gru", "simple_rnn", "activation_name"]
@@ -94,7 +95,7 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, go_backwards=False, act
     xa, h0a, c0a, Wa, Ra = _arr(x), _arr(h0), _arr(c0), _arr(kernel), _arr(recurrent_kernel)
     ba = None if bias is None else _arr(bias)
     save = bool(_tapes)
-    out, hT, cT, gates, cells, cact = _C.lstm_forward(xa, h0a, c0a, Wa, Ra, ba, act, rec,
+    out, hT, cT, gates, cells, cact = kernels(xa).lstm_forward(xa, h0a, c0a, Wa, Ra, ba, act, rec,
                                                       bool(go_backwards), save)
     outs = [_wrap(out), _wrap(hT), _wrap(cT)]
     if save:
@@ -102,7 +103,7 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, go_backwards=False, act
 
         def backward(grads, needs):
             g_out, g_h, g_c = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
-            dx, dh0, dc0, dW, dR, db = _C.lstm_backward(
+            dx, dh0, dc0, dW, dR, db = kernels(xa).lstm_backward(
                 g_out, g_h, g_c, xa, h0a, c0a, Wa, Ra, out, gates, cells, cact, act, rec,
                 bool(go_backwards), bool(needs[0]), bias is not None)
             res = [dx, dh0, dc0, dW, dR]
@@ -123,7 +124,7 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False, activati
     xa, h0a, Wa, Ra = _arr(x), _arr(h0), _arr(kernel), _arr(recurrent_kernel)
     ba = None if bias is None else _arr(bias)
     save = bool(_tapes)
-    out, hT, gates, rh = _C.gru_forward(xa, h0a, Wa, Ra, ba, act, rec, bool(go_backwards),
+    out, hT, gates, rh = kernels(xa).gru_forward(xa, h0a, Wa, Ra, ba, act, rec, bool(go_backwards),
                                         bool(reset_after), save)
     outs = [_wrap(out), _wrap(hT)]
     if save:
@@ -131,7 +132,7 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False, activati
 
         def backward(grads, needs):
             g_out, g_h = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
-            dx, dh0, dW, dR, db = _C.gru_backward(
+            dx, dh0, dW, dR, db = kernels(xa).gru_backward(
                 g_out, g_h, xa, h0a, Wa, Ra, out, gates, rh, act, rec, bool(go_backwards),
                 bool(reset_after), bool(needs[0]), bias is not None)
             res = [dx, dh0, dW, dR]
@@ -150,14 +151,14 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False,
         "simple_rnn", x, [("h0", h0)], kernel, recurrent_kernel, bias)
     xa, h0a, Wa, Ra = _arr(x), _arr(h0), _arr(kernel), _arr(recurrent_kernel)
     ba = None if bias is None else _arr(bias)
-    out, hT = _C.simple_rnn_forward(xa, h0a, Wa, Ra, ba, act, bool(go_backwards))
+    out, hT = kernels(xa).simple_rnn_forward(xa, h0a, Wa, Ra, ba, act, bool(go_backwards))
     outs = [_wrap(out), _wrap(hT)]
     if _tapes:
         inputs = [x, h0, kernel, recurrent_kernel] + ([bias] if bias is not None else [])
 
         def backward(grads, needs):
             g_out, g_h = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
-            dx, dh0, dW, dR, db = _C.simple_rnn_backward(
+            dx, dh0, dW, dR, db = kernels(xa).simple_rnn_backward(
                 g_out, g_h, xa, h0a, Wa, Ra, out, act, bool(go_backwards), bool(needs[0]),
                 bias is not None)
             res = [dx, dh0, dW, dR]

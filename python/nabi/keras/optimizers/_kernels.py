@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ... import _C
+from ...framework.device import DeviceArray, gpu_kernels
 
 
 def _np_sgd(params, grads, moms, lr, momentum, nesterov):
@@ -106,14 +107,31 @@ def _np_global_norm(grads):
     return math.sqrt(s)
 
 
-sgd_update = getattr(_C, "sgd_update", _np_sgd)
-adam_update = getattr(_C, "adam_update", _np_adam)
-rmsprop_update = getattr(_C, "rmsprop_update", _np_rmsprop)
-adagrad_update = getattr(_C, "adagrad_update", _np_adagrad)
-adadelta_update = getattr(_C, "adadelta_update", _np_adadelta)
-adamax_update = getattr(_C, "adamax_update", _np_adamax)
-nadam_update = getattr(_C, "nadam_update", _np_nadam)
-global_norm = getattr(_C, "global_norm", _np_global_norm)
+def _dispatch(name, fallback):
+    """The CPU kernel (or its NumPy stand-in) for host params, the CUDA one for GPU params."""
+    cpu = getattr(_C, name, fallback)
 
+    def call(params, *args, **kwargs):
+        if params and type(params[0]) is DeviceArray:
+            return getattr(gpu_kernels, name)(params, *args, **kwargs)
+        return cpu(params, *args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+sgd_update = _dispatch("sgd_update", _np_sgd)
+adam_update = _dispatch("adam_update", _np_adam)
+rmsprop_update = _dispatch("rmsprop_update", _np_rmsprop)
+adagrad_update = _dispatch("adagrad_update", _np_adagrad)
+adadelta_update = _dispatch("adadelta_update", _np_adadelta)
+adamax_update = _dispatch("adamax_update", _np_adamax)
+nadam_update = _dispatch("nadam_update", _np_nadam)
+_cpu_global_norm = getattr(_C, "global_norm", _np_global_norm)
+
+
+def global_norm(grads):
+    if grads and type(grads[0]) is DeviceArray:
+        return _np_global_norm(grads)  # dot products on the device, one float each
+    return _cpu_global_norm(grads)
 NUMPY = {"sgd": _np_sgd, "adam": _np_adam, "rmsprop": _np_rmsprop, "adagrad": _np_adagrad,
          "adadelta": _np_adadelta, "adamax": _np_adamax, "nadam": _np_nadam}
