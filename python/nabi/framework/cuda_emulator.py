@@ -66,7 +66,7 @@ class DeviceBuffer:
     @staticmethod
     def from_numpy(arr):
         arr = np.asarray(arr)
-        if arr.dtype.name not in _DTYPES:
+        if arr.dtype == np.dtype(np.float16) or arr.dtype.name not in _DTYPES:
             raise TypeError(f"[DeviceBuffer] unsupported dtype {arr.dtype.name} "
                             "(float32, float64, int32, int64, bool)")
         b = DeviceBuffer._new(arr.shape, arr.dtype)
@@ -117,7 +117,7 @@ def _a(b, op="op", name="x"):
 
 
 def _out(arr):
-    return DeviceBuffer.from_numpy(np.ascontiguousarray(arr))
+    return DeviceBuffer.from_numpy(np.asarray(arr))  # (from_numpy copies; keeps 0-d as 0-d)
 
 
 def _wrap_out(r):

@@ -117,9 +117,29 @@ def to_device(arr, kind):
 
 def place(arr):
     """A new host array, moved to the current device (the tensor constructors' placement)."""
-    if type(arr) is np.ndarray and current_device() == "cuda" and arr.dtype.name in _DTYPES:
+    if type(arr) is np.ndarray and arr.dtype.kind in "biuf" and current_device() == "cuda":
         return DeviceArray.from_numpy(arr)
     return arr
+
+
+def place_all(arrs):
+    """place() over a list/tuple of arrays (None and non-arrays pass through)."""
+    if arrs is None:
+        return None
+    if type(arrs) is np.ndarray:
+        return place(arrs)
+    if isinstance(arrs, (list, tuple)):
+        return type(arrs)(place_all(a) for a in arrs)
+    if isinstance(arrs, dict):
+        return {k: place_all(v) for k, v in arrs.items()}
+    return arrs
+
+
+def asarray(a, dtype=None, order=None, **kw):
+    """np.asarray that leaves GPU arrays on the GPU (cast when dtype differs)."""
+    if type(a) is DeviceArray:
+        return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+    return np.asarray(a, dtype=dtype, order=order, **kw)
 
 
 # ---- DeviceArray -------------------------------------------------------------------------------
@@ -165,7 +185,7 @@ class DeviceArray:
             else:
                 raise TypeError(f"[to_device] dtype {arr.dtype} cannot live on the GPU "
                                 "(float32, float64, int32, int64, bool)")
-        return DeviceArray(backend().DeviceBuffer.from_numpy(np.ascontiguousarray(arr)))
+        return DeviceArray(backend().DeviceBuffer.from_numpy(arr if arr.flags.c_contiguous else arr.copy()))
 
     @staticmethod
     def empty(shape, dtype):

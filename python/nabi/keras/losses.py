@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import _C
 from ..framework.device import kernels
 from . import _registry
@@ -57,7 +59,7 @@ def _pred(y_pred):
 
 
 def _true(y_true, dtype):
-    a = y_true._data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    a = y_true._data if isinstance(y_true, Tensor) else _asarray(y_true)
     if a.dtype != dtype:
         a = a.astype(dtype)
     return a
@@ -97,7 +99,7 @@ def _mean_last(e, de_fn):
 
 
 def _f(x, a):
-    return np.asarray(x, a.dtype)
+    return _asarray(x, a.dtype)
 
 
 # --------------------------------------------------------------------------- loss kernels
@@ -337,7 +339,7 @@ def _k_cosine(yt, yp, axis=-1):
 
 def _prep(y_true, y_pred, sparse=False):
     t, yp = _pred(y_pred)
-    yt = y_true._data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    yt = y_true._data if isinstance(y_true, Tensor) else _asarray(y_true)
     if not sparse and yt.dtype != yp.dtype:
         yt = yt.astype(yp.dtype)
     shape0 = yp.shape
@@ -353,7 +355,7 @@ def _run(kernel, y_true, y_pred, sparse=False, **kw):
     t, yt, yp, shape0 = _prep(y_true, y_pred, sparse)
     res = kernel(yt, yp, **kw)
     vals, back = res[0], res[1]
-    out = _wrap(np.asarray(vals, dtype=yp.dtype))
+    out = _wrap(_asarray(vals, dtype=yp.dtype))
     if _tapes and t._data.dtype.kind == "f":
         record((t,), out, lambda g, n: (back(g).reshape(shape0),))
     return out
@@ -455,7 +457,7 @@ _KERNELS = {mean_squared_error: _k_mse, mean_absolute_error: _k_mae,
 
 def _weights(sw, vals):
     """Sample weights as an array broadcastable to `vals` (Keras rank rules)."""
-    w = sw._data if isinstance(sw, Tensor) else np.asarray(sw)
+    w = sw._data if isinstance(sw, Tensor) else _asarray(sw)
     if w.dtype != vals.dtype:
         w = w.astype(vals.dtype)
     if w.ndim == vals.ndim + 1 and w.shape[-1] == 1:
@@ -488,14 +490,14 @@ def _reduce_arrays(vals, w, reduction):
     total = np.add.reduce(wv, axis=None, dtype=np.float64 if vals.dtype == np.float32 and
                           vals.size > 4096 else None)
     if reduction == "sum":
-        return np.asarray(total, vals.dtype), (1.0 if w is None else w)
+        return _asarray(total, vals.dtype), (1.0 if w is None else w)
     if reduction == "mean_with_sample_weight" and w is not None:
         div = float(np.broadcast_to(w, wv.shape).sum())
     else:
         div = float(wv.size)
     if div == 0:
-        return np.asarray(0.0, vals.dtype), 0.0
-    return np.asarray(total / div, vals.dtype), ((1.0 / div) if w is None else w * (1.0 / div))
+        return _asarray(0.0, vals.dtype), 0.0
+    return _asarray(total / div, vals.dtype), ((1.0 / div) if w is None else w * (1.0 / div))
 
 
 class Loss:

@@ -6,6 +6,8 @@ place. Function forms return Tensors.
 """
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from ..framework.tensor import Tensor, Variable, _wrap
 from . import losses as _losses
 
@@ -24,7 +26,7 @@ __all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccu
 
 
 def _arr(x):
-    return x._data if isinstance(x, Tensor) else np.asarray(x)
+    return x._data if isinstance(x, Tensor) else _asarray(x)
 
 
 def _floatx():
@@ -112,7 +114,7 @@ def _loss_values(kernel, sparse=False):
 
 def _tensor_fn(afn, name):
     def f(y_true, y_pred, **kw):
-        return _wrap(np.asarray(afn(_arr(y_true), _arr(y_pred), **kw)))
+        return _wrap(_asarray(afn(_arr(y_true), _arr(y_pred), **kw)))
     f.__name__ = name
     return f
 
@@ -148,7 +150,7 @@ log_cosh = logcosh = _losses.log_cosh
 
 def cosine_similarity(y_true, y_pred, axis=-1):
     """The cosine of the angle between y_true and y_pred (positive, unlike the loss)."""
-    return _wrap(np.asarray(_a_cosine(_arr(y_true), _arr(y_pred), axis=axis)))
+    return _wrap(_asarray(_a_cosine(_arr(y_true), _arr(y_pred), axis=axis)))
 
 
 _ARRAY_FNS = {accuracy: _a_accuracy, binary_accuracy: _a_binary_accuracy,
@@ -185,7 +187,7 @@ class Metric:
     def add_variable(self, shape=(), initializer="zeros", dtype=None, name=None):
         dt = np.dtype(getattr(dtype, "name", dtype) or self._dtype)
         if callable(initializer) and not isinstance(initializer, str):
-            init = np.asarray(_arr(initializer(shape, dt)), dt)
+            init = _asarray(_arr(initializer(shape, dt)), dt)
         else:
             init = np.full(tuple(shape), 1.0 if initializer == "ones" else 0.0, dt)
         v = Variable(init, trainable=False, name=name or "variable")
@@ -276,7 +278,7 @@ class Reduce(Metric):
         if self.reduction == "sum":
             return _wrap(self.total._data.copy())
         c = self.count._data
-        return _wrap(np.asarray(self.total._data / c if c != 0 else 0.0, self._dtype))
+        return _wrap(_asarray(self.total._data / c if c != 0 else 0.0, self._dtype))
 
 
 class Mean(Reduce):
@@ -471,7 +473,7 @@ class _ThresholdMetric(Metric):
             thr = [float(t) for t in thresholds]
             self._scalar = False
         self.thresholds = thr[0] if self._scalar else thr
-        self._thr = np.asarray(thr, np.float64)
+        self._thr = _asarray(thr, np.float64)
         self._order = np.argsort(self._thr, kind="stable")
         self._thr_sorted = self._thr[self._order]
         self._inv = np.argsort(self._order, kind="stable")
@@ -487,7 +489,7 @@ class _ThresholdMetric(Metric):
             getattr(self, v)._data += d[v][self._inv].astype(self._dtype)
 
     def _out(self, x):
-        x = np.asarray(x, self._dtype)
+        x = _asarray(x, self._dtype)
         return _wrap(x[0] if self._scalar else x)
 
     def get_config(self):
@@ -565,10 +567,10 @@ class AUC(Metric):
             self.num_thresholds = num_thresholds
             thr = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._user_thresholds = False
-        self._thresholds = np.asarray([0.0 - EPSILON] + thr + [1.0 + EPSILON], np.float64)
+        self._thresholds = _asarray([0.0 - EPSILON] + thr + [1.0 + EPSILON], np.float64)
         self.multi_label = bool(multi_label)
         self.num_labels = num_labels
-        self.label_weights = None if label_weights is None else np.asarray(label_weights,
+        self.label_weights = None if label_weights is None else _asarray(label_weights,
                                                                            np.float64)
         self.from_logits = bool(from_logits)
         self._built = False
@@ -618,7 +620,7 @@ class AUC(Metric):
 
     def result(self):
         if not self._built:
-            return _wrap(np.asarray(0.0, self._dtype))
+            return _wrap(_asarray(0.0, self._dtype))
         tp = self.true_positives._data.astype(np.float64)
         fp = self.false_positives._data.astype(np.float64)
         tn = self.true_negatives._data.astype(np.float64)
@@ -646,7 +648,7 @@ class AUC(Metric):
                 val = _div((by_label * self.label_weights).sum(), self.label_weights.sum())
         else:
             val = by_label
-        return _wrap(np.asarray(val, self._dtype))
+        return _wrap(_asarray(val, self._dtype))
 
     def get_config(self):
         cfg = {"num_thresholds": self.num_thresholds, "curve": self.curve,

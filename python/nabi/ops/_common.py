@@ -16,6 +16,10 @@ def binary_operands(op, x, y):
     """Converts two operands; non-tensors adapt to the other's dtype, two tensors must agree."""
     xt, yt = isinstance(x, Tensor), isinstance(y, Tensor)
     if xt and yt:
+        if type(x._data) is not type(y._data):
+            raise ValueError(f"[{op}] operands are on different devices: {x.device} "
+                             f"{tuple(x._data.shape)} and {y.device} {tuple(y._data.shape)}; move one "
+                             "with .cuda() / .cpu() (ops never copy between devices)")
         if x._data.dtype != y._data.dtype:
             raise TypeError(f"[{op}] dtypes differ: {x._data.dtype.name} {tuple(x._data.shape)} vs "
                             f"{y._data.dtype.name} {tuple(y._data.shape)}; cast one of them first")

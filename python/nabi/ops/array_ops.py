@@ -3,6 +3,8 @@ import builtins
 
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import dtypes as _dt
 from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
                       record, t_, unbroadcast)
@@ -72,15 +74,15 @@ def identity(input, name=None):  # noqa: A002
 
 
 def shape(input, out_type=_dt.int32, name=None):  # noqa: A002
-    return _wrap(np.asarray(t_(input)._data.shape, dtype=_dt.as_dtype(out_type)._np))
+    return _wrap(_asarray(t_(input)._data.shape, dtype=_dt.as_dtype(out_type)._np))
 
 
 def size(input, out_type=_dt.int32, name=None):  # noqa: A002
-    return _wrap(np.asarray(t_(input)._data.size, dtype=_dt.as_dtype(out_type)._np))
+    return _wrap(_asarray(t_(input)._data.size, dtype=_dt.as_dtype(out_type)._np))
 
 
 def rank(input, name=None):  # noqa: A002
-    return _wrap(np.asarray(t_(input)._data.ndim, dtype=np.int32))
+    return _wrap(_asarray(t_(input)._data.ndim, dtype=np.int32))
 
 
 # ---------------------------------------------------------------- reshaping
@@ -255,7 +257,7 @@ def tile(input, multiples, name=None):  # noqa: A002
 def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     x = t_(tensor)
     a = x._data
-    p = np.asarray(paddings._data if isinstance(paddings, Tensor) else paddings, dtype=np.int64)
+    p = _asarray(paddings._data if isinstance(paddings, Tensor) else paddings, dtype=np.int64)
     if p.shape != (a.ndim, 2) or (p < 0).any():
         raise ValueError(f"[pad] paddings must be a non-negative ({a.ndim}, 2) list, got {p.tolist()}")
     mode = mode.upper()
@@ -292,7 +294,7 @@ def _index_arg(idx):
     if isinstance(idx, tuple):
         return tuple(_index_arg(i) for i in idx)
     if isinstance(idx, list):
-        return np.asarray([_index_arg(i) for i in idx])
+        return _asarray([_index_arg(i) for i in idx])
     return idx
 
 
@@ -309,7 +311,7 @@ def getitem(tensor, idx):
         r = a[idx]
     except IndexError as e:
         raise IndexError(f"[getitem] {e} (tensor shape {tuple(a.shape)})") from None
-    out = _wrap(r if isinstance(r, np.ndarray) else np.asarray(r))
+    out = _wrap(r if isinstance(r, np.ndarray) else _asarray(r))
     if _tapes and is_float(a):
         adv = _is_advanced(idx)
 
@@ -341,7 +343,7 @@ def slice(input_, begin, size, name=None):  # noqa: A001
 def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
     x = t_(params)
     a = x._data
-    ind = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    ind = indices._data if isinstance(indices, Tensor) else _asarray(indices)
     if ind.dtype.kind not in "iu":
         raise TypeError(f"[gather] indices must be integers, got {ind.dtype}")
     axis = 0 if axis is None else int(axis)
@@ -366,13 +368,13 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
 
 def gather_nd(params, indices, batch_dims=0, name=None):
     x = t_(params)
-    ind = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    ind = _asarray(indices._data if isinstance(indices, Tensor) else indices)
     idx = tuple(np.moveaxis(ind, -1, 0))
     return getitem(x, idx if ind.ndim > 1 else tuple(ind))
 
 
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
-    ind = np.asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
+    ind = _asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
     dt = _dt.as_dtype(dtype)._np if dtype is not None else np.float32
     on = 1 if on_value is None else on_value
     off = 0 if off_value is None else off_value
@@ -405,7 +407,7 @@ def where(condition, x=None, y=None, name=None):
 
 
 def boolean_mask(tensor, mask, axis=None, name=None):
-    m = np.asarray(t_(mask)._data, dtype=bool)
+    m = _asarray(t_(mask)._data, dtype=bool)
     return getitem(tensor, np.nonzero(m.reshape(-1))[0] if m.ndim == 1 else m)
 
 

@@ -8,6 +8,8 @@ records its backward rule on the tape.
 """
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import _C
 from ..framework.device import kernels
 from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
@@ -450,7 +452,7 @@ def avg_pool(input, ksize, strides, padding, data_format=None, name=None):
 def _bn_vec(op, v, name, C, dtype):
     if v is None:
         return None
-    v = t_(v) if isinstance(v, Tensor) else t_(np.asarray(v, dtype))
+    v = t_(v) if isinstance(v, Tensor) else t_(_asarray(v, dtype))
     if v._data.shape != (C,):
         raise ValueError(f"[{op}] {name} must have shape ({C},), got {tuple(v._data.shape)}")
     if v._data.dtype != dtype:
@@ -482,9 +484,9 @@ def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None
     if training:
         Y, mean, var, inv = kernels(X).batch_norm_forward_train(X, G, B, eps)
     else:
-        m_ = np.asarray(t_(moving_mean)._data if isinstance(moving_mean, Tensor) else moving_mean,
+        m_ = _asarray(t_(moving_mean)._data if isinstance(moving_mean, Tensor) else moving_mean,
                         X.dtype)
-        v_ = np.asarray(t_(moving_variance)._data if isinstance(moving_variance, Tensor)
+        v_ = _asarray(t_(moving_variance)._data if isinstance(moving_variance, Tensor)
                         else moving_variance, X.dtype)
         mean, var = contiguous(m_.reshape(C)), contiguous(v_.reshape(C))
         Y = kernels(X).batch_norm_forward_infer(X, G, B, mean, var, eps)
@@ -530,9 +532,9 @@ def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001,
         v = v * (M / max(M - 1, 1))
         f = float(exponential_avg_factor)
         if f != 1.0 and mean is not None and variance is not None:
-            m = (1 - f) * np.asarray(t_(mean)._data) + f * m
-            v = (1 - f) * np.asarray(t_(variance)._data) + f * v
-        return y, _wrap(np.asarray(m, x._data.dtype)), _wrap(np.asarray(v, x._data.dtype))
+            m = (1 - f) * _asarray(t_(mean)._data) + f * m
+            v = (1 - f) * _asarray(t_(variance)._data) + f * v
+        return y, _wrap(_asarray(m, x._data.dtype)), _wrap(_asarray(v, x._data.dtype))
     if mean is None or variance is None:
         raise ValueError(f"[{op}] mean and variance are required when is_training=False")
     y, _, _ = batch_norm_channels_last(x, scale, offset, epsilon, False, mean, variance,

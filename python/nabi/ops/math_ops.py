@@ -5,6 +5,8 @@ on nabi's own GEMM (csrc/cpu/gemm.cpp). Each op records its backward rule on the
 """
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import _C
 from ..framework.device import kernels
 from .. import dtypes as _dt
@@ -254,9 +256,9 @@ def logical_xor(x, y, name=None):
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     t = t_(t)
     a = t._data
-    lo = np.asarray(clip_value_min._data if isinstance(clip_value_min, Tensor) else clip_value_min,
+    lo = _asarray(clip_value_min._data if isinstance(clip_value_min, Tensor) else clip_value_min,
                     dtype=a.dtype)
-    hi = np.asarray(clip_value_max._data if isinstance(clip_value_max, Tensor) else clip_value_max,
+    hi = _asarray(clip_value_max._data if isinstance(clip_value_max, Tensor) else clip_value_max,
                     dtype=a.dtype)
     out = _wrap(np.clip(a, lo, hi))
     if _tapes and is_float(a):

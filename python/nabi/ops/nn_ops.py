@@ -5,6 +5,8 @@ bias.cpp, dense.cpp); this layer checks arguments and records the backward rules
 """
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import _C
 from ..framework.device import kernels
 from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, record, t_)
@@ -335,7 +337,7 @@ def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None
         a.shape[i] if s is None else int(s) for i, s in enumerate(noise_shape))
     rng = _generator(seed)
     keep = (rng.random(shp, dtype=np.float32) >= rate)
-    scale = np.asarray(1.0 / (1.0 - rate), a.dtype)
+    scale = _asarray(1.0 / (1.0 - rate), a.dtype)
     mask = keep * scale
     mask = mask.astype(a.dtype, copy=False)
     out = _wrap(a * mask)

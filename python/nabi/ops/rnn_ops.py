@@ -13,6 +13,8 @@ processed order (reversed time when go_backwards), as Keras does.
 """
 import numpy as np
 
+from ..framework.device import asarray as _asarray
+
 from .. import _C
 from ..framework.device import kernels
 from ._common import Tensor, _tapes, _wrap, contiguous, convert_to_tensor, record
@@ -102,7 +104,7 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, go_backwards=False, act
         inputs = [x, h0, c0, kernel, recurrent_kernel] + ([bias] if bias is not None else [])
 
         def backward(grads, needs):
-            g_out, g_h, g_c = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
+            g_out, g_h, g_c = (contiguous(_asarray(g, xa.dtype)) for g in grads)
             dx, dh0, dc0, dW, dR, db = kernels(xa).lstm_backward(
                 g_out, g_h, g_c, xa, h0a, c0a, Wa, Ra, out, gates, cells, cact, act, rec,
                 bool(go_backwards), bool(needs[0]), bias is not None)
@@ -131,7 +133,7 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False, activati
         inputs = [x, h0, kernel, recurrent_kernel] + ([bias] if bias is not None else [])
 
         def backward(grads, needs):
-            g_out, g_h = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
+            g_out, g_h = (contiguous(_asarray(g, xa.dtype)) for g in grads)
             dx, dh0, dW, dR, db = kernels(xa).gru_backward(
                 g_out, g_h, xa, h0a, Wa, Ra, out, gates, rh, act, rec, bool(go_backwards),
                 bool(reset_after), bool(needs[0]), bias is not None)
@@ -157,7 +159,7 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False,
         inputs = [x, h0, kernel, recurrent_kernel] + ([bias] if bias is not None else [])
 
         def backward(grads, needs):
-            g_out, g_h = (contiguous(np.asarray(g, xa.dtype)) for g in grads)
+            g_out, g_h = (contiguous(_asarray(g, xa.dtype)) for g in grads)
             dx, dh0, dW, dR, db = kernels(xa).simple_rnn_backward(
                 g_out, g_h, xa, h0a, Wa, Ra, out, act, bool(go_backwards), bool(needs[0]),
                 bias is not None)

@@ -11,9 +11,12 @@ import weakref
 
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ... import dtypes as _dt
 from ...framework import tape as _tape
 from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
+from ...framework.device import place
 from .. import backend
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "get_mask", "set_mask"]
@@ -57,7 +60,7 @@ def set_mask(tensor, mask):
             del _MASKS[k]
         return
     if not isinstance(mask, Tensor):
-        mask = _wrap(np.asarray(mask))
+        mask = _wrap(_asarray(mask))
 
     def drop(ref, k=k):
         e = _MASKS.get(k)
@@ -353,13 +356,13 @@ def _convert_input(x, np_dtype, autocast):
         return x
     if isinstance(x, (list, tuple)):
         if x and all(isinstance(v, (int, float, np.number)) for v in x):
-            return _convert_input(np.asarray(x), np_dtype, autocast)
+            return _convert_input(_asarray(x), np_dtype, autocast)
         return type(x)(_convert_input(v, np_dtype, autocast) for v in x)
     if isinstance(x, dict):
         return {k: _convert_input(v, np_dtype, autocast) for k, v in x.items()}
     if x is None or isinstance(x, KerasTensor):
         return x
-    a = np.asarray(x)
+    a = _asarray(x)
     if autocast and a.dtype != np_dtype and a.dtype.kind in "fiub":
         a = a.astype(np_dtype)
     elif not autocast and a.dtype == np.float64:
@@ -375,7 +378,7 @@ def _dummy_for(kt, batch, fill_none):
             dims.append(batch if i == 0 else fill_none)
         else:
             dims.append(d)
-    return _wrap(np.zeros(dims, dtype=kt._np_dtype))
+    return _wrap(place(np.zeros(dims, dtype=kt._np_dtype)))
 
 
 class _no_tape:
@@ -623,7 +626,7 @@ class Layer:
                 value = initializer(shape)
         else:
             value = initializer
-        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._data if isinstance(value, Tensor) else _asarray(value)
         arr = np.array(np.broadcast_to(arr, shape), dtype=np_dtype, order="C")
         name = name or "Variable"
         var = Variable(arr, trainable=trainable, name=f"{self.name}/{name}",
@@ -653,13 +656,13 @@ class Layer:
             raise ValueError(f"[{self.name}] set_weights expected {len(params)} weight arrays "
                              f"({[tuple(p.shape) for p in params]}), got {len(weights)}")
         for p, w in zip(params, weights):
-            w = np.asarray(w._data if isinstance(w, Tensor) else w)
+            w = _asarray(w._data if isinstance(w, Tensor) else w)
             if tuple(w.shape) != tuple(p._data.shape):
                 raise ValueError(f"[{self.name}] weight {getattr(p, 'path', p.name)} has shape "
                                  f"{tuple(p._data.shape)}, but the provided array has shape "
                                  f"{tuple(w.shape)}")
         for p, w in zip(params, weights):
-            np.copyto(p._data, np.asarray(w._data if isinstance(w, Tensor) else w),
+            np.copyto(p._data, _asarray(w._data if isinstance(w, Tensor) else w),
                       casting="unsafe")
 
     def count_params(self):
@@ -677,7 +680,7 @@ class Layer:
             if l is None:
                 continue
             if not isinstance(l, Tensor):
-                l = _wrap(np.asarray(l, dtype=np.float32))
+                l = _wrap(_asarray(l, dtype=np.float32))
             if self._loss_call_id != _CTX.call_id:
                 self._eager_losses = []
                 self._loss_call_id = _CTX.call_id
@@ -792,7 +795,7 @@ class Layer:
 
         def to_kt(o, o2=None):
             if not isinstance(o, Tensor):
-                o = _wrap(np.asarray(o))
+                o = _wrap(_asarray(o))
             shp = list(o._data.shape)
             if shp and none_batch and shp[0] == b:
                 shp[0] = None

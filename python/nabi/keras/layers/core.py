@@ -1,6 +1,8 @@
 """Core layers: InputLayer/Input, Dense, Activation, Dropout, Flatten, Reshape, Permute, Lambda."""
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ... import _C
 from ... import nn as _nn
 from ...framework.tensor import Tensor, _wrap
@@ -302,7 +304,7 @@ class Masking(Layer):
         self.supports_masking = True
 
     def _mask_array(self, inputs):
-        a = inputs._data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        a = inputs._data if isinstance(inputs, Tensor) else _asarray(inputs)
         return np.any(a != self.mask_value, axis=-1)
 
     def compute_mask(self, inputs, mask=None):

@@ -6,6 +6,8 @@ input_dim must leave room for it (ids 1..input_dim-1).
 """
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ...framework.tensor import Tensor, _wrap
 from ...ops import array_ops as _array_ops
 from .base import Layer, _serialize_obj
@@ -50,7 +52,7 @@ class Embedding(Layer):
         self.built = True
 
     def call(self, inputs):
-        ids = inputs._data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        ids = inputs._data if isinstance(inputs, Tensor) else _asarray(inputs)
         if ids.dtype.kind == "f":
             ids = ids.astype(np.int64)
         elif ids.dtype.kind not in "iu":
@@ -63,7 +65,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        ids = inputs._data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        ids = inputs._data if isinstance(inputs, Tensor) else _asarray(inputs)
         return _wrap(ids != 0)
 
     def get_config(self):

@@ -2,6 +2,8 @@
 functional forms (`add([a, b])`, `concatenate([a, b], axis=-1)`, ...)."""
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ...ops import array_ops as _array_ops
 from ...ops import math_ops as _math_ops
 from .base import Layer
@@ -57,7 +59,7 @@ class _Merge(Layer):
             return None
         if not isinstance(mask, (list, tuple)):
             return mask
-        ms = [np.asarray(m._data if hasattr(m, "_data") else m, bool) for m in mask
+        ms = [_asarray(m._data if hasattr(m, "_data") else m, bool) for m in mask
               if m is not None]
         if not ms:
             return None
@@ -149,7 +151,7 @@ class Concatenate(_Merge):
             if m is None:
                 full.append(np.ones(shp, bool))
                 continue
-            m = np.asarray(m._data if hasattr(m, "_data") else m, bool)
+            m = _asarray(m._data if hasattr(m, "_data") else m, bool)
             if m.ndim < len(shp):
                 m = m[..., None]
             full.append(np.broadcast_to(m, shp))

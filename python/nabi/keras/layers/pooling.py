@@ -124,8 +124,9 @@ class GlobalAveragePooling1D(_GlobalPool):
             return super().call(inputs)
         # Keras: the mean over the valid (unmasked) steps only.
         import numpy as np
+        from ...framework.device import asarray as _asarray
         from ...framework.tensor import _wrap
-        m = np.asarray(mask._data if hasattr(mask, "_data") else mask).astype(inputs._data.dtype)
+        m = _asarray(mask._data if hasattr(mask, "_data") else mask).astype(inputs._data.dtype)
         cf = self.data_format == "channels_first"
         steps = 2 if cf else 1
         m = m[:, None, :] if cf else m[:, :, None]

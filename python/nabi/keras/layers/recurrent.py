@@ -14,6 +14,8 @@ the cell runs step by step (still differentiable).
 """
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ... import nn as _nn
 from ...framework.tensor import Tensor, _wrap
 from ...ops import array_ops as _array_ops
@@ -79,7 +81,7 @@ def _init_value(init, shape, dtype):
         v = init(shape, dtype=dtype)
     except TypeError:
         v = init(shape)
-    return np.asarray(v._data if isinstance(v, Tensor) else v)
+    return _asarray(v._data if isinstance(v, Tensor) else v)
 
 
 def _act(identifier):
@@ -107,7 +109,7 @@ def _is_training(training):
 
 
 def _t(x):
-    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+    return x if isinstance(x, Tensor) else _wrap(_asarray(x))
 
 
 # ----------------------------------------------------------------------------- cells
@@ -544,7 +546,7 @@ class RNN(Layer):
         if mask is not None and isinstance(mask, (list, tuple)):
             mask = mask[0]
         if mask is not None:
-            m = np.asarray(mask._data if isinstance(mask, Tensor) else mask).astype(bool)
+            m = _asarray(mask._data if isinstance(mask, Tensor) else mask).astype(bool)
             mask = None if m.all() else m
         out = None
         if mask is None:
@@ -873,7 +875,7 @@ class TimeDistributed(Layer):
         flat = _array_ops.reshape(x, (B * T,) + tuple(shp[2:]))
         kw = {"training": training} if getattr(self.layer, "_call_accepts_training", False) else {}
         if mask is not None and getattr(self.layer, "_call_accepts_mask", False):
-            m = np.asarray(mask._data if isinstance(mask, Tensor) else mask)
+            m = _asarray(mask._data if isinstance(mask, Tensor) else mask)
             kw["mask"] = _wrap(m.reshape((B * T,) + m.shape[2:]))
         y = self.layer(flat, **kw)
         return _array_ops.reshape(y, (B, T) + tuple(y._data.shape[1:]))

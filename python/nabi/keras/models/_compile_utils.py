@@ -4,6 +4,8 @@ import inspect
 
 import numpy as np
 
+from ...framework.device import asarray as _asarray
+
 from ...framework.tensor import Tensor, _wrap
 from ...ops import math_ops as _m
 from ..layers import base as _base
@@ -80,10 +82,10 @@ class _PerSampleWrapper:
     def __call__(self, y_true, y_pred, sample_weight=None):
         vals = self.fn(y_true, y_pred)
         if not isinstance(vals, Tensor):
-            vals = _wrap(np.asarray(vals, np.float32))
+            vals = _wrap(_asarray(vals, np.float32))
         if sample_weight is not None:
             w = sample_weight._data if isinstance(sample_weight, Tensor) else sample_weight
-            w = np.asarray(w, vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
+            w = _asarray(w, vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
             vals = _m.multiply(vals, _wrap(w))
         n = vals._data.size
         return _m.multiply(_m.reduce_sum(vals), 1.0 / max(n, 1))
@@ -199,7 +201,7 @@ class FastMetric:
             self.count += v.size
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        a = lambda t: t._data if isinstance(t, Tensor) else np.asarray(t)  # noqa: E731
+        a = lambda t: t._data if isinstance(t, Tensor) else _asarray(t)  # noqa: E731
         self.update(a(y_true), a(y_pred), None if sample_weight is None else a(sample_weight))
 
     def result(self):
@@ -231,18 +233,18 @@ class ObjectMetric:
             yp = _softmax(yp)
         sw_t = _wrap(sw) if (sw is not None and self.weighted) else None
         if mask is not None:
-            m = np.asarray(mask, np.float32)
+            m = _asarray(mask, np.float32)
             if sw_t is not None:
-                m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+                m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
             sw_t = _wrap(m)
         self.metric.update_state(_wrap(yt), _wrap(yp), sample_weight=sw_t)
 
     def result(self):
         r = self.metric.result()
         if isinstance(r, dict):
-            return {k: float(np.asarray(v._data if isinstance(v, Tensor) else v)) for k, v in
+            return {k: float(_asarray(v._data if isinstance(v, Tensor) else v)) for k, v in
                     r.items()}
-        return float(np.asarray(r._data if isinstance(r, Tensor) else r))
+        return float(_asarray(r._data if isinstance(r, Tensor) else r))
 
     def reset_state(self):
         m = self.metric
@@ -255,23 +257,23 @@ class ObjectMetric:
 def _mask_weights(mask, v, sw):
     """Keras `apply_mask` for metrics (reduction 'sum'): the mask times the sample weights,
     shaped to broadcast against the per-step metric values `v`."""
-    m = np.asarray(mask, np.float32)
+    m = _asarray(mask, np.float32)
     while m.ndim < v.ndim:
         m = m[..., None]
     while m.ndim > v.ndim and m.shape[-1] == 1:
         m = m[..., 0]
     if sw is not None:
-        m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
     return m
 
 
 def _loss_mask_weights(mask, sw):
     """Keras `apply_mask` for 'sum_over_batch_size' losses: valid steps weigh total/valid, so
     the mean runs over the unmasked steps only; sample weights multiply in."""
-    m = np.asarray(mask, np.float32)
+    m = _asarray(mask, np.float32)
     m = m * np.float32(m.size / (m.sum() + 1e-7))
     if sw is not None:
-        m = m * np.asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
     return m
 
 
@@ -282,7 +284,7 @@ def _output_masks(preds):
     out = []
     for p in preds:
         m = _base.get_mask(p) if isinstance(p, Tensor) else None
-        out.append(None if m is None else np.asarray(m._data if isinstance(m, Tensor) else m))
+        out.append(None if m is None else _asarray(m._data if isinstance(m, Tensor) else m))
     return out if any(m is not None for m in out) else None
 
 
@@ -295,9 +297,9 @@ class _FnMetric:
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         v = self.fn(y_true, y_pred)
-        a = np.asarray(v._data if isinstance(v, Tensor) else v, dtype=np.float64)
+        a = _asarray(v._data if isinstance(v, Tensor) else v, dtype=np.float64)
         if sample_weight is not None:
-            w = np.asarray(sample_weight._data if isinstance(sample_weight, Tensor)
+            w = _asarray(sample_weight._data if isinstance(sample_weight, Tensor)
                            else sample_weight, np.float64).reshape((-1,) + (1,) * (a.ndim - 1))
             self.total += float((a * w).sum())
             self.count += float(np.broadcast_to(w, a.shape).sum())
@@ -362,7 +364,7 @@ class CompileState:
         for i, y in enumerate(ys):
             raw = self._raw_loss_for(i)
             sparse = canonical_loss_name(raw) == "sparse_categorical_crossentropy"
-            a = y._data if isinstance(y, Tensor) else np.asarray(y)
+            a = y._data if isinstance(y, Tensor) else _asarray(y)
             if sparse:
                 if a.dtype.kind == "f":
                     a = a.astype(np.int64)
@@ -555,7 +557,7 @@ class CompileState:
         for t, i in self.trackers:
             p = preds[i]
             yt = ys[i] if ys is not None else None
-            yp = p._data if isinstance(p, Tensor) else np.asarray(p)
+            yp = p._data if isinstance(p, Tensor) else _asarray(p)
             if masks is not None and masks[i] is not None:
                 t.update(yt, yp, sw, masks[i])
             else:

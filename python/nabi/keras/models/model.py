@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ...framework.tape import GradientTape
+from ...framework import device as _dev
 from ...framework.tensor import Tensor, _wrap
 from ..layers.base import Layer, _CTX, flatten, _no_tape
 from . import _compile_utils as cu
@@ -209,7 +210,7 @@ class Model(Layer):
     def _ensure_built_for(self, xs):
         if not self.built or (not self._is_graph_network and type(self).__name__ != "Sequential"
                               and not self._has_weights_or_called()):
-            xs_t = [_wrap(x) for x in xs]
+            xs_t = [_wrap(_dev.place(x)) for x in xs]
             with _no_tape():
                 self._forward([x[:2] for x in xs_t], False)
 
@@ -223,6 +224,8 @@ class Model(Layer):
 
     def _train_step(self, xs, ys, sw):
         """One optimisation step on NumPy batch arrays; returns the loss (float)."""
+        if _dev.current_device() == "cuda":  # the batch goes to the GPU once
+            xs, ys, sw = _dev.place_all(xs), _dev.place_all(ys), _dev.place_all(sw)
         cs = self._cstate
         tv = self._train_vars
         if tv is None:
@@ -253,6 +256,8 @@ class Model(Layer):
         return float(total._data)
 
     def _test_step(self, xs, ys, sw):
+        if _dev.current_device() == "cuda":
+            xs, ys, sw = _dev.place_all(xs), _dev.place_all(ys), _dev.place_all(sw)
         cs = self._cstate
         ctx = _CTX
         prev_training, prev_sink = ctx.training, ctx.loss_sink
@@ -278,6 +283,8 @@ class Model(Layer):
         return float(total._data)
 
     def _predict_step(self, xs):
+        if _dev.current_device() == "cuda":
+            xs = _dev.place_all(xs)
         ctx = _CTX
         prev = ctx.training
         ctx.training = False
@@ -289,7 +296,7 @@ class Model(Layer):
         finally:
             ctx.depth -= 1
             ctx.training = prev
-        return [o._data if isinstance(o, Tensor) else np.asarray(o) for o in outs]
+        return [o.numpy() if isinstance(o, Tensor) else np.asarray(o) for o in outs]
 
     def train_step(self, data):
         """Keras-style hook: one step on a (x, y, sample_weight) batch; returns the logs."""
