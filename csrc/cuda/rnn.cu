@@ -1,0 +1,679 @@
+// Fused recurrent layers on the GPU: LSTM, GRU (both Keras variants) and SimpleRNN, forward
+// and backpropagation through time (see rnn_launchers.h). Semantics, gate order, saved
+// tensors and layouts are those of the CPU kernels (csrc/cpu/lstm.h, lstm.cpp, gru.cpp,
+// simple_rnn.cpp), which the tests compare against.
+//
+// Algorithm (host loop over time, all work on nabi::cuda::stream()):
+//   forward   1. input projection of every timestep in ONE GEMM: x viewed as (B*T, D) @ W
+//               (D, G*U) -> (B*T, G*U) (gates / pre-activation buffer, by input time);
+//             2. per processed step s (input time t = go_backwards ? T-1-s : s): one GEMM
+//               h_{s-1} (B, U) @ R (U, G*U) accumulated into (or written beside) the step's
+//               gate rows (row stride T*G*U: the rows of one timestep are B rows of the
+//               (B, T, G*U) buffer), then ONE fused pointwise kernel over the B*U (batch,
+//               unit) pairs that adds the bias, applies the activations, updates the state
+//               and writes h_s, the saved tensors and, at the last step, h_T / c_T.
+//               (GRU without reset_after needs the reset gate before its candidate GEMM:
+//               kernel z/r -> GEMM (r*h) @ R_h -> kernel n/h.)
+//   backward  per step in reverse: ONE fused pointwise kernel for the gate gradients of the
+//             step (into dgates (B, T, G*U), by input time; dc carried in place), then the
+//             GEMM dh_{s-1} = dgates_t @ R^T (GRU: also the reset-gate pieces). After the
+//             loop, all-timestep GEMMs: dR = Hprev^T @ dgates with Hprev (B*T, U) the
+//             previous hidden state of every row (built by a gather kernel from h0 and the
+//             outputs), dW = X^T @ dgates, dx = dgates @ W^T (when wanted), and db = column
+//             sums of dgates (cuda::bias_grad: float64 accumulation).
+// Blocking: the GEMMs are nabi::cuda::gemm (register-blocked shared-memory tiles); the
+// pointwise kernels are grid-stride loops, one thread per (batch, unit) element, 256 threads
+// per block, index j (unit) fastest so that the loads of each gate slice are coalesced.
+// A thread reads and writes only its own (b, j) element of every state buffer, so in-place
+// state updates (the inference LSTM keeps c in c_T) need no synchronisation.
+// Activation derivatives are computed from the activation outputs, as on the CPU:
+// tanh 1-y^2, sigmoid y(1-y), relu [y>0], linear 1, hard_sigmoid [0<y<1]/6.
+#include <cstdint>
+#include <vector>
+
+#include "cpu/rnn_common.h"
+#include "cuda/allocator.h"
+#include "cuda/common.cuh"
+#include "cuda/launchers.h"
+#include "cuda/rnn_launchers.h"
+
+namespace nabi::cuda {
+
+namespace {
+
+using cpu::rnn::RnnAct;
+constexpr int kThreads = 256;
+
+template <typename T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::Float32;
+};
+template <>
+struct DTypeOf<double> {
+  static constexpr DType value = DType::Float64;
+};
+
+// Scratch device memory from the caching allocator, released (stream-ordered) at scope exit.
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) : buf_(std::vector<int64_t>{n > 0 ? n : 0}, DTypeOf<T>::value) {}
+  T* get() const { return buf_.ptr<T>(); }
+
+ private:
+  DeviceBuffer buf_;
+};
+
+// ---- activations (codes of cpu::rnn::RnnAct; formulas of csrc/cpu/rnn_common.cpp) ----
+template <typename T>
+__device__ __forceinline__ T rnn_act(int k, T v) {
+  switch (static_cast<RnnAct>(k)) {
+    case RnnAct::Tanh:
+      return tanh(v);
+    case RnnAct::Sigmoid:
+      if (v >= T(0)) return T(1) / (T(1) + exp(-v));
+      {
+        const T e = exp(v);
+        return e / (T(1) + e);
+      }
+    case RnnAct::Relu:
+      return v > T(0) ? v : T(0);
+    case RnnAct::Linear:
+      return v;
+    case RnnAct::HardSigmoid: {
+      const T r = v * T(1.0 / 6.0) + T(0.5);
+      return r < T(0) ? T(0) : (r > T(1) ? T(1) : r);
+    }
+  }
+  return v;
+}
+
+// g * f'(.) with f' evaluated from the activation's output y (cpu::rnn::act_grad_mul).
+template <typename T>
+__device__ __forceinline__ T rnn_act_grad(int k, T y, T g) {
+  switch (static_cast<RnnAct>(k)) {
+    case RnnAct::Tanh:
+      return g * (T(1) - y * y);
+    case RnnAct::Sigmoid:
+      return g * (y * (T(1) - y));
+    case RnnAct::Relu:
+      return y > T(0) ? g : T(0);
+    case RnnAct::Linear:
+      return g;
+    case RnnAct::HardSigmoid:
+      return (y > T(0) && y < T(1)) ? g * T(1.0 / 6.0) : T(0);
+  }
+  return g;
+}
+
+#define NABI_RNN_LOOP(n)                                                                   \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// =========================================================================== LSTM kernels
+// One step of the LSTM cell for every (b, j): g holds xW + hR (pre-activation, gates i f c o
+// of row b at g + b*ldg) and receives the activated gates.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+lstm_fwd_step_kernel(T* __restrict__ g, int64_t ldg,    // [B rows, 4U] gates at time t
+                     const T* __restrict__ bias,        // [4U] or null
+                     const T* cprev, int64_t ldcp,      // [B rows, U] c_{s-1} (may alias cnew)
+                     T* cnew, int64_t ldcn,             // [B rows, U] c_s
+                     T* __restrict__ cact, int64_t ldca,  // [B rows, U] act(c_s) or null
+                     T* __restrict__ h, int64_t ldh,    // [B rows, U] h_s (outputs at step s)
+                     T* __restrict__ hT,                // [B, U] at the last step, else null
+                     T* cT,  // [B, U] at the last step when cells are saved, else null
+                     int64_t B, int64_t U, int act, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    T* gr = g + b * ldg;
+    T pi = gr[j], pf = gr[U + j], pc = gr[2 * U + j], po = gr[3 * U + j];
+    if (bias) {
+      pi += bias[j];
+      pf += bias[U + j];
+      pc += bias[2 * U + j];
+      po += bias[3 * U + j];
+    }
+    const T gi = rnn_act(rec_act, pi), gf = rnn_act(rec_act, pf);
+    const T gc = rnn_act(act, pc), go = rnn_act(rec_act, po);
+    gr[j] = gi;
+    gr[U + j] = gf;
+    gr[2 * U + j] = gc;
+    gr[3 * U + j] = go;
+    const T cp = cprev[b * ldcp + j];
+    const T c = gf * cp + gi * gc;
+    const T a = rnn_act(act, c);
+    const T hv = go * a;
+    cnew[b * ldcn + j] = c;
+    if (cact) cact[b * ldca + j] = a;
+    h[b * ldh + j] = hv;
+    if (hT) hT[b * U + j] = hv;
+    if (cT) cT[b * U + j] = c;
+  }
+}
+
+// Gate gradients of one step: dh is the carried dL/dh_s from later steps (the GEMM after this
+// kernel overwrites it with dh_{s-1}); dc is carried in place (dc_s in, dc_{s-1} out).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+lstm_bwd_step_kernel(const T* __restrict__ g, int64_t ldg,       // [B rows, 4U] activated
+                     const T* __restrict__ a, int64_t lda,       // [B rows, U] act(c_s)
+                     const T* __restrict__ cprev, int64_t ldcp,  // [B rows, U] c_{s-1}
+                     const T* __restrict__ dy, int64_t ldy,      // [B rows, U] d_out at s
+                     const T* __restrict__ dh,                   // [B, U]
+                     T* __restrict__ dc,                         // [B, U] in place
+                     T* __restrict__ dg, int64_t lddg,           // [B rows, 4U] out
+                     int64_t B, int64_t U, int act, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    const T* gr = g + b * ldg;
+    const T gi = gr[j], gf = gr[U + j], gc = gr[2 * U + j], go = gr[3 * U + j];
+    const T hd = dh[b * U + j] + dy[b * ldy + j];
+    const T av = a[b * lda + j];
+    const T dcv = dc[b * U + j] + rnn_act_grad(act, av, hd * go);
+    T* d = dg + b * lddg;
+    d[j] = rnn_act_grad(rec_act, gi, dcv * gc);
+    d[U + j] = rnn_act_grad(rec_act, gf, dcv * cprev[b * ldcp + j]);
+    d[2 * U + j] = rnn_act_grad(act, gc, dcv * gi);
+    d[3 * U + j] = rnn_act_grad(rec_act, go, hd * av);
+    dc[b * U + j] = dcv * gf;
+  }
+}
+
+// ============================================================================ GRU kernels
+// reset_after: hr = h_{s-1} @ R (all three blocks, no bias yet).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fwd_step_ra_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U] xW at t -> z, r, n
+                       const T* __restrict__ hr,           // [B, 3U]
+                       const T* __restrict__ b_in,         // [3U] or null
+                       const T* __restrict__ b_rec,        // [3U] or null
+                       const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
+                       T* __restrict__ rh, int64_t ldrh,   // [B rows, U] out: hr_n + b_rec_n
+                       T* __restrict__ h, int64_t ldh,     // [B rows, U] h_s
+                       T* __restrict__ hT,                 // [B, U] or null
+                       int64_t B, int64_t U, int act, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    const int64_t G = 3 * U;
+    T* gr = g + b * ldg;
+    const T* hrr = hr + b * G;
+    T xz = gr[j], xr = gr[U + j], xn = gr[2 * U + j];
+    T hz = hrr[j], hrv = hrr[U + j], hn = hrr[2 * U + j];
+    if (b_in) {
+      xz += b_in[j];
+      xr += b_in[U + j];
+      xn += b_in[2 * U + j];
+    }
+    if (b_rec) {
+      hz += b_rec[j];
+      hrv += b_rec[U + j];
+      hn += b_rec[2 * U + j];
+    }
+    const T z = rnn_act(rec_act, xz + hz);
+    const T r = rnn_act(rec_act, xr + hrv);
+    const T n = rnn_act(act, xn + r * hn);
+    gr[j] = z;
+    gr[U + j] = r;
+    gr[2 * U + j] = n;
+    rh[b * ldrh + j] = hn;
+    const T hpv = hp[b * ldhp + j];
+    const T hv = z * hpv + (T(1) - z) * n;
+    h[b * ldh + j] = hv;
+    if (hT) hT[b * U + j] = hv;
+  }
+}
+
+// !reset_after, first half: z, r from xW + b + h @ R_zr; the candidate's input part gets its
+// bias (its recurrent part is added by the GEMM (r*h) @ R_h that follows); rh = r * h_{s-1}.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fwd_step_zr_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
+                       const T* __restrict__ hr, int64_t ldhr,  // [B rows, >= 2U] h @ R_zr
+                       const T* __restrict__ bias,         // [3U] or null
+                       const T* __restrict__ hp, int64_t ldhp,  // [B rows, U]
+                       T* __restrict__ rh, int64_t ldrh,   // [B rows, U] out: r * h_{s-1}
+                       int64_t B, int64_t U, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    T* gr = g + b * ldg;
+    const T* hrr = hr + b * ldhr;
+    T xz = gr[j], xr = gr[U + j];
+    if (bias) {
+      xz += bias[j];
+      xr += bias[U + j];
+      gr[2 * U + j] += bias[2 * U + j];
+    }
+    const T z = rnn_act(rec_act, xz + hrr[j]);
+    const T r = rnn_act(rec_act, xr + hrr[U + j]);
+    gr[j] = z;
+    gr[U + j] = r;
+    rh[b * ldrh + j] = r * hp[b * ldhp + j];
+  }
+}
+
+// !reset_after, second half: n = act(xW_n + b_n + (r*h) @ R_h), h_s = z*h_{s-1} + (1-z)*n.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fwd_step_n_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
+                      const T* __restrict__ hp, int64_t ldhp,  // [B rows, U]
+                      T* __restrict__ h, int64_t ldh,     // [B rows, U]
+                      T* __restrict__ hT,                 // [B, U] or null
+                      int64_t B, int64_t U, int act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    T* gr = g + b * ldg;
+    const T z = gr[j];
+    const T n = rnn_act(act, gr[2 * U + j]);
+    gr[2 * U + j] = n;
+    const T hv = z * hp[b * ldhp + j] + (T(1) - z) * n;
+    h[b * ldh + j] = hv;
+    if (hT) hT[b * U + j] = hv;
+  }
+}
+
+// reset_after backward: dgx = input-side pre-activation gradients [dz, dr, dn],
+// dgr = recurrent-side ones [dz, dr, dn * r]; dh <- d * z (the GEMM then adds dgr @ R^T).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_bwd_step_ra_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U] z, r, n
+                       const T* __restrict__ hp, int64_t ldhp,   // [B rows, U]
+                       const T* __restrict__ rh, int64_t ldrh,   // [B rows, U]
+                       const T* __restrict__ dy, int64_t ldy,    // [B rows, U]
+                       T* __restrict__ dh,                       // [B, U] in place
+                       T* __restrict__ dgx, T* __restrict__ dgr, int64_t lddg,  // [B rows, 3U]
+                       int64_t B, int64_t U, int act, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    const T* gr = g + b * ldg;
+    const T z = gr[j], r = gr[U + j], n = gr[2 * U + j];
+    const T d = dh[b * U + j] + dy[b * ldy + j];
+    const T dz = rnn_act_grad(rec_act, z, d * (hp[b * ldhp + j] - n));
+    const T dn = rnn_act_grad(act, n, d * (T(1) - z));
+    const T dr = rnn_act_grad(rec_act, r, dn * rh[b * ldrh + j]);
+    dh[b * U + j] = d * z;
+    T* x = dgx + b * lddg;
+    x[j] = dz;
+    x[U + j] = dr;
+    x[2 * U + j] = dn;
+    T* q = dgr + b * lddg;
+    q[j] = dz;
+    q[U + j] = dr;
+    q[2 * U + j] = dn * r;
+  }
+}
+
+// !reset_after backward, first part: dz, dn (pre-activation) and dh <- d * z.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_bwd_step_zn_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
+                       const T* __restrict__ hp, int64_t ldhp,   // [B rows, U]
+                       const T* __restrict__ dy, int64_t ldy,    // [B rows, U]
+                       T* __restrict__ dh,                       // [B, U] in place
+                       T* __restrict__ dgx, int64_t lddg,        // [B rows, 3U]
+                       int64_t B, int64_t U, int act, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    const T* gr = g + b * ldg;
+    const T z = gr[j], n = gr[2 * U + j];
+    const T d = dh[b * U + j] + dy[b * ldy + j];
+    T* x = dgx + b * lddg;
+    x[j] = rnn_act_grad(rec_act, z, d * (hp[b * ldhp + j] - n));
+    x[2 * U + j] = rnn_act_grad(act, n, d * (T(1) - z));
+    dh[b * U + j] = d * z;
+  }
+}
+
+// !reset_after backward, second part: drh = dn @ R_h^T (from the GEMM); dr and dh += drh * r.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_bwd_step_r_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
+                      const T* __restrict__ hp, int64_t ldhp,   // [B rows, U]
+                      const T* __restrict__ drh,                // [B, U]
+                      T* __restrict__ dh,                       // [B, U] in place
+                      T* __restrict__ dgx, int64_t lddg,        // [B rows, 3U]
+                      int64_t B, int64_t U, int rec_act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    const T r = g[b * ldg + U + j];
+    const T d = drh[b * U + j];
+    dgx[b * lddg + U + j] = rnn_act_grad(rec_act, r, d * hp[b * ldhp + j]);
+    dh[b * U + j] += d * r;
+  }
+}
+
+// ====================================================================== SimpleRNN kernels
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+srnn_fwd_step_kernel(const T* __restrict__ pre, int64_t ldp,  // [B rows, U] xW + hR at t
+                     const T* __restrict__ bias,              // [U] or null
+                     T* __restrict__ h, int64_t ldh,          // [B rows, U] h_s
+                     T* __restrict__ hT,                      // [B, U] or null
+                     int64_t B, int64_t U, int act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    T v = pre[b * ldp + j];
+    if (bias) v += bias[j];
+    const T hv = rnn_act(act, v);
+    h[b * ldh + j] = hv;
+    if (hT) hT[b * U + j] = hv;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+srnn_bwd_step_kernel(const T* __restrict__ hs, int64_t ldo,  // [B rows, U] h_s (outputs)
+                     const T* __restrict__ dh,               // [B, U]
+                     const T* __restrict__ dy, int64_t ldy,  // [B rows, U]
+                     T* __restrict__ dg, int64_t lddg,       // [B rows, U] out
+                     int64_t B, int64_t U, int act) {
+  NABI_RNN_LOOP(B * U) {
+    const int64_t b = i / U, j = i - b * U;
+    dg[b * lddg + j] = rnn_act_grad(act, hs[b * ldo + j], dh[b * U + j] + dy[b * ldy + j]);
+  }
+}
+
+// ============================================================================== shared
+// hprev[b, t] = h0[b] when t is processed first (step 0), else out[b, s-1] (s = step of t).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+build_hprev_kernel(const T* __restrict__ h0,   // [B, U]
+                   const T* __restrict__ out,  // [B, T, U] by step
+                   T* __restrict__ hprev,      // [B, T, U] by input time
+                   int64_t B, int64_t Tn, int64_t U, bool go_backwards) {
+  NABI_RNN_LOOP(B * Tn * U) {
+    const int64_t b = i / (Tn * U);
+    const int64_t rem = i - b * Tn * U;
+    const int64_t t = rem / U, j = rem - t * U;
+    const int64_t s = go_backwards ? Tn - 1 - t : t;
+    hprev[i] = s == 0 ? h0[b * U + j] : out[(b * Tn + s - 1) * U + j];
+  }
+}
+#undef NABI_RNN_LOOP
+
+inline unsigned blocks_for(int64_t n) { return grid_for(n, kThreads); }
+
+template <typename T>
+void zero(T* p, int64_t n) {
+  if (p && n > 0) memset_zero(p, static_cast<size_t>(n) * sizeof(T));
+}
+
+template <typename T>
+void copy(T* dst, const T* src, int64_t n) {
+  if (n > 0) copy_d2d(dst, src, static_cast<size_t>(n) * sizeof(T));
+}
+
+// G (BT, N) = X (BT, D) @ W (D, N), or zeros when D == 0.
+template <typename T>
+void input_projection(const T* x, const T* W, T* G, int64_t BT, int64_t D, int64_t N) {
+  if (BT <= 0 || N <= 0) return;
+  if (D > 0)
+    gemm<T>(false, false, BT, N, D, T(1), x, D, W, N, T(0), G, N);
+  else
+    zero(G, BT * N);
+}
+
+// dW = X^T @ dG, db = colsum(dG) (if db), dx = dG @ W^T (if dx); dG (BT, N) contiguous.
+template <typename T>
+void input_grads(const T* x, const T* W, const T* dG, int64_t BT, int64_t D, int64_t N, T* dW,
+                 T* db, T* dx) {
+  if (D > 0) gemm<T>(true, false, D, N, BT, T(1), x, D, dG, N, T(0), dW, N);
+  if (db) bias_grad<T>(dG, db, BT, N);
+  if (dx && D > 0) gemm<T>(false, true, BT, D, N, T(1), dG, N, W, N, T(0), dx, D);
+}
+
+template <typename T>
+void build_hprev(const T* h0, const T* out, T* hprev, int64_t B, int64_t Tn, int64_t U,
+                 bool go_backwards) {
+  const int64_t n = B * Tn * U;
+  if (n <= 0) return;
+  build_hprev_kernel<T><<<blocks_for(n), kThreads, 0, stream()>>>(h0, out, hprev, B, Tn, U,
+                                                                  go_backwards);
+  NABI_CUDA_CHECK_LAUNCH("build_hprev_kernel");
+}
+
+}  // namespace
+
+// ================================================================================= LSTM
+template <typename T>
+void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, const T* b,
+                  int64_t B, int64_t Tn, int64_t D, int64_t U, int act, int rec_act,
+                  bool go_backwards, T* out, T* hT, T* cT, T* gates, T* cells, T* cact) {
+  if (B <= 0 || Tn <= 0 || U <= 0) return;
+  const int64_t G = 4 * U, ldg = Tn * G, ldo = Tn * U;
+  const bool saved = cells != nullptr && cact != nullptr;
+  input_projection(x, W, gates, B * Tn, D, G);
+  for (int64_t s = 0; s < Tn; ++s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    T* Gs = gates + t * G;
+    const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+    const int64_t ldhp = s == 0 ? U : ldo;
+    gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(1), Gs, ldg);
+    // Saved: c_s in cells[:, s]; inference: the running c lives in cT (updated in place).
+    const T* cp;
+    int64_t ldcp, ldcn;
+    T* cn;
+    if (saved) {
+      cp = s == 0 ? c0 : cells + (s - 1) * U;
+      ldcp = s == 0 ? U : ldo;
+      cn = cells + s * U;
+      ldcn = ldo;
+    } else {
+      cp = s == 0 ? c0 : cT;
+      ldcp = U;
+      cn = cT;
+      ldcn = U;
+    }
+    const bool last = s == Tn - 1;
+    lstm_fwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+        Gs, ldg, b, cp, ldcp, cn, ldcn, saved ? cact + s * U : nullptr, ldo, out + s * U, ldo,
+        last ? hT : nullptr, (last && saved) ? cT : nullptr, B, U, act, rec_act);
+    NABI_CUDA_CHECK_LAUNCH("lstm_fwd_step_kernel");
+  }
+}
+
+template <typename T>
+void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, const T* h0,
+                   const T* c0, const T* W, const T* R, const T* out, const T* gates,
+                   const T* cells, const T* cact, int64_t B, int64_t Tn, int64_t D, int64_t U,
+                   int act, int rec_act, bool go_backwards, T* dx, T* dh0, T* dc0, T* dW, T* dR,
+                   T* db) {
+  const int64_t G = 4 * U, ldg = Tn * G, ldo = Tn * U;
+  if (B <= 0 || Tn <= 0 || U <= 0) {
+    zero(dW, D * G);
+    zero(dR, U * G);
+    zero(db, G);
+    return;
+  }
+  Scratch<T> dg_buf(B * Tn * G);
+  T* dG = dg_buf.get();
+  // dh0 / dc0 carry the running dh / dc.
+  copy(dh0, d_hT, B * U);
+  copy(dc0, d_cT, B * U);
+  for (int64_t s = Tn - 1; s >= 0; --s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
+    const int64_t ldcp = s == 0 ? U : ldo;
+    lstm_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+        gates + t * G, ldg, cact + s * U, ldo, cp, ldcp, d_out + s * U, ldo, dh0, dc0,
+        dG + t * G, ldg, B, U, act, rec_act);
+    NABI_CUDA_CHECK_LAUNCH("lstm_bwd_step_kernel");
+    // dh_{s-1} = dgates[:, t] @ R^T
+    gemm<T>(false, true, B, U, G, T(1), dG + t * G, ldg, R, G, T(0), dh0, U);
+  }
+  Scratch<T> hp_buf(B * Tn * U);
+  build_hprev(h0, out, hp_buf.get(), B, Tn, U, go_backwards);
+  gemm<T>(true, false, U, G, B * Tn, T(1), hp_buf.get(), U, dG, G, T(0), dR, G);
+  input_grads(x, W, dG, B * Tn, D, G, dW, db, dx);
+}
+
+// ================================================================================== GRU
+template <typename T>
+void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, int64_t B,
+                 int64_t Tn, int64_t D, int64_t U, int act, int rec_act, bool go_backwards,
+                 bool reset_after, T* out, T* hT, T* gates, T* rh) {
+  if (B <= 0 || Tn <= 0 || U <= 0) return;
+  const int64_t G = 3 * U, ldg = Tn * G, ldo = Tn * U;
+  const T* b_rec = (b && reset_after) ? b + G : nullptr;
+  input_projection(x, W, gates, B * Tn, D, G);
+  Scratch<T> hr_buf(B * G);
+  T* HR = hr_buf.get();
+  for (int64_t s = 0; s < Tn; ++s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    T* Gs = gates + t * G;
+    const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+    const int64_t ldhp = s == 0 ? U : ldo;
+    T* hTs = s == Tn - 1 ? hT : nullptr;
+    if (reset_after) {
+      gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(0), HR, G);
+      gru_fwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          Gs, ldg, HR, b, b_rec, hp, ldhp, rh + t * U, ldo, out + s * U, ldo, hTs, B, U, act,
+          rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fwd_step_ra_kernel");
+    } else {
+      // h @ R_zr (B, 2U), rows strided by G in HR
+      gemm<T>(false, false, B, 2 * U, U, T(1), hp, ldhp, R, G, T(0), HR, G);
+      gru_fwd_step_zr_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          Gs, ldg, HR, G, b, hp, ldhp, rh + t * U, ldo, B, U, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fwd_step_zr_kernel");
+      // candidate pre-activation += (r * h) @ R_h
+      gemm<T>(false, false, B, U, U, T(1), rh + t * U, ldo, R + 2 * U, G, T(1), Gs + 2 * U, ldg);
+      gru_fwd_step_n_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          Gs, ldg, hp, ldhp, out + s * U, ldo, hTs, B, U, act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fwd_step_n_kernel");
+    }
+  }
+}
+
+template <typename T>
+void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const T* W,
+                  const T* R, const T* out, const T* gates, const T* rh, int64_t B, int64_t Tn,
+                  int64_t D, int64_t U, int act, int rec_act, bool go_backwards,
+                  bool reset_after, T* dx, T* dh0, T* dW, T* dR, T* db) {
+  const int64_t G = 3 * U, ldg = Tn * G, ldo = Tn * U;
+  const int64_t nb = reset_after ? 2 * G : G;
+  if (B <= 0 || Tn <= 0 || U <= 0) {
+    zero(dW, D * G);
+    zero(dR, U * G);
+    zero(db, nb);
+    return;
+  }
+  Scratch<T> dgx_buf(B * Tn * G), dgr_buf(reset_after ? B * Tn * G : 0),
+      drh_buf(reset_after ? 0 : B * U);
+  T* dGx = dgx_buf.get();
+  T* dGr = dgr_buf.get();
+  T* drh = drh_buf.get();
+  copy(dh0, d_hT, B * U);  // the running dh
+  for (int64_t s = Tn - 1; s >= 0; --s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const T* g = gates + t * G;
+    const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+    const int64_t ldhp = s == 0 ? U : ldo;
+    if (reset_after) {
+      gru_bwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          g, ldg, hp, ldhp, rh + t * U, ldo, d_out + s * U, ldo, dh0, dGx + t * G, dGr + t * G,
+          ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_ra_kernel");
+      // dh_{s-1} = d * z + dgr[:, t] @ R^T
+      gemm<T>(false, true, B, U, G, T(1), dGr + t * G, ldg, R, G, T(1), dh0, U);
+    } else {
+      gru_bwd_step_zn_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          g, ldg, hp, ldhp, d_out + s * U, ldo, dh0, dGx + t * G, ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_zn_kernel");
+      // d(r * h) = dn @ R_h^T
+      gemm<T>(false, true, B, U, U, T(1), dGx + t * G + 2 * U, ldg, R + 2 * U, G, T(0), drh, U);
+      gru_bwd_step_r_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          g, ldg, hp, ldhp, drh, dh0, dGx + t * G, ldg, B, U, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_r_kernel");
+      // dh_{s-1} += [dz, dr] @ R_zr^T
+      gemm<T>(false, true, B, U, 2 * U, T(1), dGx + t * G, ldg, R, G, T(1), dh0, U);
+    }
+  }
+  const int64_t BT = B * Tn;
+  Scratch<T> hp_buf(BT * U);
+  build_hprev(h0, out, hp_buf.get(), B, Tn, U, go_backwards);
+  if (reset_after) {
+    gemm<T>(true, false, U, G, BT, T(1), hp_buf.get(), U, dGr, G, T(0), dR, G);
+    input_grads(x, W, dGx, BT, D, G, dW, db, dx);
+    if (db) bias_grad<T>(dGr, db + G, BT, G);
+  } else {
+    gemm<T>(true, false, U, 2 * U, BT, T(1), hp_buf.get(), U, dGx, G, T(0), dR, G);
+    gemm<T>(true, false, U, U, BT, T(1), rh, U, dGx + 2 * U, G, T(0), dR + 2 * U, G);
+    input_grads(x, W, dGx, BT, D, G, dW, db, dx);
+  }
+}
+
+// ============================================================================ SimpleRNN
+template <typename T>
+void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, int64_t B,
+                        int64_t Tn, int64_t D, int64_t U, int act, bool go_backwards, T* out,
+                        T* hT) {
+  if (B <= 0 || Tn <= 0 || U <= 0) return;
+  const int64_t ldo = Tn * U;
+  Scratch<T> pre_buf(B * Tn * U);  // pre-activations by input time
+  T* pre = pre_buf.get();
+  input_projection(x, W, pre, B * Tn, D, U);
+  for (int64_t s = 0; s < Tn; ++s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+    const int64_t ldhp = s == 0 ? U : ldo;
+    gemm<T>(false, false, B, U, U, T(1), hp, ldhp, R, U, T(1), pre + t * U, ldo);
+    srnn_fwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+        pre + t * U, ldo, b, out + s * U, ldo, s == Tn - 1 ? hT : nullptr, B, U, act);
+    NABI_CUDA_CHECK_LAUNCH("srnn_fwd_step_kernel");
+  }
+}
+
+template <typename T>
+void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const T* W,
+                         const T* R, const T* out, int64_t B, int64_t Tn, int64_t D, int64_t U,
+                         int act, bool go_backwards, T* dx, T* dh0, T* dW, T* dR, T* db) {
+  if (B <= 0 || Tn <= 0 || U <= 0) {
+    zero(dW, D * U);
+    zero(dR, U * U);
+    zero(db, U);
+    return;
+  }
+  const int64_t ldo = Tn * U;
+  Scratch<T> dg_buf(B * Tn * U);
+  T* dG = dg_buf.get();
+  copy(dh0, d_hT, B * U);
+  for (int64_t s = Tn - 1; s >= 0; --s) {
+    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    srnn_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+        out + s * U, ldo, dh0, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
+    NABI_CUDA_CHECK_LAUNCH("srnn_bwd_step_kernel");
+    gemm<T>(false, true, B, U, U, T(1), dG + t * U, ldo, R, U, T(0), dh0, U);
+  }
+  Scratch<T> hp_buf(B * Tn * U);
+  build_hprev(h0, out, hp_buf.get(), B, Tn, U, go_backwards);
+  gemm<T>(true, false, U, U, B * Tn, T(1), hp_buf.get(), U, dG, U, T(0), dR, U);
+  input_grads(x, W, dG, B * Tn, D, U, dW, db, dx);
+}
+
+#define NABI_INST(T)                                                                          \
+  template void lstm_forward<T>(const T*, const T*, const T*, const T*, const T*, const T*,   \
+                                int64_t, int64_t, int64_t, int64_t, int, int, bool, T*, T*,   \
+                                T*, T*, T*, T*);                                              \
+  template void lstm_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*,  \
+                                 const T*, const T*, const T*, const T*, const T*, const T*,  \
+                                 int64_t, int64_t, int64_t, int64_t, int, int, bool, T*, T*,  \
+                                 T*, T*, T*, T*);                                             \
+  template void gru_forward<T>(const T*, const T*, const T*, const T*, const T*, int64_t,     \
+                               int64_t, int64_t, int64_t, int, int, bool, bool, T*, T*, T*,   \
+                               T*);                                                           \
+  template void gru_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*,   \
+                                const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                int64_t, int, int, bool, bool, T*, T*, T*, T*, T*);           \
+  template void simple_rnn_forward<T>(const T*, const T*, const T*, const T*, const T*,       \
+                                      int64_t, int64_t, int64_t, int64_t, int, bool, T*, T*); \
+  template void simple_rnn_backward<T>(const T*, const T*, const T*, const T*, const T*,      \
+                                       const T*, const T*, int64_t, int64_t, int64_t,         \
+                                       int64_t, int, bool, T*, T*, T*, T*, T*);
+NABI_INST(float)
+NABI_INST(double)
+#undef NABI_INST
+
+}  // namespace nabi::cuda
