@@ -1019,6 +1019,29 @@ def _setitem(x, idx, value):
     backend().strided_assign(x.buf, shape, strides, offset, val.buf)
 
 
+def add_at(z, idx, g):
+    """np.add.at(z, idx, g) that also takes GPU arrays (one integer index array on one axis,
+    the other indices full slices: the scatter_add kernel)."""
+    if type(z) is not DeviceArray:
+        np.add.at(z, idx, g)
+        return
+    t = idx if isinstance(idx, tuple) else (idx,)
+    arrs = [k for k, i in enumerate(t) if _is_dev(i) or isinstance(i, (list, np.ndarray))]
+    if len(arrs) != 1 or any(not (isinstance(i, slice) and i == slice(None))
+                             for k, i in enumerate(t) if k != arrs[0]):
+        raise IndexError("[device] this kind of advanced indexing is not supported on the GPU "
+                         "(one integer array on one axis is)")
+    k = arrs[0]
+    ind = t[k] if _is_dev(t[k]) else DeviceArray.from_numpy(np.asarray(t[k], np.int64))
+    (gg,), _ = _operands("add_at", (g,))
+    if gg.dtype != z.dtype:
+        gg = gg.astype(z.dtype)
+    want = z.shape[:k] + ind.shape + z.shape[k + 1:]
+    gg = _broadcast_to(gg, want)
+    r = DeviceArray(backend().scatter_add(gg.buf, ind.buf, k, z.shape[k]))
+    np.add(z, r, out=z)
+
+
 # ---- kernel dispatch ---------------------------------------------------------------------------
 class _GpuKernels:
     """`nabi._C`-shaped access to the CUDA kernels: gpu_kernels.conv2d_forward(x, w, ...) takes

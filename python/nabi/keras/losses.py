@@ -23,6 +23,7 @@ from ..framework.device import asarray as _asarray
 
 from .. import _C
 from ..framework.device import kernels
+from ..ops._common import contiguous as _contiguous
 from . import _registry
 from ..framework.tape import _tapes, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
@@ -178,8 +179,8 @@ def _k_bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
         vals, back = _k_bce(yt, yp, from_logits, 0.0, -1)
         return vals, lambda g: np.moveaxis(back(g), -1, axis)
     if from_logits:
-        z = np.ascontiguousarray(np.broadcast_to(yt, yp.shape))
-        e, bp = kernels(yp).sigmoid_xent_forward(z, np.ascontiguousarray(yp))
+        z = _contiguous(np.broadcast_to(yt, yp.shape))
+        e, bp = kernels(yp).sigmoid_xent_forward(z, _contiguous(yp))
         return _mean_last(e, lambda: bp)
     p = np.maximum(yp, EPSILON)
     np.minimum(p, 1.0 - EPSILON, out=p)
@@ -213,8 +214,8 @@ def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
         yt = yt * _f(1.0 - label_smoothing, yp) + _f(label_smoothing / C, yp)
     lead = yp.shape[:-1]
     if from_logits:
-        loss, bp = kernels(yp).softmax_xent_forward(np.ascontiguousarray(yt).reshape(-1, C),
-                                           np.ascontiguousarray(yp).reshape(-1, C))
+        loss, bp = kernels(yp).softmax_xent_forward(_contiguous(yt).reshape(-1, C),
+                                           _contiguous(yp).reshape(-1, C))
         return loss.reshape(lead), lambda g: (g.reshape(-1, 1) * bp).reshape(yp.shape)
     eps = _f(EPSILON, yp)
     s = yp.sum(axis=-1, keepdims=True)
@@ -261,8 +262,8 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         raise ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
                          f"for {C} classes")
     if from_logits:
-        loss, bp = kernels(yp).sparse_softmax_xent_forward(np.ascontiguousarray(lab).reshape(-1),
-                                                  np.ascontiguousarray(yp).reshape(-1, C))
+        loss, bp = kernels(yp).sparse_softmax_xent_forward(_contiguous(lab).reshape(-1),
+                                                  _contiguous(yp).reshape(-1, C))
         vals = loss.reshape(lead)
         if valid is not None:
             vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)

@@ -3,10 +3,10 @@ import builtins
 
 import numpy as np
 
-from ..framework.device import asarray as _asarray
+from ..framework.device import DeviceArray, add_at, backend, asarray as _asarray
 
 from .. import dtypes as _dt
-from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
+from ._common import (convert_to_tensor, Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
                       record, t_, unbroadcast)
 
 _builtin_range = builtins.range
@@ -316,9 +316,9 @@ def getitem(tensor, idx):
         adv = _is_advanced(idx)
 
         def bwd(g, n):
-            z = np.zeros(a.shape, g.dtype)
+            z = np.zeros_like(g, shape=a.shape)
             if adv:
-                np.add.at(z, idx, g)
+                add_at(z, idx, g)
             else:
                 z[idx] = g
             return (z,)
@@ -374,11 +374,16 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 
 
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
+    if not isinstance(indices, Tensor):
+        indices = convert_to_tensor(indices)
     ind = _asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
     dt = _dt.as_dtype(dtype)._np if dtype is not None else np.float32
     on = 1 if on_value is None else on_value
     off = 0 if off_value is None else off_value
     depth = int(depth)
+    if type(ind) is DeviceArray:
+        r = DeviceArray(backend().one_hot(ind.buf, depth, float(on), float(off), np.dtype(dt).name))
+        return _wrap(np.moveaxis(r, -1, axis) if axis is not None and axis != -1 else r)
     r = np.full(ind.shape + (depth,), off, dtype=dt)
     valid = (ind >= 0) & (ind < depth)
     flat = r.reshape(-1, depth)

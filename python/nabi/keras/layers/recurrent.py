@@ -14,7 +14,7 @@ the cell runs step by step (still differentiable).
 """
 import numpy as np
 
-from ...framework.device import asarray as _asarray
+from ...framework.device import asarray as _asarray, place
 
 from ... import nn as _nn
 from ...framework.tensor import Tensor, _wrap
@@ -202,7 +202,7 @@ class _CellBase(Layer):
     def get_initial_state(self, batch_size=None, dtype=None):
         dt = np.dtype(dtype) if dtype is not None else self._np_dtype
         sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        return [_wrap(np.zeros((batch_size, s), dt)) for s in sizes]
+        return [_wrap(place(np.zeros((batch_size, s), dt))) for s in sizes]
 
     def get_config(self):
         cfg = super().get_config()
@@ -363,7 +363,7 @@ class StackedRNNCells(Layer):
         shape = tuple(input_shape)
         for c in self.cells:
             if not c.built:
-                c._maybe_build(_wrap(np.zeros((1,) + tuple(shape[1:]), c._np_dtype)))
+                c._maybe_build(_wrap(place(np.zeros((1,) + tuple(shape[1:]), c._np_dtype))))
             shape = shape[:-1] + (c.output_size,)
         self.built = True
 
@@ -451,7 +451,7 @@ class RNN(Layer):
             if B is None:
                 self.states = None
                 return
-            self.states = [np.zeros((B, s), self._np_dtype) for s in self._state_sizes()]
+            self.states = [place(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
             return
         states = states if isinstance(states, (list, tuple)) else [states]
         if len(states) != len(self._state_sizes()):
@@ -464,7 +464,7 @@ class RNN(Layer):
 
     def get_initial_state(self, inputs):
         B = inputs.shape[0]
-        return [_wrap(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
+        return [_wrap(place(np.zeros((B, s), self._np_dtype))) for s in self._state_sizes()]
 
     # -- call ----------------------------------------------------------------------------
     def __call__(self, inputs=None, *args, **kwargs):
@@ -502,7 +502,7 @@ class RNN(Layer):
         if self.stateful and self._symbolic_depth > 0:
             # Shape inference on a dummy batch: never check or touch the stored states.
             return init if init is not None else \
-                [_wrap(np.zeros((B, s), x._data.dtype)) for s in self._state_sizes()]
+                [_wrap(place(np.zeros((B, s), x._data.dtype))) for s in self._state_sizes()]
         if self.stateful:
             fixed = self._fixed_batch
             if fixed is not None and B != fixed:
@@ -518,11 +518,11 @@ class RNN(Layer):
             if self.states is None or self.states[0].shape[0] != B:
                 self.reset_states()
                 if self.states is None:
-                    self.states = [np.zeros((B, s), self._np_dtype) for s in self._state_sizes()]
+                    self.states = [place(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
             return [_wrap(s.astype(x._data.dtype, copy=False)) for s in self.states]
         if init is not None:
             return init
-        return [_wrap(np.zeros((B, s), x._data.dtype)) for s in self._state_sizes()]
+        return [_wrap(place(np.zeros((B, s), x._data.dtype))) for s in self._state_sizes()]
 
     def _store_states(self, final):
         if self.stateful and self._symbolic_depth == 0:
@@ -592,8 +592,8 @@ class RNN(Layer):
                 keep = 1.0 - mt
                 new = [n * mt + s * keep for n, s in zip(new, states)]
                 if prev_out is None:
-                    prev_out = _wrap(np.zeros(o._data.shape, o._data.dtype))
-                base = _wrap(np.zeros(o._data.shape, o._data.dtype)) if self.zero_output_for_mask \
+                    prev_out = _wrap(place(np.zeros(o._data.shape, o._data.dtype)))
+                base = _wrap(place(np.zeros(o._data.shape, o._data.dtype))) if self.zero_output_for_mask \
                     else prev_out
                 o = o * mt + base * keep
             outs.append(o)

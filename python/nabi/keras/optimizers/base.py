@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from ...framework.device import DeviceArray, to_device, asarray as _asarray
+
 from ...framework.tensor import Tensor, Variable, _wrap
 from ...framework.tape import GradientTape
 from . import _kernels
@@ -200,6 +202,7 @@ class Optimizer:
             for n in names:
                 s = Variable(np.full(v._data.shape, initial, v._data.dtype), trainable=False,
                              name=f"{base}_{self._slot_keras_names.get(n, n)}")
+                _follow_device(s, v)
                 self._slots[n].append(s)
                 self._slot_vars.append(s)
 
@@ -209,6 +212,7 @@ class Optimizer:
         init = 0.0 if initializer in ("zeros", None) else (1.0 if initializer == "ones" else initializer)
         s = Variable(np.full(reference_variable._data.shape, init, reference_variable._data.dtype),
                      trainable=False, name=f"{base}_{name}")
+        _follow_device(s, reference_variable)
         self._extra_vars.append(s)
         return s
 
@@ -330,7 +334,10 @@ class Optimizer:
         grads = []
         for g, dt in zip(gs, dts):
             a = g._data if isinstance(g, Tensor) else g
-            if type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
+            if type(a) is DeviceArray:
+                if a.dtype != dt:
+                    a = a.astype(dt)
+            elif type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
                 a = np.ascontiguousarray(a, dtype=dt)
             grads.append(a)
         if self.clipnorm is not None or self.clipvalue is not None or \
@@ -348,7 +355,7 @@ class Optimizer:
         self._iter_arr[()] = step + 1
         for v in constrained:
             c = v._constraint(v)
-            np.copyto(v._data, c._data if isinstance(c, Tensor) else np.asarray(c),
+            np.copyto(v._data, c._data if isinstance(c, Tensor) else _asarray(c),
                       casting="unsafe")
         return self._iterations
 
@@ -358,13 +365,13 @@ class Optimizer:
             out = []
             for g in grads:
                 n = _kernels.global_norm([g])
-                out.append(g * np.asarray(c / n, g.dtype) if n > c else g)
+                out.append(g * g.dtype.type(c / n) if n > c else g)
             return out
         if self.global_clipnorm is not None:
             c = self.global_clipnorm
             n = _kernels.global_norm(grads)
             if n > c:
-                return [g * np.asarray(c / n, g.dtype) for g in grads]
+                return [g * g.dtype.type(c / n) for g in grads]
             return grads
         v = self.clipvalue
         return [np.clip(g, -v, v) for g in grads]
@@ -432,3 +439,9 @@ def _check_unit(cls, name, value, lo=0.0, hi=1.0):
     if not (lo <= v <= hi) or math.isnan(v):
         raise ValueError(f"[{cls}] {name} must be in [{lo}, {hi}], got {value}")
     return v
+
+
+def _follow_device(slot, ref):
+    """Puts an optimizer slot on its variable's device (the state lives with the weights)."""
+    if type(slot._data) is not type(ref._data):
+        slot._data = to_device(slot._data, "cuda" if type(ref._data) is DeviceArray else "cpu")

@@ -1,0 +1,260 @@
+"""The device model: GPU tensors, placement, dispatch, Keras on the GPU.
+
+Every test here runs on the "emu" device -- nabi.framework.cuda_emulator, a NumPy stand-in
+for the CUDA kernel module -- so the layer above the kernels (DeviceArray, Tensor.device,
+nabi.device, op dispatch, Keras placement) is tested without a GPU; and on the real "cuda"
+device when a GPU is present (skipped visibly otherwise). Results are compared with NumPy
+references and with the same computation on the CPU.
+"""
+import numpy as np
+import pytest
+
+import nabi
+from nabi import _C
+from nabi.framework import device as dev
+
+DEVICES = ["emu", "cuda"]
+
+
+@pytest.fixture(params=DEVICES)
+def gpu(request, monkeypatch):
+    """Makes the GPU (emulated or real) the default device for the test."""
+    if request.param == "emu":
+        monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
+    else:
+        monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+    if request.param == "cuda" and not dev.gpu_available():
+        pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
+    yield request.param
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+
+
+def on_gpu(t):
+    return t.device.endswith("GPU:0")
+
+
+# ---- device names and placement ---------------------------------------------------------------
+@pytest.mark.parametrize("name,kind", [("cpu", "cpu"), ("/CPU:0", "cpu"), ("cuda", "cuda"),
+                                       ("cuda:0", "cuda"), ("/GPU:0", "cuda"),
+                                       ("/device:GPU:0", "cuda"),
+                                       ("/job:localhost/replica:0/task:0/device:CPU:0", "cpu")])
+def test_parse_device(name, kind):
+    assert dev.parse_device(name) == kind
+
+
+def test_parse_device_rejects_unknown():
+    with pytest.raises(ValueError, match=r"\[device\] unknown device"):
+        dev.parse_device("tpu:0")
+    with pytest.raises(ValueError, match="only device 0"):
+        dev.parse_device("cuda:3")
+
+
+def test_without_gpu_cpu_is_default_and_cuda_raises(monkeypatch):
+    monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+    if dev.gpu_available():
+        pytest.skip("a GPU is present")
+    t = nabi.constant([1.0, 2.0])
+    assert t.device.endswith("CPU:0") and not t.is_cuda
+    with pytest.raises(RuntimeError, match=r"\[Tensor.to\] device 'cuda:0' is not available"):
+        t.cuda()
+    with pytest.raises(RuntimeError, match=r"\[device\]"):
+        with nabi.device("/GPU:0"):
+            pass
+    assert nabi.cuda.device_count() == 0 or nabi.cuda.is_available()
+
+
+def test_placement_and_transfers(gpu):
+    assert nabi.cuda.is_available() and nabi.test.is_gpu_available()
+    assert [d.device_type for d in nabi.config.list_physical_devices("GPU")] == ["GPU"]
+    x = nabi.constant([[1.0, 2.0], [3.0, 4.0]])
+    assert on_gpu(x) and x.is_cuda
+    host = x.numpy()
+    assert type(host) is np.ndarray and host.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(x), [[1, 2], [3, 4]])
+    c = x.cpu()
+    assert c.device.endswith("CPU:0") and type(c.numpy()) is np.ndarray
+    assert c.cuda().is_cuda and x.to("/GPU:0") is x and x.to("cuda") is x
+    with nabi.device("/CPU:0"):
+        y = nabi.constant([1.0, 2.0])
+        v = nabi.Variable(np.zeros(3, np.float32))
+    assert not y.is_cuda and not v.is_cuda
+    with nabi.device("cpu"), nabi.device("cuda:0"):
+        assert nabi.constant(1.0).is_cuda
+    w = nabi.Variable(np.ones((2, 2), np.float32))
+    assert w.is_cuda
+    w.assign_add(np.full((2, 2), 2.0, np.float32))
+    w.assign_sub(nabi.constant(np.ones((2, 2), np.float32)))
+    np.testing.assert_array_equal(w.numpy(), np.full((2, 2), 2.0))
+    assert "GPU" in repr(x.device) or on_gpu(x)
+
+
+def test_mixing_devices_is_an_error(gpu):
+    x = nabi.constant([1.0, 2.0])
+    with nabi.device("cpu"):
+        y = nabi.constant([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\[add\] operands are on different devices"):
+        x + y
+    with pytest.raises(ValueError, match=r"different devices"):
+        nabi.matmul(nabi.reshape(x, (1, 2)), nabi.reshape(y, (2, 1)))
+    # Python and NumPy scalars are constants, not tensors: they join the tensor's device
+    np.testing.assert_allclose((x * 2.0 + np.float32(1)).numpy(), [3.0, 5.0])
+
+
+def test_set_visible_devices_forces_cpu(gpu):
+    gpus = nabi.config.list_physical_devices("GPU")
+    nabi.config.set_visible_devices([], "GPU")
+    try:
+        assert not nabi.constant([1.0]).is_cuda
+        with pytest.raises(RuntimeError, match="not available"):
+            nabi.constant([1.0]).cuda()
+    finally:
+        nabi.config.set_visible_devices(gpus + nabi.config.list_physical_devices("CPU"))
+    assert nabi.constant([1.0]).is_cuda
+
+
+def test_memory_queries(gpu):
+    before = nabi.cuda.memory_allocated()
+    x = nabi.constant(np.ones((256, 256), np.float32))
+    assert nabi.cuda.memory_allocated() >= before + x.numpy().nbytes
+    assert nabi.cuda.memory_reserved() >= nabi.cuda.memory_allocated()
+    del x
+    nabi.cuda.empty_cache()
+    nabi.cuda.synchronize()
+
+
+# ---- ops on GPU tensors against NumPy and the CPU -----------------------------------------------
+rng = np.random.default_rng(7)
+A = rng.standard_normal((5, 7)).astype(np.float32)
+B = rng.standard_normal((7,)).astype(np.float32)
+M = rng.standard_normal((7, 3)).astype(np.float32)
+P = rng.uniform(0.5, 2.0, (5, 7)).astype(np.float32)
+
+OPS = {
+    "add_broadcast": (lambda a, b: a + b, (A, B), lambda a, b: a + b),
+    "mul_sub_div": (lambda a, b: (a * b - 1.0) / 2.0, (A, B), lambda a, b: (a * b - 1) / 2),
+    "matmul": (lambda a, m: nabi.matmul(a, m), (A, M), lambda a, m: a @ m),
+    "batched_matmul": (lambda a, m: nabi.matmul(nabi.reshape(a, (1, 5, 7)), m), (A, M),
+                       lambda a, m: (a @ m)[None]),
+    "reduce_sum_axis0": (lambda a: nabi.reduce_sum(a, axis=0), (A,), lambda a: a.sum(0)),
+    "reduce_mean_keep": (lambda a: nabi.reduce_mean(a, axis=1, keepdims=True), (A,),
+                         lambda a: a.mean(1, keepdims=True)),
+    "reduce_max": (lambda a: nabi.reduce_max(a, axis=-1), (A,), lambda a: a.max(-1)),
+    "transpose": (lambda a: nabi.transpose(a), (A,), lambda a: a.T),
+    "slice": (lambda a: a[1:4, ::2], (A,), lambda a: a[1:4, ::2]),
+    "row": (lambda a: a[2], (A,), lambda a: a[2]),
+    "concat": (lambda a: nabi.concat([a, a * 2.0], axis=1), (A,),
+               lambda a: np.concatenate([a, a * 2], axis=1)),
+    "stack": (lambda a: nabi.stack([a, a], axis=0), (A,), lambda a: np.stack([a, a])),
+    "exp_log_sqrt": (lambda p: nabi.exp(nabi.math.log(p)) + nabi.sqrt(p), (P,),
+                     lambda p: p + np.sqrt(p)),
+    "tanh_sigmoid_relu": (lambda a: nabi.tanh(a) + nabi.sigmoid(a) + nabi.nn.relu(a), (A,),
+                          lambda a: np.tanh(a) + 1 / (1 + np.exp(-a)) + np.maximum(a, 0)),
+    "softmax": (lambda a: nabi.nn.softmax(a), (A,),
+                lambda a: np.exp(a - a.max(1, keepdims=True)) /
+                np.exp(a - a.max(1, keepdims=True)).sum(1, keepdims=True)),
+    "where_greater": (lambda a: nabi.where(a > 0.0, a, a * 0.1), (A,),
+                      lambda a: np.where(a > 0, a, a * np.float32(0.1))),
+    "gather": (lambda a: nabi.gather(a, [4, 0, 2]), (A,), lambda a: a[[4, 0, 2]]),
+    "one_hot": (lambda a: nabi.one_hot([0, 3, 1], 4) + a[:3, :4] * 0.0, (A,),
+                lambda a: np.eye(4, dtype=np.float32)[[0, 3, 1]]),
+    "reshape_square": (lambda a: nabi.reshape(nabi.square(a), (7, 5)), (A,),
+                       lambda a: (a * a).reshape(7, 5)),
+    "maximum_minimum": (lambda a, b: nabi.maximum(a, b) - nabi.minimum(a, 0.0), (A, B),
+                        lambda a, b: np.maximum(a, b) - np.minimum(a, 0)),
+    "argmax": (lambda a: nabi.argmax(a, axis=1), (A,), lambda a: a.argmax(1)),
+    "pad": (lambda a: nabi.pad(a, [[1, 0], [0, 2]]), (A,), lambda a: np.pad(a, ((1, 0), (0, 2)))),
+    "cast": (lambda a: nabi.cast(a > 0.0, nabi.float32), (A,), lambda a: (a > 0).astype(np.float32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_ops_match_numpy_and_cpu(gpu, name):
+    fn, args, ref = OPS[name]
+    ts = [nabi.constant(a) for a in args]
+    assert all(on_gpu(t) for t in ts)
+    out = fn(*ts)
+    assert on_gpu(out), name
+    np.testing.assert_allclose(out.numpy(), ref(*args), rtol=1e-5, atol=1e-6)
+    with nabi.device("cpu"):
+        cpu = fn(*[nabi.constant(a) for a in args])
+    np.testing.assert_allclose(out.numpy(), cpu.numpy(), rtol=1e-5, atol=1e-6)
+
+
+GRADS = {
+    "mlp": lambda a, m: nabi.reduce_sum(nabi.tanh(nabi.matmul(a, m)) ** 2),
+    "broadcast_mul": lambda a, m: nabi.reduce_mean(a * nabi.reduce_sum(m, axis=1)),
+    "softmax_xent": lambda a, m: nabi.reduce_mean(nabi.nn.softmax_cross_entropy_with_logits(
+        labels=nabi.nn.softmax(nabi.matmul(a, m) * 0.5), logits=nabi.matmul(a, m))),
+    "slices_concat": lambda a, m: nabi.reduce_sum(nabi.concat([a[:, :3], a[:, 3:] * 2.0], 1)
+                                                  * nabi.transpose(nabi.concat([m, m], 1))[:5]),
+    "max_abs": lambda a, m: nabi.reduce_max(nabi.abs(a)) + nabi.reduce_sum(nabi.maximum(m, 0.1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADS))
+def test_gradients_match_cpu(gpu, name):
+    f = GRADS[name]
+
+    def run(kind):
+        with nabi.device(kind):
+            a, m = nabi.Variable(A), nabi.Variable(M)
+            with nabi.GradientTape() as tape:
+                y = f(a, m)
+            ga, gm = tape.gradient(y, [a, m])
+        assert on_gpu(ga) == (kind == "cuda") and on_gpu(gm) == (kind == "cuda")
+        return y.numpy(), ga.numpy(), gm.numpy()
+
+    for g, c in zip(run("cuda"), run("cpu")):
+        np.testing.assert_allclose(g, c, rtol=2e-5, atol=1e-6)
+
+
+# ---- Keras on the GPU ---------------------------------------------------------------------------
+def _fit(model_fn, x, y, loss, kind, epochs=3):
+    with nabi.device(kind):
+        nabi.keras.utils.set_random_seed(3)
+        model = model_fn()
+        model.compile(optimizer=nabi.keras.optimizers.Adam(0.01), loss=loss, metrics=["accuracy"])
+        hist = model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, shuffle=False)
+        pred = model.predict(x[:8], verbose=0)
+        weights = model.weights
+    return hist.history, pred, weights
+
+
+def _check_keras(model_fn, x, y, loss, gpu):
+    hg, pg, wg = _fit(model_fn, x, y, loss, "cuda")
+    hc, pc, wc = _fit(model_fn, x, y, loss, "cpu")
+    assert all(on_gpu(w) for w in wg) and not any(on_gpu(w) for w in wc)
+    assert type(pg) is np.ndarray
+    assert hg["loss"][-1] < hg["loss"][0]
+    np.testing.assert_allclose(hg["loss"], hc["loss"], rtol=2e-3)
+    np.testing.assert_allclose(pg, pc, rtol=2e-3, atol=2e-4)
+
+
+def test_keras_dense_trains_on_gpu(gpu):
+    K = nabi.keras
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    _check_keras(lambda: K.Sequential([K.Input((6,)), K.layers.Dense(16, activation="relu"),
+                                       K.layers.Dropout(0.0), K.layers.Dense(2)]),
+                 x, y, K.losses.SparseCategoricalCrossentropy(from_logits=True), gpu)
+
+
+def test_keras_cnn_trains_on_gpu(gpu):
+    K = nabi.keras
+    x = rng.standard_normal((32, 8, 8, 1)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[(x.sum((1, 2, 3)) > 0).astype(int) + (x[:, 0, 0, 0] > 1)]
+    _check_keras(lambda: K.Sequential([
+        K.Input((8, 8, 1)), K.layers.Conv2D(4, 3, activation="relu", padding="same"),
+        K.layers.MaxPooling2D(2), K.layers.Flatten(), K.layers.Dense(3, activation="softmax")]),
+        x, y, "categorical_crossentropy", gpu)
+
+
+def test_keras_lstm_trains_on_gpu(gpu):
+    K = nabi.keras
+    x = rng.standard_normal((32, 5, 3)).astype(np.float32)
+    y = (x[:, :, 0].sum(1) > 0).astype(np.float32)[:, None]
+    _check_keras(lambda: K.Sequential([K.Input((5, 3)), K.layers.LSTM(8),
+                                       K.layers.Dense(1, activation="sigmoid")]),
+                 x, y, "binary_crossentropy", gpu)
