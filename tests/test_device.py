@@ -258,3 +258,12 @@ def test_keras_lstm_trains_on_gpu(gpu):
     _check_keras(lambda: K.Sequential([K.Input((5, 3)), K.layers.LSTM(8),
                                        K.layers.Dense(1, activation="sigmoid")]),
                  x, y, "binary_crossentropy", gpu)
+
+
+def test_emulator_has_every_kernel_entry_of_the_cuda_backend():
+    """The emulator stands in for nabi._C.cuda_backend: the same entry points, both ways (the
+    list exists in builds without CUDA too, where each entry raises 'built without CUDA')."""
+    from nabi.framework import cuda_emulator
+    assert set(_C.cuda_backend.KERNEL_ENTRIES) == set(cuda_emulator.KERNEL_ENTRIES)
+    for name in cuda_emulator.KERNEL_ENTRIES:
+        assert callable(getattr(_C.cuda_backend, name)) and callable(getattr(cuda_emulator, name))
