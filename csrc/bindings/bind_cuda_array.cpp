@@ -19,9 +19,9 @@
 //   arg_reduce(op, x, axis)           argmax / argmin -> int64
 //   take(x, indices, axis)            np.take; IndexError on a bad index (synchronises)
 //   scatter_add(updates, indices, axis, size)        the gradient of take (float)
-//   one_hot(indices, depth, on_value, off_value, dtype)
-//   fill(shape, value, dtype), arange(start, step, n, dtype)
-//   random_normal(shape, seed, offset, dtype="float32")  Philox 4x32-10 + Box-Muller
+//   one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32")
+//   fill(shape, value, dtype="float32"), arange(start, step, n, dtype="float32")
+//   random_normal(shape, seed, offset=0, dtype="float32")  Philox 4x32-10 + Box-Muller
 //
 // The semantics are spelled out in csrc/cuda/array_launchers.h. Every argument is validated
 // here, before anything is enqueued, with "[op] ..." errors naming the shapes (TypeError for
@@ -570,15 +570,16 @@ void bind_impl(py::module_& cm) {
          py::arg("size"),
          "The gradient of take: zeros with the indices' dims of updates replaced by size, plus "
          "updates added at the indices");
-  cm.def("one_hot", &one_hot, py::arg("indices"), py::arg("depth"), py::arg("on_value"),
-         py::arg("off_value"), py::arg("dtype"),
+  cm.def("one_hot", &one_hot, py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0,
+         py::arg("off_value") = 0.0, py::arg("dtype") = "float32",
          "indices.shape + (depth,); out-of-range indices give an all-off row");
-  cm.def("fill", &fill, py::arg("shape"), py::arg("value"), py::arg("dtype"),
+  cm.def("fill", &fill, py::arg("shape"), py::arg("value"), py::arg("dtype") = "float32",
          "A buffer of shape filled with value");
-  cm.def("arange", &arange, py::arg("start"), py::arg("step"), py::arg("n"), py::arg("dtype"),
-         "y[i] = start + i * step (computed in float64, then cast)");
-  cm.def("random_normal", &random_normal, py::arg("shape"), py::arg("seed"), py::arg("offset"),
+  cm.def("arange", &arange, py::arg("start"), py::arg("step"), py::arg("n"),
          py::arg("dtype") = "float32",
+         "y[i] = start + i * step (computed in float64, then cast)");
+  cm.def("random_normal", &random_normal, py::arg("shape"), py::arg("seed"),
+         py::arg("offset") = 0, py::arg("dtype") = "float32",
          "Standard normals from the Philox 4x32-10 stream of random_uniform (Box-Muller)");
 }
 

@@ -254,9 +254,10 @@ void one_hot(DType idx_dtype, const void* idx, int64_t m, int64_t depth, double 
 // Standard normals from the Philox 4x32-10 stream of random_uniform (dropout.cu): element i
 // uses counter (q low, q high, offset low, offset high) with q = i / 4 and key (seed low, seed
 // high); the block's words (w0, w1) give elements 4q and 4q+1, (w2, w3) elements 4q+2 and 4q+3,
-// by Box-Muller in float64: u1 = (w_even + 1) * 2^-32 in (0, 1], u2 = w_odd * 2^-32 in [0, 1),
-// r = sqrt(-2 ln u1), theta = 2 pi u2; the even element is r cos(theta), the odd one
-// r sin(theta), rounded to dtype (float32 or float64).
+// by Box-Muller in float64 with random_uniform's 24-bit resolution: u1 = ((w_even >> 8) + 1) *
+// 2^-24 in (0, 1], u2 = (w_odd >> 8) * 2^-24 in [0, 1), r = sqrt(-2 ln u1), theta = 2 pi u2;
+// the even element is r cos(theta), the odd one r sin(theta), rounded to dtype (float32 or
+// float64).
 void random_normal(DType dtype, void* y, int64_t n, uint64_t seed, uint64_t offset);
 
 }  // namespace nabi::cuda::nd

@@ -2,15 +2,18 @@
 // 4x32-10 stream as random_uniform/dropout (dropout.cu, whose implementation is file-local,
 // so the generator is written again here with the same constants and round structure:
 // multipliers 0xD2511F53 / 0xCD9E8D57, Weyl key increments 0x9E3779B9 / 0xBB67AE85, ten
-// rounds; tests compare both against the published known-answer vectors).
+// rounds; the tests check the kernel against a Python Philox that passes the Random123
+// known-answer vectors).
 // Blocking: one thread per 4-element Philox block q (grid-stride): counter (q low, q high,
 // offset low, offset high), key (seed low, seed high). The four 32-bit words make two
-// Box-Muller pairs, (w0, w1) -> elements 4q, 4q+1 and (w2, w3) -> elements 4q+2, 4q+3:
-// u1 = (w_even + 1) * 2^-32 in (0, 1] (never log(0)), u2 = w_odd * 2^-32 in [0, 1),
-// r = sqrt(-2 ln u1), and (r cos 2 pi u2, r sin 2 pi u2), in float64 (sincospi keeps the angle
-// exact), rounded to the output type. Each thread writes its (up to) 4 elements; the same
-// (seed, offset) regenerates the same numbers, and a call over n elements with offset k draws
-// from counters (q, k) that no call with another offset uses.
+// Box-Muller pairs, (w0, w1) -> elements 4q, 4q+1 and (w2, w3) -> elements 4q+2, 4q+3, with
+// random_uniform's 24-bit resolution: u1 = ((w_even >> 8) + 1) * 2^-24 in (0, 1] (never
+// log(0); |z| <= sqrt(48 ln 2) = 5.77), u2 = (w_odd >> 8) * 2^-24 in [0, 1) (exactly
+// random_uniform's value for that element), r = sqrt(-2 ln u1), and (r cos 2 pi u2,
+// r sin 2 pi u2), in float64 (sincospi keeps the angle exact), rounded to the output type.
+// Each thread writes its (up to) 4 elements; the same (seed, offset) regenerates the same
+// numbers, and a call with offset k draws from counters (q, k) that no call with another
+// offset uses.
 #include <cstdint>
 #include <stdexcept>
 
@@ -57,7 +60,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     normal_kernel(T* __restrict__ y,  // [n]
                   int64_t n, uint32_t s0, uint32_t s1, uint32_t o0, uint32_t o1) {
-  constexpr double kTwoPow32Inv = 1.0 / 4294967296.0;
+  constexpr double kTwoPow24Inv = 1.0 / 16777216.0;
   const int64_t blocks4 = (n + 3) / 4;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; q < blocks4;
@@ -68,8 +71,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int p = 0; p < 2; ++p) {
       const int64_t i = q * 4 + 2 * p;
       if (i >= n) break;
-      const double u1 = (static_cast<double>(w.v[2 * p]) + 1.0) * kTwoPow32Inv;  // (0, 1]
-      const double u2 = static_cast<double>(w.v[2 * p + 1]) * kTwoPow32Inv;        // [0, 1)
+      const double u1 = static_cast<double>((w.v[2 * p] >> 8) + 1u) * kTwoPow24Inv;  // (0, 1]
+      const double u2 = static_cast<double>(w.v[2 * p + 1] >> 8) * kTwoPow24Inv;     // [0, 1)
       const double r = sqrt(-2.0 * log(u1));
       double s, c;
       sincospi(2.0 * u2, &s, &c);

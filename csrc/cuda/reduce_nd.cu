@@ -71,7 +71,8 @@ struct Red {
     else if constexpr (OP == ReduceOp::Any) return false;
     else if constexpr (OP == ReduceOp::All) return true;
     else if constexpr (kFloat) return OP == ReduceOp::Max ? T(-INFINITY) : T(INFINITY);
-    else if constexpr (std::is_same_v<T, int32_t>) return OP == ReduceOp::Max ? INT32_MIN : INT32_MAX;
+    else if constexpr (std::is_same_v<T, int32_t>)
+      return OP == ReduceOp::Max ? INT32_MIN : INT32_MAX;
     else return OP == ReduceOp::Max ? INT64_MIN : INT64_MAX;
   }
   __device__ __forceinline__ static Acc load(T v) { return static_cast<Acc>(v); }
@@ -529,8 +530,10 @@ void reduce(ReduceOp op, DType x_dtype, const void* x, const std::vector<int64_t
   HostDims red = R > 0 ? coalesce(shape, strides, red_dims) : HostDims{};
   switch (op) {
     case ReduceOp::Sum: return reduce_numeric<ReduceOp::Sum>(x_dtype, x, y, kept, red, O, R, numel);
-    case ReduceOp::Mean: return reduce_numeric<ReduceOp::Mean>(x_dtype, x, y, kept, red, O, R, numel);
-    case ReduceOp::Prod: return reduce_numeric<ReduceOp::Prod>(x_dtype, x, y, kept, red, O, R, numel);
+    case ReduceOp::Mean:
+      return reduce_numeric<ReduceOp::Mean>(x_dtype, x, y, kept, red, O, R, numel);
+    case ReduceOp::Prod:
+      return reduce_numeric<ReduceOp::Prod>(x_dtype, x, y, kept, red, O, R, numel);
     case ReduceOp::Max: return reduce_numeric<ReduceOp::Max>(x_dtype, x, y, kept, red, O, R, numel);
     case ReduceOp::Min: return reduce_numeric<ReduceOp::Min>(x_dtype, x, y, kept, red, O, R, numel);
     case ReduceOp::Any:
