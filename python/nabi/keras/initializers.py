@@ -9,8 +9,10 @@ import math
 import numpy as np
 
 from .. import dtypes as _dt
-from ..framework.tensor import Tensor, _wrap
+from ..framework.tensor import Tensor
 from ..ops import random_ops as _rnd
+
+_wrap = _rnd._wrap  # initial values go to the current device, except inside random_ops.on_host()
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
            "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal",
@@ -230,7 +232,8 @@ class Orthogonal(_Seeded):
             rows *= d
         cols = shape[-1]
         flat = (max(rows, cols), min(rows, cols))
-        a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed)._data
+        with _rnd.on_host():
+            a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed)._data
         q, r = np.linalg.qr(a)
         d = np.diag(r)
         q = q * np.where(d < 0, -1.0, 1.0)

@@ -2,7 +2,8 @@
 import numpy as np
 
 from ..framework.tape import _tapes, record  # noqa: F401  (re-exported for op modules)
-from ..framework.tensor import Tensor, _wrap, convert_to_tensor  # noqa: F401
+from ..framework.device import DeviceArray, to_device
+from ..framework.tensor import Tensor, _host_tensor, _wrap, convert_to_tensor  # noqa: F401
 
 
 def t_(x, dtype=None):
@@ -25,11 +26,21 @@ def binary_operands(op, x, y):
                             f"{y._data.dtype.name} {tuple(y._data.shape)}; cast one of them first")
         return x, y
     if xt:
-        return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
+        return x, operand_like(y, x)
     if yt:
-        return convert_to_tensor(x, dtype_hint=y._data.dtype), y
+        return operand_like(x, y), y
     x = convert_to_tensor(x)
     return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
+
+
+def operand_like(value, like):
+    """A non-tensor operand (NumPy array, list, number) as a Tensor of `like`'s dtype (where it
+    adapts) on `like`'s device: host data meeting a GPU tensor is converted there, as TensorFlow
+    converts constants for the op's device. Two Tensors on different devices stay an error."""
+    t = _host_tensor(value, dtype_hint=like._data.dtype)
+    if type(like._data) is not type(t._data):
+        t = _wrap(to_device(t._data, "cuda" if type(like._data) is DeviceArray else "cpu"))
+    return t
 
 
 def broadcast_shape(op, a, b):

@@ -319,6 +319,19 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
     return m.add(y, shift)
 
 
+def _philox_dropout(x, rate, rng):
+    """Dropout of a GPU tensor: the counter-based Philox kernel regenerates the same mask in the
+    backward pass from (seed, offset), so no mask is stored. The seed is drawn from the seeded
+    host stream `rng`, so seeded runs repeat."""
+    a = x._data
+    k = kernels(a)
+    s = int(rng.integers(0, 2**63 - 1))
+    out = _wrap(k.dropout(a, rate, s, 0))
+    if _tapes:
+        record((x,), out, lambda g, n: (k.dropout_backward(g, rate, s, 0),))
+    return out
+
+
 def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None):
     """Zeroes elements with probability `rate` and scales the rest by 1/(1-rate)."""
     from .random_ops import _generator
@@ -336,10 +349,15 @@ def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None
     shp = a.shape if noise_shape is None else tuple(
         a.shape[i] if s is None else int(s) for i, s in enumerate(noise_shape))
     rng = _generator(seed)
+    if type(a) is not np.ndarray and shp == a.shape:
+        return _philox_dropout(x, rate, rng)
     keep = (rng.random(shp, dtype=np.float32) >= rate)
     scale = _asarray(1.0 / (1.0 - rate), a.dtype)
     mask = keep * scale
     mask = mask.astype(a.dtype, copy=False)
+    if type(a) is not np.ndarray:
+        from ..framework.device import to_device
+        mask = to_device(mask, "cuda")
     out = _wrap(a * mask)
     if _tapes:
         record((x,), out, lambda g, n: (g * mask,))

@@ -2,7 +2,28 @@
 import numpy as np
 
 from .. import dtypes as _dt
-from ._common import _wrap
+from ..framework.device import place
+from ._common import _wrap as _host_wrap
+
+
+_host_only = [0]
+
+
+def _wrap(arr):
+    """Random tensors are drawn on the host by the seeded generator (one stream on every device)
+    and placed on the current device (not inside `on_host()`)."""
+    return _host_wrap(arr if _host_only[0] else place(arr))
+
+
+class on_host:
+    """Within this block random ops return host tensors (the Keras initializers build weights on
+    the host; the Variable places them once)."""
+
+    def __enter__(self):
+        _host_only[0] += 1
+
+    def __exit__(self, *exc):
+        _host_only[0] -= 1
 
 _state = {"rng": np.random.default_rng(), "seed": None}
 
@@ -59,7 +80,11 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, 
 def shuffle(value, seed=None, name=None):
     from ._common import t_
     a = t_(value)._data
-    return _wrap(a[_generator(seed).permutation(a.shape[0])])
+    perm = _generator(seed).permutation(a.shape[0])
+    if type(a) is not np.ndarray:
+        from ..framework.device import to_device
+        return _host_wrap(a[to_device(perm, "cuda")])
+    return _wrap(a[perm])
 
 
 def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):

@@ -16,7 +16,7 @@ from ...framework.device import asarray as _asarray
 from ... import dtypes as _dt
 from ...framework import tape as _tape
 from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
-from ...framework.device import place
+from ...framework.device import place, to_device
 from .. import backend
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "get_mask", "set_mask"]
@@ -367,7 +367,7 @@ def _convert_input(x, np_dtype, autocast):
         a = a.astype(np_dtype)
     elif not autocast and a.dtype == np.float64:
         a = a.astype(np.float32)
-    return _wrap(a)
+    return _wrap(place(a))
 
 
 def _dummy_for(kt, batch, fill_none):
@@ -620,14 +620,17 @@ class Layer:
         if isinstance(initializer, (str, dict)):
             initializer = _resolve("initializers", initializer)
         if callable(initializer):
-            try:
-                value = initializer(shape, dtype=_dt.as_dtype(np_dtype))
-            except TypeError:
-                value = initializer(shape)
+            from ...ops.random_ops import on_host
+            with on_host():  # built on the host; the Variable places it once
+                try:
+                    value = initializer(shape, dtype=_dt.as_dtype(np_dtype))
+                except TypeError:
+                    value = initializer(shape)
         else:
             value = initializer
-        arr = value._data if isinstance(value, Tensor) else _asarray(value)
-        arr = np.array(np.broadcast_to(arr, shape), dtype=np_dtype, order="C")
+        # Built on the host, then placed by Variable (one copy per weight at build time).
+        arr = to_device(value._data, "cpu") if isinstance(value, Tensor) else _asarray(value)
+        arr = np.array(np.broadcast_to(to_device(arr, "cpu"), shape), dtype=np_dtype, order="C")
         name = name or "Variable"
         var = Variable(arr, trainable=trainable, name=f"{self.name}/{name}",
                        constraint=_resolve("constraints", constraint)

@@ -284,9 +284,12 @@ class Dropout(Layer):
         else:
             from ...ops.random_ops import _generator
             rng = _generator(None)
+        if type(a) is not np.ndarray and shp == a.shape:
+            from ...ops.nn_ops import _philox_dropout
+            return _philox_dropout(inputs, self.rate, rng)
         keep = rng.random(shp, dtype=np.float32) >= self.rate
         mask = keep.astype(a.dtype) * a.dtype.type(1.0 / (1.0 - self.rate))
-        return _math_ops.multiply(inputs, _wrap(mask))
+        return _math_ops.multiply(inputs, mask)
 
     def get_config(self):
         config = super().get_config()

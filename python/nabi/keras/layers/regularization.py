@@ -38,7 +38,7 @@ class _SpatialDropout(Layer):
             return _m.multiply(inputs, 0.0)
         keep = _rng(self).random(self._noise_shape(a.shape), dtype=np.float32) >= self.rate
         mask = keep.astype(a.dtype) * a.dtype.type(1.0 / (1.0 - self.rate))
-        return _m.multiply(inputs, _wrap(mask))
+        return _m.multiply(inputs, mask)
 
     def get_config(self):
         config = super().get_config()
@@ -81,7 +81,7 @@ class GaussianNoise(Layer):
             return inputs
         a = inputs._data
         noise = _rng(self).standard_normal(a.shape).astype(a.dtype) * a.dtype.type(self.stddev)
-        return _m.add(inputs, _wrap(noise))
+        return _m.add(inputs, noise)
 
     def get_config(self):
         config = super().get_config()
@@ -102,7 +102,7 @@ class GaussianDropout(Layer):
         a = inputs._data
         std = np.sqrt(self.rate / (1.0 - self.rate))
         noise = (1.0 + _rng(self).standard_normal(a.shape) * std).astype(a.dtype)
-        return _m.multiply(inputs, _wrap(noise))
+        return _m.multiply(inputs, noise)
 
     def get_config(self):
         config = super().get_config()
