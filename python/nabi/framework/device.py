@@ -825,10 +825,19 @@ def _moveaxis(x, source, destination):
     return x.transpose(order)
 
 
+def _upload(src, dst):
+    """The source of an explicit write into the device array `dst` (np.copyto, item assignment,
+    Variable.assign): host data is copied up, cast to dst's dtype. Writes are the one place a
+    host array may meet a device array, because the caller asked for the copy."""
+    if type(src) is np.ndarray and src.size > 1:
+        return DeviceArray.from_numpy(np.ascontiguousarray(src, dtype=dst.dtype))
+    return src
+
+
 def _copyto(dst, src, casting="same_kind", where=True):
     if where is not True:
         raise TypeError("[device] np.copyto(where=...) is not supported on the GPU")
-    (s,), _ = _operands("copyto", (src,))
+    (s,), _ = _operands("copyto", (_upload(src, dst),))
     _write_out(dst, s)
 
 
@@ -1013,7 +1022,7 @@ def _setitem(x, idx, value):
     shape, strides, offset = v
     if math.prod(shape) == 0:
         return
-    (val,), _ = _operands("setitem", (value,))
+    (val,), _ = _operands("setitem", (_upload(value, x),))
     if val.dtype != x.dtype:
         val = val.astype(x.dtype)
     backend().strided_assign(x.buf, shape, strides, offset, val.buf)
