@@ -551,6 +551,9 @@ def _ufunc(ufunc, method, inputs, kwargs):
     dtype = kwargs.pop("dtype", None)
     if kwargs.pop("where", True) is not True:
         raise TypeError(f"[device] np.{ufunc.__name__}(where=...) is not supported on the GPU")
+    if method == "at" and ufunc is np.add and not kwargs and out is None:
+        add_at(*inputs)
+        return None
     if method == "reduce":
         op = _REDUCE_UFUNC.get(ufunc)
         if op is None:
@@ -830,7 +833,8 @@ def _upload(src, dst):
     Variable.assign): host data is copied up, cast to dst's dtype. Writes are the one place a
     host array may meet a device array, because the caller asked for the copy."""
     if type(src) is np.ndarray and src.size > 1:
-        return DeviceArray.from_numpy(np.ascontiguousarray(src, dtype=dst.dtype))
+        return DeviceArray.from_numpy(np.ascontiguousarray(
+            src, dtype=None if dst is None else dst.dtype))
     return src
 
 
@@ -879,8 +883,59 @@ def _outer(a, b, out=None):
     return _matmul(a.reshape(-1, 1), b.reshape(1, -1))
 
 
-def _cumsum(*a, **k):
-    raise TypeError("[device] np.cumsum has no GPU implementation in nabi yet")
+def _scan(op, identity):
+    """np.cumsum / np.cumprod on the device: a Hillis-Steele scan along the axis, log2(n) steps
+    of `r = r (op) shift(r, s)` with s = 1, 2, 4, ... (each a binary kernel on the whole array;
+    O(n log n) work, which is fine for the axis lengths the ops use)."""
+    def f(a, axis=None, dtype=None, out=None):
+        (x,), _ = _operands(op.__name__, (a,))
+        if axis is None:
+            x, axis = x.reshape(-1), 0
+        (ax,) = _axes(axis, x.ndim)
+        if dtype is not None:
+            x = x.astype(dtype)
+        elif x.dtype.kind == "b" or (x.dtype.kind == "i" and x.dtype.itemsize < 8):
+            x = x.astype(np.int64)  # NumPy promotes small integer and bool scans
+        n = x.shape[ax]
+        r = x.copy()
+        s = 1
+        while s < n:
+            pad = _like(_take_slice(r, ax, 0, s), value=identity)
+            shifted = _concatenate([pad, _take_slice(r, ax, 0, n - s)], axis=ax)
+            r = op(r, shifted)
+            s *= 2
+        return _write_out(out, r) if out is not None else r
+    return f
+
+
+def _take_along_axis(arr, indices, axis):
+    """np.take_along_axis on the device: the indices become flat offsets into arr (one
+    elementwise pass), then one gather (the take kernel)."""
+    (a,), _ = _operands("take_along_axis", (arr,))
+    (i,), _ = _operands("take_along_axis", (_upload(np.asarray(indices) if isinstance(
+        indices, list) else indices, None),))
+    if axis is None:
+        a, axis = a.reshape(-1), 0
+    (ax,) = _axes(axis, a.ndim)
+    if i.ndim != a.ndim:
+        raise ValueError(f"[take_along_axis] indices have {i.ndim} dims, arr has {a.ndim}")
+    if i.dtype.kind not in "iu":
+        raise IndexError(f"[take_along_axis] indices must be integers, got {i.dtype}")
+    a2, i2 = _moveaxis(a, ax, -1), _moveaxis(i, ax, -1)
+    n = a2.shape[-1]
+    lead = np.broadcast_shapes(a2.shape[:-1], i2.shape[:-1])
+    a2 = _broadcast_to(a2, lead + (n,))
+    i2 = _broadcast_to(i2, lead + i2.shape[-1:]).astype(np.int64)
+    i2 = _where(np.less(i2, 0), np.add(i2, n), i2)
+    rows = DeviceArray(backend().arange(0, n, math.prod(lead), "int64")).reshape(lead + (1,))
+    r = _take(a2.reshape(-1), np.add(i2, rows))
+    return _moveaxis(r, -1, ax)
+
+
+def _may_share_memory(a, b, max_work=None):
+    """Conservative, as NumPy's: two device arrays may share memory (views share storage);
+    a device array and a host array never do."""
+    return _is_dev(a) and _is_dev(b)
 
 
 def _reduce_fn(op):
@@ -926,7 +981,9 @@ _FUNCS = {
     np.ravel: lambda a, order="C": a.reshape(-1), np.shape: _shape_of,
     np.ndim: lambda a: a.ndim, np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
     np.ascontiguousarray: lambda a, dtype=None, like=None: a if dtype is None else a.astype(dtype),
-    np.cumsum: _cumsum, np.atleast_1d: lambda *a: a[0] if a[0].ndim else a[0].reshape(1),
+    np.cumsum: _scan(np.add, 0), np.cumprod: _scan(np.multiply, 1),
+    np.take_along_axis: _take_along_axis, np.may_share_memory: _may_share_memory,
+    np.shares_memory: _may_share_memory, np.atleast_1d: lambda *a: a[0] if a[0].ndim else a[0].reshape(1),
     np.atleast_2d: lambda a: a.reshape((1,) * (2 - a.ndim) + a.shape) if a.ndim < 2 else a,
     np.result_type: lambda *a: np.result_type(*[x.dtype if _is_dev(x) else x for x in a]),
     np.isclose: lambda a, b, rtol=1e-5, atol=1e-8, equal_nan=False: np.less_equal(

@@ -19,10 +19,8 @@ import math
 
 import numpy as np
 
+from ..framework.device import DeviceArray, kernels, to_device
 from ..framework.device import asarray as _asarray
-
-from .. import _C
-from ..framework.device import kernels
 from ..ops._common import contiguous as _contiguous
 from . import _registry
 from ..framework.tape import _tapes, record
@@ -59,10 +57,19 @@ def _pred(y_pred):
     return t, a
 
 
-def _true(y_true, dtype):
-    a = y_true._data if isinstance(y_true, Tensor) else _asarray(y_true)
-    if a.dtype != dtype:
-        a = a.astype(dtype)
+def _on_device_of(x, like, what="y_true"):
+    """`x` (a Tensor, array, list or number) as an array on `like`'s device: host data adopts
+    the prediction's device (as Keras converts labels and weights for the op's device); a
+    Tensor on another device is an error."""
+    if isinstance(x, Tensor):
+        a = x._data
+        if type(a) is not type(like) and (type(a) is DeviceArray or type(like) is DeviceArray):
+            raise ValueError(f"[Loss] {what} is on {x.device} but y_pred is on "
+                             f"{getattr(like, 'device', 'cpu')}; move one with .cuda() / .cpu()")
+        return a
+    a = _asarray(x)
+    if type(like) is DeviceArray and type(a) is not DeviceArray:
+        a = to_device(a, "cuda")
     return a
 
 
@@ -101,6 +108,16 @@ def _mean_last(e, de_fn):
 
 def _f(x, a):
     return _asarray(x, a.dtype)
+
+
+def _one_hot_last(idx, C, like):
+    """1.0 at `idx` (..., 1) along a new last axis of size C, in `like`'s dtype and device (a
+    np.put_along_axis into zeros; on the GPU the one_hot kernel)."""
+    if type(like) is np.ndarray:
+        out = np.zeros(idx.shape[:-1] + (C,), like.dtype)
+        np.put_along_axis(out, idx, 1, axis=-1)
+        return out
+    return kernels(like).one_hot(idx[..., 0], C, 1.0, 0.0, like.dtype.name)
 
 
 # --------------------------------------------------------------------------- loss kernels
@@ -162,7 +179,11 @@ def _k_huber(yt, yp, delta=1.0):
 
 def _k_log_cosh(yt, yp):
     d = yp - yt
-    e = d + np.logaddexp(0, -2 * d) - _f(math.log(2.0), yp)
+    if type(d) is np.ndarray:
+        e = d + np.logaddexp(0, -2 * d) - _f(math.log(2.0), yp)
+    else:                               # the same value, from ufuncs the GPU has
+        a = np.abs(d)
+        e = a + np.log1p(np.exp(-2 * a)) - _f(math.log(2.0), yp)
     return _mean_last(e.astype(yp.dtype, copy=False), lambda: np.tanh(d))
 
 
@@ -257,8 +278,10 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         lab = np.where(valid, lab, 0)
     C = yp.shape[-1]
     lead = yp.shape[:-1]
-    if lab.size and (lab.min() < 0 or lab.max() >= C):
-        bad = lab[(lab < 0) | (lab >= C)].ravel()[0]
+    if lab.size and (lab.min() < 0 or lab.max() >= C if type(lab) is np.ndarray else
+                     ((lab < 0) | (lab >= C)).any()):   # GPU: one scalar read back
+        lh = to_device(lab, "cpu")
+        bad = lh[(lh < 0) | (lh >= C)].ravel()[0]
         raise ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
                          f"for {C} classes")
     if from_logits:
@@ -286,8 +309,11 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
     def back(g):
         gg = g if valid is None else g * valid
         dqt = (-gg[..., None] / ct) * ((qt >= eps) & (qt <= 1 - eps))
-        dq = np.zeros_like(q)
-        np.put_along_axis(dq, idx, dqt, axis=-1)
+        if type(q) is np.ndarray:
+            dq = np.zeros_like(q)
+            np.put_along_axis(dq, idx, dqt, axis=-1)
+        else:
+            dq = _one_hot_last(idx, C, q) * dqt
         return (dq - dqt * qt) / s
     return vals, back, valid
 
@@ -304,8 +330,7 @@ def _k_categorical_hinge(yt, yp):
     def back(g):
         act = (g * (m > 0))[..., None]
         d = -yt * act
-        onehot = np.zeros_like(yp)
-        np.put_along_axis(onehot, am[..., None], 1, axis=-1)
+        onehot = _one_hot_last(am[..., None], yp.shape[-1], yp)
         return d + onehot * nt * act
     return vals, back
 
@@ -340,7 +365,7 @@ def _k_cosine(yt, yp, axis=-1):
 
 def _prep(y_true, y_pred, sparse=False):
     t, yp = _pred(y_pred)
-    yt = y_true._data if isinstance(y_true, Tensor) else _asarray(y_true)
+    yt = _on_device_of(y_true, yp)
     if not sparse and yt.dtype != yp.dtype:
         yt = yt.astype(yp.dtype)
     shape0 = yp.shape
@@ -458,7 +483,7 @@ _KERNELS = {mean_squared_error: _k_mse, mean_absolute_error: _k_mae,
 
 def _weights(sw, vals):
     """Sample weights as an array broadcastable to `vals` (Keras rank rules)."""
-    w = sw._data if isinstance(sw, Tensor) else _asarray(sw)
+    w = _on_device_of(sw, vals, "sample_weight")
     if w.dtype != vals.dtype:
         w = w.astype(vals.dtype)
     if w.ndim == vals.ndim + 1 and w.shape[-1] == 1:

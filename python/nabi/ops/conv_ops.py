@@ -121,7 +121,7 @@ def _to_nhwc(a, fmt):
 
 
 def _from_nhwc(a, fmt):
-    return np.ascontiguousarray(np.transpose(a, (0, 3, 1, 2))) if fmt == "NCHW" else a
+    return contiguous(np.transpose(a, (0, 3, 1, 2))) if fmt == "NCHW" else a
 
 
 def _check_input_4d(op, a, fmt):

@@ -10,6 +10,11 @@ runs its eager implementation on the probes of its inputs (once if no input has 
 dimension, else twice), and an output dimension that differs between the two runs is unknown.
 So shape errors appear when the graph is built, as in TensorFlow, and no shape rules are
 duplicated.
+
+Devices: probes (and the values of constants) are built on the host, so building a graph never
+touches the GPU. The session runs the graph on the current device at run time (the GPU when one
+is available, as TF places ops): constants are uploaded once per device (`on_run_device`), and
+the session moves any other host output of an op there (see session.py).
 """
 import contextlib
 import heapq  # noqa: F401  (used by the session's scheduler)
@@ -17,6 +22,7 @@ import heapq  # noqa: F401  (used by the session's scheduler)
 import numpy as np
 
 from ... import dtypes as _dt
+from ...framework.device import current_device, pop_device, push_device
 from ...framework.tensor import Tensor as EagerTensor, TensorShape, convert_to_tensor
 
 __all__ = ["Graph", "Tensor", "Operation", "GraphKeys", "get_default_graph",
@@ -528,13 +534,43 @@ def _as_outputs(res, op_name):
     return [convert_to_tensor(res)], False
 
 
+@contextlib.contextmanager
+def on_host():
+    """Graph construction scope: eager values made inside (probes, constants) stay on the host."""
+    push_device("cpu")
+    try:
+        yield
+    finally:
+        pop_device()
+
+
+def host_tensor(value):
+    """convert_to_tensor, kept on the host (a probe or a constant's value)."""
+    with on_host():
+        return convert_to_tensor(value)
+
+
+def on_run_device(t, cache):
+    """The build-time host tensor `t` on the current device; uploads are cached in `cache`
+    (one per device), so a constant is copied to the GPU once, not on every run."""
+    if type(t._data) is not np.ndarray or t._data.dtype.kind not in "biuf":
+        return t
+    dev = current_device()
+    if dev == "cpu":
+        return t
+    r = cache.get(dev)
+    if r is None:
+        r = cache[dev] = t.to(dev)
+    return r
+
+
 def _probe(op_name, call, inputs):
     """Runs the eager op on the inputs' probe values: (list of per-probe result lists, multi)."""
     if any(t._probes is None for t in inputs):
         return None, None
     n = max([len(t._probes) for t in inputs] + [1])
     runs, multi = [], False
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), on_host():
         for k in range(n):
             vals = [t._probes[min(k, len(t._probes) - 1)] for t in inputs]
             outs, multi = _as_outputs(call(vals), op_name)
@@ -548,9 +584,9 @@ def _probe_ones(call, inputs):
         a = t._probes[0]
         if len(t._probes) == 2 and not isinstance(t._shape, UnknownShape):
             idx = tuple(slice(0, 1) if d is None else slice(None) for d in t._shape)
-            a = convert_to_tensor(np.ascontiguousarray(a._data[idx]))
+            a = host_tensor(np.ascontiguousarray(a._data[idx]))
         vals.append(a)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), on_host():
         outs, multi = _as_outputs(call(vals), "probe")
     return [outs], multi
 
@@ -656,7 +692,7 @@ def dummy_value(shape, dtype, k):
         arr = np.full(dims, b"", dtype=object)
     else:
         arr = np.zeros(dims, dt._np)
-    return convert_to_tensor(arr)
+    return host_tensor(arr)
 
 
 def is_graph_tensor(x):

@@ -6,12 +6,13 @@ import numpy as np
 
 import nabi as _n
 from ... import dtypes as _dt
+from ...framework.device import to_device
 from ...framework.tensor import Tensor as EagerTensor
 from ...ops import array_ops as _A
 from ...ops import math_ops as _M
 from ...ops import random_ops as _R
 from .graph import (Operation, Tensor, _eager_error, apply_op, dummy_value, get_default_graph,
-                    _graph_of)
+                    _graph_of, host_tensor, on_host, on_run_device)
 
 
 def _w(eager_fn, op_type):
@@ -153,10 +154,12 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
         arr = np.array(value, dtype=object)
         if arr.ndim == 0:
             arr = np.array(value if isinstance(value, bytes) else value, dtype=object)
-        val = _n.convert_to_tensor(arr)
+        val = host_tensor(arr)
     else:
-        val = _n.constant(value, dtype=dtype, shape=shape)
-    return apply_op("Const", lambda: val, (), name=name)
+        with on_host():
+            val = _n.constant(value, dtype=dtype, shape=shape)
+    uploads = {}
+    return apply_op("Const", lambda: on_run_device(val, uploads), (), name=name)
 
 
 def zeros(shape, dtype=_dt.float32, name=None):
@@ -199,8 +202,9 @@ def set_random_seed(seed):
 
 
 def _arr(v):
+    """Shapes and distribution parameters as host values (the samplers draw on the host)."""
     if isinstance(v, EagerTensor):
-        return v._data
+        return to_device(v._data, "cpu")
     if isinstance(v, (list, tuple)):
         return [_arr(a) for a in v]
     return v

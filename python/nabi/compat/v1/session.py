@@ -1,5 +1,10 @@
 """`Session`: evaluates the subgraph that the fetches need, eagerly, with per-session variables.
 
+Devices: a run happens on the current device (the GPU when one is available, as TF places ops):
+fed values (host data) are placed there, an op output that an op left on the host (a constant,
+zeros, a random draw) is moved there, and variables live there. Fetched values come back as
+NumPy arrays (copied from the device), as TF's Session.run returns them.
+
 Scheduling: the needed ops run in a topological order in which pure ops come before stateful
 ones (assignments, optimizer updates, initialisers) whenever dependencies allow. So a fetch such
 as `[train_op, loss]` sees the loss from before the update (as in TF), and every gradient of a
@@ -11,8 +16,10 @@ import heapq
 import numpy as np
 
 from ... import dtypes as _dt
+from ...framework.device import DeviceArray, current_device, to_device
 from ...framework.tape import GradientTape
-from ...framework.tensor import Tensor as EagerTensor, Variable as EagerVariable, convert_to_tensor
+from ...framework.tensor import (Tensor as EagerTensor, Variable as EagerVariable, _wrap,
+                                 convert_to_tensor)
 from . import errors
 from .graph import Operation, Tensor, UnknownShape, _fmt_shape, get_default_graph, graph_label
 
@@ -131,7 +138,7 @@ class Session:
             raise TypeError(f"The value of a feed cannot be a tf.Tensor object ({t.name}); feed "
                             "NumPy arrays, Python numbers or lists")
         if isinstance(v, EagerTensor):
-            v = v._data
+            v = v.numpy()
         dt = t.dtype
         if dt == _dt.string:
             arr = np.asarray(v, dtype=object)
@@ -167,14 +174,20 @@ class Session:
             feeds[k] = self._convert_feed(k, v)
         values = self._execute(flat, feeds)
         out = []
-        live = [v._data for v in self._vars.values()]
+        live = None
         for f in flat:
             if isinstance(f, Operation):
                 out.append(None)
                 continue
             a = values[f]._data
-            if any(np.may_share_memory(a, b) for b in live):
-                a = a.copy()
+            if type(a) is DeviceArray:
+                a = a.get()            # the fetch boundary: a host copy
+            else:
+                if live is None:
+                    live = [b for b in (v._data for v in self._vars.values())
+                            if type(b) is np.ndarray]
+                if any(np.may_share_memory(a, b) for b in live):
+                    a = a.copy()
             if a.dtype == object:
                 a = np.vectorize(lambda s: s.encode() if isinstance(s, str) else s,
                                  otypes=[object])(a) if a.size else a
@@ -232,6 +245,8 @@ class Session:
         for op in grad_ops:
             watch.update(op._sources)
         tape = GradientTape(persistent=True, watch_accessed_variables=False) if grad_ops else None
+        dev = current_device()
+        on_gpu = dev != "cpu"
         if tape is not None:
             for t in watch:
                 if t in values:
@@ -271,6 +286,9 @@ class Session:
                         continue
                     if not isinstance(v, EagerTensor):
                         v = convert_to_tensor(v)
+                    elif on_gpu and type(v._data) is np.ndarray and v._data.dtype.kind in "biuf" \
+                            and not isinstance(v, EagerVariable):
+                        v = v.to(dev)   # a host result (constant, zeros, random draw)
                     values[t] = v
                     if tape is not None and t in watch:
                         tape.watch(v)
@@ -281,14 +299,16 @@ class Session:
 
     # -- variable storage used by variable ops --------------------------------------------
     def _set_var(self, var_op, value, trainable, name):
+        """Initialises (or restores) a variable: a copy of `value` on the device where it is, or
+        the current device for host data (EagerVariable places it)."""
         v = self._vars.get(var_op)
         arr = value._data if isinstance(value, EagerTensor) else np.asarray(value)
         if v is None or v._data.shape != arr.shape or v._data.dtype != arr.dtype:
-            v = EagerVariable(convert_to_tensor(np.array(arr, copy=True)), trainable=trainable,
-                              name=name)
+            v = EagerVariable(_wrap(arr), trainable=trainable, name=name)
             self._vars[var_op] = v
         else:
-            np.copyto(v._data, arr)
+            d = v._data
+            np.copyto(d, to_device(arr, "cuda" if type(d) is DeviceArray else "cpu"))
         return v
 
     def _get_var(self, var_op):

@@ -4,7 +4,7 @@
 loss under an eager GradientTape, so gradients use the eager ops' backward rules) +
 `apply_gradients` (a stateful op updating the session's variables in place with the fused C++
 kernels of nabi.keras.optimizers where the TF1 rule matches them exactly). Optimizer slots are
-kept per session.
+kept per session, on their variable's device.
 """
 import math
 import os
@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ... import dtypes as _dt
+from ...framework.device import DeviceArray, asarray as _asarray, to_device
 from ...keras.optimizers import _kernels as K
 from .graph import GraphKeys, Operation, Tensor, get_default_graph
 from .variables import Variable, get_variable, trainable_variables, global_variables
@@ -93,8 +94,9 @@ class Optimizer:
     def _slot(self, sess, var_op, key, like, init=0.0):
         k = (id(self), var_op, key)
         s = sess._state.get(k)
-        if s is None or s.shape != like.shape:
-            s = np.full(like.shape, init, like.dtype)
+        if s is None or s.shape != like.shape or type(s) is not type(like):
+            s = DeviceArray.full(like.shape, init, like.dtype) if type(like) is DeviceArray \
+                else np.full(like.shape, init, like.dtype)
             sess._state[k] = s
         return s
 
@@ -113,7 +115,7 @@ class Optimizer:
     @staticmethod
     def _prep(evars, grads):
         ps = [v._data for v in evars]
-        gs = [np.asarray(g, dtype=p.dtype, order="C").reshape(p.shape) for g, p in zip(grads, ps)]
+        gs = [_asarray(g, dtype=p.dtype, order="C").reshape(p.shape) for g, p in zip(grads, ps)]
         return ps, gs
 
 
@@ -311,7 +313,7 @@ class Saver:
             save_path = f"{save_path}-{step}"
         arrays = {}
         for k, v in self._items:
-            arrays[k] = sess._get_var(v.op)._data
+            arrays[k] = to_device(sess._get_var(v.op)._data, "cpu")
         d = os.path.dirname(save_path)
         if d:
             os.makedirs(d, exist_ok=True)

@@ -8,6 +8,7 @@ from ...framework.tensor import _wrap
 from ...framework.tape import _tapes, record
 from ...ops import array_ops as _array_ops
 from ...ops import conv_ops as _conv
+from ...ops._common import contiguous
 from .. import backend
 from .base import Layer, _serialize_obj
 from .core import _activation_name, get_activation
@@ -331,7 +332,7 @@ class Cropping2D(Layer):
         sl[hs] = slice(t, H - b)
         sl[hs + 1] = slice(l, W - r)
         sl = tuple(sl)
-        out = _wrap(np.ascontiguousarray(a[sl]))
+        out = _wrap(contiguous(a[sl]))
         if _tapes:
             def backward(g, needs):
                 d = np.zeros(a.shape, g.dtype)

@@ -457,8 +457,8 @@ class RNN(Layer):
         if len(states) != len(self._state_sizes()):
             raise ValueError(f"[{self.name}] reset_states expected {len(self._state_sizes())} "
                              f"state arrays, got {len(states)}")
-        self.states = [np.array(s._data if isinstance(s, Tensor) else s, dtype=self._np_dtype)
-                       for s in states]
+        self.states = [place(np.array(s.numpy() if isinstance(s, Tensor) else s,
+                                      dtype=self._np_dtype)) for s in states]
 
     reset_state = reset_states
 
@@ -526,7 +526,7 @@ class RNN(Layer):
 
     def _store_states(self, final):
         if self.stateful and self._symbolic_depth == 0:
-            self.states = [np.array(s._data, copy=True) for s in final]
+            self.states = [s._data.copy() for s in final]
 
     def call(self, inputs, mask=None, training=None):
         x, init = self._split_inputs(inputs)

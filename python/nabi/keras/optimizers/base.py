@@ -332,13 +332,20 @@ class Optimizer:
             entry = self._entry(key, vs)
         _, params, slots, dts, constrained, wd = entry
         grads = []
-        for g, dt in zip(gs, dts):
+        for g, dt, v in zip(gs, dts, vs):
             a = g._data if isinstance(g, Tensor) else g
             if type(a) is DeviceArray:
                 if a.dtype != dt:
                     a = a.astype(dt)
             elif type(a) is not np.ndarray or a.dtype is not dt or not a.flags.c_contiguous:
                 a = np.ascontiguousarray(a, dtype=dt)
+            if type(a) is not type(v._data):
+                # A host gradient (apply_gradients with NumPy arrays) goes to its variable's
+                # device, as TF converts it; a GPU gradient for a host variable is an error.
+                if type(a) is DeviceArray:
+                    raise ValueError(f"[{self.name}] the gradient for {v.name} is on cuda:0 but "
+                                     "the variable is on the CPU; move one of them")
+                a = to_device(a, "cuda")
             grads.append(a)
         if self.clipnorm is not None or self.clipvalue is not None or \
                 self.global_clipnorm is not None:

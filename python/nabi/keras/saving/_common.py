@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from ...framework.device import to_device
 from .object_registration import (CustomObjectScope, _all_custom_objects,
                                   get_registered_object)
 
@@ -296,6 +297,8 @@ def compile_from_config(model, cc, custom_objects=None):
 
 def weight_value(v):
     d = getattr(v, "_data", None)
+    if d is not None and type(d) is not np.ndarray:
+        return to_device(d, "cpu")  # a GPU weight: the copy to the host is the snapshot
     return np.array(d if d is not None else np.asarray(v), copy=True)
 
 
