@@ -1,11 +1,18 @@
 """`keras.metrics`: Keras 3 metric functions and stateful metric classes.
 
-Metrics are not differentiated, so they compute on NumPy arrays directly (Tensors or arrays
-are accepted); their state lives in non-trainable Variables (`metric.variables`) updated in
-place. Function forms return Tensors.
+Metrics are not differentiated, so they compute on arrays directly (Tensors or arrays are
+accepted); their state lives in non-trainable Variables (`metric.variables`) updated in place.
+Function forms return Tensors.
+
+Devices: a metric computes where its predictions are: on a Tensor's device, or, for host data
+(NumPy arrays, lists), on the device of the metric's state, the way host data adopts the device
+of the tensors it meets; y_true and sample_weight follow y_pred. Counts computed on another
+device than the state's are copied into it explicitly. Reading `result()` as a Python number
+is the one synchronisation.
 """
 import numpy as np
 
+from ..framework.device import DeviceArray, kernels, to_device
 from ..framework.device import asarray as _asarray
 
 from ..framework.tensor import Tensor, Variable, _wrap
@@ -27,6 +34,38 @@ __all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccu
 
 def _arr(x):
     return x._data if isinstance(x, Tensor) else _asarray(x)
+
+
+def _like(x, like, what="y_true"):
+    """x as an array on `like`'s device (host data adopts it)."""
+    return _losses._on_device_of(x, like, what)
+
+
+def _pair(y_true, y_pred, state=None):
+    """(y_true, y_pred) arrays on one device: y_pred's when it is a Tensor or a device array,
+    else the device of the array `state` (the metric's state), else the host."""
+    yp = _arr(y_pred)
+    if state is not None and not isinstance(y_pred, Tensor):
+        yp = _like(yp, state, "y_pred")
+    return _like(y_true, yp), yp
+
+
+def _acc(var, x):
+    """var += x, copying x explicitly to the variable's device when it was computed elsewhere."""
+    d = var._data
+    if type(x) is not type(d) and (type(x) is DeviceArray or type(d) is DeviceArray):
+        x = to_device(_asarray(x), "cuda" if type(d) is DeviceArray else "cpu")
+    d += x
+
+
+def _kth_largest_gpu(yp, k):
+    """The k-th largest value along the last axis (ties counted), keepdims, on the GPU: k - 1
+    rounds of masking out the arg-max (k is small; the GPU has no sort)."""
+    cur, C = yp, yp.shape[-1]
+    for _ in range(k - 1):
+        hot = kernels(yp).one_hot(cur.argmax(axis=-1), C, 1.0, 0.0, "float32")
+        cur = np.where(hot > 0, -np.inf, cur)
+    return cur.max(axis=-1, keepdims=True)
 
 
 def _floatx():
@@ -77,8 +116,11 @@ def _in_top_k(targets, yp, k):
     C = yp.shape[-1]
     targets = targets.astype(np.int64)
     if k >= C:
-        return np.ones(targets.shape, np.float32)
-    kth = np.partition(yp, C - k, axis=-1)[..., C - k]
+        return np.ones_like(targets, dtype=np.float32)
+    if type(yp) is np.ndarray:
+        kth = np.partition(yp, C - k, axis=-1)[..., C - k]
+    else:
+        kth = _kth_largest_gpu(yp, k)[..., 0]
     tv = np.take_along_axis(yp, targets[..., None], axis=-1)[..., 0]
     return (tv >= kth).astype(np.float32)
 
@@ -114,7 +156,7 @@ def _loss_values(kernel, sparse=False):
 
 def _tensor_fn(afn, name):
     def f(y_true, y_pred, **kw):
-        return _wrap(_asarray(afn(_arr(y_true), _arr(y_pred), **kw)))
+        return _wrap(_asarray(afn(*_pair(y_true, y_pred), **kw)))
     f.__name__ = name
     return f
 
@@ -150,7 +192,7 @@ log_cosh = logcosh = _losses.log_cosh
 
 def cosine_similarity(y_true, y_pred, axis=-1):
     """The cosine of the angle between y_true and y_pred (positive, unlike the loss)."""
-    return _wrap(_asarray(_a_cosine(_arr(y_true), _arr(y_pred), axis=axis)))
+    return _wrap(_asarray(_a_cosine(*_pair(y_true, y_pred), axis=axis)))
 
 
 _ARRAY_FNS = {accuracy: _a_accuracy, binary_accuracy: _a_binary_accuracy,
@@ -233,7 +275,7 @@ class Metric:
 def _samplewise(values, sample_weight):
     """Keras 3 `reduce_to_samplewise_values` on arrays (mean reduction)."""
     if sample_weight is not None:
-        sw = _arr(sample_weight)
+        sw = _like(sample_weight, values, "sample_weight")
         if sw.dtype != values.dtype:
             sw = sw.astype(values.dtype)
         values, sw = _losses._same_rank(values, sw)
@@ -258,27 +300,30 @@ class Reduce(Metric):
             self.count = self.add_variable((), name="count")
 
     def update_state(self, values, sample_weight=None):
-        v = _arr(values)
+        v = _arr(values) if isinstance(values, Tensor) else _like(values, self.total._data,
+                                                                  "values")
         if v.dtype != self._dtype:
             v = v.astype(self._dtype)
         if self.reduction == "sum":
             if sample_weight is not None:
                 v, _ = _samplewise(v, sample_weight)
-            self.total._data += v.sum()
+            _acc(self.total, v.sum())
             return
         v, sw = _samplewise(v, sample_weight)
-        self.total._data += np.add.reduce(v, axis=None)
+        _acc(self.total, np.add.reduce(v, axis=None))
         if sw is not None:
-            n = sw.sum()
+            _acc(self.count, sw.sum())
         else:
-            n = v.shape[0] if v.ndim >= 1 else 1
-        self.count._data += n
+            self.count._data += v.shape[0] if v.ndim >= 1 else 1
 
     def result(self):
         if self.reduction == "sum":
             return _wrap(self.total._data.copy())
-        c = self.count._data
-        return _wrap(_asarray(self.total._data / c if c != 0 else 0.0, self._dtype))
+        c, t = self.count._data, self.total._data
+        if type(c) is np.ndarray:
+            return _wrap(_asarray(t / c if c != 0 else 0.0, self._dtype))
+        nz = c != 0                     # divide_no_nan on the device, no read back
+        return _wrap(np.where(nz, t / np.where(nz, c, 1), 0).astype(self._dtype))
 
 
 class Mean(Reduce):
@@ -306,7 +351,7 @@ class MeanMetricWrapper(Mean):
         self._afn = _ARRAY_FNS.get(fn)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        yt, yp = _arr(y_true), _arr(y_pred)
+        yt, yp = _pair(y_true, y_pred, self.total._data)
         if self._afn is not None:
             values = self._afn(yt, yp, **self._fn_kwargs)
         else:
@@ -394,8 +439,9 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        yp = _arr(y_pred).astype(self._dtype, copy=False)
-        yt = _arr(y_true).astype(self._dtype, copy=False)
+        yt, yp = _pair(y_true, y_pred, self.total._data)
+        yp = yp.astype(self._dtype, copy=False)
+        yt = yt.astype(self._dtype, copy=False)
         yt, yp = _losses._same_rank(yt, yp)
         d = yp - yt
         return super().update_state(d * d, sample_weight)
@@ -410,21 +456,28 @@ class RootMeanSquaredError(Mean):
 def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=False):
     """(tp, fp, tn, fn) per threshold (prediction > threshold is positive), weighted.
 
-    `thresholds` must be sorted ascending. With multi_label the counts have shape (T, labels).
+    `thresholds` must be sorted ascending and on yp's device (as must yt). With multi_label the
+    counts have shape (T, labels). Host arrays: one bucket pass (searchsorted + bincount);
+    GPU arrays: a (T, N) comparison and one weighted sum over the samples.
     """
     yp = yp.astype(np.float64, copy=False)
     yt, yp = _losses._same_rank(yt, yp)
+    host = type(yp) is np.ndarray
     if top_k is not None:
-        kth = -np.sort(-yp, axis=-1)[..., min(top_k, yp.shape[-1]) - 1:min(top_k, yp.shape[-1])]
+        if host:
+            kth = -np.sort(-yp, axis=-1)[..., min(top_k, yp.shape[-1]) - 1:
+                                         min(top_k, yp.shape[-1])]
+        else:
+            kth = _kth_largest_gpu(yp, min(top_k, yp.shape[-1]))
         yp = np.where(yp >= kth, yp, -np.inf)
     if class_id is not None:
         yt = yt[..., class_id]
         yp = yp[..., class_id]
     pos = np.broadcast_to(yt, yp.shape).astype(bool)
     if sw is None:
-        w = np.ones(yp.shape, np.float64)
+        w = np.ones_like(yp, dtype=np.float64)
     else:
-        w = _arr(sw).astype(np.float64)
+        w = _like(sw, yp, "sample_weight").astype(np.float64)
         w, _ = _losses._same_rank(w, yp)
         while w.ndim < yp.ndim:
             w = w[..., None]
@@ -441,6 +494,15 @@ def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=Fa
         fp = cn.sum() - np.cumsum(cn)[:T]
         return tp, fp, cn.sum() - fp, cp.sum() - tp
 
+    if not host:
+        shape = (-1, yp.shape[-1]) if multi_label else (-1,)
+        p, po, ww = yp.reshape(shape), pos.reshape(shape), w.reshape(shape)
+        above = p.reshape((1,) + p.shape) > thresholds.reshape((T,) + (1,) * p.ndim)
+        wp = np.where(po, ww, 0.0)
+        wn = ww - wp
+        tp = (above * wp).sum(axis=1)
+        fp = (above * wn).sum(axis=1)
+        return tp, fp, wn.sum(axis=0) - fp, wp.sum(axis=0) - tp
     if multi_label:
         L = yp.shape[-1]
         p2, po2, w2 = yp.reshape(-1, L), pos.reshape(-1, L), w.reshape(-1, L)
@@ -477,16 +539,25 @@ class _ThresholdMetric(Metric):
         self._order = np.argsort(self._thr, kind="stable")
         self._thr_sorted = self._thr[self._order]
         self._inv = np.argsort(self._order, kind="stable")
+        self._thr_gpu = None
         for v in self._vars:
             setattr(self, v, self.add_variable((len(thr),), name=v))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        tp, fp, tn, fn = _confusion(self._thr_sorted, _arr(y_true), _arr(y_pred),
-                                    sample_weight, self.top_k, self.class_id)
+        yt, yp = _pair(y_true, y_pred, getattr(self, self._vars[0])._data)
+        if type(yp) is np.ndarray:
+            thr = self._thr_sorted
+        else:
+            if self._thr_gpu is None:
+                # Unsorted thresholds are fine for the GPU's comparison: no reordering after.
+                self._thr_gpu = to_device(self._thr, "cuda")
+            thr = self._thr_gpu
+        tp, fp, tn, fn = _confusion(thr, yt, yp, sample_weight, self.top_k, self.class_id)
         d = {"true_positives": tp, "false_positives": fp, "true_negatives": tn,
              "false_negatives": fn}
+        host = type(yp) is np.ndarray
         for v in self._vars:
-            getattr(self, v)._data += d[v][self._inv].astype(self._dtype)
+            _acc(getattr(self, v), (d[v][self._inv] if host else d[v]).astype(self._dtype))
 
     def _out(self, x):
         x = _asarray(x, self._dtype)
@@ -573,6 +644,7 @@ class AUC(Metric):
         self.label_weights = None if label_weights is None else _asarray(label_weights,
                                                                            np.float64)
         self.from_logits = bool(from_logits)
+        self._thr_gpu = None
         self._built = False
         if not multi_label or num_labels is not None:
             self._build(num_labels)
@@ -592,17 +664,21 @@ class AUC(Metric):
         self._built = True
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        yp = _arr(y_pred)
+        if not self._built:
+            self._build(_arr(y_pred).shape[-1])
+        yt, yp = _pair(y_true, y_pred, self.true_positives._data)
         if self.from_logits:
             yp = 1.0 / (1.0 + np.exp(-yp.astype(np.float64)))
-        if not self._built:
-            self._build(yp.shape[-1])
-        tp, fp, tn, fn = _confusion(self._thresholds, _arr(y_true), yp, sample_weight,
-                                    multi_label=self.multi_label)
-        self.true_positives._data += tp.astype(self._dtype)
-        self.false_positives._data += fp.astype(self._dtype)
-        self.true_negatives._data += tn.astype(self._dtype)
-        self.false_negatives._data += fn.astype(self._dtype)
+        thr = self._thresholds
+        if type(yp) is not np.ndarray:
+            if self._thr_gpu is None:
+                self._thr_gpu = to_device(thr, "cuda")
+            thr = self._thr_gpu
+        tp, fp, tn, fn = _confusion(thr, yt, yp, sample_weight, multi_label=self.multi_label)
+        _acc(self.true_positives, tp.astype(self._dtype))
+        _acc(self.false_positives, fp.astype(self._dtype))
+        _acc(self.true_negatives, tn.astype(self._dtype))
+        _acc(self.false_negatives, fn.astype(self._dtype))
 
     def _interpolate_pr_auc(self, tp, fp, fn):
         T = self.num_thresholds
@@ -645,7 +721,8 @@ class AUC(Metric):
             if self.label_weights is None:
                 val = by_label.mean()
             else:
-                val = _div((by_label * self.label_weights).sum(), self.label_weights.sum())
+                lw = _like(self.label_weights, by_label, "label_weights")
+                val = _div((by_label * lw).sum(), lw.sum())
         else:
             val = by_label
         return _wrap(_asarray(val, self._dtype))

@@ -271,7 +271,8 @@ def _loss_mask_weights(mask, sw):
     """Keras `apply_mask` for 'sum_over_batch_size' losses: valid steps weigh total/valid, so
     the mean runs over the unmasked steps only; sample weights multiply in."""
     m = _asarray(mask, np.float32)
-    m = m * np.float32(m.size / (m.sum() + 1e-7))
+    scale = m.size / (m.sum() + 1e-7)
+    m = m * (np.float32(scale) if type(m) is np.ndarray else scale.astype(np.float32))
     if sw is not None:
         m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
     return m
