@@ -6,13 +6,12 @@ batch_normalization follows TF1: its moving-statistics updates are ops added to
 tf.get_collection(tf.GraphKeys.UPDATE_OPS)): train_op = opt.minimize(loss)`). They only change
 the moving statistics on runs where `training` is true.
 """
-import numpy as np
-
 from ... import dtypes as _dt
 from ...ops import conv_ops as _C
 from ...ops import nn_ops as _N
 from ...ops import array_ops as _A
-from ...framework.tensor import convert_to_tensor
+from ...framework.device import asarray as _asarray
+from ...framework.tensor import _wrap
 from .graph import GraphKeys, Tensor, apply_op, get_default_graph
 from .variables import (get_variable, glorot_uniform_initializer, ones_initializer,
                         variable_scope, zeros_initializer)
@@ -177,8 +176,7 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=0.001, center=Tr
                 y, bm, bv = _C.batch_norm_channels_last(x, g, b, eps, True, axis=ax)
                 n = x._data.size // x._data.shape[ax]
                 bv = bv * (n / max(n - 1, 1))   # TF's (fused) moving variance uses Bessel's correction
-                return y, convert_to_tensor(np.asarray(bm, x._data.dtype)), \
-                    convert_to_tensor(np.asarray(bv, x._data.dtype))
+                return y, _wrap(_asarray(bm, x._data.dtype)), _wrap(_asarray(bv, x._data.dtype))
             y, _, _ = _C.batch_norm_channels_last(x, g, b, eps, False, m, v, axis=ax)
             return y, m, v
         y, bmean, bvar = apply_op("FusedBatchNorm", fn, (inputs, gamma, beta, mm, mv, training),

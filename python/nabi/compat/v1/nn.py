@@ -1,5 +1,7 @@
 """`tf.nn` (TF1 spellings) as graph ops over the eager `nabi.nn` implementations."""
 from ... import dtypes as _dt
+from ...framework.device import to_device
+from ...framework.tensor import _wrap
 from ...ops import conv_ops as _C
 from ...ops import nn_ops as _N
 from .graph import Tensor, apply_op
@@ -156,25 +158,29 @@ def embedding_lookup(params, ids, partition_strategy="mod", name=None, validate_
 
 
 def in_top_k(predictions, targets, k, name=None):
+    """True where the target's prediction is among the k largest of its row (ties count for
+    the target, as in TF)."""
     import numpy as np
-    from ...framework.tensor import convert_to_tensor
 
     def fn(p, t):
-        P, T = p._data, t._data.astype(np.int64)
-        tv = P[np.arange(P.shape[0]), T]
-        return convert_to_tensor((P > tv[:, None]).sum(axis=1) < k)
+        P = p._data
+        T = t._data.astype(np.int64).reshape(-1, 1)
+        tv = np.take_along_axis(P, T, 1)
+        return _wrap(np.less(np.sum(np.greater(P, tv), axis=1), k))
     return apply_op("InTopKV2", fn, (predictions, targets), name=name)
 
 
 def top_k(input, k=1, sorted=True, name=None):  # noqa: A002
     import numpy as np
-    from ...framework.tensor import convert_to_tensor
 
     def fn(x):
+        # sorted on the host (there is no device sort kernel); the results go back to x's device
         a = x._data
-        idx = np.argsort(-a, axis=-1, kind="stable")[..., :k]
-        return (convert_to_tensor(np.take_along_axis(a, idx, -1)),
-                convert_to_tensor(idx.astype(np.int32)))
+        kind = "cpu" if type(a) is np.ndarray else "cuda"
+        h = to_device(a, "cpu")
+        idx = np.argsort(-h, axis=-1, kind="stable")[..., :k]
+        return (_wrap(to_device(np.ascontiguousarray(np.take_along_axis(h, idx, -1)), kind)),
+                _wrap(to_device(idx.astype(np.int32), kind)))
     return apply_op("TopKV2", fn, (input,), name=name, num_outputs=2)
 
 

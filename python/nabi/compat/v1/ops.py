@@ -178,7 +178,17 @@ def ones_like(tensor, dtype=None, name=None, optimize=True):
     return apply_op("OnesLike", _A.ones_like, (tensor,), {"dtype": dtype}, name=name)
 
 
-fill = _w(_A.fill, "Fill")
+def _fill_on_host(dims, value):
+    # nabi.fill builds its result with np.full, which cannot take a GPU fill value: fill on the
+    # host (the session moves the result to the run device)
+    with on_host():
+        return _A.fill(_arr(dims), _arr(value))
+
+
+def fill(dims, value, name=None):
+    return apply_op("Fill", _fill_on_host, (dims, value), name=name)
+
+
 range = _w(_A.range, "Range")  # noqa: A001
 linspace = _w(_A.linspace, "LinSpace")
 eye = _w(_A.eye, "Eye")

@@ -27,7 +27,7 @@ def _bytes_tensor(b):
 def scalar(name, tensor, collections=None, family=None):
     s = _tbx()
     op = apply_op("ScalarSummary",
-                  lambda v: _bytes_tensor(s.scalar(name, float(v._data)).SerializeToString()),
+                  lambda v: _bytes_tensor(s.scalar(name, float(v.numpy())).SerializeToString()),
                   (tensor,), name=name)
     for c in (collections or [GraphKeys.SUMMARIES]):
         get_default_graph().add_to_collection(c, op)
@@ -52,7 +52,7 @@ def _tf_bins():
 def histogram(name, values, collections=None, family=None):
     s = _tbx()
     op = apply_op("HistogramSummary",
-                  lambda v: _bytes_tensor(s.histogram(name, np.asarray(v._data, np.float64),
+                  lambda v: _bytes_tensor(s.histogram(name, np.asarray(v.numpy(), np.float64),
                                                       _tf_bins()).SerializeToString()),
                   (values,), name=name)
     for c in (collections or [GraphKeys.SUMMARIES]):
