@@ -1,9 +1,13 @@
 """What `compile()` resolves: per-output losses (with the fused logits head), loss weights,
-metric trackers (built-in ones on NumPy arrays) and target conversions."""
+metric trackers (built-in ones on arrays) and target conversions.
+
+On the GPU the trackers compute where the predictions are and keep their running sums there;
+`result()` / `logs()` read them back (the one synchronisation)."""
 import inspect
 
 import numpy as np
 
+from ...framework.device import DeviceArray, to_device
 from ...framework.device import asarray as _asarray
 
 from ...framework.tensor import Tensor, _wrap
@@ -74,6 +78,22 @@ def resolve_loss(identifier):
     return _PerSampleWrapper(obj)
 
 
+def _like(x, like):
+    """Host data `x` as an array on `like`'s device (labels and weights follow predictions)."""
+    a = x._data if isinstance(x, Tensor) else _asarray(x)
+    if type(like) is DeviceArray and type(a) is not DeviceArray:
+        a = to_device(a, "cuda")
+    return a
+
+
+def _accumulate(acc, s, scale=1):
+    """acc + s * scale for a running sum: Python floats for host values; on the GPU the sum
+    stays a float64 device scalar, read back once by result() / logs()."""
+    if type(s) is DeviceArray:
+        return acc + s.astype(np.float64) * scale
+    return acc + float(s) * scale
+
+
 class _PerSampleWrapper:
     def __init__(self, fn):
         self.fn = fn
@@ -84,8 +104,7 @@ class _PerSampleWrapper:
         if not isinstance(vals, Tensor):
             vals = _wrap(_asarray(vals, np.float32))
         if sample_weight is not None:
-            w = sample_weight._data if isinstance(sample_weight, Tensor) else sample_weight
-            w = _asarray(w, vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
+            w = _asarray(_like(sample_weight, vals._data), vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
             vals = _m.multiply(vals, _wrap(w))
         n = vals._data.size
         return _m.multiply(_m.reduce_sum(vals), 1.0 / max(n, 1))
@@ -190,22 +209,24 @@ class FastMetric:
         v = self._values(yt, yp)
         if mask is not None:
             w = _mask_weights(mask, v, sw if self.weighted else None)
-            self.total += float((v * w).sum())
-            self.count += float(np.broadcast_to(w, v.shape).sum())
+            self.total = _accumulate(self.total, (v * w).sum())
+            self.count = _accumulate(self.count, np.broadcast_to(w, v.shape).sum())
         elif sw is not None and self.weighted:
             w = sw.reshape((-1,) + (1,) * (v.ndim - 1))
-            self.total += float((v * w).sum())
-            self.count += float(np.broadcast_to(w, v.shape).sum())
+            self.total = _accumulate(self.total, (v * w).sum())
+            self.count = _accumulate(self.count, np.broadcast_to(w, v.shape).sum())
         else:
-            self.total += float(v.sum())
+            self.total = _accumulate(self.total, v.sum())
             self.count += v.size
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        a = lambda t: t._data if isinstance(t, Tensor) else _asarray(t)  # noqa: E731
-        self.update(a(y_true), a(y_pred), None if sample_weight is None else a(sample_weight))
+        yp = y_pred._data if isinstance(y_pred, Tensor) else _asarray(y_pred)
+        self.update(_like(y_true, yp), yp,
+                    None if sample_weight is None else _like(sample_weight, yp))
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
 
     def reset_state(self):
         self.total = 0.0
@@ -263,7 +284,7 @@ def _mask_weights(mask, v, sw):
     while m.ndim > v.ndim and m.shape[-1] == 1:
         m = m[..., 0]
     if sw is not None:
-        m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _asarray(_like(sw, m), np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
     return m
 
 
@@ -274,7 +295,7 @@ def _loss_mask_weights(mask, sw):
     scale = m.size / (m.sum() + 1e-7)
     m = m * (np.float32(scale) if type(m) is np.ndarray else scale.astype(np.float32))
     if sw is not None:
-        m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _asarray(_like(sw, m), np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
     return m
 
 
@@ -300,16 +321,17 @@ class _FnMetric:
         v = self.fn(y_true, y_pred)
         a = _asarray(v._data if isinstance(v, Tensor) else v, dtype=np.float64)
         if sample_weight is not None:
-            w = _asarray(sample_weight._data if isinstance(sample_weight, Tensor)
-                           else sample_weight, np.float64).reshape((-1,) + (1,) * (a.ndim - 1))
-            self.total += float((a * w).sum())
-            self.count += float(np.broadcast_to(w, a.shape).sum())
+            w = _asarray(_like(sample_weight, a), np.float64).reshape(
+                (-1,) + (1,) * (a.ndim - 1))
+            self.total = _accumulate(self.total, (a * w).sum())
+            self.count = _accumulate(self.count, np.broadcast_to(w, a.shape).sum())
         else:
-            self.total += float(a.sum())
+            self.total = _accumulate(self.total, a.sum())
             self.count += a.size
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
 
     def reset_state(self):
         self.total = 0.0
@@ -540,7 +562,7 @@ class CompileState:
         if multi:
             n = len(ys[0]) if ys else 0
             for i, l in vals:
-                self.out_loss_tot[i] += float(l._data) * n
+                self.out_loss_tot[i] = _accumulate(self.out_loss_tot[i], l._data, n)
             self.out_loss_cnt += n
         for s in sink:
             s = _m.reduce_sum(s) if s._data.ndim else s
@@ -568,7 +590,7 @@ class CompileState:
         out = {"loss": loss}
         if self.n_out > 1 and self.out_loss_cnt:
             for n, tot in zip(self.output_names, self.out_loss_tot):
-                out[f"{n}_loss"] = tot / self.out_loss_cnt
+                out[f"{n}_loss"] = float(tot) / self.out_loss_cnt
         for t, _ in self.trackers:
             r = t.result()
             if isinstance(r, dict):
