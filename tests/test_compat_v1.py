@@ -635,6 +635,81 @@ def _nullctx():
     return contextlib.nullcontext()
 
 
+# -- devices -----------------------------------------------------------------------------------
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """The (NumPy-emulated) GPU as the default device, also in the CPU test run."""
+    from nabi.framework import device as dev
+    monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+    assert dev.current_device() == "cuda"
+    yield
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+
+
+def _placement_graph():
+    r = rng(11)
+    X = r.standard_normal((6, 3)).astype(np.float32)
+    L = r.integers(0, 2, 6).astype(np.int32)
+    x = tf.placeholder(tf.float32, [None, 3])
+    lab = tf.placeholder(tf.int32, [None])
+    W = tf.Variable(r.standard_normal((3, 2)).astype(np.float32))
+    b = tf.Variable(tf.zeros([2]))
+    c = tf.constant([[0.5, -0.5]])
+    logits = tf.matmul(x, W) + b + c + tf.fill([1, 2], 0.25)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=lab,
+                                                                         logits=logits))
+    train = tf.train.AdamOptimizer(0.1).minimize(loss)
+    fetch = [loss, logits, tf.nn.top_k(logits, 2)[1], tf.nn.in_top_k(logits, lab, 1)]
+    return {x: X, lab: L}, W, c, train, fetch
+
+
+def _train_and_fetch(feed, train, fetch, sess, steps=3):
+    sess.run(tf.global_variables_initializer())
+    for _ in range(steps):
+        sess.run(train, feed)
+    return sess.run(fetch, feed)
+
+
+def test_session_runs_on_the_gpu_and_fetches_numpy(emulated_gpu):
+    feed, W, c, train, fetch = _placement_graph()
+    with tf.Session() as sess:
+        got = _train_and_fetch(feed, train, fetch, sess)
+        # variables live on the GPU; a constant is uploaded once per session
+        assert all(v.device.endswith("GPU:0") for v in sess._vars.values())
+        up = sess._uploads[c.op][1]
+        sess.run(fetch, feed)
+        assert sess._uploads[c.op][1] is up and up.device.endswith("GPU:0")
+        w = sess.run(W)
+    assert type(got[0]) is np.float32     # scalars come back as NumPy scalars, as in TF
+    for g in got[1:] + [w]:
+        assert type(g) is np.ndarray
+    # the same graph, run on the CPU
+    with nabi.device("cpu"), tf.Session() as sess:
+        ref = _train_and_fetch(feed, train, fetch, sess)
+        assert all(v.device.endswith("CPU:0") for v in sess._vars.values())
+    for g, e in zip(got, ref):
+        assert g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_saver_and_summaries_on_the_gpu(emulated_gpu, tmp_path):
+    v = tf.Variable([1.0, 2.0], name="v")
+    inc = tf.assign_add(v, [1.0, 1.0])
+    saver = tf.train.Saver()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(inc)
+        p = saver.save(sess, str(tmp_path / "m"))
+    with np.load(p + ".npz") as f:
+        np.testing.assert_array_equal(f["v"], [2.0, 3.0])
+    with tf.Session() as sess:
+        saver.restore(sess, p)
+        assert sess._vars[v.op].device.endswith("GPU:0")
+        sess.run(inc)
+        np.testing.assert_array_equal(sess.run(v), [3.0, 4.0])
+
+
 # -- end to end ----------------------------------------------------------------------------
 def test_softmax_regression_converges_on_synthetic_data():
     r = rng(10)

@@ -13,8 +13,8 @@ duplicated.
 
 Devices: probes (and the values of constants) are built on the host, so building a graph never
 touches the GPU. The session runs the graph on the current device at run time (the GPU when one
-is available, as TF places ops): constants are uploaded once per device (`on_run_device`), and
-the session moves any other host output of an op there (see session.py).
+is available, as TF places ops): it moves host outputs of ops there, uploading each constant
+once per session (see session.py).
 """
 import contextlib
 import heapq  # noqa: F401  (used by the session's scheduler)
@@ -22,7 +22,7 @@ import heapq  # noqa: F401  (used by the session's scheduler)
 import numpy as np
 
 from ... import dtypes as _dt
-from ...framework.device import current_device, pop_device, push_device
+from ...framework.device import pop_device, push_device
 from ...framework.tensor import Tensor as EagerTensor, TensorShape, convert_to_tensor
 
 __all__ = ["Graph", "Tensor", "Operation", "GraphKeys", "get_default_graph",
@@ -548,20 +548,6 @@ def host_tensor(value):
     """convert_to_tensor, kept on the host (a probe or a constant's value)."""
     with on_host():
         return convert_to_tensor(value)
-
-
-def on_run_device(t, cache):
-    """The build-time host tensor `t` on the current device; uploads are cached in `cache`
-    (one per device), so a constant is copied to the GPU once, not on every run."""
-    if type(t._data) is not np.ndarray or t._data.dtype.kind not in "biuf":
-        return t
-    dev = current_device()
-    if dev == "cpu":
-        return t
-    r = cache.get(dev)
-    if r is None:
-        r = cache[dev] = t.to(dev)
-    return r
 
 
 def _probe(op_name, call, inputs):

@@ -12,7 +12,7 @@ from ...ops import array_ops as _A
 from ...ops import math_ops as _M
 from ...ops import random_ops as _R
 from .graph import (Operation, Tensor, _eager_error, apply_op, dummy_value, get_default_graph,
-                    _graph_of, host_tensor, on_host, on_run_device)
+                    _graph_of, host_tensor, on_host)
 
 
 def _w(eager_fn, op_type):
@@ -158,8 +158,7 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
     else:
         with on_host():
             val = _n.constant(value, dtype=dtype, shape=shape)
-    uploads = {}
-    return apply_op("Const", lambda: on_run_device(val, uploads), (), name=name)
+    return apply_op("Const", lambda: val, (), name=name)
 
 
 def zeros(shape, dtype=_dt.float32, name=None):

@@ -75,6 +75,7 @@ class Session:
         self.graph = graph if graph is not None else get_default_graph()
         self._vars = {}        # variable op -> eager nabi.Variable
         self._state = {}       # optimizer slots etc., keyed by (owner id, key)
+        self._uploads = {}     # Const op -> (its host value, that value on the run device)
         self._closed = False
         self._ctx = None
 
@@ -112,6 +113,7 @@ class Session:
         self._closed = True
         self._vars.clear()
         self._state.clear()
+        self._uploads.clear()
 
     def list_devices(self):
         return []
@@ -288,11 +290,21 @@ class Session:
                         v = convert_to_tensor(v)
                     elif on_gpu and type(v._data) is np.ndarray and v._data.dtype.kind in "biuf" \
                             and not isinstance(v, EagerVariable):
-                        v = v.to(dev)   # a host result (constant, zeros, random draw)
+                        v = self._to_run_device(op, v, dev)
                     values[t] = v
                     if tape is not None and t in watch:
                         tape.watch(v)
         return values
+
+    def _to_run_device(self, op, v, dev):
+        """A host result (a constant, zeros, a random draw) moved to the run device; a constant
+        is uploaded once per session."""
+        if op.type != "Const":
+            return v.to(dev)
+        up = self._uploads.get(op)
+        if up is None or up[0] is not v:
+            up = self._uploads[op] = (v, v.to(dev))
+        return up[1]
 
     def partial_run_setup(self, *a, **k):
         raise NotImplementedError("Session.partial_run is not supported by nabi.compat.v1")
