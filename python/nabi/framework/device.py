@@ -283,8 +283,8 @@ class DeviceArray:
         return st[::-1]
 
     def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = axes[0]
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list, np.ndarray)):
+            axes = tuple(axes[0])
         if not axes:
             axes = tuple(range(self.ndim))[::-1]
         axes = [int(a) % self.ndim if self.ndim else 0 for a in axes]
@@ -1054,22 +1054,43 @@ def _getitem(x, idx):
     return x._strided(shape, strides, offset)
 
 
-def _advanced_getitem(x, idx):
+def _split_advanced(x, idx, op):
+    """An index with one integer array and otherwise basic entries (ints, slices) ->
+    (basic index with the array replaced by a full slice, the array as a DeviceArray, the axis
+    the array indexes in x[basic], whether NumPy moves the result axes to the front)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    # one integer array on one axis, every other index a full slice: np.take
     arrs = [k for k, i in enumerate(idx) if _is_dev(i) or isinstance(i, (list, np.ndarray))]
-    if len(arrs) == 1 and all(isinstance(i, slice) and i == slice(None)
-                              for k, i in enumerate(idx) if k != arrs[0]) \
-            and Ellipsis not in idx and None not in idx:
-        k = arrs[0]
-        ind = idx[k]
-        if (_is_dev(ind) and ind.dtype == np.bool_) or \
-                (not _is_dev(ind) and np.asarray(ind).dtype == np.bool_):
-            raise IndexError("[device] boolean-mask indexing is not supported on the GPU")
-        return _take(x, ind, axis=k)
-    raise IndexError("[device] this kind of advanced indexing is not supported on the GPU "
-                     "(one integer array on one axis is)")
+    ok = len(arrs) == 1 and all(
+        isinstance(i, (slice, int, np.integer)) for k, i in enumerate(idx) if k != arrs[0])
+    if not ok:
+        raise IndexError(f"[{op}] [device] this kind of advanced indexing is not supported on "
+                         "the GPU (one integer array, with ints and slices on other axes, is)")
+    k = arrs[0]
+    ind = idx[k]
+    if not _is_dev(ind):
+        ind = np.asarray(ind)
+        if ind.dtype == np.bool_:
+            raise IndexError(f"[{op}] [device] boolean-mask indexing is not supported on the GPU")
+        ind = DeviceArray.from_numpy(ind.astype(np.int64))
+    elif ind.dtype == np.bool_:
+        raise IndexError(f"[{op}] [device] boolean-mask indexing is not supported on the GPU")
+    ints = [j for j, i in enumerate(idx) if j != k and not isinstance(i, slice)]
+    kb = k - sum(1 for j in ints if j < k)
+    adv = sorted(ints + [k])
+    front = adv != list(range(adv[0], adv[-1] + 1))  # NumPy: separated advanced indices
+    basic = idx[:k] + (slice(None),) + idx[k + 1:]
+    return basic, ind, kb, front
+
+
+def _advanced_getitem(x, idx):
+    basic, ind, kb, front = _split_advanced(x, idx, "getitem")
+    y = _getitem(x, basic) if any(not (isinstance(i, slice) and i == slice(None))
+                                 for i in basic) else x
+    r = _take(y, ind, axis=kb)
+    if front and kb:
+        r = _moveaxis(r, tuple(range(kb, kb + ind.ndim)), tuple(range(ind.ndim)))
+    return r
 
 
 def _setitem(x, idx, value):
@@ -1089,23 +1110,28 @@ def add_at(z, idx, g):
     """np.add.at(z, idx, g) that also takes GPU arrays (one integer index array on one axis,
     the other indices full slices: the scatter_add kernel)."""
     if type(z) is not DeviceArray:
+        if _is_dev(g):
+            raise ValueError(f"[add_at] the target is a host array of shape {z.shape} but the "
+                             "values are on cuda:0")
         np.add.at(z, idx, g)
         return
-    t = idx if isinstance(idx, tuple) else (idx,)
-    arrs = [k for k, i in enumerate(t) if _is_dev(i) or isinstance(i, (list, np.ndarray))]
-    if len(arrs) != 1 or any(not (isinstance(i, slice) and i == slice(None))
-                             for k, i in enumerate(t) if k != arrs[0]):
-        raise IndexError("[device] this kind of advanced indexing is not supported on the GPU "
-                         "(one integer array on one axis is)")
-    k = arrs[0]
-    ind = t[k] if _is_dev(t[k]) else DeviceArray.from_numpy(np.asarray(t[k], np.int64))
+    basic, ind, k, front = _split_advanced(z, idx, "add_at")
+    whole = all(isinstance(i, slice) and i == slice(None) for i in basic)
+    y_shape = z.shape if whole else _getitem(z, basic).shape
     (gg,), _ = _operands("add_at", (g,))
     if gg.dtype != z.dtype:
         gg = gg.astype(z.dtype)
-    want = z.shape[:k] + ind.shape + z.shape[k + 1:]
+    want = y_shape[:k] + ind.shape + y_shape[k + 1:]
+    if front and k:
+        want_front = ind.shape + y_shape[:k] + y_shape[k + 1:]
+        gg = _moveaxis(_broadcast_to(gg, want_front), tuple(range(ind.ndim)),
+                       tuple(range(k, k + ind.ndim)))
     gg = _broadcast_to(gg, want)
-    r = DeviceArray(backend().scatter_add(gg.buf, ind.buf, k, z.shape[k]))
-    np.add(z, r, out=z)
+    r = DeviceArray(backend().scatter_add(gg.buf, ind.buf, k, y_shape[k]))
+    if whole:
+        np.add(z, r, out=z)
+    else:  # scatter into the basic view's shape, then add it back through the view
+        _setitem(z, basic, np.add(_getitem(z, basic), r))
 
 
 # ---- kernel dispatch ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import builtins
 
 import numpy as np
 
-from ..framework.device import DeviceArray, add_at, backend, asarray as _asarray
+from ..framework.device import DeviceArray, add_at, backend, place, to_device, asarray as _asarray
 
 from .. import dtypes as _dt
 from ._common import (convert_to_tensor, Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
@@ -23,26 +23,31 @@ def _shape_arg(shape):
 
 
 def zeros(shape, dtype=_dt.float32, name=None):
-    return _wrap(np.zeros(_shape_arg(shape), _dt.as_dtype(dtype)._np))
+    return _wrap(place(np.zeros(_shape_arg(shape), _dt.as_dtype(dtype)._np)))
 
 
 def ones(shape, dtype=_dt.float32, name=None):
-    return _wrap(np.ones(_shape_arg(shape), _dt.as_dtype(dtype)._np))
+    return _wrap(place(np.ones(_shape_arg(shape), _dt.as_dtype(dtype)._np)))
 
 
 def zeros_like(input, dtype=None, name=None):  # noqa: A002
     a = t_(input)._data
-    return _wrap(np.zeros(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
+    return _wrap(np.zeros_like(a, dtype=a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
 
 
 def ones_like(input, dtype=None, name=None):  # noqa: A002
     a = t_(input)._data
-    return _wrap(np.ones(a.shape, a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
+    return _wrap(np.ones_like(a, dtype=a.dtype if dtype is None else _dt.as_dtype(dtype)._np))
+
+
+def _on_device_of(arr, like):
+    """A new host array `arr` moved to the device of the array `like`."""
+    return arr if type(like) is np.ndarray else to_device(arr, "cuda")
 
 
 def fill(dims, value, name=None):
     v = t_(value)._data
-    return _wrap(np.full(_shape_arg(dims), v, dtype=v.dtype))
+    return _wrap(_on_device_of(np.full(_shape_arg(dims), to_device(v, "cpu"), dtype=v.dtype), v))
 
 
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
@@ -51,18 +56,18 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     vals = [v._data.item() if isinstance(v, Tensor) else v for v in (start, limit, delta)]
     if dtype is None:
         dtype = _dt.float32 if any(isinstance(v, float) for v in vals) else _dt.int32
-    return _wrap(np.arange(*vals, dtype=_dt.as_dtype(dtype)._np))
+    return _wrap(place(np.arange(*vals, dtype=_dt.as_dtype(dtype)._np)))
 
 
 def linspace(start, stop, num, name=None, axis=0):
-    return _wrap(np.linspace(float(start), float(stop), int(num), dtype=np.float32))
+    return _wrap(place(np.linspace(float(start), float(stop), int(num), dtype=np.float32)))
 
 
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=None):
     e = np.eye(num_rows, num_columns, dtype=_dt.as_dtype(dtype)._np)
     if batch_shape:
         e = np.broadcast_to(e, tuple(batch_shape) + e.shape).copy()
-    return _wrap(e)
+    return _wrap(place(e))
 
 
 def identity(input, name=None):  # noqa: A002
@@ -74,15 +79,18 @@ def identity(input, name=None):  # noqa: A002
 
 
 def shape(input, out_type=_dt.int32, name=None):  # noqa: A002
-    return _wrap(_asarray(t_(input)._data.shape, dtype=_dt.as_dtype(out_type)._np))
+    a = t_(input)._data
+    return _wrap(_on_device_of(np.asarray(a.shape, dtype=_dt.as_dtype(out_type)._np), a))
 
 
 def size(input, out_type=_dt.int32, name=None):  # noqa: A002
-    return _wrap(_asarray(t_(input)._data.size, dtype=_dt.as_dtype(out_type)._np))
+    a = t_(input)._data
+    return _wrap(_on_device_of(np.asarray(a.size, dtype=_dt.as_dtype(out_type)._np), a))
 
 
 def rank(input, name=None):  # noqa: A002
-    return _wrap(_asarray(t_(input)._data.ndim, dtype=np.int32))
+    a = t_(input)._data
+    return _wrap(_on_device_of(np.asarray(a.ndim, dtype=np.int32), a))
 
 
 # ---------------------------------------------------------------- reshaping
@@ -356,6 +364,10 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     out = _wrap(np.take(a, ind, axis=ax))
     if _tapes and is_float(a):
         def bwd(g, n):
+            if type(g) is DeviceArray:  # the scatter_add kernel, straight into z's axis ax
+                z = np.zeros_like(g, shape=a.shape)
+                add_at(z, (builtins.slice(None),) * ax + (ind,), g)
+                return (z,)
             z = np.zeros(a.shape, g.dtype)
             zm = np.moveaxis(z, ax, 0)
             gm = np.moveaxis(g, tuple(_builtin_range(ax, ax + ind.ndim)),

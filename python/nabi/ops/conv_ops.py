@@ -11,7 +11,7 @@ import numpy as np
 from ..framework.device import asarray as _asarray
 
 from .. import _C
-from ..framework.device import kernels
+from ..framework.device import kernels, to_device
 from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
 
 __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
@@ -283,7 +283,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
                          f"{U.shape[3]} and output channels {xs[3]}")
     pads = _pads(op, padding, xs[1:3], (KH, KW), st, dl, fmt)
     Wc = contiguous(w._data)  # HW(C_out)(C_in): conv2d filter mapping x (C_out) -> u (C_in)
-    xz = np.zeros(xs, U.dtype)
+    xz = np.zeros_like(U, shape=xs)
     exp = ((xs[1] + pads[0] + pads[1] - ((KH - 1) * dl[0] + 1)) // st[0] + 1,
            (xs[2] + pads[2] + pads[3] - ((KW - 1) * dl[1] + 1)) // st[1] + 1)
     if exp != U.shape[1:3]:
@@ -488,6 +488,8 @@ def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None
                         X.dtype)
         v_ = _asarray(t_(moving_variance)._data if isinstance(moving_variance, Tensor)
                         else moving_variance, X.dtype)
+        if type(X) is not np.ndarray:  # host moving statistics meet a GPU batch: upload them
+            m_, v_ = to_device(m_, "cuda"), to_device(v_, "cuda")
         mean, var = contiguous(m_.reshape(C)), contiguous(v_.reshape(C))
         Y = kernels(X).batch_norm_forward_infer(X, G, B, mean, var, eps)
         inv = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(X.dtype)

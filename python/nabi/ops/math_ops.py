@@ -381,7 +381,7 @@ def _prod_bwd(g, a, o, ax, k):
     moved = np.transpose(a, perm)
     lead = moved.shape[:len(keep)]
     flat = moved.reshape(lead + (-1,))
-    ones = np.ones(lead + (1,), a.dtype)
+    ones = np.ones_like(flat[..., :1])
     left = np.concatenate([ones, np.cumprod(flat[..., :-1], axis=-1)], axis=-1)
     right = np.concatenate([np.cumprod(flat[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
     others = (left * right).reshape(moved.shape)

@@ -73,7 +73,7 @@ def _prepare(op, x, states, kernel, recurrent_kernel, bias):
     out_states = []
     for name, s in states:
         if s is None:
-            out_states.append(_wrap(np.zeros((xd.shape[0], units), dt)))
+            out_states.append(_wrap(np.zeros_like(xd, shape=(xd.shape[0], units))))
         else:
             s = _as_float_tensor(op, s, name, dt)
             if s._data.shape != (xd.shape[0], units):

@@ -14,7 +14,7 @@ the cell runs step by step (still differentiable).
 """
 import numpy as np
 
-from ...framework.device import asarray as _asarray, place
+from ...framework.device import asarray as _asarray, place, to_device
 
 from ... import nn as _nn
 from ...framework.tensor import Tensor, _wrap
@@ -99,9 +99,11 @@ def _act_kernel_name(ser, fn):
     return None
 
 
-def _dropout_mask(shape, rate, dtype):
+def _dropout_mask(shape, rate, dtype, like):
+    """A scaled keep-mask on the device of the array `like`."""
     keep = np.random.random_sample(shape) >= rate
-    return _wrap(keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate)))
+    m = keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate))
+    return _wrap(m if type(like) is np.ndarray else to_device(m, "cuda"))
 
 
 def _is_training(training):
@@ -190,12 +192,13 @@ class _CellBase(Layer):
         if _is_training(training):
             if self.dropout > 0:
                 if self._dp_mask is None or self._dp_mask._data.shape != x._data.shape:
-                    self._dp_mask = _dropout_mask(x._data.shape, self.dropout, x._data.dtype)
+                    self._dp_mask = _dropout_mask(x._data.shape, self.dropout, x._data.dtype,
+                                                  x._data)
                 dp = self._dp_mask
             if self.recurrent_dropout > 0:
                 if self._rdp_mask is None or self._rdp_mask._data.shape != h._data.shape:
                     self._rdp_mask = _dropout_mask(h._data.shape, self.recurrent_dropout,
-                                                   h._data.dtype)
+                                                   h._data.dtype, h._data)
                 rdp = self._rdp_mask
         return dp, rdp
 
@@ -547,6 +550,8 @@ class RNN(Layer):
             mask = mask[0]
         if mask is not None:
             m = _asarray(mask._data if isinstance(mask, Tensor) else mask).astype(bool)
+            if type(m) is not type(x._data):  # a NumPy mask given with GPU inputs
+                m = to_device(m, "cpu" if type(x._data) is np.ndarray else "cuda")
             mask = None if m.all() else m
         out = None
         if mask is None:
@@ -660,7 +665,7 @@ class _FusedRNN(RNN):
         c = self.cell
         if _is_training(training) and c.dropout > 0:
             B, T, D = x._data.shape
-            mask = _dropout_mask((B, 1, D), c.dropout, x._data.dtype)
+            mask = _dropout_mask((B, 1, D), c.dropout, x._data.dtype, x._data)
             x = x * mask
         return x
 

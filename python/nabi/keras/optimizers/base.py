@@ -247,7 +247,7 @@ class Optimizer:
                              f"(optimizer built for {len(self._trainable_variables)} variables), "
                              f"got {len(weights)}")
         for v, w in zip(vs, weights):
-            w = np.asarray(w._data if isinstance(w, Tensor) else w)
+            w = _asarray(w._data if isinstance(w, Tensor) else w)
             if w.shape != v._data.shape:
                 raise ValueError(f"[{type(self).__name__}.set_weights] {v._name}: shape "
                                  f"{w.shape} does not match {v._data.shape}")
