@@ -402,3 +402,205 @@ def test_auc_roc_vs_numpy_trapezoid():
     pp = np.stack([p, 1 - p], 1)
     ml.update_state(tt, pp)
     np.testing.assert_allclose(float(ml.result()), _np_auc(t, p, 200), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- on the GPU (emulated and real)
+# The emulated GPU (nabi.framework.cuda_emulator) and, when present, the real one: losses and
+# metrics given host labels and GPU predictions (as Keras users write them) compute on the GPU
+# and agree with the CPU and with the NumPy references above.
+
+@pytest.fixture(params=["emu", "cuda"])
+def gpu(request, monkeypatch):
+    from nabi import _C
+    from nabi.framework import device as dev
+    if request.param == "emu":
+        monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
+    else:
+        monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+    if request.param == "cuda" and not dev.gpu_available():
+        pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
+    yield request.param
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+
+
+def _on_gpu(t):
+    return t.device.endswith("GPU:0")
+
+
+def _loss_and_grad(kind, loss, t, p, sw):
+    with tf.device(kind):
+        x = tf.Variable(p)
+        with tf.GradientTape() as tape:
+            out = loss(t, x, sample_weight=sw)
+        g = tape.gradient(out, x)
+    assert _on_gpu(out) == _on_gpu(g) == (kind == "cuda")
+    return out.numpy(), g.numpy()
+
+
+GPU_LOSSES = {name: (lambda n=name: L.LossFunctionWrapper(L.get(n))) for name in REFS}
+GPU_LOSSES.update({
+    "bce_logits_smoothed": lambda: L.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+    "cce_logits": lambda: L.CategoricalCrossentropy(from_logits=True),
+    "huber_delta": lambda: L.Huber(delta=0.3),
+    "sum_reduction": lambda: L.MeanAbsoluteError(reduction="sum"),
+    "mean_with_sample_weight": lambda: L.Poisson(reduction="mean_with_sample_weight"),
+})
+
+
+@pytest.mark.parametrize("name", sorted(GPU_LOSSES))
+def test_losses_on_gpu_match_cpu_and_numpy(gpu, name):
+    ref_name = name if name in REFS else {"bce_logits_smoothed": "binary_crossentropy",
+                                          "cce_logits": "categorical_crossentropy",
+                                          "huber_delta": "huber", "sum_reduction":
+                                          "mean_absolute_error",
+                                          "mean_with_sample_weight": "poisson"}[name]
+    t, p = data(ref_name, n=5, c=3)
+    sw = R.uniform(0.2, 2, 5).astype(np.float32)
+    vg, gg = _loss_and_grad("cuda", GPU_LOSSES[name](), t, p, sw)
+    vc, gc = _loss_and_grad("cpu", GPU_LOSSES[name](), t, p, sw)
+    np.testing.assert_allclose(vg, vc, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(gg, gc, rtol=2e-4, atol=2e-6)
+    if name in REFS:
+        ref = (REFS[name](t.astype(np.float64), p.astype(np.float64)) * sw).sum() / 5
+        np.testing.assert_allclose(vg, ref, rtol=2e-5, atol=2e-6)
+
+
+def test_sparse_losses_on_gpu(gpu):
+    p = softmax(R.standard_normal((6, 4))).astype(np.float32)
+    z = R.standard_normal((6, 4)).astype(np.float32)
+    y = np.array([0, 3, 1, 2, 2, -1])
+    sw = R.uniform(0.2, 2, 6).astype(np.float32)
+    for loss, pred in [(lambda: L.SparseCategoricalCrossentropy(ignore_class=-1), p),
+                       (lambda: L.SparseCategoricalCrossentropy(from_logits=True,
+                                                                ignore_class=-1), z)]:
+        vg, gg = _loss_and_grad("cuda", loss(), y, pred, sw)
+        vc, gc = _loss_and_grad("cpu", loss(), y, pred, sw)
+        np.testing.assert_allclose(vg, vc, rtol=2e-5)
+        np.testing.assert_allclose(gg, gc, rtol=2e-4, atol=1e-7)
+    ref = -np.log(np.clip(p[np.arange(5), y[:5]], EPS, 1 - EPS))
+    out = L.sparse_categorical_crossentropy(y[:5], tf.constant(p[:5]))
+    assert _on_gpu(out)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"label 7 is out of range for 4 classes"):
+        L.sparse_categorical_crossentropy(np.array([0, 7, 1, 2, 2, 0]), tf.constant(p))
+    with tf.device("cpu"):
+        y_cpu = tf.constant(np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]])
+    with pytest.raises(ValueError, match=r"\[Loss\] y_true is on cpu but y_pred is on cuda:0"):
+        L.categorical_crossentropy(y_cpu, tf.constant(p))
+
+
+GPU_METRICS = [
+    ("Mean", lambda: M.Mean(), "values"),
+    ("Sum", lambda: M.Sum(), "values"),
+    ("BinaryAccuracy", lambda: M.BinaryAccuracy(threshold=0.3), "onehot"),
+    ("CategoricalAccuracy", lambda: M.CategoricalAccuracy(), "onehot"),
+    ("SparseCategoricalAccuracy", lambda: M.SparseCategoricalAccuracy(), "sparse"),
+    ("TopKCategoricalAccuracy", lambda: M.TopKCategoricalAccuracy(k=2), "onehot"),
+    ("SparseTopKCategoricalAccuracy", lambda: M.SparseTopKCategoricalAccuracy(k=2), "sparse"),
+    ("MeanSquaredError", lambda: M.MeanSquaredError(), "onehot"),
+    ("RootMeanSquaredError", lambda: M.RootMeanSquaredError(), "onehot"),
+    ("CategoricalCrossentropy", lambda: M.CategoricalCrossentropy(), "onehot"),
+    ("SparseCategoricalCrossentropy", lambda: M.SparseCategoricalCrossentropy(), "sparse"),
+    ("CategoricalHinge", lambda: M.CategoricalHinge(), "onehot"),
+    ("LogCoshError", lambda: M.LogCoshError(), "onehot"),
+    ("CosineSimilarity", lambda: M.CosineSimilarity(), "onehot"),
+    ("Precision_thresholds", lambda: M.Precision(thresholds=[0.7, 0.2, 0.4]), "onehot"),
+    ("Precision_class_id", lambda: M.Precision(class_id=1), "onehot"),
+    ("Recall_top_k", lambda: M.Recall(top_k=2), "onehot"),
+    ("TrueNegatives", lambda: M.TrueNegatives(thresholds=[0.1, 0.5]), "onehot"),
+    ("AUC", lambda: M.AUC(num_thresholds=50), "onehot"),
+    ("AUC_PR", lambda: M.AUC(curve="PR"), "onehot"),
+    ("AUC_PR_minoring", lambda: M.AUC(curve="PR", summation_method="minoring"), "onehot"),
+    ("AUC_logits", lambda: M.AUC(from_logits=True), "logits"),
+    ("AUC_multi_label", lambda: M.AUC(multi_label=True, label_weights=[1.0, 2.0, 0.5]),
+     "onehot"),
+]
+
+
+def _metric_inputs(kind):
+    r = np.random.default_rng(5)
+    labels = r.integers(0, 3, 12)
+    probs = softmax(r.standard_normal((12, 3))).astype(np.float32)
+    sw = r.uniform(0.2, 2, 12).astype(np.float32)
+    if kind == "values":
+        return (r.standard_normal((12, 3)).astype(np.float32),), sw
+    if kind == "sparse":
+        return (labels, probs), sw
+    if kind == "logits":
+        return (np.eye(3, dtype=np.float32)[labels], r.standard_normal((12, 3)).astype(
+            np.float32)), sw
+    return (np.eye(3, dtype=np.float32)[labels], probs), sw
+
+
+def _metric_result(kind, factory, inputs, sw, feed):
+    """The metric built on `kind`, updated with two batches given as host arrays ("numpy"),
+    tensors of the current device ("tensor") or CPU tensors ("cpu_tensor")."""
+    with tf.device(kind):
+        m = factory()
+        for sl in (slice(0, 7), slice(7, 12)):
+            args = [a[sl] for a in inputs]
+            w = sw[sl]
+            if feed == "tensor":
+                args, w = [tf.constant(a) for a in args], tf.constant(w)
+            elif feed == "cpu_tensor":
+                with tf.device("cpu"):
+                    args, w = [tf.constant(a) for a in args], tf.constant(w)
+            m.update_state(*args, sample_weight=w)
+        assert all(_on_gpu(v) == (kind == "cuda") for v in m.variables)
+        return m.result().numpy()
+
+
+@pytest.mark.parametrize("name,factory,kind", GPU_METRICS, ids=[g[0] for g in GPU_METRICS])
+def test_metrics_on_gpu_match_cpu(gpu, name, factory, kind):
+    inputs, sw = _metric_inputs(kind)
+    cpu = _metric_result("cpu", factory, inputs, sw, "numpy")
+    for feed in ("numpy", "tensor", "cpu_tensor"):
+        np.testing.assert_allclose(_metric_result("cuda", factory, inputs, sw, feed), cpu,
+                                   rtol=2e-5, atol=1e-6, err_msg=f"{name} fed {feed}")
+
+
+def test_metric_functions_on_gpu(gpu):
+    t = np.array([[1.0], [0.0], [1.0], [0.0]])
+    p = tf.constant(np.array([[0.7], [0.6], [0.2], [0.1]]))
+    oh = np.eye(3)[[0, 2, 1]]
+    pr = tf.constant(np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]))
+    for out, ref in [(M.binary_accuracy(t, p, threshold=0.15), [1, 0, 1, 1]),
+                     (M.categorical_accuracy(oh, pr), [1, 1, 0]),
+                     (M.sparse_categorical_accuracy([[0], [2], [1]], pr), [[1], [1], [0]]),
+                     (M.top_k_categorical_accuracy(oh, pr, k=2), [1, 1, 1]),
+                     (M.sparse_top_k_categorical_accuracy([2, 0, 1], pr, k=2), [0, 0, 1]),
+                     (M.sparse_top_k_categorical_accuracy([2, 0, 1], pr, k=3), [1, 1, 1]),
+                     (M.cosine_similarity(oh, pr), (oh * pr.numpy()).sum(-1) /
+                      np.linalg.norm(pr.numpy(), axis=-1))]:
+        assert _on_gpu(out)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6)
+
+
+def _fit_logs(kind, x, y, sw):
+    K = tf.keras
+    with tf.device(kind):
+        K.utils.set_random_seed(4)
+        model = K.Sequential([K.Input((5,)), K.layers.Dense(8, activation="tanh"),
+                              K.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss="binary_crossentropy",
+                      metrics=["accuracy", "mae", K.metrics.AUC(), K.metrics.Recall()],
+                      weighted_metrics=["mse", K.metrics.Precision(thresholds=0.4)])
+        hist = model.fit(x, y, sample_weight=sw, batch_size=8, epochs=2, verbose=0,
+                         shuffle=False, validation_data=(x[:16], y[:16]))
+        ev = model.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    return hist.history, ev
+
+
+def test_fit_metrics_on_gpu_match_cpu(gpu):
+    r = np.random.default_rng(2)
+    x = r.standard_normal((40, 5)).astype(np.float32)
+    y = (x[:, 0] - x[:, 2] > 0).astype(np.float32)[:, None]
+    sw = r.uniform(0.5, 1.5, 40).astype(np.float32)
+    hg, eg = _fit_logs("cuda", x, y, sw)
+    hc, ec = _fit_logs("cpu", x, y, sw)
+    assert hg.keys() == hc.keys() and eg.keys() == ec.keys()
+    for k in hc:
+        np.testing.assert_allclose(hg[k], hc[k], rtol=2e-4, atol=1e-6, err_msg=k)
+    for k in ec:
+        np.testing.assert_allclose(eg[k], ec[k], rtol=2e-4, atol=1e-6, err_msg=k)

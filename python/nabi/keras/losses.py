@@ -57,15 +57,16 @@ def _pred(y_pred):
     return t, a
 
 
-def _on_device_of(x, like, what="y_true"):
+def _on_device_of(x, like, what="y_true", op="Loss"):
     """`x` (a Tensor, array, list or number) as an array on `like`'s device: host data adopts
     the prediction's device (as Keras converts labels and weights for the op's device); a
     Tensor on another device is an error."""
     if isinstance(x, Tensor):
         a = x._data
         if type(a) is not type(like) and (type(a) is DeviceArray or type(like) is DeviceArray):
-            raise ValueError(f"[Loss] {what} is on {x.device} but y_pred is on "
-                             f"{getattr(like, 'device', 'cpu')}; move one with .cuda() / .cpu()")
+            name = lambda v: "cuda:0" if type(v) is DeviceArray else "cpu"  # noqa: E731
+            raise ValueError(f"[{op}] {what} is on {name(a)} but y_pred is on {name(like)}; "
+                             "move one with .cuda() / .cpu()")
         return a
     a = _asarray(x)
     if type(like) is DeviceArray and type(a) is not DeviceArray:

@@ -38,7 +38,7 @@ def _arr(x):
 
 def _like(x, like, what="y_true"):
     """x as an array on `like`'s device (host data adopts it)."""
-    return _losses._on_device_of(x, like, what)
+    return _losses._on_device_of(x, like, what, "Metric")
 
 
 def _pair(y_true, y_pred, state=None):
@@ -302,6 +302,10 @@ class Reduce(Metric):
     def update_state(self, values, sample_weight=None):
         v = _arr(values) if isinstance(values, Tensor) else _like(values, self.total._data,
                                                                   "values")
+        self._update(v, sample_weight)
+
+    def _update(self, v, sample_weight):
+        """update_state on an array `v` that stays where it is (sample_weight follows it)."""
         if v.dtype != self._dtype:
             v = v.astype(self._dtype)
         if self.reduction == "sum":
@@ -356,7 +360,7 @@ class MeanMetricWrapper(Mean):
             values = self._afn(yt, yp, **self._fn_kwargs)
         else:
             values = _arr(self._fn(_wrap(yt), _wrap(yp), **self._fn_kwargs))
-        return super().update_state(values, sample_weight)
+        return self._update(values, sample_weight)
 
     def get_config(self):
         cfg = {"name": self.name, "dtype": self.dtype}
@@ -444,7 +448,7 @@ class RootMeanSquaredError(Mean):
         yt = yt.astype(self._dtype, copy=False)
         yt, yp = _losses._same_rank(yt, yp)
         d = yp - yt
-        return super().update_state(d * d, sample_weight)
+        return self._update(d * d, sample_weight)
 
     def result(self):
         return _wrap(np.sqrt(super().result()._data))
