@@ -438,8 +438,16 @@ def _loss_and_grad(kind, loss, t, p, sw):
     return out.numpy(), g.numpy()
 
 
+class _AbsLoss(L.Loss):
+    """A Loss subclass made of ops (the unfused path)."""
+
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_pred - y_true), axis=-1)
+
+
 GPU_LOSSES = {name: (lambda n=name: L.LossFunctionWrapper(L.get(n))) for name in REFS}
 GPU_LOSSES.update({
+    "custom_subclass": lambda: _AbsLoss(reduction="mean_with_sample_weight"),
     "bce_logits_smoothed": lambda: L.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
     "cce_logits": lambda: L.CategoricalCrossentropy(from_logits=True),
     "huber_delta": lambda: L.Huber(delta=0.3),
@@ -454,7 +462,8 @@ def test_losses_on_gpu_match_cpu_and_numpy(gpu, name):
                                           "cce_logits": "categorical_crossentropy",
                                           "huber_delta": "huber", "sum_reduction":
                                           "mean_absolute_error",
-                                          "mean_with_sample_weight": "poisson"}[name]
+                                          "mean_with_sample_weight": "poisson",
+                                          "custom_subclass": "mean_absolute_error"}[name]
     t, p = data(ref_name, n=5, c=3)
     sw = R.uniform(0.2, 2, 5).astype(np.float32)
     vg, gg = _loss_and_grad("cuda", GPU_LOSSES[name](), t, p, sw)

@@ -152,6 +152,9 @@ def _k_msle(yt, yp):
 
 
 def _hinge_labels(yt):
+    """0/1 labels become -1/1 (Keras `convert_binary_labels_to_hinge`)."""
+    if type(yt) is not np.ndarray:      # GPU: decided on the device, nothing read back
+        return np.where(np.all((yt == 0) | (yt == 1)), 2 * yt - 1, yt)
     if yt.size and np.all((yt == 0) | (yt == 1)):
         return 2 * yt - 1
     return yt
@@ -519,7 +522,11 @@ def _reduce_arrays(vals, w, reduction):
     if reduction == "sum":
         return _asarray(total, vals.dtype), (1.0 if w is None else w)
     if reduction == "mean_with_sample_weight" and w is not None:
-        div = float(np.broadcast_to(w, wv.shape).sum())
+        div = np.broadcast_to(w, wv.shape).sum()
+        if type(div) is DeviceArray:    # divide_no_nan on the device, nothing read back
+            inv = np.where(div != 0, 1.0 / np.where(div != 0, div, 1), 0).astype(vals.dtype)
+            return (total * inv).astype(vals.dtype), w * inv
+        div = float(div)
     else:
         div = float(wv.size)
     if div == 0:
@@ -591,7 +598,11 @@ def _reduce_tensor(ops, vals, sample_weight, reduction):
     if reduction == "sum":
         return total
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        div = float(np.broadcast_to(w, vals._data.shape).sum())
+        div = np.broadcast_to(w, vals._data.shape).sum()
+        if type(div) is DeviceArray:    # divide_no_nan on the device, nothing read back
+            return ops.multiply(total, _wrap(np.where(div != 0, 1.0 / np.where(div != 0, div, 1),
+                                                      0).astype(vals._data.dtype)))
+        div = float(div)
     else:
         div = float(vals._data.size)
     return ops.multiply(total, 0.0 if div == 0 else 1.0 / div)
