@@ -104,7 +104,8 @@ class _PerSampleWrapper:
         if not isinstance(vals, Tensor):
             vals = _wrap(_asarray(vals, np.float32))
         if sample_weight is not None:
-            w = _asarray(_like(sample_weight, vals._data), vals._data.dtype).reshape((-1,) + (1,) * (vals._data.ndim - 1))
+            w = _asarray(_like(sample_weight, vals._data), vals._data.dtype)
+            w = w.reshape((-1,) + (1,) * (vals._data.ndim - 1))
             vals = _m.multiply(vals, _wrap(w))
         n = vals._data.size
         return _m.multiply(_m.reduce_sum(vals), 1.0 / max(n, 1))
