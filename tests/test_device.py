@@ -166,6 +166,16 @@ OPS = {
     "argmax": (lambda a: nabi.argmax(a, axis=1), (A,), lambda a: a.argmax(1)),
     "pad": (lambda a: nabi.pad(a, [[1, 0], [0, 2]]), (A,), lambda a: np.pad(a, ((1, 0), (0, 2)))),
     "cast": (lambda a: nabi.cast(a > 0.0, nabi.float32), (A,), lambda a: (a > 0).astype(np.float32)),
+    "cumsum": (lambda a: nabi.math.cumsum(a, axis=1), (A,), lambda a: np.cumsum(a, 1)),
+    "reduce_prod": (lambda p: nabi.reduce_prod(p, axis=1), (P,), lambda p: p.prod(1)),
+    "fancy_index": (lambda a: a[[0, 0, 4], 2] + a[1, [6, 1]][0], (A,),
+                    lambda a: a[[0, 0, 4], 2] + a[1, [6, 1]][0]),
+    "host_operand": (lambda a: a * np.arange(7, dtype=np.float32) - [1.0] * 7, (A,),
+                     lambda a: a * np.arange(7, dtype=np.float32) - 1),
+    "creation": (lambda a: a[:2, :3] + nabi.ones((2, 3)) + nabi.fill((2, 3), 2.0) +
+                 nabi.zeros_like(a[:2, :3]) + nabi.cast(nabi.range(3), nabi.float32), (A,),
+                 lambda a: a[:2, :3] + 3 + np.arange(3, dtype=np.float32)),
+    "dropout_zero_rate": (lambda a: nabi.nn.dropout(a, rate=0.5) * 0.0 + a, (A,), lambda a: a),
 }
 
 
@@ -190,6 +200,10 @@ GRADS = {
     "slices_concat": lambda a, m: nabi.reduce_sum(nabi.concat([a[:, :3], a[:, 3:] * 2.0], 1)
                                                   * nabi.transpose(nabi.concat([m, m], 1))[:5]),
     "max_abs": lambda a, m: nabi.reduce_max(nabi.abs(a)) + nabi.reduce_sum(nabi.maximum(m, 0.1)),
+    "prod_cumsum": lambda a, m: nabi.reduce_sum(nabi.reduce_prod(m, axis=1)) +
+    nabi.reduce_sum(nabi.math.cumsum(a, axis=0) ** 2),
+    "fancy_index_gather": lambda a, m: nabi.reduce_sum(a[[0, 0, 3], 1:4] ** 2) +
+    nabi.reduce_sum(nabi.gather(m, [2, 2, 5]) * 3.0),
 }
 
 
@@ -208,6 +222,52 @@ def test_gradients_match_cpu(gpu, name):
 
     for g, c in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(g, c, rtol=2e-5, atol=1e-6)
+
+
+def test_dropout_on_gpu_is_philox_and_repeats(gpu):
+    """GPU dropout: a kept element is scaled by 1/(1-rate), about `rate` are dropped, the
+    gradient uses the same mask, and a seeded run repeats."""
+    x = nabi.Variable(np.ones((64, 64), np.float32))
+
+    def run():
+        nabi.random.set_seed(5)
+        with nabi.GradientTape() as tape:
+            y = nabi.nn.dropout(x, rate=0.25)
+            s = nabi.reduce_sum(y)
+        return y.numpy(), tape.gradient(s, x).numpy()
+    y, g = run()
+    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
+    assert 0.2 < (y == 0).mean() < 0.3
+    np.testing.assert_array_equal(g, y)
+    y2, _ = run()
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_device_array_scans_gathers_and_advanced_indexing(gpu):
+    """The NumPy functions DeviceArray implements from other kernels, against NumPy."""
+    r = np.random.default_rng(1)
+    x = r.standard_normal((3, 4, 5)).astype(np.float32)
+    d = dev.DeviceArray.from_numpy(x)
+    for ax in (0, 1, 2, None):
+        np.testing.assert_allclose(np.cumsum(d, axis=ax).get(), np.cumsum(x, axis=ax),
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.cumprod(d, axis=ax).get(), np.cumprod(x, axis=ax),
+                                   rtol=1e-5, atol=1e-6)
+    i = r.integers(-5, 5, (3, 4, 2))
+    np.testing.assert_array_equal(np.take_along_axis(d, dev.DeviceArray.from_numpy(i), 2).get(),
+                                  np.take_along_axis(x, i, 2))
+    for idx in [([0, 0, 2],), ([0, 0, 2], 1), (1, [0, 3]), (slice(1, 3), [0, 3]),
+                ([0, 2], slice(None), 2), (0, slice(None), [4, 0]), (np.array([[0, 1], [2, 2]]), 2)]:
+        np.testing.assert_array_equal(d[idx].get(), x[idx])
+        g = r.standard_normal(x[idx].shape).astype(np.float32)
+        z, zd = np.zeros_like(x), dev.DeviceArray.from_numpy(np.zeros_like(x))
+        np.add.at(z, idx, g)
+        np.add.at(zd, idx, dev.DeviceArray.from_numpy(g))
+        np.testing.assert_allclose(zd.get(), z, rtol=1e-6, atol=1e-6)
+    with pytest.raises(IndexError, match="boolean-mask"):
+        d[x > 0]
+    with pytest.raises(ValueError, match="different devices"):
+        d + x  # a host array meeting a device array inside the kernels is a bug, not a copy
 
 
 # ---- Keras on the GPU ---------------------------------------------------------------------------
