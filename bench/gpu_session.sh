@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# One command for a session that is lent a GPU: build nabi with CUDA, test it, benchmark it.
+#
+#   device tool `run`, repository root as cwd, $OUT set, timeout_s 600:
+#       bash bench/gpu_session.sh
+#
+# Steps, each under its own `timeout` (SIGINT first, so pytest still prints its summary), each
+# logged to $OUT/<step>.log, a failure never stopping the steps after it; $OUT/summary.log has
+# one line per step (rc 124 = hit its timeout). The whole run stays under SESSION_TOTAL_S
+# (default 540 s, inside the tool's 600 s per command); the benchmark gets the time left.
+#
+#   00-env        nvidia-smi, nvcc, python, torch (the yardstick; absent: nabi runs alone)
+#   10-install    pip install ".[test]" (CUDA build, CMAKE_BUILD_PARALLEL_LEVEL=16, this
+#                 GPU's architecture only); fallbacks when there is no package index:
+#                 --no-build-isolation, then a plain CMake build into python/nabi
+#   20-cuda-tests tests/test_cuda_backend.py test_cuda_array_kernels.py test_cuda_nn_kernels.py
+#                 test_cuda_train_kernels.py test_device.py
+#   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
+#                 places tensors and Keras models on the GPU, so it runs GPU code paths)
+#   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
+#                 (when compute-sanitizer is on PATH or under /usr/local/cuda*/bin)
+#   50-bench      python bench/bench_gpu.py --budget <time left>: SGEMM vs cuBLAS, conv vs
+#                 cuDNN, MNIST CNN and MLP epochs vs PyTorch eager; writes
+#                 bench/results/gpu.{json,md} and the same files into $OUT
+#
+# Knobs (environment): SESSION_TOTAL_S, PYTHON (default python3), SESSION_STEPS (e.g.
+# "env install bench"), SESSION_BENCH_ARGS (e.g. --quick), NABI_DATASETS (default
+# shared/datasets or ../shared/datasets).
+# Dry run without a GPU (skips install; the bench says "no GPU", or runs on the emulator):
+#   SESSION_DRY_RUN=1 OUT=/tmp/s bash bench/gpu_session.sh
+#   SESSION_DRY_RUN=1 NABI_EMULATE_CUDA=1 SESSION_BENCH_ARGS=--quick OUT=/tmp/s \
+#     SESSION_STEPS="env bench" bash bench/gpu_session.sh
+set -u
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PY=${PYTHON:-python3}
+OUT=${OUT:-$REPO/gpu-session-out}
+mkdir -p "$OUT"
+TOTAL=${SESSION_TOTAL_S:-540}
+STEPS=${SESSION_STEPS:-"env install cuda-tests suite memcheck bench"}
+T0=$(date +%s)
+CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py"
+
+for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
+  [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$PATH:$d" ;; esac
+done
+export PATH
+if [ -z "${NABI_DATASETS:-}" ]; then
+  for d in "$REPO/shared/datasets" "$REPO/../shared/datasets"; do
+    if [ -d "$d/mnist" ]; then NABI_DATASETS=$(cd "$d" && pwd); break; fi
+  done
+fi
+export NABI_DATASETS=${NABI_DATASETS:-}
+export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
+
+elapsed() { echo $(( $(date +%s) - T0 )); }
+left() { echo $(( TOTAL - $(elapsed) )); }
+say() { echo "[session $(elapsed)s] $*" | tee -a "$OUT/summary.log"; }
+want() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# step NAME CAP RESERVE CMD...: runs CMD with timeout min(CAP, time left - RESERVE)
+step() {
+  local name=$1 cap=$2 reserve=$3
+  shift 3
+  local t=$(( $(left) - reserve ))
+  (( t > cap )) && t=$cap
+  if (( t < 15 )); then
+    say "$name: SKIPPED (only $(left) s left of $TOTAL)"
+    return 0
+  fi
+  say "$name: start, timeout ${t}s: $*"
+  local s=$(date +%s)
+  timeout -s INT -k 20 "$t" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  say "$name: rc=$rc in $(( $(date +%s) - s ))s$( ((rc == 124)) && echo ' (TIMED OUT)')  -> $OUT/$name.log"
+  tail -n 3 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$OUT/summary.log"
+  return 0
+}
+
+# ---- sub-steps (run through `timeout bash $0 __name`) -------------------------------------------
+if [ "${1:-}" = "__env" ]; then
+  date; uname -a; echo "repo $REPO; OUT $OUT; NABI_DATASETS=${NABI_DATASETS:-<unset>}"
+  nvidia-smi || echo "nvidia-smi: not found / failed"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || true
+  command -v nvcc && nvcc --version | tail -2
+  command -v compute-sanitizer || ls -d /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null \
+    || echo "compute-sanitizer: not found"
+  "$PY" --version; command -v "$PY"; nproc; free -g | head -2
+  "$PY" -m pip list 2>/dev/null | grep -i -E '^(torch|numpy|pybind11|scikit-build-core|cmake|ninja|pytest|hypothesis|h5py|scipy|tensorboardx) ' || true
+  "$PY" - <<'EOF'
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "available",
+          torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+except Exception as e:
+    print("torch NOT importable:", type(e).__name__, e, "-> the benchmarks run nabi alone")
+EOF
+  ls python/nabi/_C* 2>/dev/null && echo "WARNING: a build in python/nabi/ (the tests will use it)"
+  exit 0
+fi
+
+if [ "${1:-}" = "__install" ]; then
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  arch=${arch:-90}
+  export NABI_CUDA=ON CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_CUDA_ARCHITECTURES=$arch"
+  echo "== pip install .[test]  (NABI_CUDA=ON, CMAKE_ARGS=$CMAKE_ARGS, -j $CMAKE_BUILD_PARALLEL_LEVEL)"
+  if ! "$PY" -m pip install -v ".[test]"; then
+    echo "== FAILED; retry without build isolation (offline: uses the installed scikit-build-core, pybind11)"
+    if ! "$PY" -m pip install -v --no-build-isolation --no-deps .; then
+      echo "== FAILED; plain CMake build into python/nabi (the tests and benches then use it)"
+      pyb=$("$PY" -c 'import pybind11; print(pybind11.get_cmake_dir())') || exit 3
+      gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+      cmake -S . -B build/gpu-session "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DNABI_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES="$arch" -DPython_EXECUTABLE="$(command -v "$PY")" \
+        -Dpybind11_DIR="$pyb" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$REPO/python/nabi" \
+        && cmake --build build/gpu-session -j "$CMAKE_BUILD_PARALLEL_LEVEL" || exit 4
+    fi
+  fi
+  echo "== which nabi do the tests (tests/conftest.py) and benches see?"
+  "$PY" - <<'EOF'
+import os, sys
+py = os.path.join(os.getcwd(), "python")
+if any(f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
+    sys.path.insert(0, py)
+try:
+    import nabi
+except ImportError:
+    sys.path.insert(0, py)
+    import nabi
+print("nabi from", os.path.dirname(nabi.__file__), "| built with CUDA:", nabi.cuda.is_built(),
+      "| GPU available:", nabi.cuda.is_available())
+if nabi.cuda.is_available():
+    print("device:", nabi._C.cuda_backend.device_name(0))
+else:
+    print("NO GPU for nabi:", nabi._C.cuda_backend.unavailable_reason())
+    sys.exit(5)
+EOF
+  exit $?
+fi
+
+if [ "${1:-}" = "__memcheck" ]; then
+  cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+  if [ -z "$cs" ]; then echo "compute-sanitizer: not found (PATH, /usr/local/cuda*/bin): SKIPPED"; exit 0; fi
+  echo "== $cs --tool memcheck on tests/test_cuda_array_kernels.py"
+  exec "$cs" --tool memcheck --error-exitcode 99 --print-limit 50 \
+    "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda_array_kernels.py
+fi
+
+# ---- the session --------------------------------------------------------------------------------
+: >"$OUT/summary.log"
+say "gpu_session.sh: repo $REPO, OUT $OUT, total ${TOTAL}s, steps: $STEPS, NABI_DATASETS=${NABI_DATASETS:-<none>}"
+want env && step 00-env 60 0 bash "$0" __env
+if want install && [ -z "${SESSION_DRY_RUN:-}" ]; then
+  step 10-install 330 190 bash "$0" __install
+fi
+# shellcheck disable=SC2086
+want cuda-tests && step 20-cuda-tests 150 180 "$PY" -m pytest -q -rs -p no:cacheprovider \
+  --durations=15 --junitxml="$OUT/20-cuda-tests.xml" $CUDA_TESTS
+ignores=()
+for f in $CUDA_TESTS; do ignores+=(--ignore="$f"); done
+want suite && step 30-suite 200 170 "$PY" -m pytest -q -rs -p no:cacheprovider --durations=15 \
+  --junitxml="$OUT/30-suite.xml" "${ignores[@]}" tests
+want memcheck && step 40-memcheck 120 150 bash "$0" __memcheck
+if want bench; then
+  t=$(( $(left) - 10 ))
+  # shellcheck disable=SC2086
+  step 50-bench "$t" 10 "$PY" bench/bench_gpu.py --budget $(( t > 40 ? t - 25 : 15 )) \
+    ${SESSION_BENCH_ARGS:-}
+  for f in "$OUT"/gpu*.md; do [ -f "$f" ] && cat "$f" >>"$OUT/summary.log"; done
+fi
+say "done in $(elapsed)s; logs and results in $OUT"
+exit 0
