@@ -135,6 +135,19 @@ def place_all(arrs):
     return arrs
 
 
+def to_gpu_all(arrs):
+    """to_device(..., "cuda") over a list/tuple/dict of arrays (None and non-arrays pass)."""
+    if arrs is None:
+        return None
+    if type(arrs) is np.ndarray:
+        return DeviceArray.from_numpy(arrs) if arrs.dtype.kind in "biuf" else arrs
+    if isinstance(arrs, (list, tuple)):
+        return type(arrs)(to_gpu_all(a) for a in arrs)
+    if isinstance(arrs, dict):
+        return {k: to_gpu_all(v) for k, v in arrs.items()}
+    return arrs
+
+
 def asarray(a, dtype=None, order=None, **kw):
     """np.asarray that leaves GPU arrays on the GPU (cast when dtype differs)."""
     if type(a) is DeviceArray:
@@ -336,6 +349,8 @@ class DeviceArray:
             x = x.astype(np.int64 if op != "mean" else np.float64)
         if op in ("sum", "prod") and x.dtype.kind in "iu" and x.dtype.itemsize < 8:
             x = x.astype(np.int64)  # NumPy sums small ints in the platform integer
+        if dtype is not None and op in ("sum", "prod", "mean") and x.dtype != np.dtype(dtype):
+            x = x.astype(dtype)  # NumPy accumulates in the requested dtype
         if op in ("max", "min") and x.dtype == np.bool_:
             r = DeviceArray(backend().reduce("any" if op == "max" else "all", x.buf, list(axes)))
         elif op in ("any", "all") and x.dtype != np.bool_:

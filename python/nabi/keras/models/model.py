@@ -223,9 +223,10 @@ class Model(Layer):
         return tv
 
     def _train_step(self, xs, ys, sw):
-        """One optimisation step on NumPy batch arrays; returns the loss (float)."""
-        if _dev.current_device() == "cuda":  # the batch goes to the GPU once
-            xs, ys, sw = _dev.place_all(xs), _dev.place_all(ys), _dev.place_all(sw)
+        """One optimisation step on NumPy batch arrays; returns the loss (a float, or on the GPU
+        a device scalar, so that the step does not wait for the GPU)."""
+        if self._on_gpu():  # the batch goes to the GPU once
+            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys), _dev.to_gpu_all(sw)
         cs = self._cstate
         tv = self._train_vars
         if tv is None:
@@ -253,11 +254,20 @@ class Model(Layer):
         self.optimizer.apply_gradients(list(zip(grads, tv)))
         if cs.has_metrics:
             cs.update_metrics(ys, preds, sw)
-        return float(total._data)
+        d = total._data
+        return float(d) if type(d) is np.ndarray else d
+
+    def _on_gpu(self):
+        """Whether the model's weights (so its batches) live on the GPU; before the model has
+        weights, the current device decides."""
+        vs = self._train_vars if self._train_vars else self.weights
+        if vs:
+            return type(vs[0]._data) is not np.ndarray
+        return _dev.current_device() == "cuda"
 
     def _test_step(self, xs, ys, sw):
-        if _dev.current_device() == "cuda":
-            xs, ys, sw = _dev.place_all(xs), _dev.place_all(ys), _dev.place_all(sw)
+        if self._on_gpu():
+            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys), _dev.to_gpu_all(sw)
         cs = self._cstate
         ctx = _CTX
         prev_training, prev_sink = ctx.training, ctx.loss_sink
@@ -280,11 +290,12 @@ class Model(Layer):
                 fused.__dict__["_emit_logits"] = False
         if cs.has_metrics:
             cs.update_metrics(ys, preds, sw)
-        return float(total._data)
+        d = total._data
+        return float(d) if type(d) is np.ndarray else d
 
     def _predict_step(self, xs):
-        if _dev.current_device() == "cuda":
-            xs = _dev.place_all(xs)
+        if self._on_gpu():
+            xs = _dev.to_gpu_all(xs)
         ctx = _CTX
         prev = ctx.training
         ctx.training = False
@@ -303,7 +314,7 @@ class Model(Layer):
         from ..engine.data_adapter import unpack_batch
         x, y, sw = unpack_batch(data)
         loss = self._train_step(*self._adapter_batch(x, y, sw))
-        return self._cstate.logs(loss)
+        return self._cstate.logs(float(loss))
 
     def _adapter_batch(self, x, y, sw):
         from ..engine import data_adapter as da
@@ -374,7 +385,7 @@ class Model(Layer):
                 tot += lv * n
                 cnt += n
                 if batch_end:
-                    cblist.on_train_batch_end(step, cs.logs(tot / cnt))
+                    cblist.on_train_batch_end(step, cs.logs(float(tot) / cnt))
                 if self.stop_training:
                     break
             if step < 0:
@@ -383,7 +394,7 @@ class Model(Layer):
                               f"`steps_per_epoch * epochs` batches.", stacklevel=2)
                 self.stop_training = True
                 break
-            logs = cs.logs(tot / cnt if cnt else float("nan"))
+            logs = cs.logs(float(tot) / cnt if cnt else float("nan"))
             if val_handler is not None and _should_validate(epoch, validation_freq):
                 # Keras fires the test hooks (on_test_begin/end, on_test_batch_*) here too.
                 cblist.on_test_begin()
@@ -414,8 +425,8 @@ class Model(Layer):
             tot += lv * n
             cnt += n
             if hooks:
-                cblist.on_test_batch_end(step, cs.logs(tot / cnt))
-        return cs.logs(tot / cnt if cnt else float("nan"))
+                cblist.on_test_batch_end(step, cs.logs(float(tot) / cnt))
+        return cs.logs(float(tot) / cnt if cnt else float("nan"))
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, max_queue_size=10, workers=1,
@@ -508,7 +519,7 @@ class Model(Layer):
         return self._format_batch_result(loss, return_dict)
 
     def _format_batch_result(self, loss, return_dict):
-        logs = self._cstate.logs(loss)
+        logs = self._cstate.logs(float(loss))
         if return_dict:
             return logs
         vals = [logs[k] for k in self._cstate.names()]
