@@ -742,16 +742,11 @@ def out_dirs_for(result, out=None):
 
 
 def machine_info():
-    info = {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "host": platform.node()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    """run.py's machine description (Python, CPU, date) plus the host name."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run import machine_info as base
+    info = base()
+    info["host"] = platform.node()
     return info
 
 

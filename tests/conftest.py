@@ -16,6 +16,23 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(True, reason="no
                                                                   "available on this machine"))]
 
 
+@pytest.fixture(params=["emu", "cuda"])
+def gpu(request, monkeypatch):
+    """Makes the GPU the default device for the test: "emu" is the NumPy emulator of the CUDA
+    kernels (nabi.framework.cuda_emulator), "cuda" the real GPU (skipped visibly without one)."""
+    from nabi import _C
+    from nabi.framework import device as dev
+    if request.param == "emu":
+        monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
+    else:
+        monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+    if request.param == "cuda" and not dev.gpu_available():
+        pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
+    yield request.param
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

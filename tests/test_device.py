@@ -13,21 +13,7 @@ import nabi
 from nabi import _C
 from nabi.framework import device as dev
 
-DEVICES = ["emu", "cuda"]
-
-
-@pytest.fixture(params=DEVICES)
-def gpu(request, monkeypatch):
-    """Makes the GPU (emulated or real) the default device for the test."""
-    if request.param == "emu":
-        monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
-    else:
-        monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
-    monkeypatch.setattr(dev, "_BACKEND", [None])
-    if request.param == "cuda" and not dev.gpu_available():
-        pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
-    yield request.param
-    monkeypatch.setattr(dev, "_BACKEND", [None])
+# the `gpu` fixture (params "emu" and "cuda") is in conftest.py
 
 
 def on_gpu(t):

@@ -409,19 +409,7 @@ def test_auc_roc_vs_numpy_trapezoid():
 # metrics given host labels and GPU predictions (as Keras users write them) compute on the GPU
 # and agree with the CPU and with the NumPy references above.
 
-@pytest.fixture(params=["emu", "cuda"])
-def gpu(request, monkeypatch):
-    from nabi import _C
-    from nabi.framework import device as dev
-    if request.param == "emu":
-        monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
-    else:
-        monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
-    monkeypatch.setattr(dev, "_BACKEND", [None])
-    if request.param == "cuda" and not dev.gpu_available():
-        pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
-    yield request.param
-    monkeypatch.setattr(dev, "_BACKEND", [None])
+# the `gpu` fixture (emulated and real GPU) is in conftest.py
 
 
 def _on_gpu(t):
