@@ -162,6 +162,10 @@ OPS = {
                  nabi.zeros_like(a[:2, :3]) + nabi.cast(nabi.range(3), nabi.float32), (A,),
                  lambda a: a[:2, :3] + 3 + np.arange(3, dtype=np.float32)),
     "dropout_zero_rate": (lambda a: nabi.nn.dropout(a, rate=0.5) * 0.0 + a, (A,), lambda a: a),
+    "boolean_mask": (lambda a: nabi.boolean_mask(a, a[:, 0] > 0.0) * 1.0 +
+                     nabi.reduce_sum(nabi.boolean_mask(a, a > 0.5)), (A,),
+                     lambda a: a[a[:, 0] > 0] + a[a > 0.5].sum()),
+    "where_coordinates": (lambda a: nabi.where(a > 0.5), (A,), lambda a: np.argwhere(a > 0.5)),
 }
 
 
@@ -190,6 +194,8 @@ GRADS = {
     nabi.reduce_sum(nabi.math.cumsum(a, axis=0) ** 2),
     "fancy_index_gather": lambda a, m: nabi.reduce_sum(a[[0, 0, 3], 1:4] ** 2) +
     nabi.reduce_sum(nabi.gather(m, [2, 2, 5]) * 3.0),
+    "boolean_mask": lambda a, m: nabi.reduce_sum(nabi.boolean_mask(a, A > 0.0) ** 2) +
+    nabi.reduce_sum(nabi.boolean_mask(m, M[:, 1] < 0.0) * 2.0),
 }
 
 
@@ -250,8 +256,11 @@ def test_device_array_scans_gathers_and_advanced_indexing(gpu):
         np.add.at(z, idx, g)
         np.add.at(zd, idx, dev.DeviceArray.from_numpy(g))
         np.testing.assert_allclose(zd.get(), z, rtol=1e-6, atol=1e-6)
-    with pytest.raises(IndexError, match="boolean-mask"):
-        d[x > 0]
+    m = x[:, :, 0] > 0
+    np.testing.assert_array_equal(d[dev.DeviceArray.from_numpy(m)].get(), x[m])
+    np.testing.assert_array_equal(np.argwhere(dev.DeviceArray.from_numpy(m)).get(), np.argwhere(m))
+    with pytest.raises(IndexError, match="not supported on the GPU"):
+        d[[0, 1], [1, 2]]
     with pytest.raises(ValueError, match="different devices"):
         d + x  # a host array meeting a device array inside the kernels is a bug, not a copy
 

@@ -947,6 +947,57 @@ def _take_along_axis(arr, indices, axis):
     return _moveaxis(r, -1, ax)
 
 
+def _flatnonzero(a):
+    """Indices of the nonzero elements of the flattened device array `a`, ascending, computed
+    on the device: the count is read back (the output's size, as NumPy and TF need it), an
+    inclusive scan gives each kept element its output slot, and scatter_add writes each kept
+    element's index there (dropped elements go to a spare slot past the end)."""
+    (m,), _ = _operands("nonzero", (a,))
+    m = (m != 0).reshape(-1)
+    n = m.size
+    count = int(m.sum())
+    if count == 0:
+        return DeviceArray.empty((0,), np.int64)
+    slot = np.subtract(_scan(np.add, 0)(m), 1)                       # int64
+    slot = _where(m, slot, count)
+    vals = DeviceArray(backend().arange(0, 1, n, "float64"))       # exact below 2**53
+    vals = _where(m, vals, 0.0)
+    out = DeviceArray(backend().scatter_add(vals.buf, slot.buf, 0, count + 1))
+    return _take_slice(out, 0, 0, count).astype(np.int64)
+
+
+def _unravel(flat, shape):
+    """Flat indices -> one index array per axis of `shape` (C order)."""
+    out = []
+    rest = flat
+    for d in reversed(shape[1:]):
+        out.append(np.mod(rest, d))
+        rest = np.floor_divide(rest, d)
+    out.append(rest)
+    return tuple(reversed(out))
+
+
+def _nonzero(a):
+    flat = _flatnonzero(a)
+    return _unravel(flat, a.shape) if a.ndim > 1 else (flat,)
+
+
+def _argwhere(a):
+    if not a.ndim:  # NumPy: shape (1, 0) or (0, 0)
+        return DeviceArray.empty((int(bool(a.item())), 0), np.int64)
+    return _stack(_nonzero(a), axis=1)
+
+
+def _bool_index(x, mask):
+    """x[mask] for a boolean mask over x's leading axes -> (x with those axes flattened, the
+    flat indices of the True entries)."""
+    if mask.shape != x.shape[:mask.ndim]:
+        raise IndexError(f"[getitem] boolean index of shape {mask.shape} does not match the "
+                         f"array's leading dimensions {x.shape[:mask.ndim]}")
+    flat = x.reshape((-1,) + x.shape[mask.ndim:]) if mask.ndim != 1 else x
+    return flat, _flatnonzero(mask)
+
+
 def _may_share_memory(a, b, max_work=None):
     """Conservative, as NumPy's: two device arrays may share memory (views share storage);
     a device array and a host array never do."""
@@ -998,6 +1049,9 @@ _FUNCS = {
     np.ascontiguousarray: lambda a, dtype=None, like=None: a if dtype is None else a.astype(dtype),
     np.cumsum: _scan(np.add, 0), np.cumprod: _scan(np.multiply, 1),
     np.take_along_axis: _take_along_axis, np.may_share_memory: _may_share_memory,
+    np.nonzero: _nonzero, np.flatnonzero: _flatnonzero, np.argwhere: _argwhere,
+    np.count_nonzero: lambda a, axis=None, keepdims=False: np.not_equal(a, 0).sum(
+        axis=axis, keepdims=keepdims),
     np.shares_memory: _may_share_memory, np.atleast_1d: lambda *a: a[0] if a[0].ndim else a[0].reshape(1),
     np.atleast_2d: lambda a: a.reshape((1,) * (2 - a.ndim) + a.shape) if a.ndim < 2 else a,
     np.result_type: lambda *a: np.result_type(*[x.dtype if _is_dev(x) else x for x in a]),
@@ -1098,7 +1152,21 @@ def _split_advanced(x, idx, op):
     return basic, ind, kb, front
 
 
+def _bool_mask_of(x, idx):
+    """The boolean mask when idx is exactly one boolean array (x[mask]), else None."""
+    m = idx[0] if isinstance(idx, tuple) and len(idx) == 1 else idx
+    if _is_dev(m) and m.dtype == np.bool_:
+        return m
+    if isinstance(m, (np.ndarray, list)) and np.asarray(m).dtype == np.bool_:
+        return DeviceArray.from_numpy(np.asarray(m))
+    return None
+
+
 def _advanced_getitem(x, idx):
+    m = _bool_mask_of(x, idx)
+    if m is not None:
+        flat, ind = _bool_index(x, m)
+        return _take(flat, ind, axis=0)
     basic, ind, kb, front = _split_advanced(x, idx, "getitem")
     y = _getitem(x, basic) if any(not (isinstance(i, slice) and i == slice(None))
                                  for i in basic) else x
@@ -1129,6 +1197,11 @@ def add_at(z, idx, g):
             raise ValueError(f"[add_at] the target is a host array of shape {z.shape} but the "
                              "values are on cuda:0")
         np.add.at(z, idx, g)
+        return
+    m = _bool_mask_of(z, idx)
+    if m is not None:  # z is C-contiguous: its flattened view shares z's memory
+        flat, ind = _bool_index(z, m)
+        add_at(flat, ind, g)
         return
     basic, ind, k, front = _split_advanced(z, idx, "add_at")
     whole = all(isinstance(i, slice) and i == slice(None) for i in basic)

@@ -308,7 +308,7 @@ def _index_arg(idx):
 
 def _is_advanced(idx):
     items = idx if isinstance(idx, tuple) else (idx,)
-    return any(isinstance(i, (np.ndarray, list)) for i in items)
+    return any(isinstance(i, (np.ndarray, list, DeviceArray)) for i in items)
 
 
 def getitem(tensor, idx):
