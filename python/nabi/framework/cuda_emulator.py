@@ -311,6 +311,9 @@ def random_uniform(shape, seed, offset=0, dtype="float32"):
 def random_normal(shape, seed, offset=0, dtype="float32"):
     """Box-Muller on pairs of Philox words: u1 in (0, 1], u2 in [0, 1)."""
     d = _dtype("random_normal", dtype)
+    if d.kind != "f":
+        raise TypeError(f"[random_normal] dtype must be float32 or float64, got {d.name}")
+    _check_shape("random_normal", shape)
     n = math.prod(shape)
     m = (n + 1) // 2
     w = _philox_words(2 * m, seed, offset).reshape(m, 2)
@@ -377,6 +380,7 @@ _UNARY_PRED = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
 
 def unary(op, x):
     a = _a(x, "unary")
+    _check_nd("unary", a.shape)
     k = a.dtype.kind
     with np.errstate(all="ignore"):
         if op in _UNARY_NUM and k in "fiu":
@@ -643,13 +647,21 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32"):
     return _out(np.where(hot, on_value, off_value).astype(d))
 
 
+def _check_shape(op, shape):
+    if any(int(s) < 0 for s in shape):
+        raise ValueError(f"[{op}] negative dimension in shape {list(shape)}")
+
+
 def fill(shape, value, dtype="float32"):
     d = _dtype("fill", dtype)
+    _check_shape("fill", shape)
     return _out(np.full(tuple(shape), value != 0 if d == np.bool_ else value, d))
 
 
 def arange(start, step, n, dtype="float32"):
     d = _dtype("arange", dtype)
+    if int(n) < 0:
+        raise ValueError(f"[arange] the element count must be >= 0, got {n}")
     return _out((start + np.arange(int(n), dtype=np.float64) * step).astype(d))
 
 
