@@ -333,6 +333,10 @@ Buf reduce(const char* op, cuda::ReduceOp rop, const Buf& xb, int64_t axis) {
   if (axis < -nd || axis >= nd)
     value_error(op, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(nd));
   if (axis < 0) axis += nd;
+  // NumPy (and the emulator) raise for the max of an empty axis; the kernel would return -inf.
+  if (rop == cuda::ReduceOp::Max && x.shape()[axis] == 0)
+    value_error(op, "max of an empty axis (x of shape " + shape_str(x.shape()) + ", axis " +
+                        std::to_string(axis) + ")");
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i) outer *= x.shape()[i];
   for (int64_t i = axis + 1; i < nd; ++i) inner *= x.shape()[i];
@@ -433,7 +437,11 @@ void rmsprop(py::object params, py::object grads, py::object vel, py::object mom
   if (centered && avgs.is_none()) value_error(op, "centered=True needs average_grads, got None");
   DeviceOptLists L = validate_opt(op, {{"params", params, false}, {"grads", grads, false},
                                  {"velocities", vel, false},
-                                 {"momentums", momentum > 0.0 ? moms : py::none(), true},
+                                 // Momentums are used whenever given, as the CPU kernel does
+                                 // (bind_optimizers.cpp): with momentum <= 0 it still stores
+                                 // mom = mu * mom + inc. Dropping them here left the buffers
+                                 // stale, unlike the CPU/emulator.
+                                 {"momentums", moms, true},
                                  {"average_grads", centered ? avgs : py::none(), true}});
   py::gil_scoped_release nogil;
   cuda::rmsprop_update_multi<float>(L.t32, L.n32, lr, rho, momentum, epsilon);

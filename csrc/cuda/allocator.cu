@@ -73,6 +73,9 @@ struct Cache {
   size_t reserved = 0;
 
   void release_cached_locked() {
+    // A cached block may still be read or written by queued work (blocks are recycled as soon
+    // as the host drops them): wait for the device before handing any back to the driver.
+    cudaDeviceSynchronize();
     for (auto& kv : free_lists) {
       for (void* p : kv.second) {
         cudaFree(p);  // errors here are ignored: the block is gone either way
@@ -149,9 +152,7 @@ void empty_cache() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.reserved == c.allocated) return;
-  // Work already queued may still read a cached block: wait for it before cudaFree.
-  cudaDeviceSynchronize();
-  c.release_cached_locked();
+  c.release_cached_locked();  // (synchronises first)
 }
 
 // ---- copies -----------------------------------------------------------------------------

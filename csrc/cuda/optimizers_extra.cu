@@ -29,6 +29,10 @@ struct TensorTable {
   int64_t first_block[kMaxTensorsPerLaunch + 1];
   int count;
 };
+// The table travels by value as a kernel argument: it must stay within the 4 KiB parameter
+// space of the classic launch ABI (with the scalars), or raising kMaxTensorsPerLaunch would
+// fail at launch time.
+static_assert(sizeof(TensorTable) + 128 <= 4096, "TensorTable too large for kernel parameters");
 
 __device__ __forceinline__ int find_tensor(const TensorTable& tt, int64_t blk) {
   int t = 0;
