@@ -49,6 +49,18 @@ def _np_float(v):
     return float(v)
 
 
+
+class _host_scope:
+    """Places new tensors on the host for the duration of the block."""
+
+    def __enter__(self):
+        from ...framework.device import push_device
+        push_device("cpu")
+
+    def __exit__(self, *exc):
+        from ...framework.device import pop_device
+        pop_device()
+
 class Optimizer:
     """Base class of the Keras optimizers (Keras 3 semantics)."""
 
@@ -91,8 +103,12 @@ class Optimizer:
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.decay = float(decay)
         self.built = False
-        self._iterations = Variable(np.int64(0), trainable=False, name="iteration",
-                                    dtype="int64")
+        # The step counter and the learning rate are host scalars on every device: each step
+        # reads them in Python (the fused update kernels take them as arguments), and a GPU
+        # copy would cost a device sync per step.
+        with _host_scope():
+            self._iterations = Variable(np.int64(0), trainable=False, name="iteration",
+                                        dtype="int64")
         self._iter_arr = self._iterations._data
         self._lr_var = None
         self._lr_kind = 0        # 0 variable, 1 nabi schedule, 2 other LearningRateSchedule, 3 callable(step), 4 callable()
@@ -126,8 +142,9 @@ class Optimizer:
             return
         lr = _np_float(value)
         if self._lr_var is None:
-            self._lr_var = Variable(np.float32(lr), trainable=False, name="learning_rate",
-                                    dtype="float32")
+            with _host_scope():
+                self._lr_var = Variable(np.float32(lr), trainable=False, name="learning_rate",
+                                        dtype="float32")
         else:
             self._lr_var._data[()] = lr
         self._learning_rate = self._lr_var
