@@ -282,15 +282,25 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         lab = np.where(valid, lab, 0)
     C = yp.shape[-1]
     lead = yp.shape[:-1]
-    if lab.size and (lab.min() < 0 or lab.max() >= C if type(lab) is np.ndarray else
-                     ((lab < 0) | (lab >= C)).any()):   # GPU: one scalar read back
+    def bad_label():
         lh = to_device(lab, "cpu")
         bad = lh[(lh < 0) | (lh >= C)].ravel()[0]
-        raise ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
-                         f"for {C} classes")
+        return ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
+                          f"for {C} classes")
+    gpu_fused = from_logits and type(lab) is not np.ndarray
+    # On the GPU the fused kernel checks the labels itself (its binding reads one flag back), so
+    # the separate range check, and its extra sync, is only for the other paths.
+    if lab.size and not gpu_fused and (lab.min() < 0 or lab.max() >= C if type(lab) is np.ndarray
+                                       else ((lab < 0) | (lab >= C)).any()):
+        raise bad_label()
     if from_logits:
-        loss, bp = kernels(yp).sparse_softmax_xent_forward(_contiguous(lab).reshape(-1),
-                                                  _contiguous(yp).reshape(-1, C))
+        try:
+            loss, bp = kernels(yp).sparse_softmax_xent_forward(_contiguous(lab).reshape(-1),
+                                                      _contiguous(yp).reshape(-1, C))
+        except ValueError:
+            if gpu_fused:
+                raise bad_label() from None
+            raise
         vals = loss.reshape(lead)
         if valid is not None:
             vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)
