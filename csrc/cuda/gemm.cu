@@ -18,9 +18,11 @@
 //     of C, taken as 4-wide groups strided by half the tile (rows ty*4 + {0..3} and
 //     64 + ty*4 + {0..3}) so the float4 shared-memory reads of one warp are conflict-free.
 //   * Epilogue: C = alpha * acc + beta * C with bounds checks (C is not read when beta == 0).
+//   * M tiles run on gridDim.y (<= 65535); a larger M is launched in row bands.
 // TF32 (opt-in, float only, gemm_set_tf32(true)): a WMMA m16n16k8 kernel, 64 x 64 block tile,
 // BK = 16, 4 warps each computing 32 x 32 (2 x 2 fragments), inputs rounded to TF32 in the
 // fragments, float accumulation; the same generic tile loader handles transposes and edges.
+// Needs sm_80+: on an older device gemm<float> ignores the flag (FP32 path).
 #include <mma.h>
 
 #include <atomic>
@@ -346,30 +348,68 @@ bool vec_ok(const T* p, int64_t ld) {
   return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && (ld % per16 == 0);
 }
 
+// Rows of C per launch: gridDim.y (the M tiles) is limited to 65535. Larger M (e.g. a Dense
+// over N*H*W rows: 512*128*128 float rows = 65536 tiles) runs as several launches over row
+// bands instead of failing; op(A)'s rows start at A + m (TA: column m) and C's at C + m*ldc.
+template <bool TA, typename T>
+const T* a_rows(const T* A, int64_t lda, int64_t m) {
+  return TA ? A + m : A + m * lda;
+}
+constexpr int64_t kMaxGridY = 65535;
+
 template <typename T, bool TA, bool TB>
 void launch_tiled(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using Cfg = GemmCfg<T>;
-  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN), gy = ceil_div<int64_t>(M, Cfg::BM);
-  if (gy > 65535 || gx > 2147483647LL)
-    throw CudaError("[matmul] problem too large for one launch: M=" + std::to_string(M) +
-                    ", N=" + std::to_string(N));
-  dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
-  gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
-      M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, vec_ok(A, lda), vec_ok(B, ldb));
-  NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN);
+  if (gx > 2147483647LL)
+    throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
+  const int64_t band = kMaxGridY * Cfg::BM;
+  for (int64_t m = 0; m < M; m += band) {
+    const int64_t Mb = M - m < band ? M - m : band;
+    const T* Ab = a_rows<TA>(A, lda, m);
+    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
+    gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
+        Mb, N, K, alpha, Ab, lda, B, ldb, beta, C + m * ldc, ldc, vec_ok(Ab, lda),
+        vec_ok(B, ldb));
+    NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+  }
 }
 
 template <bool TA, bool TB>
 void launch_tf32(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const int64_t gx = ceil_div<int64_t>(N, kTcBN), gy = ceil_div<int64_t>(M, kTcBM);
-  if (gy > 65535)
-    throw CudaError("[matmul] problem too large for one launch: M=" + std::to_string(M));
-  dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
-  gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
-      M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, vec_ok(A, lda), vec_ok(B, ldb));
-  NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+  const int64_t gx = ceil_div<int64_t>(N, kTcBN);
+  if (gx > 2147483647LL)
+    throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
+  const int64_t band = kMaxGridY * kTcBM;  // as launch_tiled
+  for (int64_t m = 0; m < M; m += band) {
+    const int64_t Mb = M - m < band ? M - m : band;
+    const float* Ab = a_rows<TA>(A, lda, m);
+    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, kTcBM)));
+    gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
+        Mb, N, K, alpha, Ab, lda, B, ldb, beta, C + m * ldc, ldc, vec_ok(Ab, lda),
+        vec_ok(B, ldb));
+    NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+  }
+}
+
+// The WMMA kernel's body exists only for sm_80+ (#if above): on an older GPU (a build that
+// also lists e.g. 75) it would launch fine and leave C unwritten. Such devices take the FP32
+// path instead. Cached per device (at most 64 devices; the query costs no synchronisation).
+bool device_has_tf32() {
+  static std::atomic<int> cache[64];  // 0 unknown, 1 no, 2 yes
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= 64) return false;
+  int v = cache[dev].load();
+  if (v == 0) {
+    int major = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    v = major >= 8 ? 2 : 1;
+    cache[dev].store(v);
+  }
+  return v == 2;
 }
 
 template <typename T>
@@ -391,7 +431,7 @@ void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                  int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  if (g_tf32.load()) {
+  if (g_tf32.load() && device_has_tf32()) {
     if (!ta && !tb) launch_tf32<false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else if (!ta && tb) launch_tf32<false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else if (ta && !tb) launch_tf32<true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
