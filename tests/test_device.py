@@ -261,6 +261,13 @@ def test_device_array_scans_gathers_and_advanced_indexing(gpu):
     np.testing.assert_array_equal(np.argwhere(dev.DeviceArray.from_numpy(m)).get(), np.argwhere(m))
     with pytest.raises(IndexError, match="not supported on the GPU"):
         d[[0, 1], [1, 2]]
+    # scalar operands are cached device constants: 0.0 and -0.0 stay apart, NaN is not merged
+    one = dev.DeviceArray.from_numpy(np.ones(3, np.float32))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal((one / 0.0).get(), [np.inf] * 3)
+        np.testing.assert_array_equal((one / -0.0).get(), [-np.inf] * 3)
+        assert np.isnan((one + float("nan")).get()).all()
+        np.testing.assert_array_equal((one * 2.0 + 2.0).get(), [4.0] * 3)
     with pytest.raises(ValueError, match="different devices"):
         d + x  # a host array meeting a device array inside the kernels is a bug, not a copy
 

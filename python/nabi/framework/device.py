@@ -490,6 +490,25 @@ def _is_dev(x):
     return type(x) is DeviceArray
 
 
+_SCALARS = {}
+
+
+def _scalar_constant(shape, value, dtype):
+    """A device array holding one scalar operand (`x * 2.0`, `1 - p`): cached, so the same
+    constant costs one fill kernel per process rather than one per op. Operands are only ever
+    read by the kernels, never written. -0.0 and 0.0 are kept apart; NaN is not cached."""
+    key = (id(backend()), shape, dtype.str, value,
+           math.copysign(1.0, value) if isinstance(value, float) else 0)
+    r = _SCALARS.get(key)
+    if r is None:
+        r = DeviceArray.full(shape, value, dtype)
+        if value == value:
+            if len(_SCALARS) >= 1024:
+                _SCALARS.clear()
+            _SCALARS[key] = r
+    return r
+
+
 def _operand(x, like_dtype, op):
     """A DeviceArray for x: device arrays pass; scalars (Python, NumPy, 0-d / 1-element arrays)
     are filled on the device; larger host arrays are an error (no silent copies)."""
@@ -505,7 +524,7 @@ def _operand(x, like_dtype, op):
             dt = like_dtype if like_dtype.kind == "f" else np.dtype(np.float64)
         else:
             dt = a.dtype
-        return DeviceArray.full(a.shape, a.reshape(()).item(), dt)
+        return _scalar_constant(a.shape, a.reshape(()).item(), dt)
     if isinstance(x, np.ndarray):
         raise ValueError(f"[{op}] operands are on different devices: a host array of shape "
                          f"{x.shape} and a cuda:0 array; move it with nabi's .cuda() / .cpu()")
