@@ -166,6 +166,13 @@ OPS = {
                      nabi.reduce_sum(nabi.boolean_mask(a, a > 0.5)), (A,),
                      lambda a: a[a[:, 0] > 0] + a[a > 0.5].sum()),
     "where_coordinates": (lambda a: nabi.where(a > 0.5), (A,), lambda a: np.argwhere(a > 0.5)),
+    "sort_argsort": (lambda a: nabi.sort(a, direction="DESCENDING") +
+                     nabi.cast(nabi.argsort(a, axis=0), nabi.float32), (A,),
+                     lambda a: -np.sort(-a, axis=-1) + np.argsort(a, axis=0, kind="stable")),
+    "unique": (lambda a: nabi.unique(nabi.cast(a[0] > 0.0, nabi.int32))[1], (A,),
+               lambda a: np.unique((a[0] > 0).astype(np.int32), return_inverse=True)[1] if
+               (a[0, 0] > 0) == (np.unique(a[0] > 0)[0]) else
+               1 - np.unique((a[0] > 0).astype(np.int32), return_inverse=True)[1]),
 }
 
 

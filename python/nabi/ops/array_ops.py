@@ -428,20 +428,33 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     return getitem(tensor, np.nonzero(m.reshape(-1))[0] if m.ndim == 1 else m)
 
 
+def _on_host(a):
+    """Sorting has no GPU kernel yet: sort, argsort and unique of a GPU tensor copy it to the
+    host, run there, and copy the result back (as TF soft-places an op without a GPU kernel);
+    the result is on the input's device."""
+    return to_device(a, "cpu")
+
+
 def sort(values, axis=-1, direction="ASCENDING", name=None):
     x = t_(values)
-    r = np.sort(x._data, axis=axis)
-    return _wrap(np.flip(r, axis) if direction == "DESCENDING" else r)
+    r = np.sort(_on_host(x._data), axis=axis)
+    r = np.flip(r, axis) if direction == "DESCENDING" else r
+    return _wrap(_on_device_of(np.ascontiguousarray(r), x._data))
 
 
 def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     x = t_(values)
-    v = -x._data if direction == "DESCENDING" else x._data
-    return _wrap(np.argsort(v, axis=axis, kind="stable").astype(np.int32))
+    v = _on_host(x._data)
+    v = -v if direction == "DESCENDING" else v
+    return _wrap(_on_device_of(np.argsort(v, axis=axis, kind="stable").astype(np.int32), x._data))
 
 
 def unique(x, out_idx=_dt.int32, name=None):
-    a = t_(x)._data
+    d = t_(x)._data
+    if type(d) is not np.ndarray:
+        v, i = unique(_wrap(_on_host(d)), out_idx)
+        return _wrap(to_device(v._data, "cuda")), _wrap(to_device(i._data, "cuda"))
+    a = d
     vals, first, inv = np.unique(a, return_index=True, return_inverse=True)
     order = np.argsort(first)
     remap = np.empty_like(order)

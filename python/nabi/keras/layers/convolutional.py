@@ -335,7 +335,7 @@ class Cropping2D(Layer):
         out = _wrap(contiguous(a[sl]))
         if _tapes:
             def backward(g, needs):
-                d = np.zeros(a.shape, g.dtype)
+                d = np.zeros_like(g, shape=a.shape)
                 d[sl] = g
                 return (d,)
             record((inputs,), out, backward)

@@ -149,7 +149,7 @@ class Concatenate(_Merge):
         for x, m in zip(inputs, mask):
             shp = x._data.shape
             if m is None:
-                full.append(np.ones(shp, bool))
+                full.append(np.ones_like(x._data, dtype=bool))
                 continue
             m = _asarray(m._data if hasattr(m, "_data") else m, bool)
             if m.ndim < len(shp):
