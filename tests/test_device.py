@@ -329,6 +329,27 @@ def test_keras_lstm_trains_on_gpu(gpu):
                  x, y, "binary_crossentropy", gpu)
 
 
+def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
+    """A fit step reads nothing back from the GPU (the loss is summed on the device, the
+    optimizer's step and learning rate are host scalars, the label check is the fused
+    kernel's): with verbose=0 and no batch hooks, an epoch of 4 steps reads back only at its
+    end. Every device-to-host read goes through DeviceArray.get."""
+    reads = []
+    orig = dev.DeviceArray.get
+    monkeypatch.setattr(dev.DeviceArray, "get", lambda self: reads.append(1) or orig(self))
+    x = rng.standard_normal((400, 20)).astype(np.float32)
+    y = rng.integers(0, 10, 400)
+    model = nabi.keras.Sequential([nabi.keras.layers.Input((20,)),
+                                   nabi.keras.layers.Dense(32, activation="relu"),
+                                   nabi.keras.layers.Dropout(0.2),
+                                   nabi.keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=100, epochs=1, verbose=0)
+    reads.clear()
+    model.fit(x, y, batch_size=100, epochs=2, verbose=0)
+    assert len(reads) <= 2 * 2, len(reads)  # per epoch: the loss and the accuracy, once
+
+
 def test_emulator_has_every_kernel_entry_of_the_cuda_backend():
     """The emulator stands in for nabi._C.cuda_backend: the same entry points, both ways (the
     list exists in builds without CUDA too, where each entry raises 'built without CUDA')."""
