@@ -157,6 +157,7 @@ def asarray(a, dtype=None, order=None, **kw):
 
 # ---- DeviceArray -------------------------------------------------------------------------------
 _DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+_NP_DTYPES = {n: np.dtype(n) for n in _DTYPES}
 
 
 def _err(op, msg):
@@ -184,7 +185,7 @@ class DeviceArray:
     def __init__(self, buf):
         self.buf = buf
         self.shape = tuple(buf.shape)
-        self.dtype = np.dtype(buf.dtype)
+        self.dtype = _NP_DTYPES[buf.dtype]
 
     # -- construction / transfer ------------------------------------------------------------
     @staticmethod
@@ -435,13 +436,31 @@ class DeviceArray:
         return impl(*args, **kwargs)
 
     # -- operators ----------------------------------------------------------------------------
-    def __add__(self, o): return np.add(self, o)
+    # Two float arrays of one dtype (the common case inside the ops) go straight to the binary
+    # kernel: NumPy's __array_ufunc__ dispatch costs several microseconds per operator.
+    def __add__(self, o):
+        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+            return DeviceArray(backend().binary("add", self.buf, o.buf))
+        return np.add(self, o)
+
+    def __sub__(self, o):
+        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+            return DeviceArray(backend().binary("sub", self.buf, o.buf))
+        return np.subtract(self, o)
+
+    def __mul__(self, o):
+        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+            return DeviceArray(backend().binary("mul", self.buf, o.buf))
+        return np.multiply(self, o)
+
+    def __truediv__(self, o):
+        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+            return DeviceArray(backend().binary("div", self.buf, o.buf))
+        return np.true_divide(self, o)
+
     def __radd__(self, o): return np.add(o, self)
-    def __sub__(self, o): return np.subtract(self, o)
     def __rsub__(self, o): return np.subtract(o, self)
-    def __mul__(self, o): return np.multiply(self, o)
     def __rmul__(self, o): return np.multiply(o, self)
-    def __truediv__(self, o): return np.true_divide(self, o)
     def __rtruediv__(self, o): return np.true_divide(o, self)
     def __floordiv__(self, o): return np.floor_divide(self, o)
     def __rfloordiv__(self, o): return np.floor_divide(o, self)
@@ -558,7 +577,8 @@ _BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide
            np.maximum: "maximum", np.minimum: "minimum", np.arctan2: "atan2", np.equal: "eq",
            np.not_equal: "ne", np.less: "lt", np.less_equal: "le", np.greater: "gt",
            np.greater_equal: "ge", np.logical_and: "logical_and", np.logical_or: "logical_or",
-           np.logical_xor: "logical_xor", np.fmax: "maximum", np.fmin: "minimum"}
+           np.logical_xor: "logical_xor"}
+_BINARY_FLOAT = {u: o for u, o in _BINARY.items() if not o.startswith("logical_")}
 _BOOL_BITWISE = {np.bitwise_and: "logical_and", np.bitwise_or: "logical_or",
                  np.bitwise_xor: "logical_xor", np.invert: "logical_not"}
 _REDUCE_UFUNC = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
@@ -580,6 +600,13 @@ def _write_out(out, r):
 
 
 def _ufunc(ufunc, method, inputs, kwargs):
+    if not kwargs and len(inputs) == 2 and method == "__call__":
+        a, b = inputs
+        if type(a) is DeviceArray and type(b) is DeviceArray and a.dtype is b.dtype and \
+                a.dtype.kind == "f":
+            op = _BINARY_FLOAT.get(ufunc)
+            if op is not None:  # the common case, without the general path's checks
+                return DeviceArray(backend().binary(op, a.buf, b.buf))
     out = kwargs.pop("out", None)
     kwargs.pop("casting", None)
     dtype = kwargs.pop("dtype", None)
