@@ -357,3 +357,44 @@ def test_emulator_has_every_kernel_entry_of_the_cuda_backend():
     assert set(_C.cuda_backend.KERNEL_ENTRIES) == set(cuda_emulator.KERNEL_ENTRIES)
     for name in cuda_emulator.KERNEL_ENTRIES:
         assert callable(getattr(_C.cuda_backend, name)) and callable(getattr(cuda_emulator, name))
+
+
+def _doc_params(fn):
+    """Parameter names from a pybind11 signature line: 'f(a: T, b: U = 1) -> R' -> [a, b]."""
+    line = fn.__doc__.strip().splitlines()[0]
+    inner = line[line.index("(") + 1:line.rindex(")")]
+    names, depth, cur = [], 0, ""
+    for ch in inner + ",":
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            if cur.strip():
+                names.append(cur.split(":")[0].split("=")[0].strip())
+            cur = ""
+        else:
+            cur += ch
+    return names
+
+
+@pytest.mark.skipif(not _C.built_with_cuda, reason="nabi was built without CUDA (the CUDA "
+                    "entries' signatures exist only in a CUDA build; CI builds one)")
+def test_emulator_signatures_match_the_cuda_backend():
+    """Same parameter names in the same order, so that code tested on the emulator calls the
+    real kernels correctly (keyword arguments included). An emulator entry that mirrors the CPU
+    kernel takes its names from that kernel's signature."""
+    import inspect
+    from nabi.framework import cuda_emulator
+    diffs = []
+    for name in cuda_emulator.KERNEL_ENTRIES:
+        real = _doc_params(getattr(_C.cuda_backend, name))
+        emu_fn = getattr(cuda_emulator, name)
+        params = list(inspect.signature(emu_fn).parameters.values())
+        if params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+            emu = _doc_params(getattr(_C, name))  # a _mirror of the CPU kernel
+        else:
+            emu = [p.name for p in params]
+        if real != emu:
+            diffs.append(f"{name}: cuda {real} vs emulator {emu}")
+    assert not diffs, "\n".join(diffs)
