@@ -31,8 +31,11 @@ def memory_reserved():
 
 
 def empty_cache():
-    """Returns cached, unused device blocks to the driver."""
+    """Returns cached, unused device blocks to the driver (the cached scalar constants of
+    nabi.framework.device included)."""
     if is_available():
+        from .framework import device
+        device._SCALARS.clear()
         _backend().empty_cache()
 
 
