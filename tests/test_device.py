@@ -398,3 +398,27 @@ def test_emulator_signatures_match_the_cuda_backend():
         if real != emu:
             diffs.append(f"{name}: cuda {real} vs emulator {emu}")
     assert not diffs, "\n".join(diffs)
+
+
+def test_tf32_opt_in_reaches_the_gpu_gemm(gpu):
+    """nabi.config.experimental.enable_tensor_float_32_execution switches the GPU GEMM to TF32
+    (inputs rounded to 10 mantissa bits, float32 accumulation); off again gives float32."""
+    r = np.random.default_rng(3)
+    a = r.standard_normal((64, 96)).astype(np.float32)
+    b = r.standard_normal((96, 48)).astype(np.float32)
+
+    def tf32(x):  # round to nearest, ties away from zero, to 10 mantissa bits
+        u = x.view(np.uint32)
+        return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    ref32 = tf32(a).astype(np.float64) @ tf32(b).astype(np.float64)
+    try:
+        nabi.config.experimental.enable_tensor_float_32_execution(True)
+        assert nabi.config.experimental.tensor_float_32_execution_enabled()
+        got = nabi.matmul(nabi.constant(a), nabi.constant(b)).numpy()
+        np.testing.assert_allclose(got, ref32, rtol=1e-4, atol=1e-4)
+        assert np.abs(got - exact).max() > 1e-4  # really rounded: TF32 errors are ~1e-3
+    finally:
+        nabi.config.experimental.enable_tensor_float_32_execution(False)
+    got = nabi.matmul(nabi.constant(a), nabi.constant(b)).numpy()
+    np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4)

@@ -64,7 +64,13 @@ class experimental:  # noqa: N801
 
     @staticmethod
     def enable_tensor_float_32_execution(enabled):
+        """Opt-in: float32 GEMMs on the GPU (matmul, dense, and the GEMMs inside conv and RNN
+        kernels) use TF32 tensor cores (10-bit mantissa inputs, float32 accumulation). Off by
+        default; the CPU is unaffected."""
         experimental._tf32 = bool(enabled)
+        from .framework import device
+        if device.gpu_available():
+            device.backend().set_tf32_enabled(experimental._tf32)
 
     @staticmethod
     def tensor_float_32_execution_enabled():

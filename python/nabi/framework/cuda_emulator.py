@@ -207,7 +207,17 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
         y = np.swapaxes(y, -1, -2)
     if x.shape[-1] != y.shape[-2] or (x.ndim == 3 and x.shape[0] != y.shape[0]):
         raise ValueError(f"[matmul] inner dimensions differ: {list(x.shape)} @ {list(y.shape)}")
+    if _tf32["on"] and x.dtype == np.float32:  # the tensor-core path: inputs rounded to TF32
+        return _out(np.matmul(_to_tf32(x).astype(np.float64),
+                              _to_tf32(y).astype(np.float64)).astype(np.float32))
     return _out(np.matmul(x, y))
+
+
+def _to_tf32(a):
+    """float32 -> TF32 (10 mantissa bits), rounded to nearest with ties away from zero, as
+    cvt.rna.tf32.f32 does; the result is stored in a float32."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
 
 
 def gemm_into(a, b, out, transpose_a=False, transpose_b=False, alpha=1.0, beta=0.0):

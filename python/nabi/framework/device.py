@@ -39,6 +39,9 @@ def backend():
             _BACKEND[0] = cuda_emulator
         else:
             _BACKEND[0] = _C.cuda_backend
+        from .. import config
+        if config.experimental._tf32 and gpu_available():
+            _BACKEND[0].set_tf32_enabled(True)
     return _BACKEND[0]
 
 
