@@ -100,6 +100,11 @@ def test_set_visible_devices_forces_cpu(gpu):
     assert nabi.constant([1.0]).is_cuda
 
 
+def test_cuda_device_name_and_index(gpu):
+    assert isinstance(nabi.cuda.get_device_name(), str) and nabi.cuda.get_device_name(0)
+    assert nabi.cuda.current_device() == 0
+
+
 def test_memory_queries(gpu):
     before = nabi.cuda.memory_allocated()
     x = nabi.constant(np.ones((256, 256), np.float32))

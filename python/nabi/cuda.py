@@ -48,3 +48,17 @@ def synchronize():
     """Waits for every queued GPU kernel (no-op without a GPU)."""
     if is_available():
         _backend().synchronize()
+
+
+def get_device_name(device=0):
+    """The GPU's name, as torch.cuda.get_device_name (raises without a GPU)."""
+    from .framework import device as _dev
+    _dev.require_gpu("cuda.get_device_name", "cuda:0")
+    return str(_backend().device_name(int(device)))
+
+
+def current_device():
+    """The index of the GPU new tensors go to (nabi uses GPU 0; raises without a GPU)."""
+    from .framework import device as _dev
+    _dev.require_gpu("cuda.current_device", "cuda:0")
+    return 0
