@@ -355,6 +355,25 @@ def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
     assert len(reads) <= 2 * 2, len(reads)  # per epoch: the loss and the accuracy, once
 
 
+def test_training_does_not_grow_gpu_memory(gpu):
+    """Epochs of fit/evaluate/predict on the GPU hold no device memory beyond the first: the
+    tape, the batches and the per-step temporaries are all released."""
+    x = rng.standard_normal((200, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    model = nabi.keras.Sequential([nabi.keras.layers.Input((12,)),
+                                   nabi.keras.layers.Dense(16, activation="relu"),
+                                   nabi.keras.layers.Dropout(0.2),
+                                   nabi.keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    sizes = []
+    for _ in range(4):
+        model.fit(x, y, batch_size=50, epochs=1, verbose=0)
+        model.evaluate(x, y, verbose=0)
+        model.predict(x, verbose=0)
+        sizes.append(nabi.cuda.memory_allocated())
+    assert sizes[1] == sizes[2] == sizes[3], sizes
+
+
 def test_emulator_has_every_kernel_entry_of_the_cuda_backend():
     """The emulator stands in for nabi._C.cuda_backend: the same entry points, both ways (the
     list exists in builds without CUDA too, where each entry raises 'built without CUDA')."""
