@@ -334,6 +334,18 @@ def test_keras_lstm_trains_on_gpu(gpu):
                  x, y, "binary_crossentropy", gpu)
 
 
+def _classifier(n, features, hidden, classes):
+    """Random data and a compiled Dense-Dropout-Dense softmax classifier."""
+    x = rng.standard_normal((n, features)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    layers = nabi.keras.layers
+    model = nabi.keras.Sequential([layers.Input((features,)),
+                                   layers.Dense(hidden, activation="relu"), layers.Dropout(0.2),
+                                   layers.Dense(classes, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return x, y, model
+
+
 def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
     """A fit step reads nothing back from the GPU (the loss is summed on the device, the
     optimizer's step and learning rate are host scalars, the label check is the fused
@@ -342,13 +354,7 @@ def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
     reads = []
     orig = dev.DeviceArray.get
     monkeypatch.setattr(dev.DeviceArray, "get", lambda self: reads.append(1) or orig(self))
-    x = rng.standard_normal((400, 20)).astype(np.float32)
-    y = rng.integers(0, 10, 400)
-    model = nabi.keras.Sequential([nabi.keras.layers.Input((20,)),
-                                   nabi.keras.layers.Dense(32, activation="relu"),
-                                   nabi.keras.layers.Dropout(0.2),
-                                   nabi.keras.layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y, model = _classifier(400, 20, 32, 10)
     model.fit(x, y, batch_size=100, epochs=1, verbose=0)
     reads.clear()
     model.fit(x, y, batch_size=100, epochs=2, verbose=0)
@@ -358,13 +364,7 @@ def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
 def test_training_does_not_grow_gpu_memory(gpu):
     """Epochs of fit/evaluate/predict on the GPU hold no device memory beyond the first: the
     tape, the batches and the per-step temporaries are all released."""
-    x = rng.standard_normal((200, 12)).astype(np.float32)
-    y = rng.integers(0, 3, 200)
-    model = nabi.keras.Sequential([nabi.keras.layers.Input((12,)),
-                                   nabi.keras.layers.Dense(16, activation="relu"),
-                                   nabi.keras.layers.Dropout(0.2),
-                                   nabi.keras.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y, model = _classifier(200, 12, 16, 3)
     sizes = []
     for _ in range(4):
         model.fit(x, y, batch_size=50, epochs=1, verbose=0)

@@ -177,6 +177,17 @@ class _Flags:
 _FLAGS = _Flags()
 
 
+def _fast_binary(op, ufunc):
+    """An operator: two float arrays of one dtype (the common case inside the ops) go straight
+    to the binary kernel, as NumPy's __array_ufunc__ dispatch costs several microseconds;
+    everything else takes the ufunc's general path."""
+    def operator(self, o):
+        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+            return DeviceArray(backend().binary(op, self.buf, o.buf))
+        return ufunc(self, o)
+    return operator
+
+
 class DeviceArray:
     """A C-contiguous n-d array in GPU memory (see the module docstring)."""
 
@@ -439,28 +450,10 @@ class DeviceArray:
         return impl(*args, **kwargs)
 
     # -- operators ----------------------------------------------------------------------------
-    # Two float arrays of one dtype (the common case inside the ops) go straight to the binary
-    # kernel: NumPy's __array_ufunc__ dispatch costs several microseconds per operator.
-    def __add__(self, o):
-        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
-            return DeviceArray(backend().binary("add", self.buf, o.buf))
-        return np.add(self, o)
-
-    def __sub__(self, o):
-        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
-            return DeviceArray(backend().binary("sub", self.buf, o.buf))
-        return np.subtract(self, o)
-
-    def __mul__(self, o):
-        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
-            return DeviceArray(backend().binary("mul", self.buf, o.buf))
-        return np.multiply(self, o)
-
-    def __truediv__(self, o):
-        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
-            return DeviceArray(backend().binary("div", self.buf, o.buf))
-        return np.true_divide(self, o)
-
+    __add__ = _fast_binary("add", np.add)
+    __sub__ = _fast_binary("sub", np.subtract)
+    __mul__ = _fast_binary("mul", np.multiply)
+    __truediv__ = _fast_binary("div", np.true_divide)
     def __radd__(self, o): return np.add(o, self)
     def __rsub__(self, o): return np.subtract(o, self)
     def __rmul__(self, o): return np.multiply(o, self)
