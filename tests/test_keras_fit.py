@@ -1,6 +1,4 @@
-"""compile/fit/evaluate/predict/*_on_batch: numerics against NumPy, data formats, speed."""
-import time
-
+"""compile/fit/evaluate/predict/*_on_batch: numerics against NumPy, data formats."""
 import numpy as np
 import pytest
 
@@ -110,7 +108,9 @@ def test_xor_trains_and_history():
     assert m.history is h
 
 
-def test_xor_fit_step_cost_is_small():
+def test_xor_fit_many_small_steps():
+    """500 epochs of 4-row batches (the speed of this is bench/bench_fit.py's XOR row: timing
+    belongs to the benchmarks, never to a test)."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     y = np.array([[0], [1], [1], [0]], np.float32)
     m = keras.Sequential([layers.Dense(2, activation="sigmoid", input_dim=2),
@@ -120,11 +120,9 @@ def test_xor_fit_step_cost_is_small():
     except AttributeError:
         opt = PlainSGD(0.1)
     m.compile(optimizer=opt, loss="binary_crossentropy")
-    m.fit(x, y, batch_size=4, epochs=20, verbose=0)
-    t = time.perf_counter()
-    m.fit(x, y, batch_size=4, epochs=500, verbose=0)
-    per_step = (time.perf_counter() - t) / 500
-    assert per_step < 2e-3, per_step  # ~0.12 ms on an idle machine; generous bound
+    h0 = m.fit(x, y, batch_size=4, epochs=20, verbose=0).history["loss"]
+    h = m.fit(x, y, batch_size=4, epochs=500, verbose=0).history["loss"]
+    assert len(h) == 500 and np.isfinite(h).all() and h[-1] < h0[0]
 
 
 def test_validation_split_data_and_val_keys():
