@@ -100,8 +100,10 @@ def _act_kernel_name(ser, fn):
 
 
 def _dropout_mask(shape, rate, dtype, like):
-    """A scaled keep-mask on the device of the array `like`."""
-    keep = np.random.random_sample(shape) >= rate
+    """A scaled keep-mask on the device of the array `like`, drawn from nabi's seeded stream
+    (nabi.random.set_seed / keras.utils.set_random_seed make it repeat)."""
+    from ...ops.random_ops import _generator
+    keep = _generator(None).random(shape) >= rate
     m = keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate))
     return _wrap(m if type(like) is np.ndarray else to_device(m, "cuda"))
 
