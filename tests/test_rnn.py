@@ -441,3 +441,14 @@ def test_initial_state_and_bidirectional_and_wrappers():
     masked = lm(e, mask=ids != 0).numpy()
     short = lm(e[:1, :2]).numpy()
     np.testing.assert_allclose(masked[:1], short, rtol=1e-5, atol=1e-6)
+
+
+def test_rnn_dropout_masks_follow_nabis_seed():
+    """dropout / recurrent_dropout masks come from nabi's seeded stream: nabi.random.set_seed
+    makes them repeat whatever NumPy's global generator does."""
+    def run(numpy_seed):
+        np.random.seed(numpy_seed)
+        nabi.random.set_seed(4)
+        layer = nabi.keras.layers.LSTM(4, dropout=0.5, recurrent_dropout=0.5)
+        return layer(np.ones((2, 3, 5), np.float32), training=True).numpy()
+    np.testing.assert_array_equal(run(1), run(2))
