@@ -5,14 +5,18 @@
 #       bash bench/gpu_session.sh
 #
 # Steps, each under its own `timeout` (SIGINT first, so pytest still prints its summary), each
-# logged to $OUT/<step>.log, a failure never stopping the steps after it; $OUT/summary.log has
-# one line per step (rc 124 = hit its timeout). The whole run stays under SESSION_TOTAL_S
-# (default 540 s, inside the tool's 600 s per command); the benchmark gets the time left.
+# logged to <step>.log, a failure never stopping the steps after it; $OUT/summary.log has one
+# line per step (rc 124 = hit its timeout). The device tool returns at most 8 files from $OUT,
+# so the step logs (and JUnit XML) are kept in $SESSION_LOGS and packed into $OUT/logs.tgz after
+# every step: $OUT holds summary.log, logs.tgz, gpu.json and gpu.md. The whole run stays
+# under SESSION_TOTAL_S (default 540 s, inside the tool's 600 s per command); the benchmark
+# gets the time left.
 #
 #   00-env        nvidia-smi, nvcc, python, torch (the yardstick; absent: nabi runs alone)
-#   10-install    pip install ".[test]" (CUDA build, CMAKE_BUILD_PARALLEL_LEVEL=16, this
-#                 GPU's architecture only); fallbacks when there is no package index:
-#                 --no-build-isolation, then a plain CMake build into python/nabi
+#   10-install    pip install --no-build-isolation --no-deps . with no index (the offline GPU
+#                 image has the build and test packages; CUDA build, CMAKE_BUILD_PARALLEL_LEVEL
+#                 =16, this GPU's architecture only), then pip install ".[test]", then a plain
+#                 CMake build into python/nabi
 #   20-cuda-tests tests/test_cuda_backend.py test_cuda_array_kernels.py test_cuda_nn_kernels.py
 #                 test_cuda_train_kernels.py test_device.py
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
@@ -35,7 +39,8 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${PYTHON:-python3}
 OUT=${OUT:-$REPO/gpu-session-out}
-mkdir -p "$OUT"
+LOGS=${SESSION_LOGS:-${TMPDIR:-/tmp}/nabi-gpu-session-logs}
+mkdir -p "$OUT" "$LOGS"
 TOTAL=${SESSION_TOTAL_S:-540}
 STEPS=${SESSION_STEPS:-"env install cuda-tests suite memcheck bench"}
 T0=$(date +%s)
@@ -71,10 +76,11 @@ step() {
   fi
   say "$name: start, timeout ${t}s: $*"
   local s=$(date +%s)
-  timeout -s INT -k 20 "$t" "$@" >"$OUT/$name.log" 2>&1
+  timeout -s INT -k 20 "$t" "$@" >"$LOGS/$name.log" 2>&1
   local rc=$?
-  say "$name: rc=$rc in $(( $(date +%s) - s ))s$( ((rc == 124)) && echo ' (TIMED OUT)')  -> $OUT/$name.log"
-  tail -n 3 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$OUT/summary.log"
+  say "$name: rc=$rc in $(( $(date +%s) - s ))s$( ((rc == 124)) && echo ' (TIMED OUT)')  -> logs.tgz:$name.log"
+  tail -n 3 "$LOGS/$name.log" | sed 's/^/    /' | tee -a "$OUT/summary.log"
+  tar czf "$OUT/logs.tgz" -C "$LOGS" . 2>/dev/null
   return 0
 }
 
@@ -149,6 +155,7 @@ if [ "${1:-}" = "__memcheck" ]; then
 fi
 
 # ---- the session --------------------------------------------------------------------------------
+rm -rf "$LOGS" && mkdir -p "$LOGS"  # (here, not above: the sub-steps re-run this script)
 : >"$OUT/summary.log"
 say "gpu_session.sh: repo $REPO, OUT $OUT, total ${TOTAL}s, steps: $STEPS, NABI_DATASETS=${NABI_DATASETS:-<none>}"
 want env && step 00-env 60 0 bash "$0" __env
@@ -157,11 +164,11 @@ if want install && [ -z "${SESSION_DRY_RUN:-}" ]; then
 fi
 # shellcheck disable=SC2086
 want cuda-tests && step 20-cuda-tests 150 180 "$PY" -m pytest -q -rs -p no:cacheprovider \
-  --durations=15 --junitxml="$OUT/20-cuda-tests.xml" $CUDA_TESTS
+  --durations=15 --junitxml="$LOGS/20-cuda-tests.xml" $CUDA_TESTS
 ignores=()
 for f in $CUDA_TESTS; do ignores+=(--ignore="$f"); done
 want suite && step 30-suite 200 170 "$PY" -m pytest -q -rs -p no:cacheprovider --durations=15 \
-  --junitxml="$OUT/30-suite.xml" "${ignores[@]}" tests
+  --junitxml="$LOGS/30-suite.xml" "${ignores[@]}" tests
 want memcheck && step 40-memcheck 120 150 bash "$0" __memcheck
 if want bench; then
   t=$(( $(left) - 10 ))
