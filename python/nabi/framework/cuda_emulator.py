@@ -130,13 +130,18 @@ def _wrap_out(r):
     return r
 
 
-def _unwrap_in(v):
+def _unwrap_in(v, name="kernel"):
     if isinstance(v, DeviceBuffer):
         return v._arr()
+    if isinstance(v, np.ndarray) and v.ndim:
+        # The CUDA binding takes DeviceBuffers only (pybind11 rejects a NumPy array there):
+        # the emulator must not be more lenient than the GPU it stands in for.
+        raise TypeError(f"[{name}] got a host NumPy array of shape {v.shape} where the CUDA "
+                        "kernel takes a DeviceBuffer")
     if isinstance(v, list):
-        return [_unwrap_in(e) for e in v]
+        return [_unwrap_in(e, name) for e in v]
     if isinstance(v, tuple):
-        return tuple(_unwrap_in(e) for e in v)
+        return tuple(_unwrap_in(e, name) for e in v)
     return v
 
 
@@ -146,7 +151,8 @@ def _mirror(name):
     fn = getattr(_C, name)
 
     def call(*args, **kwargs):
-        r = fn(*[_unwrap_in(a) for a in args], **{k: _unwrap_in(v) for k, v in kwargs.items()})
+        r = fn(*[_unwrap_in(a, name) for a in args],
+               **{k: _unwrap_in(v, name) for k, v in kwargs.items()})
         return _wrap_out(r)
     call.__name__ = name
     return call
