@@ -820,7 +820,6 @@ def _take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         a, axis = a.reshape(-1), 0
     idx = indices if _is_dev(indices) else np.asarray(indices)
-    scalar = not _is_dev(idx) and idx.ndim == 0
     if not _is_dev(idx):
         idx = DeviceArray.from_numpy(idx.astype(np.int64))
     if idx.dtype not in (np.int32, np.int64):

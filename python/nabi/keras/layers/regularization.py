@@ -1,7 +1,6 @@
 """SpatialDropout1D/2D (whole feature maps dropped) and GaussianNoise, training only."""
 import numpy as np
 
-from ...framework.tensor import _wrap
 from ...ops import math_ops as _m
 from .base import Layer
 from .convolutional import _data_format

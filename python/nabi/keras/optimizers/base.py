@@ -49,7 +49,6 @@ def _np_float(v):
     return float(v)
 
 
-
 class _host_scope:
     """Places new tensors on the host for the duration of the block."""
 
@@ -60,6 +59,7 @@ class _host_scope:
     def __exit__(self, *exc):
         from ...framework.device import pop_device
         pop_device()
+
 
 class Optimizer:
     """Base class of the Keras optimizers (Keras 3 semantics)."""
