@@ -334,6 +334,24 @@ def test_keras_lstm_trains_on_gpu(gpu):
                  x, y, "binary_crossentropy", gpu)
 
 
+def test_copy_deepcopy_and_pickle_of_gpu_tensors(gpu):
+    """deepcopy copies on the device (independent storage); pickle goes through the host and
+    comes back on the GPU; copy.copy is shallow (as on the CPU). The device buffer itself
+    refuses pickling and copying, as the CUDA one does."""
+    import copy
+    import pickle
+    v = nabi.Variable(np.arange(4, dtype=np.float32).reshape(2, 2))
+    shallow = copy.copy(v)
+    assert on_gpu(shallow) and shallow._data is v._data
+    for c in (copy.deepcopy(v), pickle.loads(pickle.dumps(v))):
+        assert on_gpu(c)
+        np.testing.assert_array_equal(c.numpy(), v.numpy())
+        c._data[0, 0] = 9.0
+        assert v.numpy()[0, 0] == 0.0
+    with pytest.raises(TypeError, match="pickle"):
+        copy.deepcopy(v._data.buf)
+
+
 def _classifier(n, features, hidden, classes):
     """Random data and a compiled Dense-Dropout-Dense softmax classifier."""
     x = rng.standard_normal((n, features)).astype(np.float32)

@@ -47,7 +47,11 @@ def _release(n):
 
 
 class DeviceBuffer:
-    """A dtype and C-contiguous shape over an emulated device allocation."""
+    """A dtype and C-contiguous shape over an emulated device allocation. Like the CUDA one
+    (a pybind11 class) it cannot be pickled, nor copied by the copy module."""
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'DeviceBuffer' object")
 
     __slots__ = ("_storage", "_offset", "_shape", "_dtype", "__weakref__")
 

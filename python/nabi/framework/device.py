@@ -346,6 +346,18 @@ class DeviceArray:
         return DeviceArray(backend().strided_copy(self.buf, list(self.shape), self._estrides(), 0)) \
             if self.size else DeviceArray.empty(self.shape, self.dtype)
 
+    # copy.copy / copy.deepcopy copy on the device (the CUDA DeviceBuffer itself cannot be
+    # pickled or copied by the copy module); pickling goes through the host and rebuilds the
+    # array on the GPU when it is loaded.
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __reduce__(self):
+        return (DeviceArray.from_numpy, (self.get(),))
+
     def fill(self, value):
         self[...] = value
 
