@@ -151,7 +151,7 @@ if [ "${1:-}" = "__memcheck" ]; then
   if [ -z "$cs" ]; then echo "compute-sanitizer: not found (PATH, /usr/local/cuda*/bin): SKIPPED"; exit 0; fi
   echo "== $cs --tool memcheck on tests/test_cuda_array_kernels.py"
   exec "$cs" --tool memcheck --error-exitcode 99 --print-limit 50 \
-    "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda_array_kernels.py
+    "$PY" -m pytest -q -rs -p no:cacheprovider -k "not emu" tests/test_cuda_array_kernels.py
 fi
 
 # ---- the session --------------------------------------------------------------------------------
@@ -163,12 +163,13 @@ if want install && [ -z "${SESSION_DRY_RUN:-}" ]; then
   step 10-install 330 190 bash "$0" __install
 fi
 # shellcheck disable=SC2086
+# (-k "not emu": the emulator's cases run in CI on every commit; the GPU time is for the GPU)
 want cuda-tests && step 20-cuda-tests 150 180 "$PY" -m pytest -q -rs -p no:cacheprovider \
-  --durations=15 --junitxml="$LOGS/20-cuda-tests.xml" $CUDA_TESTS
+  -k "not emu" --durations=15 --junitxml="$LOGS/20-cuda-tests.xml" $CUDA_TESTS
 ignores=()
 for f in $CUDA_TESTS; do ignores+=(--ignore="$f"); done
 want suite && step 30-suite 200 170 "$PY" -m pytest -q -rs -p no:cacheprovider --durations=15 \
-  --junitxml="$LOGS/30-suite.xml" "${ignores[@]}" tests
+  -k "not emu" --junitxml="$LOGS/30-suite.xml" "${ignores[@]}" tests
 want memcheck && step 40-memcheck 120 150 bash "$0" __memcheck
 if want bench; then
   t=$(( $(left) - 10 ))
