@@ -171,6 +171,8 @@ OPS = {
                      nabi.reduce_sum(nabi.boolean_mask(a, a > 0.5)), (A,),
                      lambda a: a[a[:, 0] > 0] + a[a > 0.5].sum()),
     "where_coordinates": (lambda a: nabi.where(a > 0.5), (A,), lambda a: np.argwhere(a > 0.5)),
+    "gather_nd": (lambda a: nabi.gather_nd(a, [[0, 1], [4, 6], [0, 1]]), (A,),
+                  lambda a: a[[0, 4, 0], [1, 6, 1]]),
     "sort_argsort": (lambda a: nabi.sort(a, direction="DESCENDING") +
                      nabi.cast(nabi.argsort(a, axis=0), nabi.float32), (A,),
                      lambda a: -np.sort(-a, axis=-1) + np.argsort(a, axis=0, kind="stable")),
@@ -206,6 +208,8 @@ GRADS = {
     nabi.reduce_sum(nabi.math.cumsum(a, axis=0) ** 2),
     "fancy_index_gather": lambda a, m: nabi.reduce_sum(a[[0, 0, 3], 1:4] ** 2) +
     nabi.reduce_sum(nabi.gather(m, [2, 2, 5]) * 3.0),
+    "gather_nd": lambda a, m: nabi.reduce_sum(nabi.gather_nd(a, [[0, 1], [4, 6], [0, 1]]) ** 2)
+    + nabi.reduce_sum(nabi.gather_nd(m, [[3], [3]])),
     "boolean_mask": lambda a, m: nabi.reduce_sum(nabi.boolean_mask(a, A > 0.0) ** 2) +
     nabi.reduce_sum(nabi.boolean_mask(m, M[:, 1] < 0.0) * 2.0),
 }
@@ -245,6 +249,13 @@ def test_dropout_on_gpu_is_philox_and_repeats(gpu):
     np.testing.assert_array_equal(g, y)
     y2, _ = run()
     np.testing.assert_array_equal(y, y2)
+
+
+def test_gather_nd_range_check_and_categorical_on_gpu(gpu):
+    with pytest.raises(IndexError, match=r"\[gather_nd\] an index is out of range"):
+        nabi.gather_nd(nabi.constant(A), [[0, 7]])  # would alias row 1 after flattening
+    s = nabi.random.categorical(nabi.constant(np.log([[1e-6, 1.0]]).astype(np.float32)), 8)
+    assert on_gpu(s) and (s.numpy() == 1).all()
 
 
 def test_device_array_scans_gathers_and_advanced_indexing(gpu):

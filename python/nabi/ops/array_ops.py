@@ -381,8 +381,31 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
 def gather_nd(params, indices, batch_dims=0, name=None):
     x = t_(params)
     ind = _asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if type(x._data) is not np.ndarray and ind.ndim >= 1:
+        return _gather_nd_device(x, ind)
     idx = tuple(np.moveaxis(ind, -1, 0))
     return getitem(x, idx if ind.ndim > 1 else tuple(ind))
+
+
+def _gather_nd_device(x, ind):
+    """gather_nd of a GPU tensor: the index tuples become flat row numbers of params viewed as
+    (rows, *rest) -- one elementwise pass -- and gather (with its scatter gradient) does the
+    rest. Every index is range-checked per axis first (a flat check would let [0, 7] of a
+    (4, 5) tensor alias row 1)."""
+    a = x._data
+    k = ind.shape[-1]
+    if ind.dtype.kind not in "iu" or k > a.ndim:
+        raise ValueError(f"[gather_nd] indices of shape {tuple(ind.shape)} ({ind.dtype}) do not "
+                         f"index params of shape {tuple(a.shape)}")
+    ind = to_device(ind, "cuda").astype(np.int64)
+    lead = np.asarray(a.shape[:k], np.int64)
+    if ind.size and bool(np.any((ind < 0) | (ind >= to_device(lead, "cuda")))):
+        raise IndexError(f"[gather_nd] an index is out of range for params of shape "
+                         f"{tuple(a.shape)}")
+    strides = np.cumprod(np.concatenate([lead[1:], [1]])[::-1])[::-1].astype(np.int64)
+    flat = np.sum(ind * to_device(strides, "cuda"), axis=-1)
+    rows = reshape(x, (-1,) + tuple(a.shape[k:]))
+    return gather(rows, _wrap(flat))
 
 
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):

@@ -89,7 +89,8 @@ def shuffle(value, seed=None, name=None):
 
 def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
     from ._common import t_
-    lg = t_(logits)._data.astype(np.float64)
+    from ..framework.device import to_device
+    lg = to_device(t_(logits)._data, "cpu").astype(np.float64)  # sampled on the host
     p = np.exp(lg - lg.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     g = _generator(seed)
