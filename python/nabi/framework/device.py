@@ -14,6 +14,7 @@ reshapes and leading-axis slices are `DeviceBuffer.view`s that share memory, as 
 The backend is the real CUDA module, or, with NABI_EMULATE_CUDA=1, the NumPy emulator
 (nabi.framework.cuda_emulator) that lets this layer be tested without a GPU.
 """
+import contextlib
 import math
 import os
 import threading
@@ -107,6 +108,17 @@ def pop_device():
     _state.stack.pop()
 
 
+@contextlib.contextmanager
+def host_scope():
+    """New tensors stay on the host inside the block (graph-construction probes, Keras initial
+    values built before the Variable places them, the optimizers' host scalars)."""
+    push_device("cpu")
+    try:
+        yield
+    finally:
+        pop_device()
+
+
 def to_device(arr, kind):
     """arr (ndarray or DeviceArray) on `kind` ('cpu' / 'cuda'); no copy when it is there."""
     if kind == "cuda":
@@ -123,19 +135,6 @@ def place(arr):
     if type(arr) is np.ndarray and arr.dtype.kind in "biuf" and current_device() == "cuda":
         return DeviceArray.from_numpy(arr)
     return arr
-
-
-def place_all(arrs):
-    """place() over a list/tuple of arrays (None and non-arrays pass through)."""
-    if arrs is None:
-        return None
-    if type(arrs) is np.ndarray:
-        return place(arrs)
-    if isinstance(arrs, (list, tuple)):
-        return type(arrs)(place_all(a) for a in arrs)
-    if isinstance(arrs, dict):
-        return {k: place_all(v) for k, v in arrs.items()}
-    return arrs
 
 
 def to_gpu_all(arrs):
@@ -177,12 +176,18 @@ class _Flags:
 _FLAGS = _Flags()
 
 
+def _float_pair(a, b):
+    """Two device arrays of one float dtype: the common case inside the ops, which goes
+    straight to the binary kernel without the general path's checks."""
+    return type(a) is DeviceArray and type(b) is DeviceArray and a.dtype is b.dtype and \
+        a.dtype.kind == "f"
+
+
 def _fast_binary(op, ufunc):
-    """An operator: two float arrays of one dtype (the common case inside the ops) go straight
-    to the binary kernel, as NumPy's __array_ufunc__ dispatch costs several microseconds;
-    everything else takes the ufunc's general path."""
+    """An operator that skips NumPy's __array_ufunc__ dispatch (several microseconds) for a
+    _float_pair; everything else takes the ufunc's general path."""
     def operator(self, o):
-        if type(o) is DeviceArray and o.dtype is self.dtype and self.dtype.kind == "f":
+        if _float_pair(self, o):
             return DeviceArray(backend().binary(op, self.buf, o.buf))
         return ufunc(self, o)
     return operator
@@ -608,13 +613,10 @@ def _write_out(out, r):
 
 
 def _ufunc(ufunc, method, inputs, kwargs):
-    if not kwargs and len(inputs) == 2 and method == "__call__":
-        a, b = inputs
-        if type(a) is DeviceArray and type(b) is DeviceArray and a.dtype is b.dtype and \
-                a.dtype.kind == "f":
-            op = _BINARY_FLOAT.get(ufunc)
-            if op is not None:  # the common case, without the general path's checks
-                return DeviceArray(backend().binary(op, a.buf, b.buf))
+    if not kwargs and len(inputs) == 2 and method == "__call__" and _float_pair(*inputs):
+        op = _BINARY_FLOAT.get(ufunc)
+        if op is not None:
+            return DeviceArray(backend().binary(op, inputs[0].buf, inputs[1].buf))
     out = kwargs.pop("out", None)
     kwargs.pop("casting", None)
     dtype = kwargs.pop("dtype", None)
@@ -1004,7 +1006,8 @@ def _flatnonzero(a):
     """Indices of the nonzero elements of the flattened device array `a`, ascending, computed
     on the device: the count is read back (the output's size, as NumPy and TF need it), an
     inclusive scan gives each kept element its output slot, and scatter_add writes each kept
-    element's index there (dropped elements go to a spare slot past the end)."""
+    element's index there (dropped elements all add into a spare slot past the end, which is
+    cut off)."""
     (m,), _ = _operands("nonzero", (a,))
     m = (m != 0).reshape(-1)
     n = m.size
@@ -1014,7 +1017,6 @@ def _flatnonzero(a):
     slot = np.subtract(_scan(np.add, 0)(m), 1)                       # int64
     slot = _where(m, slot, count)
     vals = DeviceArray(backend().arange(0, 1, n, "float64"))       # exact below 2**53
-    vals = _where(m, vals, 0.0)
     out = DeviceArray(backend().scatter_add(vals.buf, slot.buf, 0, count + 1))
     return _take_slice(out, 0, 0, count).astype(np.int64)
 
@@ -1189,14 +1191,12 @@ def _split_advanced(x, idx, op):
         raise IndexError(f"[{op}] [device] this kind of advanced indexing is not supported on "
                          "the GPU (one integer array, with ints and slices on other axes, is)")
     k = arrs[0]
-    ind = idx[k]
+    ind = idx[k] if _is_dev(idx[k]) else np.asarray(idx[k])
+    if ind.dtype == np.bool_:  # a mask alone is _bool_mask_of's; one beside other indices is not
+        raise IndexError(f"[{op}] [device] a boolean mask combined with other indices is not "
+                         "supported on the GPU")
     if not _is_dev(ind):
-        ind = np.asarray(ind)
-        if ind.dtype == np.bool_:
-            raise IndexError(f"[{op}] [device] boolean-mask indexing is not supported on the GPU")
         ind = DeviceArray.from_numpy(ind.astype(np.int64))
-    elif ind.dtype == np.bool_:
-        raise IndexError(f"[{op}] [device] boolean-mask indexing is not supported on the GPU")
     ints = [j for j, i in enumerate(idx) if j != k and not isinstance(i, slice)]
     kb = k - sum(1 for j in ints if j < k)
     adv = sorted(ints + [k])
@@ -1205,7 +1205,12 @@ def _split_advanced(x, idx, op):
     return basic, ind, kb, front
 
 
-def _bool_mask_of(x, idx):
+def _is_whole(basic):
+    """Whether a basic index selects everything (all full slices)."""
+    return all(isinstance(i, slice) and i == slice(None) for i in basic)
+
+
+def _bool_mask_of(idx):
     """The boolean mask when idx is exactly one boolean array (x[mask]), else None."""
     m = idx[0] if isinstance(idx, tuple) and len(idx) == 1 else idx
     if _is_dev(m) and m.dtype == np.bool_:
@@ -1216,13 +1221,12 @@ def _bool_mask_of(x, idx):
 
 
 def _advanced_getitem(x, idx):
-    m = _bool_mask_of(x, idx)
+    m = _bool_mask_of(idx)
     if m is not None:
         flat, ind = _bool_index(x, m)
         return _take(flat, ind, axis=0)
     basic, ind, kb, front = _split_advanced(x, idx, "getitem")
-    y = _getitem(x, basic) if any(not (isinstance(i, slice) and i == slice(None))
-                                 for i in basic) else x
+    y = x if _is_whole(basic) else _getitem(x, basic)
     r = _take(y, ind, axis=kb)
     if front and kb:
         r = _moveaxis(r, tuple(range(kb, kb + ind.ndim)), tuple(range(ind.ndim)))
@@ -1243,22 +1247,23 @@ def _setitem(x, idx, value):
 
 
 def add_at(z, idx, g):
-    """np.add.at(z, idx, g) that also takes GPU arrays (one integer index array on one axis,
-    the other indices full slices: the scatter_add kernel)."""
+    """np.add.at(z, idx, g) that also takes GPU arrays: one boolean mask, or one integer index
+    array with ints and slices on the other axes (the scatter_add kernel)."""
     if type(z) is not DeviceArray:
         if _is_dev(g):
             raise ValueError(f"[add_at] the target is a host array of shape {z.shape} but the "
                              "values are on cuda:0")
         np.add.at(z, idx, g)
         return
-    m = _bool_mask_of(z, idx)
+    m = _bool_mask_of(idx)
     if m is not None:  # z is C-contiguous: its flattened view shares z's memory
         flat, ind = _bool_index(z, m)
         add_at(flat, ind, g)
         return
     basic, ind, k, front = _split_advanced(z, idx, "add_at")
-    whole = all(isinstance(i, slice) and i == slice(None) for i in basic)
-    y_shape = z.shape if whole else _getitem(z, basic).shape
+    whole = _is_whole(basic)
+    y = z if whole else _getitem(z, basic)
+    y_shape = y.shape
     (gg,), _ = _operands("add_at", (g,))
     if gg.dtype != z.dtype:
         gg = gg.astype(z.dtype)
@@ -1272,7 +1277,7 @@ def add_at(z, idx, g):
     if whole:
         np.add(z, r, out=z)
     else:  # scatter into the basic view's shape, then add it back through the view
-        _setitem(z, basic, np.add(_getitem(z, basic), r))
+        _setitem(z, basic, np.add(y, r))
 
 
 # ---- kernel dispatch ---------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..framework.tensor import Tensor
+from ..framework.device import host_scope
 from ..ops import random_ops as _rnd
 
-_wrap = _rnd._wrap  # initial values go to the current device, except inside random_ops.on_host()
+_wrap = _rnd._wrap  # initial values go to the current device (the host in add_weight)
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
            "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal",
@@ -232,7 +233,7 @@ class Orthogonal(_Seeded):
             rows *= d
         cols = shape[-1]
         flat = (max(rows, cols), min(rows, cols))
-        with _rnd.on_host():
+        with host_scope():
             a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed)._data
         q, r = np.linalg.qr(a)
         d = np.diag(r)

@@ -6,24 +6,10 @@ from ..framework.device import place
 from ._common import _wrap as _host_wrap
 
 
-_host_only = [0]
-
-
 def _wrap(arr):
     """Random tensors are drawn on the host by the seeded generator (one stream on every device)
-    and placed on the current device (not inside `on_host()`)."""
-    return _host_wrap(arr if _host_only[0] else place(arr))
-
-
-class on_host:
-    """Within this block random ops return host tensors (the Keras initializers build weights on
-    the host; the Variable places them once)."""
-
-    def __enter__(self):
-        _host_only[0] += 1
-
-    def __exit__(self, *exc):
-        _host_only[0] -= 1
+    and placed on the current device."""
+    return _host_wrap(place(arr))
 
 _state = {"rng": np.random.default_rng(), "seed": None}
 

@@ -22,7 +22,7 @@ import heapq  # noqa: F401  (used by the session's scheduler)
 import numpy as np
 
 from ... import dtypes as _dt
-from ...framework.device import pop_device, push_device
+from ...framework.device import host_scope
 from ...framework.tensor import Tensor as EagerTensor, TensorShape, convert_to_tensor
 
 __all__ = ["Graph", "Tensor", "Operation", "GraphKeys", "get_default_graph",
@@ -534,14 +534,7 @@ def _as_outputs(res, op_name):
     return [convert_to_tensor(res)], False
 
 
-@contextlib.contextmanager
-def on_host():
-    """Graph construction scope: eager values made inside (probes, constants) stay on the host."""
-    push_device("cpu")
-    try:
-        yield
-    finally:
-        pop_device()
+on_host = host_scope  # graph construction: eager probes and constants stay on the host
 
 
 def host_tensor(value):

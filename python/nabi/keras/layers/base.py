@@ -16,7 +16,7 @@ from ...framework.device import asarray as _asarray
 from ... import dtypes as _dt
 from ...framework import tape as _tape
 from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
-from ...framework.device import place, to_device
+from ...framework.device import host_scope, place, to_device
 from .. import backend
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "get_mask", "set_mask"]
@@ -620,8 +620,7 @@ class Layer:
         if isinstance(initializer, (str, dict)):
             initializer = _resolve("initializers", initializer)
         if callable(initializer):
-            from ...ops.random_ops import on_host
-            with on_host():  # built on the host; the Variable places it once
+            with host_scope():  # built on the host; the Variable places it once
                 try:
                     value = initializer(shape, dtype=_dt.as_dtype(np_dtype))
                 except TypeError:

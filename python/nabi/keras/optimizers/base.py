@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ...framework.device import DeviceArray, to_device, asarray as _asarray
+from ...framework.device import DeviceArray, host_scope, to_device, asarray as _asarray
 
 from ...framework.tensor import Tensor, Variable, _wrap
 from ...framework.tape import GradientTape
@@ -47,18 +47,6 @@ def _np_float(v):
     if isinstance(v, Tensor):
         return float(v._data)
     return float(v)
-
-
-class _host_scope:
-    """Places new tensors on the host for the duration of the block."""
-
-    def __enter__(self):
-        from ...framework.device import push_device
-        push_device("cpu")
-
-    def __exit__(self, *exc):
-        from ...framework.device import pop_device
-        pop_device()
 
 
 class Optimizer:
@@ -106,7 +94,7 @@ class Optimizer:
         # The step counter and the learning rate are host scalars on every device: each step
         # reads them in Python (the fused update kernels take them as arguments), and a GPU
         # copy would cost a device sync per step.
-        with _host_scope():
+        with host_scope():
             self._iterations = Variable(np.int64(0), trainable=False, name="iteration",
                                         dtype="int64")
         self._iter_arr = self._iterations._data
@@ -142,7 +130,7 @@ class Optimizer:
             return
         lr = _np_float(value)
         if self._lr_var is None:
-            with _host_scope():
+            with host_scope():
                 self._lr_var = Variable(np.float32(lr), trainable=False, name="learning_rate",
                                         dtype="float32")
         else:
