@@ -240,7 +240,7 @@ gemm_tf32_wmma_kernel(int64_t M, int64_t N, int64_t K, float alpha,
                       int64_t ldb, float beta,
                       float* __restrict__ C,        // [M, ldc]
                       int64_t ldc, bool vec_a, bool vec_b) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(NABI_CUDA_SIM)  // sim: sim/mma.h
   using namespace nvcuda;
   constexpr int LA = kTcBK + 4;  // As[m][k], ldm multiple of 4, fragment rows 32-byte aligned
   constexpr int LB = kTcBN + 4;  // Bs[k][n]
