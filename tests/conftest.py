@@ -8,7 +8,11 @@ import pytest
 # otherwise the installed nabi is used (as in CI).
 _here = os.path.dirname(os.path.abspath(__file__))
 _py = os.path.join(os.path.dirname(_here), "python")
-if any(f.startswith("_C") for f in os.listdir(os.path.join(_py, "nabi"))):
+# NABI_TEST_PACKAGE_DIR names another package directory to test instead, e.g. the CUDA host
+# simulator's build/sim/pkg (tools/sim-build.sh).
+if os.environ.get("NABI_TEST_PACKAGE_DIR"):
+    sys.path.insert(0, os.path.abspath(os.environ["NABI_TEST_PACKAGE_DIR"]))
+elif any(f.startswith("_C") for f in os.listdir(os.path.join(_py, "nabi"))):
     sys.path.insert(0, _py)
 sys.path.insert(0, _here)
 
