@@ -11,7 +11,10 @@ _py = os.path.join(os.path.dirname(_here), "python")
 # NABI_TEST_PACKAGE_DIR names another package directory to test instead, e.g. the CUDA host
 # simulator's build/sim/pkg (tools/sim-build.sh).
 if os.environ.get("NABI_TEST_PACKAGE_DIR"):
-    sys.path.insert(0, os.path.abspath(os.environ["NABI_TEST_PACKAGE_DIR"]))
+    _pkg = os.path.abspath(os.environ["NABI_TEST_PACKAGE_DIR"])
+    sys.path.insert(0, _pkg)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_pkg, os.environ.get("PYTHONPATH"))
+                                               if p)  # for the tests' subprocesses
 elif any(f.startswith("_C") for f in os.listdir(os.path.join(_py, "nabi"))):
     sys.path.insert(0, _py)
 sys.path.insert(0, _here)

@@ -263,3 +263,22 @@ def test_reduction_property(shape, data):
                  rtol=1e-12)
     assert_array(nabi.reduce_mean(x, axis=axis, keepdims=keep), np.mean(x, axis=axis, keepdims=keep),
                  rtol=1e-12)
+
+
+def test_kernels_accept_unpickled_arrays():
+    """An unpickled array (a dataset loaded from a pickle file) carries its own dtype instance,
+    equal to NumPy's float32 but not the same object: the kernels compare dtypes by
+    equivalence, so it trains like any other array."""
+    import pickle
+    r = np.random.default_rng(3)
+    a = pickle.loads(pickle.dumps(r.standard_normal((5, 4)).astype(np.float32)))
+    b = pickle.loads(pickle.dumps(r.standard_normal((4, 3)).astype(np.float32)))
+    labels = pickle.loads(pickle.dumps(np.array([0, 2, 1, 2, 0], np.int32)))
+    assert a.dtype is not np.dtype(np.float32) and a.dtype == np.float32
+    np.testing.assert_allclose(nabi.matmul(a, b).numpy(),
+                               a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-6)
+    logits = a @ b
+    loss = nabi.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    z = logits.astype(np.float64) - logits.max(1, keepdims=True)
+    ref_loss = np.log(np.exp(z).sum(1)) - z[np.arange(5), labels]
+    np.testing.assert_allclose(loss.numpy(), ref_loss, rtol=1e-5, atol=1e-6)

@@ -39,18 +39,22 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   throw py::type_error("[" + op + "] " + msg);
 }
 
-inline const char* dtype_name(const py::array& a) {
-  if (a.dtype().is(py::dtype::of<float>())) return "float32";
-  if (a.dtype().is(py::dtype::of<double>())) return "float64";
-  if (a.dtype().is(py::dtype::of<int32_t>())) return "int32";
-  if (a.dtype().is(py::dtype::of<int64_t>())) return "int64";
-  if (a.dtype().is(py::dtype::of<bool>())) return "bool";
-  return "other";
-}
-
+// dtype checks compare by equivalence, not identity: an array unpickled (or built from a
+// dtype('f4', copy=True)) has its own dtype instance, equal to but not the same as NumPy's.
 template <typename T>
 inline bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
+  const py::dtype d = py::dtype::of<T>();
+  const py::dtype ad = a.dtype();
+  return ad.is(d) || ad.equal(d);
+}
+
+inline std::string dtype_name(const py::array& a) {
+  if (has_dtype<float>(a)) return "float32";
+  if (has_dtype<double>(a)) return "float64";
+  if (has_dtype<int32_t>(a)) return "int32";
+  if (has_dtype<int64_t>(a)) return "int64";
+  if (has_dtype<bool>(a)) return "bool";
+  return py::str(a.dtype());
 }
 
 inline bool is_float32(const py::array& a) { return has_dtype<float>(a); }
@@ -67,7 +71,7 @@ inline void check_float(const std::string& op, const py::array& a, const char* n
 
 inline void check_same_dtype(const std::string& op, const py::array& a, const char* an,
                              const py::array& b, const char* bn) {
-  if (!a.dtype().is(b.dtype()))
+  if (!a.dtype().is(b.dtype()) && !a.dtype().equal(b.dtype()))
     type_error(op, std::string(an) + " and " + bn + " dtypes differ: " + dtype_name(a) + " vs " +
                        dtype_name(b));
 }

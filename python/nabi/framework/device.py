@@ -1286,10 +1286,15 @@ class _GpuKernels:
     and returns DeviceArrays where nabi._C's CPU kernel takes and returns ndarrays."""
 
     def __getattr__(self, name):
-        fn = getattr(backend(), name)
+        getattr(backend(), name)  # an unknown kernel name fails here, as an attribute error
+        bound = [None, None]      # (backend, its kernel): looked up again if the backend changes
 
         def call(*args, **kwargs):
-            r = fn(*[_unwrap(a) for a in args], **{k: _unwrap(v) for k, v in kwargs.items()})
+            if _BACKEND[0] is not bound[0] or _BACKEND[0] is None:
+                bound[0] = backend()
+                bound[1] = getattr(bound[0], name)
+            r = bound[1](*[_unwrap(a) for a in args],
+                         **{k: _unwrap(v) for k, v in kwargs.items()})
             return _rewrap(r)
         call.__name__ = name
         setattr(self, name, call)
