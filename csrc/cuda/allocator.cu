@@ -104,6 +104,9 @@ void* device_alloc(size_t nbytes) {
   if (it != c.free_lists.end() && !it->second.empty()) {
     void* p = it->second.back();
     it->second.pop_back();
+#if defined(NABI_CUDA_SIM)
+    cudaMemsetAsync(p, 0xFF, cls, stream());  // host simulator: a reused block is garbage too
+#endif
     c.live.emplace(p, cls);
     c.allocated += cls;
     return p;

@@ -12,12 +12,15 @@
 //   - Shortcut: each block first runs thread 0 alone. If it finishes without reaching a
 //     barrier, the block's other threads run as plain calls (no fiber switches); a barrier
 //     reached by one of them then is a divergent barrier, reported as a launch failure.
+//   - NABI_SIM_ORDER=reverse runs the blocks and the threads (after thread 0) in reverse order:
+//     a result that changes with it depends on an order CUDA does not promise.
 //   - __shared__ variables are function-local statics: blocks run one at a time, so one copy
 //     per kernel is one copy per block. Atomics are plain read-modify-writes (one OS thread).
 //   - Launch configurations are checked as the GPU checks them (block <= 1024 threads,
 //     grid.y/z <= 65535, ...): a bad one sets cudaErrorInvalidConfiguration, as on a GPU.
-//   - Fresh device memory (cudaMalloc) is filled with 0xFF bytes (NaN floats, -1 integers), so
-//     a kernel that reads memory no one wrote gives NaN instead of a lucky zero.
+//   - Fresh device memory (cudaMalloc, and a block the caching allocator hands out again) is
+//     filled with 0xFF bytes (NaN floats, -1 integers), so a kernel that reads memory no one
+//     wrote gives NaN instead of a lucky zero.
 // What it does not model: real concurrency (races between blocks; the order of atomics),
 // warp-synchronous code without __syncwarp, timing, and anything not listed here.
 #pragma once

@@ -195,8 +195,23 @@ void resume(Fiber& f) {
   nabi_sim_switch(&B.sched_sp, f.sp);
 }
 
+// NABI_SIM_ORDER=reverse runs the blocks, and the threads within a block after thread 0, last to
+// first: a
+// kernel whose result depends on the order (a missing barrier, a block that reads another's
+// output) then gives a different answer than in the default order.
+bool reverse_order() {
+  static const bool r = [] {
+    const char* e = std::getenv("NABI_SIM_ORDER");
+    return e && std::string(e) == "reverse";
+  }();
+  return r;
+}
+
 void run_block() {
   const int n = B.nthreads;
+  const bool rev = reverse_order();
+  // Thread 0 first (the probe below), then the rest in order (reversed: n-1 down to 1).
+  auto at = [&](int i) -> Fiber& { return B.fibers[rev && i > 0 ? n - i : i]; };
   B.bar = Barrier{};
   B.bar.live = n;
   for (int w = 0; w < static_cast<int>(B.warps.size()); ++w) {
@@ -206,23 +221,23 @@ void run_block() {
   for (int i = 0; i < n; ++i) B.fibers[i].started = false;
 
   // Thread 0 alone first.
-  init_fiber(B.fibers[0]);
-  resume(B.fibers[0]);
-  if (B.fibers[0].done && !B.fibers[0].synced) {
+  init_fiber(at(0));
+  resume(at(0));
+  if (at(0).done && !at(0).synced) {
     // It reached no barrier: the others run as plain calls.
     B.direct = true;
     for (int i = 1; i < n && B.fault.empty(); ++i) {
-      g.tid = B.fibers[i].tid;
+      g.tid = at(i).tid;
       run_body();
     }
     B.direct = false;
     return;
   }
-  for (int i = 1; i < n; ++i) init_fiber(B.fibers[i]);
+  for (int i = 1; i < n; ++i) init_fiber(at(i));
   for (;;) {
     bool any_left = false, progress = false;
     for (int i = 0; i < n; ++i) {
-      Fiber& f = B.fibers[i];
+      Fiber& f = at(i);
       if (f.done) continue;
       any_left = true;
       if (f.wait && f.wait->gen == f.wait_gen) continue;  // still parked
@@ -284,10 +299,11 @@ void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, LaunchBody& body) 
   B.fault.clear();
   g.bdim = block;
   g.gdim = grid;
+  const bool rev = reverse_order();
   for (unsigned bz = 0; bz < grid.z && B.fault.empty(); ++bz)
     for (unsigned by = 0; by < grid.y && B.fault.empty(); ++by)
       for (unsigned bx = 0; bx < grid.x && B.fault.empty(); ++bx) {
-        g.bid = uint3{bx, by, bz};
+        g.bid = rev ? uint3{grid.x - 1 - bx, grid.y - 1 - by, grid.z - 1 - bz} : uint3{bx, by, bz};
         run_block();
       }
   B.body = nullptr;
