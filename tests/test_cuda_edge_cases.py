@@ -560,9 +560,11 @@ def _red_ref(op, x, axis, keepdims):
     if op in ("any", "all"):
         return getattr(np, op)(x, axis=axis, keepdims=keepdims)
     if x.dtype.kind == "i":
-        if op == "mean":  # nabi's integer mean: floor of the sum over the count, in x's dtype
+        if op == "mean":  # TF's integer mean: the (wrapping) sum over the count, toward zero
             n = x.size if axis is None else math.prod(x.shape[a] for a in np.atleast_1d(axis))
-            return np.floor_divide(np.sum(x, axis=axis, keepdims=keepdims), n)
+            s = np.asarray(np.sum(x, axis=axis, keepdims=keepdims)).astype(object)
+            q = np.vectorize(lambda v: -(-v // n) if v < 0 else v // n, otypes=[object])(s)
+            return q.astype(x.dtype)
         return getattr(np, op)(x, axis=axis, keepdims=keepdims)
     return getattr(np, op)(x.astype(F64), axis=axis, keepdims=keepdims)
 

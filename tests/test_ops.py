@@ -282,3 +282,15 @@ def test_kernels_accept_unpickled_arrays():
     z = logits.astype(np.float64) - logits.max(1, keepdims=True)
     ref_loss = np.log(np.exp(z).sum(1)) - z[np.arange(5), labels]
     np.testing.assert_allclose(loss.numpy(), ref_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_reduce_mean_rounds_toward_zero():
+    """TensorFlow's integer mean divides the sum by the count in integer arithmetic, rounding
+    toward zero: mean(-8..-1) = -36 / 8 -> -4 (a floor division would give -5)."""
+    x = np.arange(-8, 0, dtype=np.int32)
+    y = nabi.reduce_mean(x)
+    assert y.numpy().dtype == np.int32 and int(y.numpy()) == -4
+    m = np.array([[-7, 0, 7], [-1, -1, 1], [5, 6, 6]], np.int64)
+    # Row sums 0, -1, 17 over 3: 0, 0 (not -1), 5; column sums -3, 5, 14: -1, 1, 4.
+    np.testing.assert_array_equal(nabi.reduce_mean(m, axis=1).numpy(), [0, 0, 5])
+    np.testing.assert_array_equal(nabi.reduce_mean(m, axis=0).numpy(), [-1, 1, 4])

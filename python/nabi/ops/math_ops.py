@@ -341,10 +341,13 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     x = t_(input_tensor)
     if x._data.dtype.kind in "iu":
-        return _reduce("reduce_mean", x, axis, keepdims,
-                       lambda a, ax, k: (np.sum(a, axis=ax, keepdims=k) //
-                                         max(1, int(np.prod([a.shape[i] for i in ax])))).astype(a.dtype),
-                       None)
+        # TensorFlow's integer mean: the sum divided by the count, rounded toward zero.
+        def int_mean(a, ax, k):
+            s = np.sum(a, axis=ax, keepdims=k)
+            n = max(1, int(np.prod([a.shape[i] for i in ax])))
+            q = s // n
+            return (q + ((s < 0) & (q * n != s)).astype(q.dtype)).astype(a.dtype)
+        return _reduce("reduce_mean", x, axis, keepdims, int_mean, None)
 
     def fwd(a, ax, k):
         return np.mean(a, axis=ax, keepdims=k, dtype=a.dtype)
