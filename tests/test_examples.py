@@ -14,7 +14,8 @@ HAVE_MNIST = bool(os.environ.get("NABI_DATASETS")) and os.path.isdir(
 def run_example(name, *args, timeout=300):
     env = dict(os.environ)
     py = os.path.join(ROOT, "python")
-    if any(f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
+    if not os.environ.get("NABI_TEST_PACKAGE_DIR") and any(
+            f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
         env["PYTHONPATH"] = py + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("MPLBACKEND", "Agg")
     out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],

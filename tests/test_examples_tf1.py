@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(
 def run_example(name, *args, timeout=300):
     env = dict(os.environ)
     py = os.path.join(ROOT, "python")
-    if any(f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
+    if not os.environ.get("NABI_TEST_PACKAGE_DIR") and any(
+            f.startswith("_C") for f in os.listdir(os.path.join(py, "nabi"))):
         env["PYTHONPATH"] = py + os.pathsep + env.get("PYTHONPATH", "")  # dev build, else installed
     p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "tf1", name), *args],
                        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
