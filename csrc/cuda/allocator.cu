@@ -1,6 +1,7 @@
 // Caching device allocator, DeviceBuffer and runtime queries (see allocator.h).
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -95,10 +96,34 @@ Cache& cache() {
 }
 }  // namespace
 
+#if defined(NABI_CUDA_SIM)
+// Host simulator, NABI_SIM_EXACT_ALLOC=1: every buffer is its own allocation of exactly the
+// requested size, freed at once, so that AddressSanitizer (tools/sim-build.sh asan) reports
+// a kernel's access one element past a buffer (the memcheck run of the simulator).
+static bool sim_exact_alloc() {
+  static const bool on = [] {
+    const char* e = std::getenv("NABI_SIM_EXACT_ALLOC");
+    return e && e[0] == '1';
+  }();
+  return on;
+}
+#endif
+
 void* device_alloc(size_t nbytes) {
   if (nbytes == 0) return nullptr;
-  const size_t cls = size_class(nbytes);
   Cache& c = cache();
+#if defined(NABI_CUDA_SIM)
+  if (sim_exact_alloc()) {
+    void* p = nullptr;
+    CUDA_CHECK(cudaMalloc(&p, nbytes));
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.live.emplace(p, nbytes);
+    c.allocated += nbytes;
+    c.reserved += nbytes;
+    return p;
+  }
+#endif
+  const size_t cls = size_class(nbytes);
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.free_lists.find(cls);
   if (it != c.free_lists.end() && !it->second.empty()) {
@@ -136,6 +161,13 @@ void device_free(void* p) {
   const size_t cls = it->second;
   c.live.erase(it);
   c.allocated -= cls;
+#if defined(NABI_CUDA_SIM)
+  if (sim_exact_alloc()) {
+    c.reserved -= cls;
+    cudaFree(p);
+    return;
+  }
+#endif
   c.free_lists[cls].push_back(p);
 }
 
