@@ -301,43 +301,34 @@ def conv_geometry(H, W, KH, KW, s, d, padding):
     return pt, pl, OH, OW
 
 
-def conv_loop_ref(x, w, s, d, padding):
-    """Direct loops over output pixels and filter taps, float64."""
+def conv_taps(x, w, s, d, padding):
+    """(OH, OW) and every in-bounds tap (oh, ow, i, j, ih, iw): output pixel (oh, ow) reads input
+    pixel (ih, iw) through filter tap (i, j)."""
     N, H, W, C = x.shape
     KH, KW, _, CO = w.shape
     pt, pl, OH, OW = conv_geometry(H, W, KH, KW, s, d, padding)
-    y = np.zeros((N, OH, OW, CO))
-    for oh in range(OH):
-        for ow in range(OW):
-            for i in range(KH):
-                ih = oh * s[0] - pt + i * d[0]
-                if not 0 <= ih < H:
-                    continue
-                for j in range(KW):
-                    iw = ow * s[1] - pl + j * d[1]
-                    if 0 <= iw < W:
-                        y[:, oh, ow, :] += x[:, ih, iw, :].astype(F64) @ w[i, j].astype(F64)
+    taps = [(oh, ow, i, j, oh * s[0] - pt + i * d[0], ow * s[1] - pl + j * d[1])
+            for oh in range(OH) for ow in range(OW) for i in range(KH) for j in range(KW)]
+    return (OH, OW), [t for t in taps if 0 <= t[4] < H and 0 <= t[5] < W]
+
+
+def conv_loop_ref(x, w, s, d, padding):
+    """Direct loops over output pixels and filter taps, float64."""
+    (OH, OW), taps = conv_taps(x, w, s, d, padding)
+    y = np.zeros((x.shape[0], OH, OW, w.shape[3]))
+    for oh, ow, i, j, ih, iw in taps:
+        y[:, oh, ow, :] += x[:, ih, iw, :].astype(F64) @ w[i, j].astype(F64)
     return y
 
 
 def conv_loop_grads(g, x, w, s, d, padding):
     """(dx, dw) of sum(conv_loop_ref(x, w) * g), by the same loops (the adjoint)."""
-    N, H, W, C = x.shape
-    KH, KW, _, CO = w.shape
-    pt, pl, OH, OW = conv_geometry(H, W, KH, KW, s, d, padding)
+    _, taps = conv_taps(x, w, s, d, padding)
     g, x, w = g.astype(F64), x.astype(F64), w.astype(F64)
     dx, dw = np.zeros(x.shape), np.zeros(w.shape)
-    for oh in range(OH):
-        for ow in range(OW):
-            for i in range(KH):
-                ih = oh * s[0] - pt + i * d[0]
-                if not 0 <= ih < H:
-                    continue
-                for j in range(KW):
-                    iw = ow * s[1] - pl + j * d[1]
-                    if 0 <= iw < W:
-                        dx[:, ih, iw, :] += g[:, oh, ow, :] @ w[i, j].T
-                        dw[i, j] += x[:, ih, iw, :].T @ g[:, oh, ow, :]
+    for oh, ow, i, j, ih, iw in taps:
+        dx[:, ih, iw, :] += g[:, oh, ow, :] @ w[i, j].T
+        dw[i, j] += x[:, ih, iw, :].T @ g[:, oh, ow, :]
     return dx, dw
 
 

@@ -41,11 +41,11 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
 
 // dtype checks compare by equivalence, not identity: an array unpickled (or built from a
 // dtype('f4', copy=True)) has its own dtype instance, equal to but not the same as NumPy's.
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
+
 template <typename T>
 inline bool has_dtype(const py::array& a) {
-  const py::dtype d = py::dtype::of<T>();
-  const py::dtype ad = a.dtype();
-  return ad.is(d) || ad.equal(d);
+  return same_dtype(a.dtype(), py::dtype::of<T>());
 }
 
 inline std::string dtype_name(const py::array& a) {
@@ -71,7 +71,7 @@ inline void check_float(const std::string& op, const py::array& a, const char* n
 
 inline void check_same_dtype(const std::string& op, const py::array& a, const char* an,
                              const py::array& b, const char* bn) {
-  if (!a.dtype().is(b.dtype()) && !a.dtype().equal(b.dtype()))
+  if (!same_dtype(a.dtype(), b.dtype()))
     type_error(op, std::string(an) + " and " + bn + " dtypes differ: " + dtype_name(a) + " vs " +
                        dtype_name(b));
 }

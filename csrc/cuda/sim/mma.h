@@ -25,26 +25,22 @@ enum layout_t { mem_row_major, mem_col_major };
 template <typename Use, int M, int N, int K, typename T, typename Layout = void>
 struct fragment;
 
-template <int M, int N, int K, typename Layout>
-struct fragment<matrix_a, M, N, K, precision::tf32, Layout> {
-  static constexpr int rows = M, cols = K;
-  static constexpr bool row = std::is_same_v<Layout, row_major>;
-  static constexpr int num_elements = M * K;
-  float x[M * K];
+// Every fragment: the whole R x C tile, stored row by row; `row` is the layout of the memory
+// it loads from.
+template <int R, int C, bool Row>
+struct tile {
+  static constexpr int rows = R, cols = C, num_elements = R * C;
+  static constexpr bool row = Row;
+  float x[R * C];
 };
 template <int M, int N, int K, typename Layout>
-struct fragment<matrix_b, M, N, K, precision::tf32, Layout> {
-  static constexpr int rows = K, cols = N;
-  static constexpr bool row = std::is_same_v<Layout, row_major>;
-  static constexpr int num_elements = K * N;
-  float x[K * N];
-};
+struct fragment<matrix_a, M, N, K, precision::tf32, Layout>
+    : tile<M, K, std::is_same_v<Layout, row_major>> {};
+template <int M, int N, int K, typename Layout>
+struct fragment<matrix_b, M, N, K, precision::tf32, Layout>
+    : tile<K, N, std::is_same_v<Layout, row_major>> {};
 template <int M, int N, int K>
-struct fragment<accumulator, M, N, K, float, void> {
-  static constexpr int rows = M, cols = N;
-  static constexpr int num_elements = M * N;
-  float x[M * N];
-};
+struct fragment<accumulator, M, N, K, float, void> : tile<M, N, true> {};
 
 // Round to TF32 (10 mantissa bits) to nearest, ties away from zero (cvt.rna.tf32.f32).
 inline float __float_to_tf32(float f) {

@@ -79,7 +79,7 @@ struct Fiber {
   char* stack = nullptr;  // mmap'd region: guard page, then kStack bytes
   uint3 tid{};
   int lin = 0;
-  bool started = false, done = false, synced = false;
+  bool done = false, synced = false;
   Barrier* wait = nullptr;  // parked at this barrier until its generation passes wait_gen
   unsigned wait_gen = 0;
   unsigned shfl_count = 0;
@@ -183,7 +183,6 @@ void init_fiber(Fiber& f) {
   asm volatile("fnstcw %0" : "=m"(fpcw));
   *--sp = static_cast<uint64_t>(_mm_getcsr()) | (static_cast<uint64_t>(fpcw) << 32);
   f.sp = sp;
-  f.started = true;
   f.done = f.synced = false;
   f.wait = nullptr;
   f.shfl_count = 0;
@@ -218,7 +217,6 @@ void run_block() {
     B.warps[w].bar = Barrier{};
     B.warps[w].bar.live = std::min(32, n - 32 * w);
   }
-  for (int i = 0; i < n; ++i) B.fibers[i].started = false;
 
   // Thread 0 alone first.
   init_fiber(at(0));

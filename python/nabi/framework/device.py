@@ -1286,11 +1286,11 @@ class _GpuKernels:
     and returns DeviceArrays where nabi._C's CPU kernel takes and returns ndarrays."""
 
     def __getattr__(self, name):
-        getattr(backend(), name)  # an unknown kernel name fails here, as an attribute error
-        bound = [None, None]      # (backend, its kernel): looked up again if the backend changes
+        b = backend()
+        bound = [b, getattr(b, name)]  # (backend, its kernel): looked up again if it changes
 
         def call(*args, **kwargs):
-            if _BACKEND[0] is not bound[0] or _BACKEND[0] is None:
+            if _BACKEND[0] is not bound[0]:
                 bound[0] = backend()
                 bound[1] = getattr(bound[0], name)
             r = bound[1](*[_unwrap(a) for a in args],
