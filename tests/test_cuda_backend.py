@@ -346,8 +346,17 @@ def test_sparse_softmax_xent(dtype, ltype):
     np.testing.assert_allclose(bp.numpy(), np_softmax(logits) - onehot, **tol(dtype))
     bad = labels.copy()
     bad[7] = 37
-    with pytest.raises(ValueError, match=r"^\[sparse_softmax_cross_entropy_with_logits\]"):
+    with pytest.raises(ValueError, match=r"^\[sparse_softmax_cross_entropy_with_logits\] a "
+                       r"label is outside \[0, 37\)"):
         cb.sparse_softmax_xent_forward(dev(bad), dev(logits))
+    # checked=True: the caller has range-checked the labels on the host, so no flag is read
+    # back; a bad label still reads nothing out of bounds and gives a NaN row.
+    loss, bp = cb.sparse_softmax_xent_forward(dev(bad), dev(logits), checked=True)
+    lh, bh = loss.numpy(), bp.numpy()
+    assert np.isnan(lh[7]) and np.isnan(bh[7]).all()
+    keep = np.arange(100) != 7
+    np.testing.assert_allclose(lh[keep], -(onehot * np_softmax(logits, True)).sum(-1)[keep],
+                               **tol(dtype))
 
 
 @gpu

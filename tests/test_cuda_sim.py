@@ -73,7 +73,7 @@ def test_rewriter_keeps_lines_and_handles_templates():
     out, count = rw.rewrite(src)
     assert count == 2
     assert out.count("\n") == src.count("\n")
-    assert ("NABI_SIM_LAUNCH(grid_for(n, 256), 256, 0, stream())([](auto&&... nabi_a) "
+    assert ("NABI_SIM_LAUNCH(\"k<T, Fn<T>>\", grid_for(n, 256), 256, 0, stream())([](auto&&... nabi_a) "
             "{ k<T, Fn<T>>(nabi_a...); }, \n      x, y);") in out
     assert "// a comment about <<<...>>> stays" in out
-    assert "NABI_SIM_LAUNCH(1, 32)([](auto&&... nabi_a) { ns::go(nabi_a...); });" in out
+    assert "NABI_SIM_LAUNCH(\"ns::go\", 1, 32)([](auto&&... nabi_a) { ns::go(nabi_a...); });" in out

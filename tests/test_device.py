@@ -394,6 +394,60 @@ def test_fit_steps_do_not_wait_for_the_gpu(gpu, monkeypatch):
     assert len(reads) <= 2 * 2, len(reads)  # per epoch: the loss and the accuracy, once
 
 
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_fit_with_a_label_out_of_range_on_gpu(gpu, from_logits):
+    """fit checks a batch's sparse labels against the range read on the host at upload (no
+    read-back from the GPU) and names the bad label, as on the CPU."""
+    layers = nabi.keras.layers
+    model = nabi.keras.Sequential([layers.Input((4,)), layers.Dense(
+        3, activation=None if from_logits else "softmax")])
+    model.compile(optimizer="sgd", loss=nabi.keras.losses.SparseCategoricalCrossentropy(
+        from_logits=from_logits))
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0, 2, 1, 0])
+    model.fit(x, y, batch_size=4, verbose=0)
+    assert on_gpu(model.trainable_weights[0])
+    for bad in (3, -1):
+        yb = y.copy()
+        yb[5] = bad
+        with pytest.raises(ValueError, match=rf"label {bad} is out of range for 3 classes"):
+            model.fit(x, yb, batch_size=4, verbose=0, shuffle=False)
+        with pytest.raises(ValueError, match=rf"label {bad} is out of range for 3 classes"):
+            model.evaluate(x, yb, batch_size=4, verbose=0)
+    # Labels of shape (n, 1) and int32 keep the host-known range.
+    model.fit(x, y.astype(np.int32)[:, None], batch_size=4, verbose=0)
+
+
+def test_fit_steps_never_synchronise_on_the_simulator():
+    """On the CUDA host simulator (tools/sim-build.sh), which counts what the kernels ask of
+    the CUDA runtime: a warm fit step of an MLP makes no synchronisation (the batch goes up
+    through pinned staging buffers, the sparse labels are range-checked on the host), no
+    cudaMalloc (the caching allocator), and a bounded number of launches. Only the epoch's
+    end reads back (the loss and the metric)."""
+    cb = _C.cuda_backend
+    if not hasattr(cb, "_sim_stats"):
+        pytest.skip("needs the CUDA host simulator build (tools/sim-build.sh)")
+    for loss, act in [(nabi.keras.losses.SparseCategoricalCrossentropy(from_logits=True), None),
+                      ("sparse_categorical_crossentropy", "softmax")]:
+        layers = nabi.keras.layers
+        model = nabi.keras.Sequential([layers.Input((20,)), layers.Dense(32, activation="relu"),
+                                       layers.Dense(10, activation=act)])
+        model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+        x = rng.standard_normal((64, 20)).astype(np.float32)
+        y = rng.integers(0, 10, 64)
+        model.fit(x, y, batch_size=16, verbose=0)
+        model.fit(x, y, batch_size=16, verbose=0)
+        cb._sim_stats(True)
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        s = cb._sim_stats(True)
+        steps = 8
+        assert s["h2d"] == 2 * steps, s
+        assert s["syncs"] == s["d2h"] == 2 * 2, s  # per epoch: loss and accuracy
+        assert s["mallocs"] == 0, s
+        launches = sum(s["launches"].values())
+        assert launches <= 40 * steps, s["launches"]
+
+
 def test_training_does_not_grow_gpu_memory(gpu):
     """Epochs of fit/evaluate/predict on the GPU hold no device memory beyond the first: the
     tape, the batches and the per-step temporaries are all released."""

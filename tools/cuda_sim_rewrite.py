@@ -3,7 +3,8 @@
     python tools/cuda_sim_rewrite.py IN.cu OUT.cpp
 
 Every `kernel<targs><<<grid, block, smem, stream>>>(args)` becomes
-`NABI_SIM_LAUNCH(grid, block, smem, stream)([](auto&&... a) { kernel<targs>(a...); }, args)`:
+`NABI_SIM_LAUNCH("kernel<targs>", grid, block, smem, stream)(
+    [](auto&&... a) { kernel<targs>(a...); }, args)`:
 the arguments are evaluated once on the host and copied, as a launch does, and the lambda
 calls the kernel once per simulated thread with its own copy of the parameters. Nothing else
 changes; a #line directive keeps compiler messages pointing at the original file. Only the
@@ -57,7 +58,8 @@ def rewrite(src):
             k += 1
         sep = "" if src[k] == ")" else ", "
         out.append(src[pos:start])
-        out.append(f"NABI_SIM_LAUNCH({cfg})([](auto&&... nabi_a) {{ {callee}(nabi_a...); }}{sep}")
+        name = " ".join(callee.split()).replace("\\", "\\\\").replace('"', '\\"')
+        out.append(f"NABI_SIM_LAUNCH(\"{name}\", {cfg})([](auto&&... nabi_a) {{ {callee}(nabi_a...); }}{sep}")
         pos = j + 1
         count += 1
     out.append(src[pos:])

@@ -12,7 +12,9 @@
 //   bias_add_forward(x, b), bias_add_backward(grad)
 //   softmax_forward(x), softmax_backward(grad, y), log_softmax_forward(x),
 //   log_softmax_backward(grad, y)
-//   softmax_xent_forward(labels, logits), sparse_softmax_xent_forward(labels, logits),
+//   softmax_xent_forward(labels, logits), sparse_softmax_xent_forward(labels, logits,
+//   checked=False) (checked: the caller has range-checked the labels on the host, so the
+//   kernel's flag is not read back -- no synchronisation; a bad label still gives NaN rows),
 //   sigmoid_xent_forward(labels, logits)                          -> (loss, backprop)
 //   reduce_sum(x, axis), reduce_mean(x, axis), reduce_max(x, axis)
 //   sgd_update, adam_update, adamw_update, rmsprop_update          (the signatures of nabi._C's
@@ -36,6 +38,9 @@
 #include <vector>
 
 #include <pybind11/stl.h>
+#if defined(NABI_CUDA_SIM)
+#include <cuda_runtime.h>  // the host simulator's: nabi_sim::stats
+#endif
 
 #include "bindings/checks.h"
 #include "bindings/cuda_common.h"
@@ -289,7 +294,7 @@ py::tuple softmax_xent(const Buf& zb, const Buf& xb) {
   return py::make_tuple(loss, bp);
 }
 
-py::tuple sparse_softmax_xent(const Buf& zb, const Buf& xb) {
+py::tuple sparse_softmax_xent(const Buf& zb, const Buf& xb, bool checked) {
   const char* op = "sparse_softmax_cross_entropy_with_logits";
   const DeviceBuffer& x = need_float(op, xb, "logits");
   const DeviceBuffer& z = need(op, zb, "labels");
@@ -308,10 +313,10 @@ py::tuple sparse_softmax_xent(const Buf& zb, const Buf& xb) {
     py::gil_scoped_release nogil;
     if (z.dtype() == DType::Int32)
       ok = cuda::sparse_softmax_xent<T, int32_t>(z.ptr<int32_t>(), x.ptr<T>(), loss->ptr<T>(),
-                                                 bp->ptr<T>(), rows, cols);
+                                                 bp->ptr<T>(), rows, cols, !checked);
     else
       ok = cuda::sparse_softmax_xent<T, int64_t>(z.ptr<int64_t>(), x.ptr<T>(), loss->ptr<T>(),
-                                                 bp->ptr<T>(), rows, cols);
+                                                 bp->ptr<T>(), rows, cols, !checked);
   });
   if (!ok)
     value_error(op, "a label is outside [0, " + std::to_string(cols) + ")");
@@ -552,6 +557,24 @@ void bind_impl(py::module_& cm) {
   cm.def("_size_class", [](size_t n) { return cuda::size_class(n); }, py::arg("nbytes"));
   cm.def("set_tf32_enabled", [](bool on) { cuda::gemm_set_tf32(on); }, py::arg("enabled"));
   cm.def("tf32_enabled", []() { return cuda::gemm_tf32_enabled(); });
+#if defined(NABI_CUDA_SIM)
+  // Host simulator only: what the kernels asked of the runtime since the last reset
+  // (tools/launch_count.py).
+  cm.def(
+      "_sim_stats",
+      [](bool reset) {
+        const nabi_sim::Stats s = nabi_sim::stats(reset);
+        py::dict d, launches;
+        for (const auto& [name, n] : s.launches) launches[py::str(name)] = n;
+        d["launches"] = launches;
+        d["h2d"] = s.h2d, d["d2h"] = s.d2h, d["d2d"] = s.d2d;
+        d["h2d_bytes"] = s.h2d_bytes, d["d2h_bytes"] = s.d2h_bytes, d["d2d_bytes"] = s.d2d_bytes;
+        d["memsets"] = s.memsets, d["mallocs"] = s.mallocs, d["frees"] = s.frees;
+        d["syncs"] = s.syncs, d["event_waits"] = s.event_waits;
+        return d;
+      },
+      py::arg("reset") = false);
+#endif
 
   cm.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false,
          py::arg("transpose_b") = false);
@@ -569,7 +592,7 @@ void bind_impl(py::module_& cm) {
   cm.def("log_softmax_backward", &softmax_bwd<true>, py::arg("grad"), py::arg("y"));
   cm.def("softmax_xent_forward", &softmax_xent, py::arg("labels"), py::arg("logits"));
   cm.def("sparse_softmax_xent_forward", &sparse_softmax_xent, py::arg("labels"),
-         py::arg("logits"));
+         py::arg("logits"), py::arg("checked") = false);
   cm.def("sigmoid_xent_forward", &sigmoid_xent, py::arg("labels"), py::arg("logits"));
   cm.def("reduce_sum", [](const Buf& x, int64_t axis) {
     return reduce("reduce_sum", cuda::ReduceOp::Sum, x, axis); }, py::arg("x"), py::arg("axis") = -1);

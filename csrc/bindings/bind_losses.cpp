@@ -1,6 +1,10 @@
 // Fused loss bindings (each returns (loss, backprop)):
 //   softmax_xent_forward(labels, logits)         labels/logits (..., C) same dtype; loss (...)
-//   sparse_softmax_xent_forward(labels, logits)  labels int32/int64 (...), logits (..., C)
+//   sparse_softmax_xent_forward(labels, logits, checked=False)
+//                                                labels int32/int64 (...), logits (..., C);
+//                                                `checked` (the caller knows the labels are in
+//                                                range) matters on the GPU only: here the
+//                                                labels are always checked, at no real cost
 //   sigmoid_xent_forward(labels, logits)         elementwise, any shape
 // The TF reference op is 2-D (rows, cols); leading axes are flattened into rows here.
 #include "bindings/checks.h"
@@ -56,7 +60,7 @@ void check_labels(const char* op, const py::array& labels, int64_t cols) {
   }
 }
 
-py::tuple sparse_softmax_xent(py::array labels, py::array logits) {
+py::tuple sparse_softmax_xent(py::array labels, py::array logits, bool /*checked*/) {
   const char* op = "sparse_softmax_cross_entropy_with_logits";
   check_float(op, logits, "logits");
   const bool l32 = has_dtype<int32_t>(labels), l64 = has_dtype<int64_t>(labels);
@@ -134,7 +138,8 @@ NABI_BINDINGS(bind_losses) {
   m.def("softmax_xent_forward", &softmax_xent, py::arg("labels"), py::arg("logits"),
         "(loss, backprop) of softmax cross-entropy over the last axis");
   m.def("sparse_softmax_xent_forward", &sparse_softmax_xent, py::arg("labels"),
-        py::arg("logits"), "(loss, backprop) of sparse softmax cross-entropy");
+        py::arg("logits"), py::arg("checked") = false,
+        "(loss, backprop) of sparse softmax cross-entropy");
   m.def("sigmoid_xent_forward", &sigmoid_xent, py::arg("labels"), py::arg("logits"),
         "(loss, backprop) of elementwise sigmoid cross-entropy");
 }

@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -130,7 +131,7 @@ void* device_alloc(size_t nbytes) {
     void* p = it->second.back();
     it->second.pop_back();
 #if defined(NABI_CUDA_SIM)
-    cudaMemsetAsync(p, 0xFF, cls, stream());  // host simulator: a reused block is garbage too
+    std::memset(p, 0xFF, cls);  // host simulator: a reused block is garbage too (host memory)
 #endif
     c.live.emplace(p, cls);
     c.allocated += cls;
@@ -191,9 +192,81 @@ void empty_cache() {
 }
 
 // ---- copies -----------------------------------------------------------------------------
+// Host to device. The source is pageable memory (a NumPy array the caller may free as soon as
+// we return), and the runtime does not promise that cudaMemcpyAsync has read pageable memory
+// when it returns, so a direct copy must wait for the stream: for the queued kernels too,
+// which stops the host from running ahead of the GPU once per upload (twice per training
+// step: x and y). So a copy of up to kStageMax bytes goes through a ring of kStageSlots
+// pinned buffers instead: the host copies the array into the next slot, enqueues an
+// asynchronous DMA from it and records an event; before refilling a slot it waits for that
+// slot's event, kStageSlots uploads ago (long finished in a training loop). Larger copies,
+// and any copy when pinned memory cannot be had, go directly and wait.
+namespace {
+constexpr int kStageSlots = 8;
+constexpr size_t kStageMax = size_t(16) << 20;
+
+struct StageSlot {
+  void* host = nullptr;  // pinned, cap bytes
+  size_t cap = 0;
+  cudaEvent_t done = nullptr;
+  bool pending = false;  // done is recorded after a DMA from this slot
+};
+
+struct Staging {
+  std::mutex mu;
+  StageSlot slots[kStageSlots];
+  int next = 0;
+};
+
+Staging& staging() {
+  static Staging* s = new Staging();  // leaked on purpose, as the Cache
+  return *s;
+}
+
+// Makes slot s hold at least n bytes; false when pinned memory cannot be had.
+bool stage_reserve(StageSlot& s, size_t n) {
+  if (!s.done && cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess) {
+    cudaGetLastError();
+    s.done = nullptr;
+    return false;
+  }
+  if (s.cap >= n) return true;
+  if (s.host) cudaFreeHost(s.host);  // not pending: its last DMA has finished
+  s.host = nullptr;
+  s.cap = 0;
+  size_t cap = size_t(1) << 16;
+  while (cap < n) cap <<= 1;
+  if (cudaMallocHost(&s.host, cap) != cudaSuccess) {
+    cudaGetLastError();
+    s.host = nullptr;
+    return false;
+  }
+  s.cap = cap;
+  return true;
+}
+}  // namespace
+
 void copy_h2d(void* dst, const void* src, size_t n) {
-  if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream()));
-  if (n) CUDA_CHECK(cudaStreamSynchronize(stream()));  // src is pageable host memory
+  if (!n) return;
+  if (n <= kStageMax) {
+    Staging& st = staging();
+    std::lock_guard<std::mutex> lock(st.mu);
+    StageSlot& s = st.slots[st.next];
+    if (s.pending) {
+      CUDA_CHECK(cudaEventSynchronize(s.done));
+      s.pending = false;
+    }
+    if (stage_reserve(s, n)) {
+      st.next = (st.next + 1) % kStageSlots;
+      std::memcpy(s.host, src, n);
+      CUDA_CHECK(cudaMemcpyAsync(dst, s.host, n, cudaMemcpyHostToDevice, stream()));
+      CUDA_CHECK(cudaEventRecord(s.done, stream()));
+      s.pending = true;
+      return;
+    }
+  }
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream()));
+  CUDA_CHECK(cudaStreamSynchronize(stream()));  // src is pageable host memory
 }
 void copy_d2h(void* dst, const void* src, size_t n) {
   if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream()));

@@ -39,7 +39,8 @@ size_t memory_reserved();
 void empty_cache();
 size_t size_class(size_t nbytes);  // exposed for tests
 
-// Copies (synchronous with respect to the host for D2H).
+// Copies. D2H waits for the copy (so for the queued kernels); H2D of up to 16 MiB returns
+// without waiting for the queued kernels (staged through pinned buffers), larger ones wait.
 void copy_h2d(void* dst, const void* src, size_t nbytes);
 void copy_d2h(void* dst, const void* src, size_t nbytes);
 void copy_d2d(void* dst, const void* src, size_t nbytes);

@@ -44,14 +44,15 @@ template <typename T>
 void softmax_backward(const T* g, const T* y, T* dx, int64_t rows, int64_t cols, bool log);
 
 // ---- losses.cu ----------------------------------------------------------------------------
-// As csrc/cpu/losses.h. sparse: labels int32 or int64; returns false (after the kernel has
-// finished) when a label is outside [0, cols) -- the rows with a bad label are NaN.
+// As csrc/cpu/losses.h. sparse: labels int32 or int64; the rows with a label outside [0, cols)
+// are NaN. check: returns false when there is such a label, which means reading a flag back
+// (the host waits for the kernel); without check it returns true at once.
 template <typename T>
 void softmax_xent(const T* labels, const T* logits, T* loss, T* backprop, int64_t rows,
                   int64_t cols);
 template <typename T, typename L>
 bool sparse_softmax_xent(const L* labels, const T* logits, T* loss, T* backprop, int64_t rows,
-                         int64_t cols);
+                         int64_t cols, bool check);
 template <typename T>
 void sigmoid_xent(const T* labels, const T* logits, T* loss, T* backprop, int64_t n);
 

@@ -29,9 +29,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #define NABI_CUDA_SIM 1
 
@@ -117,6 +119,15 @@ cudaError_t cudaMemset(void* p, int v, size_t n);
 cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t s = nullptr);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaMallocHost(void** p, size_t n);  // "pinned": plain host memory here
+cudaError_t cudaFreeHost(void* p);
+// Events: work runs when it is enqueued, so an event is complete once recorded.
+typedef struct CUevent_st* cudaEvent_t;
+constexpr unsigned cudaEventDisableTiming = 2;
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
 
 // ---- the device language ------------------------------------------------------------------------
 namespace nabi_sim {
@@ -141,7 +152,8 @@ struct LaunchBody {
   virtual void run() = 0;
   virtual ~LaunchBody() = default;
 };
-void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t s, LaunchBody& body);
+void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t s, LaunchBody& body,
+            const char* name = "?");
 
 template <typename F, typename Tuple>
 struct Body final : LaunchBody {
@@ -152,18 +164,31 @@ struct Body final : LaunchBody {
 };
 
 struct Config {
+  const char* name;
   dim3 grid, block;
   size_t smem;
   cudaStream_t s;
   template <typename F, typename... A>
   void operator()(F f, A&&... a) const {
     Body<F, std::tuple<std::decay_t<A>...>> b(f, std::tuple<std::decay_t<A>...>(std::forward<A>(a)...));
-    launch(grid, block, smem, s, b);
+    launch(grid, block, smem, s, b, name);
   }
 };
-inline Config config(dim3 grid, dim3 block, size_t smem = 0, cudaStream_t s = nullptr) {
-  return Config{grid, block, smem, s};
+inline Config config(const char* name, dim3 grid, dim3 block, size_t smem = 0,
+                     cudaStream_t s = nullptr) {
+  return Config{name, grid, block, smem, s};
 }
+
+// Counters of what the kernels asked of the runtime (launches per kernel name, copies per
+// direction, allocations, synchronisations): the host-side cost a GPU would pay, counted
+// exactly. nabi._C.cuda._sim_stats() reads them (tools/launch_count.py).
+struct Stats {
+  std::vector<std::pair<std::string, unsigned long long>> launches;  // per kernel, sorted
+  unsigned long long h2d = 0, d2h = 0, d2d = 0, h2d_bytes = 0, d2h_bytes = 0, d2d_bytes = 0;
+  unsigned long long memsets = 0, mallocs = 0, frees = 0, syncs = 0;
+  unsigned long long event_waits = 0;  // cudaEventSynchronize (waits for one event only)
+};
+Stats stats(bool reset);
 
 template <typename T>
 inline T shfl_cast(unsigned long long u) {
@@ -182,7 +207,8 @@ inline unsigned long long shfl_bits(T v) {
 }  // namespace nabi_sim
 
 // The rewritten launch `k<<<g, b, s, st>>>(args)` becomes
-// `NABI_SIM_LAUNCH(g, b, s, st)([](auto&&... a) { k(a...); }, args)` (tools/cuda_sim_rewrite.py).
+// `NABI_SIM_LAUNCH("k", g, b, s, st)([](auto&&... a) { k(a...); }, args)`
+// (tools/cuda_sim_rewrite.py).
 #define NABI_SIM_LAUNCH(...) ::nabi_sim::config(__VA_ARGS__)
 
 #define threadIdx (::nabi_sim::g.tid)

@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -104,6 +105,9 @@ struct Block {
 } B;
 
 std::mutex g_launch_mu;
+// Runtime counters (Stats in cuda_runtime.h), guarded by g_launch_mu.
+std::map<std::string, unsigned long long> g_launches;
+Stats g_counts;
 thread_local cudaError_t t_last_error = cudaSuccess;
 std::string g_fault_text;  // detail for cudaGetErrorString(cudaErrorLaunchFailure)
 
@@ -275,13 +279,26 @@ bool bad_config(dim3 grid, dim3 block, size_t smem, std::string* why) {
 
 }  // namespace
 
-void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, LaunchBody& body) {
+Stats stats(bool reset) {
+  std::lock_guard<std::mutex> lock(g_launch_mu);
+  Stats s = g_counts;
+  s.launches.assign(g_launches.begin(), g_launches.end());
+  if (reset) {
+    g_counts = Stats();
+    g_launches.clear();
+  }
+  return s;
+}
+
+void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, LaunchBody& body,
+            const char* name) {
   std::string why;
   if (bad_config(grid, block, smem, &why)) {
     t_last_error = cudaErrorInvalidConfiguration;
     return;
   }
   std::lock_guard<std::mutex> lock(g_launch_mu);
+  ++g_launches[name];
   const int n = static_cast<int>(block.x * block.y * block.z);
   if (static_cast<int>(B.fibers.size()) < n) B.fibers.resize(n);
   B.warps.resize((n + 31) / 32);
@@ -448,18 +465,30 @@ cudaError_t cudaMalloc(void** p, size_t n) {
   if (n == 0) return cudaSuccess;
   void* m = nullptr;
   if (posix_memalign(&m, 256, n) != 0) return t_last_error = cudaErrorMemoryAllocation;
+  {
+    std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+    ++nabi_sim::g_counts.mallocs;
+  }
   std::memset(m, 0xFF, n);  // fresh device memory is garbage: make it NaN / -1
   *p = m;
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* p) {
+  if (p) {
+    std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+    ++nabi_sim::g_counts.frees;
+  }
   std::free(p);
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
   std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+  nabi_sim::Stats& c = nabi_sim::g_counts;
+  if (k == cudaMemcpyHostToDevice) ++c.h2d, c.h2d_bytes += n;
+  else if (k == cudaMemcpyDeviceToHost) ++c.d2h, c.d2h_bytes += n;
+  else if (k == cudaMemcpyDeviceToDevice) ++c.d2d, c.d2d_bytes += n;
   if (n) std::memmove(dst, src, n);
   return cudaSuccess;
 }
@@ -468,9 +497,45 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
 }
 cudaError_t cudaMemset(void* p, int v, size_t n) {
   std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+  ++nabi_sim::g_counts.memsets;
   if (n) std::memset(p, v, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaDeviceSynchronize(); }
+cudaError_t cudaDeviceSynchronize() {
+  std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+  ++nabi_sim::g_counts.syncs;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, size_t n) {
+  *p = n ? std::malloc(n) : nullptr;
+  return n && !*p ? (t_last_error = cudaErrorMemoryAllocation) : cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+struct CUevent_st {
+  bool recorded = false;
+};
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new CUevent_st();
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return t_last_error = cudaErrorInvalidValue;
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return t_last_error = cudaErrorInvalidValue;
+  std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
+  ++nabi_sim::g_counts.event_waits;
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}

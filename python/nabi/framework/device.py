@@ -137,16 +137,23 @@ def place(arr):
     return arr
 
 
-def to_gpu_all(arrs):
-    """to_device(..., "cuda") over a list/tuple/dict of arrays (None and non-arrays pass)."""
+def to_gpu_all(arrs, value_range=False):
+    """to_device(..., "cuda") over a list/tuple/dict of arrays (None and non-arrays pass).
+    value_range=True also records each non-empty integer array's (min, max), taken on the
+    host, as the copy's value_range (for arrays the caller alone holds: see DeviceArray)."""
     if arrs is None:
         return None
     if type(arrs) is np.ndarray:
-        return DeviceArray.from_numpy(arrs) if arrs.dtype.kind in "biuf" else arrs
+        if arrs.dtype.kind not in "biuf":
+            return arrs
+        d = DeviceArray.from_numpy(arrs)
+        if value_range and arrs.dtype.kind in "iu" and arrs.size:
+            d.value_range = (int(arrs.min()), int(arrs.max()))
+        return d
     if isinstance(arrs, (list, tuple)):
-        return type(arrs)(to_gpu_all(a) for a in arrs)
+        return type(arrs)(to_gpu_all(a, value_range) for a in arrs)
     if isinstance(arrs, dict):
-        return {k: to_gpu_all(v) for k, v in arrs.items()}
+        return {k: to_gpu_all(v, value_range) for k, v in arrs.items()}
     return arrs
 
 
@@ -196,7 +203,12 @@ def _fast_binary(op, ufunc):
 class DeviceArray:
     """A C-contiguous n-d array in GPU memory (see the module docstring)."""
 
-    __slots__ = ("buf", "shape", "dtype", "__weakref__")
+    # value_range: (min, max) of an integer array, known on the host without reading the GPU
+    # (None when unknown). Only to_gpu_all(..., value_range=True) sets it, on the batch arrays
+    # of a Keras train/test step that no one else holds, so no in-place write can outdate it;
+    # the sparse cross-entropy checks its labels against it instead of reading a flag back
+    # from the GPU (a synchronisation per step).
+    __slots__ = ("buf", "shape", "dtype", "value_range", "__weakref__")
     __array_priority__ = 2000
     device = "cuda:0"
     flags = _FLAGS
@@ -205,6 +217,7 @@ class DeviceArray:
         self.buf = buf
         self.shape = tuple(buf.shape)
         self.dtype = _NP_DTYPES[buf.dtype]
+        self.value_range = None
 
     # -- construction / transfer ------------------------------------------------------------
     @staticmethod

@@ -256,6 +256,9 @@ def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
 
 
 def _labels(yt, yp, op):
+    """Integer labels of shape yp.shape[:-1]; a GPU array keeps its host-known value_range
+    (dropping a unit last axis and widening integers keep the values)."""
+    rng = yt.value_range if type(yt) is DeviceArray else None
     if yt.ndim == yp.ndim and yt.ndim and yt.shape[-1] == 1:
         yt = yt[..., 0]
     if yt.dtype.kind == "f":
@@ -265,6 +268,8 @@ def _labels(yt, yp, op):
     if yt.shape != yp.shape[:-1]:
         raise ValueError(f"[{op}] labels of shape {yt.shape} do not match predictions of shape "
                          f"{yp.shape} (expected labels of shape {yp.shape[:-1]})")
+    if rng is not None and type(yt) is DeviceArray:
+        yt.value_range = rng
     return yt
 
 
@@ -287,16 +292,26 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         bad = lh[(lh < 0) | (lh >= C)].ravel()[0]
         return ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
                           f"for {C} classes")
-    gpu_fused = from_logits and type(lab) is not np.ndarray
-    # On the GPU the fused kernel checks the labels itself (its binding reads one flag back), so
-    # the separate range check, and its extra sync, is only for the other paths.
-    if lab.size and not gpu_fused and (lab.min() < 0 or lab.max() >= C if type(lab) is np.ndarray
-                                       else ((lab < 0) | (lab >= C)).any()):
+    on_host = type(lab) is np.ndarray
+    known = None if on_host else getattr(lab, "value_range", None)  # (min, max) at upload
+    if known is not None:
+        if lab.size and (known[0] < 0 or known[1] >= C):
+            raise bad_label()
+    # On the GPU the fused kernel can check the labels itself (its binding then reads one flag
+    # back: a synchronisation), so without a known range that is the only check it gets.
+    gpu_fused = from_logits and not on_host
+    if known is None and lab.size and not gpu_fused and (
+            lab.min() < 0 or lab.max() >= C if on_host else ((lab < 0) | (lab >= C)).any()):
         raise bad_label()
     if from_logits:
         try:
-            loss, bp = kernels(yp).sparse_softmax_xent_forward(_contiguous(lab).reshape(-1),
-                                                      _contiguous(yp).reshape(-1, C))
+            flat = _contiguous(lab).reshape(-1)
+            if known is not None:
+                loss, bp = kernels(yp).sparse_softmax_xent_forward(
+                    flat, _contiguous(yp).reshape(-1, C), checked=True)
+            else:
+                loss, bp = kernels(yp).sparse_softmax_xent_forward(
+                    flat, _contiguous(yp).reshape(-1, C))
         except ValueError:
             if gpu_fused:
                 raise bad_label() from None

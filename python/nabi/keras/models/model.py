@@ -226,7 +226,7 @@ class Model(Layer):
         """One optimisation step on NumPy batch arrays; returns the loss (a float, or on the GPU
         a device scalar, so that the step does not wait for the GPU)."""
         if self._on_gpu():  # the batch goes to the GPU once
-            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys), _dev.to_gpu_all(sw)
+            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
         cs = self._cstate
         tv = self._train_vars
         if tv is None:
@@ -267,7 +267,7 @@ class Model(Layer):
 
     def _test_step(self, xs, ys, sw):
         if self._on_gpu():
-            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys), _dev.to_gpu_all(sw)
+            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
         cs = self._cstate
         ctx = _CTX
         prev_training, prev_sink = ctx.training, ctx.loss_sink
