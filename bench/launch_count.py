@@ -81,6 +81,31 @@ def count(nabi, kind, batch, steps):
     return {"on_gpu": on_gpu, "per_step": per, "per_epoch": epoch, "kernels_per_step": kernels}
 
 
+def host_time(nabi, kind, batch, steps, reps=9):
+    """Seconds per fit step with NABI_SIM_SKIP_KERNELS=1 (set by the caller before nabi loads):
+    every launch is checked and counted but runs nothing, so what is timed is the host's side
+    of a GPU training step (Python, bindings, argument checks, allocator, launch calls, batch
+    staging). Best of reps epochs of `steps` steps."""
+    import time
+    keras = nabi.keras
+    keras.utils.set_random_seed(0)
+    m = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm}[kind](keras)
+    x, y = _data(kind, batch * steps, np.random.default_rng(0))
+    if kind == "mlp":
+        y = keras.utils.to_categorical(y, 10)
+        loss = "categorical_crossentropy"
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    m.compile(optimizer=keras.optimizers.Adam(0.001), loss=loss, metrics=["accuracy"])
+    m.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        best = min(best, time.perf_counter() - t)
+    return best / steps
+
+
 MODELS = {"mlp": "MNIST MLP 784-256-256-10, softmax + categorical_crossentropy",
           "cnn": "seed MNIST CNN, logits + SparseCategoricalCrossentropy",
           "lstm": "LSTM(32) on 16x8 sequences, logits + SparseCategoricalCrossentropy"}
@@ -91,14 +116,23 @@ def to_markdown(out, batch):
              f"Keras `fit(verbose=0)`, Adam, accuracy metric, batch {batch}. Per training step "
              "(steady state), and what each epoch adds once.", "",
              "| workload | launches / step | H2D / step | D2H / step | syncs / step | "
-             "cudaMalloc / step | per epoch: D2H, syncs | most launched (per step) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "cudaMalloc / step | per epoch: D2H, syncs | host us / step | "
+             "most launched (per step) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in out.items():
         p, e = r["per_step"], r["per_epoch"]
         top = ", ".join(f"{k.split('<')[0]} {v:g}" for k, v in
                         list(r["kernels_per_step"].items())[:6])
+        ht = r.get("host_s_per_step")
+        ht = f"{ht * 1e6:.0f}" if ht else "-"
         lines.append(f"| {MODELS[kind]} | {p['launches']:g} | {p['h2d']:g} | {p['d2h']:g} | "
-                     f"{p['syncs']:g} | {p['mallocs']:g} | {e['d2h']:g}, {e['syncs']:g} | {top} |")
+                     f"{p['syncs']:g} | {p['mallocs']:g} | {e['d2h']:g}, {e['syncs']:g} | {ht} | "
+                     f"{top} |")
+    lines += ["", "host us / step: `--host-time`, the step timed with every kernel launch "
+              "checked and counted but not run (NABI_SIM_SKIP_KERNELS=1): the host's side of a "
+              "GPU step (Python, bindings, checks, allocator, launches, batch staging), on the "
+              "machine that ran it. On a GPU a step takes at least this long, however fast the "
+              "kernels."]
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +144,14 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--json")
     ap.add_argument("--md")
+    ap.add_argument("--host-time", action="store_true",
+                    help="also time the host's side of a step (kernels skipped, in a child)")
+    ap.add_argument("--host-child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.host_child:  # NABI_SIM_SKIP_KERNELS=1 is set: print seconds per step
+        import nabi
+        print(json.dumps(host_time(nabi, a.host_child, a.batch, 50)))
+        return
     import nabi
     if not hasattr(nabi._C.cuda_backend, "_sim_stats"):
         sys.exit("launch_count: needs the CUDA host simulator build "
@@ -127,6 +168,15 @@ def main(argv=None):
               f"epoch: D2H {r['per_epoch']['d2h']:g}, syncs {r['per_epoch']['syncs']:g}")
         for name, n in list(r["kernels_per_step"].items())[:a.top]:
             print(f"    {n:6g}  {name}")
+        if a.host_time:
+            import subprocess
+            env = dict(os.environ, NABI_SIM_SKIP_KERNELS="1")
+            cp = subprocess.run([sys.executable, os.path.abspath(__file__), "--host-child", kind,
+                                 "--batch", str(a.batch)], env=env, capture_output=True,
+                                text=True, check=True)
+            r["host_s_per_step"] = json.loads(cp.stdout.strip().splitlines()[-1])
+            print(f"    host side of a step (kernels skipped): "
+                  f"{r['host_s_per_step'] * 1e6:.0f} us")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

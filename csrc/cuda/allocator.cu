@@ -131,7 +131,8 @@ void* device_alloc(size_t nbytes) {
     void* p = it->second.back();
     it->second.pop_back();
 #if defined(NABI_CUDA_SIM)
-    std::memset(p, 0xFF, cls);  // host simulator: a reused block is garbage too (host memory)
+    if (!nabi_sim::skip_kernels())
+      std::memset(p, 0xFF, cls);  // host simulator: a reused block is garbage too (host memory)
 #endif
     c.live.emplace(p, cls);
     c.allocated += cls;

@@ -189,6 +189,9 @@ struct Stats {
   unsigned long long event_waits = 0;  // cudaEventSynchronize (waits for one event only)
 };
 Stats stats(bool reset);
+// NABI_SIM_SKIP_KERNELS=1: the device's work (kernels, memsets, copies to or from device
+// memory) is counted but not done, leaving the host's own cost (bench/launch_count.py).
+bool skip_kernels();
 
 template <typename T>
 inline T shfl_cast(unsigned long long u) {

@@ -210,6 +210,22 @@ bool reverse_order() {
   return r;
 }
 
+}  // namespace
+
+// NABI_SIM_SKIP_KERNELS=1: launches are checked and counted but run nothing, and memsets and
+// copies to or from device memory are skipped (results are garbage). What is left is the
+// host's own cost of driving the GPU: bench/launch_count.py --host-time times a training step
+// so, as a stand-in for the host side of a real GPU step.
+bool skip_kernels() {
+  static const bool r = [] {
+    const char* e = std::getenv("NABI_SIM_SKIP_KERNELS");
+    return e && e[0] == '1';
+  }();
+  return r;
+}
+
+namespace {
+
 void run_block() {
   const int n = B.nthreads;
   const bool rev = reverse_order();
@@ -299,6 +315,7 @@ void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, LaunchBody& body,
   }
   std::lock_guard<std::mutex> lock(g_launch_mu);
   ++g_launches[name];
+  if (skip_kernels()) return;
   const int n = static_cast<int>(block.x * block.y * block.z);
   if (static_cast<int>(B.fibers.size()) < n) B.fibers.resize(n);
   B.warps.resize((n + 31) / 32);
@@ -489,6 +506,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind k) {
   if (k == cudaMemcpyHostToDevice) ++c.h2d, c.h2d_bytes += n;
   else if (k == cudaMemcpyDeviceToHost) ++c.d2h, c.d2h_bytes += n;
   else if (k == cudaMemcpyDeviceToDevice) ++c.d2d, c.d2d_bytes += n;
+  if (k != cudaMemcpyHostToHost && nabi_sim::skip_kernels()) return cudaSuccess;
   if (n) std::memmove(dst, src, n);
   return cudaSuccess;
 }
@@ -498,7 +516,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
 cudaError_t cudaMemset(void* p, int v, size_t n) {
   std::lock_guard<std::mutex> lock(nabi_sim::g_launch_mu);
   ++nabi_sim::g_counts.memsets;
-  if (n) std::memset(p, v, n);
+  if (n && !nabi_sim::skip_kernels()) std::memset(p, v, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
