@@ -1318,26 +1318,45 @@ def _unwrap(v):
     t = type(v)
     if t is DeviceArray:
         return v.buf
+    if t in _PLAIN:
+        return v
     if t is np.ndarray:
         if v.ndim == 0 or v.size == 1 and v.ndim <= 1:
             return v
         raise ValueError(f"[device] a host array of shape {v.shape} was passed to a GPU kernel; "
                          "move it with .cuda() first")
     if t is list:
-        return [_unwrap(e) for e in v]
-    if t is tuple:
-        return tuple(_unwrap(e) for e in v)
+        return [e if type(e) in _PLAIN else _unwrap(e) for e in v]
+    if t is tuple:  # shapes and strides: ints, returned as they are
+        for e in v:
+            if type(e) not in _PLAIN:
+                return tuple(_unwrap(e) for e in v)
+        return v
     return v
 
 
+_PLAIN = frozenset((int, float, bool, str, type(None)))
+_BUFFER_TYPES = set()  # the backends' buffer classes, learnt by _rewrap
+
+
 def _rewrap(r):
-    if r is None or isinstance(r, (bool, int, float, str)):
+    t = type(r)
+    if t in _BUFFER_TYPES:
+        return DeviceArray(r)
+    if t in _PLAIN:
+        return r
+    if t is tuple:
+        return tuple(_rewrap(e) for e in r)
+    if t is list:
+        return [_rewrap(e) for e in r]
+    if isinstance(r, (bool, int, float, str)):
         return r
     if isinstance(r, tuple):
         return tuple(_rewrap(e) for e in r)
     if isinstance(r, list):
         return [_rewrap(e) for e in r]
     if hasattr(r, "numpy") and hasattr(r, "shape") and hasattr(r, "dtype"):
+        _BUFFER_TYPES.add(t)
         return DeviceArray(r)
     return r
 
