@@ -90,7 +90,8 @@ def _accumulate(acc, s, scale=1):
     """acc + s * scale for a running sum: Python floats for host values; on the GPU the sum
     stays a float64 device scalar, read back once by result() / logs()."""
     if type(s) is DeviceArray:
-        return acc + s.astype(np.float64) * scale
+        s = s.astype(np.float64)
+        return acc + (s if type(scale) in (int, float) and scale == 1 else s * scale)
     return acc + float(s) * scale
 
 

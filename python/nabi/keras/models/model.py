@@ -382,7 +382,7 @@ class Model(Layer):
                 if batch_begin:
                     cblist.on_train_batch_begin(step)
                 lv = train_step(xs, ys, sw)
-                tot += lv * n
+                tot = tot + lv * n  # not in place: on the GPU that adds a copy
                 cnt += n
                 if batch_end:
                     cblist.on_train_batch_end(step, cs.logs(float(tot) / cnt))
@@ -422,7 +422,7 @@ class Model(Layer):
             if hooks:
                 cblist.on_test_batch_begin(step)
             lv = test_step(xs, ys, sw)
-            tot += lv * n
+            tot = tot + lv * n  # not in place: on the GPU that adds a copy
             cnt += n
             if hooks:
                 cblist.on_test_batch_end(step, cs.logs(float(tot) / cnt))
