@@ -53,21 +53,26 @@ def _fit_stats(cuda, m, x, y, batch):
     return s
 
 
-def count(nabi, kind, batch, steps):
-    """Per step (the difference between epochs of 2*steps and steps steps, over steps) and per
-    epoch (what an epoch of `steps` steps adds beyond its steps)."""
-    keras = nabi.keras
-    cuda = nabi._C.cuda_backend
+def _compiled(keras, kind, n):
+    """The model of `kind`, compiled as bench_gpu compiles it, and n samples of data for it,
+    after one fit that builds it."""
     keras.utils.set_random_seed(0)
-    build = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm}[kind]
-    m = build(keras)
-    x, y = _data(kind, batch * 2 * steps, np.random.default_rng(0))
-    if kind == "mlp":  # as bench_gpu compiles it: softmax output, one-hot targets
+    m = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm}[kind](keras)
+    x, y = _data(kind, n, np.random.default_rng(0))
+    if kind == "mlp":  # softmax output, one-hot targets
         loss = "categorical_crossentropy"
         y = keras.utils.to_categorical(y, 10)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     m.compile(optimizer=keras.optimizers.Adam(0.001), loss=loss, metrics=["accuracy"])
+    return m, x, y
+
+
+def count(nabi, kind, batch, steps):
+    """Per step (the difference between epochs of 2*steps and steps steps, over steps) and per
+    epoch (what an epoch of `steps` steps adds beyond its steps)."""
+    cuda = nabi._C.cuda_backend
+    m, x, y = _compiled(nabi.keras, kind, batch * 2 * steps)
     for _ in range(2):  # builds, then warms the allocator's cache
         m.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
     on_gpu = all(type(w._data).__name__ == "DeviceArray" for w in m.trainable_weights)
@@ -87,16 +92,7 @@ def host_time(nabi, kind, batch, steps, reps=9):
     of a GPU training step (Python, bindings, argument checks, allocator, launch calls, batch
     staging). Best of reps epochs of `steps` steps."""
     import time
-    keras = nabi.keras
-    keras.utils.set_random_seed(0)
-    m = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm}[kind](keras)
-    x, y = _data(kind, batch * steps, np.random.default_rng(0))
-    if kind == "mlp":
-        y = keras.utils.to_categorical(y, 10)
-        loss = "categorical_crossentropy"
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    m.compile(optimizer=keras.optimizers.Adam(0.001), loss=loss, metrics=["accuracy"])
+    m, x, y = _compiled(nabi.keras, kind, batch * steps)
     m.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
     best = float("inf")
     for _ in range(reps):

@@ -1343,13 +1343,7 @@ def _rewrap(r):
     t = type(r)
     if t in _BUFFER_TYPES:
         return DeviceArray(r)
-    if t in _PLAIN:
-        return r
-    if t is tuple:
-        return tuple(_rewrap(e) for e in r)
-    if t is list:
-        return [_rewrap(e) for e in r]
-    if isinstance(r, (bool, int, float, str)):
+    if t in _PLAIN or isinstance(r, (bool, int, float, str)):
         return r
     if isinstance(r, tuple):
         return tuple(_rewrap(e) for e in r)

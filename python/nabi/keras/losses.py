@@ -294,24 +294,23 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
                           f"for {C} classes")
     on_host = type(lab) is np.ndarray
     known = None if on_host else getattr(lab, "value_range", None)  # (min, max) at upload
-    if known is not None:
-        if lab.size and (known[0] < 0 or known[1] >= C):
-            raise bad_label()
-    # On the GPU the fused kernel can check the labels itself (its binding then reads one flag
-    # back: a synchronisation), so without a known range that is the only check it gets.
+    # On the GPU without a known range, the fused kernel checks the labels itself (its binding
+    # then reads one flag back: a synchronisation), so no separate check runs before it.
     gpu_fused = from_logits and not on_host
-    if known is None and lab.size and not gpu_fused and (
-            lab.min() < 0 or lab.max() >= C if on_host else ((lab < 0) | (lab >= C)).any()):
-        raise bad_label()
+    if lab.size:
+        if known is not None:
+            bad = known[0] < 0 or known[1] >= C
+        elif on_host:
+            bad = lab.min() < 0 or lab.max() >= C
+        else:
+            bad = not gpu_fused and ((lab < 0) | (lab >= C)).any()
+        if bad:
+            raise bad_label()
     if from_logits:
         try:
-            flat = _contiguous(lab).reshape(-1)
-            if known is not None:
-                loss, bp = kernels(yp).sparse_softmax_xent_forward(
-                    flat, _contiguous(yp).reshape(-1, C), checked=True)
-            else:
-                loss, bp = kernels(yp).sparse_softmax_xent_forward(
-                    flat, _contiguous(yp).reshape(-1, C))
+            loss, bp = kernels(yp).sparse_softmax_xent_forward(
+                _contiguous(lab).reshape(-1), _contiguous(yp).reshape(-1, C),
+                checked=known is not None)
         except ValueError:
             if gpu_fused:
                 raise bad_label() from None
