@@ -548,12 +548,13 @@ DENSE_ACTS = [("linear", 0.0), ("relu", 0.0), ("tanh", 0.0), ("sigmoid", 0.0), (
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("M,K,N", [(1, 1, 1), (5, 3, 7), (67, 129, 33)])
+@pytest.mark.parametrize("M,K,N", [(1, 1, 1), (5, 3, 7), (67, 129, 33), (4, 0, 3),
+                                   (257, 20, 131)])  # K = 0; several GEMM tiles each way
 @pytest.mark.parametrize("act,alpha", DENSE_ACTS)
 @pytest.mark.parametrize("has_bias", [True, False])
 def test_dense_forward_backward(backend, dtype, M, K, N, act, alpha, has_bias):
     rng = np.random.default_rng(M + K + N)
-    x, w = rnd(rng, (M, K), dtype), rnd(rng, (K, N), dtype, 1 / np.sqrt(K))
+    x, w = rnd(rng, (M, K), dtype), rnd(rng, (K, N), dtype, 1 / np.sqrt(max(K, 1)))
     b = rnd(rng, (N,), dtype, 0.5) if has_bias else None
     y, z = fn(backend, "dense_forward")(up(backend, x), up(backend, w), up(backend, b), act,
                                         alpha)

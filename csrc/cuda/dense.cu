@@ -1,19 +1,20 @@
 // Fused dense layer on the GPU (see rnn_launchers.h; semantics of csrc/cpu/dense.h/.cpp).
 //
 // Algorithm (host orchestration only; every kernel is an existing, separately tested one):
-//   forward:  acc = x @ w with nabi::cuda::gemm (acc is z when the derivative needs z, else
-//             y itself), then the epilogue in place on acc: + b (cuda::bias_add, one
-//             grid-stride pass), then y = act(acc) (cuda::act_forward, grid-stride, the
-//             kinds and formulas of csrc/cpu/activations.cpp) or a row softmax
-//             (cuda::softmax_forward, one warp or block per row).
-//   backward: dz = act'(.) * grad_y (cuda::act_backward, from y or from z as the CPU
-//             decides with cpu::act_backward_uses_y; softmax: cuda::softmax_backward) into a
-//             scratch buffer (linear: dz is grad_y itself), then dw = x^T @ dz and
-//             dx = dz @ w^T (cuda::gemm with transpose flags, no explicit transposes) and
-//             db = column sums of dz (cuda::bias_grad: float64 accumulation).
+//   forward:  one launch of the tiled GEMM with the fused epilogue (cuda::gemm_bias_act):
+//             z = x @ w + b (stored when the derivative needs it), y = act(z) (the kinds
+//             and formulas of csrc/cpu/activations.cpp, cuda/activations.cuh); a softmax
+//             output then takes the row softmax (cuda::softmax_forward, one warp or block
+//             per row) of z.
+//   backward: dz = act'(.) * grad_y (from y or from z as the CPU decides with
+//             cpu::act_backward_uses_y; softmax: cuda::softmax_backward) into a scratch
+//             buffer (linear: dz is grad_y itself) and db = column sums of dz (float64
+//             accumulation) in one pass (cuda::act_backward_bias_grad; without an
+//             activation cuda::bias_grad, after a softmax the two separately), then
+//             dw = x^T @ dz and dx = dz @ w^T (cuda::gemm with transpose flags, no explicit
+//             transposes).
 // Blocking: that of the GEMM (register-blocked shared-memory tiles) and of the pointwise
-// kernels (grid-stride loops, 256 threads). The epilogue costs two extra streaming passes
-// over the (M, N) output, small next to the GEMM for the layer sizes this is used for.
+// kernels (grid-stride loops, 256 threads).
 #include <cstdint>
 #include <vector>
 
@@ -49,16 +50,13 @@ template <typename T>
 void dense_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t M, int64_t K,
                    int64_t N, bool softmax, int kind, T alpha) {
   if (M <= 0 || N <= 0) return;
-  T* acc = z ? z : y;
-  if (K > 0)
-    gemm<T>(false, false, M, N, K, T(1), x, K, w, N, T(0), acc, N);
-  else
-    zero(acc, M * N);
-  if (b) bias_add<T>(acc, b, acc, M, N);
-  if (softmax)
-    softmax_forward<T>(acc, y, M, N, false);
-  else if (static_cast<cpu::Act>(kind) != cpu::Act::Linear || acc != y)
-    act_forward<T>(kind, acc, y, M * N, alpha);
+  if (!softmax) {  // one launch: the GEMM's epilogue adds b, stores z and applies the activation
+    gemm_bias_act<T>(M, N, K, x, w, b, z, y, kind, alpha);
+    return;
+  }
+  T* acc = z ? z : y;  // softmax: z = x @ w + b in one launch, then the row softmax
+  gemm_bias_act<T>(M, N, K, x, w, b, nullptr, acc, static_cast<int>(cpu::Act::Linear), T(0));
+  softmax_forward<T>(acc, y, M, N, false);
 }
 
 template <typename T>
@@ -67,6 +65,7 @@ void dense_backward(const T* grad_y, const T* x, const T* w, const T* act_in, T*
   const bool identity = !softmax && static_cast<cpu::Act>(kind) == cpu::Act::Linear;
   const T* dz = grad_y;
   const bool need_dz = !identity && M > 0 && N > 0;
+  bool db_done = false;
   DeviceBuffer dz_buf(std::vector<int64_t>{need_dz ? M * N : 0}, DTypeOf<T>::value);
   if (need_dz) {
     T* d = dz_buf.ptr<T>();
@@ -74,8 +73,14 @@ void dense_backward(const T* grad_y, const T* x, const T* w, const T* act_in, T*
       softmax_backward<T>(grad_y, act_in, d, M, N, false);
     } else {
       const bool from_y = cpu::act_backward_uses_y(static_cast<cpu::Act>(kind), double(alpha));
-      act_backward<T>(kind, grad_y, from_y ? nullptr : act_in, from_y ? act_in : nullptr, d,
-                      M * N, alpha);
+      const T* xs = from_y ? nullptr : act_in;
+      const T* ys = from_y ? act_in : nullptr;
+      if (db) {  // dz and db in one pass
+        act_backward_bias_grad<T>(kind, grad_y, xs, ys, d, db, M, N, alpha);
+        db_done = true;
+      } else {
+        act_backward<T>(kind, grad_y, xs, ys, d, M * N, alpha);
+      }
     }
     dz = d;
   }
@@ -86,7 +91,7 @@ void dense_backward(const T* grad_y, const T* x, const T* w, const T* act_in, T*
     else
       zero(dw, K * N);
   }
-  if (db) bias_grad<T>(dz, db, M, N);
+  if (db && !db_done) bias_grad<T>(dz, db, M, N);
   // dx = dz @ w^T   (M, K)
   if (dx && M > 0 && K > 0) {
     if (N > 0)

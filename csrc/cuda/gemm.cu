@@ -18,6 +18,9 @@
 //     of C, taken as 4-wide groups strided by half the tile (rows ty*4 + {0..3} and
 //     64 + ty*4 + {0..3}) so the float4 shared-memory reads of one warp are conflict-free.
 //   * Epilogue: C = alpha * acc + beta * C with bounds checks (C is not read when beta == 0).
+//     gemm_bias_act (the Dense layer's forward, no transposes) instantiates the same kernel
+//     with a fused epilogue instead: z = acc + bias[col] (stored when wanted), C = act(z), so
+//     a Dense layer is one launch and one pass over its output, not three.
 //   * M tiles run on gridDim.y (<= 65535); a larger M is launched in row bands.
 // TF32 (opt-in, float only, gemm_set_tf32(true)): a WMMA m16n16k8 kernel, 64 x 64 block tile,
 // BK = 16, 4 warps each computing 32 x 32 (2 x 2 fragments), inputs rounded to TF32 in the
@@ -27,7 +30,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <type_traits>
 
+#include "cuda/activations.cuh"
 #include "cuda/common.cuh"
 #include "cuda/launchers.h"
 
@@ -46,6 +52,16 @@ struct GemmCfg<double> {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4;
 };
 constexpr int kThreads = 256;
+
+// The fused epilogue of gemm_bias_act: v = acc + bias[col]; z[row, col] = v (z has C's layout;
+// null: not stored); C[row, col] = act(v) (an acts code; Linear leaves v).
+template <typename T>
+struct BiasAct {
+  const T* bias;
+  T* z;
+  int act;
+  T act_alpha;
+};
 
 // Loads a run of 4 elements base[row*ld + col .. col+3] into v, zero outside [rows) x [cols).
 // vec: base is 16-byte aligned and ld, col keep runs 16-byte aligned (decided on the host).
@@ -97,7 +113,7 @@ __device__ __forceinline__ void lds4(const double* p, double* out) {
   out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
 }
 
-template <typename T, bool TA, bool TB>
+template <typename T, bool TA, bool TB, bool kBiasAct = false>
 __global__ void __launch_bounds__(kThreads)
 gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
                   const T* __restrict__ A,  // [M, lda] (TA: [K, lda])
@@ -105,7 +121,8 @@ gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
                   const T* __restrict__ B,  // [K, ldb] (TB: [N, ldb])
                   int64_t ldb, T beta,
                   T* __restrict__ C,        // [M, ldc]
-                  int64_t ldc, bool vec_a, bool vec_b) {
+                  int64_t ldc, bool vec_a, bool vec_b,
+                  BiasAct<T> ep) {          // used only when kBiasAct
   using Cfg = GemmCfg<T>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr int PA = BM + 4, PB = BN + 4;          // padded shared rows
@@ -222,6 +239,11 @@ gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
       if (c < N) {
         T v = alpha * acc[i][j];
         if (beta != T(0)) v = fma(beta, crow[c], v);
+        if constexpr (kBiasAct) {
+          if (ep.bias) v += ep.bias[c];
+          if (ep.z) ep.z[r * ldc + c] = v;
+          v = acts::act_f(ep.act, v, ep.act_alpha);
+        }
         crow[c] = v;
       }
     }
@@ -371,7 +393,7 @@ void launch_tiled(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t 
     dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
     gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
         Mb, N, K, alpha, Ab, lda, B, ldb, beta, C + m * ldc, ldc, vec_ok(Ab, lda),
-        vec_ok(B, ldb));
+        vec_ok(B, ldb), BiasAct<T>{nullptr, nullptr, 0, T(0)});
     NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
   }
 }
@@ -440,6 +462,43 @@ void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
   dispatch_tiled<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+// y = act(x @ w + b) for a Dense layer (x [M, K], w [K, N], y and z [M, N], all contiguous):
+// one launch of the tiled kernel with the fused epilogue. Under the opt-in TF32 mode the
+// WMMA GEMM runs and the epilogue follows as separate bias and activation passes.
+template <typename T>
+void gemm_bias_act(int64_t M, int64_t N, int64_t K, const T* x, const T* w, const T* b, T* z,
+                   T* y, int act, T act_alpha) {
+  if (M <= 0 || N <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (K > 0 && g_tf32.load() && device_has_tf32()) {
+      T* acc = z ? z : y;
+      launch_tf32<false, false>(M, N, K, 1.f, x, K, w, N, 0.f, acc, N);
+      if (b) bias_add<T>(acc, b, acc, M, N);
+      if (static_cast<cpu::Act>(act) != cpu::Act::Linear || acc != y)
+        act_forward<T>(act, acc, y, M * N, act_alpha);
+      return;
+    }
+  }
+  using Cfg = GemmCfg<T>;
+  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN);
+  if (gx > 2147483647LL)
+    throw CudaError("[dense] problem too large for one launch: N=" + std::to_string(N));
+  const int64_t band = kMaxGridY * Cfg::BM;  // as launch_tiled
+  for (int64_t m = 0; m < M; m += band) {
+    const int64_t Mb = M - m < band ? M - m : band;
+    const T* xb = x + m * K;
+    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
+    gemm_tiled_kernel<T, false, false, true><<<grid, kThreads, 0, stream()>>>(
+        Mb, N, K, T(1), xb, K, w, N, T(0), y + m * N, N, vec_ok(xb, K), vec_ok(w, N),
+        BiasAct<T>{b, z ? z + m * N : nullptr, act, act_alpha});
+    NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel (bias + activation epilogue)");
+  }
+}
+template void gemm_bias_act<float>(int64_t, int64_t, int64_t, const float*, const float*,
+                                   const float*, float*, float*, int, float);
+template void gemm_bias_act<double>(int64_t, int64_t, int64_t, const double*, const double*,
+                                    const double*, double*, double*, int, double);
 
 template <>
 void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,

@@ -18,6 +18,13 @@ namespace nabi::cuda {
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+// y = act(x @ w + b), z = x @ w + b (stored when z is non-null): a Dense layer's forward in
+// one launch (the GEMM's epilogue adds the bias and applies the activation). x [M, K],
+// w [K, N], b [N] or null, y and z [M, N]; act is static_cast<int>(nabi::cpu::Act). y must
+// not alias x, w or z.
+template <typename T>
+void gemm_bias_act(int64_t M, int64_t N, int64_t K, const T* x, const T* w, const T* b, T* z,
+                   T* y, int act, T act_alpha);
 // Opt-in TF32 tensor-core path for float GEMMs (WMMA m16n16k8); off by default.
 void gemm_set_tf32(bool enabled);
 bool gemm_tf32_enabled();
@@ -35,6 +42,11 @@ template <typename T>
 void bias_add(const T* x, const T* b, T* y, int64_t rows, int64_t cols);
 template <typename T>
 void bias_grad(const T* g, T* db, int64_t rows, int64_t cols);
+// dz = act_backward(g, x, y) (as act_backward; dz must not alias g) and db = column sums of dz, in
+// one pass: a Dense layer's backward before its two GEMMs.
+template <typename T>
+void act_backward_bias_grad(int kind, const T* g, const T* x, const T* y, T* dz, T* db,
+                            int64_t rows, int64_t cols, T alpha);
 
 // ---- softmax.cu ---------------------------------------------------------------------------
 // Over the last axis of a (rows, cols) buffer; formulas as csrc/cpu/softmax.h.
