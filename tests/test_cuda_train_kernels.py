@@ -315,6 +315,30 @@ def test_lstm_large_many_blocks(backend, dtype):
         close(down(d), c, dtype, name + " vs CPU", rtol=1e-3, atol=2e-4)
 
 
+@pytest.mark.parametrize("gb", [False, True])
+def test_lstm_wide_units(backend, gb):
+    """U > 256: the CUDA LSTM leaves its fused per-step kernels (a small GEMM and the cell in
+    one launch) for the tiled GEMM plus the cell kernel; both paths must agree with NumPy."""
+    rng = np.random.default_rng(23)
+    B, T, D, U = 3, 3, 2, 260
+    a = lstm_inputs(rng, B, T, D, U, F64, True)
+    dev, cpu = run_lstm_both(backend, a, "tanh", "sigmoid", gb)
+    out, hT, cT = ref_lstm(a["x"], a["h0"], a["c0"], a["kernel"], a["recurrent_kernel"],
+                           a["bias"], go_backwards=gb)
+    for name, d, r in zip(["outputs", "h_T", "c_T"], dev[:3], [out, hT, cT]):
+        close(down(d), r, F64, name + " vs NumPy")
+    d_out, d_h, d_c = (rnd(rng, s, F64) for s in [(B, T, U), (B, U), (B, U)])
+    gd = fn(backend, "lstm_backward")(
+        *[up(backend, v) for v in (d_out, d_h, d_c, a["x"], a["h0"], a["c0"], a["kernel"],
+                                   a["recurrent_kernel"])],
+        dev[0], dev[3], dev[4], dev[5], "tanh", "sigmoid", gb, True, True)
+    gc = _C.lstm_backward(d_out, d_h, d_c, a["x"], a["h0"], a["c0"], a["kernel"],
+                          a["recurrent_kernel"], cpu[0], cpu[3], cpu[4], cpu[5], "tanh",
+                          "sigmoid", gb, True, True)
+    for name, d, c in zip(["dx", "dh0", "dc0", "dkernel", "drecurrent", "dbias"], gd, gc):
+        close(down(d), c, F64, name + " vs CPU")
+
+
 # ============================================================================ GRU
 def gru_inputs(rng, B, T, D, U, dtype, has_bias, reset_after, wscale=0.4):
     bshape = (2, 3 * U) if reset_after else (3 * U,)

@@ -12,6 +12,10 @@
 //               (B, T, G*U) buffer), then ONE fused pointwise kernel over the B*U (batch,
 //               unit) pairs that adds the bias, applies the activations, updates the state
 //               and writes h_s, the saved tensors and, at the last step, h_T / c_T.
+//               LSTM with U <= 256 (the notebooks' sizes): the GEMM and the cell are ONE
+//               launch per step (lstm_fused_fwd_step_kernel, a small shared-memory GEMM whose
+//               block owns all four gate columns of its units), and likewise backward
+//               (lstm_fused_bwd_step_kernel computes dh_s from the later step's dgates).
 //               (GRU without reset_after needs the reset gate before its candidate GEMM:
 //               kernel z/r -> GEMM (r*h) @ R_h -> kernel n/h.)
 //   backward  per step in reverse: ONE fused pointwise kernel for the gate gradients of the
@@ -29,6 +33,7 @@
 // Activation derivatives are computed from the activation outputs, as on the CPU:
 // tanh 1-y^2, sigmoid y(1-y), relu [y>0], linear 1, hard_sigmoid [0<y<1]/6.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cpu/rnn_common.h"
@@ -113,6 +118,37 @@ __device__ __forceinline__ T rnn_act_grad(int k, T y, T g) {
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 // =========================================================================== LSTM kernels
+// The LSTM cell of one (b, j) at one step, from the four pre-activations (xW + hR, no bias):
+// writes the activated gates back over the pre-activations (row gr), c_s, act(c_s), h_s.
+template <typename T>
+__device__ __forceinline__ void lstm_fwd_cell(int64_t b, int64_t j, int64_t U, T pi, T pf, T pc,
+                                              T po, T* gr, const T* bias, const T* cprev,
+                                              int64_t ldcp, T* cnew, int64_t ldcn, T* cact,
+                                              int64_t ldca, T* h, int64_t ldh, T* hT, T* cT,
+                                              int act, int rec_act) {
+  if (bias) {
+    pi += bias[j];
+    pf += bias[U + j];
+    pc += bias[2 * U + j];
+    po += bias[3 * U + j];
+  }
+  const T gi = rnn_act(rec_act, pi), gf = rnn_act(rec_act, pf);
+  const T gc = rnn_act(act, pc), go = rnn_act(rec_act, po);
+  gr[j] = gi;
+  gr[U + j] = gf;
+  gr[2 * U + j] = gc;
+  gr[3 * U + j] = go;
+  const T cp = cprev[b * ldcp + j];
+  const T c = gf * cp + gi * gc;
+  const T a = rnn_act(act, c);
+  const T hv = go * a;
+  cnew[b * ldcn + j] = c;
+  if (cact) cact[b * ldca + j] = a;
+  h[b * ldh + j] = hv;
+  if (hT) hT[b * U + j] = hv;
+  if (cT) cT[b * U + j] = c;
+}
+
 // One step of the LSTM cell for every (b, j): g holds xW + hR (pre-activation, gates i f c o
 // of row b at g + b*ldg) and receives the activated gates.
 template <typename T>
@@ -129,29 +165,75 @@ lstm_fwd_step_kernel(T* __restrict__ g, int64_t ldg,    // [B rows, 4U] gates at
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
     T* gr = g + b * ldg;
-    T pi = gr[j], pf = gr[U + j], pc = gr[2 * U + j], po = gr[3 * U + j];
-    if (bias) {
-      pi += bias[j];
-      pf += bias[U + j];
-      pc += bias[2 * U + j];
-      po += bias[3 * U + j];
-    }
-    const T gi = rnn_act(rec_act, pi), gf = rnn_act(rec_act, pf);
-    const T gc = rnn_act(act, pc), go = rnn_act(rec_act, po);
-    gr[j] = gi;
-    gr[U + j] = gf;
-    gr[2 * U + j] = gc;
-    gr[3 * U + j] = go;
-    const T cp = cprev[b * ldcp + j];
-    const T c = gf * cp + gi * gc;
-    const T a = rnn_act(act, c);
-    const T hv = go * a;
-    cnew[b * ldcn + j] = c;
-    if (cact) cact[b * ldca + j] = a;
-    h[b * ldh + j] = hv;
-    if (hT) hT[b * U + j] = hv;
-    if (cT) cT[b * U + j] = c;
+    lstm_fwd_cell(b, j, U, gr[j], gr[U + j], gr[2 * U + j], gr[3 * U + j], gr, bias, cprev,
+                  ldcp, cnew, ldcn, cact, ldca, h, ldh, hT, cT, act, rec_act);
   }
+}
+
+// Fused step (U <= kFusedStepMaxU): the recurrent GEMM h_{s-1} @ R and the cell in ONE launch.
+// A block of 16 x 16 threads owns 16 batch rows and 16 units; thread (ty, tx) accumulates the
+// four gate columns {g*U + j} of unit j = u0 + tx for row b = b0 + ty over k in chunks of 16,
+// from shared tiles of h_{s-1} (16 rows x 16 k) and R (16 k x the block's 4 x 16 columns),
+// then applies the cell to its own (b, j). No other block needs its gates, so nothing is
+// exchanged between blocks and each step is one launch instead of a GEMM plus a kernel.
+constexpr int kStepTile = 16;                // batch rows and units per block (16 x 16 threads)
+constexpr int kStepK = 16;                   // k per shared-memory chunk
+constexpr int64_t kFusedStepMaxU = 256;      // beyond this the tiled GEMM + step kernel win
+static_assert(kStepTile * kStepTile == kThreads, "one thread per (row, unit) of the tile");
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+lstm_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
+                           const T* __restrict__ R,                 // [U, 4U]
+                           T* __restrict__ g, int64_t ldg, const T* __restrict__ bias,
+                           const T* cprev, int64_t ldcp, T* cnew, int64_t ldcn,
+                           T* __restrict__ cact, int64_t ldca, T* __restrict__ h, int64_t ldh,
+                           T* __restrict__ hT, T* cT, int64_t B, int64_t U, int act,
+                           int rec_act) {
+  __shared__ T Hs[kStepTile][kStepK + 1];
+  __shared__ T Rs[kStepK][4 * kStepTile];
+  const int tid = threadIdx.x, tx = tid % kStepTile, ty = tid / kStepTile;
+  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
+  const int64_t b0 = static_cast<int64_t>(blockIdx.y) * kStepTile;
+  const int64_t j = u0 + tx, b = b0 + ty, G = 4 * U;
+  T acc[4] = {T(0), T(0), T(0), T(0)};
+  for (int64_t k0 = 0; k0 < U; k0 += kStepK) {
+    Hs[ty][tx] = (b < B && k0 + tx < U) ? hp[b * ldhp + k0 + tx] : T(0);
+#pragma unroll
+    for (int i = 0; i < kStepK * 4 * kStepTile / kThreads; ++i) {
+      const int e = tid + i * kThreads, kk = e / (4 * kStepTile), c = e % (4 * kStepTile);
+      const int64_t k = k0 + kk, col = u0 + c % kStepTile;
+      Rs[kk][c] = (k < U && col < U) ? R[k * G + (c / kStepTile) * U + col] : T(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kStepK; ++kk) {
+      const T hv = Hs[ty][kk];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) acc[q] = fma(hv, Rs[kk][q * kStepTile + tx], acc[q]);
+    }
+    __syncthreads();
+  }
+  if (b < B && j < U) {
+    T* gr = g + b * ldg;
+    lstm_fwd_cell(b, j, U, gr[j] + acc[0], gr[U + j] + acc[1], gr[2 * U + j] + acc[2],
+                  gr[3 * U + j] + acc[3], gr, bias, cprev, ldcp, cnew, ldcn, cact, ldca, h,
+                  ldh, hT, cT, act, rec_act);
+  }
+}
+
+// The gate gradients of one (b, j) at one step, given hd = dL/dh_s (carried + d_out) and
+// dc_s (carried): writes dgates and returns dc_{s-1}.
+template <typename T>
+__device__ __forceinline__ T lstm_bwd_cell(const T* gr, T av, T cp, T hd, T dcin, T* d,
+                                           int64_t U, int64_t j, int act, int rec_act) {
+  const T gi = gr[j], gf = gr[U + j], gc = gr[2 * U + j], go = gr[3 * U + j];
+  const T dcv = dcin + rnn_act_grad(act, av, hd * go);
+  d[j] = rnn_act_grad(rec_act, gi, dcv * gc);
+  d[U + j] = rnn_act_grad(rec_act, gf, dcv * cp);
+  d[2 * U + j] = rnn_act_grad(act, gc, dcv * gi);
+  d[3 * U + j] = rnn_act_grad(rec_act, go, hd * av);
+  return dcv * gf;
 }
 
 // Gate gradients of one step: dh is the carried dL/dh_s from later steps (the GEMM after this
@@ -168,17 +250,52 @@ lstm_bwd_step_kernel(const T* __restrict__ g, int64_t ldg,       // [B rows, 4U]
                      int64_t B, int64_t U, int act, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    const T* gr = g + b * ldg;
-    const T gi = gr[j], gf = gr[U + j], gc = gr[2 * U + j], go = gr[3 * U + j];
     const T hd = dh[b * U + j] + dy[b * ldy + j];
-    const T av = a[b * lda + j];
-    const T dcv = dc[b * U + j] + rnn_act_grad(act, av, hd * go);
-    T* d = dg + b * lddg;
-    d[j] = rnn_act_grad(rec_act, gi, dcv * gc);
-    d[U + j] = rnn_act_grad(rec_act, gf, dcv * cprev[b * ldcp + j]);
-    d[2 * U + j] = rnn_act_grad(act, gc, dcv * gi);
-    d[3 * U + j] = rnn_act_grad(rec_act, go, hd * av);
-    dc[b * U + j] = dcv * gf;
+    dc[b * U + j] = lstm_bwd_cell(g + b * ldg, a[b * lda + j], cprev[b * ldcp + j], hd,
+                                  dc[b * U + j], dg + b * lddg, U, j, act, rec_act);
+  }
+}
+
+// Fused backward step (U <= kFusedStepMaxU): the carried dh_s = dgates_{s+1} @ R^T (a GEMM
+// over k < 4U, tiled as in the forward: 16 rows x 16 k of dgates and 16 k x 16 units of R^T
+// in shared memory) and the step's gate gradients in ONE launch. At the last step there is no
+// later step: dh_s is dh_in (d_hT), and dc comes from dc_in (d_cT), so nothing is copied first.
+// dc_in and dc_out may alias: each thread reads then writes only its own (b, j).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+lstm_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows, 4U] step s+1
+                                                                      // (null at the last step)
+                           const T* __restrict__ R,                   // [U, 4U]
+                           const T* __restrict__ dh_in,               // [B, U] when !dgn
+                           const T* dc_in, T* dc_out,                 // [B, U]
+                           const T* __restrict__ g, int64_t ldg, const T* __restrict__ a,
+                           int64_t lda, const T* __restrict__ cprev, int64_t ldcp,
+                           const T* __restrict__ dy, int64_t ldy, T* __restrict__ dg,
+                           int64_t lddg, int64_t B, int64_t U, int act, int rec_act) {
+  __shared__ T Ds[kStepTile][kStepK + 1];
+  __shared__ T Rt[kStepK][kStepTile + 1];
+  const int tx = threadIdx.x % kStepTile, ty = threadIdx.x / kStepTile;
+  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
+  const int64_t b0 = static_cast<int64_t>(blockIdx.y) * kStepTile;
+  const int64_t j = u0 + tx, b = b0 + ty, G = 4 * U;
+  T dh = T(0);
+  if (dgn) {  // uniform across the grid: every thread reaches the barriers
+    for (int64_t k0 = 0; k0 < G; k0 += kStepK) {
+      Ds[ty][tx] = (b < B && k0 + tx < G) ? dgn[b * lddgn + k0 + tx] : T(0);
+      // R^T[k, u] = R[u, k]: thread (ty, tx) reads R[u0 + ty, k0 + tx] (coalesced along k)
+      Rt[tx][ty] = (u0 + ty < U && k0 + tx < G) ? R[(u0 + ty) * G + k0 + tx] : T(0);
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < kStepK; ++kk) dh = fma(Ds[ty][kk], Rt[kk][tx], dh);
+      __syncthreads();
+    }
+  } else if (b < B && j < U) {
+    dh = dh_in[b * U + j];
+  }
+  if (b < B && j < U) {
+    const T hd = dh + dy[b * ldy + j];
+    dc_out[b * U + j] = lstm_bwd_cell(g + b * ldg, a[b * lda + j], cprev[b * ldcp + j], hd,
+                                      dc_in[b * U + j], dg + b * lddg, U, j, act, rec_act);
   }
 }
 
@@ -424,6 +541,16 @@ void input_grads(const T* x, const T* W, const T* dG, int64_t BT, int64_t D, int
   if (dx && D > 0) gemm<T>(false, true, BT, D, N, T(1), dG, N, W, N, T(0), dx, D);
 }
 
+// The fused LSTM step kernels serve U <= kFusedStepMaxU and batches that fit gridDim.y; their
+// grid is 16 units x 16 batch rows per block.
+bool fused_step(int64_t B, int64_t U) {
+  return U <= kFusedStepMaxU && ceil_div<int64_t>(B, kStepTile) <= 65535;
+}
+dim3 step_grid(int64_t B, int64_t U) {
+  return dim3(static_cast<unsigned>(ceil_div<int64_t>(U, kStepTile)),
+              static_cast<unsigned>(ceil_div<int64_t>(B, kStepTile)));
+}
+
 template <typename T>
 void build_hprev(const T* h0, const T* out, T* hprev, int64_t B, int64_t Tn, int64_t U,
                  bool go_backwards) {
@@ -444,13 +571,13 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   if (B <= 0 || Tn <= 0 || U <= 0) return;
   const int64_t G = 4 * U, ldg = Tn * G, ldo = Tn * U;
   const bool saved = cells != nullptr && cact != nullptr;
+  const bool fused = fused_step(B, U);
   input_projection(x, W, gates, B * Tn, D, G);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = go_backwards ? Tn - 1 - s : s;
     T* Gs = gates + t * G;
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
-    gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(1), Gs, ldg);
     // Saved: c_s in cells[:, s]; inference: the running c lives in cT (updated in place).
     const T* cp;
     int64_t ldcp, ldcn;
@@ -467,9 +594,20 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
       ldcn = U;
     }
     const bool last = s == Tn - 1;
+    T* ca = saved ? cact + s * U : nullptr;
+    T* hTs = last ? hT : nullptr;
+    T* cTs = (last && saved) ? cT : nullptr;
+    if (fused) {
+      lstm_fused_fwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          hp, ldhp, R, Gs, ldg, b, cp, ldcp, cn, ldcn, ca, ldo, out + s * U, ldo, hTs, cTs, B,
+          U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("lstm_fused_fwd_step_kernel");
+      continue;
+    }
+    gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(1), Gs, ldg);
     lstm_fwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-        Gs, ldg, b, cp, ldcp, cn, ldcn, saved ? cact + s * U : nullptr, ldo, out + s * U, ldo,
-        last ? hT : nullptr, (last && saved) ? cT : nullptr, B, U, act, rec_act);
+        Gs, ldg, b, cp, ldcp, cn, ldcn, ca, ldo, out + s * U, ldo, hTs, cTs, B, U, act,
+        rec_act);
     NABI_CUDA_CHECK_LAUNCH("lstm_fwd_step_kernel");
   }
 }
@@ -489,19 +627,37 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   }
   Scratch<T> dg_buf(B * Tn * G);
   T* dG = dg_buf.get();
-  // dh0 / dc0 carry the running dh / dc.
-  copy(dh0, d_hT, B * U);
-  copy(dc0, d_cT, B * U);
-  for (int64_t s = Tn - 1; s >= 0; --s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
-    const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
-    const int64_t ldcp = s == 0 ? U : ldo;
-    lstm_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-        gates + t * G, ldg, cact + s * U, ldo, cp, ldcp, d_out + s * U, ldo, dh0, dc0,
-        dG + t * G, ldg, B, U, act, rec_act);
-    NABI_CUDA_CHECK_LAUNCH("lstm_bwd_step_kernel");
-    // dh_{s-1} = dgates[:, t] @ R^T
-    gemm<T>(false, true, B, U, G, T(1), dG + t * G, ldg, R, G, T(0), dh0, U);
+  if (fused_step(B, U)) {
+    // dc0 carries the running dc; dh_s is computed inside each step's kernel from the later
+    // step's dgates, and dh0 by one GEMM at the end.
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const bool last = s == Tn - 1;
+      const T* dgn = last ? nullptr : dG + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
+      const int64_t ldcp = s == 0 ? U : ldo;
+      lstm_fused_bwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          dgn, ldg, R, d_hT, last ? d_cT : dc0, dc0, gates + t * G, ldg, cact + s * U, ldo, cp,
+          ldcp, d_out + s * U, ldo, dG + t * G, ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("lstm_fused_bwd_step_kernel");
+    }
+    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    gemm<T>(false, true, B, U, G, T(1), dG + t0 * G, ldg, R, G, T(0), dh0, U);
+  } else {
+    // dh0 / dc0 carry the running dh / dc.
+    copy(dh0, d_hT, B * U);
+    copy(dc0, d_cT, B * U);
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
+      const int64_t ldcp = s == 0 ? U : ldo;
+      lstm_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          gates + t * G, ldg, cact + s * U, ldo, cp, ldcp, d_out + s * U, ldo, dh0, dc0,
+          dG + t * G, ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("lstm_bwd_step_kernel");
+      // dh_{s-1} = dgates[:, t] @ R^T
+      gemm<T>(false, true, B, U, G, T(1), dG + t * G, ldg, R, G, T(0), dh0, U);
+    }
   }
   Scratch<T> hp_buf(B * Tn * U);
   build_hprev(h0, out, hp_buf.get(), B, Tn, U, go_backwards);
