@@ -20,7 +20,8 @@ from nabi import _C
 cb = _C.cuda_backend
 
 ENTRIES = ["unary", "binary", "where", "cast", "strided_copy", "strided_assign", "reduce",
-           "arg_reduce", "take", "scatter_add", "one_hot", "fill", "arange", "random_normal"]
+           "arg_reduce", "take", "scatter_add", "one_hot", "fill", "arange", "random_normal",
+           "argmax_match_count"]
 FLOATS = [np.float32, np.float64]
 INTS = [np.int32, np.int64]
 ALL_DTYPES = FLOATS + INTS + [np.bool_]
@@ -747,6 +748,72 @@ def test_arg_reduce_errors(backend):
         arg_reduce("argmax", dev(backend, np.zeros((3, 2), np.float32)), 2)
     with pytest.raises(ValueError, match=r"^\[arg_reduce\]"):
         arg_reduce("argmedian", dev(backend, np.zeros((3, 2), np.float32)), 0)
+
+
+# ---- argmax_match_count: the accuracy metrics' count ----------------------------------------
+def np_matches(pred, labels, sparse):
+    """NumPy reference: rows of pred (..., C) whose argmax equals the label."""
+    p = np.argmax(pred.reshape(-1, pred.shape[-1]), axis=-1)
+    if sparse:
+        return int(np.count_nonzero(labels.reshape(-1) == p))
+    return int(np.count_nonzero(np.argmax(labels.reshape(-1, labels.shape[-1]), axis=-1) == p))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=dname)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (100, 10), (4, 5, 33), (20000, 4)], ids=str)
+@pytest.mark.parametrize("ldtype", ["int64", "int32", "float32", "same-onehot"])
+def test_argmax_match_count(backend, dtype, shape, ldtype):
+    f = fn(backend, "argmax_match_count")
+    rng = np.random.default_rng(sum(shape))
+    C = shape[-1]
+    pred = rng.integers(-2, 3, shape).astype(dtype)   # small integers: many tied maxima
+    if pred.size > 3:
+        pred.reshape(-1)[::7] = np.nan                 # NaN rows: the first NaN is the argmax
+    rows = pred.size // C
+    sparse = ldtype != "same-onehot"
+    if sparse:
+        labels = rng.integers(0, C, shape[:-1]).astype(ldtype)
+        labels.reshape(-1)[::3] = np.argmax(pred.reshape(-1, C), axis=-1)[::3]  # some hits
+    else:
+        idx = rng.integers(0, C, rows)
+        idx[::2] = np.argmax(pred.reshape(-1, C), axis=-1)[::2]
+        labels = np.eye(C, dtype=dtype)[idx].reshape(shape)
+    total = dev(backend, np.array(2.5))                 # adds into what is there
+    assert f(dev(backend, pred), dev(backend, labels), sparse, total) is None
+    want = 2.5 + np_matches(pred, labels, sparse)
+    assert 0 < want - 2.5 <= rows
+    assert host(total).item() == want
+    f(dev(backend, pred), dev(backend, labels), sparse, total)   # and again
+    assert host(total).item() == 2.5 + 2 * (want - 2.5)
+
+
+def test_argmax_match_count_float_labels_compare_as_numbers(backend):
+    f = fn(backend, "argmax_match_count")
+    pred = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1]], np.float32)
+    labels = np.array([1.0, 0.5, 2.0, np.nan])  # 1 == 1, 0.5 != 0, 2 == 2, NaN matches none
+    total = dev(backend, np.array(0.0))
+    f(dev(backend, pred), dev(backend, labels), True, total)
+    assert host(total).item() == 2.0
+
+
+def test_argmax_match_count_errors(backend):
+    f = fn(backend, "argmax_match_count")
+    p, t = np.zeros((4, 3), np.float32), np.array(0.0)
+    cases = [
+        (ValueError, r"labels of shape \(3,\).*shape \(4, 3\)",
+         (p, np.zeros(3, np.int64), True, t)),              # one label per row
+        (ValueError, r"does not match", (p, np.zeros((4, 2), np.float32), False, t)),
+        (TypeError, r"dtype", (p, np.zeros((4, 3), np.float64), False, t)),
+        (TypeError, r"float32 or float64", (np.zeros((4, 3), np.int32), np.zeros(4, np.int64),
+                                            True, t)),
+        (ValueError, r"total", (p, np.zeros(4, np.int64), True, np.zeros(2))),
+        (ValueError, r"total", (p, np.zeros(4, np.int64), True, np.array(0.0, np.float32))),
+        (ValueError, r"\(class\) axis, got shape \(4, 0\)", (np.zeros((4, 0), np.float32), np.zeros(4, np.int64), True,
+                                     t)),
+    ]
+    for exc, pattern, (a, b, sparse, tot) in cases:
+        with pytest.raises(exc, match=r"^\[argmax_match_count\].*" + pattern):
+            f(dev(backend, a), dev(backend, b), sparse, dev(backend, tot))
 
 
 # ======================================================================================

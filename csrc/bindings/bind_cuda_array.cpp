@@ -22,6 +22,7 @@
 //   one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32")
 //   fill(shape, value, dtype="float32"), arange(start, step, n, dtype="float32")
 //   random_normal(shape, seed, offset=0, dtype="float32")  Philox 4x32-10 + Box-Muller
+//   argmax_match_count(y_pred, y_true, sparse, total)  total += #rows where argmax matches
 //
 // The semantics are spelled out in csrc/cuda/array_launchers.h. Every argument is validated
 // here, before anything is enqueued, with "[op] ..." errors naming the shapes (TypeError for
@@ -55,7 +56,7 @@ namespace {
 const char* const kArrayEntries[] = {
     "unary", "binary",   "where",       "cast",    "strided_copy", "strided_assign",
     "reduce", "arg_reduce", "take",     "scatter_add", "one_hot",  "fill",
-    "arange", "random_normal",
+    "arange", "random_normal", "argmax_match_count",
 };
 
 #if defined(NABI_WITH_CUDA)
@@ -545,6 +546,38 @@ Buf random_normal(const Shape& shape, uint64_t seed, uint64_t offset, const std:
   return y;
 }
 
+// ---- metrics ----
+void argmax_match_count(const Buf& pb, const Buf& lb, bool sparse, const Buf& tb) {
+  const char* op = "argmax_match_count";
+  const DeviceBuffer& p = need(op, pb, "y_pred");
+  const DeviceBuffer& l = need(op, lb, "y_true");
+  const DeviceBuffer& t = need(op, tb, "total");
+  if (!is_float(p.dtype()))
+    type_error(op, std::string("y_pred must be float32 or float64, got ") + dtype_str(p.dtype()));
+  if (t.dtype() != DType::Float64 || t.numel() != 1)
+    value_error(op, std::string("total must be one float64 element, got ") +
+                        dtype_str(t.dtype()) + " of shape " + shape_str(t.shape()));
+  if (p.ndim() < 1 || p.shape().back() == 0)
+    value_error(op, "y_pred must have a non-empty last (class) axis, got shape " +
+                        shape_str(p.shape()));
+  const int64_t n = p.shape().back(), rows = p.numel() / n;
+  if (sparse) {
+    if (l.numel() != rows)
+      value_error(op, "sparse labels of shape " + shape_str(l.shape()) + " do not give one per "
+                      "row of y_pred of shape " + shape_str(p.shape()));
+  } else {
+    if (l.shape() != p.shape())
+      value_error(op, "y_true of shape " + shape_str(l.shape()) + " does not match y_pred of "
+                      "shape " + shape_str(p.shape()));
+    if (l.dtype() != p.dtype())
+      type_error(op, std::string("one-hot y_true must have y_pred's dtype ") +
+                         dtype_str(p.dtype()) + ", got " + dtype_str(l.dtype()));
+  }
+  py::gil_scoped_release nogil;
+  nd::argmax_match_count(p.dtype(), p.data(), l.dtype(), l.data(), rows, n, sparse,
+                         static_cast<double*>(t.data()));
+}
+
 void bind_impl(py::module_& cm) {
   cm.def("unary", &unary, py::arg("op"), py::arg("x"),
          "y = op(x), elementwise (see csrc/cuda/array_launchers.h for the op list)");
@@ -581,6 +614,11 @@ void bind_impl(py::module_& cm) {
   cm.def("random_normal", &random_normal, py::arg("shape"), py::arg("seed"),
          py::arg("offset") = 0, py::arg("dtype") = "float32",
          "Standard normals from the Philox 4x32-10 stream of random_uniform (Box-Muller)");
+  cm.def("argmax_match_count", &argmax_match_count, py::arg("y_pred"), py::arg("y_true"),
+         py::arg("sparse"), py::arg("total"),
+         "In place: total (float64, one element) += the number of rows of y_pred (..., C) whose "
+         "argmax equals the label (sparse: y_true has one label per row; else one-hot rows of "
+         "y_pred's shape and dtype)");
 }
 
 #else

@@ -230,6 +230,14 @@ void reduce(ReduceOp op, DType x_dtype, const void* x, const std::vector<int64_t
 void arg_reduce(bool is_max, DType x_dtype, const void* x, int64_t outer, int64_t n,
                 int64_t inner, int64_t* y);
 
+// total[0] (a float64 device scalar) += the number of rows r of pred [rows, n] (float) whose
+// argmax (as arg_reduce's) equals the label: sparse, labels[r] (any dtype, compared as
+// double, as NumPy compares an int index with a float label); else the argmax of the one-hot
+// row labels[r, :] (pred's dtype). One launch, no synchronisation: the accuracy metrics.
+void argmax_match_count(DType pred_dtype, const void* pred, DType label_dtype,
+                        const void* labels, int64_t rows, int64_t n, bool sparse,
+                        double* total);
+
 // ---- index.cu -------------------------------------------------------------------------------
 // Checks m indices (int32 or int64) against [-n, n); returns false and sets *bad to one
 // offending value when some index is outside. Synchronises (reads a flag back).

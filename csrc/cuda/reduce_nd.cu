@@ -26,6 +26,8 @@
 // (unsigned) arithmetic, mean in float64, max/min in x's type with NaN winning, any/all in
 // bool. Index math is 32-bit when x has < 2^31 elements.
 //
+// argmax_match_count (the accuracy metrics): see its kernel below.
+//
 // arg_reduce: x as (outer, n, inner). inner == 1: a warp (or a 256-thread block for long rows
 // and few of them) per row, each lane keeping its best (value, index), then a shuffle/shared
 // memory tree that prefers the better value, NaN over anything, and the lower index on ties,
@@ -495,6 +497,63 @@ void run_arg(const T* x, int64_t outer, int64_t n, int64_t inner, int64_t* y) {
   }
 }
 
+// ============================ argmax_match_count =============================================
+// The accuracy metrics' count: one warp per row (grid-stride over rows), the row's argmax as
+// arg_rows_kernel<G=32> finds it (the labels' too when they are one-hot rows), lane 0 counts
+// the matches; a block adds its 8 warps' counts and makes ONE atomicAdd of an integer-valued
+// double into the running total: exact and independent of the order the blocks finish in.
+template <typename T>
+__device__ __forceinline__ int64_t warp_argmax(const T* __restrict__ xr, int64_t n, int lane) {
+  T bv = T(0);
+  int64_t bi = -1;
+  for (int64_t k = lane; k < n; k += 32) {
+    const T v = xr[k];
+    if (arg_better<true>(v, k, bv, bi)) {
+      bv = v;
+      bi = k;
+    }
+  }
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) {
+    const T ov = shfl_xor(bv, m);
+    const int64_t oi = shfl_xor(bi, m);
+    if (arg_better<true>(ov, oi, bv, bi)) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  return bi;
+}
+
+template <typename T, typename L, bool kSparse>
+__global__ void __launch_bounds__(kThreads)
+    argmax_match_kernel(const T* __restrict__ pred,    // [rows, n]
+                        const L* __restrict__ labels,  // [rows] (sparse) or [rows, n]
+                        int64_t rows, int64_t n, double* __restrict__ total) {
+  constexpr int kWarps = kThreads / 32;
+  __shared__ int counts[kWarps];
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32;
+  int hits = 0;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarps + w; r < rows; r += step) {
+    const int64_t p = warp_argmax(pred + r * n, n, lane);
+    bool hit;
+    if constexpr (kSparse)
+      hit = static_cast<double>(labels[r]) == static_cast<double>(p);
+    else
+      hit = warp_argmax(labels + r * n, n, lane) == p;
+    hits += hit ? 1 : 0;
+  }
+  if (lane == 0) counts[w] = hits;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int sum = 0;
+#pragma unroll
+    for (int k = 0; k < kWarps; ++k) sum += counts[k];
+    if (sum) atomicAdd(total, static_cast<double>(sum));
+  }
+}
+
 }  // namespace
 
 // ============================ entry points ===================================================
@@ -565,6 +624,48 @@ void arg_reduce(bool is_max, DType x_dtype, const void* x, int64_t outer, int64_
     case DType::Int32: return go(static_cast<int32_t*>(nullptr));
     case DType::Int64: return go(static_cast<int64_t*>(nullptr));
     case DType::Bool: return go(static_cast<bool*>(nullptr));
+  }
+}
+
+void argmax_match_count(DType pred_dtype, const void* pred, DType label_dtype,
+                        const void* labels, int64_t rows, int64_t n, bool sparse,
+                        double* total) {
+  if (rows <= 0) return;
+  if (n <= 0) throw std::invalid_argument("[argmax_match_count] empty class axis");
+  int64_t blocks = ceil_div<int64_t>(rows, kThreads / 32);
+  if (blocks > 1024) blocks = 1024;  // grid-stride beyond: few atomics, every SM busy
+  auto go = [&](auto* ptag, auto* ltag) {
+    using T = std::remove_pointer_t<decltype(ptag)>;
+    using L = std::remove_pointer_t<decltype(ltag)>;
+    const T* pp = static_cast<const T*>(pred);
+    const L* lp = static_cast<const L*>(labels);
+    if (sparse)
+      argmax_match_kernel<T, L, true><<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(
+          pp, lp, rows, n, total);
+    else
+      argmax_match_kernel<T, L, false><<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(
+          pp, lp, rows, n, total);
+    NABI_CUDA_CHECK_LAUNCH("argmax_match_kernel");
+  };
+  auto with_labels = [&](auto* ptag) {
+    using T = std::remove_pointer_t<decltype(ptag)>;
+    if (!sparse) {  // one-hot rows of pred's dtype (checked by the binding)
+      if (label_dtype != pred_dtype)
+        throw std::invalid_argument("[argmax_match_count] label/prediction dtype mismatch");
+      return go(ptag, static_cast<T*>(nullptr));
+    }
+    switch (label_dtype) {
+      case DType::Float32: return go(ptag, static_cast<float*>(nullptr));
+      case DType::Float64: return go(ptag, static_cast<double*>(nullptr));
+      case DType::Int32: return go(ptag, static_cast<int32_t*>(nullptr));
+      case DType::Int64: return go(ptag, static_cast<int64_t*>(nullptr));
+      case DType::Bool: return go(ptag, static_cast<bool*>(nullptr));
+    }
+  };
+  switch (pred_dtype) {
+    case DType::Float32: return with_labels(static_cast<float*>(nullptr));
+    case DType::Float64: return with_labels(static_cast<double*>(nullptr));
+    default: throw std::invalid_argument("[argmax_match_count] predictions must be float");
   }
 }
 

@@ -618,6 +618,35 @@ def arg_reduce(op, x, axis):
                 .astype(np.int64))
 
 
+def argmax_match_count(y_pred, y_true, sparse, total):
+    op = "argmax_match_count"
+    p, l, t = _a(y_pred, op, "y_pred"), _a(y_true, op, "y_true"), _a(total, op, "total")
+    if p.dtype.kind != "f":
+        raise TypeError(f"[{op}] y_pred must be float32 or float64, got {p.dtype.name}")
+    if t.dtype != np.float64 or t.size != 1:
+        raise ValueError(f"[{op}] total must be one float64 element, got {t.dtype.name} of "
+                         f"shape {tuple(t.shape)}")
+    if p.ndim < 1 or p.shape[-1] == 0:
+        raise ValueError(f"[{op}] y_pred must have a non-empty last (class) axis, got shape "
+                         f"{tuple(p.shape)}")
+    pred = np.argmax(p.reshape(-1, p.shape[-1]), axis=-1)
+    if sparse:
+        if l.size != pred.size:
+            raise ValueError(f"[{op}] sparse labels of shape {tuple(l.shape)} do not give one per "
+                             f"row of y_pred of shape {tuple(p.shape)}")
+        hits = l.reshape(-1).astype(np.float64) == pred
+    else:
+        if l.shape != p.shape:
+            raise ValueError(f"[{op}] y_true of shape {tuple(l.shape)} does not match y_pred of "
+                             f"shape {tuple(p.shape)}")
+        if l.dtype != p.dtype:
+            raise TypeError(f"[{op}] one-hot y_true must have y_pred's dtype {p.dtype.name}, "
+                            f"got {l.dtype.name}")
+        hits = np.argmax(l.reshape(-1, l.shape[-1]), axis=-1) == pred
+    t.reshape(-1)[0] += float(np.count_nonzero(hits))
+    return None
+
+
 def _wrap_indices(op, idx, n, axis):
     i = idx.astype(np.int64)
     bad = (i < -n) | (i >= n)

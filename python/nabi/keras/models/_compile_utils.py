@@ -7,7 +7,7 @@ import inspect
 
 import numpy as np
 
-from ...framework.device import DeviceArray, to_device
+from ...framework.device import DeviceArray, backend, to_device
 from ...framework.device import asarray as _asarray
 
 from ...framework.tensor import Tensor, _wrap
@@ -207,7 +207,37 @@ class FastMetric:
         v = d * d if kind == "mse" else np.abs(d)
         return v.mean(axis=-1) if v.ndim > 1 else v
 
+    def _count_on_device(self, yt, yp):
+        """An unweighted categorical / sparse accuracy update on the GPU in ONE kernel
+        (argmax_match_count): the matches are added straight into the running total, a
+        float64 device scalar this metric alone holds. False when the general path is needed
+        (shapes NumPy would pair differently, a total that is not such a scalar)."""
+        if type(yt) is not DeviceArray or yp.dtype.kind != "f" or not yp.shape or \
+                yp.shape[-1] == 0:
+            return False
+        rows = yp.size // yp.shape[-1]
+        sparse = self.kind == "sparse"
+        if sparse:
+            # _values compares yt reshaped to argmax's shape when the sizes match
+            if yt.size != rows or yt.dtype.kind not in "biuf":
+                return False
+        elif yt.shape != yp.shape or yt.dtype != yp.dtype:
+            return False
+        t = self.total
+        if type(t) is not DeviceArray:
+            t = DeviceArray.full((), float(t), np.float64)
+        elif t.dtype != np.float64 or t.shape != ():
+            return False
+        backend().argmax_match_count(yp.buf, yt.buf, sparse, t.buf)
+        self.total = t
+        self.count += rows
+        return True
+
     def update(self, yt, yp, sw, mask=None):
+        if (type(yp) is DeviceArray and self.kind in ("categorical", "sparse") and
+                mask is None and (sw is None or not self.weighted) and
+                self._count_on_device(yt, yp)):
+            return
         v = self._values(yt, yp)
         if mask is not None:
             w = _mask_weights(mask, v, sw if self.weighted else None)
