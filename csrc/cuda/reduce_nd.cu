@@ -396,24 +396,16 @@ __device__ __forceinline__ bool arg_better(T v, int64_t i, T bv, int64_t bi) {
   return i < bi;
 }
 
-template <bool kMax, typename T, int G>
-__global__ void __launch_bounds__(kThreads)
-    arg_rows_kernel(const T* __restrict__ x,  // [rows, n]
-                    int64_t* __restrict__ y,  // [rows]
-                    int64_t rows, int64_t n) {
-  constexpr int kGroups = kThreads / G;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / G;
-  const int lane = threadIdx.x % G;
-  T bv = T(0);
-  int64_t bi = -1;
-  if (row < rows) {
-    const T* xr = x + row * n;
-    for (int64_t k = lane; k < n; k += G) {
-      const T v = xr[k];
-      if (arg_better<kMax>(v, k, bv, bi)) {
-        bv = v;
-        bi = k;
-      }
+// One lane's best (value, index) over xr[lane], xr[lane + G], ..., then the warp's best, on
+// every lane (shuffle butterfly): NumPy's argmax / argmin with the first NaN winning.
+template <bool kMax, int G, typename T>
+__device__ __forceinline__ void warp_best(const T* __restrict__ xr, int64_t n, int lane, T& bv,
+                                          int64_t& bi) {
+  for (int64_t k = lane; k < n; k += G) {
+    const T v = xr[k];
+    if (arg_better<kMax>(v, k, bv, bi)) {
+      bv = v;
+      bi = k;
     }
   }
 #pragma unroll
@@ -425,6 +417,19 @@ __global__ void __launch_bounds__(kThreads)
       bi = oi;
     }
   }
+}
+
+template <bool kMax, typename T, int G>
+__global__ void __launch_bounds__(kThreads)
+    arg_rows_kernel(const T* __restrict__ x,  // [rows, n]
+                    int64_t* __restrict__ y,  // [rows]
+                    int64_t rows, int64_t n) {
+  constexpr int kGroups = kThreads / G;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / G;
+  const int lane = threadIdx.x % G;
+  T bv = T(0);
+  int64_t bi = -1;
+  warp_best<kMax, G>(x + (row < rows ? row : 0) * n, row < rows ? n : 0, lane, bv, bi);
   if constexpr (G > 32) {
     __shared__ T sv[kThreads / 32];
     __shared__ int64_t si[kThreads / 32];
@@ -506,22 +511,7 @@ template <typename T>
 __device__ __forceinline__ int64_t warp_argmax(const T* __restrict__ xr, int64_t n, int lane) {
   T bv = T(0);
   int64_t bi = -1;
-  for (int64_t k = lane; k < n; k += 32) {
-    const T v = xr[k];
-    if (arg_better<true>(v, k, bv, bi)) {
-      bv = v;
-      bi = k;
-    }
-  }
-#pragma unroll
-  for (int m = 16; m > 0; m >>= 1) {
-    const T ov = shfl_xor(bv, m);
-    const int64_t oi = shfl_xor(bi, m);
-    if (arg_better<true>(ov, oi, bv, bi)) {
-      bv = ov;
-      bi = oi;
-    }
-  }
+  warp_best<true, 32>(xr, n, lane, bv, bi);
   return bi;
 }
 
