@@ -14,6 +14,7 @@ import reference_rnn as ref  # noqa: E402
 import nabi  # noqa: E402
 from nabi import _C  # noqa: E402
 from nabi.ops import rnn_ops  # noqa: E402
+from nabi.framework.device import to_device  # noqa: E402
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
 GRAD_NAMES = {"lstm": ["x", "h0", "c0", "kernel", "recurrent_kernel", "bias"],
@@ -397,6 +398,38 @@ def test_stateful_states_survive_training_step():
     assert not np.allclose(layer.states[0], s1[0])
     layer.reset_states()
     assert all(np.all(s == 0) for s in layer.states)
+
+
+@pytest.mark.parametrize("kind,ra", LAYER_CASES)
+def test_default_zero_states_are_reused_and_stay_zero(kind, ra):
+    """A stateless layer without initial_state reuses one set of zero states per batch size
+    (no fresh zeros, and on a GPU no upload, every step): results match explicit zero states
+    for alternating batch sizes, through training steps, and the reused zeros stay zero."""
+    L = _layers()
+    make = {"lstm": lambda: L.LSTM(4, return_state=True),
+            "gru": lambda: L.GRU(4, reset_after=ra, return_state=True),
+            "simple_rnn": lambda: L.SimpleRNN(4, return_state=True)}[kind]
+    layer = make()
+    r = np.random.default_rng(3)
+    n_states = 2 if kind == "lstm" else 1
+    opt = nabi.keras.optimizers.SGD(0.1)
+    for B in (5, 3, 5, 3):
+        x = nabi.constant(r.standard_normal((B, 6, 2)).astype(np.float32))
+        zeros = [nabi.constant(np.zeros((B, 4), np.float32)) for _ in range(n_states)]
+        with nabi.GradientTape() as tape:
+            outs = layer(x)
+            loss = sum(nabi.reduce_sum(o * o) for o in outs)
+        want = layer(x, initial_state=zeros)
+        for a, b in zip(outs, want):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+        grads = tape.gradient(loss, layer.trainable_weights)
+        opt.apply_gradients(zip(grads, layer.trainable_weights))
+    cache = layer._zero_state_cache
+    assert sorted(k[0] for k in cache) == [3, 5]
+    for zs in cache.values():
+        assert len(zs) == n_states
+        assert all(type(z) is type(x._data) for z in zs)  # on the input's device
+        assert all(np.all(to_device(z, "cpu") == 0) for z in zs)
 
 
 def test_initial_state_and_bidirectional_and_wrappers():

@@ -527,7 +527,21 @@ class RNN(Layer):
             return [_wrap(s.astype(x._data.dtype, copy=False)) for s in self.states]
         if init is not None:
             return init
-        return [_wrap(place(np.zeros((B, s), x._data.dtype))) for s in self._state_sizes()]
+        return [_wrap(z) for z in self._zero_states(B, x._data)]
+
+    def _zero_states(self, B, like):
+        """The zero initial states of a stateless call, on the input's device, made once per
+        (batch size, dtype, device) and reused: kernels only read them, so every training step
+        does not allocate, fill or upload fresh zeros (on a GPU that was one host-to-device copy
+        per state per step)."""
+        cache = self.__dict__.setdefault("_zero_state_cache", {})
+        key = (B, like.dtype, type(like))
+        zs = cache.get(key)
+        if zs is None:
+            if len(cache) >= 4:  # a few batch sizes (the last, partial batch): bounded
+                cache.clear()
+            zs = cache[key] = [np.zeros_like(like, shape=(B, s)) for s in self._state_sizes()]
+        return zs
 
     def _store_states(self, final):
         if self.stateful and self._symbolic_depth == 0:
