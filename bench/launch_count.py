@@ -1,7 +1,7 @@
 """Host-side cost of one GPU training step, counted exactly on the CUDA host simulator.
 
     tools/sim-build.sh && PYTHONPATH=build/sim/pkg python bench/launch_count.py [--batch 100]
-        [--steps 3] [--models mlp,cnn,lstm] [--top 12] [--json FILE] [--md FILE]
+        [--steps 3] [--models mlp,cnn,lstm,gru] [--top 12] [--json FILE] [--md FILE]
 
 On a GPU, a small model's step is bound by the host: every kernel launch costs a few
 microseconds of CPU time, and every device-to-host copy waits for the GPU to drain. The
@@ -10,7 +10,7 @@ so the number of launches, copies, synchronisations and cudaMallocs per training
 measured and held down on a machine without a GPU. Timing here means nothing; the counts are
 exact and do not depend on the machine.
 
-For each model (the bench's MNIST MLP and CNN, and a small LSTM classifier), it compiles with
+For each model (the bench's MNIST MLP and CNN, and small LSTM and GRU classifiers), it compiles with
 Adam, runs two warm-up fits, then epochs of `--steps` and 2x`--steps` steps, and prints per
 step (their difference): kernel launches (and the kernels launched most), H2D / D2H / D2D
 copies, memsets, cudaMalloc calls (0 once the caching allocator is warm) and synchronisations;
@@ -31,6 +31,11 @@ from bench_gpu import build_cnn, build_mlp  # noqa: E402  (the models bench_gpu 
 def build_lstm(keras):
     L = keras.layers
     return keras.Sequential([L.Input((16, 8)), L.LSTM(32), L.Dense(10)])
+
+
+def build_gru(keras):
+    L = keras.layers
+    return keras.Sequential([L.Input((16, 8)), L.GRU(32), L.Dense(10)])
 
 
 def _data(kind, n, rng):
@@ -57,7 +62,7 @@ def _compiled(keras, kind, n):
     """The model of `kind`, compiled as bench_gpu compiles it, and n samples of data for it,
     after one fit that builds it."""
     keras.utils.set_random_seed(0)
-    m = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm}[kind](keras)
+    m = {"cnn": build_cnn, "mlp": build_mlp, "lstm": build_lstm, "gru": build_gru}[kind](keras)
     x, y = _data(kind, n, np.random.default_rng(0))
     if kind == "mlp":  # softmax output, one-hot targets
         loss = "categorical_crossentropy"
@@ -104,7 +109,8 @@ def host_time(nabi, kind, batch, steps, reps=9):
 
 MODELS = {"mlp": "MNIST MLP 784-256-256-10, softmax + categorical_crossentropy",
           "cnn": "seed MNIST CNN, logits + SparseCategoricalCrossentropy",
-          "lstm": "LSTM(32) on 16x8 sequences, logits + SparseCategoricalCrossentropy"}
+          "lstm": "LSTM(32) on 16x8 sequences, logits + SparseCategoricalCrossentropy",
+          "gru": "GRU(32) (reset_after) on 16x8 sequences, logits + SparseCategoricalCrossentropy"}
 
 
 def to_markdown(out, batch):
@@ -136,7 +142,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--models", default="mlp,cnn,lstm")
+    ap.add_argument("--models", default="mlp,cnn,lstm,gru")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--json")
     ap.add_argument("--md")

@@ -533,6 +533,43 @@ def test_simple_rnn_need_dx_false(backend):
         close(down(d), c, F64, name + " vs CPU")
 
 
+@pytest.mark.parametrize("kind", ["gru_ra", "gru", "simple_rnn"])
+@pytest.mark.parametrize("B,U", [(3, 260), (37, 67)], ids=["wide", "many_tiles"])
+@pytest.mark.parametrize("gb", [False, True])
+def test_gru_and_simple_rnn_wide_and_many_tiles(backend, kind, B, U, gb):
+    """U > 256 leaves the CUDA fused per-step kernels (the reset_after GRU's and SimpleRNN's:
+    recurrent GEMM + cell in one launch) for the tiled GEMM plus a pointwise kernel; B=37,
+    U=67 runs the fused ones over several 16 x 16 tiles each way, with partial edge tiles.
+    Forward against NumPy, gradients against the CPU kernel (itself checked against NumPy in
+    tests/test_rnn.py)."""
+    rng = np.random.default_rng(U + B + gb)
+    T, D = 4, 5
+    d_out, d_h = rnd(rng, (B, T, U), F64), rnd(rng, (B, U), F64)
+    if kind == "simple_rnn":
+        a = srnn_inputs(rng, B, T, D, U, F64, True)
+        a["recurrent_kernel"] *= 16.0 / U  # keep the tanh off saturation at every width
+        dev = fn(backend, "simple_rnn_forward")(*[up(backend, a[k]) for k in SRNN_ORDER],
+                                                "tanh", gb)
+        refs = ref_srnn(*[a[k] for k in SRNN_ORDER], "tanh", gb)
+        gd = fn(backend, "simple_rnn_backward")(
+            up(backend, d_out), up(backend, d_h), *[up(backend, a[k]) for k in SRNN_ORDER[:4]],
+            dev[0], "tanh", gb, True, True)
+        gc = _C.simple_rnn_backward(d_out, d_h, *[a[k] for k in SRNN_ORDER[:4]], down(dev[0]),
+                                    "tanh", gb, True, True)
+    else:
+        ra = kind == "gru_ra"
+        a = gru_inputs(rng, B, T, D, U, F64, True, ra, wscale=min(0.4, 4.0 / U))
+        dev, cpu = run_gru_both(backend, a, "tanh", "sigmoid", gb, ra)
+        refs = ref_gru(a["x"], a["h0"], a["kernel"], a["recurrent_kernel"], a["bias"], "tanh",
+                       "sigmoid", gb, ra)
+        gd, gc = gru_backward_both(backend, a, dev, cpu, d_out, d_h, "tanh", "sigmoid", gb, ra,
+                                   True, True)
+    for name, d, r in zip(["outputs", "h_T"], dev[:2], refs):
+        close(down(d), r, F64, name + " vs NumPy")
+    for name, d, c in zip(["dx", "dh0", "dkernel", "drecurrent", "dbias"], gd, gc):
+        close(down(d), c, F64, name + " vs CPU")
+
+
 # ========================================================================== dense
 def dense_act_np(name, z, alpha):
     if name == "linear":

@@ -12,12 +12,13 @@
 //               (B, T, G*U) buffer), then ONE fused pointwise kernel over the B*U (batch,
 //               unit) pairs that adds the bias, applies the activations, updates the state
 //               and writes h_s, the saved tensors and, at the last step, h_T / c_T.
-//               LSTM with U <= 256 (the notebooks' sizes): the GEMM and the cell are ONE
-//               launch per step (lstm_fused_fwd_step_kernel, a small shared-memory GEMM whose
-//               block owns all four gate columns of its units), and likewise backward
-//               (lstm_fused_bwd_step_kernel computes dh_s from the later step's dgates).
-//               (GRU without reset_after needs the reset gate before its candidate GEMM:
-//               kernel z/r -> GEMM (r*h) @ R_h -> kernel n/h.)
+//               With U <= 256 (the notebooks' sizes) the GEMM and the cell are ONE launch
+//               per step for the LSTM, the reset_after GRU and SimpleRNN (the *_fused_*
+//               kernels: a small shared-memory GEMM, step_gemm, whose block owns all the gate
+//               columns of its units), and likewise backward (step_gemm_t computes the carried
+//               dh_s from the later step's gate gradients inside the step's kernel; dh0 is one
+//               GEMM after the loop). (GRU without reset_after needs the reset gate before its
+//               candidate GEMM: kernel z/r -> GEMM (r*h) @ R_h -> kernel n/h, unfused.)
 //   backward  per step in reverse: ONE fused pointwise kernel for the gate gradients of the
 //             step (into dgates (B, T, G*U), by input time; dc carried in place), then the
 //             GEMM dh_{s-1} = dgates_t @ R^T (GRU: also the reset-gate pieces). After the
@@ -181,6 +182,72 @@ constexpr int kStepK = 16;                   // k per shared-memory chunk
 constexpr int64_t kFusedStepMaxU = 256;      // beyond this the tiled GEMM + step kernel win
 static_assert(kStepTile * kStepTile == kThreads, "one thread per (row, unit) of the tile");
 
+// The recurrent GEMM of a fused step, for the thread's (b, j) of its block's 16 x 16 tile:
+// acc[q] += sum_k hp[b, k] * R[k, q*U + j] over k < U, for the NG gate columns q*U + j
+// (R is [U, NG*U]). k runs in chunks of 16 through shared tiles of h (16 rows x 16 k) and R
+// (16 k x the block's NG x 16 columns). Block-wide (barriers): every thread of the block calls
+// it, with uniform arguments.
+template <typename T, int NG>
+__device__ __forceinline__ void step_gemm(const T* __restrict__ hp, int64_t ldhp,
+                                          const T* __restrict__ R, int64_t B, int64_t U,
+                                          T (&acc)[NG]) {
+  __shared__ T Hs[kStepTile][kStepK + 1];
+  __shared__ T Rs[kStepK][NG * kStepTile];
+  const int tid = threadIdx.x, tx = tid % kStepTile, ty = tid / kStepTile;
+  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
+  const int64_t b = static_cast<int64_t>(blockIdx.y) * kStepTile + ty, G = NG * U;
+  for (int64_t k0 = 0; k0 < U; k0 += kStepK) {
+    Hs[ty][tx] = (b < B && k0 + tx < U) ? hp[b * ldhp + k0 + tx] : T(0);
+#pragma unroll
+    for (int i = 0; i < kStepK * NG * kStepTile / kThreads; ++i) {
+      const int e = tid + i * kThreads, kk = e / (NG * kStepTile), c = e % (NG * kStepTile);
+      const int64_t k = k0 + kk, col = u0 + c % kStepTile;
+      Rs[kk][c] = (k < U && col < U) ? R[k * G + (c / kStepTile) * U + col] : T(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kStepK; ++kk) {
+      const T hv = Hs[ty][kk];
+#pragma unroll
+      for (int q = 0; q < NG; ++q) acc[q] = fma(hv, Rs[kk][q * kStepTile + tx], acc[q]);
+    }
+    __syncthreads();
+  }
+}
+
+// The backward's recurrent GEMM for the thread's (b, j): sum_k dgn[b, k] * R[j, k] over
+// k < G (R is [U, G]), i.e. the (b, j) element of dgates_{s+1} @ R^T, tiled like step_gemm
+// (16 rows x 16 k of dgates and 16 k x 16 units of R^T in shared memory). Block-wide.
+template <typename T>
+__device__ __forceinline__ T step_gemm_t(const T* __restrict__ dgn, int64_t lddgn,
+                                         const T* __restrict__ R, int64_t G, int64_t B,
+                                         int64_t U) {
+  __shared__ T Ds[kStepTile][kStepK + 1];
+  __shared__ T Rt[kStepK][kStepTile + 1];
+  const int tx = threadIdx.x % kStepTile, ty = threadIdx.x / kStepTile;
+  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
+  const int64_t b = static_cast<int64_t>(blockIdx.y) * kStepTile + ty;
+  T dh = T(0);
+  for (int64_t k0 = 0; k0 < G; k0 += kStepK) {
+    Ds[ty][tx] = (b < B && k0 + tx < G) ? dgn[b * lddgn + k0 + tx] : T(0);
+    // R^T[k, u] = R[u, k]: thread (ty, tx) reads R[u0 + ty, k0 + tx] (coalesced along k)
+    Rt[tx][ty] = (u0 + ty < U && k0 + tx < G) ? R[(u0 + ty) * G + k0 + tx] : T(0);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kStepK; ++kk) dh = fma(Ds[ty][kk], Rt[kk][tx], dh);
+    __syncthreads();
+  }
+  return dh;
+}
+
+// The thread's (b, j) in a fused step's grid (16 units x 16 batch rows per block).
+struct StepIdx {
+  int64_t b, j;
+  __device__ StepIdx()
+      : b(static_cast<int64_t>(blockIdx.y) * kStepTile + threadIdx.x / kStepTile),
+        j(static_cast<int64_t>(blockIdx.x) * kStepTile + threadIdx.x % kStepTile) {}
+};
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 lstm_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
@@ -190,30 +257,10 @@ lstm_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, 
                            T* __restrict__ cact, int64_t ldca, T* __restrict__ h, int64_t ldh,
                            T* __restrict__ hT, T* cT, int64_t B, int64_t U, int act,
                            int rec_act) {
-  __shared__ T Hs[kStepTile][kStepK + 1];
-  __shared__ T Rs[kStepK][4 * kStepTile];
-  const int tid = threadIdx.x, tx = tid % kStepTile, ty = tid / kStepTile;
-  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
-  const int64_t b0 = static_cast<int64_t>(blockIdx.y) * kStepTile;
-  const int64_t j = u0 + tx, b = b0 + ty, G = 4 * U;
   T acc[4] = {T(0), T(0), T(0), T(0)};
-  for (int64_t k0 = 0; k0 < U; k0 += kStepK) {
-    Hs[ty][tx] = (b < B && k0 + tx < U) ? hp[b * ldhp + k0 + tx] : T(0);
-#pragma unroll
-    for (int i = 0; i < kStepK * 4 * kStepTile / kThreads; ++i) {
-      const int e = tid + i * kThreads, kk = e / (4 * kStepTile), c = e % (4 * kStepTile);
-      const int64_t k = k0 + kk, col = u0 + c % kStepTile;
-      Rs[kk][c] = (k < U && col < U) ? R[k * G + (c / kStepTile) * U + col] : T(0);
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < kStepK; ++kk) {
-      const T hv = Hs[ty][kk];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) acc[q] = fma(hv, Rs[kk][q * kStepTile + tx], acc[q]);
-    }
-    __syncthreads();
-  }
+  step_gemm<T, 4>(hp, ldhp, R, B, U, acc);
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
   if (b < B && j < U) {
     T* gr = g + b * ldg;
     lstm_fwd_cell(b, j, U, gr[j] + acc[0], gr[U + j] + acc[1], gr[2 * U + j] + acc[2],
@@ -272,26 +319,13 @@ lstm_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows
                            int64_t lda, const T* __restrict__ cprev, int64_t ldcp,
                            const T* __restrict__ dy, int64_t ldy, T* __restrict__ dg,
                            int64_t lddg, int64_t B, int64_t U, int act, int rec_act) {
-  __shared__ T Ds[kStepTile][kStepK + 1];
-  __shared__ T Rt[kStepK][kStepTile + 1];
-  const int tx = threadIdx.x % kStepTile, ty = threadIdx.x / kStepTile;
-  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
-  const int64_t b0 = static_cast<int64_t>(blockIdx.y) * kStepTile;
-  const int64_t j = u0 + tx, b = b0 + ty, G = 4 * U;
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
   T dh = T(0);
-  if (dgn) {  // uniform across the grid: every thread reaches the barriers
-    for (int64_t k0 = 0; k0 < G; k0 += kStepK) {
-      Ds[ty][tx] = (b < B && k0 + tx < G) ? dgn[b * lddgn + k0 + tx] : T(0);
-      // R^T[k, u] = R[u, k]: thread (ty, tx) reads R[u0 + ty, k0 + tx] (coalesced along k)
-      Rt[tx][ty] = (u0 + ty < U && k0 + tx < G) ? R[(u0 + ty) * G + k0 + tx] : T(0);
-      __syncthreads();
-#pragma unroll
-      for (int kk = 0; kk < kStepK; ++kk) dh = fma(Ds[ty][kk], Rt[kk][tx], dh);
-      __syncthreads();
-    }
-  } else if (b < B && j < U) {
+  if (dgn)  // uniform across the grid: every thread reaches the barriers
+    dh = step_gemm_t(dgn, lddgn, R, 4 * U, B, U);
+  else if (b < B && j < U)
     dh = dh_in[b * U + j];
-  }
   if (b < B && j < U) {
     const T hd = dh + dy[b * ldy + j];
     dc_out[b * U + j] = lstm_bwd_cell(g + b * ldg, a[b * lda + j], cprev[b * ldcp + j], hd,
@@ -300,7 +334,39 @@ lstm_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows
 }
 
 // ============================================================================ GRU kernels
-// reset_after: hr = h_{s-1} @ R (all three blocks, no bias yet).
+// The reset_after GRU cell of one (b, j): xz, xr, xn from the input projection (row gr),
+// hz, hr, hn = (h_{s-1} @ R) at the unit's three gate columns (no bias yet). Writes the
+// activated gates z, r, n over gr, rh = hn + b_rec_n (saved for the backward) and h_s.
+template <typename T>
+__device__ __forceinline__ void gru_ra_fwd_cell(int64_t b, int64_t j, int64_t U, T* gr, T hz,
+                                                T hrv, T hn, const T* b_in, const T* b_rec,
+                                                const T* hp, int64_t ldhp, T* rh, int64_t ldrh,
+                                                T* h, int64_t ldh, T* hT, int act,
+                                                int rec_act) {
+  T xz = gr[j], xr = gr[U + j], xn = gr[2 * U + j];
+  if (b_in) {
+    xz += b_in[j];
+    xr += b_in[U + j];
+    xn += b_in[2 * U + j];
+  }
+  if (b_rec) {
+    hz += b_rec[j];
+    hrv += b_rec[U + j];
+    hn += b_rec[2 * U + j];
+  }
+  const T z = rnn_act(rec_act, xz + hz);
+  const T r = rnn_act(rec_act, xr + hrv);
+  const T n = rnn_act(act, xn + r * hn);
+  gr[j] = z;
+  gr[U + j] = r;
+  gr[2 * U + j] = n;
+  rh[b * ldrh + j] = hn;
+  const T hv = z * hp[b * ldhp + j] + (T(1) - z) * n;
+  h[b * ldh + j] = hv;
+  if (hT) hT[b * U + j] = hv;
+}
+
+// reset_after: hr = h_{s-1} @ R (all three blocks, no bias yet), from a GEMM before.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 gru_fwd_step_ra_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U] xW at t -> z, r, n
@@ -314,33 +380,28 @@ gru_fwd_step_ra_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U] xW at
                        int64_t B, int64_t U, int act, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    const int64_t G = 3 * U;
-    T* gr = g + b * ldg;
-    const T* hrr = hr + b * G;
-    T xz = gr[j], xr = gr[U + j], xn = gr[2 * U + j];
-    T hz = hrr[j], hrv = hrr[U + j], hn = hrr[2 * U + j];
-    if (b_in) {
-      xz += b_in[j];
-      xr += b_in[U + j];
-      xn += b_in[2 * U + j];
-    }
-    if (b_rec) {
-      hz += b_rec[j];
-      hrv += b_rec[U + j];
-      hn += b_rec[2 * U + j];
-    }
-    const T z = rnn_act(rec_act, xz + hz);
-    const T r = rnn_act(rec_act, xr + hrv);
-    const T n = rnn_act(act, xn + r * hn);
-    gr[j] = z;
-    gr[U + j] = r;
-    gr[2 * U + j] = n;
-    rh[b * ldrh + j] = hn;
-    const T hpv = hp[b * ldhp + j];
-    const T hv = z * hpv + (T(1) - z) * n;
-    h[b * ldh + j] = hv;
-    if (hT) hT[b * U + j] = hv;
+    const T* hrr = hr + b * 3 * U;
+    gru_ra_fwd_cell(b, j, U, g + b * ldg, hrr[j], hrr[U + j], hrr[2 * U + j], b_in, b_rec, hp,
+                    ldhp, rh, ldrh, h, ldh, hT, act, rec_act);
   }
+}
+
+// reset_after, fused (U <= kFusedStepMaxU): the recurrent GEMM h_{s-1} @ R and the cell in
+// ONE launch, as the LSTM's: a block owns the three gate columns of its 16 units.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_fwd_step_ra_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
+                             const T* __restrict__ R,                 // [U, 3U]
+                             T* __restrict__ g, int64_t ldg, const T* __restrict__ b_in,
+                             const T* __restrict__ b_rec, T* __restrict__ rh, int64_t ldrh,
+                             T* __restrict__ h, int64_t ldh, T* __restrict__ hT, int64_t B,
+                             int64_t U, int act, int rec_act) {
+  T acc[3] = {T(0), T(0), T(0)};
+  step_gemm<T, 3>(hp, ldhp, R, B, U, acc);
+  const StepIdx at;
+  if (at.b < B && at.j < U)
+    gru_ra_fwd_cell(at.b, at.j, U, g + at.b * ldg, acc[0], acc[1], acc[2], b_in, b_rec, hp,
+                    ldhp, rh, ldrh, h, ldh, hT, act, rec_act);
 }
 
 // !reset_after, first half: z, r from xW + b + h @ R_zr; the candidate's input part gets its
@@ -391,8 +452,26 @@ gru_fwd_step_n_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
   }
 }
 
-// reset_after backward: dgx = input-side pre-activation gradients [dz, dr, dn],
-// dgr = recurrent-side ones [dz, dr, dn * r]; dh <- d * z (the GEMM then adds dgr @ R^T).
+// reset_after backward of one (b, j), given d = dL/dh_s: dgx = input-side pre-activation
+// gradients [dz, dr, dn], dgr = recurrent-side ones [dz, dr, dn * r]; returns d * z (the part
+// of dL/dh_{s-1} that does not go through R).
+template <typename T>
+__device__ __forceinline__ T gru_ra_bwd_cell(const T* gr, T hpv, T rhv, T d, T* x, T* q,
+                                             int64_t U, int64_t j, int act, int rec_act) {
+  const T z = gr[j], r = gr[U + j], n = gr[2 * U + j];
+  const T dz = rnn_act_grad(rec_act, z, d * (hpv - n));
+  const T dn = rnn_act_grad(act, n, d * (T(1) - z));
+  const T dr = rnn_act_grad(rec_act, r, dn * rhv);
+  x[j] = dz;
+  x[U + j] = dr;
+  x[2 * U + j] = dn;
+  q[j] = dz;
+  q[U + j] = dr;
+  q[2 * U + j] = dn * r;
+  return d * z;
+}
+
+// reset_after backward step: dh <- d * z in place (the GEMM after adds dgr @ R^T).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 gru_bwd_step_ra_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U] z, r, n
@@ -404,21 +483,37 @@ gru_bwd_step_ra_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
                        int64_t B, int64_t U, int act, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    const T* gr = g + b * ldg;
-    const T z = gr[j], r = gr[U + j], n = gr[2 * U + j];
     const T d = dh[b * U + j] + dy[b * ldy + j];
-    const T dz = rnn_act_grad(rec_act, z, d * (hp[b * ldhp + j] - n));
-    const T dn = rnn_act_grad(act, n, d * (T(1) - z));
-    const T dr = rnn_act_grad(rec_act, r, dn * rh[b * ldrh + j]);
-    dh[b * U + j] = d * z;
-    T* x = dgx + b * lddg;
-    x[j] = dz;
-    x[U + j] = dr;
-    x[2 * U + j] = dn;
-    T* q = dgr + b * lddg;
-    q[j] = dz;
-    q[U + j] = dr;
-    q[2 * U + j] = dn * r;
+    dh[b * U + j] = gru_ra_bwd_cell(g + b * ldg, hp[b * ldhp + j], rh[b * ldrh + j], d,
+                                    dgx + b * lddg, dgr + b * lddg, U, j, act, rec_act);
+  }
+}
+
+// reset_after, fused backward step (U <= kFusedStepMaxU): dL/dh_s = carry + dgr_{s+1} @ R^T
+// (carry = d_{s+1} * z_{s+1}, left in dh by the later step), or dh_in (d_hT) at the last
+// step, then the step's gate gradients, leaving d * z in dh for the step before. dh_in and dh
+// may not alias; each thread reads and writes only its own (b, j) of dh.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_bwd_step_ra_kernel(const T* __restrict__ dgrn, int64_t lddgn,  // [B rows, 3U] s+1
+                                                                         // (null at the last)
+                             const T* __restrict__ R,                    // [U, 3U]
+                             const T* __restrict__ dh_in,                // [B, U] when !dgrn
+                             T* dh,                                      // [B, U] carry
+                             const T* __restrict__ g, int64_t ldg, const T* __restrict__ hp,
+                             int64_t ldhp, const T* __restrict__ rh, int64_t ldrh,
+                             const T* __restrict__ dy, int64_t ldy, T* __restrict__ dgx,
+                             T* __restrict__ dgr, int64_t lddg, int64_t B, int64_t U, int act,
+                             int rec_act) {
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
+  T d = T(0);
+  if (dgrn)  // uniform across the grid: every thread reaches the barriers
+    d = step_gemm_t(dgrn, lddgn, R, 3 * U, B, U);
+  if (b < B && j < U) {
+    d += (dgrn ? dh[b * U + j] : dh_in[b * U + j]) + dy[b * ldy + j];
+    dh[b * U + j] = gru_ra_bwd_cell(g + b * ldg, hp[b * ldhp + j], rh[b * ldrh + j], d,
+                                    dgx + b * lddg, dgr + b * lddg, U, j, act, rec_act);
   }
 }
 
@@ -462,6 +557,17 @@ gru_bwd_step_r_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
 }
 
 // ====================================================================== SimpleRNN kernels
+// h_s = act(v + b) for one (b, j), v = xW + hR.
+template <typename T>
+__device__ __forceinline__ void srnn_fwd_cell(int64_t b, int64_t j, int64_t U, T v,
+                                              const T* bias, T* h, int64_t ldh, T* hT,
+                                              int act) {
+  if (bias) v += bias[j];
+  const T hv = rnn_act(act, v);
+  h[b * ldh + j] = hv;
+  if (hT) hT[b * U + j] = hv;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 srnn_fwd_step_kernel(const T* __restrict__ pre, int64_t ldp,  // [B rows, U] xW + hR at t
@@ -471,11 +577,7 @@ srnn_fwd_step_kernel(const T* __restrict__ pre, int64_t ldp,  // [B rows, U] xW 
                      int64_t B, int64_t U, int act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    T v = pre[b * ldp + j];
-    if (bias) v += bias[j];
-    const T hv = rnn_act(act, v);
-    h[b * ldh + j] = hv;
-    if (hT) hT[b * U + j] = hv;
+    srnn_fwd_cell(b, j, U, pre[b * ldp + j], bias, h, ldh, hT, act);
   }
 }
 
@@ -489,6 +591,44 @@ srnn_bwd_step_kernel(const T* __restrict__ hs, int64_t ldo,  // [B rows, U] h_s 
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
     dg[b * lddg + j] = rnn_act_grad(act, hs[b * ldo + j], dh[b * U + j] + dy[b * ldy + j]);
+  }
+}
+
+// Fused steps (U <= kFusedStepMaxU): the recurrent GEMM and the pointwise pass in ONE
+// launch, as the LSTM's. Forward: h_s = act(pre_t + h_{s-1} @ R + b).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+srnn_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
+                           const T* __restrict__ R,                 // [U, U]
+                           const T* __restrict__ pre, int64_t ldp,  // [B rows, U] xW at t
+                           const T* __restrict__ bias,              // [U] or null
+                           T* __restrict__ h, int64_t ldh, T* __restrict__ hT, int64_t B,
+                           int64_t U, int act) {
+  T acc[1] = {T(0)};
+  step_gemm<T, 1>(hp, ldhp, R, B, U, acc);
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
+  if (b < B && j < U) srnn_fwd_cell(b, j, U, pre[b * ldp + j] + acc[0], bias, h, ldh, hT, act);
+}
+
+// Backward: dL/dh_s = dg_{s+1} @ R^T (or dh_in = d_hT at the last step) + d_out_s;
+// dg_s = that * act'(h_s).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+srnn_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows, U] s+1
+                           const T* __restrict__ R,                   // [U, U]
+                           const T* __restrict__ dh_in,               // [B, U] when !dgn
+                           const T* __restrict__ hs, int64_t ldo,     // [B rows, U] h_s
+                           const T* __restrict__ dy, int64_t ldy,     // [B rows, U]
+                           T* __restrict__ dg, int64_t lddg, int64_t B, int64_t U, int act) {
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
+  T d = T(0);
+  if (dgn)  // uniform across the grid
+    d = step_gemm_t(dgn, lddgn, R, U, B, U);
+  if (b < B && j < U) {
+    d += (dgn ? T(0) : dh_in[b * U + j]) + dy[b * ldy + j];
+    dg[b * lddg + j] = rnn_act_grad(act, hs[b * ldo + j], d);
   }
 }
 
@@ -674,7 +814,8 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   const int64_t G = 3 * U, ldg = Tn * G, ldo = Tn * U;
   const T* b_rec = (b && reset_after) ? b + G : nullptr;
   input_projection(x, W, gates, B * Tn, D, G);
-  Scratch<T> hr_buf(B * G);
+  const bool fused = reset_after && fused_step(B, U);
+  Scratch<T> hr_buf(fused ? 0 : B * G);
   T* HR = hr_buf.get();
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = go_backwards ? Tn - 1 - s : s;
@@ -682,7 +823,12 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
     T* hTs = s == Tn - 1 ? hT : nullptr;
-    if (reset_after) {
+    if (fused) {
+      gru_fused_fwd_step_ra_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          hp, ldhp, R, Gs, ldg, b, b_rec, rh + t * U, ldo, out + s * U, ldo, hTs, B, U, act,
+          rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_fwd_step_ra_kernel");
+    } else if (reset_after) {
       gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(0), HR, G);
       gru_fwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
           Gs, ldg, HR, b, b_rec, hp, ldhp, rh + t * U, ldo, out + s * U, ldo, hTs, B, U, act,
@@ -721,30 +867,47 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   T* dGx = dgx_buf.get();
   T* dGr = dgr_buf.get();
   T* drh = drh_buf.get();
-  copy(dh0, d_hT, B * U);  // the running dh
-  for (int64_t s = Tn - 1; s >= 0; --s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
-    const T* g = gates + t * G;
-    const T* hp = s == 0 ? h0 : out + (s - 1) * U;
-    const int64_t ldhp = s == 0 ? U : ldo;
-    if (reset_after) {
-      gru_bwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-          g, ldg, hp, ldhp, rh + t * U, ldo, d_out + s * U, ldo, dh0, dGx + t * G, dGr + t * G,
-          ldg, B, U, act, rec_act);
-      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_ra_kernel");
-      // dh_{s-1} = d * z + dgr[:, t] @ R^T
-      gemm<T>(false, true, B, U, G, T(1), dGr + t * G, ldg, R, G, T(1), dh0, U);
-    } else {
-      gru_bwd_step_zn_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-          g, ldg, hp, ldhp, d_out + s * U, ldo, dh0, dGx + t * G, ldg, B, U, act, rec_act);
-      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_zn_kernel");
-      // d(r * h) = dn @ R_h^T
-      gemm<T>(false, true, B, U, U, T(1), dGx + t * G + 2 * U, ldg, R + 2 * U, G, T(0), drh, U);
-      gru_bwd_step_r_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-          g, ldg, hp, ldhp, drh, dh0, dGx + t * G, ldg, B, U, rec_act);
-      NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_r_kernel");
-      // dh_{s-1} += [dz, dr] @ R_zr^T
-      gemm<T>(false, true, B, U, 2 * U, T(1), dGx + t * G, ldg, R, G, T(1), dh0, U);
+  if (reset_after && fused_step(B, U)) {
+    // dh0 carries d * z from each step to the one before; the dgr @ R^T part is computed
+    // inside the earlier step's kernel, and for dh0 by one GEMM at the end.
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* dgrn = s == Tn - 1 ? nullptr : dGr + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+      const int64_t ldhp = s == 0 ? U : ldo;
+      gru_fused_bwd_step_ra_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          dgrn, ldg, R, d_hT, dh0, gates + t * G, ldg, hp, ldhp, rh + t * U, ldo,
+          d_out + s * U, ldo, dGx + t * G, dGr + t * G, ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_bwd_step_ra_kernel");
+    }
+    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    gemm<T>(false, true, B, U, G, T(1), dGr + t0 * G, ldg, R, G, T(1), dh0, U);
+  } else {
+    copy(dh0, d_hT, B * U);  // the running dh
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* g = gates + t * G;
+      const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+      const int64_t ldhp = s == 0 ? U : ldo;
+      if (reset_after) {
+        gru_bwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+            g, ldg, hp, ldhp, rh + t * U, ldo, d_out + s * U, ldo, dh0, dGx + t * G, dGr + t * G,
+            ldg, B, U, act, rec_act);
+        NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_ra_kernel");
+        // dh_{s-1} = d * z + dgr[:, t] @ R^T
+        gemm<T>(false, true, B, U, G, T(1), dGr + t * G, ldg, R, G, T(1), dh0, U);
+      } else {
+        gru_bwd_step_zn_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+            g, ldg, hp, ldhp, d_out + s * U, ldo, dh0, dGx + t * G, ldg, B, U, act, rec_act);
+        NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_zn_kernel");
+        // d(r * h) = dn @ R_h^T
+        gemm<T>(false, true, B, U, U, T(1), dGx + t * G + 2 * U, ldg, R + 2 * U, G, T(0), drh, U);
+        gru_bwd_step_r_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+            g, ldg, hp, ldhp, drh, dh0, dGx + t * G, ldg, B, U, rec_act);
+        NABI_CUDA_CHECK_LAUNCH("gru_bwd_step_r_kernel");
+        // dh_{s-1} += [dz, dr] @ R_zr^T
+        gemm<T>(false, true, B, U, 2 * U, T(1), dGx + t * G, ldg, R, G, T(1), dh0, U);
+      }
     }
   }
   const int64_t BT = B * Tn;
@@ -771,10 +934,18 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
   Scratch<T> pre_buf(B * Tn * U);  // pre-activations by input time
   T* pre = pre_buf.get();
   input_projection(x, W, pre, B * Tn, D, U);
+  const bool fused = fused_step(B, U);
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = go_backwards ? Tn - 1 - s : s;
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
+    if (fused) {
+      srnn_fused_fwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          hp, ldhp, R, pre + t * U, ldo, b, out + s * U, ldo, s == Tn - 1 ? hT : nullptr, B, U,
+          act);
+      NABI_CUDA_CHECK_LAUNCH("srnn_fused_fwd_step_kernel");
+      continue;
+    }
     gemm<T>(false, false, B, U, U, T(1), hp, ldhp, R, U, T(1), pre + t * U, ldo);
     srnn_fwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
         pre + t * U, ldo, b, out + s * U, ldo, s == Tn - 1 ? hT : nullptr, B, U, act);
@@ -795,13 +966,25 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   const int64_t ldo = Tn * U;
   Scratch<T> dg_buf(B * Tn * U);
   T* dG = dg_buf.get();
-  copy(dh0, d_hT, B * U);
-  for (int64_t s = Tn - 1; s >= 0; --s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
-    srnn_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
-        out + s * U, ldo, dh0, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
-    NABI_CUDA_CHECK_LAUNCH("srnn_bwd_step_kernel");
-    gemm<T>(false, true, B, U, U, T(1), dG + t * U, ldo, R, U, T(0), dh0, U);
+  if (fused_step(B, U)) {
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* dgn = s == Tn - 1 ? nullptr : dG + (go_backwards ? Tn - 2 - s : s + 1) * U;
+      srnn_fused_bwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          dgn, ldo, R, d_hT, out + s * U, ldo, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
+      NABI_CUDA_CHECK_LAUNCH("srnn_fused_bwd_step_kernel");
+    }
+    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    gemm<T>(false, true, B, U, U, T(1), dG + t0 * U, ldo, R, U, T(0), dh0, U);
+  } else {
+    copy(dh0, d_hT, B * U);  // the running dh
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      srnn_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
+          out + s * U, ldo, dh0, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
+      NABI_CUDA_CHECK_LAUNCH("srnn_bwd_step_kernel");
+      gemm<T>(false, true, B, U, U, T(1), dG + t * U, ldo, R, U, T(0), dh0, U);
+    }
   }
   Scratch<T> hp_buf(B * Tn * U);
   build_hprev(h0, out, hp_buf.get(), B, Tn, U, go_backwards);
