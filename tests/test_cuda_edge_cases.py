@@ -179,6 +179,44 @@ PRECISIONS = pytest.mark.parametrize("dtype,tf32", [(F32, False), (F64, False), 
 @cuda
 @PRECISIONS
 @pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "nt", "tn", "tt"])
+def test_batched_matmul_is_one_launch_over_many_tiles(gpu, ta, tb, dtype, tf32):
+    """A 3-D matmul is ONE batched launch (blockIdx.z picks the problem) whose problems each
+    span several tiles with partial edges (131 x 70 x 37 and an odd per-problem size, so
+    problem starts alternate in alignment); gemm_into's alpha/beta reach every problem's C
+    and nothing outside it. On the CUDA host simulator the launches are counted."""
+    r = np.random.default_rng(21)
+    B, M, N, K = 4, 131, 70, 37
+    a = r.standard_normal((B, K, M) if ta else (B, M, K)).astype(dtype)
+    b = r.standard_normal((B, N, K) if tb else (B, K, N)).astype(dtype)
+    opa = np.swapaxes(a, 1, 2) if ta else a
+    opb = np.swapaxes(b, 1, 2) if tb else b
+    if tf32:
+        ref = np.stack([tf32_mm(a[i], b[i], ta, tb) for i in range(B)])
+        t = dict(rtol=1e-5, atol=1e-5 * math.sqrt(K))
+    else:
+        ref = np.einsum("bmk,bkn->bmn", opa, opb, dtype=F64)
+        t = gemm_tol(K, dtype)
+    c0 = r.standard_normal((B, M, N)).astype(dtype)
+    sim = hasattr(cb, "_sim_stats")
+    with tf32_enabled(tf32):
+        ua, ub = up(a), up(b)
+        if sim:
+            cb._sim_stats(True)
+        got = cb.matmul(ua, ub, ta, tb)
+        if sim:
+            s = cb._sim_stats(True)
+            assert sum(s["launches"].values()) == 1, s["launches"]
+        out, whole = up_at(c0, 1, guard=5.0)
+        cb.gemm_into(up_at(a, 3)[0], up_at(b, 2)[0], out, ta, tb, 0.5, -1.0)
+    np.testing.assert_allclose(got.numpy(), ref, **t)
+    np.testing.assert_allclose(out.numpy(), 0.5 * ref - c0, **t)
+    w = whole.numpy()
+    assert w[0] == 5.0 and np.all(w[1 + B * M * N:] == 5.0)
+
+
+@cuda
+@PRECISIONS
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "nt", "tn", "tt"])
 def test_gemm_into_k0_scales_c_by_beta(gpu, ta, tb, dtype, tf32):
     """K == 0: op(A) @ op(B) is a zero matrix, so C becomes beta * C (and exactly zero with
     beta == 0 even where C held NaN)."""

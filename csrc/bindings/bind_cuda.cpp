@@ -113,9 +113,8 @@ void run_mm(const MM& s, bool ta, bool tb, double alpha, const DeviceBuffer& a,
     const T* bp = b.ptr<T>();
     T* cp = c.ptr<T>();
     py::gil_scoped_release nogil;
-    for (int64_t i = 0; i < s.batch; ++i)
-      cuda::gemm<T>(ta, tb, s.M, s.N, s.K, T(alpha), ap + i * s.M * s.K, s.lda,
-                    bp + i * s.K * s.N, s.ldb, T(beta), cp + i * s.M * s.N, s.N);
+    cuda::gemm_batched<T>(ta, tb, s.M, s.N, s.K, T(alpha), ap, s.lda, s.M * s.K, bp, s.ldb,
+                          s.K * s.N, T(beta), cp, s.N, s.M * s.N, s.batch);  // one launch
   });
 }
 

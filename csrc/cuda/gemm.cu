@@ -22,6 +22,9 @@
 //     with a fused epilogue instead: z = acc + bias[col] (stored when wanted), C = act(z), so
 //     a Dense layer is one launch and one pass over its output, not three.
 //   * M tiles run on gridDim.y (<= 65535); a larger M is launched in row bands.
+//   * Batched (gemm_batched: equal-shaped problems at fixed element strides, as a 3-D matmul):
+//     blockIdx.z picks the problem, so a batch is one launch (up to 65535 problems each)
+//     instead of one launch per problem; the kernels offset A, B and C by z * stride first.
 // TF32 (opt-in, float only, gemm_set_tf32(true)): a WMMA m16n16k8 kernel, 64 x 64 block tile,
 // BK = 16, 4 warps each computing 32 x 32 (2 x 2 fragments), inputs rounded to TF32 in the
 // fragments, float accumulation; the same generic tile loader handles transposes and edges.
@@ -61,6 +64,11 @@ struct BiasAct {
   T* z;
   int act;
   T act_alpha;
+};
+
+// Element strides between the problems of a batched launch (blockIdx.z); unused for one.
+struct BatchStrides {
+  int64_t a, b, c;
 };
 
 // Loads a run of 4 elements base[row*ld + col .. col+3] into v, zero outside [rows) x [cols).
@@ -122,7 +130,8 @@ gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
                   int64_t ldb, T beta,
                   T* __restrict__ C,        // [M, ldc]
                   int64_t ldc, bool vec_a, bool vec_b,
-                  BiasAct<T> ep) {          // used only when kBiasAct
+                  BiasAct<T> ep,            // used only when kBiasAct
+                  BatchStrides bs) {
   using Cfg = GemmCfg<T>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr int PA = BM + 4, PB = BN + 4;          // padded shared rows
@@ -137,6 +146,10 @@ gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
 
   __shared__ __align__(16) T As[2][BK][PA];  // op(A) slice, k-major
   __shared__ __align__(16) T Bs[2][BK][PB];  // op(B) slice, k-major
+
+  A += blockIdx.z * bs.a;  // this block's problem of a batched launch (z = 0 otherwise)
+  B += blockIdx.z * bs.b;
+  C += blockIdx.z * bs.c;
 
   const int tid = threadIdx.x;
   const int tx = tid % (BN / TN), ty = tid / (BN / TN);
@@ -261,7 +274,7 @@ gemm_tf32_wmma_kernel(int64_t M, int64_t N, int64_t K, float alpha,
                       const float* __restrict__ B,  // [K, ldb] (TB: [N, ldb])
                       int64_t ldb, float beta,
                       float* __restrict__ C,        // [M, ldc]
-                      int64_t ldc, bool vec_a, bool vec_b) {
+                      int64_t ldc, bool vec_a, bool vec_b, BatchStrides bs) {
 #if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(NABI_CUDA_SIM)  // sim: sim/mma.h
   using namespace nvcuda;
   constexpr int LA = kTcBK + 4;  // As[m][k], ldm multiple of 4, fragment rows 32-byte aligned
@@ -273,6 +286,9 @@ gemm_tf32_wmma_kernel(int64_t M, int64_t N, int64_t K, float alpha,
   __shared__ __align__(32) float Bs[kTcBK][LB];
   __shared__ __align__(32) float Cs[kTcBM][LC];
 
+  A += blockIdx.z * bs.a;  // as gemm_tiled_kernel
+  B += blockIdx.z * bs.b;
+  C += blockIdx.z * bs.c;
   const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / 2, wn = warp % 2;  // 2 x 2 warps, 32 x 32 each
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTcBM;
@@ -363,12 +379,15 @@ gemm_tf32_wmma_kernel(int64_t M, int64_t N, int64_t K, float alpha,
 std::atomic<bool> g_tf32{false};
 
 template <typename T>
-bool vec_ok(const T* p, int64_t ld) {
+bool vec_ok(const T* p, int64_t ld, int64_t batch_stride = 0) {
   // Runs start at multiples of 4 elements; 16-byte alignment needs an aligned base and a
-  // row stride that keeps every row aligned.
+  // row stride (and a batch stride) that keeps every row of every problem aligned.
   const int64_t per16 = 16 / static_cast<int64_t>(sizeof(T));
-  return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && (ld % per16 == 0);
+  return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && (ld % per16 == 0) &&
+         (batch_stride % per16 == 0);
 }
+
+constexpr int64_t kMaxGridZ = 65535;
 
 // Rows of C per launch: gridDim.y (the M tiles) is limited to 65535. Larger M (e.g. a Dense
 // over N*H*W rows: 512*128*128 float rows = 65536 tiles) runs as several launches over row
@@ -379,40 +398,54 @@ const T* a_rows(const T* A, int64_t lda, int64_t m) {
 }
 constexpr int64_t kMaxGridY = 65535;
 
+// Problems [p, p + nz) of a batch on gridDim.z, row bands of C on gridDim.y.
 template <typename T, bool TA, bool TB>
 void launch_tiled(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int64_t batch,
+                  BatchStrides bs) {
   using Cfg = GemmCfg<T>;
   const int64_t gx = ceil_div<int64_t>(N, Cfg::BN);
   if (gx > 2147483647LL)
     throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
   const int64_t band = kMaxGridY * Cfg::BM;
-  for (int64_t m = 0; m < M; m += band) {
-    const int64_t Mb = M - m < band ? M - m : band;
-    const T* Ab = a_rows<TA>(A, lda, m);
-    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
-    gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
-        Mb, N, K, alpha, Ab, lda, B, ldb, beta, C + m * ldc, ldc, vec_ok(Ab, lda),
-        vec_ok(B, ldb), BiasAct<T>{nullptr, nullptr, 0, T(0)});
-    NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+  for (int64_t p = 0; p < batch; p += kMaxGridZ) {
+    const int64_t nz = batch - p < kMaxGridZ ? batch - p : kMaxGridZ;
+    for (int64_t m = 0; m < M; m += band) {
+      const int64_t Mb = M - m < band ? M - m : band;
+      const T* Ab = a_rows<TA>(A + p * bs.a, lda, m);
+      const T* Bp = B + p * bs.b;
+      dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)),
+                static_cast<unsigned>(nz));
+      gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
+          Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
+          vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), BiasAct<T>{nullptr, nullptr, 0, T(0)},
+          bs);
+      NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+    }
   }
 }
 
 template <bool TA, bool TB>
 void launch_tf32(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                 int64_t batch = 1, BatchStrides bs = {0, 0, 0}) {
   const int64_t gx = ceil_div<int64_t>(N, kTcBN);
   if (gx > 2147483647LL)
     throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
   const int64_t band = kMaxGridY * kTcBM;  // as launch_tiled
-  for (int64_t m = 0; m < M; m += band) {
-    const int64_t Mb = M - m < band ? M - m : band;
-    const float* Ab = a_rows<TA>(A, lda, m);
-    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, kTcBM)));
-    gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
-        Mb, N, K, alpha, Ab, lda, B, ldb, beta, C + m * ldc, ldc, vec_ok(Ab, lda),
-        vec_ok(B, ldb));
-    NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+  for (int64_t p = 0; p < batch; p += kMaxGridZ) {
+    const int64_t nz = batch - p < kMaxGridZ ? batch - p : kMaxGridZ;
+    for (int64_t m = 0; m < M; m += band) {
+      const int64_t Mb = M - m < band ? M - m : band;
+      const float* Ab = a_rows<TA>(A + p * bs.a, lda, m);
+      const float* Bp = B + p * bs.b;
+      dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, kTcBM)),
+                static_cast<unsigned>(nz));
+      gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
+          Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
+          vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), bs);
+      NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+    }
   }
 }
 
@@ -436,11 +469,16 @@ bool device_has_tf32() {
 
 template <typename T>
 void dispatch_tiled(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (!ta && !tb) launch_tiled<T, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else if (!ta && tb) launch_tiled<T, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else if (ta && !tb) launch_tiled<T, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else launch_tiled<T, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+                    int64_t batch, BatchStrides bs) {
+  if (!ta && !tb)
+    launch_tiled<T, false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+  else if (!ta && tb)
+    launch_tiled<T, false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+  else if (ta && !tb)
+    launch_tiled<T, true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+  else
+    launch_tiled<T, true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
 }
 
 }  // namespace
@@ -449,19 +487,45 @@ void gemm_set_tf32(bool enabled) { g_tf32.store(enabled); }
 bool gemm_tf32_enabled() { return g_tf32.load(); }
 
 template <>
-void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
+void gemm_batched<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float* A, int64_t lda, int64_t stride_a, const float* B,
+                         int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+                         int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+  const BatchStrides bs{stride_a, stride_b, stride_c};
   if (g_tf32.load() && device_has_tf32()) {
-    if (!ta && !tb) launch_tf32<false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else if (!ta && tb) launch_tf32<false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else if (ta && !tb) launch_tf32<true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else launch_tf32<true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (!ta && !tb)
+      launch_tf32<false, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+    else if (!ta && tb)
+      launch_tf32<false, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+    else if (ta && !tb)
+      launch_tf32<true, false>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
+    else
+      launch_tf32<true, true>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
     return;
   }
-  dispatch_tiled<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  dispatch_tiled<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, bs);
 }
+
+template <>
+void gemm_batched<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                          const double* A, int64_t lda, int64_t stride_a, const double* B,
+                          int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
+                          int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+  dispatch_tiled<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch,
+                         BatchStrides{stride_a, stride_b, stride_c});
+}
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_batched<T>(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
+                           int64_t, const double*, int64_t, double, double*, int64_t);
 
 // y = act(x @ w + b) for a Dense layer (x [M, K], w [K, N], y and z [M, N], all contiguous):
 // one launch of the tiled kernel with the fused epilogue. Under the opt-in TF32 mode the
@@ -491,7 +555,7 @@ void gemm_bias_act(int64_t M, int64_t N, int64_t K, const T* x, const T* w, cons
     dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
     gemm_tiled_kernel<T, false, false, true><<<grid, kThreads, 0, stream()>>>(
         Mb, N, K, T(1), xb, K, w, N, T(0), y + m * N, N, vec_ok(xb, K), vec_ok(w, N),
-        BiasAct<T>{b, z ? z + m * N : nullptr, act, act_alpha});
+        BiasAct<T>{b, z ? z + m * N : nullptr, act, act_alpha}, BatchStrides{0, 0, 0});
     NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel (bias + activation epilogue)");
   }
 }
@@ -500,12 +564,5 @@ template void gemm_bias_act<float>(int64_t, int64_t, int64_t, const float*, cons
 template void gemm_bias_act<double>(int64_t, int64_t, int64_t, const double*, const double*,
                                     const double*, double*, double*, int, double);
 
-template <>
-void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                  double* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  dispatch_tiled<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 }  // namespace nabi::cuda

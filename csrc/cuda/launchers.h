@@ -18,6 +18,12 @@ namespace nabi::cuda {
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+// `batch` such GEMMs in one launch: problem i reads A + i*stride_a, B + i*stride_b and writes
+// C + i*stride_c (element strides; the problems' C ranges must not overlap).
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                  int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch);
 // y = act(x @ w + b), z = x @ w + b (stored when z is non-null): a Dense layer's forward in
 // one launch (the GEMM's epilogue adds the bias and applies the activation). x [M, K],
 // w [K, N], b [N] or null, y and z [M, N]; act is static_cast<int>(nabi::cpu::Act). y must
