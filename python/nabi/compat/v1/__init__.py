@@ -69,9 +69,10 @@ def executing_eagerly():
     return False
 
 
-def device(name):
-    import contextlib
-    return contextlib.nullcontext()
+def device(device_name_or_function):
+    """`with tf.device('/gpu:0'):` pins the ops (and variables) created in the block to a device
+    (see Graph.device); a Session copies values between devices where ops need them."""
+    return get_default_graph().device(device_name_or_function)
 
 
 def get_seed(op_seed):
@@ -79,7 +80,12 @@ def get_seed(op_seed):
 
 
 def ConfigProto(*a, **k):  # noqa: N802
-    return _types.SimpleNamespace(gpu_options=_types.SimpleNamespace(allow_growth=False), **k)
+    """Session options; nabi reads allow_soft_placement (a tf.device('/gpu:0') op runs on the
+    CPU when no GPU is available, instead of an error)."""
+    k.setdefault("gpu_options", _types.SimpleNamespace(allow_growth=False))
+    k.setdefault("allow_soft_placement", False)
+    k.setdefault("log_device_placement", False)
+    return _types.SimpleNamespace(**k)
 
 
 GPUOptions = ConfigProto

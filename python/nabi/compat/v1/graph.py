@@ -12,9 +12,11 @@ So shape errors appear when the graph is built, as in TensorFlow, and no shape r
 duplicated.
 
 Devices: probes (and the values of constants) are built on the host, so building a graph never
-touches the GPU. The session runs the graph on the current device at run time (the GPU when one
-is available, as TF places ops): it moves host outputs of ops there, uploading each constant
-once per session (see session.py).
+touches the GPU. An op created inside `with tf.device(...)` (Graph.device) records that device
+(op.device, in TF's form '/device:GPU:0'); the session runs it there, and every other op on the
+current device at run time (the GPU when one is available, as TF places ops). It moves host
+outputs of GPU ops to the GPU, uploading each constant once per session, and copies values
+between devices where an op's input lives elsewhere (see session.py).
 """
 import contextlib
 import heapq  # noqa: F401  (used by the session's scheduler)
@@ -22,7 +24,7 @@ import heapq  # noqa: F401  (used by the session's scheduler)
 import numpy as np
 
 from ... import dtypes as _dt
-from ...framework.device import host_scope
+from ...framework.device import host_scope, parse_device
 from ...framework.tensor import Tensor as EagerTensor, TensorShape, convert_to_tensor
 
 __all__ = ["Graph", "Tensor", "Operation", "GraphKeys", "get_default_graph",
@@ -30,6 +32,15 @@ __all__ = ["Graph", "Tensor", "Operation", "GraphKeys", "get_default_graph",
            "add_to_collection", "get_collection", "get_collection_ref"]
 
 PROBE_SIZES = (4, 5)   # sizes given to unknown dimensions when probing shapes
+DEVICE_KINDS = {"/device:CPU:0": "cpu", "/device:GPU:0": "cuda"}   # op.device -> device kind
+_DEVICE_NAMES = {k: n for n, k in DEVICE_KINDS.items()}
+
+
+def canonical_device(name):
+    """'/cpu:0', '/gpu:0', '/device:GPU:0', 'cuda:0', ... -> TF's '/device:CPU:0' or
+    '/device:GPU:0' ('' for None or ''). Raises for other names."""
+    kind = parse_device(name)
+    return _DEVICE_NAMES[kind] if kind else ""
 
 
 class GraphKeys:
@@ -61,6 +72,7 @@ class Graph:
         self._collections = {}
         self._name_stack = ""
         self._control_stack = []
+        self._device_stack = []       # Graph.device scopes: names, functions, None (cleared)
         self._var_store = {}          # full variable name -> Variable (get_variable)
         self._var_scope_stack = []    # VariableScope objects
         self._seed = None
@@ -132,6 +144,28 @@ class Graph:
             yield
         finally:
             self._control_stack.pop()
+
+    @contextlib.contextmanager
+    def device(self, device_name_or_function):
+        """Ops created in the block run on this device: '/cpu:0', '/gpu:0', '/device:GPU:0', ...
+        or a function op -> device name. '' keeps the enclosing device; None clears it."""
+        d = device_name_or_function
+        self._device_stack.append(d if d is None or callable(d) else canonical_device(d))
+        try:
+            yield
+        finally:
+            self._device_stack.pop()
+
+    def _device_for(self, op):
+        """The device a new op records: the innermost scope that names one."""
+        for d in reversed(self._device_stack):
+            if d is None:
+                return ""
+            if callable(d):
+                d = canonical_device(d(op))
+            if d:
+                return d
+        return ""
 
     # -- collections -------------------------------------------------------------------
     def add_to_collection(self, name, value):
@@ -274,7 +308,13 @@ class Operation:
                     ctrl.append(c)
         self.control_inputs = ctrl
         self._tainted_int = False
+        self._device = graph._device_for(self)
         graph._add_op(self)
+
+    @property
+    def device(self):
+        """The requested device ('/device:CPU:0', '/device:GPU:0'; '' when none was)."""
+        return self._device
 
     @property
     def stateful(self):
@@ -373,7 +413,7 @@ class Tensor:
 
     @property
     def device(self):
-        return ""
+        return self.op.device
 
     @property
     def consumers(self):

@@ -4,6 +4,11 @@ Devices: a run happens on the current device (the GPU when one is available, as 
 fed values (host data) are placed there, an op output that an op left on the host (a constant,
 zeros, a random draw) is moved there, and variables live there. Fetched values come back as
 NumPy arrays (copied from the device), as TF's Session.run returns them.
+An op created under `tf.device(...)` runs on that device instead (inside a nabi.device scope),
+and an op that changes a variable runs where the variable lives (TF colocates them). Where an
+op's input lives on the other device, the input is copied (TF's implicit copies between
+devices; gradients flow back through the copy). A GPU that is not available is an error at run
+time, or the CPU with ConfigProto(allow_soft_placement=True).
 
 Scheduling: the needed ops run in a topological order in which pure ops come before stateful
 ones (assignments, optimizer updates, initialisers) whenever dependencies allow. So a fetch such
@@ -16,12 +21,14 @@ import heapq
 import numpy as np
 
 from ... import dtypes as _dt
-from ...framework.device import DeviceArray, current_device, to_device
-from ...framework.tape import GradientTape
+from ...framework.device import (DeviceArray, current_device, gpu_available, pop_device,
+                                 push_device, require_gpu, to_device)
+from ...framework.tape import GradientTape, record
 from ...framework.tensor import (Tensor as EagerTensor, Variable as EagerVariable, _wrap,
                                  convert_to_tensor)
 from . import errors
-from .graph import Operation, Tensor, UnknownShape, _fmt_shape, get_default_graph, graph_label
+from .graph import (DEVICE_KINDS, Operation, Tensor, UnknownShape, _fmt_shape, get_default_graph,
+                    graph_label)
 
 __all__ = ["Session", "InteractiveSession", "get_default_session"]
 
@@ -68,6 +75,30 @@ def _flatten_fetches(fetches, out):
     return lambda it: next(it)
 
 
+@contextlib.contextmanager
+def _on(kind):
+    push_device(kind)
+    try:
+        yield
+    finally:
+        pop_device()
+
+
+_HERE = contextlib.nullcontext()
+
+
+def _moved(v, kind, keep_variables):
+    """v on device `kind`: itself when it is there, else a copy recorded on the tapes (so that
+    gradients flow back to v's device). A stateful op gets variables as they are (references)."""
+    a = v._data
+    src = "cuda" if type(a) is DeviceArray else "cpu"
+    if src == kind or a.dtype.kind not in "biuf" or keep_variables and isinstance(v, EagerVariable):
+        return v
+    out = _wrap(to_device(a, kind))
+    record((v,), out, lambda g, needs: (to_device(g, src),))
+    return out
+
+
 class Session:
     """`tf.Session(target='', graph=None, config=None)`. Variable values live in the session."""
 
@@ -76,6 +107,7 @@ class Session:
         self._vars = {}        # variable op -> eager nabi.Variable
         self._state = {}       # optimizer slots etc., keyed by (owner id, key)
         self._uploads = {}     # Const op -> (its host value, that value on the run device)
+        self._soft_placement = bool(getattr(config, "allow_soft_placement", False))
         self._closed = False
         self._ctx = None
 
@@ -166,6 +198,7 @@ class Session:
         rebuild = _flatten_fetches(fetches, flat)
         flat = [self._element(f, "run") for f in flat]
         feeds = {}
+        dev = current_device()
         for k, v in (feed_dict or {}).items():
             if isinstance(k, EagerTensor):
                 raise TypeError("[Session.run] feed_dict keys must be graph tensors (or names), "
@@ -173,7 +206,9 @@ class Session:
             k = self._element(k, "run feed_dict")
             if isinstance(k, Operation):
                 raise TypeError(f"[Session.run] cannot feed an Operation ({k.name})")
-            feeds[k] = self._convert_feed(k, v)
+            kind = self._placement(k.op, dev)
+            with _on(kind) if kind != dev else _HERE:
+                feeds[k] = self._convert_feed(k, v)
         values = self._execute(flat, feeds)
         out = []
         live = None
@@ -248,14 +283,15 @@ class Session:
             watch.update(op._sources)
         tape = GradientTape(persistent=True, watch_accessed_variables=False) if grad_ops else None
         dev = current_device()
-        on_gpu = dev != "cpu"
+        places = [self._placement(op, dev) for op in order]
+        mixed = any(p != dev for p in places + [self._placement(t.op, dev) for t in feeds])
         if tape is not None:
             for t in watch:
                 if t in values:
                     tape.watch(values[t])
         ctx = tape if tape is not None else contextlib.nullcontext()
         with ctx:
-            for op in order:
+            for op, place in zip(order, places):
                 kind = op.kind
                 if kind == "placeholder":
                     t = op.outputs[0]
@@ -271,12 +307,15 @@ class Session:
                     res = [v]
                 else:
                     vals = [values[t] for t in op.inputs]
-                    if kind == "stateful":
-                        r = op._fn(self, vals)
-                    elif kind == "gradients":
-                        r = op._fn(self, vals, tape, values)
-                    else:
-                        r = op._fn(vals)
+                    if mixed:
+                        vals = [_moved(v, place, kind == "stateful") for v in vals]
+                    with _on(place) if place != dev else _HERE:
+                        if kind == "stateful":
+                            r = op._fn(self, vals)
+                        elif kind == "gradients":
+                            r = op._fn(self, vals, tape, values)
+                        else:
+                            r = op._fn(vals)
                     if not op.outputs:
                         continue
                     if isinstance(r, (list, tuple)):
@@ -288,13 +327,33 @@ class Session:
                         continue
                     if not isinstance(v, EagerTensor):
                         v = convert_to_tensor(v)
-                    elif on_gpu and type(v._data) is np.ndarray and v._data.dtype.kind in "biuf" \
-                            and not isinstance(v, EagerVariable):
-                        v = self._to_run_device(op, v, dev)
+                    elif place == "cuda" and kind != "gradients" and type(v._data) is np.ndarray \
+                            and v._data.dtype.kind in "biuf" and not isinstance(v, EagerVariable):
+                        v = self._to_run_device(op, v, place)
                     values[t] = v
                     if tape is not None and t in watch:
                         tape.watch(v)
         return values
+
+    def _placement(self, op, default):
+        """Where `op` runs ('cpu' or 'cuda'): where its variable lives for an op that changes a
+        variable, else its tf.device, else `default` (the current device)."""
+        if op.kind == "stateful":
+            for t in op.inputs:
+                if t.op.kind == "variable":
+                    return self._placement(t.op, default)
+        kind = DEVICE_KINDS.get(op._device, default)
+        if kind == "cuda" and kind != default and not gpu_available():
+            if self._soft_placement:
+                return "cpu"
+            try:
+                require_gpu(op.name, op.device)
+            except RuntimeError as e:
+                raise errors.InvalidArgumentError(
+                    f"Cannot assign a device for operation '{op.name}': {e}. Pass "
+                    "config=tf.ConfigProto(allow_soft_placement=True) to the Session to run it "
+                    "on the CPU instead", op) from None
+        return kind
 
     def _to_run_device(self, op, v, dev):
         """A host result (a constant, zeros, a random draw) moved to the run device; a constant
@@ -311,12 +370,15 @@ class Session:
 
     # -- variable storage used by variable ops --------------------------------------------
     def _set_var(self, var_op, value, trainable, name):
-        """Initialises (or restores) a variable: a copy of `value` on the device where it is, or
-        the current device for host data (EagerVariable places it)."""
+        """Initialises (or restores) a variable: a copy of `value` on the variable's device (its
+        tf.device, else the current device)."""
         v = self._vars.get(var_op)
         arr = value._data if isinstance(value, EagerTensor) else np.asarray(value)
         if v is None or v._data.shape != arr.shape or v._data.dtype != arr.dtype:
-            v = EagerVariable(_wrap(arr), trainable=trainable, name=name)
+            kind = self._placement(var_op, current_device())
+            with _on(kind):   # EagerVariable places host data on the current device
+                v = EagerVariable(_wrap(to_device(arr, kind) if type(arr) is DeviceArray else arr),
+                                  trainable=trainable, name=name)
             self._vars[var_op] = v
         else:
             d = v._data

@@ -3,8 +3,9 @@
 `minimize` = `compute_gradients` (a graph `Gradients` op: at run time the session evaluates the
 loss under an eager GradientTape, so gradients use the eager ops' backward rules) +
 `apply_gradients` (a stateful op updating the session's variables in place with the fused C++
-kernels of nabi.keras.optimizers where the TF1 rule matches them exactly). Optimizer slots are
-kept per session, on their variable's device.
+kernels of nabi.keras.optimizers where the TF1 rule matches them exactly; one call per device
+when tf.device puts variables on both). Optimizer slots are kept per session, on their
+variable's device.
 """
 import math
 import os
@@ -70,7 +71,12 @@ class Optimizer:
             grads = [vals[i]._data for i in range(n)]
             evars = vals[n:2 * n]
             hyper = {t: float(vals[2 * n + i]._data) for i, t in enumerate(lr_inputs)}
-            opt._apply(sess, var_ops, evars, grads, hyper)
+            groups = {}   # the fused kernels update the variables of one device per call
+            for i, v in enumerate(evars):
+                groups.setdefault(type(v._data) is DeviceArray, []).append(i)
+            for idx in groups.values():
+                opt._apply(sess, [var_ops[i] for i in idx], [evars[i] for i in idx],
+                           [grads[i] for i in idx], hyper)
             if global_step is not None:
                 gs = vals[-1]
                 gs._data[...] = gs._data + 1
@@ -115,7 +121,8 @@ class Optimizer:
     @staticmethod
     def _prep(evars, grads):
         ps = [v._data for v in evars]
-        gs = [_asarray(g, dtype=p.dtype, order="C").reshape(p.shape) for g, p in zip(grads, ps)]
+        gs = [_asarray(to_device(g, "cuda" if type(p) is DeviceArray else "cpu"), dtype=p.dtype,
+                       order="C").reshape(p.shape) for g, p in zip(grads, ps)]
         return ps, gs
 
 
