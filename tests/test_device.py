@@ -367,6 +367,34 @@ def test_copy_deepcopy_and_pickle_of_gpu_tensors(gpu):
         copy.deepcopy(v._data.buf)
 
 
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_bar_reads_the_gpu_only_when_it_redraws(verbose, monkeypatch, capsys):
+    """fit(verbose=1/2) (Keras' default shows a progress bar): the running loss and metrics are
+    read back from the GPU (a synchronisation each) only for the steps whose logs the bar shows
+    -- verbose=1 redraws at most every 0.05 s (here: the first step, with a clock that barely
+    moves), verbose=2 only at the epoch's end -- not after every step. The printed values are
+    the epoch's (NumPy reference: History, from the same run)."""
+    cb = _C.cuda_backend
+    if not hasattr(cb, "_sim_stats"):
+        pytest.skip("needs the CUDA host simulator build (tools/sim-build.sh)")
+    from nabi.keras.utils import progbar as pb
+    clock = iter(range(10**6))
+    monkeypatch.setattr(pb.time, "time", lambda: 1000.0 + 1e-4 * next(clock))
+    x, y, model = _classifier(96, 12, 16, 3)
+    model.fit(x, y, batch_size=16, verbose=0)
+    cb._sim_stats(True)
+    hist = model.fit(x, y, batch_size=16, epochs=2, verbose=verbose)
+    s = cb._sim_stats(True)
+    # per epoch: the epoch's loss and accuracy; verbose=1 also the first step's (its redraw)
+    assert s["syncs"] == s["d2h"] == 2 * (4 if verbose == 1 else 2), s
+    out = capsys.readouterr().out
+    for epoch in range(2):
+        loss, acc = hist.history["loss"][epoch], hist.history["accuracy"][epoch]
+        assert f"loss: {loss:.4f}" in out and f"accuracy: {acc:.4f}" in out, out
+    if verbose == 1:
+        assert out.count("1/6 [") == 2, out  # the first step's redraw in each epoch
+
+
 def _classifier(n, features, hidden, classes):
     """Random data and a compiled Dense-Dropout-Dense softmax classifier."""
     x = rng.standard_normal((n, features)).astype(np.float32)

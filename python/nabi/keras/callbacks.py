@@ -155,6 +155,17 @@ class CallbackList:
     def has_batch_hook(self, hook):
         return bool(self._hooks[hook])
 
+    def wants_batch_logs(self, hook, batch):
+        """Whether a callback with this batch hook will read the logs of this batch. Only a
+        callback that says otherwise (a `wants_batch_logs(hook, batch)` method returning False,
+        as the progress bar between redraws) gets None instead, so fit need not read the loss
+        and metrics back from the GPU (a synchronisation) after every step."""
+        for cb in self._hooks[hook]:
+            wants = getattr(cb, "wants_batch_logs", None)
+            if wants is None or wants(hook, batch):
+                return True
+        return False
+
     def _call_batch(self, hook, batch, logs):
         for cb in self._hooks[hook]:
             getattr(cb, hook)(batch, logs)
@@ -315,6 +326,18 @@ class ProgbarLogger(Callback):
             self.progbar = Progbar(target=self.target, verbose=self.verbose,
                                    stateful_metrics=None, unit_name="step")
             self.progbar._stateful_all = True
+
+    def wants_batch_logs(self, hook, batch):
+        """Whether this batch's logs would be shown: only when the bar redraws (verbose=1, at
+        most every `interval` seconds, not the last step, which the epoch's end shows);
+        verbose=2 shows epoch logs only. The bar shows the latest values, so skipped batches
+        lose nothing."""
+        if hook == "on_predict_batch_end" or (hook == "on_test_batch_end" and
+                                              self._called_in_fit):
+            return False
+        self._maybe_init_progbar()
+        return self.verbose == 1 and (self.target is None or batch + 1 < self.target) and \
+            self.progbar.due()
 
     def _batch_update_progbar(self, batch, logs=None):
         self._maybe_init_progbar()

@@ -385,7 +385,12 @@ class Model(Layer):
                 tot = tot + lv * n  # not in place: on the GPU that adds a copy
                 cnt += n
                 if batch_end:
-                    cblist.on_train_batch_end(step, cs.logs(float(tot) / cnt))
+                    # Reading the running loss and metrics waits for the GPU, so they are read
+                    # only for a step whose logs some callback will look at (a progress bar
+                    # reads them only when it redraws, at most every 0.05 s).
+                    cblist.on_train_batch_end(
+                        step, cs.logs(float(tot) / cnt)
+                        if cblist.wants_batch_logs("on_train_batch_end", step) else None)
                 if self.stop_training:
                     break
             if step < 0:
@@ -425,7 +430,9 @@ class Model(Layer):
             tot = tot + lv * n  # not in place: on the GPU that adds a copy
             cnt += n
             if hooks:
-                cblist.on_test_batch_end(step, cs.logs(float(tot) / cnt))
+                cblist.on_test_batch_end(step, cs.logs(float(tot) / cnt)
+                                         if cblist.wants_batch_logs("on_test_batch_end", step)
+                                         else None)
         return cs.logs(float(tot) / cnt if cnt else float("nan"))
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,

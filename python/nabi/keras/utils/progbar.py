@@ -75,6 +75,11 @@ class Progbar:
         sys.stdout.write(s)
         sys.stdout.flush()
 
+    def due(self):
+        """Whether an update now, before the target, would redraw (verbose=1 redraws at most
+        every `interval` seconds; verbose=2 only at the target)."""
+        return self.verbose == 1 and time.time() - self._last_update >= self.interval
+
     def update(self, current, values=None, finalize=None):
         if finalize is None:
             finalize = self.target is not None and current >= self.target
