@@ -78,8 +78,9 @@ def count(nabi, kind, batch, steps):
     epoch (what an epoch of `steps` steps adds beyond its steps)."""
     cuda = nabi._C.cuda_backend
     m, x, y = _compiled(nabi.keras, kind, batch * 2 * steps)
-    for _ in range(2):  # builds, then warms the allocator's cache
+    for _ in range(2):  # builds, then warms the allocator's cache for epochs of both lengths
         m.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)
+    m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     on_gpu = all(type(w._data).__name__ == "DeviceArray" for w in m.trainable_weights)
     one = _fit_stats(cuda, m, x[:batch * steps], y[:batch * steps], batch)
     two = _fit_stats(cuda, m, x, y, batch)

@@ -74,6 +74,13 @@ def test_epoch_loss_is_batch_size_weighted_mean():
     m.compile(optimizer=PlainSGD(0.0), loss="mse")
     h = m.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
     np.testing.assert_allclose(h.history["loss"][0], np.mean(x ** 2), rtol=1e-6)
+    for bs in (3, 10, 1):
+        np.testing.assert_allclose(m.evaluate(x, y, batch_size=bs, verbose=0),
+                                   np.mean(x ** 2), rtol=1e-6)
+    # batches of uneven sizes from a generator, the first one short: 2, 4, 4
+    parts = [(x[:2], y[:2]), (x[2:6], y[2:6]), (x[6:], y[6:])]
+    h = m.fit(iter(parts), epochs=1, steps_per_epoch=3, verbose=0)
+    np.testing.assert_allclose(h.history["loss"][0], np.mean(x ** 2), rtol=1e-6)
 
 
 def test_accuracy_resolution_sparse_categorical_binary():

@@ -26,6 +26,35 @@ def _opt_module():
     return optimizers
 
 
+class _LossSum:
+    """The sum over an epoch's steps of (batch loss) x (batch size), kept where the losses are
+    (a GPU step returns a device scalar, so nothing waits for the GPU until value()). Steps of
+    the epoch's usual batch size add their loss as it is -- one device add per step, no
+    multiply -- and the total is scaled once when read; other sizes (the last, partial batch)
+    add loss x size."""
+
+    def __init__(self):
+        self._n = None       # the usual batch size (the first step's)
+        self._same = None    # sum of the losses of steps with that size
+        self._other = None   # sum of loss x size of the other steps
+
+    def add(self, loss, n):
+        if self._n is None:
+            self._n = n
+        if n == self._n:
+            self._same = loss if self._same is None else self._same + loss
+        else:
+            v = loss * n
+            self._other = v if self._other is None else self._other + v
+
+    def value(self):
+        """The sum as a float (on the GPU: one read back)."""
+        tot = None if self._same is None else self._same * self._n
+        if self._other is not None:
+            tot = self._other if tot is None else tot + self._other
+        return 0.0 if tot is None else float(tot)
+
+
 class Model(Layer):
     """Groups layers into an object with training and inference features."""
 
@@ -375,21 +404,21 @@ class Model(Layer):
         for epoch in range(initial_epoch, epochs):
             cs.reset()
             cblist.on_epoch_begin(epoch)
-            tot = 0.0
+            tot = _LossSum()
             cnt = 0
             step = -1
             for step, (xs, ys, sw, n) in handler.enumerate_epoch():
                 if batch_begin:
                     cblist.on_train_batch_begin(step)
                 lv = train_step(xs, ys, sw)
-                tot = tot + lv * n  # not in place: on the GPU that adds a copy
+                tot.add(lv, n)
                 cnt += n
                 if batch_end:
                     # Reading the running loss and metrics waits for the GPU, so they are read
                     # only for a step whose logs some callback will look at (a progress bar
                     # reads them only when it redraws, at most every 0.05 s).
                     cblist.on_train_batch_end(
-                        step, cs.logs(float(tot) / cnt)
+                        step, cs.logs(tot.value() / cnt)
                         if cblist.wants_batch_logs("on_train_batch_end", step) else None)
                 if self.stop_training:
                     break
@@ -399,7 +428,7 @@ class Model(Layer):
                               f"`steps_per_epoch * epochs` batches.", stacklevel=2)
                 self.stop_training = True
                 break
-            logs = cs.logs(float(tot) / cnt if cnt else float("nan"))
+            logs = cs.logs(tot.value() / cnt if cnt else float("nan"))
             if val_handler is not None and _should_validate(epoch, validation_freq):
                 # Keras fires the test hooks (on_test_begin/end, on_test_batch_*) here too.
                 cblist.on_test_begin()
@@ -419,7 +448,7 @@ class Model(Layer):
         cs = self._cstate
         cs.reset()
         test_step = self._test_step
-        tot = 0.0
+        tot = _LossSum()
         cnt = 0
         hooks = cblist is not None and (cblist.has_batch_hook("on_test_batch_begin") or
                                         cblist.has_batch_hook("on_test_batch_end"))
@@ -427,13 +456,13 @@ class Model(Layer):
             if hooks:
                 cblist.on_test_batch_begin(step)
             lv = test_step(xs, ys, sw)
-            tot = tot + lv * n  # not in place: on the GPU that adds a copy
+            tot.add(lv, n)
             cnt += n
             if hooks:
-                cblist.on_test_batch_end(step, cs.logs(float(tot) / cnt)
+                cblist.on_test_batch_end(step, cs.logs(tot.value() / cnt)
                                          if cblist.wants_batch_logs("on_test_batch_end", step)
                                          else None)
-        return cs.logs(float(tot) / cnt if cnt else float("nan"))
+        return cs.logs(tot.value() / cnt if cnt else float("nan"))
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, max_queue_size=10, workers=1,
