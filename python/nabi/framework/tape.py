@@ -137,7 +137,7 @@ class GradientTape:
         for t, og in zip(targets, ograds):
             if not isinstance(t, Tensor):
                 raise TypeError(f"[GradientTape.gradient] target must be a Tensor, got {type(t).__name__}")
-            g = _full_like(t._data, 1) if og is None else _like_target(
+            g = _const_like(t._data, 1) if og is None else _like_target(
                 og._data if isinstance(og, Tensor) else og, t._data)
             prev = grads.get(id(t))
             grads[id(t)] = g if prev is None else prev + g
@@ -148,7 +148,7 @@ class GradientTape:
                 gs = [grads.get(id(o)) for o in outs]
                 if all(g is None for g in gs):
                     continue
-                g_arg = [_full_like(o._data, 0) if g is None else g
+                g_arg = [_const_like(o._data, 0) if g is None else g
                          for o, g in zip(outs, gs)]
             else:
                 g_arg = grads.get(id(outs[0]))
@@ -174,6 +174,8 @@ class GradientTape:
                 else:
                     out.append(None)
                     continue
+            if _is_const(g):  # the shared seed itself (the source is the target): a copy
+                g = _full_like(g, 1 if g is _CONSTS.get(_const_key(g, 1)) else 0)
             g = _like_target(g, s._data)
             if g.shape != s._data.shape:
                 g = np.broadcast_to(g, s._data.shape).copy()
@@ -220,6 +222,42 @@ def stop_gradient(x, name=None):
     from .tensor import convert_to_tensor, _wrap
     x = convert_to_tensor(x)
     return _wrap(x._data)
+
+
+_CONSTS = {}   # (array type, dtype, shape, value) -> a read-only array of that value
+
+
+def _const_key(a, value):
+    # the buffer's type tells the backends apart (the CUDA one, the emulator's)
+    return type(a), type(getattr(a, "buf", None)), a.dtype, a.shape, value
+
+
+def _const_like(a, value):
+    """An array of a's shape, dtype and device filled with value, shared by every gradient()
+    call: the seed d(target)/d(target) = 1 and the zero gradients of a multi-output op's unused
+    outputs are made once, not filled (a kernel launch on the GPU) at every training step.
+    Backward rules never write into their incoming gradients, and a NumPy one is read-only."""
+    key = _const_key(a, value)
+    c = _CONSTS.get(key)
+    if c is None:
+        if len(_CONSTS) >= 64:
+            _CONSTS.clear()
+        c = _full_like(a, value)
+        if type(c) is np.ndarray:
+            c.flags.writeable = False
+        _CONSTS[key] = c
+    return c
+
+
+def _is_const(g):
+    if not hasattr(g, "shape"):
+        return False
+    return _CONSTS.get(_const_key(g, 1)) is g or _CONSTS.get(_const_key(g, 0)) is g
+
+
+def is_unit_seed(g):
+    """Whether g is the shared seed of ones (a backward rule may then skip multiplying by it)."""
+    return _CONSTS.get(_const_key(g, 1)) is g
 
 
 def _full_like(a, value):

@@ -23,7 +23,7 @@ from ..framework.device import DeviceArray, kernels, to_device
 from ..framework.device import asarray as _asarray
 from ..ops._common import contiguous as _contiguous
 from . import _registry
-from ..framework.tape import _tapes, record
+from ..framework.tape import _tapes, is_unit_seed, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
 
 EPSILON = 1e-7
@@ -92,19 +92,41 @@ def _same_rank(x1, x2):
     return x1, x2
 
 
+class _Back:
+    """A fused loss's backward: back(g) is d loss / d y_pred for the upstream gradient g of the
+    per-sample values (their shape, or a 0-d scale broadcast by the multiply); back.const(c),
+    when given, is the same for a constant c (a Python float) in fewer passes -- for the usual
+    training step, whose upstream gradient is the tape's seed times the reduction's 1/n, that
+    is one scaling of the saved gradient (none when c == 1) instead of broadcasting g first."""
+    __slots__ = ("fn", "const")
+
+    def __init__(self, fn, const=None):
+        self.fn = fn
+        self.const = const
+
+    def __call__(self, g):
+        return self.fn(g)
+
+
+def _times(d, c):
+    """d * c for a Python float c, without a pass when c == 1."""
+    return d if c == 1.0 else d * c
+
+
 def _mean_last(e, de_fn):
     """Mean over the last axis of an elementwise loss `e`; de_fn() gives de/dy_pred.
 
     back(g) accepts g of the values' shape or a 0-d scale (broadcast by the multiply)."""
     if e.ndim == 0:
-        return e, lambda g: g * de_fn()
+        return e, _Back(lambda g: g * de_fn(), lambda c: _times(de_fn(), c))
     C = e.shape[-1]
     if C == 1:
         vals = e[..., 0]
-        return vals, lambda g: g[..., None] * de_fn()
+        return vals, _Back(lambda g: g[..., None] * de_fn(), lambda c: _times(de_fn(), c))
     vals = np.add.reduce(e, axis=-1)
     vals *= 1.0 / C
-    return vals, lambda g: (g * (1.0 / C))[..., None] * de_fn()
+    return vals, _Back(lambda g: (g * (1.0 / C))[..., None] * de_fn(),
+                       lambda c: _times(de_fn(), c / C))
 
 
 def _f(x, a):
@@ -241,7 +263,8 @@ def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
     if from_logits:
         loss, bp = kernels(yp).softmax_xent_forward(_contiguous(yt).reshape(-1, C),
                                            _contiguous(yp).reshape(-1, C))
-        return loss.reshape(lead), lambda g: (g.reshape(-1, 1) * bp).reshape(yp.shape)
+        return loss.reshape(lead), _Back(lambda g: (g.reshape(-1, 1) * bp).reshape(yp.shape),
+                                         lambda c: _times(bp, c).reshape(yp.shape))
     eps = _f(EPSILON, yp)
     s = yp.sum(axis=-1, keepdims=True)
     q = yp / s
@@ -323,6 +346,8 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
             if valid is not None:
                 g = g * valid
             return (g.reshape(-1, 1) * bp).reshape(yp.shape)
+        if valid is None:
+            return vals, _Back(back, lambda c: _times(bp, c).reshape(yp.shape))
         return vals, back
     eps = _f(EPSILON, yp)
     s = yp.sum(axis=-1, keepdims=True)
@@ -599,7 +624,12 @@ class Loss:
         out, scale = _reduce_arrays(vals, w, self.reduction)
         res_t = _wrap(out)
         if _tapes and t._data.dtype.kind == "f":
+            const = getattr(back, "const", None)
+
             def backward(g, needs):
+                if const is not None and is_unit_seed(g) and (scale is None or
+                                                              type(scale) is float):
+                    return (const(1.0 if scale is None else scale).reshape(shape0),)
                 return (back(g if scale is None else g * scale).reshape(shape0),)
             record((t,), res_t, backward)
         return res_t

@@ -535,7 +535,7 @@ class RNN(Layer):
         does not allocate, fill or upload fresh zeros (on a GPU that was one host-to-device copy
         per state per step)."""
         cache = self.__dict__.setdefault("_zero_state_cache", {})
-        key = (B, like.dtype, type(like))
+        key = (B, like.dtype, type(like), type(getattr(like, "buf", None)))
         zs = cache.get(key)
         if zs is None:
             if len(cache) >= 4:  # a few batch sizes (the last, partial batch): bounded
