@@ -461,6 +461,25 @@ def test_cast(backend, src, dst, shape):
     np.testing.assert_array_equal(y, want)
 
 
+@pytest.mark.parametrize("src", FLOATS, ids=dname)
+@pytest.mark.parametrize("dst", [np.int32, np.int64], ids=dname)
+def test_cast_float_to_int_out_of_range_and_nan(backend, src, dst):
+    """NaN, +-inf and values outside the integer range become the integer minimum, as NumPy's
+    astype gives on x86 (the CPU device), not the GPU's saturating conversion (NaN -> 0,
+    inf -> max); in-range values truncate toward zero, the range's ends included."""
+    cast = fn(backend, "cast")
+    big = 2.0 ** (8 * np.dtype(dst).itemsize - 1)
+    x = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 1e20, -1e20, big, -big, 2.7, -2.7,
+                  -0.5, 2147483520.0, 1.5e9] * 3, src)
+    y = host(cast(dev(backend, x), dname(dst)))
+    xf = x.astype(np.float64)
+    ok = np.isfinite(xf) & (xf >= -big) & (xf < big)
+    want = np.where(ok, np.trunc(np.where(ok, xf, 0)), 0).astype(dst)
+    want[~ok] = np.iinfo(dst).min
+    assert y.dtype == np.dtype(dst)
+    np.testing.assert_array_equal(y, want)
+
+
 def test_cast_large_ints_round(backend):
     cast = fn(backend, "cast")
     x = np.array([2**53 + 1, -(2**40) - 3, 2**62], np.int64)

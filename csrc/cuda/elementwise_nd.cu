@@ -26,7 +26,6 @@
 // whenever an operand's innermost stride is 1 (or 0: one broadcast value per warp).
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -524,10 +523,19 @@ struct CopyFn {
   }
 };
 
+// Float to integer truncates toward zero; NaN, +-inf and values outside To's range become
+// To's minimum, as NumPy's astype gives on x86 (the "integer indefinite" of cvttss2si). A plain
+// static_cast would be undefined there in C++ and saturates on the GPU (NaN -> 0).
 template <typename To, typename From>
 __host__ __device__ __forceinline__ To convert(From v) {
   if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
+  } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    static_assert(std::is_same_v<To, int32_t> || std::is_same_v<To, int64_t>, "int dtypes");
+    constexpr bool k32 = std::is_same_v<To, int32_t>;
+    constexpr From lo = k32 ? From(-2147483648.0) : From(-9223372036854775808.0);  // -2^(b-1)
+    constexpr To kMin = k32 ? To(INT32_MIN) : To(INT64_MIN);
+    return (v >= lo && v < -lo) ? static_cast<To>(v) : kMin;
   } else {
     return static_cast<To>(v);
   }
