@@ -21,7 +21,9 @@
 //   backward     dW[KH*KW*C, CO] = A^T @ G with the reduction over the M = N*OH*OW pixels:
 //   filter       A^T[(i,j,c), pixel] = im2col(x)^T gathered on the fly, G[pixel, co] = (masked)
 //                dy. The long pixel reduction is split over blockIdx.z ("split-K"); each split
-//                atomicAdds its partial tile into dW, which is zeroed first.
+//                stores its partial tile into its own slice of a workspace, and a second kernel
+//                adds the slices in split order (no atomics: the result is the same run to
+//                run, bit for bit). With one split the tile goes straight to dW.
 //   db           column sums of the (masked) dy in float64: blocks of 32 x 8 threads own 32
 //                channels and a slab of rows, then a second kernel adds the slabs in order.
 //
@@ -264,7 +266,8 @@ struct WgradProblem {
   const T* x;
   const T* dy;
   const T* relu_y;  // may be null
-  T* dw;            // zeroed before the launch; every split atomically adds its partial sum
+  T* out;           // dW, or with several splits the workspace [splits, KH*KW*C, CO]
+  int64_t split_stride;  // elements between the splits' slices of out (0: one split)
   int64_t M, N, K;  // KH*KW*C, CO, N*OH*OW
   static constexpr bool kAKFast = false;  // rows (i,j,c): c contiguous in x
   static constexpr bool kBNFast = true;   // dy[pixel*CO + co]: co contiguous
@@ -294,8 +297,23 @@ struct WgradProblem {
     return x[((n * d.H + ih) * d.W + iw) * d.C + r.c];
   }
   __host__ __device__ T b(int64_t p, int64_t co) const { return masked(dy, relu_y, p * d.CO + co); }
-  __device__ void store(int64_t m, int64_t co, T v) const { atomicAdd(dw + m * d.CO + co, v); }
+  __device__ void store(int64_t m, int64_t co, T v) const {
+    out[static_cast<int64_t>(blockIdx.z) * split_stride + m * d.CO + co] = v;
+  }
 };
+
+// dw[i] = sum over the splits, in order, of ws[s][i] (float64 accumulation).
+template <typename T>
+__global__ void split_sum_kernel(const T* __restrict__ ws, T* __restrict__ dw, int64_t n,
+                                 int64_t splits) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step) {
+    double t = 0.0;
+    for (int64_t s = 0; s < splits; ++s) t += static_cast<double>(ws[s * n + i]);
+    dw[i] = static_cast<T>(t);
+  }
+}
 
 // ---- db: column sums of the (masked) dy (rows = N*OH*OW, cols = CO) ------------------------
 constexpr int kCsX = 32, kCsY = 8;
@@ -398,13 +416,12 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
   const int64_t P = d.N * d.OH * d.OW;      // output pixels
   const int64_t KF = d.KH * d.KW * d.C;     // filter rows
   const int64_t XS = d.N * d.H * d.W * d.C;  // elements of x
-  // The CPU's order of cases: dw/db start at zero; an empty x leaves them so; an empty output
-  // makes dx zero.
-  if (dw) memset_zero(dw, static_cast<size_t>(KF * d.CO) * sizeof(T));
-  if (db) memset_zero(db, static_cast<size_t>(d.CO) * sizeof(T));
-  if (XS <= 0) return;
-  if (P <= 0 || d.CO <= 0) {
-    if (dx) memset_zero(dx, static_cast<size_t>(XS) * sizeof(T));
+  // The CPU's order of cases: an empty x leaves dw/db zero; an empty output makes dx zero too.
+  // Otherwise every element of dx, dw and db is written by a kernel (nothing is zeroed first).
+  if (XS <= 0 || P <= 0 || d.CO <= 0) {
+    if (dw) memset_zero(dw, static_cast<size_t>(KF * d.CO) * sizeof(T));
+    if (db) memset_zero(db, static_cast<size_t>(d.CO) * sizeof(T));
+    if (dx && XS > 0) memset_zero(dx, static_cast<size_t>(XS) * sizeof(T));
     return;
   }
   if (dx) {
@@ -424,10 +441,20 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     if (splits < 1) splits = 1;
     const int64_t per = ceil_div<int64_t>(ceil_div<int64_t>(P, splits), kBK) * kBK;
     splits = ceil_div<int64_t>(P, per);
-    WgradProblem<T> p{d, x, dy, relu_y, dw, KF, d.CO, P};
+    const int64_t n = KF * d.CO;
+    // Workspace from the caching allocator, returned at scope exit (one stream: safe).
+    DeviceBuffer ws({splits > 1 ? splits * n : 0}, sizeof(T) == 4 ? DType::Float32
+                                                                  : DType::Float64);
+    WgradProblem<T> p{d, x, dy, relu_y, splits > 1 ? ws.ptr<T>() : dw, splits > 1 ? n : 0,
+                      KF, d.CO, P};
     igemm_kernel<T, WgradProblem<T>><<<tile_grid(KF, d.CO, splits), kThreads, 0, stream()>>>(
         p, per);
     NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_filter>");
+    if (splits > 1) {
+      split_sum_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(ws.ptr<T>(), dw, n,
+                                                                             splits);
+      NABI_CUDA_CHECK_LAUNCH("split_sum_kernel");
+    }
   }
   if (db) column_sums<T>(dy, relu_y, db, P, d.CO);
 }
