@@ -17,8 +17,11 @@
 //               kernels: a small shared-memory GEMM, step_gemm, whose block owns all the gate
 //               columns of its units), and likewise backward (step_gemm_t computes the carried
 //               dh_s from the later step's gate gradients inside the step's kernel; dh0 is one
-//               GEMM after the loop). (GRU without reset_after needs the reset gate before its
-//               candidate GEMM: kernel z/r -> GEMM (r*h) @ R_h -> kernel n/h, unfused.)
+//               GEMM after the loop). GRU without reset_after needs r*h of every unit before
+//               its candidate GEMM, so its fused step is two launches each way: z/r (with
+//               h @ R_zr) then n/h (with (r*h) @ R_h); backward dz/dn (with the carried
+//               [dz, dr] @ R_zr^T) then dr (with dn @ R_h^T). Wider layers run the tiled GEMMs
+//               and the pointwise kernels as separate launches.
 //   backward  per step in reverse: ONE fused pointwise kernel for the gate gradients of the
 //             step (into dgates (B, T, G*U), by input time; dc carried in place), then the
 //             GEMM dh_{s-1} = dgates_t @ R^T (GRU: also the reset-gate pieces). After the
@@ -183,26 +186,26 @@ constexpr int64_t kFusedStepMaxU = 256;      // beyond this the tiled GEMM + ste
 static_assert(kStepTile * kStepTile == kThreads, "one thread per (row, unit) of the tile");
 
 // The recurrent GEMM of a fused step, for the thread's (b, j) of its block's 16 x 16 tile:
-// acc[q] += sum_k hp[b, k] * R[k, q*U + j] over k < U, for the NG gate columns q*U + j
-// (R is [U, NG*U]). k runs in chunks of 16 through shared tiles of h (16 rows x 16 k) and R
+// acc[q] += sum_k hp[b, k] * R[k*ldr + q*U + j] over k < U, for the NG gate columns q*U + j
+// (R is [U, ldr], ldr >= NG*U: a GRU step may use some gates' columns only). k runs in chunks of 16 through shared tiles of h (16 rows x 16 k) and R
 // (16 k x the block's NG x 16 columns). Block-wide (barriers): every thread of the block calls
 // it, with uniform arguments.
 template <typename T, int NG>
 __device__ __forceinline__ void step_gemm(const T* __restrict__ hp, int64_t ldhp,
-                                          const T* __restrict__ R, int64_t B, int64_t U,
-                                          T (&acc)[NG]) {
+                                          const T* __restrict__ R, int64_t ldr, int64_t B,
+                                          int64_t U, T (&acc)[NG]) {
   __shared__ T Hs[kStepTile][kStepK + 1];
   __shared__ T Rs[kStepK][NG * kStepTile];
   const int tid = threadIdx.x, tx = tid % kStepTile, ty = tid / kStepTile;
   const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kStepTile;
-  const int64_t b = static_cast<int64_t>(blockIdx.y) * kStepTile + ty, G = NG * U;
+  const int64_t b = static_cast<int64_t>(blockIdx.y) * kStepTile + ty;
   for (int64_t k0 = 0; k0 < U; k0 += kStepK) {
     Hs[ty][tx] = (b < B && k0 + tx < U) ? hp[b * ldhp + k0 + tx] : T(0);
 #pragma unroll
     for (int i = 0; i < kStepK * NG * kStepTile / kThreads; ++i) {
       const int e = tid + i * kThreads, kk = e / (NG * kStepTile), c = e % (NG * kStepTile);
       const int64_t k = k0 + kk, col = u0 + c % kStepTile;
-      Rs[kk][c] = (k < U && col < U) ? R[k * G + (c / kStepTile) * U + col] : T(0);
+      Rs[kk][c] = (k < U && col < U) ? R[k * ldr + (c / kStepTile) * U + col] : T(0);
     }
     __syncthreads();
 #pragma unroll
@@ -215,13 +218,14 @@ __device__ __forceinline__ void step_gemm(const T* __restrict__ hp, int64_t ldhp
   }
 }
 
-// The backward's recurrent GEMM for the thread's (b, j): sum_k dgn[b, k] * R[j, k] over
-// k < G (R is [U, G]), i.e. the (b, j) element of dgates_{s+1} @ R^T, tiled like step_gemm
-// (16 rows x 16 k of dgates and 16 k x 16 units of R^T in shared memory). Block-wide.
+// The backward's recurrent GEMM for the thread's (b, j): sum_k dgn[b, k] * R[j*ldr + k] over
+// k < G (R is [U, ldr], ldr >= G), i.e. the (b, j) element of dgates_{s+1} @ R^T, tiled like
+// step_gemm (16 rows x 16 k of dgates and 16 k x 16 units of R^T in shared memory).
+// Block-wide.
 template <typename T>
 __device__ __forceinline__ T step_gemm_t(const T* __restrict__ dgn, int64_t lddgn,
-                                         const T* __restrict__ R, int64_t G, int64_t B,
-                                         int64_t U) {
+                                         const T* __restrict__ R, int64_t ldr, int64_t G,
+                                         int64_t B, int64_t U) {
   __shared__ T Ds[kStepTile][kStepK + 1];
   __shared__ T Rt[kStepK][kStepTile + 1];
   const int tx = threadIdx.x % kStepTile, ty = threadIdx.x / kStepTile;
@@ -231,7 +235,7 @@ __device__ __forceinline__ T step_gemm_t(const T* __restrict__ dgn, int64_t lddg
   for (int64_t k0 = 0; k0 < G; k0 += kStepK) {
     Ds[ty][tx] = (b < B && k0 + tx < G) ? dgn[b * lddgn + k0 + tx] : T(0);
     // R^T[k, u] = R[u, k]: thread (ty, tx) reads R[u0 + ty, k0 + tx] (coalesced along k)
-    Rt[tx][ty] = (u0 + ty < U && k0 + tx < G) ? R[(u0 + ty) * G + k0 + tx] : T(0);
+    Rt[tx][ty] = (u0 + ty < U && k0 + tx < G) ? R[(u0 + ty) * ldr + k0 + tx] : T(0);
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kStepK; ++kk) dh = fma(Ds[ty][kk], Rt[kk][tx], dh);
@@ -258,7 +262,7 @@ lstm_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, 
                            T* __restrict__ hT, T* cT, int64_t B, int64_t U, int act,
                            int rec_act) {
   T acc[4] = {T(0), T(0), T(0), T(0)};
-  step_gemm<T, 4>(hp, ldhp, R, B, U, acc);
+  step_gemm<T, 4>(hp, ldhp, R, 4 * U, B, U, acc);
   const StepIdx at;
   const int64_t b = at.b, j = at.j;
   if (b < B && j < U) {
@@ -323,7 +327,7 @@ lstm_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows
   const int64_t b = at.b, j = at.j;
   T dh = T(0);
   if (dgn)  // uniform across the grid: every thread reaches the barriers
-    dh = step_gemm_t(dgn, lddgn, R, 4 * U, B, U);
+    dh = step_gemm_t(dgn, lddgn, R, 4 * U, 4 * U, B, U);
   else if (b < B && j < U)
     dh = dh_in[b * U + j];
   if (b < B && j < U) {
@@ -397,15 +401,34 @@ gru_fused_fwd_step_ra_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows
                              T* __restrict__ h, int64_t ldh, T* __restrict__ hT, int64_t B,
                              int64_t U, int act, int rec_act) {
   T acc[3] = {T(0), T(0), T(0)};
-  step_gemm<T, 3>(hp, ldhp, R, B, U, acc);
+  step_gemm<T, 3>(hp, ldhp, R, 3 * U, B, U, acc);
   const StepIdx at;
   if (at.b < B && at.j < U)
     gru_ra_fwd_cell(at.b, at.j, U, g + at.b * ldg, acc[0], acc[1], acc[2], b_in, b_rec, hp,
                     ldhp, rh, ldrh, h, ldh, hT, act, rec_act);
 }
 
-// !reset_after, first half: z, r from xW + b + h @ R_zr; the candidate's input part gets its
-// bias (its recurrent part is added by the GEMM (r*h) @ R_h that follows); rh = r * h_{s-1}.
+// !reset_after, first half, for one (b, j): z, r from xW + b + (h @ R_zr) (hz, hr); the
+// candidate's input part gets its bias (its recurrent part (r*h) @ R_h comes next); writes
+// z, r over gr and rh = r * h_{s-1}.
+template <typename T>
+__device__ __forceinline__ void gru_zr_fwd_cell(int64_t b, int64_t j, int64_t U, T* gr, T hz,
+                                                T hr, const T* bias, const T* hp, int64_t ldhp,
+                                                T* rh, int64_t ldrh, int rec_act) {
+  T xz = gr[j], xr = gr[U + j];
+  if (bias) {
+    xz += bias[j];
+    xr += bias[U + j];
+    gr[2 * U + j] += bias[2 * U + j];
+  }
+  const T z = rnn_act(rec_act, xz + hz);
+  const T r = rnn_act(rec_act, xr + hr);
+  gr[j] = z;
+  gr[U + j] = r;
+  rh[b * ldrh + j] = r * hp[b * ldhp + j];
+}
+
+// !reset_after, first half, after the GEMM h @ R_zr (hr).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 gru_fwd_step_zr_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
@@ -416,23 +439,44 @@ gru_fwd_step_zr_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
                        int64_t B, int64_t U, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    T* gr = g + b * ldg;
     const T* hrr = hr + b * ldhr;
-    T xz = gr[j], xr = gr[U + j];
-    if (bias) {
-      xz += bias[j];
-      xr += bias[U + j];
-      gr[2 * U + j] += bias[2 * U + j];
-    }
-    const T z = rnn_act(rec_act, xz + hrr[j]);
-    const T r = rnn_act(rec_act, xr + hrr[U + j]);
-    gr[j] = z;
-    gr[U + j] = r;
-    rh[b * ldrh + j] = r * hp[b * ldhp + j];
+    gru_zr_fwd_cell(b, j, U, g + b * ldg, hrr[j], hrr[U + j], bias, hp, ldhp, rh, ldrh,
+                    rec_act);
   }
 }
 
-// !reset_after, second half: n = act(xW_n + b_n + (r*h) @ R_h), h_s = z*h_{s-1} + (1-z)*n.
+// !reset_after, first half fused (U <= kFusedStepMaxU): h_{s-1} @ R_zr (the z and r columns
+// of R) and the cell above in ONE launch.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_fwd_step_zr_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, U] h_{s-1}
+                             const T* __restrict__ R,                 // [U, 3U]
+                             T* __restrict__ g, int64_t ldg, const T* __restrict__ bias,
+                             T* __restrict__ rh, int64_t ldrh, int64_t B, int64_t U,
+                             int rec_act) {
+  T acc[2] = {T(0), T(0)};
+  step_gemm<T, 2>(hp, ldhp, R, 3 * U, B, U, acc);
+  const StepIdx at;
+  if (at.b < B && at.j < U)
+    gru_zr_fwd_cell(at.b, at.j, U, g + at.b * ldg, acc[0], acc[1], bias, hp, ldhp, rh, ldrh,
+                    rec_act);
+}
+
+// !reset_after, second half, for one (b, j): n = act(xW_n + b_n + (r*h) @ R_h) (gr[2U + j]
+// holds xW_n + b_n, plus (r*h) @ R_h unless given as rhr), h_s = z*h_{s-1} + (1-z)*n.
+template <typename T>
+__device__ __forceinline__ void gru_n_fwd_cell(int64_t b, int64_t j, int64_t U, T* gr, T rhr,
+                                               const T* hp, int64_t ldhp, T* h, int64_t ldh,
+                                               T* hT, int act) {
+  const T z = gr[j];
+  const T n = rnn_act(act, gr[2 * U + j] + rhr);
+  gr[2 * U + j] = n;
+  const T hv = z * hp[b * ldhp + j] + (T(1) - z) * n;
+  h[b * ldh + j] = hv;
+  if (hT) hT[b * U + j] = hv;
+}
+
+// !reset_after, second half, after the GEMM that added (r*h) @ R_h into g.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
 gru_fwd_step_n_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
@@ -442,14 +486,24 @@ gru_fwd_step_n_kernel(T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
                       int64_t B, int64_t U, int act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    T* gr = g + b * ldg;
-    const T z = gr[j];
-    const T n = rnn_act(act, gr[2 * U + j]);
-    gr[2 * U + j] = n;
-    const T hv = z * hp[b * ldhp + j] + (T(1) - z) * n;
-    h[b * ldh + j] = hv;
-    if (hT) hT[b * U + j] = hv;
+    gru_n_fwd_cell(b, j, U, g + b * ldg, T(0), hp, ldhp, h, ldh, hT, act);
   }
+}
+
+// !reset_after, second half fused (U <= kFusedStepMaxU): (r*h) @ R_h (the candidate columns of
+// R; r*h of every unit comes from the first half's launch) and the cell in ONE launch.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_fwd_step_n_kernel(const T* __restrict__ rh, int64_t ldrh,  // [B rows, U] r * h_{s-1}
+                            const T* __restrict__ R,                 // [U, 3U]
+                            T* __restrict__ g, int64_t ldg, const T* __restrict__ hp,
+                            int64_t ldhp, T* __restrict__ h, int64_t ldh, T* __restrict__ hT,
+                            int64_t B, int64_t U, int act) {
+  T acc[1] = {T(0)};
+  step_gemm<T, 1>(rh, ldrh, R + 2 * U, 3 * U, B, U, acc);
+  const StepIdx at;
+  if (at.b < B && at.j < U)
+    gru_n_fwd_cell(at.b, at.j, U, g + at.b * ldg, acc[0], hp, ldhp, h, ldh, hT, act);
 }
 
 // reset_after backward of one (b, j), given d = dL/dh_s: dgx = input-side pre-activation
@@ -509,12 +563,33 @@ gru_fused_bwd_step_ra_kernel(const T* __restrict__ dgrn, int64_t lddgn,  // [B r
   const int64_t b = at.b, j = at.j;
   T d = T(0);
   if (dgrn)  // uniform across the grid: every thread reaches the barriers
-    d = step_gemm_t(dgrn, lddgn, R, 3 * U, B, U);
+    d = step_gemm_t(dgrn, lddgn, R, 3 * U, 3 * U, B, U);
   if (b < B && j < U) {
     d += (dgrn ? dh[b * U + j] : dh_in[b * U + j]) + dy[b * ldy + j];
     dh[b * U + j] = gru_ra_bwd_cell(g + b * ldg, hp[b * ldhp + j], rh[b * ldrh + j], d,
                                     dgx + b * lddg, dgr + b * lddg, U, j, act, rec_act);
   }
+}
+
+// !reset_after backward, first part, for one (b, j), given d = dL/dh_s: dz, dn (pre-
+// activation) into the row x; returns d * z.
+template <typename T>
+__device__ __forceinline__ T gru_zn_bwd_cell(const T* gr, T hpv, T d, T* x, int64_t U,
+                                             int64_t j, int act, int rec_act) {
+  const T z = gr[j], n = gr[2 * U + j];
+  x[j] = rnn_act_grad(rec_act, z, d * (hpv - n));
+  x[2 * U + j] = rnn_act_grad(act, n, d * (T(1) - z));
+  return d * z;
+}
+
+// !reset_after backward, second part, for one (b, j), given drh = (dn @ R_h^T)(b, j): dr into
+// the row x; returns drh * r (the part of dL/dh_{s-1} through r*h).
+template <typename T>
+__device__ __forceinline__ T gru_r_bwd_cell(const T* gr, T hpv, T drh, T* x, int64_t U,
+                                            int64_t j, int rec_act) {
+  const T r = gr[U + j];
+  x[U + j] = rnn_act_grad(rec_act, r, drh * hpv);
+  return drh * r;
 }
 
 // !reset_after backward, first part: dz, dn (pre-activation) and dh <- d * z.
@@ -528,14 +603,53 @@ gru_bwd_step_zn_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
                        int64_t B, int64_t U, int act, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    const T* gr = g + b * ldg;
-    const T z = gr[j], n = gr[2 * U + j];
-    const T d = dh[b * U + j] + dy[b * ldy + j];
-    T* x = dgx + b * lddg;
-    x[j] = rnn_act_grad(rec_act, z, d * (hp[b * ldhp + j] - n));
-    x[2 * U + j] = rnn_act_grad(act, n, d * (T(1) - z));
-    dh[b * U + j] = d * z;
+    dh[b * U + j] = gru_zn_bwd_cell(g + b * ldg, hp[b * ldhp + j], dh[b * U + j] +
+                                    dy[b * ldy + j], dgx + b * lddg, U, j, act, rec_act);
   }
+}
+
+// !reset_after, first part fused (U <= kFusedStepMaxU): dL/dh_s = carry + [dz, dr]_{s+1} @
+// R_zr^T (carry = d*z + drh*r of step s+1, left in dh), or dh_in (d_hT) at the last step,
+// then dz, dn, leaving d * z in dh. dh_in and dh may not alias.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_bwd_step_zn_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows, 3U] s+1
+                                                                        // (null at the last)
+                             const T* __restrict__ R,                   // [U, 3U]
+                             const T* __restrict__ dh_in,               // [B, U] when !dgn
+                             T* dh,                                     // [B, U] carry
+                             const T* __restrict__ g, int64_t ldg, const T* __restrict__ hp,
+                             int64_t ldhp, const T* __restrict__ dy, int64_t ldy,
+                             T* __restrict__ dgx, int64_t lddg, int64_t B, int64_t U, int act,
+                             int rec_act) {
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
+  T d = T(0);
+  if (dgn)  // uniform across the grid: every thread reaches the barriers
+    d = step_gemm_t(dgn, lddgn, R, 3 * U, 2 * U, B, U);
+  if (b < B && j < U) {
+    d += (dgn ? dh[b * U + j] : dh_in[b * U + j]) + dy[b * ldy + j];
+    dh[b * U + j] = gru_zn_bwd_cell(g + b * ldg, hp[b * ldhp + j], d, dgx + b * lddg, U, j,
+                                    act, rec_act);
+  }
+}
+
+// !reset_after, second part fused: drh = dn @ R_h^T (dn of every unit from the first part's
+// launch) and dr; adds drh * r into dh.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+gru_fused_bwd_step_r_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
+                            const T* __restrict__ R,                  // [U, 3U]
+                            const T* __restrict__ hp, int64_t ldhp,   // [B rows, U]
+                            T* __restrict__ dh,                       // [B, U] in place
+                            T* __restrict__ dgx, int64_t lddg,        // [B rows, 3U]
+                            int64_t B, int64_t U, int rec_act) {
+  const StepIdx at;
+  const int64_t b = at.b, j = at.j;
+  const T drh = step_gemm_t(dgx + 2 * U, lddg, R + 2 * U, 3 * U, U, B, U);
+  if (b < B && j < U)
+    dh[b * U + j] += gru_r_bwd_cell(g + b * ldg, hp[b * ldhp + j], drh, dgx + b * lddg, U, j,
+                                    rec_act);
 }
 
 // !reset_after backward, second part: drh = dn @ R_h^T (from the GEMM); dr and dh += drh * r.
@@ -549,10 +663,8 @@ gru_bwd_step_r_kernel(const T* __restrict__ g, int64_t ldg,     // [B rows, 3U]
                       int64_t B, int64_t U, int rec_act) {
   NABI_RNN_LOOP(B * U) {
     const int64_t b = i / U, j = i - b * U;
-    const T r = g[b * ldg + U + j];
-    const T d = drh[b * U + j];
-    dgx[b * lddg + U + j] = rnn_act_grad(rec_act, r, d * hp[b * ldhp + j]);
-    dh[b * U + j] += d * r;
+    dh[b * U + j] += gru_r_bwd_cell(g + b * ldg, hp[b * ldhp + j], drh[b * U + j],
+                                    dgx + b * lddg, U, j, rec_act);
   }
 }
 
@@ -605,7 +717,7 @@ srnn_fused_fwd_step_kernel(const T* __restrict__ hp, int64_t ldhp,  // [B rows, 
                            T* __restrict__ h, int64_t ldh, T* __restrict__ hT, int64_t B,
                            int64_t U, int act) {
   T acc[1] = {T(0)};
-  step_gemm<T, 1>(hp, ldhp, R, B, U, acc);
+  step_gemm<T, 1>(hp, ldhp, R, U, B, U, acc);
   const StepIdx at;
   const int64_t b = at.b, j = at.j;
   if (b < B && j < U) srnn_fwd_cell(b, j, U, pre[b * ldp + j] + acc[0], bias, h, ldh, hT, act);
@@ -625,7 +737,7 @@ srnn_fused_bwd_step_kernel(const T* __restrict__ dgn, int64_t lddgn,  // [B rows
   const int64_t b = at.b, j = at.j;
   T d = T(0);
   if (dgn)  // uniform across the grid
-    d = step_gemm_t(dgn, lddgn, R, U, B, U);
+    d = step_gemm_t(dgn, lddgn, R, U, U, B, U);
   if (b < B && j < U) {
     d += (dgn ? T(0) : dh_in[b * U + j]) + dy[b * ldy + j];
     dg[b * lddg + j] = rnn_act_grad(act, hs[b * ldo + j], d);
@@ -814,7 +926,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   const int64_t G = 3 * U, ldg = Tn * G, ldo = Tn * U;
   const T* b_rec = (b && reset_after) ? b + G : nullptr;
   input_projection(x, W, gates, B * Tn, D, G);
-  const bool fused = reset_after && fused_step(B, U);
+  const bool fused = fused_step(B, U);
   Scratch<T> hr_buf(fused ? 0 : B * G);
   T* HR = hr_buf.get();
   for (int64_t s = 0; s < Tn; ++s) {
@@ -823,11 +935,18 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
     T* hTs = s == Tn - 1 ? hT : nullptr;
-    if (fused) {
+    if (fused && reset_after) {
       gru_fused_fwd_step_ra_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
           hp, ldhp, R, Gs, ldg, b, b_rec, rh + t * U, ldo, out + s * U, ldo, hTs, B, U, act,
           rec_act);
       NABI_CUDA_CHECK_LAUNCH("gru_fused_fwd_step_ra_kernel");
+    } else if (fused) {
+      gru_fused_fwd_step_zr_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          hp, ldhp, R, Gs, ldg, b, rh + t * U, ldo, B, U, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_fwd_step_zr_kernel");
+      gru_fused_fwd_step_n_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          rh + t * U, ldo, R, Gs, ldg, hp, ldhp, out + s * U, ldo, hTs, B, U, act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_fwd_step_n_kernel");
     } else if (reset_after) {
       gemm<T>(false, false, B, G, U, T(1), hp, ldhp, R, G, T(0), HR, G);
       gru_fwd_step_ra_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
@@ -862,12 +981,13 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
     zero(db, nb);
     return;
   }
+  const bool fused = fused_step(B, U);
   Scratch<T> dgx_buf(B * Tn * G), dgr_buf(reset_after ? B * Tn * G : 0),
-      drh_buf(reset_after ? 0 : B * U);
+      drh_buf(reset_after || fused ? 0 : B * U);
   T* dGx = dgx_buf.get();
   T* dGr = dgr_buf.get();
   T* drh = drh_buf.get();
-  if (reset_after && fused_step(B, U)) {
+  if (fused && reset_after) {
     // dh0 carries d * z from each step to the one before; the dgr @ R^T part is computed
     // inside the earlier step's kernel, and for dh0 by one GEMM at the end.
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -882,6 +1002,24 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
     }
     const int64_t t0 = go_backwards ? Tn - 1 : 0;
     gemm<T>(false, true, B, U, G, T(1), dGr + t0 * G, ldg, R, G, T(1), dh0, U);
+  } else if (fused) {
+    // dh0 carries d*z + drh*r from each step to the one before; two launches per step (the
+    // reset gate's gradient needs dn of every unit first); dh0 gets [dz, dr] @ R_zr^T last.
+    for (int64_t s = Tn - 1; s >= 0; --s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const T* dgn = s == Tn - 1 ? nullptr : dGx + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const T* hp = s == 0 ? h0 : out + (s - 1) * U;
+      const int64_t ldhp = s == 0 ? U : ldo;
+      gru_fused_bwd_step_zn_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          dgn, ldg, R, d_hT, dh0, gates + t * G, ldg, hp, ldhp, d_out + s * U, ldo,
+          dGx + t * G, ldg, B, U, act, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_bwd_step_zn_kernel");
+      gru_fused_bwd_step_r_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
+          gates + t * G, ldg, R, hp, ldhp, dh0, dGx + t * G, ldg, B, U, rec_act);
+      NABI_CUDA_CHECK_LAUNCH("gru_fused_bwd_step_r_kernel");
+    }
+    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    gemm<T>(false, true, B, U, 2 * U, T(1), dGx + t0 * G, ldg, R, G, T(1), dh0, U);
   } else {
     copy(dh0, d_hT, B * U);  // the running dh
     for (int64_t s = Tn - 1; s >= 0; --s) {
