@@ -566,6 +566,11 @@ def _reduce_arrays(vals, w, reduction):
             out = np.broadcast_to(out, np.broadcast_shapes(out.shape, vals.shape))
         return out, w
     wv = vals if w is None else vals * w
+    if type(wv) is DeviceArray and wv.size and (reduction in ("sum_over_batch_size", "mean") or (
+            reduction == "mean_with_sample_weight" and w is None)):
+        # the mean in ONE kernel (float64 accumulation, the division inside), not sum + divide
+        inv = 1.0 / wv.size
+        return np.mean(wv), (inv if w is None else w * inv)
     total = np.add.reduce(wv, axis=None, dtype=np.float64 if vals.dtype == np.float32 and
                           vals.size > 4096 else None)
     if reduction == "sum":
