@@ -24,6 +24,8 @@
 //                stores its partial tile into its own slice of a workspace, and a second kernel
 //                adds the slices in split order (no atomics: the result is the same run to
 //                run, bit for bit). With one split the tile goes straight to dW.
+//                db rides along as one more row of A^T, all ones (db[co] = sum_pixels G[pixel,
+//                co]), so the bias gradient costs no launch of its own.
 //   db           column sums of the (masked) dy in float64: blocks of 32 x 8 threads own 32
 //                channels and a slab of rows, then a second kernel adds the slabs in order.
 //
@@ -260,15 +262,18 @@ struct DgradProblem {
 };
 
 // ---- backward filter: dW[(i,j,c), co] += sum_pixels x[pixel + tap(i,j), c] * G[pixel, co] --
+// With db, row KF = KH*KW*C of A^T is all ones: result row KF is db.
 template <typename T>
 struct WgradProblem {
   ConvDims d;
   const T* x;
   const T* dy;
   const T* relu_y;  // may be null
-  T* out;           // dW, or with several splits the workspace [splits, KH*KW*C, CO]
+  T* out;           // dW, or with several splits the workspace [splits, M, CO]
+  T* db;            // with one split: where row KF goes (null: no bias row)
   int64_t split_stride;  // elements between the splits' slices of out (0: one split)
-  int64_t M, N, K;  // KH*KW*C, CO, N*OH*OW
+  int64_t KF;       // KH*KW*C: the filter rows (row KF, when M > KF, is the bias row)
+  int64_t M, N, K;  // KF (+1 with db), CO, N*OH*OW
   static constexpr bool kAKFast = false;  // rows (i,j,c): c contiguous in x
   static constexpr bool kBNFast = true;   // dy[pixel*CO + co]: co contiguous
 
@@ -276,11 +281,12 @@ struct WgradProblem {
     bool ok;
     int64_t hoff;  // i*dh - pt: input row = oh*sh + hoff
     int64_t woff;  // j*dw - pl
-    int64_t c;
+    int64_t c;     // -1: the bias row (all ones)
   };
   __host__ __device__ Row row(int64_t m) const {
     Row r{false, 0, 0, 0};
     if (m >= M) return r;
+    if (m == KF) return Row{true, 0, 0, -1};
     const int64_t c = m % d.C, tap = m / d.C;
     const int64_t j = tap % d.KW, i = tap / d.KW;
     r.ok = true;
@@ -290,6 +296,7 @@ struct WgradProblem {
     return r;
   }
   __host__ __device__ T a(const Row& r, int64_t p) const {
+    if (r.c < 0) return T(1);  // the bias row
     const int64_t ow = p % d.OW, t = p / d.OW;
     const int64_t oh = t % d.OH, n = t / d.OH;
     const int64_t ih = oh * d.sh + r.hoff, iw = ow * d.sw + r.woff;
@@ -298,20 +305,27 @@ struct WgradProblem {
   }
   __host__ __device__ T b(int64_t p, int64_t co) const { return masked(dy, relu_y, p * d.CO + co); }
   __device__ void store(int64_t m, int64_t co, T v) const {
-    out[static_cast<int64_t>(blockIdx.z) * split_stride + m * d.CO + co] = v;
+    if (split_stride == 0 && m == KF)
+      db[co] = v;
+    else
+      out[static_cast<int64_t>(blockIdx.z) * split_stride + m * d.CO + co] = v;
   }
 };
 
-// dw[i] = sum over the splits, in order, of ws[s][i] (float64 accumulation).
+// Element i of the result [M, CO] is the sum over the splits, in order, of ws[s][i] (float64
+// accumulation); it goes to dw[i] for i < n_dw (the filter rows), else to db[i - n_dw].
 template <typename T>
-__global__ void split_sum_kernel(const T* __restrict__ ws, T* __restrict__ dw, int64_t n,
-                                 int64_t splits) {
+__global__ void split_sum_kernel(const T* __restrict__ ws, T* __restrict__ dw, int64_t n_dw,
+                                 T* __restrict__ db, int64_t n, int64_t splits) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step) {
     double t = 0.0;
     for (int64_t s = 0; s < splits; ++s) t += static_cast<double>(ws[s * n + i]);
-    dw[i] = static_cast<T>(t);
+    if (i < n_dw)
+      dw[i] = static_cast<T>(t);
+    else
+      db[i - n_dw] = static_cast<T>(t);
   }
 }
 
@@ -430,10 +444,12 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     igemm_kernel<T, DgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0, stream()>>>(p, K);
     NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data>");
   }
+  const bool bias_row = dw && db && KF > 0;  // db as row KF of the filter-gradient GEMM
   if (dw && KF > 0) {
+    const int64_t M = KF + (bias_row ? 1 : 0);
     // Split the pixel reduction so that the grid has ~1000 blocks, each split >= 256 pixels
     // (a multiple of kBK).
-    const int64_t tiles = ceil_div<int64_t>(KF, kBM) * ceil_div<int64_t>(d.CO, kBN);
+    const int64_t tiles = ceil_div<int64_t>(M, kBM) * ceil_div<int64_t>(d.CO, kBN);
     int64_t splits = ceil_div<int64_t>(1024, tiles);
     const int64_t max_splits = ceil_div<int64_t>(P, 256);
     if (splits > max_splits) splits = max_splits;
@@ -441,22 +457,22 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     if (splits < 1) splits = 1;
     const int64_t per = ceil_div<int64_t>(ceil_div<int64_t>(P, splits), kBK) * kBK;
     splits = ceil_div<int64_t>(P, per);
-    const int64_t n = KF * d.CO;
+    const int64_t n = M * d.CO;
     // Workspace from the caching allocator, returned at scope exit (one stream: safe).
     DeviceBuffer ws({splits > 1 ? splits * n : 0}, sizeof(T) == 4 ? DType::Float32
                                                                   : DType::Float64);
-    WgradProblem<T> p{d, x, dy, relu_y, splits > 1 ? ws.ptr<T>() : dw, splits > 1 ? n : 0,
-                      KF, d.CO, P};
-    igemm_kernel<T, WgradProblem<T>><<<tile_grid(KF, d.CO, splits), kThreads, 0, stream()>>>(
+    WgradProblem<T> p{d, x, dy, relu_y, splits > 1 ? ws.ptr<T>() : dw,
+                      bias_row ? db : nullptr, splits > 1 ? n : 0, KF, M, d.CO, P};
+    igemm_kernel<T, WgradProblem<T>><<<tile_grid(M, d.CO, splits), kThreads, 0, stream()>>>(
         p, per);
     NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_filter>");
     if (splits > 1) {
-      split_sum_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(ws.ptr<T>(), dw, n,
-                                                                             splits);
+      split_sum_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
+          ws.ptr<T>(), dw, KF * d.CO, db, n, splits);
       NABI_CUDA_CHECK_LAUNCH("split_sum_kernel");
     }
   }
-  if (db) column_sums<T>(dy, relu_y, db, P, d.CO);
+  if (db && !bias_row) column_sums<T>(dy, relu_y, db, P, d.CO);
 }
 
 template void conv2d_forward<float>(const ConvDims&, const float*, const float*, const float*,
