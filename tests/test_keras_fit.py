@@ -83,6 +83,28 @@ def test_epoch_loss_is_batch_size_weighted_mean():
     np.testing.assert_allclose(h.history["loss"][0], np.mean(x ** 2), rtol=1e-6)
 
 
+def test_shuffled_batches_are_gathered_right_every_epoch():
+    """Shuffled epochs gather each batch when its step comes (on the GPU into reused host
+    buffers): with a frozen model the epoch loss is the data set's mean loss whatever the
+    order, for full and partial batches, with and without sample weights, epoch after epoch;
+    labels and weights stay paired with their rows."""
+    r = np.random.default_rng(0)
+    x = r.standard_normal((10, 3)).astype(np.float32)
+    y = r.standard_normal((10, 1)).astype(np.float32)
+    w0 = np.array([[0.5], [-1.0], [2.0]], np.float32)
+    m = keras.Sequential([layers.Dense(1, input_shape=(3,), use_bias=False)])
+    m.compile(optimizer=PlainSGD(0.0), loss="mse")
+    m.layers[0].set_weights([w0])
+    per_sample = ((x @ w0 - y) ** 2)[:, 0]
+    sw = r.uniform(0.5, 2.0, 10).astype(np.float32)
+    for bs in (3, 4, 10):
+        h = m.fit(x, y, batch_size=bs, epochs=3, verbose=0, shuffle=True)
+        np.testing.assert_allclose(h.history["loss"], [per_sample.mean()] * 3, rtol=1e-5)
+        h = m.fit(x, y, batch_size=bs, epochs=2, verbose=0, shuffle=True, sample_weight=sw)
+        np.testing.assert_allclose(h.history["loss"], [np.mean(per_sample * sw)] * 2,
+                                   rtol=1e-5)
+
+
 def test_accuracy_resolution_sparse_categorical_binary():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((12, 5)).astype(np.float32)

@@ -303,6 +303,8 @@ class DataHandler:
             perm = _generator(None).permutation(self.n)
             bs = self.batch_size
             xs, ys, sw = self.xs, self.ys, self.sw
+            if self.steps == self._full_steps:
+                return enumerate(self._gathered(perm, reuse=self.model._on_gpu()))
             batches = []
             for i in range(self._full_steps):
                 idx = perm[i * bs:(i + 1) * bs]
@@ -313,6 +315,31 @@ class DataHandler:
             return enumerate(batches)
         # steps_per_epoch differs from the data size: continue through the data across epochs.
         return enumerate(self._cycle(batches))
+
+    def _gathered(self, perm, reuse):
+        """The epoch's shuffled batches, gathered one step at a time (not a shuffled copy of
+        the whole data set up front, whose fresh pages cost more than the copy). reuse (a model
+        on the GPU): into two host buffers per input and batch shape, used in turn -- each batch
+        is copied to the device at the start of its step, before the next one is gathered."""
+        bs = self.batch_size
+        rings = {}
+
+        def take(a, idx, key, step):
+            shape = (len(idx),) + a.shape[1:]
+            if not reuse or a.dtype.kind not in "biuf" or not a.flags.c_contiguous:
+                return a.take(idx, axis=0)
+            ring = rings.get((key, shape))
+            if ring is None:
+                ring = rings[(key, shape)] = [np.empty(shape, a.dtype) for _ in range(2)]
+            # mode="clip": no bounds check (idx is a permutation's slice), no buffered copy
+            return np.take(a, idx, axis=0, out=ring[step % 2], mode="clip")
+
+        xs, ys, sw = self.xs, self.ys, self.sw
+        for i in range(self._full_steps):
+            idx = perm[i * bs:(i + 1) * bs]
+            yield ([take(x, idx, ("x", k), i) for k, x in enumerate(xs)],
+                   None if ys is None else [take(y, idx, ("y", k), i) for k, y in enumerate(ys)],
+                   None if sw is None else take(sw, idx, ("sw", 0), i), len(idx))
 
     def _cycle(self, batches):
         for _ in range(self.steps):
