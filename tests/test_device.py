@@ -395,6 +395,41 @@ def test_progress_bar_reads_the_gpu_only_when_it_redraws(verbose, monkeypatch, c
         assert out.count("1/6 [") == 2, out  # the first step's redraw in each epoch
 
 
+def test_predict_reads_the_gpu_once_per_group_not_per_batch(gpu, monkeypatch):
+    """predict on the GPU keeps each batch's outputs on the device and copies them back in
+    groups (one read per output, so one wait for the GPU, per group): 7 batches of a
+    two-output model are 2 reads in one group, 6 in groups of 3 batches; the result equals
+    the CPU's (NumPy reference: the same weights on the CPU), and batch callbacks still get
+    NumPy outputs per batch."""
+    cb = _C.cuda_backend
+    K = nabi.keras
+    x = rng.standard_normal((100, 6)).astype(np.float32)
+    inp = K.Input((6,))
+    h = K.layers.Dense(5, activation="tanh")(inp)
+    model = K.Model(inp, [K.layers.Dense(3)(h), K.layers.Dense(1, activation="sigmoid")(h)])
+    with nabi.device("cpu"):
+        ref_model = K.Model.from_config(model.get_config())
+    ref_model.set_weights(model.get_weights())
+    want = ref_model.predict(x, batch_size=16, verbose=0)
+    sim = gpu == "cuda" and hasattr(cb, "_sim_stats")
+    from nabi.keras.models import model as model_mod
+    for group, reads in [(64 << 20, 2), (3 * 16 * 4 * 4, 6)]:  # a batch: 16 x (3 + 1) floats
+        monkeypatch.setattr(model_mod, "_PREDICT_GROUP_BYTES", group)
+        if sim:
+            cb._sim_stats(True)
+        got = model.predict(x, batch_size=16, verbose=0)
+        if sim:
+            assert cb._sim_stats(True)["d2h"] == reads
+        for g, w in zip(got, want):
+            assert type(g) is np.ndarray
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    seen = []
+    cbk = K.callbacks.LambdaCallback(on_predict_batch_end=lambda b, logs: seen.append(
+        type(logs["outputs"][0]).__name__))
+    model.predict(x, batch_size=16, verbose=0, callbacks=[cbk])
+    assert seen == ["ndarray"] * 7
+
+
 def _classifier(n, features, hidden, classes):
     """Random data and a compiled Dense-Dropout-Dense softmax classifier."""
     x = rng.standard_normal((n, features)).astype(np.float32)

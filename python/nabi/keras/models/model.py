@@ -26,6 +26,19 @@ def _opt_module():
     return optimizers
 
 
+_PREDICT_GROUP_BYTES = 64 << 20
+
+
+def _flush_to_host(group, chunks):
+    """Moves each output's pending device batches to the host as one array (concatenated on
+    the device, then one copy) and empties the group."""
+    for g, c in zip(group, chunks):
+        if g:
+            a = g[0] if len(g) == 1 else np.concatenate(g, axis=0)
+            c.append(_dev.to_device(a, "cpu") if type(a) is _dev.DeviceArray else np.asarray(a))
+            g.clear()
+
+
 class _LossSum:
     """The sum over an epoch's steps of (batch loss) x (batch size), kept where the losses are
     (a GPU step returns a device scalar, so nothing waits for the GPU until value()). Steps of
@@ -322,7 +335,9 @@ class Model(Layer):
         d = total._data
         return float(d) if type(d) is np.ndarray else d
 
-    def _predict_step(self, xs):
+    def _predict_step(self, xs, to_host=True):
+        """The model's outputs for one batch: NumPy arrays, or with to_host=False the arrays
+        where they were computed (GPU outputs stay on the GPU: nothing waits for it)."""
         if self._on_gpu():
             xs = _dev.to_gpu_all(xs)
         ctx = _CTX
@@ -336,6 +351,8 @@ class Model(Layer):
         finally:
             ctx.depth -= 1
             ctx.training = prev
+        if not to_host:
+            return [o._data if isinstance(o, Tensor) else np.asarray(o) for o in outs]
         return [o.numpy() if isinstance(o, Tensor) else np.asarray(o) for o in outs]
 
     def train_step(self, data):
@@ -501,16 +518,32 @@ class Model(Layer):
         cblist.on_predict_begin()
         chunks = None
         step_fn = self._predict_step
+        # On the GPU without batch callbacks, outputs stay on the device and are copied back
+        # in groups of up to _PREDICT_GROUP_BYTES (one read, so one wait for the GPU, per
+        # group instead of per batch).
+        keep = self._on_gpu() and not hooks
+        group, group_bytes = None, 0
         for step, (xs, _, _, n) in handler.enumerate_epoch():
             if hooks:
                 cblist.on_predict_batch_begin(step)
-            outs = step_fn(xs)
+            outs = step_fn(xs, to_host=not keep)
             if chunks is None:
                 chunks = [[] for _ in outs]
+                group = [[] for _ in outs]
+            if keep:
+                for g, o in zip(group, outs):
+                    g.append(o)
+                group_bytes += sum(o.size * o.dtype.itemsize for o in outs)
+                if group_bytes >= _PREDICT_GROUP_BYTES:
+                    _flush_to_host(group, chunks)
+                    group_bytes = 0
+                continue
             for c, o in zip(chunks, outs):
                 c.append(o)
             if hooks:
                 cblist.on_predict_batch_end(step, {"outputs": outs if len(outs) > 1 else outs[0]})
+        if keep and chunks is not None:
+            _flush_to_host(group, chunks)
         cblist.on_predict_end()
         if chunks is None:
             raise ValueError(f"[{self.name}.predict] no data to predict on (empty input)")
