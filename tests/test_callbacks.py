@@ -366,3 +366,37 @@ def test_backup_and_restore_keeps_checkpoint_when_asked(tmp_path):
     assert sorted(os.listdir(backup)) == ["latest.weights.h5", "training_metadata.json"]
     with pytest.raises(ValueError, match="save_freq"):
         cbs.BackupAndRestore(backup, save_freq="batch")
+
+
+def test_batch_logs_are_read_only_for_the_batches_that_use_them(tmp_path, monkeypatch):
+    """fit reads the running loss and metrics (on a GPU: a wait for it) only for a batch whose
+    logs some callback will use: TensorBoard(update_freq=3) every 3rd batch,
+    ModelCheckpoint(save_freq=4) every 4th, BackupAndRestore never; the values written are
+    those of their batch (NumPy reference: the running mean of a frozen model's batch losses)."""
+    pytest.importorskip("tensorboardX")
+    pytest.importorskip("h5py")
+    from nabi.keras.models import model as model_mod
+    reads = []
+    orig = model_mod._LossSum.value
+    monkeypatch.setattr(model_mod._LossSum, "value", lambda self: reads.append(1) or orig(self))
+    r = np.random.default_rng(0)
+    x = r.standard_normal((24, 3)).astype(np.float32)
+    y = r.standard_normal((24, 1)).astype(np.float32)
+    m = keras.Sequential([layers.Dense(1, input_shape=(3,))])
+    m.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    seen = {}
+
+    class Spy(cbs.ModelCheckpoint):
+        def _save_model(self, epoch, batch, logs):
+            seen[batch] = logs["loss"]
+
+    cb = [cbs.TensorBoard(log_dir=str(tmp_path / "tb"), update_freq=3),
+          Spy(str(tmp_path / "w.weights.h5"), save_weights_only=True, save_freq=4),
+          cbs.BackupAndRestore(str(tmp_path / "bk"), save_freq=5)]
+    m.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False, callbacks=cb)
+    # 12 batches: reads after batches 3, 4, 6, 8, 9, 12 (1-based), and the epoch's end
+    assert len(reads) == 7
+    per = ((m.predict(x, verbose=0) - y) ** 2)[:, 0].reshape(12, 2).mean(1)
+    for batch, loss in seen.items():
+        np.testing.assert_allclose(loss, per[:batch + 1].mean(), rtol=1e-5)
+    assert sorted(seen) == [3, 7, 11]

@@ -473,6 +473,11 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"Unrecognized save_freq: {save_freq!r}; expected 'epoch' or an "
                              "integer number of batches")
 
+    def wants_batch_logs(self, hook, batch):
+        """Only a batch that saves reads its logs (the file name and `monitor` may use them)."""
+        return hook != "on_train_batch_end" or (
+            isinstance(self.save_freq, int) and (self._batches_seen + 1) % self.save_freq == 0)
+
     def on_train_batch_end(self, batch, logs=None):
         if isinstance(self.save_freq, int):
             self._batches_seen += 1
@@ -639,6 +644,12 @@ class TensorBoard(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.time()
+
+    def wants_batch_logs(self, hook, batch):
+        """Only the batches whose scalars are written read their logs (see CallbackList)."""
+        freq = 1 if self.update_freq == "batch" else self.update_freq
+        return hook != "on_train_batch_end" or (
+            isinstance(freq, int) and (self._train_step + 1) % freq == 0)
 
     def on_train_batch_end(self, batch, logs=None):
         self._train_step += 1
@@ -890,6 +901,9 @@ class BackupAndRestore(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
         self._last_batch_seen = 0
+
+    def wants_batch_logs(self, hook, batch):
+        return False  # a backup saves weights and position, never the logs
 
     def on_train_batch_end(self, batch, logs=None):
         self._last_batch_seen = batch + 1
