@@ -26,8 +26,9 @@
 //                run, bit for bit). With one split the tile goes straight to dW.
 //                db rides along as one more row of A^T, all ones (db[co] = sum_pixels G[pixel,
 //                co]), so the bias gradient costs no launch of its own.
-//   db           column sums of the (masked) dy in float64: blocks of 32 x 8 threads own 32
-//                channels and a slab of rows, then a second kernel adds the slabs in order.
+//   db alone     (no dW wanted) column sums of the (masked) dy in float64: blocks of 32 x 8
+//                threads own 32 channels and a slab of rows, then a second kernel adds the
+//                slabs in order.
 //
 // Blocking of igemm_kernel: 256 threads compute a 64 x 64 tile of the result; each thread
 // owns a 4 x 4 register tile (rows ty + 16*i, columns tx + 16*j, so the 16 threads of a
