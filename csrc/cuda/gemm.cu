@@ -387,66 +387,67 @@ bool vec_ok(const T* p, int64_t ld, int64_t batch_stride = 0) {
          (batch_stride % per16 == 0);
 }
 
-constexpr int64_t kMaxGridZ = 65535;
-
 // Rows of C per launch: gridDim.y (the M tiles) is limited to 65535. Larger M (e.g. a Dense
 // over N*H*W rows: 512*128*128 float rows = 65536 tiles) runs as several launches over row
 // bands instead of failing; op(A)'s rows start at A + m (TA: column m) and C's at C + m*ldc.
+// Likewise a batch of more than 65535 problems (gridDim.z) runs in chunks.
 template <bool TA, typename T>
 const T* a_rows(const T* A, int64_t lda, int64_t m) {
   return TA ? A + m : A + m * lda;
 }
 constexpr int64_t kMaxGridY = 65535;
+constexpr int64_t kMaxGridZ = 65535;
 
-// Problems [p, p + nz) of a batch on gridDim.z, row bands of C on gridDim.y.
+// The launches covering a batch of M x N results with BM x BN block tiles: calls
+// launch(grid, p, m, Mb) for problems [p, p + grid.z) and rows [m, m + Mb).
+template <typename F>
+void for_each_launch(const char* op, int64_t M, int64_t N, int64_t BM, int64_t BN,
+                     int64_t batch, F&& launch) {
+  const int64_t gx = ceil_div<int64_t>(N, BN);
+  if (gx > 2147483647LL)
+    throw CudaError(std::string("[") + op + "] problem too large for one launch: N=" +
+                    std::to_string(N));
+  const int64_t band = kMaxGridY * BM;
+  for (int64_t p = 0; p < batch; p += kMaxGridZ) {
+    const int64_t nz = batch - p < kMaxGridZ ? batch - p : kMaxGridZ;
+    for (int64_t m = 0; m < M; m += band) {
+      const int64_t Mb = M - m < band ? M - m : band;
+      launch(dim3(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, BM)),
+                  static_cast<unsigned>(nz)),
+             p, m, Mb);
+    }
+  }
+}
+
 template <typename T, bool TA, bool TB>
 void launch_tiled(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int64_t batch,
                   BatchStrides bs) {
   using Cfg = GemmCfg<T>;
-  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN);
-  if (gx > 2147483647LL)
-    throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
-  const int64_t band = kMaxGridY * Cfg::BM;
-  for (int64_t p = 0; p < batch; p += kMaxGridZ) {
-    const int64_t nz = batch - p < kMaxGridZ ? batch - p : kMaxGridZ;
-    for (int64_t m = 0; m < M; m += band) {
-      const int64_t Mb = M - m < band ? M - m : band;
-      const T* Ab = a_rows<TA>(A + p * bs.a, lda, m);
-      const T* Bp = B + p * bs.b;
-      dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)),
-                static_cast<unsigned>(nz));
-      gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
-          Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
-          vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), BiasAct<T>{nullptr, nullptr, 0, T(0)},
-          bs);
-      NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
-    }
-  }
+  for_each_launch("matmul", M, N, Cfg::BM, Cfg::BN, batch,
+                  [&](dim3 grid, int64_t p, int64_t m, int64_t Mb) {
+    const T* Ab = a_rows<TA>(A + p * bs.a, lda, m);
+    const T* Bp = B + p * bs.b;
+    gemm_tiled_kernel<T, TA, TB><<<grid, kThreads, 0, stream()>>>(
+        Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
+        vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), BiasAct<T>{nullptr, nullptr, 0, T(0)}, bs);
+    NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel");
+  });
 }
 
 template <bool TA, bool TB>
 void launch_tf32(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                  int64_t batch = 1, BatchStrides bs = {0, 0, 0}) {
-  const int64_t gx = ceil_div<int64_t>(N, kTcBN);
-  if (gx > 2147483647LL)
-    throw CudaError("[matmul] problem too large for one launch: N=" + std::to_string(N));
-  const int64_t band = kMaxGridY * kTcBM;  // as launch_tiled
-  for (int64_t p = 0; p < batch; p += kMaxGridZ) {
-    const int64_t nz = batch - p < kMaxGridZ ? batch - p : kMaxGridZ;
-    for (int64_t m = 0; m < M; m += band) {
-      const int64_t Mb = M - m < band ? M - m : band;
-      const float* Ab = a_rows<TA>(A + p * bs.a, lda, m);
-      const float* Bp = B + p * bs.b;
-      dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, kTcBM)),
-                static_cast<unsigned>(nz));
-      gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
-          Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
-          vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), bs);
-      NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
-    }
-  }
+  for_each_launch("matmul", M, N, kTcBM, kTcBN, batch,
+                  [&](dim3 grid, int64_t p, int64_t m, int64_t Mb) {
+    const float* Ab = a_rows<TA>(A + p * bs.a, lda, m);
+    const float* Bp = B + p * bs.b;
+    gemm_tf32_wmma_kernel<TA, TB><<<grid, kTcThreads, 0, stream()>>>(
+        Mb, N, K, alpha, Ab, lda, Bp, ldb, beta, C + p * bs.c + m * ldc, ldc,
+        vec_ok(Ab, lda, bs.a), vec_ok(Bp, ldb, bs.b), bs);
+    NABI_CUDA_CHECK_LAUNCH("gemm_tf32_wmma_kernel");
+  });
 }
 
 // The WMMA kernel's body exists only for sm_80+ (#if above): on an older GPU (a build that
@@ -545,19 +546,14 @@ void gemm_bias_act(int64_t M, int64_t N, int64_t K, const T* x, const T* w, cons
     }
   }
   using Cfg = GemmCfg<T>;
-  const int64_t gx = ceil_div<int64_t>(N, Cfg::BN);
-  if (gx > 2147483647LL)
-    throw CudaError("[dense] problem too large for one launch: N=" + std::to_string(N));
-  const int64_t band = kMaxGridY * Cfg::BM;  // as launch_tiled
-  for (int64_t m = 0; m < M; m += band) {
-    const int64_t Mb = M - m < band ? M - m : band;
+  for_each_launch("dense", M, N, Cfg::BM, Cfg::BN, 1,
+                  [&](dim3 grid, int64_t, int64_t m, int64_t Mb) {
     const T* xb = x + m * K;
-    dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(ceil_div<int64_t>(Mb, Cfg::BM)));
     gemm_tiled_kernel<T, false, false, true><<<grid, kThreads, 0, stream()>>>(
         Mb, N, K, T(1), xb, K, w, N, T(0), y + m * N, N, vec_ok(xb, K), vec_ok(w, N),
         BiasAct<T>{b, z ? z + m * N : nullptr, act, act_alpha}, BatchStrides{0, 0, 0});
     NABI_CUDA_CHECK_LAUNCH("gemm_tiled_kernel (bias + activation epilogue)");
-  }
+  });
 }
 template void gemm_bias_act<float>(int64_t, int64_t, int64_t, const float*, const float*,
                                    const float*, float*, float*, int, float);
