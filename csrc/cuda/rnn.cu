@@ -793,6 +793,18 @@ void input_grads(const T* x, const T* W, const T* dG, int64_t BT, int64_t D, int
   if (dx && D > 0) gemm<T>(false, true, BT, D, N, T(1), dG, N, W, N, T(0), dx, D);
 }
 
+// The input time of processed step s (reversed with go_backwards).
+inline int64_t time_of(int64_t s, int64_t Tn, bool go_backwards) {
+  return go_backwards ? Tn - 1 - s : s;
+}
+
+// A fused backward step's view of the later step's gate gradients (rows of width G, stored
+// by input time): those of step s + 1, or null at the last step.
+template <typename T>
+const T* later_step(const T* dG, int64_t s, int64_t Tn, int64_t G, bool go_backwards) {
+  return s == Tn - 1 ? nullptr : dG + time_of(s + 1, Tn, go_backwards) * G;
+}
+
 // The fused LSTM step kernels serve U <= kFusedStepMaxU and batches that fit gridDim.y; their
 // grid is 16 units x 16 batch rows per block.
 bool fused_step(int64_t B, int64_t U) {
@@ -826,7 +838,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   const bool fused = fused_step(B, U);
   input_projection(x, W, gates, B * Tn, D, G);
   for (int64_t s = 0; s < Tn; ++s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const int64_t t = time_of(s, Tn, go_backwards);
     T* Gs = gates + t * G;
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
@@ -883,9 +895,9 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
     // dc0 carries the running dc; dh_s is computed inside each step's kernel from the later
     // step's dgates, and dh0 by one GEMM at the end.
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const int64_t t = time_of(s, Tn, go_backwards);
       const bool last = s == Tn - 1;
-      const T* dgn = last ? nullptr : dG + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const T* dgn = later_step(dG, s, Tn, G, go_backwards);
       const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
       const int64_t ldcp = s == 0 ? U : ldo;
       lstm_fused_bwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
@@ -893,14 +905,14 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
           ldcp, d_out + s * U, ldo, dG + t * G, ldg, B, U, act, rec_act);
       NABI_CUDA_CHECK_LAUNCH("lstm_fused_bwd_step_kernel");
     }
-    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    const int64_t t0 = time_of(0, Tn, go_backwards);
     gemm<T>(false, true, B, U, G, T(1), dG + t0 * G, ldg, R, G, T(0), dh0, U);
   } else {
     // dh0 / dc0 carry the running dh / dc.
     copy(dh0, d_hT, B * U);
     copy(dc0, d_cT, B * U);
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const int64_t t = time_of(s, Tn, go_backwards);
       const T* cp = s == 0 ? c0 : cells + (s - 1) * U;
       const int64_t ldcp = s == 0 ? U : ldo;
       lstm_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
@@ -930,7 +942,7 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   Scratch<T> hr_buf(fused ? 0 : B * G);
   T* HR = hr_buf.get();
   for (int64_t s = 0; s < Tn; ++s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const int64_t t = time_of(s, Tn, go_backwards);
     T* Gs = gates + t * G;
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
@@ -991,8 +1003,8 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
     // dh0 carries d * z from each step to the one before; the dgr @ R^T part is computed
     // inside the earlier step's kernel, and for dh0 by one GEMM at the end.
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
-      const T* dgrn = s == Tn - 1 ? nullptr : dGr + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const int64_t t = time_of(s, Tn, go_backwards);
+      const T* dgrn = later_step(dGr, s, Tn, G, go_backwards);
       const T* hp = s == 0 ? h0 : out + (s - 1) * U;
       const int64_t ldhp = s == 0 ? U : ldo;
       gru_fused_bwd_step_ra_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
@@ -1000,14 +1012,14 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
           d_out + s * U, ldo, dGx + t * G, dGr + t * G, ldg, B, U, act, rec_act);
       NABI_CUDA_CHECK_LAUNCH("gru_fused_bwd_step_ra_kernel");
     }
-    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    const int64_t t0 = time_of(0, Tn, go_backwards);
     gemm<T>(false, true, B, U, G, T(1), dGr + t0 * G, ldg, R, G, T(1), dh0, U);
   } else if (fused) {
     // dh0 carries d*z + drh*r from each step to the one before; two launches per step (the
     // reset gate's gradient needs dn of every unit first); dh0 gets [dz, dr] @ R_zr^T last.
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
-      const T* dgn = s == Tn - 1 ? nullptr : dGx + (go_backwards ? Tn - 2 - s : s + 1) * G;
+      const int64_t t = time_of(s, Tn, go_backwards);
+      const T* dgn = later_step(dGx, s, Tn, G, go_backwards);
       const T* hp = s == 0 ? h0 : out + (s - 1) * U;
       const int64_t ldhp = s == 0 ? U : ldo;
       gru_fused_bwd_step_zn_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
@@ -1018,12 +1030,12 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
           gates + t * G, ldg, R, hp, ldhp, dh0, dGx + t * G, ldg, B, U, rec_act);
       NABI_CUDA_CHECK_LAUNCH("gru_fused_bwd_step_r_kernel");
     }
-    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    const int64_t t0 = time_of(0, Tn, go_backwards);
     gemm<T>(false, true, B, U, 2 * U, T(1), dGx + t0 * G, ldg, R, G, T(1), dh0, U);
   } else {
     copy(dh0, d_hT, B * U);  // the running dh
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const int64_t t = time_of(s, Tn, go_backwards);
       const T* g = gates + t * G;
       const T* hp = s == 0 ? h0 : out + (s - 1) * U;
       const int64_t ldhp = s == 0 ? U : ldo;
@@ -1074,7 +1086,7 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
   input_projection(x, W, pre, B * Tn, D, U);
   const bool fused = fused_step(B, U);
   for (int64_t s = 0; s < Tn; ++s) {
-    const int64_t t = go_backwards ? Tn - 1 - s : s;
+    const int64_t t = time_of(s, Tn, go_backwards);
     const T* hp = s == 0 ? h0 : out + (s - 1) * U;
     const int64_t ldhp = s == 0 ? U : ldo;
     if (fused) {
@@ -1106,18 +1118,18 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   T* dG = dg_buf.get();
   if (fused_step(B, U)) {
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
-      const T* dgn = s == Tn - 1 ? nullptr : dG + (go_backwards ? Tn - 2 - s : s + 1) * U;
+      const int64_t t = time_of(s, Tn, go_backwards);
+      const T* dgn = later_step(dG, s, Tn, U, go_backwards);
       srnn_fused_bwd_step_kernel<T><<<step_grid(B, U), kThreads, 0, stream()>>>(
           dgn, ldo, R, d_hT, out + s * U, ldo, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
       NABI_CUDA_CHECK_LAUNCH("srnn_fused_bwd_step_kernel");
     }
-    const int64_t t0 = go_backwards ? Tn - 1 : 0;
+    const int64_t t0 = time_of(0, Tn, go_backwards);
     gemm<T>(false, true, B, U, U, T(1), dG + t0 * U, ldo, R, U, T(0), dh0, U);
   } else {
     copy(dh0, d_hT, B * U);  // the running dh
     for (int64_t s = Tn - 1; s >= 0; --s) {
-      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      const int64_t t = time_of(s, Tn, go_backwards);
       srnn_bwd_step_kernel<T><<<blocks_for(B * U), kThreads, 0, stream()>>>(
           out + s * U, ldo, dh0, d_out + s * U, ldo, dG + t * U, ldo, B, U, act);
       NABI_CUDA_CHECK_LAUNCH("srnn_bwd_step_kernel");
