@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import nabi
+from nabi.framework import tape as tape_mod
 
 L = nabi.keras.losses
 rng = np.random.default_rng(42)
@@ -123,6 +124,7 @@ def test_seed_is_shared_and_never_handed_out():
         gy, gx = tape.gradient(y, [y, x])
         np.testing.assert_array_equal(gx.numpy(), [2.0, 4.0])
         assert gy.numpy() == 1.0
+        assert tape_mod._CONST_VALUE.get(id(gy._data)) is None  # not the shared seed
         a = gy.numpy()
         if a.flags.writeable:
             a[...] = 7.0

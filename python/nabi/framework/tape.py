@@ -174,8 +174,9 @@ class GradientTape:
                 else:
                     out.append(None)
                     continue
-            if _is_const(g):  # the shared seed itself (the source is the target): a copy
-                g = _full_like(g, 1 if g is _CONSTS.get(_const_key(g, 1)) else 0)
+            c = _CONST_VALUE.get(id(g))
+            if c is not None:  # a shared constant itself (the source is the target): a copy
+                g = _full_like(g, c)
             g = _like_target(g, s._data)
             if g.shape != s._data.shape:
                 g = np.broadcast_to(g, s._data.shape).copy()
@@ -224,12 +225,8 @@ def stop_gradient(x, name=None):
     return _wrap(x._data)
 
 
-_CONSTS = {}   # (array type, dtype, shape, value) -> a read-only array of that value
-
-
-def _const_key(a, value):
-    # the buffer's type tells the backends apart (the CUDA one, the emulator's)
-    return type(a), type(getattr(a, "buf", None)), a.dtype, a.shape, value
+_CONSTS = {}       # (array type, buffer type, dtype, shape, value) -> a read-only array
+_CONST_VALUE = {}  # id of each array in _CONSTS -> its value (the cache keeps them alive)
 
 
 def _const_like(a, value):
@@ -237,27 +234,24 @@ def _const_like(a, value):
     call: the seed d(target)/d(target) = 1 and the zero gradients of a multi-output op's unused
     outputs are made once, not filled (a kernel launch on the GPU) at every training step.
     Backward rules never write into their incoming gradients, and a NumPy one is read-only."""
-    key = _const_key(a, value)
+    # the buffer's type tells the backends apart (the CUDA one, the emulator's)
+    key = (type(a), type(getattr(a, "buf", None)), a.dtype, a.shape, value)
     c = _CONSTS.get(key)
     if c is None:
         if len(_CONSTS) >= 64:
             _CONSTS.clear()
+            _CONST_VALUE.clear()
         c = _full_like(a, value)
         if type(c) is np.ndarray:
             c.flags.writeable = False
         _CONSTS[key] = c
+        _CONST_VALUE[id(c)] = value
     return c
-
-
-def _is_const(g):
-    if not hasattr(g, "shape"):
-        return False
-    return _CONSTS.get(_const_key(g, 1)) is g or _CONSTS.get(_const_key(g, 0)) is g
 
 
 def is_unit_seed(g):
     """Whether g is the shared seed of ones (a backward rule may then skip multiplying by it)."""
-    return _CONSTS.get(_const_key(g, 1)) is g
+    return _CONST_VALUE.get(id(g)) == 1
 
 
 def _full_like(a, value):
