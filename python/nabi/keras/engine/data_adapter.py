@@ -301,10 +301,10 @@ class DataHandler:
         else:
             from ...ops.random_ops import _generator
             perm = _generator(None).permutation(self.n)
-            bs = self.batch_size
-            xs, ys, sw = self.xs, self.ys, self.sw
             if self.steps == self._full_steps:
                 return enumerate(self._gathered(perm, reuse=self.model._on_gpu()))
+            bs = self.batch_size
+            xs, ys, sw = self.xs, self.ys, self.sw
             batches = []
             for i in range(self._full_steps):
                 idx = perm[i * bs:(i + 1) * bs]
