@@ -23,20 +23,39 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(True, reason="no
                                                                   "available on this machine"))]
 
 
-@pytest.fixture(params=["emu", "cuda"])
-def gpu(request, monkeypatch):
-    """Makes the GPU the default device for the test: "emu" is the NumPy emulator of the CUDA
-    kernels (nabi.framework.cuda_emulator), "cuda" the real GPU (skipped visibly without one)."""
+def _gpu_backend(kind, monkeypatch):
+    """Selects the GPU backend: "emu" (the NumPy emulator of the CUDA kernels,
+    nabi.framework.cuda_emulator) or "cuda" (the real GPU; skips visibly without one)."""
     from nabi import _C
     from nabi.framework import device as dev
-    if request.param == "emu":
+    if kind == "emu":
         monkeypatch.setenv("NABI_EMULATE_CUDA", "1")
     else:
         monkeypatch.delenv("NABI_EMULATE_CUDA", raising=False)
     monkeypatch.setattr(dev, "_BACKEND", [None])
-    if request.param == "cuda" and not dev.gpu_available():
+    if kind == "cuda" and not dev.gpu_available():
         pytest.skip("no CUDA GPU available (" + _C.cuda_backend.unavailable_reason() + ")")
+
+
+@pytest.fixture(params=["emu", "cuda"])
+def gpu(request, monkeypatch):
+    """Makes the GPU the default device for the test (emulated, or the real one)."""
+    from nabi.framework import device as dev
+    _gpu_backend(request.param, monkeypatch)
     yield request.param
+    monkeypatch.setattr(dev, "_BACKEND", [None])
+
+
+@pytest.fixture(params=["cpu", "emu", "cuda"])
+def where(request, monkeypatch):
+    """A device name for `with nabi.device(where):` -- the CPU, the emulated GPU or the real
+    one (skipped visibly without one)."""
+    if request.param == "cpu":
+        yield "/CPU:0"
+        return
+    from nabi.framework import device as dev
+    _gpu_backend(request.param, monkeypatch)
+    yield "/GPU:0"
     monkeypatch.setattr(dev, "_BACKEND", [None])
 
 

@@ -392,6 +392,8 @@ class CompileState:
         self.out_loss_tot = []
         self.out_loss_cnt = 0
         self._names = ["loss"]
+        self._loss_tracker = None
+        self.plain_loss_fns = []
 
     # -- output structure ------------------------------------------------------------
     def _per_output(self, arg, names, what):
@@ -427,7 +429,7 @@ class CompileState:
                     a = a.astype(np.int64)
             elif a.dtype != np.float32:
                 a = a.astype(np.float32)
-            out.append(np.ascontiguousarray(a))
+            out.append(a if type(a) is DeviceArray else np.ascontiguousarray(a))
         return out
 
     def _raw_loss_for(self, i):
@@ -454,8 +456,15 @@ class CompileState:
     def ensure_resolved_arrays(self, xs, ys):
         if self.resolved:
             return
+        self.resolve_from(self.model._predict_step([x[:2] for x in xs]), ys)
+
+    def resolve_from(self, preds, ys, fuse=True):
+        """Resolves losses and metrics for these predictions (arrays, first rows enough) and
+        targets. fuse=False (a user's train_step/test_step computes the predictions): no fused
+        logits head, since the model's output is then the activation's, not the logits."""
+        if self.resolved:
+            return
         model = self.model
-        preds = model._predict_step([x[:2] for x in xs])
         self.n_out = len(preds)
         names = getattr(model, "_output_names", None)
         if not names or len(names) != self.n_out:
@@ -464,6 +473,7 @@ class CompileState:
         raw = self._per_output(self.loss_arg, names, "loss")
         self._raw_losses = raw
         self.loss_fns = [resolve_loss(l) for l in raw]
+        self.plain_loss_fns = list(self.loss_fns)
         lw = self.loss_weights_arg
         if lw is None:
             self.loss_weights = [1.0] * self.n_out
@@ -478,7 +488,7 @@ class CompileState:
         # The fused logits head (what TF-Keras does with `_keras_logits`).
         self.fused_layer = None
         self.fused_act = None
-        if self.n_out == 1 and raw[0] is not None:
+        if fuse and self.n_out == 1 and raw[0] is not None:
             layer = _output_dense(model)
             if layer is not None and layer._fused in ("sigmoid", "softmax"):
                 fl = None
@@ -631,10 +641,38 @@ class CompileState:
                 out[t.name] = r
         return out
 
+    def step_logs(self, loss, n):
+        """Adds a step's loss (for n samples) to the "loss" Mean; returns the running logs."""
+        t = self.loss_tracker()
+        from ..metrics import _acc
+        _acc(t.total, loss * n if n != 1 else loss)
+        t.count._data += n
+        return self.logs(float(t.result().numpy()))
+
+    def note_epoch_loss(self, loss, n):
+        """Sets the "loss" Mean to an epoch's mean loss over n samples (what the built-in
+        steps, which sum their losses apart, leave in model.metrics[0])."""
+        t = self.loss_tracker()
+        t.reset_state()
+        from ..metrics import _acc
+        _acc(t.total, np.float32(loss * n))
+        t.count._data += n
+
     def names(self):
         return list(self._names)
 
+    def loss_tracker(self):
+        """Keras's `Mean(name="loss")` over the steps' total losses (model.metrics[0]); made
+        when first used."""
+        t = self._loss_tracker
+        if t is None:
+            from .. import metrics as M
+            t = self._loss_tracker = M.Mean(name="loss")
+        return t
+
     def reset(self):
+        if self._loss_tracker is not None:
+            self._loss_tracker.reset_state()
         for t, _ in self.trackers:
             t.reset_state()
         if self.n_out > 1:
@@ -643,6 +681,120 @@ class CompileState:
 
     def all_trackers(self):
         return [t for t, _ in self.trackers]
+
+
+def _tensor(v):
+    return v if isinstance(v, Tensor) else _wrap(_asarray(v))
+
+
+def _flat_tensors(struct):
+    """A Tensor or a list, tuple or dict of them (or of arrays) as a list of Tensors; Tensors
+    are kept as they are (so that the tape sees them)."""
+    if isinstance(struct, dict):
+        return [_tensor(v) for v in struct.values()]
+    if isinstance(struct, (list, tuple)):
+        return [_tensor(v) for v in struct]
+    return [_tensor(struct)]
+
+
+def _data(t):
+    return t._data if isinstance(t, Tensor) else _asarray(t)
+
+
+class LossesContainer:
+    """`model.compiled_loss` (Keras 2's LossesContainer), for a user's train_step/test_step:
+    `compiled_loss(y_true, y_pred, sample_weight=None, regularization_losses=None)` is the
+    compiled losses (weighted per output) plus the given regularization losses, as a scalar
+    Tensor on the tape; each call adds it, weighted by the batch size, to the "loss" Mean
+    that model.metrics lists first."""
+
+    def __init__(self, cs):
+        self._cs = cs
+        self._built = False
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        cs = self._cs
+        preds = _flat_tensors(y_pred)
+        ys = None if y_true is None else _flat_tensors(y_true)
+        cs.resolve_from([_data(p) for p in preds],
+                        None if ys is None else [_data(y) for y in ys], fuse=False)
+        name = cs.model.name
+        if len(preds) != cs.n_out:
+            raise ValueError(f"[{name}.compiled_loss] y_pred has {len(preds)} outputs but the "
+                             f"model was resolved with {cs.n_out}")
+        swt = None if sample_weight is None else _tensor(sample_weight)
+        masks = _output_masks(preds)
+        total = None
+        for i, fn in enumerate(cs.plain_loss_fns):
+            if fn is None:
+                continue
+            if ys is None or i >= len(ys):
+                raise ValueError(f"[{name}.compiled_loss] the model was compiled with a loss "
+                                 f"for output {cs.output_names[i]!r} but no target was given")
+            swi = swt
+            if masks is not None and masks[i] is not None:
+                swi = _wrap(_loss_mask_weights(masks[i], None if swt is None else swt._data))
+            l = fn(ys[i], preds[i]) if swi is None else fn(ys[i], preds[i], sample_weight=swi)
+            w = cs.loss_weights[i]
+            if w != 1.0:
+                l = _m.multiply(l, w)
+            total = l if total is None else _m.add(total, l)
+        for r in regularization_losses or ():
+            r = _tensor(r)
+            r = _m.reduce_sum(r) if r._data.ndim else r
+            total = r if total is None else _m.add(total, r)
+        if total is None:  # Keras: no compiled loss and no regularization -> 0
+            total = _wrap(np.zeros((), np.float32))
+        n = preds[0]._data.shape[0] if preds[0]._data.ndim else 1
+        tracker = cs.loss_tracker()
+        from ..metrics import _acc
+        d = total._data
+        _acc(tracker.total, d * np.float32(n) if n != 1 else d)
+        tracker.count._data += n
+        self._built = True
+        return total
+
+    @property
+    def metrics(self):
+        return [self._cs.loss_tracker()] if self._built else []
+
+    def reset_state(self):
+        if self._cs._loss_tracker is not None:
+            self._cs._loss_tracker.reset_state()
+
+
+class MetricsContainer:
+    """`model.compiled_metrics` (Keras 2's MetricsContainer): update_state(y_true, y_pred,
+    sample_weight=None) updates the compiled metrics; `.metrics` lists them."""
+
+    def __init__(self, cs):
+        self._cs = cs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        cs = self._cs
+        preds = [_data(p) for p in _flat_tensors(y_pred)]
+        ys = None if y_true is None else [_data(y) for y in _flat_tensors(y_true)]
+        cs.resolve_from(preds, ys, fuse=False)
+        sw = None if sample_weight is None else _data(sample_weight)
+        masks = _output_masks(_flat_tensors(y_pred))
+        for t, i in cs.trackers:
+            saved, t.logits = t.logits, None   # y_pred here is the activation's output
+            try:
+                yt = ys[i] if ys is not None and i < len(ys) else None
+                if masks is not None and masks[i] is not None:
+                    t.update(yt, preds[i], sw, masks[i])
+                else:
+                    t.update(yt, preds[i], sw)
+            finally:
+                t.logits = saved
+
+    @property
+    def metrics(self):
+        return self._cs.all_trackers()
+
+    def reset_state(self):
+        for t, _ in self._cs.trackers:
+            t.reset_state()
 
 
 def _wrap_fn_metric(fn):

@@ -26,6 +26,38 @@ class Functional(Model):
         return get_network_config(self)
 
 
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def functional_subclass(cls):
+    """The class an instance of `cls` (a Model subclass) built from (inputs, outputs) takes,
+    so that it runs its graph: as Keras does, Functional is injected into cls's bases in
+    place of Model (the user's overrides -- train_step, ... -- still come first). Should a
+    base refuse the new bases, a subclass of (cls, Functional) is used instead."""
+    if issubclass(cls, Functional):
+        return cls
+    try:
+        return _inject_functional(cls)
+    except TypeError:
+        pass
+    sub = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls, Functional),
+                   {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                    "__doc__": cls.__doc__, "_nabi_user_class": cls})
+        _FUNCTIONAL_SUBCLASSES[cls] = sub
+    return sub
+
+
+def _inject_functional(cls):
+    if cls is Model:
+        return Functional
+    if cls is object or not issubclass(cls, Model) or issubclass(cls, Functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(b) for b in cls.__bases__)
+    return cls
+
+
 def _init_graph(model, inputs, outputs):
     d = model.__dict__
     if isinstance(inputs, dict):

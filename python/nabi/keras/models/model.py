@@ -98,7 +98,11 @@ class Model(Layer):
                             if k in ("input_shape", "batch_input_shape", "input_dim")})
         self._init_model_state()
         if inputs is not None and outputs is not None:
-            from .functional import _init_graph
+            from .functional import Functional, _init_graph, functional_subclass
+            if not isinstance(self, Functional):
+                # class MyModel(keras.Model) built as MyModel(inputs, outputs) runs its graph,
+                # as in Keras (which injects Functional into such a class's bases)
+                self.__class__ = functional_subclass(type(self))
             _init_graph(self, inputs, outputs)
 
     def _init_model_state(self):
@@ -203,8 +207,9 @@ class Model(Layer):
             opt = _opt_module().get(optimizer)
         self.optimizer = opt
         self.loss = loss
-        self.compiled_loss = loss
         self._cstate = cu.CompileState(self, loss, metrics, loss_weights, weighted_metrics)
+        self.compiled_loss = cu.LossesContainer(self._cstate)
+        self.compiled_metrics = cu.MetricsContainer(self._cstate)
         self._compile_config = {
             "optimizer": cu.serialize_optimizer(opt),
             "loss": cu.serialize_loss(loss),
@@ -234,19 +239,59 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        if self._cstate is None:
-            return []
-        return self._cstate.all_trackers()
+        """As in Keras: the "loss" Mean (once a step has computed a loss), the compiled
+        metrics, then the Metric objects set as attributes of the model or its layers."""
+        out = []
+        cs = self._cstate
+        if cs is not None:
+            if cs._loss_tracker is not None:
+                out.append(cs._loss_tracker)
+            out.extend(cs.all_trackers())
+        for m in self._attribute_metrics():
+            if not any(m is o for o in out):
+                out.append(m)
+        return out
+
+    def _attribute_metrics(self):
+        from ..metrics import Metric
+        out = []
+        for layer in self._flatten_layers():
+            for v in layer.__dict__.values():
+                if isinstance(v, Metric) and not any(v is o for o in out):
+                    out.append(v)
+        return out
 
     @property
     def metrics_names(self):
-        if self._cstate is None:
-            return []
-        return self._cstate.names()
+        cs = self._cstate
+        if cs is None or type(self).metrics is not Model.metrics:
+            return [m.name for m in self.metrics]
+        names = cs.names()
+        return names + [m.name for m in self._attribute_metrics() if m.name not in names]
 
     def reset_metrics(self):
         if self._cstate is not None:
             self._cstate.reset()
+        for m in self.metrics:
+            reset = getattr(m, "reset_state", None) or getattr(m, "reset_states", None)
+            if reset is not None:
+                reset()
+
+    def get_metrics_result(self):
+        """{name: result} of model.metrics, as Python numbers (Keras 2.11+)."""
+        return _python_logs({m.name: m.result() for m in self.metrics}, self.name)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The compiled loss of y_pred against y plus the model's losses (Keras 2.11+; for a
+        train_step override)."""
+        self._assert_compiled("computing its loss")
+        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics; returns get_metrics_result() (Keras 2.11+)."""
+        self._assert_compiled("computing its metrics")
+        self.compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
 
     # ------------------------------------------------------------------ steps
     def _ensure_built_for(self, xs):
@@ -355,12 +400,80 @@ class Model(Layer):
             return [o._data if isinstance(o, Tensor) else np.asarray(o) for o in outs]
         return [o.numpy() if isinstance(o, Tensor) else np.asarray(o) for o in outs]
 
+    # ------------------------------------------------------------------ Keras step hooks
+    # fit/evaluate/predict call these when a subclass overrides them (Keras's "customizing
+    # what happens in fit"); otherwise they run the private steps above directly. The
+    # defaults below are what such an override reaches through super().
+
     def train_step(self, data):
-        """Keras-style hook: one step on a (x, y, sample_weight) batch; returns the logs."""
+        """One optimisation step on a batch `x`, `(x, y)` or `(x, y, sample_weight)`;
+        returns the logs: the running loss and metrics since they were last reset."""
+        xs, ys, sw = self._hook_batch(data)
+        loss = self._train_step(xs, ys, sw)
+        return self._cstate.step_logs(loss, len(xs[0]))
+
+    def test_step(self, data):
+        """One evaluation step on a batch; returns the running loss and metrics."""
+        xs, ys, sw = self._hook_batch(data)
+        loss = self._test_step(xs, ys, sw)
+        return self._cstate.step_logs(loss, len(xs[0]))
+
+    def predict_step(self, data):
+        """The model's outputs for a batch `x` (or `(x,)`, `(x, y)`, ...)."""
         from ..engine.data_adapter import unpack_batch
-        x, y, sw = unpack_batch(data)
-        loss = self._train_step(*self._adapter_batch(x, y, sw))
-        return self._cstate.logs(float(loss))
+        x, _, _ = unpack_batch(data)
+        return self(x, training=False)
+
+    def _hook_batch(self, data):
+        from ..engine import data_adapter as da
+        self._assert_compiled("training or evaluating it")
+        x, y, sw = da.unpack_batch(data)
+        xs, ys, sw = self._adapter_batch(x, y, sw)
+        da.build_from_arrays(self, xs)
+        self._cstate.ensure_resolved_arrays(xs, ys)
+        return xs, ys, sw
+
+    def _overrides(self, hook):
+        """Whether the model's class overrides Model.<hook> (train_step, ...)."""
+        return getattr(type(self), hook) is not getattr(Model, hook)
+
+    def _hook_data(self, xs, ys, sw):
+        """A handler batch as Keras hands it to train_step/test_step/predict_step: x alone
+        ((x,) when x is a list), (x, y) or (x, y, sample_weight), as Tensors on the model's
+        device (the batch goes there once)."""
+        gpu = self._on_gpu()
+
+        def t(a):
+            return _wrap(_dev.to_gpu_all(a) if gpu else a)
+        x = [t(a) for a in xs]
+        x = x[0] if len(x) == 1 else x
+        if ys is None and sw is None:
+            return (x,) if isinstance(x, list) else x
+        y = None
+        if ys is not None:
+            y = [t(a) for a in ys]
+            y = y[0] if len(y) == 1 else y
+        return (x, y) if sw is None else (x, y, t(sw))
+
+    def _run_hook_steps(self, hook, handler, cblist, prefix, begin, end, stop):
+        """An epoch of a user's train_step/test_step: returns (steps run, the last step's
+        logs as Python numbers). Batch callbacks get the step's logs when they read them."""
+        fn = getattr(self, hook)
+        raw, step = None, -1
+        for step, (xs, ys, sw, _) in handler.enumerate_epoch():
+            if begin:
+                getattr(cblist, prefix + "_begin")(step)
+            raw = fn(self._hook_data(xs, ys, sw))
+            if raw is not None and not isinstance(raw, dict):
+                raise TypeError(f"[{self.name}.{hook}] must return a dict of logs (metric name "
+                                f"-> value), got {type(raw).__name__}")
+            if end:
+                name = prefix + "_end"
+                getattr(cblist, name)(step, _python_logs(raw, self.name)
+                                      if cblist.wants_batch_logs(name, step) else None)
+            if stop and self.stop_training:
+                break
+        return step + 1, _python_logs(raw, self.name)
 
     def _adapter_batch(self, x, y, sw):
         from ..engine import data_adapter as da
@@ -399,11 +512,13 @@ class Model(Layer):
                                          batch_size=validation_batch_size or batch_size,
                                          steps_per_epoch=validation_steps, shuffle=False,
                                          training=False)
-        handler.ensure_model_built()
         cs = self._cstate
-        cs.ensure_resolved(handler)
-        if self._train_vars is None:
-            self._collect_train_vars()
+        hook = self._overrides("train_step")
+        if not hook:  # a user's train_step builds and resolves what it uses itself
+            handler.ensure_model_built()
+            cs.ensure_resolved(handler)
+            if self._train_vars is None:
+                self._collect_train_vars()
 
         cblist = cbm.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                   model=self, verbose=verbose, epochs=epochs,
@@ -417,35 +532,22 @@ class Model(Layer):
         if resume is not None:
             initial_epoch = resume
         logs = {}
-        names = None
         for epoch in range(initial_epoch, epochs):
-            cs.reset()
+            self.reset_metrics()
             cblist.on_epoch_begin(epoch)
-            tot = _LossSum()
-            cnt = 0
-            step = -1
-            for step, (xs, ys, sw, n) in handler.enumerate_epoch():
-                if batch_begin:
-                    cblist.on_train_batch_begin(step)
-                lv = train_step(xs, ys, sw)
-                tot.add(lv, n)
-                cnt += n
-                if batch_end:
-                    # Reading the running loss and metrics waits for the GPU, so they are read
-                    # only for a step whose logs some callback will look at (a progress bar
-                    # reads them only when it redraws, at most every 0.05 s).
-                    cblist.on_train_batch_end(
-                        step, cs.logs(tot.value() / cnt)
-                        if cblist.wants_batch_logs("on_train_batch_end", step) else None)
-                if self.stop_training:
+            if hook:
+                ran, logs = self._run_hook_steps("train_step", handler, cblist,
+                                                 "on_train_batch", batch_begin, batch_end, True)
+                if not ran:
+                    warnings.warn(f"[{self.name}.fit] your input ran out of data; "
+                                  "interrupting training.", stacklevel=2)
+                    self.stop_training = True
                     break
-            if step < 0:
-                warnings.warn(f"[{self.name}.fit] your input ran out of data; interrupting "
-                              "training. Make sure the dataset or generator can produce "
-                              f"`steps_per_epoch * epochs` batches.", stacklevel=2)
-                self.stop_training = True
-                break
-            logs = cs.logs(tot.value() / cnt if cnt else float("nan"))
+            else:
+                logs = self._fit_epoch(handler, cblist, train_step, batch_begin, batch_end)
+                if logs is None:
+                    self.stop_training = True
+                    break
             if val_handler is not None and _should_validate(epoch, validation_freq):
                 # Keras fires the test hooks (on_test_begin/end, on_test_batch_*) here too.
                 cblist.on_test_begin()
@@ -457,12 +559,50 @@ class Model(Layer):
             if self.stop_training:
                 break
         cblist.on_train_end(logs)
-        names = names
         return self.history
+
+    def _fit_epoch(self, handler, cblist, train_step, batch_begin, batch_end):
+        """An epoch of the built-in steps; its logs, or None when the input ran out."""
+        cs = self._cstate
+        tot = _LossSum()
+        cnt = 0
+        step = -1
+        for step, (xs, ys, sw, n) in handler.enumerate_epoch():
+            if batch_begin:
+                cblist.on_train_batch_begin(step)
+            lv = train_step(xs, ys, sw)
+            tot.add(lv, n)
+            cnt += n
+            if batch_end:
+                # Reading the running loss and metrics waits for the GPU, so they are read
+                # only for a step whose logs some callback will look at (a progress bar
+                # reads them only when it redraws, at most every 0.05 s).
+                cblist.on_train_batch_end(
+                    step, cs.logs(tot.value() / cnt)
+                    if cblist.wants_batch_logs("on_train_batch_end", step) else None)
+            if self.stop_training:
+                break
+        if step < 0:
+            warnings.warn(f"[{self.name}.fit] your input ran out of data; interrupting "
+                          "training. Make sure the dataset or generator can produce "
+                          f"`steps_per_epoch * epochs` batches.", stacklevel=3)
+            return None
+        loss = tot.value() / cnt if cnt else float("nan")
+        cs.note_epoch_loss(loss, cnt)
+        return cs.logs(loss)
 
     # ------------------------------------------------------------------ evaluate
     def _evaluate_handler(self, handler, cblist=None):
         cs = self._cstate
+        if self._overrides("test_step"):
+            self.reset_metrics()
+            hooks = cblist is not None
+            begin = hooks and cblist.has_batch_hook("on_test_batch_begin")
+            end = hooks and cblist.has_batch_hook("on_test_batch_end")
+            return self._run_hook_steps("test_step", handler, cblist, "on_test_batch", begin,
+                                        end, False)[1]
+        handler.ensure_model_built()
+        cs.ensure_resolved(handler)
         cs.reset()
         test_step = self._test_step
         tot = _LossSum()
@@ -479,7 +619,9 @@ class Model(Layer):
                 cblist.on_test_batch_end(step, cs.logs(tot.value() / cnt)
                                          if cblist.wants_batch_logs("on_test_batch_end", step)
                                          else None)
-        return cs.logs(tot.value() / cnt if cnt else float("nan"))
+        loss = tot.value() / cnt if cnt else float("nan")
+        cs.note_epoch_loss(loss, cnt)
+        return cs.logs(loss)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, max_queue_size=10, workers=1,
@@ -490,8 +632,6 @@ class Model(Layer):
         verbose = _resolve_verbose(verbose)
         handler = da.DataHandler(self, x, y, sample_weight=sample_weight, batch_size=batch_size,
                                  steps_per_epoch=steps, shuffle=False, training=False)
-        handler.ensure_model_built()
-        self._cstate.ensure_resolved(handler)
         cblist = cbm.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                                   model=self, verbose=verbose, epochs=1, steps=handler.steps)
         cblist.on_test_begin()
@@ -499,7 +639,14 @@ class Model(Layer):
         cblist.on_test_end(logs)
         if return_dict:
             return dict(logs)
-        vals = [logs[k] for k in self._cstate.names()]
+        return self._logs_in_order(logs)
+
+    def _logs_in_order(self, logs):
+        """Keras's flatten_metrics_in_order: metrics_names first, then the other keys sorted;
+        a single value alone."""
+        names = self.metrics_names
+        vals = [logs[k] for k in names if k in logs]
+        vals += [logs[k] for k in sorted(logs) if k not in names]
         return vals[0] if len(vals) == 1 else vals
 
     # ------------------------------------------------------------------ predict
@@ -510,11 +657,13 @@ class Model(Layer):
         verbose = _resolve_verbose(verbose)
         handler = da.DataHandler(self, x, None, batch_size=batch_size, steps_per_epoch=steps,
                                  shuffle=False, training=False)
-        handler.ensure_model_built()
         cblist = cbm.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                                   model=self, verbose=verbose, epochs=1, steps=handler.steps)
         hooks = cblist.has_batch_hook("on_predict_batch_begin") or \
             cblist.has_batch_hook("on_predict_batch_end")
+        if self._overrides("predict_step"):
+            return self._predict_hook(handler, cblist, hooks)
+        handler.ensure_model_built()
         cblist.on_predict_begin()
         chunks = None
         step_fn = self._predict_step
@@ -550,6 +699,40 @@ class Model(Layer):
         results = [c[0] if len(c) == 1 else np.concatenate(c, axis=0) for c in chunks]
         return self._pack_outputs(results)
 
+    def _predict_hook(self, handler, cblist, hooks):
+        """predict through a user's predict_step: its outputs (a Tensor or a list, tuple or
+        dict of them) per batch, to NumPy, concatenated along the batch axis."""
+        cblist.on_predict_begin()
+        chunks, struct = None, None
+        for step, (xs, _, _, _) in handler.enumerate_epoch():
+            if hooks:
+                cblist.on_predict_batch_begin(step)
+            out = self.predict_step(self._hook_data(xs, None, None))
+            keys = list(out) if isinstance(out, dict) else None
+            leaves = [out[k] for k in keys] if keys is not None else \
+                list(out) if isinstance(out, (list, tuple)) else [out]
+            leaves = [o.numpy() if isinstance(o, Tensor) else _dev.asarray(o) for o in leaves]
+            if chunks is None:
+                chunks = [[] for _ in leaves]
+                struct = (type(out), keys)
+            elif len(leaves) != len(chunks):
+                raise ValueError(f"[{self.name}.predict_step] returned {len(leaves)} outputs "
+                                 f"for batch {step} but {len(chunks)} before")
+            for c, o in zip(chunks, leaves):
+                c.append(o)
+            if hooks:
+                cblist.on_predict_batch_end(step, {"outputs": out})
+        cblist.on_predict_end()
+        if chunks is None:
+            raise ValueError(f"[{self.name}.predict] no data to predict on (empty input)")
+        res = [c[0] if len(c) == 1 else np.concatenate(c, axis=0) for c in chunks]
+        kind, keys = struct
+        if keys is not None:
+            return dict(zip(keys, res))
+        if issubclass(kind, (list, tuple)):
+            return list(res) if issubclass(kind, list) else tuple(res)
+        return res[0]
+
     def _pack_outputs(self, results):
         if len(results) == 1 and not getattr(self, "_outputs_are_list", False):
             return results[0]
@@ -557,6 +740,13 @@ class Model(Layer):
 
     def predict_on_batch(self, x):
         from ..engine import data_adapter as da
+        if self._overrides("predict_step"):
+            out = self.predict_step(x)
+            if isinstance(out, dict):
+                return {k: v.numpy() if isinstance(v, Tensor) else v for k, v in out.items()}
+            if isinstance(out, (list, tuple)):
+                return type(out)(v.numpy() if isinstance(v, Tensor) else v for v in out)
+            return out.numpy() if isinstance(out, Tensor) else out
         xs = da.standardize_x(self, x)
         da.build_from_arrays(self, xs)
         return self._pack_outputs(self._predict_step(xs))
@@ -568,6 +758,8 @@ class Model(Layer):
         xs, ys, sw = self._adapter_batch(x, y, sample_weight)
         if class_weight is not None:
             sw = da.apply_class_weight(ys, sw, class_weight)
+        if self._overrides("train_step"):
+            return self._hook_on_batch("train_step", xs, ys, sw, reset_metrics, return_dict)
         da.build_from_arrays(self, xs)
         self._cstate.ensure_resolved_arrays(xs, ys)
         if reset_metrics:
@@ -580,12 +772,24 @@ class Model(Layer):
         from ..engine import data_adapter as da
         self._assert_compiled("evaluating it")
         xs, ys, sw = self._adapter_batch(x, y, sample_weight)
+        if self._overrides("test_step"):
+            return self._hook_on_batch("test_step", xs, ys, sw, reset_metrics, return_dict)
         da.build_from_arrays(self, xs)
         self._cstate.ensure_resolved_arrays(xs, ys)
         if reset_metrics:
             self._cstate.reset()
         loss = self._test_step(xs, ys, sw)
         return self._format_batch_result(loss, return_dict)
+
+    def _hook_on_batch(self, hook, xs, ys, sw, reset_metrics, return_dict):
+        if reset_metrics:
+            self.reset_metrics()
+        raw = getattr(self, hook)(self._hook_data(xs, ys, sw))
+        if raw is not None and not isinstance(raw, dict):
+            raise TypeError(f"[{self.name}.{hook}] must return a dict of logs (metric name "
+                            f"-> value), got {type(raw).__name__}")
+        logs = _python_logs(raw, self.name)
+        return logs if return_dict else self._logs_in_order(logs)
 
     def _format_batch_result(self, loss, return_dict):
         logs = self._cstate.logs(float(loss))
@@ -690,6 +894,24 @@ def _json_default(o):
     if isinstance(o, tuple):
         return list(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _python_logs(logs, who):
+    """A step's logs as Keras hands them to callbacks: scalars as Python numbers, arrays as
+    NumPy; nested dicts (a metric whose result is a dict) are flattened."""
+    out = {}
+    for k, v in (logs or {}).items():
+        if isinstance(v, dict):
+            out.update(_python_logs(v, who))
+            continue
+        if isinstance(v, Tensor):
+            v = v.numpy()
+        elif type(v) is _dev.DeviceArray:
+            v = _dev.to_device(v, "cpu")
+        if isinstance(v, (np.ndarray, np.generic)):
+            v = v.item() if v.ndim == 0 else v
+        out[k] = v
+    return out
 
 
 def _resolve_verbose(verbose):

@@ -102,6 +102,7 @@ def model_config(model):
             "get_config(), so its architecture cannot be saved: implement get_config (and "
             "from_config if needed), or save the weights only with save_weights().") from None
     cls = type(model)
+    cls = cls.__dict__.get("_nabi_user_class", cls)  # see functional.functional_subclass
     name = cls.__name__
     if name == "Model" and inner and "layers" in inner and "input_layers" in inner:
         name = "Functional"
