@@ -123,6 +123,28 @@ def test_reductions(name, npf, axis, keepdims):
     assert_array(g, exp, rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
+                                  "reduce_prod", "reduce_logsumexp", "reduce_std",
+                                  "reduce_variance"])
+def test_float32_reduction_gradients_stay_float32(name, where):
+    """A float32 input's gradient is float32 on every device (reduce_max's divided by an
+    integer tie count and came back float64, which the next layer's backward rejected --
+    GlobalMaxPooling2D under a GAN's discriminator)."""
+    x = rand(2, 3, 4, lo=0.5, hi=1.5).astype(np.float32)
+    x[0, 1, :2] = x[0, 1, 2]  # a tie for max and min along the last axis
+    f = getattr(nabi, name, None) or getattr(nabi.math, name)
+    with nabi.device(where):
+        t = nabi.constant(x)
+        with nabi.GradientTape() as tape:
+            tape.watch(t)
+            # the activation's backward takes the reduction's gradient and checks its dtype
+            y = nabi.reduce_sum(f(nabi.nn.relu(t), axis=[1, 2]) * 2.0)
+        g = tape.gradient(y, t)
+    assert g.dtype == nabi.float32, (name, g.dtype)
+    assert g.numpy().dtype == np.float32 and g.shape == x.shape
+    assert np.isfinite(g.numpy()).all()
+
+
 def test_reduce_max_ties_split_gradient_and_prod_with_zero():
     x = np.array([[1., 3., 3.], [2., 2., 0.]])
     _, (g,), c = tape_grads(lambda t: nabi.reduce_max(t, axis=1), [x], c=np.ones(2))

@@ -362,7 +362,7 @@ def _minmax_bwd(g, a, o, ax, k):
     ok = o if k else (np.expand_dims(o, ax) if ax else o)
     gk = g if k else (np.expand_dims(g, ax) if ax else g)
     mask = (a == ok)
-    count = mask.sum(axis=ax, keepdims=True)
+    count = mask.sum(axis=ax, keepdims=True).astype(g.dtype)  # an int count would make g float64
     return mask * (gk / count)
 
 
