@@ -292,3 +292,30 @@ def test_progress_bar_shows_custom_logs(where, capsys):
         m.fit(x, y, batch_size=8, epochs=1, verbose=2)
     out = capsys.readouterr().out
     assert "loss:" in out and "mae:" in out
+
+
+def test_custom_step_after_fused_softmax_evaluate(where):
+    """evaluate (built-in: the softmax head's logits go to a fused cross-entropy) and then a
+    train_step override (compiled_loss and compiled_metrics on the softmax's output) agree with
+    NumPy's cross-entropy and accuracy: the override never sees the fused logits path."""
+    r = np.random.default_rng(5)
+    x = r.standard_normal((30, 4)).astype(np.float32)
+    y = r.integers(0, 3, 30)
+    with nabi.device(where):
+        keras.utils.set_random_seed(2)
+        inputs = keras.Input(shape=(4,))
+        m = GuideModel(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+        w, b = [v.copy() for v in m.get_weights()]
+        m.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        ev = m.evaluate(x, y, batch_size=10, verbose=0, return_dict=True)
+        h = m.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    z = x.astype(np.float64) @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    ce = -np.log(p[np.arange(30), y]).mean()
+    acc = (p.argmax(1) == y).mean()
+    np.testing.assert_allclose(ev["loss"], ce, rtol=1e-5)
+    np.testing.assert_allclose(h.history["loss"][0], ce, rtol=1e-5)
+    np.testing.assert_allclose(ev["accuracy"], acc)
+    np.testing.assert_allclose(h.history["accuracy"][0], acc)
