@@ -3,7 +3,8 @@
 Accepted: NumPy arrays / Tensors / nested lists, lists of arrays (several inputs), dicts keyed by
 input (or output) name, Python generators and iterators yielding `x`, `(x, y)` or
 `(x, y, sample_weight)`, `keras.utils.Sequence` and ImageDataGenerator-style iterators (anything
-with `__len__` and `__getitem__` returning batches), and re-iterable dataset objects.
+with `__len__` and `__getitem__` returning batches), `nabi.data.Dataset`s (read as NumPy batches,
+a fresh pass each epoch, steps from their cardinality) and other re-iterable dataset objects.
 
 Arrays are converted once per call (float -> float32, C-contiguous); batches are views when not
 shuffling, and a single batch is not shuffled (a permutation of one batch cannot change a mean).
@@ -226,7 +227,9 @@ class DataHandler:
         self._pending = None
         if x is None:
             raise ValueError(f"[{model.name}] no input data (x) was given")
-        if _is_sequence(x):
+        if _is_dataset(x):
+            self._init_dataset(x, y, sample_weight, steps_per_epoch)
+        elif _is_sequence(x):
             self.kind = "sequence"
             self.seq = x
             n = len(x)
@@ -280,6 +283,61 @@ class DataHandler:
             if not (self.shuffle and full > 1):
                 self._fixed = self._make_fixed_batches()
             self._pos = 0
+
+    # ------------------------------------------------------------------ nabi.data
+    def _init_dataset(self, ds, y, sample_weight, steps_per_epoch):
+        name = self.model.name
+        if y is not None:
+            raise ValueError(f"[{name}] `y` must not be given when x is a nabi.data.Dataset "
+                             "(it yields (x, y) batches)")
+        if sample_weight is not None:
+            raise ValueError(f"[{name}] `sample_weight` must not be given when x is a "
+                             "nabi.data.Dataset (it yields (x, y, sample_weight) batches)")
+        self.kind = "dataset"
+        self.ds = ds
+        card = ds._card()
+        if steps_per_epoch is None:
+            if card == -1:
+                raise ValueError(
+                    f"[{name}] the dataset is infinite (cardinality -1): give the number of "
+                    "steps to run (steps_per_epoch, validation_steps or steps), or do not "
+                    "call repeat() on it")
+            self.steps = card if card >= 0 else None
+        else:
+            self.steps = int(steps_per_epoch)
+        # Each epoch is a fresh pass, unless fit's steps differ from the dataset's length: then
+        # one pass continues across epochs (as Keras does with tf.data). Evaluation (and each
+        # validation run) always starts at the beginning.
+        self._recreate = not self.training or steps_per_epoch is None or \
+            int(steps_per_epoch) == card
+        self._it = None
+        self._it_used = False
+
+    def _dataset_iter(self):
+        if self._it is None or (self._recreate and self._it_used):
+            self._it = self.ds._np_iter()
+            self._it_used = False
+        return self._it
+
+    def _dataset_epoch(self):
+        it = self._dataset_iter()
+        self._it_used = True
+        step = 0
+        if self._pending is not None:
+            batch, self._pending = self._pending, None
+            yield step, batch
+            step += 1
+        while self.steps is None or step < self.steps:
+            try:
+                data = next(it)
+            except StopIteration:
+                if self.steps is not None:
+                    warnings.warn("your input ran out of data before steps_per_epoch batches",
+                                  stacklevel=3)
+                    self._it = iter(())  # later epochs get no data (Keras stops training)
+                break
+            yield step, self._convert_batch(data)
+            step += 1
 
     # ------------------------------------------------------------------ arrays
     def _make_fixed_batches(self):
@@ -410,6 +468,8 @@ class DataHandler:
             return self._array_epoch()
         if self.kind == "sequence":
             return self._sequence_epoch()
+        if self.kind == "dataset":
+            return self._dataset_epoch()
         return self._iterator_epoch()
 
     def peek(self):
@@ -421,6 +481,12 @@ class DataHandler:
         if self._pending is None:
             if self.kind == "sequence":
                 self._pending = self._convert_batch(self.seq[0])
+            elif self.kind == "dataset":
+                try:
+                    self._pending = self._convert_batch(next(self._dataset_iter()))
+                except StopIteration:
+                    raise ValueError(f"[{self.model.name}] the dataset produced no data") \
+                        from None
             else:
                 try:
                     self._pending = self._convert_batch(next(self._iter()))
@@ -435,6 +501,11 @@ class DataHandler:
         if ys is not None and self.model._cstate is not None and self.kind != "array":
             pass
         build_from_arrays(self.model, xs)
+
+
+def _is_dataset(x):
+    from ...data import Dataset
+    return isinstance(x, Dataset)
 
 
 def _is_sequence(x):
