@@ -78,3 +78,18 @@ def test_lstm_nabiya_plays_the_song_back():
 def test_mnist_cnn_and_lstm_examples_short(script, limit, min_acc):
     out = run_example(script, "--epochs", "1", "--limit", limit)
     assert last_float(r"test accuracy:? ([\d.]+)", out) >= min_acc, out
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set NABI_DATASETS to ../shared/datasets")
+def test_mnist_gan_short(tmp_path):
+    """The Keras tutorial's GAN (a Model subclass overriding train_step, two optimizers, a
+    tf.data pipeline), narrowed and shortened: both losses stay finite and the generator
+    learns MNIST's dark background (its digits start at a mean pixel of 0.5; MNIST's is 0.13)."""
+    out = run_example("mnist_gan.py", "--epochs", "1", "--steps", "100", "--width", "0.25",
+                      "--latent-dim", "32", timeout=600)
+    d, g = last_float(r"d_loss: ([\d.]+)", out), last_float(r"g_loss: ([\d.]+)", out)
+    assert 0.05 < d < 2.0 and 0.05 < g < 5.0, out
+    m = re.search(r"mean pixel: generated ([\d.]+), real ([\d.]+)", out)
+    assert m, out
+    assert abs(float(m.group(2)) - 0.131) < 0.005, out
+    assert float(m.group(1)) < 0.3, out
