@@ -293,3 +293,17 @@ def test_summary_size_suffix_trainable_column_and_expand_nested():
     assert a.startswith("|") and a.rstrip().endswith("|") and " N " in a and " Y " in b
     assert "(None, 4)" in a and "16" in a
     assert "Non-trainable params: 16 (64.00 B)" in text
+
+
+def test_functional_input_and_output_shape():
+    """Keras: a functional model's input_shape/output_shape are its tensors' shapes (a list
+    for several); they raised AttributeError before."""
+    K = keras
+    i = K.Input((5,))
+    o = K.layers.Dense(3)(i)
+    m = K.Model(i, o)
+    assert m.input_shape == (None, 5) and m.output_shape == (None, 3)
+    i2 = K.Input((2, 4))
+    m2 = K.Model([i, i2], [o, K.layers.Flatten()(i2)])
+    assert m2.input_shape == [(None, 5), (None, 2, 4)]
+    assert m2.output_shape == [(None, 3), (None, 8)]

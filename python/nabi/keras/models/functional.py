@@ -25,6 +25,21 @@ class Functional(Model):
     def get_config(self):
         return get_network_config(self)
 
+    @property
+    def input_shape(self):
+        """The input's shape (batch axis None), a list of them for several inputs."""
+        return _shapes(self._flat_input_kts)
+
+    @property
+    def output_shape(self):
+        """The output's shape (batch axis None), a list of them for several outputs."""
+        return _shapes(self._flat_output_kts)
+
+
+def _shapes(kts):
+    shapes = [tuple(t.shape) for t in kts]
+    return shapes[0] if len(shapes) == 1 else shapes
+
 
 _FUNCTIONAL_SUBCLASSES = {}
 
