@@ -78,6 +78,9 @@ def test_functional_subclass_runs_its_graph(where, tmp_path):
     rw, rb, rlogs = _linear_sgd_reference(x, y, w, b, 0.05, 8, 2)
     np.testing.assert_allclose(m.get_weights()[0], rw, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h.history["loss"], [l for l, _ in rlogs], rtol=1e-4)
+    # as in Keras, model.metrics[0] is the "loss" Mean, holding the last epoch's loss
+    assert [mm.name for mm in m.metrics] == ["loss"]
+    np.testing.assert_allclose(float(m.metrics[0].result().numpy()), rlogs[-1][0], rtol=1e-4)
     for ext in ("h5", "keras"):
         path = str(tmp_path / f"m.{ext}")
         m.save(path)

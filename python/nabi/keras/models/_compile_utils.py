@@ -393,6 +393,7 @@ class CompileState:
         self.out_loss_cnt = 0
         self._names = ["loss"]
         self._loss_tracker = None
+        self._noted = None
         self.plain_loss_fns = []
 
     # -- output structure ------------------------------------------------------------
@@ -650,13 +651,30 @@ class CompileState:
         return self.logs(float(t.result().numpy()))
 
     def note_epoch_loss(self, loss, n):
-        """Sets the "loss" Mean to an epoch's mean loss over n samples (what the built-in
-        steps, which sum their losses apart, leave in model.metrics[0])."""
-        t = self.loss_tracker()
+        """Records an epoch's mean loss over n samples (the built-in steps sum their losses
+        apart): what model.metrics[0], the "loss" Mean, then holds. Only noted -- nothing is
+        copied to the device -- unless that Mean exists already."""
+        self._noted = (float(loss), n)
+        if self._loss_tracker is not None:
+            self._set_loss_tracker()
+
+    def _set_loss_tracker(self):
+        t = self._loss_tracker
         t.reset_state()
+        loss, n = self._noted
         from ..metrics import _acc
         _acc(t.total, np.float32(loss * n))
         t.count._data += n
+
+    def loss_tracker_for_metrics(self):
+        """The "loss" Mean for model.metrics: the one compiled_loss updates, or (after the
+        built-in steps) one made on the host holding the noted epoch loss; None before any."""
+        if self._loss_tracker is None and self._noted is not None:
+            from ...framework.device import host_scope
+            with host_scope():
+                self.loss_tracker()
+            self._set_loss_tracker()
+        return self._loss_tracker
 
     def names(self):
         return list(self._names)
@@ -671,6 +689,7 @@ class CompileState:
         return t
 
     def reset(self):
+        self._noted = None
         if self._loss_tracker is not None:
             self._loss_tracker.reset_state()
         for t, _ in self.trackers:

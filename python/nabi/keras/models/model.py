@@ -244,8 +244,9 @@ class Model(Layer):
         out = []
         cs = self._cstate
         if cs is not None:
-            if cs._loss_tracker is not None:
-                out.append(cs._loss_tracker)
+            t = cs.loss_tracker_for_metrics()
+            if t is not None:
+                out.append(t)
             out.extend(cs.all_trackers())
         for m in self._attribute_metrics():
             if not any(m is o for o in out):
