@@ -33,6 +33,14 @@ CASES = [
     (2, 7, 11, 8, 3, 3, 20, (1, 1), (1, 1), "SAME"),
     (3, 9, 8, 16, 3, 2, 33, (2, 1), (2, 1), "SAME"),
     (1, 10, 9, 5, 4, 3, 7, (1, 2), (1, 1), [[0, 0], [3, 1], [0, 2], [0, 0]]),
+    # narrow output (float32, CO <= 8): dot-product forward and filter kernels; CO == 1 at
+    # stride 1 takes the direct kernel for dx. KW*C = 168 (two 64-blocks and a tail), 15 (a
+    # vector tail), row dilation, stride 2, CO at the limit and just past it
+    (2, 9, 10, 24, 7, 7, 1, (1, 1), (1, 1), "SAME"),
+    (3, 8, 7, 5, 3, 3, 3, (2, 2), (1, 1), "SAME"),
+    (2, 9, 8, 12, 3, 3, 1, (1, 1), (2, 1), "SAME"),
+    (2, 7, 8, 9, 3, 3, 8, (1, 1), (1, 1), "SAME"),
+    (2, 7, 8, 9, 3, 3, 9, (1, 1), (1, 1), "VALID"),
 ]
 
 
@@ -335,6 +343,12 @@ def test_recycled_outputs_never_alias_live_arrays():
     (2, 11, 9, 5, 3, 3, 32, (2, 2), (1, 1), (1, 1, 1, 1)),    # stride 2, KW*C off 6
     (2, 9, 10, 7, 2, 4, 48, (1, 2), (2, 1), (1, 2, 0, 3)),
     (3, 12, 11, 1, 3, 3, 32, (1, 1), (1, 1), (0, 0, 0, 0)),   # C == 1 (first layer)
+    # narrow output (CO <= 8): forward/filter dot-product kernels, CO == 1 dx direct kernel
+    (2, 9, 10, 24, 7, 7, 1, (1, 1), (1, 1), (3, 3, 3, 3)),
+    (2, 7, 9, 5, 3, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1)),
+    (1, 8, 9, 12, 3, 3, 1, (1, 1), (2, 1), (2, 2, 1, 1)),     # row dilation 2
+    (2, 6, 7, 6, 2, 3, 1, (1, 1), (1, 1), (3, 0, 4, 1)),      # padding past KH-1: im2col dx
+    (2, 7, 8, 9, 3, 3, 8, (1, 1), (1, 1), (1, 1, 1, 1)),
 ])
 def test_float32_backward_with_relu_mask(shape):
     """Float32 backward (implicit-GEMM backward-data for stride 1, backward-filter for
