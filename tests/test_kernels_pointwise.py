@@ -181,6 +181,26 @@ def test_activation_relu_conventions():
                                   [0.2, 0.2, 1, 1, 1, 1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha", [0.2, -0.5, 1.5])
+def test_leaky_relu_special_values_and_long_arrays(dtype, alpha):
+    """Leaky ReLU's vectorised select (activations.cpp is built with -fno-trapping-math):
+    NaN stays NaN in both directions, infinities and signed zeros follow x >= 0 ? x : a*x, a
+    negative or > 1 slope included, over a length that is not a multiple of any vector width
+    and is split between threads."""
+    special = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -2.0, 3.0, -1e-30], dtype)
+    x = np.concatenate([special, RNG.standard_normal(100003).astype(dtype)])
+    y = _C.activation_forward("leaky_relu", x, alpha)
+    a = dtype(alpha)
+    ref = np.where(x >= 0, x, a * x)
+    np.testing.assert_array_equal(y, ref)
+    assert np.isnan(y[0])
+    g = RNG.standard_normal(x.shape).astype(dtype)
+    g[1] = np.nan
+    dx = _C.activation_backward("leaky_relu", g, x, y, alpha)
+    np.testing.assert_array_equal(dx, np.where(x > 0, g, a * g))
+
+
 def test_activation_large_threaded_and_shapes():
     x = RNG.standard_normal((3, 4, 50001)).astype(np.float32)
     y = _C.activation_forward("gelu", x)

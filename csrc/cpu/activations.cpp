@@ -96,8 +96,11 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
         y[i] = v < T(6) ? v : T(6);
       }
       break;
-    case Act::LeakyRelu:
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] >= T(0) ? x[i] : alpha * x[i];
+    case Act::LeakyRelu:  // a select of two computed values: vector blends (see CMakeLists)
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = x[i], s = alpha * v;
+        y[i] = v >= T(0) ? v : s;
+      }
       break;
     case Act::Elu:
       for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : alpha * std::expm1(x[i]);
@@ -166,9 +169,15 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
       break;
     case Act::LeakyRelu:  // TF LeakyReluGrad: features > 0 ? g : alpha * g
       if (act_backward_uses_y(k, double(alpha)))
-        for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : alpha * g[i];
+        for (int64_t i = 0; i < n; ++i) {
+          const T gv = g[i], s = alpha * gv;
+          dx[i] = y[i] > T(0) ? gv : s;
+        }
       else
-        for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? g[i] : alpha * g[i];
+        for (int64_t i = 0; i < n; ++i) {
+          const T gv = g[i], s = alpha * gv;
+          dx[i] = x[i] > T(0) ? gv : s;
+        }
       break;
     case Act::Elu:
       for (int64_t i = 0; i < n; ++i)
