@@ -32,7 +32,7 @@ from .ops.math_ops import (abs, add, add_n, argmax, argmin, cast, clip_by_value,
                            saturate_cast, sign, sin, sqrt, square, squared_difference, subtract,
                            tensordot, truediv)
 from .ops.nn_ops import sigmoid, tanh  # noqa: F401
-from . import math, nn, random, linalg, config, cuda, test, data  # noqa: F401,E402
+from . import math, nn, random, linalg, config, cuda, test, data, train  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 
 newaxis = None

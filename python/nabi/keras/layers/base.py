@@ -513,6 +513,9 @@ class Layer:
                             not any(w is value for w in d["_non_trainable_weights"]):
                         (d["_trainable_weights"] if value.trainable
                          else d["_non_trainable_weights"]).append(value)
+                        if "_checkpoint_deferred" in d:   # a restore waits for it
+                            from ...train.checkpoint import restore_deferred_weight
+                            restore_deferred_weight(self, value, name)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -640,6 +643,9 @@ class Layer:
             self._trainable_weights.append(var)
         else:
             self._non_trainable_weights.append(var)
+        if "_checkpoint_deferred" in self.__dict__:   # nabi.train restore waits for this weight
+            from ...train.checkpoint import restore_deferred_weight
+            restore_deferred_weight(self, var)
         if regularizer is not None:
             if isinstance(regularizer, (str, dict)):
                 regularizer = _resolve("regularizers", regularizer)
