@@ -343,6 +343,13 @@ def test_recycled_outputs_never_alias_live_arrays():
     (2, 11, 9, 5, 3, 3, 32, (2, 2), (1, 1), (1, 1, 1, 1)),    # stride 2, KW*C off 6
     (2, 9, 10, 7, 2, 4, 48, (1, 2), (2, 1), (1, 2, 0, 3)),
     (3, 12, 11, 1, 3, 3, 32, (1, 1), (1, 1), (0, 0, 0, 0)),   # C == 1 (first layer)
+    # stride > 1: dx by sub-pixel phases (implicit GEMM per phase), incl. phases no tap
+    # reaches (1x1 stride 2), stride 3 with uneven taps, the GAN's 4x4/2, large padding
+    (2, 9, 8, 6, 1, 1, 4, (2, 2), (1, 1), (0, 0, 0, 0)),
+    (2, 10, 11, 4, 4, 4, 8, (3, 2), (1, 1), (1, 2, 2, 1)),
+    (1, 14, 14, 16, 4, 4, 16, (2, 2), (1, 1), (1, 1, 1, 1)),
+    (2, 7, 9, 3, 5, 3, 2, (2, 3), (1, 1), (4, 0, 0, 2)),
+    (2, 8, 8, 20, 3, 3, 24, (2, 2), (1, 1), (0, 1, 0, 1)),
     # narrow output (CO <= 8): forward/filter dot-product kernels, CO == 1 dx direct kernel
     (2, 9, 10, 24, 7, 7, 1, (1, 1), (1, 1), (3, 3, 3, 3)),
     (2, 7, 9, 5, 3, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1)),

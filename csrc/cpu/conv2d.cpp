@@ -596,6 +596,68 @@ void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
   ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, dx);
 }
 
+// Backward-data for stride > 1 (a Conv2DTranspose's forward; a strided conv's dx), dilation 1:
+// the sub-pixel split. The dx positions whose (ih + pt) % sh == rh and (iw + pl) % sw == rw
+// (one "phase") receive only the filter taps i = rh + sh*m, j = rw + sw*m': for them dx is a
+// stride-1 convolution of dy with that (ceil(KH/sh), ceil(KW/sw)) sub-filter, flipped and
+// with its channel axes swapped -- the implicit-GEMM kernel again, with no zero taps, no
+// col2im scatter-add and no zeroing. Each phase's output (contiguous) is copied to its
+// strided places in dx; phases that no tap reaches (kernel smaller than the stride) are
+// zeroed. Every dx element is written exactly once.
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+bool ig_dx_strided_ok(const Conv2dShape& s) {
+  if (!have_avx2() || s.dh != 1 || s.dw != 1 || (s.sh == 1 && s.sw == 1) || s.CO < 2)
+    return false;
+  const int64_t mh = (s.KH + s.sh - 1) / s.sh, mw = (s.KW + s.sw - 1) / s.sw;
+  return mh * mw * s.CO * 16 * 4 <= 128 * 1024;
+}
+
+void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float* dy,
+                              const float* relu_y, float* dx) {
+  const int64_t C = s.C, CO = s.CO, H = s.H, W = s.W, KH = s.KH, KW = s.KW;
+  const int64_t sh = s.sh, sw = s.sw;
+  std::vector<float> wf;
+  for (int64_t rh = 0; rh < sh; ++rh)
+    for (int64_t rw = 0; rw < sw; ++rw) {
+      // dx rows ih = rh - pt + sh*q for q in [q0, q1]; columns likewise with p
+      const int64_t q0 = -floor_div(rh - s.pt, sh), q1 = floor_div(H - 1 + s.pt - rh, sh);
+      const int64_t p0 = -floor_div(rw - s.pl, sw), p1 = floor_div(W - 1 + s.pl - rw, sw);
+      const int64_t Hq = q1 - q0 + 1, Wq = p1 - p0 + 1;
+      if (Hq <= 0 || Wq <= 0) continue;
+      const int64_t Mh = rh < KH ? (KH - rh + sh - 1) / sh : 0;
+      const int64_t Mw = rw < KW ? (KW - rw + sw - 1) / sw : 0;
+      auto place = [&](int64_t n, int64_t u, int64_t v) {
+        return dx + ((n * H + rh - s.pt + sh * (q0 + u)) * W + rw - s.pl + sw * (p0 + v)) * C;
+      };
+      if (Mh == 0 || Mw == 0) {  // no tap reaches this phase
+        parallel_for(s.N * Hq, Wq * C, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t v = 0; v < Wq; ++v) zero(place(r / Hq, r % Hq, v), C);
+        });
+        continue;
+      }
+      wf.assign(static_cast<size_t>(Mh * Mw * CO * C), 0.0f);  // (Mh, Mw, CO, C)
+      for (int64_t a = 0; a < Mh; ++a)
+        for (int64_t b = 0; b < Mw; ++b) {
+          const float* src = w + ((rh + sh * (Mh - 1 - a)) * KW + rw + sw * (Mw - 1 - b)) * C * CO;
+          float* dst = wf.data() + (a * Mw + b) * CO * C;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
+        }
+      // dy row oh = q - m (m = Mh-1-a) sits at xp row (q - q0) + a: off_h = Mh-1 - q0
+      const IgShape g{s.OH, s.OW, CO, (Mh - 1) - q0, (Mw - 1) - p0, Hq + Mh - 1, Wq + Mw - 1,
+                      Mh, Mw, 1, 1, 1, Hq, Wq, C};
+      float* out = scratch<float, 5>(static_cast<size_t>(s.N * Hq * Wq * C));
+      ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, out);
+      parallel_for(s.N * Hq, Wq * C, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t v = 0; v < Wq; ++v)
+            std::memcpy(place(r / Hq, r % Hq, v), out + (r * Wq + v) * C, sizeof(float) * C);
+      });
+    }
+}
+
 // Backward-filter: dW (K, CO) += col^T @ dY per image, with col read straight from the
 // padded image. Register tile: 6 consecutive k of one filter row's contiguous KW*C run x
 // 16 output channels, reduced over the image's output pixels (A: 6 contiguous inputs of the
@@ -1034,6 +1096,9 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
       dx = nullptr;
     } else if (dx && narrow_dx_ok(s)) {
       narrow_backward_data(s, w, dy, relu_y, dx);
+      dx = nullptr;
+    } else if (dx && ig_dx_strided_ok(s)) {
+      ig_backward_data_strided(s, w, dy, relu_y, dx);
       dx = nullptr;
     }
     if ((dw || db) && K > 0) {
