@@ -424,3 +424,50 @@ def test_custom_layer_round_trip(keras, tmp_path):
         with saving.custom_object_scope({"Scale": Scale}):
             _load(keras, path)
         _load(keras, path, custom_objects={"Scale": Scale})
+
+
+def test_tf_checkpoint_weights_as_in_the_save_and_load_tutorial(keras, tmp_path, monkeypatch):
+    """TF2 Keras writes save_weights to a name without an .h5/.keras ending as a TF
+    checkpoint (path.index + path.data-00000-of-00001 + the directory's `checkpoint` file), so
+    the "Save and load models" tutorial's ModelCheckpoint(".../cp-{epoch:04d}.ckpt",
+    save_weights_only=True) + tf.train.latest_checkpoint + load_weights works."""
+    import nabi as tf
+    monkeypatch.chdir(tmp_path)
+    r = np.random.default_rng(3)
+    x = r.standard_normal((40, 6)).astype(np.float32)
+    y = r.integers(0, 3, 40)
+
+    def create_model():
+        m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3)])
+        m.compile(optimizer="adam", metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    model = create_model()
+    cb = keras.callbacks.ModelCheckpoint(filepath="training_2/cp-{epoch:04d}.ckpt",
+                                         save_weights_only=True)
+    model.save_weights("training_2/cp-0000.ckpt")
+    model.fit(x, y, epochs=3, batch_size=8, callbacks=[cb], verbose=0)
+    files = sorted(os.listdir("training_2"))
+    assert "checkpoint" in files and "cp-0003.ckpt.index" in files, files
+    assert "cp-0003.ckpt.data-00000-of-00001" in files, files
+    latest = tf.train.latest_checkpoint("training_2")
+    assert latest == os.path.join("training_2", "cp-0003.ckpt")
+    saved = [w.copy() for w in model.get_weights()]
+    fresh = create_model()
+    assert not np.allclose(fresh.get_weights()[0], saved[0])
+    fresh.load_weights(latest)
+    for a, b in zip(fresh.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(fresh.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0))
+    # the manual form, and a missing checkpoint
+    model.save_weights("./checkpoints/my_checkpoint")
+    assert tf.train.latest_checkpoint("./checkpoints").endswith("my_checkpoint")
+    other = create_model()
+    other.load_weights("./checkpoints/my_checkpoint")
+    np.testing.assert_array_equal(other.get_weights()[2], saved[2])
+    with pytest.raises(ValueError, match="by_name"):
+        other.load_weights("./checkpoints/my_checkpoint", by_name=True)
+    with pytest.raises(FileNotFoundError):
+        other.load_weights("./checkpoints/nothing_here")

@@ -60,11 +60,32 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, **kw
     raise ValueError(f"[load_model] {filepath!r} is neither a .keras (zip) nor an HDF5 file")
 
 
+def _tf_format(p, save_format):
+    """TF2 Keras: save_format "tf", or a name without an .h5/.hdf5/.keras ending (the
+    tutorials' "./checkpoints/my_checkpoint", "training/cp-{epoch:04d}.ckpt"), is a TF
+    checkpoint."""
+    if save_format is not None:
+        return save_format == "tf"
+    return not p.endswith((".h5", ".hdf5", ".keras"))
+
+
 def save_weights(model, filepath, overwrite=True, save_format=None, **kwargs):
-    """`*.weights.h5` (and any name not ending in .h5/.hdf5): the Keras 3 layout;
-    `*.h5`/`*.hdf5`: the Keras 2 layout."""
+    """`*.weights.h5` (and `*.keras`): the Keras 3 layout; `*.h5`/`*.hdf5`: the Keras 2
+    layout; any other name (or save_format="tf"): a TF2 checkpoint, as TF2 Keras writes it --
+    `path.index` and `path.data-00000-of-00001` (nabi.train's format, not TensorFlow's) and
+    the directory's `checkpoint` state file naming it, so that `tf.train.latest_checkpoint`
+    finds it."""
     p = os.fspath(filepath)
-    if save_format in ("h5", "hdf5") and not p.endswith(".weights.h5") or \
+    if save_format not in (None, "tf", "h5", "hdf5", "keras"):
+        raise ValueError(f"[save_weights] unknown save_format {save_format!r}: use 'tf' or 'h5'")
+    if _tf_format(p, save_format):
+        from ... import train
+        from ...train.checkpoint_management import update_checkpoint_state_internal
+        if not overwrite and os.path.exists(p + ".index"):
+            raise FileExistsError(f"[save_weights] {p!r} exists and overwrite=False")
+        train.Checkpoint(root=model).write(p)
+        update_checkpoint_state_internal(os.path.dirname(p), p, [p])
+    elif save_format in ("h5", "hdf5") and not p.endswith(".weights.h5") or \
             (save_format is None and p.endswith((".h5", ".hdf5")) and
              not p.endswith(".weights.h5")):
         legacy_h5.save_weights(model, p, overwrite)
@@ -77,6 +98,12 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False, **kwargs):
     matched by name when the names agree (or `by_name=True`), else in order; a model of another
     architecture raises a ValueError naming the first mismatched layer and the shapes."""
     filepath = os.fspath(filepath)
+    if not os.path.exists(filepath) and os.path.exists(filepath + ".index"):
+        if by_name or skip_mismatch:  # as TF2 Keras
+            raise ValueError("[load_weights] by_name and skip_mismatch need an HDF5 weights "
+                             f"file; {filepath!r} is a TF checkpoint")
+        from ... import train
+        return train.Checkpoint(root=model).read(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"[load_weights] no such file: {filepath!r}")
     kind = C.file_kind(filepath)
