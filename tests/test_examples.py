@@ -93,3 +93,17 @@ def test_mnist_gan_short(tmp_path):
     assert m, out
     assert abs(float(m.group(2)) - 0.131) < 0.005, out
     assert float(m.group(1)) < 0.3, out
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set NABI_DATASETS to ../shared/datasets")
+def test_mnist_dcgan_tutorial_short(tmp_path):
+    """The TensorFlow DCGAN tutorial (custom loop, two tapes, @tf.function, tf.data,
+    tf.train.Checkpoint), shortened: finite losses, one checkpoint per epoch, and the latest
+    restored into fresh models reproduces the trained generator."""
+    out = run_example("mnist_dcgan.py", "--epochs", "2", "--limit", "1024", "--width", "0.25",
+                      "--checkpoint-dir", str(tmp_path), timeout=600)
+    g, d = last_float(r"gen_loss ([\d.]+)", out), last_float(r"disc_loss ([\d.]+)", out)
+    assert 0.01 < g < 10 and 0.01 < d < 10, out
+    assert "restored generator matches: True" in out, out
+    files = sorted(os.listdir(tmp_path))
+    assert {"checkpoint", "ckpt-1.index", "ckpt-2.index"} <= set(files), files
