@@ -260,6 +260,11 @@ CONV_CASES = [
     (1, 5, 5, 1, 5, 5, 1, (1, 1), (1, 1), (0, 0, 0, 0)),                     # one output pixel
     (2, 17, 19, 33, 3, 3, 70, (1, 1), (1, 1), (1, 1, 1, 1)),                 # several 64-tiles
     (2, 4, 4, 2, 3, 3, 3, (1, 1), (1, 1), (3, 3, 3, 3)),                     # all-padding taps
+    # narrow output (CO <= 8, C >= 32): warp-per-pixel forward, thread-per-row filter grad
+    (2, 9, 10, 40, 3, 3, 1, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (2, 8, 7, 64, 5, 5, 3, (2, 2), (1, 1), _same(8, 7, 5, 5, (2, 2))),
+    (1, 6, 9, 33, 3, 2, 8, (1, 2), (2, 1), (1, 0, 0, 2)),
+    (3, 7, 7, 32, 7, 7, 1, (1, 1), (1, 1), (3, 3, 3, 3)),                    # a GAN's last conv
 ]
 
 
@@ -289,14 +294,15 @@ def test_conv2d_forward(backend, case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_filter_gradient_many_splits_is_deterministic(backend, dtype):
+@pytest.mark.parametrize("C,CO", [(3, 8), (32, 2)], ids=["tiled", "narrow"])
+def test_conv2d_filter_gradient_many_splits_is_deterministic(backend, dtype, C, CO):
     """A long pixel reduction (8 x 32 x 32 output pixels) is split over ~30 blocks per tile;
     the splits' partial sums are added in a fixed order (no atomics), so two runs give the
     same bits, and dw and db match NumPy."""
     rng = np.random.default_rng(9)
     s, d, p = (1, 1), (1, 1), (1, 1, 1, 1)
-    x, w = rnd(rng, (8, 32, 32, 3), dtype), rnd(rng, (3, 3, 3, 8), dtype, 0.3)
-    g = rnd(rng, (8, 32, 32, 8), dtype)
+    x, w = rnd(rng, (8, 32, 32, C), dtype), rnd(rng, (3, 3, C, CO), dtype, 0.3)
+    g = rnd(rng, (8, 32, 32, CO), dtype)
     bwd = fn(backend, "conv2d_backward")
     xb, wb, gb = up(backend, x), up(backend, w), up(backend, g)
     runs = [[down(a) for a in bwd(gb, xb, wb, None, s, d, p, False, True, True)[1:]]

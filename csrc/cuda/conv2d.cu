@@ -407,6 +407,126 @@ void column_sums(const T* g, const T* relu_y, T* out, int64_t rows, int64_t cols
   NABI_CUDA_CHECK_LAUNCH("colsum_finish_kernel");
 }
 
+// ---- narrow output (CO <= kNarrowCO, C >= 32): the 64 x 64 tile would waste 63/64 ----
+// A convolution down to a few channels (an image generator's last 7x7 conv, 128 -> 1) gives
+// the implicit GEMM a 64-column tile with one useful column. Here instead:
+//   forward   one warp per output pixel: its lanes stride over the C channels of each
+//             in-image tap (coalesced reads of x; the filter's (tap, c) row of CO values),
+//             kNarrowCO accumulators per lane, then a warp-shuffle sum; lane 0 stores the CO
+//             outputs with bias and ReLU.
+//   wgrad     one thread per filter row (i, j, c) (consecutive threads: consecutive c, so
+//             coalesced), CO accumulators, over one split's range of output pixels (walked
+//             with incremental indices); the splits' partial rows go to the workspace and
+//             split_sum_kernel adds them in order, as for the tiled path. Row KF (all ones)
+//             is db, as there.
+// dx keeps the tiled kernel: its N is C (wide) there.
+constexpr int kNarrowCO = 8;
+constexpr int kNarrowWarps = 8;  // forward: pixels (warps) per block
+
+bool narrow_ok(const ConvDims& d) { return d.CO <= kNarrowCO && d.C >= 32; }
+
+template <typename T>
+__global__ void __launch_bounds__(kNarrowWarps * 32)
+    narrow_fwd_kernel(const ConvDims d, const T* __restrict__ x, const T* __restrict__ w,
+                      const T* __restrict__ bias, bool relu, T* __restrict__ y, int64_t M) {
+  const int lane = threadIdx.x % 32;
+  const int CO = static_cast<int>(d.CO);
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * kNarrowWarps;
+  for (int64_t m = static_cast<int64_t>(blockIdx.x) * kNarrowWarps + threadIdx.x / 32; m < M;
+       m += warps) {
+    const int64_t ow = m % d.OW, t = m / d.OW;
+    const int64_t oh = t % d.OH, n = t / d.OH;
+    const T* xn = x + n * d.H * d.W * d.C;
+    T acc[kNarrowCO];
+#pragma unroll
+    for (int k = 0; k < kNarrowCO; ++k) acc[k] = T(0);
+    for (int64_t i = 0; i < d.KH; ++i) {
+      const int64_t ih = oh * d.sh - d.pt + i * d.dh;
+      if (ih < 0 || ih >= d.H) continue;
+      for (int64_t j = 0; j < d.KW; ++j) {
+        const int64_t iw = ow * d.sw - d.pl + j * d.dw;
+        if (iw < 0 || iw >= d.W) continue;
+        const T* xr = xn + (ih * d.W + iw) * d.C;
+        const T* wr = w + (i * d.KW + j) * d.C * d.CO;
+        for (int64_t c = lane; c < d.C; c += 32) {
+          const T xv = xr[c];
+          const T* wc = wr + c * d.CO;
+#pragma unroll
+          for (int k = 0; k < kNarrowCO; ++k)
+            if (k < CO) acc[k] += xv * wc[k];
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kNarrowCO; ++k)
+      for (int o = 16; o > 0; o >>= 1) acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], o);
+    if (lane == 0) {
+#pragma unroll
+      for (int k = 0; k < kNarrowCO; ++k) {  // unrolled, so acc stays in registers
+        if (k >= CO) break;
+        T v = acc[k];
+        if (bias) v += bias[k];
+        if (relu) v = v > T(0) ? v : T(0);
+        y[m * d.CO + k] = v;
+      }
+    }
+  }
+}
+
+// out[s * split_stride + m * CO + co] (or dw / db directly with one split) for rows m < M
+// (M = KF, + 1 for the bias row) over pixels [s*per, min(P, (s+1)*per)).
+template <typename T>
+__global__ void narrow_wgrad_kernel(const ConvDims d, const T* __restrict__ x,
+                                    const T* __restrict__ dy, const T* __restrict__ relu_y,
+                                    T* __restrict__ out, T* __restrict__ db,
+                                    int64_t split_stride, int64_t KF, int64_t M, int64_t P,
+                                    int64_t per) {
+  const int64_t m = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (m >= M) return;
+  const int CO = static_cast<int>(d.CO);
+  const int64_t p0 = static_cast<int64_t>(blockIdx.y) * per;
+  const int64_t p1 = p0 + per < P ? p0 + per : P;
+  const bool ones = m == KF;  // the bias row
+  int64_t c = 0, hoff = 0, woff = 0;
+  if (!ones) {
+    c = m % d.C;
+    const int64_t tap = m / d.C;
+    hoff = (tap / d.KW) * d.dh - d.pt;
+    woff = (tap % d.KW) * d.dw - d.pl;
+  }
+  T acc[kNarrowCO];
+#pragma unroll
+  for (int k = 0; k < kNarrowCO; ++k) acc[k] = T(0);
+  int64_t ow = p0 % d.OW, oh = (p0 / d.OW) % d.OH, n = p0 / (d.OW * d.OH);
+  for (int64_t p = p0; p < p1; ++p) {
+    T xv = T(1);
+    if (!ones) {
+      const int64_t ih = oh * d.sh + hoff, iw = ow * d.sw + woff;
+      xv = (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W)
+               ? T(0)
+               : x[((n * d.H + ih) * d.W + iw) * d.C + c];
+    }
+#pragma unroll
+    for (int k = 0; k < kNarrowCO; ++k)
+      if (k < CO) acc[k] += xv * masked(dy, relu_y, p * d.CO + k);
+    if (++ow == d.OW) {
+      ow = 0;
+      if (++oh == d.OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kNarrowCO; ++k) {  // unrolled, so acc stays in registers
+    if (k >= CO) break;
+    if (split_stride == 0 && ones)
+      db[k] = acc[k];
+    else
+      out[static_cast<int64_t>(blockIdx.y) * split_stride + m * d.CO + k] = acc[k];
+  }
+}
+
 // Grid of 64 x 64 tiles over an M x N result (the binding keeps N / 64 < 65536).
 dim3 tile_grid(int64_t M, int64_t N, int64_t splits) {
   return dim3(static_cast<unsigned>(ceil_div<int64_t>(M, kBM)),
@@ -419,6 +539,12 @@ template <typename T>
 void conv2d_forward(const ConvDims& d, const T* x, const T* w, const T* b, bool relu, T* y) {
   const int64_t M = d.N * d.OH * d.OW, K = d.KH * d.KW * d.C;
   if (M <= 0 || d.CO <= 0) return;  // y is empty
+  if (narrow_ok(d)) {
+    narrow_fwd_kernel<T><<<grid_for(M, kNarrowWarps, 65535LL * 16), kNarrowWarps * 32, 0,
+                           stream()>>>(d, x, w, b, relu, y, M);
+    NABI_CUDA_CHECK_LAUNCH("narrow_fwd_kernel");
+    return;
+  }
   FwdProblem<T> p{d, x, w, b, relu, y, M, d.CO, K};
   // K == 0 (C == 0) runs no reduction step: y = bias (+ ReLU), as on the CPU.
   igemm_kernel<T, FwdProblem<T>><<<tile_grid(M, d.CO, 1), kThreads, 0, stream()>>>(p, K);
@@ -446,7 +572,31 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data>");
   }
   const bool bias_row = dw && db && KF > 0;  // db as row KF of the filter-gradient GEMM
-  if (dw && KF > 0) {
+  if (dw && KF > 0 && narrow_ok(d)) {
+    const int64_t M = KF + (bias_row ? 1 : 0);
+    // ~2000 blocks of 256 rows x one split each, splits of >= 128 pixels
+    const int64_t row_blocks = ceil_div<int64_t>(M, 256);
+    int64_t splits = ceil_div<int64_t>(2048, row_blocks);
+    const int64_t max_splits = ceil_div<int64_t>(P, 128);
+    if (splits > max_splits) splits = max_splits;
+    if (splits > 65535) splits = 65535;
+    if (splits < 1) splits = 1;
+    const int64_t per = ceil_div<int64_t>(P, splits);
+    splits = ceil_div<int64_t>(P, per);
+    const int64_t n = M * d.CO;
+    DeviceBuffer ws({splits > 1 ? splits * n : 0}, sizeof(T) == 4 ? DType::Float32
+                                                                  : DType::Float64);
+    narrow_wgrad_kernel<T><<<dim3(static_cast<unsigned>(row_blocks),
+                                  static_cast<unsigned>(splits)), 256, 0, stream()>>>(
+        d, x, dy, relu_y, splits > 1 ? ws.ptr<T>() : dw, bias_row ? db : nullptr,
+        splits > 1 ? n : 0, KF, M, P, per);
+    NABI_CUDA_CHECK_LAUNCH("narrow_wgrad_kernel");
+    if (splits > 1) {
+      split_sum_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
+          ws.ptr<T>(), dw, KF * d.CO, db, n, splits);
+      NABI_CUDA_CHECK_LAUNCH("split_sum_kernel");
+    }
+  } else if (dw && KF > 0) {
     const int64_t M = KF + (bias_row ? 1 : 0);
     // Split the pixel reduction so that the grid has ~1000 blocks, each split >= 256 pixels
     // (a multiple of kBK).
