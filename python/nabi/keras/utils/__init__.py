@@ -1,11 +1,14 @@
 """`nabi.keras.utils`: the Keras utilities (to_categorical, normalize, set_random_seed, Sequence,
-plot_model, get_file, pad_sequences, custom-object registration, Progbar)."""
+plot_model, get_file, pad_sequences, custom-object registration, Progbar,
+timeseries_dataset_from_array, split_dataset, image file helpers)."""
 from ..preprocessing.sequence import pad_sequences  # noqa: F401
 from ..saving.object_registration import (CustomObjectScope, custom_object_scope,  # noqa: F401
                                           deserialize_keras_object, get_custom_objects,
                                           get_registered_name, get_registered_object,
                                           register_keras_serializable, serialize_keras_object)
 from .data_utils import PyDataset, Sequence, get_file, validate_file  # noqa: F401
+from .dataset_utils import split_dataset, timeseries_dataset_from_array  # noqa: F401
+from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .np_utils import normalize, set_random_seed, to_categorical  # noqa: F401
 from .vis_utils import model_to_dot, plot_model  # noqa: F401
 
@@ -13,7 +16,9 @@ __all__ = ["to_categorical", "normalize", "set_random_seed", "Sequence", "PyData
            "validate_file", "plot_model", "model_to_dot", "pad_sequences",
            "register_keras_serializable", "custom_object_scope", "CustomObjectScope",
            "get_custom_objects", "get_registered_name", "get_registered_object",
-           "serialize_keras_object", "deserialize_keras_object", "Progbar"]
+           "serialize_keras_object", "deserialize_keras_object", "Progbar",
+           "timeseries_dataset_from_array", "split_dataset", "array_to_img", "img_to_array",
+           "load_img", "save_img"]
 
 
 def __getattr__(name):

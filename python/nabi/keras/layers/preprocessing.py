@@ -1,0 +1,1656 @@
+"""Keras preprocessing layers (Keras 2.15 semantics): Normalization, Discretization,
+CategoryEncoding, Hashing, IntegerLookup, StringLookup, and the image layers Resizing,
+CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+RandomContrast, RandomBrightness.
+
+    normalizer = keras.layers.Normalization(axis=-1)
+    normalizer.adapt(np.array(train_features))          # mean / variance / count weights
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"),
+                                keras.layers.RandomRotation(0.1)])
+
+Where the work happens:
+- Normalization runs nabi ops on the input's device (it is differentiable); its statistics
+  are non-trainable weights (`mean`, `variance`, `count`), so they are saved with the model.
+- The lookup, hashing, encoding and discretization layers and all image layers compute on the
+  host with NumPy: an input on the GPU is copied to the host and the result goes back to the
+  input's device (string inputs live on the host; integer results of a string lookup go to
+  the current device). They record nothing on the gradient tape (CenterCrop and RandomCrop
+  crop with a tensor slice, which does).
+- The Random* layers augment when `training` is true and are the identity when it is false
+  (`predict`, `evaluate`); a direct call outside fit/predict (`training=None`) augments, as
+  Keras's `call(inputs, training=True)` default does. Each layer owns a NumPy generator seeded
+  once, at construction, from nabi's generator (`nabi.random.set_seed` / the layer's `seed`),
+  so runs repeat; the random streams are not TensorFlow's.
+- The affine image layers (rotation, zoom, translation) build TF's projective transforms
+  (`get_rotation_matrix`, ...) and resample with `preprocessing.image.affine_resample`.
+
+Adapted state that is not a weight (a lookup layer's vocabulary, Discretization's bin
+boundaries) is written into the layer config, so it survives .keras and .h5 saving.
+"""
+import hashlib
+import numbers
+import os
+
+import numpy as np
+
+from ...framework.device import DeviceArray, place, to_device
+from ...framework.tensor import Tensor, _wrap
+from ...ops import math_ops as _m
+from .. import backend
+from .base import Layer
+
+__all__ = ["Normalization", "Discretization", "CategoryEncoding", "Hashing", "IntegerLookup",
+           "StringLookup", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip",
+           "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+           "RandomBrightness"]
+
+INT, ONE_HOT, MULTI_HOT, COUNT, TF_IDF = "int", "one_hot", "multi_hot", "count", "tf_idf"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _host(x):
+    """A host NumPy array for a Tensor / DeviceArray / array-like."""
+    if isinstance(x, Tensor):
+        x = x._data
+    if type(x) is DeviceArray:
+        return x.get()
+    return np.asarray(x)
+
+
+def _result(arr, src):
+    """`arr` (host) as a Tensor on the device of `src` (the input's storage): a GPU input gives
+    a GPU result, a numeric host input a host result; for string inputs, which only live on
+    the host, the result goes to the current device."""
+    arr = np.ascontiguousarray(arr)
+    if type(src) is DeviceArray:
+        return _wrap(to_device(arr, "cuda"))
+    if getattr(src, "dtype", None) is not None and src.dtype.kind in "biuf":
+        return _wrap(arr)
+    return _wrap(place(arr))
+
+
+def _as_tensor(inputs):
+    """The layer input as one Tensor (Layer.__call__ hands nested lists over as lists)."""
+    if isinstance(inputs, Tensor):
+        return inputs
+
+    def unnest(v):
+        if isinstance(v, Tensor):
+            return _host(v)
+        if isinstance(v, (list, tuple)):
+            return [unnest(e) for e in v]
+        return v
+    a = np.asarray(unnest(inputs))
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    return _wrap(place(a))
+
+
+def _listify(x):
+    """Arrays and tensors -> lists (for configs)."""
+    if isinstance(x, Tensor):
+        x = x.numpy()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _check_mode(layer, mode, allowed):
+    if mode not in allowed:
+        raise ValueError(f"[{layer.name}] Unknown value for `output_mode`. Allowed values are "
+                         f"{list(allowed)}. Received: output_mode={mode!r}")
+
+
+def _adapt_batches(layer, data, batch_size, steps):
+    """The batches `adapt` reads: a Dataset's elements, or an array (NumPy, Tensor, list)
+    cut into batches of `batch_size` (32 by default, as Keras's data handler), at most `steps`
+    of them."""
+    from ...data import Dataset
+    if steps is not None and int(steps) < 1:
+        raise ValueError(f"[{layer.name}] adapt: `steps` must be a positive integer, got "
+                         f"steps={steps}")
+    if isinstance(data, Dataset):
+        if batch_size is not None:
+            raise ValueError(f"[{layer.name}] adapt: `batch_size` must not be given for a "
+                             f"Dataset (batch the dataset instead); got batch_size={batch_size}")
+        for i, element in enumerate(data.as_numpy_iterator()):
+            if steps is not None and i >= int(steps):
+                return
+            if isinstance(element, (tuple, list, dict)):
+                raise TypeError(f"[{layer.name}] adapt expects a dataset of feature tensors, "
+                                f"got elements of type {type(element).__name__} (for "
+                                "(features, labels) pairs use `ds.map(lambda x, y: x)`)")
+            yield np.asarray(element)
+        return
+    arr = _host(data) if isinstance(data, (Tensor, DeviceArray)) else np.asarray(data)
+    if arr.ndim == 0:
+        yield arr
+        return
+    bs = 32 if batch_size is None else int(batch_size)
+    if bs < 1:
+        raise ValueError(f"[{layer.name}] adapt: `batch_size` must be a positive integer, got "
+                         f"batch_size={batch_size}")
+    for k, i in enumerate(range(0, arr.shape[0], bs)):
+        if steps is not None and k >= int(steps):
+            return
+        yield arr[i:i + bs]
+
+
+class PreprocessingLayer(Layer):
+    """Base of the layers with state computed from data by `adapt` (Keras's
+    `PreprocessingLayer`): `adapt` resets the state, feeds every batch to `update_state`
+    (building the layer from the first batch's shape if needed), then `finalize_state`."""
+
+    _autocast = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._is_adapted = False
+
+    @property
+    def is_adapted(self):
+        return self._is_adapted
+
+    def update_state(self, data):
+        raise NotImplementedError(f"[{self.name}] {type(self).__name__} cannot be adapted")
+
+    def reset_state(self):
+        pass
+
+    def finalize_state(self):
+        pass
+
+    def _adapt_build(self, batch):
+        if not self.built:
+            self.build(tuple(batch.shape))
+            self.built = True
+            self._build_input_shape = tuple(batch.shape)
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Computes the layer's state from `data`: a NumPy array, a Tensor, a list, or a
+        `nabi.data.Dataset` of feature batches."""
+        if self.built:
+            self.reset_state()
+        seen = False
+        for batch in _adapt_batches(self, data, batch_size, steps):
+            if not self.built:
+                self._adapt_build(batch)
+                self.reset_state()
+            self.update_state(batch)
+            seen = True
+        if not seen:
+            raise ValueError(f"[{self.name}] adapt received no data")
+        self.finalize_state()
+        self._is_adapted = True
+
+    def compile(self, *args, **kwargs):  # Keras API; nothing to compile
+        pass
+
+
+# ----------------------------------------------------------------------------- Normalization
+
+
+class Normalization(PreprocessingLayer):
+    """Feature-wise normalisation: `(x - mean) / max(sqrt(variance), epsilon)` with the mean and
+    variance over every axis not in `axis` (Keras's epsilon, `backend.epsilon()`), or its
+    inverse with `invert=True`. The statistics come from `mean`/`variance` or from `adapt`,
+    which combines batches exactly (count-weighted means and the lack-of-fit sum of squares)
+    in float64 and stores them in the non-trainable weights `mean`, `variance` (float) and
+    `count` (int64). `axis=None` keeps no axis: one scalar mean and variance."""
+
+    _autocast = True
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, (int, np.integer)):
+            axis = (int(axis),)
+        else:
+            axis = tuple(axis)
+            if any(not isinstance(a, (int, np.integer)) for a in axis):
+                raise ValueError(f"[{self.name}] `axis` must be an integer, a tuple of integers "
+                                 f"or None. Received: axis={axis}")
+            axis = tuple(int(a) for a in axis)
+        self.axis = axis
+        if isinstance(mean, Tensor) and mean._is_variable:
+            raise ValueError(f"[{self.name}] Normalization does not support passing a Variable "
+                             "for the `mean` init arg.")
+        if isinstance(variance, Tensor) and variance._is_variable:
+            raise ValueError(f"[{self.name}] Normalization does not support passing a Variable "
+                             "for the `variance` init arg.")
+        if (mean is not None) != (variance is not None):
+            raise ValueError(f"[{self.name}] When setting values directly, both `mean` and "
+                             f"`variance` must be set. Received: mean={mean} and "
+                             f"variance={variance}")
+        self.input_mean = None if mean is None else np.asarray(_host(mean), np.float64)
+        self.input_variance = None if variance is None else \
+            np.asarray(_host(variance), np.float64)
+        self.invert = bool(invert)
+        self._const = None       # (mean, variance) host arrays when given, else None
+        self._const_dev = {}     # the same on each device, made on first use there
+        self._acc = None         # float64 (count, mean, variance) while adapting
+
+    # -- shapes ---------------------------------------------------------------------------
+    def build(self, input_shape):
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+        ndim = len(shape)
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise ValueError(f"[{self.name}] All `axis` values must be in the range [-ndim, "
+                             f"ndim). Received inputs with ndim={ndim}, while axis={self.axis}")
+        keep = sorted(a % ndim for a in self.axis)
+        for d in keep:
+            if shape[d] is None:
+                raise ValueError(f"[{self.name}] All `axis` values to be kept must have a known "
+                                 f"shape. Received axis={self.axis}, inputs.shape={shape}, with "
+                                 f"unknown axis at index {d}")
+        self._keep = keep
+        self._reduce = [d for d in range(ndim) if d not in keep]
+        self._bshape = tuple(shape[d] if d in keep else 1 for d in range(ndim))
+        stat_shape = tuple(shape[d] for d in keep)
+        self._stat_shape = stat_shape
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight("mean", stat_shape, initializer="zeros",
+                                              trainable=False)
+            self.adapt_variance = self.add_weight("variance", stat_shape, initializer="ones",
+                                                  trainable=False)
+            self.count = self.add_weight("count", (), dtype="int64", initializer="zeros",
+                                         trainable=False)
+        else:
+            try:
+                m = np.broadcast_to(self.input_mean, stat_shape)
+                v = np.broadcast_to(self.input_variance, stat_shape)
+            except ValueError:
+                raise ValueError(f"[{self.name}] `mean` of shape {self.input_mean.shape} and "
+                                 f"`variance` of shape {self.input_variance.shape} do not "
+                                 f"broadcast to the kept axes' shape {stat_shape} (inputs of "
+                                 f"shape {shape}, axis={self.axis})") from None
+            self._const = (np.ascontiguousarray(m.reshape(self._bshape), self._np_dtype),
+                           np.ascontiguousarray(v.reshape(self._bshape), self._np_dtype))
+            self._const_dev = {}
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _built_shape(self):
+        """The build shape with the batch dimension as None (for error messages)."""
+        s = tuple(self._build_input_shape or ())
+        keep0 = 0 in getattr(self, "_keep", ())
+        return s if not s or keep0 else (None,) + s[1:]
+
+    # -- statistics -------------------------------------------------------------------------
+    @property
+    def mean(self):
+        """The mean, broadcastable to the input (Keras's `layer.mean`)."""
+        m = self._stats(None)[0]
+        return _wrap(m)
+
+    @property
+    def variance(self):
+        return _wrap(self._stats(None)[1])
+
+    def _stats(self, like):
+        """(mean, variance) in the broadcast shape, on the device of the array `like`."""
+        if not self.built:
+            raise ValueError(f"[{self.name}] the layer has no statistics yet: call adapt() or "
+                             "pass `mean` and `variance`")
+        gpu = type(like) is DeviceArray
+        if self._const is not None:
+            if not gpu:
+                return self._const
+            if "cuda" not in self._const_dev:
+                self._const_dev["cuda"] = tuple(to_device(a, "cuda") for a in self._const)
+            return self._const_dev["cuda"]
+        m = self.adapt_mean._data.reshape(self._bshape)
+        v = self.adapt_variance._data.reshape(self._bshape)
+        if like is not None and gpu != (type(m) is DeviceArray):
+            kind = "cuda" if gpu else "cpu"
+            m, v = to_device(m, kind), to_device(v, kind)
+        return m, v
+
+    # -- adapt ------------------------------------------------------------------------------
+    def reset_state(self):
+        self._acc = None
+        if self.input_mean is not None or not self.built:
+            return
+        self.adapt_mean.assign(np.zeros(self._stat_shape, self.adapt_mean._data.dtype))
+        self.adapt_variance.assign(np.ones(self._stat_shape, self.adapt_variance._data.dtype))
+        self.count.assign(np.zeros((), np.int64))
+
+    def update_state(self, data):
+        if self.input_mean is not None:
+            raise ValueError(f"[{self.name}] Cannot `adapt` a Normalization layer that is "
+                             "initialized with static `mean` and `variance`, you passed mean "
+                             f"{self.input_mean} and variance {self.input_variance}.")
+        if not self.built:
+            raise RuntimeError(f"[{self.name}] `build` must be called before `update_state`.")
+        try:
+            x = np.asarray(_host(data), np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"[{self.name}] adapt needs numeric data, got an array of dtype "
+                             f"{np.asarray(_host(data)).dtype}") from None
+        ndim = len(self._bshape)
+        if x.ndim != ndim or any(x.shape[d] != self._bshape[d] for d in self._keep):
+            raise ValueError(f"[{self.name}] adapt data of shape {x.shape} does not match the "
+                             f"layer, built for inputs of shape {self._built_shape()} "
+                             f"(axis={self.axis}: the kept axes need sizes {self._stat_shape})")
+        red = tuple(self._reduce)
+        n = int(np.prod([x.shape[d] for d in red])) if red else 1
+        if n == 0:
+            return
+        bm = x.mean(axis=red) if red else x
+        bv = x.var(axis=red) if red else np.zeros_like(x)
+        if self._acc is None:
+            self._acc = (int(_host(self.count._data)),
+                         np.asarray(_host(self.adapt_mean._data), np.float64),
+                         np.asarray(_host(self.adapt_variance._data), np.float64))
+        c0, m0, v0 = self._acc
+        total = c0 + n
+        wb = n / total
+        wo = 1.0 - wb
+        tm = m0 * wo + bm * wb
+        tv = (v0 + (m0 - tm) ** 2) * wo + (bv + (bm - tm) ** 2) * wb
+        self._acc = (total, tm, tv)
+
+    def finalize_state(self):
+        if self.input_mean is not None or not self.built or self._acc is None:
+            return
+        c, mu, var = self._acc
+        self.adapt_mean.assign(np.asarray(mu, self.adapt_mean._data.dtype).reshape(
+            self._stat_shape))
+        self.adapt_variance.assign(np.asarray(var, self.adapt_variance._data.dtype).reshape(
+            self._stat_shape))
+        self.count.assign(np.asarray(c, np.int64))
+        self._acc = None
+
+    # -- call -------------------------------------------------------------------------------
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        x = inputs
+        d = x._data
+        if d.dtype.kind not in "f":   # e.g. an object array of numbers (pandas booleans)
+            try:
+                x = _result(np.asarray(_host(d), self._np_dtype), d)
+            except (TypeError, ValueError):
+                raise ValueError(f"[{self.name}] Normalization needs numeric inputs, got dtype "
+                                 f"{d.dtype}") from None
+            d = x._data
+        mean, var = self._stats(d)
+        try:   # the statistics must broadcast to the input without growing it
+            ok = np.broadcast_shapes(tuple(d.shape), tuple(mean.shape)) == tuple(d.shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"[{self.name}] Normalization was built for inputs of shape "
+                             f"{self._built_shape()} (axis={self.axis}, "
+                             f"statistics of shape {tuple(mean.shape)}), which do not broadcast "
+                             f"to the input of shape {tuple(d.shape)}")
+        if mean.dtype != d.dtype:
+            mean, var = mean.astype(d.dtype), var.astype(d.dtype)
+        denom = np.maximum(np.sqrt(var), d.dtype.type(backend.epsilon()))
+        if self.invert:
+            return _m.add(_wrap(mean), _m.multiply(x, _wrap(denom)))
+        return _m.divide(_m.subtract(x, _wrap(mean)), _wrap(denom))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": list(self.axis), "invert": self.invert,
+                       "mean": _listify(self.input_mean),
+                       "variance": _listify(self.input_variance)})
+        return config
+
+
+# ----------------------------------------------------------------------------- Discretization
+
+
+def _summarize(values, epsilon):
+    """Keras's quantile summary of one batch: every `len/num_buckets`-th sorted value with its
+    weight (float32, as Keras)."""
+    values = np.sort(np.asarray(values, np.float32).reshape(-1))
+    elements = np.float32(values.size)
+    num_buckets = np.float32(1.0) / np.float32(epsilon)
+    increment = int(elements / num_buckets)
+    step = max(increment, 1)
+    boundaries = values[increment::step]
+    weights = np.full(boundaries.shape, float(step), np.float32)
+    return np.stack([boundaries, weights])
+
+
+def _compress_summary(summary, epsilon):
+    if summary.shape[1] * epsilon < 1:
+        return summary
+    percents = epsilon + np.arange(0.0, 1.0, epsilon)
+    cum_weights = summary[1].cumsum()
+    cum_weight_percents = cum_weights / cum_weights[-1]
+    new_bins = np.interp(percents, cum_weight_percents, summary[0])
+    cum_weights = np.interp(percents, cum_weight_percents, cum_weights)
+    new_weights = cum_weights - np.concatenate((np.array([0]), cum_weights[:-1]))
+    return np.stack((new_bins, new_weights)).astype(np.float32)
+
+
+def _merge_summaries(prev, nxt, epsilon):
+    merged = np.concatenate((prev, nxt), axis=1)
+    merged = merged[:, np.argsort(merged[0], kind="stable")]
+    return _compress_summary(merged, epsilon)
+
+
+def _encode_categorical(layer, idx, mode, depth, dtype, count_weights=None):
+    """Keras's `encode_categorical_inputs` on host arrays: 'int' passes through; 'one_hot' adds a
+    last axis unless it is already 1; 'multi_hot'/'count' encode the last axis (a 1-D input is
+    one sample); output rank at most 2; indices outside [0, depth) are dropped."""
+    if mode == INT:
+        return np.asarray(idx).astype(dtype)
+    x = np.asarray(idx)
+    orig = x.shape
+    if x.ndim == 0:
+        x = x[None]
+    if mode == ONE_HOT and x.shape[-1] != 1:
+        x = x[..., None]
+    if x.ndim > 2:
+        raise ValueError(f"[{layer.name}] When output_mode is not 'int', maximum supported "
+                         f"output rank is 2. Received output_mode={mode!r} and input shape "
+                         f"{orig}, which would result in output rank {x.ndim}.")
+    x2 = x if x.ndim == 2 else x[None]
+    out = np.zeros((x2.shape[0], int(depth)), dtype)
+    valid = (x2 >= 0) & (x2 < depth)
+    rows = np.broadcast_to(np.arange(x2.shape[0])[:, None], x2.shape)[valid]
+    cols = x2[valid].astype(np.int64)
+    if mode == COUNT:
+        if count_weights is None:
+            w = np.ones(cols.shape, dtype)
+        else:
+            cw = np.asarray(_host(count_weights), dtype)
+            try:
+                cw = np.broadcast_to(cw.reshape(x.shape) if cw.size == x.size else cw, x.shape)
+            except ValueError:
+                raise ValueError(f"[{layer.name}] `count_weights` of shape {cw.shape} does not "
+                                 f"match the inputs of shape {orig}") from None
+            w = (cw if cw.ndim == 2 else cw[None])[valid]
+        np.add.at(out, (rows, cols), w)
+    else:
+        out[rows, cols] = 1
+    return out if x.ndim == 2 else out[0]
+
+
+def _encoded_shape(shape, mode, depth):
+    shape = list(shape)
+    if mode == INT:
+        return tuple(shape)
+    if not shape:
+        return (depth,)
+    if mode == ONE_HOT and shape[-1] != 1:
+        return tuple(shape + [depth])
+    return tuple(shape[:-1] + [depth])
+
+
+def _int_dtype_kwargs(kwargs, output_mode):
+    """Keras's default: int64 output for output_mode='int', floatx otherwise."""
+    if kwargs.get("dtype") is None:
+        kwargs["dtype"] = "int64" if output_mode == INT else backend.floatx()
+    elif output_mode == INT and np.dtype(_np_name(kwargs["dtype"])).kind not in "iu":
+        kwargs["dtype"] = "int64"
+    return kwargs
+
+
+def _np_name(dtype):
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name", None)
+    name = getattr(dtype, "name", dtype)
+    return "float32" if name in ("mixed_float16", "mixed_bfloat16") else name
+
+
+class Discretization(PreprocessingLayer):
+    """Buckets numbers by ranges: with `bin_boundaries=[0., 1., 2.]` the bins are
+    (-inf, 0), [0, 1), [1, 2), [2, inf) and the output is the bin index (int64), or its
+    one-hot / multi-hot / count encoding. `adapt` learns `num_bins - 1` boundaries with
+    Keras's approximate quantile summary (`epsilon`), batch by batch as Keras does (as in
+    Keras, merging many small batches -- 32 rows by default -- drifts the boundaries; a large
+    `batch_size` gives boundaries close to the exact quantiles). As in
+    Keras 3, the adapted `bin_boundaries` are part of the config (so `num_bins` and
+    `bin_boundaries` may both be given when `len(bin_boundaries) == num_bins - 1`)."""
+
+    def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
+                 sparse=False, **kwargs):
+        if "bins" in kwargs:   # deprecated Keras name
+            bins = kwargs.pop("bins")
+            if isinstance(bins, int) and num_bins is None:
+                num_bins = bins
+            elif bin_boundaries is None:
+                bin_boundaries = bins
+        _int_dtype_kwargs(kwargs, output_mode)
+        super().__init__(**kwargs)
+        if output_mode == INT and self._np_dtype.kind not in "iu":
+            raise ValueError(f"[{self.name}] When `output_mode='int'`, `dtype` should be an "
+                             f"integer type. Received: dtype={self._dtype_name}")
+        _check_mode(self, output_mode, (INT, ONE_HOT, MULTI_HOT, COUNT))
+        if sparse:
+            raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
+                             f"(received sparse={sparse})")
+        if num_bins is not None and num_bins < 0:
+            raise ValueError(f"[{self.name}] `num_bins` must be greater than or equal to 0. "
+                             f"Received: `num_bins={num_bins}`")
+        bin_boundaries = _listify(bin_boundaries)
+        if num_bins is not None and bin_boundaries is not None and \
+                len(bin_boundaries) != num_bins - 1:
+            raise ValueError(f"[{self.name}] Both `num_bins` and `bin_boundaries` should not be "
+                             f"set. Received: `num_bins={num_bins}` and "
+                             f"`bin_boundaries={bin_boundaries}`")
+        if bin_boundaries is not None:
+            b = np.asarray(bin_boundaries, np.float64).reshape(-1)
+            if np.any(np.diff(b) < 0):
+                raise ValueError(f"[{self.name}] `bin_boundaries` must be sorted in increasing "
+                                 f"order. Received: bin_boundaries={bin_boundaries}")
+            bin_boundaries = b.tolist()
+        self.input_bin_boundaries = bin_boundaries if num_bins is None else None
+        self.bin_boundaries = bin_boundaries
+        self.num_bins = num_bins
+        self.epsilon = float(epsilon)
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self._summary = None
+
+    def build(self, input_shape):
+        self.built = True
+
+    def reset_state(self):
+        if self.input_bin_boundaries is not None:
+            return
+        self._summary = np.zeros((2, 0), np.float32)
+
+    def update_state(self, data):
+        if self.input_bin_boundaries is not None:
+            raise ValueError(f"[{self.name}] Cannot adapt a Discretization layer that has been "
+                             "initialized with `bin_boundaries`, use `num_bins` instead. You "
+                             f"passed `bin_boundaries={self.input_bin_boundaries}`.")
+        if self.num_bins is None:
+            raise ValueError(f"[{self.name}] adapt needs `num_bins` to be set")
+        try:
+            x = np.asarray(_host(data), np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"[{self.name}] adapt needs numeric data") from None
+        if self._summary is None:
+            self.reset_state()
+        self._summary = _merge_summaries(_summarize(x, self.epsilon), self._summary,
+                                         self.epsilon)
+
+    def finalize_state(self):
+        if self.input_bin_boundaries is not None or self._summary is None:
+            return
+        b = _compress_summary(self._summary, 1.0 / self.num_bins)[0, :-1]
+        self.bin_boundaries = [float(v) for v in b]
+
+    def compute_output_shape(self, input_shape):
+        depth = None if self.bin_boundaries is None else len(self.bin_boundaries) + 1
+        if depth is None and self.num_bins is not None:
+            depth = self.num_bins
+        return _encoded_shape(input_shape, self.output_mode, depth)
+
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        if self.bin_boundaries is None:
+            raise ValueError(f"[{self.name}] You need to either pass the `bin_boundaries` "
+                             "argument at construction time or call `adapt(dataset)` before "
+                             "you can start using the `Discretization` layer.")
+        d = inputs._data
+        x = _host(d)
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"[{self.name}] Discretization expects numeric inputs, got dtype "
+                             f"{x.dtype}")
+        idx = np.digitize(x, np.asarray(self.bin_boundaries, np.float64)).astype(np.int64)
+        out = _encode_categorical(self, idx, self.output_mode, len(self.bin_boundaries) + 1,
+                                  self._np_dtype)
+        return _result(out, d)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"bin_boundaries": _listify(self.bin_boundaries),
+                       "num_bins": self.num_bins, "epsilon": self.epsilon,
+                       "output_mode": self.output_mode, "sparse": self.sparse})
+        return config
+
+
+# ----------------------------------------------------------------------------- CategoryEncoding
+
+
+class CategoryEncoding(Layer):
+    """Integer indices in [0, num_tokens) -> 'one_hot', 'multi_hot' (the last axis is a
+    sample's set of tokens) or 'count' (optionally weighted by `count_weights`) float vectors
+    of length `num_tokens`. Values outside the range raise a ValueError."""
+
+    _autocast = False
+
+    def __init__(self, num_tokens=None, output_mode="multi_hot", sparse=False, **kwargs):
+        if "max_tokens" in kwargs:   # deprecated Keras name
+            num_tokens = kwargs.pop("max_tokens")
+        if kwargs.get("dtype") is None:
+            kwargs["dtype"] = backend.floatx()
+        super().__init__(**kwargs)
+        if output_mode == "binary":
+            output_mode = MULTI_HOT
+        _check_mode(self, output_mode, (COUNT, ONE_HOT, MULTI_HOT))
+        if num_tokens is None:
+            raise ValueError(f"[{self.name}] num_tokens must be set to use this layer. If the "
+                             "number of tokens is not known beforehand, use the IntegerLookup "
+                             "layer instead.")
+        if num_tokens < 1:
+            raise ValueError(f"[{self.name}] `num_tokens` must be >= 1. Received: "
+                             f"num_tokens={num_tokens}.")
+        if sparse:
+            raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
+                             f"(received sparse={sparse})")
+        self.num_tokens = int(num_tokens)
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def compute_output_shape(self, input_shape):
+        return _encoded_shape(input_shape, self.output_mode, self.num_tokens)
+
+    def call(self, inputs, count_weights=None):
+        inputs = _as_tensor(inputs)
+        if count_weights is not None and self.output_mode != COUNT:
+            raise ValueError(f"[{self.name}] `count_weights` is not used when `output_mode` is "
+                             f"not `'count'`. Received `count_weights={count_weights}`.")
+        d = inputs._data
+        x = _host(d)
+        if x.dtype.kind == "f":
+            if x.size and not np.all(np.floor(x) == x):
+                raise ValueError(f"[{self.name}] CategoryEncoding expects integer inputs, got "
+                                 f"non-integer values of dtype {x.dtype}")
+            x = x.astype(np.int64)
+        elif x.dtype.kind not in "biu":
+            raise ValueError(f"[{self.name}] CategoryEncoding expects integer inputs, got dtype "
+                             f"{x.dtype}")
+        if x.size and (x.min() < 0 or x.max() >= self.num_tokens):
+            raise ValueError(f"[{self.name}] Input values must be in the range 0 <= values < "
+                             f"num_tokens with num_tokens={self.num_tokens}; received values "
+                             f"in [{x.min()}, {x.max()}] (input shape {x.shape})")
+        out = _encode_categorical(self, x, self.output_mode, self.num_tokens, self._np_dtype,
+                                  count_weights)
+        return _result(out, d)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_tokens": self.num_tokens, "output_mode": self.output_mode,
+                       "sparse": self.sparse})
+        return config
+
+
+# ----------------------------------------------------------------------------- Hashing
+
+
+def _as_str_array(layer, x, encoding="utf-8"):
+    """Strings (str) for a host array of str / bytes / objects."""
+    if x.dtype.kind == "U":
+        return x
+    if x.dtype.kind == "S":
+        return np.char.decode(x, encoding)
+    if x.dtype.kind == "O":
+        flat = [v.decode(encoding) if isinstance(v, bytes) else str(v) for v in x.reshape(-1)]
+        return np.array(flat, dtype=str).reshape(x.shape) if flat else x.astype(str)
+    raise ValueError(f"[{layer.name}] expected string inputs, got dtype {x.dtype}")
+
+
+def _stable_hash(strings, num_buckets, key=None):
+    """Deterministic 64-bit hash (BLAKE2b, keyed by the salt) of each string, mod num_buckets."""
+    uniq, inv = np.unique(strings.reshape(-1), return_inverse=True)
+    h = np.empty(len(uniq), np.uint64)
+    for i, s in enumerate(uniq):
+        digest = hashlib.blake2b(str(s).encode("utf-8"), digest_size=8, key=key or b"").digest()
+        h[i] = int.from_bytes(digest, "little")
+    return (h % np.uint64(num_buckets)).astype(np.int64)[inv].reshape(strings.shape)
+
+
+class Hashing(Layer):
+    """Hashes strings or integers (integers hash as their decimal strings, as Keras does) into
+    `num_bins` bins; with `mask_value`, bin 0 is that value's and the others hash into
+    [1, num_bins). The hash is BLAKE2b (keyed by `salt`): deterministic across runs and
+    machines, but its values do not match TensorFlow's FarmHash / SipHash bins."""
+
+    _autocast = False
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False,
+                 **kwargs):
+        if num_bins is None or num_bins <= 0:
+            raise ValueError(f"[Hashing] The `num_bins` for `Hashing` cannot be `None` or "
+                             f"non-positive values. Received: num_bins={num_bins}.")
+        _int_dtype_kwargs(kwargs, output_mode)
+        super().__init__(**kwargs)
+        if output_mode == INT and self._np_dtype.kind not in "iu":
+            raise ValueError(f"[{self.name}] When `output_mode=\"int\"`, `dtype` should be an "
+                             f"integer type. Received: dtype={self._dtype_name}")
+        _check_mode(self, output_mode, (INT, ONE_HOT, MULTI_HOT, COUNT))
+        if sparse:
+            raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
+                             f"(received sparse={sparse})")
+        self.num_bins = int(num_bins)
+        self.mask_value = mask_value
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.salt = None
+        if salt is not None:
+            if isinstance(salt, (tuple, list)) and len(salt) == 2:
+                self.salt = [int(s) for s in salt]
+            elif isinstance(salt, (int, np.integer)):
+                self.salt = [int(salt), int(salt)]
+            else:
+                raise ValueError(f"[{self.name}] The `salt` argument for `Hashing` can only be "
+                                 "a tuple of size 2 integers, or a single integer. Received: "
+                                 f"salt={salt}.")
+
+    def _key(self):
+        if self.salt is None:
+            return None
+        return b"".join(int(s & (2 ** 64 - 1)).to_bytes(8, "little") for s in self.salt)
+
+    def compute_output_shape(self, input_shape):
+        return _encoded_shape(input_shape, self.output_mode, self.num_bins)
+
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        d = inputs._data
+        x = _host(d)
+        if x.dtype.kind in "iub":
+            strings = x.astype(np.int64).astype(str)
+        elif x.dtype.kind in "USO":
+            strings = _as_str_array(self, x)
+        else:
+            raise ValueError(f"[{self.name}] Hashing expects string or integer inputs, got "
+                             f"dtype {x.dtype} (input shape {x.shape})")
+        bins = self.num_bins
+        mask = None
+        if self.mask_value is not None and bins > 1:
+            bins -= 1
+            mask = strings == str(self.mask_value)
+        out = _stable_hash(strings, bins, self._key()) if strings.size else \
+            np.zeros(strings.shape, np.int64)
+        if mask is not None:
+            out = np.where(mask, 0, out + 1)
+        out = _encode_categorical(self, out, self.output_mode, self.num_bins, self._np_dtype)
+        return _result(out, d)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_bins": self.num_bins, "salt": self.salt,
+                       "mask_value": self.mask_value, "output_mode": self.output_mode,
+                       "sparse": self.sparse})
+        return config
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+class _IndexLookup(PreprocessingLayer):
+    """Keras's IndexLookup: index layout [mask (output_mode 'int' only)] + [OOV x
+    num_oov_indices] + vocabulary. Out-of-vocabulary values go to the OOV index (hashed over
+    several when num_oov_indices > 1: integers by floormod, strings by a stable hash, not
+    TensorFlow's); with num_oov_indices=0 they raise. `invert=True` maps indices back to
+    tokens. `adapt` orders the vocabulary by decreasing frequency, ties by decreasing token,
+    as Keras does."""
+
+    _is_string = False
+
+    def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary_dtype,
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 sparse=False, pad_to_max_tokens=False, **kwargs):
+        kwargs.pop("vocabulary_size", None)
+        kwargs.pop("has_static_table", None)
+        has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
+        if output_mode == "binary":
+            output_mode = MULTI_HOT
+        if output_mode == "tf-idf":
+            output_mode = TF_IDF
+        _int_dtype_kwargs(kwargs, output_mode)
+        super().__init__(**kwargs)
+        if max_tokens is not None and max_tokens <= 1:
+            raise ValueError(f"[{self.name}] If set, `max_tokens` must be greater than 1. "
+                             f"Received: max_tokens={max_tokens}")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError(f"[{self.name}] If pad_to_max_tokens is True, must set "
+                             f"`max_tokens`. Received: max_tokens={max_tokens}")
+        if num_oov_indices < 0:
+            raise ValueError(f"[{self.name}] `num_oov_indices` must be greater than or equal to "
+                             f"0. Received: num_oov_indices={num_oov_indices}")
+        _check_mode(self, output_mode, (INT, ONE_HOT, MULTI_HOT, COUNT, TF_IDF))
+        if output_mode == TF_IDF:
+            raise NotImplementedError(f"[{self.name}] output_mode='tf_idf' is not supported by "
+                                      "nabi's lookup layers")
+        if invert and output_mode != INT:
+            raise ValueError(f"[{self.name}] `output_mode` must be `'int'` when `invert` is "
+                             f"true. Received: output_mode={output_mode}")
+        if sparse:
+            raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
+                             f"(received sparse={sparse})")
+        if idf_weights is not None:
+            raise ValueError(f"[{self.name}] `idf_weights` should only be set if `output_mode` "
+                             f"is `'tf_idf'`. Received: idf_weights={idf_weights} and "
+                             f"output_mode={output_mode}")
+        if output_mode == INT and not invert and self._np_dtype.kind not in "iu":
+            raise ValueError(f"[{self.name}] When `output_mode='int'`, `dtype` should be an "
+                             f"integer type. Received: dtype={self._dtype_name}")
+        self.invert = bool(invert)
+        self.max_tokens = max_tokens
+        self.num_oov_indices = int(num_oov_indices)
+        self.mask_token = mask_token
+        self.oov_token = oov_token
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self.vocabulary_dtype = vocabulary_dtype
+        self.input_vocabulary = vocabulary
+        self._has_input_vocabulary = bool(has_input_vocabulary)
+        self._tokens = None        # the learned/set tokens (no special tokens), host array
+        self._sorted = None        # (sorted tokens, their indices) for lookups
+        self._counts = {}
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    # -- vocabulary ---------------------------------------------------------------------
+    def _oov_start_index(self):
+        return 1 if self.mask_token is not None and self.output_mode == INT else 0
+
+    def _token_start_index(self):
+        return self._oov_start_index() + self.num_oov_indices
+
+    def _tokens_of(self, values):
+        """Host array of this layer's token type."""
+        a = _host(values) if isinstance(values, (Tensor, DeviceArray)) else \
+            np.asarray(values if not isinstance(values, (list, tuple)) else list(values))
+        if self._is_string:
+            return _as_str_array(self, a, getattr(self, "encoding", "utf-8"))
+        if a.dtype.kind == "f":
+            a = a.astype(np.int64)
+        elif a.dtype.kind == "O":
+            a = a.astype(np.int64)
+        elif a.dtype.kind not in "biu":
+            raise ValueError(f"[{self.name}] {type(self).__name__} expects integer inputs, got "
+                             f"dtype {a.dtype}")
+        return a.astype(np.dtype(self.vocabulary_dtype))
+
+    def vocabulary_size(self):
+        """The size of the vocabulary, mask and OOV indices included."""
+        n = 0 if self._tokens is None else len(self._tokens)
+        return n + self._token_start_index()
+
+    vocab_size = vocabulary_size
+
+    def get_vocabulary(self, include_special_tokens=True):
+        tokens = [] if self._tokens is None else [t.item() if hasattr(t, "item") else t
+                                                  for t in self._tokens]
+        if self._is_string:
+            tokens = [str(t) for t in tokens]
+        if not include_special_tokens:
+            return tokens
+        special = [self.mask_token] * self._oov_start_index() + \
+            [self.oov_token] * self.num_oov_indices
+        return special + tokens
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        if idf_weights is not None:
+            raise ValueError(f"[{self.name}] `idf_weights` should only be set if output_mode is "
+                             f"`'tf_idf'`. Received: output_mode={self.output_mode} and "
+                             f"idf_weights={idf_weights}")
+        if isinstance(vocabulary, (str, os.PathLike)):   # a file, one token a line (Keras)
+            path = os.fspath(vocabulary)
+            if not os.path.exists(path):
+                raise ValueError(f"[{self.name}] Vocabulary file {path} does not exist.")
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            if lines and lines[-1] == "":
+                lines = lines[:-1]
+            vocabulary = lines if self._is_string else [int(v) for v in lines]
+        vocab = self._tokens_of(vocabulary).reshape(-1)
+        if vocab.size == 0:
+            raise ValueError(f"[{self.name}] Cannot set an empty vocabulary, you passed "
+                             f"{vocabulary}.")
+        token_start = self._token_start_index()
+        special = [self.mask_token] * self._oov_start_index() + \
+            [self.oov_token] * self.num_oov_indices
+        head = [v.item() if hasattr(v, "item") else v for v in vocab[:token_start]]
+        if self._is_string:
+            head = [str(v) for v in head]
+        tokens = vocab[token_start:] if len(head) == len(special) and head == special else vocab
+        uniq, counts = np.unique(tokens, return_counts=True)
+        if np.any(counts > 1):
+            raise ValueError(f"[{self.name}] The passed vocabulary has at least one repeated "
+                             "term. Please uniquify your dataset. The repeated terms are "
+                             f"{uniq[counts > 1].tolist()}")
+        if self.mask_token is not None and np.any(tokens == self._mask_key()):
+            raise ValueError(f"[{self.name}] Found reserved mask token at unexpected location "
+                             "in `vocabulary`. Note that passed `vocabulary` does not need to "
+                             "include the OOV and mask tokens. Either remove all mask and OOV "
+                             "tokens, or include them only at the start of the vocabulary in "
+                             f"precisely this order: {special}. Received: "
+                             f"mask_token={self.mask_token}")
+        if self.oov_token is not None and self.invert and np.any(tokens == self._oov_key()):
+            raise ValueError(f"[{self.name}] Found reserved OOV token at unexpected location in "
+                             "`vocabulary`. Either remove all mask and OOV tokens, or include "
+                             f"them only at the start of the vocabulary in precisely this "
+                             f"order: {special}. Received: oov_token={self.oov_token}")
+        new_size = token_start + len(tokens)
+        if self.max_tokens is not None and new_size > self.max_tokens:
+            raise ValueError(f"[{self.name}] Attempted to set a vocabulary larger than the "
+                             f"maximum vocab size. Passed vocab size is {new_size}, max vocab "
+                             f"size is {self.max_tokens}.")
+        self._set_tokens(tokens)
+
+    def _mask_key(self):
+        return str(self.mask_token) if self._is_string else self.mask_token
+
+    def _oov_key(self):
+        return str(self.oov_token) if self._is_string else self.oov_token
+
+    def _set_tokens(self, tokens):
+        tokens = np.asarray(tokens)
+        self._tokens = tokens
+        order = np.argsort(tokens, kind="stable")
+        self._sorted = (tokens[order], order.astype(np.int64) + self._token_start_index())
+
+    # -- adapt --------------------------------------------------------------------------
+    def reset_state(self):
+        self._counts = {}
+
+    def update_state(self, data):
+        if self._has_input_vocabulary:
+            raise ValueError(f"[{self.name}] Cannot adapt {type(self).__name__} layer after "
+                             "setting a static vocabulary via init argument or "
+                             "`set_vocabulary`.")
+        tokens = self._tokens_of(data).reshape(-1)
+        uniq, counts = np.unique(tokens, return_counts=True)
+        c = self._counts
+        for t, n in zip(uniq.tolist(), counts.tolist()):
+            c[t] = c.get(t, 0) + n
+
+    def finalize_state(self):
+        if self._has_input_vocabulary or not self._counts:
+            return
+        c = dict(self._counts)
+        if self.mask_token is not None:
+            c.pop(self._mask_key(), None)
+        if self.oov_token is not None:
+            c.pop(self._oov_key(), None)
+        if not c:
+            self._counts = {}
+            return
+        tokens = np.array(list(c.keys()),
+                          dtype=str if self._is_string else np.dtype(self.vocabulary_dtype))
+        counts = np.array(list(c.values()), np.int64)
+        order = np.lexsort((tokens, counts))[::-1]
+        if self.max_tokens:
+            order = order[:self.max_tokens - self._token_start_index()]
+        self._set_tokens(tokens[order])
+        self._counts = {}
+
+    def build(self, input_shape):
+        self.built = True
+
+    # -- call ---------------------------------------------------------------------------
+    def _depth(self):
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def compute_output_shape(self, input_shape):
+        if self.output_mode == INT:
+            return tuple(input_shape)
+        return (tuple(input_shape)[0] if len(input_shape) else None, self._depth())
+
+    def _lookup(self, keys):
+        """Indices of `keys` in the vocabulary; -1 where absent."""
+        out = np.full(keys.shape, -1, np.int64)
+        if self._sorted is None or not keys.size:
+            return out
+        st, si = self._sorted
+        pos = np.searchsorted(st, keys)
+        pos_c = np.minimum(pos, len(st) - 1)
+        hit = (pos < len(st)) & (st[pos_c] == keys)
+        out[hit] = si[pos_c[hit]]
+        return out
+
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        if self.output_mode != INT and not self.pad_to_max_tokens and self._tokens is None:
+            raise RuntimeError(f"[{self.name}] When using `output_mode={self.output_mode}` and "
+                               "`pad_to_max_tokens=False`, you must set the layer's vocabulary "
+                               "before calling it. Either pass a `vocabulary` argument to the "
+                               "layer, or call `adapt` with some sample data.")
+        d = inputs._data
+        if self.invert:
+            return self._call_invert(d)
+        keys = self._tokens_of(d)
+        idx = self._lookup(keys)
+        masked = (keys == self._mask_key()) if self.mask_token is not None else None
+        oov = idx < 0 if masked is None else (idx < 0) & ~masked
+        if self.num_oov_indices == 0:
+            if np.any(oov):
+                bad = np.unique(keys[oov])[:10].tolist()
+                raise ValueError(f"[{self.name}] When `num_oov_indices=0` all inputs should be "
+                                 f"in vocabulary, found OOV values {bad}, consider setting "
+                                 "`num_oov_indices=1`.")
+        elif self.num_oov_indices == 1:
+            idx[oov] = self._oov_start_index()
+        elif np.any(oov):
+            if self._is_string:
+                h = _stable_hash(keys[oov], self.num_oov_indices)
+            else:
+                h = np.mod(keys[oov].astype(np.int64), self.num_oov_indices)
+            idx[oov] = h + self._oov_start_index()
+        if masked is not None:
+            idx[masked] = 0 if self.output_mode == INT else -1   # dropped by the encoding
+        out = _encode_categorical(self, idx, self.output_mode, self._depth(), self._np_dtype)
+        return _result(out, d)
+
+    def _call_invert(self, d):
+        x = _host(d)
+        if x.dtype.kind not in "biu":
+            raise ValueError(f"[{self.name}] with invert=True the inputs are indices (integers), "
+                             f"got dtype {x.dtype}")
+        x = x.astype(np.int64)
+        vocab = self.get_vocabulary(include_special_tokens=True)
+        if self._is_string:
+            table = np.array([str(v) if v is not None else "" for v in vocab], dtype=object)
+            oov = str(self.oov_token)
+        else:
+            table = np.array([self.oov_token if v is None else v for v in vocab], np.int64)
+            oov = self.oov_token
+        valid = (x >= 0) & (x < len(table))
+        out = np.empty(x.shape, table.dtype)
+        out[...] = oov
+        out[valid] = table[x[valid]]
+        if self.mask_token is not None:
+            out[x == 0] = self._mask_key()
+        if self._is_string:
+            out = out.astype(str)
+            return _wrap(out)
+        return _result(out.astype(np.dtype(self.vocabulary_dtype)), d)
+
+    def get_config(self):
+        config = super().get_config()
+        vocab = self.get_vocabulary(include_special_tokens=False) if self._tokens is not None \
+            else None
+        config.update({"invert": self.invert, "max_tokens": self.max_tokens,
+                       "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
+                       "mask_token": self.mask_token, "output_mode": self.output_mode,
+                       "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
+                       "vocabulary_dtype": self.vocabulary_dtype, "idf_weights": None,
+                       "vocabulary": vocab,
+                       "vocabulary_size": self.vocabulary_size()})
+        if vocab is not None and not self._has_input_vocabulary:
+            config["has_input_vocabulary"] = False   # adapted: may be adapted again
+        return config
+
+
+class IntegerLookup(_IndexLookup):
+    """Maps integers to indices of a vocabulary (given, or learned by `adapt`): see
+    `_IndexLookup` for the index layout. Defaults as Keras: one OOV index, oov_token=-1,
+    no mask token."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+                 vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
+                 output_mode="int", sparse=False, pad_to_max_tokens=False, **kwargs):
+        if vocabulary_dtype not in ("int64", "int32"):
+            raise ValueError(f"[IntegerLookup] `vocabulary_dtype` must be 'int64' or 'int32'. "
+                             f"Received: vocabulary_dtype={vocabulary_dtype}")
+        if max_tokens is not None and max_tokens <= 0:
+            raise ValueError(f"[IntegerLookup] If `max_tokens` is set, it must be greater than "
+                             f"0. Received: max_tokens={max_tokens}")
+        if num_oov_indices < 0:
+            raise ValueError(f"[IntegerLookup] The value of `num_oov_indices` argument for "
+                             f"`IntegerLookup` must >= 0. Received: num_oov_indices="
+                             f"{num_oov_indices}")
+        if mask_token is not None:
+            mask_token = int(mask_token)
+        if oov_token is not None:
+            oov_token = int(oov_token)
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token,
+                         vocabulary_dtype=vocabulary_dtype, vocabulary=vocabulary,
+                         idf_weights=idf_weights, invert=invert, output_mode=output_mode,
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+
+
+class StringLookup(_IndexLookup):
+    """Maps strings to indices of a vocabulary (given, or learned by `adapt`): see
+    `_IndexLookup` for the index layout. Defaults as Keras: one OOV index, oov_token='[UNK]',
+    no mask token. Inputs may be str or bytes (decoded with `encoding`); `invert=True`
+    returns str tokens."""
+
+    _is_string = True
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
+                 vocabulary=None, idf_weights=None, encoding="utf-8", invert=False,
+                 output_mode="int", sparse=False, pad_to_max_tokens=False, **kwargs):
+        kwargs.pop("vocabulary_dtype", None)
+        self.encoding = encoding or "utf-8"
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token, vocabulary_dtype="string",
+                         vocabulary=vocabulary, idf_weights=idf_weights, invert=invert,
+                         output_mode=output_mode, sparse=sparse,
+                         pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("vocabulary_dtype", None)
+        config["encoding"] = self.encoding
+        return config
+
+
+# ----------------------------------------------------------------------------- image helpers
+
+H_AXIS, W_AXIS = -3, -2
+
+
+def _check_image(layer, d):
+    if d.ndim not in (3, 4):
+        raise ValueError(f"[{layer.name}] {type(layer).__name__} expects images of shape "
+                         f"(height, width, channels) or (batch, height, width, channels), got "
+                         f"shape {tuple(d.shape)}")
+
+
+def _image_batch(layer, inputs):
+    """(host float batch (B, H, W, C), was_unbatched, source storage) for an image input."""
+    d = inputs._data
+    _check_image(layer, d)
+    x = _host(d)
+    if x.dtype.kind != "f":
+        x = x.astype(layer._np_dtype)
+    return (x[None] if d.ndim == 3 else x), d.ndim == 3, d
+
+
+def _image_out(layer, x, unbatched, src):
+    x = np.asarray(x, layer._np_dtype if layer._np_dtype.kind == "f" else np.float32)
+    return _result(x[0] if unbatched else x, src)
+
+
+def _image_output_shape(input_shape, height, width):
+    s = list(input_shape)
+    if len(s) < 3:
+        return tuple(s)
+    s[H_AXIS] = height
+    s[W_AXIS] = width
+    return tuple(s)
+
+
+def _resize_weights(in_size, out_size):
+    """TF's half-pixel-centre bilinear source rows: lower/upper index and the lerp weight."""
+    scale = in_size / out_size
+    src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
+    f = np.floor(src)
+    lo = np.maximum(f, 0).astype(np.int64)
+    hi = np.minimum(np.ceil(src), in_size - 1).astype(np.int64)
+    return lo, hi, (src - f)
+
+
+def _resize(x, height, width, interpolation):
+    """tf.image.resize (antialias=False, half-pixel centres) of a (B, H, W, C) float batch:
+    separable gathers, in TF's order (lerp along x on the two source rows, then along y)."""
+    B, H, W, C = x.shape
+    if interpolation == "nearest":
+        def idx(n_in, n_out):
+            i = np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64)
+            return np.clip(i, 0, n_in - 1)
+        return np.take(np.take(x, idx(H, height), axis=1), idx(W, width), axis=2)
+    ylo, yhi, yl = _resize_weights(H, height)
+    xlo, xhi, xl = _resize_weights(W, width)
+    left = np.take(x, xlo, axis=2)
+    cols = left + (np.take(x, xhi, axis=2) - left) * xl.astype(x.dtype)[None, None, :, None]
+    top = np.take(cols, ylo, axis=1)
+    return top + (np.take(cols, yhi, axis=1) - top) * yl.astype(x.dtype)[None, :, None, None]
+
+
+def _smart_resize(x, height, width, interpolation="bilinear"):
+    """Keras's smart_resize: the largest centred crop with the target aspect ratio, resized."""
+    B, H, W, C = x.shape
+    crop_h = min(H, int(np.float32(W * height) / np.float32(width)))
+    crop_w = min(W, int(np.float32(H * width) / np.float32(height)))
+    h0 = int(np.float32(H - crop_h) / 2)
+    w0 = int(np.float32(W - crop_w) / 2)
+    return _resize(x[:, h0:h0 + crop_h, w0:w0 + crop_w], height, width, interpolation)
+
+
+_INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def _check_size(layer, height, width):
+    for what, v in (("height", height), ("width", width)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"[{layer.name}] `{what}` must be a positive integer. Received: "
+                             f"{what}={v!r}")
+
+
+# ----------------------------------------------------------------------------- Resizing / crops
+
+
+class Resizing(Layer):
+    """Resizes images to (height, width) like tf.image.resize (half-pixel centres, no
+    antialiasing): 'bilinear' or 'nearest'. With crop_to_aspect_ratio=True the largest centred
+    window with the target aspect ratio is cropped first (Keras's smart_resize). Float output."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        _check_size(self, height, width)
+        if interpolation not in _INTERPOLATIONS:
+            raise NotImplementedError(f"[{self.name}] interpolation {interpolation!r} is not "
+                                      f"supported by nabi; use one of {list(_INTERPOLATIONS)}")
+        self.height = int(height)
+        self.width = int(width)
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        x, unb, src = _image_batch(self, inputs)
+        if self.crop_to_aspect_ratio:
+            y = _smart_resize(x, self.height, self.width, self.interpolation)
+        else:
+            y = _resize(x, self.height, self.width, self.interpolation)
+        return _image_out(self, y, unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return _image_output_shape(input_shape, self.height, self.width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height": self.height, "width": self.width,
+                       "interpolation": self.interpolation,
+                       "crop_to_aspect_ratio": self.crop_to_aspect_ratio})
+        return config
+
+
+def _crop(inputs, h0, w0, height, width):
+    """A tensor slice (on the input's device, recorded on the tape)."""
+    if inputs._data.ndim == 4:
+        return inputs[:, h0:h0 + height, w0:w0 + width, :]
+    return inputs[h0:h0 + height, w0:w0 + width, :]
+
+
+class CenterCrop(Layer):
+    """Crops the centre (height, width) window (start at floor(diff / 2)); an image smaller
+    than the target is smart-resized instead, as Keras does."""
+
+    def __init__(self, height, width, **kwargs):
+        super().__init__(**kwargs)
+        _check_size(self, height, width)
+        self.height = int(height)
+        self.width = int(width)
+
+    def call(self, inputs):
+        inputs = _as_tensor(inputs)
+        d = inputs._data
+        _check_image(self, d)
+        h_diff = d.shape[H_AXIS] - self.height
+        w_diff = d.shape[W_AXIS] - self.width
+        if h_diff >= 0 and w_diff >= 0:
+            if d.dtype.kind != "f":
+                inputs = _m.cast(inputs, self._dtype_name)
+            return _crop(inputs, h_diff // 2, w_diff // 2, self.height, self.width)
+        x, unb, src = _image_batch(self, inputs)
+        return _image_out(self, _smart_resize(x, self.height, self.width), unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return _image_output_shape(input_shape, self.height, self.width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height": self.height, "width": self.width})
+        return config
+
+
+# ----------------------------------------------------------------------------- random layers
+
+
+class _RandomLayer(Layer):
+    """A layer with its own NumPy generator, seeded at construction from nabi's generator."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        from ...ops.random_ops import _generator
+        self.seed = seed
+        base = int(_generator(None if seed is None else int(seed)).integers(2 ** 63))
+        self._rng = np.random.default_rng(base)
+
+    @staticmethod
+    def _active(training):
+        return True if training is None else bool(training)
+
+
+def _factor_pair(layer, name, factor):
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ValueError(f"[{layer.name}] `{name}` must be a number or a pair of numbers. "
+                             f"Received: {name}={factor}")
+        return float(factor[0]), float(factor[1])
+    if not isinstance(factor, numbers.Real):
+        raise ValueError(f"[{layer.name}] `{name}` must be a number or a pair of numbers. "
+                         f"Received: {name}={factor!r}")
+    return -float(factor), float(factor)
+
+
+def _check_fill(layer, fill_mode, interpolation):
+    if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
+        raise NotImplementedError(f"[{layer.name}] Unknown `fill_mode` {fill_mode}. Only "
+                                  "`reflect`, `wrap`, `constant` and `nearest` are supported.")
+    if interpolation not in _INTERPOLATIONS:
+        raise NotImplementedError(f"[{layer.name}] Unknown `interpolation` {interpolation}. "
+                                  "Only `nearest` and `bilinear` are supported.")
+
+
+def _transform(x, transforms, fill_mode, fill_value, interpolation):
+    """TF's ImageProjectiveTransform for affine transforms: transforms (B, 8) rows
+    [a0, a1, a2, b0, b1, b2, 0, 0] map output (x=col, y=row) to input
+    (a0 x + a1 y + a2, b0 x + b1 y + b2). Resampled by preprocessing.image.affine_resample
+    (row/col matrices); 'wrap' differs from TF's within one pixel of the seam."""
+    from ..preprocessing.image import affine_resample
+    t = np.asarray(transforms, np.float64)
+    mats = np.stack([np.stack([t[:, 4], t[:, 3], t[:, 5]], -1),
+                     np.stack([t[:, 1], t[:, 0], t[:, 2]], -1)], 1)   # (B, 2, 3) row/col
+    order = 0 if interpolation == "nearest" else 1
+    return affine_resample(x, mats, fill_mode, fill_value, order)
+
+
+class RandomCrop(_RandomLayer):
+    """While training, crops one random (height, width) window, the same for the whole batch
+    (Keras 2.15). At inference, or when the image is smaller than the target, the image is
+    smart-resized (largest centred window with the target aspect ratio, resized)."""
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        _check_size(self, height, width)
+        self.height = int(height)
+        self.width = int(width)
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        d = inputs._data
+        _check_image(self, d)
+        h_diff = d.shape[H_AXIS] - self.height
+        w_diff = d.shape[W_AXIS] - self.width
+        if self._active(training) and h_diff >= 0 and w_diff >= 0:
+            r = self._rng.integers(0, 2 ** 31 - 1, 2)
+            if d.dtype.kind != "f":
+                inputs = _m.cast(inputs, self._dtype_name)
+            return _crop(inputs, int(r[0] % (h_diff + 1)), int(r[1] % (w_diff + 1)),
+                         self.height, self.width)
+        x, unb, src = _image_batch(self, inputs)
+        return _image_out(self, _smart_resize(x, self.height, self.width), unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return _image_output_shape(input_shape, self.height, self.width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height": self.height, "width": self.width, "seed": self.seed})
+        return config
+
+
+HORIZONTAL, VERTICAL = "horizontal", "vertical"
+HORIZONTAL_AND_VERTICAL = "horizontal_and_vertical"
+
+
+class RandomFlip(_RandomLayer):
+    """While training, flips each image left-right ('horizontal') and/or top-bottom
+    ('vertical'), each with probability 1/2, independently per image."""
+
+    def __init__(self, mode=HORIZONTAL_AND_VERTICAL, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if mode not in (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL):
+            raise ValueError(f"[{self.name}] RandomFlip layer {self.name} received an unknown "
+                             f"mode argument {mode}")
+        self.mode = mode
+        self.horizontal = mode in (HORIZONTAL, HORIZONTAL_AND_VERTICAL)
+        self.vertical = mode in (VERTICAL, HORIZONTAL_AND_VERTICAL)
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        _check_image(self, inputs._data)
+        if not self._active(training):
+            return inputs
+        x, unb, src = _image_batch(self, inputs)
+        B = x.shape[0]
+        if self.horizontal:
+            f = self._rng.random(B) < 0.5
+            x = np.where(f[:, None, None, None], x[:, :, ::-1], x)
+        if self.vertical:
+            f = self._rng.random(B) < 0.5
+            x = np.where(f[:, None, None, None], x[:, ::-1], x)
+        return _image_out(self, x, unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mode": self.mode, "seed": self.seed})
+        return config
+
+
+class _AffineLayer(_RandomLayer):
+    """Shared pieces of RandomRotation / RandomZoom / RandomTranslation."""
+
+    def _affine_init(self, fill_mode, interpolation, fill_value):
+        _check_fill(self, fill_mode, interpolation)
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
+        self.fill_value = float(fill_value)
+
+    def _transforms(self, B, H, W):
+        raise NotImplementedError
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        _check_image(self, inputs._data)
+        if not self._active(training):
+            return inputs
+        x, unb, src = _image_batch(self, inputs)
+        B, H, W, _ = x.shape
+        t = self._transforms(B, float(H), float(W))
+        y = _transform(x, t, self.fill_mode, self.fill_value, self.interpolation)
+        return _image_out(self, y, unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+def _rotation_transforms(angles, h, w):
+    """Keras's get_rotation_matrix (counter-clockwise about the centre), (B, 8)."""
+    c, s = np.cos(angles), np.sin(angles)
+    x_off = ((w - 1) - (c * (w - 1) - s * (h - 1))) / 2.0
+    y_off = ((h - 1) - (s * (w - 1) + c * (h - 1))) / 2.0
+    z = np.zeros_like(angles)
+    return np.stack([c, -s, x_off, s, c, y_off, z, z], 1)
+
+
+class RandomRotation(_AffineLayer):
+    """While training, rotates each image by a random angle in [lower, upper] x 2pi
+    (factor=0.1: up to +-36 degrees; positive is counter-clockwise), filling per `fill_mode`
+    ('reflect', 'wrap', 'constant' with `fill_value`, 'nearest')."""
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = factor
+        self.lower, self.upper = _factor_pair(self, "factor", factor)
+        if self.upper < self.lower:
+            raise ValueError(f"[{self.name}] `factor` argument cannot have a negative value. "
+                             f"Received: factor={factor}")
+        self._affine_init(fill_mode, interpolation, fill_value)
+
+    def _transforms(self, B, H, W):
+        angles = self._rng.uniform(self.lower * 2.0 * np.pi, self.upper * 2.0 * np.pi, B)
+        return _rotation_transforms(angles, H, W)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"factor": self.factor, "fill_mode": self.fill_mode,
+                       "fill_value": self.fill_value, "interpolation": self.interpolation,
+                       "seed": self.seed})
+        return config
+
+
+class RandomZoom(_AffineLayer):
+    """While training, zooms each image by 1 + a random value in the height (and width)
+    factor range: a positive factor zooms out, a negative one zooms in; without
+    `width_factor` both axes use the same zoom."""
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.height_factor = height_factor
+        self.height_lower, self.height_upper = _factor_pair(self, "height_factor",
+                                                            height_factor)
+        if abs(self.height_lower) > 1.0 or abs(self.height_upper) > 1.0:
+            raise ValueError(f"[{self.name}] `height_factor` argument must have values between "
+                             f"[-1, 1]. Received: height_factor={height_factor}")
+        self.width_factor = width_factor
+        if width_factor is not None:
+            self.width_lower, self.width_upper = _factor_pair(self, "width_factor",
+                                                              width_factor)
+            if self.width_lower < -1.0 or self.width_upper < -1.0:
+                raise ValueError(f"[{self.name}] `width_factor` argument must have values "
+                                 f"larger than -1. Received: width_factor={width_factor}")
+        self._affine_init(fill_mode, interpolation, fill_value)
+
+    def _transforms(self, B, H, W):
+        zy = self._rng.uniform(1.0 + self.height_lower, 1.0 + self.height_upper, B)
+        if self.width_factor is not None:
+            zx = self._rng.uniform(1.0 + self.width_lower, 1.0 + self.width_upper, B)
+        else:
+            zx = zy
+        x_off = ((W - 1.0) / 2.0) * (1.0 - zx)
+        y_off = ((H - 1.0) / 2.0) * (1.0 - zy)
+        z = np.zeros(B)
+        return np.stack([zx, z, x_off, z, zy, y_off, z, z], 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height_factor": self.height_factor, "width_factor": self.width_factor,
+                       "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                       "interpolation": self.interpolation, "seed": self.seed})
+        return config
+
+
+class RandomTranslation(_AffineLayer):
+    """While training, shifts each image by a random fraction of its height and width (a
+    positive height factor shifts down, a positive width factor right)."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        for name, f in (("height", height_factor), ("width", width_factor)):
+            lo, hi = _factor_pair(self, f"{name}_factor", f)
+            if hi < lo:
+                raise ValueError(f"[{self.name}] `{name}_factor` cannot have upper bound less "
+                                 f"than lower bound, got {f}")
+            if abs(lo) > 1.0 or abs(hi) > 1.0:
+                raise ValueError(f"[{self.name}] `{name}_factor` argument must have values "
+                                 f"between [-1, 1]. Received: {name}_factor={f}")
+            setattr(self, f"{name}_lower", lo)
+            setattr(self, f"{name}_upper", hi)
+        self._affine_init(fill_mode, interpolation, fill_value)
+
+    def _transforms(self, B, H, W):
+        dy = self._rng.uniform(self.height_lower, self.height_upper, B) * H
+        dx = self._rng.uniform(self.width_lower, self.width_upper, B) * W
+        one, z = np.ones(B), np.zeros(B)
+        return np.stack([one, z, -dx, z, one, -dy, z, z], 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height_factor": self.height_factor, "width_factor": self.width_factor,
+                       "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                       "interpolation": self.interpolation, "seed": self.seed})
+        return config
+
+
+class RandomContrast(_RandomLayer):
+    """While training, adjusts contrast by one random factor in [1 - lower, 1 + upper] for the
+    batch (tf.image.random_contrast): (x - mean) * factor + mean with the mean of each image
+    and channel, then clipped to [0, 255]."""
+
+    def __init__(self, factor, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = factor
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2:
+                raise ValueError(f"[{self.name}] `factor` must be a number or a pair of numbers. "
+                                 f"Received: factor={factor}")
+            self.lower, self.upper = float(factor[0]), float(factor[1])
+        else:
+            self.lower = self.upper = float(factor)
+        if self.lower < 0.0 or self.upper < 0.0 or self.lower > 1.0:
+            raise ValueError(f"[{self.name}] `factor` argument cannot have negative values or "
+                             f"values greater than 1. Received: factor={factor}")
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        _check_image(self, inputs._data)
+        if not self._active(training):
+            return inputs
+        x, unb, src = _image_batch(self, inputs)
+        f = self._rng.uniform(1.0 - self.lower, 1.0 + self.upper)
+        mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
+        y = np.clip((x - mean) * f + mean, 0, 255)
+        return _image_out(self, y, unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"factor": self.factor, "seed": self.seed})
+        return config
+
+
+class RandomBrightness(_RandomLayer):
+    """While training, adds to each image one random delta in factor x (value range width),
+    then clips to `value_range` (default [0, 255])."""
+
+    _FACTOR_ERROR = ("The `factor` argument should be a number (or a list of two numbers) in "
+                     "the range [-1.0, 1.0]. ")
+    _RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2:
+                raise ValueError(f"[{self.name}] {self._FACTOR_ERROR}Got {factor}")
+            for v in factor:
+                self._check_factor(v)
+            self._factor = sorted(float(v) for v in factor)
+        elif isinstance(factor, numbers.Real):
+            self._check_factor(factor)
+            self._factor = [-abs(float(factor)), abs(float(factor))]
+        else:
+            raise ValueError(f"[{self.name}] {self._FACTOR_ERROR}Got {factor}")
+        if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+            raise ValueError(f"[{self.name}] {self._RANGE_ERROR}Got {value_range}")
+        self._value_range = sorted(float(v) for v in value_range)
+
+    def _check_factor(self, v):
+        if not isinstance(v, numbers.Real) or v > 1.0 or v < -1.0:
+            raise ValueError(f"[{self.name}] {self._FACTOR_ERROR}Got {v}")
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        _check_image(self, inputs._data)
+        if not self._active(training):
+            return inputs
+        x, unb, src = _image_batch(self, inputs)
+        lo, hi = self._value_range
+        delta = self._rng.uniform(self._factor[0], self._factor[1], (x.shape[0], 1, 1, 1))
+        y = np.clip(x + (delta * (hi - lo)).astype(x.dtype), lo, hi)
+        return _image_out(self, y, unb, src)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"factor": list(self._factor), "value_range": list(self._value_range),
+                       "seed": self.seed})
+        return config
