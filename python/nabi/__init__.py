@@ -32,6 +32,10 @@ from .ops.math_ops import (abs, add, add_n, argmax, argmin, cast, clip_by_value,
                            saturate_cast, sign, sin, sqrt, square, squared_difference, subtract,
                            tensordot, truediv)
 from .ops.nn_ops import sigmoid, tanh  # noqa: F401
+from .ops.linalg_ops import einsum, norm  # noqa: F401
+from .ops.clip_ops import clip_by_global_norm, clip_by_norm  # noqa: F401
+from .ops.scatter_ops import (scatter_nd, sequence_mask, tensor_scatter_nd_add,  # noqa: F401
+                              tensor_scatter_nd_sub, tensor_scatter_nd_update)
 from . import math, nn, random, linalg, config, cuda, test, data, train  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 

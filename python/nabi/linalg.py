@@ -1,3 +1,5 @@
 """`nabi.linalg`."""
 from .ops.math_ops import matmul, tensordot  # noqa: F401
 from .ops.nn_ops import l2_normalize  # noqa: F401
+from .ops.linalg_ops import (band_part, det, diag, diag_part, einsum, global_norm, inv,  # noqa: F401
+                             matrix_transpose, norm, slogdet, trace)

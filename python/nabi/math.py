@@ -11,3 +11,7 @@ from .ops.math_ops import (abs, add, add_n, argmax, argmin, atan2, ceil, cos, cu
 from .ops.nn_ops import sigmoid, softplus, tanh, log_softmax, softmax  # noqa: F401
 from .ops.math_ops import negative as neg  # noqa: F401
 from .ops.nn_ops import l2_normalize  # noqa: F401
+from .ops.math_ops import count_nonzero, cumprod  # noqa: F401
+from .ops.sort_ops import in_top_k, top_k  # noqa: F401
+from .ops.segment_ops import (segment_max, segment_mean, segment_sum,  # noqa: F401
+                              unsorted_segment_sum)

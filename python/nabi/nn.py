@@ -7,3 +7,4 @@ from .ops.nn_ops import (batch_normalization, bias_add, dense, dropout, elu, exp
                          sparse_softmax_cross_entropy_with_logits, swish, tanh,
                          weighted_cross_entropy_with_logits)
 from .ops.conv_ops import *  # noqa
+from .ops.sort_ops import in_top_k, top_k  # noqa: F401

@@ -8,3 +8,8 @@ from .math_ops import *  # noqa: F401,F403
 from .math_ops import (abs, add, cast, divide, equal, floordiv, floormod, greater,  # noqa: F401
                        greater_equal, less, less_equal, logical_and, logical_not, logical_or,
                        logical_xor, matmul, multiply, negative, not_equal, pow, subtract)
+from .linalg_ops import *  # noqa: F401,F403
+from .clip_ops import *  # noqa: F401,F403
+from .scatter_ops import *  # noqa: F401,F403
+from .segment_ops import *  # noqa: F401,F403
+from .sort_ops import *  # noqa: F401,F403

@@ -379,12 +379,49 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
 
 
 def gather_nd(params, indices, batch_dims=0, name=None):
+    """Slices of `params` at the index tuples in the last axis of `indices` (..., K); the
+    result has shape indices.shape[:-1] + params.shape[batch_dims + K:]. With batch_dims = b
+    the first b axes of params and indices are batch axes indexed together."""
     x = t_(params)
     ind = _asarray(indices._data if isinstance(indices, Tensor) else indices)
-    if type(x._data) is not np.ndarray and ind.ndim >= 1:
+    a = x._data
+    if ind.ndim < 1 or (ind.dtype.kind not in "iu" and ind.size):
+        raise ValueError(f"[gather_nd] indices must be an integer tensor of rank >= 1 (..., K), "
+                         f"got shape {tuple(ind.shape)} ({ind.dtype})")
+    b = int(batch_dims._data.item() if isinstance(batch_dims, Tensor) else batch_dims)
+    if b:
+        if not 0 < b < ind.ndim or b > a.ndim or tuple(a.shape[:b]) != tuple(ind.shape[:b]):
+            raise ValueError(f"[gather_nd] batch_dims={b} needs params {tuple(a.shape)} and "
+                             f"indices {tuple(ind.shape)} to share their first {b} dimensions "
+                             "(and indices to have more)")
+        # prepend each index tuple's batch coordinates, then gather with batch_dims=0
+        grid = np.indices(ind.shape[:b], dtype=np.int64)             # (b, *B)
+        grid = np.moveaxis(grid, 0, -1).reshape(ind.shape[:b] + (1,) * (ind.ndim - 1 - b) + (b,))
+        grid = np.broadcast_to(grid, ind.shape[:-1] + (b,))
+        if type(ind) is not np.ndarray:
+            grid = to_device(np.ascontiguousarray(grid), "cuda")
+        ind = np.concatenate([grid, ind.astype(np.int64)], axis=-1)
+    if ind.shape[-1] > a.ndim:
+        raise ValueError(f"[gather_nd] indices of shape {tuple(ind.shape)} have "
+                         f"{ind.shape[-1]} coordinates but params {tuple(a.shape)} has rank "
+                         f"{a.ndim}")
+    if ind.size:
+        lead = np.asarray(a.shape[:ind.shape[-1]], np.int64)
+        dev_ind = type(ind) is not np.ndarray
+        # one device-side test for GPU indices; the details (error path only) on the host
+        if not dev_ind or bool(np.any((ind < 0) | (ind >= to_device(lead, "cuda")))):
+            h = to_device(ind, "cpu")
+            bad = (h < 0) | (h >= lead)
+            if bad.any():
+                pos = tuple(int(i) for i in np.argwhere(bad.any(axis=-1))[0])
+                raise IndexError(f"[gather_nd] an index is out of range: indices{list(pos)} = "
+                                 f"{h[pos].tolist()} does not index into params of shape "
+                                 f"{list(a.shape)}")
+    if type(a) is not np.ndarray:
         return _gather_nd_device(x, ind)
+    ind = ind.astype(np.int64)
     idx = tuple(np.moveaxis(ind, -1, 0))
-    return getitem(x, idx if ind.ndim > 1 else tuple(ind))
+    return getitem(x, idx if ind.ndim > 1 else tuple(int(i) for i in ind))
 
 
 def _gather_nd_device(x, ind):

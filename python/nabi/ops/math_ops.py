@@ -3,6 +3,8 @@
 Elementwise ops and reductions run on NumPy's loops (they are memory-bound); matmul runs
 on nabi's own GEMM (csrc/cpu/gemm.cpp). Each op records its backward rule on the tape.
 """
+import builtins as _builtins
+
 import numpy as np
 
 from ..framework.device import asarray as _asarray
@@ -332,9 +334,15 @@ def _reduce(op, x, axis, keepdims, fwd, bwd):
     return out
 
 
+def _int_keep(a):
+    """The accumulation dtype that keeps an integer tensor's dtype (TF: int32 sums are int32;
+    NumPy would widen them to int64)."""
+    return a.dtype if a.dtype.kind in "iu" else None
+
+
 def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     return _reduce("reduce_sum", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.sum(a, axis=ax, keepdims=k),
+                   lambda a, ax, k: np.sum(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
                    lambda g, a, o, ax, k: _expand_grad(g, a.shape, ax, k))
 
 
@@ -396,7 +404,8 @@ def _prod_bwd(g, a, o, ax, k):
 
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
     return _reduce("reduce_prod", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.prod(a, axis=ax, keepdims=k), _prod_bwd)
+                   lambda a, ax, k: np.prod(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
+                   _prod_bwd)
 
 
 def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
@@ -478,6 +487,95 @@ def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
             return (np.flip(r, axis) if not reverse else r,)
         record((x,), out, bwd)
     return out
+
+
+def _scan_axis(op, x, axis):
+    a = x._data
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] input must have rank >= 1, got a scalar")
+    if isinstance(axis, Tensor):
+        axis = axis._data.item()
+    axis = int(axis)
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of range for shape {tuple(a.shape)}")
+    return axis % a.ndim
+
+
+def _axis_slice(v, axis, lo, hi):
+    idx = [slice(None)] * v.ndim
+    idx[axis] = slice(lo, hi)
+    return v[tuple(idx)]
+
+
+def _shift(v, axis, k, fill):
+    """v moved k places along `axis` (k > 0: towards higher indices), the gap filled with
+    `fill`; works on host and device arrays."""
+    n = v.shape[axis]
+    k = _builtins.min(_builtins.abs(k), n) * (1 if k >= 0 else -1)
+    if k == 0:
+        return v
+    shp = list(v.shape)
+    shp[axis] = _builtins.abs(k)
+    pad = np.full_like(v, fill, shape=tuple(shp))
+    if k > 0:
+        return np.concatenate([pad, _axis_slice(v, axis, 0, n - k)], axis=axis)
+    return np.concatenate([_axis_slice(v, axis, -k, n), pad], axis=axis)
+
+
+def _cumprod_grad(g, v, axis, exclusive):
+    """Gradient of (exclusive) cumprod(v) along `axis`, without dividing by v (exact with
+    zeros): grad_i = P_i * S_i, P the exclusive prefix product and S_i = b_i + v_{i+1} S_{i+1}
+    (b = g, or g moved one place down when exclusive) -- a suffix scan of affine maps done
+    in log2(n) doubling steps of elementwise ops, so it runs on host and device arrays."""
+    n = v.shape[axis]
+    p = _shift(np.cumprod(v, axis=axis, dtype=v.dtype), axis, 1, 1)
+    b = _shift(g, axis, -1, 0) if exclusive else g
+    m = _shift(v, axis, -1, 0)
+    s = 1
+    while s < n:
+        b = b + m * _shift(b, axis, -s, 0)
+        m = m * _shift(m, axis, -s, 0)
+        s *= 2
+    return p * b
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    """Cumulative product along `axis` (TF's `tf.math.cumprod`): `exclusive` starts each
+    product at 1, `reverse` runs it from the end. The gradient is exact with zeros."""
+    x = t_(x)
+    a = x._data
+    ax = _scan_axis("cumprod", x, axis)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"[cumprod] input must be a float or integer tensor, got {a.dtype.name} "
+                        f"{tuple(a.shape)}")
+    v = np.flip(a, ax) if reverse else a
+    r = np.cumprod(v, axis=ax, dtype=a.dtype)
+    if exclusive:
+        r = _shift(r, ax, 1, 1)
+    out = _wrap(contiguous(np.flip(r, ax)) if reverse else r)
+    if _tapes and is_float(a):
+        def bwd(g, n):
+            gg = np.flip(g, ax) if reverse else g
+            r = _cumprod_grad(gg, v, ax, exclusive)
+            return (np.flip(r, ax) if reverse else r,)
+        record((x,), out, bwd)
+    return out
+
+
+def count_nonzero(input, axis=None, keepdims=False, dtype=_dt.int64, name=None):  # noqa: A002
+    """Number of non-zero elements (non-empty strings) along `axis`, as `dtype` (int64)."""
+    x = t_(input)
+    a = x._data
+    axes = norm_axis("count_nonzero", axis, a.ndim)
+    dt = _dt.as_dtype(dtype)
+    if a.dtype.kind == "O":
+        nz = np.vectorize(lambda s: len(s) > 0, otypes=[bool])(a) if a.size else \
+            np.zeros(a.shape, bool)
+    else:
+        nz = np.not_equal(a, 0)
+    r = np.sum(nz, axis=axes, keepdims=bool(keepdims))
+    r = _asarray(r)
+    return _wrap(r.astype(dt._np))
 
 
 # ---------------------------------------------------------------- matmul

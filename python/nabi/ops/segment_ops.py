@@ -1,0 +1,192 @@
+"""Segment reductions (TF's `tf.math.segment_sum`, `segment_mean`, `segment_max`,
+`unsorted_segment_sum`).
+
+Segment ids are small integer arrays that are checked on the host (sorted, in range), as
+TensorFlow's CPU kernels check them. The data stays on its device: sums are one scatter-add
+(`add_at`, the scatter_add kernel on the GPU) whose gradient is a gather of the output
+gradient; segment_max is NumPy's `maximum.reduceat` on the host and a segmented
+Hillis-Steele scan (log2(n) elementwise steps) on the GPU; its gradient is split evenly
+between tied maxima, as TF's.
+"""
+import numpy as np
+
+from ..framework.device import DeviceArray, add_at, to_device
+from ._common import Tensor, _tapes, _wrap, is_float, operand_like, record, t_
+from .array_ops import reshape
+from .math_ops import divide
+
+
+def _host_ints(op, name, v):
+    """An index argument as a host integer array."""
+    a = to_device(v._data, "cpu") if isinstance(v, Tensor) else np.asarray(v)
+    if a.dtype.kind not in "iu":
+        if a.size == 0 and a.dtype.kind == "f":  # [] from a Python list
+            return a.astype(np.int64)
+        raise TypeError(f"[{op}] {name} must be integers, got {a.dtype.name} {tuple(a.shape)}")
+    return a.astype(np.int64)
+
+
+def _like_device(arr, like):
+    return to_device(arr, "cuda" if type(like) is DeviceArray else "cpu")
+
+
+def _scatter_rows(op, x, rows, num):
+    """out[r] = sum of x[i] over i with rows[i] == r, for out of shape (num,) + x.shape[1:];
+    rows (host int64, shape (x.shape[0],)) < 0 are dropped. Gradient: g gathered at rows."""
+    a = x._data
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
+    rest = tuple(a.shape[1:])
+    mapped = np.where(rows < 0, num, rows).astype(np.int64)   # dropped rows go to a spare row
+    dev = type(a) is DeviceArray
+    if dev and a.dtype.kind != "f":  # the GPU scatter_add kernel takes floats: integers (no
+        h = np.zeros((num + 1,) + rest, a.dtype)  # gradient) are summed on the host
+        np.add.at(h, mapped, to_device(a, "cpu"))
+        r = to_device(h[:num], "cuda")
+    else:
+        z = np.zeros_like(a, shape=(num + 1,) + rest)
+        if mapped.size:
+            add_at(z, (mapped,), a)
+        r = z[:num]
+    out = _wrap(r)
+    if _tapes and is_float(a):
+        def bwd(g, n):
+            gp = np.concatenate([g, np.zeros_like(g, shape=(1,) + rest)], axis=0)
+            return (np.take(gp, mapped, axis=0),)
+        record((x,), out, bwd)
+    return out
+
+
+def _check_data(op, x, ids):
+    a = x._data
+    if a.ndim < ids.ndim or tuple(a.shape[:ids.ndim]) != tuple(ids.shape):
+        raise ValueError(f"[{op}] segment_ids of shape {tuple(ids.shape)} must be a prefix of "
+                         f"the data shape {tuple(a.shape)}")
+
+
+def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
+    """out[s] = sum of data[i] over the i with segment_ids[i] == s; segment_ids has the shape
+    of a prefix of data's; negative ids are dropped; out has shape
+    (num_segments,) + data.shape[segment_ids.ndim:]."""
+    op = "unsorted_segment_sum"
+    x = t_(data)
+    ids = _host_ints(op, "segment_ids", segment_ids)
+    if isinstance(num_segments, Tensor):
+        num_segments = num_segments._data.item()
+    if isinstance(num_segments, (bool, np.bool_)) or \
+            not isinstance(num_segments, (int, np.integer)):
+        raise TypeError(f"[{op}] num_segments must be an integer, got {num_segments!r}")
+    num = int(num_segments)
+    if num < 0:
+        raise ValueError(f"[{op}] num_segments must be >= 0, got {num}")
+    _check_data(op, x, ids)
+    if ids.size and ids.max() >= num:
+        raise ValueError(f"[{op}] segment id {int(ids.max())} is out of range [0, {num}) "
+                         f"(num_segments={num})")
+    a = x._data
+    x2 = reshape(x, (ids.size,) + tuple(a.shape[ids.ndim:]))
+    return _scatter_rows(op, x2, ids.reshape(-1), num)
+
+
+def _sorted_ids(op, x, segment_ids):
+    ids = _host_ints(op, "segment_ids", segment_ids)
+    a = x._data
+    if ids.ndim != 1:
+        raise ValueError(f"[{op}] segment_ids must be 1-D, got shape {tuple(ids.shape)}")
+    if a.ndim == 0 or a.shape[0] != ids.shape[0]:
+        raise ValueError(f"[{op}] segment_ids of shape {tuple(ids.shape)} must have one entry "
+                         f"per row of data, shape {tuple(a.shape)}")
+    if ids.size and ids[0] < 0:
+        raise ValueError(f"[{op}] segment ids must be non-negative, got {int(ids.min())}")
+    if ids.size > 1 and np.any(np.diff(ids) < 0):
+        i = int(np.argmax(np.diff(ids) < 0))
+        raise ValueError(f"[{op}] segment_ids must be sorted ascending: segment_ids[{i + 1}] = "
+                         f"{int(ids[i + 1])} follows {int(ids[i])} (use unsorted_segment_sum "
+                         "for unsorted ids)")
+    num = int(ids[-1]) + 1 if ids.size else 0
+    return ids, num
+
+
+def segment_sum(data, segment_ids, name=None):
+    """Sums of the rows of `data` per segment; `segment_ids` (one per row) sorted ascending.
+    The output has ids[-1] + 1 rows; empty segments are 0."""
+    x = t_(data)
+    ids, num = _sorted_ids("segment_sum", x, segment_ids)
+    return _scatter_rows("segment_sum", x, ids, num)
+
+
+def segment_mean(data, segment_ids, name=None):
+    """Means of the rows of `data` per segment (ids sorted ascending); empty segments are 0.
+    Integer data divides rounding toward zero, as TF's integer kernel."""
+    x = t_(data)
+    ids, num = _sorted_ids("segment_mean", x, segment_ids)
+    s = _scatter_rows("segment_mean", x, ids, num)
+    counts = np.maximum(np.bincount(ids, minlength=num), 1)
+    a = s._data
+    shp = (num,) + (1,) * (a.ndim - 1)
+    if a.dtype.kind in "iu":
+        h = to_device(a, "cpu")
+        c = counts.reshape(shp)
+        q = (np.abs(h) // c) * np.sign(h)
+        return _wrap(_like_device(q.astype(a.dtype), a))
+    return divide(s, operand_like(counts.reshape(shp).astype(a.dtype), s))
+
+
+def _segmented_max_scan(a, ids, num):
+    """Device-side segment max (ids sorted, non-empty): an inclusive Hillis-Steele max-scan that
+    stops at segment starts, then each segment's last row."""
+    n = a.shape[0]
+    pos = np.arange(n)
+    start = np.searchsorted(ids, ids, side="left")          # first row of each row's segment
+    bshape = (n,) + (1,) * (a.ndim - 1)
+    v = a
+    s = 1
+    while s < n:
+        take = to_device((pos - s >= start).reshape(bshape), "cuda")
+        shifted = np.concatenate([v[:s], v[:n - s]], axis=0)  # rows < s are never taken
+        v = np.where(take, np.maximum(v, shifted), v)
+        s *= 2
+    return v
+
+
+def segment_max(data, segment_ids, name=None):
+    """Maxima of the rows of `data` per segment (ids sorted ascending); empty segments are 0
+    (TF's segment_max). Ties share the gradient evenly."""
+    op = "segment_max"
+    x = t_(data)
+    ids, num = _sorted_ids(op, x, segment_ids)
+    a = x._data
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
+    rest = tuple(a.shape[1:])
+    present = np.unique(ids)
+    if type(a) is DeviceArray:
+        if ids.size:
+            v = _segmented_max_scan(a, ids, num)
+            ends = np.searchsorted(ids, np.arange(num), side="right") - 1
+            rowmap = np.where(np.isin(np.arange(num), present), ends, ids.size)
+            vz = np.concatenate([v, np.zeros_like(v, shape=(1,) + rest)], axis=0)
+            r = np.take(vz, rowmap, axis=0)
+        else:
+            r = np.zeros_like(a, shape=(num,) + rest)
+    else:
+        r = np.zeros((num,) + rest, a.dtype)
+        if ids.size:
+            starts = np.searchsorted(ids, present, side="left")
+            r[present] = np.maximum.reduceat(a, starts, axis=0)
+    out = _wrap(r)
+    if _tapes and is_float(a):
+        def bwd(g, n):
+            if ids.size == 0:
+                return (np.zeros_like(a),)
+            chosen = np.take(out._data, ids, axis=0)
+            sel = np.equal(a, chosen)
+            cnt = np.zeros_like(g)
+            add_at(cnt, (ids,), sel.astype(g.dtype))
+            share = g / np.maximum(cnt, np.ones((), g.dtype))
+            return (np.where(sel, np.take(share, ids, axis=0), np.zeros((), g.dtype)),)
+        record((x,), out, bwd)
+    return out
+
+
+__all__ = ["segment_sum", "segment_mean", "segment_max", "unsorted_segment_sum"]
