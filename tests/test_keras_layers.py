@@ -249,3 +249,17 @@ def test_lambda_named_function_round_trips_without_custom_objects():
     cfg = lam.get_config()
     again = layers.Lambda.from_config(cfg)
     assert again.function is np.negative
+
+
+def test_experimental_preprocessing_import_paths():
+    """TF 2.3-2.5 tutorials' import paths of the preprocessing layers and the timeseries
+    utility still resolve (TF 2.15 keeps them)."""
+    import nabi
+    from nabi.keras.layers.experimental import preprocessing
+    import nabi.keras.layers.experimental.preprocessing as pre2
+    assert preprocessing is pre2
+    assert preprocessing.Normalization is nabi.keras.layers.Normalization
+    assert preprocessing.Rescaling is nabi.keras.layers.Rescaling
+    assert nabi.keras.layers.experimental.preprocessing.RandomFlip is nabi.keras.layers.RandomFlip
+    assert nabi.keras.preprocessing.timeseries_dataset_from_array is \
+        nabi.keras.utils.timeseries_dataset_from_array

@@ -35,6 +35,10 @@ del _m
 
 # Keras aliases.
 Concat = Concatenate
+try:  # keras.layers.experimental.preprocessing (needs the optional preprocessing module)
+    from . import experimental  # noqa: F401
+except ImportError as _e:
+    _OPTIONAL_ERRORS["experimental"] = _e
 
 
 def get_layer_class(name, custom_objects=None):

@@ -1,0 +1,3 @@
+"""`keras.layers.experimental`: where TF 2.3-2.5 tutorials import the preprocessing layers from
+(`from tensorflow.keras.layers.experimental import preprocessing`); TF 2.15 still has it."""
+from . import preprocessing  # noqa: F401
