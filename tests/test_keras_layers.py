@@ -263,3 +263,20 @@ def test_experimental_preprocessing_import_paths():
     assert nabi.keras.layers.experimental.preprocessing.RandomFlip is nabi.keras.layers.RandomFlip
     assert nabi.keras.preprocessing.timeseries_dataset_from_array is \
         nabi.keras.utils.timeseries_dataset_from_array
+
+
+def test_string_input_model_config_and_keras_round_trip(tmp_path):
+    """A model on keras.Input(dtype="string") rebuilds from its config and from a .keras file
+    (the InputLayer's dtype is stored as NumPy's "object"; loading it used to raise)."""
+    import numpy as np
+    i = keras.Input(shape=(1,), dtype="string")
+    m = keras.Model(i, keras.layers.StringLookup(vocabulary=["a", "b"])(i))
+    x = np.array([["a"], ["c"], ["b"]])
+    expect = [1, 0, 2]  # index 0 is the one OOV bucket, then the vocabulary in order
+    np.testing.assert_array_equal(m.predict(x, verbose=0).ravel(), expect)
+    np.testing.assert_array_equal(
+        keras.Model.from_config(m.get_config()).predict(x, verbose=0).ravel(), expect)
+    path = str(tmp_path / "m.keras")
+    m.save(path)
+    np.testing.assert_array_equal(keras.models.load_model(path).predict(x, verbose=0).ravel(),
+                                  expect)

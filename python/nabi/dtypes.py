@@ -83,7 +83,8 @@ string = DType("string", np.object_)
 _ALL = [float16, float32, float64, int8, int16, int32, int64, uint8, bool, string]
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "int": int32,
-                 "long": int64, "bool_": bool, "str": string})
+                 "long": int64, "bool_": bool, "str": string,
+                 "object": string})  # NumPy's name of string tensors' storage (Keras configs)
 _BY_NP = {d._np: d for d in _ALL}
 
 
