@@ -260,6 +260,10 @@ CONV_CASES = [
     (1, 5, 5, 1, 5, 5, 1, (1, 1), (1, 1), (0, 0, 0, 0)),                     # one output pixel
     (2, 17, 19, 33, 3, 3, 70, (1, 1), (1, 1), (1, 1, 1, 1)),                 # several 64-tiles
     (2, 4, 4, 2, 3, 3, 3, (1, 1), (1, 1), (3, 3, 3, 3)),                     # all-padding taps
+    # stride > 1, dilation 1: dx by sub-pixel phases (one launch each), a GAN's 4x4/2 and
+    # stride 3 x 2 with uneven taps and padding
+    (2, 7, 7, 16, 4, 4, 12, (2, 2), (1, 1), (1, 1, 1, 1)),
+    (2, 10, 11, 6, 4, 5, 5, (3, 2), (1, 1), (2, 1, 0, 3)),
     # narrow output (CO <= 8, C >= 32): warp-per-pixel forward, thread-per-row filter grad
     (2, 9, 10, 40, 3, 3, 1, (1, 1), (1, 1), (1, 1, 1, 1)),
     (2, 8, 7, 64, 5, 5, 3, (2, 2), (1, 1), _same(8, 7, 5, 5, (2, 2))),

@@ -262,6 +262,67 @@ struct DgradProblem {
   __host__ __device__ void store(int64_t m, int64_t c, T v) const { dx[m * d.C + c] = v; }
 };
 
+// ---- backward data at stride > 1, one sub-pixel phase per launch -------------------------
+// DgradProblem gathers all KH*KW taps for every dx pixel, but at stride s only the taps
+// i = rh + sh*mi (rh = (ih + pt) % sh) meet an output row: at stride 2 three quarters of its
+// K loop gathers zeros. A phase (rh, rw) is the dx pixels ih = rh - pt + sh*(q0 + u),
+// iw = rw - pl + sw*(p0 + v), and only its Mh x Mw taps; dy row oh = q - mi (q = q0 + u).
+// Each phase is one launch over its own M = N*Hq*Wq pixels and K = Mh*Mw*CO; a phase that
+// no tap reaches (K = 0) stores zeros. Every dx element is written exactly once.
+template <typename T>
+struct PhaseDgradProblem {
+  ConvDims d;
+  const T* dy;
+  const T* relu_y;  // may be null
+  const T* w;
+  T* dx;
+  int64_t rh, rw, q0, p0, Hq, Wq, Mh, Mw;
+  int64_t M, N, K;  // N*Hq*Wq, C, Mh*Mw*CO
+  static constexpr bool kAKFast = true;   // k = (mi*Mw + mj)*CO + co: co contiguous in dy
+  static constexpr bool kBNFast = false;  // w[((i*KW + j)*C + c)*CO + co]: contiguous along k
+
+  struct Row {
+    bool ok;
+    int64_t img;  // n*OH*OW*CO
+    int64_t q;    // q0 + u: the output row of tap mi = 0
+    int64_t p;    // p0 + v
+    int64_t out;  // ((n*H + ih)*W + iw)*C: where the dx pixel goes
+  };
+  __host__ __device__ Row row(int64_t m) const {
+    Row r{false, 0, 0, 0, 0};
+    if (m >= M) return r;
+    const int64_t v = m % Wq, t = m / Wq;
+    const int64_t u = t % Hq, n = t / Hq;
+    r.ok = true;
+    r.img = n * d.OH * d.OW * d.CO;
+    r.q = q0 + u;
+    r.p = p0 + v;
+    const int64_t ih = rh - d.pt + d.sh * r.q, iw = rw - d.pl + d.sw * r.p;
+    r.out = ((n * d.H + ih) * d.W + iw) * d.C;
+    return r;
+  }
+  __host__ __device__ T a(const Row& r, int64_t k64) const {
+    const int k = static_cast<int>(k64), CO = static_cast<int>(d.CO);
+    const int co = k % CO, tap = k / CO;
+    const int mj = tap % static_cast<int>(Mw), mi = tap / static_cast<int>(Mw);
+    const int64_t oh = r.q - mi, ow = r.p - mj;
+    if (oh < 0 || oh >= d.OH || ow < 0 || ow >= d.OW) return T(0);
+    return masked(dy, relu_y, r.img + (oh * d.OW + ow) * d.CO + co);
+  }
+  __host__ __device__ T b(int64_t k64, int64_t c) const {
+    const int64_t co = k64 % d.CO, tap = k64 / d.CO;
+    const int64_t i = rh + d.sh * (tap / Mw), j = rw + d.sw * (tap % Mw);
+    return w[((i * d.KW + j) * d.C + c) * d.CO + co];
+  }
+  __host__ __device__ void store(int64_t m, int64_t c, T v) const {
+    dx[row(m).out + c] = v;
+  }
+};
+
+__host__ __device__ inline int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 // ---- backward filter: dW[(i,j,c), co] += sum_pixels x[pixel + tap(i,j), c] * G[pixel, co] --
 // With db, row KF = KH*KW*C of A^T is all ones: result row KF is db.
 template <typename T>
@@ -565,7 +626,23 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     if (dx && XS > 0) memset_zero(dx, static_cast<size_t>(XS) * sizeof(T));
     return;
   }
-  if (dx) {
+  if (dx && (d.sh > 1 || d.sw > 1) && d.dh == 1 && d.dw == 1) {
+    for (int64_t rh = 0; rh < d.sh; ++rh)
+      for (int64_t rw = 0; rw < d.sw; ++rw) {
+        const int64_t q0 = -floor_div(rh - d.pt, d.sh), q1 = floor_div(d.H - 1 + d.pt - rh, d.sh);
+        const int64_t p0 = -floor_div(rw - d.pl, d.sw), p1 = floor_div(d.W - 1 + d.pl - rw, d.sw);
+        const int64_t Hq = q1 - q0 + 1, Wq = p1 - p0 + 1;
+        if (Hq <= 0 || Wq <= 0) continue;
+        const int64_t Mh = rh < d.KH ? ceil_div<int64_t>(d.KH - rh, d.sh) : 0;
+        const int64_t Mw = rw < d.KW ? ceil_div<int64_t>(d.KW - rw, d.sw) : 0;
+        const int64_t M = d.N * Hq * Wq, K = Mh * Mw * d.CO;
+        PhaseDgradProblem<T> p{d, dy, relu_y, w, dx, rh, rw, q0, p0, Hq, Wq, Mh, Mw,
+                               M, d.C, K};
+        igemm_kernel<T, PhaseDgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0,
+                                                 stream()>>>(p, K);
+        NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data_phase>");
+      }
+  } else if (dx) {
     const int64_t M = d.N * d.H * d.W, K = d.KH * d.KW * d.CO;
     DgradProblem<T> p{d, dy, relu_y, w, dx, M, d.C, K};
     igemm_kernel<T, DgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0, stream()>>>(p, K);
