@@ -280,3 +280,22 @@ def test_string_input_model_config_and_keras_round_trip(tmp_path):
     m.save(path)
     np.testing.assert_array_equal(keras.models.load_model(path).predict(x, verbose=0).ravel(),
                                   expect)
+
+
+@pytest.mark.parametrize("stmt", ["import nabi.keras.utils", "import nabi.keras.preprocessing",
+                                  "import nabi.keras.layers.experimental.preprocessing",
+                                  "from nabi.keras.preprocessing import "
+                                  "timeseries_dataset_from_array",
+                                  "import nabi.data", "import nabi.train"])
+def test_each_module_imports_first_in_a_fresh_process(stmt):
+    """Each public module imports on its own in a new interpreter (an import cycle between
+    keras.utils and keras.preprocessing once broke `import nabi.keras.utils` alone)."""
+    import os
+    import subprocess
+    import sys
+    import nabi
+    root = os.path.dirname(os.path.dirname(nabi.__file__))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", stmt], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

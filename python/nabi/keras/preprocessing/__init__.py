@@ -6,5 +6,11 @@ try:  # written separately; absent in some builds
 except ImportError:
     pass
 
-# keras.preprocessing.timeseries_dataset_from_array (TF 2.x's older path of the utility)
-from ..utils import timeseries_dataset_from_array  # noqa: E402,F401
+
+def __getattr__(name):
+    # keras.preprocessing.timeseries_dataset_from_array: TF 2.x's older path of the utility
+    # (looked up lazily: keras.utils imports this package)
+    if name == "timeseries_dataset_from_array":
+        from ..utils import timeseries_dataset_from_array
+        return timeseries_dataset_from_array
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
