@@ -631,3 +631,73 @@ def test_tf32_opt_in_reaches_the_gpu_gemm(gpu):
         nabi.config.experimental.enable_tensor_float_32_execution(False)
     got = nabi.matmul(nabi.constant(a), nabi.constant(b)).numpy()
     np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-4)
+
+
+def test_shape_tensors_are_known_on_the_host(gpu):
+    """tf.shape(x)[0] of a GPU tensor feeds tf.zeros / tf.ones / tf.random shapes with its
+    host-known value (as TF keeps shape tensors in host memory); tf.get_static_value."""
+    x = nabi.constant(np.zeros((5, 3, 2), np.float32))
+    assert x.device.endswith("GPU:0") or "cuda" in x.device
+    s = nabi.shape(x)
+    assert isinstance(s._data, dev.DeviceArray)
+    n = s[0]
+    np.testing.assert_array_equal(nabi.get_static_value(s), [5, 3, 2])
+    assert int(nabi.get_static_value(n)) == 5 and nabi.get_static_value(s[1:]).tolist() == [3, 2]
+    assert nabi.zeros((n, 4)).shape == (5, 4)
+    assert nabi.ones(s).shape == (5, 3, 2)
+    assert nabi.random.normal((n, 7)).shape == (5, 7)
+    assert nabi.random.uniform(nabi.shape(nabi.ones((n, 1)))).shape == (5, 1)
+    assert int(nabi.size(x)) == 30 and int(nabi.rank(x)) == 3
+    # a computed device tensor has no static value; its numbers still come right
+    assert nabi.get_static_value(x * 2.0) is None
+    assert nabi.zeros(nabi.shape(x) + 1).shape == (6, 4, 3)
+
+
+def test_custom_train_step_does_not_synchronise_on_the_simulator():
+    """A GAN-style train_step on the GPU (tf.shape(x)[0] into tf.random.normal / tf.ones /
+    tf.zeros, two tapes, two optimizers, Mean trackers) makes no synchronisation per step: the
+    epoch's end reads the logs, nothing else (tf.shape used to be read back, 6 times a step)."""
+    cb = _C.cuda_backend
+    if not hasattr(cb, "_sim_stats"):
+        pytest.skip("needs the CUDA host simulator build (tools/sim-build.sh)")
+    K = nabi.keras
+
+    class Pair(K.Model):
+        def __init__(self):
+            super().__init__()
+            self.gen = K.Sequential([K.Input((4,)), K.layers.Dense(6)])
+            self.disc = K.Sequential([K.Input((6,)), K.layers.Dense(1)])
+            self.d_tracker = K.metrics.Mean(name="d_loss")
+
+        def compile(self):
+            super().compile()
+            self.d_opt, self.g_opt = K.optimizers.Adam(1e-3), K.optimizers.Adam(1e-3)
+            self.bce = K.losses.BinaryCrossentropy(from_logits=True)
+
+        def train_step(self, real):
+            n = nabi.shape(real)[0]
+            fake = self.gen(nabi.random.normal((n, 4)))
+            both = nabi.concat([fake, real], axis=0)
+            labels = nabi.concat([nabi.ones((n, 1)), nabi.zeros((n, 1))], axis=0)
+            with nabi.GradientTape() as tape:
+                d_loss = self.bce(labels, self.disc(both))
+            g = tape.gradient(d_loss, self.disc.trainable_weights)
+            self.d_opt.apply_gradients(zip(g, self.disc.trainable_weights))
+            with nabi.GradientTape() as tape:
+                g_loss = self.bce(nabi.zeros((n, 1)),
+                                  self.disc(self.gen(nabi.random.normal((n, 4)))))
+            g = tape.gradient(g_loss, self.gen.trainable_weights)
+            self.g_opt.apply_gradients(zip(g, self.gen.trainable_weights))
+            self.d_tracker.update_state(d_loss)
+            return {"d_loss": self.d_tracker.result()}
+
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    m = Pair()
+    m.compile()
+    m.fit(x, batch_size=8, epochs=1, verbose=0)
+    cb._sim_stats(True)
+    h = m.fit(x, batch_size=8, epochs=2, verbose=0)
+    s = cb._sim_stats(True)
+    assert s["syncs"] <= 2 * 2, s  # per epoch: the end's logs only (4 steps each)
+    assert s["mallocs"] == 0, s
+    assert np.isfinite(h.history["d_loss"]).all()

@@ -19,7 +19,8 @@ from .framework.tape import GradientTape, stop_gradient  # noqa: F401
 from .framework.tensor import (Tensor, TensorShape, Variable, constant,  # noqa: F401
                                convert_to_tensor, is_tensor)
 from .ops.array_ops import (boolean_mask, broadcast_to, concat, expand_dims, eye, fill,  # noqa: F401
-                            gather, gather_nd, identity, linspace, one_hot, ones, ones_like, pad,
+                            gather, gather_nd, get_static_value, identity, linspace, one_hot,
+                            ones, ones_like, pad,
                             range, rank, reshape, reverse, shape, size, slice, sort, argsort,
                             split, squeeze, stack, strided_slice, tile, transpose, unique, unstack,
                             where, zeros, zeros_like)

@@ -65,7 +65,11 @@ def _default_dtype_for(value):
 class Tensor:
     """An immutable n-dimensional array that GradientTape can differentiate through."""
 
-    __slots__ = ("_data", "__weakref__")
+    # _static (set only by shape/size/rank and indexing of their results): the value as a host
+    # NumPy array, as TF knows a shape tensor's value on the host. A GPU model's tf.shape(x)[0]
+    # then feeds tf.zeros/tf.random.normal shapes without reading the GPU (a synchronisation).
+    # Tensors are immutable, so it cannot go stale; unset on every other tensor.
+    __slots__ = ("_data", "_static", "__weakref__")
     __array_priority__ = 1000
     _is_variable = False
 

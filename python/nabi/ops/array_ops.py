@@ -14,12 +14,41 @@ _builtin_range = builtins.range
 # ---------------------------------------------------------------- creation
 
 
+def static_value(t):
+    """A Tensor's value known on the host without reading a device: its _static value (shape,
+    size, rank and slices of them), a host tensor's array; None for other device tensors."""
+    v = getattr(t, "_static", None)
+    if v is not None:
+        return v
+    return t._data if type(t._data) is np.ndarray else None
+
+
+def get_static_value(tensor, partial=False):
+    """`tf.get_static_value`: the tensor's value as a NumPy array when it is known without
+    running (reading) anything -- a host tensor, or a shape/size/rank result and slices of
+    it -- else None."""
+    if not isinstance(tensor, Tensor):
+        return np.asarray(tensor)
+    v = static_value(tensor)
+    return None if v is None else np.array(v)
+
+
+def _host_value(t):
+    v = static_value(t)
+    return t._data if v is None else v  # a device tensor without one is read back
+
+
 def _shape_arg(shape):
     if isinstance(shape, Tensor):
-        shape = shape._data.tolist()
+        shape = _host_value(shape).tolist()
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
-    return tuple(int(s._data) if isinstance(s, Tensor) else int(s) for s in shape)
+    return tuple(int(_host_value(s)) if isinstance(s, Tensor) else int(s) for s in shape)
+
+
+def _with_static(out, value):
+    out._static = value
+    return out
 
 
 def zeros(shape, dtype=_dt.float32, name=None):
@@ -80,17 +109,20 @@ def identity(input, name=None):  # noqa: A002
 
 def shape(input, out_type=_dt.int32, name=None):  # noqa: A002
     a = t_(input)._data
-    return _wrap(_on_device_of(np.asarray(a.shape, dtype=_dt.as_dtype(out_type)._np), a))
+    v = np.asarray(a.shape, dtype=_dt.as_dtype(out_type)._np)
+    return _with_static(_wrap(_on_device_of(v, a)), v)
 
 
 def size(input, out_type=_dt.int32, name=None):  # noqa: A002
     a = t_(input)._data
-    return _wrap(_on_device_of(np.asarray(a.size, dtype=_dt.as_dtype(out_type)._np), a))
+    v = np.asarray(a.size, dtype=_dt.as_dtype(out_type)._np)
+    return _with_static(_wrap(_on_device_of(v, a)), v)
 
 
 def rank(input, name=None):  # noqa: A002
     a = t_(input)._data
-    return _wrap(_on_device_of(np.asarray(a.ndim, dtype=np.int32), a))
+    v = np.asarray(a.ndim, dtype=np.int32)
+    return _with_static(_wrap(_on_device_of(v, a)), v)
 
 
 # ---------------------------------------------------------------- reshaping
@@ -320,6 +352,12 @@ def getitem(tensor, idx):
     except IndexError as e:
         raise IndexError(f"[getitem] {e} (tensor shape {tuple(a.shape)})") from None
     out = _wrap(r if isinstance(r, np.ndarray) else _asarray(r))
+    sv = getattr(x, "_static", None)
+    if sv is not None:  # tf.shape(x)[0]: its value stays known on the host
+        try:
+            out._static = np.asarray(sv[idx])
+        except (IndexError, TypeError):
+            pass
     if _tapes and is_float(a):
         adv = _is_advanced(idx)
 
