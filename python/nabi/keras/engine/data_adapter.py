@@ -30,8 +30,8 @@ def _to_array(a, float_dtype=np.float32, cast_ints=False):
             a = a.astype(float_dtype)
     elif cast_ints and k in "iub":
         a = a.astype(float_dtype)
-    elif k == "O":
-        a = a.astype(float_dtype)
+    elif k == "O" and not (a.size and isinstance(a.flat[0], (str, bytes))):
+        a = a.astype(float_dtype)   # strings (tf.string batches) stay as they are
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
     return a

@@ -1,8 +1,14 @@
-"""`nabi.keras.preprocessing`: `sequence` (pad_sequences) and, when present, `image`."""
+"""`nabi.keras.preprocessing`: `sequence` (pad_sequences) and, when present, `image` and `text`
+(Tokenizer)."""
 from . import sequence  # noqa: F401
 
 try:  # written separately; absent in some builds
     from . import image  # noqa: F401
+except ImportError:
+    pass
+
+try:  # keras.preprocessing.text (Tokenizer); written separately
+    from . import text  # noqa: F401
 except ImportError:
     pass
 
