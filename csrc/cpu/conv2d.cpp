@@ -428,6 +428,21 @@ struct IgShape {
   int64_t OH, OW, CO;   // output image
 };
 
+// The padded-image geometry of the forward convolution (and of its filter gradient).
+IgShape forward_ig_shape(const Conv2dShape& s) {
+  return IgShape{s.H, s.W, s.C, s.pt, s.pl, (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1,
+                 (s.OW - 1) * s.sw + s.KW, s.KH, s.KW, s.dh, s.sh, s.sw, s.OH, s.OW, s.CO};
+}
+
+// Output pixel -> the offset of its receptive field's first run in xp.
+std::vector<int64_t> pixel_offsets(const IgShape& g) {
+  std::vector<int64_t> offs(static_cast<size_t>(g.OH * g.OW));  // pixel -> its xp run
+  for (int64_t oh = 0; oh < g.OH; ++oh)
+    for (int64_t ow = 0; ow < g.OW; ++ow)
+      offs[oh * g.OW + ow] = (oh * g.sh * g.Wp + ow * g.sw) * g.C;
+  return offs;
+}
+
 // xp <- padded copy of one image xn (H, W, C); with mask (same shape as xn), xn * (mask > 0).
 __attribute__((target("avx2,fma"))) void ig_pad(const IgShape& g, const float* xn,
                                                  const float* mask, float* xp) {
@@ -559,10 +574,7 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
   ig_pack_w(wk, K, g.CO, wp.data());
   const int64_t img = g.H * g.W * g.C, oimg = g.OH * g.OW * g.CO;
   const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
-  std::vector<int64_t> offs(static_cast<size_t>(g.OH * g.OW));  // pixel -> its xp run
-  for (int64_t oh = 0; oh < g.OH; ++oh)
-    for (int64_t ow = 0; ow < g.OW; ++ow)
-      offs[oh * g.OW + ow] = (oh * g.sh * g.Wp + ow * g.sw) * g.C;
+  const std::vector<int64_t> offs = pixel_offsets(g);
   parallel_for(N, g.OH * g.OW * K * g.CO * 2, [&](int64_t n0, int64_t n1) {
     float* xp = scratch<float, 4>(padn + 8);
     for (int64_t n = n0; n < n1; ++n) {
@@ -722,13 +734,15 @@ bool ig_dw_ok(const Conv2dShape& s) {
   return have_avx2() && s.dw == 1 && s.C >= 1 && s.CO % 16 == 0;
 }
 
-// dw (K, CO) and db (CO) (either may be null) over all images; threads keep partials.
-void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
-                        const float* relu_y, float* dw, float* db) {
+// dw (K, CO) and db (CO) (either may be null) over all images; each thread takes whole
+// images and keeps its own (K, CO) / (CO) partials, added at the end. image(g, xp, dy_n,
+// part) adds one padded image's filter gradient into part (K, CO).
+template <typename ImageFn>
+void filter_grad_over_images(const Conv2dShape& s, const float* x, const float* dy,
+                             const float* relu_y, float* dw, float* db, ImageFn image) {
   const int64_t K = s.KH * s.KW * s.C, CO = s.CO, P = s.OH * s.OW;
   const int64_t img = s.H * s.W * s.C;
-  IgShape g{s.H, s.W, s.C, s.pt, s.pl, (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1,
-            (s.OW - 1) * s.sw + s.KW, s.KH, s.KW, s.dh, s.sh, s.sw, s.OH, s.OW, CO};
+  const IgShape g = forward_ig_shape(s);
   const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
   int nt = max_threads();
   if (nt > s.N) nt = static_cast<int>(s.N);
@@ -754,7 +768,7 @@ void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
       if (db) col_sums(g_n, dbacc, P, CO);
       if (dw) {
         ig_pad(g, x + n * img, nullptr, xp);
-        ig_filter_image(g, xp, g_n, part);
+        image(g, xp, g_n, part);
       }
     }
   };
@@ -778,6 +792,14 @@ void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
         dw[e] = acc;
       }
     });
+}
+
+void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
+                        const float* relu_y, float* dw, float* db) {
+  filter_grad_over_images(s, x, dy, relu_y, dw, db,
+                          [](const IgShape& g, const float* xp, const float* dyn, float* part) {
+                            ig_filter_image(g, xp, dyn, part);
+                          });
 }
 
 bool ig_ok(const Conv2dShape& s) {
@@ -853,19 +875,6 @@ void transpose_kc(const float* w, int64_t K, int64_t CO, float* wt) {
     for (int64_t co = 0; co < CO; ++co) wt[co * K + k] = w[k * CO + co];
 }
 
-std::vector<int64_t> pixel_offsets(const IgShape& g) {
-  std::vector<int64_t> offs(static_cast<size_t>(g.OH * g.OW));  // pixel -> its xp run
-  for (int64_t oh = 0; oh < g.OH; ++oh)
-    for (int64_t ow = 0; ow < g.OW; ++ow)
-      offs[oh * g.OW + ow] = (oh * g.sh * g.Wp + ow * g.sw) * g.C;
-  return offs;
-}
-
-IgShape forward_ig_shape(const Conv2dShape& s) {
-  return IgShape{s.H, s.W, s.C, s.pt, s.pl, (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1,
-                 (s.OW - 1) * s.sw + s.KW, s.KH, s.KW, s.dh, s.sh, s.sw, s.OH, s.OW, s.CO};
-}
-
 void narrow_forward(const Conv2dShape& s, const float* x, const float* w, const float* b,
                     bool relu, float* y) {
   const IgShape g = forward_ig_shape(s);
@@ -884,14 +893,14 @@ void narrow_forward(const Conv2dShape& s, const float* x, const float* w, const 
   });
 }
 
-// part (CO, K) += the image's filter gradient: part[co][i*seg + k] += sum_p dy[p, co] *
+// part (K, CO) += the image's filter gradient: part[i*seg + k][co] += sum_p dy[p, co] *
 // xp[offs[p] + i*rs + k]. Bands of output rows (>= ~64 pixels) keep their runs in L1 while
 // the CO channels and 64-value blocks pass over them.
 __attribute__((target("avx2,fma"))) void narrow_filter_image(const IgShape& g,
                                                               const float* xp,
                                                               const float* dyn, float* part,
                                                               const int64_t* offs) {
-  const int64_t seg = g.KW * g.C, K = g.KH * seg, rs = g.dh * g.Wp * g.C, CO = g.CO;
+  const int64_t seg = g.KW * g.C, rs = g.dh * g.Wp * g.C, CO = g.CO;
   const int64_t band = std::max<int64_t>(1, (64 + g.OW - 1) / g.OW) * g.OW;
   const int64_t P = g.OH * g.OW;
   for (int64_t b0 = 0; b0 < P; b0 += band) {
@@ -899,13 +908,13 @@ __attribute__((target("avx2,fma"))) void narrow_filter_image(const IgShape& g,
     for (int64_t i = 0; i < g.KH; ++i)
       for (int64_t k0 = 0; k0 < seg; k0 += 64)
         for (int64_t co = 0; co < CO; ++co) {
-          float* dst = part + co * K + i * seg + k0;
+          float* dst = part + (i * seg + k0) * CO + co;  // stride CO
           const int64_t nk = std::min<int64_t>(64, seg - k0);
           if (nk < 64) {  // the run's tail: plain loops
             for (int64_t p = b0; p < b1; ++p) {
               const float d = dyn[p * CO + co];
               const float* src = xp + offs[p] + i * rs + k0;
-              for (int64_t k = 0; k < nk; ++k) dst[k] += d * src[k];
+              for (int64_t k = 0; k < nk; ++k) dst[k * CO] += d * src[k];
             }
             continue;
           }
@@ -918,70 +927,20 @@ __attribute__((target("avx2,fma"))) void narrow_filter_image(const IgShape& g,
             for (int j = 0; j < 8; ++j)
               c[j] = _mm256_fmadd_ps(_mm256_loadu_ps(src + 8 * j), d, c[j]);
           }
-          for (int j = 0; j < 8; ++j)
-            _mm256_storeu_ps(dst + 8 * j, _mm256_add_ps(_mm256_loadu_ps(dst + 8 * j), c[j]));
+          alignas(32) float sum[64];
+          for (int j = 0; j < 8; ++j) _mm256_store_ps(sum + 8 * j, c[j]);
+          for (int l = 0; l < 64; ++l) dst[l * CO] += sum[l];
         }
   }
 }
 
-// dw (K, CO) and db (CO) (either may be null) over all images; threads keep (CO, K)
-// partials, summed and transposed at the end.
 void narrow_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
                             const float* relu_y, float* dw, float* db) {
-  const IgShape g = forward_ig_shape(s);
-  const int64_t K = s.KH * s.KW * s.C, CO = s.CO, P = s.OH * s.OW;
-  const int64_t img = s.H * s.W * s.C;
-  const std::vector<int64_t> offs = pixel_offsets(g);
-  const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
-  int nt = max_threads();
-  if (nt > s.N) nt = static_cast<int>(s.N);
-  if (nt < 1) nt = 1;
-  const int64_t KC = dw ? K * CO : 0;
-  float* dw_part = scratch<float, 2>(static_cast<size_t>(nt * KC + 1));
-  double* db_part = scratch<double, 3>(static_cast<size_t>(nt * CO + 1));
-  auto body = [&](int t, int T_) {
-    FlushDenormals ftz;
-    const int64_t n0 = s.N * t / T_, n1 = s.N * (t + 1) / T_;
-    float* part = dw_part + t * KC;
-    double* dbacc = db_part + t * CO;
-    if (KC) std::fill(part, part + KC, 0.0f);
-    std::fill(dbacc, dbacc + CO, 0.0);
-    float* xp = dw ? scratch<float, 4>(padn + 8) : nullptr;
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* g_n = dy + n * P * CO;
-      if (relu_y) {
-        float* gm = scratch<float, 1>(static_cast<size_t>(P * CO));
-        relu_mask(g_n, relu_y + n * P * CO, gm, P * CO);
-        g_n = gm;
-      }
-      if (db) col_sums(g_n, dbacc, P, CO);
-      if (dw) {
-        ig_pad(g, x + n * img, nullptr, xp);
-        narrow_filter_image(g, xp, g_n, part, offs.data());
-      }
-    }
-  };
-  if (nt <= 1) {
-    body(0, 1);
-  } else {
-#pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
-  }
-  if (db)
-    for (int64_t c = 0; c < CO; ++c) {
-      double acc = 0;
-      for (int t = 0; t < nt; ++t) acc += db_part[t * CO + c];
-      db[c] = static_cast<float>(acc);
-    }
-  if (KC)
-    parallel_for(K, CO * nt, [&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t co = 0; co < CO; ++co) {
-          float acc = 0.0f;
-          for (int t = 0; t < nt; ++t) acc += dw_part[t * KC + co * K + k];
-          dw[k * CO + co] = acc;
-        }
-    });
+  const std::vector<int64_t> offs = pixel_offsets(forward_ig_shape(s));
+  filter_grad_over_images(s, x, dy, relu_y, dw, db,
+                          [&](const IgShape& g, const float* xp, const float* dyn, float* part) {
+                            narrow_filter_image(g, xp, dyn, part, offs.data());
+                          });
 }
 
 // Backward-data for CO == 1, stride 1: dx is the convolution of dy (one channel, padded by
