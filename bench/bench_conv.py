@@ -251,7 +251,8 @@ def run(quick=False):
 
 def to_markdown(result):
     cols = result["columns"]
-    out = [f"### {result['name']} (float32, batch 100, {THREADS} threads, median ms)", "",
+    out = [f"### {result['name']} (float32, batch {result.get('batch', 100)}, {THREADS} threads, "
+           "median ms)", "",
            "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in result["rows"]:
         out.append("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row.get(c), float)
@@ -259,7 +260,9 @@ def to_markdown(result):
     return "\n".join(out) + "\n"
 
 
-def main():
+def main(run=None):
+    """The command line of this benchmark (or of another built the same way: bench_gan)."""
+    run = run or globals()["run"]
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")

@@ -13,8 +13,6 @@ after warm-up, in ms.
 
 bench/run.py imports this file and calls run(quick) -> {"name", "columns", "rows"}.
 """
-import argparse
-import json
 import os
 import sys
 
@@ -24,7 +22,8 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
-from bench_conv import COLUMNS, THREADS, _close, _nabi, _time, _torch  # noqa: E402
+from bench_conv import (COLUMNS, _close, _nabi, _time, _torch, main,  # noqa: E402,F401
+                        to_markdown)
 
 BATCH, LATENT = 64, 128
 
@@ -178,30 +177,8 @@ def run(quick=False):
     for r in rows:
         if "nabi ms" in r and "torch ms" in r:
             r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
-    return {"name": "gan", "columns": COLUMNS, "rows": rows}
-
-
-def to_markdown(result):
-    cols = result["columns"]
-    out = [f"### {result['name']} (float32, batch {BATCH}, {THREADS} threads, median ms)", "",
-           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in result["rows"]:
-        out.append("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row.get(c), float)
-                                     else str(row.get(c, "")) for c in cols) + " |")
-    return "\n".join(out) + "\n"
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    res = run(a.quick)
-    print(to_markdown(res))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+    return {"name": "gan", "columns": COLUMNS, "rows": rows, "batch": BATCH}
 
 
 if __name__ == "__main__":
-    main()
+    main(run)
