@@ -140,6 +140,16 @@ def _adapt_batches(layer, data, batch_size, steps):
         yield arr[i:i + bs]
 
 
+
+def read_vocabulary_file(layer_name, path):
+    """A Keras vocabulary file's tokens, one a line (a final empty line is not a token)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"[{layer_name}] Vocabulary file {path} does not exist.")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
 class PreprocessingLayer(Layer):
     """Base of the layers with state computed from data by `adapt` (Keras's
     `PreprocessingLayer`): `adapt` resets the state, feeds every batch to `update_state`
@@ -895,13 +905,7 @@ class _IndexLookup(PreprocessingLayer):
                              f"`'tf_idf'`. Received: output_mode={self.output_mode} and "
                              f"idf_weights={idf_weights}")
         if isinstance(vocabulary, (str, os.PathLike)):   # a file, one token a line (Keras)
-            path = os.fspath(vocabulary)
-            if not os.path.exists(path):
-                raise ValueError(f"[{self.name}] Vocabulary file {path} does not exist.")
-            with open(path, encoding="utf-8") as f:
-                lines = f.read().split("\n")
-            if lines and lines[-1] == "":
-                lines = lines[:-1]
+            lines = read_vocabulary_file(self.name, vocabulary)
             vocabulary = lines if self._is_string else [int(v) for v in lines]
         vocab = self._tokens_of(vocabulary).reshape(-1)
         if vocab.size == 0:

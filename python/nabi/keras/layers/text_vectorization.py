@@ -204,13 +204,8 @@ class TextVectorization(PreprocessingLayer):
             if self.output_mode == TF_IDF:
                 raise ValueError(f"[{n}] output_mode 'tf_idf' does not support loading a "
                                  "vocabulary from file.")
-            path = os.fspath(vocabulary)
-            if not os.path.isfile(path):
-                raise ValueError(f"[{n}] Vocabulary file {path} does not exist.")
-            with open(path, encoding="utf-8") as f:
-                vocabulary = f.read().split("\n")
-            if vocabulary and vocabulary[-1] == "":
-                vocabulary = vocabulary[:-1]
+            from .preprocessing import read_vocabulary_file
+            vocabulary = read_vocabulary_file(n, vocabulary)
         else:
             vocabulary = self._flat_strings(vocabulary, "vocabulary")[0]
         special = self._special_tokens()
