@@ -1022,3 +1022,37 @@ def test_image_utils():
             keras.utils.load_img("missing.png")
         with pytest.raises(ImportError, match="Pillow"):
             keras.utils.save_img("out.png", np.zeros((2, 2, 3)))
+
+
+def test_sequential_without_input_takes_strings(where, tmp_path):
+    """A Sequential with no Input whose first layer is a StringLookup builds a string input
+    from the first batch (fit, predict and a Dataset alike), as Keras does."""
+    vocab = ["a", "b", "c"]
+    x = np.array([["a", "b"], ["c", "z"], ["b", "b"]])
+    ids = np.array([[vocab.index(t) + 1 if t in vocab else 0 for t in row] for row in x])
+
+    def make():
+        return keras.Sequential([layers.StringLookup(vocabulary=vocab),
+                                 layers.Embedding(5, 3)])
+
+    with nabi.device(where):
+        m = make()
+        emb = None
+        out = m.predict(x, verbose=0)  # builds from the strings
+        emb = m.layers[1].get_weights()[0]
+        assert_array(out, emb[ids], rtol=0, atol=0)
+        assert m.input_shape == (None, 2)
+
+        m = make()
+        m.compile("sgd", "mse")
+        m.fit(x, np.zeros((3, 2, 3), np.float32), epochs=1, verbose=0)
+        assert_array(m.predict(x, verbose=0), m.layers[1].get_weights()[0][ids], atol=0)
+
+        m = make()
+        m.compile("sgd", "mse")
+        ds = nabi.data.Dataset.from_tensor_slices((x, np.zeros((3, 2, 3), np.float32))).batch(2)
+        m.fit(ds, epochs=1, verbose=0)
+        path = str(tmp_path / "m.keras")
+        m.save(path)
+        back = keras.models.load_model(path)
+        assert_array(back.predict(x, verbose=0), m.predict(x, verbose=0), atol=0)

@@ -113,8 +113,13 @@ class Sequential(Model):
         """Deferred build on the first batch: an InputLayer with the data's shape (batch None)."""
         if self._input_layer is None:
             shape = (None,) + tuple(x.shape[1:])
-            dtype = x.dtype if getattr(x.dtype, "kind", "f") in "iu" and \
-                not self._seq_layers[0]._autocast else "float32"
+            kind = getattr(x.dtype, "kind", "f")
+            if kind in "OSU":  # text: a StringLookup/TextVectorization/Hashing first layer
+                dtype = "string"
+            elif kind in "iu" and not self._seq_layers[0]._autocast:
+                dtype = x.dtype
+            else:
+                dtype = "float32"
             self.__dict__["_input_layer"] = InputLayer(
                 batch_input_shape=shape, dtype=dtype,
                 name=(self._seq_layers[0].name + "_input") if self._seq_layers else None)
