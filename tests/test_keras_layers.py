@@ -299,3 +299,37 @@ def test_each_module_imports_first_in_a_fresh_process(stmt):
     r = subprocess.run([sys.executable, "-c", stmt], capture_output=True, text=True, env=env,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_unknown_axis_weights_raise_and_unknown_spatial_dims_build():
+    """A layer whose weights would depend on an axis of unknown size (None) raises a clear
+    error and keeps no weights built from a made-up size; layers that only need room on an
+    unknown axis (a VALID 3x3 conv on an image of unknown size) build, as in Keras."""
+    from nabi import keras
+    L = keras.layers
+    dense = L.Dense(4)
+    with pytest.raises(ValueError, match=r"\[dense.*unknown size.*axis 1 of input shape "
+                                         r"\(None, None\)"):
+        dense(keras.Input((None,)))
+    assert not dense.built and dense.weights == []
+    out = dense(keras.Input((3,)))  # the same layer builds later from a defined size
+    assert tuple(out.shape) == (None, 4) and tuple(dense.kernel.shape) == (3, 4)
+    with pytest.raises(ValueError, match=r"\[lstm.*axis 2 of input shape \(None, 5, None\)"):
+        L.LSTM(3)(keras.Input((5, None)))
+    with pytest.raises(ValueError, match=r"\[conv2d.*axis 3"):
+        L.Conv2D(2, 3)(keras.Input((8, 8, None)))
+
+    i = keras.Input((None, None, 1))
+    x = L.Conv2D(4, 3)(i)
+    x = L.MaxPooling2D()(x)
+    x = L.Conv2D(4, 3)(x)
+    x = L.MaxPooling2D()(x)
+    x = L.Conv2D(5, 3)(x)
+    assert tuple(x.shape) == (None, None, None, 5)
+    o = L.Dense(2)(L.GlobalMaxPooling2D()(x))
+    m = keras.Model(i, o)
+    # 40x36 -> conv 38x34 -> pool 19x17 -> conv 17x15 -> pool 8x7 -> conv 6x5
+    feat = keras.Model(i, x).predict(np.zeros((1, 40, 36, 1), np.float32), verbose=0)
+    assert feat.shape == (1, 6, 5, 5)
+    assert m.predict(np.zeros((3, 20, 24, 1), np.float32), verbose=0).shape == (3, 2)
+    assert tuple(L.Reshape((-1, 2))(keras.Input((None,))).shape) == (None, None, 2)

@@ -798,8 +798,35 @@ class Layer:
                                   else t, inputs)
             with _no_tape():
                 return self.__call__(dummy, *args, **dict(kwargs))
-        out = run(2)
-        out2 = run(3) if has_var else None
+        if not has_var:
+            out, out2 = run(2), None
+        else:
+            # Axes of unknown size (None) are tried at two sizes, n and 2n; the output axes
+            # that differ are unknown too. Small sizes first (cheap); larger ones when a layer
+            # needs more room (a VALID convolution or a pooling chain on an unknown image size).
+            out = out2 = None
+            for fill in (2, 8, 32, 64):
+                state = self._build_state()
+                try:
+                    out = run(fill)
+                except Exception:
+                    self._restore_build_state(state)
+                    if fill == 64:
+                        raise
+                    continue
+                try:
+                    out2 = run(2 * fill)
+                except Exception as e:
+                    self._restore_build_state(state)
+                    unknown = [(i, tuple(t.shape)) for t in flat_in
+                               for i, d in enumerate(tuple(t.shape)) if i and d is None]
+                    raise ValueError(
+                        f"[{self.name}] the output or the weights of this layer depend on an "
+                        f"input axis of unknown size (None): "
+                        + ", ".join(f"axis {i} of input shape {s}" for i, s in unknown)
+                        + "; give that axis a size (e.g. keras.Input(shape=...)) before this "
+                        f"layer ({type(e).__name__}: {e})") from e
+                break
 
         def to_kt(o, o2=None):
             if not isinstance(o, Tensor):
@@ -821,6 +848,24 @@ class Layer:
         if self._last_output_shape is None:
             self._last_output_shape = map_structure(lambda t: tuple(t.shape), outputs)
         return outputs
+
+    def _build_state(self):
+        """What a first call may change: the built flag and the weight lists (restored when a
+        symbolic call's trial run fails, so no weights built from a made-up size remain)."""
+        if self.built:
+            return None
+        return (self._build_input_shape, len(self._trainable_weights),
+                len(self._non_trainable_weights), len(self._regularized))
+
+    def _restore_build_state(self, state):
+        if state is None:
+            return
+        d = self.__dict__
+        d["built"] = False
+        d["_build_input_shape"] = state[0]
+        del self._trainable_weights[state[1]:]
+        del self._non_trainable_weights[state[2]:]
+        del self._regularized[state[3]:]
 
     def compute_mask(self, inputs, mask=None):
         """The output mask: the input mask, passed through by layers that support masking."""
