@@ -545,8 +545,14 @@ def test_keras_dataset_steps_and_errors():
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         h = m.fit(ds, steps_per_epoch=6, epochs=3, verbose=0)
-    assert len(h.history["loss"]) == 1 and any("ran out of data" in str(r.message)
-                                               for r in rec)
+    ran_out = [r for r in rec if "ran out of data" in str(r.message)]
+    assert len(h.history["loss"]) == 1 and len(ran_out) == 1  # one warning (there were two)
+    assert "in this case, 18 batches" in str(ran_out[0].message)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        m.evaluate(ds, steps=9, verbose=0)
+    assert [str(r.message) for r in rec if "ran out" in str(r.message)] == [
+        "[sequential.evaluate] your input ran out of data before `steps`=9 batches"]
     # x-only batches predict; evaluate(steps=) reads that many batches
     assert m.predict(Dataset.from_tensor_slices(x).batch(16), steps=2, verbose=0).shape == (32, 2)
     # a batch_size given alongside a dataset is ignored (as in TF; the dataset batches)

@@ -10,7 +10,6 @@ Arrays are converted once per call (float -> float32, C-contiguous); batches are
 shuffling, and a single batch is not shuffled (a permutation of one batch cannot change a mean).
 """
 import math
-import warnings
 
 import numpy as np
 
@@ -225,6 +224,7 @@ class DataHandler:
         self.shuffle = bool(shuffle) and shuffle != "batch" or shuffle == "batch"
         self._class_weight = class_weight
         self._pending = None
+        self.ran_out = False  # a dataset/iterator ended before `steps` batches
         if x is None:
             raise ValueError(f"[{model.name}] no input data (x) was given")
         if _is_dataset(x):
@@ -332,8 +332,7 @@ class DataHandler:
                 data = next(it)
             except StopIteration:
                 if self.steps is not None:
-                    warnings.warn("your input ran out of data before steps_per_epoch batches",
-                                  stacklevel=3)
+                    self.ran_out = True  # the caller warns (once) and stops, as Keras does
                     self._it = iter(())  # later epochs get no data (Keras stops training)
                 break
             yield step, self._convert_batch(data)
@@ -457,8 +456,7 @@ class DataHandler:
                 if iter(self.it_src) is not self.it_src:  # re-iterable: restart next epoch
                     self._it = None
                 elif self.steps is not None and step < self.steps:
-                    warnings.warn("your input ran out of data before steps_per_epoch batches",
-                                  stacklevel=3)
+                    self.ran_out = True  # the caller warns (once) and stops, as Keras does
                 break
             yield step, self._convert_batch(data)
             step += 1

@@ -539,15 +539,21 @@ class Model(Layer):
             if hook:
                 ran, logs = self._run_hook_steps("train_step", handler, cblist,
                                                  "on_train_batch", batch_begin, batch_end, True)
-                if not ran:
-                    warnings.warn(f"[{self.name}.fit] your input ran out of data; "
-                                  "interrupting training.", stacklevel=2)
-                    self.stop_training = True
-                    break
             else:
                 logs = self._fit_epoch(handler, cblist, train_step, batch_begin, batch_end)
-                if logs is None:
-                    self.stop_training = True
+                ran = logs is not None
+            if not ran or handler.ran_out:
+                # As Keras: one warning; an epoch that ran out part-way still ends (its
+                # callbacks and validation run); an epoch with no data at all stops at once.
+                steps = handler.steps
+                need = f" (in this case, {steps * epochs} batches)" if steps else ""
+                warnings.warn(f"[{self.name}.fit] your input ran out of data; interrupting "
+                              "training. Make sure that your dataset or generator can generate "
+                              f"at least `steps_per_epoch * epochs` batches{need}. You may "
+                              "need to use the repeat() function when building your dataset.",
+                              stacklevel=2)
+                self.stop_training = True
+                if not ran:
                     break
             if val_handler is not None and _should_validate(epoch, validation_freq):
                 # Keras fires the test hooks (on_test_begin/end, on_test_batch_*) here too.
@@ -584,10 +590,7 @@ class Model(Layer):
             if self.stop_training:
                 break
         if step < 0:
-            warnings.warn(f"[{self.name}.fit] your input ran out of data; interrupting "
-                          "training. Make sure the dataset or generator can produce "
-                          f"`steps_per_epoch * epochs` batches.", stacklevel=3)
-            return None
+            return None  # fit warns and stops
         loss = tot.value() / cnt if cnt else float("nan")
         cs.note_epoch_loss(loss, cnt)
         return cs.logs(loss)
@@ -637,6 +640,7 @@ class Model(Layer):
                                   model=self, verbose=verbose, epochs=1, steps=handler.steps)
         cblist.on_test_begin()
         logs = self._evaluate_handler(handler, cblist)
+        self._warn_ran_out(handler, "evaluate")
         cblist.on_test_end(logs)
         if return_dict:
             return dict(logs)
@@ -663,7 +667,9 @@ class Model(Layer):
         hooks = cblist.has_batch_hook("on_predict_batch_begin") or \
             cblist.has_batch_hook("on_predict_batch_end")
         if self._overrides("predict_step"):
-            return self._predict_hook(handler, cblist, hooks)
+            out = self._predict_hook(handler, cblist, hooks)
+            self._warn_ran_out(handler, "predict")
+            return out
         handler.ensure_model_built()
         cblist.on_predict_begin()
         chunks = None
@@ -698,7 +704,13 @@ class Model(Layer):
         if chunks is None:
             raise ValueError(f"[{self.name}.predict] no data to predict on (empty input)")
         results = [c[0] if len(c) == 1 else np.concatenate(c, axis=0) for c in chunks]
+        self._warn_ran_out(handler, "predict")
         return self._pack_outputs(results)
+
+    def _warn_ran_out(self, handler, method):
+        if handler.ran_out:
+            warnings.warn(f"[{self.name}.{method}] your input ran out of data before "
+                          f"`steps`={handler.steps} batches", stacklevel=3)
 
     def _predict_hook(self, handler, cblist, hooks):
         """predict through a user's predict_step: its outputs (a Tensor or a list, tuple or
