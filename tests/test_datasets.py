@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from nabi.keras.datasets import _idx, fashion_mnist, iris, mnist
+from nabi.keras.datasets import _fetch, _idx, fashion_mnist, iris, mnist
 from nabi.examples.tutorials.mnist import input_data
 
 MNIST_DIR = os.path.join(os.environ.get("NABI_DATASETS", ""), "mnist")
@@ -23,7 +23,7 @@ def no_network(monkeypatch, tmp_path):
     """Any download attempt fails as if offline; the cache is an empty temporary directory."""
     def offline(url, dest, timeout=60):
         raise OSError(f"network disabled in tests ({url})")
-    monkeypatch.setattr(_idx, "_download", offline)
+    monkeypatch.setattr(_fetch, "_download", offline)
     monkeypatch.setenv("NABI_HOME", str(tmp_path / "nabi_home"))
 
 
@@ -141,7 +141,7 @@ def test_download_is_verified_and_cached(tmp_path, monkeypatch):
         name = url.rsplit("/", 1)[1]
         with open(tmp_path / "src" / name, "rb") as s, open(dest, "wb") as d:
             d.write(s.read())
-    monkeypatch.setattr(_idx, "_download", fake_download)
+    monkeypatch.setattr(_fetch, "_download", fake_download)
     monkeypatch.setattr(mnist, "SHA256", digests)
     monkeypatch.delenv("NABI_DATASETS", raising=False)
     (x, _), _ = mnist.load_data()

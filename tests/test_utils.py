@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nabi.keras import utils
-from nabi.keras.datasets import _idx
+from nabi.keras.datasets import _fetch
 from nabi.keras.preprocessing.sequence import pad_sequences
 
 
@@ -193,7 +193,7 @@ def test_get_file_cache_and_hash(tmp_path, monkeypatch):
         calls.append(url)
         with open(dest, "wb") as f:
             f.write(payload)
-    monkeypatch.setattr(_idx, "_download", fake)
+    monkeypatch.setattr(_fetch, "_download", fake)
     p = utils.get_file("x.txt", origin="https://example.invalid/x.txt", file_hash=sha,
                        cache_dir=str(tmp_path))
     assert p == os.path.join(str(tmp_path), "datasets", "x.txt") and open(p, "rb").read() == payload
@@ -207,7 +207,7 @@ def test_get_file_cache_and_hash(tmp_path, monkeypatch):
 
     def offline(url, dest, timeout=60):
         raise OSError("offline")
-    monkeypatch.setattr(_idx, "_download", offline)
+    monkeypatch.setattr(_fetch, "_download", offline)
     with pytest.raises(OSError, match="put the file at"):
         utils.get_file("z.txt", origin="https://example.invalid/z.txt", cache_dir=str(tmp_path))
 

@@ -1,5 +1,5 @@
-"""IDX files (the MNIST family's format): a reader, and the local-directory / cache / download
-lookup that `mnist`, `fashion_mnist` and `read_data_sets` share.
+"""IDX files (the MNIST family's format): a reader, and the loader that `mnist`, `fashion_mnist`
+and `read_data_sets` share.
 
 Lookup order for a dataset `<name>` (`mnist`, `fashion_mnist`):
 
@@ -10,15 +10,16 @@ Lookup order for a dataset `<name>` (`mnist`, `fashion_mnist`):
 4. a download from the dataset's public mirrors into the cache, verified by checksum.
 
 Each file may be gzipped (`train-images-idx3-ubyte.gz`) or not (`train-images-idx3-ubyte`);
-gzip is recognised by its magic bytes, not by the name. Downloads go through the module-level
-`_download(url, dest)` so that tests can replace it (tests never touch the network).
+gzip is recognised by its magic bytes, not by the name. The lookup and downloads live in
+`_fetch` (downloads go through `_fetch._download`, which tests replace).
 """
 import gzip
 import hashlib
 import os
-import tempfile
 
 import numpy as np
+
+from ._fetch import DatasetNotFoundError, cache_dir, find_or_fetch, nabi_home  # noqa: F401
 
 __all__ = ["IDXFormatError", "DatasetNotFoundError", "read_idx", "find_or_fetch", "cache_dir",
            "IMAGES_MAGIC", "LABELS_MAGIC"]
@@ -32,10 +33,6 @@ _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"
 
 class IDXFormatError(ValueError):
     """A file is not a valid IDX file (bad magic number, truncated, wrong sizes)."""
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are neither local nor downloadable (for example when offline)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,133 +93,6 @@ def _describe_magic(m):
 
 def sha256_uncompressed(path):
     return hashlib.sha256(_open_bytes(path)).hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Finding and downloading
-
-def nabi_home():
-    return os.environ.get("NABI_HOME") or os.path.join(os.path.expanduser("~"), ".nabi")
-
-
-def cache_dir(name):
-    return os.path.join(nabi_home(), "datasets", name)
-
-
-def _download(url, dest, timeout=60):
-    """Downloads `url` to the file `dest` (replaced in tests; never called by them)."""
-    import urllib.request
-    with urllib.request.urlopen(url, timeout=timeout) as r, open(dest, "wb") as f:  # noqa: S310
-        while True:
-            chunk = r.read(1 << 20)
-            if not chunk:
-                break
-            f.write(chunk)
-
-
-def _local_candidates(directory, fname):
-    base = fname[:-3] if fname.endswith(".gz") else fname
-    return [os.path.join(directory, base + ".gz"), os.path.join(directory, base)]
-
-
-def _find_local(directory, fname):
-    if not directory:
-        return None
-    for p in _local_candidates(directory, fname):
-        if os.path.isfile(p):
-            return p
-    return None
-
-
-def _check_digest(path, fname, sha256=None, md5=None):
-    """Raises IOError when the file's digest differs. `sha256` is of the uncompressed bytes,
-    `md5` of the file as downloaded."""
-    if sha256 is not None:
-        got = sha256_uncompressed(path)
-        if got != sha256:
-            raise OSError(f"sha256 of the uncompressed {fname} is {got}, expected {sha256}")
-    if md5 is not None:
-        with open(path, "rb") as f:
-            got = hashlib.md5(f.read()).hexdigest()  # noqa: S324 (a published file digest)
-        if got != md5:
-            raise OSError(f"md5 of {fname} is {got}, expected {md5}")
-
-
-def _fetch_one(fname, dest_dir, mirrors, sha256=None, md5=None, check=None):
-    """Downloads `fname` from the first mirror that works into `dest_dir`, atomically."""
-    os.makedirs(dest_dir, exist_ok=True)
-    errors = []
-    for base in mirrors:
-        url = base.rstrip("/") + "/" + fname
-        fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=dest_dir)
-        os.close(fd)
-        try:
-            _download(url, tmp)
-            _check_digest(tmp, fname, sha256, md5)
-            if check is not None:
-                check(tmp)
-            final = os.path.join(dest_dir, fname)
-            os.replace(tmp, final)
-            return final
-        except Exception as e:  # noqa: BLE001 - try the next mirror, report all at the end
-            errors.append(f"{url}: {type(e).__name__}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    raise OSError("; ".join(errors) if errors else "no mirror to download from")
-
-
-def find_or_fetch(name, files, mirrors, path=None, sha256=None, md5=None, check=None,
-                  download=True):
-    """Returns {fname: local path} for each of `files` (names ending in .gz).
-
-    `sha256`: {fname: digest of the uncompressed bytes}; `md5`: {fname: digest of the
-    downloaded (compressed) file}; both are checked on downloads. `check(path)` validates a
-    download further (for example its IDX header).
-    """
-    sha256 = sha256 or {}
-    md5 = md5 or {}
-    env_root = os.environ.get("NABI_DATASETS")
-    if path is not None:
-        search = [os.fspath(path)]
-        target = os.fspath(path)
-    else:
-        search = ([os.path.join(env_root, name)] if env_root else []) + [cache_dir(name)]
-        target = cache_dir(name)
-    found, missing = {}, []
-    for fname in files:
-        p = None
-        for d in search:
-            p = _find_local(d, fname)
-            if p:
-                break
-        if p:
-            found[fname] = p
-        else:
-            missing.append(fname)
-    errors = []
-    if missing and download:
-        for fname in list(missing):
-            try:
-                found[fname] = _fetch_one(fname, target, mirrors, sha256.get(fname),
-                                          md5.get(fname), check)
-                missing.remove(fname)
-            except OSError as e:
-                errors.append(f"  {fname}: {e}")
-    if missing:
-        where = "\n".join(f"  {d}" for d in search)
-        msg = (f"[datasets.{name}] the dataset's files are missing: {', '.join(missing)} "
-               f"(gzipped or not). Looked in:\n{where}\n")
-        if errors:
-            msg += "and downloading them failed (offline?):\n" + "\n".join(errors) + "\n"
-        if path is not None:
-            msg += f"Put the files in {path}, or call load_data() without `path`"
-        else:
-            msg += (f"Put the files in {target}, or in a directory <DIR>/{name}/ and set the "
-                    f"environment variable NABI_DATASETS=<DIR>, or pass path=<directory>")
-        msg += f" (mirrors: {', '.join(mirrors)})."
-        raise DatasetNotFoundError(msg)
-    return found
 
 
 def load_idx_dataset(name, mirrors, path=None, sha256=None, md5=None):

@@ -89,15 +89,15 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     downloading it from `origin` when it is absent (or its hash does not match).
 
     `file_hash`: the sha256 or md5 of the file. `extract`/`untar`: unpack a tar/zip archive
-    next to it. Downloads go through `nabi.keras.datasets._idx._download`.
+    next to it. Downloads go through `nabi.keras.datasets._fetch._download`.
     """
-    from ..datasets import _idx
+    from ..datasets import _fetch
     if fname is None:
         if origin is None:
             raise ValueError("[get_file] give `fname` or `origin`")
         fname = os.path.basename(origin.split("?")[0])
     if cache_dir is None:
-        cache_dir = _idx.nabi_home()
+        cache_dir = _fetch.nabi_home()
     if md5_hash is not None and file_hash is None:
         file_hash, hash_algorithm = md5_hash, "md5"
     datadir = os.path.join(os.path.expanduser(cache_dir), cache_subdir)
@@ -124,7 +124,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
         os.close(fd)
         try:
             try:
-                _idx._download(origin, tmp)
+                _fetch._download(origin, tmp)
             except Exception as e:
                 raise OSError(f"[get_file] downloading {origin} failed ({type(e).__name__}: {e}); "
                               f"put the file at {fpath} by hand when offline") from e
