@@ -38,7 +38,11 @@ from .ops.clip_ops import clip_by_global_norm, clip_by_norm  # noqa: F401
 from .ops.scatter_ops import (scatter_nd, sequence_mask, tensor_scatter_nd_add,  # noqa: F401
                               tensor_scatter_nd_sub, tensor_scatter_nd_update)
 from . import math, nn, random, linalg, config, cuda, test, data, train  # noqa: F401,E402
+from . import strings, io  # noqa: F401,E402  (host-side string ops; file and image decoding)
+from .strings import RaggedTensor  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
+from .ops.misc_ops import meshgrid  # noqa: F401,E402
+from .framework.module import Module  # noqa: F401,E402
 
 newaxis = None
 
@@ -84,7 +88,7 @@ def print(*args, **kwargs):  # noqa: A001
 
 def __getattr__(name):
     # Heavier namespaces load on first use: `nabi.keras`, `nabi.compat`, `nabi.examples`.
-    if name in ("keras", "compat", "examples"):
+    if name in ("keras", "compat", "examples", "summary"):
         import importlib
         mod = importlib.import_module(f".{name}", __name__)
         globals()[name] = mod

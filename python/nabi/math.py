@@ -15,3 +15,4 @@ from .ops.math_ops import count_nonzero, cumprod  # noqa: F401
 from .ops.sort_ops import in_top_k, top_k  # noqa: F401
 from .ops.segment_ops import (segment_max, segment_mean, segment_sum,  # noqa: F401
                               unsorted_segment_sum)
+from .ops.misc_ops import confusion_matrix  # noqa: F401,E402

@@ -82,3 +82,75 @@ def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
     g = _generator(seed)
     out = np.stack([g.choice(p.shape[1], size=num_samples, p=row) for row in p])
     return _wrap(out.astype(_dt.as_dtype(dtype)._np))
+
+
+class Generator:
+    """`tf.random.Generator`: an explicit random stream with its own state (a NumPy Philox
+    counter-based generator), independent of `set_seed` and the global stream.
+
+        g = tf.random.Generator.from_seed(1234)
+        g.normal((2, 3)); g.uniform((4,), maxval=10, dtype=tf.int32)
+
+    The same seed gives the same sequence; draws happen on the host and the result is
+    placed on the current device, as for the other random ops."""
+
+    def __init__(self, rng, seed=None):
+        self._rng = rng
+        self._seed = seed
+
+    @classmethod
+    def from_seed(cls, seed, alg=None):
+        return cls(np.random.Generator(np.random.Philox(int(seed))), int(seed))
+
+    @classmethod
+    def from_non_deterministic_state(cls, alg=None):
+        return cls(np.random.Generator(np.random.Philox()))
+
+    def reset_from_seed(self, seed):
+        self._rng = np.random.Generator(np.random.Philox(int(seed)))
+        self._seed = int(seed)
+
+    def split(self, count=1):
+        """`count` new independent generators; this one's state advances."""
+        return [Generator(np.random.Generator(np.random.Philox(
+            int(self._rng.integers(0, 2 ** 63 - 1))))) for _ in range(int(count))]
+
+    def _draw(self, fn, *args, **kwargs):
+        saved_rng, saved_seed = _state["rng"], _state["seed"]
+        _state["rng"] = self._rng
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _state["rng"] = saved_rng
+            _state["seed"] = saved_seed
+
+    def normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
+        return self._draw(normal, shape, mean, stddev, dtype)
+
+    def uniform(self, shape, minval=0, maxval=None, dtype=_dt.float32, name=None):
+        return self._draw(uniform, shape, minval, maxval, dtype)
+
+    def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
+        return self._draw(truncated_normal, shape, mean, stddev, dtype)
+
+    def uniform_full_int(self, shape, dtype=_dt.int64, name=None):
+        dt = _dt.as_dtype(dtype)._np
+        info = np.iinfo(dt)
+        return _wrap(self._rng.integers(info.min, info.max, _shape(shape), dtype=dt,
+                                        endpoint=True))
+
+
+_global_generator = [None]
+
+
+def get_global_generator():
+    if _global_generator[0] is None:
+        _global_generator[0] = Generator.from_non_deterministic_state()
+    return _global_generator[0]
+
+
+def set_global_generator(generator):
+    if not isinstance(generator, Generator):
+        raise TypeError(f"[random.set_global_generator] expected a Generator, got "
+                        f"{type(generator).__name__}")
+    _global_generator[0] = generator

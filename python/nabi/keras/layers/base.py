@@ -469,6 +469,8 @@ class Layer:
         d["_last_output_shape"] = None
         if isinstance(dtype, dict):  # a serialised DTypePolicy
             dtype = dtype.get("config", {}).get("name", None)
+        elif type(dtype).__name__ in ("Policy", "DTypePolicy"):  # keras.mixed_precision
+            dtype = dtype.name
         self._dtype_name = _dtype_name(dtype if dtype not in ("mixed_float16", "mixed_bfloat16")
                                        else None)
         self._np_dtype = np.dtype(self._dtype_name)

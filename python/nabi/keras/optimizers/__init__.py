@@ -14,9 +14,10 @@ from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
 from . import legacy  # noqa: F401
+from . import experimental  # noqa: F401,E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
-           "Nadam", "schedules", "legacy", "get", "serialize", "deserialize"]
+           "Nadam", "schedules", "legacy", "experimental", "get", "serialize", "deserialize"]
 
 _ALL = {c.__name__.lower(): c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
                                         Nadam)}

@@ -1,0 +1,105 @@
+"""`tf.Module`: a named container whose Variables (and those of the Modules, Keras layers,
+lists, tuples and dicts it holds) are found by walking its attributes, as TF does:
+
+    class Linear(tf.Module):
+        def __init__(self, n_in, n_out):
+            super().__init__()
+            self.w = tf.Variable(tf.random.normal((n_in, n_out)))
+            self.b = tf.Variable(tf.zeros(n_out))
+        def __call__(self, x):
+            return x @ self.w + self.b
+
+    opt.apply_gradients(zip(tape.gradient(loss, m.trainable_variables), m.trainable_variables))
+
+Attributes are walked in name order (TF's order); each Variable appears once."""
+import contextlib
+import re
+
+from .tensor import Variable
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+
+
+def _is_layer(v):
+    from ..keras.layers.base import Layer
+    return isinstance(v, Layer)
+
+
+class Module:
+    def __init__(self, name=None):
+        if name is None:
+            name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        elif not _NAME_RE.match(str(name)):
+            raise ValueError(f"[Module] {name!r} is not a valid module name (letters, digits, "
+                             "'_', '.', '-', '/'; not starting with a digit)")
+        self._name = str(name)
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def name_scope(self):
+        """A context manager (kept for TF compatibility; nabi does not name ops)."""
+        return contextlib.nullcontext(self._name + "/")
+
+    @classmethod
+    def with_name_scope(cls, method):
+        return method
+
+    # -- walking -----------------------------------------------------------------------------
+    def _flatten(self, predicate, recurse=True):
+        seen, out = set(), []
+
+        def visit(v, depth):
+            if id(v) in seen:
+                return
+            if isinstance(v, Variable):
+                seen.add(id(v))
+                if predicate(v):
+                    out.append(v)
+                return
+            if isinstance(v, Module):
+                seen.add(id(v))
+                if predicate(v):
+                    out.append(v)
+                if recurse or depth == 0:
+                    for k in sorted(vars(v)):
+                        visit(getattr(v, k), depth + 1)
+                return
+            if _is_layer(v):
+                seen.add(id(v))
+                if predicate(v):
+                    out.append(v)
+                for w in v.weights:
+                    visit(w, depth + 1)
+                return
+            if isinstance(v, dict):
+                for k in sorted(v, key=str):
+                    visit(v[k], depth + 1)
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    visit(x, depth + 1)
+        seen.add(id(self))
+        for k in sorted(vars(self)):
+            visit(vars(self)[k], 1)
+        return out
+
+    @property
+    def variables(self):
+        return tuple(self._flatten(lambda v: isinstance(v, Variable)))
+
+    @property
+    def trainable_variables(self):
+        return tuple(self._flatten(lambda v: isinstance(v, Variable) and v.trainable))
+
+    @property
+    def non_trainable_variables(self):
+        return tuple(self._flatten(lambda v: isinstance(v, Variable) and not v.trainable))
+
+    @property
+    def submodules(self):
+        return tuple(self._flatten(lambda v: isinstance(v, Module) or _is_layer(v)))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self._name!r}>"

@@ -1,0 +1,175 @@
+"""`nabi.summary`: TF2's summary writers for custom training loops (TensorBoard event files,
+written through the `tensorboardX` package: `pip install "nabi[tensorboard]"`).
+
+    writer = tf.summary.create_file_writer("logs/train")
+    with writer.as_default():
+        tf.summary.scalar("loss", loss, step=epoch)
+        tf.summary.histogram("weights", w, step=epoch)
+        tf.summary.image("samples", images, step=epoch, max_outputs=4)   # (k, h, w, c)
+
+The summary functions return True when a default writer is set (and write), False otherwise,
+as in TF."""
+import contextlib
+
+import numpy as np
+
+_state = {"writer": None, "step": None}
+
+
+def _host(x):
+    if hasattr(x, "numpy"):
+        return np.asarray(x.numpy())
+    return np.asarray(x)
+
+
+class SummaryWriter:
+    """A writer for one log directory (`create_file_writer`)."""
+
+    def __init__(self, logdir, max_queue=None, flush_millis=None, filename_suffix=None):
+        try:
+            from tensorboardX import SummaryWriter as _Writer
+        except ImportError:
+            raise ImportError("nabi.summary needs the `tensorboardX` package to write event "
+                              "files: pip install tensorboardX (or install nabi with its "
+                              "tensorboard extra)") from None
+        kw = {}
+        if max_queue is not None:
+            kw["max_queue"] = int(max_queue)
+        if flush_millis is not None:
+            kw["flush_secs"] = max(1, int(flush_millis) // 1000)
+        if filename_suffix is not None:
+            kw["filename_suffix"] = str(filename_suffix)
+        self._w = _Writer(logdir=str(logdir), **kw)
+        self.logdir = str(logdir)
+
+    @contextlib.contextmanager
+    def as_default(self, step=None):
+        prev, prev_step = _state["writer"], _state["step"]
+        _state["writer"] = self
+        if step is not None:
+            _state["step"] = int(step)
+        try:
+            yield self
+        finally:
+            _state["writer"] = prev
+            _state["step"] = prev_step
+            self.flush()
+
+    def set_as_default(self, step=None):
+        _state["writer"] = self
+        if step is not None:
+            _state["step"] = int(step)
+
+    def flush(self):
+        self._w.flush()
+
+    def close(self):
+        self._w.close()
+        if _state["writer"] is self:
+            _state["writer"] = None
+
+
+class _NoopWriter:
+    @contextlib.contextmanager
+    def as_default(self, step=None):
+        prev = _state["writer"]
+        _state["writer"] = None
+        try:
+            yield self
+        finally:
+            _state["writer"] = prev
+
+    def set_as_default(self, step=None):
+        _state["writer"] = None
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def create_file_writer(logdir, max_queue=None, flush_millis=None, filename_suffix=None,
+                       name=None, experimental_trackable=False):
+    return SummaryWriter(logdir, max_queue, flush_millis, filename_suffix)
+
+
+def create_noop_writer():
+    return _NoopWriter()
+
+
+def flush(writer=None, name=None):
+    w = writer if writer is not None else _state["writer"]
+    if w is not None:
+        w.flush()
+
+
+def _step(op, step):
+    if step is None:
+        step = _state["step"]
+    if step is None:
+        raise ValueError(f"[summary.{op}] no step given: pass step=..., or set one with "
+                         "tf.summary.experimental.set_step(step)")
+    return int(_host(step))
+
+
+def _writer():
+    return _state["writer"]
+
+
+def scalar(name, data, step=None, description=None):
+    w = _writer()
+    if w is None:
+        return False
+    a = _host(data)
+    if a.size != 1:
+        raise ValueError(f"[summary.scalar] {name!r}: data must be a scalar, got shape "
+                         f"{tuple(a.shape)}")
+    w._w.add_scalar(str(name), float(a.reshape(())), _step("scalar", step))
+    return True
+
+
+def histogram(name, data, step=None, buckets=None, description=None):
+    w = _writer()
+    if w is None:
+        return False
+    a = _host(data).astype(np.float64).reshape(-1)
+    w._w.add_histogram(str(name), a, _step("histogram", step),
+                       bins=int(buckets) if buckets else "tensorflow")
+    return True
+
+
+def image(name, data, step=None, max_outputs=3, description=None):
+    """`data`: (k, h, w, c) with c in 1, 3, 4; floats in [0, 1] or uint8."""
+    w = _writer()
+    if w is None:
+        return False
+    a = _host(data)
+    if a.ndim != 4 or a.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"[summary.image] {name!r}: data must be (k, h, w, c) with c in "
+                         f"1, 3, 4, got shape {tuple(a.shape)}")
+    a = a[:int(max_outputs)]
+    if a.dtype != np.uint8:
+        a = np.clip(a.astype(np.float64), 0.0, 1.0)
+    w._w.add_images(str(name), a, _step("image", step), dataformats="NHWC")
+    return True
+
+
+def text(name, data, step=None, description=None):
+    w = _writer()
+    if w is None:
+        return False
+    a = _host(data)
+    s = a.reshape(-1)[0] if a.size else ""
+    w._w.add_text(str(name), s.decode() if isinstance(s, bytes) else str(s), _step("text", step))
+    return True
+
+
+class experimental:  # noqa: N801  (TF's namespace `tf.summary.experimental`)
+    @staticmethod
+    def set_step(step):
+        _state["step"] = None if step is None else int(_host(step))
+
+    @staticmethod
+    def get_step():
+        return _state["step"]
