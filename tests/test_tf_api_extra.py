@@ -1,7 +1,6 @@
 """Small pieces of the TF API that notebooks use: tf.meshgrid, tf.nn.embedding_lookup,
 tf.math.confusion_matrix, tf.Module, tf.random.Generator, keras.mixed_precision,
 tf.summary. NumPy references throughout."""
-import warnings
 
 import numpy as np
 import pytest
