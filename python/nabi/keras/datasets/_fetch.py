@@ -20,7 +20,7 @@ import os
 import tempfile
 
 __all__ = ["DatasetNotFoundError", "nabi_home", "cache_dir", "keras_cache_dir", "search_dirs",
-           "find_or_fetch", "locate", "file_digest", "read_maybe_gzipped"]
+           "find_or_fetch", "locate", "locate_file", "file_digest", "read_maybe_gzipped"]
 
 ENV_VAR = "NABI_DATASETS"
 
@@ -235,3 +235,14 @@ def locate(name, candidates, url, fname, file_hash=None, path=None, check=None):
         msg += (f"Put {' or '.join(candidates)} in a directory <DIR>/{name}/ (or <DIR>/) and set "
                 f"the environment variable {ENV_VAR}=<DIR>, or put it in {target_dir}.")
     raise DatasetNotFoundError(msg)
+
+
+def locate_file(name, path, default, url, file_hash=None):
+    """Keras's `path=` argument of the npz/json loaders: a bare file name (the default,
+    `imdb.npz`) is looked for in `search_dirs(name)` and downloaded into nabi's cache when
+    absent; a path with a directory part names the file itself."""
+    path = os.fspath(path) if path is not None else default
+    if os.path.dirname(path):
+        return locate(name, [], url, default, file_hash, path=path)
+    candidates = [path] + ([default] if path != default else [])
+    return locate(name, candidates, url, path, file_hash)
