@@ -12,7 +12,7 @@ from .. import backend
 from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Permute", "Lambda", "Masking"]
+           "Permute", "Lambda", "Masking", "Identity"]
 
 _FUSED = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
           "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential"}
@@ -321,6 +321,18 @@ class Masking(Layer):
         config = super().get_config()
         config["mask_value"] = self.mask_value
         return config
+
+
+class Identity(Layer):
+    """Returns its input (a placeholder layer, as keras.layers.Identity); keeps the mask."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return map_structure(lambda t: _array_ops.identity(t) if isinstance(t, Tensor) else t,
+                             inputs)
 
 
 class Flatten(Layer):

@@ -6,7 +6,7 @@ from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from .base import Layer, _serialize_obj
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -116,6 +116,7 @@ class LayerNormalization(Layer):
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
         self.beta_constraint, self.gamma_constraint = beta_constraint, gamma_constraint
+        self.supports_masking = True   # as Keras 2: the mask passes through
 
     def build(self, input_shape):
         shp = tuple(input_shape)
@@ -154,6 +155,131 @@ class LayerNormalization(Layer):
                        "gamma_regularizer": s(self.gamma_regularizer, "regularizers"),
                        "beta_constraint": s(self.beta_constraint, "constraints"),
                        "gamma_constraint": s(self.gamma_constraint, "constraints")})
+        return config
+
+
+class GroupNormalization(Layer):
+    """Normalises each sample over groups of channels (Keras 2.11+): the `axis` channels split
+    into `groups` groups; mean and variance over each group and all other non-batch axes;
+    then per-channel gamma and beta. groups=-1 is instance normalisation, groups=1 layer norm
+    over all axes."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or \
+                (groups <= 0 and groups != -1):
+            raise ValueError(f"[{self.name}] GroupNormalization groups must be a positive integer "
+                             f"(or -1), got groups={groups!r}")
+        if isinstance(axis, (list, tuple)):
+            if len(axis) != 1:
+                raise ValueError(f"[{self.name}] GroupNormalization takes one axis, got "
+                                 f"axis={axis!r}")
+            axis = axis[0]
+        self.groups = int(groups)
+        self.axis = int(axis)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
+        self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint, self.gamma_constraint = beta_constraint, gamma_constraint
+        self.supports_masking = True
+
+    def _axis_for(self, shp):
+        r = len(shp)
+        if not -r <= self.axis < r or self.axis % r == 0:
+            raise ValueError(f"[{self.name}] GroupNormalization axis={self.axis} must be a "
+                             f"non-batch axis of the input of shape {tuple(shp)}")
+        return self.axis % r
+
+    def build(self, input_shape):
+        shp = tuple(input_shape)
+        ax = self._axis_for(shp)
+        dim = shp[ax]
+        if dim is None:
+            raise ValueError(f"[{self.name}] GroupNormalization axis {self.axis} of input shape "
+                             f"{shp} must be defined")
+        dim = int(dim)
+        if self.groups == -1:
+            self.groups = dim
+        if dim < self.groups:
+            raise ValueError(f"[{self.name}] Number of groups ({self.groups}) cannot be more than "
+                             f"the number of channels ({dim}); input shape {shp}")
+        if dim % self.groups != 0:
+            raise ValueError(f"[{self.name}] Number of groups ({self.groups}) must divide the "
+                             f"number of channels ({dim}); input shape {shp}")
+        self._dim = dim
+        self.gamma = self.add_weight("gamma", (dim,), initializer=self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint) if self.scale else None
+        self.beta = self.add_weight("beta", (dim,), initializer=self.beta_initializer,
+                                    regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint) if self.center else None
+        self.built = True
+
+    def call(self, inputs):
+        from ...ops.array_ops import reshape
+        shp = tuple(inputs._data.shape)
+        ax = self._axis_for(shp)
+        if shp[ax] != self._dim:
+            raise ValueError(f"[{self.name}] GroupNormalization expected {self._dim} channels on "
+                             f"axis {self.axis}, got input shape {shp}")
+        g = self.groups
+        grouped = shp[:ax] + (g, self._dim // g) + shp[ax + 1:]
+        x = reshape(inputs, grouped)
+        red = [i for i in range(1, len(grouped)) if i != ax]
+        mean, var = _nn.moments(x, red, keepdims=True)
+        y = reshape(_m.multiply(_m.subtract(x, mean), _m.rsqrt(_m.add(var, self.epsilon))), shp)
+        bshape = [1] * len(shp)
+        bshape[ax] = self._dim
+        if self.gamma is not None:
+            y = _m.multiply(y, reshape(self.gamma, bshape))
+        if self.beta is not None:
+            y = _m.add(y, reshape(self.beta, bshape))
+        return y
+
+    def get_config(self):
+        config = super().get_config()
+        s = _serialize_obj
+        config.update({"groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+                       "center": self.center, "scale": self.scale,
+                       "beta_initializer": s(self.beta_initializer, "initializers"),
+                       "gamma_initializer": s(self.gamma_initializer, "initializers"),
+                       "beta_regularizer": s(self.beta_regularizer, "regularizers"),
+                       "gamma_regularizer": s(self.gamma_regularizer, "regularizers"),
+                       "beta_constraint": s(self.beta_constraint, "constraints"),
+                       "gamma_constraint": s(self.gamma_constraint, "constraints")})
+        return config
+
+
+class UnitNormalization(Layer):
+    """Scales each sample to unit L2 norm over `axis`: x / sqrt(max(sum(x^2), 1e-12))."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            axes = list(axis)
+        else:
+            axes = [axis]
+        if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer))
+                           for a in axes):
+            raise TypeError(f"[{self.name}] UnitNormalization axis must be an int or a list of "
+                            f"ints, got axis={axis!r}")
+        self.axis = [int(a) for a in axes] if isinstance(axis, (list, tuple)) else int(axis)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        shp = tuple(inputs._data.shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if any(not -len(shp) <= a < len(shp) for a in axes):
+            raise ValueError(f"[{self.name}] UnitNormalization axis={self.axis} is out of range "
+                             f"for an input of shape {shp}")
+        return _nn.normalize_l2(inputs, axis=[a % len(shp) for a in axes])
+
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
         return config
 
 
