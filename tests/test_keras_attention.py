@@ -526,3 +526,16 @@ def test_dense_attention_dropout_and_errors():
         L.Attention(score_mode="bad")
     with pytest.raises(ValueError, match=r"\[add\].*AdditiveAttention.*list of inputs"):
         L.AdditiveAttention(name="add")(q)
+
+
+def test_keras3_config_keys_are_accepted():
+    """Keras 3 configs carry `seed` (and MHA `flash_attention`) and no query/key/value shapes."""
+    q = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    mha = L.MultiHeadAttention.from_config({"num_heads": 2, "key_dim": 2, "dropout": 0.5,
+                                            "seed": 3, "flash_attention": None})
+    assert not mha.built
+    a = mha(q, q, training=True).numpy()
+    assert a.shape == (2, 3, 4) and np.all(np.isfinite(a))
+    att = L.Attention.from_config({"use_scale": False, "score_mode": "dot", "dropout": 0.5,
+                                   "seed": 1})
+    assert not np.allclose(att([q, q], training=True).numpy(), att([q, q]).numpy())

@@ -275,7 +275,7 @@ def test_alpha_dropout_values_gradient_and_inference(where):
         L.AlphaDropout(1.5, name="ad")
 
 
-# ---------------------------------------------------------------------------- ActivityRegularization
+# ------------------------------------------------------------------------ ActivityRegularization
 
 
 def test_activity_regularization_loss_and_gradient(where):

@@ -282,6 +282,8 @@ class MultiHeadAttention(Layer):
         query_shape = kwargs.pop("query_shape", None)
         key_shape = kwargs.pop("key_shape", None)
         value_shape = kwargs.pop("value_shape", None)
+        self._seed = kwargs.pop("seed", None)          # Keras 3 configs
+        kwargs.pop("flash_attention", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         for what, v in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
@@ -389,7 +391,8 @@ class MultiHeadAttention(Layer):
             for w in sub.weights:   # Keras 2 names: multi_head_attention/query/kernel:0
                 w._name = f"{self.name}/{w._name}"
                 w.path = f"{self.name}/{w.path}"
-        self._dropout_layer = Dropout(rate=self._dropout, dtype=self._dtype_name)
+        self._dropout_layer = Dropout(rate=self._dropout, seed=self._seed,
+                                      dtype=self._dtype_name)
         self._build_input_shape = [q, v, k]
         self.built = True
 
@@ -588,7 +591,9 @@ class _BaseDenseAttention(Layer):
 
     def __init__(self, dropout=0.0, **kwargs):
         causal = kwargs.pop("causal", False)   # deprecated Keras argument
+        seed = kwargs.pop("seed", None)         # Keras 3 configs
         super().__init__(**kwargs)
+        self._rng = np.random.default_rng(seed) if seed is not None else None
         dropout = float(dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"[{self.name}] {type(self).__name__} dropout must be in [0, 1), got "
@@ -657,7 +662,12 @@ class _BaseDenseAttention(Layer):
             scores = _m.subtract(scores, _m.multiply(_m.subtract(1.0, keep), _LARGE_NEGATIVE))
         weights = _nn.softmax(scores)
         if training and self.dropout > 0:
-            weights = _nn.dropout(weights, rate=self.dropout)
+            if self._rng is not None:
+                keep = self._rng.random(tuple(weights._data.shape)) >= self.dropout
+                weights = _m.multiply(weights, (keep / (1.0 - self.dropout)).astype(
+                    weights._data.dtype))
+            else:
+                weights = _nn.dropout(weights, rate=self.dropout)
         result = _m.matmul(weights, v)
         if q_mask is not None:
             result = _m.multiply(result, _a.expand_dims(_float_mask(q_mask, result), -1))
