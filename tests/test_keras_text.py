@@ -523,7 +523,7 @@ def _collect(ds, batched=True):
         x, y = element if isinstance(element, tuple) else (element, None)
         for out, v in ((xs, x), (ys, y)):
             if v is not None:
-                v = _np(v).tolist()
+                v = np.asarray(_np(v)).tolist()   # a scalar string is bytes, as in TF
                 out.extend(v) if batched else out.append(v)
     return xs, ys
 

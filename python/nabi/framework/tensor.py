@@ -103,7 +103,11 @@ class Tensor:
 
     def numpy(self):
         a = self._data
-        return a.get() if type(a) is DeviceArray else a
+        if type(a) is DeviceArray:
+            return a.get()
+        if a.ndim == 0 and a.dtype.kind == "O":
+            return a.item()      # a scalar string is `bytes`, as in TF (`.numpy().decode()`)
+        return a
 
     def __array__(self, dtype=None, copy=None):
         a = self._data
@@ -269,6 +273,26 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
 
 def _host_tensor(value, dtype=None, dtype_hint=None):
     """convert_to_tensor without the placement: non-tensors become host tensors."""
+    t = _host_tensor_any(value, dtype, dtype_hint)
+    if t is not value and t._data.dtype.kind in "USO" and type(t._data) is np.ndarray:
+        t._data = _utf8_storage(t._data)
+    return t
+
+
+def _utf8_storage(arr):
+    """String tensors hold bytes in an object array, as TF's .numpy() shows them: str
+    elements are UTF-8 encoded (other objects, e.g. pandas' numbers, are left alone)."""
+    if arr.dtype.kind == "S":
+        return arr.astype(object)
+    flat = arr.reshape(-1).tolist()
+    if not any(isinstance(v, str) for v in flat):
+        return arr if arr.dtype.kind == "O" else arr.astype(object)
+    out = np.empty(len(flat), dtype=object)
+    out[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in flat]
+    return out.reshape(arr.shape)
+
+
+def _host_tensor_any(value, dtype=None, dtype_hint=None):
     if isinstance(value, Tensor):
         if dtype is not None and value._data.dtype != _dt.as_dtype(dtype)._np:
             raise TypeError(f"[convert_to_tensor] tensor has dtype {value.dtype.name}, "

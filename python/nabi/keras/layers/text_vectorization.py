@@ -23,7 +23,9 @@ Each string goes through, in order:
 A callable `standardize` receives a NumPy str array of the input's shape and returns strings
 of the same shape (an array, a list or a string Tensor); a callable `split` receives the 1-D
 (or squeezed) NumPy str array of documents and returns one sequence of tokens per document.
-(TensorFlow passes `tf.string` tensors instead; nabi has no `tf.strings` ops.)
+(TensorFlow passes `tf.string` tensors instead; the `nabi.strings` ops take either, so the
+tutorials' `tf.strings.lower` / `regex_replace` standardizers and `tf.strings.split` splitters
+-- whose RaggedTensor iterates as one token row per document -- work unchanged.)
 
 `adapt` counts tokens (after the steps above) over a list/array of strings, a string Tensor
 or a `nabi.data.Dataset` of string batches; the vocabulary is ordered by decreasing count,
@@ -258,7 +260,7 @@ class TextVectorization(PreprocessingLayer):
         if isinstance(v, bytes):
             return v.decode(self.encoding)
         if isinstance(v, Tensor):
-            return self._decode(v.numpy().item() if v.shape == () else v.numpy(), what)
+            return self._decode(np.asarray(v.numpy()), what)
         if isinstance(v, np.ndarray) and v.ndim == 0:
             return self._decode(v.item(), what)
         raise ValueError(f"[{self.name}] {what} must be strings, got "

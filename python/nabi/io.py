@@ -1,0 +1,1 @@
+"""`nabi.io`: reading and writing files and decoding images (tf.io)."""

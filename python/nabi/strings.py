@@ -1,0 +1,734 @@
+"""`nabi.strings`: TensorFlow's string ops, elementwise over string tensors of any shape.
+
+    lowercase = tf.strings.lower(input_data)
+    stripped_html = tf.strings.regex_replace(lowercase, "<br />", " ")
+    tf.strings.regex_replace(stripped_html, "[%s]" % re.escape(string.punctuation), "")
+
+Inputs are string Tensors, Python str / bytes, nested lists of them or NumPy str / bytes /
+object arrays. String results are string Tensors holding `bytes` (UTF-8), as TF's `.numpy()`
+shows them; numeric results (`length`, `to_number`, `regex_full_match`) are placed on the
+current device like any new tensor. Strings themselves live on the host only, whatever the
+default device.
+
+Regular expressions are RE2's as TF reads them, run by Python's `re` over the UTF-8 text:
+`\\d \\w \\s \\b` are ASCII-only (re.ASCII, as in RE2), `$` without `(?m)` matches only at the
+end of the text, `\\z` and the POSIX classes `[[:alpha:]]` are translated, and `\\pN` Unicode
+classes raise an error (Python's `re` has none). Patterns RE2 rejects but `re` accepts
+(look-arounds, back-references) are not rejected. In a rewrite, `\\0` is the whole match and
+`\\1`..`\\9` the groups, as in RE2.
+
+`split`, `bytes_split` and `unicode_split` return a 1-D string Tensor for a scalar input and a
+`RaggedTensor` otherwise: nabi's minimal ragged type (the outer dimensions are dense, the
+last one ragged) with `to_list()`, `to_tensor(default_value)`, `row_lengths()`, indexing,
+iteration and `len()`. It is a host container, not an op input for other nabi ops.
+"""
+import re
+
+import numpy as np
+
+from . import dtypes as _dt
+from .framework.device import DeviceArray
+from .framework.tensor import Tensor, TensorShape, _utf8_storage, _wrap, convert_to_tensor
+
+__all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
+           "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
+           "unicode_split", "RaggedTensor"]
+
+
+# ------------------------------------------------------------------------------- conversion
+
+
+def _strings(x, op, what="input"):
+    """An object ndarray of bytes for any string-like input; a clear TypeError otherwise."""
+    if isinstance(x, RaggedTensor):
+        raise TypeError(f"[strings.{op}] {what} is a RaggedTensor; pass its flat_values or "
+                        "to_tensor()")
+    if isinstance(x, Tensor):
+        a = x._data
+        if type(a) is DeviceArray:
+            a = a.get()
+    elif isinstance(x, (str, bytes)):
+        a = np.array(x.encode("utf-8") if isinstance(x, str) else x, dtype=object)
+        return a
+    else:
+        a = np.asarray(_unnest(x))
+    if a.dtype.kind in "USO":
+        a = _utf8_storage(a)
+        bad = [v for v in a.reshape(-1).tolist() if not isinstance(v, bytes)]
+        if not bad:
+            return a
+        raise TypeError(f"[strings.{op}] {what} must hold strings, found "
+                        f"{type(bad[0]).__name__} {bad[0]!r} (shape {a.shape})")
+    raise TypeError(f"[strings.{op}] {what} must be a string tensor, got dtype "
+                    f"{_dtype_name(a)} and shape {a.shape}")
+
+
+def _dtype_name(a):
+    try:
+        return _dt.as_dtype(a.dtype).name
+    except TypeError:
+        return str(a.dtype)
+
+
+def _unnest(x):
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if isinstance(x, (list, tuple)):
+        return [_unnest(v) for v in x]
+    return x
+
+
+def _string_scalar(x, op, what):
+    a = _strings(x, op, what)
+    if a.ndim != 0:
+        raise ValueError(f"[strings.{op}] {what} must be a scalar string, got shape {a.shape}")
+    return a.item()
+
+
+def _map(fn, a):
+    """fn over every element of an object array of bytes, as a string Tensor."""
+    out = np.empty(a.size, dtype=object)
+    out[:] = [fn(v) for v in a.reshape(-1).tolist()]
+    return _wrap(out.reshape(a.shape))
+
+
+def _numeric(values, shape, np_dtype):
+    return convert_to_tensor(np.array(values, dtype=np_dtype).reshape(shape))
+
+
+def _decode(b):
+    # invalid UTF-8 survives a decode/encode round trip unchanged
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _encode(s):
+    return s.encode("utf-8", "surrogateescape")
+
+
+# ------------------------------------------------------------------------------- case, strip
+
+
+def _check_encoding(op, encoding):
+    if encoding not in ("", None, "utf-8", "UTF-8", "utf8"):
+        raise ValueError(f"[strings.{op}] encoding must be '' (ASCII) or 'utf-8', got "
+                         f"{encoding!r}")
+    return bool(encoding)
+
+
+def lower(input, encoding="", name=None):  # noqa: A002  (TF's argument name)
+    """Lower-cases ASCII letters (every letter with encoding='utf-8'), as tf.strings.lower."""
+    utf8 = _check_encoding("lower", encoding)
+    a = _strings(input, "lower")
+    return _map((lambda b: _encode(_decode(b).lower())) if utf8 else bytes.lower, a)
+
+
+def upper(input, encoding="", name=None):  # noqa: A002
+    """Upper-cases ASCII letters (every letter with encoding='utf-8'), as tf.strings.upper."""
+    utf8 = _check_encoding("upper", encoding)
+    a = _strings(input, "upper")
+    return _map((lambda b: _encode(_decode(b).upper())) if utf8 else bytes.upper, a)
+
+
+def strip(input, name=None):  # noqa: A002
+    """Removes leading and trailing ASCII whitespace (space, \\t \\n \\v \\f \\r)."""
+    return _map(bytes.strip, _strings(input, "strip"))
+
+
+def length(input, unit="BYTE", name=None):  # noqa: A002
+    """int32 lengths in bytes (unit='BYTE') or in UTF-8 characters (unit='UTF8_CHAR': the
+    bytes that do not continue a character, so invalid UTF-8 is still counted as TF does)."""
+    if unit not in ("BYTE", "UTF8_CHAR"):
+        raise ValueError(f"[strings.length] unit must be 'BYTE' or 'UTF8_CHAR', got {unit!r}")
+    a = _strings(input, "length")
+    flat = a.reshape(-1).tolist()
+    if unit == "BYTE":
+        vals = [len(b) for b in flat]
+    else:
+        vals = [sum(1 for c in b if c & 0xC0 != 0x80) for b in flat]
+    return _numeric(vals, a.shape, np.int32)
+
+
+# ------------------------------------------------------------------------------- regexes
+
+_POSIX_CLASSES = {"alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f",
+                  "blank": "\\t ", "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9",
+                  "graph": "!-~", "lower": "a-z", "print": " -~",
+                  "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ",
+                  "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f"}
+_RE_CACHE = {}
+
+
+def _translate_re2(pattern, op):
+    """Python `re` source for an RE2 pattern (see the module docstring)."""
+    m = re.match(r"\(\?([imsU]+)\)", pattern)
+    multiline = bool(m and "m" in m.group(1))
+    if m and "U" in m.group(1):
+        raise ValueError(f"[strings.{op}] the RE2 flag U (ungreedy) is not supported: "
+                         f"{pattern!r}")
+    out, i, n, in_class = [], 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                raise ValueError(f"[strings.{op}] invalid pattern {pattern!r}: trailing "
+                                 "backslash")
+            e = pattern[i + 1]
+            if e in "pP":
+                raise ValueError(f"[strings.{op}] Unicode classes (\\{e}...) are not supported "
+                                 f"by nabi's regular expressions: {pattern!r}")
+            if e == "z":
+                out.append("\\Z")
+            elif e == "Q":           # \Q...\E: a literal run
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(pattern[i + 2:end]))
+                i = end + 2
+                continue
+            elif e == "C":
+                out.append(".")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                name = pattern[i + 2:end] if end > 0 else ""
+                neg = name.startswith("^")
+                if neg or name not in _POSIX_CLASSES:
+                    raise ValueError(f"[strings.{op}] unsupported character class "
+                                     f"[:{name}:] in {pattern!r}")
+                out.append(_POSIX_CLASSES[name])
+                i = end + 2
+                continue
+            if c == "[":
+                out.append("\\[")    # a literal '[' in a class (Python warns about nesting)
+            else:
+                out.append(c)
+                if c == "]":
+                    in_class = False
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            # a ']' first in the class (after an optional '^') is a literal
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("\\]")
+                i += 1
+            continue
+        out.append("\\Z" if c == "$" and not multiline else c)
+        i += 1
+    return "".join(out)
+
+
+def _compile(pattern, op):
+    if isinstance(pattern, (Tensor, np.ndarray)) or not isinstance(pattern, (str, bytes)):
+        pattern = _string_scalar(pattern, op, "pattern")
+    if isinstance(pattern, bytes):
+        pattern = _decode(pattern)
+    key = (pattern, op)
+    rx = _RE_CACHE.get(key)
+    if rx is None:
+        try:
+            rx = re.compile(_translate_re2(pattern, op), re.ASCII)
+        except re.error as e:
+            raise ValueError(f"[strings.{op}] invalid regular expression {pattern!r}: {e}") \
+                from None
+        if len(_RE_CACHE) > 256:
+            _RE_CACHE.clear()
+        _RE_CACHE[key] = rx
+    return rx
+
+
+def _rewrite_fn(rewrite, rx, op):
+    """A re.sub replacement function for an RE2 rewrite string (\\0-\\9 groups, \\\\)."""
+    if not isinstance(rewrite, (str, bytes)):
+        rewrite = _string_scalar(rewrite, op, "rewrite")
+    if isinstance(rewrite, bytes):
+        rewrite = _decode(rewrite)
+    parts, i, n = [], 0, len(rewrite)   # str literals and int group numbers
+    lit = []
+    while i < n:
+        c = rewrite[i]
+        if c == "\\":
+            e = rewrite[i + 1] if i + 1 < n else ""
+            if e.isdigit():
+                g = int(e)
+                if g > rx.groups:
+                    raise ValueError(f"[strings.{op}] rewrite {rewrite!r} refers to group "
+                                     f"\\{g}, but the pattern has {rx.groups} group(s)")
+                parts.append("".join(lit))
+                lit = []
+                parts.append(g)
+            elif e == "\\":
+                lit.append("\\")
+            else:
+                raise ValueError(f"[strings.{op}] invalid rewrite {rewrite!r}: a backslash "
+                                 "must be followed by a digit or another backslash")
+            i += 2
+            continue
+        lit.append(c)
+        i += 1
+    parts.append("".join(lit))
+    if len(parts) == 1:
+        text = parts[0]
+        return lambda m: text
+    return lambda m: "".join(p if isinstance(p, str) else (m.group(p) or "") for p in parts)
+
+
+def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # noqa: A002
+    """Replaces the matches of `pattern` (RE2 syntax) with `rewrite` (\\0 the match, \\1.. the
+    groups): every match, or only the first with replace_global=False."""
+    a = _strings(input, "regex_replace")
+    rx = _compile(pattern, "regex_replace")
+    repl = _rewrite_fn(rewrite, rx, "regex_replace")
+    count = 0 if replace_global else 1
+    return _map(lambda b: _encode(rx.sub(repl, _decode(b), count=count)), a)
+
+
+def regex_full_match(input, pattern, name=None):  # noqa: A002
+    """bool: whether each whole string matches `pattern` (RE2 syntax)."""
+    a = _strings(input, "regex_full_match")
+    rx = _compile(pattern, "regex_full_match")
+    return _numeric([rx.fullmatch(_decode(b)) is not None for b in a.reshape(-1).tolist()],
+                    a.shape, np.bool_)
+
+
+# ------------------------------------------------------------------------------- joining
+
+
+def _separator(separator, op):
+    if isinstance(separator, str):
+        return separator.encode("utf-8")
+    if isinstance(separator, bytes):
+        return separator
+    return _string_scalar(separator, op, "separator")
+
+
+def join(inputs, separator="", name=None):
+    """Joins a list of string tensors elementwise (they broadcast against each other)."""
+    if isinstance(inputs, (str, bytes, Tensor, np.ndarray)) or not hasattr(inputs, "__iter__"):
+        raise TypeError(f"[strings.join] inputs must be a list of string tensors, got "
+                        f"{type(inputs).__name__}")
+    sep = _separator(separator, "join")
+    arrays = [_strings(x, "join", f"inputs[{k}]") for k, x in enumerate(inputs)]
+    if not arrays:
+        return _wrap(np.array(b"", dtype=object))
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise ValueError(f"[strings.join] inputs must have broadcastable shapes, got "
+                         f"{[a.shape for a in arrays]}") from None
+    shape = arrays[0].shape
+    flats = [a.reshape(-1).tolist() for a in arrays]
+    out = np.empty(len(flats[0]), dtype=object)
+    out[:] = [sep.join(parts) for parts in zip(*flats)]
+    return _wrap(out.reshape(shape))
+
+
+def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
+    """Joins strings along `axis` (an int, a list of ints, or None for every axis), in order."""
+    a = _strings(inputs, "reduce_join", "inputs")
+    sep = _separator(separator, "reduce_join")
+    if axis is None:
+        axes = tuple(range(a.ndim))
+    else:
+        if isinstance(axis, Tensor):
+            axis = axis.numpy().tolist()
+        axes = tuple(np.atleast_1d(np.asarray(axis, dtype=np.int64)).tolist())
+        for ax in axes:
+            if not -a.ndim <= ax < max(a.ndim, 1) or a.ndim == 0:
+                raise ValueError(f"[strings.reduce_join] axis {ax} is out of range for an "
+                                 f"input of shape {a.shape}")
+        axes = tuple(sorted({ax % a.ndim for ax in axes}))
+    keep = [d for d in range(a.ndim) if d not in axes]
+    moved = np.transpose(a, keep + list(axes))
+    out_shape = tuple(a.shape[d] for d in keep)
+    rows = moved.reshape(int(np.prod(out_shape, dtype=np.int64)), -1)
+    out = np.empty(rows.shape[0], dtype=object)
+    out[:] = [sep.join(r) for r in rows.tolist()]
+    out = out.reshape(out_shape)
+    if keepdims:
+        out = out.reshape(tuple(1 if d in axes else a.shape[d] for d in range(a.ndim)))
+    return _wrap(out)
+
+
+# ------------------------------------------------------------------------------- ragged results
+
+
+class RaggedTensor:
+    """A minimal ragged string (or number) tensor: dense outer dimensions `outer_shape`, each
+    element a 1-D row of any length. `to_list()` gives nested Python lists (bytes for
+    strings), `to_tensor(default_value)` pads the rows to the longest one."""
+
+    def __init__(self, rows, outer_shape, dtype=None):
+        self._rows = list(rows)          # 1-D NumPy arrays, in C order over outer_shape
+        self._outer_shape = tuple(int(d) for d in outer_shape)
+        if len(self._rows) != int(np.prod(self._outer_shape, dtype=np.int64)):
+            raise ValueError(f"[RaggedTensor] {len(self._rows)} rows do not fill the outer "
+                             f"shape {self._outer_shape}")
+        self._dtype = _dt.as_dtype(dtype) if dtype is not None else (
+            _dt.as_dtype(self._rows[0].dtype) if self._rows else _dt.string)
+
+    @classmethod
+    def from_row_lengths(cls, values, row_lengths):
+        v = np.asarray(values._data if isinstance(values, Tensor) else values)
+        lengths = np.asarray(row_lengths, np.int64)
+        return cls.from_row_splits(v, np.concatenate([[0], np.cumsum(lengths)]))
+
+    @classmethod
+    def from_row_splits(cls, values, row_splits):
+        v = np.asarray(values._data if isinstance(values, Tensor) else values)
+        s = np.asarray(row_splits, np.int64)
+        if s.ndim != 1 or s.size < 1 or s[0] != 0 or s[-1] != len(v) or np.any(np.diff(s) < 0):
+            raise ValueError(f"[RaggedTensor.from_row_splits] row_splits must be 1-D, start at "
+                             f"0, not decrease and end at len(values)={len(v)}; got "
+                             f"{s.tolist()}")
+        if v.dtype.kind in "US":
+            v = _utf8_storage(v)
+        return cls([v[s[i]:s[i + 1]] for i in range(len(s) - 1)], (len(s) - 1,))
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def shape(self):
+        return TensorShape(self._outer_shape + (None,))
+
+    @property
+    def ragged_rank(self):
+        return 1
+
+    @property
+    def flat_values(self):
+        return _wrap(np.concatenate(self._rows) if self._rows
+                     else np.zeros(0, self._dtype._np))
+
+    values = flat_values
+
+    def row_lengths(self):
+        return _wrap(np.array([len(r) for r in self._rows], np.int64).reshape(self._outer_shape))
+
+    def nrows(self):
+        return self._outer_shape[0] if self._outer_shape else 1
+
+    def row_splits(self):
+        lengths = [len(r) for r in self._rows]
+        return _wrap(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+    def to_list(self):
+        def nest(k, depth):
+            if depth == len(self._outer_shape):
+                return self._rows[k].tolist()
+            step = int(np.prod(self._outer_shape[depth + 1:], dtype=np.int64))
+            return [nest(k + i * step, depth + 1) for i in range(self._outer_shape[depth])]
+        return nest(0, 0)
+
+    def to_tensor(self, default_value=None, shape=None):
+        """A dense tensor: each row padded with `default_value` (b'' for strings, 0 for
+        numbers) to the longest row, or to `shape`'s last dimension when given."""
+        width = max((len(r) for r in self._rows), default=0)
+        if shape is not None:
+            shape = list(shape)
+            if shape[-1] is not None:
+                width = int(shape[-1])
+        np_dtype = self._dtype._np
+        if default_value is None:
+            default_value = b"" if np_dtype.kind == "O" else 0
+        elif isinstance(default_value, str) and np_dtype.kind == "O":
+            default_value = default_value.encode("utf-8")
+        out = np.empty((len(self._rows), width), dtype=np_dtype)
+        out[...] = default_value
+        for i, r in enumerate(self._rows):
+            k = min(len(r), width)
+            out[i, :k] = r[:k]
+        out = out.reshape(self._outer_shape + (width,))
+        return _wrap(out) if np_dtype.kind == "O" else convert_to_tensor(out)
+
+    def numpy(self):
+        """Like TF: an object array of the rows (1-D arrays) for a 1-D outer shape."""
+        out = np.empty(len(self._rows), dtype=object)
+        out[:] = [r for r in self._rows]
+        return out.reshape(self._outer_shape)
+
+    def __len__(self):
+        if not self._outer_shape:
+            raise TypeError("len() of a scalar RaggedTensor")
+        return self._outer_shape[0]
+
+    def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"[RaggedTensor] only integer indexing is supported, got {i!r}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"[RaggedTensor] index {i} is out of range for {n} rows")
+        i %= n
+        if len(self._outer_shape) == 1:
+            r = self._rows[i]
+            return _wrap(r) if r.dtype.kind == "O" else convert_to_tensor(r)
+        step = int(np.prod(self._outer_shape[1:], dtype=np.int64))
+        return RaggedTensor(self._rows[i * step:(i + 1) * step], self._outer_shape[1:],
+                            self._dtype)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self):
+        return f"<nabi.RaggedTensor {self.to_list()!r}>"
+
+
+def _ragged_or_vector(a, fn):
+    """fn(bytes) -> list of bytes per element: a 1-D Tensor for a scalar input, else ragged."""
+    if a.ndim == 0:
+        vals = fn(a.item())
+        out = np.empty(len(vals), dtype=object)
+        out[:] = vals
+        return _wrap(out)
+    rows = []
+    for b in a.reshape(-1).tolist():
+        vals = fn(b)
+        r = np.empty(len(vals), dtype=object)
+        r[:] = vals
+        rows.append(r)
+    return RaggedTensor(rows, a.shape, _dt.string)
+
+
+def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
+    """Splits each string on `sep` (runs of ASCII whitespace when sep is None or '', empty
+    tokens dropped; otherwise on every occurrence, empty tokens kept), at most `maxsplit`
+    times. A scalar gives a 1-D string Tensor; a tensor of rank r gives a RaggedTensor with
+    r dense dimensions and a ragged last one."""
+    a = _strings(input, "split")
+    if sep is not None and not isinstance(sep, (str, bytes)):
+        sep = _string_scalar(sep, "split", "sep")
+    if isinstance(sep, str):
+        sep = sep.encode("utf-8")
+    if sep == b"":
+        sep = None
+    if isinstance(maxsplit, Tensor):
+        maxsplit = int(maxsplit.numpy())
+    maxsplit = int(maxsplit)
+    return _ragged_or_vector(a, lambda b: b.split(sep, maxsplit))
+
+
+def bytes_split(input, name=None):  # noqa: A002
+    """Each string's bytes, one token each (1-D for a scalar, else a RaggedTensor)."""
+    a = _strings(input, "bytes_split")
+    return _ragged_or_vector(a, lambda b: [b[i:i + 1] for i in range(len(b))])
+
+
+def unicode_split(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
+                  replacement_char=0xFFFD, name=None):
+    """Each string's UTF-8 characters (invalid bytes become U+FFFD with errors='replace', as
+    TF does; errors='strict' raises)."""
+    if input_encoding.upper().replace("-", "") != "UTF8":
+        raise ValueError(f"[strings.unicode_split] only input_encoding='UTF-8' is supported, "
+                         f"got {input_encoding!r}")
+    if errors not in ("replace", "strict", "ignore"):
+        raise ValueError(f"[strings.unicode_split] errors must be 'replace', 'strict' or "
+                         f"'ignore', got {errors!r}")
+    a = _strings(input, "unicode_split")
+    rep = chr(replacement_char)
+
+    def chars(b):
+        try:
+            s = b.decode("utf-8", "strict" if errors == "strict" else "replace")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"[strings.unicode_split] invalid UTF-8 in {b!r}: {e}") from None
+        if errors == "ignore":
+            s = s.replace("\ufffd", "")
+        elif rep != "\ufffd":
+            s = s.replace("\ufffd", rep)
+        return [ch.encode("utf-8") for ch in s]
+    return _ragged_or_vector(a, chars)
+
+
+# ------------------------------------------------------------------------------- substr
+
+
+def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
+    """The substring of `len` units from `pos` (negative counts from the end) of each string;
+    pos and len broadcast against the input. A pos beyond the string is an error, as in TF;
+    a len that runs past the end stops at it."""
+    import builtins
+    if unit not in ("BYTE", "UTF8_CHAR"):
+        raise ValueError(f"[strings.substr] unit must be 'BYTE' or 'UTF8_CHAR', got {unit!r}")
+    a = _strings(input, "substr")
+    p = np.asarray(pos.numpy() if isinstance(pos, Tensor) else pos)
+    n = np.asarray(len.numpy() if isinstance(len, Tensor) else len)
+    if p.dtype.kind not in "iu" or n.dtype.kind not in "iu":
+        raise TypeError(f"[strings.substr] pos and len must be integers, got {p.dtype} and "
+                        f"{n.dtype}")
+    try:
+        a_b, p_b, n_b = np.broadcast_arrays(a, p, n)
+    except ValueError:
+        raise ValueError(f"[strings.substr] pos (shape {p.shape}) and len (shape {n.shape}) "
+                         f"must broadcast against the input's shape {a.shape}") from None
+    out = np.empty(a_b.size, dtype=object)
+    for k, (b, i, m) in enumerate(zip(a_b.reshape(-1).tolist(), p_b.reshape(-1).tolist(),
+                                      n_b.reshape(-1).tolist())):
+        s = _decode(b) if unit == "UTF8_CHAR" else b
+        size = builtins.len(s)
+        if not -size <= i <= size:
+            raise ValueError(f"[strings.substr] pos {i} is out of range for the string {b!r} "
+                             f"of length {size} ({unit})")
+        if m < 0:
+            raise ValueError(f"[strings.substr] len must be non-negative, got {m}")
+        i = i + size if i < 0 else i
+        piece = s[i:i + m]
+        out[k] = _encode(piece) if unit == "UTF8_CHAR" else piece
+    return _wrap(out.reshape(a_b.shape))
+
+
+# ------------------------------------------------------------------------------- numbers
+
+
+_INT_RE = re.compile(rb"\s*[+-]?[0-9]+\s*")
+_FLOAT_RE = re.compile(rb"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|"
+                       rb"inf|infinity|nan)\s*", re.IGNORECASE)
+
+
+def to_number(string_tensor, out_type=_dt.float32, name=None):
+    """Parses each string as a number of `out_type` (float32, float64, int32 or int64); a
+    string that is not one raises ValueError naming it, as TF's op fails."""
+    dt = _dt.as_dtype(out_type)
+    if dt not in (_dt.float32, _dt.float64, _dt.int32, _dt.int64):
+        raise TypeError(f"[strings.to_number] out_type must be float32, float64, int32 or "
+                        f"int64, got {dt.name}")
+    a = _strings(string_tensor, "to_number", "string_tensor")
+    vals = []
+    for b in a.reshape(-1).tolist():
+        if dt.is_integer:
+            ok = _INT_RE.fullmatch(b) is not None
+            if ok:
+                v = int(b)
+                info = np.iinfo(dt._np)
+                ok = info.min <= v <= info.max
+        else:
+            ok = _FLOAT_RE.fullmatch(b) is not None
+            v = float(b) if ok else None
+        if not ok:
+            raise ValueError(f"[strings.to_number] StringToNumberOp could not correctly "
+                             f"convert string: {b!r} to {dt.name}")
+        vals.append(v)
+    return _numeric(vals, a.shape, dt._np)
+
+
+def _numbers(x, op):
+    if isinstance(x, Tensor):
+        return x.numpy()
+    a = np.asarray(x)
+    if a.dtype == np.float64 and not isinstance(x, np.ndarray):
+        a = a.astype(np.float32)   # Python floats are float32 tensors in TF
+    return a
+
+
+def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  # noqa: A002
+              fill="", name=None):
+    """Formats numbers (and bools) as strings like TF's printf-based op: floats '%f' (6
+    decimals) unless precision / scientific ('%e') / shortest ('%g') say otherwise, integers
+    '%d'; width pads on the left with spaces (or `fill`, one character, e.g. '0')."""
+    a = _numbers(input, "as_string")
+    kind = a.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"[strings.as_string] input must be numbers or bools, got dtype "
+                        f"{_dtype_name(a)} and shape {a.shape}")
+    if scientific and shortest:
+        raise ValueError("[strings.as_string] cannot select both scientific and shortest")
+    if fill and _builtin_len(fill) > 1:
+        raise ValueError(f"[strings.as_string] fill must be at most one character, got "
+                         f"{fill!r}")
+    if kind != "f" and (precision > -1 or scientific or shortest):
+        raise ValueError("[strings.as_string] precision, scientific and shortest apply only "
+                         f"to floats, got dtype {_dtype_name(a)}")
+    spec = "%" + (fill or "") + (str(width) if width > -1 else "")
+    if kind == "f":
+        spec += (f".{precision}" if precision > -1 else "") + \
+            ("e" if scientific else "g" if shortest else "f")
+    elif kind in "iu":
+        spec += "d"
+    else:
+        spec += "s"
+    flat = a.reshape(-1).tolist()
+    if kind == "b":
+        flat = ["true" if v else "false" for v in flat]
+    out = np.empty(a.size, dtype=object)
+    out[:] = [(spec % v).encode("ascii") for v in flat]
+    return _wrap(out.reshape(a.shape))
+
+
+def _builtin_len(x):
+    import builtins
+    return builtins.len(x)
+
+
+def _format_element(v, kind, np_dtype):
+    if kind == "O":
+        s = v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+        return '"' + s + '"'
+    if kind == "b":
+        return "True" if v else "False"
+    if kind == "f":
+        digits = (6, 9) if np_dtype == np.float32 else (15, 17) if np_dtype == np.float64 \
+            else (3, 5)
+        s = "%.*g" % (digits[0], v)
+        if np.isfinite(v) and np_dtype.type(float(s)) != np_dtype.type(v):
+            s = "%.*g" % (digits[1], v)
+        return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(s, s)
+    return str(v)
+
+
+def _format_tensor(a, summarize):
+    """TF's print_v2 summary of a tensor: '[1 2 3]', blocks of rank r separated by r - 1
+    newlines and indented, '...' past `summarize` entries at each end of a dimension
+    (summarize=-1 shows every entry)."""
+    kind, dtype, nd = a.dtype.kind, a.dtype, a.ndim
+    if nd == 0:
+        return _format_element(a.item(), kind, dtype)
+
+    def dim(sub, depth):
+        n = sub.shape[0]
+        idx = list(range(n))
+        if 0 <= summarize and n > 2 * summarize:
+            idx = list(range(summarize)) + [None] + list(range(n - summarize, n))
+        sep = " " if depth == nd - 1 else "\n" * (nd - depth - 1) + " " * (depth + 1)
+        parts = ["..." if i is None else
+                 _format_element(sub[i], kind, dtype) if depth == nd - 1 else
+                 dim(sub[i], depth + 1) for i in idx]
+        return "[" + sep.join(parts) + "]"
+    return dim(a, 0)
+
+
+def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa: A001
+    """Fills each `placeholder` in `template` with the next input, printed as tf.print does
+    (strings quoted, floats in their shortest round-trip form, at most `summarize` entries
+    at each end of a dimension)."""
+    if not isinstance(template, str):
+        template = _decode(_string_scalar(template, "format", "template"))
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    pieces = template.split(placeholder)
+    if _builtin_len(pieces) - 1 != _builtin_len(inputs):
+        raise ValueError(f"[strings.format] the template has {_builtin_len(pieces) - 1} "
+                         f"placeholder(s) {placeholder!r} but {_builtin_len(inputs)} input(s) "
+                         "were given")
+    out = [pieces[0]]
+    for x, rest in zip(inputs, pieces[1:]):
+        if isinstance(x, Tensor) and x.dtype == _dt.string:
+            a = _strings(x, "format")
+        elif isinstance(x, (str, bytes)):
+            a = _strings(x, "format")
+        else:
+            a = _numbers(x, "format")
+            if a.dtype.kind in "US":
+                a = _strings(a, "format")
+        out.append(_format_tensor(a, int(summarize)))
+        out.append(rest)
+    return _wrap(np.array("".join(out).encode("utf-8"), dtype=object))
