@@ -90,4 +90,23 @@ void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
                          const T* inv_std, bool training, int64_t M, int64_t C, T* dx,
                          T* dgamma, T* dbeta);
 
+// ---- depthwise_conv2d.cu ------------------------------------------------------------------
+// x (N, H, W, C), w (KH, KW, C, M), y (N, OH, OW, C*M) with output channel c*M + m; strides,
+// dilations, top/left padding as ConvDims (semantics of csrc/cpu/depthwise_conv2d.h).
+struct DepthwiseDims {
+  int64_t N, H, W, C;
+  int64_t KH, KW, M;
+  int64_t OH, OW;
+  int64_t sh, sw, dh, dw;
+  int64_t pt, pl;
+};
+// y = depthwise conv(x, w); dx (N, H, W, C) and dw (KH, KW, C, M) are the adjoints given
+// dy. Each output is overwritten; the filter gradient is deterministic (no float atomics).
+template <typename T>
+void depthwise_conv2d_forward(const DepthwiseDims& d, const T* x, const T* w, T* y);
+template <typename T>
+void depthwise_conv2d_backward_data(const DepthwiseDims& d, const T* w, const T* dy, T* dx);
+template <typename T>
+void depthwise_conv2d_backward_filter(const DepthwiseDims& d, const T* x, const T* dy, T* dw);
+
 }  // namespace nabi::cuda

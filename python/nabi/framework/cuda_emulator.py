@@ -250,6 +250,9 @@ for _name in ("activation_forward", "activation_backward", "bias_add_forward",
               "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
               "simple_rnn_forward", "simple_rnn_backward", "dense_forward", "dense_backward"):
     globals()[_name] = _mirror(_name)
+for _name in ("depthwise_conv2d_forward", "depthwise_conv2d_backward_data",
+              "depthwise_conv2d_backward_filter"):
+    globals()[_name] = _mirror(_name)
 
 
 def dense_keeps_z(activation, alpha=0.0):

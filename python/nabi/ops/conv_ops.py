@@ -1,7 +1,7 @@
 """Convolution, pooling and fused batch-norm ops (`nabi.nn`), TF2 names and semantics.
 
 Kernels: csrc/cpu/conv2d.cpp (implicit GEMM from a padded image for float32, im2col tiles +
-GEMM otherwise, direct for one input channel),
+GEMM otherwise, direct for one input channel), depthwise_conv2d.cpp (direct),
 pooling.cpp and batchnorm.cpp, all channels last (NHWC). 'NCHW' inputs are transposed
 around the kernels. Every op checks its arguments here (errors start with `[op]`) and
 records its backward rule on the tape.
@@ -15,7 +15,8 @@ from ..framework.device import kernels, to_device
 from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
 
 __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
-           "depthwise_conv2d", "batch_norm_channels_last", "max_pool2d", "max_pool1d", "max_pool", "avg_pool2d",
+           "depthwise_conv2d", "separable_conv2d", "batch_norm_channels_last", "max_pool2d",
+           "max_pool1d", "max_pool", "avg_pool2d",
            "avg_pool1d", "avg_pool", "max_pool_with_argmax", "fused_batch_norm",
            "conv2d_bias_activation"]
 
@@ -321,26 +322,73 @@ def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data
 def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilations=None,
                      name=None):
     """Depthwise 2-D convolution, filter (KH, KW, C, M): output channel c*M + m sees only input
-    channel c. Runs as C grouped conv2d calls (no dedicated kernel yet)."""
-    from .array_ops import concat, gather
+    channel c (tf.nn.depthwise_conv2d). Kernels: csrc/cpu/depthwise_conv2d.cpp and
+    csrc/cuda/depthwise_conv2d.cu (forward, backward-data, backward-filter)."""
     op = "depthwise_conv2d"
     x = _float(op, input)
     w = _float(op, filter)
     fmt = _fmt(op, data_format, 4)
     _check_input_4d(op, x._data, fmt)
     if w._data.ndim != 4:
-        raise ValueError(f"[{op}] filter must be 4-D (KH, KW, C, M), got {tuple(w._data.shape)}")
-    C = x._data.shape[1 if fmt == "NCHW" else 3]
-    if w._data.shape[2] != C:
+        raise ValueError(f"[{op}] filter must be 4-D (KH, KW, C, M), got shape "
+                         f"{tuple(w._data.shape)}")
+    if x._data.dtype != w._data.dtype:
+        raise TypeError(f"[{op}] input and filter dtypes differ: {x._data.dtype.name} vs "
+                        f"{w._data.dtype.name}")
+    st = _spatial(op, "strides", strides, 2, fmt, 1)
+    dl = _spatial(op, "dilations", dilations, 2, fmt, 1)
+    shp = x._data.shape
+    H, W, C = (shp[2], shp[3], shp[1]) if fmt == "NCHW" else shp[1:]
+    KH, KW, CF, M = w._data.shape
+    if C != CF:
         raise ValueError(f"[{op}] input has {C} channels but filter {tuple(w._data.shape)} "
-                         f"expects {w._data.shape[2]}")
-    cax = 1 if fmt == "NCHW" else 3
-    outs = []
-    for c in range(C):
-        xc = gather(x, [c], axis=cax)
-        wc = gather(w, [c], axis=2)
-        outs.append(conv2d(xc, wc, strides, padding, fmt, dilations))
-    return concat(outs, axis=cax)
+                         f"expects {CF} (input shape {tuple(shp)}, data_format {fmt})")
+    if min(KH, KW, M) < 1:
+        raise ValueError(f"[{op}] filter dimensions must be >= 1, got {tuple(w._data.shape)}")
+    pads = _pads(op, padding, (H, W), (KH, KW), st, dl, fmt)
+    ekh, ekw = (KH - 1) * dl[0] + 1, (KW - 1) * dl[1] + 1
+    if ekh > H + pads[0] + pads[1] or ekw > W + pads[2] + pads[3]:
+        raise ValueError(f"[{op}] filter {KH}x{KW} (dilated {ekh}x{ekw}) is larger than the "
+                         f"padded input {H + pads[0] + pads[1]}x{W + pads[2] + pads[3]} "
+                         f"(input shape {tuple(shp)}, padding {padding!r})")
+    X = _to_nhwc(x._data, fmt)
+    W_ = contiguous(w._data)
+    Y = kernels(X).depthwise_conv2d_forward(X, W_, st, dl, pads)
+    out = _wrap(_from_nhwc(Y, fmt))
+    if _tapes:
+        xshape, wshape = tuple(X.shape), tuple(W_.shape)
+
+        def backward(g, needs):
+            G = _to_nhwc(g, fmt)
+            dx = dw = None
+            if needs[0]:
+                dx = _from_nhwc(kernels(G).depthwise_conv2d_backward_data(
+                    G, W_, xshape, st, dl, pads), fmt)
+            if needs[1]:
+                dw = kernels(G).depthwise_conv2d_backward_filter(G, X, wshape, st, dl, pads)
+            return dx, dw
+        record((x, w), out, backward)
+    return out
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,
+                     data_format=None, dilations=None, name=None):
+    """depthwise_conv2d (strides, dilations) followed by a 1x1 conv2d with pointwise_filter
+    (1, 1, C*M, F), as tf.nn.separable_conv2d."""
+    op = "separable_conv2d"
+    dwf = _float(op, depthwise_filter)
+    pwf = _float(op, pointwise_filter)
+    if dwf._data.ndim != 4:
+        raise ValueError(f"[{op}] depthwise_filter must be 4-D (KH, KW, C, M), got shape "
+                         f"{tuple(dwf._data.shape)}")
+    cm = dwf._data.shape[2] * dwf._data.shape[3]
+    ps = tuple(pwf._data.shape)
+    if len(ps) != 4 or ps[:3] != (1, 1, cm):
+        raise ValueError(f"[{op}] pointwise_filter must have shape (1, 1, {cm}, F) for "
+                         f"depthwise_filter {tuple(dwf._data.shape)}, got {ps}")
+    fmt = _fmt(op, data_format, 4)
+    y = depthwise_conv2d(input, dwf, strides, padding, fmt, dilations)
+    return conv2d(y, pwf, 1, "VALID", fmt)
 
 
 # ------------------------------------------------------------------ pooling

@@ -1,7 +1,10 @@
-"""Convolution layers: Conv2D, Conv1D, Conv2DTranspose, ZeroPadding2D/1D, UpSampling2D/1D,
-Cropping2D (Keras semantics; kernels (kh, kw, in, out) like Keras).
+"""Convolution layers: Conv2D, Conv1D (both with groups), Conv2DTranspose, Conv1DTranspose,
+DepthwiseConv2D/1D, SeparableConv2D/1D, ZeroPadding2D/1D, UpSampling2D/1D, Cropping2D (Keras
+semantics; kernels (kh, kw, in, out), depthwise kernels (kh, kw, in, depth_multiplier) and
+pointwise kernels (1, 1, in * depth_multiplier, filters) like Keras).
 
-Conv2D runs one fused C++ call (conv + bias + ReLU) through nn.conv2d_bias_activation."""
+Conv2D runs one fused C++ call (conv + bias + ReLU) through nn.conv2d_bias_activation; the
+depthwise layers (and Conv2D with groups == input channels) run nn.depthwise_conv2d."""
 import numpy as np
 
 from ...framework.tensor import _wrap
@@ -13,8 +16,10 @@ from .. import backend
 from .base import Layer, _serialize_obj
 from .core import _activation_name, get_activation
 
-__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Convolution2D", "Convolution1D",
-           "ZeroPadding2D", "ZeroPadding1D", "UpSampling2D", "UpSampling1D", "Cropping2D"]
+__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose", "Convolution2D",
+           "Convolution1D", "Convolution2DTranspose", "Convolution1DTranspose", "DepthwiseConv2D",
+           "DepthwiseConv1D", "SeparableConv2D", "SeparableConv1D", "SeparableConvolution2D",
+           "SeparableConvolution1D", "ZeroPadding2D", "ZeroPadding1D", "UpSampling2D", "UpSampling1D", "Cropping2D"]
 
 
 def _tuple(name, layer, value, n):
@@ -38,6 +43,7 @@ def _data_format(layer, df):
 
 class _Conv(Layer):
     rank = 2
+    _supports_groups = False
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -58,9 +64,15 @@ class _Conv(Layer):
             raise ValueError(f"[{self.name}] padding must be one of {allowed}, got {padding!r}")
         self.padding = p
         self.data_format = _data_format(self.name, data_format)
-        if int(groups) != 1:
-            raise ValueError(f"[{self.name}] groups != 1 is not supported yet")
-        self.groups = 1
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"[{self.name}] groups must be a positive integer, got {groups!r}")
+        self.groups = int(groups)
+        if self.groups != 1 and not self._supports_groups:
+            raise ValueError(f"[{self.name}] groups != 1 is not supported by "
+                             f"{type(self).__name__}, got groups={groups}")
+        if self.filters % self.groups:
+            raise ValueError(f"[{self.name}] filters ({self.filters}) must be divisible by "
+                             f"groups ({self.groups})")
         self.activation, fused, self._activation_name = get_activation(activation)
         self._relu = fused == "relu"
         self._linear = fused == "linear"
@@ -85,6 +97,9 @@ class _Conv(Layer):
             raise ValueError(f"[{self.name}] the channel dimension of the inputs must be defined, "
                              f"got shape {shp}")
         self._in_channels = int(cin)
+        if self._in_channels % self.groups:
+            raise ValueError(f"[{self.name}] the number of input channels ({cin}) must be "
+                             f"divisible by groups ({self.groups}); input shape {shp}")
         self.kernel = self.add_weight("kernel", self._kernel_shape(), initializer=self.kernel_initializer,
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
@@ -94,7 +109,26 @@ class _Conv(Layer):
         self.built = True
 
     def _kernel_shape(self):
-        return self.kernel_size + (self._in_channels, self.filters)
+        return self.kernel_size + (self._in_channels // self.groups, self.filters)
+
+    def _grouped(self, x4, w4, strides, padding, fmt, dilations):
+        """act(grouped conv2d + bias) of 4-D x4 with the (KH, KW, C/g, F) kernel w4: the
+        depthwise op when every group has one input channel, else g conv2d calls."""
+        from ...ops.nn_ops import bias_add
+        C, F, g = self._in_channels, self.filters, self.groups
+        cax = 1 if fmt == "NCHW" else 3
+        if g == C:
+            kh, kw = w4.shape[0], w4.shape[1]
+            wd = _array_ops.reshape(w4, (kh, kw, C, F // C))  # output channel c*M + m
+            y = _conv.depthwise_conv2d(x4, wd, strides, padding, fmt, dilations)
+        else:
+            xs = _array_ops.split(x4, g, axis=cax)
+            ws = _array_ops.split(w4, g, axis=3)
+            y = _array_ops.concat([_conv.conv2d(a, b, strides, padding, fmt, dilations)
+                                   for a, b in zip(xs, ws)], axis=cax)
+        if self.bias is not None:
+            y = bias_add(y, self.bias, data_format=fmt)
+        return y if self._linear else self.activation(y)
 
     def _post(self, y):
         if self._relu or self._linear:
@@ -122,11 +156,16 @@ class _Conv(Layer):
 
 
 class Conv2D(_Conv):
-    """2-D convolution: `activation(conv2d(inputs, kernel) + bias)`."""
+    """2-D convolution: `activation(conv2d(inputs, kernel) + bias)`; with groups = g the
+    input channels are cut into g groups, each convolved to filters / g output channels."""
     rank = 2
+    _supports_groups = True
 
     def call(self, inputs):
         fmt = "NCHW" if self.data_format == "channels_first" else "NHWC"
+        if self.groups != 1:
+            return self._grouped(inputs, self.kernel, self.strides, self.padding.upper(), fmt,
+                                 self.dilation_rate)
         y = _conv.conv2d_bias_activation(inputs, self.kernel, self.bias, self.strides,
                                          self.padding.upper(), fmt, self.dilation_rate,
                                          "relu" if self._relu else None)
@@ -136,6 +175,7 @@ class Conv2D(_Conv):
 class Conv1D(_Conv):
     """1-D convolution over (batch, steps, channels); padding 'valid', 'same' or 'causal'."""
     rank = 1
+    _supports_groups = True
 
     def call(self, inputs):
         cf = self.data_format == "channels_first"
@@ -148,6 +188,10 @@ class Conv1D(_Conv):
         ax = 2 if cf else 1
         x4 = _array_ops.expand_dims(inputs, ax)
         w4 = _array_ops.expand_dims(self.kernel, 0)
+        if self.groups != 1:
+            y = self._grouped(x4, w4, (1, self.strides[0]), padding, "NCHW" if cf else "NHWC",
+                              (1, d))
+            return _array_ops.squeeze(y, [ax])
         y = _conv.conv2d_bias_activation(x4, w4, self.bias, (1, self.strides[0]), padding,
                                          "NCHW" if cf else "NHWC", (1, d),
                                          "relu" if self._relu else None)
@@ -200,8 +244,245 @@ class Conv2DTranspose(_Conv):
         return config
 
 
+class Conv1DTranspose(Conv2DTranspose):
+    """Transposed 1-D convolution over (batch, steps, channels); kernel (kw, filters,
+    in_channels) as Keras. Runs conv2d_transpose on an inserted axis of length 1."""
+    rank = 1
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, **kwargs):
+        _Conv.__init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                       **kwargs)
+        if self.padding == "causal":
+            raise ValueError(f"[{self.name}] padding must be 'valid' or 'same', got 'causal'")
+        if output_padding is not None:
+            op = output_padding if not isinstance(output_padding, (int, np.integer)) else \
+                (output_padding,)
+            op = tuple(int(a) for a in op)
+            if len(op) != 1 or op[0] < 0 or op[0] >= self.strides[0]:
+                raise ValueError(f"[{self.name}] output_padding must be a non-negative int "
+                                 f"smaller than the stride {self.strides[0]}, got "
+                                 f"{output_padding!r}")
+            output_padding = op
+        self.output_padding = output_padding
+
+    def call(self, inputs):
+        cf = self.data_format == "channels_first"
+        shp = inputs._data.shape
+        ol = self._out_len(shp[2] if cf else shp[1], 0)
+        ax = 2 if cf else 1
+        out_shape = [shp[0], self.filters, 1, ol] if cf else [shp[0], 1, ol, self.filters]
+        if self.padding == "same" or self.output_padding is None:
+            padding = self.padding.upper()
+        else:
+            padding = "VALID"
+        fmt = "NCHW" if cf else "NHWC"
+        y = _conv.conv2d_transpose(_array_ops.expand_dims(inputs, ax),
+                                   _array_ops.expand_dims(self.kernel, 0), out_shape,
+                                   (1, self.strides[0]), padding, fmt,
+                                   (1, self.dilation_rate[0]))
+        y = _array_ops.squeeze(y, [ax])
+        if self.bias is not None:
+            from ...ops.nn_ops import bias_add
+            y = bias_add(y, self.bias, data_format="NCW" if cf else "NWC")
+        return self.activation(y) if not self._linear else y
+
+
+class _DepthwiseConv(Layer):
+    """Depthwise convolution of rank 1 or 2: each input channel convolved with its own
+    depth_multiplier filters (output channel c * depth_multiplier + m), + bias, activation."""
+    rank = 2
+    _padding_modes = ("valid", "same")
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+        # Keras 2 configs of these layers carry Conv's keys (groups, kernel_*): ignored.
+        for k in ("filters", "kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            kwargs.pop(k, None)
+        groups = kwargs.pop("groups", 1)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if groups not in (1, None):
+            raise ValueError(f"[{self.name}] groups must be 1, got {groups!r}")
+        n = self.rank
+        self.kernel_size = _tuple("kernel_size", self.name, kernel_size, n)
+        self.strides = _tuple("strides", self.name, strides, n)
+        self.dilation_rate = _tuple("dilation_rate", self.name, dilation_rate, n)
+        if isinstance(depth_multiplier, bool) or not isinstance(
+                depth_multiplier, (int, np.integer)) or depth_multiplier < 1:
+            raise ValueError(f"[{self.name}] depth_multiplier must be a positive integer, got "
+                             f"{depth_multiplier!r}")
+        self.depth_multiplier = int(depth_multiplier)
+        p = str(padding).lower()
+        allowed = ("valid", "same", "causal") if n == 1 else ("valid", "same")
+        if p not in allowed:
+            raise ValueError(f"[{self.name}] padding must be one of {allowed}, got {padding!r}")
+        self.padding = p
+        self.data_format = _data_format(self.name, data_format)
+        self.activation, fused, self._activation_name = get_activation(activation)
+        self._linear = fused == "linear"
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = depthwise_initializer
+        self.bias_initializer = bias_initializer
+        self.depthwise_regularizer = depthwise_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.depthwise_constraint = depthwise_constraint
+        self.bias_constraint = bias_constraint
+
+    def _in_channels_of(self, input_shape):
+        shp = tuple(input_shape)
+        if len(shp) != self.rank + 2:
+            raise ValueError(f"[{self.name}] expected input of rank {self.rank + 2}, got shape "
+                             f"{shp}")
+        cin = shp[1 if self.data_format == "channels_first" else -1]
+        if cin is None:
+            raise ValueError(f"[{self.name}] the channel dimension of the inputs must be defined, "
+                             f"got shape {shp}")
+        return int(cin)
+
+    def _out_channels(self):
+        return self._in_channels * self.depth_multiplier
+
+    def build(self, input_shape):
+        self._in_channels = self._in_channels_of(input_shape)
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", self.kernel_size + (self._in_channels, self.depth_multiplier),
+            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint)
+        self._build_pointwise()
+        self.bias = self.add_weight("bias", (self._out_channels(),),
+                                    initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
+        self.built = True
+
+    def _build_pointwise(self):
+        pass
+
+    def _padding_arg(self):
+        if self.padding == "causal":
+            return [[0, 0], [(self.kernel_size[0] - 1) * self.dilation_rate[0], 0]]
+        return self.padding.upper()
+
+    def _conv(self, x4, dk4, strides, dilations, fmt):
+        return _conv.depthwise_conv2d(x4, dk4, strides, self._padding_arg(), fmt, dilations)
+
+    def call(self, inputs):
+        cf = self.data_format == "channels_first"
+        fmt = "NCHW" if cf else "NHWC"
+        if self.rank == 2:
+            y = self._conv(inputs, self.depthwise_kernel, self.strides, self.dilation_rate, fmt)
+        else:
+            ax = 2 if cf else 1
+            y = self._conv(_array_ops.expand_dims(inputs, ax),
+                           _array_ops.expand_dims(self.depthwise_kernel, 0),
+                           (1, self.strides[0]), (1, self.dilation_rate[0]), fmt)
+            y = _array_ops.squeeze(y, [ax])
+        if self.bias is not None:
+            from ...ops.nn_ops import bias_add
+            y = bias_add(y, self.bias, data_format="NC" if cf else None)
+        return y if self._linear else self.activation(y)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "kernel_size": self.kernel_size, "strides": self.strides, "padding": self.padding,
+            "depth_multiplier": self.depth_multiplier, "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": self._activation_name if isinstance(self._activation_name, str)
+            else _activation_name(self.activation),
+            "use_bias": self.use_bias,
+            "depthwise_initializer": _serialize_obj(self.depthwise_initializer, "initializers"),
+            "bias_initializer": _serialize_obj(self.bias_initializer, "initializers"),
+            "depthwise_regularizer": _serialize_obj(self.depthwise_regularizer, "regularizers"),
+            "bias_regularizer": _serialize_obj(self.bias_regularizer, "regularizers"),
+            "activity_regularizer": _serialize_obj(self.activity_regularizer, "regularizers"),
+            "depthwise_constraint": _serialize_obj(self.depthwise_constraint, "constraints"),
+            "bias_constraint": _serialize_obj(self.bias_constraint, "constraints"),
+        })
+        return config
+
+
+class DepthwiseConv2D(_DepthwiseConv):
+    """Depthwise 2-D convolution; depthwise_kernel (kh, kw, in_channels, depth_multiplier)."""
+    rank = 2
+
+
+class DepthwiseConv1D(_DepthwiseConv):
+    """Depthwise 1-D convolution; depthwise_kernel (kw, in_channels, depth_multiplier); padding
+    'valid', 'same' or 'causal'."""
+    rank = 1
+
+
+class _SeparableConv(_DepthwiseConv):
+    """Depthwise convolution followed by a pointwise (1x1) convolution to `filters` channels,
+    + bias, activation."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
+                         dilation_rate, activation, use_bias, depthwise_initializer,
+                         bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
+        if filters is None or isinstance(filters, bool) or int(filters) <= 0:
+            raise ValueError(f"[{self.name}] filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.pointwise_initializer = pointwise_initializer
+        self.pointwise_regularizer = pointwise_regularizer
+        self.pointwise_constraint = pointwise_constraint
+
+    def _out_channels(self):
+        return self.filters
+
+    def _build_pointwise(self):
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel",
+            (1,) * self.rank + (self._in_channels * self.depth_multiplier, self.filters),
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint)
+
+    def _conv(self, x4, dk4, strides, dilations, fmt):
+        pk = self.pointwise_kernel
+        if self.rank == 1:
+            pk = _array_ops.expand_dims(pk, 0)
+        return _conv.separable_conv2d(x4, dk4, pk, strides, self._padding_arg(), fmt, dilations)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "pointwise_initializer": _serialize_obj(self.pointwise_initializer, "initializers"),
+            "pointwise_regularizer": _serialize_obj(self.pointwise_regularizer, "regularizers"),
+            "pointwise_constraint": _serialize_obj(self.pointwise_constraint, "constraints"),
+        })
+        return config
+
+
+class SeparableConv2D(_SeparableConv):
+    """Separable 2-D convolution: depthwise_kernel (kh, kw, in, depth_multiplier), then
+    pointwise_kernel (1, 1, in * depth_multiplier, filters)."""
+    rank = 2
+
+
+class SeparableConv1D(_SeparableConv):
+    """Separable 1-D convolution: depthwise_kernel (kw, in, depth_multiplier), then
+    pointwise_kernel (1, in * depth_multiplier, filters); padding 'valid', 'same' or 'causal'."""
+    rank = 1
+
+
 Convolution2D = Conv2D
 Convolution1D = Conv1D
+Convolution2DTranspose = Conv2DTranspose
+Convolution1DTranspose = Conv1DTranspose
+SeparableConvolution2D = SeparableConv2D
+SeparableConvolution1D = SeparableConv1D
 
 
 # ----------------------------------------------------------------------------- reshaping

@@ -1,0 +1,257 @@
+// Depthwise 2-D convolution (tf.nn.depthwise_conv2d), float32/float64, direct kernels.
+//   x  (N, H, W, C)       NHWC, contiguous
+//   w  (KH, KW, C, M)     HWCM: viewed as (KH, KW, C*M), filter channel c*M + m
+//   y  (N, OH, OW, C*M)   output channel c*M + m sees only input channel c
+// Any stride, dilation and explicit padding (top/left given, bottom/right implied by OH/OW).
+//
+// Each output pixel needs KH*KW taps of C values and no reduction over channels, so there is
+// no GEMM to reuse: the work is memory-bound and the kernels stream NHWC rows once, with the
+// inner loops over the contiguous channel axis (c, or c*M + m), vectorised by the compiler
+// (an AVX2+FMA build of the same loops is chosen at run time). Tap ranges that stay inside
+// the image are worked out per row and per pixel, so the inner loops carry no bounds checks.
+//   forward          threaded over output rows (n, oh); each output pixel is accumulated in
+//                    place over its valid taps.
+//   backward-data    a gather, threaded over input rows (n, h): input pixel (h, w) adds the
+//                    dy pixels (oh, ow) with oh*sh = h + pt - i*dh (likewise w) times tap
+//                    (i, j); every dx element is written by one thread (no scatter, no race).
+//   backward-filter  output rows cut into P contiguous chunks (P = threads), each summed
+//                    into its own (KH, KW, C*M) partial, then the partials are added in chunk
+//                    order (deterministic for a given thread count).
+// Test: PYTHONPATH=python python3 -m pytest -q tests/test_depthwise_conv.py
+// Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv
+#include "cpu/depthwise_conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/parallel.h"
+
+namespace nabi::cpu {
+namespace {
+
+#define NABI_DW_INLINE inline __attribute__((always_inline))
+
+// Taps k in [k0, k1) of a filter axis of K taps with 0 <= base + k*d < L.
+NABI_DW_INLINE void tap_range(int64_t base, int64_t d, int64_t K, int64_t L, int64_t* k0,
+                              int64_t* k1) {
+  const int64_t lo = base >= 0 ? 0 : (-base + d - 1) / d;
+  const int64_t hi = L - base > 0 ? std::min<int64_t>(K, (L - base + d - 1) / d) : 0;
+  *k0 = lo;
+  *k1 = std::max(lo, hi);
+}
+
+// acc[c*M + m] += xp[c] * wp[c*M + m] over one tap.
+template <typename T>
+NABI_DW_INLINE void tap_multiply_add(const T* __restrict__ xp, const T* __restrict__ wp,
+                                     T* __restrict__ acc, int64_t C, int64_t M) {
+  if (M == 1) {
+    for (int64_t c = 0; c < C; ++c) acc[c] += xp[c] * wp[c];
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      const T xv = xp[c];
+      for (int64_t m = 0; m < M; ++m) acc[c * M + m] += xv * wp[c * M + m];
+    }
+  }
+}
+
+template <typename T>
+NABI_DW_INLINE void forward_rows(const DepthwiseShape& s, const T* x, const T* w, T* y,
+                                 int64_t r0, int64_t r1) {
+  const int64_t C = s.C, CM = s.C * s.M;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.OH, oh = r % s.OH;
+    const T* xn = x + n * s.H * s.W * C;
+    const int64_t hb = oh * s.sh - s.pt;
+    int64_t i0, i1;
+    tap_range(hb, s.dh, s.KH, s.H, &i0, &i1);
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      T* yo = y + (r * s.OW + ow) * CM;
+      std::memset(yo, 0, sizeof(T) * CM);
+      const int64_t wb = ow * s.sw - s.pl;
+      int64_t j0, j1;
+      tap_range(wb, s.dw, s.KW, s.W, &j0, &j1);
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xrow = xn + (hb + i * s.dh) * s.W * C;
+        for (int64_t j = j0; j < j1; ++j)
+          tap_multiply_add(xrow + (wb + j * s.dw) * C, w + (i * s.KW + j) * CM, yo, C, s.M);
+      }
+    }
+  }
+}
+
+template <typename T>
+NABI_DW_INLINE void backward_data_rows(const DepthwiseShape& s, const T* w, const T* dy, T* dx,
+                                       int64_t r0, int64_t r1) {
+  const int64_t C = s.C, M = s.M, CM = C * M;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.H, h = r % s.H;
+    const T* dyn = dy + n * s.OH * s.OW * CM;
+    for (int64_t iw = 0; iw < s.W; ++iw) {
+      T* __restrict__ dxo = dx + (r * s.W + iw) * C;
+      std::memset(dxo, 0, sizeof(T) * C);
+      for (int64_t i = 0; i < s.KH; ++i) {
+        const int64_t t = h + s.pt - i * s.dh;  // = oh * sh for a tap that meets an output row
+        if (t < 0) break;
+        if (t % s.sh != 0 || t / s.sh >= s.OH) continue;
+        const T* dyrow = dyn + (t / s.sh) * s.OW * CM;
+        for (int64_t j = 0; j < s.KW; ++j) {
+          const int64_t u = iw + s.pl - j * s.dw;
+          if (u < 0) break;
+          if (u % s.sw != 0 || u / s.sw >= s.OW) continue;
+          const T* __restrict__ g = dyrow + (u / s.sw) * CM;
+          const T* __restrict__ wp = w + (i * s.KW + j) * CM;
+          if (M == 1) {
+            for (int64_t c = 0; c < C; ++c) dxo[c] += g[c] * wp[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) {
+              T a = T(0);
+              for (int64_t m = 0; m < M; ++m) a += g[c * M + m] * wp[c * M + m];
+              dxo[c] += a;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// acc (KH, KW, C*M) += the filter gradient of output rows [r0, r1).
+template <typename T>
+NABI_DW_INLINE void backward_filter_rows(const DepthwiseShape& s, const T* x, const T* dy,
+                                         T* acc, int64_t r0, int64_t r1) {
+  const int64_t C = s.C, M = s.M, CM = C * M;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.OH, oh = r % s.OH;
+    const T* xn = x + n * s.H * s.W * C;
+    const int64_t hb = oh * s.sh - s.pt;
+    int64_t i0, i1;
+    tap_range(hb, s.dh, s.KH, s.H, &i0, &i1);
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      const T* g = dy + (r * s.OW + ow) * CM;
+      const int64_t wb = ow * s.sw - s.pl;
+      int64_t j0, j1;
+      tap_range(wb, s.dw, s.KW, s.W, &j0, &j1);
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xrow = xn + (hb + i * s.dh) * s.W * C;
+        for (int64_t j = j0; j < j1; ++j) {
+          const T* __restrict__ xp = xrow + (wb + j * s.dw) * C;
+          T* __restrict__ a = acc + (i * s.KW + j) * CM;
+          if (M == 1) {
+            for (int64_t c = 0; c < C; ++c) a[c] += xp[c] * g[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) {
+              const T xv = xp[c];
+              for (int64_t m = 0; m < M; ++m) a[c * M + m] += xv * g[c * M + m];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Portable builds of the row loops, and AVX2+FMA builds of the same loops (the always-inline
+// bodies are compiled again for the wider target), chosen at run time.
+template <typename T>
+void forward_portable(const DepthwiseShape& s, const T* x, const T* w, T* y, int64_t r0,
+                      int64_t r1) {
+  forward_rows(s, x, w, y, r0, r1);
+}
+template <typename T>
+void backward_data_portable(const DepthwiseShape& s, const T* w, const T* dy, T* dx, int64_t r0,
+                            int64_t r1) {
+  backward_data_rows(s, w, dy, dx, r0, r1);
+}
+template <typename T>
+void backward_filter_portable(const DepthwiseShape& s, const T* x, const T* dy, T* acc,
+                              int64_t r0, int64_t r1) {
+  backward_filter_rows(s, x, dy, acc, r0, r1);
+}
+
+#if defined(NABI_X86)
+bool have_avx2_fma() {
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return v;
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void forward_avx2(const DepthwiseShape& s, const T* x,
+                                                      const T* w, T* y, int64_t r0,
+                                                      int64_t r1) {
+  forward_rows(s, x, w, y, r0, r1);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void backward_data_avx2(const DepthwiseShape& s, const T* w,
+                                                            const T* dy, T* dx, int64_t r0,
+                                                            int64_t r1) {
+  backward_data_rows(s, w, dy, dx, r0, r1);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void backward_filter_avx2(const DepthwiseShape& s,
+                                                              const T* x, const T* dy, T* acc,
+                                                              int64_t r0, int64_t r1) {
+  backward_filter_rows(s, x, dy, acc, r0, r1);
+}
+#define NABI_DW_PICK(name) (have_avx2_fma() ? name##_avx2<T> : name##_portable<T>)
+#else
+#define NABI_DW_PICK(name) (name##_portable<T>)
+#endif
+
+}  // namespace
+
+template <typename T>
+void depthwise_conv2d_forward(const DepthwiseShape& s, const T* x, const T* w, T* y) {
+  const int64_t rows = s.N * s.OH;
+  if (rows * s.OW * s.C * s.M == 0) return;
+  auto* fn = NABI_DW_PICK(forward);
+  parallel_for(rows, 2 * s.OW * s.C * s.M * s.KH * s.KW,
+               [&](int64_t r0, int64_t r1) { fn(s, x, w, y, r0, r1); });
+}
+
+template <typename T>
+void depthwise_conv2d_backward_data(const DepthwiseShape& s, const T* w, const T* dy, T* dx) {
+  const int64_t rows = s.N * s.H;
+  if (rows * s.W * s.C == 0) return;
+  auto* fn = NABI_DW_PICK(backward_data);
+  const int64_t taps = std::max<int64_t>(1, (s.KH / s.sh) * (s.KW / s.sw));
+  parallel_for(rows, 2 * s.W * s.C * s.M * taps,
+               [&](int64_t r0, int64_t r1) { fn(s, w, dy, dx, r0, r1); });
+}
+
+template <typename T>
+void depthwise_conv2d_backward_filter(const DepthwiseShape& s, const T* x, const T* dy, T* dw) {
+  const int64_t K = s.KH * s.KW * s.C * s.M;
+  if (K == 0) return;
+  std::fill(dw, dw + K, T(0));
+  const int64_t rows = s.N * s.OH;
+  if (rows * s.OW == 0) return;
+  auto* fn = NABI_DW_PICK(backward_filter);
+  const int64_t row_cost = 2 * s.OW * s.C * s.M * s.KH * s.KW;
+  // Chunks of rows, one partial each: as many as threads, but only if the work pays for them.
+  int64_t P = std::min<int64_t>(max_threads(), rows);
+  P = std::max<int64_t>(1, std::min<int64_t>(P, rows * row_cost / 32768));
+  std::vector<T> partials(static_cast<size_t>((P - 1) * K));
+  parallel_for(P, rows * row_cost / P, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      T* acc = p == 0 ? dw : partials.data() + (p - 1) * K;
+      if (p > 0) std::fill(acc, acc + K, T(0));
+      fn(s, x, dy, acc, rows * p / P, rows * (p + 1) / P);
+    }
+  });
+  for (int64_t p = 1; p < P; ++p) {
+    const T* a = partials.data() + (p - 1) * K;
+    for (int64_t k = 0; k < K; ++k) dw[k] += a[k];
+  }
+}
+
+#define NABI_DW_INST(T)                                                                      \
+  template void depthwise_conv2d_forward<T>(const DepthwiseShape&, const T*, const T*, T*);  \
+  template void depthwise_conv2d_backward_data<T>(const DepthwiseShape&, const T*, const T*, \
+                                                  T*);                                       \
+  template void depthwise_conv2d_backward_filter<T>(const DepthwiseShape&, const T*,         \
+                                                    const T*, T*);
+NABI_DW_INST(float)
+NABI_DW_INST(double)
+#undef NABI_DW_INST
+
+}  // namespace nabi::cpu
