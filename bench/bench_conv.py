@@ -5,7 +5,8 @@ Rows: conv 28x28x1->32 3x3 'same' and conv 14x14x32->64 3x3 'same' (forward; for
 with the filter and bias gradients, plus the input gradient for the second layer, as in
 training), max-pool 2x2 on 28x28x32 (forward; forward+backward), and one full training step
 of the first MNIST network (Conv32-pool-Conv64-pool-Dense256-Dense10 with dropout, Adam,
-batch 100). PyTorch runs channels_last (its fast layout for these ops). Every workload is
+batch 100). MobileNet-style 3x3 depthwise convolutions ('same', batch 32) on 56x56x64 and
+14x14x256 (forward; forward+backward with dx and dW) against PyTorch's conv2d with groups=C. PyTorch runs channels_last (its fast layout for these ops). Every workload is
 checked against PyTorch (or NumPy) before it is timed; times are the median of REPS calls
 after warm-up, in ms.
 
@@ -140,6 +141,60 @@ def conv_rows(tf, torch, reps):
     return rows
 
 
+def depthwise_rows(tf, torch, reps):
+    rows = []
+    rng = np.random.default_rng(3)
+    for (H, C) in [(56, 64), (14, 256)]:
+        label = f"depthwise 3x3 {H}x{H}x{C} same, batch 32"
+        x = rng.standard_normal((32, H, H, C)).astype(np.float32)
+        w = (rng.standard_normal((3, 3, C, 1)) * 0.3).astype(np.float32)
+        g = rng.standard_normal((32, H, H, C)).astype(np.float32)
+        xv, wv = tf.Variable(x), tf.Variable(w)
+
+        def n_fwd():
+            return tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME")
+
+        def n_fb():
+            with tf.GradientTape() as tape:
+                y = tf.nn.depthwise_conv2d(xv, wv, [1, 1, 1, 1], "SAME")
+            return tape.gradient(y, [xv, wv], output_gradients=g)
+
+        r = {"workload": label + " fwd"}
+        r2 = {"workload": label + " fwd+bwd"}
+        if torch is not None:
+            F = torch.nn.functional
+
+            def cl(a):
+                return torch.from_numpy(np.transpose(a, (0, 3, 1, 2)).copy()).contiguous(
+                    memory_format=torch.channels_last)
+            tx, tg = cl(x), cl(g)
+            tw = torch.from_numpy(np.transpose(w, (2, 3, 0, 1)).copy())  # (C, 1, 3, 3)
+            with torch.no_grad():
+                ty = F.conv2d(tx, tw, padding=1, groups=C)
+            _close(n_fwd().numpy(), ty.permute(0, 2, 3, 1).numpy(), label + " fwd")
+            txg = tx.clone().requires_grad_(True)
+            twg = tw.clone().requires_grad_(True)
+
+            def t_fwd():
+                with torch.no_grad():
+                    return F.conv2d(tx, tw, padding=1, groups=C)
+
+            def t_fb():
+                txg.grad = twg.grad = None
+                F.conv2d(txg, twg, padding=1, groups=C).backward(tg)
+
+            dx, dw = n_fb()
+            t_fb()
+            _close(dx.numpy(), txg.grad.permute(0, 2, 3, 1).numpy(), label + " dx")
+            _close(dw.numpy(), twg.grad.permute(2, 3, 0, 1).numpy(), label + " dW")
+            r["torch ms"] = _time(t_fwd, reps)
+            r2["torch ms"] = _time(t_fb, reps)
+        r["nabi ms"] = _time(n_fwd, reps)
+        r2["nabi ms"] = _time(n_fb, reps)
+        rows += [r, r2]
+    return rows
+
+
 def pool_rows(tf, torch, reps):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((100, 28, 28, 32)).astype(np.float32)
@@ -241,7 +296,8 @@ def run(quick=False):
     tf = _nabi()
     torch = _torch()
     reps = 5 if quick else 20
-    rows = conv_rows(tf, torch, reps) + pool_rows(tf, torch, reps) + \
+    rows = conv_rows(tf, torch, reps) + depthwise_rows(tf, torch, reps) + \
+        pool_rows(tf, torch, reps) + \
         train_step_rows(tf, torch, max(3, reps // 2))
     for r in rows:
         if "nabi ms" in r and "torch ms" in r:

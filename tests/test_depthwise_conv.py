@@ -131,6 +131,10 @@ CASES = [
     (1, 6, 5, 3, 3, 3, 1, (1, 2), (1, 1), [[2, 0], [1, 3]]),  # explicit padding
     (3, 5, 6, 1, 1, 1, 4, (1, 1), (1, 1), "VALID"),        # 1x1, one channel
     (1, 4, 4, 37, 3, 3, 1, (3, 3), (1, 1), "SAME"),        # C off the vector width
+    # float32 M == 1 AVX2 kernels: 4-pixel blocks (16-channel steps + tails) and single pixels
+    (1, 5, 13, 21, 3, 3, 1, (1, 1), (1, 1), "SAME"),
+    (2, 6, 14, 40, 3, 3, 1, (1, 2), (1, 2), "VALID"),
+    (1, 7, 11, 8, 5, 5, 1, (1, 1), (1, 1), "SAME"),
 ]
 
 

@@ -3,7 +3,8 @@
 //   depthwise_conv2d_forward(x, w, strides, dilations, padding) -> y (N, OH, OW, C*M)
 //   depthwise_conv2d_backward_data(grad_y, w, input_shape, strides, dilations, padding) -> dx
 //   depthwise_conv2d_backward_filter(grad_y, x, filter_shape, strides, dilations, padding) -> dw
-// Shapes are checked here before any kernel touches memory; errors start with
+// CPU y and dx may be recycled arrays (see out_cache). Shapes are checked here before any
+// kernel touches memory; errors start with
 // "[depthwise_conv2d]". The CUDA entries take and return DeviceBuffers; builds without CUDA
 // define them, raising "... has no CUDA implementation in this build".
 #include <pybind11/stl.h>
@@ -15,6 +16,7 @@
 
 #include "bindings/checks.h"
 #include "bindings/cuda_common.h"
+#include "bindings/recycler.h"
 #include "bindings/registry.h"
 #include "cpu/depthwise_conv2d.h"
 
@@ -29,6 +31,13 @@ using namespace nabi;
 namespace {
 const char* kOp = "depthwise_conv2d";
 using Shape = std::vector<int64_t>;
+
+// y and dx come from a small cache of arrays nothing else references any more (a fresh
+// multi-MB array costs a page fault per 4 KiB page on every training step).
+Recycler& out_cache() {
+  static Recycler* r = new Recycler();
+  return *r;
+}
 
 // Every field checked; the output size follows from the padded input.
 cpu::DepthwiseShape make_shape(const Shape& xs, const Shape& ws, const Shape& strides,
@@ -106,7 +115,7 @@ py::array forward(py::array x, py::array w, Shape strides, Shape dilations, Shap
   check_float(kOp, w, "filter");
   check_same_dtype(kOp, x, "input", w, "filter");
   const cpu::DepthwiseShape s = make_shape(shape64(x), shape64(w), strides, dilations, padding);
-  py::array y(x.dtype(), ssize(out_shape(s)));
+  py::array y = out_cache().get(x.dtype(), ssize(out_shape(s)));
   dispatch(x, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* xp = static_cast<const T*>(x.data());
@@ -125,7 +134,7 @@ py::array backward_data(py::array g, py::array w, Shape input_shape, Shape strid
   check_same_dtype(kOp, g, "grad_y", w, "filter");
   const cpu::DepthwiseShape s = make_shape(input_shape, shape64(w), strides, dilations, padding);
   check_grad_shape(shape64(g), s);
-  py::array dx(g.dtype(), ssize(input_shape));
+  py::array dx = out_cache().get(g.dtype(), ssize(input_shape));
   dispatch(g, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* gp = static_cast<const T*>(g.data());
