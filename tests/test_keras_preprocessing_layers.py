@@ -1011,13 +1011,16 @@ def test_image_utils():
     assert keras.utils.img_to_array is image.img_to_array
     a = keras.utils.img_to_array(np.ones((3, 4)))
     assert a.shape == (3, 4, 1) and a.dtype == np.float32
-    img = keras.utils.array_to_img(np.array([[[0.0], [0.5]], [[1.0], [0.25]]]))
-    np.testing.assert_array_equal(img[..., 0], [[0, 127], [255, 63]])
     try:
         import PIL
     except ImportError:
         PIL = None
-    if PIL is None:
+    if PIL is not None:   # a PIL image, as Keras returns (more in tests/test_image_utils.py)
+        img = keras.utils.array_to_img(np.array([[[0.0], [0.5]], [[1.0], [0.25]]]))
+        np.testing.assert_array_equal(np.asarray(img), [[0, 127], [255, 63]])
+    else:
+        with pytest.raises(ImportError, match="Pillow"):
+            keras.utils.array_to_img(np.zeros((2, 2, 1)))
         with pytest.raises(ImportError, match="Pillow"):
             keras.utils.load_img("missing.png")
         with pytest.raises(ImportError, match="Pillow"):

@@ -19,4 +19,7 @@ def __getattr__(name):
     if name == "timeseries_dataset_from_array":
         from ..utils import timeseries_dataset_from_array
         return timeseries_dataset_from_array
+    if name in ("image_dataset_from_directory", "text_dataset_from_directory"):
+        from .. import utils
+        return getattr(utils, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

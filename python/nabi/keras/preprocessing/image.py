@@ -399,22 +399,73 @@ class NumpyArrayIterator(Iterator):
         return out[0] if len(out) == 1 else out
 
 
-def img_to_array(img, data_format=None, dtype="float32"):
+def _pil_image(what):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError(f"[{what}] needs Pillow (PIL images), and Pillow is not installed: "
+                          "pip install 'nabi[image]' (or pip install pillow)") from None
+    return Image
+
+
+def _data_format(what, data_format):
+    if data_format is None:
+        from .. import backend
+        data_format = backend.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"[{what}] data_format must be 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
+    return data_format
+
+
+def img_to_array(img, data_format=None, dtype=None):
+    """A PIL image (or any array-like) as a float32 (H, W, C) array -- (C, H, W) with
+    channels_first; a 2-D (grayscale) image gets a channel axis (Keras semantics)."""
+    data_format = _data_format("img_to_array", data_format)
+    if dtype is None:
+        from .. import backend
+        dtype = backend.floatx()
     a = np.asarray(img, dtype=dtype)
-    if a.ndim == 2:
-        a = a[..., None]
-    if data_format == "channels_first":
-        a = np.moveaxis(a, -1, 0)
+    if a.ndim == 3:
+        if data_format == "channels_first":
+            a = a.transpose(2, 0, 1)
+    elif a.ndim == 2:
+        a = a[None] if data_format == "channels_first" else a[..., None]
+    else:
+        raise ValueError(f"[img_to_array] Unsupported image shape: {a.shape}")
     return a
 
 
 def array_to_img(x, data_format=None, scale=True, dtype=None):
-    a = np.asarray(x, np.float64)
+    """A 3-D image array as a PIL image (Keras semantics): with scale=True the values are
+    shifted to start at 0 and stretched to [0, 255]; then truncated to uint8, 4 channels
+    RGBA, 3 RGB, 1 'L' (or 32-bit 'I' when a value exceeds 255). Needs Pillow."""
+    Image = _pil_image("array_to_img")
+    data_format = _data_format("array_to_img", data_format)
+    if dtype is None:
+        from .. import backend
+        dtype = backend.floatx()
+    if hasattr(x, "numpy"):
+        x = x.numpy()
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 3:
+        raise ValueError(f"[array_to_img] Expected image array to have rank 3 (single image). "
+                         f"Got array with shape: {x.shape}")
     if data_format == "channels_first":
-        a = np.moveaxis(a, 0, -1)
+        x = x.transpose(1, 2, 0)
     if scale:
-        a = a - a.min()
-        mx = a.max()
-        if mx > 0:
-            a = a / mx * 255
-    return a.astype(np.uint8)
+        x = x - np.min(x)
+        x_max = np.max(x)
+        if x_max != 0:
+            x = x / x_max
+        x = x * 255
+    if x.shape[2] == 4:
+        return Image.fromarray(x.astype("uint8"), "RGBA")
+    if x.shape[2] == 3:
+        return Image.fromarray(x.astype("uint8"), "RGB")
+    if x.shape[2] == 1:
+        if np.max(x) > 255:
+            return Image.fromarray(x[:, :, 0].astype("int32"), "I")
+        return Image.fromarray(x[:, :, 0].astype("uint8"), "L")
+    raise ValueError(f"[array_to_img] Unsupported channel number: {x.shape[2]} (shape "
+                     f"{x.shape})")

@@ -10,6 +10,7 @@ implementation produces (the same windows and targets in the same order; with sh
 initial permutation is TF's `np.random.RandomState(seed)` one, the per-epoch buffer shuffle is
 nabi's).
 """
+import os
 import random as _random
 
 import numpy as np
@@ -244,3 +245,121 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
         left_ds = left_ds.batch(batch_size)
         right_ds = right_ds.batch(batch_size)
     return left_ds, right_ds
+
+
+# ------------------------------------------------------------------------------- directories
+# Shared by text_dataset_from_directory and image_dataset_from_directory (Keras keeps these
+# in keras/utils/dataset_utils.py too).
+
+
+def check_validation_split_arg(fn, validation_split, subset, shuffle, seed):
+    """Keras's checks of validation_split / subset / seed; errors name `fn`."""
+    if validation_split and not 0 < validation_split < 1:
+        raise ValueError(f"[{fn}] `validation_split` must be between 0 and 1, received: "
+                         f"{validation_split}")
+    if (validation_split or subset) and not (validation_split and subset):
+        raise ValueError(f"[{fn}] If `subset` is set, `validation_split` must be set, and "
+                         f"inversely. Received: validation_split={validation_split}, "
+                         f"subset={subset!r}")
+    if subset not in ("training", "validation", "both", None):
+        raise ValueError(f'[{fn}] `subset` must be either "training", "validation" or "both", '
+                         f"received: {subset!r}")
+    if validation_split and shuffle and seed is None:
+        raise ValueError(f"[{fn}] If using `validation_split` and shuffling the data, you must "
+                         "provide a `seed` argument, to make sure that there is no overlap "
+                         "between the training and validation subset.")
+
+
+def iter_valid_files(directory, follow_links, formats):
+    """(root, file name) of the files under `directory` whose names end with one of
+    `formats` (case-insensitive): roots in sorted order, names sorted within each."""
+    walk = sorted(os.walk(directory, followlinks=follow_links), key=lambda w: w[0])
+    for root, _, files in walk:
+        for fname in sorted(files):
+            if fname.lower().endswith(formats):
+                yield root, fname
+
+
+def index_directory(directory, labels, formats, fn, class_names=None, shuffle=True, seed=None,
+                    follow_links=False):
+    """(file_paths, labels, class_names) as Keras's `dataset_utils.index_directory` lists
+    them: classes are the sorted subdirectories (or `class_names`), each one's files found
+    recursively in sorted order, then (with shuffle) one np.random.RandomState(seed)
+    permutation of the whole list."""
+    inferred = isinstance(labels, str) and labels == "inferred"
+    if inferred:
+        subdirs = [d for d in sorted(os.listdir(directory))
+                   if os.path.isdir(os.path.join(directory, d))]
+        if not class_names:
+            class_names = subdirs
+        elif set(class_names) != set(subdirs):
+            raise ValueError(f"[{fn}] The `class_names` passed did not match the names of the "
+                             f"subdirectories of the target directory. Expected: {subdirs}, "
+                             f"but received: {list(class_names)}")
+    else:
+        subdirs = [""]     # explicit or no labels: index from the directory itself down
+    class_indices = {name: i for i, name in enumerate(class_names or [""])}
+    paths, found = [], []
+    for sub in subdirs:
+        top = os.path.join(directory, sub)
+        for root, fname in iter_valid_files(top, follow_links, formats):
+            paths.append(os.path.join(root, fname))
+            found.append(class_indices[sub] if inferred else 0)
+    if labels is None:
+        class_names = None
+        print(f"Found {len(paths)} files.")
+    else:
+        if inferred:
+            labels = np.array(found, dtype=np.int32)
+        else:
+            if len(labels) != len(paths):
+                raise ValueError(f"[{fn}] Expected the lengths of `labels` to match the number "
+                                 f"of files in the target directory. len(labels) is "
+                                 f"{len(labels)} while we found {len(paths)} files in "
+                                 f"directory {directory}.")
+            class_names = sorted(set(np.asarray(labels).tolist()))
+            labels = np.asarray(labels)
+            if labels.dtype.kind in "iu":
+                labels = labels.astype(np.int32)
+        print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
+    if shuffle:
+        # one global permutation, the same one Keras draws for paths and labels
+        if seed is None:
+            seed = np.random.randint(1e6)
+        order = np.arange(len(paths))
+        np.random.RandomState(seed).shuffle(order)
+        paths = [paths[i] for i in order]
+        if labels is not None:
+            labels = labels[order]
+    return paths, labels, class_names
+
+
+def get_training_or_validation_split(paths, labels, validation_split, subset):
+    """Keras's split: validation takes the last int(validation_split * n) files, training
+    the rest. (When that count is 0, Keras's `samples[:-0]` leaves training empty and
+    validation with every file; here training has every file and validation none.)"""
+    if not validation_split:
+        return paths, labels
+    num_val = int(validation_split * len(paths))
+    cut = len(paths) - num_val
+    if subset == "training":
+        print(f"Using {cut} files for training.")
+        sl = slice(0, cut)
+    else:
+        print(f"Using {num_val} files for validation.")
+        sl = slice(cut, len(paths))
+    return paths[sl], (None if labels is None else labels[sl])
+
+
+def labels_to_array(labels, label_mode, num_classes):
+    """Labels as the datasets yield them: int32 ('int'), float32 (n, 1) ('binary') or
+    float32 one-hot ('categorical'; tf.one_hot gives all zeros outside [0, num_classes))."""
+    if label_mode == "binary":
+        return labels.astype(np.float32).reshape(-1, 1)
+    if label_mode == "categorical":
+        lab = labels.astype(np.int64)
+        y = np.zeros((len(lab), num_classes), np.float32)
+        ok = (lab >= 0) & (lab < num_classes)
+        y[np.nonzero(ok)[0], lab[ok]] = 1.0
+        return y
+    return labels

@@ -1,12 +1,10 @@
-"""Image file utilities: `load_img` and `save_img` (they read and write image files with
-Pillow, and raise an ImportError naming Pillow when it is not installed), and `array_to_img` /
-`img_to_array`, re-exported from `nabi.keras.preprocessing.image`.
-
-Unlike Keras, `array_to_img` needs no Pillow and returns the image as a uint8 (H, W, C)
-NumPy array (scaled to [0, 255] with scale=True), which `plt.imshow` shows; `load_img` returns
-a PIL image, as Keras does.
+"""Image file utilities (Keras 2.15 semantics): `load_img` (a file into a PIL image),
+`save_img`, and `array_to_img` (an array into a PIL image) / `img_to_array`, re-exported from
+`nabi.keras.preprocessing.image`. They use Pillow (`pip install 'nabi[image]'`) and raise an
+ImportError saying so when it is not installed; `img_to_array` needs no Pillow.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -23,7 +21,8 @@ def _pil(what):
         from PIL import Image
     except ImportError:
         raise ImportError(f"[{what}] needs Pillow to read and write image files, and Pillow is "
-                          "not installed: `pip install Pillow`") from None
+                          "not installed: pip install 'nabi[image]' (or pip install pillow)") \
+            from None
     return Image
 
 
@@ -70,19 +69,17 @@ def load_img(path, grayscale=False, color_mode="rgb", target_size=None,
 
 
 def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
-    """Saves an image array (H, W, C), C in 1, 3, 4, to a file with Pillow; the values are
-    scaled to [0, 255] when scale=True."""
-    Image = _pil("save_img")
-    if scale:
-        a = array_to_img(np.asarray(x), data_format=data_format, scale=True)
-    else:
-        a = np.clip(np.asarray(x, np.float64), 0, 255).astype(np.uint8)
-        if data_format == "channels_first":
-            a = np.moveaxis(a, 0, -1)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    img = Image.fromarray(a)
-    if img.mode == "RGBA" and (file_format == "jpg" or file_format == "jpeg" or (
-            file_format is None and str(path).lower().endswith((".jpg", ".jpeg")))):
+    """Saves an image array (H, W, C), C in 1, 3, 4, through `array_to_img` (values scaled
+    to [0, 255] when scale=True) to a file with Pillow; an RGBA image saved as JPEG is
+    converted to RGB with a warning, as Keras does."""
+    _pil("save_img")
+    img = array_to_img(x, data_format=data_format, scale=scale)
+    fmt = file_format
+    if isinstance(fmt, str) and fmt.lower() in ("jpg", "jpeg"):
+        fmt = "JPEG"
+    is_jpeg = fmt == "JPEG" or (fmt is None and str(os.fspath(path) if isinstance(
+        path, os.PathLike) else path).lower().endswith((".jpg", ".jpeg")))
+    if img.mode == "RGBA" and is_jpeg:
+        warnings.warn("The JPG format does not support RGBA images, converting to RGB.")
         img = img.convert("RGB")
-    img.save(path, format=file_format, **kwargs)
+    img.save(path, format=fmt, **kwargs)

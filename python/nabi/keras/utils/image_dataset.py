@@ -1,0 +1,167 @@
+"""`keras.utils.image_dataset_from_directory` (TF 2.15 semantics).
+
+    train_ds = keras.utils.image_dataset_from_directory(
+        "flower_photos", validation_split=0.2, subset="training", seed=123,
+        image_size=(180, 180), batch_size=32)
+    train_ds.class_names       # ['daisy', 'dandelion', ...]
+
+Classes, file order, the seeded `np.random.RandomState(seed)` shuffle of the whole file list
+and the validation split are text_dataset_from_directory's (keras/utils/dataset_utils.py),
+over files ending .bmp, .gif, .jpeg, .jpg or .png. Each image is read when its element is
+produced, decoded with `nabi.io` (Pillow; the first frame of a GIF) to `color_mode`'s
+channels, and resized like tf.image.resize (half-pixel centres, no antialiasing): float32 for
+'bilinear', the decoded uint8 for 'nearest' (as TF returns the input dtype for nearest).
+With crop_to_aspect_ratio=True the largest centred window with the target aspect ratio is
+cropped first (Keras's smart_resize). Only 'bilinear' and 'nearest' are implemented. The
+per-epoch shuffle (a buffer of 8 batches) is nabi's Dataset shuffle, not tf.data's stream.
+The result has `.class_names` and `.file_paths`.
+"""
+import os
+
+import numpy as np
+
+from .dataset_utils import (check_validation_split_arg, get_training_or_validation_split,
+                            index_directory, labels_to_array)
+
+__all__ = ["image_dataset_from_directory"]
+
+_FN = "image_dataset_from_directory"
+ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+_KERAS_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                         "gaussian", "mitchellcubic")
+_CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
+
+
+def load_image(path, image_size, num_channels, interpolation, crop_to_aspect_ratio=False):
+    """One image file as a host array (height, width, num_channels): float32 for bilinear,
+    uint8 for nearest."""
+    from ... import io as nio
+    from ..layers.preprocessing import _resize, _smart_resize
+    with open(path, "rb") as f:
+        data = f.read()
+    img = nio._decode(data, num_channels, _FN)
+    if img.dtype == np.uint16:            # a 16-bit PNG decoded to uint8 keeps its high byte
+        img = (img >> 8).astype(np.uint8)
+    x = img[None] if interpolation == "nearest" else img[None].astype(np.float32)
+    h, w = image_size
+    if crop_to_aspect_ratio:
+        x = _smart_resize(x, h, w, interpolation)
+    else:
+        x = _resize(x, h, w, interpolation)
+    return np.ascontiguousarray(x[0])
+
+
+def _check_image_size(image_size):
+    ok = isinstance(image_size, (list, tuple)) and len(image_size) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+        for v in image_size)
+    if not ok:
+        raise ValueError(f"[{_FN}] `image_size` must be a tuple of two positive integers "
+                         f"(height, width). Received: image_size={image_size!r}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _make_dataset(paths, labels, label_mode, num_classes, image_size, num_channels,
+                  interpolation, crop_to_aspect_ratio, batch_size, shuffle, seed, class_names):
+    from ...data import Dataset
+    path_array = np.empty(len(paths), dtype=object)
+    path_array[:] = list(paths)
+
+    def load(path):
+        p = path.numpy()
+        return load_image(p.decode("utf-8") if isinstance(p, bytes) else str(p), image_size,
+                          num_channels, interpolation, crop_to_aspect_ratio)
+
+    if label_mode is None:
+        ds = Dataset.from_tensor_slices(path_array).map(load)
+    else:
+        y = labels_to_array(labels, label_mode, num_classes)
+        ds = Dataset.from_tensor_slices((path_array, y)).map(lambda p, lab: (load(p), lab))
+    if batch_size is not None:
+        if shuffle:
+            ds = ds.shuffle(buffer_size=batch_size * 8, seed=seed)
+        ds = ds.batch(batch_size)
+    elif shuffle:
+        ds = ds.shuffle(buffer_size=1024, seed=seed)
+    ds.class_names = class_names
+    ds.file_paths = list(paths)
+    return ds
+
+
+def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
+                                 class_names=None, color_mode="rgb", batch_size=32,
+                                 image_size=(256, 256), shuffle=True, seed=None,
+                                 validation_split=None, subset=None, interpolation="bilinear",
+                                 follow_links=False, crop_to_aspect_ratio=False, **kwargs):
+    """A `nabi.data.Dataset` of (images, labels) batches from a directory of images, one
+    subdirectory per class (`labels="inferred"`), of images only (`labels=None`), or with
+    `labels` given as a list (one per file, in the sorted file order). Images are
+    (batch, height, width, channels). With `subset="both"` returns [training, validation]."""
+    if "smart_resize" in kwargs:          # Keras's older name
+        crop_to_aspect_ratio = kwargs.pop("smart_resize")
+    if kwargs:
+        raise TypeError(f"[{_FN}] Unknown keywords argument(s): {tuple(kwargs)}")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"[{_FN}] `directory` must be a path, got {type(directory).__name__}")
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise ValueError(f"[{_FN}] directory {directory!r} does not exist or is not a "
+                         "directory")
+    if not (labels is None or isinstance(labels, str) and labels == "inferred"):
+        if not isinstance(labels, (list, tuple, np.ndarray)):
+            raise ValueError(f"[{_FN}] `labels` argument should be a list/tuple of integer "
+                             "labels, of the same size as the number of image files in the "
+                             "target directory. If you wish to infer the labels from the "
+                             "subdirectory names in the target directory, pass "
+                             '`labels="inferred"`. If you wish to get a dataset that only '
+                             "contains images (no labels), pass `labels=None`. Received: "
+                             f"labels={labels!r}")
+        if class_names:
+            raise ValueError(f'[{_FN}] You can only pass `class_names` if `labels="inferred"`. '
+                             f"Received: labels={labels!r}, and class_names={class_names}")
+    if label_mode not in ("int", "categorical", "binary", None):
+        raise ValueError(f'[{_FN}] `label_mode` argument must be one of "int", "categorical", '
+                         f'"binary", or None. Received: label_mode={label_mode!r}')
+    if labels is None or label_mode is None:
+        labels, label_mode = None, None
+    if color_mode not in _CHANNELS:
+        raise ValueError(f'[{_FN}] `color_mode` must be one of {{"rgb", "rgba", "grayscale"}}. '
+                         f"Received: color_mode={color_mode!r}")
+    num_channels = _CHANNELS[color_mode]
+    image_size = _check_image_size(image_size)
+    interpolation = str(interpolation).lower()
+    if interpolation not in _KERAS_INTERPOLATIONS:
+        raise ValueError(f"[{_FN}] `interpolation` must be one of {_KERAS_INTERPOLATIONS}. "
+                         f"Received: interpolation={interpolation!r}")
+    if interpolation not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"[{_FN}] interpolation {interpolation!r} is not supported "
+                                  "by nabi; use 'bilinear' or 'nearest'")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"[{_FN}] `batch_size` must be a positive integer or None. Received: "
+                         f"batch_size={batch_size!r}")
+    check_validation_split_arg(_FN, validation_split, subset, shuffle, seed)
+    if seed is None:
+        seed = np.random.randint(1e6)
+    paths, labels, class_names = index_directory(directory, labels, ALLOWLIST_FORMATS, _FN,
+                                                 class_names=class_names, shuffle=shuffle,
+                                                 seed=seed, follow_links=follow_links)
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(f'[{_FN}] When passing `label_mode="binary"`, there must be exactly 2 '
+                         f"class_names. Received: class_names={class_names}")
+    num_classes = len(class_names) if class_names else 0
+
+    def build(which):
+        p, lab = get_training_or_validation_split(paths, labels, validation_split, which)
+        if not p:
+            kind = {"training": "training ", "validation": "validation "}.get(which, "")
+            raise ValueError(f"[{_FN}] No {kind}images found in directory {directory}. "
+                             f"Allowed formats: {ALLOWLIST_FORMATS}")
+        return _make_dataset(p, lab, label_mode, num_classes, image_size, num_channels,
+                             interpolation, crop_to_aspect_ratio, batch_size,
+                             shuffle and which != "validation" if subset == "both" else shuffle,
+                             seed, class_names)
+
+    if subset == "both":
+        return [build("training"), build("validation")]
+    return build(subset)
