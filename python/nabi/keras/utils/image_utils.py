@@ -6,8 +6,6 @@ ImportError saying so when it is not installed; `img_to_array` needs no Pillow.
 import os
 import warnings
 
-import numpy as np
-
 from ..preprocessing.image import array_to_img, img_to_array
 
 __all__ = ["array_to_img", "img_to_array", "load_img", "save_img"]
