@@ -201,3 +201,22 @@ def test_summary_writer_scalars_histograms_images(tmp_path):
     assert h.num == 10 and h.min == 0 and h.max == 9 and h.sum == 45
     assert any(v.tag == "img" or v.tag.startswith("img") for e in ev for v in e.summary.value
                if v.HasField("image"))
+
+
+def test_tf2_short_aliases_are_the_keras_modules():
+    import nabi
+    from nabi import keras
+    assert nabi.losses is keras.losses
+    assert nabi.metrics is keras.metrics
+    assert nabi.optimizers is keras.optimizers
+    assert nabi.initializers is keras.initializers
+    # they are usable as in TF2 notebooks: tf.losses.MeanSquaredError()(y, p)
+    y = np.array([[1.0, 2.0]], np.float32)
+    p = np.array([[0.0, 4.0]], np.float32)
+    got = float(nabi.losses.MeanSquaredError()(y, p).numpy())
+    assert abs(got - np.mean((y - p) ** 2)) < 1e-6
+    m = nabi.metrics.Mean()
+    m.update_state([1.0, 3.0])
+    assert abs(float(m.result().numpy()) - 2.0) < 1e-6
+    with pytest.raises(AttributeError, match="no attribute 'not_a_module'"):
+        nabi.not_a_module

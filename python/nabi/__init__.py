@@ -93,4 +93,10 @@ def __getattr__(name):
         mod = importlib.import_module(f".{name}", __name__)
         globals()[name] = mod
         return mod
+    if name in ("metrics", "losses", "optimizers", "initializers"):
+        # TF2's short aliases: tf.losses is tf.keras.losses, and so on.
+        import importlib
+        mod = importlib.import_module(f".keras.{name}", __name__)
+        globals()[name] = mod
+        return mod
     raise AttributeError(f"module 'nabi' has no attribute {name!r}")
