@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_conv import COLUMNS, _close, _nabi, _time, _torch, main  # noqa: E402
+from bench_conv import (COLUMNS, _close, _nabi, _time, _torch, add_ratios, main,  # noqa: E402
+                        torch_train_step)
 
 BATCH = 32
 
@@ -143,19 +144,7 @@ def train_rows(tf, torch, reps):
         if tm is not None:
             tm = tm.to(memory_format=torch.channels_last)
             topt = t_opt(tm.parameters())
-            tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
-                memory_format=torch.channels_last)
-            ty = torch.from_numpy(y)
-            lf = torch.nn.CrossEntropyLoss()
-
-            def t_step():
-                topt.zero_grad()
-                loss = lf(tm(tx), ty)
-                loss.backward()
-                topt.step()
-                return loss
-
-            r["torch ms"] = r2["torch ms"] = _time(t_step, reps)
+            r["torch ms"] = r2["torch ms"] = _time(torch_train_step(torch, tm, topt, x, y), reps)
         if not np.isfinite(float(n_step().numpy())):
             raise AssertionError(f"[bench_cifar] {name}: loss is not finite")
         r["nabi ms"] = _time(n_step, reps)
@@ -171,9 +160,7 @@ def run(quick=False):
     torch = _torch()
     reps = 5 if quick else 20
     rows = conv_rows(tf, torch, reps) + train_rows(tf, torch, max(3, reps // 2))
-    for r in rows:
-        if "nabi ms" in r and "torch ms" in r:
-            r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
+    add_ratios(rows)
     return {"name": "cifar", "columns": COLUMNS, "rows": rows, "batch": BATCH}
 
 

@@ -272,24 +272,36 @@ def train_step_rows(tf, torch, reps):
                            nn.Flatten(), nn.Linear(64 * 5 * 5, 256), nn.ReLU(), nn.Dropout(0.5),
                            nn.Linear(256, 10)).to(memory_format=torch.channels_last)
         topt = torch.optim.Adam(tm.parameters(), 1e-3)
-        tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
-            memory_format=torch.channels_last)
-        ty = torch.from_numpy(y)
-        lf = nn.CrossEntropyLoss()
-
-        def t_step():
-            topt.zero_grad()
-            loss = lf(tm(tx), ty)
-            loss.backward()
-            topt.step()
-            return loss
-
-        r["torch ms"] = _time(t_step, reps)
+        r["torch ms"] = _time(torch_train_step(torch, tm, topt, x, y), reps)
     l0 = float(n_step().numpy())
     if not np.isfinite(l0):
         raise AssertionError("[bench_conv] train step loss is not finite")
     r["nabi ms"] = _time(n_step, reps)
     return [r]
+
+
+def torch_train_step(torch, tm, topt, x, y):
+    """One PyTorch classifier training step (zero_grad, cross-entropy forward, backward,
+    optimizer step) on NHWC images x and integer labels y, fed channels_last."""
+    tx = torch.from_numpy(np.transpose(x, (0, 3, 1, 2)).copy()).contiguous(
+        memory_format=torch.channels_last)
+    ty = torch.from_numpy(y)
+    lf = torch.nn.CrossEntropyLoss()
+
+    def t_step():
+        topt.zero_grad()
+        loss = lf(tm(tx), ty)
+        loss.backward()
+        topt.step()
+        return loss
+    return t_step
+
+
+def add_ratios(rows):
+    """nabi/torch for every row that has both times."""
+    for r in rows:
+        if "nabi ms" in r and "torch ms" in r:
+            r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
 
 
 def run(quick=False):
@@ -299,9 +311,7 @@ def run(quick=False):
     rows = conv_rows(tf, torch, reps) + depthwise_rows(tf, torch, reps) + \
         pool_rows(tf, torch, reps) + \
         train_step_rows(tf, torch, max(3, reps // 2))
-    for r in rows:
-        if "nabi ms" in r and "torch ms" in r:
-            r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
+    add_ratios(rows)
     return {"name": "conv", "columns": COLUMNS, "rows": rows}
 
 

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples"))
-from bench_conv import (COLUMNS, _close, _nabi, _time, _torch, main,  # noqa: E402,F401
+from bench_conv import (COLUMNS, _close, _nabi, _time, _torch, add_ratios, main,  # noqa: E402,F401
                         to_markdown)
 
 BATCH, LATENT = 64, 128
@@ -174,9 +174,7 @@ def run(quick=False):
     torch = _torch()
     reps = 3 if quick else 10
     rows = layer_rows(tf, torch, reps) + train_step_rows(tf, torch, reps)
-    for r in rows:
-        if "nabi ms" in r and "torch ms" in r:
-            r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
+    add_ratios(rows)
     return {"name": "gan", "columns": COLUMNS, "rows": rows, "batch": BATCH}
 
 
