@@ -422,7 +422,16 @@ def test_image_dataset_errors(tmp_path):
         fn(tmp_path, image_size=(0, 3))
     with pytest.raises(ValueError, match=r"image_dataset_from_directory.*class_names"):
         fn(tmp_path, class_names=["cats", "dogs"])
+    with pytest.raises(ValueError, match=r"image_dataset_from_directory.*batch_size=0"):
+        fn(tmp_path, batch_size=0)
+    with pytest.raises(ValueError, match=r"image_dataset_from_directory.*image files.*"
+                                         r"only contains images"):
+        fn(tmp_path, labels="cats")
+    with pytest.raises(ValueError, match=r"image_dataset_from_directory.*label_mode="):
+        fn(tmp_path, label_mode="sparse")
+    with pytest.raises(ValueError, match=r"only pass `class_names`"):
+        fn(tmp_path, labels=[0, 1, 0], class_names=["a", "b"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"No images found"):
+    with pytest.raises(ValueError, match=r"No images found.*Allowed formats"):
         fn(tmp_path / "empty")
     assert keras.preprocessing.image_dataset_from_directory is fn

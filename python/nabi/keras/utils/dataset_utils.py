@@ -252,6 +252,78 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
 # in keras/utils/dataset_utils.py too).
 
 
+def check_directory_args(fn, directory, labels, class_names, label_mode, batch_size,
+                         what):
+    """The argument checks text_ and image_dataset_from_directory share, with Keras's
+    messages (`what` is "image files"/"images" or "text files"/"text samples" as Keras words
+    it). Returns (directory as str, labels, label_mode), with labels and label_mode both None
+    when either is."""
+    files, samples = what
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"[{fn}] `directory` must be a path, got {type(directory).__name__}")
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise ValueError(f"[{fn}] directory {directory!r} does not exist or is not a "
+                         "directory")
+    if not (labels is None or isinstance(labels, str) and labels == "inferred"):
+        if not isinstance(labels, (list, tuple, np.ndarray)):
+            raise ValueError(f"[{fn}] `labels` argument should be a list/tuple of integer "
+                             f"labels, of the same size as the number of {files} in the "
+                             "target directory. If you wish to infer the labels from the "
+                             "subdirectory names in the target directory, pass "
+                             '`labels="inferred"`. If you wish to get a dataset that only '
+                             f"contains {samples} (no labels), pass `labels=None`. Received: "
+                             f"labels={labels!r}")
+        if class_names:
+            raise ValueError(f'[{fn}] You can only pass `class_names` if `labels="inferred"`. '
+                             f"Received: labels={labels!r}, and class_names={class_names}")
+    if label_mode not in ("int", "categorical", "binary", None):
+        raise ValueError(f'[{fn}] `label_mode` argument must be one of "int", "categorical", '
+                         f'"binary", or None. Received: label_mode={label_mode!r}')
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                   or isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"[{fn}] `batch_size` must be a positive integer or None. Received: "
+                         f"batch_size={batch_size!r}")
+    if labels is None or label_mode is None:
+        labels, label_mode = None, None
+    return directory, labels, label_mode
+
+
+def build_directory_datasets(fn, directory, paths, labels, label_mode, class_names,
+                             validation_split, subset, shuffle, make, empty, formats):
+    """The dataset(s) of an indexed directory: the training and/or validation split, each made
+    by `make(paths, labels, shuffle)`; [training, validation] for subset="both" (where the
+    validation set is not shuffled). `empty` names what was not found and `formats` the file
+    endings looked for, in the error."""
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(f'[{fn}] When passing `label_mode="binary"`, there must be exactly 2 '
+                         f"class_names. Received: class_names={class_names}")
+
+    def build(which):
+        p, lab = get_training_or_validation_split(paths, labels, validation_split, which)
+        if not p:
+            kind = {"training": "training ", "validation": "validation "}.get(which, "")
+            raise ValueError(f"[{fn}] No {kind}{empty} found in directory {directory}. "
+                             f"Allowed formats: {formats}")
+        return make(p, lab, shuffle and which != "validation" if subset == "both" else shuffle)
+
+    if subset == "both":
+        return [build("training"), build("validation")]
+    return build(subset)
+
+
+def batch_and_shuffle(ds, batch_size, shuffle, seed):
+    """Keras's per-epoch shuffle (a buffer of 8 batches, or 1024 elements unbatched), then
+    the batching."""
+    if batch_size is not None:
+        if shuffle:
+            ds = ds.shuffle(buffer_size=batch_size * 8, seed=seed)
+        return ds.batch(batch_size)
+    if shuffle:
+        ds = ds.shuffle(buffer_size=1024, seed=seed)
+    return ds
+
+
 def check_validation_split_arg(fn, validation_split, subset, shuffle, seed):
     """Keras's checks of validation_split / subset / seed; errors name `fn`."""
     if validation_split and not 0 < validation_split < 1:

@@ -16,12 +16,11 @@ cropped first (Keras's smart_resize). Only 'bilinear' and 'nearest' are implemen
 per-epoch shuffle (a buffer of 8 batches) is nabi's Dataset shuffle, not tf.data's stream.
 The result has `.class_names` and `.file_paths`.
 """
-import os
 
 import numpy as np
 
-from .dataset_utils import (check_validation_split_arg, get_training_or_validation_split,
-                            index_directory, labels_to_array)
+from .dataset_utils import (batch_and_shuffle, build_directory_datasets, check_directory_args,
+                            check_validation_split_arg, index_directory, labels_to_array)
 
 __all__ = ["image_dataset_from_directory"]
 
@@ -77,12 +76,7 @@ def _make_dataset(paths, labels, label_mode, num_classes, image_size, num_channe
     else:
         y = labels_to_array(labels, label_mode, num_classes)
         ds = Dataset.from_tensor_slices((path_array, y)).map(lambda p, lab: (load(p), lab))
-    if batch_size is not None:
-        if shuffle:
-            ds = ds.shuffle(buffer_size=batch_size * 8, seed=seed)
-        ds = ds.batch(batch_size)
-    elif shuffle:
-        ds = ds.shuffle(buffer_size=1024, seed=seed)
+    ds = batch_and_shuffle(ds, batch_size, shuffle, seed)
     ds.class_names = class_names
     ds.file_paths = list(paths)
     return ds
@@ -101,29 +95,8 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         crop_to_aspect_ratio = kwargs.pop("smart_resize")
     if kwargs:
         raise TypeError(f"[{_FN}] Unknown keywords argument(s): {tuple(kwargs)}")
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(f"[{_FN}] `directory` must be a path, got {type(directory).__name__}")
-    directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise ValueError(f"[{_FN}] directory {directory!r} does not exist or is not a "
-                         "directory")
-    if not (labels is None or isinstance(labels, str) and labels == "inferred"):
-        if not isinstance(labels, (list, tuple, np.ndarray)):
-            raise ValueError(f"[{_FN}] `labels` argument should be a list/tuple of integer "
-                             "labels, of the same size as the number of image files in the "
-                             "target directory. If you wish to infer the labels from the "
-                             "subdirectory names in the target directory, pass "
-                             '`labels="inferred"`. If you wish to get a dataset that only '
-                             "contains images (no labels), pass `labels=None`. Received: "
-                             f"labels={labels!r}")
-        if class_names:
-            raise ValueError(f'[{_FN}] You can only pass `class_names` if `labels="inferred"`. '
-                             f"Received: labels={labels!r}, and class_names={class_names}")
-    if label_mode not in ("int", "categorical", "binary", None):
-        raise ValueError(f'[{_FN}] `label_mode` argument must be one of "int", "categorical", '
-                         f'"binary", or None. Received: label_mode={label_mode!r}')
-    if labels is None or label_mode is None:
-        labels, label_mode = None, None
+    directory, labels, label_mode = check_directory_args(
+        _FN, directory, labels, class_names, label_mode, batch_size, ("image files", "images"))
     if color_mode not in _CHANNELS:
         raise ValueError(f'[{_FN}] `color_mode` must be one of {{"rgb", "rgba", "grayscale"}}. '
                          f"Received: color_mode={color_mode!r}")
@@ -136,32 +109,19 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if interpolation not in ("bilinear", "nearest"):
         raise NotImplementedError(f"[{_FN}] interpolation {interpolation!r} is not supported "
                                   "by nabi; use 'bilinear' or 'nearest'")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise ValueError(f"[{_FN}] `batch_size` must be a positive integer or None. Received: "
-                         f"batch_size={batch_size!r}")
     check_validation_split_arg(_FN, validation_split, subset, shuffle, seed)
     if seed is None:
         seed = np.random.randint(1e6)
     paths, labels, class_names = index_directory(directory, labels, ALLOWLIST_FORMATS, _FN,
                                                  class_names=class_names, shuffle=shuffle,
                                                  seed=seed, follow_links=follow_links)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(f'[{_FN}] When passing `label_mode="binary"`, there must be exactly 2 '
-                         f"class_names. Received: class_names={class_names}")
     num_classes = len(class_names) if class_names else 0
 
-    def build(which):
-        p, lab = get_training_or_validation_split(paths, labels, validation_split, which)
-        if not p:
-            kind = {"training": "training ", "validation": "validation "}.get(which, "")
-            raise ValueError(f"[{_FN}] No {kind}images found in directory {directory}. "
-                             f"Allowed formats: {ALLOWLIST_FORMATS}")
+    def make(p, lab, shuffle_split):
         return _make_dataset(p, lab, label_mode, num_classes, image_size, num_channels,
-                             interpolation, crop_to_aspect_ratio, batch_size,
-                             shuffle and which != "validation" if subset == "both" else shuffle,
+                             interpolation, crop_to_aspect_ratio, batch_size, shuffle_split,
                              seed, class_names)
 
-    if subset == "both":
-        return [build("training"), build("validation")]
-    return build(subset)
+    return build_directory_datasets(_FN, directory, paths, labels, label_mode, class_names,
+                                    validation_split, subset, shuffle, make, "images",
+                                    ALLOWLIST_FORMATS)
