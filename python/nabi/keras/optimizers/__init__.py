@@ -5,11 +5,14 @@
 """
 from . import schedules  # noqa: F401
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .base import Optimizer
+from .ftrl import Ftrl
+from .lion import Lion
 from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -17,10 +20,11 @@ from . import legacy  # noqa: F401
 from . import experimental  # noqa: F401,E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
-           "Nadam", "schedules", "legacy", "experimental", "get", "serialize", "deserialize"]
+           "Nadam", "Ftrl", "Lion", "Adafactor", "schedules", "legacy", "experimental", "get",
+           "serialize", "deserialize"]
 
 _ALL = {c.__name__.lower(): c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
-                                        Nadam)}
+                                        Nadam, Ftrl, Lion, Adafactor)}
 
 
 def serialize(optimizer):
