@@ -43,6 +43,10 @@ from .strings import RaggedTensor  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 from .ops.misc_ops import meshgrid  # noqa: F401,E402
 from .framework.module import Module  # noqa: F401,E402
+from .framework.custom_gradient import custom_gradient  # noqa: F401,E402
+from .ops.misc_ops import (histogram_fixed_width, searchsorted,  # noqa: F401,E402
+                           unique_with_counts)
+from . import distribute  # noqa: F401,E402  (one-device tf.distribute strategies)
 
 newaxis = None
 
@@ -76,9 +80,38 @@ def function(func=None, **kwargs):
     return func
 
 
-def numpy_function(func, inp, Tout, name=None):
+def _to_tout(fn, out, Tout):
+    """py_function / numpy_function results as tensors of the dtypes in Tout (a dtype, or a
+    list of them for several results; an empty list or None for none)."""
+    if Tout is None or (isinstance(Tout, (list, tuple)) and not Tout):
+        return None
+    if isinstance(Tout, (list, tuple)):
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        if len(outs) != len(Tout):
+            raise ValueError(f"[{fn}] the function returned {len(outs)} value(s) but Tout "
+                             f"lists {len(Tout)} dtype(s)")
+        return [_to_tout(fn, o, t) for o, t in zip(outs, Tout)]
+    dt = as_dtype(Tout)
+    t = out if isinstance(out, Tensor) else convert_to_tensor(out)
+    if t.dtype != dt:
+        from .ops.math_ops import cast as _cast
+        t = _cast(t, dt)
+    return t
+
+
+def numpy_function(func, inp, Tout, stateful=True, name=None):
+    """Calls `func` on the inputs as NumPy arrays; its results become tensors of Tout's
+    dtypes. No gradient flows through it (as in TF)."""
     out = func(*[x.numpy() if isinstance(x, Tensor) else x for x in inp])
-    return convert_to_tensor(out)
+    return _to_tout("numpy_function", out, Tout)
+
+
+def py_function(func, inp, Tout, name=None):
+    """Calls `func` eagerly on the inputs as tensors (so a Dataset.map can run arbitrary
+    Python); its results become tensors of Tout's dtypes. Ops inside `func` are recorded on
+    the tapes as usual, so gradients flow through it, as in TF."""
+    out = func(*[x if isinstance(x, Tensor) else convert_to_tensor(x) for x in inp])
+    return _to_tout("py_function", out, Tout)
 
 
 def print(*args, **kwargs):  # noqa: A001

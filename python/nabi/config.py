@@ -59,6 +59,15 @@ def set_visible_devices(devices, device_type=None):
         _state["gpu_visible"] = bool(gpus)
 
 
+def run_functions_eagerly(run_eagerly):
+    """Accepted for TF compatibility: nabi always runs `tf.function`s eagerly."""
+    _state["run_eagerly"] = bool(run_eagerly)
+
+
+def functions_run_eagerly():
+    return True
+
+
 class experimental:  # noqa: N801
     _tf32 = False
 

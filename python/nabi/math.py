@@ -16,3 +16,4 @@ from .ops.sort_ops import in_top_k, top_k  # noqa: F401
 from .ops.segment_ops import (segment_max, segment_mean, segment_sum,  # noqa: F401
                               unsorted_segment_sum)
 from .ops.misc_ops import confusion_matrix  # noqa: F401,E402
+from .ops.misc_ops import bincount, log_sigmoid, polyval  # noqa: F401,E402

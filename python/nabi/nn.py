@@ -9,3 +9,4 @@ from .ops.nn_ops import (batch_normalization, bias_add, dense, dropout, elu, exp
 from .ops.conv_ops import *  # noqa
 from .ops.sort_ops import in_top_k, top_k  # noqa: F401
 from .ops.misc_ops import embedding_lookup  # noqa: F401,E402
+from .ops.misc_ops import depth_to_space, space_to_depth  # noqa: F401,E402

@@ -1,11 +1,13 @@
 """Small TF ops that notebooks reach for, composed of other ops: `tf.meshgrid`,
-`tf.nn.embedding_lookup`, `tf.math.confusion_matrix`."""
+`tf.nn.embedding_lookup`, `tf.math.confusion_matrix`, `tf.nn.space_to_depth` /
+`depth_to_space`, `tf.math.bincount`, `tf.searchsorted`, `tf.unique_with_counts`,
+`tf.histogram_fixed_width`, `tf.math.log_sigmoid`, `tf.math.polyval`."""
 import numpy as np
 
 from .. import dtypes as _dt
 from ..framework.device import place
 from ._common import Tensor, _wrap, t_
-from .array_ops import broadcast_to, gather, reshape
+from .array_ops import _on_device_of, _on_host, broadcast_to, gather, reshape, transpose
 
 
 def meshgrid(*args, **kwargs):
@@ -91,3 +93,173 @@ def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=
     m = np.zeros((num_classes, num_classes), dtype=np.float64 if w is not None else np.int64)
     np.add.at(m, (y, p), 1 if w is None else w)
     return _wrap(place(m.astype(dt)))
+
+
+# ------------------------------------------------------------------ space_to_depth family
+def _block_args(op, input, block_size, data_format):
+    x = t_(input)
+    if data_format not in ("NHWC", "NCHW"):
+        raise ValueError(f"[{op}] data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
+    if x._data.ndim != 4:
+        raise ValueError(f"[{op}] input must be 4-D ({data_format}), got shape "
+                         f"{tuple(x._data.shape)}")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
+            or block_size < 2:
+        raise ValueError(f"[{op}] block_size must be an integer >= 2, got {block_size!r}")
+    if data_format == "NCHW":
+        x = transpose(x, (0, 2, 3, 1))
+    return x, int(block_size)
+
+
+def space_to_depth(input, block_size, data_format="NHWC", name=None):
+    """Moves each block_size x block_size spatial block into the channels: (N, H, W, C) ->
+    (N, H/b, W/b, b*b*C), the channel index being (row in block, column in block, c), as
+    TF orders it. A reshape, a transpose and a reshape, so it differentiates everywhere."""
+    op = "space_to_depth"
+    x, b = _block_args(op, input, block_size, data_format)
+    N, H, W, C = x._data.shape
+    if H % b or W % b:
+        raise ValueError(f"[{op}] height and width ({H}, {W}) must be divisible by "
+                         f"block_size {b} (input shape {tuple(x._data.shape)})")
+    y = reshape(x, (N, H // b, b, W // b, b, C))
+    y = reshape(transpose(y, (0, 1, 3, 2, 4, 5)), (N, H // b, W // b, b * b * C))
+    return transpose(y, (0, 3, 1, 2)) if data_format == "NCHW" else y
+
+
+def depth_to_space(input, block_size, data_format="NHWC", name=None):
+    """The inverse of space_to_depth (the sub-pixel convolution's shuffle): (N, H, W, C) ->
+    (N, H*b, W*b, C/(b*b))."""
+    op = "depth_to_space"
+    x, b = _block_args(op, input, block_size, data_format)
+    N, H, W, C = x._data.shape
+    if C % (b * b):
+        raise ValueError(f"[{op}] depth {C} must be divisible by block_size*block_size = "
+                         f"{b * b} (input shape {tuple(x._data.shape)})")
+    c = C // (b * b)
+    y = reshape(x, (N, H, W, b, b, c))
+    y = reshape(transpose(y, (0, 1, 3, 2, 4, 5)), (N, H * b, W * b, c))
+    return transpose(y, (0, 3, 1, 2)) if data_format == "NCHW" else y
+
+
+# ------------------------------------------------------------------- counting (host side)
+def _host(x):
+    """A tensor's values on the host, and the tensor (for placing the result back)."""
+    t = t_(x)
+    return np.asarray(_on_host(t._data)), t
+
+
+def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=_dt.int32,
+             name=None, axis=None, binary_output=False):
+    """Counts of each value in a non-negative integer tensor (`tf.math.bincount`): length
+    max(arr) + 1, at least `minlength`, at most `maxlength`; with `weights`, sums of the
+    weights (in the weights' dtype). `axis=-1` counts each row of a 2-D input separately.
+    Counted on the host; the result goes to the input's device."""
+    op = "bincount"
+    a, t = _host(arr)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] arr must hold integers, got dtype {a.dtype}")
+    if a.size and a.min() < 0:
+        raise ValueError(f"[{op}] arr must be non-negative, got minimum {a.min()}")
+    if axis not in (None, 0, -1):
+        raise ValueError(f"[{op}] axis must be None, 0 or -1, got {axis!r}")
+    w = None
+    if weights is not None:
+        w, _ = _host(weights)
+        if w.shape != a.shape:
+            raise ValueError(f"[{op}] weights must have arr's shape {tuple(a.shape)}, got "
+                             f"{tuple(w.shape)}")
+    length = int(a.max()) + 1 if a.size else 0
+    if minlength is not None:
+        length = max(length, int(minlength))
+    if maxlength is not None:
+        length = min(length, int(maxlength))
+    out_dt = w.dtype if w is not None else _dt.as_dtype(dtype)._np
+
+    def count(v, wv):
+        keep = v < length
+        v = v[keep]
+        wv = None if wv is None else wv[keep]
+        if binary_output:
+            r = np.zeros(length, out_dt)
+            r[v] = 1
+            return r
+        return np.bincount(v, weights=wv, minlength=length)[:length].astype(out_dt)
+
+    if axis == -1:
+        if a.ndim != 2:
+            raise ValueError(f"[{op}] axis=-1 needs a 2-D arr, got shape {tuple(a.shape)}")
+        r = np.stack([count(a[i], None if w is None else w[i]) for i in range(a.shape[0])])
+    else:
+        r = count(a.reshape(-1), None if w is None else w.reshape(-1))
+    return _wrap(_on_device_of(np.ascontiguousarray(r), t._data))
+
+
+def searchsorted(sorted_sequence, values, side="left", out_type=_dt.int32, name=None):
+    """For each value, the index where it would be inserted in the innermost axis of
+    `sorted_sequence` to keep it sorted (`tf.searchsorted`); leading axes must agree."""
+    op = "searchsorted"
+    s, t = _host(sorted_sequence)
+    v, _ = _host(values)
+    if side not in ("left", "right"):
+        raise ValueError(f"[{op}] side must be 'left' or 'right', got {side!r}")
+    if s.ndim == 0 or v.ndim == 0 or s.shape[:-1] != v.shape[:-1]:
+        raise ValueError(f"[{op}] sorted_sequence {tuple(s.shape)} and values "
+                         f"{tuple(v.shape)} must have the same leading axes (rank >= 1)")
+    s2 = s.reshape(-1, s.shape[-1])
+    v2 = v.reshape(-1, v.shape[-1])
+    r = np.stack([np.searchsorted(s2[i], v2[i], side=side) for i in range(s2.shape[0])])
+    r = r.reshape(v.shape).astype(_dt.as_dtype(out_type)._np)
+    return _wrap(_on_device_of(np.ascontiguousarray(r), t._data))
+
+
+def unique_with_counts(x, out_idx=_dt.int32, name=None):
+    """(y, idx, count): the unique values of a 1-D tensor in order of first appearance, the
+    index of each element in y, and how often each appears (`tf.unique_with_counts`)."""
+    from .array_ops import unique
+    a, t = _host(x)
+    if a.ndim != 1:
+        raise ValueError(f"[unique_with_counts] x must be 1-D, got shape {tuple(a.shape)}")
+    y, idx = unique(x, out_idx)
+    counts = np.bincount(np.asarray(_on_host(idx._data)), minlength=int(y._data.shape[0]))
+    return y, idx, _wrap(_on_device_of(counts.astype(_dt.as_dtype(out_idx)._np), t._data))
+
+
+def histogram_fixed_width(values, value_range, nbins=100, dtype=_dt.int32, name=None):
+    """Counts of `values` in `nbins` equal bins over [value_range[0], value_range[1]]; values
+    below the range go to the first bin, above it to the last (`tf.histogram_fixed_width`)."""
+    op = "histogram_fixed_width"
+    v, t = _host(values)
+    lo, hi = (float(a) for a in np.asarray(_host(value_range)[0]).reshape(-1)[:2])
+    nbins = int(nbins.numpy() if isinstance(nbins, Tensor) else nbins)
+    if nbins < 1:
+        raise ValueError(f"[{op}] nbins must be positive, got {nbins}")
+    if not hi > lo:
+        raise ValueError(f"[{op}] value_range must be increasing, got [{lo}, {hi}]")
+    b = np.floor((v.reshape(-1).astype(np.float64) - lo) / (hi - lo) * nbins)
+    b = np.clip(b, 0, nbins - 1).astype(np.int64)
+    r = np.bincount(b, minlength=nbins).astype(_dt.as_dtype(dtype)._np)
+    return _wrap(_on_device_of(r, t._data))
+
+
+# ------------------------------------------------------------------------ small math ops
+def log_sigmoid(x, name=None):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|; differentiable."""
+    from .math_ops import negative
+    from .nn_ops import softplus
+    return negative(softplus(negative(x)))
+
+
+def polyval(coeffs, x, name=None):
+    """sum_i coeffs[i] * x**(n-1-i) by Horner's rule (`tf.math.polyval`): coeffs is a list of
+    tensors (highest power first); differentiable in both."""
+    from .math_ops import add, multiply
+    if not isinstance(coeffs, (list, tuple)):
+        raise ValueError(f"[polyval] coeffs must be a list of tensors, got "
+                         f"{type(coeffs).__name__}")
+    x = t_(x)
+    if not coeffs:
+        return _wrap(_on_device_of(np.zeros(x._data.shape, x._data.dtype), x._data))
+    y = t_(coeffs[0])
+    for c in coeffs[1:]:
+        y = add(multiply(y, x), c)
+    return y
