@@ -324,13 +324,14 @@ def test_compile_by_name_and_fit(name, cls):
     lambda: O.Lion(0.003, beta_1=0.8),
     lambda: O.Adafactor(0.05, clip_threshold=0.8),
 ], ids=["ftrl", "lion", "adafactor"])
-def test_keras_file_round_trip_resumes_identically(tmp_path, make):
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_file_round_trip_resumes_identically(tmp_path, make, ext):
     pytest.importorskip("h5py", reason="saving needs h5py (the `test` extra)")
     x, y = _data(seed=4)
     model = _model(3)
     model.compile(optimizer=make(), loss="mse")
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
-    path = str(tmp_path / "m.keras")
+    path = str(tmp_path / f"m{ext}")
     model.save(path)
     keras.utils.set_random_seed(999)        # loading must not depend on the random state
     loaded = keras.models.load_model(path)
