@@ -7,6 +7,8 @@ from .ops.nn_ops import (batch_normalization, bias_add, dense, dropout, elu, exp
                          sparse_softmax_cross_entropy_with_logits, swish, tanh,
                          weighted_cross_entropy_with_logits)
 from .ops.conv_ops import *  # noqa
+from .ops.conv3d_ops import (avg_pool, avg_pool3d, conv3d, conv3d_transpose,  # noqa: F401
+                             convolution, max_pool, max_pool3d)
 from .ops.sort_ops import in_top_k, top_k  # noqa: F401
 from .ops.misc_ops import embedding_lookup  # noqa: F401,E402
 from .ops.misc_ops import depth_to_space, space_to_depth  # noqa: F401,E402

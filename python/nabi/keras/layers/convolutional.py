@@ -626,3 +626,100 @@ class Cropping2D(Layer):
         config = super().get_config()
         config.update({"cropping": self.cropping, "data_format": self.data_format})
         return config
+
+
+# ----------------------------------------------------------------------------- 3-D convolution
+# Conv3D / Conv3DTranspose share _Conv's arguments, weights and config; they run the composed
+# ops of ops/conv3d_ops.py (conv3d via one conv2d over the depth taps stacked on channels).
+
+from ...ops import conv3d_ops as _conv3d  # noqa: E402
+
+
+def _check_in_channels(layer, inputs, rank):
+    shp = tuple(inputs._data.shape)
+    if len(shp) != rank + 2:
+        raise ValueError(f"[{layer.name}] expected input of rank {rank + 2}, got shape {shp}")
+    cax = 1 if layer.data_format == "channels_first" else -1
+    if shp[cax] != layer._in_channels:
+        raise ValueError(f"[{layer.name}] expected axis {cax} of the input to have value "
+                         f"{layer._in_channels} (the layer was built for it), but received input "
+                         f"with shape {shp}")
+
+
+class Conv3D(_Conv):
+    """3-D convolution over (batch, depth, height, width, channels): activation(conv3d(inputs,
+    kernel) + bias); kernel (kd, kh, kw, in_channels / groups, filters) as Keras. With groups
+    = g the input channels are cut into g groups, each convolved to filters / g channels."""
+    rank = 3
+    _supports_groups = True
+
+    def call(self, inputs):
+        from ...ops.nn_ops import bias_add
+        _check_in_channels(self, inputs, 3)
+        cf = self.data_format == "channels_first"
+        fmt = "NCDHW" if cf else "NDHWC"
+        pad = self.padding.upper()
+        if self.groups == 1:
+            y = _conv3d.conv3d(inputs, self.kernel, self.strides, pad, fmt, self.dilation_rate)
+        else:
+            cax = 1 if cf else 4
+            xs = _array_ops.split(inputs, self.groups, axis=cax)
+            ws = _array_ops.split(self.kernel, self.groups, axis=4)
+            y = _array_ops.concat([_conv3d.conv3d(a, b, self.strides, pad, fmt,
+                                                  self.dilation_rate)
+                                   for a, b in zip(xs, ws)], axis=cax)
+        if self.bias is not None:
+            y = bias_add(y, self.bias, data_format=fmt)
+        return y if self._linear else self.activation(y)
+
+
+class Conv3DTranspose(Conv2DTranspose):
+    """Transposed 3-D convolution; kernel (kd, kh, kw, filters, in_channels) as Keras. Output
+    length per axis: n * s ('same') or n * s + max(k - s, 0) ('valid', k the dilated kernel);
+    with output_padding p: (n - 1) * s + k - 2 * pad + p."""
+    rank = 3
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1, 1), **kwargs):
+        _Conv.__init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                       **kwargs)
+        if output_padding is not None:
+            op = (output_padding,) * 3 if isinstance(output_padding, (int, np.integer)) \
+                else tuple(output_padding)
+            try:
+                op = tuple(int(a) for a in op)
+            except (TypeError, ValueError):
+                op = ()
+            if len(op) != 3 or any(a < 0 for a in op):
+                raise ValueError(f"[{self.name}] output_padding must be a non-negative int or a "
+                                 f"tuple of 3 non-negative ints. Received: "
+                                 f"output_padding={output_padding!r}")
+            if any(a >= s for a, s in zip(op, self.strides)):
+                raise ValueError(f"[{self.name}] strides {self.strides} must be greater than "
+                                 f"output padding. Received: output_padding={op}")
+            output_padding = op
+        self.output_padding = output_padding
+
+    def call(self, inputs):
+        from ...ops.nn_ops import bias_add
+        _check_in_channels(self, inputs, 3)
+        cf = self.data_format == "channels_first"
+        shp = inputs._data.shape
+        sizes = shp[2:5] if cf else shp[1:4]
+        out = [self._out_len(n, i) for i, n in enumerate(sizes)]
+        out_shape = [shp[0], self.filters] + out if cf else [shp[0]] + out + [self.filters]
+        if self.padding == "same" or self.output_padding is None:
+            padding = self.padding.upper()
+        else:
+            padding = "VALID"
+        fmt = "NCDHW" if cf else "NDHWC"
+        y = _conv3d.conv3d_transpose(inputs, self.kernel, out_shape, self.strides, padding, fmt,
+                                     self.dilation_rate)
+        if self.bias is not None:
+            y = bias_add(y, self.bias, data_format=fmt)
+        return y if self._linear else self.activation(y)
+
+
+Convolution3D = Conv3D
+Convolution3DTranspose = Conv3DTranspose
+__all__ += ["Conv3D", "Conv3DTranspose", "Convolution3D", "Convolution3DTranspose"]

@@ -151,3 +151,48 @@ MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = (MaxPooling2D, AveragePooling2D, Ma
 GlobalAvgPool2D, GlobalMaxPool2D = GlobalAveragePooling2D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
 _ = _array_ops
+
+
+# ----------------------------------------------------------------------------- 3-D pooling
+# Run ops/conv3d_ops.py's max_pool3d / avg_pool3d (the 2-D pool over H, W, then depth).
+
+from ...ops import conv3d_ops as _conv3d  # noqa: E402
+
+
+class _Pool3D(_Pool):
+    rank = 3
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 **kw):
+        super().__init__(pool_size, strides, padding, data_format, **kw)
+
+    def call(self, inputs):
+        if inputs._data.ndim != 5:
+            raise ValueError(f"[{self.name}] expected input of rank 5, got shape "
+                             f"{tuple(inputs._data.shape)}")
+        fmt = "NCDHW" if self.data_format == "channels_first" else "NDHWC"
+        return type(self)._fn(inputs, self.pool_size, self.strides, self.padding.upper(), fmt)
+
+
+class MaxPooling3D(_Pool3D):
+    """3-D max pooling over (depth, height, width) windows."""
+    _fn = staticmethod(_conv3d.max_pool3d)
+
+
+class AveragePooling3D(_Pool3D):
+    """3-D average pooling; 'same' windows average their valid (unpadded) elements only."""
+    _fn = staticmethod(_conv3d.avg_pool3d)
+
+
+class GlobalAveragePooling3D(_GlobalPool):
+    rank, _max = 3, False
+
+
+class GlobalMaxPooling3D(_GlobalPool):
+    rank, _max = 3, True
+
+
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
+__all__ += ["MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
+            "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D"]
