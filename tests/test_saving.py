@@ -335,8 +335,11 @@ def test_bad_files(keras, tmp_path):
     model.save_weights(str(tmp_path / "w.h5"))
     with pytest.raises(ValueError, match="weights-only"):
         _load(keras, str(tmp_path / "w.h5"))
-    with pytest.raises(ValueError, match=r"\.keras"):
-        saving.save_model(model, str(tmp_path / "model.pb"))
+    # no .keras/.h5 ending: TF2 Keras's SavedModel default, a directory (tests/test_saved_model_dir.py)
+    saving.save_model(model, str(tmp_path / "model.pb"))
+    assert os.path.isdir(tmp_path / "model.pb")
+    with pytest.raises(ValueError, match=r"unknown save_format"):
+        saving.save_model(model, str(tmp_path / "model2"), save_format="pb")
 
 
 def test_no_pickle_in_saving_code():

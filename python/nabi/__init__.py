@@ -47,6 +47,7 @@ from .framework.custom_gradient import custom_gradient  # noqa: F401,E402
 from .ops.misc_ops import (histogram_fixed_width, searchsorted,  # noqa: F401,E402
                            unique_with_counts)
 from . import distribute  # noqa: F401,E402  (one-device tf.distribute strategies)
+from . import saved_model  # noqa: F401,E402  (Keras models only)
 
 newaxis = None
 
@@ -121,7 +122,7 @@ def print(*args, **kwargs):  # noqa: A001
 
 def __getattr__(name):
     # Heavier namespaces load on first use: `nabi.keras`, `nabi.compat`, `nabi.examples`.
-    if name in ("keras", "compat", "examples", "summary"):
+    if name in ("keras", "compat", "examples", "summary", "image"):
         import importlib
         mod = importlib.import_module(f".{name}", __name__)
         globals()[name] = mod

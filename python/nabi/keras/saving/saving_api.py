@@ -11,7 +11,13 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_fr
            "model_to_json", "model_from_config"]
 
 
+SAVED_MODEL_FILE = "nabi_model.keras"   # what a SavedModel-style directory holds
+
+
 def _fmt_for_save(filepath, save_format):
+    """'keras', 'h5', or 'dir': TF2 Keras's default for a path with no .keras/.h5 ending (and
+    for save_format="tf") is a SavedModel directory; nabi writes a directory holding the model
+    as a `.keras` file (nabi_model.keras), which load_model reads back."""
     p = os.fspath(filepath)
     if save_format is not None:
         f = str(save_format).lower()
@@ -19,23 +25,33 @@ def _fmt_for_save(filepath, save_format):
             return "keras"
         if f in ("h5", "hdf5"):
             return "h5"
-        raise ValueError(f"[save_model] save_format={save_format!r} is not supported; use "
-                         "'keras' or 'h5' (the TensorFlow SavedModel format does not exist in "
-                         "nabi)")
+        if f in ("tf", "savedmodel", "saved_model"):
+            return "dir"
+        raise ValueError(f"[save_model] unknown save_format={save_format!r}; use 'keras', "
+                         "'h5' or 'tf'")
     if p.endswith(".keras"):
         return "keras"
     if p.endswith((".h5", ".hdf5")):
         return "h5"
-    raise ValueError(f"[save_model] cannot tell the format of {p!r}: name the file `*.keras` "
-                     "(the Keras 3 format) or `*.h5` (legacy HDF5). The TensorFlow SavedModel "
-                     "format is not supported.")
+    return "dir"
 
 
 def save_model(model, filepath, overwrite=True, save_format=None, include_optimizer=True,
                **kwargs):
     """Saves architecture, weights, compile configuration and optimizer state, atomically."""
     fmt = _fmt_for_save(filepath, save_format)
-    if fmt == "keras":
+    if fmt == "dir":
+        p = os.fspath(filepath)
+        if os.path.isfile(p):
+            raise ValueError(f"[save_model] {p!r} is a file; saving in the SavedModel style "
+                             "(no .keras/.h5 ending) writes a directory there")
+        target = os.path.join(p, SAVED_MODEL_FILE)
+        if not overwrite and os.path.exists(target):
+            raise FileExistsError(f"[save_model] {p!r} already holds a model and "
+                                  "overwrite=False")
+        os.makedirs(p, exist_ok=True)
+        saving_lib.save_model(model, target, True, include_optimizer)
+    elif fmt == "keras":
         saving_lib.save_model(model, filepath, overwrite, include_optimizer)
     else:
         legacy_h5.save_model(model, filepath, overwrite, include_optimizer)
@@ -48,8 +64,15 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, **kw
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"[load_model] no such file: {filepath!r}")
     if os.path.isdir(filepath):
-        raise ValueError(f"[load_model] {filepath!r} is a directory: the TensorFlow SavedModel "
-                         "format is not supported; save with model.save('model.keras')")
+        inner = os.path.join(filepath, SAVED_MODEL_FILE)
+        if os.path.isfile(inner):
+            return saving_lib.load_model(inner, custom_objects, compile, safe_mode)
+        if os.path.isfile(os.path.join(filepath, "saved_model.pb")):
+            raise ValueError(f"[load_model] {filepath!r} is a SavedModel written by TensorFlow: "
+                             "nabi cannot read its TensorFlow graph. In TensorFlow, save the "
+                             "model with model.save('model.keras') (or '.h5') and load that.")
+        raise ValueError(f"[load_model] directory {filepath!r} holds no saved model (expected "
+                         f"{SAVED_MODEL_FILE}, written by model.save({filepath!r}))")
     kind = C.file_kind(filepath)
     if kind == "zip":
         return saving_lib.load_model(filepath, custom_objects, compile, safe_mode)
