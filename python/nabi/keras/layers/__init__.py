@@ -15,7 +15,7 @@ from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply
 _OPTIONAL = ("convolutional", "pooling", "normalization", "recurrent", "embedding", "embeddings",
              "reshaping", "regularization", "activation", "activations_layers", "attention",
              "preprocessing", "advanced_activations", "repeat_vector", "wrappers", "noise",
-             "locally_connected", "misc", "text_vectorization")
+             "locally_connected", "misc", "text_vectorization", "conv_lstm")
 _OPTIONAL_ERRORS = {}
 for _m in _OPTIONAL:
     try:
