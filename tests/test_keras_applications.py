@@ -124,6 +124,11 @@ def test_include_top_custom_classes_and_input_tensor():
     assert tuple(m.output_shape) == (None, 7)
     y = m.predict(RNG.uniform(-1, 1, (3, 64, 64, 3)).astype("float32"), verbose=0)
     assert y.shape == (3, 7) and not np.allclose(y.sum(1), 1.0)  # logits, no softmax
+    # an input_tensor computed from an Input: the model's input is that Input (Keras's
+    # get_source_inputs)
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    m = A.MobileNetV2(weights=None, alpha=0.35, input_tensor=scaled, include_top=False)
+    assert m.inputs[0] is inp and tuple(m.output_shape) == (None, 2, 2, 1280)
     m = A.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=5)
     p = m.predict(RNG.uniform(-1, 1, (2, 32, 32, 3)).astype("float32"), verbose=0)
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
