@@ -383,3 +383,25 @@ def test_float32_backward_with_relu_mask(shape):
                 np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
             else:
                 assert db is None
+
+
+# Conv2DTranspose's output_padding (shared checker with Conv1D/3DTranspose): zeros allowed per
+# axis, each smaller than its stride, as Keras.
+def test_conv2d_transpose_output_padding_per_axis():
+    from nabi import keras
+    from reference_conv import conv2d_backward_data
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 4, 2))
+    layer = keras.layers.Conv2DTranspose(3, 3, strides=2, output_padding=(0, 1),
+                                         use_bias=False, dtype="float64")
+    y = layer(x)
+    # valid: (n - 1) * s + k + output_padding
+    assert tuple(y.shape) == (2, 7, 10, 3)
+    w = layer.kernel.numpy()                  # (kh, kw, filters, in): conv from 3 to 2 channels
+    np.testing.assert_allclose(y.numpy(), conv2d_backward_data(x, (2, 7, 10, 3), w,
+                                                               strides=(2, 2)), atol=1e-12)
+    with pytest.raises(ValueError, match=r"strides \(2, 2\) must be greater than output padding"):
+        keras.layers.Conv2DTranspose(3, 3, strides=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"output_padding must be a non-negative int or a tuple "
+                                         r"of 2"):
+        keras.layers.Conv2DTranspose(3, 3, strides=2, output_padding=(1, 1, 1))

@@ -41,6 +41,26 @@ def _data_format(layer, df):
     return df
 
 
+def _output_padding(layer, value, strides):
+    """Keras's output_padding of a transposed conv: None, or an int / tuple of len(strides)
+    non-negative ints, each smaller than its stride."""
+    if value is None:
+        return None
+    n = len(strides)
+    op = (value,) * n if isinstance(value, (int, np.integer)) else value
+    try:
+        op = tuple(int(a) for a in op)
+    except (TypeError, ValueError):
+        op = ()
+    if len(op) != n or any(a < 0 for a in op):
+        raise ValueError(f"[{layer.name}] output_padding must be a non-negative int or a tuple "
+                         f"of {n} non-negative ints. Received: output_padding={value!r}")
+    if any(a >= s for a, s in zip(op, strides)):
+        raise ValueError(f"[{layer.name}] strides {tuple(strides)} must be greater than output "
+                         f"padding. Received: output_padding={op}")
+    return op
+
+
 class _Conv(Layer):
     rank = 2
     _supports_groups = False
@@ -206,9 +226,7 @@ class Conv2DTranspose(_Conv):
                  data_format=None, dilation_rate=1, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          **kwargs)
-        self.output_padding = None if output_padding is None else _tuple(
-            "output_padding", self.name, output_padding, 2) if not isinstance(output_padding, int) \
-            or output_padding > 0 else (0, 0)
+        self.output_padding = _output_padding(self, output_padding, self.strides)
 
     def _kernel_shape(self):
         return self.kernel_size + (self.filters, self._in_channels)
@@ -255,16 +273,7 @@ class Conv1DTranspose(Conv2DTranspose):
                        **kwargs)
         if self.padding == "causal":
             raise ValueError(f"[{self.name}] padding must be 'valid' or 'same', got 'causal'")
-        if output_padding is not None:
-            op = output_padding if not isinstance(output_padding, (int, np.integer)) else \
-                (output_padding,)
-            op = tuple(int(a) for a in op)
-            if len(op) != 1 or op[0] < 0 or op[0] >= self.strides[0]:
-                raise ValueError(f"[{self.name}] output_padding must be a non-negative int "
-                                 f"smaller than the stride {self.strides[0]}, got "
-                                 f"{output_padding!r}")
-            output_padding = op
-        self.output_padding = output_padding
+        self.output_padding = _output_padding(self, output_padding, self.strides)
 
     def call(self, inputs):
         cf = self.data_format == "channels_first"
@@ -683,22 +692,7 @@ class Conv3DTranspose(Conv2DTranspose):
                  output_padding=None, data_format=None, dilation_rate=(1, 1, 1), **kwargs):
         _Conv.__init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate,
                        **kwargs)
-        if output_padding is not None:
-            op = (output_padding,) * 3 if isinstance(output_padding, (int, np.integer)) \
-                else tuple(output_padding)
-            try:
-                op = tuple(int(a) for a in op)
-            except (TypeError, ValueError):
-                op = ()
-            if len(op) != 3 or any(a < 0 for a in op):
-                raise ValueError(f"[{self.name}] output_padding must be a non-negative int or a "
-                                 f"tuple of 3 non-negative ints. Received: "
-                                 f"output_padding={output_padding!r}")
-            if any(a >= s for a, s in zip(op, self.strides)):
-                raise ValueError(f"[{self.name}] strides {self.strides} must be greater than "
-                                 f"output padding. Received: output_padding={op}")
-            output_padding = op
-        self.output_padding = output_padding
+        self.output_padding = _output_padding(self, output_padding, self.strides)
 
     def call(self, inputs):
         from ...ops.nn_ops import bias_add
