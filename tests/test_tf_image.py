@@ -207,7 +207,13 @@ def test_resize_gradients(where, method, rng):
     np.testing.assert_allclose(g.numpy(), want, rtol=1e-4, atol=1e-5)
 
 
-def test_resize_dtypes_and_aspect_ratio(rng):
+@pytest.fixture
+def on_cpu():
+    with tf.device("/CPU:0"):  # uint8 has no GPU storage in nabi
+        yield
+
+
+def test_resize_dtypes_and_aspect_ratio(rng, on_cpu):
     x = rng.integers(0, 256, (10, 20, 3)).astype(np.uint8)
     y = tf.image.resize(x, (5, 6), method="nearest")
     assert y.dtype == tf.uint8
@@ -420,7 +426,7 @@ def test_grayscale(where, rng):
     assert_array(gu, want_u.astype(np.uint8)[..., None], rtol=0, atol=1, dtype=np.uint8)
 
 
-def test_convert_image_dtype():
+def test_convert_image_dtype(on_cpu):
     u8 = np.array([0, 1, 127, 128, 254, 255], np.uint8)
     assert_array(tf.image.convert_image_dtype(u8, tf.float32), u8 / 255.0, dtype=F32)
     f = np.array([-0.5, 0.0, 0.2, 0.5, 0.999, 1.0, 1.5], F32)
@@ -444,7 +450,7 @@ def test_convert_image_dtype():
     assert_array(back, lv, rtol=0, atol=1e-7)
 
 
-def test_uint8_colour_ops_saturate():
+def test_uint8_colour_ops_saturate(on_cpu):
     x = np.array([[[10, 200, 250], [0, 128, 255]]], np.uint8)
     y = tf.image.adjust_brightness(x, 0.1)
     want = np.clip((x / 255.0).astype(F32) + np.float32(0.1), 0, 1) * np.float32(255.5)
@@ -644,3 +650,49 @@ def test_convert_image_dtype_errors(where):
             with pytest.raises(TypeError, match=r"\[convert_image_dtype\] dtype uint8 cannot "
                                                 r"live on the GPU"):
                 tf.image.convert_image_dtype(tf.zeros((2, 2, 1)), tf.uint8)
+
+
+def test_codecs_are_exposed_as_in_tf(rng):
+    img = rng.integers(0, 256, (5, 4, 3)).astype(np.uint8)
+    with tf.device("/CPU:0"):
+        png = tf.image.encode_png(img)
+        back = tf.image.decode_png(png)
+        assert_array(back, img, rtol=0, atol=0, dtype=np.uint8)
+        assert_array(tf.image.decode_image(png), img, rtol=0, atol=0)
+    assert tf.image.decode_jpeg is tf.io.decode_jpeg
+
+
+def test_tf_documentation_examples():
+    """The outputs printed in TF's own docstrings for these functions."""
+    x = np.arange(1, 13, dtype=F32).reshape(2, 2, 3)
+    assert_array(tf.image.adjust_hue(x, 0.2),
+                 [[[2.4, 1, 3], [5.4, 4, 6]], [[8.4, 7, 9], [11.4, 10, 12]]], rtol=1e-5)
+    assert_array(tf.image.adjust_saturation(x, 0.5),
+                 [[[2, 2.5, 3], [5, 5.5, 6]], [[8, 8.5, 9], [11, 11.5, 12]]], rtol=1e-5)
+    assert_array(tf.image.adjust_contrast(x, 2.0),
+                 [[[-3.5, -2.5, -1.5], [2.5, 3.5, 4.5]], [[8.5, 9.5, 10.5], [14.5, 15.5, 16.5]]])
+    assert_array(tf.image.adjust_gamma(x, 0.2)[0, 0], [1.0, 1.1486983, 1.2457309])
+    assert_array(tf.image.rgb_to_grayscale(x)[..., 0], [[1.8149, 4.8146], [7.8143, 10.814]],
+                 rtol=1e-4)
+    assert_array(tf.image.per_image_standardization(x)[0, 0],
+                 [-1.593255, -1.3035723, -1.0138896], rtol=1e-5)
+    size = (tf.shape(tf.constant(x))[0] * 2, 3)  # sizes may hold scalar tensors
+    assert tf.image.resize(x, size).shape == (4, 3, 3)
+
+
+def test_uint8_arrays_keep_their_range_on_the_gpu(gpu):
+    """A host uint8 array cannot become a uint8 GPU tensor (it would be int64): convert_image_
+    dtype and the adjust_* ops scale it by 255 on the host, then work on the GPU; asking for a
+    uint8 result on the GPU is a clear error, not a silently wrong int64."""
+    u = np.array([[[0, 51, 255], [10, 128, 200]]], np.uint8)
+    if gpu == "cuda" or not tf.test.is_gpu_available():
+        pytest.skip("needs the GPU as default device")
+    f = tf.image.convert_image_dtype(u, tf.float32)
+    assert "GPU" in f.device
+    assert_array(f, u / 255.0, dtype=F32)
+    g = tf.image.rgb_to_grayscale(u.astype(F32) / 255)
+    assert_array(g, (u / 255.0 @ np.array([0.2989, 0.5870, 0.1140]))[..., None], dtype=F32)
+    with pytest.raises(TypeError, match=r"\[convert_image_dtype\] dtype uint8 cannot live"):
+        tf.image.adjust_brightness(u, 0.1)
+    with pytest.raises(TypeError, match=r"\[convert_image_dtype\] dtype uint8 cannot live"):
+        tf.image.rgb_to_grayscale(u)

@@ -11,18 +11,22 @@ the `stateless_random_*` ops take `seed=(a, b)` and always give the same result 
 seed (not the same numbers as TF's Philox streams).
 """
 import builtins
+import functools
 import math as _pymath
 
 import numpy as np
 
 from . import dtypes as _dt
-from .framework.device import DeviceArray, to_device
+from .framework.device import DeviceArray, current_device, host_scope, to_device
 from .framework.tensor import Tensor, _wrap
 from .ops._common import t_
 from .ops import array_ops as _ao
 from .ops import math_ops as _mo
 from .ops.linalg_ops import einsum as _einsum
 from .ops.random_ops import _generator
+# TF exposes the image codecs of tf.io under tf.image as well
+from .io import (decode_bmp, decode_gif, decode_image, decode_jpeg, decode_png,  # noqa: F401
+                 encode_jpeg, encode_png, is_jpeg)
 
 __all__ = [
     "ResizeMethod", "resize", "resize_with_pad", "resize_with_crop_or_pad", "central_crop",
@@ -34,7 +38,8 @@ __all__ = [
     "stateless_random_hue", "adjust_brightness", "adjust_contrast", "adjust_gamma",
     "adjust_saturation", "adjust_hue", "rgb_to_grayscale", "grayscale_to_rgb", "rgb_to_hsv",
     "hsv_to_rgb", "convert_image_dtype", "per_image_standardization", "image_gradients",
-    "total_variation", "psnr", "ssim", "extract_patches",
+    "total_variation", "psnr", "ssim", "extract_patches", "decode_bmp", "decode_gif",
+    "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png", "is_jpeg",
 ]
 
 
@@ -99,10 +104,15 @@ def _check_float(op, x, name="images"):
                         f"shape {_shape(x)}")
 
 
-def _to_float(x):
-    """TF's adjust_* convention: float images are used as they are (float64 stays float64 here,
-    TF computes it in float32), integer images go to float32 in [0, 1]."""
-    return x if _floating(x) else convert_image_dtype(x, _dt.float32)
+def _to_float(image):
+    """TF's adjust_* convention: (float image, original dtype). Float images are used as they
+    are (float64 stays float64 here, TF computes it in float32), integer images go to float32
+    in [0, 1] by their own dtype's range (a host uint8 array too, on the GPU)."""
+    if isinstance(image, np.ndarray) and image.dtype.kind in "iu":
+        return convert_image_dtype(image, _dt.float32), image.dtype
+    x = t_(image)
+    orig = x._data.dtype
+    return (x if _floating(x) else convert_image_dtype(x, _dt.float32)), orig
 
 
 def _from_float(y, orig_dtype, saturate=True):
@@ -123,8 +133,20 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
     """Converts between image dtypes, rescaling as TF does: floats are in [0, 1], integers in
     [0, dtype.max]. Float -> int multiplies by (max + 0.5) then casts (clipping first when
     `saturate`); int -> float multiplies by 1 / max; int -> int shifts by the ratio of ranges."""
-    x = t_(image)
     dt = _dt.as_dtype(dtype)
+    if isinstance(image, np.ndarray) and current_device() == "cuda":
+        host = image
+        if host.dtype.kind in "iu" and host.dtype.type not in _GPU_DTYPES:
+            # a uint8 array would reach the GPU as int64 and be rescaled by int64's range:
+            # convert it on the host with its own range, then place the result
+            if dt._np not in _GPU_DTYPES:
+                raise TypeError(f"[convert_image_dtype] dtype {dt.name} cannot live on the GPU "
+                                f"(float32, float64, int32, int64); convert under "
+                                f"tf.device('/CPU:0') (image shape {host.shape})")
+            with host_scope():
+                y = convert_image_dtype(host, dt, saturate)
+            return _wrap(to_device(y._data, "cuda"))
+    x = t_(image)
     src = _dt.as_dtype(x._data.dtype)
     if not (dt.is_floating or dt.is_integer):
         raise TypeError(f"[convert_image_dtype] dtype must be a floating point or integer dtype, "
@@ -293,7 +315,15 @@ def _kernel_matrix(n_in, n_out, kernel, antialias):
     return m
 
 
+@functools.lru_cache(maxsize=64)
 def _resize_matrix(method, n_in, n_out, antialias):
+    """(n_out, n_in) float32 weights, cached: a Dataset.map resizes many images alike."""
+    m = _resize_matrix_uncached(method, n_in, n_out, antialias).astype(np.float32)
+    m.setflags(write=False)
+    return m
+
+
+def _resize_matrix_uncached(method, n_in, n_out, antialias):
     if method == "bilinear":
         return _kernel_matrix(n_in, n_out, "triangle", True) if antialias else \
             _bilinear_matrix(n_in, n_out)
@@ -307,6 +337,8 @@ def _resize_matrix(method, n_in, n_out, antialias):
 
 def _size_arg(op, size):
     s = size.numpy() if isinstance(size, Tensor) else size
+    if isinstance(s, (list, tuple)):  # may hold scalar Tensors: (tf.shape(x)[1] // 2, 64)
+        s = [v.numpy() if isinstance(v, Tensor) else v for v in s]
     a = np.asarray(s)
     if a.shape != (2,) or a.dtype.kind not in "iu":
         raise ValueError(f"[{op}] size must be a 1-D integer tensor of 2 elements "
@@ -662,21 +694,18 @@ def stateless_random_hue(image, max_delta, seed):
 
 def adjust_brightness(image, delta):
     """image + delta (integer images: in [0, 1] floats, then back with saturation)."""
-    x = t_(image)
-    orig = x._data.dtype
-    y = _mo.add(_to_float(x), _float_arg(delta))
+    f, orig = _to_float(image)
+    y = _mo.add(f, _float_arg(delta))
     return _from_float(y, orig)
 
 
 def adjust_contrast(images, contrast_factor):
     """(x - mean) * contrast_factor + mean, with the mean per image and channel over (H, W)."""
     op = "adjust_contrast"
-    x = t_(images)
-    if x._data.ndim < 3:
+    f, orig = _to_float(images)
+    if f._data.ndim < 3:
         raise ValueError(f"[{op}] images must be at least 3-D (..., H, W, C), got shape "
-                         f"{_shape(x)}")
-    orig = x._data.dtype
-    f = _to_float(x)
+                         f"{_shape(f)}")
     mean = _mo.reduce_mean(f, axis=[-3, -2], keepdims=True)
     y = _mo.add(_mo.multiply(_mo.subtract(f, mean), _float_arg(contrast_factor)), mean)
     return _from_float(y, orig)
@@ -687,9 +716,8 @@ def adjust_gamma(image, gamma=1, gain=1):
     g = _float_arg(gamma)
     if g < 0:
         raise ValueError(f"[adjust_gamma] gamma should be a non-negative real number, got {g}")
-    x = t_(image)
-    orig = x._data.dtype
-    y = _mo.multiply(_mo.pow(_to_float(x), g), _float_arg(gain))
+    f, orig = _to_float(image)
+    y = _mo.multiply(_mo.pow(f, g), _float_arg(gain))
     return _from_float(y, orig)
 
 
@@ -733,10 +761,9 @@ def hsv_to_rgb(images, name=None):
 def adjust_saturation(image, saturation_factor, name=None):
     """Scales the HSV saturation by the factor (clipped to [0, 1])."""
     op = "adjust_saturation"
-    x = t_(image)
-    _check_rgb(op, x, "image")
-    orig = x._data.dtype
-    hsv = rgb_to_hsv(_to_float(x))
+    f, orig = _to_float(image)
+    _check_rgb(op, f, "image")
+    hsv = rgb_to_hsv(f)
     s = _mo.clip_by_value(hsv[..., 1] * _float_arg(saturation_factor), 0.0, 1.0)
     return _from_float(_hsv_to_rgb(hsv[..., 0], s, hsv[..., 2]), orig, saturate=False)
 
@@ -744,10 +771,9 @@ def adjust_saturation(image, saturation_factor, name=None):
 def adjust_hue(image, delta, name=None):
     """Rotates the HSV hue by `delta` (a fraction of the colour circle, wrapped to [0, 1))."""
     op = "adjust_hue"
-    x = t_(image)
-    _check_rgb(op, x, "image")
-    orig = x._data.dtype
-    hsv = rgb_to_hsv(_to_float(x))
+    f, orig = _to_float(image)
+    _check_rgb(op, f, "image")
+    hsv = rgb_to_hsv(f)
     h = hsv[..., 0] + _float_arg(delta)
     h = h - _mo.floor(h)
     return _from_float(_hsv_to_rgb(h, hsv[..., 1], hsv[..., 2]), orig, saturate=False)
@@ -756,10 +782,13 @@ def adjust_hue(image, delta, name=None):
 def rgb_to_grayscale(images, name=None):
     """Luma 0.2989 R + 0.5870 G + 0.1140 B, keeping a last dimension of 1 and the dtype."""
     op = "rgb_to_grayscale"
-    x = t_(images)
-    _check_rgb(op, x)
-    orig = x._data.dtype
-    f = convert_image_dtype(x, _dt.float32)
+    if isinstance(images, np.ndarray):
+        orig = images.dtype  # a uint8 array keeps its dtype's range even on the GPU
+    else:
+        images = t_(images)
+        orig = images._data.dtype
+    f = convert_image_dtype(images, _dt.float32)
+    _check_rgb(op, f)
     wts = _const_like(np.array([0.2989, 0.5870, 0.1140], np.float32), f)
     gray = _ao.expand_dims(_mo.tensordot(f, wts, [[-1], [0]]), -1)
     return convert_image_dtype(gray, orig)
