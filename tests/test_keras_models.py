@@ -307,3 +307,29 @@ def test_functional_input_and_output_shape():
     m2 = K.Model([i, i2], [o, K.layers.Flatten()(i2)])
     assert m2.input_shape == [(None, 5), (None, 2, 4)]
     assert m2.output_shape == [(None, 3), (None, 8)]
+
+
+def test_functional_layers_in_keras_depth_order():
+    # Keras 2 lists a functional model's layers by decreasing depth (longest path to an
+    # output), ties broken by the pre-order walk from the outputs: here the second input sits
+    # with d1 (both depth 3); in a ResNet-style block the shortcut (Add's first input, so
+    # first in the walk) sits between the main branch's layers of depth 2 and 1. Weight order
+    # (get_weights, .h5 by position) follows it.
+    from nabi import keras
+    a = keras.Input((4,), name="a")
+    b = keras.Input((3,), name="b")
+    x = keras.layers.Dense(5, name="d1")(a)
+    x = keras.layers.Dense(5, name="d2")(x)
+    y = keras.layers.Dense(5, name="d3")(b)
+    o = keras.layers.Dense(1, name="out")(keras.layers.Concatenate(name="cat")([x, y]))
+    m = keras.Model([a, b], o)
+    assert [l.name for l in m.layers] == ["a", "d1", "b", "d2", "d3", "cat", "out"]
+    assert [w.shape for w in m.get_weights()][:2] == [(4, 5), (5,)]
+    inp = keras.Input((8,), name="x")
+    h = keras.layers.Dense(4, name="main_1")(inp)
+    h = keras.layers.Dense(4, name="main_2")(h)
+    s = keras.layers.Dense(4, name="shortcut")(inp)
+    out = keras.layers.Add(name="add")([s, h])
+    r = keras.Model(inp, out)
+    assert [l.name for l in r.layers] == ["x", "main_1", "shortcut", "main_2", "add"]
+    assert [w.shape for w in r.get_weights()] == [(8, 4), (4,), (8, 4), (4,), (4, 4), (4,)]

@@ -101,6 +101,8 @@ def _init_graph(model, inputs, outputs):
     seen = set()
     input_ids = {id(t) for t in flat_in}
     stack_guard = set()
+    first_seen = {}   # id(layer) -> pre-order index from the outputs (Keras's layer_indices)
+    parents = {}      # id(node) -> the nodes producing its inputs
 
     def visit(t):
         node = t.node
@@ -108,7 +110,9 @@ def _init_graph(model, inputs, outputs):
             return
         if id(node) in stack_guard:
             raise ValueError(f"[{model.name}] the layer graph has a cycle at {node.layer.name}")
+        first_seen.setdefault(id(node.layer), len(first_seen))
         stack_guard.add(id(node))
+        parents[id(node)] = [] if id(t) in input_ids else [it.node for it in node.input_tensors]
         if id(t) not in input_ids:
             from ..layers.core import InputLayer
             if isinstance(node.layer, InputLayer):
@@ -149,26 +153,40 @@ def _init_graph(model, inputs, outputs):
     d["_output_names"] = output_names or _unique([t._keras_history[0].name for t in flat_out])
     d["_dict_outputs"] = output_names is not None
     d["_input_np_dtypes"] = [t._np_dtype for t in flat_in]
-    # Layers: inputs first, then in node order (each layer once).
-    layers = []
-    ids = set()
-    for t in flat_in:
-        l = t._keras_history[0]
-        if id(l) not in ids:
-            ids.add(id(l))
-            layers.append(l)
-    for node in order:
-        l = node.layer
-        if id(l) not in ids:
-            ids.add(id(l))
-            layers.append(l)
-    d["_layers"] = layers
+    d["_layers"] = _keras_layer_order(flat_in, order, parents, first_seen)
     d["_is_graph_network"] = True
     d["inputs"] = flat_in
     d["outputs"] = flat_out
     d["built"] = True
     d["_build_input_shape"] = [tuple(t.shape) for t in flat_in] if len(flat_in) > 1 \
         else tuple(flat_in[0].shape)
+
+
+def _keras_layer_order(flat_in, order, parents, first_seen):
+    """model.layers in Keras 2's order (functional._map_graph_network): each node's depth is
+    its longest distance from an output (an output node has depth 0, a parent gets at least
+    its child's depth + 1; a layer takes its deepest node's), layers sorted by decreasing
+    depth, and layers of equal depth by their pre-order index in the walk from the outputs.
+    So the inputs come first and, for example, a ResNet's shortcut convolution comes where
+    Keras lists it (which slicing `model.layers[:n]` and weight order rely on)."""
+    node_depth, layer_depth, layer_of = {}, {}, {}
+    for node in reversed(order):
+        depth = node_depth.setdefault(id(node), 0)
+        depth = max(depth, layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        layer_of[id(node.layer)] = node.layer
+        node_depth[id(node)] = depth
+        for p in parents.get(id(node), ()):
+            node_depth[id(p)] = max(depth + 1, node_depth.get(id(p), 0))
+    ids = sorted(layer_of, key=lambda k: (-layer_depth[k], first_seen.get(k, 0)))
+    layers = [layer_of[k] for k in ids]
+    seen = set(ids)
+    for t in reversed(flat_in):        # an input no output depends on: first, as before
+        l = t._keras_history[0]
+        if id(l) not in seen:
+            seen.add(id(l))
+            layers.insert(0, l)
+    return layers
 
 
 def _unique(names):
