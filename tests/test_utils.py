@@ -266,3 +266,46 @@ def test_register_keras_serializable_and_scope():
                                           custom_objects={"Local": Local}).a == 0
     import nabi.keras.saving as saving
     assert saving.register_keras_serializable is utils.register_keras_serializable
+
+
+def test_timeseries_generator_windows_and_fit():
+    from nabi import keras
+    TG = keras.preprocessing.sequence.TimeseriesGenerator
+    data = np.arange(40, dtype=np.float32).reshape(20, 2)
+    targets = np.arange(20, dtype=np.float32) * 10
+
+    def ref(length, sampling_rate, stride, start, end, batch_size, reverse):
+        rows = list(range(start + length, (len(data) - 1 if end is None else end) + 1, stride))
+        batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+        out = []
+        for b in batches:
+            xs = np.array([data[r - length:r:sampling_rate] for r in b])
+            out.append((xs[:, ::-1] if reverse else xs, targets[b]))
+        return out
+
+    for kw in (dict(length=3, batch_size=4), dict(length=5, sampling_rate=2, stride=3,
+                                                    batch_size=2),
+               dict(length=2, start_index=4, end_index=15, batch_size=3, reverse=True)):
+        g = TG(data, targets, **kw)
+        want = ref(kw["length"], kw.get("sampling_rate", 1), kw.get("stride", 1),
+                   kw.get("start_index", 0), kw.get("end_index"), kw["batch_size"],
+                   kw.get("reverse", False))
+        assert len(g) == len(want)
+        for i, (x, y) in enumerate(want):
+            gx, gy = g[i]
+            np.testing.assert_array_equal(gx, x)
+            np.testing.assert_array_equal(gy, y)
+    g = TG(data, targets, length=3, batch_size=4, shuffle=True)
+    x, y = g[0]
+    assert x.shape == (4, 3, 2) and np.all(y / 10 >= 3)
+    np.testing.assert_array_equal(x[:, -1, 0] / 2 + 1, y / 10)   # window ends before target
+    m = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(4), keras.layers.Dense(1)])
+    m.compile("adam", "mse")
+    hist = m.fit(TG(data / 40, targets / 200, length=3, batch_size=4), epochs=2, verbose=0)
+    assert len(hist.history["loss"]) == 2
+    with pytest.raises(ValueError, match=r"Data and targets have to be of same length"):
+        TG(data, targets[:5], length=3)
+    with pytest.raises(ValueError, match=r"start_index\+length=21 > end_index=19"):
+        TG(data, targets, length=21)
+    with pytest.raises(IndexError, match=r"batch index 9 out of range"):
+        TG(data, targets, length=3, batch_size=4)[9]

@@ -1,7 +1,7 @@
-"""`keras.preprocessing.sequence`: `pad_sequences`."""
+"""`keras.preprocessing.sequence`: `pad_sequences` and `TimeseriesGenerator`."""
 import numpy as np
 
-__all__ = ["pad_sequences"]
+__all__ = ["pad_sequences", "TimeseriesGenerator"]
 
 
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
@@ -47,3 +47,75 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         else:
             x[idx, -len(trunc):] = trunc
     return x
+
+
+def _sequence_base():
+    from ..utils.data_utils import Sequence
+    return Sequence
+
+
+class TimeseriesGenerator(_sequence_base()):
+    """Batches of windows of a time series for `fit` (Keras 2's `TimeseriesGenerator`).
+
+    The sample ending before row r is data[r - length : r : sampling_rate] and its target is
+    targets[r], for r from start_index + length to end_index (default len(data) - 1) every
+    `stride` rows; batches hold batch_size such rows in order (with shuffle=True, batch_size
+    rows drawn at random with replacement from that range, as Keras does). reverse=True flips
+    each window in time.
+    """
+
+    def __init__(self, data, targets, length, sampling_rate=1, stride=1, start_index=0,
+                 end_index=None, shuffle=False, reverse=False, batch_size=128):
+        super().__init__()
+        if len(data) != len(targets):
+            raise ValueError("[TimeseriesGenerator] Data and targets have to be of same length. "
+                             f"Data length is {len(data)} while target length is "
+                             f"{len(targets)}")
+        for name, v, lo in (("length", length, 1), ("sampling_rate", sampling_rate, 1),
+                            ("stride", stride, 1), ("batch_size", batch_size, 1),
+                            ("start_index", start_index, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"[TimeseriesGenerator] `{name}` must be an integer >= {lo}. "
+                                 f"Received: {name}={v!r}")
+        self.data = data
+        self.targets = targets
+        self.length = int(length)
+        self.sampling_rate = int(sampling_rate)
+        self.stride = int(stride)
+        self.start_index = int(start_index) + self.length
+        self.end_index = len(data) - 1 if end_index is None else int(end_index)
+        self.shuffle = bool(shuffle)
+        self.reverse = bool(reverse)
+        self.batch_size = int(batch_size)
+        if self.start_index > self.end_index:
+            raise ValueError(f"[TimeseriesGenerator] `start_index+length={self.start_index} > "
+                             f"end_index={self.end_index}` is disallowed, as no part of the "
+                             "sequence would be left to be used as current step.")
+
+    def __len__(self):
+        span = self.batch_size * self.stride
+        return (self.end_index - self.start_index + span) // span
+
+    def __getitem__(self, index):
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"[TimeseriesGenerator] batch index {index} out of range for "
+                             f"{len(self)} batches")
+        if self.shuffle:
+            rows = np.random.randint(self.start_index, self.end_index + 1, size=self.batch_size)
+        else:
+            i = self.start_index + self.batch_size * self.stride * index
+            rows = np.arange(i, min(i + self.batch_size * self.stride, self.end_index + 1),
+                             self.stride)
+        samples = np.array([self.data[r - self.length:r:self.sampling_rate] for r in rows])
+        targets = np.array([self.targets[r] for r in rows])
+        if self.reverse:
+            return samples[:, ::-1, ...], targets
+        return samples, targets
+
+    def get_config(self):
+        return {"length": self.length, "sampling_rate": self.sampling_rate,
+                "stride": self.stride, "start_index": self.start_index - self.length,
+                "end_index": self.end_index, "shuffle": self.shuffle, "reverse": self.reverse,
+                "batch_size": self.batch_size}
