@@ -10,9 +10,12 @@ of the tensors it meets; y_true and sample_weight follow y_pred. Counts computed
 device than the state's are copied into it explicitly. Reading `result()` as a Python number
 is the one synchronisation.
 """
+import warnings
+
 import numpy as np
 
-from ..framework.device import DeviceArray, kernels, to_device
+from ..framework.device import DeviceArray, kernels, place, to_device
+from ..framework.device import backend as _backend
 from ..framework.device import asarray as _asarray
 
 from ..framework.tensor import Tensor, Variable, _wrap
@@ -29,7 +32,11 @@ __all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccu
            "LogCoshError", "CosineSimilarity", "Precision", "Recall", "AUC", "TruePositives",
            "FalsePositives", "TrueNegatives", "FalseNegatives", "accuracy", "binary_accuracy",
            "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-           "sparse_top_k_categorical_accuracy", "get", "serialize", "deserialize"]
+           "sparse_top_k_categorical_accuracy", "FBetaScore", "F1Score", "IoU", "BinaryIoU",
+           "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "R2Score", "SensitivitySpecificityBase",
+           "SensitivityAtSpecificity", "SpecificityAtSensitivity", "PrecisionAtRecall",
+           "RecallAtPrecision", "MeanRelativeError", "MeanTensor", "get", "serialize",
+           "deserialize"]
 
 
 def _arr(x):
@@ -743,6 +750,713 @@ class AUC(Metric):
         return cfg
 
 
+# --------------------------------------------------------------------------- more Keras 2.15 metrics
+# F-scores, IoU, R2, the sensitivity/specificity family, MeanRelativeError and MeanTensor. As
+# above, they compute where y_pred is; state built on first use (F-scores, R2, MeanTensor) is
+# made on that device.
+
+
+def _placed(y_pred):
+    """y_pred as an array: a Tensor's data where it is, host data on the current device."""
+    return _arr(y_pred) if isinstance(y_pred, Tensor) else place(_asarray(y_pred))
+
+
+def _on_device_like(var, like):
+    """Moves a freshly made metric Variable onto the device of the array `like`."""
+    var._data = to_device(var._data, "cuda" if type(like) is DeviceArray else "cpu")
+    return var
+
+
+def _bincount(idx, w, size):
+    """Weighted bincount of the int64 array `idx` (values in [0, size)) on idx's device."""
+    if type(idx) is np.ndarray:
+        return np.bincount(idx.reshape(-1), weights=np.asarray(w, np.float64).reshape(-1),
+                           minlength=size)[:size]
+    w = w.astype(np.float64).reshape(-1)
+    return DeviceArray(_backend().scatter_add(w.buf, idx.reshape(-1).buf, 0, size))
+
+
+def _div_no_nan(a, b):
+    """a / b, 0 where b == 0 (tf.math.divide_no_nan; b may be negative)."""
+    nz = b != 0
+    return np.where(nz, a / np.where(nz, b, 1), 0.0)
+
+
+def _shape(a):
+    return tuple(int(s) for s in a.shape)
+
+
+class FBetaScore(Metric):
+    """F-beta score from per-class tp/fp/fn counts (Keras 2.15 `FBetaScore`).
+
+    Inputs are (batch, num_classes). `threshold=None` marks the row's maximum (every tied one,
+    and not a 0 row) as the predicted class; otherwise `y_pred > threshold`. `average`: None
+    (one score per class), 'micro' (global counts), 'macro' (mean of the per-class scores) or
+    'weighted' (mean weighted by each class's support); 0/0 gives 0."""
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        cls = type(self).__name__
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"[{cls}] Invalid `average` argument value. Expected one of: "
+                             f"{{None, 'micro', 'macro', 'weighted'}}. Received: "
+                             f"average={average!r}")
+        if not isinstance(beta, float):
+            raise ValueError(f"[{cls}] Invalid `beta` argument value. It should be a Python "
+                             f"float. Received: beta={beta!r} of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"[{cls}] Invalid `beta` argument value. It should be > 0. "
+                             f"Received: beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError(f"[{cls}] Invalid `threshold` argument value. It should be a "
+                                 f"Python float. Received: threshold={threshold!r} of type "
+                                 f"'{type(threshold)}'")
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError(f"[{cls}] Invalid `threshold` argument value. It should verify "
+                                 f"0 < threshold <= 1. Received: threshold={threshold}")
+        self.average = average
+        self.beta = beta
+        self.threshold = threshold
+        self.axis = None if average == "micro" else 0
+        self._built = False
+        self._num_classes = None
+
+    def _build(self, yt, yp):
+        cls = type(self).__name__
+        if yp.ndim != 2 or yt.ndim != 2:
+            raise ValueError(f"[{cls}] {cls} expects 2D inputs with shape (batch_size, "
+                             f"output_dim). Received input shapes: y_pred.shape={_shape(yp)} "
+                             f"and y_true.shape={_shape(yt)}.")
+        self._num_classes = int(yp.shape[-1])
+        shape = () if self.average == "micro" else (self._num_classes,)
+        for v in ("true_positives", "false_positives", "false_negatives",
+                  "intermediate_weights"):
+            setattr(self, v, _on_device_like(self.add_variable(shape, name=v), yp))
+        self._built = True
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        cls = type(self).__name__
+        if self._built:
+            yt, yp = _pair(y_true, y_pred, self.true_positives._data)
+        else:
+            yp = _placed(y_pred)
+            yt = _like(y_true, yp)
+            self._build(yt, yp)
+        if yp.ndim != 2 or _shape(yt) != _shape(yp) or yp.shape[-1] != self._num_classes:
+            raise ValueError(f"[{cls}] expects y_true and y_pred of one shape (batch_size, "
+                             f"{self._num_classes}). Received input shapes: "
+                             f"y_pred.shape={_shape(yp)} and y_true.shape={_shape(yt)}.")
+        dt = self._dtype
+        yt, yp = yt.astype(dt), yp.astype(dt)
+        if self.threshold is None:
+            hot = (yp >= yp.max(axis=-1, keepdims=True)) & (np.abs(yp) > 1e-9)
+        else:
+            hot = yp > self.threshold
+        pred = hot.astype(dt)
+        if sample_weight is not None:
+            sw = _like(sample_weight, yp, "sample_weight").astype(dt)
+            if sw.ndim and sw.size == yp.shape[0]:
+                sw = sw.reshape(-1, 1)
+            elif sw.size != 1:
+                raise ValueError(f"[{cls}] sample_weight must have one weight per sample: "
+                                 f"received sample_weight.shape={_shape(sw)} for "
+                                 f"y_pred.shape={_shape(yp)}")
+            else:
+                sw = sw.reshape(())
+        else:
+            sw = None
+
+        def wsum(v):
+            if sw is not None:
+                v = v * sw
+            return v.sum(axis=self.axis)
+
+        _acc(self.true_positives, wsum(pred * yt))
+        _acc(self.false_positives, wsum(pred * (1 - yt)))
+        _acc(self.false_negatives, wsum((1 - pred) * yt))
+        _acc(self.intermediate_weights, wsum(yt))
+
+    def result(self):
+        if not self._built:
+            return _wrap(_asarray(0.0, self._dtype))
+        tp = self.true_positives._data.astype(np.float64)
+        fp = self.false_positives._data.astype(np.float64)
+        fn = self.false_negatives._data.astype(np.float64)
+        precision = _div(tp, tp + fp)
+        recall = _div(tp, tp + fn)
+        b2 = self.beta * self.beta
+        f = _div(precision * recall, b2 * precision + recall) * (1 + b2)
+        if self.average == "weighted":
+            iw = self.intermediate_weights._data.astype(np.float64)
+            f = (f * _div(iw, iw.sum())).sum()
+        elif self.average is not None:
+            f = f.mean()
+        return _wrap(_asarray(f, self._dtype))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "average": self.average,
+                "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """F1 score: FBetaScore with beta=1 (Keras 2.15 `F1Score`)."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["beta"]
+        return cfg
+
+
+class _IoUBase(Metric):
+    """A weighted (num_classes, num_classes) confusion matrix `total_cm` (rows: true class,
+    columns: predicted class), accumulated over the flattened labels and predictions."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(name=name, dtype=dtype)
+        cls = type(self).__name__
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+                or num_classes < 1:
+            raise ValueError(f"[{cls}] `num_classes` must be a positive integer. Received: "
+                             f"num_classes={num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.ignore_class = ignore_class
+        self.sparse_y_true = bool(sparse_y_true)
+        self.sparse_y_pred = bool(sparse_y_pred)
+        self.axis = axis
+        self.total_cm = self.add_variable((self.num_classes, self.num_classes),
+                                          name="total_confusion_matrix")
+        self._eye = None
+
+    def _dense_pred(self, yp):
+        """Hook: BinaryIoU thresholds the predictions here."""
+        return yp
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        cls, C = type(self).__name__, self.num_classes
+        yt, yp = _pair(y_true, y_pred, self.total_cm._data)
+        yp = self._dense_pred(yp)
+        try:
+            if not self.sparse_y_true:
+                yt = yt.argmax(axis=self.axis)
+            if not self.sparse_y_pred:
+                yp = yp.argmax(axis=self.axis)
+        except (ValueError, IndexError) as e:
+            raise ValueError(f"[{cls}] cannot take the argmax over axis={self.axis} of "
+                             f"y_true.shape={_shape(yt)} / y_pred.shape={_shape(yp)}: "
+                             f"{e}") from None
+        if yt.size != yp.size:
+            raise ValueError(f"[{cls}] y_true and y_pred must hold as many labels: received "
+                             f"y_true.shape={_shape(yt)} and y_pred.shape={_shape(yp)} (after "
+                             f"argmax where sparse_y_true/sparse_y_pred is False)")
+        t, p = yt.reshape(-1), yp.reshape(-1)
+        # Keras casts labels to the metric dtype, then to int64 (truncation).
+        if t.dtype.kind == "f" or t.dtype == np.bool_:
+            t = t.astype(self._dtype)
+        if p.dtype.kind == "f" or p.dtype == np.bool_:
+            p = p.astype(self._dtype)
+        t, p = t.astype(np.int64), p.astype(np.int64)
+        if sample_weight is None:
+            w = np.ones_like(t, dtype=np.float64)
+        else:
+            w = _like(sample_weight, yt, "sample_weight").astype(np.float64)
+            if w.size == t.size:
+                w = w.reshape(-1)
+            elif w.size == 1:
+                w = np.broadcast_to(w.reshape(()), t.shape)
+            else:
+                ww, _ = _losses._same_rank(w, yt)
+                if ww.ndim > yt.ndim or _shape(ww) != _shape(yt)[:ww.ndim]:
+                    raise ValueError(f"[{cls}] sample_weight of shape {_shape(w)} does not "
+                                     f"match y_true of shape {_shape(yt)}")
+                w = np.broadcast_to(ww.reshape(_shape(ww) + (1,) * (yt.ndim - ww.ndim)),
+                                    _shape(yt)).reshape(-1)
+        if self.ignore_class is not None:
+            keep = t != int(self.ignore_class)
+            w = np.where(keep, w, 0.0)
+            t = np.where(keep, t, 0)
+            p = np.where(keep, p, 0)
+        bad_t, bad_p = (t < 0) | (t >= C), (p < 0) | (p >= C)
+        if bool((bad_t | bad_p).any()):
+            which, v = ("y_true", t) if bool(bad_t.any()) else ("y_pred", p)
+            lo, hi = int(v.min()), int(v.max())
+            raise ValueError(f"[{cls}] {which} holds class ids in [{lo}, {hi}], out of range "
+                             f"for num_classes={C} (valid: 0 to {C - 1})")
+        cm = _bincount(t * C + p, w, C * C).reshape(C, C)
+        _acc(self.total_cm, cm.astype(self._dtype))
+
+    def _per_class(self):
+        """(true positives, tp + fp + fn) per class, float64, on the state's device."""
+        cm = self.total_cm._data.astype(np.float64)
+        if self._eye is None or type(self._eye) is not type(cm):
+            self._eye = _like(np.eye(self.num_classes), cm, "eye")
+        tp = (cm * self._eye).sum(axis=1)
+        return tp, cm.sum(axis=0) + cm.sum(axis=1) - tp
+
+
+class IoU(_IoUBase):
+    """Intersection-over-union tp / (tp + fp + fn) averaged over `target_class_ids`, skipping
+    classes that never occur in y_true or y_pred (denominator 0) (Keras 2.15 `IoU`)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+        ids = [int(i) for i in target_class_ids]
+        if not ids:
+            raise ValueError(f"[{type(self).__name__}] `target_class_ids` must name at least "
+                             "one class. Received: target_class_ids=[]")
+        if max(ids) >= self.num_classes or min(ids) < 0:
+            bad = max(ids) if max(ids) >= self.num_classes else min(ids)
+            raise ValueError(f"[{type(self).__name__}] Target class id {bad} is out of range, "
+                             f"which is [0, {self.num_classes}).")
+        self.target_class_ids = ids
+        # gather(target_class_ids) as multiplicities, so that the result stays on the device
+        self._mult = np.bincount(ids, minlength=self.num_classes).astype(np.float64)
+        self._mult_dev = None
+
+    def result(self):
+        tp, den = self._per_class()
+        if self._mult_dev is None or type(self._mult_dev) is not type(tp):
+            self._mult_dev = _like(self._mult, tp, "target_class_ids")
+        m = self._mult_dev
+        valid = (m * (den != 0)).sum()
+        return _wrap(_asarray(_div((m * _div(tp, den)).sum(), valid), self._dtype))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes,
+                "target_class_ids": list(self.target_class_ids),
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """IoU for classes 0/1 after `y_pred >= threshold` makes predictions 1 (Keras 2.15)."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def _dense_pred(self, yp):
+        return (yp.astype(self._dtype) >= self.threshold).astype(self._dtype)
+
+    def get_config(self):
+        return {"target_class_ids": list(self.target_class_ids), "threshold": self.threshold,
+                "name": self.name, "dtype": self.dtype}
+
+
+class MeanIoU(IoU):
+    """IoU averaged over all num_classes classes that occur (Keras 2.15 `MeanIoU`)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        n = num_classes if isinstance(num_classes, (int, np.integer)) and \
+            not isinstance(num_classes, bool) and num_classes > 0 else None
+        if n is None:
+            raise ValueError(f"[{type(self).__name__}] `num_classes` must be a positive "
+                             f"integer. Received: num_classes={num_classes!r}")
+        super().__init__(num_classes, list(range(int(n))), name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot y_true (argmax over `axis`) (Keras 2.15 `OneHotIoU`)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "target_class_ids": list(self.target_class_ids),
+                "name": self.name, "dtype": self.dtype, "ignore_class": self.ignore_class,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot y_true (argmax over `axis`) (Keras 2.15 `OneHotMeanIoU`)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
+class R2Score(Metric):
+    """Coefficient of determination per output column, aggregated (Keras 2.15 `R2Score`).
+
+    class_aggregation: None (one score per column), 'uniform_average' or
+    'variance_weighted_average'. num_regressors > 0 gives the adjusted R2
+    1 - (1 - R2) (n - 1) / (n - p - 1), n counting every element of y_true seen, as Keras does
+    (with a warning and the plain R2 when n - 1 <= p)."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
+                 dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        valid = (None, "uniform_average", "variance_weighted_average")
+        if class_aggregation not in valid:
+            raise ValueError(f"[R2Score] Invalid value for argument `class_aggregation`. "
+                             f"Expected one of {valid}. Received: "
+                             f"class_aggregation={class_aggregation!r}")
+        if num_regressors < 0:
+            raise ValueError("[R2Score] Invalid value for argument `num_regressors`. Expected a "
+                             f"value >= 0. Received: num_regressors={num_regressors}")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = num_regressors
+        self.num_samples = self.add_variable((), dtype="int32", name="num_samples")
+        self._built = False
+
+    def _build(self, yt, yp):
+        if yp.ndim != 2 or yt.ndim != 2:
+            raise ValueError("[R2Score] R2Score expects 2D inputs with shape (batch_size, "
+                             f"output_dim). Received input shapes: y_pred.shape={_shape(yp)} "
+                             f"and y_true.shape={_shape(yt)}.")
+        C = int(yp.shape[-1])
+        self.num_samples = _on_device_like(self.num_samples, yp)
+        self.squared_sum = _on_device_like(self.add_variable((C,), name="squared_sum"), yp)
+        self.sum = _on_device_like(self.add_variable((C,), name="sum"), yp)
+        self.total_mse = _on_device_like(self.add_variable((C,), name="residual"), yp)
+        self.count = _on_device_like(self.add_variable((C,), name="count"), yp)
+        self._built = True
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self._built:
+            yt, yp = _pair(y_true, y_pred, self.sum._data)
+        else:
+            yp = _placed(y_pred)
+            yt = _like(y_true, yp)
+            self._build(yt, yp)
+        C = int(self.sum.shape[0])
+        if yp.ndim != 2 or _shape(yt) != _shape(yp) or yp.shape[-1] != C:
+            raise ValueError("[R2Score] expects y_true and y_pred of one shape (batch_size, "
+                             f"{C}). Received input shapes: y_pred.shape={_shape(yp)} and "
+                             f"y_true.shape={_shape(yt)}.")
+        dt = self._dtype
+        yt, yp = yt.astype(dt), yp.astype(dt)
+        if sample_weight is None:
+            w = np.ones_like(yt)
+        else:
+            w = _like(sample_weight, yt, "sample_weight").astype(dt)
+            if w.ndim == 1:
+                w = w.reshape(-1, 1)
+            try:
+                w = np.broadcast_to(w, _shape(yt))
+            except ValueError:
+                raise ValueError(f"[R2Score] sample_weight of shape {_shape(w)} cannot be "
+                                 f"broadcast to y_true of shape {_shape(yt)}") from None
+        wyt = yt * w
+        _acc(self.sum, wyt.sum(axis=0))
+        _acc(self.squared_sum, (yt * wyt).sum(axis=0))
+        d = yt - yp
+        _acc(self.total_mse, (d * d * w).sum(axis=0))
+        _acc(self.count, w.sum(axis=0))
+        self.num_samples._data += int(yt.size)
+
+    def result(self):
+        if not self._built:
+            return _wrap(_asarray(0.0, self._dtype))
+        s = self.sum._data.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s / self.count._data.astype(np.float64)
+            total = self.squared_sum._data.astype(np.float64) - s * mean
+            raw = 1 - self.total_mse._data.astype(np.float64) / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            r2 = raw.mean()
+        elif self.class_aggregation == "variance_weighted_average":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r2 = (total * raw).sum() / total.sum()
+        else:
+            r2 = raw
+        if self.num_regressors != 0:
+            n = int(self.num_samples._data)
+            p = self.num_regressors
+            if p > n - 1:
+                warnings.warn("More independent predictors than datapoints in adjusted R2 "
+                              "score. Falling back to standard R2 score.", stacklevel=2)
+            elif p == n - 1:
+                warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard "
+                              "R2 score.", stacklevel=2)
+            else:
+                r2 = 1.0 - (1.0 - r2) * (n - 1.0) / (n - p - 1.0)
+        return _wrap(_asarray(r2, self._dtype))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype,
+                "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
+class SensitivitySpecificityBase(Metric):
+    """tp/tn/fp/fn at `num_thresholds` thresholds [0, 1/(n-1), ..., 1] ([0.5] when n is 1).
+
+    As Keras's bucketed update: predictions are clipped to [0, 1] and p counts as positive at
+    threshold i when ceil(p * (n - 1)) - 1 >= i, computed in float32 (so p == i / (n - 1) is
+    negative there, up to the float32 rounding of the product)."""
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if num_thresholds <= 0:
+            raise ValueError(f"[{type(self).__name__}] Argument `num_thresholds` must be an "
+                             f"integer > 0. Received: num_thresholds={num_thresholds}")
+        self.value = value
+        self.class_id = class_id
+        n = int(num_thresholds)
+        for v in ("true_positives", "true_negatives", "false_positives", "false_negatives"):
+            setattr(self, v, self.add_variable((n,), name=v))
+        if n == 1:
+            self.thresholds = [0.5]
+        else:
+            self.thresholds = [0.0] + [(i + 1) * 1.0 / (n - 1) for i in range(n - 2)] + [1.0]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        cls = type(self).__name__
+        yt, yp = _pair(y_true, y_pred, self.true_positives._data)
+        yt, yp = yt.astype(np.float32), yp.astype(np.float32)
+        yt, yp = _losses._same_rank(yt, yp)
+        if _shape(yt) != _shape(yp):
+            raise ValueError(f"[{cls}] y_true and y_pred must have the same shape. Received: "
+                             f"y_true.shape={_shape(yt)}, y_pred.shape={_shape(yp)}")
+        if sample_weight is None:
+            w = np.ones_like(yp, dtype=np.float64)
+        else:
+            w = _like(sample_weight, yp, "sample_weight").astype(np.float64)
+            w, _ = _losses._same_rank(w, yp)
+            if w.ndim > yp.ndim:
+                raise ValueError(f"[{cls}] sample_weight of shape {_shape(w)} does not match "
+                                 f"y_pred of shape {_shape(yp)}")
+            w = w.reshape(_shape(w) + (1,) * (yp.ndim - w.ndim))
+            try:
+                w = np.broadcast_to(w, _shape(yp))
+            except ValueError:
+                raise ValueError(f"[{cls}] sample_weight of shape {_shape(w)} cannot be "
+                                 f"broadcast to y_pred of shape {_shape(yp)}") from None
+        if self.class_id is not None:
+            if yp.ndim == 0 or not -yp.shape[-1] <= self.class_id < yp.shape[-1]:
+                raise ValueError(f"[{cls}] class_id={self.class_id} is out of range for "
+                                 f"y_pred of shape {_shape(yp)}")
+            yt, yp, w = yt[..., self.class_id], yp[..., self.class_id], w[..., self.class_id]
+        n = len(self.thresholds)
+        if n == 1:
+            b = np.where(yp > np.float32(0.5), 0, -1).astype(np.int64)
+        else:
+            b = (np.ceil(np.clip(yp, np.float32(0.0), np.float32(1.0)) * np.float32(n - 1))
+                 - np.float32(1.0)).astype(np.int64)
+        pos = yt != 0
+        wp = np.where(pos, w, 0.0)
+        wn = w - wp
+        idx = (b + 1).reshape(-1)      # slot 0: positive at no threshold
+        cp, cn = _bincount(idx, wp, n + 1), _bincount(idx, wn, n + 1)
+        tp = cp.sum() - np.cumsum(cp)[:n]
+        fp = cn.sum() - np.cumsum(cn)[:n]
+        dt = self._dtype
+        _acc(self.true_positives, tp.astype(dt))
+        _acc(self.false_positives, fp.astype(dt))
+        _acc(self.true_negatives, (cn.sum() - fp).astype(dt))
+        _acc(self.false_negatives, (cp.sum() - tp).astype(dt))
+
+    def _rates(self):
+        tp = self.true_positives._data.astype(np.float64)
+        tn = self.true_negatives._data.astype(np.float64)
+        fp = self.false_positives._data.astype(np.float64)
+        fn = self.false_negatives._data.astype(np.float64)
+        return {"recall": _div(tp, tp + fn), "precision": _div(tp, tp + fp),
+                "specificity": _div(tn, tn + fp)}
+
+    def _max_under_constraint(self, constrained, dependent):
+        """max(dependent where constrained >= value), 0 when no threshold qualifies."""
+        ok = constrained >= self.value
+        best = np.where(ok, dependent, -1.0).max()
+        return _wrap(_asarray(np.where(best >= 0, best, 0.0), self._dtype))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "class_id": self.class_id}
+
+
+class _AtMetric(SensitivitySpecificityBase):
+    """Best `_dependent` rate over the thresholds whose `_constrained` rate is >= the value
+    (the `_arg` constructor argument); 0 when none is."""
+    _arg = _constrained = _dependent = None
+
+    def _init(self, value, num_thresholds, class_id, name, dtype):
+        if value < 0 or value > 1:
+            raise ValueError(f"[{type(self).__name__}] Argument `{self._arg}` must be in the "
+                             f"range [0, 1]. Received: {self._arg}={value}")
+        setattr(self, self._arg, value)
+        self.num_thresholds = num_thresholds
+        super().__init__(value, num_thresholds=num_thresholds, class_id=class_id, name=name,
+                         dtype=dtype)
+
+    def result(self):
+        r = self._rates()
+        return self._max_under_constraint(r[self._constrained], r[self._dependent])
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"num_thresholds": self.num_thresholds, self._arg: getattr(self, self._arg)})
+        return cfg
+
+
+class SensitivityAtSpecificity(_AtMetric):
+    """Best sensitivity (recall) at a threshold whose specificity is >= `specificity`."""
+    _arg, _constrained, _dependent = "specificity", "specificity", "recall"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        self._init(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtMetric):
+    """Best specificity at a threshold whose sensitivity (recall) is >= `sensitivity`."""
+    _arg, _constrained, _dependent = "sensitivity", "recall", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        self._init(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtMetric):
+    """Best precision at a threshold whose recall is >= `recall`."""
+    _arg, _constrained, _dependent = "recall", "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        self._init(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtMetric):
+    """Best recall at a threshold whose precision is >= `precision`."""
+    _arg, _constrained, _dependent = "precision", "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        self._init(precision, num_thresholds, class_id, name, dtype)
+
+
+class MeanRelativeError(Mean):
+    """mean(|y_true - y_pred| / normalizer), 0 where the normalizer is 0 (Keras 2.15)."""
+
+    def __init__(self, normalizer, name=None, dtype=None):
+        super().__init__(name=name or "mean_relative_error", dtype=dtype)
+        self.normalizer = _asarray(_arr(normalizer) if isinstance(normalizer, Tensor)
+                                   else normalizer).astype(self._dtype)
+        if type(self.normalizer) is DeviceArray:
+            self.normalizer = self.normalizer.get()
+        self._norm_dev = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        yt, yp = _pair(y_true, y_pred, self.total._data)
+        dt = self._dtype
+        yt, yp = yt.astype(dt), yp.astype(dt)
+        yp, yt = _losses._same_rank(yp, yt)
+        if _shape(yt) != _shape(yp):
+            raise ValueError(f"[MeanRelativeError] y_true and y_pred must have the same shape. "
+                             f"Received: y_true.shape={_shape(yt)}, y_pred.shape={_shape(yp)}")
+        if self._norm_dev is None or type(self._norm_dev) is not type(yp):
+            self._norm_dev = _like(self.normalizer, yp, "normalizer")
+        nz = self._norm_dev
+        if nz.ndim == yp.ndim + 1 and nz.shape[-1] == 1:
+            nz = nz.reshape(_shape(nz)[:-1])
+        try:
+            np.broadcast_shapes(_shape(nz), _shape(yp))
+        except ValueError:
+            raise ValueError(f"[MeanRelativeError] normalizer of shape {_shape(nz)} cannot be "
+                             f"broadcast to y_pred of shape {_shape(yp)}") from None
+        rel = _div_no_nan(np.abs(yt - yp), nz).astype(dt)
+        self._update(rel, sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "normalizer": self.normalizer.tolist()}
+
+
+class MeanTensor(Metric):
+    """The element-wise (weighted) mean of the tensors given to update_state (Keras 2.15)."""
+
+    def __init__(self, name="mean_tensor", dtype=None, shape=None):
+        super().__init__(name=name, dtype=dtype)
+        self._shape = None
+        self._total = self._count = None
+        self._built = False
+        if shape is not None:
+            self._build(tuple(int(s) for s in shape), None)
+
+    def _build(self, shape, like):
+        self._shape = tuple(shape)
+        self._total = self.add_variable(self._shape, name="total")
+        self._count = self.add_variable(self._shape, name="count")
+        if like is not None:
+            _on_device_like(self._total, like)
+            _on_device_like(self._count, like)
+        self._built = True
+
+    @property
+    def total(self):
+        return self._total if self._built else None
+
+    @property
+    def count(self):
+        return self._count if self._built else None
+
+    def update_state(self, values, sample_weight=None):
+        if self._built:
+            v = _arr(values) if isinstance(values, Tensor) else _like(values, self._total._data,
+                                                                      "values")
+        else:
+            v = _placed(values)
+        v = v.astype(self._dtype)
+        if not self._built:
+            self._build(_shape(v), v)
+        elif _shape(v) != self._shape:
+            raise ValueError("[MeanTensor] MeanTensor input values must always have the same "
+                             f"shape. Expected shape (set during the first call): {self._shape}. "
+                             f"Got: {_shape(v)}.")
+        num = np.ones_like(v)
+        if sample_weight is not None:
+            sw = _like(sample_weight, v, "sample_weight").astype(self._dtype)
+            sw, _ = _losses._same_rank(sw, v)
+            if sw.ndim == v.ndim - 1:          # Keras squeeze_or_expand_dimensions
+                sw = sw.reshape(_shape(sw) + (1,))
+            try:
+                sw = np.broadcast_to(sw, _shape(v))
+            except ValueError:
+                raise ValueError(f"[MeanTensor] sample_weight of shape {_shape(sw)} cannot be "
+                                 f"broadcast to values of shape {_shape(v)}") from None
+            num = num * sw
+            v = v * sw
+        _acc(self._total, v)
+        _acc(self._count, num)
+
+    def result(self):
+        if not self._built:
+            raise ValueError("[MeanTensor] MeanTensor does not have any value yet. Please call "
+                             "the MeanTensor instance or use `.update_state(value)` before "
+                             "retrieving the result.")
+        return _wrap(_asarray(_div(self._total._data, self._count._data), self._dtype))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype,
+                "shape": None if self._shape is None else list(self._shape)}
+
+
+# The focal cross-entropies are metric functions too where keras.losses has them.
+for _fname in ("binary_focal_crossentropy", "categorical_focal_crossentropy"):
+    if hasattr(_losses, _fname):
+        globals()[_fname] = getattr(_losses, _fname)
+        __all__.append(_fname)
+
+
 # --------------------------------------------------------------------------- lookup
 
 _FUNCS = {"accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
@@ -762,7 +1476,13 @@ _CLASSES = {c.__name__: c for c in (
     MeanSquaredLogarithmicError, RootMeanSquaredError, BinaryCrossentropy,
     CategoricalCrossentropy, SparseCategoricalCrossentropy, Hinge, SquaredHinge,
     CategoricalHinge, KLDivergence, Poisson, LogCoshError, CosineSimilarity, Precision, Recall,
-    AUC, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)}
+    AUC, TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score,
+    IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU, R2Score, SensitivityAtSpecificity,
+    SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision, MeanRelativeError,
+    MeanTensor)}
+for _fname in ("binary_focal_crossentropy", "categorical_focal_crossentropy"):
+    if _fname in globals():
+        _FUNCS[_fname] = globals()[_fname]
 
 
 def serialize(metric):
@@ -786,7 +1506,12 @@ def get(identifier):
         cls = _CLASSES.get(identifier)
         if cls is not None and cls not in (Metric, Mean, Sum, MeanMetricWrapper) or \
                 identifier in ("Mean", "Sum"):
-            return cls()
+            try:
+                return cls()
+            except TypeError as e:    # MeanIoU, IoU, PrecisionAtRecall...: arguments needed
+                raise ValueError(f"[metrics.get] {identifier} cannot be made from its name "
+                                 f"alone ({e}); pass an instance, e.g. "
+                                 f"keras.metrics.{identifier}(...)") from None
         raise ValueError(f"[metrics.get] unknown metric {identifier!r}")
     if isinstance(identifier, dict):
         return deserialize(identifier)

@@ -566,7 +566,9 @@ class CompileState:
             obj = M.get(m)
             if not hasattr(obj, "update_state"):
                 obj = _wrap_fn_metric(obj)
-            return ObjectMetric(m, obj, weighted)
+                return ObjectMetric(m, obj, weighted)
+            # a class name ('AUC', 'F1Score') logs under the instance's name ('auc'), as Keras
+            return ObjectMetric(getattr(obj, "name", m), obj, weighted)
         if hasattr(m, "update_state"):
             return ObjectMetric(getattr(m, "name", type(m).__name__), m, weighted)
         if callable(m):
