@@ -591,3 +591,24 @@ def test_input_errors(where):
         m.update_state(np.ones(3))
         with pytest.raises(ValueError, match=r"must always have the same shape.*\(3,\).*\(4,\)"):
             m.update_state(np.ones(4))
+
+
+def test_vector_metric_results_are_logged_per_class_by_fit():
+    # F1Score's default average=None gives one value per class; fit/evaluate log the array
+    # (Keras does too) instead of failing to turn it into one float.
+    rng = np.random.default_rng(7)
+    x = rng.random((32, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    m.compile("adam", "categorical_crossentropy", metrics=[keras.metrics.F1Score()])
+    h = m.fit(x, y, epochs=2, verbose=0, validation_split=0.25).history
+    assert h["f1_score"][0].shape == (3,) and h["val_f1_score"][1].shape == (3,)
+    r = m.evaluate(x, y, verbose=0, return_dict=True)
+    p = m.predict(x, verbose=0)
+    pred = (p == p.max(axis=1, keepdims=True)).astype(np.float64)
+    tp = (pred * y).sum(0)
+    fp = (pred * (1 - y)).sum(0)
+    fn = ((1 - pred) * y).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = np.nan_to_num(2 * tp / (2 * tp + fp + fn))
+    np.testing.assert_allclose(r["f1_score"], ref, rtol=1e-5, atol=1e-6)

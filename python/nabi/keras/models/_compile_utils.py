@@ -270,6 +270,13 @@ class FastMetric:
         return f"<Metric {self.name}>"
 
 
+def _log_value(v):
+    """A metric result as a log value: a float, or a NumPy array for a vector result (as
+    Keras logs F1Score(average=None) per class; the progress bar shows its mean)."""
+    a = np.asarray(_asarray(v._data if isinstance(v, Tensor) else v))
+    return float(a) if a.size == 1 else a.copy()
+
+
 class ObjectMetric:
     """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API."""
 
@@ -295,9 +302,8 @@ class ObjectMetric:
     def result(self):
         r = self.metric.result()
         if isinstance(r, dict):
-            return {k: float(_asarray(v._data if isinstance(v, Tensor) else v)) for k, v in
-                    r.items()}
-        return float(_asarray(r._data if isinstance(r, Tensor) else r))
+            return {k: _log_value(v) for k, v in r.items()}
+        return _log_value(r)
 
     def reset_state(self):
         m = self.metric
