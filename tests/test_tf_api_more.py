@@ -303,3 +303,44 @@ def test_distribute_one_device_strategies_train_a_model():
         nabi.distribute.cluster_resolver.TPUClusterResolver()
     with pytest.raises(ValueError, match=r"reduce_op must be SUM or MEAN"):
         strategy.reduce("MAX", v, axis=0)
+
+
+# ----------------------------------------------------------------- jacobian / batch_jacobian
+def test_jacobian_and_batch_jacobian(where):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(3)
+    W = rng.standard_normal((3, 2))
+    xb = rng.standard_normal((4, 3))
+    with nabi.device(where):
+        tx, tw = nabi.Variable(x), nabi.Variable(W)
+        unused = nabi.Variable(np.ones(2))
+        with nabi.GradientTape(persistent=True) as tape:
+            y = nabi.matmul(nabi.reshape(tx * tx, (1, 3)), tw)          # (1, 2)
+            z = nabi.reduce_sum(nabi.sin(tx))                          # scalar
+        jx, jw, ju = tape.jacobian(y, [tx, tw, unused])
+        jz = tape.jacobian(z, tx)
+        jzero = tape.jacobian(y, unused, unconnected_gradients="zero")
+        # y[0, k] = sum_i x_i^2 W[i, k]:  dy[0,k]/dx_i = 2 x_i W[i,k]; dy[0,k]/dW[i,m] = x_i^2 [k==m]
+        assert tuple(jx.shape) == (1, 2, 3) and tuple(jw.shape) == (1, 2, 3, 2)
+        assert_array(jx, (2 * x[:, None] * W).T[None], rtol=1e-12)
+        refw = np.zeros((1, 2, 3, 2))
+        for k in range(2):
+            refw[0, k, :, k] = x ** 2
+        assert_array(jw, refw, rtol=1e-12)
+        assert ju is None
+        assert_array(jzero, np.zeros((1, 2, 2)), atol=0)
+        assert_array(jz, np.cos(x), rtol=1e-12)
+        txb = nabi.Variable(xb)
+        with nabi.GradientTape() as tape:
+            h = nabi.tanh(nabi.matmul(txb, tw))                        # (4, 2)
+        bj = tape.batch_jacobian(h, txb)
+        # dh[b,k]/dx[b,i] = (1 - h^2)[b,k] W[i,k]
+        hb = np.tanh(xb @ W)
+        assert tuple(bj.shape) == (4, 2, 3)
+        assert_array(bj, (1 - hb ** 2)[:, :, None] * W.T[None], rtol=1e-12)
+        with pytest.raises(RuntimeError, match="non-persistent GradientTape"):
+            tape.jacobian(h, txb)
+        with nabi.GradientTape() as tape:
+            h = nabi.tanh(nabi.matmul(txb, tw))
+        with pytest.raises(ValueError, match=r"\[GradientTape.batch_jacobian\].*\(4, 2\).*\(3, 2\)"):
+            tape.batch_jacobian(h, tw)

@@ -119,7 +119,7 @@ class GradientTape:
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of targets)/d(sources), in the structure of `sources`."""
-        from .tensor import Tensor, _wrap
+        from .tensor import Tensor
         if self._used and not self._persistent:
             raise RuntimeError("A non-persistent GradientTape can only be used to compute one set "
                                "of gradients (or jacobians); pass persistent=True for more")
@@ -141,6 +141,14 @@ class GradientTape:
                 og._data if isinstance(og, Tensor) else og, t._data)
             prev = grads.get(id(t))
             grads[id(t)] = g if prev is None else prev + g
+        self._backprop(grads)
+        if not self._persistent:
+            self._nodes = []
+        return self._source_grads(grads, sources, unconnected_gradients)
+
+    def _backprop(self, grads):
+        """Walks the recorded nodes backwards from the seeds in `grads` (id -> array),
+        accumulating every tracked tensor's gradient into `grads`; keeps the nodes."""
         tracked = self._tracked
         for node in reversed(self._nodes):
             outs = node.outputs
@@ -162,8 +170,9 @@ class GradientTape:
                 k = id(x)
                 prev = grads.get(k)
                 grads[k] = g if prev is None else prev + g
-        if not self._persistent:
-            self._nodes = []
+
+    def _source_grads(self, grads, sources, unconnected_gradients):
+        from .tensor import _wrap
         flat_sources = _flatten(sources)
         out = []
         for s in flat_sources:
@@ -185,8 +194,90 @@ class GradientTape:
             out.append(_wrap(g))
         return _pack_like(sources, out)
 
-    def jacobian(self, target, sources):
-        raise NotImplementedError("[GradientTape.jacobian] is not implemented in nabi yet")
+    def _rows(self, op, target, seeds, sources, unconnected_gradients):
+        """One backward pass per seed array (same shape as target): the gradients of every
+        flat source, per pass. Nodes are kept until the last pass."""
+        from .tensor import Tensor
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one "
+                               "set of gradients (or jacobians); pass persistent=True for more")
+        if not isinstance(target, Tensor):
+            raise TypeError(f"[GradientTape.{op}] target must be a Tensor, got "
+                            f"{type(target).__name__}")
+        self._used = True
+        rows = []
+        for seed in seeds:
+            grads = {id(target): seed}
+            self._backprop(grads)
+            rows.append(_flatten(self._source_grads(grads, sources, unconnected_gradients)))
+        if not self._persistent:
+            self._nodes = []
+        return rows
+
+    def jacobian(self, target, sources, unconnected_gradients="none", parallel_iterations=None,
+                 experimental_use_pfor=True):
+        """d target[i...] / d source[j...] for every pair: a tensor of shape target.shape +
+        source.shape per source (None for an unconnected source), in the structure of
+        `sources`. One backward pass per element of the target (so it suits small targets:
+        Hessian-free tutorials, sensitivity maps)."""
+        from .tensor import _wrap
+        t = target
+        n = int(np.prod(t._data.shape)) if hasattr(t, "_data") else 0
+        host = type(getattr(t, "_data", None)) is np.ndarray
+
+        def seed(i):
+            e = np.zeros(t._data.shape, t._data.dtype)
+            e.reshape(-1)[i] = 1
+            return e if host else _like_target(e, t._data)
+        flat_sources = _flatten(sources)
+        rows = self._rows("jacobian", target, (seed(i) for i in range(n)), sources,
+                          unconnected_gradients)
+        out = []
+        for k, s in enumerate(flat_sources):
+            col = [r[k] for r in rows]
+            if n and col[0] is None:
+                out.append(None)
+                continue
+            shape = tuple(t._data.shape) + tuple(s._data.shape)
+            if n == 0:
+                out.append(_wrap(np.zeros(shape, s._data.dtype)))
+                continue
+            arrs = [c._data for c in col]
+            stacked = np.stack(arrs)          # NumPy or the device arrays' np.stack
+            out.append(_wrap(stacked.reshape(shape)))
+        return _pack_like(sources, out)
+
+    def batch_jacobian(self, target, source, unconnected_gradients="none",
+                       parallel_iterations=None, experimental_use_pfor=True):
+        """For a target (B, ...) whose example b depends only on source[b] (B, ...): the
+        per-example jacobians, shape (B,) + target.shape[1:] + source.shape[1:]. One backward
+        pass per element of an example's target (all examples at once)."""
+        from .tensor import _wrap
+        t = target
+        if t._data.ndim < 1 or source._data.ndim < 1 or \
+                t._data.shape[0] != source._data.shape[0]:
+            raise ValueError(f"[GradientTape.batch_jacobian] target {tuple(t._data.shape)} and "
+                             f"source {tuple(source._data.shape)} must share the first (batch) "
+                             "axis")
+        B = int(t._data.shape[0])
+        inner = int(np.prod(t._data.shape[1:]))
+        host = type(t._data) is np.ndarray
+
+        def seed(j):
+            e = np.zeros((B, inner), t._data.dtype)
+            e[:, j] = 1
+            e = e.reshape(t._data.shape)
+            return e if host else _like_target(e, t._data)
+        rows = self._rows("batch_jacobian", target, (seed(j) for j in range(inner)), source,
+                          unconnected_gradients)
+        if inner and rows[0][0] is None:
+            return None
+        arrs = [r[0]._data.reshape((B, 1, -1)) for r in rows]
+        shape = tuple(t._data.shape) + tuple(source._data.shape[1:])
+        if not arrs:
+            return _wrap(np.zeros(shape, source._data.dtype))
+        cat = np.concatenate(arrs, axis=1)
+        return _wrap(cat.reshape(shape))
 
 
 def _flatten(x):
