@@ -344,3 +344,24 @@ def test_jacobian_and_batch_jacobian(where):
             h = nabi.tanh(nabi.matmul(txb, tw))
         with pytest.raises(ValueError, match=r"\[GradientTape.batch_jacobian\].*\(4, 2\).*\(3, 2\)"):
             tape.batch_jacobian(h, tw)
+
+
+def test_gradient_of_a_gradient_raises_instead_of_being_silently_wrong():
+    x = nabi.Variable(3.0)
+    w = nabi.Variable(2.0)
+    with nabi.GradientTape() as outer:
+        with nabi.GradientTape() as inner:
+            y = x * x * x
+        dy = inner.gradient(y, x)                    # 27, a first-order value
+        penalty = (dy - 1.0) ** 2                    # WGAN-GP's shape of loss
+        loss = w * 5.0 + penalty
+    assert float(dy) == 27.0
+    with pytest.raises(NotImplementedError, match=r"gradients of gradients"):
+        outer.gradient(loss, [w, x])
+    # a loss that does not use the inner gradient is unaffected
+    with nabi.GradientTape() as outer:
+        with nabi.GradientTape() as inner:
+            y = x * x
+        inner.gradient(y, x)
+        z = x * 4.0
+    assert float(outer.gradient(z, x)) == 4.0

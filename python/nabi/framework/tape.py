@@ -144,7 +144,36 @@ class GradientTape:
         self._backprop(grads)
         if not self._persistent:
             self._nodes = []
-        return self._source_grads(grads, sources, unconnected_gradients)
+        result = self._source_grads(grads, sources, unconnected_gradients)
+        self._guard_second_order(targets, sources, result)
+        return result
+
+    def _guard_second_order(self, targets, sources, result):
+        """nabi's backward rules run on raw arrays, so a gradient is not itself differentiable
+        (no gradient of a gradient: WGAN-GP's penalty, Hessians by nested tapes). So that this
+        is never a silent wrong answer, the gradients computed while another tape records are
+        recorded on that tape as the outputs of a node whose backward rule raises: a loss
+        built from them still computes, and differentiating it says why it cannot."""
+        outer = [t for t in _tapes if t is not self and not t._paused]
+        if not outer:
+            return
+        outs = [g for g in _flatten(result) if g is not None]
+        if not outs:
+            return
+        ins = tuple(_flatten(sources)) + tuple(targets)
+
+        def backward(g, needs):
+            raise NotImplementedError(
+                "[GradientTape.gradient] nabi does not compute gradients of gradients: this "
+                "target depends on a gradient computed by an inner GradientTape (second-order "
+                "derivatives, e.g. a WGAN-GP gradient penalty or a Hessian by nested tapes, "
+                "are not supported yet; GradientTape.jacobian gives first-order jacobians)")
+        node = _Node(ins, tuple(outs), backward, True)
+        for tape in outer:
+            if any(id(x) in tape._tracked for x in ins):
+                tape._nodes.append(node)
+                for o in outs:
+                    tape._tracked[id(o)] = o
 
     def _backprop(self, grads):
         """Walks the recorded nodes backwards from the seeds in `grads` (id -> array),
