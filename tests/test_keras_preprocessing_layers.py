@@ -1059,3 +1059,38 @@ def test_sequential_without_input_takes_strings(where, tmp_path):
         m.save(path)
         back = keras.models.load_model(path)
         assert_array(back.predict(x, verbose=0), m.predict(x, verbose=0), atol=0)
+
+
+def test_random_height_and_width(where):
+    rng = np.random.default_rng(11)
+    img = rng.random((2, 6, 5, 3)).astype(np.float32)
+    with nabi.device(where):
+        h = layers.RandomHeight(factor=(0.5, 0.5), seed=3)     # factor 1.5 exactly
+        y = h(img, training=True)
+        assert tuple(y.shape) == (2, 9, 5, 3)
+        assert_array(y, np.stack([_bilinear_ref(i, 9, 5) for i in img]), rtol=1e-5,
+                     atol=1e-6)
+        w = layers.RandomWidth(factor=(-0.4, -0.4), interpolation="nearest")
+        z = w(img, training=True)                                # int(0.6 * 5) = 3
+        assert tuple(z.shape) == (2, 6, 3, 3)
+        assert_array(z, np.stack([_nearest_ref(i, 6, 3) for i in img]), atol=0)
+        assert_array(h(img, training=False), img, atol=0)        # inference: unchanged
+        r = layers.RandomHeight(0.3, seed=1)
+        for _ in range(4):
+            hh = r(img, training=True).shape[1]
+            assert int(0.7 * 6) <= hh <= int(1.3 * 6)
+    assert h.compute_output_shape((None, 6, 5, 3)) == (None, None, 5, 3)
+    assert w.compute_output_shape((None, 6, 5, 3)) == (None, 6, None, 3)
+    m = keras.Sequential([keras.Input((6, 5, 3)), layers.RandomHeight(0.2),
+                          layers.RandomWidth(0.2), layers.Resizing(6, 5),
+                          layers.Flatten(), layers.Dense(1)])
+    m.compile("sgd", "mse")
+    m.fit(img, np.ones((2, 1), np.float32), epochs=1, verbose=0)
+    cfg = layers.RandomWidth.from_config(w.get_config()).get_config()
+    assert cfg["factor"] == (-0.4, -0.4) and cfg["interpolation"] == "nearest"
+    with pytest.raises(ValueError, match=r"larger than -1"):
+        layers.RandomHeight((-1.5, 0.2))
+    with pytest.raises(ValueError, match=r"upper bound less"):
+        layers.RandomWidth((0.3, 0.1))
+    assert keras.layers.experimental.preprocessing.TextVectorization is \
+        keras.layers.TextVectorization

@@ -42,7 +42,7 @@ from .base import Layer
 __all__ = ["Normalization", "Discretization", "CategoryEncoding", "Hashing", "IntegerLookup",
            "StringLookup", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-           "RandomBrightness"]
+           "RandomBrightness", "RandomHeight", "RandomWidth"]
 
 INT, ONE_HOT, MULTI_HOT, COUNT, TF_IDF = "int", "one_hot", "multi_hot", "count", "tf_idf"
 
@@ -1658,3 +1658,64 @@ class RandomBrightness(_RandomLayer):
         config.update({"factor": list(self._factor), "value_range": list(self._value_range),
                        "seed": self.seed})
         return config
+
+
+class _RandomSize(_RandomLayer):
+    """RandomHeight / RandomWidth: while training, resizes the batch along one axis by one
+    random factor in [1 + lower, 1 + upper] (new size int(factor * size), as Keras), the other
+    axis unchanged; at inference the input passes through. Float output while training."""
+    _axis = H_AXIS
+    _what = "height"
+
+    def __init__(self, factor, interpolation="bilinear", seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = factor
+        lo, hi = _factor_pair(self, "factor", factor)
+        if hi < lo:
+            raise ValueError(f"[{self.name}] `factor` argument cannot have an upper bound less "
+                             f"than the lower bound. Received: factor={factor}")
+        if lo < -1.0 or hi < -1.0:
+            raise ValueError(f"[{self.name}] `factor` argument must have values larger than "
+                             f"-1. Received: factor={factor}")
+        self.lower, self.upper = lo, hi
+        if interpolation not in _INTERPOLATIONS:
+            raise NotImplementedError(f"[{self.name}] interpolation {interpolation!r} is not "
+                                      f"supported by nabi; use one of {list(_INTERPOLATIONS)}")
+        self.interpolation = interpolation
+
+    def call(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        if not self._active(training):
+            return inputs
+        x, unb, src = _image_batch(self, inputs)
+        f = self._rng.uniform(1.0 + self.lower, 1.0 + self.upper)
+        H, W = x.shape[1], x.shape[2]
+        if self._axis == H_AXIS:
+            H = max(1, int(np.float32(f) * np.float32(H)))
+        else:
+            W = max(1, int(np.float32(f) * np.float32(W)))
+        return _image_out(self, _resize(x, H, W, self.interpolation), unb, src)
+
+    def compute_output_shape(self, input_shape):
+        s = list(input_shape)
+        if len(s) >= 3:
+            s[self._axis] = None
+        return tuple(s)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"factor": self.factor, "interpolation": self.interpolation,
+                       "seed": self.seed})
+        return config
+
+
+class RandomHeight(_RandomSize):
+    """While training, resizes the images' height by a random factor (the same for the
+    batch); the width is kept."""
+    _axis = H_AXIS
+
+
+class RandomWidth(_RandomSize):
+    """While training, resizes the images' width by a random factor (the same for the
+    batch); the height is kept."""
+    _axis = W_AXIS
