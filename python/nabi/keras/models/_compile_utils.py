@@ -273,7 +273,10 @@ class FastMetric:
 def _log_value(v):
     """A metric result as a log value: a float, or a NumPy array for a vector result (as
     Keras logs F1Score(average=None) per class; the progress bar shows its mean)."""
-    a = np.asarray(_asarray(v._data if isinstance(v, Tensor) else v))
+    a = _asarray(v._data if isinstance(v, Tensor) else v)
+    if type(a) is DeviceArray:          # a GPU result is read back explicitly
+        a = to_device(a, "cpu")
+    a = np.asarray(a)
     return float(a) if a.size == 1 else a.copy()
 
 
