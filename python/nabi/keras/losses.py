@@ -35,7 +35,9 @@ __all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError
            "CategoricalHinge", "Huber", "LogCosh", "KLDivergence", "Poisson", "CosineSimilarity",
            "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
            "mean_squared_logarithmic_error", "binary_crossentropy", "categorical_crossentropy",
-           "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge",
+           "sparse_categorical_crossentropy", "BinaryFocalCrossentropy",
+           "CategoricalFocalCrossentropy", "binary_focal_crossentropy",
+           "categorical_focal_crossentropy", "hinge", "squared_hinge", "categorical_hinge",
            "huber", "log_cosh", "kl_divergence", "poisson", "cosine_similarity", "get",
            "serialize", "deserialize"]
 
@@ -413,6 +415,153 @@ def _k_cosine(yt, yp, axis=-1):
     return vals, back
 
 
+
+# --------------------------------------------------------------------------- focal losses
+# Keras 2.15 (keras/backend.py, keras/losses.py), Lin et al. 2018.
+
+
+def _expand_at(g, ax):
+    """The upstream gradient g of values reduced over axis `ax`, with that axis put back
+    (0-d scales broadcast as they are)."""
+    if np.ndim(g) == 0:
+        return g
+    shp = list(g.shape)
+    shp.insert(ax, 1)
+    return g.reshape(tuple(shp))
+
+
+def _norm_axis(axis, ndim, op):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"[{op}] `axis` must be of type `int`. Received: axis={axis!r} of type "
+                         f"{type(axis)}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of range for y_pred of rank {ndim}")
+    return int(axis) % ndim
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    one = _f(1.0, z)
+    return np.where(z >= 0, one / (one + e), e / (one + e)).astype(z.dtype, copy=False)
+
+
+def _k_bfce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+            label_smoothing=0.0, axis=-1):
+    """Keras `binary_focal_crossentropy`, elementwise then the mean over `axis`:
+    y <- y (1 - ls) + ls / 2;  s = sigmoid(z) or p;  p_t = y s + (1 - y)(1 - s);
+    focal = (1 - p_t)^gamma * bce  (times alpha y + (1 - alpha)(1 - y) with class balancing),
+    bce = sigmoid_cross_entropy_with_logits(y, z), or from probabilities (Keras 2's
+    backend.binary_crossentropy) c = clip(p, eps, 1 - eps),
+    bce = -(y log(c + eps) + (1 - y) log(1 - c + eps)); the focal factor uses p unclipped."""
+    op = "binary_focal_crossentropy"
+    ax = _norm_axis(axis, yp.ndim, op)
+    try:
+        full = np.broadcast_shapes(yt.shape, yp.shape)
+    except ValueError:
+        full = None
+    if full != yp.shape:
+        raise ValueError(f"[{op}] y_true of shape {yt.shape} and y_pred of shape {yp.shape} are "
+                         "incompatible (y_true must match y_pred or broadcast to it)")
+    one = _f(1.0, yp)
+    if label_smoothing:
+        yt = yt * _f(1.0 - label_smoothing, yp) + _f(0.5 * label_smoothing, yp)
+    gam = _f(gamma, yp)
+    if from_logits:
+        z = _contiguous(np.broadcast_to(yt, yp.shape))
+        bce, dbce = kernels(yp).sigmoid_xent_forward(z, _contiguous(yp))   # dbce = s - y
+        s = _sigmoid(yp)
+    else:
+        eps = _f(EPSILON, yp)
+        s = yp
+        c = np.clip(yp, eps, one - eps)
+        a1 = c + eps
+        a0 = one - c + eps
+        bce = -(yt * np.log(a1) + (one - yt) * np.log(a0))
+    p_t = yt * s + (one - yt) * (one - s)
+    u = one - p_t                               # d u / d s = 1 - 2 y
+    f = np.power(u, gam) if gamma != 0 else np.ones_like(u)
+    e = f * bce
+    w = None
+    if apply_class_balancing:
+        w = yt * _f(alpha, yp) + (one - yt) * _f(1.0 - alpha, yp)
+        e = e * w
+    n = yp.shape[ax]
+    inv = _f(1.0 / n if n else 0.0, yp)
+    vals = np.add.reduce(e, axis=ax) * inv
+
+    def de():
+        if gamma != 0:
+            df_ds = gam * np.power(u, gam - one) * (one - 2 * yt)
+        else:
+            df_ds = None
+        if from_logits:
+            ds = s * (one - s)
+            d = f * dbce
+            if df_ds is not None:
+                d = d + df_ds * ds * bce
+        else:
+            dc = (yp >= eps) & (yp <= one - eps)          # clip passes the gradient inside
+            d = f * (-(yt / a1) + (one - yt) / a0) * dc
+            if df_ds is not None:
+                d = d + df_ds * bce
+        if w is not None:
+            d = d * w
+        return d
+
+    def back(g):
+        return _expand_at(g, ax) * (de() * inv)
+    return vals, back
+
+
+def _k_cfce(yt, yp, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras `categorical_focal_crossentropy`: y <- y (1 - ls) + ls / C (C: the last axis);
+    p = softmax(z, axis) or y_pred;  q = p / sum(p, axis);  c = clip(q, eps, 1 - eps);
+    loss = sum(alpha * (1 - c)^gamma * (-y log c), axis) (alpha a scalar or a per-class list,
+    broadcast against the last axis as Keras multiplies it)."""
+    op = "categorical_focal_crossentropy"
+    ax = _norm_axis(axis, yp.ndim, op)
+    if yt.shape != yp.shape:
+        raise ValueError(f"[{op}] y_true {yt.shape} and y_pred {yp.shape} must have the same "
+                         "shape (one-hot labels)")
+    al = np.asarray(alpha, dtype=np.float64)
+    if al.ndim > 1 or (al.ndim == 1 and al.shape[0] not in (1, yp.shape[-1])):
+        raise ValueError(f"[{op}] alpha must be a float or a list with one value per class "
+                         f"({yp.shape[-1]}); got {alpha!r}")
+    al = _asarray(al, yp.dtype) if al.ndim else _f(float(al), yp)
+    if type(yp) is DeviceArray and np.ndim(al):
+        al = to_device(al, "cuda")
+    one = _f(1.0, yp)
+    if label_smoothing:     # Keras divides by the LAST axis' size, whatever `axis` is
+        yt = yt * _f(1.0 - label_smoothing, yp) + _f(label_smoothing / yp.shape[-1], yp)
+    if from_logits:
+        m = yp.max(axis=ax, keepdims=True)
+        ez = np.exp(yp - m)
+        p = ez / ez.sum(axis=ax, keepdims=True)
+    else:
+        p = yp
+    ssum = p.sum(axis=ax, keepdims=True)
+    q = p / ssum
+    eps = _f(EPSILON, yp)
+    c = np.clip(q, eps, one - eps)
+    lc = np.log(c)
+    u = one - c
+    gam = _f(gamma, yp)
+    mod = np.power(u, gam) if gamma != 0 else np.ones_like(u)
+    cce = -yt * lc
+    vals = (al * mod * cce).sum(axis=ax)
+
+    def back(g):
+        gg = _expand_at(g, ax)
+        dc = al * mod * (-yt / c)
+        if gamma != 0:
+            dc = dc - al * gam * np.power(u, gam - one) * cce
+        dq = gg * dc * ((q >= eps) & (q <= one - eps))
+        dp = (dq - (dq * q).sum(axis=ax, keepdims=True)) / ssum
+        if from_logits:
+            return p * (dp - (dp * p).sum(axis=ax, keepdims=True))
+        return dp
+    return vals, back
+
 # --------------------------------------------------------------------------- running
 
 
@@ -514,6 +663,35 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
                 ignore_class=ignore_class, axis=axis)
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras 2.15 binary focal cross-entropy (Lin et al. 2018), the mean over `axis`."""
+    return _run(_k_bfce, y_true, y_pred, apply_class_balancing=bool(apply_class_balancing),
+                alpha=float(alpha), gamma=float(gamma), from_logits=bool(from_logits),
+                label_smoothing=float(label_smoothing), axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Keras 2.15 categorical focal cross-entropy: sum(alpha (1 - p)^gamma (-y log p), axis)."""
+    _warn_one_class(y_pred, "categorical_focal_crossentropy")
+    return _run(_k_cfce, y_true, y_pred, alpha=alpha, gamma=float(gamma),
+                from_logits=bool(from_logits), label_smoothing=float(label_smoothing), axis=axis)
+
+
+def _warn_one_class(y_pred, op):
+    shp = getattr(y_pred, "shape", None)
+    if shp is None:
+        shp = np.shape(y_pred)
+    shp = tuple(shp)
+    if shp and shp[-1] == 1:
+        import warnings
+        warnings.warn(f"In loss {op}, expected y_pred.shape to be (batch_size, num_classes) with "
+                      f"num_classes > 1. Received: y_pred.shape={shp}. Consider using "
+                      "'binary_crossentropy' if you only have 2 classes.", SyntaxWarning,
+                      stacklevel=3)
+
+
 # Keras' aliases
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -528,7 +706,9 @@ _KERNELS = {mean_squared_error: _k_mse, mean_absolute_error: _k_mae,
             categorical_hinge: _k_categorical_hinge, huber: _k_huber, log_cosh: _k_log_cosh,
             kl_divergence: _k_kld, poisson: _k_poisson, cosine_similarity: _k_cosine,
             binary_crossentropy: _k_bce, categorical_crossentropy: _k_cce,
-            sparse_categorical_crossentropy: _k_scce}
+            sparse_categorical_crossentropy: _k_scce,
+            binary_focal_crossentropy: _k_bfce,
+            categorical_focal_crossentropy: _k_cfce}
 
 
 # --------------------------------------------------------------------------- reduction
@@ -814,6 +994,54 @@ class SparseCategoricalCrossentropy(_Builtin):
         self.ignore_class = ignore_class
 
 
+class BinaryFocalCrossentropy(_Builtin):
+    """Keras `BinaryFocalCrossentropy(apply_class_balancing=False, alpha=0.25, gamma=2.0,
+    from_logits=False, label_smoothing=0.0, axis=-1)`."""
+    _fn = staticmethod(binary_focal_crossentropy)
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype,
+                         apply_class_balancing=bool(apply_class_balancing), alpha=float(alpha),
+                         gamma=float(gamma), from_logits=bool(from_logits),
+                         label_smoothing=float(label_smoothing), axis=axis)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+
+class CategoricalFocalCrossentropy(_Builtin):
+    """Keras `CategoricalFocalCrossentropy(alpha=0.25, gamma=2.0, from_logits=False,
+    label_smoothing=0.0, axis=-1)`; alpha may be a list with one weight per class."""
+    _fn = staticmethod(categorical_focal_crossentropy)
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+                 dtype=None):
+        if isinstance(alpha, (list, tuple, np.ndarray)):
+            alpha = [float(a) for a in np.asarray(alpha).ravel()]
+        else:
+            alpha = float(alpha)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         gamma=float(gamma), from_logits=bool(from_logits),
+                         label_smoothing=float(label_smoothing), axis=axis)
+        self.alpha = alpha
+        self.gamma = float(gamma)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _warn_one_class(y_pred, "categorical_focal_crossentropy")
+        return super().__call__(y_true, y_pred, sample_weight)
+
+
 # --------------------------------------------------------------------------- lookup
 
 _FUNCS = {"mean_squared_error": mean_squared_error, "mse": mse, "MSE": MSE,
@@ -827,14 +1055,17 @@ _FUNCS = {"mean_squared_error": mean_squared_error, "mse": mse, "MSE": MSE,
           "poisson": poisson, "cosine_similarity": cosine_similarity,
           "binary_crossentropy": binary_crossentropy,
           "categorical_crossentropy": categorical_crossentropy,
-          "sparse_categorical_crossentropy": sparse_categorical_crossentropy}
+          "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+          "binary_focal_crossentropy": binary_focal_crossentropy,
+          "categorical_focal_crossentropy": categorical_focal_crossentropy}
 
 _CLASSES = {c.__name__: c for c in (Loss, LossFunctionWrapper, MeanSquaredError,
                                     MeanAbsoluteError, MeanAbsolutePercentageError,
                                     MeanSquaredLogarithmicError, Hinge, SquaredHinge,
                                     CategoricalHinge, Huber, LogCosh, KLDivergence, Poisson,
                                     CosineSimilarity, BinaryCrossentropy,
-                                    CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+                                    CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                    BinaryFocalCrossentropy, CategoricalFocalCrossentropy)}
 
 
 def serialize(loss):
@@ -936,6 +1167,14 @@ def _fused_logits_loss(loss, last_activation):
                                              ignore_class=kw.get("ignore_class"),
                                              reduction=reduction,
                                              name=name or "sparse_categorical_crossentropy")
+    if act == "sigmoid" and fn is binary_focal_crossentropy:
+        # Keras 2 takes the bce from the sigmoid's logits (`_get_logits`) while the focal
+        # factor uses the sigmoid output: exactly the from_logits form on the logits.
+        return BinaryFocalCrossentropy(
+            apply_class_balancing=kw.get("apply_class_balancing", False),
+            alpha=kw.get("alpha", 0.25), gamma=kw.get("gamma", 2.0), from_logits=True,
+            label_smoothing=kw.get("label_smoothing", 0.0), axis=kw.get("axis", -1),
+            reduction=reduction, name=name or "binary_focal_crossentropy")
     if act == "sigmoid" and fn is binary_crossentropy:
         return BinaryCrossentropy(from_logits=True,
                                   label_smoothing=kw.get("label_smoothing", 0.0),

@@ -195,6 +195,8 @@ categorical_hinge = _losses.categorical_hinge
 kl_divergence = kld = KLD = _losses.kl_divergence
 poisson = _losses.poisson
 log_cosh = logcosh = _losses.log_cosh
+binary_focal_crossentropy = _losses.binary_focal_crossentropy      # Keras 2.15 exports these
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy  # as functions only
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
