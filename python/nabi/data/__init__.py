@@ -6,6 +6,10 @@
 from . import experimental
 from .dataset import (AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, DatasetV2,
                       Iterator, TensorSpec)
+from .readers import TextLineDataset
+from .tfrecord import TFRecordDataset
+from .transformations import DatasetSpec
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetV2",
-           "Iterator", "TensorSpec", "experimental"]
+           "DatasetSpec", "Iterator", "TFRecordDataset", "TensorSpec", "TextLineDataset",
+           "experimental"]

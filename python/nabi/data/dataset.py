@@ -89,7 +89,14 @@ def _shapes_compatible(a, b):
 
 
 def _spec_of(element):
-    return _map(lambda a: TensorSpec(a.shape, _spec_dtype(a.dtype)), element)
+    return _map(_leaf_spec, element)
+
+
+def _leaf_spec(a):
+    if isinstance(a, Dataset):  # a window() component
+        from .transformations import DatasetSpec
+        return DatasetSpec(a.element_spec)
+    return TensorSpec(a.shape, _spec_dtype(a.dtype))
 
 
 def _most_specific_compatible(a, b):
@@ -162,7 +169,10 @@ def _leaf_array(v):
     if isinstance(v, np.ndarray):
         return v
     if isinstance(v, Tensor):
-        return v.numpy()
+        a = v.numpy()
+        if isinstance(a, bytes):  # a scalar string tensor's numpy() is bytes, as in TF
+            return np.array(a, dtype=object)
+        return a
     if isinstance(v, Dataset):
         raise TypeError("a Dataset cannot be a component of a dataset element")
     if v is None:
@@ -193,11 +203,11 @@ def _normalize_output(out, what):
                         "structure of tensors")
     if type(out) is list:
         out = tuple(out)
-    return _map(_leaf_array, out)
+    return _map(lambda v: v if isinstance(v, Dataset) else _leaf_array(v), out)
 
 
 def _host_tensors(element):
-    return _map(_wrap, element)
+    return _map(lambda a: a if isinstance(a, Dataset) else _wrap(a), element)
 
 
 def _call(fn, element):
@@ -211,12 +221,14 @@ def _call(fn, element):
 
 
 def _to_tensors(element):
-    return _map(lambda a: _wrap(place(a)), element)
+    return _map(lambda a: a if isinstance(a, Dataset) else _wrap(place(a)), element)
 
 
 def _user_numpy(a):
     """What as_numpy_iterator hands out: a NumPy scalar for a 0-d component (as Tensor.numpy
     does in TF), otherwise an array the caller may modify."""
+    if isinstance(a, Dataset):
+        return a
     if a.ndim == 0:
         return a[()]
     return a if a.flags.writeable else a.copy()
@@ -539,6 +551,55 @@ class Dataset:
     def enumerate(self, start=0, name=None):
         """(index, element) pairs, index an int64 counting from start."""
         return _EnumerateDataset(self, start)
+
+    def interleave(self, map_func, cycle_length=None, block_length=None,
+                   num_parallel_calls=None, deterministic=None, name=None):
+        """map_func returns a Dataset per element; cycle_length of them (os.cpu_count() by
+        default) are read in turn, block_length (1) elements at a time."""
+        from .transformations import _InterleaveDataset
+        return _InterleaveDataset(self, map_func, cycle_length, block_length)
+
+    def window(self, size, shift=None, stride=1, drop_remainder=False, name=None):
+        """A dataset of windows: each is a Dataset (one per component) of `size` elements
+        taken every `stride`, windows starting every `shift` (default size) elements."""
+        from .transformations import _WindowDataset
+        return _WindowDataset(self, size, shift, stride, drop_remainder)
+
+    def scan(self, initial_state, scan_func, name=None):
+        """scan_func(state, element) -> (new_state, output): outputs of a running state."""
+        from .transformations import _ScanDataset
+        return _ScanDataset(self, initial_state, scan_func)
+
+    def unique(self, name=None):
+        """The elements (int32, int64 or string) without repeats, in first-seen order."""
+        from .transformations import _UniqueDataset
+        return _UniqueDataset(self)
+
+    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
+                        name=None):
+        """Groups elements by key_func(element) (an int64); each group of window_size
+        elements (and each group left at the end) becomes reduce_func(key, window_dataset)."""
+        from .transformations import _GroupByWindowDataset
+        return _GroupByWindowDataset(self, key_func, reduce_func, window_size,
+                                     window_size_func)
+
+    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
+                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
+                                  pad_to_bucket_boundary=False, no_padding=False,
+                                  drop_remainder=False, name=None):
+        """Batches elements of similar length together (padded_batch per bucket)."""
+        from .transformations import bucket_by_sequence_length
+        return bucket_by_sequence_length(element_length_func, bucket_boundaries,
+                                         bucket_batch_sizes, padded_shapes, padding_values,
+                                         pad_to_bucket_boundary, no_padding,
+                                         drop_remainder)(self)
+
+    @staticmethod
+    def list_files(file_pattern, shuffle=None, seed=None, name=None):
+        """The files matching a glob pattern (or list of patterns), as scalar strings:
+        sorted when shuffle=False, else shuffled each pass."""
+        from .readers import list_files
+        return list_files(file_pattern, shuffle, seed)
 
     def apply(self, transformation_func):
         """transformation_func(self), which must return a Dataset."""

@@ -1,7 +1,11 @@
 """`nabi.data.experimental`: the tf.data.experimental names that TF 2 notebooks still use."""
 from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from .readers import CsvDataset, make_csv_dataset
+from .transformations import bucket_by_sequence_length, group_by_window, scan, unique
 
-__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "cardinality"]
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "CsvDataset",
+           "bucket_by_sequence_length", "cardinality", "group_by_window", "make_csv_dataset",
+           "scan", "unique"]
 
 
 def cardinality(dataset):

@@ -1,0 +1,384 @@
+"""More tf.data transformations: interleave, window, scan, unique, group_by_window and
+bucket_by_sequence_length. Dataset's methods of the same names delegate here.
+
+`window` makes a dataset of datasets, as tf.data does: each element is one Dataset per
+component of the input's element structure (a single Dataset for a plain element), so
+`ds.window(3).flat_map(lambda w: w.batch(3))` works, and a tuple element's window is a tuple
+of Datasets (`flat_map(lambda x, y: Dataset.zip((x, y)).batch(3))`).
+"""
+import collections
+import os
+
+import numpy as np
+
+from .dataset import (_INF, _UNKNOWN, Dataset, _call, _flatten, _leaf_array,
+                      _normalize_output, _pack, _positive, _same_structure, _spec_of,
+                      _UnaryDataset)
+
+__all__ = ["DatasetSpec", "scan", "group_by_window", "bucket_by_sequence_length", "unique"]
+
+
+class DatasetSpec:
+    """The spec of a component that is itself a Dataset (the elements of window())."""
+
+    __slots__ = ("element_spec",)
+
+    def __init__(self, element_spec):
+        self.element_spec = element_spec
+
+    def __eq__(self, other):
+        return isinstance(other, DatasetSpec) and self.element_spec == other.element_spec
+
+    def __hash__(self):
+        return hash(repr(self.element_spec))
+
+    def __repr__(self):
+        return f"DatasetSpec({self.element_spec!r}, TensorShape([]))"
+
+
+class _ListDataset(Dataset):
+    """The elements of a Python list (one window's rows)."""
+
+    def __init__(self, elements, spec=None):
+        self._list = elements
+        self._spec_struct = spec
+
+    def _elements(self):
+        return iter(self._list)
+
+    def _card(self):
+        return len(self._list)
+
+    def _spec(self):
+        if self._spec_struct is not None:
+            return self._spec_struct
+        return _spec_of(self._list[0]) if self._list else None
+
+
+def _as_dataset(out, what):
+    if not isinstance(out, Dataset):
+        raise TypeError(f"[{what}] the function must return a Dataset, got "
+                        f"{type(out).__name__}")
+    return out
+
+
+# ---------------------------------------------------------------------- interleave
+class _InterleaveDataset(_UnaryDataset):
+    """Cycles over cycle_length datasets made by map_func, block_length elements at a time;
+    an exhausted one is replaced by the next input element's dataset in the same slot."""
+
+    def __init__(self, input_dataset, map_func, cycle_length, block_length):
+        super().__init__(input_dataset)
+        if not callable(map_func):
+            raise TypeError(f"[interleave] map_func must be callable, got "
+                            f"{type(map_func).__name__}")
+        self._fn = map_func
+        if cycle_length is None or int(_leaf_array(cycle_length)) == -1:
+            self._cycle = os.cpu_count() or 1
+        else:
+            self._cycle = _positive(cycle_length, "interleave", "cycle_length")
+        self._block = 1 if block_length is None else _positive(block_length, "interleave",
+                                                                 "block_length")
+
+    def _plan(self):
+        return None
+
+    def _elements(self):
+        inputs = self._input._np_iter()
+        slots = [None] * self._cycle
+        open_count, index, taken, end = 0, 0, 0, False
+        while not end or open_count:
+            it = slots[index]
+            if it is not None:
+                try:
+                    element = next(it)
+                except StopIteration:
+                    slots[index] = None
+                    open_count -= 1
+                    index, taken = (index + 1) % self._cycle, 0
+                    continue
+                taken += 1
+                if taken == self._block:
+                    index, taken = (index + 1) % self._cycle, 0
+                yield element
+            elif not end:
+                try:
+                    element = next(inputs)
+                except StopIteration:
+                    end = True
+                    continue
+                slots[index] = _as_dataset(_call(self._fn, element), "interleave")._np_iter()
+                open_count += 1
+            else:
+                index, taken = (index + 1) % self._cycle, 0
+
+    def _card(self):
+        return _UNKNOWN
+
+    def _spec(self):
+        return Dataset._spec(self)
+
+
+# ---------------------------------------------------------------------- window
+class _WindowDataset(_UnaryDataset):
+    def __init__(self, input_dataset, size, shift, stride, drop_remainder):
+        super().__init__(input_dataset)
+        self._size = _positive(size, "window", "size")
+        self._shift = self._size if shift is None else _positive(shift, "window", "shift")
+        self._stride = _positive(stride, "window", "stride")
+        self._drop = bool(drop_remainder)
+
+    def _plan(self):
+        return None
+
+    def _windows(self):
+        """Lists of the elements of each window."""
+        it = self._input._np_iter()
+        size, shift, stride = self._size, self._shift, self._stride
+        span = (size - 1) * stride + 1
+        buf, buf_start, start, ended = [], 0, 0, False
+        while True:
+            while not ended and buf_start + len(buf) < start + span:
+                try:
+                    buf.append(next(it))
+                except StopIteration:
+                    ended = True
+            rows = buf[start - buf_start::stride][:size]
+            if not rows or (len(rows) < size and self._drop):
+                return
+            yield rows
+            start += shift
+            drop = min(start - buf_start, len(buf))
+            del buf[:drop]
+            buf_start += drop
+            while not ended and buf_start < start:  # elements between windows
+                try:
+                    next(it)
+                    buf_start += 1
+                except StopIteration:
+                    ended = True
+            if ended and buf_start + len(buf) <= start:
+                return
+
+    def _elements(self):
+        spec = self._input.element_spec
+        for rows in self._windows():
+            flats = [_flatten(r) for r in rows]
+            parts = [_ListDataset([f[k] for f in flats], s)
+                     for k, s in enumerate(_flatten(spec))]
+            yield _pack(rows[0], parts)
+
+    def _card(self):
+        n = self._input._card()
+        if n < 0:
+            return n
+        if self._drop:
+            span = (self._size - 1) * self._stride + 1
+            return 0 if n < span else (n - span) // self._shift + 1
+        return -(-n // self._shift)
+
+    def _spec(self):
+        spec = self._input.element_spec
+        return _pack(spec, [DatasetSpec(s) for s in _flatten(spec)])
+
+
+# ---------------------------------------------------------------------- scan
+class _ScanDataset(_UnaryDataset):
+    def __init__(self, input_dataset, initial_state, scan_func):
+        super().__init__(input_dataset)
+        if not callable(scan_func):
+            raise TypeError(f"[scan] scan_func must be callable, got {type(scan_func).__name__}")
+        self._state0 = _normalize_output(initial_state, "scan")
+        self._fn = scan_func
+
+    def _plan(self):
+        return None
+
+    def _elements(self):
+        state = self._state0
+        dts = [a.dtype for a in _flatten(state)]
+        for element in self._input._np_iter():
+            out = _call(lambda s, e: self._fn(s, e), (state, element))
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                raise TypeError("[scan] scan_func must return a pair (new_state, "
+                                f"output_element), got {type(out).__name__}")
+            new, value = (_normalize_output(o, "scan") for o in out)
+            if not _same_structure(state, new) or \
+                    [a.dtype for a in _flatten(new)] != dts:
+                raise TypeError(f"[scan] scan_func must keep the state's structure and "
+                                f"dtypes: the initial state is {_spec_of(self._state0)}, "
+                                f"scan_func returned {_spec_of(new)}")
+            state = new
+            yield value
+
+    def _spec(self):
+        return Dataset._spec(self)
+
+
+def scan(initial_state, scan_func):
+    """tf.data.experimental.scan: a transformation for Dataset.apply."""
+    return lambda ds: _ScanDataset(ds, initial_state, scan_func)
+
+
+# ---------------------------------------------------------------------- unique
+_UNIQUE_KINDS = {np.dtype(np.int32), np.dtype(np.int64), np.dtype(object)}
+
+
+class _UniqueDataset(_UnaryDataset):
+    def _plan(self):
+        return None
+
+    def _elements(self):
+        seen = set()
+        for element in self._input._np_iter():
+            if not isinstance(element, np.ndarray) or element.dtype not in _UNIQUE_KINDS:
+                what = (f"dtype {element.dtype}" if isinstance(element, np.ndarray)
+                        else "a structure of several components")
+                raise TypeError("[unique] Dataset.unique() only supports datasets with "
+                                "elements of type int32, int64 or string in a single "
+                                f"component, got {what}")
+            key = (element.shape, tuple(element.reshape(-1).tolist()))
+            if key not in seen:
+                seen.add(key)
+                yield element
+
+    def _card(self):
+        n = self._input._card()
+        return n if n == _INF else _UNKNOWN
+
+
+def unique():
+    """tf.data.experimental.unique: a transformation for Dataset.apply."""
+    return lambda ds: _UniqueDataset(ds)
+
+
+# ---------------------------------------------------------------------- group_by_window
+def _int_result(value, what):
+    a = _leaf_array(value)
+    if a.shape != () or a.dtype.kind not in "iu":
+        raise ValueError(f"[group_by_window] {what} must return a scalar integer (int64), got "
+                         f"shape {a.shape} dtype {a.dtype}")
+    return int(a)
+
+
+class _GroupByWindowDataset(_UnaryDataset):
+    def __init__(self, input_dataset, key_func, reduce_func, window_size, window_size_func):
+        super().__init__(input_dataset)
+        if (window_size is None) == (window_size_func is None):
+            raise ValueError("[group_by_window] Either the `window_size` argument or the "
+                             "`window_size_func` argument must be specified.")
+        if window_size is not None:
+            size = _positive(window_size, "group_by_window", "window_size")
+            window_size_func = lambda key: size  # noqa: E731
+        self._key, self._reduce, self._size_fn = key_func, reduce_func, window_size_func
+
+    def _plan(self):
+        return None
+
+    def _flush(self, key, rows):
+        ds = _ListDataset(rows, self._input.element_spec)
+        with_key = np.array(key, dtype=np.int64)
+        out = _as_dataset(_call(self._reduce, (with_key, ds)), "group_by_window")
+        yield from out._np_iter()
+
+    def _elements(self):
+        groups, sizes = collections.OrderedDict(), {}
+        for element in self._input._np_iter():
+            key = _int_result(_call(self._key, element), "key_func")
+            if key not in sizes:
+                size = _int_result(_call(self._size_fn, np.array(key, dtype=np.int64)),
+                                   "window_size_func")
+                if size <= 0:
+                    raise ValueError(f"[group_by_window] window_size_func returned {size} "
+                                     f"for key {key}; window sizes must be positive")
+                sizes[key] = size
+            rows = groups.setdefault(key, [])
+            rows.append(element)
+            if len(rows) == sizes[key]:
+                del groups[key]
+                yield from self._flush(key, rows)
+        for key, rows in groups.items():
+            yield from self._flush(key, rows)
+
+    def _card(self):
+        n = self._input._card()
+        return n if n == _INF else _UNKNOWN
+
+    def _spec(self):
+        return Dataset._spec(self)
+
+
+def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
+    """tf.data.experimental.group_by_window: a transformation for Dataset.apply."""
+    return lambda ds: _GroupByWindowDataset(ds, key_func, reduce_func, window_size,
+                                            window_size_func)
+
+
+# ---------------------------------------------------------------------- bucketing
+def _bucketed(ds, element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
+              padding_values, pad_to_bucket_boundary, no_padding, drop_remainder):
+    op = "bucket_by_sequence_length"
+    bounds = [int(b) for b in bucket_boundaries]
+    sizes = [int(b) for b in bucket_batch_sizes]
+    if len(sizes) != len(bounds) + 1:
+        raise ValueError(f"[{op}] len(bucket_batch_sizes) must equal len(bucket_boundaries) + "
+                         f"1, got {len(sizes)} and {len(bounds)}")
+    if any(a >= b for a, b in zip(bounds, bounds[1:])) or any(b <= 0 for b in bounds):
+        raise ValueError(f"[{op}] bucket_boundaries must be positive and increasing, got "
+                         f"{bounds}")
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"[{op}] bucket_batch_sizes must be positive, got {sizes}")
+
+    def key(*args):
+        length = _leaf_array(element_length_func(*args))
+        if length.shape != () or length.dtype.kind not in "iu":
+            raise ValueError(f"[{op}] element_length_func must return a scalar integer, got "
+                             f"shape {length.shape} dtype {length.dtype}")
+        n = int(length)
+        bucket = int(np.searchsorted(bounds, n, side="right"))
+        if pad_to_bucket_boundary and bucket == len(bounds):
+            raise ValueError(f"[{op}] When pad_to_bucket_boundary=True, elements must have "
+                             f"length < max(bucket_boundaries) = {bounds[-1]}; got an "
+                             f"element of length {n}")
+        return np.int64(bucket)
+
+    def window_size(bucket):
+        return np.int64(sizes[int(_leaf_array(bucket))])
+
+    def reduce(bucket, window):
+        b = int(_leaf_array(bucket))
+        if no_padding:
+            return window.batch(sizes[b], drop_remainder=drop_remainder)
+        shapes = padded_shapes
+        if pad_to_bucket_boundary:
+            fill = bounds[b] - 1
+            if shapes is None:
+                spec = window.element_spec
+                shapes = _pack(spec, [None if s.shape is None else
+                                      tuple([fill] + [None] * (len(s.shape) - 1))
+                                      if len(s.shape) else () for s in _flatten(spec)])
+            else:
+                shapes = _fill_none(shapes, fill)
+        return window.padded_batch(sizes[b], padded_shapes=shapes,
+                                   padding_values=padding_values,
+                                   drop_remainder=drop_remainder)
+
+    return _GroupByWindowDataset(ds, key, reduce, None, window_size)
+
+
+def _fill_none(shapes, fill):
+    if isinstance(shapes, dict):
+        return {k: _fill_none(v, fill) for k, v in shapes.items()}
+    if isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (tuple, list, dict)):
+        return tuple(_fill_none(s, fill) for s in shapes)
+    return tuple(fill if d is None or int(d) < 0 else int(d) for d in shapes)
+
+
+def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_batch_sizes,
+                              padded_shapes=None, padding_values=None,
+                              pad_to_bucket_boundary=False, no_padding=False,
+                              drop_remainder=False):
+    """tf.data.experimental.bucket_by_sequence_length: a transformation for Dataset.apply."""
+    return lambda ds: _bucketed(ds, element_length_func, bucket_boundaries, bucket_batch_sizes,
+                                padded_shapes, padding_values, pad_to_bucket_boundary,
+                                no_padding, drop_remainder)
