@@ -171,6 +171,9 @@ def _optimizer_slots(opt):
             slots = opt._slots.get(n)
             if slots:
                 out.append((v, n, slots[i]))
+        emas = getattr(opt, "_ema_vars", None)   # use_ema: the variable's moving average
+        if emas:
+            out.append((v, "average", emas[i]))
     return out
 
 
@@ -513,6 +516,8 @@ def _defers(live):
 def _slot_of(opt, var, slot_name):
     i = opt._var_index.get(id(var))
     slots = opt._slots.get(slot_name)
+    if slot_name == "average" and slot_name not in opt._slots:
+        slots = getattr(opt, "_ema_vars", None)
     if i is None or not slots:
         return None
     return slots[i]

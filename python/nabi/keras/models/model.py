@@ -565,8 +565,28 @@ class Model(Layer):
             cblist.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        if epochs > 0:
+            self._finalize_optimizer()
         cblist.on_train_end(logs)
         return self.history
+
+    def _finalize_optimizer(self):
+        """Keras 2 `fit` ends with `optimizer.finalize_variable_values(trainable_variables)`:
+        an optimizer with `use_ema` overwrites the weights with their moving averages (before
+        `on_train_end`, so EarlyStopping's restore still wins). Variables the optimizer never
+        updated (no gradient) hold no average and keep their values, as their Keras averages
+        would equal them."""
+        opt = self.optimizer
+        if not getattr(opt, "use_ema", False):
+            return
+        fin = getattr(opt, "finalize_variable_values", None)
+        if fin is None:
+            return
+        tv = self.trainable_weights
+        known = getattr(opt, "_var_index", None)
+        if known is not None:
+            tv = [v for v in tv if id(v) in known]
+        fin(tv)
 
     def _fit_epoch(self, handler, cblist, train_step, batch_begin, batch_end):
         """An epoch of the built-in steps; its logs, or None when the input ran out."""

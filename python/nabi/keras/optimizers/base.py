@@ -3,7 +3,11 @@
 The base class owns the learning rate (a float kept in a non-trainable Variable, a
 `LearningRateSchedule`, or any callable), `iterations`, gradient clipping (`clipnorm`,
 `clipvalue`, `global_clipnorm`), decoupled weight decay (Keras 3: `p -= p * wd * lr` before the
-update), variable constraints (applied after it), state slots and their saving.
+update), variable constraints (applied after it), state slots and their saving, and the Keras 2
+exponential moving average of the weights (`use_ema`, `ema_momentum`,
+`ema_overwrite_frequency`, `finalize_variable_values`): averages start as copies of the
+variables when built, follow `a = m a + (1 - m) p` after every update, and are saved with the
+slots (after iteration/learning_rate, before the subclass's slots, as Keras creates them).
 
 A subclass declares its hyperparameters and its slots (`_slot_names`, `_slot_groups`,
 `_uses_slot`, `_slot_initial`: `build` creates them) and implements
@@ -85,6 +89,18 @@ class Optimizer:
         self.clipvalue = None if clipvalue is None else float(clipvalue)
         self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
         self.use_ema = bool(use_ema)
+        if self.use_ema:        # Keras checks these only when EMA is on
+            m = _np_float(ema_momentum)
+            if not 0.0 <= m <= 1.0:
+                raise ValueError(f"[{type(self).__name__}] `ema_momentum` must be in the range "
+                                 f"[0, 1]. Received: ema_momentum={ema_momentum}")
+            if ema_overwrite_frequency and (
+                    isinstance(ema_overwrite_frequency, bool) or
+                    not isinstance(ema_overwrite_frequency, (int, np.integer)) or
+                    ema_overwrite_frequency < 1):
+                raise ValueError(f"[{type(self).__name__}] `ema_overwrite_frequency` must be an "
+                                 "integer >= 1 or None. Received: "
+                                 f"ema_overwrite_frequency={ema_overwrite_frequency}")
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
@@ -106,6 +122,7 @@ class Optimizer:
         self._var_index = {}
         self._slots = {n: [] for n in self._slot_names}
         self._slot_vars = []     # every slot Variable, in creation (Keras) order
+        self._ema_vars = []      # use_ema: the moving average of each trainable variable
         self._extra_vars = []    # optimizer-level state created after the slots (Nadam u_product)
         self._cache = {}
         self._wd_exclude_ids = set()
@@ -186,6 +203,17 @@ class Optimizer:
                 self._trainable_variables.append(v)
                 new.append(v)
         self.built = True
+        if self.use_ema:
+            # Keras 2 `build`: a copy of each variable (initial value = the variable) holds its
+            # moving average; created before the subclass's slots, as Keras does.
+            for v in new:
+                base = v._name.split(":")[0].replace("/", "_")
+                a = Variable(np.zeros(v._data.shape, v._data.dtype), trainable=False,
+                             name=f"{base}_average")
+                _follow_device(a, v)
+                np.copyto(a._data, v._data)         # on the variable's device, no read-back
+                self._ema_vars.append(a)
+                self._slot_vars.append(a)
         for group in self._slot_groups or (self._slot_names,):
             names = tuple(n for n in group if self._uses_slot(n))
             if names:
@@ -298,7 +326,8 @@ class Optimizer:
         if self.weight_decay:
             wd = [p for p, v in zip(params, vs) if id(v) not in self._wd_exclude_ids and
                   not any(n in v._name for n in self._wd_exclude_names)]
-        entry = (list(vs), params, slots, dts, constrained, wd)
+        emas = [self._ema_vars[i]._data for i in idx] if self.use_ema else None
+        entry = (list(vs), params, slots, dts, constrained, wd, emas)
         self._cache[key] = entry
         return entry
 
@@ -335,7 +364,7 @@ class Optimizer:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._entry(key, vs)
-        _, params, slots, dts, constrained, wd = entry
+        _, params, slots, dts, constrained, wd, emas = entry
         grads = []
         for g, dt, v in zip(gs, dts, vs):
             a = g._data if isinstance(g, Tensor) else g
@@ -364,12 +393,44 @@ class Optimizer:
             for p in wd:
                 p -= p * f
         self._update(params, grads, slots, lr, step + 1)
+        if emas is not None:
+            self._ema_update(params, emas, step + 1)
         self._iter_arr[()] = step + 1
         for v in constrained:
             c = v._constraint(v)
             np.copyto(v._data, c._data if isinstance(c, Tensor) else _asarray(c),
                       casting="unsafe")
         return self._iterations
+
+    def _ema_update(self, params, emas, t):
+        """Keras 2 EMA, after the update of step `t` (1-based) and before the constraints:
+        average = m * average + (1 - m) * variable; every `ema_overwrite_frequency` steps the
+        variables are overwritten with their averages."""
+        m = _np_float(self.ema_momentum)
+        for p, a in zip(params, emas):
+            dt = p.dtype.type
+            a *= dt(m)
+            a += p * dt(1.0 - m)
+        freq = self.ema_overwrite_frequency
+        if freq and t % int(freq) == 0:
+            for p, a in zip(params, emas):
+                np.copyto(p, a)
+
+    def finalize_variable_values(self, var_list):
+        """Keras 2: with `use_ema`, overwrites each variable of `var_list` with its moving
+        average (`Model.fit` calls it at the end of training); otherwise does nothing."""
+        if not self.use_ema:
+            return
+        var_list = list(var_list)
+        for v in var_list:
+            i = self._var_index.get(id(v))
+            if i is None:
+                raise ValueError(f"[{type(self).__name__}.finalize_variable_values] the optimizer "
+                                 f"holds no moving average for variable "
+                                 f"{getattr(v, 'name', v)!r}: it has not been built on it (it "
+                                 f"tracks {len(self._trainable_variables)} variables)")
+        for v in var_list:
+            np.copyto(v._data, self._ema_vars[self._var_index[id(v)]]._data)
 
     def _clip(self, grads):
         if self.clipnorm is not None:
