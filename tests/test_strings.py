@@ -445,3 +445,10 @@ def test_text_vectorization_strings_split_callable():
     vec.adapt(["A|b|A", "c|A"])
     assert vec.get_vocabulary() == ["", "[UNK]", "a", "c", "b"]
     np.testing.assert_array_equal(vec(["A|c", "b|zz|a"]).numpy(), [[2, 3, 0], [4, 1, 2]])
+
+
+def test_scalar_string_tensor_repr_and_str():
+    t = nabi.constant("hi")
+    assert repr(t) == "<nabi.Tensor: shape=(), dtype=string, numpy=b'hi'>"
+    assert str(t) == "nabi.Tensor(b'hi', shape=(), dtype=string)"
+    assert "numpy=[b'a' b'b']" in repr(nabi.constant(["a", "b"]))

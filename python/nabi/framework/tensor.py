@@ -152,12 +152,18 @@ class Tensor:
 
     experimental_ref = ref
 
+    def _body(self, separator):
+        v = self.numpy()
+        if not isinstance(v, np.ndarray):      # a scalar string's numpy() is bytes, as in TF
+            return repr(v)
+        return np.array2string(v, separator=separator)
+
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", " if self._data.ndim == 0 else " ")
+        body = self._body(", " if self._data.ndim == 0 else " ")
         return f"<nabi.Tensor: shape={tuple(self._data.shape)}, dtype={self.dtype.name}, numpy={body}>"
 
     def __str__(self):
-        body = np.array2string(self.numpy(), separator=" ")
+        body = self._body(" ")
         return f"nabi.Tensor({body}, shape={tuple(self._data.shape)}, dtype={self.dtype.name})"
 
     # -- conversions -----------------------------------------------------------------
