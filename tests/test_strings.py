@@ -448,7 +448,7 @@ def test_text_vectorization_strings_split_callable():
 
 
 def test_scalar_string_tensor_repr_and_str():
-    t = nabi.constant("hi")
+    t = tf.constant("hi")
     assert repr(t) == "<nabi.Tensor: shape=(), dtype=string, numpy=b'hi'>"
     assert str(t) == "nabi.Tensor(b'hi', shape=(), dtype=string)"
-    assert "numpy=[b'a' b'b']" in repr(nabi.constant(["a", "b"]))
+    assert "numpy=[b'a' b'b']" in repr(tf.constant(["a", "b"]))
