@@ -1,0 +1,521 @@
+"""Matrix decompositions and solvers (TF's `tf.linalg.solve`, `cholesky`, `qr`, `svd`, `eigh`,
+`lstsq`, `pinv`, ...), batched over the leading axes, float32 / float64.
+
+The factorizations (solve, triangular_solve, cholesky, qr, svd, eigh, eigvalsh, pinv,
+matrix_rank) run on the host with NumPy's LAPACK: a GPU tensor is copied there and the result
+back to the input's device, as TF places an op without a GPU kernel on the CPU. Each records
+its own backward rule, also computed on the host (A: the input, G*: incoming gradients):
+
+  solve      X = op(A)^-1 B:  GB = op(A)^-T G;  G(op A) = -GB X^T
+  triangular_solve: the same, masked to the triangle the forward read
+  cholesky   A = L L^T (lower triangle of A read):  P = Phi(L^T GL) (lower part, halved
+             diagonal);  GA = sym(L^-T P L^-1)  -- Murray 2016, TF's symmetric gradient
+  qr         (M >= N, reduced)  M = R GR^T - GQ^T Q;  GA = (GQ + Q copyltu(M)) R^-T  -- Walter &
+             Lehmann 2018 / Liao et al. 2019; M < N: A = [X | Y], R = [U | V] with V = Q^T Y,
+             so GY = Q GV and X takes the square rule with GQ + Y GV^T
+  svd        (reduced; distinct singular values) F_ij = 1 / (s_j^2 - s_i^2):
+             GA = U [(F o (U^T GU - GU^T U)) S + diag(Gs) + S (F o (V^T GV - GV^T V))] V^T
+                  + (I - U U^T) GU S^-1 V^T + U S^-1 GV^T (I - V V^T)   -- Townsend 2016
+  eigh       (lower triangle read; distinct eigenvalues) F_ij = 1 / (e_j - e_i):
+             G~ = V (diag(Ge) + F o (V^T GV)) V^T;  GA = lower part of G~ + G~^T, diagonal G~_ii
+  pinv       P = A^+ (constant rank):  GA = -P^T G P^T + (I - A P) G^T P P^T
+                                            + P^T P G^T (I - P A)   -- Golub & Pereyra 1973
+
+cholesky_solve, lstsq (fast=True: the normal equations through Cholesky), logdet, cross,
+normalize, matvec and adjoint are compositions of ops that have gradients, so theirs follow.
+"""
+import numpy as np
+
+from ..framework.device import DeviceArray, to_device
+from ._common import Tensor, _tapes, _wrap, binary_operands, record, t_, unbroadcast
+from .array_ops import expand_dims, gather, squeeze
+from .linalg_ops import diag_part, matrix_transpose, norm
+from .math_ops import add, log, matmul, multiply, reduce_sum, subtract
+
+_LinAlgError = np.linalg.LinAlgError
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _host(a):
+    return to_device(a, "cpu")
+
+
+def _back(r, like, dtype):
+    """A host result as a contiguous array of `dtype` on `like`'s device."""
+    r = np.asarray(r, dtype=dtype)
+    if not r.flags.c_contiguous:
+        r = r.copy()                 # (np.ascontiguousarray would make a scalar 1-D)
+    return to_device(r, "cuda" if type(like) is DeviceArray else "cpu")
+
+
+def _mT(v):
+    return np.swapaxes(v, -1, -2)
+
+
+def _shape(a):
+    return tuple(a.shape)
+
+
+def _check_float(op, a, what):
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {what} must be a float32 or float64 tensor, got "
+                        f"{a.dtype.name} {_shape(a)}")
+
+
+def _matrix(op, value, what="input", square=False):
+    x = t_(value)
+    a = x._data
+    _check_float(op, a, what)
+    if a.ndim < 2:
+        raise ValueError(f"[{op}] {what} must have rank >= 2 (..., M, N), got shape {_shape(a)}")
+    if square and a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[{op}] {what} must be square in its last two axes (..., N, N), got "
+                         f"shape {_shape(a)}")
+    return x
+
+
+def _system(op, matrix, rhs, square=True):
+    """matrix (..., M, M) (or (..., M, N)) and rhs (..., M, K): same dtype and device, rows
+    agreeing, batch dimensions broadcasting. Returns (a, b, batch shape)."""
+    a, b = binary_operands(op, matrix, rhs)
+    A, B = a._data, b._data
+    _check_float(op, A, "matrix")
+    _check_float(op, B, "rhs")
+    if A.ndim < 2 or (square and A.shape[-1] != A.shape[-2]):
+        want = "(..., M, M)" if square else "(..., M, N)"
+        raise ValueError(f"[{op}] matrix must be {want}{' (square)' if square else ''}, got "
+                         f"shape {_shape(A)}")
+    if B.ndim < 2:
+        raise ValueError(f"[{op}] rhs must have rank >= 2 (..., M, K), got shape {_shape(B)}")
+    if B.shape[-2] != A.shape[-2]:
+        raise ValueError(f"[{op}] matrix {_shape(A)} and rhs {_shape(B)} disagree: rhs must have "
+                         f"{A.shape[-2]} rows (..., {A.shape[-2]}, K)")
+    try:
+        batch = tuple(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"[{op}] the batch dimensions of matrix {_shape(A)} and rhs "
+                         f"{_shape(B)} do not broadcast") from None
+    return a, b, batch
+
+
+def _solve(op, m, b):
+    try:
+        return np.linalg.solve(m, b)
+    except _LinAlgError:
+        raise ValueError(f"[{op}] the matrix of shape {_shape(m)} is not invertible (a matrix "
+                         "in the batch is singular)") from None
+
+
+def _rsolve_upper(x, r):
+    """x r^-T for upper-triangular r (no inverse formed): (r^-1 x^T)^T."""
+    return _mT(np.linalg.solve(r, _mT(x)))
+
+
+# ---------------------------------------------------------------- solvers
+
+
+def solve(matrix, rhs, adjoint=False, name=None):
+    """X with matrix @ X = rhs (matrix^T @ X = rhs when adjoint) for each matrix (..., M, M)
+    and right-hand sides (..., M, K); batch dimensions broadcast."""
+    a, b, batch = _system("solve", matrix, rhs)
+    A, B = a._data, b._data
+    dt = A.dtype
+    ha = np.broadcast_to(_host(A), batch + A.shape[-2:])
+    hb = np.broadcast_to(_host(B), batch + B.shape[-2:])
+    op_a = _mT(ha) if adjoint else ha
+    x = _solve("solve", op_a, hb).astype(dt)
+    out = _wrap(_back(x, A, dt))
+    if _tapes:
+        def bwd(g, needs):
+            gb = _solve("solve", _mT(op_a), _host(g))
+            ga = -(x @ _mT(gb)) if adjoint else -(gb @ _mT(x))
+            return (_back(unbroadcast(ga, A.shape), A, dt) if needs[0] else None,
+                    _back(unbroadcast(gb, B.shape), B, dt) if needs[1] else None)
+        record((a, b), out, bwd)
+    return out
+
+
+def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
+    """X with T @ X = rhs (T^T @ X = rhs when adjoint), T the lower (or upper) triangle of
+    each matrix (..., M, M); the other triangle is not read. Batch dimensions broadcast."""
+    a, b, batch = _system("triangular_solve", matrix, rhs)
+    A, B = a._data, b._data
+    dt = A.dtype
+    tri = np.tril if lower else np.triu
+    t = tri(np.broadcast_to(_host(A), batch + A.shape[-2:]))
+    hb = np.broadcast_to(_host(B), batch + B.shape[-2:])
+    op_t = _mT(t) if adjoint else t
+    x = _solve("triangular_solve", op_t, hb).astype(dt)
+    out = _wrap(_back(x, A, dt))
+    if _tapes:
+        def bwd(g, needs):
+            gb = _solve("triangular_solve", _mT(op_t), _host(g))
+            ga = -(x @ _mT(gb)) if adjoint else -(gb @ _mT(x))
+            return (_back(unbroadcast(tri(ga), A.shape), A, dt) if needs[0] else None,
+                    _back(unbroadcast(gb, B.shape), B, dt) if needs[1] else None)
+        record((a, b), out, bwd)
+    return out
+
+
+def cholesky_solve(chol, rhs, name=None):
+    """X with A @ X = rhs, given chol = cholesky(A) (..., M, M) lower triangular: two
+    triangular solves, L Y = rhs then L^T X = Y."""
+    _system("cholesky_solve", chol, rhs)
+    y = triangular_solve(chol, rhs, lower=True, adjoint=False)
+    return triangular_solve(chol, y, lower=True, adjoint=True)
+
+
+# ---------------------------------------------------------------- Cholesky
+
+
+def _cholesky(op, h):
+    try:
+        return np.linalg.cholesky(h)
+    except _LinAlgError:
+        raise ValueError(f"[{op}] Cholesky decomposition failed: the input of shape "
+                         f"{_shape(h)} is not positive definite (a matrix in the batch)") from None
+
+
+def cholesky(input, name=None):  # noqa: A002
+    """The lower-triangular L with L @ L^T = input for each symmetric positive-definite matrix
+    (..., N, N); only the lower triangle of the input is read."""
+    x = _matrix("cholesky", input, square=True)
+    A = x._data
+    dt = A.dtype
+    h = _host(A)
+    l_ = _cholesky("cholesky", h).astype(dt)
+    out = _wrap(_back(l_, A, dt))
+    if _tapes:
+        def bwd(g, needs):
+            n = l_.shape[-1]
+            l_inv = np.linalg.solve(l_, np.broadcast_to(np.eye(n, dtype=dt), l_.shape))
+            p = np.tril(_mT(l_) @ _host(g))
+            idx = np.arange(n)
+            p[..., idx, idx] *= 0.5
+            s = _mT(l_inv) @ p @ l_inv
+            return (_back(0.5 * (s + _mT(s)), A, dt),)
+        record((x,), out, bwd)
+    return out
+
+
+def logdet(matrix, name=None):
+    """log(det(matrix)) of each Hermitian positive-definite matrix (..., N, N), computed as
+    2 sum(log(diag(cholesky(matrix))))."""
+    x = _matrix("logdet", matrix, square=True)
+    _cholesky("logdet", _host(x._data))           # a clear error before the composition
+    l_ = cholesky(x)
+    return multiply(reduce_sum(log(diag_part(l_)), axis=-1), 2.0)
+
+
+# ---------------------------------------------------------------- QR
+
+
+def qr(input, full_matrices=False, name=None):  # noqa: A002
+    """(q, r) with input = q @ r for each matrix (..., M, N): q (..., M, P) with orthonormal
+    columns and r (..., P, N) upper triangular, P = min(M, N) (P = M when full_matrices)."""
+    x = _matrix("qr", input)
+    A = x._data
+    dt = A.dtype
+    h = _host(A)
+    m, n = A.shape[-2:]
+    q, r = np.linalg.qr(h, mode="complete" if full_matrices else "reduced")
+    q, r = q.astype(dt), r.astype(dt)
+    outs = [_wrap(_back(q, A, dt)), _wrap(_back(r, A, dt))]
+    if _tapes:
+        def bwd(grads, needs):
+            if full_matrices and m > n:
+                raise NotImplementedError(
+                    f"[qr] the gradient is not implemented for full_matrices=True when the "
+                    f"input has more rows than columns, got shape {_shape(A)} (as in "
+                    "TensorFlow); use full_matrices=False")
+            gq, gr = _host(grads[0]), _host(grads[1])
+            if m >= n:
+                return (_back(_qr_grad_deep(q, r, gq, gr), A, dt),)
+            y = h[..., :, m:]
+            gv = gr[..., :, m:]
+            gx = _qr_grad_deep(q, r[..., :, :m], gq + y @ _mT(gv), gr[..., :, :m])
+            gy = q @ gv
+            return (_back(np.concatenate([gx, gy], axis=-1), A, dt),)
+        record((x,), outs, bwd)
+    return tuple(outs)
+
+
+def _qr_grad_deep(q, r, gq, gr):
+    """The QR gradient for M >= N, reduced q (M, N), r (N, N) upper triangular."""
+    mm = r @ _mT(gr) - _mT(gq) @ q
+    low = np.tril(mm)
+    sym = low + _mT(np.tril(mm, -1))           # copy the lower triangle to the upper one
+    return _rsolve_upper(gq + q @ sym, r)
+
+
+# ---------------------------------------------------------------- SVD
+
+
+def svd(tensor, full_matrices=False, compute_uv=True, name=None):
+    """Singular values of each matrix (..., M, N), in descending order, and (with compute_uv)
+    the singular vectors: returns (s, u, v) with tensor = u @ diag(s) @ v^T (TF's order, and v,
+    not v^T); s only when compute_uv is False."""
+    x = _matrix("svd", tensor)
+    A = x._data
+    dt = A.dtype
+    h = _host(A)
+    m, n = A.shape[-2:]
+    if not compute_uv:
+        s = np.linalg.svd(h, compute_uv=False).astype(dt)
+        out = _wrap(_back(s, A, dt))
+        if _tapes:
+            def bwd_s(g, needs):
+                u, _, vh = np.linalg.svd(h, full_matrices=False)
+                ga = (u * _host(g)[..., None, :]) @ vh
+                return (_back(ga, A, dt),)
+            record((x,), out, bwd_s)
+        return out
+    u, s, vh = np.linalg.svd(h, full_matrices=full_matrices)
+    v = _mT(vh)
+    outs = [_wrap(_back(s.astype(dt), A, dt)), _wrap(_back(u.astype(dt), A, dt)),
+            _wrap(_back(v.astype(dt), A, dt))]
+    if _tapes:
+        def bwd(grads, needs):
+            if full_matrices and m != n:
+                raise NotImplementedError(
+                    f"[svd] the gradient is not implemented for full_matrices=True with a "
+                    f"non-square input, got shape {_shape(A)} (as in TensorFlow); use "
+                    "full_matrices=False")
+            gs, gu, gv = (_host(g) for g in grads)
+            return (_back(_svd_grad(u, s, v, gs, gu, gv), A, dt),)
+        record((x,), outs, bwd)
+    return tuple(outs)
+
+
+def _svd_grad(u, s, v, gs, gu, gv):
+    k = s.shape[-1]
+    s2 = s * s
+    diff = s2[..., None, :] - s2[..., :, None]          # s_j^2 - s_i^2
+    eye = np.eye(k, dtype=bool)
+    with np.errstate(divide="ignore"):
+        f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, diff))
+    utgu = _mT(u) @ gu
+    vtgv = _mT(v) @ gv
+    j = f * (utgu - _mT(utgu))
+    kk = f * (vtgv - _mT(vtgv))
+    inner = j * s[..., None, :] + kk * s[..., :, None]
+    idx = np.arange(k)
+    inner[..., idx, idx] += gs
+    ga = u @ inner @ _mT(v)
+    inv_s = 1.0 / s
+    m, n = u.shape[-2], v.shape[-2]
+    if m > k:       # the part of gu outside the column space of u
+        gu_perp = gu - u @ utgu
+        ga = ga + (gu_perp * inv_s[..., None, :]) @ _mT(v)
+    if n > k:
+        gv_perp = gv - v @ vtgv
+        ga = ga + (u * inv_s[..., None, :]) @ _mT(gv_perp)
+    return ga
+
+
+def _pinv_host(h, rcond):
+    u, s, vh = np.linalg.svd(h, full_matrices=False)
+    cutoff = rcond * np.max(s, axis=-1, keepdims=True, initial=0.0)
+    keep = s > cutoff
+    inv_s = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+    return (_mT(vh) * inv_s[..., None, :]) @ _mT(u)
+
+
+def pinv(a, rcond=None, validate_args=False, name=None):
+    """The Moore-Penrose pseudo-inverse of each matrix (..., M, N) -> (..., N, M), from the SVD;
+    singular values at or below rcond * max(s) are treated as zero (rcond defaults to
+    10 * max(M, N) * eps, as TF's). The gradient assumes the rank is locally constant."""
+    x = _matrix("pinv", a)
+    A = x._data
+    dt = A.dtype
+    m, n = A.shape[-2:]
+    if isinstance(rcond, Tensor):
+        rcond = rcond.numpy()
+    rcond = 10.0 * max(m, n) * np.finfo(dt).eps if rcond is None else np.asarray(rcond, dt)
+    h = _host(A)
+    p = _pinv_host(h, rcond[..., None] if np.ndim(rcond) else rcond).astype(dt)
+    out = _wrap(_back(p, A, dt))
+    if _tapes:
+        def bwd(g, needs):
+            gh = _host(g)
+            gt = _mT(gh)
+            pt = _mT(p)
+            ga = -(pt @ gh @ pt)
+            ga = ga + (gt - h @ (p @ gt)) @ (p @ pt)      # (I - A P) G^T P P^T
+            ga = ga + (pt @ p) @ (gt - (gt @ p) @ h)      # P^T P G^T (I - P A)
+            return (_back(ga, A, dt),)
+        record((x,), out, bwd)
+    return out
+
+
+def matrix_rank(a, tol=None, validate_args=False, name=None):
+    """The number of singular values above tol of each matrix (..., M, N), as int32; tol
+    defaults to max(M, N) * eps * max(s), as TF's."""
+    x = _matrix("matrix_rank", a)
+    A = x._data
+    dt = A.dtype
+    s = np.linalg.svd(_host(A), compute_uv=False)
+    if tol is None:
+        m, n = A.shape[-2:]
+        tol = max(m, n) * np.finfo(dt).eps * np.max(s, axis=-1, keepdims=True, initial=0.0)
+    else:
+        if isinstance(tol, Tensor):
+            tol = tol.numpy()
+        tol = np.asarray(tol, dt)
+        tol = tol[..., None] if tol.ndim else tol
+    return _wrap(_back(np.sum(s > tol, axis=-1), A, np.int32))
+
+
+# ---------------------------------------------------------------- eigh
+
+
+def _eigh_grad_lower(ga):
+    """G~ -> the gradient of an op that reads only the lower triangle: G~ + G~^T below the
+    diagonal, G~_ii on it, zero above."""
+    out = np.tril(ga + _mT(ga))
+    n = ga.shape[-1]
+    idx = np.arange(n)
+    out[..., idx, idx] = ga[..., idx, idx]
+    return out
+
+
+def eigh(tensor, name=None):
+    """Eigenvalues (ascending) and eigenvectors (columns) of each self-adjoint matrix
+    (..., N, N): returns (e, v) with tensor = v @ diag(e) @ v^T. Only the lower triangle is
+    read."""
+    x = _matrix("eigh", tensor, square=True)
+    A = x._data
+    dt = A.dtype
+    e, v = np.linalg.eigh(_host(A))
+    e, v = e.astype(dt), v.astype(dt)
+    outs = [_wrap(_back(e, A, dt)), _wrap(_back(v, A, dt))]
+    if _tapes:
+        def bwd(grads, needs):
+            ge, gv = _host(grads[0]), _host(grads[1])
+            n = e.shape[-1]
+            diff = e[..., None, :] - e[..., :, None]        # e_j - e_i
+            eye = np.eye(n, dtype=bool)
+            with np.errstate(divide="ignore"):
+                f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, diff))
+            inner = f * (_mT(v) @ gv)
+            idx = np.arange(n)
+            inner[..., idx, idx] += ge
+            return (_back(_eigh_grad_lower(v @ inner @ _mT(v)), A, dt),)
+        record((x,), outs, bwd)
+    return tuple(outs)
+
+
+def eigvalsh(tensor, name=None):
+    """The eigenvalues (ascending) of each self-adjoint matrix (..., N, N); only the lower
+    triangle is read."""
+    x = _matrix("eigvalsh", tensor, square=True)
+    A = x._data
+    dt = A.dtype
+    h = _host(A)
+    e = np.linalg.eigvalsh(h).astype(dt)
+    out = _wrap(_back(e, A, dt))
+    if _tapes:
+        def bwd(g, needs):
+            _, v = np.linalg.eigh(h)
+            ga = (v * _host(g)[..., None, :]) @ _mT(v)
+            return (_back(_eigh_grad_lower(ga), A, dt),)
+        record((x,), out, bwd)
+    return out
+
+
+# ---------------------------------------------------------------- least squares
+
+
+def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
+    """Least-squares solutions X (..., N, K) of matrix (..., M, N) @ X = rhs (..., M, K).
+    fast=True (TF's default) solves the regularized normal equations through Cholesky:
+    (A^T A + l2 I)^-1 A^T B when M >= N, A^T (A A^T + l2 I)^-1 B when M < N (full rank A).
+    fast=False: the minimum-norm solution from an SVD (l2_regularizer ignored, no gradient),
+    as TF's complete-orthogonal-decomposition path."""
+    a, b, batch = _system("lstsq", matrix, rhs, square=False)
+    A, B = a._data, b._data
+    dt = A.dtype
+    m, n = A.shape[-2:]
+    if isinstance(l2_regularizer, Tensor):
+        l2_regularizer = l2_regularizer.numpy()
+    l2 = float(l2_regularizer)
+    if l2 < 0:
+        raise ValueError(f"[lstsq] l2_regularizer must be >= 0, got {l2}")
+    if not fast:
+        ha = np.broadcast_to(_host(A), batch + A.shape[-2:])
+        hb = np.broadcast_to(_host(B), batch + B.shape[-2:])
+        x = _pinv_host(ha.astype(np.float64), 10.0 * max(m, n) * np.finfo(dt).eps) @ hb
+        out = _wrap(_back(x, A, dt))
+        if _tapes:
+            def bwd(g, needs):
+                raise NotImplementedError("[lstsq] the gradient is not implemented for "
+                                          "fast=False (as in TensorFlow); use fast=True")
+            record((a, b), out, bwd)
+        return out
+    if m >= n:
+        gram = matmul(a, a, transpose_a=True)
+        rhs2 = matmul(a, b, transpose_a=True)
+    else:
+        gram = matmul(a, a, transpose_b=True)
+        rhs2 = b
+    k = gram._data.shape[-1]
+    if l2:
+        gram = add(gram, (l2 * np.eye(k)).astype(dt))
+    try:
+        _cholesky("lstsq", _host(gram._data))
+    except ValueError:
+        raise ValueError(f"[lstsq] the normal equations of matrix {_shape(A)} are not "
+                         "positive definite (rank-deficient matrix): use l2_regularizer > 0 or "
+                         "fast=False") from None
+    x = cholesky_solve(cholesky(gram), rhs2)
+    return x if m >= n else matmul(a, x, transpose_a=True)
+
+
+# ---------------------------------------------------------------- small compositions
+
+
+def adjoint(matrix, name=None):
+    """The conjugate transpose of each matrix (..., M, N) -> (..., N, M) (real: the transpose)."""
+    return matrix_transpose(matrix)
+
+
+def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,
+           name=None):
+    """op(a) @ b for matrices a (..., M, N) and vectors b (..., N) -> (..., M)."""
+    a, b = binary_operands("matvec", a, b)
+    if a._data.ndim < 2 or b._data.ndim < 1:
+        raise ValueError(f"[matvec] a must have rank >= 2 (..., M, N) and b rank >= 1 (..., N), "
+                         f"got shapes {_shape(a._data)} and {_shape(b._data)}")
+    k = a._data.shape[-2] if (transpose_a or adjoint_a) else a._data.shape[-1]
+    if b._data.shape[-1] != k:
+        raise ValueError(f"[matvec] a {_shape(a._data)}{'^T' if transpose_a or adjoint_a else ''}"
+                         f" and b {_shape(b._data)} disagree: b must have {k} entries in its "
+                         "last axis")
+    return squeeze(matmul(a, expand_dims(b, -1), transpose_a=transpose_a or adjoint_a), -1)
+
+
+def cross(a, b, name=None):
+    """The cross product of 3-vectors along the last axis: a, b (..., 3) -> (..., 3)."""
+    a, b = binary_operands("cross", a, b)
+    sa, sb = _shape(a._data), _shape(b._data)
+    if not sa or not sb or sa[-1] != 3 or sb[-1] != 3:
+        raise ValueError(f"[cross] a and b must have 3 entries in their last axis (..., 3), got "
+                         f"shapes {sa} and {sb}")
+    yzx = np.array([1, 2, 0], np.int32)
+    zxy = np.array([2, 0, 1], np.int32)
+    return subtract(multiply(gather(a, yzx, axis=-1), gather(b, zxy, axis=-1)),
+                    multiply(gather(a, zxy, axis=-1), gather(b, yzx, axis=-1)))
+
+
+def normalize(tensor, ord="euclidean", axis=None, name=None):  # noqa: A002
+    """(tensor / norm, norm) with the norm of tf.norm(tensor, ord, axis, keepdims=True)."""
+    x = t_(tensor)
+    nrm = norm(x, ord=ord, axis=axis, keepdims=True)
+    return x / nrm, nrm
+
+
+__all__ = ["solve", "triangular_solve", "cholesky", "cholesky_solve", "logdet", "qr", "svd",
+           "pinv", "matrix_rank", "eigh", "eigvalsh", "lstsq", "adjoint", "matvec", "cross",
+           "normalize"]
