@@ -418,6 +418,35 @@ def test_matrix_rank(where):
                      dtype=np.int32)
 
 
+# ---------------------------------------------------------------- expm
+
+
+def expm_ref(a):
+    a = np.asarray(a, np.float64)
+    return np.stack([scipy.linalg.expm(m) for m in a.reshape((-1,) + a.shape[-2:])]).reshape(
+        a.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_expm_forward(where, dtype):
+    a = rand(3, 4, 4) * np.array([0.01, 1.0, 8.0])[:, None, None]   # 0 to 3 squarings
+    ref = expm_ref(a)
+    with nabi.device(where):
+        e = nabi.linalg.expm(a.astype(dtype))
+        on_device(where, e)
+    t = dict(rtol=2e-4, atol=1e-4 * np.abs(ref).max()) if dtype == np.float32 else \
+        dict(rtol=1e-11, atol=1e-12 * np.abs(ref).max())
+    assert_array(e, ref.astype(dtype), dtype=dtype, **t)
+    assert_array(nabi.linalg.expm(np.zeros((2, 2))), np.eye(2))
+
+
+def test_expm_gradient(where):
+    a = rand(2, 3, 3) * np.array([0.5, 4.0])[:, None, None]
+    c = rand(2, 3, 3)
+    check_grad(where, lambda t: S(nabi.linalg.expm(t), c), lambda t: S(expm_ref(t), c), [a],
+               rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------- small compositions
 
 
@@ -456,8 +485,8 @@ def test_adjoint_matvec_cross_normalize(where):
 
 def test_exports():
     for name in ("solve", "triangular_solve", "cholesky", "cholesky_solve", "logdet", "qr",
-                 "svd", "eigh", "eigvalsh", "lstsq", "pinv", "matrix_rank", "adjoint", "matvec",
-                 "cross", "normalize"):
+                 "svd", "eigh", "eigvalsh", "lstsq", "pinv", "matrix_rank", "expm", "adjoint",
+                 "matvec", "cross", "normalize"):
         assert callable(getattr(nabi.linalg, name)), name
 
 
@@ -510,5 +539,7 @@ def test_errors():
         nabi.linalg.cross(np.zeros((2, 4), f32), np.zeros((2, 4), f32))
     with pytest.raises(ValueError, match=r"\[matvec\] .*b must have 3 entries"):
         nabi.linalg.matvec(np.zeros((2, 3), f32), np.zeros(2, f32))
+    with pytest.raises(ValueError, match=r"\[expm\] input must be square .*\(2, 3\)"):
+        nabi.linalg.expm(np.zeros((2, 3), f32))
     with pytest.raises(ValueError, match=r"\[pinv\] input must have rank >= 2"):
         nabi.linalg.pinv(np.zeros(3, f32))

@@ -4,5 +4,5 @@ from .ops.nn_ops import l2_normalize  # noqa: F401
 from .ops.linalg_ops import (band_part, det, diag, diag_part, einsum, global_norm, inv,  # noqa: F401
                              matrix_transpose, norm, slogdet, trace)
 from .ops.linalg_decomp import (adjoint, cholesky, cholesky_solve, cross, eigh,  # noqa: F401
-                                eigvalsh, logdet, lstsq, matrix_rank, matvec, normalize, pinv,
+                                eigvalsh, expm, logdet, lstsq, matrix_rank, matvec, normalize, pinv,
                                 qr, solve, svd, triangular_solve)

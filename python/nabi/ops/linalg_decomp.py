@@ -476,6 +476,45 @@ def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
 # ---------------------------------------------------------------- small compositions
 
 
+# Higham 2005: the [13/13] Pade approximant with scaling and squaring
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+
+
+def expm(input, name=None):  # noqa: A002
+    """The matrix exponential of each square matrix (..., N, N): scaling and squaring with the
+    [13/13] Pade approximant (Higham 2005). Each matrix is scaled by 2^-s (s from its 1-norm,
+    found on the host), so the approximant is a composition of matmul and solve and the
+    gradient follows from theirs."""
+    x = _matrix("expm", input, square=True)
+    A = x._data
+    dt = A.dtype
+    n = A.shape[-1]
+    batch = tuple(A.shape[:-2])
+    l1 = np.max(np.sum(np.abs(_host(A)), axis=-2), axis=-1) if n else np.zeros(batch)
+    with np.errstate(divide="ignore"):
+        sq = np.maximum(np.ceil(np.log2(l1 / _THETA13)), 0).astype(np.int64)
+    scale = np.ldexp(1.0, -sq).astype(dt)[..., None, None]
+    a = multiply(x, scale)
+    b = _PADE13
+    eye = np.broadcast_to(np.eye(n, dtype=dt), A.shape)
+    a2 = matmul(a, a)
+    a4 = matmul(a2, a2)
+    a6 = matmul(a4, a2)
+    u = matmul(a, add(matmul(a6, b[13] * a6 + b[11] * a4 + b[9] * a2),
+                      b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye))
+    v = add(matmul(a6, b[12] * a6 + b[10] * a4 + b[8] * a2),
+            b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye)
+    r = solve(v - u, v + u)
+    for i in range(int(sq.max()) if sq.size else 0):
+        more = (sq > i).astype(dt)[..., None, None]       # matrices still squaring
+        r2 = matmul(r, r)
+        r = r2 if more.all() else r2 * more + r * (1 - more)
+    return r
+
+
 def adjoint(matrix, name=None):
     """The conjugate transpose of each matrix (..., M, N) -> (..., N, M) (real: the transpose)."""
     return matrix_transpose(matrix)
@@ -517,5 +556,5 @@ def normalize(tensor, ord="euclidean", axis=None, name=None):  # noqa: A002
 
 
 __all__ = ["solve", "triangular_solve", "cholesky", "cholesky_solve", "logdet", "qr", "svd",
-           "pinv", "matrix_rank", "eigh", "eigvalsh", "lstsq", "adjoint", "matvec", "cross",
-           "normalize"]
+           "pinv", "matrix_rank", "eigh", "eigvalsh", "lstsq", "expm", "adjoint", "matvec",
+           "cross", "normalize"]
