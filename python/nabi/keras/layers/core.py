@@ -256,7 +256,9 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    """Zeroes a fraction `rate` of the inputs (scaling the rest by 1/(1-rate)) while training."""
+    """Zeroes a fraction `rate` of the inputs (scaling the rest by 1/(1-rate)) while training.
+    `noise_shape` (one entry per input axis; None takes the input's size) shares one keep/drop
+    draw along the axes where it is 1: `(None, 1, 1, 1)` drops whole samples (drop-connect)."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -279,6 +281,11 @@ class Dropout(Layer):
             shp = a.shape
         else:
             shp = tuple(a.shape[i] if s is None else int(s) for i, s in enumerate(self.noise_shape))
+            if len(shp) != a.ndim or any(s not in (1, d) for s, d in zip(shp, a.shape)):
+                raise ValueError(f"[{self.name}] Dropout noise_shape={tuple(self.noise_shape)} "
+                                 f"does not broadcast to the input of shape {tuple(a.shape)}: "
+                                 "it needs one entry per input axis, each None, 1 or the "
+                                 "input's size")
         if self._rng is not None:
             rng = self._rng
         else:
