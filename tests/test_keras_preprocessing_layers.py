@@ -438,8 +438,22 @@ def test_lookup_then_encoding_structured_data_style():
 # ============================================================================ Hashing
 
 
+def test_hashing_matches_tf_documented_bins():
+    """The Keras 2.15 Hashing docstring examples: FarmHash64, with a mask value, SipHash64
+    with salt=[133, 137] and salt=133 (same as [133, 133])."""
+    inp = [["A"], ["B"], ["C"], ["D"], ["E"]]
+    np.testing.assert_array_equal(_np(layers.Hashing(num_bins=3)(inp)),
+                                  [[1], [0], [1], [1], [2]])
+    np.testing.assert_array_equal(
+        _np(layers.Hashing(num_bins=3, mask_value="")([["A"], ["B"], [""], ["C"], ["D"]])),
+        [[1], [1], [0], [2], [2]])
+    np.testing.assert_array_equal(_np(layers.Hashing(num_bins=3, salt=[133, 137])(inp)),
+                                  [[1], [2], [1], [0], [2]])
+    np.testing.assert_array_equal(_np(layers.Hashing(num_bins=3, salt=133)(inp)),
+                                  [[0], [0], [2], [1], [0]])
+
+
 def test_hashing_is_deterministic_and_in_range():
-    assert "FarmHash" in layers.Hashing.__doc__     # says it does not match TF's values
     words = np.array([["A"], ["B"], ["C"], ["D"], ["E"], ["A"]])
     h = layers.Hashing(num_bins=3)
     a, b = _np(h(words)), _np(layers.Hashing(num_bins=3)(words))

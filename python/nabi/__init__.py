@@ -40,6 +40,8 @@ from .ops.scatter_ops import (scatter_nd, sequence_mask, tensor_scatter_nd_add, 
 from . import math, nn, random, linalg, config, cuda, test, data, train  # noqa: F401,E402
 from . import strings, io  # noqa: F401,E402  (host-side string ops; file and image decoding)
 from .strings import RaggedTensor  # noqa: F401,E402
+from . import ragged, sparse  # noqa: F401,E402  (minimal tf.ragged / tf.sparse)
+from .sparse import SparseTensor  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 from .ops.misc_ops import meshgrid  # noqa: F401,E402
 from .framework.module import Module  # noqa: F401,E402

@@ -20,7 +20,12 @@ classes raise an error (Python's `re` has none). Patterns RE2 rejects but `re` a
 `split`, `bytes_split` and `unicode_split` return a 1-D string Tensor for a scalar input and a
 `RaggedTensor` otherwise: nabi's minimal ragged type (the outer dimensions are dense, the
 last one ragged) with `to_list()`, `to_tensor(default_value)`, `row_lengths()`, indexing,
-iteration and `len()`. It is a host container, not an op input for other nabi ops.
+iteration and `len()` (defined in `nabi.ragged`). It is a host container, not an op input
+for other nabi ops.
+
+`to_hash_bucket_fast` (FarmHash Fingerprint64), `to_hash_bucket_strong` (SipHash-2-4) and the
+legacy `to_hash_bucket` give TF's bucket numbers bit for bit (`nabi.ops.farmhash`); `ngrams`
+follows TF's padding rules.
 """
 import re
 
@@ -28,11 +33,13 @@ import numpy as np
 
 from . import dtypes as _dt
 from .framework.device import DeviceArray
-from .framework.tensor import Tensor, TensorShape, _utf8_storage, _wrap, convert_to_tensor
+from .framework.tensor import Tensor, _utf8_storage, _wrap, convert_to_tensor
+from .ragged import RaggedTensor
 
 __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
-           "unicode_split", "RaggedTensor"]
+           "unicode_split", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
+           "to_hash_bucket_strong", "ngrams"]
 
 
 # ------------------------------------------------------------------------------- conversion
@@ -361,129 +368,6 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
 # ------------------------------------------------------------------------------- ragged results
 
 
-class RaggedTensor:
-    """A minimal ragged string (or number) tensor: dense outer dimensions `outer_shape`, each
-    element a 1-D row of any length. `to_list()` gives nested Python lists (bytes for
-    strings), `to_tensor(default_value)` pads the rows to the longest one."""
-
-    def __init__(self, rows, outer_shape, dtype=None):
-        self._rows = list(rows)          # 1-D NumPy arrays, in C order over outer_shape
-        self._outer_shape = tuple(int(d) for d in outer_shape)
-        if len(self._rows) != int(np.prod(self._outer_shape, dtype=np.int64)):
-            raise ValueError(f"[RaggedTensor] {len(self._rows)} rows do not fill the outer "
-                             f"shape {self._outer_shape}")
-        self._dtype = _dt.as_dtype(dtype) if dtype is not None else (
-            _dt.as_dtype(self._rows[0].dtype) if self._rows else _dt.string)
-
-    @classmethod
-    def from_row_lengths(cls, values, row_lengths):
-        v = np.asarray(values._data if isinstance(values, Tensor) else values)
-        lengths = np.asarray(row_lengths, np.int64)
-        return cls.from_row_splits(v, np.concatenate([[0], np.cumsum(lengths)]))
-
-    @classmethod
-    def from_row_splits(cls, values, row_splits):
-        v = np.asarray(values._data if isinstance(values, Tensor) else values)
-        s = np.asarray(row_splits, np.int64)
-        if s.ndim != 1 or s.size < 1 or s[0] != 0 or s[-1] != len(v) or np.any(np.diff(s) < 0):
-            raise ValueError(f"[RaggedTensor.from_row_splits] row_splits must be 1-D, start at "
-                             f"0, not decrease and end at len(values)={len(v)}; got "
-                             f"{s.tolist()}")
-        if v.dtype.kind in "US":
-            v = _utf8_storage(v)
-        return cls([v[s[i]:s[i + 1]] for i in range(len(s) - 1)], (len(s) - 1,))
-
-    @property
-    def dtype(self):
-        return self._dtype
-
-    @property
-    def shape(self):
-        return TensorShape(self._outer_shape + (None,))
-
-    @property
-    def ragged_rank(self):
-        return 1
-
-    @property
-    def flat_values(self):
-        return _wrap(np.concatenate(self._rows) if self._rows
-                     else np.zeros(0, self._dtype._np))
-
-    values = flat_values
-
-    def row_lengths(self):
-        return _wrap(np.array([len(r) for r in self._rows], np.int64).reshape(self._outer_shape))
-
-    def nrows(self):
-        return self._outer_shape[0] if self._outer_shape else 1
-
-    def row_splits(self):
-        lengths = [len(r) for r in self._rows]
-        return _wrap(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-
-    def to_list(self):
-        def nest(k, depth):
-            if depth == len(self._outer_shape):
-                return self._rows[k].tolist()
-            step = int(np.prod(self._outer_shape[depth + 1:], dtype=np.int64))
-            return [nest(k + i * step, depth + 1) for i in range(self._outer_shape[depth])]
-        return nest(0, 0)
-
-    def to_tensor(self, default_value=None, shape=None):
-        """A dense tensor: each row padded with `default_value` (b'' for strings, 0 for
-        numbers) to the longest row, or to `shape`'s last dimension when given."""
-        width = max((len(r) for r in self._rows), default=0)
-        if shape is not None:
-            shape = list(shape)
-            if shape[-1] is not None:
-                width = int(shape[-1])
-        np_dtype = self._dtype._np
-        if default_value is None:
-            default_value = b"" if np_dtype.kind == "O" else 0
-        elif isinstance(default_value, str) and np_dtype.kind == "O":
-            default_value = default_value.encode("utf-8")
-        out = np.empty((len(self._rows), width), dtype=np_dtype)
-        out[...] = default_value
-        for i, r in enumerate(self._rows):
-            k = min(len(r), width)
-            out[i, :k] = r[:k]
-        out = out.reshape(self._outer_shape + (width,))
-        return _wrap(out) if np_dtype.kind == "O" else convert_to_tensor(out)
-
-    def numpy(self):
-        """Like TF: an object array of the rows (1-D arrays) for a 1-D outer shape."""
-        out = np.empty(len(self._rows), dtype=object)
-        out[:] = [r for r in self._rows]
-        return out.reshape(self._outer_shape)
-
-    def __len__(self):
-        if not self._outer_shape:
-            raise TypeError("len() of a scalar RaggedTensor")
-        return self._outer_shape[0]
-
-    def __getitem__(self, i):
-        if not isinstance(i, (int, np.integer)):
-            raise TypeError(f"[RaggedTensor] only integer indexing is supported, got {i!r}")
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"[RaggedTensor] index {i} is out of range for {n} rows")
-        i %= n
-        if len(self._outer_shape) == 1:
-            r = self._rows[i]
-            return _wrap(r) if r.dtype.kind == "O" else convert_to_tensor(r)
-        step = int(np.prod(self._outer_shape[1:], dtype=np.int64))
-        return RaggedTensor(self._rows[i * step:(i + 1) * step], self._outer_shape[1:],
-                            self._dtype)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    def __repr__(self):
-        return f"<nabi.RaggedTensor {self.to_list()!r}>"
-
-
 def _ragged_or_vector(a, fn):
     """fn(bytes) -> list of bytes per element: a 1-D Tensor for a scalar input, else ragged."""
     if a.ndim == 0:
@@ -732,3 +616,161 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa:
         out.append(_format_tensor(a, int(summarize)))
         out.append(rest)
     return _wrap(np.array("".join(out).encode("utf-8"), dtype=object))
+
+
+# ------------------------------------------------------------------------------- hashing
+
+
+def _num_buckets(op, num_buckets):
+    if isinstance(num_buckets, Tensor):
+        num_buckets = num_buckets.numpy().item()
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) or \
+            num_buckets < 1:
+        raise ValueError(f"[strings.{op}] num_buckets must be an integer >= 1, got "
+                         f"{num_buckets!r}")
+    return int(num_buckets)
+
+
+def _hash_buckets(op, input, num_buckets, hash_fn):  # noqa: A002
+    n = _num_buckets(op, num_buckets)
+    a = _strings(input, op)
+    cache = {}
+    out = np.empty(a.size, np.int64)
+    for i, b in enumerate(a.reshape(-1).tolist()):
+        h = cache.get(b)
+        if h is None:
+            h = cache[b] = hash_fn(b) % n
+        out[i] = h
+    return _numeric(out, a.shape, np.int64)
+
+
+def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
+    """FarmHash Fingerprint64 of each string mod num_buckets (int64), bit for bit as TF:
+    `to_hash_bucket_fast(["Hello", "TensorFlow", "2.x"], 3)` is [0, 2, 2]."""
+    from .ops.farmhash import fingerprint64
+    return _hash_buckets("to_hash_bucket_fast", input, num_buckets, fingerprint64)
+
+
+def to_hash_bucket(input, num_buckets, name=None):  # noqa: A002
+    """TF's legacy bucketing (its MurmurHash64A-style `Hash64`, seed 0xDECAFCAFFE) mod
+    num_buckets, as TF computes it: `to_hash_bucket(["Hello", "TensorFlow", "2.x"], 3)` is
+    [2, 0, 1]. TF recommends to_hash_bucket_fast or to_hash_bucket_strong instead."""
+    from .ops.farmhash import tf_hash64
+    return _hash_buckets("to_hash_bucket", input, num_buckets, tf_hash64)
+
+
+def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
+    """SipHash-2-4 keyed by `key` (two uint64 words) of each string mod num_buckets, as TF:
+    `to_hash_bucket_strong(["Hello", "TF"], 3, [1, 2])` is [2, 0]."""
+    from .ops.farmhash import siphash24
+    if isinstance(key, Tensor):
+        key = key.numpy().tolist()
+    if not isinstance(key, (list, tuple, np.ndarray)) or len(key) != 2 or \
+            not all(isinstance(k, (int, np.integer)) for k in key):
+        raise ValueError(f"[strings.to_hash_bucket_strong] key must be a list of 2 integers, "
+                         f"got {key!r}")
+    k0, k1 = (int(k) for k in key)
+    return _hash_buckets("to_hash_bucket_strong", input, num_buckets,
+                         lambda b: siphash24(b, k0, k1))
+
+
+# ------------------------------------------------------------------------------- ngrams
+
+
+def _ngrams_of_row(tokens, widths, sep, lpad, rpad, pad_width, preserve_short):
+    """TF's StringNGrams on one row of tokens (bytes). pad_width < 0: width - 1 per width."""
+    out = []
+
+    def make(width, pw):
+        pw = min(pw, width - 1)
+        n = max(0, len(tokens) + 2 * pw - width + 1)
+        grams = []
+        for k in range(n):
+            left = max(0, pw - k)
+            right = max(0, pw - (n - 1 - k))
+            start = 0 if left else k - pw
+            parts = [lpad] * left + tokens[start:start + width - left - right] + [rpad] * right
+            grams.append(sep.join(parts))
+        return grams
+
+    for w in widths:
+        out.extend(make(w, w - 1 if pad_width < 0 else pad_width))
+    if preserve_short and not out and tokens:
+        # too short for every width: the whole (padded) sequence is the one ngram
+        pw = max(pad_width, 0)
+        out.append(sep.join([lpad] * pw + tokens + [rpad] * pw))
+    return out
+
+
+def ngrams(data, ngram_width, separator=" ", pad_values=None, padding_width=None,
+           preserve_short_sequences=False, name=None):
+    """The ngrams of each row of string tokens (the last axis), joined with `separator`, for
+    every width in `ngram_width` (an int or a list), as TF's tf.strings.ngrams:
+
+    * pad_values None: no padding; a string, or a (left, right) pair: each row is padded with
+      `padding_width` pads on each side (default ngram_width - 1; never more than
+      width - 1);
+    * preserve_short_sequences: a row too short for any ngram gives one ngram of its
+      (padded) tokens instead of none.
+
+    A 1-D input gives a 1-D Tensor; a dense N-D input a dense tensor of shape
+    data.shape[:-1] + [num_ngrams]; a RaggedTensor a RaggedTensor with the same rows.
+    """
+    op = "strings.ngrams"
+    if pad_values is None:
+        lpad = rpad = b""
+    elif isinstance(pad_values, (list, tuple)):
+        if len(pad_values) != 2 or not all(isinstance(p, (str, bytes)) for p in pad_values):
+            raise TypeError(f"[{op}] pad_values must be a string, tuple of strings, or None; "
+                            f"got {pad_values!r}")
+        lpad, rpad = pad_values
+    elif isinstance(pad_values, (str, bytes)):
+        lpad = rpad = pad_values
+    else:
+        raise TypeError(f"[{op}] pad_values must be a string, tuple of strings, or None; got "
+                        f"{pad_values!r}")
+    lpad = lpad.encode("utf-8") if isinstance(lpad, str) else lpad
+    rpad = rpad.encode("utf-8") if isinstance(rpad, str) else rpad
+    if padding_width is not None and padding_width < 1:
+        raise ValueError(f"[{op}] padding_width must be greater than 0, got {padding_width}")
+    if padding_width is not None and pad_values is None:
+        raise ValueError(f"[{op}] pad_values must be provided if padding_width is set "
+                         f"(padding_width={padding_width})")
+    widths = list(ngram_width) if isinstance(ngram_width, (list, tuple)) else [ngram_width]
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise ValueError(f"[{op}] All ngram_widths must be greater than 0. Got "
+                             f"{ngram_width!r}")
+    widths = [int(w) for w in widths]
+    sep = separator.encode("utf-8") if isinstance(separator, str) else \
+        _string_scalar(separator, "ngrams", "separator")
+    pw = 0 if pad_values is None else (-1 if padding_width is None else int(padding_width))
+
+    def run(row):
+        return _ngrams_of_row(list(row), widths, sep, lpad, rpad, pw, preserve_short_sequences)
+
+    def obj(vals):
+        r = np.empty(len(vals), dtype=object)
+        r[:] = vals
+        return r
+
+    if isinstance(data, RaggedTensor):
+        if data.dtype != _dt.string:
+            raise TypeError(f"[{op}] data must hold strings, got a RaggedTensor of "
+                            f"{data.dtype.name}")
+        rows = [obj(run(r.tolist())) for r in data._rows]
+        return RaggedTensor(rows, data._outer_shape, _dt.string)
+    if isinstance(data, (list, tuple)) and len(data) == 0:
+        data = np.zeros(0, object)                       # [] is an empty row of strings
+    a = _strings(data, "ngrams", "data")
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] data must have rank > 0, got a scalar {a.item()!r}")
+    if a.ndim == 1:
+        return _wrap(obj(run(a.tolist())))
+    lead = int(np.prod(a.shape[:-1], dtype=np.int64))
+    rows = [run(r) for r in a.reshape(lead, a.shape[-1]).tolist()]
+    width = len(rows[0]) if rows else 0
+    out = np.empty((len(rows), width), dtype=object)
+    for i, r in enumerate(rows):
+        out[i, :] = r
+    return _wrap(out.reshape(a.shape[:-1] + (width,)))

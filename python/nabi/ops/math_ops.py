@@ -340,13 +340,23 @@ def _int_keep(a):
     return a.dtype if a.dtype.kind in "iu" else None
 
 
+def _ragged_reduce(op, rt, axis, keepdims):
+    """A reduction of a nabi RaggedTensor (see nabi.ragged.reduce); no gradient."""
+    from ..ragged import reduce
+    return reduce(op, rt, axis, keepdims)
+
+
 def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
+    if type(input_tensor).__name__ == "RaggedTensor":
+        return _ragged_reduce("reduce_sum", input_tensor, axis, keepdims)
     return _reduce("reduce_sum", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.sum(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
                    lambda g, a, o, ax, k: _expand_grad(g, a.shape, ax, k))
 
 
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
+    if type(input_tensor).__name__ == "RaggedTensor":
+        return _ragged_reduce("reduce_mean", input_tensor, axis, keepdims)
     x = t_(input_tensor)
     if x._data.dtype.kind in "iu":
         # TensorFlow's integer mean: the sum divided by the count, rounded toward zero.
@@ -375,11 +385,15 @@ def _minmax_bwd(g, a, o, ax, k):
 
 
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
+    if type(input_tensor).__name__ == "RaggedTensor":
+        return _ragged_reduce("reduce_max", input_tensor, axis, keepdims)
     return _reduce("reduce_max", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.max(a, axis=ax, keepdims=k), _minmax_bwd)
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
+    if type(input_tensor).__name__ == "RaggedTensor":
+        return _ragged_reduce("reduce_min", input_tensor, axis, keepdims)
     return _reduce("reduce_min", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.min(a, axis=ax, keepdims=k), _minmax_bwd)
 
@@ -403,6 +417,8 @@ def _prod_bwd(g, a, o, ax, k):
 
 
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
+    if type(input_tensor).__name__ == "RaggedTensor":
+        return _ragged_reduce("reduce_prod", input_tensor, axis, keepdims)
     return _reduce("reduce_prod", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.prod(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
                    _prod_bwd)

@@ -27,7 +27,6 @@ Where the work happens:
 Adapted state that is not a weight (a lookup layer's vocabulary, Discretization's bin
 boundaries) is written into the layer config, so it survives .keras and .h5 saving.
 """
-import hashlib
 import numbers
 import os
 
@@ -706,20 +705,22 @@ def _as_str_array(layer, x, encoding="utf-8"):
 
 
 def _stable_hash(strings, num_buckets, key=None):
-    """Deterministic 64-bit hash (BLAKE2b, keyed by the salt) of each string, mod num_buckets."""
+    """TF's bucket of each string: FarmHash Fingerprint64 (tf.strings.to_hash_bucket_fast), or
+    SipHash-2-4 under the two key words `key` (to_hash_bucket_strong), mod num_buckets."""
+    from ...ops.farmhash import fingerprint64, siphash24
     uniq, inv = np.unique(strings.reshape(-1), return_inverse=True)
     h = np.empty(len(uniq), np.uint64)
     for i, s in enumerate(uniq):
-        digest = hashlib.blake2b(str(s).encode("utf-8"), digest_size=8, key=key or b"").digest()
-        h[i] = int.from_bytes(digest, "little")
+        b = s if isinstance(s, bytes) else str(s).encode("utf-8")
+        h[i] = fingerprint64(b) if key is None else siphash24(b, key[0], key[1])
     return (h % np.uint64(num_buckets)).astype(np.int64)[inv].reshape(strings.shape)
 
 
 class Hashing(Layer):
     """Hashes strings or integers (integers hash as their decimal strings, as Keras does) into
     `num_bins` bins; with `mask_value`, bin 0 is that value's and the others hash into
-    [1, num_bins). The hash is BLAKE2b (keyed by `salt`): deterministic across runs and
-    machines, but its values do not match TensorFlow's FarmHash / SipHash bins."""
+    [1, num_bins). The bins are TensorFlow's, bit for bit: FarmHash Fingerprint64 without a
+    salt, SipHash-2-4 keyed by the salt (an int s means [s, s]) with one."""
 
     _autocast = False
 
@@ -755,7 +756,7 @@ class Hashing(Layer):
     def _key(self):
         if self.salt is None:
             return None
-        return b"".join(int(s & (2 ** 64 - 1)).to_bytes(8, "little") for s in self.salt)
+        return tuple(int(s) & (2 ** 64 - 1) for s in self.salt)
 
     def compute_output_shape(self, input_shape):
         return _encoded_shape(input_shape, self.output_mode, self.num_bins)

@@ -1,0 +1,281 @@
+"""`nabi.sparse`: a minimal `tf.sparse` built on nabi's dense ops.
+
+    sp = tf.sparse.SparseTensor(indices=[[0, 0], [1, 2]], values=[1., 2.], dense_shape=[3, 4])
+    tf.sparse.to_dense(sp)                 # (3, 4) with 1 at [0, 0] and 2 at [1, 2]
+    tf.sparse.sparse_dense_matmul(sp, w)   # differentiable w.r.t. w and sp.values
+
+A SparseTensor holds `indices` (int64, (N, rank), on the host), `values` (a Tensor of N
+values, kept as given so gradients reach it) and `dense_shape` (int64, (rank,)). The ops
+that produce dense results (to_dense, sparse_dense_matmul, reduce_sum, add with a dense
+operand) are made of scatter_nd / gather / multiply, so they record gradients for the values
+and the dense operands.
+"""
+import numpy as np
+
+from . import dtypes as _dt
+from .framework.device import DeviceArray
+from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
+
+__all__ = ["SparseTensor", "to_dense", "from_dense", "sparse_dense_matmul", "reorder",
+           "reduce_sum", "add", "transpose", "retain"]
+
+
+def _host_int64(v, op, what):
+    if isinstance(v, Tensor):
+        a = v._data
+        a = a.get() if type(a) is DeviceArray else a
+    else:
+        a = np.asarray(v)
+    if a.size == 0:
+        return a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] {what} must be integers, got dtype {a.dtype} and shape "
+                        f"{a.shape}")
+    return a.astype(np.int64)
+
+
+class SparseTensor:
+    """TF's COO sparse tensor: values[i] sits at indices[i] of a tensor of dense_shape."""
+
+    def __init__(self, indices, values, dense_shape):
+        op = "SparseTensor"
+        ind = _host_int64(indices, op, "indices")
+        shape = _host_int64(dense_shape, op, "dense_shape")
+        if shape.ndim != 1:
+            raise ValueError(f"[{op}] dense_shape must be 1-D, got shape {shape.shape}")
+        if ind.size == 0:
+            ind = ind.reshape(0, shape.size)
+        if ind.ndim != 2 or ind.shape[1] != shape.size:
+            raise ValueError(f"[{op}] indices must have shape (N, rank={shape.size}), got "
+                             f"{ind.shape} (dense_shape {shape.tolist()})")
+        vals = values if isinstance(values, Tensor) else convert_to_tensor(values)
+        if vals._data.ndim != 1 or vals._data.shape[0] != ind.shape[0]:
+            raise ValueError(f"[{op}] values must be 1-D with one value per index row "
+                             f"({ind.shape[0]}), got shape {tuple(vals._data.shape)}")
+        if np.any(shape < 0):
+            raise ValueError(f"[{op}] dense_shape must be >= 0, got {shape.tolist()}")
+        bad = (ind < 0) | (ind >= shape)
+        if bad.any():
+            i = int(np.argwhere(bad.any(axis=1))[0, 0])
+            raise ValueError(f"[{op}] indices[{i}] = {ind[i].tolist()} is out of bounds for "
+                             f"dense_shape {shape.tolist()}")
+        self._indices = ind
+        self._values = vals
+        self._shape = shape
+
+    @classmethod
+    def from_value(cls, value):
+        return value if isinstance(value, SparseTensor) else from_dense(value)
+
+    @property
+    def indices(self):
+        return _wrap(self._indices)
+
+    @property
+    def values(self):
+        return self._values
+
+    @property
+    def dense_shape(self):
+        return _wrap(self._shape)
+
+    @property
+    def shape(self):
+        return TensorShape([int(d) for d in self._shape])
+
+    @property
+    def dtype(self):
+        return self._values.dtype
+
+    @property
+    def ndim(self):
+        return int(self._shape.size)
+
+    def with_values(self, new_values):
+        return SparseTensor(self._indices, new_values, self._shape)
+
+    def get_shape(self):
+        return self.shape
+
+    def __repr__(self):
+        return (f"SparseTensor(indices={self._indices.tolist()}, values="
+                f"{self._values.numpy().tolist()}, dense_shape={self._shape.tolist()})")
+
+
+def _check_sparse(op, sp):
+    if not isinstance(sp, SparseTensor):
+        raise TypeError(f"[{op}] expected a SparseTensor, got {type(sp).__name__}")
+
+
+def _check_order(op, sp):
+    ind = sp._indices
+    if len(ind) < 2:
+        return
+    flat = np.ravel_multi_index(ind.T, sp._shape) if sp._shape.size else np.zeros(len(ind))
+    d = np.diff(flat)
+    if np.any(d <= 0):
+        i = int(np.argmax(d <= 0)) + 1
+        what = "repeated" if d[i - 1] == 0 else "out of order"
+        raise ValueError(f"[{op}] indices[{i}] = {ind[i].tolist()} is {what}. Many sparse ops "
+                         "require sorted indices. Use `tf.sparse.reorder` to create a "
+                         "correctly ordered copy.")
+
+
+def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
+    """The dense tensor: the values at their indices, `default_value` (0) elsewhere.
+    Differentiable w.r.t. the values."""
+    from .ops.array_ops import where
+    from .ops.math_ops import cast
+    from .ops.scatter_ops import scatter_nd
+    op = "sparse.to_dense"
+    _check_sparse(op, sp_input)
+    if validate_indices:
+        _check_order(op, sp_input)
+    vals = sp_input._values
+    shape = [int(d) for d in sp_input._shape]
+    if vals._data.dtype.kind == "O":
+        out = np.empty(shape, object)
+        out[...] = b"" if default_value is None else (
+            default_value.encode() if isinstance(default_value, str) else default_value)
+        for i, v in zip(sp_input._indices, vals.numpy().tolist()):
+            out[tuple(i)] = v
+        return _wrap(out)
+    if vals._data.dtype.kind == "b":
+        dense = scatter_nd(sp_input._indices, cast(vals, _dt.int32), shape)
+        out = cast(dense, _dt.bool)
+        if default_value:
+            mask = np.zeros(shape, bool)
+            mask[tuple(sp_input._indices.T)] = True
+            out = where(convert_to_tensor(mask), out, convert_to_tensor(np.ones(shape, bool)))
+        return out
+    dense = scatter_nd(sp_input._indices, vals, shape)
+    if default_value is not None and default_value != 0:
+        mask = np.ones(shape, bool)
+        if len(sp_input._indices):
+            mask[tuple(sp_input._indices.T)] = False
+        fill = convert_to_tensor(np.where(mask, default_value, 0).astype(vals._data.dtype))
+        dense = dense + fill
+    return dense
+
+
+def from_dense(tensor, name=None):
+    """A SparseTensor of the nonzero (non-empty, for strings) entries, in row-major order."""
+    from .ops.array_ops import gather_nd
+    t = tensor if isinstance(tensor, Tensor) else convert_to_tensor(tensor)
+    a = t._data.get() if type(t._data) is DeviceArray else t._data
+    nz = (a != b"") if a.dtype.kind == "O" else (a != 0)
+    ind = np.argwhere(nz).astype(np.int64)
+    if a.ndim == 0:
+        raise ValueError("[sparse.from_dense] tensor must have rank >= 1, got a scalar")
+    vals = gather_nd(t, ind) if a.dtype.kind != "O" else _wrap(a[nz])
+    return SparseTensor(ind, vals, np.array(a.shape, np.int64))
+
+
+def reorder(sp_input, name=None):
+    """The same SparseTensor with its entries in row-major (lexicographic index) order."""
+    from .ops.array_ops import gather
+    _check_sparse("sparse.reorder", sp_input)
+    ind = sp_input._indices
+    if len(ind) == 0:
+        return sp_input
+    perm = np.lexsort(ind.T[::-1]).astype(np.int64)
+    return SparseTensor(ind[perm], gather(sp_input._values, perm), sp_input._shape)
+
+
+def transpose(sp_input, perm=None, name=None):
+    """The SparseTensor with its dimensions permuted (reversed by default), reordered."""
+    _check_sparse("sparse.transpose", sp_input)
+    r = sp_input.ndim
+    perm = list(range(r))[::-1] if perm is None else [int(p) for p in perm]
+    if sorted(perm) != list(range(r)):
+        raise ValueError(f"[sparse.transpose] perm must be a permutation of 0..{r - 1}, got "
+                         f"{perm}")
+    sp = SparseTensor(sp_input._indices[:, perm], sp_input._values, sp_input._shape[perm])
+    return reorder(sp)
+
+
+def retain(sp_input, to_retain):
+    """The entries where the boolean vector `to_retain` is True."""
+    from .ops.array_ops import gather
+    keep = np.asarray(to_retain.numpy() if isinstance(to_retain, Tensor) else to_retain, bool)
+    if keep.shape != (len(sp_input._indices),):
+        raise ValueError(f"[sparse.retain] to_retain must have shape "
+                         f"({len(sp_input._indices)},), got {keep.shape}")
+    idx = np.nonzero(keep)[0].astype(np.int64)
+    return SparseTensor(sp_input._indices[idx], gather(sp_input._values, idx),
+                        sp_input._shape)
+
+
+def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
+    """sp_a (M, K) @ b (K, N) -> dense (M, N) without densifying sp_a: each entry
+    value * b[col, :] is added into row `row` of the result. Gradients flow to b and to
+    sp_a.values. A dense `sp_a` with a SparseTensor `b` is not supported."""
+    from .ops.array_ops import gather, reshape, transpose as dtranspose
+    from .ops.math_ops import multiply
+    from .ops.segment_ops import unsorted_segment_sum
+    op = "sparse.sparse_dense_matmul"
+    _check_sparse(op, sp_a)
+    if sp_a.ndim != 2:
+        raise ValueError(f"[{op}] the SparseTensor must be 2-D, got dense_shape "
+                         f"{sp_a._shape.tolist()}")
+    bt = b if isinstance(b, Tensor) else convert_to_tensor(b, dtype=sp_a.dtype)
+    if bt._data.ndim != 2:
+        raise ValueError(f"[{op}] the dense operand must be 2-D, got shape "
+                         f"{tuple(bt._data.shape)}")
+    if bt.dtype != sp_a.dtype:
+        raise TypeError(f"[{op}] dtypes differ: SparseTensor {sp_a.dtype.name}, dense "
+                        f"{bt.dtype.name}")
+    if adjoint_b:
+        bt = dtranspose(bt)
+    rows, cols = sp_a._indices[:, 0], sp_a._indices[:, 1]
+    m, k = int(sp_a._shape[0]), int(sp_a._shape[1])
+    if adjoint_a:
+        rows, cols, m, k = cols, rows, k, m
+    if bt._data.shape[0] != k:
+        raise ValueError(f"[{op}] inner dimensions differ: sparse ({m}, {k}) @ dense "
+                         f"{tuple(bt._data.shape)} (adjoint_a={adjoint_a}, "
+                         f"adjoint_b={adjoint_b})")
+    picked = gather(bt, cols)                                        # (nnz, N)
+    contrib = multiply(picked, reshape(sp_a._values, (-1, 1)))
+    return unsorted_segment_sum(contrib, rows, m)
+
+
+def reduce_sum(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):
+    """The sum over `axis` (all by default) as a dense tensor (a SparseTensor with
+    output_is_sparse=True): the implicit zeros add nothing."""
+    from .ops.math_ops import reduce_sum as dense_sum
+    _check_sparse("sparse.reduce_sum", sp_input)
+    out = dense_sum(to_dense(sp_input, validate_indices=False), axis=axis,
+                    keepdims=bool(keepdims))
+    return from_dense(out) if output_is_sparse else out
+
+
+def add(a, b, threshold=0, name=None):
+    """SparseTensor + dense -> dense; SparseTensor + SparseTensor -> SparseTensor (equal
+    indices add up; entries whose magnitude is below `threshold` are dropped)."""
+    from .ops.math_ops import add as dense_add
+    op = "sparse.add"
+    if isinstance(a, SparseTensor) and isinstance(b, SparseTensor):
+        if a._shape.tolist() != b._shape.tolist():
+            raise ValueError(f"[{op}] dense shapes differ: {a._shape.tolist()} vs "
+                             f"{b._shape.tolist()}")
+        from .ops.array_ops import concat
+        from .ops.segment_ops import unsorted_segment_sum
+        ind = np.concatenate([a._indices, b._indices])
+        flat = np.ravel_multi_index(ind.T, a._shape) if len(ind) else np.zeros(0, np.int64)
+        uniq, inv = np.unique(flat, return_inverse=True)
+        vals = unsorted_segment_sum(concat([a._values, b._values], 0), inv.astype(np.int64),
+                                    len(uniq))
+        new_ind = np.stack(np.unravel_index(uniq, a._shape), axis=1).astype(np.int64) \
+            if len(uniq) else np.zeros((0, a.ndim), np.int64)
+        out = SparseTensor(new_ind.reshape(-1, a.ndim), vals, a._shape)
+        if threshold:
+            keep = np.abs(vals.numpy()) >= threshold
+            out = retain(out, keep)
+        return out
+    if isinstance(a, SparseTensor):
+        return dense_add(to_dense(a, validate_indices=False), b)
+    if isinstance(b, SparseTensor):
+        return dense_add(a, to_dense(b, validate_indices=False))
+    raise TypeError(f"[{op}] at least one operand must be a SparseTensor, got "
+                    f"{type(a).__name__} and {type(b).__name__}")
