@@ -249,7 +249,7 @@ def test_parse_example_batch(tmp_path):
     dense = np.zeros((5, 3), np.int64)
     for (i, j), v in zip(want_idx, toks.values.numpy()):
         dense[i, j] = v
-    np.testing.assert_array_equal(toks.to_dense().numpy(), dense)
+    np.testing.assert_array_equal(tf.sparse.to_dense(toks).numpy(), dense)
     seq = tf.io.parse_example(batch, {"toks": tf.io.FixedLenSequenceFeature(
         [], tf.int64, allow_missing=True)})["toks"].numpy()
     np.testing.assert_array_equal(seq, dense)

@@ -28,13 +28,13 @@ from .framework.tensor import Tensor, _wrap, convert_to_tensor
 __all__ = ["read_file", "write_file", "decode_image", "decode_png", "decode_jpeg",
            "decode_bmp", "decode_gif", "encode_png", "encode_jpeg", "is_jpeg", "gfile",
            "TFRecordWriter", "TFRecordOptions", "tf_record_iterator", "FixedLenFeature",
-           "FixedLenSequenceFeature", "VarLenFeature", "SparseTensor", "parse_single_example",
+           "FixedLenSequenceFeature", "VarLenFeature", "parse_single_example",
            "parse_example", "serialize_tensor", "parse_tensor"]
 
 # TFRecord files and tf.train.Example parsing (data/tfrecord.py, train/example.py)
 from .data.tfrecord import TFRecordOptions, TFRecordWriter, tf_record_iterator  # noqa: E402
 from .train.example import (FixedLenFeature, FixedLenSequenceFeature,  # noqa: E402
-                            SparseTensor, VarLenFeature, parse_example, parse_single_example,
+                            VarLenFeature, parse_example, parse_single_example,
                             parse_tensor, serialize_tensor)
 
 

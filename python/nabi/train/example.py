@@ -23,8 +23,8 @@ dict's order (sorted with SerializeToString(deterministic=True)). Unknown fields
 when parsing. Malformed bytes raise DecodeError.
 
 parse_single_example / parse_example return a dict of Tensors: FixedLenFeature and
-FixedLenSequenceFeature give dense tensors; VarLenFeature gives a SparseTensor (a minimal
-host type with .indices, .values, .dense_shape, and to_dense()).
+FixedLenSequenceFeature give dense tensors; VarLenFeature gives a tf.SparseTensor
+(nabi.sparse.SparseTensor: .indices, .values, .dense_shape; tf.sparse.to_dense makes it dense).
 """
 import math
 import struct
@@ -37,7 +37,7 @@ from ..framework.tensor import Tensor, _wrap
 
 __all__ = ["BytesList", "FloatList", "Int64List", "Feature", "Features", "Example",
            "DecodeError", "FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature",
-           "SparseTensor", "parse_single_example", "parse_example", "serialize_tensor",
+           "parse_single_example", "parse_example", "serialize_tensor",
            "parse_tensor"]
 
 
@@ -561,38 +561,11 @@ class VarLenFeature:
         return f"VarLenFeature(dtype=nabi.{self.dtype.name})"
 
 
-class SparseTensor:
-    """A minimal tf.SparseTensor: indices (N, rank) int64, values (N,), dense_shape (rank,)
-    int64, as Tensors. to_dense() gives the dense Tensor (default value 0 / b"")."""
-
-    def __init__(self, indices, values, dense_shape):
-        self.indices = indices if isinstance(indices, Tensor) else \
-            _wrap(np.asarray(indices, dtype=np.int64).reshape(-1, len(dense_shape)))
-        self.values = values if isinstance(values, Tensor) else _wrap(np.asarray(values))
-        self.dense_shape = dense_shape if isinstance(dense_shape, Tensor) else \
-            _wrap(np.asarray(dense_shape, dtype=np.int64))
-
-    @property
-    def dtype(self):
-        return self.values.dtype
-
-    @property
-    def shape(self):
-        return tuple(int(d) for d in self.dense_shape.numpy())
-
-    def to_dense(self, default_value=None):
-        v = self.values.numpy()
-        if default_value is None:
-            default_value = b"" if v.dtype.kind == "O" else 0
-        out = np.full(self.shape, default_value, dtype=v.dtype)
-        idx = self.indices.numpy()
-        if len(idx):
-            out[tuple(idx.T)] = v
-        return _wrap(out)
-
-    def __repr__(self):
-        return (f"SparseTensor(indices={self.indices.numpy().tolist()}, values="
-                f"{self.values.numpy()!r}, dense_shape={self.dense_shape.numpy().tolist()})")
+def _sparse(indices, values, dense_shape):
+    """VarLenFeature results are nabi.sparse.SparseTensor (tf.SparseTensor); imported late:
+    nabi.train loads before nabi.sparse."""
+    from ..sparse import SparseTensor
+    return SparseTensor(indices, values, dense_shape)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -710,7 +683,7 @@ def parse_single_example(serialized, features, name=None, example_names=None):
         (a,) = parsed[name]
         if isinstance(spec, VarLenFeature):
             n = len(a)
-            out[name] = SparseTensor(np.arange(n, dtype=np.int64).reshape(n, 1), a, [n])
+            out[name] = _sparse(np.arange(n, dtype=np.int64).reshape(n, 1), a, [n])
         else:
             out[name] = _wrap(a)
     return out
@@ -747,7 +720,7 @@ def parse_example(serialized, features, example_names=None, name=None):
             counts = [len(r) for r in rows]
             idx = [(i, j) for i, c in enumerate(counts) for j in range(c)]
             vals = np.concatenate(rows) if rows else np.zeros(0, dtype=empty)
-            out[name] = SparseTensor(np.array(idx, dtype=np.int64).reshape(-1, 2), vals,
+            out[name] = _sparse(np.array(idx, dtype=np.int64).reshape(-1, 2), vals,
                                      [b, max(counts, default=0)])
         elif isinstance(spec, FixedLenSequenceFeature):
             longest = max((len(r) for r in rows), default=0)
