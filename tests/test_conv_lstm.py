@@ -76,19 +76,19 @@ CASES = [  # layer, input shape (B, T, *S, C), kwargs
 def test_conv_lstm_forward_matches_numpy(where, name, shape, kw):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
+    n = len(shape) - 3
+    F = kw["filters"]
     with nabi.device(where):
         layer = getattr(keras.layers, name)(return_sequences=True, return_state=True,
                                             dtype="float64", **kw)
         seq, h, c = layer(x)
         k, rk, b = (w.numpy() for w in layer.weights)
-    n = len(shape) - 3
-    F = kw["filters"]
-    assert k.shape == layer.kernel_size + (shape[-1], 4 * F)
-    assert rk.shape == layer.kernel_size + (F, 4 * F)
-    assert_array(b, np.r_[np.zeros(F), np.ones(F), np.zeros(2 * F)], atol=0)  # forget bias 1
-    b = rng.standard_normal(b.shape)            # a non-trivial bias for the comparison
-    layer.weights[2].assign(b)
-    seq, h, c = layer(x)
+        assert k.shape == layer.kernel_size + (shape[-1], 4 * F)
+        assert rk.shape == layer.kernel_size + (F, 4 * F)
+        assert_array(b, np.r_[np.zeros(F), np.ones(F), np.zeros(2 * F)], atol=0)  # forget bias
+        b = rng.standard_normal(b.shape)            # a non-trivial bias for the comparison
+        layer.weights[2].assign(b)
+        seq, h, c = layer(x)
     rec = _sig if kw.get("recurrent_activation") == "sigmoid" else _hsig
     rs, rh, rc = _ref(x, k, rk, b, layer.strides, layer.padding, layer.dilation_rate, rec,
                       kw.get("go_backwards", False))

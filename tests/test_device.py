@@ -701,3 +701,18 @@ def test_custom_train_step_does_not_synchronise_on_the_simulator():
     assert s["syncs"] <= 2 * 2, s  # per epoch: the end's logs only (4 steps each)
     assert s["mallocs"] == 0, s
     assert np.isfinite(h.history["d_loss"]).all()
+
+
+def test_small_int_types_on_the_gpu_warn_once_and_keep_values(gpu, monkeypatch):
+    # The GPU backend has no 8/16-bit types: uint8 data is widened to int64 on the way there.
+    # Not silent: one warning per dtype says so (values are kept).
+    monkeypatch.setattr(dev, "_WIDENED", set())
+    img = np.array([[0, 128, 255]], np.uint8)
+    with pytest.warns(UserWarning, match=r"uint8 data placed on the GPU is stored as int64"):
+        t = nabi.constant(img)
+    assert t.dtype == nabi.int64 and "GPU" in t.device
+    np.testing.assert_array_equal(t.numpy(), [[0, 128, 255]])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nabi.constant(img)                      # the second time: no warning

@@ -119,6 +119,23 @@ def host_scope():
         pop_device()
 
 
+_WIDENED = set()
+
+
+def _warn_widened(dtype, to):
+    """Once per dtype: the GPU keeps no 8/16-bit types, so such data is widened on the way
+    there -- values are kept, but the tensor's dtype (and anything that depends on its range,
+    like tf.image.convert_image_dtype) then says `to`."""
+    if dtype.name in _WIDENED:
+        return
+    _WIDENED.add(dtype.name)
+    import warnings
+    warnings.warn(f"nabi: {dtype.name} data placed on the GPU is stored as {to} (the GPU "
+                  f"backend has no {dtype.name} type): the values are kept but the tensor's "
+                  f"dtype is {to}. Convert on the host first (x.astype('float32') / 255 for "
+                  "images) where the dtype matters", stacklevel=4)
+
+
 def to_device(arr, kind):
     """arr (ndarray or DeviceArray) on `kind` ('cpu' / 'cuda'); no copy when it is there."""
     if kind == "cuda":
@@ -225,8 +242,11 @@ class DeviceArray:
         arr = np.asarray(arr)
         if arr.dtype.name not in _DTYPES:
             if arr.dtype.kind in "iu":
+                _warn_widened(arr.dtype, "int64")
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "f":
+                if arr.dtype.itemsize < 4:
+                    _warn_widened(arr.dtype, "float32")
                 arr = arr.astype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
             else:
                 raise TypeError(f"[to_device] dtype {arr.dtype} cannot live on the GPU "
