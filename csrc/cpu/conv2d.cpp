@@ -486,9 +486,12 @@ void ig_pack_w(const float* w, int64_t K, int64_t CO, float* wp) {
 }
 
 // y (OH*OW, CO) of one image from its padded copy xp and the packed filter wp.
+// yoffs (optional): pixel -> the offset of its CO outputs in y (default p * CO), so that a
+// sub-pixel phase of a strided backward-data writes straight to its strided places in dx.
 __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float* xp,
                                                    const float* wp, const float* bias,
-                                                   bool relu, float* y, const int64_t* offs) {
+                                                   bool relu, float* y, const int64_t* offs,
+                                                   const int64_t* yoffs = nullptr) {
   const int64_t C = g.C, seg = g.KW * C, K = g.KH * seg, rs = g.dh * g.Wp * C;
   const int64_t P = g.OH * g.OW, panels = (g.CO + 15) / 16;
   const __m256 zero = _mm256_setzero_ps();
@@ -542,7 +545,33 @@ __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float*
         c50 = _mm256_max_ps(c50, zero); c51 = _mm256_max_ps(c51, zero);
       }
       float* yo = y + p0 * g.CO + j * 16;
-      if (nrow == 6 && ncol == 16) {
+      if (yoffs && nrow == 6 && ncol == 16) {
+        const int64_t* o = yoffs + p0;
+        float* base = y + j * 16;
+        _mm256_storeu_ps(base + o[0], c00); _mm256_storeu_ps(base + o[0] + 8, c01);
+        _mm256_storeu_ps(base + o[1], c10); _mm256_storeu_ps(base + o[1] + 8, c11);
+        _mm256_storeu_ps(base + o[2], c20); _mm256_storeu_ps(base + o[2] + 8, c21);
+        _mm256_storeu_ps(base + o[3], c30); _mm256_storeu_ps(base + o[3] + 8, c31);
+        _mm256_storeu_ps(base + o[4], c40); _mm256_storeu_ps(base + o[4] + 8, c41);
+        _mm256_storeu_ps(base + o[5], c50); _mm256_storeu_ps(base + o[5] + 8, c51);
+      } else if (yoffs) {
+        alignas(32) float t[6][16];
+        _mm256_store_ps(t[0], c00); _mm256_store_ps(t[0] + 8, c01);
+        _mm256_store_ps(t[1], c10); _mm256_store_ps(t[1] + 8, c11);
+        _mm256_store_ps(t[2], c20); _mm256_store_ps(t[2] + 8, c21);
+        _mm256_store_ps(t[3], c30); _mm256_store_ps(t[3] + 8, c31);
+        _mm256_store_ps(t[4], c40); _mm256_store_ps(t[4] + 8, c41);
+        _mm256_store_ps(t[5], c50); _mm256_store_ps(t[5] + 8, c51);
+        for (int64_t i = 0; i < nrow; ++i) {
+          float* d = y + yoffs[p0 + i] + j * 16;
+          if (ncol == 16) {
+            _mm256_storeu_ps(d, _mm256_load_ps(t[i]));
+            _mm256_storeu_ps(d + 8, _mm256_load_ps(t[i] + 8));
+          } else {
+            for (int64_t l = 0; l < ncol; ++l) d[l] = t[i][l];
+          }
+        }
+      } else if (nrow == 6 && ncol == 16) {
         const int64_t L = g.CO;
         _mm256_storeu_ps(yo, c00); _mm256_storeu_ps(yo + 8, c01);
         _mm256_storeu_ps(yo + L, c10); _mm256_storeu_ps(yo + L + 8, c11);
@@ -629,7 +658,15 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
                               const float* relu_y, float* dx) {
   const int64_t C = s.C, CO = s.CO, H = s.H, W = s.W, KH = s.KH, KW = s.KW;
   const int64_t sh = s.sh, sw = s.sw;
-  std::vector<float> wf;
+  // Per phase: its geometry, packed sub-filter, input offsets and dx offsets (per image).
+  struct Phase {
+    IgShape g;
+    std::vector<float, AlignedAlloc<float>> wp;  // packed (Mh*Mw*CO, C) sub-filter
+    std::vector<int64_t> offs, yoffs;            // pixel -> xp run / dx element (image 0)
+    bool zero;                                   // no tap reaches it: dx is 0 there
+  };
+  std::vector<Phase> phases;
+  size_t padn = 0;
   for (int64_t rh = 0; rh < sh; ++rh)
     for (int64_t rw = 0; rw < sw; ++rw) {
       // dx rows ih = rh - pt + sh*q for q in [q0, q1]; columns likewise with p
@@ -639,35 +676,50 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
       if (Hq <= 0 || Wq <= 0) continue;
       const int64_t Mh = rh < KH ? (KH - rh + sh - 1) / sh : 0;
       const int64_t Mw = rw < KW ? (KW - rw + sw - 1) / sw : 0;
-      auto place = [&](int64_t n, int64_t u, int64_t v) {
-        return dx + ((n * H + rh - s.pt + sh * (q0 + u)) * W + rw - s.pl + sw * (p0 + v)) * C;
-      };
-      if (Mh == 0 || Mw == 0) {  // no tap reaches this phase
-        parallel_for(s.N * Hq, Wq * C, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r)
-            for (int64_t v = 0; v < Wq; ++v) zero(place(r / Hq, r % Hq, v), C);
-        });
-        continue;
-      }
-      wf.assign(static_cast<size_t>(Mh * Mw * CO * C), 0.0f);  // (Mh, Mw, CO, C)
-      for (int64_t a = 0; a < Mh; ++a)
-        for (int64_t b = 0; b < Mw; ++b) {
-          const float* src = w + ((rh + sh * (Mh - 1 - a)) * KW + rw + sw * (Mw - 1 - b)) * C * CO;
-          float* dst = wf.data() + (a * Mw + b) * CO * C;
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
-        }
+      Phase ph;
+      ph.zero = Mh == 0 || Mw == 0;
       // dy row oh = q - m (m = Mh-1-a) sits at xp row (q - q0) + a: off_h = Mh-1 - q0
-      const IgShape g{s.OH, s.OW, CO, (Mh - 1) - q0, (Mw - 1) - p0, Hq + Mh - 1, Wq + Mw - 1,
-                      Mh, Mw, 1, 1, 1, Hq, Wq, C};
-      float* out = scratch<float, 5>(static_cast<size_t>(s.N * Hq * Wq * C));
-      ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, out);
-      parallel_for(s.N * Hq, Wq * C, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t v = 0; v < Wq; ++v)
-            std::memcpy(place(r / Hq, r % Hq, v), out + (r * Wq + v) * C, sizeof(float) * C);
-      });
+      ph.g = IgShape{s.OH, s.OW, CO, (Mh - 1) - q0, (Mw - 1) - p0, Hq + Mh - 1, Wq + Mw - 1,
+                     Mh, Mw, 1, 1, 1, Hq, Wq, C};
+      ph.yoffs.resize(static_cast<size_t>(Hq * Wq));
+      for (int64_t u = 0; u < Hq; ++u)
+        for (int64_t v = 0; v < Wq; ++v)
+          ph.yoffs[u * Wq + v] = ((rh - s.pt + sh * (q0 + u)) * W + rw - s.pl + sw * (p0 + v)) * C;
+      if (!ph.zero) {
+        std::vector<float> wf(static_cast<size_t>(Mh * Mw * CO * C));  // (Mh, Mw, CO, C)
+        for (int64_t a = 0; a < Mh; ++a)
+          for (int64_t b = 0; b < Mw; ++b) {
+            const float* src = w + ((rh + sh * (Mh - 1 - a)) * KW + rw + sw * (Mw - 1 - b)) * C * CO;
+            float* dst = wf.data() + (a * Mw + b) * CO * C;
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
+          }
+        const int64_t K = Mh * Mw * CO;
+        ph.wp.resize(static_cast<size_t>(((C + 15) / 16) * K * 16));
+        ig_pack_w(wf.data(), K, C, ph.wp.data());
+        ph.offs = pixel_offsets(ph.g);
+        padn = std::max(padn, static_cast<size_t>(ph.g.Hp * ph.g.Wp * CO));
+      }
+      phases.push_back(std::move(ph));
     }
+  // Threads take whole images; each image runs every phase while its dy stays in cache, and
+  // each phase writes its dx elements in place (every dx element is written exactly once).
+  const int64_t img = s.OH * s.OW * CO, dimg = H * W * C;
+  parallel_for(s.N, H * W * C * std::max<int64_t>(1, s.KH * s.KW * CO / (sh * sw)) * 2,
+               [&](int64_t n0, int64_t n1) {
+    float* xp = scratch<float, 4>(padn + 8);
+    for (int64_t n = n0; n < n1; ++n) {
+      float* dxn = dx + n * dimg;
+      for (const Phase& ph : phases) {
+        if (ph.zero) {
+          for (int64_t off : ph.yoffs) zero(dxn + off, C);
+          continue;
+        }
+        ig_pad(ph.g, dy + n * img, relu_y ? relu_y + n * img : nullptr, xp);
+        ig_image(ph.g, xp, ph.wp.data(), nullptr, false, dxn, ph.offs.data(), ph.yoffs.data());
+      }
+    }
+  });
 }
 
 // Backward-filter: dW (K, CO) += col^T @ dY per image, with col read straight from the
