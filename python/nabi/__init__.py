@@ -50,6 +50,7 @@ from .ops.misc_ops import (histogram_fixed_width, searchsorted,  # noqa: F401,E4
                            unique_with_counts)
 from . import distribute  # noqa: F401,E402  (one-device tf.distribute strategies)
 from . import saved_model  # noqa: F401,E402  (Keras models only)
+from . import errors  # noqa: F401,E402
 
 newaxis = None
 

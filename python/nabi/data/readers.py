@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from .. import dtypes as _dt
-from ..compat.v1.errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..framework.tensor import Tensor
 from .dataset import Dataset, TensorSpec, _UNKNOWN, _leaf_array
 from .tfrecord import (_FileDataset, _compression, _filename_list, _iter_filenames,

@@ -27,16 +27,12 @@ import zlib
 
 import numpy as np
 
-from ..compat.v1.errors import OpError
+from ..errors import DataLossError
 from .dataset import Dataset, TensorSpec, _UNKNOWN
 from .. import dtypes as _dt
 
 __all__ = ["TFRecordDataset", "TFRecordWriter", "TFRecordOptions", "DataLossError", "crc32c",
            "masked_crc32c", "tf_record_iterator"]
-
-
-class DataLossError(OpError):
-    """tf.errors.DataLossError: unrecoverable data corruption (a bad TFRecord checksum)."""
 
 
 # ---------------------------------------------------------------------- CRC-32C

@@ -46,7 +46,7 @@ _LAYER_INTERNALS = frozenset((
 
 
 def _not_found(message):
-    from ..compat.v1.errors import NotFoundError
+    from ..errors import NotFoundError
     return NotFoundError(message)
 
 

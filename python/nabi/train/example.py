@@ -32,7 +32,7 @@ import struct
 import numpy as np
 
 from .. import dtypes as _dt
-from ..compat.v1.errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..framework.tensor import Tensor, _wrap
 
 __all__ = ["BytesList", "FloatList", "Int64List", "Feature", "Features", "Example",
