@@ -1,6 +1,6 @@
 """Keras callbacks: Callback, CallbackList, History, ProgbarLogger, EarlyStopping,
 ModelCheckpoint, CSVLogger, TensorBoard, LearningRateScheduler, ReduceLROnPlateau,
-TerminateOnNaN, LambdaCallback, BackupAndRestore, RemoteMonitor-free.
+TerminateOnNaN, LambdaCallback, BackupAndRestore, RemoteMonitor.
 """
 import collections
 import csv
@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "CSVLogger", "TensorBoard", "LearningRateScheduler",
            "ReduceLROnPlateau", "TerminateOnNaN", "LambdaCallback", "BackupAndRestore",
-           "BaseLogger"]
+           "BaseLogger", "RemoteMonitor"]
 
 
 class Callback:
@@ -706,6 +706,14 @@ def _set_lr(opt, value):
     opt.learning_rate = float(value)
 
 
+def _log_lr(logs, opt):
+    """The epoch's learning rate under Keras 2's key "lr" (notebooks plot
+    history.history["lr"]) and Keras 3's "learning_rate"."""
+    lr = _get_lr(opt)
+    logs["lr"] = lr
+    logs["learning_rate"] = lr
+
+
 class LearningRateScheduler(Callback):
     """Sets the learning rate at the start of each epoch to `schedule(epoch, lr)`."""
 
@@ -734,7 +742,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = _get_lr(self.model.optimizer)
+            _log_lr(logs, self.model.optimizer)
 
 
 class ReduceLROnPlateau(Callback):
@@ -779,7 +787,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        logs["learning_rate"] = _get_lr(self.model.optimizer)
+        _log_lr(logs, self.model.optimizer)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
@@ -946,3 +954,50 @@ class BackupAndRestore(Callback):
                 os.rmdir(self.backup_dir)
             except OSError:
                 pass
+
+
+class RemoteMonitor(Callback):
+    """Posts each epoch's logs to a server: `root + path`, as the form field `field` holding
+    a JSON string, or as a JSON body (`send_as_json=True`). A server that cannot be reached
+    only warns; training goes on (Keras behaviour). Uses the standard library, not requests."""
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data",
+                 headers=None, send_as_json=False, timeout=5.0):
+        super().__init__()
+        self.root = root
+        self.path = path
+        self.field = field
+        self.headers = headers
+        self.send_as_json = send_as_json
+        self.timeout = timeout
+
+    def _payload(self, epoch, logs):
+        send = {"epoch": epoch}
+        for k, v in (logs or {}).items():
+            if hasattr(v, "numpy"):
+                v = v.numpy()
+            if isinstance(v, (np.ndarray, np.generic)):
+                v = v.item() if np.ndim(v) == 0 else v.tolist()
+            send[k] = v
+        return send
+
+    def on_epoch_end(self, epoch, logs=None):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        send = self._payload(epoch, logs)
+        headers = dict(self.headers or {})
+        if self.send_as_json:
+            body = json.dumps(send).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("utf-8")
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        req = urllib.request.Request(self.root + self.path, data=body, headers=headers,
+                                     method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            warnings.warn(f"[RemoteMonitor] could not reach RemoteMonitor root server at "
+                          f"{self.root} ({e})", stacklevel=2)

@@ -767,6 +767,9 @@ class Model(Layer):
         return res[0]
 
     def _pack_outputs(self, results):
+        if getattr(self, "_dict_outputs", False) and \
+                len(results) == len(self._output_names):
+            return dict(zip(self._output_names, results))  # Keras: outputs={...} predicts a dict
         if len(results) == 1 and not getattr(self, "_outputs_are_list", False):
             return results[0]
         return results
