@@ -171,3 +171,39 @@ def test_fit_dict_outputs_with_loss_dict_and_weights():
     assert r["reg_loss"] == pytest.approx(mse, rel=1e-5)
     assert r["cls_loss"] == pytest.approx(ce, rel=1e-5)
     assert r["loss"] == pytest.approx(0.5 * mse + 2.0 * ce, rel=1e-5)
+
+
+# ---------------------------------------------------------------- model.input / model.output
+def test_model_input_output_structure():
+    a = keras.Input((3,), name="a")
+    b = keras.Input((2,), name="b")
+    h = layers.Dense(4, name="h")(a)
+    f = keras.Model(a, h)
+    assert f.input is a and f.output is h                     # one input: the bare tensor
+    g = keras.Model([a, b], [h, layers.Dense(1)(b)])
+    assert isinstance(g.input, list) and [t is u for t, u in zip(g.input, [a, b])] == [1, 1]
+    assert isinstance(g.output, list) and len(g.output) == 2
+    d = _dict_model()
+    assert isinstance(d.input, dict) and set(d.input) == {"a", "b"}
+    assert isinstance(d.output, dict) and set(d.output) == {"reg", "cls"}
+    s = keras.Sequential([layers.Input((3,)), layers.Dense(2)])
+    assert s.input is s.inputs[0] and s.output is s.outputs[0]
+    with pytest.raises(AttributeError, match="never been called"):
+        keras.Sequential([layers.Dense(2)]).input   # no input shape yet: as Keras, no input
+
+
+def test_feature_extractor_from_sequential_layers():
+    # the transfer-learning idiom keras.Model(model.input, model.layers[i].output)
+    x, _ = _data(n=7)
+    m = keras.Sequential([layers.Input((3,)), layers.Dense(5, activation="relu"),
+                          layers.Dense(1)])
+    fe = keras.Model(inputs=m.input, outputs=m.layers[0].output)
+    k, b = m.layers[0].get_weights()
+    np.testing.assert_allclose(fe.predict(x, verbose=0), np.maximum(x @ k + b, 0), rtol=1e-5,
+                               atol=1e-6)
+    head = layers.Dense(2, name="head")(m.layers[0].output)
+    t = keras.Model(m.input, head)
+    m.layers[0].trainable = False
+    t.compile("sgd", "mse")
+    t.fit(x, np.zeros((7, 2), np.float32), epochs=1, verbose=0)
+    np.testing.assert_array_equal(m.layers[0].get_weights()[0], k)  # frozen base unchanged

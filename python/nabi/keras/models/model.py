@@ -135,6 +135,29 @@ class Model(Layer):
         raise ValueError(f"[{self.name}] no such layer: {name}. Existing layers are: "
                          f"{[l.name for l in self.layers]}")
 
+    def _graph_endpoint(self, nested_key, flat_key, what):
+        """Keras's Functional.input / .output: the tensors the graph was built from, as given
+        (a one-element list unwrapped, a dict kept). A model without a graph (subclassed, or
+        a Sequential not built yet) falls back to the Layer rule (its first call)."""
+        d = self.__dict__
+        flat = d.get(flat_key)
+        if flat:
+            nested = d.get(nested_key)
+            if nested is None:
+                nested = list(flat)
+            if isinstance(nested, (list, tuple)) and len(nested) == 1:
+                return nested[0]
+            return nested
+        return getattr(Layer, what).fget(self)
+
+    @property
+    def input(self):
+        return self._graph_endpoint("_nested_inputs", "inputs", "input")
+
+    @property
+    def output(self):
+        return self._graph_endpoint("_nested_outputs", "outputs", "output")
+
     @property
     def input_names(self):
         return list(getattr(self, "_input_names", []) or [])
