@@ -207,3 +207,20 @@ def test_feature_extractor_from_sequential_layers():
     t.compile("sgd", "mse")
     t.fit(x, np.zeros((7, 2), np.float32), epochs=1, verbose=0)
     np.testing.assert_array_equal(m.layers[0].get_weights()[0], k)  # frozen base unchanged
+
+
+# ---------------------------------------------------------------- x given as [array]
+def test_single_input_given_as_one_element_list():
+    # Keras flattens x: fit([x], y) / predict([x]) on a one-input model use x itself
+    x, y = _data(n=9)
+    for m in (keras.Sequential([layers.Input((3,)), layers.Dense(1)]),
+              keras.Sequential([layers.Dense(1)])):            # built by fit
+        m.compile(keras.optimizers.SGD(0.0), "mse")
+        h = m.fit([x], y, batch_size=9, verbose=0)
+        k, b = m.layers[0].get_weights()
+        ref = x.astype(np.float64) @ k + b
+        assert h.history["loss"][0] == pytest.approx(np.mean((ref - y) ** 2), rel=1e-5)
+        np.testing.assert_allclose(m.predict([x], verbose=0), ref, rtol=1e-5, atol=1e-6)
+    # a list holding one sample's features is still a batch of one (the input rank says so)
+    m = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
+    np.testing.assert_allclose(m.predict([x[0]], verbose=0), m.predict(x[:1], verbose=0))

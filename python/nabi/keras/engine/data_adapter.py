@@ -68,8 +68,20 @@ def standardize_x(model, x):
                 (n_in is None or n_in == len(x)) and (n_in is not None and n_in > 1 or
                                                        _looks_multi(x)):
             return [_to_array(v, cast_ints=cast_ints) for v in x]
+        if len(x) == 1 and isinstance(x[0], (np.ndarray, Tensor)) and n_in in (None, 1) and \
+                _one_input_in_list(model, x[0]):
+            return [_to_array(x[0], cast_ints=cast_ints)]  # Keras: fit([x], y), one input
         return [_to_array(x, cast_ints=cast_ints)]
     return [_to_array(x, cast_ints=cast_ints)]
+
+
+def _one_input_in_list(model, v):
+    """[array] for a one-input model is that input (Keras flattens the list), unless the
+    model's input rank says the list is a batch of one sample (rank = array's rank + 1)."""
+    ins = model.__dict__.get("inputs") or []
+    if len(ins) == 1 and getattr(ins[0], "shape", None) is not None:
+        return len(ins[0].shape) != np.ndim(v) + 1
+    return np.ndim(v) >= 2
 
 
 def _looks_multi(x):
