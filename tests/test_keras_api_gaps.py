@@ -224,3 +224,23 @@ def test_single_input_given_as_one_element_list():
     # a list holding one sample's features is still a batch of one (the input rank says so)
     m = keras.Sequential([layers.Input((3,)), layers.Dense(1)])
     np.testing.assert_allclose(m.predict([x[0]], verbose=0), m.predict(x[:1], verbose=0))
+
+
+# ---------------------------------------------------------------- interactive logging
+def test_disable_interactive_logging_routes_progress_to_logger(capsys, caplog):
+    x, y = _data(n=8)
+    m = _linear()
+    keras.utils.disable_interactive_logging()
+    try:
+        assert not keras.utils.is_interactive_logging_enabled()
+        with caplog.at_level("INFO", logger="nabi.keras"):
+            m.fit(x, y, epochs=2, verbose=2,
+                  callbacks=[keras.callbacks.LearningRateScheduler(lambda e: 0.05, verbose=1)])
+        assert capsys.readouterr().out == ""
+        msgs = [r.getMessage() for r in caplog.records]
+        assert "Epoch 2/2" in msgs and any("loss:" in s for s in msgs)
+        assert any("setting learning rate to 0.05" in s for s in msgs)
+    finally:
+        keras.utils.enable_interactive_logging()
+    m.fit(x, y, epochs=2, verbose=2)
+    assert "Epoch 2/2" in capsys.readouterr().out

@@ -18,6 +18,19 @@ __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStoppin
            "BaseLogger", "RemoteMonitor"]
 
 
+def _print_msg(msg):
+    """A callback's message: stdout, or the `nabi.keras` logger after
+    keras.utils.disable_interactive_logging() (Keras's io_utils.print_msg)."""
+    from .utils import progbar
+    if progbar.is_interactive_logging_enabled():
+        print(msg)
+        return
+    msg = msg.strip("\n")
+    if msg:
+        import logging
+        logging.getLogger("nabi.keras").info(msg)
+
+
 class Callback:
     """Base class of callbacks: override any of the `on_*` hooks."""
 
@@ -291,7 +304,7 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._reset_progbar()
         if self.verbose and self.epochs > 1:
-            print(f"Epoch {epoch + 1}/{self.epochs}")
+            _print_msg(f"Epoch {epoch + 1}/{self.epochs}")
 
     def on_train_batch_end(self, batch, logs=None):
         self._batch_update_progbar(batch, logs)
@@ -428,11 +441,11 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            _print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None and \
                 self.stopped_epoch > 0:
             if self.verbose > 0:
-                print("Restoring model weights from the end of the best epoch: "
+                _print_msg("Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
@@ -522,16 +535,16 @@ class ModelCheckpoint(Callback):
                 current = float(current)
             if self.monitor_op(current, self.best):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} "
+                    _print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} "
                           f"to {current:.5f}, saving model to {filepath}")
                 self.best = current
                 self._do_save(filepath)
             elif self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                _print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
                       f"{self.best:.5f}")
         else:
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+                _print_msg(f"\nEpoch {epoch + 1}: saving model to {filepath}")
             self._do_save(filepath)
 
     def _do_save(self, filepath):
@@ -737,7 +750,7 @@ class LearningRateScheduler(Callback):
                              f"{lr}")
         _set_lr(opt, float(lr))
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+            _print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
                   f"{float(lr)}.")
 
     def on_epoch_end(self, epoch, logs=None):
@@ -808,7 +821,7 @@ class ReduceLROnPlateau(Callback):
                     new_lr = max(old_lr * self.factor, self.min_lr)
                     _set_lr(self.model.optimizer, new_lr)
                     if self.verbose > 0:
-                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                        _print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
                               f"to {new_lr}.")
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
@@ -823,7 +836,7 @@ class TerminateOnNaN(Callback):
         if loss is not None:
             loss = float(np.asarray(loss))
             if math.isnan(loss) or math.isinf(loss):
-                print(f"Batch {batch}: Invalid loss, terminating training")
+                _print_msg(f"Batch {batch}: Invalid loss, terminating training")
                 self.model.stop_training = True
 
 

@@ -21,13 +21,16 @@ __all__ = ["to_categorical", "normalize", "set_random_seed", "Sequence", "PyData
            "get_custom_objects", "get_registered_name", "get_registered_object",
            "serialize_keras_object", "deserialize_keras_object", "Progbar",
            "timeseries_dataset_from_array", "split_dataset", "array_to_img", "img_to_array",
-           "load_img", "save_img", "text_dataset_from_directory", "image_dataset_from_directory"]
+           "load_img", "save_img", "text_dataset_from_directory", "image_dataset_from_directory",
+           "enable_interactive_logging", "disable_interactive_logging",
+           "is_interactive_logging_enabled"]
 
 
 def __getattr__(name):
     # Progbar lives in utils/progbar.py (written with the training engine): load it on demand.
-    if name == "Progbar":
-        from .progbar import Progbar
-        globals()["Progbar"] = Progbar
-        return Progbar
+    if name in ("Progbar", "enable_interactive_logging", "disable_interactive_logging",
+                "is_interactive_logging_enabled"):
+        from . import progbar
+        globals()[name] = getattr(progbar, name)
+        return globals()[name]
     raise AttributeError(f"module 'nabi.keras.utils' has no attribute {name!r}")

@@ -9,7 +9,25 @@ import time
 
 import numpy as np
 
-__all__ = ["Progbar"]
+__all__ = ["Progbar", "enable_interactive_logging", "disable_interactive_logging",
+           "is_interactive_logging_enabled"]
+
+_INTERACTIVE = {"enabled": True}
+
+
+def enable_interactive_logging():
+    """Progress output goes to stdout (the default)."""
+    _INTERACTIVE["enabled"] = True
+
+
+def disable_interactive_logging():
+    """Progress output goes to the `nabi.keras` logger (INFO) instead of stdout, as Keras
+    sends it to absl logging."""
+    _INTERACTIVE["enabled"] = False
+
+
+def is_interactive_logging_enabled():
+    return _INTERACTIVE["enabled"]
 
 
 def _is_dynamic():
@@ -72,6 +90,12 @@ class Progbar:
         self._time_after_first_step = None
 
     def _write(self, s):
+        if not _INTERACTIVE["enabled"]:
+            msg = s.replace("\b", "").strip("\r\n")
+            if msg.strip():
+                import logging
+                logging.getLogger("nabi.keras").info(msg)
+            return
         sys.stdout.write(s)
         sys.stdout.flush()
 
