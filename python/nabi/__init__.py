@@ -51,6 +51,19 @@ from .ops.misc_ops import (histogram_fixed_width, searchsorted,  # noqa: F401,E4
 from . import distribute  # noqa: F401,E402  (one-device tf.distribute strategies)
 from . import saved_model  # noqa: F401,E402  (Keras models only)
 from . import errors  # noqa: F401,E402
+from . import nest, debugging  # noqa: F401,E402
+from .control_flow import (TensorArray, case, cond, control_dependencies, foldl,  # noqa: F401,E402
+                           foldr, group, init_scope, map_fn, name_scope, no_op, scan,
+                           switch_case, vectorized_map, while_loop)
+from .ops.extra_math_ops import (acos, acosh, asin, asinh, atan, atanh, cosh,  # noqa: F401,E402
+                                 broadcast_dynamic_shape, broadcast_static_shape, ensure_shape,
+                                 histogram_fixed_width_bins, identity_n, repeat, roll, shape_n,
+                                 sinh, tensor_scatter_nd_max, tensor_scatter_nd_min,
+                                 truncatediv, truncatemod, unravel_index)
+from .ops.math_ops import atan2, realdiv, tan  # noqa: F401,E402
+from .debugging import (Assert, assert_equal, assert_greater, assert_less,  # noqa: F401,E402
+                        assert_rank)
+from .ops.array_ops import where as where_v2  # noqa: F401,E402
 
 newaxis = None
 
@@ -128,6 +141,16 @@ def __getattr__(name):
     if name in ("keras", "compat", "examples", "summary", "image"):
         import importlib
         mod = importlib.import_module(f".{name}", __name__)
+        globals()[name] = mod
+        return mod
+    if name == "tuple":  # tf.tuple, kept out of this module's globals (the builtin is used here)
+        from .control_flow import tuple_
+        return tuple_
+    if name == "autograph":
+        import types
+        mod = types.SimpleNamespace(experimental=types.SimpleNamespace(
+            do_not_convert=lambda func=None, **kw: func if func is not None else (lambda f: f)),
+            to_code=lambda *a, **k: "", set_verbosity=lambda *a, **k: None)
         globals()[name] = mod
         return mod
     if name in ("metrics", "losses", "optimizers", "initializers"):

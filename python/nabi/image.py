@@ -24,6 +24,7 @@ from .ops import array_ops as _ao
 from .ops import math_ops as _mo
 from .ops.linalg_ops import einsum as _einsum
 from .ops.random_ops import _generator
+from .ops.random_ops import stateless_generator as _stateless_rng
 # TF exposes the image codecs of tf.io under tf.image as well
 from .io import (decode_bmp, decode_gif, decode_image, decode_jpeg, decode_png,  # noqa: F401
                  encode_jpeg, encode_png, is_jpeg)
@@ -553,14 +554,6 @@ def rot90(image, k=1, name=None):
 
 
 # ------------------------------------------------------------------------------------- random
-
-
-def _stateless_rng(op, seed):
-    s = seed.numpy() if isinstance(seed, Tensor) else seed
-    a = np.asarray(s)
-    if a.shape != (2,) or a.dtype.kind not in "iu":
-        raise ValueError(f"[{op}] seed must be a shape [2] integer tensor (a, b), got {s!r}")
-    return np.random.default_rng([int(v) % (1 << 64) for v in a] + [0x1A6E])
 
 
 def _random_flip(op, image, axis, rng):

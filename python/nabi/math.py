@@ -17,3 +17,12 @@ from .ops.segment_ops import (segment_max, segment_mean, segment_sum,  # noqa: F
                               unsorted_segment_sum)
 from .ops.misc_ops import confusion_matrix  # noqa: F401,E402
 from .ops.misc_ops import bincount, log_sigmoid, polyval  # noqa: F401,E402
+from .ops.extra_math_ops import (accumulate_n, acos, acosh, asin, asinh, atan, atanh,  # noqa: F401,E402
+                                 cosh, cumulative_logsumexp, digamma, erfc, erfinv,
+                                 invert_permutation, lgamma, multiply_no_nan, ndtri,
+                                 reciprocal_no_nan, reduce_euclidean_norm, rint, scalar_mul,
+                                 segment_min, segment_prod, sinh, truncatediv, truncatemod,
+                                 unsorted_segment_max, unsorted_segment_mean,
+                                 unsorted_segment_min, unsorted_segment_prod,
+                                 unsorted_segment_sqrt_n, xdivy, xlog1py, xlogy, zero_fraction)
+from .ops.nn_ops import softsign  # noqa: F401,E402

@@ -154,3 +154,143 @@ def set_global_generator(generator):
         raise TypeError(f"[random.set_global_generator] expected a Generator, got "
                         f"{type(generator).__name__}")
     _global_generator[0] = generator
+
+
+# ------------------------------------------------------------------ stateless random ops
+# A shape [2] integer seed picks a NumPy generator deterministically (the same seed gives the
+# same values on every call and device; the values differ from TF's Philox streams). tf.image's
+# stateless_random_* draw from the same seed -> generator function.
+
+
+def _seed_pair(op, seed):
+    s = seed.numpy() if hasattr(seed, "numpy") else seed
+    a = np.asarray(s)
+    if a.shape != (2,) or a.dtype.kind not in "iu":
+        raise ValueError(f"[{op}] seed must be a shape [2] integer tensor (a, b), got {s!r}")
+    return [int(v) % (1 << 64) for v in a]
+
+
+def stateless_generator(op, seed):
+    """The NumPy generator of a stateless op's shape [2] integer seed."""
+    return np.random.default_rng(_seed_pair(op, seed) + [0x1A6E])
+
+
+def _host_value(v):
+    from ..framework.device import to_device
+    if hasattr(v, "_data"):
+        return np.asarray(to_device(v._data, "cpu"))
+    return np.asarray(v)
+
+
+def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=_dt.float32, name=None,
+                      alg="auto_select"):
+    dt = _dt.as_dtype(dtype)
+    g = stateless_generator("random.stateless_uniform", seed)
+    shp = _shape(shape)
+    if dt.is_integer:
+        if maxval is None:
+            raise ValueError("[random.stateless_uniform] integer dtypes need both minval and "
+                             "maxval")
+        return _wrap(g.integers(_host_value(minval), _host_value(maxval), shp).astype(dt._np))
+    maxval = 1.0 if maxval is None else maxval
+    r = g.random(shp)
+    lo, hi = _host_value(minval), _host_value(maxval)
+    return _wrap((r * (hi - lo) + lo).astype(dt._np))
+
+
+def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None,
+                     alg="auto_select"):
+    g = stateless_generator("random.stateless_normal", seed)
+    r = g.standard_normal(_shape(shape))
+    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+
+
+def _truncated(g, shp):
+    r = g.standard_normal(shp)
+    bad = np.abs(r) > 2
+    while bad.any():
+        r[bad] = g.standard_normal(int(bad.sum()))
+        bad = np.abs(r) > 2
+    return r
+
+
+def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.float32,
+                               name=None, alg="auto_select"):
+    g = stateless_generator("random.stateless_truncated_normal", seed)
+    r = _truncated(g, _shape(shape))
+    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+
+
+def _categorical(op, g, logits, num_samples, dtype):
+    lg = _host_value(logits).astype(np.float64)
+    if lg.ndim != 2:
+        raise ValueError(f"[{op}] logits must be 2-D (batch, classes), got shape {lg.shape}")
+    p = np.exp(lg - lg.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    out = np.stack([g.choice(p.shape[1], size=int(num_samples), p=row) for row in p]) \
+        if lg.shape[0] else np.zeros((0, int(num_samples)), np.int64)
+    return _wrap(out.astype(_dt.as_dtype(dtype)._np))
+
+
+def stateless_categorical(logits, num_samples, seed, dtype=_dt.int64, name=None):
+    op = "random.stateless_categorical"
+    return _categorical(op, stateless_generator(op, seed), logits, num_samples, dtype)
+
+
+def stateless_binomial(shape, seed, counts, probs, output_dtype=_dt.int32, name=None):
+    g = stateless_generator("random.stateless_binomial", seed)
+    shp = _shape(shape)
+    n = np.broadcast_to(_host_value(counts), shp)
+    p = np.broadcast_to(_host_value(probs), shp)
+    return _wrap(g.binomial(n.astype(np.int64), p.astype(np.float64)).astype(
+        _dt.as_dtype(output_dtype)._np))
+
+
+def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
+    g = stateless_generator("random.stateless_poisson", seed)
+    shp = _shape(shape)
+    lam = np.broadcast_to(_host_value(lam).astype(np.float64), shp)
+    return _wrap(g.poisson(lam).astype(_dt.as_dtype(dtype)._np))
+
+
+def stateless_gamma(shape, seed, alpha, beta=None, dtype=_dt.float32, name=None):
+    """Gamma(alpha) samples divided by the rate beta, of `shape` (alpha, beta broadcast to
+    it)."""
+    g = stateless_generator("random.stateless_gamma", seed)
+    shp = _shape(shape)
+    a = np.broadcast_to(_host_value(alpha).astype(np.float64), shp)
+    b = np.broadcast_to(_host_value(1.0 if beta is None else beta).astype(np.float64), shp)
+    return _wrap((g.standard_gamma(a) / b).astype(_dt.as_dtype(dtype)._np))
+
+
+def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
+    """Samples of shape `shape + broadcast(alpha, beta).shape`: Gamma(alpha) / beta (beta is
+    the rate). No gradient with respect to alpha (TF has an implicit one)."""
+    a = _host_value(alpha).astype(np.float64)
+    b = _host_value(1.0 if beta is None else beta).astype(np.float64)
+    ab = np.broadcast_shapes(a.shape, b.shape)
+    shp = _shape(shape) + tuple(ab)
+    r = _generator(seed).standard_gamma(np.broadcast_to(a, shp)) / np.broadcast_to(b, shp)
+    return _wrap(r.astype(_dt.as_dtype(dtype)._np))
+
+
+def poisson(shape, lam, dtype=_dt.float32, seed=None, name=None):
+    """Samples of shape `shape + lam.shape`."""
+    lam = _host_value(lam).astype(np.float64)
+    shp = _shape(shape) + tuple(lam.shape)
+    r = _generator(seed).poisson(np.broadcast_to(lam, shp))
+    return _wrap(r.astype(_dt.as_dtype(dtype)._np))
+
+
+def stateless_split(seed, num=2, alg="auto_select"):
+    """`num` new seeds (a (num, 2) int64 tensor) derived from `seed`."""
+    g = np.random.default_rng(_seed_pair("random.experimental.stateless_split", seed) + [0x5B17])
+    return _wrap(g.integers(0, 2 ** 63 - 1, (int(num), 2), dtype=np.int64))
+
+
+def stateless_fold_in(seed, data, alg="auto_select"):
+    """A new seed (shape [2], int64) derived from `seed` and the integer `data`."""
+    d = int(_host_value(data))
+    g = np.random.default_rng(_seed_pair("random.experimental.stateless_fold_in", seed) +
+                              [d % (1 << 64), 0xF01D])
+    return _wrap(g.integers(0, 2 ** 63 - 1, (2,), dtype=np.int64))

@@ -1,0 +1,435 @@
+"""Eager control flow under TF 2's names: `cond`, `case`, `switch_case`, `while_loop`,
+`map_fn`, `vectorized_map`, `foldl`, `foldr`, `scan`, `TensorArray`, plus `no_op`, `group`,
+`tuple`, `control_dependencies`, `name_scope` and `init_scope`.
+
+nabi runs eagerly, so each of these is a Python loop or branch with TF's argument
+conventions (nested structures of tensors included). The ops inside are recorded on the
+tapes as usual, so gradients flow through every branch and iteration that ran.
+"""
+import contextlib as _contextlib
+
+import numpy as np
+
+from . import nest as _nest
+from .framework.tensor import Tensor, convert_to_tensor
+
+__all__ = ["cond", "case", "switch_case", "while_loop", "map_fn", "vectorized_map", "foldl",
+           "foldr", "scan", "TensorArray", "no_op", "group", "tuple_", "control_dependencies",
+           "name_scope", "init_scope"]
+
+
+def _bool(op, pred):
+    if isinstance(pred, Tensor):
+        a = pred.numpy()
+        if a.size != 1:
+            raise ValueError(f"[{op}] the predicate must be a scalar, got shape {tuple(a.shape)}")
+        return builtins_bool(a.reshape(()))
+    if isinstance(pred, np.ndarray) and pred.size != 1:
+        raise ValueError(f"[{op}] the predicate must be a scalar, got shape {pred.shape}")
+    return builtins_bool(pred)
+
+
+builtins_bool = bool
+
+
+def _plain_seq(x):
+    return isinstance(x, (list, tuple)) and not hasattr(type(x), "_fields")
+
+
+def _as_tensors(structure):
+    return _nest.map_structure(
+        lambda v: v if isinstance(v, (Tensor, TensorArray)) or v is None else convert_to_tensor(v),
+        structure)
+
+
+def cond(pred, true_fn=None, false_fn=None, name=None):
+    """Calls true_fn() when pred is true, else false_fn(), and returns its result."""
+    if not callable(true_fn) or not callable(false_fn):
+        raise TypeError("[cond] true_fn and false_fn must both be callables")
+    return true_fn() if _bool("cond", pred) else false_fn()
+
+
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
+    """Runs the fn of the first pair whose predicate is true (with exclusive=True, more than
+    one true predicate is an error); with none true, `default` (or, without one, the last
+    pair's fn, as TF does)."""
+    if isinstance(pred_fn_pairs, dict):
+        pred_fn_pairs = list(pred_fn_pairs.items())
+    pairs = list(pred_fn_pairs)
+    if not pairs and default is None:
+        raise ValueError("[case] needs at least one (pred, fn) pair or a default")
+    for p, f in pairs:
+        if not callable(f):
+            raise TypeError(f"[case] each pair must be (predicate, callable), got fn {f!r}")
+    truth = [_bool("case", p) for p, _ in pairs]
+    if exclusive and sum(truth) > 1:
+        which = [i for i, t in enumerate(truth) if t]
+        raise ValueError(f"[case] exclusive=True but predicates {which} are all true")
+    for t, (_, f) in zip(truth, pairs):
+        if t:
+            return f()
+    return default() if default is not None else pairs[-1][1]()
+
+
+def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
+    """Runs branch_fns[branch_index] (a list, or a dict / list of (int, fn) pairs); an index
+    out of range runs `default`, or without one the last branch, as TF."""
+    i = branch_index.numpy() if isinstance(branch_index, Tensor) else np.asarray(branch_index)
+    if i.shape != () or i.dtype.kind not in "iu":
+        raise TypeError(f"[switch_case] branch_index must be an integer scalar, got "
+                        f"{i.dtype.name} of shape {tuple(i.shape)}")
+    i = int(i)
+    if isinstance(branch_fns, dict):
+        table = dict(branch_fns)
+    elif branch_fns and isinstance(branch_fns[0], (list, tuple)):
+        table = dict(branch_fns)
+    else:
+        table = dict(enumerate(branch_fns))
+    if not table:
+        raise ValueError("[switch_case] branch_fns must not be empty")
+    if i in table:
+        return table[i]()
+    return default() if default is not None else table[max(table)]()
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, maximum_iterations=None, name=None):
+    """Repeats `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` is true (at most
+    maximum_iterations times) and returns loop_vars in their original structure."""
+    if not callable(cond) or not callable(body):
+        raise TypeError("[while_loop] cond and body must be callables")
+    single = not isinstance(loop_vars, (list, tuple)) or (
+        isinstance(loop_vars, tuple) and hasattr(type(loop_vars), "_fields"))
+    vars_ = _as_tensors([loop_vars] if single else list(loop_vars))
+    kind = type(loop_vars) if not single else None
+    limit = None
+    if maximum_iterations is not None:
+        limit = int(maximum_iterations.numpy() if isinstance(maximum_iterations, Tensor)
+                    else maximum_iterations)
+    n = 0
+    while (limit is None or n < limit) and _bool("while_loop", cond(*vars_)):
+        out = body(*vars_)
+        if single or not _plain_seq(out) or (len(vars_) == 1 and len(out) != 1):
+            out = [out]  # one loop variable: body may return it bare
+        out = list(out)
+        if len(out) != len(vars_):
+            raise ValueError(f"[while_loop] body returned {len(out)} value(s) for "
+                             f"{len(vars_)} loop variable(s)")
+        try:
+            _nest.assert_same_structure(vars_, out, check_types=False)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"[while_loop] body must return the structure of loop_vars: {e}") \
+                from None
+        vars_ = _as_tensors(out)
+        n += 1
+    if single:
+        return vars_[0]
+    return tuple(vars_) if kind is tuple else vars_
+
+
+def _unstacked(op, elems):
+    from .ops.array_ops import unstack
+    flat = [convert_to_tensor(e) if not isinstance(e, Tensor) else e for e in _nest.flatten(elems)]
+    if not flat:
+        raise ValueError(f"[{op}] elems must contain at least one tensor")
+    ns = set()
+    for e in flat:
+        if e.shape.rank == 0:
+            raise ValueError(f"[{op}] elements must have rank >= 1 to be split along axis 0, "
+                             "got a scalar")
+        ns.add(e.shape[0])
+    if len(ns) != 1:
+        raise ValueError(f"[{op}] all elems must have the same first dimension, got "
+                         f"{[tuple(e.shape) for e in flat]}")
+    n = ns.pop()
+    cols = [unstack(e, num=n, axis=0) if n else [] for e in flat]
+    items = [_nest.pack_sequence_as(elems, [c[i] for c in cols]) for i in range(n)]
+    return items, n, flat
+
+
+def _stack_results(op, results):
+    from .ops.array_ops import stack
+    first = results[0]
+    flats = [_nest.flatten(r) for r in results]
+    out = []
+    for j in range(len(flats[0])):
+        col = [convert_to_tensor(f[j]) if not isinstance(f[j], Tensor) else f[j] for f in flats]
+        shapes = {tuple(c.shape) for c in col}
+        if len(shapes) != 1:
+            raise ValueError(f"[{op}] fn returned tensors of different shapes {sorted(shapes)} "
+                             "for different elements")
+        out.append(stack(col, axis=0))
+    return _nest.pack_sequence_as(first, out)
+
+
+def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap_memory=False,
+           infer_shape=True, name=None, fn_output_signature=None):
+    """fn applied to each slice elems[i] (of a tensor, or of a nest of tensors sharing the
+    first dimension); the results are stacked along a new axis 0."""
+    items, n, flat = _unstacked("map_fn", elems)
+    if n == 0:
+        sig = fn_output_signature if fn_output_signature is not None else dtype
+        from .ops.array_ops import zeros
+        from . import dtypes as _dt
+
+        def empty(e, s=None):
+            dt = getattr(s, "dtype", s) if s is not None else e.dtype
+            return zeros((0,) + tuple(e.shape[1:]), dtype=_dt.as_dtype(dt))
+        if sig is None:
+            return _nest.map_structure(empty, elems)
+        return _nest.map_structure(lambda s: zeros((0,) + tuple(getattr(s, "shape", ()) or ()),
+                                                   dtype=_dt.as_dtype(getattr(s, "dtype", s))),
+                                   sig)
+    return _stack_results("map_fn", [fn(x) for x in items])
+
+
+def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
+    """Same results as map_fn (nabi runs the loop; there is no graph to vectorise)."""
+    return map_fn(fn, elems)
+
+
+def _fold(op, fn, elems, initializer, reverse):
+    items, n, _ = _unstacked(op, elems)
+    if reverse:
+        items = items[::-1]
+    if initializer is None:
+        if n == 0:
+            raise ValueError(f"[{op}] elems is empty and no initializer was given")
+        acc, items = items[0], items[1:]
+    else:
+        acc = _as_tensors(initializer)
+    for x in items:
+        acc = fn(acc, x)
+    return acc
+
+
+def foldl(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, swap_memory=False,
+          name=None):
+    """acc = fn(acc, elems[i]) for i = 0, 1, ...; acc starts at initializer or elems[0]."""
+    return _fold("foldl", fn, elems, initializer, False)
+
+
+def foldr(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, swap_memory=False,
+          name=None):
+    """acc = fn(acc, elems[i]) for i = n-1, ..., 0; acc starts at initializer or elems[-1]."""
+    return _fold("foldr", fn, elems, initializer, True)
+
+
+def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, swap_memory=False,
+         infer_shape=True, reverse=False, name=None):
+    """The running accumulators acc_i = fn(acc_{i-1}, elems[i]) stacked along axis 0 (in
+    elems' order, also when reverse=True). Without an initializer, acc_0 = elems[0] and it is
+    the first output."""
+    items, n, _ = _unstacked("scan", elems)
+    order = list(range(n))[::-1] if reverse else list(range(n))
+    outs = [None] * n
+    if initializer is None:
+        if n == 0:
+            raise ValueError("[scan] elems is empty and no initializer was given")
+        acc = items[order[0]]
+        outs[order[0]] = acc
+        order = order[1:]
+    else:
+        acc = _as_tensors(initializer)
+    for i in order:
+        acc = fn(acc, items[i])
+        outs[i] = acc
+    if n == 0:
+        from .ops.array_ops import zeros
+        return _nest.map_structure(lambda a: zeros((0,) + tuple(a.shape), dtype=a.dtype), acc)
+    return _stack_results("scan", outs)
+
+
+class TensorArray:
+    """Eager `tf.TensorArray`: a list of same-shaped tensors of one dtype. write/scatter/unstack
+    return the array itself (as TF's eager TensorArray); gradients flow through stack/read."""
+
+    def __init__(self, dtype, size=None, dynamic_size=None, clear_after_read=None,
+                 tensor_array_name=None, handle=None, flow=None, infer_shape=True,
+                 element_shape=None, colocate_with_first_write_call=True, name=None):
+        from . import dtypes as _dt
+        self._dtype = _dt.as_dtype(dtype)
+        if isinstance(size, Tensor):
+            size = int(size.numpy())
+        if size is None and not dynamic_size:
+            raise ValueError("[TensorArray] give a size, or dynamic_size=True")
+        self._dynamic = bool(dynamic_size)
+        self._items = [None] * int(size or 0)
+        self._infer = infer_shape
+        self._elem_shape = None
+        if element_shape is not None:
+            es = getattr(element_shape, "as_list", lambda: element_shape)()
+            if es is not None and all(d is not None for d in es):
+                self._elem_shape = tuple(int(d) for d in es)
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def element_shape(self):
+        from .framework.tensor import TensorShape
+        return TensorShape(self._elem_shape)
+
+    @property
+    def dynamic_size(self):
+        return self._dynamic
+
+    def size(self, name=None):
+        from . import dtypes as _dt
+        return convert_to_tensor(len(self._items), dtype=_dt.int32)
+
+    def _index(self, op, index, writing):
+        i = int(index.numpy() if isinstance(index, Tensor) else index)
+        if i < 0:
+            raise IndexError(f"[TensorArray.{op}] index {i} is negative")
+        if i >= len(self._items):
+            if writing and self._dynamic:
+                self._items.extend([None] * (i + 1 - len(self._items)))
+            else:
+                raise IndexError(f"[TensorArray.{op}] index {i} is out of range for a "
+                                 f"TensorArray of size {len(self._items)}")
+        return i
+
+    def _check(self, op, value):
+        t = value if isinstance(value, Tensor) else convert_to_tensor(value, dtype=self._dtype)
+        if t.dtype != self._dtype:
+            raise TypeError(f"[TensorArray.{op}] the array holds {self._dtype.name} but the "
+                            f"value is {t.dtype.name} of shape {tuple(t.shape)}")
+        shp = tuple(t.shape)
+        if self._infer and self._elem_shape is not None and shp != self._elem_shape:
+            raise ValueError(f"[TensorArray.{op}] element shape {shp} does not match the "
+                             f"array's element shape {self._elem_shape}")
+        if self._infer and self._elem_shape is None:
+            self._elem_shape = shp
+        return t
+
+    def write(self, index, value, name=None):
+        i = self._index("write", index, True)
+        self._items[i] = self._check("write", value)
+        return self
+
+    def read(self, index, name=None):
+        i = self._index("read", index, False)
+        v = self._items[i]
+        if v is None:
+            if self._elem_shape is None:
+                raise ValueError(f"[TensorArray.read] element {i} was never written and the "
+                                 "element shape is unknown")
+            from .ops.array_ops import zeros
+            return zeros(self._elem_shape, dtype=self._dtype)
+        return v
+
+    def _all(self, op):
+        return [self.read(i) for i in range(len(self._items))]
+
+    def stack(self, name=None):
+        from .ops.array_ops import stack, zeros
+        if not self._items:
+            if self._elem_shape is None:
+                raise ValueError("[TensorArray.stack] the array is empty and its element shape "
+                                 "is unknown")
+            return zeros((0,) + self._elem_shape, dtype=self._dtype)
+        return stack(self._all("stack"), axis=0)
+
+    def gather(self, indices, element_shape=None, name=None):
+        from .ops.array_ops import stack
+        idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+        return stack([self.read(int(i)) for i in idx.reshape(-1)], axis=0)
+
+    def concat(self, name=None):
+        from .ops.array_ops import concat
+        items = self._all("concat")
+        if not items:
+            raise ValueError("[TensorArray.concat] the array is empty")
+        return concat(items, axis=0)
+
+    def unstack(self, value, name=None):
+        from .ops.array_ops import unstack
+        t = value if isinstance(value, Tensor) else convert_to_tensor(value, dtype=self._dtype)
+        n = t.shape[0]
+        if not self._dynamic and n > len(self._items):
+            raise ValueError(f"[TensorArray.unstack] value has {n} rows but the array has "
+                             f"size {len(self._items)}")
+        for i, v in enumerate(unstack(t, num=n, axis=0) if n else []):
+            self.write(i, v)
+        return self
+
+    def scatter(self, indices, value, name=None):
+        from .ops.array_ops import unstack
+        idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+        t = value if isinstance(value, Tensor) else convert_to_tensor(value, dtype=self._dtype)
+        if idx.ndim != 1 or idx.shape[0] != t.shape[0]:
+            raise ValueError(f"[TensorArray.scatter] indices of shape {tuple(idx.shape)} must "
+                             f"be 1-D with one entry per row of value {tuple(t.shape)}")
+        for i, v in zip(idx.tolist(), unstack(t, num=t.shape[0], axis=0) if t.shape[0] else []):
+            self.write(i, v)
+        return self
+
+    def split(self, value, lengths, name=None):
+        from .ops.array_ops import split
+        ls = [int(v) for v in (lengths.numpy() if isinstance(lengths, Tensor) else lengths)]
+        parts = split(value, ls, axis=0)
+        for i, p in enumerate(parts):
+            self.write(i, p)
+        return self
+
+    def identity(self):
+        return self
+
+    def close(self, name=None):
+        self._items = []
+
+    def mark_used(self):
+        pass
+
+
+def no_op(name=None):
+    return None
+
+
+def group(*inputs, **kwargs):
+    return None
+
+
+def tuple_(tensors, name=None, control_inputs=None):
+    """`tf.tuple` (exported under that name by nabi/__init__.py's __getattr__, so that the
+    builtin stays usable in modules that import names from here)."""
+    from .ops.array_ops import identity
+    return [identity(t) if isinstance(t, Tensor) else t for t in tensors]
+
+
+@_contextlib.contextmanager
+def control_dependencies(control_inputs):
+    """Eager ops run in program order, so the dependencies already hold."""
+    yield
+
+
+class name_scope:
+    """`tf.name_scope(name)`: a context manager; `with tf.name_scope('x') as scope` gives
+    'x/' (nested scopes join with '/')."""
+    _stack = []
+
+    def __init__(self, name):
+        if not isinstance(name, str):
+            raise TypeError(f"[name_scope] name must be a string, got {name!r}")
+        self._name = name
+
+    @property
+    def name(self):
+        return self._name
+
+    def __enter__(self):
+        prefix = name_scope._stack[-1] if name_scope._stack else ""
+        scope = prefix + self._name + "/" if self._name else ""
+        name_scope._stack.append(scope)
+        return scope
+
+    def __exit__(self, *exc):
+        name_scope._stack.pop()
+        return False
+
+
+@_contextlib.contextmanager
+def init_scope():
+    yield

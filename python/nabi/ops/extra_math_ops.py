@@ -1,0 +1,738 @@
+"""TF 2 math and array ops that notebooks reach for beyond the core set: inverse trig and
+hyperbolic functions, lgamma/digamma/erfc/erfinv/ndtri, xlogy/xdivy/xlog1py,
+multiply_no_nan/reciprocal_no_nan, truncatediv/truncatemod, roll, repeat,
+reduce_euclidean_norm, cumulative_logsumexp, zero_fraction, the remaining segment
+reductions, tensor_scatter_nd_max/min, and small shape helpers.
+
+Elementwise ops with a device kernel run through math_ops' `_unary` / `_binary` (so they run
+where their input lives); the special functions and the min/max/prod reductions compute on
+the host in float64 (`_host_op`: copy in, NumPy, copy back), with analytic gradients.
+roll and repeat are compositions of slicing, concat and gather, so their gradients come from
+those ops.
+"""
+import builtins as _b
+import math as _math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..framework.device import DeviceArray, to_device
+from ._common import (Tensor, _tapes, _wrap, binary_operands, is_float, operand_like, record,
+                      t_)
+from . import math_ops as _m
+from . import array_ops as _a
+from .segment_ops import _check_data, _host_ints, _sorted_ids
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _host(a):
+    return to_device(a, "cpu") if type(a) is DeviceArray else a
+
+
+def _like(arr, like):
+    arr = np.asarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+        arr = arr.copy()
+    return to_device(arr, "cuda") if type(like) is DeviceArray else arr
+
+
+def _host_op(op, inputs, fwd, bwd=None):
+    """Runs fwd(*host arrays) -> host array on the host and places the result on the first
+    input's device; bwd(g, *host arrays, out) -> per-input host gradients (or None)."""
+    xs = [t_(x) for x in inputs]
+    dev = xs[0]._data
+    hs = [_host(x._data) for x in xs]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = fwd(*hs)
+    out = _wrap(_like(r, dev))
+    if _tapes and bwd is not None and is_float(r):
+        def backward(g, needs):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                gs = bwd(_host(g), *hs, r)
+            return tuple(None if gi is None else _like(np.asarray(gi, dtype=g.dtype), g)
+                         for gi in gs)
+        record(tuple(xs), out, backward)
+    return out
+
+
+def _float_in(op, x):
+    x = t_(x)
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"[{op}] expects a float tensor, got {x._data.dtype.name} of shape "
+                        f"{tuple(x._data.shape)}")
+    return x
+
+
+def _special(op, x, f, df):
+    x = _float_in(op, x)
+    return _host_op(op, [x], lambda a: f(a.astype(np.float64)).astype(a.dtype),
+                    lambda g, a, o: (g * df(a.astype(np.float64), o.astype(np.float64)),))
+
+
+# --------------------------------------------------------------- trig / hyperbolic (device)
+
+
+def asin(x, name=None):
+    return _m._unary("asin", x, np.arcsin, lambda g, a, o: g / np.sqrt(1 - a * a))
+
+
+def acos(x, name=None):
+    return _m._unary("acos", x, np.arccos, lambda g, a, o: -g / np.sqrt(1 - a * a))
+
+
+def atan(x, name=None):
+    return _m._unary("atan", x, np.arctan, lambda g, a, o: g / (1 + a * a))
+
+
+def sinh(x, name=None):
+    return _m._unary("sinh", x, np.sinh, lambda g, a, o: g * np.cosh(a))
+
+
+def cosh(x, name=None):
+    return _m._unary("cosh", x, np.cosh, lambda g, a, o: g * np.sinh(a))
+
+
+def asinh(x, name=None):
+    return _m._unary("asinh", x, np.arcsinh, lambda g, a, o: g / np.sqrt(a * a + 1))
+
+
+def acosh(x, name=None):
+    return _m._unary("acosh", x, np.arccosh, lambda g, a, o: g / np.sqrt(a * a - 1))
+
+
+def atanh(x, name=None):
+    return _m._unary("atanh", x, np.arctanh, lambda g, a, o: g / (1 - a * a))
+
+
+def rint(x, name=None):
+    return _m._unary("rint", x, np.rint, lambda g, a, o: g * 0)
+
+
+def reciprocal_no_nan(x, name=None):
+    """1 / x, and 0 where x == 0."""
+    def fwd(a):
+        z = a == 0
+        return np.where(z, np.zeros((), a.dtype), 1 / np.where(z, np.ones((), a.dtype), a))
+    return _m._unary("reciprocal_no_nan", x, fwd, lambda g, a, o: -g * o * o)
+
+
+# ------------------------------------------------------------------ special functions (host)
+
+_verf = np.vectorize(_math.erf, otypes=[np.float64])
+_verfc = np.vectorize(_math.erfc, otypes=[np.float64])
+
+
+def _lgamma_np(a):
+    bad = (a <= 0) & (a == np.floor(a))
+    out = np.vectorize(lambda v: _math.lgamma(v), otypes=[np.float64])(np.where(bad, 1.0, a)) \
+        if a.size else a.astype(np.float64)
+    return np.where(bad, np.inf, out)
+
+
+def _digamma_np(x):
+    x = np.asarray(x, np.float64)
+    out = np.zeros_like(x)
+    refl = x < 0.5
+    pole = refl & (x == np.floor(x))
+    z = np.where(refl, 1 - x, x)
+    acc = np.zeros_like(z)
+    while True:
+        small = z < 6
+        if not small.any():
+            break
+        acc -= np.where(small, 1 / np.where(small, z, 1), 0)
+        z = np.where(small, z + 1, z)
+    iz2 = 1 / (z * z)
+    out = acc + np.log(z) - 0.5 / z - iz2 * (1 / 12 - iz2 * (1 / 120 - iz2 * (
+        1 / 252 - iz2 * (1 / 240 - iz2 * (1 / 132)))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(refl, out - np.pi / np.tan(np.pi * x), out)
+    return np.where(pole, np.nan, out)
+
+
+def _trigamma_np(x):
+    x = np.asarray(x, np.float64)
+    refl = x < 0.5
+    z = np.where(refl, 1 - x, x)
+    acc = np.zeros_like(z)
+    while True:
+        small = z < 6
+        if not small.any():
+            break
+        acc += np.where(small, 1 / np.where(small, z * z, 1), 0)
+        z = np.where(small, z + 1, z)
+    iz = 1 / z
+    iz2 = iz * iz
+    out = acc + iz + 0.5 * iz2 + iz * iz2 * (1 / 6 - iz2 * (1 / 30 - iz2 * (
+        1 / 42 - iz2 * (1 / 30))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.sin(np.pi * x)
+        out = np.where(refl, np.pi ** 2 / (s * s) - out, out)
+    return out
+
+
+def _erfinv_np(y):
+    y = np.asarray(y, np.float64)
+    out = np.full_like(y, np.nan)
+    ok = np.abs(y) < 1
+    out = np.where(y == 1, np.inf, np.where(y == -1, -np.inf, out))
+    v = np.where(ok, y, 0.0)
+    # Giles' single-precision approximation, then Newton steps on erf(x) = y.
+    w = -np.log((1 - v) * (1 + v))
+    c = w < 5
+    wc = np.where(c, w - 2.5, np.sqrt(np.maximum(w, 5)) - 3)
+    p1 = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                     0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
+                     1.50140941], wc)
+    p2 = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                     0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
+                     2.83297682], wc)
+    x = np.where(c, p1, p2) * v
+    for _ in range(3):
+        err = _verf(x) - v
+        x = x - err / (2 / np.sqrt(np.pi) * np.exp(-x * x))
+    return np.where(ok, x, out)
+
+
+def lgamma(x, name=None):
+    """log|Gamma(x)|; +inf at the poles (0, -1, -2, ...). Gradient: digamma."""
+    return _special("lgamma", x, _lgamma_np, lambda a, o: _digamma_np(a))
+
+
+def digamma(x, name=None):
+    """d/dx lgamma(x); NaN at the poles. Gradient: the trigamma function."""
+    return _special("digamma", x, _digamma_np, lambda a, o: _trigamma_np(a))
+
+
+def erf(x, name=None):
+    return _special("erf", x, _verf, lambda a, o: 2 / np.sqrt(np.pi) * np.exp(-a * a))
+
+
+def erfc(x, name=None):
+    """1 - erf(x), accurate for large x."""
+    return _special("erfc", x, _verfc, lambda a, o: -2 / np.sqrt(np.pi) * np.exp(-a * a))
+
+
+def erfinv(x, name=None):
+    """The inverse of erf on (-1, 1); +-inf at +-1, NaN outside."""
+    return _special("erfinv", x, _erfinv_np, lambda a, o: np.sqrt(np.pi) / 2 * np.exp(o * o))
+
+
+def ndtri(x, name=None):
+    """The inverse of the standard normal CDF on (0, 1)."""
+    return _special("ndtri", x, lambda a: np.sqrt(2) * _erfinv_np(2 * a - 1),
+                    lambda a, o: np.sqrt(2 * np.pi) * np.exp(o * o / 2))
+
+
+# -------------------------------------------------------------------- binary (device)
+
+
+def _nz(a):
+    return np.not_equal(a, np.zeros((), a.dtype))
+
+
+def _quiet(f):
+    """Runs a forward/backward rule with NumPy's invalid/divide warnings off (the masked-out
+    lanes may hold log(-1) or inf * 0)."""
+    def g(*args):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return f(*args)
+    return g
+
+
+def xlogy(x, y, name=None):
+    """x * log(y), and 0 where x == 0 (even where y == 0)."""
+    def fwd(a, b):
+        return a * np.log(np.where(_nz(a), b, np.ones((), b.dtype)))
+
+    def bwd(g, a, b, o, n):
+        z = np.zeros((), g.dtype)
+        sb = np.where(_nz(a), b, np.ones((), b.dtype))
+        return (np.where(_nz(a), g * np.log(sb), z) if n[0] else None,
+                np.where(_nz(a), g * a / sb, z) if n[1] else None)
+    return _m._binary("xlogy", x, y, _quiet(fwd), _quiet(bwd))
+
+
+def xlog1py(x, y, name=None):
+    """x * log1p(y), and 0 where x == 0."""
+    def fwd(a, b):
+        return a * np.log1p(np.where(_nz(a), b, np.zeros((), b.dtype)))
+
+    def bwd(g, a, b, o, n):
+        z = np.zeros((), g.dtype)
+        sb = np.where(_nz(a), b, np.zeros((), b.dtype))
+        return (np.where(_nz(a), g * np.log1p(sb), z) if n[0] else None,
+                np.where(_nz(a), g * a / (1 + sb), z) if n[1] else None)
+    return _m._binary("xlog1py", x, y, _quiet(fwd), _quiet(bwd))
+
+
+def xdivy(x, y, name=None):
+    """x / y, and 0 where x == 0 (even where y == 0)."""
+    def fwd(a, b):
+        return a / np.where(_nz(a), b, np.ones((), b.dtype))
+
+    def bwd(g, a, b, o, n):
+        z = np.zeros((), g.dtype)
+        sb = np.where(_nz(a), b, np.ones((), b.dtype))
+        return (np.where(_nz(a), g / sb, z) if n[0] else None,
+                np.where(_nz(a), -g * a / (sb * sb), z) if n[1] else None)
+    return _m._binary("xdivy", x, y, _quiet(fwd), _quiet(bwd))
+
+
+def multiply_no_nan(x, y, name=None):
+    """x * y, and 0 where y == 0 (even where x is inf or NaN)."""
+    def fwd(a, b):
+        return np.where(_nz(b), a * b, np.zeros((), a.dtype))
+
+    def bwd(g, a, b, o, n):
+        z = np.zeros((), g.dtype)
+        return (np.where(_nz(b), g * b, z) if n[0] else None,
+                np.where(_nz(g), a * g, z) if n[1] else None)
+    return _m._binary("multiply_no_nan", x, y, _quiet(fwd), _quiet(bwd))
+
+
+def _int_operands(op, x, y):
+    x, y = binary_operands(op, x, y)
+    a, b = _host(x._data), _host(y._data)
+    _m.broadcast_shape(op, a.shape, b.shape)
+    if a.dtype.kind in "iu" and np.any(b == 0):
+        raise ZeroDivisionError(f"[{op}] integer division by zero (x {tuple(a.shape)}, "
+                                f"y {tuple(b.shape)})")
+    return x, y, a, b
+
+
+def truncatediv(x, y, name=None):
+    """x / y rounded toward zero (C semantics), for integers; floats divide exactly."""
+    x, y, a, b = _int_operands("truncatediv", x, y)
+    if a.dtype.kind == "f":
+        return _m.divide(x, y)
+    q = (np.abs(a) // np.abs(b)) * np.sign(a) * np.sign(b)
+    return _wrap(_like(q.astype(a.dtype), x._data))
+
+
+def truncatemod(x, y, name=None):
+    """The remainder of truncatediv: x - y * trunc(x / y), with the sign of x (C fmod)."""
+    x, y, a, b = _int_operands("truncatemod", x, y)
+    if a.dtype.kind != "f":
+        return _wrap(_like(np.fmod(a, b).astype(a.dtype), x._data))
+    q = _m.divide(x, y)
+    t = _m.multiply(_m.sign(q), _m.floor(_m.abs(q)))
+    return _m.subtract(x, _m.multiply(y, t))
+
+
+def scalar_mul(scalar, x, name=None):
+    return _m.multiply(x, scalar)
+
+
+def accumulate_n(inputs, shape=None, tensor_dtype=None, name=None):
+    return _m.add_n(inputs)
+
+
+# ----------------------------------------------------------------------- array (composed)
+
+
+def _int_list(op, name, v):
+    a = v.numpy() if isinstance(v, Tensor) else np.asarray(v)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] {name} must be integers, got {a.dtype.name}")
+    return [int(i) for i in a.reshape(-1)], a.ndim
+
+
+def roll(input, shift, axis, name=None):  # noqa: A002
+    """Elements shifted `shift` places along `axis` (lists pair up; shifts on the same axis
+    add up), those leaving one end coming back at the other."""
+    x = t_(input)
+    nd = x._data.ndim
+    shifts, sd = _int_list("roll", "shift", shift)
+    axes, ad = _int_list("roll", "axis", axis)
+    if sd > 1 or ad > 1 or len(shifts) != len(axes):
+        raise ValueError(f"[roll] shift {shifts} and axis {axes} must be scalars or 1-D lists "
+                         "of the same length")
+    total = {}
+    for s, ax in zip(shifts, axes):
+        if not -nd <= ax < nd:
+            raise ValueError(f"[roll] axis {ax} is out of range for shape "
+                             f"{tuple(x._data.shape)}")
+        total[ax % nd] = total.get(ax % nd, 0) + s
+    out = x
+    for ax, s in sorted(total.items()):
+        n = x._data.shape[ax]
+        k = s % n if n else 0
+        if k == 0:
+            continue
+        lo = [_b.slice(None)] * nd
+        hi = [_b.slice(None)] * nd
+        lo[ax] = _b.slice(n - k, n)
+        hi[ax] = _b.slice(0, n - k)
+        out = _a.concat([_a.getitem(out, tuple(lo)), _a.getitem(out, tuple(hi))], axis=ax)
+    return out if out is not x else _a.identity(x)
+
+
+def repeat(input, repeats, axis=None, name=None):  # noqa: A002
+    """Each element repeated `repeats` times (a scalar, or one count per element along
+    axis) along `axis`; axis=None repeats the flattened input."""
+    x = t_(input)
+    if axis is None:
+        x = _a.reshape(x, [-1])
+        axis = 0
+    nd = x._data.ndim
+    if nd == 0:
+        x = _a.reshape(x, [1])
+        nd = 1
+    axis = int(axis)
+    if not -nd <= axis < nd:
+        raise ValueError(f"[repeat] axis {axis} is out of range for shape {tuple(x._data.shape)}")
+    axis %= nd
+    reps, rd = _int_list("repeat", "repeats", repeats)
+    n = x._data.shape[axis]
+    if rd > 1 or (len(reps) != 1 and len(reps) != n):
+        raise ValueError(f"[repeat] repeats must be a scalar or have one entry per element of "
+                         f"axis {axis} (size {n}), got {len(reps)} entries")
+    if any(r < 0 for r in reps):
+        raise ValueError(f"[repeat] repeats must be non-negative, got {reps}")
+    idx = np.repeat(np.arange(n), reps if len(reps) == n else reps[0]).astype(np.int64)
+    return _a.gather(x, idx, axis=axis)
+
+
+def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+    """sqrt(sum(x**2)) over axis (integer inputs give integer results, truncated)."""
+    x = t_(input_tensor)
+    if x._data.dtype.kind in "iu":
+        f = _m.cast(x, _dt.float64)
+        r = _m.sqrt(_m.reduce_sum(_m.square(f), axis=axis, keepdims=keepdims))
+        return _m.cast(_m.floor(r), x.dtype)
+    return _m.sqrt(_m.reduce_sum(_m.square(x), axis=axis, keepdims=keepdims))
+
+
+def zero_fraction(value, name=None):
+    """The fraction of zeros in `value`, a float32 scalar."""
+    x = t_(value)
+    return _m.reduce_mean(_m.cast(_m.equal(x, 0), _dt.float32))
+
+
+def _logcumsumexp(x, axis):
+    """Inclusive running log-sum-exp along axis (host, float64 accumulation)."""
+    def fwd(a):
+        return np.logaddexp.accumulate(a.astype(np.float64), axis=axis).astype(a.dtype)
+
+    def bwd(g, a, o):
+        # dx_i = sum_{j >= i} g_j exp(x_i - out_j): the reverse running log-sum-exp of
+        # log|g_j| - out_j, one pass for the positive and one for the negative g.
+        a64, o64, g64 = a.astype(np.float64), o.astype(np.float64), g.astype(np.float64)
+        res = np.zeros_like(a64)
+        for sgn in (1.0, -1.0):
+            part = np.where(sgn * g64 > 0, np.log(np.abs(g64)) - o64, -np.inf)
+            rev = np.flip(np.logaddexp.accumulate(np.flip(part, axis), axis=axis), axis)
+            res += sgn * np.exp(a64 + rev)
+        return (res,)
+    return _host_op("cumulative_logsumexp", [x], fwd, bwd)
+
+
+def cumulative_logsumexp(x, axis=0, exclusive=False, reverse=False, name=None):
+    """log(cumsum(exp(x))) along axis, computed stably; exclusive starts at -inf."""
+    x = _float_in("cumulative_logsumexp", x)
+    ax = _m._scan_axis("cumulative_logsumexp", x, axis)
+    n = x._data.shape[ax]
+    v = _a.reverse(x, [ax]) if reverse else x
+    if exclusive and n:
+        shp = list(v._data.shape)
+        shp[ax] = 1
+        lead = _a.fill(shp, -np.inf)
+        lead = _m.cast(lead, x.dtype)
+        if type(x._data) is DeviceArray:
+            lead = _wrap(to_device(_host(lead._data), "cuda"))
+        idx = [_b.slice(None)] * len(shp)
+        idx[ax] = _b.slice(0, n - 1)
+        v = _a.concat([lead, _a.getitem(v, tuple(idx))], axis=ax)
+    out = _logcumsumexp(v, ax)
+    return _a.reverse(out, [ax]) if reverse else out
+
+
+# -------------------------------------------------------------------- segment reductions
+
+
+def _segment_reduce(op, x, ids, num, kind):
+    """kind in max/min/prod over rows grouped by ids (-1 rows dropped); empty segments give
+    TF's identity: the dtype's lowest (max), highest (min), 1 (prod) -- or 0 for the sorted
+    segment_min / segment_max, handled by the caller."""
+    a = x._data
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
+    rest = tuple(a.shape[ids.ndim:])
+
+    def fwd(h):
+        h2 = h.reshape((ids.size,) + rest)
+        flat = ids.reshape(-1)
+        keep = flat >= 0
+        if kind == "prod":
+            r = np.ones((num,) + rest, h.dtype)
+            np.multiply.at(r, flat[keep], h2[keep])
+            return r
+        if h.dtype.kind == "f":
+            init = -np.inf if kind == "max" else np.inf
+        else:
+            info = np.iinfo(h.dtype)
+            init = info.min if kind == "max" else info.max
+        r = np.full((num,) + rest, init, h.dtype)
+        (np.maximum if kind == "max" else np.minimum).at(r, flat[keep], h2[keep])
+        return r
+
+    def bwd(g, h, o):
+        h2 = h.reshape((ids.size,) + rest)
+        flat = ids.reshape(-1)
+        keep = flat >= 0
+        safe = np.where(keep, flat, 0)
+        gr = np.where(keep.reshape((-1,) + (1,) * len(rest)), g[safe], 0)
+        if kind == "prod":
+            zero = h2 == 0
+            nz = np.ones_like(o)
+            np.multiply.at(nz, flat[keep], np.where(zero, 1, h2)[keep])
+            zc = np.zeros(o.shape, np.int64)
+            np.add.at(zc, flat[keep], zero[keep].astype(np.int64))
+            zcr, nzr = zc[safe], nz[safe]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(zcr == 0, nzr / np.where(zero, 1, h2),
+                             np.where((zcr == 1) & zero, nzr, 0))
+            return ((gr * d).reshape(h.shape),)
+        sel = (h2 == o[safe]) & keep.reshape((-1,) + (1,) * len(rest))
+        cnt = np.zeros(o.shape, g.dtype)
+        np.add.at(cnt, flat[keep], sel[keep].astype(g.dtype))
+        return ((np.where(sel, gr / np.maximum(cnt[safe], 1), 0)).reshape(h.shape),)
+    return _host_op(op, [x], fwd, bwd)
+
+
+def _num_segments(op, num_segments, ids):
+    if isinstance(num_segments, Tensor):
+        num_segments = num_segments.numpy().item()
+    if isinstance(num_segments, (bool, np.bool_)) or \
+            not isinstance(num_segments, (int, np.integer)):
+        raise TypeError(f"[{op}] num_segments must be an integer, got {num_segments!r}")
+    num = int(num_segments)
+    if num < 0:
+        raise ValueError(f"[{op}] num_segments must be >= 0, got {num}")
+    if ids.size and ids.max() >= num:
+        raise ValueError(f"[{op}] segment id {int(ids.max())} is out of range [0, {num}) "
+                         f"(num_segments={num})")
+    return num
+
+
+def _unsorted(op, kind, data, segment_ids, num_segments):
+    x = t_(data)
+    ids = _host_ints(op, "segment_ids", segment_ids)
+    num = _num_segments(op, num_segments, ids)
+    _check_data(op, x, ids)
+    return _segment_reduce(op, x, ids, num, kind)
+
+
+def unsorted_segment_max(data, segment_ids, num_segments, name=None):
+    """Per-segment maxima; empty segments hold the dtype's lowest value (-inf for floats)."""
+    return _unsorted("unsorted_segment_max", "max", data, segment_ids, num_segments)
+
+
+def unsorted_segment_min(data, segment_ids, num_segments, name=None):
+    """Per-segment minima; empty segments hold the dtype's highest value (+inf for floats)."""
+    return _unsorted("unsorted_segment_min", "min", data, segment_ids, num_segments)
+
+
+def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
+    """Per-segment products; empty segments are 1."""
+    return _unsorted("unsorted_segment_prod", "prod", data, segment_ids, num_segments)
+
+
+def _counts(op, data, segment_ids, num_segments):
+    from .segment_ops import unsorted_segment_sum
+    x = t_(data)
+    ids = _host_ints(op, "segment_ids", segment_ids)
+    num = _num_segments(op, num_segments, ids)
+    _check_data(op, x, ids)
+    s = unsorted_segment_sum(x, ids, num)
+    c = np.bincount(ids.reshape(-1)[ids.reshape(-1) >= 0], minlength=num).astype(np.float64)
+    c = c.reshape((num,) + (1,) * (s._data.ndim - 1))
+    return x, s, c
+
+
+def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
+    """Per-segment means; empty segments are 0."""
+    x, s, c = _counts("unsorted_segment_mean", data, segment_ids, num_segments)
+    return _m.divide(s, _wrap(_like(np.maximum(c, 1).astype(s._data.dtype), s._data)))
+
+
+def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
+    """Per-segment sums divided by sqrt(count); empty segments are 0."""
+    x, s, c = _counts("unsorted_segment_sqrt_n", data, segment_ids, num_segments)
+    return _m.divide(s, _wrap(_like(np.sqrt(np.maximum(c, 1)).astype(s._data.dtype), s._data)))
+
+
+def _sorted(op, kind, data, segment_ids):
+    x = t_(data)
+    ids, num = _sorted_ids(op, x, segment_ids)
+    out = _segment_reduce(op, x, ids, num, kind)
+    if kind != "prod":  # TF's sorted segment_min/max leave empty segments at 0
+        present = np.zeros(num, bool)
+        present[ids] = True
+        if not present.all():
+            mask = np.broadcast_to(present.reshape((num,) + (1,) * (out._data.ndim - 1)),
+                                   out._data.shape)
+            out = _a.where(_wrap(_like(mask, out._data)), out, _a.zeros_like(out))
+    return out
+
+
+def segment_min(data, segment_ids, name=None):
+    """Per-segment minima of the rows (ids sorted ascending); empty segments are 0."""
+    return _sorted("segment_min", "min", data, segment_ids)
+
+
+def segment_prod(data, segment_ids, name=None):
+    """Per-segment products of the rows (ids sorted ascending); empty segments are 1."""
+    return _sorted("segment_prod", "prod", data, segment_ids)
+
+
+# ---------------------------------------------------------------- tensor_scatter_nd_max/min
+
+
+def _tensor_scatter_minmax(op, kind, tensor, indices, updates):
+    from .scatter_ops import _check_updates, _flat_rows
+    t = t_(tensor)
+    u = updates if isinstance(updates, Tensor) else operand_like(updates, t)
+    if t._data.dtype != u._data.dtype:
+        raise TypeError(f"[{op}] tensor {t._data.dtype.name} {tuple(t._data.shape)} and updates "
+                        f"{u._data.dtype.name} {tuple(u._data.shape)} must have one dtype")
+    shape = tuple(t._data.shape)
+    flat, k = _flat_rows(op, indices, shape)
+    _check_updates(op, u._data, flat.shape + (k,), shape, k)
+    rows = int(np.prod(shape[:k], dtype=np.int64))
+    rest = shape[k:]
+    fl = flat.reshape(-1)
+    red = np.maximum if kind == "max" else np.minimum
+
+    def fwd(a, b):
+        r = a.reshape((rows,) + rest).copy()
+        red.at(r, fl, b.reshape((fl.size,) + rest))
+        return r.reshape(shape)
+
+    def bwd(g, a, b, o):
+        o2, g2 = o.reshape((rows,) + rest), g.reshape((rows,) + rest)
+        b2 = b.reshape((fl.size,) + rest)
+        xi = (a.reshape((rows,) + rest) == o2).astype(g.dtype)
+        yi = (b2 == o2[fl]).astype(g.dtype)
+        tot = xi.copy()
+        np.add.at(tot, fl, yi)
+        tot = np.maximum(tot, 1)
+        return ((xi / tot * g2).reshape(shape),
+                (yi / tot[fl] * g2[fl]).reshape(b.shape))
+    return _host_op(op, [t, u], fwd, bwd)
+
+
+def tensor_scatter_nd_max(tensor, indices, updates, name=None):
+    """tensor with each indexed slice replaced by max(slice, update) (duplicates all count)."""
+    return _tensor_scatter_minmax("tensor_scatter_nd_max", "max", tensor, indices, updates)
+
+
+def tensor_scatter_nd_min(tensor, indices, updates, name=None):
+    """tensor with each indexed slice replaced by min(slice, update) (duplicates all count)."""
+    return _tensor_scatter_minmax("tensor_scatter_nd_min", "min", tensor, indices, updates)
+
+
+# ------------------------------------------------------------------------- shape helpers
+
+
+def identity_n(input, name=None):  # noqa: A002
+    return [_a.identity(t) for t in input]
+
+
+def ensure_shape(x, shape, name=None):
+    """x unchanged when its shape matches `shape` (None entries match anything), else an
+    InvalidArgumentError naming both shapes."""
+    from ..errors import InvalidArgumentError
+    t = t_(x)
+    want = getattr(shape, "as_list", lambda: shape)() if shape is not None else None
+    if want is None:
+        return t
+    have = tuple(t._data.shape)
+    want = list(want)
+    if len(want) != len(have) or any(w is not None and int(w) != h for w, h in zip(want, have)):
+        raise InvalidArgumentError(f"[ensure_shape] shape of tensor {have} is not compatible "
+                                   f"with expected shape {tuple(want)}")
+    return t
+
+
+def shape_n(input, out_type=_dt.int32, name=None):  # noqa: A002
+    return [_a.shape(t, out_type=out_type) for t in input]
+
+
+def broadcast_static_shape(shape_x, shape_y):
+    from ..framework.tensor import TensorShape
+    a = [None if d is None else int(d) for d in getattr(shape_x, "as_list", lambda: shape_x)()]
+    b = [None if d is None else int(d) for d in getattr(shape_y, "as_list", lambda: shape_y)()]
+    out = []
+    for i in range(1, _b.max(len(a), len(b)) + 1):
+        p = a[-i] if i <= len(a) else 1
+        q = b[-i] if i <= len(b) else 1
+        if p == 1:
+            out.append(q)
+        elif q == 1 or q is None or p == q:
+            out.append(p if q is not None or p is not None else None)
+        elif p is None:
+            out.append(q)
+        else:
+            raise ValueError(f"[broadcast_static_shape] incompatible shapes for broadcasting: "
+                             f"{tuple(a)} and {tuple(b)}")
+    return TensorShape(out[::-1])
+
+
+def broadcast_dynamic_shape(shape_x, shape_y):
+    a = _a._shape_arg(shape_x)
+    b = _a._shape_arg(shape_y)
+    try:
+        r = np.broadcast_shapes(a, b)
+    except ValueError:
+        from ..errors import InvalidArgumentError
+        raise InvalidArgumentError(f"[broadcast_dynamic_shape] incompatible shapes for "
+                                   f"broadcasting: {a} and {b}") from None
+    dt = shape_x.dtype if isinstance(shape_x, Tensor) else _dt.int32
+    return _wrap(np.asarray(r, dtype=dt._np))
+
+
+def invert_permutation(x, name=None):
+    p = _host(t_(x)._data)
+    if p.ndim != 1 or sorted(p.tolist()) != list(range(p.size)):
+        raise ValueError(f"[invert_permutation] x must be a 1-D permutation of 0..n-1, got "
+                         f"{p.tolist()}")
+    inv = np.empty_like(p)
+    inv[p] = np.arange(p.size, dtype=p.dtype)
+    return _wrap(inv)
+
+
+def unravel_index(indices, dims, name=None):
+    ind = _host(t_(indices)._data)
+    d = _host(t_(dims)._data)
+    if ind.size and (ind.min() < 0 or ind.max() >= np.prod(d)):
+        raise ValueError(f"[unravel_index] indices must be in [0, {int(np.prod(d))}) for dims "
+                         f"{d.tolist()}")
+    return _wrap(np.stack(np.unravel_index(ind, tuple(d))).astype(ind.dtype))
+
+
+def histogram_fixed_width_bins(values, value_range, nbins=100, dtype=_dt.int32, name=None):
+    """The bin (0..nbins-1) of each value for nbins equal bins over value_range; values
+    outside fall into the first or last bin."""
+    v = _host(t_(values)._data).astype(np.float64)
+    lo, hi = [float(z) for z in _host(t_(value_range)._data).reshape(-1)]
+    if not hi > lo:
+        raise ValueError(f"[histogram_fixed_width_bins] value_range must be [lo, hi] with "
+                         f"lo < hi, got {[lo, hi]}")
+    n = int(nbins.numpy() if isinstance(nbins, Tensor) else nbins)
+    b = np.clip(np.floor((v - lo) / (hi - lo) * n), 0, n - 1)
+    return _wrap(b.astype(_dt.as_dtype(dtype)._np))
+
+
+__all__ = ["asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "rint",
+           "reciprocal_no_nan", "lgamma", "digamma", "erf", "erfc", "erfinv", "ndtri", "xlogy",
+           "xlog1py", "xdivy", "multiply_no_nan", "truncatediv", "truncatemod", "scalar_mul",
+           "accumulate_n", "roll", "repeat", "reduce_euclidean_norm", "zero_fraction",
+           "cumulative_logsumexp", "unsorted_segment_max", "unsorted_segment_min",
+           "unsorted_segment_prod", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
+           "segment_min", "segment_prod", "tensor_scatter_nd_max", "tensor_scatter_nd_min",
+           "identity_n", "ensure_shape", "shape_n", "broadcast_static_shape",
+           "broadcast_dynamic_shape", "invert_permutation", "unravel_index",
+           "histogram_fixed_width_bins"]

@@ -1,0 +1,326 @@
+"""More of `tf.nn`: weighted_moments, normalize_moments, sufficient_statistics,
+log_poisson_loss, compute_average_loss, scale_regularization_loss,
+local_response_normalization, crelu, zero_fraction, ctc_loss and ctc_greedy_decoder.
+
+Everything but CTC is composed from differentiable nabi ops (so it runs on every device and
+its gradient comes from those ops). ctc_loss runs Graves' forward-backward recursion in log
+space, in float64 on the host, one sequence at a time; its gradient with respect to the
+logits is softmax - (state occupancy per class), computed in the same pass.
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+from ..framework.device import DeviceArray, to_device
+from ._common import Tensor, _tapes, _wrap, operand_like, record, t_
+from . import math_ops as _m
+from . import array_ops as _a
+from .nn_ops import relu
+
+
+def _host(a):
+    return to_device(a, "cpu") if type(a) is DeviceArray else np.asarray(a)
+
+
+def _like(arr, like):
+    arr = np.asarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+        arr = arr.copy()
+    return to_device(arr, "cuda") if type(like) is DeviceArray else arr
+
+
+def _as_float(op, x):
+    x = t_(x)
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"[{op}] expects a float tensor, got {x._data.dtype.name} of shape "
+                        f"{tuple(x._data.shape)}")
+    return x
+
+
+def weighted_moments(x, axes, frequency_weights, keepdims=False, name=None):
+    """Mean and variance of x over axes, each element counted frequency_weights times
+    (weights broadcast to x): sum(w x) / sum(w) and sum(w (x - mean)^2) / sum(w)."""
+    x = _as_float("weighted_moments", x)
+    w = frequency_weights if isinstance(frequency_weights, Tensor) else \
+        operand_like(frequency_weights, x)
+    if w.dtype != x.dtype:
+        w = _m.cast(w, x.dtype)
+    try:
+        np.broadcast_shapes(tuple(x._data.shape), tuple(w._data.shape))
+    except ValueError:
+        raise ValueError(f"[weighted_moments] frequency_weights of shape "
+                         f"{tuple(w._data.shape)} do not broadcast to x of shape "
+                         f"{tuple(x._data.shape)}") from None
+    wb = _m.add(w, _a.zeros_like(x))
+    sw = _m.reduce_sum(wb, axis=axes, keepdims=True)
+    mean = _m.divide_no_nan(_m.reduce_sum(_m.multiply(wb, x), axis=axes, keepdims=True), sw)
+    var = _m.divide_no_nan(_m.reduce_sum(_m.multiply(wb, _m.square(_m.subtract(x, mean))),
+                                         axis=axes, keepdims=True), sw)
+    if not keepdims:
+        ax = axes if isinstance(axes, (list, tuple)) else [axes]
+        mean = _a.squeeze(mean, axis=list(ax))
+        var = _a.squeeze(var, axis=list(ax))
+    return mean, var
+
+
+def sufficient_statistics(x, axes, shift=None, keepdims=False, name=None):
+    """(count, sum(x - shift), sum((x - shift)^2), shift) over axes."""
+    x = _as_float("sufficient_statistics", x)
+    shp = tuple(x._data.shape)
+    ax = [a % len(shp) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+    count = _a.fill([], np.prod([shp[a] for a in ax], dtype=np.float64))
+    count = _m.cast(count, x.dtype)
+    if type(x._data) is DeviceArray:
+        count = _wrap(_like(_host(count._data), x._data))
+    d = x if shift is None else _m.subtract(x, shift)
+    m_ss = _m.reduce_sum(d, axis=ax, keepdims=keepdims)
+    v_ss = _m.reduce_sum(_m.square(d), axis=ax, keepdims=keepdims)
+    return count, m_ss, v_ss, (None if shift is None else
+                               shift if isinstance(shift, Tensor) else operand_like(shift, x))
+
+
+def normalize_moments(counts, mean_ss, variance_ss, shift, name=None):
+    """(mean, variance) from sufficient statistics: mean_ss / counts (+ shift) and
+    variance_ss / counts - (mean_ss / counts)^2."""
+    d = _m.divide(mean_ss, counts)
+    var = _m.subtract(_m.divide(variance_ss, counts), _m.square(d))
+    mean = d if shift is None else _m.add(d, shift)
+    return mean, var
+
+
+def log_poisson_loss(targets, log_input, compute_full_loss=False, name=None):
+    """exp(log_input) - targets * log_input; compute_full_loss adds Stirling's approximation
+    of log(targets!) (targets*log(targets) - targets + 0.5*log(2*pi*targets)) where
+    targets > 1."""
+    c = _as_float("log_poisson_loss", log_input)
+    z = t_(targets) if isinstance(targets, Tensor) else \
+        t_(np.asarray(targets, dtype=c._data.dtype))
+    if tuple(z._data.shape) != tuple(c._data.shape):
+        raise ValueError(f"[log_poisson_loss] targets {tuple(z._data.shape)} and log_input "
+                         f"{tuple(c._data.shape)} must have the same shape")
+    loss = _m.subtract(_m.exp(c), _m.multiply(z, c))
+    if compute_full_loss:
+        big = _m.greater(z, 1)
+        safe = _a.where(big, z, _a.ones_like(z))
+        st = _m.add(_m.subtract(_m.multiply(safe, _m.log(safe)), safe),
+                    _m.multiply(_m.log(_m.multiply(safe, 2 * np.pi)), 0.5))
+        loss = _m.add(loss, _a.where(big, st, _a.zeros_like(st)))
+    return loss
+
+
+def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size=None,
+                         name=None):
+    """sum(per_example_loss * sample_weight) / global_batch_size (default: the first
+    dimension, one replica)."""
+    loss = _as_float("compute_average_loss", per_example_loss)
+    if sample_weight is not None:
+        loss = _m.multiply(loss, sample_weight)
+    if global_batch_size is None:
+        if loss._data.ndim == 0:
+            global_batch_size = 1
+        else:
+            global_batch_size = loss._data.shape[0]
+    n = int(global_batch_size.numpy() if isinstance(global_batch_size, Tensor)
+            else global_batch_size)
+    if n <= 0:
+        raise ValueError(f"[compute_average_loss] global_batch_size must be > 0, got {n}")
+    return _m.divide(_m.reduce_sum(loss), n)
+
+
+def scale_regularization_loss(regularization_loss, name=None):
+    """The regularisation loss (a sum if given a list) divided by the replica count (1)."""
+    if isinstance(regularization_loss, (list, tuple)):
+        return _m.add_n(list(regularization_loss))
+    return _m.reduce_sum(regularization_loss)
+
+
+def local_response_normalization(input, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5,  # noqa: A002
+                                 name=None):
+    """x / (bias + alpha * sum of x^2 over the 2r+1 neighbouring channels) ** beta, for NHWC
+    input."""
+    x = _as_float("local_response_normalization", input)
+    if x._data.ndim != 4:
+        raise ValueError(f"[local_response_normalization] input must be 4-D (N, H, W, C), got "
+                         f"shape {tuple(x._data.shape)}")
+    r = int(depth_radius)
+    if r < 0:
+        raise ValueError(f"[local_response_normalization] depth_radius must be >= 0, got {r}")
+    c = x._data.shape[3]
+    sq = _a.pad(_m.square(x), [[0, 0], [0, 0], [0, 0], [r, r]])
+    acc = None
+    for k in range(2 * r + 1):
+        s = sq[:, :, :, k:k + c]
+        acc = s if acc is None else _m.add(acc, s)
+    return _m.divide(x, _m.pow(_m.add(_m.multiply(acc, alpha), bias), beta))
+
+
+lrn = local_response_normalization
+
+
+def crelu(features, axis=-1, name=None):
+    """concat([relu(x), relu(-x)], axis)."""
+    x = t_(features)
+    return _a.concat([relu(x), relu(_m.negative(x))], axis=axis)
+
+
+def zero_fraction(value, name=None):
+    from .extra_math_ops import zero_fraction as _zf
+    return _zf(value)
+
+
+# ------------------------------------------------------------------------------------ CTC
+
+
+def _ctc_one(lp, lab, blank):
+    """-log p(lab | lp) and its gradient w.r.t. the logits, for one sequence.
+    lp: (T, C) log-softmax, float64; lab: 1-D int labels (no blanks)."""
+    T, C = lp.shape
+    L = 2 * len(lab) + 1
+    ext = np.full(L, blank, np.int64)
+    ext[1::2] = lab
+    ninf = -np.inf
+    # Transitions s-2 -> s are allowed onto a label that differs from the one two back.
+    skip = np.zeros(L, bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    la = np.full((T, L), ninf)
+    lb = np.full((T, L), ninf)
+    if T == 0:
+        return (np.inf if L > 1 else 0.0), np.zeros((0, C))
+    la[0, 0] = lp[0, ext[0]]
+    if L > 1:
+        la[0, 1] = lp[0, ext[1]]
+    for t in range(1, T):
+        prev = la[t - 1]
+        a = prev.copy()
+        a[1:] = np.logaddexp(a[1:], prev[:-1])
+        a[2:] = np.where(skip[2:], np.logaddexp(a[2:], prev[:-2]), a[2:])
+        la[t] = a + lp[t, ext]
+    lb[T - 1, L - 1] = lp[T - 1, ext[L - 1]]
+    if L > 1:
+        lb[T - 1, L - 2] = lp[T - 1, ext[L - 2]]
+    for t in range(T - 2, -1, -1):
+        nxt = lb[t + 1]
+        b = nxt.copy()
+        b[:-1] = np.logaddexp(b[:-1], nxt[1:])
+        b[:-2] = np.where(skip[2:], np.logaddexp(b[:-2], nxt[2:]), b[:-2])
+        lb[t] = b + lp[t, ext]
+    ll = np.logaddexp(la[T - 1, L - 1], la[T - 1, L - 2]) if L > 1 else la[T - 1, 0]
+    if not np.isfinite(ll):
+        return np.inf, np.zeros((T, C))
+    occ = la + lb - lp[:, ext]          # log of sum over paths through (t, s)
+    post = np.zeros((T, C))
+    for s in range(L):
+        post[:, ext[s]] += np.exp(occ[:, s] - ll)
+    return -ll, np.exp(lp) - post
+
+
+def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True, unique=None,
+             blank_index=None, name=None):
+    """CTC negative log-likelihood per sequence, shape [batch] (TF 2's ctc_loss with dense,
+    zero-padded labels of shape [batch, max_label_length] and label_length; logits are
+    unnormalised, [frames, batch, classes] when logits_time_major else [batch, frames,
+    classes]; the blank is class 0 unless blank_index says otherwise, negative counting from
+    the end). An impossible alignment gives +inf and a zero gradient."""
+    op = "ctc_loss"
+    x = _as_float(op, logits)
+    if x._data.ndim != 3:
+        raise ValueError(f"[{op}] logits must be 3-D, got shape {tuple(x._data.shape)}")
+    from ..sparse import SparseTensor
+    if isinstance(labels, SparseTensor):
+        lab = np.zeros(tuple(int(d) for d in labels.dense_shape.numpy()), np.int64)
+        ind = labels.indices.numpy()
+        lab[ind[:, 0], ind[:, 1]] = labels.values.numpy()
+        ll_ = np.zeros(lab.shape[0], np.int64)
+        np.maximum.at(ll_, ind[:, 0], ind[:, 1] + 1)
+    else:
+        lab = _host(t_(labels)._data)
+        if label_length is None:
+            raise ValueError(f"[{op}] label_length is required with dense labels")
+        ll_ = _host(t_(label_length)._data).astype(np.int64).reshape(-1)
+    if lab.dtype.kind not in "iu" or lab.ndim != 2:
+        raise ValueError(f"[{op}] labels must be a 2-D integer tensor [batch, max_label_length], "
+                         f"got {lab.dtype.name} of shape {tuple(lab.shape)}")
+    a = _host(x._data)
+    lg = a if logits_time_major else np.swapaxes(a, 0, 1)
+    T, B, C = lg.shape
+    tl = _host(t_(logit_length)._data).astype(np.int64).reshape(-1)
+    if lab.shape[0] != B or ll_.shape[0] != B or tl.shape[0] != B:
+        raise ValueError(f"[{op}] batch sizes differ: labels {tuple(lab.shape)}, label_length "
+                         f"{tuple(ll_.shape)}, logit_length {tuple(tl.shape)}, logits "
+                         f"{tuple(a.shape)} (time_major={logits_time_major})")
+    if np.any(tl < 0) or np.any(tl > T):
+        raise ValueError(f"[{op}] logit_length must be in [0, {T}], got {tl.tolist()}")
+    if np.any(ll_ < 0) or np.any(ll_ > lab.shape[1]):
+        raise ValueError(f"[{op}] label_length must be in [0, {lab.shape[1]}], got "
+                         f"{ll_.tolist()}")
+    blank = 0 if blank_index is None else int(blank_index)
+    if blank < 0:
+        blank += C
+    if not 0 <= blank < C:
+        raise ValueError(f"[{op}] blank_index {blank_index} is out of range for {C} classes")
+    lg64 = lg.astype(np.float64)
+    m = lg64.max(axis=2, keepdims=True)
+    lp = lg64 - m - np.log(np.exp(lg64 - m).sum(axis=2, keepdims=True))
+    losses = np.zeros(B)
+    grad = np.zeros((T, B, C))
+    for b in range(B):
+        seq = lab[b, :ll_[b]].astype(np.int64)
+        if seq.size and (seq.min() < 0 or seq.max() >= C or np.any(seq == blank)):
+            raise ValueError(f"[{op}] labels[{b}] = {seq.tolist()} must lie in [0, {C}) and "
+                             f"not use the blank {blank}")
+        losses[b], g = _ctc_one(lp[:tl[b], b], seq, blank)
+        grad[:tl[b], b] = g
+    out = _wrap(_like(losses.astype(a.dtype), x._data))
+    if _tapes:
+        gfull = grad if logits_time_major else np.swapaxes(grad, 0, 1)
+
+        def bwd(g, n):
+            gh = _host(g).astype(np.float64).reshape(1, B, 1) if logits_time_major else \
+                _host(g).astype(np.float64).reshape(B, 1, 1)
+            return (_like((gfull * gh).astype(a.dtype), g),)
+        record((x,), out, bwd)
+    return out
+
+
+def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index=None):
+    """Best-path decoding of time-major logits [max_time, batch, classes]: the argmax class
+    per frame, repeats merged (merge_repeated), blanks (the last class unless blank_index
+    says otherwise) removed. Returns ([SparseTensor of shape [batch, max_decoded_length]],
+    neg_sum_logits of shape [batch, 1])."""
+    op = "ctc_greedy_decoder"
+    x = _as_float(op, inputs)
+    a = _host(x._data)
+    if a.ndim != 3:
+        raise ValueError(f"[{op}] inputs must be 3-D [max_time, batch, classes], got shape "
+                         f"{tuple(a.shape)}")
+    T, B, C = a.shape
+    sl = _host(t_(sequence_length)._data).astype(np.int64).reshape(-1)
+    if sl.shape[0] != B or np.any(sl < 0) or np.any(sl > T):
+        raise ValueError(f"[{op}] sequence_length must have {B} entries in [0, {T}], got "
+                         f"{sl.tolist()}")
+    blank = C - 1 if blank_index is None else int(blank_index)
+    if blank < 0:
+        blank += C
+    idx, vals, neg = [], [], np.zeros((B, 1), a.dtype)
+    maxlen = 0
+    for b in range(B):
+        best = a[:sl[b], b].argmax(axis=1) if sl[b] else np.zeros(0, np.int64)
+        neg[b, 0] = -a[:sl[b], b].max(axis=1).sum() if sl[b] else 0
+        out, prev = [], -1
+        for k in best.tolist():
+            if k != blank and not (merge_repeated and k == prev):
+                out.append(k)
+            prev = k
+        for j, k in enumerate(out):
+            idx.append([b, j])
+            vals.append(k)
+        maxlen = max(maxlen, len(out))
+    from ..sparse import SparseTensor
+    st = SparseTensor(np.asarray(idx, np.int64).reshape(-1, 2),
+                      _wrap(np.asarray(vals, np.int64)), [B, maxlen])
+    return [st], _wrap(_like(neg, x._data))
+
+
+__all__ = ["weighted_moments", "sufficient_statistics", "normalize_moments",
+           "log_poisson_loss", "compute_average_loss", "scale_regularization_loss",
+           "local_response_normalization", "lrn", "crelu", "zero_fraction", "ctc_loss",
+           "ctc_greedy_decoder"]
