@@ -726,3 +726,66 @@ def test_debugging_assertions():
         tf.debugging.Assert(tf.constant(False), ["value", x])
     with pytest.raises(TypeError, match=r"\[assert_type\]"):
         tf.debugging.assert_type(x, tf.int32)
+
+
+# ------------------------------------------------------------- gather batch_dims, unique
+
+
+def _gather_batched_ref(p, ind, axis, b):
+    """out[i..., :] = np.take(p[i...], ind[i...], axis - b), looping over the batch dims."""
+    bshape = p.shape[:b]
+    out = None
+    for bi in np.ndindex(bshape):
+        r = np.take(p[bi], ind[bi], axis=axis - b)
+        if out is None:
+            out = np.empty(bshape + r.shape, r.dtype)
+        out[bi] = r
+    return out
+
+
+@pytest.mark.parametrize("pshape,ishape,axis,b", [
+    ((2, 3, 4), (2, 2), 1, 1),
+    ((2, 3, 5, 4), (2, 3, 2), 2, 2),
+    ((2, 5, 3, 4), (2, 2, 3), 2, 1),       # a middle axis between batch and gathered axis
+    ((3, 4, 2), (3, 1, 2), -1, 1),
+    ((2, 3), (2, 4), 1, -1),
+])
+def test_gather_batch_dims(pshape, ishape, axis, b, where):
+    p = RNG.standard_normal(pshape)
+    n = pshape[axis]
+    ind = RNG.integers(-n, n, ishape)
+    bb = b % len(ishape)
+    expect = _gather_batched_ref(p, np.mod(ind, n), axis % len(pshape), bb)
+    with tf.device(where):
+        assert_array(tf.gather(p, ind, axis=axis, batch_dims=b), expect)
+    c = RNG.standard_normal(expect.shape)
+    pt = tf.constant(p)
+    with tf.GradientTape() as tape:
+        tape.watch(pt)
+        y = tf.reduce_sum(tf.gather(pt, ind, axis=axis, batch_dims=b) * c)
+    # analytic: each gathered element sends its c back to where it came from
+    g = np.zeros_like(p)
+    ax = axis % len(pshape)
+    for bi in np.ndindex(pshape[:bb]):
+        gm = np.moveaxis(g[bi], ax - bb, 0)
+        cm = np.moveaxis(c[bi], tuple(range(ax - bb, ax - bb + len(ishape) - bb)),
+                         tuple(range(len(ishape) - bb)))
+        np.add.at(gm, np.mod(ind[bi], n), cm)
+    assert_array(tape.gradient(y, pt), g)
+
+
+def test_gather_batch_dims_errors():
+    with pytest.raises(ValueError, match=r"\[gather\] the batch dimensions"):
+        tf.gather(tf.zeros([2, 3]), [[0], [1], [2]], axis=1, batch_dims=1)
+    with pytest.raises(ValueError, match=r"\[gather\] need 0 <= batch_dims"):
+        tf.gather(tf.zeros([2, 3]), [[0], [1]], axis=0, batch_dims=1)
+    with pytest.raises(IndexError, match=r"\[gather\] indices must be in \[0, 3\)"):
+        tf.gather(tf.zeros([2, 3]), [[0], [3]], axis=1, batch_dims=1)
+
+
+def test_unique_results_are_named():
+    u = tf.unique([4, 4, 1, 4, 7])
+    assert u.y.numpy().tolist() == [4, 1, 7] and u.idx.numpy().tolist() == [0, 0, 1, 0, 2]
+    y, idx = u
+    c = tf.unique_with_counts([4, 4, 1])
+    assert c.count.numpy().tolist() == [2, 1] and c.y.numpy().tolist() == [4, 1]

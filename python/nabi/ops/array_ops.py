@@ -1,6 +1,8 @@
 """Creation and shape ops: reshape, transpose, concat, stack, gather, one_hot, pad, slicing..."""
 import builtins
 
+import collections as _collections
+
 import numpy as np
 
 from ..framework.device import DeviceArray, add_at, backend, place, to_device, asarray as _asarray
@@ -395,7 +397,7 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     axis = 0 if axis is None else int(axis)
     ax = axis % a.ndim
     if batch_dims:
-        raise NotImplementedError("[gather] batch_dims is not supported yet")
+        return _gather_batched(x, ind, axis, int(batch_dims))
     if ind.size and (ind.min() < -a.shape[ax] or ind.max() >= a.shape[ax]):
         raise IndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of shape "
                          f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, {ind.max()}]")
@@ -414,6 +416,45 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
             return (z,)
         record((x,), out, bwd)
     return out
+
+
+def _gather_batched(x, ind, axis, b):
+    """gather with batch_dims=b: out[i..., j...] = gather(params[i...], indices[i...]) for the
+    b leading batch dimensions. One flat gather: the batch and the gathered axis become one
+    row axis, each batch's indices offset by its row block; gradients come from
+    reshape/transpose/gather."""
+    a = x._data
+    ind = _on_host(ind)
+    if b < 0:
+        b += ind.ndim
+    ax = axis if axis >= 0 else axis + a.ndim
+    if not 0 <= b <= ind.ndim or b > ax or ax >= a.ndim:
+        raise ValueError(f"[gather] need 0 <= batch_dims ({b}) <= axis ({axis}) < rank of params "
+                         f"{tuple(a.shape)} and batch_dims <= rank of indices {tuple(ind.shape)}")
+    if tuple(a.shape[:b]) != tuple(ind.shape[:b]):
+        raise ValueError(f"[gather] the batch dimensions of params {tuple(a.shape)} and indices "
+                         f"{tuple(ind.shape)} differ (batch_dims={b})")
+    n = a.shape[ax]
+    if ind.size and (ind.min() < -n or ind.max() >= n):
+        raise IndexError(f"[gather] indices must be in [0, {n}) for params of shape "
+                         f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, {ind.max()}]")
+    bshape = tuple(a.shape[:b])
+    nb = int(np.prod(bshape, dtype=np.int64))
+    mids = tuple(a.shape[b:ax])
+    rest = tuple(a.shape[ax + 1:])
+    ishape = tuple(ind.shape[b:])
+    p = reshape(x, (nb,) + tuple(a.shape[b:]))
+    k = len(mids)
+    # (nb, mids, n, rest) -> (nb, n, mids, rest) -> (nb * n, mids, rest)
+    perm = [0, k + 1] + list(_builtin_range(1, k + 1)) + list(_builtin_range(k + 2, p._data.ndim))
+    p = reshape(transpose(p, perm), (nb * n,) + mids + rest)
+    flat = (np.mod(ind, n) if n else ind).reshape((nb,) + ishape).astype(np.int64)
+    flat = flat + (np.arange(nb, dtype=np.int64) * n).reshape((nb,) + (1,) * len(ishape))
+    g = gather(p, flat, axis=0)          # (nb, ishape, mids, rest)
+    ni = len(ishape)
+    perm = [0] + list(_builtin_range(1 + ni, 1 + ni + k)) + list(_builtin_range(1, 1 + ni)) + \
+        list(_builtin_range(1 + ni + k, g._data.ndim))
+    return reshape(transpose(g, perm), bshape + mids + ishape + rest)
 
 
 def gather_nd(params, indices, batch_dims=0, name=None):
@@ -551,13 +592,16 @@ def unique(x, out_idx=_dt.int32, name=None):
     d = t_(x)._data
     if type(d) is not np.ndarray:
         v, i = unique(_wrap(_on_host(d)), out_idx)
-        return _wrap(to_device(v._data, "cuda")), _wrap(to_device(i._data, "cuda"))
+        return Unique(_wrap(to_device(v._data, "cuda")), _wrap(to_device(i._data, "cuda")))
     a = d
     vals, first, inv = np.unique(a, return_index=True, return_inverse=True)
     order = np.argsort(first)
     remap = np.empty_like(order)
     remap[order] = np.arange(len(order))
-    return _wrap(vals[order]), _wrap(remap[inv].astype(_dt.as_dtype(out_idx)._np))
+    return Unique(_wrap(vals[order]), _wrap(remap[inv].astype(_dt.as_dtype(out_idx)._np)))
+
+
+Unique = _collections.namedtuple("Unique", "y idx")  # tf.unique's result
 
 
 def contiguous_copy(x):

@@ -2,6 +2,8 @@
 `tf.nn.embedding_lookup`, `tf.math.confusion_matrix`, `tf.nn.space_to_depth` /
 `depth_to_space`, `tf.math.bincount`, `tf.searchsorted`, `tf.unique_with_counts`,
 `tf.histogram_fixed_width`, `tf.math.log_sigmoid`, `tf.math.polyval`."""
+import collections as _collections
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -221,7 +223,11 @@ def unique_with_counts(x, out_idx=_dt.int32, name=None):
         raise ValueError(f"[unique_with_counts] x must be 1-D, got shape {tuple(a.shape)}")
     y, idx = unique(x, out_idx)
     counts = np.bincount(np.asarray(_on_host(idx._data)), minlength=int(y._data.shape[0]))
-    return y, idx, _wrap(_on_device_of(counts.astype(_dt.as_dtype(out_idx)._np), t._data))
+    return UniqueWithCounts(y, idx, _wrap(_on_device_of(counts.astype(_dt.as_dtype(out_idx)._np),
+                                                        t._data)))
+
+
+UniqueWithCounts = _collections.namedtuple("UniqueWithCounts", "y idx count")
 
 
 def histogram_fixed_width(values, value_range, nbins=100, dtype=_dt.int32, name=None):
