@@ -789,3 +789,88 @@ def test_unique_results_are_named():
     y, idx = u
     c = tf.unique_with_counts([4, 4, 1])
     assert c.count.numpy().tolist() == [2, 1] and c.y.numpy().tolist() == [4, 1]
+
+
+# ------------------------------------------------------ sampled softmax / NCE and samplers
+
+
+def _np_sampled(w, b, x, lab, sampled, t_exp, s_exp, remove_hits):
+    nt = lab.shape[1]
+    tl = np.einsum("bd,btd->bt", x, w[lab]) + b[lab] - np.log(t_exp)
+    sl = x @ w[sampled].T + b[sampled] - np.log(s_exp)
+    if remove_hits:
+        hit = (lab[:, :, None] == sampled[None, None, :]).any(1)
+        sl = sl + np.where(hit, np.finfo(np.float32).min, 0)
+    logits = np.concatenate([tl, sl], 1)
+    target = np.concatenate([np.full(tl.shape, 1 / nt), np.zeros(sl.shape)], 1)
+    return logits, target
+
+
+def _np_sampled_softmax(*a):
+    logits, z = _np_sampled(*a)
+    m = logits.max(1, keepdims=True)
+    lsm = logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
+    return -(z * lsm).sum(1)
+
+
+def _np_nce(*a):
+    x, z = _np_sampled(*a)
+    return (np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x)))).sum(1)
+
+
+@pytest.mark.parametrize("which", ["sampled_softmax", "nce"])
+def test_sampled_softmax_and_nce_against_numpy(which):
+    C, D, B, NT = 11, 3, 4, 2
+    w, b, x = RNG.standard_normal((C, D)), RNG.standard_normal(C), RNG.standard_normal((B, D))
+    lab = np.array([[0, 3], [5, 1], [2, 2], [10, 4]])
+    sampled = np.array([3, 7, 9, 2, 6])
+    t_exp = RNG.uniform(0.1, 0.9, (B, NT))
+    s_exp = RNG.uniform(0.1, 0.9, 5)
+    sv = (tf.constant(sampled), tf.constant(t_exp), tf.constant(s_exp))
+    hits = which == "sampled_softmax"
+    if which == "sampled_softmax":
+        def f(wt, bt, xt):
+            return tf.nn.sampled_softmax_loss(wt, bt, lab, xt, 5, C, num_true=NT,
+                                              sampled_values=sv)
+        ref = _np_sampled_softmax
+    else:
+        def f(wt, bt, xt):
+            return tf.nn.nce_loss(wt, bt, lab, xt, 5, C, num_true=NT, sampled_values=sv)
+        ref = _np_nce
+    grad_check(f, lambda wa, ba, xa: ref(wa, ba, xa, lab, sampled, t_exp, s_exp, hits),
+               [w, b, x], rtol=1e-5)
+
+
+def test_sampled_losses_default_sampler_and_errors():
+    tf.random.set_seed(3)
+    w, b = tf.constant(RNG.standard_normal((40, 3))), tf.zeros([40], tf.float64)
+    x = tf.constant(RNG.standard_normal((5, 3)))
+    lab = [[1], [2], [3], [4], [5]]
+    l1 = tf.nn.sampled_softmax_loss(w, b, lab, x, 8, 40, seed=9)
+    l2 = tf.nn.sampled_softmax_loss(w, b, lab, x, 8, 40, seed=9)
+    assert l1.shape == (5,) and np.array_equal(l1.numpy(), l2.numpy())
+    assert tf.nn.nce_loss(w, b, lab, x, 8, 40).shape == (5,)
+    with pytest.raises(ValueError, match=r"\[sampled_softmax_loss\] labels must be integers"):
+        tf.nn.sampled_softmax_loss(w, b, [[1, 2]], x, 8, 40)
+    with pytest.raises(ValueError, match=r"\[nce_loss\] weights must be"):
+        tf.nn.nce_loss(tf.zeros([40, 2], tf.float64), b, lab, x, 8, 40)
+
+
+def test_candidate_samplers():
+    R, N = 20, 40000
+    p = (np.log(np.arange(R) + 2.0) - np.log(np.arange(R) + 1.0)) / np.log(R + 1.0)
+    tf.random.set_seed(1)
+    s, te, se = tf.random.log_uniform_candidate_sampler([[0], [7]], 1, N, False, R)
+    freq = np.bincount(s.numpy(), minlength=R) / N
+    assert np.allclose(freq, p, atol=0.01)
+    assert_array(te, (p[[0, 7]] * N).reshape(2, 1).astype(np.float32))
+    assert_array(se, (p[s.numpy()] * N).astype(np.float32))
+    s, te, se = tf.nn.log_uniform_candidate_sampler([[3]], 1, 10, True, R, seed=5)
+    assert len(set(s.numpy().tolist())) == 10 and s.dtype == tf.int64
+    # unique: expected count 1 - (1 - p)^tries for the same number of tries for every class
+    tries = np.log1p(-se.numpy()) / np.log1p(-p[s.numpy()])
+    assert np.allclose(tries, tries[0], rtol=1e-3) and tries[0] >= 10
+    u, ute, _ = tf.random.uniform_candidate_sampler([[1, 2]], 2, 6, True, 6, seed=2)
+    assert sorted(u.numpy().tolist()) == list(range(6))
+    with pytest.raises(ValueError, match=r"\[uniform_candidate_sampler\]"):
+        tf.random.uniform_candidate_sampler([[1]], 1, 7, True, 6)

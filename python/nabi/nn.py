@@ -16,3 +16,5 @@ from .ops.nn_extra_ops import (compute_average_loss, crelu, ctc_greedy_decoder, 
                                ctc_loss, local_response_normalization, log_poisson_loss, lrn,
                                normalize_moments, scale_regularization_loss,
                                sufficient_statistics, weighted_moments, zero_fraction)
+from .ops.nn_extra_ops import (log_uniform_candidate_sampler, nce_loss,  # noqa: F401,E402
+                               sampled_softmax_loss, uniform_candidate_sampler)

@@ -320,7 +320,148 @@ def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index
     return [st], _wrap(_like(neg, x._data))
 
 
+# ------------------------------------------------------------ candidate sampling losses
+# The samplers draw on the host from nabi's seeded stream (tf.random.set_seed / seed=), so a
+# run repeats for a seed; the draws are not TF's (its samplers use their own generator).
+
+
+def _true_classes(op, true_classes, num_true):
+    tc = _host(t_(true_classes)._data)
+    if tc.dtype.kind not in "iu" or tc.ndim != 2 or tc.shape[1] != int(num_true):
+        raise ValueError(f"[{op}] true_classes must be an integer [batch, num_true={num_true}] "
+                         f"tensor, got {tc.dtype.name} of shape {tuple(tc.shape)}")
+    return tc.astype(np.int64)
+
+
+def _candidate_sampler(op, probs_of, true_classes, num_true, num_sampled, unique, range_max,
+                       seed):
+    from .random_ops import _generator
+    tc = _true_classes(op, true_classes, num_true)
+    n, rm = int(num_sampled), int(range_max)
+    if rm <= 0 or n < 0 or (unique and n > rm):
+        raise ValueError(f"[{op}] need range_max > 0 and 0 <= num_sampled (<= range_max when "
+                         f"unique), got num_sampled={n}, range_max={rm}")
+    p = probs_of(np.arange(rm))
+    g = _generator(seed)
+    if unique:
+        # draw with replacement until n distinct classes appear; TF's expected counts for a
+        # class are then 1 - (1 - p)^tries
+        picked, seen, tries = [], set(), 0
+        while len(picked) < n:
+            batch = g.choice(rm, size=max(2 * (n - len(picked)), 16), p=p)
+            for c in batch.tolist():
+                tries += 1
+                if c not in seen:
+                    seen.add(c)
+                    picked.append(c)
+                    if len(picked) == n:
+                        break
+        sampled = np.asarray(picked, np.int64)
+
+        def expected(c):
+            return -np.expm1(tries * np.log1p(-np.minimum(probs_of(c), 1 - 1e-12)))
+    else:
+        sampled = g.choice(rm, size=n, p=p).astype(np.int64)
+
+        def expected(c):
+            return probs_of(c) * n
+    return (_wrap(sampled), _wrap(expected(tc).astype(np.float32)),
+            _wrap(expected(sampled).astype(np.float32)))
+
+
+def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                                  seed=None, name=None):
+    """Classes drawn from the log-uniform (Zipf) distribution
+    P(c) = (log(c + 2) - log(c + 1)) / log(range_max + 1); returns (sampled_candidates,
+    true_expected_count, sampled_expected_count)."""
+    rm = int(range_max)
+    return _candidate_sampler("log_uniform_candidate_sampler",
+                              lambda c: (np.log(c + 2.0) - np.log(c + 1.0)) / np.log(rm + 1.0),
+                              true_classes, num_true, num_sampled, unique, range_max, seed)
+
+
+def uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
+                              seed=None, name=None):
+    """Classes drawn uniformly from [0, range_max); returns (sampled_candidates,
+    true_expected_count, sampled_expected_count)."""
+    rm = int(range_max)
+    return _candidate_sampler("uniform_candidate_sampler",
+                              lambda c: np.full(np.shape(c), 1.0 / rm),
+                              true_classes, num_true, num_sampled, unique, range_max, seed)
+
+
+def _sampled_logits(op, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+                    sampled_values, remove_accidental_hits, seed):
+    if isinstance(weights, (list, tuple)):
+        weights = _a.concat(list(weights), axis=0)
+    w = _as_float(op, weights)
+    x = _as_float(op, inputs)
+    bias = t_(biases)
+    wd, xd = w._data, x._data
+    if wd.ndim != 2 or xd.ndim != 2 or wd.shape[1] != xd.shape[1]:
+        raise ValueError(f"[{op}] weights must be [num_classes, dim] and inputs [batch, dim], "
+                         f"got {tuple(wd.shape)} and {tuple(xd.shape)}")
+    if tuple(bias._data.shape) != (wd.shape[0],):
+        raise ValueError(f"[{op}] biases must have shape ({wd.shape[0]},), got "
+                         f"{tuple(bias._data.shape)}")
+    lab = _host(t_(labels)._data)
+    if lab.ndim == 1:
+        lab = lab.reshape(-1, 1)
+    if lab.dtype.kind not in "iu" or lab.shape != (xd.shape[0], int(num_true)):
+        raise ValueError(f"[{op}] labels must be integers of shape [batch={xd.shape[0]}, "
+                         f"num_true={num_true}], got {lab.dtype.name} {tuple(lab.shape)}")
+    if lab.size and (lab.min() < 0 or lab.max() >= int(num_classes)):
+        raise ValueError(f"[{op}] labels must be in [0, {num_classes})")
+    lab = lab.astype(np.int64)
+    if sampled_values is None:
+        sampled_values = log_uniform_candidate_sampler(lab, num_true, num_sampled, True,
+                                                       num_classes, seed=seed)
+    sampled, t_exp, s_exp = sampled_values
+    sh = _host(t_(sampled)._data).astype(np.int64).reshape(-1)
+    b, nt = lab.shape
+    # true logits (batch, num_true): <x, w[label]> + b[label] - log(true_expected_count)
+    tw = _a.reshape(_a.gather(w, lab.reshape(-1)), (b, nt, wd.shape[1]))
+    true_logits = _m.add(_m.reduce_sum(_m.multiply(tw, _a.expand_dims(x, 1)), axis=2),
+                         _a.reshape(_a.gather(bias, lab.reshape(-1)), (b, nt)))
+    true_logits = _m.subtract(true_logits, _m.log(_m.cast(t_(t_exp), x.dtype)))
+    sw = _a.gather(w, sh)
+    sampled_logits = _m.add(_m.matmul(x, sw, transpose_b=True), _a.gather(bias, sh))
+    sampled_logits = _m.subtract(sampled_logits, _m.log(_m.cast(t_(s_exp), x.dtype)))
+    if remove_accidental_hits:
+        hit = (lab[:, :, None] == sh[None, None, :]).any(axis=1)
+        pen = np.where(hit, np.finfo(np.float32).min, 0).astype(xd.dtype)
+        sampled_logits = _m.add(sampled_logits, operand_like(pen, x))
+    logits = _a.concat([true_logits, sampled_logits], axis=1)
+    lab_out = np.concatenate([np.full((b, nt), 1.0 / nt), np.zeros((b, sh.size))], axis=1)
+    return logits, operand_like(lab_out.astype(xd.dtype), x)
+
+
+def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+             sampled_values=None, remove_accidental_hits=False, name="nce_loss"):
+    """Noise-contrastive estimation loss per example, shape [batch]: sigmoid cross-entropy
+    of the true classes (target 1/num_true) and the sampled ones (target 0), logits corrected
+    by -log(expected count). Default sampler: log-uniform, unique, over num_classes."""
+    from .nn_ops import sigmoid_cross_entropy_with_logits
+    logits, lab = _sampled_logits("nce_loss", weights, biases, labels, inputs, num_sampled,
+                                  num_classes, num_true, sampled_values, remove_accidental_hits,
+                                  None)
+    return _m.reduce_sum(sigmoid_cross_entropy_with_logits(labels=lab, logits=logits), axis=1)
+
+
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+                         sampled_values=None, remove_accidental_hits=True, seed=None,
+                         name="sampled_softmax_loss"):
+    """Softmax cross-entropy over the true classes and num_sampled sampled classes, shape
+    [batch]; sampled classes equal to a true label are masked out (remove_accidental_hits)."""
+    from .nn_ops import softmax_cross_entropy_with_logits
+    logits, lab = _sampled_logits("sampled_softmax_loss", weights, biases, labels, inputs,
+                                  num_sampled, num_classes, num_true, sampled_values,
+                                  remove_accidental_hits, seed)
+    return softmax_cross_entropy_with_logits(labels=lab, logits=logits)
+
+
 __all__ = ["weighted_moments", "sufficient_statistics", "normalize_moments",
            "log_poisson_loss", "compute_average_loss", "scale_regularization_loss",
            "local_response_normalization", "lrn", "crelu", "zero_fraction", "ctc_loss",
-           "ctc_greedy_decoder"]
+           "ctc_greedy_decoder", "log_uniform_candidate_sampler", "uniform_candidate_sampler",
+           "nce_loss", "sampled_softmax_loss"]
