@@ -874,3 +874,59 @@ def test_candidate_samplers():
     assert sorted(u.numpy().tolist()) == list(range(6))
     with pytest.raises(ValueError, match=r"\[uniform_candidate_sampler\]"):
         tf.random.uniform_candidate_sampler([[1]], 1, 7, True, 6)
+
+
+# ------------------------------------------------------------------- small top-level names
+
+
+def _reverse_sequence_ref(x, lens, sa, ba):
+    out = x.copy()
+    for b, n in enumerate(lens):
+        src = np.take(x, b, axis=ba)
+        dst = np.take(out, b, axis=ba)  # a copy: write back below
+        s = sa - (1 if sa > ba else 0)
+        idx = [slice(None)] * src.ndim
+        idx[s] = slice(0, n)
+        dst[tuple(idx)] = np.flip(src[tuple(idx)], axis=s)
+        sel = [slice(None)] * x.ndim
+        sel[ba] = b
+        out[tuple(sel)] = dst
+    return out
+
+
+@pytest.mark.parametrize("shape,sa,ba", [((2, 5), 1, 0), ((4, 3, 2), 0, 1), ((3, 2, 4), 2, 0)])
+def test_reverse_sequence(shape, sa, ba):
+    x = RNG.standard_normal(shape)
+    lens = RNG.integers(0, shape[sa] + 1, shape[ba])
+    assert_array(tf.reverse_sequence(x, lens, seq_axis=sa, batch_axis=ba),
+                 _reverse_sequence_ref(x, lens, sa, ba))
+    grad_check(lambda t: tf.reverse_sequence(t, lens, seq_axis=sa, batch_axis=ba),
+               lambda a: _reverse_sequence_ref(a, lens, sa, ba), [x])
+    with pytest.raises(ValueError, match=r"\[reverse_sequence\] seq_lengths"):
+        tf.reverse_sequence(x, [99] * shape[ba], seq_axis=sa, batch_axis=ba)
+
+
+def test_small_top_level_names():
+    x = tf.constant([0.4, 1.6])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(tf.grad_pass_through(tf.round)(x * 3.0))
+    assert float(y) == 1.0 + 5.0
+    assert_array(tape.gradient(y, x), [3.0, 3.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = tf.reduce_sum(x)
+    gz = tape.gradient(z, [x, tf.constant(1.0)], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    assert float(gz[1]) == 0.0
+    assert tf.parallel_stack([x, x]).shape == (2, 2)
+    assert tf.timestamp().dtype == tf.float64
+    assert tf.version.VERSION == tf.__version__
+    assert tf.half is tf.float16 and tf.double is tf.float64
+    assert_array(tf.constant_initializer(2.0)([3]), [2.0, 2.0, 2.0])
+    assert_array(tf.zeros_initializer()([2]), [0.0, 0.0])
+    assert tf.random_normal_initializer(stddev=0.1)([4, 5]).shape == (4, 5)
+    f = tf.recompute_grad(lambda t: t * 2)
+    assert_array(f(x), [0.8, 3.2])
+    assert_array(tf.guarantee_const(x), [0.4, 1.6])
+    tf.config.experimental.enable_op_determinism()
+    assert tf.get_logger().name == "nabi"

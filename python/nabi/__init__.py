@@ -64,6 +64,10 @@ from .ops.math_ops import atan2, realdiv, tan  # noqa: F401,E402
 from .debugging import (Assert, assert_equal, assert_greater, assert_less,  # noqa: F401,E402
                         assert_rank)
 from .ops.array_ops import where as where_v2  # noqa: F401,E402
+from .framework_extras import (UnconnectedGradients, get_logger, grad_pass_through,  # noqa: F401,E402
+                               guarantee_const, parallel_stack, recompute_grad,
+                               reverse_sequence, timestamp)
+from .dtypes import float16 as half, float64 as double  # noqa: F401,E402
 
 newaxis = None
 
@@ -146,6 +150,14 @@ def __getattr__(name):
     if name == "tuple":  # tf.tuple, kept out of this module's globals (the builtin is used here)
         from .control_flow import tuple_
         return tuple_
+    if name in ("constant_initializer", "zeros_initializer", "ones_initializer",
+                "random_normal_initializer", "random_uniform_initializer"):
+        from .framework_extras import _INITIALIZERS
+        from .keras import initializers
+        return getattr(initializers, _INITIALIZERS[name])
+    if name == "version":
+        import types
+        return types.SimpleNamespace(VERSION=__version__, GIT_VERSION="", COMPILER_VERSION="")
     if name == "autograph":
         import types
         mod = types.SimpleNamespace(experimental=types.SimpleNamespace(

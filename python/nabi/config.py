@@ -90,3 +90,10 @@ class experimental:  # noqa: N801
         return None
 
     list_physical_devices = staticmethod(list_physical_devices)
+
+    _op_determinism = False
+
+    @staticmethod
+    def enable_op_determinism():
+        """Accepted and recorded (TF 2.9+); nabi does not pick different kernels for it."""
+        experimental._op_determinism = True

@@ -1,0 +1,83 @@
+"""Small TF 2 top-level names notebooks touch: reverse_sequence, parallel_stack, timestamp,
+get_logger, version, UnconnectedGradients, recompute_grad, grad_pass_through,
+guarantee_const, and the tf.*_initializer aliases of the Keras initializers."""
+import enum as _enum
+import logging as _logging
+import time as _time
+
+import numpy as np
+
+from .framework.tensor import Tensor, convert_to_tensor
+
+__all__ = ["reverse_sequence", "parallel_stack", "timestamp", "get_logger",
+           "UnconnectedGradients", "recompute_grad", "grad_pass_through", "guarantee_const"]
+
+
+def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=0, name=None):  # noqa: A002
+    """For each batch entry b, the first seq_lengths[b] elements along seq_axis reversed
+    (the rest kept). Composed of transpose and a batched gather, so gradients flow."""
+    from .ops import array_ops as _a
+    x = input if isinstance(input, Tensor) else convert_to_tensor(input)
+    nd = x.shape.rank
+    if seq_axis is None:
+        raise ValueError("[reverse_sequence] seq_axis is required")
+    sa, ba = int(seq_axis) % nd, int(batch_axis) % nd
+    if sa == ba:
+        raise ValueError(f"[reverse_sequence] seq_axis and batch_axis must differ, got {sa}")
+    lens = seq_lengths.numpy() if isinstance(seq_lengths, Tensor) else np.asarray(seq_lengths)
+    B, T = x.shape[ba], x.shape[sa]
+    lens = lens.astype(np.int64).reshape(-1)
+    if lens.shape[0] != B or np.any(lens < 0) or np.any(lens > T):
+        raise ValueError(f"[reverse_sequence] seq_lengths must have {B} entries in [0, {T}] for "
+                         f"input of shape {tuple(x.shape)}, got {lens.tolist()}")
+    t = np.arange(T)[None, :]
+    idx = np.where(t < lens[:, None], lens[:, None] - 1 - t, t)
+    perm = [ba, sa] + [i for i in range(nd) if i not in (ba, sa)]
+    inv = np.argsort(perm).tolist()
+    y = _a.gather(_a.transpose(x, perm), idx, axis=1, batch_dims=1)
+    return _a.transpose(y, inv)
+
+
+def parallel_stack(values, name="parallel_stack"):
+    from .ops.array_ops import stack
+    return stack(values, axis=0)
+
+
+def timestamp(name=None):
+    """Seconds since the epoch, a float64 scalar."""
+    return convert_to_tensor(np.float64(_time.time()))
+
+
+def get_logger():
+    return _logging.getLogger("nabi")
+
+
+class UnconnectedGradients(str, _enum.Enum):
+    NONE = "none"
+    ZERO = "zero"
+
+
+def recompute_grad(f):
+    """Returned unchanged: eager tapes keep the activations, and the gradients are the same."""
+    return f
+
+
+def grad_pass_through(f):
+    """y = f(x) forward, identity gradient dy/dx = 1 backward."""
+    from .framework.tape import stop_gradient
+    from .ops.math_ops import add, subtract
+
+    def g(x):
+        x = x if isinstance(x, Tensor) else convert_to_tensor(x)
+        return add(x, stop_gradient(subtract(f(x), x)))
+    return g
+
+
+def guarantee_const(input, name=None):  # noqa: A002
+    from .ops.array_ops import identity
+    return identity(input)
+
+
+_INITIALIZERS = {"constant_initializer": "Constant", "zeros_initializer": "Zeros",
+                 "ones_initializer": "Ones", "random_normal_initializer": "RandomNormal",
+                 "random_uniform_initializer": "RandomUniform"}
