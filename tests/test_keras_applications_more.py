@@ -1,10 +1,11 @@
-"""keras.applications, third batch: MobileNetV3Small/Large and EfficientNetV2B0..B3/S/M/L.
-Parameter counts against Keras 2.15's published figures (model.summary() and the keras.io
-table), landmark layer names and weight shapes, output shapes, forwards against NumPy
-references built from the models' own weights (random BatchNormalization statistics):
-MobileNetV3Small's stem (Rescaling, conv, BN, hard_swish) and two squeeze-excite blocks,
-EfficientNetV2B0's stem and fused-MBConv blocks; weight files found locally, the offline
-error, preprocess_input, argument errors. No test touches the network."""
+"""keras.applications, third batch: MobileNetV3Small/Large, EfficientNetV2B0..B3/S/M/L and
+NASNetMobile (NASNetLarge is only built by hand: 11 s). Parameter counts against Keras 2.15's
+published figures (model.summary() and the keras.io table), landmark layer names and weight
+shapes, output shapes, forwards against NumPy references built from the models' own weights
+(random BatchNormalization statistics): MobileNetV3Small's stem (Rescaling, conv, BN,
+hard_swish) and two squeeze-excite blocks, EfficientNetV2B0's stem and fused-MBConv blocks,
+NASNet's stem and factorised reduction; weight files found locally, the offline error,
+preprocess_input, argument errors. No test touches the network."""
 import numpy as np
 import pytest
 import reference_conv as rc
@@ -83,6 +84,15 @@ def counts(model):
      ["block2c_add", "block6l_add"]),
     (A.EfficientNetV2S, (32, 32, 3), 21_612_360, 153_872, "efficientnetv2-s",
      ["block1b_add", "block6o_add"]),
+    (A.NASNetMobile, (32, 32, 3), 5_326_716, 36_738, "NASNet",
+     ["stem_conv1", "stem_bn1", "reduction_conv_1_stem_1", "reduction_pad_1_stem_1",
+      "separable_conv_1_pad_reduction_left1_stem_1", "separable_conv_2_bn_reduction_left1_stem_1",
+      "reduction_left4_stem_1", "separable_conv_1_reduction_left4_stem_1",
+      "reduction_add4_stem_1", "reduction_concat_stem_1", "adjust_relu_1_stem_2",
+      "adjust_avg_pool_2_stem_2", "adjust_conv_2_stem_2", "adjust_bn_stem_2",
+      "adjust_conv_1_0", "adjust_conv_projection_1", "normal_left3_0", "normal_add_5_0",
+      "normal_concat_3", "reduction_concat_reduce_4", "normal_concat_8",
+      "reduction_concat_reduce_8", "normal_concat_12", "predictions"]),
 ])
 def test_parameter_counts_and_layer_names(fn, shape, total, frozen, name, landmarks,
                                          monkeypatch):
@@ -225,6 +235,8 @@ def test_efficientnet_v2_layout(monkeypatch):
     (A.MobileNetV3Large, (96, 80, 3), "avg", (None, 960)),
     (A.EfficientNetV2B0, (64, 64, 3), None, (None, 2, 2, 1280)),
     (A.EfficientNetV2S, None, "avg", (None, 1280)),
+    (A.NASNetMobile, (64, 64, 3), None, (None, 2, 2, 1056)),
+    (A.NASNetMobile, (33, 32, 3), "max", (None, 1056)),
 ])
 def test_output_shapes(fn, shape, pooling, expect):
     m = fn(weights=None, include_top=False, input_shape=shape, pooling=pooling)
@@ -425,6 +437,28 @@ def test_efficientnet_v2_b0_stem_and_fused_blocks_match_numpy():
     close(b4a, dw * s)
 
 
+def test_nasnet_stem_and_factorised_reduction_match_numpy():
+    """NASNet's stem (3x3 stride-2 'valid' conv, BN) and the adjustment of the previous path
+    at stem_2: ReLU, then two 1x1 convolutions (11 + 11 filters) on the stride-2 samples of
+    the grid and of the grid shifted by one pixel (zero pad + crop), concatenated, BN."""
+    m = built(A.NASNetMobile, (33, 32, 3), include_top=False)
+    randomize_bn(m)
+    L = m.get_layer
+    x = RNG.uniform(-1, 1, (2, 33, 32, 3)).astype("float32")
+    stem, adj = outputs_of(m, ["stem_bn1", "adjust_bn_stem_2"], x)
+    ref = np_bn(np_conv(x, L("stem_conv1").get_weights()[0], stride=2, padding="valid"),
+                L("stem_bn1"))
+    assert ref.shape == (2, 16, 15, 32)
+    close(stem, ref)
+    r = np.maximum(stem.astype(np.float64), 0.0)
+    p1 = np_conv(r[:, ::2, ::2], L("adjust_conv_1_stem_2").get_weights()[0])
+    shifted = np.pad(r, ((0, 0), (0, 1), (0, 1), (0, 0)))[:, 1:, 1:]
+    p2 = np_conv(shifted[:, ::2, ::2], L("adjust_conv_2_stem_2").get_weights()[0])
+    ref = np_bn(np.concatenate([p1, p2], axis=-1), L("adjust_bn_stem_2"))
+    assert ref.shape == (2, 8, 8, 22)
+    close(adj, ref)
+
+
 # ------------------------------------------------------------------------------------------
 # Weight files
 
@@ -476,13 +510,16 @@ def test_mobilenet_v3_imagenet_file_found_locally(tmp_path):
      "storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"),
     (A.EfficientNetV2S, {"include_top": False}, "efficientnetv2-s_notop.h5",
      "storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"),
+    (A.NASNetMobile, {"include_top": False}, "nasnet_mobile_no_top.h5",
+     "storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile-no-top.h5"),
 ])
 def test_imagenet_weights_offline_error(fn, kw, fname, url, monkeypatch):
     monkeypatch.setattr(A.efficientnet_v2, "_conv_init", lambda: "zeros")
     with pytest.raises(FileNotFoundError) as e:
         fn(weights="imagenet", input_shape=(224, 224, 3) if kw.get("include_top", True)
            else (64, 64, 3), **kw)
-    assert fname in str(e.value) and url + fname in str(e.value)
+    assert fname in str(e.value)
+    assert (url if url.endswith(".h5") else url + fname) in str(e.value)
 
 
 # ------------------------------------------------------------------------------------------
@@ -497,6 +534,11 @@ def test_preprocess_input_is_a_pass_through():
         assert mod.preprocess_input(t) is t
         assert mod.preprocess_input(x, data_format="channels_last") is x
         assert mod.decode_predictions is imagenet_utils.decode_predictions
+    np.testing.assert_allclose(A.nasnet.preprocess_input(x), x / 127.5 - 1, rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_allclose(A.nasnet.preprocess_input(t).numpy(), x / 127.5 - 1,
+                               atol=1e-6)
+    assert A.nasnet.decode_predictions is imagenet_utils.decode_predictions
     np.testing.assert_array_equal(x, keep)
     with pytest.raises(ValueError, match=r"\(samples, 1000\)"):
         A.mobilenet_v3.decode_predictions(np.zeros((2, 10)))
@@ -529,6 +571,14 @@ def test_argument_errors(tmp_path):
         A.MobileNetV3Small(weights=None, dropout_rate=1.5)
     with pytest.raises(ValueError, match="should be"):  # include_top needs a static shape
         A.EfficientNetV2B0(weights="imagenet", input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match="must be static"):
+        A.NASNetMobile(weights="imagenet", include_top=False, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match=r"multiple of 24.*1000"):
+        A.nasnet.NASNet(penultimate_filters=1000, weights=None)
+    with pytest.raises(ValueError, match=r"NASNetLarge or NASNetMobile.*default_size=300"):
+        A.nasnet.NASNet(default_size=300, weights="imagenet")
+    with pytest.raises(ValueError, match=r"\(224, 224, 3\)"):
+        A.NASNetMobile(weights="imagenet", input_shape=(64, 64, 3))
     inp = keras.Input((64, 64, 3))
     with pytest.raises(ValueError, match=r"input_shape\[1\] must equal"):
         A.MobileNetV3Small(weights=None, input_tensor=inp, input_shape=(64, 48, 3))
