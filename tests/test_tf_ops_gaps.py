@@ -563,6 +563,9 @@ def test_cond_case_switch_case():
                 default=lambda: 0)
     assert r == 20
     assert tf.case([(x < 0, lambda: 10)], default=lambda: 0) == 0
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[case\] none of the 1"):
+        tf.case([(x < 0, lambda: 10)])
+    assert tf.case({x > 0: lambda: "dict"}) == "dict"
     with pytest.raises(ValueError, match=r"\[case\] exclusive"):
         tf.case([(x > 1, lambda: 20), (x > 2, lambda: 30)], exclusive=True)
     fns = [lambda: "a", lambda: "b", lambda: "c"]

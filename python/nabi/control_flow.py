@@ -51,8 +51,8 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
 
 def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
     """Runs the fn of the first pair whose predicate is true (with exclusive=True, more than
-    one true predicate is an error); with none true, `default` (or, without one, the last
-    pair's fn, as TF does)."""
+    one true predicate is an error); with none true, `default` (without one, an
+    InvalidArgumentError, as TF's runtime assertion)."""
     if isinstance(pred_fn_pairs, dict):
         pred_fn_pairs = list(pred_fn_pairs.items())
     pairs = list(pred_fn_pairs)
@@ -68,7 +68,11 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
     for t, (_, f) in zip(truth, pairs):
         if t:
             return f()
-    return default() if default is not None else pairs[-1][1]()
+    if default is None:
+        from .errors import InvalidArgumentError
+        raise InvalidArgumentError(f"[case] none of the {len(pairs)} predicates is true and no "
+                                   "default was given")
+    return default()
 
 
 def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
