@@ -365,3 +365,25 @@ def test_gradient_of_a_gradient_raises_instead_of_being_silently_wrong():
         inner.gradient(y, x)
         z = x * 4.0
     assert float(outer.gradient(z, x)) == 4.0
+
+
+def test_relu_family_propagates_nan(where):
+    # TF (and NumPy's maximum) keep NaN through relu/relu6/hard_sigmoid; silencing it to 0
+    # hides a diverged model from TerminateOnNaN.
+    x = np.array([np.nan, -1.0, 2.0, 7.0], np.float32)
+    with nabi.device(where):
+        for fn in (nabi.nn.relu, nabi.nn.relu6, keras.activations.hard_sigmoid):
+            y = fn(x).numpy()
+            assert np.isnan(y[0]) and not np.isnan(y[1:]).any(), fn
+        # the fused epilogues: Conv2D(activation='relu') and Dense(activation='relu')
+        img = np.zeros((1, 4, 4, 2), np.float32)
+        img[0, 1, 1, 0] = np.nan
+        conv = keras.layers.Conv2D(8, 3, padding="same", activation="relu")
+        out = conv(img).numpy()
+        assert np.isnan(out[0, 0:3, 0:3]).all() and not np.isnan(out[0, 3, 3]).any()
+        dense = keras.layers.Dense(3, activation="relu")
+        d = dense(np.array([[np.nan, 1.0], [1.0, 2.0]], np.float32)).numpy()
+        assert np.isnan(d[0]).all() and not np.isnan(d[1]).any()
+        rnn = keras.layers.SimpleRNN(2, activation="relu")
+        r = rnn(np.array([[[np.nan], [1.0]]], np.float32)).numpy()
+        assert np.isnan(r).all()

@@ -88,12 +88,13 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
         for (int64_t i = 0; i < n; ++i) y[i] = x[i];
       break;
     case Act::Relu:
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      // x < 0 ? 0 : x, not x > 0 ? x : 0: a NaN stays NaN (as in TF), it is not silenced to 0
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
       break;
     case Act::Relu6:
       for (int64_t i = 0; i < n; ++i) {
-        T v = x[i] > T(0) ? x[i] : T(0);
-        y[i] = v < T(6) ? v : T(6);
+        T v = x[i] < T(0) ? T(0) : x[i];
+        y[i] = v > T(6) ? T(6) : v;
       }
       break;
     case Act::LeakyRelu:  // a select of two computed values: vector blends (see CMakeLists)
@@ -143,8 +144,8 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
     case Act::HardSigmoid:
       for (int64_t i = 0; i < n; ++i) {
         T v = x[i] + T(3);
-        v = v > T(0) ? v : T(0);
-        v = v < T(6) ? v : T(6);
+        v = v < T(0) ? T(0) : v;
+        v = v > T(6) ? T(6) : v;
         y[i] = v / T(6);
       }
       break;

@@ -224,7 +224,7 @@ inline void epilogue(T* y, int64_t rows, int64_t CO, const T* b, bool relu) {
     if (b)
       for (int64_t c = 0; c < CO; ++c) yr[c] += b[c];
     if (relu)
-      for (int64_t c = 0; c < CO; ++c) yr[c] = yr[c] > T(0) ? yr[c] : T(0);
+      for (int64_t c = 0; c < CO; ++c) yr[c] = yr[c] < T(0) ? T(0) : yr[c];
   }
 }
 
@@ -254,7 +254,7 @@ __attribute__((always_inline)) inline void direct_block(const Conv2dShape& s, co
     }
   }
   if (relu)
-    for (int k = 0; k < CB; ++k) acc[k] = acc[k] > T(0) ? acc[k] : T(0);
+    for (int k = 0; k < CB; ++k) acc[k] = acc[k] < T(0) ? T(0) : acc[k];
   if (full) {
     for (int k = 0; k < CB; ++k) yp[k] = acc[k];
   } else {
@@ -350,14 +350,14 @@ __attribute__((target("avx2,fma"))) void direct_c1_avx2_f32_p4(const Conv2dShape
           }
         }
         if (relu) {
-          a00 = _mm256_max_ps(a00, zero);
-          a01 = _mm256_max_ps(a01, zero);
-          a10 = _mm256_max_ps(a10, zero);
-          a11 = _mm256_max_ps(a11, zero);
-          a20 = _mm256_max_ps(a20, zero);
-          a21 = _mm256_max_ps(a21, zero);
-          a30 = _mm256_max_ps(a30, zero);
-          a31 = _mm256_max_ps(a31, zero);
+          a00 = _mm256_max_ps(zero, a00);
+          a01 = _mm256_max_ps(zero, a01);
+          a10 = _mm256_max_ps(zero, a10);
+          a11 = _mm256_max_ps(zero, a11);
+          a20 = _mm256_max_ps(zero, a20);
+          a21 = _mm256_max_ps(zero, a21);
+          a30 = _mm256_max_ps(zero, a30);
+          a31 = _mm256_max_ps(zero, a31);
         }
         float* yp = yr + ow * CO + co0;
         _mm256_storeu_ps(yp, a00);
@@ -537,12 +537,12 @@ __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float*
         }
       }
       if (relu) {
-        c00 = _mm256_max_ps(c00, zero); c01 = _mm256_max_ps(c01, zero);
-        c10 = _mm256_max_ps(c10, zero); c11 = _mm256_max_ps(c11, zero);
-        c20 = _mm256_max_ps(c20, zero); c21 = _mm256_max_ps(c21, zero);
-        c30 = _mm256_max_ps(c30, zero); c31 = _mm256_max_ps(c31, zero);
-        c40 = _mm256_max_ps(c40, zero); c41 = _mm256_max_ps(c41, zero);
-        c50 = _mm256_max_ps(c50, zero); c51 = _mm256_max_ps(c51, zero);
+        c00 = _mm256_max_ps(zero, c00); c01 = _mm256_max_ps(zero, c01);
+        c10 = _mm256_max_ps(zero, c10); c11 = _mm256_max_ps(zero, c11);
+        c20 = _mm256_max_ps(zero, c20); c21 = _mm256_max_ps(zero, c21);
+        c30 = _mm256_max_ps(zero, c30); c31 = _mm256_max_ps(zero, c31);
+        c40 = _mm256_max_ps(zero, c40); c41 = _mm256_max_ps(zero, c41);
+        c50 = _mm256_max_ps(zero, c50); c51 = _mm256_max_ps(zero, c51);
       }
       float* yo = y + p0 * g.CO + j * 16;
       if (yoffs && nrow == 6 && ncol == 16) {
@@ -914,7 +914,7 @@ __attribute__((target("avx2,fma"))) void narrow_image(const IgShape& g, const fl
       const float b = bias ? bias[co] : 0.0f;
       for (int64_t q = 0; q < np; ++q) {
         float v = hsum8(c[q]) + tail[q] + b;
-        if (relu) v = v > 0.0f ? v : 0.0f;
+        if (relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN
         y[(p0 + q) * CO + co] = v;
       }
     }

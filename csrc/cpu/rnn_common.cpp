@@ -54,7 +54,7 @@ void act_scalar(RnnAct k, T* x, int64_t n) {
       for (int64_t i = 0; i < n; ++i) x[i] = sigmoid_scalar(x[i]);
       break;
     case RnnAct::Relu:
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > T(0) ? x[i] : T(0);
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] < T(0) ? T(0) : x[i];  // NaN stays NaN
       break;
     case RnnAct::Linear:
       break;

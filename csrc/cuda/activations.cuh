@@ -28,8 +28,8 @@ template <typename T>
 __device__ __forceinline__ T act_f(int k, T v, T alpha) {
   switch (static_cast<Act>(k)) {
     case Act::Linear: return v;
-    case Act::Relu: return v > T(0) ? v : T(0);
-    case Act::Relu6: { T r = v > T(0) ? v : T(0); return r < T(6) ? r : T(6); }
+    case Act::Relu: return v < T(0) ? T(0) : v;  // NaN stays NaN, as in TF
+    case Act::Relu6: { T r = v < T(0) ? T(0) : v; return r > T(6) ? T(6) : r; }
     case Act::LeakyRelu: return v >= T(0) ? v : alpha * v;
     case Act::Elu: return v > T(0) ? v : alpha * expm1(v);
     case Act::Selu:
@@ -44,8 +44,8 @@ __device__ __forceinline__ T act_f(int k, T v, T alpha) {
       return T(0.5) * v * (T(1) + tanh(T(kSqrt2OverPi) * (v + T(kGeluC) * v * v * v)));
     case Act::HardSigmoid: {
       T r = v + T(3);
-      r = r > T(0) ? r : T(0);
-      r = r < T(6) ? r : T(6);
+      r = r < T(0) ? T(0) : r;
+      r = r > T(6) ? T(6) : r;
       return r / T(6);
     }
     case Act::Exponential: return exp(v);

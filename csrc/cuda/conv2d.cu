@@ -206,7 +206,7 @@ struct FwdProblem {
   __host__ __device__ T b(int64_t k, int64_t n) const { return w[k * d.CO + n]; }
   __host__ __device__ void store(int64_t m, int64_t n, T v) const {
     if (bias) v += bias[n];
-    if (relu) v = v > T(0) ? v : T(0);
+    if (relu) v = v < T(0) ? T(0) : v;  // NaN stays NaN
     y[m * d.CO + n] = v;
   }
 };
@@ -527,7 +527,7 @@ __global__ void __launch_bounds__(kNarrowWarps * 32)
         if (k >= CO) break;
         T v = acc[k];
         if (bias) v += bias[k];
-        if (relu) v = v > T(0) ? v : T(0);
+        if (relu) v = v < T(0) ? T(0) : v;  // NaN stays NaN
         y[m * d.CO + k] = v;
       }
     }

@@ -88,7 +88,7 @@ __device__ __forceinline__ T rnn_act(int k, T v) {
         return e / (T(1) + e);
       }
     case RnnAct::Relu:
-      return v > T(0) ? v : T(0);
+      return v < T(0) ? T(0) : v;  // NaN stays NaN
     case RnnAct::Linear:
       return v;
     case RnnAct::HardSigmoid: {
