@@ -599,3 +599,24 @@ def test_mobilenet_v3_on_an_input_tensor():
     assert tuple(m.output_shape) == (None, 576)
     y = m.predict(RNG.uniform(0, 100, (1, 48, 40, 3)).astype("float32"), verbose=0)
     assert y.shape == (1, 576) and np.all(np.isfinite(y))
+
+
+def test_mobilenet_v3_h5_round_trip(tmp_path):
+    # Layer names with '/' ("expanded_conv/depthwise/pad" before "expanded_conv/depthwise")
+    # must not collide in the legacy .h5 writer.
+    m = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
+                                            weights=None, alpha=0.75)
+    rng = np.random.default_rng(0)
+    m.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.1
+                   for w in m.get_weights()])
+    p = str(tmp_path / "v3.weights.h5")
+    legacy = str(tmp_path / "v3.h5")
+    m.save_weights(legacy)
+    m.save_weights(p)
+    x = rng.random((2, 32, 32, 3)).astype(np.float32) * 255
+    ref = m.predict(x, verbose=0)
+    for path in (legacy, p):
+        r = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
+                                                weights=None, alpha=0.75)
+        r.load_weights(path)
+        np.testing.assert_allclose(r.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-5)

@@ -46,7 +46,9 @@ def save_weights_to_group(group, model):
     group.attrs["keras_version"] = C.KERAS2_VERSION
     group.attrs["nabi_version"] = C.nabi_version()
     for layer in model.layers:
-        g = group.create_group(layer.name)
+        # require_group: a name like "expanded_conv/depthwise/pad" (MobileNetV3) creates
+        # "expanded_conv/depthwise" on the way, before that layer's own turn
+        g = group.require_group(layer.name)
         names = _weight_names(layer)
         g.attrs["weight_names"] = _enc(names)
         for n, w in zip(names, C.layer_weights(layer)):

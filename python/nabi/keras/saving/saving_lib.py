@@ -35,7 +35,9 @@ def _sublayers(layer):
 
 
 def _write_layer(group, layer):
-    g = group.create_group(layer.name, track_order=True)
+    # require_group: Keras 2 names with '/' ("expanded_conv/depthwise/pad" in MobileNetV3)
+    # make HDF5 create "expanded_conv/depthwise" on the way, before that layer's own turn
+    g = group.require_group(layer.name)
     subs = _sublayers(layer)
     if subs is not None:
         v = g.create_group("vars")
@@ -58,7 +60,7 @@ def write_weights_store(h5file, model, include_optimizer=False):
     layers = h5file.create_group("layers", track_order=True)
     names = []
     for layer in model.layers:
-        if layer.name in layers:
+        if layer.name in names:
             raise ValueError(f"Two layers are named {layer.name!r}; layer names must be unique "
                              "to save a model")
         _write_layer(layers, layer)
