@@ -14,7 +14,8 @@ import contextlib as _contextlib
 from . import _C  # noqa: F401
 from . import dtypes
 from .dtypes import (DType, as_dtype, bool, float16, float32, float64, int8, int16,  # noqa: F401,A004
-                     int32, int64, string, uint8)
+                     int32, int64, string, uint8, complex64, complex128)
+from .ops.complex_ops import complex  # noqa: F401,A004
 from .framework.tape import GradientTape, stop_gradient  # noqa: F401
 from .framework.tensor import (Tensor, TensorShape, Variable, constant,  # noqa: F401
                                convert_to_tensor, is_tensor)
@@ -142,7 +143,7 @@ def print(*args, **kwargs):  # noqa: A001
 
 def __getattr__(name):
     # Heavier namespaces load on first use: `nabi.keras`, `nabi.compat`, `nabi.examples`.
-    if name in ("keras", "compat", "examples", "summary", "image"):
+    if name in ("keras", "compat", "examples", "summary", "image", "signal", "audio"):
         import importlib
         mod = importlib.import_module(f".{name}", __name__)
         globals()[name] = mod

@@ -4,7 +4,7 @@ import builtins
 import numpy as np
 
 __all__ = ["DType", "as_dtype", "float16", "float32", "float64", "int8", "int16", "int32",
-           "int64", "uint8", "bool", "string"]
+           "int64", "uint8", "bool", "string", "complex64", "complex128"]
 
 
 class DType:
@@ -29,6 +29,17 @@ class DType:
         return self._np.kind in "iu"
 
     @property
+    def is_complex(self):
+        return self._np.kind == "c"
+
+    @property
+    def real_dtype(self):
+        """The dtype of a complex type's parts (complex64 -> float32); others: itself."""
+        if self._np.kind == "c":
+            return _BY_NP[np.dtype(np.float32 if self._np.itemsize == 8 else np.float64)]
+        return self
+
+    @property
     def is_bool(self):
         return self._np.kind == "b"
 
@@ -42,11 +53,17 @@ class DType:
 
     @property
     def min(self):
+        self._check_range("min")
         return np.finfo(self._np).min if self.is_floating else np.iinfo(self._np).min
 
     @property
     def max(self):
+        self._check_range("max")
         return np.finfo(self._np).max if self.is_floating else np.iinfo(self._np).max
+
+    def _check_range(self, what):
+        if self._np.kind == "c":
+            raise TypeError(f"[DType.{what}] {self.name} has no {what}imum value")
 
     def __eq__(self, other):
         if isinstance(other, DType):
@@ -79,8 +96,12 @@ int64 = DType("int64", np.int64)
 uint8 = DType("uint8", np.uint8)
 bool = DType("bool", np.bool_)  # noqa: A001  (TF's spelling)
 string = DType("string", np.object_)
+# Complex tensors live on the host only (the GPU backend has no complex type).
+complex64 = DType("complex64", np.complex64)
+complex128 = DType("complex128", np.complex128)
 
-_ALL = [float16, float32, float64, int8, int16, int32, int64, uint8, bool, string]
+_ALL = [float16, float32, float64, int8, int16, int32, int64, uint8, bool, string, complex64,
+        complex128]
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "int": int32,
                  "long": int64, "bool_": bool, "str": string,
@@ -103,6 +124,8 @@ def as_dtype(x):
         return int32
     if x is builtins.bool:
         return bool
+    if x is complex:
+        return complex128
     try:
         nd = np.dtype(x)
     except TypeError:

@@ -26,3 +26,4 @@ from .ops.extra_math_ops import (accumulate_n, acos, acosh, asin, asinh, atan, a
                                  unsorted_segment_min, unsorted_segment_prod,
                                  unsorted_segment_sqrt_n, xdivy, xlog1py, xlogy, zero_fraction)
 from .ops.nn_ops import softsign  # noqa: F401,E402
+from .ops.complex_ops import angle, complex, conj, imag, real  # noqa: F401,E402,A004

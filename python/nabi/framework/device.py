@@ -248,6 +248,10 @@ class DeviceArray:
                 if arr.dtype.itemsize < 4:
                     _warn_widened(arr.dtype, "float32")
                 arr = arr.astype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
+            elif arr.dtype.kind == "c":  # deliberate: complex tensors are host-only
+                raise TypeError(f"[to_device] a {arr.dtype} array of shape {arr.shape} cannot "
+                                "live on the GPU: complex tensors stay on the host (take "
+                                "tf.abs / tf.math.real / tf.math.imag first)")
             else:
                 raise TypeError(f"[to_device] dtype {arr.dtype} cannot live on the GPU "
                                 "(float32, float64, int32, int64, bool)")

@@ -24,7 +24,10 @@ def _binary(op, x, y, fwd, bwd):
     if xa.shape != ya.shape:
         broadcast_shape(op, xa.shape, ya.shape)
     out = _wrap(fwd(xa, ya))
-    if _tapes and is_float(out._data):
+    if _tapes and out._data.dtype.kind == "c":
+        from .complex_ops import record_no_gradient
+        record_no_gradient(op, (x, y), out)
+    elif _tapes and is_float(out._data):
         xs, ys = xa.shape, ya.shape
 
         def backward(g, needs):
@@ -141,7 +144,10 @@ def _unary(op, x, fwd, bwd=None):
     a = x._data
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = _wrap(fwd(a))
-    if _tapes and bwd is not None and is_float(out._data):
+    if _tapes and bwd is not None and "c" in (a.dtype.kind, out._data.dtype.kind):
+        from .complex_ops import record_no_gradient
+        record_no_gradient(op, (x,), out)
+    elif _tapes and bwd is not None and is_float(out._data):
         def backward(g, needs):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return (bwd(g, a, out._data),)
@@ -157,6 +163,10 @@ neg = negative
 
 
 def abs(x, name=None):  # noqa: A001
+    x = t_(x)
+    if x._data.dtype.kind == "c":  # |z| in the real dtype (complex tensors live on the host)
+        from .complex_ops import abs_complex
+        return abs_complex(x)
     return _unary("abs", x, np.abs, lambda g, a, o: g * np.sign(a))
 
 
@@ -296,6 +306,9 @@ def cast(x, dtype, name=None):
     a = x._data
     if a.dtype == dt._np:
         return x if not x._is_variable else _wrap(a)
+    if a.dtype.kind == "c" or dt.is_complex:
+        from .complex_ops import cast_complex
+        return cast_complex(x, dt)
     out = _wrap(a.astype(dt._np))
     if _tapes and is_float(a) and dt.is_floating:
         src = a.dtype

@@ -1,0 +1,145 @@
+"""Complex numbers on the host: tf.complex, tf.math.real / imag / conj / angle.
+
+Complex tensors hold NumPy complex64 / complex128 arrays and live on the CPU only (the GPU
+backend has no complex type): an op that makes a complex tensor from GPU inputs copies them
+to the host, and an op that makes a real tensor from a complex one (abs, real, imag, angle,
+cast) places its result on the current device, so `tf.abs(tf.signal.stft(x))` feeds a GPU
+model as it would in TF.
+
+No gradient is defined through complex values. Rather than a silently wrong or missing
+gradient, each such op records a node whose backward raises NotImplementedError naming the
+op, so a tape that needs that gradient says why it cannot have it; outside a tape (audio
+preprocessing) nothing is recorded.
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+from ..framework.device import DeviceArray, place
+from ._common import Tensor, _tapes, _wrap, record, t_
+
+__all__ = ["complex", "real", "imag", "conj", "angle", "host", "record_no_gradient"]
+
+_COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64),
+               np.dtype(np.float64): np.dtype(np.complex128)}
+
+
+def host(a):
+    """A tensor's array on the host (a copy for a GPU array)."""
+    return a.get() if type(a) is DeviceArray else a
+
+
+def record_no_gradient(op, inputs, out):
+    """Records `op` so that a tape asking for a gradient through it raises (see module doc)."""
+    if not _tapes:
+        return
+
+    def backward(g, needs):
+        raise NotImplementedError(
+            f"[{op}] has no gradient: nabi does not differentiate through complex values "
+            "(compute it outside the GradientTape, or wrap the input in tf.stop_gradient)")
+    record(tuple(inputs), out, backward)
+
+
+def is_complex(x):
+    return x._data.dtype.kind == "c"
+
+
+def complex(real, imag, name=None):  # noqa: A001  (TF's name)
+    """tf.complex: real + 1j * imag, from two float32 (-> complex64) or float64 (->
+    complex128) tensors of the same dtype; shapes broadcast."""
+    r = real if isinstance(real, Tensor) else None
+    i = imag if isinstance(imag, Tensor) else None
+    if r is None and i is None:
+        r = t_(real)
+        i = t_(imag, dtype=r.dtype)
+    elif r is None:
+        r = t_(real, dtype=i.dtype)
+    elif i is None:
+        i = t_(imag, dtype=r.dtype)
+    ra, ia = host(r._data), host(i._data)
+    if ra.dtype != ia.dtype or ra.dtype not in _COMPLEX_OF:
+        raise TypeError(f"[complex] real and imag must both be float32 or both float64, got "
+                        f"{ra.dtype.name} {tuple(ra.shape)} and {ia.dtype.name} {tuple(ia.shape)}")
+    try:
+        shape = np.broadcast_shapes(ra.shape, ia.shape)
+    except ValueError:
+        raise ValueError(f"[complex] shapes {tuple(ra.shape)} and {tuple(ia.shape)} are not "
+                         "broadcastable") from None
+    out = np.empty(shape, _COMPLEX_OF[ra.dtype])
+    out.real = ra
+    out.imag = ia
+    out = _wrap(out)
+    record_no_gradient("complex", (r, i), out)
+    return out
+
+
+def _real_result(op, x, fn):
+    """fn(host array) for a complex x, placed on the current device; records no gradient."""
+    out = _wrap(place(np.ascontiguousarray(fn(x._data))))
+    record_no_gradient(op, (x,), out)
+    return out
+
+
+def real(input, name=None):  # noqa: A002
+    """tf.math.real: the real part of a complex tensor; a real tensor is returned as it is."""
+    x = t_(input)
+    if not is_complex(x):
+        return x
+    return _real_result("real", x, np.real)
+
+
+def imag(input, name=None):  # noqa: A002
+    """tf.math.imag: the imaginary part of a complex tensor; zeros for a real tensor."""
+    x = t_(input)
+    if not is_complex(x):
+        from .array_ops import zeros_like
+        return zeros_like(x)
+    return _real_result("imag", x, np.imag)
+
+
+def conj(x, name=None):
+    """tf.math.conj: the complex conjugate; a real tensor is returned as it is."""
+    x = t_(x)
+    if not is_complex(x):
+        return x
+    out = _wrap(np.conj(x._data))
+    record_no_gradient("conj", (x,), out)
+    return out
+
+
+def angle(input, name=None):  # noqa: A002
+    """tf.math.angle: the argument atan2(imag, real) of a complex tensor; for a real tensor,
+    pi where it is negative and 0 elsewhere (as TF)."""
+    x = t_(input)
+    if is_complex(x):
+        return _real_result("angle", x, np.angle)
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"[angle] expects a complex or floating tensor, got "
+                        f"{x._data.dtype.name} {tuple(x.shape)}")
+    from .array_ops import where, zeros_like
+    from .math_ops import less
+    return where(less(x, 0), zeros_like(x) + np.pi, zeros_like(x))
+
+
+def abs_complex(x):
+    """|x| of a complex tensor, in its real dtype (tf.abs dispatches here)."""
+    return _real_result("abs", x, np.abs)
+
+
+def cast_complex(x, dt):
+    """tf.cast where the source or the target is complex: complex -> real takes the real
+    part (TF), real -> complex has a zero imaginary part; complex results stay on the host."""
+    a = host(x._data)
+    if dt.is_complex:
+        if a.dtype.kind not in "fiubc":
+            raise TypeError(f"[cast] cannot cast {a.dtype.name} {tuple(a.shape)} to {dt.name}")
+        out = _wrap(a.astype(dt._np))
+        op = "cast"
+    else:
+        if dt == _dt.string:
+            raise TypeError(f"[cast] cannot cast {a.dtype.name} {tuple(a.shape)} to string")
+        out = _wrap(place(np.ascontiguousarray(np.real(a).astype(dt._np))))
+        op = "cast"
+    if _tapes and (a.dtype.kind in "fc" and (dt.is_complex or dt.is_floating)):
+        record_no_gradient(op, (x,), out)
+    return out

@@ -1,0 +1,456 @@
+"""`nabi.signal`: framing, windows, FFTs, STFT, mel filterbanks, MFCCs and DCTs (tf.signal).
+
+Real-valued pieces (`frame`, the windows, `overlap_and_add`, `dct` / `idct`,
+`linear_to_mel_weight_matrix`) are built from nabi ops or carry their own backward rule, so
+they are differentiable and run where their input lives. The FFTs run on the host with
+numpy.fft: complex tensors live on the CPU only (see nabi.ops.complex_ops), and no gradient
+flows through them -- a tape that needs one raises NotImplementedError naming the op.
+Spectrogram preprocessing outside a tape (`tf.abs(tf.signal.stft(...))`) just works; its
+real result goes to the current device.
+"""
+import math as _math
+
+import numpy as np
+
+from . import dtypes as _dt
+from .framework.device import DeviceArray, place, to_device
+from .ops._common import Tensor, _tapes, _wrap, operand_like, record, t_
+from .ops.complex_ops import host, record_no_gradient
+
+__all__ = ["frame", "overlap_and_add", "hann_window", "hamming_window", "stft",
+           "inverse_stft", "inverse_stft_window_fn", "fft", "ifft", "rfft", "irfft", "fft2d",
+           "ifft2d", "rfft2d", "irfft2d", "linear_to_mel_weight_matrix",
+           "mfccs_from_log_mel_spectrograms", "dct", "idct"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _int(op, name, v, minimum=1):
+    if isinstance(v, Tensor):
+        v = v.numpy()
+    if isinstance(v, np.ndarray):
+        if v.size != 1:
+            raise ValueError(f"[{op}] {name} must be a scalar, got shape {v.shape}")
+        v = v.reshape(()).item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"[{op}] {name} must be an integer, got {v!r}")
+    v = int(v)
+    if v < minimum:
+        raise ValueError(f"[{op}] {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def _float_dtype(op, dtype):
+    dt = _dt.as_dtype(dtype)
+    if not dt.is_floating:
+        raise ValueError(f"[{op}] dtype must be a floating point type, got {dt.name}")
+    return dt
+
+
+def _real_input(op, x):
+    x = t_(x)
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"[{op}] expects a float32 or float64 tensor, got "
+                        f"{x._data.dtype.name} of shape {tuple(x.shape)}")
+    return x
+
+
+def _const_like(arr, like):
+    """A constant array as a tensor of `like`'s dtype on `like`'s device."""
+    return operand_like(np.asarray(arr, dtype=like._data.dtype), like)
+
+
+def _enclosing_power_of_two(n):
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+# ---------------------------------------------------------------- framing
+
+
+def frame(signal, frame_length, frame_step, pad_end=False, pad_value=0, axis=-1, name=None):
+    """tf.signal.frame: splits `axis` into overlapping frames, (..., n, ...) ->
+    (..., frames, frame_length, ...). Without pad_end, frames = 1 + (n - frame_length) //
+    frame_step (0 when n < frame_length); with it, ceil(n / frame_step) frames, the end padded
+    with pad_value. Differentiable (a gather)."""
+    from .ops.array_ops import gather, pad, zeros
+    x = t_(signal)
+    frame_length = _int("frame", "frame_length", frame_length)
+    frame_step = _int("frame", "frame_step", frame_step)
+    nd = x._data.ndim
+    if nd == 0:
+        raise ValueError("[frame] signal must have rank >= 1, got a scalar")
+    axis = _int("frame", "axis", axis, minimum=-nd)
+    if axis >= nd:
+        raise ValueError(f"[frame] axis {axis} is out of range for a signal of rank {nd}")
+    axis %= nd
+    n = x._data.shape[axis]
+    if pad_end:
+        frames = -(-n // frame_step)
+        extra = max(0, frame_length + frame_step * (frames - 1) - n)
+        if extra:
+            widths = [[0, 0]] * nd
+            widths[axis] = [0, extra]
+            x = pad(x, widths, constant_values=pad_value)
+    else:
+        frames = 1 + (n - frame_length) // frame_step if n >= frame_length else 0
+    shape = x._data.shape[:axis] + (frames, frame_length) + x._data.shape[axis + 1:]
+    if frames == 0:
+        return zeros(shape, dtype=x.dtype)
+    idx = (frame_step * np.arange(frames)[:, None] + np.arange(frame_length)[None, :])
+    return gather(x, idx.astype(np.int64), axis=axis)
+
+
+def overlap_and_add(signal, frame_step, name=None):
+    """tf.signal.overlap_and_add: (..., frames, frame_length) -> (..., (frames - 1) *
+    frame_step + frame_length), adding the frames at multiples of frame_step. Its gradient
+    frames the output gradient again."""
+    x = t_(signal)
+    frame_step = _int("overlap_and_add", "frame_step", frame_step)
+    a = x._data
+    if a.ndim < 2:
+        raise ValueError(f"[overlap_and_add] signal must have rank >= 2 (..., frames, "
+                         f"frame_length), got shape {tuple(a.shape)}")
+    frames, length = a.shape[-2], a.shape[-1]
+    on_gpu = type(a) is DeviceArray
+    h = host(a)
+    n = (frames - 1) * frame_step + length if frames else 0
+    out = np.zeros(h.shape[:-2] + (n,), h.dtype)
+    for i in range(frames):
+        out[..., i * frame_step:i * frame_step + length] += h[..., i, :]
+    res = _wrap(to_device(out, "cuda") if on_gpu else out)
+    if _tapes and h.dtype.kind == "f":
+        idx = frame_step * np.arange(frames)[:, None] + np.arange(length)[None, :]
+
+        def backward(g, needs):
+            gh = host(g)[..., idx]
+            return (to_device(gh, "cuda") if type(g) is DeviceArray else gh,)
+        record((x,), res, backward)
+    return res
+
+
+# ---------------------------------------------------------------- windows
+
+
+def _raised_cosine(op, window_length, periodic, dtype, a, b):
+    window_length = _int(op, "window_length", window_length, minimum=0)
+    dt = _float_dtype(op, dtype)
+    if window_length == 1:
+        w = np.ones(1)
+    else:
+        # TF's construction: a "periodic" window of odd length is the symmetric one
+        # (denominator window_length - 1), of even length it divides by window_length.
+        even = 1 - window_length % 2
+        denom = window_length + int(bool(periodic)) * even - 1
+        w = a - b * np.cos(2 * np.pi * np.arange(window_length) / max(denom, 1))
+    from .framework.tensor import convert_to_tensor
+    return convert_to_tensor(w.astype(dt._np))
+
+
+def hann_window(window_length, periodic=True, dtype=_dt.float32, name=None):
+    """tf.signal.hann_window: 0.5 - 0.5 cos(2 pi n / N)."""
+    return _raised_cosine("hann_window", window_length, periodic, dtype, 0.5, 0.5)
+
+
+def hamming_window(window_length, periodic=True, dtype=_dt.float32, name=None):
+    """tf.signal.hamming_window: 0.54 - 0.46 cos(2 pi n / N)."""
+    return _raised_cosine("hamming_window", window_length, periodic, dtype, 0.54, 0.46)
+
+
+# ---------------------------------------------------------------- FFTs (host, no gradient)
+
+
+def _fft_lengths(op, fft_length, k, default):
+    if fft_length is None:
+        return default
+    if isinstance(fft_length, Tensor):
+        fft_length = fft_length.numpy()
+    v = np.asarray(fft_length).reshape(-1).tolist()
+    if len(v) != k:
+        raise ValueError(f"[{op}] fft_length must hold {k} value(s), got {fft_length!r}")
+    return [_int(op, "fft_length", int(e), minimum=0) for e in v]
+
+
+def _complex_of(dtype):
+    return np.complex64 if np.dtype(dtype) in (np.float32, np.complex64) else np.complex128
+
+
+def _real_of(dtype):
+    return np.float32 if np.dtype(dtype) in (np.float32, np.complex64) else np.float64
+
+
+def _check_rank(op, a, k):
+    if a.ndim < k:
+        raise ValueError(f"[{op}] input must have rank >= {k}, got shape {tuple(a.shape)}")
+
+
+def _cfft(op, x, k, fn):
+    x = t_(x)
+    a = x._data
+    if a.dtype.kind != "c":
+        raise TypeError(f"[{op}] expects a complex64 or complex128 tensor, got {a.dtype.name} "
+                        f"of shape {tuple(a.shape)} (tf.cast it to complex64 first)")
+    _check_rank(op, a, k)
+    out = _wrap(fn(a, axes=tuple(range(-k, 0))).astype(a.dtype, copy=False))
+    record_no_gradient(op, (x,), out)
+    return out
+
+
+def fft(input, name=None):  # noqa: A002
+    """tf.signal.fft: the DFT over the innermost axis of a complex tensor."""
+    return _cfft("fft", input, 1, np.fft.fftn)
+
+
+def ifft(input, name=None):  # noqa: A002
+    """tf.signal.ifft: the inverse DFT (scaled by 1/n) over the innermost axis."""
+    return _cfft("ifft", input, 1, np.fft.ifftn)
+
+
+def fft2d(input, name=None):  # noqa: A002
+    return _cfft("fft2d", input, 2, np.fft.fftn)
+
+
+def ifft2d(input, name=None):  # noqa: A002
+    return _cfft("ifft2d", input, 2, np.fft.ifftn)
+
+
+def _rfft(op, x, fft_length, k):
+    x = _real_input(op, x)
+    a = host(x._data)
+    _check_rank(op, a, k)
+    n = _fft_lengths(op, fft_length, k, list(a.shape[-k:]))
+    out = _wrap(np.fft.rfftn(a, s=n, axes=tuple(range(-k, 0))).astype(_complex_of(a.dtype)))
+    record_no_gradient(op, (x,), out)
+    return out
+
+
+def _irfft(op, x, fft_length, k):
+    x = t_(x)
+    a = x._data
+    if a.dtype.kind != "c":
+        raise TypeError(f"[{op}] expects a complex64 or complex128 tensor, got {a.dtype.name} "
+                        f"of shape {tuple(a.shape)}")
+    _check_rank(op, a, k)
+    default = list(a.shape[-k:-1]) + [2 * (a.shape[-1] - 1)]
+    n = _fft_lengths(op, fft_length, k, default)
+    if any(v == 0 for v in n):
+        r = np.zeros(a.shape[:-k] + tuple(n), _real_of(a.dtype))
+    else:
+        r = np.fft.irfftn(a, s=n, axes=tuple(range(-k, 0))).astype(_real_of(a.dtype))
+    out = _wrap(place(np.ascontiguousarray(r)))
+    record_no_gradient(op, (x,), out)
+    return out
+
+
+def rfft(input_tensor, fft_length=None, name=None):
+    """tf.signal.rfft: the DFT of a real signal over its innermost axis, (..., n) ->
+    (..., fft_length // 2 + 1) complex; fft_length (a 1-element list) crops or zero-pads."""
+    return _rfft("rfft", input_tensor, fft_length, 1)
+
+
+def irfft(input_tensor, fft_length=None, name=None):
+    """tf.signal.irfft: the inverse of rfft, (..., m) -> (..., fft_length) real, fft_length
+    defaulting to 2 * (m - 1)."""
+    return _irfft("irfft", input_tensor, fft_length, 1)
+
+
+def rfft2d(input_tensor, fft_length=None, name=None):
+    return _rfft("rfft2d", input_tensor, fft_length, 2)
+
+
+def irfft2d(input_tensor, fft_length=None, name=None):
+    return _irfft("irfft2d", input_tensor, fft_length, 2)
+
+
+# ---------------------------------------------------------------- STFT
+
+
+def _apply_window(framed, window_fn, frame_length):
+    from .ops.math_ops import multiply
+    w = window_fn(frame_length, dtype=framed.dtype)
+    w = w if isinstance(w, Tensor) else t_(w)
+    if type(w._data) is not type(framed._data):
+        w = _const_like(w.numpy(), framed)
+    return multiply(framed, w)
+
+
+def stft(signals, frame_length, frame_step, fft_length=None, window_fn=hann_window,
+         pad_end=False, name=None):
+    """tf.signal.stft: frames the innermost axis, windows each frame and takes its rfft ->
+    (..., frames, fft_length // 2 + 1) complex64 (complex128 for float64 signals).
+    fft_length defaults to the smallest power of 2 >= frame_length."""
+    x = _real_input("stft", signals)
+    if x._data.ndim < 1:
+        raise ValueError("[stft] signals must have rank >= 1, got a scalar")
+    frame_length = _int("stft", "frame_length", frame_length)
+    frame_step = _int("stft", "frame_step", frame_step)
+    fft_length = _enclosing_power_of_two(frame_length) if fft_length is None else \
+        _int("stft", "fft_length", fft_length)
+    framed = frame(x, frame_length, frame_step, pad_end=pad_end)
+    if window_fn is not None:
+        framed = _apply_window(framed, window_fn, frame_length)
+    return _rfft("stft", framed, [fft_length], 1)
+
+
+def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None):
+    """tf.signal.inverse_stft_window_fn: a window_fn for inverse_stft that undoes
+    forward_window_fn's overlapped gain, so inverse_stft(stft(x)) reconstructs x (away from
+    the edges)."""
+    frame_step = _int("inverse_stft_window_fn", "frame_step", frame_step)
+
+    def window_fn(frame_length, dtype=_dt.float32):
+        fw = forward_window_fn(frame_length, dtype=dtype)
+        w = np.asarray(fw.numpy() if isinstance(fw, Tensor) else fw, dtype=np.float64)
+        overlaps = -(-frame_length // frame_step)
+        sq = np.zeros(overlaps * frame_step)
+        sq[:frame_length] = w * w
+        denom = np.tile(sq.reshape(overlaps, frame_step).sum(0), overlaps)[:frame_length]
+        from .framework.tensor import convert_to_tensor
+        return convert_to_tensor((w / denom).astype(_dt.as_dtype(dtype)._np))
+    return window_fn
+
+
+def inverse_stft(stfts, frame_length, frame_step, fft_length=None, window_fn=hann_window,
+                 name=None):
+    """tf.signal.inverse_stft: irfft of each frame (cut or zero-padded to frame_length),
+    windowed by window_fn, then overlap-added. Use
+    window_fn=tf.signal.inverse_stft_window_fn(frame_step) to invert a hann stft."""
+    frame_length = _int("inverse_stft", "frame_length", frame_length)
+    frame_step = _int("inverse_stft", "frame_step", frame_step)
+    fft_length = _enclosing_power_of_two(frame_length) if fft_length is None else \
+        _int("inverse_stft", "fft_length", fft_length)
+    x = t_(stfts)
+    if x._data.ndim < 2:
+        raise ValueError(f"[inverse_stft] stfts must have rank >= 2 (..., frames, bins), got "
+                         f"shape {tuple(x.shape)}")
+    if x._data.shape[-1] != fft_length // 2 + 1:
+        raise ValueError(f"[inverse_stft] stfts has {x._data.shape[-1]} bins but fft_length "
+                         f"{fft_length} needs {fft_length // 2 + 1}")
+    frames = _irfft("inverse_stft", x, [fft_length], 1)
+    if frame_length < fft_length:
+        frames = frames[..., :frame_length]
+    elif frame_length > fft_length:
+        from .ops.array_ops import pad
+        frames = pad(frames, [[0, 0]] * (frames.ndim - 1) + [[0, frame_length - fft_length]])
+    if window_fn is not None:
+        frames = _apply_window(frames, window_fn, frame_length)
+    return overlap_and_add(frames, frame_step)
+
+
+# ---------------------------------------------------------------- mel filterbank, MFCC
+
+
+def _hz_to_mel(f):
+    """The HTK mel scale TF uses: 1127 ln(1 + f / 700)."""
+    return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
+
+
+def linear_to_mel_weight_matrix(num_mel_bins=20, num_spectrogram_bins=129, sample_rate=8000,
+                                lower_edge_hertz=125.0, upper_edge_hertz=3800.0,
+                                dtype=_dt.float32, name=None):
+    """tf.signal.linear_to_mel_weight_matrix: a (num_spectrogram_bins, num_mel_bins) matrix of
+    triangular filters, evenly spaced on the HTK mel scale between the edges; the DC bin's row
+    is zero. `spectrogram @ matrix` gives a mel spectrogram."""
+    op = "linear_to_mel_weight_matrix"
+    num_mel_bins = _int(op, "num_mel_bins", num_mel_bins)
+    num_spectrogram_bins = _int(op, "num_spectrogram_bins", num_spectrogram_bins)
+    dt = _float_dtype(op, dtype)
+    sample_rate = float(sample_rate.numpy() if isinstance(sample_rate, Tensor) else sample_rate)
+    lo, hi = float(lower_edge_hertz), float(upper_edge_hertz)
+    if sample_rate <= 0:
+        raise ValueError(f"[{op}] sample_rate must be positive, got {sample_rate}")
+    if lo < 0:
+        raise ValueError(f"[{op}] lower_edge_hertz must be non-negative, got {lo}")
+    if lo >= hi:
+        raise ValueError(f"[{op}] lower_edge_hertz {lo} must be below upper_edge_hertz {hi}")
+    if hi > sample_rate / 2:
+        raise ValueError(f"[{op}] upper_edge_hertz {hi} must not exceed the Nyquist frequency "
+                         f"{sample_rate / 2} (sample_rate {sample_rate})")
+    # the spectrogram bins' centres, without DC (row 0 stays zero)
+    bins_mel = _hz_to_mel(np.linspace(0.0, sample_rate / 2, num_spectrogram_bins)[1:])[:, None]
+    edges = np.linspace(_hz_to_mel(lo), _hz_to_mel(hi), num_mel_bins + 2)
+    left, centre, right = edges[:-2][None], edges[1:-1][None], edges[2:][None]
+    rising = (bins_mel - left) / (centre - left)
+    falling = (right - bins_mel) / (right - centre)
+    w = np.maximum(0.0, np.minimum(rising, falling))
+    w = np.concatenate([np.zeros((1, num_mel_bins)), w], axis=0)
+    from .framework.tensor import convert_to_tensor
+    return convert_to_tensor(w.astype(dt._np))
+
+
+def _dct_matrix(kind, n_in, n, norm):
+    """M with dct(x)[k] = sum_j x[j] M[j, k] for x's last axis of n_in, cut or zero-padded
+    to n (rows past n are zero; rows past n_in dropped)."""
+    j = np.arange(n)[:, None].astype(np.float64)
+    k = np.arange(n)[None, :].astype(np.float64)
+    if kind == 1:
+        m = 2 * np.cos(np.pi * j * k / (n - 1))
+        m[0, :] = 1.0
+        m[-1, :] = (-1.0) ** np.arange(n)
+    elif kind == 2:
+        m = 2 * np.cos(np.pi * k * (2 * j + 1) / (2 * n))
+        if norm == "ortho":
+            m[:, 0] *= np.sqrt(1 / (4 * n))
+            m[:, 1:] *= np.sqrt(1 / (2 * n))
+    elif kind == 3:
+        m = 2 * np.cos(np.pi * j * (2 * k + 1) / (2 * n))
+        m[0, :] = 1.0
+        if norm == "ortho":
+            m[0, :] = 1 / np.sqrt(n)
+            m[1:, :] *= np.sqrt(1 / (2 * n))
+    else:
+        m = 2 * np.cos(np.pi * (2 * j + 1) * (2 * k + 1) / (4 * n))
+        if norm == "ortho":
+            m *= np.sqrt(1 / (2 * n))
+    out = np.zeros((n_in, n))
+    r = min(n_in, n)
+    out[:r] = m[:r]
+    return out
+
+
+def _dct(op, input, type, n, axis, norm):  # noqa: A002
+    from .ops.array_ops import reshape
+    from .ops.math_ops import matmul
+    x = _real_input(op, input)
+    if type not in (1, 2, 3, 4):
+        raise ValueError(f"[{op}] type must be 1, 2, 3 or 4, got {type!r}")
+    if norm not in (None, "ortho"):
+        raise ValueError(f"[{op}] norm must be None or 'ortho', got {norm!r}")
+    if type == 1 and norm == "ortho":
+        raise ValueError(f"[{op}] norm='ortho' is not supported for type 1 (as in TF)")
+    a = x._data
+    if a.ndim < 1:
+        raise ValueError(f"[{op}] input must have rank >= 1, got a scalar")
+    if axis not in (-1, a.ndim - 1):
+        raise NotImplementedError(f"[{op}] only axis=-1 is supported, got axis={axis!r}")
+    n_in = a.shape[-1]
+    n = n_in if n is None else _int(op, "n", n)
+    if type == 1 and n < 2:
+        raise ValueError(f"[{op}] type 1 needs a length of at least 2, got {n}")
+    m = _const_like(_dct_matrix(type, n_in, n, norm), x)
+    flat = reshape(x, (-1, n_in))
+    return reshape(matmul(flat, m), tuple(a.shape[:-1]) + (n,))
+
+
+def dct(input, type=2, n=None, axis=-1, norm=None, name=None):  # noqa: A002
+    """tf.signal.dct over the last axis: types 1-4, norm None (scipy's unnormalised
+    convention: type 2 is 2 * sum x[j] cos(pi k (2j + 1) / 2N)) or 'ortho'; n cuts or
+    zero-pads the input. A matmul with a cosine matrix, so it is differentiable."""
+    return _dct("dct", input, type, n, axis, norm)
+
+
+def idct(input, type=2, n=None, axis=-1, norm=None, name=None):  # noqa: A002
+    """tf.signal.idct: the dct of the inverse type (2 <-> 3; 1 and 4 are their own). As in
+    TF it is not scaled: idct(dct(x)) = 2N x with norm=None, x with norm='ortho'."""
+    return _dct("idct", input, {1: 1, 2: 3, 3: 2, 4: 4}.get(type, type), n, axis, norm)
+
+
+def mfccs_from_log_mel_spectrograms(log_mel_spectrograms, name=None):
+    """tf.signal.mfccs_from_log_mel_spectrograms: the type-2 DCT of the last axis scaled by
+    1 / sqrt(2 * num_mel_bins) (TF's convention). Keep the first 13 or so coefficients."""
+    from .ops.math_ops import multiply
+    x = _real_input("mfccs_from_log_mel_spectrograms", log_mel_spectrograms)
+    if x._data.ndim < 1 or x._data.shape[-1] < 1:
+        raise ValueError(f"[mfccs_from_log_mel_spectrograms] the last axis must hold at least "
+                         f"one mel bin, got shape {tuple(x.shape)}")
+    return multiply(dct(x, type=2), 1.0 / _math.sqrt(2.0 * x._data.shape[-1]))
