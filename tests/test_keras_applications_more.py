@@ -126,8 +126,8 @@ def test_mobilenet_v3_layout():
     m = built(A.MobileNetV3Small, (224, 224, 3))
     kinds = [type(layer).__name__ for layer in m.layers[:8]]
     # Rescaling in the model; hard_swish = Multiply([x, ReLU(6)(x + 3) * (1/6)]) as Keras
-    assert kinds == ["InputLayer", "Rescaling", "Conv2D", "BatchNormalization", "_OpLambda",
-                     "ReLU", "_OpLambda", "Multiply"]
+    assert kinds == ["InputLayer", "Rescaling", "Conv2D", "BatchNormalization", "TFOpLambda",
+                     "ReLU", "TFOpLambda", "Multiply"]
     assert m.layers[1].scale == pytest.approx(1 / 127.5) and m.layers[1].offset == -1.0
     assert m.layers[4].name.startswith("tf.__operators__.add")
     assert m.layers[5].max_value == 6.0

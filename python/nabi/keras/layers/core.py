@@ -575,9 +575,25 @@ Lambda._call_accepts_training = False
 Lambda._call_accepts_mask = False
 
 
-class _OpLambda(Lambda):
-    """A Lambda made by an operator on KerasTensors (`Input(...) * 2`)."""
+class TFOpLambda(Lambda):
+    """A Lambda made by an operator on KerasTensors (`Input(...) * 2`); Keras 2 calls this layer
+    class TFOpLambda, and summary() shows it so."""
+
+    # The TF symbol Keras 2 names the TFOpLambda of each operator after: `x + y` dispatches to
+    # tf.__operators__.add, `x * y` to tf.math.multiply, `x[i]` to tf.__operators__.getitem...
+    _SYMBOLS = {"add": "tf.__operators__.add", "subtract": "tf.math.subtract",
+                "multiply": "tf.math.multiply", "truediv": "tf.math.truediv",
+                "pow": "tf.math.pow", "matmul": "tf.linalg.matmul",
+                "negative": "tf.math.negative", "abs": "tf.math.abs",
+                "getitem": "tf.__operators__.getitem"}
 
     def __init__(self, function, name="op", **kwargs):
-        uname = backend.unique_object_name(f"tf.__operators__.{name}")
+        if name.startswith("tf."):      # from_config: the saved (already unique) name
+            uname = name
+        else:
+            uname = backend.unique_object_name(
+                self._SYMBOLS.get(name, f"tf.__operators__.{name}"))
         super().__init__(function, name=uname, **kwargs)
+
+
+_OpLambda = TFOpLambda

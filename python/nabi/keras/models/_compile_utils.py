@@ -10,7 +10,7 @@ import numpy as np
 from ...framework.device import DeviceArray, backend, to_device
 from ...framework.device import asarray as _asarray
 
-from ...framework.tensor import Tensor, _wrap
+from ...framework.tensor import Tensor, Variable, _wrap
 from ...ops import math_ops as _m
 from ..layers import base as _base
 
@@ -172,8 +172,75 @@ def _softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class FastMetric:
-    """A stateful mean metric computed on NumPy arrays (accuracy, mse, mae)."""
+class _StateVariable(Variable):
+    """A live view of one running sum of a tracker (`total` or `count`) as a float32 metric
+    Variable, for Keras's `metric.variables`: reading it reads the tracker's state (the GPU
+    sum is read back then); assign/assign_add write it. The tracker keeps its state where it
+    is (a Python float or a float64 device scalar), so fit's per-batch path pays nothing."""
+
+    def __init__(self, owner, attr):
+        self._owner = owner
+        self._attr = attr
+        self._name = attr
+        self.trainable = False
+        self._constraint = None
+        self._aggregation = None
+
+    @property
+    def _data(self):
+        v = getattr(self._owner, self._attr)
+        if type(v) is DeviceArray:
+            v = to_device(v, "cpu")
+        return np.asarray(v, np.float32).reshape(())
+
+    def _store(self, value):
+        a = value._data if isinstance(value, Tensor) else value
+        if type(a) is DeviceArray:
+            a = to_device(a, "cpu")
+        a = np.asarray(a, np.float64)
+        if a.size != 1:
+            raise ValueError(f"[{self._owner.name}.{self._attr}] a metric state variable is a "
+                             f"scalar; got a value of shape {a.shape}")
+        setattr(self._owner, self._attr, float(a.reshape(())))
+        return self
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        return self._store(value)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        return self._store(np.float64(float(self._data)) + np.asarray(_data(delta), np.float64))
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        return self._store(np.float64(float(self._data)) - np.asarray(_data(delta), np.float64))
+
+
+class _TrackerAPI:
+    """Keras's Metric API on a compile tracker (what `model.metrics` lists): `result()` is a
+    float32 scalar Tensor, `variables` the state, `dtype`, `get_config()`. fit's logs read the
+    Python value through `_value()` instead."""
+
+    @property
+    def dtype(self):
+        return "float32"
+
+    def result(self):
+        return _wrap(np.asarray(self._value(), np.float32))
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def reset_states(self):
+        self.reset_state()
+
+
+class FastMetric(_TrackerAPI):
+    """A stateful mean metric computed on NumPy arrays (accuracy, mse, mae): Keras's
+    MeanMetricWrapper of the matching function, with state `total` and `count`."""
+
+    _FNS = {"binary": "binary_accuracy", "categorical": "categorical_accuracy",
+            "sparse": "sparse_categorical_accuracy", "mse": "mean_squared_error",
+            "mae": "mean_absolute_error"}
 
     def __init__(self, name, kind, weighted=False):
         self.name = name
@@ -252,11 +319,18 @@ class FastMetric:
             self.count += v.size
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Keras's update_state: y_pred is the model's output (probabilities, not the fused
+        head's logits) and a given sample_weight applies, as on any Keras metric."""
         yp = y_pred._data if isinstance(y_pred, Tensor) else _asarray(y_pred)
-        self.update(_like(y_true, yp), yp,
-                    None if sample_weight is None else _like(sample_weight, yp))
+        saved = self.logits, self.weighted
+        self.logits, self.weighted = None, True
+        try:
+            self.update(_like(y_true, yp), yp,
+                        None if sample_weight is None else _like(sample_weight, yp))
+        finally:
+            self.logits, self.weighted = saved
 
-    def result(self):
+    def _value(self):
         count = float(self.count)
         return float(self.total) / count if count else 0.0
 
@@ -264,10 +338,17 @@ class FastMetric:
         self.total = 0.0
         self.count = 0.0
 
-    reset_states = reset_state
+    @property
+    def variables(self):
+        return [_StateVariable(self, "total"), _StateVariable(self, "count")]
+
+    weights = variables
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "fn": self._FNS[self.kind]}
 
     def __repr__(self):
-        return f"<Metric {self.name}>"
+        return f"<MeanMetricWrapper name={self.name}>"
 
 
 def _log_value(v):
@@ -280,8 +361,9 @@ def _log_value(v):
     return float(a) if a.size == 1 else a.copy()
 
 
-class ObjectMetric:
-    """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API."""
+class ObjectMetric(_TrackerAPI):
+    """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API; the
+    Metric API (result, variables, get_config...) is the wrapped metric's."""
 
     def __init__(self, name, metric, weighted=False):
         self.name = name
@@ -302,11 +384,14 @@ class ObjectMetric:
             sw_t = _wrap(m)
         self.metric.update_state(_wrap(yt), _wrap(yp), sample_weight=sw_t)
 
-    def result(self):
+    def _value(self):
         r = self.metric.result()
         if isinstance(r, dict):
             return {k: _log_value(v) for k, v in r.items()}
         return _log_value(r)
+
+    def result(self):
+        return self.metric.result()
 
     def reset_state(self):
         m = self.metric
@@ -314,6 +399,29 @@ class ObjectMetric:
 
     def update_state(self, *a, **k):
         return self.metric.update_state(*a, **k)
+
+    @property
+    def dtype(self):
+        return getattr(self.metric, "dtype", "float32")
+
+    @property
+    def variables(self):
+        return list(getattr(self.metric, "variables", []))
+
+    weights = variables
+
+    def get_config(self):
+        cfg = dict(self.metric.get_config()) if hasattr(self.metric, "get_config") else {}
+        cfg["name"] = self.name
+        return cfg
+
+    def __getattr__(self, attr):     # thresholds, num_classes...: the wrapped metric's
+        if attr.startswith("__") or attr == "metric":
+            raise AttributeError(attr)
+        return getattr(self.metric, attr)
+
+    def __repr__(self):
+        return f"<{type(self.metric).__name__} name={self.name}>"
 
 
 def _mask_weights(mask, v, sw):
@@ -646,7 +754,7 @@ class CompileState:
             for n, tot in zip(self.output_names, self.out_loss_tot):
                 out[f"{n}_loss"] = float(tot) / self.out_loss_cnt
         for t, _ in self.trackers:
-            r = t.result()
+            r = t._value()
             if isinstance(r, dict):
                 out.update(r)
             else:
@@ -786,7 +894,12 @@ class LossesContainer:
 
     @property
     def metrics(self):
-        return [self._cs.loss_tracker()] if self._built else []
+        """Keras: [] until a step computed the loss, then the "loss" Mean (also after the
+        built-in fit/evaluate steps, which sum their losses apart)."""
+        if self._built:
+            return [self._cs.loss_tracker()]
+        t = self._cs.loss_tracker_for_metrics()
+        return [] if t is None else [t]
 
     def reset_state(self):
         if self._cs._loss_tracker is not None:

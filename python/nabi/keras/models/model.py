@@ -290,7 +290,8 @@ class Model(Layer):
         cs = self._cstate
         if cs is None or type(self).metrics is not Model.metrics:
             return [m.name for m in self.metrics]
-        names = cs.names()
+        # Keras 2: [] until fit/evaluate (or a custom step) has run (the containers unbuilt)
+        names = cs.names() if cs.resolved or cs.loss_tracker_for_metrics() is not None else []
         return names + [m.name for m in self._attribute_metrics() if m.name not in names]
 
     def reset_metrics(self):
