@@ -1,7 +1,7 @@
 """`nabi.keras.utils`: the Keras utilities (to_categorical, normalize, set_random_seed, Sequence,
 plot_model, get_file, pad_sequences, custom-object registration, Progbar,
 timeseries_dataset_from_array, split_dataset, image file helpers, text_dataset_from_directory,
-image_dataset_from_directory)."""
+image_dataset_from_directory, audio_dataset_from_directory)."""
 from ..preprocessing.sequence import pad_sequences  # noqa: F401
 from ..saving.object_registration import (CustomObjectScope, custom_object_scope,  # noqa: F401
                                           deserialize_keras_object, get_custom_objects,
@@ -9,6 +9,7 @@ from ..saving.object_registration import (CustomObjectScope, custom_object_scope
                                           register_keras_serializable, serialize_keras_object)
 from .data_utils import PyDataset, Sequence, get_file, validate_file  # noqa: F401
 from .dataset_utils import split_dataset, timeseries_dataset_from_array  # noqa: F401
+from .audio_dataset import audio_dataset_from_directory  # noqa: F401
 from .image_dataset import image_dataset_from_directory  # noqa: F401
 from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .np_utils import normalize, set_random_seed, to_categorical  # noqa: F401
@@ -22,6 +23,7 @@ __all__ = ["to_categorical", "normalize", "set_random_seed", "Sequence", "PyData
            "serialize_keras_object", "deserialize_keras_object", "Progbar",
            "timeseries_dataset_from_array", "split_dataset", "array_to_img", "img_to_array",
            "load_img", "save_img", "text_dataset_from_directory", "image_dataset_from_directory",
+           "audio_dataset_from_directory",
            "enable_interactive_logging", "disable_interactive_logging",
            "is_interactive_logging_enabled"]
 
