@@ -387,3 +387,19 @@ def test_relu_family_propagates_nan(where):
         rnn = keras.layers.SimpleRNN(2, activation="relu")
         r = rnn(np.array([[[np.nan], [1.0]]], np.float32)).numpy()
         assert np.isnan(r).all()
+
+
+def test_set_shape_and_tensorshape_helpers():
+    t = nabi.constant(np.zeros((2, 3), np.float32))
+    t.set_shape([2, None])
+    t.set_shape(nabi.TensorShape([2, 3]))
+    with pytest.raises(ValueError, match=r"\[set_shape\].*\(2, 3\).*\(3, 3\)"):
+        t.set_shape([3, 3])
+    with pytest.raises(ValueError, match=r"not compatible"):
+        t.set_shape([2, 3, 1])
+    s = nabi.TensorShape([None, 4])
+    assert s.concatenate([5]) == (None, 4, 5)
+    assert s.merge_with([7, None]) == (7, 4)
+    assert s.is_compatible_with([3, 4]) and not s.is_compatible_with([3, 5])
+    with pytest.raises(ValueError):
+        s.merge_with([1, 2, 3])

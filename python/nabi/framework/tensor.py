@@ -43,6 +43,32 @@ class TensorShape(tuple):
     def is_fully_defined(self):
         return all(d is not None for d in self)
 
+    def is_compatible_with(self, other):
+        """Same rank and every pair of dimensions equal or one of them unknown (None)."""
+        other = TensorShape(other)
+        return len(self) == len(other) and all(
+            a is None or b is None or a == b for a, b in zip(self, other))
+
+    def merge_with(self, other):
+        """The most specific shape compatible with both; ValueError when there is none."""
+        other = TensorShape(other)
+        if not self.is_compatible_with(other):
+            raise ValueError(f"Shapes {list(self)} and {list(other)} are not compatible")
+        return TensorShape(a if a is not None else b for a, b in zip(self, other))
+
+    def concatenate(self, other):
+        return TensorShape(tuple(self) + tuple(TensorShape(other)))
+
+    def assert_is_compatible_with(self, other):
+        if not self.is_compatible_with(other):
+            raise ValueError(f"Shapes {list(self)} and {list(TensorShape(other))} are "
+                             "incompatible")
+
+    def with_rank(self, rank):
+        if len(self) != rank:
+            raise ValueError(f"Shape {list(self)} must have rank {rank}")
+        return self
+
     def __getitem__(self, i):
         r = tuple.__getitem__(self, i)
         return TensorShape(r) if isinstance(i, slice) else r
@@ -83,6 +109,14 @@ class Tensor:
 
     def get_shape(self):
         return self.shape
+
+    def set_shape(self, shape):
+        """TF's shape assertion: an eager tensor's shape is already fully known, so this only
+        checks that `shape` (None for an unknown dimension) is compatible with it."""
+        want = TensorShape(shape.as_list() if hasattr(shape, "as_list") else shape)
+        if not self.shape.is_compatible_with(want):
+            raise ValueError(f"[set_shape] Tensor's shape {tuple(self._data.shape)} is not "
+                             f"compatible with supplied shape {tuple(want)}")
 
     @property
     def dtype(self):
