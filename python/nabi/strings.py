@@ -339,7 +339,15 @@ def join(inputs, separator="", name=None):
 
 
 def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
-    """Joins strings along `axis` (an int, a list of ints, or None for every axis), in order."""
+    """Joins strings along `axis` (an int, a list of ints, or None for every axis), in order.
+    A 2-D RaggedTensor joins along its ragged axis (axis=-1 or 1), one string per row."""
+    if isinstance(inputs, RaggedTensor) and inputs.ndim == 2 and not isinstance(axis, list) \
+            and axis is not None and int(axis) in (-1, 1):
+        sep = _separator(separator, "reduce_join")
+        out = np.empty(len(inputs._rows), dtype=object)
+        out[:] = [sep.join(_strings(r, "reduce_join", "inputs").tolist()) if len(r) else b""
+                  for r in inputs._rows]
+        return _wrap(out.reshape(-1, 1) if keepdims else out)
     a = _strings(inputs, "reduce_join", "inputs")
     sep = _separator(separator, "reduce_join")
     if axis is None:

@@ -139,8 +139,11 @@ class Tensor:
         a = self._data
         if type(a) is DeviceArray:
             return a.get()
-        if a.ndim == 0 and a.dtype.kind == "O":
-            return a.item()      # a scalar string is `bytes`, as in TF (`.numpy().decode()`)
+        if a.ndim == 0 and a.dtype.kind in "OSU":
+            # a scalar string is `bytes`, as in TF (`.numpy().decode()`), also when it came
+            # from indexing a string tensor (a 0-d 'S' array) or holds str
+            v = a.item()
+            return v.encode("utf-8") if isinstance(v, str) else v
         return a
 
     def __array__(self, dtype=None, copy=None):

@@ -20,10 +20,14 @@ class Embedding(Layer):
                  embeddings_regularizer=None, activity_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, weights=None,
                  lora_rank=None, **kwargs):
-        if input_length is not None and "input_shape" not in kwargs and \
-                "batch_input_shape" not in kwargs:
-            kwargs["input_shape"] = (input_length,) if not isinstance(input_length, (list, tuple)) \
-                else tuple(input_length)
+        if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
+            # Keras 2 gives every Embedding an input shape, (None,) without input_length, so a
+            # Sequential that starts with one is built at once (model.summary() works).
+            if input_length is None:
+                kwargs["input_shape"] = (None,)
+            else:
+                kwargs["input_shape"] = (input_length,) if not isinstance(
+                    input_length, (list, tuple)) else tuple(input_length)
         if activity_regularizer is not None:
             kwargs["activity_regularizer"] = activity_regularizer
         kwargs.pop("dtype", None) if kwargs.get("dtype") in ("int32", "int64") else None

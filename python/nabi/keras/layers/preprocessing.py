@@ -33,7 +33,7 @@ import os
 import numpy as np
 
 from ...framework.device import DeviceArray, place, to_device
-from ...framework.tensor import Tensor, _wrap
+from ...framework.tensor import Tensor, _utf8_storage, _wrap
 from ...ops import math_ops as _m
 from .. import backend
 from .base import Layer
@@ -1014,6 +1014,15 @@ class _IndexLookup(PreprocessingLayer):
         out[hit] = si[pos_c[hit]]
         return out
 
+    def __call__(self, inputs, *args, **kwargs):
+        from ...ragged import RaggedTensor
+        if isinstance(inputs, RaggedTensor) and self.output_mode == INT:
+            # Element-wise lookup: the same row partition over the looked-up flat values, as
+            # Keras does for a ragged input (the text-generation tutorial's unicode_split).
+            return inputs.with_flat_values(
+                super().__call__(inputs.flat_values, *args, **kwargs))
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs):
         inputs = _as_tensor(inputs)
         if self.output_mode != INT and not self.pad_to_max_tokens and self._tokens is None:
@@ -1066,9 +1075,8 @@ class _IndexLookup(PreprocessingLayer):
         out[valid] = table[x[valid]]
         if self.mask_token is not None:
             out[x == 0] = self._mask_key()
-        if self._is_string:
-            out = out.astype(str)
-            return _wrap(out)
+        if self._is_string:   # bytes, as TF's string tensors show them in .numpy()
+            return _wrap(_utf8_storage(out.astype(str)))
         return _result(out.astype(np.dtype(self.vocabulary_dtype)), d)
 
     def get_config(self):
@@ -1120,7 +1128,7 @@ class StringLookup(_IndexLookup):
     """Maps strings to indices of a vocabulary (given, or learned by `adapt`): see
     `_IndexLookup` for the index layout. Defaults as Keras: one OOV index, oov_token='[UNK]',
     no mask token. Inputs may be str or bytes (decoded with `encoding`); `invert=True`
-    returns str tokens."""
+    returns string tokens (bytes in `.numpy()`, as TF)."""
 
     _is_string = True
 
