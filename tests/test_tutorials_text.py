@@ -347,3 +347,255 @@ def test_text_generation_rnn():
     # tf.saved_model.save(one_step_model, ...) / tf.saved_model.load(...) of the tutorial is
     # left out: nabi's saved_model rebuilds Keras models from their config, and OneStep (no
     # get_config) fails to load ("subclassed models must implement get_config/from_config").
+
+
+# ----------------------------------------------------------------- time series forecasting
+
+
+class _Frame:
+    """The few pandas.DataFrame features the tutorial's WindowGenerator uses (pandas is not a
+    dependency): columns, row slices, mean/std, broadcasting arithmetic, np.array(df)."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns = np.asarray(values), list(columns)
+
+    shape = property(lambda self: self.values.shape)
+
+    def __len__(self):
+        return len(self.values)
+
+    def __getitem__(self, s):
+        return _Frame(self.values[s], self.columns)
+
+    def mean(self):
+        return self.values.mean(0)
+
+    def std(self):
+        return self.values.std(0, ddof=1)
+
+    def __sub__(self, o):
+        return _Frame(self.values - o, self.columns)
+
+    def __truediv__(self, o):
+        return _Frame(self.values / o, self.columns)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def _make_window_generator(train_df, val_df, test_df):
+    class WindowGenerator():
+        def __init__(self, input_width, label_width, shift, train_df=train_df, val_df=val_df,
+                     test_df=test_df, label_columns=None):
+            self.train_df, self.val_df, self.test_df = train_df, val_df, test_df
+            self.label_columns = label_columns
+            if label_columns is not None:
+                self.label_columns_indices = {name: i for i, name in enumerate(label_columns)}
+            self.column_indices = {name: i for i, name in enumerate(train_df.columns)}
+            self.input_width, self.label_width, self.shift = input_width, label_width, shift
+            self.total_window_size = input_width + shift
+            self.input_slice = slice(0, input_width)
+            self.input_indices = np.arange(self.total_window_size)[self.input_slice]
+            self.label_start = self.total_window_size - self.label_width
+            self.labels_slice = slice(self.label_start, None)
+            self.label_indices = np.arange(self.total_window_size)[self.labels_slice]
+
+        def split_window(self, features):
+            inputs = features[:, self.input_slice, :]
+            labels = features[:, self.labels_slice, :]
+            if self.label_columns is not None:
+                labels = tf.stack([labels[:, :, self.column_indices[name]]
+                                   for name in self.label_columns], axis=-1)
+            inputs.set_shape([None, self.input_width, None])
+            labels.set_shape([None, self.label_width, None])
+            return inputs, labels
+
+        def make_dataset(self, data):
+            data = np.array(data, dtype=np.float32)
+            ds = tf.keras.utils.timeseries_dataset_from_array(
+                data=data, targets=None, sequence_length=self.total_window_size,
+                sequence_stride=1, shuffle=True, batch_size=32,)
+            ds = ds.map(self.split_window)
+            return ds
+
+        @property
+        def train(self):
+            return self.make_dataset(self.train_df)
+
+        @property
+        def val(self):
+            return self.make_dataset(self.val_df)
+
+        @property
+        def test(self):
+            return self.make_dataset(self.test_df)
+
+        @property
+        def example(self):
+            result = getattr(self, '_example', None)
+            if result is None:
+                result = next(iter(self.train))
+                self._example = result
+            return result
+
+    return WindowGenerator
+
+
+def test_time_series_forecasting():
+    tf.random.set_seed(0)
+    t = np.arange(300)
+    values = np.stack([np.sin(t * 2 * np.pi / 24), 0.5 * np.cos(t * 2 * np.pi / 24),
+                       0.1 * np.sin(t / 7.0)], -1).astype(np.float32)
+    df = _Frame(values, ['T', 'p', 'w'])
+    column_indices = {name: i for i, name in enumerate(df.columns)}
+    n = len(df)
+    train_df, val_df, test_df = df[0:int(n * 0.7)], df[int(n * 0.7):int(n * 0.9)], \
+        df[int(n * 0.9):]
+    num_features = df.shape[1]
+    train_mean, train_std = train_df.mean(), train_df.std()
+    train_df = (train_df - train_mean) / train_std
+    val_df = (val_df - train_mean) / train_std
+    test_df = (test_df - train_mean) / train_std
+    WindowGenerator = _make_window_generator(train_df, val_df, test_df)
+
+    w2 = WindowGenerator(input_width=6, label_width=1, shift=1, label_columns=['T'])
+    example_window = tf.stack([np.array(train_df[:w2.total_window_size]),
+                               np.array(train_df[100:100 + w2.total_window_size]),
+                               np.array(train_df[200:200 + w2.total_window_size])])
+    example_inputs, example_labels = w2.split_window(example_window)
+    assert tuple(example_inputs.shape) == (3, 6, 3)
+    assert_array(example_labels, example_window.numpy()[:, 6:, :1])
+    spec = w2.train.element_spec
+    assert tuple(spec[0].shape)[1:] == (6, 3) and tuple(spec[1].shape)[1:] == (1, 1)
+    n_windows = sum(int(x.shape[0]) for x, _ in w2.train)
+    assert n_windows == len(train_df) - w2.total_window_size + 1
+
+    single_step_window = WindowGenerator(input_width=1, label_width=1, shift=1,
+                                         label_columns=['T'])
+
+    class Baseline(tf.keras.Model):
+        def __init__(self, label_index=None):
+            super().__init__()
+            self.label_index = label_index
+
+        def call(self, inputs):
+            if self.label_index is None:
+                return inputs
+            result = inputs[:, :, self.label_index]
+            return result[:, :, tf.newaxis]
+
+    baseline = Baseline(label_index=column_indices['T'])
+    baseline.compile(loss=tf.keras.losses.MeanSquaredError(),
+                     metrics=[tf.keras.metrics.MeanAbsoluteError()])
+    mse, mae = baseline.evaluate(single_step_window.val, verbose=0)
+    v = np.array(val_df)[:, 0]
+    assert_array(np.float32(mse), np.float32(np.mean((v[1:] - v[:-1]) ** 2)), rtol=1e-4)
+    assert_array(np.float32(mae), np.float32(np.mean(np.abs(v[1:] - v[:-1]))), rtol=1e-4)
+
+    wide_window = WindowGenerator(input_width=24, label_width=24, shift=1, label_columns=['T'])
+    assert tuple(baseline(wide_window.example[0]).shape) == (32, 24, 1)
+
+    MAX_EPOCHS = 3
+
+    def compile_and_fit(model, window, patience=2):
+        early_stopping = tf.keras.callbacks.EarlyStopping(monitor='val_loss',
+                                                          patience=patience, mode='min')
+        model.compile(loss=tf.keras.losses.MeanSquaredError(),
+                      optimizer=tf.keras.optimizers.Adam(0.01),
+                      metrics=[tf.keras.metrics.MeanAbsoluteError()])
+        history = model.fit(window.train, epochs=MAX_EPOCHS, validation_data=window.val,
+                            callbacks=[early_stopping], verbose=0)
+        return history
+
+    linear = tf.keras.Sequential([tf.keras.layers.Dense(units=1)])
+    assert tuple(linear(single_step_window.example[0]).shape) == (32, 1, 1)
+    history = compile_and_fit(linear, single_step_window)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+    assert linear.layers[0].kernel[:, 0].numpy().shape == (3,)
+
+    CONV_WIDTH = 3
+    conv_window = WindowGenerator(input_width=CONV_WIDTH, label_width=1, shift=1,
+                                  label_columns=['T'])
+    multi_step_dense = tf.keras.Sequential([
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(units=16, activation='relu'),
+        tf.keras.layers.Dense(units=1),
+        tf.keras.layers.Reshape([1, -1]),
+    ])
+    history = compile_and_fit(multi_step_dense, conv_window)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+    conv_model = tf.keras.Sequential([
+        tf.keras.layers.Conv1D(filters=8, kernel_size=(CONV_WIDTH,), activation='relu'),
+        tf.keras.layers.Dense(units=8, activation='relu'),
+        tf.keras.layers.Dense(units=1)])
+    assert tuple(conv_model(conv_window.example[0]).shape) == (32, 1, 1)
+
+    lstm_model = tf.keras.models.Sequential([
+        tf.keras.layers.LSTM(16, return_sequences=True),
+        tf.keras.layers.Dense(units=1)])
+    assert tuple(lstm_model(wide_window.example[0]).shape) == (32, 24, 1)
+    history = compile_and_fit(lstm_model, wide_window)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+
+    class ResidualWrapper(tf.keras.Model):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def call(self, inputs, *args, **kwargs):
+            delta = self.model(inputs, *args, **kwargs)
+            return inputs + delta
+
+    residual_lstm = ResidualWrapper(tf.keras.Sequential([
+        tf.keras.layers.LSTM(16, return_sequences=True),
+        tf.keras.layers.Dense(num_features, kernel_initializer=tf.initializers.zeros())]))
+    x = wide_window.example[0]
+    assert_array(residual_lstm(x), x.numpy())   # zero-initialized delta: starts as identity
+    wide_window_all = WindowGenerator(input_width=24, label_width=24, shift=1)
+    history = compile_and_fit(residual_lstm, wide_window_all)
+    assert len(history.history['val_loss']) >= 1
+
+    OUT_STEPS = 8
+    multi_window = WindowGenerator(input_width=24, label_width=OUT_STEPS, shift=OUT_STEPS)
+
+    class FeedBack(tf.keras.Model):
+        def __init__(self, units, out_steps):
+            super().__init__()
+            self.out_steps = out_steps
+            self.units = units
+            self.lstm_cell = tf.keras.layers.LSTMCell(units)
+            self.lstm_rnn = tf.keras.layers.RNN(self.lstm_cell, return_state=True)
+            self.dense = tf.keras.layers.Dense(num_features)
+
+        def warmup(self, inputs):
+            x, *state = self.lstm_rnn(inputs)
+            prediction = self.dense(x)
+            return prediction, state
+
+        def call(self, inputs, training=None):
+            predictions = []
+            prediction, state = self.warmup(inputs)
+            predictions.append(prediction)
+            for n in range(1, self.out_steps):
+                x = prediction
+                x, state = self.lstm_cell(x, states=state, training=training)
+                prediction = self.dense(x)
+                predictions.append(prediction)
+            predictions = tf.stack(predictions)
+            predictions = tf.transpose(predictions, [1, 0, 2])
+            return predictions
+
+    feedback_model = FeedBack(units=16, out_steps=OUT_STEPS)
+    prediction, state = feedback_model.warmup(multi_window.example[0])
+    assert tuple(prediction.shape) == (32, num_features) and len(state) == 2
+    out = feedback_model(multi_window.example[0])
+    assert tuple(out.shape) == (32, OUT_STEPS, num_features)
+    assert_array(out[:, 0, :], prediction.numpy(), rtol=1e-5)
+    history = compile_and_fit(feedback_model, multi_window)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+
+    # the TensorArray form of the same loop (the tutorial's autograph-friendly variant)
+    ta = tf.TensorArray(tf.float32, size=OUT_STEPS)
+    for i in range(OUT_STEPS):
+        ta = ta.write(i, out[:, i, :])
+    assert_array(tf.transpose(ta.stack(), [1, 0, 2]), out.numpy())
