@@ -462,6 +462,11 @@ class Dataset:
         return _RangeDataset(args, output_type)
 
     @staticmethod
+    def counter(start=0, step=1, dtype=_dt.int64, name=None):
+        """An endless dataset start, start + step, start + 2 * step, ..."""
+        return _CounterDataset(start, step, dtype)
+
+    @staticmethod
     def from_generator(generator, output_types=None, output_shapes=None, args=None,
                        output_signature=None, name=None):
         """Elements yielded by `generator(*args)` (a callable, called once per pass), converted
@@ -721,6 +726,26 @@ class _RangeDataset(Dataset):
 
     def _card(self):
         return len(self._range)
+
+    def _spec(self):
+        return TensorSpec((), self._dtype)
+
+
+class _CounterDataset(Dataset):
+    """start, start + step, ... without end (tf.data.Dataset.counter)."""
+
+    def __init__(self, start, step, dtype):
+        self._start, self._step = int(_leaf_array(start)), int(_leaf_array(step))
+        self._dtype = _dt.as_dtype(dtype)._np
+
+    def _elements(self):
+        i = self._start
+        while True:
+            yield np.array(i, dtype=self._dtype)
+            i += self._step
+
+    def _card(self):
+        return _INF
 
     def _spec(self):
         return TensorSpec((), self._dtype)

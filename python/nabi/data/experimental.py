@@ -1,9 +1,9 @@
 """`nabi.data.experimental`: the tf.data.experimental names that TF 2 notebooks still use."""
-from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from .readers import CsvDataset, make_csv_dataset
 from .transformations import bucket_by_sequence_length, group_by_window, scan, unique
 
-__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "CsvDataset",
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Counter", "CsvDataset",
            "bucket_by_sequence_length", "cardinality", "group_by_window", "make_csv_dataset",
            "scan", "unique"]
 
@@ -11,3 +11,8 @@ __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "CsvDatase
 def cardinality(dataset):
     """dataset.cardinality(): a count, INFINITE_CARDINALITY (-1) or UNKNOWN_CARDINALITY (-2)."""
     return dataset.cardinality()
+
+
+def Counter(start=0, step=1, dtype="int64"):  # noqa: N802 (TF's name)
+    """The deprecated alias of Dataset.counter that the data augmentation tutorial uses."""
+    return Dataset.counter(start, step, dtype)

@@ -115,6 +115,11 @@ class Generator:
         return [Generator(np.random.Generator(np.random.Philox(
             int(self._rng.integers(0, 2 ** 63 - 1))))) for _ in range(int(count))]
 
+    def make_seeds(self, count=1):
+        """Seeds for the stateless ops: an int64 tensor of shape [2, count], one seed per
+        column (so `make_seeds(2)[0]` is one shape [2] seed); this generator advances."""
+        return _wrap(self._rng.integers(0, 2 ** 63 - 1, (2, int(count)), dtype=np.int64))
+
     def _draw(self, fn, *args, **kwargs):
         saved_rng, saved_seed = _state["rng"], _state["seed"]
         _state["rng"] = self._rng

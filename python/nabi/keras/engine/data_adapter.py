@@ -190,6 +190,15 @@ def _is_array_like(x):
     return False
 
 
+def _sample_weight_array(sw):
+    """float32 sample weights: one per sample (shape (n,), also from (n, 1)), or per
+    timestep / pixel (e.g. (n, H, W, 1) for a segmentation mask), which the loss broadcasts."""
+    sw = _to_array(sw).astype(np.float32)
+    if sw.ndim >= 2 and sw.size != sw.shape[0]:
+        return sw
+    return sw.reshape(-1)
+
+
 def apply_class_weight(ys, sw, class_weight):
     if class_weight is None or ys is None:
         return sw
@@ -275,7 +284,7 @@ class DataHandler:
             self.ys = ys
             sw = None
             if sample_weight is not None:
-                sw = _to_array(sample_weight).reshape(-1).astype(np.float32)
+                sw = _sample_weight_array(sample_weight)
                 if len(sw) != n:
                     raise ValueError(f"[{model.name}] sample_weight has {len(sw)} entries but "
                                      f"there are {n} samples")
@@ -379,7 +388,7 @@ class DataHandler:
                 idx = perm[i * bs:(i + 1) * bs]
                 batches.append(([x.take(idx, axis=0) for x in xs],
                                 None if ys is None else [y.take(idx, axis=0) for y in ys],
-                                None if sw is None else sw.take(idx), len(idx)))
+                                None if sw is None else sw.take(idx, axis=0), len(idx)))
         if self.steps == self._full_steps:
             return enumerate(batches)
         # steps_per_epoch differs from the data size: continue through the data across epochs.
@@ -426,7 +435,7 @@ class DataHandler:
         if ys is not None and model._cstate is not None:
             ys = model._cstate.prepare_targets(ys)
         if sw is not None:
-            sw = _to_array(sw).reshape(-1).astype(np.float32)
+            sw = _sample_weight_array(sw)
         if self._class_weight is not None:
             sw = apply_class_weight(ys, sw, self._class_weight)
         return xs, ys, sw, len(xs[0])

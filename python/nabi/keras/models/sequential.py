@@ -6,6 +6,24 @@ from .model import Model
 __all__ = ["Sequential"]
 
 
+def _first_input_shape_and_dtype(layer):
+    """The batch input shape a first layer fixes; a nested Sequential or functional model
+    passes on the one of its own first layer (as Keras 2's get_input_shape_and_dtype)."""
+    while type(layer).__name__ == "Sequential" or getattr(layer, "_is_graph_network", False):
+        inp = getattr(layer, "_input_layer", None)
+        if inp is not None:
+            return tuple(inp._batch_input_shape), inp.dtype
+        if getattr(layer, "_is_graph_network", False) and layer.inputs and \
+                len(layer.inputs) == 1:
+            return tuple(layer.inputs[0].shape), layer.inputs[0].dtype
+        if not layer.layers:
+            return None, None
+        layer = layer.layers[0]
+    if layer._batch_input_shape is not None:
+        return tuple(layer._batch_input_shape), layer.dtype
+    return None, None
+
+
 class Sequential(Model):
     """`Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(10)])`."""
 
@@ -48,11 +66,11 @@ class Sequential(Model):
             raise ValueError(f"[{self.name}] all layers added to a Sequential model should have "
                              f"unique names. Name {layer.name!r} is already the name of a layer "
                              "in this model. Update the `name` argument to pass a unique name.")
-        if not self._seq_layers and self._input_layer is None and \
-                layer._batch_input_shape is not None:
-            self.__dict__["_input_layer"] = InputLayer(
-                batch_input_shape=layer._batch_input_shape, dtype=layer.dtype,
-                name=f"{layer.name}_input")
+        if not self._seq_layers and self._input_layer is None:
+            shape, dtype = _first_input_shape_and_dtype(layer)
+            if shape is not None:
+                self.__dict__["_input_layer"] = InputLayer(
+                    batch_input_shape=shape, dtype=dtype, name=f"{layer.name}_input")
         self._seq_layers.append(layer)
         self._layers.append(layer)
         self.__dict__["_train_vars"] = None
