@@ -599,3 +599,192 @@ def test_time_series_forecasting():
     for i in range(OUT_STEPS):
         ta = ta.write(i, out[:, i, :])
     assert_array(tf.transpose(ta.stack(), [1, 0, 2]), out.numpy())
+
+
+# ----------------------------------------------------------------- NMT with attention
+
+
+def test_keras_mask_attribute():
+    emb = layers.Embedding(5, 2, mask_zero=True)
+    out = emb(np.array([[1, 0]]))
+    assert out._keras_mask.numpy().tolist() == [[True, False]]
+    del out._keras_mask
+    assert getattr(out, '_keras_mask', None) is None
+    with pytest.raises(AttributeError):
+        del out._keras_mask
+    out._keras_mask = tf.constant([[True, True]])
+    assert out._keras_mask.numpy().tolist() == [[True, True]]
+
+
+def test_nmt_with_attention_core():
+    tf.random.set_seed(0)
+    UNITS, vocab_size, end_token = 16, 12, 1
+
+    class Encoder(tf.keras.layers.Layer):
+        def __init__(self, units):
+            super(Encoder, self).__init__()
+            self.units = units
+            self.embedding = tf.keras.layers.Embedding(vocab_size, units, mask_zero=True)
+            self.rnn = tf.keras.layers.Bidirectional(
+                merge_mode='sum',
+                layer=tf.keras.layers.GRU(units, return_sequences=True,
+                                          recurrent_initializer='glorot_uniform'))
+
+        def call(self, x):
+            x = self.embedding(x)
+            x = self.rnn(x)
+            return x
+
+    class CrossAttention(tf.keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__()
+            self.mha = tf.keras.layers.MultiHeadAttention(key_dim=units, num_heads=1,
+                                                          **kwargs)
+            self.layernorm = tf.keras.layers.LayerNormalization()
+            self.add = tf.keras.layers.Add()
+
+        def call(self, x, context):
+            attn_output, attn_scores = self.mha(query=x, value=context,
+                                                return_attention_scores=True)
+            attn_scores = tf.reduce_mean(attn_scores, axis=1)
+            self.last_attention_weights = attn_scores
+            x = self.add([x, attn_output])
+            x = self.layernorm(x)
+            return x
+
+    class Decoder(tf.keras.layers.Layer):
+        def __init__(self, units):
+            super(Decoder, self).__init__()
+            self.units = units
+            self.embedding = tf.keras.layers.Embedding(vocab_size, units, mask_zero=True)
+            self.rnn = tf.keras.layers.GRU(units, return_sequences=True, return_state=True,
+                                           recurrent_initializer='glorot_uniform')
+            self.attention = CrossAttention(units)
+            self.output_layer = tf.keras.layers.Dense(vocab_size)
+
+        def call(self, context, x, state=None, return_state=False):
+            x = self.embedding(x)
+            x, state = self.rnn(x, initial_state=state)
+            x = self.attention(x, context)
+            self.last_attention_weights = self.attention.last_attention_weights
+            logits = self.output_layer(x)
+            if return_state:
+                return logits, state
+            else:
+                return logits
+
+        def get_initial_state(self, context):
+            batch_size = tf.shape(context)[0]
+            start_tokens = tf.fill([batch_size, 1], 2)
+            done = tf.zeros([batch_size, 1], dtype=tf.bool)
+            embedded = self.embedding(start_tokens)
+            return start_tokens, done, self.rnn.get_initial_state(embedded)[0]
+
+        def get_next_token(self, context, next_token, done, state, temperature=0.0):
+            logits, state = self(context, next_token, state=state, return_state=True)
+            if temperature == 0.0:
+                next_token = tf.argmax(logits, axis=-1)
+            else:
+                logits = logits[:, -1, :] / temperature
+                next_token = tf.random.categorical(logits, num_samples=1)
+            done = done | (next_token == end_token)
+            next_token = tf.where(done, tf.constant(0, dtype=tf.int64), next_token)
+            return next_token, done, state
+
+    class Translator(tf.keras.Model):
+        def __init__(self, units):
+            super().__init__()
+            self.encoder = Encoder(units)
+            self.decoder = Decoder(units)
+
+        def call(self, inputs):
+            context, x = inputs
+            context = self.encoder(context)
+            logits = self.decoder(context, x)
+            try:
+                # Delete the keras mask, so keras doesn't scale the loss+accuracy.
+                del logits._keras_mask
+            except AttributeError:
+                pass
+            return logits
+
+        def train_step(self, data):   # the custom train step of the tutorial's older version
+            (context, x), y = data
+            with tf.GradientTape() as tape:
+                logits = self((context, x), training=True)
+                loss = masked_loss(y, logits)
+            variables = self.trainable_variables
+            gradients = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables))
+            return {'batch_loss': loss, 'masked_acc': masked_acc(y, logits)}
+
+    def masked_loss(y_true, y_pred):
+        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                reduction='none')
+        loss = loss_fn(y_true, y_pred)
+        mask = tf.cast(y_true != 0, loss.dtype)
+        loss *= mask
+        return tf.reduce_sum(loss) / tf.reduce_sum(mask)
+
+    def masked_acc(y_true, y_pred):
+        y_pred = tf.argmax(y_pred, axis=-1)
+        y_pred = tf.cast(y_pred, y_true.dtype)
+        match = tf.cast(y_true == y_pred, tf.float32)
+        mask = tf.cast(y_true != 0, tf.float32)
+        return tf.reduce_sum(match) / tf.reduce_sum(mask)
+
+    # a copy task: target = [START] + source, padded with zeros
+    rng = np.random.default_rng(0)
+    N, S = 48, 5
+    src = rng.integers(3, vocab_size, (N, S))
+    for i in range(N):
+        src[i, rng.integers(2, S + 1):] = 0
+    tgt = np.zeros((N, S + 2), np.int64)
+    tgt[:, 0] = 2
+    tgt[:, 1:S + 1] = src
+    ctx, tgt_in, tgt_out = src, tgt[:, :-1], tgt[:, 1:]
+
+    # masked_loss / masked_acc against NumPy
+    logits = rng.normal(size=(N, S + 1, vocab_size)).astype(np.float32)
+    lse = np.log(np.exp(logits).sum(-1))
+    ce = lse - np.take_along_axis(logits, tgt_out[..., None], -1)[..., 0]
+    m = tgt_out != 0
+    assert_array(masked_loss(tf.constant(tgt_out), tf.constant(logits)),
+                 np.float32((ce * m).sum() / m.sum()), rtol=1e-5)
+    assert_array(masked_acc(tf.constant(tgt_out), tf.constant(logits)),
+                 np.float32((logits.argmax(-1) == tgt_out).sum() / m.sum()), rtol=1e-5)
+
+    model = Translator(UNITS)
+    out = model((ctx[:4], tgt_in[:4]))
+    assert tuple(out.shape) == (4, S + 1, vocab_size)
+    assert getattr(out, '_keras_mask', None) is None
+    # cross attention gives no weight to the padded context positions
+    att = model.decoder.last_attention_weights.numpy()
+    assert att.shape == (4, S + 1, S)
+    assert_array(att.sum(-1), np.ones((4, S + 1)), rtol=1e-5)
+    # (rows of padded target positions are fully masked: uniform, as Keras's masked softmax)
+    pad = (tgt_in[:4] != 0)[:, :, None] & (ctx[:4] == 0)[:, None, :]
+    assert pad.any() and np.all(att[pad] < 1e-6)
+
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01), loss=masked_loss,
+                  metrics=[masked_acc, masked_loss])
+    ds = tf.data.Dataset.from_tensor_slices(((ctx, tgt_in), tgt_out)).batch(16)
+    before = model.evaluate(ds, return_dict=True, verbose=0)
+    assert abs(before['loss'] - before['masked_loss']) < 1e-5
+    history = model.fit(ds.repeat(), epochs=4, steps_per_epoch=6, verbose=0)
+    losses_ = history.history['batch_loss']
+    assert losses_[-1] < losses_[0]
+    after = model.evaluate(ds, return_dict=True, verbose=0)
+    assert after['masked_loss'] < before['masked_loss']
+
+    # greedy decoding loop of the tutorial's `translate`
+    context = model.encoder(ctx[:3])
+    next_token, done, state = model.decoder.get_initial_state(context)
+    assert tuple(next_token.shape) == (3, 1) and tuple(state.shape) == (3, UNITS)
+    tokens = []
+    for _ in range(S + 1):
+        next_token, done, state = model.decoder.get_next_token(context, next_token, done,
+                                                               state, temperature=0.0)
+        tokens.append(next_token)
+    tokens = tf.concat(tokens, axis=-1)
+    assert tuple(tokens.shape) == (3, S + 1) and tokens.dtype == tf.int64

@@ -135,6 +135,30 @@ class Tensor:
     def name(self):
         return None
 
+    # Keras's mask attribute, kept in the engine's side table (keras/layers/base.py) since
+    # Tensors have __slots__. As on a TF eager tensor, reading or deleting it when no mask is
+    # attached raises AttributeError (`getattr(t, "_keras_mask", None)` and the NMT tutorial's
+    # `try: del logits._keras_mask except AttributeError` work).
+    @property
+    def _keras_mask(self):
+        from ..keras.layers.base import get_mask
+        m = get_mask(self)
+        if m is None:
+            raise AttributeError("'Tensor' object has no attribute '_keras_mask'")
+        return m
+
+    @_keras_mask.setter
+    def _keras_mask(self, mask):
+        from ..keras.layers.base import set_mask
+        set_mask(self, mask)
+
+    @_keras_mask.deleter
+    def _keras_mask(self):
+        from ..keras.layers.base import get_mask, set_mask
+        if get_mask(self) is None:
+            raise AttributeError("_keras_mask")
+        set_mask(self, None)
+
     def numpy(self):
         a = self._data
         if type(a) is DeviceArray:
