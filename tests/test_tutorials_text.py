@@ -788,3 +788,271 @@ def test_nmt_with_attention_core():
         tokens.append(next_token)
     tokens = tf.concat(tokens, axis=-1)
     assert tuple(tokens.shape) == (3, S + 1) and tokens.dtype == tf.int64
+
+
+# ----------------------------------------------------------------- Transformer core pieces
+
+
+def positional_encoding(length, depth):
+    depth = depth / 2
+    positions = np.arange(length)[:, np.newaxis]
+    depths = np.arange(depth)[np.newaxis, :] / depth
+    angle_rates = 1 / (10000 ** depths)
+    angle_rads = positions * angle_rates
+    pos_encoding = np.concatenate([np.sin(angle_rads), np.cos(angle_rads)], axis=-1)
+    return tf.cast(pos_encoding, dtype=tf.float32)
+
+
+class PositionalEmbedding(tf.keras.layers.Layer):
+    def __init__(self, vocab_size, d_model):
+        super().__init__()
+        self.d_model = d_model
+        self.embedding = tf.keras.layers.Embedding(vocab_size, d_model, mask_zero=True)
+        self.pos_encoding = positional_encoding(length=2048, depth=d_model)
+
+    def compute_mask(self, *args, **kwargs):
+        return self.embedding.compute_mask(*args, **kwargs)
+
+    def call(self, x):
+        length = tf.shape(x)[1]
+        x = self.embedding(x)
+        x *= tf.math.sqrt(tf.cast(self.d_model, tf.float32))
+        x = x + self.pos_encoding[tf.newaxis, :length, :]
+        return x
+
+
+class BaseAttention(tf.keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.mha = tf.keras.layers.MultiHeadAttention(**kwargs)
+        self.layernorm = tf.keras.layers.LayerNormalization()
+        self.add = tf.keras.layers.Add()
+
+
+class GlobalSelfAttention(BaseAttention):
+    def call(self, x):
+        attn_output = self.mha(query=x, value=x, key=x)
+        x = self.add([x, attn_output])
+        x = self.layernorm(x)
+        return x
+
+
+class CausalSelfAttention(BaseAttention):
+    def call(self, x):
+        attn_output = self.mha(query=x, value=x, key=x, use_causal_mask=True)
+        x = self.add([x, attn_output])
+        x = self.layernorm(x)
+        return x
+
+
+class FeedForward(tf.keras.layers.Layer):
+    def __init__(self, d_model, dff, dropout_rate=0.1):
+        super().__init__()
+        self.seq = tf.keras.Sequential([
+            tf.keras.layers.Dense(dff, activation='relu'),
+            tf.keras.layers.Dense(d_model),
+            tf.keras.layers.Dropout(dropout_rate)])
+        self.add = tf.keras.layers.Add()
+        self.layer_norm = tf.keras.layers.LayerNormalization()
+
+    def call(self, x):
+        x = self.add([x, self.seq(x)])
+        x = self.layer_norm(x)
+        return x
+
+
+class CustomSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
+    def __init__(self, d_model, warmup_steps=4000):
+        super().__init__()
+        self.d_model = d_model
+        self.d_model = tf.cast(self.d_model, tf.float32)
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, dtype=tf.float32)
+        arg1 = tf.math.rsqrt(step)
+        arg2 = step * (self.warmup_steps ** -1.5)
+        return tf.math.rsqrt(self.d_model) * tf.math.minimum(arg1, arg2)
+
+
+def test_layer_overriding_compute_mask_supports_masking():
+    # Keras 2: overriding compute_mask makes a layer support masking (no flag needed)
+    pe = PositionalEmbedding(10, 4)
+    assert pe.supports_masking
+    out = pe(np.array([[3, 4, 0]]))
+    assert out._keras_mask.numpy().tolist() == [[True, True, False]]
+    assert not tf.keras.layers.Layer().supports_masking
+
+
+def test_transformer_core():
+    tf.random.set_seed(0)
+    pe_ref = positional_encoding(length=50, depth=8).numpy()
+    pos, i = np.arange(50)[:, None], np.arange(4)[None, :]
+    ang = pos / 10000 ** (i / 4)
+    assert_array(pe_ref, np.concatenate([np.sin(ang), np.cos(ang)], -1).astype(np.float32))
+
+    embed = PositionalEmbedding(vocab_size=20, d_model=8)
+    tokens = np.array([[3, 4, 5, 0, 0], [6, 7, 0, 0, 0]])
+    x = embed(tokens)
+    assert tuple(x.shape) == (2, 5, 8)
+    assert x._keras_mask.numpy().tolist() == (tokens != 0).tolist()
+    w = embed.embedding.get_weights()[0]
+    assert_array(x, w[tokens] * np.sqrt(8) + pe_ref[None, :5], rtol=1e-5)
+
+    gsa = GlobalSelfAttention(num_heads=2, key_dim=8, dropout=0.1)
+    assert tuple(gsa(x).shape) == (2, 5, 8)
+    csa = CausalSelfAttention(num_heads=2, key_dim=8)
+    # causal: a prefix's outputs do not depend on later tokens
+    out1 = csa(embed(np.array([[3, 4, 5]])))[:, :2]
+    out2 = csa(embed(np.array([[3, 4]])))
+    assert_array(out1, out2.numpy(), rtol=1e-5, atol=1e-6)
+    ff = FeedForward(8, 16)
+    y = ff(x)
+    assert tuple(y.shape) == (2, 5, 8)
+    assert_array(y.numpy().mean(-1), np.zeros((2, 5)), atol=1e-5)   # LayerNormalization
+
+    learning_rate = CustomSchedule(8, warmup_steps=10)
+    steps = tf.range(1, 40, dtype=tf.float32)
+    s = np.arange(1, 40, dtype=np.float32)
+    assert_array(learning_rate(steps), 8 ** -0.5 * np.minimum(s ** -0.5, s * 10 ** -1.5),
+                 rtol=1e-5)
+    optimizer = tf.keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
+
+    def masked_loss(label, pred):
+        mask = label != 0
+        loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                    reduction='none')
+        loss = loss_object(label, pred)
+        mask = tf.cast(mask, dtype=loss.dtype)
+        loss *= mask
+        loss = tf.reduce_sum(loss) / tf.reduce_sum(mask)
+        return loss
+
+    def masked_accuracy(label, pred):
+        pred = tf.argmax(pred, axis=2)
+        label = tf.cast(label, pred.dtype)
+        match = label == pred
+        mask = label != 0
+        match = match & mask
+        match = tf.cast(match, dtype=tf.float32)
+        mask = tf.cast(mask, dtype=tf.float32)
+        return tf.reduce_sum(match) / tf.reduce_sum(mask)
+
+    class TinyDecoderLM(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.pos_embedding = PositionalEmbedding(20, 8)
+            self.attention = CausalSelfAttention(num_heads=2, key_dim=8)
+            self.ffn = FeedForward(8, 16)
+            self.final_layer = tf.keras.layers.Dense(20)
+
+        def call(self, x):
+            logits = self.final_layer(self.ffn(self.attention(self.pos_embedding(x))))
+            try:
+                # Drop the keras mask, so it doesn't scale the losses/metrics.
+                del logits._keras_mask
+            except AttributeError:
+                pass
+            return logits
+
+    # a learnable sequence task: next token = token + 1
+    rng = np.random.default_rng(0)
+    start = rng.integers(1, 12, (64, 1))
+    X = start + np.arange(7)[None, :]
+    model = TinyDecoderLM()
+    model.compile(loss=masked_loss, optimizer=optimizer, metrics=[masked_accuracy])
+    history = model.fit(X[:, :-1], X[:, 1:], epochs=4, batch_size=16, verbose=0)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+    assert int(optimizer.iterations.numpy()) == 16
+    assert_array(np.float32(optimizer.learning_rate),
+                 np.float32(8 ** -0.5 * min(16 ** -0.5, 16 * 10 ** -1.5)), rtol=1e-5)
+
+
+# ----------------------------------------------------------------- word2vec
+
+
+def test_skipgrams_and_sampling_table():
+    seq = [1, 2, 3, 0, 4]
+    couples, labels = tf.keras.preprocessing.sequence.skipgrams(
+        seq, vocabulary_size=5, window_size=1, negative_samples=0, shuffle=False)
+    assert couples == [[1, 2], [2, 1], [2, 3], [3, 2]] and labels == [1, 1, 1, 1]
+    couples, labels = tf.keras.preprocessing.sequence.skipgrams(
+        seq, vocabulary_size=5, window_size=2, negative_samples=1.0, seed=3)
+    pos = sorted(tuple(c) for c, lab in zip(couples, labels) if lab == 1)
+    assert pos == sorted([(1, 2), (1, 3), (2, 1), (2, 3), (3, 1), (3, 2), (3, 4), (4, 3)])
+    negs = [c for c, lab in zip(couples, labels) if lab == 0]
+    assert len(negs) == 8 and all(1 <= c[1] < 5 for c in negs)
+    table = tf.keras.preprocessing.sequence.make_sampling_table(size=10)
+    r = np.arange(10.0)
+    r[0] = 1
+    f = 1e-5 * (r * (np.log(r) + 0.577) + 0.5 - 1 / (12 * r))
+    assert_array(table, np.minimum(1.0, np.sqrt(f)), rtol=1e-6)
+
+
+def test_word2vec():
+    tf.random.set_seed(0)
+    sentence = "The wide road shimmered in the hot sun"
+    tokens = list(sentence.lower().split())
+    vocab, index = {}, 1
+    vocab['<pad>'] = 0
+    for token in tokens:
+        if token not in vocab:
+            vocab[token] = index
+            index += 1
+    vocab_size = len(vocab)
+    example_sequence = [vocab[word] for word in tokens]
+    window_size = 2
+    positive_skip_grams, _ = tf.keras.preprocessing.sequence.skipgrams(
+        example_sequence, vocabulary_size=vocab_size, window_size=window_size,
+        negative_samples=0)
+    assert len(positive_skip_grams) == 26    # as in the tutorial
+    num_ns, SEED = 4, 42
+    targets, contexts, labels = [], [], []
+    for target_word, context_word in positive_skip_grams:
+        context_class = tf.expand_dims(tf.constant([context_word], dtype="int64"), 1)
+        negative_sampling_candidates, _, _ = tf.random.log_uniform_candidate_sampler(
+            true_classes=context_class, num_true=1, num_sampled=num_ns, unique=True,
+            range_max=vocab_size, seed=SEED, name="negative_sampling")
+        cand = negative_sampling_candidates.numpy()
+        assert cand.shape == (num_ns,) and len(set(cand.tolist())) == num_ns
+        assert np.all((cand >= 0) & (cand < vocab_size))
+        context = tf.concat([tf.squeeze(context_class, 1), negative_sampling_candidates], 0)
+        label = tf.constant([1] + [0] * num_ns, dtype="int64")
+        targets.append(target_word)
+        contexts.append(context)
+        labels.append(label)
+    targets, contexts, labels = np.array(targets), np.array(contexts), np.array(labels)
+    assert contexts.shape == (26, 5) and labels.shape == (26, 5)
+
+    class Word2Vec(tf.keras.Model):
+        def __init__(self, vocab_size, embedding_dim):
+            super(Word2Vec, self).__init__()
+            self.target_embedding = tf.keras.layers.Embedding(vocab_size, embedding_dim,
+                                                              name="w2v_embedding")
+            self.context_embedding = tf.keras.layers.Embedding(vocab_size, embedding_dim)
+
+        def call(self, pair):
+            target, context = pair
+            if len(target.shape) == 2:
+                target = tf.squeeze(target, axis=1)
+            word_emb = self.target_embedding(target)
+            context_emb = self.context_embedding(context)
+            dots = tf.einsum('be,bce->bc', word_emb, context_emb)
+            return dots
+
+    BATCH_SIZE, BUFFER_SIZE = 8, 100
+    dataset = tf.data.Dataset.from_tensor_slices(((targets, contexts), labels))
+    dataset = dataset.shuffle(BUFFER_SIZE).batch(BATCH_SIZE, drop_remainder=True)
+    dataset = dataset.cache().prefetch(buffer_size=tf.data.AUTOTUNE)
+    word2vec = Word2Vec(vocab_size, 8)
+    word2vec.compile(optimizer=tf.keras.optimizers.Adam(0.05),
+                     loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
+                     metrics=['accuracy'])
+    dots = word2vec((targets[:3, None], contexts[:3])).numpy()
+    we = word2vec.target_embedding.get_weights()[0]
+    ce = word2vec.context_embedding.get_weights()[0]
+    assert_array(dots, np.einsum('be,bce->bc', we[targets[:3]], ce[contexts[:3]]), rtol=1e-5)
+    history = word2vec.fit(dataset, epochs=5, verbose=0)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+    weights = word2vec.get_layer('w2v_embedding').get_weights()[0]
+    assert weights.shape == (vocab_size, 8)

@@ -476,7 +476,9 @@ class Layer:
         self._np_dtype = np.dtype(self._dtype_name)
         self.name = name if name else backend.unique_object_name(to_snake_case(type(self).__name__))
         self.dynamic = dynamic
-        self.supports_masking = False
+        # Keras 2: a layer that overrides compute_mask supports masking unless it says
+        # otherwise (the Transformer tutorial's PositionalEmbedding relies on this).
+        self.supports_masking = type(self)._computes_mask
         self.input_spec = None
         self.stateful = False
         if kwargs.get("autocast") is False:

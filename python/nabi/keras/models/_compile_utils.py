@@ -118,9 +118,14 @@ def serialize_optimizer(opt):
     try:
         from .. import optimizers
         return optimizers.serialize(opt)
-    except (ImportError, AttributeError, ValueError, TypeError):
-        return {"class_name": type(opt).__name__,
-                "config": opt.get_config() if hasattr(opt, "get_config") else {}}
+    except (ImportError, AttributeError, ValueError, TypeError, NotImplementedError):
+        # e.g. a LearningRateSchedule subclass without get_config (the Transformer
+        # tutorial's CustomSchedule): compile must still work, as in Keras 2
+        try:
+            config = opt.get_config() if hasattr(opt, "get_config") else {}
+        except NotImplementedError:
+            config = {}
+        return {"class_name": type(opt).__name__, "config": config}
 
 
 def _ser_loss_one(l):

@@ -1,7 +1,7 @@
 """`keras.preprocessing.sequence`: `pad_sequences` and `TimeseriesGenerator`."""
 import numpy as np
 
-__all__ = ["pad_sequences", "TimeseriesGenerator"]
+__all__ = ["pad_sequences", "TimeseriesGenerator", "skipgrams", "make_sampling_table"]
 
 
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
@@ -119,3 +119,50 @@ class TimeseriesGenerator(_sequence_base()):
                 "stride": self.stride, "start_index": self.start_index - self.length,
                 "end_index": self.end_index, "shuffle": self.shuffle, "reverse": self.reverse,
                 "batch_size": self.batch_size}
+
+
+def make_sampling_table(size, sampling_factor=1e-5):
+    """Keras's word-rank sampling table: entry i is the probability of keeping the i-th most
+    frequent word, min(1, sqrt(sampling_factor / f(i))) with f(i) the Zipf frequency estimate
+    1 / (i * (log(i) + gamma) + 1/2 - 1/(12 i)) (Mikolov et al.; index 0 uses rank 1)."""
+    gamma = 0.577
+    rank = np.arange(size)
+    rank[0] = 1
+    inv_fq = rank * (np.log(rank) + gamma) + 0.5 - 1.0 / (12.0 * rank)
+    f = sampling_factor * inv_fq
+    return np.minimum(1.0, f / np.sqrt(f))
+
+
+def skipgrams(sequence, vocabulary_size, window_size=4, negative_samples=1.0, shuffle=True,
+              categorical=False, sampling_table=None, seed=None):
+    """Keras's skip-gram pairs of a sequence of word indices (0 is skipped as padding):
+    positive (word, context) pairs within `window_size`, label 1 ([0, 1] if categorical), then
+    int(n_positive * negative_samples) negative pairs (a shuffled positive word with a random
+    index in [1, vocabulary_size)), label 0; `sampling_table[w]` is the probability of keeping
+    w as a target. Uses Python's `random`, as Keras, so values differ from TF for one seed."""
+    import random
+    couples, labels = [], []
+    for i, wi in enumerate(sequence):
+        if not wi:
+            continue
+        if sampling_table is not None and sampling_table[wi] < random.random():
+            continue
+        for j in range(max(0, i - window_size), min(len(sequence), i + window_size + 1)):
+            if j != i and sequence[j]:
+                couples.append([wi, sequence[j]])
+                labels.append([0, 1] if categorical else 1)
+    if negative_samples > 0 and couples:
+        num_negative = int(len(labels) * negative_samples)
+        words = [c[0] for c in couples]
+        random.shuffle(words)
+        couples += [[words[i % len(words)], random.randint(1, vocabulary_size - 1)]
+                    for i in range(num_negative)]
+        labels += [[1, 0] if categorical else 0] * num_negative
+    if shuffle:
+        if seed is None:
+            seed = random.randint(0, int(10e6))
+        random.seed(seed)
+        random.shuffle(couples)
+        random.seed(seed)
+        random.shuffle(labels)
+    return couples, labels
