@@ -247,3 +247,29 @@ def test_masking_layer_config_and_namespace():
     layer = tf.keras.layers.Masking(mask_value=-1.0)
     assert layer.get_config()["mask_value"] == -1.0
     assert L.Masking.from_config(layer.get_config()).mask_value == -1.0
+
+
+def test_custom_scalar_loss_on_a_masked_output():
+    # The Transformer tutorial's masked_loss returns a scalar; compiled on a model whose
+    # output still carries a Keras mask, Keras 2 broadcasts the scalar against the mask
+    # weights (rescaled so the valid entries average to 1): the loss is the scalar itself.
+    import nabi as tf
+    from nabi import keras
+    inp = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(10, 4, mask_zero=True)(inp)
+    out = keras.layers.Dense(3)(h)
+    m = keras.Model(inp, out)
+
+    def masked_loss(y, p):
+        per = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                         reduction="none")(y, p)
+        return tf.reduce_mean(per)
+    m.compile("adam", masked_loss)
+    x = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]] * 4, "int32")
+    y = np.random.default_rng(0).integers(0, 3, (8, 5))
+    hist = m.fit(x, y, epochs=2, verbose=0).history["loss"]
+    assert np.isfinite(hist).all()
+    logits = m.predict(x, verbose=0).astype(np.float64)
+    lse = np.log(np.exp(logits).sum(-1))
+    ce = lse - np.take_along_axis(logits, y[..., None], -1)[..., 0]
+    np.testing.assert_allclose(m.evaluate(x, y, verbose=0), ce.mean(), rtol=1e-5)

@@ -719,6 +719,8 @@ def _weights(sw, vals):
     w = _on_device_of(sw, vals, "sample_weight")
     if w.dtype != vals.dtype:
         w = w.astype(vals.dtype)
+    if vals.ndim == 0:      # a custom loss returned a scalar: Keras 2 broadcasts it (below)
+        return w
     if w.ndim == vals.ndim + 1 and w.shape[-1] == 1:
         w = w[..., 0]
     elif vals.ndim == w.ndim + 1 and vals.shape[-1] == 1 and w.ndim == 1:
@@ -738,6 +740,18 @@ def _weights(sw, vals):
 
 def _reduce_arrays(vals, w, reduction):
     """(output array, d output / d vals as a scale array or float)."""
+    if vals.ndim == 0 and w is not None and w.ndim > 0 and reduction not in (None, "none"):
+        # A scalar loss with per-element weights (a custom loss on a masked output): Keras 2
+        # multiplies the scalar by the weights and reduces that, i.e. scales it by sum(w),
+        # mean(w), or 1 (0 without weight) for mean_with_sample_weight.
+        if reduction == "sum":
+            f = w.sum()
+        elif reduction == "mean_with_sample_weight":
+            f = (w.sum() != 0).astype(vals.dtype)
+        else:
+            f = np.mean(w)
+        f = f.astype(vals.dtype) if hasattr(f, "astype") else vals.dtype.type(f)
+        return vals * f, f
     if reduction is None or reduction == "none" or vals.ndim == 0 or vals.shape == (0,):
         if w is None:
             return vals, None
