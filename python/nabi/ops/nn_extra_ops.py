@@ -365,8 +365,9 @@ def _candidate_sampler(op, probs_of, true_classes, num_true, num_sampled, unique
 
         def expected(c):
             return probs_of(c) * n
-    return (_wrap(sampled), _wrap(expected(tc).astype(np.float32)),
-            _wrap(expected(sampled).astype(np.float32)))
+    from ..framework.device import place      # results on the current device, as TF's ops
+    return (_wrap(place(sampled)), _wrap(place(expected(tc).astype(np.float32))),
+            _wrap(place(expected(sampled).astype(np.float32))))
 
 
 def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max,
