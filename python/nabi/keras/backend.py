@@ -110,3 +110,29 @@ eval = get_value  # noqa: A001
 def learning_phase():
     from .layers.base import _CTX
     return 1 if _CTX.training else 0
+
+
+# -- random tensors (Keras 2 backend; the VAE guides' Sampling layer) -------------------
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    from .. import random as _random
+    return _random.normal(shape, mean=mean, stddev=stddev, dtype=dtype or floatx(), seed=seed)
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    from .. import random as _random
+    return _random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype or floatx(),
+                           seed=seed)
+
+
+def random_bernoulli(shape, p=0.0, dtype=None, seed=None):
+    from ..ops.math_ops import cast
+    u = random_uniform(shape, dtype=dtype, seed=seed)
+    return cast(u < p, dtype or floatx())
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    from .. import random as _random
+    return _random.truncated_normal(shape, mean=mean, stddev=stddev, dtype=dtype or floatx(),
+                                    seed=seed)

@@ -29,13 +29,14 @@ class _CallContext:
     """Per-process call state: the `training` flag inherited by nested calls, whether a call is
     already under way (outermost calls reset `layer.losses`), and an optional sink collecting
     `add_loss` values during a training step."""
-    __slots__ = ("training", "depth", "loss_sink", "call_id")
+    __slots__ = ("training", "depth", "loss_sink", "call_id", "symbolic")
 
     def __init__(self):
         self.training = None
         self.depth = 0
         self.loss_sink = None
         self.call_id = 0
+        self.symbolic = 0  # > 0 while a layer runs on dummy data to trace a KerasTensor call
 
 
 _CTX = _CallContext()
@@ -700,6 +701,48 @@ class Layer:
             if _CTX.loss_sink is not None:
                 _CTX.loss_sink.append(l)
 
+    # -- metrics (Keras 2 `add_metric`, removed in Keras 3) ---------------------------------
+    def add_metric(self, value, name=None, aggregation=None, **kwargs):
+        """Keras 2: tracks `value` (a Tensor computed in `call`) in a Mean metric called
+        `name`, reported by fit/evaluate with the model's metrics and reset with them.
+        A Metric object is tracked as it is (its result is reported)."""
+        from ..metrics import Metric, Mean
+        if aggregation not in (None, "mean"):
+            raise ValueError(f"[{self.name}.add_metric] aggregation must be None or 'mean', "
+                             f"got {aggregation!r}")
+        if _is_symbolic(value):
+            raise NotImplementedError(
+                f"[{self.name}.add_metric] a metric of a symbolic KerasTensor (model.add_metric "
+                "on a functional model's tensors) is not supported; call add_metric inside a "
+                "layer's call() instead")
+        metrics = self.__dict__.setdefault("_added_metrics", {})
+        if isinstance(value, Metric):
+            metrics[name or value.name] = value
+            return
+        if name is None:
+            raise ValueError(f"[{self.name}.add_metric] please provide a name for your metric")
+        if _CTX.symbolic:  # tracing a functional call on dummy data: create, don't update
+            metrics.setdefault(name, None)
+            return
+        m = metrics.get(name)
+        if m is None:
+            m = metrics[name] = Mean(name=name)
+        with _no_tape():
+            m.update_state(value)
+
+    @property
+    def metrics(self):
+        """The Metric objects of this layer and its sublayers: attributes and add_metric's."""
+        from ..metrics import Metric
+        out = []
+        for layer in self._flatten_layers():
+            for v in list(layer.__dict__.values()) + [
+                    m for m in layer.__dict__.get("_added_metrics", {}).values()
+                    if m is not None]:
+                if isinstance(v, Metric) and not any(v is o for o in out):
+                    out.append(v)
+        return out
+
     def _regularization_losses(self):
         out = []
         for l in self._flatten_layers():
@@ -800,8 +843,12 @@ class Layer:
         def run(fill):
             dummy = map_structure(lambda t: _dummy_for(t, b, fill) if isinstance(t, KerasTensor)
                                   else t, inputs)
-            with _no_tape():
-                return self.__call__(dummy, *args, **dict(kwargs))
+            _CTX.symbolic += 1
+            try:
+                with _no_tape():
+                    return self.__call__(dummy, *args, **dict(kwargs))
+            finally:
+                _CTX.symbolic -= 1
         if not has_var:
             out, out2 = run(2), None
         else:

@@ -764,6 +764,9 @@ class CompileState:
                 out.update(r)
             else:
                 out[t.name] = r
+        for m in self.model._added_metric_objects():  # Keras 2 layer.add_metric
+            if m.name not in out:
+                out[m.name] = float(m.result().numpy())
         return out
 
     def step_logs(self, loss, n):
@@ -818,6 +821,8 @@ class CompileState:
             self._loss_tracker.reset_state()
         for t, _ in self.trackers:
             t.reset_state()
+        for m in self.model._added_metric_objects():
+            m.reset_state()
         if self.n_out > 1:
             self.out_loss_tot = [0.0] * self.n_out
             self.out_loss_cnt = 0

@@ -280,9 +280,20 @@ class Model(Layer):
         from ..metrics import Metric
         out = []
         for layer in self._flatten_layers():
-            for v in layer.__dict__.values():
+            for v in list(layer.__dict__.values()) + [
+                    m for m in layer.__dict__.get("_added_metrics", {}).values()
+                    if m is not None]:
                 if isinstance(v, Metric) and not any(v is o for o in out):
                     out.append(v)
+        return out
+
+    def _added_metric_objects(self):
+        """The Metric objects that layers' add_metric calls (Keras 2) created."""
+        out = []
+        for layer in self._flatten_layers():
+            for m in layer.__dict__.get("_added_metrics", {}).values():
+                if m is not None and not any(m is o for o in out):
+                    out.append(m)
         return out
 
     @property
