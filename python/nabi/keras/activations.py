@@ -143,7 +143,9 @@ def serialize(activation):
         return {"module": "keras.layers", "class_name": type(activation).__name__,
                 "config": activation.get_config(), "registered_name": None}
     if name is not None:
-        return name
+        # a function registered with @register_keras_serializable: its "Package>name"
+        from .saving.object_registration import get_registered_name
+        return get_registered_name(activation)
     raise ValueError(f"[activations.serialize] cannot serialize {activation!r}")
 
 
@@ -166,6 +168,11 @@ def get(identifier):
         return linear
     if isinstance(identifier, str):
         f = _FUNCS.get(identifier) or _FUNCS.get(identifier.lower())
+        if f is None:  # registered with @register_keras_serializable or in a custom scope
+            from .saving.object_registration import get_registered_object
+            f = get_registered_object(identifier)
+            if f is not None and not callable(f):
+                f = None
         if f is None:
             raise ValueError(f"[activations.get] unknown activation {identifier!r}; known: "
                              f"{', '.join(sorted(_FUNCS))}")

@@ -136,3 +136,61 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     from .. import random as _random
     return _random.truncated_normal(shape, mean=mean, stddev=stddev, dtype=dtype or floatx(),
                                     seed=seed)
+
+
+# -- reductions and elementwise math (Keras 2 backend; `keras.backend.std` in the training
+# guide's add_metric example) ----------------------------------------------------------
+
+
+def _reduce(fn_name, x, axis, keepdims):
+    import nabi
+    return getattr(nabi.math, fn_name)(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return _reduce("reduce_mean", x, axis, keepdims)
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("reduce_sum", x, axis, keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("reduce_max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("reduce_min", x, axis, keepdims)
+
+
+def std(x, axis=None, keepdims=False):
+    return _reduce("reduce_std", x, axis, keepdims)
+
+
+def var(x, axis=None, keepdims=False):
+    return _reduce("reduce_variance", x, axis, keepdims)
+
+
+def square(x):
+    import nabi
+    return nabi.math.square(x)
+
+
+def sqrt(x):
+    import nabi
+    return nabi.math.sqrt(x)
+
+
+def exp(x):
+    import nabi
+    return nabi.math.exp(x)
+
+
+def log(x):
+    import nabi
+    return nabi.math.log(x)
+
+
+def abs(x):  # noqa: A001
+    import nabi
+    return nabi.math.abs(x)

@@ -276,6 +276,13 @@ class Node:
         self.call_args = call_args
         self.call_kwargs = call_kwargs
         self.input_tensors = [t for t in flatten(call_inputs) if isinstance(t, KerasTensor)]
+        # Keras 2: KerasTensors passed as extra positional/keyword arguments (the training
+        # guide's `LogisticEndpoint()(logits, targets)`) are inputs of the node too.
+        extra = [t for t in flatten([list(call_args), list(call_kwargs.values())])
+                 if isinstance(t, KerasTensor)]
+        self.symbolic_args = bool(extra)
+        self.input_tensors += [t for t in extra
+                               if not any(t is u for u in self.input_tensors)]
         self.outputs = outputs
         self.output_tensors = flatten(outputs)
         layer._inbound_nodes.append(self)
@@ -830,7 +837,8 @@ class Layer:
         return out
 
     def _symbolic_call(self, inputs, args, kwargs):
-        flat_in = [t for t in flatten(inputs) if isinstance(t, KerasTensor)]
+        flat_in = [t for t in flatten([inputs, list(args), list(kwargs.values())])
+                   if isinstance(t, KerasTensor)]
         batch = None
         for t in flat_in:
             if len(t.shape) and t.shape[0] is not None:
@@ -841,12 +849,19 @@ class Layer:
         b = 2 if batch is None else batch
 
         def run(fill):
-            dummy = map_structure(lambda t: _dummy_for(t, b, fill) if isinstance(t, KerasTensor)
-                                  else t, inputs)
+            def fill_in(struct):
+                return map_structure(lambda t: _dummy_for(t, b, fill)
+                                     if isinstance(t, KerasTensor) else t, struct)
+            dummy = fill_in(inputs)
+            d_args, d_kwargs = args, dict(kwargs)
+            if any(isinstance(t, KerasTensor) for t in flatten([list(args),
+                                                                 list(kwargs.values())])):
+                d_args = tuple(fill_in(a) for a in args)
+                d_kwargs = {k: fill_in(v) for k, v in kwargs.items()}
             _CTX.symbolic += 1
             try:
                 with _no_tape():
-                    return self.__call__(dummy, *args, **dict(kwargs))
+                    return self.__call__(dummy, *d_args, **d_kwargs)
             finally:
                 _CTX.symbolic -= 1
         if not has_var:

@@ -387,7 +387,15 @@ class ObjectMetric(_TrackerAPI):
             if sw_t is not None:
                 m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
             sw_t = _wrap(m)
-        self.metric.update_state(_wrap(yt), _wrap(yp), sample_weight=sw_t)
+        yt = _wrap(yt)
+        yp = _wrap(yp)
+        # Keras 2 `match_dtype_and_rank`: rank-1 targets against rank-2 predictions become
+        # (N, 1) (the training guide's CategoricalTruePositives reshapes argmax to (-1, 1)).
+        if yt._data.ndim == 1 and yp._data.ndim == 2:
+            yt = _wrap(yt._data.reshape(-1, 1))
+            if sw_t is not None and sw_t._data.ndim == 1:
+                sw_t = _wrap(sw_t._data.reshape(-1, 1))
+        self.metric.update_state(yt, yp, sample_weight=sw_t)
 
     def _value(self):
         r = self.metric.result()

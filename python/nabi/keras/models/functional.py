@@ -242,7 +242,10 @@ def _run_graph(self, flat_inputs):
             x = vals[id(node.call_inputs)]
         else:
             x = _substitute(node.call_inputs, vals)
-        if node.call_kwargs or node.call_args:
+        if getattr(node, "symbolic_args", False):
+            out = layer(x, *_substitute(tuple(node.call_args), vals),
+                        **_substitute(dict(node.call_kwargs), vals))
+        elif node.call_kwargs or node.call_args:
             out = layer(x, *node.call_args, **node.call_kwargs)
         else:
             out = layer(x)

@@ -123,6 +123,34 @@ def _jsonable(v):
     return v
 
 
+_KERAS_FAMILIES = ("layers", "losses", "metrics", "optimizers", "initializers",
+                   "regularizers", "constraints", "activations", "models")
+
+
+def _builtin_from_module(config):
+    """Keras 2.15 resolves a built-in class through the config's "module" field (e.g.
+    `{"module": "keras.layers", "class_name": "Dense"}`), so deserialize_keras_object works
+    on a layer's own serialize_keras_object output without custom_objects."""
+    import importlib
+    name = config.get("class_name")
+    module = config.get("module") or ""
+    candidates = []
+    if module.startswith("nabi."):
+        candidates.append(module)
+    parts = module.split(".")
+    for fam in _KERAS_FAMILIES:
+        if fam in parts:
+            candidates.append("nabi.keras." + fam)
+    for mod in candidates:
+        try:
+            obj = getattr(importlib.import_module(mod), name, None)
+        except ImportError:
+            obj = None
+        if obj is not None and inspect.isclass(obj) and hasattr(obj, "get_config"):
+            return obj
+    return None
+
+
 def deserialize_keras_object(config, module_objects=None, custom_objects=None,
                              printable_module_name="object"):
     """Inverse of `serialize_keras_object`: a name (looked up) or a `{"class_name", "config"}`
@@ -143,6 +171,8 @@ def deserialize_keras_object(config, module_objects=None, custom_objects=None,
                 cls = get_registered_object(key, custom_objects, module_objects)
                 if cls is not None:
                     break
+        if cls is None:
+            cls = _builtin_from_module(config)
         if cls is None:
             raise ValueError(f"Unknown {printable_module_name}: {config['class_name']!r}. Pass "
                              "it in `custom_objects` or register it with "
