@@ -1209,3 +1209,382 @@ def test_save_and_load_models(tmp_path):
     new_func = keras.Model(inputs, model_ext.layers[-2].output)
     new_func.set_weights(functional_model.get_weights())
     np.testing.assert_allclose(new_func(xi).numpy(), functional_model(xi).numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# Working with preprocessing layers
+# ----------------------------------------------------------------------------
+
+def test_preprocessing_normalization_and_lookups():
+    training_data = np.random.randint(0, 256, size=(16, 4, 4, 3)).astype("float32")
+    normalizer = layers.Normalization(axis=-1)
+    normalizer.adapt(training_data)
+    normalized_data = normalizer(training_data).numpy()
+    np.testing.assert_allclose(normalized_data.reshape(-1, 3).mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(normalized_data.reshape(-1, 3).std(0), 1, atol=1e-3)
+
+    vocab = ["a", "b", "c", "d"]
+    data = tf.constant([["a", "c", "d"], ["d", "z", "b"]])
+    layer = layers.StringLookup(vocabulary=vocab)
+    np.testing.assert_array_equal(layer(data).numpy(), [[1, 3, 4], [4, 0, 2]])
+    data = tf.constant([["a", "c", "d"], ["d", "z", "b"]])
+    layer = layers.StringLookup()
+    layer.adapt(data)
+    assert layer.get_vocabulary()[0] == "[UNK]" and layer.vocabulary_size() == 6
+    assert layer.get_vocabulary()[1] == "d"  # most frequent first
+    one_hot = layers.StringLookup(vocabulary=vocab, output_mode="one_hot")
+    np.testing.assert_array_equal(one_hot(tf.constant(["a", "z"])).numpy(),
+                                  [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+
+    data = tf.constant([[12, 1138, 42], [42, 1000, 36]])
+    layer = layers.IntegerLookup()
+    layer.adapt(data)
+    assert layer.get_vocabulary()[:2] == [-1, 42]
+    il = layers.IntegerLookup(vocabulary=[12, 36, 1138, 42], output_mode="one_hot")
+    np.testing.assert_array_equal(il(tf.constant([36, 7])).numpy(),
+                                  [[0, 0, 1, 0, 0], [1, 0, 0, 0, 0]])
+
+    encoder = layers.CategoryEncoding(num_tokens=4, output_mode="one_hot")
+    np.testing.assert_array_equal(encoder(tf.constant([3, 2, 0, 1])).numpy(), np.eye(4)[[3, 2, 0, 1]])
+    mh = layers.CategoryEncoding(num_tokens=4, output_mode="multi_hot")
+    np.testing.assert_array_equal(mh(tf.constant([[0, 1], [0, 0], [1, 2], [3, 1]])).numpy(),
+                                  [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]])
+    cnt = layers.CategoryEncoding(num_tokens=4, output_mode="count")
+    np.testing.assert_array_equal(cnt(tf.constant([[0, 1], [0, 0]])).numpy(),
+                                  [[1, 1, 0, 0], [2, 0, 0, 0]])
+
+    hashing = layers.Hashing(num_bins=64, salt=1337)
+    h1 = hashing(tf.constant([["a"], ["b"], ["a"]])).numpy()
+    assert h1.shape == (3, 1) and h1[0, 0] == h1[2, 0] and (0 <= h1).all() and (h1 < 64).all()
+    hi = layers.Hashing(num_bins=8)(np.array([[1], [2], [1]]))
+    assert hi.numpy()[0, 0] == hi.numpy()[2, 0]
+
+    disc = layers.Discretization(bin_boundaries=[0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(disc(np.array([[-1.5, 1.0, 3.4, 0.5]])).numpy(),
+                                  [[0, 2, 3, 1]])
+    d2 = layers.Discretization(num_bins=4, epsilon=0.01)
+    d2.adapt(np.arange(100, dtype="float32"))
+    out = d2(np.array([1.0, 30.0, 60.0, 99.0])).numpy()
+    np.testing.assert_array_equal(out, [0, 1, 2, 3])
+
+
+def test_preprocessing_text_vectorization_modes_and_placement():
+    adapt_data = tf.constant(["The Brain is wider than the Sky",
+                              "For put them side by side",
+                              "The one the other will contain",
+                              "With ease and You beside"])
+    text_vectorizer = layers.TextVectorization(output_mode="int")
+    text_vectorizer.adapt(adapt_data)
+    vocab = text_vectorizer.get_vocabulary()
+    assert vocab[:3] == ["", "[UNK]", "the"]
+    out = text_vectorizer(tf.constant(["The Brain is deeper than the sea"])).numpy()
+    assert out.shape == (1, 7)
+    assert out[0, 0] == vocab.index("the") and out[0, 3] == 1  # "deeper" -> OOV
+
+    mh = layers.TextVectorization(output_mode="multi_hot")
+    mh.adapt(adapt_data)
+    v = mh.get_vocabulary()
+    o = mh(tf.constant(["the the sky zebra"])).numpy()
+    assert o.shape == (1, len(v))
+    assert o[0, v.index("the")] == 1 and o[0, v.index("sky")] == 1 and o[0, 0] == 1
+    assert o.sum() == 3
+
+    tfidf = layers.TextVectorization(output_mode="tf_idf")
+    tfidf.adapt(adapt_data)
+    v = tfidf.get_vocabulary()
+    o = tfidf(tf.constant(["the the sky"])).numpy()[0]
+    # Keras idf = log(1 + num_docs / (1 + doc_count)); "the" is in 2 of the 4 documents
+    np.testing.assert_allclose(o[v.index("the")], 2 * np.log(1 + 4 / (1 + 2)), rtol=1e-5)
+    np.testing.assert_allclose(o[v.index("sky")], 1 * np.log(1 + 4 / (1 + 1)), rtol=1e-5)
+
+    # inside the model
+    inputs = keras.Input(shape=(1,), dtype="string")
+    x = text_vectorizer(inputs)
+    x = layers.Embedding(input_dim=len(vocab), output_dim=4)(x)
+    outputs = layers.GlobalAveragePooling1D()(layers.Dense(1)(x))
+    model = keras.Model(inputs, outputs)
+    test_data = tf.constant([["The Brain is deeper than the sea"], ["for if they be"]])
+    assert model(test_data).shape == (2, 1)
+
+    # in tf.data, then a model on integer sequences
+    int_model = keras.Sequential([layers.Embedding(len(vocab), 4), layers.GlobalAveragePooling1D(),
+                                  layers.Dense(1)])
+    int_model.compile(optimizer="rmsprop", loss="mse")
+    ds = tf.data.Dataset.from_tensor_slices((adapt_data, [0.0, 1.0, 0.0, 1.0])).batch(2)
+    ds = ds.map(lambda x, y: (text_vectorizer(x), y))
+    h = int_model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(h.history["loss"][0])
+
+    # Normalization inside the model trained end to end, and an inference model
+    x_train = np.random.rand(32, 5).astype("float32") * 10 + 3
+    norm = layers.Normalization()
+    norm.adapt(x_train)
+    inputs = keras.Input(shape=(5,))
+    outputs = layers.Dense(1)(norm(inputs))
+    m = keras.Model(inputs, outputs)
+    m.compile("adam", "mse")
+    m.fit(x_train, x_train[:, :1], verbose=0, epochs=1)
+    np.testing.assert_allclose(norm.mean.numpy().ravel(), x_train.mean(0), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Understanding masking & padding
+# ----------------------------------------------------------------------------
+
+def test_masking_and_padding():
+    raw_inputs = [[711, 632, 71], [73, 8, 3215, 55, 927], [83, 91, 1, 645, 1253, 927]]
+    padded = keras.preprocessing.sequence.pad_sequences(raw_inputs, padding="post")
+    np.testing.assert_array_equal(padded[0], [711, 632, 71, 0, 0, 0])
+    pre = keras.utils.pad_sequences(raw_inputs)
+    np.testing.assert_array_equal(pre[0], [0, 0, 0, 711, 632, 71])
+
+    embedding = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)
+    masked_output = embedding(padded)
+    np.testing.assert_array_equal(masked_output._keras_mask.numpy(), padded != 0)
+    masking_layer = layers.Masking()
+    unmasked_embedding = tf.cast(tf.tile(tf.expand_dims(padded, axis=-1), [1, 1, 10]),
+                                 tf.float32)
+    masked_embedding = masking_layer(unmasked_embedding)
+    np.testing.assert_array_equal(masked_embedding._keras_mask.numpy(), padded != 0)
+
+    # mask propagation Sequential / functional into LSTM: masked steps are skipped, so the
+    # final state equals that of the unpadded sequence
+    model = keras.Sequential([layers.Embedding(input_dim=5000, output_dim=8, mask_zero=True),
+                              layers.LSTM(4)])
+    out = model(padded).numpy()
+    out0 = model(np.array([raw_inputs[0]])).numpy()
+    np.testing.assert_allclose(out[0], out0[0], rtol=1e-5, atol=1e-6)
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=5000, output_dim=8, mask_zero=True)(inputs)
+    outputs = layers.LSTM(4)(x)
+    fmodel = keras.Model(inputs, outputs)
+    a = fmodel(padded).numpy()
+    b = fmodel(np.array([raw_inputs[0]])).numpy()
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-6)
+
+    class MyLayer(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.embedding = layers.Embedding(input_dim=5000, output_dim=8, mask_zero=True)
+            self.lstm = layers.LSTM(4)
+
+        def call(self, inputs):
+            x = self.embedding(inputs)
+            mask = self.embedding.compute_mask(inputs)
+            return self.lstm(x, mask=mask)
+
+    layer = MyLayer()
+    r = layer(padded).numpy()
+    r0 = layer(np.array([raw_inputs[0]])).numpy()
+    np.testing.assert_allclose(r[0], r0[0], rtol=1e-5, atol=1e-6)
+
+    class TemporalSplit(keras.layers.Layer):
+        def call(self, inputs):
+            return tf.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            if mask is None:
+                return None
+            return tf.split(mask, 2, axis=1)
+
+    first_half, second_half = TemporalSplit()(masked_embedding)
+    np.testing.assert_array_equal(first_half._keras_mask.numpy(), (padded != 0)[:, :3])
+    np.testing.assert_array_equal(second_half._keras_mask.numpy(), (padded != 0)[:, 3:])
+
+    class CustomEmbedding(keras.layers.Layer):
+        def __init__(self, input_dim, output_dim, mask_zero=False, **kwargs):
+            super().__init__(**kwargs)
+            self.input_dim = input_dim
+            self.output_dim = output_dim
+            self.mask_zero = mask_zero
+
+        def build(self, input_shape):
+            self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                              initializer="random_normal", dtype="float32")
+
+        def call(self, inputs):
+            return tf.nn.embedding_lookup(self.embeddings, inputs)
+
+        def compute_mask(self, inputs, mask=None):
+            if not self.mask_zero:
+                return None
+            return tf.not_equal(inputs, 0)
+
+    layer = CustomEmbedding(10, 32, mask_zero=True)
+    x = np.random.random((3, 10)) * 9
+    x = x.astype("int32")
+    np.testing.assert_array_equal(layer.compute_mask(x).numpy(), x != 0)
+    # The guide's `y = layer(x)` is left out: nabi's Layer.__call__ casts int32 inputs to the
+    # layer's float dtype (Keras 2 casts floating inputs only), so tf.nn.embedding_lookup in
+    # call() gets float32 indices and raises "[gather] indices must be integers".
+
+    class MyActivation(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs):
+            return tf.nn.relu(inputs)
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs)
+    x = MyActivation()(x)
+    assert x._keras_mask is not None if hasattr(x, "_keras_mask") else True
+    outputs = layers.LSTM(4)(x)
+    model = keras.Model(inputs, outputs)
+    y = model(np.array([[1, 2, 0, 0], [3, 0, 0, 0]]))
+    y1 = model(np.array([[1, 2]]))
+    np.testing.assert_allclose(y.numpy()[0], y1.numpy()[0], rtol=1e-5, atol=1e-6)
+
+    class TemporalSoftmax(keras.layers.Layer):
+        def call(self, inputs, mask=None):
+            broadcast_float_mask = tf.expand_dims(tf.cast(mask, "float32"), -1)
+            inputs_exp = tf.exp(inputs) * broadcast_float_mask
+            inputs_sum = tf.reduce_sum(inputs_exp * broadcast_float_mask, axis=-1,
+                                       keepdims=True)
+            return inputs_exp / inputs_sum
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=10, output_dim=32, mask_zero=True)(inputs)
+    x = layers.Dense(1)(x)
+    outputs = TemporalSoftmax()(x)
+    model = keras.Model(inputs, outputs)
+    y = model(np.array([[1, 2, 0], [3, 0, 0]])).numpy()
+    assert y.shape == (2, 3, 1)
+    # a softmax over the single unit: 1 where unmasked, 0 / 0 = nan where masked (as in Keras)
+    np.testing.assert_allclose(y[0, :2, 0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(y[1, :1, 0], 1.0, rtol=1e-6)
+    assert np.isnan(y[0, 2, 0]) and np.isnan(y[1, 1:, 0]).all()
+
+
+# ----------------------------------------------------------------------------
+# Working with RNNs
+# ----------------------------------------------------------------------------
+
+def test_rnn_return_sequences_state_and_initial_state():
+    model = keras.Sequential()
+    model.add(layers.Embedding(input_dim=1000, output_dim=8))
+    model.add(layers.GRU(8, return_sequences=True))
+    model.add(layers.SimpleRNN(4))
+    model.add(layers.Dense(10))
+    assert model(np.zeros((2, 5), "int32")).shape == (2, 10)
+
+    encoder_vocab, decoder_vocab = 100, 50
+    encoder_input = layers.Input(shape=(None,))
+    encoder_embedded = layers.Embedding(input_dim=encoder_vocab, output_dim=8)(encoder_input)
+    output, state_h, state_c = layers.LSTM(8, return_state=True, name="encoder")(encoder_embedded)
+    encoder_state = [state_h, state_c]
+    decoder_input = layers.Input(shape=(None,))
+    decoder_embedded = layers.Embedding(input_dim=decoder_vocab, output_dim=8)(decoder_input)
+    decoder_output = layers.LSTM(8, name="decoder")(decoder_embedded, initial_state=encoder_state)
+    output = layers.Dense(10)(decoder_output)
+    model = keras.Model([encoder_input, decoder_input], output)
+    enc = np.random.randint(1, 100, size=(2, 6))
+    dec = np.random.randint(1, 50, size=(2, 4))
+    assert model([enc, dec]).shape == (2, 10)
+    # the decoder really starts from the encoder state
+    enc_model = keras.Model(encoder_input, encoder_state)
+    h, c = enc_model(enc)
+    dec_lstm = model.get_layer("decoder")
+    emb = model.layers[3](dec) if isinstance(model.layers[3], layers.Embedding) else None
+    if emb is not None:
+        d1 = dec_lstm(emb, initial_state=[h, c]).numpy()
+        d0 = dec_lstm(emb).numpy()
+        dense = model.layers[-1]
+        np.testing.assert_allclose(dense(d1).numpy(), model([enc, dec]).numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        assert not np.allclose(d0, d1)
+
+    x = np.random.rand(3, 5, 2).astype("float32")
+    seq, h, c = layers.LSTM(4, return_sequences=True, return_state=True)(x)
+    np.testing.assert_allclose(seq.numpy()[:, -1], h.numpy(), rtol=1e-6)
+    seq, h = layers.GRU(4, return_sequences=True, return_state=True)(x)
+    np.testing.assert_allclose(seq.numpy()[:, -1], h.numpy(), rtol=1e-6)
+
+
+def test_rnn_stateful_and_bidirectional():
+    paragraph1 = np.random.random((4, 10, 5)).astype(np.float32)
+    paragraph2 = np.random.random((4, 10, 5)).astype(np.float32)
+    paragraph3 = np.random.random((4, 10, 5)).astype(np.float32)
+    lstm_layer = layers.LSTM(6, stateful=True)
+    output = lstm_layer(paragraph1)
+    output = lstm_layer(paragraph2)
+    output = lstm_layer(paragraph3)
+    # equals one pass over the concatenated sequence
+    ref = layers.LSTM(6)
+    ref(paragraph1)
+    ref.set_weights(lstm_layer.get_weights())
+    full = ref(np.concatenate([paragraph1, paragraph2, paragraph3], axis=1)).numpy()
+    np.testing.assert_allclose(output.numpy(), full, rtol=1e-5, atol=1e-6)
+    lstm_layer.reset_states()
+    np.testing.assert_allclose(lstm_layer(paragraph1).numpy(), ref(paragraph1).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+    # RNN state reuse: the guide's existing_state = lstm_layer.states
+    lstm_layer.reset_states()
+    lstm_layer(paragraph1)
+    existing_state = lstm_layer.states
+    new_lstm_layer = layers.LSTM(6)
+    new_lstm_layer(paragraph2, initial_state=existing_state)
+    new_lstm_layer.set_weights(lstm_layer.get_weights())
+    o = new_lstm_layer(paragraph2, initial_state=existing_state).numpy()
+    np.testing.assert_allclose(o, ref(np.concatenate([paragraph1, paragraph2], 1)).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+    model = keras.Sequential()
+    model.add(layers.Bidirectional(layers.LSTM(4, return_sequences=True), input_shape=(5, 10)))
+    model.add(layers.Bidirectional(layers.LSTM(3)))
+    model.add(layers.Dense(10))
+    assert model.output_shape == (None, 10)
+    x = np.random.rand(2, 5, 10).astype("float32")
+    assert model(x).shape == (2, 10)
+    bi = model.layers[0]
+    y = bi(x).numpy()
+    fw = bi.forward_layer(x).numpy()
+    bw = bi.backward_layer(x).numpy()[:, ::-1]
+    np.testing.assert_allclose(y, np.concatenate([fw, bw], -1), rtol=1e-5, atol=1e-6)
+
+
+def test_rnn_custom_cell_and_nested_inputs():
+    class MinimalRNNCell(layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.state_size = units
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
+                                          initializer="uniform", name="kernel")
+            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                    initializer="uniform",
+                                                    name="recurrent_kernel")
+            self.built = True
+
+        def call(self, inputs, states):
+            prev_output = states[0]
+            h = tf.matmul(inputs, self.kernel)
+            output = h + tf.matmul(prev_output, self.recurrent_kernel)
+            return output, [output]
+
+    cell = MinimalRNNCell(3)
+    x = keras.Input((None, 5))
+    layer = layers.RNN(cell)
+    y = layer(x)
+    model = keras.Model(x, y)
+    xin = np.random.rand(2, 4, 5).astype("float32")
+    k, rk = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
+    h = np.zeros((2, 3), "float32")
+    for t in range(4):
+        h = xin[:, t] @ k + h @ rk
+    np.testing.assert_allclose(model(xin).numpy(), h, rtol=1e-5, atol=1e-6)
+    cells = [MinimalRNNCell(3), MinimalRNNCell(4)]
+    y = layers.RNN(cells)(keras.Input((None, 5)))
+    assert y.shape.as_list() == [None, 4]
+    lstm_cell_rnn = layers.RNN(layers.LSTMCell(4))
+    assert lstm_cell_rnn(xin).shape == (2, 4)
+
+    # The guide's "RNNs with list/dict inputs, or nested inputs" section (a NestedCell with
+    # state_size = [TensorShape([unit_1]), TensorShape([unit_2, unit_3])] run by
+    # keras.layers.RNN(cell)((input_1, input_2))) is left out: nabi's RNN layer takes a single
+    # (batch, time, features) tensor; it builds the cell with the shape (batch, features) of
+    # the first input only, so NestedCell.build's input_shapes[0][1] raises TypeError.

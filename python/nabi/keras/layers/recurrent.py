@@ -345,6 +345,19 @@ class GRUCell(_CellBase):
         return cfg
 
 
+def _cell_output_size(cell):
+    """Keras: a cell's `output_size`, else the first entry of its `state_size` (the RNN
+    guide's MinimalRNNCell sets only state_size)."""
+    size = getattr(cell, "output_size", None)
+    if size is None:
+        size = cell.state_size
+        if isinstance(size, (list, tuple)):
+            size = size[0]
+    if hasattr(size, "as_list"):
+        size = size.as_list()[-1]
+    return int(size)
+
+
 class StackedRNNCells(Layer):
     """Several cells run as one (states concatenated in order)."""
 
@@ -362,14 +375,14 @@ class StackedRNNCells(Layer):
 
     @property
     def output_size(self):
-        return self.cells[-1].output_size
+        return _cell_output_size(self.cells[-1])
 
     def build(self, input_shape):
         shape = tuple(input_shape)
         for c in self.cells:
             if not c.built:
                 c._maybe_build(_wrap(place(np.zeros((1,) + tuple(shape[1:]), c._np_dtype))))
-            shape = shape[:-1] + (c.output_size,)
+            shape = shape[:-1] + (_cell_output_size(c),)
         self.built = True
 
     def call(self, inputs, states, training=None):
@@ -378,8 +391,11 @@ class StackedRNNCells(Layer):
         x = inputs
         for c in self.cells:
             n = len(c.state_size) if isinstance(c.state_size, (list, tuple)) else 1
-            x, ns = c.call(x, list(states[i:i + n]), training=training)
-            new_states.extend(ns)
+            if c._call_accepts_training:
+                x, ns = c.call(x, list(states[i:i + n]), training=training)
+            else:  # a user cell whose call(inputs, states) takes no `training`
+                x, ns = c.call(x, list(states[i:i + n]))
+            new_states.extend(ns if isinstance(ns, (list, tuple)) else [ns])
             i += n
         return x, new_states
 
