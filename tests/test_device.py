@@ -45,9 +45,16 @@ def test_without_gpu_cpu_is_default_and_cuda_raises(monkeypatch):
     assert t.device.endswith("CPU:0") and not t.is_cuda
     with pytest.raises(RuntimeError, match=r"\[Tensor.to\] device 'cuda:0' is not available"):
         t.cuda()
-    with pytest.raises(RuntimeError, match=r"\[device\]"):
-        with nabi.device("/GPU:0"):
-            pass
+    # TF's soft device placement (on by default): tf.device('/GPU:0') runs on the CPU
+    with nabi.device("/GPU:0"):
+        assert nabi.constant([1.0]).device.endswith("CPU:0")
+    nabi.config.set_soft_device_placement(False)
+    try:
+        with pytest.raises(RuntimeError, match=r"\[device\] device '/GPU:0' is not available"):
+            with nabi.device("/GPU:0"):
+                pass
+    finally:
+        nabi.config.set_soft_device_placement(True)
     assert nabi.cuda.device_count() == 0 or nabi.cuda.is_available()
 
 

@@ -149,7 +149,8 @@ def test_nested_tapes_and_non_scalar_target():
 def test_integer_ops_have_no_gradient():
     x = nabi.constant([1, 2, 3])
     with nabi.GradientTape() as tape:
-        tape.watch(x)
+        with pytest.warns(UserWarning, match="watched tensor must be floating"):   # as TF logs
+            tape.watch(x)
         y = x * 2
     assert tape.gradient(y, x) is None
 
@@ -191,9 +192,15 @@ def test_config_and_device_queries():
     assert nabi.config.threading.get_intra_op_parallelism_threads() == 1
     nabi.config.threading.set_intra_op_parallelism_threads(2)
     if not gpu:
-        with pytest.raises(RuntimeError, match="device"):
-            with nabi.device("/GPU:0"):
-                pass
+        with nabi.device("/GPU:0"):             # TF's soft placement (the default): the CPU
+            assert nabi.constant(1.0).device.endswith("CPU:0")
+        nabi.config.set_soft_device_placement(False)
+        try:
+            with pytest.raises(RuntimeError, match="device"):
+                with nabi.device("/GPU:0"):
+                    pass
+        finally:
+            nabi.config.set_soft_device_placement(True)
 
 
 def test_gradients_are_freed_without_the_cyclic_gc():

@@ -76,14 +76,19 @@ newaxis = None
 @_contextlib.contextmanager
 def device(name):
     """Places new tensors (and so the ops on them) on a device: `with nabi.device('/GPU:0'):`,
-    'cuda:0', '/CPU:0', 'cpu'. Asking for a GPU that is not available raises a clear error."""
+    'cuda:0', '/CPU:0', 'cpu'. Asking for a GPU that is not available places on the CPU, as
+    TF's soft device placement does (on by default); with
+    `tf.config.set_soft_device_placement(False)` it raises a clear error."""
     from .framework import device as _dev
     kind = _dev.parse_device(name)
     if kind is None:
         yield
         return
     if kind == "cuda":
-        _dev.require_gpu("device", name)
+        if config.get_soft_device_placement() and not _dev.gpu_available():
+            kind = "cpu"
+        else:
+            _dev.require_gpu("device", name)
     _dev.push_device(kind)
     try:
         yield
@@ -95,11 +100,96 @@ def executing_eagerly():
     return True
 
 
-def function(func=None, **kwargs):
-    """`tf.function` is accepted and runs the function eagerly."""
+class _Function:
+    """What `tf.function` returns: the Python function, run eagerly on every call (nabi builds
+    no graphs, so Python side effects such as print run on every call, not only on tracing).
+    As TF: an `input_signature` is enforced (a TypeError for an argument it does not fit,
+    lists and numbers converted to its dtypes), Python numbers and NumPy arrays returned
+    become Tensors, and the function binds as a method."""
+
+    def __init__(self, func, input_signature=None, **kwargs):
+        import functools
+        functools.update_wrapper(self, func)
+        self._func = func
+        self.input_signature = input_signature
+        self._kwargs = kwargs
+
+    @property
+    def python_function(self):
+        return self._func
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        import functools
+        bound = _Function(functools.partial(self._func, obj), self.input_signature,
+                          **self._kwargs)
+        bound.__name__ = getattr(self._func, "__name__", "function")
+        return bound
+
+    def _bind(self, args, kwargs):
+        sig = list(self.input_signature)
+        name = getattr(self._func, "__name__", "function")
+        if kwargs:
+            import inspect
+            try:
+                bound = inspect.signature(self._func).bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"[function] {name}: {e}") from None
+            args, kwargs = bound.args, bound.kwargs
+        if len(args) != len(sig) or kwargs:
+            raise TypeError(f"[function] {name} takes {len(sig)} argument(s) by its "
+                            f"input_signature, got {len(args) + len(kwargs)}")
+        return tuple(_fit_spec(name, k, a, sp) for k, (a, sp) in enumerate(zip(args, sig)))
+
+    def __call__(self, *args, **kwargs):
+        if self.input_signature is not None:
+            args, kwargs = self._bind(args, kwargs), {}
+        out = self._func(*args, **kwargs)
+        if config._state.get("run_eagerly"):
+            return out
+        return nest.map_structure(_output_tensor, out)
+
+    def __repr__(self):
+        return f"<nabi.function {getattr(self._func, '__name__', '?')}>"
+
+
+def _fit_spec(name, k, value, spec):
+    """An argument checked against (and converted to) its input_signature entry."""
+    if not isinstance(spec, TensorSpec):
+        flat_v, flat_s = nest.flatten(value), nest.flatten(spec)
+        if len(flat_v) != len(flat_s):
+            raise TypeError(f"[function] {name}: argument {k} has {len(flat_v)} component(s), "
+                            f"its input_signature {spec!r} {len(flat_s)}")
+        return nest.pack_sequence_as(value, [_fit_spec(name, k, v, s)
+                                             for v, s in zip(flat_v, flat_s)])
+    t = value
+    if not isinstance(t, Tensor):
+        try:
+            t = convert_to_tensor(value, dtype=spec.dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"[function] {name}: argument {k} {value!r} cannot be converted to "
+                            f"its input_signature {spec!r}: {e}") from None
+    if not spec.is_compatible_with(t):
+        raise TypeError(f"[function] {name}: argument {k} of shape {tuple(t.shape)} and dtype "
+                        f"{t.dtype.name} does not fit its input_signature {spec!r}")
+    return t
+
+
+def _output_tensor(x):
+    import builtins
+    import numpy as _np
+    if isinstance(x, (builtins.bool, builtins.int, builtins.float, builtins.complex,
+                      _np.generic, _np.ndarray)):
+        return convert_to_tensor(x)
+    return x
+
+
+def function(func=None, input_signature=None, **kwargs):
+    """`tf.function`: runs the function eagerly (see `_Function`)."""
     if func is None:
-        return lambda f: f
-    return func
+        return lambda f: _Function(f, input_signature, **kwargs)
+    return _Function(func, input_signature, **kwargs)
 
 
 def _to_tout(fn, out, Tout):
@@ -136,9 +226,21 @@ def py_function(func, inp, Tout, name=None):
     return _to_tout("py_function", out, Tout)
 
 
-def print(*args, **kwargs):  # noqa: A001
+def print(*args, output_stream=None, summarize=None, sep=" ", end="\n", name=None):  # noqa: A001
+    """`tf.print`: tensors print as their values. `output_stream` is a stream (sys.stdout,
+    sys.stderr) or 'file://<path>' (appended to); nabi's default stays sys.stdout."""
     import builtins
-    builtins.print(*[a.numpy() if isinstance(a, Tensor) else a for a in args], **kwargs)
+    import sys
+    vals = [a.numpy() if isinstance(a, Tensor) else a for a in args]
+    if isinstance(output_stream, str):
+        if not output_stream.startswith("file://"):
+            raise ValueError(f"[print] output_stream must be a stream or 'file://<path>', got "
+                             f"{output_stream!r}")
+        with open(output_stream[len("file://"):], "a") as fh:
+            builtins.print(*vals, sep=sep, end=end, file=fh)
+        return
+    builtins.print(*vals, sep=sep, end=end,
+                   file=sys.stdout if output_stream is None else output_stream)
 
 
 def __getattr__(name):

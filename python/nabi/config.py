@@ -4,7 +4,7 @@ from collections import namedtuple
 from . import _C
 
 PhysicalDevice = namedtuple("PhysicalDevice", ["name", "device_type"])
-_state = {"gpu_visible": True, "inter_op": 0}
+_state = {"gpu_visible": True, "inter_op": 0, "soft_placement": True}
 
 
 def _gpu_visible():
@@ -57,6 +57,16 @@ def set_visible_devices(devices, device_type=None):
         gpus = [d for d in (devices if isinstance(devices, (list, tuple)) else [devices])
                 if getattr(d, "device_type", "") == "GPU"]
         _state["gpu_visible"] = bool(gpus)
+
+
+def set_soft_device_placement(enabled):
+    """On (TF's default): `with tf.device('GPU:0'):` runs on the CPU when no GPU is available.
+    Off: asking for a GPU that is not available raises a clear error."""
+    _state["soft_placement"] = bool(enabled)
+
+
+def get_soft_device_placement():
+    return _state["soft_placement"]
 
 
 def run_functions_eagerly(run_eagerly):

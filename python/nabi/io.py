@@ -29,7 +29,7 @@ __all__ = ["read_file", "write_file", "decode_image", "decode_png", "decode_jpeg
            "decode_bmp", "decode_gif", "encode_png", "encode_jpeg", "is_jpeg", "gfile",
            "TFRecordWriter", "TFRecordOptions", "tf_record_iterator", "FixedLenFeature",
            "FixedLenSequenceFeature", "VarLenFeature", "parse_single_example",
-           "parse_example", "serialize_tensor", "parse_tensor"]
+           "parse_example", "serialize_tensor", "parse_tensor", "decode_raw"]
 
 # TFRecord files and tf.train.Example parsing (data/tfrecord.py, train/example.py)
 from .data.tfrecord import TFRecordOptions, TFRecordWriter, tf_record_iterator  # noqa: E402
@@ -77,6 +77,39 @@ def _contents(contents, op):
         raise TypeError(f"[{op}] contents must be a scalar string (bytes), got "
                         f"{type(contents).__name__}" + (f" of shape {shape}" if shape else ""))
     return bytes(contents)
+
+
+def decode_raw(input_bytes, out_type, little_endian=True, fixed_length=None, name=None):
+    """Reinterprets the bytes of each string as numbers of `out_type`: shape input.shape + [n].
+    All strings must give the same n (or pass fixed_length, which pads with zeros or
+    truncates each string to that many bytes first)."""
+    op = "io.decode_raw"
+    dt = _dt.as_dtype(out_type)
+    npdt = np.dtype(dt._np).newbyteorder("<" if little_endian else ">")
+    if isinstance(input_bytes, Tensor):
+        if input_bytes.dtype != _dt.string:
+            raise TypeError(f"[{op}] input_bytes must be a string tensor, got dtype "
+                            f"{input_bytes.dtype.name}")
+        a = np.asarray(input_bytes.numpy(), dtype=object)
+    else:
+        a = np.asarray(input_bytes, dtype=object)
+    flat = [b.encode("utf-8") if isinstance(b, str) else bytes(b) for b in a.reshape(-1)]
+    if fixed_length is not None:
+        n = int(fixed_length)
+        flat = [b[:n].ljust(n, b"\0") for b in flat]
+    rows = []
+    for b in flat:
+        if len(b) % npdt.itemsize:
+            raise ValueError(f"[{op}] a string of {len(b)} bytes is not a whole number of "
+                             f"{dt.name} values ({npdt.itemsize} bytes each)")
+        rows.append(np.frombuffer(b, npdt).astype(dt._np))
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        raise ValueError(f"[{op}] the strings give different numbers of values "
+                         f"{sorted(widths)}; pass fixed_length to pad or truncate them")
+    width = widths.pop() if widths else 0
+    out = np.stack(rows) if rows else np.zeros((0, width), dt._np)
+    return convert_to_tensor(out.reshape(a.shape + (width,)))
 
 
 # ------------------------------------------------------------------------------- files

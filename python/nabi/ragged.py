@@ -299,6 +299,13 @@ class RaggedTensor:
             rest = i[1:]
             if not rest:
                 return row
+            if isinstance(i[0], slice):
+                # rt[:, a:b]: the rest indexes inside every selected row, as TF does
+                if not all(isinstance(k, slice) for k in rest):
+                    raise TypeError(f"[RaggedTensor] after a slice over the rows, nabi takes "
+                                    f"only slices inside the rows, got {i!r}")
+                rows = [r[rest] for r in row._rows]
+                return RaggedTensor(rows, row._outer_shape, self._dtype)
             if isinstance(row, RaggedTensor):
                 return row[rest]
             return row[rest if len(rest) > 1 else rest[0]]

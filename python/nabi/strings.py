@@ -38,7 +38,7 @@ from .ragged import RaggedTensor
 
 __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
-           "unicode_split", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
+           "unicode_split", "unicode_decode", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
            "to_hash_bucket_strong", "ngrams"]
 
 
@@ -427,19 +427,45 @@ def unicode_split(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
         raise ValueError(f"[strings.unicode_split] errors must be 'replace', 'strict' or "
                          f"'ignore', got {errors!r}")
     a = _strings(input, "unicode_split")
-    rep = chr(replacement_char)
+    return _ragged_or_vector(a, lambda b: [ch.encode("utf-8") for ch in _utf8_chars(
+        b, errors, replacement_char, "strings.unicode_split")])
 
-    def chars(b):
-        try:
-            s = b.decode("utf-8", "strict" if errors == "strict" else "replace")
-        except UnicodeDecodeError as e:
-            raise ValueError(f"[strings.unicode_split] invalid UTF-8 in {b!r}: {e}") from None
-        if errors == "ignore":
-            s = s.replace("\ufffd", "")
-        elif rep != "\ufffd":
-            s = s.replace("\ufffd", rep)
-        return [ch.encode("utf-8") for ch in s]
-    return _ragged_or_vector(a, chars)
+
+def _utf8_chars(b, errors, replacement_char, op):
+    """The characters of UTF-8 bytes `b` as a str, invalid bytes handled by `errors`."""
+    try:
+        s = b.decode("utf-8", "strict" if errors == "strict" else "replace")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"[{op}] invalid UTF-8 in {b!r}: {e}") from None
+    if errors == "ignore":
+        s = s.replace("\ufffd", "")
+    elif replacement_char != 0xFFFD:
+        s = s.replace("\ufffd", chr(replacement_char))
+    return s
+
+
+def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
+                   replacement_char=0xFFFD, replace_control_characters=False, name=None):
+    """Each string's Unicode code points as int32: a 1-D Tensor for a scalar, else a
+    RaggedTensor (invalid UTF-8 becomes `replacement_char` with errors='replace', as TF)."""
+    op = "strings.unicode_decode"
+    if input_encoding.upper().replace("-", "") != "UTF8":
+        raise ValueError(f"[{op}] only input_encoding='UTF-8' is supported, got "
+                         f"{input_encoding!r}")
+    if errors not in ("replace", "strict", "ignore"):
+        raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
+                         f"{errors!r}")
+    a = _strings(input, "unicode_decode")
+
+    def codes(b):
+        s = _utf8_chars(b, errors, replacement_char, op)
+        cs = [ord(ch) for ch in s]
+        if replace_control_characters:
+            cs = [replacement_char if c < 32 or 127 <= c < 160 else c for c in cs]
+        return np.array(cs, np.int32)
+    if a.ndim == 0:
+        return convert_to_tensor(codes(a.item()))
+    return RaggedTensor([codes(b) for b in a.reshape(-1).tolist()], a.shape, _dt.int32)
 
 
 # ------------------------------------------------------------------------------- substr

@@ -34,6 +34,12 @@ class Module:
                              "'_', '.', '-', '/'; not starting with a digit)")
         self._name = str(name)
 
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if isinstance(value, Variable) and "_checkpoint_deferred" in self.__dict__:
+            from ..train.checkpoint import restore_deferred_attribute   # a restore waits for it
+            restore_deferred_attribute(self, name, value)
+
     @property
     def name(self):
         return self._name

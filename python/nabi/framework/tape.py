@@ -92,6 +92,12 @@ class GradientTape:
         for t in _flatten(tensor):
             if not isinstance(t, Tensor):
                 raise TypeError(f"[GradientTape.watch] expected a Tensor or Variable, got {type(t).__name__}")
+            if t._data.dtype.kind not in "fc":
+                # TF logs this warning too; the gradient with respect to t will be None
+                import warnings
+                warnings.warn(f"[GradientTape.watch] the dtype of the watched tensor must be "
+                              f"floating (e.g. float32), got {t.dtype.name}: its gradient "
+                              f"is None", stacklevel=2)
             self._watch_one(t)
 
     def watched_variables(self):

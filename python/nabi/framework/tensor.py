@@ -227,6 +227,12 @@ class Tensor:
         body = self._body(" ")
         return f"nabi.Tensor({body}, shape={tuple(self._data.shape)}, dtype={self.dtype.name})"
 
+    def __format__(self, format_spec):
+        """f"{loss:2.5f}" formats the value, as a TF eager tensor does (a scalar)."""
+        if not format_spec:
+            return str(self)
+        return format(self.numpy(), format_spec)
+
     # -- conversions -----------------------------------------------------------------
     def cpu(self):
         return self.to("cpu")

@@ -8,13 +8,19 @@ import numpy as np
 from ..framework.device import DeviceArray, add_at, backend, place, to_device, asarray as _asarray
 
 from .. import dtypes as _dt
+from ..errors import InvalidArgumentError as _InvalidArgumentError
 from ._common import (convert_to_tensor, Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
                       record, t_, unbroadcast)
 
 _builtin_range = builtins.range
 
-# ---------------------------------------------------------------- creation
 
+class _GatherIndexError(_InvalidArgumentError, IndexError):
+    """An index out of range: an IndexError, and TF's InvalidArgumentError (what eager TF
+    raises, and what the guides catch)."""
+
+
+# ---------------------------------------------------------------- creation
 
 def static_value(t):
     """A Tensor's value known on the host without reading a device: its _static value (shape,
@@ -399,8 +405,9 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     if batch_dims:
         return _gather_batched(x, ind, axis, int(batch_dims))
     if ind.size and (ind.min() < -a.shape[ax] or ind.max() >= a.shape[ax]):
-        raise IndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of shape "
-                         f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, {ind.max()}]")
+        raise _GatherIndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of "
+                                f"shape {tuple(a.shape)} on axis {ax}, got range "
+                                f"[{ind.min()}, {ind.max()}]")
     out = _wrap(np.take(a, ind, axis=ax))
     if _tapes and is_float(a):
         def bwd(g, n):
@@ -436,8 +443,9 @@ def _gather_batched(x, ind, axis, b):
                          f"{tuple(ind.shape)} differ (batch_dims={b})")
     n = a.shape[ax]
     if ind.size and (ind.min() < -n or ind.max() >= n):
-        raise IndexError(f"[gather] indices must be in [0, {n}) for params of shape "
-                         f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, {ind.max()}]")
+        raise _GatherIndexError(f"[gather] indices must be in [0, {n}) for params of shape "
+                                f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, "
+                                f"{ind.max()}]")
     bshape = tuple(a.shape[:b])
     nb = int(np.prod(bshape, dtype=np.int64))
     mids = tuple(a.shape[b:ax])

@@ -54,7 +54,8 @@ def einsum(equation, *inputs, **kwargs):
     ('ij,jk->ik'), batch matmul ('bij,bjk->bik', 'bhqd,bhkd->bhqk'), transposes ('ij->ji'),
     outer products ('i,j->ij'), reductions ('ij->i', 'ij->'), elementwise products and
     broadcasting with '...'. Any number of inputs, contracted left to right. A subscript
-    repeated within one input (traces, diagonals) is not supported."""
+    repeated within one input takes its diagonal ('ii->i', 'bxby->bxy'; 'ii->' is the
+    trace)."""
     if not isinstance(equation, str):
         raise TypeError(f"[einsum] equation must be a string, got {equation!r}")
     if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
@@ -80,22 +81,19 @@ def einsum(equation, *inputs, **kwargs):
     n_ell = builtins.max([len(shapes[i]) - len(p) - len(q) for i, (p, e, q) in
                           enumerate(parsed) if e] or [0])
     ell_labels = [f".{j}" for j in builtins.range(n_ell)]
-    labels = []
+    labels, raw_labels = [], []
     for i, (pre, ell, post) in enumerate(parsed):
         k = len(shapes[i]) - len(pre) - len(post) if ell else 0
         lab = pre + ell_labels[n_ell - k:] + post
-        seen = set()
-        for ch in lab:
-            if ch in seen:
-                raise _einsum_error(equation, shapes, f"subscript {ch!r} repeats in input {i} "
-                                    f"{terms[i]!r}; traces and diagonals are not supported "
-                                    "(use tf.linalg.trace / diag_part)")
-            seen.add(ch)
+        raw_labels.append(lab)
+        if len(set(lab)) != len(lab):
+            # a subscript repeated within one input takes the diagonal ('ii->i', 'bxby->bxy')
+            xs[i], lab = _einsum_diagonal(equation, shapes, i, terms[i], xs[i], lab)
         labels.append(lab)
     # sizes: letters must agree exactly; ellipsis dims broadcast (1 against n)
     size = {}
     for i, lab in enumerate(labels):
-        for ch, d in zip(lab, shapes[i]):
+        for ch, d in zip(lab, xs[i]._data.shape):
             if ch not in size or size[ch] == d:
                 size[ch] = d
             elif ch.startswith(".") and (size[ch] == 1 or d == 1):
@@ -116,8 +114,8 @@ def einsum(equation, *inputs, **kwargs):
             if ch not in size:
                 raise _einsum_error(equation, shapes, f"output subscript {ch!r} is in no input")
     else:
-        counts = {}
-        for lab in labels:
+        counts = {}   # implicit output: the subscripts that appear once ('ii' is a trace)
+        for lab in raw_labels:
             for ch in lab:
                 counts[ch] = counts.get(ch, 0) + 1
         out = ell_labels + sorted(ch for ch, c in counts.items()
@@ -144,6 +142,27 @@ def einsum(equation, *inputs, **kwargs):
     if perm != list(builtins.range(len(perm))):
         x = transpose(x, perm)
     return x
+
+
+def _einsum_diagonal(equation, shapes, i, term, x, lab):
+    """Input `x` labelled `lab` with repeated subscripts -> its diagonal over each repeat
+    (the later axis is dropped): x * eye summed over that axis, so gradients flow."""
+    lab = list(lab)
+    while True:
+        dup = next(((j, k) for j in builtins.range(len(lab))
+                    for k in builtins.range(j + 1, len(lab)) if lab[j] == lab[k]), None)
+        if dup is None:
+            return x, lab
+        j, k = dup
+        n, m = x._data.shape[j], x._data.shape[k]
+        if n != m:
+            raise _einsum_error(equation, shapes, f"subscript {lab[j]!r} repeats in input {i} "
+                                f"{term!r} over axes of sizes {n} and {m}")
+        eye_shape = [1] * len(lab)
+        eye_shape[j] = eye_shape[k] = n
+        eye = np.eye(n, dtype=x._data.dtype).reshape(eye_shape)
+        x = reduce_sum(multiply(x, binary_operands("einsum", x, eye)[1]), axis=k)
+        del lab[k]
 
 
 def _contract(a, la, b, lb, rest, size):

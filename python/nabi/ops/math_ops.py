@@ -624,7 +624,8 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     if ka != kb:
         sa = f"{tuple(A.shape)}{'^T' if transpose_a else ''}"
         sb = f"{tuple(B.shape)}{'^T' if transpose_b else ''}"
-        raise ValueError(f"[matmul] inner dimensions differ: {sa} @ {sb}")
+        from ..errors import InvalidArgumentError   # a ValueError, and TF's eager error
+        raise InvalidArgumentError(f"[matmul] inner dimensions differ: {sa} @ {sb}")
     out = _wrap(_mm(A, B, transpose_a, transpose_b))
     if _tapes and is_float(A):
         ta, tb = transpose_a, transpose_b

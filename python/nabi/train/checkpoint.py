@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from ..framework.device import host_scope
+from ..framework.module import Module as _Module
 from ..framework.tensor import Tensor, Variable
 
 __all__ = ["Checkpoint", "CheckpointOptions", "CheckpointReader", "CheckpointLoadStatus",
@@ -70,7 +71,8 @@ def _keras_classes():
 
 
 def _kind(obj):
-    """'variable', 'checkpoint', 'layer', 'optimizer', 'metric', 'list', 'dict' or None."""
+    """'variable', 'checkpoint', 'layer', 'optimizer', 'metric', 'module', 'list', 'dict' or
+    None."""
     if isinstance(obj, Variable):
         return "variable"
     if isinstance(obj, Checkpoint):
@@ -83,6 +85,8 @@ def _kind(obj):
             return "optimizer"
         if isinstance(obj, k[2]):
             return "metric"
+    if isinstance(obj, _Module):
+        return "module"
     if isinstance(obj, (list, tuple)) and any(_kind(v) for v in obj):
         return "list"
     if isinstance(obj, dict) and any(isinstance(n, str) and _kind(v) for n, v in obj.items()):
@@ -188,6 +192,11 @@ def _children(obj):
         return _optimizer_children(obj)
     if kind == "metric":
         return _dedup([(v._name.split(":")[0].rsplit("/", 1)[-1], v) for v in obj.variables])
+    if kind == "module":
+        # a tf.Module's dependencies are its trackable attributes, named by attribute (TF's
+        # AutoTrackable), in name order
+        return [(n, v) for n, v in sorted(vars(obj).items())
+                if not n.startswith("__") and n != "_checkpoint_deferred" and _kind(v)]
     if kind == "list":
         return [(str(i), v) for i, v in enumerate(obj) if _kind(v)]
     if kind == "dict":
@@ -510,6 +519,8 @@ def _defers(live):
     kind = _kind(live)
     if kind == "layer":
         return not live.built
+    if kind == "module":
+        return True   # a tf.Module may create its variables later (on its first call)
     return kind == "optimizer" and not live.built
 
 
@@ -538,6 +549,19 @@ def restore_deferred_weight(layer, var, attr_name=None):
     name = base if not earlier else f"{base}_{len(earlier)}"
     entry = pending.pop(name, None)
     if not pending:
+        del d["_checkpoint_deferred"]
+    if entry is not None:
+        restore, node = entry
+        restore.restore_deferred(node, var)
+
+
+def restore_deferred_attribute(obj, name, var):
+    """Called by `tf.Module.__setattr__` when a restore left a value waiting on `obj` under the
+    attribute `name` (a module that creates its variables on its first call, as TF defers)."""
+    d = vars(obj)
+    pending = d.get("_checkpoint_deferred")
+    entry = pending.pop(name, None) if pending else None
+    if pending is not None and not pending:
         del d["_checkpoint_deferred"]
     if entry is not None:
         restore, node = entry
@@ -660,13 +684,13 @@ class Checkpoint:
         if root is not None:
             if not _kind(root):
                 raise ValueError(f"`Checkpoint` was expecting root to be a trackable object (a "
-                                 f"Keras model, layer or optimizer, a Variable, or a "
+                                 f"Keras model, layer or optimizer, a tf.Module, a Variable, or a "
                                  f"Checkpoint), got {root!r}")
             d["root"] = root
         for k, v in sorted(kwargs.items()):
             if not _kind(v):
                 raise ValueError(f"`Checkpoint` was expecting {k} to be a trackable object (a "
-                                 f"Keras model, layer or optimizer, a Variable, or a "
+                                 f"Keras model, layer or optimizer, a tf.Module, a Variable, or a "
                                  f"Checkpoint), got {v!r}")
             setattr(self, k, v)
 

@@ -288,7 +288,7 @@ class Session:
         if tape is not None:
             for t in watch:
                 if t in values:
-                    tape.watch(values[t])
+                    tape._watch_one(values[t])   # (no dtype warning: TF1 says nothing)
         ctx = tape if tape is not None else contextlib.nullcontext()
         with ctx:
             for op, place in zip(order, places):
@@ -332,7 +332,7 @@ class Session:
                         v = self._to_run_device(op, v, place)
                     values[t] = v
                     if tape is not None and t in watch:
-                        tape.watch(v)
+                        tape._watch_one(v)
         return values
 
     def _placement(self, op, default):
