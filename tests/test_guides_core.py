@@ -1024,6 +1024,11 @@ def test_ragged_guide_supported_ops():
     assert tf.RaggedTensor.from_tensor(tf.constant([[1, 2, 0], [3, 0, 0]]),
                                        padding=0).to_list() == [[1, 2], [3]]
     assert tf.function(lambda r: r * 2)(x).to_list() == [[2, 4], [6], [8, 10, 12]]
+    # tf.add(digits, 3), the guide's first cell, is not dispatched to ragged tensors on nabi
+    # (digits + 3 is); the error says what to use instead
+    with pytest.raises(ValueError, match=r"\[convert_to_tensor\] a RaggedTensor is not a dense "
+                                         r"Tensor.*map_flat_values"):
+        tf.add(digits, 3)
     # Left out (not supported by nabi's minimal tf.ragged; see the report): tf.add /
     # tf.concat / tf.tile / tf.map_fn / tf.strings.substr / to_hash_bucket_fast on a
     # RaggedTensor, tf.ragged.boolean_mask, tf.ragged.range, tf.ragged.stack of ragged
@@ -1072,8 +1077,7 @@ def test_sparse_guide_supported_ops():
                                 dense_shape=[2, 3])
     _eq(tf.sparse.to_dense(tf.sparse.retain(st, tf.not_equal(st.values, 0.0))),
         [[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
-    # Left out (not in nabi's minimal tf.sparse; see the report): tf.sparse.concat,
-    # tf.sparse.slice, tf.sparse.map_values, Keras Input(sparse=True) models fed a
+    # Left out (not supported by nabi; see the report): Keras Input(sparse=True) models fed a
     # SparseTensor, tf.data datasets of SparseTensors.
 
 
@@ -1126,3 +1130,45 @@ def test_random_guide_generators():
     # Left out (not in nabi): tf.random.Generator(state=..., alg=...), Generator.from_key_counter,
     # Generator.state / .algorithm, Generator.skip, the uint32 dtype (tf.uint32); and the exact
     # numbers the guide prints (nabi's Philox stream is its own).
+
+
+def test_sparse_guide_concat_slice_map_values():
+    # regression: tf.sparse.concat / slice / map_values (added for the sparse guide)
+    sparse_pattern_A = tf.sparse.SparseTensor(
+        indices=[[2, 4], [3, 3], [3, 4], [4, 3], [4, 4], [5, 4]], values=[1, 1, 1, 1, 1, 1],
+        dense_shape=[8, 5])
+    sparse_pattern_B = tf.sparse.SparseTensor(
+        indices=[[0, 2], [1, 1], [1, 3], [2, 0], [2, 4], [2, 5], [3, 5], [4, 5], [5, 0], [5, 4],
+                 [5, 5], [6, 1], [6, 3], [7, 2]],
+        values=[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dense_shape=[8, 6])
+    sparse_pattern_C = tf.sparse.SparseTensor(indices=[[3, 0], [4, 0]], values=[1, 1],
+                                              dense_shape=[8, 6])
+    sparse_patterns_list = [sparse_pattern_A, sparse_pattern_B, sparse_pattern_C]
+    sparse_pattern = tf.sparse.concat(axis=1, sp_inputs=sparse_patterns_list)
+    dense = [tf.sparse.to_dense(p).numpy() for p in sparse_patterns_list]
+    _eq(tf.sparse.to_dense(sparse_pattern), np.concatenate(dense, axis=1))
+    flat = np.ravel_multi_index(sparse_pattern.indices.numpy().T, (8, 17))
+    assert np.all(np.diff(flat) > 0)                    # row-major order
+    with pytest.raises(ValueError, match=r"\[sparse.concat\] the dense shapes"):
+        tf.sparse.concat(0, [sparse_pattern_A, sparse_pattern_B])
+    _eq(tf.sparse.to_dense(tf.sparse.concat(0, [sparse_pattern_A, sparse_pattern_B],
+                                            expand_nonconcat_dims=True)),
+        np.concatenate([np.pad(dense[0], [(0, 0), (0, 1)]), dense[1]], axis=0))
+
+    sparse_slice_A = tf.sparse.slice(sparse_pattern_A, start=[0, 0], size=[8, 5])
+    sparse_slice_B = tf.sparse.slice(sparse_pattern_B, start=[0, 5], size=[8, 6])
+    sparse_slice_C = tf.sparse.slice(sparse_pattern_C, start=[0, 10], size=[8, 6])
+    _eq(tf.sparse.to_dense(sparse_slice_A), dense[0])
+    _eq(tf.sparse.to_dense(sparse_slice_B), dense[1][:, 5:])
+    assert sparse_slice_C.shape == (8, 0)
+    _eq(tf.sparse.to_dense(tf.sparse.slice(sparse_pattern_B, [1, 1], [3, 3])),
+        dense[1][1:4, 1:4])
+
+    st2 = tf.sparse.from_dense([[1, 0, 0, 8], [0, 0, 0, 0], [0, 0, 3, 0]])
+    st2_plus_5 = tf.sparse.map_values(tf.add, st2, 5)
+    _eq(tf.sparse.to_dense(st2_plus_5), [[6, 0, 0, 13], [0, 0, 0, 0], [0, 0, 8, 0]])
+    v = tf.Variable([1.0, 2.0])
+    sp = tf.sparse.SparseTensor([[0, 0], [1, 1]], v, [2, 2])
+    with tf.GradientTape() as t:
+        y = tf.reduce_sum(tf.sparse.to_dense(tf.sparse.map_values(tf.multiply, sp, sp)))
+    _eq(t.gradient(y, v), [2.0, 4.0])

@@ -17,7 +17,7 @@ from .framework.device import DeviceArray
 from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
 
 __all__ = ["SparseTensor", "to_dense", "from_dense", "sparse_dense_matmul", "reorder",
-           "reduce_sum", "add", "transpose", "retain"]
+           "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values"]
 
 
 def _host_int64(v, op, what):
@@ -279,3 +279,77 @@ def add(a, b, threshold=0, name=None):
         return dense_add(a, to_dense(b, validate_indices=False))
     raise TypeError(f"[{op}] at least one operand must be a SparseTensor, got "
                     f"{type(a).__name__} and {type(b).__name__}")
+
+
+def concat(axis, sp_inputs, expand_nonconcat_dims=False, name=None, concat_dim=None):
+    """SparseTensors joined along `axis` (entries of later inputs shifted by the sizes before
+    them), in row-major order. The other dimensions must agree, or with
+    expand_nonconcat_dims=True grow to the largest."""
+    from .ops.array_ops import concat as dense_concat, gather
+    op = "sparse.concat"
+    if concat_dim is not None:
+        axis = concat_dim
+    sps = list(sp_inputs)
+    if not sps:
+        raise ValueError(f"[{op}] sp_inputs is empty")
+    for sp in sps:
+        _check_sparse(op, sp)
+    rank = sps[0].ndim
+    if any(sp.ndim != rank for sp in sps):
+        raise ValueError(f"[{op}] the inputs have ranks {[sp.ndim for sp in sps]}")
+    ax = int(axis) % rank
+    shapes = np.stack([sp._shape for sp in sps])
+    other = [d for d in range(rank) if d != ax]
+    if not expand_nonconcat_dims and len({tuple(r) for r in shapes[:, other]}) > 1:
+        raise ValueError(f"[{op}] the dense shapes {shapes.tolist()} differ outside axis {ax} "
+                         "(pass expand_nonconcat_dims=True to grow them)")
+    out_shape = shapes.max(axis=0)
+    out_shape[ax] = shapes[:, ax].sum()
+    offsets = np.concatenate([[0], np.cumsum(shapes[:, ax])[:-1]])
+    ind = []
+    for sp, off in zip(sps, offsets):
+        i = sp._indices.copy()
+        i[:, ax] += off
+        ind.append(i)
+    ind = np.concatenate(ind).reshape(-1, rank)
+    vals = dense_concat([sp._values for sp in sps], 0)
+    perm = np.lexsort(ind.T[::-1]).astype(np.int64) if len(ind) else np.zeros(0, np.int64)
+    return SparseTensor(ind[perm], gather(vals, perm), out_shape)
+
+
+def slice(sp_input, start, size, name=None):  # noqa: A001  (TF's name)
+    """The entries inside the box [start, start + size), moved to start at 0; the box is
+    clipped to the dense shape (a box past the end gives an empty dimension)."""
+    from .ops.array_ops import gather
+    op = "sparse.slice"
+    _check_sparse(op, sp_input)
+    start = _host_int64(start, op, "start").reshape(-1)
+    size = _host_int64(size, op, "size").reshape(-1)
+    if start.size != sp_input.ndim or size.size != sp_input.ndim:
+        raise ValueError(f"[{op}] start {start.tolist()} and size {size.tolist()} must have "
+                         f"one entry per dimension ({sp_input.ndim})")
+    end = np.minimum(start + size, sp_input._shape)
+    ind = sp_input._indices
+    keep = np.all((ind >= start) & (ind < end), axis=1)
+    idx = np.nonzero(keep)[0].astype(np.int64)
+    return SparseTensor(ind[idx] - start, gather(sp_input._values, idx),
+                        np.maximum(end - start, 0))
+
+
+def map_values(op, *args, **kwargs):
+    """`op` applied to the values of the SparseTensor arguments (which must share their
+    indices and dense shape); other arguments pass through. Returns a SparseTensor."""
+    name = "sparse.map_values"
+    sps = [a for a in list(args) + list(kwargs.values()) if isinstance(a, SparseTensor)]
+    if not sps:
+        raise ValueError(f"[{name}] no SparseTensor among the arguments")
+    first = sps[0]
+    for sp in sps[1:]:
+        if not (np.array_equal(sp._indices, first._indices) and
+                np.array_equal(sp._shape, first._shape)):
+            raise ValueError(f"[{name}] the SparseTensors' indices or dense shapes differ")
+
+    def vals(a):
+        return a._values if isinstance(a, SparseTensor) else a
+    out = op(*[vals(a) for a in args], **{k: vals(v) for k, v in kwargs.items()})
+    return SparseTensor(first._indices, out, first._shape)

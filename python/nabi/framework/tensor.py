@@ -371,6 +371,12 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
             raise TypeError(f"[convert_to_tensor] tensor has dtype {value.dtype.name}, "
                             f"requested {_dt.as_dtype(dtype).name}")
         return value
+    kind = type(value).__name__
+    if kind in ("RaggedTensor", "SparseTensor") and type(value).__module__.startswith("nabi."):
+        how = ("rt.to_tensor() or tf.ragged.map_flat_values(op, rt)" if kind == "RaggedTensor"
+               else "tf.sparse.to_dense(st) or tf.sparse.map_values(op, st)")
+        raise ValueError(f"[convert_to_tensor] a {kind} is not a dense Tensor, and this op "
+                         f"does not take one on nabi; use {how}")
     want = dtype if dtype is not None else dtype_hint
     if want is not None:
         want = _dt.as_dtype(want)._np
