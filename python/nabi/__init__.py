@@ -275,3 +275,16 @@ def __getattr__(name):
         globals()[name] = mod
         return mod
     raise AttributeError(f"module 'nabi' has no attribute {name!r}")
+
+
+# TF ops called on Keras symbolic tensors build TFOpLambda layers (framework/symbolic.py);
+# math first, so `tf.reduce_mean` and `tf.math.reduce_mean` share the name Keras 2 gives them.
+def _install_symbolic_ops():
+    from .framework import symbolic
+    import sys
+    for mod, prefix in ((math, "math."), (nn, "nn."), (linalg, "linalg."),
+                        (sys.modules[__name__], "")):
+        symbolic.install(mod, prefix)
+
+
+_install_symbolic_ops()

@@ -7,7 +7,7 @@ import importlib as _importlib
 
 from .base import InputSpec, KerasTensor, Layer, _LAYER_REGISTRY
 from .core import (Activation, Dense, Dropout, Flatten, Identity, Input, InputLayer, Lambda,
-                   Masking, Permute, Reshape)
+                   Masking, Permute, Reshape, TFOpLambda)
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add,
                       average, concatenate, dot, maximum, minimum, multiply, subtract)
 

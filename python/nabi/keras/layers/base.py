@@ -182,6 +182,8 @@ class KerasTensor:
     """A symbolic tensor: a shape (batch dimension usually None), a dtype and the layer call
     that produced it (`_keras_history = (layer, node_index, tensor_index)`)."""
 
+    _is_keras_tensor = True     # how nabi's TF ops recognise one (framework/symbolic.py)
+
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self._shape = TensorShape(shape)
         self._np_dtype = _np_dtype(dtype)
@@ -229,17 +231,24 @@ class KerasTensor:
         raise ValueError("a symbolic KerasTensor (from keras.Input) has no value; build a Model "
                          "and call it on data instead")
 
-    # Operators on KerasTensors become small op layers, so `Input(...) * 2` works.
+    # Operators on KerasTensors become small op layers (TFOpLambda), so `Input(...) * 2`
+    # works; they save by operator name and constant operand, as Keras 2's do.
     def _op(self, fn, other=None, name="op", reverse=False):
-        from .core import _OpLambda
+        from .core import TFOpLambda, call_tf_op
+        if name in TFOpLambda._SYMBOLS:
+            symbol = TFOpLambda._SYMBOLS[name][len("tf."):]
+            if other is None:
+                return call_tf_op(symbol, None, (self,), {})
+            return call_tf_op(symbol, None, (other, self) if reverse else (self, other), {})
+        # any other function (e.g. an application's preprocess_input): a Lambda of `fn`
         if other is None:
-            return _OpLambda(fn, name=name)(self)
+            return TFOpLambda(fn, name=name)(self)
         if isinstance(other, KerasTensor):
             pair = [other, self] if reverse else [self, other]
-            return _OpLambda(lambda xs: fn(xs[0], xs[1]), name=name)(pair)
+            return TFOpLambda(lambda xs: fn(xs[0], xs[1]), name=name)(pair)
         if reverse:
-            return _OpLambda(lambda x: fn(other, x), name=name)(self)
-        return _OpLambda(lambda x: fn(x, other), name=name)(self)
+            return TFOpLambda(lambda x: fn(other, x), name=name)(self)
+        return TFOpLambda(lambda x: fn(x, other), name=name)(self)
 
     def __add__(self, o): return self._op(lambda a, b: a + b, o, "add")
     def __radd__(self, o): return self._op(lambda a, b: a + b, o, "add", True)
@@ -253,7 +262,9 @@ class KerasTensor:
     def __matmul__(self, o): return self._op(lambda a, b: a @ b, o, "matmul")
     def __neg__(self): return self._op(lambda a: -a, None, "negative")
     def __abs__(self): return self._op(lambda a: abs(a), None, "abs")
-    def __getitem__(self, idx): return self._op(lambda a: a[idx], None, "getitem")
+    def __getitem__(self, idx):
+        from .core import call_tf_op
+        return call_tf_op("__operators__.getitem", None, (self, idx), {})
 
 
 def _is_symbolic(x):

@@ -12,7 +12,7 @@ from .. import backend
 from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Permute", "Lambda", "Masking", "Identity"]
+           "Permute", "Lambda", "Masking", "Identity", "TFOpLambda"]
 
 _FUSED = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
           "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential"}
@@ -576,8 +576,10 @@ Lambda._call_accepts_mask = False
 
 
 class TFOpLambda(Lambda):
-    """A Lambda made by an operator on KerasTensors (`Input(...) * 2`); Keras 2 calls this layer
-    class TFOpLambda, and summary() shows it so."""
+    """A TF op or operator applied to KerasTensors (`Input(...) * 2`, `tf.reduce_mean(x)`);
+    Keras 2 calls this layer class TFOpLambda, and summary() shows it so. It holds the op's
+    name (`symbol`, e.g. 'math.reduce_mean' or '__operators__.add') and its arguments with
+    the symbolic tensors' places marked, and saves just those (loadable in safe mode)."""
 
     # The TF symbol Keras 2 names the TFOpLambda of each operator after: `x + y` dispatches to
     # tf.__operators__.add, `x * y` to tf.math.multiply, `x[i]` to tf.__operators__.getitem...
@@ -587,13 +589,166 @@ class TFOpLambda(Lambda):
                 "negative": "tf.math.negative", "abs": "tf.math.abs",
                 "getitem": "tf.__operators__.getitem"}
 
-    def __init__(self, function, name="op", **kwargs):
+    def __init__(self, function=None, name="op", symbol=None, op_args=None, op_kwargs=None,
+                 **kwargs):
         if name.startswith("tf."):      # from_config: the saved (already unique) name
             uname = name
+        elif symbol is not None:
+            uname = backend.unique_object_name("tf." + symbol)
         else:
             uname = backend.unique_object_name(
                 self._SYMBOLS.get(name, f"tf.__operators__.{name}"))
+        self.symbol = symbol
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        if function is None:
+            if symbol is None:
+                raise ValueError(f"[{uname}] TFOpLambda needs a function or an op symbol")
+            op = _resolve_op(symbol)
+            args, kw = self.op_args, self.op_kwargs
+
+            def function(xs):
+                vals = xs if isinstance(xs, (list, tuple)) else [xs]
+                return op(*_fill(args, vals), **_fill(kw, vals))
         super().__init__(function, name=uname, **kwargs)
+
+    def get_config(self):
+        if self.symbol is None:         # made from a Python function: Lambda's config
+            return super().get_config()
+        config = Layer.get_config(self)
+        try:
+            config.update({"symbol": self.symbol, "op_args": _to_json(self.op_args),
+                           "op_kwargs": _to_json(self.op_kwargs)})
+        except TypeError as e:
+            raise ValueError(f"[{self.name}] cannot save this op layer: {e}") from None
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
+        if "symbol" not in config:      # saved as a Lambda (bytecode) by an older nabi
+            return super().from_config(config, custom_objects, safe_mode)
+        config = dict(config)
+        config["op_args"] = _from_json(config.get("op_args", []))
+        config["op_kwargs"] = _from_json(config.get("op_kwargs", {}))
+        return cls(None, **config)
 
 
 _OpLambda = TFOpLambda
+
+# Operators (KerasTensor.__add__ etc.) by their Keras 2 symbol.
+import operator as _operator  # noqa: E402
+
+_OPERATORS = {"__operators__.add": _operator.add, "math.subtract": _operator.sub,
+              "math.multiply": _operator.mul, "math.truediv": _operator.truediv,
+              "math.pow": _operator.pow, "linalg.matmul": _operator.matmul,
+              "math.negative": _operator.neg, "math.abs": _operator.abs,
+              "__operators__.getitem": _operator.getitem}
+
+
+def _resolve_op(symbol):
+    f = _OPERATORS.get(symbol)
+    if f is not None:
+        return f
+    from ...framework.symbolic import resolve
+    try:
+        return resolve(symbol)
+    except AttributeError:
+        raise ValueError(f"[TFOpLambda] unknown op 'tf.{symbol}'") from None
+
+
+class _KT:
+    """The place of the i-th symbolic tensor in an op's arguments."""
+    __slots__ = ("i",)
+
+    def __init__(self, i):
+        self.i = i
+
+
+def _template(v, kts):
+    """v with each KerasTensor replaced by its _KT place (appended to kts)."""
+    if getattr(type(v), "_is_keras_tensor", False):
+        kts.append(v)
+        return _KT(len(kts) - 1)
+    if isinstance(v, list):
+        return [_template(e, kts) for e in v]
+    if isinstance(v, tuple):
+        return tuple(_template(e, kts) for e in v)
+    if isinstance(v, dict):
+        return {k: _template(e, kts) for k, e in v.items()}
+    return v
+
+
+def _fill(v, vals):
+    if isinstance(v, _KT):
+        return vals[v.i]
+    if isinstance(v, list):
+        return [_fill(e, vals) for e in v]
+    if isinstance(v, tuple):
+        return tuple(_fill(e, vals) for e in v)
+    if isinstance(v, dict):
+        return {k: _fill(e, vals) for k, e in v.items()}
+    return v
+
+
+def _to_json(v):
+    from ... import dtypes as _dtypes
+    if isinstance(v, _KT):
+        return {"__keras_tensor__": v.i}
+    if isinstance(v, slice):
+        return {"__slice__": [_to_json(v.start), _to_json(v.stop), _to_json(v.step)]}
+    if v is Ellipsis:
+        return {"__ellipsis__": True}
+    if isinstance(v, _dtypes.DType):
+        return {"__dtype__": v.name}
+    if isinstance(v, tuple):
+        return {"__tuple__": [_to_json(e) for e in v]}
+    if isinstance(v, list):
+        return [_to_json(e) for e in v]
+    if isinstance(v, dict):
+        return {str(k): _to_json(e) for k, e in v.items()}
+    if isinstance(v, (np.integer, np.floating, np.bool_)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return {"__array__": v.tolist(), "dtype": v.dtype.name}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise TypeError(f"argument of type {type(v).__name__} ({v!r}) is not serializable")
+
+
+def _from_json(v):
+    from ... import dtypes as _dtypes
+    if isinstance(v, dict):
+        if "__keras_tensor__" in v:
+            return _KT(v["__keras_tensor__"])
+        if "__slice__" in v:
+            return slice(*[_from_json(e) for e in v["__slice__"]])
+        if "__ellipsis__" in v:
+            return Ellipsis
+        if "__dtype__" in v:
+            return _dtypes.as_dtype(v["__dtype__"])
+        if "__tuple__" in v:
+            return tuple(_from_json(e) for e in v["__tuple__"])
+        if "__array__" in v:
+            return np.asarray(v["__array__"], dtype=v.get("dtype"))
+        return {k: _from_json(e) for k, e in v.items()}
+    if isinstance(v, list):
+        return [_from_json(e) for e in v]
+    return v
+
+
+def call_tf_op(symbol, fn, args, kwargs):
+    """Applies the op `symbol` (fn: its function, or None to resolve the symbol) to arguments
+    holding KerasTensors: a TFOpLambda layer called on those tensors."""
+    kts = []
+    t_args = _template(list(args), kts)
+    t_kwargs = _template(dict(kwargs), kts)
+    t_kwargs.pop("name", None)
+    layer = TFOpLambda(None, symbol=symbol, op_args=t_args, op_kwargs=t_kwargs)
+    if fn is not None and symbol not in _OPERATORS:
+        op = getattr(fn, "__nabi_op__", fn)
+
+        def function(xs):
+            vals = xs if isinstance(xs, (list, tuple)) else [xs]
+            return op(*_fill(t_args, vals), **_fill(t_kwargs, vals))
+        layer.function = function
+    return layer(kts if len(kts) > 1 else kts[0])
