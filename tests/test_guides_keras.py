@@ -11,6 +11,15 @@ from nabi import keras
 from nabi.keras import layers
 
 
+
+def _load_mnist():
+    """MNIST from $NABI_DATASETS/mnist (CI sets it); skip visibly otherwise, never download."""
+    import os
+    d = os.environ.get("NABI_DATASETS", "")
+    if not d or not os.path.isdir(os.path.join(d, "mnist")):
+        pytest.skip("MNIST not found: set NABI_DATASETS to ../shared/datasets")
+    return keras.datasets.mnist.load_data()
+
 def setup_function(_):
     keras.backend.clear_session()
     tf.random.set_seed(0)
@@ -494,7 +503,7 @@ def test_subclassing_vae_end_to_end():
             self.add_loss(kl_loss)
             return reconstructed
 
-    (x_train, _), _ = keras.datasets.mnist.load_data()
+    (x_train, _), _ = _load_mnist()
     x_train = x_train[:64].reshape(64, 784).astype("float32") / 255
     original_dim = 784
     vae = VariationalAutoEncoder(original_dim, 16, 4)
@@ -537,7 +546,7 @@ def test_subclassing_vae_end_to_end():
 # ----------------------------------------------------------------------------
 
 def _mnist_small(n=128):
-    (x_train, y_train), _ = keras.datasets.mnist.load_data()
+    (x_train, y_train), _ = _load_mnist()
     x = x_train[:n].reshape(n, 784).astype("float32") / 255
     return x, y_train[:n].astype("float32")
 
@@ -977,7 +986,7 @@ def test_custom_fit_gan_example():
             return {"d_loss": self.d_loss_tracker.result(),
                     "g_loss": self.g_loss_tracker.result()}
 
-    (x_train, _), _ = keras.datasets.mnist.load_data()
+    (x_train, _), _ = _load_mnist()
     all_digits = x_train[:32].astype("float32") / 255.0
     all_digits = np.reshape(all_digits, (-1, 28, 28, 1))
     dataset = tf.data.Dataset.from_tensor_slices(all_digits).shuffle(buffer_size=32).batch(16)

@@ -32,15 +32,25 @@ def has_keras_tensor(v, depth=0):
     return False
 
 
+_PLAIN = (int, float, bool, str, type(None))
+_NESTED = (list, tuple, dict)
+
+
+def _symbolic_in(values):
+    for a in values:
+        t = type(a)
+        if t in _PLAIN or t.__name__ in ("Tensor", "Variable", "ndarray"):
+            continue
+        if getattr(t, "_is_keras_tensor", False) or (t in _NESTED and has_keras_tensor(a)):
+            return True
+    return False
+
+
 def _wrap(fn, symbol):
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        for a in args:
-            if _is_kt(a) or (isinstance(a, (list, tuple, dict)) and has_keras_tensor(a)):
-                break
-        else:
-            if not kwargs or not has_keras_tensor(kwargs):
-                return fn(*args, **kwargs)
+        if not _symbolic_in(args) and not (kwargs and _symbolic_in(kwargs.values())):
+            return fn(*args, **kwargs)
         from ..keras.layers.core import call_tf_op
         return call_tf_op(symbol, fn, args, kwargs)
     op.__nabi_op__ = fn
