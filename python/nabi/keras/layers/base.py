@@ -183,6 +183,7 @@ class KerasTensor:
     that produced it (`_keras_history = (layer, node_index, tensor_index)`)."""
 
     _is_keras_tensor = True     # how nabi's TF ops recognise one (framework/symbolic.py)
+    _mask_ndim = None           # rank of the mask its layer attaches (None: no mask)
 
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self._shape = TensorShape(shape)
@@ -365,6 +366,13 @@ def _shape_of(x):
     return tuple(np.shape(x))
 
 
+def _number_nest(x, depth=0):
+    """Whether x is a (nested) list/tuple of Python numbers only."""
+    if isinstance(x, (list, tuple)):
+        return depth < 8 and len(x) > 0 and all(_number_nest(v, depth + 1) for v in x)
+    return isinstance(x, (int, float, np.number))
+
+
 def _convert_input(x, np_dtype, autocast):
     """NumPy arrays / Python numbers -> Tensor; float inputs adopt the layer dtype."""
     if isinstance(x, Tensor):
@@ -374,7 +382,7 @@ def _convert_input(x, np_dtype, autocast):
             return cast(x, _dt.as_dtype(np_dtype))
         return x
     if isinstance(x, (list, tuple)):
-        if x and all(isinstance(v, (int, float, np.number)) for v in x):
+        if x and _number_nest(x):       # [[2.0, 2.0, 2.0]]: one tensor, as Keras converts it
             return _convert_input(_asarray(x), np_dtype, autocast)
         return type(x)(_convert_input(v, np_dtype, autocast) for v in x)
     if isinstance(x, dict):
@@ -397,7 +405,12 @@ def _dummy_for(kt, batch, fill_none):
             dims.append(batch if i == 0 else fill_none)
         else:
             dims.append(d)
-    return _wrap(place(np.zeros(dims, dtype=kt._np_dtype)))
+    t = _wrap(place(np.zeros(dims, dtype=kt._np_dtype)))
+    if kt._mask_ndim is not None:
+        # a masked symbolic tensor: the trial run sees an all-true mask, so a layer whose call
+        # takes `mask` builds as it will run (not with mask=None)
+        set_mask(t, _wrap(place(np.ones(dims[:kt._mask_ndim], dtype=bool))))
+    return t
 
 
 class _no_tape:
@@ -916,7 +929,11 @@ class Layer:
                 for i in range(1, min(len(shp), len(s2))):
                     if shp[i] != s2[i]:
                         shp[i] = None
-            return KerasTensor(shp, o._data.dtype)
+            kt = KerasTensor(shp, o._data.dtype)
+            m = get_mask(o)
+            if m is not None:
+                kt._mask_ndim = m._data.ndim
+            return kt
         flat_out = flatten(out)
         flat_out2 = flatten(out2) if out2 is not None else [None] * len(flat_out)
         kts = [to_kt(o, o2) for o, o2 in zip(flat_out, flat_out2)]
