@@ -403,3 +403,11 @@ def test_set_shape_and_tensorshape_helpers():
     assert s.is_compatible_with([3, 4]) and not s.is_compatible_with([3, 5])
     with pytest.raises(ValueError):
         s.merge_with([1, 2, 3])
+
+
+def test_none_is_not_a_tensor():
+    # TF raises; a NaN (tf.cast(None)) or an object tensor holding None hid the mistake
+    for fn in (nabi.constant, nabi.convert_to_tensor, lambda v: nabi.cast(v, "float32"),
+               lambda v: nabi.add(v, 1.0)):
+        with pytest.raises(ValueError, match=r"Attempt to convert a value \(None\)"):
+            fn(None)

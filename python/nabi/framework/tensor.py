@@ -371,6 +371,9 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
             raise TypeError(f"[convert_to_tensor] tensor has dtype {value.dtype.name}, "
                             f"requested {_dt.as_dtype(dtype).name}")
         return value
+    if value is None:       # TF's error; a silent NaN or None-string tensor hid the mistake
+        raise ValueError("[convert_to_tensor] Attempt to convert a value (None) with an "
+                         "unsupported type (<class 'NoneType'>) to a Tensor.")
     kind = type(value).__name__
     if kind in ("RaggedTensor", "SparseTensor") and type(value).__module__.startswith("nabi."):
         how = ("rt.to_tensor() or tf.ragged.map_flat_values(op, rt)" if kind == "RaggedTensor"
