@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import reference_applications as ra
 import reference_conv as rc
 
 import nabi as tf
@@ -19,23 +20,10 @@ RNG = np.random.default_rng(0)
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch, tmp_path):
-    """No network, and empty caches: every lookup sees only what a test puts there."""
-    from nabi.keras.datasets import _fetch
-
-    def no_network(url, dest, timeout=60):
-        raise OSError(f"network disabled in tests ({url})")
-
-    monkeypatch.setattr(_fetch, "_download", no_network)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setenv("NABI_HOME", str(tmp_path / "nabi_home"))
-    monkeypatch.delenv("NABI_DATASETS", raising=False)
-    monkeypatch.setattr(imagenet_utils, "_CLASS_INDEX", None)
+    ra.offline(monkeypatch, tmp_path)
 
 
-def counts(model):
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-    return trainable + frozen, frozen
+counts = ra.counts
 
 
 # ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ drop-connect), weight files found locally, preprocess_input, argument errors, an
 a frozen base. No test touches the network."""
 import numpy as np
 import pytest
+import reference_applications as ra
 import reference_conv as rc
 
 import nabi as tf
@@ -18,27 +19,11 @@ RNG = np.random.default_rng(7)
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch, tmp_path):
-    """No network, and empty caches: every lookup sees only what a test puts there."""
-    from nabi.keras.datasets import _fetch
-
-    def no_network(url, dest, timeout=60):
-        raise OSError(f"network disabled in tests ({url})")
-
-    monkeypatch.setattr(_fetch, "_download", no_network)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setenv("NABI_HOME", str(tmp_path / "nabi_home"))
-    monkeypatch.delenv("NABI_DATASETS", raising=False)
+    ra.offline(monkeypatch, tmp_path)
 
 
-_CACHE = {}
-
-
-def built(fn, shape, include_top=True):
-    """Each big model built once per module (weights=None)."""
-    key = (fn.__name__, shape, include_top)
-    if key not in _CACHE:
-        _CACHE[key] = fn(weights=None, input_shape=shape, include_top=include_top)
-    return _CACHE[key]
+_CACHE = ra.CACHE
+built = ra.built
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,10 +32,7 @@ def _free_cache():
     _CACHE.clear()
 
 
-def counts(model):
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-    return trainable + frozen, frozen
+counts = ra.counts
 
 
 # ------------------------------------------------------------------------------------------
