@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import reference_applications as ra
+from reference_applications import np_bn, np_conv, np_depthwise, outputs_of, randomize_bn
 import reference_conv as rc
 
 import nabi as tf
@@ -125,56 +126,6 @@ def test_include_top_custom_classes_and_input_tensor():
 # ------------------------------------------------------------------------------------------
 # Forwards against NumPy, from the models' own weights
 
-def _same(n, k, s):
-    return rc.same_pads(n, k, s)
-
-
-def np_conv(x, w, b=None, stride=1, padding="same"):
-    if padding == "same":
-        pads = _same(x.shape[1], w.shape[0], stride) + _same(x.shape[2], w.shape[1], stride)
-    else:
-        pads = (0, 0, 0, 0)
-    y = rc.conv2d(x.astype(np.float64), w.astype(np.float64), (stride, stride), pads=pads)
-    return y if b is None else y + b
-
-
-def np_depthwise(x, w, stride=1, padding="same"):
-    """x (N, H, W, C), w (KH, KW, C, 1): each channel with its own filter."""
-    KH, KW = w.shape[:2]
-    if padding == "same":
-        (t, bt), (l, r) = _same(x.shape[1], KH, stride), _same(x.shape[2], KW, stride)
-    else:
-        t = bt = l = r = 0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (t, bt), (l, r), (0, 0)))
-    OH = (xp.shape[1] - KH) // stride + 1
-    OW = (xp.shape[2] - KW) // stride + 1
-    y = np.zeros((x.shape[0], OH, OW, x.shape[3]))
-    for i in range(KH):
-        for j in range(KW):
-            y += xp[:, i:i + (OH - 1) * stride + 1:stride, j:j + (OW - 1) * stride + 1:stride,
-                    :] * w[i, j, :, 0]
-    return y
-
-
-def np_bn(x, layer):
-    g, b, mean, var = layer.get_weights()
-    return (x - mean) / np.sqrt(var + layer.epsilon) * g + b
-
-
-def randomize_bn(model):
-    """Non-trivial BatchNormalization statistics, so that the forward checks see them."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.get_weights()[0].shape[0]
-            layer.set_weights([RNG.uniform(0.5, 1.5, c), RNG.normal(0, 0.2, c),
-                               RNG.normal(0, 0.2, c), RNG.uniform(0.5, 2.0, c)])
-
-
-def submodel_output(model, name, x):
-    sub = keras.Model(model.inputs, model.get_layer(name).output)
-    return sub.predict(x, verbose=0)
-
-
 def test_vgg16_block1_matches_numpy():
     m = A.VGG16(weights=None, include_top=False, input_shape=(34, 36, 3))
     x = RNG.uniform(-50, 150, (2, 34, 36, 3)).astype("float32")
@@ -183,14 +134,14 @@ def test_vgg16_block1_matches_numpy():
     h = np.maximum(np_conv(x, w1, b1), 0)
     h = np.maximum(np_conv(h, w2, b2), 0)
     ref, _ = rc.max_pool(h, (2, 2), (2, 2))
-    got = submodel_output(m, "block1_pool", x)
+    got = outputs_of(m, ["block1_pool"], x)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
     assert m.predict(x, verbose=0).shape == (2, 1, 1, 512)
 
 
 def test_resnet50_stem_and_first_block_match_numpy():
     m = A.ResNet50(weights=None, include_top=False, input_shape=(40, 38, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     x = RNG.uniform(-100, 100, (1, 40, 38, 3)).astype("float32")
     L = m.get_layer
     h = np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))
@@ -198,7 +149,7 @@ def test_resnet50_stem_and_first_block_match_numpy():
     h = np.maximum(np_bn(h, L("conv1_bn")), 0)
     h = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
     h, _ = rc.max_pool(h, (3, 3), (2, 2))
-    np.testing.assert_allclose(submodel_output(m, "pool1_pool", x), h, rtol=1e-4,
+    np.testing.assert_allclose(outputs_of(m, ["pool1_pool"], x)[0], h, rtol=1e-4,
                                atol=1e-4 * np.abs(h).max())
     p = "conv2_block1_"
     s = np_bn(np_conv(h, *L(p + "0_conv").get_weights()), L(p + "0_bn"))
@@ -206,13 +157,13 @@ def test_resnet50_stem_and_first_block_match_numpy():
     y = np.maximum(np_bn(np_conv(y, *L(p + "2_conv").get_weights()), L(p + "2_bn")), 0)
     y = np_bn(np_conv(y, *L(p + "3_conv").get_weights()), L(p + "3_bn"))
     ref = np.maximum(s + y, 0)
-    got = submodel_output(m, p + "out", x)
+    got = outputs_of(m, [p + "out"], x)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
 def test_mobilenet_v2_first_blocks_match_numpy():
     m = A.MobileNetV2(weights=None, alpha=0.5, include_top=False, input_shape=(33, 34, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     L = m.get_layer
     x = RNG.uniform(-1, 1, (2, 33, 34, 3)).astype("float32")
 
@@ -224,7 +175,7 @@ def test_mobilenet_v2_first_blocks_match_numpy():
                     L("expanded_conv_depthwise_BN")))
     h = np_bn(np_conv(h, L("expanded_conv_project").get_weights()[0]),
               L("expanded_conv_project_BN"))
-    np.testing.assert_allclose(submodel_output(m, "expanded_conv_project_BN", x), h,
+    np.testing.assert_allclose(outputs_of(m, ["expanded_conv_project_BN"], x)[0], h,
                                rtol=1e-4, atol=1e-4)
     # block 1: stride 2 on a 17x17 map: correct_pad gives ((1, 1), (1, 1)), then 'valid'
     e = relu6(np_bn(np_conv(h, L("block_1_expand").get_weights()[0]), L("block_1_expand_BN")))
@@ -233,7 +184,7 @@ def test_mobilenet_v2_first_blocks_match_numpy():
                     L("block_1_depthwise_BN")))
     b1 = np_bn(np_conv(e, L("block_1_project").get_weights()[0]), L("block_1_project_BN"))
     assert b1.shape == (2, 9, 9, 16)
-    np.testing.assert_allclose(submodel_output(m, "block_1_project_BN", x), b1, rtol=1e-4,
+    np.testing.assert_allclose(outputs_of(m, ["block_1_project_BN"], x)[0], b1, rtol=1e-4,
                                atol=1e-4)
     # block 2 adds its input (same channels, stride 1)
     assert L("block_2_add") is not None
@@ -241,9 +192,9 @@ def test_mobilenet_v2_first_blocks_match_numpy():
 
 def test_mobilenet_v1_head_matches_numpy():
     m = A.MobileNet(weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=10)
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     x = RNG.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-    feat = submodel_output(m, "conv_pw_13_relu", x)
+    feat = outputs_of(m, ["conv_pw_13_relu"], x)[0]
     assert feat.shape == (2, 1, 1, 256)
     w, b = m.get_layer("conv_preds").get_weights()
     logits = feat.mean(axis=(1, 2)) @ w[0, 0] + b
@@ -257,7 +208,7 @@ def test_mobilenet_v1_head_matches_numpy():
     h = np.clip(np_bn(np_conv(h, L("conv_pw_1").get_weights()[0]), L("conv_pw_1_bn")), 0, 6)
     h = np.pad(h, ((0, 0), (0, 1), (0, 1), (0, 0)))
     h = np_depthwise(h, L("conv_dw_2").get_weights()[0], 2, "valid")
-    np.testing.assert_allclose(submodel_output(m, "conv_dw_2", x), h, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs_of(m, ["conv_dw_2"], x)[0], h, rtol=1e-4, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------
@@ -317,7 +268,7 @@ def test_weights_path_loads_a_keras2_h5(tmp_path):
     # and the forward uses them: first conv against NumPy
     x = RNG.uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
     k = arrays["conv1/kernel:0"]
-    np.testing.assert_allclose(submodel_output(m, "conv1", x), np_conv(x, k, stride=2),
+    np.testing.assert_allclose(outputs_of(m, ["conv1"], x)[0], np_conv(x, k, stride=2),
                                rtol=1e-4, atol=1e-5)
 
 
@@ -371,7 +322,7 @@ def test_wrong_weights_file_is_reported(tmp_path):
 def test_nabi_saved_weights_round_trip(tmp_path):
     pytest.importorskip("h5py")
     m = A.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     path = str(tmp_path / "d.h5")
     m.save_weights(path)
     m2 = A.DenseNet121(weights=path, include_top=False, input_shape=(32, 32, 3))

@@ -7,6 +7,8 @@ a frozen base. No test touches the network."""
 import numpy as np
 import pytest
 import reference_applications as ra
+from reference_applications import (np_bn, np_conv, np_depthwise, outputs_of, randomize_bn,
+                                    sigmoid, swish)
 import reference_conv as rc
 
 import nabi as tf
@@ -169,70 +171,6 @@ def test_output_shapes(fn, shape, pooling, expect):
 # ------------------------------------------------------------------------------------------
 # Forwards against NumPy, from the models' own weights
 
-def np_conv(x, w, b=None, stride=1, padding="same"):
-    if padding == "same":
-        pads = rc.same_pads(x.shape[1], w.shape[0], stride) + \
-            rc.same_pads(x.shape[2], w.shape[1], stride)
-    else:
-        pads = (0, 0, 0, 0)
-    y = rc.conv2d(x.astype(np.float64), w.astype(np.float64), (stride, stride), pads=pads)
-    return y if b is None else y + b
-
-
-def np_depthwise(x, w, stride=1, padding="same"):
-    """x (N, H, W, C), w (KH, KW, C, 1): each channel with its own filter."""
-    KH, KW = w.shape[:2]
-    if padding == "same":
-        (t, bt), (l, r) = rc.same_pads(x.shape[1], KH, stride), rc.same_pads(x.shape[2], KW,
-                                                                             stride)
-    else:
-        t = bt = l = r = 0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (t, bt), (l, r), (0, 0)))
-    OH = (xp.shape[1] - KH) // stride + 1
-    OW = (xp.shape[2] - KW) // stride + 1
-    y = np.zeros((x.shape[0], OH, OW, x.shape[3]))
-    for i in range(KH):
-        for j in range(KW):
-            y += xp[:, i:i + (OH - 1) * stride + 1:stride, j:j + (OW - 1) * stride + 1:stride,
-                    :] * w[i, j, :, 0]
-    return y
-
-
-def np_bn(x, layer):
-    w = layer.get_weights()
-    if layer.scale:
-        g, b, mean, var = w
-    else:
-        (b, mean, var), g = w, 1.0
-    return (x - mean) / np.sqrt(var + layer.epsilon) * g + b
-
-
-def swish(v):
-    return v / (1.0 + np.exp(-v))
-
-
-def sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def randomize_bn(model):
-    """Non-trivial BatchNormalization statistics, so that the forward checks see them."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            ws = layer.get_weights()
-            c = ws[0].shape[0]
-            new = [RNG.normal(0, 0.2, c), RNG.normal(0, 0.2, c), RNG.uniform(0.5, 2.0, c)]
-            if layer.scale:
-                new = [RNG.uniform(0.5, 1.5, c)] + new
-            layer.set_weights(new)
-
-
-def outputs_of(model, names, x):
-    sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    out = sub.predict(x, verbose=0)
-    return out if isinstance(out, list) else [out]
-
-
 def np_mbconv(x, model, prefix, stride=1, kernel=3, skip=False):
     """EfficientNet's MBConv block in NumPy from the model's weights (inference)."""
     L = model.get_layer
@@ -263,7 +201,7 @@ def np_mbconv(x, model, prefix, stride=1, kernel=3, skip=False):
 
 def test_efficientnet_b0_stem_and_blocks_match_numpy():
     m = A.EfficientNetB0(weights=None, include_top=False, input_shape=(33, 34, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     norm = m.layers[2]
     mean, var = RNG.uniform(0.3, 0.6, 3), RNG.uniform(0.04, 0.09, 3)
     norm.set_weights([mean, var, np.array(10, "int64")])
@@ -293,7 +231,7 @@ def test_efficientnet_b0_stem_and_blocks_match_numpy():
 
 def test_inception_v3_first_conv_bn_and_resnet_v2_stem_match_numpy():
     m = A.InceptionV3(weights=None, include_top=False, input_shape=(77, 76, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     conv, bn, act = m.layers[1:4]
     assert isinstance(conv, keras.layers.Conv2D) and isinstance(act, keras.layers.Activation)
     x = RNG.uniform(-1, 1, (2, 77, 76, 3)).astype("float32")
@@ -303,7 +241,7 @@ def test_inception_v3_first_conv_bn_and_resnet_v2_stem_match_numpy():
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
     r = A.ResNet50V2(weights=None, include_top=False, input_shape=(36, 34, 3))
-    randomize_bn(r)
+    randomize_bn(r, RNG)
     L = r.get_layer
     x = RNG.uniform(-1, 1, (1, 36, 34, 3)).astype("float32")
     pool, out1 = outputs_of(r, ["pool1_pool", "conv2_block1_out"], x)
@@ -363,7 +301,7 @@ def test_efficientnet_imagenet_file_found_locally(tmp_path):
     Rescaling(1 / sqrt(stddev)) that Keras puts after Normalization for those weights."""
     pytest.importorskip("h5py")
     src = built(A.EfficientNetB0, (32, 32, 3), include_top=False)
-    randomize_bn(src)
+    randomize_bn(src, RNG)
     src.layers[2].set_weights([np.array([0.485, 0.456, 0.406]),
                                np.array([0.229, 0.224, 0.225]) ** 2, np.array(5, "int64")])
     models_dir = tmp_path / "keras_home" / "models"
@@ -386,7 +324,7 @@ def test_unnamed_layers_load_in_order(tmp_path):
     file loads in layer order, as Keras loads its InceptionV3 weights."""
     pytest.importorskip("h5py")
     a = built(A.InceptionV3, (75, 75, 3), include_top=False)
-    randomize_bn(a)
+    randomize_bn(a, RNG)
     path = str(tmp_path / "inc.h5")
     a.save_weights(path)
     b = A.InceptionV3(weights=path, include_top=False, input_shape=(75, 75, 3))

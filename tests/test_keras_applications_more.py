@@ -9,7 +9,8 @@ preprocess_input, argument errors. No test touches the network."""
 import numpy as np
 import pytest
 import reference_applications as ra
-import reference_conv as rc
+from reference_applications import (hard_sigmoid, hard_swish, np_bn, np_conv, np_depthwise,
+                                    outputs_of, randomize_bn, swish)
 
 import nabi as tf
 from nabi import keras
@@ -249,72 +250,11 @@ def test_mobilenet_v3_top_on_any_size():
 # ------------------------------------------------------------------------------------------
 # Forwards against NumPy, from the models' own weights
 
-def np_conv(x, w, b=None, stride=1, padding="same"):
-    if padding == "same":
-        pads = rc.same_pads(x.shape[1], w.shape[0], stride) + \
-            rc.same_pads(x.shape[2], w.shape[1], stride)
-    else:
-        pads = (0, 0, 0, 0)
-    y = rc.conv2d(x.astype(np.float64), w.astype(np.float64), (stride, stride), pads=pads)
-    return y if b is None else y + b
-
-
-def np_depthwise(x, w, stride=1, padding="same"):
-    """x (N, H, W, C), w (KH, KW, C, 1): each channel with its own filter."""
-    KH, KW = w.shape[:2]
-    if padding == "same":
-        (t, bt), (l, r) = rc.same_pads(x.shape[1], KH, stride), rc.same_pads(x.shape[2], KW,
-                                                                             stride)
-    else:
-        t = bt = l = r = 0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (t, bt), (l, r), (0, 0)))
-    OH = (xp.shape[1] - KH) // stride + 1
-    OW = (xp.shape[2] - KW) // stride + 1
-    y = np.zeros((x.shape[0], OH, OW, x.shape[3]))
-    for i in range(KH):
-        for j in range(KW):
-            y += xp[:, i:i + (OH - 1) * stride + 1:stride, j:j + (OW - 1) * stride + 1:stride,
-                    :] * w[i, j, :, 0]
-    return y
-
-
 def correct_pad_np(h, k):
     """Keras's correct_pad: k // 2 on each side, one fewer before for an even size."""
     k2 = k // 2
     (t, b), (l, r) = [(k2 - (1 - n % 2), k2) for n in h.shape[1:3]]
     return np.pad(h, ((0, 0), (t, b), (l, r), (0, 0)))
-
-
-def np_bn(x, layer):
-    g, b, mean, var = layer.get_weights()
-    return (x - mean) / np.sqrt(var + layer.epsilon) * g + b
-
-
-def hard_sigmoid(v):
-    return np.clip(v + 3.0, 0.0, 6.0) / 6.0
-
-
-def hard_swish(v):
-    return v * hard_sigmoid(v)
-
-
-def swish(v):
-    return v / (1.0 + np.exp(-v))
-
-
-def randomize_bn(model):
-    """Non-trivial BatchNormalization statistics, so that the forward checks see them."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.get_weights()[0].shape[0]
-            layer.set_weights([RNG.uniform(0.5, 1.5, c), RNG.normal(0, 0.2, c),
-                               RNG.normal(0, 0.2, c), RNG.uniform(0.5, 2.0, c)])
-
-
-def outputs_of(model, names, x):
-    sub = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    out = sub.predict(x, verbose=0)
-    return out if isinstance(out, list) else [out]
 
 
 def np_v3_block(x, model, prefix, kernel, stride, act, skip=False):
@@ -349,7 +289,7 @@ def close(got, ref):
 
 def test_mobilenet_v3_small_stem_and_se_blocks_match_numpy():
     m = A.MobileNetV3Small(weights=None, include_top=False, input_shape=(35, 34, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     for layer in m.layers:  # non-zero SE biases
         if layer.name.endswith(("squeeze_excite/Conv", "squeeze_excite/Conv_1")):
             w, b = layer.get_weights()
@@ -381,7 +321,7 @@ def test_mobilenet_v3_small_stem_and_se_blocks_match_numpy():
 
 def test_efficientnet_v2_b0_stem_and_fused_blocks_match_numpy():
     m = A.EfficientNetV2B0(weights=None, include_top=False, input_shape=(33, 34, 3))
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     L = m.get_layer
     x = RNG.uniform(0, 255, (2, 33, 34, 3)).astype("float32")
     stem, b1a, b2a, b2b, b4a = outputs_of(
@@ -424,7 +364,7 @@ def test_nasnet_stem_and_factorised_reduction_match_numpy():
     at stem_2: ReLU, then two 1x1 convolutions (11 + 11 filters) on the stride-2 samples of
     the grid and of the grid shifted by one pixel (zero pad + crop), concatenated, BN."""
     m = built(A.NASNetMobile, (33, 32, 3), include_top=False)
-    randomize_bn(m)
+    randomize_bn(m, RNG)
     L = m.get_layer
     x = RNG.uniform(-1, 1, (2, 33, 32, 3)).astype("float32")
     stem, adj = outputs_of(m, ["stem_bn1", "adjust_bn_stem_2"], x)
@@ -466,7 +406,7 @@ def test_mobilenet_v3_imagenet_file_found_locally(tmp_path):
     """weights='imagenet' takes Keras's `_no_top_v2` file from ~/.keras/models; layer names
     with '/' (nested HDF5 groups) load by name."""
     src = A.MobileNetV3Small(weights=None, include_top=False, input_shape=(32, 32, 3))
-    randomize_bn(src)
+    randomize_bn(src, RNG)
     models_dir = tmp_path / "keras_home" / "models"
     models_dir.mkdir(parents=True)
     write_keras_h5(src, str(models_dir / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"))
