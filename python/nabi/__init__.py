@@ -14,7 +14,8 @@ import contextlib as _contextlib
 from . import _C  # noqa: F401
 from . import dtypes
 from .dtypes import (DType, as_dtype, bool, float16, float32, float64, int8, int16,  # noqa: F401,A004
-                     int32, int64, string, uint8, complex64, complex128)
+                     int32, int64, string, uint8, uint16, uint32, uint64, complex64,
+                     complex128)
 from .ops.complex_ops import complex  # noqa: F401,A004
 from .framework.tape import GradientTape, stop_gradient  # noqa: F401
 from .framework.tensor import (Tensor, TensorShape, Variable, constant,  # noqa: F401

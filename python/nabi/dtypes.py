@@ -4,7 +4,8 @@ import builtins
 import numpy as np
 
 __all__ = ["DType", "as_dtype", "float16", "float32", "float64", "int8", "int16", "int32",
-           "int64", "uint8", "bool", "string", "complex64", "complex128"]
+           "int64", "uint8", "uint16", "uint32", "uint64", "bool", "string", "complex64",
+           "complex128"]
 
 
 class DType:
@@ -27,6 +28,12 @@ class DType:
     @property
     def is_integer(self):
         return self._np.kind in "iu"
+
+    @property
+    def is_unsigned(self):
+        """True for the unsigned integer types (uint8 ... uint64); as in TF, bool, string and
+        the other non-numeric types are not unsigned."""
+        return self._np.kind == "u"
 
     @property
     def is_complex(self):
@@ -62,7 +69,7 @@ class DType:
         return np.finfo(self._np).max if self.is_floating else np.iinfo(self._np).max
 
     def _check_range(self, what):
-        if self._np.kind == "c":
+        if self._np.kind in "cbO":
             raise TypeError(f"[DType.{what}] {self.name} has no {what}imum value")
 
     def __eq__(self, other):
@@ -94,14 +101,19 @@ int16 = DType("int16", np.int16)
 int32 = DType("int32", np.int32)
 int64 = DType("int64", np.int64)
 uint8 = DType("uint8", np.uint8)
+# The unsigned types live on the host; placed on the GPU they are widened to int64 with a
+# one-time warning, as uint8 is (framework/device.py).
+uint16 = DType("uint16", np.uint16)
+uint32 = DType("uint32", np.uint32)
+uint64 = DType("uint64", np.uint64)
 bool = DType("bool", np.bool_)  # noqa: A001  (TF's spelling)
 string = DType("string", np.object_)
 # Complex tensors live on the host only (the GPU backend has no complex type).
 complex64 = DType("complex64", np.complex64)
 complex128 = DType("complex128", np.complex128)
 
-_ALL = [float16, float32, float64, int8, int16, int32, int64, uint8, bool, string, complex64,
-        complex128]
+_ALL = [float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool,
+        string, complex64, complex128]
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "int": int32,
                  "long": int64, "bool_": bool, "str": string,

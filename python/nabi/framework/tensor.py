@@ -413,6 +413,13 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to {np.dtype(want).name} "
                             "without losing information")
+    if arr.dtype.kind in "iu" and np.dtype(want).kind in "iu" and dtype is not None and \
+            arr.size and not _has_numpy_leaf(value):
+        # TF refuses Python ints outside the dtype's range (tf.constant(-1, tf.uint32))
+        info = np.iinfo(want)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to "
+                            f"{np.dtype(want).name}: out of its range [{info.min}, {info.max}]")
     return _wrap(arr.astype(want, copy=False))
 
 
