@@ -8,6 +8,7 @@ one is available); ops keep their inputs' device, and mixing devices in one op i
 import numpy as np
 
 from .. import dtypes as _dt
+from . import tape as _tape
 from .device import DeviceArray, parse_device, place, require_gpu, to_device
 
 __all__ = ["Tensor", "Variable", "TensorShape", "convert_to_tensor", "constant", "is_tensor"]
@@ -334,14 +335,33 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     """Converts a Tensor, NumPy array, Python number or nested list to a Tensor.
 
     Non-tensors adapt to `dtype` (or `dtype_hint`) and go to the current device; a Tensor of
-    another dtype is an error.
+    another dtype is an error. A Variable becomes a Tensor holding a snapshot of its value (as
+    TF reads it), through which gradients flow back to the variable.
     """
+    if isinstance(value, Tensor) and value._is_variable:
+        return _read_variable(value, dtype, "convert_to_tensor")
     t = _host_tensor(value, dtype, dtype_hint)
     if t is not value and type(t._data) is np.ndarray:
         d = place(t._data)
         if d is not t._data:
             t._data = d
     return t
+
+
+def _read_variable(var, dtype=None, op="Variable.read_value"):
+    """A Tensor holding a copy of `var`'s current value; tapes see it as identity(var), so the
+    gradient reaches the variable (TF's ReadVariableOp)."""
+    if dtype is not None and var._data.dtype != _dt.as_dtype(dtype)._np:
+        raise TypeError(f"[{op}] variable {var.name} has dtype {var.dtype.name}, requested "
+                        f"{_dt.as_dtype(dtype).name}")
+    out = _wrap(var._data.copy())
+    if _tape._tapes:
+        _tape.record((var,), out, _pass_gradient)
+    return out
+
+
+def _pass_gradient(g, needs):
+    return (g,)
 
 
 def _host_tensor(value, dtype=None, dtype_hint=None):
@@ -514,10 +534,10 @@ class Variable(Tensor):
         return _wrap(self._data)
 
     def value(self):
-        return _wrap(self._data.copy())
+        return _read_variable(self, op="Variable.value")
 
     def read_value(self):
-        return _wrap(self._data.copy())
+        return _read_variable(self)
 
     def numpy(self):
         a = self._data

@@ -109,7 +109,7 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=No
 
 def identity(input, name=None):  # noqa: A002
     x = t_(input)
-    out = _wrap(x._data)
+    out = _wrap(x._data.copy() if x._is_variable else x._data)  # a Variable's: a snapshot, as TF
     if _tapes:
         record((x,), out, lambda g, n: (g,))
     return out
