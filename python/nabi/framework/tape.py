@@ -1,16 +1,27 @@
 """Eager autograd: `GradientTape` with TensorFlow 2 semantics.
 
-Every op calls `record(inputs, outputs, backward)` after computing its result. While a
-tape is recording and one of `inputs` is tracked by it (watched, a trainable Variable it
-reads, or the output of an op it recorded), the tape keeps a node. `gradient()` walks the
-nodes in reverse order of execution (a valid topological order), so a tensor used twice
-(`b = a + a`) accumulates both contributions.
+Every op calls `record(inputs, outputs, backward, backward_t=None, op=None)` after computing
+its result. While a tape is recording and one of `inputs` is tracked by it (watched, a
+trainable Variable it reads, or the output of an op it recorded), the tape keeps a node.
+`gradient()` walks the nodes in reverse order of execution (a valid topological order), so a
+tensor used twice (`b = a + a`) accumulates both contributions.
 
-Backward rules work on raw arrays:  backward(grad, needs) -> sequence of input gradients
-  grad:  the gradient of the (single) output, or a list of them for multi-output ops,
-         as NumPy arrays (never None: missing output gradients are filled with zeros);
-  needs: a tuple of booleans, True where an input is tracked (so it may need a gradient;
-         rules skip the work for the others and return None there).
+Two backward rules per op:
+  backward(grad, needs) -> sequence of input gradients, on raw arrays (the fast path):
+    grad:  the gradient of the (single) output, or a list of them for multi-output ops,
+           as arrays (never None: missing output gradients are filled with zeros);
+    needs: a tuple of booleans, True where an input is tracked (so it may need a gradient;
+           rules skip the work for the others and return None there).
+  backward_t(grad, needs) -> the same, written with nabi ops on Tensors (optional).
+
+Gradients of gradients. When `gradient()` runs while another tape records (nested tapes:
+WGAN-GP's gradient penalty, Hessians, PINN second derivatives), or inside its own context
+when persistent, it walks the nodes with their `backward_t` rules: the ops computing the
+gradient record on the recording tapes like any other op, so the gradient is itself
+differentiable. A node without a Tensor rule still gives its (raw) gradient, recorded as the
+output of a node whose backward raises NotImplementedError naming the op: a loss built from
+it computes, and differentiating it says which op lacks a second-order rule (never a silent
+wrong answer). With no other tape recording, the raw path runs, unchanged.
 """
 import numpy as np
 
@@ -26,17 +37,20 @@ def is_recording():
 
 
 class _Node:
-    __slots__ = ("inputs", "outputs", "backward", "multi")
+    __slots__ = ("inputs", "outputs", "backward", "multi", "backward_t", "op")
 
-    def __init__(self, inputs, outputs, backward, multi):
+    def __init__(self, inputs, outputs, backward, multi, backward_t=None, op=None):
         self.inputs = inputs
         self.outputs = outputs
         self.backward = backward
         self.multi = multi
+        self.backward_t = backward_t
+        self.op = op
 
 
-def record(inputs, outputs, backward):
-    """Records an op on every recording tape that tracks one of its inputs."""
+def record(inputs, outputs, backward, backward_t=None, op=None):
+    """Records an op on every recording tape that tracks one of its inputs. `backward_t`, the
+    rule on Tensors, makes the op twice differentiable; `op` names it in errors."""
     if not _tapes:
         return
     multi = isinstance(outputs, (list, tuple))
@@ -53,7 +67,7 @@ def record(inputs, outputs, backward):
                 tape._watch_one(x)
                 hit = True
         if hit:
-            tape._nodes.append(_Node(tuple(inputs), outs, backward, multi))
+            tape._nodes.append(_Node(tuple(inputs), outs, backward, multi, backward_t, op))
             for o in outs:
                 tracked[id(o)] = o
 
@@ -139,47 +153,79 @@ class GradientTape:
             ograds = _flatten(output_gradients)
             if len(ograds) != len(targets):
                 raise ValueError("[GradientTape.gradient] output_gradients must match target")
+        higher = _tapes_gradients(self)
         grads = {}
         for t, og in zip(targets, ograds):
             if not isinstance(t, Tensor):
                 raise TypeError(f"[GradientTape.gradient] target must be a Tensor, got {type(t).__name__}")
+            if higher:
+                g = _seed_t(t, og)
+                prev = grads.get(id(t))
+                grads[id(t)] = g if prev is None else prev + g
+                continue
             g = _const_like(t._data, 1) if og is None else _like_target(
                 og._data if isinstance(og, Tensor) else og, t._data)
             prev = grads.get(id(t))
             grads[id(t)] = g if prev is None else prev + g
-        self._backprop(grads)
+        if higher:
+            self._backprop_t(grads)
+        else:
+            self._backprop(grads)
         if not self._persistent:
             self._nodes = []
-        result = self._source_grads(grads, sources, unconnected_gradients)
-        self._guard_second_order(targets, sources, result)
-        return result
+        if higher:
+            return self._source_grads_t(grads, sources, unconnected_gradients)
+        return self._source_grads(grads, sources, unconnected_gradients)
 
-    def _guard_second_order(self, targets, sources, result):
-        """nabi's backward rules run on raw arrays, so a gradient is not itself differentiable
-        (no gradient of a gradient: WGAN-GP's penalty, Hessians by nested tapes). So that this
-        is never a silent wrong answer, the gradients computed while another tape records are
-        recorded on that tape as the outputs of a node whose backward rule raises: a loss
-        built from them still computes, and differentiating it says why it cannot."""
-        outer = [t for t in _tapes if t is not self and not t._paused]
-        if not outer:
-            return
-        outs = [g for g in _flatten(result) if g is not None]
-        if not outs:
-            return
-        ins = tuple(_flatten(sources)) + tuple(targets)
+    def _backprop_t(self, grads):
+        """`_backprop` with the Tensor rules: grads maps id -> Tensor, and the ops computing
+        the gradients record on the recording tapes (gradients of gradients). A node without
+        a Tensor rule gives its raw gradient through `_untaped_grads`."""
+        tracked = self._tracked
+        for node in reversed(list(self._nodes)):  # a snapshot: this tape may record too
+            outs = node.outputs
+            if node.multi:
+                gs = [grads.get(id(o)) for o in outs]
+                if all(g is None for g in gs):
+                    continue
+                g_arg = [_zeros_t(o) if g is None else g for o, g in zip(outs, gs)]
+            else:
+                g_arg = grads.get(id(outs[0]))
+                if g_arg is None:
+                    continue
+            needs = tuple(id(x) in tracked for x in node.inputs)
+            if node.backward_t is not None:
+                in_grads = node.backward_t(g_arg, needs)
+            else:
+                in_grads = _untaped_grads(node, g_arg, needs)
+            for x, g, need in zip(node.inputs, in_grads, needs):
+                if g is None or not need:
+                    continue
+                k = id(x)
+                prev = grads.get(k)
+                grads[k] = g if prev is None else prev + g
 
-        def backward(g, needs):
-            raise NotImplementedError(
-                "[GradientTape.gradient] nabi does not compute gradients of gradients: this "
-                "target depends on a gradient computed by an inner GradientTape (second-order "
-                "derivatives, e.g. a WGAN-GP gradient penalty or a Hessian by nested tapes, "
-                "are not supported yet; GradientTape.jacobian gives first-order jacobians)")
-        node = _Node(ins, tuple(outs), backward, True)
-        for tape in outer:
-            if any(id(x) in tape._tracked for x in ins):
-                tape._nodes.append(node)
-                for o in outs:
-                    tape._tracked[id(o)] = o
+    def _source_grads_t(self, grads, sources, unconnected_gradients):
+        from .tensor import _wrap
+        from ..ops import array_ops, math_ops
+        out = []
+        for s in _flatten(sources):
+            g = grads.get(id(s))
+            if g is None:
+                if unconnected_gradients in ("zero", "ZERO") or \
+                        getattr(unconnected_gradients, "value", None) == "zero":
+                    out.append(_wrap(_full_like(s._data, 0)))
+                else:
+                    out.append(None)
+                continue
+            if id(g._data) in _CONST_VALUE:  # the shared seed itself (source is target)
+                g = _wrap(_full_like(g._data, _CONST_VALUE[id(g._data)]))
+            if g._data.dtype != s._data.dtype:
+                g = math_ops.cast(g, s._data.dtype)
+            if g._data.shape != s._data.shape:
+                g = array_ops.broadcast_to(g, s._data.shape)
+            out.append(g)
+        return _pack_like(sources, out)
 
     def _backprop(self, grads):
         """Walks the recorded nodes backwards from the seeds in `grads` (id -> array),
@@ -241,7 +287,15 @@ class GradientTape:
                             f"{type(target).__name__}")
         self._used = True
         rows = []
+        higher = _tapes_gradients(self)
         for seed in seeds:
+            if higher:  # a jacobian of something a recording tape differentiates again
+                from .tensor import _wrap
+                grads = {id(target): _wrap(_like_target(seed, target._data))}
+                self._backprop_t(grads)
+                rows.append(_flatten(self._source_grads_t(grads, sources,
+                                                          unconnected_gradients)))
+                continue
             grads = {id(target): seed}
             self._backprop(grads)
             rows.append(_flatten(self._source_grads(grads, sources, unconnected_gradients)))
@@ -277,6 +331,10 @@ class GradientTape:
             if n == 0:
                 out.append(_wrap(np.zeros(shape, s._data.dtype)))
                 continue
+            if any(_tape_tracks(c) for c in col):  # keep the rows differentiable
+                from ..ops import array_ops
+                out.append(array_ops.reshape(array_ops.stack(col), shape))
+                continue
             arrs = [c._data for c in col]
             stacked = np.stack(arrs)          # NumPy or the device arrays' np.stack
             out.append(_wrap(stacked.reshape(shape)))
@@ -307,12 +365,83 @@ class GradientTape:
                           unconnected_gradients)
         if inner and rows[0][0] is None:
             return None
-        arrs = [r[0]._data.reshape((B, 1, -1)) for r in rows]
         shape = tuple(t._data.shape) + tuple(source._data.shape[1:])
+        if rows and any(_tape_tracks(r[0]) for r in rows):  # keep the rows differentiable
+            from ..ops import array_ops
+            cat = array_ops.concat([array_ops.reshape(r[0], (B, 1, -1)) for r in rows], 1)
+            return array_ops.reshape(cat, shape)
+        arrs = [r[0]._data.reshape((B, 1, -1)) for r in rows]
         if not arrs:
             return _wrap(np.zeros(shape, source._data.dtype))
         cat = np.concatenate(arrs, axis=1)
         return _wrap(cat.reshape(shape))
+
+
+def _tapes_gradients(tape):
+    """Whether tape.gradient() must record its own computation: another tape records, or
+    this one does (inside its context) and is persistent, so it may differentiate again."""
+    for t in _tapes:
+        if not t._paused and (t is not tape or tape._persistent):
+            return True
+    return False
+
+
+def _tape_tracks(t):
+    return any(id(t) in tape._tracked for tape in _tapes)
+
+
+def _seed_t(t, og):
+    """The seed of a Tensor backward pass: ones, or the given output gradient (a Tensor
+    stays one, so the result is differentiable with respect to it too)."""
+    from .tensor import Tensor, _wrap
+    if og is None:
+        return _wrap(_const_like(t._data, 1))
+    if isinstance(og, Tensor):
+        if og._data.shape != t._data.shape or og._data.dtype != t._data.dtype or \
+                type(og._data) is not type(t._data):
+            from ..ops import array_ops, math_ops
+            if type(og._data) is not type(t._data):
+                og = _wrap(_like_target(og._data, t._data))
+            if og._data.dtype != t._data.dtype:
+                og = math_ops.cast(og, t._data.dtype)
+            if og._data.shape != t._data.shape:
+                og = array_ops.broadcast_to(og, t._data.shape)
+        return og
+    return _wrap(_like_target(og, t._data))
+
+
+def _zeros_t(o):
+    from .tensor import _wrap
+    return _wrap(_const_like(o._data, 0))
+
+
+def _op_name(node):
+    if node.op:
+        return node.op
+    q = getattr(node.backward, "__qualname__", "") or "?"
+    return q.split(".<locals>")[0].lstrip("_") or q
+
+
+def _untaped_grads(node, g_arg, needs):
+    """A node without a Tensor rule, met by a backward pass that records: its gradients from
+    the raw rule, recorded as the outputs of a node whose own backward raises (naming the op),
+    so differentiating them again fails loudly instead of missing their contribution."""
+    from .tensor import _wrap
+    raw = [g._data for g in g_arg] if node.multi else g_arg._data
+    res = node.backward(raw, needs)
+    out = [None if (g is None or not need) else _wrap(g) for g, need in zip(res, needs)]
+    made = [g for g in out if g is not None]
+    if made:
+        name = _op_name(node)
+
+        def backward(g, n):
+            raise NotImplementedError(
+                f"[GradientTape.gradient] the op '{name}' has no second-order gradient rule: "
+                f"a gradient that flowed through '{name}' (computed by a GradientTape while "
+                "another tape recorded) cannot be differentiated again")
+        ups = list(g_arg) if node.multi else [g_arg]
+        record(tuple(node.inputs) + tuple(ups), made, backward, backward, name)
+    return out
 
 
 def _flatten(x):

@@ -87,3 +87,29 @@ def norm_axis(op, axis, ndim):
             raise ValueError(f"[{op}] axis {a} is out of range for a tensor of rank {ndim}")
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(set(out)))
+
+
+def unbroadcast_t(g, shape):
+    """`unbroadcast` on Tensors, with recorded ops (for the Tensor backward rules)."""
+    gs = g._data.shape
+    shape = tuple(shape)
+    if gs == shape:
+        return g
+    from .array_ops import reshape
+    from .math_ops import reduce_sum
+    extra = len(gs) - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, s in enumerate(shape) if s == 1 and gs[i + extra] != 1)
+    if axes:
+        g = reduce_sum(g, axes)
+    return reshape(g, shape)
+
+
+def const_like(arr, like):
+    """A constant Tensor (tracked by no tape) holding `arr` in the dtype of the Tensor `like`,
+    on its device: masks and factors of the Tensor backward rules."""
+    a = arr if arr.dtype == like._data.dtype else arr.astype(like._data.dtype)
+    if type(a) is not type(like._data):
+        a = to_device(np.ascontiguousarray(a), "cuda" if type(like._data) is DeviceArray
+                      else "cpu")
+    return _wrap(a)

@@ -9,8 +9,8 @@ from ..framework.device import DeviceArray, add_at, backend, place, to_device, a
 
 from .. import dtypes as _dt
 from ..errors import InvalidArgumentError as _InvalidArgumentError
-from ._common import (convert_to_tensor, Tensor, _tapes, _wrap, binary_operands, contiguous, is_float, norm_axis,
-                      record, t_, unbroadcast)
+from ._common import (convert_to_tensor, Tensor, _tapes, _wrap, binary_operands, const_like, contiguous,
+                      is_float, norm_axis, record, t_, unbroadcast, unbroadcast_t)
 
 _builtin_range = builtins.range
 
@@ -111,7 +111,7 @@ def identity(input, name=None):  # noqa: A002
     x = t_(input)
     out = _wrap(x._data.copy() if x._is_variable else x._data)  # a Variable's: a snapshot, as TF
     if _tapes:
-        record((x,), out, lambda g, n: (g,))
+        record((x,), out, lambda g, n: (g,), lambda g, n: (g,), "identity")
     return out
 
 
@@ -148,7 +148,8 @@ def reshape(tensor, shape, name=None):
     out = _wrap(r)
     if _tapes:
         old = a.shape
-        record((x,), out, lambda g, n: (g.reshape(old),))
+        record((x,), out, lambda g, n: (g.reshape(old),), lambda g, n: (reshape(g, old),),
+               "reshape")
     return out
 
 
@@ -164,7 +165,8 @@ def transpose(a, perm=None, conjugate=False, name=None):
     out = _wrap(np.transpose(arr, perm))
     if _tapes:
         inv = tuple(np.argsort(perm))
-        record((x,), out, lambda g, n: (np.transpose(g, inv),))
+        record((x,), out, lambda g, n: (np.transpose(g, inv),),
+               lambda g, n: (transpose(g, inv),), "transpose")
     return out
 
 
@@ -183,7 +185,8 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
     out = _wrap(r)
     if _tapes:
         old = a.shape
-        record((x,), out, lambda g, n: (g.reshape(old),))
+        record((x,), out, lambda g, n: (g.reshape(old),), lambda g, n: (reshape(g, old),),
+               "squeeze")
     return out
 
 
@@ -196,7 +199,8 @@ def expand_dims(input, axis, name=None):  # noqa: A002
     out = _wrap(np.expand_dims(a, axis))
     if _tapes:
         old = a.shape
-        record((x,), out, lambda g, n: (g.reshape(old),))
+        record((x,), out, lambda g, n: (g.reshape(old),), lambda g, n: (reshape(g, old),),
+               "expand_dims")
     return out
 
 
@@ -211,7 +215,8 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     out = _wrap(r)
     if _tapes:
         old = a.shape
-        record((x,), out, lambda g, n: (unbroadcast(g, old),))
+        record((x,), out, lambda g, n: (unbroadcast(g, old),),
+               lambda g, n: (unbroadcast_t(g, old),), "broadcast_to")
     return out
 
 
@@ -234,7 +239,14 @@ def concat(values, axis, name=None):
     out = _wrap(r)
     if _tapes:
         splits = np.cumsum([a.shape[ax] for a in arrs])[:-1]
-        record(tuple(ts), out, lambda g, n: tuple(np.split(g, splits, axis=ax)))
+        bounds = [0] + [int(v) for v in splits] + [r.shape[ax]]
+
+        def backward_t(g, n):
+            pre = (builtins.slice(None),) * ax
+            return tuple(getitem(g, pre + (builtins.slice(lo, hi),)) if need else None
+                         for lo, hi, need in zip(bounds[:-1], bounds[1:], n))
+        record(tuple(ts), out, lambda g, n: tuple(np.split(g, splits, axis=ax)), backward_t,
+               "concat")
     return out
 
 
@@ -250,7 +262,10 @@ def stack(values, axis=0, name=None):
     ax = axis % (ts[0]._data.ndim + 1)
     out = _wrap(np.stack([t._data for t in ts], axis=ax))
     if _tapes:
-        record(tuple(ts), out, lambda g, n: tuple(np.moveaxis(g, ax, 0)))
+        pre = (builtins.slice(None),) * ax
+        record(tuple(ts), out, lambda g, n: tuple(np.moveaxis(g, ax, 0)),
+               lambda g, n: tuple(getitem(g, pre + (i,)) if need else None
+                                  for i, need in enumerate(n)), "stack")
     return out
 
 
@@ -298,7 +313,16 @@ def tile(input, multiples, name=None):  # noqa: A002
                 shp += [r, s]
             return (g.reshape(shp).sum(axis=tuple(_builtin_range(0, 2 * a.ndim, 2)))
                     if a.ndim else g,)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):
+            if not a.ndim:
+                return (g,)
+            from .math_ops import reduce_sum
+            shp = []
+            for r, s in zip(reps, a.shape):
+                shp += [r, s]
+            return (reduce_sum(reshape(g, shp), tuple(_builtin_range(0, 2 * a.ndim, 2))),)
+        record((x,), out, bwd, bwd_t, "tile")
     return out
 
 
@@ -320,7 +344,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     out = _wrap(r)
     if _tapes and mode == "CONSTANT":
         sl = tuple(builtins.slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
-        record((x,), out, lambda g, n: (g[sl],))
+        record((x,), out, lambda g, n: (g[sl],), lambda g, n: (getitem(g, sl),), "pad")
     return out
 
 
@@ -329,7 +353,8 @@ def reverse(tensor, axis, name=None):
     ax = norm_axis("reverse", axis, x._data.ndim)
     out = _wrap(np.flip(x._data, ax))
     if _tapes:
-        record((x,), out, lambda g, n: (np.flip(g, ax),))
+        record((x,), out, lambda g, n: (np.flip(g, ax),), lambda g, n: (reverse(g, ax),),
+               "reverse")
     return out
 
 
@@ -376,7 +401,23 @@ def getitem(tensor, idx):
             else:
                 z[idx] = g
             return (z,)
-        record((x,), out, bwd)
+        record((x,), out, bwd, lambda g, n: (_scatter_into(g, idx, a.shape, adv),), "getitem")
+    return out
+
+
+def _scatter_into(g, idx, shape, adv):
+    """zeros(shape) with g written (added, for advanced indices) at idx: getitem's gradient
+    as a recorded op, whose own gradient is getitem again."""
+    ga = g._data
+    z = np.zeros_like(ga, shape=shape)
+    if adv:
+        add_at(z, idx, ga)
+    else:
+        z[idx] = ga
+    out = _wrap(z)
+    if _tapes:
+        record((g,), out, lambda h, n: (h[idx],), lambda h, n: (getitem(h, idx),),
+               "getitem_grad")
     return out
 
 
@@ -421,7 +462,15 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
                              tuple(_builtin_range(ind.ndim)))
             np.add.at(zm, ind, gm)
             return (z,)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):
+            z = bwd(g._data, n)[0]
+            o = _wrap(z)
+            if _tapes:  # a scatter-add; its own gradient gathers again
+                record((g,), o, lambda h, m: (np.take(h, ind, axis=ax),),
+                       lambda h, m: (gather(h, ind, axis=ax),), "gather_grad")
+            return (o,)
+        record((x,), out, bwd, bwd_t, "gather")
     return out
 
 
@@ -566,7 +615,12 @@ def where(condition, x=None, y=None, name=None):
             z = np.zeros((), g.dtype)
             return (unbroadcast(np.where(c, g, z), xa.shape) if n[0] else None,
                     unbroadcast(np.where(c, z, g), ya.shape) if n[1] else None)
-        record((x, y), out, bwd)
+
+        def bwd_t(g, n):
+            z = const_like(np.zeros_like(g._data), g)
+            return (unbroadcast_t(where(_wrap(c), g, z), xa.shape) if n[0] else None,
+                    unbroadcast_t(where(_wrap(c), z, g), ya.shape) if n[1] else None)
+        record((x, y), out, bwd, bwd_t, "where")
     return out
 
 

@@ -18,7 +18,7 @@ __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transp
            "depthwise_conv2d", "separable_conv2d", "batch_norm_channels_last", "max_pool2d",
            "max_pool1d", "max_pool", "avg_pool2d",
            "avg_pool1d", "avg_pool", "max_pool_with_argmax", "fused_batch_norm",
-           "conv2d_bias_activation"]
+           "conv2d_bias_activation", "conv2d_backprop_input", "conv2d_backprop_filter"]
 
 
 # ------------------------------------------------------------------ argument helpers
@@ -162,6 +162,163 @@ def _conv_setup(op, input, filters, strides, padding, data_format, dilations):
     return x, w, fmt, st, dl, pads
 
 
+def _nhwc_shape(shape, fmt):
+    s = tuple(int(d) for d in shape)
+    return (s[0], s[2], s[3], s[1]) if fmt == "NCHW" else s
+
+
+def _conv_core(x, w, b, st, dl, pads, fmt, relu):
+    """conv2d (+ bias, + relu) of checked Tensors with explicit pads (top, bottom, left,
+    right). Its gradients are the two ops below, so it differentiates to any order."""
+    X = _to_nhwc(x._data, fmt)
+    W_ = contiguous(w._data)
+    B = contiguous(b._data) if b is not None else None
+    Y = kernels(X).conv2d_forward(X, W_, B, st, dl, pads, relu)
+    out = _wrap(_from_nhwc(Y, fmt))
+    if _tapes:
+        inputs = (x, w) if b is None else (x, w, b)
+
+        def backward(g, needs):
+            G = _to_nhwc(g, fmt)
+            need_db = len(needs) > 2 and needs[2]
+            dx, dw, db = kernels(X).conv2d_backward(G, X, W_, Y if relu else None, st, dl, pads,
+                                                    bool(needs[0]), bool(needs[1]),
+                                                    bool(need_db))
+            if dx is not None:
+                dx = _from_nhwc(dx, fmt)
+            return (dx, dw) if b is None else (dx, dw, db)
+
+        def backward_t(g, needs):
+            if relu:
+                from .math_ops import _masked
+                g = _masked(g, out._data > 0)
+            dx = _conv2d_backprop_input(g, w, x._data.shape, st, dl, pads, fmt) \
+                if needs[0] else None
+            dw = _conv2d_backprop_filter(x, g, w._data.shape, st, dl, pads, fmt) \
+                if needs[1] else None
+            if b is None:
+                return dx, dw
+            from .math_ops import reduce_sum
+            db = reduce_sum(g, (0, 2, 3) if fmt == "NCHW" else (0, 1, 2)) if needs[2] else None
+            return dx, dw, db
+        record(inputs, out, backward, backward_t, "conv2d")
+    return out
+
+
+def _conv2d_backprop_input(g, w, xshape, st, dl, pads, fmt):
+    """The gradient of conv2d with respect to its input (shape xshape, in fmt), from the
+    output gradient g and the filters w: a recorded op, linear in g and in w, whose gradients
+    are conv2d (for g) and _conv2d_backprop_filter (for w)."""
+    G = _to_nhwc(g._data, fmt)
+    W_ = contiguous(w._data)
+    xz = np.zeros_like(G, shape=_nhwc_shape(xshape, fmt))
+    dx, _, _ = kernels(G).conv2d_backward(G, xz, W_, None, st, dl, pads, True, False, False)
+    out = _wrap(_from_nhwc(dx, fmt))
+    if _tapes:
+        def backward(h, needs):
+            H = _to_nhwc(h, fmt)
+            dg = dw = None
+            if needs[0]:
+                dg = _from_nhwc(kernels(H).conv2d_forward(H, W_, None, st, dl, pads, False), fmt)
+            if needs[1]:
+                _, dw, _ = kernels(H).conv2d_backward(G, H, W_, None, st, dl, pads, False, True,
+                                                      False)
+            return dg, dw
+
+        def backward_t(h, needs):
+            dg = _conv_core(h, w, None, st, dl, pads, fmt, False) if needs[0] else None
+            dw = _conv2d_backprop_filter(h, g, w._data.shape, st, dl, pads, fmt) \
+                if needs[1] else None
+            return dg, dw
+        record((g, w), out, backward, backward_t, "conv2d_backprop_input")
+    return out
+
+
+def _conv2d_backprop_filter(x, g, wshape, st, dl, pads, fmt):
+    """The gradient of conv2d with respect to its filters (shape wshape), from the input x
+    and the output gradient g: a recorded op, linear in x and in g, whose gradients are
+    _conv2d_backprop_input (for x) and conv2d (for g)."""
+    X = _to_nhwc(x._data, fmt)
+    G = _to_nhwc(g._data, fmt)
+    wz = np.zeros_like(X, shape=tuple(int(d) for d in wshape))
+    _, dw, _ = kernels(X).conv2d_backward(G, X, wz, None, st, dl, pads, False, True, False)
+    out = _wrap(dw)
+    if _tapes:
+        def backward(h, needs):
+            Hc = contiguous(h)
+            dx = dg = None
+            if needs[0]:
+                xz = np.zeros_like(X)
+                dx = _from_nhwc(kernels(G).conv2d_backward(G, xz, Hc, None, st, dl, pads, True,
+                                                           False, False)[0], fmt)
+            if needs[1]:
+                dg = _from_nhwc(kernels(X).conv2d_forward(X, Hc, None, st, dl, pads, False), fmt)
+            return dx, dg
+
+        def backward_t(h, needs):
+            dx = _conv2d_backprop_input(g, h, x._data.shape, st, dl, pads, fmt) \
+                if needs[0] else None
+            dg = _conv_core(x, h, None, st, dl, pads, fmt, False) if needs[1] else None
+            return dx, dg
+        record((x, g), out, backward, backward_t, "conv2d_backprop_filter")
+    return out
+
+
+def conv2d_backprop_input(input_sizes, filters=None, out_backprop=None, strides=None,
+                          padding=None, use_cudnn_on_gpu=True, data_format="NHWC",
+                          dilations=None, name=None, filter=None):  # noqa: A002
+    """The gradient of conv2d with respect to its input (TF's Conv2DBackpropInput): an input
+    of shape input_sizes, from the filters and the output gradient."""
+    op = "conv2d_backprop_input"
+    filters = filter if filters is None else filters
+    if filters is None or out_backprop is None or padding is None:
+        raise ValueError(f"[{op}] filters, out_backprop and padding are required")
+    if isinstance(input_sizes, Tensor):
+        input_sizes = input_sizes._data.tolist()
+    xs = [int(a) for a in input_sizes]
+    if len(xs) != 4:
+        raise ValueError(f"[{op}] input_sizes must have 4 values, got {input_sizes}")
+    g = _float(op, out_backprop)
+    w = _float(op, filters)
+    fmt = _fmt(op, data_format, 4)
+    _check_input_4d(op, g._data, fmt)
+    x = _wrap(np.zeros_like(g._data, shape=tuple(xs)))
+    _, w, fmt, st, dl, pads = _conv_setup(op, x, w, strides, padding, fmt, dilations)
+    _check_out_shape(op, x, w, st, dl, pads, fmt, g)
+    return _conv2d_backprop_input(g, w, xs, st, dl, pads, fmt)
+
+
+def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding,  # noqa: A002
+                           use_cudnn_on_gpu=True, data_format="NHWC", dilations=None, name=None):
+    """The gradient of conv2d with respect to its filters (TF's Conv2DBackpropFilter): filters
+    of shape filter_sizes, from the input and the output gradient."""
+    op = "conv2d_backprop_filter"
+    if isinstance(filter_sizes, Tensor):
+        filter_sizes = filter_sizes._data.tolist()
+    ws = tuple(int(a) for a in filter_sizes)
+    if len(ws) != 4:
+        raise ValueError(f"[{op}] filter_sizes must have 4 values, got {filter_sizes}")
+    x = _float(op, input)
+    g = _float(op, out_backprop)
+    wz = _wrap(np.zeros_like(x._data, shape=ws))
+    x, wz, fmt, st, dl, pads = _conv_setup(op, x, wz, strides, padding, data_format, dilations)
+    _check_input_4d(op, g._data, fmt)
+    _check_out_shape(op, x, wz, st, dl, pads, fmt, g)
+    return _conv2d_backprop_filter(x, g, ws, st, dl, pads, fmt)
+
+
+def _check_out_shape(op, x, w, st, dl, pads, fmt, g):
+    n, H, W, _ = _nhwc_shape(x._data.shape, fmt)
+    KH, KW, _, CO = w._data.shape
+    exp = (n, (H + pads[0] + pads[1] - ((KH - 1) * dl[0] + 1)) // st[0] + 1,
+           (W + pads[2] + pads[3] - ((KW - 1) * dl[1] + 1)) // st[1] + 1, CO)
+    got = _nhwc_shape(g._data.shape, fmt)
+    if got != exp:
+        raise ValueError(f"[{op}] out_backprop of shape {tuple(g._data.shape)} does not match "
+                         f"the input {tuple(x._data.shape)} and filters {tuple(w._data.shape)} "
+                         f"(expected {exp} in NHWC)")
+
+
 def conv2d_bias_activation(input, filters, bias=None, strides=1, padding="VALID",
                            data_format="NHWC", dilations=None, activation=None, name=None):
     """act(conv2d(input, filters) + bias) in one kernel call when act is None or 'relu'
@@ -178,23 +335,7 @@ def conv2d_bias_activation(input, filters, bias=None, strides=1, padding="VALID"
                              f"{b._data.dtype.name}")
     act = activation
     relu = act == "relu"
-    X = _to_nhwc(x._data, fmt)
-    W_ = contiguous(w._data)
-    B = contiguous(b._data) if b is not None else None
-    Y = kernels(X).conv2d_forward(X, W_, B, st, dl, pads, relu)
-    out = _wrap(_from_nhwc(Y, fmt))
-    if _tapes:
-        inputs = (x, w) if b is None else (x, w, b)
-
-        def backward(g, needs):
-            G = _to_nhwc(g, fmt)
-            need_db = len(needs) > 2 and needs[2]
-            dx, dw, db = kernels(X).conv2d_backward(G, X, W_, Y if relu else None, st, dl, pads,
-                                            bool(needs[0]), bool(needs[1]), bool(need_db))
-            if dx is not None:
-                dx = _from_nhwc(dx, fmt)
-            return (dx, dw) if b is None else (dx, dw, db)
-        record(inputs, out, backward)
+    out = _conv_core(x, w, b, st, dl, pads, fmt, relu)
     if act is not None and not relu:
         from . import nn_ops
         fn = getattr(nn_ops, act, None) if isinstance(act, str) else act
@@ -283,26 +424,15 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
         raise ValueError(f"[{op}] filters {tuple(w._data.shape)} do not match input channels "
                          f"{U.shape[3]} and output channels {xs[3]}")
     pads = _pads(op, padding, xs[1:3], (KH, KW), st, dl, fmt)
-    Wc = contiguous(w._data)  # HW(C_out)(C_in): conv2d filter mapping x (C_out) -> u (C_in)
-    xz = np.zeros_like(U, shape=xs)
     exp = ((xs[1] + pads[0] + pads[1] - ((KH - 1) * dl[0] + 1)) // st[0] + 1,
            (xs[2] + pads[2] + pads[3] - ((KW - 1) * dl[1] + 1)) // st[1] + 1)
-    if exp != U.shape[1:3]:
-        raise ValueError(f"[{op}] input spatial shape {U.shape[1:3]} does not match "
+    U = u._data.shape
+    U = (U[2], U[3]) if fmt == "NCHW" else (U[1], U[2])
+    if exp != U:
+        raise ValueError(f"[{op}] input spatial shape {U} does not match "
                          f"output_shape {tuple(oshape)} (expected {exp})")
-    dx, _, _ = kernels(U).conv2d_backward(U, xz, Wc, None, st, dl, pads, True, False, False)
-    out = _wrap(_from_nhwc(dx, fmt))
-    if _tapes:
-        def backward(g, needs):
-            G = _to_nhwc(g, fmt)
-            du = dw = None
-            if needs[0]:
-                du = _from_nhwc(kernels(G).conv2d_forward(G, Wc, None, st, dl, pads, False), fmt)
-            if needs[1]:
-                _, dw, _ = kernels(U).conv2d_backward(U, G, Wc, None, st, dl, pads, False, True, False)
-            return du, dw
-        record((u, w), out, backward)
-    return out
+    # the filters HW(C_out)(C_in) are those of a conv2d mapping the output (C_out) to u (C_in)
+    return _conv2d_backprop_input(u, w, oshape, st, dl, pads, fmt)
 
 
 def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",

@@ -37,7 +37,7 @@ def _like(arr, like):
     return to_device(arr, "cuda") if type(like) is DeviceArray else arr
 
 
-def _host_op(op, inputs, fwd, bwd=None):
+def _host_op(op, inputs, fwd, bwd=None, bwd_t=None):
     """Runs fwd(*host arrays) -> host array on the host and places the result on the first
     input's device; bwd(g, *host arrays, out) -> per-input host gradients (or None)."""
     xs = [t_(x) for x in inputs]
@@ -52,7 +52,11 @@ def _host_op(op, inputs, fwd, bwd=None):
                 gs = bwd(_host(g), *hs, r)
             return tuple(None if gi is None else _like(np.asarray(gi, dtype=g.dtype), g)
                          for gi in gs)
-        record(tuple(xs), out, backward)
+        backward_t = None
+        if bwd_t is not None:
+            def backward_t(g, needs):
+                return bwd_t(g, *xs, out)
+        record(tuple(xs), out, backward, backward_t, op)
     return out
 
 
@@ -64,10 +68,18 @@ def _float_in(op, x):
     return x
 
 
-def _special(op, x, f, df):
+def _special(op, x, f, df, df_t=None):
+    """df on host arrays; df_t(x, out) -> the derivative as a Tensor (second order)."""
     x = _float_in(op, x)
+    bwd_t = None if df_t is None else (lambda g, x, o: (_m.multiply(g, df_t(x, o)),))
     return _host_op(op, [x], lambda a: f(a.astype(np.float64)).astype(a.dtype),
-                    lambda g, a, o: (g * df(a.astype(np.float64), o.astype(np.float64)),))
+                    lambda g, a, o: (g * df(a.astype(np.float64), o.astype(np.float64)),),
+                    bwd_t)
+
+
+def _erf_slope_t(x, sign):
+    """sign * 2 / sqrt(pi) * exp(-x^2), with nabi ops."""
+    return _m.multiply(_m.exp(_m.negative(_m.square(x))), sign * 2 / np.sqrt(np.pi))
 
 
 # --------------------------------------------------------------- trig / hyperbolic (device)
@@ -206,12 +218,14 @@ def digamma(x, name=None):
 
 
 def erf(x, name=None):
-    return _special("erf", x, _verf, lambda a, o: 2 / np.sqrt(np.pi) * np.exp(-a * a))
+    return _special("erf", x, _verf, lambda a, o: 2 / np.sqrt(np.pi) * np.exp(-a * a),
+                    lambda x, o: _erf_slope_t(x, 1.0))
 
 
 def erfc(x, name=None):
     """1 - erf(x), accurate for large x."""
-    return _special("erfc", x, _verfc, lambda a, o: -2 / np.sqrt(np.pi) * np.exp(-a * a))
+    return _special("erfc", x, _verfc, lambda a, o: -2 / np.sqrt(np.pi) * np.exp(-a * a),
+                    lambda x, o: _erf_slope_t(x, -1.0))
 
 
 def erfinv(x, name=None):

@@ -12,13 +12,15 @@ from ..framework.device import asarray as _asarray
 from .. import _C
 from ..framework.device import kernels
 from .. import dtypes as _dt
-from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, contiguous,
-                      is_float, norm_axis, record, t_, unbroadcast)
+from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, const_like,
+                      contiguous, is_float, norm_axis, record, t_, unbroadcast, unbroadcast_t)
 
 # ---------------------------------------------------------------- binary elementwise
 
 
-def _binary(op, x, y, fwd, bwd):
+def _binary(op, x, y, fwd, bwd, bwd_t=None):
+    """bwd(g, a, b, out, needs) on arrays; bwd_t(g, x, y, out, needs) on Tensors (with nabi
+    ops, so that the gradient is differentiable), or None (no second-order rule)."""
     x, y = binary_operands(op, x, y)
     xa, ya = x._data, y._data
     if xa.shape != ya.shape:
@@ -34,21 +36,31 @@ def _binary(op, x, y, fwd, bwd):
             gx, gy = bwd(g, xa, ya, out._data, needs)
             return (unbroadcast(gx, xs) if gx is not None else None,
                     unbroadcast(gy, ys) if gy is not None else None)
-        record((x, y), out, backward)
+        backward_t = None
+        if bwd_t is not None:
+            def backward_t(g, needs):
+                gx, gy = bwd_t(g, x, y, out, needs)
+                return (unbroadcast_t(gx, xs) if gx is not None and needs[0] else None,
+                        unbroadcast_t(gy, ys) if gy is not None and needs[1] else None)
+        record((x, y), out, backward, backward_t, op)
     return out
 
 
 def add(x, y, name=None):
-    return _binary("add", x, y, np.add, lambda g, a, b, o, n: (g, g))
+    return _binary("add", x, y, np.add, lambda g, a, b, o, n: (g, g),
+                   lambda g, a, b, o, n: (g, g))
 
 
 def subtract(x, y, name=None):
-    return _binary("subtract", x, y, np.subtract, lambda g, a, b, o, n: (g, -g if n[1] else None))
+    return _binary("subtract", x, y, np.subtract, lambda g, a, b, o, n: (g, -g if n[1] else None),
+                   lambda g, a, b, o, n: (g, negative(g) if n[1] else None))
 
 
 def multiply(x, y, name=None):
     return _binary("multiply", x, y, np.multiply,
-                   lambda g, a, b, o, n: (g * b if n[0] else None, g * a if n[1] else None))
+                   lambda g, a, b, o, n: (g * b if n[0] else None, g * a if n[1] else None),
+                   lambda g, x, y, o, n: (multiply(g, y) if n[0] else None,
+                                          multiply(g, x) if n[1] else None))
 
 
 def divide(x, y, name=None):
@@ -57,7 +69,9 @@ def divide(x, y, name=None):
         x, y = cast(x, _dt.float64), cast(y, _dt.float64)
     return _binary("divide", x, y, np.true_divide,
                    lambda g, a, b, o, n: (g / b if n[0] else None,
-                                          -g * o / b if n[1] else None))
+                                          -g * o / b if n[1] else None),
+                   lambda g, x, y, o, n: (divide(g, y) if n[0] else None,
+                                          negative(divide(multiply(g, o), y)) if n[1] else None))
 
 
 truediv = divide
@@ -103,30 +117,54 @@ def pow(x, y, name=None):  # noqa: A001  (TF's name)
             with np.errstate(divide="ignore", invalid="ignore"):
                 gy = g * o * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
         return gx, gy
-    return _binary("pow", x, y, np.power, bwd)
+
+    def bwd_t(g, x, y, o, n):
+        from .array_ops import where
+        gx = gy = None
+        if n[0]:
+            gx = multiply(g, multiply(y, pow(x, subtract(y, 1))))
+        if n[1]:
+            pos = x._data > 0
+            lg = log(where(pos, x, const_like(np.ones(x._data.shape), x)))
+            gy = multiply(multiply(g, o), where(pos, lg, const_like(np.zeros(lg._data.shape), x)))
+        return gx, gy
+    return _binary("pow", x, y, np.power, bwd, bwd_t)
 
 
 def maximum(x, y, name=None):
     return _binary("maximum", x, y, np.maximum,
                    lambda g, a, b, o, n: (g * (a >= b) if n[0] else None,
-                                          g * (a < b) if n[1] else None))
+                                          g * (a < b) if n[1] else None),
+                   lambda g, x, y, o, n: (_masked(g, x._data >= y._data) if n[0] else None,
+                                          _masked(g, x._data < y._data) if n[1] else None))
 
 
 def minimum(x, y, name=None):
     return _binary("minimum", x, y, np.minimum,
                    lambda g, a, b, o, n: (g * (a <= b) if n[0] else None,
-                                          g * (a > b) if n[1] else None))
+                                          g * (a > b) if n[1] else None),
+                   lambda g, x, y, o, n: (_masked(g, x._data <= y._data) if n[0] else None,
+                                          _masked(g, x._data > y._data) if n[1] else None))
 
 
 def squared_difference(x, y, name=None):
     return _binary("squared_difference", x, y, lambda a, b: np.square(a - b),
                    lambda g, a, b, o, n: (2 * g * (a - b) if n[0] else None,
-                                          -2 * g * (a - b) if n[1] else None))
+                                          -2 * g * (a - b) if n[1] else None),
+                   lambda g, x, y, o, n: (multiply(g, multiply(subtract(x, y), 2.0)) if n[0]
+                                          else None,
+                                          multiply(g, multiply(subtract(x, y), -2.0)) if n[1]
+                                          else None))
 
 
 def atan2(y, x, name=None):
     return _binary("atan2", y, x, np.arctan2,
                    lambda g, a, b, o, n: (g * b / (a * a + b * b), -g * a / (a * a + b * b)))
+
+
+def _masked(g, mask):
+    """g * mask, the boolean mask a constant (the Tensor rules of maximum, relu...)."""
+    return multiply(g, const_like(mask, g))
 
 
 def add_n(inputs, name=None):
@@ -139,7 +177,8 @@ def add_n(inputs, name=None):
 # ---------------------------------------------------------------- unary elementwise
 
 
-def _unary(op, x, fwd, bwd=None):
+def _unary(op, x, fwd, bwd=None, bwd_t=None):
+    """bwd(g, a, out) on arrays; bwd_t(g, x, out) on Tensors (the second-order rule)."""
     x = t_(x)
     a = x._data
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -151,12 +190,21 @@ def _unary(op, x, fwd, bwd=None):
         def backward(g, needs):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return (bwd(g, a, out._data),)
-        record((x,), out, backward)
+        backward_t = None
+        if bwd_t is not None:
+            def backward_t(g, needs):
+                return (bwd_t(g, x, out),)
+        record((x,), out, backward, backward_t, op)
     return out
 
 
+def _zero_t(g, x, o):
+    return const_like(np.zeros_like(g._data), g)
+
+
 def negative(x, name=None):
-    return _unary("negative", x, np.negative, lambda g, a, o: -g)
+    return _unary("negative", x, np.negative, lambda g, a, o: -g,
+                  lambda g, x, o: negative(g))
 
 
 neg = negative
@@ -167,67 +215,79 @@ def abs(x, name=None):  # noqa: A001
     if x._data.dtype.kind == "c":  # |z| in the real dtype (complex tensors live on the host)
         from .complex_ops import abs_complex
         return abs_complex(x)
-    return _unary("abs", x, np.abs, lambda g, a, o: g * np.sign(a))
+    return _unary("abs", x, np.abs, lambda g, a, o: g * np.sign(a),
+                  lambda g, x, o: multiply(g, const_like(np.sign(x._data), g)))
 
 
 def sign(x, name=None):
-    return _unary("sign", x, np.sign, lambda g, a, o: np.zeros_like(g))
+    return _unary("sign", x, np.sign, lambda g, a, o: np.zeros_like(g), _zero_t)
 
 
 def exp(x, name=None):
-    return _unary("exp", x, np.exp, lambda g, a, o: g * o)
+    return _unary("exp", x, np.exp, lambda g, a, o: g * o,
+                  lambda g, x, o: multiply(g, o))
 
 
 def expm1(x, name=None):
-    return _unary("expm1", x, np.expm1, lambda g, a, o: g * (o + 1))
+    return _unary("expm1", x, np.expm1, lambda g, a, o: g * (o + 1),
+                  lambda g, x, o: multiply(g, add(o, 1.0)))
 
 
 def log(x, name=None):
-    return _unary("log", x, np.log, lambda g, a, o: g / a)
+    return _unary("log", x, np.log, lambda g, a, o: g / a,
+                  lambda g, x, o: divide(g, x))
 
 
 def log1p(x, name=None):
-    return _unary("log1p", x, np.log1p, lambda g, a, o: g / (1 + a))
+    return _unary("log1p", x, np.log1p, lambda g, a, o: g / (1 + a),
+                  lambda g, x, o: divide(g, add(x, 1.0)))
 
 
 def sqrt(x, name=None):
-    return _unary("sqrt", x, np.sqrt, lambda g, a, o: g * 0.5 / o)
+    return _unary("sqrt", x, np.sqrt, lambda g, a, o: g * 0.5 / o,
+                  lambda g, x, o: divide(multiply(g, 0.5), o))
 
 
 def rsqrt(x, name=None):
-    return _unary("rsqrt", x, lambda a: 1 / np.sqrt(a), lambda g, a, o: -0.5 * g * o * o * o)
+    return _unary("rsqrt", x, lambda a: 1 / np.sqrt(a), lambda g, a, o: -0.5 * g * o * o * o,
+                  lambda g, x, o: multiply(multiply(g, -0.5), multiply(o, multiply(o, o))))
 
 
 def square(x, name=None):
-    return _unary("square", x, np.square, lambda g, a, o: 2 * g * a)
+    return _unary("square", x, np.square, lambda g, a, o: 2 * g * a,
+                  lambda g, x, o: multiply(g, multiply(x, 2.0)))
 
 
 def reciprocal(x, name=None):
-    return _unary("reciprocal", x, np.reciprocal, lambda g, a, o: -g * o * o)
+    return _unary("reciprocal", x, np.reciprocal, lambda g, a, o: -g * o * o,
+                  lambda g, x, o: negative(multiply(g, multiply(o, o))))
 
 
 def sin(x, name=None):
-    return _unary("sin", x, np.sin, lambda g, a, o: g * np.cos(a))
+    return _unary("sin", x, np.sin, lambda g, a, o: g * np.cos(a),
+                  lambda g, x, o: multiply(g, cos(x)))
 
 
 def cos(x, name=None):
-    return _unary("cos", x, np.cos, lambda g, a, o: -g * np.sin(a))
+    return _unary("cos", x, np.cos, lambda g, a, o: -g * np.sin(a),
+                  lambda g, x, o: negative(multiply(g, sin(x))))
 
 
 def tan(x, name=None):
-    return _unary("tan", x, np.tan, lambda g, a, o: g * (1 + o * o))
+    return _unary("tan", x, np.tan, lambda g, a, o: g * (1 + o * o),
+                  lambda g, x, o: multiply(g, add(multiply(o, o), 1.0)))
 
 
 def floor(x, name=None):
-    return _unary("floor", x, np.floor, lambda g, a, o: np.zeros_like(g))
+    return _unary("floor", x, np.floor, lambda g, a, o: np.zeros_like(g), _zero_t)
 
 
 def ceil(x, name=None):
-    return _unary("ceil", x, np.ceil, lambda g, a, o: np.zeros_like(g))
+    return _unary("ceil", x, np.ceil, lambda g, a, o: np.zeros_like(g), _zero_t)
 
 
 def round(x, name=None):  # noqa: A001
-    return _unary("round", x, np.round, lambda g, a, o: np.zeros_like(g))
+    return _unary("round", x, np.round, lambda g, a, o: np.zeros_like(g), _zero_t)
 
 
 def erf(x, name=None):
@@ -273,7 +333,9 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
                     dtype=a.dtype)
     out = _wrap(np.clip(a, lo, hi))
     if _tapes and is_float(a):
-        record((t,), out, lambda g, n: (g * ((a >= lo) & (a <= hi)),))
+        mask = (a >= lo) & (a <= hi)
+        record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask),),
+               "clip_by_value")
     return out
 
 
@@ -312,7 +374,7 @@ def cast(x, dtype, name=None):
     out = _wrap(a.astype(dt._np))
     if _tapes and is_float(a) and dt.is_floating:
         src = a.dtype
-        record((x,), out, lambda g, n: (g.astype(src),))
+        record((x,), out, lambda g, n: (g.astype(src),), lambda g, n: (cast(g, src),), "cast")
     return out
 
 
@@ -334,7 +396,17 @@ def _expand_grad(g, shape, axes, keepdims):
     return np.broadcast_to(g, shape)
 
 
-def _reduce(op, x, axis, keepdims, fwd, bwd):
+def _expand_grad_t(g, x, o, axes, keepdims):
+    """_expand_grad on Tensors: g back to x's shape (reduce_sum's Tensor rule)."""
+    from .array_ops import broadcast_to, reshape
+    shape = x._data.shape
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    if g._data.shape != kept:
+        g = reshape(g, kept)
+    return broadcast_to(g, shape) if kept != shape else g
+
+
+def _reduce(op, x, axis, keepdims, fwd, bwd, bwd_t=None):
     x = t_(x)
     a = x._data
     axes = norm_axis(op, axis, a.ndim)
@@ -342,7 +414,11 @@ def _reduce(op, x, axis, keepdims, fwd, bwd):
     if _tapes and bwd is not None and is_float(a):
         def backward(g, needs):
             return (bwd(g, a, out._data, axes, keepdims),)
-        record((x,), out, backward)
+        backward_t = None
+        if bwd_t is not None:
+            def backward_t(g, needs):
+                return (bwd_t(g, x, out, axes, keepdims),)
+        record((x,), out, backward, backward_t, op)
     return out
 
 
@@ -363,7 +439,7 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
         return _ragged_reduce("reduce_sum", input_tensor, axis, keepdims)
     return _reduce("reduce_sum", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.sum(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
-                   lambda g, a, o, ax, k: _expand_grad(g, a.shape, ax, k))
+                   lambda g, a, o, ax, k: _expand_grad(g, a.shape, ax, k), _expand_grad_t)
 
 
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
@@ -385,7 +461,12 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     def bwd(g, a, o, ax, k):
         n = int(np.prod([a.shape[i] for i in ax])) if ax else 1
         return _expand_grad(g / max(n, 1), a.shape, ax, k)
-    return _reduce("reduce_mean", x, axis, keepdims, fwd, bwd)
+
+    def bwd_t(g, x, o, ax, k):
+        sh = x._data.shape
+        n = int(np.prod([sh[i] for i in ax])) if ax else 1
+        return _expand_grad_t(multiply(g, 1.0 / max(n, 1)), x, o, ax, k)
+    return _reduce("reduce_mean", x, axis, keepdims, fwd, bwd, bwd_t)
 
 
 def _minmax_bwd(g, a, o, ax, k):
@@ -396,18 +477,30 @@ def _minmax_bwd(g, a, o, ax, k):
     return mask * (gk / count)
 
 
+def _minmax_bwd_t(g, x, o, ax, k):
+    """The gradient is shared among the tied extrema, a constant mask / count."""
+    from .array_ops import reshape
+    a = x._data
+    ok = o._data if k else (np.expand_dims(o._data, ax) if ax else o._data)
+    mask = (a == ok)
+    m = mask.astype(a.dtype)
+    w = m / m.sum(axis=ax, keepdims=True)
+    kept = tuple(1 if i in ax else d for i, d in enumerate(a.shape))
+    return multiply(reshape(g, kept), const_like(w, g))
+
+
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
     if type(input_tensor).__name__ == "RaggedTensor":
         return _ragged_reduce("reduce_max", input_tensor, axis, keepdims)
     return _reduce("reduce_max", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.max(a, axis=ax, keepdims=k), _minmax_bwd)
+                   lambda a, ax, k: np.max(a, axis=ax, keepdims=k), _minmax_bwd, _minmax_bwd_t)
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
     if type(input_tensor).__name__ == "RaggedTensor":
         return _ragged_reduce("reduce_min", input_tensor, axis, keepdims)
     return _reduce("reduce_min", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.min(a, axis=ax, keepdims=k), _minmax_bwd)
+                   lambda a, ax, k: np.min(a, axis=ax, keepdims=k), _minmax_bwd, _minmax_bwd_t)
 
 
 def _prod_bwd(g, a, o, ax, k):
@@ -513,7 +606,8 @@ def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
                 r = np.concatenate([np.zeros_like(np.take(r, [0], axis)),
                                     np.take(r, range(r.shape[axis] - 1), axis)], axis)
             return (np.flip(r, axis) if not reverse else r,)
-        record((x,), out, bwd)
+        record((x,), out, bwd,
+               lambda g, n: (cumsum(g, axis, exclusive=exclusive, reverse=not reverse),), "cumsum")
     return out
 
 
@@ -645,7 +739,19 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
                     gb = _mm(g, A, True, ta)
                 gb = unbroadcast(gb, B.shape)
             return ga, gb
-        record((a, b), out, backward)
+
+        def backward_t(g, needs):
+            ga = gb = None
+            if needs[0]:
+                ga = matmul(g, b, transpose_b=not tb) if not ta else \
+                    matmul(b, g, transpose_a=tb, transpose_b=True)
+                ga = unbroadcast_t(ga, A.shape)
+            if needs[1]:
+                gb = matmul(a, g, transpose_a=not ta) if not tb else \
+                    matmul(g, a, transpose_a=True, transpose_b=ta)
+                gb = unbroadcast_t(gb, B.shape)
+            return ga, gb
+        record((a, b), out, backward, backward_t, "matmul")
     return out
 
 

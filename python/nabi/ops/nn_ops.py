@@ -9,8 +9,9 @@ from ..framework.device import asarray as _asarray
 
 from .. import _C
 from ..framework.device import kernels
-from ._common import (Tensor, _tapes, _wrap, binary_operands, contiguous, record, t_)
-from .math_ops import cast
+from ._common import (Tensor, _tapes, _wrap, binary_operands, const_like, contiguous, record,
+                      t_)
+from .math_ops import cast, multiply
 
 
 def _float_input(op, x):
@@ -27,8 +28,69 @@ def _activation(kind, x, alpha=0.0, op=None):
     y = kernels(a).activation_forward(kind, a, alpha)
     out = _wrap(y)
     if _tapes:
-        record((x,), out, lambda g, n: (kernels(a).activation_backward(kind, contiguous(g), a, y, alpha),))
+        record((x,), out,
+               lambda g, n: (kernels(a).activation_backward(kind, contiguous(g), a, y, alpha),),
+               lambda g, n: (_act_grad_t(kind, g, lambda: x, out, alpha),), kind)
     return out
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _act_grad_t(kind, g, pre, y, alpha):
+    """d act(x) / dx times g, written with nabi ops (the activations' second-order rules).
+    pre() gives the pre-activation Tensor x (recomputed by the fused dense op, so it is only
+    asked for where the rule needs x itself); y is the output Tensor act(x)."""
+    from . import math_ops as m
+    if kind == "linear":
+        return g
+    if kind == "relu":
+        return m._masked(g, y._data > 0)
+    if kind == "relu6":
+        return m._masked(g, (y._data > 0) & (y._data < 6))
+    if kind == "leaky_relu":
+        xa = y._data if alpha > 0 else pre()._data
+        return m.multiply(g, const_like(np.where(xa > 0, 1.0, alpha), g))
+    if kind in ("elu", "selu"):
+        from .array_ops import where
+        pos = _wrap(y._data > 0)
+        if kind == "elu":
+            return where(pos, g, m.multiply(g, m.add(y, alpha)))
+        return where(pos, m.multiply(g, _SELU_SCALE),
+                     m.multiply(g, m.add(y, _SELU_SCALE * _SELU_ALPHA)))
+    if kind == "sigmoid":
+        return m.multiply(g, m.multiply(y, m.subtract(1.0, y)))
+    if kind == "tanh":
+        return m.multiply(g, m.subtract(1.0, m.multiply(y, y)))
+    if kind in ("exponential",):
+        return m.multiply(g, y)
+    if kind == "hard_sigmoid":
+        xa = pre()._data
+        return m.multiply(g, const_like(((xa > -3) & (xa < 3)) * (1.0 / 6.0), g))
+    if kind == "softmax":
+        return m.multiply(y, m.subtract(g, m.reduce_sum(m.multiply(g, y), -1, keepdims=True)))
+    x = pre()
+    if kind == "softplus":
+        return m.multiply(g, sigmoid(x))
+    if kind == "softsign":
+        return m.divide(g, m.square(m.add(m.abs(x), 1.0)))
+    if kind == "swish":
+        s_ = sigmoid(x)
+        return m.multiply(g, m.multiply(s_, m.add(m.multiply(x, m.subtract(1.0, s_)), 1.0)))
+    if kind == "gelu":
+        from .extra_math_ops import erf
+        cdf = m.multiply(m.add(erf(m.multiply(x, 0.7071067811865476)), 1.0), 0.5)
+        pdf = m.multiply(m.exp(m.multiply(m.square(x), -0.5)), 0.3989422804014327)
+        return m.multiply(g, m.add(cdf, m.multiply(x, pdf)))
+    if kind == "gelu_tanh":
+        c, k = 0.7978845608028654, 0.044715
+        t = tanh(m.multiply(m.add(x, m.multiply(m.multiply(x, m.square(x)), k)), c))
+        du = m.multiply(m.add(m.multiply(m.square(x), 3 * k), 1.0), c)
+        d = m.add(m.multiply(m.add(t, 1.0), 0.5),
+                  m.multiply(m.multiply(x, 0.5), m.multiply(m.subtract(1.0, m.square(t)), du)))
+        return m.multiply(g, d)
+    raise NotImplementedError(f"[{kind}] has no second-order gradient rule")
 
 
 def relu(features, name=None):
@@ -106,7 +168,15 @@ def _last_axis_op(op, fwd, bwd, x, axis):
             gm = contiguous(np.moveaxis(g, ax, -1) if moved else g)
             d = bwd(gm, y)
             return (np.moveaxis(d, -1, ax) if moved else d,)
-        record((x,), out, backward)
+
+        def backward_t(g, n):
+            from . import math_ops as m
+            if op == "softmax":  # y * (g - sum(g * y))
+                return (m.multiply(out, m.subtract(g, m.reduce_sum(m.multiply(g, out), ax,
+                                                                   keepdims=True))),)
+            # log_softmax: g - softmax * sum(g)
+            return (m.subtract(g, m.multiply(m.exp(out), m.reduce_sum(g, ax, keepdims=True))),)
+        record((x,), out, backward, backward_t, op)
     return out
 
 
@@ -158,7 +228,18 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
             if ax != X.ndim - 1:
                 glog = np.moveaxis(glog, -1, ax)
             return glab, glog
-        record((labels, logits), out, backward)
+
+        def backward_t(g, needs):
+            from . import math_ops as m
+            from .array_ops import expand_dims
+            ge = expand_dims(g, ax)
+            glab = None
+            if needs[0]:
+                glab = m.negative(m.multiply(ge, log_softmax(logits, axis=ax)))
+            glog = m.multiply(ge, m.subtract(softmax(logits, axis=ax), labels)) \
+                if needs[1] else None
+            return glab, glog
+        record((labels, logits), out, backward, backward_t, "softmax_cross_entropy_with_logits")
     return out
 
 
@@ -186,7 +267,14 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
                                                     contiguous(X).reshape(-1, C))
     out = _wrap(loss.reshape(L.shape))
     if _tapes:
-        record((logits,), out, lambda g, n: ((g.reshape(-1, 1) * backprop).reshape(X.shape),))
+        def backward_t(g, n):
+            from . import math_ops as m
+            from .array_ops import expand_dims, one_hot
+            oh = one_hot(_wrap(L), C, dtype=X.dtype.name)
+            oh = const_like(oh._data, logits)
+            return (m.multiply(expand_dims(g, -1), m.subtract(softmax(logits), oh)),)
+        record((logits,), out, lambda g, n: ((g.reshape(-1, 1) * backprop).reshape(X.shape),),
+               backward_t, "sparse_softmax_cross_entropy_with_logits")
     return out
 
 
@@ -204,8 +292,13 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     loss, backprop = kernels(X).sigmoid_xent_forward(contiguous(Z), contiguous(X))
     out = _wrap(loss)
     if _tapes:
+        def backward_t(g, n):
+            from . import math_ops as m
+            return (m.negative(m.multiply(g, logits)) if n[0] else None,
+                    m.multiply(g, m.subtract(sigmoid(logits), labels)) if n[1] else None)
         record((labels, logits), out,
-               lambda g, n: (-g * X if n[0] else None, g * backprop))
+               lambda g, n: (-g * X if n[0] else None, g * backprop), backward_t,
+               "sigmoid_cross_entropy_with_logits")
     return out
 
 
@@ -246,7 +339,12 @@ def bias_add(value, bias, data_format=None, name=None):
             else:
                 db = kernels(g).bias_add_backward(contiguous(g)) if needs[1] else None
             return g, db
-        record((value, bias), out, backward)
+
+        def backward_t(g, needs):
+            from .math_ops import reduce_sum
+            db = reduce_sum(g, tuple(i for i in range(X.ndim) if i != cax)) if needs[1] else None
+            return g, db
+        record((value, bias), out, backward, backward_t, "bias_add")
     return out
 
 
@@ -284,7 +382,21 @@ def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
             dx, dw, db = kernels(X).dense_backward(contiguous(g), X, W, y, z, kind, float(alpha),
                                            bool(needs[0]), has_bias)
             return (dx, dw, db) if has_bias else (dx, dw)
-        record((x, kernel, bias) if has_bias else (x, kernel), out, backward)
+
+        def backward_t(g, needs):
+            from . import math_ops as m
+
+            def pre():  # the pre-activation, recomputed with recorded ops
+                zt = m.matmul(x, kernel)
+                return bias_add(zt, bias) if has_bias else zt
+            dz = _act_grad_t(kind, g, pre, out, float(alpha))
+            dx = m.matmul(dz, kernel, transpose_b=True) if needs[0] else None
+            dw = m.matmul(x, dz, transpose_a=True) if needs[1] else None
+            if not has_bias:
+                return dx, dw
+            return dx, dw, (m.reduce_sum(dz, 0) if needs[2] else None)
+        record((x, kernel, bias) if has_bias else (x, kernel), out, backward, backward_t,
+               "dense")
     return out
 
 
@@ -328,8 +440,21 @@ def _philox_dropout(x, rate, rng):
     s = int(rng.integers(0, 2**63 - 1))
     out = _wrap(k.dropout(a, rate, s, 0))
     if _tapes:
-        record((x,), out, lambda g, n: (k.dropout_backward(g, rate, s, 0),))
+        _record_philox(x, out, k, rate, s)
     return out
+
+
+def _philox_mask(g, k, rate, s):
+    """g times the dropout mask of seed s (linear in g: its gradient is the same op)."""
+    out = _wrap(k.dropout_backward(g._data, rate, s, 0))
+    if _tapes:
+        _record_philox(g, out, k, rate, s)
+    return out
+
+
+def _record_philox(x, out, k, rate, s):
+    record((x,), out, lambda g, n: (k.dropout_backward(g, rate, s, 0),),
+           lambda g, n: (_philox_mask(g, k, rate, s),), "dropout")
 
 
 def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None):
@@ -360,7 +485,8 @@ def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None
         mask = to_device(mask, "cuda")
     out = _wrap(a * mask)
     if _tapes:
-        record((x,), out, lambda g, n: (g * mask,))
+        record((x,), out, lambda g, n: (g * mask,),
+               lambda g, n: (multiply(g, _wrap(mask)),), "dropout")
     return out
 
 

@@ -565,7 +565,16 @@ def _repeat_op(x, sizes, axes):
                 else:
                     shp.append(d)
             return (g.reshape(shp).sum(axis=tuple(red)),)
-        record((x,), out, backward)
+
+        def backward_t(g, needs):  # the same sum, with recorded ops (second order)
+            from ...ops.math_ops import reduce_sum
+            shp, red = [], []
+            for i, d in enumerate(a.shape):
+                shp.extend([d, sizes[axes.index(i)]] if i in axes else [d])
+                if i in axes:
+                    red.append(len(shp) - 1)
+            return (reduce_sum(_array_ops.reshape(g, shp), tuple(red)),)
+        record((x,), out, backward, backward_t, "upsampling")
     return out
 
 
@@ -628,7 +637,10 @@ class Cropping2D(Layer):
                 d = np.zeros_like(g, shape=a.shape)
                 d[sl] = g
                 return (d,)
-            record((inputs,), out, backward)
+            pads = [[0, 0]] * a.ndim
+            pads[hs], pads[hs + 1] = [t, b], [l, r]
+            record((inputs,), out, backward,
+                   lambda g, needs: (_array_ops.pad(g, pads),), "cropping2d")
         return out
 
     def get_config(self):
