@@ -64,22 +64,15 @@ def build_densenet(blocks, model_name, who, include_top, weights, input_tensor, 
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=model_name)
-    if weights == "imagenet":
+    def imagenet_file():
         fname = (f"{model_name}_weights_tf_dim_ordering_tf_kernels"
                  f"{'' if include_top else '_notop'}.h5")
-        md5 = _HASHES[model_name][0 if include_top else 1]
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, md5, who=who,
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, who)
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, who)
-    return model
+        return fname, _BASE + fname, _HASHES[model_name][0 if include_top else 1]
+    return imagenet_utils.load_weights(model, weights, imagenet_file, who)
 
 
 def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

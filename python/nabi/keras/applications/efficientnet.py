@@ -159,23 +159,16 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation,
                          kernel_initializer=_dense_init(), name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=model_name)
-    if weights == "imagenet":
-        fname = model_name + (".h5" if include_top else "_notop.h5")
-        md5 = _HASHES[model_name[-2:]][0 if include_top else 1]
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, md5, who=who,
-                                             what="weights file")
-        # Keras loads these files in layer order (the Rescaling/Normalization layers carry
-        # no fixed names).
-        model.load_weights(path)
-    elif weights is not None:
-        model.load_weights(weights)
-    return model
+    fname = model_name + (".h5" if include_top else "_notop.h5")
+    md5 = _HASHES[model_name[-2:]][0 if include_top else 1]
+    # Keras loads these files in layer order (the Rescaling/Normalization layers carry no
+    # fixed names).
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, _BASE + fname, md5), who,
+                                       by_name=False)
 
 
 def _make(variant):

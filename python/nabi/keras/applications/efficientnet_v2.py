@@ -227,21 +227,14 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
         x = layers.Dense(classes, activation=classifier_activation,
                          kernel_initializer=_dense_init(), bias_initializer="zeros",
                          name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=model_name)
-    if weights == "imagenet":
-        fname = model_name + (".h5" if include_top else "_notop.h5")
-        md5 = WEIGHTS_HASHES[model_name[-2:]][0 if include_top else 1]
-        path = imagenet_utils.get_keras_file(fname, BASE_WEIGHTS_PATH + fname, md5, who=who,
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, who)
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, who)
-    return model
+    fname = model_name + (".h5" if include_top else "_notop.h5")
+    md5 = WEIGHTS_HASHES[model_name[-2:]][0 if include_top else 1]
+    return imagenet_utils.load_weights(model, weights,
+                                       lambda: (fname, BASE_WEIGHTS_PATH + fname, md5), who)
 
 
 def _make(variant):

@@ -114,6 +114,37 @@ def load_model_weights(model, path, who):
     model.load_weights(path)
 
 
+def pool_features(x, pooling, named=True):
+    """Keras's `pooling` argument of a base without its top: global 'avg' or 'max' pooling of
+    the last feature map, or the feature map itself (None). Keras names the pooling layers
+    avg_pool/max_pool in some applications and leaves them unnamed in others (`named`)."""
+    from .. import layers
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
+    return x
+
+
+def load_weights(model, weights, imagenet_file, who, by_name=True):
+    """The `weights` argument of every application: 'imagenet' loads Keras's file, given as
+    `imagenet_file()` -> (file name, url, md5 or None) and found in the local caches or else
+    downloaded; a path loads that file; None keeps the fresh initialisation. Files load by
+    layer name (`load_model_weights`), or in layer order where some of Keras's layers carry
+    no fixed names (by_name=False)."""
+    if weights is None:
+        return model
+    path = weights
+    if weights == "imagenet":
+        fname, url, file_hash = imagenet_file()
+        path = get_keras_file(fname, url, file_hash, who=who, what="weights file")
+    if by_name:
+        load_model_weights(model, path, who)
+    else:
+        model.load_weights(path)
+    return model
+
+
 def check_weights_arg(weights, include_top, classes, who):
     """Keras's checks of `weights` and `classes`, shared by every application."""
     if not (weights in {"imagenet", None} or

@@ -83,21 +83,14 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
         x = layers.Reshape((classes,), name="reshape_2")(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Activation(activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, named=False)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=f"mobilenet_{alpha:0.2f}_{rows}")
-    if weights == "imagenet":
-        alpha_text = {1.0: "1_0", 0.75: "7_5", 0.50: "5_0"}.get(alpha, "2_5")
-        fname = f"mobilenet_{alpha_text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, None, who="MobileNet",
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, "MobileNet")
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, "MobileNet")
-    return model
+    alpha_text = {1.0: "1_0", 0.75: "7_5", 0.50: "5_0"}.get(alpha, "2_5")
+    fname = f"mobilenet_{alpha_text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, _BASE + fname, None),
+                                       "MobileNet")
 
 
 def preprocess_input(x, data_format=None):

@@ -121,21 +121,14 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
         x = layers.GlobalAveragePooling2D()(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, named=False)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=f"mobilenetv2_{alpha:0.2f}_{rows}")
-    if weights == "imagenet":
-        fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
-                 f"{'' if include_top else '_no_top'}.h5")
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, None, who="MobileNetV2",
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, "MobileNetV2")
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, "MobileNetV2")
-    return model
+    fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+             f"{'' if include_top else '_no_top'}.h5")
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, _BASE + fname, None),
+                                       "MobileNetV2")
 
 
 def preprocess_input(x, data_format=None):

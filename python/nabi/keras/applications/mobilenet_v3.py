@@ -206,27 +206,15 @@ def MobileNetV3(blocks, last_point_ch, input_shape=None, alpha=1.0, model_type="
         x = layers.Flatten()(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Activation(activation=classifier_activation, name="Predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name="MobilenetV3" + model_type)
-    if weights == "imagenet":
-        model_name = (f"{model_type}{'_minimalistic' if minimalistic else ''}_224_"
-                      f"{float(alpha)}_float")
-        if include_top:
-            fname = "weights_mobilenet_v3_" + model_name + ".h5"
-            md5 = WEIGHTS_HASHES[model_name][0]
-        else:
-            fname = "weights_mobilenet_v3_" + model_name + "_no_top_v2.h5"
-            md5 = WEIGHTS_HASHES[model_name][1]
-        path = imagenet_utils.get_keras_file(fname, BASE_WEIGHT_PATH + fname, md5, who=who,
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, who)
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, who)
-    return model
+    def imagenet_file():
+        name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{float(alpha)}_float"
+        fname = "weights_mobilenet_v3_" + name + (".h5" if include_top else "_no_top_v2.h5")
+        return fname, BASE_WEIGHT_PATH + fname, WEIGHTS_HASHES[name][0 if include_top else 1]
+    return imagenet_utils.load_weights(model, weights, imagenet_file, who)
 
 
 _DOC = """Instantiates {name} (Keras 2.15's `keras.applications.{name}`; {params} parameters

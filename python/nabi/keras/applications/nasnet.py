@@ -212,19 +212,12 @@ def NASNet(input_shape=None, penultimate_filters=4032, num_blocks=6, stem_block_
         x = layers.GlobalAveragePooling2D()(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, named=False)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name="NASNet")
-    if weights == "imagenet":
-        fname, url, md5 = _WEIGHTS[default_size][bool(include_top)]
-        path = imagenet_utils.get_keras_file(fname, url, md5, who=who, what="weights file")
-        imagenet_utils.load_model_weights(model, path, who)
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, who)
-    return model
+    return imagenet_utils.load_weights(
+        model, weights, lambda: _WEIGHTS[default_size][bool(include_top)], who)
 
 
 def NASNetMobile(input_shape=None, include_top=True, weights="imagenet", input_tensor=None,

@@ -69,22 +69,16 @@ def build_resnet_v2(blocks, model_name, who, include_top, weights, input_tensor,
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=model_name)
-    if weights == "imagenet":
-        suffix = "" if include_top else "_notop"
-        fname = f"{model_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-        md5 = _HASHES[model_name][0 if include_top else 1]
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, md5, who=who,
-                                             what="weights file")
-        model.load_weights(path)  # in layer order, as Keras (the shortcut poolings are unnamed)
-    elif weights is not None:
-        model.load_weights(weights)
-    return model
+    suffix = "" if include_top else "_notop"
+    fname = f"{model_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    md5 = _HASHES[model_name][0 if include_top else 1]
+    # in layer order, as Keras (the shortcut poolings are unnamed)
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, _BASE + fname, md5), who,
+                                       by_name=False)
 
 
 def ResNet50V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

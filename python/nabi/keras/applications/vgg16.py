@@ -37,20 +37,13 @@ def build_vgg(convs_per_block, model_name, base_url, files, include_top, weights
         x = layers.Dense(4096, activation="relu", name="fc2")(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, named=False)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name=model_name)
-    if weights == "imagenet":
-        fname, md5 = files[bool(include_top)]
-        path = imagenet_utils.get_keras_file(fname, base_url + fname, md5, who=who,
-                                             what="weights file")
-        imagenet_utils.load_model_weights(model, path, who)
-    elif weights is not None:
-        imagenet_utils.load_model_weights(model, weights, who)
-    return model
+    fname, md5 = files[bool(include_top)]
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, base_url + fname, md5),
+                                       who)
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

@@ -90,20 +90,13 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, named=False)
     inputs = imagenet_utils.source_inputs(input_tensor, img_input)
     model = Model(inputs, x, name="xception")
-    if weights == "imagenet":
-        fname, md5 = _FILES[bool(include_top)]
-        path = imagenet_utils.get_keras_file(fname, _BASE + fname, md5, who=who,
-                                             what="weights file")
-        model.load_weights(path)
-    elif weights is not None:
-        model.load_weights(weights)
-    return model
+    fname, md5 = _FILES[bool(include_top)]
+    return imagenet_utils.load_weights(model, weights, lambda: (fname, _BASE + fname, md5), who,
+                                       by_name=False)
 
 
 def preprocess_input(x, data_format=None):
