@@ -249,8 +249,8 @@ def test_ragged_errors():
         tf.RaggedTensor.from_row_lengths([1, 2, 3], [1, 1])
     with pytest.raises(ValueError, match="from_value_rowids.*sorted"):
         tf.RaggedTensor.from_value_rowids([1, 2], [1, 0])
-    with pytest.raises(ValueError, match="ragged.constant.*one ragged dimension"):
-        tf.ragged.constant([[[1], [2]], [[3]]])
+    with pytest.raises(ValueError, match="ragged.constant.*varying lengths.*ragged_rank=1"):
+        tf.ragged.constant([[[1], [2, 3]], [[3]]], ragged_rank=1)
     with pytest.raises(IndexError, match="out of range for 2 rows"):
         tf.ragged.constant([[1], [2]])[2]
     with pytest.raises(ValueError, match="map_flat_values.*different row lengths"):

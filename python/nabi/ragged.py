@@ -1,29 +1,42 @@
-"""`nabi.ragged`: a minimal `tf.ragged` and nabi's `RaggedTensor`.
+"""`nabi.ragged`: `tf.ragged` and nabi's `RaggedTensor`.
 
     rt = tf.ragged.constant([[3, 1, 4], [1, 5], [9], [2, 6]])
     rt.row_lengths()               # [3, 2, 1, 2]
     tf.reduce_sum(rt, axis=1)      # [8, 6, 9, 8]
+    tf.concat([rt, rt], axis=1)    # row-wise concatenation
     rt.to_tensor()                 # zero-padded (4, 3)
 
 nabi's RaggedTensor has dense outer dimensions `outer_shape` (one, for the usual 2-D ragged
 tensor) and one ragged dimension after them; each row is a host NumPy array whose first axis
-is the ragged one (any further axes are uniform, TF's "inner dense dimensions"). Rows whose
-own lengths vary again (TF's ragged_rank >= 2 with two ragged axes) are not supported and
-raise a clear error. It is a host container: `flat_values` is an ordinary Tensor, but ops on
-a RaggedTensor (map_flat_values, the reductions, arithmetic) do not record gradients.
+is the ragged one (any further axes are uniform, TF's "inner dense dimensions"). A tensor
+with several ragged dimensions (ragged_rank >= 2, e.g. shape [2, None, None]) has one dense
+outer dimension and rows that are RaggedTensors themselves. It is a host container:
+`flat_values` is an ordinary Tensor, but ops on a RaggedTensor (map_flat_values, the
+reductions, arithmetic) do not record gradients.
+
+The public ops of `nabi` / `nabi.math` / `nabi.nn` (tf.add, tf.concat, tf.reduce_mean,
+tf.shape, ...) send RaggedTensor arguments here through `dispatch` (wired in
+framework/symbolic.py); ops without a ragged rule see the RaggedTensor as before.
 """
+import builtins as _builtins
+
 import numpy as np
 
 from . import dtypes as _dt
 from .framework.device import DeviceArray
 from .framework.tensor import Tensor, TensorShape, _utf8_storage, _wrap, convert_to_tensor
 
-__all__ = ["RaggedTensor", "constant", "map_flat_values", "stack", "row_splits_to_segment_ids"]
+_brange = _builtins.range   # tf.ragged.range below shadows the builtin in this module
+
+__all__ = ["RaggedTensor", "RaggedTensorSpec", "DynamicRaggedShape", "constant",
+           "map_flat_values", "stack", "boolean_mask", "range", "row_splits_to_segment_ids",
+           "segment_ids_to_row_splits"]
 
 
 def _host(v, op, what="values"):
     if isinstance(v, RaggedTensor):
-        raise TypeError(f"[{op}] {what} is a RaggedTensor; nabi supports one ragged dimension")
+        raise TypeError(f"[{op}] {what} is a RaggedTensor where a dense value is expected "
+                        f"(shape {v.shape})")
     if isinstance(v, Tensor):
         a = v._data
         return a.get() if type(a) is DeviceArray else a
@@ -54,33 +67,71 @@ def _out(a):
 
 class RaggedTensor:
     """Rows of varying length: `RaggedTensor(rows, outer_shape, dtype)` with `rows` the 1-D
-    (or N-D, ragged first axis) NumPy arrays in C order over `outer_shape`. Build one with
-    `tf.ragged.constant` or the `from_row_splits / from_row_lengths / from_value_rowids /
-    from_row_starts / from_tensor` class methods."""
+    (or N-D, ragged first axis) NumPy arrays in C order over `outer_shape`. A tensor with
+    several ragged dimensions (TF's ragged_rank >= 2) has a 1-D `outer_shape` and rows that
+    are themselves RaggedTensors. Build one with `tf.ragged.constant` or the `from_row_splits
+    / from_row_lengths / from_value_rowids / from_row_starts / from_tensor /
+    from_nested_row_splits / from_nested_row_lengths / from_sparse` class methods."""
 
-    def __init__(self, rows, outer_shape, dtype=None):
+    _is_ragged_tensor = True   # how framework/symbolic.py's op wrappers spot one, import-free
+
+    def __init__(self, rows, outer_shape, dtype=None, inner_ragged_rank=0):
         self._rows = list(rows)
         self._outer_shape = tuple(int(d) for d in outer_shape)
         if len(self._rows) != int(np.prod(self._outer_shape, dtype=np.int64)):
             raise ValueError(f"[RaggedTensor] {len(self._rows)} rows do not fill the outer "
                              f"shape {self._outer_shape}")
-        self._dtype = _dt.as_dtype(dtype) if dtype is not None else (
-            _dt.as_dtype(self._rows[0].dtype) if self._rows else _dt.string)
+        first = self._rows[0] if self._rows else None
+        # _sub: the ragged rank of each row (0 when the rows are NumPy arrays)
+        self._sub = first.ragged_rank if isinstance(first, RaggedTensor) else \
+            (int(inner_ragged_rank) if first is None else 0)
+        if self._sub:
+            if len(self._outer_shape) != 1:
+                raise ValueError(f"[RaggedTensor] a tensor with several ragged dimensions has "
+                                 f"one dense outer dimension, got outer shape "
+                                 f"{self._outer_shape}")
+            for r in self._rows:
+                if not isinstance(r, RaggedTensor) or r.ragged_rank != self._sub or \
+                        len(r._outer_shape) != 1:
+                    raise ValueError("[RaggedTensor] the rows of a ragged tensor must all be "
+                                     f"RaggedTensors of ragged_rank {self._sub}")
+        if dtype is not None:
+            self._dtype = _dt.as_dtype(dtype)
+        elif first is None:
+            self._dtype = _dt.string
+        elif isinstance(first, RaggedTensor):
+            self._dtype = first.dtype
+        else:
+            self._dtype = _dt.as_dtype(first.dtype)
+
+    def _new(self, rows, outer_shape=None, dtype=None):
+        """A RaggedTensor like this one (same ragged rank) over other rows."""
+        return RaggedTensor(rows, (len(rows),) if outer_shape is None else outer_shape,
+                            self._dtype if dtype is None else dtype, self._sub)
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
     def from_row_splits(cls, values, row_splits, name=None, validate=True):
-        """Row i is values[row_splits[i]:row_splits[i+1]]."""
+        """Row i is values[row_splits[i]:row_splits[i+1]] (`values` may be a RaggedTensor,
+        which gives a tensor with one more ragged dimension)."""
         op = "RaggedTensor.from_row_splits"
-        v = _host(values, op)
         s = _host_ints(row_splits, op, "row_splits")
-        if v.ndim < 1:
-            raise ValueError(f"[{op}] values must have rank >= 1, got a scalar {v!r}")
-        if s.size < 1 or s[0] != 0 or s[-1] != len(v) or np.any(np.diff(s) < 0):
+        if isinstance(values, RaggedTensor):
+            v = _as_rows(values)
+            n = len(v._rows)
+        else:
+            v = _host(values, op)
+            if v.ndim < 1:
+                raise ValueError(f"[{op}] values must have rank >= 1, got a scalar {v!r}")
+            n = len(v)
+        if s.size < 1 or s[0] != 0 or s[-1] != n or np.any(np.diff(s) < 0):
             raise ValueError(f"[{op}] row_splits must be 1-D, start at 0, not decrease and "
-                             f"end at len(values)={len(v)}; got {s.tolist()}")
-        return cls([v[s[i]:s[i + 1]] for i in range(len(s) - 1)], (len(s) - 1,),
+                             f"end at len(values)={n}; got {s.tolist()}")
+        if isinstance(values, RaggedTensor):
+            rows = [v._new(v._rows[s[i]:s[i + 1]]) for i in _brange(len(s) - 1)]
+            return cls(rows, (len(s) - 1,), v.dtype, v.ragged_rank)
+        return cls([v[s[i]:s[i + 1]] for i in _brange(len(s) - 1)], (len(s) - 1,),
                    _dt.as_dtype(v.dtype) if v.size or v.dtype.kind != "f" else None)
 
     @classmethod
@@ -88,7 +139,7 @@ class RaggedTensor:
         """Row i holds the next row_lengths[i] values."""
         op = "RaggedTensor.from_row_lengths"
         lengths = _host_ints(row_lengths, op, "row_lengths")
-        n = len(_host(values, op))
+        n = _nvalues(values, op)
         if np.any(lengths < 0) or lengths.sum() != n:
             raise ValueError(f"[{op}] row_lengths must be >= 0 and sum to len(values)={n}; "
                              f"got {lengths.tolist()}")
@@ -98,8 +149,12 @@ class RaggedTensor:
     def from_row_starts(cls, values, row_starts, name=None, validate=True):
         op = "RaggedTensor.from_row_starts"
         starts = _host_ints(row_starts, op, "row_starts")
-        n = len(_host(values, op))
-        return cls.from_row_splits(values, np.concatenate([starts, [n]]))
+        return cls.from_row_splits(values, np.concatenate([starts, [_nvalues(values, op)]]))
+
+    @classmethod
+    def from_row_limits(cls, values, row_limits, name=None, validate=True):
+        limits = _host_ints(row_limits, "RaggedTensor.from_row_limits", "row_limits")
+        return cls.from_row_splits(values, np.concatenate([[0], limits]))
 
     @classmethod
     def from_value_rowids(cls, values, value_rowids, nrows=None, name=None, validate=True):
@@ -107,7 +162,7 @@ class RaggedTensor:
         max id + 1) may add empty rows at the end."""
         op = "RaggedTensor.from_value_rowids"
         ids = _host_ints(value_rowids, op, "value_rowids")
-        n = len(_host(values, op))
+        n = _nvalues(values, op)
         if len(ids) != n:
             raise ValueError(f"[{op}] value_rowids has {len(ids)} entries but values has {n}")
         if np.any(ids < 0) or np.any(np.diff(ids) < 0):
@@ -124,6 +179,41 @@ class RaggedTensor:
         return cls.from_row_splits(values, np.concatenate([[0], np.cumsum(lengths)]))
 
     @classmethod
+    def from_nested_row_splits(cls, flat_values, nested_row_splits, name=None, validate=True):
+        """One ragged dimension per row_splits vector, outermost first."""
+        if isinstance(nested_row_splits, Tensor) or (
+                isinstance(nested_row_splits, (list, tuple)) and nested_row_splits and
+                not isinstance(nested_row_splits[0], (list, tuple, np.ndarray, Tensor))):
+            nested_row_splits = [nested_row_splits]
+        if not len(nested_row_splits):
+            raise ValueError("[RaggedTensor.from_nested_row_splits] nested_row_splits is empty")
+        out = flat_values
+        for s in reversed(list(nested_row_splits)):
+            out = cls.from_row_splits(out, s)
+        return out
+
+    @classmethod
+    def from_nested_row_lengths(cls, flat_values, nested_row_lengths, name=None,
+                                validate=True):
+        """One ragged dimension per row_lengths vector, outermost first."""
+        if not len(nested_row_lengths):
+            raise ValueError("[RaggedTensor.from_nested_row_lengths] nested_row_lengths is "
+                             "empty")
+        out = flat_values
+        for ln in reversed(list(nested_row_lengths)):
+            out = cls.from_row_lengths(out, ln)
+        return out
+
+    @classmethod
+    def from_nested_value_rowids(cls, flat_values, nested_value_rowids, nested_nrows=None,
+                                 name=None, validate=True):
+        nrows = [None] * len(nested_value_rowids) if nested_nrows is None else nested_nrows
+        out = flat_values
+        for ids, n in reversed(list(zip(nested_value_rowids, nrows))):
+            out = cls.from_value_rowids(out, ids, n)
+        return out
+
+    @classmethod
     def from_tensor(cls, tensor, lengths=None, padding=None, ragged_rank=1, name=None):
         """Rows of a dense tensor (rank >= 2), cut to `lengths`, or with trailing `padding`
         values stripped."""
@@ -133,6 +223,14 @@ class RaggedTensor:
             raise ValueError(f"[{op}] tensor must have rank >= 2, got shape {a.shape}")
         if lengths is not None and padding is not None:
             raise ValueError(f"[{op}] give lengths or padding, not both")
+        if ragged_rank != 1:
+            if lengths is not None or padding is not None or not 1 <= ragged_rank < a.ndim:
+                raise ValueError(f"[{op}] ragged_rank={ragged_rank} needs 1 <= ragged_rank < "
+                                 f"rank {a.ndim}, and no lengths or padding")
+            inner = a.reshape((-1,) + a.shape[ragged_rank:])
+            return cls.from_nested_row_lengths(
+                inner, [np.full(int(np.prod(a.shape[:k])), a.shape[k], np.int64)
+                        for k in _brange(1, ragged_rank + 1)])
         rows = list(a)
         if lengths is not None:
             ln = _host_ints(lengths, op, "lengths")
@@ -150,30 +248,105 @@ class RaggedTensor:
             rows = cut
         return cls(rows, (len(rows),), _dt.as_dtype(a.dtype))
 
+    @classmethod
+    def from_sparse(cls, st_input, name=None, row_splits_dtype=None):
+        """A 2-D SparseTensor whose entries fill each row from column 0 without gaps (TF's
+        "ragged-right" layout), as a RaggedTensor of those rows."""
+        from .sparse import SparseTensor
+        op = "RaggedTensor.from_sparse"
+        if not isinstance(st_input, SparseTensor):
+            raise TypeError(f"[{op}] expected a SparseTensor, got {type(st_input).__name__}")
+        if st_input.ndim != 2:
+            raise ValueError(f"[{op}] rank(st_input) must be 2, got dense_shape "
+                             f"{st_input._shape.tolist()}")
+        ind = st_input._indices
+        nrows = int(st_input._shape[0])
+        lengths = np.bincount(ind[:, 0], minlength=nrows) if len(ind) else \
+            np.zeros(nrows, np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        want_cols = np.arange(len(ind)) - np.repeat(starts[:-1], lengths)
+        if len(ind) and (np.any(np.diff(ind[:, 0]) < 0) or np.any(ind[:, 1] != want_cols)):
+            raise ValueError(f"[{op}] SparseTensor is not right-ragged: each row's entries "
+                             "must be at columns 0, 1, 2, ... in order (use tf.sparse.reorder "
+                             f"first), got indices {ind.tolist()}")
+        return cls.from_row_lengths(_host(st_input.values, op), lengths)
+
     def with_flat_values(self, new_values):
         """The same row partition over new flat values (same number of values)."""
         v = _host(new_values, "RaggedTensor.with_flat_values")
-        if len(v) != self._nvals():
+        if v.ndim < 1 or len(v) != self._nvals():
             raise ValueError(f"[RaggedTensor.with_flat_values] expected {self._nvals()} values, "
                              f"got shape {v.shape}")
-        s = self._splits()
-        return RaggedTensor([v[s[i]:s[i + 1]] for i in range(len(self._rows))],
-                            self._outer_shape, _dt.as_dtype(v.dtype))
+        return self._rebuild(v)
 
-    with_values = with_flat_values
+    def with_values(self, new_values):
+        """The same outermost partition over new `values` (a RaggedTensor for a tensor with
+        several ragged dimensions)."""
+        if not self._sub:
+            return self.with_flat_values(new_values)
+        return RaggedTensor.from_row_splits(new_values, self._splits())
+
+    def _rebuild(self, v):
+        dt = _dt.as_dtype(v.dtype)
+        if self._sub:
+            rows, k = [], 0
+            for r in self._rows:
+                m = r._nvals()
+                rows.append(r._rebuild(v[k:k + m]))
+                k += m
+            return RaggedTensor(rows, self._outer_shape, dt, self._sub)
+        s = self._splits()
+        return RaggedTensor([v[s[i]:s[i + 1]] for i in _brange(len(self._rows))],
+                            self._outer_shape, dt)
 
     # ------------------------------------------------------------------ properties
 
     def _splits(self):
         return np.concatenate([[0], np.cumsum([len(r) for r in self._rows])]).astype(np.int64)
 
+    def _nested_splits(self):
+        """The row_splits of every ragged dimension, outermost first (a dense outer dimension
+        counts as a uniform partition, as TF's ragged_rank does)."""
+        if self._sub:
+            return [self._splits()] + self._values_rt()._nested_splits()
+        outer = [np.arange(0, int(np.prod(self._outer_shape[:k + 1])) + 1,
+                           self._outer_shape[k], dtype=np.int64) if self._outer_shape[k]
+                 else np.zeros(1, np.int64) for k in _brange(1, len(self._outer_shape))]
+        return outer + [self._splits()]
+
+    def _values_rt(self):
+        """`values` when it is ragged: the rows of every row, one level down."""
+        if self._sub:
+            return RaggedTensor([s for r in self._rows for s in r._rows],
+                                (sum(len(r) for r in self._rows),), self._dtype, self._sub - 1)
+        return RaggedTensor(self._rows, (len(self._rows),), self._dtype)
+
     def _nvals(self):
+        if self._sub:
+            return int(sum(r._nvals() for r in self._rows))
         return int(sum(len(r) for r in self._rows))
 
+    def _inner(self):
+        """The uniform dimensions after the last ragged one."""
+        if not self._rows:
+            return ()
+        first = self._rows[0]
+        return first._inner() if self._sub else tuple(first.shape[1:])
+
     def _flat(self):
-        if self._rows:
-            return np.concatenate(self._rows)
-        return np.zeros(0, self._dtype._np)
+        if self._sub:
+            parts = [r._flat() for r in self._rows]
+        else:
+            parts = self._rows
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros((0,) + self._inner(), self._dtype._np)
+
+    def _same_partition(self, other):
+        if self._outer_shape != other._outer_shape or self._sub != other._sub:
+            return False
+        return all(np.array_equal(a, b) for a, b in
+                   zip(self._nested_splits(), other._nested_splits()))
 
     @property
     def dtype(self):
@@ -181,8 +354,10 @@ class RaggedTensor:
 
     @property
     def shape(self):
-        inner = tuple(self._rows[0].shape[1:]) if self._rows else ()
-        return TensorShape(self._outer_shape + (None,) + inner)
+        return TensorShape(self._outer_shape + (None,) * (1 + self._sub) + self._inner())
+
+    def get_shape(self):
+        return self.shape
 
     @property
     def ndim(self):
@@ -190,7 +365,7 @@ class RaggedTensor:
 
     @property
     def ragged_rank(self):
-        return max(1, len(self._outer_shape))
+        return 1 + self._sub if self._sub else max(1, len(self._outer_shape))
 
     @property
     def flat_values(self):
@@ -198,15 +373,37 @@ class RaggedTensor:
 
     @property
     def values(self):
+        """The values one ragged level down: the flat values of a 2-D ragged tensor, a
+        RaggedTensor when there are more ragged dimensions."""
+        if self._sub or len(self._outer_shape) > 1:
+            return self._values_rt()
         return self.flat_values
 
     @property
     def row_splits(self):
-        """int64 offsets of the rows in flat_values: nrows + 1 entries starting at 0."""
+        """int64 offsets of the rows in `values`: nrows + 1 entries starting at 0."""
         return _wrap(self._splits())
 
+    @property
+    def nested_row_splits(self):
+        return tuple(_wrap(s) for s in self._nested_splits())
+
+    def nested_row_lengths(self, name=None):
+        return tuple(_wrap(np.diff(s)) for s in self._nested_splits())
+
     def row_lengths(self, axis=1, name=None):
-        return _wrap(np.array([len(r) for r in self._rows], np.int64).reshape(self._outer_shape))
+        axis = int(axis)
+        if axis < 0:
+            axis += self.ndim
+        if axis == 1:
+            return _wrap(np.array([len(r) for r in self._rows],
+                                  np.int64).reshape(self._outer_shape))
+        if self._sub and axis >= 2:
+            return self._new([_host(r.row_lengths(axis - 1), "row_lengths") if r._sub == 0
+                              and axis == 2 else r.row_lengths(axis - 1) for r in self._rows],
+                             dtype=_dt.int64)
+        raise ValueError(f"[RaggedTensor.row_lengths] axis={axis} is not a ragged dimension "
+                         f"of a RaggedTensor of shape {self.shape}")
 
     def row_starts(self, name=None):
         return _wrap(self._splits()[:-1])
@@ -222,40 +419,50 @@ class RaggedTensor:
         n = self._outer_shape[0] if self._outer_shape else 1
         return _wrap(np.array(n, np.int64 if out_type is None else _dt.as_dtype(out_type)._np))
 
-    def bounding_shape(self, axis=None, name=None):
+    def _bshape(self):
+        """The bounding shape as a tuple of ints."""
+        if self._sub:
+            subs = [r._bshape()[1:] for r in self._rows]
+            width = max((len(r) for r in self._rows), default=0)
+            if not subs:
+                return self._outer_shape + (0,) * (1 + self._sub)
+            return self._outer_shape + (width,) + tuple(
+                max(s[d] for s in subs) for d in _brange(len(subs[0])))
         width = max((len(r) for r in self._rows), default=0)
-        inner = tuple(self._rows[0].shape[1:]) if self._rows else ()
-        full = np.array(self._outer_shape + (width,) + inner, np.int64)
+        return self._outer_shape + (width,) + self._inner()
+
+    def bounding_shape(self, axis=None, name=None, out_type=None):
+        full = np.array(self._bshape(), np.int64)
         return _wrap(full if axis is None else full[axis])
 
     # ------------------------------------------------------------------ conversion
 
     def to_list(self):
+        def row(r):
+            return r.to_list() if isinstance(r, RaggedTensor) else r.tolist()
+
         def nest(k, depth):
             if depth == len(self._outer_shape):
-                return self._rows[k].tolist()
+                return row(self._rows[k])
             step = int(np.prod(self._outer_shape[depth + 1:], dtype=np.int64))
-            return [nest(k + i * step, depth + 1) for i in range(self._outer_shape[depth])]
+            return [nest(k + i * step, depth + 1) for i in _brange(self._outer_shape[depth])]
         return nest(0, 0)
+
+    def _dense(self, default_value):
+        """The zero-padded (default_value-padded) NumPy array of the bounding shape."""
+        bs = self._bshape()
+        out = np.empty(bs, self._dtype._np)
+        out[...] = default_value
+        per_row = out.reshape((len(self._rows),) + bs[len(self._outer_shape):])
+        for i, r in enumerate(self._rows):
+            d = r._dense(default_value) if isinstance(r, RaggedTensor) else r
+            per_row[i][tuple(slice(0, s) for s in d.shape)] = d
+        return out
 
     def to_tensor(self, default_value=None, name=None, shape=None):
         """A dense tensor: rows padded with `default_value` (b'' for strings, 0 for numbers)
-        to the longest row. `shape` (None entries keep the natural size) pads or truncates
-        the row count (for a 2-D ragged tensor) and the row width, as TF does."""
-        width = max((len(r) for r in self._rows), default=0)
-        inner = tuple(self._rows[0].shape[1:]) if self._rows else ()
-        nrows = None
-        if shape is not None:
-            shape = list(shape.as_list() if isinstance(shape, TensorShape) else shape)
-            nd = len(self._outer_shape) + 1 + len(inner)
-            if len(shape) != nd:
-                raise ValueError(f"[RaggedTensor.to_tensor] shape {shape} must have rank {nd} "
-                                 f"for a ragged tensor of shape {self.shape}")
-            r = len(self._outer_shape)
-            if shape[r] is not None:
-                width = int(shape[r])
-            if r == 1 and shape[0] is not None:
-                nrows = int(shape[0])
+        to the bounding shape. `shape` (None entries keep the natural size) pads or truncates
+        each dimension, as TF does."""
         np_dtype = self._dtype._np
         if default_value is None:
             default_value = b"" if np_dtype.kind == "O" else 0
@@ -263,25 +470,57 @@ class RaggedTensor:
             default_value = default_value.numpy()
         if isinstance(default_value, str) and np_dtype.kind == "O":
             default_value = default_value.encode("utf-8")
-        out = np.empty((len(self._rows), width) + inner, dtype=np_dtype)
-        out[...] = default_value
-        for i, r in enumerate(self._rows):
-            k = min(len(r), width)
-            out[i, :k] = r[:k]
-        out = out.reshape(self._outer_shape + (width,) + inner)
-        if nrows is not None:
-            if nrows <= out.shape[0]:
-                out = out[:nrows]
-            else:
-                pad = np.empty((nrows - out.shape[0],) + out.shape[1:], np_dtype)
-                pad[...] = default_value
-                out = np.concatenate([out, pad])
-        return _out(out)
+        out = self._dense(default_value)
+        if shape is not None:
+            shape = list(shape.as_list() if isinstance(shape, TensorShape) else shape)
+            if len(shape) != out.ndim:
+                raise ValueError(f"[RaggedTensor.to_tensor] shape {shape} must have rank "
+                                 f"{out.ndim} for a ragged tensor of shape {self.shape}")
+            for d, want in enumerate(shape):
+                if want is None or int(want) < 0 or int(want) == out.shape[d]:
+                    continue
+                want = int(want)
+                if want < out.shape[d]:
+                    out = out[(slice(None),) * d + (slice(0, want),)]
+                else:
+                    pad = list(out.shape)
+                    pad[d] = want - out.shape[d]
+                    fill = np.empty(pad, np_dtype)
+                    fill[...] = default_value
+                    out = np.concatenate([out, fill], axis=d)
+        return _out(np.ascontiguousarray(out))
+
+    def to_sparse(self, name=None):
+        """The SparseTensor of every value at its index (dense_shape = bounding_shape)."""
+        from .sparse import SparseTensor
+        idx = self._value_indices()
+        flat = self._flat()
+        inner = flat.shape[1:]
+        if inner:
+            sub = np.array(list(np.ndindex(*inner)), np.int64).reshape(-1, len(inner))
+            idx = np.concatenate([np.repeat(idx, len(sub), axis=0),
+                                  np.tile(sub, (len(idx), 1))], axis=1)
+        vals = flat.reshape(-1)
+        return SparseTensor(idx.reshape(-1, self.ndim), _out(vals), np.array(self._bshape()))
+
+    def _value_indices(self):
+        """(number of values, ragged rank + 1) int64: each value's index down to the last
+        ragged dimension."""
+        parts = []
+        for k, r in enumerate(self._rows):
+            head = np.array(np.unravel_index(k, self._outer_shape), np.int64).reshape(1, -1) \
+                if self._outer_shape else np.zeros((1, 0), np.int64)
+            sub = r._value_indices() if isinstance(r, RaggedTensor) else \
+                np.arange(len(r), dtype=np.int64).reshape(-1, 1)
+            parts.append(np.concatenate([np.repeat(head, len(sub), axis=0), sub], axis=1))
+        if not parts:
+            return np.zeros((0, len(self._outer_shape) + 1 + self._sub), np.int64)
+        return np.concatenate(parts)
 
     def numpy(self):
         """Like TF: an object array of the rows (NumPy arrays) over the outer shape."""
         out = np.empty(len(self._rows), dtype=object)
-        out[:] = [r for r in self._rows]
+        out[:] = [r.numpy() if isinstance(r, RaggedTensor) else r for r in self._rows]
         return out.reshape(self._outer_shape)
 
     # ------------------------------------------------------------------ indexing
@@ -305,7 +544,7 @@ class RaggedTensor:
                     raise TypeError(f"[RaggedTensor] after a slice over the rows, nabi takes "
                                     f"only slices inside the rows, got {i!r}")
                 rows = [r[rest] for r in row._rows]
-                return RaggedTensor(rows, row._outer_shape, self._dtype)
+                return RaggedTensor(rows, row._outer_shape, self._dtype, self._sub)
             if isinstance(row, RaggedTensor):
                 return row[rest]
             return row[rest if len(rest) > 1 else rest[0]]
@@ -313,8 +552,7 @@ class RaggedTensor:
         if isinstance(i, slice):
             if len(self._outer_shape) != 1:
                 raise TypeError("[RaggedTensor] slicing is supported on 2-D ragged tensors only")
-            rows = self._rows[i]
-            return RaggedTensor(rows, (len(rows),), self._dtype)
+            return self._new(self._rows[i])
         if isinstance(i, Tensor):
             i = i.numpy().item()
         if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
@@ -323,13 +561,14 @@ class RaggedTensor:
             raise IndexError(f"[RaggedTensor] index {i} is out of range for {n} rows")
         i %= n
         if len(self._outer_shape) == 1:
-            return _out(self._rows[i])
+            r = self._rows[i]
+            return r if isinstance(r, RaggedTensor) else _out(r)
         step = int(np.prod(self._outer_shape[1:], dtype=np.int64))
         return RaggedTensor(self._rows[i * step:(i + 1) * step], self._outer_shape[1:],
                             self._dtype)
 
     def __iter__(self):
-        for i in range(len(self)):
+        for i in _brange(len(self)):
             yield self[i]
 
     def __repr__(self):
@@ -339,22 +578,18 @@ class RaggedTensor:
 
     def _binary(self, other, fn, op):
         if isinstance(other, RaggedTensor):
-            if other._outer_shape != self._outer_shape or \
-                    [len(r) for r in other._rows] != [len(r) for r in self._rows]:
+            if not self._same_partition(other):
                 raise ValueError(f"[RaggedTensor.{op}] the operands' row lengths differ: "
-                                 f"{self.row_lengths().numpy().tolist()} vs "
-                                 f"{other.row_lengths().numpy().tolist()}")
+                                 f"{_lengths(self)} vs {_lengths(other)}")
             b = other._flat()
         else:
-            b = _host(other, f"RaggedTensor.{op}", "operand")
-            if b.ndim > 0:
-                raise ValueError(f"[RaggedTensor.{op}] a RaggedTensor combines with a scalar "
-                                 f"or a RaggedTensor of the same row lengths, got shape "
-                                 f"{b.shape}")
-        out = fn(self._flat(), b)
-        if out.dtype != self._flat().dtype and out.dtype.kind == self._flat().dtype.kind:
-            out = out.astype(self._flat().dtype)
-        return self.with_flat_values(out)
+            b = _broadcast_dense(_host(other, f"RaggedTensor.{op}", "operand"), self,
+                                 f"RaggedTensor.{op}")
+        a = self._flat()
+        out = fn(a, b)
+        if out.dtype != a.dtype and out.dtype.kind == a.dtype.kind:
+            out = out.astype(a.dtype)
+        return self._rebuild(out)
 
     def __add__(self, o):
         return self._binary(o, np.add, "__add__")
@@ -377,8 +612,82 @@ class RaggedTensor:
     def __truediv__(self, o):
         return self._binary(o, np.true_divide, "__truediv__")
 
+    def __rtruediv__(self, o):
+        return self._binary(o, lambda a, b: b / a, "__rtruediv__")
+
+    def __floordiv__(self, o):
+        return self._binary(o, np.floor_divide, "__floordiv__")
+
+    def __mod__(self, o):
+        return self._binary(o, np.mod, "__mod__")
+
+    def __pow__(self, o):
+        return self._binary(o, np.power, "__pow__")
+
     def __neg__(self):
-        return self.with_flat_values(-self._flat())
+        return self._rebuild(-self._flat())
+
+    def __abs__(self):
+        return self._rebuild(np.abs(self._flat()))
+
+    def __lt__(self, o):
+        return self._binary(o, np.less, "__lt__")
+
+    def __le__(self, o):
+        return self._binary(o, np.less_equal, "__le__")
+
+    def __gt__(self, o):
+        return self._binary(o, np.greater, "__gt__")
+
+    def __ge__(self, o):
+        return self._binary(o, np.greater_equal, "__ge__")
+
+    def __and__(self, o):
+        return self._binary(o, np.logical_and, "__and__")
+
+    def __or__(self, o):
+        return self._binary(o, np.logical_or, "__or__")
+
+    def __invert__(self):
+        return self._rebuild(np.logical_not(self._flat()))
+
+    __hash__ = object.__hash__
+
+
+def _lengths(rt):
+    return [np.diff(s).tolist() for s in rt._nested_splits()]
+
+
+def _as_rows(rt):
+    """A RaggedTensor with a 1-D outer shape (a dense outer shape becomes ragged_rank 1 over
+    all its rows)."""
+    if len(rt._outer_shape) == 1:
+        return rt
+    return RaggedTensor(rt._rows, (len(rt._rows),), rt._dtype)
+
+
+def _nvalues(values, op):
+    """len(values) for a Tensor, array, list or RaggedTensor (its number of rows)."""
+    if isinstance(values, RaggedTensor):
+        return len(_as_rows(values)._rows)
+    return len(_host(values, op))
+
+
+def _broadcast_dense(b, rt, op):
+    """A dense operand laid over rt's flat values: a scalar, a shape that broadcasts against
+    the uniform inner dimensions, or (nrows, 1) against a 2-D ragged tensor (one value per
+    row, as TF broadcasts it)."""
+    inner = rt._inner()
+    if b.ndim <= len(inner):
+        return b
+    if rt._sub == 0 and len(rt._outer_shape) == 1 and b.ndim == 2 + len(inner) and \
+            b.shape[0] in (1, len(rt._rows)) and b.shape[1] == 1:
+        per_row = np.broadcast_to(b[:, 0], (len(rt._rows),) + b.shape[2:])
+        return np.repeat(per_row, [len(r) for r in rt._rows], axis=0)
+    raise ValueError(f"[{op}] a RaggedTensor of shape {rt.shape} combines with a scalar, a "
+                     f"RaggedTensor of the same row lengths or a dense tensor of shape "
+                     f"(nrows, 1); got shape {b.shape}")
+
 
 
 # ----------------------------------------------------------------------------- tf.ragged
@@ -420,12 +729,34 @@ def _leaves_dtype(flat, dtype):
     raise TypeError(f"[ragged.constant] unsupported values {flat[:3]!r} (dtype {a.dtype})")
 
 
+def _leaves(x, out):
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            _leaves(v, out)
+    else:
+        out.append(x)
+    return out
+
+
+def _nested_constant(pylist, dtype, ragged_rank, inner_shape, op):
+    """ragged.constant with `ragged_rank` ragged dimensions (>= 2: rows are RaggedTensors)."""
+    if not isinstance(pylist, (list, tuple)):
+        raise ValueError(f"[{op}] expected a list at a ragged level, got {pylist!r}")
+    if ragged_rank == 1:
+        if not pylist:
+            return RaggedTensor([], (0,), dtype)
+        return constant(pylist, dtype=dtype, ragged_rank=1, inner_shape=inner_shape)
+    rows = [_nested_constant(r, dtype, ragged_rank - 1, inner_shape, op) for r in pylist]
+    return RaggedTensor(rows, (len(rows),), dtype, ragged_rank - 1)
+
+
 def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
              row_splits_dtype=None):
-    """A RaggedTensor from a nested Python list (numbers, bools or strings): the last nesting
-    level before the values, or `ragged_rank` levels from the outside, is the ragged one; the
-    levels above it must have uniform lengths and deeper levels form uniform inner
-    dimensions."""
+    """A RaggedTensor from a nested Python list (numbers, bools or strings). The last
+    `ragged_rank` nesting levels before the values (all but the values by default) may vary
+    in length. When every level above the last ragged one has uniform lengths they become
+    dense outer dimensions (nabi's compact layout, shape e.g. [2, 2, None]); otherwise each
+    varying level is a ragged dimension (shape [2, None, None])."""
     op = "ragged.constant"
     if isinstance(pylist, RaggedTensor):
         return pylist
@@ -438,15 +769,21 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     if ragged_rank < 1:
         raise ValueError(f"[{op}] ragged_rank must be >= 1 (a nested list of depth >= 2), "
                          f"got ragged_rank={ragged_rank} for depth {depth}")
-    # the levels above the ragged one must have uniform lengths: nabi's dense outer shape
+    # the levels above the ragged one with uniform lengths: nabi's dense outer shape
     rows_src, outer_shape = [pylist], []
-    for d in range(ragged_rank):
+    for d in _brange(ragged_rank):
         if not all(isinstance(x, (list, tuple)) for x in rows_src):
             raise ValueError(f"[{op}] nesting depth {d} mixes lists and scalars")
         lens = sorted({len(x) for x in rows_src})
         if len(lens) > 1:
-            raise ValueError(f"[{op}] nabi's RaggedTensor has one ragged dimension; level {d} "
-                             f"has varying lengths {lens} (ragged_rank={ragged_rank})")
+            # a varying level above the last: several ragged dimensions
+            leaves = _leaves(pylist, [])
+            if any(isinstance(v, (str, bytes)) for v in leaves) and \
+                    not all(isinstance(v, (str, bytes)) for v in leaves):
+                raise TypeError(f"[{op}] the values mix strings and numbers: {leaves[:4]!r}")
+            dt = _dt.as_dtype(_leaves_dtype(leaves, dtype).dtype) if dtype is None or \
+                _dt.as_dtype(dtype) != _dt.string else _dt.string
+            return _nested_constant(pylist, dt, ragged_rank, inner_shape, op)
         outer_shape.append(lens[0] if lens else 0)
         rows_src = [y for x in rows_src for y in x]
     outer_shape = tuple(outer_shape)
@@ -460,8 +797,8 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
         except ValueError:
             arr = None
         if arr is None or any(isinstance(v, (list, tuple)) for v in arr.reshape(-1)):
-            raise ValueError(f"[{op}] nabi's RaggedTensor has one ragged dimension; the "
-                             f"inner lists of row {r!r} have varying lengths")
+            raise ValueError(f"[{op}] the inner lists of row {r!r} have varying lengths but "
+                             f"ragged_rank={ragged_rank} makes them uniform dimensions")
         shp = arr.shape[1:]
         if r:
             if inner is None:
@@ -477,21 +814,20 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
                          f"inner shape {inner}")
     vals = _leaves_dtype(flat_leaves, dtype).reshape((-1,) + tuple(inner))
     splits = np.concatenate([[0], np.cumsum(row_lens)]).astype(np.int64)
-    rows = [vals[splits[i]:splits[i + 1]] for i in range(len(row_lens))]
+    rows = [vals[splits[i]:splits[i + 1]] for i in _brange(len(row_lens))]
     return RaggedTensor(rows, outer_shape, _dt.as_dtype(vals.dtype))
 
 
 def map_flat_values(op, *args, **kwargs):
     """`op` applied to the flat values of the RaggedTensor arguments (which must share their
-    row lengths); the result keeps their row partition. Other arguments pass through."""
+    row partition); the result keeps that partition. Other arguments pass through."""
     ragged = [a for a in list(args) + list(kwargs.values()) if isinstance(a, RaggedTensor)]
     if not ragged:
         raise ValueError("[ragged.map_flat_values] expected at least one RaggedTensor argument")
-    lens = [len(r) for r in ragged[0]._rows]
     for r in ragged[1:]:
-        if [len(x) for x in r._rows] != lens or r._outer_shape != ragged[0]._outer_shape:
+        if not r._same_partition(ragged[0]):
             raise ValueError("[ragged.map_flat_values] the RaggedTensor arguments have different "
-                             "row lengths")
+                             f"row lengths: {_lengths(ragged[0])} vs {_lengths(r)}")
 
     def sub(a):
         return a.flat_values if isinstance(a, RaggedTensor) else a
@@ -501,30 +837,257 @@ def map_flat_values(op, *args, **kwargs):
     if v.ndim < 1 or len(v) != n:
         raise ValueError(f"[ragged.map_flat_values] op must keep the number of values ({n}); "
                          f"its result has shape {v.shape}")
-    return ragged[0].with_flat_values(v)
+    return ragged[0]._rebuild(v)
+
+
+def _hint(values):
+    """The dtype of the first RaggedTensor among values: Python lists convert to it."""
+    return next((v.dtype for v in values if isinstance(v, RaggedTensor)), None)
+
+
+def _as_ragged(v, op, hint=None):
+    """A RaggedTensor for an operand of concat / stack: RaggedTensors as they are, dense
+    tensors (rank >= 2) as ragged_rank-1 tensors; rank-1 values stay NumPy rows."""
+    if isinstance(v, RaggedTensor):
+        return v
+    a = _host(v, op)
+    if hint is not None and not isinstance(v, (Tensor, np.ndarray)) and \
+            a.dtype.kind in "iuf" and hint._np.kind in "iuf":
+        a = a.astype(hint._np)
+    if a.ndim >= 2:
+        return RaggedTensor(list(a), (a.shape[0],), _dt.as_dtype(a.dtype))
+    return a
+
+
+def _check_dtypes(items, op):
+    dts = {(it.dtype if isinstance(it, RaggedTensor) else _dt.as_dtype(it.dtype)).name
+           for it in items if not (isinstance(it, np.ndarray) and it.size == 0 and
+                                   it.dtype.kind == "f")}
+    if len(dts) > 1:
+        raise TypeError(f"[{op}] the values have different dtypes: {sorted(dts)}")
+
+
+def _rank_of(v):
+    return v.ndim
+
+
+def concat(values, axis=0, name=None):
+    """tf.concat with RaggedTensors (dense operands of rank >= 2 join as ragged ones): axis 0
+    appends rows; axis 1 of 2-D tensors joins each row with the matching rows (row-wise
+    concatenation); deeper axes recurse into the rows."""
+    op = "concat"
+    values = list(values)
+    vals = [_as_ragged(v, op, _hint(values)) for v in values]
+    if not vals:
+        raise ValueError(f"[{op}] values is empty")
+    ranks = [_rank_of(v) for v in vals]
+    if len(set(ranks)) > 1:
+        raise ValueError(f"[{op}] all values must have the same rank, got shapes "
+                         f"{[tuple(v.shape) for v in vals]}")
+    _check_dtypes(vals, op)
+    nd = ranks[0]
+    axis = int(axis.numpy() if isinstance(axis, Tensor) else axis)
+    if not -nd <= axis < nd:
+        raise ValueError(f"[{op}] axis {axis} is out of range for rank {nd}")
+    axis %= nd
+    return _concat(vals, axis, op)
+
+
+def _concat(vals, axis, op):
+    if all(isinstance(v, np.ndarray) for v in vals):
+        try:
+            return np.concatenate(vals, axis=axis)
+        except ValueError:
+            raise ValueError(f"[{op}] cannot join rows of shapes {[v.shape for v in vals]} "
+                             f"along axis {axis}") from None
+    vals = [v if isinstance(v, RaggedTensor) else RaggedTensor([r for r in v], (len(v),))
+            for v in vals]
+    dt = next((v.dtype for v in vals if v._nvals()), vals[0].dtype)
+    if axis == 0:
+        subs = {v._sub for v in vals if len(v)}
+        inner = {v._inner() for v in vals if v._nvals()}
+        if len(subs) > 1 or len(inner) > 1 or \
+                len({v._outer_shape[1:] for v in vals}) > 1:
+            raise ValueError(f"[{op}] the values' shapes do not fit along axis 0: "
+                             f"{[str(v.shape) for v in vals]}")
+        rows = [r if isinstance(r, RaggedTensor) else r.astype(dt._np)
+                for v in vals for r in v._rows]
+        outer = (sum(v._outer_shape[0] for v in vals),) + vals[0]._outer_shape[1:]
+        return RaggedTensor(rows, outer, dt, subs.pop() if subs else vals[0]._sub)
+    n = {len(v) for v in vals}
+    if len(n) > 1:
+        raise ValueError(f"[{op}] along axis {axis} the values must have the same number of "
+                         f"rows, got shapes {[str(v.shape) for v in vals]}")
+    if len(vals[0]._outer_shape) > 1:
+        parts = [_concat([v[i] for v in vals], axis - 1, op) for i in _brange(n.pop())]
+        rows = [r for p in parts for r in p._rows]
+        return RaggedTensor(rows, (len(parts),) + parts[0]._outer_shape, dt) if parts else \
+            RaggedTensor([], (0,) + vals[0]._outer_shape[1:], dt)
+    rows = [_concat([v._rows[i] for v in vals], axis - 1, op) for i in _brange(n.pop())]
+    return RaggedTensor(rows, (len(rows),), dt, vals[0]._sub)
 
 
 def stack(values, axis=0, name=None):
-    """Stacks 2-D RaggedTensors (or nested lists / 1-D tensors as rows) along axis 0: the
-    result's rows are the inputs' rows in order (TF's stack of 1-D rows), for 1-D inputs;
-    2-D RaggedTensors concatenate their rows."""
-    if axis != 0:
-        raise ValueError(f"[ragged.stack] only axis=0 is supported, got axis={axis}")
-    rows = []
+    """tf.ragged.stack: rank-R tensors (dense, ragged or nested lists) stacked into one
+    rank-(R+1) RaggedTensor. axis=0 makes each input one row (1-D inputs become the rows of a
+    2-D ragged tensor, 2-D inputs a [n, None, None] tensor); axis=1 pairs up the inputs'
+    rows: result[i] = [v[i] for v in values]."""
+    op = "ragged.stack"
+    vals, values = [], list(values)
+    hint = _hint(values)
     for v in values:
         if isinstance(v, RaggedTensor):
-            raise ValueError("[ragged.stack] stacking RaggedTensors would need two ragged "
-                             "dimensions, which nabi does not support; use concat-like "
-                             "RaggedTensor.from_row_lengths instead")
-        a = _host(v, "ragged.stack")
-        if a.ndim != 1:
-            raise ValueError(f"[ragged.stack] expected 1-D rows, got shape {a.shape}")
-        rows.append(a)
-    kinds = {r.dtype.kind for r in rows if r.size}
-    if len(kinds) > 1:
-        raise TypeError(f"[ragged.stack] rows have different dtypes: {[r.dtype for r in rows]}")
-    dt = next((r.dtype for r in rows if r.size), rows[0].dtype if rows else np.float32)
-    return RaggedTensor([r.astype(dt) for r in rows], (len(rows),), _dt.as_dtype(dt))
+            vals.append(_as_rows(v))
+        else:
+            a = _host(v, op)
+            if hint is not None and not isinstance(v, (Tensor, np.ndarray)) and \
+                    a.dtype.kind in "iuf" and hint._np.kind in "iuf":
+                a = a.astype(hint._np)
+            if a.ndim == 0:
+                raise ValueError(f"[{op}] cannot stack scalars into a RaggedTensor")
+            vals.append(RaggedTensor(list(a), (len(a),), _dt.as_dtype(a.dtype))
+                        if a.ndim >= 2 else a)
+    if not vals:
+        raise ValueError(f"[{op}] values is empty")
+    ranks = {v.ndim for v in vals}
+    if len(ranks) > 1:
+        raise ValueError(f"[{op}] all values must have the same rank, got shapes "
+                         f"{[str(TensorShape(v.shape)) for v in vals]}")
+    nd = ranks.pop()
+    axis = int(axis)
+    if not -(nd + 1) <= axis <= nd:
+        raise ValueError(f"[{op}] axis {axis} is out of range for inputs of rank {nd}")
+    axis %= nd + 1
+    _check_dtypes(vals, op)
+    if nd == 1:
+        if axis != 0:
+            raise ValueError(f"[{op}] 1-D values stack along axis 0 only, got axis={axis}")
+        dt = next((r.dtype for r in vals if r.size), vals[0].dtype)
+        return RaggedTensor([r.astype(dt) for r in vals], (len(vals),), _dt.as_dtype(dt))
+    dt = next((v.dtype for v in vals if v._nvals()), vals[0].dtype)
+    if axis == 0:
+        subs = {v.ragged_rank for v in vals}
+        if len(subs) > 1:
+            vals = [_raise_rank(v, max(subs)) for v in vals]
+        return RaggedTensor(vals, (len(vals),), dt, max(subs))
+    if axis == 1:
+        n = {len(v) for v in vals}
+        if len(n) > 1:
+            raise ValueError(f"[{op}] stacking along axis 1 needs the same number of rows, "
+                             f"got shapes {[str(v.shape) for v in vals]}")
+        rows = [stack([v[i] if isinstance(v._rows[i], RaggedTensor) else v._rows[i]
+                       for v in vals], axis=0) for i in _brange(n.pop())]
+        return RaggedTensor(rows, (len(rows),), dt, rows[0].ragged_rank if rows else 1)
+    raise ValueError(f"[{op}] nabi stacks RaggedTensors along axis 0 or 1, got axis={axis}")
+
+
+def _raise_rank(rt, rank):
+    if rt.ragged_rank >= rank:
+        return rt
+    return RaggedTensor.from_tensor(rt.to_tensor(), ragged_rank=rank)
+
+
+def boolean_mask(data, mask, name=None):
+    """tf.ragged.boolean_mask: the entries of `data` where `mask` is True, as a RaggedTensor
+    (a dense tensor when `mask` is 1-D and `data` dense). `mask` (dense or ragged) has the
+    shape of data's leading dimensions."""
+    op = "ragged.boolean_mask"
+    if isinstance(mask, RaggedTensor):
+        if mask.dtype != _dt.bool:
+            raise TypeError(f"[{op}] mask must be boolean, got {mask.dtype.name}")
+        if not isinstance(data, RaggedTensor):
+            a = _host(data, op, "data")
+            if a.ndim < 2:
+                raise ValueError(f"[{op}] a ragged mask of shape {mask.shape} needs data of "
+                                 f"rank >= 2, got shape {a.shape}")
+            data = RaggedTensor([a[i][:len(m)] for i, m in enumerate(mask._rows)],
+                                (len(a),), _dt.as_dtype(a.dtype))
+        return _mask_ragged(data, mask, op)
+    m = _host(mask, op, "mask")
+    if m.dtype.kind != "b":
+        raise TypeError(f"[{op}] mask must be boolean, got dtype {m.dtype}")
+    if m.ndim == 0:
+        raise ValueError(f"[{op}] mask must have rank >= 1, got a scalar")
+    if isinstance(data, RaggedTensor):
+        if m.ndim != 1:
+            raise ValueError(f"[{op}] a dense mask for a RaggedTensor must be 1-D (one entry "
+                             f"per row), got shape {m.shape}; pass a RaggedTensor mask")
+        rt = _as_rows(data)
+        if len(m) != len(rt):
+            raise ValueError(f"[{op}] mask of shape {m.shape} does not fit data of shape "
+                             f"{data.shape}")
+        return rt._new([r for r, k in zip(rt._rows, m) if k])
+    a = _host(data, op, "data")
+    if a.shape[:m.ndim] != m.shape:
+        raise ValueError(f"[{op}] mask of shape {m.shape} does not fit data of shape "
+                         f"{a.shape}")
+    if m.ndim == 1:
+        return _out(a[m])
+    return _mask_dense(a, m)
+
+
+def _mask_dense(a, m):
+    if m.ndim == 2:
+        return RaggedTensor([a[i][m[i]] for i in _brange(len(m))], (len(m),),
+                            _dt.as_dtype(a.dtype))
+    rows = [_mask_dense(a[i], m[i]) for i in _brange(len(m))]
+    return RaggedTensor(rows, (len(rows),), _dt.as_dtype(a.dtype), m.ndim - 2)
+
+
+def _mask_ragged(data, mask, op):
+    data, mask = _as_rows(data), _as_rows(mask)
+    if len(data) != len(mask) or data._sub < mask._sub:
+        raise ValueError(f"[{op}] mask of shape {mask.shape} does not fit data of shape "
+                         f"{data.shape}")
+    rows = []
+    for d, k in zip(data._rows, mask._rows):
+        if len(d) != len(k):
+            raise ValueError(f"[{op}] the mask's row lengths {_lengths(mask)} differ from the "
+                             f"data's {_lengths(data)}")
+        if isinstance(k, RaggedTensor):
+            rows.append(_mask_ragged(d, k, op))
+        elif isinstance(d, RaggedTensor):
+            rows.append(d._new([r for r, keep in zip(d._rows, k) if keep]))
+        else:
+            rows.append(d[k])
+    return data._new(rows)
+
+
+def range(starts, limits=None, deltas=1, dtype=None, name=None,  # noqa: A001 (TF's name)
+          row_splits_dtype=None):
+    """tf.ragged.range: row i is _brange(starts[i], limits[i], deltas[i]); scalars broadcast.
+    With one argument it gives the limits (starts 0)."""
+    op = "ragged.range"
+    if limits is None:
+        starts, limits = 0, starts
+    parts = [_host(x, op, what) for x, what in ((starts, "starts"), (limits, "limits"),
+                                                (deltas, "deltas"))]
+    for p, what in zip(parts, ("starts", "limits", "deltas")):
+        if p.ndim > 1 or p.dtype.kind not in "iuf":
+            raise ValueError(f"[{op}] {what} must be a number or a 1-D vector of numbers, got "
+                             f"shape {p.shape} dtype {p.dtype}")
+    sizes = {len(p) for p in parts if p.ndim == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"[{op}] starts, limits and deltas must have the same length, got "
+                         f"shapes {[p.shape for p in parts]}")
+    n = sizes.pop() if sizes else 1
+    if dtype is None:
+        kind = "f" if any(p.dtype.kind == "f" for p in parts) else "i"
+        big = [p.dtype for p in parts if p.dtype.kind == kind]
+        np_dt = np.result_type(*big) if big else np.int32
+        if isinstance(starts, (int, float)) or isinstance(limits, (int, float, list)):
+            np_dt = np.float32 if kind == "f" else np.int32
+        if kind == "f" and np_dt == np.float64 and not any(
+                isinstance(p, Tensor) for p in (starts, limits, deltas)):
+            np_dt = np.float32
+    else:
+        np_dt = _dt.as_dtype(dtype)._np
+    s, lim, d = (np.broadcast_to(p, (n,)) for p in parts)
+    if np.any(d == 0):
+        raise ValueError(f"[{op}] deltas must not be 0, got {d.tolist()}")
+    rows = [np.arange(a, b, c).astype(np_dt) for a, b, c in zip(s.tolist(), lim.tolist(),
+                                                                 d.tolist())]
+    return RaggedTensor(rows, (n,), _dt.as_dtype(np_dt))
 
 
 def row_splits_to_segment_ids(splits, name=None, out_type=None):
@@ -532,38 +1095,57 @@ def row_splits_to_segment_ids(splits, name=None, out_type=None):
     return _wrap(np.repeat(np.arange(len(s) - 1, dtype=np.int64), np.diff(s)))
 
 
+def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, name=None):
+    ids = _host_ints(segment_ids, "ragged.segment_ids_to_row_splits", "segment_ids")
+    n = int(num_segments) if num_segments is not None else (int(ids.max()) + 1 if ids.size
+                                                              else 0)
+    return _wrap(np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=n))]).astype(
+        np.int64))
+
+
 # ----------------------------------------------------------------------------- reductions
 
 
-_IDENTITY = {"reduce_sum": 0, "reduce_prod": 1}
+_IDENTITY = {"reduce_sum": 0, "reduce_prod": 1, "reduce_all": True, "reduce_any": False}
+_REDUCERS = {"reduce_sum": np.sum, "reduce_prod": np.prod, "reduce_max": np.max,
+             "reduce_min": np.min, "reduce_mean": np.mean, "reduce_all": np.all,
+             "reduce_any": np.any}
 
 
 def reduce(op, rt, axis=None, keepdims=False):
-    """TF's ragged reductions: axis None (all values), the ragged axis (each row, a dense
-    result; an empty row gives the identity: 0 for sum, 1 for prod, the dtype's lowest /
-    highest value for max / min, NaN for mean), or axis 0 of a 2-D ragged tensor (each
-    column over the rows long enough to have it)."""
-    fns = {"reduce_sum": np.sum, "reduce_prod": np.prod, "reduce_max": np.max,
-           "reduce_min": np.min, "reduce_mean": np.mean}
-    if op not in fns:
+    """TF's ragged reductions: axis None (all values), a ragged axis (each row; an empty row
+    gives the identity: 0 for sum, 1 for prod, the dtype's lowest / highest value for max /
+    min, NaN for mean), axis 0 of a 2-D ragged tensor (each column over the rows long enough
+    to have it), or an inner axis of a tensor with several ragged dimensions (each row
+    reduced, a RaggedTensor). The mean of integers is float64, as TF's ragged mean
+    (sum / count) is."""
+    if op not in _REDUCERS:
         raise ValueError(f"[{op}] is not supported on a RaggedTensor")
-    fn = fns[op]
+    fn = _REDUCERS[op]
     flat = rt._flat()
-    if flat.dtype.kind not in "iufb":
+    if op in ("reduce_all", "reduce_any"):
+        if flat.dtype.kind != "b":
+            raise TypeError(f"[{op}] needs a boolean RaggedTensor, got dtype {rt.dtype.name}")
+    elif flat.dtype.kind not in "iufb":
         raise TypeError(f"[{op}] needs a numeric RaggedTensor, got dtype {rt.dtype.name}")
+    if op == "reduce_mean" and flat.dtype.kind in "iub":
+        rt = rt._rebuild(flat.astype(np.float64))
+        flat = rt._flat()
     np_dt = flat.dtype
     nd = rt.ndim
+    if isinstance(axis, Tensor):
+        axis = axis.numpy().tolist()
     if isinstance(axis, (list, tuple)):
         if len(axis) != 1:
             raise ValueError(f"[{op}] a RaggedTensor reduces over one axis or all, got "
                              f"axis={axis}")
         axis = axis[0]
     if axis is None:
-        if op == "reduce_mean" and flat.dtype.kind in "iu":
-            r = np.array(int(flat.sum()) // max(1, flat.size), np_dt)
+        if flat.size or op in _IDENTITY or op == "reduce_mean":
+            with np.errstate(invalid="ignore"):
+                r = fn(flat, axis=tuple(_brange(flat.ndim)) or None)
         else:
-            r = fn(flat, axis=tuple(range(flat.ndim)) or None) if flat.size or op in \
-                _IDENTITY or op == "reduce_mean" else _empty_ident(op, np_dt, ())
+            r = _empty_ident(op, np_dt, ())
         r = np.asarray(r).astype(np_dt)
         if keepdims:
             r = r.reshape((1,) * nd)
@@ -572,8 +1154,26 @@ def reduce(op, rt, axis=None, keepdims=False):
     if not -nd <= axis < nd:
         raise ValueError(f"[{op}] axis {axis} is out of range for a RaggedTensor of rank {nd}")
     axis %= nd
+    out = _reduce_axis(op, fn, rt, axis, np_dt, keepdims)
+    return out if isinstance(out, RaggedTensor) else _out(out)
+
+
+def _reduce_axis(op, fn, rt, axis, np_dt, keepdims):
     ragged_axis = len(rt._outer_shape)
-    inner = tuple(rt.shape.as_list()[ragged_axis + 1:])
+    if rt._sub:
+        if axis == 0:
+            raise ValueError(f"[{op}] nabi does not reduce axis 0 of a RaggedTensor with "
+                             f"several ragged dimensions (shape {rt.shape})")
+        if keepdims:
+            raise ValueError(f"[{op}] keepdims=True is not supported on a RaggedTensor with "
+                             f"several ragged dimensions")
+        rows = [_reduce_axis(op, fn, r, axis - 1, np_dt, False) for r in rt._rows]
+        if rows and not isinstance(rows[0], RaggedTensor) and \
+                len({r.shape for r in rows}) == 1 and axis > 1 + rt._sub:
+            return np.stack(rows)
+        sub = rows[0].ragged_rank if rows and isinstance(rows[0], RaggedTensor) else 0
+        return RaggedTensor(rows, (len(rows),), _dt.as_dtype(np_dt), sub)
+    inner = rt._inner()
     if axis == ragged_axis:
         out = np.empty((len(rt._rows),) + inner, np_dt)
         for i, r in enumerate(rt._rows):
@@ -581,18 +1181,24 @@ def reduce(op, rt, axis=None, keepdims=False):
         out = out.reshape(rt._outer_shape + inner)
         if keepdims:
             out = np.expand_dims(out, axis)
-        return _out(out)
+        return out
     if axis == 0 and ragged_axis == 1:
         width = max((len(r) for r in rt._rows), default=0)
         out = np.empty((width,) + inner, np_dt)
-        for j in range(width):
+        for j in _brange(width):
             col = np.stack([r[j] for r in rt._rows if len(r) > j])
             out[j] = _reduce_rows(op, fn, col, np_dt, inner)
         if keepdims:
             return RaggedTensor([out], (1,), _dt.as_dtype(np_dt))
-        return _out(out)
+        return out
+    if axis > ragged_axis:
+        rows = [np.asarray(fn(r, axis=axis - ragged_axis)).astype(np_dt) for r in rt._rows]
+        if keepdims:
+            rows = [np.expand_dims(r, axis - ragged_axis) for r in rows]
+        return RaggedTensor(rows, rt._outer_shape, _dt.as_dtype(np_dt))
     raise ValueError(f"[{op}] on a RaggedTensor of shape {rt.shape}, nabi reduces over "
-                     f"axis None, 0 (2-D only) or the ragged axis {ragged_axis}; got {axis}")
+                     f"axis None, 0 (2-D only), the ragged axis {ragged_axis} or an inner "
+                     f"axis; got {axis}")
 
 
 def _empty_ident(op, np_dt, inner):
@@ -613,6 +1219,253 @@ def _empty_ident(op, np_dt, inner):
 def _reduce_rows(op, fn, r, np_dt, inner):
     if len(r) == 0:
         return _empty_ident(op, np_dt, inner)
-    if op == "reduce_mean" and np_dt.kind in "iu":
-        return (r.sum(axis=0) // len(r)).astype(np_dt)   # TF: integer sum / integer count
     return np.asarray(fn(r, axis=0)).astype(np_dt)
+
+
+# ----------------------------------------------------------------------------- shape, spec
+
+
+class DynamicRaggedShape:
+    """What tf.shape returns for a RaggedTensor: the length of every dimension, a number for
+    a uniform one and the per-row lengths for a ragged one. Indexing a uniform dimension gives
+    its size (a scalar Tensor); a ragged one raises, as in TF."""
+
+    def __init__(self, rt, out_type=_dt.int32):
+        self._rt = rt
+        self._dtype = _dt.as_dtype(out_type)
+
+    @property
+    def rank(self):
+        return self._rt.ndim
+
+    @property
+    def num_row_partitions(self):
+        return self._rt.ragged_rank
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def _lengths(self):
+        rt = self._rt
+        out = [rt._outer_shape[0] if rt._outer_shape else 1]
+        for s in rt._nested_splits():
+            ln = np.diff(s)
+            out.append(int(ln[0]) if len(ln) and np.all(ln == ln[0]) and
+                       len(out) <= len(rt._outer_shape) - 1 else tuple(ln.tolist()))
+        return out + list(rt._inner())
+
+    def static_lengths(self):
+        return [d if isinstance(d, int) else None for d in self._lengths()]
+
+    def __len__(self):
+        return self.rank
+
+    def __getitem__(self, i):
+        lengths = self._lengths()
+        d = lengths[i]
+        if isinstance(d, tuple):
+            raise ValueError(f"[shape] Index {i} is not uniform: dimension {i} of a "
+                             f"RaggedTensor of shape {self._rt.shape} is ragged")
+        return _wrap(np.array(d, self._dtype._np))
+
+    def __repr__(self):
+        parts = [str(d) if isinstance(d, int) else "(" + ", ".join(map(str, d)) +
+                 ("," if len(d) == 1 else "") + ")" for d in self._lengths()]
+        return (f"<DynamicRaggedShape lengths=[{', '.join(parts)}] "
+                f"num_row_partitions={self.num_row_partitions}>")
+
+
+class RaggedTensorSpec:
+    """tf.RaggedTensorSpec: the shape, dtype and ragged_rank of a RaggedTensor (a
+    dataset's element_spec). ragged_rank 0 describes the dense rows of a sliced 2-D ragged
+    tensor, as TF's from_tensor_slices reports them."""
+
+    __slots__ = ("shape", "dtype", "ragged_rank", "row_splits_dtype", "flat_values_spec")
+
+    def __init__(self, shape=None, dtype=_dt.float32, ragged_rank=None,
+                 row_splits_dtype=_dt.int64, flat_values_spec=None):
+        self.shape = TensorShape(shape) if shape is not None else None
+        self.dtype = _dt.as_dtype(dtype)
+        if ragged_rank is None:
+            ragged_rank = (len(self.shape) - 1) if self.shape is not None else 1
+        self.ragged_rank = int(ragged_rank)
+        self.row_splits_dtype = _dt.as_dtype(row_splits_dtype)
+        self.flat_values_spec = flat_values_spec
+
+    @classmethod
+    def from_value(cls, value):
+        return cls(value.shape, value.dtype, value.ragged_rank)
+
+    def is_compatible_with(self, other):
+        if isinstance(other, RaggedTensor):
+            other = RaggedTensorSpec.from_value(other)
+        if not isinstance(other, RaggedTensorSpec) or other.dtype != self.dtype:
+            return False
+        if self.shape is None or other.shape is None:
+            return True
+        a, b = self.shape.as_list(), other.shape.as_list()
+        return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+    def _key(self):
+        return (None if self.shape is None else tuple(self.shape.as_list()), self.dtype.name,
+                self.ragged_rank, self.row_splits_dtype.name)
+
+    def __eq__(self, other):
+        return isinstance(other, RaggedTensorSpec) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        shape = "<unknown>" if self.shape is None else repr(self.shape)
+        return (f"RaggedTensorSpec({shape}, nabi.{self.dtype.name}, {self.ragged_rank}, "
+                f"nabi.{self.row_splits_dtype.name})")
+
+
+# ----------------------------------------------------------------------------- op dispatch
+
+_UNARY = {
+    "abs", "negative", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square", "sin",
+    "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "sigmoid", "floor", "ceil", "round", "rint", "sign", "reciprocal", "erf", "erfc",
+    "logical_not", "cast", "saturate_cast", "zeros_like", "ones_like", "identity",
+    "stop_gradient", "clip_by_value", "is_nan", "is_inf", "is_finite", "softplus",
+    "softsign", "relu", "relu6", "elu", "selu", "gelu", "silu", "swish", "leaky_relu",
+    "log_sigmoid", "bitwise_not", "invert", "conj", "real", "imag", "angle",
+    "lgamma", "digamma", "exp2", "log2", "log10",
+}
+_BINARY = {
+    "add", "subtract", "multiply", "divide", "truediv", "realdiv", "floordiv", "floormod",
+    "mod", "pow", "maximum", "minimum", "squared_difference", "equal", "not_equal",
+    "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
+    "logical_xor", "atan2", "divide_no_nan", "multiply_no_nan", "truncatediv",
+    "truncatemod", "xdivy", "xlogy", "bitwise_and", "bitwise_or", "bitwise_xor",
+}
+
+
+def _binary_op(fn, x, y, *args, **kwargs):
+    """fn on the flat values: two RaggedTensors of one partition, or one and a dense value
+    broadcast over it."""
+    name = fn.__name__
+    if isinstance(x, RaggedTensor) and isinstance(y, RaggedTensor):
+        if not x._same_partition(y):
+            raise ValueError(f"[{name}] the RaggedTensors' row lengths differ: "
+                             f"{_lengths(x)} vs {_lengths(y)}")
+        return map_flat_values(fn, x, y, *args, **kwargs)
+    rt, other, first = (x, y, True) if isinstance(x, RaggedTensor) else (y, x, False)
+    b = _broadcast_dense(_host(other, name, "operand"), rt, name)
+    if isinstance(other, Tensor) and b is _host(other, name, "operand"):
+        b = other
+    fv = rt.flat_values
+    out = fn(fv, b, *args, **kwargs) if first else fn(b, fv, *args, **kwargs)
+    return rt._rebuild(_host(out, name, "result"))
+
+
+def _reduce_op(fn, input_tensor, axis=None, keepdims=False, name=None, **kw):
+    return reduce(fn.__name__, input_tensor, axis=axis, keepdims=bool(keepdims))
+
+
+def _concat_op(fn, values, axis=0, name=None):
+    if not any(isinstance(v, RaggedTensor) for v in values):
+        return fn(values, axis)
+    return concat(values, axis)
+
+
+def _stack_op(fn, values, axis=0, name=None):
+    if not any(isinstance(v, RaggedTensor) for v in values):
+        return fn(values, axis)
+    return stack(values, axis)
+
+
+def _add_n_op(fn, inputs, name=None):
+    inputs = list(inputs)
+    out = inputs[0]
+    for x in inputs[1:]:
+        out = _binary_op(_add, out, x)
+    return out
+
+
+def _add(x, y):
+    from .ops.math_ops import add
+    return add(x, y)
+
+
+def _shape_op(fn, input, out_type=None, name=None):  # noqa: A002 (TF's name)
+    if not isinstance(input, RaggedTensor):
+        return fn(input) if out_type is None else fn(input, out_type)
+    return DynamicRaggedShape(input, _dt.int32 if out_type is None else out_type)
+
+
+def _size_op(fn, input, out_type=None, name=None):  # noqa: A002
+    if not isinstance(input, RaggedTensor):
+        return fn(input) if out_type is None else fn(input, out_type=out_type)
+    dt = _dt.int32 if out_type is None else _dt.as_dtype(out_type)
+    return _wrap(np.array(input._flat().size, dt._np))
+
+
+def _rank_op(fn, input, name=None):  # noqa: A002
+    return _wrap(np.array(input.ndim, np.int32))
+
+
+def _boolean_mask_op(fn, tensor, mask, axis=None, name=None):
+    if axis not in (None, 0):
+        raise ValueError(f"[boolean_mask] a RaggedTensor is masked from axis 0, got "
+                         f"axis={axis}")
+    return boolean_mask(tensor, mask)
+
+
+def _gather_op(fn, params, indices, validate_indices=None, axis=None, batch_dims=0,
+               name=None):
+    if not isinstance(params, RaggedTensor) or isinstance(indices, RaggedTensor):
+        raise TypeError(f"[gather] nabi gathers rows of a RaggedTensor by dense indices; got "
+                        f"params {type(params).__name__}, indices {type(indices).__name__}")
+    if axis not in (None, 0) or batch_dims:
+        raise ValueError(f"[gather] a RaggedTensor is gathered along axis 0, got axis={axis}")
+    rt = _as_rows(params)
+    idx = _host_ints(np.reshape(_host(indices, "gather", "indices"), -1), "gather", "indices")
+    shape = np.shape(_host(indices, "gather", "indices"))
+    n = len(rt)
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise ValueError(f"[gather] indices {idx[bad].tolist()} are out of range for a "
+                         f"RaggedTensor of {n} rows")
+    if shape == ():
+        return rt[int(idx[0])]
+    rows = rt._new([rt._rows[int(i)] for i in idx])
+    if len(shape) > 1:
+        return RaggedTensor.from_nested_row_lengths(
+            rows, [np.full(int(np.prod(shape[:k])), shape[k], np.int64)
+                   for k in _brange(1, len(shape))])
+    return rows
+
+
+def _unary_op(fn, *args, **kwargs):
+    return map_flat_values(fn, *args, **kwargs)
+
+
+def _binary_dispatch(fn, *args, **kwargs):
+    if len(args) >= 2:
+        return _binary_op(fn, *args, **kwargs)
+    names = [k for k in kwargs if k not in ("name",)]
+    x = args[0] if args else kwargs.pop(names[0])
+    rest = [k for k in kwargs if k != "name"]
+    y = kwargs.pop(rest[0])
+    return _binary_op(fn, x, y, **kwargs)
+
+
+_HANDLERS = {"concat": _concat_op, "stack": _stack_op, "add_n": _add_n_op,
+             "shape": _shape_op, "size": _size_op, "rank": _rank_op,
+             "boolean_mask": _boolean_mask_op, "gather": _gather_op}
+_HANDLERS.update({k: _reduce_op for k in _REDUCERS})
+_HANDLERS.update({k: _unary_op for k in _UNARY})
+_HANDLERS.update({k: _binary_dispatch for k in _BINARY})
+
+
+def dispatch(fn, args, kwargs):
+    """Runs the public op `fn` on arguments that include a RaggedTensor: its ragged rule, or
+    `fn` itself for ops without one (which then see the RaggedTensor as before)."""
+    handler = _HANDLERS.get(fn.__name__)
+    if handler is None:
+        return fn(*args, **kwargs)
+    return handler(fn, *args, **kwargs)

@@ -36,12 +36,28 @@ _PLAIN = (int, float, bool, str, type(None))
 _NESTED = (list, tuple, dict)
 
 
+def _has_special(v, depth=0):
+    """A KerasTensor or a RaggedTensor (class attributes, so no import) in v."""
+    t = type(v)
+    if getattr(t, "_is_keras_tensor", False) or getattr(t, "_is_ragged_tensor", False):
+        return True
+    if depth < 3:
+        if t in (list, tuple):
+            return any(_has_special(e, depth + 1) for e in v)
+        if t is dict:
+            return any(_has_special(e, depth + 1) for e in v.values())
+    return False
+
+
 def _symbolic_in(values):
+    """Whether values hold a KerasTensor or a RaggedTensor (plain values and Tensors are
+    skipped by type, so the eager check stays cheap)."""
     for a in values:
         t = type(a)
         if t in _PLAIN or t.__name__ in ("Tensor", "Variable", "ndarray"):
             continue
-        if getattr(t, "_is_keras_tensor", False) or (t in _NESTED and has_keras_tensor(a)):
+        if getattr(t, "_is_keras_tensor", False) or getattr(t, "_is_ragged_tensor", False) \
+                or (t in _NESTED and _has_special(a)):
             return True
     return False
 
@@ -51,6 +67,9 @@ def _wrap(fn, symbol):
     def op(*args, **kwargs):
         if not _symbolic_in(args) and not (kwargs and _symbolic_in(kwargs.values())):
             return fn(*args, **kwargs)
+        if not has_keras_tensor(args) and not has_keras_tensor(kwargs):
+            from ..ragged import dispatch      # RaggedTensor arguments (nabi/ragged.py)
+            return dispatch(fn, args, kwargs)
         from ..keras.layers.core import call_tf_op
         return call_tf_op(symbol, fn, args, kwargs)
     op.__nabi_op__ = fn
