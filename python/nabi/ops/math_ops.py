@@ -124,7 +124,7 @@ def pow(x, y, name=None):  # noqa: A001  (TF's name)
         if n[0]:
             gx = multiply(g, multiply(y, pow(x, subtract(y, 1))))
         if n[1]:
-            pos = x._data > 0
+            pos = _wrap(x._data > 0)
             lg = log(where(pos, x, const_like(np.ones(x._data.shape), x)))
             gy = multiply(multiply(g, o), where(pos, lg, const_like(np.zeros(lg._data.shape), x)))
         return gx, gy

@@ -29,9 +29,15 @@ def _activation(kind, x, alpha=0.0, op=None):
     out = _wrap(y)
     if _tapes:
         record((x,), out,
-               lambda g, n: (kernels(a).activation_backward(kind, contiguous(g), a, y, alpha),),
+               lambda g, n: (kernels(a).activation_backward(kind, contiguous(_nd(g)), a, y,
+                                                            alpha),),
                lambda g, n: (_act_grad_t(kind, g, lambda: x, out, alpha),), kind)
     return out
+
+
+def _nd(g):
+    """A NumPy scalar (what NumPy's elementwise ops give for 0-d arrays) as a 0-d array."""
+    return np.asarray(g) if isinstance(g, np.generic) else g
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
