@@ -46,7 +46,8 @@ def _input_cast_ints(model):
         return il._np_dtype.kind == "f"
     seq = getattr(model, "_seq_layers", None)
     if seq:
-        return bool(getattr(seq[0], "_autocast", True))
+        f = getattr(seq[0], "_casts_int_inputs", None)
+        return bool(f()) if f is not None else True
     return False
 
 

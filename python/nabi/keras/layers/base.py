@@ -373,26 +373,28 @@ def _number_nest(x, depth=0):
     return isinstance(x, (int, float, np.number))
 
 
-def _convert_input(x, np_dtype, autocast):
-    """NumPy arrays / Python numbers -> Tensor; float inputs adopt the layer dtype."""
+def _convert_input(x, np_dtype, kinds):
+    """NumPy arrays / Python numbers -> Tensor; inputs whose dtype kind is in `kinds` ("f":
+    floats, as Keras 2 autocasts; "fiub": nabi's built-in float layers, which also take
+    integers; "": none) adopt the layer dtype."""
     if isinstance(x, Tensor):
         d = x._data
-        if autocast and d.dtype != np_dtype and d.dtype.kind in "fiub":
+        if kinds and d.dtype != np_dtype and d.dtype.kind in kinds:
             from ...ops.math_ops import cast
             return cast(x, _dt.as_dtype(np_dtype))
         return x
     if isinstance(x, (list, tuple)):
         if x and _number_nest(x):       # [[2.0, 2.0, 2.0]]: one tensor, as Keras converts it
-            return _convert_input(_asarray(x), np_dtype, autocast)
-        return type(x)(_convert_input(v, np_dtype, autocast) for v in x)
+            return _convert_input(_asarray(x), np_dtype, kinds)
+        return type(x)(_convert_input(v, np_dtype, kinds) for v in x)
     if isinstance(x, dict):
-        return {k: _convert_input(v, np_dtype, autocast) for k, v in x.items()}
+        return {k: _convert_input(v, np_dtype, kinds) for k, v in x.items()}
     if x is None or isinstance(x, KerasTensor):
         return x
     a = _asarray(x)
-    if autocast and a.dtype != np_dtype and a.dtype.kind in "fiub":
+    if kinds and a.dtype != np_dtype and a.dtype.kind in kinds:
         a = a.astype(np_dtype)
-    elif not autocast and a.dtype == np.float64:
+    elif a.dtype == np.float64 and "f" not in kinds:
         a = a.astype(np.float32)
     return _wrap(place(a))
 
@@ -466,6 +468,11 @@ class Layer:
     _call_accepts_mask = False
     _computes_mask = False
     _autocast = True
+    # Keras 2 autocasts only floating-point inputs to the compute dtype; integer and bool
+    # inputs reach call() unchanged (a custom embedding's ids). nabi's own float layers (Dense
+    # on an int input) also cast integers, as Keras's Dense does inside its call; a user's
+    # layer that defines call() gets Keras's rule.
+    _autocast_ints = True
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -479,6 +486,8 @@ class Layer:
             cls._call_accepts_training = "training" in params or var_kw
             cls._call_accepts_mask = "mask" in params
         cls._computes_mask = cls.compute_mask is not Layer.compute_mask
+        if call is not None and not (cls.__module__ or "").startswith("nabi."):
+            cls._autocast_ints = False
         # Registry for deserialisation by class name.
         _LAYER_REGISTRY.setdefault(cls.__name__, cls)
 
@@ -818,14 +827,23 @@ class Layer:
     def call(self, inputs, *args, **kwargs):
         return inputs
 
+    def _autocast_kinds(self):
+        """The input dtype kinds __call__ casts to the layer's dtype ("" when it casts none)."""
+        if not self._autocast:
+            return ""
+        return "fiub" if self._autocast_ints else "f"
+
+    def _casts_int_inputs(self):
+        return bool(self._autocast and self._autocast_ints)
+
     def __call__(self, inputs=None, *args, **kwargs):
         t = type(inputs)
         if t is not Tensor and t is not Variable:
             if _is_symbolic(inputs):
                 return self._symbolic_call(inputs, args, kwargs)
-            inputs = _convert_input(inputs, self._np_dtype, self._autocast)
+            inputs = _convert_input(inputs, self._np_dtype, self._autocast_kinds())
         elif self._autocast and inputs._data.dtype != self._np_dtype:
-            inputs = _convert_input(inputs, self._np_dtype, True)
+            inputs = _convert_input(inputs, self._np_dtype, self._autocast_kinds())
         if not self.built:
             self._maybe_build(inputs)
         ctx = _CTX

@@ -134,7 +134,7 @@ class Sequential(Model):
             kind = getattr(x.dtype, "kind", "f")
             if kind in "OSU":  # text: a StringLookup/TextVectorization/Hashing first layer
                 dtype = "string"
-            elif kind in "iu" and not self._seq_layers[0]._autocast:
+            elif kind in "iu" and not self._seq_layers[0]._casts_int_inputs():
                 dtype = x.dtype
             else:
                 dtype = "float32"
