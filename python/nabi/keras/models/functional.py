@@ -2,10 +2,117 @@
 import numpy as np
 
 from ...framework.tensor import Tensor, _wrap
-from ..layers.base import KerasTensor, flatten, pack_like
+from ..layers.base import KerasTensor, Layer, flatten, pack_like
 from .model import Model
 
-__all__ = ["Functional"]
+__all__ = ["Functional", "AddLoss", "AddMetric"]
+
+
+class AddLoss(Layer):
+    """Keras 2's AddLoss: what `model.add_loss(<symbolic tensor>)` inserts into a functional
+    model; each forward pass adds the tensor's value (computed from the graph) to the losses."""
+
+    _autocast = False
+
+    def __init__(self, unconditional=False, **kwargs):
+        super().__init__(**kwargs)
+        self.unconditional = unconditional
+
+    def call(self, inputs):
+        self.add_loss(inputs)
+        return inputs
+
+    def get_config(self):
+        config = super().get_config()
+        config["unconditional"] = self.unconditional
+        return config
+
+
+class AddMetric(Layer):
+    """Keras 2's AddMetric: what `model.add_metric(<symbolic tensor>, name=...)` inserts; each
+    forward pass updates the Mean metric `metric_name` with the tensor's value."""
+
+    _autocast = False
+
+    def __init__(self, aggregation=None, metric_name=None, **kwargs):
+        super().__init__(**kwargs)
+        self.aggregation = aggregation
+        self.metric_name = metric_name
+
+    def call(self, inputs):
+        self.add_metric(inputs, name=self.metric_name, aggregation=self.aggregation)
+        return inputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"aggregation": self.aggregation, "metric_name": self.metric_name})
+        return config
+
+
+def graph_add_loss(model, value):
+    """Keras 2 `Functional._graph_network_add_loss`: an AddLoss layer called on the symbolic
+    loss, inserted with the layers that compute it from the model's tensors."""
+    for v in flatten(value):
+        if v is None:
+            continue
+        _check_symbolic(model, v, "add_loss")
+        layer = AddLoss(dtype=v.dtype)
+        insert_subgraph(model, [layer(v)], "add_loss")
+
+
+def graph_add_metric(model, value, name, aggregation):
+    """Keras 2 `Functional._graph_network_add_metric`."""
+    _check_symbolic(model, value, "add_metric")
+    if name is None:
+        raise ValueError(f"[{model.name}.add_metric] please provide a name for your metric "
+                         "(model.add_metric(tensor, name='...'))")
+    if aggregation not in (None, "mean"):
+        raise ValueError(f"[{model.name}.add_metric] aggregation must be None or 'mean', "
+                         f"got {aggregation!r}")
+    layer = AddMetric(aggregation, name, dtype=value.dtype)
+    insert_subgraph(model, [layer(value)], "add_metric")
+
+
+def _check_symbolic(model, v, what):
+    if not isinstance(v, KerasTensor):
+        raise ValueError(f"[{model.name}.{what}] a functional model's symbolic {what} takes "
+                         f"KerasTensors (or plain values), got a mix including {v!r}")
+
+
+def insert_subgraph(model, tensors, what):
+    """Keras 2 `Functional._insert_layers`: the layer calls that compute `tensors` from the
+    model's own tensors join the model (run on every forward pass after the existing ones,
+    listed in model.layers, saved in its config). A tensor that needs some other Input is a
+    graph-disconnected error."""
+    from ..layers.core import InputLayer
+    d = model.__dict__
+    have = {id(n) for n in d["_nodes"]}
+    input_ids = set(d["_input_ids"])
+    new, seen = [], set()
+
+    def visit(t):
+        if id(t) in input_ids or t._keras_history is None:
+            return
+        node = t.node
+        if id(node) in have or id(node) in seen:
+            return
+        if isinstance(node.layer, InputLayer):
+            raise ValueError(f"[{model.name}.{what}] Graph disconnected: the tensor depends on "
+                             f"input {t!r}, which is not an input of the model (its inputs are "
+                             f"{model.input_names})")
+        seen.add(id(node))
+        for it in node.input_tensors:
+            visit(it)
+        new.append(node)
+    for t in tensors:
+        visit(t)
+    for node in new:
+        d["_steps"].append((node.layer, node, isinstance(node.call_inputs, KerasTensor),
+                            [id(t) for t in node.output_tensors]))
+        d["_nodes"].append(node)
+        if not any(l is node.layer for l in d["_layers"]):
+            d["_layers"].append(node.layer)
+    d["_train_vars"] = None
 
 
 class Functional(Model):
@@ -394,8 +501,18 @@ def functional_from_config(cls, config, custom_objects=None):
         m = object.__new__(target)
         Model.__init__(m, inputs=inputs, outputs=outputs, name=config.get("name"),
                        trainable=config.get("trainable", True))
-        return m
-    return target(inputs=inputs, outputs=outputs, name=config.get("name"))
+    else:
+        m = target(inputs=inputs, outputs=outputs, name=config.get("name"))
+    # Keras 2 `connect_ancillary_layers`: layers the outputs do not depend on (add_loss /
+    # add_metric and the ops feeding them) join the rebuilt model again.
+    if getattr(m, "_is_graph_network", False):
+        in_model = {id(l) for l in m._layers}
+        extra = [t for name, layer, _ in order
+                 if id(layer) not in in_model and not isinstance(layer, InputLayer)
+                 for (n, _k), ts in outputs_of.items() if n == name for t in ts]
+        if extra:
+            insert_subgraph(m, extra, "from_config")
+    return m
 
 
 def _refs_list(refs):

@@ -287,6 +287,30 @@ class Model(Layer):
                     out.append(v)
         return out
 
+    def add_loss(self, losses, inputs=None):
+        """Keras 2: on a functional model, a loss built from its symbolic tensors (the VAE's
+        KL term) becomes part of the graph and is evaluated on every batch."""
+        from ..layers.base import _is_symbolic
+        if _is_symbolic(losses):
+            if not self._is_graph_network:
+                raise ValueError(f"[{self.name}.add_loss] a symbolic KerasTensor loss needs a "
+                                 "functional model (keras.Model(inputs, outputs)); in a "
+                                 "subclassed model call add_loss inside call()")
+            from .functional import graph_add_loss
+            graph_add_loss(self, losses)
+            return
+        super().add_loss(losses, inputs)
+
+    def add_metric(self, value, name=None, aggregation=None, **kwargs):
+        """Keras 2: on a functional model, a metric of its symbolic tensors becomes part of the
+        graph (a Mean named `name`, updated on every batch and reported by fit/evaluate)."""
+        from ..layers.base import _is_symbolic
+        if _is_symbolic(value) and self._is_graph_network:
+            from .functional import graph_add_metric
+            graph_add_metric(self, value, name, aggregation)
+            return
+        super().add_metric(value, name=name, aggregation=aggregation, **kwargs)
+
     def _added_metric_objects(self):
         """The Metric objects that layers' add_metric calls (Keras 2) created."""
         out = []

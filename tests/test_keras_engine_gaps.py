@@ -1,0 +1,298 @@
+"""Keras 2.15 engine behaviours: input autocasting in Layer.__call__, symbolic add_loss /
+add_metric on functional models, per-output losses of multi-output models, and the shapes
+summary(expand_nested=True) shows inside a Sequential called in a functional graph.
+
+Numbers are checked against NumPy computations on the model's own weights or against values
+the Keras documentation states; never against another nabi computation."""
+import io
+import os
+import re
+
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import keras
+
+
+# ----------------------------------------------------------------------------- (b) autocast
+
+
+class CustomEmbedding(keras.layers.Layer):
+    """The masking guide's CustomEmbedding, verbatim apart from recording the input dtype."""
+
+    def __init__(self, input_dim, output_dim, mask_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.mask_zero = mask_zero
+        self.seen_dtypes = []
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer="random_normal", dtype="float32")
+
+    def call(self, inputs):
+        self.seen_dtypes.append(inputs.numpy().dtype.name)
+        return tf.nn.embedding_lookup(self.embeddings, inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return tf.math.not_equal(inputs, 0)
+
+
+class DtypeProbe(keras.layers.Layer):
+    """Returns its input unchanged; records the dtype call() received."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def call(self, inputs):
+        self.seen.append(inputs.numpy().dtype)
+        return inputs
+
+
+def _int_ids(shape=(3, 10), high=9, seed=0):
+    x = np.random.default_rng(seed).random(shape) * high
+    return x.astype("int32")
+
+
+def test_custom_embedding_of_the_masking_guide_runs_on_int_ids():
+    layer = CustomEmbedding(10, 32, mask_zero=True)
+    x = _int_ids()
+    x[0, :3] = 0
+    y = layer(x)
+    mask = layer.compute_mask(x)
+    emb = layer.embeddings.numpy()
+    assert tuple(y.shape) == (3, 10, 32)
+    np.testing.assert_allclose(y.numpy(), emb[x], rtol=0, atol=0)
+    np.testing.assert_array_equal(mask.numpy(), x != 0)
+    # the mask travels with the output, as Keras attaches `_keras_mask`
+    np.testing.assert_array_equal(keras.layers.base.get_mask(y).numpy(), x != 0)
+    assert layer.seen_dtypes == ["int32"]
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    ("float64", "float32"), ("float32", "float32"),
+    ("int32", "int32"), ("int64", "int64"), ("bool", "bool")])  # (the GPU has no 8-bit ints)
+def test_custom_layer_casts_only_floating_inputs(dtype, expected):
+    """Keras 2 base_layer autocast: floating inputs take the compute dtype, others pass."""
+    probe = DtypeProbe()
+    x = (np.arange(6).reshape(2, 3) % 2).astype(dtype)
+    out = probe(x)
+    assert np.dtype(probe.seen[-1]).name == expected
+    assert out.numpy().dtype == np.dtype(expected)
+    np.testing.assert_array_equal(out.numpy(), x.astype(expected))
+    # a Tensor input too (the fast path of __call__)
+    probe(tf.constant(x))
+    assert np.dtype(probe.seen[-1]).name == expected
+
+
+def test_autocast_false_keeps_float64():
+    probe = DtypeProbe(autocast=False)
+    probe(tf.constant(np.ones((2, 2), np.float64)))
+    assert np.dtype(probe.seen[-1]).name == "float64"
+
+
+def test_dense_still_takes_int_inputs():
+    """Keras 2's Dense casts its input inside call(), so Dense on ints works eagerly and in a
+    functional model whose Input is int32."""
+    x = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
+    d = keras.layers.Dense(2, kernel_initializer="ones", bias_initializer="ones")
+    y = d(x)
+    assert y.numpy().dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), x.astype(np.float32) @ np.ones((3, 2)) + 1)
+    inp = keras.Input((3,), dtype="int32")
+    m = keras.Model(inp, keras.layers.Dense(2, kernel_initializer="ones")(inp))
+    np.testing.assert_allclose(m.predict(x, verbose=0), x.sum(1, keepdims=True) * [1, 1])
+
+
+def test_custom_embedding_in_functional_and_sequential_models():
+    x = _int_ids((4, 6), seed=1)
+    x[:, -2:] = 0
+    # functional: int Input -> CustomEmbedding -> masked average (GlobalAveragePooling1D
+    # honours the mask)
+    emb = CustomEmbedding(10, 5, mask_zero=True)
+    inp = keras.Input((None,), dtype="int32")
+    out = keras.layers.GlobalAveragePooling1D()(emb(inp))
+    model = keras.Model(inp, out)
+    got = model.predict(x, verbose=0)
+    e = emb.embeddings.numpy()[x]
+    m = (x != 0).astype(np.float32)[..., None]
+    np.testing.assert_allclose(got, (e * m).sum(1) / m.sum(1), rtol=1e-5, atol=1e-6)
+    # Sequential without Input: fit feeds the ids as integers (the data adapter keeps them)
+    emb2 = CustomEmbedding(10, 3, mask_zero=True)
+    seq = keras.Sequential([emb2, keras.layers.GlobalAveragePooling1D(),
+                            keras.layers.Dense(1)])
+    seq.compile("sgd", "mse")
+    hist = seq.fit(x, np.zeros((4, 1), np.float32), epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    assert set(emb2.seen_dtypes) <= {"int32", "int64"}
+
+
+# ----------------------------------------------------------------------------- (a) add_loss
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _deterministic_vae(original_dim=6, intermediate_dim=5, latent_dim=3):
+    """The functional VAE of the subclassing guide with z = z_mean (no sampling noise), so
+    that every number has a NumPy reference; the KL term is built from tf ops on
+    KerasTensors and added with vae.add_loss, as in the guide."""
+    inp = keras.Input(shape=(original_dim,), name="encoder_input")
+    h = keras.layers.Dense(intermediate_dim, activation="relu", name="hidden")(inp)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    out = keras.layers.Dense(original_dim, activation="sigmoid", name="dec")(z_mean)
+    vae = keras.Model(inputs=inp, outputs=out, name="vae")
+    kl_loss = -0.5 * tf.reduce_mean(z_log_var - tf.square(z_mean) - tf.exp(z_log_var) + 1)
+    vae.add_loss(kl_loss)
+    return vae, kl_loss
+
+
+def _np_vae(vae, x):
+    """(reconstruction MSE, kl, intermediates) in float64 from the model's weights."""
+    W = {n: [w.astype(np.float64) for w in vae.get_layer(n).get_weights()]
+         for n in ("hidden", "z_mean", "z_log_var", "dec")}
+    x = x.astype(np.float64)
+    h = np.maximum(x @ W["hidden"][0] + W["hidden"][1], 0)
+    zm = h @ W["z_mean"][0] + W["z_mean"][1]
+    zl = h @ W["z_log_var"][0] + W["z_log_var"][1]
+    rec = _np_sigmoid(zm @ W["dec"][0] + W["dec"][1])
+    mse = np.mean((x - rec) ** 2)
+    kl = -0.5 * np.mean(zl - zm ** 2 - np.exp(zl) + 1)
+    return mse, kl, h, zl
+
+
+def _vae_data(n=8, d=6, seed=3):
+    return np.random.default_rng(seed).random((n, d)).astype(np.float32)
+
+
+def test_symbolic_add_loss_is_evaluated_per_batch():
+    vae, _ = _deterministic_vae()
+    x = _vae_data()
+    vae.compile(keras.optimizers.SGD(0.1), loss=keras.losses.MeanSquaredError())
+    mse, kl, _, _ = _np_vae(vae, x)
+    assert kl > 0
+    # evaluate over one batch: reconstruction + kl
+    got = vae.evaluate(x, x, batch_size=len(x), verbose=0)
+    np.testing.assert_allclose(got, mse + kl, rtol=1e-5)
+    # two batches: the batch-size weighted mean of the per-batch totals
+    m1, k1, _, _ = _np_vae(vae, x[:5])
+    m2, k2, _, _ = _np_vae(vae, x[5:])
+    got = vae.evaluate(x, x, batch_size=5, verbose=0, return_dict=True)
+    np.testing.assert_allclose(got["loss"], (5 * (m1 + k1) + 3 * (m2 + k2)) / 8, rtol=1e-5)
+    # model.losses after a call holds the kl value of that call (Keras's vae.losses)
+    vae(x[:5])
+    assert len(vae.losses) == 1
+    np.testing.assert_allclose(float(vae.losses[0].numpy()), k1, rtol=1e-5)
+    # the AddLoss layer and the ops computing the kl term joined model.layers (as in Keras)
+    names = [l.name for l in vae.layers]
+    assert type(vae.layers[-1]).__name__ == "AddLoss"
+    assert any(n.startswith("tf.math.reduce_mean") for n in names)
+
+
+def test_symbolic_add_loss_trains_the_kl_term():
+    vae, _ = _deterministic_vae()
+    x = _vae_data()
+    lr = 0.1
+    vae.compile(keras.optimizers.SGD(lr), loss=keras.losses.MeanSquaredError())
+    mse, kl, h, zl = _np_vae(vae, x)
+    Wv, bv = [w.astype(np.float64) for w in vae.get_layer("z_log_var").get_weights()]
+    hist = vae.fit(x, x, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    # the loss fit reports is the one computed before the step: reconstruction + kl
+    np.testing.assert_allclose(hist.history["loss"][0], mse + kl, rtol=1e-5)
+    # z_log_var only reaches the loss through the kl term: its step is -lr * d kl / d W
+    dzl = -0.5 * (1.0 - np.exp(zl)) / zl.size
+    Wv2, bv2 = vae.get_layer("z_log_var").get_weights()
+    np.testing.assert_allclose(Wv2, Wv - lr * (h.T @ dzl), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bv2, bv - lr * dzl.sum(0), rtol=1e-4, atol=1e-6)
+
+
+def test_symbolic_add_metric_reports_its_mean():
+    vae, kl_loss = _deterministic_vae()
+    vae.add_metric(kl_loss, name="kl_loss")
+    x = _vae_data()
+    vae.compile(keras.optimizers.SGD(0.0), loss="mse")
+    _, k1, _, _ = _np_vae(vae, x[:5])
+    _, k2, _, _ = _np_vae(vae, x[5:])
+    logs = vae.evaluate(x, x, batch_size=5, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "kl_loss"}
+    # Keras's Mean of the per-batch values (each batch counts once)
+    np.testing.assert_allclose(logs["kl_loss"], (k1 + k2) / 2, rtol=1e-5)
+    hist = vae.fit(x, x, batch_size=8, epochs=2, verbose=0)
+    assert set(hist.history) == {"loss", "kl_loss"}
+    assert vae.metrics_names == ["loss", "kl_loss"]
+
+
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_symbolic_add_loss_survives_save_and_load(tmp_path, ext):
+    vae, kl_loss = _deterministic_vae()
+    vae.add_metric(kl_loss, name="kl_loss")
+    x = _vae_data()
+    vae.compile(keras.optimizers.SGD(0.1), loss="mse")
+    vae.fit(x, x, epochs=1, verbose=0)
+    path = str(tmp_path / f"vae{ext}")
+    vae.save(path)
+    loaded = keras.models.load_model(path)
+    assert [l.name for l in loaded.layers] == [l.name for l in vae.layers]
+    mse, kl, _, _ = _np_vae(loaded, x)
+    if not loaded.compiled:
+        loaded.compile(keras.optimizers.SGD(0.1), loss="mse")
+    logs = loaded.evaluate(x, x, batch_size=len(x), verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], mse + kl, rtol=1e-5)
+    np.testing.assert_allclose(logs["kl_loss"], kl, rtol=1e-5)
+
+
+def test_guide_functional_vae_fits():
+    """The guide's functional VAE as written (random sampling, nested encoder/decoder)."""
+    from nabi.keras import layers
+
+    class Sampling(layers.Layer):
+        def call(self, inputs):
+            z_mean, z_log_var = inputs
+            batch = tf.shape(z_mean)[0]
+            dim = tf.shape(z_mean)[1]
+            epsilon = tf.keras.backend.random_normal(shape=(batch, dim))
+            return z_mean + tf.exp(0.5 * z_log_var) * epsilon
+
+    original_dim, intermediate_dim, latent_dim = 784, 64, 32
+    original_inputs = tf.keras.Input(shape=(original_dim,), name="encoder_input")
+    x = layers.Dense(intermediate_dim, activation="relu")(original_inputs)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    z = Sampling()((z_mean, z_log_var))
+    encoder = tf.keras.Model(inputs=original_inputs, outputs=z, name="encoder")
+    latent_inputs = tf.keras.Input(shape=(latent_dim,), name="z_sampling")
+    x = layers.Dense(intermediate_dim, activation="relu")(latent_inputs)
+    outputs = layers.Dense(original_dim, activation="sigmoid")(x)
+    decoder = tf.keras.Model(inputs=latent_inputs, outputs=outputs, name="decoder")
+    outputs = decoder(z)
+    vae = tf.keras.Model(inputs=original_inputs, outputs=outputs, name="vae")
+    kl_loss = -0.5 * tf.reduce_mean(z_log_var - tf.square(z_mean) - tf.exp(z_log_var) + 1)
+    vae.add_loss(kl_loss)
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-3)
+    vae.compile(optimizer, loss=tf.keras.losses.MeanSquaredError())
+    x_train = np.random.default_rng(0).random((128, original_dim)).astype("float32")
+    hist = vae.fit(x_train, x_train, epochs=3, batch_size=64, verbose=0)
+    losses = hist.history["loss"]
+    assert list(hist.history) == ["loss"] and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+    assert len(encoder.layers) == 5          # the encoder does not take the kl layers
+
+
+def test_symbolic_add_loss_errors():
+    vae, _ = _deterministic_vae()
+    other = keras.Input((6,))
+    with pytest.raises(ValueError, match=r"\[vae.add_loss\] Graph disconnected"):
+        vae.add_loss(tf.reduce_mean(other))
+    with pytest.raises(ValueError, match=r"add_metric\] please provide a name"):
+        vae.add_metric(tf.reduce_mean(vae.output))
+    seq = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"add_loss\] a symbolic KerasTensor loss needs a "
+                                         r"functional model"):
+        seq.add_loss(tf.reduce_mean(other))
