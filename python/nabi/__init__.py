@@ -44,6 +44,9 @@ from . import strings, io  # noqa: F401,E402  (host-side string ops; file and im
 from .strings import RaggedTensor  # noqa: F401,E402
 from . import ragged, sparse  # noqa: F401,E402  (minimal tf.ragged / tf.sparse)
 from .sparse import SparseTensor  # noqa: F401,E402
+from . import lookup  # noqa: F401,E402  (tf.lookup tables)
+from .ops.farmhash import fingerprint  # noqa: F401,E402
+from .ragged import RaggedTensorSpec  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 from .ops.misc_ops import meshgrid  # noqa: F401,E402
 from .framework.module import Module  # noqa: F401,E402

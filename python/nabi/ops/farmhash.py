@@ -219,3 +219,51 @@ def tf_hash64(s, seed=0xDECAFCAFFE):
     h = (h * m) & _M
     h ^= h >> 47
     return h
+
+
+# ----------------------------------------------------------------------------- tf.fingerprint
+
+
+def fingerprint(data, method="farmhash64", name=None):
+    """`tf.fingerprint`: one FarmHash Fingerprint64 per row of `data` (rank >= 1), as 8
+    little-endian bytes: a uint8 tensor of shape [data.shape[0], 8]. A row of numbers is
+    hashed as its bytes in memory (little-endian); a row of one string as the string's
+    bytes; a row of several strings as the 8-byte fingerprints of its strings, one after
+    another (TF's FingerprintOp does the same)."""
+    import numpy as np
+    from ..framework.device import DeviceArray
+    from ..framework.tensor import Tensor, _host_tensor, _wrap
+    op = "fingerprint"
+    if isinstance(method, Tensor):
+        method = method.numpy()
+    if isinstance(method, bytes):
+        method = method.decode()
+    if method not in ("farmhash64", "farmhashfp64"):
+        raise ValueError(f"[{op}] Unsupported fingerprint method: {method!r} (TF supports "
+                         "'farmhash64')")
+    if type(data).__name__ in ("RaggedTensor", "SparseTensor"):
+        raise TypeError(f"[{op}] data must be a dense Tensor, got a {type(data).__name__}")
+    t = data if isinstance(data, Tensor) else _host_tensor(data)
+    a = t._data.get() if type(t._data) is DeviceArray else np.asarray(t._data)
+    if a.ndim < 1:
+        raise ValueError(f"[{op}] `data` should have at least one dimension, got shape "
+                         f"{a.shape}")
+    n = a.shape[0]
+    rows = a.reshape(n, -1)
+    out = np.zeros((n, 8), np.uint8)
+    if a.dtype.kind in "OSU":
+        for i, row in enumerate(rows):
+            parts = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in row]
+            if len(parts) == 1:
+                h = fingerprint64(parts[0])
+            else:
+                h = fingerprint64(b"".join(fingerprint64(p).to_bytes(8, "little")
+                                           for p in parts))
+            out[i] = np.frombuffer(h.to_bytes(8, "little"), np.uint8)
+    else:
+        le = np.ascontiguousarray(rows, dtype=rows.dtype.newbyteorder("<"))
+        raw = le.view(np.uint8).reshape(n, -1)
+        for i in range(n):
+            out[i] = np.frombuffer(fingerprint64(raw[i].tobytes()).to_bytes(8, "little"),
+                                   np.uint8)
+    return _wrap(out)
