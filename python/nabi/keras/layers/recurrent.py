@@ -11,17 +11,25 @@ batch size is fixed by `batch_input_shape` / `batch_size` (or the first batch se
 of another size raises an error naming the layer. `initial_state=` works eagerly and in the
 functional API. The fused kernels run when there is no recurrent dropout and no mask; otherwise
 the cell runs step by step (still differentiable).
+
+The generic `RNN(cell)` also takes nested inputs, states and outputs (Keras's "RNNs with
+list/dict inputs, or nested inputs"): `RNN(cell)((x1, x2))` steps every sequence of a
+tuple/dict together (all (batch, time, ...), ranks may differ), builds the cell with the
+matching structure of per-step shapes, hands `call` the states in the structure of
+`cell.state_size` (a TensorShape entry is one state of that shape) and returns outputs in the
+structure the cell returns. A list input stays Keras 2's [x, *initial_states] when its tail
+matches the cell's states.
 """
 import numpy as np
 
 from ...framework.device import asarray as _asarray, place, to_device
 
 from ... import nn as _nn
-from ...framework.tensor import Tensor, _wrap
+from ...framework.tensor import Tensor, TensorShape, _wrap
 from ...ops import array_ops as _array_ops
 from ...ops import math_ops as _math_ops
 from ...ops import rnn_ops
-from .base import KerasTensor, Layer, InputSpec, _serialize_obj, flatten
+from .base import KerasTensor, Layer, InputSpec, _serialize_obj, flatten, pack_like
 from .core import get_activation
 
 __all__ = ["RNN", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell",
@@ -114,6 +122,74 @@ def _is_training(training):
 
 def _t(x):
     return x if isinstance(x, Tensor) else _wrap(_asarray(x))
+
+
+def _is_nest(x):
+    return isinstance(x, (list, tuple, dict)) and not isinstance(x, TensorShape)
+
+
+def _map_nest(fn, x):
+    if isinstance(x, (list, tuple)):
+        return type(x)(_map_nest(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: _map_nest(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def _pack_nest(structure, flat):
+    return pack_like(structure, flat)
+
+
+def _flat_out(o):
+    return flatten(o) if _is_nest(o) else [o]
+
+
+def _is_size_nest(size):
+    """Whether a state_size/output_size is a structure of sizes (not one size): a TensorShape
+    is one (multi-dimensional) size, a plain list/tuple/dict is a structure."""
+    return isinstance(size, (list, tuple, dict)) and not isinstance(size, TensorShape)
+
+
+def _flatten_sizes(size):
+    if isinstance(size, dict):
+        return [leaf for k in sorted(size) for leaf in _flatten_sizes(size[k])]
+    if _is_size_nest(size):
+        return [leaf for v in size for leaf in _flatten_sizes(v)]
+    return [size]
+
+
+def _pack_sizes(size, flat):
+    it = iter(flat)
+
+    def pack(s):
+        if isinstance(s, dict):
+            vals = {k: pack(s[k]) for k in sorted(s)}
+            return {k: vals[k] for k in s}
+        if _is_size_nest(s):
+            return type(s)(pack(v) for v in s)
+        return next(it)
+    return pack(size)
+
+
+def _size_shape(size):
+    """One state's shape without the batch axis: an int n -> (n,); a TensorShape -> its dims."""
+    if hasattr(size, "as_list"):
+        size = size.as_list()
+    if isinstance(size, (list, tuple)):
+        return tuple(int(d) for d in size)
+    return (int(size),)
+
+
+def _shape_of(x):
+    return tuple(x._data.shape) if isinstance(x, Tensor) else tuple(np.shape(x)) \
+        if not hasattr(x, "shape") else tuple(x.shape)
+
+
+def _masked(new, old, mt):
+    """new where the step's mask mt (batch,) is set, else old; broadcast over the trailing
+    axes of a state or output of any rank."""
+    m = _wrap(mt.reshape((-1,) + (1,) * (new._data.ndim - 1)))
+    return new * m + old * (1.0 - m)
 
 
 # ----------------------------------------------------------------------------- cells
@@ -440,9 +516,24 @@ class RNN(Layer):
             return getattr(cell, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def _state_shapes(self):
+        """The shape (without batch) of each state, flattened from `cell.state_size`: an int
+        is a vector state, a TensorShape (or anything with as_list) a state of that shape, and
+        lists/tuples/dicts nest (the Keras guide's NestedCell:
+        [TensorShape([u1]), TensorShape([u2, u3])])."""
+        return [_size_shape(s) for s in _flatten_sizes(self.cell.state_size)]
+
     def _state_sizes(self):
-        s = self.cell.state_size
-        return list(s) if isinstance(s, (list, tuple)) else [s]
+        # the last dimension of each state (the only one for the built-in cells)
+        return [s[-1] if s else 1 for s in self._state_shapes()]
+
+    def _pack_states(self, flat):
+        """Flat state tensors in the structure of `cell.state_size`, as the cell's call takes
+        them (a list of one for a single int state, as Keras passes it)."""
+        size = self.cell.state_size
+        if not _is_size_nest(size):
+            return list(flat)
+        return _pack_sizes(size, list(flat))
 
     @property
     def _fixed_batch(self):
@@ -450,15 +541,31 @@ class RNN(Layer):
         return b[0] if b is not None else None
 
     def build(self, input_shape):
+        if self.cell.built:
+            self.built = True
+            return
         if isinstance(input_shape, list) and input_shape and not isinstance(input_shape[0], (int, type(None))):
             input_shape = input_shape[0]
         input_shape = tuple(input_shape)
+        self._build_cell_from_shape(tuple(input_shape[:1]) + tuple(input_shape[2:]))
+        self.built = True
+
+    def _build_cell_from_shape(self, step_shape):
         if not self.cell.built:
-            step_shape = (input_shape[0],) + tuple(input_shape[2:])
             self.cell.build(step_shape)
             self.cell._build_input_shape = step_shape
             self.cell.built = True
-        self.built = True
+
+    def _maybe_build(self, inputs):
+        # The cell is built from the per-step shapes of the sequence structure (a nested
+        # input's cell gets a matching structure of shapes); the base class only sees a flat
+        # list of shapes and cannot tell a nested input from [x, *initial_states].
+        if not self.built and not self.cell.built:
+            x, _ = self._split_inputs(inputs, check=False)
+            if _is_nest(x):
+                self._build_cell_from_shape(_map_nest(
+                    lambda t: TensorShape((t.shape[0],) + tuple(t.shape[2:])), x))
+        super()._maybe_build(inputs)
 
     # -- states --------------------------------------------------------------------------
     def reset_states(self, states=None):
@@ -468,15 +575,16 @@ class RNN(Layer):
             self.states = None
             return
         B = self._fixed_batch
+        shapes = self._state_shapes()
         if states is None:
             if B is None:
                 self.states = None
                 return
-            self.states = [place(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
+            self.states = [place(np.zeros((B,) + s, self._np_dtype)) for s in shapes]
             return
-        states = states if isinstance(states, (list, tuple)) else [states]
-        if len(states) != len(self._state_sizes()):
-            raise ValueError(f"[{self.name}] reset_states expected {len(self._state_sizes())} "
+        states = flatten(states) if isinstance(states, (list, tuple, dict)) else [states]
+        if len(states) != len(shapes):
+            raise ValueError(f"[{self.name}] reset_states expected {len(shapes)} "
                              f"state arrays, got {len(states)}")
         self.states = [place(np.array(s.numpy() if isinstance(s, Tensor) else s,
                                       dtype=self._np_dtype)) for s in states]
@@ -484,8 +592,9 @@ class RNN(Layer):
     reset_state = reset_states
 
     def get_initial_state(self, inputs):
-        B = inputs.shape[0]
-        return [_wrap(place(np.zeros((B, s), self._np_dtype))) for s in self._state_sizes()]
+        leaf = flatten(inputs)[0] if _is_nest(inputs) else inputs
+        B = leaf.shape[0]
+        return [_wrap(place(np.zeros((B,) + s, self._np_dtype))) for s in self._state_shapes()]
 
     # -- call ----------------------------------------------------------------------------
     def __call__(self, inputs=None, *args, **kwargs):
@@ -494,8 +603,9 @@ class RNN(Layer):
         if constants is not None:
             raise ValueError(f"[{self.name}] constants are not supported")
         if initial_state is not None:
-            init = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            init = flatten(initial_state) if isinstance(initial_state, (list, tuple, dict)) \
+                else [initial_state]
+            x = inputs[0] if isinstance(inputs, list) else inputs
             inputs = [x] + init
         elif isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
@@ -508,22 +618,46 @@ class RNN(Layer):
         finally:
             self._symbolic_depth -= 1
 
-    def _split_inputs(self, inputs):
-        if isinstance(inputs, (list, tuple)):
-            x, init = inputs[0], list(inputs[1:])
-            n = len(self._state_sizes())
-            if len(init) != n:
-                raise ValueError(f"[{self.name}] expected {n} initial state tensor(s), got "
-                                 f"{len(init)}")
+    def _split_inputs(self, inputs, check=True):
+        """(sequences, initial states or None). A tuple or dict is one nested input (Keras's
+        rule: RNN(cell)((x1, x2))); a list is [x, *initial_states] when its tail matches the
+        cell's states, else a nested input whose items are all sequences of one length."""
+        if isinstance(inputs, (tuple, dict)):
+            return inputs, None
+        if not isinstance(inputs, list):
+            return inputs, None
+        x, init = inputs[0], list(inputs[1:])
+        shapes = self._state_shapes()
+        if len(init) == len(shapes) and all(
+                tuple(_shape_of(s))[1:] == shp for s, shp in zip(init, shapes)):
             return x, [_t(s) for s in init]
-        return inputs, None
+        if len(inputs) > 1 and all(len(_shape_of(v)) >= 3 for v in flatten(inputs)):
+            bt = {tuple(_shape_of(v))[:2] for v in flatten(inputs)}
+            if len(bt) == 1:
+                return inputs, None
+        if not check:
+            return x, init
+        if len(init) != len(shapes):
+            raise ValueError(f"[{self.name}] expected {len(shapes)} initial state tensor(s), "
+                             f"got {len(init)}")
+        got = [tuple(_shape_of(s)) for s in init]
+        raise ValueError(f"[{self.name}] the initial states must have shapes "
+                         f"{[(None,) + s for s in shapes]} (batch first), got {got}")
 
     def _initial_states(self, x, init):
         B = x._data.shape[0]
+        shapes = self._state_shapes()
+        if init is not None:
+            for s, shp in zip(init, shapes):
+                if tuple(s._data.shape) != (B,) + shp:
+                    raise ValueError(
+                        f"[{self.name}] initial state of shape {tuple(s._data.shape)} does not "
+                        f"match the batch {B} and the cell's state shape {shp}: expected "
+                        f"{[(B,) + s for s in shapes]}")
         if self.stateful and self._symbolic_depth > 0:
             # Shape inference on a dummy batch: never check or touch the stored states.
             return init if init is not None else \
-                [_wrap(place(np.zeros((B, s), x._data.dtype))) for s in self._state_sizes()]
+                [_wrap(place(np.zeros((B,) + s, x._data.dtype))) for s in shapes]
         if self.stateful:
             fixed = self._fixed_batch
             if fixed is not None and B != fixed:
@@ -539,7 +673,7 @@ class RNN(Layer):
             if self.states is None or self.states[0].shape[0] != B:
                 self.reset_states()
                 if self.states is None:
-                    self.states = [place(np.zeros((B, s), self._np_dtype)) for s in self._state_sizes()]
+                    self.states = [place(np.zeros((B,) + s, self._np_dtype)) for s in shapes]
             return [_wrap(s.astype(x._data.dtype, copy=False)) for s in self.states]
         if init is not None:
             return init
@@ -556,7 +690,7 @@ class RNN(Layer):
         if zs is None:
             if len(cache) >= 4:  # a few batch sizes (the last, partial batch): bounded
                 cache.clear()
-            zs = cache[key] = [np.zeros_like(like, shape=(B, s)) for s in self._state_sizes()]
+            zs = cache[key] = [np.zeros_like(like, shape=(B,) + s) for s in self._state_shapes()]
         return zs
 
     def _store_states(self, final):
@@ -565,79 +699,117 @@ class RNN(Layer):
 
     def call(self, inputs, mask=None, training=None):
         x, init = self._split_inputs(inputs)
-        x = _t(x)
-        if self._autocast and x._data.dtype != self._np_dtype and x._data.dtype.kind in "fiub":
-            x = _math_ops.cast(x, self._dtype_name)
+        nested = _is_nest(x)
+        xs = [_t(v) for v in (flatten(x) if nested else [x])]
+        if self._autocast:
+            xs = [_math_ops.cast(v, self._dtype_name)
+                  if v._data.dtype != self._np_dtype and v._data.dtype.kind in "fiub" else v
+                  for v in xs]
         if init is not None:
             init = [_math_ops.cast(s, self._dtype_name) if s._data.dtype != self._np_dtype
                     else s for s in init]
-        if x._data.ndim != 3:
-            raise ValueError(f"[{self.name}] expected input of shape (batch, time, features), got "
-                             f"{tuple(x._data.shape)}")
-        if x._data.shape[1] == 0:
+        fused = type(self)._fused is not RNN._fused
+        for v in xs:
+            if v._data.ndim != 3 and (fused or v._data.ndim < 3):
+                raise ValueError(f"[{self.name}] expected input of shape (batch, time, features"
+                                 f"{'' if fused else ', ...'}), got {tuple(v._data.shape)}")
+        if nested and len({tuple(v._data.shape[:2]) for v in xs}) > 1:
+            raise ValueError(f"[{self.name}] the nested inputs must share batch and time "
+                             f"(axes 0 and 1), got shapes {[tuple(v._data.shape) for v in xs]}")
+        x0 = xs[0]
+        if x0._data.shape[1] == 0:
             raise ValueError(f"[{self.name}] the input has no timesteps: shape "
-                             f"{tuple(x._data.shape)}")
-        states = self._initial_states(x, init)
-        if mask is not None and isinstance(mask, (list, tuple)):
-            mask = mask[0]
+                             f"{tuple(x0._data.shape)}")
+        states = self._initial_states(x0, init)
+        if isinstance(mask, (list, tuple, dict)):
+            mask = next((m for m in flatten(mask) if m is not None), None)
         if mask is not None:
             m = _asarray(mask._data if isinstance(mask, Tensor) else mask).astype(bool)
-            if type(m) is not type(x._data):  # a NumPy mask given with GPU inputs
-                m = to_device(m, "cpu" if type(x._data) is np.ndarray else "cuda")
+            if type(m) is not type(x0._data):  # a NumPy mask given with GPU inputs
+                m = to_device(m, "cpu" if type(x0._data) is np.ndarray else "cuda")
+            if tuple(m.shape) != tuple(x0._data.shape[:2]):
+                raise ValueError(f"[{self.name}] the mask must have shape (batch, time) = "
+                                 f"{tuple(x0._data.shape[:2])}, got {tuple(m.shape)}")
             mask = None if m.all() else m
         out = None
-        if mask is None:
-            out = self._fused(x, states, training)
+        if mask is None and not nested:
+            out = self._fused(x0, states, training)
         if out is None:
-            out = self._loop(x, states, training, mask)
+            xin = _pack_nest(x, xs) if nested else x0
+            out = self._loop(xin, states, training, mask)
         seq, last, final = out
         self._store_states(final)
         output = seq if self.return_sequences else last
+        # for compute_mask: each output of a nested tuple/list output gets the sequence mask
+        self._n_outputs = len(output) if isinstance(output, (list, tuple)) else 0
         if self.return_state:
             return [output] + list(final)
         return output
 
     def compute_mask(self, inputs, mask=None):
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0] if mask else None
+        if isinstance(mask, (list, tuple, dict)):
+            mask = next((m for m in flatten(mask) if m is not None), None)
         out = mask if self.return_sequences else None
         if self.return_state:
-            return [out] + [None] * len(self._state_sizes())
-        return out
+            return [out] + [None] * len(self._state_shapes())
+        n = self.__dict__.get("_n_outputs", 0)
+        return [out] * n if n and out is not None else out
 
     def _fused(self, x, states, training):
         return None
 
     def _loop(self, x, states, training, mask):
-        """Generic step-by-step loop in Python (any cell; masks; recurrent dropout)."""
-        T = x._data.shape[1]
+        """Generic step-by-step loop in Python (any cell, nested inputs/states/outputs; masks;
+        recurrent dropout). `x` is a Tensor or a nest of Tensors (batch, time, ...)."""
+        nested = _is_nest(x)
+        xs = flatten(x) if nested else [x]
+        T = xs[0]._data.shape[1]
         cell = self.cell
         if hasattr(cell, "reset_dropout_mask"):
             cell.reset_dropout_mask()
             cell.reset_recurrent_dropout_mask()
         order = range(T - 1, -1, -1) if self.go_backwards else range(T)
-        outs = []
-        prev_out = None
+        kw = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
+        outs = None        # one list of step outputs per output leaf
+        out_struct = None
+        prev = None
         states = list(states)
+        dtype = xs[0]._data.dtype
         for t in order:
-            xt = x[:, t]
-            kw = {"training": training} if getattr(cell, "_call_accepts_training", False) else {}
-            o, new = cell.call(xt, states, **kw)
-            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            xt = _pack_nest(x, [v[:, t] for v in xs]) if nested else x[:, t]
+            o, new = cell.call(xt, self._pack_states(states), **kw)
+            if out_struct is None:
+                out_struct = o
+                outs = [[] for _ in _flat_out(o)]
+            o_flat = [_t(v) for v in _flat_out(o)]
+            new = [_t(v) for v in (flatten(new) if isinstance(new, (list, tuple, dict))
+                                   else [new])]
+            if len(new) != len(states):
+                raise ValueError(f"[{self.name}] the cell returned {len(new)} state(s), but its "
+                                 f"state_size describes {len(states)}")
             if mask is not None:
-                mt = _wrap(mask[:, t:t + 1].astype(x._data.dtype))
-                keep = 1.0 - mt
-                new = [n * mt + s * keep for n, s in zip(new, states)]
-                if prev_out is None:
-                    prev_out = _wrap(place(np.zeros(o._data.shape, o._data.dtype)))
-                base = _wrap(place(np.zeros(o._data.shape, o._data.dtype))) if self.zero_output_for_mask \
-                    else prev_out
-                o = o * mt + base * keep
-            outs.append(o)
-            prev_out = o
+                mt = mask[:, t].astype(dtype)
+                new = [_masked(n, s, mt) for n, s in zip(new, states)]
+                if prev is None:
+                    prev = [_wrap(place(np.zeros(v._data.shape, v._data.dtype))) for v in o_flat]
+                if self.zero_output_for_mask:
+                    base = [_wrap(place(np.zeros(v._data.shape, v._data.dtype))) for v in o_flat]
+                else:
+                    base = prev
+                o_flat = [_masked(v, b, mt) for v, b in zip(o_flat, base)]
+            for lst, v in zip(outs, o_flat):
+                lst.append(v)
+            prev = o_flat
             states = new
-        seq = _array_ops.stack(outs, axis=1) if self.return_sequences else None
-        return seq, outs[-1], states
+        last = [lst[-1] for lst in outs]
+        seq = [_array_ops.stack(lst, axis=1) for lst in outs] if self.return_sequences else None
+        if _is_nest(out_struct):
+            last = _pack_nest(out_struct, last)
+            seq = _pack_nest(out_struct, seq) if seq is not None else None
+        else:
+            last = last[0]
+            seq = seq[0] if seq is not None else None
+        return seq, last, states
 
     def get_config(self):
         cfg = super().get_config()
