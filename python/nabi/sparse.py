@@ -16,7 +16,7 @@ from . import dtypes as _dt
 from .framework.device import DeviceArray
 from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
 
-__all__ = ["SparseTensor", "to_dense", "from_dense", "sparse_dense_matmul", "reorder",
+__all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse_dense_matmul", "reorder",
            "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values"]
 
 
@@ -100,6 +100,88 @@ class SparseTensor:
     def __repr__(self):
         return (f"SparseTensor(indices={self._indices.tolist()}, values="
                 f"{self._values.numpy().tolist()}, dense_shape={self._shape.tolist()})")
+
+
+class SparseTensorSpec:
+    """tf.SparseTensorSpec: the dense shape (None for unknown dimensions) and dtype of a
+    SparseTensor (a dataset's element_spec)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape=None, dtype=_dt.float32):
+        self.shape = None if shape is None else TensorShape(shape)
+        self.dtype = _dt.as_dtype(dtype)
+
+    @classmethod
+    def from_value(cls, value):
+        return cls(value.shape, value.dtype)
+
+    def is_compatible_with(self, other):
+        if isinstance(other, SparseTensor):
+            other = SparseTensorSpec.from_value(other)
+        if not isinstance(other, SparseTensorSpec) or other.dtype != self.dtype:
+            return False
+        if self.shape is None or other.shape is None:
+            return True
+        return len(self.shape) == len(other.shape) and all(
+            x is None or y is None or x == y for x, y in zip(self.shape, other.shape))
+
+    def _key(self):
+        return (None if self.shape is None else tuple(self.shape), self.dtype.name)
+
+    def __eq__(self, other):
+        return isinstance(other, SparseTensorSpec) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        shape = "<unknown>" if self.shape is None else repr(self.shape)
+        return f"SparseTensorSpec({shape}, nabi.{self.dtype.name})"
+
+
+def _rows_of(sp, rows):
+    """The SparseTensor of the given rows (first-dimension indices, in order) of sp."""
+    from .ops.array_ops import gather
+    rows = np.asarray(rows, np.int64).reshape(-1)
+    ind = sp._indices
+    picks, new_ind = [], []
+    for k, r in enumerate(rows.tolist()):
+        sel = np.nonzero(ind[:, 0] == r)[0]
+        picks.append(sel)
+        block = ind[sel].copy()
+        block[:, 0] = k
+        new_ind.append(block)
+    sel = np.concatenate(picks).astype(np.int64) if picks else np.zeros(0, np.int64)
+    new_ind = np.concatenate(new_ind) if new_ind else np.zeros((0, sp.ndim), np.int64)
+    shape = sp._shape.copy()
+    shape[0] = len(rows)
+    return SparseTensor(new_ind, gather(sp._values, sel) if sp._values._data.dtype.kind != "O"
+                        else _wrap(sp._values.numpy()[sel]), shape)
+
+
+def _row(sp, i):
+    """Row i of sp as a SparseTensor of rank - 1 (a dataset slice)."""
+    one = _rows_of(sp, [i])
+    return SparseTensor(one._indices[:, 1:], one._values, one._shape[1:])
+
+
+def _batch(sps):
+    """SparseTensors of one rank stacked along a new first dimension; the dense shape is the
+    largest of each dimension (tf.data's batch of sparse elements)."""
+    from .ops.array_ops import concat as dense_concat
+    ranks = {sp.ndim for sp in sps}
+    if len(ranks) > 1:
+        raise ValueError(f"[batch] cannot batch SparseTensors of different ranks: "
+                         f"{[sp._shape.tolist() for sp in sps]}")
+    ind = [np.concatenate([np.full((len(sp._indices), 1), k, np.int64), sp._indices], axis=1)
+           for k, sp in enumerate(sps)]
+    shape = np.concatenate([[len(sps)], np.max(np.stack([sp._shape for sp in sps]), axis=0)])
+    if sps[0]._values._data.dtype.kind == "O":
+        vals = _wrap(np.concatenate([sp._values.numpy().reshape(-1) for sp in sps]))
+    else:
+        vals = dense_concat([sp._values for sp in sps], 0)
+    return SparseTensor(np.concatenate(ind).reshape(-1, len(shape)), vals, shape)
 
 
 def _check_sparse(op, sp):

@@ -82,6 +82,101 @@ def _spec_dtype(np_dtype):
         return _dt.DType(np.dtype(np_dtype).name, np_dtype)
 
 
+# ---------------------------------------------------------------------- composite components
+# A component may be a RaggedTensor or a SparseTensor (host containers, kept as they are), or
+# a _RaggedRow: a dense row sliced out of a 2-D RaggedTensor, which TF describes as a
+# RaggedTensorSpec of ragged_rank 0 and which batches back into a RaggedTensor.
+class _RaggedRow(np.ndarray):
+    """A row of a sliced RaggedTensor (a plain array otherwise)."""
+
+
+def _is_composite(a):
+    return getattr(type(a), "_is_ragged_tensor", False) or type(a).__name__ == "SparseTensor"
+
+
+def _plain(a):
+    return a.view(np.ndarray) if type(a) is _RaggedRow else a
+
+
+def _tensor_leaf(a, placed=False):
+    """What a component becomes when it is handed to the user or to a function."""
+    if isinstance(a, Dataset) or _is_composite(a):
+        return a
+    a = _plain(a)
+    return _wrap(place(a) if placed else a)
+
+
+class _RaggedColumn:
+    """A RaggedTensor as a from_tensor_slices source: rows, slices and gathers of rows."""
+
+    def __init__(self, rt):
+        from ..ragged import _as_rows
+        self.rt = _as_rows(rt)
+        self.ndim = rt.ndim
+        self.shape = (len(self.rt),)
+        self.dtype = rt.dtype._np
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            key = key[0]
+        if isinstance(key, slice):
+            return self.rt[key]
+        r = self.rt._rows[key]
+        return r if _is_composite(r) else r.view(_RaggedRow)
+
+    def take(self, idx, axis=0):
+        return self.rt._new([self.rt._rows[int(i)] for i in idx])
+
+    def spec(self):
+        from ..ragged import RaggedTensorSpec
+        return RaggedTensorSpec(self.rt.shape[1:], self.rt.dtype, self.rt.ragged_rank - 1)
+
+
+class _SparseColumn:
+    """A SparseTensor as a from_tensor_slices source."""
+
+    def __init__(self, sp):
+        self.sp = sp
+        self.ndim = sp.ndim
+        self.shape = tuple(int(d) for d in sp._shape)
+        self.dtype = sp.dtype._np
+
+    def __getitem__(self, key):
+        from ..sparse import _row, _rows_of
+        if isinstance(key, tuple):
+            key = key[0]
+        if isinstance(key, slice):
+            return _rows_of(self.sp, range(self.shape[0])[key])
+        return _row(self.sp, key)
+
+    def take(self, idx, axis=0):
+        from ..sparse import _rows_of
+        return _rows_of(self.sp, idx)
+
+    def spec(self):
+        from ..sparse import SparseTensorSpec
+        return SparseTensorSpec(self.shape[1:], self.sp.dtype)
+
+
+def _column(a):
+    if getattr(type(a), "_is_ragged_tensor", False):
+        return _RaggedColumn(a)
+    if type(a).__name__ == "SparseTensor":
+        return _SparseColumn(a)
+    return _plain(a)
+
+
+def _composite_spec(a):
+    if type(a) is _RaggedRow:
+        from ..ragged import RaggedTensorSpec
+        return RaggedTensorSpec((None,) + a.shape[1:], _spec_dtype(a.dtype), 0)
+    if getattr(type(a), "_is_ragged_tensor", False):
+        from ..ragged import RaggedTensorSpec
+        return RaggedTensorSpec.from_value(a)
+    from ..sparse import SparseTensorSpec
+    return SparseTensorSpec.from_value(a)
+
+
 def _shapes_compatible(a, b):
     if a is None or b is None:
         return True
@@ -96,6 +191,8 @@ def _leaf_spec(a):
     if isinstance(a, Dataset):  # a window() component
         from .transformations import DatasetSpec
         return DatasetSpec(a.element_spec)
+    if type(a) is _RaggedRow or _is_composite(a):
+        return _composite_spec(a)
     return TensorSpec(a.shape, _spec_dtype(a.dtype))
 
 
@@ -166,7 +263,7 @@ def _same_structure(a, b):
 def _leaf_array(v):
     """A host NumPy array for one component, with TF's dtypes for Python values
     (floats -> float32, ints -> int32)."""
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) or _is_composite(v):
         return v
     if isinstance(v, Tensor):
         a = v.numpy()
@@ -189,6 +286,8 @@ def _snapshot(v):
     """A private, read-only copy of a user's value (the dataset does not change if the user's
     array does later, as in TF; read-only, so the rows handed out cannot change it either)."""
     a = _leaf_array(v)
+    if _is_composite(a):
+        return a
     if isinstance(v, (np.ndarray, Tensor)) or not a.flags.c_contiguous:
         a = np.array(a, copy=True, order="C")
     a.flags.writeable = False
@@ -207,7 +306,7 @@ def _normalize_output(out, what):
 
 
 def _host_tensors(element):
-    return _map(lambda a: a if isinstance(a, Dataset) else _wrap(a), element)
+    return _map(_tensor_leaf, element)
 
 
 def _call(fn, element):
@@ -221,14 +320,15 @@ def _call(fn, element):
 
 
 def _to_tensors(element):
-    return _map(lambda a: a if isinstance(a, Dataset) else _wrap(place(a)), element)
+    return _map(lambda a: _tensor_leaf(a, True), element)
 
 
 def _user_numpy(a):
     """What as_numpy_iterator hands out: a NumPy scalar for a 0-d component (as Tensor.numpy
     does in TF), otherwise an array the caller may modify."""
-    if isinstance(a, Dataset):
+    if isinstance(a, Dataset) or _is_composite(a):
         return a
+    a = _plain(a)
     if a.ndim == 0:
         return a[()]
     return a if a.flags.writeable else a.copy()
@@ -491,6 +591,14 @@ class Dataset:
         smaller unless drop_remainder."""
         return _BatchDataset(self, batch_size, drop_remainder)
 
+    def ragged_batch(self, batch_size, drop_remainder=False, row_splits_dtype=_dt.int64,
+                     name=None):
+        """batch() for elements of different shapes: a component whose shape is not known
+        in advance (a map's result, or a None in the element_spec) becomes a RaggedTensor
+        of the batch's rows; fully known shapes, scalars and ragged or sparse components
+        batch as batch() does."""
+        return _RaggedBatchDataset(self, batch_size, drop_remainder)
+
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False, name=None):
         """batch() for elements of different shapes: each component is padded (with
@@ -680,6 +788,8 @@ class _TensorSliceDataset(Dataset):
             if a.ndim == 0:
                 raise ValueError("[from_tensor_slices] every component must have at least one "
                                  f"dimension to slice, got a scalar of dtype {a.dtype}")
+        flat = [_column(a) for a in flat]
+        struct = _pack(struct, flat)
         shapes = [a.shape for a in flat]
         if len({s[0] for s in shapes}) > 1:
             raise ValueError("[from_tensor_slices] all components must have the same size in "
@@ -694,7 +804,8 @@ class _TensorSliceDataset(Dataset):
         return self._src.n
 
     def _spec(self):
-        return _map(lambda a: TensorSpec(a.shape[1:], _spec_dtype(a.dtype)), self._src.struct)
+        return _map(lambda a: a.spec() if isinstance(a, (_RaggedColumn, _SparseColumn)) else
+                    TensorSpec(a.shape[1:], _spec_dtype(a.dtype)), self._src.struct)
 
 
 class _TensorDataset(Dataset):
@@ -919,27 +1030,70 @@ def _positive(value, what, arg):
     return v
 
 
-def _stack(elements, what):
-    """Stacks a list of elements along a new first axis, component by component."""
+def _stack(elements, what, ragged=None):
+    """Stacks a list of elements along a new first axis, component by component. Ragged
+    components (and those `ragged` marks, for ragged_batch) become RaggedTensors, sparse
+    ones SparseTensors."""
     first = elements[0]
     flats = [_flatten(e) for e in elements]
     out = []
     for k in range(len(flats[0])):
         parts = [f[k] for f in flats]
-        s0 = parts[0].shape
+        p0 = parts[0]
+        if type(p0) is _RaggedRow or _is_composite(p0) or (ragged and ragged[k]):
+            out.append(_stack_composite(parts, what, k))
+            continue
+        s0 = p0.shape
         for i, p in enumerate(parts):
             if p.shape != s0:
-                raise ValueError(f"[{what}] cannot batch tensors with different shapes in "
-                                 f"component {k}: the first element had shape {s0} and "
-                                 f"element {i} had shape {p.shape} (use padded_batch, or map "
-                                 "the elements to one shape first)")
+                from ..errors import InvalidArgumentError
+                raise InvalidArgumentError(
+                    f"Cannot batch tensors with different shapes in component {k}. First "
+                    f"element had shape {list(s0)} and element {i} had shape {list(p.shape)}. "
+                    f"[{what}: shapes {s0} and {p.shape}; use padded_batch or ragged_batch]")
         out.append(np.stack(parts))
     return _pack(first, out)
 
 
+def _stack_composite(parts, what, k):
+    if type(parts[0]).__name__ == "SparseTensor":
+        from ..sparse import _batch
+        if not all(type(p).__name__ == "SparseTensor" for p in parts):
+            raise TypeError(f"[{what}] component {k} mixes SparseTensors and dense tensors")
+        return _batch(parts)
+    from ..ragged import RaggedTensor, stack
+    if any(getattr(type(p), "_is_ragged_tensor", False) for p in parts):
+        return stack(parts, axis=0)
+    if any(p.ndim == 0 for p in parts):
+        raise ValueError(f"[{what}] component {k}: scalars cannot form ragged rows")
+    rows = [_plain(p) for p in parts]
+    inner = {r.shape[1:] for r in rows}
+    if len(inner) > 1:
+        lens = [np.array([r.shape[d] for r in rows]) for d in range(rows[0].ndim)]
+        flat = np.concatenate([r.reshape(-1) for r in rows])
+        return RaggedTensor.from_nested_row_lengths(
+            flat, [lens[0]] + [np.repeat(lens[d], np.prod(np.stack(lens[:d]), axis=0))
+                               for d in range(1, len(lens))])
+    return RaggedTensor(rows, (len(rows),), _spec_dtype(rows[0].dtype))
+
+
+def _batched_leaf_spec(s, dim, ragged=False):
+    kind = type(s).__name__
+    if kind == "RaggedTensorSpec" or (ragged and kind == "TensorSpec" and s.shape is not None
+                                      and len(s.shape)):
+        from ..ragged import RaggedTensorSpec
+        shape = None if s.shape is None else (dim,) + tuple(
+            None if ragged and i == 0 else d for i, d in enumerate(s.shape))
+        rank = s.ragged_rank if kind == "RaggedTensorSpec" else 0
+        return RaggedTensorSpec(shape, s.dtype, rank + 1)
+    if kind == "SparseTensorSpec":
+        from ..sparse import SparseTensorSpec
+        return SparseTensorSpec(None if s.shape is None else (dim,) + tuple(s.shape), s.dtype)
+    return TensorSpec(None if s.shape is None else (dim,) + tuple(s.shape), s.dtype)
+
+
 def _batched_spec(spec, dim):
-    return _map(lambda s: TensorSpec(None if s.shape is None else (dim,) + tuple(s.shape),
-                                     s.dtype), spec)
+    return _map(lambda s: _batched_leaf_spec(s, dim), spec)
 
 
 def _batch_card(n, size, drop):
@@ -991,6 +1145,50 @@ class _BatchDataset(_UnaryDataset):
 
     def _spec(self):
         return _batched_spec(self._input.element_spec, self._size if self._drop else None)
+
+
+def _spec_is_inferred(ds):
+    """Whether ds's element_spec was read off its first element (a map's or flat_map's
+    result) rather than declared, so its shapes say nothing about later elements."""
+    while isinstance(ds, Dataset):
+        if isinstance(ds, (_MapDataset, _FlatMapDataset)) or type(ds).__name__ in (
+                "_InterleaveDataset", "_ScanDataset", "_GroupByWindowDataset"):
+            return True
+        if isinstance(ds, (_BatchDataset, _PaddedBatchDataset, _UnbatchDataset)):
+            return False
+        ds = getattr(ds, "_input", None)
+    return False
+
+
+class _RaggedBatchDataset(_BatchDataset):
+    """ragged_batch / dense_to_ragged_batch: dense components of unknown shape batch into
+    RaggedTensors."""
+
+    def __init__(self, input_dataset, batch_size, drop_remainder):
+        super().__init__(input_dataset, batch_size, drop_remainder)
+        inferred = _spec_is_inferred(input_dataset)
+        spec = input_dataset.element_spec
+        self._ragged = [type(sp).__name__ == "TensorSpec" and
+                        (sp.shape is None or (len(sp.shape) > 0 and
+                                              (inferred or None in tuple(sp.shape))))
+                        for sp in _flatten(spec)] if spec is not None else None
+
+    def _elements(self):
+        size, buf = self._size, []
+        for element in self._input._np_iter():
+            buf.append(element)
+            if len(buf) == size:
+                yield _stack(buf, "ragged_batch", self._ragged)
+                buf = []
+        if buf and not self._drop:
+            yield _stack(buf, "ragged_batch", self._ragged)
+
+    def _spec(self):
+        spec = self._input.element_spec
+        dim = self._size if self._drop else None
+        flat = _flatten(spec)
+        return _pack(spec, [_batched_leaf_spec(sp, dim, bool(r))
+                            for sp, r in zip(flat, self._ragged)])
 
 
 class _PaddedBatchDataset(_UnaryDataset):
@@ -1089,7 +1287,7 @@ class _UnbatchDataset(_UnaryDataset):
 
     def _elements(self):
         for element in self._input._np_iter():
-            flat = _flatten(element)
+            flat = [_column(a) for a in _flatten(element)]
             if any(a.ndim == 0 for a in flat):
                 raise ValueError("[unbatch] every component needs a first (batch) dimension; "
                                  f"got shapes {[a.shape for a in flat]}")
@@ -1113,8 +1311,19 @@ class _UnbatchDataset(_UnaryDataset):
         return _UNKNOWN if d is None else n * d
 
     def _spec(self):
-        return _map(lambda s: TensorSpec(None if s.shape is None else s.shape[1:], s.dtype),
-                    self._input.element_spec)
+        return _map(_unbatched_leaf_spec, self._input.element_spec)
+
+
+def _unbatched_leaf_spec(s):
+    kind = type(s).__name__
+    shape = None if s.shape is None else tuple(s.shape)[1:]
+    if kind == "RaggedTensorSpec":
+        from ..ragged import RaggedTensorSpec
+        return RaggedTensorSpec(shape, s.dtype, max(0, s.ragged_rank - 1))
+    if kind == "SparseTensorSpec":
+        from ..sparse import SparseTensorSpec
+        return SparseTensorSpec(shape, s.dtype)
+    return TensorSpec(shape, s.dtype)
 
 
 class _ShuffleDataset(_UnaryDataset):

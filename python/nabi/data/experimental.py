@@ -4,8 +4,8 @@ from .readers import CsvDataset, make_csv_dataset
 from .transformations import bucket_by_sequence_length, group_by_window, scan, unique
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Counter", "CsvDataset",
-           "bucket_by_sequence_length", "cardinality", "group_by_window", "make_csv_dataset",
-           "scan", "unique"]
+           "bucket_by_sequence_length", "cardinality", "dense_to_ragged_batch",
+           "group_by_window", "make_csv_dataset", "scan", "unique"]
 
 
 def cardinality(dataset):
@@ -16,3 +16,10 @@ def cardinality(dataset):
 def Counter(start=0, step=1, dtype="int64"):  # noqa: N802 (TF's name)
     """The deprecated alias of Dataset.counter that the data augmentation tutorial uses."""
     return Dataset.counter(start, step, dtype)
+
+
+def dense_to_ragged_batch(batch_size, drop_remainder=False, row_splits_dtype="int64"):
+    """The transformation for `dataset.apply`: dataset.ragged_batch(batch_size, ...)."""
+    def apply(dataset):
+        return dataset.ragged_batch(batch_size, drop_remainder, row_splits_dtype)
+    return apply
