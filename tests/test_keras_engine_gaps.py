@@ -296,3 +296,126 @@ def test_symbolic_add_loss_errors():
     with pytest.raises(ValueError, match=r"add_loss\] a symbolic KerasTensor loss needs a "
                                          r"functional model"):
         seq.add_loss(tf.reduce_mean(other))
+
+
+# ----------------------------------------------------------------------------- (c) per-output
+
+
+def _two_output_model():
+    inp = keras.Input((4,), name="x")
+    a = keras.layers.Dense(2, name="out_a")(inp)
+    b = keras.layers.Dense(3, activation="softmax", name="out_b")(inp)
+    return keras.Model(inp, [a, b])
+
+
+def _two_output_data(n=10, seed=4):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    ya = rng.standard_normal((n, 2)).astype(np.float32)
+    yb = rng.integers(0, 3, n)
+    return x, ya, yb
+
+
+def _np_two_output(model, x, ya, yb):
+    Wa, ba = model.get_layer("out_a").get_weights()
+    Wb, bb = model.get_layer("out_b").get_weights()
+    pa = x.astype(np.float64) @ Wa + ba
+    lb = x.astype(np.float64) @ Wb + bb
+    pb = np.exp(lb - lb.max(1, keepdims=True))
+    pb /= pb.sum(1, keepdims=True)
+    mse = np.mean((pa - ya) ** 2)
+    scce = np.mean(-np.log(pb[np.arange(len(yb)), yb]))
+    acc = np.mean(np.argmax(pb, 1) == yb)
+    return mse, scce, acc
+
+
+KERAS_NAMES = ["loss", "out_a_loss", "out_b_loss", "out_b_accuracy"]
+
+
+def test_multi_output_metrics_list_the_per_output_losses():
+    model = _two_output_model()
+    model.compile(keras.optimizers.SGD(0.05),
+                  loss=["mse", "sparse_categorical_crossentropy"], loss_weights=[1.0, 0.5],
+                  metrics={"out_b": "accuracy"})
+    # Keras 2: empty until fit/evaluate has built the containers
+    assert model.metrics_names == [] and model.metrics == []
+    x, ya, yb = _two_output_data()
+    hist = model.fit(x, [ya, yb], epochs=2, batch_size=4, verbose=0,
+                     validation_data=(x, [ya, yb]))
+    assert list(hist.history) == KERAS_NAMES + ["val_" + k for k in KERAS_NAMES]
+    assert model.metrics_names == KERAS_NAMES
+    assert [m.name for m in model.metrics] == KERAS_NAMES
+    mse, scce, acc = _np_two_output(model, x, ya, yb)
+    logs = model.evaluate(x, [ya, yb], batch_size=len(x), verbose=0, return_dict=True)
+    assert list(logs) == KERAS_NAMES
+    np.testing.assert_allclose([logs[k] for k in KERAS_NAMES],
+                               [mse + 0.5 * scce, mse, scce, acc], rtol=1e-5)
+    vals = model.evaluate(x, [ya, yb], batch_size=len(x), verbose=0)
+    np.testing.assert_allclose(vals, [mse + 0.5 * scce, mse, scce, acc], rtol=1e-5)
+    # the Mean objects hold the same values (model.metrics[1] is "out_a_loss")
+    np.testing.assert_allclose(float(model.metrics[1].result().numpy()), mse, rtol=1e-5)
+    np.testing.assert_allclose(float(model.metrics[2].result().numpy()), scce, rtol=1e-5)
+    res = model.get_metrics_result()
+    np.testing.assert_allclose([res[k] for k in KERAS_NAMES],
+                               [mse + 0.5 * scce, mse, scce, acc], rtol=1e-5)
+    model.reset_metrics()
+    assert float(model.metrics[1].result().numpy()) == 0.0
+
+
+def test_multi_output_on_batch_results():
+    model = _two_output_model()
+    model.compile("sgd", loss={"out_a": "mse", "out_b": "sparse_categorical_crossentropy"},
+                  metrics={"out_b": "accuracy"})
+    x, ya, yb = _two_output_data()
+    mse, scce, acc = _np_two_output(model, x, ya, yb)
+    out = model.test_on_batch(x, [ya, yb], return_dict=True)
+    assert list(out) == KERAS_NAMES
+    np.testing.assert_allclose([out[k] for k in KERAS_NAMES], [mse + scce, mse, scce, acc],
+                               rtol=1e-5)
+    # model.metrics hold what the batch computed (the "loss" Mean included)
+    res = model.get_metrics_result()
+    np.testing.assert_allclose([res[k] for k in KERAS_NAMES], [mse + scce, mse, scce, acc],
+                               rtol=1e-5)
+    # reset_metrics=False accumulates: the running means of two equal batches are unchanged
+    out2 = model.test_on_batch(x, [ya, yb], reset_metrics=False, return_dict=True)
+    np.testing.assert_allclose([out2[k] for k in KERAS_NAMES], [mse + scce, mse, scce, acc],
+                               rtol=1e-5)
+    vals = model.train_on_batch(x, [ya, yb])
+    np.testing.assert_allclose(vals, [mse + scce, mse, scce, acc], rtol=1e-5)
+
+
+def test_multi_output_with_a_loss_on_one_output_only():
+    model = _two_output_model()
+    model.compile("sgd", loss={"out_a": "mse"})
+    x, ya, yb = _two_output_data()
+    mse, _, _ = _np_two_output(model, x, ya, yb)
+    logs = model.evaluate(x, [ya, yb], batch_size=len(x), verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "out_a_loss"]
+    np.testing.assert_allclose([logs["loss"], logs["out_a_loss"]], [mse, mse], rtol=1e-5)
+    assert model.metrics_names == ["loss", "out_a_loss"]
+
+
+def test_multi_output_custom_train_step_sees_the_per_output_means():
+    class MyModel(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compiled_loss(y, y_pred)
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self.compiled_metrics.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    inp = keras.Input((4,), name="x")
+    a = keras.layers.Dense(2, name="out_a")(inp)
+    b = keras.layers.Dense(3, activation="softmax", name="out_b")(inp)
+    model = MyModel(inp, [a, b])
+    model.compile(keras.optimizers.SGD(0.0),
+                  loss=["mse", "sparse_categorical_crossentropy"], metrics={"out_b": "accuracy"})
+    x, ya, yb = _two_output_data()
+    mse, scce, acc = _np_two_output(model, x, ya, yb)
+    hist = model.fit(x, [ya, yb], batch_size=len(x), epochs=1, verbose=0)
+    assert list(hist.history) == KERAS_NAMES
+    np.testing.assert_allclose([hist.history[k][0] for k in KERAS_NAMES],
+                               [mse + scce, mse, scce, acc], rtol=1e-5)

@@ -366,6 +366,51 @@ def _log_value(v):
     return float(a) if a.size == 1 else a.copy()
 
 
+class LossMean(_TrackerAPI):
+    """Keras 2's per-output `Mean(name="<output>_loss")` of a multi-output model (what
+    compiled_loss lists after the "loss" Mean): the batch-size weighted mean of one output's
+    unweighted loss. The running sums stay where the losses are (a device scalar on the GPU)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.total = 0.0
+        self.count = 0.0
+
+    def add(self, loss, n):
+        self.total = _accumulate(self.total, loss, n)
+        self.count += n
+
+    def update_state(self, values, sample_weight=None):
+        v = _asarray(_data(values), np.float64)
+        if sample_weight is None:
+            self.total = _accumulate(self.total, v.sum())
+            self.count += v.size
+        else:
+            w = np.broadcast_to(_asarray(_data(sample_weight), np.float64), v.shape)
+            self.total = _accumulate(self.total, (v * w).sum())
+            self.count += float(w.sum())
+
+    def _value(self):
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    @property
+    def variables(self):
+        return [_StateVariable(self, "total"), _StateVariable(self, "count")]
+
+    weights = variables
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    def __repr__(self):
+        return f"<Mean name={self.name}>"
+
+
 class ObjectMetric(_TrackerAPI):
     """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API; the
     Metric API (result, variables, get_config...) is the wrapped metric's."""
@@ -519,8 +564,7 @@ class CompileState:
         self.output_names = []
         self.n_out = 1
         self.reg_pairs = []
-        self.out_loss_tot = []
-        self.out_loss_cnt = 0
+        self.out_loss_trackers = []
         self._names = ["loss"]
         self._loss_tracker = None
         self._noted = None
@@ -662,9 +706,10 @@ class CompileState:
         self.reg_pairs = []
         for l in model._flatten_layers():
             self.reg_pairs.extend(l._regularized)
-        self.out_loss_tot = [0.0] * self.n_out
-        self.out_loss_cnt = 0
-        self._names = ["loss"] + ([f"{n}_loss" for n in names] if self.n_out > 1 else []) + \
+        # Keras 2: a Mean "<output>_loss" per output that has a loss, when there are several
+        self.out_loss_trackers = [LossMean(f"{n}_loss") if self.n_out > 1 and fn is not None
+                                  else None for n, fn in zip(names, self.loss_fns)]
+        self._names = ["loss"] + [t.name for t in self.out_loss_trackers if t is not None] + \
             [t.name for t, _ in self.trackers]
         self.resolved = True
 
@@ -737,8 +782,7 @@ class CompileState:
         if multi:
             n = len(ys[0]) if ys else 0
             for i, l in vals:
-                self.out_loss_tot[i] = _accumulate(self.out_loss_tot[i], l._data, n)
-            self.out_loss_cnt += n
+                self.out_loss_trackers[i].add(l._data, n)
         for s in sink:
             s = _m.reduce_sum(s) if s._data.ndim else s
             total = s if total is None else _m.add(total, s)
@@ -763,9 +807,9 @@ class CompileState:
 
     def logs(self, loss):
         out = {"loss": loss}
-        if self.n_out > 1 and self.out_loss_cnt:
-            for n, tot in zip(self.output_names, self.out_loss_tot):
-                out[f"{n}_loss"] = float(tot) / self.out_loss_cnt
+        for t in self.out_loss_trackers:
+            if t is not None and float(t.count):
+                out[t.name] = t._value()
         for t, _ in self.trackers:
             r = t._value()
             if isinstance(r, dict):
@@ -831,12 +875,25 @@ class CompileState:
             t.reset_state()
         for m in self.model._added_metric_objects():
             m.reset_state()
-        if self.n_out > 1:
-            self.out_loss_tot = [0.0] * self.n_out
-            self.out_loss_cnt = 0
+        for t in self.out_loss_trackers:
+            if t is not None:
+                t.reset_state()
 
     def all_trackers(self):
         return [t for t, _ in self.trackers]
+
+    def output_loss_trackers(self):
+        """The per-output "<output>_loss" Means (multi-output models; [] otherwise)."""
+        return [t for t in self.out_loss_trackers if t is not None]
+
+    def note_batch_loss(self, loss, n):
+        """train_on_batch / test_on_batch: adds a batch's loss to the noted running mean (reset
+        with the metrics, as Keras's "loss" Mean is); returns that mean."""
+        if self._noted is not None:
+            l0, n0 = self._noted
+            loss, n = (l0 * n0 + float(loss) * n) / (n0 + n), n0 + n
+        self.note_epoch_loss(float(loss), n)
+        return self._noted[0]
 
 
 def _tensor(v):
@@ -891,6 +948,9 @@ class LossesContainer:
             if masks is not None and masks[i] is not None:
                 swi = _wrap(_loss_mask_weights(masks[i], None if swt is None else swt._data))
             l = fn(ys[i], preds[i]) if swi is None else fn(ys[i], preds[i], sample_weight=swi)
+            ot = cs.out_loss_trackers[i] if i < len(cs.out_loss_trackers) else None
+            if ot is not None:
+                ot.add(l._data, preds[i]._data.shape[0] if preds[i]._data.ndim else 1)
             w = cs.loss_weights[i]
             if w != 1.0:
                 l = _m.multiply(l, w)
@@ -915,13 +975,15 @@ class LossesContainer:
         """Keras: [] until a step computed the loss, then the "loss" Mean (also after the
         built-in fit/evaluate steps, which sum their losses apart)."""
         if self._built:
-            return [self._cs.loss_tracker()]
+            return [self._cs.loss_tracker()] + self._cs.output_loss_trackers()
         t = self._cs.loss_tracker_for_metrics()
-        return [] if t is None else [t]
+        return [] if t is None else [t] + self._cs.output_loss_trackers()
 
     def reset_state(self):
         if self._cs._loss_tracker is not None:
             self._cs._loss_tracker.reset_state()
+        for t in self._cs.output_loss_trackers():
+            t.reset_state()
 
 
 class MetricsContainer:

@@ -262,14 +262,16 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        """As in Keras: the "loss" Mean (once a step has computed a loss), the compiled
-        metrics, then the Metric objects set as attributes of the model or its layers."""
+        """As in Keras: the "loss" Mean (once a step has computed a loss) and, for several
+        outputs, the "<output>_loss" Means, the compiled metrics, then the Metric objects set
+        as attributes of the model or its layers."""
         out = []
         cs = self._cstate
         if cs is not None:
             t = cs.loss_tracker_for_metrics()
             if t is not None:
                 out.append(t)
+                out.extend(cs.output_loss_trackers())
             out.extend(cs.all_trackers())
         for m in self._attribute_metrics():
             if not any(m is o for o in out):
@@ -860,7 +862,7 @@ class Model(Layer):
         if reset_metrics:
             self._cstate.reset()
         loss = self._train_step(xs, ys, sw)
-        return self._format_batch_result(loss, return_dict)
+        return self._format_batch_result(loss, len(xs[0]), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
                       return_dict=False):
@@ -874,7 +876,7 @@ class Model(Layer):
         if reset_metrics:
             self._cstate.reset()
         loss = self._test_step(xs, ys, sw)
-        return self._format_batch_result(loss, return_dict)
+        return self._format_batch_result(loss, len(xs[0]), return_dict)
 
     def _hook_on_batch(self, hook, xs, ys, sw, reset_metrics, return_dict):
         if reset_metrics:
@@ -886,8 +888,10 @@ class Model(Layer):
         logs = _python_logs(raw, self.name)
         return logs if return_dict else self._logs_in_order(logs)
 
-    def _format_batch_result(self, loss, return_dict):
-        logs = self._cstate.logs(float(loss))
+    def _format_batch_result(self, loss, n, return_dict):
+        # Keras: the running "loss" Mean since the metrics were last reset (model.metrics and
+        # get_metrics_result() then hold it too)
+        logs = self._cstate.logs(self._cstate.note_batch_loss(float(loss), n))
         if return_dict:
             return logs
         vals = [logs[k] for k in self._cstate.names()]
