@@ -138,9 +138,10 @@ def test_random_generator_streams(where):
         c = g.normal((3, 4))
         u = g.uniform((1000,), minval=2, maxval=5, dtype=nabi.int32)
         f = g.uniform((2, 2), dtype=nabi.float64)
-    ref = np.random.Generator(np.random.Philox(42)).standard_normal((3, 4), dtype=np.float32)
-    assert_array(a, ref, atol=0)
-    assert_array(b, ref, atol=0)
+    # the stream is TF's Philox one (checked against TF's documented numbers in
+    # tests/test_tf_compat_gaps.py); here: the same seed repeats it
+    assert a.shape == (3, 4) and a.dtype == nabi.float32
+    assert_array(b, a.numpy(), atol=0)
     assert not np.allclose(b.numpy(), c.numpy())
     un = u.numpy()
     assert un.dtype == np.int32 and un.min() >= 2 and un.max() <= 4 and len(set(un)) == 3

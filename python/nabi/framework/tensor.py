@@ -356,8 +356,15 @@ def _read_variable(var, dtype=None, op="Variable.read_value"):
                         f"{_dt.as_dtype(dtype).name}")
     out = _wrap(var._data.copy())
     if _tape._tapes:
-        _tape.record((var,), out, _pass_gradient)
+        if _RECORD_TAKES_TENSOR_RULE:   # the rule passes g through: arrays and Tensors alike
+            _tape.record((var,), out, _pass_gradient, _pass_gradient, op)
+        else:
+            _tape.record((var,), out, _pass_gradient)
     return out
+
+
+# A tape whose record() also takes the rule on Tensors (second-order gradients) gets it.
+_RECORD_TAKES_TENSOR_RULE = "backward_t" in __import__("inspect").signature(_tape.record).parameters
 
 
 def _pass_gradient(g, needs):
@@ -429,15 +436,20 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
             return _wrap(arr)
         return _wrap(np.asarray(value, dtype=d))
     arr = np.asarray(_unwrap_nested(value))
+    if arr.dtype.kind in "fO" and np.dtype(want).kind in "iu" and not _has_numpy_leaf(value):
+        # Python ints beyond int64 ([0, 2**64 - 1] would become float64): kept exact
+        obj = np.array(_unwrap_nested(value), dtype=object)
+        if obj.size and all(type(v) is int for v in obj.reshape(-1)):
+            arr = obj
     if arr.dtype.kind in "fc" and np.dtype(want).kind in "iub" and dtype is not None:
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to {np.dtype(want).name} "
                             "without losing information")
-    if arr.dtype.kind in "iu" and np.dtype(want).kind in "iu" and dtype is not None and \
+    if arr.dtype.kind in "iuO" and np.dtype(want).kind in "iu" and dtype is not None and \
             arr.size and not _has_numpy_leaf(value):
         # TF refuses Python ints outside the dtype's range (tf.constant(-1, tf.uint32))
         info = np.iinfo(want)
-        if arr.min() < info.min or arr.max() > info.max:
+        if arr.min() < int(info.min) or arr.max() > int(info.max):
             raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to "
                             f"{np.dtype(want).name}: out of its range [{info.min}, {info.max}]")
     return _wrap(arr.astype(want, copy=False))

@@ -84,65 +84,433 @@ def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
     return _wrap(out.astype(_dt.as_dtype(dtype)._np))
 
 
-class Generator:
-    """`tf.random.Generator`: an explicit random stream with its own state (a NumPy Philox
-    counter-based generator), independent of `set_seed` and the global stream.
+# ------------------------------------------------------------------ tf.random.Generator
+# Philox-4x32-10 (Salmon et al., "Parallel Random Numbers: As Easy as 1, 2, 3") with TF's state
+# layout and sampling rules, in NumPy on the host. State: int64 [counter_lo, counter_hi, key];
+# each call of the block function maps the 128-bit counter and 64-bit key to four uint32 words,
+# then the counter steps by one. A draw of n values reads the state's counter onwards and moves
+# the state's counter by 256 * n (TF's reserve per output), so skip(n) == drawing n values.
+_PHILOX_M = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
+_PHILOX_W = (np.uint32(0x9E3779B9), np.uint32(0xBB67AE85))
+_RESERVED_PER_OUTPUT = 256
+_U32 = np.uint64(0xFFFFFFFF)
+RNG_ALG_PHILOX, RNG_ALG_THREEFRY, RNG_ALG_AUTO_SELECT = 1, 2, 3
+_ALG_NAMES = {"philox": RNG_ALG_PHILOX, "threefry": RNG_ALG_THREEFRY,
+              "auto_select": RNG_ALG_AUTO_SELECT}
 
-        g = tf.random.Generator.from_seed(1234)
+
+def _counter_add(counter, n):
+    """(lo, hi) uint64 arrays: the 128-bit counter (two uint64 words, low first) plus each of
+    the offsets n (a uint64 array)."""
+    lo = np.uint64(counter[0]) + n
+    return lo, np.uint64(counter[1]) + (lo < np.uint64(counter[0])).astype(np.uint64)
+
+
+def _philox(lo, hi, key):
+    """(n, 4) uint32: Philox-4x32-10 of the counters (lo, hi) (uint64 arrays) under `key`
+    (one uint64: two 32-bit key words, low first)."""
+    c = [(lo & _U32).astype(np.uint32), (lo >> np.uint64(32)).astype(np.uint32),
+         (hi & _U32).astype(np.uint32), (hi >> np.uint64(32)).astype(np.uint32)]
+    k0, k1 = np.uint32(int(key) & 0xFFFFFFFF), np.uint32(int(key) >> 32)
+    with np.errstate(over="ignore"):
+        for _ in range(10):
+            p0 = _PHILOX_M[0] * c[0].astype(np.uint64)
+            p1 = _PHILOX_M[1] * c[2].astype(np.uint64)
+            c = [(p1 >> np.uint64(32)).astype(np.uint32) ^ c[1] ^ k0, p1.astype(np.uint32),
+                 (p0 >> np.uint64(32)).astype(np.uint32) ^ c[3] ^ k1, p0.astype(np.uint32)]
+            k0, k1 = k0 + _PHILOX_W[0], k1 + _PHILOX_W[1]
+    return np.stack(c, axis=1)
+
+
+def _philox_blocks(counter, key, n):
+    """(n, 4) uint32: the Philox outputs of counters counter, counter+1, ..., counter+n-1."""
+    return _philox(*_counter_add(counter, np.arange(n, dtype=np.uint64)), key)
+
+
+def _u32_to_float(x):
+    """[0, 1) float32 from the low 23 bits (TF's Uint32ToFloat)."""
+    return ((x & np.uint32(0x7FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+
+
+def _u32_to_half(x):
+    return ((x & np.uint32(0x3FF)).astype(np.uint16) | np.uint16(0x3C00)).view(np.float16) - \
+        np.float16(1)
+
+
+def _u64_to_double(x0, x1):
+    """[0, 1) float64 from 52 bits of the pair (TF's Uint64ToDouble)."""
+    man = ((x0 & np.uint32(0xFFFFF)).astype(np.uint64) << np.uint64(32)) | x1.astype(np.uint64)
+    return (man | np.uint64(1023 << 52)).view(np.float64) - 1.0
+
+
+def _box_muller_float(x0, x1):
+    u1 = np.maximum(_u32_to_float(x0), np.float32(1e-7))
+    v1 = (2.0 * np.pi * _u32_to_float(x1).astype(np.float64)).astype(np.float32)
+    u2 = np.sqrt(np.float32(-2.0) * np.log(u1))
+    return np.sin(v1) * u2, np.cos(v1) * u2
+
+
+def _box_muller_double(x0, x1, x2, x3):
+    u1 = np.maximum(_u64_to_double(x0, x1), 1e-7)
+    v1 = 2.0 * np.pi * _u64_to_double(x2, x3)
+    u2 = np.sqrt(-2.0 * np.log(u1))
+    return np.sin(v1) * u2, np.cos(v1) * u2
+
+
+def _interleave(a, b):
+    return np.stack([a, b], axis=-1).reshape(a.shape[:-1] + (-1,))
+
+
+def _state_from_seed(seed, size=3):
+    """TF's create_rng_state: a Python int is cut into 64-bit words, low word first; an
+    array of integers is taken as int64 and left-padded with zeros (or cut) to `size`."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed, words = int(seed), []
+        for _ in range(size):
+            words.append(seed & 0xFFFFFFFFFFFFFFFF)
+            seed >>= 64
+        return np.array(words, np.uint64).view(np.int64)
+    a = _host_value(seed)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"[random.create_rng_state] seed must be an integer or an integer "
+                        f"array, got dtype {a.dtype}")
+    a = a.reshape(-1).astype(np.uint64 if a.dtype.kind == "u" else np.int64).view(np.int64)
+    a = a[:size]
+    return np.concatenate([np.zeros(size - a.size, np.int64), a])
+
+
+def _alg_int(alg, op="random.Generator"):
+    if alg is None:
+        return RNG_ALG_PHILOX
+    if hasattr(alg, "value"):            # tf.random.Algorithm.PHILOX
+        alg = alg.value
+    if isinstance(alg, str):
+        if alg.lower() not in _ALG_NAMES:
+            raise ValueError(f"[{op}] unknown RNG algorithm {alg!r}; nabi has 'philox' "
+                             "(and 'auto_select', which picks it)")
+        alg = _ALG_NAMES[alg.lower()]
+    alg = int(alg)
+    if alg == RNG_ALG_AUTO_SELECT:       # TF's choice on CPU and GPU
+        return RNG_ALG_PHILOX
+    if alg == RNG_ALG_THREEFRY:
+        raise NotImplementedError(f"[{op}] the ThreeFry algorithm (alg 2) is not implemented "
+                                  "in nabi; use alg='philox'")
+    if alg != RNG_ALG_PHILOX:
+        raise ValueError(f"[{op}] unknown RNG algorithm {alg}; 1 (philox) is supported")
+    return alg
+
+
+class Algorithm:
+    """`tf.random.Algorithm`: the RNG algorithms' ids (Algorithm.PHILOX.value == 1)."""
+
+    class _Alg:
+        __slots__ = ("name", "value")
+
+        def __init__(self, name, value):
+            self.name, self.value = name, value
+
+        def __repr__(self):
+            return f"<Algorithm.{self.name}: {self.value}>"
+
+    PHILOX = _Alg("PHILOX", RNG_ALG_PHILOX)
+    THREEFRY = _Alg("THREEFRY", RNG_ALG_THREEFRY)
+    AUTO_SELECT = _Alg("AUTO_SELECT", RNG_ALG_AUTO_SELECT)
+
+
+def create_rng_state(seed, alg):
+    """`tf.random.create_rng_state`: the int64 state a Generator of `alg` starts from
+    (create_rng_state(1234, 'philox') is [1234, 0, 0])."""
+    _alg_int(alg, "random.create_rng_state")
+    return _host_wrap(_state_from_seed(seed))
+
+
+class Generator:
+    """`tf.random.Generator`: an explicit random stream whose state is an int64 Variable of
+    shape [3], TF's Philox layout [counter_lo, counter_hi, key] (alg 'philox' = 1).
+
+        g = tf.random.Generator.from_seed(1234)      # state [1234, 0, 0]
         g.normal((2, 3)); g.uniform((4,), maxval=10, dtype=tf.int32)
 
-    The same seed gives the same sequence; draws happen on the host and the result is
-    placed on the current device, as for the other random ops."""
+    The streams follow TF's Philox-4x32-10 algorithm and sampling rules, so `normal` and
+    `uniform` give TF's numbers for the same state (from_seed(1234).normal((2, 3)) is the
+    [[0.9356609, 1.0854305, -0.93788373], [-0.5061547, 1.3169702, 0.7137579]] of TF's docs,
+    up to float32 rounding of sin/log); each draw of n values advances the counter by 256 * n,
+    so `skip(n)` leaves the state that drawing n values would. `binomial` is deterministic
+    in the state but its numbers are nabi's own (TF's sampler is not reproduced). Draws run
+    on the host; the result is placed on the current device. The global seed
+    (`tf.random.set_seed`) does not touch a Generator."""
 
-    def __init__(self, rng, seed=None):
-        self._rng = rng
-        self._seed = seed
+    def __init__(self, copy_from=None, state=None, alg=None):
+        from ..framework.tensor import Variable
+        if copy_from is not None:
+            if state is not None or alg is not None:
+                raise ValueError("[random.Generator] give either copy_from or state and alg")
+            if not isinstance(copy_from, Generator):
+                raise TypeError(f"[random.Generator] copy_from must be a Generator, got "
+                                f"{type(copy_from).__name__}")
+            state, alg = copy_from._read(), copy_from.algorithm
+        elif state is None or alg is None:
+            raise ValueError("[random.Generator] state and alg must both be given (or use "
+                             "Generator.from_seed / from_non_deterministic_state)")
+        self._alg = _alg_int(alg)
+        if isinstance(state, Variable):
+            self._check_state(state._data.shape, state._data.dtype)
+            self._state_var = state
+        else:
+            arr = _host_value(state)
+            self._check_state(arr.shape, arr.dtype)
+            self._state_var = Variable(arr.astype(np.int64), trainable=False,
+                                       name="Generator/state")
+
+    @staticmethod
+    def _check_state(shape, dtype):
+        if tuple(shape) != (3,) or np.dtype(dtype).kind not in "iu":
+            raise ValueError(f"[random.Generator] a philox state is an integer vector of shape "
+                             f"[3] (counter_lo, counter_hi, key), got shape {tuple(shape)} and "
+                             f"dtype {np.dtype(dtype).name}")
+
+    # -- constructors --------------------------------------------------------------------
+    @classmethod
+    def from_state(cls, state, alg):
+        return cls(state=state, alg=alg)
 
     @classmethod
     def from_seed(cls, seed, alg=None):
-        return cls(np.random.Generator(np.random.Philox(int(seed))), int(seed))
+        return cls(state=_state_from_seed(seed), alg=_alg_int(alg))
 
     @classmethod
     def from_non_deterministic_state(cls, alg=None):
-        return cls(np.random.Generator(np.random.Philox()))
+        import os
+        return cls(state=np.frombuffer(os.urandom(24), np.int64).copy(), alg=_alg_int(alg))
+
+    @classmethod
+    def from_key_counter(cls, key, counter, alg):
+        counter = _host_value(counter).reshape(-1).astype(np.int64)
+        if counter.shape != (2,):
+            raise ValueError(f"[random.Generator.from_key_counter] a philox counter has 2 "
+                             f"words, got shape {counter.shape}")
+        key = _host_value(key).reshape(-1).astype(np.int64)
+        if key.shape != (1,):
+            raise ValueError(f"[random.Generator.from_key_counter] a philox key has 1 word, "
+                             f"got shape {key.shape}")
+        return cls(state=np.concatenate([counter, key]), alg=alg)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def state(self):
+        """The int64 Variable of shape [3] holding [counter_lo, counter_hi, key]."""
+        return self._state_var
+
+    @property
+    def algorithm(self):
+        return self._alg
+
+    @property
+    def key(self):
+        return _host_wrap(self._read()[-1:].copy().reshape(()))
+
+    def _read(self):
+        return np.asarray(self._state_var.numpy(), np.int64)
+
+    def reset(self, state):
+        arr = _host_value(state)
+        self._check_state(arr.shape, arr.dtype)
+        self._state_var.assign(arr.astype(np.int64))
 
     def reset_from_seed(self, seed):
-        self._rng = np.random.Generator(np.random.Philox(int(seed)))
-        self._seed = int(seed)
+        self._state_var.assign(_state_from_seed(seed))
 
-    def split(self, count=1):
-        """`count` new independent generators; this one's state advances."""
-        return [Generator(np.random.Generator(np.random.Philox(
-            int(self._rng.integers(0, 2 ** 63 - 1))))) for _ in range(int(count))]
+    def reset_from_key_counter(self, key, counter):
+        g = Generator.from_key_counter(key, counter, self._alg)
+        self._state_var.assign(g._read())
 
-    def make_seeds(self, count=1):
-        """Seeds for the stateless ops: an int64 tensor of shape [2, count], one seed per
-        column (so `make_seeds(2)[0]` is one shape [2] seed); this generator advances."""
-        return _wrap(self._rng.integers(0, 2 ** 63 - 1, (2, int(count)), dtype=np.int64))
+    def skip(self, delta):
+        """Advances the state as drawing `delta` values would (TF: 256 * delta counter steps)."""
+        delta = int(_host_value(delta))
+        if delta < 0:
+            raise ValueError(f"[random.Generator.skip] delta must be >= 0, got {delta}")
+        self._advance(delta)
 
-    def _draw(self, fn, *args, **kwargs):
-        saved_rng, saved_seed = _state["rng"], _state["seed"]
-        _state["rng"] = self._rng
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _state["rng"] = saved_rng
-            _state["seed"] = saved_seed
+    def _advance(self, n_outputs):
+        s = self._read().view(np.uint64)
+        c = (int(s[0]) | int(s[1]) << 64) + n_outputs * _RESERVED_PER_OUTPUT
+        c &= (1 << 128) - 1
+        new = np.array([c & 0xFFFFFFFFFFFFFFFF, c >> 64, int(s[2])], np.uint64).view(np.int64)
+        self._state_var.assign(new)
+
+    def _blocks(self, n_outputs, n_calls):
+        """The uint32 words of `n_calls` Philox calls from the current state (then advanced
+        for `n_outputs` values)."""
+        s = self._read().view(np.uint64)
+        bits = _philox_blocks((s[0], s[1]), s[2], n_calls)
+        self._advance(n_outputs)
+        return bits
+
+    # -- distributions -------------------------------------------------------------------
+    def _unit(self, op, shape, dtype):
+        """[0, 1) samples of `shape` (TF's UniformDistribution)."""
+        shp = _shape(shape)
+        n = int(np.prod(shp))
+        if dtype == np.float64:
+            w = self._blocks(n, -(-n // 2)).reshape(-1, 2)
+            return _u64_to_double(w[:, 0], w[:, 1])[:n].reshape(shp)
+        w = self._blocks(n, -(-n // 4)).reshape(-1)[:n]
+        return (_u32_to_half(w) if dtype == np.float16 else _u32_to_float(w)).reshape(shp)
+
+    def _standard_normal(self, shape, dtype):
+        shp = _shape(shape)
+        n = int(np.prod(shp))
+        if dtype == np.float64:
+            w = self._blocks(n, -(-n // 2))
+            a, b = _box_muller_double(w[:, 0], w[:, 1], w[:, 2], w[:, 3])
+            return _interleave(a[:, None], b[:, None]).reshape(-1)[:n].reshape(shp)
+        w = self._blocks(n, -(-n // 4)).reshape(-1)
+        a, b = _box_muller_float(w[0::2], w[1::2])
+        out = _interleave(a[:, None], b[:, None]).reshape(-1)[:n].reshape(shp)
+        return out.astype(np.float16) if dtype == np.float16 else out
+
+    def _float_dtype(self, op, dtype):
+        dt = _dt.as_dtype(dtype)
+        if not dt.is_floating:
+            raise ValueError(f"[random.Generator.{op}] dtype must be a float type (float16, "
+                             f"float32, float64), got {dt.name}")
+        return dt._np
 
     def normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
-        return self._draw(normal, shape, mean, stddev, dtype)
-
-    def uniform(self, shape, minval=0, maxval=None, dtype=_dt.float32, name=None):
-        return self._draw(uniform, shape, minval, maxval, dtype)
+        dt = self._float_dtype("normal", dtype)
+        r = self._standard_normal(shape, dt)
+        return _wrap((r * _host_value(stddev).astype(dt) + _host_value(mean).astype(dt))
+                     .astype(dt, copy=False))
 
     def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
-        return self._draw(truncated_normal, shape, mean, stddev, dtype)
+        """Normals within two standard deviations, by TF's rule: each group of 4 outputs (2 for
+        float64) starts 256 Philox calls after the last and keeps the Box-Muller values with
+        |x| < 2 in order."""
+        dt = self._float_dtype("truncated_normal", dtype)
+        shp = _shape(shape)
+        n = int(np.prod(shp))
+        group = 2 if dt == np.float64 else 4
+        groups = -(-n // group)
+        s = self._read().view(np.uint64)
+        self._advance(n)
+        skip = np.uint64(group * _RESERVED_PER_OUTPUT // 4)   # Philox calls between groups
 
-    def uniform_full_int(self, shape, dtype=_dt.int64, name=None):
-        dt = _dt.as_dtype(dtype)._np
-        info = np.iinfo(dt)
-        return _wrap(self._rng.integers(info.min, info.max, _shape(shape), dtype=dt,
-                                        endpoint=True))
+        def normals(first_call, calls, rows):
+            """The Box-Muller values of `calls` calls from each group's `first_call`, in
+            order: (len(rows), values)."""
+            off = rows.astype(np.uint64)[:, None] * skip + np.uint64(first_call) + \
+                np.arange(calls, dtype=np.uint64)
+            w = _philox(*_counter_add(s[:2], off.reshape(-1)), s[2]).reshape(len(rows), -1)
+            if dt == np.float64:
+                a, b = _box_muller_double(w[:, 0::4], w[:, 1::4], w[:, 2::4], w[:, 3::4])
+            else:
+                a, b = _box_muller_float(w[:, 0::2], w[:, 1::2])
+            return _interleave(a, b)
+
+        rows = np.arange(groups)
+        vals = normals(0, 2, rows)            # 8 (float64: 4) values; nearly always enough
+        out = np.empty((groups, group), vals.dtype)
+        ok = np.abs(vals) < 2.0
+        full = ok.sum(axis=1) >= group
+        pick = np.argsort(~ok[full], axis=1, kind="stable")[:, :group]
+        out[full] = np.take_along_axis(vals[full], pick, axis=1)
+        for gi in np.nonzero(~full)[0]:       # rare: draw on, two calls at a time
+            got, calls = [], 0
+            while len(got) < group:
+                v = normals(calls, 2, np.array([gi]))[0]
+                got += [x for x in v if abs(x) < 2.0]
+                calls += 2
+            out[gi] = got[:group]
+        r = out.reshape(-1)[:n].reshape(shp)
+        return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+
+    def uniform(self, shape, minval=0, maxval=None, dtype=_dt.float32, name=None):
+        """Floats in [minval, maxval) (maxval defaults to 1); integers in [minval, maxval)
+        by TF's `lo + bits % (hi - lo)`; an integer dtype with minval and maxval both None
+        draws the full range (uniform_full_int)."""
+        dt = _dt.as_dtype(dtype)
+        op = "random.Generator.uniform"
+        if dt.is_integer:
+            if minval is None and maxval is None:
+                return self.uniform_full_int(shape, dt)
+            if minval is None or maxval is None:
+                raise ValueError(f"[{op}] for integer dtype {dt.name}, minval and maxval must "
+                                 f"both be given (or both None), got minval={minval!r}, "
+                                 f"maxval={maxval!r}")
+            if dt.name not in ("int32", "int64", "uint32", "uint64"):
+                raise TypeError(f"[{op}] integer dtype must be int32, int64, uint32 or uint64, "
+                                f"got {dt.name}")
+            lo = _host_value(minval).astype(object)
+            hi = _host_value(maxval).astype(object)
+            if lo.ndim or hi.ndim:
+                raise ValueError(f"[{op}] integer minval and maxval must be scalars, got shapes "
+                                 f"{lo.shape} and {hi.shape}")
+            lo, hi = int(lo), int(hi)
+            if not lo < hi:
+                raise ValueError(f"[{op}] need minval < maxval, got {lo} and {hi}")
+            shp = _shape(shape)
+            n = int(np.prod(shp))
+            wide = dt.size == 8
+            bits = self._full_bits(n, wide)
+            rng = np.uint64(hi - lo) if wide else np.uint32((hi - lo) & 0xFFFFFFFF)
+            off = (bits % rng).astype(np.uint64)
+            with np.errstate(over="ignore"):
+                v = (np.uint64(lo & 0xFFFFFFFFFFFFFFFF) + off)
+            return _wrap(v.astype(dt._np).reshape(shp))
+        if not dt.is_floating:
+            raise TypeError(f"[{op}] dtype must be a float or integer type, got {dt.name}")
+        r = self._unit(op, shape, dt._np)
+        lo = _host_value(0 if minval is None else minval).astype(dt._np)
+        hi = _host_value(1 if maxval is None else maxval).astype(dt._np)
+        return _wrap((r * (hi - lo) + lo).astype(dt._np, copy=False))
+
+    def _full_bits(self, n, wide):
+        """n uniform uint32 (or uint64, two words low first) values."""
+        if wide:
+            w = self._blocks(n, -(-n // 2)).reshape(-1, 2)
+            return (w[:, 0].astype(np.uint64) | w[:, 1].astype(np.uint64) << np.uint64(32))[:n]
+        return self._blocks(n, -(-n // 4)).reshape(-1)[:n]
+
+    def uniform_full_int(self, shape, dtype=_dt.uint64, name=None):
+        """Integers over the dtype's whole range (int32, int64, uint32, uint64): the Philox
+        words themselves, as in TF."""
+        dt = _dt.as_dtype(dtype)
+        if dt.name not in ("int32", "int64", "uint32", "uint64"):
+            raise TypeError(f"[random.Generator.uniform_full_int] dtype must be int32, int64, "
+                            f"uint32 or uint64, got {dt.name}")
+        shp = _shape(shape)
+        bits = self._full_bits(int(np.prod(shp)), dt.size == 8)
+        return _wrap(bits.view(dt._np).reshape(shp))
+
+    def binomial(self, shape, counts, probs, dtype=_dt.int32, name=None):
+        """Binomial(counts, probs) samples (counts, probs broadcast to `shape`). Deterministic
+        in the state, which advances as for any draw of that size; the numbers are nabi's
+        own (a NumPy sampler seeded by the Philox state), not TF's."""
+        shp = _shape(shape)
+        n = np.broadcast_to(_host_value(counts), shp)
+        p = np.broadcast_to(_host_value(probs), shp)
+        if np.any(p < 0) or np.any(p > 1) or np.any(n < 0):
+            raise ValueError("[random.Generator.binomial] need counts >= 0 and 0 <= probs <= 1")
+        s = self._read().view(np.uint64)
+        self._advance(int(np.prod(shp)))
+        g = np.random.default_rng([int(v) for v in s] + [0xB1A0])
+        return _wrap(g.binomial(n.astype(np.int64), p.astype(np.float64))
+                     .astype(_dt.as_dtype(dtype)._np))
+
+    def make_seeds(self, count=1):
+        """Seeds for the stateless ops: an int64 tensor of shape [2, count] whose columns are
+        seeds, [key_i, 0] with key_i from uniform_full_int (as TF)."""
+        keys = self.uniform_full_int([int(count)], _dt.int64).numpy()
+        return _wrap(np.stack([keys, np.zeros_like(keys)]))
+
+    def split(self, count=1):
+        """`count` new generators with states [0, 0, key_i], key_i from uniform_full_int (as
+        TF), so their streams are independent of this one; this generator advances."""
+        keys = self.uniform_full_int([int(count)], _dt.int64).numpy()
+        return [Generator(state=np.array([0, 0, k], np.int64), alg=self._alg) for k in keys]
+
+    def __repr__(self):
+        return f"<nabi.random.Generator alg={self._alg} state={self._read().tolist()}>"
 
 
 _global_generator = [None]
