@@ -697,3 +697,85 @@ def test_op_without_second_order_rule_raises_naming_it():
         g = t1.gradient(y, x)
         s = tf.reduce_sum(g)
     np.testing.assert_allclose(t2.gradient(s, x).numpy(), [2.0, 2.0, 2.0])
+
+
+# ------------------------------------------------------------------ batch norm, custom_gradient
+
+
+def _bn_np(x, gamma, beta, eps, axis, mean=None, var=None):
+    red = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    shp = [1] * x.ndim
+    shp[axis] = -1
+    if mean is None:
+        mean, var = x.mean(red, keepdims=True), x.var(red, keepdims=True)
+    else:
+        mean, var = mean.reshape(shp), var.reshape(shp)
+    return (x - mean) / np.sqrt(var + eps) * gamma.reshape(shp) + beta.reshape(shp)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_batch_norm_hvp(training, axis):
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((4, 3, 2, 3))
+    gamma, beta = 1 + rng.random(3), rng.standard_normal(3)
+    mm, mv = rng.standard_normal(3), 0.5 + rng.random(3)
+    kw = {} if training else {"moving_mean": mm, "moving_variance": mv}
+    hvp_check(lambda x, g, b: tf.sin(conv_ops.batch_norm_channels_last(
+                  x, g, b, 1e-3, training, axis=axis, **kw)[0]),
+              lambda x, g, b: np.sin(_bn_np(x, g, b, 1e-3, axis,
+                                            *((None, None) if training else (mm, mv)))),
+              [x, gamma, beta])
+
+
+def test_keras_batch_normalization_gradient_penalty():
+    # d/dgamma of the squared input-gradient norm of BatchNormalization in training mode,
+    # against central differences of the NumPy layer
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((5, 3))
+    c = rng.standard_normal((5, 3))
+    layer = keras.layers.BatchNormalization(dtype="float64")
+    layer.build((None, 3))
+    gamma = 1 + rng.random(3)
+    layer.gamma.assign(gamma)
+
+    def pen_np(gm):
+        def f(xx):
+            return np.sum(np.tanh(_bn_np(xx, gm, np.zeros(3), layer.epsilon, -1)) * c)
+        gx = np.zeros(x.shape)
+        for i in np.ndindex(x.shape):
+            e = np.zeros(x.shape)
+            e[i] = 1e-5
+            gx[i] = (f(x + e) - f(x - e)) / 2e-5
+        return np.sum(gx ** 2)
+    xt = tf.constant(x)
+    with tf.GradientTape() as t2:
+        with tf.GradientTape() as t1:
+            t1.watch(xt)
+            y = tf.reduce_sum(tf.tanh(layer(xt, training=True)) * c)
+        gx = t1.gradient(y, xt)
+        pen = tf.reduce_sum(tf.square(gx))
+    dgamma = t2.gradient(pen, layer.gamma)
+    num = np.array([(pen_np(gamma + e) - pen_np(gamma - e)) / 2e-4
+                    for e in np.eye(3) * 1e-4])
+    # nested central differences (1e-5 inside, 1e-4 outside): good to ~1e-5 relative
+    np.testing.assert_allclose(dgamma.numpy(), num, rtol=1e-4, atol=1e-6)
+
+
+def test_custom_gradient_is_differentiated_again():
+    @tf.custom_gradient
+    def softplus(x):
+        def grad(dy):
+            return dy * tf.sigmoid(x)
+        return tf.math.log1p(tf.exp(x)), grad
+    xs = np.array([-1.0, 0.5, 2.0])
+    x = tf.constant(xs)
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            y = tf.reduce_sum(softplus(x))
+        g = t1.gradient(y, x)
+    h = t2.gradient(g, x)
+    np.testing.assert_allclose(g.numpy(), _sig(xs), rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), _sig(xs) * (1 - _sig(xs)), rtol=1e-12)

@@ -11,8 +11,10 @@ one node is recorded instead, from its tensor arguments (and the trainable varia
 read) to fresh output tensors, whose backward rule calls `grad_fn` on the output gradients
 (as Tensors) and takes its results as the inputs' gradients. When the function reads
 trainable variables, `grad_fn` must accept `variables=` and return
-(input gradients, variable gradients), as in TF. Gradients of gradients are not taped
-(nabi's tape has no higher-order gradients).
+(input gradients, variable gradients), as in TF. Gradients of gradients: when the gradient
+is itself differentiated (nested tapes), `grad_fn` runs with the tapes recording, so its ops
+are differentiated as TF does; values it captured from inside `f` (which ran with the tapes
+paused) are constants there, as in TF.
 """
 import functools
 import inspect
@@ -43,6 +45,25 @@ def _grad_array(op, g, like, what):
     if a.dtype != like.dtype:
         a = a.astype(like.dtype)
     return a
+
+
+def _grad_tensor(op, g, like, what):
+    """A returned gradient as a Tensor of `like`'s shape, dtype and device (None stays None)."""
+    from .tensor import Tensor, _wrap
+    if g is None:
+        return None
+    if not isinstance(g, Tensor):
+        return _wrap(_grad_array(op, g, like._data, what))
+    if type(g._data) is not type(like._data):
+        g = _wrap(_tape._like_target(g._data, like._data))
+    if tuple(g._data.shape) != tuple(like._data.shape):
+        raise ValueError(f"[custom_gradient] {op}'s gradient function returned a gradient of "
+                         f"shape {tuple(g._data.shape)} for {what} of shape "
+                         f"{tuple(like._data.shape)}")
+    if g._data.dtype != like._data.dtype:
+        from ..ops.math_ops import cast
+        g = cast(g, like._data.dtype)
+    return g
 
 
 def custom_gradient(f=None):
@@ -87,26 +108,17 @@ def custom_gradient(f=None):
         if not _tape._tapes:
             return _tape._pack_like(y, outs)
 
-        def backward(g, needs):
-            gs = list(g) if multi else [g]
-            upstream = [_wrap(a) for a in gs]
-            saved = [t._paused for t in _tape._tapes]
-            for t in _tape._tapes:
-                t._paused = True
-            try:
-                if variables:
-                    res = grad_fn(*upstream, variables=variables)
-                    if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                        raise TypeError(f"[custom_gradient] {name}'s gradient function must "
-                                        "return (input gradients, variable gradients) when "
-                                        "the function reads variables")
-                    gin, gvar = res
-                    gvar = list(gvar) if isinstance(gvar, (tuple, list)) else [gvar]
-                else:
-                    gin, gvar = grad_fn(*upstream), []
-            finally:
-                for t, p in zip(_tape._tapes, saved):
-                    t._paused = p
+        def call_grad(upstream):
+            if variables:
+                res = grad_fn(*upstream, variables=variables)
+                if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                    raise TypeError(f"[custom_gradient] {name}'s gradient function must "
+                                    "return (input gradients, variable gradients) when "
+                                    "the function reads variables")
+                gin, gvar = res
+                gvar = list(gvar) if isinstance(gvar, (tuple, list)) else [gvar]
+            else:
+                gin, gvar = grad_fn(*upstream), []
             gin = list(gin) if isinstance(gin, (tuple, list)) else [gin]
             if len(gin) != len(args):
                 raise ValueError(f"[custom_gradient] {name} has {len(args)} tensor "
@@ -116,13 +128,34 @@ def custom_gradient(f=None):
                 raise ValueError(f"[custom_gradient] {name} read {len(variables)} variable(s) "
                                  f"but its gradient function returned {len(gvar)} variable "
                                  "gradient(s)")
+            return gin, gvar
+
+        def backward(g, needs):
+            gs = list(g) if multi else [g]
+            saved = [t._paused for t in _tape._tapes]
+            for t in _tape._tapes:
+                t._paused = True
+            try:
+                gin, gvar = call_grad([_wrap(a) for a in gs])
+            finally:
+                for t, p in zip(_tape._tapes, saved):
+                    t._paused = p
             res = [_grad_array(name, gi, a._data, f"argument {i}")
                    for i, (gi, a) in enumerate(zip(gin, args))]
             res += [_grad_array(name, gv, v._data, f"variable {v.name}")
                     for gv, v in zip(gvar, variables)]
             return res
 
-        _tape.record(list(args) + variables, outs if multi else outs[0], backward)
+        def backward_t(g, needs):  # grad_fn's ops record: its result is differentiable
+            gin, gvar = call_grad(list(g) if multi else [g])
+            res = [_grad_tensor(name, gi, a, f"argument {i}")
+                   for i, (gi, a) in enumerate(zip(gin, args))]
+            res += [_grad_tensor(name, gv, v, f"variable {v.name}")
+                    for gv, v in zip(gvar, variables)]
+            return res
+
+        _tape.record(list(args) + variables, outs if multi else outs[0], backward, backward_t,
+                     name)
         return _tape._pack_like(y, outs)
 
     return wrapped

@@ -12,7 +12,7 @@ from ..framework.device import asarray as _asarray
 
 from .. import _C
 from ..framework.device import kernels, to_device
-from ._common import Tensor, _tapes, _wrap, contiguous, record, t_
+from ._common import Tensor, _tapes, _wrap, const_like, contiguous, record, t_
 
 __all__ = ["conv2d", "conv1d", "convolution", "conv2d_transpose", "conv1d_transpose",
            "depthwise_conv2d", "separable_conv2d", "batch_norm_channels_last", "max_pool2d",
@@ -688,7 +688,36 @@ def batch_norm_channels_last(x, gamma, beta, epsilon, training, moving_mean=None
             if b is not None:
                 res.append(db)
             return tuple(res)
-        record(tuple(inputs), out, backward)
+
+        def backward_t(gr, needs):
+            from . import math_ops as m
+            from .array_ops import reshape
+            red = tuple(i for i in range(a.ndim) if i != ax)
+            bshape = tuple(C if i == ax else 1 for i in range(a.ndim))
+            if training:  # the batch statistics depend on x: recomputed with recorded ops
+                xc = m.subtract(x, m.reduce_mean(x, red, keepdims=True))
+                inv_t = m.rsqrt(m.add(m.reduce_mean(m.square(xc), red, keepdims=True), eps))
+            else:
+                inv_t = const_like(inv.reshape(bshape), x)
+                xc = m.subtract(x, const_like(mean.reshape(bshape), x))
+            xhat = m.multiply(xc, inv_t)
+            dxhat = m.multiply(gr, reshape(g, bshape)) if g is not None else gr
+            if training:
+                dx = m.multiply(inv_t, m.subtract(
+                    m.subtract(dxhat, m.reduce_mean(dxhat, red, keepdims=True)),
+                    m.multiply(xhat, m.reduce_mean(m.multiply(dxhat, xhat), red,
+                                                   keepdims=True))))
+            else:
+                dx = m.multiply(dxhat, inv_t)
+            res = [dx if needs[0] else None]
+            k = 1
+            if g is not None:
+                res.append(m.reduce_sum(m.multiply(gr, xhat), red) if needs[k] else None)
+                k += 1
+            if b is not None:
+                res.append(m.reduce_sum(gr, red) if needs[k] else None)
+            return tuple(res)
+        record(tuple(inputs), out, backward, backward_t, "batch_norm")
     if training:
         return out, mean, var
     return out, None, None
