@@ -324,3 +324,55 @@ def test_generator_on_the_emulated_gpu(gpu):
     assert_array(x, [[0.9356609, 1.0854305, -0.93788373], [-0.5061547, 1.3169702, 0.7137579]],
                  rtol=2e-6, atol=0)
     np.testing.assert_array_equal(g.state.numpy(), [2770, 0, 0])
+
+
+# ------------------------------------------------------------------- (d) summary.trace_*
+def _events(directory):
+    import glob
+    import struct
+    from tensorboardX.proto.event_pb2 import Event
+    out = []
+    for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
+        data = open(path, "rb").read()
+        pos = 0
+        while pos < len(data):
+            (n,) = struct.unpack("<Q", data[pos:pos + 8])
+            out.append(Event.FromString(data[pos + 12:pos + 12 + n]))
+            pos += 12 + n + 4
+    return out
+
+
+def test_summary_trace_on_export_off(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from nabi import summary
+    summary._trace["warned"] = False
+    writer = tf.summary.create_file_writer(str(tmp_path))
+
+    @tf.function
+    def f(x):
+        return x * 2.0
+
+    with pytest.warns(UserWarning, match=r"\[summary.trace_on\].*no graph"):
+        tf.summary.trace_on(graph=True, profiler=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # the warning comes once
+        f(tf.constant(1.0))
+        with writer.as_default():
+            assert tf.summary.trace_export(name="my_func_trace", step=0) is None
+        tf.summary.trace_on(graph=True, profiler=True)
+        tf.summary.trace_off()
+    writer.flush()
+    ev = _events(str(tmp_path))
+    assert not any(e.HasField("graph_def") or e.HasField("meta_graph_def") for e in ev)
+    vals = [v for e in ev for v in e.summary.value]
+    tags = [v.tag for v in vals]
+    assert any(t.startswith("my_func_trace") for t in tags), tags
+    txt = b"".join(s for v in vals for s in v.tensor.string_val)
+    assert b"no graph" in txt
+    # as in TF: exporting with no trace running is an error; trace_off without one is fine
+    with pytest.raises(ValueError, match=r"\[summary.trace_export\].*trace_on"):
+        tf.summary.trace_export("again", step=1)
+    tf.summary.trace_off()
+    # with no default writer nothing is written and nothing fails
+    tf.summary.trace_on()
+    tf.summary.trace_export("nowriter", step=2)

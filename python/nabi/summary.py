@@ -173,3 +173,46 @@ class experimental:  # noqa: N801  (TF's namespace `tf.summary.experimental`)
     @staticmethod
     def get_step():
         return _state["step"]
+
+
+# -- tracing: nabi runs eagerly and builds no graph, so there is nothing to trace -----------
+_trace = {"on": None, "warned": False}
+_NO_GRAPH = ("nabi runs every function eagerly and builds no graph: there is no graph (and "
+             "no profiler trace) to export")
+
+
+def _warn_no_graph(op):
+    if _trace["warned"]:
+        return
+    _trace["warned"] = True
+    import warnings
+    warnings.warn(f"[summary.{op}] {_NO_GRAPH}; trace_export writes a text summary saying so "
+                  "instead of a graph", stacklevel=3)
+
+
+def trace_on(graph=True, profiler=False, profiler_outdir=None):
+    """`tf.summary.trace_on`: starts a (nabi: empty) trace. TF records the graphs of the
+    tf.functions run until `trace_export`; nabi has none, so this only warns once."""
+    _warn_no_graph("trace_on")
+    _trace["on"] = (bool(graph), bool(profiler))
+
+
+def trace_off():
+    """`tf.summary.trace_off`: stops the trace without exporting it."""
+    _trace["on"] = None
+
+
+def trace_export(name, step=None, profiler_outdir=None):
+    """`tf.summary.trace_export`: TF writes the traced graph to the default writer and stops
+    the trace. nabi writes, under the tag `name`, a text summary noting that there is no
+    graph (nothing without a default writer), then stops the trace. As in TF, exporting
+    without `trace_on` first is a ValueError."""
+    if _trace["on"] is None:
+        raise ValueError("[summary.trace_export] Must enable trace before export through "
+                         "tf.summary.trace_on")
+    _warn_no_graph("trace_export")
+    try:
+        if _writer() is not None:
+            text(name, _NO_GRAPH + ".", step=_step("trace_export", step))
+    finally:
+        trace_off()
