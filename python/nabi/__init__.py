@@ -47,6 +47,7 @@ from .sparse import SparseTensor  # noqa: F401,E402
 from . import lookup  # noqa: F401,E402  (tf.lookup tables)
 from .ops.farmhash import fingerprint  # noqa: F401,E402
 from .ragged import RaggedTensorSpec  # noqa: F401,E402
+from .sparse import SparseTensorSpec  # noqa: F401,E402
 from .data import TensorSpec  # noqa: F401,E402
 from .ops.misc_ops import meshgrid  # noqa: F401,E402
 from .framework.module import Module  # noqa: F401,E402
