@@ -1038,12 +1038,10 @@ def test_ragged_guide_supported_ops():
     assert tf.add(digits, 3).to_list() == [[6, 4, 7, 4], [], [8, 12, 5], [9], []]
     assert tf.concat([digits, [[5, 3]]], axis=0).to_list() == \
         [[3, 1, 4, 1], [], [5, 9, 2], [6], [], [5, 3]]
-    # Left out (not supported by nabi's minimal tf.ragged; see the report): tf.add /
-    # tf.concat / tf.tile / tf.map_fn / tf.strings.substr / to_hash_bucket_fast on a
-    # RaggedTensor, tf.ragged.boolean_mask, tf.ragged.range, tf.ragged.stack of ragged
-    # tensors, RaggedTensor.to_sparse, tf.data.Dataset.from_tensor_slices(ragged),
-    # tf.data.experimental.dense_to_ragged_batch, and two ragged dimensions
-    # (paragraphs.shape is [2, 2, None] on nabi, [2, None, None] in TF).
+    # Left out (not supported by nabi's tf.ragged): tf.tile / tf.map_fn /
+    # tf.strings.substr / to_hash_bucket_fast on a RaggedTensor; a nested list whose levels
+    # all have uniform lengths keeps dense outer dimensions (paragraphs.shape is [2, 2, None]
+    # on nabi, [2, None, None] in TF). tests/test_ragged_sparse_gaps.py covers the rest.
 
 
 # ---------------------------------------------------------------- Working with sparse tensors

@@ -867,10 +867,6 @@ def _check_dtypes(items, op):
         raise TypeError(f"[{op}] the values have different dtypes: {sorted(dts)}")
 
 
-def _rank_of(v):
-    return v.ndim
-
-
 def concat(values, axis=0, name=None):
     """tf.concat with RaggedTensors (dense operands of rank >= 2 join as ragged ones): axis 0
     appends rows; axis 1 of 2-D tensors joins each row with the matching rows (row-wise
@@ -880,7 +876,7 @@ def concat(values, axis=0, name=None):
     vals = [_as_ragged(v, op, _hint(values)) for v in values]
     if not vals:
         raise ValueError(f"[{op}] values is empty")
-    ranks = [_rank_of(v) for v in vals]
+    ranks = [v.ndim for v in vals]
     if len(set(ranks)) > 1:
         raise ValueError(f"[{op}] all values must have the same rank, got shapes "
                          f"{[tuple(v.shape) for v in vals]}")
@@ -968,8 +964,9 @@ def stack(values, axis=0, name=None):
     if axis == 0:
         subs = {v.ragged_rank for v in vals}
         if len(subs) > 1:
-            vals = [_raise_rank(v, max(subs)) for v in vals]
-        return RaggedTensor(vals, (len(vals),), dt, max(subs))
+            raise ValueError(f"[{op}] nabi stacks RaggedTensors of one ragged_rank, got "
+                             f"{sorted(subs)} (shapes {[str(v.shape) for v in vals]})")
+        return RaggedTensor(vals, (len(vals),), dt, subs.pop())
     if axis == 1:
         n = {len(v) for v in vals}
         if len(n) > 1:
@@ -979,12 +976,6 @@ def stack(values, axis=0, name=None):
                        for v in vals], axis=0) for i in _brange(n.pop())]
         return RaggedTensor(rows, (len(rows),), dt, rows[0].ragged_rank if rows else 1)
     raise ValueError(f"[{op}] nabi stacks RaggedTensors along axis 0 or 1, got axis={axis}")
-
-
-def _raise_rank(rt, rank):
-    if rt.ragged_rank >= rank:
-        return rt
-    return RaggedTensor.from_tensor(rt.to_tensor(), ragged_rank=rank)
 
 
 def boolean_mask(data, mask, name=None):

@@ -16,8 +16,8 @@ from . import dtypes as _dt
 from .framework.device import DeviceArray
 from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
 
-__all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse_dense_matmul", "reorder",
-           "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values"]
+__all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse_dense_matmul",
+           "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values"]
 
 
 def _host_int64(v, op, what):
