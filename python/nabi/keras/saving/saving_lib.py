@@ -202,6 +202,9 @@ def _serialized_model(model):
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    from . import subclassed
+    if subclassed.needs_it(model):   # no config: class path + constructor arguments
+        return subclassed.save(model, filepath, overwrite, include_optimizer)
     h5py = C.h5py()
     config_json = C.to_json(_serialized_model(model))
     metadata = {"keras_version": C.KERAS_VERSION, "nabi_version": C.nabi_version(),
@@ -230,10 +233,13 @@ def _open_zip(filepath):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    h5py = C.h5py()
+    from . import subclassed
     with _open_zip(filepath) as z:
         config = json.loads(z.read(CONFIG).decode("utf8"))
+        if subclassed.is_subclassed_config(config):
+            return subclassed.load(config, z, str(filepath), custom_objects, compile)
         weights = z.read(WEIGHTS) if WEIGHTS in z.namelist() else None
+    h5py = C.h5py()
     cc = config.pop("compile_config", None)
     bc = config.pop("build_config", None)
     model = C.model_from_config(config, custom_objects)
