@@ -419,3 +419,107 @@ def test_multi_output_custom_train_step_sees_the_per_output_means():
     assert list(hist.history) == KERAS_NAMES
     np.testing.assert_allclose([hist.history[k][0] for k in KERAS_NAMES],
                                [mse + scce, mse, scce, acc], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- (d) summary
+
+
+def _table_rows(model, **kwargs):
+    """The summary lines between the '=' rules (the layer table), as printed."""
+    lines = []
+    model.summary(print_fn=lines.append, **kwargs)
+    rules = [i for i, l in enumerate(lines) if l and set(l) == {"="}]
+    return lines[rules[0] + 1:rules[1]]
+
+
+_BAR = "\u00af"
+
+
+def test_summary_expand_nested_sequential_without_input_shows_shapes():
+    inner = keras.Sequential([keras.layers.Dense(8, activation="relu", name="dense_a"),
+                              keras.layers.Dense(3, name="dense_b")], name="inner")
+    inp = keras.Input((5,), name="x_in")
+    out = keras.layers.Dense(1, name="head")(inner(inp))
+    model = keras.Model(inp, out)
+    expected = [
+        " x_in (InputLayer)           [(None, 5)]               0         ",
+        "                                                                 ",
+        " inner (Sequential)          (None, 3)                 75        ",
+        "|" + _BAR * 63 + "|",
+        "| dense_a (Dense)            (None, 8)                 48       |",
+        "|                                                               |",
+        "| dense_b (Dense)            (None, 3)                 27       |",
+        _BAR * 65,
+        " head (Dense)                (None, 1)                 4         ",
+        "                                                                 ",
+    ]
+    assert _table_rows(model, expand_nested=True) == expected
+    # Keras 2 builds the Sequential's graph on the symbolic input's shape
+    assert inner.input_shape == (None, 5)
+    assert inner.get_layer("dense_a").output_shape == (None, 8)
+    assert _table_rows(inner) == [
+        " dense_a (Dense)             (None, 8)                 48        ",
+        "                                                                 ",
+        " dense_b (Dense)             (None, 3)                 27        ",
+        "                                                                 "]
+    # and the model computes what its weights say
+    x = np.random.default_rng(5).standard_normal((4, 5)).astype(np.float32)
+    Wa, ba = inner.get_layer("dense_a").get_weights()
+    Wb, bb = inner.get_layer("dense_b").get_weights()
+    Wh, bh = model.get_layer("head").get_weights()
+    ref = (np.maximum(x @ Wa + ba, 0) @ Wb + bb) @ Wh + bh
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
+
+
+def _keras_nested_conv_model(untrainable_conv, input_names=("input1", "input2", "input3")):
+    """keras/utils/layer_utils_test.py's doubly nested functional model (names explicit)."""
+    shape = (None, None, 3)
+    x = inputs = keras.Input(shape, name=input_names[1])
+    conv = keras.layers.Conv2D(3, 1, name="conv2d")
+    if untrainable_conv:
+        conv.trainable = False
+    x = keras.layers.BatchNormalization(name="batch_normalization")(conv(x))
+    innermost = keras.Model(inputs, x, name="model")
+    x = inner_inputs = keras.Input(shape, name=input_names[0])
+    inner = keras.Model(inner_inputs, innermost(x), name="model_1")
+    inputs = keras.Input(shape, name=input_names[2])
+    return keras.Model(inputs, inner(inputs), name="model_2")
+
+
+def test_summary_expand_nested_matches_keras_layout():
+    """The table Keras 2.15's layer_utils_test expects for expand_nested + show_trainable."""
+    model = _keras_nested_conv_model(untrainable_conv=True)
+    expected = [
+        " input3 (InputLayer)         [(None, None, None, 3)]   0         Y          ",
+        "                                                                            ",
+        " model_1 (Functional)        (None, None, None, 3)     24        Y          ",
+        "|" + _BAR * 74 + "|",
+        "| input1 (InputLayer)        [(None, None, None, 3)]   0         Y         |",
+        "|                                                                          |",
+        "| model (Functional)         (None, None, None, 3)     24        Y         |",
+        "||" + _BAR * 72 + "||",
+        "|| input2 (InputLayer)       [(None, None, None, 3)]   0         Y        ||",
+        "||                                                                        ||",
+        "|| conv2d (Conv2D)           (None, None, None, 3)     12        N        ||",
+        "||                                                                        ||",
+        "|| batch_normalization (Bat  (None, None, None, 3)     12        Y        ||",
+        "|| chNormalization)                                                       ||",
+        "|" + _BAR * 74 + "|",
+        _BAR * 76,
+    ]
+    assert _table_rows(model, expand_nested=True, show_trainable=True) == expected
+    lines = []
+    model.summary(print_fn=lines.append, expand_nested=True, show_trainable=True)
+    assert "Trainable params: 6 " in "\n".join(lines)
+    assert "Non-trainable params: 18 " in "\n".join(lines)
+
+
+def test_summary_expand_nested_without_trainable_column_matches_keras():
+    model = _keras_nested_conv_model(False, ("input_1", "input_2", "input_3"))
+    rows = _table_rows(model, expand_nested=True)
+    assert rows[0] == " input_3 (InputLayer)        [(None, None, None, 3)]   0         "
+    assert rows[4] == "| input_1 (InputLayer)       [(None, None, None, 3)]   0        |"
+    assert rows[8] == "|| input_2 (InputLayer)      [(None, None, None, 3)]   0       ||"
+    assert rows[12] == "|| batch_normalization (Bat  (None, None, None, 3)     12      ||"
+    assert rows[13] == "|| chNormalization)                                            ||"
+    assert len(rows) == 16

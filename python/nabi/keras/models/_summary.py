@@ -47,30 +47,51 @@ def readable_memory_size(size):
 
 
 def _print_row(fields, positions, print_fn, nested_level=0):
+    """Keras 2.15 `print_row`: each column cut to its width (one less than the gap to the
+    next position, so that a column always starts at its position; a nested row's first
+    column is shorter by its level) and wrapped after '),' etc.; nested rows sit inside
+    |...| frames, one bar per level on each side, with the columns where the outer ones are."""
     left = [str(x) for x in fields]
+    last = len(positions) - 1
     while any(left):
         line = ""
         for col in range(len(left)):
             start = positions[col - 1] if col > 0 else 0
             end = positions[col]
-            space = 2 if col != len(positions) - 1 else 0
+            space = 2 if col != last else 0
             cutoff = end - start - space
+            if col != last:
+                cutoff -= 1
+            if col == 0:
+                cutoff -= nested_level
             fit = left[col][:cutoff]
             cands = [fit.find(x) + len(x) for x in ("),", "},", "],", "',") if fit.find(x) >= 0]
             if cands:
                 cutoff = min(cands)
                 fit = fit[:cutoff]
             if col == 0:
-                line += " "
+                line += "|" * nested_level + " "
             line += fit
             line += " " * space
             left[col] = left[col][cutoff:]
-            line += " " * (positions[col] - len(line))
-        if nested_level:
-            # Keras 2: nested rows sit inside |...| frames, one bar per level on each side.
-            inner = line[:len(line) - 2 * nested_level] if len(line) > 2 * nested_level else line
-            line = "|" * nested_level + inner + "|" * nested_level
-        print_fn(line)
+            if nested_level and col == last:
+                line += " " * (positions[col] - len(line) - nested_level)
+            else:
+                line += " " * (positions[col] - len(line))
+        print_fn(line + "|" * nested_level)
+
+
+def _keras_output_shape(layer):
+    """Keras 2 `Layer.output_shape` as summary() reads it: the shape its calls share, or None
+    ("multiple") when it was never called symbolically or its calls' shapes differ."""
+    from ..layers.core import InputLayer
+    if isinstance(layer, InputLayer):
+        return [tuple(layer._batch_input_shape)]
+    nodes = layer._inbound_nodes
+    if not nodes:
+        return None
+    shapes = [n.output_shapes for n in nodes]
+    return shapes[0] if all(s == shapes[0] for s in shapes) else None
 
 
 def _layer_out_shape(model, layer, i):
@@ -148,10 +169,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
         elif level == 0 and (is_seq or graph):
             out_shape = _layer_out_shape(owner, layer, i)
         elif level > 0:
-            try:
-                out_shape = layer.output_shape
-            except (AttributeError, ValueError):
-                out_shape = None
+            out_shape = _keras_output_shape(layer)
         else:
             out_shape = None
         try:
@@ -175,22 +193,24 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
             fields.append("Y" if layer.trainable else "N")
         _print_row(fields, positions, print_fn, level)
 
-    def visit(owner, layer_list, level):
-        for i, layer in enumerate(layer_list):
-            row(owner, layer, i, level)
-            nested = [l for l in getattr(layer, "layers", []) or []
-                      if not isinstance(l, InputLayer)] if expand_nested else []
-            if nested and hasattr(layer, "compile"):
-                # Keras 2's nested block: a |¯¯¯| frame around the inner model's rows.
-                print_fn("|" * (level + 1) + "\u00af" * (line_length - 2 * level - 2) +
-                         "|" * (level + 1))
-                if getattr(layer, "_is_graph_network", False):
-                    layer.__dict__["_node_ids"] = {id(n) for n in layer._nodes}
-                visit(layer, nested, level + 1)
-                print_fn("|" * level + "\u00af" * (line_length - 2 * level) + "|" * level)
-            elif level == 0:
-                print_fn(" " * line_length)
-    visit(model, layers, 0)
+    def visit(owner, layer, i, level, is_last):
+        # Keras 2 print_layer: a blank (framed) line after each row but the last of a nested
+        # block; a nested model's rows inside a |¯¯¯| frame (a functional one's InputLayer
+        # included, as its .layers lists it), and no blank line after that frame.
+        row(owner, layer, i, level)
+        nested = list(getattr(layer, "layers", []) or []) \
+            if expand_nested and hasattr(layer, "compile") else []
+        if nested:
+            print_fn("|" * (level + 1) + "\u00af" * (line_length - 2 * level - 2) +
+                     "|" * (level + 1))
+            for j, inner in enumerate(nested):
+                visit(layer, inner, j, level + 1, j == len(nested) - 1)
+            print_fn("|" * level + "\u00af" * (line_length - 2 * level) + "|" * level)
+            is_last = True
+        if not is_last:
+            print_fn("|" * level + " " * (line_length - 2 * level) + "|" * level)
+    for i, layer in enumerate(layers):
+        visit(model, layer, i, 0, False)
     print_fn("=" * line_length)
     total = _count(model.weights)
     trainable = _count(model.trainable_weights)

@@ -143,6 +143,26 @@ class Sequential(Model):
                 name=(self._seq_layers[0].name + "_input") if self._seq_layers else None)
             self._build_graph()
 
+    def __call__(self, inputs=None, *args, **kwargs):
+        if self._input_layer is None and self._seq_layers and isinstance(inputs, KerasTensor):
+            self._build_from_keras_tensor(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _build_from_keras_tensor(self, kt):
+        """Keras 2 `_build_graph_network_for_inferred_shape`: a Sequential with no Input called
+        on a symbolic tensor builds its graph on an Input of that tensor's shape and dtype, so
+        its layers get their output shapes (summary, layer.output_shape). Should a layer
+        refuse the symbolic input, the model stays deferred (built on its first data), as in
+        Keras."""
+        d = self.__dict__
+        d["_input_layer"] = InputLayer(batch_input_shape=tuple(kt.shape), dtype=kt.dtype,
+                                       name=self._seq_layers[0].name + "_input")
+        try:
+            self._build_graph()
+        except Exception:
+            d["_input_layer"] = None
+            d["_layer_outputs"] = []
+
     def call(self, inputs, training=None, mask=None):
         if not self._seq_layers:
             raise ValueError(f"[{self.name}] the model has no layers")
