@@ -109,6 +109,17 @@ def test_dense_still_takes_int_inputs():
     np.testing.assert_allclose(m.predict(x, verbose=0), x.sum(1, keepdims=True) * [1, 1])
 
 
+def test_subclass_of_dense_calling_super_still_takes_ints():
+    """class MyDense(Dense) whose call reaches Dense.call: Keras's Dense casts there."""
+    class MyDense(keras.layers.Dense):
+        def call(self, inputs):
+            return super().call(inputs) * 2.0
+
+    x = np.array([[1, 2, 3]], np.int32)
+    d = MyDense(2, kernel_initializer="ones", bias_initializer="zeros")
+    np.testing.assert_allclose(d(x).numpy(), [[12.0, 12.0]])
+
+
 def test_custom_embedding_in_functional_and_sequential_models():
     x = _int_ids((4, 6), seed=1)
     x[:, -2:] = 0

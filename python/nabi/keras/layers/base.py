@@ -471,7 +471,7 @@ class Layer:
     # Keras 2 autocasts only floating-point inputs to the compute dtype; integer and bool
     # inputs reach call() unchanged (a custom embedding's ids). nabi's own float layers (Dense
     # on an int input) also cast integers, as Keras's Dense does inside its call; a user's
-    # layer that defines call() gets Keras's rule.
+    # Layer subclass that defines call() gets Keras's rule.
     _autocast_ints = True
 
     def __init_subclass__(cls, **kw):
@@ -487,7 +487,13 @@ class Layer:
             cls._call_accepts_mask = "mask" in params
         cls._computes_mask = cls.compute_mask is not Layer.compute_mask
         if call is not None and not (cls.__module__ or "").startswith("nabi."):
-            cls._autocast_ints = False
+            # a user's layer built on Layer itself; one built on a nabi layer (class
+            # MyDense(Dense) calling super().call) keeps that layer's casting, as Keras's
+            # Dense casts inside its own call
+            base = next((b for b in cls.__mro__[1:]
+                         if (b.__module__ or "").startswith("nabi.")), Layer)
+            if base is Layer:
+                cls._autocast_ints = False
         # Registry for deserialisation by class name.
         _LAYER_REGISTRY.setdefault(cls.__name__, cls)
 
@@ -752,9 +758,9 @@ class Layer:
                              f"got {aggregation!r}")
         if _is_symbolic(value):
             raise NotImplementedError(
-                f"[{self.name}.add_metric] a metric of a symbolic KerasTensor (model.add_metric "
-                "on a functional model's tensors) is not supported; call add_metric inside a "
-                "layer's call() instead")
+                f"[{self.name}.add_metric] a metric of a symbolic KerasTensor needs a "
+                "functional model (keras.Model(inputs, outputs).add_metric); in a layer or a "
+                "subclassed model, call add_metric inside call() instead")
         metrics = self.__dict__.setdefault("_added_metrics", {})
         if isinstance(value, Metric):
             metrics[name or value.name] = value
