@@ -361,7 +361,7 @@ def test_summary_trace_on_export_off(tmp_path):
             assert tf.summary.trace_export(name="my_func_trace", step=0) is None
         tf.summary.trace_on(graph=True, profiler=True)
         tf.summary.trace_off()
-    writer.flush()
+    writer.close()                                # closing waits for the writer thread
     ev = _events(str(tmp_path))
     assert not any(e.HasField("graph_def") or e.HasField("meta_graph_def") for e in ev)
     vals = [v for e in ev for v in e.summary.value]
@@ -376,3 +376,176 @@ def test_summary_trace_on_export_off(tmp_path):
     # with no default writer nothing is written and nothing fails
     tf.summary.trace_on()
     tf.summary.trace_export("nowriter", step=2)
+
+
+# ------------------------------------------------------------ (e) tf.function and autograph
+def test_tracing_count_follows_tf_retracing_rules():
+    @tf.function
+    def f(x, n=2):
+        return x * n
+
+    assert f.experimental_get_tracing_count() == 0
+    f(tf.ones([2, 3]))
+    f(tf.zeros([2, 3]))                              # same shape and dtype: no retrace
+    assert f.experimental_get_tracing_count() == 1
+    f(tf.ones([4, 3]))                               # new shape
+    f(tf.ones([2, 3], tf.float64))                   # new dtype
+    assert f.experimental_get_tracing_count() == 3
+    f(tf.ones([2, 3]), 3)                            # a Python value is part of the signature
+    f(tf.ones([2, 3]), n=3)                          # ... however it is passed
+    f(tf.ones([2, 3]), 3.0)                          # a float is not an int
+    assert f.experimental_get_tracing_count() == 5
+    f(tf.ones([2, 3]), 2)                            # == the default: the first trace
+    assert f.experimental_get_tracing_count() == 5
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+    def g(x):
+        return x + 1
+
+    assert g.experimental_get_tracing_count() == 0
+    assert_array(g([1, 2]), np.array([2, 3], np.int32), atol=0, dtype=np.int32)
+    g(tf.constant([1, 2, 3, 4]))
+    assert g.experimental_get_tracing_count() == 1
+    with pytest.raises(TypeError, match=r"\[function\] g: argument 0.*\(2, 2\)"):
+        g(tf.ones([2, 2], tf.int32))
+
+    @tf.function(reduce_retracing=True)
+    def h(x):
+        return x
+
+    for n in (1, 2, 3, 4):
+        h(tf.ones([n]))
+    assert h.experimental_get_tracing_count() == 2   # [1], then the relaxed [None]
+    h(tf.ones([2, 2]))
+    assert h.experimental_get_tracing_count() == 3
+
+
+def test_tracing_count_of_a_method_is_per_instance():
+    class M(tf.Module):
+        @tf.function
+        def __call__(self, x):
+            return x * 2.0
+
+    a, b = M(), M()
+    a(tf.ones([1])), a(tf.ones([1])), a(tf.ones([2]))
+    b(tf.ones([1]))
+    assert a.__call__.experimental_get_tracing_count() == 2
+    assert b.__call__.experimental_get_tracing_count() == 1
+
+
+def test_get_concrete_function_from_specs():
+    @tf.function
+    def f(x, y, scale=2.0):
+        return {"sum": tf.reduce_sum(x * scale, axis=1), "y": y}
+
+    cf = f.get_concrete_function(tf.TensorSpec([None, 3], tf.float32),
+                                 tf.TensorSpec([4], tf.int32))
+    args, kwargs = cf.structured_input_signature
+    assert kwargs == {} and len(args) == 2
+    assert args[0] == tf.TensorSpec([None, 3], tf.float32) and args[0].name == "x"
+    assert args[1] == tf.TensorSpec([4], tf.int32) and args[1].name == "y"
+    assert [(tuple(s.shape), s.dtype) for s in cf.inputs] == [((None, 3), tf.float32),
+                                                              ((4,), tf.int32)]
+    out = cf.structured_outputs
+    assert set(out) == {"sum", "y"}
+    assert tuple(out["sum"].shape) == (None,) and out["sum"].dtype == tf.float32
+    assert tuple(out["y"].shape) == (4,) and out["y"].dtype == tf.int32
+    assert cf.output_shapes == {"sum": tf.TensorShape([None]), "y": tf.TensorShape([4])}
+    assert cf.output_dtypes == {"sum": tf.float32, "y": tf.int32}
+    assert len(cf.outputs) == 2
+    x = np.arange(15, dtype=np.float32).reshape(5, 3)
+    r = cf(tf.constant(x), tf.constant([1, 2, 3, 4]))
+    assert_array(r["sum"], (x * 2.0).sum(1), dtype=np.float32)
+    with pytest.raises(TypeError, match=r"\[ConcreteFunction\] f: argument 0.*\(5, 4\)"):
+        cf(tf.ones([5, 4]), tf.constant([1, 2, 3, 4]))
+    with pytest.raises(TypeError, match=r"\[ConcreteFunction\] f takes 2 tensor argument"):
+        cf(tf.ones([5, 3]))
+    assert f.experimental_get_tracing_count() == 1
+    # from tensors and Python values: shapes are exact, the values fixed
+    cf2 = f.get_concrete_function(tf.ones([2, 3]), tf.zeros([4], tf.int32), scale=10.0)
+    assert cf2.structured_input_signature[1] == {"scale": 10.0}
+    assert tuple(cf2.outputs[0].shape) == (2,)
+    assert_array(cf2(tf.ones([2, 3]), tf.zeros([4], tf.int32))["sum"], [30.0, 30.0])
+    assert f.experimental_get_tracing_count() == 2
+    with pytest.raises(AttributeError, match="no graph"):
+        cf.graph
+
+
+def test_get_concrete_function_with_input_signature_and_no_side_effects():
+    v = tf.Variable(0.0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def step(x):
+        v.assign_add(tf.reduce_sum(x) + 1.0)
+        return v * 1.0
+
+    cf = step.get_concrete_function()
+    assert cf.structured_input_signature == ((tf.TensorSpec([None], tf.float32),), {})
+    assert tuple(cf.outputs[0].shape) == () and cf.outputs[0].dtype == tf.float32
+    assert float(v.numpy()) == 0.0                   # the trial calls left v alone
+    assert step.experimental_get_tracing_count() == 1
+    assert float(cf(tf.constant([1.0, 2.0]))) == 4.0
+    with pytest.raises(TypeError, match=r"get_concrete_function.*input_signature"):
+        step.get_concrete_function(tf.TensorSpec([2], tf.int32))
+    assert step.get_concrete_function(tf.TensorSpec([3], tf.float32)).inputs[0] == \
+        tf.TensorSpec([None], tf.float32)
+
+    @tf.function
+    def needs_args(x):
+        return x
+    with pytest.raises(TypeError, match=r"\[function.get_concrete_function\] needs_args"):
+        needs_args.get_concrete_function()
+
+
+def test_concrete_function_output_trial_that_fails_is_explained():
+    @tf.function
+    def f(x):
+        tf.debugging.assert_greater(x, 0.0)
+        return x
+
+    cf = f.get_concrete_function(tf.TensorSpec([2], tf.float32))
+    assert_array(cf(tf.constant([1.0, 2.0])), [1.0, 2.0])
+    with pytest.raises(Exception, match=r"\[ConcreteFunction\] f: its outputs come from a "
+                                        r"trial call on zero inputs"):
+        cf.outputs
+
+
+def _plain(x):
+    return x + 1  # a comment kept in the source
+
+
+def test_autograph_helpers():
+    src = tf.autograph.to_code(_plain)
+    assert src == inspect.getsource(_plain)
+    assert tf.autograph.to_code(tf.function(_plain)) == src
+    f = tf.autograph.experimental.do_not_convert(_plain)
+    assert f is _plain
+    assert tf.autograph.experimental.do_not_convert()(_plain) is _plain
+    with pytest.raises(ValueError, match=r"\[autograph.to_code\]"):
+        tf.autograph.to_code(len)
+    tf.config.run_functions_eagerly(True)
+    try:
+        assert tf.function(_plain)(1) == 2          # run eagerly: the Python value is kept
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert isinstance(tf.function(_plain)(1), tf.Tensor)
+
+
+def test_method_function_does_not_keep_its_instance_alive():
+    import gc
+    import weakref
+
+    class M:
+        @tf.function
+        def f(self, x, k=1):
+            return x * k
+
+    m = M()
+    assert_array(m.f(tf.constant(2.0), k=3), 6.0)
+    m.f(tf.constant(2.0), 3)                      # the same trace, by name or by position
+    assert m.f.experimental_get_tracing_count() == 1
+    assert "def f(self, x, k=1)" in tf.autograph.to_code(m.f)
+    r = weakref.ref(m)
+    del m
+    gc.collect()
+    assert r() is None

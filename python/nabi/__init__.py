@@ -74,6 +74,7 @@ from .framework_extras import (UnconnectedGradients, get_logger, grad_pass_throu
                                guarantee_const, parallel_stack, recompute_grad,
                                reverse_sequence, timestamp)
 from .dtypes import float16 as half, float64 as double  # noqa: F401,E402
+from .framework.function import function  # noqa: F401,E402  (eager tf.function)
 
 newaxis = None
 
@@ -103,98 +104,6 @@ def device(name):
 
 def executing_eagerly():
     return True
-
-
-class _Function:
-    """What `tf.function` returns: the Python function, run eagerly on every call (nabi builds
-    no graphs, so Python side effects such as print run on every call, not only on tracing).
-    As TF: an `input_signature` is enforced (a TypeError for an argument it does not fit,
-    lists and numbers converted to its dtypes), Python numbers and NumPy arrays returned
-    become Tensors, and the function binds as a method."""
-
-    def __init__(self, func, input_signature=None, **kwargs):
-        import functools
-        functools.update_wrapper(self, func)
-        self._func = func
-        self.input_signature = input_signature
-        self._kwargs = kwargs
-
-    @property
-    def python_function(self):
-        return self._func
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        import functools
-        bound = _Function(functools.partial(self._func, obj), self.input_signature,
-                          **self._kwargs)
-        bound.__name__ = getattr(self._func, "__name__", "function")
-        return bound
-
-    def _bind(self, args, kwargs):
-        sig = list(self.input_signature)
-        name = getattr(self._func, "__name__", "function")
-        if kwargs:
-            import inspect
-            try:
-                bound = inspect.signature(self._func).bind(*args, **kwargs)
-            except TypeError as e:
-                raise TypeError(f"[function] {name}: {e}") from None
-            args, kwargs = bound.args, bound.kwargs
-        if len(args) != len(sig) or kwargs:
-            raise TypeError(f"[function] {name} takes {len(sig)} argument(s) by its "
-                            f"input_signature, got {len(args) + len(kwargs)}")
-        return tuple(_fit_spec(name, k, a, sp) for k, (a, sp) in enumerate(zip(args, sig)))
-
-    def __call__(self, *args, **kwargs):
-        if self.input_signature is not None:
-            args, kwargs = self._bind(args, kwargs), {}
-        out = self._func(*args, **kwargs)
-        if config._state.get("run_eagerly"):
-            return out
-        return nest.map_structure(_output_tensor, out)
-
-    def __repr__(self):
-        return f"<nabi.function {getattr(self._func, '__name__', '?')}>"
-
-
-def _fit_spec(name, k, value, spec):
-    """An argument checked against (and converted to) its input_signature entry."""
-    if not isinstance(spec, TensorSpec):
-        flat_v, flat_s = nest.flatten(value), nest.flatten(spec)
-        if len(flat_v) != len(flat_s):
-            raise TypeError(f"[function] {name}: argument {k} has {len(flat_v)} component(s), "
-                            f"its input_signature {spec!r} {len(flat_s)}")
-        return nest.pack_sequence_as(value, [_fit_spec(name, k, v, s)
-                                             for v, s in zip(flat_v, flat_s)])
-    t = value
-    if not isinstance(t, Tensor):
-        try:
-            t = convert_to_tensor(value, dtype=spec.dtype)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"[function] {name}: argument {k} {value!r} cannot be converted to "
-                            f"its input_signature {spec!r}: {e}") from None
-    if not spec.is_compatible_with(t):
-        raise TypeError(f"[function] {name}: argument {k} of shape {tuple(t.shape)} and dtype "
-                        f"{t.dtype.name} does not fit its input_signature {spec!r}")
-    return t
-
-
-def _output_tensor(x):
-    import builtins
-    import numpy as _np
-    if isinstance(x, (builtins.bool, builtins.int, builtins.float, builtins.complex,
-                      _np.generic, _np.ndarray)):
-        return convert_to_tensor(x)
-    return x
-
-
-def function(func=None, input_signature=None, **kwargs):
-    """`tf.function`: runs the function eagerly (see `_Function`)."""
-    if func is None:
-        return lambda f: _Function(f, input_signature, **kwargs)
-    return _Function(func, input_signature, **kwargs)
 
 
 def _to_tout(fn, out, Tout):
@@ -268,9 +177,12 @@ def __getattr__(name):
         return types.SimpleNamespace(VERSION=__version__, GIT_VERSION="", COMPILER_VERSION="")
     if name == "autograph":
         import types
-        mod = types.SimpleNamespace(experimental=types.SimpleNamespace(
-            do_not_convert=lambda func=None, **kw: func if func is not None else (lambda f: f)),
-            to_code=lambda *a, **k: "", set_verbosity=lambda *a, **k: None)
+        from .framework import function as _fn
+        mod = types.SimpleNamespace(
+            experimental=types.SimpleNamespace(do_not_convert=_fn.do_not_convert,
+                                               Feature=types.SimpleNamespace(ALL="ALL")),
+            to_code=_fn.to_code, to_graph=_fn.to_graph, do_not_convert=_fn.do_not_convert,
+            set_verbosity=lambda *a, **k: None, trace=lambda *a, **k: None)
         globals()[name] = mod
         return mod
     if name in ("metrics", "losses", "optimizers", "initializers"):
