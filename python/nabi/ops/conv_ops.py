@@ -191,7 +191,7 @@ def _conv_core(x, w, b, st, dl, pads, fmt, relu):
         def backward_t(g, needs):
             if relu:
                 from .math_ops import _masked
-                g = _masked(g, out._data > 0)
+                g = _masked(g, out._data > 0, inputs)
             dx = _conv2d_backprop_input(g, w, x._data.shape, st, dl, pads, fmt) \
                 if needs[0] else None
             dw = _conv2d_backprop_filter(x, g, w._data.shape, st, dl, pads, fmt) \
@@ -481,6 +481,12 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
         raise ValueError(f"[{op}] filter {KH}x{KW} (dilated {ekh}x{ekw}) is larger than the "
                          f"padded input {H + pads[0] + pads[1]}x{W + pads[2] + pads[3]} "
                          f"(input shape {tuple(shp)}, padding {padding!r})")
+    return _depthwise_core(x, w, st, dl, pads, fmt)
+
+
+def _depthwise_core(x, w, st, dl, pads, fmt):
+    """depthwise_conv2d of checked Tensors with explicit pads. Its gradients are the two ops
+    below (the pattern of _conv_core), so it differentiates to any order."""
     X = _to_nhwc(x._data, fmt)
     W_ = contiguous(w._data)
     Y = kernels(X).depthwise_conv2d_forward(X, W_, st, dl, pads)
@@ -497,7 +503,71 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
             if needs[1]:
                 dw = kernels(G).depthwise_conv2d_backward_filter(G, X, wshape, st, dl, pads)
             return dx, dw
-        record((x, w), out, backward)
+
+        def backward_t(g, needs):
+            dx = _depthwise_backprop_input(g, w, x._data.shape, st, dl, pads, fmt) \
+                if needs[0] else None
+            dw = _depthwise_backprop_filter(x, g, wshape, st, dl, pads, fmt) \
+                if needs[1] else None
+            return dx, dw
+        record((x, w), out, backward, backward_t, "depthwise_conv2d")
+    return out
+
+
+def _depthwise_backprop_input(g, w, xshape, st, dl, pads, fmt):
+    """The gradient of depthwise_conv2d with respect to its input (shape xshape, in fmt): a
+    recorded op linear in g and in w, whose gradients are depthwise_conv2d (for g) and
+    _depthwise_backprop_filter (for w)."""
+    G = _to_nhwc(g._data, fmt)
+    W_ = contiguous(w._data)
+    xs = _nhwc_shape(xshape, fmt)
+    out = _wrap(_from_nhwc(kernels(G).depthwise_conv2d_backward_data(G, W_, xs, st, dl, pads),
+                           fmt))
+    if _tapes:
+        def backward(h, needs):
+            H = _to_nhwc(h, fmt)
+            dg = dw = None
+            if needs[0]:
+                dg = _from_nhwc(kernels(H).depthwise_conv2d_forward(H, W_, st, dl, pads), fmt)
+            if needs[1]:
+                dw = kernels(H).depthwise_conv2d_backward_filter(G, H, tuple(W_.shape), st, dl,
+                                                                 pads)
+            return dg, dw
+
+        def backward_t(h, needs):
+            dg = _depthwise_core(h, w, st, dl, pads, fmt) if needs[0] else None
+            dw = _depthwise_backprop_filter(h, g, w._data.shape, st, dl, pads, fmt) \
+                if needs[1] else None
+            return dg, dw
+        record((g, w), out, backward, backward_t, "depthwise_conv2d_backprop_input")
+    return out
+
+
+def _depthwise_backprop_filter(x, g, wshape, st, dl, pads, fmt):
+    """The gradient of depthwise_conv2d with respect to its filter (shape wshape): a recorded
+    op linear in x and in g, whose gradients are _depthwise_backprop_input (for x) and
+    depthwise_conv2d (for g)."""
+    X = _to_nhwc(x._data, fmt)
+    G = _to_nhwc(g._data, fmt)
+    ws = tuple(int(d) for d in wshape)
+    out = _wrap(kernels(X).depthwise_conv2d_backward_filter(G, X, ws, st, dl, pads))
+    if _tapes:
+        def backward(h, needs):
+            Hc = contiguous(h)
+            dx = dg = None
+            if needs[0]:
+                dx = _from_nhwc(kernels(G).depthwise_conv2d_backward_data(
+                    G, Hc, tuple(X.shape), st, dl, pads), fmt)
+            if needs[1]:
+                dg = _from_nhwc(kernels(X).depthwise_conv2d_forward(X, Hc, st, dl, pads), fmt)
+            return dx, dg
+
+        def backward_t(h, needs):
+            dx = _depthwise_backprop_input(g, h, x._data.shape, st, dl, pads, fmt) \
+                if needs[0] else None
+            dg = _depthwise_core(x, h, st, dl, pads, fmt) if needs[1] else None
+            return dx, dg
+        record((x, g), out, backward, backward_t, "depthwise_conv2d_backprop_filter")
     return out
 
 
@@ -552,7 +622,47 @@ def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
         xshape = X.shape
         record((x,), out, lambda g, n: (
             _from_nhwc(kernels(idx).max_pool2d_backward(_to_nhwc(g, fmt), idx, xshape, k, st, pads),
-                       fmt),))
+                       fmt),),
+               lambda g, n: (_max_pool_scatter(g, x, idx, k, st, pads, fmt),), "max_pool2d")
+    return out
+
+
+def _max_pool_scatter(g, x, idx, k, st, pads, fmt):
+    """max_pool2d's gradient: g added at the argmax positions idx (constants), as a recorded
+    op linear in g, whose gradient for g gathers at idx. The pooled input x is an input with
+    a zero derivative (TF's MaxPoolGrad gives zeros_like(orig_input)), so a variable that
+    reaches a penalty only through the choice of the maxima gets zeros, not None."""
+    xshape = _nhwc_shape(x._data.shape, fmt)
+    dx = kernels(idx).max_pool2d_backward(_to_nhwc(g._data, fmt), idx, xshape, k, st, pads)
+    out = _wrap(_from_nhwc(dx, fmt))
+    if _tapes:
+        from ..framework.tape import _const_like
+
+        def backward(h, needs):
+            dg = _from_nhwc(np.take(_to_nhwc(h, fmt), idx), fmt) if needs[0] else None
+            return dg, (_const_like(x._data, 0) if needs[1] else None)
+
+        def backward_t(h, needs):
+            dg = _max_pool_gather(h, idx, k, st, pads, fmt) if needs[0] else None
+            return dg, (_wrap(_const_like(x._data, 0)) if needs[1] else None)
+        record((g, x), out, backward, backward_t, "max_pool2d_grad")
+    return out
+
+
+def _max_pool_gather(h, idx, k, st, pads, fmt):
+    """h at the argmax positions idx (the pooled shape): the gradient of _max_pool_scatter
+    for g, a recorded op whose own gradient is that scatter."""
+    out = _wrap(_from_nhwc(np.take(_to_nhwc(h._data, fmt), idx), fmt))
+    if _tapes:
+        xshape = _nhwc_shape(h._data.shape, fmt)
+
+        def backward(u, needs):
+            return (_from_nhwc(kernels(idx).max_pool2d_backward(_to_nhwc(u, fmt), idx, xshape,
+                                                                 k, st, pads), fmt),)
+
+        def backward_t(u, needs):
+            return (_max_pool_scatter(u, h, idx, k, st, pads, fmt),)
+        record((h,), out, backward, backward_t, "max_pool2d_grad_grad")
     return out
 
 
@@ -574,13 +684,33 @@ def max_pool_with_argmax(input, ksize, strides, padding, data_format="NHWC",
 def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
     op = "avg_pool2d"
     x, fmt, k, st, pads = _pool_setup(op, input, ksize, strides, padding, data_format)
+    return _avg_pool_core(x, k, st, pads, fmt)
+
+
+def _avg_pool_core(x, k, st, pads, fmt):
+    """avg_pool2d with explicit pads: linear, its gradient is _avg_pool_backprop, whose
+    gradient is this op again (the two are adjoint), so it differentiates to any order."""
     X = _to_nhwc(x._data, fmt)
     Y = kernels(X).avg_pool2d_forward(X, k, st, pads)
     out = _wrap(_from_nhwc(Y, fmt))
     if _tapes:
         xshape = X.shape
         record((x,), out, lambda g, n: (
-            _from_nhwc(kernels(g).avg_pool2d_backward(_to_nhwc(g, fmt), xshape, k, st, pads), fmt),))
+            _from_nhwc(kernels(g).avg_pool2d_backward(_to_nhwc(g, fmt), xshape, k, st, pads), fmt),),
+               lambda g, n: (_avg_pool_backprop(g, x._data.shape, k, st, pads, fmt),),
+               "avg_pool2d")
+    return out
+
+
+def _avg_pool_backprop(g, xshape, k, st, pads, fmt):
+    """avg_pool2d's gradient (an input of shape xshape, in fmt) as a recorded op."""
+    xs = _nhwc_shape(xshape, fmt)
+    out = _wrap(_from_nhwc(kernels(g._data).avg_pool2d_backward(_to_nhwc(g._data, fmt), xs, k,
+                                                                st, pads), fmt))
+    if _tapes:
+        record((g,), out, lambda h, n: (
+            _from_nhwc(kernels(h).avg_pool2d_forward(_to_nhwc(h, fmt), k, st, pads), fmt),),
+               lambda h, n: (_avg_pool_core(h, k, st, pads, fmt),), "avg_pool2d_grad")
     return out
 
 

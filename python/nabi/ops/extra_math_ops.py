@@ -86,39 +86,48 @@ def _erf_slope_t(x, sign):
 
 
 def asin(x, name=None):
-    return _m._unary("asin", x, np.arcsin, lambda g, a, o: g / np.sqrt(1 - a * a))
+    return _m._unary("asin", x, np.arcsin, lambda g, a, o: g / np.sqrt(1 - a * a),
+                     lambda g, x, o: _m.multiply(g, _m.rsqrt(_m.subtract(1.0, _m.square(x)))))
 
 
 def acos(x, name=None):
-    return _m._unary("acos", x, np.arccos, lambda g, a, o: -g / np.sqrt(1 - a * a))
+    return _m._unary("acos", x, np.arccos, lambda g, a, o: -g / np.sqrt(1 - a * a),
+                     lambda g, x, o: _m.negative(_m.multiply(
+                         g, _m.rsqrt(_m.subtract(1.0, _m.square(x))))))
 
 
 def atan(x, name=None):
-    return _m._unary("atan", x, np.arctan, lambda g, a, o: g / (1 + a * a))
+    return _m._unary("atan", x, np.arctan, lambda g, a, o: g / (1 + a * a),
+                     lambda g, x, o: _m.divide(g, _m.add(_m.square(x), 1.0)))
 
 
 def sinh(x, name=None):
-    return _m._unary("sinh", x, np.sinh, lambda g, a, o: g * np.cosh(a))
+    return _m._unary("sinh", x, np.sinh, lambda g, a, o: g * np.cosh(a),
+                     lambda g, x, o: _m.multiply(g, cosh(x)))
 
 
 def cosh(x, name=None):
-    return _m._unary("cosh", x, np.cosh, lambda g, a, o: g * np.sinh(a))
+    return _m._unary("cosh", x, np.cosh, lambda g, a, o: g * np.sinh(a),
+                     lambda g, x, o: _m.multiply(g, sinh(x)))
 
 
 def asinh(x, name=None):
-    return _m._unary("asinh", x, np.arcsinh, lambda g, a, o: g / np.sqrt(a * a + 1))
+    return _m._unary("asinh", x, np.arcsinh, lambda g, a, o: g / np.sqrt(a * a + 1),
+                     lambda g, x, o: _m.multiply(g, _m.rsqrt(_m.add(_m.square(x), 1.0))))
 
 
 def acosh(x, name=None):
-    return _m._unary("acosh", x, np.arccosh, lambda g, a, o: g / np.sqrt(a * a - 1))
+    return _m._unary("acosh", x, np.arccosh, lambda g, a, o: g / np.sqrt(a * a - 1),
+                     lambda g, x, o: _m.multiply(g, _m.rsqrt(_m.subtract(_m.square(x), 1.0))))
 
 
 def atanh(x, name=None):
-    return _m._unary("atanh", x, np.arctanh, lambda g, a, o: g / (1 - a * a))
+    return _m._unary("atanh", x, np.arctanh, lambda g, a, o: g / (1 - a * a),
+                     lambda g, x, o: _m.divide(g, _m.subtract(1.0, _m.square(x))))
 
 
 def rint(x, name=None):
-    return _m._unary("rint", x, np.rint, lambda g, a, o: g * 0)
+    return _m._unary("rint", x, np.rint, lambda g, a, o: g * 0, _m._zero_t)
 
 
 def reciprocal_no_nan(x, name=None):
@@ -126,7 +135,8 @@ def reciprocal_no_nan(x, name=None):
     def fwd(a):
         z = a == 0
         return np.where(z, np.zeros((), a.dtype), 1 / np.where(z, np.ones((), a.dtype), a))
-    return _m._unary("reciprocal_no_nan", x, fwd, lambda g, a, o: -g * o * o)
+    return _m._unary("reciprocal_no_nan", x, fwd, lambda g, a, o: -g * o * o,
+                     lambda g, x, o: _m.negative(_m.multiply(g, _m.square(o))))
 
 
 # ------------------------------------------------------------------ special functions (host)

@@ -88,7 +88,11 @@ def divide_no_nan(x, y, name=None):
         z = b == 0
         return (np.where(z, 0, g / safe) if n[0] else None,
                 np.where(z, 0, -g * o / safe) if n[1] else None)
-    return _binary("divide_no_nan", x, y, fwd, bwd)
+
+    def bwd_t(g, x, y, o, n):
+        return (divide_no_nan(g, y) if n[0] else None,
+                negative(divide_no_nan(multiply(g, o), y)) if n[1] else None)
+    return _binary("divide_no_nan", x, y, fwd, bwd, bwd_t)
 
 
 def floordiv(x, y, name=None):
@@ -135,16 +139,16 @@ def maximum(x, y, name=None):
     return _binary("maximum", x, y, np.maximum,
                    lambda g, a, b, o, n: (g * (a >= b) if n[0] else None,
                                           g * (a < b) if n[1] else None),
-                   lambda g, x, y, o, n: (_masked(g, x._data >= y._data) if n[0] else None,
-                                          _masked(g, x._data < y._data) if n[1] else None))
+                   lambda g, x, y, o, n: (_masked(g, x._data >= y._data, (x,)) if n[0] else None,
+                                          _masked(g, x._data < y._data, (y,)) if n[1] else None))
 
 
 def minimum(x, y, name=None):
     return _binary("minimum", x, y, np.minimum,
                    lambda g, a, b, o, n: (g * (a <= b) if n[0] else None,
                                           g * (a > b) if n[1] else None),
-                   lambda g, x, y, o, n: (_masked(g, x._data <= y._data) if n[0] else None,
-                                          _masked(g, x._data > y._data) if n[1] else None))
+                   lambda g, x, y, o, n: (_masked(g, x._data <= y._data, (x,)) if n[0] else None,
+                                          _masked(g, x._data > y._data, (y,)) if n[1] else None))
 
 
 def squared_difference(x, y, name=None):
@@ -158,12 +162,41 @@ def squared_difference(x, y, name=None):
 
 
 def atan2(y, x, name=None):
+    def bwd_t(g, y, x, o, n):
+        den = add(square(y), square(x))
+        return (divide(multiply(g, x), den) if n[0] else None,
+                negative(divide(multiply(g, y), den)) if n[1] else None)
     return _binary("atan2", y, x, np.arctan2,
-                   lambda g, a, b, o, n: (g * b / (a * a + b * b), -g * a / (a * a + b * b)))
+                   lambda g, a, b, o, n: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
+                   bwd_t)
 
 
-def _masked(g, mask):
-    """g * mask, the boolean mask a constant (the Tensor rules of maximum, relu...)."""
+def _zero_grad_step(value, like, inputs, op="zero_grad_step"):
+    """A constant Tensor holding `value` (a slope or mask of a piecewise-linear op, in like's
+    dtype and device), recorded as a function of `inputs` with a zero derivative. A Tensor rule
+    multiplying by it keeps those inputs connected to the gradient it computes, so a variable
+    that reaches a gradient penalty only through such a slope gets zeros, not None (TF's
+    ReluGrad, LeakyReluGrad, MaxPoolGrad... give zeros_like(features))."""
+    out = const_like(value, like)
+    if _tapes:
+        from ..framework.tape import _const_like
+        ins = tuple(inputs)
+
+        def backward(g, needs):
+            return tuple(_const_like(x._data, 0) if need else None for x, need in zip(ins, needs))
+
+        def backward_t(g, needs):
+            return tuple(_wrap(_const_like(x._data, 0)) if need else None
+                         for x, need in zip(ins, needs))
+        record(ins, out, backward, backward_t, op)
+    return out
+
+
+def _masked(g, mask, conn=()):
+    """g * mask, the boolean mask a constant (the Tensor rules of maximum, relu...); the
+    Tensors in `conn` (the op's inputs) stay connected with a zero derivative."""
+    if conn:
+        return multiply(g, _zero_grad_step(mask, g, conn))
     return multiply(g, const_like(mask, g))
 
 
@@ -216,7 +249,7 @@ def abs(x, name=None):  # noqa: A001
         from .complex_ops import abs_complex
         return abs_complex(x)
     return _unary("abs", x, np.abs, lambda g, a, o: g * np.sign(a),
-                  lambda g, x, o: multiply(g, const_like(np.sign(x._data), g)))
+                  lambda g, x, o: multiply(g, _zero_grad_step(np.sign(x._data), g, (x,))))
 
 
 def sign(x, name=None):
@@ -334,7 +367,7 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     out = _wrap(np.clip(a, lo, hi))
     if _tapes and is_float(a):
         mask = (a >= lo) & (a <= hi)
-        record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask),),
+        record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask, (t,)),),
                "clip_by_value")
     return out
 
@@ -521,12 +554,55 @@ def _prod_bwd(g, a, o, ax, k):
     return np.transpose(others * gk, inv)
 
 
+def _exclusive_cumprod_t(v, reverse):
+    """The exclusive cumulative product of v along its last axis, with recorded ops only
+    (slices, concat, multiply): a Hillis-Steele scan of log2(n) steps, exact with zeros and
+    differentiable to any order."""
+    from .array_ops import concat
+    n = v._data.shape[-1]
+    lead = (slice(None),) * (v._data.ndim - 1)
+
+    def ones(k):
+        return const_like(np.ones(v._data.shape[:-1] + (k,)), v)
+    if reverse:   # p_i = v_{i+1}, then p_i *= p_{i+s}
+        p = concat([v[lead + (slice(1, None),)], ones(1)], -1)
+    else:         # p_i = v_{i-1}, then p_i *= p_{i-s}
+        p = concat([ones(1), v[lead + (slice(0, n - 1),)]], -1)
+    s = 1
+    while s < n:
+        if reverse:
+            sh = concat([p[lead + (slice(s, None),)], ones(s)], -1)
+        else:
+            sh = concat([ones(s), p[lead + (slice(0, n - s),)]], -1)
+        p = multiply(p, sh)
+        s *= 2
+    return p
+
+
+def _prod_bwd_t(g, x, o, ax, k):
+    """reduce_prod's Tensor rule: g times the product of the other elements (exclusive prefix
+    times suffix products, no division), on the reduced axes moved last and flattened."""
+    from .array_ops import reshape, transpose
+    a = x._data
+    keep = [i for i in range(a.ndim) if i not in ax]
+    perm = keep + list(ax)
+    lead = tuple(a.shape[i] for i in keep)
+    n = int(np.prod([a.shape[i] for i in ax])) if ax else 1
+    if n == 0:
+        return const_like(np.zeros(a.shape), x)
+    moved = transpose(x, perm) if perm != list(range(a.ndim)) else x
+    flat = reshape(moved, lead + (n,))
+    others = multiply(_exclusive_cumprod_t(flat, False), _exclusive_cumprod_t(flat, True))
+    r = reshape(multiply(others, reshape(g, lead + (1,))), tuple(a.shape[i] for i in perm))
+    return transpose(r, list(np.argsort(perm))) if perm != list(range(a.ndim)) else r
+
+
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
     if type(input_tensor).__name__ == "RaggedTensor":
         return _ragged_reduce("reduce_prod", input_tensor, axis, keepdims)
     return _reduce("reduce_prod", input_tensor, axis, keepdims,
                    lambda a, ax, k: np.prod(a, axis=ax, keepdims=k, dtype=_int_keep(a)),
-                   _prod_bwd)
+                   _prod_bwd, _prod_bwd_t)
 
 
 def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):

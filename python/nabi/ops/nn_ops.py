@@ -31,7 +31,7 @@ def _activation(kind, x, alpha=0.0, op=None):
         record((x,), out,
                lambda g, n: (kernels(a).activation_backward(kind, contiguous(_nd(g)), a, y,
                                                             alpha),),
-               lambda g, n: (_act_grad_t(kind, g, lambda: x, out, alpha),), kind)
+               lambda g, n: (_act_grad_t(kind, g, lambda: x, out, alpha, (x,)),), kind)
     return out
 
 
@@ -44,20 +44,22 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _act_grad_t(kind, g, pre, y, alpha):
+def _act_grad_t(kind, g, pre, y, alpha, conn=()):
     """d act(x) / dx times g, written with nabi ops (the activations' second-order rules).
     pre() gives the pre-activation Tensor x (recomputed by the fused dense op, so it is only
-    asked for where the rule needs x itself); y is the output Tensor act(x)."""
+    asked for where the rule needs x itself); y is the output Tensor act(x). The slopes of the
+    piecewise-linear activations are constants connected to `conn` (the op's inputs) with a
+    zero derivative, as TF's ReluGrad: a penalty reaching them only that way gives zeros."""
     from . import math_ops as m
     if kind == "linear":
         return g
     if kind == "relu":
-        return m._masked(g, y._data > 0)
+        return m._masked(g, y._data > 0, conn)
     if kind == "relu6":
-        return m._masked(g, (y._data > 0) & (y._data < 6))
+        return m._masked(g, (y._data > 0) & (y._data < 6), conn)
     if kind == "leaky_relu":
         xa = y._data if alpha > 0 else pre()._data
-        return m.multiply(g, const_like(np.where(xa > 0, 1.0, alpha), g))
+        return m.multiply(g, m._zero_grad_step(np.where(xa > 0, 1.0, alpha), g, conn))
     if kind in ("elu", "selu"):
         from .array_ops import where
         pos = _wrap(y._data > 0)
@@ -73,7 +75,7 @@ def _act_grad_t(kind, g, pre, y, alpha):
         return m.multiply(g, y)
     if kind == "hard_sigmoid":
         xa = pre()._data
-        return m.multiply(g, const_like(((xa > -3) & (xa < 3)) * (1.0 / 6.0), g))
+        return m.multiply(g, m._zero_grad_step(((xa > -3) & (xa < 3)) * (1.0 / 6.0), g, conn))
     if kind == "softmax":
         return m.multiply(y, m.subtract(g, m.reduce_sum(m.multiply(g, y), -1, keepdims=True)))
     x = pre()
@@ -395,7 +397,8 @@ def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
             def pre():  # the pre-activation, recomputed with recorded ops
                 zt = m.matmul(x, kernel)
                 return bias_add(zt, bias) if has_bias else zt
-            dz = _act_grad_t(kind, g, pre, out, float(alpha))
+            dz = _act_grad_t(kind, g, pre, out, float(alpha),
+                             (x, kernel, bias) if has_bias else (x, kernel))
             dx = m.matmul(dz, kernel, transpose_b=True) if needs[0] else None
             dw = m.matmul(x, dz, transpose_a=True) if needs[1] else None
             if not has_bias:
@@ -415,11 +418,13 @@ def l2_loss(t, name=None):
 
 
 def moments(x, axes, shift=None, keepdims=False, name=None):
+    # The variance sees the mean's dependence on x (TF's moments stops its gradient): the
+    # first derivative is the same (that term is zero), and the second is right, as the
+    # Hessians and gradient penalties through LayerNormalization/GroupNormalization need.
     from .math_ops import reduce_mean, square, subtract
     from .array_ops import squeeze
-    from ..framework.tape import stop_gradient
     mean = reduce_mean(x, axes, keepdims=True)
-    var = reduce_mean(square(subtract(x, stop_gradient(mean))), axes, keepdims=True)
+    var = reduce_mean(square(subtract(x, mean)), axes, keepdims=True)
     if not keepdims:
         mean, var = squeeze(mean, axes), squeeze(var, axes)
     return mean, var

@@ -53,7 +53,13 @@ def _scatter_rows(op, x, rows, num):
         def bwd(g, n):
             gp = np.concatenate([g, np.zeros_like(g, shape=(1,) + rest)], axis=0)
             return (np.take(gp, mapped, axis=0),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):  # the same gather, recorded (its gradient scatters again)
+            from .array_ops import concat, gather
+            from ._common import const_like
+            gp = concat([g, const_like(np.zeros((1,) + rest), g)], 0)
+            return (gather(gp, mapped, axis=0),)
+        record((x,), out, bwd, bwd_t, op)
     return out
 
 
