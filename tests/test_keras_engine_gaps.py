@@ -259,6 +259,21 @@ def test_symbolic_add_loss_survives_save_and_load(tmp_path, ext):
     np.testing.assert_allclose(logs["kl_loss"], kl, rtol=1e-5)
 
 
+def test_symbolic_add_loss_is_kept_by_clone_model_and_json():
+    vae, _ = _deterministic_vae()
+    x = _vae_data()
+    mse, kl, _, _ = _np_vae(vae, x)
+    clone = keras.models.clone_model(vae)
+    clone.set_weights(vae.get_weights())
+    assert type(clone.layers[-1]).__name__ == "AddLoss"
+    rebuilt = keras.models.model_from_json(vae.to_json())
+    rebuilt.set_weights(vae.get_weights())
+    for m in (clone, rebuilt):
+        m.compile("sgd", loss="mse")
+        np.testing.assert_allclose(m.evaluate(x, x, batch_size=len(x), verbose=0), mse + kl,
+                                   rtol=1e-5)
+
+
 def test_guide_functional_vae_fits():
     """The guide's functional VAE as written (random sampling, nested encoder/decoder)."""
     from nabi.keras import layers

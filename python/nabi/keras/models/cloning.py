@@ -73,7 +73,16 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         else:
             outs = [mapping[id(t)] for t in model._flat_output_kts]
             outs = outs if model._outputs_are_list else outs[0]
-        return Model(inputs=ins, outputs=outs, name=kwargs.get("name", model.name))
+        new_model = Model(inputs=ins, outputs=outs, name=kwargs.get("name", model.name))
+        # Keras 2 `_insert_ancillary_layers`: the clones of layers the outputs do not depend
+        # on (add_loss / add_metric and the ops feeding them) join the new model too.
+        in_new = {id(l) for l in new_model._layers}
+        extra = [mapping[id(t)] for layer, node, _, _ in model._steps
+                 if id(new_layers[id(layer)]) not in in_new for t in node.output_tensors]
+        if extra:
+            from .functional import insert_subgraph
+            insert_subgraph(new_model, extra, "clone_model")
+        return new_model
     # Subclassed: rebuild from config.
     try:
         return type(model).from_config(model.get_config())
