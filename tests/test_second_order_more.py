@@ -608,3 +608,107 @@ def test_fused_rnn_second_order_raises_naming_the_op():
         s = tf.reduce_sum(g * g)
     with pytest.raises(NotImplementedError, match=r"lstm.*second-order"):
         t2.gradient(s, layer.trainable_variables)
+
+
+# ------------------------------------------------------------------ Keras losses
+
+_EPS = 1e-7
+
+
+def _np_bce(t, p):
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+def _np_cos(t, p):
+    def nrm(v):
+        return v / np.sqrt(np.maximum((v * v).sum(-1, keepdims=True), 1e-12))
+    return -(nrm(t) * nrm(p)).sum(-1)
+
+
+def _loss_cases(rng):
+    """name -> (y_true, y_pred, nabi loss(y_true, y_pred), NumPy per-sample loss)."""
+    L = keras.losses
+    t = rng.random((4, 3))
+    p = 0.1 + 0.8 * rng.random((4, 3))
+    z = rng.standard_normal((4, 3))
+    b01 = (rng.random((4, 3)) > 0.5).astype(float)
+    oh = np.eye(3)[[0, 2, 1, 2]]
+    ids = np.array([0, 2, 1, 2])
+    d = _away(rng, (4, 3), 0.2) * 1.5
+    return {
+        "mse": (t, z, L.mean_squared_error, lambda t, p: ((p - t) ** 2).mean(-1)),
+        "mae": (t, t + d, L.mean_absolute_error, lambda t, p: np.abs(p - t).mean(-1)),
+        "mape": (t + 0.5, t + 0.5 + d, L.mean_absolute_percentage_error,
+                 lambda t, p: (100 * np.abs(p - t) / np.abs(t)).mean(-1)),
+        "msle": (t, p, L.mean_squared_logarithmic_error,
+                 lambda t, p: ((np.log1p(p) - np.log1p(t)) ** 2).mean(-1)),
+        "hinge": (b01, 0.3 * z, L.hinge,
+                  lambda t, p: np.maximum(1 - (2 * t - 1) * p, 0).mean(-1)),
+        "squared_hinge": (b01, 0.3 * z, L.squared_hinge,
+                          lambda t, p: (np.maximum(1 - (2 * t - 1) * p, 0) ** 2).mean(-1)),
+        "huber": (t, t + d, lambda a, b: L.huber(a, b, delta=1.0),
+                  lambda t, p: np.where(np.abs(p - t) <= 1, 0.5 * (p - t) ** 2,
+                                        np.abs(p - t) - 0.5).mean(-1)),
+        "log_cosh": (t, z, L.log_cosh, lambda t, p: np.log(np.cosh(p - t)).mean(-1)),
+        "poisson": (t, p, L.poisson, lambda t, p: (p - t * np.log(p + _EPS)).mean(-1)),
+        "kld": (0.1 + 0.8 * t, p, L.kl_divergence,
+                lambda t, p: (t * np.log(t / p)).sum(-1)),
+        "cosine": (z, rng.standard_normal((4, 3)), L.cosine_similarity, _np_cos),
+        "bce": (t, p, L.binary_crossentropy, lambda t, p: _np_bce(t, p).mean(-1)),
+        "bce_logits_smoothing": (
+            b01, z, lambda a, b: L.binary_crossentropy(a, b, from_logits=True,
+                                                       label_smoothing=0.2),
+            lambda t, x: ref.sigmoid_xent(t * 0.8 + 0.1, x)[0].mean(-1)),
+        "cce": (oh, p, L.categorical_crossentropy,
+                lambda t, p: -(t * np.log(p / p.sum(-1, keepdims=True))).sum(-1)),
+        "cce_logits_axis0": (
+            oh.T, z.T, lambda a, b: L.categorical_crossentropy(a, b, from_logits=True, axis=0),
+            lambda t, x: -(t * ref.log_softmax(x, 0)).sum(0)),
+        "scce": (ids, p, L.sparse_categorical_crossentropy,
+                 lambda t, p: -np.log((p / p.sum(-1, keepdims=True))[np.arange(4), t])),
+        "scce_logits_ignore": (
+            ids, z, lambda a, b: L.sparse_categorical_crossentropy(a, b, from_logits=True,
+                                                                   ignore_class=1),
+            lambda t, x: np.where(t == 1, 0, -ref.log_softmax(x)[np.arange(4), t])),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_loss_cases(np.random.default_rng(0))))
+def test_loss_function_hvp(name):
+    yt, yp, f_tf, f_np = _loss_cases(np.random.default_rng(40))[name]
+    # squared, so the piecewise-linear losses (mae, hinge) have a second derivative too
+    hvp_check(lambda p: tf.square(f_tf(yt, p)) + f_tf(yt, p), lambda p: f_np(yt, p) ** 2 +
+              f_np(yt, p), [yp])
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none"])
+def test_loss_objects_with_weights_hvp(reduction):
+    rng = np.random.default_rng(41)
+    z = rng.standard_normal((4, 3))
+    t = (rng.random((4, 3)) > 0.5).astype(float)
+    w = rng.random(4)
+    div = {"sum_over_batch_size": 4.0, "sum": 1.0, "none": None}[reduction]
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=reduction)
+    mse = keras.losses.MeanSquaredError(reduction=reduction)
+
+    def red(v):
+        return v * w if div is None else (v * w).sum() / div
+    hvp_check(lambda x: tf.sin(bce(t, x, sample_weight=w)),
+              lambda x: np.sin(red(ref.sigmoid_xent(t, x)[0].mean(-1))), [z])
+    hvp_check(lambda x: tf.sin(mse(t, x, sample_weight=w)),
+              lambda x: np.sin(red(((x - t) ** 2).mean(-1))), [z])
+
+
+def test_focal_losses_still_raise_naming_the_loss():
+    x = tf.constant(np.array([[0.3, -1.2], [0.8, 0.1]]))
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            y = keras.losses.binary_focal_crossentropy(np.array([[1.0, 0.0], [0.0, 1.0]]), x,
+                                                       from_logits=True)
+        g = t1.gradient(y, x)
+        s = tf.reduce_sum(g * g)
+    with pytest.raises(NotImplementedError, match=r"binary_focal_crossentropy.*second-order"):
+        t2.gradient(s, x)

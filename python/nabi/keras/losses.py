@@ -585,7 +585,9 @@ def _run(kernel, y_true, y_pred, sparse=False, **kw):
     vals, back = res[0], res[1]
     out = _wrap(_asarray(vals, dtype=yp.dtype))
     if _tapes and t._data.dtype.kind == "f":
-        record((t,), out, lambda g, n: (back(g).reshape(shape0),))
+        from ._losses_second_order import backward_t, op_name
+        record((t,), out, lambda g, n: (back(g).reshape(shape0),),
+               backward_t(kernel, kw, t, yt, yp), op_name(kernel))
     return out
 
 
@@ -830,7 +832,9 @@ class Loss:
                                                               type(scale) is float):
                     return (const(1.0 if scale is None else scale).reshape(shape0),)
                 return (back(g if scale is None else g * scale).reshape(shape0),)
-            record((t,), res_t, backward)
+            from ._losses_second_order import backward_t, op_name
+            record((t,), res_t, backward, backward_t(kernel, self._kw, t, yt, yp, scale),
+                   op_name(kernel))
         return res_t
 
     def get_config(self):

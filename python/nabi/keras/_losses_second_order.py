@@ -1,0 +1,195 @@
+"""Second-order rules of the fused Keras losses (keras/losses.py).
+
+A fused loss records one tape node whose raw backward is its kernel's. When that gradient
+must itself be differentiable (a Hessian of a loss, a penalty on a loss gradient), the Tensor
+rule recomputes the per-sample values with nabi ops (the composites below, the same formulas
+and the same clipping masks as the kernels) under an inner GradientTape and returns its
+gradient for the upstream gradient: that backward pass records on the outer tapes, so it is
+differentiable with respect to y_pred and the upstream gradient. y_true stays a constant.
+
+Composites exist for every built-in loss but categorical_hinge and the two focal losses,
+whose nodes keep raising NotImplementedError (naming the loss) when differentiated twice.
+"""
+import math
+
+import numpy as np
+
+from ..ops import array_ops as _a
+from ..ops import math_ops as _m
+from ..ops import nn_ops as _nn
+from ..ops._common import _wrap, const_like, unbroadcast_t
+
+EPSILON = 1e-7
+
+
+def _c(arr, like):
+    """A host or device array as a constant Tensor of like's dtype and device."""
+    return const_like(arr if hasattr(arr, "dtype") else np.asarray(arr), like)
+
+
+def _mean_last(e):
+    return _m.reduce_mean(e, -1)
+
+
+def _mse(yt, yp):
+    return _mean_last(_m.square(_m.subtract(yp, _c(yt, yp))))
+
+
+def _mae(yt, yp):
+    return _mean_last(_m.abs(_m.subtract(yp, _c(yt, yp))))
+
+
+def _mape(yt, yp):
+    den = np.maximum(np.abs(yt), np.asarray(EPSILON, yt.dtype))
+    return _mean_last(_m.multiply(_m.abs(_m.subtract(yp, _c(yt, yp))), _c(100.0 / den, yp)))
+
+
+def _msle(yt, yp):
+    a = _m.log1p(_m.maximum(yp, EPSILON))
+    b = np.log1p(np.maximum(yt, np.asarray(EPSILON, yt.dtype)))
+    return _mean_last(_m.square(_m.subtract(a, _c(b, yp))))
+
+
+def _hinge(yt, yp):
+    from .losses import _hinge_labels
+    return _mean_last(_nn.relu(_m.subtract(1.0, _m.multiply(_c(_hinge_labels(yt), yp), yp))))
+
+
+def _squared_hinge(yt, yp):
+    from .losses import _hinge_labels
+    return _mean_last(_m.square(_nn.relu(_m.subtract(1.0, _m.multiply(
+        _c(_hinge_labels(yt), yp), yp)))))
+
+
+def _huber(yt, yp, delta=1.0):
+    d = _m.subtract(yp, _c(yt, yp))
+    a = _m.abs(d)
+    e = _a.where(_wrap(a._data <= delta), _m.multiply(_m.square(d), 0.5),
+                 _m.subtract(_m.multiply(a, float(delta)), 0.5 * delta * delta))
+    return _mean_last(e)
+
+
+def _log_cosh(yt, yp):
+    d = _m.subtract(yp, _c(yt, yp))
+    return _mean_last(_m.subtract(_m.add(d, _nn.softplus(_m.multiply(d, -2.0))), math.log(2.0)))
+
+
+def _poisson(yt, yp):
+    return _mean_last(_m.subtract(yp, _m.multiply(_c(yt, yp), _m.log(_m.add(yp, EPSILON)))))
+
+
+def _kld(yt, yp):
+    t = np.clip(yt, np.asarray(EPSILON, yt.dtype), 1)
+    p = _m.clip_by_value(yp, EPSILON, 1.0)
+    return _m.reduce_sum(_m.multiply(_c(t, yp), _m.subtract(_c(np.log(t), yp), _m.log(p))), -1)
+
+
+def _cosine(yt, yp, axis=-1):
+    s = (yt * yt).sum(axis=axis, keepdims=True)
+    th = yt / np.sqrt(np.maximum(s, np.asarray(1e-12, yt.dtype)))
+    u = _m.multiply(yp, _m.rsqrt(_m.maximum(_m.reduce_sum(_m.square(yp), axis, keepdims=True),
+                                            1e-12)))
+    return _m.negative(_m.reduce_sum(_m.multiply(_c(th, yp), u), axis))
+
+
+def _bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
+    if label_smoothing:
+        yt = yt * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    z = _c(np.broadcast_to(yt, yp._data.shape), yp)
+    if from_logits:
+        e = _nn.sigmoid_cross_entropy_with_logits(z, yp)
+    else:
+        p = _m.clip_by_value(yp, EPSILON, 1.0 - EPSILON)
+        e = _m.negative(_m.add(_m.multiply(z, _m.log(p)),
+                               _m.multiply(_m.subtract(1.0, z), _m.log(_m.subtract(1.0, p)))))
+    return _m.reduce_mean(e, axis)
+
+
+def _cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
+    C = yp._data.shape[axis]
+    if label_smoothing:
+        yt = yt * (1.0 - label_smoothing) + label_smoothing / C
+    t = _c(yt, yp)
+    if from_logits:
+        return _nn.softmax_cross_entropy_with_logits(t, yp, axis=axis)
+    q = _m.divide(yp, _m.reduce_sum(yp, axis, keepdims=True))
+    c = _m.clip_by_value(q, EPSILON, 1.0 - EPSILON)
+    return _m.negative(_m.reduce_sum(_m.multiply(t, _m.log(c)), axis))
+
+
+def _scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
+    from .losses import _labels
+    nd = yp._data.ndim
+    if axis % nd != nd - 1:
+        perm = [i for i in range(nd) if i != axis % nd] + [axis % nd]
+        yp = _a.transpose(yp, perm)
+    lab = _labels(yt, yp._data, "sparse_categorical_crossentropy")
+    valid = None
+    if ignore_class is not None:
+        valid = lab != ignore_class
+        lab = np.where(valid, lab, 0)
+    C = yp._data.shape[-1]
+    if from_logits:
+        vals = _nn.sparse_softmax_cross_entropy_with_logits(_wrap(lab), yp)
+    else:
+        oh = const_like(_a.one_hot(_wrap(lab), C, dtype=yp._data.dtype.name)._data, yp)
+        q = _m.divide(yp, _m.reduce_sum(yp, -1, keepdims=True))
+        qt = _m.reduce_sum(_m.multiply(q, oh), -1)
+        vals = _m.negative(_m.log(_m.clip_by_value(qt, EPSILON, 1.0 - EPSILON)))
+    if valid is not None:
+        vals = _m.multiply(vals, _c(valid, vals))
+    return vals
+
+
+def composites():
+    from . import losses as L
+    return {L._k_mse: _mse, L._k_mae: _mae, L._k_mape: _mape, L._k_msle: _msle,
+            L._k_hinge: _hinge, L._k_squared_hinge: _squared_hinge, L._k_huber: _huber,
+            L._k_log_cosh: _log_cosh, L._k_poisson: _poisson, L._k_kld: _kld,
+            L._k_cosine: _cosine, L._k_bce: _bce, L._k_cce: _cce, L._k_scce: _scce}
+
+
+_COMPOSITES = None
+_NAMES = {}
+
+
+def op_name(kernel):
+    """The loss function's name for a kernel (errors name it)."""
+    name = _NAMES.get(kernel)
+    if name is None:
+        from .losses import _KERNELS
+        name = next((fn.__name__ for fn, k in _KERNELS.items() if k is kernel),
+                    kernel.__name__.lstrip("_"))
+        _NAMES[kernel] = name
+    return name
+
+
+def backward_t(kernel, kw, t, yt, yp_arr, scale=None):
+    """The Tensor rule of a fused loss node with input t (y_pred) and kernel arrays yt, yp_arr
+    (after the loss's preparation); scale the reduction's d out / d values (None: the values
+    themselves are the output). None where the loss has no composite."""
+    global _COMPOSITES
+    if _COMPOSITES is None:
+        _COMPOSITES = composites()
+    comp = _COMPOSITES.get(kernel)
+    if comp is None:
+        return None
+
+    def rule(g, needs):
+        from ..framework.tape import GradientTape
+        with GradientTape() as tape:
+            tape.watch(t)
+            yp = t if t._data.dtype == yp_arr.dtype else _m.cast(t, yp_arr.dtype)
+            yp = _a.reshape(yp, yp_arr.shape)
+            vals = comp(yt, yp, **kw)
+        og = g
+        if scale is not None:
+            og = _m.multiply(og, scale if isinstance(scale, float) else _c(scale, og))
+        vs = tuple(vals._data.shape)
+        if tuple(og._data.shape) != vs:
+            if np.broadcast_shapes(tuple(og._data.shape), vs) == vs:
+                og = _a.broadcast_to(og, vs)
+            else:
+                og = unbroadcast_t(og, vs)
+        return (tape.gradient(vals, t, output_gradients=og),)
+    return rule
