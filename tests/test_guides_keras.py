@@ -1592,8 +1592,5 @@ def test_rnn_custom_cell_and_nested_inputs():
     lstm_cell_rnn = layers.RNN(layers.LSTMCell(4))
     assert lstm_cell_rnn(xin).shape == (2, 4)
 
-    # The guide's "RNNs with list/dict inputs, or nested inputs" section (a NestedCell with
-    # state_size = [TensorShape([unit_1]), TensorShape([unit_2, unit_3])] run by
-    # keras.layers.RNN(cell)((input_1, input_2))) is left out: nabi's RNN layer takes a single
-    # (batch, time, features) tensor; it builds the cell with the shape (batch, features) of
-    # the first input only, so NestedCell.build's input_shapes[0][1] raises TypeError.
+    # The guide's "RNNs with list/dict inputs, or nested inputs" section (NestedCell) runs in
+    # tests/test_rnn_nested.py, against a NumPy recurrence.

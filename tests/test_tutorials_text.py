@@ -345,8 +345,7 @@ def test_text_generation_rnn():
     second, _ = model(x[:, 5:], states=st, return_state=True)
     assert_array(tf.concat([first, second], axis=1), logits, rtol=1e-4, atol=1e-5)
     # tf.saved_model.save(one_step_model, ...) / tf.saved_model.load(...) of the tutorial is
-    # left out: nabi's saved_model rebuilds Keras models from their config, and OneStep (no
-    # get_config) fails to load ("subclassed models must implement get_config/from_config").
+    # checked in tests/test_saved_model_subclassed.py (module-level classes, as loading needs).
 
 
 # ----------------------------------------------------------------- time series forecasting

@@ -78,7 +78,11 @@ class Model(Layer):
                              (len(args) == 1 and "outputs" in kwargs)):
             from .functional import Functional
             return object.__new__(Functional)
-        return object.__new__(cls)
+        obj = object.__new__(cls)
+        if cls is not Model:  # a subclassed model saves without get_config from its arguments
+            from ..saving.subclassed import record_init_args
+            record_init_args(obj, args, kwargs)
+        return obj
 
     def __init__(self, *args, **kwargs):
         inputs = kwargs.pop("inputs", args[0] if len(args) > 0 else None)
