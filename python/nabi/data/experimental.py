@@ -1,11 +1,13 @@
 """`nabi.data.experimental`: the tf.data.experimental names that TF 2 notebooks still use."""
 from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from .readers import CsvDataset, make_csv_dataset
-from .transformations import bucket_by_sequence_length, group_by_window, scan, unique
+from .transformations import (bucket_by_sequence_length, choose_from_datasets, group_by_window,
+                              sample_from_datasets, scan, unique)
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Counter", "CsvDataset",
-           "bucket_by_sequence_length", "cardinality", "dense_to_ragged_batch",
-           "group_by_window", "make_csv_dataset", "scan", "unique"]
+           "bucket_by_sequence_length", "cardinality", "choose_from_datasets",
+           "dense_to_ragged_batch", "group_by_window", "make_csv_dataset",
+           "sample_from_datasets", "scan", "unique"]
 
 
 def cardinality(dataset):

@@ -382,3 +382,136 @@ def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_bat
     return lambda ds: _bucketed(ds, element_length_func, bucket_boundaries, bucket_batch_sizes,
                                 padded_shapes, padding_values, pad_to_bucket_boundary,
                                 no_padding, drop_remainder)
+
+
+# ---------------------------------------------------------------- sample / choose
+def _check_inputs(datasets, what):
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError(f"[{what}] `datasets` must be a non-empty list of Datasets")
+    for d in datasets:
+        if not isinstance(d, Dataset):
+            raise TypeError(f"[{what}] `datasets` must hold Datasets, got {type(d).__name__}")
+    spec = datasets[0].element_spec
+    for d in datasets[1:]:
+        if not _same_structure(spec, d.element_spec) or \
+                [s.dtype for s in _flatten(spec)] != [s.dtype for s in _flatten(d.element_spec)]:
+            raise TypeError(f"[{what}] all datasets must have the same element structure and "
+                            f"dtypes, got {spec} and {d.element_spec}")
+    return datasets
+
+
+class _DirectedInterleaveDataset(Dataset):
+    """Elements taken from `datasets` in the order of an index stream (TF's
+    DirectedInterleaveDataset). An exhausted input ends the dataset when stop_on_empty,
+    else it is dropped (a sampler then renormalises its weights over the others)."""
+
+    def __init__(self, datasets, stop_on_empty, what):
+        self._datasets = _check_inputs(datasets, what)
+        self._stop = bool(stop_on_empty)
+        self._what = what
+
+    def _indices(self, alive):
+        raise NotImplementedError
+
+    def _elements(self):
+        its = [d._np_iter() for d in self._datasets]
+        alive = [True] * len(its)
+        for i in self._indices(alive):
+            if not alive[i]:
+                continue
+            try:
+                yield next(its[i])
+            except StopIteration:
+                if self._stop:
+                    return
+                alive[i] = False
+                if not any(alive):
+                    return
+
+    def _card(self):
+        cards = [d._card() for d in self._datasets]
+        if all(n == _INF for n in cards):
+            return _INF
+        return _UNKNOWN
+
+    def _spec(self):
+        return self._datasets[0].element_spec
+
+
+class _SampleDataset(_DirectedInterleaveDataset):
+    def __init__(self, datasets, weights, seed, stop_on_empty, rerandomize):
+        super().__init__(datasets, stop_on_empty, "sample_from_datasets")
+        n = len(self._datasets)
+        if isinstance(weights, Dataset):
+            self._weights = weights
+        else:
+            w = np.full(n, 1.0 / n) if weights is None else \
+                np.asarray(_leaf_array(weights), np.float64).reshape(-1)
+            if w.shape != (n,):
+                raise ValueError(f"[sample_from_datasets] `weights` must have one entry per "
+                                 f"dataset ({n}), got shape {w.shape}")
+            self._weights = w
+        from ..ops.random_ops import _generator
+        self._base = int(_generator(None if seed is None else int(seed)).integers(2 ** 63))
+        self._rerandomize = bool(rerandomize)
+        self._passes = 0
+
+    def _indices(self, alive):
+        if self._rerandomize:
+            self._passes += 1
+            rng = np.random.default_rng([self._base, self._passes])
+        else:
+            rng = np.random.default_rng(self._base)
+        stream = self._weights._np_iter() if isinstance(self._weights, Dataset) else None
+        while any(alive):
+            w = self._weights if stream is None else next(stream, None)
+            if w is None:
+                return  # the weights dataset ended
+            w = np.asarray(w, np.float64).reshape(-1)
+            w = np.where(alive, np.maximum(w, 0.0), 0.0)
+            if w.sum() <= 0:
+                return
+            yield int(rng.choice(len(w), p=w / w.sum()))
+
+
+class _ChooseDataset(_DirectedInterleaveDataset):
+    def __init__(self, datasets, choice_dataset, stop_on_empty):
+        super().__init__(datasets, stop_on_empty, "choose_from_datasets")
+        if not isinstance(choice_dataset, Dataset):
+            raise TypeError(f"[choose_from_datasets] `choice_dataset` must be a Dataset, got "
+                            f"{type(choice_dataset).__name__}")
+        spec = choice_dataset.element_spec
+        if getattr(spec, "dtype", None) != "int64" or tuple(spec.shape) != ():
+            raise TypeError(f"[choose_from_datasets] `choice_dataset` must be a dataset of "
+                            f"scalar int64 tensors, got {spec}")
+        self._choice = choice_dataset
+
+    def _indices(self, alive):
+        n = len(self._datasets)
+        for c in self._choice._np_iter():
+            i = int(c)
+            if not 0 <= i < n:
+                raise ValueError(f"[choose_from_datasets] selected index {i} is out of range "
+                                 f"for {n} datasets")
+            if not alive[i]:
+                continue  # TF skips choices of an exhausted input
+            yield i
+
+    def _card(self):
+        if self._choice._card() == _INF and _DirectedInterleaveDataset._card(self) == _INF:
+            return _INF
+        return _UNKNOWN
+
+
+def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
+                         rerandomize_each_iteration=None):
+    """Elements drawn at random from `datasets`, dataset i chosen with probability
+    weights[i] (uniform when None; a list, array or a Dataset of weight vectors)."""
+    return _SampleDataset(datasets, weights, seed, stop_on_empty_dataset,
+                          rerandomize_each_iteration)
+
+
+def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+    """Elements of datasets[i] for each i of choice_dataset (scalar int64) in turn."""
+    return _ChooseDataset(datasets, choice_dataset, stop_on_empty_dataset)
