@@ -123,8 +123,9 @@ _WIDENED = set()
 
 
 def _warn_widened(dtype, to):
-    """Once per dtype: the GPU keeps no 8/16-bit types, so such data is widened on the way
-    there -- values are kept, but the tensor's dtype (and anything that depends on its range,
+    """Once per dtype: the GPU keeps no 8/16-bit or unsigned types, so such data is widened on
+    the way there -- values are kept (uint64 values int64 cannot hold raise instead, see
+    DeviceArray.from_numpy), but the tensor's dtype (and anything that depends on its range,
     like tf.image.convert_image_dtype) then says `to`."""
     if dtype.name in _WIDENED:
         return
@@ -242,6 +243,13 @@ class DeviceArray:
         arr = np.asarray(arr)
         if arr.dtype.name not in _DTYPES:
             if arr.dtype.kind in "iu":
+                if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+                    # int64 would wrap them: an error, so that the widening keeps every value
+                    raise ValueError(
+                        f"[to_device] a uint64 array of shape {arr.shape} holds values >= 2**63 "
+                        f"(max {int(arr.max())}) that the GPU's int64 storage cannot hold (the "
+                        "GPU backend has no uint64 type); keep it on the host (create it under "
+                        "tf.device('/CPU:0')) or reduce its range first")
                 _warn_widened(arr.dtype, "int64")
                 arr = arr.astype(np.int64)
             elif arr.dtype.kind == "f":

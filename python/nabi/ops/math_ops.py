@@ -65,8 +65,10 @@ def multiply(x, y, name=None):
 
 def divide(x, y, name=None):
     x, y = binary_operands("divide", x, y)
-    if x._data.dtype.kind in "iub":  # TF: int / int -> float64
-        x, y = cast(x, _dt.float64), cast(y, _dt.float64)
+    if x._data.dtype.kind in "iub":  # TF: 8/16-bit ints -> float32, wider -> float64
+        small = x._data.dtype.kind in "iu" and x._data.dtype.itemsize <= 2
+        ft = _dt.float32 if small else _dt.float64
+        x, y = cast(x, ft), cast(y, ft)
     return _binary("divide", x, y, np.true_divide,
                    lambda g, a, b, o, n: (g / b if n[0] else None,
                                           -g * o / b if n[1] else None),
