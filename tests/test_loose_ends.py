@@ -66,3 +66,26 @@ def test_uint64_within_int64_is_widened_and_kept(gpu):
     assert t.is_cuda and t.dtype == tf.int64
     np.testing.assert_array_equal(t.numpy(), top.astype(np.int64))
     assert int(t.numpy()[1]) == 2 ** 63 - 1
+
+
+# ------------------------------------------------------------------- (3) run_functions_eagerly
+def test_functions_run_eagerly_flag_is_reported():
+    # TF: False by default; True after tf.config.run_functions_eagerly(True).
+    assert tf.config.functions_run_eagerly() is False
+    m = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+    assert m.run_eagerly is False               # Keras 2: the global flag when unset
+    tf.config.run_functions_eagerly(True)
+    try:
+        assert tf.config.functions_run_eagerly() is True
+        assert m.run_eagerly is True
+        m.run_eagerly = False                   # an explicit setting wins... (Keras 2 rule 2)
+        assert m.run_eagerly is False
+        m.compile("sgd", "mse")                 # ...until compile resets it (run_eagerly=None)
+        assert m.run_eagerly is True
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert tf.config.functions_run_eagerly() is False
+    m.compile("sgd", "mse", run_eagerly=True)
+    assert m.run_eagerly is True
+    m.compile("sgd", "mse")
+    assert m.run_eagerly is False

@@ -70,12 +70,17 @@ def get_soft_device_placement():
 
 
 def run_functions_eagerly(run_eagerly):
-    """Accepted for TF compatibility: nabi always runs `tf.function`s eagerly."""
+    """TF's switch between traced and eager `tf.function`s. nabi always runs them eagerly, so
+    the flag is only reported (functions_run_eagerly, a Keras model's run_eagerly) and changes
+    one visible detail: Python values a function returns stay Python values instead of
+    becoming Tensors, as TF's eager functions return them."""
     _state["run_eagerly"] = bool(run_eagerly)
 
 
 def functions_run_eagerly():
-    return True
+    """The flag set by run_functions_eagerly: False by default, as in TF (even though nabi
+    runs every function eagerly)."""
+    return _state.get("run_eagerly", False)
 
 
 class experimental:  # noqa: N801

@@ -119,7 +119,7 @@ class Model(Layer):
         d["stop_training"] = False
         d["_train_vars"] = None
         d["_is_graph_network"] = False
-        d["_run_eagerly"] = True
+        d["_run_eagerly"] = None
         d["_predict_counter"] = 0
 
     # ------------------------------------------------------------------ structure
@@ -175,11 +175,15 @@ class Model(Layer):
 
     @property
     def run_eagerly(self):
-        return True
+        """Keras 2's report: dynamic, set (compile / the setter), else the global
+        tf.config.functions_run_eagerly(). Only reported: nabi's fit always runs eagerly."""
+        from ... import config
+        return bool(getattr(self, "dynamic", False) or self._run_eagerly
+                    or (config.functions_run_eagerly() and self._run_eagerly is None))
 
     @run_eagerly.setter
     def run_eagerly(self, value):
-        pass
+        self.__dict__["_run_eagerly"] = value
 
     def _forward(self, xs, training):
         """Runs the model on a list of input Tensors; returns a list of output Tensors."""
@@ -234,6 +238,7 @@ class Model(Layer):
             opt = _opt_module().get(optimizer)
         self.optimizer = opt
         self.loss = loss
+        self.run_eagerly = run_eagerly
         self._cstate = cu.CompileState(self, loss, metrics, loss_weights, weighted_metrics)
         self.compiled_loss = cu.LossesContainer(self._cstate)
         self.compiled_metrics = cu.MetricsContainer(self._cstate)
