@@ -89,3 +89,142 @@ def test_functions_run_eagerly_flag_is_reported():
     assert m.run_eagerly is True
     m.compile("sgd", "mse")
     assert m.run_eagerly is False
+
+
+# ------------------------------------------------------------------- (2) tf.bitwise
+_INTS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+def _np_shift(a, b, left):
+    """Reference: TF's kernels clamp the shift to [0, bits - 1]; Python ints, then wrapped."""
+    bits = a.dtype.itemsize * 8
+    out = []
+    for x, s in zip(a.reshape(-1).tolist(), np.broadcast_to(b, a.shape).reshape(-1).tolist()):
+        s = min(max(s, 0), bits - 1)
+        v = (x << s) if left else (x >> s)          # Python's >> is arithmetic
+        v &= (1 << bits) - 1
+        if a.dtype.kind == "i" and v >= 1 << (bits - 1):
+            v -= 1 << bits
+        out.append(v)
+    return np.array(out, a.dtype).reshape(a.shape)
+
+
+@pytest.mark.parametrize("name", _INTS)
+def test_bitwise_ops_all_integer_dtypes(name):
+    info = np.iinfo(name)
+    rng = np.random.default_rng(0)
+    a = rng.integers(info.min, info.max, size=(3, 4), dtype=name, endpoint=True)
+    b = rng.integers(info.min, info.max, size=(4,), dtype=name, endpoint=True)  # broadcast
+    bits = info.bits
+    s = np.array([0, 1, bits - 1, bits + 3] if info.min == 0 else [-2, 1, bits - 1, bits + 3],
+                 name)
+    with tf.device("/CPU:0"):
+        x, y, sh = tf.constant(a), tf.constant(b), tf.constant(s)
+        for fn, want in ((tf.bitwise.bitwise_and, a & b), (tf.bitwise.bitwise_or, a | b),
+                         (tf.bitwise.bitwise_xor, a ^ b)):
+            out = fn(x, y)
+            assert out.dtype == getattr(tf, name) and out.shape == (3, 4)
+            np.testing.assert_array_equal(out.numpy(), want)
+        out = tf.bitwise.invert(x)
+        assert out.dtype == getattr(tf, name)
+        np.testing.assert_array_equal(out.numpy(), ~a)
+        for fn, left in ((tf.bitwise.left_shift, True), (tf.bitwise.right_shift, False)):
+            out = fn(x, sh)
+            assert out.dtype == getattr(tf, name)
+            np.testing.assert_array_equal(out.numpy(), _np_shift(a, s, left))
+
+
+def test_bitwise_docs_examples():
+    # tf.bitwise.left_shift / right_shift docs: lhs [-1, -5, -3, -14] by [5, 0, 7, 11]
+    want_left = {"int8": [-32, -5, -128, 0], "int16": [-32, -5, -384, -28672],
+                 "int32": [-32, -5, -384, -28672], "int64": [-32, -5, -384, -28672]}
+    for name, want in want_left.items():
+        with tf.device("/CPU:0"):
+            lhs = tf.constant([-1, -5, -3, -14], dtype=getattr(tf, name))
+            rhs = tf.constant([5, 0, 7, 11], dtype=getattr(tf, name))
+            np.testing.assert_array_equal(tf.bitwise.left_shift(lhs, rhs).numpy(), want)
+            np.testing.assert_array_equal(tf.bitwise.right_shift(lhs, rhs).numpy(),
+                                          [-1, -5, -1, -1])
+    lhs = np.array([-2, 64, 101, 32], dtype=np.int8)
+    rhs = np.array([-1, -5, -3, -14], dtype=np.int8)
+    with tf.device("/CPU:0"):
+        for fn in (tf.bitwise.left_shift, tf.bitwise.right_shift):
+            out = fn(lhs, rhs)
+            assert out.dtype == tf.int8
+            np.testing.assert_array_equal(out.numpy(), [-2, 64, 101, 32])
+    # tf.bitwise.invert docs: unsigned results are dtype.max - x; a & ~a == 0, a | ~a == ~0
+    for name in ("uint8", "uint16", "uint32", "uint64"):
+        d = getattr(tf, name)
+        with tf.device("/CPU:0"):
+            t = tf.constant([0, 5, 3, 14], dtype=d)
+            np.testing.assert_array_equal(tf.bitwise.invert(t).numpy(),
+                                          [int(d.max) - v for v in (0, 5, 3, 14)])
+            np.testing.assert_array_equal(
+                tf.bitwise.bitwise_and(t, tf.bitwise.invert(t)).numpy(), [0, 0, 0, 0])
+            np.testing.assert_array_equal(
+                tf.bitwise.bitwise_or(t, tf.bitwise.invert(t)).numpy(), [int(d.max)] * 4)
+    # tf.bitwise.bitwise_and/or/xor docs: [0, 5, 3, 14] with [5, 0, 7, 11]
+    for name in _INTS:
+        with tf.device("/CPU:0"):
+            lhs = tf.constant([0, 5, 3, 14], dtype=getattr(tf, name))
+            rhs = tf.constant([5, 0, 7, 11], dtype=getattr(tf, name))
+            np.testing.assert_array_equal(tf.bitwise.bitwise_and(lhs, rhs).numpy(), [0, 0, 3, 10])
+            np.testing.assert_array_equal(tf.bitwise.bitwise_or(lhs, rhs).numpy(), [5, 5, 7, 15])
+            np.testing.assert_array_equal(tf.bitwise.bitwise_xor(lhs, rhs).numpy(), [5, 5, 4, 5])
+
+
+def test_bitwise_python_values_and_scalars():
+    out = tf.bitwise.bitwise_and(tf.constant([[1], [3], [6]]), 2)     # the int adapts
+    assert out.dtype == tf.int32 and out.shape == (3, 1)
+    np.testing.assert_array_equal(out.numpy(), [[0], [2], [2]])
+    out = tf.bitwise.left_shift(1, [0, 3, 31])                         # int32, as in TF
+    assert out.dtype == tf.int32
+    np.testing.assert_array_equal(out.numpy(), [1, 8, np.int32(-2 ** 31)])
+    assert tf.bitwise.invert(5).numpy() == -6
+
+
+def test_bitwise_errors_name_the_op_and_dtypes():
+    with pytest.raises(TypeError, match=r"\[bitwise.bitwise_and\] x must be an integer tensor "
+                                        r".*got float32 of shape \(2,\)"):
+        tf.bitwise.bitwise_and(tf.constant([1.0, 2.0]), tf.constant([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"\[bitwise.left_shift\] y must be an integer.*float64"):
+        tf.bitwise.left_shift(tf.constant([1]), tf.constant([1.0], tf.float64))
+    with pytest.raises(TypeError, match=r"\[bitwise.invert\] x must be an integer.*float32"):
+        tf.bitwise.invert(tf.constant([1.5]))
+    with pytest.raises(TypeError, match=r"\[bitwise.invert\].*bool"):
+        tf.bitwise.invert(tf.constant([True]))
+    with tf.device("/CPU:0"), pytest.raises(TypeError, match=r"\[bitwise.bitwise_or\] dtypes "
+                                                             r"differ: int8 \(1,\) vs int16"):
+        tf.bitwise.bitwise_or(tf.constant([1], tf.int8), tf.constant([1], tf.int16))
+    with pytest.raises(ValueError, match=r"\[bitwise.bitwise_xor\] shapes \(3,\) and \(2,\) "
+                                         "are not broadcastable"):
+        tf.bitwise.bitwise_xor(tf.constant([1, 2, 3]), tf.constant([1, 2]))
+
+
+def test_bitwise_results_stay_on_the_operands_device(gpu):
+    x = tf.constant([12, 10, 7])                    # the default device: the GPU
+    assert x.is_cuda
+    out = tf.bitwise.bitwise_and(x, tf.constant([10, 6, 1]))
+    assert out.is_cuda and out.dtype == tf.int32
+    np.testing.assert_array_equal(out.numpy(), [8, 2, 1])
+    assert tf.bitwise.invert(x).is_cuda
+    with tf.device("/CPU:0"):
+        h = tf.constant([1, 2], tf.uint8)
+    out = tf.bitwise.left_shift(h, 7)               # host operands: a host result, uint8 kept
+    assert not out.is_cuda and out.dtype == tf.uint8
+    np.testing.assert_array_equal(out.numpy(), [128, 0])
+    with pytest.raises(ValueError, match=r"\[bitwise.bitwise_and\] operands are on different"):
+        tf.bitwise.bitwise_and(x, tf.constant([1, 2, 3]).cpu())
+
+
+def test_bitwise_on_ragged_and_keras_tensors():
+    rt = tf.ragged.constant([[1, 2, 3], [4]])
+    for fn, want in ((tf.bitwise.left_shift, [[4, 8, 12], [16]]),
+                     (tf.bitwise.bitwise_xor, [[3, 0, 1], [6]])):
+        out = fn(rt, 2)
+        assert isinstance(out, tf.RaggedTensor)
+        assert out.to_list() == want
+    assert tf.bitwise.invert(rt).to_list() == [[-2, -3, -4], [-5]]
+    inp = tf.keras.Input((3,), dtype="int32")
+    model = tf.keras.Model(inp, tf.bitwise.right_shift(inp, 1))
+    np.testing.assert_array_equal(model(tf.constant([[7, 8, -3]])).numpy(), [[3, 4, -2]])

@@ -45,6 +45,7 @@ from .strings import RaggedTensor  # noqa: F401,E402
 from . import ragged, sparse  # noqa: F401,E402  (minimal tf.ragged / tf.sparse)
 from .sparse import SparseTensor  # noqa: F401,E402
 from . import lookup  # noqa: F401,E402  (tf.lookup tables)
+from . import bitwise  # noqa: F401,E402  (tf.bitwise, host-side NumPy)
 from .ops.farmhash import fingerprint  # noqa: F401,E402
 from .ragged import RaggedTensorSpec  # noqa: F401,E402
 from .sparse import SparseTensorSpec  # noqa: F401,E402

@@ -1331,7 +1331,8 @@ _BINARY = {
     "mod", "pow", "maximum", "minimum", "squared_difference", "equal", "not_equal",
     "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
     "logical_xor", "atan2", "divide_no_nan", "multiply_no_nan", "truncatediv",
-    "truncatemod", "xdivy", "xlogy", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "truncatemod", "xdivy", "xlogy", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
+    "right_shift",
 }
 
 
