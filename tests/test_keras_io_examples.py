@@ -303,3 +303,416 @@ def test_wgan_gp(tmp_path, monkeypatch):
             assert os.path.exists("generated_img_{i}_{epoch}.png".format(i=i, epoch=epoch))
     from PIL import Image
     assert Image.open("generated_img_0_1.png").size == (28, 28)
+
+
+# ----------------------------------------------------------------------------------------------
+# generative/vae.py
+# ----------------------------------------------------------------------------------------------
+
+class Sampling(layers.Layer):
+    """Uses (z_mean, z_log_var) to sample z, the vector encoding a digit."""
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        batch = tf.shape(z_mean)[0]
+        dim = tf.shape(z_mean)[1]
+        epsilon = tf.keras.backend.random_normal(shape=(batch, dim))
+        return z_mean + tf.exp(0.5 * z_log_var) * epsilon
+
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder, **kwargs):
+        super(VAE, self).__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss = tf.reduce_mean(
+                tf.reduce_sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
+            kl_loss = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            kl_loss = tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))
+            total_loss = reconstruction_loss + kl_loss
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.total_loss_tracker.update_state(total_loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {
+            "loss": self.total_loss_tracker.result(),
+            "reconstruction_loss": self.reconstruction_loss_tracker.result(),
+            "kl_loss": self.kl_loss_tracker.result(),
+        }
+
+    def call(self, x):
+        z_mean, z_log_var, z = self.encoder(x)
+        return self.decoder(z)
+
+
+def _np_vae_losses(enc, dec, x, eps):
+    """The VAE example's losses in float64 NumPy; enc/dec are the models' weight lists."""
+    relu = lambda v: np.maximum(v, 0)
+    k1, b1, k2, b2, w3, b3, wm, bm, wv, bv = enc
+    h = relu(_conv_same(x, k1, b1, 2)[0])
+    h = relu(_conv_same(h, k2, b2, 2)[0])
+    h = relu(h.reshape(len(h), -1) @ w3 + b3)
+    z_mean, z_log_var = h @ wm + bm, h @ wv + bv
+    z = z_mean + np.exp(0.5 * z_log_var) * eps
+    w4, b4, t1, c1, t2, c2, t3, c3 = dec
+    h = relu(z @ w4 + b4).reshape(len(z), 7, 7, -1)
+    h = relu(_conv_transpose_same(h, t1, c1, 2))
+    h = relu(_conv_transpose_same(h, t2, c2, 2))
+    rec = 1 / (1 + np.exp(-_conv_transpose_same(h, t3, c3, 1)))
+    reconstruction_loss = np.mean(np.sum(_bce(x, rec).mean(axis=-1), axis=(1, 2)))
+    kl = -0.5 * (1 + z_log_var - z_mean ** 2 - np.exp(z_log_var))
+    kl_loss = np.mean(np.sum(kl, axis=1))
+    return reconstruction_loss + kl_loss, reconstruction_loss, kl_loss
+
+
+def test_vae():
+    latent_dim = 2
+    encoder_inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(4, 3, activation="relu", strides=2, padding="same")(encoder_inputs)
+    x = layers.Conv2D(8, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    z = Sampling()([z_mean, z_log_var])
+    encoder = keras.Model(encoder_inputs, [z_mean, z_log_var, z], name="encoder")
+    encoder.summary()
+
+    latent_inputs = keras.Input(shape=(latent_dim,))
+    x = layers.Dense(7 * 7 * 8, activation="relu")(latent_inputs)
+    x = layers.Reshape((7, 7, 8))(x)
+    x = layers.Conv2DTranspose(8, 3, activation="relu", strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(4, 3, activation="relu", strides=2, padding="same")(x)
+    decoder_outputs = layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    decoder = keras.Model(latent_inputs, decoder_outputs, name="decoder")
+    decoder.summary()
+
+    x_train, _ = _mnist_digits(64)
+    mnist_digits = np.expand_dims(x_train, -1).astype("float32") / 255
+
+    vae = VAE(encoder, decoder)
+    vae.compile(optimizer=keras.optimizers.Adam())
+
+    # One train_step on 16 digits against NumPy (the same epsilon drawn by seeding).
+    batch = mnist_digits[:16]
+    enc = [w.numpy().astype(np.float64) for w in encoder.weights]
+    dec = [w.numpy().astype(np.float64) for w in decoder.weights]
+    tf.random.set_seed(3)
+    eps = tf.keras.backend.random_normal(shape=(16, latent_dim)).numpy().astype(np.float64)
+    tf.random.set_seed(3)
+    logs = vae.train_step(tf.constant(batch))
+    total, rec, kl = _np_vae_losses(enc, dec, batch.astype(np.float64), eps)
+    np.testing.assert_allclose(float(logs["reconstruction_loss"]), rec, rtol=1e-4)
+    np.testing.assert_allclose(float(logs["kl_loss"]), kl, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(float(logs["loss"]), total, rtol=1e-4)
+    for m in vae.metrics:
+        m.reset_state()
+
+    history = vae.fit(mnist_digits, epochs=4, batch_size=16, verbose=0)
+    loss = history.history["loss"]
+    assert set(history.history) == {"loss", "reconstruction_loss", "kl_loss"}
+    assert loss[-1] < loss[0]
+    z_sample = np.array([[0.5, -0.5]])
+    x_decoded = vae.decoder.predict(z_sample, verbose=0)
+    assert x_decoded.shape == (1, 28, 28, 1) and x_decoded.dtype == np.float32
+    digit = x_decoded[0].reshape(28, 28)
+    assert np.all((digit > 0) & (digit < 1))
+    z_mean, _, _ = vae.encoder.predict(mnist_digits, verbose=0)
+    assert z_mean.shape == (64, 2)
+    assert vae(mnist_digits[:3]).shape == (3, 28, 28, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# generative/dcgan_overriding_train_step.py
+# ----------------------------------------------------------------------------------------------
+
+class GAN(keras.Model):
+    def __init__(self, discriminator, generator, latent_dim):
+        super(GAN, self).__init__()
+        self.discriminator = discriminator
+        self.generator = generator
+        self.latent_dim = latent_dim
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super(GAN, self).compile()
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn
+
+    def train_step(self, real_images):
+        batch_size = tf.shape(real_images)[0]
+        random_latent_vectors = tf.random.normal(shape=(batch_size, self.latent_dim))
+        generated_images = self.generator(random_latent_vectors)
+        combined_images = tf.concat([generated_images, real_images], axis=0)
+        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+        labels += 0.05 * tf.random.uniform(tf.shape(labels))
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(combined_images)
+            d_loss = self.loss_fn(labels, predictions)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        random_latent_vectors = tf.random.normal(shape=(batch_size, self.latent_dim))
+        misleading_labels = tf.zeros((batch_size, 1))
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(self.generator(random_latent_vectors))
+            g_loss = self.loss_fn(misleading_labels, predictions)
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def _np_dcgan_discriminator(x, weights):
+    k1, b1, k2, b2, wd, bd = weights
+    h = _leaky(_conv_same(x, k1, b1, 2)[0])
+    h = _leaky(_conv_same(h, k2, b2, 2)[0])
+    return h.max(axis=(1, 2)) @ wd + bd
+
+
+def _np_dcgan_generator(z, weights, side=7):
+    w, b, t1, c1, t2, c2, k3, b3 = weights
+    h = _leaky(z @ w + b).reshape(len(z), side, side, -1)
+    h = _leaky(_conv_transpose_same(h, t1, c1, 2))
+    h = _leaky(_conv_transpose_same(h, t2, c2, 2))
+    return 1 / (1 + np.exp(-_conv_same(h, k3, b3, 1)[0]))
+
+
+def test_dcgan_overriding_train_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    batch_size = 8
+    x_train, _ = _mnist_digits(32)
+    all_digits = x_train.astype("float32") / 255
+    all_digits = np.reshape(all_digits, (-1, 28, 28, 1))
+    dataset = tf.data.Dataset.from_tensor_slices(all_digits)
+    dataset = dataset.shuffle(buffer_size=1024).batch(batch_size).prefetch(32)
+
+    discriminator = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(4, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2D(8, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(1),
+    ], name="discriminator")
+    discriminator.summary()
+    latent_dim = 8
+    generator = keras.Sequential([
+        keras.Input(shape=(latent_dim,)),
+        layers.Dense(7 * 7 * 8),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Reshape((7, 7, 8)),
+        layers.Conv2DTranspose(8, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2DTranspose(8, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2D(1, (7, 7), padding="same", activation="sigmoid"),
+    ], name="generator")
+    generator.summary()
+
+    class GANMonitor(keras.callbacks.Callback):
+        def __init__(self, num_img=3, latent_dim=128):
+            self.num_img = num_img
+            self.latent_dim = latent_dim
+
+        def on_epoch_end(self, epoch, logs=None):
+            random_latent_vectors = tf.random.normal(shape=(self.num_img, self.latent_dim))
+            generated_images = self.model.generator(random_latent_vectors)
+            generated_images *= 255
+            generated_images.numpy()
+            for i in range(self.num_img):
+                img = keras.preprocessing.image.array_to_img(generated_images[i])
+                img.save("generated_img_{i}_{epoch}.png".format(i=i, epoch=epoch))
+
+    epochs = 2
+    gan = GAN(discriminator=discriminator, generator=generator, latent_dim=latent_dim)
+    gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                g_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
+
+    # One train_step against NumPy: the random draws are replayed by seeding.
+    real = all_digits[:batch_size].astype(np.float64)
+    tf.random.set_seed(11)
+    z1 = tf.random.normal(shape=(batch_size, latent_dim)).numpy().astype(np.float64)
+    noise = tf.random.uniform((2 * batch_size, 1)).numpy().astype(np.float64)
+    z2 = tf.random.normal(shape=(batch_size, latent_dim)).numpy().astype(np.float64)
+    g_w = [w.numpy().astype(np.float64) for w in generator.weights]
+    d_w = [w.numpy().astype(np.float64) for w in discriminator.weights]
+    tf.random.set_seed(11)
+    logs = gan.train_step(tf.constant(all_digits[:batch_size]))
+    labels = np.concatenate([np.ones((batch_size, 1)), np.zeros((batch_size, 1))]) + 0.05 * noise
+    combined = np.concatenate([_np_dcgan_generator(z1, g_w), real])
+    d_loss = _bce_logits(labels, _np_dcgan_discriminator(combined, d_w)).mean()
+    np.testing.assert_allclose(float(logs["d_loss"]), d_loss, rtol=1e-4)
+    d_w_new = [w.numpy().astype(np.float64) for w in discriminator.weights]
+    assert not np.allclose(d_w_new[-1], d_w[-1])
+    g_loss = _bce_logits(0.0, _np_dcgan_discriminator(_np_dcgan_generator(z2, g_w), d_w_new)).mean()
+    np.testing.assert_allclose(float(logs["g_loss"]), g_loss, rtol=1e-4)
+
+    history = gan.fit(dataset, epochs=epochs,
+                      callbacks=[GANMonitor(num_img=3, latent_dim=latent_dim)], verbose=0)
+    assert set(history.history) == {"d_loss", "g_loss"}
+    assert np.all(np.isfinite(history.history["d_loss"]))
+    from PIL import Image
+    img = Image.open("generated_img_2_1.png")
+    assert img.size == (28, 28) and img.mode == "L"
+
+
+# ----------------------------------------------------------------------------------------------
+# generative/conditional_gan.py
+# ----------------------------------------------------------------------------------------------
+
+def test_conditional_gan():
+    batch_size = 8
+    num_channels = 1
+    num_classes = 10
+    image_size = 28
+    latent_dim = 8
+
+    x_train, y_train = _mnist_digits(24)
+    x_test, y_test = x_train[:8], y_train[:8]
+    all_digits = np.concatenate([x_train, x_test])
+    all_labels = np.concatenate([y_train, y_test])
+    all_digits = all_digits.astype("float32") / 255.0
+    all_digits = np.reshape(all_digits, (-1, 28, 28, 1))
+    all_labels = keras.utils.to_categorical(all_labels, 10)
+    dataset = tf.data.Dataset.from_tensor_slices((all_digits, all_labels))
+    dataset = dataset.shuffle(buffer_size=1024).batch(batch_size)
+    assert all_labels.shape == (32, 10)
+
+    generator_in_channels = latent_dim + num_classes
+    discriminator_in_channels = num_channels + num_classes
+    discriminator = keras.Sequential([
+        keras.layers.InputLayer((28, 28, discriminator_in_channels)),
+        layers.Conv2D(4, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2D(8, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(1),
+    ], name="discriminator")
+    generator = keras.Sequential([
+        keras.layers.InputLayer((generator_in_channels,)),
+        layers.Dense(7 * 7 * generator_in_channels),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Reshape((7, 7, generator_in_channels)),
+        layers.Conv2DTranspose(8, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2DTranspose(8, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(alpha=0.2),
+        layers.Conv2D(1, (7, 7), padding="same", activation="sigmoid"),
+    ], name="generator")
+
+    seen = {}
+
+    class ConditionalGAN(keras.Model):
+        def __init__(self, discriminator, generator, latent_dim):
+            super(ConditionalGAN, self).__init__()
+            self.discriminator = discriminator
+            self.generator = generator
+            self.latent_dim = latent_dim
+            self.gen_loss_tracker = keras.metrics.Mean(name="generator_loss")
+            self.disc_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+
+        @property
+        def metrics(self):
+            return [self.gen_loss_tracker, self.disc_loss_tracker]
+
+        def compile(self, d_optimizer, g_optimizer, loss_fn):
+            super(ConditionalGAN, self).compile()
+            self.d_optimizer = d_optimizer
+            self.g_optimizer = g_optimizer
+            self.loss_fn = loss_fn
+
+        def train_step(self, data):
+            real_images, one_hot_labels = data
+            image_one_hot_labels = one_hot_labels[:, :, None, None]
+            image_one_hot_labels = tf.repeat(image_one_hot_labels,
+                                             repeats=[image_size * image_size])
+            image_one_hot_labels = tf.reshape(image_one_hot_labels,
+                                              (-1, image_size, image_size, num_classes))
+            seen.setdefault("labels", (one_hot_labels.numpy(), image_one_hot_labels.numpy()))
+            batch_size = tf.shape(real_images)[0]
+            random_latent_vectors = tf.random.normal(shape=(batch_size, self.latent_dim))
+            random_vector_labels = tf.concat([random_latent_vectors, one_hot_labels], axis=1)
+            generated_images = self.generator(random_vector_labels)
+            fake_image_and_labels = tf.concat([generated_images, image_one_hot_labels], -1)
+            real_image_and_labels = tf.concat([real_images, image_one_hot_labels], -1)
+            combined_images = tf.concat([fake_image_and_labels, real_image_and_labels], axis=0)
+            labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+            with tf.GradientTape() as tape:
+                predictions = self.discriminator(combined_images)
+                d_loss = self.loss_fn(labels, predictions)
+            grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+            random_latent_vectors = tf.random.normal(shape=(batch_size, self.latent_dim))
+            random_vector_labels = tf.concat([random_latent_vectors, one_hot_labels], axis=1)
+            misleading_labels = tf.zeros((batch_size, 1))
+            with tf.GradientTape() as tape:
+                fake_images = self.generator(random_vector_labels)
+                fake_image_and_labels = tf.concat([fake_images, image_one_hot_labels], -1)
+                predictions = self.discriminator(fake_image_and_labels)
+                g_loss = self.loss_fn(misleading_labels, predictions)
+            grads = tape.gradient(g_loss, self.generator.trainable_weights)
+            self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+            self.gen_loss_tracker.update_state(g_loss)
+            self.disc_loss_tracker.update_state(d_loss)
+            return {"g_loss": self.gen_loss_tracker.result(),
+                    "d_loss": self.disc_loss_tracker.result()}
+
+    cond_gan = ConditionalGAN(discriminator=discriminator, generator=generator,
+                              latent_dim=latent_dim)
+    cond_gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                     g_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+                     loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
+    history = cond_gan.fit(dataset, epochs=2, verbose=0)
+    assert set(history.history) == {"g_loss", "d_loss"}
+    assert np.all(np.isfinite(history.history["g_loss"]))
+    onehot, image_labels = seen["labels"]
+    ref = np.repeat(onehot[:, :, None, None], 28 * 28).reshape(-1, 28, 28, 10)
+    np.testing.assert_array_equal(image_labels, ref)
+
+    trained_gen = cond_gan.generator
+    num_interpolation = 9
+    interpolation_noise = tf.random.normal(shape=(1, latent_dim))
+    noise0 = interpolation_noise.numpy()
+    interpolation_noise = tf.repeat(interpolation_noise, repeats=num_interpolation)
+    interpolation_noise = tf.reshape(interpolation_noise, (num_interpolation, latent_dim))
+    # tf.repeat without an axis flattens (so the rows are not copies, as in TF)
+    np.testing.assert_array_equal(interpolation_noise.numpy(),
+                                  np.repeat(noise0, 9).reshape(9, latent_dim))
+
+    def interpolate_class(first_number, second_number):
+        first_label = keras.utils.to_categorical([first_number], num_classes)
+        second_label = keras.utils.to_categorical([second_number], num_classes)
+        first_label = tf.cast(first_label, tf.float32)
+        second_label = tf.cast(second_label, tf.float32)
+        percent_second_label = tf.linspace(0, 1, num_interpolation)[:, None]
+        percent_second_label = tf.cast(percent_second_label, tf.float32)
+        interpolation_labels = (first_label * (1 - percent_second_label)
+                                + second_label * percent_second_label)
+        seen["interp"] = interpolation_labels.numpy()
+        noise_and_labels = tf.concat([interpolation_noise, interpolation_labels], 1)
+        fake = trained_gen.predict(noise_and_labels, verbose=0)
+        return fake
+
+    fake_images = interpolate_class(1, 5)
+    t = np.linspace(0, 1, 9)[:, None]
+    np.testing.assert_allclose(seen["interp"], np.eye(10)[1] * (1 - t) + np.eye(10)[5] * t,
+                               rtol=1e-6, atol=1e-7)
+    fake_images *= 255.0
+    converted_images = fake_images.astype(np.uint8)
+    converted_images = tf.image.resize(converted_images, (96, 96)).numpy().astype(np.uint8)
+    assert converted_images.shape == (9, 96, 96, 1)
