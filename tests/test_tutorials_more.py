@@ -230,3 +230,327 @@ def test_sample_and_choose_from_datasets():
     with pytest.raises(TypeError, match="same element structure"):
         tf.data.Dataset.sample_from_datasets([a, tf.data.Dataset.range(2).map(
             lambda i: tf.cast(i, tf.float32))])
+
+
+def _pet_frame(n, rng):
+    """A stand-in for the PetFinder DataFrame: dict of NumPy columns."""
+    types = np.array(["Cat", "Dog"])[(rng.uniform(size=n) < 0.6).astype(int)]
+    colors = np.array(["Black", "Brown", "Golden", "White", "Gray", "Cream"])
+    color1 = colors[np.minimum(rng.geometric(0.4, n) - 1, 5)]
+    age = np.minimum(rng.geometric(0.3, n), 9).astype(np.int64)
+    photo = rng.integers(0, 12, n).astype(np.float64)
+    fee = np.where(rng.uniform(size=n) < 0.7, 0.0, rng.integers(10, 300, n)).astype(np.float64)
+    speed = np.where((types == "Dog") & (photo > 3), rng.integers(0, 4, n), 4)
+    return {"Type": types, "Age": age, "Color1": color1, "PhotoAmt": photo, "Fee": fee,
+            "AdoptionSpeed": speed}
+
+
+def test_structured_data_with_preprocessing_layers(tmp_path):
+    rng = np.random.default_rng(1)
+    dataframe = _pet_frame(120, rng)
+    dataframe['target'] = np.where(dataframe['AdoptionSpeed'] == 4, 0, 1)
+    del dataframe['AdoptionSpeed']
+    n = len(dataframe['target'])
+    split = lambda df, a, b: {k: v[a:b] for k, v in df.items()}
+    train, val, test = (split(dataframe, 0, int(0.8 * n)),
+                        split(dataframe, int(0.8 * n), int(0.9 * n)),
+                        split(dataframe, int(0.9 * n), n))
+
+    def df_to_dataset(dataframe, shuffle=True, batch_size=32):
+        df = dict(dataframe)
+        labels = df.pop('target')
+        df = {key: value[:, tf.newaxis] for key, value in df.items()}
+        ds = tf.data.Dataset.from_tensor_slices((dict(df), labels))
+        if shuffle:
+            ds = ds.shuffle(buffer_size=len(labels))
+        ds = ds.batch(batch_size)
+        ds = ds.prefetch(batch_size)
+        return ds
+
+    batch_size = 5
+    train_ds = df_to_dataset(train, batch_size=batch_size)
+    [(train_features, label_batch)] = train_ds.take(1)
+    assert sorted(train_features.keys()) == ['Age', 'Color1', 'Fee', 'PhotoAmt', 'Type']
+    assert train_features['Age'].shape == (5, 1) and train_features['Age'].dtype == tf.int64
+    assert train_features['Type'].dtype == tf.string and label_batch.shape == (5,)
+
+    def get_normalization_layer(name, dataset):
+        normalizer = layers.Normalization(axis=None)
+        feature_ds = dataset.map(lambda x, y: x[name])
+        normalizer.adapt(feature_ds)
+        return normalizer
+
+    photo_count_col = train_features['PhotoAmt']
+    layer = get_normalization_layer('PhotoAmt', train_ds)
+    col = train['PhotoAmt']
+    assert_array(layer(photo_count_col),
+                 (photo_count_col.numpy() - col.mean()) / np.sqrt(col.var()), rtol=1e-4)
+
+    def get_category_encoding_layer(name, dataset, dtype, max_tokens=None):
+        if dtype == 'string':
+            index = layers.StringLookup(max_tokens=max_tokens)
+        else:
+            index = layers.IntegerLookup(max_tokens=max_tokens)
+        feature_ds = dataset.map(lambda x, y: x[name])
+        index.adapt(feature_ds)
+        encoder = layers.CategoryEncoding(num_tokens=index.vocabulary_size())
+        return lambda feature: encoder(index(feature))
+
+    test_type_col = train_features['Type']
+    test_type_layer = get_category_encoding_layer(name='Type', dataset=train_ds, dtype='string')
+    out = test_type_layer(test_type_col)
+    vocab = sorted(set(train['Type']), key=lambda t: -np.sum(train['Type'] == t))
+    ref = np.zeros((5, 3), np.float32)  # [UNK] + the two types by frequency, multi_hot
+    for i, t in enumerate(test_type_col.numpy()[:, 0]):
+        ref[i, 1 + vocab.index(t.decode())] = 1
+    assert_array(out, ref, dtype="float32")
+
+    test_age_col = train_features['Age']
+    test_age_layer = get_category_encoding_layer(name='Age', dataset=train_ds, dtype='int64',
+                                                 max_tokens=5)
+    ages, counts = np.unique(train['Age'], return_counts=True)
+    top = [int(a) for a in ages[np.lexsort((ages, -counts))][:4]]  # 4 tokens + OOV
+    ref = np.zeros((5, 5), np.float32)
+    for i, a in enumerate(test_age_col.numpy()[:, 0]):
+        ref[i, 1 + top.index(a) if a in top else 0] = 1
+    assert_array(test_age_layer(test_age_col), ref)
+
+    batch_size = 16
+    train_ds = df_to_dataset(train, batch_size=batch_size)
+    val_ds = df_to_dataset(val, shuffle=False, batch_size=batch_size)
+    test_ds = df_to_dataset(test, shuffle=False, batch_size=batch_size)
+    all_inputs, encoded_features = [], []
+    for header in ['PhotoAmt', 'Fee']:
+        numeric_col = tf.keras.Input(shape=(1,), name=header)
+        normalization_layer = get_normalization_layer(header, train_ds)
+        encoded_numeric_col = normalization_layer(numeric_col)
+        all_inputs.append(numeric_col)
+        encoded_features.append(encoded_numeric_col)
+    age_col = tf.keras.Input(shape=(1,), name='Age', dtype='int64')
+    encoding_layer = get_category_encoding_layer(name='Age', dataset=train_ds, dtype='int64',
+                                                 max_tokens=5)
+    encoded_age_col = encoding_layer(age_col)
+    all_inputs.append(age_col)
+    encoded_features.append(encoded_age_col)
+    for header in ['Type', 'Color1']:
+        categorical_col = tf.keras.Input(shape=(1,), name=header, dtype='string')
+        encoding_layer = get_category_encoding_layer(name=header, dataset=train_ds,
+                                                     dtype='string', max_tokens=5)
+        encoded_categorical_col = encoding_layer(categorical_col)
+        all_inputs.append(categorical_col)
+        encoded_features.append(encoded_categorical_col)
+    all_features = tf.keras.layers.concatenate(encoded_features)
+    assert all_features.shape == (None, 1 + 1 + 5 + 3 + 5)
+    x = tf.keras.layers.Dense(32, activation="relu")(all_features)
+    x = tf.keras.layers.Dropout(0.5)(x)
+    output = tf.keras.layers.Dense(1)(x)
+    model = tf.keras.Model(all_inputs, output)
+    model.compile(optimizer='adam', loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    # tf.keras.utils.plot_model(model, show_shapes=True, rankdir="LR") needs pydot/graphviz
+    hist = model.fit(train_ds, epochs=4, validation_data=val_ds, verbose=0)
+    assert hist.history['loss'][-1] < hist.history['loss'][0]
+    loss, accuracy = model.evaluate(test_ds, verbose=0)
+    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
+    path = str(tmp_path / 'my_pet_classifier.keras')
+    model.save(path)
+    reloaded_model = tf.keras.models.load_model(path)
+    sample = {'Type': 'Cat', 'Age': 3, 'Color1': 'Black', 'PhotoAmt': 2, 'Fee': 100}
+    input_dict = {name: tf.convert_to_tensor([value]) for name, value in sample.items()}
+    predictions = reloaded_model.predict(input_dict)
+    prob = tf.nn.sigmoid(predictions[0])
+    assert_array(predictions, model.predict(input_dict), rtol=1e-5)
+    assert prob.shape == (1,)
+
+
+def test_multi_hot_and_one_hot_category_encoding():
+    # CategoryEncoding modes used by the structured data tutorials, against NumPy
+    x = np.array([[0, 1], [0, 0], [1, 2], [3, 1]])
+    assert_array(layers.CategoryEncoding(num_tokens=4, output_mode="multi_hot")(x),
+                 [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]])
+    assert_array(layers.CategoryEncoding(num_tokens=4, output_mode="count")(x),
+                 [[1, 1, 0, 0], [2, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]])
+    assert_array(layers.CategoryEncoding(num_tokens=4, output_mode="one_hot")(x[:, :1]),
+                 np.eye(4)[x[:, 0]])
+    lookup = layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")
+    assert_array(lookup(np.array(["b", "z", "a"])), [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+
+
+_ABALONE = ["Length", "Diameter", "Height", "Whole weight", "Shucked weight",
+            "Viscera weight", "Shell weight", "Age"]
+
+
+def test_load_csv_data(tmp_path):
+    rng = np.random.default_rng(2)
+    feats = rng.uniform(0.1, 1.0, (64, 7)).round(3)
+    age = (feats @ np.arange(1, 8) + rng.normal(0, 0.1, 64)).round(2)
+    abalone_csv = tmp_path / "abalone_train.csv"
+    with open(abalone_csv, "w") as f:
+        for r, a in zip(feats, age):
+            f.write(",".join(map(str, r)) + f",{a}\n")
+    # pd.read_csv(..., names=[...]) / .pop('Age') -> np.loadtxt
+    raw = np.loadtxt(abalone_csv, delimiter=",")
+    abalone_features, abalone_labels = raw[:, :7], raw[:, 7]
+    abalone_model = tf.keras.Sequential([layers.Dense(64, activation='relu'), layers.Dense(1)])
+    abalone_model.compile(loss=tf.keras.losses.MeanSquaredError(),
+                          optimizer=tf.keras.optimizers.Adam())
+    h = abalone_model.fit(abalone_features, abalone_labels, epochs=3, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+    normalize = layers.Normalization()
+    normalize.adapt(abalone_features)
+    assert_array(normalize(abalone_features[:4]), (abalone_features[:4] - feats.mean(0)) /
+                 feats.std(0), rtol=1e-4, atol=1e-5)
+    norm_abalone_model = tf.keras.Sequential([normalize, layers.Dense(64, activation='relu'),
+                                              layers.Dense(1)])
+    norm_abalone_model.compile(loss=tf.keras.losses.MeanSquaredError(),
+                               optimizer=tf.keras.optimizers.Adam())
+    h = norm_abalone_model.fit(abalone_features, abalone_labels, epochs=3, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+
+    # mixed data types: the titanic preprocessing head
+    n = 40
+    sex = np.array(["male", "female"])[rng.integers(0, 2, n)]
+    klass = np.array(["First", "Second", "Third"])[rng.integers(0, 3, n)]
+    agev = rng.integers(1, 70, n).astype(float)
+    fare = rng.uniform(5, 80, n).round(2)
+    survived = ((sex == "female") | (klass == "First")).astype(int)
+    titanic_file_path = str(tmp_path / "titanic.csv")
+    with open(titanic_file_path, "w") as f:
+        f.write("survived,sex,age,class,fare\n")
+        for row in zip(survived, sex, agev, klass, fare):
+            f.write(",".join(map(str, row)) + "\n")
+    titanic_features = {"sex": sex, "age": agev, "class": klass, "fare": fare}
+    titanic_labels = survived
+    inputs = {}
+    for name, column in titanic_features.items():
+        dtype = column.dtype
+        if dtype.kind in "OU":  # pandas' object columns
+            dtype = tf.string
+        else:
+            dtype = tf.float32
+        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=dtype)
+    numeric_inputs = {name: input for name, input in inputs.items()
+                      if input.dtype == tf.float32}
+    x = layers.Concatenate()(list(numeric_inputs.values()))
+    norm = layers.Normalization()
+    num = np.stack([titanic_features[k] for k in numeric_inputs.keys()], 1)
+    norm.adapt(num)
+    all_numeric_inputs = norm(x)
+    preprocessed_inputs = [all_numeric_inputs]
+    for name, input in inputs.items():
+        if input.dtype == tf.float32:
+            continue
+        lookup = layers.StringLookup(vocabulary=np.unique(titanic_features[name]))
+        one_hot = layers.CategoryEncoding(num_tokens=lookup.vocabulary_size())
+        x = lookup(input)
+        x = one_hot(x)
+        preprocessed_inputs.append(x)
+    preprocessed_inputs_cat = layers.Concatenate()(preprocessed_inputs)
+    titanic_preprocessing = tf.keras.Model(inputs, preprocessed_inputs_cat)
+    titanic_features_dict = {name: np.array(value) for name, value in titanic_features.items()}
+    features_dict = {name: values[:1] for name, values in titanic_features_dict.items()}
+    got = titanic_preprocessing(features_dict).numpy()
+    ref_num = (num[:1] - num.mean(0)) / num.std(0)
+    ref_sex = np.eye(3)[1 + list(np.unique(sex)).index(sex[0])]
+    ref_cls = np.eye(4)[1 + list(np.unique(klass)).index(klass[0])]
+    assert_array(got, np.concatenate([ref_num[0], ref_sex, ref_cls])[None], rtol=1e-4,
+                 atol=1e-5)
+
+    def titanic_model(preprocessing_head, inputs):
+        body = tf.keras.Sequential([layers.Dense(64, activation='relu'), layers.Dense(1)])
+        preprocessed_inputs = preprocessing_head(inputs)
+        result = body(preprocessed_inputs)
+        model = tf.keras.Model(inputs, result)
+        model.compile(loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                      optimizer=tf.keras.optimizers.Adam())
+        return model
+
+    titanic_model = titanic_model(titanic_preprocessing, inputs)
+    h = titanic_model.fit(x=titanic_features_dict, y=titanic_labels, epochs=4, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+    titanic_model.save(str(tmp_path / 'test.keras'))
+    reloaded = tf.keras.models.load_model(str(tmp_path / 'test.keras'))
+    before = titanic_model(features_dict)
+    after = reloaded(features_dict)
+    assert (abs(before - after) < 1e-3).numpy().all()
+
+    # tf.data: make_csv_dataset reads every row once per epoch, as columns
+    titanic_csv_ds = tf.data.experimental.make_csv_dataset(
+        titanic_file_path, batch_size=5, label_name='survived', num_epochs=1,
+        ignore_errors=True)
+    rows = []
+    for batch, label in titanic_csv_ds:
+        assert list(batch.keys()) == ["sex", "age", "class", "fare"]
+        assert batch["sex"].dtype == tf.string and batch["fare"].dtype == tf.float32
+        assert batch["age"].dtype == tf.float32 and label.dtype == tf.int32
+        for i in range(label.shape[0]):
+            rows.append((int(label[i]), batch["sex"][i].numpy().decode(),
+                         round(float(batch["fare"][i]), 2)))
+    assert sorted(rows) == sorted(zip(survived.tolist(), sex.tolist(), fare.tolist()))
+
+    # the lower-level readers
+    import pathlib
+    text = pathlib.Path(titanic_file_path).read_text()
+    lines = text.split('\n')[1:-1]
+    titanic_types = [int(), str(), float(), str(), float()]
+    features = tf.io.decode_csv(lines, record_defaults=titanic_types)
+    assert [f.dtype for f in features] == [tf.int32, tf.string, tf.float32, tf.string,
+                                           tf.float32]
+    assert_array(features[4], fare.astype(np.float32))
+    assert features[1].numpy().tolist() == [s.encode() for s in sex]
+    a, b = tf.io.decode_csv(['1,"x,y"', ',z'], record_defaults=[[7], ""])
+    assert a.numpy().tolist() == [1, 7] and b.numpy().tolist() == [b"x,y", b"z"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Expect 2 fields but have 3"):
+        tf.io.decode_csv(['1,2,3'], record_defaults=[0, 0])
+    simple_titanic = tf.data.experimental.CsvDataset(titanic_file_path,
+                                                     record_defaults=titanic_types, header=True)
+    first = next(iter(simple_titanic))
+    assert int(first[0]) == survived[0] and first[3].numpy().decode() == klass[0]
+
+
+def test_load_numpy_data(tmp_path):
+    (x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
+    path = str(tmp_path / "mnist.npz")
+    np.savez(path, x_train=x_train[:256] / 255.0, y_train=y_train[:256],
+             x_test=x_test[:64] / 255.0, y_test=y_test[:64])
+    with np.load(path) as data:
+        train_examples = data['x_train']
+        train_labels = data['y_train']
+        test_examples = data['x_test']
+        test_labels = data['y_test']
+    train_dataset = tf.data.Dataset.from_tensor_slices((train_examples, train_labels))
+    test_dataset = tf.data.Dataset.from_tensor_slices((test_examples, test_labels))
+    BATCH_SIZE, SHUFFLE_BUFFER_SIZE = 64, 100
+    train_dataset = train_dataset.shuffle(SHUFFLE_BUFFER_SIZE).batch(BATCH_SIZE)
+    test_dataset = test_dataset.batch(BATCH_SIZE)
+    assert train_dataset.element_spec[0].dtype == tf.float64
+    model = tf.keras.Sequential([
+        tf.keras.layers.Flatten(input_shape=(28, 28)),
+        tf.keras.layers.Dense(128, activation='relu'),
+        tf.keras.layers.Dense(10)
+    ])
+    model.compile(optimizer=tf.keras.optimizers.RMSprop(),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['sparse_categorical_accuracy'])
+    # one RMSprop step on the first 64 examples against NumPy backprop
+    w = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    xb, yb = train_examples[:64].reshape(64, -1), train_labels[:64]
+    h = xb @ w[0] + w[1]
+    a = np.maximum(h, 0)
+    z = a @ w[2] + w[3]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    loss0 = -np.mean(np.log(p[np.arange(64), yb]))
+    dz = (p - np.eye(10)[yb]) / 64
+    da = dz @ w[2].T * (h > 0)
+    grads = [xb.T @ da, da.sum(0), a.T @ dz, dz.sum(0)]
+    out = model.train_on_batch(train_examples[:64], train_labels[:64])
+    assert np.isclose(out[0], loss0, rtol=1e-4)
+    for v, w0, g in zip(model.trainable_variables, w, grads):
+        vel = 0.1 * g ** 2
+        assert_array(v, (w0 - 1e-3 * g / np.sqrt(vel + 1e-7)).astype(np.float32), rtol=1e-3,
+                     atol=2e-5)
+    h = model.fit(train_dataset, epochs=3, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+    loss, acc = model.evaluate(test_dataset, verbose=0)
+    assert acc > 0.5

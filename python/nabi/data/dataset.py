@@ -263,6 +263,8 @@ def _same_structure(a, b):
 def _leaf_array(v):
     """A host NumPy array for one component, with TF's dtypes for Python values
     (floats -> float32, ints -> int32)."""
+    if isinstance(v, np.ndarray) and v.dtype.kind in "US":
+        return _host_tensor(v).numpy()  # str / bytes arrays become TF's object array of bytes
     if isinstance(v, np.ndarray) or _is_composite(v):
         return v
     if isinstance(v, Tensor):

@@ -218,6 +218,8 @@ def _record_default(value, i, op):
                             "float32, float64, int32, int64 or string")
         return dt, None
     a = _leaf_array(value)
+    if isinstance(a, bytes):  # str() -> a scalar string tensor, whose numpy() is bytes
+        a = np.array(a, dtype=object)
     dt = _dt.string if a.dtype.kind in "OSU" else _dt.as_dtype(a.dtype)
     if dt not in _CSV_TYPES:
         raise TypeError(f"[{op}] record_defaults[{i}] has dtype {dt.name}; a CSV column must "
@@ -519,3 +521,45 @@ def make_csv_dataset(file_pattern, batch_size, column_names=None, column_default
             return features, label
         return features
     return ds.map(to_dict)
+
+
+def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, na_value="",
+               select_cols=None, name=None):
+    """tf.io.decode_csv: parses each string of `records` (any shape) as one CSV record; a list
+    with one Tensor of records' shape per column, typed and defaulted by record_defaults as
+    in CsvDataset."""
+    from ..framework.tensor import _wrap
+    op = "decode_csv"
+    a = _leaf_array(records)
+    if a.dtype.kind not in "OSU":
+        raise TypeError(f"[{op}] records must be strings, got dtype {a.dtype}")
+    if not isinstance(record_defaults, (list, tuple)) or not record_defaults:
+        raise ValueError(f"[{op}] record_defaults must be a non-empty list (one entry per "
+                         f"column), got {record_defaults!r}")
+    cols = [_record_default(v, i, op) for i, v in enumerate(record_defaults)]
+    delim, na = _delim(field_delim, op), _na(na_value)
+    sel = None if select_cols is None else [int(c) for c in select_cols]
+    if sel is not None and len(sel) != len(cols):
+        raise ValueError(f"[{op}] select_cols has {len(sel)} columns but record_defaults has "
+                         f"{len(cols)}")
+    flat = a.reshape(-1)
+    out = [np.empty(flat.shape, object if dt == _dt.string else dt._np) for dt, _ in cols]
+    for rec, r in enumerate(flat):
+        line = r.encode("utf-8") if isinstance(r, str) else bytes(r)
+        lines = iter([line])
+        fields = _split_quoted(line, lines, delim) if use_quote_delim and b'"' in line \
+            else line.split(delim)
+        if sel is not None:
+            if sel[-1] >= len(fields):
+                raise InvalidArgumentError(f"[{op}] Expect {sel[-1] + 1} fields but have "
+                                           f"{len(fields)} in record {rec}")
+            fields = [fields[c] for c in sel]
+        if len(fields) != len(cols):
+            raise InvalidArgumentError(f"[{op}] Expect {len(cols)} fields but have "
+                                       f"{len(fields)} in record {rec}")
+        for c, (f, (dt, d)) in enumerate(zip(fields, cols)):
+            try:
+                out[c][rec] = _convert(f, dt, d, c, rec, na).item()
+            except InvalidArgumentError as e:
+                raise InvalidArgumentError(f"[{op}] {e}") from None
+    return [_wrap(o.reshape(a.shape)) for o in out]

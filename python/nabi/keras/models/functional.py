@@ -320,6 +320,11 @@ def _flatten_call_inputs(self, inputs):
         flat = list(inputs)
         if len(kts) == 1 and len(flat) != 1:
             flat = [inputs]
+        elif self._dict_inputs and len(flat) == len(kts):
+            # a list for dict inputs follows tf.nest.flatten of the dict (sorted keys), as
+            # Keras 2 (and the inbound nodes of a saved model that calls this one)
+            by_name = dict(zip(sorted(self._input_names), flat))
+            flat = [by_name[n] for n in self._input_names]
     else:
         flat = [inputs]
     if len(flat) != len(kts):
@@ -340,10 +345,27 @@ def _flatten_call_inputs(self, inputs):
     return out
 
 
+def _conform_to_input(x, kt):
+    """Keras 2's _conform_to_reference_input: a size-1 last axis is added or dropped when the
+    rank is one off the Input's (a (n,) column fed to Input(shape=(1,)))."""
+    if not isinstance(x, (Tensor, KerasTensor)) or kt.shape is None or x.shape is None:
+        return x
+    shape, ref = x.shape, kt.shape
+    if len(ref) == 0 or len(shape) == 0:
+        return x
+    if len(shape) == len(ref) - 1 and ref[-1] == 1:
+        from ...ops.array_ops import expand_dims
+        return expand_dims(x, -1)
+    if len(shape) == len(ref) + 1 and shape[-1] == 1:
+        from ...ops.array_ops import squeeze
+        return squeeze(x, -1)
+    return x
+
+
 def _run_graph(self, flat_inputs):
     vals = {}
-    for k, v in zip(self._input_ids, flat_inputs):
-        vals[k] = v
+    for k, v, kt in zip(self._input_ids, flat_inputs, self._flat_input_kts):
+        vals[k] = _conform_to_input(v, kt)
     for layer, node, simple, out_ids in self._steps:
         if simple:
             x = vals[id(node.call_inputs)]
