@@ -228,3 +228,82 @@ def test_bitwise_on_ragged_and_keras_tensors():
     inp = tf.keras.Input((3,), dtype="int32")
     model = tf.keras.Model(inp, tf.bitwise.right_shift(inp, 1))
     np.testing.assert_array_equal(model(tf.constant([[7, 8, -3]])).numpy(), [[3, 4, -2]])
+
+
+# ------------------------------------------------------------------- (5) Keras add_loss
+def _data(n=8, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, d)).astype(np.float32),
+            rng.standard_normal((n, 1)).astype(np.float32))
+
+
+def test_sequential_with_input_takes_a_symbolic_add_loss():
+    x, y = _data()
+    m = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(4, activation="relu"),
+                             tf.keras.layers.Dense(1)])
+    m.add_loss(0.5 * tf.reduce_mean(tf.square(m.layers[0].output)))
+    m.add_metric(tf.reduce_mean(m.output), name="mean_out")
+    assert [l.name for l in m.layers] == [m.layers[0].name, m.layers[1].name]   # the stack
+    m.compile(tf.keras.optimizers.SGD(0.05), "mse")
+
+    def numpy_loss(x, y):
+        w1, b1, w2, b2 = [w.numpy().astype(np.float64) for w in m.weights]
+        h = np.maximum(x @ w1 + b1, 0)
+        out = h @ w2 + b2
+        return np.mean((out - y) ** 2) + 0.5 * np.mean(h ** 2), out.mean()
+
+    want, want_mean = numpy_loss(x, y)
+    got = m.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(got["loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(got["mean_out"], want_mean, rtol=1e-5, atol=1e-6)
+    m(tf.constant(x))
+    assert len(m.losses) == 1
+    np.testing.assert_allclose(float(m.losses[0]), want - np.mean(
+        (m.predict(x, verbose=0) - y) ** 2), rtol=1e-4)
+    before = numpy_loss(x, y)[0]
+    m.fit(x, y, batch_size=8, epochs=5, verbose=0)       # the penalty is in the gradients
+    assert numpy_loss(x, y)[0] < before
+
+
+def test_sequential_symbolic_add_loss_errors():
+    m = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"\[sequential.*\.add_loss\] .*needs a functional "
+                                         "model or a Sequential with an Input"):
+        m.add_loss(tf.reduce_mean(tf.keras.Input((3,))))
+    m = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"\.add_loss\] Graph disconnected"):
+        m.add_loss(tf.reduce_mean(tf.keras.Input((3,))))
+    with pytest.raises(ValueError, match=r"\.add_metric\] please provide a name"):
+        m.add_metric(tf.reduce_mean(m.output))
+
+
+def test_callable_add_loss_is_evaluated_on_every_batch():
+    x, y = _data(n=12)
+    inp = tf.keras.Input((3,))
+    layer = tf.keras.layers.Dense(1, kernel_initializer=tf.keras.initializers.Constant(0.3))
+    model = tf.keras.Model(inp, layer(inp))
+    model.add_loss(lambda: tf.reduce_mean(layer.kernel))
+    lr = 0.1
+    model.compile(tf.keras.optimizers.SGD(lr), "mse")
+    assert len(model.losses) == 1
+    np.testing.assert_allclose(float(model.losses[0]), 0.3, rtol=1e-6)
+
+    # NumPy: SGD on mse + mean(W), the penalty from the weights of each batch's step
+    w = np.full((3, 1), 0.3)
+    b = np.zeros(1)
+    batch_losses = []
+    for i in range(0, 12, 4):
+        xb, yb = x[i:i + 4].astype(np.float64), y[i:i + 4].astype(np.float64)
+        r = xb @ w + b - yb
+        batch_losses.append(np.mean(r ** 2) + w.mean())
+        gw = 2 * xb.T @ r / r.size + 1.0 / w.size
+        gb = 2 * r.sum(0) / r.size
+        w, b = w - lr * gw, b - lr * gb
+    hist = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(hist.history["loss"][0], np.mean(batch_losses), rtol=1e-5)
+    np.testing.assert_allclose(layer.kernel.numpy(), w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.bias.numpy(), b, rtol=1e-5, atol=1e-6)
+    # evaluate: the penalty from the final weights
+    want = np.mean((x @ w + b - y) ** 2) + w.mean()
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=12, verbose=0), want, rtol=1e-5)
+    np.testing.assert_allclose(float(model.losses[0]), w.mean(), rtol=1e-5)

@@ -789,6 +789,10 @@ class CompileState:
         for reg, var in self.reg_pairs:
             r = reg(var)
             total = r if total is None else _m.add(total, r)
+        if self.model._has_callable_losses():     # Keras 2: called on every batch
+            for v in self.model._callable_loss_values():
+                v = _m.reduce_sum(v) if v._data.ndim else v
+                total = v if total is None else _m.add(total, v)
         if total is None:
             raise ValueError(f"[{self.model.name}] no loss to optimise: compile() was given no "
                              "loss and the model adds no losses")

@@ -68,6 +68,13 @@ class _LossSum:
         return 0.0 if tot is None else float(tot)
 
 
+def _is_loss_callable(v):
+    """A zero-argument loss function (not a tensor or symbolic tensor; those are callable
+    only as layers are)."""
+    from ..layers.base import KerasTensor
+    return callable(v) and not isinstance(v, (Tensor, KerasTensor, Layer))
+
+
 class Model(Layer):
     """Groups layers into an object with training and inference features."""
 
@@ -300,8 +307,18 @@ class Model(Layer):
 
     def add_loss(self, losses, inputs=None):
         """Keras 2: on a functional model, a loss built from its symbolic tensors (the VAE's
-        KL term) becomes part of the graph and is evaluated on every batch."""
-        from ..layers.base import _is_symbolic
+        KL term) becomes part of the graph and is evaluated on every batch. A zero-argument
+        callable (`lambda: tf.reduce_mean(layer.kernel)`) given outside a call is kept and
+        called whenever the losses are read: on every batch of fit/evaluate, from the current
+        weights, inside the gradient tape (Keras 2 `_callable_losses`)."""
+        from ..layers.base import _CTX, _is_symbolic
+        items = list(losses) if isinstance(losses, (list, tuple)) else [losses]
+        if _CTX.depth == 0 and any(_is_loss_callable(l) for l in items):
+            self.__dict__.setdefault("_callable_losses", []).extend(
+                l for l in items if _is_loss_callable(l))
+            losses = [l for l in items if not _is_loss_callable(l)]
+            if not losses:
+                return
         if _is_symbolic(losses):
             if not self._is_graph_network:
                 raise ValueError(f"[{self.name}.add_loss] a symbolic KerasTensor loss needs a "
@@ -321,6 +338,32 @@ class Model(Layer):
             graph_add_metric(self, value, name, aggregation)
             return
         super().add_metric(value, name=name, aggregation=aggregation, **kwargs)
+
+    def _callable_loss_values(self):
+        """The values of the callable losses of this model and the models inside it (Keras 2
+        `_tag_callable`: None results are skipped, numbers become float32 tensors)."""
+        out = []
+        for layer in self._flatten_layers():
+            for fn in layer.__dict__.get("_callable_losses", ()):
+                v = fn()
+                if v is None:
+                    continue
+                if not isinstance(v, Tensor):
+                    v = _wrap(_dev.place(np.asarray(v, np.float32)))
+                out.append(v)
+        return out
+
+    @property
+    def losses(self):
+        """The layers' losses, regularization losses and (Keras 2) the callable losses, called
+        now."""
+        out = super().losses
+        if self._has_callable_losses():
+            out.extend(self._callable_loss_values())
+        return out
+
+    def _has_callable_losses(self):
+        return any(layer.__dict__.get("_callable_losses") for layer in self._flatten_layers())
 
     def _added_metric_objects(self):
         """The Metric objects that layers' add_metric calls (Keras 2) created."""

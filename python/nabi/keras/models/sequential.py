@@ -1,5 +1,5 @@
 """`Sequential`: a linear stack of layers."""
-from ..layers.base import KerasTensor, Layer, _shape_tuple
+from ..layers.base import KerasTensor, Layer, _is_symbolic, _shape_tuple, flatten
 from ..layers.core import InputLayer
 from .model import Model
 
@@ -37,6 +37,7 @@ class Sequential(Model):
         d["_input_layer"] = None
         d["_layer_outputs"] = []
         d["_output_names"] = None
+        d["_ancillary"] = []        # (layer, node): add_loss/add_metric subgraph, run per call
         if layers:
             if not isinstance(layers, (list, tuple)):
                 layers = [layers]
@@ -173,16 +174,100 @@ class Sequential(Model):
                 from ..layers.base import _no_tape
                 with _no_tape():
                     self._build_from_input(arr)
-        x = inputs
-        for layer in self._seq_layers:
-            x = layer(x)
-        return x
+        return self._forward([inputs], training)[0]
 
     def _forward(self, xs, training):
         x = xs[0]
+        if self._ancillary:
+            return [self._forward_with_ancillary(x)]
         for layer in self._seq_layers:
             x = layer(x)
         return [x]
+
+    # -- symbolic add_loss / add_metric (Keras 2: a Sequential with an Input is a graph network)
+    def _graph_ready(self):
+        return self._input_layer is not None and \
+            len(self._layer_outputs) == len(self._seq_layers) > 0
+
+    def add_loss(self, losses, inputs=None):
+        """Keras 2: with an Input, a loss of the model's symbolic tensors (model.output, a
+        layer's output) joins the model as an AddLoss layer, evaluated on every batch."""
+        if _is_symbolic(losses):
+            from .functional import AddLoss, _check_symbolic
+            self._check_graph("add_loss")
+            for v in flatten(losses):
+                if v is not None:
+                    _check_symbolic(self, v, "add_loss")
+                    self._insert_ancillary(AddLoss(dtype=v.dtype)(v), "add_loss")
+            return
+        super().add_loss(losses, inputs)
+
+    def add_metric(self, value, name=None, aggregation=None, **kwargs):
+        """Keras 2: with an Input, a metric of the model's symbolic tensors (a Mean named
+        `name`) joins the model as an AddMetric layer, updated on every batch."""
+        if _is_symbolic(value):
+            from .functional import AddMetric
+            self._check_graph("add_metric")
+            if name is None:
+                raise ValueError(f"[{self.name}.add_metric] please provide a name for your "
+                                 "metric (model.add_metric(tensor, name='...'))")
+            if aggregation not in (None, "mean"):
+                raise ValueError(f"[{self.name}.add_metric] aggregation must be None or "
+                                 f"'mean', got {aggregation!r}")
+            self._insert_ancillary(AddMetric(aggregation, name, dtype=value.dtype)(value),
+                                   "add_metric")
+            return
+        super().add_metric(value, name=name, aggregation=aggregation, **kwargs)
+
+    def _check_graph(self, what):
+        if not self._graph_ready():
+            raise ValueError(f"[{self.name}.{what}] a symbolic KerasTensor {what[4:]} needs a "
+                             "functional model or a Sequential with an Input (keras.Sequential("
+                             "[keras.Input(shape), ...])) to join its graph")
+
+    def _insert_ancillary(self, tensor, what):
+        """Keras 2 `Functional._insert_layers` for a Sequential: the layer calls computing
+        `tensor` from the model's input and layer outputs run after the stack on every call
+        (their weights are the model's; model.layers stays the stack)."""
+        from ..layers.core import InputLayer
+        known = {id(self._input_layer._output_tensor)} | {id(t) for t in self._layer_outputs}
+        have = {id(n) for _, n in self._ancillary}
+        new, seen = [], set()
+
+        def visit(t):
+            if id(t) in known or t._keras_history is None:
+                return
+            node = t.node
+            if id(node) in have or id(node) in seen:
+                return
+            if isinstance(node.layer, InputLayer):
+                raise ValueError(f"[{self.name}.{what}] Graph disconnected: the tensor depends "
+                                 f"on input {t!r}, which is not the model's input "
+                                 f"{self._input_layer._output_tensor!r}")
+            seen.add(id(node))
+            for it in node.input_tensors:
+                visit(it)
+            new.append(node)
+        visit(tensor)
+        for node in new:
+            self._ancillary.append((node.layer, node))
+            if not any(l is node.layer for l in self._layers):
+                self._layers.append(node.layer)
+        self.__dict__["_train_vars"] = None
+
+    def _forward_with_ancillary(self, x):
+        from .functional import _substitute
+        vals = {id(self._input_layer._output_tensor): x}
+        for layer, kt in zip(self._seq_layers, self._layer_outputs):
+            x = layer(x)
+            vals[id(kt)] = x
+        for layer, node in self._ancillary:
+            out = layer(_substitute(node.call_inputs, vals),
+                        *_substitute(tuple(node.call_args), vals),
+                        **_substitute(dict(node.call_kwargs), vals))
+            for kt, o in zip(node.output_tensors, flatten(out)):
+                vals[id(kt)] = o
+        return x
 
     def get_config(self):
         from ..layers import serialize as ser_layer
