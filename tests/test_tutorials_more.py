@@ -554,3 +554,384 @@ def test_load_numpy_data(tmp_path):
     assert h.history['loss'][-1] < h.history['loss'][0]
     loss, acc = model.evaluate(test_dataset, verbose=0)
     assert acc > 0.5
+
+
+# ====================================================================== generative
+
+
+def _adam_first_step_ok(before, after, lr):
+    """Adam's first update is lr * g / (|g| + eps): at most lr per entry, lr for most."""
+    d = np.abs(after - before)
+    assert d.max() <= lr * 1.001 + 1e-7
+    return d
+
+
+def test_dcgan_mnist(tmp_path):
+    import time
+    (train_images, train_labels), (_, _) = tf.keras.datasets.mnist.load_data()
+    train_images = train_images[:32]
+    train_images = train_images.reshape(train_images.shape[0], 28, 28, 1).astype('float32')
+    train_images = (train_images - 127.5) / 127.5
+    BUFFER_SIZE, BATCH_SIZE = 60000, 16
+    train_dataset = tf.data.Dataset.from_tensor_slices(train_images).shuffle(BUFFER_SIZE) \
+        .batch(BATCH_SIZE)
+
+    def make_generator_model():
+        model = tf.keras.Sequential()
+        model.add(layers.Dense(7 * 7 * 256, use_bias=False, input_shape=(100,)))
+        model.add(layers.BatchNormalization())
+        model.add(layers.LeakyReLU())
+        model.add(layers.Reshape((7, 7, 256)))
+        assert model.output_shape == (None, 7, 7, 256)
+        model.add(layers.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding='same',
+                                         use_bias=False))
+        assert model.output_shape == (None, 7, 7, 128)
+        model.add(layers.BatchNormalization())
+        model.add(layers.LeakyReLU())
+        model.add(layers.Conv2DTranspose(64, (5, 5), strides=(2, 2), padding='same',
+                                         use_bias=False))
+        assert model.output_shape == (None, 14, 14, 64)
+        model.add(layers.BatchNormalization())
+        model.add(layers.LeakyReLU())
+        model.add(layers.Conv2DTranspose(1, (5, 5), strides=(2, 2), padding='same',
+                                         use_bias=False, activation='tanh'))
+        assert model.output_shape == (None, 28, 28, 1)
+        return model
+
+    generator = make_generator_model()
+    noise = tf.random.normal([1, 100])
+    generated_image = generator(noise, training=False)
+    assert generated_image.shape == (1, 28, 28, 1)
+    assert np.abs(generated_image.numpy()).max() <= 1.0
+
+    def make_discriminator_model():
+        model = tf.keras.Sequential()
+        model.add(layers.Conv2D(64, (5, 5), strides=(2, 2), padding='same',
+                                input_shape=[28, 28, 1]))
+        model.add(layers.LeakyReLU())
+        model.add(layers.Dropout(0.3))
+        model.add(layers.Conv2D(128, (5, 5), strides=(2, 2), padding='same'))
+        model.add(layers.LeakyReLU())
+        model.add(layers.Dropout(0.3))
+        model.add(layers.Flatten())
+        model.add(layers.Dense(1))
+        return model
+
+    discriminator = make_discriminator_model()
+    decision = discriminator(generated_image)
+    assert decision.shape == (1, 1)
+
+    cross_entropy = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def discriminator_loss(real_output, fake_output):
+        real_loss = cross_entropy(tf.ones_like(real_output), real_output)
+        fake_loss = cross_entropy(tf.zeros_like(fake_output), fake_output)
+        total_loss = real_loss + fake_loss
+        return total_loss
+
+    def generator_loss(fake_output):
+        return cross_entropy(tf.ones_like(fake_output), fake_output)
+
+    r, f = np.array([[2.0], [-1.0], [0.5]], np.float32), np.array([[-3.0], [0.2], [30.0]],
+                                                                  np.float32)
+    assert np.isclose(float(discriminator_loss(tf.constant(r), tf.constant(f))),
+                      _bce_logits(1, r) + _bce_logits(0, f), rtol=1e-5)
+    assert np.isclose(float(generator_loss(tf.constant(f))), _bce_logits(1, f), rtol=1e-5)
+
+    generator_optimizer = tf.keras.optimizers.Adam(1e-4)
+    discriminator_optimizer = tf.keras.optimizers.Adam(1e-4)
+    checkpoint_dir = str(tmp_path / 'training_checkpoints')
+    checkpoint_prefix = os.path.join(checkpoint_dir, "ckpt")
+    checkpoint = tf.train.Checkpoint(generator_optimizer=generator_optimizer,
+                                     discriminator_optimizer=discriminator_optimizer,
+                                     generator=generator, discriminator=discriminator)
+    EPOCHS, noise_dim, num_examples_to_generate = 2, 100, 16
+    seed = tf.random.normal([num_examples_to_generate, noise_dim])
+    losses = []
+
+    @tf.function
+    def train_step(images):
+        noise = tf.random.normal([BATCH_SIZE, noise_dim])
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated_images = generator(noise, training=True)
+            real_output = discriminator(images, training=True)
+            fake_output = discriminator(generated_images, training=True)
+            gen_loss = generator_loss(fake_output)
+            disc_loss = discriminator_loss(real_output, fake_output)
+        gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        gradients_of_discriminator = disc_tape.gradient(disc_loss,
+                                                        discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(gradients_of_generator,
+                                                generator.trainable_variables))
+        discriminator_optimizer.apply_gradients(zip(gradients_of_discriminator,
+                                                    discriminator.trainable_variables))
+        losses.append((float(gen_loss), float(disc_loss)))
+
+    def generate_and_save_images(model, epoch, test_input):
+        predictions = model(test_input, training=False)
+        assert predictions.shape == (16, 28, 28, 1)
+        return predictions
+
+    g0 = [v.numpy() for v in generator.trainable_variables]
+    d0 = [v.numpy() for v in discriminator.trainable_variables]
+    train_step(next(iter(train_dataset)))
+    for v, b in zip(generator.trainable_variables + discriminator.trainable_variables, g0 + d0):
+        _adam_first_step_ok(b, v.numpy(), 1e-4)
+    moved = np.concatenate([np.abs(v.numpy() - b).ravel() for v, b in
+                            zip(discriminator.trainable_variables, d0)])
+    assert np.median(moved) > 0.9e-4  # most entries move by exactly lr
+
+    def train(dataset, epochs):
+        for epoch in range(epochs):
+            start = time.time()
+            for image_batch in dataset:
+                train_step(image_batch)
+            generate_and_save_images(generator, epoch + 1, seed)
+            if (epoch + 1) % 1 == 0:
+                checkpoint.save(file_prefix=checkpoint_prefix)
+            print('Time for epoch {} is {} sec'.format(epoch + 1, time.time() - start))
+
+    train(train_dataset, EPOCHS)
+    assert len(losses) == 1 + EPOCHS * 2 and np.isfinite(losses).all()
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    assert latest.endswith("ckpt-2")
+    saved = generate_and_save_images(generator, 0, seed).numpy()
+    for v in generator.trainable_variables:
+        v.assign(tf.zeros_like(v))
+    checkpoint.restore(latest)
+    assert_array(generate_and_save_images(generator, 0, seed), saved, rtol=1e-5, atol=1e-6)
+    assert int(generator_optimizer.iterations.numpy()) == 1 + EPOCHS * 2
+
+
+def test_adversarial_fgsm():
+    pretrained_model = tf.keras.applications.MobileNetV2(
+        input_shape=(64, 64, 3), include_top=True, weights=None)
+    pretrained_model.trainable = False
+
+    def preprocess(image):
+        image = tf.cast(image, tf.float32)
+        image = tf.image.resize(image, (64, 64))
+        image = tf.keras.applications.mobilenet_v2.preprocess_input(image)
+        image = image[None, ...]
+        return image
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8)) \
+        .save(buf, format="PNG")
+    image_raw = tf.constant(buf.getvalue())  # tf.io.read_file(image_path)
+    image = tf.image.decode_image(image_raw)
+    image = preprocess(image)
+    assert image.shape == (1, 64, 64, 3) and float(tf.reduce_min(image)) >= -1.0
+    image_probs = pretrained_model.predict(image)
+    assert image_probs.shape == (1, 1000)
+    loss_object = tf.keras.losses.CategoricalCrossentropy()
+
+    def create_adversarial_pattern(input_image, input_label, model=pretrained_model):
+        with tf.GradientTape() as tape:
+            tape.watch(input_image)
+            prediction = model(input_image)
+            loss = loss_object(input_label, prediction)
+        gradient = tape.gradient(loss, input_image)
+        signed_grad = tf.sign(gradient)
+        return signed_grad
+
+    labrador_retriever_index = 208
+    label = tf.one_hot(labrador_retriever_index, image_probs.shape[-1])
+    label = tf.reshape(label, (1, image_probs.shape[-1]))
+    perturbations = create_adversarial_pattern(image, label)
+    assert perturbations.shape == image.shape
+    assert set(np.unique(perturbations.numpy())) <= {-1.0, 0.0, 1.0}
+    epsilons = [0, 0.01, 0.1, 0.15]
+    for i, eps in enumerate(epsilons):
+        adv_x = image + eps * perturbations
+        adv_x = tf.clip_by_value(adv_x, -1, 1)
+        assert float(tf.reduce_max(tf.abs(adv_x - image))) <= eps + 1e-6
+    # (a randomly initialised MobileNetV2 gives near-uniform probabilities: features ~1e-12,
+    # so the loss change is checked on the softmax regression below)
+
+    # the same code on a softmax regression, whose input gradient is W (p - y) / 1
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((12, 5)).astype(np.float32)
+    lin = tf.keras.Sequential([layers.Dense(5, activation="softmax", use_bias=False,
+                                            input_shape=(12,))])
+    lin.set_weights([W])
+    x = rng.standard_normal((1, 12)).astype(np.float32)
+    y = np.eye(5, dtype=np.float32)[[3]]
+    z = x @ W
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    signed = create_adversarial_pattern(tf.constant(x), tf.constant(y), lin)
+    assert_array(signed, np.sign((p - y) @ W.T))
+    adv_x = x + 0.1 * signed.numpy()
+    assert float(loss_object(y, lin(adv_x))) > float(loss_object(y, lin(x)))
+
+
+def test_cyclegan_losses_and_train_step(tmp_path):
+    LAMBDA = 10
+    IMG_HEIGHT = IMG_WIDTH = 8
+    rng = np.random.default_rng(3)
+    horses = rng.integers(0, 256, (4, 10, 12, 3), np.uint8)
+    zebras = rng.integers(0, 256, (4, 10, 12, 3), np.uint8)
+
+    def random_crop(image):
+        cropped_image = tf.image.random_crop(image, size=[IMG_HEIGHT, IMG_WIDTH, 3])
+        return cropped_image
+
+    def normalize(image):
+        image = tf.cast(image, tf.float32)
+        image = (image / 127.5) - 1
+        return image
+
+    def random_jitter(image):
+        image = tf.image.resize(image, [11, 11], method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
+        image = random_crop(image)
+        image = tf.image.random_flip_left_right(image)
+        return image
+
+    def preprocess_image_train(image, label):
+        image = random_jitter(image)
+        image = normalize(image)
+        return image
+
+    train_horses = tf.data.Dataset.from_tensor_slices((horses, np.zeros(4, np.int64))) \
+        .cache().map(preprocess_image_train, num_parallel_calls=tf.data.AUTOTUNE) \
+        .shuffle(1000).batch(2)
+    train_zebras = tf.data.Dataset.from_tensor_slices((zebras, np.ones(4, np.int64))) \
+        .cache().map(preprocess_image_train, num_parallel_calls=tf.data.AUTOTUNE) \
+        .shuffle(1000).batch(2)
+    sample_horse = next(iter(train_horses))
+    assert sample_horse.shape == (2, 8, 8, 3) and sample_horse.dtype == tf.float32
+    assert -1.0 <= float(tf.reduce_min(sample_horse)) and float(tf.reduce_max(sample_horse)) <= 1
+
+    # pix2pix.unet_generator / discriminator live in tensorflow_examples: 1x1 conv stand-ins
+    def small_generator():
+        return tf.keras.Sequential([layers.Conv2D(3, 1, activation="tanh",
+                                                  input_shape=[None, None, 3])])
+
+    def small_discriminator():
+        return tf.keras.Sequential([layers.Conv2D(1, 1, input_shape=[None, None, 3])])
+
+    generator_g, generator_f = small_generator(), small_generator()
+    discriminator_x, discriminator_y = small_discriminator(), small_discriminator()
+    loss_obj = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def discriminator_loss(real, generated):
+        real_loss = loss_obj(tf.ones_like(real), real)
+        generated_loss = loss_obj(tf.zeros_like(generated), generated)
+        total_disc_loss = real_loss + generated_loss
+        return total_disc_loss * 0.5
+
+    def generator_loss(generated):
+        return loss_obj(tf.ones_like(generated), generated)
+
+    def calc_cycle_loss(real_image, cycled_image):
+        loss1 = tf.reduce_mean(tf.abs(real_image - cycled_image))
+        return LAMBDA * loss1
+
+    def identity_loss(real_image, same_image):
+        loss = tf.reduce_mean(tf.abs(real_image - same_image))
+        return LAMBDA * 0.5 * loss
+
+    generator_g_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    generator_f_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    discriminator_x_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    discriminator_y_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    checkpoint_path = str(tmp_path / "checkpoints" / "train")
+    ckpt = tf.train.Checkpoint(generator_g=generator_g, generator_f=generator_f,
+                               discriminator_x=discriminator_x,
+                               discriminator_y=discriminator_y,
+                               generator_g_optimizer=generator_g_optimizer,
+                               generator_f_optimizer=generator_f_optimizer,
+                               discriminator_x_optimizer=discriminator_x_optimizer,
+                               discriminator_y_optimizer=discriminator_y_optimizer)
+    ckpt_manager = tf.train.CheckpointManager(ckpt, checkpoint_path, max_to_keep=5)
+    assert ckpt_manager.latest_checkpoint is None
+    record = {}
+
+    @tf.function
+    def train_step(real_x, real_y):
+        with tf.GradientTape(persistent=True) as tape:
+            fake_y = generator_g(real_x, training=True)
+            cycled_x = generator_f(fake_y, training=True)
+            fake_x = generator_f(real_y, training=True)
+            cycled_y = generator_g(fake_x, training=True)
+            same_x = generator_f(real_x, training=True)
+            same_y = generator_g(real_y, training=True)
+            disc_real_x = discriminator_x(real_x, training=True)
+            disc_real_y = discriminator_y(real_y, training=True)
+            disc_fake_x = discriminator_x(fake_x, training=True)
+            disc_fake_y = discriminator_y(fake_y, training=True)
+            gen_g_loss = generator_loss(disc_fake_y)
+            gen_f_loss = generator_loss(disc_fake_x)
+            total_cycle_loss = calc_cycle_loss(real_x, cycled_x) + \
+                calc_cycle_loss(real_y, cycled_y)
+            total_gen_g_loss = gen_g_loss + total_cycle_loss + identity_loss(real_y, same_y)
+            total_gen_f_loss = gen_f_loss + total_cycle_loss + identity_loss(real_x, same_x)
+            disc_x_loss = discriminator_loss(disc_real_x, disc_fake_x)
+            disc_y_loss = discriminator_loss(disc_real_y, disc_fake_y)
+        generator_g_gradients = tape.gradient(total_gen_g_loss, generator_g.trainable_variables)
+        generator_f_gradients = tape.gradient(total_gen_f_loss, generator_f.trainable_variables)
+        discriminator_x_gradients = tape.gradient(disc_x_loss,
+                                                  discriminator_x.trainable_variables)
+        discriminator_y_gradients = tape.gradient(disc_y_loss,
+                                                  discriminator_y.trainable_variables)
+        generator_g_optimizer.apply_gradients(zip(generator_g_gradients,
+                                                  generator_g.trainable_variables))
+        generator_f_optimizer.apply_gradients(zip(generator_f_gradients,
+                                                  generator_f.trainable_variables))
+        discriminator_x_optimizer.apply_gradients(zip(discriminator_x_gradients,
+                                                      discriminator_x.trainable_variables))
+        discriminator_y_optimizer.apply_gradients(zip(discriminator_y_gradients,
+                                                      discriminator_y.trainable_variables))
+        record.update(g=float(total_gen_g_loss), f=float(total_gen_f_loss),
+                      dx=float(disc_x_loss), dy=float(disc_y_loss),
+                      grad_dy=[g.numpy() for g in discriminator_y_gradients])
+
+    # the four losses in NumPy, from the 1x1 convs' weights
+    def np_conv(m, x):
+        k, b = [v.numpy().astype(np.float64) for v in m.weights]
+        return x @ k[0, 0] + b
+
+    models = [generator_g, generator_f, discriminator_x, discriminator_y]
+    real_x, real_y = sample_horse, next(iter(train_zebras))
+    before = [[v.numpy() for v in m.trainable_variables] for m in models]
+    rx, ry = real_x.numpy().astype(np.float64), real_y.numpy().astype(np.float64)
+    G = lambda x: np.tanh(np_conv(generator_g, x))
+    F = lambda x: np.tanh(np_conv(generator_f, x))
+    fake_y, fake_x = G(rx), F(ry)
+    cyc = LAMBDA * (np.mean(np.abs(rx - F(fake_y))) + np.mean(np.abs(ry - G(fake_x))))
+    ref_g = _bce_logits(1, np_conv(discriminator_y, fake_y)) + cyc + \
+        LAMBDA * 0.5 * np.mean(np.abs(ry - G(ry)))
+    ref_f = _bce_logits(1, np_conv(discriminator_x, fake_x)) + cyc + \
+        LAMBDA * 0.5 * np.mean(np.abs(rx - F(rx)))
+    dry, dfy = np_conv(discriminator_y, ry), np_conv(discriminator_y, fake_y)
+    ref_dy = 0.5 * (_bce_logits(1, dry) + _bce_logits(0, dfy))
+    ref_dx = 0.5 * (_bce_logits(1, np_conv(discriminator_x, rx)) +
+                    _bce_logits(0, np_conv(discriminator_x, fake_x)))
+    # d disc_y_loss / d (kernel, bias) of the 1x1 conv: 0.5 * mean(sigmoid(z) - label) terms
+    n = dry.size
+    gz_r, gz_f = 0.5 * (_sigmoid(dry) - 1) / n, 0.5 * _sigmoid(dfy) / n
+    ref_grad_k = (ry.reshape(-1, 3).T @ gz_r.reshape(-1, 1) +
+                  fake_y.reshape(-1, 3).T @ gz_f.reshape(-1, 1)).reshape(1, 1, 3, 1)
+    ref_grad_b = np.array([gz_r.sum() + gz_f.sum()])
+    train_step(real_x, real_y)
+    assert np.isclose(record["g"], ref_g, rtol=1e-4)
+    assert np.isclose(record["f"], ref_f, rtol=1e-4)
+    assert np.isclose(record["dx"], ref_dx, rtol=1e-4)
+    assert np.isclose(record["dy"], ref_dy, rtol=1e-4)
+    assert_array(record["grad_dy"][0], ref_grad_k, rtol=1e-3, atol=1e-6)
+    assert_array(record["grad_dy"][1], ref_grad_b, rtol=1e-3, atol=1e-6)
+    for m, b in zip(models, before):
+        for v, w in zip(m.trainable_variables, b):
+            assert _adam_first_step_ok(w, v.numpy(), 2e-4).max() > 0
+    for epoch in range(2):
+        for image_x, image_y in tf.data.Dataset.zip((train_horses, train_zebras)):
+            train_step(image_x, image_y)
+        ckpt_save_path = ckpt_manager.save()
+    assert ckpt_manager.latest_checkpoint == ckpt_save_path
+    assert int(generator_g_optimizer.iterations.numpy()) == 5
+    w = generator_g.get_weights()
+    generator_g.set_weights([np.zeros_like(a) for a in w])
+    ckpt.restore(ckpt_manager.latest_checkpoint)
+    for a, b in zip(generator_g.get_weights(), w):
+        assert_array(a, b)
