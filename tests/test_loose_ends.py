@@ -307,3 +307,152 @@ def test_callable_add_loss_is_evaluated_on_every_batch():
     want = np.mean((x @ w + b - y) ** 2) + w.mean()
     np.testing.assert_allclose(model.evaluate(x, y, batch_size=12, verbose=0), want, rtol=1e-5)
     np.testing.assert_allclose(float(model.losses[0]), w.mean(), rtol=1e-5)
+
+
+# ------------------------------------------------------- (6) ragged tile / map_fn / strings
+def _digits_words():
+    # the ragged tensor guide's first cell
+    return (tf.ragged.constant([[3, 1, 4, 1], [], [5, 9, 2], [6], []]),
+            tf.ragged.constant([["So", "long"], ["thanks", "for", "all", "the", "fish"]]))
+
+
+def test_ragged_guide_tile_substr_map_fn():
+    digits, words = _digits_words()
+    out = tf.tile(digits, [1, 2])
+    assert isinstance(out, tf.RaggedTensor)
+    assert out.to_list() == [[3, 1, 4, 1, 3, 1, 4, 1], [], [5, 9, 2, 5, 9, 2], [6, 6], []]
+    assert tf.strings.substr(words, 0, 2).to_list() == [[b"So", b"lo"],
+                                                        [b"th", b"fo", b"al", b"th", b"fi"]]
+    out = tf.map_fn(tf.math.square, digits)
+    assert isinstance(out, tf.RaggedTensor) and out.dtype == tf.int32
+    assert out.to_list() == [[9, 1, 16, 1], [], [25, 81, 4], [36], []]
+
+
+def test_ragged_tile_docs_and_several_ragged_dimensions():
+    # ragged_array_ops.tile's docstring and TF's ragged_tile_op_test cases
+    rt = tf.ragged.constant([[1, 2], [3]])
+    assert tf.tile(rt, [3, 2]).to_list() == [[1, 2, 1, 2], [3, 3], [1, 2, 1, 2], [3, 3],
+                                             [1, 2, 1, 2], [3, 3]]
+    r3 = tf.ragged.constant([[[1, 2], [3]], [], [[4]]])
+    assert tf.tile(r3, [1, 2, 2]).to_list() == [[[1, 2, 1, 2], [3, 3], [1, 2, 1, 2], [3, 3]],
+                                                [], [[4, 4], [4, 4]]]
+    assert tf.tile(r3, tf.constant([2, 1, 2], tf.int64)).to_list() == \
+        [[[1, 2, 1, 2], [3, 3]], [], [[4, 4]], [[1, 2, 1, 2], [3, 3]], [], [[4, 4]]]
+    s3 = tf.ragged.constant([[["a", "b"], ["c"]], [], [["d"]]])
+    assert tf.tile(s3, [4, 3, 2]).to_list() == \
+        [[[b"a", b"b"] * 2, [b"c"] * 2] * 3, [] * 3, [[b"d"] * 2] * 3] * 4
+    # a uniform inner dimension (ragged_rank 1): NumPy's tile of each row
+    rows = [np.array([[1, 2], [3, 4]]), np.array([[5, 6]])]
+    rt = tf.ragged.constant([r.tolist() for r in rows], ragged_rank=1)
+    want = [np.tile(r, [1, 3]).tolist() for r in rows] * 2
+    assert tf.tile(rt, [2, 1, 3]).to_list() == want
+    assert tf.tile(rt, [0, 1, 1]).to_list() == []
+    with pytest.raises(ValueError, match=r"\[tile\] multiples has 1 entries but the "
+                                         r"RaggedTensor has rank 2"):
+        tf.tile(tf.ragged.constant([[1], [2, 3]]), [2])
+
+
+def test_map_fn_over_ragged_docs():
+    # tf.map_fn's docs: RaggedTensor input, RaggedTensor output
+    rt = tf.ragged.constant([[1, 2, 3], [], [4, 5], [6]])
+    for sig in (tf.int32, tf.TensorSpec([], tf.int32)):
+        out = tf.map_fn(tf.reduce_sum, rt, fn_output_signature=sig)
+        assert isinstance(out, tf.Tensor) and out.dtype == tf.int32
+        np.testing.assert_array_equal(out.numpy(), [6, 0, 9, 6])
+    out = tf.map_fn(tf.range, tf.constant([3, 5, 0, 2]),
+                    fn_output_signature=tf.RaggedTensorSpec(shape=[None], dtype=tf.int32))
+    assert isinstance(out, tf.RaggedTensor)
+    assert out.to_list() == [[0, 1, 2], [0, 1, 2, 3, 4], [], [0, 1]]
+    # rows of a tensor with two ragged dimensions are RaggedTensors (one fewer)
+    r3 = tf.ragged.constant([[[1, 2], [3]], [[4]], []])
+    seen = []
+    out = tf.map_fn(lambda r: (seen.append(type(r)), r * 10)[1], r3)
+    assert seen == [tf.RaggedTensor] * 3
+    assert out.to_list() == [[[10, 20], [30]], [[40]], []]
+    out = tf.map_fn(lambda r: r.row_lengths(), r3,
+                    fn_output_signature=tf.RaggedTensorSpec([None], tf.int64))
+    assert out.to_list() == [[2, 1], [1], []]
+    # a nest: (ragged, dense) in, dense out
+    out = tf.map_fn(lambda e: tf.reduce_sum(e[0]) * e[1], (rt, tf.constant([1, 2, 3, 4])),
+                    fn_output_signature=tf.int32)
+    np.testing.assert_array_equal(out.numpy(), [6, 0, 27, 24])
+
+
+def test_map_fn_ragged_errors():
+    rt = tf.ragged.constant([[1, 2, 3], [], [4, 5]])
+    with pytest.raises(ValueError, match=r"\[map_fn\] fn returned tensors of different shapes"):
+        tf.map_fn(lambda x: x * 2, rt, fn_output_signature=tf.int32)
+    with pytest.raises(TypeError, match=r"\[map_fn\] fn returned dtype int32 but "
+                                        "fn_output_signature says float32"):
+        tf.map_fn(tf.reduce_sum, rt, fn_output_signature=tf.float32)
+    with pytest.raises(ValueError, match=r"\[map_fn\] all elems must have the same first"):
+        tf.map_fn(lambda e: e[1], (rt, tf.constant([1, 2])), fn_output_signature=tf.int32)
+
+
+def test_strings_ops_on_ragged():
+    _, words = _digits_words()
+    py = [["So", "long"], ["thanks", "for", "all", "the", "fish"]]
+
+    def rows(f):
+        return [[f(w) for w in r] for r in py]
+    assert tf.strings.length(words).to_list() == rows(len)
+    assert tf.strings.length(words).dtype == tf.int32
+    assert tf.strings.upper(words).to_list() == rows(lambda w: w.upper().encode())
+    assert tf.strings.lower(words).to_list() == rows(lambda w: w.lower().encode())
+    assert tf.strings.substr(words, 1, 3).to_list() == rows(lambda w: w[1:4].encode())
+    assert tf.strings.substr(words, -2, 2).to_list() == rows(lambda w: w[-2:].encode())
+    # one (pos, len) per string: ragged arguments with the input's row partition
+    pos = tf.ragged.constant([[0, 1], [2, 0, 0, 1, 3]])
+    assert tf.strings.substr(words, pos, 2).to_list() == \
+        [[w[p:p + 2].encode() for w, p in zip(r, pr)] for r, pr in zip(py, pos.to_list())]
+    assert tf.strings.join([words, words], separator="-").to_list() == \
+        rows(lambda w: (w + "-" + w).encode())
+    with pytest.raises(ValueError, match=r"\[strings.substr\] the RaggedTensor arguments have "
+                                         "different row lengths"):
+        tf.strings.substr(words, tf.ragged.constant([[0], [1]]), 1)
+    nums = tf.ragged.constant([["1.5", "-2"], [], ["3e2"]])
+    out = tf.strings.to_number(nums)
+    assert isinstance(out, tf.RaggedTensor) and out.dtype == tf.float32
+    assert out.to_list() == [[1.5, -2.0], [], [300.0]]
+    assert tf.strings.to_number(tf.ragged.constant([["7"], ["-1", "2"]]),
+                                out_type=tf.int64).to_list() == [[7], [-1, 2]]
+    with pytest.raises(ValueError, match=r"\[strings.to_number\].*'x'"):
+        tf.strings.to_number(tf.ragged.constant([["1", "x"]]))
+
+
+def test_strings_reduce_join_on_ragged():
+    _, words = _digits_words()
+    py = [["So", "long"], ["thanks", "for", "all", "the", "fish"]]
+    out = tf.strings.reduce_join(words, axis=-1, separator=" ")
+    assert isinstance(out, tf.Tensor) and out.dtype == tf.string
+    assert out.numpy().tolist() == [b"So long", b"thanks for all the fish"]
+    out = tf.strings.reduce_join(words, axis=0, separator="|")     # column-wise
+    assert out.numpy().tolist() == [b"So|thanks", b"long|for", b"all", b"the", b"fish"]
+    assert tf.strings.reduce_join(words).numpy() == "".join(sum(py, [])).encode()
+    out = tf.strings.reduce_join(tf.ragged.constant([["a", "b"], []]), axis=1, keepdims=True)
+    assert out.shape == (2, 1) and out.numpy().tolist() == [[b"ab"], [b""]]
+    r3 = tf.ragged.constant([[["a", "b"], ["c"]], [["d", "e", "f"]], []])
+    out = tf.strings.reduce_join(r3, axis=2, separator=",")
+    assert isinstance(out, tf.RaggedTensor)
+    assert out.to_list() == [[b"a,b", b"c"], [b"d,e,f"], []]
+    with pytest.raises(TypeError, match=r"\[strings.reduce_join\] inputs must be a string "
+                                        "RaggedTensor, got dtype int32"):
+        tf.strings.reduce_join(tf.ragged.constant([[1]]), axis=1)
+
+
+def test_strings_split_on_ragged_adds_a_ragged_dimension():
+    # tf.strings.split: a RaggedTensor of rank N gives a RaggedTensor of rank N + 1
+    py = [["a b", "c"], ["d e f"], []]
+    rt = tf.ragged.constant(py)
+    out = tf.strings.split(rt)
+    assert isinstance(out, tf.RaggedTensor) and out.ragged_rank == 2 and out.ndim == 3
+    assert out.to_list() == [[[t.encode() for t in s.split()] for s in r] for r in py]
+    out = tf.strings.split(tf.ragged.constant([["a,,b"], ["c", ""]]), sep=",")
+    assert out.to_list() == [[[b"a", b"", b"b"]], [[b"c"], [b""]]]
+    out = tf.strings.bytes_split(tf.ragged.constant([["ab"], ["c", ""]]))
+    assert out.to_list() == [[[b"a", b"b"]], [[b"c"], []]]
+    p3 = [[["x y"], ["z"]], [["u v w"]]]
+    out = tf.strings.split(tf.ragged.constant(p3))
+    assert out.ragged_rank == 3
+    assert out.to_list() == [[[[t.encode() for t in s.split()] for s in r] for r in p]
+                             for p in p3]

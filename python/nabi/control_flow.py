@@ -169,7 +169,14 @@ def _stack_results(op, results):
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap_memory=False,
            infer_shape=True, name=None, fn_output_signature=None):
     """fn applied to each slice elems[i] (of a tensor, or of a nest of tensors sharing the
-    first dimension); the results are stacked along a new axis 0."""
+    first dimension); the results are stacked along a new axis 0. A RaggedTensor in elems
+    passes its rows (Tensors, or RaggedTensors with one ragged dimension fewer); outputs
+    with a tf.RaggedTensorSpec signature (the default for ragged elems) stack into a
+    RaggedTensor, those with a dtype / tf.TensorSpec into a Tensor, as in TF."""
+    sig = fn_output_signature if fn_output_signature is not None else dtype
+    if any(_is_ragged(e) for e in _nest.flatten(elems)) or \
+            (sig is not None and any(_is_ragged_spec(s) for s in _nest.flatten(sig))):
+        return _map_fn_ragged(fn, elems, sig)
     items, n, flat = _unstacked("map_fn", elems)
     if n == 0:
         sig = fn_output_signature if fn_output_signature is not None else dtype
@@ -185,6 +192,86 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
                                                    dtype=_dt.as_dtype(getattr(s, "dtype", s))),
                                    sig)
     return _stack_results("map_fn", [fn(x) for x in items])
+
+
+def _is_ragged(v):
+    return getattr(type(v), "_is_ragged_tensor", False)
+
+
+def _is_ragged_spec(s):
+    return type(s).__name__ == "RaggedTensorSpec"
+
+
+def _map_fn_ragged(fn, elems, sig):
+    """map_fn with RaggedTensors among the elems or RaggedTensorSpecs in the signature."""
+    from . import dtypes as _dt
+    from .ops.array_ops import stack, unstack, zeros
+    from .ragged import RaggedTensor, RaggedTensorSpec
+    from .ragged import stack as ragged_stack
+    flat = [e if isinstance(e, (Tensor, RaggedTensor)) else convert_to_tensor(e)
+            for e in _nest.flatten(elems)]
+    if not flat:
+        raise ValueError("[map_fn] elems must contain at least one tensor")
+    for e in flat:
+        if len(e.shape) == 0:
+            raise ValueError("[map_fn] elements must have rank >= 1 to be split along axis 0, "
+                             "got a scalar")
+    ns = {len(e) if isinstance(e, RaggedTensor) else e.shape[0] for e in flat}
+    if len(ns) != 1:
+        raise ValueError(f"[map_fn] all elems must have the same first dimension, got "
+                         f"{[str(e.shape) for e in flat]}")
+    n = ns.pop()
+    cols = [list(e) if isinstance(e, RaggedTensor) else (unstack(e, num=n, axis=0) if n else [])
+            for e in flat]
+    results = [fn(_nest.pack_sequence_as(elems, [c[i] for c in cols])) for i in range(n)]
+    if sig is None:     # TF: the elems' own specs, one dimension fewer
+        sig = _nest.pack_sequence_as(elems, [
+            RaggedTensorSpec(None, e.dtype, e.ragged_rank - 1) if isinstance(e, RaggedTensor)
+            else e.dtype for e in flat])
+    specs = _nest.flatten(sig)
+    outs = []
+    for j, spec in enumerate(specs):
+        col = []
+        for r in results:
+            fr = _nest.flatten(r)
+            if len(fr) != len(specs):
+                raise ValueError(f"[map_fn] fn returned {len(fr)} value(s) but "
+                                 f"fn_output_signature describes {len(specs)}")
+            col.append(fr[j])
+        dt = _dt.as_dtype(getattr(spec, "dtype", spec))
+        if _is_ragged_spec(spec):
+            col = [v if isinstance(v, (Tensor, RaggedTensor)) else convert_to_tensor(v, dt)
+                   for v in col]
+            for v in col:
+                rr = v.ragged_rank if isinstance(v, RaggedTensor) else 0
+                if v.dtype != dt or rr != spec.ragged_rank:
+                    raise TypeError(f"[map_fn] fn returned a {type(v).__name__} of dtype "
+                                    f"{v.dtype.name} and ragged_rank {rr}, but "
+                                    f"fn_output_signature is {spec!r}")
+            if not col:
+                outs.append(RaggedTensor.from_row_lengths(zeros((0,), dt), []))
+            else:
+                outs.append(ragged_stack(col, axis=0))
+            continue
+        for v in col:
+            if isinstance(v, RaggedTensor):
+                raise TypeError(f"[map_fn] fn returned a RaggedTensor {v!r} but "
+                                f"fn_output_signature is {spec!r}; use a tf.RaggedTensorSpec")
+        col = [v if isinstance(v, Tensor) else convert_to_tensor(v, dt) for v in col]
+        for v in col:
+            if v.dtype != dt:
+                raise TypeError(f"[map_fn] fn returned dtype {v.dtype.name} but "
+                                f"fn_output_signature says {dt.name}")
+        shapes = {tuple(v.shape) for v in col}
+        if len(shapes) > 1:
+            raise ValueError(f"[map_fn] fn returned tensors of different shapes "
+                             f"{sorted(shapes)} for different elements; use a "
+                             "tf.RaggedTensorSpec fn_output_signature to stack them ragged")
+        if col:
+            outs.append(stack(col, axis=0))
+        else:
+            outs.append(zeros((0,) + tuple(getattr(spec, "shape", None) or ()), dt))
+    return _nest.pack_sequence_as(sig, outs)
 
 
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):

@@ -1193,6 +1193,8 @@ def _reduce_axis(op, fn, rt, axis, np_dt, keepdims):
 
 
 def _empty_ident(op, np_dt, inner):
+    if op == "reduce_join":         # tf.strings.reduce_join of an empty row
+        return np.full(inner, b"", object)
     if op == "reduce_mean":
         return np.full(inner, np.nan if np_dt.kind == "f" else 0, np_dt)
     if op in _IDENTITY:
@@ -1432,6 +1434,30 @@ def _gather_op(fn, params, indices, validate_indices=None, axis=None, batch_dims
     return rows
 
 
+def _tile_op(fn, input, multiples, name=None):  # noqa: A002 (TF's name)
+    """tf.tile of a RaggedTensor (TF's ragged tile): every dimension, ragged ones included,
+    repeated multiples[i] times; a ragged row of length k becomes one of length
+    k * multiples[axis]."""
+    if not isinstance(input, RaggedTensor):
+        raise TypeError("[tile] multiples must be a dense list or Tensor of ints, got a "
+                        "RaggedTensor")
+    m = _host_ints(np.reshape(_host(multiples, "tile", "multiples"), -1), "tile", "multiples")
+    if len(m) != input.ndim:
+        raise ValueError(f"[tile] multiples has {len(m)} entries but the RaggedTensor has rank "
+                         f"{input.ndim} (shape {input.shape})")
+    if (m < 0).any():
+        raise ValueError(f"[tile] multiples must be >= 0, got {m.tolist()}")
+    return _tile(input, m)
+
+
+def _tile(rt, m):
+    k = len(rt._outer_shape)
+    rows = [_tile(r, m[k:]) if isinstance(r, RaggedTensor) else np.tile(r, m[k:])
+            for r in rt._rows]
+    order = np.tile(np.arange(len(rows)).reshape(rt._outer_shape), m[:k])
+    return RaggedTensor([rows[i] for i in order.reshape(-1)], order.shape, rt._dtype, rt._sub)
+
+
 def _unary_op(fn, *args, **kwargs):
     return map_flat_values(fn, *args, **kwargs)
 
@@ -1448,7 +1474,7 @@ def _binary_dispatch(fn, *args, **kwargs):
 
 _HANDLERS = {"concat": _concat_op, "stack": _stack_op, "add_n": _add_n_op,
              "shape": _shape_op, "size": _size_op, "rank": _rank_op,
-             "boolean_mask": _boolean_mask_op, "gather": _gather_op}
+             "boolean_mask": _boolean_mask_op, "gather": _gather_op, "tile": _tile_op}
 _HANDLERS.update({k: _reduce_op for k in _REDUCERS})
 _HANDLERS.update({k: _unary_op for k in _UNARY})
 _HANDLERS.update({k: _binary_dispatch for k in _BINARY})

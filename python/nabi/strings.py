@@ -18,10 +18,10 @@ classes raise an error (Python's `re` has none). Patterns RE2 rejects but `re` a
 `\\1`..`\\9` the groups, as in RE2.
 
 `split`, `bytes_split` and `unicode_split` return a 1-D string Tensor for a scalar input and a
-`RaggedTensor` otherwise: nabi's minimal ragged type (the outer dimensions are dense, the
-last one ragged) with `to_list()`, `to_tensor(default_value)`, `row_lengths()`, indexing,
-iteration and `len()` (defined in `nabi.ragged`). It is a host container, not an op input
-for other nabi ops.
+`RaggedTensor` otherwise (defined in `nabi.ragged`). RaggedTensor inputs are taken as in TF:
+the elementwise ops (lower, upper, strip, length, substr, regex_*, to_number, as_string,
+join, the hash buckets) keep the row partition, the splitting ops add one ragged dimension
+(ragged of ragged), and reduce_join joins along a ragged axis, axis 0 of a 2-D one, or all.
 
 `to_hash_bucket_fast` (FarmHash Fingerprint64), `to_hash_bucket_strong` (SipHash-2-4) and the
 legacy `to_hash_bucket` give TF's bucket numbers bit for bit (`nabi.ops.farmhash`); `ngrams`
@@ -340,14 +340,10 @@ def join(inputs, separator="", name=None):
 
 def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     """Joins strings along `axis` (an int, a list of ints, or None for every axis), in order.
-    A 2-D RaggedTensor joins along its ragged axis (axis=-1 or 1), one string per row."""
-    if isinstance(inputs, RaggedTensor) and inputs.ndim == 2 and not isinstance(axis, list) \
-            and axis is not None and int(axis) in (-1, 1):
-        sep = _separator(separator, "reduce_join")
-        out = np.empty(len(inputs._rows), dtype=object)
-        out[:] = [sep.join(_strings(r, "reduce_join", "inputs").tolist()) if len(r) else b""
-                  for r in inputs._rows]
-        return _wrap(out.reshape(-1, 1) if keepdims else out)
+    A RaggedTensor joins along one axis as TF's ragged reductions do: a ragged axis (one
+    string per row, b'' for an empty one), axis 0 of a 2-D one (each column) or None (all)."""
+    if isinstance(inputs, RaggedTensor):
+        return _reduce_join_ragged(inputs, axis, keepdims, _separator(separator, "reduce_join"))
     a = _strings(inputs, "reduce_join", "inputs")
     sep = _separator(separator, "reduce_join")
     if axis is None:
@@ -371,6 +367,49 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     if keepdims:
         out = out.reshape(tuple(1 if d in axes else a.shape[d] for d in range(a.ndim)))
     return _wrap(out)
+
+
+def _reduce_join_ragged(rt, axis, keepdims, sep):
+    from . import ragged as _rg
+    if rt.dtype != _dt.string:
+        raise TypeError(f"[strings.reduce_join] inputs must be a string RaggedTensor, got "
+                        f"dtype {rt.dtype.name} (shape {rt.shape})")
+
+    def join_along(a, axis=0):
+        a = np.moveaxis(np.asarray(a, dtype=object), axis, -1)
+        out = np.empty(a.shape[:-1], dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = sep.join(a[idx].tolist())
+        return out
+    if isinstance(axis, Tensor):
+        axis = axis.numpy().tolist()
+    if isinstance(axis, (list, tuple)):
+        if _builtin_len(axis) != 1:
+            raise ValueError(f"[strings.reduce_join] a RaggedTensor joins over one axis or all, "
+                             f"got axis={axis}")
+        axis = axis[0]
+    nd = rt.ndim
+    if axis is None:
+        out = np.array(sep.join(rt._flat().reshape(-1).tolist()), dtype=object)
+        return _wrap(out.reshape((1,) * nd) if keepdims else out)
+    axis = int(axis)
+    if not -nd <= axis < nd:
+        raise ValueError(f"[strings.reduce_join] axis {axis} is out of range for a "
+                         f"RaggedTensor of rank {nd} (shape {rt.shape})")
+    out = _rg._reduce_axis("reduce_join", join_along, rt, axis % nd, np.dtype(object),
+                           keepdims)
+    if isinstance(out, RaggedTensor):
+        return out._rebuild(_unboxed(out._flat()))
+    return _wrap(_unboxed(out))
+
+
+def _unboxed(a):
+    """An object array whose 0-d array elements (what assigning a reduced row into an object
+    array stores) are replaced by their bytes."""
+    a = np.asarray(a, dtype=object)
+    out = np.empty(a.size, dtype=object)
+    out[:] = [v.item() if isinstance(v, np.ndarray) else v for v in a.reshape(-1).tolist()]
+    return out.reshape(a.shape)
 
 
 # ------------------------------------------------------------------------------- ragged results
@@ -808,3 +847,65 @@ def ngrams(data, ngram_width, separator=" ", pad_values=None, padding_width=None
     for i, r in enumerate(rows):
         out[i, :] = r
     return _wrap(out.reshape(a.shape[:-1] + (width,)))
+
+
+# ---------------------------------------------------------------------------- RaggedTensor inputs
+# TF dispatches the string ops on RaggedTensors: elementwise ops run on the flat values and
+# keep the row partition; the splitting ops add one ragged dimension under it.
+
+
+def _ragged_args(name, args, kwargs):
+    rts = [a for a in list(args) + list(kwargs.values()) if isinstance(a, RaggedTensor)]
+    for r in rts[1:]:
+        if not r._same_partition(rts[0]):
+            raise ValueError(f"[strings.{name}] the RaggedTensor arguments have different row "
+                             f"lengths: {rts[0].to_list()!r} vs {r.to_list()!r}")
+    return rts
+
+
+def _ragged_elementwise(fn):
+    import functools
+    from .ragged import map_flat_values
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if not _ragged_args(fn.__name__, args, kwargs):
+            return fn(*args, **kwargs)
+        return map_flat_values(fn, *args, **kwargs)
+    return op
+
+
+def _ragged_splitting(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def op(input, *args, **kwargs):  # noqa: A002
+        if not isinstance(input, RaggedTensor):
+            return fn(input, *args, **kwargs)
+        sub = fn(input.flat_values, *args, **kwargs)
+        return RaggedTensor.from_nested_row_splits(
+            sub.flat_values, list(input.nested_row_splits) + list(sub.nested_row_splits))
+    return op
+
+
+def _join_ragged(fn):
+    import functools
+    from .ragged import map_flat_values
+
+    @functools.wraps(fn)
+    def op(inputs, separator="", name=None):
+        items = list(inputs) if isinstance(inputs, (list, tuple)) else inputs
+        if not isinstance(items, list) or not _ragged_args("join", items, {}):
+            return fn(inputs, separator, name)
+        return map_flat_values(lambda *xs: fn(list(xs), separator), *items)
+    return op
+
+
+for _name in ("lower", "upper", "strip", "length", "regex_replace", "regex_full_match",
+              "substr", "to_number", "as_string", "to_hash_bucket_fast", "to_hash_bucket",
+              "to_hash_bucket_strong"):
+    globals()[_name] = _ragged_elementwise(globals()[_name])
+for _name in ("split", "bytes_split", "unicode_split"):
+    globals()[_name] = _ragged_splitting(globals()[_name])
+join = _join_ragged(join)
+del _name
