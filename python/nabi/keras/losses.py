@@ -890,6 +890,17 @@ class LossFunctionWrapper(Loss):
             self._sparse = fn is sparse_categorical_crossentropy
 
     def call(self, y_true, y_pred):
+        # Keras 2 losses_utils.squeeze_or_expand_dimensions on tensors: the side with one more
+        # dimension loses a trailing 1, so a custom fn sees y_pred (n,) for labels (n,) rather
+        # than broadcasting (n,) against (n, 1) to (n, n)
+        if isinstance(y_true, Tensor) and isinstance(y_pred, Tensor):
+            rt, rp = y_true.shape.rank, y_pred.shape.rank
+            if rt is not None and rp is not None:
+                from ..ops import array_ops
+                if rp == rt + 1 and y_pred.shape[-1] == 1:
+                    y_pred = array_ops.squeeze(y_pred, -1)
+                elif rt == rp + 1 and y_true.shape[-1] == 1:
+                    y_true = array_ops.squeeze(y_true, -1)
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self):
