@@ -716,3 +716,359 @@ def test_conditional_gan():
     converted_images = fake_images.astype(np.uint8)
     converted_images = tf.image.resize(converted_images, (96, 96)).numpy().astype(np.uint8)
     assert converted_images.shape == (9, 96, 96, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# vision/mnist_convnet.py
+# ----------------------------------------------------------------------------------------------
+
+def _np_maxpool2(x):
+    n, h, w, c = x.shape
+    return x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_mnist_convnet():
+    num_classes = 10
+    input_shape = (28, 28, 1)
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    x_train, y_train, x_test, y_test = x_train[:256], y_train[:256], x_test[:64], y_test[:64]
+    x_train = x_train.astype("float32") / 255
+    x_test = x_test.astype("float32") / 255
+    x_train = np.expand_dims(x_train, -1)
+    x_test = np.expand_dims(x_test, -1)
+    assert x_train.shape == (256, 28, 28, 1)
+    y_train = keras.utils.to_categorical(y_train, num_classes)
+    y_test = keras.utils.to_categorical(y_test, num_classes)
+
+    model = keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(8, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(8, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ])
+    model.summary()
+    assert model.count_params() == (9 * 8 + 8) + (9 * 8 * 8 + 8) + (5 * 5 * 8 * 10 + 10)
+    batch_size = 32
+    epochs = 3
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+
+    # evaluate at the initial weights against a NumPy forward pass
+    k1, b1, k2, b2, w, b = [v.numpy().astype(np.float64) for v in model.weights]
+    h = _np_maxpool2(np.maximum(conv2d(x_test.astype(np.float64), k1) + b1, 0))
+    h = _np_maxpool2(np.maximum(conv2d(h, k2) + b2, 0))
+    p = _softmax(h.reshape(len(h), -1) @ w + b)
+    ref_loss = -np.mean(np.sum(y_test * np.log(np.clip(p, 1e-7, 1 - 1e-7)), axis=1))
+    ref_acc = np.mean(p.argmax(1) == y_test.argmax(1))
+    score = model.evaluate(x_test, y_test, verbose=0)
+    np.testing.assert_allclose(score[0], ref_loss, rtol=1e-4)
+    np.testing.assert_allclose(score[1], ref_acc, atol=1e-6)
+
+    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
+                        validation_split=0.1, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    score = model.evaluate(x_test, y_test, verbose=0)
+    assert score[0] < ref_loss and score[1] > ref_acc
+
+
+# ----------------------------------------------------------------------------------------------
+# vision/image_classification_from_scratch.py
+# ----------------------------------------------------------------------------------------------
+
+def test_image_classification_from_scratch(tmp_path, monkeypatch):
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for ci, folder_name in enumerate(("Cat", "Dog")):
+        os.makedirs(os.path.join("PetImages", folder_name))
+        for i in range(10):
+            a = rng.integers(0, 80, (40, 36, 3)).astype(np.uint8)
+            a[..., ci] += 150
+            Image.fromarray(a).save(os.path.join("PetImages", folder_name, f"{i}.jpg"))
+    with open(os.path.join("PetImages", "Dog", "666.jpg"), "wb") as f:  # a corrupted image
+        f.write(b"\x00" * 64)
+
+    num_skipped = 0
+    for folder_name in ("Cat", "Dog"):
+        folder_path = os.path.join("PetImages", folder_name)
+        for fname in os.listdir(folder_path):
+            fpath = os.path.join(folder_path, fname)
+            try:
+                fobj = open(fpath, "rb")
+                is_jfif = tf.compat.as_bytes("JFIF") in fobj.peek(10)
+            finally:
+                fobj.close()
+            if not is_jfif:
+                num_skipped += 1
+                os.remove(fpath)
+    assert num_skipped == 1
+
+    image_size = (32, 32)
+    batch_size = 4
+    train_ds, val_ds = tf.keras.preprocessing.image_dataset_from_directory(
+        "PetImages", validation_split=0.2, subset="both", seed=1337, image_size=image_size,
+        batch_size=batch_size)
+    for images, labels in train_ds.take(1):
+        assert images.shape == (4, 32, 32, 3) and images.dtype == tf.float32
+        assert labels.dtype == tf.int32
+        for i in range(4):
+            images[i].numpy().astype("uint8")
+            int(labels[i])
+    assert sum(int(tf.shape(x)[0]) for x, _ in train_ds) == 16
+    assert sum(int(tf.shape(x)[0]) for x, _ in val_ds) == 4
+
+    data_augmentation = keras.Sequential([
+        layers.RandomFlip("horizontal"),
+        layers.RandomRotation(0.1),
+    ])
+    for images, _ in train_ds.take(1):
+        augmented_images = data_augmentation(images)
+        assert augmented_images[0].numpy().astype("uint8").shape == (32, 32, 3)
+
+    train_ds = train_ds.prefetch(buffer_size=32)
+    val_ds = val_ds.prefetch(buffer_size=32)
+
+    def make_model(input_shape, num_classes):
+        inputs = keras.Input(shape=input_shape)
+        x = layers.Rescaling(1.0 / 255)(inputs)
+        x = layers.Conv2D(8, 3, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Conv2D(8, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        previous_block_activation = x
+        for size in [8, 12, 16, 16]:
+            x = layers.Activation("relu")(x)
+            x = layers.SeparableConv2D(size, 3, padding="same")(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+            x = layers.SeparableConv2D(size, 3, padding="same")(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+            residual = layers.Conv2D(size, 1, strides=2, padding="same")(
+                previous_block_activation)
+            x = layers.add([x, residual])
+            previous_block_activation = x
+        x = layers.SeparableConv2D(16, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.GlobalAveragePooling2D()(x)
+        if num_classes == 2:
+            activation = "sigmoid"
+            units = 1
+        else:
+            activation = "softmax"
+            units = num_classes
+        x = layers.Dropout(0.5)(x)
+        outputs = layers.Dense(units, activation=activation)(x)
+        return keras.Model(inputs, outputs)
+
+    model = make_model(input_shape=image_size + (3,), num_classes=2)
+    assert model.output_shape == (None, 1)
+    assert model.layers[-1].input_shape == (None, 16)
+    train_ds = train_ds.map(lambda img, label: (data_augmentation(img), label),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
+
+    epochs = 2
+    callbacks = [keras.callbacks.ModelCheckpoint("save_at_{epoch}.keras")]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  metrics=["accuracy"], jit_compile=True)
+    history = model.fit(train_ds, epochs=epochs, callbacks=callbacks, validation_data=val_ds,
+                        verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert os.path.exists("save_at_1.keras") and os.path.exists("save_at_2.keras")
+
+    img = keras.preprocessing.image.load_img("PetImages/Cat/6.jpg", target_size=image_size)
+    img_array = keras.preprocessing.image.img_to_array(img)
+    img_array = tf.expand_dims(img_array, 0)
+    predictions = model.predict(img_array, verbose=0)
+    assert predictions.shape == (1, 1)
+    score = float(predictions[0][0])  # the example formats predictions[0], a 1-element array
+    print(f"This image is {100 * (1 - score):.2f}% cat and {100 * score:.2f}% dog.")
+    reloaded = keras.models.load_model("save_at_2.keras")
+    np.testing.assert_allclose(reloaded.predict(img_array, verbose=0), predictions, rtol=1e-5,
+                               atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# vision/siamese_contrastive.py
+# ----------------------------------------------------------------------------------------------
+
+def test_siamese_contrastive():
+    import random
+    random.seed(0)
+    epochs = 3
+    batch_size = 16
+    margin = 1
+    (x_train_val, y_train_val), _ = keras.datasets.mnist.load_data()
+    x_train_val, y_train_val = x_train_val[:96], y_train_val[:96]
+    x_train_val = x_train_val.astype("float32")
+    x_train, x_val = x_train_val[:64], x_train_val[64:]
+    y_train, y_val = y_train_val[:64], y_train_val[64:]
+
+    def make_pairs(x, y):
+        num_classes = max(y) + 1
+        digit_indices = [np.where(y == i)[0] for i in range(num_classes)]
+        pairs = []
+        labels = []
+        for idx1 in range(len(x)):
+            x1 = x[idx1]
+            label1 = y[idx1]
+            idx2 = random.choice(digit_indices[label1])
+            x2 = x[idx2]
+            pairs += [[x1, x2]]
+            labels += [1]
+            label2 = random.randint(0, num_classes - 1)
+            while label2 == label1 or len(digit_indices[label2]) == 0:
+                label2 = random.randint(0, num_classes - 1)
+            idx2 = random.choice(digit_indices[label2])
+            x2 = x[idx2]
+            pairs += [[x1, x2]]
+            labels += [0]
+        return np.array(pairs), np.array(labels).astype("float32")
+
+    pairs_train, labels_train = make_pairs(x_train, y_train)
+    pairs_val, labels_val = make_pairs(x_val, y_val)
+    assert pairs_train.shape == (128, 2, 28, 28)
+    x_train_1 = pairs_train[:, 0]
+    x_train_2 = pairs_train[:, 1]
+    x_val_1 = pairs_val[:, 0]
+    x_val_2 = pairs_val[:, 1]
+    # visualize()'s image: two digits side by side
+    assert tf.concat([pairs_train[0][0], pairs_train[0][1]], axis=1).shape == (28, 56)
+
+    def euclidean_distance(vects):
+        x, y = vects
+        sum_square = tf.math.reduce_sum(tf.math.square(x - y), axis=1, keepdims=True)
+        return tf.math.sqrt(tf.math.maximum(sum_square, tf.keras.backend.epsilon()))
+
+    input = layers.Input((28, 28, 1))
+    x = tf.keras.layers.BatchNormalization()(input)
+    x = layers.Conv2D(4, (5, 5), activation="tanh")(x)
+    x = layers.AveragePooling2D(pool_size=(2, 2))(x)
+    x = layers.Conv2D(16, (5, 5), activation="tanh")(x)
+    x = layers.AveragePooling2D(pool_size=(2, 2))(x)
+    x = layers.Flatten()(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = layers.Dense(10, activation="tanh")(x)
+    embedding_network = keras.Model(input, x)
+
+    input_1 = layers.Input((28, 28, 1))
+    input_2 = layers.Input((28, 28, 1))
+    tower_1 = embedding_network(input_1)
+    tower_2 = embedding_network(input_2)
+    merge_layer = layers.Lambda(euclidean_distance)([tower_1, tower_2])
+    normal_layer = tf.keras.layers.BatchNormalization()(merge_layer)
+    output_layer = layers.Dense(1, activation="sigmoid")(normal_layer)
+    siamese = keras.Model(inputs=[input_1, input_2], outputs=output_layer)
+
+    def loss(margin=1):
+        def contrastive_loss(y_true, y_pred):
+            square_pred = tf.math.square(y_pred)
+            margin_square = tf.math.square(tf.math.maximum(margin - (y_pred), 0))
+            return tf.math.reduce_mean((1 - y_true) * square_pred + (y_true) * margin_square)
+        return contrastive_loss
+
+    siamese.compile(loss=loss(margin=margin), optimizer="RMSprop", metrics=["accuracy"])
+    siamese.summary()
+    assert len(siamese.trainable_weights) == len(embedding_network.trainable_weights) + 4
+
+    history = siamese.fit([x_train_1, x_train_2], labels_train,
+                          validation_data=([x_val_1, x_val_2], labels_val),
+                          batch_size=batch_size, epochs=epochs, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+    # the distance layer and evaluate's loss/accuracy against NumPy on the model's outputs
+    distance = keras.Model(siamese.inputs, merge_layer)
+    e1 = embedding_network.predict(x_val_1, verbose=0).astype(np.float64)
+    e2 = embedding_network.predict(x_val_2, verbose=0).astype(np.float64)
+    d = np.sqrt(np.maximum(((e1 - e2) ** 2).sum(1, keepdims=True), 1e-7))
+    np.testing.assert_allclose(distance.predict([x_val_1, x_val_2], verbose=0), d, rtol=1e-4,
+                               atol=1e-5)
+    results = siamese.evaluate([x_val_1, x_val_2], labels_val, batch_size=64, verbose=0)
+    predictions = siamese.predict([x_val_1, x_val_2], verbose=0).astype(np.float64)
+    y = labels_val[:, None]
+    ref_loss = np.mean((1 - y) * predictions ** 2 + y * np.maximum(margin - predictions, 0) ** 2)
+    ref_acc = np.mean((predictions > 0.5) == (y > 0.5))
+    np.testing.assert_allclose(results, [ref_loss, ref_acc], rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# vision/autoencoder.py
+# ----------------------------------------------------------------------------------------------
+
+def test_autoencoder():
+    from nabi.keras.models import Model
+    from nabi.keras.layers import Conv2D, MaxPooling2D, Input, UpSampling2D
+    from nabi.keras.datasets import mnist
+    np.random.seed(0)
+
+    def preprocess(dataset):
+        dataset = dataset.astype("float32") / 255.0
+        dataset = np.reshape(dataset, (len(dataset), 28, 28, 1))
+        return dataset
+
+    def noise(dataset):
+        noise_factor = 0.4
+        noisy_dataset = dataset + noise_factor * np.random.normal(loc=0.0, scale=1.0,
+                                                                  size=dataset.shape)
+        return np.clip(noisy_dataset, 0.0, 1.0)
+
+    (train_dataset, _), (test_dataset, _) = mnist.load_data()
+    train_dataset, test_dataset = preprocess(train_dataset[:64]), preprocess(test_dataset[:16])
+    noisy_train_dataset = noise(train_dataset)
+    noisy_test_dataset = noise(test_dataset)
+    assert noisy_train_dataset.dtype == np.float64
+
+    input = Input(shape=(28, 28, 1))
+    x = Conv2D(4, (3, 3), activation="relu", padding="same")(input)
+    x = MaxPooling2D((2, 2), padding="same")(x)
+    x = Conv2D(4, (3, 3), activation="relu", padding="same")(x)
+    x = MaxPooling2D((2, 2), padding="same")(x)
+    x = Conv2D(4, (3, 3), activation="relu", padding="same")(x)
+    x = UpSampling2D((2, 2))(x)
+    x = Conv2D(4, (3, 3), activation="relu", padding="same")(x)
+    x = UpSampling2D((2, 2))(x)
+    x = Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
+    autoencoder = Model(input, x)
+    autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+    autoencoder.summary()
+
+    # the initial loss against NumPy
+    ws = [v.numpy().astype(np.float64) for v in autoencoder.weights]
+    h = test_dataset.astype(np.float64)
+    for i in range(5):
+        z = _conv_same(h, ws[2 * i], ws[2 * i + 1], 1)[0]
+        if i == 4:
+            h = 1 / (1 + np.exp(-z))
+        elif i < 2:
+            h = _np_maxpool2(np.maximum(z, 0))
+        else:
+            h = np.maximum(z, 0).repeat(2, axis=1).repeat(2, axis=2)
+    ref = np.mean(_bce(test_dataset.astype(np.float64), h))
+    np.testing.assert_allclose(autoencoder.evaluate(test_dataset, test_dataset, verbose=0), ref,
+                               rtol=1e-4)
+
+    h1 = autoencoder.fit(x=train_dataset, y=train_dataset, epochs=3, batch_size=16, shuffle=True,
+                         validation_data=(test_dataset, test_dataset), verbose=0)
+    predictions = autoencoder.predict(test_dataset, verbose=0)
+    assert predictions.shape == (16, 28, 28, 1) and predictions.dtype == np.float32
+    h2 = autoencoder.fit(x=noisy_train_dataset, y=train_dataset, epochs=3, batch_size=16,
+                         shuffle=True, validation_data=(noisy_test_dataset, test_dataset),
+                         verbose=0)
+    predictions = autoencoder.predict(noisy_test_dataset, verbose=0)
+    assert predictions.shape == (16, 28, 28, 1)
+    assert h1.history["loss"][-1] < h1.history["loss"][0]
+    assert h2.history["val_loss"][-1] < ref

@@ -469,3 +469,12 @@ def array_to_img(x, data_format=None, scale=True, dtype=None):
         return Image.fromarray(x[:, :, 0].astype("uint8"), "L")
     raise ValueError(f"[array_to_img] Unsupported channel number: {x.shape[2]} (shape "
                      f"{x.shape})")
+
+
+def __getattr__(name):
+    # Keras 2 exports load_img/save_img here too; they live in keras.utils.image_utils, which
+    # imports this module, hence the lazy lookup
+    if name in ("load_img", "save_img"):
+        from ..utils import image_utils
+        return getattr(image_utils, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
