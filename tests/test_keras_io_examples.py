@@ -12,6 +12,7 @@ import nabi as tf
 from nabi import keras
 from nabi.keras import layers
 from reference_conv import conv2d, conv2d_backward_data, same_pads
+from reference_rnn import lstm_forward
 
 
 def _leaky(z, a=0.2):
@@ -1072,3 +1073,360 @@ def test_autoencoder():
     assert predictions.shape == (16, 28, 28, 1)
     assert h1.history["loss"][-1] < h1.history["loss"][0]
     assert h2.history["val_loss"][-1] < ref
+
+
+# ----------------------------------------------------------------------------------------------
+# nlp/bidirectional_lstm_imdb.py
+# ----------------------------------------------------------------------------------------------
+
+def _np_lstm_layer(layer, x, go_backwards=False):
+    W, R, b = [w.numpy().astype(np.float64) for w in layer.weights]
+    z = np.zeros((len(x), R.shape[0]))
+    return lstm_forward(x, z, z, W, R, b, go_backwards=go_backwards)
+
+
+def _synthetic_sequences(rng, n, vocab, lo, hi):
+    """Token-id lists of random lengths (the IMDB loader's format) with labels that depend on
+    the tokens (whether small ids dominate), so that a model can learn something."""
+    xs = [list(rng.integers(1, vocab, rng.integers(lo, hi))) for _ in range(n)]
+    ys = np.array([int(np.mean(np.array(s) < vocab // 2) > 0.5) for s in xs])
+    return xs, ys
+
+
+
+def test_bidirectional_lstm_imdb():
+    max_features = 60
+    maxlen = 12
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(max_features, 8)(inputs)
+    x = layers.Bidirectional(layers.LSTM(6, return_sequences=True))(x)
+    x = layers.Bidirectional(layers.LSTM(6))(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    model.summary()
+    assert model.output_shape == (None, 1)
+
+    rng = np.random.default_rng(0)
+    x_train, y_train = _synthetic_sequences(rng, 96, max_features, 4, 20)
+    x_val, y_val = _synthetic_sequences(rng, 32, max_features, 4, 20)
+    x_train = keras.preprocessing.sequence.pad_sequences(x_train, maxlen=maxlen)
+    x_val = keras.preprocessing.sequence.pad_sequences(x_val, maxlen=maxlen)
+    assert x_train.shape == (96, maxlen) and x_train.dtype == np.int32
+
+    # the untrained model's output against NumPy (forward and reversed LSTMs, concatenated;
+    # the first Bidirectional's backward sequence is put back in time order)
+    emb, bi1, bi2, dense = model.layers[1:]
+    h = emb.embeddings.numpy().astype(np.float64)[x_val]
+    fw = _np_lstm_layer(bi1.forward_layer, h)[0]
+    bw = _np_lstm_layer(bi1.backward_layer, h, go_backwards=True)[0][:, ::-1]
+    h = np.concatenate([fw, bw], axis=-1)
+    h = np.concatenate([_np_lstm_layer(bi2.forward_layer, h)[1],
+                        _np_lstm_layer(bi2.backward_layer, h, go_backwards=True)[1]], axis=-1)
+    w, b = [v.numpy().astype(np.float64) for v in dense.weights]
+    p = 1 / (1 + np.exp(-(h @ w + b)))
+    np.testing.assert_allclose(model.predict(x_val, verbose=0), p, rtol=1e-4, atol=1e-6)
+
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    ref = np.mean(_bce(y_val[:, None], p))
+    np.testing.assert_allclose(model.evaluate(x_val, y_val, verbose=0)[0], ref, rtol=1e-4)
+    history = model.fit(x_train, y_train, batch_size=32, epochs=3, validation_data=(x_val, y_val),
+                        verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # variable-length input: a batch of another length runs through the same model
+    assert model.predict(x_val[:, -5:], verbose=0).shape == (32, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# nlp/text_classification_with_transformer.py (the tf.keras version: call(inputs, training))
+# ----------------------------------------------------------------------------------------------
+
+class TransformerBlock(layers.Layer):
+    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
+        super().__init__()
+        self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+        self.ffn = keras.Sequential([layers.Dense(ff_dim, activation="relu"),
+                                     layers.Dense(embed_dim)])
+        self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
+        self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
+        self.dropout1 = layers.Dropout(rate)
+        self.dropout2 = layers.Dropout(rate)
+
+    def call(self, inputs, training):
+        attn_output = self.att(inputs, inputs)
+        attn_output = self.dropout1(attn_output, training=training)
+        out1 = self.layernorm1(inputs + attn_output)
+        ffn_output = self.ffn(out1)
+        ffn_output = self.dropout2(ffn_output, training=training)
+        return self.layernorm2(out1 + ffn_output)
+
+
+class TokenAndPositionEmbedding(layers.Layer):
+    def __init__(self, maxlen, vocab_size, embed_dim):
+        super().__init__()
+        self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+        self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+    def call(self, x):
+        maxlen = tf.shape(x)[-1]
+        positions = tf.range(start=0, limit=maxlen, delta=1)
+        positions = self.pos_emb(positions)
+        x = self.token_emb(x)
+        return x + positions
+
+
+def _np_layernorm(x, layer):
+    g, b = [v.numpy().astype(np.float64) for v in layer.weights]
+    m = x.mean(-1, keepdims=True)
+    v = x.var(-1, keepdims=True)
+    return (x - m) / np.sqrt(v + layer.epsilon) * g + b
+
+
+def _np_mha(x, att):
+    w = {v.name.split("/")[-2] + "/" + v.name.split("/")[-1].split(":")[0]: v.numpy().astype(
+        np.float64) for v in att.weights}
+    q = np.einsum("bte,ehk->bthk", x, w["query/kernel"]) + w["query/bias"]
+    k = np.einsum("bte,ehk->bthk", x, w["key/kernel"]) + w["key/bias"]
+    v = np.einsum("bte,ehk->bthk", x, w["value/kernel"]) + w["value/bias"]
+    s = np.einsum("bqhk,bshk->bhqs", q / np.sqrt(q.shape[-1]), k)
+    o = np.einsum("bhqs,bshk->bqhk", _softmax(s), v)
+    return np.einsum("bqhk,hke->bqe", o, w["attention_output/kernel"]) + w[
+        "attention_output/bias"]
+
+
+def test_text_classification_with_transformer():
+    vocab_size = 50
+    maxlen = 10
+    rng = np.random.default_rng(1)
+    x_train, y_train = _synthetic_sequences(rng, 96, vocab_size, 3, 16)
+    x_val, y_val = _synthetic_sequences(rng, 32, vocab_size, 3, 16)
+    x_train = keras.preprocessing.sequence.pad_sequences(x_train, maxlen=maxlen)
+    x_val = keras.preprocessing.sequence.pad_sequences(x_val, maxlen=maxlen)
+
+    embed_dim = 8
+    num_heads = 2
+    ff_dim = 8
+    inputs = layers.Input(shape=(maxlen,))
+    embedding_layer = TokenAndPositionEmbedding(maxlen, vocab_size, embed_dim)
+    x = embedding_layer(inputs)
+    transformer_block = TransformerBlock(embed_dim, num_heads, ff_dim)
+    x = transformer_block(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dropout(0.1)(x)
+    x = layers.Dense(20, activation="relu")(x)
+    x = layers.Dropout(0.1)(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    assert model.output_shape == (None, 2)
+
+    # inference-mode output against NumPy
+    tok = embedding_layer.token_emb.embeddings.numpy().astype(np.float64)
+    pos = embedding_layer.pos_emb.embeddings.numpy().astype(np.float64)
+    h = tok[x_val] + pos[np.arange(maxlen)]
+    tb = transformer_block
+    out1 = _np_layernorm(h + _np_mha(h, tb.att), tb.layernorm1)
+    w1, b1, w2, b2 = [v.numpy().astype(np.float64) for v in tb.ffn.weights]
+    h = _np_layernorm(out1 + (np.maximum(out1 @ w1 + b1, 0) @ w2 + b2), tb.layernorm2).mean(1)
+    w3, b3, w4, b4 = [v.numpy().astype(np.float64) for v in model.layers[-3].weights +
+                      model.layers[-1].weights]
+    p = _softmax(np.maximum(h @ w3 + b3, 0) @ w4 + b4)
+    np.testing.assert_allclose(model.predict(x_val, verbose=0), p, rtol=1e-4, atol=1e-6)
+
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    score = model.evaluate(x_val, y_val, verbose=0)
+    np.testing.assert_allclose(score[0], -np.mean(np.log(p[np.arange(32), y_val])), rtol=1e-4)
+    np.testing.assert_allclose(score[1], np.mean(p.argmax(1) == y_val), atol=1e-6)
+    history = model.fit(x_train, y_train, batch_size=32, epochs=3,
+                        validation_data=(x_val, y_val), verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # training=True reaches the block's dropouts (required positional argument, as in tf.keras)
+    y1 = transformer_block(tf.constant(np.ones((2, maxlen, embed_dim), "float32")), training=True)
+    y0 = transformer_block(tf.constant(np.ones((2, maxlen, embed_dim), "float32")))
+    assert y1.shape == y0.shape == (2, maxlen, embed_dim)
+
+
+# ----------------------------------------------------------------------------------------------
+# nlp/addition_rnn.py
+# ----------------------------------------------------------------------------------------------
+
+def test_addition_rnn():
+    np.random.seed(0)
+    TRAINING_SIZE = 400
+    DIGITS = 2
+    REVERSE = True
+    MAXLEN = DIGITS + 1 + DIGITS
+
+    class CharacterTable:
+        def __init__(self, chars):
+            self.chars = sorted(set(chars))
+            self.char_indices = dict((c, i) for i, c in enumerate(self.chars))
+            self.indices_char = dict((i, c) for i, c in enumerate(self.chars))
+
+        def encode(self, C, num_rows):
+            x = np.zeros((num_rows, len(self.chars)))
+            for i, c in enumerate(C):
+                x[i, self.char_indices[c]] = 1
+            return x
+
+        def decode(self, x, calc_argmax=True):
+            if calc_argmax:
+                x = x.argmax(axis=-1)
+            return "".join(self.indices_char[x] for x in x)
+
+    chars = "0123456789+ "
+    ctable = CharacterTable(chars)
+    questions = []
+    expected = []
+    seen = set()
+    while len(questions) < TRAINING_SIZE:
+        f = lambda: int("".join(np.random.choice(list("0123456789"))  # noqa: E731
+                                for i in range(np.random.randint(1, DIGITS + 1))))
+        a, b = f(), f()
+        key = tuple(sorted((a, b)))
+        if key in seen:
+            continue
+        seen.add(key)
+        q = "{}+{}".format(a, b)
+        query = q + " " * (MAXLEN - len(q))
+        ans = str(a + b)
+        ans += " " * (DIGITS + 1 - len(ans))
+        if REVERSE:
+            query = query[::-1]
+        questions.append(query)
+        expected.append(ans)
+
+    x = np.zeros((len(questions), MAXLEN, len(chars)), dtype=np.bool)
+    y = np.zeros((len(questions), DIGITS + 1, len(chars)), dtype=np.bool)
+    for i, sentence in enumerate(questions):
+        x[i] = ctable.encode(sentence, MAXLEN)
+    for i, sentence in enumerate(expected):
+        y[i] = ctable.encode(sentence, DIGITS + 1)
+    indices = np.arange(len(y))
+    np.random.shuffle(indices)
+    x = x[indices]
+    y = y[indices]
+    split_at = len(x) - len(x) // 10
+    (x_train, x_val) = x[:split_at], x[split_at:]
+    (y_train, y_val) = y[:split_at], y[split_at:]
+    assert x_train.shape == (360, 5, 12) and y_val.shape == (40, 3, 12)
+
+    num_layers = 1
+    model = keras.Sequential()
+    model.add(layers.LSTM(16, input_shape=(MAXLEN, len(chars))))
+    model.add(layers.RepeatVector(DIGITS + 1))
+    for _ in range(num_layers):
+        model.add(layers.LSTM(16, return_sequences=True))
+    model.add(layers.Dense(len(chars), activation="softmax"))
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.summary()
+    assert model.output_shape == (None, DIGITS + 1, len(chars))
+
+    # evaluate at the initial weights against NumPy
+    enc, _, dec, dense = model.layers
+    h = _np_lstm_layer(enc, x_val.astype(np.float64))[1]
+    h = _np_lstm_layer(dec, np.repeat(h[:, None], DIGITS + 1, axis=1))[0]
+    w, b = [v.numpy().astype(np.float64) for v in dense.weights]
+    p = _softmax(h @ w + b)
+    yv = y_val.astype(np.float64)
+    ref_loss = -np.mean(np.sum(yv * np.log(p), axis=-1))
+    ref_acc = np.mean(p.argmax(-1) == yv.argmax(-1))
+    np.testing.assert_allclose(model.evaluate(x_val, y_val, verbose=0), [ref_loss, ref_acc],
+                               rtol=1e-4, atol=1e-6)
+
+    epochs = 4
+    batch_size = 32
+    losses = []
+    for epoch in range(1, epochs):
+        h = model.fit(x_train, y_train, batch_size=batch_size, epochs=1,
+                      validation_data=(x_val, y_val), verbose=0)
+        losses.append(h.history["loss"][0])
+        for i in range(3):
+            ind = np.random.randint(0, len(x_val))
+            rowx, rowy = x_val[np.array([ind])], y_val[np.array([ind])]
+            preds = np.argmax(model.predict(rowx, verbose=0), axis=-1)
+            q = ctable.decode(rowx[0])
+            correct = ctable.decode(rowy[0])
+            guess = ctable.decode(preds[0], calc_argmax=False)
+            assert len(q) == MAXLEN and len(guess) == DIGITS + 1
+            assert eval(q[::-1].strip()) == int(correct)
+    assert losses[-1] < losses[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# generative/lstm_character_level_text_generation.py
+# ----------------------------------------------------------------------------------------------
+
+def test_lstm_character_level_text_generation(capsys):
+    import io
+    import random
+    import sys
+    random.seed(0)
+    np.random.seed(0)
+    text = ("Supposing that truth is a woman--what then? Is there not ground for suspecting "
+            "that all philosophers, in so far as they have been dogmatists, have failed to "
+            "understand women. ").lower() * 2
+    text = io.StringIO(text).read()
+    chars = sorted(list(set(text)))
+    char_indices = dict((c, i) for i, c in enumerate(chars))
+    indices_char = dict((i, c) for i, c in enumerate(chars))
+    maxlen = 12
+    step = 3
+    sentences = []
+    next_chars = []
+    for i in range(0, len(text) - maxlen, step):
+        sentences.append(text[i: i + maxlen])
+        next_chars.append(text[i + maxlen])
+    x = np.zeros((len(sentences), maxlen, len(chars)), dtype=np.bool)
+    y = np.zeros((len(sentences), len(chars)), dtype=np.bool)
+    for i, sentence in enumerate(sentences):
+        for t, char in enumerate(sentence):
+            x[i, t, char_indices[char]] = 1
+        y[i, char_indices[next_chars[i]]] = 1
+
+    model = keras.Sequential([
+        keras.Input(shape=(maxlen, len(chars))),
+        layers.LSTM(16),
+        layers.Dense(len(chars), activation="softmax"),
+    ])
+    optimizer = keras.optimizers.RMSprop(learning_rate=0.01)
+    model.compile(loss="categorical_crossentropy", optimizer=optimizer)
+
+    def sample(preds, temperature=1.0):
+        preds = np.asarray(preds).astype("float64")
+        preds = np.log(preds) / temperature
+        exp_preds = np.exp(preds)
+        preds = exp_preds / np.sum(exp_preds)
+        probas = np.random.multinomial(1, preds, 1)
+        return np.argmax(probas)
+
+    h = _np_lstm_layer(model.layers[0], x.astype(np.float64))[1]
+    w, b = [v.numpy().astype(np.float64) for v in model.layers[1].weights]
+    p = _softmax(h @ w + b)
+    ref = -np.mean(np.log(p[y]))
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), ref, rtol=1e-4)
+
+    epochs = 3
+    batch_size = 32
+    losses = []
+    for epoch in range(epochs):
+        losses.append(model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+                      .history["loss"][0])
+        start_index = random.randint(0, len(text) - maxlen - 1)
+        for diversity in [0.2, 1.2]:
+            generated = ""
+            sentence = text[start_index: start_index + maxlen]
+            generated += sentence
+            sys.stdout.write(generated)
+            for i in range(5):
+                x_pred = np.zeros((1, maxlen, len(chars)))
+                for t, char in enumerate(sentence):
+                    x_pred[0, t, char_indices[char]] = 1.0
+                preds = model.predict(x_pred, verbose=0)[0]
+                assert preds.shape == (len(chars),) and abs(preds.sum() - 1) < 1e-5
+                next_index = sample(preds, diversity)
+                next_char = indices_char[next_index]
+                sentence = sentence[1:] + next_char
+                sys.stdout.write(next_char)
+                sys.stdout.flush()
+            print()
+    assert losses[-1] < losses[0]
+    assert len(capsys.readouterr().out.splitlines()) == 2 * epochs
