@@ -1430,3 +1430,200 @@ def test_lstm_character_level_text_generation(capsys):
             print()
     assert losses[-1] < losses[0]
     assert len(capsys.readouterr().out.splitlines()) == 2 * epochs
+
+
+# ----------------------------------------------------------------------------------------------
+# timeseries/timeseries_classification_from_scratch.py
+# ----------------------------------------------------------------------------------------------
+
+def _np_conv1d_same(x, k, b):
+    pads = same_pads(x.shape[1], k.shape[0], 1)
+    return conv2d(x[:, None], k[None], pads=(0, 0) + pads)[:, 0] + b
+
+
+def test_timeseries_classification_from_scratch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.random.seed(0)
+    rng = np.random.default_rng(0)
+    # FordA-like TSV files: label (-1/1) then a z-normalised series (a sine for class 1)
+    for name, n in (("FordA_TRAIN.tsv", 80), ("FordA_TEST.tsv", 24)):
+        labels = np.where(np.arange(n) % 2 == 0, -1, 1)
+        t = np.linspace(0, 4 * np.pi, 24)
+        series = rng.standard_normal((n, 24)) * 0.5 + (labels[:, None] > 0) * np.sin(t)
+        series = (series - series.mean(1, keepdims=True)) / series.std(1, keepdims=True)
+        np.savetxt(name, np.concatenate([labels[:, None], series], axis=1), delimiter="\t")
+
+    def readucr(filename):
+        data = np.loadtxt(filename, delimiter="\t")
+        y = data[:, 0]
+        x = data[:, 1:]
+        return x, y.astype(int)
+
+    x_train, y_train = readucr("FordA_TRAIN.tsv")
+    x_test, y_test = readucr("FordA_TEST.tsv")
+    classes = np.unique(np.concatenate((y_train, y_test), axis=0))
+    assert list(classes) == [-1, 1]
+    x_train = x_train.reshape((x_train.shape[0], x_train.shape[1], 1))
+    x_test = x_test.reshape((x_test.shape[0], x_test.shape[1], 1))
+    num_classes = len(np.unique(y_train))
+    idx = np.random.permutation(len(x_train))
+    x_train = x_train[idx]
+    y_train = y_train[idx]
+    y_train[y_train == -1] = 0
+    y_test[y_test == -1] = 0
+
+    def make_model(input_shape):
+        input_layer = keras.layers.Input(input_shape)
+        conv1 = keras.layers.Conv1D(filters=8, kernel_size=3, padding="same")(input_layer)
+        conv1 = keras.layers.BatchNormalization()(conv1)
+        conv1 = keras.layers.ReLU()(conv1)
+        conv2 = keras.layers.Conv1D(filters=8, kernel_size=3, padding="same")(conv1)
+        conv2 = keras.layers.BatchNormalization()(conv2)
+        conv2 = keras.layers.ReLU()(conv2)
+        conv3 = keras.layers.Conv1D(filters=8, kernel_size=3, padding="same")(conv2)
+        conv3 = keras.layers.BatchNormalization()(conv3)
+        conv3 = keras.layers.ReLU()(conv3)
+        gap = keras.layers.GlobalAveragePooling1D()(conv3)
+        output_layer = keras.layers.Dense(num_classes, activation="softmax")(gap)
+        return keras.models.Model(inputs=input_layer, outputs=output_layer)
+
+    model = make_model(input_shape=x_train.shape[1:])
+    assert model.output_shape == (None, 2)
+
+    # the untrained model (BatchNorm at its initial moving statistics) against NumPy
+    h = x_test.astype(np.float64)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv1D)]
+    for conv in convs:
+        k, b = [v.numpy().astype(np.float64) for v in conv.weights]
+        h = np.maximum(_np_conv1d_same(h, k, b) / np.sqrt(1 + 1e-3), 0)
+    w, b = [v.numpy().astype(np.float64) for v in model.layers[-1].weights]
+    p = _softmax(h.mean(1) @ w + b)
+
+    epochs = 12
+    batch_size = 16
+    callbacks = [
+        keras.callbacks.ModelCheckpoint("best_model.h5", save_best_only=True, monitor="val_loss"),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2,
+                                          min_lr=0.0001),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, verbose=1),
+    ]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    score = model.evaluate(x_test, y_test, verbose=0)
+    np.testing.assert_allclose(score, [-np.mean(np.log(p[np.arange(24), y_test])),
+                                       np.mean(p.argmax(1) == y_test)], rtol=1e-4, atol=1e-6)
+    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
+                        callbacks=callbacks, validation_split=0.2, verbose=0)
+    val_loss = history.history["val_loss"]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    best = int(np.argmin(val_loss))
+    assert len(val_loss) == epochs or len(val_loss) == best + 4 + 1  # EarlyStopping(patience=4)
+    lr = history.history["lr"]  # ReduceLROnPlateau logs the learning rate, as Keras 2
+    assert lr[0] == pytest.approx(1e-3) and all(
+        v == pytest.approx(1e-3 * 0.5 ** round(np.log2(1e-3 / v))) or v == pytest.approx(1e-4)
+        for v in lr)
+
+    model = keras.models.load_model("best_model.h5")
+    # the checkpoint holds the best epoch: its validation loss is reproduced
+    n_val = len(x_train) - int(len(x_train) * 0.8)
+    np.testing.assert_allclose(
+        model.evaluate(x_train[-n_val:], y_train[-n_val:], verbose=0)[0], val_loss[best],
+        rtol=1e-4)
+    y_pred = model.predict(x_test, verbose=0).argmax(axis=1)
+    assert y_pred.shape == (24,)
+    print("Test accuracy", np.mean(y_pred == y_test))
+
+
+# ----------------------------------------------------------------------------------------------
+# timeseries/timeseries_weather_forecasting.py (pandas is not installed: the DataFrame steps
+# are the same selections done on NumPy arrays)
+# ----------------------------------------------------------------------------------------------
+
+def test_timeseries_weather_forecasting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    feature_keys = ["p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)",
+                    "VPact (mbar)", "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)",
+                    "rho (g/m**3)", "wv (m/s)", "max. wv (m/s)", "wd (deg)"]
+    n_rows = 400
+    t = np.arange(n_rows)
+    df = {k: 10 * np.sin(t / (20 + 3 * i)) + rng.standard_normal(n_rows) + 5 * i
+          for i, k in enumerate(feature_keys)}
+
+    split_fraction = 0.715
+    train_split = int(split_fraction * n_rows)
+    step = 3
+    past = 24
+    future = 6
+    learning_rate = 0.001
+    batch_size = 16
+    epochs = 4
+
+    def normalize(data, train_split):
+        data_mean = data[:train_split].mean(axis=0)
+        data_std = data[:train_split].std(axis=0)
+        return (data - data_mean) / data_std
+
+    selected_features = [feature_keys[i] for i in [0, 1, 5, 7, 8, 10, 11]]
+    features = np.stack([df[k] for k in selected_features], axis=1)
+    features = normalize(features, train_split)
+    train_data = features[0: train_split]
+    val_data = features[train_split:]
+    start = past + future
+    end = start + train_split
+    x_train = train_data[:, list(range(7))]
+    y_train = features[start:end][:, [1]]
+    sequence_length = int(past / step)
+
+    dataset_train = keras.preprocessing.timeseries_dataset_from_array(
+        x_train, y_train, sequence_length=sequence_length, sampling_rate=step,
+        batch_size=batch_size)
+    x_end = len(val_data) - past - future
+    label_start = train_split + past + future
+    x_val = val_data[:x_end][:, list(range(7))]
+    y_val = features[label_start:][:, [1]]
+    dataset_val = keras.preprocessing.timeseries_dataset_from_array(
+        x_val, y_val, sequence_length=sequence_length, sampling_rate=step,
+        batch_size=batch_size)
+
+    for batch in dataset_train.take(1):
+        inputs, targets = batch
+    assert inputs.numpy().shape == (batch_size, sequence_length, 7)
+    assert targets.numpy().shape == (batch_size, 1)
+    # window i is x[i], x[i + step], ... with the target y[i]
+    np.testing.assert_allclose(inputs.numpy()[5], x_train[5: 5 + sequence_length * step: step],
+                               rtol=1e-6)
+    np.testing.assert_allclose(targets.numpy()[5], y_train[5], rtol=1e-6)
+    n_windows = len(x_train) - (sequence_length - 1) * step
+    assert sum(int(x.shape[0]) for x, _ in dataset_train) == n_windows
+
+    inputs = keras.layers.Input(shape=(inputs.shape[1], inputs.shape[2]))
+    lstm_out = keras.layers.LSTM(8)(inputs)
+    outputs = keras.layers.Dense(1)(lstm_out)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    model.summary()
+
+    # validation loss of the untrained model against NumPy
+    nv = len(x_val) - (sequence_length - 1) * step
+    xs = np.stack([x_val[i: i + sequence_length * step: step] for i in range(nv)])
+    h = _np_lstm_layer(model.layers[1], xs)[1]
+    w, b = [v.numpy().astype(np.float64) for v in model.layers[2].weights]
+    ref = np.mean((h @ w + b - y_val[:nv]) ** 2)
+    np.testing.assert_allclose(model.evaluate(dataset_val, verbose=0), ref, rtol=1e-4)
+
+    path_checkpoint = "model_checkpoint.h5"
+    es_callback = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0, patience=5)
+    modelckpt_callback = keras.callbacks.ModelCheckpoint(
+        monitor="val_loss", filepath=path_checkpoint, verbose=1, save_weights_only=True,
+        save_best_only=True)
+    history = model.fit(dataset_train, epochs=epochs, validation_data=dataset_val,
+                        callbacks=[es_callback, modelckpt_callback], verbose=0)
+    loss = history.history["loss"]
+    assert loss[-1] < loss[0]
+    assert os.path.exists(path_checkpoint)
+    model.load_weights(path_checkpoint)
+    np.testing.assert_allclose(model.evaluate(dataset_val, verbose=0),
+                               min(history.history["val_loss"]), rtol=1e-4)
+    for x, y in dataset_val.take(2):
+        plot_data = [x[0][:, 1].numpy(), y[0].numpy(), model.predict(x, verbose=0)[0]]
+        assert plot_data[0].shape == (sequence_length,) and plot_data[2].shape == (1,)
