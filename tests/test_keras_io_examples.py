@@ -1627,3 +1627,247 @@ def test_timeseries_weather_forecasting(tmp_path, monkeypatch):
     for x, y in dataset_val.take(2):
         plot_data = [x[0][:, 1].numpy(), y[0].numpy(), model.predict(x, verbose=0)[0]]
         assert plot_data[0].shape == (sequence_length,) and plot_data[2].shape == (1,)
+
+
+# ----------------------------------------------------------------------------------------------
+# keras_recipes/antirectifier.py
+# ----------------------------------------------------------------------------------------------
+
+class Antirectifier(layers.Layer):
+    def __init__(self, initializer="he_normal", **kwargs):
+        super(Antirectifier, self).__init__(**kwargs)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        output_dim = input_shape[-1]
+        self.kernel = self.add_weight(shape=(output_dim * 2, output_dim),
+                                      initializer=self.initializer, name="kernel",
+                                      trainable=True)
+
+    def call(self, inputs):
+        inputs -= tf.reduce_mean(inputs, axis=-1, keepdims=True)
+        pos = tf.nn.relu(inputs)
+        neg = tf.nn.relu(-inputs)
+        concatenated = tf.concat([pos, neg], axis=-1)
+        mixed = tf.matmul(concatenated, self.kernel)
+        return mixed
+
+    def get_config(self):
+        base_config = super(Antirectifier, self).get_config()
+        config = {"initializer": keras.initializers.serialize(self.initializer)}
+        return dict(list(base_config.items()) + list(config.items()))
+
+
+def _np_antirectifier(x, k):
+    x = x - x.mean(-1, keepdims=True)
+    return np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], -1) @ k
+
+
+def test_antirectifier(tmp_path):
+    batch_size = 32
+    num_classes = 10
+    epochs = 3
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    x_train, y_train, x_test, y_test = x_train[:256], y_train[:256], x_test[:64], y_test[:64]
+    x_train = x_train.reshape(-1, 784)
+    x_test = x_test.reshape(-1, 784)
+    x_train = x_train.astype("float32")
+    x_test = x_test.astype("float32")
+    x_train /= 255
+    x_test /= 255
+
+    model = keras.Sequential([
+        keras.Input(shape=(784,)),
+        layers.Dense(16),
+        Antirectifier(),
+        layers.Dense(16),
+        Antirectifier(),
+        layers.Dropout(0.5),
+        layers.Dense(10),
+    ])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  optimizer=keras.optimizers.RMSprop(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    assert model.layers[1].kernel.shape == (32, 16)
+
+    w = [v.numpy().astype(np.float64) for v in model.weights]
+    h = _np_antirectifier(x_test.astype(np.float64) @ w[0] + w[1], w[2])
+    h = _np_antirectifier(h @ w[3] + w[4], w[5])
+    logits = h @ w[6] + w[7]
+    p = _softmax(logits)
+    score = model.evaluate(x_test, y_test, verbose=0)
+    np.testing.assert_allclose(score, [-np.mean(np.log(p[np.arange(64), y_test])),
+                                       np.mean(p.argmax(1) == y_test)], rtol=1e-4, atol=1e-6)
+
+    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
+                        validation_split=0.15, verbose=0)
+    assert set(history.history) == {"loss", "sparse_categorical_accuracy", "val_loss",
+                                    "val_sparse_categorical_accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.evaluate(x_test, y_test, verbose=0)
+
+    # get_config round trip, and a saved model that reloads with the custom layer
+    layer = model.layers[1]
+    config = layer.get_config()
+    assert config["initializer"]["class_name"] == "HeNormal"
+    clone = Antirectifier.from_config(config)
+    assert isinstance(clone.initializer, keras.initializers.HeNormal)
+    path = str(tmp_path / "antirectifier.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path, custom_objects={"Antirectifier": Antirectifier})
+    np.testing.assert_allclose(reloaded.predict(x_test, verbose=0),
+                               model.predict(x_test, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# keras_recipes/endpoint_layer_pattern.py
+# ----------------------------------------------------------------------------------------------
+
+class LogisticEndpoint(keras.layers.Layer):
+    def __init__(self, name=None):
+        super(LogisticEndpoint, self).__init__(name=name)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.accuracy_fn = keras.metrics.BinaryAccuracy(name="accuracy")
+
+    def call(self, logits, targets=None, sample_weight=None):
+        if targets is not None:
+            loss = self.loss_fn(targets, logits, sample_weight)
+            self.add_loss(loss)
+            self.add_metric(self.accuracy_fn(targets, logits, sample_weight))
+        return tf.nn.softmax(logits)
+
+
+def test_endpoint_layer_pattern():
+    np.random.seed(0)
+    n, d = 64, 12
+    inputs = keras.Input((d,), name="inputs")
+    logits = keras.layers.Dense(1)(inputs)
+    targets = keras.Input((1,), name="targets")
+    sample_weight = keras.Input((1,), name="sample_weight")
+    preds = LogisticEndpoint()(logits, targets, sample_weight)
+    model = keras.Model([inputs, targets, sample_weight], preds)
+    # 0/1 targets (the example's are uniform floats, which BinaryAccuracy never matches)
+    data = {
+        "inputs": np.random.random((n, d)),
+        "targets": (np.random.random((n, 1)) > 0.5).astype("float64"),
+        "sample_weight": np.random.random((n, 1)),
+    }
+    model.compile(keras.optimizers.Adam(1e-3))
+
+    # the endpoint's loss and metric on one batch against NumPy
+    w, b = [v.numpy().astype(np.float64) for v in model.layers[1].weights]
+    z = data["inputs"] @ w + b
+    y, sw = data["targets"], data["sample_weight"]
+    ref_loss = np.sum(sw * _bce_logits(y, z)) / n
+    ref_acc = np.sum(sw * ((z > 0.5) == y)) / np.sum(sw)
+    np.testing.assert_allclose(model.evaluate(data, batch_size=n, verbose=0), [ref_loss, ref_acc],
+                               rtol=1e-4, atol=1e-6)
+    history = model.fit(data, epochs=4, batch_size=16, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # evaluate resets the layer's metric: one batch gives that batch's accuracy alone
+    w, b = [v.numpy().astype(np.float64) for v in model.layers[1].weights]
+    z = data["inputs"] @ w + b
+    np.testing.assert_allclose(model.evaluate(data, batch_size=n, verbose=0)[1],
+                               np.sum(sw * ((z > 0.5) == y)) / np.sum(sw), rtol=1e-5)
+
+    inputs = keras.Input((d,), name="inputs")
+    logits = keras.layers.Dense(1)(inputs)
+    preds = LogisticEndpoint()(logits, targets=None, sample_weight=None)
+    inference_model = keras.Model(inputs, preds)
+    inference_model.set_weights(model.get_weights())
+    preds = inference_model.predict(np.random.random((n, d)), verbose=0)
+    np.testing.assert_array_equal(preds, np.ones((n, 1), np.float32))  # softmax over one logit
+
+    class LogReg(keras.Model):
+        def __init__(self):
+            super(LogReg, self).__init__()
+            self.dense = keras.layers.Dense(1)
+            self.logistic_endpoint = LogisticEndpoint()
+
+        def call(self, inputs):
+            logits = self.dense(inputs["inputs"])
+            preds = self.logistic_endpoint(logits=logits, targets=inputs["targets"],
+                                           sample_weight=inputs["sample_weight"])
+            return preds
+
+    model = LogReg()
+    model.compile(keras.optimizers.Adam(1e-3))
+    history = model.fit(data, epochs=4, batch_size=16, verbose=0)
+    assert "loss" in history.history and "accuracy" in history.history
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+# ----------------------------------------------------------------------------------------------
+# keras_recipes/trainer_pattern.py
+# ----------------------------------------------------------------------------------------------
+
+class MyTrainer(keras.Model):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self.model(x, training=True)
+            loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
+        trainable_vars = self.trainable_variables
+        gradients = tape.gradient(loss, trainable_vars)
+        self.optimizer.apply_gradients(zip(gradients, trainable_vars))
+        self.compiled_metrics.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+    def call(self, x):
+        x = self.model(x)
+        return x
+
+
+def test_trainer_pattern():
+    mnist = keras.datasets.mnist
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    x_train, y_train, x_test, y_test = x_train[:256], y_train[:256], x_test[:64], y_test[:64]
+    x_train, x_test = x_train / 255.0, x_test / 255.0
+
+    model_a = keras.models.Sequential([
+        keras.layers.Flatten(input_shape=(28, 28)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    func_input = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Flatten(input_shape=(28, 28))(func_input)
+    x = keras.layers.Dense(24, activation="relu")(x)
+    x = keras.layers.Dropout(0.4)(x)
+    func_output = keras.layers.Dense(10, activation="softmax")(x)
+    model_b = keras.Model(func_input, func_output)
+
+    trainer_1 = MyTrainer(model_a)
+    trainer_2 = MyTrainer(model_b)
+    trainer_1.compile(keras.optimizers.SGD(), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    assert len(trainer_1.trainable_variables) == 4
+
+    def np_eval(m):
+        w1, b1, w2, b2 = [v.numpy().astype(np.float64) for v in m.weights]
+        p = _softmax(np.maximum(x_test.reshape(64, -1) @ w1 + b1, 0) @ w2 + b2)
+        return [-np.mean(np.log(p[np.arange(64), y_test])), np.mean(p.argmax(1) == y_test)]
+
+    np.testing.assert_allclose(trainer_1.evaluate(x_test, y_test, verbose=0), np_eval(model_a),
+                               rtol=1e-4, atol=1e-6)
+    h1 = trainer_1.fit(x_train, y_train, epochs=3, batch_size=32,
+                       validation_data=(x_test, y_test), verbose=0)
+    assert set(h1.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert h1.history["loss"][-1] < h1.history["loss"][0]
+
+    trainer_2.compile(keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    # (64, 28, 28) data into the (None, 28, 28, 1) functional input: Keras 2 expands the last
+    # axis
+    np.testing.assert_allclose(trainer_2.evaluate(x_test, y_test, verbose=0), np_eval(model_b),
+                               rtol=1e-4, atol=1e-6)
+    h2 = trainer_2.fit(x_train, y_train, epochs=3, batch_size=32,
+                       validation_data=(x_test, y_test), verbose=0)
+    assert h2.history["loss"][-1] < h2.history["loss"][0]
+    np.testing.assert_allclose(trainer_2.evaluate(x_test, y_test, verbose=0), np_eval(model_b),
+                               rtol=1e-4, atol=1e-6)

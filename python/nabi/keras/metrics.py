@@ -11,6 +11,7 @@ device than the state's are copied into it explicitly. Reading `result()` as a P
 is the one synchronisation.
 """
 import warnings
+import weakref
 
 import numpy as np
 
@@ -268,7 +269,12 @@ class Metric:
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
-        return self.result()
+        out = self.result()
+        if isinstance(out, Tensor):  # Keras 2 tags the result (result._metric_obj = self)
+            key = id(out)
+            _RESULT_METRIC[key] = (weakref.ref(out, lambda r: _RESULT_METRIC.pop(key, None)),
+                                   self)
+        return out
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
@@ -279,6 +285,16 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+_RESULT_METRIC = {}  # id(result Tensor) -> (weakref to it, the Metric whose call returned it)
+
+
+def metric_of_result(value):
+    """The Metric whose __call__ returned the Tensor `value`, else None: Layer.add_metric
+    tracks that metric itself (already updated) as Keras 2 does through `_metric_obj`."""
+    entry = _RESULT_METRIC.get(id(value))
+    return entry[1] if entry is not None and entry[0]() is value else None
 
 
 def _samplewise(values, sample_weight):

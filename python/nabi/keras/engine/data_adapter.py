@@ -54,10 +54,16 @@ def _input_cast_ints(model):
 def standardize_x(model, x):
     """x -> list of arrays in the model's input order."""
     cast_ints = _input_cast_ints(model)
+    graph = getattr(model, "_is_graph_network", False) or getattr(model, "_seq_layers", None)
+    if not graph:  # a subclassed model's call gets a dict back (Model._forward)
+        model.__dict__.pop("_dict_input_keys", None)
     if isinstance(x, dict):
         names = model.input_names
         if names and all(n in x for n in names):
             return [_to_array(x[n], cast_ints=cast_ints) for n in names]
+        if not names and not graph:
+            model.__dict__["_dict_input_keys"] = list(x)
+            return [_to_array(v, cast_ints=cast_ints) for v in x.values()]
         if len(x) == 1:
             return [_to_array(next(iter(x.values())), cast_ints=cast_ints)]
         raise ValueError(f"[{model.name}] input dict keys {sorted(x)} do not match the model's "

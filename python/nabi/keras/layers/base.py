@@ -466,6 +466,7 @@ class Layer:
 
     _call_accepts_training = False
     _call_accepts_mask = False
+    _call_first_arg = "inputs"
     _computes_mask = False
     _autocast = True
     # Keras 2 autocasts only floating-point inputs to the compute dtype; integer and bool
@@ -485,6 +486,9 @@ class Layer:
             var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
             cls._call_accepts_training = "training" in params or var_kw
             cls._call_accepts_mask = "mask" in params
+            names = list(params)
+            if len(names) > 1:
+                cls._call_first_arg = names[1]
         cls._computes_mask = cls.compute_mask is not Layer.compute_mask
         if call is not None and not (cls.__module__ or "").startswith("nabi."):
             # a user's layer built on Layer itself; one built on a nabi layer (class
@@ -765,6 +769,11 @@ class Layer:
         if isinstance(value, Metric):
             metrics[name or value.name] = value
             return
+        from ..metrics import metric_of_result
+        metric_obj = metric_of_result(value)
+        if metric_obj is not None:  # a Metric's result: that metric, already updated (Keras 2)
+            metrics.setdefault(metric_obj.name, metric_obj)
+            return
         if name is None:
             raise ValueError(f"[{self.name}.add_metric] please provide a name for your metric")
         if _CTX.symbolic:  # tracing a functional call on dummy data: create, don't update
@@ -843,6 +852,8 @@ class Layer:
         return bool(self._autocast and self._autocast_ints)
 
     def __call__(self, inputs=None, *args, **kwargs):
+        if inputs is None and kwargs and self._call_first_arg in kwargs:
+            inputs = kwargs.pop(self._call_first_arg)  # layer(logits=x): Keras 2 takes it out
         t = type(inputs)
         if t is not Tensor and t is not Variable:
             if _is_symbolic(inputs):

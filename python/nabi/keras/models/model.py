@@ -194,7 +194,9 @@ class Model(Layer):
 
     def _forward(self, xs, training):
         """Runs the model on a list of input Tensors; returns a list of output Tensors."""
-        x = xs[0] if len(xs) == 1 else list(xs)
+        keys = self.__dict__.get("_dict_input_keys")
+        x = dict(zip(keys, xs)) if keys and len(keys) == len(xs) else \
+            xs[0] if len(xs) == 1 else list(xs)
         out = self(x, training=training)
         return flatten(out) if isinstance(out, (list, tuple, dict)) else [out]
 
