@@ -1047,10 +1047,16 @@ def test_ragged_guide_supported_ops():
     assert tf.add(digits, 3).to_list() == [[6, 4, 7, 4], [], [8, 12, 5], [9], []]
     assert tf.concat([digits, [[5, 3]]], axis=0).to_list() == \
         [[3, 1, 4, 1], [], [5, 9, 2], [6], [], [5, 3]]
-    # Left out (not supported by nabi's tf.ragged): tf.tile / tf.map_fn /
-    # tf.strings.substr / to_hash_bucket_fast on a RaggedTensor; a nested list whose levels
-    # all have uniform lengths keeps dense outer dimensions (paragraphs.shape is [2, 2, None]
-    # on nabi, [2, None, None] in TF). tests/test_ragged_sparse_gaps.py covers the rest.
+    # the guide's printed results of tile, substr and map_fn on ragged tensors
+    assert tf.tile(digits, [1, 2]).to_list() == \
+        [[3, 1, 4, 1, 3, 1, 4, 1], [], [5, 9, 2, 5, 9, 2], [6, 6], []]
+    assert tf.strings.substr(words, 0, 2).to_list() == \
+        [[b"So", b"lo"], [b"th", b"fo", b"al", b"th", b"fi"]]
+    assert tf.map_fn(tf.math.square, digits).to_list() == \
+        [[9, 1, 16, 1], [], [25, 81, 4], [36], []]
+    # Left out: a nested list whose levels all have uniform lengths keeps dense outer
+    # dimensions (paragraphs.shape is [2, 2, None] on nabi, [2, None, None] in TF).
+    # tests/test_ragged_sparse_gaps.py and tests/test_loose_ends.py cover the rest.
 
 
 # ---------------------------------------------------------------- Working with sparse tensors
