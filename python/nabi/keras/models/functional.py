@@ -79,33 +79,40 @@ def _check_symbolic(model, v, what):
                          f"KerasTensors (or plain values), got a mix including {v!r}")
 
 
-def insert_subgraph(model, tensors, what):
-    """Keras 2 `Functional._insert_layers`: the layer calls that compute `tensors` from the
-    model's own tensors join the model (run on every forward pass after the existing ones,
-    listed in model.layers, saved in its config). A tensor that needs some other Input is a
-    graph-disconnected error."""
+def new_nodes(tensors, known, have, who, inputs_text):
+    """The layer calls (nodes) that compute `tensors` from the tensors whose ids are in
+    `known`, skipping the nodes whose ids are in `have`, in an order that runs (inputs
+    first). A tensor that needs some other Input is a graph-disconnected error."""
     from ..layers.core import InputLayer
-    d = model.__dict__
-    have = {id(n) for n in d["_nodes"]}
-    input_ids = set(d["_input_ids"])
     new, seen = [], set()
 
     def visit(t):
-        if id(t) in input_ids or t._keras_history is None:
+        if id(t) in known or t._keras_history is None:
             return
         node = t.node
         if id(node) in have or id(node) in seen:
             return
         if isinstance(node.layer, InputLayer):
-            raise ValueError(f"[{model.name}.{what}] Graph disconnected: the tensor depends on "
-                             f"input {t!r}, which is not an input of the model (its inputs are "
-                             f"{model.input_names})")
+            raise ValueError(f"[{who}] Graph disconnected: the tensor depends on input {t!r}, "
+                             f"which is not {inputs_text}")
         seen.add(id(node))
         for it in node.input_tensors:
             visit(it)
         new.append(node)
     for t in tensors:
         visit(t)
+    return new
+
+
+def insert_subgraph(model, tensors, what):
+    """Keras 2 `Functional._insert_layers`: the layer calls that compute `tensors` from the
+    model's own tensors join the model (run on every forward pass after the existing ones,
+    listed in model.layers, saved in its config). A tensor that needs some other Input is a
+    graph-disconnected error."""
+    d = model.__dict__
+    new = new_nodes(tensors, set(d["_input_ids"]), {id(n) for n in d["_nodes"]},
+                    f"{model.name}.{what}",
+                    f"an input of the model (its inputs are {model.input_names})")
     for node in new:
         d["_steps"].append((node.layer, node, isinstance(node.call_inputs, KerasTensor),
                             [id(t) for t in node.output_tensors]))

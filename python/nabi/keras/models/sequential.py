@@ -229,26 +229,11 @@ class Sequential(Model):
         """Keras 2 `Functional._insert_layers` for a Sequential: the layer calls computing
         `tensor` from the model's input and layer outputs run after the stack on every call
         (their weights are the model's; model.layers stays the stack)."""
-        from ..layers.core import InputLayer
+        from .functional import new_nodes
         known = {id(self._input_layer._output_tensor)} | {id(t) for t in self._layer_outputs}
-        have = {id(n) for _, n in self._ancillary}
-        new, seen = [], set()
-
-        def visit(t):
-            if id(t) in known or t._keras_history is None:
-                return
-            node = t.node
-            if id(node) in have or id(node) in seen:
-                return
-            if isinstance(node.layer, InputLayer):
-                raise ValueError(f"[{self.name}.{what}] Graph disconnected: the tensor depends "
-                                 f"on input {t!r}, which is not the model's input "
-                                 f"{self._input_layer._output_tensor!r}")
-            seen.add(id(node))
-            for it in node.input_tensors:
-                visit(it)
-            new.append(node)
-        visit(tensor)
+        new = new_nodes([tensor], known, {id(n) for _, n in self._ancillary},
+                        f"{self.name}.{what}",
+                        f"the model's input {self._input_layer._output_tensor!r}")
         for node in new:
             self._ancillary.append((node.layer, node))
             if not any(l is node.layer for l in self._layers):
