@@ -239,7 +239,25 @@ class _TrackerAPI:
         self.reset_state()
 
 
-class FastMetric(_TrackerAPI):
+class _SumCount(_TrackerAPI):
+    """A running mean kept as `total` and `count` (Keras's Mean state variables)."""
+
+    def _value(self):
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    @property
+    def variables(self):
+        return [_StateVariable(self, "total"), _StateVariable(self, "count")]
+
+    weights = variables
+
+
+class FastMetric(_SumCount):
     """A stateful mean metric computed on NumPy arrays (accuracy, mse, mae): Keras's
     MeanMetricWrapper of the matching function, with state `total` and `count`."""
 
@@ -335,20 +353,6 @@ class FastMetric(_TrackerAPI):
         finally:
             self.logits, self.weighted = saved
 
-    def _value(self):
-        count = float(self.count)
-        return float(self.total) / count if count else 0.0
-
-    def reset_state(self):
-        self.total = 0.0
-        self.count = 0.0
-
-    @property
-    def variables(self):
-        return [_StateVariable(self, "total"), _StateVariable(self, "count")]
-
-    weights = variables
-
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "fn": self._FNS[self.kind]}
 
@@ -366,7 +370,7 @@ def _log_value(v):
     return float(a) if a.size == 1 else a.copy()
 
 
-class LossMean(_TrackerAPI):
+class LossMean(_SumCount):
     """Keras 2's per-output `Mean(name="<output>_loss")` of a multi-output model (what
     compiled_loss lists after the "loss" Mean): the batch-size weighted mean of one output's
     unweighted loss. The running sums stay where the losses are (a device scalar on the GPU)."""
@@ -389,20 +393,6 @@ class LossMean(_TrackerAPI):
             w = np.broadcast_to(_asarray(_data(sample_weight), np.float64), v.shape)
             self.total = _accumulate(self.total, (v * w).sum())
             self.count += float(w.sum())
-
-    def _value(self):
-        count = float(self.count)
-        return float(self.total) / count if count else 0.0
-
-    def reset_state(self):
-        self.total = 0.0
-        self.count = 0.0
-
-    @property
-    def variables(self):
-        return [_StateVariable(self, "total"), _StateVariable(self, "count")]
-
-    weights = variables
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
