@@ -935,3 +935,429 @@ def test_cyclegan_losses_and_train_step(tmp_path):
     ckpt.restore(ckpt_manager.latest_checkpoint)
     for a, b in zip(generator_g.get_weights(), w):
         assert_array(a, b)
+
+
+def test_host_tensor_into_a_layer_with_gpu_weights_keeps_its_gradient():
+    # tf.io / tf.image results live on the host (as in TF); a layer whose weights are on the
+    # GPU copies them there (TF runs the op where its variables are), gradients come back
+    with tf.device("/CPU:0"):
+        x = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+    d = tf.keras.layers.Dense(2, use_bias=False)  # built by its first call, on x
+    with tf.GradientTape(persistent=True) as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            y = tf.reduce_sum(d(x) ** 2)
+        g = t1.gradient(y, x)
+        z = tf.reduce_sum(g)
+    W = d.kernel.numpy().astype(np.float64)
+    assert_array(g, 2 * (x.numpy() @ W) @ W.T, rtol=1e-5)
+    assert_array(t2.gradient(z, x), 2 * np.ones((2, 3)) @ W @ W.T, rtol=1e-5)
+    assert g.device == x.device
+
+
+def test_pix2pix(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(4)
+    PATH = tmp_path / "facades"
+    os.makedirs(PATH / "train")
+    os.makedirs(PATH / "test")
+    for split, n in (("train", 3), ("test", 1)):
+        for i in range(n):
+            real = np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+            inp = (255 - real).astype(np.uint8)
+            Image.fromarray(np.concatenate([real, inp], 1)).save(PATH / split / f"{i}.jpg",
+                                                                 quality=95)
+    BUFFER_SIZE, BATCH_SIZE, IMG_WIDTH, IMG_HEIGHT = 400, 1, 32, 32
+
+    def load(image_file):
+        image = tf.io.read_file(image_file)
+        image = tf.io.decode_jpeg(image)
+        w = tf.shape(image)[1]
+        w = w // 2
+        input_image = image[:, w:, :]
+        real_image = image[:, :w, :]
+        input_image = tf.cast(input_image, tf.float32)
+        real_image = tf.cast(real_image, tf.float32)
+        return input_image, real_image
+
+    inp, re = load(str(PATH / 'train/0.jpg'))
+    pil = np.asarray(Image.open(PATH / 'train/0.jpg').convert("RGB")).astype(np.float32)
+    assert_array(re, pil[:, :32], atol=1.0)  # the same JPEG decoder family: +-1 level
+    assert_array(inp, pil[:, 32:], atol=1.0)
+
+    def resize(input_image, real_image, height, width):
+        input_image = tf.image.resize(input_image, [height, width],
+                                      method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
+        real_image = tf.image.resize(real_image, [height, width],
+                                     method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
+        return input_image, real_image
+
+    def random_crop(input_image, real_image):
+        stacked_image = tf.stack([input_image, real_image], axis=0)
+        cropped_image = tf.image.random_crop(stacked_image, size=[2, IMG_HEIGHT, IMG_WIDTH, 3])
+        return cropped_image[0], cropped_image[1]
+
+    def normalize(input_image, real_image):
+        input_image = (input_image / 127.5) - 1
+        real_image = (real_image / 127.5) - 1
+        return input_image, real_image
+
+    @tf.function()
+    def random_jitter(input_image, real_image):
+        input_image, real_image = resize(input_image, real_image, 36, 36)
+        input_image, real_image = random_crop(input_image, real_image)
+        if tf.random.uniform(()) > 0.5:
+            input_image = tf.image.flip_left_right(input_image)
+            real_image = tf.image.flip_left_right(real_image)
+        return input_image, real_image
+
+    # NEAREST_NEIGHBOR with TF2's half-pixel centres: source index floor((i + .5) * in / out)
+    r_in, _ = resize(inp, re, 36, 36)
+    src = np.minimum(np.floor((np.arange(36) + 0.5) * 32 / 36).astype(int), 31)
+    assert_array(r_in, inp.numpy()[src][:, src])
+    # the stacked crop takes the same window of both images, flipped together
+    for _ in range(3):
+        ji, jr = random_jitter(r_in, r_in + 1.0)
+        assert ji.shape == (32, 32, 3)
+        assert_array(jr, ji.numpy() + 1.0)
+        big = r_in.numpy()
+        found = [(y, x) for y in range(5) for x in range(5)
+                 if np.array_equal(big[y:y + 32, x:x + 32], ji.numpy()) or
+                 np.array_equal(big[y:y + 32, x:x + 32][:, ::-1], ji.numpy())]
+        assert found
+
+    def load_image_train(image_file):
+        input_image, real_image = load(image_file)
+        input_image, real_image = random_jitter(input_image, real_image)
+        input_image, real_image = normalize(input_image, real_image)
+        return input_image, real_image
+
+    def load_image_test(image_file):
+        input_image, real_image = load(image_file)
+        input_image, real_image = resize(input_image, real_image, IMG_HEIGHT, IMG_WIDTH)
+        input_image, real_image = normalize(input_image, real_image)
+        return input_image, real_image
+
+    train_dataset = tf.data.Dataset.list_files(str(PATH / 'train/*.jpg'))
+    train_dataset = train_dataset.map(load_image_train, num_parallel_calls=tf.data.AUTOTUNE)
+    train_dataset = train_dataset.shuffle(BUFFER_SIZE)
+    train_dataset = train_dataset.batch(BATCH_SIZE)
+    test_dataset = tf.data.Dataset.list_files(str(PATH / 'test/*.jpg'))
+    test_dataset = test_dataset.map(load_image_test)
+    test_dataset = test_dataset.batch(BATCH_SIZE)
+    OUTPUT_CHANNELS = 3
+
+    def downsample(filters, size, apply_batchnorm=True):
+        initializer = tf.random_normal_initializer(0., 0.02)
+        result = tf.keras.Sequential()
+        result.add(tf.keras.layers.Conv2D(filters, size, strides=2, padding='same',
+                                          kernel_initializer=initializer, use_bias=False))
+        if apply_batchnorm:
+            result.add(tf.keras.layers.BatchNormalization())
+        result.add(tf.keras.layers.LeakyReLU())
+        return result
+
+    down_model = downsample(3, 4)
+    down_result = down_model(tf.expand_dims(inp, 0))
+    assert down_result.shape == (1, 16, 16, 3)
+
+    def upsample(filters, size, apply_dropout=False):
+        initializer = tf.random_normal_initializer(0., 0.02)
+        result = tf.keras.Sequential()
+        result.add(tf.keras.layers.Conv2DTranspose(filters, size, strides=2, padding='same',
+                                                   kernel_initializer=initializer,
+                                                   use_bias=False))
+        result.add(tf.keras.layers.BatchNormalization())
+        if apply_dropout:
+            result.add(tf.keras.layers.Dropout(0.5))
+        result.add(tf.keras.layers.ReLU())
+        return result
+
+    up_model = upsample(3, 4)
+    up_result = up_model(down_result)
+    assert up_result.shape == (1, 32, 32, 3)
+
+    def Generator():
+        inputs = tf.keras.layers.Input(shape=[32, 32, 3])
+        down_stack = [downsample(8, 4, apply_batchnorm=False), downsample(16, 4),
+                      downsample(32, 4), downsample(32, 4), downsample(32, 4)]
+        up_stack = [upsample(32, 4, apply_dropout=True), upsample(32, 4, apply_dropout=True),
+                    upsample(16, 4), upsample(8, 4)]
+        initializer = tf.random_normal_initializer(0., 0.02)
+        last = tf.keras.layers.Conv2DTranspose(OUTPUT_CHANNELS, 4, strides=2, padding='same',
+                                               kernel_initializer=initializer,
+                                               activation='tanh')
+        x = inputs
+        skips = []
+        for down in down_stack:
+            x = down(x)
+            skips.append(x)
+        skips = reversed(skips[:-1])
+        for up, skip in zip(up_stack, skips):
+            x = up(x)
+            x = tf.keras.layers.Concatenate()([x, skip])
+        x = last(x)
+        return tf.keras.Model(inputs=inputs, outputs=x)
+
+    generator = Generator()
+    gen_output = generator(inp[tf.newaxis, ...], training=False)
+    assert gen_output.shape == (1, 32, 32, 3)
+    LAMBDA = 100
+    loss_object = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def generator_loss(disc_generated_output, gen_output, target):
+        gan_loss = loss_object(tf.ones_like(disc_generated_output), disc_generated_output)
+        l1_loss = tf.reduce_mean(tf.abs(target - gen_output))
+        total_gen_loss = gan_loss + (LAMBDA * l1_loss)
+        return total_gen_loss, gan_loss, l1_loss
+
+    def Discriminator():
+        initializer = tf.random_normal_initializer(0., 0.02)
+        inp = tf.keras.layers.Input(shape=[32, 32, 3], name='input_image')
+        tar = tf.keras.layers.Input(shape=[32, 32, 3], name='target_image')
+        x = tf.keras.layers.concatenate([inp, tar])
+        down1 = downsample(8, 4, False)(x)
+        down2 = downsample(16, 4)(down1)
+        down3 = downsample(32, 4)(down2)
+        zero_pad1 = tf.keras.layers.ZeroPadding2D()(down3)
+        conv = tf.keras.layers.Conv2D(64, 4, strides=1, kernel_initializer=initializer,
+                                      use_bias=False)(zero_pad1)
+        batchnorm1 = tf.keras.layers.BatchNormalization()(conv)
+        leaky_relu = tf.keras.layers.LeakyReLU()(batchnorm1)
+        zero_pad2 = tf.keras.layers.ZeroPadding2D()(leaky_relu)
+        last = tf.keras.layers.Conv2D(1, 4, strides=1, kernel_initializer=initializer)(
+            zero_pad2)
+        return tf.keras.Model(inputs=[inp, tar], outputs=last)
+
+    discriminator = Discriminator()
+    disc_out = discriminator([inp[tf.newaxis, ...], gen_output], training=False)
+    assert disc_out.shape == (1, 2, 2, 1)
+
+    def discriminator_loss(disc_real_output, disc_generated_output):
+        real_loss = loss_object(tf.ones_like(disc_real_output), disc_real_output)
+        generated_loss = loss_object(tf.zeros_like(disc_generated_output),
+                                     disc_generated_output)
+        total_disc_loss = real_loss + generated_loss
+        return total_disc_loss
+
+    dgo = rng.standard_normal((1, 2, 2, 1)).astype(np.float32)
+    go = rng.uniform(-1, 1, (1, 4, 4, 3)).astype(np.float32)
+    tg = rng.uniform(-1, 1, (1, 4, 4, 3)).astype(np.float32)
+    total, gan, l1 = generator_loss(tf.constant(dgo), tf.constant(go), tf.constant(tg))
+    assert np.isclose(float(gan), _bce_logits(1, dgo), rtol=1e-5)
+    assert np.isclose(float(l1), np.mean(np.abs(tg - go)), rtol=1e-5)
+    assert np.isclose(float(total), _bce_logits(1, dgo) + 100 * np.mean(np.abs(tg - go)),
+                      rtol=1e-5)
+    assert np.isclose(float(discriminator_loss(tf.constant(dgo), tf.constant(-dgo))),
+                      _bce_logits(1, dgo) + _bce_logits(0, -dgo), rtol=1e-5)
+
+    generator_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    discriminator_optimizer = tf.keras.optimizers.Adam(2e-4, beta_1=0.5)
+    log_dir = str(tmp_path / "logs")
+    summary_writer = tf.summary.create_file_writer(log_dir + "/fit/run")
+    history = []
+
+    @tf.function
+    def train_step(input_image, target, step):
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            gen_output = generator(input_image, training=True)
+            disc_real_output = discriminator([input_image, target], training=True)
+            disc_generated_output = discriminator([input_image, gen_output], training=True)
+            gen_total_loss, gen_gan_loss, gen_l1_loss = generator_loss(
+                disc_generated_output, gen_output, target)
+            disc_loss = discriminator_loss(disc_real_output, disc_generated_output)
+        generator_gradients = gen_tape.gradient(gen_total_loss, generator.trainable_variables)
+        discriminator_gradients = disc_tape.gradient(disc_loss,
+                                                     discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(generator_gradients,
+                                                generator.trainable_variables))
+        discriminator_optimizer.apply_gradients(zip(discriminator_gradients,
+                                                    discriminator.trainable_variables))
+        with summary_writer.as_default():
+            tf.summary.scalar('gen_total_loss', gen_total_loss, step=step // 1000)
+            tf.summary.scalar('gen_gan_loss', gen_gan_loss, step=step // 1000)
+            tf.summary.scalar('gen_l1_loss', gen_l1_loss, step=step // 1000)
+            tf.summary.scalar('disc_loss', disc_loss, step=step // 1000)
+        history.append(float(gen_l1_loss))
+
+    def fit(train_ds, test_ds, steps):
+        example_input, example_target = next(iter(test_ds.take(1)))
+        assert example_input.shape == (1, 32, 32, 3)
+        for step, (input_image, target) in train_ds.repeat().take(steps).enumerate():
+            train_step(input_image, target, step)
+
+    fit(train_dataset, test_dataset, steps=6)
+    summary_writer.flush()
+    assert len(history) == 6 and np.isfinite(history).all()
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(log_dir + "/fit/run"))
+    assert int(generator_optimizer.iterations.numpy()) == 6
+    # a weightless layer given tensors on both devices (pix2pix's discriminator input)
+    with tf.device("/CPU:0"):
+        a = tf.constant(np.ones((1, 2), np.float32))
+    b = tf.constant(np.zeros((1, 3), np.float32))
+    assert_array(tf.keras.layers.Concatenate()([a, b]), [[1, 1, 0, 0, 0]])
+
+
+def test_deepdream(capsys):
+    base_model = tf.keras.applications.InceptionV3(include_top=False, weights=None)
+    names = ['mixed3', 'mixed5']
+    layers_ = [base_model.get_layer(name).output for name in names]
+    dream_model = tf.keras.Model(inputs=base_model.input, outputs=layers_)
+
+    def calc_loss(img, model):
+        img_batch = tf.expand_dims(img, axis=0)
+        layer_activations = model(img_batch)
+        if len(layer_activations) == 1:
+            layer_activations = [layer_activations]
+        losses = []
+        for act in layer_activations:
+            loss = tf.math.reduce_mean(act)
+            losses.append(loss)
+        return tf.reduce_sum(losses)
+
+    class DeepDream(tf.Module):
+        def __init__(self, model):
+            self.model = model
+
+        @tf.function(input_signature=(tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
+                                      tf.TensorSpec(shape=[], dtype=tf.int32),
+                                      tf.TensorSpec(shape=[], dtype=tf.float32),))
+        def __call__(self, img, steps, step_size):
+            print("Tracing")
+            loss = tf.constant(0.0)
+            for n in tf.range(steps):
+                with tf.GradientTape() as tape:
+                    tape.watch(img)
+                    loss = calc_loss(img, self.model)
+                gradients = tape.gradient(loss, img)
+                gradients /= tf.math.reduce_std(gradients) + 1e-8
+                img = img + gradients * step_size
+                img = tf.clip_by_value(img, -1, 1)
+            return loss, img
+
+    deepdream = DeepDream(dream_model)
+
+    def deprocess(img):
+        img = 255 * (img + 1.0) / 2.0
+        with tf.device("/CPU:0"):  # nabi's GPU has no uint8 (a clear error): cast on the host
+            return tf.cast(img.cpu(), tf.uint8)
+
+    losses = []
+
+    def run_deep_dream_simple(img, steps=100, step_size=0.01):
+        img = tf.keras.applications.inception_v3.preprocess_input(img)
+        img = tf.convert_to_tensor(img)
+        step_size = tf.convert_to_tensor(step_size)
+        steps_remaining = steps
+        step = 0
+        while steps_remaining:
+            if steps_remaining > 100:
+                run_steps = tf.constant(100)
+            else:
+                run_steps = tf.constant(steps_remaining)
+            steps_remaining -= run_steps
+            step += run_steps
+            loss, img = deepdream(img, run_steps, tf.constant(step_size))
+            losses.append(float(loss))
+        result = deprocess(img)
+        return result
+
+    rng = np.random.default_rng(5)
+    original_img = rng.uniform(0, 255, (80, 84, 3)).astype(np.float32)
+    pre = original_img / 127.5 - 1
+    loss0 = float(calc_loss(tf.constant(pre), dream_model))
+    dream_img = run_deep_dream_simple(img=original_img.copy(), steps=2, step_size=0.01)
+    dream_img2 = run_deep_dream_simple(img=original_img.copy(), steps=1, step_size=0.01)
+    assert dream_img.shape == (80, 84, 3) and dream_img.dtype == tf.uint8
+    assert capsys.readouterr().out.count("Tracing") >= 1
+    assert np.isclose(losses[1], loss0, rtol=1e-4)  # one step: the loss of the input
+    assert losses[0] > loss0  # gradient ascent: the second step starts higher
+    # one step moves each pixel by step_size * g / std(g): at most a few levels in uint8
+    assert np.abs(dream_img2.numpy().astype(int) -
+                  np.floor(255 * (pre + 1) / 2).astype(int)).mean() < 3
+
+    x = rng.uniform(-1, 1, (4, 5, 3)).astype(np.float32)
+    assert_array(deprocess(tf.constant(x)), (255 * (x + 1.0) / 2.0).astype(np.uint8))
+    with tf.device("/CPU:0"):  # uint8 has no GPU storage in nabi
+        x01 = tf.constant(x * 0.5 + 0.5)
+    assert_array(tf.image.convert_image_dtype(x01, dtype=tf.uint8),
+                 np.clip((x * 0.5 + 0.5) * 255.5, 0, 255).astype(np.uint8))
+
+    def random_roll(img, maxroll):
+        shift = tf.random.uniform(shape=[2], minval=-maxroll, maxval=maxroll, dtype=tf.int32)
+        img_rolled = tf.roll(img, shift=shift, axis=[0, 1])
+        return shift, img_rolled
+
+    shift, img_rolled = random_roll(np.array(original_img), 32)
+    s = shift.numpy()
+    assert shift.dtype == tf.int32 and ((-32 <= s) & (s < 32)).all()
+    assert_array(img_rolled, np.roll(original_img, s, axis=(0, 1)))
+
+    class TiledGradients(tf.Module):
+        def __init__(self, model):
+            self.model = model
+
+        @tf.function(input_signature=(tf.TensorSpec(shape=[None, None, 3], dtype=tf.float32),
+                                      tf.TensorSpec(shape=[2], dtype=tf.int32),
+                                      tf.TensorSpec(shape=[], dtype=tf.int32),))
+        def __call__(self, img, img_size, tile_size=512):
+            shift, img_rolled = random_roll(img, tile_size)
+            gradients = tf.zeros_like(img_rolled)
+            xs = tf.range(0, img_size[1], tile_size)[:-1]
+            if not tf.cast(len(xs), bool):
+                xs = tf.constant([0])
+            ys = tf.range(0, img_size[0], tile_size)[:-1]
+            if not tf.cast(len(ys), bool):
+                ys = tf.constant([0])
+            for x in xs:
+                for y in ys:
+                    with tf.GradientTape() as tape:
+                        tape.watch(img_rolled)
+                        img_tile = img_rolled[y:y + tile_size, x:x + tile_size]
+                        loss = calc_loss(img_tile, self.model)
+                    gradients = gradients + tape.gradient(loss, img_rolled)
+            gradients = tf.roll(gradients, shift=-shift, axis=[0, 1])
+            gradients /= tf.math.reduce_std(gradients) + 1e-8
+            return gradients
+
+    get_tiled_gradients = TiledGradients(dream_model)
+
+    def run_deep_dream_with_octaves(img, steps_per_octave=100, step_size=0.01,
+                                    octaves=range(-2, 3), octave_scale=1.3):
+        base_shape = tf.shape(img)
+        img = tf.keras.utils.img_to_array(img)
+        img = tf.keras.applications.inception_v3.preprocess_input(img)
+        initial_shape = img.shape[:-1]
+        img = tf.image.resize(img, initial_shape)
+        for octave in octaves:
+            new_size = tf.cast(tf.convert_to_tensor(base_shape[:-1]), tf.float32) * \
+                (octave_scale ** octave)
+            new_size = tf.cast(new_size, tf.int32)
+            img = tf.image.resize(img, new_size)
+            for step in range(steps_per_octave):
+                gradients = get_tiled_gradients(img, new_size)
+                img = img + gradients * step_size
+                img = tf.clip_by_value(img, -1, 1)
+                g = gradients.numpy()
+                assert g.shape == tuple(new_size.numpy()) + (3,)
+                assert np.isclose(g.std(), 1.0, rtol=1e-2)  # g / (std(g) + 1e-8)
+        result = deprocess(img)
+        return result
+
+    img = run_deep_dream_with_octaves(img=original_img, steps_per_octave=1, step_size=0.01,
+                                      octaves=range(0, 2))  # 80 px; the net needs >= 75
+    assert img.shape == (104, 109, 3) and img.dtype == tf.uint8
+    img = tf.image.resize(img, tf.shape(original_img)[:-1])
+    img = tf.image.convert_image_dtype(img / 255.0, dtype=tf.uint8)
+    assert img.shape == (80, 84, 3) and img.dtype == tf.uint8
+
+
+def test_reduce_sum_of_a_list_of_tensors_is_differentiable():
+    # DeepDream's calc_loss: tf.reduce_sum(losses) over a Python list of scalars (TF packs it)
+    x = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum([tf.reduce_mean(x), tf.reduce_sum(x * x), 2.0])
+    assert np.isclose(float(loss), 2.5 + 55 + 2)
+    assert_array(tape.gradient(loss, x), 1 / 6 + 2 * x.numpy())

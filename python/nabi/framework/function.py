@@ -135,11 +135,12 @@ class Function:
     def _bind(self, args, kwargs):
         sig = self.input_signature
         name = self._name
-        if kwargs:
+        if kwargs or len(args) < len(sig):
             try:
                 bound = inspect.signature(self._func).bind(*args, **kwargs)
             except TypeError as e:
                 raise TypeError(f"[function] {name}: {e}") from None
+            bound.apply_defaults()  # defaults fill the signature's last arguments, as TF
             args, kwargs = bound.args, bound.kwargs
         if len(args) != len(sig) or kwargs:
             raise TypeError(f"[function] {name} takes {len(sig)} argument(s) by its "

@@ -340,12 +340,30 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     """
     if isinstance(value, Tensor) and value._is_variable:
         return _read_variable(value, dtype, "convert_to_tensor")
+    if type(value) in (list, tuple):
+        first = _first_tensor(value)
+        if first is not None:  # TF packs a list of tensors (a Pack op): on their device, and
+            # gradients flow
+            from ..ops.array_ops import stack
+            dt = dtype if dtype is not None else first.dtype
+            return stack([convert_to_tensor(v, dt) for v in value])
     t = _host_tensor(value, dtype, dtype_hint)
     if t is not value and type(t._data) is np.ndarray:
         d = place(t._data)
         if d is not t._data:
             t._data = d
     return t
+
+
+def _first_tensor(value):
+    for v in value:
+        if isinstance(v, Tensor):
+            return v
+        if type(v) in (list, tuple):
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
 
 
 def _read_variable(var, dtype=None, op="Variable.read_value"):

@@ -16,7 +16,7 @@ from ...framework.device import asarray as _asarray
 from ... import dtypes as _dt
 from ...framework import tape as _tape
 from ...framework.tensor import Tensor, TensorShape, Variable, _wrap
-from ...framework.device import host_scope, place, to_device
+from ...framework.device import current_device, host_scope, place, to_device
 from .. import backend
 
 __all__ = ["Layer", "InputSpec", "KerasTensor", "Node", "get_mask", "set_mask"]
@@ -371,6 +371,35 @@ def _number_nest(x, depth=0):
     if isinstance(x, (list, tuple)):
         return depth < 8 and len(x) > 0 and all(_number_nest(v, depth + 1) for v in x)
     return isinstance(x, (int, float, np.number))
+
+
+def _to_current_device(x):
+    """A host Tensor (a decoded image, a host op's result) fed to a layer whose weights are on
+    the GPU moves there, as TF runs an eager op where its variables live and copies the
+    inputs; the copy is recorded, so input gradients (FGSM, DeepDream) reach the host tensor."""
+    d = x._data
+    if d.dtype.kind not in "fiub" or d.dtype.itemsize < 4 and d.dtype.kind != "b" or \
+            current_device() != "cuda":
+        return x
+    return _recorded_copy(x, "cuda")
+
+
+def _mixed_to_gpu(xs):
+    """A list of tensors on both devices (Concatenate of a decoded image and a generator's
+    output): the host ones join the GPU ones, as TF's op placement copies them."""
+    kinds = [type(x._data) is np.ndarray for x in xs if type(x) is Tensor]
+    if not (any(kinds) and not all(kinds)):
+        return xs
+    return type(xs)(_to_current_device(x) if type(x) is Tensor else x for x in xs)
+
+
+def _recorded_copy(x, kind):
+    out = _wrap(to_device(x._data, kind))
+    if _tape._tapes:
+        back = "cpu" if kind == "cuda" else "cuda"
+        _tape.record((x,), out, lambda g, n: (to_device(g, back),),
+                     lambda g, n: (_recorded_copy(g, back),), "copy_to_device")
+    return out
 
 
 def _convert_input(x, np_dtype, kinds):
@@ -848,6 +877,10 @@ class Layer:
             return ""
         return "fiub" if self._autocast_ints else "f"
 
+    def _own_weights_on_gpu(self):
+        w = self.__dict__.get("_trainable_weights") or self.__dict__.get("_non_trainable_weights")
+        return bool(w) and w[0]._data.__class__ is not np.ndarray
+
     def _casts_int_inputs(self):
         return bool(self._autocast and self._autocast_ints)
 
@@ -863,6 +896,11 @@ class Layer:
             inputs = _convert_input(inputs, self._np_dtype, self._autocast_kinds())
         if not self.built:
             self._maybe_build(inputs)
+        if type(inputs) is Tensor:
+            if type(inputs._data) is np.ndarray and self._own_weights_on_gpu():
+                inputs = _to_current_device(inputs)
+        elif type(inputs) in (list, tuple) and len(inputs) > 1:
+            inputs = _mixed_to_gpu(inputs)
         ctx = _CTX
         prev = ctx.training
         training = kwargs.pop("training", None) if kwargs else None
