@@ -1361,3 +1361,85 @@ def test_reduce_sum_of_a_list_of_tensors_is_differentiable():
         loss = tf.reduce_sum([tf.reduce_mean(x), tf.reduce_sum(x * x), 2.0])
     assert np.isclose(float(loss), 2.5 + 55 + 2)
     assert_array(tape.gradient(loss, x), 1 / 6 + 2 * x.numpy())
+
+
+# ====================================================================== Keras basics
+
+
+def test_word_embeddings(tmp_path):
+    import re
+    import string
+    from nabi.keras.layers import (Dense, Embedding, GlobalAveragePooling1D,
+                                   TextVectorization)
+    from nabi.keras import Sequential
+    embedding_layer = tf.keras.layers.Embedding(1000, 5)
+    result = embedding_layer(tf.constant([1, 2, 3]))
+    assert_array(result, embedding_layer.get_weights()[0][[1, 2, 3]])
+    result = embedding_layer(tf.constant([[0, 1, 2], [3, 4, 5]]))
+    assert result.shape == (2, 3, 5)
+
+    rng = np.random.default_rng(6)
+    pos, neg, filler = ["good", "great", "love"], ["bad", "awful", "hate"], ["the", "a", "film"]
+    texts, labels = [], []
+    for i in range(48):
+        lab = i % 2
+        words = list(rng.choice(filler, 4)) + list(rng.choice(pos if lab else neg, 2))
+        texts.append(" ".join(words).capitalize() + "<br />!")
+        labels.append(lab)
+    ds = tf.data.Dataset.from_tensor_slices((np.array(texts), np.array(labels)))
+    train_ds, val_ds = ds.take(40).batch(8), ds.skip(40).batch(8)
+
+    def custom_standardization(input_data):
+        lowercase = tf.strings.lower(input_data)
+        stripped_html = tf.strings.regex_replace(lowercase, '<br />', ' ')
+        return tf.strings.regex_replace(stripped_html,
+                                        '[%s]' % re.escape(string.punctuation), '')
+
+    vocab_size, sequence_length = 50, 10
+    vectorize_layer = TextVectorization(standardize=custom_standardization,
+                                        max_tokens=vocab_size, output_mode='int',
+                                        output_sequence_length=sequence_length)
+    text_ds = train_ds.map(lambda x, y: x)
+    vectorize_layer.adapt(text_ds)
+    vocab = vectorize_layer.get_vocabulary()
+    assert vocab[:2] == ['', '[UNK]'] and set(vocab[2:]) == set(pos + neg + filler)
+    embedding_dim = 16
+    model = Sequential([
+        vectorize_layer,
+        Embedding(vocab_size, embedding_dim, name="embedding"),
+        GlobalAveragePooling1D(),
+        Dense(16, activation='relu'),
+        Dense(1)
+    ])
+    tensorboard_callback = tf.keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))
+    model.compile(optimizer='adam', loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    # the untrained model's output for one batch, in NumPy
+    sample = np.array(texts[:4])
+    ids = vectorize_layer(sample).numpy()
+    ref_ids = np.zeros((4, sequence_length), np.int64)
+    for i, t in enumerate(sample):
+        toks = re.sub('[%s]' % re.escape(string.punctuation), '',
+                      t.lower().replace('<br />', ' ')).split()
+        ref_ids[i, :len(toks)] = [vocab.index(w) for w in toks]
+    assert_array(ids, ref_ids)
+    out = model.predict(sample, verbose=0)
+    E, k1, b1, k2, b2 = model.get_weights()
+    h = np.maximum(E[ref_ids].mean(1) @ k1 + b1, 0)
+    assert_array(out, h @ k2 + b2, rtol=1e-4, atol=1e-5)
+    h = model.fit(train_ds, validation_data=val_ds, epochs=6, callbacks=[tensorboard_callback],
+                  verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+    assert os.listdir(tmp_path / "logs" / "train")
+    weights = model.get_layer('embedding').get_weights()[0]
+    assert weights.shape == (vocab_size, embedding_dim)
+    # the tutorial writes vectors.tsv / metadata.tsv
+    with io.open(tmp_path / 'vectors.tsv', 'w', encoding='utf-8') as out_v, \
+            io.open(tmp_path / 'metadata.tsv', 'w', encoding='utf-8') as out_m:
+        for index, word in enumerate(vocab):
+            if index == 0:
+                continue
+            vec = weights[index]
+            out_v.write('\t'.join([str(x) for x in vec]) + "\n")
+            out_m.write(word + "\n")
+    assert len(open(tmp_path / 'metadata.tsv').read().split()) == len(vocab) - 1
