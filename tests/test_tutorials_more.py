@@ -1443,3 +1443,69 @@ def test_word_embeddings(tmp_path):
             out_v.write('\t'.join([str(x) for x in vec]) + "\n")
             out_m.write(word + "\n")
     assert len(open(tmp_path / 'metadata.tsv').read().split()) == len(vocab) - 1
+
+
+def test_overfit_and_underfit(tmp_path):
+    from nabi.keras import regularizers
+    rng = np.random.default_rng(7)
+    FEATURES, N_TRAIN, BATCH_SIZE = 28, 96, 32
+    x = rng.standard_normal((128, FEATURES)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] ** 2 > 1).astype(np.float32)
+    packed_ds = tf.data.Dataset.from_tensor_slices((x, y))
+    validate_ds = packed_ds.take(32).cache().batch(BATCH_SIZE)
+    train_ds = packed_ds.skip(32).take(N_TRAIN).cache().shuffle(100).repeat().batch(BATCH_SIZE)
+    STEPS_PER_EPOCH = N_TRAIN // BATCH_SIZE
+    lr_schedule = tf.keras.optimizers.schedules.InverseTimeDecay(
+        0.001, decay_steps=STEPS_PER_EPOCH * 1000, decay_rate=1, staircase=False)
+    steps = np.array([0, 1, 3000, 30000])
+    assert_array([float(lr_schedule(s)) for s in steps], 0.001 / (1 + steps / 3000),
+                 rtol=1e-5)
+
+    def get_optimizer():
+        return tf.keras.optimizers.Adam(lr_schedule)
+
+    def get_callbacks(name):
+        return [tf.keras.callbacks.EarlyStopping(monitor='val_binary_crossentropy',
+                                                 patience=200),
+                tf.keras.callbacks.TensorBoard(str(tmp_path / name))]
+
+    def compile_and_fit(model, name, optimizer=None, max_epochs=3):
+        if optimizer is None:
+            optimizer = get_optimizer()
+        model.compile(optimizer=optimizer,
+                      loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[tf.keras.metrics.BinaryCrossentropy(from_logits=True,
+                                                                   name='binary_crossentropy'),
+                               'accuracy'])
+        model.summary()
+        return model.fit(train_ds, steps_per_epoch=STEPS_PER_EPOCH, epochs=max_epochs,
+                         validation_data=validate_ds, callbacks=get_callbacks(name), verbose=0)
+
+    l2_model = tf.keras.Sequential([
+        layers.Dense(32, activation='elu', kernel_regularizer=regularizers.l2(0.001),
+                     input_shape=(FEATURES,)),
+        layers.Dense(32, activation='elu', kernel_regularizer=regularizers.l2(0.001)),
+        layers.Dense(1)])
+    reg = sum(0.001 * np.sum(l.kernel.numpy().astype(np.float64) ** 2)
+              for l in l2_model.layers[:2])
+    assert np.isclose(float(tf.add_n(l2_model.losses)), reg, rtol=1e-5)
+    # the compiled loss adds the penalty: evaluate's loss = data BCE + l2 terms
+    logits = l2_model.predict(x[:32], verbose=0)
+    l2_model.compile(loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+    assert np.isclose(l2_model.evaluate(x[:32], y[:32], verbose=0),
+                      _bce_logits(y[:32, None], logits.astype(np.float64)) + reg, rtol=1e-4)
+    hist = compile_and_fit(l2_model, "regularizers/l2")
+    assert {'val_binary_crossentropy', 'binary_crossentropy', 'loss'} <= set(hist.history)
+    # loss minus the data term is the penalty of the weights at that time: positive
+    assert all(l > b for l, b in zip(hist.history['loss'], hist.history['binary_crossentropy']))
+
+    combined_model = tf.keras.Sequential([
+        layers.Dense(64, kernel_regularizer=regularizers.l2(0.0001), activation='elu',
+                     input_shape=(FEATURES,)),
+        layers.Dropout(0.5),
+        layers.Dense(64, kernel_regularizer=regularizers.l2(0.0001), activation='elu'),
+        layers.Dropout(0.5),
+        layers.Dense(1)])
+    hist = compile_and_fit(combined_model, "regularizers/combined", max_epochs=4)
+    assert hist.history['binary_crossentropy'][-1] < hist.history['binary_crossentropy'][0]
+    assert os.listdir(tmp_path / "regularizers" / "combined" / "train")
