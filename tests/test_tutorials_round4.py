@@ -181,3 +181,200 @@ def test_save_and_load_models(tmp_path, monkeypatch):
         assert back.layers[-1].scale == 0.5 and back.layers[-1].units == 10
         np.testing.assert_allclose(back.predict(test_images, verbose=0), 0.5 * test_images @ w,
                                    rtol=1e-4, atol=1e-5)
+
+
+# ====================================================================== Simple audio recognition
+
+
+def _write_wav(path, samples, rate):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+
+
+def _numpy_stft_magnitude(x, frame_length=255, frame_step=128):
+    """tf.signal.stft's default: TF's "periodic" Hann window (for an odd length such as the
+    tutorial's 255 TF makes it the symmetric one: denominator N - 1), fft_length the next
+    power of 2, no padding at the end."""
+    fft_length = 1 << (frame_length - 1).bit_length()
+    n = np.arange(frame_length)
+    denom = frame_length if frame_length % 2 == 0 else frame_length - 1
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / denom)
+    frames = 1 + (x.shape[-1] - frame_length) // frame_step
+    idx = np.arange(frames)[:, None] * frame_step + n[None, :]
+    return np.abs(np.fft.rfft(x[..., idx] * window, n=fft_length))
+
+
+def test_simple_audio_recognition(tmp_path):
+    rate, length = 8000, 4000                 # the tutorial's clips: 16 kHz, 16000 samples
+    rng = np.random.default_rng(0)
+    data_dir = tmp_path / "mini_speech_commands"
+    commands = ["down", "go", "yes"]
+    clips = {}
+    for k, name in enumerate(commands):
+        os.makedirs(data_dir / name)
+        for i in range(10):
+            n = int(rng.integers(length // 2, length + 1))       # some shorter: padded
+            t = np.arange(n) / rate
+            s = 8000 * np.sin(2 * np.pi * (300 + 900 * k) * t) + rng.normal(0, 800, n)
+            clips[f"{name}/{i}"] = np.clip(s, -32768, 32767).astype(np.int16)
+            _write_wav(data_dir / name / f"{i:02d}_nohash_0.wav", clips[f"{name}/{i}"], rate)
+    (data_dir / "README.md").write_text("not a command")
+
+    train_ds, val_ds = tf.keras.utils.audio_dataset_from_directory(
+        directory=str(data_dir),
+        batch_size=4,
+        validation_split=0.2,
+        seed=0,
+        output_sequence_length=length,
+        subset='both')
+    label_names = np.array(train_ds.class_names)
+    assert list(label_names) == commands
+    assert train_ds.element_spec[0].shape.as_list() == [None, length, None]   # as in TF
+
+    def squeeze(audio, labels):
+        audio = tf.squeeze(audio, axis=-1)
+        return audio, labels
+
+    train_ds = train_ds.map(squeeze, tf.data.AUTOTUNE)
+    val_ds = val_ds.map(squeeze, tf.data.AUTOTUNE)
+    test_ds = val_ds.shard(num_shards=2, index=0)
+    val_ds = val_ds.shard(num_shards=2, index=1)
+    n_train = sum(int(a.shape[0]) for a, _ in train_ds)
+    n_val = sum(int(a.shape[0]) for a, _ in val_ds) + sum(int(a.shape[0]) for a, _ in test_ds)
+    assert (n_train, n_val) == (24, 6)
+
+    for example_audio, example_labels in train_ds.take(1):
+        assert example_audio.shape == (4, length) and example_audio.dtype == tf.float32
+        assert example_labels.shape == (4,) and example_labels.dtype == tf.int32
+    # every waveform is one of the clips, /32768, zero-padded to `length`
+    padded = {k: np.pad(v / 32768.0, (0, length - len(v))) for k, v in clips.items()}
+    audio = example_audio.numpy()
+    for row, lab in zip(audio, example_labels.numpy()):
+        match = [k for k, v in padded.items() if np.allclose(v, row, atol=1e-6)]
+        assert len(match) == 1 and match[0].split("/")[0] == commands[lab]
+
+    def get_spectrogram(waveform):
+        spectrogram = tf.signal.stft(waveform, frame_length=255, frame_step=128)
+        spectrogram = tf.abs(spectrogram)
+        spectrogram = spectrogram[..., tf.newaxis]
+        return spectrogram
+
+    spectrogram = get_spectrogram(example_audio)
+    assert_array(spectrogram, _numpy_stft_magnitude(audio)[..., None].astype(np.float32),
+                 rtol=1e-3, atol=2e-4, dtype=np.float32)
+
+    def make_spec_ds(ds):
+        return ds.map(map_func=lambda audio, label: (get_spectrogram(audio), label),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+
+    train_spectrogram_ds = make_spec_ds(train_ds)
+    val_spectrogram_ds = make_spec_ds(val_ds)
+    test_spectrogram_ds = make_spec_ds(test_ds)
+    for example_spectrograms, example_spect_labels in train_spectrogram_ds.take(1):
+        break
+    train_spectrogram_ds = train_spectrogram_ds.cache().shuffle(10000).prefetch(
+        tf.data.AUTOTUNE)
+    val_spectrogram_ds = val_spectrogram_ds.cache().prefetch(tf.data.AUTOTUNE)
+    test_spectrogram_ds = test_spectrogram_ds.cache().prefetch(tf.data.AUTOTUNE)
+
+    input_shape = example_spectrograms.shape[1:]
+    assert tuple(input_shape) == (30, 129, 1)
+    num_labels = len(label_names)
+    norm_layer = layers.Normalization()
+    norm_layer.adapt(data=train_spectrogram_ds.map(map_func=lambda spec, label: spec))
+    all_specs = np.concatenate([s.numpy() for s, _ in train_spectrogram_ds])
+    assert_array(np.ravel(norm_layer.mean), [all_specs.mean()], rtol=1e-4)
+    assert_array(np.ravel(norm_layer.variance), [all_specs.var()], rtol=1e-3)
+
+    model = keras.models.Sequential([
+        layers.Input(shape=input_shape),
+        layers.Resizing(32, 32),
+        norm_layer,
+        layers.Conv2D(8, 3, activation='relu'),       # the tutorial's 32 and 64 filters
+        layers.Conv2D(8, 3, activation='relu'),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(16, activation='relu'),           # 128 units
+        layers.Dropout(0.5),
+        layers.Dense(num_labels),
+    ])
+    model.compile(optimizer=tf.keras.optimizers.Adam(),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    before = model.evaluate(train_spectrogram_ds, verbose=0)[0]
+    history = model.fit(train_spectrogram_ds, validation_data=val_spectrogram_ds, epochs=4,
+                        callbacks=tf.keras.callbacks.EarlyStopping(verbose=0, patience=2),
+                        verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert model.evaluate(train_spectrogram_ds, verbose=0)[0] < before
+    result = model.evaluate(test_spectrogram_ds, return_dict=True, verbose=0)
+    assert set(result) == {"loss", "accuracy"}
+
+    y_pred = model.predict(test_spectrogram_ds, verbose=0)
+    y_pred = tf.argmax(y_pred, axis=1)
+    y_true = tf.concat(list(test_spectrogram_ds.map(lambda s, lab: lab)), axis=0)
+    confusion_mtx = tf.math.confusion_matrix(y_true, y_pred)
+    ref = np.zeros((num_labels, num_labels), np.int64)
+    np.add.at(ref, (y_true.numpy(), y_pred.numpy()), 1)
+    assert_array(confusion_mtx, ref)
+
+    # run inference on one file
+    x = data_dir / 'go/03_nohash_0.wav'
+    x = tf.io.read_file(str(x))
+    x, sample_rate = tf.audio.decode_wav(x, desired_channels=1, desired_samples=length)
+    assert int(sample_rate) == rate and x.shape == (length, 1) and x.dtype == tf.float32
+    x = tf.squeeze(x, axis=-1)
+    assert_array(x, padded["go/3"].astype(np.float32), rtol=0, atol=0)
+    waveform = x
+    x = get_spectrogram(x)
+    x = x[tf.newaxis, ...]
+    prediction = model(x, training=False)
+    assert prediction.shape == (1, num_labels)
+    probs = tf.nn.softmax(prediction[0])
+    assert_array(tf.reduce_sum(probs), np.float32(1.0))
+
+    # export the model with preprocessing
+    class ExportModel(tf.Module):
+        def __init__(self, model):
+            self.model = model
+            self.__call__.get_concrete_function(x=tf.TensorSpec(shape=(), dtype=tf.string))
+            self.__call__.get_concrete_function(
+                x=tf.TensorSpec(shape=[None, length], dtype=tf.float32))
+
+        @tf.function
+        def __call__(self, x):
+            if x.dtype == tf.string:
+                x = tf.io.read_file(x)
+                x, _ = tf.audio.decode_wav(x, desired_channels=1, desired_samples=length)
+                x = tf.squeeze(x, axis=-1)
+                x = x[tf.newaxis, :]
+            x = get_spectrogram(x)
+            result = self.model(x, training=False)
+            class_ids = tf.argmax(result, axis=-1)
+            class_names = tf.gather(label_names, class_ids)
+            return {'predictions': result, 'class_ids': class_ids, 'class_names': class_names}
+
+    export = ExportModel(model)
+    out = export(tf.constant(str(data_dir / 'go/03_nohash_0.wav')))
+    assert_array(out['predictions'], prediction.numpy(), rtol=1e-5, atol=1e-6)
+    assert out['class_names'].numpy()[0] == label_names[int(out['class_ids'][0])].encode()
+    tf.saved_model.save(export, str(tmp_path / "saved"))
+    # nabi saves no graph: it rebuilds the Module from its class, which a notebook defines at
+    # module level (importable); this one is local to the test, so it is named in a scope
+    with keras.utils.custom_object_scope({"ExportModel": ExportModel}):
+        imported = tf.saved_model.load(str(tmp_path / "saved"))
+    again = imported(waveform[tf.newaxis, :])
+    assert_array(again['predictions'], prediction.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_gather_of_a_host_string_table_by_device_indices():
+    """The audio tutorial's ExportModel: tf.gather(label_names, tf.argmax(result)) where the
+    argmax ran on the GPU and label_names is a NumPy string array."""
+    class_ids = tf.argmax(tf.constant([[0.1, 0.7, 0.2], [0.9, 0.0, 0.1]]), axis=-1)
+    names = np.array(["down", "go", "yes"])
+    assert tf.gather(names, class_ids).numpy().tolist() == [b"go", b"down"]
+    assert_array(tf.gather(np.array([10.0, 20.0, 30.0]), class_ids), [20.0, 10.0])

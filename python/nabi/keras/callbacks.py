@@ -116,6 +116,8 @@ class CallbackList:
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
                  **params):
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]   # Keras flattens: fit(callbacks=EarlyStopping(...)) works
         self.callbacks = list(callbacks) if callbacks else []
         for cb in self.callbacks:
             if not isinstance(cb, Callback) and not all(

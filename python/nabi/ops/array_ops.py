@@ -441,6 +441,12 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     ind = indices._data if isinstance(indices, Tensor) else _asarray(indices)
     if ind.dtype.kind not in "iu":
         raise TypeError(f"[gather] indices must be integers, got {ind.dtype}")
+    if type(ind) is DeviceArray and type(a) is not DeviceArray:
+        if a.dtype.kind not in "biuf":   # strings stay on the host (TF: no GPU string gather)
+            ind = to_device(ind, "cpu")
+        elif not isinstance(params, Tensor):   # host data adapts to the indices' device
+            x = _wrap(to_device(a, "cuda"))
+            a = x._data
     axis = 0 if axis is None else int(axis)
     ax = axis % a.ndim
     if batch_dims:

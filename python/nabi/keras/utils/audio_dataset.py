@@ -57,13 +57,15 @@ def _make_dataset(paths, labels, label_mode, num_classes, sampling_rate, output_
         return load_audio(p.decode("utf-8") if isinstance(p, bytes) else str(p), sampling_rate,
                           output_sequence_length)
 
+    # TF's element_spec: (None, output_sequence_length, None) audio
+    audio_shape = [output_sequence_length, None]
     if label_mode is None:
         ds = Dataset.from_tensor_slices(path_array).map(load)
-        shapes = [None, None]
+        shapes = audio_shape
     else:
         y = labels_to_array(labels, label_mode, num_classes)
         ds = Dataset.from_tensor_slices((path_array, y)).map(lambda p, lab: (load(p), lab))
-        shapes = ([None, None], list(y.shape[1:]))
+        shapes = (audio_shape, list(y.shape[1:]))
     if shuffle:
         ds = ds.shuffle(buffer_size=batch_size * 8 if batch_size else 1024, seed=seed)
     if batch_size is not None:
