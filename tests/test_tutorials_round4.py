@@ -378,3 +378,165 @@ def test_gather_of_a_host_string_table_by_device_indices():
     names = np.array(["down", "go", "yes"])
     assert tf.gather(names, class_ids).numpy().tolist() == [b"go", b"down"]
     assert_array(tf.gather(np.array([10.0, 20.0, 30.0]), class_ids), [20.0, 10.0])
+
+
+# ====================================================================== Load and preprocess images
+
+
+def _np_resize_bilinear(img, h, w):
+    """TF2 tf.image.resize (bilinear, half-pixel centres, no antialias) in NumPy, float."""
+    img = img.astype(np.float64)
+    H, W = img.shape[:2]
+
+    def coords(n_out, n_in):
+        c = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        c = np.clip(c, 0, n_in - 1)
+        lo = np.floor(c).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, c - lo
+
+    y0, y1, fy = coords(h, H)
+    x0, x1, fx = coords(w, W)
+    top = img[y0][:, x0] * (1 - fx)[None, :, None] + img[y0][:, x1] * fx[None, :, None]
+    bot = img[y1][:, x0] * (1 - fx)[None, :, None] + img[y1][:, x1] * fx[None, :, None]
+    return top * (1 - fy)[:, None, None] + bot * fy[:, None, None]
+
+
+def test_load_and_preprocess_images(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    data_dir = tmp_path / "flower_photos"
+    flowers = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+    decoded = {}
+    for k, name in enumerate(flowers):
+        os.makedirs(data_dir / name)
+        for i in range(6):
+            hw = (int(rng.integers(18, 30)), int(rng.integers(18, 30)))
+            base = np.zeros(hw + (3,))
+            base[..., k % 3] = 200                         # a colour per class, plus noise
+            img = np.clip(base + rng.normal(0, 20, hw + (3,)), 0, 255).astype(np.uint8)
+            p = data_dir / name / f"{i}.jpg"
+            Image.fromarray(img).save(p, quality=95)
+            decoded[str(p)] = np.asarray(Image.open(p).convert("RGB"))
+    (data_dir / "LICENSE.txt").write_text("CC-BY")
+    image_count = len(list(data_dir.glob('*/*.jpg')))
+    assert image_count == 30
+
+    # -- load data using a Keras utility
+    batch_size = 8
+    img_height = 16
+    img_width = 16
+    train_ds = tf.keras.utils.image_dataset_from_directory(
+        data_dir, validation_split=0.2, subset="training", seed=123,
+        image_size=(img_height, img_width), batch_size=batch_size)
+    val_ds = tf.keras.utils.image_dataset_from_directory(
+        data_dir, validation_split=0.2, subset="validation", seed=123,
+        image_size=(img_height, img_width), batch_size=batch_size)
+    class_names = train_ds.class_names
+    assert class_names == flowers
+    assert sorted(train_ds.file_paths + val_ds.file_paths) == sorted(decoded)
+    assert not set(train_ds.file_paths) & set(val_ds.file_paths)
+    for image_batch, labels_batch in train_ds:
+        assert image_batch.shape == (8, 16, 16, 3) and image_batch.dtype == tf.float32
+        assert labels_batch.shape == (8,) and labels_batch.dtype == tf.int32
+        break
+    # unshuffled, the batches follow file_paths: each image is its file, decoded and resized
+    ordered = tf.keras.utils.image_dataset_from_directory(
+        data_dir, validation_split=0.2, subset="validation", seed=123, shuffle=False,
+        image_size=(img_height, img_width), batch_size=batch_size)
+    images = np.concatenate([x.numpy() for x, _ in ordered])
+    labels = np.concatenate([y.numpy() for _, y in ordered])
+    for img, lab, path in zip(images, labels, ordered.file_paths):
+        assert flowers[lab] == os.path.basename(os.path.dirname(path))
+        np.testing.assert_allclose(img, _np_resize_bilinear(decoded[path], 16, 16),
+                                   rtol=1e-4, atol=1e-3)
+
+    normalization_layer = tf.keras.layers.Rescaling(1. / 255)
+    normalized_ds = train_ds.map(lambda x, y: (normalization_layer(x), y))
+    image_batch, labels_batch = next(iter(normalized_ds))
+    first_image = image_batch[0]
+    assert 0 <= np.min(first_image) and np.max(first_image) <= 1
+
+    AUTOTUNE = tf.data.AUTOTUNE
+    train_ds = train_ds.cache().prefetch(buffer_size=AUTOTUNE)
+    val_ds = val_ds.cache().prefetch(buffer_size=AUTOTUNE)
+
+    num_classes = 5
+    model = tf.keras.Sequential([
+        tf.keras.layers.Rescaling(1. / 255),
+        tf.keras.layers.Conv2D(8, 3, activation='relu'),     # 32 filters in the tutorial
+        tf.keras.layers.MaxPooling2D(),
+        tf.keras.layers.Conv2D(8, 3, activation='relu'),
+        tf.keras.layers.MaxPooling2D(),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(16, activation='relu'),        # 128 units
+        tf.keras.layers.Dense(num_classes)
+    ])
+    model.compile(optimizer='adam',
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    history = model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+    # -- using tf.data for finer control
+    list_ds = tf.data.Dataset.list_files(str(data_dir / '*/*'), shuffle=False)
+    list_ds = list_ds.shuffle(image_count, reshuffle_each_iteration=False)
+    first = [f.numpy() for f in list_ds.take(5)]
+    assert first == [f.numpy() for f in list_ds.take(5)]          # the same order every time
+    assert sorted(f.numpy().decode() for f in list_ds) == sorted(decoded)
+    class_names = np.array(sorted([item.name for item in data_dir.glob('*')
+                                   if item.name != "LICENSE.txt"]))
+    assert list(class_names) == flowers
+    val_size = int(image_count * 0.2)
+    train_ds = list_ds.skip(val_size)
+    val_ds = list_ds.take(val_size)
+    assert tf.data.experimental.cardinality(train_ds).numpy() == 24
+    assert tf.data.experimental.cardinality(val_ds).numpy() == 6
+    assert val_ds.cardinality().numpy() == 6
+
+    def get_label(file_path):
+        parts = tf.strings.split(file_path, os.path.sep)
+        one_hot = parts[-2] == class_names
+        return tf.argmax(one_hot)
+
+    def decode_img(img):
+        img = tf.io.decode_jpeg(img, channels=3)
+        return tf.image.resize(img, [img_height, img_width])
+
+    def process_path(file_path):
+        label = get_label(file_path)
+        img = tf.io.read_file(file_path)
+        img = decode_img(img)
+        return img, label
+
+    paths = [f.numpy().decode() for f in train_ds]
+    train_ds = train_ds.map(process_path, num_parallel_calls=AUTOTUNE)
+    val_ds = val_ds.map(process_path, num_parallel_calls=AUTOTUNE)
+    for (image, label), path in zip(train_ds, paths):
+        assert image.numpy().shape == (16, 16, 3) and image.dtype == tf.float32
+        assert label.dtype == tf.int64
+        assert class_names[label.numpy()] == os.path.basename(os.path.dirname(path))
+        np.testing.assert_allclose(image.numpy(), _np_resize_bilinear(decoded[path], 16, 16),
+                                   rtol=1e-4, atol=1e-3)
+    # decode_png reads a PNG back exactly
+    png = data_dir / "roses" / "extra.png"
+    Image.fromarray(decoded[paths[0]]).save(png)
+    assert_array(tf.io.decode_png(tf.io.read_file(str(png)), channels=3), decoded[paths[0]],
+                 rtol=0, atol=0, dtype=np.uint8)
+    os.remove(png)
+
+    def configure_for_performance(ds):
+        ds = ds.cache()
+        ds = ds.shuffle(buffer_size=1000)
+        ds = ds.batch(batch_size)
+        ds = ds.prefetch(buffer_size=AUTOTUNE)
+        return ds
+
+    train_ds = configure_for_performance(train_ds)
+    val_ds = configure_for_performance(val_ds)
+    image_batch, label_batch = next(iter(train_ds))
+    assert image_batch.shape == (8, 16, 16, 3) and label_batch.shape == (8,)
+    assert train_ds.cardinality().numpy() == 3
+    before = model.evaluate(train_ds, verbose=0)[0]
+    model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
+    assert model.evaluate(train_ds, verbose=0)[0] < before
