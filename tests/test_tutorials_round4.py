@@ -540,3 +540,160 @@ def test_load_and_preprocess_images(tmp_path):
     before = model.evaluate(train_ds, verbose=0)[0]
     model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
     assert model.evaluate(train_ds, verbose=0)[0] < before
+
+
+# ====================================================================== Custom training walkthrough
+
+
+def test_custom_training_walkthrough_penguins(tmp_path):
+    rng = np.random.default_rng(2)
+    column_names = ['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g',
+                    'species']
+    centres = np.array([[0.3, 0.7, 0.2, 0.3], [0.6, 0.3, 0.5, 0.4], [0.5, 0.5, 0.8, 0.8]])
+
+    def write_csv(path, n):
+        y = rng.integers(0, 3, n)
+        x = np.round(centres[y] + rng.normal(0, 0.08, (n, 4)), 4)
+        with open(path, "w") as f:
+            f.write(f"{n},4,Adelie,Chinstrap,Gentoo\n")       # the iris/penguin file header
+            for row, lab in zip(x, y):
+                f.write(",".join(f"{v:.4f}" for v in row) + f",{lab}\n")
+        return x, y
+
+    train_dataset_fp, test_fp = tmp_path / "penguins_train.csv", tmp_path / "penguins_test.csv"
+    x_all, y_all = write_csv(train_dataset_fp, 64)
+    x_test, y_test = write_csv(test_fp, 20)
+    feature_names = column_names[:-1]
+    label_name = column_names[-1]
+    class_names = ['Adélie', 'Chinstrap', 'Gentoo']
+
+    batch_size = 32
+    train_dataset = tf.data.experimental.make_csv_dataset(
+        str(train_dataset_fp), batch_size, column_names=column_names, label_name=label_name,
+        num_epochs=1)
+    features, labels = next(iter(train_dataset))
+    assert list(features.keys()) == feature_names
+    assert features['body_mass_g'].shape == (32,) and features['body_mass_g'].dtype == tf.float32
+    assert labels.dtype == tf.int32
+
+    def pack_features_vector(features, labels):
+        """Pack the features into a single array."""
+        features = tf.stack(list(features.values()), axis=1)
+        return features, labels
+
+    train_dataset = train_dataset.map(pack_features_vector)
+    features, labels = next(iter(train_dataset))
+    assert features.shape == (32, 4)
+    # every packed row is a row of the file with its label
+    rows = {tuple(np.round(r, 4)): lab for r, lab in zip(x_all, y_all)}
+    for r, lab in zip(features.numpy(), labels.numpy()):
+        assert rows[tuple(np.round(r.astype(np.float64), 4))] == lab
+
+    model = tf.keras.Sequential([
+        tf.keras.layers.Dense(10, activation=tf.nn.relu, input_shape=(4,)),
+        tf.keras.layers.Dense(10, activation=tf.nn.relu),
+        tf.keras.layers.Dense(3)
+    ])
+    predictions = model(features)
+    w = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    x, y = features.numpy().astype(np.float64), labels.numpy()
+    h1 = x @ w[0] + w[1]
+    a1 = _relu(h1)
+    h2 = a1 @ w[2] + w[3]
+    a2 = _relu(h2)
+    logits = a2 @ w[4] + w[5]
+    assert_array(predictions, logits, rtol=1e-4, atol=1e-5)
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    assert_array(tf.nn.softmax(predictions[:5]), soft[:5], rtol=1e-4, atol=1e-6)
+    assert_array(tf.math.argmax(predictions, axis=1), logits.argmax(1))
+
+    loss_object = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(model, x, y, training):
+        # training=training is needed only if there are layers with different
+        # behavior during training versus inference (e.g. Dropout).
+        y_ = model(x, training=training)
+        return loss_object(y_true=y, y_pred=y_)
+
+    l = loss(model, features, labels, training=False)
+    assert float(l) == pytest.approx(_sparse_ce_logits(y, logits), rel=1e-5)
+
+    def grad(model, inputs, targets):
+        with tf.GradientTape() as tape:
+            loss_value = loss(model, inputs, targets, training=True)
+        return loss_value, tape.gradient(loss_value, model.trainable_variables)
+
+    optimizer = tf.keras.optimizers.SGD(learning_rate=0.01)
+    loss_value, grads = grad(model, features, labels)
+    # the same gradients by hand
+    d_logits = soft.copy()
+    d_logits[np.arange(len(y)), y] -= 1
+    d_logits /= len(y)
+    d_h2 = (d_logits @ w[4].T) * (h2 > 0)
+    d_h1 = (d_h2 @ w[2].T) * (h1 > 0)
+    ref = [x.T @ d_h1, d_h1.sum(0), a1.T @ d_h2, d_h2.sum(0), a2.T @ d_logits, d_logits.sum(0)]
+    for g, r in zip(grads, ref):
+        assert_array(g, r.astype(np.float32), rtol=1e-3, atol=1e-6)
+    assert optimizer.iterations.numpy() == 0
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    assert optimizer.iterations.numpy() == 1
+    for v, w0, r in zip(model.trainable_variables, w, ref):
+        assert_array(v, (w0 - 0.01 * r).astype(np.float32), rtol=1e-5, atol=1e-6)
+    l1 = loss(model, features, labels, training=True).numpy()
+    assert l1 < loss_value.numpy()
+
+    # training loop
+    train_loss_results = []
+    train_accuracy_results = []
+    optimizer = tf.keras.optimizers.SGD(learning_rate=0.3)
+    num_epochs = 40
+    for epoch in range(num_epochs):
+        epoch_loss_avg = tf.keras.metrics.Mean()
+        epoch_accuracy = tf.keras.metrics.SparseCategoricalAccuracy()
+        seen_loss, seen_hits, seen = [], 0, 0
+        for x, y in train_dataset:
+            loss_value, grads = grad(model, x, y)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            epoch_loss_avg.update_state(loss_value)
+            out = model(x, training=True)
+            epoch_accuracy.update_state(y, out)
+            seen_loss.append(float(loss_value))
+            seen_hits += int(np.sum(out.numpy().argmax(1) == y.numpy()))
+            seen += len(y.numpy())
+        assert float(epoch_loss_avg.result()) == pytest.approx(np.mean(seen_loss), rel=1e-5)
+        assert float(epoch_accuracy.result()) == pytest.approx(seen_hits / seen)
+        train_loss_results.append(epoch_loss_avg.result())
+        train_accuracy_results.append(epoch_accuracy.result())
+    assert float(train_loss_results[-1]) < 0.5 * float(train_loss_results[0])
+    assert float(train_accuracy_results[-1]) > 0.8
+
+    # evaluate on the test set
+    test_dataset = tf.data.experimental.make_csv_dataset(
+        str(test_fp), batch_size, column_names=column_names, label_name='species',
+        num_epochs=1, shuffle=False)
+    test_dataset = test_dataset.map(pack_features_vector)
+    test_accuracy = tf.keras.metrics.Accuracy()
+    preds = []
+    for (x, y) in test_dataset:
+        logits = model(x, training=False)
+        prediction = tf.argmax(logits, axis=1, output_type=tf.int64)
+        test_accuracy(prediction, y)
+        preds.append(prediction.numpy())
+        stacked = tf.stack([tf.cast(y, tf.int64), prediction], axis=1)
+        assert stacked.shape == (len(y.numpy()), 2)
+    preds = np.concatenate(preds)
+    assert float(test_accuracy.result()) == pytest.approx(np.mean(preds == y_test))
+
+    # use the trained model to make predictions
+    predict_dataset = tf.convert_to_tensor([
+        [0.3, 0.8, 0.4, 0.5],
+        [0.4, 0.1, 0.8, 0.5],
+        [0.7, 0.9, 0.8, 0.4]
+    ])
+    predictions = model(predict_dataset, training=False)
+    for i, logits in enumerate(predictions):
+        class_idx = tf.argmax(logits).numpy()
+        p = tf.nn.softmax(logits)[class_idx]
+        name = class_names[class_idx]
+        assert 0 < float(p) <= 1 and name in class_names
