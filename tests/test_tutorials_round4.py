@@ -697,3 +697,267 @@ def test_custom_training_walkthrough_penguins(tmp_path):
         p = tf.nn.softmax(logits)[class_idx]
         name = class_names[class_idx]
         assert 0 < float(p) <= 1 and name in class_names
+
+
+# ====================================================================== Better performance with tf.function
+
+
+def test_tf_function_guide(capsys):
+    @tf.function
+    def add(a, b):
+        return a + b
+
+    assert_array(add(tf.ones([2, 2]), tf.ones([2, 2])), np.full((2, 2), 2.0, np.float32))
+    v = tf.Variable(1.0)
+    with tf.GradientTape() as tape:
+        result = add(v, 1.0)
+    assert float(tape.gradient(result, v)) == 1.0
+
+    @tf.function
+    def dense_layer(x, w, b):
+        return add(tf.matmul(x, w), b)
+
+    assert_array(dense_layer(tf.ones([3, 2]), tf.ones([2, 2]), tf.ones([2])),
+                 np.full((3, 2), 3.0, np.float32))
+
+    # -- tracing
+    @tf.function
+    def double(a):
+        print("Tracing with", a)
+        return a + a
+
+    assert int(double(tf.constant(1))) == 2
+    assert float(double(tf.constant(1.1))) == pytest.approx(2.2)
+    assert double(tf.constant("a")).numpy() == b"aa"
+    assert double(tf.constant("b")).numpy() == b"bb"          # TF: no "Tracing with" here
+    assert double.experimental_get_tracing_count() == 3
+    # nabi runs the Python function on every call (it builds no graph), so the Python print
+    # runs 4 times where TF prints during its 3 traces only (function.py's docstring)
+    assert capsys.readouterr().out.count("Tracing with") == 4
+    sigs = double.pretty_printed_concrete_signatures()
+    assert sigs.count("Input Parameters:") == 3
+    assert "a (POSITIONAL_OR_KEYWORD): TensorSpec(shape=(), dtype=tf.string" in sigs
+
+    # -- concrete functions
+    double_strings = double.get_concrete_function(tf.constant("a"))
+    assert double_strings(tf.constant("a")).numpy() == b"aa"
+    assert double_strings(a=tf.constant("b")).numpy() == b"bb"
+    double_strings_from_inputspec = double.get_concrete_function(
+        tf.TensorSpec(shape=[], dtype=tf.string))
+    assert double_strings_from_inputspec(tf.constant("c")).numpy() == b"cc"
+    assert double.experimental_get_tracing_count() == 3         # both reuse the string trace
+    with pytest.raises((TypeError, tf.errors.InvalidArgumentError)):
+        double_strings(tf.constant(1))
+
+    @tf.function
+    def pow(a, b):
+        return a ** b
+
+    square = pow.get_concrete_function(a=tf.TensorSpec(None, tf.float32), b=2)
+    assert square(tf.constant(10.0)) == 100
+    with pytest.raises(TypeError):
+        square(tf.constant(10.0), b=3)
+
+    # -- controlling retracing: input_signature
+    @tf.function(input_signature=(tf.TensorSpec(shape=[None], dtype=tf.int32),))
+    def next_collatz(x):
+        print("Tracing with", x)
+        return tf.where(x % 2 == 0, x // 2, 3 * x + 1)
+
+    assert_array(next_collatz(tf.constant([1, 2])), np.array([4, 1], np.int32))
+    with pytest.raises(TypeError):
+        next_collatz(tf.constant([[1, 2], [3, 4]]))
+    with pytest.raises(TypeError):
+        next_collatz(tf.constant([1.0, 2.0]))
+
+    @tf.function(input_signature=(tf.TensorSpec(shape=[None], dtype=tf.int32),))
+    def g(x):
+        print('Tracing with', x)
+        return x
+
+    g(tf.constant([1, 2, 3]))
+    g(tf.constant([1, 2, 3, 4, 5]))
+    assert g.experimental_get_tracing_count() == 1               # no retrace
+
+    # -- reduce_retracing
+    @tf.function(reduce_retracing=True)
+    def g(x):
+        print('Tracing with', x)
+        return x
+
+    g(tf.constant([1, 2, 3]))
+    assert g.experimental_get_tracing_count() == 1
+    g(tf.constant([1, 2, 3, 4, 5]))                              # traces again, generalised
+    assert g.experimental_get_tracing_count() == 2
+    g(tf.constant([1, 2, 3, 4, 5, 6, 7]))
+    g(tf.constant([1, 2, 3, 4, 5, 6, 7, 8, 9]))
+    assert g.experimental_get_tracing_count() == 2               # no more tracing
+
+    # -- Python arguments retrace, tensors do not; tf.print runs every call
+    def train_one_step():
+        pass
+
+    @tf.function
+    def train(num_steps):
+        print("Tracing with num_steps = ", num_steps)
+        tf.print("Executing with num_steps = ", num_steps)
+        for _ in tf.range(num_steps):
+            train_one_step()
+
+    capsys.readouterr()
+    train(num_steps=10)
+    train(num_steps=20)
+    assert train.experimental_get_tracing_count() == 2
+    train(num_steps=tf.constant(10))
+    train(num_steps=tf.constant(20))
+    assert train.experimental_get_tracing_count() == 3
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    for n in (10, 20, 10, 20):
+        assert f"Executing with num_steps =  {n}" in printed
+    assert printed.count("Executing with") == 4
+
+    # -- side effects: nabi runs them on every call (TF: once, while tracing)
+    external_list = []
+
+    @tf.function
+    def side_effect(x):
+        print('Python side effect')
+        external_list.append(x)
+
+    side_effect(1)
+    side_effect(1)
+    side_effect(1)
+    assert len(external_list) == 3          # TF: 1 ("The list append only happened once!")
+    assert side_effect.experimental_get_tracing_count() == 1
+
+    @tf.function
+    def good_consume_next(iterator):
+        tf.print("Value:", next(iterator))
+
+    ds = tf.data.Dataset.from_tensor_slices([1, 2, 3])
+    iterator = iter(ds)
+    capsys.readouterr()
+    good_consume_next(iterator)
+    good_consume_next(iterator)
+    good_consume_next(iterator)
+    out = capsys.readouterr()
+    assert (out.out + out.err).split() == ["Value:", "1", "Value:", "2", "Value:", "3"]
+
+    # -- creating tf.Variables: only on the first call (TF raises on a function that makes a
+    # new one each call; nabi, running each call once, raises on the second call)
+    @tf.function
+    def f(x):
+        v = tf.Variable(1.0)
+        return v
+
+    f(1.0)
+    with pytest.raises(ValueError, match="singleton tf.Variables created on the first call"):
+        f(1.0)
+
+    class Count(tf.Module):
+        def __init__(self):
+            self.count = None
+
+        @tf.function
+        def __call__(self):
+            if self.count is None:
+                self.count = tf.Variable(0)
+            return self.count.assign_add(1)
+
+    c = Count()
+    assert int(c()) == 1
+    assert int(c()) == 2
+    other = Count()                       # another instance: its own first call
+    assert int(other()) == 1
+
+    # -- using tf.function with Keras optimizers: a second optimizer makes new slot variables
+    opt1 = tf.keras.optimizers.Adam(learning_rate=1e-2)
+    opt2 = tf.keras.optimizers.Adam(learning_rate=1e-3)
+
+    @tf.function
+    def train_step(w, x, y, optimizer):
+        with tf.GradientTape() as tape:
+            L = tf.reduce_sum(tf.square(w * x - y))
+        gradients = tape.gradient(L, [w])
+        optimizer.apply_gradients(zip(gradients, [w]))
+
+    w = tf.Variable(2.)
+    x = tf.constant([-1.])
+    y = tf.constant([2.])
+    train_step(w, x, y, opt1)
+    # Adam's first step moves w by -lr * sign(grad) (m_hat / sqrt(v_hat) = +-1); grad = 8
+    assert float(w) == pytest.approx(2.0 - 1e-2, abs=1e-6)
+    train_step(w, x, y, opt1)
+    with pytest.raises(ValueError):
+        train_step(w, x, y, opt2)
+
+    # -- AutoGraph: a tensor-dependent while loop, a tf.range loop, TensorArray
+    @tf.function
+    def f(x):
+        while tf.reduce_sum(x) > 1:
+            tf.print(x)
+            x = tf.tanh(x)
+        return x
+
+    x0 = np.random.default_rng(0).uniform(size=5).astype(np.float32)
+    ref = x0.copy()
+    while ref.sum() > 1:
+        ref = np.tanh(ref)
+    assert_array(f(tf.constant(x0)), ref, rtol=1e-5)
+    assert "while" in tf.autograph.to_code(f.python_function)
+
+    @tf.function
+    def fizzbuzz(n):
+        for i in tf.range(1, n + 1):
+            if i % 15 == 0:
+                tf.print('fizzbuzz')
+            elif i % 3 == 0:
+                tf.print('fizz')
+            elif i % 5 == 0:
+                tf.print('buzz')
+            else:
+                tf.print(i)
+
+    capsys.readouterr()
+    fizzbuzz(tf.constant(15))
+    out = capsys.readouterr()
+    assert (out.out + out.err).split() == ["1", "2", "fizz", "4", "buzz", "fizz", "7", "8",
+                                           "fizz", "buzz", "11", "fizz", "13", "14", "fizzbuzz"]
+
+    batch_size, seq_len, feature_size = 2, 3, 4
+
+    def rnn_step(inp, state):
+        return inp + state
+
+    @tf.function
+    def dynamic_rnn(rnn_step, input_data, initial_state):
+        # [batch, time, features] -> [time, batch, features]
+        input_data = tf.transpose(input_data, [1, 0, 2])
+        max_seq_len = input_data.shape[0]
+        states = tf.TensorArray(tf.float32, size=max_seq_len)
+        state = initial_state
+        for i in tf.range(max_seq_len):
+            state = rnn_step(input_data[i], state)
+            states = states.write(i, state)
+        return tf.transpose(states.stack(), [1, 0, 2])
+
+    data = np.random.default_rng(1).uniform(size=(batch_size, seq_len, feature_size))
+    data = data.astype(np.float32)
+    out = dynamic_rnn(rnn_step, tf.constant(data), tf.zeros([batch_size, feature_size]))
+    assert_array(out, np.cumsum(data, axis=1), rtol=1e-6)
+
+    # -- depending on Python globals: TF keeps the value from tracing (2); nabi reads it on
+    # every call, so the second call sees the new global
+    @tf.function
+    def buggy_add():
+        return 1 + foo
+
+    global foo
+    foo = 1
+    assert int(buggy_add()) == 2
+    foo = 100
+    assert int(buggy_add()) == 101          # TF: still 2
+
+
+foo = None

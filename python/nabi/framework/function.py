@@ -15,6 +15,7 @@ import numpy as np
 from .. import config, nest
 from .. import dtypes as _dt
 from . import tape as _tape
+from . import tensor as _tensor
 from .tensor import Tensor, TensorShape, Variable, convert_to_tensor
 
 __all__ = ["function", "Function", "ConcreteFunction"]
@@ -99,6 +100,8 @@ class Function:
             reduce_retracing or kwargs.get("experimental_relax_shapes", False))
         self._kwargs = kwargs
         self._traces = []           # trace types seen (one per trace TF would make)
+        self._calls = 0             # calls so far, and the one that created variables
+        self._created_on = None
         self._bound = None          # per-instance Functions of a method
 
     @property
@@ -176,6 +179,29 @@ class Function:
                     return
         self._traces.append(t)
 
+    def pretty_printed_concrete_signatures(self, verbose=True):
+        """One block per trace, TF's "Input Parameters:" layout (nabi records no output
+        types, so the blocks list the inputs only)."""
+        if self.input_signature is not None and self._traces:
+            params = list(inspect.signature(self._func).parameters)
+            traces = [tuple((n, ("T", sp.dtype.name, None if sp.shape is None else
+                                 tuple(sp.shape)))
+                            for n, sp in zip(params, self.input_signature))]
+        else:
+            traces = self._traces
+
+        def show(t):
+            if type(t) is tuple and t[:1] == ("T",):
+                shape = "<unknown>" if t[2] is None else \
+                    "(" + ", ".join(map(str, t[2])) + ("," if len(t[2]) == 1 else "") + ")"
+                return f"TensorSpec(shape={shape}, dtype=tf.{t[1]}, name=None)"
+            if type(t) is tuple and t[:1] == ("V",):
+                return f"Literal[{t[2]!r}]"
+            return repr(t)
+        return "\n\n".join("Input Parameters:\n" + "\n".join(
+            f"  {n} (POSITIONAL_OR_KEYWORD): {show(t)}" for n, t in trace)
+            for trace in traces)
+
     def experimental_get_tracing_count(self):
         """The number of traces TF would have made so far (see the class docstring)."""
         return len(self._traces)
@@ -184,10 +210,28 @@ class Function:
         if self.input_signature is not None:
             args, kwargs = self._bind(args, kwargs), {}
         self._note_trace(args, kwargs)
-        out = self._func(*args, **kwargs)
         if config._state.get("run_eagerly"):
-            return out
+            return self._func(*args, **kwargs)
+        self._calls += 1
+        _tensor._variable_watchers.append(self)
+        try:
+            out = self._func(*args, **kwargs)
+        finally:
+            _tensor._variable_watchers.pop()
         return nest.map_structure(_output_tensor, out)
+
+    def variable_created(self):
+        """TF lets a tf.function create variables on its first call only (it traces that
+        call twice, and the second trace must create none); a later call that creates one
+        raises, as TF's does, instead of quietly making a new variable on every call. (TF
+        also raises on a first call that would create variables on every call; nabi, which
+        runs the call once, sees that only on the second.)"""
+        if self._created_on is None:
+            self._created_on = self._calls
+        elif self._created_on != self._calls:
+            raise ValueError(f"[function] {self._name}: tf.function only supports singleton "
+                             "tf.Variables created on the first call. Make sure the "
+                             "tf.Variable is only created once or created outside tf.function.")
 
     def get_concrete_function(self, *args, **kwargs):
         """A ConcreteFunction for these arguments: TensorSpecs (None for any size), Tensors

@@ -520,6 +520,11 @@ def constant(value, dtype=None, shape=None, name=None):
 _VAR_COUNT = [0]
 
 
+# The tf.function calls running now, innermost last (function.Function.__call__): each is told
+# when a Variable is created, so that it can enforce TF's "variables on the first call only".
+_variable_watchers = []
+
+
 class Variable(Tensor):
     """A mutable tensor; trainable Variables are watched by GradientTape automatically.
 
@@ -534,6 +539,8 @@ class Variable(Tensor):
                  constraint=None, validate_shape=True, **kwargs):
         if initial_value is None:
             raise ValueError("[Variable] initial_value must be given")
+        if _variable_watchers:   # inside a tf.function: its rule on creating variables
+            _variable_watchers[-1].variable_created()
         if callable(initial_value) and not isinstance(initial_value, Tensor):
             initial_value = initial_value()
         t = _host_tensor(initial_value, dtype=dtype) if not isinstance(initial_value, Tensor) \
