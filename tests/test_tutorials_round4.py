@@ -961,3 +961,268 @@ def test_tf_function_guide(capsys):
 
 
 foo = None
+
+
+# ====================================================================== tf.data guides
+
+
+def _np_list(ds):
+    return [tf.nest.map_structure(lambda t: t.numpy(), e) for e in ds]
+
+
+def test_tf_data_guide_basics_and_batching():
+    dataset = tf.data.Dataset.from_tensor_slices([8, 3, 0, 8, 2, 1])
+    assert [e.numpy() for e in dataset] == [8, 3, 0, 8, 2, 1]
+    it = iter(dataset)
+    assert next(it).numpy() == 8
+    assert dataset.reduce(0, lambda state, value: state + value).numpy() == 22
+
+    dataset1 = tf.data.Dataset.from_tensor_slices(tf.random.uniform([4, 10]))
+    assert dataset1.element_spec.shape.as_list() == [10]
+    dataset2 = tf.data.Dataset.from_tensor_slices(
+        (tf.random.uniform([4]), tf.random.uniform([4, 100], maxval=100, dtype=tf.int32)))
+    dataset3 = tf.data.Dataset.zip((dataset1, dataset2))
+    spec = dataset3.element_spec
+    assert spec[0].shape.as_list() == [10] and spec[1][1].dtype == tf.int32
+    assert spec[1][0].shape.as_list() == [] and spec[1][1].shape.as_list() == [100]
+
+    # -- consuming Python generators
+    def count(stop):
+        i = 0
+        while i < stop:
+            yield i
+            i += 1
+
+    ds_counter = tf.data.Dataset.from_generator(count, args=[25], output_types=tf.int32,
+                                                output_shapes=(),)
+    batches = [b.numpy() for b in ds_counter.repeat().batch(10).take(10)]
+    assert_array(np.concatenate(batches), np.arange(100) % 25)
+
+    rng = np.random.default_rng(0)
+
+    def gen_series():
+        i = 0
+        while True:
+            size = rng.integers(0, 10)
+            yield i, rng.normal(size=(size,))
+            i += 1
+
+    ds_series = tf.data.Dataset.from_generator(
+        gen_series, output_signature=(tf.TensorSpec(shape=(), dtype=tf.int32),
+                                      tf.RaggedTensorSpec(shape=(None,), dtype=tf.float32))
+        if False else (tf.TensorSpec(shape=(), dtype=tf.int32),
+                       tf.TensorSpec(shape=(None,), dtype=tf.float32)))
+    ds_series_batch = ds_series.shuffle(20).padded_batch(10)
+    ids, sequence_batch = next(iter(ds_series_batch))
+    assert ids.shape == (10,) and sequence_batch.dtype == tf.float32
+    assert sequence_batch.shape[0] == 10 and sequence_batch.shape[1] <= 9
+    assert len(set(ids.numpy().tolist())) == 10 and ids.numpy().max() < 30   # buffer of 20
+
+    # -- simple batching, drop_remainder
+    inc_dataset = tf.data.Dataset.range(100)
+    dec_dataset = tf.data.Dataset.range(0, -100, -1)
+    dataset = tf.data.Dataset.zip((inc_dataset, dec_dataset))
+    batched_dataset = dataset.batch(4)
+    got = [[arr.numpy() for arr in batch] for batch in batched_dataset.take(4)]
+    for k, (a, b) in enumerate(got):
+        assert_array(a, np.arange(4 * k, 4 * k + 4))
+        assert_array(b, -np.arange(4 * k, 4 * k + 4))
+    assert batched_dataset.element_spec[0].shape.as_list() == [None]
+    batched_dataset = dataset.batch(7, drop_remainder=True)
+    assert batched_dataset.element_spec[0].shape.as_list() == [7]
+    assert batched_dataset.cardinality().numpy() == 14
+
+    # -- padded batching
+    dataset = tf.data.Dataset.range(100)
+    dataset = dataset.map(lambda x: tf.fill([tf.cast(x, tf.int32)], x))
+    dataset = dataset.padded_batch(4, padded_shapes=(None,))
+    b0, b1 = [b.numpy() for b in dataset.take(2)]
+    assert_array(b0, np.array([[0, 0, 0], [1, 0, 0], [2, 2, 0], [3, 3, 3]]))
+    assert_array(b1, np.array([[4, 4, 4, 4, 0, 0, 0], [5, 5, 5, 5, 5, 0, 0],
+                               [6, 6, 6, 6, 6, 6, 0], [7, 7, 7, 7, 7, 7, 7]]))
+
+    # -- repeat then batch crosses epoch boundaries; batch then repeat does not
+    lines = tf.data.Dataset.from_tensor_slices([f"line {i}" for i in range(10)])
+    sizes = [len(b.numpy()) for b in lines.repeat(3).batch(4)]
+    assert sizes == [4] * 7 + [2]
+    sizes = [len(b.numpy()) for b in lines.batch(4).repeat(3)]
+    assert sizes == [4, 4, 2] * 3
+
+    # -- shuffle: a buffer of 5 draws the first batch from the first 5 + batch elements only
+    counter = tf.data.experimental.Counter()
+    dataset = tf.data.Dataset.zip((counter, lines))
+    dataset = dataset.shuffle(buffer_size=5)
+    dataset = dataset.batch(4)
+    n, line_batch = next(iter(dataset))
+    assert n.numpy().max() < 5 + 4 and len(set(n.numpy().tolist())) == 4
+    # shuffle before repeat: each epoch is a full permutation
+    shuffled = tf.data.Dataset.zip((counter, lines)).shuffle(buffer_size=100).batch(5).repeat(2)
+    ns = np.concatenate([n.numpy() for n, _ in shuffled])
+    assert sorted(ns[:10]) == list(range(10)) and sorted(ns[10:]) == list(range(10))
+
+
+def test_tf_data_guide_windows_and_grouping():
+    range_ds = tf.data.Dataset.range(100)
+    batches = range_ds.batch(10, drop_remainder=True)
+
+    def dense_1_step(batch):
+        # Shift features and labels one step relative to each other.
+        return batch[:-1], batch[1:]
+
+    features, labels = next(iter(batches.map(dense_1_step)))
+    assert_array(features, np.arange(9)) and assert_array(labels, np.arange(1, 10))
+
+    window_size = 5
+    windows = range_ds.window(window_size, shift=1)
+    for sub_ds in windows.take(1):
+        assert isinstance(sub_ds, tf.data.Dataset)
+    flat = [x.numpy() for x in windows.flat_map(lambda x: x).take(12)]
+    assert flat == [0, 1, 2, 3, 4, 1, 2, 3, 4, 5, 2, 3]
+
+    def sub_to_batch(sub):
+        return sub.batch(window_size, drop_remainder=True)
+
+    examples = [e.numpy() for e in windows.flat_map(sub_to_batch).take(5)]
+    assert_array(np.stack(examples), np.arange(5)[:, None] + np.arange(5)[None, :])
+
+    def make_window_dataset(ds, window_size=5, shift=1, stride=1):
+        windows = ds.window(window_size, shift=shift, stride=stride)
+
+        def sub_to_batch(sub):
+            return sub.batch(window_size, drop_remainder=True)
+
+        windows = windows.flat_map(sub_to_batch)
+        return windows
+
+    ds = make_window_dataset(range_ds, window_size=10, shift=5, stride=3)
+    got = np.stack([e.numpy() for e in ds.take(10)])
+    assert_array(got, 5 * np.arange(10)[:, None] + 3 * np.arange(10)[None, :])
+    # windows that would run past the end are dropped: last start s has s + 27 <= 99
+    assert len(list(ds)) == 15
+
+    # -- group_by_window and bucket_by_sequence_length
+    ds = tf.data.Dataset.range(10).group_by_window(
+        key_func=lambda x: x % 2, reduce_func=lambda key, window: window.batch(3),
+        window_size=3)
+    got = [b.numpy().tolist() for b in ds]
+    assert sorted(got) == sorted([[0, 2, 4], [1, 3, 5], [6, 8], [7, 9]])
+    lengths = [1, 5, 2, 6, 3, 7, 2, 8]
+    seqs = tf.data.Dataset.from_generator(
+        lambda: (np.full(n, n, np.int32) for n in lengths),
+        output_signature=tf.TensorSpec(shape=(None,), dtype=tf.int32))
+    buckets = seqs.bucket_by_sequence_length(
+        element_length_func=lambda elem: tf.shape(elem)[0],
+        bucket_boundaries=[4], bucket_batch_sizes=[2, 2])
+    got = [b.numpy() for b in buckets]
+    for b in got:
+        ns = b.max(1)
+        assert (ns < 4).all() or (ns >= 4).all()            # one bucket per batch
+        assert b.shape[1] == ns.max()                        # padded to the batch's longest
+        assert_array(b, np.where(np.arange(b.shape[1])[None] < ns[:, None], ns[:, None], 0))
+    assert sorted(int(r.max()) for b in got for r in b) == sorted(lengths)
+
+    # -- take_while, unique, rejection_resample
+    assert [x.numpy() for x in tf.data.Dataset.range(10).take_while(lambda x: x < 4)] == \
+        [0, 1, 2, 3]
+    uniq = tf.data.Dataset.from_tensor_slices([1, 37, 2, 37, 2, 1]).unique()
+    assert [x.numpy() for x in uniq] == [1, 37, 2]
+    rng = np.random.default_rng(3)
+    labels = (rng.uniform(size=400) < 0.1).astype(np.int64)
+    feats = rng.normal(size=(400, 2)).astype(np.float32)
+    creditcard_ds = tf.data.Dataset.from_tensor_slices((feats, labels)).batch(16)
+
+    def class_func(features, label):
+        return label
+
+    resample_ds = (creditcard_ds.unbatch().rejection_resample(
+        class_func, target_dist=[0.5, 0.5], initial_dist=[0.9, 0.1], seed=42).batch(10))
+    balanced_ds = resample_ds.map(lambda extra_label, features_and_label: features_and_label)
+    got = np.concatenate([lab.numpy() for _, lab in balanced_ds])
+    assert 0.3 < got.mean() < 0.7 and len(got) > 40
+
+
+def test_tf_data_guide_checkpoint_save_load_cache_and_performance(tmp_path):
+    # -- iterator checkpointing
+    range_ds = tf.data.Dataset.range(20)
+    iterator = iter(range_ds)
+    ckpt = tf.train.Checkpoint(step=tf.Variable(0), iterator=iterator)
+    manager = tf.train.CheckpointManager(ckpt, str(tmp_path / 'my_ckpt'), max_to_keep=3)
+    assert [next(iterator).numpy() for _ in range(5)] == [0, 1, 2, 3, 4]
+    save_path = manager.save()
+    assert [next(iterator).numpy() for _ in range(5)] == [5, 6, 7, 8, 9]
+    ckpt.restore(manager.latest_checkpoint)
+    assert [next(iterator).numpy() for _ in range(5)] == [5, 6, 7, 8, 9]
+
+    # -- Dataset.save / Dataset.load
+    ds = tf.data.Dataset.from_tensor_slices(({"a": np.arange(6, dtype=np.float32)},
+                                             np.arange(6) % 2))
+    path = str(tmp_path / "saved_ds")
+    ds.save(path)
+    back = tf.data.Dataset.load(path)
+    assert back.element_spec[0]["a"].dtype == tf.float32
+    got = _np_list(back)
+    assert [int(y) for _, y in got] == [0, 1, 0, 1, 0, 1]
+    assert [float(x["a"]) for x, _ in got] == [0, 1, 2, 3, 4, 5]
+
+    # -- the performance guide's artificial dataset (no sleeps)
+    class ArtificialDataset(tf.data.Dataset):
+        def _generator(num_samples):
+            for sample_idx in range(num_samples):
+                yield (sample_idx,)
+
+        def __new__(cls, num_samples=3):
+            return tf.data.Dataset.from_generator(
+                cls._generator,
+                output_signature=tf.TensorSpec(shape=(1,), dtype=tf.int64),
+                args=(num_samples,))
+
+    def benchmark(dataset, num_epochs=2):
+        seen = []
+        for epoch_num in range(num_epochs):
+            for sample in dataset:
+                seen.append(int(sample.numpy()[0]))
+        return seen
+
+    assert benchmark(ArtificialDataset()) == [0, 1, 2] * 2
+    assert benchmark(ArtificialDataset().prefetch(tf.data.AUTOTUNE)) == [0, 1, 2] * 2
+    assert benchmark(tf.data.Dataset.range(2).interleave(lambda _: ArtificialDataset())) == \
+        [0, 0, 1, 1, 2, 2] * 2
+    par = benchmark(tf.data.Dataset.range(2).interleave(lambda _: ArtificialDataset(),
+                                                        num_parallel_calls=tf.data.AUTOTUNE))
+    assert par == [0, 0, 1, 1, 2, 2] * 2                    # deterministic by default
+
+    calls = []
+
+    def mapped_function(s):
+        # Do some hard pre-processing
+        tf.py_function(lambda: calls.append(1), [], ())
+        return s
+
+    assert benchmark(ArtificialDataset().map(mapped_function,
+                                             num_parallel_calls=tf.data.AUTOTUNE)) == [0, 1, 2] * 2
+    assert len(calls) == 6
+    calls.clear()
+    assert benchmark(ArtificialDataset().map(mapped_function).cache(), 5) == [0, 1, 2] * 5
+    assert len(calls) == 3                                   # cached after the first epoch
+
+    # cache(filename): nabi documents that it ignores the file name and caches in memory
+    # (Dataset.cache), so a second dataset naming the same file runs the map again (TF
+    # would read the file)
+    calls.clear()
+    cache_file = str(tmp_path / "cache")
+    cached = ArtificialDataset().map(mapped_function).cache(cache_file)
+    assert benchmark(cached, 2) == [0, 1, 2] * 2 and len(calls) == 3
+
+    # vectorized mapping: batch before map
+    fast_dataset = tf.data.Dataset.range(1000)
+
+    def increment(x):
+        return x + 1
+
+    scalar = np.concatenate([b.numpy() for b in fast_dataset.map(increment).batch(256)])
+    vector = np.concatenate([b.numpy() for b in fast_dataset.batch(256).map(increment)])
+    assert_array(vector, np.arange(1, 1001)) and assert_array(scalar, vector)
+
+    # options: left out -- nabi has no tf.data.Options / Dataset.with_options / options()
+    # (AttributeError: module 'nabi.data' has no attribute 'Options'); the guide sets
+    # options.deterministic = False and experimental_optimization.map_parallelization

@@ -642,6 +642,41 @@ class Dataset:
         """Keeps the elements for which predicate returns a scalar True."""
         return _FilterDataset(self, predicate)
 
+    def save(self, path, compression=None, shard_func=None, checkpoint_args=None, name=None):
+        """Writes every element to the directory `path` (nabi's format, a pickle of the
+        host arrays and the element_spec: TensorFlow cannot read it, nor nabi TF's)."""
+        import os
+        import pickle
+        from ..framework.device import to_device
+        rows = [_map(lambda a: to_device(a, "cpu"), e) for e in self._np_iter()]
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "nabi_dataset.pkl"), "wb") as f:
+            pickle.dump({"elements": rows, "element_spec": self.element_spec}, f)
+
+    @staticmethod
+    def load(path, element_spec=None, compression=None, reader_func=None, name=None):
+        """The dataset that `Dataset.save(path)` wrote."""
+        import os
+        import pickle
+        from .transformations import _ListDataset
+        f = os.path.join(path, "nabi_dataset.pkl")
+        if not os.path.isfile(f):
+            raise FileNotFoundError(f"[Dataset.load] {path!r} holds no dataset saved by "
+                                    "nabi's Dataset.save")
+        with open(f, "rb") as fh:
+            saved = pickle.load(fh)
+        return _ListDataset(saved["elements"], element_spec or saved["element_spec"])
+
+    def rejection_resample(self, class_func, target_dist, initial_dist=None, seed=None,
+                           name=None):
+        """(class, element) pairs resampled so that the classes follow target_dist."""
+        from .transformations import _RejectionResampleDataset
+        return _RejectionResampleDataset(self, class_func, target_dist, initial_dist, seed)
+
+    def take_while(self, predicate, name=None):
+        """The elements up to (not including) the first for which predicate returns False."""
+        return _FilterDataset(self, predicate, stop=True)
+
     def flat_map(self, map_func, name=None):
         """map_func returns a Dataset per element; their elements are concatenated."""
         return _FlatMapDataset(self, map_func)
@@ -768,12 +803,44 @@ class Iterator:
     def __init__(self, dataset):
         self._dataset = dataset
         self._it = dataset._np_iter()
+        self._consumed = 0
+        self._position = None   # an int64 Variable, once a tf.train.Checkpoint tracks this
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        return _to_tensors(next(self._it))
+        return _to_tensors(self._next_np())
+
+    def _next_np(self):
+        if self._position is not None:
+            at = int(self._position.numpy())
+            if at != self._mark:                      # a checkpoint restored the position
+                self._seek(at)
+                self._mark = at
+        e = next(self._it)
+        self._consumed += 1
+        return e
+
+    def _checkpoint_position(self):
+        """The Variable a tf.train.Checkpoint saves for this iterator: the number of elements
+        consumed. TF saves the whole pipeline's state; nabi restores an iterator by replaying
+        its dataset from the start and skipping that many elements, which is exact for a
+        deterministic pipeline (a shuffle with a seed included)."""
+        from ..framework.tensor import Variable
+        if self._position is None:
+            self._position = Variable(np.int64(self._consumed), trainable=False,
+                                      name="iterator_position")
+        else:
+            self._position.assign(np.int64(self._consumed))
+        self._mark = self._consumed    # the value written; another one is a restore
+        return self._position
+
+    def _seek(self, n):
+        self._it = self._dataset._np_iter()
+        for _ in range(n):
+            next(self._it)
+        self._consumed = n
 
     def get_next(self):
         return self.__next__()
@@ -787,7 +854,7 @@ class Iterator:
 
 class _NumpyIterator(Iterator):
     def __next__(self):
-        return _map(_user_numpy, next(self._it))
+        return _map(_user_numpy, self._next_np())
 
     def __repr__(self):
         return f"<NumpyIterator over {type(self._dataset).__name__}>"
@@ -1400,12 +1467,14 @@ class _MapDataset(_UnaryDataset):
 
 
 class _FilterDataset(_UnaryDataset):
-    def __init__(self, input_dataset, predicate):
+    def __init__(self, input_dataset, predicate, stop=False):
         super().__init__(input_dataset)
+        self._op = "take_while" if stop else "filter"
         if not callable(predicate):
-            raise TypeError(f"[filter] predicate must be callable, got "
+            raise TypeError(f"[{self._op}] predicate must be callable, got "
                             f"{type(predicate).__name__}")
         self._pred = predicate
+        self._stop = stop      # take_while: end at the first False
 
     def _plan(self):
         return None
@@ -1415,10 +1484,12 @@ class _FilterDataset(_UnaryDataset):
         for element in self._input._np_iter():
             r = _leaf_array(_call(pred, element))
             if r.shape != () or r.dtype != np.bool_:
-                raise ValueError(f"[filter] predicate must return a scalar boolean, got shape "
-                                 f"{r.shape} dtype {r.dtype}")
+                raise ValueError(f"[{self._op}] predicate must return a scalar boolean, got "
+                                 f"shape {r.shape} dtype {r.dtype}")
             if r:
                 yield element
+            elif self._stop:
+                return
 
     def _card(self):
         return _UNKNOWN

@@ -2,12 +2,12 @@
 from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from .readers import CsvDataset, make_csv_dataset
 from .transformations import (bucket_by_sequence_length, choose_from_datasets, group_by_window,
-                              sample_from_datasets, scan, unique)
+                              rejection_resample, sample_from_datasets, scan, unique)
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Counter", "CsvDataset",
            "bucket_by_sequence_length", "cardinality", "choose_from_datasets",
-           "dense_to_ragged_batch", "group_by_window", "make_csv_dataset",
-           "sample_from_datasets", "scan", "unique"]
+           "dense_to_ragged_batch", "group_by_window", "make_csv_dataset", "rejection_resample",
+           "sample_from_datasets", "scan", "take_while", "unique"]
 
 
 def cardinality(dataset):
@@ -18,6 +18,13 @@ def cardinality(dataset):
 def Counter(start=0, step=1, dtype="int64"):  # noqa: N802 (TF's name)
     """The deprecated alias of Dataset.counter that the data augmentation tutorial uses."""
     return Dataset.counter(start, step, dtype)
+
+
+def take_while(predicate):
+    """The transformation for `dataset.apply`: dataset.take_while(predicate)."""
+    def apply(dataset):
+        return dataset.take_while(predicate)
+    return apply
 
 
 def dense_to_ragged_batch(batch_size, drop_remainder=False, row_splits_dtype="int64"):

@@ -252,6 +252,58 @@ def unique():
     return lambda ds: _UniqueDataset(ds)
 
 
+# ---------------------------------------------------------------------- rejection_resample
+class _RejectionResampleDataset(_UnaryDataset):
+    """(class, element) pairs, each element of class c kept with probability
+    a_c = (target_c / initial_c) / max_k (target_k / initial_k), so that the kept classes follow
+    target_dist. initial_dist, when not given, is estimated from the counts seen so far (as
+    TF does). TF also mixes in unresampled elements early on to waste fewer; nabi only
+    rejects, so the kept elements follow target_dist from the start."""
+
+    def __init__(self, input_dataset, class_func, target_dist, initial_dist, seed):
+        super().__init__(input_dataset)
+        self._class_func = class_func
+        self._target = np.asarray(_leaf_array(target_dist), np.float64).reshape(-1)
+        if self._target.min() < 0 or not np.isclose(self._target.sum(), 1.0):
+            raise ValueError(f"[rejection_resample] target_dist must be a probability "
+                             f"distribution, got {self._target.tolist()}")
+        self._initial = None if initial_dist is None else \
+            np.asarray(_leaf_array(initial_dist), np.float64).reshape(-1)
+        self._seed = seed
+
+    def _plan(self):
+        return None
+
+    def _card(self):
+        n = self._input._card()
+        return n if n == _INF else _UNKNOWN
+
+    def _spec(self):
+        from .dataset import TensorSpec
+        return (TensorSpec(shape=(), dtype="int32"), self._input.element_spec)
+
+    def _elements(self):
+        rng = np.random.default_rng(self._seed)
+        counts = np.zeros(len(self._target))
+        for element in self._input._np_iter():
+            c = int(_leaf_array(_call(self._class_func, element)))
+            if not 0 <= c < len(self._target):
+                raise ValueError(f"[rejection_resample] class_func returned {c}, outside "
+                                 f"[0, {len(self._target)})")
+            counts[c] += 1
+            initial = self._initial if self._initial is not None else counts / counts.sum()
+            ratio = np.divide(self._target, initial, out=np.zeros_like(initial),
+                              where=initial > 0)
+            if rng.uniform() < ratio[c] / ratio.max():
+                yield (np.array(c, np.int32), element)
+
+
+def rejection_resample(class_func, target_dist, initial_dist=None, seed=None):
+    """tf.data.experimental.rejection_resample: a transformation for Dataset.apply."""
+    return lambda ds: _RejectionResampleDataset(ds, class_func, target_dist, initial_dist,
+                                                seed)
+
+
 # ---------------------------------------------------------------------- group_by_window
 def _int_result(value, what):
     a = _leaf_array(value)

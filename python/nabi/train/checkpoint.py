@@ -87,6 +87,8 @@ def _kind(obj):
             return "metric"
     if isinstance(obj, _Module):
         return "module"
+    if hasattr(obj, "_checkpoint_position"):   # a tf.data iterator
+        return "iterator"
     if isinstance(obj, (list, tuple)) and any(_kind(v) for v in obj):
         return "list"
     if isinstance(obj, dict) and any(isinstance(n, str) and _kind(v) for n, v in obj.items()):
@@ -197,6 +199,8 @@ def _children(obj):
         # AutoTrackable), in name order
         return [(n, v) for n, v in sorted(vars(obj).items())
                 if not n.startswith("__") and n != "_checkpoint_deferred" and _kind(v)]
+    if kind == "iterator":
+        return [("_iterator_position", obj._checkpoint_position())]
     if kind == "list":
         return [(str(i), v) for i, v in enumerate(obj) if _kind(v)]
     if kind == "dict":
@@ -690,8 +694,8 @@ class Checkpoint:
         for k, v in sorted(kwargs.items()):
             if not _kind(v):
                 raise ValueError(f"`Checkpoint` was expecting {k} to be a trackable object (a "
-                                 f"Keras model, layer or optimizer, a tf.Module, a Variable, or a "
-                                 f"Checkpoint), got {v!r}")
+                                 f"Keras model, layer or optimizer, a tf.Module, a Variable, a "
+                                 f"tf.data iterator, or a Checkpoint), got {v!r}")
             setattr(self, k, v)
 
     def __setattr__(self, name, value):
