@@ -15,7 +15,23 @@ __version__ = "2.15.0"  # the Keras API level nabi follows
 
 _LAZY = ("optimizers", "losses", "metrics", "callbacks", "initializers", "regularizers",
          "activations", "constraints", "utils", "datasets", "preprocessing", "saving", "engine",
-         "applications", "mixed_precision", "experimental")
+         "applications", "mixed_precision", "experimental", "random", "config", "tree")
+
+# Keras 3's top-level names: where each lives in nabi.keras
+_TOP_LEVEL = {"Layer": ("layers", "Layer"), "InputSpec": ("layers", "InputSpec"),
+              "Variable": ("layers.base", "KerasVariable"),
+              "KerasTensor": ("layers.base", "KerasTensor"),
+              "Loss": ("losses", "Loss"), "Metric": ("metrics", "Metric"),
+              "Optimizer": ("optimizers", "Optimizer"),
+              "Initializer": ("initializers", "Initializer"),
+              "Regularizer": ("regularizers", "Regularizer"),
+              "Constraint": ("constraints", "Constraint"),
+              "DTypePolicy": ("mixed_precision", "DTypePolicy")}
+
+
+def version():
+    """The Keras API level nabi follows (keras.version())."""
+    return __version__
 
 
 def __getattr__(name):
@@ -29,8 +45,13 @@ def __getattr__(name):
             raise
         globals()[name] = mod
         return mod
+    if name in _TOP_LEVEL:
+        module, attr = _TOP_LEVEL[name]
+        value = getattr(_importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'nabi.keras' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_TOP_LEVEL))

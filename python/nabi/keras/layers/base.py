@@ -456,6 +456,58 @@ class _no_tape:
         return False
 
 
+_ADD_WEIGHT_K2 = ("name", "shape", "dtype", "initializer", "regularizer", "trainable",
+                  "constraint", "use_resource", "synchronization", "aggregation")
+_ADD_WEIGHT_K3 = ("shape", "initializer", "dtype", "trainable", "autocast", "regularizer",
+                  "constraint", "aggregation", "overwrite_with_gradient", "name")
+
+
+class _KerasVariableMeta(type):
+    # every nabi Variable (a layer's weights included) is a keras.Variable, as in Keras 3
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Variable)
+
+
+class KerasVariable(Variable, metaclass=_KerasVariableMeta):
+    """`keras.Variable` (Keras 3): `Variable(initializer, shape=None, dtype=None,
+    trainable=True, autocast=True, aggregation="none", name=None)`. `initializer` is a value
+    or an initializer (a callable or its name) called with `shape`; dtype defaults to
+    floatx. It is a nabi (tf) Variable; `.value` is its current value as a Tensor (Keras 3's
+    property; on tf.Variable `value()` is a method)."""
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True,
+                 aggregation="none", synchronization="auto", name=None, **kwargs):
+        if isinstance(initializer, (str, dict)):
+            initializer = _resolve("initializers", initializer)
+        dt = _dt.as_dtype(dtype if dtype is not None else backend.floatx())
+        if callable(initializer) and not isinstance(initializer, Tensor):
+            if shape is None:
+                raise ValueError("[keras.Variable] when creating a Variable from an "
+                                 "initializer, the `shape` argument should be specified. "
+                                 f"Received: initializer={initializer} and shape={shape}")
+            shape = tuple(int(d) for d in _shape_tuple(shape))
+            with host_scope():
+                try:
+                    value = initializer(shape, dtype=dt)
+                except TypeError:
+                    value = initializer(shape)
+        else:
+            value = initializer
+        arr = to_device(value._data, "cpu") if isinstance(value, Tensor) else _asarray(value)
+        arr = np.array(to_device(arr, "cpu"), dtype=dt._np, order="C")
+        if shape is not None and tuple(arr.shape) != tuple(_shape_tuple(shape)):
+            raise ValueError(f"[keras.Variable] initial value has shape {arr.shape}, which "
+                             f"does not match shape={tuple(_shape_tuple(shape))}")
+        name = name or "variable"
+        super().__init__(arr, trainable=trainable, name=name)
+        self.path = name
+        self._keras_name = name
+
+    @property
+    def value(self):
+        return Variable.value(self)
+
+
 def _serialize_obj(obj, module_name):
     """Keras-style config for an initializer/regularizer/constraint/activation."""
     if obj is None:
@@ -697,9 +749,27 @@ class Layer:
         return self._flatten_layers(include_self=False)
 
     # -- weights -------------------------------------------------------------------------
-    def add_weight(self, name=None, shape=None, dtype=None, initializer=None, regularizer=None,
-                   trainable=True, constraint=None, use_resource=None, synchronization=None,
-                   aggregation=None, **kwargs):
+    def add_weight(self, *args, **kwargs):
+        """Keras 2's `add_weight(name, shape, dtype, initializer, ...)` and Keras 3's
+        `add_weight(shape, initializer, dtype, trainable, ...)`: a first positional argument that
+        is a str is a name (Keras 2's order), anything else is a shape (Keras 3's order)."""
+        order = _ADD_WEIGHT_K2 if not args or args[0] is None or isinstance(args[0], str) \
+            else _ADD_WEIGHT_K3
+        if len(args) > len(order):
+            raise TypeError(f"[{self.name}.add_weight] takes at most {len(order)} positional "
+                            f"arguments, got {len(args)}")
+        for key, value in zip(order, args):
+            if key in kwargs:
+                raise TypeError(f"[{self.name}.add_weight] got multiple values for argument "
+                                f"{key!r}")
+            kwargs[key] = value
+        kwargs.pop("autocast", None)                  # Keras 3: nabi casts by layer dtype
+        kwargs.pop("overwrite_with_gradient", None)
+        return self._add_weight(**kwargs)
+
+    def _add_weight(self, name=None, shape=None, dtype=None, initializer=None, regularizer=None,
+                    trainable=True, constraint=None, use_resource=None, synchronization=None,
+                    aggregation=None, **kwargs):
         shape = () if shape is None else tuple(int(d) for d in _shape_tuple(shape))
         np_dtype = _np_dtype(dtype) if dtype is not None else self._np_dtype
         if initializer is None:

@@ -91,7 +91,9 @@ class InputLayer(Layer):
 
     def __init__(self, input_shape=None, batch_size=None, dtype=None, input_tensor=None,
                  sparse=None, name=None, ragged=None, type_spec=None, batch_input_shape=None,
-                 batch_shape=None, **kwargs):
+                 batch_shape=None, shape=None, **kwargs):
+        if shape is not None and input_shape is None:   # Keras 3's name for input_shape
+            input_shape = shape
         if name is None:
             name = backend.unique_object_name("input", zero_based=False)
         kwargs.pop("trainable", None)

@@ -397,11 +397,18 @@ class Model(Layer):
         """{name: result} of model.metrics, as Python numbers (Keras 2.11+)."""
         return _python_logs({m.name: m.result() for m in self.metrics}, self.name)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The compiled loss of y_pred against y plus the model's losses (Keras 2.11+; for a
-        train_step override)."""
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss of y_pred against y plus the model's losses, for a train_step
+        override. It adds the loss to the "loss" Mean (model.metrics[0]), as Keras 2.11's does;
+        a Keras 3 train_step that then calls `metric.update_state(loss)` on that Mean with the
+        returned loss replaces this step's addition instead of counting it twice."""
         self._assert_compiled("computing its loss")
-        return self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
+        total = self.compiled_loss(y, y_pred, sample_weight, regularization_losses=self.losses)
+        lead = flatten(y_pred)[0] if y_pred is not None else None
+        nd = getattr(lead, "ndim", None) if lead is not None else None
+        n = int(lead.shape[0]) if nd else 1
+        _note_keras3_loss(self._cstate.loss_tracker(), total, n)
+        return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Updates the compiled metrics; returns get_metrics_result() (Keras 2.11+)."""
@@ -611,6 +618,8 @@ class Model(Layer):
         self._assert_compiled("training it")
         if kwargs.pop("nb_epoch", None) is not None:
             epochs = kwargs.pop("nb_epoch")
+        # Keras 3 notebooks pass steps_per_execution here too; nabi runs one step per call
+        kwargs.pop("steps_per_execution", None)
         if kwargs:
             raise TypeError(f"[{self.name}.fit] invalid keyword arguments: {sorted(kwargs)}")
         verbose = _resolve_verbose(verbose)
@@ -1035,6 +1044,26 @@ class Model(Layer):
 
     def __reduce__(self):
         raise TypeError("nabi models cannot be pickled; use model.save(...) instead")
+
+
+def _note_keras3_loss(tracker, total, n):
+    """Remembers compute_loss's addition (total * n, count n) to the "loss" Mean; if the
+    train_step then updates that Mean with the same loss tensor (Keras 3's loop over
+    self.metrics), the addition is taken back first, so the Mean holds Keras 3's value."""
+    d = tracker.__dict__
+    if "_keras3_pending" not in d:
+        plain_update = type(tracker).update_state
+
+        def update_state(values, sample_weight=None):
+            pending, d["_keras3_pending"] = d["_keras3_pending"], None
+            if pending is not None and values is pending[0]:
+                from ..metrics import _acc
+                dv = pending[0]._data
+                _acc(tracker.total, -(dv * np.float32(pending[1])) if pending[1] != 1 else -dv)
+                tracker.count._data -= pending[1]
+            return plain_update(tracker, values, sample_weight)
+        d["update_state"] = update_state
+    d["_keras3_pending"] = (total, n)
 
 
 def _json_default(o):

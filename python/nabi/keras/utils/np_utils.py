@@ -52,3 +52,5 @@ def set_random_seed(seed):
     np.random.seed(seed % (2 ** 32))
     from ... import random as nabi_random
     nabi_random.set_seed(seed)
+    from .. import random as keras_random     # keras.random's seed=None draws repeat too
+    keras_random._reset_global_seed_generator(seed)
