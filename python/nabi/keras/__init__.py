@@ -15,7 +15,8 @@ __version__ = "2.15.0"  # the Keras API level nabi follows
 
 _LAZY = ("optimizers", "losses", "metrics", "callbacks", "initializers", "regularizers",
          "activations", "constraints", "utils", "datasets", "preprocessing", "saving", "engine",
-         "applications", "mixed_precision", "experimental", "random", "config", "tree")
+         "applications", "mixed_precision", "experimental", "random", "config", "tree",
+         "ops")
 
 # Keras 3's top-level names: where each lives in nabi.keras
 _TOP_LEVEL = {"Layer": ("layers", "Layer"), "InputSpec": ("layers", "InputSpec"),

@@ -1,0 +1,159 @@
+"""`keras.ops` linear algebra (Keras 3's keras/src/ops/linalg.py) on nabi.linalg; NumPy's
+conventions: svd returns (u, s, vh), norm follows numpy.linalg.norm's `ord` and `axis`."""
+import numpy as np
+
+import nabi as tf
+
+from ._common import norm_axis, shape_of, t_, to_float
+
+
+def _square(op, x):
+    x = to_float(x)
+    s = shape_of(x)
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise ValueError(f"[{op}] x must be a (batch of) square matrices, got shape {s}")
+    return x
+
+
+def cholesky(x):
+    return tf.linalg.cholesky(_square("cholesky", x))
+
+
+def det(a):
+    return tf.linalg.det(_square("det", a))
+
+
+def eigh(x):
+    """(eigenvalues ascending, eigenvectors as columns) of a symmetric matrix."""
+    return tuple(tf.linalg.eigh(_square("eigh", x)))
+
+
+def inv(a):
+    return tf.linalg.inv(_square("inv", a))
+
+
+def solve(a, b):
+    a = _square("solve", a)
+    b = t_(b, a.dtype)
+    vec = b.shape.rank == a.shape.rank - 1
+    if vec:
+        b = tf.expand_dims(b, -1)
+    if shape_of(b)[-2] != shape_of(a)[-1]:
+        raise ValueError(f"[solve] a {shape_of(a)} and b {shape_of(b)} do not fit")
+    r = tf.linalg.solve(a, b)
+    return tf.squeeze(r, -1) if vec else r
+
+
+def solve_triangular(a, b, lower=False):
+    a = _square("solve_triangular", a)
+    b = t_(b, a.dtype)
+    vec = b.shape.rank == a.shape.rank - 1
+    if vec:
+        b = tf.expand_dims(b, -1)
+    if shape_of(b)[-2] != shape_of(a)[-1]:
+        raise ValueError(f"[solve_triangular] a {shape_of(a)} and b {shape_of(b)} do not fit")
+    r = tf.linalg.triangular_solve(a, b, lower=lower)
+    return tf.squeeze(r, -1) if vec else r
+
+
+def svd(x, full_matrices=True, compute_uv=True):
+    x = to_float(x)
+    if x.shape.rank < 2:
+        raise ValueError(f"[svd] x must be at least 2-D, got shape {shape_of(x)}")
+    if not compute_uv:
+        return tf.linalg.svd(x, full_matrices=full_matrices, compute_uv=False)
+    s, u, v = tf.linalg.svd(x, full_matrices=full_matrices)
+    return u, s, tf.linalg.adjoint(v)
+
+
+def qr(x, mode="reduced"):
+    from .math import qr as _qr
+    return _qr(x, mode)
+
+
+def lu_factor(x):
+    """(lu, pivots) as scipy.linalg.lu_factor: partial pivoting, unit-lower L and U packed in
+    lu, pivots[i] the row swapped with row i. Host-side, no gradient."""
+    a = _square("lu_factor", x).numpy().copy()
+    n = a.shape[-1]
+    flat = a.reshape(-1, n, n)
+    piv = np.zeros(flat.shape[:1] + (n,), np.int32)
+    for m, p in zip(flat, piv):
+        for k in range(n):
+            i = k + int(np.argmax(np.abs(m[k:, k])))
+            p[k] = i
+            if i != k:
+                m[[k, i]] = m[[i, k]]
+            if m[k, k] != 0:
+                m[k + 1:, k] /= m[k, k]
+                m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+    return t_(flat.reshape(a.shape)), t_(piv.reshape(a.shape[:-1]))
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    ax = axis
+    if ord is None or ord == 2:
+        return tf.sqrt(tf.reduce_sum(tf.square(tf.abs(x)), axis=ax, keepdims=keepdims))
+    ab = tf.abs(x)
+    if ord == np.inf:
+        return tf.reduce_max(ab, axis=ax, keepdims=keepdims)
+    if ord == -np.inf:
+        return tf.reduce_min(ab, axis=ax, keepdims=keepdims)
+    if ord == 0:
+        return tf.reduce_sum(tf.cast(tf.not_equal(x, 0), x.dtype), axis=ax, keepdims=keepdims)
+    if ord == 1:
+        return tf.reduce_sum(ab, axis=ax, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"[norm] ord={ord!r} is for matrices; give a 2-tuple axis")
+    p = t_(float(ord), x.dtype)
+    return tf.pow(tf.reduce_sum(tf.pow(ab, p), axis=ax, keepdims=keepdims), 1.0 / p)
+
+
+def _matrix_norm(x, ord, axis, keepdims):
+    r, c = axis
+    ab = tf.abs(x)
+    if ord is None or ord == "fro":
+        out = tf.sqrt(tf.reduce_sum(tf.square(ab), axis=[r, c], keepdims=True))
+    elif ord in (1, -1):
+        s = tf.reduce_sum(ab, axis=r, keepdims=True)
+        out = (tf.reduce_max if ord == 1 else tf.reduce_min)(s, axis=c, keepdims=True)
+    elif ord in (np.inf, -np.inf):
+        s = tf.reduce_sum(ab, axis=c, keepdims=True)
+        out = (tf.reduce_max if ord == np.inf else tf.reduce_min)(s, axis=r, keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        nd = x.shape.rank
+        rest = [i for i in range(nd) if i not in (r, c)]
+        xt = tf.transpose(x, rest + [r, c])
+        s = tf.linalg.svd(xt, compute_uv=False)
+        out = {2: tf.reduce_max, -2: tf.reduce_min, "nuc": tf.reduce_sum}[ord](s, axis=-1)
+        for a in sorted((r, c)):
+            out = tf.expand_dims(out, a)
+    else:
+        raise ValueError(f"[norm] invalid ord {ord!r} for a matrix norm")
+    return out if keepdims else tf.squeeze(out, [r, c])
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """numpy.linalg.norm: a vector norm over one axis, a matrix norm over two; axis=None
+    means the whole array (2-norm of the flattened array, or the matrix norm of a 2-D x)."""
+    x = to_float(x)
+    nd = x.shape.rank
+    if axis is None:
+        if ord is None:
+            r = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(x))))
+            return tf.reshape(r, [1] * nd) if keepdims else r
+        if nd == 1:
+            axis = 0
+        elif nd == 2:
+            axis = (0, 1)
+        else:
+            raise ValueError(f"[norm] ord={ord!r} with axis=None needs a 1-D or 2-D x, got shape "
+                             f"{shape_of(x)}")
+    ax = norm_axis("norm", axis, nd)
+    if isinstance(ax, list):
+        if len(ax) == 1:
+            return _vector_norm(x, ord, ax[0], keepdims)
+        if len(ax) != 2 or ax[0] == ax[1]:
+            raise ValueError(f"[norm] axis must be an int or two distinct ints, got {axis!r}")
+        return _matrix_norm(x, ord, tuple(ax), keepdims)
+    return _vector_norm(x, ord, ax, keepdims)

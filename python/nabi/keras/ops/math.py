@@ -1,0 +1,149 @@
+"""`keras.ops` math ops (Keras 3's keras/src/ops/math.py). Keras 3 passes complex values as
+(real, imag) pairs of float tensors; fft/rfft/stft here take and return such pairs."""
+import numpy as np
+
+import nabi as tf
+
+from ._common import norm_axis, shape_of, t_, to_float
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = to_float(x)
+    return tf.reduce_logsumexp(x, axis=norm_axis("logsumexp", axis, x.shape.rank),
+                               keepdims=keepdims)
+
+
+def top_k(x, k, sorted=True):  # noqa: A002
+    x = t_(x)
+    n = shape_of(x)[-1]
+    if not 0 <= int(k) <= n:
+        raise ValueError(f"[top_k] k={k} must be in [0, {n}] for x of shape {shape_of(x)}")
+    r = tf.math.top_k(x, k=int(k), sorted=sorted)
+    return r.values, r.indices
+
+
+def in_top_k(targets, predictions, k):
+    return tf.math.in_top_k(t_(targets, tf.int32), to_float(predictions), int(k))
+
+
+def _segment(op, fn, data, segment_ids, num_segments):
+    data, ids = t_(data), t_(segment_ids, tf.int32)
+    if ids.shape.rank != 1 or shape_of(ids)[0] != shape_of(data)[0]:
+        raise ValueError(f"[{op}] segment_ids must be 1-D with data's first dim: data "
+                         f"{shape_of(data)}, segment_ids {shape_of(ids)}")
+    if num_segments is None:
+        num_segments = int(tf.reduce_max(ids).numpy()) + 1 if shape_of(ids)[0] else 0
+    return fn(data, ids, int(num_segments))
+
+
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    return _segment("segment_sum", tf.math.unsorted_segment_sum, data, segment_ids, num_segments)
+
+
+def segment_max(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    return _segment("segment_max", tf.math.unsorted_segment_max, data, segment_ids, num_segments)
+
+
+def erf(x):
+    return tf.math.erf(to_float(x))
+
+
+def erfinv(x):
+    return tf.math.erfinv(to_float(x))
+
+
+def rsqrt(x):
+    return tf.math.rsqrt(to_float(x))
+
+
+def extract_sequences(x, sequence_length, sequence_stride):
+    x = t_(x)
+    return tf.signal.frame(x, int(sequence_length), int(sequence_stride), axis=-1)
+
+
+def _pair_in(op, x):
+    if not isinstance(x, (tuple, list)) or len(x) != 2:
+        raise ValueError(f"[{op}] x must be a (real, imag) pair of tensors, got {type(x).__name__}")
+    re, im = to_float(x[0]), to_float(x[1])
+    if shape_of(re) != shape_of(im):
+        raise ValueError(f"[{op}] real and imag must have one shape, got {shape_of(re)} and "
+                         f"{shape_of(im)}")
+    return tf.complex(re, t_(im, re.dtype))
+
+
+def _pair_out(c):
+    return tf.math.real(c), tf.math.imag(c)
+
+
+def fft(x):
+    return _pair_out(tf.signal.fft(_pair_in("fft", x)))
+
+
+def fft2(x):
+    return _pair_out(tf.signal.fft2d(_pair_in("fft2", x)))
+
+
+def ifft2(x):
+    return _pair_out(tf.signal.ifft2d(_pair_in("ifft2", x)))
+
+
+def rfft(x, fft_length=None):
+    x = to_float(x)
+    n = shape_of(x)[-1] if fft_length is None else int(fft_length)
+    return _pair_out(tf.signal.rfft(x, fft_length=[n]))
+
+
+def irfft(x, fft_length=None):
+    c = _pair_in("irfft", x)
+    n = 2 * (shape_of(c)[-1] - 1) if fft_length is None else int(fft_length)
+    return tf.signal.irfft(c, fft_length=[n])
+
+
+def _window(op, window, sequence_length, fft_length, dtype):
+    if window is None:
+        w = np.ones(sequence_length)
+    elif isinstance(window, str):
+        n = np.arange(sequence_length)
+        if window == "hann":
+            w = 0.5 - 0.5 * np.cos(2 * np.pi * n / sequence_length)
+        elif window == "hamming":
+            w = 0.54 - 0.46 * np.cos(2 * np.pi * n / sequence_length)
+        else:
+            raise ValueError(f"[{op}] window must be 'hann', 'hamming', None or a tensor, got "
+                             f"{window!r}")
+    else:
+        w = np.asarray(window.numpy() if hasattr(window, "numpy") else window, np.float64)
+        if w.shape != (sequence_length,):
+            raise ValueError(f"[{op}] a window tensor must have shape ({sequence_length},), got "
+                             f"{w.shape}")
+    lp = (fft_length - sequence_length) // 2
+    w = np.pad(w, (lp, fft_length - sequence_length - lp))
+    return t_(w.astype(dtype.as_numpy_dtype))
+
+
+def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
+    """Keras 3's STFT: optional reflect padding by fft_length // 2 (center), periodic window
+    of sequence_length centred in fft_length; returns (real, imag) of shape
+    (..., frames, fft_length // 2 + 1)."""
+    x = to_float(x)
+    sequence_length, sequence_stride, fft_length = int(sequence_length), int(sequence_stride), \
+        int(fft_length)
+    if sequence_length > fft_length:
+        raise ValueError(f"[stft] sequence_length ({sequence_length}) must be <= fft_length "
+                         f"({fft_length})")
+    if center:
+        p = fft_length // 2
+        x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[p, p]], mode="REFLECT")
+    frames = tf.signal.frame(x, fft_length, sequence_stride, axis=-1)
+    frames = frames * _window("stft", window, sequence_length, fft_length, x.dtype)
+    return _pair_out(tf.signal.rfft(frames, fft_length=[fft_length]))
+
+
+def qr(x, mode="reduced"):
+    if mode not in ("reduced", "complete"):
+        raise ValueError(f"[qr] mode must be 'reduced' or 'complete', got {mode!r}")
+    return tuple(tf.linalg.qr(to_float(x), full_matrices=(mode == "complete")))
+
+
+def logdet(x):
+    return tf.linalg.logdet(to_float(x))

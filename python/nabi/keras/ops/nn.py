@@ -1,0 +1,353 @@
+"""`keras.ops` neural-network ops (Keras 3's keras/src/ops/nn.py) on nabi.nn. Convolutions and
+pools take Keras 3's arguments (`strides`, `padding='valid'|'same'`, `data_format`,
+`dilation_rate`, kernels laid out (*spatial, in, out)) and run channels-last."""
+import numpy as np
+
+import nabi as tf
+
+from ._common import FLOATX, norm_axis, shape_of, t_, to_float
+
+EPSILON = 1e-7
+
+
+def relu(x):
+    return tf.nn.relu(t_(x))
+
+
+def relu6(x):
+    return tf.nn.relu6(t_(x))
+
+
+def sigmoid(x):
+    return tf.sigmoid(to_float(x))
+
+
+def softplus(x):
+    return tf.nn.softplus(to_float(x))
+
+
+def softsign(x):
+    return tf.nn.softsign(to_float(x))
+
+
+def silu(x):
+    x = to_float(x)
+    return x * tf.sigmoid(x)
+
+
+swish = silu
+
+
+def log_sigmoid(x):
+    return tf.math.log_sigmoid(to_float(x))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return tf.nn.leaky_relu(to_float(x), alpha=negative_slope)
+
+
+def hard_sigmoid(x):
+    """relu6(x + 3) / 6, Keras 3's definition."""
+    x = to_float(x)
+    return tf.nn.relu6(x + t_(3.0, x.dtype)) / t_(6.0, x.dtype)
+
+
+def hard_silu(x):
+    x = to_float(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def elu(x, alpha=1.0):
+    x = to_float(x)
+    r = tf.nn.elu(x)
+    return r if alpha == 1.0 else tf.where(x > 0, x, r * t_(alpha, x.dtype))
+
+
+def selu(x):
+    return tf.nn.selu(to_float(x))
+
+
+def gelu(x, approximate=True):
+    """Keras 3's default is the tanh approximation."""
+    return tf.nn.gelu(to_float(x), approximate=approximate)
+
+
+def softmax(x, axis=-1):
+    x = to_float(x)
+    if isinstance(axis, (list, tuple)):
+        return tf.exp(x - tf.reduce_logsumexp(x, axis=list(axis), keepdims=True))
+    return tf.nn.softmax(x, axis=norm_axis("softmax", axis, x.shape.rank))
+
+
+def log_softmax(x, axis=-1):
+    x = to_float(x)
+    if isinstance(axis, (list, tuple)):
+        return x - tf.reduce_logsumexp(x, axis=list(axis), keepdims=True)
+    return tf.nn.log_softmax(x, axis=norm_axis("log_softmax", axis, x.shape.rank))
+
+
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+    if sparse:
+        raise NotImplementedError("[one_hot] sparse=True is not supported by nabi")
+    x = t_(x)
+    if x.dtype.is_floating:
+        x = tf.cast(x, tf.int32)
+    return tf.one_hot(x, int(num_classes), axis=axis, dtype=tf.as_dtype(dtype or FLOATX))
+
+
+def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwargs):
+    num_classes = kwargs.pop("num_tokens", num_classes)
+    if num_classes is None:
+        raise ValueError("[multi_hot] num_classes is required")
+    x = t_(inputs)
+    rank1 = x.shape.rank == 1
+    if rank1:
+        x = tf.expand_dims(x, 0)
+    oh = one_hot(x, num_classes, axis=axis, dtype=dtype, sparse=sparse)
+    r = tf.reduce_max(oh, axis=-2 if axis == -1 else 1)
+    return tf.squeeze(r, 0) if rank1 else r
+
+
+# ----------------------------------------------------------------------------- convolutions
+def _fmt(op, data_format):
+    df = data_format or "channels_last"
+    if df not in ("channels_last", "channels_first"):
+        raise ValueError(f"[{op}] data_format must be 'channels_last' or 'channels_first', "
+                         f"got {data_format!r}")
+    return df
+
+
+def _to_last(x, df):
+    if df == "channels_first":
+        nd = x.shape.rank
+        return tf.transpose(x, [0] + list(range(2, nd)) + [1])
+    return x
+
+
+def _from_last(x, df):
+    if df == "channels_first":
+        nd = x.shape.rank
+        return tf.transpose(x, [0, nd - 1] + list(range(1, nd - 1)))
+    return x
+
+
+def _tuple(op, v, n, what):
+    if isinstance(v, int):
+        return [v] * n
+    v = list(v)
+    if len(v) == 1:
+        v = v * n
+    if len(v) != n:
+        raise ValueError(f"[{op}] {what} must be an int or {n} ints, got {v}")
+    return [int(e) for e in v]
+
+
+def _pad(op, padding):
+    p = str(padding).lower()
+    if p not in ("valid", "same"):
+        raise ValueError(f"[{op}] padding must be 'valid' or 'same', got {padding!r}")
+    return p.upper()
+
+
+def _check_conv(op, x, k, n_extra=2):
+    xs, ks = shape_of(x), shape_of(k)
+    if x.shape.rank not in (3, 4, 5) or k.shape.rank != x.shape.rank:
+        raise ValueError(f"[{op}] inputs must be 3-D to 5-D (batch, *spatial, channels) and the "
+                         f"kernel of the same rank (*spatial, in, out); got inputs {xs}, "
+                         f"kernel {ks}")
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    df = _fmt("conv", data_format)
+    x = _to_last(t_(inputs), df)
+    k = t_(kernel, x.dtype)
+    _check_conv("conv", x, k)
+    n = x.shape.rank - 2
+    if shape_of(k)[-2] != shape_of(x)[-1]:
+        raise ValueError(f"[conv] the kernel's input channels ({shape_of(k)[-2]}) must equal the "
+                         f"inputs' channels ({shape_of(x)[-1]}): inputs {shape_of(x)} "
+                         f"(channels last), kernel {shape_of(k)}")
+    y = tf.nn.convolution(x, k, strides=_tuple("conv", strides, n, "strides"),
+                          padding=_pad("conv", padding),
+                          dilations=_tuple("conv", dilation_rate, n, "dilation_rate"))
+    return _from_last(y, df)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    df = _fmt("depthwise_conv", data_format)
+    x = _to_last(t_(inputs), df)
+    k = t_(kernel, x.dtype)
+    _check_conv("depthwise_conv", x, k)
+    n = x.shape.rank - 2
+    if n == 3:
+        raise NotImplementedError("[depthwise_conv] 3-D depthwise convolution is not in nabi")
+    if shape_of(k)[-2] != shape_of(x)[-1]:
+        raise ValueError(f"[depthwise_conv] kernel {shape_of(k)} must have the inputs' "
+                         f"{shape_of(x)[-1]} channels in its second-to-last dim")
+    s = _tuple("depthwise_conv", strides, n, "strides")
+    d = _tuple("depthwise_conv", dilation_rate, n, "dilation_rate")
+    if n == 1:
+        x, k = tf.expand_dims(x, 1), tf.expand_dims(k, 0)
+        s, d = [1] + s, [1] + d
+    y = tf.nn.depthwise_conv2d(x, k, strides=[1] + s + [1], padding=_pad("depthwise_conv", padding),
+                               dilations=d)
+    if n == 1:
+        y = tf.squeeze(y, 1)
+    return _from_last(y, df)
+
+
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
+                   data_format=None, dilation_rate=1):
+    y = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(y, pointwise_kernel, 1, "valid", data_format, 1)
+
+
+def _deconv_length(n, k, padding, output_padding, stride, dilation):
+    k = k + (k - 1) * (dilation - 1)
+    if output_padding is None:
+        return n * stride + max(k - stride, 0) if padding == "VALID" else n * stride
+    pad = k // 2 if padding == "SAME" else 0
+    return (n - 1) * stride + k - 2 * pad + output_padding
+
+
+def conv_transpose(inputs, kernel, strides, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1):
+    """Kernel laid out (*spatial, out_channels, in_channels), as Keras 3."""
+    df = _fmt("conv_transpose", data_format)
+    x = _to_last(t_(inputs), df)
+    k = t_(kernel, x.dtype)
+    _check_conv("conv_transpose", x, k)
+    n = x.shape.rank - 2
+    if shape_of(k)[-1] != shape_of(x)[-1]:
+        raise ValueError(f"[conv_transpose] kernel {shape_of(k)} (*spatial, out, in) must have "
+                         f"the inputs' {shape_of(x)[-1]} channels last")
+    s = _tuple("conv_transpose", strides, n, "strides")
+    d = _tuple("conv_transpose", dilation_rate, n, "dilation_rate")
+    p = _pad("conv_transpose", padding)
+    op_ = [None] * n if output_padding is None else _tuple("conv_transpose", output_padding, n,
+                                                          "output_padding")
+    xs, ks = shape_of(x), shape_of(k)
+    out = [xs[0]] + [_deconv_length(xs[1 + i], ks[i], p, op_[i], s[i], d[i]) for i in range(n)] \
+        + [ks[-2]]
+    fn = {1: tf.nn.conv1d_transpose, 2: tf.nn.conv2d_transpose, 3: tf.nn.conv3d_transpose}[n]
+    kw = {} if all(e == 1 for e in d) else {"dilations": d}
+    y = fn(x, k, out, s, padding=p, **kw)
+    return _from_last(y, df)
+
+
+def _pool(op, fn, inputs, pool_size, strides, padding, data_format):
+    df = _fmt(op, data_format)
+    x = _to_last(t_(inputs), df)
+    if x.shape.rank not in (3, 4, 5):
+        raise ValueError(f"[{op}] inputs must be 3-D to 5-D (batch, *spatial, channels), got "
+                         f"shape {shape_of(x)}")
+    n = x.shape.rank - 2
+    ps = _tuple(op, pool_size, n, "pool_size")
+    st = ps if strides is None else _tuple(op, strides, n, "strides")
+    return _from_last(fn(x, ps, st, _pad(op, padding)), df)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return _pool("max_pool", tf.nn.max_pool, inputs, pool_size, strides, padding, data_format)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return _pool("average_pool", tf.nn.avg_pool, inputs, pool_size, strides, padding,
+                 data_format)
+
+
+# ----------------------------------------------------------------------------- losses
+def _check_same(op, a, b):
+    if shape_of(a) != shape_of(b):
+        raise ValueError(f"[{op}] target and output must have the same shape, got "
+                         f"{shape_of(a)} and {shape_of(b)}")
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    """Elementwise; probabilities are clipped to [eps, 1 - eps] (eps = 1e-7), as Keras 3."""
+    output = to_float(output)
+    target = t_(target, output.dtype)
+    _check_same("binary_crossentropy", target, output)
+    if from_logits:
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=output)
+    o = tf.clip_by_value(output, EPSILON, 1.0 - EPSILON)
+    one = t_(1.0, o.dtype)
+    return -(target * tf.math.log(o) + (one - target) * tf.math.log(one - o))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    output = to_float(output)
+    target = t_(target, output.dtype)
+    _check_same("categorical_crossentropy", target, output)
+    if from_logits:
+        return -tf.reduce_sum(target * tf.nn.log_softmax(output, axis=axis), axis=axis)
+    o = output / tf.reduce_sum(output, axis=axis, keepdims=True)
+    o = tf.clip_by_value(o, EPSILON, 1.0 - EPSILON)
+    return -tf.reduce_sum(target * tf.math.log(o), axis=axis)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    output = to_float(output)
+    target = t_(target)
+    if target.dtype.is_floating:
+        target = tf.cast(target, tf.int32)
+    if len(shape_of(target)) == len(shape_of(output)) and shape_of(target)[-1] == 1:
+        target = tf.squeeze(target, -1)
+    if shape_of(target) != shape_of(output)[:-1]:
+        raise ValueError(f"[sparse_categorical_crossentropy] target shape {shape_of(target)} "
+                         f"must be output shape {shape_of(output)} without its last axis")
+    oh = tf.one_hot(target, shape_of(output)[axis], dtype=output.dtype, axis=axis)
+    return categorical_crossentropy(oh, output, from_logits=from_logits, axis=axis)
+
+
+# ----------------------------------------------------------------------------- normalization
+def moments(x, axes, keepdims=False, synchronized=False):
+    x = to_float(x)
+    axes = norm_axis("moments", list(axes) if isinstance(axes, (list, tuple)) else [axes],
+                     x.shape.rank)
+    m = tf.reduce_mean(x, axis=axes, keepdims=True)
+    v = tf.reduce_mean(tf.square(x - m), axis=axes, keepdims=True)
+    if not keepdims:
+        m, v = tf.squeeze(m, axes), tf.squeeze(v, axes)
+    return m, v
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    x = to_float(x)
+    nd = x.shape.rank
+    a = norm_axis("batch_normalization", axis, nd)
+    shape = [-1 if i == a else 1 for i in range(nd)]
+
+    def b(v):
+        v = t_(v, x.dtype)
+        if v.shape.rank != 1 or shape_of(v)[0] != shape_of(x)[a]:
+            raise ValueError(f"[batch_normalization] mean/variance/offset/scale must be 1-D of "
+                             f"length {shape_of(x)[a]} (axis {axis} of x {shape_of(x)}), got "
+                             f"shape {shape_of(v)}")
+        return tf.reshape(v, shape)
+    inv = tf.math.rsqrt(b(variance) + t_(epsilon, x.dtype))
+    if scale is not None:
+        inv = inv * b(scale)
+    y = (x - b(mean)) * inv
+    return y if offset is None else y + b(offset)
+
+
+def normalize(x, axis=-1, order=2, epsilon=None):
+    from .linalg import norm
+    x = to_float(x)
+    eps = 1e-7 if epsilon is None else epsilon
+    nrm = norm(x, ord=order, axis=axis, keepdims=True)
+    return x / tf.maximum(nrm, t_(eps, x.dtype))
+
+
+def ctc_loss(target, output, target_length, output_length, mask_index=0):
+    """Per-sequence CTC loss; output holds logits (batch, time, classes)."""
+    output = to_float(output)
+    return tf.nn.ctc_loss(labels=t_(target, tf.int32), logits=output,
+                          label_length=t_(target_length, tf.int32),
+                          logit_length=t_(output_length, tf.int32),
+                          logits_time_major=False, blank_index=mask_index)
