@@ -420,6 +420,7 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
     elif method == "higher":
         lo = hi = np.ceil(pos).astype(np.int32)
     elif method == "midpoint":
+        hi = np.ceil(pos).astype(np.int32)
         frac = np.where(hi > lo, 0.5, 0.0)
     elif method == "nearest":
         lo = hi = np.clip(np.round(pos), 0, n - 1).astype(np.int32)   # round half to even
