@@ -133,7 +133,8 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
                          f"({fft_length})")
     if center:
         p = fft_length // 2
-        x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[p, p]], mode="REFLECT")
+        from .numpy import pad
+        x = pad(x, [[0, 0]] * (x.shape.rank - 1) + [[p, p]], mode="reflect")
     frames = tf.signal.frame(x, fft_length, sequence_stride, axis=-1)
     frames = frames * _window("stft", window, sequence_length, fft_length, x.dtype)
     return _pair_out(tf.signal.rfft(frames, fft_length=[fft_length]))

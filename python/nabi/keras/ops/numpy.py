@@ -776,8 +776,27 @@ def pad(x, pad_width, mode="constant", constant_values=None):
         raise ValueError(f"[pad] mode must be one of {sorted(modes)}, got {mode!r}")
     if mode != "constant" and constant_values is not None:
         raise ValueError("[pad] constant_values is only for mode='constant'")
-    cv = 0 if constant_values is None else constant_values
-    return tf.pad(x, pw.tolist(), mode=modes[mode], constant_values=cv)
+    if mode == "constant":
+        cv = 0 if constant_values is None else constant_values
+        return tf.pad(x, pw.tolist(), constant_values=cv)
+    # reflect/symmetric as a gather of mirrored positions per axis: runs on every device
+    for a, (lo, hi) in enumerate(pw.tolist()):
+        if lo == 0 and hi == 0:
+            continue
+        n = shape_of(x)[a]
+        limit = n - 1 if mode == "reflect" else n
+        if lo > limit or hi > limit:
+            raise ValueError(f"[pad] mode={mode!r} pads at most {limit} on axis {a} of size {n}, "
+                             f"got ({lo}, {hi})")
+        pos = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            pos = np.abs(pos)
+            pos = np.where(pos > n - 1, 2 * (n - 1) - pos, pos)
+        else:
+            pos = np.where(pos < 0, -pos - 1, pos)
+            pos = np.where(pos > n - 1, 2 * n - 1 - pos, pos)
+        x = tf.gather(x, t_(pos.astype(np.int32)), axis=a)
+    return x
 
 
 # ----------------------------------------------------------------------------- linear algebra
