@@ -505,6 +505,38 @@ def test_keras3_custom_train_step_compute_loss_and_metrics_loop():
     np.testing.assert_allclose(res["mae"], np.mean(np.abs(p - y)), rtol=1e-5)
 
 
+def test_keras3_metrics_loop_without_compute_loss():
+    # a Keras 3 train_step that computes its own loss and loops over self.metrics at once:
+    # the "loss" Mean and the compiled metrics are listed before anything updated them
+    class CustomModel(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            names.append([m.name for m in self.metrics])
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = tf.reduce_mean(tf.square(y_pred - y))
+            self.optimizer.apply(tape.gradient(loss, self.trainable_variables),
+                                 self.trainable_variables)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    names = []
+    x, y = _regression_data()
+    inp, out = _linear_model()
+    model = CustomModel(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    assert model.metrics == []                       # Keras 2: none before a step
+    hist = model.fit(x, y, epochs=2, batch_size=3, shuffle=False, verbose=0)
+    assert names[0] == ["loss", "mae"]
+    losses, maes, _, _ = _numpy_sgd_linear(x, y, 0.1, 2, 3)
+    np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-5)
+    np.testing.assert_allclose(hist.history["mae"], maes, rtol=1e-5)
+
+
 def test_compute_loss_training_kwarg_and_compute_metrics():
     x, y = _regression_data()
 

@@ -286,6 +286,7 @@ class Model(Layer):
         out = []
         cs = self._cstate
         if cs is not None:
+            self._keras3_step_metrics(cs)
             t = cs.loss_tracker_for_metrics()
             if t is not None:
                 out.append(t)
@@ -295,6 +296,21 @@ class Model(Layer):
             if not any(m is o for o in out):
                 out.append(m)
         return out
+
+    def _keras3_step_metrics(self, cs):
+        """Keras 3 lists the "loss" Mean and the compiled metrics from compile() on; a user's
+        train_step/test_step may loop over self.metrics before any compiled loss or metric
+        was computed (`metric.update_state(loss)` / `(y, y_pred)`). Read there, the compiled
+        metrics are resolved from the step's batch and the "loss" Mean is made."""
+        batch = self.__dict__.get("_hook_step_batch")
+        if batch is None or cs._loss_tracker is not None or cs._noted is not None or (
+                cs.loss_arg is None and not cs.metrics_arg and not cs.weighted_metrics_arg):
+            return
+        xs, ys = batch
+        if not cs.resolved and ys is not None:
+            with _no_tape():
+                cs.resolve_from(self._predict_step([x[:2] for x in xs]), ys, fuse=False)
+        cs.loss_tracker()
 
     def _attribute_metrics(self):
         from ..metrics import Metric
@@ -586,7 +602,11 @@ class Model(Layer):
         for step, (xs, ys, sw, _) in handler.enumerate_epoch():
             if begin:
                 getattr(cblist, prefix + "_begin")(step)
-            raw = fn(self._hook_data(xs, ys, sw))
+            self.__dict__["_hook_step_batch"] = (xs, ys)
+            try:
+                raw = fn(self._hook_data(xs, ys, sw))
+            finally:
+                self.__dict__["_hook_step_batch"] = None
             if raw is not None and not isinstance(raw, dict):
                 raise TypeError(f"[{self.name}.{hook}] must return a dict of logs (metric name "
                                 f"-> value), got {type(raw).__name__}")
