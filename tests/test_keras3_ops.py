@@ -805,3 +805,319 @@ def test_image_resize_crop_pad():
                  np.pad(img, ((0, 0), (1, 2), (2, 1), (0, 0))))
     assert_array(ops.image.pad_images(img[0], 0, 0, 2, 3),
                  np.pad(img[0], ((0, 2), (0, 3), (0, 0))))
+
+
+# ----------------------------------------------------------------------------- gradients
+def _r64(*shape, lo=-1.0, hi=1.0):
+    return RNG.uniform(lo, hi, size=shape)
+
+
+GRADS = [
+    ("mean_axis_keepdims", lambda x: ops.mean(x, axis=(0, 2), keepdims=True), [(3, 4, 2)]),
+    ("sum_axis", lambda x: ops.sum(x, axis=-1), [(3, 4)]),
+    ("std", lambda x: ops.std(x, axis=0), [(5, 3)]),
+    ("var_all", lambda x: ops.var(x), [(4, 3)]),
+    ("max_axis", lambda x: ops.max(x, axis=1), [(3, 5)]),
+    ("prod", lambda x: ops.prod(x, axis=0), [(3, 4)]),
+    ("sqrt_square", lambda x: ops.sqrt(ops.sum(ops.square(x), axis=-1)), [(4, 5)]),
+    ("add_broadcast", lambda a, b: ops.multiply(ops.add(a, b), a), [(3, 1, 4), (5, 4)]),
+    ("divide_power", lambda a, b: ops.power(ops.divide(a, b), 2.0), [(3, 4), (4,)]),
+    ("logaddexp", ops.logaddexp, [(3, 4), (3, 4)]),
+    ("matmul_batch", ops.matmul, [(2, 3, 4), (4, 5)]),
+    ("matmul_vec", ops.matmul, [(4,), (4, 3)]),
+    ("dot", ops.dot, [(2, 3, 4), (4, 2)]),
+    ("einsum", lambda a, b: ops.einsum("bij,jk->bik", a, b), [(2, 3, 4), (4, 2)]),
+    ("tensordot", lambda a, b: ops.tensordot(a, b, axes=([1], [0])), [(3, 4), (4, 2)]),
+    ("cross", ops.cross, [(4, 3), (4, 3)]),
+    ("softmax", lambda x: ops.softmax(x, axis=0), [(4, 3)]),
+    ("log_softmax", ops.log_softmax, [(3, 5)]),
+    ("gelu", ops.gelu, [(3, 4)]),
+    ("silu", ops.silu, [(3, 4)]),
+    ("elu_alpha", lambda x: ops.elu(x, alpha=0.5), [(3, 4)]),
+    ("hard_silu", ops.hard_silu, [(3, 4)]),
+    ("logsumexp", lambda x: ops.logsumexp(x, axis=1, keepdims=True), [(3, 4)]),
+    ("sort", lambda x: ops.sort(x, axis=0), [(4, 3)]),
+    ("median", lambda x: ops.median(x, axis=1), [(3, 5)]),
+    ("quantile", lambda x: ops.quantile(x, [0.3, 0.8], axis=0), [(5, 2)]),
+    ("take_along_axis", lambda x: ops.take_along_axis(x, np.array([[2, 0], [1, 1], [0, 2]]),
+                                                      axis=1), [(3, 3)]),
+    ("take", lambda x: ops.take(x, [2, -1, 0], axis=1), [(2, 4)]),
+    ("diagonal", lambda x: ops.diagonal(x, 1), [(3, 4)]),
+    ("diag", lambda x: ops.diag(x, -1), [(3,)]),
+    ("trace", lambda x: ops.trace(x), [(3, 3)]),
+    ("tril", lambda x: ops.tril(x, 0), [(3, 4)]),
+    ("pad_reflect", lambda x: ops.pad(x, ((1, 2), (2, 1)), mode="reflect"), [(4, 3)]),
+    ("moveaxis_flip_roll", lambda x: ops.roll(ops.flip(ops.moveaxis(x, 0, -1), 0), 1, 1),
+     [(2, 3, 4)]),
+    ("concat_split", lambda x: ops.concatenate(ops.split(x, 2, axis=1)[::-1], axis=0), [(2, 4)]),
+    ("norm_2", lambda x: ops.norm(x, axis=-1), [(3, 4)]),
+    ("norm_fro", lambda x: ops.norm(x, ord="fro", axis=(0, 1)), [(3, 4)]),
+    ("normalize", lambda x: ops.normalize(x, axis=-1), [(3, 4)]),
+    ("conv2d", lambda x, w: ops.conv(x, w, strides=1, padding="same"), [(1, 4, 4, 2),
+                                                                        (3, 3, 2, 2)]),
+    ("conv1d_strided", lambda x, w: ops.conv(x, w, strides=2), [(2, 7, 2), (3, 2, 3)]),
+    ("conv_transpose", lambda x, w: ops.conv_transpose(x, w, 2, "same"), [(1, 2, 3, 2),
+                                                                          (3, 3, 2, 2)]),
+    ("max_pool", lambda x: ops.max_pool(x, 2), [(1, 4, 4, 2)]),
+    ("average_pool", lambda x: ops.average_pool(x, 2, 1, "same"), [(1, 3, 3, 2)]),
+    ("bce_logits", lambda t, o: ops.binary_crossentropy(ops.sigmoid(t), o, from_logits=True),
+     [(3, 4), (3, 4)]),
+    ("cce_logits", lambda o: ops.categorical_crossentropy(np.eye(4)[[0, 2, 3]], o,
+                                                          from_logits=True), [(3, 4)]),
+    ("sparse_cce_probs", lambda o: ops.sparse_categorical_crossentropy(
+        np.array([1, 0, 2]), ops.softmax(o)), [(3, 4)]),
+    ("batch_normalization", lambda x, m, v: ops.batch_normalization(
+        x, m, ops.exp(v), axis=-1, epsilon=1e-3), [(4, 3), (3,), (3,)]),
+    ("moments", lambda x: ops.stack(ops.moments(x, axes=[0])), [(5, 3)]),
+    ("slice_update", lambda x, u: ops.slice_update(x, (1, 0), u), [(4, 3), (2, 3)]),
+    ("scatter_update", lambda x: ops.scatter_update(x, [[0, 1]], np.array([5.0])), [(2, 3)]),
+    ("where_clip", lambda x: ops.where(x > 0, ops.clip(x, 0.1, 0.5), ops.square(x)), [(3, 4)]),
+    ("stft", lambda x: ops.stack(ops.stft(x, 8, 4, 8)), [(1, 20)]),
+    ("fft", lambda a, b: ops.stack(ops.fft((a, b))), [(2, 6), (2, 6)]),
+    ("fft2", lambda a, b: ops.stack(ops.fft2((a, b))), [(3, 4), (3, 4)]),
+    ("rfft_irfft", lambda x: ops.irfft(ops.rfft(x * x, fft_length=10)), [(2, 7)]),
+    ("det_inv", lambda a: ops.det(a) * ops.sum(ops.inv(a)), [(3, 3)]),
+    ("solve", ops.solve, [(3, 3), (3, 2)]),
+    ("cholesky", lambda a: ops.cholesky(ops.matmul(a, ops.transpose(a)) + 3 * ops.eye(3,
+                                                                                  dtype="float64")),
+     [(3, 3)]),
+    ("scan", lambda x: ops.scan(lambda c, r: (c * r, c + r), ops.ones(3, "float64"), x)[1],
+     [(4, 3)]),
+    ("while_loop", lambda x: ops.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * x),
+                                            (0, x))[1], [(2, 2)]),
+]
+
+
+@pytest.mark.parametrize("name,f,shapes", GRADS, ids=[g[0] for g in GRADS])
+def test_gradients_float64(name, f, shapes):
+    arrays = [_r64(*s, lo=0.3, hi=1.2) if name in ("prod", "divide_power", "det_inv")
+              else _r64(*s) for s in shapes]
+    if name in ("det_inv", "solve"):
+        arrays[0] = arrays[0] + 3 * np.eye(3)
+    fd_check(f, arrays, rtol=1e-3, atol=1e-5)
+
+
+def test_resize_gradient_is_the_transposed_linear_map():
+    # bilinear resize is linear: the gradient of sum(resize(x) * c) is M^T c, with M built
+    # column by column from the NumPy reference (nabi resizes in float32)
+    H, W, oh, ow = 3, 4, 5, 3
+    M = np.stack([_np_resize_bilinear(np.eye(H * W)[i].reshape(1, H, W, 1), oh, ow).ravel()
+                  for i in range(H * W)], axis=1)
+    x = tf.constant(rand(1, H, W, 1))
+    c = rand(1, oh, ow, 1)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.sum(ops.image.resize(x, (oh, ow)) * c)
+    assert_array(tape.gradient(y, x), (M.T @ c.ravel()).reshape(1, H, W, 1), rtol=1e-5)
+
+
+def test_gradient_of_reused_node_accumulates():
+    x = tf.constant(_r64(3))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        b = ops.add(x, x)
+        y = ops.sum(ops.multiply(b, x))
+    assert_array(tape.gradient(y, x), 4 * x.numpy())
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("call,match", [
+    (lambda: ops.matmul(np.ones((2, 3)), np.ones((4, 2))), r"\[matmul\].*\(2, 3\).*\(4, 2\)"),
+    (lambda: ops.concatenate([np.ones((2, 3)), np.ones((3, 2))], axis=0),
+     r"\[concatenate\].*\(2, 3\).*\(3, 2\)"),
+    (lambda: ops.split(np.ones((5, 2)), 2), r"\[split\].*size 5"),
+    (lambda: ops.squeeze(np.ones((2, 3)), axis=0), r"\[squeeze\].*axis 0 of size 2"),
+    (lambda: ops.mean(np.ones((2, 3)), axis=2), r"\[mean\] axis 2 .*rank 2"),
+    (lambda: ops.conv(np.ones((1, 5, 5, 3)), np.ones((3, 3, 2, 4))),
+     r"\[conv\].*input channels \(2\).*\(1, 5, 5, 3\).*\(3, 3, 2, 4\)"),
+    (lambda: ops.conv(np.ones((5, 5)), np.ones((3, 3, 2, 4))), r"\[conv\].*\(5, 5\)"),
+    (lambda: ops.take_along_axis(np.ones((2, 3)), np.zeros((3,), np.int32), axis=1),
+     r"\[take_along_axis\].*\(2, 3\).*\(3,\)"),
+    (lambda: ops.binary_crossentropy(np.ones((2, 3)), np.ones((3, 2))),
+     r"\[binary_crossentropy\].*\(2, 3\).*\(3, 2\)"),
+    (lambda: ops.pad(np.ones((2, 3)), ((1, 1),) * 3), r"\[pad\].*\(2, 3\)"),
+    (lambda: ops.pad(np.ones((2, 3)), 3, mode="reflect"), r"\[pad\].*reflect"),
+    (lambda: ops.slice(np.ones((2, 3)), (1, 1), (2, 2)), r"\[slice\].*\(2, 3\)"),
+    (lambda: ops.slice_update(np.ones((2, 3)), (1, 1), np.ones((2, 2))),
+     r"\[slice_update\].*\(2, 2\).*\(2, 3\)"),
+    (lambda: ops.det(np.ones((2, 3))), r"\[det\].*\(2, 3\)"),
+    (lambda: ops.solve(np.eye(3), np.ones((2, 1))), r"\[solve\].*\(3, 3\).*\(2, 1\)"),
+    (lambda: ops.image.resize(np.ones((4, 4)), (2, 2)), r"\[resize\].*\(4, 4\)"),
+    (lambda: ops.image.resize(np.ones((4, 4, 1)), (2, 2), interpolation="cubic"),
+     r"\[resize\].*interpolation"),
+    (lambda: ops.image.crop_images(np.ones((4, 4, 1)), 2, 2, target_height=3, target_width=1),
+     r"\[crop_images\]"),
+    (lambda: ops.quantile(np.ones(3), 1.5), r"\[quantile\]"),
+    (lambda: ops.top_k(np.ones((2, 3)), 4), r"\[top_k\].*\(2, 3\)"),
+    (lambda: ops.batch_normalization(np.ones((2, 3)), np.ones(2), np.ones(3), axis=-1),
+     r"\[batch_normalization\].*\(2, 3\).*\(2,\)"),
+    (lambda: ops.sparse_categorical_crossentropy(np.ones((2, 2), np.int32), np.ones((2, 3))),
+     r"\[sparse_categorical_crossentropy\]"),
+    (lambda: ops.moveaxis(np.ones((2, 3)), [0, 1], [0]), r"\[moveaxis\]"),
+])
+def test_bad_input_raises_clear_errors(call, match):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    assert __import__("re").search(match, str(info.value)), str(info.value)
+
+
+# ----------------------------------------------------------------------------- functional models
+def _functional_model():
+    keras.backend.clear_session()
+    x = keras.Input((6,))
+    h = keras.layers.Dense(4, name="dense")(x)
+    n = ops.sqrt(ops.sum(ops.square(h), axis=-1, keepdims=True))
+    h = ops.divide(h, ops.maximum(n, 1e-6))
+    h = ops.concatenate([ops.relu(h), ops.softmax(h, axis=-1)], axis=-1)
+    h = ops.mean(ops.reshape(h, (-1, 2, 4)), axis=1)
+    vals, _ = ops.top_k(h, 2)
+    out = ops.add(ops.expand_dims(ops.max(h, axis=-1), -1), vals)
+    return keras.Model(x, out), x
+
+
+def _np_functional(w, b, xv):
+    h = xv @ w + b
+    h = h / np.maximum(np.sqrt((h ** 2).sum(-1, keepdims=True)), 1e-6)
+    e = np.exp(h - h.max(-1, keepdims=True))
+    h = np.concatenate([np.maximum(h, 0), e / e.sum(-1, keepdims=True)], -1)
+    h = h.reshape(-1, 2, 4).mean(1)
+    top = -np.sort(-h, -1)[:, :2]
+    return h.max(-1, keepdims=True) + top
+
+
+def test_ops_on_keras_tensors_build_layers_and_save(tmp_path):
+    model, x = _functional_model()
+    kt = ops.mean(x, axis=-1)
+    assert getattr(type(kt), "_is_keras_tensor", False) and tuple(kt.shape) == (None,)
+    assert ops.shape(x) == (None, 6) and ops.ndim(x) == 2 and ops.dtype(x) == "float32"
+    names = [layer.name for layer in model.layers]
+    assert any("keras.ops.sqrt" in n for n in names), names
+    assert any("keras.ops.top_k" in n for n in names), names
+    assert type(model.get_layer(index=2)).__name__ == "TFOpLambda"
+    xv = rand(5, 6)
+    w, b = [v.numpy() for v in model.get_layer("dense").weights]
+    y = model(xv)
+    assert_array(y, _np_functional(w.astype(np.float64), b, xv.astype(np.float64)), rtol=1e-5)
+    path = str(tmp_path / "ops_model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert_array(loaded(xv), y.numpy(), rtol=1e-6)
+    config_names = {layer["class_name"] for layer in model.get_config()["layers"]}
+    assert "TFOpLambda" in config_names
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert_array(clone(xv), y.numpy(), rtol=1e-6)
+
+
+def test_image_and_nn_ops_in_functional_model(tmp_path):
+    keras.backend.clear_session()
+    x = keras.Input((8, 8, 3))
+    h = ops.image.resize(x, (4, 4))
+    h = ops.max_pool(h, 2)
+    h = ops.one_hot(ops.argmax(ops.reshape(h, (-1, 12)), axis=-1), 12)
+    model = keras.Model(x, h)
+    xv = rand(2, 8, 8, 3)
+    r = _np_resize_bilinear(xv.astype(np.float64), 4, 4)
+    p = r.reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4)).reshape(2, 12)
+    exp = np.eye(12)[p.argmax(-1)]
+    assert_array(model(xv), exp)
+    path = str(tmp_path / "img.keras")
+    model.save(path)
+    assert_array(keras.models.load_model(path)(xv), exp)
+
+
+# ----------------------------------------------------------------------------- Keras 3 custom layers
+class L2Norm(keras.layers.Layer):
+    """keras.io-style layer: ops.sqrt(ops.sum(ops.square(x), axis=-1)) on its own weight."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+
+    def call(self, x):
+        x = ops.multiply(x, self.scale)
+        norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + 1e-6)
+        return ops.divide(x, norm)
+
+
+class TransformerBlock(keras.layers.Layer):
+    """keras.io's text-classification TransformerBlock, its attention written with keras.ops."""
+
+    def __init__(self, embed_dim, num_heads, ff_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.embed_dim, self.num_heads, self.ff_dim = embed_dim, num_heads, ff_dim
+        self.qkv = keras.layers.Dense(3 * embed_dim)
+        self.proj = keras.layers.Dense(embed_dim)
+        self.ffn = keras.Sequential([keras.layers.Dense(ff_dim, activation="relu"),
+                                     keras.layers.Dense(embed_dim)])
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6)
+
+    def call(self, x):
+        b, t = ops.shape(x)[0], ops.shape(x)[1]
+        hd = self.embed_dim // self.num_heads
+        qkv = ops.reshape(self.qkv(x), (b, t, 3, self.num_heads, hd))
+        q, k, v = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), axis=0)
+        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / ops.sqrt(float(hd))
+        att = ops.matmul(ops.softmax(scores, axis=-1), v)
+        att = ops.reshape(ops.transpose(att, (0, 2, 1, 3)), (b, t, self.embed_dim))
+        x = self.norm1(x + self.proj(att))
+        return self.norm2(x + self.ffn(x))
+
+    def get_config(self):
+        c = super().get_config()
+        c.update(embed_dim=self.embed_dim, num_heads=self.num_heads, ff_dim=self.ff_dim)
+        return c
+
+
+def test_custom_l2norm_layer_trains_with_fit():
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(3)
+    xs = rng.standard_normal((128, 5)).astype(np.float32)
+    ys = (xs[:, :1] > 0).astype(np.float32)
+    model = keras.Sequential([keras.Input((5,)), L2Norm(), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    h = model.fit(xs, ys, epochs=15, batch_size=32, verbose=0)
+    assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
+    out = model.layers[0](xs[:4])
+    s = model.layers[0].scale.numpy()
+    ref = xs[:4] * s / np.sqrt(((xs[:4] * s) ** 2).sum(-1, keepdims=True) + 1e-6)
+    assert_array(out, ref, rtol=1e-5)
+
+
+def test_transformer_block_with_ops_trains_with_fit():
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(4)
+    vocab, maxlen, n = 20, 8, 128
+    xs = rng.integers(0, vocab, size=(n, maxlen))
+    ys = (np.sum(xs < 5, axis=1) >= 2).astype(np.int32)
+    inputs = keras.Input((maxlen,))
+    h = keras.layers.Embedding(vocab, 16)(inputs)
+    h = TransformerBlock(16, 2, 32)(h)
+    h = ops.mean(h, axis=1)                       # a keras.ops call on a KerasTensor
+    outputs = keras.layers.Dense(2)(h)
+    model = keras.Model(inputs, outputs)
+
+    def loss_fn(y_true, y_pred):
+        return ops.mean(ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=loss_fn)
+    h = model.fit(xs, ys, epochs=6, batch_size=32, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    # the block's attention against NumPy on the trained weights
+    blk = model.layers[2]
+    emb = model.layers[1](xs[:2]).numpy().astype(np.float64)
+    wq, bq = [v.numpy() for v in blk.qkv.weights]
+    qkv = (emb @ wq + bq).reshape(2, maxlen, 3, 2, 8).transpose(2, 0, 3, 1, 4)
+    s = qkv[0] @ np.swapaxes(qkv[1], -1, -2) / np.sqrt(8.0)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    att = (e / e.sum(-1, keepdims=True)) @ qkv[2]
+    att = att.transpose(0, 2, 1, 3).reshape(2, maxlen, 16)
+    wp, bp = [v.numpy() for v in blk.proj.weights]
+    pre = emb + att @ wp + bp
+    g1, b1 = [v.numpy() for v in blk.norm1.weights]
+    ln = (pre - pre.mean(-1, keepdims=True)) / np.sqrt(pre.var(-1, keepdims=True) + 1e-6) * g1 + b1
+    (w1, c1), (w2, c2) = [[v.numpy() for v in layer.weights] for layer in blk.ffn.layers]
+    pre2 = ln + np.maximum(ln @ w1 + c1, 0) @ w2 + c2
+    g2, b2 = [v.numpy() for v in blk.norm2.weights]
+    exp = (pre2 - pre2.mean(-1, keepdims=True)) / np.sqrt(pre2.var(-1, keepdims=True) + 1e-6) \
+        * g2 + b2
+    assert_array(blk(tf.constant(emb.astype(np.float32))), exp, rtol=1e-4, atol=1e-4)

@@ -68,7 +68,39 @@ def _pair_in(op, x):
     if shape_of(re) != shape_of(im):
         raise ValueError(f"[{op}] real and imag must have one shape, got {shape_of(re)} and "
                          f"{shape_of(im)}")
-    return tf.complex(re, t_(im, re.dtype))
+    return re, t_(im, re.dtype)
+
+
+# Transforms up to this length run as real matmuls with DFT matrices: differentiable (nabi
+# does not differentiate complex values) and on any device; longer ones use nabi.signal.
+_DFT_MAX = 4096
+
+
+def _dft(n, m, dtype, inverse=False):
+    """cos and sin of 2*pi*j*k/n for j < n (input) and k < m (output), as (n, m) tensors."""
+    ang = 2 * np.pi * np.outer(np.arange(n), np.arange(m)) / n
+    nd = dtype.as_numpy_dtype
+    return t_(np.cos(ang).astype(nd)), t_(np.sin(ang).astype(nd))
+
+
+def _last_dft(re, im, inverse=False):
+    """The complex DFT of re + i*im along the last axis, as (real, imag)."""
+    n = shape_of(re)[-1]
+    if n > _DFT_MAX:
+        c = tf.complex(re, im)
+        return _pair_out(tf.signal.ifft(c) if inverse else tf.signal.fft(c))
+    cos, sin = _dft(n, n, re.dtype)
+    if inverse:
+        scale = t_(1.0 / n, re.dtype)
+        return ((_mm(re, cos) - _mm(im, sin)) * scale, (_mm(im, cos) + _mm(re, sin)) * scale)
+    return _mm(re, cos) + _mm(im, sin), _mm(im, cos) - _mm(re, sin)
+
+
+def _mm(x, m):
+    """x (..., n) @ m (n, k) for any number of leading dims."""
+    s = shape_of(x)
+    y = tf.matmul(tf.reshape(x, [-1, s[-1]]), m)
+    return tf.reshape(y, list(s[:-1]) + [shape_of(m)[-1]])
 
 
 def _pair_out(c):
@@ -76,27 +108,71 @@ def _pair_out(c):
 
 
 def fft(x):
-    return _pair_out(tf.signal.fft(_pair_in("fft", x)))
+    """DFT along the last axis of x = (real, imag); returns (real, imag)."""
+    return _last_dft(*_pair_in("fft", x))
+
+
+def _swap_last2(t):
+    nd = t.shape.rank
+    return tf.transpose(t, list(range(nd - 2)) + [nd - 1, nd - 2])
+
+
+def _dft2(x, op, inverse):
+    re, im = _pair_in(op, x)
+    if re.shape.rank < 2:
+        raise ValueError(f"[{op}] x must be at least 2-D, got shape {shape_of(re)}")
+    re, im = _last_dft(re, im, inverse)
+    re, im = _last_dft(_swap_last2(re), _swap_last2(im), inverse)
+    return _swap_last2(re), _swap_last2(im)
 
 
 def fft2(x):
-    return _pair_out(tf.signal.fft2d(_pair_in("fft2", x)))
+    return _dft2(x, "fft2", False)
 
 
 def ifft2(x):
-    return _pair_out(tf.signal.ifft2d(_pair_in("ifft2", x)))
+    return _dft2(x, "ifft2", True)
+
+
+def _rfft_last(x, n):
+    """The one-sided DFT of the real x along its last axis, padded/cut to n."""
+    L = shape_of(x)[-1]
+    if L < n:
+        x = tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, n - L]])
+    elif L > n:
+        x = x[..., :n]
+    if n > _DFT_MAX:
+        return _pair_out(tf.signal.rfft(x, fft_length=[n]))
+    cos, sin = _dft(n, n // 2 + 1, x.dtype)
+    return _mm(x, cos), -_mm(x, sin)
 
 
 def rfft(x, fft_length=None):
     x = to_float(x)
     n = shape_of(x)[-1] if fft_length is None else int(fft_length)
-    return _pair_out(tf.signal.rfft(x, fft_length=[n]))
+    return _rfft_last(x, n)
 
 
 def irfft(x, fft_length=None):
-    c = _pair_in("irfft", x)
-    n = 2 * (shape_of(c)[-1] - 1) if fft_length is None else int(fft_length)
-    return tf.signal.irfft(c, fft_length=[n])
+    re, im = _pair_in("irfft", x)
+    m = shape_of(re)[-1]
+    n = 2 * (m - 1) if fft_length is None else int(fft_length)
+    if n > _DFT_MAX:
+        return tf.signal.irfft(tf.complex(re, im), fft_length=[n])
+    k = n // 2 + 1
+    if m < k:
+        pad = [[0, 0]] * (re.shape.rank - 1) + [[0, k - m]]
+        re, im = tf.pad(re, pad), tf.pad(im, pad)
+    re, im = re[..., :k], im[..., :k]
+    w = np.full(k, 2.0)
+    w[0] = 1.0
+    if n % 2 == 0:
+        w[-1] = 1.0
+    ang = 2 * np.pi * np.outer(np.arange(k), np.arange(n)) / n
+    nd = re.dtype.as_numpy_dtype
+    cos = t_((w[:, None] * np.cos(ang) / n).astype(nd))
+    sin = t_((w[:, None] * np.sin(ang) / n).astype(nd))
+    return _mm(re, cos) - _mm(im, sin)
 
 
 def _window(op, window, sequence_length, fft_length, dtype):
@@ -137,7 +213,7 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
         x = pad(x, [[0, 0]] * (x.shape.rank - 1) + [[p, p]], mode="reflect")
     frames = tf.signal.frame(x, fft_length, sequence_stride, axis=-1)
     frames = frames * _window("stft", window, sequence_length, fft_length, x.dtype)
-    return _pair_out(tf.signal.rfft(frames, fft_length=[fft_length]))
+    return _rfft_last(frames, fft_length)
 
 
 def qr(x, mode="reduced"):
