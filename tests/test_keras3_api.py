@@ -284,22 +284,17 @@ def test_interactive_logging_switch_governs_fit_progress(capsys, caplog):
     assert "loss" in capsys.readouterr().out
 
 
-def test_unsafe_deserialization_allows_lambda_bytecode(tmp_path):
+def test_unsafe_deserialization_allows_lambda_bytecode(tmp_path, monkeypatch):
+    from nabi.keras.layers import core
+    monkeypatch.setattr(core, "_UNSAFE_DESERIALIZATION", False)    # restored afterwards
     model = keras.Sequential([keras.Input(shape=(2,)), layers.Lambda(lambda t: t * 3.0)])
     path = str(tmp_path / "lam.keras")
     model.save(path)
     with pytest.raises(ValueError):
         keras.models.load_model(path)
     keras.config.enable_unsafe_deserialization()
-    try:
-        loaded = keras.models.load_model(path)
-        np.testing.assert_allclose(_np(loaded(np.ones((1, 2), np.float32))), [[3.0, 3.0]])
-    finally:
-        from nabi.keras.layers import core
-        core._SAFE_MODE_SCOPE[:] = [s for s in core._SAFE_MODE_SCOPE if s is not False] \
-            if hasattr(core, "_SAFE_MODE_SCOPE") else []
-        if hasattr(core, "_UNSAFE"):
-            core._UNSAFE["enabled"] = False
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(_np(loaded(np.ones((1, 2), np.float32))), [[3.0, 3.0]])
 
 
 # ------------------------------------------------------------------ keras.tree
@@ -418,8 +413,14 @@ def test_input_batch_shape_and_input_layer_shape():
     model = keras.Sequential([keras.layers.InputLayer(shape=(3,)), layers.Dense(2)])
     assert tuple(model.output_shape) == (None, 2)
     il = keras.layers.InputLayer(shape=(5, 2), batch_size=7)
-    assert tuple(il.output.shape) == (7, 5, 2) if hasattr(il, "output") else True
+    assert tuple(il.output.shape) == (7, 5, 2)
     assert keras.Layer is keras.layers.Layer and keras.version()
+    assert keras.utils.unpack_x_y_sample_weight([1, 2]) == (1, 2, None)
+    assert keras.utils.unpack_x_y_sample_weight(5) == (5, None, None)
+    assert keras.utils.pack_x_y_sample_weight([1, 2]) == ([1, 2],)
+    assert keras.utils.pack_x_y_sample_weight(1, 2, 3) == (1, 2, 3)
+    with pytest.raises(ValueError):
+        keras.utils.unpack_x_y_sample_weight((1, 2, 3, 4))
 
 
 # ------------------------------------------------------------------ trainer
@@ -542,8 +543,7 @@ def test_compute_loss_training_kwarg_and_compute_metrics():
 
     class CustomModel(keras.Model):
         def train_step(self, data):
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data) \
-                if hasattr(keras.utils, "unpack_x_y_sample_weight") else (*data, None)
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
             with tf.GradientTape() as tape:
                 y_pred = self(x, training=True)
                 loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,

@@ -25,7 +25,31 @@ __all__ = ["to_categorical", "normalize", "set_random_seed", "Sequence", "PyData
            "load_img", "save_img", "text_dataset_from_directory", "image_dataset_from_directory",
            "audio_dataset_from_directory",
            "enable_interactive_logging", "disable_interactive_logging",
-           "is_interactive_logging_enabled"]
+           "is_interactive_logging_enabled", "unpack_x_y_sample_weight",
+           "pack_x_y_sample_weight"]
+
+
+def unpack_x_y_sample_weight(data):
+    """(x, y, sample_weight) of a batch: x, (x,), (x, y) or (x, y, sample_weight); missing
+    parts are None (a list is taken as a tuple, as Keras 3)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) in (1, 2, 3):
+        return tuple(data) + (None,) * (3 - len(data))
+    raise ValueError(f"[unpack_x_y_sample_weight] data is expected to be in format `x`, `(x,)`, "
+                     f"`(x, y)`, or `(x, y, sample_weight)`, found: {data!r}")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch train_step receives: x (or (x,) when x is a tuple or list), (x, y) or
+    (x, y, sample_weight)."""
+    if y is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
 
 
 def __getattr__(name):
