@@ -613,12 +613,103 @@ def _ops():
     """keras.ops if it is there (another part of the project), else tf equivalents."""
     try:
         from nabi.keras import ops
-        if all(hasattr(ops, n) for n in ("shape", "concatenate", "ones", "zeros")):
+        if all(hasattr(ops, n) for n in ("shape", "concatenate", "ones", "zeros", "mean", "sum",
+                                         "square", "exp")):
             return ops
     except ImportError:
         pass
-    return types.SimpleNamespace(shape=tf.shape, concatenate=lambda xs, axis=0: tf.concat(
-        xs, axis=axis), ones=tf.ones, zeros=tf.zeros)
+    return types.SimpleNamespace(
+        shape=tf.shape, concatenate=lambda xs, axis=0: tf.concat(xs, axis=axis), ones=tf.ones,
+        zeros=tf.zeros, mean=lambda x, axis=None: tf.reduce_mean(x, axis=axis),
+        sum=lambda x, axis=None: tf.reduce_sum(x, axis=axis), square=tf.square, exp=tf.exp)
+
+
+def test_keras3_vae_sampling_and_losses():
+    """keras.io examples/generative/vae.py (Keras 3 form: Sampling with a SeedGenerator, the
+    metrics property, ops.*), on a small dense encoder/decoder: the symbolic build consumes no
+    draw, and the first step's losses match a NumPy forward pass with that step's epsilon."""
+    ops = _ops()
+
+    class Sampling(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            z_mean, z_log_var = inputs
+            batch = ops.shape(z_mean)[0]
+            dim = ops.shape(z_mean)[1]
+            epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
+            return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    latent_dim, d = 2, 6
+    enc_in = keras.Input(shape=(d,))
+    h = layers.Dense(4, activation="relu")(enc_in)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    sampling = Sampling()
+    z = sampling([z_mean, z_log_var])
+    encoder = keras.Model(enc_in, [z_mean, z_log_var, z], name="encoder")
+    np.testing.assert_array_equal(sampling.seed_generator.state.numpy(), [1337, 0])
+    lat_in = keras.Input(shape=(latent_dim,))
+    dec_h = layers.Dense(4, activation="relu")(lat_in)
+    decoder = keras.Model(lat_in, layers.Dense(d, activation="sigmoid")(dec_h), name="decoder")
+
+    class VAE(keras.Model):
+        def __init__(self, encoder, decoder, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder = encoder
+            self.decoder = decoder
+            self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+            self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+            self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+        @property
+        def metrics(self):
+            return [self.total_loss_tracker, self.reconstruction_loss_tracker,
+                    self.kl_loss_tracker]
+
+        def train_step(self, data):
+            with tf.GradientTape() as tape:
+                z_mean, z_log_var, z = self.encoder(data)
+                reconstruction = self.decoder(z)
+                reconstruction_loss = ops.mean(
+                    ops.sum(keras.losses.binary_crossentropy(data[:, :, None],
+                                                             reconstruction[:, :, None]),
+                            axis=1))
+                kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+                kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
+                total_loss = reconstruction_loss + kl_loss
+            grads = tape.gradient(total_loss, self.trainable_weights)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            self.total_loss_tracker.update_state(total_loss)
+            self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+            self.kl_loss_tracker.update_state(kl_loss)
+            return {"loss": self.total_loss_tracker.result(),
+                    "reconstruction_loss": self.reconstruction_loss_tracker.result(),
+                    "kl_loss": self.kl_loss_tracker.result()}
+
+    data = np.random.default_rng(2).uniform(0.05, 0.95, size=(5, d)).astype(np.float32)
+    vae = VAE(encoder, decoder)
+    vae.compile(optimizer=keras.optimizers.Adam())
+    ew = [w.astype(np.float64) for w in encoder.get_weights()]
+    dw = [w.astype(np.float64) for w in decoder.get_weights()]
+    hist = vae.fit(data, epochs=1, batch_size=5, verbose=0)
+    np.testing.assert_array_equal(sampling.seed_generator.state.numpy(), [1337, 1])
+    eps = _np(keras.random.normal((5, latent_dim), seed=1337)).astype(np.float64)
+
+    x = data.astype(np.float64)
+    hh = np.maximum(x @ ew[0] + ew[1], 0)
+    zm, zlv = hh @ ew[2] + ew[3], hh @ ew[4] + ew[5]
+    zz = zm + np.exp(0.5 * zlv) * eps
+    rec = 1 / (1 + np.exp(-(np.maximum(zz @ dw[0] + dw[1], 0) @ dw[2] + dw[3])))
+    eps_k = 1e-7            # Keras clips probabilities to [eps, 1 - eps] in binary_crossentropy
+    r = np.clip(rec, eps_k, 1 - eps_k)
+    rec_loss = np.mean(np.sum(-(x * np.log(r) + (1 - x) * np.log(1 - r)), axis=1))
+    kl = np.mean(np.sum(-0.5 * (1 + zlv - zm ** 2 - np.exp(zlv)), axis=1))
+    np.testing.assert_allclose(hist.history["reconstruction_loss"], [rec_loss], rtol=1e-5)
+    np.testing.assert_allclose(hist.history["kl_loss"], [kl], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(hist.history["loss"], [rec_loss + kl], rtol=1e-5)
 
 
 def _leaky(z, a=0.2):

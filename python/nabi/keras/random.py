@@ -57,9 +57,13 @@ class SeedGenerator:
                                   name=f"{self.name}_state")
 
     def next(self, ordered=True):
-        """The current [seed, counter] (a NumPy int64 pair); the counter moves on by one."""
+        """The current [seed, counter] (a NumPy int64 pair); the counter moves on by one,
+        except while a layer runs on dummy data to trace a functional-model call (Keras 3's
+        symbolic calls consume no draws)."""
+        from .layers.base import _CTX
         s = np.asarray(self.state.numpy(), np.int64)
-        self.state.assign(s + np.array([0, 1], np.int64))
+        if not _CTX.symbolic:
+            self.state.assign(s + np.array([0, 1], np.int64))
         return s
 
     def get_config(self):
