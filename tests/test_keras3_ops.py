@@ -1121,3 +1121,93 @@ def test_transformer_block_with_ops_trains_with_fit():
     exp = (pre2 - pre2.mean(-1, keepdims=True)) / np.sqrt(pre2.var(-1, keepdims=True) + 1e-6) \
         * g2 + b2
     assert_array(blk(tf.constant(emb.astype(np.float32))), exp, rtol=1e-4, atol=1e-4)
+
+
+def _np_affine(img, tr, interpolation, fill_mode, fill_value):
+    """Per-pixel loop: output (x, y) samples input ((a0 x + a1 y + a2)/k, (b0 x + b1 y + b2)/k);
+    out-of-range neighbour indices are fixed by fill_mode as in Keras 3's map_coordinates."""
+    N, H, W, C = img.shape
+    tr = np.broadcast_to(np.asarray(tr, np.float64).reshape(-1, 8), (N, 8))
+
+    def fix(i, n):
+        if fill_mode == "nearest" or (fill_mode != "constant" and n == 1):
+            return min(max(i, 0), n - 1)
+        if fill_mode == "wrap":
+            return i % n
+        if fill_mode == "mirror":
+            period = 2 * (n - 1)
+            j = i % period
+            return j if j < n else period - j
+        if fill_mode == "reflect":
+            j = i % (2 * n)
+            return j if j < n else 2 * n - 1 - j
+        return i
+
+    def px(b, yi, xi):
+        yi, xi = fix(yi, H), fix(xi, W)
+        if 0 <= yi < H and 0 <= xi < W:
+            return img[b, yi, xi]
+        return np.full(C, fill_value, np.float64)
+
+    out = np.zeros((N, H, W, C))
+    for b in range(N):
+        a0, a1, a2, b0, b1, b2, c0, c1 = tr[b]
+        for y in range(H):
+            for x in range(W):
+                k = c0 * x + c1 * y + 1
+                xi, yi = (a0 * x + a1 * y + a2) / k, (b0 * x + b1 * y + b2) / k
+                if interpolation == "nearest":
+                    out[b, y, x] = px(b, int(np.round(yi)), int(np.round(xi)))
+                    continue
+                fy, fx = int(np.floor(yi)), int(np.floor(xi))
+                wy, wx = yi - fy, xi - fx
+                out[b, y, x] = (px(b, fy, fx) * (1 - wy) * (1 - wx) + px(b, fy, fx + 1) * (1 - wy) * wx
+                                + px(b, fy + 1, fx) * wy * (1 - wx) + px(b, fy + 1, fx + 1) * wy * wx)
+    return out
+
+
+@pytest.mark.parametrize("fill_mode", ["constant", "nearest", "wrap", "mirror", "reflect"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_affine_transform(fill_mode, interpolation):
+    img = rand(2, 5, 6, 2).astype(np.float64)
+    ang = 0.4
+    rot = [np.cos(ang), -np.sin(ang), 1.3, np.sin(ang), np.cos(ang), -0.7, 0.0, 0.0]
+    proj = [1.1, 0.2, -2.6, -0.1, 0.9, 1.4, 0.01, -0.02]
+    tr = np.array([rot, proj])
+    got = ops.image.affine_transform(img, tr, interpolation, fill_mode, fill_value=0.5)
+    assert_array(got, _np_affine(img, tr, interpolation, fill_mode, 0.5), rtol=1e-6, atol=1e-9)
+    one = ops.image.affine_transform(img[0], tr[1], interpolation, fill_mode)
+    assert_array(one, _np_affine(img[:1], tr[1], interpolation, fill_mode, 0.0)[0], rtol=1e-6,
+                 atol=1e-9)
+    chf = ops.image.affine_transform(np.moveaxis(img, -1, 1), tr, interpolation, fill_mode,
+                                     fill_value=0.5, data_format="channels_first")
+    assert_array(chf, np.moveaxis(got.numpy(), -1, 1))
+
+
+def test_affine_transform_gradients_and_errors():
+    tr = np.array([1.0, 0.1, 0.3, -0.2, 1.0, 0.6, 0.0, 0.0])
+    fd_check(lambda im: ops.image.affine_transform(im, tr, fill_mode="reflect"),
+             [_r64(1, 4, 3, 1)])
+    img = _r64(1, 4, 3, 1)
+    fd_check(lambda t: ops.image.affine_transform(img, t), [tr + 0.013])
+    with pytest.raises(ValueError, match=r"\[affine_transform\].*\(7,\)"):
+        ops.image.affine_transform(img, np.ones(7))
+    with pytest.raises(ValueError, match=r"\[affine_transform\] fill_mode"):
+        ops.image.affine_transform(img, tr, fill_mode="edge")
+
+
+def test_eig_and_host_ops_refuse_gradients():
+    a = rand(4, 4).astype(np.float64)
+    w, v = ops.eig(a)
+    assert w.dtype == tf.complex128 and v.dtype == tf.complex128
+    ew = np.linalg.eigvals(a)
+    assert_array(np.sort_complex(w.numpy()), np.sort_complex(ew), rtol=1e-8, atol=1e-10)
+    vn = v.numpy()
+    assert_array(a @ vn, vn * w.numpy(), rtol=1e-8, atol=1e-10)
+    x = tf.constant(a)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        lu, _ = ops.lu_factor(x)
+        y = ops.sum(lu)
+    with pytest.raises(NotImplementedError, match=r"\[lu_factor\] has no gradient"):
+        tape.gradient(y, x)

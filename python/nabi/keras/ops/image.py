@@ -1,5 +1,7 @@
 """`keras.ops.image` (Keras 3's keras/src/ops/image.py) on nabi.image: images are 3-D
 (unbatched) or 4-D, channels last unless data_format='channels_first'."""
+import numpy as np
+
 import nabi as tf
 
 from ._common import shape_of, t_, to_float
@@ -116,3 +118,78 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
 def rgb_to_grayscale(images, data_format=None):
     x, batched, df = _images("rgb_to_grayscale", images, data_format)
     return _back(tf.image.rgb_to_grayscale(x), batched, df)
+
+
+def _fix_index(i, size, mode):
+    """Integer sample positions (as floats) mapped into [0, size) by fill_mode, as Keras 3's
+    map_coordinates does for each neighbour (constant: left as is, masked later)."""
+    if mode == "constant":
+        return i
+    if mode == "nearest" or size == 1:
+        return tf.clip_by_value(i, 0.0, float(size - 1))
+    if mode == "wrap":
+        return tf.math.floormod(i, float(size))
+
+    def mirror(j, n):
+        s = float(n - 1)
+        return tf.abs(tf.math.floormod(j + s, 2 * s) - s)
+    if mode == "mirror":
+        return mirror(i, size)
+    return tf.floor((mirror(2 * i + 1, 2 * size + 1) - 1) / 2)      # reflect
+
+
+_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
+
+
+def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant",
+                     fill_value=0, data_format=None):
+    """Projective transform of images: a row [a0, a1, a2, b0, b1, b2, c0, c1] of `transform`
+    ((8,) or (N, 8)) maps the output point (x, y) to the input point
+    ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1 (x the column). Samples
+    are bilinear or nearest; neighbours outside the image follow fill_mode. Differentiable in
+    images and transform."""
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"[affine_transform] interpolation must be 'bilinear' or 'nearest', got "
+                         f"{interpolation!r}")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"[affine_transform] fill_mode must be one of {_FILL_MODES}, got "
+                         f"{fill_mode!r}")
+    x, batched, df = _images("affine_transform", images, data_format)
+    x = to_float(x)
+    N, H, W, C = shape_of(x)
+    t = t_(transform, x.dtype)
+    if t.shape.rank == 1:
+        t = tf.expand_dims(t, 0)
+    if t.shape.rank != 2 or shape_of(t)[1] != 8 or shape_of(t)[0] not in (1, N):
+        raise ValueError(f"[affine_transform] transform must have shape (8,) or ({N}, 8) for "
+                         f"images {shape_of(images)}, got {shape_of(transform)}")
+    t = tf.broadcast_to(t, [N, 8])
+    ys, xs = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+    nd = x.dtype.as_numpy_dtype
+    gx = t_(xs.reshape(1, -1).astype(nd))
+    gy = t_(ys.reshape(1, -1).astype(nd))
+    col = [t[:, i:i + 1] for i in range(8)]
+    k = col[6] * gx + col[7] * gy + 1.0
+    xin = (col[0] * gx + col[1] * gy + col[2]) / k           # (N, H*W)
+    yin = (col[3] * gx + col[4] * gy + col[5]) / k
+    flat = tf.reshape(x, [N, H * W, C])
+    fill = t_(fill_value, x.dtype)
+
+    def sample(yi, xi):
+        yi, xi = _fix_index(yi, H, fill_mode), _fix_index(xi, W, fill_mode)
+        ok = tf.logical_and(tf.logical_and(yi >= 0, yi <= H - 1),
+                            tf.logical_and(xi >= 0, xi <= W - 1))
+        idx = tf.cast(tf.clip_by_value(yi, 0.0, H - 1.0) * W + tf.clip_by_value(xi, 0.0, W - 1.0),
+                      tf.int32)
+        v = tf.gather(flat, idx, axis=1, batch_dims=1)        # (N, H*W, C)
+        return tf.where(tf.expand_dims(ok, -1), v, fill)
+
+    if interpolation == "nearest":
+        out = sample(tf.round(tf.stop_gradient(yin)), tf.round(tf.stop_gradient(xin)))
+    else:
+        y0, x0 = tf.floor(tf.stop_gradient(yin)), tf.floor(tf.stop_gradient(xin))
+        wy, wx = tf.expand_dims(yin - y0, -1), tf.expand_dims(xin - x0, -1)
+        one = t_(1.0, x.dtype)
+        out = (sample(y0, x0) * (one - wy) * (one - wx) + sample(y0, x0 + 1) * (one - wy) * wx
+               + sample(y0 + 1, x0) * wy * (one - wx) + sample(y0 + 1, x0 + 1) * wy * wx)
+    return _back(tf.reshape(out, [N, H, W, C]), batched, df)

@@ -71,10 +71,34 @@ def qr(x, mode="reduced"):
     return _qr(x, mode)
 
 
+def _host_no_gradient(op, inputs, outputs):
+    """Host-side results: a tape that asks for a gradient through them gets a clear error
+    instead of a silently missing gradient."""
+    from nabi.framework.tape import record
+
+    def backward(*_):
+        raise NotImplementedError(f"[{op}] has no gradient in nabi (it runs on the host); "
+                                  "compute it outside the GradientTape or stop_gradient its "
+                                  "input")
+    record(tuple(inputs), outputs, backward, op=op)
+
+
+def eig(x):
+    """(eigenvalues, right eigenvectors as columns) of a general square matrix, complex as in
+    Keras 3. Host-side (NumPy's LAPACK), no gradient."""
+    a = _square("eig", x)
+    w, v = np.linalg.eig(a.numpy())
+    cd = np.complex128 if a.dtype == tf.float64 else np.complex64
+    out = (t_(w.astype(cd)), t_(v.astype(cd)))
+    _host_no_gradient("eig", [a], out)
+    return out
+
+
 def lu_factor(x):
     """(lu, pivots) as scipy.linalg.lu_factor: partial pivoting, unit-lower L and U packed in
     lu, pivots[i] the row swapped with row i. Host-side, no gradient."""
-    a = _square("lu_factor", x).numpy().copy()
+    x = _square("lu_factor", x)
+    a = x.numpy().copy()
     n = a.shape[-1]
     flat = a.reshape(-1, n, n)
     piv = np.zeros(flat.shape[:1] + (n,), np.int32)
@@ -87,7 +111,9 @@ def lu_factor(x):
             if m[k, k] != 0:
                 m[k + 1:, k] /= m[k, k]
                 m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
-    return t_(flat.reshape(a.shape)), t_(piv.reshape(a.shape[:-1]))
+    out = (t_(flat.reshape(a.shape)), t_(piv.reshape(a.shape[:-1])))
+    _host_no_gradient("lu_factor", [x] if isinstance(x, tf.Tensor) else [], out)
+    return out
 
 
 def _vector_norm(x, ord, axis, keepdims):
