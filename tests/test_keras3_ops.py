@@ -264,7 +264,8 @@ def test_shape_ops():
     assert_array(ops.pad(a, ((0, 1), (2, 0)), constant_values=3.0),
                  np.pad(a, ((0, 1), (2, 0)), constant_values=3.0))
     for mode in ("reflect", "symmetric"):
-        assert_array(ops.pad(a, ((1, 1), (2, 1)), mode=mode), np.pad(a, ((1, 1), (2, 1)), mode=mode))
+        assert_array(ops.pad(a, ((1, 1), (2, 1)), mode=mode),
+                     np.pad(a, ((1, 1), (2, 1)), mode=mode))
         b5 = rand(5, 4)
         assert_array(ops.pad(b5, ((0, 3), (3, 2)), mode=mode),
                      np.pad(b5, ((0, 3), (3, 2)), mode=mode))
@@ -446,7 +447,8 @@ def test_depthwise_separable_conv_transpose_pools():
                                       [(1, 1), (1, 1)], [1, 1]) for c in range(3)], axis=-1)
     assert_array(ops.depthwise_conv(x, dk, 1, "same"), exp, rtol=1e-4, atol=1e-5)
     pk = rand(1, 1, 6, 5)
-    assert_array(ops.separable_conv(x, dk, pk, 1, "same"), np.einsum("nhwc,co->nhwo", exp, pk[0, 0]),
+    assert_array(ops.separable_conv(x, dk, pk, 1, "same"),
+                 np.einsum("nhwc,co->nhwo", exp, pk[0, 0]),
                  rtol=1e-4, atol=1e-5)
     x1 = rand(2, 9, 3)
     dk1 = rand(3, 3, 1)
@@ -640,7 +642,8 @@ def test_math_ops():
     exp = np.zeros((3, 2), np.float32)
     np.add.at(exp, seg, data)
     assert_array(ops.segment_sum(data, seg), exp, rtol=1e-5)
-    assert_array(ops.segment_sum(data, seg, num_segments=4), np.concatenate([exp, np.zeros((1, 2))]),
+    assert_array(ops.segment_sum(data, seg, num_segments=4),
+                 np.concatenate([exp, np.zeros((1, 2))]),
                  rtol=1e-5)
     mx = np.stack([data[seg == s].max(0) for s in range(3)])
     assert_array(ops.segment_max(data, seg), mx)
@@ -1026,7 +1029,7 @@ def test_image_and_nn_ops_in_functional_model(tmp_path):
     assert_array(keras.models.load_model(path)(xv), exp)
 
 
-# ----------------------------------------------------------------------------- Keras 3 custom layers
+# ----------------------------------------------------------------------------- Keras 3 layers
 class L2Norm(keras.layers.Layer):
     """keras.io-style layer: ops.sqrt(ops.sum(ops.square(x), axis=-1)) on its own weight."""
 
@@ -1161,8 +1164,10 @@ def _np_affine(img, tr, interpolation, fill_mode, fill_value):
                     continue
                 fy, fx = int(np.floor(yi)), int(np.floor(xi))
                 wy, wx = yi - fy, xi - fx
-                out[b, y, x] = (px(b, fy, fx) * (1 - wy) * (1 - wx) + px(b, fy, fx + 1) * (1 - wy) * wx
-                                + px(b, fy + 1, fx) * wy * (1 - wx) + px(b, fy + 1, fx + 1) * wy * wx)
+                out[b, y, x] = (px(b, fy, fx) * (1 - wy) * (1 - wx)
+                                + px(b, fy, fx + 1) * (1 - wy) * wx
+                                + px(b, fy + 1, fx) * wy * (1 - wx)
+                                + px(b, fy + 1, fx + 1) * wy * wx)
     return out
 
 
@@ -1211,3 +1216,19 @@ def test_eig_and_host_ops_refuse_gradients():
         y = ops.sum(lu)
     with pytest.raises(NotImplementedError, match=r"\[lu_factor\] has no gradient"):
         tape.gradient(y, x)
+
+
+def test_resize_int_images_and_aspect_ratio_sizes():
+    img = (rand(1, 5, 9, 1, lo=0, hi=200)).astype(np.int32)
+    assert ops.image.resize(img, (3, 3)).dtype == tf.float32
+    near = ops.image.resize(img, (10, 18), interpolation="nearest")
+    assert near.dtype == tf.int32
+    assert_array(near, img.repeat(2, 1).repeat(2, 2))
+    # crop window: width int(5 * 3 / 3) = 5 of 9, starting at (9 - 5) // 2 = 2
+    got = ops.image.resize(img.astype(np.float32), (3, 3), crop_to_aspect_ratio=True)
+    assert_array(got, _np_resize_bilinear(img[:, :, 2:7].astype(np.float64), 3, 3), rtol=1e-5)
+    # padding: height int(9 * 3 / 3) = 9, so (9 - 5) // 2 = 2 rows of fill on each side
+    got = ops.image.resize(img.astype(np.float32), (3, 3), pad_to_aspect_ratio=True,
+                           fill_value=1.0)
+    ref = np.pad(img.astype(np.float64), ((0, 0), (2, 2), (0, 0), (0, 0)), constant_values=1.0)
+    assert_array(got, _np_resize_bilinear(ref, 3, 3), rtol=1e-5)

@@ -49,22 +49,21 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
         raise ValueError("[resize] crop_to_aspect_ratio and pad_to_aspect_ratio exclude each "
                          "other")
+    # Keras 3's TF backend: int-truncated crop/pad sizes; padding goes equally on both sides
     if crop_to_aspect_ratio:
-        ch = min(h, int(round(w * th / tw)))
-        cw = min(w, int(round(h * tw / th)))
+        ch = max(min(h, int(w * th / tw)), 1)
+        cw = max(min(w, int(h * tw / th)), 1)
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         x = x[:, y0:y0 + ch, x0:x0 + cw, :]
     elif pad_to_aspect_ratio:
         if fill_mode != "constant":
             raise ValueError(f"[resize] fill_mode must be 'constant', got {fill_mode!r}")
-        ph = max(h, int(round(w * th / tw)))
-        pw = max(w, int(round(h * tw / th)))
-        top, left = (ph - h) // 2, (pw - w) // 2
-        x = tf.pad(x, [[0, 0], [top, ph - h - top], [left, pw - w - left], [0, 0]],
-                   constant_values=fill_value)
+        ph = (max(h, int(w * th / tw)) - h) // 2
+        pw = (max(w, int(h * tw / th)) - w) // 2
+        x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]], constant_values=fill_value)
     y = tf.image.resize(x, size, method=_METHODS[interpolation], antialias=antialias)
-    if dtype.is_integer:
-        y = tf.cast(tf.round(y), dtype)
+    if interpolation == "nearest" and not dtype.is_floating:
+        y = tf.cast(y, dtype)             # as tf.image.resize: other methods return floats
     return _back(y, batched, df)
 
 

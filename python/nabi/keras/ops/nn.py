@@ -1,8 +1,6 @@
 """`keras.ops` neural-network ops (Keras 3's keras/src/ops/nn.py) on nabi.nn. Convolutions and
 pools take Keras 3's arguments (`strides`, `padding='valid'|'same'`, `data_format`,
 `dilation_rate`, kernels laid out (*spatial, in, out)) and run channels-last."""
-import numpy as np
-
 import nabi as tf
 
 from ._common import FLOATX, norm_axis, shape_of, t_, to_float

@@ -2,7 +2,6 @@
 gradients and devices work as for any nabi op. Argument names follow Keras 3 (x, x1/x2, axis,
 keepdims); errors start with the op's name."""
 import builtins
-import math as _pymath
 
 import numpy as np
 
@@ -11,9 +10,8 @@ from nabi.framework.tensor import Tensor
 
 from ._common import FLOATX, is_kt, norm_axis, pair, shape_of, static_ints, t_, to_float, dt
 
-_bmax, _bmin, _babs, _bround, _ball, _bany, _bsum = (builtins.max, builtins.min, builtins.abs,
-                                                      builtins.round, builtins.all,
-                                                      builtins.any, builtins.sum)
+# the builtins this module's max/min/abs/any shadow
+_bmax, _bmin, _babs, _bany = builtins.max, builtins.min, builtins.abs, builtins.any
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -329,12 +327,7 @@ def argsort(x, axis=-1):
     x, a = _flat_or(x, axis)
     if x.shape.rank == 0:
         return tf.zeros([], tf.int32)
-    return tf.argsort(x, axis=a, stable=True) if _has_stable() else tf.argsort(x, axis=a)
-
-
-def _has_stable():
-    import inspect
-    return "stable" in inspect.signature(getattr(tf.argsort, "__nabi_op__", tf.argsort)).parameters
+    return tf.argsort(x, axis=a, stable=True)
 
 
 def _gather_last(x, idx):
@@ -353,7 +346,7 @@ def sort(x, axis=-1):
     if x.shape.rank == 0:
         return x
     xt, inv = _to_last(x, a)
-    r = _gather_last(xt, tf.argsort(tf.stop_gradient(xt), axis=-1))
+    r = _gather_last(xt, tf.argsort(tf.stop_gradient(xt), axis=-1, stable=True))
     return r if inv is None else tf.transpose(r, inv)
 
 
