@@ -562,6 +562,116 @@ def test_compute_loss_training_kwarg_and_compute_metrics():
     np.testing.assert_allclose(hist.history["mae"], maes, rtol=1e-5)
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_keras3_distiller_overrides_only_compute_loss():
+    """keras.io examples/vision/knowledge_distillation.py (Keras 3 form): the Distiller
+    overrides compute_loss (not train_step), so fit/evaluate run Keras 3's default steps through
+    it; a linear student vs a NumPy SGD on the distillation loss."""
+    ops = _ops()
+    softmax = getattr(ops, "softmax", None) or (lambda z, axis=-1: tf.nn.softmax(z, axis=axis))
+
+    class Distiller(keras.Model):
+        def __init__(self, student, teacher):
+            super().__init__()
+            self.teacher = teacher
+            self.student = student
+
+        def compile(self, optimizer, metrics, student_loss_fn, distillation_loss_fn, alpha=0.1,
+                    temperature=3):
+            super().compile(optimizer=optimizer, metrics=metrics)
+            self.student_loss_fn = student_loss_fn
+            self.distillation_loss_fn = distillation_loss_fn
+            self.alpha = alpha
+            self.temperature = temperature
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                         allow_empty=False):
+            teacher_pred = self.teacher(x, training=False)
+            student_loss = self.student_loss_fn(y, y_pred)
+            distillation_loss = self.distillation_loss_fn(
+                softmax(teacher_pred / self.temperature, axis=1),
+                softmax(y_pred / self.temperature, axis=1)) * (self.temperature ** 2)
+            return self.alpha * student_loss + (1 - self.alpha) * distillation_loss
+
+        def call(self, x):
+            return self.student(x)
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=12)
+    teacher = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3)], name="teacher")
+    student = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3)], name="student")
+    tW, tb = [w.astype(np.float64) for w in teacher.get_weights()]
+    W, b = [w.astype(np.float64) for w in student.get_weights()]
+    alpha, T, lr = 0.1, 10.0, 0.5
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer=keras.optimizers.SGD(lr),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy()],
+                      student_loss_fn=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      distillation_loss_fn=keras.losses.KLDivergence(), alpha=alpha,
+                      temperature=T)
+    hist = distiller.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+
+    def loss_and_grad(xb, yb, W, b):
+        s = xb @ W + b
+        q, p = _softmax((xb @ tW + tb) / T), _softmax(s / T)
+        onehot = np.eye(3)[yb]
+        ce = -np.mean(np.log(_softmax(s)[np.arange(len(yb)), yb]))
+        kl = np.mean(np.sum(q * np.log(q / p), axis=1))
+        g = (alpha * (_softmax(s) - onehot) + (1 - alpha) * T * (p - q)) / len(yb)
+        return alpha * ce + (1 - alpha) * T * T * kl, s, g
+
+    xs = x.astype(np.float64)
+    for epoch in range(2):
+        losses, hits = [], []
+        for i in range(0, 12, 4):
+            l, s, g = loss_and_grad(xs[i:i + 4], y[i:i + 4], W, b)
+            losses.append(l)
+            hits.append(np.argmax(s, axis=1) == y[i:i + 4])
+            W, b = W - lr * xs[i:i + 4].T @ g, b - lr * g.sum(0)
+        np.testing.assert_allclose(hist.history["loss"][epoch], np.mean(losses), rtol=1e-4)
+        np.testing.assert_allclose(hist.history["sparse_categorical_accuracy"][epoch],
+                                   np.concatenate(hits).mean(), rtol=1e-6)
+    kW, kb = student.get_weights()
+    np.testing.assert_allclose(kW, W, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(kb, b, rtol=1e-4, atol=1e-6)
+    res = distiller.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+    l1, s1, _ = loss_and_grad(xs[:6], y[:6], W, b)
+    l2, s2, _ = loss_and_grad(xs[6:], y[6:], W, b)
+    np.testing.assert_allclose(res["loss"], (l1 + l2) / 2, rtol=1e-4)
+    np.testing.assert_allclose(res["sparse_categorical_accuracy"],
+                               np.mean(np.argmax(np.concatenate([s1, s2]), 1) == y), rtol=1e-6)
+
+
+def test_compute_loss_override_calling_super_is_counted_once():
+    class Doubled(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            seen.append(training)
+            return super().compute_loss(x, y, y_pred, sample_weight) * 2.0
+
+    seen = []
+    x, y = _regression_data()
+    inp, out = _linear_model()
+    model = Doubled(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    hist = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    # twice the loss is twice the gradient: SGD(0.05) on 2 * mse == SGD(0.1) on mse
+    losses, maes, w, b = _numpy_sgd_linear(x, y, 0.1, 2, 4)
+    np.testing.assert_allclose(hist.history["loss"], 2 * np.array(losses), rtol=1e-5)
+    np.testing.assert_allclose(hist.history["mae"], maes, rtol=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0], w, rtol=1e-5, atol=1e-6)
+    assert seen == [True] * 4
+    res = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    p = x.astype(np.float64) @ w + b
+    np.testing.assert_allclose(res["loss"], 2 * np.mean((p - y) ** 2), rtol=1e-5)
+    assert seen[-1] is False
+
+
 def test_optimizer_apply_with_a_schedule():
     sched = keras.optimizers.schedules.ExponentialDecay(0.5, decay_steps=1, decay_rate=0.5)
     opt = keras.optimizers.SGD(learning_rate=sched)

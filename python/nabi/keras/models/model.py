@@ -6,6 +6,7 @@ per `fit`, each step runs the forward pass under one GradientTape, one `tape.gra
 fused optimizer call for all parameters; batch-level callback hooks run only when a callback
 overrides them, and built-in metrics are computed on NumPy arrays.
 """
+import inspect
 import math
 import time
 import warnings
@@ -573,8 +574,64 @@ class Model(Layer):
         return xs, ys, sw
 
     def _overrides(self, hook):
-        """Whether the model's class overrides Model.<hook> (train_step, ...)."""
-        return getattr(type(self), hook) is not getattr(Model, hook)
+        """Whether the model's class overrides Model.<hook> (train_step, ...); a model that
+        overrides compute_loss or compute_metrics runs its train_step/test_step through them
+        (Keras 2.11+ and Keras 3's default steps call both)."""
+        if getattr(type(self), hook) is not getattr(Model, hook):
+            return True
+        return hook in ("train_step", "test_step") and any(
+            getattr(type(self), h) is not getattr(Model, h)
+            for h in ("compute_loss", "compute_metrics"))
+
+    def _hook_fn(self, hook):
+        """The step function fit/evaluate run for a hook: the user's, or the default step
+        written with compute_loss/compute_metrics when only those are overridden."""
+        if getattr(type(self), hook) is not getattr(Model, hook):
+            return getattr(self, hook)
+        return {"train_step": self._default_train_step_via_compute_loss,
+                "test_step": self._default_test_step_via_compute_loss}.get(
+                    hook, getattr(self, hook))
+
+    def _call_compute_loss(self, x, y, y_pred, sample_weight, training):
+        """self.compute_loss, passing `training` only to an override that takes it (Keras 3's
+        _compute_loss)."""
+        fn = self.compute_loss
+        try:
+            params = inspect.signature(fn).parameters
+            takes_training = "training" in params or any(
+                p.kind == p.VAR_KEYWORD for p in params.values())
+        except (TypeError, ValueError):
+            takes_training = False
+        kw = {"x": x, "y": y, "y_pred": y_pred, "sample_weight": sample_weight}
+        if takes_training:
+            kw["training"] = training
+        return fn(**kw)
+
+    def _step_via_compute_loss(self, data, training):
+        from ..engine.data_adapter import unpack_batch
+        x, y, sw = unpack_batch(data)
+        tracker = self._cstate.loss_tracker()
+        tracker.__dict__["_keras3_pending"] = None
+        if training:
+            tv = self.trainable_variables
+            with GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self._call_compute_loss(x, y, y_pred, sw, True)
+            self.optimizer.apply(tape.gradient(loss, tv), tv)
+        else:
+            y_pred = self(x, training=False)
+            loss = self._call_compute_loss(x, y, y_pred, sw, False)
+        lead = flatten(x)[0]
+        _track_step_loss(tracker, loss, int(lead.shape[0]) if getattr(lead, "ndim", 0) else 1)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sw)
+
+    def _default_train_step_via_compute_loss(self, data):
+        """Keras 3's train_step: forward, self.compute_loss, optimizer.apply, the "loss" Mean
+        (batch-size weighted), then self.compute_metrics's dict."""
+        return self._step_via_compute_loss(data, True)
+
+    def _default_test_step_via_compute_loss(self, data):
+        return self._step_via_compute_loss(data, False)
 
     def _hook_data(self, xs, ys, sw):
         """A handler batch as Keras hands it to train_step/test_step/predict_step: x alone
@@ -597,7 +654,7 @@ class Model(Layer):
     def _run_hook_steps(self, hook, handler, cblist, prefix, begin, end, stop):
         """An epoch of a user's train_step/test_step: returns (steps run, the last step's
         logs as Python numbers). Batch callbacks get the step's logs when they read them."""
-        fn = getattr(self, hook)
+        fn = self._hook_fn(hook)
         raw, step = None, -1
         for step, (xs, ys, sw, _) in handler.enumerate_epoch():
             if begin:
@@ -964,7 +1021,7 @@ class Model(Layer):
     def _hook_on_batch(self, hook, xs, ys, sw, reset_metrics, return_dict):
         if reset_metrics:
             self.reset_metrics()
-        raw = getattr(self, hook)(self._hook_data(xs, ys, sw))
+        raw = self._hook_fn(hook)(self._hook_data(xs, ys, sw))
         if raw is not None and not isinstance(raw, dict):
             raise TypeError(f"[{self.name}.{hook}] must return a dict of logs (metric name "
                             f"-> value), got {type(raw).__name__}")
@@ -1064,6 +1121,22 @@ class Model(Layer):
 
     def __reduce__(self):
         raise TypeError("nabi models cannot be pickled; use model.save(...) instead")
+
+
+def _track_step_loss(tracker, loss, n):
+    """The default step's "loss" Mean update (the step's loss weighted by the batch size); an
+    addition that Model.compute_loss made during the step is taken back first."""
+    from ..metrics import _acc
+    d = tracker.__dict__
+    pending = d.get("_keras3_pending")
+    if pending is not None:
+        d["_keras3_pending"] = None
+        dv = pending[0]._data
+        _acc(tracker.total, -(dv * np.float32(pending[1])) if pending[1] != 1 else -dv)
+        tracker.count._data -= pending[1]
+    dl = (loss if isinstance(loss, Tensor) else _wrap(np.asarray(loss, np.float32)))._data
+    _acc(tracker.total, dl * np.float32(n) if n != 1 else dl)
+    tracker.count._data += n
 
 
 def _note_keras3_loss(tracker, total, n):
