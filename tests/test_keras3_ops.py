@@ -330,8 +330,9 @@ def test_products():
     p, q = rand(5, 3), rand(5, 3)
     assert_array(ops.cross(p, q), np.cross(p, q), rtol=1e-5)
     assert_array(ops.cross(p.T, q.T, axis=0), np.cross(p.T, q.T, axis=0), rtol=1e-5)
-    assert_array(ops.cross(p, q[:, :2]), np.cross(p, q[:, :2]), rtol=1e-5)
-    assert_array(ops.cross(p[:, :2], q[:, :2]), np.cross(p[:, :2], q[:, :2]), rtol=1e-5)
+    q2 = np.pad(q[:, :2], ((0, 0), (0, 1)))          # a 2-vector is one with z = 0
+    assert_array(ops.cross(p, q[:, :2]), np.cross(p, q2), rtol=1e-5)
+    assert_array(ops.cross(p[:, :2], q[:, :2]), p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0], rtol=1e-5)
     m = rand(4, 5)
     for k in (-2, 0, 1, 4):
         assert_array(ops.diag(m, k), np.diag(m, k))
