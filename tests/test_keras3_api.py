@@ -97,7 +97,10 @@ def test_set_random_seed_repeats_global_draws_and_initial_weights():
         keras.utils.set_random_seed(1234)
         model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3),
                                   layers.Dense(2, kernel_initializer="random_normal")])
-        return ([w.copy() for w in model.get_weights()], _np(keras.random.normal((5,))),
+        unseeded = keras.random.SeedGenerator()       # its seed comes from Python's random
+        return ([w.copy() for w in model.get_weights()],
+                np.concatenate([_np(keras.random.normal((5,))),
+                                _np(keras.random.uniform((3,), seed=unseeded))]),
                 py_random.random(), np.random.rand())
     w1, r1, p1, n1 = run()
     w2, r2, p2, n2 = run()
@@ -314,6 +317,8 @@ def test_tree_flatten_pack_map():
         keras.tree.assert_same_structure([1, 2], [1, 2, 3])
     with pytest.raises(ValueError):
         keras.tree.map_structure(lambda x, y: x, [1, 2], [1])
+    assert keras.tree.map_structure(lambda x: 0 if x is None else x * 2, [1, None]) == [2, 0]
+    assert keras.tree.map_structure(lambda x: x * 2, [1, None], none_is_leaf=False) == [2, None]
     assert keras.tree.flatten_with_path([{"foo": 42}]) == [((0, "foo"), 42)]
     assert keras.tree.lists_to_tuples([1, [2, {"a": [3]}]]) == (1, (2, {"a": (3,)}))
     assert keras.tree.map_structure_up_to([0, 0], lambda x: len(x), [[1, 2], (3,)]) == [2, 1]

@@ -38,12 +38,18 @@ def assert_same_structure(a, b, check_types=None):
         raise ValueError(str(e)) from None
 
 
-def map_structure(func, *structures):
-    """func applied leaf by leaf to structures of the same nesting; the result has it too."""
+def map_structure(func, *structures, none_is_leaf=True):
+    """func applied leaf by leaf to structures of the same nesting; the result has it too.
+    none_is_leaf=False: a None in the first structure stays None and func does not see it."""
     if not structures:
         raise ValueError("[keras.tree.map_structure] must provide at least one structure")
     for s in structures[1:]:
         assert_same_structure(structures[0], s)
+    if not none_is_leaf:
+        f = func
+
+        def func(*xs):
+            return None if xs[0] is None else f(*xs)
     return _nest.map_structure(func, *structures)
 
 
