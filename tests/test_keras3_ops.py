@@ -1233,3 +1233,100 @@ def test_resize_int_images_and_aspect_ratio_sizes():
                            fill_value=1.0)
     ref = np.pad(img.astype(np.float64), ((0, 0), (2, 2), (0, 0), (0, 0)), constant_values=1.0)
     assert_array(got, _np_resize_bilinear(ref, 3, 3), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- more Keras 3 ops
+def test_more_numpy_ops():
+    a, b = rand(3, 4, lo=-3, hi=3), rand(4, lo=-3, hi=3)
+    assert_array(ops.hypot(a, b), np.hypot(a, b), rtol=1e-5)
+    assert_array(ops.trunc(a), np.trunc(a))
+    z = np.array([-1.0, -0.0, 0.0, 2.0, -np.inf], np.float32)
+    assert_array(ops.signbit(z), np.signbit(z))
+    assert_array(ops.signbit(np.array([-2, 0, 3])), [True, False, False])
+    assert_array(ops.deg2rad(a), np.deg2rad(a), rtol=1e-6)
+    assert_array(ops.rad2deg(a), np.rad2deg(a), rtol=1e-6)
+    assert_array(ops.exp2(a), np.exp2(a), rtol=1e-5)
+    conds = [a < -1, a > 1]
+    assert_array(ops.select(conds, [a * 10, -a], 0.5), np.select(conds, [a * 10, -a], 0.5))
+    seq = np.array([0.0, 1.0, 1.0, 3.0], np.float32)
+    vals = np.array([[1.0, -2.0], [3.0, 2.0]], np.float32)
+    for side in ("left", "right"):
+        assert_array(ops.searchsorted(seq, vals, side=side), np.searchsorted(seq, vals, side=side))
+    h, e = ops.histogram(a.ravel(), bins=5)
+    eh, ee = np.histogram(a.ravel(), bins=5)
+    assert_array(h, eh)
+    assert_array(e, ee, rtol=1e-6)
+    assert_array(ops.inner(a, a), np.inner(a, a), rtol=1e-5)
+    assert_array(ops.inner(a, b), np.inner(a, b), rtol=1e-5)
+
+
+MORE_ACTS = [
+    ("celu", lambda x: np.maximum(x, 0) + 0.7 * np.expm1(np.minimum(x, 0) / 0.7),
+     {"alpha": 0.7}),
+    ("hard_tanh", lambda x: np.clip(x, -1, 1), {}),
+    ("hard_shrink", lambda x: np.where(np.abs(x) > 0.5, x, 0), {}),
+    ("soft_shrink", lambda x: np.sign(x) * np.maximum(np.abs(x) - 0.5, 0), {}),
+    ("tanh_shrink", lambda x: x - np.tanh(x), {}),
+    ("squareplus", lambda x: (x + np.sqrt(x * x + 4)) / 2, {}),
+    ("sparse_plus", lambda x: np.where(x <= -1, 0, np.where(x < 1, (x + 1) ** 2 / 4, x)), {}),
+    ("threshold", lambda x: np.where(x > 0.3, x, -5.0), {"threshold": 0.3,
+                                                           "default_value": -5.0}),
+]
+
+
+@pytest.mark.parametrize("name,ref,kw", MORE_ACTS, ids=[m[0] for m in MORE_ACTS])
+def test_more_activations(name, ref, kw):
+    x = rand(5, 7, lo=-3, hi=3)
+    assert_array(getattr(ops, name)(x, **kw), ref(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_glu_psnr_layer_rms_normalization():
+    x = rand(3, 8)
+    assert_array(ops.glu(x), x[:, :4] * _np_sigmoid(x[:, 4:]), rtol=1e-5)
+    assert_array(ops.glu(x.T, axis=0), (x[:, :4] * _np_sigmoid(x[:, 4:])).T, rtol=1e-5)
+    y = x + rand(3, 8) * 0.1
+    mse = np.mean((x - y) ** 2)
+    assert_array(ops.psnr(x, y, 1.0), 20 * np.log10(1.0) - 10 * np.log10(mse), rtol=1e-4)
+    g, b = rand(8), rand(8)
+    m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    assert_array(ops.layer_normalization(x, g, b), (x - m) / np.sqrt(v + 1e-7) * g + b,
+                 rtol=1e-4, atol=1e-5)
+    assert_array(ops.layer_normalization(x, axis=0, epsilon=1e-3),
+                 (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3), rtol=1e-4, atol=1e-5)
+    assert_array(ops.rms_normalization(x, scale=g),
+                 x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-7) * g, rtol=1e-4)
+
+
+def _np_attention(q, k, v, bias=None, mask=None, causal=False, scale=None):
+    T, S, H = q.shape[1], k.shape[1], q.shape[-1]
+    s = np.einsum("btnh,bsnh->bnts", q, k) * (1 / np.sqrt(H) if scale is None else scale)
+    if bias is not None:
+        s = s + bias
+    keep = np.ones(s.shape, bool)
+    if mask is not None:
+        keep &= np.broadcast_to(mask, s.shape)
+    if causal:
+        keep &= np.tril(np.ones((T, S), bool))
+    s = np.where(keep, s, -np.inf)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    return np.einsum("bnts,bsnh->btnh", w, v)
+
+
+def test_dot_product_attention():
+    q, k, v = rand(2, 5, 3, 4), rand(2, 6, 3, 4), rand(2, 6, 3, 4)
+    assert_array(ops.dot_product_attention(q, k, v), _np_attention(q, k, v), rtol=1e-5)
+    bias = rand(1, 3, 5, 6)
+    mask = rand(2, 1, 5, 6) > -0.5
+    mask[..., 0] = True
+    assert_array(ops.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=0.3),
+                 _np_attention(q, k, v, bias, mask, scale=0.3), rtol=1e-5)
+    qs = rand(2, 6, 3, 4)
+    assert_array(ops.dot_product_attention(qs, k, v, is_causal=True),
+                 _np_attention(qs, k, v, causal=True), rtol=1e-5)
+    assert_array(ops.dot_product_attention(q[0], k[0], v[0]), _np_attention(q, k, v)[0],
+                 rtol=1e-5)
+    fd_check(lambda a, b, c: ops.dot_product_attention(a, b, c, is_causal=True),
+             [_r64(1, 3, 2, 2), _r64(1, 3, 2, 2), _r64(1, 3, 2, 2)])
+    with pytest.raises(ValueError, match=r"\[dot_product_attention\].*\(2, 6, 2, 4\)"):
+        ops.dot_product_attention(q, rand(2, 6, 2, 4), v)

@@ -1,6 +1,8 @@
 """`keras.ops` neural-network ops (Keras 3's keras/src/ops/nn.py) on nabi.nn. Convolutions and
 pools take Keras 3's arguments (`strides`, `padding='valid'|'same'`, `data_format`,
 `dilation_rate`, kernels laid out (*spatial, in, out)) and run channels-last."""
+import numpy as np
+
 import nabi as tf
 
 from ._common import FLOATX, norm_axis, shape_of, t_, to_float
@@ -349,3 +351,129 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0):
                           label_length=t_(target_length, tf.int32),
                           logit_length=t_(output_length, tf.int32),
                           logits_time_major=False, blank_index=mask_index)
+
+
+# ----------------------------------------------------------------------------- more of Keras 3
+def celu(x, alpha=1.0):
+    x = to_float(x)
+    a = t_(alpha, x.dtype)
+    return tf.maximum(x, 0.0) + a * tf.math.expm1(tf.minimum(x, 0.0) / a)
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the halves of x along axis."""
+    x = to_float(x)
+    n = shape_of(x)[axis]
+    if n % 2:
+        raise ValueError(f"[glu] axis {axis} of x {shape_of(x)} must have an even size")
+    a, b = tf.split(x, 2, axis=axis)
+    return a * tf.sigmoid(b)
+
+
+def hard_tanh(x):
+    x = to_float(x)
+    return tf.clip_by_value(x, -1.0, 1.0)
+
+
+def hard_shrink(x, threshold=0.5):
+    x = to_float(x)
+    return tf.where(tf.abs(x) > threshold, x, tf.zeros_like(x))
+
+
+def soft_shrink(x, threshold=0.5):
+    x = to_float(x)
+    th = t_(threshold, x.dtype)
+    return tf.where(x > th, x - th, tf.where(x < -th, x + th, tf.zeros_like(x)))
+
+
+def tanh_shrink(x):
+    x = to_float(x)
+    return x - tf.tanh(x)
+
+
+def squareplus(x, b=4):
+    x = to_float(x)
+    return (x + tf.sqrt(tf.square(x) + t_(b, x.dtype))) / 2.0
+
+
+def sparse_plus(x):
+    """0 for x <= -1, (x + 1)^2 / 4 for |x| < 1, x for x >= 1."""
+    x = to_float(x)
+    return tf.where(x <= -1.0, tf.zeros_like(x),
+                    tf.where(x < 1.0, tf.square(x + 1.0) / 4.0, x))
+
+
+def threshold(x, threshold, default_value):
+    x = to_float(x)
+    return tf.where(x > threshold, x, t_(default_value, x.dtype))
+
+
+def psnr(x1, x2, max_val):
+    from ._common import pair
+    a, b = pair(x1, x2)
+    a, b = to_float(a), to_float(b)
+    if shape_of(a) != shape_of(b):
+        raise ValueError(f"[psnr] x1 and x2 must have one shape, got {shape_of(a)} and "
+                         f"{shape_of(b)}")
+    mse = tf.reduce_mean(tf.square(a - b))
+    return 20.0 * tf.math.log(t_(max_val, a.dtype)) / np.log(10.0) \
+        - 10.0 * tf.math.log(mse) / np.log(10.0)
+
+
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
+    x = to_float(x)
+    eps = 1e-7 if epsilon is None else epsilon
+    ax = norm_axis("layer_normalization", list(axis) if isinstance(axis, (list, tuple))
+                   else [axis], x.shape.rank)
+    m = tf.reduce_mean(x, axis=ax, keepdims=True)
+    v = tf.reduce_mean(tf.square(x - m), axis=ax, keepdims=True)
+    y = (x - m) * tf.math.rsqrt(v + t_(eps, x.dtype))
+    if gamma is not None:
+        y = y * t_(gamma, x.dtype)
+    return y if beta is None else y + t_(beta, x.dtype)
+
+
+def rms_normalization(x, scale=1, axis=-1, epsilon=None):
+    x = to_float(x)
+    eps = 1e-7 if epsilon is None else epsilon
+    ms = tf.reduce_mean(tf.square(x), axis=norm_axis("rms_normalization", axis, x.shape.rank),
+                        keepdims=True)
+    return x * tf.math.rsqrt(ms + t_(eps, x.dtype)) * t_(scale, x.dtype)
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
+                          flash_attention=None, attn_logits_soft_cap=None):
+    """Keras 3's layout: query (B, T, N, H), key/value (B, S, N, H) (3-D without B works
+    too); softmax(q k^T * scale + bias, masked) v, scale defaulting to 1/sqrt(H)."""
+    q = to_float(query)
+    k, v = t_(key, q.dtype), t_(value, q.dtype)
+    unbatched = q.shape.rank == 3
+    if unbatched:
+        q, k, v = tf.expand_dims(q, 0), tf.expand_dims(k, 0), tf.expand_dims(v, 0)
+    if q.shape.rank != 4 or k.shape.rank != 4 or v.shape.rank != 4:
+        raise ValueError(f"[dot_product_attention] query, key and value must be 4-D (B, T, N, H),"
+                         f" got {shape_of(query)}, {shape_of(key)}, {shape_of(value)}")
+    B, T, N, H = shape_of(q)
+    S = shape_of(k)[1]
+    if shape_of(k)[0] != B or shape_of(k)[2:] != (N, H) or shape_of(v)[:3] != (B, S, N):
+        raise ValueError(f"[dot_product_attention] key {shape_of(key)} and value "
+                         f"{shape_of(value)} do not fit query {shape_of(query)}")
+    sc = 1.0 / np.sqrt(H) if scale is None else scale
+    logits = tf.einsum("btnh,bsnh->bnts", q, k) * t_(sc, q.dtype)
+    if attn_logits_soft_cap is not None:
+        cap = t_(attn_logits_soft_cap, q.dtype)
+        logits = tf.tanh(logits / cap) * cap
+    if bias is not None:
+        logits = logits + t_(bias, q.dtype)
+    keep = None
+    if mask is not None:
+        keep = t_(mask, tf.bool)
+    if is_causal:
+        causal = t_(np.tril(np.ones((T, S), bool)))
+        keep = causal if keep is None else tf.logical_and(keep, causal)
+    if keep is not None:
+        big = t_(np.finfo(q.dtype.as_numpy_dtype).min / 2, q.dtype)
+        logits = tf.where(keep, logits, big)
+    w = tf.nn.softmax(logits, axis=-1)
+    out = tf.einsum("bnts,bsnh->btnh", w, v)
+    return tf.squeeze(out, 0) if unbatched else out

@@ -938,3 +938,74 @@ def diff(a, n=1, axis=-1):
         x = (tf.not_equal(x[tuple(hi)], x[tuple(lo)]) if x.dtype.is_bool
              else x[tuple(hi)] - x[tuple(lo)])
     return x
+
+
+# ----------------------------------------------------------------------------- more of Keras 3
+def hypot(x1, x2):
+    a, b = pair(x1, x2)
+    a, b = to_float(a), to_float(b)
+    return tf.sqrt(tf.square(a) + tf.square(b))
+
+
+def trunc(x):
+    x = t_(x)
+    if not x.dtype.is_floating:
+        return x
+    return tf.where(x < 0, -tf.floor(-x), tf.floor(x))
+
+
+def signbit(x):
+    """True where the sign bit is set (also for -0.0 and -nan), as NumPy."""
+    x = t_(x)
+    if x.dtype.is_bool or x.dtype.is_unsigned:
+        return tf.zeros(shape_of(x), tf.bool)
+    if not x.dtype.is_floating:
+        return x < 0
+    return t_(np.signbit(x.numpy()))
+
+
+def deg2rad(x):
+    x = to_float(x)
+    return x * t_(np.pi / 180.0, x.dtype)
+
+
+def rad2deg(x):
+    x = to_float(x)
+    return x * t_(180.0 / np.pi, x.dtype)
+
+
+def exp2(x):
+    x = to_float(x)
+    return tf.pow(t_(2.0, x.dtype), x)
+
+
+def select(condlist, choicelist, default=0):
+    """The first choice whose condition holds, elementwise; `default` where none does."""
+    if len(condlist) != len(choicelist) or not condlist:
+        raise ValueError(f"[select] condlist and choicelist must be non-empty and of one length, "
+                         f"got {len(condlist)} and {len(choicelist)}")
+    choices = _same_dtype(list(choicelist) + [default])
+    out = choices[-1]
+    for c, v in zip(reversed(condlist), reversed(choices[:-1])):
+        out = tf.where(t_(c, tf.bool), v, out)
+    return out
+
+
+def searchsorted(sorted_sequence, values, side="left"):
+    if side not in ("left", "right"):
+        raise ValueError(f"[searchsorted] side must be 'left' or 'right', got {side!r}")
+    s, v = pair(sorted_sequence, values)
+    if s.shape.rank != 1:
+        raise ValueError(f"[searchsorted] sorted_sequence must be 1-D, got shape {shape_of(s)}")
+    r = tf.searchsorted(s, tf.reshape(v, [-1]), side=side)
+    return tf.reshape(tf.cast(r, tf.int32), shape_of(v))
+
+
+def histogram(x, bins=10, range=None):  # noqa: A002
+    """(counts, bin_edges) of a 1-D x over `bins` equal bins, as NumPy (host-side)."""
+    x = t_(x)
+    if x.shape.rank != 1:
+        raise ValueError(f"[histogram] x must be 1-D, got shape {shape_of(x)}")
+    h, e = np.histogram(x.numpy(), bins=int(bins), range=range)
+    return t_(h.astype(np.int32)), t_(e.astype(x.dtype.as_numpy_dtype if x.dtype.is_floating
+                                                else np.float32))
