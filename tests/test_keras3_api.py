@@ -699,6 +699,52 @@ def test_optimizer_apply_with_a_schedule():
     np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-5)
 
 
+def test_keras3_custom_optimizer_build_and_update_step():
+    # Keras 3's optimizer subclass API: build(var_list) + update_step(gradient, variable,
+    # learning_rate), slots from add_variable_from_reference, a schedule as learning_rate
+    class MomentumSGD(keras.optimizers.Optimizer):
+        def __init__(self, learning_rate=0.01, momentum=0.9, name="momentum_sgd", **kwargs):
+            super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+            self.momentum = momentum
+
+        def build(self, var_list):
+            if self.built:
+                return
+            super().build(var_list)
+            self.momentums = [self.add_variable_from_reference(v, "momentum")
+                              for v in var_list]
+
+        def update_step(self, gradient, variable, learning_rate):
+            lr = tf.cast(learning_rate, variable.dtype)
+            m = self.momentums[self._get_variable_index(variable)]
+            self.assign(m, self.momentum * m - lr * gradient)
+            self.assign_add(variable, m)
+
+    sched = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=0.5)
+    x, y = _regression_data()
+    inp, out = _linear_model()
+    model = keras.Model(inp, out)
+    model.compile(MomentumSGD(learning_rate=sched, momentum=0.5), "mse")
+    hist = model.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    w, b = np.zeros((3, 1)), np.zeros(1)
+    mw, mb, losses, step = np.zeros((3, 1)), np.zeros(1), [], 0
+    for _ in range(2):
+        ls = []
+        for i in range(0, 8, 4):
+            xb, yb = x[i:i + 4].astype(np.float64), y[i:i + 4].astype(np.float64)
+            p = xb @ w + b
+            ls.append(np.mean((p - yb) ** 2))
+            g = 2 * (p - yb) / p.size
+            lr = 0.2 * 0.5 ** step
+            mw, mb = 0.5 * mw - lr * xb.T @ g, 0.5 * mb - lr * g.sum(0)
+            w, b, step = w + mw, b + mb, step + 1
+        losses.append(np.mean(ls))
+    np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0], w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.get_weights()[1], b, rtol=1e-5, atol=1e-6)
+    assert int(_np(model.optimizer.iterations)) == 4
+
+
 def test_register_keras_serializable_keras3_layer_roundtrip(tmp_path):
     @keras.saving.register_keras_serializable(package="k3test")
     class Offset(keras.layers.Layer):

@@ -392,6 +392,7 @@ class Optimizer:
             f = self.weight_decay * lr
             for p in wd:
                 p -= p * f
+        self._updating_vars = entry[0]
         self._update(params, grads, slots, lr, step + 1)
         if emas is not None:
             self._ema_update(params, emas, step + 1)
@@ -450,7 +451,42 @@ class Optimizer:
         return [np.clip(g, -v, v) for g in grads]
 
     def _update(self, params, grads, slots, lr, t):
-        raise NotImplementedError(f"{type(self).__name__} must implement _update")
+        """A subclass written against the Keras API (`build(var_list)` +
+        `update_step(gradient, variable, learning_rate)`, Keras 3; or Keras 2.11's
+        `update_step(gradient, variable)`) updates one variable at a time, with Tensors; the
+        base class has already clipped, decayed and scheduled (`learning_rate` is this step's
+        rate as a scalar Tensor)."""
+        if type(self).update_step is Optimizer.update_step:
+            raise NotImplementedError(f"{type(self).__name__} must implement update_step "
+                                      "(or nabi's _update)")
+        try:
+            takes_lr = len(inspect.signature(self.update_step).parameters) >= 3
+        except (TypeError, ValueError):
+            takes_lr = True
+        for g, v in zip(grads, self._updating_vars):
+            if takes_lr:
+                rate = np.asarray(lr, v._data.dtype)
+                rate = _wrap(to_device(rate, "cuda") if type(v._data) is DeviceArray else rate)
+                self.update_step(_wrap(g), v, rate)
+            else:
+                self.update_step(_wrap(g), v)
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Keras 3: one variable's update (custom optimizers override it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_step")
+
+    def _get_variable_index(self, variable):
+        """The index of `variable` in the built variable list (for per-variable slots)."""
+        return self._var_index[id(variable)]
+
+    def assign(self, variable, value):
+        variable.assign(value)
+
+    def assign_add(self, variable, value):
+        variable.assign_add(value)
+
+    def assign_sub(self, variable, value):
+        variable.assign_sub(value)
 
     def minimize(self, loss, var_list, tape=None):
         """Computes gradients of `loss` (a callable, or a Tensor recorded on `tape`) with respect
