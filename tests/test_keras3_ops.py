@@ -1330,3 +1330,41 @@ def test_dot_product_attention():
              [_r64(1, 3, 2, 2), _r64(1, 3, 2, 2), _r64(1, 3, 2, 2)])
     with pytest.raises(ValueError, match=r"\[dot_product_attention\].*\(2, 6, 2, 4\)"):
         ops.dot_product_attention(q, rand(2, 6, 2, 4), v)
+
+
+@pytest.mark.parametrize("fill_mode", ["constant", "nearest", "wrap", "mirror", "reflect"])
+@pytest.mark.parametrize("order", [0, 1])
+def test_map_coordinates_vs_scipy(order, fill_mode):
+    import scipy.ndimage as ndi
+    img = rand(5, 6).astype(np.float64)
+    coords = RNG.uniform(-3, 8, size=(2, 4, 7))
+    coords[:, 0, :3] = [[0.5, 2.5, 4.0], [1.5, 0.5, 5.0]]          # ties for order 0
+    scipy_mode = {"reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap",
+                  "nearest": "nearest", "constant": "grid-constant"}[fill_mode]
+    exp = ndi.map_coordinates(img, coords, order=order, mode=scipy_mode, cval=0.25)
+    got = ops.image.map_coordinates(img, coords, order, fill_mode=fill_mode, fill_value=0.25)
+    if order == 0:     # scipy rounds .5 away from zero, Keras 3 (jnp.round) to even
+        ties = np.any(np.abs(coords - np.floor(coords) - 0.5) < 1e-12, axis=0)
+        got, exp = got.numpy()[~ties], exp[~ties]
+    assert_array(got, exp, rtol=1e-6, atol=1e-9)
+
+
+def test_map_coordinates_3d_grad_and_extract_patches_hsv():
+    vol = _r64(3, 4, 2)
+    co = RNG.uniform(-0.5, 3.5, size=(3, 5))
+    fd_check(lambda v, c: ops.image.map_coordinates(v, c, 1), [vol, co])
+    img = rand(2, 6, 7, 3)
+    p = ops.image.extract_patches(img, 2)
+    exp = img[:, :6, :6].reshape(2, 3, 2, 3, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 3, 3, 12)
+    assert_array(p, exp)
+    p = ops.image.extract_patches(img, (3, 2), strides=(2, 3))
+    exp = np.stack([np.stack([img[:, i:i + 3, j:j + 2].reshape(2, -1) for j in range(0, 6, 3)],
+                             1) for i in range(0, 4, 2)], 1)
+    assert_array(p, exp)
+    import colorsys
+    rgb = rand(4, 3, lo=0, hi=1)
+    hsv = np.array([colorsys.rgb_to_hsv(*px) for px in rgb])
+    assert_array(ops.image.rgb_to_hsv(rgb.reshape(1, 4, 1, 3)).numpy().reshape(4, 3), hsv,
+                 rtol=1e-5, atol=1e-6)
+    back = ops.image.hsv_to_rgb(hsv.astype(np.float32).reshape(4, 1, 3))
+    assert_array(back.numpy().reshape(4, 3), rgb, rtol=1e-5, atol=1e-6)

@@ -192,3 +192,77 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
         out = (sample(y0, x0) * (one - wy) * (one - wx) + sample(y0, x0 + 1) * (one - wy) * wx
                + sample(y0 + 1, x0) * wy * (one - wx) + sample(y0 + 1, x0 + 1) * wy * wx)
     return _back(tf.reshape(out, [N, H, W, C]), batched, df)
+
+
+def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value=0):
+    """inputs sampled at `coordinates` (one row of positions per input axis; the result has
+    the rows' shape), order 0 (nearest) or 1 (linear), neighbours outside following fill_mode,
+    as Keras 3 (and scipy.ndimage.map_coordinates). Differentiable in inputs and
+    coordinates."""
+    if order not in (0, 1):
+        raise ValueError(f"[map_coordinates] order must be 0 or 1, got {order!r}")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"[map_coordinates] fill_mode must be one of {_FILL_MODES}, got "
+                         f"{fill_mode!r}")
+    x = to_float(inputs)
+    shape = shape_of(x)
+    c = t_(coordinates, x.dtype) if not isinstance(coordinates, (list, tuple)) else \
+        tf.stack([t_(e, x.dtype) for e in coordinates])
+    if c.shape.rank < 1 or shape_of(c)[0] != len(shape):
+        raise ValueError(f"[map_coordinates] coordinates must have one row per input axis: "
+                         f"inputs {shape}, coordinates {shape_of(coordinates)}")
+    out_shape = shape_of(c)[1:]
+    rows = [tf.reshape(c[i], [-1]) for i in range(len(shape))]
+    flat = tf.reshape(x, [-1])
+    fill = t_(fill_value, x.dtype)
+    strides = np.cumprod([1] + list(shape[::-1]))[:-1][::-1]
+
+    def sample(idx):
+        ok, lin = None, None
+        for i, (j, n) in enumerate(zip(idx, shape)):
+            j = _fix_index(j, n, fill_mode)
+            inside = tf.logical_and(j >= 0, j <= n - 1)
+            ok = inside if ok is None else tf.logical_and(ok, inside)
+            part = tf.clip_by_value(j, 0.0, float(n - 1)) * float(strides[i])
+            lin = part if lin is None else lin + part
+        return tf.where(ok, tf.gather(flat, tf.cast(lin, tf.int32)), fill)
+
+    if order == 0:
+        out = sample([tf.round(tf.stop_gradient(r)) for r in rows])
+    else:
+        lo = [tf.floor(tf.stop_gradient(r)) for r in rows]
+        frac = [r - f for r, f in zip(rows, lo)]
+        out = None
+        for corner in np.ndindex(*([2] * len(shape))):
+            w = None
+            for i, bit in enumerate(corner):
+                wi = frac[i] if bit else 1.0 - frac[i]
+                w = wi if w is None else w * wi
+            term = sample([f + float(bit) for f, bit in zip(lo, corner)]) * w
+            out = term if out is None else out + term
+    return tf.reshape(out, list(out_shape))
+
+
+def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid",
+                    data_format=None):
+    """Patches of size (h, w) as channels: (N, out_h, out_w, h * w * C), as Keras 3."""
+    x, batched, df = _images("extract_patches", images, data_format)
+    size = [size, size] if isinstance(size, int) else [int(s) for s in size]
+    strides = size if strides is None else ([strides, strides] if isinstance(strides, int)
+                                            else [int(s) for s in strides])
+    rates = [dilation_rate] * 2 if isinstance(dilation_rate, int) else list(dilation_rate)
+    p = str(padding).upper()
+    if p not in ("VALID", "SAME"):
+        raise ValueError(f"[extract_patches] padding must be 'valid' or 'same', got {padding!r}")
+    y = tf.image.extract_patches(x, [1, *size, 1], [1, *strides, 1], [1, *rates, 1], p)
+    return _back(y, batched, df)
+
+
+def rgb_to_hsv(images, data_format=None):
+    x, batched, df = _images("rgb_to_hsv", images, data_format)
+    return _back(tf.image.rgb_to_hsv(to_float(x)), batched, df)
+
+
+def hsv_to_rgb(images, data_format=None):
+    x, batched, df = _images("hsv_to_rgb", images, data_format)
+    return _back(tf.image.hsv_to_rgb(to_float(x)), batched, df)
