@@ -1368,3 +1368,32 @@ def test_map_coordinates_3d_grad_and_extract_patches_hsv():
                  rtol=1e-5, atol=1e-6)
     back = ops.image.hsv_to_rgb(hsv.astype(np.float32).reshape(4, 1, 3))
     assert_array(back.numpy().reshape(4, 3), rgb, rtol=1e-5, atol=1e-6)
+
+
+def test_ctc_decode_greedy():
+    # steps' top classes: [1, 1, 0, 1, 2, 2] -> 1, 1, 2 merged; blank 0 splits the two 1s
+    logits = np.full((2, 6, 3), -1.0, np.float32)
+    for t, c in enumerate([1, 1, 0, 1, 2, 2]):
+        logits[0, t, c] = 2.0 + t
+    for t, c in enumerate([2, 0, 2, 2, 1, 1]):
+        logits[1, t, c] = 1.0
+    dec, score = ops.ctc_decode(logits, np.array([6, 4]))
+    assert_array(dec, [[[1, 1, 2, -1, -1, -1], [2, 2, -1, -1, -1, -1]]], dtype=np.int32)
+    assert_array(score, [[-sum(2.0 + t for t in range(6))], [-4.0]])
+    dec, _ = ops.ctc_decode(logits, np.array([6, 6]), merge_repeated=False)
+    assert_array(dec[0, 0], [1, 1, 1, 2, 2, -1])
+    dec, _ = ops.ctc_decode(logits, np.array([6, 6]), mask_index=None)     # blank = 2
+    assert_array(dec[0, 1], [0, 1, -1, -1, -1, -1])
+    with pytest.raises(NotImplementedError, match=r"\[ctc_decode\].*beam_search"):
+        ops.ctc_decode(logits, np.array([6, 6]), strategy="beam_search")
+
+
+def test_lstsq():
+    a = rand(6, 3).astype(np.float64)
+    b = rand(6, 2).astype(np.float64)
+    assert_array(ops.lstsq(a, b), np.linalg.lstsq(a, b, rcond=None)[0], rtol=1e-6, atol=1e-9)
+    assert_array(ops.lstsq(a, b[:, 0]), np.linalg.lstsq(a, b[:, 0], rcond=None)[0], rtol=1e-6)
+    r = a.copy()
+    r[:, 2] = r[:, 0]                                      # rank 2
+    assert_array(ops.lstsq(r, b, rcond=1e-10), np.linalg.lstsq(r, b, rcond=1e-10)[0],
+                 rtol=1e-6, atol=1e-8)

@@ -183,3 +183,23 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
             raise ValueError(f"[norm] axis must be an int or two distinct ints, got {axis!r}")
         return _matrix_norm(x, ord, tuple(ax), keepdims)
     return _vector_norm(x, ord, ax, keepdims)
+
+
+def lstsq(a, b, rcond=None):
+    """The least-squares solution x of a @ x = b (a (M, N), b (M,) or (M, K))."""
+    a = to_float(a)
+    b = t_(b, a.dtype)
+    if a.shape.rank != 2 or b.shape.rank not in (1, 2) or shape_of(b)[0] != shape_of(a)[0]:
+        raise ValueError(f"[lstsq] a must be (M, N) and b (M,) or (M, K), got {shape_of(a)} and "
+                         f"{shape_of(b)}")
+    vec = b.shape.rank == 1
+    if vec:
+        b = tf.expand_dims(b, -1)
+    if rcond is None:
+        x = tf.linalg.lstsq(a, b, fast=False)
+    else:       # singular values below rcond * s_max are dropped, as NumPy
+        s, u, v = tf.linalg.svd(a)
+        keep = s > t_(rcond, a.dtype) * tf.reduce_max(s)
+        inv = tf.where(keep, 1.0 / tf.where(keep, s, tf.ones_like(s)), tf.zeros_like(s))
+        x = tf.matmul(v * inv, tf.matmul(u, b, transpose_a=True))
+    return tf.squeeze(x, -1) if vec else x

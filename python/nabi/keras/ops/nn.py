@@ -477,3 +477,37 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     w = tf.nn.softmax(logits, axis=-1)
     out = tf.einsum("bnts,bsnh->btnh", w, v)
     return tf.squeeze(out, 0) if unbatched else out
+
+
+def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1,
+               merge_repeated=True, mask_index=0):
+    """Greedy (best-path) CTC decoding of logits (batch, time, classes): per step the top
+    class; repeats merged (when merge_repeated) and the mask (blank) class dropped. Returns
+    (decoded (1, batch, time) padded with -1, scores (batch, 1) = -sum of the top logits).
+    Host-side, no gradient."""
+    if strategy != "greedy":
+        raise NotImplementedError(f"[ctc_decode] strategy={strategy!r} is not in nabi; only "
+                                  "'greedy' is")
+    x = to_float(inputs).numpy()
+    if x.ndim != 3:
+        raise ValueError(f"[ctc_decode] inputs must be 3-D (batch, time, classes), got shape "
+                         f"{x.shape}")
+    B, T, C = x.shape
+    lens = np.asarray(t_(sequence_lengths).numpy()).reshape(-1)
+    if lens.shape != (B,):
+        raise ValueError(f"[ctc_decode] sequence_lengths must have shape ({B},), got "
+                         f"{lens.shape}")
+    blank = C - 1 if mask_index is None else int(mask_index)
+    out = np.full((1, B, T), -1, np.int32)
+    scores = np.zeros((B, 1), x.dtype)
+    for b in range(B):
+        n = int(min(max(lens[b], 0), T))
+        best = x[b, :n].argmax(-1)
+        scores[b, 0] = -x[b, :n].max(-1).sum()
+        prev, j = None, 0
+        for c in best:
+            if c != blank and not (merge_repeated and c == prev):
+                out[0, b, j] = c
+                j += 1
+            prev = c
+    return t_(out), t_(scores)
