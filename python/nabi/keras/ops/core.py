@@ -200,7 +200,3 @@ def scatter_update(inputs, indices, updates):
 def custom_gradient(f):
     """f returns (y, grad_fn); grad_fn takes the upstream gradient (Keras 3's TF form)."""
     return tf.custom_gradient(f)
-
-
-def convert_to_tensor_like(x):
-    return t_(x)

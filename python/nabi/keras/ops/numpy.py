@@ -594,10 +594,6 @@ def size(x):
     return t_(int(np.prod(shape_of(x))), tf.int32)
 
 
-def shape(x):
-    return shape_of(x)
-
-
 def reshape(x, newshape):
     return tf.reshape(t_(x), _shape_arg("reshape", newshape))
 
