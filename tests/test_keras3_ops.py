@@ -440,6 +440,14 @@ def test_conv_matches_numpy(nd, padding):
     assert_array(got, np.moveaxis(exp, -1, 1), rtol=1e-4, atol=1e-5)
 
 
+def test_grouped_conv():
+    x = rand(2, 7, 6, 4)
+    w = rand(3, 3, 2, 6)           # 2 groups: channels 0-1 -> outputs 0-2, 2-3 -> 3-5
+    exp = np.concatenate([_np_conv_nd(x[..., 2 * g:2 * g + 2], w[..., 3 * g:3 * g + 3], [1, 1],
+                                      [(1, 1), (1, 1)], [1, 1]) for g in range(2)], axis=-1)
+    assert_array(ops.conv(x, w, padding="same"), exp, rtol=1e-4, atol=1e-5)
+
+
 def test_depthwise_separable_conv_transpose_pools():
     x = rand(2, 8, 7, 3)
     dk = rand(3, 3, 3, 2)
@@ -934,6 +942,8 @@ def test_gradient_of_reused_node_accumulates():
     (lambda: ops.mean(np.ones((2, 3)), axis=2), r"\[mean\] axis 2 .*rank 2"),
     (lambda: ops.conv(np.ones((1, 5, 5, 3)), np.ones((3, 3, 2, 4))),
      r"\[conv\].*input channels \(2\).*\(1, 5, 5, 3\).*\(3, 3, 2, 4\)"),
+    (lambda: ops.conv(np.ones((1, 5, 5, 4)), np.ones((3, 3, 2, 3))),
+     r"\[conv\].*input channels \(2\).*3 output"),
     (lambda: ops.conv(np.ones((5, 5)), np.ones((3, 3, 2, 4))), r"\[conv\].*\(5, 5\)"),
     (lambda: ops.take_along_axis(np.ones((2, 3)), np.zeros((3,), np.int32), axis=1),
      r"\[take_along_axis\].*\(2, 3\).*\(3,\)"),

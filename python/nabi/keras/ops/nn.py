@@ -166,13 +166,20 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     k = t_(kernel, x.dtype)
     _check_conv("conv", x, k)
     n = x.shape.rank - 2
-    if shape_of(k)[-2] != shape_of(x)[-1]:
-        raise ValueError(f"[conv] the kernel's input channels ({shape_of(k)[-2]}) must equal the "
-                         f"inputs' channels ({shape_of(x)[-1]}): inputs {shape_of(x)} "
-                         f"(channels last), kernel {shape_of(k)}")
-    y = tf.nn.convolution(x, k, strides=_tuple("conv", strides, n, "strides"),
-                          padding=_pad("conv", padding),
-                          dilations=_tuple("conv", dilation_rate, n, "dilation_rate"))
+    cin, kin, cout = shape_of(x)[-1], shape_of(k)[-2], shape_of(k)[-1]
+    groups = cin // kin if kin else 0
+    if kin == 0 or cin % kin or cout % groups:
+        raise ValueError(f"[conv] the kernel's input channels ({kin}) must equal the inputs' "
+                         f"channels ({cin}) or divide them into groups that also divide the "
+                         f"{cout} output channels: inputs {shape_of(x)} (channels last), "
+                         f"kernel {shape_of(k)}")
+    kw = dict(strides=_tuple("conv", strides, n, "strides"), padding=_pad("conv", padding),
+              dilations=_tuple("conv", dilation_rate, n, "dilation_rate"))
+    if groups == 1:
+        y = tf.nn.convolution(x, k, **kw)
+    else:       # grouped (Keras 3's groups): input group g meets output channels of group g
+        xs, ks = tf.split(x, groups, axis=-1), tf.split(k, groups, axis=-1)
+        y = tf.concat([tf.nn.convolution(a, b, **kw) for a, b in zip(xs, ks)], axis=-1)
     return _from_last(y, df)
 
 
