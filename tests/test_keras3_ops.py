@@ -1407,3 +1407,45 @@ def test_lstsq():
     r[:, 2] = r[:, 0]                                      # rank 2
     assert_array(ops.lstsq(r, b, rcond=1e-10), np.linalg.lstsq(r, b, rcond=1e-10)[0],
                  rtol=1e-6, atol=1e-8)
+
+
+def test_keras3_style_train_step_with_ops_matches_numpy_sgd():
+    """keras.io's 'customizing fit' (Keras 3, TF backend): a train_step whose loss and metric
+    are written with keras.ops; one SGD step against the NumPy gradient."""
+
+    class OpsModel(keras.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = ops.mean(ops.square(ops.subtract(y, y_pred))) \
+                    + 0.1 * ops.sum(ops.abs(self.trainable_variables[0]))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self.loss_tracker.update_state(loss)
+            return {"loss": self.loss_tracker.result()}
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker]
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((3,))
+    model = OpsModel(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    xs, ys = rand(8, 3), rand(8, 2)
+    w0, b0 = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    model.fit(xs, ys, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    pred = xs @ w0 + b0
+    g_out = 2 * (pred - ys) / pred.size
+    gw = xs.T @ g_out + 0.1 * np.sign(w0)
+    gb = g_out.sum(0)
+    w1, b1 = [v.numpy() for v in model.trainable_variables]
+    assert_array(w1, w0 - 0.1 * gw, rtol=1e-5, atol=1e-6)
+    assert_array(b1, b0 - 0.1 * gb, rtol=1e-5, atol=1e-6)
+    h = model.fit(xs, ys, batch_size=4, epochs=20, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
