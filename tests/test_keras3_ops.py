@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import nabi as tf
 from nabi import keras
@@ -1449,3 +1450,53 @@ def test_keras3_style_train_step_with_ops_matches_numpy_sgd():
     assert_array(b1, b0 - 0.1 * gb, rtol=1e-5, atol=1e-6)
     h = model.fit(xs, ys, batch_size=4, epochs=20, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+# ----------------------------------------------------------------------------- properties
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=0, max_size=4), st.data())
+def test_binary_broadcasting_property(shape, data):
+    """Any NumPy-broadcastable pair of shapes: each dim kept, dropped from the front or 1."""
+    other = [data.draw(st.sampled_from([d, 1])) for d in shape]
+    other = other[data.draw(st.integers(0, len(other))):]
+    a, b = rand(*shape), rand(*other)
+    for name in ("add", "multiply", "maximum", "logaddexp", "arctan2"):
+        ref = {"logaddexp": np.logaddexp, "arctan2": np.arctan2}.get(name, getattr(np, name))
+        assert_array(getattr(ops, name)(a, b), ref(a, b), rtol=1e-5, atol=1e-6)
+    assert_array(ops.where(a > 0, a, b), np.where(a > 0, a, b))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), st.data())
+def test_reduction_axis_property(shape, data):
+    x = rand(*shape)
+    nd = len(shape)
+    axes = data.draw(st.lists(st.integers(-nd, nd - 1), unique_by=lambda a: a % nd, max_size=nd))
+    keep = data.draw(st.booleans())
+    ax = tuple(axes) if axes else None
+    for name in ("sum", "mean", "max", "var"):
+        assert_array(getattr(ops, name)(x, axis=ax, keepdims=keep),
+                     getattr(np, name)(x, axis=ax, keepdims=keep), rtol=1e-4, atol=1e-6)
+
+
+def test_awkward_inputs():
+    s = np.float32(2.5)                                   # 0-d
+    assert_array(ops.sum(s), 2.5)
+    assert_array(ops.expand_dims(s, 0), [2.5])
+    assert_array(ops.reshape(s, (1, 1)), [[2.5]])
+    one = rand(1)
+    assert_array(ops.softmax(one), [1.0])
+    assert_array(ops.median(one), one[0])
+    big = rand(7, 11, 13)                                 # primes
+    assert_array(ops.mean(big, axis=(0, 2)), big.mean((0, 2)), rtol=1e-5)
+    assert_array(ops.sort(big, axis=1), np.sort(big, axis=1))
+    t = rand(6, 5).T                                      # non-contiguous views
+    assert not t.flags["C_CONTIGUOUS"]
+    m = rand(6, 3)[::-1]
+    assert_array(ops.matmul(t, m), t @ m, rtol=1e-5)
+    assert_array(ops.cumsum(t, axis=0), np.cumsum(t, axis=0), rtol=1e-5)
+    assert_array(ops.take_along_axis(t, np.argsort(t, 1), 1), np.sort(t, 1))
+    assert_array(ops.transpose(big[:, ::2, 1:]), big[:, ::2, 1:].T)
+    logits = np.array([[-np.inf, 0.0, 1e4], [-1e4, -1e4, -1e4]], np.float32)
+    assert_array(ops.log_softmax(logits), [[-np.inf, -1e4, 0.0], [-np.log(3)] * 3], rtol=1e-6)
+    assert_array(ops.logsumexp(logits, axis=-1), [1e4, -1e4 + np.log(3)], rtol=1e-6)
