@@ -1500,3 +1500,29 @@ def test_awkward_inputs():
     logits = np.array([[-np.inf, 0.0, 1e4], [-1e4, -1e4, -1e4]], np.float32)
     assert_array(ops.log_softmax(logits), [[-np.inf, -1e4, 0.0], [-np.log(3)] * 3], rtol=1e-6)
     assert_array(ops.logsumexp(logits, axis=-1), [1e4, -1e4 + np.log(3)], rtol=1e-6)
+
+
+def test_bitwise_argpartition_correlate():
+    a = np.array([[5, 12, -3], [0, 7, 255]], np.int32)
+    b = np.array([3, 10, 1], np.int32)
+    assert_array(ops.bitwise_and(a, b), a & b)
+    assert_array(ops.bitwise_or(a, b), a | b)
+    assert_array(ops.bitwise_xor(a, b), a ^ b)
+    assert_array(ops.bitwise_invert(a), ~a)
+    assert_array(ops.bitwise_left_shift(a, 2), a << 2)
+    assert_array(ops.bitwise_right_shift(a, b), a >> b)
+    with pytest.raises(TypeError, match=r"\[bitwise_and\].*float32"):
+        ops.bitwise_and(np.ones(2, np.float32), 1)
+    x = rand(4, 9)
+    for kth in (0, 4, -1):
+        p = ops.argpartition(x, kth).numpy()
+        part = np.take_along_axis(x, p, -1)
+        k = kth % 9
+        assert_array(part[:, k], np.sort(x, -1)[:, k])
+        assert np.all(part[:, :k] <= part[:, k:k + 1])
+        assert np.all(part[:, k + 1:] >= part[:, k:k + 1])
+    u, v = rand(9), rand(4)
+    for mode in ("valid", "same", "full"):
+        assert_array(ops.correlate(u, v, mode), np.correlate(u, v, mode), rtol=1e-5, atol=1e-6)
+        assert_array(ops.correlate(v, u, mode), np.correlate(v, u, mode), rtol=1e-5, atol=1e-6)
+    fd_check(lambda p, q: ops.correlate(p, q, "full"), [_r64(5), _r64(3)])

@@ -1005,3 +1005,71 @@ def histogram(x, bins=10, range=None):  # noqa: A002
     h, e = np.histogram(x.numpy(), bins=int(bins), range=range)
     return t_(h.astype(np.int32)), t_(e.astype(x.dtype.as_numpy_dtype if x.dtype.is_floating
                                                 else np.float32))
+
+
+def _int_pair(op, x, y):
+    a, b = pair(x, y)
+    if a.dtype.is_floating or a.dtype.is_complex:
+        raise TypeError(f"[{op}] needs integer or bool tensors, got {a.dtype.name}")
+    return a, b
+
+
+def bitwise_and(x, y):
+    return tf.bitwise.bitwise_and(*_int_pair("bitwise_and", x, y))
+
+
+def bitwise_or(x, y):
+    return tf.bitwise.bitwise_or(*_int_pair("bitwise_or", x, y))
+
+
+def bitwise_xor(x, y):
+    return tf.bitwise.bitwise_xor(*_int_pair("bitwise_xor", x, y))
+
+
+def bitwise_invert(x):
+    x = t_(x)
+    if x.dtype.is_bool:
+        return tf.logical_not(x)
+    if not x.dtype.is_integer:
+        raise TypeError(f"[bitwise_invert] needs an integer or bool tensor, got {x.dtype.name}")
+    return tf.bitwise.invert(x)
+
+
+bitwise_not = bitwise_invert
+
+
+def bitwise_left_shift(x, y):
+    return tf.bitwise.left_shift(*_int_pair("bitwise_left_shift", x, y))
+
+
+def bitwise_right_shift(x, y):
+    return tf.bitwise.right_shift(*_int_pair("bitwise_right_shift", x, y))
+
+
+def argpartition(x, kth, axis=-1):
+    """Indices that partition x around its kth element along axis; a full stable sort is one
+    such partition."""
+    x = t_(x)
+    n = shape_of(x)[norm_axis("argpartition", axis, x.shape.rank)]
+    if not -n <= int(kth) < n:
+        raise ValueError(f"[argpartition] kth={kth} is out of range for axis {axis} of size {n}")
+    return argsort(x, axis=axis)
+
+
+def correlate(x1, x2, mode="valid"):
+    """NumPy's 1-D cross-correlation: c[k] = sum_n x1[n + k] * conj(x2[n]), modes 'valid',
+    'same', 'full'."""
+    a, b = pair(x1, x2)
+    a, b = to_float(a), to_float(b)
+    if a.shape.rank != 1 or b.shape.rank != 1:
+        raise ValueError(f"[correlate] x1 and x2 must be 1-D, got {shape_of(a)} and {shape_of(b)}")
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"[correlate] mode must be 'valid', 'same' or 'full', got {mode!r}")
+    n, m = shape_of(a)[0], shape_of(b)[0]
+    swap = m > n
+    if swap:                         # NumPy: correlate(a, b) = correlate(b, a)[::-1]
+        a, b, n, m = b, a, m, n
+    pad = {"valid": (0, 0), "same": (m // 2, m - 1 - m // 2), "full": (m - 1, m - 1)}[mode]
+    xa = tf.reshape(tf.pad(a, [list(pad)]), [1, -1, 1])
+    y = tf.reshape(tf.nn.convolution(xa, tf.reshape(b, [m, 1, 1]), padding="VALID"), [-1])
+    return tf.reverse(y, [0]) if swap else y
