@@ -1526,3 +1526,11 @@ def test_bitwise_argpartition_correlate():
         assert_array(ops.correlate(u, v, mode), np.correlate(u, v, mode), rtol=1e-5, atol=1e-6)
         assert_array(ops.correlate(v, u, mode), np.correlate(v, u, mode), rtol=1e-5, atol=1e-6)
     fd_check(lambda p, q: ops.correlate(p, q, "full"), [_r64(5), _r64(3)])
+
+
+def test_bincount_batched():
+    c = np.array([[1, 3, 3], [0, 0, 2]])
+    w = rand(2, 3)
+    assert_array(ops.bincount(c, minlength=5), [np.bincount(r, minlength=5) for r in c])
+    assert_array(ops.bincount(c, weights=w), [np.bincount(r, weights=q, minlength=4)
+                                              for r, q in zip(c, w)], rtol=1e-6)

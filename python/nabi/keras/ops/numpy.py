@@ -460,13 +460,12 @@ def bincount(x, weights=None, minlength=0, sparse=False):
         raise NotImplementedError("[bincount] sparse=True is not supported by nabi")
     if x.shape.rank not in (1, 2):
         raise ValueError(f"[bincount] x must be 1-D or 2-D, got shape {shape_of(x)}")
-    n = _bmax(int(minlength), int(tf.reduce_max(x).numpy()) + 1 if x.shape.num_elements() else 0)
-    w = tf.ones(shape_of(x), tf.int32) if weights is None else t_(weights)
-    if shape_of(w) != shape_of(x):
+    w = None if weights is None else t_(weights)
+    if w is not None and shape_of(w) != shape_of(x):
         raise ValueError(f"[bincount] weights shape {shape_of(w)} must match x shape "
                          f"{shape_of(x)}")
-    oh = tf.one_hot(tf.cast(x, tf.int32), n, dtype=w.dtype)      # (..., k, n)
-    return tf.reduce_sum(oh * tf.expand_dims(w, -1), axis=-2)
+    return tf.math.bincount(tf.cast(x, tf.int32), weights=w, minlength=int(minlength),
+                            axis=None if x.shape.rank == 1 else -1)
 
 
 # ----------------------------------------------------------------------------- creation
