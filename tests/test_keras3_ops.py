@@ -1534,3 +1534,11 @@ def test_bincount_batched():
     assert_array(ops.bincount(c, minlength=5), [np.bincount(r, minlength=5) for r in c])
     assert_array(ops.bincount(c, weights=w), [np.bincount(r, weights=q, minlength=4)
                                               for r, q in zip(c, w)], rtol=1e-6)
+
+
+def test_control_flow_on_keras_tensors_says_why():
+    x = keras.Input((2,))
+    with pytest.raises(ValueError, match=r"\[cond\].*symbolic Keras tensor"):
+        ops.cond(ops.all(ops.greater(x, 0)), lambda: x, lambda: -x)
+    with pytest.raises(ValueError, match=r"\[while_loop\].*symbolic Keras tensor"):
+        ops.while_loop(lambda v: ops.all(ops.less(v, 3)), lambda v: v + 1, x)

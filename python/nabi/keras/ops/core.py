@@ -52,6 +52,10 @@ def stop_gradient(variable):
 
 
 def _pred(op, pred):
+    if is_kt(pred):
+        raise ValueError(f"[{op}] the predicate is a symbolic Keras tensor, whose value is only "
+                         f"known when the model runs: call keras.ops.{op} inside a layer's "
+                         "call() instead")
     p = pred.numpy() if isinstance(pred, Tensor) else np.asarray(pred)
     if p.size != 1:
         raise ValueError(f"[{op}] the predicate must be a scalar, got shape {p.shape}")
