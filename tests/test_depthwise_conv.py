@@ -135,6 +135,16 @@ CASES = [
     (1, 5, 13, 21, 3, 3, 1, (1, 1), (1, 1), "SAME"),
     (2, 6, 14, 40, 3, 3, 1, (1, 2), (1, 2), "VALID"),
     (1, 7, 11, 8, 5, 5, 1, (1, 1), (1, 1), "SAME"),
+    # float32 M == 1 KW == 3 AVX-512 forward: two-row blocks (4/2/1 pixels) and one-row
+    # blocks (8/4/1 pixels), 16-channel steps with masked tails, border columns and rows
+    (2, 9, 23, 37, 3, 3, 1, (1, 1), (1, 1), "SAME"),
+    (1, 12, 30, 64, 3, 3, 1, (1, 1), (1, 1), "SAME"),
+    (1, 8, 20, 16, 3, 3, 1, (2, 1), (1, 1), "SAME"),       # row stride 2: one-row path
+    (1, 10, 12, 48, 3, 3, 1, (1, 1), (2, 1), "VALID"),     # row dilation 2
+    (2, 7, 2, 19, 3, 3, 1, (1, 1), (1, 1), "SAME"),        # W = 2: no interior column
+    (1, 6, 11, 33, 2, 3, 1, (1, 1), (1, 1), "VALID"),      # KH = 2
+    (1, 3, 9, 20, 3, 3, 1, (1, 1), (1, 1), [[4, 4], [2, 0]]),  # rows that meet no tap
+    (3, 4, 5, 1, 1, 3, 1, (1, 1), (1, 1), "SAME"),         # C = 1, KH = 1
 ]
 
 

@@ -436,11 +436,209 @@ void backward_filter_m1_avx2(const DepthwiseShape& s, const float* x, const floa
   }
 }
 
+// ---- AVX-512: float32, M == 1, KW == 3, KH <= 3, stride and dilation 1 along w ----
+// (the MobileNet 3x3 stride-1 block; any row stride/dilation/padding). A block of P pixels
+// of one output row is swept over all channels 16 at a time (memory order: a row's pixels
+// are C floats apart, so a channel-outer sweep would walk 1 KiB strides that alias in L1 at
+// C = 256): each valid input row's P+2 columns are loaded once and feed 3P FMAs into P
+// independent sums, the block's nine tap vectors are reloaded from L1 per 16 channels, and
+// the same columns two channel blocks on are prefetched. With row stride and dilation 1
+// and all three filter rows inside, two output rows go together: four input rows feed both
+// (24 loads per 72 FMAs at P = 4, instead of 30 per 72 with one row at P = 8).
+// Channel tails (C % 16) use masked loads and stores; pixels whose column taps leave the
+// image (left/right borders) go tap by tap; rows at the top/bottom use only their valid
+// filter rows (NR of them).
+bool have_avx512() {
+  static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  return v;
+}
+
+bool fwd3_avx512_ok(const DepthwiseShape& s) {
+  return s.M == 1 && s.KW == 3 && s.KH <= 3 && s.sw == 1 && s.dw == 1 && have_avx512();
+}
+
+#define NABI_DW512 __attribute__((target("avx512f,avx2,fma")))
+
+template <bool TAIL>
+NABI_DW512 inline __attribute__((always_inline)) __m512 dw_ld(__mmask16 m, const float* p) {
+  return TAIL ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p);
+}
+template <bool TAIL>
+NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* p, __m512 v) {
+  if (TAIL) _mm512_mask_storeu_ps(p, m, v);
+  else _mm512_storeu_ps(p, v);
+}
+
+// P consecutive interior pixels from ow (every column tap inside the image), one 16-channel
+// block: each valid input row's P+2 columns feed 3P FMAs into P independent sums.
+template <int NR, int P, bool TAIL>
+NABI_DW512 inline __attribute__((always_inline)) void fwd3_px_avx512(
+    const float* const* xr, const float* wr, int64_t C, int64_t c, __mmask16 m, int64_t iw,
+    float* yo) {
+  __m512 a[P];
+  for (int k = 0; k < P; ++k) a[k] = _mm512_setzero_ps();
+  for (int ii = 0; ii < NR; ++ii) {
+    const float* p = xr[ii] + iw * C + c;
+    __m512 xv[P + 2];
+    for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
+    if (!TAIL)  // the same columns two channel blocks on
+      for (int k = 0; k < P + 2; ++k)
+        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + 32), _MM_HINT_T0);
+    for (int j = 0; j < 3; ++j) {
+      const __m512 wv = dw_ld<TAIL>(m, wr + (ii * 3 + j) * C + c);
+      for (int k = 0; k < P; ++k) a[k] = _mm512_fmadd_ps(xv[k + j], wv, a[k]);
+    }
+  }
+  for (int k = 0; k < P; ++k) dw_st<TAIL>(m, yo + k * C + c, a[k]);
+}
+
+// Two output rows (stride and dilation 1 along h, all 3 filter rows inside for both): the
+// four input rows xr[0..4) each load P+2 columns once and feed both rows' sums.
+template <int P, bool TAIL>
+NABI_DW512 inline __attribute__((always_inline)) void fwd3_px2_avx512(
+    const float* const* xr, const float* w, int64_t C, int64_t c, __mmask16 m, int64_t iw,
+    float* y0, float* y1) {
+  __m512 a[2][P];
+  for (int q = 0; q < 2; ++q)
+    for (int k = 0; k < P; ++k) a[q][k] = _mm512_setzero_ps();
+  for (int ii = 0; ii < 4; ++ii) {
+    const float* p = xr[ii] + iw * C + c;
+    __m512 xv[P + 2];
+    for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
+    if (!TAIL)  // the same columns two channel blocks on
+      for (int k = 0; k < P + 2; ++k)
+        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + 32), _MM_HINT_T0);
+    for (int q = 0; q < 2; ++q) {
+      const int i = ii - q;
+      if (i < 0 || i > 2) continue;
+      for (int j = 0; j < 3; ++j) {
+        const __m512 wv = dw_ld<TAIL>(m, w + (i * 3 + j) * C + c);
+        for (int k = 0; k < P; ++k) a[q][k] = _mm512_fmadd_ps(xv[k + j], wv, a[q][k]);
+      }
+    }
+  }
+  for (int k = 0; k < P; ++k) {
+    dw_st<TAIL>(m, y0 + k * C + c, a[0][k]);
+    dw_st<TAIL>(m, y1 + k * C + c, a[1][k]);
+  }
+}
+
+// One pixel ow with some column taps outside the image, all channels; NR valid filter rows
+// (weights wr) whose input rows are xr[0..NR).
+template <int NR>
+NABI_DW512 void fwd3_border_avx512(const DepthwiseShape& s, const float* const* xr,
+                                   const float* wr, int64_t ow, float* yr) {
+  const int64_t C = s.C, Cv = C / 16 * 16;
+  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
+  for (int64_t c = 0; c < C; c += 16) {
+    const __mmask16 m = c < Cv ? __mmask16(0xFFFF) : mt;
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < 3; ++j) {
+      const int64_t iw = ow - s.pl + j;
+      if (iw < 0 || iw >= s.W) continue;
+      for (int ii = 0; ii < NR; ++ii)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xr[ii] + iw * C + c),
+                              _mm512_maskz_loadu_ps(m, wr + (ii * 3 + j) * C + c), acc);
+    }
+    _mm512_mask_storeu_ps(yr + ow * C + c, m, acc);
+  }
+}
+
+// Output rows y0, y1 (= y0 + OW*C) from input rows xr[0..4) (see fwd3_px2_avx512).
+NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* xr,
+                                  const float* w, float* y0) {
+  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
+  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
+  float* y1 = y0 + OW * C;
+  const int64_t lo = std::min<int64_t>(pl, OW);
+  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
+  for (int64_t ow = 0; ow < lo; ++ow) {
+    fwd3_border_avx512<3>(s, xr, w, ow, y0);
+    fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
+  }
+#define NABI_DW_PX2(P)                                                                     \
+  {                                                                                        \
+    int64_t c = 0;                                                                         \
+    for (; c < Cv; c += 16)                                                                \
+      fwd3_px2_avx512<P, false>(xr, w, C, c, __mmask16(0xFFFF), ow - pl, y0 + ow * C,      \
+                                y1 + ow * C);                                              \
+    if (c < C) fwd3_px2_avx512<P, true>(xr, w, C, c, mt, ow - pl, y0 + ow * C, y1 + ow * C); \
+  }
+  int64_t ow = lo;
+  for (; ow + 4 <= hi; ow += 4) NABI_DW_PX2(4)
+  for (; ow + 2 <= hi; ow += 2) NABI_DW_PX2(2)
+  for (; ow < hi; ++ow) NABI_DW_PX2(1)
+#undef NABI_DW_PX2
+  for (; ow < OW; ++ow) {
+    fwd3_border_avx512<3>(s, xr, w, ow, y0);
+    fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
+  }
+}
+
+// One output row: NR valid filter rows (weights wr = w + i0*3*C) whose input rows are
+// xr[0..NR). Pixels in blocks of 8 (then 4, then 1), each block swept over all channels
+// (sequential in memory; the block's weights are reloaded from L1 per 16 channels).
+template <int NR>
+NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
+                                const float* wr, float* yr) {
+  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
+  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
+  // interior pixels: 0 <= ow - pl and ow - pl + 2 < W
+  const int64_t lo = std::min<int64_t>(pl, OW);
+  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
+#define NABI_DW_PX(P)                                                                  \
+  {                                                                                    \
+    float* yo = yr + ow * C;                                                           \
+    int64_t c = 0;                                                                     \
+    for (; c < Cv; c += 16)                                                            \
+      fwd3_px_avx512<NR, P, false>(xr, wr, C, c, __mmask16(0xFFFF), ow - pl, yo);      \
+    if (c < C) fwd3_px_avx512<NR, P, true>(xr, wr, C, c, mt, ow - pl, yo);             \
+  }
+  for (int64_t ow = 0; ow < lo; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
+  int64_t ow = lo;
+  for (; ow + 8 <= hi; ow += 8) NABI_DW_PX(8)
+  for (; ow + 4 <= hi; ow += 4) NABI_DW_PX(4)
+  for (; ow < hi; ++ow) NABI_DW_PX(1)
+#undef NABI_DW_PX
+  for (; ow < OW; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
+}
+
+NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const float* w,
+                                 float* y, int64_t r0, int64_t r1) {
+  const int64_t C = s.C;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / s.OH, oh = r % s.OH;
+    const float* xn = x + n * s.H * s.W * C;
+    const int64_t hb = oh * s.sh - s.pt;
+    // rows oh and oh+1 of one image, both with all three filter rows inside
+    if (s.KH == 3 && s.sh == 1 && s.dh == 1 && r + 1 < r1 && oh + 1 < s.OH && hb >= 0 &&
+        hb + 3 < s.H) {
+      const float* xr4[4];
+      for (int k = 0; k < 4; ++k) xr4[k] = xn + (hb + k) * s.W * C;
+      fwd3_rows2_avx512(s, xr4, w, y + r * s.OW * C);
+      ++r;
+      continue;
+    }
+    int64_t i0, i1;
+    tap_range(hb, s.dh, s.KH, s.H, &i0, &i1);
+    const float* xr[3];
+    for (int64_t i = i0; i < i1; ++i) xr[i - i0] = xn + (hb + i * s.dh) * s.W * C;
+    float* yr = y + r * s.OW * C;
+    switch (i1 - i0) {
+      case 3: fwd3_row_avx512<3>(s, xr, w + i0 * 3 * C, yr); break;
+      case 2: fwd3_row_avx512<2>(s, xr, w + i0 * 3 * C, yr); break;
+      case 1: fwd3_row_avx512<1>(s, xr, w + i0 * 3 * C, yr); break;
+      default: std::memset(yr, 0, sizeof(float) * s.OW * C);
+    }
+  }
+}
+
 template <typename T>
 __attribute__((target("avx2,fma"))) void forward_avx2(const DepthwiseShape& s, const T* x,
                                                       const T* w, T* y, int64_t r0,
                                                       int64_t r1) {
   if constexpr (std::is_same_v<T, float>) {
+    if (fwd3_avx512_ok(s)) return forward_3_avx512(s, x, w, y, r0, r1);
     if (s.M == 1) return forward_m1_avx2(s, x, w, y, r0, r1);
   }
   forward_rows(s, x, w, y, r0, r1);
