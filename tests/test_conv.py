@@ -385,6 +385,39 @@ def test_float32_backward_with_relu_mask(shape):
                 assert db is None
 
 
+# The AVX-512 implicit-GEMM tiles (csrc/cpu/conv2d_avx512.cpp; AVX2 machines take the 6x16
+# kernel for the same shapes): tile height 7 (7x7, 14x14 outputs), 8 (8x8) and 6 (6x5), a
+# prime pixel count (a short last tile), output channels past a 32-column panel (masked),
+# and K cut into filter-row chunks (KW*C > 192 / 2) -- forward with bias and ReLU, dx at
+# stride 1 and by sub-pixel phases (Conv2DTranspose), with and without the ReLU mask.
+@pytest.mark.parametrize("shape", [
+    (2, 7, 7, 48, 3, 3, 40, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (2, 8, 8, 24, 3, 3, 64, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (1, 6, 5, 16, 3, 3, 20, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (2, 13, 1, 8, 3, 1, 33, (1, 1), (1, 1), (1, 1, 0, 0)),
+    (2, 9, 9, 36, 3, 3, 70, (1, 1), (1, 1), (1, 1, 1, 1)),
+    (2, 14, 14, 40, 4, 4, 24, (2, 2), (1, 1), (1, 1, 1, 1)),
+    (1, 14, 14, 72, 4, 4, 64, (2, 2), (1, 1), (1, 1, 1, 1)),
+])
+def test_float32_implicit_gemm_tiles(shape):
+    N, H, W, C, KH, KW, CO, st, d, pads = shape
+    x, w, b = (data((N, H, W, C), np.float32), data((KH, KW, C, CO), np.float32),
+               data((CO,), np.float32))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ref = R.conv2d(x64, w64, st, d, pads)
+    tol = dict(rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(_C.conv2d_forward(x, w, None, st, d, pads, False), ref, **tol)
+    y = _C.conv2d_forward(x, w, b, st, d, pads, True)
+    np.testing.assert_allclose(y, np.maximum(ref + b, 0), **tol)
+    g = data(y.shape, np.float32)
+    for masked in (False, True):
+        dx, _, _ = _C.conv2d_backward(g, x, w, y if masked else None, st, d, pads, True, False,
+                                      False)
+        gm = (g * (y > 0)).astype(np.float64) if masked else g.astype(np.float64)
+        np.testing.assert_allclose(dx, R.conv2d_backward_data(gm, x.shape, w64, st, d, pads),
+                                   **tol)
+
+
 # Conv2DTranspose's output_padding (shared checker with Conv1D/3DTranspose): zeros allowed per
 # axis, each smaller than its stride, as Keras.
 def test_conv2d_transpose_output_padding_per_axis():

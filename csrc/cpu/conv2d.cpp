@@ -12,6 +12,11 @@
 //    (12 AVX accumulators) computes 6 output pixels x 16 output channels, reading A straight
 //    from xp (6 row pointers, broadcast) and B from the filter packed once per call into
 //    16-column k-major panels: no im2col copy, no A packing, bias + ReLU in registers.
+//    On AVX-512 CPUs the tile is MR x 32 instead (MR = 6, 7 or 8, chosen to divide the
+//    pixel count: 7 for 7x7 and 14x14 outputs) over 32-column panels, with K cut into
+//    filter-row chunks that keep a panel chunk in L1 (conv2d_avx512.cpp). The filter is
+//    packed straight from w (also the flipped one for backward-data) into a reused
+//    per-thread buffer, panels in parallel when large (no page faults on fresh blocks).
 //    - backward-data (stride 1): the same kernel on dy padded by ((KH-1)*dh - pt, KW-1 - pl)
 //      with the filter flipped and its channel axes swapped (the transposed convolution):
 //      every dx element is written once, no col2im scatter, no zeroing; a fused ReLU's mask
@@ -58,6 +63,7 @@
 #include "cpu/conv2d.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -67,6 +73,14 @@
 #include "cpu/parallel.h"
 
 namespace nabi::cpu {
+#if defined(NABI_X86)
+namespace avx512 {  // conv2d_avx512.cpp
+int64_t ig_pick_mr(int64_t P);
+void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
+                  int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
+                  bool relu, float* y, const int64_t* yoffs);
+}  // namespace avx512
+#endif
 namespace {
 
 template <typename T>
@@ -86,6 +100,14 @@ struct AlignedAlloc {
 template <typename T, int Tag>
 T* scratch(size_t n) {
   thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// The same, 64-byte aligned (packed filter panels: the tile kernels use aligned loads).
+template <typename T, int Tag>
+T* scratch_aligned(size_t n) {
+  thread_local std::vector<T, AlignedAlloc<T>> buf;
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
@@ -472,17 +494,34 @@ __attribute__((target("avx2,fma"))) void ig_pad(const IgShape& g, const float* x
   }
 }
 
-// wp[j][k][0..16) = wk(k, 16j + l) (zero past CO); wk(k, co) = w[k*CO + co], or for the
-// flipped form (backward-data: the filter of the transposed convolution)
-// w[((KH-1-i)*KW + (KW-1-jj))*CI*CO + c*CO + co] with k = (i*KW + jj)*CO' + co and so on.
-void ig_pack_w(const float* w, int64_t K, int64_t CO, float* wp) {
-  const int64_t panels = (CO + 15) / 16;
-  for (int64_t j = 0; j < panels; ++j)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t l = 0; l < 16; ++l) {
-        const int64_t co = j * 16 + l;
-        wp[(j * K + k) * 16 + l] = co < CO ? w[k * CO + co] : 0.0f;
+// Filter packing for the tile kernels: panels of nr columns (16 for ig_image, 32 for the
+// AVX-512 tiles), k-major: wp[(j*K + k)*nr + l] = wk(k, nr*j + l), zero past the last column.
+// Forward: wk is the (K, CO) HWIO filter itself. Backward-data (the transposed convolution),
+// sub-pixel phase (rh, rw) of strides (sh, sw) with an (Mh, Mw) sub-filter (stride 1: the
+// only phase, Mh = KH, Mw = KW): row k = (a*Mw + b)*CO + co, column c (a dx channel):
+// wk(k, c) = w[((rh + sh*(Mh-1-a))*KW + rw + sw*(Mw-1-b))*C*CO + c*CO + co] -- the filter
+// flipped with its channel axes swapped, read straight from w (no transposed copy).
+void ig_pack_plain(const float* wk, int64_t K, int64_t cols, int64_t nr, float* wp, int64_t j) {
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t l = 0; l < nr; ++l) {
+      const int64_t c = j * nr + l;
+      wp[(j * K + k) * nr + l] = c < cols ? wk[k * cols + c] : 0.0f;
+    }
+}
+
+void ig_pack_flipped(const float* w, const Conv2dShape& s, int64_t rh, int64_t rw, int64_t Mh,
+                     int64_t Mw, int64_t nr, float* wp, int64_t j) {
+  const int64_t C = s.C, CO = s.CO, K = Mh * Mw * CO, nc = std::min(nr, C - j * nr);
+  for (int64_t a = 0; a < Mh; ++a)
+    for (int64_t b = 0; b < Mw; ++b) {
+      const int64_t tap = (rh + s.sh * (Mh - 1 - a)) * s.KW + rw + s.sw * (Mw - 1 - b);
+      const float* src = w + tap * C * CO + j * nr * CO;
+      float* dst = wp + (j * K + (a * Mw + b) * CO) * nr;
+      for (int64_t co = 0; co < CO; ++co, dst += nr) {
+        for (int64_t l = 0; l < nc; ++l) dst[l] = src[l * CO + co];
+        for (int64_t l = nc; l < nr; ++l) dst[l] = 0.0f;
       }
+    }
 }
 
 // y (OH*OW, CO) of one image from its padded copy xp and the packed filter wp.
@@ -594,13 +633,51 @@ __attribute__((target("avx2,fma"))) void ig_image(const IgShape& g, const float*
   }
 }
 
-// Runs ig_image over N images (threaded over images); src images are (H, W, C) with stride
-// src_img, outputs (OH*OW, CO) with stride OH*OW*CO. wk: the (K, CO) filter matrix.
-void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, const float* wk,
+// The AVX-512 tiles (conv2d_avx512.cpp): MR x 32 instead of 6 x 16, filter packed into
+// 32-column panels. NABI_CONV_ISA=avx2 keeps the 6 x 16 tiles (to test or time them).
+bool have_avx512() {
+  static const bool v = [] {
+    const char* e = std::getenv("NABI_CONV_ISA");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+           !(e && std::strcmp(e, "avx2") == 0);
+  }();
+  return v;
+}
+
+// A filter packed for one of the two tile kernels (in the calling thread's scratch), and the
+// tile height.
+struct IgPacked {
+  const float* wp = nullptr;
+  bool wide = false;  // 32-column panels for the AVX-512 tiles (else 16 for ig_image)
+  int64_t nr = 16, mr = 6;
+};
+
+IgPacked ig_layout(int64_t P) {
+  IgPacked pk;
+  pk.wide = have_avx512();
+  pk.nr = pk.wide ? 32 : 16;
+  if (pk.wide) pk.mr = avx512::ig_pick_mr(P);
+  return pk;
+}
+
+inline int64_t ig_packed_floats(int64_t K, int64_t cols, int64_t nr) {
+  return (cols + nr - 1) / nr * K * nr;
+}
+
+void ig_image_any(const IgShape& g, const float* xp, const IgPacked& pk, const float* bias,
+                  bool relu, float* y, const int64_t* offs, const int64_t* yoffs = nullptr) {
+  if (pk.wide)
+    avx512::ig_image_f32(pk.mr, xp, offs, g.OH * g.OW, g.KH, g.KW * g.C, g.dh * g.Wp * g.C,
+                         pk.wp, g.CO, bias, relu, y, yoffs);
+  else
+    ig_image(g, xp, pk.wp, bias, relu, y, offs, yoffs);
+}
+
+// Runs the tiles over N images (threaded over images); src images are (H, W, C) with stride
+// src_img, outputs (OH*OW, CO) with stride OH*OW*CO; pk: the packed filter.
+void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, const IgPacked& pk,
             const float* bias, bool relu, float* out) {
-  const int64_t K = g.KH * g.KW * g.C, panels = (g.CO + 15) / 16;
-  std::vector<float, AlignedAlloc<float>> wp(static_cast<size_t>(panels * K * 16));
-  ig_pack_w(wk, K, g.CO, wp.data());
+  const int64_t K = g.KH * g.KW * g.C;
   const int64_t img = g.H * g.W * g.C, oimg = g.OH * g.OW * g.CO;
   const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
   const std::vector<int64_t> offs = pixel_offsets(g);
@@ -608,9 +685,23 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
     float* xp = scratch<float, 4>(padn + 8);
     for (int64_t n = n0; n < n1; ++n) {
       ig_pad(g, src + n * img, mask ? mask + n * img : nullptr, xp);
-      ig_image(g, xp, wp.data(), bias, relu, out + n * oimg, offs.data());
+      ig_image_any(g, xp, pk, bias, relu, out + n * oimg, offs.data());
     }
   });
+}
+
+// Forward: the (K, CO) filter packed (in scratch; panels in parallel when large), then ig_run.
+void ig_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, bool relu,
+                float* y) {
+  const IgShape g = forward_ig_shape(s);
+  IgPacked pk = ig_layout(s.OH * s.OW);
+  const int64_t K = s.KH * s.KW * s.C, panels = (s.CO + pk.nr - 1) / pk.nr;
+  float* wp = scratch_aligned<float, 5>(static_cast<size_t>(ig_packed_floats(K, s.CO, pk.nr)));
+  parallel_for(panels, K * pk.nr, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) ig_pack_plain(w, K, s.CO, pk.nr, wp, j);
+  });
+  pk.wp = wp;
+  ig_run(g, s.N, x, nullptr, pk, b, relu, y);
 }
 
 // Backward-data as the implicit-GEMM forward of the transposed convolution: stride 1,
@@ -623,18 +714,17 @@ bool ig_dx_ok(const Conv2dShape& s) {
 void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
                       const float* relu_y, float* dx) {
   const int64_t KH = s.KH, KW = s.KW, C = s.C, CO = s.CO;
-  std::vector<float> wf(static_cast<size_t>(KH * KW * CO * C));  // (KH, KW, CO, C), flipped
-  for (int64_t i = 0; i < KH; ++i)
-    for (int64_t j = 0; j < KW; ++j) {
-      const float* src = w + ((KH - 1 - i) * KW + (KW - 1 - j)) * C * CO;
-      float* dst = wf.data() + (i * KW + j) * CO * C;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
-    }
   IgShape g{s.OH, s.OW, CO, (KH - 1) * s.dh - s.pt, (KW - 1) - s.pl,
             (s.H - 1) + (KH - 1) * s.dh + 1, (s.W - 1) + KW, KH, KW, s.dh, 1, 1,
             s.H, s.W, C};
-  ig_run(g, s.N, dy, relu_y, wf.data(), nullptr, false, dx);
+  IgPacked pk = ig_layout(s.H * s.W);
+  const int64_t K = KH * KW * CO, panels = (C + pk.nr - 1) / pk.nr;
+  float* wp = scratch_aligned<float, 5>(static_cast<size_t>(ig_packed_floats(K, C, pk.nr)));
+  parallel_for(panels, K * pk.nr, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) ig_pack_flipped(w, s, 0, 0, KH, KW, pk.nr, wp, j);
+  });
+  pk.wp = wp;
+  ig_run(g, s.N, dy, relu_y, pk, nullptr, false, dx);
 }
 
 // Backward-data for stride > 1 (a Conv2DTranspose's forward; a strided conv's dx), dilation 1:
@@ -661,12 +751,14 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
   // Per phase: its geometry, packed sub-filter, input offsets and dx offsets (per image).
   struct Phase {
     IgShape g;
-    std::vector<float, AlignedAlloc<float>> wp;  // packed (Mh*Mw*CO, C) sub-filter
-    std::vector<int64_t> offs, yoffs;            // pixel -> xp run / dx element (image 0)
-    bool zero;                                   // no tap reaches it: dx is 0 there
+    IgPacked pk;                       // packed (Mh*Mw*CO, C) sub-filter
+    int64_t rh, rw, Mh, Mw, wofs;      // phase, sub-filter taps, packed offset in wbuf
+    std::vector<int64_t> offs, yoffs;  // pixel -> xp run / dx element (image 0)
+    bool zero;                         // no tap reaches it: dx is 0 there
   };
   std::vector<Phase> phases;
   size_t padn = 0;
+  int64_t wtotal = 0;
   for (int64_t rh = 0; rh < sh; ++rh)
     for (int64_t rw = 0; rw < sw; ++rw) {
       // dx rows ih = rh - pt + sh*q for q in [q0, q1]; columns likewise with p
@@ -685,23 +777,33 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
       for (int64_t u = 0; u < Hq; ++u)
         for (int64_t v = 0; v < Wq; ++v)
           ph.yoffs[u * Wq + v] = ((rh - s.pt + sh * (q0 + u)) * W + rw - s.pl + sw * (p0 + v)) * C;
+      ph.rh = rh, ph.rw = rw, ph.Mh = Mh, ph.Mw = Mw, ph.wofs = wtotal;
       if (!ph.zero) {
-        std::vector<float> wf(static_cast<size_t>(Mh * Mw * CO * C));  // (Mh, Mw, CO, C)
-        for (int64_t a = 0; a < Mh; ++a)
-          for (int64_t b = 0; b < Mw; ++b) {
-            const float* src = w + ((rh + sh * (Mh - 1 - a)) * KW + rw + sw * (Mw - 1 - b)) * C * CO;
-            float* dst = wf.data() + (a * Mw + b) * CO * C;
-            for (int64_t c = 0; c < C; ++c)
-              for (int64_t co = 0; co < CO; ++co) dst[co * C + c] = src[c * CO + co];
-          }
-        const int64_t K = Mh * Mw * CO;
-        ph.wp.resize(static_cast<size_t>(((C + 15) / 16) * K * 16));
-        ig_pack_w(wf.data(), K, C, ph.wp.data());
+        ph.pk = ig_layout(Hq * Wq);
+        wtotal += ig_packed_floats(Mh * Mw * CO, C, ph.pk.nr);
         ph.offs = pixel_offsets(ph.g);
         padn = std::max(padn, static_cast<size_t>(ph.g.Hp * ph.g.Wp * CO));
       }
       phases.push_back(std::move(ph));
     }
+  // Every phase's sub-filter packed straight from w into one scratch buffer, the (phase,
+  // panel) jobs in parallel (a GAN's 4x4x128x128 filter is 1 MiB).
+  float* wbuf = scratch_aligned<float, 5>(static_cast<size_t>(wtotal));
+  std::vector<std::pair<int64_t, int64_t>> jobs;  // (phase, panel)
+  for (int64_t q = 0; q < static_cast<int64_t>(phases.size()); ++q) {
+    Phase& ph = phases[q];
+    if (ph.zero) continue;
+    ph.pk.wp = wbuf + ph.wofs;
+    for (int64_t j = 0; j < (C + ph.pk.nr - 1) / ph.pk.nr; ++j) jobs.emplace_back(q, j);
+  }
+  const int64_t job_cost = jobs.empty() ? 1 : (KH * KW * CO * 32) / (sh * sw);
+  parallel_for(static_cast<int64_t>(jobs.size()), job_cost, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const Phase& ph = phases[jobs[t].first];
+      ig_pack_flipped(w, s, ph.rh, ph.rw, ph.Mh, ph.Mw, ph.pk.nr, wbuf + ph.wofs,
+                      jobs[t].second);
+    }
+  });
   // Threads take whole images; each image runs every phase while its dy stays in cache, and
   // each phase writes its dx elements in place (every dx element is written exactly once).
   const int64_t img = s.OH * s.OW * CO, dimg = H * W * C;
@@ -716,7 +818,7 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
           continue;
         }
         ig_pad(ph.g, dy + n * img, relu_y ? relu_y + n * img : nullptr, xp);
-        ig_image(ph.g, xp, ph.wp.data(), nullptr, false, dxn, ph.offs.data(), ph.yoffs.data());
+        ig_image_any(ph.g, xp, ph.pk, nullptr, false, dxn, ph.offs.data(), ph.yoffs.data());
       }
     }
   });
@@ -1054,7 +1156,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bo
       return;
     }
     if (ig_ok(s)) {
-      ig_run(forward_ig_shape(s), s.N, x, nullptr, w, b, relu, y);
+      ig_forward(s, x, w, b, relu, y);
       return;
     }
   }

@@ -1,0 +1,134 @@
+// AVX-512F implicit-GEMM tiles for conv2d (float32). This file is compiled with
+// -mavx512f ... -mfma (CMakeLists.txt: *_avx512.cpp) and is entered only after conv2d.cpp
+// checked __builtin_cpu_supports("avx512f").
+//
+// The algorithm is conv2d.cpp's implicit GEMM (see its opening comment): one image padded into
+// xp, so that the KW*C inputs output pixel p meets in filter row i are one contiguous run
+// xp[offs[p] + i*rs .. + seg), and y (P, CO) = sum over filter rows of those runs times the
+// (K, CO) filter matrix. Here the register tile is MR pixels x 32 output channels (2*MR zmm
+// accumulators; MR = 6, 7 or 8, picked per call so that MR divides the pixel count where it
+// can: 7 for 14x14 and 7x7 outputs, 8 for 8x8, 16x16 ...), and the filter comes packed (by
+// conv2d.cpp) into 32-column k-major panels: wp[(j*K + k)*32 + l] = w[k][32j + l], zero past
+// CO, 64-byte aligned. Per k: two panel loads and MR broadcasts feed 2*MR FMAs. K is cut at
+// filter-row boundaries into chunks of at most kChunkK so that a chunk of a panel (<= 24 KiB)
+// stays in L1 while every pixel tile passes over it; later chunks add to the tile the earlier
+// ones stored (bias with the first chunk, ReLU after the last). Columns past CO use masked
+// loads/stores.
+//   xp    padded image, rows rs floats apart      offs  (P) pixel -> its first run in xp
+//   wp    (panels, K, 32) packed filter            y     (P, CO), or pixel p at y + yoffs[p]
+// Test: PYTHONPATH=python python3 -m pytest -q tests/test_conv.py
+// Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv
+#if defined(NABI_X86)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace nabi::cpu::avx512 {
+namespace {
+
+constexpr int64_t kChunkK = 192;  // 192 k x 32 floats = 24 KiB of panel
+
+inline __mmask16 cols_mask(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+template <int MR>
+void tiles(const float* xp, const int64_t* offs, int64_t P, int64_t KH, int64_t seg,
+           int64_t rs, const float* wp, int64_t CO, const float* bias, bool relu, float* y,
+           const int64_t* yoffs) {
+  const int64_t K = KH * seg, panels = (CO + 31) / 32;
+  const int64_t rows_per = std::max<int64_t>(1, kChunkK / std::max<int64_t>(seg, 1));
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t j = 0; j < panels; ++j) {
+    const int64_t ncol = std::min<int64_t>(32, CO - j * 32);
+    const bool full = ncol == 32;
+    const __mmask16 m0 = cols_mask(ncol), m1 = cols_mask(ncol - 16);
+    const __m512 bv0 = bias ? _mm512_maskz_loadu_ps(m0, bias + j * 32) : zero;
+    const __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + j * 32 + 16) : zero;
+    for (int64_t i0 = 0; i0 < KH; i0 += rows_per) {
+      const int64_t i1 = std::min(KH, i0 + rows_per);
+      const bool first = i0 == 0, last = i1 == KH;
+      const float* bp0 = wp + (j * K + i0 * seg) * 32;
+      for (int64_t p0 = 0; p0 < P; p0 += MR) {
+        const int64_t nrow = std::min<int64_t>(MR, P - p0);
+        const float* a[MR];
+        float* yr[MR];
+        for (int r = 0; r < MR; ++r) {
+          const int64_t q = p0 + std::min<int64_t>(r, nrow - 1);  // rows past P repeat the last
+          a[r] = xp + offs[q];
+          yr[r] = y + (yoffs ? yoffs[q] : q * CO) + j * 32;
+        }
+        __m512 c0[MR], c1[MR];
+        if (first) {
+          for (int r = 0; r < MR; ++r) c0[r] = bv0, c1[r] = bv1;
+        } else if (full) {
+          for (int r = 0; r < MR; ++r)
+            c0[r] = _mm512_loadu_ps(yr[r]), c1[r] = _mm512_loadu_ps(yr[r] + 16);
+        } else {
+          for (int r = 0; r < MR; ++r)
+            c0[r] = _mm512_maskz_loadu_ps(m0, yr[r]), c1[r] = _mm512_maskz_loadu_ps(m1, yr[r] + 16);
+        }
+        const float* bp = bp0;
+        for (int64_t i = i0; i < i1; ++i) {
+          const float* ar[MR];
+          for (int r = 0; r < MR; ++r) ar[r] = a[r] + i * rs;
+#pragma GCC unroll 2
+          for (int64_t t = 0; t < seg; ++t) {
+            const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+            bp += 32;
+            for (int r = 0; r < MR; ++r) {
+              const __m512 v = _mm512_set1_ps(ar[r][t]);
+              c0[r] = _mm512_fmadd_ps(v, b0, c0[r]);
+              c1[r] = _mm512_fmadd_ps(v, b1, c1[r]);
+            }
+          }
+        }
+        if (relu && last)  // max(0, c) with 0 first: a NaN stays NaN, as TF's ReLU
+          for (int r = 0; r < MR; ++r) {
+            // (the all-ones masked form: GCC 12 warns about _mm512_max_ps's undefined source)
+            c0[r] = _mm512_mask_max_ps(c0[r], __mmask16(0xFFFF), zero, c0[r]);
+            c1[r] = _mm512_mask_max_ps(c1[r], __mmask16(0xFFFF), zero, c1[r]);
+          }
+        if (full && nrow == MR) {
+          for (int r = 0; r < MR; ++r) {
+            _mm512_storeu_ps(yr[r], c0[r]);
+            _mm512_storeu_ps(yr[r] + 16, c1[r]);
+          }
+        } else {
+          for (int r = 0; r < MR; ++r)
+            if (r < nrow) {
+              _mm512_mask_storeu_ps(yr[r], m0, c0[r]);
+              _mm512_mask_storeu_ps(yr[r] + 16, m1, c1[r]);
+            }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// The tile height for P output pixels: the one of 8, 7, 6 that leaves the fewest padded rows
+// (the larger on a tie).
+int64_t ig_pick_mr(int64_t P) {
+  int64_t best = 8, waste = (8 - P % 8) % 8;
+  for (int64_t mr : {7, 6}) {
+    const int64_t w = (mr - P % mr) % mr;
+    if (w < waste) best = mr, waste = w;
+  }
+  return best;
+}
+
+void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
+                  int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
+                  bool relu, float* y, const int64_t* yoffs) {
+  switch (mr) {
+    case 6: return tiles<6>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
+    case 7: return tiles<7>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
+    default: return tiles<8>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
+  }
+}
+
+}  // namespace nabi::cpu::avx512
+#endif
