@@ -317,7 +317,7 @@ def test_tf_module_subclass(tmp_path):
 
 def _run(code, cwd):
     env = dict(os.environ)
-    py = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+    py = os.path.dirname(os.path.dirname(os.path.abspath(tf.__file__)))  # the nabi under test
     env["PYTHONPATH"] = os.pathsep.join(p for p in (py, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
