@@ -40,18 +40,21 @@ def deserialize(config, custom_objects=None, use_legacy_optimizer=False, **kwarg
     if name is None:
         raise ValueError(f"[optimizers.deserialize] not an optimizer config: {config!r}")
     cls = (custom_objects or {}).get(name)
+    if cls is None and name == "LossScaleOptimizer":
+        from ..mixed_precision import LossScaleOptimizer as cls
     if cls is None:
         cls = _ALL.get(name.lower())
     if cls is None:
         raise ValueError(f"[optimizers.deserialize] unknown optimizer {name!r}; known: "
                          f"{', '.join(sorted(c.__name__ for c in _ALL.values()))}")
     return cls.from_config(config.get("config", {}), custom_objects=custom_objects) \
-        if issubclass(cls, Optimizer) else cls(**config.get("config", {}))
+        if issubclass(cls, Optimizer) or cls.__name__ == "LossScaleOptimizer" \
+        else cls(**config.get("config", {}))
 
 
 def get(identifier, **kwargs):
     """An optimizer from a name ('adam', 'sgd', ...), a serialized dict, or an instance."""
-    if isinstance(identifier, Optimizer):
+    if isinstance(identifier, Optimizer) or type(identifier).__name__ == "LossScaleOptimizer":
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
@@ -64,3 +67,10 @@ def get(identifier, **kwargs):
     if identifier is None:
         raise ValueError("[optimizers.get] could not interpret optimizer identifier None")
     raise ValueError(f"[optimizers.get] could not interpret optimizer identifier: {identifier!r}")
+
+
+def __getattr__(name):
+    if name == "LossScaleOptimizer":  # Keras 3 keeps it here (mixed_precision imports us)
+        from ..mixed_precision import LossScaleOptimizer
+        return LossScaleOptimizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
