@@ -1,5 +1,7 @@
 """Training-step cost of small Keras models: nabi `fit` vs a hand-written PyTorch loop
-(and tf.keras `fit` when TensorFlow is installed), same run, same thread count.
+and tf.keras `fit` (when TensorFlow is installed: pip install tensorflow-cpu), same run, same
+thread count. The XOR row runs tf.keras for a twentieth of the epochs (its fixed cost per epoch
+dominates; the per-step figure is what is compared).
 
   xor:       Dense(2, sigmoid) -> Dense(1, sigmoid), SGD, binary cross-entropy,
              2000 epochs of fit(batch_size=4) on the 4 XOR rows: ms per step
@@ -32,6 +34,18 @@ def _torch():
         return None
     torch.set_num_threads(THREADS)
     return torch
+
+
+def _tf():
+    """TensorFlow/Keras when installed (pip install tensorflow-cpu), else None."""
+    try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        return tf
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _mnist():
@@ -87,6 +101,41 @@ def xor_torch(epochs):
     dt = time.perf_counter() - t
     assert np.isfinite(loss.item())
     return dt / epochs * 1e3
+
+
+def xor_tf(epochs):
+    """The same Keras code on tf.keras. Keras' fit has a fixed cost per epoch (callbacks, the
+    epoch's iterator), which is what a 4-row XOR epoch measures, so fewer epochs suffice."""
+    tf = _tf()
+    if tf is None:
+        return None
+    tf.keras.utils.set_random_seed(0)
+    m = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(2, activation="sigmoid"),
+                             tf.keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer=tf.keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    m.fit(XOR_X, XOR_Y, batch_size=4, epochs=5, verbose=0)  # warm-up (traces the step)
+    t = time.perf_counter()
+    h = m.fit(XOR_X, XOR_Y, batch_size=4, epochs=epochs, verbose=0)
+    dt = time.perf_counter() - t
+    assert np.isfinite(h.history["loss"][-1])
+    return dt / epochs * 1e3
+
+
+def mlp_tf(x, y, epochs=1):
+    tf = _tf()
+    if tf is None:
+        return None, None
+    tf.keras.utils.set_random_seed(0)
+    m = tf.keras.Sequential([tf.keras.Input((784,)), tf.keras.layers.Dense(256, activation="relu"),
+                             tf.keras.layers.Dense(256, activation="relu"),
+                             tf.keras.layers.Dense(10, activation="softmax")])
+    m.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    m.fit(x[:2000], y[:2000], batch_size=100, epochs=1, verbose=0)  # warm-up
+    t = time.perf_counter()
+    h = m.fit(x, y, batch_size=100, epochs=epochs, verbose=0)
+    dt = (time.perf_counter() - t) / epochs
+    return dt, h.history["accuracy"][-1]
 
 
 def mlp_nabi(x, y, epochs=1):
@@ -147,20 +196,26 @@ def run(quick=False):
     rows = []
     nx = _median(lambda: xor_nabi(epochs), reps)
     tx = _median(lambda: xor_torch(epochs), reps)
+    fx = _median(lambda: xor_tf(max(epochs // 20, 20)), reps)
     rows.append({"workload": f"XOR fit, {epochs} epochs of batch 4", "unit": "ms/step",
-                 "nabi": nx, "torch": tx, "torch/nabi": (tx / nx) if tx else None})
+                 "nabi": nx, "torch": tx, "tf.keras": fx, "torch/nabi": (tx / nx) if tx else None,
+                 "tf/nabi": (fx / nx) if fx else None})
     x, y = _mnist()
     if quick:
         x, y = x[:10000], y[:10000]
     nm = [mlp_nabi(x, y) for _ in range(reps)]
     tm = [mlp_torch(x, y) for _ in range(reps)]
+    fm = [mlp_tf(x, y) for _ in range(reps)]
     ns = float(np.median([t for t, _ in nm]))
     ts = float(np.median([t for t, _ in tm])) if tm[0][0] is not None else None
+    fs = float(np.median([t for t, _ in fm])) if fm[0][0] is not None else None
     rows.append({"workload": f"MNIST MLP epoch ({len(x)} samples, batch 100, Adam)", "unit": "s/epoch",
-                 "nabi": ns, "torch": ts, "torch/nabi": (ts / ns) if ts else None,
-                 "nabi acc": nm[-1][1], "torch acc": tm[-1][1]})
+                 "nabi": ns, "torch": ts, "tf.keras": fs, "torch/nabi": (ts / ns) if ts else None,
+                 "tf/nabi": (fs / ns) if fs else None,
+                 "nabi acc": nm[-1][1], "torch acc": tm[-1][1], "tf acc": fm[-1][1]})
     return {"name": "fit", "threads": THREADS,
-            "columns": ["workload", "unit", "nabi", "torch", "torch/nabi", "nabi acc", "torch acc"],
+            "columns": ["workload", "unit", "nabi", "torch", "tf.keras", "torch/nabi", "tf/nabi",
+                        "nabi acc", "torch acc", "tf acc"],
             "rows": rows}
 
 
