@@ -1,5 +1,6 @@
 """Convolution benchmark: the seed CNN's layers on nabi vs PyTorch CPU (and TensorFlow when it
-is installed), same process, 2 threads, float32, batch 100.
+is installed: pip install tensorflow-cpu; its ops run in tf.function, as Keras runs them), same
+process, 2 threads, float32, batch 100.
 
 Rows: conv 28x28x1->32 3x3 'same' and conv 14x14x32->64 3x3 'same' (forward; forward+backward
 with the filter and bias gradients, plus the input gradient for the second layer, as in
@@ -26,7 +27,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_PYTHON = os.path.join(os.path.dirname(HERE), "python")
 THREADS = 2
-COLUMNS = ["workload", "nabi ms", "torch ms", "tf ms", "nabi/torch"]
+COLUMNS = ["workload", "nabi ms", "torch ms", "tf ms", "nabi/torch", "nabi/tf"]
 
 
 def _nabi():
@@ -297,20 +298,132 @@ def torch_train_step(torch, tm, topt, x, y):
     return t_step
 
 
+def tf_times(tfr, reps):
+    """TensorFlow's times for the same workloads (same data and seeds as the nabi/torch rows),
+    each op in a tf.function as Keras runs it, keyed by workload name; {} without TensorFlow.
+    The results are checked against NumPy (the conv against the nabi rows' reference: a SAME
+    3x3 conv is compared with PyTorch there; here TF's forward is checked with an im2col sum)."""
+    if tfr is None:
+        return {}
+    out = {}
+    rng = np.random.default_rng(0)
+    for (H, C, CO) in [(28, 1, 32), (14, 32, 64)]:
+        label = f"conv {H}x{H}x{C}->{CO} 3x3 same"
+        x = rng.standard_normal((100, H, H, C)).astype(np.float32)
+        w = (rng.standard_normal((3, 3, C, CO)) * 0.1).astype(np.float32)
+        b = (rng.standard_normal(CO) * 0.1).astype(np.float32)
+        g = rng.standard_normal((100, H, H, CO)).astype(np.float32)
+        need_dx = C > 1
+        xt, wt, bt, gt = (tfr.constant(a) for a in (x, w, b, g))
+
+        @tfr.function
+        def f_fwd(xt=xt, wt=wt, bt=bt):
+            return tfr.nn.bias_add(tfr.nn.conv2d(xt, wt, 1, "SAME"), bt)
+
+        @tfr.function
+        def f_fb(xt=xt, wt=wt, bt=bt, gt=gt, need_dx=need_dx):
+            with tfr.GradientTape() as tape:
+                tape.watch([xt, wt, bt] if need_dx else [wt, bt])
+                y = tfr.nn.bias_add(tfr.nn.conv2d(xt, wt, 1, "SAME"), bt)
+            return tape.gradient(y, [xt, wt, bt] if need_dx else [wt, bt], output_gradients=gt)
+        xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        ref = sum(np.einsum("nhwc,co->nhwo", xp[:, i:i + H, j:j + H], w[i, j])
+                  for i in range(3) for j in range(3)) + b
+        _close(f_fwd().numpy(), ref, label + " fwd (TensorFlow)")
+        out[label + " fwd"] = _time(lambda: f_fwd().numpy(), reps)
+        out[label + " fwd+bwd"] = _time(lambda: [t.numpy() for t in f_fb()], reps)
+    rng = np.random.default_rng(3)
+    for (H, C) in [(56, 64), (14, 256)]:
+        label = f"depthwise 3x3 {H}x{H}x{C} same, batch 32"
+        x = rng.standard_normal((32, H, H, C)).astype(np.float32)
+        w = (rng.standard_normal((3, 3, C, 1)) * 0.3).astype(np.float32)
+        g = rng.standard_normal((32, H, H, C)).astype(np.float32)
+        xt, wt, gt = (tfr.constant(a) for a in (x, w, g))
+
+        @tfr.function
+        def d_fwd(xt=xt, wt=wt):
+            return tfr.nn.depthwise_conv2d(xt, wt, [1, 1, 1, 1], "SAME")
+
+        @tfr.function
+        def d_fb(xt=xt, wt=wt, gt=gt):
+            with tfr.GradientTape() as tape:
+                tape.watch([xt, wt])
+                y = tfr.nn.depthwise_conv2d(xt, wt, [1, 1, 1, 1], "SAME")
+            return tape.gradient(y, [xt, wt], output_gradients=gt)
+        xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        ref = sum(xp[:, i:i + H, j:j + H] * w[i, j, :, 0] for i in range(3) for j in range(3))
+        _close(d_fwd().numpy(), ref, label + " fwd (TensorFlow)")
+        out[label + " fwd"] = _time(lambda: d_fwd().numpy(), reps)
+        out[label + " fwd+bwd"] = _time(lambda: [t.numpy() for t in d_fb()], reps)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((100, 28, 28, 32)).astype(np.float32)
+    g = rng.standard_normal((100, 14, 14, 32)).astype(np.float32)
+    xt, gt = tfr.constant(x), tfr.constant(g)
+    label = "max-pool 2x2 on 28x28x32"
+
+    @tfr.function
+    def p_fwd():
+        return tfr.nn.max_pool2d(xt, 2, 2, "VALID")
+
+    @tfr.function
+    def p_fb():
+        with tfr.GradientTape() as tape:
+            tape.watch(xt)
+            y = tfr.nn.max_pool2d(xt, 2, 2, "VALID")
+        return tape.gradient(y, xt, output_gradients=gt)
+    _close(p_fwd().numpy(), x.reshape(100, 14, 2, 14, 2, 32).max(axis=(2, 4)), label + " (TF)")
+    out[label + " fwd"] = _time(lambda: p_fwd().numpy(), reps)
+    out[label + " fwd+bwd"] = _time(lambda: p_fb().numpy(), reps)
+    # The first MNIST CNN's training step in tf.keras, as a Keras user writes it.
+    K = tfr.keras
+    L = K.layers
+    tfr.keras.utils.set_random_seed(0)
+    model = K.Sequential([
+        L.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+        L.Dropout(0.25), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
+        L.Dropout(0.25), L.Flatten(), L.Dense(256, activation="relu"), L.Dropout(0.5),
+        L.Dense(10)])
+    opt = K.optimizers.Adam(0.001)
+    rng = np.random.default_rng(2)
+    x = tfr.constant(rng.random((100, 28, 28, 1), dtype=np.float32))
+    y = tfr.constant(rng.integers(0, 10, 100))
+
+    @tfr.function
+    def step():
+        with tfr.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tfr.reduce_mean(tfr.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        grads = tape.gradient(loss, model.trainable_weights)
+        opt.apply_gradients(zip(grads, model.trainable_weights))
+        return loss
+    if not np.isfinite(float(step())):
+        raise AssertionError("[bench_conv] TensorFlow train step loss is not finite")
+    out["train step, first MNIST CNN, Adam, batch 100"] = _time(lambda: step().numpy(),
+                                                                 max(3, reps // 2))
+    return out
+
+
 def add_ratios(rows):
-    """nabi/torch for every row that has both times."""
+    """nabi/torch and nabi/tf for every row that has both times."""
     for r in rows:
         if "nabi ms" in r and "torch ms" in r:
             r["nabi/torch"] = r["nabi ms"] / r["torch ms"]
+        if "nabi ms" in r and "tf ms" in r:
+            r["nabi/tf"] = r["nabi ms"] / r["tf ms"]
 
 
 def run(quick=False):
     tf = _nabi()
     torch = _torch()
     reps = 5 if quick else 20
+    tf_ms = tf_times(_tf(), reps)
     rows = conv_rows(tf, torch, reps) + depthwise_rows(tf, torch, reps) + \
         pool_rows(tf, torch, reps) + \
         train_step_rows(tf, torch, max(3, reps // 2))
+    for r in rows:
+        t = tf_ms.get(r["workload"])
+        if t is not None:
+            r["tf ms"] = t
     add_ratios(rows)
     return {"name": "conv", "columns": COLUMNS, "rows": rows}
 
