@@ -8,8 +8,8 @@ module); interactive logging is the switch `fit`'s progress bar obeys (`Progbar`
 
 `backend()` returns "tensorflow": nabi speaks TensorFlow's dialect (`import nabi as tf`), and
 code that branches on `keras.config.backend() == "tensorflow"` (keras.io examples written for
-several backends) should take its TensorFlow branch. `keras.backend.backend()` still says
-"nabi"."""
+several backends) should take its TensorFlow branch. `keras.backend.backend()` says the same;
+`keras.backend.is_nabi()` tells nabi apart."""
 from . import backend as _backend
 from . import mixed_precision as _mp
 from .layers.core import enable_unsafe_deserialization  # noqa: F401

@@ -9,9 +9,11 @@ Every function is stateless in its seed, as in Keras 3:
 
 The numbers come from nabi's stateless random ops (`tf.random.stateless_*`, shape [2] seeds
 [seed, counter]); they are nabi's own, not those of Keras's TensorFlow or JAX backends. Draws run
-on the host and are placed on the current device. A SeedGenerator's state is an int64 Variable
-of shape [2] that layers do not list among their weights (Keras 3 lists it in
-`layer.variables`)."""
+on the host and are placed on the current device. A SeedGenerator's state is a non-trainable
+int64 `keras.Variable` of shape [2] (kept on the host); a layer that holds a SeedGenerator as an
+attribute tracks that state as a non-trainable weight (`layer.variables`,
+`non_trainable_variables`, `weights`), so save_weights / load_weights carry it and draws after
+a load repeat those after the save. (Keras 3 lists it in `variables` only.)"""
 import random as _python_random
 
 import numpy as np
@@ -39,6 +41,8 @@ class SeedGenerator:
 
     The state is [seed, counter]; each `next()` returns it and adds one to the counter."""
 
+    _layer_tracked_state = True   # a Layer attribute: `state` joins the layer's weights
+
     def __init__(self, seed=None, name=None, **kwargs):
         kwargs.pop("backend", None)
         if kwargs:
@@ -50,11 +54,12 @@ class SeedGenerator:
             raise ValueError(f"[SeedGenerator] argument `seed` must be an integer. Received: "
                              f"seed={seed!r}")
         from ..framework.device import host_scope
-        from ..framework.tensor import Variable
+        from .layers.base import KerasVariable
         self.name = name or "seed_generator"
         with host_scope():   # read back on every draw: keep it on the host
-            self.state = Variable(np.array([int(seed), 0], np.int64), trainable=False,
-                                  name=f"{self.name}_state")
+            self.state = KerasVariable(np.array([int(seed), 0], np.int64), shape=(2,),
+                                       dtype="int64", trainable=False,
+                                       name=f"{self.name}_state")
 
     def next(self, ordered=True):
         """The current [seed, counter] (a NumPy int64 pair); the counter moves on by one,

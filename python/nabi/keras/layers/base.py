@@ -644,6 +644,12 @@ class Layer:
                         if isinstance(v, Layer) and v is not self and \
                                 not any(l is v for l in layers):
                             layers.append(v)
+                elif getattr(value, "_layer_tracked_state", False):
+                    # a keras.random.SeedGenerator: its state is a non-trainable weight, listed
+                    # after all the others (see `weights`)
+                    seeds = d.setdefault("_seed_states", [])
+                    if not any(w is value.state for w in seeds):
+                        seeds.append(value.state)
                 elif isinstance(value, Variable) and name not in ("_trainable_weights",):
                     if not any(w is value for w in d["_trainable_weights"]) and \
                             not any(w is value for w in d["_non_trainable_weights"]):
@@ -705,8 +711,21 @@ class Layer:
     @property
     def weights(self):
         out, seen = [], set()
-        for l in self._flatten_layers():
+        layers = self._flatten_layers()
+        for l in layers:
             for w in l._trainable_weights + l._non_trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out + self._seed_states_of(layers, seen)
+
+    @staticmethod
+    def _seed_states_of(layers, seen):
+        """The SeedGenerator states the layers hold and `seen` lacks: the last weights, so a
+        model's first weight stays one that says where its batches go."""
+        out = []
+        for l in layers:
+            for w in l.__dict__.get("_seed_states", ()):
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
@@ -726,7 +745,8 @@ class Layer:
     def non_trainable_weights(self):
         if not self._trainable:
             return self.weights
-        return self._own_then_sublayers(self._non_trainable_weights, "non_trainable_weights")
+        out = self._own_then_sublayers(self._non_trainable_weights, "non_trainable_weights")
+        return out + self._seed_states_of(self._flatten_layers(), {id(w) for w in out})
 
     def _own_then_sublayers(self, own, attr):
         """This layer's variables, then each sub-layer's `attr`, each variable once."""
