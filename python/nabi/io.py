@@ -29,14 +29,16 @@ __all__ = ["read_file", "write_file", "decode_image", "decode_png", "decode_jpeg
            "decode_bmp", "decode_gif", "encode_png", "encode_jpeg", "is_jpeg", "gfile",
            "TFRecordWriter", "TFRecordOptions", "tf_record_iterator", "FixedLenFeature",
            "FixedLenSequenceFeature", "VarLenFeature", "parse_single_example",
-           "parse_example", "serialize_tensor", "parse_tensor", "decode_raw", "decode_csv"]
+           "parse_example", "parse_single_sequence_example", "serialize_tensor",
+           "serialize_sparse", "parse_tensor", "decode_raw", "decode_csv"]
 
 # TFRecord files and tf.train.Example parsing (data/tfrecord.py, train/example.py)
 from .data.readers import decode_csv  # noqa: E402
 from .data.tfrecord import TFRecordOptions, TFRecordWriter, tf_record_iterator  # noqa: E402
 from .train.example import (FixedLenFeature, FixedLenSequenceFeature,  # noqa: E402
                             VarLenFeature, parse_example, parse_single_example,
-                            parse_tensor, serialize_tensor)
+                            parse_single_sequence_example, parse_tensor, serialize_sparse,
+                            serialize_tensor)
 
 
 def _pil(op):

@@ -531,6 +531,8 @@ def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, 
     from ..framework.tensor import _wrap
     op = "decode_csv"
     a = _leaf_array(records)
+    if isinstance(a, (bytes, str)):  # one Python string: a scalar record
+        a = np.array(a, dtype=object)
     if a.dtype.kind not in "OSU":
         raise TypeError(f"[{op}] records must be strings, got dtype {a.dtype}")
     if not isinstance(record_defaults, (list, tuple)) or not record_defaults:

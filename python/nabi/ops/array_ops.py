@@ -384,6 +384,8 @@ def getitem(tensor, idx):
         r = a[idx]
     except IndexError as e:
         raise IndexError(f"[getitem] {e} (tensor shape {tuple(a.shape)})") from None
+    if isinstance(r, (bytes, str)):  # a string element: as an object scalar (an 'S' array
+        r = np.array(r, dtype=object)  # would drop its trailing NUL bytes)
     out = _wrap(r if isinstance(r, np.ndarray) else _asarray(r))
     sv = getattr(x, "_static", None)
     if sv is not None:  # tf.shape(x)[0]: its value stays known on the host

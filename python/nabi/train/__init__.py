@@ -8,14 +8,15 @@ TensorFlow cannot read them, nor nabi TensorFlow's.
 from .checkpoint import (Checkpoint, CheckpointLoadStatus, CheckpointOptions,  # noqa: F401
                          CheckpointReader, InitializationOnlyStatus, list_variables,
                          load_checkpoint, load_variable)
-from .example import (BytesList, Example, Feature, Features, FloatList,  # noqa: F401
-                      Int64List)
+from .example import (BytesList, Example, Feature, FeatureList, FeatureLists,  # noqa: F401
+                      Features, FloatList, Int64List, SequenceExample)
 from .checkpoint_management import (CheckpointManager, CheckpointState,  # noqa: F401
                                     checkpoint_exists, get_checkpoint_state, latest_checkpoint,
                                     update_checkpoint_state)
 
 __all__ = ["Checkpoint", "CheckpointLoadStatus", "CheckpointManager", "CheckpointOptions",
-           "CheckpointReader", "CheckpointState", "BytesList", "Example", "Feature", "Features",
-           "FloatList", "Int64List", "InitializationOnlyStatus", "checkpoint_exists",
+           "CheckpointReader", "CheckpointState", "BytesList", "Example", "Feature",
+           "FeatureList", "FeatureLists", "Features", "FloatList", "Int64List",
+           "InitializationOnlyStatus", "SequenceExample", "checkpoint_exists",
            "get_checkpoint_state", "latest_checkpoint", "list_variables", "load_checkpoint",
            "load_variable", "update_checkpoint_state"]

@@ -18,6 +18,10 @@ and reads:
     FloatList { repeated float value = 1 [packed = true]; }
     Int64List { repeated int64 value = 1 [packed = true]; }
 
+    SequenceExample { Features context = 1; FeatureLists feature_lists = 2; }
+    FeatureLists { map<string, FeatureList> feature_list = 1; }
+    FeatureList  { repeated Feature feature = 1; }
+
 Lists are written packed, as TF does, and read packed or not. Map entries are written in the
 dict's order (sorted with SerializeToString(deterministic=True)). Unknown fields are skipped
 when parsing. Malformed bytes raise DecodeError.
@@ -36,9 +40,10 @@ from ..errors import InvalidArgumentError
 from ..framework.tensor import Tensor, _wrap
 
 __all__ = ["BytesList", "FloatList", "Int64List", "Feature", "Features", "Example",
+           "FeatureList", "FeatureLists", "SequenceExample",
            "DecodeError", "FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature",
-           "parse_single_example", "parse_example", "serialize_tensor",
-           "parse_tensor"]
+           "parse_single_example", "parse_example", "parse_single_sequence_example",
+           "serialize_tensor", "serialize_sparse", "parse_tensor"]
 
 
 class DecodeError(ValueError):
@@ -512,6 +517,178 @@ class Example(_Message):
         return ["features {"] + self._features._text(1) + ["}"]
 
 
+class FeatureList(_Message):
+    """tf.train.FeatureList(feature=[Feature, ...]): one Feature per time step."""
+
+    def __init__(self, feature=None):
+        self.Clear()
+        for f in feature or []:
+            self._feature.append(_feature(f))
+
+    def Clear(self):  # noqa: N802
+        self._feature = []
+
+    @property
+    def feature(self):
+        return self._feature
+
+    def _encode(self, deterministic):
+        return b"".join(_field(1, f._encode(deterministic)) for f in self._feature)
+
+    def _merge(self, data):
+        for number, wire, value in _fields(data, "FeatureList"):
+            if number != 1:
+                continue
+            if wire != 2:
+                raise DecodeError(f"Error parsing message FeatureList: feature has wire type "
+                                  f"{wire}")
+            f = Feature()
+            f._merge(value)
+            self._feature.append(f)
+
+    def _text(self, indent):
+        pad = "  " * indent
+        out = []
+        for f in self._feature:
+            out += [f"{pad}feature {{"] + f._text(indent + 1) + [f"{pad}}}"]
+        return out
+
+
+class _FeatureListMap(dict):
+    """FeatureLists.feature_list: a dict of str -> FeatureList that checks what goes in."""
+
+    def __setitem__(self, key, value):
+        if not isinstance(value, FeatureList):
+            raise TypeError(f"[FeatureLists] a feature list must be a tf.train.FeatureList, "
+                            f"got {type(value).__name__}")
+        dict.__setitem__(self, _key(key), value)
+
+    def __missing__(self, key):
+        f = FeatureList()
+        dict.__setitem__(self, _key(key), f)
+        return f
+
+    def update(self, *args, **kwargs):
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+
+class FeatureLists(_Message):
+    """tf.train.FeatureLists(feature_list={name: FeatureList, ...})."""
+
+    def __init__(self, feature_list=None):
+        self.Clear()
+        if feature_list is not None:
+            self._feature_list.update(feature_list)
+
+    def Clear(self):  # noqa: N802
+        self._feature_list = _FeatureListMap()
+
+    @property
+    def feature_list(self):
+        return self._feature_list
+
+    def _encode(self, deterministic):
+        keys = sorted(self._feature_list) if deterministic else list(self._feature_list)
+        return b"".join(_field(1, _field(1, k.encode("utf-8")) +
+                               _field(2, self._feature_list[k]._encode(deterministic)))
+                        for k in keys)
+
+    def _merge(self, data):
+        for number, wire, value in _fields(data, "FeatureLists"):
+            if number != 1:
+                continue
+            if wire != 2:
+                raise DecodeError(f"Error parsing message FeatureLists: feature_list has wire "
+                                  f"type {wire}")
+            key, fl = b"", FeatureList()
+            for n, w, v in _fields(value, "FeatureLists.FeatureListEntry"):
+                if n == 1 and w == 2:
+                    key = v
+                elif n == 2 and w == 2:
+                    fl = FeatureList()
+                    fl._merge(v)
+            try:
+                name = key.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DecodeError("Error parsing message FeatureLists: a name is not valid "
+                                  "UTF-8") from None
+            dict.__setitem__(self._feature_list, name, fl)
+
+    def _text(self, indent):
+        pad = "  " * indent
+        out = []
+        for k in sorted(self._feature_list):
+            out += [f"{pad}feature_list {{", f'{pad}  key: "{k}"', f"{pad}  value {{"]
+            out += self._feature_list[k]._text(indent + 2)
+            out += [f"{pad}  }}", f"{pad}}}"]
+        return out
+
+
+class SequenceExample(_Message):
+    """tf.train.SequenceExample(context=tf.train.Features(...),
+    feature_lists=tf.train.FeatureLists(...))."""
+
+    def __init__(self, context=None, feature_lists=None):
+        self.Clear()
+        if context is not None:
+            if isinstance(context, dict):
+                context = Features(**context)
+            if not isinstance(context, Features):
+                raise TypeError(f"[SequenceExample] context must be a tf.train.Features, got "
+                                f"{type(context).__name__}")
+            self._context, self._has_context = context, True
+        if feature_lists is not None:
+            if isinstance(feature_lists, dict):
+                feature_lists = FeatureLists(**feature_lists)
+            if not isinstance(feature_lists, FeatureLists):
+                raise TypeError(f"[SequenceExample] feature_lists must be a "
+                                f"tf.train.FeatureLists, got {type(feature_lists).__name__}")
+            self._feature_lists, self._has_lists = feature_lists, True
+
+    def Clear(self):  # noqa: N802
+        self._context, self._has_context = Features(), False
+        self._feature_lists, self._has_lists = FeatureLists(), False
+
+    @property
+    def context(self):
+        return self._context
+
+    @property
+    def feature_lists(self):
+        return self._feature_lists
+
+    def _encode(self, deterministic):
+        out = b""
+        inner = self._context._encode(deterministic)
+        if inner or self._has_context:
+            out += _field(1, inner)
+        inner = self._feature_lists._encode(deterministic)
+        if inner or self._has_lists:
+            out += _field(2, inner)
+        return out
+
+    def _merge(self, data):
+        for number, wire, value in _fields(data, "SequenceExample"):
+            if number in (1, 2) and wire != 2:
+                raise DecodeError(f"Error parsing message SequenceExample: field {number} has "
+                                  f"wire type {wire}")
+            if number == 1:
+                self._context._merge(value)
+                self._has_context = True
+            elif number == 2:
+                self._feature_lists._merge(value)
+                self._has_lists = True
+
+    def _text(self, indent):
+        out = []
+        if self._context.feature:
+            out += ["context {"] + self._context._text(1) + ["}"]
+        if self._feature_lists.feature_list:
+            out += ["feature_lists {"] + self._feature_lists._text(1) + ["}"]
+        return out
+
+
 # ---------------------------------------------------------------------- parsing specs
 _PARSE_DTYPES = {"float32": "float_list", "int64": "int64_list", "string": "bytes_list"}
 
@@ -689,6 +866,67 @@ def parse_single_example(serialized, features, name=None, example_names=None):
     return out
 
 
+def parse_single_sequence_example(serialized, context_features=None,
+                                  sequence_features=None, example_name=None, name=None):
+    """tf.io.parse_single_sequence_example: (context, feature_lists), two dicts of Tensors
+    from one serialized SequenceExample. Context features parse as in parse_single_example.
+    A sequence feature is a FixedLenSequenceFeature (a dense tensor of shape
+    (steps,) + shape) or a VarLenFeature (a SparseTensor of dense_shape [steps, longest step],
+    indices (step, position))."""
+    op = "parse_single_sequence_example"
+    data = _as_bytes(serialized, op)
+    try:
+        seq = SequenceExample.FromString(data)
+    except DecodeError as e:
+        raise InvalidArgumentError(f"[{op}] Could not parse sequence example input, value: "
+                                   f"{data[:40]!r}: {e}") from None
+    context = {}
+    if context_features:
+        _check_specs(context_features, op)
+        parsed = _parse_all([Example(features=seq.context)], context_features, op)
+        for key, spec in context_features.items():
+            (a,) = parsed[key]
+            if isinstance(spec, VarLenFeature):
+                n = len(a)
+                context[key] = _sparse(np.arange(n, dtype=np.int64).reshape(n, 1), a, [n])
+            else:
+                context[key] = _wrap(a)
+    lists = {}
+    for key, spec in (sequence_features or {}).items():
+        if not isinstance(spec, (FixedLenSequenceFeature, VarLenFeature)):
+            raise TypeError(f"[{op}] sequence_features[{key!r}] must be a "
+                            f"FixedLenSequenceFeature or a VarLenFeature, got "
+                            f"{type(spec).__name__}")
+        empty = object if spec.dtype == _dt.string else spec.dtype._np
+        fl = seq.feature_lists.feature_list.get(key)
+        if fl is None and isinstance(spec, FixedLenSequenceFeature) and not spec.allow_missing:
+            raise InvalidArgumentError(f"[{op}] Name: <unknown>, Feature list '{key}' is "
+                                       "required but could not be found.  Did you mean to "
+                                       "include it in feature_list_dense_missing_assumed_"
+                                       "empty or feature_list_dense_defaults?")
+        steps = []
+        for t, feat in enumerate(fl.feature if fl is not None else []):
+            vals = _values(feat, key, spec.dtype, t)
+            steps.append(np.zeros(0, dtype=empty) if vals is None else vals)
+        if isinstance(spec, VarLenFeature):
+            idx = [(t, j) for t, v in enumerate(steps) for j in range(len(v))]
+            vals = np.concatenate(steps) if steps else np.zeros(0, dtype=empty)
+            lists[key] = _sparse(np.array(idx, dtype=np.int64).reshape(-1, 2), vals,
+                                 [len(steps), max((len(v) for v in steps), default=0)])
+        else:
+            per = int(np.prod(spec.shape))
+            for t, v in enumerate(steps):
+                if v.size != per:
+                    raise InvalidArgumentError(
+                        f"[{op}] Name: <unknown>, Key: {key}, Index: {t}.  Number of "
+                        f"{spec.dtype.name} values != expected.  values size: {v.size} but "
+                        f"output shape: {list(spec.shape)}")
+            arr = np.stack([v.reshape(spec.shape) for v in steps]) if steps else \
+                np.zeros((0,) + spec.shape, dtype=empty)
+            lists[key] = _wrap(arr)
+    return context, lists
+
+
 def _serialized_list(serialized, op):
     if isinstance(serialized, Tensor):
         serialized = serialized.numpy()
@@ -763,6 +1001,22 @@ def serialize_tensor(tensor, name=None):
     elif a.size:
         out += _field(4, np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes())
     return _wrap(np.array(out, dtype=object))
+
+
+def serialize_sparse(sp_input, out_type=None, name=None):
+    """tf.io.serialize_sparse: a string vector of 3 serialized tensors (indices, values,
+    dense_shape), each as serialize_tensor writes it."""
+    for attr in ("indices", "values", "dense_shape"):
+        if not hasattr(sp_input, attr):
+            raise TypeError(f"[serialize_sparse] expects a SparseTensor, got "
+                            f"{type(sp_input).__name__}")
+    if out_type is not None and _dt.as_dtype(out_type) != _dt.string:
+        raise ValueError("[serialize_sparse] only out_type=tf.string is supported")
+    parts = [serialize_tensor(sp_input.indices), serialize_tensor(sp_input.values),
+             serialize_tensor(sp_input.dense_shape)]
+    a = np.empty(3, dtype=object)
+    a[:] = [p.numpy() for p in parts]
+    return _wrap(a)
 
 
 def parse_tensor(serialized, out_type, name=None):
