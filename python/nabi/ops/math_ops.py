@@ -402,7 +402,10 @@ def cast(x, dtype, name=None):
     dt = _dt.as_dtype(dtype)
     a = x._data
     if a.dtype == dt._np:
-        return x if not x._is_variable else _wrap(a)
+        if x._is_variable:  # a snapshot that still carries the gradient, as TF's identity
+            from .array_ops import identity
+            return identity(x)
+        return x
     if a.dtype.kind == "c" or dt.is_complex:
         from .complex_ops import cast_complex
         return cast_complex(x, dt)

@@ -514,6 +514,8 @@ def _pairs(layer, padding, n):
 
 
 class ZeroPadding2D(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.padding = _pairs(self.name, padding, 2)
@@ -532,6 +534,8 @@ class ZeroPadding2D(Layer):
 
 
 class ZeroPadding1D(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
         self.padding = _pairs(self.name, [padding] if isinstance(padding, (int, np.integer))
@@ -578,19 +582,44 @@ def _repeat_op(x, sizes, axes):
     return out
 
 
+_UPSAMPLING_METHODS = ("nearest", "bilinear", "bicubic", "area", "gaussian", "lanczos3",
+                       "lanczos5", "mitchellcubic")
+
+
 class UpSampling2D(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = _tuple("size", self.name, size, 2)
         self.data_format = _data_format(self.name, data_format)
-        if interpolation != "nearest":
-            raise ValueError(f"[{self.name}] only interpolation='nearest' is supported, got "
-                             f"{interpolation!r}")
+        if interpolation not in _UPSAMPLING_METHODS:
+            raise ValueError(f"[{self.name}] interpolation must be one of "
+                             f"{list(_UPSAMPLING_METHODS)}, got {interpolation!r}")
         self.interpolation = interpolation
 
     def call(self, inputs):
         axes = [2, 3] if self.data_format == "channels_first" else [1, 2]
-        return _repeat_op(inputs, list(self.size), axes)
+        if self.interpolation == "nearest":
+            return _repeat_op(inputs, list(self.size), axes)
+        # Keras: tf.image.resize to (H * size[0], W * size[1]) with half-pixel centres; the
+        # output is float (the layer's dtype), differentiable through the resize matrices
+        from ... import image as _image
+        x = inputs
+        if self.data_format == "channels_first":
+            x = _array_ops.transpose(x, (0, 2, 3, 1))
+        shp = x._data.shape
+        if len(shp) != 4:
+            raise ValueError(f"[{self.name}] expected a 4-D input (batch, rows, cols, "
+                             f"channels), got shape {tuple(shp)}")
+        y = _image.resize(x, (shp[1] * self.size[0], shp[2] * self.size[1]),
+                          method=self.interpolation)
+        if y._data.dtype != self._np_dtype:
+            from ...ops.math_ops import cast
+            y = cast(y, self.dtype)
+        if self.data_format == "channels_first":
+            y = _array_ops.transpose(y, (0, 3, 1, 2))
+        return y
 
     def get_config(self):
         config = super().get_config()
@@ -600,6 +629,8 @@ class UpSampling2D(Layer):
 
 
 class UpSampling1D(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
         self.size = int(size)
@@ -614,6 +645,8 @@ class UpSampling1D(Layer):
 
 
 class Cropping2D(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.cropping = _pairs(self.name, cropping, 2)

@@ -309,6 +309,7 @@ class Dropout(Layer):
 class Masking(Layer):
     """Masks timesteps whose features all equal `mask_value`: the output is the input with
     those timesteps zeroed, and it carries the mask `any(inputs != mask_value, axis=-1)`."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -334,6 +335,7 @@ class Masking(Layer):
 
 class Identity(Layer):
     """Returns its input (a placeholder layer, as keras.layers.Identity); keeps the mask."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -345,6 +347,8 @@ class Identity(Layer):
 
 
 class Flatten(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format or backend.image_data_format()
@@ -364,6 +368,8 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
@@ -385,6 +391,8 @@ class Reshape(Layer):
 
 
 class Permute(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
         self.dims = tuple(int(d) for d in dims)

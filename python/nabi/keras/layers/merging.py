@@ -6,6 +6,7 @@ from ...framework.device import asarray as _asarray
 
 from ...ops import array_ops as _array_ops
 from ...ops import math_ops as _math_ops
+from ...framework.tensor import Tensor
 from .base import Layer
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
@@ -13,6 +14,9 @@ __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Conc
 
 
 class _Merge(Layer):
+    # Integer inputs keep their dtype (Add of two int tensors is int, as in Keras); a list
+    # that mixes integer and float inputs has the integers cast to the layer's dtype.
+    _autocast_ints = False
     _min_inputs = 2
     _max_inputs = None
 
@@ -51,7 +55,12 @@ class _Merge(Layer):
 
     def call(self, inputs):
         self._check_list(inputs)
-        return self._merge(list(inputs))
+        xs = list(inputs)
+        kinds = {x._data.dtype.kind for x in xs if isinstance(x, Tensor)}
+        if "f" in kinds and kinds & set("iub"):
+            xs = [_math_ops.cast(x, self.dtype) if isinstance(x, Tensor) and
+                  x._data.dtype.kind in "iub" else x for x in xs]
+        return self._merge(xs)
 
     def compute_mask(self, inputs, mask=None):
         """Keras: the output step is valid where every input's step is valid."""
@@ -93,6 +102,8 @@ class Multiply(_Merge):
 
 
 class Average(_Merge):
+    _autocast_ints = True  # a mean / dot product is computed in the layer's float dtype
+
     def _merge(self, xs):
         out = xs[0]
         for x in xs[1:]:
@@ -164,6 +175,8 @@ class Concatenate(_Merge):
 
 
 class Dot(_Merge):
+    _autocast_ints = True  # a mean / dot product is computed in the layer's float dtype
+
     _max_inputs = 2
 
     def __init__(self, axes, normalize=False, **kwargs):

@@ -11,6 +11,8 @@ __all__ = ["RepeatVector", "Cropping1D", "ZeroPadding3D", "Cropping3D", "UpSampl
 
 
 class RepeatVector(Layer):
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
+
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
         if int(n) <= 0:
@@ -83,6 +85,7 @@ def _crop(layer, inputs, first_axis, cropping):
 
 class Cropping1D(Layer):
     """(batch, steps, features) -> (batch, steps - left - right, features)."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, cropping=(1, 1), **kwargs):
         super().__init__(**kwargs)
@@ -111,6 +114,7 @@ class Cropping1D(Layer):
 
 class ZeroPadding3D(Layer):
     """Zero rows around the three spatial axes of (batch, d1, d2, d3, channels)."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, padding=(1, 1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -133,6 +137,7 @@ class ZeroPadding3D(Layer):
 
 class Cropping3D(Layer):
     """Crops the three spatial axes of (batch, d1, d2, d3, channels)."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -153,6 +158,7 @@ class Cropping3D(Layer):
 
 class UpSampling3D(Layer):
     """Repeats each voxel size[i] times along the three spatial axes (nearest neighbour)."""
+    _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(**kwargs)
