@@ -6,10 +6,11 @@
 from . import experimental
 from .dataset import (AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, DatasetV2,
                       Iterator, TensorSpec)
-from .readers import TextLineDataset
+from .options import Options, ThreadingOptions
+from .readers import FixedLengthRecordDataset, TextLineDataset
 from .tfrecord import TFRecordDataset
 from .transformations import DatasetSpec
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetV2",
-           "DatasetSpec", "Iterator", "TFRecordDataset", "TensorSpec", "TextLineDataset",
-           "experimental"]
+           "DatasetSpec", "FixedLengthRecordDataset", "Iterator", "Options", "TFRecordDataset",
+           "TensorSpec", "TextLineDataset", "ThreadingOptions", "experimental"]

@@ -277,11 +277,14 @@ def _leaf_array(v):
     if v is None:
         raise TypeError("None cannot be a component of a dataset element")
     try:
-        return _host_tensor(v).numpy()
+        a = _host_tensor(v).numpy()
     except ValueError as e:
         raise ValueError(f"cannot convert {type(v).__name__} to a tensor ({e}); note that "
                          "tf.data treats a list as one tensor: pass a tuple for several "
                          "components") from None
+    if isinstance(a, bytes):    # a Python bytes/str scalar: a 0-d string array, as TF's
+        return np.array(a, dtype=object)
+    return a
 
 
 def _snapshot(v):
@@ -352,6 +355,22 @@ def _peeking():
 
 def _is_peeking():
     return getattr(_PEEK, "depth", 0) > 0
+
+
+_IGNORE = threading.local()
+
+
+def _ignoring():
+    """True while an ignore_errors() dataset asks its input for an element: map / filter /
+    flat_map functions that raise then drop their element instead of ending the pass."""
+    return getattr(_IGNORE, "depth", 0) > 0
+
+
+def _dropped(op, e):
+    """A map/filter/flat_map function raised while _ignoring(): log it if asked, go on."""
+    if getattr(_IGNORE, "log", False):
+        import logging
+        logging.getLogger("nabi").warning("[%s] ignore_errors: ignoring error: %s", op, e)
 
 
 # ---------------------------------------------------------------------- row-index chunks
@@ -635,7 +654,9 @@ class Dataset:
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
         """Applies map_func to each element (a tuple element's components are separate
-        arguments)."""
+        arguments). The elements are computed in the calling thread, in order: num_parallel_calls
+        and deterministic (or Options.deterministic) are accepted and change nothing (an
+        ordered result is one that deterministic=False allows)."""
         return _MapDataset(self, map_func)
 
     def filter(self, predicate, name=None):
@@ -702,10 +723,112 @@ class Dataset:
         return _PrefetchDataset(self)
 
     def cache(self, filename="", name=None):
-        """Keeps the elements in memory after the first complete pass; later passes replay
-        them (so a shuffle or a random map before cache() is fixed, as in TF). filename is
-        ignored (the cache is always in memory)."""
+        """Keeps the elements after the first complete pass; later passes replay them (so a
+        shuffle or a random map before cache() is fixed, as in TF). With filename="" the
+        cache is in memory; otherwise the first complete pass writes files at that prefix
+        (`<filename>.index`, `<filename>.data`, and `<filename>.lockfile` while writing), and
+        every later pass, in this program or another, reads them instead of the input. A
+        second iterator that would write the same unfinished cache raises AlreadyExistsError,
+        and a pass that stops early leaves no cache behind."""
+        filename = _leaf_array(filename) if isinstance(filename, Tensor) else filename
+        if isinstance(filename, np.ndarray):
+            filename = filename.item()
+        if isinstance(filename, bytes):
+            filename = filename.decode("utf-8")
+        import os
+        filename = os.fspath(filename)
+        if filename:
+            from .filecache import _FileCacheDataset
+            return _FileCacheDataset(self, filename)
         return _CacheDataset(self)
+
+    def snapshot(self, path, compression="AUTO", reader_func=None, shard_func=None,
+                 name=None):
+        """Like cache(filename), in the directory `path`: the first complete pass writes the
+        elements there, later passes and later programs read them; while another iterator
+        writes, a pass reads the input. nabi has no graph fingerprint: a snapshot is told
+        apart from another one in the same directory by its element_spec and cardinality
+        only. compression "GZIP" compresses the data; "AUTO", "SNAPPY", "" or None store it
+        uncompressed. reader_func and shard_func change only the file layout in TF and are
+        accepted."""
+        from .filecache import _SnapshotDataset
+        return _SnapshotDataset(self, path, compression)
+
+    def options(self):
+        """The tf.data.Options of this dataset: those its inputs carry, merged in order, then
+        its own with_options (later ones win). Read-only: change a new Options and call
+        with_options."""
+        from .options import Options
+        opts = Options()
+        for d in self._input_datasets():
+            opts = opts._merged(d.options())
+        own = getattr(self, "_own_options", None)
+        if own is not None:
+            opts = opts._merged(own)
+        return opts._freeze()
+
+    def with_options(self, options, name=None):
+        """The same dataset carrying `options` (a tf.data.Options), merged over the options
+        it already has (a field set in `options` wins)."""
+        from .options import Options
+        import copy
+        if not isinstance(options, Options):
+            raise TypeError(f"[with_options] expects a tf.data.Options, got "
+                            f"{type(options).__name__}")
+        return _OptionsDataset(self, copy.deepcopy(options))
+
+    def _input_datasets(self):
+        """The datasets this one reads (for options()), in order."""
+        out = []
+        for k in ("_input", "_first", "_second", "_datasets", "_choice"):
+            v = self.__dict__.get(k)
+            if isinstance(v, list):
+                v = tuple(v)
+            if v is not None:
+                out.extend(d for d in _flatten(v) if isinstance(d, Dataset))
+        return out
+
+    def get_single_element(self, name=None):
+        """The dataset's only element (as Tensors); InvalidArgumentError when it is empty or
+        has more than one."""
+        from ..errors import InvalidArgumentError
+        it = self._np_iter()
+        try:
+            first = next(it)
+        except StopIteration:
+            raise InvalidArgumentError("[get_single_element] Dataset was empty.") from None
+        for _ in it:
+            raise InvalidArgumentError("[get_single_element] Dataset had more than one "
+                                       "element.")
+        return _to_tensors(first)
+
+    @staticmethod
+    def random(seed=None, rerandomize_each_iteration=None, name=None):
+        """An endless dataset of pseudorandom int64 scalars, uniform in [0, 2**32). With a
+        seed (or nabi.random.set_seed) the sequence is reproducible; every pass repeats it
+        unless rerandomize_each_iteration=True."""
+        from .extra_ops import _RandomDataset
+        return _RandomDataset(seed, rerandomize_each_iteration)
+
+    def rebatch(self, batch_size, drop_remainder=False, name=None):
+        """The rows of the input's batches regrouped: batch_size (a number, or a list of sizes
+        used in turn) rows per batch, as unbatch().batch(batch_size) does."""
+        from .extra_ops import _RebatchDataset
+        return _RebatchDataset(self, batch_size, drop_remainder)
+
+    def sparse_batch(self, batch_size, row_shape, name=None):
+        """batch_size elements of different shapes as one SparseTensor of dense_shape
+        [rows in the batch] + row_shape (a -1 in row_shape takes the batch's largest size);
+        every entry of each element (zeros included) becomes a value."""
+        from .extra_ops import _SparseBatchDataset
+        return _SparseBatchDataset(self, batch_size, row_shape)
+
+    def ignore_errors(self, log_warning=False, name=None):
+        """Drops the elements whose computation raises an error (a map or filter function, a
+        parse, a reader's record). An error inside a batch drops that element only (TF drops
+        the rows batched so far as well)."""
+        from .extra_ops import _IgnoreErrorsDataset
+        return _IgnoreErrorsDataset(self, log_warning)
 
     def concatenate(self, dataset, name=None):
         """This dataset's elements followed by `dataset`'s (their elements must match in
@@ -719,7 +842,8 @@ class Dataset:
     def interleave(self, map_func, cycle_length=None, block_length=None,
                    num_parallel_calls=None, deterministic=None, name=None):
         """map_func returns a Dataset per element; cycle_length of them (os.cpu_count() by
-        default) are read in turn, block_length (1) elements at a time."""
+        default) are read in turn, block_length (1) elements at a time. Always in that order:
+        num_parallel_calls and deterministic=False are accepted (see map)."""
         from .transformations import _InterleaveDataset
         return _InterleaveDataset(self, map_func, cycle_length, block_length)
 
@@ -837,6 +961,9 @@ class Iterator:
         return self._position
 
     def _seek(self, n):
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()      # ends a file cache's write before the pass starts again
         self._it = self._dataset._np_iter()
         for _ in range(n):
             next(self._it)
@@ -844,6 +971,14 @@ class Iterator:
 
     def get_next(self):
         return self.__next__()
+
+    def get_next_as_optional(self):
+        """The next element as a tf.experimental.Optional: empty at the end of the dataset."""
+        from .optional import Optional
+        try:
+            return Optional.from_value(next(self))
+        except StopIteration:
+            return Optional.empty(self.element_spec)
 
     next = get_next
 
@@ -1104,6 +1239,14 @@ class _UnaryDataset(Dataset):
 
 class _PrefetchDataset(_UnaryDataset):
     """prefetch(): the same elements (they are produced on demand)."""
+
+
+class _OptionsDataset(_UnaryDataset):
+    """with_options(): the same elements, carrying options (see Dataset.options)."""
+
+    def __init__(self, input_dataset, options):
+        super().__init__(input_dataset)
+        self._own_options = options
 
 
 def _positive(value, what, arg):
@@ -1460,7 +1603,15 @@ class _MapDataset(_UnaryDataset):
     def _elements(self):
         fn = self._fn
         for element in self._input._np_iter():
-            yield _normalize_output(_call(fn, element), "map")
+            if _ignoring():
+                try:
+                    out = _normalize_output(_call(fn, element), "map")
+                except Exception as e:  # noqa: BLE001 (ignore_errors drops any error)
+                    _dropped("map", e)
+                    continue
+                yield out
+            else:
+                yield _normalize_output(_call(fn, element), "map")
 
     def _spec(self):
         return Dataset._spec(self)  # from the first element (the function is not traced)
@@ -1482,10 +1633,16 @@ class _FilterDataset(_UnaryDataset):
     def _elements(self):
         pred = self._pred
         for element in self._input._np_iter():
-            r = _leaf_array(_call(pred, element))
-            if r.shape != () or r.dtype != np.bool_:
-                raise ValueError(f"[{self._op}] predicate must return a scalar boolean, got "
-                                 f"shape {r.shape} dtype {r.dtype}")
+            try:
+                r = _leaf_array(_call(pred, element))
+                if r.shape != () or r.dtype != np.bool_:
+                    raise ValueError(f"[{self._op}] predicate must return a scalar boolean, "
+                                     f"got shape {r.shape} dtype {r.dtype}")
+            except Exception as e:  # noqa: BLE001
+                if not _ignoring():
+                    raise
+                _dropped(self._op, e)
+                continue
             if r:
                 yield element
             elif self._stop:
@@ -1505,10 +1662,16 @@ class _FlatMapDataset(_UnaryDataset):
 
     def _elements(self):
         for element in self._input._np_iter():
-            ds = _call(self._fn, element)
-            if not isinstance(ds, Dataset):
-                raise TypeError(f"[flat_map] map_func must return a Dataset, got "
-                                f"{type(ds).__name__}")
+            try:
+                ds = _call(self._fn, element)
+                if not isinstance(ds, Dataset):
+                    raise TypeError(f"[flat_map] map_func must return a Dataset, got "
+                                    f"{type(ds).__name__}")
+            except Exception as e:  # noqa: BLE001
+                if not _ignoring():
+                    raise
+                _dropped("flat_map", e)
+                continue
             yield from ds._np_iter()
 
     def _card(self):

@@ -29,7 +29,8 @@ from .dataset import Dataset, TensorSpec, _UNKNOWN, _leaf_array
 from .tfrecord import (_FileDataset, _compression, _filename_list, _iter_filenames,
                        _open_read, _path)
 
-__all__ = ["TextLineDataset", "list_files", "CsvDataset", "make_csv_dataset"]
+__all__ = ["TextLineDataset", "FixedLengthRecordDataset", "list_files", "CsvDataset",
+           "make_csv_dataset"]
 
 
 # ---------------------------------------------------------------------- lines
@@ -75,6 +76,51 @@ class TextLineDataset(_FileDataset):
 
     def _records(self, path):
         return _lines(path, self._compression, self._op)
+
+
+# ---------------------------------------------------------------------- fixed-length records
+def _nonneg(value, what):
+    v = int(_leaf_array(value)) if value is not None else 0
+    if v < 0:
+        raise ValueError(f"[FixedLengthRecordDataset] {what} must be >= 0, got {v}")
+    return v
+
+
+class FixedLengthRecordDataset(_FileDataset):
+    """tf.data.FixedLengthRecordDataset(filenames, record_bytes, header_bytes=None,
+    footer_bytes=None, compression_type=None): each file's body (after header_bytes, before
+    footer_bytes) cut into records of record_bytes bytes, as scalar strings (the CIFAR-10
+    binary format: tf.io.decode_raw then reads them). A body that is not a whole number of
+    records is an InvalidArgumentError naming the file."""
+
+    _op = "FixedLengthRecordDataset"
+
+    def __init__(self, filenames, record_bytes, header_bytes=None, footer_bytes=None,
+                 buffer_size=None, compression_type=None, num_parallel_reads=None,
+                 name=None):
+        super().__init__(filenames, compression_type)
+        self._record = _nonneg(record_bytes, "record_bytes")
+        if self._record == 0:
+            raise ValueError("[FixedLengthRecordDataset] record_bytes must be positive")
+        self._header = _nonneg(header_bytes, "header_bytes")
+        self._footer = _nonneg(footer_bytes, "footer_bytes")
+
+    def _records(self, path):
+        f, raw = _open_read(path, self._compression, self._op)
+        try:
+            data = f.read()
+        finally:
+            f.close()
+            raw.close()
+        body = len(data) - self._header - self._footer
+        if body < 0 or body % self._record:
+            raise InvalidArgumentError(
+                f"[{self._op}] Excluding the header ({self._header} bytes) and footer "
+                f"({self._footer} bytes), input file {path!r} has body length {body}, which "
+                f"is not an exact multiple of the record length ({self._record} bytes).")
+        end = len(data) - self._footer
+        for at in range(self._header, end, self._record):
+            yield data[at:at + self._record]
 
 
 # ---------------------------------------------------------------------- list_files

@@ -366,6 +366,48 @@ def group_by_window(key_func, reduce_func, window_size=None, window_size_func=No
                                             window_size_func)
 
 
+# ---------------------------------------------------------------------- group_by_reducer
+class _GroupByReducerDataset(_UnaryDataset):
+    """tf.data.experimental.group_by_reducer: one output per key, after the input ends."""
+
+    def __init__(self, input_dataset, key_func, reducer):
+        super().__init__(input_dataset)
+        for f in ("init_func", "reduce_func", "finalize_func"):
+            if not callable(getattr(reducer, f, None)):
+                raise TypeError(f"[group_by_reducer] reducer.{f} must be callable")
+        self._key, self._reducer = key_func, reducer
+
+    def _plan(self):
+        return None
+
+    def _elements(self):
+        from .dataset import _host_tensors
+        from ..framework.device import host_scope
+        r = self._reducer
+        states = collections.OrderedDict()
+        for element in self._input._np_iter():
+            key = _int_result(_call(self._key, element), "key_func")
+            if key not in states:
+                init = _call(r.init_func, np.array(key, dtype=np.int64))
+                states[key] = _normalize_output(init, "group_by_reducer")
+            state = states[key]
+            with host_scope():
+                new = r.reduce_func(_host_tensors(state), _host_tensors(element))
+            new = _normalize_output(new, "group_by_reducer")
+            if not _same_structure(state, new):
+                raise TypeError(f"[group_by_reducer] reduce_func changed the state's "
+                                f"structure: {_spec_of(state)} became {_spec_of(new)}")
+            states[key] = new
+        for state in states.values():
+            yield _normalize_output(_call(r.finalize_func, state), "group_by_reducer")
+
+    def _card(self):
+        return _UNKNOWN
+
+    def _spec(self):
+        return Dataset._spec(self)
+
+
 # ---------------------------------------------------------------------- bucketing
 def _bucketed(ds, element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
               padding_values, pad_to_bucket_boundary, no_padding, drop_remainder):
