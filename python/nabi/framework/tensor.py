@@ -5,6 +5,8 @@ Kernels receive the array itself (no copy); ops that need C-contiguous input mak
 New tensors made from host values go to the current device (`nabi.device`, else the GPU when
 one is available); ops keep their inputs' device, and mixing devices in one op is an error.
 """
+import weakref
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -607,6 +609,15 @@ class Variable(Tensor):
         np.subtract(self._data, arr, out=self._data, casting="unsafe")
         return self
 
+    def __getitem__(self, idx):
+        # TF's v[idx]: the read value, which also has assign/assign_add/assign_sub that write
+        # into that slice of the variable (v[0, 0].assign(3.)).
+        out = _ops().getitem(self, idx)
+        out.__class__ = _VariableSlice
+        _VARIABLE_SLICES[id(out)] = (self, idx)
+        weakref.finalize(out, _VARIABLE_SLICES.pop, id(out), None)
+        return out
+
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="numpy=array(")
         return (f"<nabi.Variable '{self.name}' shape={tuple(self._data.shape)} "
@@ -615,3 +626,42 @@ class Variable(Tensor):
     __hash__ = Tensor.__hash__
 
 Variable.__str__ = Variable.__repr__
+
+_VARIABLE_SLICES = {}   # id(slice tensor) -> (variable, index), dropped when the slice dies
+
+
+class _VariableSlice(Tensor):
+    """`variable[idx]`: a Tensor (the value read) whose assign, assign_add and assign_sub
+    update that slice of the variable in place and return the variable (TF's sliced
+    assignment). The value is broadcast to the slice's shape."""
+
+    __slots__ = ()
+
+    def _update(self, value, op, fn):
+        var, idx = _VARIABLE_SLICES[id(self)]
+        from ..ops.array_ops import _index_arg
+        i = _index_arg(idx)
+        cur = var._data[i]
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if type(arr) is DeviceArray:
+            arr = arr.get()
+        arr = np.asarray(arr).astype(var._data.dtype, copy=False)
+        shape = tuple(np.shape(cur))
+        try:
+            np.broadcast_to(arr, shape)
+        except ValueError:
+            raise ValueError(f"[Variable.{op}] value of shape {arr.shape} does not fit the "
+                             f"slice {idx!r} of shape {shape} of variable {var._name} "
+                             f"(shape {tuple(var._data.shape)})") from None
+        new = fn(cur.get() if type(cur) is DeviceArray else np.asarray(cur), arr)
+        var._data[i] = new if type(var._data) is np.ndarray else np.broadcast_to(new, shape)
+        return var
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        return self._update(value, "assign", lambda cur, v: v)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        return self._update(delta, "assign_add", lambda cur, v: cur + v)
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        return self._update(delta, "assign_sub", lambda cur, v: cur - v)
