@@ -529,11 +529,28 @@ def test_fixed_length_record_dataset(tmp_path):
                                           footer_bytes=2)
     assert py(ds) == recs
     assert ds.element_spec == tf.TensorSpec((), tf.string)
-    labels = [int(tf.io.decode_raw(r, tf.uint8)[0]) for r in ds]
-    assert labels == [0, 1, 2, 3, 4]
+    labels = ds.map(lambda r: tf.cast(tf.io.decode_raw(r, tf.uint8)[0], tf.int32))
+    assert py(labels) == [0, 1, 2, 3, 4]
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"x" * 20)
     with pytest.raises(tf.errors.InvalidArgumentError, match="not an exact multiple"):
         py(tf.data.FixedLengthRecordDataset(str(bad), record_bytes=13))
     with pytest.raises(ValueError, match="record_bytes"):
         tf.data.FixedLengthRecordDataset(paths, record_bytes=0)
+
+
+def test_parse_example_dataset():
+    def example(label, xs):
+        return tf.train.Example(features=tf.train.Features(feature={
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            "x": tf.train.Feature(float_list=tf.train.FloatList(value=xs))})).SerializeToString()
+    rows = [(3, [0.5, 1.5]), (7, [2.0, -1.0]), (1, [4.25, 0.0])]
+    serialized = np.array([example(lbl, xs) for lbl, xs in rows], dtype=object)
+    features = {"label": tf.io.FixedLenFeature([], tf.int64),
+                "x": tf.io.FixedLenFeature([2], tf.float32)}
+    ds = Dataset.from_tensor_slices(serialized).batch(2).apply(
+        exp.parse_example_dataset(features))
+    got = py(ds)
+    assert [g["label"] for g in got] == [[3, 7], [1]]
+    np.testing.assert_allclose(np.concatenate([np.array(g["x"]) for g in got]),
+                               np.array([xs for _, xs in rows], np.float32))
