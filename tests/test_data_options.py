@@ -554,3 +554,20 @@ def test_parse_example_dataset():
     assert [g["label"] for g in got] == [[3, 7], [1]]
     np.testing.assert_allclose(np.concatenate([np.array(g["x"]) for g in got]),
                                np.array([xs for _, xs in rows], np.float32))
+
+
+def test_padded_batch_tf_doc_examples():
+    a = Dataset.range(1, 5, output_type=tf.int32).map(lambda x: tf.fill([x], x))
+    assert py(a.padded_batch(2)) == [[[1, 0], [2, 2]], [[3, 3, 3, 0], [4, 4, 4, 4]]]
+    c = a.padded_batch(2, padded_shapes=5)             # an int is the 1-D shape [5]
+    assert py(c) == [[[1, 0, 0, 0, 0], [2, 2, 0, 0, 0]], [[3, 3, 3, 0, 0], [4, 4, 4, 4, 0]]]
+    assert c.element_spec.shape.as_list() == [None, 5]
+    d = a.padded_batch(2, padded_shapes=5, padding_values=-1)
+    assert py(d) == [[[1, -1, -1, -1, -1], [2, 2, -1, -1, -1]],
+                     [[3, 3, 3, -1, -1], [4, 4, 4, 4, -1]]]
+    e = Dataset.zip((a, a)).padded_batch(2, padding_values=(-1, 100))
+    assert py(e) == [([[1, -1], [2, 2]], [[1, 100], [2, 2]]),
+                     ([[3, 3, 3, -1], [4, 4, 4, 4]], [[3, 3, 3, 100], [4, 4, 4, 4]])]
+    f = Dataset.zip((a, a)).padded_batch(2, padded_shapes=(5, tf.TensorShape([None])))
+    assert py(f)[0] == ([[1, 0, 0, 0, 0], [2, 2, 0, 0, 0]], [[1, 0], [2, 2]])
+    exp.enable_debug_mode()

@@ -1145,7 +1145,23 @@ def _shape_structure(shapes, like):
         if not isinstance(shapes, (tuple, list)) or len(shapes) != len(like):
             raise ValueError(f"shapes {shapes!r} do not match the element structure {like!r}")
         return tuple(_shape_structure(s, t) for s, t in zip(shapes, like))
-    return _ShapeLeaf(None if shapes is None else tuple(shapes))
+    return _ShapeLeaf(_shape_tuple(shapes))
+
+
+def _shape_tuple(s):
+    """A shape argument as a tuple of ints/None (None: unknown rank). An int n is the 1-D
+    shape [n] and a TensorShape or an int vector works too, as TF's as_shape allows."""
+    if s is None:
+        return None
+    if isinstance(s, Tensor):
+        s = s.numpy()
+    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+        return (int(s),)
+    if isinstance(s, np.ndarray):
+        return tuple(int(v) for v in s.reshape(-1))
+    if isinstance(s, TensorShape):
+        return None if s.rank is None else tuple(s.as_list())
+    return tuple(None if d is None else int(d) for d in s)
 
 
 def _flat_shapes(shapes, like):
@@ -1438,7 +1454,7 @@ class _PaddedBatchDataset(_UnaryDataset):
         elif isinstance(first, (tuple, dict)):
             shapes = _flat_shapes(self._shapes, first)
         else:
-            shapes = [tuple(self._shapes)]
+            shapes = [_shape_tuple(self._shapes)]
         if self._values is None:
             values = [None] * n
         elif isinstance(first, (tuple, dict)) and isinstance(self._values, (tuple, dict)):
@@ -1500,9 +1516,11 @@ class _PaddedBatchDataset(_UnaryDataset):
                                              (dim,) + (None,) * len(s.shape), s.dtype), spec)
         flat_spec = _flatten(spec)
         shapes = _flat_shapes(self._shapes, spec) \
-            if isinstance(spec, (tuple, dict)) else [tuple(self._shapes)]
-        out = [TensorSpec((dim,) + tuple(None if d is None or int(d) < 0 else int(d)
-                                         for d in shp), s.dtype)
+            if isinstance(spec, (tuple, dict)) else [_shape_tuple(self._shapes)]
+        out = [TensorSpec(None if shp is None and s.shape is None else
+                          (dim,) + tuple(None if d is None or int(d) < 0 else int(d)
+                                         for d in (shp if shp is not None else
+                                                   (None,) * len(s.shape))), s.dtype)
                for s, shp in zip(flat_spec, shapes)]
         return _pack(spec, out)
 

@@ -13,7 +13,8 @@ __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShard
            "ExternalStatePolicy", "OptimizationOptions", "Optional", "RandomDataset", "Reducer",
            "TFRecordWriter", "ThreadingOptions", "assert_cardinality", "at",
            "bucket_by_sequence_length", "cardinality", "choose_from_datasets", "copy_to_device",
-           "dense_to_ragged_batch", "dense_to_sparse_batch", "enumerate_dataset", "from_list",
+           "dense_to_ragged_batch", "dense_to_sparse_batch", "enable_debug_mode",
+           "enumerate_dataset", "from_list",
            "get_next_as_optional", "get_single_element", "get_structure", "group_by_reducer",
            "group_by_window", "ignore_errors", "load", "make_csv_dataset", "map_and_batch",
            "parallel_interleave", "parse_example_dataset", "prefetch_to_device",
@@ -34,6 +35,11 @@ def Counter(start=0, step=1, dtype="int64"):  # noqa: N802 (TF's name)
 def RandomDataset(seed=None, name=None):  # noqa: N802 (TF's name)
     """The deprecated alias of Dataset.random."""
     return Dataset.random(seed)
+
+
+def enable_debug_mode():
+    """Accepted: nabi's pipelines already run eagerly, in order, in the calling thread (what
+    TF's debug mode switches to)."""
 
 
 def take_while(predicate):
