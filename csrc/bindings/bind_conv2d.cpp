@@ -3,6 +3,10 @@
 //                  padding=(top, bottom, left, right), relu=False) -> y (N, OH, OW, CO)
 //   conv2d_backward(grad_y, x, w, y_or_None, strides, dilations, padding,
 //                   need_dx, need_dw, need_db) -> (dx_or_None, dw_or_None, db_or_None)
+//   conv2d_backward_data(grad_y, w, b_or_None, input_shape, strides, dilations, padding,
+//                        relu=False) -> [relu](dx + b) (input_shape): the input gradient of a
+//                        conv2d of an input_shape input, plus a (C_in,) bias and a ReLU --
+//                        the forward of a transposed convolution (Conv2DTranspose) in one pass
 // y_or_None: the forward output when it fused a ReLU (the gradient is masked by y > 0).
 // y and dx come from a small cache of arrays nothing else references any more (a fresh
 // multi-MB array costs a page fault per 4 KiB page on every training step).
@@ -30,6 +34,11 @@ Recycler& out_cache() {
   return *r;
 }
 
+cpu::Conv2dShape make_shape_of(const std::vector<int64_t>& xs, const py::array& w,
+                               const std::vector<int64_t>& strides,
+                               const std::vector<int64_t>& dilations,
+                               const std::vector<int64_t>& padding);
+
 cpu::Conv2dShape make_shape(const py::array& x, const py::array& w,
                             const std::vector<int64_t>& strides,
                             const std::vector<int64_t>& dilations,
@@ -39,6 +48,17 @@ cpu::Conv2dShape make_shape(const py::array& x, const py::array& w,
   check_same_dtype(kOp, x, "input", w, "filters");
   if (x.ndim() != 4)
     value_error(kOp, "input must be 4-D (N, H, W, C), got shape " + shape_str(x));
+  return make_shape_of(std::vector<int64_t>(x.shape(), x.shape() + 4), w, strides, dilations,
+                       padding);
+}
+
+// The geometry of a conv2d of an input of shape xs (N, H, W, C) with the filters w.
+cpu::Conv2dShape make_shape_of(const std::vector<int64_t>& xs, const py::array& w,
+                               const std::vector<int64_t>& strides,
+                               const std::vector<int64_t>& dilations,
+                               const std::vector<int64_t>& padding) {
+  for (int64_t d : xs)
+    if (d < 0) value_error(kOp, "input shape " + shape_str(xs) + " has a negative dimension");
   if (w.ndim() != 4)
     value_error(kOp, "filters must be 4-D (KH, KW, C_in, C_out), got shape " + shape_str(w));
   if (strides.size() != 2 || dilations.size() != 2 || padding.size() != 4)
@@ -49,14 +69,14 @@ cpu::Conv2dShape make_shape(const py::array& x, const py::array& w,
     value_error(kOp, "dilations must be >= 1, got " + shape_str(dilations));
   for (int64_t p : padding)
     if (p < 0) value_error(kOp, "padding must be >= 0, got " + shape_str(padding));
-  if (x.shape(3) != w.shape(2))
-    value_error(kOp, "input channels " + std::to_string(x.shape(3)) + " of input " +
-                         shape_str(x) + " do not match filters " + shape_str(w));
+  if (xs[3] != w.shape(2))
+    value_error(kOp, "input channels " + std::to_string(xs[3]) + " of input " +
+                         shape_str(xs) + " do not match filters " + shape_str(w));
   cpu::Conv2dShape s;
-  s.N = x.shape(0);
-  s.H = x.shape(1);
-  s.W = x.shape(2);
-  s.C = x.shape(3);
+  s.N = xs[0];
+  s.H = xs[1];
+  s.W = xs[2];
+  s.C = xs[3];
   s.KH = w.shape(0);
   s.KW = w.shape(1);
   s.CO = w.shape(3);
@@ -95,19 +115,25 @@ void check_out_like(const py::array& a, const char* name, const py::array& x,
                          shape_str(std::vector<int64_t>{s.N, s.OH, s.OW, s.CO}));
 }
 
+// The optional bias: None, or a (n,) array of like's dtype (n: the channels it is added to).
+bool get_bias(const py::object& b_obj, const py::array& like, int64_t n, const py::array& w,
+              const char* what, py::array* b) {
+  if (b_obj.is_none()) return false;
+  if (!py::isinstance<py::array>(b_obj)) type_error(kOp, "bias must be a NumPy array or None");
+  *b = b_obj.cast<py::array>();
+  check_float(kOp, *b, "bias");
+  check_same_dtype(kOp, *b, "bias", like, what);
+  if (b->ndim() != 1 || b->shape(0) != n)
+    value_error(kOp, "bias " + shape_str(*b) + " does not match filters " + shape_str(w) +
+                         " (it needs " + std::to_string(n) + " values)");
+  return true;
+}
+
 py::array forward(py::array x, py::array w, py::object b_obj, std::vector<int64_t> strides,
                   std::vector<int64_t> dilations, std::vector<int64_t> padding, bool relu) {
   cpu::Conv2dShape s = make_shape(x, w, strides, dilations, padding);
   py::array b;
-  const bool has_b = !b_obj.is_none();
-  if (has_b) {
-    if (!py::isinstance<py::array>(b_obj)) type_error(kOp, "bias must be a NumPy array or None");
-    b = b_obj.cast<py::array>();
-    check_float(kOp, b, "bias");
-    check_same_dtype(kOp, b, "bias", x, "input");
-    if (b.ndim() != 1 || b.shape(0) != s.CO)
-      value_error(kOp, "bias " + shape_str(b) + " does not match filters " + shape_str(w));
-  }
+  const bool has_b = get_bias(b_obj, x, s.CO, w, "input", &b);
   py::array y = out_cache().get(x.dtype(), std::vector<py::ssize_t>{s.N, s.OH, s.OW, s.CO});
   dispatch(x, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
@@ -155,6 +181,37 @@ py::tuple backward(py::array grad_y, py::array x, py::array w, py::object y_obj,
   });
   return py::make_tuple(dx_out, dw_out, db_out);
 }
+
+py::array backward_data(py::array grad_y, py::array w, py::object b_obj,
+                        std::vector<int64_t> input_shape, std::vector<int64_t> strides,
+                        std::vector<int64_t> dilations, std::vector<int64_t> padding, bool relu) {
+  check_float(kOp, grad_y, "grad_y");
+  check_float(kOp, w, "filters");
+  check_same_dtype(kOp, grad_y, "grad_y", w, "filters");
+  if (input_shape.size() != 4)
+    value_error(kOp, "input_shape must have 4 values (N, H, W, C), got " +
+                         shape_str(input_shape));
+  cpu::Conv2dShape s = make_shape_of(input_shape, w, strides, dilations, padding);
+  if (grad_y.ndim() != 4 || grad_y.shape(0) != s.N || grad_y.shape(1) != s.OH ||
+      grad_y.shape(2) != s.OW || grad_y.shape(3) != s.CO)
+    value_error(kOp, "grad_y " + shape_str(grad_y) + " does not match the output shape " +
+                         shape_str(std::vector<int64_t>{s.N, s.OH, s.OW, s.CO}) +
+                         " of input " + shape_str(input_shape) + " and filters " + shape_str(w));
+  py::array b;
+  const bool has_b = get_bias(b_obj, grad_y, s.C, w, "grad_y", &b);
+  const std::vector<py::ssize_t> xshape(input_shape.begin(), input_shape.end());
+  py::array dx = out_cache().get(grad_y.dtype(), xshape);
+  dispatch(grad_y, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* gp = static_cast<const T*>(grad_y.data());
+    const T* wp = static_cast<const T*>(w.data());
+    const T* bp = has_b ? static_cast<const T*>(b.data()) : nullptr;
+    T* dxp = static_cast<T*>(dx.mutable_data());
+    py::gil_scoped_release nogil;
+    cpu::conv2d_backward_data<T>(s, wp, gp, bp, relu, dxp);
+  });
+  return dx;
+}
 }  // namespace
 
 NABI_BINDINGS(bind_conv2d) {
@@ -165,4 +222,9 @@ NABI_BINDINGS(bind_conv2d) {
         py::arg("y"), py::arg("strides"), py::arg("dilations"), py::arg("padding"),
         py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
         "(dx, dw, db) of conv2d_forward (each None unless asked for); y masks a fused ReLU");
+  m.def("conv2d_backward_data", &backward_data, py::arg("grad_y"), py::arg("w"), py::arg("b"),
+        py::arg("input_shape"), py::arg("strides"), py::arg("dilations"), py::arg("padding"),
+        py::arg("relu") = false,
+        "[relu](dx + b) of conv2d_forward for an input of input_shape: a transposed "
+        "convolution with a fused (C_in,) bias and ReLU");
 }

@@ -9,6 +9,8 @@
 //   conv2d_backward(grad_y, x, w, y, strides, dilations, padding, need_dx, need_dw, need_db)
 //       -> (dx_or_None, dw_or_None, db_or_None); y (or None): the forward output of a fused
 //          ReLU, whose mask (y > 0) is applied to grad_y
+//   conv2d_backward_data(grad_y, w, b, input_shape, strides, dilations, padding, relu=False)
+//       -> [relu](dx + b) of shape input_shape; b (C_in,) or None (a transposed convolution)
 //   max_pool2d_forward(x, ksize, strides, padding, with_argmax=True, index_dtype="int32")
 //       -> (y, argmax_or_None); argmax int32/int64 = n*H*W*C + (h*W + w)*C + c of the first
 //          maximum (-1 for an empty window), interchangeable with the CPU's
@@ -59,6 +61,11 @@ constexpr int64_t kMaxGridY = 65535LL * 64;  // columns of a conv GEMM (64-wide 
 // ---- conv2d ----
 const char* const kConv = "conv2d";
 
+cuda::ConvDims conv_dims_of(const std::vector<int64_t>& xs, const DeviceBuffer& w,
+                            const std::vector<int64_t>& strides,
+                            const std::vector<int64_t>& dilations,
+                            const std::vector<int64_t>& padding);
+
 cuda::ConvDims conv_dims(const DeviceBuffer& x, const DeviceBuffer& w,
                          const std::vector<int64_t>& strides,
                          const std::vector<int64_t>& dilations,
@@ -73,6 +80,17 @@ cuda::ConvDims conv_dims(const DeviceBuffer& x, const DeviceBuffer& w,
   same_dtype(op, x, "input", w, "filters");
   if (x.ndim() != 4)
     value_error(op, "input must be 4-D (N, H, W, C), got shape " + shape_str(x.shape()));
+  return conv_dims_of(x.shape(), w, strides, dilations, padding);
+}
+
+// The geometry of a conv2d of an input of shape xs (N, H, W, C) with the filters w.
+cuda::ConvDims conv_dims_of(const std::vector<int64_t>& xs, const DeviceBuffer& w,
+                            const std::vector<int64_t>& strides,
+                            const std::vector<int64_t>& dilations,
+                            const std::vector<int64_t>& padding) {
+  const char* op = kConv;
+  for (int64_t v : xs)
+    if (v < 0) value_error(op, "input shape " + shape_str(xs) + " has a negative dimension");
   if (w.ndim() != 4)
     value_error(op, "filters must be 4-D (KH, KW, C_in, C_out), got shape " +
                         shape_str(w.shape()));
@@ -84,7 +102,6 @@ cuda::ConvDims conv_dims(const DeviceBuffer& x, const DeviceBuffer& w,
     value_error(op, "dilations must be >= 1, got " + shape_str(dilations));
   for (int64_t p : padding)
     if (p < 0) value_error(op, "padding must be >= 0, got " + shape_str(padding));
-  const auto& xs = x.shape();
   const auto& ws = w.shape();
   if (xs[3] != ws[2])
     value_error(op, "input channels " + std::to_string(xs[3]) + " of input " +
@@ -189,6 +206,48 @@ py::tuple conv2d_backward(const Buf& gb, const Buf& xb, const Buf& wb, const Buf
   });
   auto obj = [](const Buf& b) -> py::object { return b ? py::cast(b) : py::none(); };
   return py::make_tuple(obj(dx), obj(dw), obj(db));
+}
+
+Buf conv2d_backward_data(const Buf& gb, const Buf& wb, const Buf& bb,
+                         std::vector<int64_t> input_shape, std::vector<int64_t> strides,
+                         std::vector<int64_t> dilations, std::vector<int64_t> padding,
+                         bool relu) {
+  const DeviceBuffer& g = need(kConv, gb, "grad_y");
+  const DeviceBuffer& w = need(kConv, wb, "filters");
+  if (!is_float(g.dtype()))
+    type_error(kConv, std::string("grad_y must be float32 or float64, got ") +
+                          cuda::dtype_str(g.dtype()));
+  if (!is_float(w.dtype()))
+    type_error(kConv, std::string("filters must be float32 or float64, got ") +
+                          cuda::dtype_str(w.dtype()));
+  same_dtype(kConv, g, "grad_y", w, "filters");
+  if (input_shape.size() != 4)
+    value_error(kConv, "input_shape must have 4 values (N, H, W, C), got " +
+                           shape_str(input_shape));
+  const cuda::ConvDims d = conv_dims_of(input_shape, w, strides, dilations, padding);
+  if (g.shape() != conv_out_shape(d))
+    value_error(kConv, "grad_y " + shape_str(g.shape()) + " does not match the output shape " +
+                           shape_str(conv_out_shape(d)) + " of input " +
+                           shape_str(input_shape) + " and filters " + shape_str(w.shape()));
+  if (bb) {
+    const DeviceBuffer& b = *bb;
+    if (!is_float(b.dtype()))
+      type_error(kConv, std::string("bias must be float32 or float64, got ") +
+                            cuda::dtype_str(b.dtype()));
+    same_dtype(kConv, b, "bias", g, "grad_y");
+    if (b.ndim() != 1 || b.shape()[0] != d.C)
+      value_error(kConv, "bias " + shape_str(b.shape()) + " does not match filters " +
+                             shape_str(w.shape()) + " (it needs " + std::to_string(d.C) +
+                             " values)");
+  }
+  Buf dx = make_buffer(input_shape, g.dtype());
+  by_dtype(g.dtype(), [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    const T* bp = bb ? bb->ptr<T>() : nullptr;
+    py::gil_scoped_release nogil;
+    cuda::conv2d_backward_data<T>(d, w.ptr<T>(), g.ptr<T>(), bp, relu, dx->ptr<T>());
+  });
+  return dx;
 }
 
 // ---- pooling ----
@@ -461,6 +520,11 @@ void bind_impl(py::module_& cm) {
          py::arg("y"), py::arg("strides"), py::arg("dilations"), py::arg("padding"),
          py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
          "(dx, dw, db) of conv2d_forward (each None unless asked for); y masks a fused ReLU");
+  cm.def("conv2d_backward_data", &conv2d_backward_data, py::arg("grad_y"), py::arg("w"),
+         py::arg("b"), py::arg("input_shape"), py::arg("strides"), py::arg("dilations"),
+         py::arg("padding"), py::arg("relu") = false,
+         "[relu](dx + b) of conv2d_forward for an input of input_shape: a transposed "
+         "convolution with a fused (C_in,) bias and ReLU");
   cm.def("max_pool2d_forward", &max_pool2d_forward, py::arg("x"), py::arg("ksize"),
          py::arg("strides"), py::arg("padding"), py::arg("with_argmax") = true,
          py::arg("index_dtype") = "int32",
@@ -487,7 +551,8 @@ void bind_impl(py::module_& cm) {
 #else
 // ============================ build without CUDA ==========================================
 void bind_impl(py::module_& cm) {
-  def_unavailable(cm, {"conv2d_forward", "conv2d_backward", "max_pool2d_forward",
+  def_unavailable(cm, {"conv2d_forward", "conv2d_backward", "conv2d_backward_data",
+                       "max_pool2d_forward",
                        "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
                        "batch_norm_forward_train", "batch_norm_forward_infer",
                        "batch_norm_backward"});
@@ -498,7 +563,8 @@ void bind_impl(py::module_& cm) {
 
 NABI_BINDINGS(bind_cuda_nn) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"conv2d_forward", "conv2d_backward", "max_pool2d_forward",
+  add_entries(cm, {"conv2d_forward", "conv2d_backward", "conv2d_backward_data",
+                   "max_pool2d_forward",
                    "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
                    "batch_norm_forward_train", "batch_norm_forward_infer",
                    "batch_norm_backward"});

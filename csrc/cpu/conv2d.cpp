@@ -712,7 +712,8 @@ bool ig_dx_ok(const Conv2dShape& s) {
 }
 
 void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
-                      const float* relu_y, float* dx) {
+                      const float* relu_y, float* dx, const float* bias = nullptr,
+                      bool relu = false) {
   const int64_t KH = s.KH, KW = s.KW, C = s.C, CO = s.CO;
   IgShape g{s.OH, s.OW, CO, (KH - 1) * s.dh - s.pt, (KW - 1) - s.pl,
             (s.H - 1) + (KH - 1) * s.dh + 1, (s.W - 1) + KW, KH, KW, s.dh, 1, 1,
@@ -724,7 +725,7 @@ void ig_backward_data(const Conv2dShape& s, const float* w, const float* dy,
     for (int64_t j = j0; j < j1; ++j) ig_pack_flipped(w, s, 0, 0, KH, KW, pk.nr, wp, j);
   });
   pk.wp = wp;
-  ig_run(g, s.N, dy, relu_y, pk, nullptr, false, dx);
+  ig_run(g, s.N, dy, relu_y, pk, bias, relu, dx);
 }
 
 // Backward-data for stride > 1 (a Conv2DTranspose's forward; a strided conv's dx), dilation 1:
@@ -745,7 +746,8 @@ bool ig_dx_strided_ok(const Conv2dShape& s) {
 }
 
 void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float* dy,
-                              const float* relu_y, float* dx) {
+                              const float* relu_y, float* dx, const float* bias = nullptr,
+                              bool relu = false) {
   const int64_t C = s.C, CO = s.CO, H = s.H, W = s.W, KH = s.KH, KW = s.KW;
   const int64_t sh = s.sh, sw = s.sw;
   // Per phase: its geometry, packed sub-filter, input offsets and dx offsets (per image).
@@ -807,6 +809,11 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
   // Threads take whole images; each image runs every phase while its dy stays in cache, and
   // each phase writes its dx elements in place (every dx element is written exactly once).
   const int64_t img = s.OH * s.OW * CO, dimg = H * W * C;
+  // What a phase that no tap reaches holds: [relu](bias), or zeros.
+  std::vector<float> fill(static_cast<size_t>(C), 0.0f);
+  if (bias)
+    for (int64_t c = 0; c < C; ++c)
+      fill[c] = relu ? (bias[c] < 0.0f ? 0.0f : bias[c]) : bias[c];
   parallel_for(s.N, H * W * C * std::max<int64_t>(1, s.KH * s.KW * CO / (sh * sw)) * 2,
                [&](int64_t n0, int64_t n1) {
     float* xp = scratch<float, 4>(padn + 8);
@@ -814,11 +821,11 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
       float* dxn = dx + n * dimg;
       for (const Phase& ph : phases) {
         if (ph.zero) {
-          for (int64_t off : ph.yoffs) zero(dxn + off, C);
+          for (int64_t off : ph.yoffs) std::memcpy(dxn + off, fill.data(), sizeof(float) * C);
           continue;
         }
         ig_pad(ph.g, dy + n * img, relu_y ? relu_y + n * img : nullptr, xp);
-        ig_image_any(ph.g, xp, ph.pk, nullptr, false, dxn, ph.offs.data(), ph.yoffs.data());
+        ig_image_any(ph.g, xp, ph.pk, bias, relu, dxn, ph.offs.data(), ph.yoffs.data());
       }
     }
   });
@@ -1106,7 +1113,8 @@ bool narrow_dx_ok(const Conv2dShape& s) {
 }
 
 void narrow_backward_data(const Conv2dShape& s, const float* w, const float* dy,
-                          const float* relu_y, float* dx) {
+                          const float* relu_y, float* dx, const float* bias = nullptr,
+                          bool relu = false) {
   const int64_t KH = s.KH, KW = s.KW, C = s.C;
   std::vector<float> wf(static_cast<size_t>(KH * KW * C));  // (KH, KW, 1, C), flipped
   for (int64_t i = 0; i < KH; ++i)
@@ -1124,7 +1132,7 @@ void narrow_backward_data(const Conv2dShape& s, const float* w, const float* dy,
   const Conv2dShape t{s.N, s.OH, s.OW, 1, KH, KW, C, s.H, s.W, 1, 1, s.dh, s.dw,
                       (KH - 1) * s.dh - s.pt, (KW - 1) * s.dw - s.pl};
   parallel_for(t.N * t.OH, t.OW * KH * KW * C * 2, [&](int64_t r0, int64_t r1) {
-    direct_c1(t, g, wf.data(), static_cast<const float*>(nullptr), false, dx, r0, r1);
+    direct_c1(t, g, wf.data(), bias, relu, dx, r0, r1);
   });
 }
 #endif
@@ -1319,6 +1327,29 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   }
 }
 
+template <typename T>
+void conv2d_backward_data(const Conv2dShape& s, const T* w, const T* dy, const T* b, bool relu,
+                          T* dx) {
+  const int64_t xs = s.H * s.W * s.C;
+  if (s.N <= 0 || xs <= 0) return;
+#if defined(NABI_X86)
+  if constexpr (std::is_same_v<T, float>) {
+    // The implicit-GEMM paths add the bias and apply the ReLU in registers, before the store.
+    if (s.OH * s.OW > 0 && s.CO > 0) {
+      if (ig_dx_ok(s)) return ig_backward_data(s, w, dy, nullptr, dx, b, relu);
+      if (narrow_dx_ok(s)) return narrow_backward_data(s, w, dy, nullptr, dx, b, relu);
+      if (ig_dx_strided_ok(s)) return ig_backward_data_strided(s, w, dy, nullptr, dx, b, relu);
+    }
+  }
+#endif
+  // Elsewhere: the plain backward-data (it does not read x), then a bias + ReLU pass over dx.
+  conv2d_backward<T>(s, nullptr, w, dy, nullptr, dx, nullptr, nullptr);
+  if (b || relu)
+    parallel_for(s.N * s.H * s.W, s.C * 2, [&](int64_t r0, int64_t r1) {
+      epilogue(dx + r0 * s.C, r1 - r0, s.C, b, relu);
+    });
+}
+
 template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*,
                                     bool, float*);
 template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*,
@@ -1327,5 +1358,9 @@ template void conv2d_backward<float>(const Conv2dShape&, const float*, const flo
                                      const float*, float*, float*, float*);
 template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*,
                                       const double*, const double*, double*, double*, double*);
+template void conv2d_backward_data<float>(const Conv2dShape&, const float*, const float*,
+                                          const float*, bool, float*);
+template void conv2d_backward_data<double>(const Conv2dShape&, const double*, const double*,
+                                           const double*, bool, double*);
 
 }  // namespace nabi::cpu

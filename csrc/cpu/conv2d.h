@@ -23,4 +23,11 @@ template <typename T>
 void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, const T* relu_y,
                      T* dx, T* dw, T* db);
 
+// dx = [relu](backprop-input(dy, w) + b): the gradient of conv(x, w) with respect to x (which
+// is not read: only its shape, s.N/H/W/C, matters), plus a per-input-channel bias b (C) and
+// then max(., 0) when relu -- a Conv2DTranspose layer's forward in one pass. b may be null.
+template <typename T>
+void conv2d_backward_data(const Conv2dShape& s, const T* w, const T* dy, const T* b, bool relu,
+                          T* dx);
+
 }  // namespace nabi::cpu

@@ -220,6 +220,8 @@ struct DgradProblem {
   const T* w;
   T* dx;
   int64_t M, N, K;  // N*H*W, C, KH*KW*CO
+  const T* bias = nullptr;  // (C) or null: added in the epilogue (conv2d_backward_data)
+  bool relu = false;        // then max(., 0)
   static constexpr bool kAKFast = true;   // k = (i*KW + j)*CO + co: co contiguous in dy
   static constexpr bool kBNFast = false;  // w[((i*KW + j)*C + c)*CO + co]: contiguous along k
 
@@ -259,7 +261,11 @@ struct DgradProblem {
     const int64_t co = k64 % d.CO, tap = k64 / d.CO;
     return w[(tap * d.C + c) * d.CO + co];
   }
-  __host__ __device__ void store(int64_t m, int64_t c, T v) const { dx[m * d.C + c] = v; }
+  __host__ __device__ void store(int64_t m, int64_t c, T v) const {
+    if (bias) v += bias[c];
+    if (relu) v = v < T(0) ? T(0) : v;  // NaN stays NaN
+    dx[m * d.C + c] = v;
+  }
 };
 
 // ---- backward data at stride > 1, one sub-pixel phase per launch -------------------------
@@ -278,6 +284,8 @@ struct PhaseDgradProblem {
   T* dx;
   int64_t rh, rw, q0, p0, Hq, Wq, Mh, Mw;
   int64_t M, N, K;  // N*Hq*Wq, C, Mh*Mw*CO
+  const T* bias = nullptr;  // (C) or null: added in the epilogue (conv2d_backward_data)
+  bool relu = false;        // then max(., 0)
   static constexpr bool kAKFast = true;   // k = (mi*Mw + mj)*CO + co: co contiguous in dy
   static constexpr bool kBNFast = false;  // w[((i*KW + j)*C + c)*CO + co]: contiguous along k
 
@@ -315,6 +323,8 @@ struct PhaseDgradProblem {
     return w[((i * d.KW + j) * d.C + c) * d.CO + co];
   }
   __host__ __device__ void store(int64_t m, int64_t c, T v) const {
+    if (bias) v += bias[c];
+    if (relu) v = v < T(0) ? T(0) : v;  // NaN stays NaN
     dx[row(m).out + c] = v;
   }
 };
@@ -613,6 +623,33 @@ void conv2d_forward(const ConvDims& d, const T* x, const T* w, const T* b, bool 
 }
 
 template <typename T>
+void launch_dgrad(const ConvDims& d, const T* w, const T* dy, const T* relu_y, const T* bias,
+                  bool relu, T* dx) {
+  if ((d.sh > 1 || d.sw > 1) && d.dh == 1 && d.dw == 1) {
+    for (int64_t rh = 0; rh < d.sh; ++rh)
+      for (int64_t rw = 0; rw < d.sw; ++rw) {
+        const int64_t q0 = -floor_div(rh - d.pt, d.sh), q1 = floor_div(d.H - 1 + d.pt - rh, d.sh);
+        const int64_t p0 = -floor_div(rw - d.pl, d.sw), p1 = floor_div(d.W - 1 + d.pl - rw, d.sw);
+        const int64_t Hq = q1 - q0 + 1, Wq = p1 - p0 + 1;
+        if (Hq <= 0 || Wq <= 0) continue;
+        const int64_t Mh = rh < d.KH ? ceil_div<int64_t>(d.KH - rh, d.sh) : 0;
+        const int64_t Mw = rw < d.KW ? ceil_div<int64_t>(d.KW - rw, d.sw) : 0;
+        const int64_t M = d.N * Hq * Wq, K = Mh * Mw * d.CO;
+        PhaseDgradProblem<T> p{d, dy, relu_y, w, dx, rh, rw, q0, p0, Hq, Wq, Mh, Mw,
+                               M, d.C, K, bias, relu};
+        igemm_kernel<T, PhaseDgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0,
+                                                 stream()>>>(p, K);
+        NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data_phase>");
+      }
+  } else {
+    const int64_t M = d.N * d.H * d.W, K = d.KH * d.KW * d.CO;
+    DgradProblem<T> p{d, dy, relu_y, w, dx, M, d.C, K, bias, relu};
+    igemm_kernel<T, DgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0, stream()>>>(p, K);
+    NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data>");
+  }
+}
+
+template <typename T>
 void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, const T* relu_y,
                      T* dx, T* dw, T* db) {
   const int64_t P = d.N * d.OH * d.OW;      // output pixels
@@ -626,28 +663,7 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
     if (dx && XS > 0) memset_zero(dx, static_cast<size_t>(XS) * sizeof(T));
     return;
   }
-  if (dx && (d.sh > 1 || d.sw > 1) && d.dh == 1 && d.dw == 1) {
-    for (int64_t rh = 0; rh < d.sh; ++rh)
-      for (int64_t rw = 0; rw < d.sw; ++rw) {
-        const int64_t q0 = -floor_div(rh - d.pt, d.sh), q1 = floor_div(d.H - 1 + d.pt - rh, d.sh);
-        const int64_t p0 = -floor_div(rw - d.pl, d.sw), p1 = floor_div(d.W - 1 + d.pl - rw, d.sw);
-        const int64_t Hq = q1 - q0 + 1, Wq = p1 - p0 + 1;
-        if (Hq <= 0 || Wq <= 0) continue;
-        const int64_t Mh = rh < d.KH ? ceil_div<int64_t>(d.KH - rh, d.sh) : 0;
-        const int64_t Mw = rw < d.KW ? ceil_div<int64_t>(d.KW - rw, d.sw) : 0;
-        const int64_t M = d.N * Hq * Wq, K = Mh * Mw * d.CO;
-        PhaseDgradProblem<T> p{d, dy, relu_y, w, dx, rh, rw, q0, p0, Hq, Wq, Mh, Mw,
-                               M, d.C, K};
-        igemm_kernel<T, PhaseDgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0,
-                                                 stream()>>>(p, K);
-        NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data_phase>");
-      }
-  } else if (dx) {
-    const int64_t M = d.N * d.H * d.W, K = d.KH * d.KW * d.CO;
-    DgradProblem<T> p{d, dy, relu_y, w, dx, M, d.C, K};
-    igemm_kernel<T, DgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0, stream()>>>(p, K);
-    NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data>");
-  }
+  if (dx) launch_dgrad<T>(d, w, dy, relu_y, nullptr, false, dx);
   const bool bias_row = dw && db && KF > 0;  // db as row KF of the filter-gradient GEMM
   if (dw && KF > 0 && narrow_ok(d)) {
     const int64_t M = KF + (bias_row ? 1 : 0);
@@ -703,6 +719,22 @@ void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, con
   if (db && !bias_row) column_sums<T>(dy, relu_y, db, P, d.CO);
 }
 
+template <typename T>
+void conv2d_backward_data(const ConvDims& d, const T* w, const T* dy, const T* b, bool relu,
+                          T* dx) {
+  const int64_t XS = d.N * d.H * d.W * d.C;
+  if (XS <= 0) return;
+  if (d.N * d.OH * d.OW <= 0 || d.CO <= 0) {
+    // No output pixel: dx is [relu](b), or zeros. The GEMM with K = 0 stores exactly that.
+    const int64_t M = d.N * d.H * d.W;
+    DgradProblem<T> p{d, dy, nullptr, w, dx, M, d.C, 0, b, relu};
+    igemm_kernel<T, DgradProblem<T>><<<tile_grid(M, d.C, 1), kThreads, 0, stream()>>>(p, 0);
+    NABI_CUDA_CHECK_LAUNCH("igemm_kernel<conv2d_backward_data_empty>");
+    return;
+  }
+  launch_dgrad<T>(d, w, dy, nullptr, b, relu, dx);
+}
+
 template void conv2d_forward<float>(const ConvDims&, const float*, const float*, const float*,
                                     bool, float*);
 template void conv2d_forward<double>(const ConvDims&, const double*, const double*,
@@ -711,5 +743,9 @@ template void conv2d_backward<float>(const ConvDims&, const float*, const float*
                                      const float*, float*, float*, float*);
 template void conv2d_backward<double>(const ConvDims&, const double*, const double*,
                                       const double*, const double*, double*, double*, double*);
+template void conv2d_backward_data<float>(const ConvDims&, const float*, const float*,
+                                          const float*, bool, float*);
+template void conv2d_backward_data<double>(const ConvDims&, const double*, const double*,
+                                           const double*, bool, double*);
 
 }  // namespace nabi::cuda

@@ -37,6 +37,12 @@ template <typename T>
 void conv2d_backward(const ConvDims& d, const T* x, const T* w, const T* dy, const T* relu_y,
                      T* dx, T* dw, T* db);
 
+// dx (N, H, W, C) = [relu](input gradient of conv(x, w) given dy + b[c] when b is non-null):
+// a transposed convolution with its bias and ReLU in the epilogue (x is not needed).
+template <typename T>
+void conv2d_backward_data(const ConvDims& d, const T* w, const T* dy, const T* b, bool relu,
+                          T* dx);
+
 // ---- pooling.cu ---------------------------------------------------------------------------
 // x (N, H, W, C), y (N, OH, OW, C); window KH x KW, strides sh/sw, top/left padding pt/pl.
 struct PoolDims {

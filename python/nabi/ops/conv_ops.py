@@ -136,6 +136,9 @@ def _check_input_4d(op, a, fmt):
 
 def _conv_setup(op, input, filters, strides, padding, data_format, dilations):
     x = _float(op, input)
+    if not isinstance(filters, Tensor) and x._data.dtype in (np.float32, np.float64):
+        # a NumPy / list argument takes the dtype the input fixes, as TF converts it
+        filters = _asarray(np.asarray(filters), x._data.dtype)
     w = _float(op, filters)
     fmt = _fmt(op, data_format, 4)
     _check_input_4d(op, x._data, fmt)
@@ -205,32 +208,48 @@ def _conv_core(x, w, b, st, dl, pads, fmt, relu):
     return out
 
 
-def _conv2d_backprop_input(g, w, xshape, st, dl, pads, fmt):
+def _conv2d_backprop_input(g, w, xshape, st, dl, pads, fmt, b=None, relu=False):
     """The gradient of conv2d with respect to its input (shape xshape, in fmt), from the
     output gradient g and the filters w: a recorded op, linear in g and in w, whose gradients
-    are conv2d (for g) and _conv2d_backprop_filter (for w)."""
+    are conv2d (for g) and _conv2d_backprop_filter (for w). With b (C_in,) and/or relu it is
+    [relu](that + b) in the same kernel call (a Conv2DTranspose layer's forward)."""
     G = _to_nhwc(g._data, fmt)
     W_ = contiguous(w._data)
-    xz = np.zeros_like(G, shape=_nhwc_shape(xshape, fmt))
-    dx, _, _ = kernels(G).conv2d_backward(G, xz, W_, None, st, dl, pads, True, False, False)
+    B = contiguous(b._data) if b is not None else None
+    dx = kernels(G).conv2d_backward_data(G, W_, B, _nhwc_shape(xshape, fmt), st, dl, pads,
+                                         bool(relu))
     out = _wrap(_from_nhwc(dx, fmt))
     if _tapes:
+        inputs = (g, w) if b is None else (g, w, b)
+
         def backward(h, needs):
             H = _to_nhwc(h, fmt)
-            dg = dw = None
+            if relu:
+                H = np.where(dx > 0, H, H.dtype.type(0))
+            dg = dw = db = None
             if needs[0]:
                 dg = _from_nhwc(kernels(H).conv2d_forward(H, W_, None, st, dl, pads, False), fmt)
             if needs[1]:
                 _, dw, _ = kernels(H).conv2d_backward(G, H, W_, None, st, dl, pads, False, True,
                                                       False)
-            return dg, dw
+            if b is not None and needs[2]:
+                db = kernels(H).bias_add_backward(H)
+            return (dg, dw) if b is None else (dg, dw, db)
 
         def backward_t(h, needs):
+            if relu:
+                from .math_ops import _masked
+                h = _masked(h, out._data > 0, inputs)
             dg = _conv_core(h, w, None, st, dl, pads, fmt, False) if needs[0] else None
             dw = _conv2d_backprop_filter(h, g, w._data.shape, st, dl, pads, fmt) \
                 if needs[1] else None
-            return dg, dw
-        record((g, w), out, backward, backward_t, "conv2d_backprop_input")
+            if b is None:
+                return dg, dw
+            from .math_ops import reduce_sum
+            db = reduce_sum(h, (0, 2, 3) if fmt == "NCHW" else (0, 1, 2)) if needs[2] else None
+            return dg, dw, db
+        record(inputs, out, backward, backward_t,
+               "conv2d_backprop_input" if b is None and not relu else "conv2d_transpose")
     return out
 
 
@@ -402,6 +421,16 @@ def convolution(input, filters, strides=None, padding="VALID", data_format=None,
 def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NHWC",
                      dilations=None, name=None):
     """Gradient of conv2d w.r.t. its input; filters (KH, KW, C_out, C_in)."""
+    return conv2d_transpose_bias_activation(input, filters, output_shape, strides, None,
+                                            padding, data_format, dilations)
+
+
+def conv2d_transpose_bias_activation(input, filters, output_shape, strides, bias=None,
+                                     padding="SAME", data_format="NHWC", dilations=None,
+                                     activation=None, name=None):
+    """act(conv2d_transpose(input, filters, ...) + bias) in one kernel call when act is None
+    or 'relu' (Conv2DTranspose's fast path: no separate pass over the output for the bias);
+    other activations are applied after. bias: (C_out,) or None."""
     op = "conv2d_transpose"
     u = _float(op, input)
     w = _float(op, filters)
@@ -431,8 +460,26 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     if exp != U:
         raise ValueError(f"[{op}] input spatial shape {U} does not match "
                          f"output_shape {tuple(oshape)} (expected {exp})")
+    b = None
+    if bias is not None:
+        b = _float(op, bias)
+        if b._data.shape != (CO_,) or b._data.dtype != u._data.dtype:
+            raise ValueError(f"[{op}] bias must have shape ({CO_},) and dtype "
+                             f"{u._data.dtype.name}, got {tuple(b._data.shape)} "
+                             f"{b._data.dtype.name}")
+    if u._data.dtype != w._data.dtype:
+        raise TypeError(f"[{op}] input and filters dtypes differ: {u._data.dtype.name} vs "
+                        f"{w._data.dtype.name}")
+    relu = activation == "relu"
     # the filters HW(C_out)(C_in) are those of a conv2d mapping the output (C_out) to u (C_in)
-    return _conv2d_backprop_input(u, w, oshape, st, dl, pads, fmt)
+    out = _conv2d_backprop_input(u, w, oshape, st, dl, pads, fmt, b, relu)
+    if activation is not None and not relu:
+        from . import nn_ops
+        fn = getattr(nn_ops, activation, None) if isinstance(activation, str) else activation
+        if fn is None:
+            raise ValueError(f"[{op}] unknown activation {activation!r}")
+        out = fn(out)
+    return out
 
 
 def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",
@@ -736,8 +783,31 @@ def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):
     return _pool1d(avg_pool2d, "avg_pool1d", input, ksize, strides, padding, data_format)
 
 
+def _depth_max_pool(input, k, strides, padding):
+    """TF's depthwise max pooling (NHWC, ksize (1, 1, 1, k)): the max over each group of k
+    consecutive channels; TF's rules: stride k in depth, 1 elsewhere, k divides the depth."""
+    op = "max_pool"
+    x = t_(input)
+    st = list(strides) if isinstance(strides, (list, tuple)) else [strides] * 4
+    shape = tuple(x._data.shape)
+    if len(st) != 4 or st[0] != 1 or st[1] != 1 or st[2] != 1 or st[3] != k:
+        raise ValueError(f"[{op}] depthwise max pooling (ksize (1, 1, 1, {k})) needs strides "
+                         f"(1, 1, 1, {k}), got {strides}")
+    if shape[3] % k:
+        raise ValueError(f"[{op}] depthwise max pooling: the depth window {k} must divide the "
+                         f"input depth {shape[3]} (input shape {shape})")
+    if str(padding).upper() != "VALID":
+        raise ValueError(f"[{op}] depthwise max pooling needs padding 'VALID', got {padding!r}")
+    from .array_ops import reshape
+    from .math_ops import reduce_max
+    return reduce_max(reshape(x, shape[:3] + (shape[3] // k, k)), axis=-1)
+
+
 def max_pool(input, ksize, strides, padding, data_format=None, name=None):
     r = t_(input)._data.ndim
+    if r == 4 and (data_format or "NHWC") == "NHWC" and isinstance(ksize, (list, tuple)) \
+            and len(ksize) == 4 and ksize[3] != 1 and ksize[0] == ksize[1] == ksize[2] == 1:
+        return _depth_max_pool(input, int(ksize[3]), strides, padding)
     if r == 4:
         return max_pool2d(input, ksize, strides, padding, data_format or "NHWC")
     if r == 3:

@@ -3,7 +3,8 @@ DepthwiseConv2D/1D, SeparableConv2D/1D, ZeroPadding2D/1D, UpSampling2D/1D, Cropp
 semantics; kernels (kh, kw, in, out), depthwise kernels (kh, kw, in, depth_multiplier) and
 pointwise kernels (1, 1, in * depth_multiplier, filters) like Keras).
 
-Conv2D runs one fused C++ call (conv + bias + ReLU) through nn.conv2d_bias_activation; the
+Conv2D runs one fused C++ call (conv + bias + ReLU) through nn.conv2d_bias_activation, and
+Conv2DTranspose/Conv1DTranspose likewise through conv2d_transpose_bias_activation; the
 depthwise layers (and Conv2D with groups == input channels) run nn.depthwise_conv2d."""
 import numpy as np
 
@@ -249,12 +250,11 @@ class Conv2DTranspose(_Conv):
             padding = self.padding.upper()
         else:
             padding = "VALID"
-        y = _conv.conv2d_transpose(inputs, self.kernel, out_shape, self.strides, padding,
-                                   "NCHW" if cf else "NHWC", self.dilation_rate)
-        if self.bias is not None:
-            from ...ops.nn_ops import bias_add
-            y = bias_add(y, self.bias, data_format="NCHW" if cf else "NHWC")
-        return self.activation(y) if not self._linear else y
+        # one kernel call: transposed conv + bias (+ ReLU), no extra pass over the output
+        y = _conv.conv2d_transpose_bias_activation(
+            inputs, self.kernel, out_shape, self.strides, self.bias, padding,
+            "NCHW" if cf else "NHWC", self.dilation_rate, "relu" if self._relu else None)
+        return self._post(y)
 
     def get_config(self):
         config = super().get_config()
@@ -286,15 +286,11 @@ class Conv1DTranspose(Conv2DTranspose):
         else:
             padding = "VALID"
         fmt = "NCHW" if cf else "NHWC"
-        y = _conv.conv2d_transpose(_array_ops.expand_dims(inputs, ax),
-                                   _array_ops.expand_dims(self.kernel, 0), out_shape,
-                                   (1, self.strides[0]), padding, fmt,
-                                   (1, self.dilation_rate[0]))
-        y = _array_ops.squeeze(y, [ax])
-        if self.bias is not None:
-            from ...ops.nn_ops import bias_add
-            y = bias_add(y, self.bias, data_format="NCW" if cf else "NWC")
-        return self.activation(y) if not self._linear else y
+        y = _conv.conv2d_transpose_bias_activation(
+            _array_ops.expand_dims(inputs, ax), _array_ops.expand_dims(self.kernel, 0),
+            out_shape, (1, self.strides[0]), self.bias, padding, fmt,
+            (1, self.dilation_rate[0]), "relu" if self._relu else None)
+        return self._post(_array_ops.squeeze(y, [ax]))
 
 
 class _DepthwiseConv(Layer):
