@@ -101,3 +101,47 @@ def numeric_grad(f, xs, i, eps=1e-6):
         x[idx] = old
         g[idx] = (fp - fm) / (2 * eps)
     return g
+
+
+# ---- finite differences (float64), shared by the gradient and second-order tests
+
+
+def fd_grads(f, params, eps=1e-6):
+    """Central differences of f(params) with respect to each array in `params` (a list of
+    float64 arrays): one array per param, of shape f's output shape + the param's shape (the
+    param's shape for a scalar f). f is called with the list, one entry nudged by +-eps."""
+    params = [np.array(p, dtype=np.float64) for p in params]
+    out = []
+    for p in params:
+        g = None
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            fp = np.asarray(f(params), np.float64)
+            p[i] = old - eps
+            fm = np.asarray(f(params), np.float64)
+            p[i] = old
+            if g is None:
+                g = np.zeros(fp.shape + p.shape)
+            g[(Ellipsis,) + i] = (fp - fm) / (2 * eps)
+        out.append(np.zeros(p.shape) if g is None else g)
+    return out
+
+
+def fd_directional(f, params, vs, eps=1e-4):
+    """d/de f(params + e v) at e = 0 by a central difference (scalar f): the first-order
+    check of a gradient g as sum(g * v). Error O(eps^2)."""
+    params = [np.asarray(p, np.float64) for p in params]
+    return (float(f([p + eps * v for p, v in zip(params, vs)])) -
+            float(f([p - eps * v for p, v in zip(params, vs)]))) / (2 * eps)
+
+
+def fd_hvp(f, params, us, vs, eps=1e-4):
+    """v . H u of the scalar f(params) (H its Hessian over all params) by the float64 central
+    second difference (f(x+eu+ev) - f(x+eu-ev) - f(x-eu+ev) + f(x-eu-ev)) / (4 eps^2), whose
+    error is O(eps^2) plus rounding ~1e-16 |f| / eps^2 (eps = 1e-4: about 1e-8 relative)."""
+    params = [np.asarray(p, np.float64) for p in params]
+
+    def at(k1, k2):
+        return float(f([p + k1 * eps * u + k2 * eps * v for p, u, v in zip(params, us, vs)]))
+    return (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * eps * eps)

@@ -3,7 +3,7 @@ derivatives, jacobian of a gradient), checked against independent NumPy referenc
 
 Each op's second-order rule is checked by a Hessian-vector product: with L = sum(f(x) * c),
 the nested tapes give H u, and v . H u is compared with the float64 central second
-difference of a NumPy implementation of L,
+difference of a NumPy implementation of L (reference.fd_hvp),
     (L(x + e u + e v) - L(x + e u - e v) - L(x - e u + e v) + L(x - e u - e v)) / (4 e^2),
 whose error is O(e^2) plus rounding ~1e-16 |L| / e^2 (e = 1e-4: about 1e-8 relative).
 """
@@ -46,18 +46,17 @@ def hvp_check(f_tf, f_np, arrays, seed=0, eps=1e-4, rtol=2e-5, atol=1e-7, pairs=
         s = tf.add_n([tf.reduce_sum(g * u) for g, u in zip(gs, us) if g is not None])
     hu = t2.gradient(s, ts)
 
-    def L(k1, k2, vs):
-        xs = [a + k1 * eps * u + k2 * eps * v for a, u, v in zip(arrays, us, vs)]
+    def L(xs):
         return float(np.sum(f_np(*xs) * c))
     for _ in range(pairs):
         vs = [rng.standard_normal(a.shape) for a in arrays]
         got = sum(float(np.sum(_np(h) * v)) for h, v in zip(hu, vs) if h is not None)
-        want = (L(1, 1, vs) - L(1, -1, vs) - L(-1, 1, vs) + L(-1, -1, vs)) / (4 * eps * eps)
+        want = ref.fd_hvp(L, arrays, us, vs, eps)
         scale = max(1.0, abs(want))
         assert abs(got - want) <= atol * scale + rtol * abs(want) + 1e-6 * scale, (got, want)
         # the first-order gradient on the way, against a central difference
         g1 = sum(float(np.sum(_np(g) * v)) for g, v in zip(gs, vs) if g is not None)
-        w1 = (L(0, 1, vs) - L(0, -1, vs)) / (2 * eps)
+        w1 = ref.fd_directional(L, arrays, vs, eps)
         assert abs(g1 - w1) <= 1e-5 * max(1.0, abs(w1)), (g1, w1)  # O(e^2) error
 
 
@@ -331,14 +330,7 @@ def test_conv2d_input_gradient_differentiated_wrt_filters_and_input():
         s = tf.reduce_sum(gx * c2)
     dx, dw = t2.gradient(s, [tx, tw])
     np.testing.assert_allclose(float(s), s_np(x, w), rtol=1e-10)
-    for got, arr, which in ((dx, x, 0), (dw, w, 1)):
-        num = np.zeros(arr.shape)
-        for i in np.ndindex(arr.shape):
-            e = np.zeros(arr.shape)
-            e[i] = 1e-6
-            args_p = (x + e, w) if which == 0 else (x, w + e)
-            args_m = (x - e, w) if which == 0 else (x, w - e)
-            num[i] = (s_np(*args_p) - s_np(*args_m)) / 2e-6
+    for got, num in zip((dx, dw), ref.fd_grads(lambda ps: s_np(*ps), [x, w], 1e-6)):
         np.testing.assert_allclose(got.numpy(), num, rtol=1e-5, atol=1e-6)
 
 
@@ -423,6 +415,7 @@ def _mlp_data():
 
 
 def _fd_hessian(params, x, yt, eps=1e-6):
+    """The Jacobian of the hand-written gradient (flattened) by central differences."""
     flat = np.concatenate([p.ravel() for p in params])
     sizes = [p.size for p in params]
 
@@ -433,14 +426,9 @@ def _fd_hessian(params, x, yt, eps=1e-6):
             k += n
         return out
 
-    def grad(v):
-        return np.concatenate([g.ravel() for g in _mlp_grad_np(*unflat(v), x, yt)])
-    H = np.zeros((flat.size, flat.size))
-    for i in range(flat.size):
-        e = np.zeros(flat.size)
-        e[i] = eps
-        H[:, i] = (grad(flat + e) - grad(flat - e)) / (2 * eps)
-    return H
+    def grad(vs):
+        return np.concatenate([g.ravel() for g in _mlp_grad_np(*unflat(vs[0]), x, yt)])
+    return ref.fd_grads(grad, [flat], eps)[0]
 
 
 @pytest.mark.parametrize("keras_layers", [False, True])
@@ -589,15 +577,8 @@ def test_wgan_gp_penalty_gradient_matches_finite_differences():
     grads = tape.gradient(gp, critic.trainable_variables)
     # (the emulated GPU's conv kernels sum in another order: ~1e-8 relative)
     np.testing.assert_allclose(float(gp), _penalty_np(params, x), rtol=1e-7)
-    eps = 1e-6
-    for k, (p, g) in enumerate(zip(params, grads)):
-        num = np.zeros(p.shape)
-        for i in np.ndindex(p.shape):
-            pp = [q.copy() for q in params]
-            pm = [q.copy() for q in params]
-            pp[k][i] += eps
-            pm[k][i] -= eps
-            num[i] = (_penalty_np(pp, x) - _penalty_np(pm, x)) / (2 * eps)
+    nums = ref.fd_grads(lambda ps: _penalty_np(ps, x), params, 1e-6)
+    for k, (num, g) in enumerate(zip(nums, grads)):
         # float64 throughout: central differences are good to ~1e-9 here
         if g is None:
             # the output bias only shifts the output: the penalty does not see it (None, as TF)
@@ -682,23 +663,25 @@ def test_wgan_gp_train_step_fit_two_steps_penalty_contributes():
 
 
 def test_op_without_second_order_rule_raises_naming_it():
-    x = tf.Variable(np.array([0.5, 1.5, 2.0]))
+    # eigvalsh (a decomposition) has a first-order rule only
+    x = tf.Variable(np.diag([0.5, 1.5, 2.0]))
     with tf.GradientTape() as t2:
         with tf.GradientTape() as t1:
-            y = tf.math.cumprod(x)[-1] + tf.reduce_sum(x * x)
+            y = tf.linalg.eigvalsh(x)[-1] + tf.reduce_sum(x * x)
         g = t1.gradient(y, x)
         s = tf.reduce_sum(g * g)
-    # the first-order gradient is still right
-    np.testing.assert_allclose(g.numpy(), np.array([3.0, 1.0, 0.75]) + 2 * x.numpy())
-    with pytest.raises(NotImplementedError, match=r"cumprod.*second-order"):
+    # the first-order gradient is still right: d lambda_max = e3 e3^T for a diagonal matrix
+    np.testing.assert_allclose(g.numpy(), np.diag([0.0, 0.0, 1.0]) + 2 * x.numpy(),
+                               atol=1e-12)
+    with pytest.raises(NotImplementedError, match=r"eigvalsh.*second-order"):
         t2.gradient(s, x)
     # an outer gradient that does not flow through the op's gradient is unaffected
     with tf.GradientTape() as t2:
         with tf.GradientTape() as t1:
-            y = tf.math.cumprod(tf.stop_gradient(x))[-1] * x[0] + tf.reduce_sum(x * x)
+            y = tf.linalg.eigvalsh(tf.stop_gradient(x))[-1] * x[0, 0] + tf.reduce_sum(x * x)
         g = t1.gradient(y, x)
         s = tf.reduce_sum(g)
-    np.testing.assert_allclose(t2.gradient(s, x).numpy(), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(t2.gradient(s, x).numpy(), np.full((3, 3), 2.0))
 
 
 # ------------------------------------------------------------------ batch norm, custom_gradient
@@ -744,11 +727,7 @@ def test_keras_batch_normalization_gradient_penalty():
     def pen_np(gm):
         def f(xx):
             return np.sum(np.tanh(_bn_np(xx, gm, np.zeros(3), layer.epsilon, -1)) * c)
-        gx = np.zeros(x.shape)
-        for i in np.ndindex(x.shape):
-            e = np.zeros(x.shape)
-            e[i] = 1e-5
-            gx[i] = (f(x + e) - f(x - e)) / 2e-5
+        gx = ref.fd_grads(lambda ps: f(ps[0]), [x], 1e-5)[0]
         return np.sum(gx ** 2)
     xt = tf.constant(x)
     with tf.GradientTape() as t2:
@@ -758,8 +737,7 @@ def test_keras_batch_normalization_gradient_penalty():
         gx = t1.gradient(y, xt)
         pen = tf.reduce_sum(tf.square(gx))
     dgamma = t2.gradient(pen, layer.gamma)
-    num = np.array([(pen_np(gamma + e) - pen_np(gamma - e)) / 2e-4
-                    for e in np.eye(3) * 1e-4])
+    num = ref.fd_grads(lambda ps: pen_np(ps[0]), [gamma], 1e-4)[0]
     # nested central differences (1e-5 inside, 1e-4 outside): good to ~1e-5 relative
     np.testing.assert_allclose(dgamma.numpy(), num, rtol=1e-4, atol=1e-6)
 

@@ -46,16 +46,14 @@ def hvp_vars(loss_tf, variables, loss_np, values, seed=0, eps=1e-4, rtol=2e-5, p
         s = tf.add_n([tf.reduce_sum(g * u) for g, u in zip(gs, us)])
     hu = t2.gradient(s, variables)
 
-    def L(k1, k2, vs):
-        return float(loss_np([a + k1 * eps * u + k2 * eps * v for a, u, v in zip(values, us, vs)]))
     for _ in range(pairs):
         vs = [rng.standard_normal(v.shape) for v in values]
         got = sum(float(np.sum(_np(h) * v)) for h, v in zip(hu, vs) if h is not None)
-        want = (L(1, 1, vs) - L(1, -1, vs) - L(-1, 1, vs) + L(-1, -1, vs)) / (4 * eps * eps)
+        want = ref.fd_hvp(loss_np, values, us, vs, eps)
         scale = max(1.0, abs(want))
         assert abs(got - want) <= 1e-6 * scale + rtol * abs(want), (got, want)
         g1 = sum(float(np.sum(_np(g) * v)) for g, v in zip(gs, vs))
-        w1 = (L(0, 1, vs) - L(0, -1, vs)) / (2 * eps)
+        w1 = ref.fd_directional(loss_np, values, vs, eps)
         assert abs(g1 - w1) <= 1e-5 * max(1.0, abs(w1)), (g1, w1)
 
 
@@ -194,11 +192,7 @@ def test_depthwise_input_gradient_differentiated_wrt_filter():
         pen = tf.reduce_sum(tf.square(gx))
     dw = t2.gradient(pen, wt)
     np.testing.assert_allclose(float(pen), pen_np(w), rtol=1e-10)
-    num = np.zeros(w.shape)
-    for i in np.ndindex(w.shape):
-        e = np.zeros(w.shape)
-        e[i] = 1e-6
-        num[i] = (pen_np(w + e) - pen_np(w - e)) / 2e-6
+    num = ref.fd_grads(lambda ps: pen_np(ps[0]), [w], 1e-6)[0]
     np.testing.assert_allclose(dw.numpy(), num, rtol=1e-6, atol=1e-7)
 
 
@@ -506,13 +500,8 @@ def test_tiny_wgan_gp_critic_conv_bias_gradient_is_zeros():
         gx = rc.conv2d_backward_data(dz, x.shape, w, pads=pads)
         return np.mean((np.sqrt((gx ** 2).sum((1, 2, 3))) - 1) ** 2)
     np.testing.assert_allclose(float(pen), pen_np(w, w2), rtol=1e-12)
-    for k, arr in ((0, w), (2, w2)):
-        num = np.zeros(arr.shape)
-        for i in np.ndindex(arr.shape):
-            e = np.zeros(arr.shape)
-            e[i] = 1e-6
-            num[i] = ((pen_np(w + e, w2) - pen_np(w - e, w2)) if k == 0 else
-                      (pen_np(w, w2 + e) - pen_np(w, w2 - e))) / 2e-6
+    nums = ref.fd_grads(lambda ps: pen_np(*ps), [w, w2], 1e-6)
+    for k, num in ((0, nums[0]), (2, nums[1])):
         np.testing.assert_allclose(grads[k].numpy(), num, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(grads[1].numpy(), np.zeros(2))   # TF: zeros
     assert grads[3] is None                                        # TF: None (output bias)
@@ -574,15 +563,8 @@ def test_wgan_gp_penalty_through_pooling_and_depthwise_critic():
     grads = tape.gradient(pen, critic.trainable_variables)
     # (the emulated GPU's kernels sum in another order: ~1e-9 relative on this small value)
     np.testing.assert_allclose(float(pen), _pool_penalty_np(params, x), rtol=1e-7)
-    eps = 1e-6
-    for k, (p, gk) in enumerate(zip(params, grads)):
-        num = np.zeros(p.shape)
-        for i in np.ndindex(p.shape):
-            pp = [q.copy() for q in params]
-            pm = [q.copy() for q in params]
-            pp[k][i] += eps
-            pm[k][i] -= eps
-            num[i] = (_pool_penalty_np(pp, x) - _pool_penalty_np(pm, x)) / (2 * eps)
+    nums = ref.fd_grads(lambda ps: _pool_penalty_np(ps, x), params, 1e-6)
+    for k, (num, gk) in enumerate(zip(nums, grads)):
         if k == 5:   # the output bias: unconnected, None as in TF
             assert gk is None
             np.testing.assert_allclose(num, 0.0, atol=1e-8)
@@ -595,19 +577,23 @@ def test_wgan_gp_penalty_through_pooling_and_depthwise_critic():
 # ------------------------------------------------------------------ ops still without a rule
 
 
-def test_fused_rnn_second_order_raises_naming_the_op():
+def test_multi_output_op_without_rule_raises_naming_it():
+    # eigh (two outputs) has a first-order rule only
     rng = np.random.default_rng(39)
-    layer = keras.layers.LSTM(2, dtype="float64")
-    x = tf.constant(rng.standard_normal((2, 3, 2)))
-    layer(x)
+    a = rng.standard_normal((3, 3))
+    x = tf.constant(a + a.T)
     with tf.GradientTape() as t2:
+        t2.watch(x)
         with tf.GradientTape() as t1:
             t1.watch(x)
-            y = tf.reduce_sum(layer(x))
+            e, v = tf.linalg.eigh(x)
+            y = tf.reduce_sum(e) + tf.reduce_sum(x * x)
         g = t1.gradient(y, x)
         s = tf.reduce_sum(g * g)
-    with pytest.raises(NotImplementedError, match=r"lstm.*second-order"):
-        t2.gradient(s, layer.trainable_variables)
+    # first order: d trace(A) / dA = I
+    np.testing.assert_allclose(g.numpy(), np.eye(3) + 2 * (a + a.T), rtol=1e-10, atol=1e-12)
+    with pytest.raises(NotImplementedError, match=r"eigh.*second-order"):
+        t2.gradient(s, x)
 
 
 # ------------------------------------------------------------------ Keras losses
@@ -700,15 +686,14 @@ def test_loss_objects_with_weights_hvp(reduction):
               lambda x: np.sin(red(((x - t) ** 2).mean(-1))), [z])
 
 
-def test_focal_losses_still_raise_naming_the_loss():
-    x = tf.constant(np.array([[0.3, -1.2], [0.8, 0.1]]))
-    with tf.GradientTape() as t2:
-        t2.watch(x)
-        with tf.GradientTape() as t1:
-            t1.watch(x)
-            y = keras.losses.binary_focal_crossentropy(np.array([[1.0, 0.0], [0.0, 1.0]]), x,
-                                                       from_logits=True)
-        g = t1.gradient(y, x)
-        s = tf.reduce_sum(g * g)
-    with pytest.raises(NotImplementedError, match=r"binary_focal_crossentropy.*second-order"):
-        t2.gradient(s, x)
+def test_focal_losses_hvp():
+    # (more cases in test_second_order_rest.py)
+    x = np.array([[0.3, -1.2], [0.8, 0.1]])
+    t = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+    def bfce_np(t, z):
+        s = _sig(z)
+        pt = t * s + (1 - t) * (1 - s)
+        return ((1 - pt) ** 2 * ref.sigmoid_xent(t, z)[0]).mean(-1)
+    hvp_check(lambda z: keras.losses.binary_focal_crossentropy(t, z, from_logits=True),
+              lambda z: bfce_np(t, z), [x])

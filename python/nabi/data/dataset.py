@@ -824,9 +824,11 @@ class Dataset:
         return _SparseBatchDataset(self, batch_size, row_shape)
 
     def ignore_errors(self, log_warning=False, name=None):
-        """Drops the elements whose computation raises an error (a map or filter function, a
-        parse, a reader's record). An error inside a batch drops that element only (TF drops
-        the rows batched so far as well)."""
+        """Drops the elements whose map / filter / flat_map function raises an error (a
+        check_numerics or a parse inside map included) anywhere upstream; an error inside a
+        batch drops that element only (TF drops the rows batched so far as well). An error
+        raised elsewhere (a reader's corrupt file) ends the dataset there instead of
+        raising."""
         from .extra_ops import _IgnoreErrorsDataset
         return _IgnoreErrorsDataset(self, log_warning)
 

@@ -7,8 +7,9 @@ and the same clipping masks as the kernels) under an inner GradientTape and retu
 gradient for the upstream gradient: that backward pass records on the outer tapes, so it is
 differentiable with respect to y_pred and the upstream gradient. y_true stays a constant.
 
-Composites exist for every built-in loss but categorical_hinge and the two focal losses,
-whose nodes keep raising NotImplementedError (naming the loss) when differentiated twice.
+Composites exist for every built-in fused loss (categorical_hinge takes the kernel's
+argmax choice of the largest negative as a constant; the focal losses follow Keras 2.15's
+formulas, as their kernels).
 """
 import math
 
@@ -141,12 +142,78 @@ def _scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
     return vals
 
 
+def _categorical_hinge(yt, yp):
+    from .losses import _one_hot_last
+    pos = _m.reduce_sum(_m.multiply(_c(yt, yp), yp), -1)
+    nt = 1 - yt
+    negs = _m.multiply(_c(nt, yp), yp)
+    # the largest negative: the kernel's argmax (first of ties), a constant choice
+    am = (nt * yp._data).argmax(axis=-1)
+    pick = _c(_one_hot_last(am[..., None], yp._data.shape[-1], yp._data), yp)
+    neg = _m.reduce_sum(_m.multiply(negs, pick), -1)
+    return _nn.relu(_m.add(_m.subtract(neg, pos), 1.0))
+
+
+def _pow_t(u, gamma):
+    """u ** gamma for the focal factor (gamma a float; a small integer gamma as products,
+    defined with its derivatives at u == 0 too)."""
+    if gamma == 0:
+        return None
+    if float(gamma).is_integer() and 1 <= gamma <= 4:
+        out = u
+        for _ in range(int(gamma) - 1):
+            out = _m.multiply(out, u)
+        return out
+    return _m.pow(u, gamma)
+
+
+def _bfce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+          label_smoothing=0.0, axis=-1):
+    if label_smoothing:
+        yt = yt * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    y = _c(np.broadcast_to(yt, yp._data.shape), yp)
+    if from_logits:
+        bce = _nn.sigmoid_cross_entropy_with_logits(y, yp)
+        s = _nn.sigmoid(yp)
+    else:
+        s = yp
+        c = _m.clip_by_value(yp, EPSILON, 1.0 - EPSILON)
+        bce = _m.negative(_m.add(
+            _m.multiply(y, _m.log(_m.add(c, EPSILON))),
+            _m.multiply(_m.subtract(1.0, y), _m.log(_m.add(_m.subtract(1.0, c), EPSILON)))))
+    # 1 - p_t, p_t = y s + (1 - y)(1 - s)
+    u = _m.subtract(1.0, _m.add(_m.multiply(y, s),
+                                _m.multiply(_m.subtract(1.0, y), _m.subtract(1.0, s))))
+    f = _pow_t(u, gamma)
+    e = bce if f is None else _m.multiply(f, bce)
+    if apply_class_balancing:
+        w = np.broadcast_to(yt, yp._data.shape) * alpha + \
+            (1 - np.broadcast_to(yt, yp._data.shape)) * (1.0 - alpha)
+        e = _m.multiply(e, _c(w, yp))
+    return _m.reduce_mean(e, axis)
+
+
+def _cfce(yt, yp, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    if label_smoothing:
+        yt = yt * (1.0 - label_smoothing) + label_smoothing / yp._data.shape[-1]
+    al = np.asarray(alpha, dtype=np.float64)
+    p = _nn.softmax(yp, axis=axis) if from_logits else yp
+    q = _m.divide(p, _m.reduce_sum(p, axis, keepdims=True))
+    c = _m.clip_by_value(q, EPSILON, 1.0 - EPSILON)
+    cce = _m.multiply(_c(-yt, yp), _m.log(c))
+    mod = _pow_t(_m.subtract(1.0, c), gamma)
+    e = cce if mod is None else _m.multiply(mod, cce)
+    e = _m.multiply(e, float(al) if al.ndim == 0 else _c(al, yp))
+    return _m.reduce_sum(e, axis)
+
+
 def composites():
     from . import losses as L
     return {L._k_mse: _mse, L._k_mae: _mae, L._k_mape: _mape, L._k_msle: _msle,
             L._k_hinge: _hinge, L._k_squared_hinge: _squared_hinge, L._k_huber: _huber,
             L._k_log_cosh: _log_cosh, L._k_poisson: _poisson, L._k_kld: _kld,
-            L._k_cosine: _cosine, L._k_bce: _bce, L._k_cce: _cce, L._k_scce: _scce}
+            L._k_cosine: _cosine, L._k_bce: _bce, L._k_cce: _cce, L._k_scce: _scce,
+            L._k_categorical_hinge: _categorical_hinge, L._k_bfce: _bfce, L._k_cfce: _cfce}
 
 
 _COMPOSITES = None

@@ -523,7 +523,54 @@ def _segment_reduce(op, x, ids, num, kind):
         cnt = np.zeros(o.shape, g.dtype)
         np.add.at(cnt, flat[keep], sel[keep].astype(g.dtype))
         return ((np.where(sel, gr / np.maximum(cnt[safe], 1), 0)).reshape(h.shape),)
-    return _host_op(op, [x], fwd, bwd)
+    return _host_op(op, [x], fwd, bwd, lambda g, xt, o: (_segment_grad_t(
+        g, xt, o, ids, kind),))
+
+
+def _segment_grad_t(g, x, out, ids, kind):
+    """The Tensor rule of `_segment_reduce` (second order): g gathered at each row's segment
+    times d out / d row -- for max/min the tie shares, constant (connected to x with a zero
+    derivative); for prod the product of the segment's other rows, a prefix times a suffix
+    cumprod of the rows laid out per segment (exact with zeros, differentiable again)."""
+    h = _host(x._data)
+    rest = tuple(h.shape[ids.ndim:])
+    flat = ids.reshape(-1)
+    keep = flat >= 0
+    safe = np.where(keep, flat, 0)
+    gr = _a.gather(g, safe, axis=0)                               # (rows,) + rest
+    rows = _a.reshape(x, (flat.size,) + rest)
+    if kind != "prod":
+        h2 = h.reshape((flat.size,) + rest)
+        o = _host(out._data)
+        kp = keep.reshape((-1,) + (1,) * len(rest))
+        sel = (h2 == o[safe]) & kp
+        cnt = np.zeros(o.shape, h.dtype)
+        np.add.at(cnt, flat[keep], sel[keep].astype(h.dtype))
+        w = np.where(sel, 1.0 / np.maximum(cnt[safe], 1), 0).astype(h.dtype)
+        d = _m.multiply(gr, _m._zero_grad_step(w, g, (x,)))
+        return _a.reshape(d, h.shape)
+    # prod: row i sits at (segment, position) in a (num, L) + rest layout padded with ones
+    num = int(out._data.shape[0])
+    pos = np.zeros(flat.size, np.int64)
+    counts = np.zeros(num, np.int64)
+    for i in np.flatnonzero(keep):
+        pos[i] = counts[flat[i]]
+        counts[flat[i]] += 1
+    L = int(counts.max()) if counts.size else 0
+    if L == 0 or not keep.any():
+        return _m._zero_grad_step(np.zeros_like(h), g, (x,))
+    slot = np.full((num, L), flat.size, np.int64)                 # flat.size: the ones row
+    slot[flat[keep], pos[keep]] = np.flatnonzero(keep)
+    ones = _a.ones_like(rows[:1])
+    padded = _a.gather(_a.concat([rows, ones], 0), slot.reshape(-1), axis=0)
+    padded = _a.reshape(padded, (num, L) + rest)
+    others = _m.multiply(_m.cumprod(padded, 1, exclusive=True),
+                         _m.cumprod(padded, 1, exclusive=True, reverse=True))
+    back = np.where(keep, safe * L + pos, 0)
+    d = _a.gather(_a.reshape(others, (num * L,) + rest), back, axis=0)
+    d = _m.multiply(_m.multiply(gr, d), _m._zero_grad_step(
+        keep.reshape((-1,) + (1,) * len(rest)).astype(h.dtype), g, (x,)))
+    return _a.reshape(d, h.shape)
 
 
 def _num_segments(op, num_segments, ids):

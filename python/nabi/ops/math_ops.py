@@ -761,8 +761,49 @@ def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
             gg = np.flip(g, ax) if reverse else g
             r = _cumprod_grad(gg, v, ax, exclusive)
             return (np.flip(r, ax) if reverse else r,)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):
+            return (_cumprod_grad_t(g, x, ax, exclusive, reverse),)
+        record((x,), out, bwd, bwd_t, "cumprod")
     return out
+
+
+def _shift_t(v, axis, k, fill):
+    """`_shift` on Tensors, with recorded ops (a slice and a constant pad)."""
+    from .array_ops import concat
+    n = v._data.shape[axis]
+    k = _builtins.min(_builtins.abs(k), n) * (1 if k >= 0 else -1)
+    if k == 0:
+        return v
+    shp = list(v._data.shape)
+    shp[axis] = _builtins.abs(k)
+    pad = const_like(np.full(tuple(shp), fill, v._data.dtype), v)
+    idx = [slice(None)] * v._data.ndim
+    if k > 0:
+        idx[axis] = slice(0, n - k)
+        return concat([pad, v[tuple(idx)]], axis)
+    idx[axis] = slice(-k, n)
+    return concat([v[tuple(idx)], pad], axis)
+
+
+def _cumprod_grad_t(g, x, axis, exclusive, reverse):
+    """`_cumprod_grad` written with nabi ops (cumprod's second-order rule): a polynomial in
+    x, so its derivatives stay exact with zeros too."""
+    from .array_ops import reverse as _rev
+    if reverse:
+        g, x = _rev(g, [axis]), _rev(x, [axis])
+    n = x._data.shape[axis]
+    p = cumprod(x, axis, exclusive=True)
+    b = _shift_t(g, axis, -1, 0) if exclusive else g
+    m = _shift_t(x, axis, -1, 0)
+    s = 1
+    while s < n:
+        b = add(b, multiply(m, _shift_t(b, axis, -s, 0)))
+        if s * 2 < n:
+            m = multiply(m, _shift_t(m, axis, -s, 0))
+        s *= 2
+    r = multiply(p, b)
+    return _rev(r, [axis]) if reverse else r
 
 
 def count_nonzero(input, axis=None, keepdims=False, dtype=_dt.int64, name=None):  # noqa: A002

@@ -10,6 +10,13 @@ Keras layout: x (batch, time, features); kernel (features, G*units), recurrent_k
 (units, G*units); LSTM gates i, f, c, o; GRU gates z, r, h, bias (2, 3*units) when
 reset_after (input and recurrent bias rows) else (3*units,). Outputs are returned in
 processed order (reversed time when go_backwards), as Keras does.
+
+Second order: the node's raw backward is the fused BPTT kernel. Its Tensor rule (used only
+when a gradient must itself be differentiable: a gradient penalty on an RNN, a Hessian)
+recomputes the recurrence step by step with nabi ops (matmul, the activations, slices)
+under an inner GradientTape and returns that tape's vector-Jacobian product; the outer tapes
+record it, so it is differentiable again (with respect to every input and the upstream
+gradients). The first-order path never runs it.
 """
 import numpy as np
 
@@ -112,7 +119,9 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, go_backwards=False, act
             if bias is not None:
                 res.append(db)
             return res
-        record(inputs, outs, backward)
+        record(inputs, outs, backward,
+               _recomputed_vjp(inputs, lambda x, h0, c0, W, R, b=None: _lstm_steps(
+                   x, h0, c0, W, R, b, go_backwards, act, rec)), "lstm")
     return tuple(outs)
 
 
@@ -141,7 +150,9 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False, activati
             if bias is not None:
                 res.append(db)
             return res
-        record(inputs, outs, backward)
+        record(inputs, outs, backward,
+               _recomputed_vjp(inputs, lambda x, h0, W, R, b=None: _gru_steps(
+                   x, h0, W, R, b, go_backwards, act, rec, reset_after)), "gru")
     return tuple(outs)
 
 
@@ -167,5 +178,118 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, go_backwards=False,
             if bias is not None:
                 res.append(db)
             return res
-        record(inputs, outs, backward)
+        record(inputs, outs, backward,
+               _recomputed_vjp(inputs, lambda x, h0, W, R, b=None: _simple_rnn_steps(
+                   x, h0, W, R, b, go_backwards, act)), "simple_rnn")
     return tuple(outs)
+
+
+# ----------------------------------------------------------------------------- second order
+# The recurrences again, written with differentiable nabi ops (the Tensor rules recompute
+# them; the kernels above stay the forward and first-order path).
+
+
+def _act_t(name):
+    from . import nn_ops
+    return {"tanh": nn_ops.tanh, "sigmoid": nn_ops.sigmoid, "relu": nn_ops.relu,
+            "hard_sigmoid": nn_ops.hard_sigmoid, "linear": lambda v: v}[name]
+
+
+def _input_projection(x, W):
+    """x (B, T, D) @ W (D, N) as one GEMM: (B, T, N)."""
+    from .array_ops import reshape
+    from .math_ops import matmul
+    B, T, D = x._data.shape
+    return reshape(matmul(reshape(x, (B * T, D)), W), (B, T, W._data.shape[1]))
+
+
+def _order(T, go_backwards):
+    return range(T - 1, -1, -1) if go_backwards else range(T)
+
+
+def _cols(z, U, k):
+    """The k-th block of U columns of z (B, G*U)."""
+    return z[:, k * U:(k + 1) * U]
+
+
+def _lstm_steps(x, h0, c0, W, R, b, go_backwards, act, rec):
+    from .array_ops import stack
+    from .math_ops import add, matmul, multiply
+    f_act, f_rec = _act_t(act), _act_t(rec)
+    U = R._data.shape[0]
+    xw = _input_projection(x, W)
+    if b is not None:
+        xw = add(xw, b)
+    h, c, outs = h0, c0, []
+    for t in _order(x._data.shape[1], go_backwards):
+        z = add(xw[:, t], matmul(h, R))
+        i, f, o = f_rec(_cols(z, U, 0)), f_rec(_cols(z, U, 1)), f_rec(_cols(z, U, 3))
+        c = add(multiply(f, c), multiply(i, f_act(_cols(z, U, 2))))
+        h = multiply(o, f_act(c))
+        outs.append(h)
+    return [stack(outs, axis=1), h, c]
+
+
+def _gru_steps(x, h0, W, R, b, go_backwards, act, rec, reset_after):
+    from .array_ops import stack
+    from .math_ops import add, matmul, multiply, subtract
+    f_act, f_rec = _act_t(act), _act_t(rec)
+    U = R._data.shape[0]
+    xw = _input_projection(x, W)
+    b_rec = None
+    if b is not None:
+        if reset_after:
+            xw, b_rec = add(xw, b[0]), b[1]
+        else:
+            xw = add(xw, b)
+    if not reset_after:
+        Rzr, Rh = R[:, :2 * U], R[:, 2 * U:]
+    h, outs = h0, []
+    for t in _order(x._data.shape[1], go_backwards):
+        xt = xw[:, t]
+        if reset_after:
+            hr = matmul(h, R)
+            if b_rec is not None:
+                hr = add(hr, b_rec)
+            z = f_rec(add(_cols(xt, U, 0), _cols(hr, U, 0)))
+            r = f_rec(add(_cols(xt, U, 1), _cols(hr, U, 1)))
+            n = f_act(add(_cols(xt, U, 2), multiply(r, _cols(hr, U, 2))))
+        else:
+            hzr = matmul(h, Rzr)
+            z = f_rec(add(_cols(xt, U, 0), _cols(hzr, U, 0)))
+            r = f_rec(add(_cols(xt, U, 1), _cols(hzr, U, 1)))
+            n = f_act(add(_cols(xt, U, 2), matmul(multiply(r, h), Rh)))
+        h = add(n, multiply(z, subtract(h, n)))     # z h + (1 - z) n
+        outs.append(h)
+    return [stack(outs, axis=1), h]
+
+
+def _simple_rnn_steps(x, h0, W, R, b, go_backwards, act):
+    from .array_ops import stack
+    from .math_ops import add, matmul
+    f_act = _act_t(act)
+    xw = _input_projection(x, W)
+    if b is not None:
+        xw = add(xw, b)
+    h, outs = h0, []
+    for t in _order(x._data.shape[1], go_backwards):
+        h = f_act(add(xw[:, t], matmul(h, R)))
+        outs.append(h)
+    return [stack(outs, axis=1), h]
+
+
+def _recomputed_vjp(inputs, steps):
+    """The Tensor rule of a fused recurrent node: steps(*inputs) recomputes its outputs with
+    nabi ops under an inner tape watching the inputs that need a gradient, and that tape's
+    gradient for the upstream gradients is returned (recorded by the outer tapes)."""
+    def backward_t(grads, needs):
+        from ..framework.tape import GradientTape
+        srcs = [x for x, need in zip(inputs, needs) if need]
+        if not srcs:
+            return [None] * len(inputs)
+        with GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(srcs)
+            outs = steps(*inputs)
+        gs = iter(tape.gradient(outs, srcs, output_gradients=list(grads)))
+        return [next(gs) if need else None for need in needs]
+    return backward_t

@@ -6,7 +6,9 @@ TensorFlow's CPU kernels check them. The data stays on its device: sums are one 
 (`add_at`, the scatter_add kernel on the GPU) whose gradient is a gather of the output
 gradient; segment_max is NumPy's `maximum.reduceat` on the host and a segmented
 Hillis-Steele scan (log2(n) elementwise steps) on the GPU; its gradient is split evenly
-between tied maxima, as TF's.
+between tied maxima, as TF's. Every rule has a Tensor form (second-order gradients): a
+gather of the output gradient times constant shares, so a segment_max gradient is linear in
+the upstream gradient and piecewise constant in the data.
 """
 import numpy as np
 
@@ -191,7 +193,23 @@ def segment_max(data, segment_ids, name=None):
             add_at(cnt, (ids,), sel.astype(g.dtype))
             share = g / np.maximum(cnt, np.ones((), g.dtype))
             return (np.where(sel, np.take(share, ids, axis=0), np.zeros((), g.dtype)),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):
+            # the same rule on Tensors: g gathered at the rows, times the tie shares (a
+            # constant connected to x with a zero derivative: the choice of the maxima)
+            from .array_ops import gather
+            from .math_ops import _zero_grad_step, multiply
+            if ids.size == 0:
+                return (_zero_grad_step(np.zeros_like(a), g, (x,)),)
+            return (multiply(gather(g, ids, axis=0), _zero_grad_step(_tie_shares(), g, (x,))),)
+
+        def _tie_shares():
+            chosen = np.take(out._data, ids, axis=0)
+            sel = np.equal(a, chosen).astype(a.dtype)
+            cnt = np.zeros_like(out._data)
+            add_at(cnt, (ids,), sel)
+            return sel / np.maximum(np.take(cnt, ids, axis=0), np.ones((), a.dtype))
+        record((x,), out, bwd, bwd_t, op)
     return out
 
 

@@ -1,0 +1,270 @@
+"""Second-order gradients, round 3 (besides the recurrent ops, test_second_order_rnn.py):
+cumprod (exclusive, reverse, with zeros), the segment max/min/prod reductions (sorted and
+unsorted), categorical_hinge and the focal cross-entropies (functions and loss objects).
+
+Every number is checked against NumPy: Hessian-vector products against float64 central
+second differences (reference.fd_hvp, through test_second_order.hvp_check), gradients of
+penalties against reference.fd_grads of a NumPy penalty.
+"""
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import keras
+
+import reference as ref
+from test_second_order import _sig, hvp_check
+
+# ------------------------------------------------------------------ cumprod
+
+
+def _cumprod_np(x, axis, exclusive, reverse):
+    v = np.flip(x, axis) if reverse else x
+    r = np.cumprod(v, axis=axis)
+    if exclusive:
+        r = np.moveaxis(r, axis, 0)
+        r = np.concatenate([np.ones((1,) + r.shape[1:]), r[:-1]], axis=0)
+        r = np.moveaxis(r, 0, axis)
+    return np.flip(r, axis) if reverse else r
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumprod_hvp(exclusive, reverse, axis):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.5, 1.5, (4, 5)) * rng.choice([-1.0, 1.0], (4, 5))
+    x[1, 2] = 0.0                   # zeros: the rule never divides by x
+    x[2, 3] = x[2, 4] = 0.0
+    hvp_check(lambda x: tf.sin(tf.math.cumprod(x, axis, exclusive=exclusive, reverse=reverse)),
+              lambda x: np.sin(_cumprod_np(x, axis, exclusive, reverse)), [x])
+
+
+def test_cumprod_third_order_and_hessian_exact_with_zeros():
+    # f = prod(x) (the last cumprod entry): d2f/dxi dxj = prod of the others, exact at zeros
+    x = tf.Variable(np.array([2.0, 0.0, 3.0, -1.5]))
+    with tf.GradientTape() as t3:
+        with tf.GradientTape() as t2:
+            with tf.GradientTape() as t1:
+                y = tf.math.cumprod(x)[-1]
+            g = t1.gradient(y, x)
+        H = t2.jacobian(g, x)
+        s = tf.reduce_sum(H)
+    d3 = t3.gradient(s, x)
+    xv = x.numpy()
+    n = len(xv)
+    H_np = np.zeros((n, n))
+    d3_np = np.zeros(n)
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                H_np[i, j] = np.prod(np.delete(xv, [i, j]))
+                for k in range(n):     # d/dxk of the (i, j) entry
+                    if k not in (i, j):
+                        d3_np[k] += np.prod(np.delete(xv, [i, j, k]))
+    np.testing.assert_allclose(g.numpy(), [np.prod(np.delete(xv, i)) for i in range(n)])
+    np.testing.assert_allclose(H.numpy(), H_np, atol=1e-15)
+    np.testing.assert_allclose(d3.numpy(), d3_np, atol=1e-15)
+
+
+# ------------------------------------------------------------------ segment reductions
+
+
+def _seg_np(x, ids, num, fn, init, empty=None):
+    out = np.full((num,) + x.shape[1:], init)
+    seen = np.zeros(num, bool)
+    for i, r in enumerate(ids):
+        if r >= 0:
+            out[r] = fn(out[r], x[i])
+            seen[r] = True
+    if empty is not None:
+        out[~seen] = empty
+    return out
+
+
+def _distinct(rng, shape):
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.3 - n * 0.15).reshape(shape) + rng.uniform(0, 0.05, shape)
+
+
+SORTED = np.array([0, 0, 1, 1, 1, 3])           # segment 2 empty
+UNSORTED = np.array([2, 0, -1, 2, 1, 0])        # row 2 dropped; segment 3 empty
+
+SEGMENT_CASES = {
+    "segment_max": (lambda x: tf.math.segment_max(x, SORTED),
+                    lambda x: _seg_np(x, SORTED, 4, np.maximum, -np.inf, 0.0)),
+    "segment_min": (lambda x: tf.math.segment_min(x, SORTED),
+                    lambda x: _seg_np(x, SORTED, 4, np.minimum, np.inf, 0.0)),
+    "unsorted_segment_max": (lambda x: tf.math.unsorted_segment_max(x, UNSORTED, 3),
+                             lambda x: _seg_np(x, UNSORTED, 3, np.maximum, -np.inf)),
+    "unsorted_segment_min": (lambda x: tf.math.unsorted_segment_min(x, UNSORTED, 3),
+                             lambda x: _seg_np(x, UNSORTED, 3, np.minimum, np.inf)),
+    "segment_prod": (lambda x: tf.math.segment_prod(x, SORTED),
+                     lambda x: _seg_np(x, SORTED, 4, np.multiply, 1.0)),
+    "unsorted_segment_prod": (lambda x: tf.math.unsorted_segment_prod(x, UNSORTED, 4),
+                              lambda x: _seg_np(x, UNSORTED, 4, np.multiply, 1.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENT_CASES))
+def test_segment_reduction_hvp(name):
+    f_tf, f_np = SEGMENT_CASES[name]
+    rng = np.random.default_rng(2)
+    if name.endswith("prod"):
+        x = rng.uniform(0.5, 1.5, (6, 3)) * rng.choice([-1.0, 1.0], (6, 3))
+        x[0, 1] = 0.0                 # one zero in a segment
+        x[3, 2] = x[4, 2] = 0.0       # two zeros in a segment
+    else:
+        x = _distinct(rng, (6, 3))    # no ties: the chosen rows stay put under the steps
+    hvp_check(lambda x: tf.sin(f_tf(x)), lambda x: np.sin(f_np(x)), [x])
+
+
+def test_segment_max_penalty_zeros_for_the_data_and_ties_share():
+    # g = d sum(w[seg] * segment_max(x)) / dx = w[seg] * share: linear in w, constant in x,
+    # so d sum(g * g) / dx is zeros (connected, as TF), d / dw is 2 sum over the segment's
+    # chosen rows of share^2 w
+    x = tf.Variable(np.array([[1.0, 2.0], [1.0, -1.0], [0.5, 3.0], [4.0, 3.0]]))
+    w = tf.Variable(np.array([[0.5, -2.0], [1.5, 0.25]]))
+    ids = np.array([0, 0, 1, 1])
+    with tf.GradientTape() as t2:
+        with tf.GradientTape() as t1:
+            y = tf.reduce_sum(tf.math.segment_max(x, ids) * w)
+        g = t1.gradient(y, x)
+        s = tf.reduce_sum(g * g)
+    dx, dw = t2.gradient(s, [x, w])
+    # ties: rows 0 and 1 share segment 0's max in column 0; rows 2 and 3 in column 1
+    share = np.array([[0.5, 1.0], [0.5, 0.0], [0.0, 0.5], [1.0, 0.5]])
+    np.testing.assert_allclose(g.numpy(), share * w.numpy()[ids])
+    np.testing.assert_array_equal(dx.numpy(), np.zeros((4, 2)))
+    want = np.zeros((2, 2))
+    np.add.at(want, ids, 2 * share ** 2 * w.numpy()[ids])
+    np.testing.assert_allclose(dw.numpy(), want)
+
+
+# ------------------------------------------------------------------ losses
+
+_EPS = 1e-7
+
+
+def _cat_hinge_np(t, p):
+    return np.maximum(((1 - t) * p).max(-1) - (t * p).sum(-1) + 1, 0)
+
+
+def _bfce_np(t, x, from_logits, gamma=2.0, balance=False, alpha=0.25, ls=0.0, axis=-1):
+    t = t * (1 - ls) + 0.5 * ls
+    if from_logits:
+        s = _sig(x)
+        bce = ref.sigmoid_xent(np.broadcast_to(t, x.shape), x)[0]
+    else:
+        s = x
+        c = np.clip(x, _EPS, 1 - _EPS)
+        bce = -(t * np.log(c + _EPS) + (1 - t) * np.log(1 - c + _EPS))
+    pt = t * s + (1 - t) * (1 - s)
+    e = (1 - pt) ** gamma * bce
+    if balance:
+        e = e * (t * alpha + (1 - t) * (1 - alpha))
+    return e.mean(axis)
+
+
+def _cfce_np(t, x, from_logits, gamma=2.0, alpha=0.25, ls=0.0, axis=-1):
+    t = t * (1 - ls) + ls / x.shape[-1]
+    p = ref.softmax(x, axis) if from_logits else x
+    q = p / p.sum(axis, keepdims=True)
+    c = np.clip(q, _EPS, 1 - _EPS)
+    return (np.asarray(alpha) * (1 - c) ** gamma * (-t * np.log(c))).sum(axis)
+
+
+def _loss_cases(rng):
+    L = keras.losses
+    z = rng.standard_normal((4, 3))
+    p = 0.1 + 0.8 * rng.random((4, 3))
+    b01 = (rng.random((4, 3)) > 0.5).astype(float)
+    oh = np.eye(3)[[0, 2, 1, 2]]
+    al = [0.2, 0.5, 0.3]
+    return {
+        "categorical_hinge": (oh, z, L.categorical_hinge, _cat_hinge_np),
+        "bfce_logits": (b01, z, lambda t, x: L.binary_focal_crossentropy(t, x,
+                                                                          from_logits=True),
+                        lambda t, x: _bfce_np(t, x, True)),
+        "bfce_logits_balanced_smoothed_gamma3": (
+            b01, z, lambda t, x: L.binary_focal_crossentropy(
+                t, x, apply_class_balancing=True, alpha=0.4, gamma=3.0, from_logits=True,
+                label_smoothing=0.1),
+            lambda t, x: _bfce_np(t, x, True, 3.0, True, 0.4, 0.1)),
+        "bfce_probs_gamma1.5_axis0": (
+            b01, p, lambda t, x: L.binary_focal_crossentropy(t, x, gamma=1.5, axis=0),
+            lambda t, x: _bfce_np(t, x, False, 1.5, axis=0)),
+        "bfce_gamma0": (b01, p, lambda t, x: L.binary_focal_crossentropy(t, x, gamma=0.0),
+                        lambda t, x: _bfce_np(t, x, False, 0.0)),
+        "cfce_logits": (oh, z, lambda t, x: L.categorical_focal_crossentropy(
+                            t, x, from_logits=True),
+                        lambda t, x: _cfce_np(t, x, True)),
+        "cfce_probs_alpha_list_smoothed": (
+            oh, p, lambda t, x: L.categorical_focal_crossentropy(t, x, alpha=al, gamma=2.5,
+                                                                 label_smoothing=0.1),
+            lambda t, x: _cfce_np(t, x, False, 2.5, np.array(al), 0.1)),
+        "cfce_logits_axis0_gamma0": (
+            oh.T, z.T, lambda t, x: L.categorical_focal_crossentropy(
+                t, x, gamma=0.0, from_logits=True, axis=0),
+            lambda t, x: _cfce_np(t, x, True, 0.0, axis=0)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_loss_cases(np.random.default_rng(0))))
+def test_loss_function_hvp(name):
+    yt, yp, f_tf, f_np = _loss_cases(np.random.default_rng(3))[name]
+    # squared (categorical_hinge is piecewise linear) plus the loss itself; a smaller step
+    # (the focal factors' third derivatives are large near p = 0.1: O(eps^2) error)
+    hvp_check(lambda p: tf.square(f_tf(yt, p)) + f_tf(yt, p),
+              lambda p: f_np(yt, p) ** 2 + f_np(yt, p), [yp], eps=3e-5)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "none"])
+def test_loss_objects_with_weights_hvp(reduction):
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((4, 3))
+    b01 = (rng.random((4, 3)) > 0.5).astype(float)
+    oh = np.eye(3)[[1, 0, 2, 2]]
+    w = rng.random(4)
+    K = keras.losses
+
+    def red(v):
+        return v * w if reduction == "none" else (v * w).sum() / 4
+    objs = [
+        (K.BinaryFocalCrossentropy(from_logits=True, gamma=2.0, reduction=reduction), b01,
+         lambda x: _bfce_np(b01, x, True)),
+        (K.CategoricalFocalCrossentropy(from_logits=True, reduction=reduction), oh,
+         lambda x: _cfce_np(oh, x, True)),
+        (K.CategoricalHinge(reduction=reduction), oh, lambda x: _cat_hinge_np(oh, x)),
+    ]
+    for obj, t, f in objs:
+        hvp_check(lambda x: tf.sin(obj(t, x, sample_weight=w)),
+                  lambda x: np.sin(red(f(x))), [z])
+
+
+def test_focal_loss_gradient_penalty_wrt_dense_weights():
+    # ||d loss / d x||^2 for loss = focal(y, Dense(x)), differentiated w.r.t. the kernel
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 2))
+    k0, b0 = rng.standard_normal((2, 3)), 0.1 * rng.standard_normal(3)
+    oh = np.eye(3)[[0, 2, 1, 1]]
+    dense = keras.layers.Dense(3, dtype="float64")
+    xt = tf.constant(x)
+    dense(xt)
+    dense.set_weights([k0, b0])
+    loss_obj = keras.losses.CategoricalFocalCrossentropy(from_logits=True)
+    with tf.GradientTape() as t2:
+        with tf.GradientTape() as t1:
+            t1.watch(xt)
+            loss = loss_obj(oh, dense(xt))
+        gx = t1.gradient(loss, xt)
+        pen = tf.reduce_sum(tf.square(gx))
+    grads = t2.gradient(pen, dense.trainable_variables)
+
+    def pen_np(ps):
+        k, b = ps
+        gz = ref.fd_grads(lambda zs: _cfce_np(oh, zs[0], True).mean(), [x @ k + b], 1e-5)[0]
+        return np.sum((gz @ k.T) ** 2)
+    np.testing.assert_allclose(float(pen), pen_np([k0, b0]), rtol=1e-7)
+    for got, num in zip(grads, ref.fd_grads(pen_np, [k0, b0], 1e-4)):
+        np.testing.assert_allclose(got.numpy(), num, rtol=1e-4, atol=1e-7)
