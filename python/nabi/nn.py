@@ -12,7 +12,8 @@ from .ops.conv3d_ops import (avg_pool, avg_pool3d, conv3d, conv3d_transpose,  # 
 from .ops.sort_ops import in_top_k, top_k  # noqa: F401
 from .ops.misc_ops import embedding_lookup  # noqa: F401,E402
 from .ops.misc_ops import depth_to_space, space_to_depth  # noqa: F401,E402
-from .ops.nn_extra_ops import (compute_average_loss, crelu, ctc_greedy_decoder,  # noqa: F401,E402
+from .ops.nn_extra_ops import (compute_average_loss, crelu, ctc_beam_search_decoder,  # noqa: F401,E402
+                               ctc_greedy_decoder,
                                ctc_loss, local_response_normalization, log_poisson_loss, lrn,
                                normalize_moments, scale_regularization_loss,
                                sufficient_statistics, weighted_moments, zero_fraction)

@@ -1,6 +1,7 @@
 """More of `tf.nn`: weighted_moments, normalize_moments, sufficient_statistics,
 log_poisson_loss, compute_average_loss, scale_regularization_loss,
-local_response_normalization, crelu, zero_fraction, ctc_loss and ctc_greedy_decoder.
+local_response_normalization, crelu, zero_fraction, ctc_loss, ctc_greedy_decoder and
+ctc_beam_search_decoder.
 
 Everything but CTC is composed from differentiable nabi ops (so it runs on every device and
 its gradient comes from those ops). ctc_loss runs Graves' forward-backward recursion in log
@@ -320,6 +321,114 @@ def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index
     return [st], _wrap(_like(neg, x._data))
 
 
+def _log_softmax_np(a):
+    m = a.max(axis=-1, keepdims=True)
+    z = a - m
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def ctc_prefix_beam_search(logp, blank, beam_width, top_paths):
+    """CTC prefix beam search over the log-probabilities logp (T, C) (NumPy, float64): the
+    top_paths labelings (tuples of class ids) with the highest total probability (summed over
+    the alignments that collapse to them) among those kept in a beam of beam_width prefixes,
+    best first, as [(labels, log_prob)]. Each prefix carries the log-probabilities of its
+    alignments that end in a blank and in its last label; at each step it is extended by every
+    class (a repeat of the last label extends only the alignments ending in a blank). With C
+    above beam_width + 2 only the beam_width + 2 likeliest classes of the step (and the last
+    label, and those giving a prefix already in the beam) are tried per prefix: no other
+    extension can enter the beam (beam_width new prefixes of this one score at least as
+    high)."""
+    neg = -np.inf
+    T, C = logp.shape
+    beams = {(): (0.0, neg)}          # prefix -> (log p ending in blank, ... in its last label)
+    la = np.logaddexp
+    for t in range(T):
+        row = logp[t]
+        if C > beam_width + 2:
+            top = set(np.argpartition(-row, beam_width + 1)[:beam_width + 2].tolist())
+            children = {}
+            for p in beams:
+                if p:
+                    children.setdefault(p[:-1], set()).add(p[-1])
+        nxt = {}
+
+        def add(prefix, pb, pnb):
+            ob, onb = nxt.get(prefix, (neg, neg))
+            nxt[prefix] = (la(ob, pb), la(onb, pnb))
+        for prefix, (pb, pnb) in beams.items():
+            tot = la(pb, pnb)
+            add(prefix, tot + row[blank], neg)
+            last = prefix[-1] if prefix else -1
+            if C > beam_width + 2:
+                cands = top | children.get(prefix, set())
+                if last >= 0:
+                    cands.add(last)
+            else:
+                cands = range(C)
+            for c in cands:
+                if c == blank:
+                    continue
+                if c == last:
+                    add(prefix, neg, pnb + row[c])               # the repeat collapses
+                    add(prefix + (c,), neg, pb + row[c])         # a new label after a blank
+                else:
+                    add(prefix + (c,), neg, tot + row[c])
+        ranked = sorted(nxt.items(), key=lambda kv: -la(*kv[1]))
+        beams = dict(ranked[:beam_width])
+    ranked = sorted(((p, float(la(*v))) for p, v in beams.items()), key=lambda kv: -kv[1])
+    return ranked[:top_paths]
+
+
+def ctc_beam_search_decoder(inputs, sequence_length, beam_width=100, top_paths=1, name=None):
+    """CTC beam search decoding of time-major logits [max_time, batch, classes] (the last
+    class is the blank; the logits are log-softmax-normalised per step): prefix beam search
+    keeping beam_width prefixes. Returns (decoded, log_probabilities): decoded a list of
+    top_paths SparseTensors, the k-th holding each batch entry's k-th best labeling (int64,
+    dense_shape [batch, its longest labeling]); log_probabilities [batch, top_paths] the
+    log-probability of each labeling (summed over its alignments in the beam). A sequence with
+    fewer distinct labelings than top_paths pads with empty ones of log-probability -inf.
+    Host-side, no gradient."""
+    op = "ctc_beam_search_decoder"
+    x = _as_float(op, inputs)
+    a = _host(x._data)
+    if a.ndim != 3:
+        raise ValueError(f"[{op}] inputs must be 3-D [max_time, batch, classes], got shape "
+                         f"{tuple(a.shape)}")
+    T, B, C = a.shape
+    bw, tp = int(beam_width), int(top_paths)
+    if bw < 1 or not 1 <= tp <= bw:
+        raise ValueError(f"[{op}] need beam_width >= 1 and 1 <= top_paths <= beam_width, got "
+                         f"beam_width={beam_width}, top_paths={top_paths}")
+    if C < 1:
+        raise ValueError(f"[{op}] inputs need at least one class (the blank), got shape "
+                         f"{tuple(a.shape)}")
+    sl = _host(t_(sequence_length)._data).astype(np.int64).reshape(-1)
+    if sl.shape[0] != B or np.any(sl < 0) or np.any(sl > T):
+        raise ValueError(f"[{op}] sequence_length must have {B} entries in [0, {T}], got "
+                         f"{sl.tolist()}")
+    paths = [ctc_prefix_beam_search(_log_softmax_np(a[:sl[b], b].astype(np.float64)), C - 1,
+                                    bw, tp) for b in range(B)]
+    return _beam_outputs(paths, B, tp, x)
+
+
+def _beam_outputs(paths, B, tp, x):
+    from ..sparse import SparseTensor
+    logp = np.full((B, tp), -np.inf)
+    decoded = []
+    for k in range(tp):
+        idx, vals, maxlen = [], [], 0
+        for b in range(B):
+            if k < len(paths[b]):
+                labels, lp = paths[b][k]
+                logp[b, k] = lp
+                idx.extend([b, j] for j in range(len(labels)))
+                vals.extend(labels)
+                maxlen = max(maxlen, len(labels))
+        decoded.append(SparseTensor(np.asarray(idx, np.int64).reshape(-1, 2),
+                                    _wrap(np.asarray(vals, np.int64)), [B, maxlen]))
+    return decoded, _wrap(_like(logp.astype(x._data.dtype), x._data))
+
+
 # ------------------------------------------------------------ candidate sampling losses
 # The samplers draw on the host from nabi's seeded stream (tf.random.set_seed / seed=), so a
 # run repeats for a seed; the draws are not TF's (its samplers use their own generator).
@@ -464,5 +573,5 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
 __all__ = ["weighted_moments", "sufficient_statistics", "normalize_moments",
            "log_poisson_loss", "compute_average_loss", "scale_regularization_loss",
            "local_response_normalization", "lrn", "crelu", "zero_fraction", "ctc_loss",
-           "ctc_greedy_decoder", "log_uniform_candidate_sampler", "uniform_candidate_sampler",
+           "ctc_greedy_decoder", "ctc_beam_search_decoder", "log_uniform_candidate_sampler", "uniform_candidate_sampler",
            "nce_loss", "sampled_softmax_loss"]

@@ -4,6 +4,7 @@ import numpy as np
 
 import nabi as tf
 
+from ._checks import one_of, rank_in
 from ._common import shape_of, t_, to_float
 
 _METHODS = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic",
@@ -12,13 +13,9 @@ _METHODS = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic",
 
 def _images(op, images, data_format):
     df = data_format or "channels_last"
-    if df not in ("channels_last", "channels_first"):
-        raise ValueError(f"[{op}] data_format must be 'channels_last' or 'channels_first', got "
-                         f"{data_format!r}")
-    x = t_(images)
-    if x.shape.rank not in (3, 4):
-        raise ValueError(f"[{op}] images must be 3-D (H, W, C) or 4-D (N, H, W, C) (channels "
-                         f"first: C before H, W), got shape {shape_of(x)}")
+    one_of(op, "data_format", data_format, ("channels_last", "channels_first"), key=df)
+    x = rank_in(op, "images", images, (3, 4), "3-D (H, W, C) or 4-D (N, H, W, C) (channels "
+                "first: C before H, W)")
     batched = x.shape.rank == 4
     if not batched:
         x = tf.expand_dims(x, 0)
@@ -35,9 +32,7 @@ def _back(x, batched, df):
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
            pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, data_format=None):
-    if interpolation not in _METHODS:
-        raise ValueError(f"[resize] interpolation must be one of {sorted(_METHODS)}, got "
-                         f"{interpolation!r}")
+    one_of("resize", "interpolation", interpolation, sorted(_METHODS))
     size = [int(s) for s in size]
     if len(size) != 2:
         raise ValueError(f"[resize] size must be (height, width), got {size}")
@@ -147,12 +142,8 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1 (x the column). Samples
     are bilinear or nearest; neighbours outside the image follow fill_mode. Differentiable in
     images and transform."""
-    if interpolation not in ("bilinear", "nearest"):
-        raise ValueError(f"[affine_transform] interpolation must be 'bilinear' or 'nearest', got "
-                         f"{interpolation!r}")
-    if fill_mode not in _FILL_MODES:
-        raise ValueError(f"[affine_transform] fill_mode must be one of {_FILL_MODES}, got "
-                         f"{fill_mode!r}")
+    one_of("affine_transform", "interpolation", interpolation, ("bilinear", "nearest"))
+    one_of("affine_transform", "fill_mode", fill_mode, _FILL_MODES)
     x, batched, df = _images("affine_transform", images, data_format)
     x = to_float(x)
     N, H, W, C = shape_of(x)
@@ -199,11 +190,8 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
     the rows' shape), order 0 (nearest) or 1 (linear), neighbours outside following fill_mode,
     as Keras 3 (and scipy.ndimage.map_coordinates). Differentiable in inputs and
     coordinates."""
-    if order not in (0, 1):
-        raise ValueError(f"[map_coordinates] order must be 0 or 1, got {order!r}")
-    if fill_mode not in _FILL_MODES:
-        raise ValueError(f"[map_coordinates] fill_mode must be one of {_FILL_MODES}, got "
-                         f"{fill_mode!r}")
+    one_of("map_coordinates", "order", order, (0, 1))
+    one_of("map_coordinates", "fill_mode", fill_mode, _FILL_MODES)
     x = to_float(inputs)
     shape = shape_of(x)
     c = t_(coordinates, x.dtype) if not isinstance(coordinates, (list, tuple)) else \
@@ -252,8 +240,7 @@ def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid"
                                             else [int(s) for s in strides])
     rates = [dilation_rate] * 2 if isinstance(dilation_rate, int) else list(dilation_rate)
     p = str(padding).upper()
-    if p not in ("VALID", "SAME"):
-        raise ValueError(f"[extract_patches] padding must be 'valid' or 'same', got {padding!r}")
+    one_of("extract_patches", "padding", padding, ("valid", "same"), key=p.lower())
     y = tf.image.extract_patches(x, [1, *size, 1], [1, *strides, 1], [1, *rates, 1], p)
     return _back(y, batched, df)
 

@@ -4,15 +4,9 @@ import numpy as np
 
 import nabi as tf
 
+from . import _checks
+from ._checks import square_matrices as _square
 from ._common import norm_axis, shape_of, t_, to_float
-
-
-def _square(op, x):
-    x = to_float(x)
-    s = shape_of(x)
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise ValueError(f"[{op}] x must be a (batch of) square matrices, got shape {s}")
-    return x
 
 
 def cholesky(x):
@@ -34,32 +28,20 @@ def inv(a):
 
 def solve(a, b):
     a = _square("solve", a)
-    b = t_(b, a.dtype)
-    vec = b.shape.rank == a.shape.rank - 1
-    if vec:
-        b = tf.expand_dims(b, -1)
-    if shape_of(b)[-2] != shape_of(a)[-1]:
-        raise ValueError(f"[solve] a {shape_of(a)} and b {shape_of(b)} do not fit")
+    b, vec = _checks.right_hand_side("solve", a, b)
     r = tf.linalg.solve(a, b)
     return tf.squeeze(r, -1) if vec else r
 
 
 def solve_triangular(a, b, lower=False):
     a = _square("solve_triangular", a)
-    b = t_(b, a.dtype)
-    vec = b.shape.rank == a.shape.rank - 1
-    if vec:
-        b = tf.expand_dims(b, -1)
-    if shape_of(b)[-2] != shape_of(a)[-1]:
-        raise ValueError(f"[solve_triangular] a {shape_of(a)} and b {shape_of(b)} do not fit")
+    b, vec = _checks.right_hand_side("solve_triangular", a, b)
     r = tf.linalg.triangular_solve(a, b, lower=lower)
     return tf.squeeze(r, -1) if vec else r
 
 
 def svd(x, full_matrices=True, compute_uv=True):
-    x = to_float(x)
-    if x.shape.rank < 2:
-        raise ValueError(f"[svd] x must be at least 2-D, got shape {shape_of(x)}")
+    x = _checks.at_least_2d("svd", x)
     if not compute_uv:
         return tf.linalg.svd(x, full_matrices=full_matrices, compute_uv=False)
     s, u, v = tf.linalg.svd(x, full_matrices=full_matrices)

@@ -4,6 +4,7 @@ import numpy as np
 
 import nabi as tf
 
+from ._checks import one_of
 from ._common import norm_axis, shape_of, t_, to_float
 
 
@@ -216,9 +217,51 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     return _rfft_last(frames, fft_length)
 
 
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann",
+          center=True):
+    """Keras 3's inverse STFT of x = (real, imag) of shape (..., frames, fft_length // 2 + 1):
+    each frame's irfft times the window (sequence_length, centred in fft_length) divided by
+    the sum of the squared windows that overlap there, overlap-added every sequence_stride
+    samples; `center` drops the fft_length // 2 samples stft's reflect padding added at each
+    end; `length` cuts (or zero-pads) the result to that many samples. window=None takes the
+    frames as they are (no window, no normalisation), as Keras does. Differentiable."""
+    re, im = _pair_in("istft", x)
+    sequence_length, sequence_stride, fft_length = int(sequence_length), \
+        int(sequence_stride), int(fft_length)
+    if not 0 < sequence_length <= fft_length or sequence_stride < 1:
+        raise ValueError(f"[istft] need 0 < sequence_length <= fft_length and sequence_stride "
+                         f">= 1, got sequence_length={sequence_length}, fft_length={fft_length}, "
+                         f"sequence_stride={sequence_stride}")
+    shp = shape_of(re)
+    if len(shp) < 2 or shp[-1] != fft_length // 2 + 1:
+        raise ValueError(f"[istft] x must have shape (..., frames, fft_length // 2 + 1 = "
+                         f"{fft_length // 2 + 1}), got {shp}")
+    frames = irfft((re, im), fft_length)                  # (..., frames, fft_length)
+    if window is not None:
+        w = _window("istft", window, sequence_length, fft_length, re.dtype).numpy() \
+            .astype(np.float64)
+        overlaps = -(-fft_length // sequence_stride)
+        sq = np.zeros(overlaps * sequence_stride)
+        sq[:fft_length] = w * w
+        denom = np.tile(sq.reshape(overlaps, sequence_stride).sum(0), overlaps)[:fft_length]
+        w = w / np.where(denom > 0, denom, 1.0)
+        frames = frames * t_(w.astype(re.dtype.as_numpy_dtype))
+    y = tf.signal.overlap_and_add(frames, sequence_stride)
+    total = shape_of(y)[-1]
+    start = fft_length // 2 if center else 0
+    if length is not None:
+        end = start + int(length)
+    else:
+        end = total - fft_length // 2 if center else total
+    y = y[..., start:min(end, total)]
+    short = end - max(total, start)
+    if short > 0:
+        y = tf.pad(y, [[0, 0]] * (y.shape.rank - 1) + [[0, short]])
+    return y
+
+
 def qr(x, mode="reduced"):
-    if mode not in ("reduced", "complete"):
-        raise ValueError(f"[qr] mode must be 'reduced' or 'complete', got {mode!r}")
+    one_of("qr", "mode", mode, ("reduced", "complete"))
     return tuple(tf.linalg.qr(to_float(x), full_matrices=(mode == "complete")))
 
 

@@ -488,13 +488,16 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
 
 def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1,
                merge_repeated=True, mask_index=0):
-    """Greedy (best-path) CTC decoding of logits (batch, time, classes): per step the top
-    class; repeats merged (when merge_repeated) and the mask (blank) class dropped. Returns
-    (decoded (1, batch, time) padded with -1, scores (batch, 1) = -sum of the top logits).
-    Host-side, no gradient."""
-    if strategy != "greedy":
-        raise NotImplementedError(f"[ctc_decode] strategy={strategy!r} is not in nabi; only "
-                                  "'greedy' is")
+    """CTC decoding of logits (batch, time, classes), the mask (blank) class mask_index
+    (None: the last class). strategy="greedy": per step the top class; repeats merged (when
+    merge_repeated) and blanks dropped; returns (decoded (1, batch, time) padded with -1,
+    scores (batch, 1) = -sum of the top logits). strategy="beam_search": prefix beam search
+    over the log-softmax of the logits keeping beam_width prefixes (as
+    tf.nn.ctc_beam_search_decoder); returns (decoded (top_paths, batch, time) padded with -1,
+    scores (batch, top_paths) = the labelings' log-probabilities). Host-side, no gradient."""
+    if strategy not in ("greedy", "beam_search"):
+        raise ValueError(f"[ctc_decode] strategy must be 'greedy' or 'beam_search', got "
+                         f"{strategy!r}")
     x = to_float(inputs).numpy()
     if x.ndim != 3:
         raise ValueError(f"[ctc_decode] inputs must be 3-D (batch, time, classes), got shape "
@@ -505,6 +508,24 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
         raise ValueError(f"[ctc_decode] sequence_lengths must have shape ({B},), got "
                          f"{lens.shape}")
     blank = C - 1 if mask_index is None else int(mask_index)
+    if not 0 <= blank < C:
+        raise ValueError(f"[ctc_decode] mask_index={mask_index} is out of range for {C} "
+                         f"classes (inputs of shape {x.shape})")
+    if strategy == "beam_search":
+        from ...ops.nn_extra_ops import _log_softmax_np, ctc_prefix_beam_search
+        bw, tp = int(beam_width), int(top_paths)
+        if bw < 1 or not 1 <= tp <= bw:
+            raise ValueError(f"[ctc_decode] need beam_width >= 1 and 1 <= top_paths <= "
+                             f"beam_width, got beam_width={beam_width}, top_paths={top_paths}")
+        out = np.full((tp, B, T), -1, np.int32)
+        scores = np.full((B, tp), -np.inf, x.dtype)
+        for b in range(B):
+            n = int(min(max(lens[b], 0), T))
+            lp = _log_softmax_np(x[b, :n].astype(np.float64))
+            for k, (labels, s) in enumerate(ctc_prefix_beam_search(lp, blank, bw, tp)):
+                out[k, b, :len(labels)] = labels
+                scores[b, k] = s
+        return t_(out), t_(scores)
     out = np.full((1, B, T), -1, np.int32)
     scores = np.zeros((B, 1), x.dtype)
     for b in range(B):
