@@ -571,3 +571,13 @@ def test_padded_batch_tf_doc_examples():
     f = Dataset.zip((a, a)).padded_batch(2, padded_shapes=(5, tf.TensorShape([None])))
     assert py(f)[0] == ([[1, 0, 0, 0, 0], [2, 2, 0, 0, 0]], [[1, 0], [2, 2]])
     exp.enable_debug_mode()
+
+
+def test_tf_experimental_optional_is_the_data_optional():
+    o = tf.experimental.Optional.from_value(tf.constant([1, 2]))
+    assert bool(o.has_value())
+    np.testing.assert_array_equal(o.get_value().numpy(), [1, 2])
+    assert not bool(tf.experimental.Optional.empty(tf.TensorSpec((), tf.int32)).has_value())
+    it = iter(tf.data.Dataset.from_tensor_slices([7]))
+    assert int(it.get_next_as_optional().get_value()) == 7
+    assert not bool(it.get_next_as_optional().has_value())

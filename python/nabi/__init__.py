@@ -186,6 +186,13 @@ def __getattr__(name):
             set_verbosity=lambda *a, **k: None, trace=lambda *a, **k: None)
         globals()[name] = mod
         return mod
+    if name == "experimental":
+        # tf.experimental: the parts nabi has (Optional, from tf.data's get_next_as_optional)
+        import types
+        from .data.optional import Optional
+        mod = types.SimpleNamespace(Optional=Optional)
+        globals()[name] = mod
+        return mod
     if name in ("metrics", "losses", "optimizers", "initializers"):
         # TF2's short aliases: tf.losses is tf.keras.losses, and so on.
         import importlib
