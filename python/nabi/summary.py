@@ -165,6 +165,44 @@ def text(name, data, step=None, description=None):
     return True
 
 
+def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, description=None):
+    """`data`: (k, t, c) floats in [-1, 1] (k clips of t frames, c channels); each clip is
+    written as a 16-bit PCM WAV (TF's only encoding). Tags as TF1's audio summary:
+    "name/audio" for one clip, "name/audio/0", "name/audio/1"... for several."""
+    import io
+    import wave
+    w = _writer()
+    if w is None:
+        return False
+    if encoding not in (None, "wav"):
+        raise ValueError(f"[summary.audio] {name!r}: encoding must be 'wav', got {encoding!r}")
+    a = _host(data)
+    if a.ndim != 3 or a.shape[-1] < 1:
+        raise ValueError(f"[summary.audio] {name!r}: data must be (k, t, c) floats in [-1, 1], "
+                         f"got shape {tuple(a.shape)}")
+    rate = int(_host(sample_rate).reshape(()))
+    if rate <= 0:
+        raise ValueError(f"[summary.audio] {name!r}: sample_rate must be positive, got {rate}")
+    from tensorboardX.proto.summary_pb2 import Summary
+    clips = a[:int(max_outputs)].astype(np.float64)
+    values = []
+    for i, clip in enumerate(clips):
+        pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype("<i2")
+        with io.BytesIO() as buf:
+            with wave.open(buf, "wb") as f:
+                f.setnchannels(clip.shape[1])
+                f.setsampwidth(2)
+                f.setframerate(rate)
+                f.writeframes(pcm.tobytes())
+            wav = buf.getvalue()
+        tag = f"{name}/audio" if len(clips) == 1 else f"{name}/audio/{i}"
+        values.append(Summary.Value(tag=tag, audio=Summary.Audio(
+            sample_rate=float(rate), num_channels=clip.shape[1], length_frames=clip.shape[0],
+            encoded_audio_string=wav, content_type="audio/wav")))
+    w._w._get_file_writer().add_summary(Summary(value=values), _step("audio", step))
+    return True
+
+
 class experimental:  # noqa: N801  (TF's namespace `tf.summary.experimental`)
     @staticmethod
     def set_step(step):

@@ -114,12 +114,29 @@ def standardize_y(model, y):
         raise ValueError(f"[{model.name}] target dict keys {sorted(y)} do not match the model's "
                          f"output names {names}")
     if isinstance(y, (list, tuple)):
-        n_out = len(getattr(model, "_flat_output_kts", [None])) if \
-            getattr(model, "_is_graph_network", False) else 1
+        if getattr(model, "_is_graph_network", False):
+            n_out = len(getattr(model, "_flat_output_kts", [None]))
+        else:
+            n_out = _subclassed_n_out(model, y)
         if n_out > 1 and len(y) == n_out:
             return [_to_array(v) for v in y]
         return [_to_array(y)]
     return [_to_array(y)]
+
+
+def _subclassed_n_out(model, y):
+    """Outputs of a subclassed model for a list/tuple target: the count its compile state
+    resolved from a call, else (not called yet) Keras 2's reading of a tuple/list of whole
+    arrays of one length as one target per output (the WideAndDeepModel of HOML ch. 10)."""
+    cs = getattr(model, "_cstate", None)
+    if cs is not None and getattr(cs, "resolved", False):
+        return cs.n_out
+    if len(y) > 1 and all(isinstance(v, (np.ndarray, Tensor)) and len(v.shape) >= 1
+                            for v in y):
+        lens = {len(v) for v in y}
+        if len(lens) == 1 and len(y) != lens.pop():
+            return len(y)
+    return 1
 
 
 def unpack_batch(data):
