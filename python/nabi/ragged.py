@@ -703,6 +703,20 @@ def _depth(x):
     return d
 
 
+def _scalar_and_max_depth(x):
+    """(the nesting depth of the first scalar, or None when there is none; the deepest list
+    nesting, an empty list counting one level)."""
+    if not isinstance(x, (list, tuple)):
+        return 0, 0
+    sd, md = None, 1
+    for v in x:
+        s, m = _scalar_and_max_depth(v)
+        if s is not None and sd is None:
+            sd = s + 1
+        md = max(md, m + 1)
+    return sd, md
+
+
 def _leaves_dtype(flat, dtype):
     if dtype is not None:
         dt = _dt.as_dtype(dtype)
@@ -762,13 +776,36 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
         return pylist
     if not isinstance(pylist, (list, tuple)):
         raise ValueError(f"[{op}] pylist must be a nested list, got {type(pylist).__name__}")
-    depth = _depth(pylist)
+    sdepth, mdepth = _scalar_and_max_depth(pylist)
+    if sdepth is not None and mdepth > sdepth:
+        raise ValueError(f"[{op}] invalid pylist: empty lists are nested deeper ({mdepth}) "
+                         f"than the values ({sdepth})")
+    depth = sdepth if sdepth is not None else mdepth
+    if inner_shape is not None:
+        inner_shape = tuple(int(d) for d in inner_shape)
+        if ragged_rank is not None and (
+                ragged_rank + len(inner_shape) + 1 != sdepth if sdepth is not None
+                else ragged_rank + len(inner_shape) + 1 < mdepth):
+            raise ValueError(f"[{op}] the values are nested {depth} deep, which does not match "
+                             f"ragged_rank={ragged_rank} and inner_shape={inner_shape} (they "
+                             f"need depth ragged_rank + len(inner_shape) + 1)")
     if ragged_rank is None:
         ragged_rank = depth - 1 if inner_shape is None else depth - 1 - len(inner_shape)
+        if sdepth is None:
+            ragged_rank = max(1, ragged_rank)
     ragged_rank = int(ragged_rank)
-    if ragged_rank < 1:
-        raise ValueError(f"[{op}] ragged_rank must be >= 1 (a nested list of depth >= 2), "
-                         f"got ragged_rank={ragged_rank} for depth {depth}")
+    if ragged_rank < 0 or (sdepth is not None and ragged_rank >= sdepth):
+        raise ValueError(f"[{op}] ragged_rank must be in [0, {depth - 1}] for values nested "
+                         f"{depth} deep, got ragged_rank={ragged_rank}")
+    if ragged_rank == 0:   # no ragged dimension: a dense Tensor, as TF returns
+        from .framework.tensor import convert_to_tensor
+        leaves = _leaves(pylist, [])
+        vals = _leaves_dtype(leaves, dtype)
+        shp = np.array(pylist, dtype=object).shape if leaves else (0,)
+        if inner_shape is not None and tuple(shp) != inner_shape:
+            raise ValueError(f"[{op}] the values have shape {tuple(shp)}, not inner_shape "
+                             f"{inner_shape}")
+        return convert_to_tensor(vals.reshape(shp))
     # the levels above the ragged one with uniform lengths: nabi's dense outer shape
     rows_src, outer_shape = [pylist], []
     for d in _brange(ragged_rank):
@@ -808,7 +845,8 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
                                  f"{shp}")
         row_lens.append(len(r))
         flat_leaves.extend(arr.reshape(-1).tolist())
-    inner = inner or ()
+    if inner is None:   # every row empty: inner_shape (or the values' nesting) says
+        inner = tuple(inner_shape) if inner_shape is not None else ()
     if inner_shape is not None and tuple(inner_shape) != tuple(inner) and flat_leaves:
         raise ValueError(f"[{op}] inner_shape {tuple(inner_shape)} does not match the values' "
                          f"inner shape {inner}")

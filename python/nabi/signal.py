@@ -19,7 +19,8 @@ from .ops.complex_ops import host, record_no_gradient
 
 __all__ = ["frame", "overlap_and_add", "hann_window", "hamming_window", "stft",
            "inverse_stft", "inverse_stft_window_fn", "fft", "ifft", "rfft", "irfft", "fft2d",
-           "ifft2d", "rfft2d", "irfft2d", "linear_to_mel_weight_matrix",
+           "ifft2d", "rfft2d", "irfft2d", "fft3d", "ifft3d", "rfft3d", "irfft3d",
+           "linear_to_mel_weight_matrix",
            "mfccs_from_log_mel_spectrograms", "dct", "idct"]
 
 
@@ -214,6 +215,16 @@ def ifft2d(input, name=None):  # noqa: A002
     return _cfft("ifft2d", input, 2, np.fft.ifftn)
 
 
+def fft3d(input, name=None):  # noqa: A002
+    """tf.signal.fft3d: the DFT over the innermost 3 axes of a complex tensor."""
+    return _cfft("fft3d", input, 3, np.fft.fftn)
+
+
+def ifft3d(input, name=None):  # noqa: A002
+    """tf.signal.ifft3d: the inverse DFT (scaled by 1/(n1 n2 n3)) over the innermost 3 axes."""
+    return _cfft("ifft3d", input, 3, np.fft.ifftn)
+
+
 def _rfft(op, x, fft_length, k):
     x = _real_input(op, x)
     a = host(x._data)
@@ -260,6 +271,17 @@ def rfft2d(input_tensor, fft_length=None, name=None):
 
 def irfft2d(input_tensor, fft_length=None, name=None):
     return _irfft("irfft2d", input_tensor, fft_length, 2)
+
+
+def rfft3d(input_tensor, fft_length=None, name=None):
+    """tf.signal.rfft3d: (..., n1, n2, n3) real -> (..., n1, n2, n3 // 2 + 1) complex;
+    fft_length (3 values) crops or zero-pads each axis first."""
+    return _rfft("rfft3d", input_tensor, fft_length, 3)
+
+
+def irfft3d(input_tensor, fft_length=None, name=None):
+    """tf.signal.irfft3d: the inverse of rfft3d; fft_length defaults to (m1, m2, 2 * (m3 - 1))."""
+    return _irfft("irfft3d", input_tensor, fft_length, 3)
 
 
 # ---------------------------------------------------------------- STFT
