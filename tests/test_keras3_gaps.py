@@ -331,3 +331,16 @@ def test_shared_checks_keep_their_messages():
     b, vec = _checks.right_hand_side("solve", tf.constant(np.eye(2)), np.ones(2))
     assert vec and tuple(b.shape) == (2, 1)
     assert _checks.one_of("op", "mode", "A", ("a", "b"), key="a") == "A"
+
+
+def test_stft_without_window_takes_whole_fft_length_frames():
+    # Keras 3: window=None frames fft_length samples unwindowed, whatever sequence_length is;
+    # istft(window=None) overlap-adds them back
+    x = np.random.default_rng(8).normal(size=(2, 40))
+    re, im = ops.stft(x, 8, 16, 16, window=None, center=False)
+    frames = np.stack([x[:, i:i + 16] for i in range(0, 40 - 16 + 1, 16)], axis=1)
+    ref = np.fft.rfft(frames, axis=-1)
+    assert_array(re, ref.shape, np.float64, ref.real, rtol=1e-9, atol=1e-9)
+    assert_array(im, ref.shape, np.float64, ref.imag, rtol=1e-9, atol=1e-9)
+    back = ops.istft((re, im), 8, 16, 16, window=None, center=False)
+    assert_array(back, (2, 32), np.float64, x[:, :32], rtol=1e-9, atol=1e-9)

@@ -200,7 +200,8 @@ def _window(op, window, sequence_length, fft_length, dtype):
 
 def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
     """Keras 3's STFT: optional reflect padding by fft_length // 2 (center), periodic window
-    of sequence_length centred in fft_length; returns (real, imag) of shape
+    of sequence_length centred in fft_length (window=None: frames of fft_length samples, no
+    window); returns (real, imag) of shape
     (..., frames, fft_length // 2 + 1)."""
     x = to_float(x)
     sequence_length, sequence_stride, fft_length = int(sequence_length), int(sequence_stride), \
@@ -213,7 +214,8 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
         from .numpy import pad
         x = pad(x, [[0, 0]] * (x.shape.rank - 1) + [[p, p]], mode="reflect")
     frames = tf.signal.frame(x, fft_length, sequence_stride, axis=-1)
-    frames = frames * _window("stft", window, sequence_length, fft_length, x.dtype)
+    if window is not None:    # None: the whole fft_length frames, unwindowed (as Keras)
+        frames = frames * _window("stft", window, sequence_length, fft_length, x.dtype)
     return _rfft_last(frames, fft_length)
 
 
