@@ -178,6 +178,10 @@ class Sequential(Model):
 
     def _forward(self, xs, training):
         x = xs[0]
+        kt = getattr(self._input_layer, "_output_tensor", None)
+        if kt is not None:  # Keras 2: a (batch, steps) series fed to Input(shape=(None, 1))
+            from .functional import _conform_to_input
+            x = _conform_to_input(x, kt)
         if self._ancillary:
             return [self._forward_with_ancillary(x)]
         for layer in self._seq_layers:
