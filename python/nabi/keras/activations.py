@@ -156,6 +156,10 @@ def deserialize(config, custom_objects=None):
         name = config.get("class_name")
         if custom_objects and name in custom_objects:
             return custom_objects[name].from_config(config.get("config", {}))
+        from . import layers as _layers   # Keras 2: activation layers (LeakyReLU, PReLU...)
+        cls = getattr(_layers, str(name), None)
+        if isinstance(cls, type) and issubclass(cls, _layers.Layer):
+            return cls.from_config(config.get("config", {}))
         raise ValueError(f"[activations.deserialize] unknown activation {name!r}")
     if custom_objects and config in custom_objects:
         return custom_objects[config]

@@ -37,8 +37,9 @@ def _activation_name(fn):
         name = activations.serialize(fn)
         if isinstance(name, str):
             return name
-        if isinstance(name, dict):
-            return name.get("config", name.get("class_name"))
+        if isinstance(name, dict):   # a registered function, or a layer (LeakyReLU(0.2))
+            cfg = name.get("config")
+            return cfg if isinstance(cfg, str) else name
     except (ImportError, AttributeError, ValueError, TypeError):
         pass
     return getattr(fn, "__name__", type(fn).__name__)
@@ -66,7 +67,7 @@ def get_activation(identifier):
     if callable(identifier):
         name = _activation_name(identifier)
         fused = None
-        if name in _FUSED:
+        if isinstance(name, str) and name in _FUSED:
             # Only fuse when the callable is the library's own activation of that name.
             try:
                 from .. import activations
