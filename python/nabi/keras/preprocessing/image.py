@@ -17,8 +17,8 @@ import numpy as np
 
 from ..utils.data_utils import Sequence
 
-__all__ = ["ImageDataGenerator", "NumpyArrayIterator", "Iterator", "apply_affine_transform",
-           "array_to_img", "img_to_array"]
+__all__ = ["ImageDataGenerator", "NumpyArrayIterator", "DirectoryIterator", "Iterator",
+           "apply_affine_transform", "array_to_img", "img_to_array"]
 
 
 def _range(name, v):
@@ -307,6 +307,19 @@ class ImageDataGenerator:
         return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle,
                                   sample_weight=sample_weight, seed=seed, subset=subset)
 
+    def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb",
+                            classes=None, class_mode="categorical", batch_size=32, shuffle=True,
+                            seed=None, save_to_dir=None, save_prefix="", save_format="png",
+                            follow_links=False, subset=None, interpolation="nearest",
+                            keep_aspect_ratio=False):
+        """Batches of images read from `directory`/<class>/... (one subfolder per class)."""
+        return DirectoryIterator(directory, self, target_size=target_size,
+                                 color_mode=color_mode, classes=classes, class_mode=class_mode,
+                                 batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                 follow_links=follow_links, subset=subset,
+                                 interpolation=interpolation,
+                                 keep_aspect_ratio=keep_aspect_ratio)
+
 
 class Iterator(Sequence):
     """Batches over n indices; `__getitem__` for fit, `__next__` for generator-style use."""
@@ -397,6 +410,108 @@ class NumpyArrayIterator(Iterator):
         if self.sample_weight is not None:
             out = out + (self.sample_weight[index_array],)
         return out[0] if len(out) == 1 else out
+
+
+class DirectoryIterator(Iterator):
+    """Images from `directory`, one subfolder per class (Keras semantics): the classes are the
+    sorted subfolder names (or `classes`), `class_indices` maps each to its index, each
+    class's files are found recursively in sorted order (png, jpg, jpeg, bmp, ppm, tif, tiff)
+    and `classes` / `filenames` list them class by class. With the generator's
+    validation_split, subset 'validation' takes the first int(split * n) files of each class
+    and 'training' the rest. A batch is (x, y): y one-hot for class_mode 'categorical',
+    the class index as a float for 'binary' and 'sparse', x itself for 'input'; only x
+    for class_mode None. Files are loaded with load_img(color_mode, target_size,
+    interpolation), then augmented and standardized like `flow`."""
+
+    white_list_formats = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
+
+    def __init__(self, directory, image_data_generator, target_size=(256, 256),
+                 color_mode="rgb", classes=None, class_mode="categorical", batch_size=32,
+                 shuffle=True, seed=None, data_format=None, follow_links=False, subset=None,
+                 interpolation="nearest", keep_aspect_ratio=False, dtype=None):
+        import os
+        gen = image_data_generator
+        if color_mode not in ("rgb", "rgba", "grayscale"):
+            raise ValueError(f"[flow_from_directory] color_mode must be 'rgb', 'rgba' or "
+                             f"'grayscale'. Received: color_mode={color_mode!r}")
+        if class_mode not in ("categorical", "binary", "sparse", "input", None):
+            raise ValueError(f"[flow_from_directory] class_mode must be 'categorical', "
+                             f"'binary', 'sparse', 'input' or None. Received: "
+                             f"class_mode={class_mode!r}")
+        if subset is not None and subset not in ("training", "validation"):
+            raise ValueError(f"[flow_from_directory] subset must be 'training', 'validation' "
+                             f"or None. Received: subset={subset!r}")
+        if not os.path.isdir(os.fspath(directory)):
+            raise ValueError(f"[flow_from_directory] directory {directory!r} does not exist "
+                             f"or is not a folder")
+        self.directory = os.fspath(directory)
+        self.image_data_generator = gen
+        self.target_size = (int(target_size[0]), int(target_size[1]))
+        self.color_mode = color_mode
+        self.data_format = data_format or gen.data_format
+        if self.data_format != gen.data_format:
+            raise ValueError(f"[flow_from_directory] data_format {self.data_format!r} differs "
+                             f"from the generator's {gen.data_format!r}")
+        self.dtype = np.dtype(dtype or gen.dtype)
+        self.class_mode = class_mode
+        self.interpolation = interpolation
+        self.keep_aspect_ratio = keep_aspect_ratio
+        channels = {"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode]
+        self.image_shape = (self.target_size + (channels,) if self.data_format == "channels_last"
+                            else (channels,) + self.target_size)
+        if not classes:
+            classes = [d for d in sorted(os.listdir(self.directory))
+                       if os.path.isdir(os.path.join(self.directory, d))]
+        self.num_classes = len(classes)
+        self.class_indices = dict(zip(classes, range(len(classes))))
+        split = gen.validation_split if subset is not None else 0.0
+        formats = tuple("." + f for f in self.white_list_formats)
+        filepaths, labels = [], []
+        for name in classes:
+            top = os.path.join(self.directory, name)
+            found = []
+            walk = sorted(os.walk(top, followlinks=follow_links), key=lambda w: w[0])
+            for root, _, files in walk:
+                found.extend(os.path.join(root, f) for f in sorted(files)
+                             if f.lower().endswith(formats))
+            if split:
+                k = int(split * len(found))
+                found = found[:k] if subset == "validation" else found[k:]
+            filepaths.extend(found)
+            labels.extend([self.class_indices[name]] * len(found))
+        self.filepaths = filepaths
+        self.filenames = [os.path.relpath(f, self.directory) for f in filepaths]
+        self.classes = np.array(labels, dtype=np.int32)
+        self.samples = len(filepaths)
+        print(f"Found {self.samples} images belonging to {self.num_classes} classes.")
+        self._aug_rng = np.random.default_rng(None if seed is None else seed + 1)
+        super().__init__(self.samples, batch_size, shuffle, seed)
+
+    @property
+    def labels(self):
+        return self.classes
+
+    def _get_batches_of_transformed_samples(self, index_array):
+        from ..utils.image_utils import load_img
+        gen = self.image_data_generator
+        xb = np.zeros((len(index_array),) + self.image_shape, dtype=self.dtype)
+        for i, j in enumerate(index_array):
+            img = load_img(self.filepaths[j], color_mode=self.color_mode,
+                           target_size=self.target_size, interpolation=self.interpolation,
+                           keep_aspect_ratio=self.keep_aspect_ratio)
+            xb[i] = img_to_array(img, data_format=self.data_format, dtype=self.dtype)
+            if hasattr(img, "close"):
+                img.close()
+        xb = gen.standardize(gen.random_transform_batch(xb, self._aug_rng))
+        if self.class_mode == "input":
+            return xb, xb.copy()
+        if self.class_mode in ("binary", "sparse"):
+            return xb, self.classes[index_array].astype(self.dtype)
+        if self.class_mode == "categorical":
+            yb = np.zeros((len(index_array), self.num_classes), dtype=self.dtype)
+            yb[np.arange(len(index_array)), self.classes[index_array]] = 1.0
+            return xb, yb
+        return xb
 
 
 def _pil_image(what):
