@@ -1,6 +1,9 @@
 """Second-order gradients, round 3 (besides the recurrent ops, test_second_order_rnn.py):
 cumprod (exclusive, reverse, with zeros), the segment max/min/prod reductions (sorted and
-unsorted), categorical_hinge and the focal cross-entropies (functions and loss objects).
+unsorted), tensor_scatter_nd_max/min, categorical_hinge and the focal cross-entropies
+(functions and loss objects), ctc_loss, the matrix ops inv/det/slogdet/solve/
+triangular_solve/cholesky/logdet, xlogy/xlog1py/xdivy/multiply_no_nan, lgamma/erfinv/ndtri,
+floormod, cumulative_logsumexp and signal.overlap_and_add.
 
 Every number is checked against NumPy: Hessian-vector products against float64 central
 second differences (reference.fd_hvp, through test_second_order.hvp_check), gradients of
@@ -8,6 +11,7 @@ penalties against reference.fd_grads of a NumPy penalty.
 """
 import numpy as np
 import pytest
+import scipy.special as sp
 
 import nabi as tf
 from nabi import keras
@@ -268,3 +272,230 @@ def test_focal_loss_gradient_penalty_wrt_dense_weights():
     np.testing.assert_allclose(float(pen), pen_np([k0, b0]), rtol=1e-7)
     for got, num in zip(grads, ref.fd_grads(pen_np, [k0, b0], 1e-4)):
         np.testing.assert_allclose(got.numpy(), num, rtol=1e-4, atol=1e-7)
+
+
+# ------------------------------------------------------------------ ctc_loss
+
+
+def _ctc_nll_np(lg, seq, blank):
+    """-log p(seq | logits lg (T, C)) by summing over every alignment (T small): an
+    independent brute-force reference."""
+    import itertools
+    T, C = lg.shape
+    lp = ref.log_softmax(lg)
+    total = -np.inf
+    for path in itertools.product(range(C), repeat=T):
+        col = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+        if [k for k in col if k != blank] == list(seq):
+            total = np.logaddexp(total, lp[np.arange(T), path].sum())
+    return -total
+
+
+def _ctc_case():
+    rng = np.random.default_rng(6)
+    T, B, C = 4, 3, 3
+    x = rng.standard_normal((T, B, C))
+    labels = np.array([[1, 2], [2, 2], [1, 0]])
+    lab_len, logit_len = np.array([2, 2, 1]), np.array([4, 3, 4])
+    return x, labels, lab_len, logit_len
+
+
+@pytest.mark.parametrize("time_major,blank", [(True, None), (False, -1)])
+def test_ctc_loss_hvp(time_major, blank):
+    x, labels, lab_len, logit_len = _ctc_case()
+    b = 0 if blank is None else x.shape[-1] - 1
+    labels = labels if blank is None else np.where(labels == 2, 0, labels)  # avoid the blank
+    xs = x if time_major else np.swapaxes(x, 0, 1)
+
+    def f_np(z):
+        zt = z if time_major else np.swapaxes(z, 0, 1)
+        return np.array([_ctc_nll_np(zt[:logit_len[i], i], labels[i, :lab_len[i]], b)
+                         for i in range(len(lab_len))])
+    hvp_check(lambda z: tf.nn.ctc_loss(labels, z, lab_len, logit_len,
+                                       logits_time_major=time_major, blank_index=blank),
+              f_np, [xs], pairs=2)
+
+
+def test_ctc_loss_impossible_alignment_gives_zero_second_order():
+    # "2 2" needs 3 frames (a blank between the repeats): with 2 frames the loss is inf and
+    # every derivative is zero, never NaN
+    rng = np.random.default_rng(7)
+    x = tf.constant(rng.standard_normal((2, 2, 3)))
+    labels, lab_len, logit_len = np.array([[2, 2], [1, 0]]), np.array([2, 1]), np.array([2, 2])
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            loss = tf.nn.ctc_loss(labels, x, lab_len, logit_len)
+            y = loss[1]
+        g = t1.gradient(y, x)
+        s = tf.reduce_sum(g * g)
+    h = t2.gradient(s, x).numpy()
+    assert np.isinf(loss.numpy()[0])
+    assert np.all(np.isfinite(h)) and np.all(h[:, 0] == 0)
+    xv = x.numpy()
+
+    def pen_np(ps):
+        gz = ref.fd_grads(lambda q: _ctc_nll_np(q[0], [1], 0), [ps[0][:, 1]], 1e-5)[0]
+        return np.sum(gz ** 2)
+    np.testing.assert_allclose(h, ref.fd_grads(pen_np, [xv], 1e-4)[0], rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------ matrix ops
+
+
+def _sym(x):
+    return 0.5 * (x + np.swapaxes(x, -1, -2))
+
+
+def _mats():
+    rng = np.random.default_rng(8)
+    a = 0.5 * rng.standard_normal((2, 3, 3)) + 2 * np.eye(3)   # well conditioned
+    m = rng.standard_normal((2, 3, 3))
+    return a, rng.standard_normal((2, 3, 2)), m @ np.swapaxes(m, -1, -2) + 3 * np.eye(3)
+
+
+T_ = np.swapaxes
+
+MATRIX_CASES = {
+    "inv": (lambda a, b: tf.linalg.inv(a), lambda a, b: np.linalg.inv(a)),
+    "inv_adjoint": (lambda a, b: tf.linalg.inv(a, adjoint=True),
+                    lambda a, b: np.linalg.inv(T_(a, -1, -2))),
+    "det": (lambda a, b: tf.linalg.det(a), lambda a, b: np.linalg.det(a)),
+    "slogdet": (lambda a, b: tf.linalg.slogdet(a)[1], lambda a, b: np.linalg.slogdet(a)[1]),
+    "solve": (lambda a, b: tf.linalg.solve(a, b), np.linalg.solve),
+    "solve_adjoint_broadcast": (lambda a, b: tf.linalg.solve(a[0], b, adjoint=True),
+                                lambda a, b: np.linalg.solve(T_(a[0], -1, -2), b)),
+    "triangular_solve_lower": (lambda a, b: tf.linalg.triangular_solve(a, b),
+                               lambda a, b: np.linalg.solve(np.tril(a), b)),
+    "triangular_solve_upper_adjoint": (
+        lambda a, b: tf.linalg.triangular_solve(a, b, lower=False, adjoint=True),
+        lambda a, b: np.linalg.solve(T_(np.triu(a), -1, -2), b)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX_CASES))
+def test_matrix_op_hvp(name):
+    f_tf, f_np = MATRIX_CASES[name]
+    a, b, _ = _mats()
+    hvp_check(lambda a, b: tf.sin(f_tf(a, b)), lambda a, b: np.sin(f_np(a, b)), [a, b])
+
+
+def test_cholesky_and_logdet_hvp():
+    # both read a symmetric input: the gradients are TF's symmetric ones, i.e. those of
+    # f(sym(x)) with sym(x) = (x + x^T) / 2
+    _, _, spd = _mats()
+    hvp_check(lambda x: tf.sin(tf.linalg.cholesky(x)),
+              lambda x: np.sin(np.linalg.cholesky(_sym(x))), [spd])
+    hvp_check(lambda x: tf.sin(tf.linalg.logdet(x)),
+              lambda x: np.sin(np.linalg.slogdet(_sym(x))[1]), [spd])
+
+
+def test_det_second_order_of_a_singular_matrix_raises_naming_the_op():
+    x = tf.constant(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            y = tf.linalg.det(x)
+        with pytest.raises(ValueError, match=r"det.*singular"):
+            t1.gradient(y, x)
+
+
+# ------------------------------------------------------------------ elementwise specials
+
+
+def test_xlogy_family_hvp():
+    rng = np.random.default_rng(9)
+    x = rng.choice([-1.0, 1.0], (3, 4)) * (0.2 + rng.random((3, 4)))
+    y = 0.5 + rng.random((3, 4))
+    hvp_check(tf.math.xlogy, lambda x, y: x * np.log(y), [x, y])
+    hvp_check(tf.math.xlog1py, lambda x, y: x * np.log1p(y), [x, y])
+    hvp_check(tf.math.xdivy, lambda x, y: x / y, [x, y])
+    hvp_check(lambda x, y: tf.square(tf.math.multiply_no_nan(x, y)),
+              lambda x, y: (x * y) ** 2, [x, y])
+
+
+def test_xlogy_second_order_at_x_zero_follows_tf():
+    # TF: d xlogy / dx = xlogy(x != 0, y) and d / dy = xdivy(x, y): at x == 0 both are 0, so
+    # the mixed second derivative there is 0 too (and no NaN where y == 0)
+    x = tf.constant(np.array([0.0, 2.0, 0.0]))
+    y = tf.constant(np.array([0.5, 3.0, 0.0]))
+    with tf.GradientTape() as t2:
+        t2.watch([x, y])
+        with tf.GradientTape() as t1:
+            t1.watch([x, y])
+            z = tf.reduce_sum(tf.math.xlogy(x, y))
+        gx, gy = t1.gradient(z, [x, y])
+        s = tf.reduce_sum(gx) + tf.reduce_sum(gy)
+    dx, dy = t2.gradient(s, [x, y])
+    np.testing.assert_allclose(gx.numpy(), [0.0, np.log(3.0), 0.0])
+    np.testing.assert_allclose(gy.numpy(), [0.0, 2.0 / 3.0, 0.0])
+    np.testing.assert_allclose(dx.numpy(), [0.0, 1.0 / 3.0, 0.0])
+    np.testing.assert_allclose(dy.numpy(), [0.0, 1.0 / 3.0 - 2.0 / 9.0, 0.0])
+
+
+def test_lgamma_erfinv_ndtri_hvp():
+    rng = np.random.default_rng(10)
+    p = 0.5 + 2 * rng.random((3, 4))
+    q = rng.uniform(-0.8, 0.8, (3, 4))
+    hvp_check(tf.math.lgamma, sp.gammaln, [p])
+    # (erfinv's float64 value is good to ~1e-13 relative: second differences to ~1e-5)
+    hvp_check(tf.math.erfinv, sp.erfinv, [q], rtol=1e-4)
+    hvp_check(tf.math.ndtri, sp.ndtri, [0.5 + q / 2], rtol=1e-4)
+
+
+def test_floormod_hvp():
+    rng = np.random.default_rng(11)
+    b = rng.uniform(1.2, 1.8, (3, 4))
+    a = b * (rng.integers(-3, 3, (3, 4)) + rng.uniform(0.2, 0.8, (3, 4)))  # away from jumps
+    hvp_check(lambda x, y: tf.square(tf.math.floormod(x, y)), lambda x, y: np.mod(x, y) ** 2,
+              [a, b])
+
+
+def test_tensor_scatter_nd_max_min_hvp():
+    rng = np.random.default_rng(12)
+    t0 = _distinct(rng, (4, 3))
+    u0 = _distinct(rng, (2, 3)) + 0.01
+    idx = np.array([[1], [3]])
+
+    def f_np(t, u, red):
+        r = t.copy()
+        for k, i in enumerate(idx[:, 0]):
+            r[i] = red(r[i], u[k])
+        return r
+    hvp_check(lambda t, u: tf.sin(tf.tensor_scatter_nd_max(t, idx, u)),
+              lambda t, u: np.sin(f_np(t, u, np.maximum)), [t0, u0])
+    hvp_check(lambda t, u: tf.sin(tf.tensor_scatter_nd_min(t, idx, u)),
+              lambda t, u: np.sin(f_np(t, u, np.minimum)), [t0, u0])
+
+
+def _lcse_np(x, axis, exclusive, reverse):
+    v = np.flip(x, axis) if reverse else x
+    r = np.moveaxis(np.logaddexp.accumulate(v, axis=axis), axis, 0)
+    if exclusive:
+        r = np.concatenate([np.full((1,) + r.shape[1:], -np.inf), r[:-1]])
+    r = np.moveaxis(r, 0, axis)
+    return np.flip(r, axis) if reverse else r
+
+
+@pytest.mark.parametrize("exclusive,reverse,axis", [(False, False, 0), (True, False, 1),
+                                                    (False, True, 1), (True, True, 0)])
+def test_cumulative_logsumexp_hvp(exclusive, reverse, axis):
+    x = 2 * np.random.default_rng(13).standard_normal((3, 5))
+    # exp of the output: the exclusive -inf entries give 0, and no NaN in any derivative
+    hvp_check(lambda x: tf.exp(tf.math.cumulative_logsumexp(x, axis, exclusive=exclusive,
+                                                            reverse=reverse) * 0.5),
+              lambda x: np.exp(_lcse_np(x, axis, exclusive, reverse) * 0.5), [x])
+
+
+def test_overlap_and_add_hvp():
+    fr = np.random.default_rng(14).standard_normal((2, 4, 5))
+
+    def ola(f, step=2):
+        out = np.zeros(f.shape[:-2] + ((f.shape[-2] - 1) * step + f.shape[-1],))
+        for i in range(f.shape[-2]):
+            out[..., i * step:i * step + f.shape[-1]] += f[..., i, :]
+        return out
+    hvp_check(lambda f: tf.sin(tf.signal.overlap_and_add(f, 2)), lambda f: np.sin(ola(f)),
+              [fr])

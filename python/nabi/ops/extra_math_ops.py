@@ -219,7 +219,8 @@ def _erfinv_np(y):
 
 def lgamma(x, name=None):
     """log|Gamma(x)|; +inf at the poles (0, -1, -2, ...). Gradient: digamma."""
-    return _special("lgamma", x, _lgamma_np, lambda a, o: _digamma_np(a))
+    return _special("lgamma", x, _lgamma_np, lambda a, o: _digamma_np(a),
+                    lambda x, o: digamma(x))
 
 
 def digamma(x, name=None):
@@ -240,13 +241,16 @@ def erfc(x, name=None):
 
 def erfinv(x, name=None):
     """The inverse of erf on (-1, 1); +-inf at +-1, NaN outside."""
-    return _special("erfinv", x, _erfinv_np, lambda a, o: np.sqrt(np.pi) / 2 * np.exp(o * o))
+    return _special("erfinv", x, _erfinv_np, lambda a, o: np.sqrt(np.pi) / 2 * np.exp(o * o),
+                    lambda x, o: _m.multiply(_m.exp(_m.square(o)), float(np.sqrt(np.pi) / 2)))
 
 
 def ndtri(x, name=None):
     """The inverse of the standard normal CDF on (0, 1)."""
     return _special("ndtri", x, lambda a: np.sqrt(2) * _erfinv_np(2 * a - 1),
-                    lambda a, o: np.sqrt(2 * np.pi) * np.exp(o * o / 2))
+                    lambda a, o: np.sqrt(2 * np.pi) * np.exp(o * o / 2),
+                    lambda x, o: _m.multiply(_m.exp(_m.multiply(_m.square(o), 0.5)),
+                                             float(np.sqrt(2 * np.pi))))
 
 
 # -------------------------------------------------------------------- binary (device)
@@ -275,7 +279,10 @@ def xlogy(x, y, name=None):
         sb = np.where(_nz(a), b, np.ones((), b.dtype))
         return (np.where(_nz(a), g * np.log(sb), z) if n[0] else None,
                 np.where(_nz(a), g * a / sb, z) if n[1] else None)
-    return _m._binary("xlogy", x, y, _quiet(fwd), _quiet(bwd))
+    def bwd_t(g, x, y, o, n):  # g log(y) and g x / y where x != 0, with the ops themselves
+        return (_m.multiply(g, xlogy(_nz_t(x, g), y)) if n[0] else None,
+                _m.multiply(g, xdivy(x, y)) if n[1] else None)
+    return _m._binary("xlogy", x, y, _quiet(fwd), _quiet(bwd), bwd_t)
 
 
 def xlog1py(x, y, name=None):
@@ -288,7 +295,10 @@ def xlog1py(x, y, name=None):
         sb = np.where(_nz(a), b, np.zeros((), b.dtype))
         return (np.where(_nz(a), g * np.log1p(sb), z) if n[0] else None,
                 np.where(_nz(a), g * a / (1 + sb), z) if n[1] else None)
-    return _m._binary("xlog1py", x, y, _quiet(fwd), _quiet(bwd))
+    def bwd_t(g, x, y, o, n):
+        return (_m.multiply(g, xlog1py(_nz_t(x, g), y)) if n[0] else None,
+                _m.multiply(g, xdivy(x, _m.add(y, 1.0))) if n[1] else None)
+    return _m._binary("xlog1py", x, y, _quiet(fwd), _quiet(bwd), bwd_t)
 
 
 def xdivy(x, y, name=None):
@@ -301,7 +311,10 @@ def xdivy(x, y, name=None):
         sb = np.where(_nz(a), b, np.ones((), b.dtype))
         return (np.where(_nz(a), g / sb, z) if n[0] else None,
                 np.where(_nz(a), -g * a / (sb * sb), z) if n[1] else None)
-    return _m._binary("xdivy", x, y, _quiet(fwd), _quiet(bwd))
+    def bwd_t(g, x, y, o, n):
+        return (_m.multiply(g, xdivy(_nz_t(x, g), y)) if n[0] else None,
+                _m.negative(_m.multiply(g, xdivy(x, _m.square(y)))) if n[1] else None)
+    return _m._binary("xdivy", x, y, _quiet(fwd), _quiet(bwd), bwd_t)
 
 
 def multiply_no_nan(x, y, name=None):
@@ -313,7 +326,16 @@ def multiply_no_nan(x, y, name=None):
         z = np.zeros((), g.dtype)
         return (np.where(_nz(b), g * b, z) if n[0] else None,
                 np.where(_nz(g), a * g, z) if n[1] else None)
-    return _m._binary("multiply_no_nan", x, y, _quiet(fwd), _quiet(bwd))
+    def bwd_t(g, x, y, o, n):
+        return (multiply_no_nan(g, y) if n[0] else None,
+                multiply_no_nan(x, g) if n[1] else None)
+    return _m._binary("multiply_no_nan", x, y, _quiet(fwd), _quiet(bwd), bwd_t)
+
+
+def _nz_t(x, like):
+    """1 where the Tensor x is non-zero, else 0: a constant in like's dtype (the masks of the
+    x*f(y) ops' second-order rules; their derivative in x is zero)."""
+    return _m._zero_grad_step(_nz(x._data), like, (x,))
 
 
 def _int_operands(op, x, y):
@@ -450,7 +472,35 @@ def _logcumsumexp(x, axis):
             rev = np.flip(np.logaddexp.accumulate(np.flip(part, axis), axis=axis), axis)
             res += sgn * np.exp(a64 + rev)
         return (res,)
-    return _host_op("cumulative_logsumexp", [x], fwd, bwd)
+
+    def bwd_t(g, xt, out):  # the VJP of the scan recomputed with nabi ops (second order)
+        from ..framework.tape import GradientTape
+        with GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(xt)
+            v = _logcumsumexp_t(xt, axis)
+        return (tape.gradient(v, xt, output_gradients=g),)
+    return _host_op("cumulative_logsumexp", [x], fwd, bwd, bwd_t)
+
+
+def _logcumsumexp_t(x, axis):
+    """The inclusive running log-sum-exp with nabi ops: a Hillis-Steele scan of
+    logaddexp(a, b) = max(a, b) + log1p(exp(-|a - b|)) (log2(n) steps, stable)."""
+    n = x._data.shape[axis]
+    nd = x._data.ndim
+
+    def sl(v, lo, hi):
+        idx = [slice(None)] * nd
+        idx[axis] = slice(lo, hi)
+        return v[tuple(idx)]
+    v = x
+    s = 1
+    while s < n:
+        a, b = sl(v, s, n), sl(v, 0, n - s)
+        lae = _m.add(_m.maximum(a, b), _m.log1p(_m.exp(_m.negative(_m.abs(_m.subtract(a,
+                                                                                     b))))))
+        v = _a.concat([sl(v, 0, s), lae], axis)
+        s *= 2
+    return v
 
 
 def cumulative_logsumexp(x, axis=0, exclusive=False, reverse=False, name=None):
@@ -692,7 +742,21 @@ def _tensor_scatter_minmax(op, kind, tensor, indices, updates):
         tot = np.maximum(tot, 1)
         return ((xi / tot * g2).reshape(shape),
                 (yi / tot[fl] * g2[fl]).reshape(b.shape))
-    return _host_op(op, [t, u], fwd, bwd)
+
+    def bwd_t(g, tt, ut, ot):  # the same shares as constants times g (second order)
+        a, b, o = _host(tt._data), _host(ut._data), _host(ot._data)
+        o2, b2 = o.reshape((rows,) + rest), b.reshape((fl.size,) + rest)
+        xi = (a.reshape((rows,) + rest) == o2).astype(a.dtype)
+        yi = (b2 == o2[fl]).astype(a.dtype)
+        tot = xi.copy()
+        np.add.at(tot, fl, yi)
+        tot = np.maximum(tot, 1)
+        g2 = _a.reshape(g, (rows,) + rest)
+        gt = _m.multiply(g2, _m._zero_grad_step(xi / tot, g, (tt, ut)))
+        gu = _m.multiply(_a.gather(g2, fl, axis=0), _m._zero_grad_step(yi / tot[fl], g,
+                                                                       (tt, ut)))
+        return (_a.reshape(gt, shape), _a.reshape(gu, ut._data.shape))
+    return _host_op(op, [t, u], fwd, bwd, bwd_t)
 
 
 def tensor_scatter_nd_max(tensor, indices, updates, name=None):

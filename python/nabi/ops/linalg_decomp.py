@@ -133,8 +133,26 @@ def solve(matrix, rhs, adjoint=False, name=None):
             ga = -(x @ _mT(gb)) if adjoint else -(gb @ _mT(x))
             return (_back(unbroadcast(ga, A.shape), A, dt) if needs[0] else None,
                     _back(unbroadcast(gb, B.shape), B, dt) if needs[1] else None)
-        record((a, b), out, bwd)
+
+        def bwd_t(g, needs):  # the same with nabi ops (second order)
+            gb = solve(a, g, adjoint=not adjoint)
+            return _solve_grads_t(a, b, out, gb, adjoint, needs)
+        record((a, b), out, bwd, bwd_t, "solve")
     return out
+
+
+def _solve_grads_t(a, b, x, gb, adjoint, needs, mask=None):
+    """(d matrix, d rhs) of X = op(matrix)^-1 rhs on Tensors, given gb = op(matrix)^-T g;
+    mask: the triangle the op reads (triangular_solve)."""
+    from ._common import const_like, unbroadcast_t
+    ga = None
+    if needs[0]:
+        ga = matmul(x, gb, transpose_b=True) if adjoint else matmul(gb, x, transpose_b=True)
+        ga = multiply(ga, -1.0)
+        if mask is not None:
+            ga = multiply(ga, const_like(mask, ga))
+        ga = unbroadcast_t(ga, a._data.shape)
+    return (ga, unbroadcast_t(gb, b._data.shape) if needs[1] else None)
 
 
 def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
@@ -155,7 +173,12 @@ def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
             ga = -(x @ _mT(gb)) if adjoint else -(gb @ _mT(x))
             return (_back(unbroadcast(tri(ga), A.shape), A, dt) if needs[0] else None,
                     _back(unbroadcast(gb, B.shape), B, dt) if needs[1] else None)
-        record((a, b), out, bwd)
+
+        def bwd_t(g, needs):  # the same with nabi ops (second order)
+            gb = triangular_solve(a, g, lower=lower, adjoint=not adjoint)
+            mask = tri(np.ones(A.shape[-2:], dt))
+            return _solve_grads_t(a, b, out, gb, adjoint, needs, mask)
+        record((a, b), out, bwd, bwd_t, "triangular_solve")
     return out
 
 
@@ -196,7 +219,17 @@ def cholesky(input, name=None):  # noqa: A002
             p[..., idx, idx] *= 0.5
             s = _mT(l_inv) @ p @ l_inv
             return (_back(0.5 * (s + _mT(s)), A, dt),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, needs):  # the same with nabi ops on the output L (second order)
+            from ._common import const_like
+            n = l_.shape[-1]
+            eye = const_like(np.broadcast_to(np.eye(n), l_.shape).copy(), out)
+            l_inv = triangular_solve(out, eye, lower=True)
+            half = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
+            p = multiply(matmul(out, g, transpose_a=True), const_like(half, out))
+            s_ = matmul(matmul(l_inv, p, transpose_a=True), l_inv)
+            return (multiply(add(s_, matrix_transpose(s_)), 0.5),)
+        record((x,), out, bwd, bwd_t, "cholesky")
     return out
 
 

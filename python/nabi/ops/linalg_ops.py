@@ -335,8 +335,28 @@ def inv(input, adjoint=False, name=None):  # noqa: A002
             it = _mT(out._data)
             gx = -(it @ g @ it)
             return (_mT(gx) if adjoint else gx,)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):  # the same with nabi ops on the output: differentiable again
+            gx = -matmul(matmul(out, g, transpose_a=True), out, transpose_b=True)
+            return (_swap_t(gx) if adjoint else gx,)
+        record((x,), out, bwd, bwd_t, "inv")
     return out
+
+
+def _swap_t(v):
+    """The last two axes of a Tensor swapped (recorded)."""
+    nd = v._data.ndim
+    return transpose(v, list(range(nd - 2)) + [nd - 1, nd - 2])
+
+
+def _inv_T_t(x, op):
+    """inv(x)^T with nabi ops, for the second-order rules of det and slogdet (singular
+    matrices raise, naming the op: their Hessian needs the inverse)."""
+    try:
+        return _swap_t(inv(x))
+    except ValueError:
+        raise ValueError(f"[{op}] the second-order gradient needs the inverse: the input of "
+                         f"shape {tuple(x._data.shape)} is singular") from None
 
 
 def _adjugate_T(h):
@@ -363,7 +383,11 @@ def det(input, name=None):  # noqa: A002
         def bwd(g, n):
             adjt = _like_device(np.ascontiguousarray(_adjugate_T(h).astype(a.dtype)), g)
             return (adjt * g[..., None, None],)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):  # g det(x) inv(x)^T
+            return (multiply(expand_dims(expand_dims(multiply(g, out), -1), -1),
+                             _inv_T_t(x, "det")),)
+        record((x,), out, bwd, bwd_t, "det")
     return out
 
 
@@ -383,7 +407,11 @@ def slogdet(input, name=None):  # noqa: A002
                 raise ValueError(f"[slogdet] the gradient of log|det| is undefined: the input "
                                  f"of shape {tuple(a.shape)} is singular") from None
             return (_like_device(np.ascontiguousarray(it), g) * g[..., None, None],)
-        record((x,), [s, la], bwd)
+
+        def bwd_t(grads, n):
+            return (multiply(expand_dims(expand_dims(grads[1], -1), -1),
+                             _inv_T_t(x, "slogdet")),)
+        record((x,), [s, la], bwd, bwd_t, "slogdet")
     return s, la
 
 

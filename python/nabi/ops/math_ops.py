@@ -98,16 +98,21 @@ def divide_no_nan(x, y, name=None):
 
 
 def floordiv(x, y, name=None):
-    return _binary("floordiv", x, y, np.floor_divide, lambda g, a, b, o, n: (None, None))
+    return _binary("floordiv", x, y, np.floor_divide, lambda g, a, b, o, n: (None, None),
+                   lambda g, x, y, o, n: (None, None))
 
 
 floor_div = floordiv
 
 
 def floormod(x, y, name=None):
+    def bwd_t(g, x, y, o, n):  # floor(x / y) is a constant (zero derivative)
+        q = np.floor_divide(x._data, y._data)
+        return (g if n[0] else None,
+                negative(multiply(g, _zero_grad_step(q, g, (x, y)))) if n[1] else None)
     return _binary("floormod", x, y, np.mod,
                    lambda g, a, b, o, n: (g if n[0] else None,
-                                          -g * np.floor_divide(a, b) if n[1] else None))
+                                          -g * np.floor_divide(a, b) if n[1] else None), bwd_t)
 
 
 mod = floormod

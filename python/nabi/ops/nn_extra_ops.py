@@ -278,8 +278,63 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
             gh = _host(g).astype(np.float64).reshape(1, B, 1) if logits_time_major else \
                 _host(g).astype(np.float64).reshape(B, 1, 1)
             return (_like((gfull * gh).astype(a.dtype), g),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, n):
+            return (_ctc_vjp_t(g, x, lab, ll_, tl, blank, logits_time_major,
+                               np.isfinite(losses)),)
+        record((x,), out, bwd, bwd_t, op)
     return out
+
+
+def _ctc_nll_t(xb, seq, blank):
+    """-log p(seq | logits xb (T, C)) with nabi ops: the forward (alpha) recursion in log
+    space, -1e30 standing in for log 0 (finite, so every step stays differentiable)."""
+    T = xb._data.shape[0]
+    L = 2 * len(seq) + 1
+    ext = np.full(L, blank, np.int64)
+    ext[1::2] = seq
+    neg = -1e30
+    skip = np.zeros(L, bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    lpe = _a.gather(_m.subtract(xb, _m.reduce_logsumexp(xb, 1, keepdims=True)), ext, axis=1)
+
+    def const(v):
+        from ._common import const_like
+        return const_like(np.asarray(v, np.float64), xb)
+    start = np.full(L, neg)
+    start[:2] = 0.0
+    alpha = _m.add(lpe[0], const(start))
+    pad1, pad2 = const([neg]), const([neg, neg])
+    skip_add = const(np.where(skip, 0.0, neg)[2:])
+    for t in range(1, T):
+        prev1 = _a.concat([pad1, alpha[:-1]], 0)
+        cand = [alpha, prev1]
+        if L > 2:
+            cand.append(_a.concat([pad2, _m.add(alpha[:-2], skip_add)], 0))
+        alpha = _m.add(_m.reduce_logsumexp(_a.stack(cand, 0), 0), lpe[t])
+    ll = _m.reduce_logsumexp(alpha[-2:], 0) if L > 1 else alpha[0]
+    return _m.negative(ll)
+
+
+def _ctc_vjp_t(g, x, lab, lens, tl, blank, time_major, finite):
+    """The Tensor rule of ctc_loss (second order): each sequence's loss recomputed with nabi
+    ops under an inner tape, differentiated for the upstream gradient g (B,). Impossible
+    alignments (+inf losses) and empty sequences give zeros, as the kernel's rule."""
+    from ..framework.tape import GradientTape
+    B = len(tl)
+    with GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(x)
+        terms = []
+        for b in range(B):
+            if not finite[b] or tl[b] == 0:
+                continue
+            xb = x[:tl[b], b] if time_major else x[b, :tl[b]]
+            terms.append(_m.multiply(_ctc_nll_t(xb, lab[b, :lens[b]].astype(np.int64), blank),
+                                     g[b]))
+        total = _m.add_n(terms) if terms else None
+    if total is None:
+        return _m._zero_grad_step(np.zeros(x._data.shape, x._data.dtype), g, (x,))
+    return tape.gradient(total, x)
 
 
 def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index=None):
