@@ -33,6 +33,12 @@ def pyplot():
     return plt
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """The notebooks' randomness (initializers, shuffling, dropout, sampling) made repeatable."""
+    keras.utils.set_random_seed(1234)
+
+
 @pytest.fixture(scope="module")
 def mnist_small():
     """A few hundred MNIST digits: ((train_images, train_labels), (test_images, test_labels))."""

@@ -31,6 +31,12 @@ def pyplot():
     return plt
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """The notebooks' randomness (initializers, shuffling, dropout, sampling) made repeatable."""
+    keras.utils.set_random_seed(1234)
+
+
 @pytest.fixture(scope="module")
 def mnist_flat():
     """384 training and 128 test digits, flattened to 784 floats in [0, 1] as in chapter 7."""

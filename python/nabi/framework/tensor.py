@@ -197,11 +197,19 @@ class Tensor:
             raise ValueError(f"The truth value of a tensor of shape {self._data.shape} is ambiguous")
         return bool(self._data.reshape(()))
 
+    # float()/int() take any one-element tensor, as TF's did on the NumPy of its day (the DLWP
+    # notebooks' float(predictions[0] * 100) on a shape-(1,) row); NumPy 2 refuses ndim > 0.
     def __float__(self):
-        return float(self._data)
+        return float(self._scalar("float"))
 
     def __int__(self):
-        return int(self._data)
+        return int(self._scalar("int"))
+
+    def _scalar(self, op):
+        if self._data.size != 1:
+            raise TypeError(f"[{op}] only a tensor with one element converts to a Python "
+                            f"scalar, got shape {tuple(self._data.shape)}")
+        return self._data.reshape(())
 
     def __index__(self):
         if self._data.dtype.kind not in "iu":
