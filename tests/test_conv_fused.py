@@ -327,3 +327,41 @@ def test_kernel_backward_data_errors(rng):
             rng.standard_normal((1, 3, 3, 4)).astype(F32),
             rng.standard_normal((2, 2, 5, 4)).astype(F32), (1, 6, 6, 5), 2,
             np.ones(4, F32), "VALID")
+
+
+# ------------------------------------------------------------------ conv2d's dx by filter tap
+# Small images with little padding ('valid'): dx summed tap by tap straight from dy (the
+# AVX-512 path; elsewhere the padded transposed convolution). Channel tails, 'valid', partial
+# padding, row dilation, a 1x1 output, the fused-ReLU mask.
+SCATTER_CASES = [
+    ((3, 6, 6, 64), (3, 3, 64, 64), (1, 1), (0, 0, 0, 0)),     # the cifar CNN's last conv
+    ((2, 7, 5, 9), (3, 2, 9, 33), (1, 1), (0, 0, 0, 0)),       # C 9, CO 33: column tails
+    ((2, 8, 9, 40), (3, 3, 40, 17), (1, 1), (1, 0, 0, 1)),     # partial padding
+    ((1, 9, 8, 16), (3, 3, 16, 24), (2, 1), (0, 0, 0, 0)),     # row dilation
+    ((2, 3, 3, 12), (3, 3, 12, 10), (1, 1), (0, 0, 0, 0)),     # one output pixel
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", SCATTER_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
+def test_conv_backward_data_by_tap(case, relu, rng):
+    xs, ws, dl, pads = case
+    OH = _out(xs[1], ws[0], 1, dl[0], pads[0], pads[1])
+    OW = _out(xs[2], ws[1], 1, dl[1], pads[2], pads[3])
+    x = rng.standard_normal(xs).astype(F32)
+    w = rng.standard_normal(ws).astype(F32)
+    gy = rng.standard_normal((xs[0], OH, OW, ws[3])).astype(F32)
+    y = rng.standard_normal(gy.shape).astype(F32) if relu else None
+    g_eff = gy * (y > 0) if relu else gy
+    ref = ref_ct(g_eff, w, None, (1, 1), dl, pads, xs[1:3], False)
+    dx, dw, db = _C.conv2d_backward(gy, x, w, y, (1, 1), dl, pads, True, True, True)
+    check("dx", dx, ref.astype(F32), F32)
+    # dw and db of the same call (the im2col path shares nothing with dx any more)
+    xp = np.pad(x.astype(np.float64), ((0, 0), pads[:2], pads[2:], (0, 0)))
+    dw_ref = np.zeros(ws)
+    for i in range(ws[0]):
+        for j in range(ws[1]):
+            tap = xp[:, i * dl[0]:i * dl[0] + OH, j * dl[1]:j * dl[1] + OW, :]
+            dw_ref[i, j] = np.einsum("nhwc,nhwo->co", tap, g_eff)
+    check("dw", dw, dw_ref.astype(F32), F32)
+    check("db", db, g_eff.astype(np.float64).sum(axis=(0, 1, 2)).astype(F32), F32)

@@ -12,8 +12,9 @@
 // CO, 64-byte aligned. Per k: two panel loads and MR broadcasts feed 2*MR FMAs. K is cut at
 // filter-row boundaries into chunks of at most kChunkK so that a chunk of a panel (<= 24 KiB)
 // stays in L1 while every pixel tile passes over it; later chunks add to the tile the earlier
-// ones stored (bias with the first chunk, ReLU after the last). Columns past CO use masked
-// loads/stores.
+// ones stored (bias with the first chunk, ReLU after the last; with acc the first chunk adds
+// to what y holds too: conv2d.cpp's per-tap backward-data sums its taps so). Columns past CO
+// use masked loads/stores.
 //   xp    padded image, rows rs floats apart      offs  (P) pixel -> its first run in xp
 //   wp    (panels, K, 32) packed filter            y     (P, CO), or pixel p at y + yoffs[p]
 // Test: PYTHONPATH=python python3 -m pytest -q tests/test_conv.py
@@ -36,7 +37,7 @@ inline __mmask16 cols_mask(int64_t n) {
 template <int MR>
 void tiles(const float* xp, const int64_t* offs, int64_t P, int64_t KH, int64_t seg,
            int64_t rs, const float* wp, int64_t CO, const float* bias, bool relu, float* y,
-           const int64_t* yoffs) {
+           const int64_t* yoffs, bool acc) {
   const int64_t K = KH * seg, panels = (CO + 31) / 32;
   const int64_t rows_per = std::max<int64_t>(1, kChunkK / std::max<int64_t>(seg, 1));
   const __m512 zero = _mm512_setzero_ps();
@@ -48,7 +49,7 @@ void tiles(const float* xp, const int64_t* offs, int64_t P, int64_t KH, int64_t 
     const __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + j * 32 + 16) : zero;
     for (int64_t i0 = 0; i0 < KH; i0 += rows_per) {
       const int64_t i1 = std::min(KH, i0 + rows_per);
-      const bool first = i0 == 0, last = i1 == KH;
+      const bool first = i0 == 0 && !acc, last = i1 == KH;
       const float* bp0 = wp + (j * K + i0 * seg) * 32;
       for (int64_t p0 = 0; p0 < P; p0 += MR) {
         const int64_t nrow = std::min<int64_t>(MR, P - p0);
@@ -120,13 +121,14 @@ int64_t ig_pick_mr(int64_t P) {
   return best;
 }
 
+// acc: the tiles add to what y holds (bias ignored) instead of overwriting it.
 void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
                   int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
-                  bool relu, float* y, const int64_t* yoffs) {
+                  bool relu, float* y, const int64_t* yoffs, bool acc) {
   switch (mr) {
-    case 6: return tiles<6>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
-    case 7: return tiles<7>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
-    default: return tiles<8>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs);
+    case 6: return tiles<6>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc);
+    case 7: return tiles<7>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc);
+    default: return tiles<8>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc);
   }
 }
 
