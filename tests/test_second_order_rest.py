@@ -2,8 +2,9 @@
 cumprod (exclusive, reverse, with zeros), the segment max/min/prod reductions (sorted and
 unsorted), tensor_scatter_nd_max/min, categorical_hinge and the focal cross-entropies
 (functions and loss objects), ctc_loss, the matrix ops inv/det/slogdet/solve/
-triangular_solve/cholesky/logdet, xlogy/xlog1py/xdivy/multiply_no_nan, lgamma/erfinv/ndtri,
-floormod, cumulative_logsumexp and signal.overlap_and_add.
+triangular_solve/cholesky/logdet and the decompositions eigh/eigvalsh/svd/qr/pinv (and
+lstsq, a composition), xlogy/xlog1py/xdivy/multiply_no_nan, lgamma/erfinv/ndtri, floormod,
+cumulative_logsumexp and signal.overlap_and_add.
 
 Every number is checked against NumPy: Hessian-vector products against float64 central
 second differences (reference.fd_hvp, through test_second_order.hvp_check), gradients of
@@ -389,6 +390,74 @@ def test_cholesky_and_logdet_hvp():
               lambda x: np.sin(np.linalg.cholesky(_sym(x))), [spd])
     hvp_check(lambda x: tf.sin(tf.linalg.logdet(x)),
               lambda x: np.sin(np.linalg.slogdet(_sym(x))[1]), [spd])
+
+
+def _lower_sym(x):
+    """The symmetric matrix eigh / eigvalsh read: the lower triangle mirrored."""
+    return np.tril(x) + np.swapaxes(np.tril(x, -1), -1, -2)
+
+
+def _svd_vecs_tf(x):
+    s, u, v = tf.linalg.svd(x)
+    sg = tf.sign(tf.stop_gradient(u[..., :1, :]))
+    return tf.concat([u * sg, v * sg, tf.expand_dims(s, -2)], axis=-2)
+
+
+def _svd_vecs_np(x):
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    sg = np.sign(u[..., :1, :])
+    return np.concatenate([u * sg, np.swapaxes(vh, -1, -2) * sg, s[..., None, :]], axis=-2)
+
+
+def _eigh_tf(x):
+    e, v = tf.linalg.eigh(x)
+    return tf.concat([v * tf.sign(tf.stop_gradient(v[..., :1, :])), tf.expand_dims(e, -2)],
+                     axis=-2)
+
+
+def _eigh_np(x):
+    e, v = np.linalg.eigh(_lower_sym(x))
+    return np.concatenate([v * np.sign(v[..., :1, :]), e[..., None, :]], axis=-2)
+
+
+def _qr_tf(x):
+    q, r = tf.linalg.qr(x)
+    return tf.concat([tf.reshape(q, (2, -1)), tf.reshape(r, (2, -1))], 1)
+
+
+def _qr_np(x):
+    q, r = np.linalg.qr(x)
+    return np.concatenate([q.reshape(2, -1), r.reshape(2, -1)], 1)
+
+
+DECOMP_CASES = {
+    "eigh": (_eigh_tf, _eigh_np, (2, 3, 3)),
+    "eigvalsh": (tf.linalg.eigvalsh, lambda x: np.linalg.eigvalsh(_lower_sym(x)), (2, 3, 3)),
+    "svd_values": (lambda x: tf.linalg.svd(x, compute_uv=False),
+                   lambda x: np.linalg.svd(x, compute_uv=False), (2, 4, 3)),
+    "svd_tall": (_svd_vecs_tf, _svd_vecs_np, (2, 4, 3)),
+    "svd_wide": (_svd_vecs_tf, _svd_vecs_np, (2, 3, 4)),
+    "qr_tall": (_qr_tf, _qr_np, (2, 4, 3)),
+    "qr_wide": (_qr_tf, _qr_np, (2, 3, 4)),
+    "pinv_tall": (tf.linalg.pinv, np.linalg.pinv, (2, 4, 3)),
+    "pinv_wide": (tf.linalg.pinv, np.linalg.pinv, (2, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECOMP_CASES))
+def test_decomposition_hvp(name):
+    f_tf, f_np, shape = DECOMP_CASES[name]
+    x = np.random.default_rng(15).standard_normal(shape)
+    if shape[-1] == shape[-2]:
+        x = x + np.swapaxes(x, -1, -2)          # symmetric, distinct eigenvalues
+    hvp_check(lambda x: tf.sin(f_tf(x)), lambda x: np.sin(f_np(x)), [x])
+
+
+def test_lstsq_hvp():
+    rng = np.random.default_rng(16)
+    a, b = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 2))
+    hvp_check(lambda a, b: tf.sin(tf.linalg.lstsq(a, b)),
+              lambda a, b: np.sin(np.linalg.pinv(a) @ b), [a, b])
 
 
 def test_det_second_order_of_a_singular_matrix_raises_naming_the_op():

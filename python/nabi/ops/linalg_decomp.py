@@ -30,7 +30,7 @@ from ..framework.device import DeviceArray, to_device
 from ._common import Tensor, _tapes, _wrap, binary_operands, record, t_, unbroadcast
 from .array_ops import expand_dims, gather, squeeze
 from .linalg_ops import diag_part, matrix_transpose, norm
-from .math_ops import add, log, matmul, multiply, reduce_sum, subtract
+from .math_ops import add, divide, log, matmul, multiply, reduce_sum, subtract
 
 _LinAlgError = np.linalg.LinAlgError
 
@@ -271,8 +271,33 @@ def qr(input, full_matrices=False, name=None):  # noqa: A002
             gx = _qr_grad_deep(q, r[..., :, :m], gq + y @ _mT(gv), gr[..., :, :m])
             gy = q @ gv
             return (_back(np.concatenate([gx, gy], axis=-1), A, dt),)
-        record((x,), outs, bwd)
+
+        def bwd_t(grads, needs):  # the same with nabi ops on the outputs (second order)
+            if full_matrices and m > n:
+                bwd(None, needs)                        # the same error
+            qt, rt = outs
+            gq, gr = grads
+            if m >= n:
+                return (_qr_grad_deep_t(qt, rt, gq, gr),)
+            y, gv = x[..., :, m:], gr[..., :, m:]
+            gx = _qr_grad_deep_t(qt, rt[..., :, :m], add(gq, matmul(y, gv, transpose_b=True)),
+                                 gr[..., :, :m])
+            from .array_ops import concat
+            return (concat([gx, matmul(qt, gv)], -1),)
+        record((x,), outs, bwd, bwd_t, "qr")
     return tuple(outs)
+
+
+def _qr_grad_deep_t(q, r, gq, gr):
+    """`_qr_grad_deep` with nabi ops."""
+    from ._common import const_like
+    n = r._data.shape[-1]
+    mm = subtract(matmul(r, gr, transpose_b=True), matmul(gq, q, transpose_a=True))
+    low = multiply(mm, const_like(np.tril(np.ones((n, n))), mm))
+    sym = add(low, matrix_transpose(multiply(mm, const_like(np.tril(np.ones((n, n)), -1), mm))))
+    rhs = add(gq, matmul(q, sym))
+    # rhs r^-T = (r^-1 rhs^T)^T
+    return matrix_transpose(triangular_solve(r, matrix_transpose(rhs), lower=False))
 
 
 def _qr_grad_deep(q, r, gq, gr):
@@ -303,7 +328,11 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
                 u, _, vh = np.linalg.svd(h, full_matrices=False)
                 ga = (u * _host(g)[..., None, :]) @ vh
                 return (_back(ga, A, dt),)
-            record((x,), out, bwd_s)
+
+            def bwd_s_t(g, needs):  # u diag(g) v^T from a recorded svd (second order)
+                _, ut, vt = svd(x, full_matrices=False)
+                return (matmul(multiply(ut, expand_dims(g, -2)), vt, transpose_b=True),)
+            record((x,), out, bwd_s, bwd_s_t, "svd")
         return out
     u, s, vh = np.linalg.svd(h, full_matrices=full_matrices)
     v = _mT(vh)
@@ -318,8 +347,38 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
                     "full_matrices=False")
             gs, gu, gv = (_host(g) for g in grads)
             return (_back(_svd_grad(u, s, v, gs, gu, gv), A, dt),)
-        record((x,), outs, bwd)
+
+        def bwd_t(grads, needs):
+            if full_matrices and m != n:
+                bwd(None, needs)                        # the same error
+            return (_svd_grad_t(outs[1], outs[0], outs[2], *grads),)
+        record((x,), outs, bwd, bwd_t, "svd")
     return tuple(outs)
+
+
+def _svd_grad_t(u, s, v, gs, gu, gv):
+    """`_svd_grad` with nabi ops on the outputs (second order)."""
+    from ._common import const_like
+    k = s._data.shape[-1]
+    eye = np.eye(k)
+    s2 = multiply(s, s)
+    diff = subtract(expand_dims(s2, -2), expand_dims(s2, -1))        # s_j^2 - s_i^2
+    f = multiply(divide(1.0, add(diff, const_like(eye, s))), const_like(1 - eye, s))
+    utgu = matmul(u, gu, transpose_a=True)
+    vtgv = matmul(v, gv, transpose_a=True)
+    j = multiply(f, subtract(utgu, matrix_transpose(utgu)))
+    kk = multiply(f, subtract(vtgv, matrix_transpose(vtgv)))
+    inner = add(add(multiply(j, expand_dims(s, -2)), multiply(kk, expand_dims(s, -1))),
+                multiply(expand_dims(gs, -2), const_like(eye, s)))
+    ga = matmul(matmul(u, inner), v, transpose_b=True)
+    inv_s = expand_dims(divide(1.0, s), -2)
+    if u._data.shape[-2] > k:
+        gu_perp = subtract(gu, matmul(u, utgu))
+        ga = add(ga, matmul(multiply(gu_perp, inv_s), v, transpose_b=True))
+    if v._data.shape[-2] > k:
+        gv_perp = subtract(gv, matmul(v, vtgv))
+        ga = add(ga, matmul(multiply(u, inv_s), gv_perp, transpose_b=True))
+    return ga
 
 
 def _svd_grad(u, s, v, gs, gu, gv):
@@ -379,7 +438,15 @@ def pinv(a, rcond=None, validate_args=False, name=None):
             ga = ga + (gt - h @ (p @ gt)) @ (p @ pt)      # (I - A P) G^T P P^T
             ga = ga + (pt @ p) @ (gt - (gt @ p) @ h)      # P^T P G^T (I - P A)
             return (_back(ga, A, dt),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, needs):  # the same formula with nabi ops on x and the output P
+            pt = matrix_transpose(out)
+            gt = matrix_transpose(g)
+            ga = multiply(matmul(matmul(pt, g), pt), -1.0)
+            ga = add(ga, matmul(subtract(gt, matmul(x, matmul(out, gt))), matmul(out, pt)))
+            ga = add(ga, matmul(matmul(pt, out), subtract(gt, matmul(matmul(gt, out), x))))
+            return (ga,)
+        record((x,), out, bwd, bwd_t, "pinv")
     return out
 
 
@@ -436,8 +503,33 @@ def eigh(tensor, name=None):
             idx = np.arange(n)
             inner[..., idx, idx] += ge
             return (_back(_eigh_grad_lower(v @ inner @ _mT(v)), A, dt),)
-        record((x,), outs, bwd)
+
+        def bwd_t(grads, needs):  # the same on the outputs e, v with nabi ops
+            return (_eigh_grad_t(outs[0], outs[1], grads[0], grads[1]),)
+        record((x,), outs, bwd, bwd_t, "eigh")
     return tuple(outs)
+
+
+def _eigh_lower_t(ga):
+    """`_eigh_grad_lower` on Tensors."""
+    from ._common import const_like
+    n = ga._data.shape[-1]
+    return add(multiply(add(ga, matrix_transpose(ga)), const_like(np.tril(np.ones((n, n)), -1),
+                                                                  ga)),
+               multiply(ga, const_like(np.eye(n), ga)))
+
+
+def _eigh_grad_t(e, v, ge, gv):
+    """eigh's gradient with nabi ops (second order): v (F o v^T gv + diag(ge)) v^T, F_ij =
+    1 / (e_j - e_i) off the diagonal, then the lower-triangle form."""
+    from ._common import const_like
+    n = e._data.shape[-1]
+    eye = np.eye(n)
+    diff = subtract(expand_dims(e, -2), expand_dims(e, -1))           # e_j - e_i
+    f = multiply(divide(1.0, add(diff, const_like(eye, e))), const_like(1 - eye, e))
+    inner = add(multiply(f, matmul(v, gv, transpose_a=True)),
+                multiply(expand_dims(ge, -2), const_like(eye, e)))
+    return _eigh_lower_t(matmul(matmul(v, inner), v, transpose_b=True))
 
 
 def eigvalsh(tensor, name=None):
@@ -454,7 +546,12 @@ def eigvalsh(tensor, name=None):
             _, v = np.linalg.eigh(h)
             ga = (v * _host(g)[..., None, :]) @ _mT(v)
             return (_back(_eigh_grad_lower(ga), A, dt),)
-        record((x,), out, bwd)
+
+        def bwd_t(g, needs):  # v diag(g) v^T with the eigenvectors of a recorded eigh
+            _, vt = eigh(x)
+            ga = matmul(multiply(vt, expand_dims(g, -2)), vt, transpose_b=True)
+            return (_eigh_lower_t(ga),)
+        record((x,), out, bwd, bwd_t, "eigvalsh")
     return out
 
 
