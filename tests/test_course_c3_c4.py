@@ -122,6 +122,69 @@ def test_c3w1_tokenizer_sequences_padding():
     assert no_oov.texts_to_sequences(['my dog loves my manatee']) == [[1, 3, 1]]
 
 
+def _ref_tv_vocabulary(texts):
+    """TextVectorization's vocabulary: '', '[UNK]', then tokens by decreasing count, ties by
+    decreasing token (Keras's reversed np.lexsort)."""
+    counts = Counter(w for t in texts for w in re.sub(r"[^\w\s]", "", t.lower()).split())
+    return ['', '[UNK]'] + sorted(counts, key=lambda w: (counts[w], w), reverse=True)
+
+
+def test_c3w1_text_vectorization_lab_ragged_and_pad_sequences():
+    """The course's 2023 revision of the C3W1 labs: TextVectorization instead of Tokenizer,
+    ragged sequences padded with tf.keras.utils.pad_sequences."""
+    sentences = ['I love my dog', 'I love my cat', 'You love my dog!',
+                 'Do you think my dog is amazing?']
+    vectorize_layer = tf.keras.layers.TextVectorization()
+    vectorize_layer.adapt(sentences)
+    vocabulary = vectorize_layer.get_vocabulary(include_special_tokens=True)
+    assert vocabulary == ['', '[UNK]', 'my', 'love', 'dog', 'you', 'i', 'think', 'is', 'do',
+                          'cat', 'amazing']
+    assert vocabulary == _ref_tv_vocabulary(sentences)
+    index = {w: i for i, w in enumerate(vocabulary)}
+    ref = [[index[w] for w in re.sub(r"[^\w\s]", "", t.lower()).split()] for t in sentences]
+    sequence = vectorize_layer('I love my dog')
+    np.testing.assert_array_equal(sequence.numpy(), ref[0])
+    sentences_dataset = tf.data.Dataset.from_tensor_slices(sentences)
+    sequences = sentences_dataset.map(vectorize_layer)
+    for sentence, sequence, r in zip(sentences, sequences, ref):
+        np.testing.assert_array_equal(sequence.numpy(), r)
+    sequences_post = vectorize_layer(sentences)       # padded 'post' to the longest
+    np.testing.assert_array_equal(sequences_post.numpy(), _ref_pad(ref, None, 'post'))
+
+    ragged_vectorize_layer = tf.keras.layers.TextVectorization(ragged=True)
+    ragged_vectorize_layer.adapt(sentences)
+    ragged_sequences = ragged_vectorize_layer(sentences)
+    assert ragged_sequences.to_list() == ref
+    assert [len(r) for r in ragged_sequences.numpy()] == [4, 4, 4, 7]
+    sequences_pre = tf.keras.utils.pad_sequences(ragged_sequences.numpy())
+    np.testing.assert_array_equal(sequences_pre, _ref_pad(ref))
+    sequences_post_trunc = tf.keras.utils.pad_sequences(ragged_sequences.numpy(), maxlen=5,
+                                                        padding='post', truncating='post')
+    np.testing.assert_array_equal(sequences_post_trunc, _ref_pad(ref, 5, 'post', 'post'))
+    # output_sequence_length does not apply to ragged outputs; other modes refuse ragged
+    r2 = tf.keras.layers.TextVectorization(ragged=True, output_sequence_length=2,
+                                           vocabulary=vocabulary[2:])
+    assert r2(sentences[:2]).to_list() == ref[:2]
+    with pytest.raises(ValueError, match="ragged"):
+        tf.keras.layers.TextVectorization(ragged=True, output_mode='multi_hot')
+
+    # labels through StringLookup(num_oov_indices=0); a model on the padded sequences
+    labels = ['pet', 'pet', 'pet', 'question']
+    label_lookup = tf.keras.layers.StringLookup(num_oov_indices=0)
+    label_lookup.adapt(labels)
+    y = label_lookup(labels).numpy()
+    np.testing.assert_array_equal(y, [0, 0, 0, 1])
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(7,)),
+        tf.keras.layers.Embedding(vectorize_layer.vocabulary_size(), 4),
+        tf.keras.layers.GlobalAveragePooling1D(),
+        tf.keras.layers.Dense(2, activation='softmax')])
+    model.compile(loss='sparse_categorical_crossentropy', optimizer='adam',
+                  metrics=['accuracy'])
+    h = model.fit(sequences_pre, y, epochs=3, verbose=0)
+    assert h.history['loss'][-1] < h.history['loss'][0]
+
+
 def _sarcasm(tmp_path):
     items = [
         ("former versace store clerk sues over secret 'black code' for minority shoppers", 0),

@@ -352,8 +352,8 @@ def test_text_vectorization_errors():
         layers.TextVectorization(max_tokens=1)
     with pytest.raises(ValueError, match=r"pad_to_max_tokens"):
         layers.TextVectorization(output_mode="count", pad_to_max_tokens=True)
-    with pytest.raises(ValueError, match=r"ragged"):
-        layers.TextVectorization(ragged=True)
+    with pytest.raises(ValueError, match=r"ragged.*output_mode='count'"):
+        layers.TextVectorization(ragged=True, output_mode="count")
     tv = layers.TextVectorization(vocabulary=["a"], name="tv")
     with pytest.raises(ValueError, match=r"\[tv\].*last shape dimension must be 1.*\(2, 2\)"):
         tv(np.array([["a", "b"], ["c", "d"]]))

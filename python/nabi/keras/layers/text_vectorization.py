@@ -36,7 +36,9 @@ with the '[UNK]' weight the mean of the others.
 Everything runs on the host in Python/NumPy (strings never leave it); integer and vector
 outputs are placed on the current device and record nothing on the gradient tape. The
 vocabulary (and idf weights) are written into the layer config, so an adapted layer survives
-get_config/from_config and .keras / .h5 saving. No sparse or ragged outputs.
+get_config/from_config and .keras / .h5 saving. No sparse outputs; with ragged=True ('int'
+mode) a batch of documents gives a `nabi.RaggedTensor` of unpadded rows (a single string
+still gives a 1-D tensor).
 """
 import os
 import re
@@ -129,10 +131,10 @@ class TextVectorization(PreprocessingLayer):
         if sparse:
             raise ValueError(f"[{n}] sparse outputs are not supported by nabi (received "
                              f"sparse={sparse})")
-        if ragged:
-            raise ValueError(f"[{n}] ragged outputs are not supported by nabi (received "
-                             f"ragged={ragged}); use output_sequence_length or the padded "
-                             "default")
+        if ragged and output_mode != INT:
+            raise ValueError(f"[{n}] `ragged` must not be true if `output_mode` is "
+                             f"{output_mode!r}. Received: ragged={ragged} and "
+                             f"output_mode={output_mode!r}")
         if idf_weights is not None and output_mode != TF_IDF:
             raise ValueError(f"[{n}] `idf_weights` should only be set if `output_mode` is "
                              f"'tf_idf'. Received: output_mode={output_mode!r}")
@@ -142,7 +144,7 @@ class TextVectorization(PreprocessingLayer):
         self.pad_to_max_tokens = bool(pad_to_max_tokens)
         self.encoding = encoding or "utf-8"
         self.sparse = False
-        self.ragged = False
+        self.ragged = bool(ragged)
         self._ngrams_arg = ngrams
         self._ngram_widths = widths
         self._has_input_vocabulary = bool(has_input_vocabulary)
@@ -501,6 +503,8 @@ class TextVectorization(PreprocessingLayer):
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], Tensor):
             inputs = [v.numpy() for v in inputs]
         docs, shape, dense = self._preprocess(inputs)
+        if self.ragged and not dense and len(shape) == 1:
+            return self._lookup_ragged(docs, dtype)
         if self.output_mode == INT:
             out = self._lookup_int(docs, shape, dense)
         else:
@@ -526,6 +530,14 @@ class TextVectorization(PreprocessingLayer):
             row = [get(t, oov) if t else 0 for t in d[:length]]
             out[i, :len(row)] = row
         return out.reshape(tuple(shape) + (length,))
+
+    def _lookup_ragged(self, docs, dtype):
+        """ragged=True on a batch of documents: a RaggedTensor with one row of token indices
+        per document, unpadded (output_sequence_length does not apply, as in Keras)."""
+        from ...ragged import RaggedTensor
+        get, oov = self._index.get, self._oov_index()
+        ids = np.array([get(t, oov) if t else 0 for d in docs for t in d], dtype)
+        return RaggedTensor.from_row_lengths(ids, np.array([len(d) for d in docs], np.int64))
 
     def _lookup_vectors(self, docs, shape, dense):
         get, oov = self._index.get, self._oov_index()
@@ -590,7 +602,7 @@ class TextVectorization(PreprocessingLayer):
                        "output_mode": self.output_mode,
                        "output_sequence_length": self.output_sequence_length,
                        "pad_to_max_tokens": self.pad_to_max_tokens,
-                       "sparse": False, "ragged": False, "vocabulary": vocab,
+                       "sparse": False, "ragged": self.ragged, "vocabulary": vocab,
                        "idf_weights": idf, "encoding": self.encoding,
                        "vocabulary_size": self.vocabulary_size()})
         if vocab is not None and not self._has_input_vocabulary:
