@@ -232,8 +232,9 @@ def test_sampling_layer_with_seed_generator_in_a_model():
     assert not np.array_equal(out1, out2)
     eps = _np(keras.random.normal((4, 3), seed=1337))       # the generator's first draw
     np.testing.assert_allclose(out1, zm + np.exp(0.5 * zv) * eps, rtol=1e-5, atol=1e-6)
-    # the seed state is tracked as the layer's one non-trainable variable (it advanced twice)
-    assert layer.trainable_weights == [] and layer.weights == [layer.seed_generator.state]
+    # the seed state is the layer's one variable, not a weight, as in Keras 3 (it advanced twice)
+    assert layer.trainable_weights == [] and layer.weights == []
+    assert layer.variables == [layer.seed_generator.state]
     np.testing.assert_array_equal(_np(layer.seed_generator.state), [1337, 2])
 
 

@@ -11,9 +11,8 @@ The numbers come from nabi's stateless random ops (`tf.random.stateless_*`, shap
 [seed, counter]); they are nabi's own, not those of Keras's TensorFlow or JAX backends. Draws run
 on the host and are placed on the current device. A SeedGenerator's state is a non-trainable
 int64 `keras.Variable` of shape [2] (kept on the host); a layer that holds a SeedGenerator as an
-attribute tracks that state as a non-trainable weight (`layer.variables`,
-`non_trainable_variables`, `weights`), so save_weights / load_weights carry it and draws after
-a load repeat those after the save. (Keras 3 lists it in `variables` only.)"""
+attribute lists that state in `layer.variables` and `non_trainable_variables` but not among its
+weights, as Keras 3 does: get_weights / save_weights leave it out."""
 import random as _python_random
 
 import numpy as np
@@ -41,7 +40,7 @@ class SeedGenerator:
 
     The state is [seed, counter]; each `next()` returns it and adds one to the counter."""
 
-    _layer_tracked_state = True   # a Layer attribute: `state` joins the layer's weights
+    _layer_tracked_state = True   # a Layer attribute: `state` joins the layer's variables
 
     def __init__(self, seed=None, name=None, **kwargs):
         kwargs.pop("backend", None)

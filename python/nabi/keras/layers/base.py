@@ -514,6 +514,16 @@ def _serialize_obj(obj, module_name):
         return None
     if isinstance(obj, (str, dict)):
         return obj
+    if not hasattr(obj, "get_config") and hasattr(obj, "__name__"):
+        # a plain function (HOML's my_glorot_initializer / my_positive_weights): its
+        # registered name, as Keras 2 writes it; load_model's custom_objects resolve it
+        from ..saving.object_registration import get_registered_name
+        try:
+            import importlib
+            mod = importlib.import_module(f"nabi.keras.{module_name}")
+            return mod.serialize(obj)
+        except (ImportError, AttributeError, ValueError, TypeError):
+            return get_registered_name(obj)
     try:
         import importlib
         mod = importlib.import_module(f"nabi.keras.{module_name}")
@@ -645,8 +655,8 @@ class Layer:
                                 not any(l is v for l in layers):
                             layers.append(v)
                 elif getattr(value, "_layer_tracked_state", False):
-                    # a keras.random.SeedGenerator: its state is a non-trainable weight, listed
-                    # after all the others (see `weights`)
+                    # a keras.random.SeedGenerator: its state is one of the layer's
+                    # `variables`, not of its weights (see `variables`)
                     seeds = d.setdefault("_seed_states", [])
                     if not any(w is value.state for w in seeds):
                         seeds.append(value.state)
@@ -717,12 +727,11 @@ class Layer:
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
-        return out + self._seed_states_of(layers, seen)
+        return out
 
     @staticmethod
     def _seed_states_of(layers, seen):
-        """The SeedGenerator states the layers hold and `seen` lacks: the last weights, so a
-        model's first weight stays one that says where its batches go."""
+        """The SeedGenerator states the layers hold and `seen` lacks."""
         out = []
         for l in layers:
             for w in l.__dict__.get("_seed_states", ()):
@@ -731,7 +740,13 @@ class Layer:
                     out.append(w)
         return out
 
-    variables = weights
+    @property
+    def variables(self):
+        """The weights, then the state of each keras.random.SeedGenerator the layers hold: as
+        Keras 3, which lists that state in `variables` but not in `weights` (so get_weights and
+        save_weights leave it out)."""
+        out = self.weights
+        return out + self._seed_states_of(self._flatten_layers(), {id(w) for w in out})
 
     @property
     def trainable_weights(self):
@@ -745,8 +760,7 @@ class Layer:
     def non_trainable_weights(self):
         if not self._trainable:
             return self.weights
-        out = self._own_then_sublayers(self._non_trainable_weights, "non_trainable_weights")
-        return out + self._seed_states_of(self._flatten_layers(), {id(w) for w in out})
+        return self._own_then_sublayers(self._non_trainable_weights, "non_trainable_weights")
 
     def _own_then_sublayers(self, own, attr):
         """This layer's variables, then each sub-layer's `attr`, each variable once."""
@@ -758,7 +772,11 @@ class Layer:
                     out.append(w)
         return out
 
-    non_trainable_variables = non_trainable_weights
+    @property
+    def non_trainable_variables(self):
+        """non_trainable_weights and the SeedGenerator states (see `variables`)."""
+        out = self.non_trainable_weights
+        return out + self._seed_states_of(self._flatten_layers(), {id(w) for w in out})
 
     @property
     def layers(self):
