@@ -637,7 +637,7 @@ def test_lr_schedule_drives_sgd_momentum_updates_vs_numpy():
 # C4 W3-W4: Lambda layers, SimpleRNN / Bidirectional LSTM, Conv1D(causal) + LSTM, sunspots
 # ----------------------------------------------------------------------------------------
 
-def test_c4w3_rnn_forecasters_with_lambda_layers():
+def test_c4w3_rnn_forecasters_with_lambda_layers(tmp_path):
     time, series = _series(300)
     x_train = series[:260].astype(np.float32)
     window_size, batch_size = 12, 16
@@ -666,6 +666,14 @@ def test_c4w3_rnn_forecasters_with_lambda_layers():
         assert model.predict(series[np.newaxis, :window_size], verbose=0).shape == (1, 1)
     # Huber (delta 1) and mae against NumPy on a batch
     x, y = next(iter(train_set))
+    # the Lambda model saved as .h5 loads back with safe_mode=False (and only then)
+    path = str(tmp_path / "rnn_forecaster.h5")
+    lstm.save(path)
+    with pytest.raises(ValueError, match="safe_mode"):
+        tf.keras.models.load_model(path)
+    back = tf.keras.models.load_model(path, safe_mode=False)
+    np.testing.assert_allclose(back.predict(x, verbose=0), lstm.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
     p = lstm.predict(x, verbose=0)[:, 0]
     e = np.abs(y.numpy() - p)
     huber = np.mean(np.where(e <= 1, 0.5 * e ** 2, e - 0.5))

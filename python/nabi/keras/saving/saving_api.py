@@ -78,7 +78,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, **kw
         return saving_lib.load_model(filepath, custom_objects, compile, safe_mode)
     if kind == "hdf5":
         h5py = C.h5py()
-        with h5py.File(filepath, "r") as f:
+        from ..layers.core import SafeModeScope
+        # safe_mode=False lets a Lambda's stored bytecode load, as for .keras files
+        with h5py.File(filepath, "r") as f, SafeModeScope(None if safe_mode else False):
             return legacy_h5.load_model(f, filepath, custom_objects, compile)
     raise ValueError(f"[load_model] {filepath!r} is neither a .keras (zip) nor an HDF5 file")
 
