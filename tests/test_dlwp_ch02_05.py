@@ -50,7 +50,7 @@ def mnist_small():
 # ----------------------------------------------------------------------------- chapter 2
 
 @needs_mnist
-def test_ch02_first_network(mnist_small):
+def test_ch02_first_network(mnist_small, capsys):
     (train_images, train_labels), (test_images, test_labels) = mnist_small
     assert train_images.shape == (512, 28, 28) and train_images.dtype == np.uint8
     model = keras.Sequential([
@@ -64,8 +64,10 @@ def test_ch02_first_network(mnist_small):
     train_images = train_images.astype("float32") / 255
     test_images = test_images.reshape((128, 28 * 28))
     test_images = test_images.astype("float32") / 255
-    history = model.fit(train_images, train_labels, epochs=3, batch_size=128, verbose=0)
+    history = model.fit(train_images, train_labels, epochs=3, batch_size=128)
     assert history.history["loss"][-1] < history.history["loss"][0]
+    out = capsys.readouterr().out
+    assert "Epoch 3/3" in out and "accuracy" in out
     test_digits = test_images[0:10]
     predictions = model.predict(test_digits, verbose=0)
     assert predictions.shape == (10, 10)

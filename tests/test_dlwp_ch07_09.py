@@ -762,6 +762,26 @@ def test_ch08_feature_extraction_freezing():
     vgg = keras.applications.vgg16.preprocess_input(xs.copy())
     np.testing.assert_allclose(vgg[..., 0], xs[..., 2] - 103.939, rtol=1e-6)
 
+    # The notebook's get_features_and_labels: preprocess_input on the dataset's Tensors, then
+    # conv_base.predict and np.concatenate.
+    dataset = tf.data.Dataset.from_tensor_slices((xs, np.arange(8) % 2)).batch(4)
+
+    def get_features_and_labels(dataset):
+        all_features = []
+        all_labels = []
+        for images, labels in dataset:
+            preprocessed_images = keras.applications.vgg16.preprocess_input(images)
+            features = conv_base.predict(preprocessed_images, verbose=0)
+            all_features.append(features)
+            all_labels.append(labels)
+        return np.concatenate(all_features), np.concatenate(all_labels)
+
+    train_features, train_labels = get_features_and_labels(dataset)
+    assert train_features.shape == (8, 5, 5, 8) and train_labels.shape == (8,)
+    bgr = xs[..., ::-1] - np.array([103.939, 116.779, 123.68], "float32")
+    np.testing.assert_allclose(train_features, conv_base.predict(bgr, verbose=0), rtol=1e-5,
+                               atol=1e-5)
+
 
 # ----------------------------------------------------------------------------- chapter 9
 

@@ -249,6 +249,51 @@ def test_ch10_numpy_rnn_and_simple_rnn():
     assert tuple(outputs.shape) == (None, 16)
 
 
+def test_ch10_lstm_gru_forward_vs_numpy():
+    """The LSTM and GRU recurrences of the chapter (Keras gate order i, f, c, o and z, r, h;
+    GRU with reset_after=True, two bias rows) against NumPy loops on the layers' weights."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
+    units = 4
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
+    lstm = layers.LSTM(units, return_sequences=True)
+    lstm.build((None, 6, 3))
+    k, rk, b = [w.astype(np.float64) for w in lstm.get_weights()]
+    b = b + rng.normal(size=b.shape)   # non-zero biases
+    lstm.set_weights([k, rk, b])
+    h = np.zeros((2, units))
+    c = np.zeros((2, units))
+    ref = []
+    for t in range(6):
+        g = x[:, t] @ k + h @ rk + b
+        i, f, cc, o = (g[:, j * units:(j + 1) * units] for j in range(4))
+        c = sig(f) * c + sig(i) * np.tanh(cc)
+        h = sig(o) * np.tanh(c)
+        ref.append(h)
+    np.testing.assert_allclose(lstm(x).numpy(), np.stack(ref, 1), rtol=1e-4, atol=1e-5)
+
+    gru = layers.GRU(units, return_sequences=True)
+    gru.build((None, 6, 3))
+    k, rk, b = [w.astype(np.float64) for w in gru.get_weights()]
+    assert b.shape == (2, 3 * units)
+    b = rng.normal(size=b.shape)
+    gru.set_weights([k, rk, b])
+    h = np.zeros((2, units))
+    ref = []
+    for t in range(6):
+        xi = x[:, t] @ k + b[0]
+        hr = h @ rk + b[1]
+        z = sig(xi[:, :units] + hr[:, :units])
+        r = sig(xi[:, units:2 * units] + hr[:, units:2 * units])
+        hh = np.tanh(xi[:, 2 * units:] + r * hr[:, 2 * units:])
+        h = z * h + (1 - z) * hh
+        ref.append(h)
+    np.testing.assert_allclose(gru(x).numpy(), np.stack(ref, 1), rtol=1e-4, atol=1e-5)
+
+
 def test_ch10_lstm_gru_bidirectional(jena):
     sl, raw_data = jena["sequence_length"], jena["raw_data"]
     train = jena["train"].take(4)
@@ -808,7 +853,7 @@ class TransformerDecoder(layers.Layer):
         return self.layernorm_3(attention_output_2 + proj_output)
 
 
-def test_ch12_text_generation():
+def test_ch12_text_generation(tmp_path):
     original = np.array([0.5, 0.3, 0.15, 0.05])
     for temperature in (0.5, 1.0, 2.0):
         r = reweight_distribution(original, temperature)
@@ -817,8 +862,17 @@ def test_ch12_text_generation():
     assert reweight_distribution(original, 0.2)[0] > reweight_distribution(original, 1.0)[0]
 
     texts = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog",
-             "the mat was on the log", "a dog sat on a cat"] * 4
-    dataset = tf.data.Dataset.from_tensor_slices(texts).batch(4)
+             "the mat was on the <br />log", "a dog sat on a cat"] * 4
+    for label in ("neg", "pos"):
+        os.makedirs(tmp_path / "aclImdb" / label)
+    for i, t in enumerate(texts):
+        with open(tmp_path / "aclImdb" / ("neg", "pos")[i % 2] / f"{i}.txt", "w") as f:
+            f.write(t)
+    dataset = keras.utils.text_dataset_from_directory(
+        directory=str(tmp_path / "aclImdb"), label_mode=None, batch_size=4)
+    dataset = dataset.map(lambda x: tf.strings.regex_replace(x, "<br />", " "))
+    all_texts = sorted(t.decode() for b in dataset for t in b.numpy())
+    assert all_texts == sorted(t.replace("<br />", " ") for t in texts)
     sequence_length = 8
     vocab_size = 12   # the whole vocabulary of these texts, with "" and "[UNK]"
     text_vectorization = layers.TextVectorization(
