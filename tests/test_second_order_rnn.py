@@ -41,7 +41,8 @@ def _flat(*parts):
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])
-@pytest.mark.parametrize("act,rec", [("tanh", "sigmoid"), ("linear", "tanh")])
+@pytest.mark.parametrize("act,rec", [("tanh", "sigmoid"), ("linear", "tanh"),
+                                     ("relu", "hard_sigmoid")])
 def test_lstm_op_hvp_all_inputs(go_backwards, act, rec):
     x, h0, c0, W, R, b = _data(1, 4)
 
