@@ -785,3 +785,94 @@ def test_c4w4_sunspots_csv(tmp_path):
     rnn_forecast = model_forecast(model, series[..., np.newaxis], window_size)
     rnn_forecast = rnn_forecast[split_time - window_size:-1, -1, 0]
     assert rnn_forecast.shape == (len(series) - split_time,)
+
+
+# ----------------------------------------------------------------------------------------
+# Udacity L8 (time series): stateful RNN with a reset-states callback, WaveNet-style
+# dilated causal convolutions, EarlyStopping + ModelCheckpoint
+# ----------------------------------------------------------------------------------------
+
+def sequential_window_dataset(series, window_size):
+    series = tf.expand_dims(series, axis=-1)
+    ds = tf.data.Dataset.from_tensor_slices(series)
+    ds = ds.window(window_size + 1, shift=window_size, drop_remainder=True)
+    ds = ds.flat_map(lambda window: window.batch(window_size + 1))
+    ds = ds.map(lambda window: (window[:-1], window[1:]))
+    return ds.batch(1).prefetch(1)
+
+
+def test_udacity_stateful_rnn_reset_states_and_checkpoint(tmp_path):
+    time, series = _series(160)
+    series = series.astype(np.float32)
+    train_set = sequential_window_dataset(series[:120], 20)
+    valid_set = sequential_window_dataset(series[100:], 20)
+    xs = [x.numpy() for x, _ in train_set]
+    assert len(xs) == 5 and all(x.shape == (1, 20, 1) for x in xs)
+    np.testing.assert_array_equal(np.concatenate(xs, axis=1)[0, :, 0], series[:100])
+
+    class ResetStatesCallback(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            self.model.reset_states()
+
+    model = keras.models.Sequential([
+        keras.layers.SimpleRNN(8, return_sequences=True, stateful=True,
+                               batch_input_shape=[1, None, 1]),
+        keras.layers.SimpleRNN(8, return_sequences=True, stateful=True),
+        keras.layers.Dense(1),
+        keras.layers.Lambda(lambda x: x * 200.0)])
+    lr_schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 1e-8 * 10**(epoch / 30))
+    reset_states = ResetStatesCallback()
+    optimizer = keras.optimizers.SGD(learning_rate=1e-8, momentum=0.9)
+    model.compile(loss=keras.losses.Huber(), optimizer=optimizer, metrics=["mae"])
+    early_stopping = keras.callbacks.EarlyStopping(patience=2)
+    model_checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "my_checkpoint.h5"),
+                                                       save_best_only=True)
+    history = model.fit(train_set, epochs=3, validation_data=valid_set,
+                        callbacks=[lr_schedule, reset_states, early_stopping,
+                                   model_checkpoint], verbose=0)
+    assert {'loss', 'mae', 'val_loss', 'val_mae'} <= set(history.history)
+    assert (tmp_path / "my_checkpoint.h5").exists()
+
+    # the state carries over between calls: two chunks after a reset are the whole series
+    x = series[np.newaxis, :40, np.newaxis]
+    model.reset_states()
+    whole = model.predict(x, verbose=0)
+    model.reset_states()
+    first = model.predict(x[:, :25], verbose=0)
+    second = model.predict(x[:, 25:], verbose=0)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole,
+                               rtol=1e-4, atol=1e-3)
+    # ... and without a reset it does not start from zeros
+    again = model.predict(x[:, :25], verbose=0)
+    assert not np.allclose(again, first)
+    model.reset_states()
+    rnn_forecast = model.predict(series[np.newaxis, :, np.newaxis], verbose=0)
+    rnn_forecast = rnn_forecast[0, 120 - 1:-1, 0]
+    assert rnn_forecast.shape == (40,)
+    back = keras.models.load_model(str(tmp_path / "my_checkpoint.h5"), safe_mode=False)
+    assert [l.stateful for l in back.layers[:2]] == [True, True]
+
+
+def test_udacity_wavenet_dilated_causal_conv1d_vs_numpy():
+    time, series = _series(200)
+    model = keras.models.Sequential()
+    model.add(keras.layers.InputLayer(input_shape=[None, 1]))
+    for dilation_rate in (1, 2, 4, 8):
+        model.add(keras.layers.Conv1D(filters=4, kernel_size=2, strides=1,
+                                      dilation_rate=dilation_rate, padding="causal",
+                                      activation="relu"))
+    model.add(keras.layers.Conv1D(filters=1, kernel_size=1))
+    optimizer = keras.optimizers.Adam(learning_rate=3e-4)
+    model.compile(loss=keras.losses.Huber(), optimizer=optimizer, metrics=["mae"])
+    train_set = _seq_windowed_dataset(series[:150].astype(np.float32), 32, 8, 100)
+    history = model.fit(train_set, epochs=3, verbose=0)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+    x = series[None, :30, None].astype(np.float32)
+    out = model.predict(x, verbose=0)
+    h = x[0].astype(np.float64)
+    for i, d in enumerate((1, 2, 4, 8)):
+        k, b = model.layers[i].get_weights()
+        hp = np.concatenate([np.zeros((d, h.shape[1])), h])   # causal: pad d on the left
+        h = np.maximum(np.stack([hp[t] @ k[0] + hp[t + d] @ k[1] for t in range(30)]) + b, 0)
+    k, b = model.layers[4].get_weights()
+    np.testing.assert_allclose(out[0], h @ k[0] + b, rtol=1e-4, atol=1e-4)
