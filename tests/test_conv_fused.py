@@ -365,3 +365,37 @@ def test_conv_backward_data_by_tap(case, relu, rng):
             dw_ref[i, j] = np.einsum("nhwc,nhwo->co", tap, g_eff)
     check("dw", dw, dw_ref.astype(F32), F32)
     check("db", db, g_eff.astype(np.float64).sum(axis=(0, 1, 2)).astype(F32), F32)
+
+
+# ------------------------------------------------------------------ conv2d's filter gradient
+# The AVX-512 MR x 32 filter-gradient tiles (CO % 16 == 0): a half panel (48), runs KW*C that
+# 8 does not divide (15, 9), stride 2, row dilation, one input channel, the ReLU mask.
+DW_CASES = [
+    ((2, 7, 6, 5), (3, 3, 5, 48), (1, 1), (1, 1), (1, 1, 1, 1)),
+    ((2, 9, 8, 3), (3, 3, 3, 16), (2, 2), (1, 1), (0, 1, 0, 1)),
+    ((1, 9, 7, 24), (2, 4, 24, 128), (2, 1), (2, 1), (0, 0, 1, 2)),
+    ((2, 6, 6, 1), (3, 3, 1, 32), (1, 1), (1, 1), (1, 1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: "x".join(map(str, c[0] + c[1])))
+def test_conv_backward_filter_tiles(case, relu, rng):
+    xs, ws, st, dl, pads = case
+    OH = _out(xs[1], ws[0], st[0], dl[0], pads[0], pads[1])
+    OW = _out(xs[2], ws[1], st[1], dl[1], pads[2], pads[3])
+    x = rng.standard_normal(xs).astype(F32)
+    w = rng.standard_normal(ws).astype(F32)
+    gy = rng.standard_normal((xs[0], OH, OW, ws[3])).astype(F32)
+    y = rng.standard_normal(gy.shape).astype(F32) if relu else None
+    g_eff = (gy * (y > 0) if relu else gy).astype(np.float64)
+    _, dw, db = _C.conv2d_backward(gy, x, w, y, st, dl, pads, False, True, True)
+    xp = np.pad(x.astype(np.float64), ((0, 0), pads[:2], pads[2:], (0, 0)))
+    dw_ref = np.zeros(ws)
+    for i in range(ws[0]):
+        for j in range(ws[1]):
+            tap = xp[:, i * dl[0]:i * dl[0] + (OH - 1) * st[0] + 1:st[0],
+                     j * dl[1]:j * dl[1] + (OW - 1) * st[1] + 1:st[1], :]
+            dw_ref[i, j] = np.einsum("nhwc,nhwo->co", tap, g_eff)
+    check("dw", dw, dw_ref.astype(F32), F32)
+    check("db", db, g_eff.sum(axis=(0, 1, 2)).astype(F32), F32)
