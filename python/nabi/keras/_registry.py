@@ -22,6 +22,9 @@ def from_class_dict(config, custom_objects, classes, where, kind):
     `from_config`, a function (`l1_l2`) by calling it with the config."""
     name = config.get("class_name")
     cls = (custom_objects or {}).get(name) or classes.get(name)
+    if cls is None:   # load_model(custom_objects=...) / custom_object_scope / registered
+        from .saving.object_registration import get_registered_object
+        cls = get_registered_object(name, custom_objects)
     if cls is None:
         raise ValueError(f"[{where}.deserialize] unknown {kind} {name!r}")
     cfg = config.get("config", {})
@@ -37,6 +40,11 @@ def get_instance(identifier, classes, deserialize, where, kind):
         return deserialize(identifier)
     if isinstance(identifier, str):
         c = classes.get(identifier)
+        if c is None:   # a custom function saved by name (load_model's custom_objects)
+            from .saving.object_registration import get_registered_object
+            c = get_registered_object(identifier)
+            if c is not None and not isinstance(c, type):
+                return c
         if c is None:
             raise ValueError(f"[{where}.get] unknown {kind} {identifier!r}")
         return c()

@@ -321,6 +321,11 @@ def get(identifier):
         return deserialize(identifier)
     if isinstance(identifier, str):
         cls = _NAMES.get(identifier) or _NAMES.get(identifier.lower())
+        if cls is None:   # a custom function saved by name (load_model's custom_objects)
+            from .saving.object_registration import get_registered_object
+            fn = get_registered_object(identifier)
+            if fn is not None:
+                return fn() if isinstance(fn, type) else fn
         if cls is None:
             raise ValueError(f"[initializers.get] unknown initializer {identifier!r}; known: "
                              f"{', '.join(sorted(k for k in _NAMES if k.islower()))}")

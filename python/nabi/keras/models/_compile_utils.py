@@ -95,6 +95,17 @@ def _accumulate(acc, s, scale=1):
     return acc + float(s) * scale
 
 
+def _match_rank(y, pred):
+    """Keras 2 `match_dtype_and_rank` for losses: rank-1 targets against (N, 1) predictions
+    become (N, 1), so a Loss subclass's call (HOML's HuberLoss) pairs them row by row instead
+    of broadcasting to (N, N)."""
+    y = _wrap(y)
+    p = pred._data if isinstance(pred, Tensor) else pred
+    if y._data.ndim == 1 and getattr(p, "ndim", 0) == 2 and p.shape[-1] == 1:
+        y = _wrap(y._data.reshape(-1, 1))
+    return y
+
+
 class _PerSampleWrapper:
     def __init__(self, fn):
         self.fn = fn
@@ -761,8 +772,8 @@ class CompileState:
             swi = swt
             if masks is not None and masks[i] is not None:
                 swi = _wrap(_loss_mask_weights(masks[i], sw))
-            l = fn(_wrap(ys[i]), preds[i], sample_weight=swi) if swi is not None else \
-                fn(_wrap(ys[i]), preds[i])
+            yt = _match_rank(ys[i], preds[i])
+            l = fn(yt, preds[i], sample_weight=swi) if swi is not None else fn(yt, preds[i])
             if multi:
                 vals.append((i, l))
             w = self.loss_weights[i]

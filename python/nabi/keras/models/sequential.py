@@ -60,9 +60,10 @@ class Sequential(Model):
             self.__dict__["_input_layer"] = layer
             self.built = False
             return
-        if any(l is layer for l in self._seq_layers):
-            raise ValueError(f"[{self.name}] layer {layer.name!r} is already in the model")
-        names = {l.name for l in self._seq_layers}
+        # Keras 2 lets the same layer instance be added again (a shared block applied several
+        # times, HOML ch. 12's `block1, block1, block1, block1`); only another layer with the
+        # same name is refused
+        names = {l.name for l in self._seq_layers if l is not layer}
         if layer.name in names:
             raise ValueError(f"[{self.name}] all layers added to a Sequential model should have "
                              f"unique names. Name {layer.name!r} is already the name of a layer "
