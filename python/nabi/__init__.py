@@ -73,7 +73,7 @@ from .debugging import (Assert, assert_equal, assert_greater, assert_less,  # no
 from .ops.array_ops import where as where_v2  # noqa: F401,E402
 from .framework_extras import (UnconnectedGradients, get_logger, grad_pass_through,  # noqa: F401,E402
                                guarantee_const, parallel_stack, recompute_grad,
-                               reverse_sequence, timestamp)
+                               reverse_sequence, timestamp, IndexedSlices)
 from .dtypes import float16 as half, float64 as double  # noqa: F401,E402
 from .framework.function import function  # noqa: F401,E402  (eager tf.function)
 
@@ -160,7 +160,8 @@ def print(*args, output_stream=None, summarize=None, sep=" ", end="\n", name=Non
 
 def __getattr__(name):
     # Heavier namespaces load on first use: `nabi.keras`, `nabi.compat`, `nabi.examples`.
-    if name in ("keras", "compat", "examples", "summary", "image", "signal", "audio"):
+    if name in ("keras", "compat", "examples", "summary", "image", "signal", "audio", "sets",
+                "queue"):
         import importlib
         mod = importlib.import_module(f".{name}", __name__)
         globals()[name] = mod

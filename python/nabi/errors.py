@@ -19,6 +19,11 @@ class InvalidArgumentError(OpError, ValueError):
     pass
 
 
+class _DTypeMismatchError(InvalidArgumentError, TypeError):
+    """Two tensors of different dtypes in one op (`tf.constant(2.0) + tf.constant(40)`): TF's
+    InvalidArgumentError, and still the TypeError nabi raised before."""
+
+
 class FailedPreconditionError(OpError):
     pass
 

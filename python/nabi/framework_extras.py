@@ -10,7 +10,49 @@ import numpy as np
 from .framework.tensor import Tensor, convert_to_tensor
 
 __all__ = ["reverse_sequence", "parallel_stack", "timestamp", "get_logger",
-           "UnconnectedGradients", "recompute_grad", "grad_pass_through", "guarantee_const"]
+           "UnconnectedGradients", "recompute_grad", "grad_pass_through", "guarantee_const",
+           "IndexedSlices"]
+
+
+class IndexedSlices:
+    """tf.IndexedSlices: rows `values[i]` of a tensor at row `indices[i]` (dense_shape the
+    whole tensor's shape, optional). Variable.scatter_update / scatter_add take one;
+    convert_to_tensor of it is not supported (use tf.scatter_nd or to_dense())."""
+
+    def __init__(self, values, indices, dense_shape=None):
+        self.values = values if isinstance(values, Tensor) else convert_to_tensor(values)
+        self.indices = indices if isinstance(indices, Tensor) else convert_to_tensor(indices)
+        if self.indices._data.dtype.kind not in "iu" or self.indices._data.ndim != 1:
+            raise ValueError(f"[IndexedSlices] indices must be a 1-D integer tensor, got "
+                             f"{self.indices.dtype.name} {tuple(self.indices.shape)}")
+        if self.values._data.ndim < 1 or \
+                self.values._data.shape[0] != self.indices._data.shape[0]:
+            raise ValueError(f"[IndexedSlices] values {tuple(self.values.shape)} need one row "
+                             f"per index ({self.indices._data.shape[0]})")
+        self.dense_shape = None if dense_shape is None else convert_to_tensor(dense_shape)
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    @property
+    def shape(self):
+        from .framework.tensor import TensorShape
+        if self.dense_shape is None:
+            return TensorShape([None] + list(self.values.shape[1:]))
+        return TensorShape([int(d) for d in self.dense_shape.numpy()])
+
+    def to_dense(self):
+        """The dense tensor (rows summed where indices repeat); needs dense_shape."""
+        if self.dense_shape is None:
+            raise ValueError("[IndexedSlices.to_dense] dense_shape is unknown")
+        from .ops import scatter_nd
+        from .ops.array_ops import expand_dims
+        return scatter_nd(expand_dims(self.indices, -1), self.values, self.dense_shape)
+
+    def __repr__(self):
+        return (f"IndexedSlices(indices={self.indices.numpy().tolist()}, values="
+                f"{self.values.numpy().tolist()})")
 
 
 def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=0, name=None):  # noqa: A002

@@ -97,6 +97,41 @@ class SparseTensor:
     def get_shape(self):
         return self.shape
 
+    def _cwise(self, other, op, fn):
+        """TF's sparse_dense_cwise_mul/div: each value with the dense operand (a scalar or a
+        tensor that broadcasts to dense_shape) at its index; the result keeps the indices."""
+        if isinstance(other, SparseTensor):
+            return NotImplemented
+        d = other if isinstance(other, Tensor) else convert_to_tensor(other, dtype=self.dtype) \
+            if not isinstance(other, np.ndarray) else convert_to_tensor(other)
+        shape = tuple(int(x) for x in self._shape)
+        dshape = tuple(d._data.shape)
+        try:
+            np.broadcast_shapes(dshape, shape)
+        except ValueError:
+            raise ValueError(f"[SparseTensor.{op}] the dense operand of shape {dshape} does not "
+                             f"broadcast to the dense_shape {list(shape)}") from None
+        if len(dshape) > len(shape):
+            raise ValueError(f"[SparseTensor.{op}] the dense operand of shape {dshape} has a "
+                             f"higher rank than the dense_shape {list(shape)}")
+        from . import ops as _ops
+        if d._data.ndim == 0:
+            picked = d
+        else:
+            full = _ops.broadcast_to(d, shape)
+            picked = _ops.gather_nd(full, self._indices)
+        return SparseTensor(self._indices, fn(self._values, picked), self._shape)
+
+    def __mul__(self, other):
+        from . import ops as _ops
+        return self._cwise(other, "__mul__", _ops.multiply)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        from . import ops as _ops
+        return self._cwise(other, "__truediv__", _ops.divide)
+
     def __repr__(self):
         return (f"SparseTensor(indices={self._indices.tolist()}, values="
                 f"{self._values.numpy().tolist()}, dense_shape={self._shape.tolist()})")
@@ -198,9 +233,10 @@ def _check_order(op, sp):
     if np.any(d <= 0):
         i = int(np.argmax(d <= 0)) + 1
         what = "repeated" if d[i - 1] == 0 else "out of order"
-        raise ValueError(f"[{op}] indices[{i}] = {ind[i].tolist()} is {what}. Many sparse ops "
-                         "require sorted indices. Use `tf.sparse.reorder` to create a "
-                         "correctly ordered copy.")
+        from .errors import InvalidArgumentError   # TF's error (a ValueError too)
+        raise InvalidArgumentError(f"[{op}] indices[{i}] = {ind[i].tolist()} is {what}. Many "
+                                   "sparse ops require sorted indices. Use `tf.sparse.reorder` "
+                                   "to create a correctly ordered copy.")
 
 
 def to_dense(sp_input, default_value=None, validate_indices=True, name=None):

@@ -39,7 +39,7 @@ from .ragged import RaggedTensor
 __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
            "unicode_split", "unicode_decode", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
-           "to_hash_bucket_strong", "ngrams"]
+           "to_hash_bucket_strong", "ngrams", "unicode_encode"]
 
 
 # ------------------------------------------------------------------------------- conversion
@@ -505,6 +505,54 @@ def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A00
     if a.ndim == 0:
         return convert_to_tensor(codes(a.item()))
     return RaggedTensor([codes(b) for b in a.reshape(-1).tolist()], a.shape, _dt.int32)
+
+
+def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
+                   replacement_char=65533, name=None):
+    """Code points (int32) -> UTF-8 strings, the inverse of unicode_decode: a 1-D Tensor gives
+    a scalar string, an (N, k) Tensor or a RaggedTensor of N rows a 1-D Tensor of N strings.
+    Invalid code points become `replacement_char` (errors='replace'), are dropped ('ignore')
+    or raise ('strict')."""
+    op = "strings.unicode_encode"
+    if str(output_encoding).upper().replace("-", "") != "UTF8":
+        raise ValueError(f"[{op}] only output_encoding='UTF-8' is supported, got "
+                         f"{output_encoding!r}")
+    if errors not in ("replace", "strict", "ignore"):
+        raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
+                         f"{errors!r}")
+
+    def encode(codes):
+        out = []
+        for c in codes:
+            c = int(c)
+            if not (0 <= c <= 0x10FFFF) or 0xD800 <= c <= 0xDFFF:
+                if errors == "strict":
+                    raise ValueError(f"[{op}] invalid code point {c}")
+                if errors == "ignore":
+                    continue
+                c = replacement_char
+            out.append(chr(c))
+        return "".join(out).encode("utf-8")
+
+    if isinstance(input, RaggedTensor):
+        rows = input.to_list()
+        if rows and isinstance(rows[0], list) and rows[0] and isinstance(rows[0][0], list):
+            raise ValueError(f"[{op}] only 2-D ragged inputs are supported")
+        return convert_to_tensor(np.array([encode(r) for r in rows], dtype=object))
+    a = input._data if isinstance(input, Tensor) else np.asarray(input)
+    if type(a) is DeviceArray:
+        a = a.get()
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] input must be integer code points, got {a.dtype.name} "
+                        f"{tuple(a.shape)}")
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] input must have rank >= 1, got a scalar")
+    if a.ndim == 1:
+        return convert_to_tensor(np.array(encode(a.tolist()), dtype=object))
+    flat = a.reshape(-1, a.shape[-1])
+    out = np.array([encode(r) for r in flat.tolist()], dtype=object)
+    return convert_to_tensor(out.reshape(a.shape[:-1]))
 
 
 # ------------------------------------------------------------------------------- substr

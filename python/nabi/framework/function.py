@@ -255,7 +255,17 @@ class Function:
             spec = self._check_against_signature(args, kwargs)
             args, kwargs = spec, {}
         self._note_trace(args, kwargs)
-        return ConcreteFunction(self, args, kwargs)
+        # one ConcreteFunction per trace type, as TF: asking again gives the same object
+        try:
+            key = ("signature",) if self.input_signature is not None else \
+                self._call_type(args, kwargs)
+            hash(key)
+        except TypeError:
+            return ConcreteFunction(self, args, kwargs)
+        cache = self.__dict__.setdefault("_concrete", {})
+        if key not in cache:
+            cache[key] = ConcreteFunction(self, args, kwargs)
+        return cache[key]
 
     def _check_against_signature(self, args, kwargs):
         sig = self.input_signature

@@ -617,6 +617,43 @@ class Variable(Tensor):
         np.subtract(self._data, arr, out=self._data, casting="unsafe")
         return self
 
+    def _scatter(self, op, fn, indices, updates):
+        """`fn(current value, indices, updates)` (an op of nabi.ops) written into the variable."""
+        u = updates._data if isinstance(updates, Tensor) else \
+            np.asarray(updates, dtype=self._data.dtype)
+        on_gpu = type(self._data) is DeviceArray
+        if on_gpu != (type(u) is DeviceArray):   # the updates follow the variable's device
+            u = to_device(u, "cuda" if on_gpu else "cpu")
+        new = fn(_wrap(self._data), indices, _wrap(u))
+        return self.assign(new)
+
+    def scatter_nd_update(self, indices, updates, use_locking=None, name=None):
+        """v[indices[i]] = updates[i] (indices index the leading axes, as tf.scatter_nd)."""
+        return self._scatter("scatter_nd_update", _ops().tensor_scatter_nd_update, indices,
+                             updates)
+
+    def scatter_nd_add(self, indices, updates, use_locking=None, name=None):
+        return self._scatter("scatter_nd_add", _ops().tensor_scatter_nd_add, indices, updates)
+
+    def scatter_nd_sub(self, indices, updates, use_locking=None, name=None):
+        return self._scatter("scatter_nd_sub", _ops().tensor_scatter_nd_sub, indices, updates)
+
+    def _scatter_rows(self, sparse_delta, op, fn):
+        ind = sparse_delta.indices
+        ind = _ops().expand_dims(ind, -1)
+        return self._scatter(op, fn, ind, sparse_delta.values)
+
+    def scatter_update(self, sparse_delta, use_locking=None, name=None):
+        """Rows sparse_delta.indices of v set to sparse_delta.values (a tf.IndexedSlices)."""
+        return self._scatter_rows(sparse_delta, "scatter_update",
+                                  _ops().tensor_scatter_nd_update)
+
+    def scatter_add(self, sparse_delta, use_locking=None, name=None):
+        return self._scatter_rows(sparse_delta, "scatter_add", _ops().tensor_scatter_nd_add)
+
+    def scatter_sub(self, sparse_delta, use_locking=None, name=None):
+        return self._scatter_rows(sparse_delta, "scatter_sub", _ops().tensor_scatter_nd_sub)
+
     def __getitem__(self, idx):
         # TF's v[idx]: the read value, which also has assign/assign_add/assign_sub that write
         # into that slice of the variable (v[0, 0].assign(3.)).

@@ -202,3 +202,33 @@ def log(x):
 def abs(x):  # noqa: A001
     import nabi
     return nabi.math.abs(x)
+
+
+def transpose(x):
+    import nabi
+    return nabi.transpose(x)
+
+
+def dot(x, y):
+    import nabi
+    return nabi.matmul(x, y)
+
+
+def reshape(x, shape):
+    import nabi
+    return nabi.reshape(x, shape)
+
+
+def concatenate(tensors, axis=-1):
+    import nabi
+    return nabi.concat(list(tensors), axis=axis)
+
+
+def clip(x, min_value, max_value):
+    import nabi
+    return nabi.clip_by_value(x, min_value, max_value)
+
+
+def cast(x, dtype):
+    import nabi
+    return nabi.cast(x, dtype)

@@ -22,8 +22,10 @@ def binary_operands(op, x, y):
                              f"{tuple(x._data.shape)} and {y.device} {tuple(y._data.shape)}; move one "
                              "with .cuda() / .cpu() (ops never copy between devices)")
         if x._data.dtype != y._data.dtype:
-            raise TypeError(f"[{op}] dtypes differ: {x._data.dtype.name} {tuple(x._data.shape)} vs "
-                            f"{y._data.dtype.name} {tuple(y._data.shape)}; cast one of them first")
+            from ..errors import _DTypeMismatchError
+            raise _DTypeMismatchError(f"[{op}] dtypes differ: {x._data.dtype.name} "
+                                      f"{tuple(x._data.shape)} vs {y._data.dtype.name} "
+                                      f"{tuple(y._data.shape)}; cast one of them first")
         return x, y
     if xt:
         return x, operand_like(y, x)

@@ -36,7 +36,8 @@ def _shape(shape):
 def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
     dt = _dt.as_dtype(dtype)._np
     r = _generator(seed).standard_normal(_shape(shape), dtype=np.float64 if dt == np.float64 else np.float32)
-    return _wrap((r * stddev + mean).astype(dt, copy=False))
+    # mean/stddev may be tensors (HOML's my_glorot_initializer: stddev=tf.sqrt(...))
+    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
 
 
 def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None):
@@ -46,7 +47,8 @@ def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=Non
         if maxval is None:
             raise ValueError("[random.uniform] maxval must be given for integer dtypes")
         return _wrap(g.integers(minval, maxval, _shape(shape)).astype(dt._np))
-    maxval = 1.0 if maxval is None else maxval
+    maxval = 1.0 if maxval is None else _host_value(maxval)
+    minval = _host_value(minval)
     r = g.random(_shape(shape), dtype=np.float64 if dt._np == np.float64 else np.float32)
     return _wrap((r * (maxval - minval) + minval).astype(dt._np, copy=False))
 
@@ -60,7 +62,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, 
     while bad.any():
         r[bad] = g.standard_normal(int(bad.sum()))
         bad = np.abs(r) > 2
-    return _wrap((r * stddev + mean).astype(_dt.as_dtype(dtype)._np))
+    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
 
 
 def shuffle(value, seed=None, name=None):
