@@ -185,6 +185,75 @@ def test_c3w1_text_vectorization_lab_ragged_and_pad_sequences():
     assert h.history['loss'][-1] < h.history['loss'][0]
 
 
+def test_c3w2_bbc_news_standardize_vectorizer_and_label_encoder():
+    """The 2023 C3W2 assignment: a stopword-removing standardize function on tf.strings, a
+    TextVectorization with output_sequence_length, StringLookup(num_oov_indices=0) labels,
+    both mapped over an unbatched (text, label) dataset, then batched."""
+    stopwords = ["a", "about", "i", "i'm", "the", "to", "and", "it's"]
+
+    def standardize_func(sentence):
+        sentence = tf.strings.lower(sentence)
+        for word in stopwords:
+            if word[0] == "'":
+                sentence = tf.strings.regex_replace(sentence, rf"{word}\b", "")
+            else:
+                sentence = tf.strings.regex_replace(sentence, rf"\b{word}\b", "")
+        sentence = tf.strings.regex_replace(sentence,
+                                            r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']', "")
+        return sentence
+
+    def ref_standardize(t):
+        t = t.lower()
+        for word in stopwords:
+            t = re.sub(rf"\b{re.escape(word)}\b", "", t)
+        return re.sub(r"""[!"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']""", "", t)
+
+    texts = ["The cat sat on the mat", "I'm going to the park and it's sunny!",
+             "A dog about a bone", "Sport wins the cup, the sport fans cheer",
+             "Tech shares rise", "Chip makers and tech shares fall"]
+    labels = ["tech", "sport", "tech", "sport", "business", "business"]
+    MAX_LENGTH = 5
+    vectorizer = tf.keras.layers.TextVectorization(standardize=standardize_func,
+                                                   max_tokens=30,
+                                                   output_sequence_length=MAX_LENGTH)
+    vectorizer.adapt(texts)
+    docs = [ref_standardize(t).split() for t in texts]
+    counts = Counter(w for d in docs for w in d)
+    vocab = ['', '[UNK]'] + sorted(counts, key=lambda w: (counts[w], w), reverse=True)
+    assert vectorizer.get_vocabulary() == vocab
+    label_encoder = tf.keras.layers.StringLookup(num_oov_indices=0)
+    label_encoder.adapt(labels)
+    assert label_encoder.get_vocabulary() == ['tech', 'sport', 'business']   # ties: token desc
+    # a scalar label looks up to a scalar index, as in Keras
+    one = label_encoder(tf.constant("sport"))
+    assert one.shape == () and int(one) == 1
+
+    train_dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    train_dataset_vectorized = train_dataset.map(lambda x, y: (vectorizer(x),
+                                                               label_encoder(y)))
+    train_proc_dataset = train_dataset_vectorized.batch(4)
+    xs, ys = [], []
+    for x, y in train_proc_dataset:
+        assert x.shape[1:] == (MAX_LENGTH,) and y.shape == x.shape[:1]
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    index = {w: i for i, w in enumerate(vocab)}
+    ref = [[index[w] for w in d][:MAX_LENGTH] for d in docs]
+    np.testing.assert_array_equal(np.concatenate(xs), _ref_pad(ref, MAX_LENGTH, 'post', 'post'))
+    np.testing.assert_array_equal(np.concatenate(ys), [0, 1, 0, 1, 2, 2])
+
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(MAX_LENGTH,)),
+        tf.keras.layers.Embedding(30, 8),
+        tf.keras.layers.GlobalAveragePooling1D(),
+        tf.keras.layers.Dense(3, activation='softmax')])
+    model.compile(loss='sparse_categorical_crossentropy', optimizer='adam',
+                  metrics=['accuracy'])
+    history = model.fit(train_proc_dataset, epochs=4, validation_data=train_proc_dataset,
+                        verbose=0)
+    assert history.history['loss'][-1] < history.history['loss'][0]
+
+
 def _sarcasm(tmp_path):
     items = [
         ("former versace store clerk sues over secret 'black code' for minority shoppers", 0),

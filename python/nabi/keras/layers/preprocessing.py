@@ -62,7 +62,9 @@ def _result(arr, src):
     """`arr` (host) as a Tensor on the device of `src` (the input's storage): a GPU input gives
     a GPU result, a numeric host input a host result; for string inputs, which only live on
     the host, the result goes to the current device."""
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr)
+    if not arr.flags.c_contiguous:     # (np.ascontiguousarray would make a scalar 1-D)
+        arr = np.ascontiguousarray(arr)
     if type(src) is DeviceArray:
         return _wrap(to_device(arr, "cuda"))
     if getattr(src, "dtype", None) is not None and src.dtype.kind in "biuf":
