@@ -98,7 +98,7 @@ def _ticket_data(num_samples=64, vocabulary_size=200, num_tags=20, num_departmen
     return title_data, text_body_data, tags_data, priority_data, department_data
 
 
-def test_ch07_functional_api():
+def test_ch07_functional_api(tmp_path):
     inputs = keras.Input(shape=(3,), name="my_input")
     features = layers.Dense(64, activation="relu")(inputs)
     outputs = layers.Dense(10, activation="softmax")(features)
@@ -161,7 +161,10 @@ def test_ch07_functional_api():
     except ImportError:
         have_pydot = False
     if have_pydot:
-        keras.utils.plot_model(model, "ticket_classifier.png")
+        keras.utils.plot_model(model, str(tmp_path / "ticket_classifier.png"))
+    else:   # as Keras: a clear ImportError naming pydot
+        with pytest.raises(ImportError, match="pydot"):
+            keras.utils.plot_model(model, str(tmp_path / "ticket_classifier.png"))
 
     assert len(model.layers) == 7
     assert tuple(model.layers[3].input[0].shape) == (None, vocabulary_size)
