@@ -756,3 +756,73 @@ def test_c2w4_sign_language_csv_and_datagen_flow(tmp_path):
     res = model.evaluate(validation_datagen.flow(testing_images, testing_labels, batch_size=32),
                          verbose=0)
     assert len(res) == 2 and np.isfinite(res[0])
+
+
+# ----------------------------------------------------------------------------------------
+# The 2023 revision of C1W4 / C2: image_dataset_from_directory, Rescaling, augmentation
+# layers, InceptionV3's preprocess_input inside the model
+# ----------------------------------------------------------------------------------------
+
+def test_c1w4_newer_image_dataset_from_directory_and_augmentation_layers(tmp_path):
+    TRAIN_DIR = str(tmp_path / "horse-or-human")
+    written = _write_class_images(TRAIN_DIR, ["horses", "humans"], per_class=6)
+    train_dataset = tf.keras.utils.image_dataset_from_directory(
+        TRAIN_DIR, image_size=(24, 24), batch_size=4, label_mode='binary', shuffle=False)
+    assert train_dataset.class_names == ['horses', 'humans']
+    sample_batch = list(train_dataset.take(1))[0]
+    image_batch, label_batch = sample_batch
+    assert image_batch.shape == (4, 24, 24, 3) and label_batch.shape == (4, 1)
+    assert label_batch.dtype == tf.float32
+    files = sorted(p for p in written if os.sep + "horses" + os.sep in p)[:4]
+    np.testing.assert_allclose(image_batch.numpy(),
+                               np.stack([written[p] for p in files]).astype(np.float32))
+    rescale_layer = tf.keras.layers.Rescaling(scale=1. / 255)
+    SHUFFLE_BUFFER_SIZE = 100
+    PREFETCH_BUFFER_SIZE = tf.data.AUTOTUNE
+    train_dataset_scaled = train_dataset.map(lambda image, label: (rescale_layer(image), label))
+    train_dataset_final = (train_dataset_scaled.cache().shuffle(SHUFFLE_BUFFER_SIZE)
+                           .prefetch(PREFETCH_BUFFER_SIZE))
+    x0, y0 = next(iter(train_dataset_scaled))
+    np.testing.assert_allclose(x0.numpy(), image_batch.numpy() / 255, rtol=1e-6)
+
+    data_augmentation = tf.keras.Sequential([
+        tf.keras.Input(shape=(24, 24, 3)),
+        tf.keras.layers.RandomFlip("horizontal"),
+        tf.keras.layers.RandomRotation(0.2, fill_mode='nearest'),
+        tf.keras.layers.RandomTranslation(0.2, 0.2, fill_mode='nearest'),
+        tf.keras.layers.RandomZoom(0.2, fill_mode='nearest')])
+    # augmentation only in training: at inference the layers pass images through
+    np.testing.assert_allclose(data_augmentation(x0, training=False).numpy(), x0.numpy())
+    aug = data_augmentation(x0, training=True).numpy()
+    assert aug.shape == x0.shape and aug.min() >= 0.0 and aug.max() <= 1.0 + 1e-6
+    model = tf.keras.models.Sequential([
+        tf.keras.Input(shape=(24, 24, 3)),
+        tf.keras.layers.Conv2D(8, (3, 3), activation='relu'),
+        tf.keras.layers.MaxPooling2D(2, 2),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(16, activation='relu'),
+        tf.keras.layers.Dense(1, activation='sigmoid')])
+    model_with_aug = tf.keras.models.Sequential([data_augmentation, model])
+    model_with_aug.compile(loss='binary_crossentropy',
+                           optimizer=tf.keras.optimizers.RMSprop(learning_rate=1e-3),
+                           metrics=['accuracy'])
+    history = model_with_aug.fit(train_dataset_final, epochs=3, verbose=0)
+    assert len(history.history['accuracy']) == 3
+    assert np.all(np.isfinite(history.history['loss']))
+
+    # newer C2W3: the frozen base's preprocess_input inside the model, scaling to [-1, 1]
+    pre_trained_model = _inception_like_base((24, 24, 3))
+    pre_trained_model.trainable = False
+    last_output = pre_trained_model.get_layer('mixed7').output
+    x = tf.keras.layers.Flatten()(last_output)
+    x = tf.keras.layers.Dense(1, activation='sigmoid')(x)
+    head = tf.keras.Model(inputs=pre_trained_model.input, outputs=x)
+    inputs = tf.keras.Input(shape=(24, 24, 3))
+    y = data_augmentation(inputs)
+    y = tf.keras.applications.inception_v3.preprocess_input(y)
+    y = head(y)
+    full = tf.keras.Model(inputs, y)
+    assert len(full.trainable_weights) == 2
+    raw = image_batch.numpy()
+    np.testing.assert_allclose(full.predict(raw, verbose=0),
+                               head.predict(raw / 127.5 - 1.0, verbose=0), rtol=1e-4, atol=1e-6)
