@@ -267,6 +267,26 @@ class KerasTensor:
         from .core import call_tf_op
         return call_tf_op("__operators__.getitem", None, (self, idx), {})
 
+    # & | ^ ~: logical ops on bool tensors (a causal mask & a padding mask), bitwise on ints,
+    # as TF's Tensor operators dispatch
+    def _logic(self, other, kind, reverse=False):
+        from .core import call_tf_op
+        symbol = (f"math.logical_{kind}" if self._np_dtype == np.bool_ else
+                  f"bitwise.bitwise_{kind}")
+        return call_tf_op(symbol, None, (other, self) if reverse else (self, other), {})
+
+    def __and__(self, o): return self._logic(o, "and")
+    def __rand__(self, o): return self._logic(o, "and", True)
+    def __or__(self, o): return self._logic(o, "or")
+    def __ror__(self, o): return self._logic(o, "or", True)
+    def __xor__(self, o): return self._logic(o, "xor")
+    def __rxor__(self, o): return self._logic(o, "xor", True)
+
+    def __invert__(self):
+        from .core import call_tf_op
+        symbol = "math.logical_not" if self._np_dtype == np.bool_ else "bitwise.invert"
+        return call_tf_op(symbol, None, (self,), {})
+
 
 def _is_symbolic(x):
     if isinstance(x, KerasTensor):
@@ -428,7 +448,17 @@ def _convert_input(x, np_dtype, kinds):
     return _wrap(place(a))
 
 
+# The size a None entry of a shape value (KerasTensor._inferred_value) stands for in a
+# symbolic trial run: 2, as the unknown batch axis; 3 in the second run that tells which
+# entries of an op's output follow it.
+_INFER_NONE = [2]
+
+
 def _dummy_for(kt, batch, fill_none):
+    iv = getattr(kt, "_inferred_value", None)
+    if iv is not None:  # tf.shape(x)[1] in a functional model: the trial sees the real sizes
+        a = np.array([_INFER_NONE[0] if v is None else v for v in iv], dtype=kt._np_dtype)
+        return _wrap(place(a.reshape(tuple(kt.shape))))
     shp = tuple(kt.shape)
     dims = []
     for i, d in enumerate(shp):
@@ -1119,11 +1149,41 @@ class Layer:
         flat_out = flatten(out)
         flat_out2 = flatten(out2) if out2 is not None else [None] * len(flat_out)
         kts = [to_kt(o, o2) for o, o2 in zip(flat_out, flat_out2)]
+        if len(kts) == 1 and isinstance(flat_out[0], Tensor):
+            self._infer_shape_value(kts[0], flat_out[0], flat_in, run)
         outputs = pack_like(out, kts) if isinstance(out, (list, tuple, dict)) else kts[0]
         Node(self, inputs, args, dict(kwargs), outputs)
         if self._last_output_shape is None:
             self._last_output_shape = map_structure(lambda t: tuple(t.shape), outputs)
         return outputs
+
+    def _infer_shape_value(self, kt, value, flat_in, run):
+        """Keras 2's KerasTensor inferred_value: the value of a small int vector computed
+        from static shapes (tf.shape(x), then tf.shape(x)[1], tf.range of it...), None where
+        it follows an unknown size, so the trial runs downstream see the real sizes."""
+        a = value._data
+        if getattr(a, "dtype", None) is None or a.dtype.kind not in "iu" or a.ndim > 1 or \
+                a.size > 16 or not flat_in:
+            return
+        if getattr(self, "symbol", None) == "shape" and len(flat_in) == 1:
+            iv = list(flat_in[0].shape)
+            kt._shape = TensorShape([len(iv)])
+        elif all(getattr(t, "_inferred_value", None) is not None for t in flat_in):
+            first = np.asarray(value.numpy()).reshape(-1).tolist()
+            _INFER_NONE[0] = 3
+            try:
+                again = flatten(run(2))[0]
+            finally:
+                _INFER_NONE[0] = 2
+            second = np.asarray(again.numpy()).reshape(-1).tolist()
+            if len(first) != len(second):
+                return
+            iv = [int(u) if u == v else None for u, v in zip(first, second)]
+        else:
+            return
+        if None in tuple(kt.shape) or int(np.prod(tuple(kt.shape), dtype=int)) != len(iv):
+            return
+        kt._inferred_value = iv
 
     def _build_state(self):
         """What a first call may change: the built flag and the weight lists (restored when a

@@ -632,7 +632,18 @@ class CompileState:
     def ensure_resolved_arrays(self, xs, ys):
         if self.resolved:
             return
-        self.resolve_from(self.model._predict_step([x[:2] for x in xs]), ys)
+        # the probe runs the first 2 rows: stateful RNNs take it as shape inference, so their
+        # batch size (batch_input_shape) and stored states stay as they are
+        quiet = [la for la in self.model._flatten_layers()
+                 if getattr(la, "stateful", False) and hasattr(la, "_symbolic_depth")]
+        for la in quiet:
+            la._symbolic_depth += 1
+        try:
+            preds = self.model._predict_step([x[:2] for x in xs])
+        finally:
+            for la in quiet:
+                la._symbolic_depth -= 1
+        self.resolve_from(preds, ys)
 
     def resolve_from(self, preds, ys, fuse=True):
         """Resolves losses and metrics for these predictions (arrays, first rows enough) and

@@ -411,6 +411,8 @@ def _pack_model_outputs(self, outs):
     nested = self._nested_outputs
     if isinstance(nested, KerasTensor):
         return outs[0]
+    if isinstance(nested, list) and len(nested) == 1 and isinstance(nested[0], KerasTensor):
+        return outs[0]  # Keras 2 unwraps outputs=[x] (_init_graph_network): model(x) is a tensor
     return pack_like(nested, outs)
 
 

@@ -6,6 +6,7 @@ per `fit`, each step runs the forward pass under one GradientTape, one `tape.gra
 fused optimizer call for all parameters; batch-level callback hooks run only when a callback
 overrides them, and built-in metrics are computed on NumPy arrays.
 """
+import functools
 import inspect
 import math
 import time
@@ -74,6 +75,39 @@ def _is_loss_callable(v):
     only as layers are)."""
     from ..layers.base import KerasTensor
     return callable(v) and not isinstance(v, (Tensor, KerasTensor, Layer))
+
+
+class _CompiledTrainableState:
+    """Keras 2's RespectCompiledTrainableState: fit and train_on_batch run with each layer's
+    `trainable` as it was when the model was compiled (then put back), so the GAN recipe
+    works: discriminator.compile(); discriminator.trainable = False; gan.compile() -- the
+    discriminator still trains in its own train_on_batch, and is frozen in gan's."""
+
+    def __init__(self, model):
+        self.model = model
+        self.saved = None
+
+    def __enter__(self):
+        state = self.model.__dict__.get("_compiled_trainable_state")
+        if state:
+            self.saved = [(la, la._trainable) for la, _ in state]
+            for la, v in state:
+                la._trainable = v
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved:
+            for la, v in self.saved:
+                la._trainable = v
+        return False
+
+
+def _respect_compiled_trainable(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _CompiledTrainableState(self):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Model(Layer):
@@ -264,6 +298,8 @@ class Model(Layer):
         }
         self.compiled = True
         self._train_vars = None
+        self.__dict__["_compiled_trainable_state"] = [(la, la._trainable)
+                                                      for la in self._flatten_layers()]
         self.stop_training = False
 
     @property
@@ -685,6 +721,7 @@ class Model(Layer):
         return xs, ys, sw
 
     # ------------------------------------------------------------------ fit
+    @_respect_compiled_trainable
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -988,6 +1025,7 @@ class Model(Layer):
         da.build_from_arrays(self, xs)
         return self._pack_outputs(self._predict_step(xs))
 
+    @_respect_compiled_trainable
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        reset_metrics=True, return_dict=False):
         from ..engine import data_adapter as da
