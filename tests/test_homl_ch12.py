@@ -1018,11 +1018,8 @@ def test_tf_function_basics_and_retracing(capsys):
 
 
 def test_tf_function_input_signature():
-    traces = []
-
     @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)])
     def shrink(images):
-        traces.append(1)
         return images[:, ::2, ::2]  # drop half the rows and columns
 
     img_batch_1 = tf.random.uniform(shape=[100, 28, 28])
@@ -1330,3 +1327,65 @@ def test_sparse_dense_cwise_and_dtype_errors():
     assert x.dtype == np.float32 and abs(x.mean() - 1) < 0.05 and abs(x.std() - 2) < 0.05
     u = tf.random.uniform([20000], minval=tf.constant(-1.), maxval=tf.constant(3.)).numpy()
     assert u.min() >= -1 and u.max() < 3 and abs(u.mean() - 1) < 0.05
+
+
+def test_exercise_custom_loop_with_two_optimizers():
+    """Exercise 13: lower layers with SGD, upper layers with Nadam, one persistent tape."""
+    rng = np.random.default_rng(0)
+    y_train = rng.integers(0, 10, size=128)
+    X_train = rng.random((128, 28, 28)).astype(np.float32) * 0.3
+    for i, k in enumerate(y_train):
+        X_train[i, 2 * k:2 * k + 6, 4:24] = 1.0
+    X_valid, y_valid = X_train[:32], y_train[:32]
+
+    lower_layers = tf.keras.Sequential([
+        tf.keras.layers.Flatten(input_shape=[28, 28]),
+        tf.keras.layers.Dense(32, activation="relu"),
+    ])
+    upper_layers = tf.keras.Sequential([
+        tf.keras.layers.Dense(10, activation="softmax"),
+    ])
+    model = tf.keras.Sequential([lower_layers, upper_layers])
+    lower_optimizer = tf.keras.optimizers.SGD(learning_rate=1e-2)
+    upper_optimizer = tf.keras.optimizers.Nadam(learning_rate=1e-2)
+    n_epochs, batch_size = 3, 32
+    n_steps = len(X_train) // batch_size
+    loss_fn = tf.keras.losses.sparse_categorical_crossentropy
+    mean_loss = tf.keras.metrics.Mean()
+    metrics = [tf.keras.metrics.SparseCategoricalAccuracy()]
+
+    w_lower = lower_layers.get_weights()[0].copy()
+    val_losses = []
+    for epoch in range(1, n_epochs + 1):
+        for step in range(1, n_steps + 1):
+            X_batch, y_batch = random_batch(X_train, y_train)
+            with tf.GradientTape(persistent=True) as tape:
+                y_pred = model(X_batch)
+                main_loss = tf.reduce_mean(loss_fn(y_batch, y_pred))
+                loss = tf.add_n([main_loss] + model.losses)
+            for layers, optimizer in ((lower_layers, lower_optimizer),
+                                      (upper_layers, upper_optimizer)):
+                gradients = tape.gradient(loss, layers.trainable_variables)
+                optimizer.apply_gradients(zip(gradients, layers.trainable_variables))
+            del tape
+            for variable in model.variables:
+                if variable.constraint is not None:
+                    variable.assign(variable.constraint(variable))
+            mean_loss(loss)
+            for metric in metrics:
+                metric(y_batch, y_pred)
+        y_pred = model(X_valid)
+        val_losses.append(np.mean(loss_fn(y_valid, y_pred)))
+        val_acc = np.mean(tf.keras.metrics.sparse_categorical_accuracy(
+            tf.constant(y_valid, dtype=np.float32), y_pred))
+        assert 0 <= val_acc <= 1
+        for metric in [mean_loss] + metrics:
+            metric.reset_states()
+    assert val_losses[-1] < val_losses[0]
+    assert int(lower_optimizer.iterations.numpy()) == n_epochs * n_steps
+    assert int(upper_optimizer.iterations.numpy()) == n_epochs * n_steps
+    assert not np.array_equal(lower_layers.get_weights()[0], w_lower)
+    # the validation loss is the NumPy cross-entropy of the predictions
+    p = np.asarray(model(X_valid), np.float64)
+    np.testing.assert_allclose(val_losses[-1], -np.mean(np.log(p[np.arange(32), y_valid])),
+                               rtol=1e-4)
