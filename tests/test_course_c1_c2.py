@@ -826,3 +826,63 @@ def test_c1w4_newer_image_dataset_from_directory_and_augmentation_layers(tmp_pat
     raw = image_batch.numpy()
     np.testing.assert_allclose(full.predict(raw, verbose=0),
                                head.predict(raw / 127.5 - 1.0, verbose=0), rtol=1e-4, atol=1e-6)
+
+
+def test_directory_iterator_predict_next_and_channels_first(tmp_path):
+    base = str(tmp_path / "test")
+    written = _write_class_images(base, ["cats", "dogs"], per_class=5, ext="png")
+    model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(24, 24, 3)),
+                                 tf.keras.layers.Dense(1, activation='sigmoid')])
+    model.compile('rmsprop', 'binary_crossentropy', metrics=['accuracy'])
+    gen = ImageDataGenerator(rescale=1 / 255.)
+    test_generator = gen.flow_from_directory(base, target_size=(24, 24), class_mode=None,
+                                             shuffle=False, batch_size=3)
+    pred = model.predict(test_generator, verbose=0)
+    assert pred.shape == (10, 1)
+    x = np.stack([written[os.path.join(base, f)] for f in test_generator.filenames])
+    np.testing.assert_allclose(pred, model.predict(x.astype(np.float32) / 255, verbose=0),
+                               rtol=1e-5)
+    it = gen.flow_from_directory(base, target_size=(24, 24), class_mode='binary',
+                                 batch_size=4)
+    assert [it.next()[0].shape[0] for _ in range(4)] == [4, 4, 2, 4]
+    assert (len(it), it.batch_size, it.n, it.image_shape) == (3, 4, 10, (24, 24, 3))
+    loss, acc = model.evaluate(gen.flow_from_directory(base, target_size=(24, 24),
+                                                       class_mode='binary', batch_size=4),
+                               verbose=0)
+    p = model.predict(x.astype(np.float32) / 255, verbose=0)[:, 0]
+    y = np.array([0] * 5 + [1] * 5)
+    np.testing.assert_allclose(acc, np.mean((p > 0.5) == y), atol=1e-6)
+    cf = ImageDataGenerator(rescale=1 / 255., data_format='channels_first')
+    xb, yb = cf.flow_from_directory(base, target_size=(24, 20), class_mode='sparse',
+                                    batch_size=3, shuffle=False)[0]
+    assert xb.shape == (3, 3, 24, 20) and yb.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_udacity_saving_and_loading_models(tmp_path):
+    import time
+    model = tf.keras.Sequential([
+        tf.keras.layers.Conv2D(4, 3, activation='relu', input_shape=(8, 8, 3)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(2)])
+    model.compile(optimizer='adam',
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    image_batch = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
+    model.fit(image_batch, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    t = time.time()
+    export_path_keras = str(tmp_path / "{}.h5".format(int(t)))
+    model.save(export_path_keras)
+    reloaded = tf.keras.models.load_model(export_path_keras)
+    result_batch = model.predict(image_batch, verbose=0)
+    reloaded_result_batch = reloaded.predict(image_batch, verbose=0)
+    assert (abs(result_batch - reloaded_result_batch)).max() == 0.0
+    history = reloaded.fit(image_batch, np.array([0, 1, 0, 1]), epochs=2, verbose=0)
+    assert len(history.history['loss']) == 2
+    export_path_sm = str(tmp_path / "{}".format(int(t)))
+    tf.saved_model.save(model, export_path_sm)
+    reloaded_sm = tf.saved_model.load(export_path_sm)
+    reload_sm_result_batch = reloaded_sm(image_batch, training=False).numpy()
+    np.testing.assert_allclose(reload_sm_result_batch, result_batch, rtol=1e-6)
+    reload_sm_keras = tf.keras.models.load_model(export_path_sm)
+    np.testing.assert_allclose(reload_sm_keras.predict(image_batch, verbose=0), result_batch,
+                               rtol=1e-6)
