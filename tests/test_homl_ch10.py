@@ -393,6 +393,12 @@ def test_save_and_load_keras_format(tmp_path):
     h = loaded.fit(X_train, y_train, epochs=1, verbose=0)
     assert np.isfinite(h.history["loss"][0])
 
+    # HDF5, as the book's footnote
+    model.save(str(tmp_path / "my_keras_model.h5"))
+    loaded_h5 = tf.keras.models.load_model(str(tmp_path / "my_keras_model.h5"))
+    np.testing.assert_allclose(loaded_h5.predict(X_test[:5], verbose=0), y_pred, rtol=1e-5,
+                               atol=1e-6)
+
     # the SavedModel directory of a Sequential model
     model.save(str(tmp_path / "my_keras_model"), save_format="tf")
     loaded2 = tf.keras.models.load_model(str(tmp_path / "my_keras_model"))
@@ -422,6 +428,11 @@ def test_model_checkpoint_and_early_stopping(tmp_path):
     history = model.fit(X_train, y_train, epochs=2, validation_data=(X_valid, y_valid),
                         callbacks=[checkpoint_cb], verbose=0)
     assert any(p.name.startswith("my_checkpoints") for p in tmp_path.iterdir())
+    saved = model.get_weights()
+    model.set_weights([np.zeros_like(w) for w in saved])
+    model.load_weights(str(tmp_path / "my_checkpoints"))
+    for a, b in zip(model.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
 
     best_path = str(tmp_path / "best.keras")
     checkpoint_cb = tf.keras.callbacks.ModelCheckpoint(best_path, save_best_only=True)

@@ -1060,6 +1060,8 @@ def test_autograph_loops_and_variables():
         return x
 
     assert int(add_10(tf.constant(5))) == 15
+    code = tf.autograph.to_code(add_10.python_function)
+    assert isinstance(code, str) and "add_10" in code
 
     counter = tf.Variable(0)
 
