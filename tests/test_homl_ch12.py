@@ -271,6 +271,24 @@ def test_custom_loss_fit_save_load(tmp_path):
     model.fit(X_train, y_train, epochs=1, verbose=0)
 
 
+def test_huber_loss_class_sgd_step_matches_numpy():
+    """A Loss subclass gets (N, 1) targets for (N,) labels (Keras 2 match_dtype_and_rank):
+    one SGD step of Dense(1) with HuberLoss(2.) against the NumPy gradient."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(16, 3)).astype(np.float32)
+    y = (rng.normal(size=16) * 4).astype(np.float32)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=[3])])
+    W0, b0 = [w.astype(np.float64) for w in model.get_weights()]
+    model.compile(loss=HuberLoss(2.), optimizer=tf.keras.optimizers.SGD(learning_rate=0.1))
+    h = model.fit(X, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    e = (X @ W0 + b0)[:, 0] - y
+    np.testing.assert_allclose(h.history["loss"][0], _np_huber(y, y + e, 2.0).mean(), rtol=1e-5)
+    g = np.where(np.abs(e) < 2, e, 2 * np.sign(e)) / 16
+    W1, b1 = model.get_weights()
+    np.testing.assert_allclose(W1[:, 0], W0[:, 0] - 0.1 * X.T @ g, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b1, b0 - 0.1 * g.sum(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["keras", "tf"])
 def test_huber_loss_class_get_config_save_load(tmp_path, fmt):
     X_train, X_valid, X_test, y_train, y_valid, y_test = _housing_scaled()
