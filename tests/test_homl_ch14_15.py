@@ -715,3 +715,26 @@ def test_fixes_depth_pool_grad_conv_numpy_filters_sequential_conform():
     for t in range(7):
         h = np.tanh(series[:, t:t + 1] @ W + h @ U + b)
     np.testing.assert_allclose(model.predict(series, verbose=0), h, rtol=1e-5, atol=1e-6)
+
+
+def test_xception_transfer_model_construction():
+    """The book's flowers model on Xception (weights=None: no download), its freezing and
+    the unfreezing of base_model.layers[56:], without training (too slow for a unit test)."""
+    n_classes = 5
+    base_model = tf.keras.applications.xception.Xception(weights=None, include_top=False)
+    assert base_model.output_shape == (None, None, None, 2048)
+    avg = tf.keras.layers.GlobalAveragePooling2D()(base_model.output)
+    output = tf.keras.layers.Dense(n_classes, activation="softmax")(avg)
+    model = tf.keras.Model(inputs=base_model.input, outputs=output)
+    n_all = len(model.trainable_weights)
+    for layer in base_model.layers:
+        layer.trainable = False
+    assert len(model.trainable_weights) == 2
+    for layer in base_model.layers[56:]:
+        layer.trainable = True
+    n_top = sum(len(la.trainable_weights) for la in base_model.layers[56:])
+    assert len(model.trainable_weights) == 2 + n_top
+    assert 2 < len(model.trainable_weights) < n_all
+    model.compile(loss="sparse_categorical_crossentropy",
+                  optimizer=tf.keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+                  metrics=["accuracy"])
