@@ -179,10 +179,10 @@ def test_batch_normalization_after_activation():
     # Non-trainable: the moving means/variances, 2 * (784 + 30 + 20)
     assert "Non-trainable params: 1,668" in text
 
-    names = [(var.name, var.trainable) for var in model.layers[1].variables]
-    assert [n.split("/")[-1].split(":")[0] for n, _ in names] == \
-        ["gamma", "beta", "moving_mean", "moving_variance"]
-    assert [t for _, t in names] == [True, True, False, False]
+    assert [(var.name, var.trainable) for var in model.layers[1].variables] == [
+        ('batch_normalization/gamma:0', True), ('batch_normalization/beta:0', True),
+        ('batch_normalization/moving_mean:0', False),
+        ('batch_normalization/moving_variance:0', False)]
 
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd",
                   metrics=["accuracy"])
