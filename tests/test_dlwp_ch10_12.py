@@ -768,6 +768,13 @@ def test_ch11_transformer_encoder(tmp_path):
     best = int(np.argmin(history.history["val_loss"]))
     np.testing.assert_allclose(model.evaluate(xs[48:], ys[48:], verbose=0)[0],
                                history.history["val_loss"][best], rtol=1e-4)
+    # PositionalEmbedding's compute_mask reaches TransformerEncoder.call(mask=...) in the
+    # functional model: the padded sequence's first outputs equal the unpadded one's.
+    enc_model = keras.Model(model.input, model.layers[2].output)
+    short = np.array([[4, 9, 2, 7]])
+    padded = np.array([[4, 9, 2, 7, 0, 0, 0]])
+    np.testing.assert_allclose(enc_model(padded).numpy()[:, :4], enc_model(short).numpy(),
+                               rtol=1e-4, atol=1e-5)
     # The encoder's padding mask: attention ignores the padded keys.
     enc = TransformerEncoder(embed_dim, dense_dim, num_heads)
     emb = rng.normal(size=(1, 6, embed_dim)).astype("float32")

@@ -659,8 +659,8 @@ class Variable(Tensor):
         # into that slice of the variable (v[0, 0].assign(3.)).
         out = _ops().getitem(self, idx)
         out.__class__ = _VariableSlice
-        _VARIABLE_SLICES[id(out)] = (self, idx)
-        weakref.finalize(out, _VARIABLE_SLICES.pop, id(out), None)
+        k = id(out)
+        _VARIABLE_SLICES[k] = (self, idx, weakref.ref(out, lambda r: _VARIABLE_SLICES.pop(k, None)))
         return out
 
     def __repr__(self):
@@ -672,7 +672,7 @@ class Variable(Tensor):
 
 Variable.__str__ = Variable.__repr__
 
-_VARIABLE_SLICES = {}   # id(slice tensor) -> (variable, index), dropped when the slice dies
+_VARIABLE_SLICES = {}   # id(slice) -> (variable, index, weakref dropping the entry on its death)
 
 
 class _VariableSlice(Tensor):
@@ -683,7 +683,7 @@ class _VariableSlice(Tensor):
     __slots__ = ()
 
     def _update(self, value, op, fn):
-        var, idx = _VARIABLE_SLICES[id(self)]
+        var, idx, _ = _VARIABLE_SLICES[id(self)]
         from ..ops.array_ops import _index_arg
         i = _index_arg(idx)
         cur = var._data[i]
