@@ -525,6 +525,15 @@ def test_ridership_models(ridership):
                                     epochs=2)
     assert np.isfinite(mae) and len(history.history["val_mae"]) == 2
 
+    # forecasting several steps ahead, one at a time, feeding each prediction back
+    X = rail_valid[np.newaxis, :seq_length, np.newaxis]
+    for step_ahead in range(5):
+        y_pred_one = deep_model.predict(X, verbose=0)
+        X = np.concatenate([X, y_pred_one.reshape(1, 1, 1)], axis=1)
+    assert X.shape == (1, seq_length + 5, 1)
+    np.testing.assert_allclose(X[0, -1, 0], deep_model.predict(X[:, :-1], verbose=0)[0, 0],
+                               rtol=1e-5)
+
     # multivariate: bus, rail and a one-hot of the next day's type (pd.get_dummies)
     next_day_type = np.r_[day_type[1:], [""]]
     dummies = np.stack([next_day_type == t for t in ("A", "U", "W")], 1).astype("float32")
