@@ -504,6 +504,60 @@ def test_c3w4_poetry_next_word_generator():
     assert np.all(np.isfinite(history.history['loss']))
 
 
+def test_c3w4_newer_text_vectorization_generator():
+    """The 2023 C3W4 lab: n-grams from TextVectorization, tf.keras.utils.pad_sequences on a
+    list holding a Tensor, a tf.data pipeline, the vocabulary lookup of the argmax."""
+    data = ("In the town of Athy one Jeremy Lanigan \n Battered away til he hadnt a pound. \n"
+            "His father died and made him a man again \n Left him a farm and ten acres of "
+            "ground.")
+    corpus = data.lower().split("\n")
+    vectorize_layer = tf.keras.layers.TextVectorization()
+    vectorize_layer.adapt(corpus)
+    vocabulary = vectorize_layer.get_vocabulary()
+    vocab_size = len(vocabulary)
+    assert vocabulary == _ref_tv_vocabulary(corpus)
+    index = {w: i for i, w in enumerate(vocabulary)}
+    input_sequences = []
+    for line in corpus:
+        sequence = vectorize_layer(line).numpy()
+        np.testing.assert_array_equal(sequence, [index[w] for w in _ref_words(line)])
+        for i in range(1, len(sequence)):
+            n_gram_sequence = sequence[:i + 1]
+            input_sequences.append(n_gram_sequence)
+    max_sequence_len = max([len(x) for x in input_sequences])
+    input_sequences = np.array(tf.keras.utils.pad_sequences(input_sequences,
+                                                            maxlen=max_sequence_len,
+                                                            padding='pre'))
+    np.testing.assert_array_equal(input_sequences,
+                                  _ref_pad([list(s) for s in input_sequences],
+                                           max_sequence_len))
+    xs, labels = input_sequences[:, :-1], input_sequences[:, -1]
+    ys = tf.keras.utils.to_categorical(labels, num_classes=vocab_size)
+    dataset = tf.data.Dataset.from_tensor_slices((xs, ys))
+    dataset = dataset.shuffle(100).batch(8)
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(max_sequence_len - 1,)),
+        tf.keras.layers.Embedding(vocab_size, 16),
+        tf.keras.layers.Bidirectional(tf.keras.layers.LSTM(12)),
+        tf.keras.layers.Dense(vocab_size, activation='softmax')])
+    model.compile(loss='categorical_crossentropy', optimizer=tf.keras.optimizers.Adam(0.02),
+                  metrics=['accuracy'])
+    history = model.fit(dataset, epochs=20, verbose=0)
+    assert history.history['loss'][-1] < 0.7 * history.history['loss'][0]
+    seed_text = "Help me Obi Wan Kenobi, you're my only hope"
+    for _ in range(3):
+        sequence = vectorize_layer(seed_text)
+        sequence = tf.keras.utils.pad_sequences([sequence], maxlen=max_sequence_len - 1,
+                                                padding='pre')
+        assert sequence.shape == (1, max_sequence_len - 1)
+        probabilities = model.predict(sequence, verbose=0)
+        predicted = np.argmax(probabilities, axis=-1)[0]
+        if predicted != 0:
+            output_word = vocabulary[predicted]
+            seed_text += " " + output_word
+    assert len(seed_text.split()) >= 9
+
+
 # ----------------------------------------------------------------------------------------
 # C4 W1: synthetic series, naive and moving-average forecasts
 # ----------------------------------------------------------------------------------------
