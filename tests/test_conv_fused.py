@@ -369,12 +369,14 @@ def test_conv_backward_data_by_tap(case, relu, rng):
 
 # ------------------------------------------------------------------ conv2d's filter gradient
 # The AVX-512 MR x 32 filter-gradient tiles (CO % 16 == 0): a half panel (48), runs KW*C that
-# 8 does not divide (15, 9), stride 2, row dilation, one input channel, the ReLU mask.
+# 8 does not divide (15, 9), stride 2, row dilation, one input channel, images of fewer than
+# 64 output pixels reduced several at a time (5 of them: uneven batches), the ReLU mask.
 DW_CASES = [
     ((2, 7, 6, 5), (3, 3, 5, 48), (1, 1), (1, 1), (1, 1, 1, 1)),
     ((2, 9, 8, 3), (3, 3, 3, 16), (2, 2), (1, 1), (0, 1, 0, 1)),
     ((1, 9, 7, 24), (2, 4, 24, 128), (2, 1), (2, 1), (0, 0, 1, 2)),
     ((2, 6, 6, 1), (3, 3, 1, 32), (1, 1), (1, 1), (1, 1, 1, 1)),
+    ((5, 4, 5, 8), (3, 3, 8, 32), (1, 1), (1, 1), (0, 0, 0, 0)),   # tiny images, in batches
 ]
 
 

@@ -89,7 +89,7 @@ void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, i
                   bool relu, float* y, const int64_t* yoffs, bool acc = false);
 void ig_filter_image_f32(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
                          int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
-                         int64_t CO);
+                         int64_t CO, int64_t nimg, int64_t xstride);
 }  // namespace avx512
 #endif
 namespace {
@@ -978,10 +978,26 @@ bool ig_dw_ok(const Conv2dShape& s) {
 
 // dw (K, CO) and db (CO) (either may be null) over all images; each thread takes whole
 // images and keeps its own (K, CO) / (CO) partials, added at the end. image(g, xp, dy_n,
-// part) adds one padded image's filter gradient into part (K, CO).
+// part) adds one padded image's filter gradient into part (K, CO); with batch > 1,
+// images(g, xp, padn, dy_n, nb, part) gets up to batch consecutive images at once (padded
+// copies padn floats apart in xp, their dy P*CO apart), so that small images make long
+// reductions.
+template <typename ImageFn, typename ImagesFn>
+void filter_grad_batched(const Conv2dShape& s, const float* x, const float* dy,
+                         const float* relu_y, float* dw, float* db, int64_t batch,
+                         ImageFn image, ImagesFn images);
+
 template <typename ImageFn>
 void filter_grad_over_images(const Conv2dShape& s, const float* x, const float* dy,
                              const float* relu_y, float* dw, float* db, ImageFn image) {
+  filter_grad_batched(s, x, dy, relu_y, dw, db, 1, image,
+                      [](const IgShape&, const float*, size_t, const float*, int64_t, float*) {});
+}
+
+template <typename ImageFn, typename ImagesFn>
+void filter_grad_batched(const Conv2dShape& s, const float* x, const float* dy,
+                         const float* relu_y, float* dw, float* db, int64_t batch,
+                         ImageFn image, ImagesFn images) {
   const int64_t K = s.KH * s.KW * s.C, CO = s.CO, P = s.OH * s.OW;
   const int64_t img = s.H * s.W * s.C;
   const IgShape g = forward_ig_shape(s);
@@ -999,18 +1015,22 @@ void filter_grad_over_images(const Conv2dShape& s, const float* x, const float* 
     double* dbacc = db_part + t * CO;
     if (KC) std::fill(part, part + KC, 0.0f);
     std::fill(dbacc, dbacc + CO, 0.0);
-    float* xp = dw ? scratch<float, 4>(padn + 8) : nullptr;
-    for (int64_t n = n0; n < n1; ++n) {
+    float* xp = dw ? scratch<float, 4>(padn * batch + 8) : nullptr;
+    for (int64_t n = n0; n < n1; n += batch) {
+      const int64_t nb = std::min(batch, n1 - n);
       const float* g_n = dy + n * P * CO;
       if (relu_y) {
-        float* gm = scratch<float, 1>(static_cast<size_t>(P * CO));
-        relu_mask(g_n, relu_y + n * P * CO, gm, P * CO);
+        float* gm = scratch<float, 1>(static_cast<size_t>(nb * P * CO));
+        relu_mask(g_n, relu_y + n * P * CO, gm, nb * P * CO);
         g_n = gm;
       }
-      if (db) col_sums(g_n, dbacc, P, CO);
+      if (db) col_sums(g_n, dbacc, nb * P, CO);
       if (dw) {
-        ig_pad(g, x + n * img, nullptr, xp);
-        image(g, xp, g_n, part);
+        for (int64_t b = 0; b < nb; ++b) ig_pad(g, x + (n + b) * img, nullptr, xp + b * padn);
+        if (batch > 1)
+          images(g, xp, padn, g_n, nb, part);
+        else
+          image(g, xp, g_n, part);
       }
     }
   };
@@ -1039,13 +1059,25 @@ void filter_grad_over_images(const Conv2dShape& s, const float* x, const float* 
 void ig_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
                         const float* relu_y, float* dw, float* db) {
   if (have_avx512()) {  // MR x 32 tiles (conv2d_avx512.cpp)
-    filter_grad_over_images(
-        s, x, dy, relu_y, dw, db,
-        [](const IgShape& g, const float* xp, const float* dyn, float* part) {
-          const int64_t rowlen = g.Wp * g.C;
-          avx512::ig_filter_image_f32(xp, dyn, part, g.OH, g.OW, g.KH, g.KW * g.C,
-                                      g.sh * rowlen, g.dh * rowlen, g.sw * g.C, g.CO);
-        });
+    // Images of fewer than 64 output pixels go several at a time (a 4x4 output alone would
+    // add its partial tile to part after every 16 pixels), their padded copies <= 256 KiB.
+    const IgShape g0 = forward_ig_shape(s);
+    const int64_t P = s.OH * s.OW, padn = g0.Hp * g0.Wp * g0.C;
+    const int64_t batch = std::max<int64_t>(
+        1, std::min<int64_t>((64 + P - 1) / P, 65536 / std::max<int64_t>(padn, 1)));
+    auto images = [](const IgShape& g, const float* xp, size_t xstride, const float* dyn,
+                     int64_t nb, float* part) {
+      const int64_t rowlen = g.Wp * g.C;
+      avx512::ig_filter_image_f32(xp, dyn, part, g.OH, g.OW, g.KH, g.KW * g.C, g.sh * rowlen,
+                                  g.dh * rowlen, g.sw * g.C, g.CO, nb,
+                                  static_cast<int64_t>(xstride));
+    };
+    filter_grad_batched(
+        s, x, dy, relu_y, dw, db, batch,
+        [&](const IgShape& g, const float* xp, const float* dyn, float* part) {
+          images(g, xp, 0, dyn, 1, part);
+        },
+        images);
     return;
   }
   filter_grad_over_images(s, x, dy, relu_y, dw, db,

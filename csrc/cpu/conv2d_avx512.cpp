@@ -120,8 +120,10 @@ void tiles(const float* xp, const int64_t* offs, int64_t P, int64_t KH, int64_t 
 template <int MR>
 void filter_tiles(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
                   int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
-                  int64_t CO) {
-  const int64_t band = std::max<int64_t>(1, (64 + OW - 1) / OW);
+                  int64_t CO, int64_t nimg, int64_t xstride) {
+  // several images: each band is all their rows (the caller batches only small images)
+  const int64_t band = nimg > 1 ? OH : std::max<int64_t>(1, (64 + OW - 1) / OW);
+  const int64_t ystride = OH * OW * CO;
   for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
     const int64_t oh1 = std::min(OH, oh0 + band);
     for (int64_t i = 0; i < KH; ++i) {
@@ -133,16 +135,18 @@ void filter_tiles(const float* xp, const float* dyn, float* part, int64_t OH, in
           const __mmask16 m0 = cols_mask(CO - j), m1 = cols_mask(CO - j - 16);
           __m512 c0[MR], c1[MR];
           for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
-          const float* bp = dyn + oh0 * OW * CO + j;
-          for (int64_t oh = oh0; oh < oh1; ++oh) {
-            const float* a = xrow0 + oh * rs + k0;
-            for (int64_t ow = 0; ow < OW; ++ow, a += astep, bp += CO) {
-              const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp);
-              const __m512 b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-              for (int r = 0; r < MR; ++r) {
-                const __m512 v = _mm512_set1_ps(a[r]);
-                c0[r] = _mm512_fmadd_ps(v, b0, c0[r]);
-                c1[r] = _mm512_fmadd_ps(v, b1, c1[r]);
+          for (int64_t b = 0; b < nimg; ++b) {
+            const float* bp = dyn + b * ystride + oh0 * OW * CO + j;
+            for (int64_t oh = oh0; oh < oh1; ++oh) {
+              const float* a = xrow0 + b * xstride + oh * rs + k0;
+              for (int64_t ow = 0; ow < OW; ++ow, a += astep, bp += CO) {
+                const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp);
+                const __m512 b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+                for (int r = 0; r < MR; ++r) {
+                  const __m512 v = _mm512_set1_ps(a[r]);
+                  c0[r] = _mm512_fmadd_ps(v, b0, c0[r]);
+                  c1[r] = _mm512_fmadd_ps(v, b1, c1[r]);
+                }
               }
             }
           }
@@ -161,13 +165,13 @@ void filter_tiles(const float* xp, const float* dyn, float* part, int64_t OH, in
 
 }  // namespace
 
-// part (KH*seg, CO) += the filter gradient of one padded image xp (output row oh's runs start
-// oh*rs floats in, filter row i's i*dhrs further, consecutive output columns astep apart) and
-// its output gradient dyn (OH*OW, CO).
+// part (KH*seg, CO) += the filter gradient of nimg padded images (xstride floats apart; output
+// row oh's runs start oh*rs floats in, filter row i's i*dhrs further, consecutive output
+// columns astep apart) and their output gradients dyn (nimg, OH*OW, CO).
 void ig_filter_image_f32(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
                          int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
-                         int64_t CO) {
-  filter_tiles<8>(xp, dyn, part, OH, OW, KH, seg, rs, dhrs, astep, CO);
+                         int64_t CO, int64_t nimg, int64_t xstride) {
+  filter_tiles<8>(xp, dyn, part, OH, OW, KH, seg, rs, dhrs, astep, CO, nimg, xstride);
 }
 
 // The tile height for P output pixels: the one of 8, 7, 6 that leaves the fewest padded rows
