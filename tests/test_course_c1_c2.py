@@ -492,6 +492,10 @@ def test_flow_from_directory_modes_and_validation_split(tmp_path):
         gen.flow_from_directory(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="class_mode"):
         gen.flow_from_directory(base, class_mode='multi')
+    with pytest.raises(ValueError, match="target_size"):
+        gen.flow_from_directory(base, target_size=None)
+    with pytest.raises(ValueError, match="color_mode"):
+        gen.flow_from_directory(base, color_mode='cmyk')
 
 
 # ----------------------------------------------------------------------------------------

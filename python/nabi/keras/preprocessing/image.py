@@ -446,6 +446,10 @@ class DirectoryIterator(Iterator):
                              f"or is not a folder")
         self.directory = os.fspath(directory)
         self.image_data_generator = gen
+        if not (isinstance(target_size, (tuple, list)) and len(target_size) == 2
+                and all(isinstance(v, (int, np.integer)) and v > 0 for v in target_size)):
+            raise ValueError(f"[flow_from_directory] target_size must be a pair of positive "
+                             f"integers (height, width). Received: target_size={target_size!r}")
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.color_mode = color_mode
         self.data_format = data_format or gen.data_format
