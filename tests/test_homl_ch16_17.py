@@ -906,7 +906,7 @@ def variance_schedule(T, s=0.008, max_beta=0.999):
     return alpha, alpha_cumprod, beta  # alpha_t, alpha_bar_t, beta_t for t = 0 to T
 
 
-def test_diffusion_prepare_batch_and_tiny_model():
+def test_diffusion_prepare_batch_and_model():
     np.random.seed(42)
     T = 20
     alpha, alpha_cumprod, beta = variance_schedule(T)
@@ -945,18 +945,76 @@ def test_diffusion_prepare_batch_and_tiny_model():
     want = np.sqrt(abar) * (X[..., None] * 2 - 1) + np.sqrt(1 - abar) * eps.numpy()
     np.testing.assert_allclose(inp["X_noisy"].numpy(), want, rtol=1e-5, atol=1e-5)
 
-    # a tiny denoiser taking (X_noisy, time), trained to predict the noise
-    X_noisy = tf.keras.layers.Input(shape=[28, 28, 1], name="X_noisy")
-    time_input = tf.keras.layers.Input(shape=[], dtype=tf.int32, name="time")
-    time_enc = tf.keras.layers.Embedding(T + 1, 4)(time_input)
-    Z = tf.keras.layers.Conv2D(4, 3, padding="same", activation="relu")(X_noisy)
-    time = tf.keras.layers.Dense(4)(time_enc)
-    Z = tf.keras.layers.Add()([Z, tf.keras.layers.Reshape([1, 1, 4])(time)])
-    outputs = tf.keras.layers.Conv2D(1, 3, padding="same")(Z)
-    model = tf.keras.Model(inputs=[X_noisy, time_input], outputs=[outputs])
+    # the book's U-Net-like denoiser (narrower), trained to predict the noise
+    class TimeEncoding(tf.keras.layers.Layer):
+        def __init__(self, T, embed_size, dtype=tf.float32, **kwargs):
+            super().__init__(dtype=dtype, **kwargs)
+            assert embed_size % 2 == 0, "embed_size must be even"
+            p, i = np.meshgrid(np.arange(T + 1), 2 * np.arange(embed_size // 2))
+            t_emb = np.empty((T + 1, embed_size))
+            t_emb[:, ::2] = np.sin(p / 10_000 ** (i / embed_size)).T
+            t_emb[:, 1::2] = np.cos(p / 10_000 ** (i / embed_size)).T
+            self.time_encodings = tf.constant(t_emb.astype(self.dtype))
+
+        def call(self, inputs):
+            return tf.gather(self.time_encodings, inputs)
+
+    def build_diffusion_model():
+        X_noisy = tf.keras.layers.Input(shape=[28, 28, 1], name="X_noisy")
+        time_input = tf.keras.layers.Input(shape=[], dtype=tf.int32, name="time")
+        time_enc = TimeEncoding(T, 16)(time_input)
+        dim = 4
+        Z = tf.keras.layers.ZeroPadding2D((3, 3))(X_noisy)
+        Z = tf.keras.layers.Conv2D(dim, 3)(Z)
+        Z = tf.keras.layers.BatchNormalization()(Z)
+        Z = tf.keras.layers.Activation("relu")(Z)
+        time = tf.keras.layers.Dense(dim)(time_enc)  # adapt time encoding
+        Z = time[:, tf.newaxis, tf.newaxis, :] + Z  # add time data to every pixel
+        skip = Z
+        cross_skips = []  # skip outputs from encoder to decoder
+        for dim in (8, 16, 32):  # the book: (32, 64, 128)
+            Z = tf.keras.layers.Activation("relu")(Z)
+            Z = tf.keras.layers.SeparableConv2D(dim, 3, padding="same")(Z)
+            Z = tf.keras.layers.BatchNormalization()(Z)
+            Z = tf.keras.layers.Activation("relu")(Z)
+            Z = tf.keras.layers.SeparableConv2D(dim, 3, padding="same")(Z)
+            Z = tf.keras.layers.BatchNormalization()(Z)
+            cross_skips.append(Z)
+            Z = tf.keras.layers.MaxPooling2D(3, strides=2, padding="same")(Z)
+            skip_link = tf.keras.layers.Conv2D(dim, 1, strides=2, padding="same")(skip)
+            Z = tf.keras.layers.add([Z, skip_link])
+            time = tf.keras.layers.Dense(dim)(time_enc)
+            Z = time[:, tf.newaxis, tf.newaxis, :] + Z
+            skip = Z
+        for dim in (16, 8, 4):  # the book: (64, 32, 16)
+            Z = tf.keras.layers.Activation("relu")(Z)
+            Z = tf.keras.layers.Conv2DTranspose(dim, 3, padding="same")(Z)
+            Z = tf.keras.layers.BatchNormalization()(Z)
+            Z = tf.keras.layers.Activation("relu")(Z)
+            Z = tf.keras.layers.Conv2DTranspose(dim, 3, padding="same")(Z)
+            Z = tf.keras.layers.BatchNormalization()(Z)
+            Z = tf.keras.layers.UpSampling2D(2)(Z)
+            skip_link = tf.keras.layers.UpSampling2D(2)(skip)
+            skip_link = tf.keras.layers.Conv2D(dim, 1, padding="same")(skip_link)
+            Z = tf.keras.layers.add([Z, skip_link])
+            time = tf.keras.layers.Dense(dim)(time_enc)
+            Z = time[:, tf.newaxis, tf.newaxis, :] + Z
+            Z = tf.keras.layers.concatenate([Z, cross_skips.pop()], axis=-1)
+            skip = Z
+        outputs = tf.keras.layers.Conv2D(1, 3, padding="same")(Z)[:, 2:-2, 2:-2]
+        return tf.keras.Model(inputs=[X_noisy, time_input], outputs=[outputs])
+
+    enc = TimeEncoding(T, 4)(np.array([0, 3]))
+    np.testing.assert_allclose(enc.numpy(), [[0, 1, 0, 1],
+                                             [np.sin(3), np.cos(3), np.sin(3 / 100),
+                                              np.cos(3 / 100)]], rtol=1e-5, atol=1e-7)
+    tf.random.set_seed(43)
+    model = build_diffusion_model()
+    assert model.output_shape == (None, 28, 28, 1)
     model.compile(loss=tf.keras.losses.Huber(), optimizer="nadam")
-    history = model.fit(train_set, epochs=3, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    train_set = prepare_dataset(X_train[:16], batch_size=8, shuffle=True)
+    history = model.fit(train_set, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
 
     def generate(model, batch_size=2):
         X = tf.random.normal([batch_size, 28, 28, 1])
