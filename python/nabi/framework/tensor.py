@@ -658,6 +658,8 @@ class Variable(Tensor):
         # TF's v[idx]: the read value, which also has assign/assign_add/assign_sub that write
         # into that slice of the variable (v[0, 0].assign(3.)).
         out = _ops().getitem(self, idx)
+        if type(out) is not Tensor:   # a symbolic/graph result: a plain read
+            return out
         out.__class__ = _VariableSlice
         k = id(out)
         _VARIABLE_SLICES[k] = (self, idx, weakref.ref(out, lambda r: _VARIABLE_SLICES.pop(k, None)))
