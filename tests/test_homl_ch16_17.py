@@ -39,7 +39,7 @@ def to_dataset(sequence, length, shuffle=False, seed=None, batch_size=32):
     return ds.map(lambda window: (window[:, :-1], window[:, 1:])).prefetch(1)
 
 
-def test_char_rnn():
+def test_char_rnn(tmp_path):
     shakespeare_text = SHAKESPEARE
     text_vec_layer = tf.keras.layers.TextVectorization(split="character",
                                                        standardize="lower")
@@ -76,8 +76,14 @@ def test_char_rnn():
     ])
     model.compile(loss="sparse_categorical_crossentropy", optimizer="nadam",
                   metrics=["accuracy"])
-    history = model.fit(train_set, validation_data=valid_set, epochs=3, verbose=0)
+    model_ckpt = tf.keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "my_shakespeare_model"), monitor="val_accuracy", save_best_only=True)
+    history = model.fit(train_set, validation_data=valid_set, epochs=3, verbose=0,
+                        callbacks=[model_ckpt])
     assert history.history["loss"][-1] < history.history["loss"][0]
+    best = tf.keras.models.load_model(str(tmp_path / "my_shakespeare_model"))
+    xb = next(iter(valid_set))[0]
+    assert best.predict(xb, verbose=0).shape == (xb.shape[0], length, n_tokens)
 
     shakespeare_model = tf.keras.Sequential([
         text_vec_layer,
