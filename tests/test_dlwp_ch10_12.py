@@ -429,6 +429,13 @@ def test_ch11_text_vectorization_custom_callables():
     decoded_sentence = " ".join(inverse_vocab[int(i)] for i in encoded_sentence)
     assert decoded_sentence == "i write rewrite and [UNK] rewrite again"
 
+    # The default standardize/split (lower_and_strip_punctuation, whitespace) are the same.
+    default_vectorization = TextVectorization(output_mode="int")
+    default_vectorization.adapt(dataset)
+    assert default_vectorization.get_vocabulary() == vocabulary
+    np.testing.assert_array_equal(default_vectorization(test_sentence).numpy(),
+                                  encoded_sentence.numpy())
+
     # In a tf.data pipeline and in a model taking strings.
     string_dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(2)
     int_sequence_dataset = string_dataset.map(text_vectorization, num_parallel_calls=4)
@@ -630,6 +637,39 @@ def test_ch11_sequence_models(tmp_path):
     padded = np.array([[5, 7, 3, 9, 0, 0, 0]])
     np.testing.assert_allclose(model.predict(padded, verbose=0),
                                model.predict(seq, verbose=0), rtol=1e-5, atol=1e-6)
+
+    # Pretrained word embeddings (GloVe replaced by a random table of the same form).
+    embedding_dim = 6
+    embeddings_index = {w: rng.normal(size=embedding_dim).astype("float32")
+                        for w in ["movie", "great", "awful", "the", "plot"]}
+    vocabulary = text_vectorization.get_vocabulary()
+    word_index = dict(zip(vocabulary, range(len(vocabulary))))
+    embedding_matrix = np.zeros((max_tokens, embedding_dim))
+    for word, i in word_index.items():
+        if i < max_tokens:
+            embedding_vector = embeddings_index.get(word)
+        if embedding_vector is not None:
+            embedding_matrix[i] = embedding_vector
+    embedding_layer = layers.Embedding(
+        max_tokens,
+        embedding_dim,
+        embeddings_initializer=keras.initializers.Constant(embedding_matrix),
+        trainable=False,
+        mask_zero=True,
+    )
+    inputs = keras.Input(shape=(None,), dtype="int64")
+    embedded = embedding_layer(inputs)
+    x = layers.Bidirectional(layers.LSTM(4))(embedded)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(int_train_ds, epochs=1, verbose=0)
+    np.testing.assert_allclose(embedding_layer.embeddings.numpy(), embedding_matrix, rtol=1e-6)
+    assert len(model.trainable_weights) == 2 * 3 + 2
+    ids = np.array([[word_index["great"], word_index["plot"]]])
+    np.testing.assert_allclose(embedding_layer(ids).numpy()[0],
+                               [embeddings_index["great"], embeddings_index["plot"]], rtol=1e-6)
 
 
 class TransformerEncoder(layers.Layer):
