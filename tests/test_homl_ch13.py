@@ -542,8 +542,8 @@ def test_string_and_integer_lookup_hashing_embedding():
     str_lookup_layer = tf.keras.layers.StringLookup(num_oov_indices=5)
     str_lookup_layer.adapt(cities)
     out = str_lookup_layer([["Paris"], ["Auckland"], ["Foo"], ["Bar"], ["Baz"]]).numpy()
-    assert out[:2].tolist() == [[5], [7]]
-    assert all(0 <= v < 5 for v in out[2:, 0])  # OOV words hash into the 5 OOV buckets
+    # OOV words hash (FarmHash Fingerprint64) into the 5 OOV buckets; the book's output
+    assert out.tolist() == [[5], [7], [4], [3], [4]]
 
     ids = tf.keras.layers.IntegerLookup()
     ids.adapt(np.array([7, 7, 7, 3, 3, 9]))
@@ -552,7 +552,7 @@ def test_string_and_integer_lookup_hashing_embedding():
 
     hashing_layer = tf.keras.layers.Hashing(num_bins=10)
     h = hashing_layer([["Paris"], ["Tokyo"], ["Auckland"], ["Montreal"]]).numpy()
-    assert h.shape == (4, 1) and h.min() >= 0 and h.max() < 10
+    assert h.tolist() == [[0], [1], [9], [1]]  # the book's output
     np.testing.assert_array_equal(hashing_layer([["Paris"]]).numpy(), h[:1])
 
     tf.random.set_seed(42)
