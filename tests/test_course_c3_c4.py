@@ -177,6 +177,7 @@ def test_c3w1_text_vectorization_lab_ragged_and_pad_sequences():
     r2 = tf.keras.layers.TextVectorization(ragged=True, output_sequence_length=2,
                                            vocabulary=vocabulary[2:])
     assert r2(sentences[:2]).to_list() == ref[:2]
+    np.testing.assert_array_equal(r2(sentences[3]).numpy(), ref[3])
     with pytest.raises(ValueError, match="ragged"):
         tf.keras.layers.TextVectorization(ragged=True, output_mode='multi_hot')
 

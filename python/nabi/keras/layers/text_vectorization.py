@@ -503,8 +503,8 @@ class TextVectorization(PreprocessingLayer):
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], Tensor):
             inputs = [v.numpy() for v in inputs]
         docs, shape, dense = self._preprocess(inputs)
-        if self.ragged and not dense and len(shape) == 1:
-            return self._lookup_ragged(docs, dtype)
+        if self.ragged and not dense and len(shape) <= 1:
+            return self._lookup_ragged(docs, dtype, src, scalar=not shape)
         if self.output_mode == INT:
             out = self._lookup_int(docs, shape, dense)
         else:
@@ -531,12 +531,15 @@ class TextVectorization(PreprocessingLayer):
             out[i, :len(row)] = row
         return out.reshape(tuple(shape) + (length,))
 
-    def _lookup_ragged(self, docs, dtype):
-        """ragged=True on a batch of documents: a RaggedTensor with one row of token indices
-        per document, unpadded (output_sequence_length does not apply, as in Keras)."""
+    def _lookup_ragged(self, docs, dtype, src, scalar):
+        """ragged=True: a batch of documents gives a RaggedTensor with one row of token
+        indices per document, one document (a scalar string) a 1-D tensor; unpadded either
+        way (output_sequence_length does not apply, as in Keras)."""
         from ...ragged import RaggedTensor
         get, oov = self._index.get, self._oov_index()
         ids = np.array([get(t, oov) if t else 0 for d in docs for t in d], dtype)
+        if scalar:
+            return _result(ids, src)
         return RaggedTensor.from_row_lengths(ids, np.array([len(d) for d in docs], np.int64))
 
     def _lookup_vectors(self, docs, shape, dense):
