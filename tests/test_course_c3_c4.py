@@ -774,8 +774,8 @@ def test_lr_schedule_drives_sgd_momentum_updates_vs_numpy():
 # ----------------------------------------------------------------------------------------
 
 def test_c4w3_rnn_forecasters_with_lambda_layers(tmp_path):
-    time, series = _series(300)
-    x_train = series[:260].astype(np.float32)
+    time, series = _series(200)
+    x_train = series[:170].astype(np.float32)
     window_size, batch_size = 12, 16
     train_set = windowed_dataset(x_train, window_size, batch_size=batch_size,
                                  shuffle_buffer=100)
