@@ -5,7 +5,6 @@ table written to CSV files under tmp_path, short strings), fewer epochs and narr
 Values are checked against NumPy / plain Python where that is cheap."""
 import gzip
 import math
-import os
 
 import numpy as np
 import pytest
@@ -289,7 +288,7 @@ def test_tfrecord_files(tmp_path):
 
 
 def test_example_protobuf_and_parsing(tmp_path):
-    from nabi.train import BytesList, FloatList, Int64List  # noqa: F401
+    from nabi.train import BytesList, Int64List
     from nabi.train import Feature, Features, Example
 
     person_example = Example(

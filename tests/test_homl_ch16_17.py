@@ -7,7 +7,6 @@ fewer epochs and narrower layers. Values are checked against NumPy where that is
 import os
 
 import numpy as np
-import pytest
 
 import nabi as tf
 
