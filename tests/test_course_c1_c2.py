@@ -902,3 +902,66 @@ def test_udacity_saving_and_loading_models(tmp_path):
     reload_sm_keras = tf.keras.models.load_model(export_path_sm)
     np.testing.assert_allclose(reload_sm_keras.predict(image_batch, verbose=0), result_batch,
                                rtol=1e-6)
+
+
+def test_udacity_flowers_glob_move_sparse_logits(tmp_path):
+    import glob
+    base_dir = str(tmp_path / "flower_photos")
+    classes = ['roses', 'daisy', 'dandelion']
+    _write_class_images(base_dir, classes, per_class=5, ext="jpg")
+    for cl in classes:
+        img_path = os.path.join(base_dir, cl)
+        images = sorted(glob.glob(img_path + '/*.jpg'))
+        print("{}: {} Images".format(cl, len(images)))
+        train, val = images[:round(len(images) * 0.8)], images[round(len(images) * 0.8):]
+        for t in train:
+            if not os.path.exists(os.path.join(base_dir, 'train', cl)):
+                os.makedirs(os.path.join(base_dir, 'train', cl))
+            shutil.move(t, os.path.join(base_dir, 'train', cl))
+        for v in val:
+            if not os.path.exists(os.path.join(base_dir, 'val', cl)):
+                os.makedirs(os.path.join(base_dir, 'val', cl))
+            shutil.move(v, os.path.join(base_dir, 'val', cl))
+    train_dir = os.path.join(base_dir, 'train')
+    val_dir = os.path.join(base_dir, 'val')
+    batch_size, IMG_SHAPE = 4, 24
+    image_gen_train = ImageDataGenerator(rescale=1. / 255, rotation_range=45,
+                                         width_shift_range=.15, height_shift_range=.15,
+                                         horizontal_flip=True, zoom_range=0.5)
+    train_data_gen = image_gen_train.flow_from_directory(batch_size=batch_size,
+                                                         directory=train_dir, shuffle=True,
+                                                         target_size=(IMG_SHAPE, IMG_SHAPE),
+                                                         class_mode='sparse')
+    image_gen_val = ImageDataGenerator(rescale=1. / 255)
+    val_data_gen = image_gen_val.flow_from_directory(batch_size=batch_size, directory=val_dir,
+                                                     target_size=(IMG_SHAPE, IMG_SHAPE),
+                                                     class_mode='sparse')
+    assert train_data_gen.class_indices == {'daisy': 0, 'dandelion': 1, 'roses': 2}
+    assert train_data_gen.samples == 12 and val_data_gen.samples == 3
+    augmented_images = [train_data_gen[0][0][0] for i in range(5)]
+    assert all(a.shape == (IMG_SHAPE, IMG_SHAPE, 3) for a in augmented_images)
+    model = tf.keras.Sequential([
+        tf.keras.layers.Conv2D(8, 3, padding='same', activation='relu',
+                               input_shape=(IMG_SHAPE, IMG_SHAPE, 3)),
+        tf.keras.layers.MaxPooling2D(pool_size=(2, 2)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dropout(0.2),
+        tf.keras.layers.Dense(16, activation='relu'),
+        tf.keras.layers.Dense(5)])
+    model.compile(optimizer='adam',
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    history = model.fit(train_data_gen,
+                        steps_per_epoch=int(np.ceil(train_data_gen.n / float(batch_size))),
+                        epochs=2, validation_data=val_data_gen,
+                        validation_steps=int(np.ceil(val_data_gen.n / float(batch_size))),
+                        verbose=0)
+    assert len(history.history['val_accuracy']) == 2
+    # the loss on a fixed batch against NumPy log-softmax of the logits
+    xb, yb = image_gen_val.flow_from_directory(val_dir, target_size=(IMG_SHAPE, IMG_SHAPE),
+                                               class_mode='sparse', shuffle=False)[0]
+    logits = model.predict(xb, verbose=0).astype(np.float64)
+    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - logits.max(1, keepdims=True)
+    ref = -np.mean(logp[np.arange(len(yb)), yb.astype(int)])
+    np.testing.assert_allclose(model.evaluate(xb, yb, verbose=0)[0], ref, rtol=1e-4)
