@@ -21,7 +21,7 @@ import pickle
 import time
 
 from ..errors import AlreadyExistsError, DataLossError, NotFoundError
-from .dataset import _UnaryDataset, _is_peeking, _map
+from .dataset import _UnaryDataset, _is_peeking, _map, _spec_of
 
 _FORMAT = "nabi-cache-1"
 
@@ -94,13 +94,21 @@ def _write_through(input_dataset, prefix, lockfile, spec_of, compression):
     """The input's elements, written to P.data as they pass; P.index at the end."""
     complete = False
     count = 0
+    first_spec = None
     try:
         with _open(prefix + ".data", "wb", compression) as f:
             for element in input_dataset._np_iter():
                 pickle.dump(_host(element), f, protocol=pickle.HIGHEST_PROTOCOL)
+                if count == 0:
+                    first_spec = _spec_of(element)
                 count += 1
                 yield element
-        index = {"format": _FORMAT, "count": count, "element_spec": spec_of(),
+        # The input's spec when it is known already, else the first element's (what an
+        # untraced map's spec is): working it out anew would run the input's map functions
+        # once more, and a py_function's side effects with them, which a cached pass must not.
+        spec = spec_of()
+        index = {"format": _FORMAT, "count": count,
+                 "element_spec": spec if spec is not None else first_spec,
                  "compression": compression}
         tmp = prefix + ".index.tmp"
         with open(tmp, "wb") as f:
@@ -145,7 +153,8 @@ class _FileCacheDataset(_UnaryDataset):
             yield from self._busy()
             return
         yield from _write_through(self._input, prefix, lockfile,
-                                  lambda: self._input.element_spec, self._compression())
+                                  lambda: self._input.__dict__.get("_element_spec_cache"),
+                                  self._compression())
 
     def _compression(self):
         return None
@@ -155,7 +164,7 @@ class _FileCacheDataset(_UnaryDataset):
 
     def _spec(self):
         index = _read_index(self._prefix)
-        if index is not None:
+        if index is not None and index["element_spec"] is not None:
             return index["element_spec"]
         return self._input.element_spec
 
