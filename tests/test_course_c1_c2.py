@@ -326,6 +326,9 @@ def test_c1w3_cnn_and_activation_model():
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'])
     model.summary()
+    # the summary's parameter counts: (3*3*cin + 1) * cout per conv, (in + 1) * out per dense
+    assert [l.count_params() for l in model.layers] == [80, 0, 584, 0, 0, 6432, 330]
+    assert model.count_params() == 80 + 584 + 200 * 32 + 32 + 33 * 10
     h = model.fit(training_images, training_labels, epochs=3, verbose=0)
     assert h.history['loss'][-1] < h.history['loss'][0]
     test_loss = model.evaluate(test_images, test_labels, verbose=0)
