@@ -205,7 +205,10 @@ def test_errors():
     with pytest.raises(ValueError, match=r"\[conv2d\] filter 7x7 .* larger than the padded input 5x5"):
         tf.nn.conv2d(x, np.zeros((7, 7, 1, 2), np.float32), 1, "VALID")
     with pytest.raises(TypeError, match=r"\[conv2d\] input and filters dtypes differ"):
-        tf.nn.conv2d(x, w.astype(np.float64), 1, "SAME")
+        tf.nn.conv2d(x, tf.constant(w.astype(np.float64)), 1, "SAME")
+    # a NumPy filter takes the input's dtype, as TF converts it
+    y = tf.nn.conv2d(x, w.astype(np.float64), 1, "SAME")
+    assert y.dtype == tf.float32
     with pytest.raises(TypeError, match=r"\[conv2d\] expects a float32 or float64"):
         tf.nn.conv2d(x.astype(np.int32), w, 1, "SAME")
     with pytest.raises(ValueError, match=r"\[conv2d\] padding must be"):
