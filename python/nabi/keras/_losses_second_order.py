@@ -134,9 +134,9 @@ def _scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         vals = _nn.sparse_softmax_cross_entropy_with_logits(_wrap(lab), yp)
     else:
         oh = const_like(_a.one_hot(_wrap(lab), C, dtype=yp._data.dtype.name)._data, yp)
-        q = _m.divide(yp, _m.reduce_sum(yp, -1, keepdims=True))
-        qt = _m.reduce_sum(_m.multiply(q, oh), -1)
-        vals = _m.negative(_m.log(_m.clip_by_value(qt, EPSILON, 1.0 - EPSILON)))
+        c = _m.clip_by_value(yp, EPSILON, 1.0 - EPSILON)     # clip, then renormalise (Keras)
+        ct = _m.reduce_sum(_m.multiply(c, oh), -1)
+        vals = _m.subtract(_m.log(_m.reduce_sum(c, -1)), _m.log(ct))
     if valid is not None:
         vals = _m.multiply(vals, _c(valid, vals))
     return vals

@@ -22,8 +22,13 @@ def linear(x):
     return _t(x)
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """max(x, 0), with Keras' optional negative slope, cap and threshold."""
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0, alpha=None):
+    """max(x, 0), with Keras' optional negative slope, cap and threshold.
+
+    ``alpha`` is Keras 2's name for ``negative_slope`` (tf.keras code writes
+    ``relu(x, alpha=0.1)``)."""
+    if alpha is not None:
+        negative_slope = alpha
     x = _t(x)
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
         return _nn.relu(x)

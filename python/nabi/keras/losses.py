@@ -351,25 +351,28 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         if valid is None:
             return vals, _Back(back, lambda c: _times(bp, c).reshape(yp.shape))
         return vals, back
+    # Keras (2.15 and 3) clips every probability to [eps, 1 - eps] and then takes the softmax of
+    # their logs, i.e. renormalises the CLIPPED values: -log(c_t) + log(sum c). (Normalising
+    # first and clipping after differs whenever the rows do not sum to 1, e.g. sigmoid outputs.)
     eps = _f(EPSILON, yp)
-    s = yp.sum(axis=-1, keepdims=True)
-    q = yp / s
+    c = np.clip(yp, eps, 1 - eps)
+    s = c.sum(axis=-1, keepdims=True)
     idx = lab[..., None]
-    qt = np.take_along_axis(q, idx, axis=-1)
-    ct = np.clip(qt, eps, 1 - eps)
-    vals = -np.log(ct[..., 0])
+    ct = np.take_along_axis(c, idx, axis=-1)
+    vals = (np.log(s) - np.log(ct))[..., 0]
     if valid is not None:
         vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)
 
     def back(g):
-        gg = g if valid is None else g * valid
-        dqt = (-gg[..., None] / ct) * ((qt >= eps) & (qt <= 1 - eps))
-        if type(q) is np.ndarray:
-            dq = np.zeros_like(q)
-            np.put_along_axis(dq, idx, dqt, axis=-1)
+        gg = (g if valid is None else g * valid)[..., None]
+        dct = -gg / ct
+        if type(c) is np.ndarray:
+            dc = np.zeros_like(c)
+            np.put_along_axis(dc, idx, dct, axis=-1)
         else:
-            dq = _one_hot_last(idx, C, q) * dqt
-        return (dq - dqt * qt) / s
+            dc = _one_hot_last(idx, C, c) * dct
+        dc = dc + gg / s
+        return dc * ((yp >= eps) & (yp <= 1 - eps))
     return vals, back, valid
 
 
