@@ -1488,7 +1488,8 @@ class _PaddedBatchDataset(_UnaryDataset):
                 want = biggest
             pad = values[k]
             if pad is None:
-                pad = "" if parts[0].dtype.kind in "OSU" else 0
+                kind = parts[0].dtype.kind
+                pad = "" if kind == "U" else b"" if kind in "OS" else 0  # TF strings: bytes
             else:
                 pad = _leaf_array(pad)
             arr = np.full([len(parts)] + [int(w) for w in want], pad, dtype=parts[0].dtype)
@@ -1514,8 +1515,11 @@ class _PaddedBatchDataset(_UnaryDataset):
         spec = self._input.element_spec
         dim = self._size if self._drop else None
         if self._shapes is None:
-            return _map(lambda s: TensorSpec(None if s.shape is None else
-                                             (dim,) + (None,) * len(s.shape), s.dtype), spec)
+            # TF pads to the input's own shape: its known dimensions stay known (unless the
+            # spec was read off a map's first element, which says nothing about the rest)
+            loose = _spec_is_inferred(self._input)
+            return _map(lambda s: TensorSpec(None if s.shape is None else (dim,) + tuple(
+                None if loose else d for d in s.shape), s.dtype), spec)
         flat_spec = _flatten(spec)
         shapes = _flat_shapes(self._shapes, spec) \
             if isinstance(spec, (tuple, dict)) else [_shape_tuple(self._shapes)]
@@ -1672,6 +1676,23 @@ class _FilterDataset(_UnaryDataset):
         return _UNKNOWN
 
 
+def _inner_dataset_spec(ds, make):
+    """element_spec of a flat_map / interleave / group_by_window: the spec of the Dataset the
+    function builds from the first input element (as TF reads it off the traced function's
+    result), not the shapes of its first element: `window(3).flat_map(lambda w: w.batch(3))`
+    is [None] as in TF, since batch keeps the last partial batch."""
+    with _peeking():
+        for element in ds._input._np_iter():
+            try:
+                inner = make(element)
+            except Exception:  # noqa: BLE001 (iteration raises it with its context)
+                break
+            if isinstance(inner, Dataset):
+                return inner.element_spec
+            break
+    return Dataset._spec(ds)
+
+
 class _FlatMapDataset(_UnaryDataset):
     def __init__(self, input_dataset, fn):
         super().__init__(input_dataset)
@@ -1698,7 +1719,7 @@ class _FlatMapDataset(_UnaryDataset):
         return _UNKNOWN
 
     def _spec(self):
-        return Dataset._spec(self)
+        return _inner_dataset_spec(self, lambda element: _call(self._fn, element))
 
 
 def _count(value):

@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 
-from .dataset import (_INF, _UNKNOWN, Dataset, _call, _flatten, _leaf_array,
-                      _normalize_output, _pack, _positive, _same_structure, _spec_of,
+from .dataset import (_INF, _UNKNOWN, Dataset, TensorSpec, _batched_leaf_spec, _call,
+                      _flatten, _inner_dataset_spec, _leaf_array, _map, _normalize_output,
+                      _pack, _positive, _same_structure, _spec_is_inferred, _spec_of,
                       _UnaryDataset)
 
 __all__ = ["DatasetSpec", "scan", "group_by_window", "bucket_by_sequence_length", "unique"]
@@ -116,7 +117,7 @@ class _InterleaveDataset(_UnaryDataset):
         return _UNKNOWN
 
     def _spec(self):
-        return Dataset._spec(self)
+        return _inner_dataset_spec(self, lambda element: _call(self._fn, element))
 
 
 # ---------------------------------------------------------------------- window
@@ -327,11 +328,13 @@ class _GroupByWindowDataset(_UnaryDataset):
     def _plan(self):
         return None
 
-    def _flush(self, key, rows):
+    def _reduce_window(self, key, rows):
         ds = _ListDataset(rows, self._input.element_spec)
         with_key = np.array(key, dtype=np.int64)
-        out = _as_dataset(_call(self._reduce, (with_key, ds)), "group_by_window")
-        yield from out._np_iter()
+        return _as_dataset(_call(self._reduce, (with_key, ds)), "group_by_window")
+
+    def _flush(self, key, rows):
+        yield from self._reduce_window(key, rows)._np_iter()
 
     def _elements(self):
         groups, sizes = collections.OrderedDict(), {}
@@ -349,15 +352,19 @@ class _GroupByWindowDataset(_UnaryDataset):
             if len(rows) == sizes[key]:
                 del groups[key]
                 yield from self._flush(key, rows)
-        for key, rows in groups.items():
-            yield from self._flush(key, rows)
+        # TF keeps the open windows in a std::map: at the end they flush in key order
+        for key in sorted(groups):
+            yield from self._flush(key, groups[key])
 
     def _card(self):
         n = self._input._card()
         return n if n == _INF else _UNKNOWN
 
     def _spec(self):
-        return Dataset._spec(self)
+        def make(element):
+            key = _int_result(_call(self._key, element), "key_func")
+            return self._reduce_window(key, [element])
+        return _inner_dataset_spec(self, make)
 
 
 def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
@@ -457,7 +464,23 @@ def _bucketed(ds, element_length_func, bucket_boundaries, bucket_batch_sizes, pa
                                    padding_values=padding_values,
                                    drop_remainder=drop_remainder)
 
-    return _GroupByWindowDataset(ds, key, reduce, None, window_size)
+    return _BucketDataset(ds, key, reduce, None, window_size)
+
+
+class _BucketDataset(_GroupByWindowDataset):
+    def _spec(self):
+        # TF: each bucket has its own batch size and padded length, so the batch dimension
+        # and every dimension the input leaves unknown (or that a map inferred) is None
+        spec = self._input.element_spec
+        if spec is None:
+            return None
+        loose = _spec_is_inferred(self._input)
+
+        def leaf(s):
+            if loose and type(s).__name__ == "TensorSpec" and s.shape is not None:
+                return TensorSpec((None,) * (len(s.shape) + 1), s.dtype)
+            return _batched_leaf_spec(s, None)
+        return _map(leaf, spec)
 
 
 def _fill_none(shapes, fill):
