@@ -582,6 +582,19 @@ def _prep(y_true, y_pred, sparse=False):
     return t, yt, yp, shape0
 
 
+def _grad_to(g, shape0):
+    """The gradient for a y_pred of shape `shape0`. Keras broadcasts y_true against y_pred
+    (an (n, 10) target with an (n, 1) prediction), so the broadcast axes are summed."""
+    shape0 = tuple(shape0)
+    if g.size != int(np.prod(shape0, dtype=np.int64)) and g.ndim >= len(shape0):
+        lead = g.ndim - len(shape0)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape0)
+                                          if n == 1 and g.shape[lead + i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape0)
+
+
 def _run(kernel, y_true, y_pred, sparse=False, **kw):
     t, yt, yp, shape0 = _prep(y_true, y_pred, sparse)
     res = kernel(yt, yp, **kw)
@@ -589,7 +602,7 @@ def _run(kernel, y_true, y_pred, sparse=False, **kw):
     out = _wrap(_asarray(vals, dtype=yp.dtype))
     if _tapes and t._data.dtype.kind == "f":
         from ._losses_second_order import backward_t, op_name
-        record((t,), out, lambda g, n: (back(g).reshape(shape0),),
+        record((t,), out, lambda g, n: (_grad_to(back(g), shape0),),
                backward_t(kernel, kw, t, yt, yp), op_name(kernel))
     return out
 
@@ -833,8 +846,8 @@ class Loss:
             def backward(g, needs):
                 if const is not None and is_unit_seed(g) and (scale is None or
                                                               type(scale) is float):
-                    return (const(1.0 if scale is None else scale).reshape(shape0),)
-                return (back(g if scale is None else g * scale).reshape(shape0),)
+                    return (_grad_to(const(1.0 if scale is None else scale), shape0),)
+                return (_grad_to(back(g if scale is None else g * scale), shape0),)
             from ._losses_second_order import backward_t, op_name
             record((t,), res_t, backward, backward_t(kernel, self._kw, t, yt, yp, scale),
                    op_name(kernel))

@@ -66,8 +66,16 @@ def register_layer(cls, name=None):
 
 
 def serialize(layer):
-    """{"class_name": ..., "config": ...} for a layer (Keras layout)."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """{"class_name": ..., "config": ...} for a layer (Keras layout), with the layer's
+    "build_config" when its class defines its own get_build_config (Keras 3 saves it so that
+    `deserialize` can call build_from_config, e.g. for a build() with extra arguments)."""
+    out = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if getattr(layer, "built", False) and \
+            getattr(type(layer), "get_build_config", None) is not Layer.get_build_config:
+        bc = layer.get_build_config()
+        if bc is not None:
+            out["build_config"] = bc
+    return out
 
 
 def deserialize(config, custom_objects=None):

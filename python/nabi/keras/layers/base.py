@@ -1294,6 +1294,22 @@ class Layer:
             self.build(_as_tensor_shapes(config["input_shape"]))
             self.built = True
 
+    def save_own_variables(self, store):
+        """Keras 3's `.keras` hook: writes this layer's weights into the dict-like `store`
+        under "0", "1", ... (a subclass may add its own keys)."""
+        for i, w in enumerate(self.weights):
+            store[str(i)] = np.asarray(w.numpy())
+
+    def load_own_variables(self, store):
+        """Keras 3's `.keras` hook: assigns this layer's weights from `store["0"]`, ..."""
+        ws = self.weights
+        n = sum(1 for k in store.keys() if str(k).isdigit())
+        if n != len(ws):
+            raise ValueError(f"[{type(self).__name__}.load_own_variables] layer '{self.name}' "
+                             f"has {len(ws)} weights but the store holds {n}")
+        for i, w in enumerate(ws):
+            w.assign(store[str(i)])
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 

@@ -4,7 +4,10 @@
 - `metadata.json`: `keras_version`, `date_saved`, `nabi_version`;
 - `model.weights.h5`: `layers/<layer name>/vars/0, 1, ...` (nested models under
   `layers/<model>/layers/<layer>/vars`), the optimizer's variables under `optimizer/vars/0, ...`
-  (iterations first).
+  (iterations first); a layer that overrides `save_own_variables` / `load_own_variables`
+  writes and reads its own `vars` entries;
+- `assets/layers/<layer name>/...`: the files a layer's `save_assets(dir)` wrote, given back
+  to its `load_assets(dir)`.
 
 The same HDF5 layout is the `.weights.h5` weights-only file.
 """
@@ -20,6 +23,7 @@ from . import _common as C
 CONFIG = "config.json"
 METADATA = "metadata.json"
 WEIGHTS = "model.weights.h5"
+ASSETS = "assets"
 
 
 # --------------------------------------------------------------------------------------------
@@ -32,6 +36,12 @@ def _sublayers(layer):
         return None
     inner = getattr(layer, "layers", None)
     return list(inner) if isinstance(inner, (list, tuple)) else None
+
+
+def _custom(layer, hook):
+    """Whether `layer`'s class overrides the base Layer's Keras 3 saving hook `hook`."""
+    from ..layers.base import Layer
+    return getattr(type(layer), hook, None) is not getattr(Layer, hook, None)
 
 
 def _write_layer(group, layer):
@@ -49,6 +59,12 @@ def _write_layer(group, layer):
         lg.attrs["layer_names"] = np.array([n.encode("utf8") for n in names], dtype="S")
         return
     v = g.create_group("vars")
+    if _custom(layer, "save_own_variables"):
+        store = {}
+        layer.save_own_variables(store)
+        for k, a in store.items():
+            v.create_dataset(str(k), data=np.asarray(a))
+        return
     for i, w in enumerate(C.layer_weights(layer)):
         v.create_dataset(str(i), data=C.weight_value(w))
 
@@ -81,7 +97,8 @@ def _read_vars(group):
     v = group.get("vars")
     if v is None:
         return []
-    keys = sorted(v.keys(), key=lambda k: int(k) if k.isdigit() else k)
+    # a layer's save_own_variables may add named entries; only "0", "1", ... are weights here
+    keys = sorted((k for k in v.keys() if k.isdigit()), key=int)
     return [np.asarray(v[k]) for k in keys]
 
 
@@ -133,6 +150,8 @@ def _load_tree_by_name(model_layers, tree, source, skip_mismatch, strict):
         subs = _sublayers(layer)
         if subs is not None and sub is not None:
             _load_tree_by_name(subs, sub, source, skip_mismatch, strict)
+        elif _custom(layer, "load_own_variables"):
+            continue   # its own hook loads it (_run_load_hooks)
         elif C.layer_weights(layer) or arrays:
             pairs.append((layer, arrays, layer.name))
     C.assign_layer_list(pairs, source, skip_mismatch)
@@ -169,9 +188,74 @@ def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False
             if extra:
                 C.match_layers(_flatten_model(layers), _flatten_file(tree), source)
         _load_tree_by_name(layers, tree, source, skip_mismatch, not by_name)
+        _run_load_hooks(h5file["layers"], layers)
     else:
         C.match_layers(_flatten_model(layers), _flatten_file(tree), source,
                        skip_mismatch=skip_mismatch)
+
+
+def _run_load_hooks(group, layers):
+    """Calls `load_own_variables(store)` of the layers that override it, with their file
+    group's entries (Keras 3's hook), matching layers by name."""
+    for layer in layers:
+        if layer.name not in group:
+            continue
+        g = group[layer.name]
+        subs = _sublayers(layer)
+        if subs is not None:
+            if "layers" in g:
+                _run_load_hooks(g["layers"], subs)
+        elif _custom(layer, "load_own_variables"):
+            v = g.get("vars")
+            layer.load_own_variables({} if v is None else {k: np.asarray(v[k]) for k in v})
+
+
+def _asset_layers(layers, prefix="layers"):
+    """[(path, layer)] of the layers (nested models walked) with Keras 3's asset hooks."""
+    out = []
+    for layer in layers:
+        path = f"{prefix}/{layer.name}"
+        subs = _sublayers(layer)
+        if subs is not None:
+            out.extend(_asset_layers(subs, path + "/layers"))
+        elif callable(getattr(layer, "save_assets", None)) or \
+                callable(getattr(layer, "load_assets", None)):
+            out.append((path, layer))
+    return out
+
+
+def _write_assets(z, model):
+    import os
+    import tempfile
+    for path, layer in _asset_layers(model.layers):
+        if not callable(getattr(layer, "save_assets", None)):
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            layer.save_assets(d)
+            for root, _, files in os.walk(d):
+                for fn in sorted(files):
+                    full = os.path.join(root, fn)
+                    rel = os.path.relpath(full, d).replace(os.sep, "/")
+                    with open(full, "rb") as fh:
+                        z.writestr(f"{ASSETS}/{path}/{rel}", fh.read())
+
+
+def _load_assets(model, entries):
+    """`entries`: {zip name: bytes} of the files under assets/."""
+    import os
+    import tempfile
+    for path, layer in _asset_layers(model.layers):
+        if not callable(getattr(layer, "load_assets", None)):
+            continue
+        head = f"{ASSETS}/{path}/"
+        mine = {n[len(head):]: b for n, b in entries.items() if n.startswith(head)}
+        with tempfile.TemporaryDirectory() as d:
+            for rel, b in mine.items():
+                full = os.path.join(d, *rel.split("/"))
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                with open(full, "wb") as fh:
+                    fh.write(b)
+            layer.load_assets(d)
 
 
 def read_optimizer_arrays(h5file):
@@ -218,6 +302,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
             z.writestr(METADATA, json.dumps(metadata, indent=2))
             z.writestr(CONFIG, config_json)
             z.writestr(WEIGHTS, buf.getvalue())
+            _write_assets(z, model)
 
 
 def _open_zip(filepath):
@@ -239,6 +324,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         if subclassed.is_subclassed_config(config):
             return subclassed.load(config, z, str(filepath), custom_objects, compile)
         weights = z.read(WEIGHTS) if WEIGHTS in z.namelist() else None
+        assets = {n: z.read(n) for n in z.namelist()
+                  if n.startswith(ASSETS + "/") and not n.endswith("/")}
     h5py = C.h5py()
     cc = config.pop("compile_config", None)
     bc = config.pop("build_config", None)
@@ -251,6 +338,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             read_weights_store(f, model, str(filepath))
             if compile and cc:
                 C.restore_optimizer(model, read_optimizer_arrays(f), str(filepath))
+    _load_assets(model, assets)
     return model
 
 

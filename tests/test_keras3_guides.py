@@ -1,0 +1,585 @@
+"""keras.io developer guides in their Keras 3 form (`import keras`, `from keras import layers,
+ops`), run with `from nabi import keras`: each test follows one guide's code with the import
+lines changed, tiny synthetic data and narrower layers. The Keras 2 forms are in
+test_guides_keras.py; here are the parts where Keras 3 code differs (keras.ops, shape-first
+add_weight, keras.random.SeedGenerator, optimizer.apply, compute_loss, the .keras format's
+build/variable hooks). Numbers are checked against NumPy references written here."""
+import os
+
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi import keras
+from nabi.keras import layers, ops
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+
+
+def _np(t):
+    return np.asarray(ops.convert_to_numpy(t))
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/making_new_layers_and_models_via_subclassing.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class Linear(keras.layers.Layer):
+    def __init__(self, units=32, input_dim=32):
+        super().__init__()
+        self.w = self.add_weight(shape=(input_dim, units), initializer="random_normal",
+                                 trainable=True)
+        self.b = self.add_weight(shape=(units,), initializer="zeros", trainable=True)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+
+class ComputeSum(keras.layers.Layer):
+    def __init__(self, input_dim):
+        super().__init__()
+        self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+    def call(self, inputs):
+        self.total.assign_add(ops.sum(inputs, axis=0))
+        return self.total
+
+
+class LazyLinear(keras.layers.Layer):
+    def __init__(self, units=32):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units),
+                                 initializer="random_normal", trainable=True)
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal",
+                                 trainable=True)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+
+class MLPBlock(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.linear_1 = LazyLinear(8)
+        self.linear_2 = LazyLinear(8)
+        self.linear_3 = LazyLinear(1)
+
+    def call(self, inputs):
+        x = self.linear_1(inputs)
+        x = keras.activations.relu(x)
+        x = self.linear_2(x)
+        x = keras.activations.relu(x)
+        return self.linear_3(x)
+
+
+class ActivityRegularizationLayer(keras.layers.Layer):
+    def __init__(self, rate=1e-2):
+        super().__init__()
+        self.rate = rate
+
+    def call(self, inputs):
+        self.add_loss(self.rate * ops.mean(inputs))
+        return inputs
+
+
+class OuterLayer(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.activity_reg = ActivityRegularizationLayer(1e-2)
+
+    def call(self, inputs):
+        return self.activity_reg(inputs)
+
+
+class OuterLayerWithKernelRegularizer(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(4, kernel_regularizer=keras.regularizers.l2(1e-3))
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+class CustomDropout(keras.layers.Layer):
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs, training=None):
+        if training:
+            return keras.random.dropout(inputs, rate=self.rate, seed=self.seed_generator)
+        return inputs
+
+
+class SerializableLinear(keras.layers.Layer):
+    def __init__(self, units=32, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units),
+                                 initializer="random_normal", trainable=True)
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal",
+                                 trainable=True)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units})
+        return config
+
+
+def test_subclassing_guide_layers_weights_losses_and_training_arg():
+    x = ops.ones((2, 2))
+    linear_layer = Linear(4, 2)
+    y = linear_layer(x)
+    w, b = _np(linear_layer.w), _np(linear_layer.b)
+    np.testing.assert_allclose(_np(y), np.ones((2, 2)) @ w + b, rtol=1e-6)
+    assert linear_layer.weights == [linear_layer.w, linear_layer.b]
+    assert w.shape == (2, 4) and np.all(b == 0) and 0 < np.std(w) < 0.2  # random_normal(0.05)
+
+    x = ops.ones((2, 2))
+    my_sum = ComputeSum(2)
+    y = my_sum(x)
+    np.testing.assert_array_equal(_np(y), [2.0, 2.0])
+    y = my_sum(x)
+    np.testing.assert_array_equal(_np(y), [4.0, 4.0])
+    assert len(my_sum.weights) == 1 and len(my_sum.non_trainable_weights) == 1
+    assert my_sum.trainable_weights == []
+
+    linear_layer = LazyLinear(32)
+    assert linear_layer.weights == []
+    y = linear_layer(x)
+    assert [tuple(v.shape) for v in linear_layer.weights] == [(2, 32), (32,)]
+
+    mlp = MLPBlock()
+    y = mlp(ops.ones(shape=(3, 64)))
+    assert tuple(y.shape) == (3, 1)
+    assert len(mlp.weights) == 6 and len(mlp.trainable_weights) == 6
+
+    # add_loss: the losses of the last __call__ only, collected from sublayers
+    layer = OuterLayer()
+    assert len(layer.losses) == 0
+    _ = layer(ops.zeros((1, 1)))
+    assert len(layer.losses) == 1
+    _ = layer(ops.zeros((1, 1)))
+    assert len(layer.losses) == 1
+    _ = layer(ops.full((2, 3), 2.0))
+    np.testing.assert_allclose(_np(layer.losses[0]), 1e-2 * 2.0, rtol=1e-6)
+
+    layer = OuterLayerWithKernelRegularizer()
+    _ = layer(ops.zeros((1, 1)))
+    assert len(layer.losses) == 1
+    k = _np(layer.dense.kernel)
+    np.testing.assert_allclose(_np(layer.losses[0]), 1e-3 * np.sum(k.astype(np.float64) ** 2),
+                               rtol=1e-5)
+
+    # the losses take part in training: model.fit adds them to the compiled loss
+    inputs = keras.Input(shape=(3,))
+    outputs = ActivityRegularizationLayer()(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="mse")
+    xs = np.random.default_rng(0).random((4, 3)).astype("float32")
+    loss = model.evaluate(xs, np.zeros((4, 3), "float32"), batch_size=4, verbose=0)
+    xs64 = xs.astype(np.float64)
+    np.testing.assert_allclose(loss, np.mean(xs64 ** 2) + 1e-2 * np.mean(xs64), rtol=1e-5)
+    model.compile(optimizer="adam")   # the loss can be only the added one
+    history = model.fit(xs, epochs=1, batch_size=4, verbose=0)
+    np.testing.assert_allclose(history.history["loss"][0], 1e-2 * np.mean(xs64), rtol=1e-5)
+
+    # the training argument with a SeedGenerator-driven dropout
+    layer = CustomDropout(0.5)
+    ones = ops.ones((8, 50))
+    np.testing.assert_array_equal(_np(layer(ones)), 1.0)
+    d1 = _np(layer(ones, training=True))
+    d2 = _np(layer(ones, training=True))
+    assert set(np.unique(d1)) <= {0.0, 2.0} and not np.array_equal(d1, d2)
+    assert 0.35 < np.mean(d1 == 0) < 0.65
+    # the seed state is a variable of the layer, but not one of its weights (as in Keras 3)
+    assert len(layer.variables) == 1 and layer.weights == []
+
+    # get_config / from_config
+    layer = SerializableLinear(units=64)
+    config = layer.get_config()
+    assert config["units"] == 64 and config["name"] == layer.name
+    new_layer = SerializableLinear.from_config(config)
+    assert new_layer.units == 64 and new_layer.name == layer.name
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/understanding_masking_and_padding.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class MyLayer(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = layers.Embedding(input_dim=50, output_dim=4, mask_zero=True)
+        self.lstm = layers.LSTM(3)
+
+    def call(self, inputs):
+        x = self.embedding(inputs)
+        mask = self.embedding.compute_mask(inputs)
+        return self.lstm(x, mask=mask)
+
+
+class TemporalSplit(keras.layers.Layer):
+    """Split the input tensor into 2 tensors along the time dimension."""
+
+    def call(self, inputs):
+        return ops.split(inputs, 2, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        return ops.split(mask, 2, axis=1)
+
+
+class CustomEmbedding(keras.layers.Layer):
+    def __init__(self, input_dim, output_dim, mask_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.mask_zero = mask_zero
+        self.embeddings = self.add_weight(shape=(input_dim, output_dim),
+                                          initializer="random_normal", dtype="float32")
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, "int32")
+        return ops.take(self.embeddings, inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)
+
+
+class MyActivation(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.relu(inputs)
+
+
+class TemporalSoftmax(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        assert mask is not None
+        broadcast_float_mask = ops.expand_dims(ops.cast(mask, "float32"), -1)
+        inputs_exp = ops.exp(inputs) * broadcast_float_mask
+        inputs_sum = ops.sum(inputs_exp * broadcast_float_mask, axis=1, keepdims=True)
+        return inputs_exp / inputs_sum
+
+
+def test_masking_and_padding_guide():
+    raw_inputs = [[711, 632, 71], [73, 8, 3215, 55, 927], [83, 91, 1, 645, 1253, 927]]
+    padded_inputs = keras.utils.pad_sequences(raw_inputs, padding="post")
+    np.testing.assert_array_equal(padded_inputs, [[711, 632, 71, 0, 0, 0],
+                                                  [73, 8, 3215, 55, 927, 0],
+                                                  [83, 91, 1, 645, 1253, 927]])
+    assert padded_inputs.dtype == np.int32
+    pre = keras.utils.pad_sequences(raw_inputs)
+    np.testing.assert_array_equal(pre[0], [0, 0, 0, 711, 632, 71])
+    ref_mask = padded_inputs != 0
+
+    embedding = layers.Embedding(input_dim=5000, output_dim=4, mask_zero=True)
+    masked_output = embedding(padded_inputs)
+    np.testing.assert_array_equal(_np(masked_output._keras_mask), ref_mask)
+
+    masking_layer = layers.Masking()
+    unmasked_embedding = ops.cast(
+        ops.tile(ops.expand_dims(padded_inputs, axis=-1), [1, 1, 3]), "float32")
+    masked_embedding = masking_layer(unmasked_embedding)
+    np.testing.assert_array_equal(_np(masked_embedding._keras_mask), ref_mask)
+
+    # mask-consuming LSTM: the padded sequence ends where its mask ends
+    small = np.array([[5, 7, 0, 0], [3, 0, 0, 0]], np.int32)
+    layer = MyLayer()
+    out = _np(layer(small))
+    trimmed = [_np(layer(small[:1, :2]))[0], _np(layer(small[1:, :1]))[0]]
+    np.testing.assert_allclose(out, np.stack(trimmed), rtol=1e-5, atol=1e-6)
+
+    # Sequential and functional models carry the mask to the LSTM automatically
+    model = keras.Sequential([layers.Embedding(input_dim=50, output_dim=4, mask_zero=True),
+                              layers.LSTM(3)])
+    out = _np(model(small))
+    np.testing.assert_allclose(out[0], _np(model(small[:1, :2]))[0], rtol=1e-5, atol=1e-6)
+
+    first_half, second_half = TemporalSplit()(masked_embedding)
+    np.testing.assert_array_equal(_np(first_half._keras_mask), ref_mask[:, :3])
+    np.testing.assert_array_equal(_np(second_half._keras_mask), ref_mask[:, 3:])
+
+    layer = CustomEmbedding(10, 4, mask_zero=True)
+    x = np.random.default_rng(0).integers(0, 10, size=(3, 10))
+    y = layer(x)
+    # ops.take without an axis indexes the flattened table (NumPy's np.take), so this guide
+    # layer's output is (3, 10), one table entry per token, as with Keras 3
+    np.testing.assert_allclose(_np(y), np.take(_np(layer.embeddings), x), rtol=1e-6)
+    mask = layer.compute_mask(x)
+    np.testing.assert_array_equal(_np(mask), x != 0)
+
+    # a mask passes through a supports_masking layer
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=50, output_dim=4, mask_zero=True)(inputs)
+    x = MyActivation()(x)
+    outputs = layers.LSTM(3)(x)
+    model = keras.Model(inputs, outputs)
+    np.testing.assert_allclose(_np(model(small))[0], _np(model(small[:1, :2]))[0], rtol=1e-5,
+                               atol=1e-6)
+
+    # TemporalSoftmax: a softmax over the unmasked time steps
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=10, output_dim=4, mask_zero=True)(inputs)
+    x = layers.Dense(1)(x)
+    outputs = TemporalSoftmax()(x)
+    model = keras.Model(inputs, outputs)
+    data = np.random.default_rng(1).integers(0, 10, size=(4, 12))
+    data[:, -3:] = 0
+    data[:, 0] = np.maximum(data[:, 0], 1)
+    y = _np(model(data))
+    emb = _np(model.layers[1].embeddings).astype(np.float64)
+    kd, bd = [v.astype(np.float64) for v in model.layers[2].get_weights()]
+    z = emb[data] @ kd + bd
+    m = (data != 0)[..., None]
+    e = np.exp(z) * m
+    np.testing.assert_allclose(y, e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/serialization_and_saving.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="k3guide", name="custom_fn")
+def custom_fn(x):
+    return x**2
+
+
+@keras.saving.register_keras_serializable(package="k3guide")
+class CustomLayer(keras.layers.Layer):
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="k3guide")
+class LayerWithCustomVariable(keras.layers.Dense):
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.my_variable = keras.Variable(np.random.random((units,)), name="my_variable",
+                                          dtype="float32")
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Stores the value of the variable upon saving
+        store["variables"] = self.my_variable.numpy()
+
+    def load_own_variables(self, store):
+        # Assigns the value of the variable upon loading
+        self.my_variable.assign(store["variables"])
+        # Load the remaining weights
+        for i, v in enumerate(self.weights):
+            v.assign(store[f"{i}"])
+
+    def call(self, inputs):
+        dense_out = super().call(inputs)
+        return dense_out + self.my_variable
+
+
+@keras.saving.register_keras_serializable(package="k3guide")
+class LayerWithCustomAssets(keras.layers.Dense):
+    def __init__(self, vocab=None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vocab = vocab
+
+    def save_assets(self, inner_path):
+        with open(os.path.join(inner_path, "vocabulary.txt"), "w") as f:
+            f.write(self.vocab)
+
+    def load_assets(self, inner_path):
+        with open(os.path.join(inner_path, "vocabulary.txt"), "r") as f:
+            text = f.read()
+        self.vocab = text.replace("<unk>", "little")
+
+
+@keras.saving.register_keras_serializable(package="k3guide")
+class LayerWithCustomBuild(keras.layers.Layer):
+    def __init__(self, units=32, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+    def get_config(self):
+        return dict(units=self.units, **super().get_config())
+
+    def build(self, input_shape, layer_init):
+        # build() takes an extra argument, so it is called by hand before call()
+        super().build(input_shape)
+        self._input_shape = input_shape
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer=layer_init,
+                                 trainable=True)
+        self.b = self.add_weight(shape=(self.units,), initializer=layer_init, trainable=True)
+        self.layer_init = layer_init
+
+    def get_build_config(self):
+        return {"layer_init": self.layer_init, "input_shape": self._input_shape}
+
+    def build_from_config(self, config):
+        self.build(config["input_shape"], config["layer_init"])
+
+
+def test_serialization_and_saving_guide(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+
+    def get_model():
+        inputs = keras.Input(shape=(6,))
+        x = CustomLayer(0.5)(inputs)
+        x = keras.layers.Activation(custom_fn)(x)
+        outputs = keras.layers.Dense(1)(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.Adam(), loss="mean_squared_error")
+        return model
+
+    model = get_model()
+    test_input = rng.random((16, 6)).astype("float32")
+    test_target = rng.random((16, 1)).astype("float32")
+    model.fit(test_input, test_target, verbose=0)
+    k, b = [v.astype(np.float64) for v in model.layers[-1].get_weights()]
+    np.testing.assert_allclose(model.predict(test_input, verbose=0),
+                               (0.5 * test_input.astype(np.float64)) ** 2 @ k + b, rtol=1e-5)
+    model.save("my_model.keras")
+    reconstructed_model = keras.models.load_model("my_model.keras")
+    np.testing.assert_allclose(model.predict(test_input, verbose=0),
+                               reconstructed_model.predict(test_input, verbose=0), rtol=1e-6)
+    assert type(reconstructed_model.layers[1]) is CustomLayer
+    assert reconstructed_model.layers[1].factor == 0.5
+    assert keras.saving.get_registered_name(CustomLayer) == "k3guide>CustomLayer"
+    assert keras.saving.get_registered_object("k3guide>custom_fn") is custom_fn
+    # the optimizer state travels too: one more step gives the same weights
+    reconstructed_model.fit(test_input, test_target, verbose=0, shuffle=False)
+    model.fit(test_input, test_target, verbose=0, shuffle=False)
+    for a, c in zip(model.get_weights(), reconstructed_model.get_weights()):
+        np.testing.assert_allclose(a, c, rtol=1e-6)
+
+    # config round trips
+    layer = keras.layers.Dense(3, activation="relu")
+    new_layer = keras.layers.Dense.from_config(layer.get_config())
+    assert new_layer.units == 3 and new_layer.activation is keras.activations.relu
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    assert len(keras.Sequential.from_config(seq.get_config()).weights) == 2
+    new_model = keras.models.model_from_json(seq.to_json())
+    assert new_model.output_shape == (None, 1)
+    my_reg = keras.regularizers.L1(0.005)
+    config = keras.saving.serialize_keras_object(my_reg)
+    new_reg = keras.saving.deserialize_keras_object(config)
+    assert isinstance(new_reg, keras.regularizers.L1)
+    np.testing.assert_allclose(float(new_reg(ops.ones((2, 2)))), 0.005 * 4, rtol=1e-6)
+
+    # weights only
+    seq.save_weights("my_model.weights.h5")
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    other.load_weights("my_model.weights.h5")
+    for a, c in zip(seq.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, c)
+
+    # save_own_variables / load_own_variables
+    model = keras.Sequential([LayerWithCustomVariable(1)])
+    ref_input = rng.random((8, 10)).astype("float32")
+    ref_output = rng.random((8, 10)).astype("float32")
+    model.compile(optimizer="adam", loss="mean_squared_error")
+    model.fit(ref_input, ref_output, verbose=0)
+    model.save("custom_vars_model.keras")
+    restored_model = keras.models.load_model("custom_vars_model.keras")
+    np.testing.assert_allclose(model.layers[0].my_variable.numpy(),
+                               restored_model.layers[0].my_variable.numpy())
+    np.testing.assert_allclose(model.predict(ref_input, verbose=0),
+                               restored_model.predict(ref_input, verbose=0), rtol=1e-6)
+
+    # save_assets / load_assets
+    model = keras.Sequential([LayerWithCustomAssets(vocab="Mary had a <unk> lamb.", units=5)])
+    x = rng.random((10, 10))
+    model(x)
+    model.save("custom_assets_model.keras")
+    restored_model = keras.models.load_model("custom_assets_model.keras")
+    np.testing.assert_string_equal(restored_model.layers[0].vocab, "Mary had a little lamb.")
+
+    # get_build_config / build_from_config
+    custom_layer = LayerWithCustomBuild(units=16)
+    custom_layer.build(input_shape=(8,), layer_init="random_normal")
+    model = keras.Sequential([custom_layer, keras.layers.Dense(1, activation="sigmoid")])
+    x = rng.random((16, 8))
+    y = model(x)
+    model.save("custom_build_model.keras")
+    restored_model = keras.models.load_model("custom_build_model.keras")
+    np.testing.assert_equal(restored_model.layers[0].layer_init, "random_normal")
+    np.testing.assert_equal(restored_model.built, True)
+    np.testing.assert_allclose(_np(restored_model(x)), _np(y), rtol=1e-6)
+
+
+def test_save_own_variables_writes_its_entries_and_mse_broadcast_gradient(tmp_path):
+    """The Keras 3 hooks' entries are in the file; and the guide's LayerWithCustomVariable
+    trains an (n, 1) output against (n, 10) targets: MSE broadcasts y_true against y_pred, so
+    the gradient for y_pred sums over the broadcast axis."""
+    h5py = pytest.importorskip("h5py")
+    import io
+    import zipfile
+    model = keras.Sequential([keras.Input((3,)), LayerWithCustomVariable(1)])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+            v = f["layers"][model.layers[0].name]["vars"]
+            assert sorted(v.keys()) == ["0", "1", "2", "variables"]
+            np.testing.assert_array_equal(v["variables"][()], model.layers[0].my_variable.numpy())
+
+    rng = np.random.default_rng(0)
+    yt = rng.normal(size=(4, 3)).astype("float32")
+    yp = tf.Variable(rng.normal(size=(4, 1)).astype("float32"))
+    d = yp.numpy().astype(np.float64) - yt.astype(np.float64)
+    ref_loss = np.mean(np.mean(d ** 2, axis=-1))
+    ref_grad = (2 * d / (3 * 4)).sum(axis=1, keepdims=True)
+    for fn in (keras.losses.MeanSquaredError(),
+               lambda a, b: ops.mean(keras.losses.mean_squared_error(a, b))):
+        with tf.GradientTape() as tape:
+            loss = fn(yt, yp)
+        g = tape.gradient(loss, yp)
+        np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-6)
+        assert tuple(g.shape) == (4, 1)
+        np.testing.assert_allclose(g.numpy(), ref_grad, rtol=1e-5)
+    # mean absolute error likewise
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanAbsoluteError()(yt, yp)
+    np.testing.assert_allclose(tape.gradient(loss, yp).numpy(),
+                               (np.sign(d) / 12).sum(axis=1, keepdims=True), rtol=1e-5)
