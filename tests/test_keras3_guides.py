@@ -583,3 +583,332 @@ def test_save_own_variables_writes_its_entries_and_mse_broadcast_gradient(tmp_pa
         loss = keras.losses.MeanAbsoluteError()(yt, yp)
     np.testing.assert_allclose(tape.gradient(loss, yp).numpy(),
                                (np.sign(d) / 12).sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/custom_train_step_in_tensorflow.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class LowLevelModel(keras.Model):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.mae_metric = keras.metrics.MeanAbsoluteError(name="mae")
+        self.loss_fn = keras.losses.MeanSquaredError()
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)  # Forward pass
+            # Compute our own loss
+            loss = self.loss_fn(y, y_pred)
+        # Compute gradients
+        trainable_vars = self.trainable_variables
+        gradients = tape.gradient(loss, trainable_vars)
+        # Update weights
+        self.optimizer.apply(gradients, trainable_vars)
+        # Compute our own metrics
+        self.loss_tracker.update_state(loss)
+        self.mae_metric.update_state(y, y_pred)
+        return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
+
+    @property
+    def metrics(self):
+        # Listing the metrics here lets reset_states() run on them at each epoch start
+        return [self.loss_tracker, self.mae_metric]
+
+
+class WeightedModel(keras.Model):
+    def train_step(self, data):
+        if len(data) == 3:
+            x, y, sample_weight = data
+        else:
+            sample_weight = None
+            x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred, sample_weight=sample_weight)
+        trainable_vars = self.trainable_variables
+        gradients = tape.gradient(loss, trainable_vars)
+        self.optimizer.apply(gradients, trainable_vars)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        for metric in self.metrics:
+            if metric.name != "loss":
+                metric.update_state(y, y_pred)
+            else:
+                metric.update_state(loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_customizing_fit_guide_low_level_and_sample_weights():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3)).astype("float32")
+    y = rng.random((8, 1)).astype("float32")
+    sw = rng.random((8,)).astype("float32")
+    x64, y64, sw64 = x.astype(np.float64), y.astype(np.float64), sw.astype(np.float64)
+
+    inputs = keras.Input(shape=(3,))
+    outputs = keras.layers.Dense(1)(inputs)
+    model = LowLevelModel(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))   # no loss, no metrics passed
+    k0, b0 = [w.astype(np.float64) for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    # two full-batch SGD steps on the MSE, replayed in NumPy
+    k, b = k0.copy(), b0.copy()
+    losses, maes = [], []
+    for _ in range(2):
+        p = x64 @ k + b
+        losses.append(np.mean((p - y64) ** 2))
+        maes.append(np.mean(np.abs(p - y64)))
+        g = 2 * (p - y64) / 8
+        k, b = k - 0.1 * x64.T @ g, b - 0.1 * g.sum(0)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-5)   # reset each epoch
+    np.testing.assert_allclose(history.history["mae"], maes, rtol=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0], k, rtol=1e-5)
+
+    inputs = keras.Input(shape=(3,))
+    outputs = keras.layers.Dense(1)(inputs)
+    model = WeightedModel(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    k0, b0 = [w.astype(np.float64) for w in model.get_weights()]
+    history = model.fit(x, y, sample_weight=sw, batch_size=8, epochs=1, verbose=0)
+    p = x64 @ k0 + b0
+    se = ((p - y64) ** 2)[:, 0]
+    # Keras reduces a weighted loss by the batch size (sum_over_batch_size)
+    np.testing.assert_allclose(history.history["loss"][0], np.sum(sw64 * se) / 8, rtol=1e-5)
+    np.testing.assert_allclose(history.history["mae"][0],
+                               np.sum(sw64 * np.abs(p - y64)[:, 0]) / np.sum(sw64), rtol=1e-5)
+    g = 2 * sw64[:, None] * (p - y64) / 8
+    np.testing.assert_allclose(model.get_weights()[0], k0 - 0.1 * x64.T @ g, rtol=1e-5)
+
+    # the custom test_step
+    k1, b1 = [w.astype(np.float64) for w in model.get_weights()]
+    p = x64 @ k1 + b1
+    loss, mae = model.evaluate(x, y, batch_size=8, verbose=0)
+    np.testing.assert_allclose(loss, np.mean((p - y64) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(mae, np.mean(np.abs(p - y64)), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/writing_a_custom_training_loop_in_tensorflow.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class ActivityRegularizationLayer2(keras.layers.Layer):
+    def call(self, inputs):
+        self.add_loss(1e-2 * tf.reduce_sum(inputs))
+        return inputs
+
+
+def test_training_loop_from_scratch_guide():
+    def get_model():
+        inputs = keras.Input(shape=(16,), name="digits")
+        x1 = keras.layers.Dense(8, activation="relu")(inputs)
+        x2 = keras.layers.Dense(8, activation="relu")(x1)
+        outputs = keras.layers.Dense(3, name="predictions")(x2)
+        return keras.Model(inputs=inputs, outputs=outputs)
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 16)) * 2
+    y_all = rng.integers(0, 3, 96)
+    x_all = (centers[y_all] + rng.normal(size=(96, 16))).astype("float32")
+    x_train, y_train = x_all[:64], y_all[:64]
+    x_val, y_val = x_all[64:], y_all[64:]
+    batch_size = 16
+
+    model = get_model()
+    optimizer = keras.optimizers.Adam(learning_rate=1e-2)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    train_dataset = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    train_dataset = train_dataset.shuffle(buffer_size=1024).batch(batch_size)
+    val_dataset = tf.data.Dataset.from_tensor_slices((x_val, y_val))
+    val_dataset = val_dataset.batch(batch_size)
+
+    # the first step in NumPy: the loss value, then Adam's first update is lr * g / (|g| + eps)
+    x0, y0 = x_train[:batch_size], y_train[:batch_size]
+    ws = [w.numpy().astype(np.float64) for w in model.trainable_weights]
+    with tf.GradientTape() as tape:
+        logits = model(x0, training=True)
+        loss_value = loss_fn(y0, logits)
+    grads = tape.gradient(loss_value, model.trainable_weights)
+    h1 = np.maximum(x0 @ ws[0] + ws[1], 0)
+    h2 = np.maximum(h1 @ ws[2] + ws[3], 0)
+    z = h2 @ ws[4] + ws[5]
+    np.testing.assert_allclose(float(loss_value),
+                               -np.mean(_log_softmax(z)[np.arange(batch_size), y0]), rtol=1e-5)
+    optimizer.apply(grads, model.trainable_weights)
+    g_last = grads[-1].numpy().astype(np.float64)
+    step = 1e-2 * g_last / (np.abs(g_last) + 1e-7)
+    np.testing.assert_allclose(model.trainable_weights[-1].numpy(), ws[5] - step, rtol=1e-4,
+                               atol=1e-6)
+    assert int(optimizer.iterations.numpy()) == 1
+
+    # the tf.function train/test steps with metrics
+    model = get_model()
+    optimizer = keras.optimizers.Adam(learning_rate=1e-2)
+    train_acc_metric = keras.metrics.SparseCategoricalAccuracy()
+    val_acc_metric = keras.metrics.SparseCategoricalAccuracy()
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss_value = loss_fn(y, logits)
+        grads = tape.gradient(loss_value, model.trainable_weights)
+        optimizer.apply(grads, model.trainable_weights)
+        train_acc_metric.update_state(y, logits)
+        return loss_value
+
+    @tf.function
+    def test_step(x, y):
+        val_logits = model(x, training=False)
+        val_acc_metric.update_state(y, val_logits)
+
+    epoch_losses = []
+    for epoch in range(4):
+        losses = []
+        for step, (x_batch_train, y_batch_train) in enumerate(train_dataset):
+            losses.append(float(train_step(x_batch_train, y_batch_train)))
+        epoch_losses.append(np.mean(losses))
+        train_acc = float(train_acc_metric.result())
+        train_acc_metric.reset_state()
+        assert float(train_acc_metric.result()) == 0.0
+        for x_batch_val, y_batch_val in val_dataset:
+            test_step(x_batch_val, y_batch_val)
+        val_acc = float(val_acc_metric.result())
+        val_acc_metric.reset_state()
+    assert step == 3 and epoch_losses[-1] < epoch_losses[0]
+    assert train_acc > 0.8 and val_acc > 0.8
+    assert int(optimizer.iterations.numpy()) == 16
+    p = model.predict(x_val, verbose=0)
+    np.testing.assert_allclose(val_acc, np.mean(p.argmax(1) == y_val), atol=1e-6)
+
+    # model.losses from add_loss enter the loss by hand
+    inputs = keras.Input(shape=(16,), name="digits")
+    x = keras.layers.Dense(8, activation="relu")(inputs)
+    x = ActivityRegularizationLayer2()(x)
+    x = keras.layers.Dense(8, activation="relu")(x)
+    outputs = keras.layers.Dense(3, name="predictions")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    with tf.GradientTape() as tape:
+        logits = model(x0, training=True)
+        loss_value = loss_fn(y0, logits)
+        extra = sum(model.losses)
+        loss_value += extra
+    assert len(model.losses) == 1
+    k, b = [w.astype(np.float64) for w in model.layers[1].get_weights()]
+    np.testing.assert_allclose(float(extra), 1e-2 * np.maximum(x0 @ k + b, 0).sum(), rtol=1e-5)
+    grads = tape.gradient(loss_value, model.trainable_weights)
+    assert all(g is not None for g in grads)
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/transfer_learning.py (Keras 3; a small base model with weights=None-style init)
+# ----------------------------------------------------------------------------------------------
+
+def test_transfer_learning_guide():
+    layer = keras.layers.Dense(3)
+    layer.build((None, 4))
+    assert (len(layer.weights), len(layer.trainable_weights),
+            len(layer.non_trainable_weights)) == (2, 2, 0)
+    layer = keras.layers.BatchNormalization()
+    layer.build((None, 4))
+    assert (len(layer.weights), len(layer.trainable_weights),
+            len(layer.non_trainable_weights)) == (4, 2, 2)
+    layer = keras.layers.Dense(3)
+    layer.build((None, 4))
+    layer.trainable = False
+    assert (len(layer.weights), len(layer.trainable_weights),
+            len(layer.non_trainable_weights)) == (2, 0, 2)
+
+    rng = np.random.default_rng(0)
+    layer1 = keras.layers.Dense(3, activation="relu")
+    layer2 = keras.layers.Dense(3, activation="sigmoid")
+    model = keras.Sequential([keras.Input(shape=(3,)), layer1, layer2])
+    layer1.trainable = False
+    initial_layer1_weights_values = layer1.get_weights()
+    initial_layer2_weights_values = layer2.get_weights()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(rng.random((2, 3)), rng.random((2, 3)), verbose=0)
+    for a, c in zip(initial_layer1_weights_values, layer1.get_weights()):
+        np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(initial_layer2_weights_values[0], layer2.get_weights()[0])
+
+    inner_model = keras.Sequential([keras.Input(shape=(3,)),
+                                    keras.layers.Dense(3, activation="relu"),
+                                    keras.layers.Dense(3, activation="relu")])
+    model = keras.Sequential([keras.Input(shape=(3,)), inner_model,
+                              keras.layers.Dense(3, activation="sigmoid")])
+    model.trainable = False
+    assert inner_model.trainable is False
+    assert inner_model.layers[0].trainable is False
+
+    # the workflow: a frozen base called with training=False, a new head, then fine-tuning
+    def make_base():
+        inputs = keras.Input(shape=(12, 12, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+        return keras.Model(inputs, x, name="base")
+
+    base_model = make_base()
+    bn = base_model.layers[2]
+    base_model.trainable = False
+    data_augmentation_layers = [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)]
+
+    def data_augmentation(x):
+        for layer in data_augmentation_layers:
+            x = layer(x)
+        return x
+
+    imgs = rng.integers(0, 255, (32, 12, 12, 3)).astype("float32")
+    labels = rng.integers(0, 2, (32, 1)).astype("float32")
+    imgs[labels[:, 0] == 1, :, :, 0] = 250.0
+    train_ds = tf.data.Dataset.from_tensor_slices((imgs, labels)).batch(8)
+    train_ds = train_ds.map(lambda x, y: (data_augmentation(x), y))
+
+    inputs = keras.Input(shape=(12, 12, 3))
+    scale_layer = keras.layers.Rescaling(scale=1 / 127.5, offset=-1)
+    x = scale_layer(inputs)
+    # The base model contains batchnorm layers. We want to keep them in inference mode
+    # when we unfreeze the base model for fine-tuning, so we make sure that the
+    # base_model is running in inference mode here.
+    x = base_model(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(1)(x)
+    model = keras.Model(inputs, outputs)
+    assert len(model.trainable_weights) == 2
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.BinaryAccuracy()])
+    frozen = [w.copy() for w in base_model.get_weights()]
+    l0 = model.evaluate(imgs, labels, verbose=0)[0]
+    model.fit(train_ds, epochs=8, verbose=0)
+    assert model.evaluate(imgs, labels, verbose=0)[0] < l0
+    for a, c in zip(frozen, base_model.get_weights()):
+        np.testing.assert_array_equal(a, c)
+
+    # fine-tuning: the base trains, but its BatchNormalization stays in inference mode
+    base_model.trainable = True
+    assert len(model.trainable_weights) == 2 + 4
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.BinaryAccuracy()])
+    mean0 = bn.moving_mean.numpy().copy()
+    var0 = bn.moving_variance.numpy().copy()
+    kernel0 = base_model.layers[1].kernel.numpy().copy()
+    model.fit(train_ds, epochs=1, verbose=0)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), mean0)
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), var0)
+    assert not np.array_equal(base_model.layers[1].kernel.numpy(), kernel0)
