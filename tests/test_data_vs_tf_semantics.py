@@ -94,3 +94,53 @@ def test_padded_batch_pads_strings_with_empty_bytes():
     (batch,) = list(ds.padded_batch(2).as_numpy_iterator())
     assert batch.tolist() == [[b"a", b"b"], [b"c", b""]]
     assert all(type(v) is bytes for v in batch.ravel())
+
+
+def test_map_after_batch_keeps_the_batch_dim_unknown():
+    # TF traces map_func on [None, 2] inputs: the mapped spec is [None, 2], not the first
+    # batch's [3, 2]; a dimension the input fixes stays fixed
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(10.0).reshape(5, 2)).batch(3)
+    m = ds.map(lambda x: (x * 2.0, tf.expand_dims(x[:, 0], -1)))
+    assert [_shape(s) for s in m.element_spec] == [(None, 2), (None, 1)]
+    assert [r[0].shape for r in m.as_numpy_iterator()] == [(3, 2), (2, 2)]
+    fixed = ds.unbatch().batch(2, drop_remainder=True).map(lambda x: x + 1.0)
+    assert _shape(fixed.element_spec) == (2, 2)
+
+
+def test_make_csv_dataset_spec_and_values(tmp_path):
+    # 3 records, batch_size 2, one epoch: batches of 2 and 1, so every column is [None];
+    # column types come from the first record (int32 / float32 / string); the empty field
+    # of a numeric column reads as 0 (TF's default for an inferred default)
+    p = tmp_path / "t.csv"
+    p.write_text('a,b,c,name\n1,2.5,3,x\n4,,6,"y,z"\n7,8.5,,w\n')
+    ds = tf.data.experimental.make_csv_dataset(str(p), batch_size=2, label_name="a",
+                                               shuffle=False, num_epochs=1)
+    feats, label = ds.element_spec
+    assert {k: _shape(v) for k, v in feats.items()} == {"b": (None,), "c": (None,),
+                                                         "name": (None,)}
+    assert _shape(label) == (None,)
+    got = list(ds.as_numpy_iterator())
+    assert [g[1].tolist() for g in got] == [[1, 4], [7]]
+    assert got[0][0]["b"].tolist() == [2.5, 0.0] and got[1][0]["c"].tolist() == [0]
+    assert got[0][0]["name"].tolist() == [b"x", b"y,z"]
+
+
+def test_grayscale_png_uses_libpngs_weights(tmp_path):
+    # TF decodes an RGB PNG with channels=1 through libpng's rgb_to_gray(0.299, 0.587):
+    # weights 0.299 * 32768 = 9797, 0.587 * 32768 = 19234 (truncated) and 3737 for blue,
+    # (9797 R + 19234 G + 3737 B) >> 15. Pillow's 'L' rounds its 16-bit weights instead,
+    # which is off by one on about a third of random pixels.
+    Image = pytest.importorskip("PIL.Image")
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    p = tmp_path / "c" / "x.png"
+    p.parent.mkdir()
+    Image.fromarray(rgb).save(p)
+    r, g, b = (rgb[..., k].astype(np.int64) for k in range(3))
+    want = (9797 * r + 19234 * g + 3737 * b) >> 15
+    got = tf.io.decode_png(tf.io.read_file(str(p)), channels=1).numpy()[..., 0]
+    np.testing.assert_array_equal(got, want)
+    ds = tf.keras.utils.image_dataset_from_directory(
+        str(tmp_path), image_size=(6, 7), color_mode="grayscale", shuffle=False,
+        batch_size=1, interpolation="bilinear")
+    (x, _), = list(ds.as_numpy_iterator())
+    np.testing.assert_allclose(x[0, ..., 0], want.astype(np.float32), atol=1e-4)

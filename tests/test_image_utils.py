@@ -26,6 +26,18 @@ def _luma(rgb):
     return ((r * 19595 + g * 38470 + b * 7471 + 32768) >> 16).astype(np.uint8)
 
 
+def _gray_of(path, rgb):
+    # TF refuses channels=1 for BMP and GIF; nabi converts those as Pillow does
+    return (_png_luma(rgb) if str(path).endswith(".png") else _luma(rgb))[..., None]
+
+
+def _png_luma(rgb):
+    # TF decodes PNGs to one channel with libpng's rgb_to_gray(0.299, 0.587): 15-bit weights
+    # truncated (9797, 19234, 3737), the sum truncated (checked against TF 2.21)
+    r, g, b = (rgb[..., k].astype(np.int64) for k in range(3))
+    return ((r * 9797 + g * 19234 + b * 3737) >> 15).astype(np.uint8)
+
+
 def _save(path, a, mode=None, **kw):
     Image.fromarray(a, mode).save(path, **kw) if mode else Image.fromarray(a).save(path, **kw)
     return str(path)
@@ -95,7 +107,7 @@ def _expected(src, channels):
     c = src.shape[-1]
     if channels in (0, None) or channels == c:
         return src
-    gray = src[..., :1] if c <= 2 else _luma(src)[..., None]
+    gray = src[..., :1] if c <= 2 else _png_luma(src)[..., None]
     if channels == 1:
         return gray
     rgb = np.repeat(gray, 3, -1) if c <= 2 else src[..., :3]
@@ -347,7 +359,7 @@ def test_image_dataset_order_labels_and_resize(where, tmp_path):
         assert elems[0][0].dtype == (tf.uint8 if "CPU" in where else tf.int64)
         for (x, y), p in zip(elems, paths):
             np.testing.assert_array_equal(x.numpy()[..., 0],
-                                          _nearest(_luma(files[p][1])[..., None], 3, 3)[..., 0])
+                                          _nearest(_gray_of(p, files[p][1]), 3, 3)[..., 0])
             np.testing.assert_array_equal(y.numpy(), np.eye(3, dtype=np.float32)[files[p][0]])
         rgba = next(iter(keras.utils.image_dataset_from_directory(
             tmp_path, image_size=(2, 2), color_mode="rgba", shuffle=False, labels=None)))

@@ -145,8 +145,12 @@ def write_file(filename, contents, name=None):
 # ------------------------------------------------------------------------------- decoding
 
 
-def _luma(rgb):
+def _luma(rgb, png=False):
     r, g, b = (rgb[..., k].astype(np.uint64) for k in range(3))
+    if png:
+        # TF decodes a PNG with libpng's png_set_rgb_to_gray(0.299, 0.587): 15-bit weights
+        # truncated (9797, 19234, and 3737 for the rest), the sum truncated
+        return ((r * 9797 + g * 19234 + b * 3737) >> 15).astype(rgb.dtype)
     # Pillow's and libjpeg's fixed-point ITU-R 601-2 weights, rounded
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(rgb.dtype)
 
@@ -171,12 +175,12 @@ def _frame_array(img, op):
     return a[..., None] if a.ndim == 2 else a
 
 
-def _to_channels(a, channels, op):
+def _to_channels(a, channels, op, png=False):
     have = a.shape[-1]
     if channels in (0, None) or channels == have:
         return a
     if channels == 1:
-        return _luma(a[..., :3])[..., None] if have >= 3 else a[..., :1]
+        return _luma(a[..., :3], png)[..., None] if have >= 3 else a[..., :1]
     gray = a[..., :1] if have <= 2 else None
     rgb = np.repeat(gray, 3, axis=-1) if gray is not None else a[..., :3]
     if channels == 3:
@@ -207,7 +211,7 @@ def _decode(contents, channels, op, all_frames=False):
             img.seek(k)
             frames.append(_to_channels(_frame_array(img.convert("RGB"), op), channels or 3, op))
         return np.stack(frames)
-    return _to_channels(_frame_array(img, op), channels, op)
+    return _to_channels(_frame_array(img, op), channels, op, png=img.format == "PNG")
 
 
 def _out(a, dtype, op):

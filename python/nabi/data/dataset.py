@@ -1638,7 +1638,32 @@ class _MapDataset(_UnaryDataset):
                 yield _normalize_output(_call(fn, element), "map")
 
     def _spec(self):
-        return Dataset._spec(self)  # from the first element (the function is not traced)
+        # From the first element (the function is not traced), except that axis i is taken
+        # as unknown where an input component leaves axis i unknown (a batch() without
+        # drop_remainder, a padded or generated length) and the first element has the same
+        # length there: `ds.batch(32).map(f)` is [None, ...] as in TF, not [32, ...] (a
+        # looser spec stays compatible with later elements; a tighter one is wrong).
+        with _peeking():
+            try:
+                for element in self._input._np_iter():
+                    out = _normalize_output(_call(self._fn, element), "map")
+                    break
+                else:
+                    return None
+            except Exception:  # noqa: BLE001 (iteration raises it with its context)
+                return Dataset._spec(self)
+        spec = _spec_of(out)
+        sizes = set()  # (axis, length) pairs the input leaves unknown
+        for sp, a in zip(_flatten(self._input.element_spec or ()), _flatten(element)):
+            if type(sp).__name__ == "TensorSpec" and sp.shape is not None:
+                shape = getattr(a, "shape", ())
+                sizes.update((i, n) for i, (d, n) in enumerate(zip(sp.shape, shape))
+                             if d is None)
+        if not sizes:
+            return spec
+        return _map(lambda sp: TensorSpec(tuple(None if (i, d) in sizes else d
+                                                for i, d in enumerate(sp.shape)), sp.dtype)
+                    if type(sp).__name__ == "TensorSpec" and sp.shape is not None else sp, spec)
 
 
 class _FilterDataset(_UnaryDataset):
