@@ -284,10 +284,22 @@ class Tensor:
     def __neg__(self): return _ops().negative(self)
     def __pos__(self): return self
     def __abs__(self): return _ops().abs(self)
-    def __invert__(self): return _ops().logical_not(self)
-    def __and__(self, o): return _ops().logical_and(self, o)
-    def __or__(self, o): return _ops().logical_or(self, o)
-    def __xor__(self, o): return _ops().logical_xor(self, o)
+    # ~ & | ^: logical on bool tensors, bitwise on integer ones (as TF; logical ops on ints
+    # gave bool)
+    def __invert__(self):
+        return _ops().logical_not(self) if self._data.dtype.kind == "b" else _bitwise().invert(self)
+
+    def __and__(self, o):
+        return _ops().logical_and(self, o) if self._data.dtype.kind == "b" else \
+            _bitwise().bitwise_and(self, o)
+
+    def __or__(self, o):
+        return _ops().logical_or(self, o) if self._data.dtype.kind == "b" else \
+            _bitwise().bitwise_or(self, o)
+
+    def __xor__(self, o):
+        return _ops().logical_xor(self, o) if self._data.dtype.kind == "b" else \
+            _bitwise().bitwise_xor(self, o)
     def __lt__(self, o): return _ops().less(self, o)
     def __le__(self, o): return _ops().less_equal(self, o)
     def __gt__(self, o): return _ops().greater(self, o)
@@ -318,6 +330,11 @@ class _Ref:
 
 
 _OPS = None
+
+
+def _bitwise():
+    from .. import bitwise
+    return bitwise
 
 
 def _ops():

@@ -28,11 +28,31 @@ def binary_operands(op, x, y):
                                       f"{tuple(y._data.shape)}; cast one of them first")
         return x, y
     if xt:
+        _check_python_float(op, y, x)
         return x, operand_like(y, x)
     if yt:
+        _check_python_float(op, x, y)
         return operand_like(x, y), y
     x = convert_to_tensor(x)
     return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
+
+
+def _has_python_float(v):
+    if isinstance(v, float) and not isinstance(v, np.floating):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_has_python_float(e) for e in v)
+    return False
+
+
+def _check_python_float(op, value, like):
+    """TF refuses a Python float operand next to an integer or bool tensor
+    (`tf.range(3) * 0.5` raises "Cannot convert 0.5 to EagerTensor of dtype int32"); converting
+    it to the tensor's dtype would silently truncate 0.5 to 0."""
+    if like._data.dtype.kind in "iub" and _has_python_float(value):
+        raise TypeError(f"[{op}] cannot convert {value!r} to the other operand's dtype "
+                        f"{like._data.dtype.name} (shape {tuple(like._data.shape)}); cast the "
+                        f"tensor first, e.g. tf.cast(x, tf.float32)")
 
 
 def operand_like(value, like):

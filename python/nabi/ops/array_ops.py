@@ -97,7 +97,22 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
 
 
 def linspace(start, stop, num, name=None, axis=0):
-    return _wrap(place(np.linspace(float(start), float(stop), int(num), dtype=np.float32)))
+    """TF's lin_space: float32 for float32 (and Python float) bounds, float64 for float64 or
+    integer bounds (TF casts integers to float64); start/stop may be tensors, which broadcast,
+    and the new axis goes at `axis`."""
+    def arr(v):   # Python floats convert to float32 and Python ints to int32, as TF
+        if isinstance(v, Tensor):
+            return to_device(v._data, "cpu")
+        r = np.asarray(v)
+        if isinstance(v, (float, list, tuple)) and r.dtype == np.float64:
+            r = r.astype(np.float32)
+        return r
+    a, b = arr(start), arr(stop)
+    dt = np.float64 if any(d == np.float64 or d.kind in "iu" for d in (a.dtype, b.dtype)) \
+        else np.float32
+    n = int(to_device(t_(num)._data, "cpu")) if isinstance(num, Tensor) else int(num)
+    r = np.linspace(a.astype(np.float64), b.astype(np.float64), n, axis=axis).astype(dt)
+    return _wrap(place(r))
 
 
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=None):
@@ -167,6 +182,9 @@ def transpose(a, perm=None, conjugate=False, name=None):
         inv = tuple(np.argsort(perm))
         record((x,), out, lambda g, n: (np.transpose(g, inv),),
                lambda g, n: (transpose(g, inv),), "transpose")
+    if conjugate and arr.dtype.kind == "c":
+        from .complex_ops import conj
+        out = conj(out)
     return out
 
 
@@ -335,17 +353,35 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     mode = mode.upper()
     if mode == "CONSTANT":
         r = np.pad(a, p, mode="constant", constant_values=constant_values)
-    elif mode == "REFLECT":
-        r = np.pad(a, p, mode="reflect")
-    elif mode == "SYMMETRIC":
-        r = np.pad(a, p, mode="symmetric")
-    else:
-        raise ValueError(f"[pad] unknown mode {mode!r}")
-    out = _wrap(r)
-    if _tapes and mode == "CONSTANT":
-        sl = tuple(builtins.slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
-        record((x,), out, lambda g, n: (g[sl],), lambda g, n: (getitem(g, sl),), "pad")
-    return out
+        out = _wrap(r)
+        if _tapes:
+            sl = tuple(builtins.slice(int(lo), int(lo) + s) for (lo, hi), s in zip(p, a.shape))
+            record((x,), out, lambda g, n: (g[sl],), lambda g, n: (getitem(g, sl),), "pad")
+        return out
+    if mode not in ("REFLECT", "SYMMETRIC"):
+        raise ValueError(f"[pad] unknown mode {mode!r} (expected CONSTANT, REFLECT or SYMMETRIC)")
+    # TF: each side's padding must be < the dimension for REFLECT, <= it for SYMMETRIC
+    # (NumPy would silently reflect again).
+    limit = 0 if mode == "REFLECT" else 1
+    for i, ((lo, hi), d) in enumerate(zip(p.tolist(), a.shape)):
+        if max(lo, hi) > d - 1 + limit:
+            raise ValueError(f"[pad] {mode} paddings {[lo, hi]} on axis {i} must be "
+                             f"{'<' if limit == 0 else '<='} the dimension {d} "
+                             f"(input shape {tuple(a.shape)})")
+    # a mirror pad is a gather along each padded axis; its gradient comes from gather's
+    out = x
+    for i, ((lo, hi), d) in enumerate(zip(p.tolist(), a.shape)):
+        if lo == 0 and hi == 0:
+            continue
+        idx = np.arange(-lo, d + hi)
+        if mode == "REFLECT":
+            idx = np.abs(idx)
+            idx = np.where(idx > d - 1, 2 * (d - 1) - idx, idx)
+        else:
+            idx = np.where(idx < 0, -idx - 1, idx)
+            idx = np.where(idx > d - 1, 2 * d - 1 - idx, idx)
+        out = gather(out, _on_device_of(idx, a), axis=i)
+    return out if out is not x else identity(x)
 
 
 def reverse(tensor, axis, name=None):
@@ -423,9 +459,29 @@ def _scatter_into(g, idx, shape, adv):
     return out
 
 
-def strided_slice(input_, begin, end, strides=None, name=None, **kw):  # noqa: A002
-    strides = strides or [1] * len(begin)
-    return getitem(input_, tuple(builtins.slice(b, e, s) for b, e, s in zip(begin, end, strides)))
+def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0,
+                  new_axis_mask=0, shrink_axis_mask=0, var=None, name=None):  # noqa: A002
+    """tf.strided_slice: entry i of begin/end/strides is a Python slice b:e:s, with bit i of
+    begin_mask / end_mask dropping b / e, of ellipsis_mask making it `...`, of new_axis_mask
+    making it a new axis (None) and of shrink_axis_mask making it the single index b."""
+    b, e = _shape_arg(begin), _shape_arg(end)
+    s = _shape_arg(strides) if strides is not None else (1,) * len(b)
+    if not len(b) == len(e) == len(s):
+        raise ValueError(f"[strided_slice] begin, end and strides must have the same length, "
+                         f"got {len(b)}, {len(e)} and {len(s)}")
+    idx = []
+    for i, (bi, ei, si) in enumerate(zip(b, e, s)):
+        bit = 1 << i
+        if ellipsis_mask & bit:
+            idx.append(Ellipsis)
+        elif new_axis_mask & bit:
+            idx.append(None)
+        elif shrink_axis_mask & bit:
+            idx.append(int(bi))
+        else:
+            idx.append(builtins.slice(None if begin_mask & bit else int(bi),
+                                      None if end_mask & bit else int(ei), int(si)))
+    return getitem(input_, tuple(idx))
 
 
 def slice(input_, begin, size, name=None):  # noqa: A001
@@ -593,7 +649,24 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     if not isinstance(indices, Tensor):
         indices = convert_to_tensor(indices)
     ind = _asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
-    dt = _dt.as_dtype(dtype)._np if dtype is not None else np.float32
+    if dtype is not None:
+        dt = _dt.as_dtype(dtype)._np
+    else:   # TF: the dtype of on_value / off_value when given, else float32
+        v = on_value if on_value is not None else off_value
+        if v is None or (isinstance(v, float) and not isinstance(v, np.floating)):
+            dt = np.float32
+        elif isinstance(v, Tensor):
+            dt = v.dtype._np
+        elif isinstance(v, bool):
+            dt = np.bool_
+        elif isinstance(v, int) and not isinstance(v, np.integer):
+            dt = np.int32
+        else:
+            dt = np.asarray(v).dtype
+    if isinstance(on_value, Tensor):
+        on_value = to_device(on_value._data, "cpu").item()
+    if isinstance(off_value, Tensor):
+        off_value = to_device(off_value._data, "cpu").item()
     on = 1 if on_value is None else on_value
     off = 0 if off_value is None else off_value
     depth = int(depth)
@@ -633,8 +706,18 @@ def where(condition, x=None, y=None, name=None):
 
 
 def boolean_mask(tensor, mask, axis=None, name=None):
+    x = t_(tensor)
     m = _asarray(t_(mask)._data, dtype=bool)
-    return getitem(tensor, np.nonzero(m.reshape(-1))[0] if m.ndim == 1 else m)
+    a = x._data
+    ax = 0 if axis is None else int(axis) % max(a.ndim, 1)
+    if m.ndim == 0 or tuple(a.shape[ax:ax + m.ndim]) != tuple(m.shape):
+        raise ValueError(f"[boolean_mask] the mask's shape {tuple(m.shape)} must match the "
+                         f"tensor's shape {tuple(a.shape)} from axis {ax}")
+    # the masked axes merge into one, then a gather of the kept positions (on either device)
+    keep = np.nonzero(to_device(m, "cpu").reshape(-1))[0]
+    if m.ndim > 1:
+        x = reshape(x, tuple(a.shape[:ax]) + (-1,) + tuple(a.shape[ax + m.ndim:]))
+    return gather(x, _on_device_of(keep, a), axis=ax)
 
 
 def _on_host(a):
@@ -646,9 +729,20 @@ def _on_host(a):
 
 def sort(values, axis=-1, direction="ASCENDING", name=None):
     x = t_(values)
-    r = np.sort(_on_host(x._data), axis=axis)
-    r = np.flip(r, axis) if direction == "DESCENDING" else r
-    return _wrap(_on_device_of(np.ascontiguousarray(r), x._data))
+    h = _on_host(x._data)
+    if h.ndim == 0:
+        raise ValueError(f"[sort] values must have rank >= 1, got a scalar")
+    order = np.argsort(h, axis=axis, kind="stable")
+    order = np.flip(order, axis) if direction == "DESCENDING" else order
+    r = np.take_along_axis(h, order, axis=axis)
+    out = _wrap(_on_device_of(np.ascontiguousarray(r), x._data))
+    if _tapes and is_float(h):   # TF: the gradient flows back to each sorted element's place
+        def bwd(g, n):
+            z = np.zeros(h.shape, g.dtype)
+            np.put_along_axis(z, order, to_device(g, "cpu"), axis=axis)
+            return (_on_device_of(z, g),)
+        record((x,), out, bwd, None, "sort")
+    return out
 
 
 def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
@@ -664,7 +758,9 @@ def unique(x, out_idx=_dt.int32, name=None):
         v, i = unique(_wrap(_on_host(d)), out_idx)
         return Unique(_wrap(to_device(v._data, "cuda")), _wrap(to_device(i._data, "cuda")))
     a = d
-    vals, first, inv = np.unique(a, return_index=True, return_inverse=True)
+    # equal_nan=False: TF keeps every NaN as its own value (NaN != NaN)
+    vals, first, inv = np.unique(a, return_index=True, return_inverse=True,
+                                 **({"equal_nan": False} if a.dtype.kind in "fc" else {}))
     order = np.argsort(first)
     remap = np.empty_like(order)
     remap[order] = np.arange(len(order))

@@ -550,6 +550,10 @@ def _segment_reduce(op, x, ids, num, kind):
             init = info.min if kind == "max" else info.max
         r = np.full((num,) + rest, init, h.dtype)
         (np.maximum if kind == "max" else np.minimum).at(r, flat[keep], h2[keep])
+        if h.dtype.kind == "f":   # TF: an empty segment holds numeric_limits::lowest() (max)
+            empty = np.bincount(flat[keep], minlength=num) == 0   # or max() (min): finite
+            fi = np.finfo(h.dtype)
+            r[empty] = fi.min if kind == "max" else fi.max
         return r
 
     def bwd(g, h, o):
@@ -647,12 +651,14 @@ def _unsorted(op, kind, data, segment_ids, num_segments):
 
 
 def unsorted_segment_max(data, segment_ids, num_segments, name=None):
-    """Per-segment maxima; empty segments hold the dtype's lowest value (-inf for floats)."""
+    """Per-segment maxima; empty segments hold the dtype's lowest value (-finfo.max for
+    floats, as TF's numeric_limits::lowest(), not -inf)."""
     return _unsorted("unsorted_segment_max", "max", data, segment_ids, num_segments)
 
 
 def unsorted_segment_min(data, segment_ids, num_segments, name=None):
-    """Per-segment minima; empty segments hold the dtype's highest value (+inf for floats)."""
+    """Per-segment minima; empty segments hold the dtype's highest value (finfo.max for
+    floats, not +inf)."""
     return _unsorted("unsorted_segment_min", "min", data, segment_ids, num_segments)
 
 

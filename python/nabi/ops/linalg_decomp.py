@@ -647,7 +647,7 @@ def expm(input, name=None):  # noqa: A002
 
 def adjoint(matrix, name=None):
     """The conjugate transpose of each matrix (..., M, N) -> (..., N, M) (real: the transpose)."""
-    return matrix_transpose(matrix)
+    return matrix_transpose(matrix, conjugate=True)
 
 
 def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,

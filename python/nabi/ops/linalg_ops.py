@@ -490,7 +490,7 @@ def matrix_transpose(a, name=None, conjugate=False):
     """Swaps the last two axes."""
     x = _matrix_input("matrix_transpose", a)
     nd = x._data.ndim
-    return transpose(x, list(builtins.range(nd - 2)) + [nd - 1, nd - 2])
+    return transpose(x, list(builtins.range(nd - 2)) + [nd - 1, nd - 2], conjugate=conjugate)
 
 
 __all__ = ["einsum", "norm", "global_norm", "inv", "det", "slogdet", "trace", "diag",

@@ -532,18 +532,38 @@ def _minmax_bwd_t(g, x, o, ax, k):
     return multiply(reshape(g, kept), const_like(w, g))
 
 
+def _minmax_fwd(f, a, ax, k):
+    """np.max / np.min, except that reducing an empty axis gives the reduction's identity
+    (TF: the dtype's lowest value for max, -inf for floats; its highest for min), where NumPy
+    raises."""
+    if a.size or not ax:
+        return f(a, axis=ax, keepdims=k)
+    lo = f is np.max
+    if a.dtype.kind == "f":
+        fill = -np.inf if lo else np.inf
+    elif a.dtype.kind == "b":
+        fill = not lo
+    else:
+        info = np.iinfo(a.dtype)
+        fill = info.min if lo else info.max
+    shape = tuple(1 if i in ax else d for i, d in enumerate(a.shape)) if k else \
+        tuple(d for i, d in enumerate(a.shape) if i not in ax)
+    from .array_ops import _on_device_of
+    return _on_device_of(np.full(shape, fill, a.dtype), a)
+
+
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
     if type(input_tensor).__name__ == "RaggedTensor":
         return _ragged_reduce("reduce_max", input_tensor, axis, keepdims)
     return _reduce("reduce_max", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.max(a, axis=ax, keepdims=k), _minmax_bwd, _minmax_bwd_t)
+                   lambda a, ax, k: _minmax_fwd(np.max, a, ax, k), _minmax_bwd, _minmax_bwd_t)
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
     if type(input_tensor).__name__ == "RaggedTensor":
         return _ragged_reduce("reduce_min", input_tensor, axis, keepdims)
     return _reduce("reduce_min", input_tensor, axis, keepdims,
-                   lambda a, ax, k: np.min(a, axis=ax, keepdims=k), _minmax_bwd, _minmax_bwd_t)
+                   lambda a, ax, k: _minmax_fwd(np.min, a, ax, k), _minmax_bwd, _minmax_bwd_t)
 
 
 def _prod_bwd(g, a, o, ax, k):
@@ -836,6 +856,10 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     transpose_a = transpose_a or adjoint_a
     transpose_b = transpose_b or adjoint_b
     a, b = binary_operands("matmul", a, b)
+    if (adjoint_a or adjoint_b) and a._data.dtype.kind == "c":   # adjoint: the conjugate
+        from .complex_ops import conj                              # transpose
+        a = conj(a) if adjoint_a else a
+        b = conj(b) if adjoint_b else b
     A, B = a._data, b._data
     if A.ndim < 2 or B.ndim < 2:
         raise ValueError(f"[matmul] inputs must be at least 2-D, got shapes {tuple(A.shape)} "

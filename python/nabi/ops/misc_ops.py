@@ -50,9 +50,12 @@ def embedding_lookup(params, ids, max_norm=None, name=None):
             raise NotImplementedError(f"[embedding_lookup] partitioned params (a list of "
                                       f"{len(params)} tensors) are not supported")
         params = params[0]
-    if max_norm is not None:
-        raise NotImplementedError("[embedding_lookup] max_norm is not supported")
-    return gather(params, ids, axis=0)
+    out = gather(params, ids, axis=0)
+    if max_norm is not None:   # TF: each looked-up row whose L2 norm exceeds max_norm is
+        from .clip_ops import clip_by_norm   # scaled down to it
+        nd, ni = out._data.ndim, np.ndim(ids._data if isinstance(ids, Tensor) else ids)
+        out = clip_by_norm(out, max_norm, axes=list(range(ni, nd)) if nd > ni else None)
+    return out
 
 
 def _host_ints(name, v):
