@@ -254,3 +254,25 @@ def test_tensor_scatter_duplicates_add_and_update_bounds():
                  [0.0, 4.0, 0.0, 2.0, 0.0])
     assert_array(tf.tensor_scatter_nd_max(tf.constant([0.0, 1.0, 2.0]), [[1], [2]],
                                           tf.constant([5.0, -1.0])), [0.0, 5.0, 2.0])
+
+
+def test_float_floordiv_is_floor_of_quotient():
+    # TF's FloorDiv on floats is floor(x / y): 1.0 // 0.1 is 10 (nabi, as Python, gave 9),
+    # inf // 2 is inf (nabi: nan), -2 // inf is -0 (nabi: -1)
+    a = np.array([1.0, 1.0, -7.0, np.inf, -2.0, 7.5], np.float32)
+    b = np.array([0.1, 0.2, 0.7, 2.0, np.inf, -2.0], np.float32)
+    with np.errstate(all="ignore"):
+        ref = np.floor(a / b)
+    assert_array(tf.math.floordiv(a, b), ref, rtol=0, atol=0)
+    assert_array(tf.constant(a) // tf.constant(b), ref, rtol=0, atol=0)
+    assert_array(tf.math.floordiv(np.array([7, -7], np.int32), np.array([-2, 2], np.int32)),
+                 [-4, -4], dtype=np.int32)
+
+
+def test_unique_keeps_each_nan():
+    # TF: NaN != NaN, so every NaN is its own unique value (NumPy's unique merges them)
+    y, idx = tf.unique(tf.constant([2.0, 1.0, 2.0, np.nan, np.nan]))
+    assert y.shape == (4,)
+    assert_array(y.numpy()[:2], [2.0, 1.0])
+    assert np.isnan(y.numpy()[2:]).all()
+    assert idx.numpy().tolist() == [0, 1, 0, 2, 3]

@@ -97,8 +97,16 @@ def divide_no_nan(x, y, name=None):
     return _binary("divide_no_nan", x, y, fwd, bwd, bwd_t)
 
 
+def _floor_divide(a, b):
+    """TF's FloorDiv: floor(a / b) for floats (1.0 // 0.1 is 10, where Python's and NumPy's
+    floor_divide give 9; inf // 2 is inf, not nan), Python's // for integers."""
+    if a.dtype.kind in "fc":
+        return np.floor(np.true_divide(a, b))
+    return np.floor_divide(a, b)
+
+
 def floordiv(x, y, name=None):
-    return _binary("floordiv", x, y, np.floor_divide, lambda g, a, b, o, n: (None, None),
+    return _binary("floordiv", x, y, _floor_divide, lambda g, a, b, o, n: (None, None),
                    lambda g, x, y, o, n: (None, None))
 
 
