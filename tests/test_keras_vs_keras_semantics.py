@@ -87,3 +87,36 @@ def test_sparse_cce_unnormalised_gradient_and_second_order():
         d[i] = h
         num2[i] = (grad(p + d) - grad(p - d)) / (2 * h)
     np.testing.assert_allclose(_np(outer.gradient(gs, t)), num2, rtol=1e-4, atol=1e-6)
+
+
+# --- AUC(label_weights=..., multi_label=False): label weights scale the flattened counts -------
+
+def _np_roc_auc(y, p, w, nt=200):
+    """Keras' ROC AUC: counts at thresholds [-eps, 1/(nt-1), ..., 1+eps], trapezoids."""
+    th = np.array([-EPS] + [(i + 1) / (nt - 1) for i in range(nt - 2)] + [1 + EPS])
+    above = p[None, :] > th[:, None]
+    tp = (above * (w * (y == 1))).sum(1)
+    fp = (above * (w * (y == 0))).sum(1)
+    fn = (~above * (w * (y == 1))).sum(1)
+    tn = (~above * (w * (y == 0))).sum(1)
+    tpr, fpr = tp / (tp + fn), fp / (fp + tn)
+    return np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+
+
+def test_auc_label_weights_without_multi_label():
+    rng = np.random.RandomState(12)
+    y = (rng.rand(20, 3) > 0.5).astype(np.float32)
+    p = rng.rand(20, 3).astype(np.float32)
+    sw = rng.rand(20).astype(np.float32)
+    lw = np.array([0.2, 0.5, 1.0], np.float32)
+    m = keras.metrics.AUC(label_weights=lw)
+    m.update_state(y[:12], p[:12], sample_weight=sw[:12])
+    m.update_state(y[12:], p[12:], sample_weight=sw[12:])
+    ref = _np_roc_auc(y.ravel(), p.ravel(), (sw[:, None] * lw[None, :]).ravel())
+    np.testing.assert_allclose(float(m.result()), ref, rtol=1e-5)
+    # the weights matter here (the unweighted-by-label value differs)
+    assert abs(ref - _np_roc_auc(y.ravel(), p.ravel(), np.repeat(sw, 3))) > 1e-2
+    m2 = keras.metrics.AUC(label_weights=lw)
+    m2.update_state(y, p)
+    np.testing.assert_allclose(float(m2.result()),
+                               _np_roc_auc(y.ravel(), p.ravel(), np.tile(lw, 20)), rtol=1e-5)

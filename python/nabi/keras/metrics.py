@@ -482,7 +482,8 @@ class RootMeanSquaredError(Mean):
 # --------------------------------------------------------------------------- confusion matrix
 
 
-def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=False):
+def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=False,
+               label_weights=None):
     """(tp, fp, tn, fn) per threshold (prediction > threshold is positive), weighted.
 
     `thresholds` must be sorted ascending and on yp's device (as must yt). With multi_label the
@@ -511,6 +512,8 @@ def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=Fa
         while w.ndim < yp.ndim:
             w = w[..., None]
         w = np.broadcast_to(w, yp.shape)
+    if label_weights is not None:       # AUC(multi_label=False): weights each label's entries
+        w = w * _like(label_weights, yp, "label_weights")
     T = len(thresholds)
 
     def counts(p, po, ww):
@@ -703,7 +706,12 @@ class AUC(Metric):
             if self._thr_gpu is None:
                 self._thr_gpu = to_device(thr, "cuda")
             thr = self._thr_gpu
-        tp, fp, tn, fn = _confusion(thr, yt, yp, sample_weight, multi_label=self.multi_label)
+        # Keras: with multi_label=False the label weights scale every entry of their label in
+        # the flattened confusion counts; with multi_label=True they weight the per-label AUCs
+        # in result().
+        lw = None if self.multi_label else self.label_weights
+        tp, fp, tn, fn = _confusion(thr, yt, yp, sample_weight, multi_label=self.multi_label,
+                                    label_weights=lw)
         _acc(self.true_positives, tp.astype(self._dtype))
         _acc(self.false_positives, fp.astype(self._dtype))
         _acc(self.true_negatives, tn.astype(self._dtype))
