@@ -276,3 +276,12 @@ def test_unique_keeps_each_nan():
     assert_array(y.numpy()[:2], [2.0, 1.0])
     assert np.isnan(y.numpy()[2:]).all()
     assert idx.numpy().tolist() == [0, 1, 0, 2, 3]
+
+
+def test_per_image_standardization_float64_gives_float32():
+    # TF casts any image that is not float16/float32 to float32 (nabi kept float64)
+    img = RNG.random((4, 5, 3))
+    r = tf.image.per_image_standardization(img)
+    assert r.dtype == tf.float32
+    ref = (img - img.mean()) / max(img.std(), 1 / np.sqrt(img.size))
+    assert_array(r, ref, rtol=1e-5, atol=1e-5)

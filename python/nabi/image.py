@@ -798,14 +798,14 @@ def grayscale_to_rgb(images, name=None):
 
 
 def per_image_standardization(image):
-    """(x - mean) / max(stddev, 1 / sqrt(num_pixels)) per image over (H, W, C); integer
-    images are cast to float32 first."""
+    """(x - mean) / max(stddev, 1 / sqrt(num_pixels)) per image over (H, W, C); images that
+    are not float16/float32 (integers, and float64 as TF) are cast to float32 first."""
     op = "per_image_standardization"
     x = t_(image)
     if x._data.ndim < 3:
         raise ValueError(f"[{op}] image must be at least 3-D (..., H, W, C), got shape "
                          f"{_shape(x)}")
-    if not _floating(x):
+    if x._data.dtype not in (np.float16, np.float32):
         x = _mo.cast(x, _dt.float32)
     n = int(np.prod(_shape(x)[-3:]))
     mean = _mo.reduce_mean(x, axis=[-3, -2, -1], keepdims=True)
