@@ -580,3 +580,180 @@ def test_english_to_spanish_transformer():
     assert translated.startswith("[start]")
     assert 1 <= len(translated.split()) - 1 <= max_decoded_sentence_length
     assert set(translated.split()) <= set(spa_vocab)
+
+
+# ----------------------------------------------------------------------------------------------
+# structured_data/structured_data_classification_with_feature_space.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+def _heart_frame(n, rng):
+    age = rng.integers(30, 78, n).astype("float64")
+    sex = rng.integers(0, 2, n)
+    cp = rng.integers(0, 4, n)
+    thal = rng.choice(["normal", "fixed", "reversible"], n, p=[0.5, 0.2, 0.3])
+    chol = rng.normal(240, 40, n)
+    thalach = rng.normal(150, 20, n)
+    risk = (age - 54) / 10 + (thal == "reversible") * 1.5 + (cp == 0) * 1.0 - \
+        (thalach - 150) / 20 + rng.normal(0, 0.5, n)
+    target = (risk > 0.5).astype("int64")
+    return {"age": age, "sex": sex, "cp": cp, "thal": thal, "chol": chol,
+            "thalach": thalach}, target
+
+
+def test_structured_data_classification_with_feature_space():
+    from nabi.keras.utils import FeatureSpace
+    rng = np.random.default_rng(0)
+    frame, target = _heart_frame(160, rng)
+    val = {k: v[128:] for k, v in frame.items()}
+    train = {k: v[:128] for k, v in frame.items()}
+
+    def dataframe_to_dataset(columns, labels):
+        ds = tf_data.Dataset.from_tensor_slices((dict(columns), labels))
+        ds = ds.shuffle(buffer_size=len(labels))
+        return ds
+
+    train_ds = dataframe_to_dataset(train, target[:128])
+    val_ds = dataframe_to_dataset(val, target[128:])
+    for x, y in train_ds.take(1):
+        assert set(x) == set(frame) and x["thal"].dtype == tf.string and y.shape == ()
+    train_ds = train_ds.batch(32)
+    val_ds = val_ds.batch(32)
+
+    feature_space = FeatureSpace(
+        features={
+            # Categorical features encoded as integers
+            "sex": FeatureSpace.integer_categorical(num_oov_indices=0),
+            "cp": FeatureSpace.integer_categorical(num_oov_indices=0),
+            # Categorical feature encoded as string
+            "thal": FeatureSpace.string_categorical(num_oov_indices=0),
+            # Numerical features to discretize
+            "age": FeatureSpace.float_discretized(num_bins=5),
+            # Numerical features to normalize
+            "chol": FeatureSpace.float_normalized(),
+            "thalach": FeatureSpace.float_normalized(),
+        },
+        output_mode="concat",
+    )
+    with pytest.raises(ValueError, match="adapt"):
+        feature_space.get_encoded_features()
+    train_ds_with_no_labels = train_ds.map(lambda x, _: x)
+    feature_space.adapt(train_ds_with_no_labels)
+
+    # NumPy reference of the encoding: features in sorted-name order; lookups one-hot by the
+    # vocabulary (most frequent first), discretized one-hot by bin, normalized by the
+    # training mean and (population) variance
+    pre = feature_space.preprocessors
+    for name in ("sex", "cp", "thal"):
+        vocab = list(pre[name].get_vocabulary())
+        values, counts = np.unique(train[name], return_counts=True)
+        assert sorted(vocab) == sorted(values.tolist())
+        got_counts = [counts[list(values).index(v)] for v in vocab]
+        assert got_counts == sorted(got_counts, reverse=True)
+    bounds = np.asarray(pre["age"].bin_boundaries, np.float64)
+    assert len(bounds) == 4 and np.all(np.diff(bounds) > 0)
+    assert train["age"].min() <= bounds[0] and bounds[-1] <= train["age"].max()
+
+    def ref_encode(cols):
+        parts = []
+        for name in sorted(cols):
+            v = cols[name]
+            if name in ("sex", "cp", "thal"):
+                vocab = list(pre[name].get_vocabulary())
+                parts.append(np.eye(len(vocab))[[vocab.index(t) for t in v]])
+            elif name == "age":
+                parts.append(np.eye(5)[np.digitize(v, bounds)])
+            else:
+                m, s = train[name].mean(), train[name].std()
+                parts.append(((v - m) / s)[:, None])
+        return np.concatenate(parts, axis=1)
+
+    for x, _ in train_ds.take(1):
+        preprocessed_x = feature_space(x)
+        assert preprocessed_x.shape == (32, 5 + 1 + 4 + 2 + 3 + 1)
+        assert preprocessed_x.dtype == tf.float32
+        cols = {k: (v.numpy().astype(str) if k == "thal" else v.numpy()) for k, v in x.items()}
+        np.testing.assert_allclose(preprocessed_x.numpy(), ref_encode(cols), rtol=1e-4,
+                                   atol=1e-5)
+
+    preprocessed_train_ds = train_ds.map(lambda x, y: (feature_space(x), y),
+                                         num_parallel_calls=tf.data.AUTOTUNE)
+    preprocessed_train_ds = preprocessed_train_ds.prefetch(tf.data.AUTOTUNE)
+    preprocessed_val_ds = val_ds.map(lambda x, y: (feature_space(x), y),
+                                     num_parallel_calls=tf.data.AUTOTUNE)
+    preprocessed_val_ds = preprocessed_val_ds.prefetch(tf.data.AUTOTUNE)
+
+    dict_inputs = feature_space.get_inputs()
+    assert {k: (tuple(v.shape), v.dtype) for k, v in dict_inputs.items()} == {
+        "sex": ((None, 1), tf.int32), "cp": ((None, 1), tf.int32),
+        "thal": ((None, 1), tf.string), "age": ((None, 1), tf.float32),
+        "chol": ((None, 1), tf.float32), "thalach": ((None, 1), tf.float32)}
+    encoded_features = feature_space.get_encoded_features()
+    assert tuple(encoded_features.shape) == (None, 16)
+
+    x = keras.layers.Dense(16, activation="relu")(encoded_features)
+    x = keras.layers.Dropout(0.5)(x)
+    predictions = keras.layers.Dense(1, activation="sigmoid")(x)
+
+    training_model = keras.Model(inputs=encoded_features, outputs=predictions)
+    training_model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                           metrics=["accuracy"])
+    inference_model = keras.Model(inputs=dict_inputs, outputs=predictions)
+    assert len(training_model.trainable_weights) == 4
+    l0 = training_model.evaluate(preprocessed_val_ds, verbose=0)[0]
+    training_model.fit(preprocessed_train_ds, epochs=10, validation_data=preprocessed_val_ds,
+                       verbose=0)
+    assert training_model.evaluate(preprocessed_val_ds, verbose=0)[0] < l0
+
+    sample = {"age": 60, "sex": 1, "cp": 0, "thal": "reversible", "chol": 240.0,
+              "thalach": 130.0}
+    input_dict = {name: tf.convert_to_tensor([value]) for name, value in sample.items()}
+    p = inference_model.predict(input_dict, verbose=0)
+    assert p.shape == (1, 1)
+    # the inference model is the feature space followed by the training model
+    enc = feature_space(sample)
+    assert tuple(enc.shape) == (16,)
+    np.testing.assert_allclose(p, training_model.predict(enc.numpy()[None], verbose=0),
+                               rtol=1e-5)
+
+    # the short form with feature-type strings, and output_mode="dict"
+    fs = FeatureSpace(features={"sex": "integer_categorical", "thal": "string_categorical",
+                                "age": "float_discretized", "chol": "float"},
+                      output_mode="dict")
+    fs.adapt(train_ds.map(lambda x, _: {k: x[k] for k in ("sex", "thal", "age", "chol")}))
+    for x, _ in train_ds.take(1):
+        d = fs(x)
+    assert list(d) == ["age", "chol", "sex", "thal"]
+    assert {k: tuple(v.shape) for k, v in d.items()} == {
+        "age": (32, 32), "chol": (32, 1), "sex": (32, 3), "thal": (32, 4)}
+    np.testing.assert_allclose(d["chol"].numpy()[:, 0], x["chol"].numpy(), rtol=1e-6)
+    assert fs.preprocessors["sex"].get_vocabulary()[0] == -1   # the OOV index comes first
+    with pytest.raises(NotImplementedError, match="HashedCrossing"):
+        FeatureSpace.cross(feature_names=("sex", "age"), crossing_dim=64)
+
+
+def test_model_on_an_intermediate_tensor_and_symbolic_lookup_without_oov():
+    """What the FeatureSpace example relies on: keras.Model(inputs=<an intermediate tensor>)
+    (Keras 3 allows it: the graph is cut there) and a num_oov_indices=0 lookup called on a
+    keras.Input (its trial call must not trip the OOV check)."""
+    a = keras.Input(shape=(3,), name="a")
+    h = layers.Dense(4)(a)
+    out = layers.Dense(1)(h)
+    head = keras.Model(inputs=h, outputs=out)
+    assert [lyr.name for lyr in head.layers] == [out._keras_history[0].name]
+    assert len(head.weights) == 2 and head.input_shape == (None, 4)
+    k, b = [w.astype(np.float64) for w in head.layers[0].get_weights()]
+    xs = np.random.default_rng(0).random((5, 4)).astype("float32")
+    np.testing.assert_allclose(head.predict(xs, verbose=0), xs @ k + b, rtol=1e-5)
+    full = keras.Model(a, out)
+    assert len(full.weights) == 4
+    with pytest.raises(NotImplementedError, match="intermediate tensor"):
+        head.get_config()
+
+    lookup = layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=0)
+    s_in = keras.Input(shape=(1,), dtype="string")
+    idx = lookup(s_in)
+    assert tuple(idx.shape) == (None, 1)
+    m = keras.Model(s_in, idx)
+    np.testing.assert_array_equal(m.predict(tf.constant([["y"], ["x"]]), verbose=0), [[1], [0]])
+    with pytest.raises(ValueError, match="num_oov_indices=0"):
+        lookup(tf.constant([["z"]]))

@@ -380,7 +380,7 @@ def custom_fn(x):
 
 
 @keras.saving.register_keras_serializable(package="k3guide")
-class CustomLayer(keras.layers.Layer):
+class FactorLayer(keras.layers.Layer):
     def __init__(self, factor, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
@@ -466,7 +466,7 @@ def test_serialization_and_saving_guide(tmp_path, monkeypatch):
 
     def get_model():
         inputs = keras.Input(shape=(6,))
-        x = CustomLayer(0.5)(inputs)
+        x = FactorLayer(0.5)(inputs)
         x = keras.layers.Activation(custom_fn)(x)
         outputs = keras.layers.Dense(1)(x)
         model = keras.Model(inputs, outputs)
@@ -484,9 +484,9 @@ def test_serialization_and_saving_guide(tmp_path, monkeypatch):
     reconstructed_model = keras.models.load_model("my_model.keras")
     np.testing.assert_allclose(model.predict(test_input, verbose=0),
                                reconstructed_model.predict(test_input, verbose=0), rtol=1e-6)
-    assert type(reconstructed_model.layers[1]) is CustomLayer
+    assert type(reconstructed_model.layers[1]) is FactorLayer
     assert reconstructed_model.layers[1].factor == 0.5
-    assert keras.saving.get_registered_name(CustomLayer) == "k3guide>CustomLayer"
+    assert keras.saving.get_registered_name(FactorLayer) == "k3guide>FactorLayer"
     assert keras.saving.get_registered_object("k3guide>custom_fn") is custom_fn
     # the optimizer state travels too: one more step gives the same weights
     reconstructed_model.fit(test_input, test_target, verbose=0, shuffle=False)

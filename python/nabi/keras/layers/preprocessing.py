@@ -1040,7 +1040,10 @@ class _IndexLookup(PreprocessingLayer):
         masked = (keys == self._mask_key()) if self.mask_token is not None else None
         oov = idx < 0 if masked is None else (idx < 0) & ~masked
         if self.num_oov_indices == 0:
-            if np.any(oov):
+            from .base import _CTX
+            if np.any(oov) and _CTX.symbolic:
+                idx[oov] = 0   # the trial zeros of a call on a keras.Input: only shapes count
+            elif np.any(oov):
                 bad = np.unique(keys[oov])[:10].tolist()
                 raise ValueError(f"[{self.name}] When `num_oov_indices=0` all inputs should be "
                                  f"in vocabulary, found OOV values {bad}, consider setting "

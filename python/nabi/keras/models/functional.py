@@ -205,11 +205,9 @@ def _init_graph(model, inputs, outputs):
         if not isinstance(t, KerasTensor):
             raise ValueError(f"[{model.name}] functional model inputs and outputs must be "
                              f"KerasTensors (from keras.Input and layer calls), got {t!r}")
-    for t in flat_in:
-        from ..layers.core import InputLayer
-        if not isinstance(t._keras_history[0], InputLayer):
-            raise ValueError(f"[{model.name}] model inputs must come from `keras.Input`; "
-                             f"{t!r} was produced by layer {t._keras_history[0].name!r}")
+    # An input may be an intermediate tensor (Keras 3 allows it: `keras.Model(inputs=
+    # feature_space.get_encoded_features(), ...)`); the graph is cut there.
+    from ..layers.core import InputLayer
     # Nodes reachable from the outputs, in a topological order.
     order = []
     seen = set()
@@ -222,13 +220,15 @@ def _init_graph(model, inputs, outputs):
         node = t.node
         if id(node) in seen:
             return
+        if id(t) in input_ids and not isinstance(node.layer, InputLayer):
+            seen.add(id(node))      # an intermediate tensor as an input: its producer is cut
+            return
         if id(node) in stack_guard:
             raise ValueError(f"[{model.name}] the layer graph has a cycle at {node.layer.name}")
         first_seen.setdefault(id(node.layer), len(first_seen))
         stack_guard.add(id(node))
         parents[id(node)] = [] if id(t) in input_ids else [it.node for it in node.input_tensors]
         if id(t) not in input_ids:
-            from ..layers.core import InputLayer
             if isinstance(node.layer, InputLayer):
                 raise ValueError(f"[{model.name}] Graph disconnected: cannot obtain value for "
                                  f"tensor {t!r} at layer {node.layer.name!r}. The following "
@@ -295,9 +295,10 @@ def _keras_layer_order(flat_in, order, parents, first_seen):
     ids = sorted(layer_of, key=lambda k: (-layer_depth[k], first_seen.get(k, 0)))
     layers = [layer_of[k] for k in ids]
     seen = set(ids)
+    from ..layers.core import InputLayer
     for t in reversed(flat_in):        # an input no output depends on: first, as before
         l = t._keras_history[0]
-        if id(l) not in seen:
+        if id(l) not in seen and isinstance(l, InputLayer):
             seen.add(id(l))
             layers.insert(0, l)
     return layers
@@ -444,6 +445,14 @@ def _tensor_ref(t, node_index):
 
 def get_network_config(model):
     from ..layers import serialize as ser_layer
+    from ..layers.core import InputLayer
+    for t in model._flat_input_kts:
+        if not isinstance(t._keras_history[0], InputLayer):
+            raise NotImplementedError(
+                f"[{model.name}.get_config] input {t!r} is an intermediate tensor (made by "
+                f"layer {t._keras_history[0].name!r}), not a keras.Input; such a model runs "
+                "and trains but cannot be serialised (save its weights, or build it on a "
+                "keras.Input)")
     node_index = _node_key_maps(model)
     layer_configs = []
     for layer in model._layers:

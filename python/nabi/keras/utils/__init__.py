@@ -9,6 +9,7 @@ from ..saving.object_registration import (CustomObjectScope, custom_object_scope
                                           register_keras_serializable, serialize_keras_object)
 from .data_utils import PyDataset, Sequence, get_file, validate_file  # noqa: F401
 from .dataset_utils import split_dataset, timeseries_dataset_from_array  # noqa: F401
+from .feature_space import FeatureSpace  # noqa: F401
 from .audio_dataset import audio_dataset_from_directory  # noqa: F401
 from .image_dataset import image_dataset_from_directory  # noqa: F401
 from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
