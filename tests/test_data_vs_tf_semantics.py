@@ -144,3 +144,68 @@ def test_grayscale_png_uses_libpngs_weights(tmp_path):
         batch_size=1, interpolation="bilinear")
     (x, _), = list(ds.as_numpy_iterator())
     np.testing.assert_allclose(x[0, ..., 0], want.astype(np.float32), atol=1e-4)
+
+
+# ------------------------------------------------------------ ImageDataGenerator
+def test_flow_validation_subset_is_the_first_samples():
+    # Keras: split = int(n * validation_split); validation = x[:split], training = x[split:];
+    # the label sets of the two parts must match unless ignore_class_split=True
+    I = tf.keras.preprocessing.image
+    x = np.arange(10 * 2 * 2 * 1, dtype=np.float32).reshape(10, 2, 2, 1)
+    g = I.ImageDataGenerator(validation_split=0.3)
+    y = np.array([0, 1] * 5)
+    tr = g.flow(x, y, batch_size=20, shuffle=False, subset="training")[0]
+    va = g.flow(x, y, batch_size=20, shuffle=False, subset="validation")[0]
+    assert va[1].tolist() == [0, 1, 0] and tr[1].tolist() == [1, 0, 1, 0, 1, 0, 1]
+    np.testing.assert_array_equal(va[0], x[:3])
+    with pytest.raises(ValueError, match="different number of classes"):
+        g.flow(x, np.arange(10), subset="training")
+    tr = g.flow(x, np.arange(10), batch_size=20, shuffle=False, subset="training",
+                ignore_class_split=True)[0]
+    assert tr[1].tolist() == list(range(3, 10))
+
+
+def _keras_matrix(theta, tx, ty, h, w):
+    # Keras 2.15 apply_affine_transform: rotation @ shift about the centre (h/2 - 0.5,
+    # w/2 - 0.5), then rows and columns of the matrix swapped (M' = PMP)
+    t = np.deg2rad(theta)
+    m = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    m = m @ np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1.0]])
+    o = np.array([[1, 0, h / 2 - 0.5], [0, 1, w / 2 - 0.5], [0, 0, 1]])
+    r = np.array([[1, 0, -(h / 2 - 0.5)], [0, 1, -(w / 2 - 0.5)], [0, 0, 1]])
+    p = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1.0]])
+    return p @ (o @ m @ r) @ p
+
+
+@pytest.mark.parametrize("mode", ["nearest", "constant", "reflect", "wrap"])
+@pytest.mark.parametrize("order", [0, 1])
+def test_apply_affine_transform_matches_ndimage_modes(mode, order):
+    # Keras resamples each channel with scipy.ndimage.affine_transform and its classic
+    # (non-grid) modes: 'constant' reads cval outside [0, n-1], 'wrap' has period n - 1
+    nd = pytest.importorskip("scipy.ndimage")
+    x = np.random.default_rng(1).uniform(0, 10, (5, 7, 2))
+    for theta, tx, ty in [(90, 0, 0), (30, 1.5, -0.5), (0, 2, 0), (-20, 0, 3)]:
+        m = _keras_matrix(theta, tx, ty, 5, 7)
+        want = np.stack([nd.affine_transform(x[..., c], m[:2, :2], m[:2, 2], order=order,
+                                             mode=mode, cval=-1.0) for c in range(2)], -1)
+        got = tf.keras.preprocessing.image.apply_affine_transform(
+            x, theta=theta, tx=tx, ty=ty, row_axis=0, col_axis=1, channel_axis=2,
+            fill_mode=mode, cval=-1.0, order=order)
+        np.testing.assert_allclose(got, want, atol=1e-9)
+    # the default axes are Keras's channels-first ones (row_axis=1, col_axis=2, channel 0)
+    got = tf.keras.preprocessing.image.apply_affine_transform(
+        np.moveaxis(x, -1, 0), tx=1, fill_mode=mode, cval=-1.0, order=order)
+    assert got.shape == (2, 5, 7)
+    np.testing.assert_allclose(got[:, :, :-1], np.moveaxis(x, -1, 0)[:, :, 1:], atol=1e-9)
+
+
+def test_brightness_goes_through_8_bit_like_keras():
+    # apply_brightness_shift(scale=False): the image becomes uint8 (truncated), Pillow's
+    # Brightness multiplies and truncates, clipping at 255; float32 comes back
+    pytest.importorskip("PIL.Image")
+    g = tf.keras.preprocessing.image.ImageDataGenerator()
+    x = np.array([[[10.7, 100.2, 250.0], [0.0, 200.9, 5.5]]], np.float32)
+    out = g.apply_transform(x, {"brightness": 1.3})
+    assert out.dtype == np.float32
+    want = np.minimum(np.floor(np.floor(x) * np.float32(1.3)), 255)
+    np.testing.assert_array_equal(out, want)

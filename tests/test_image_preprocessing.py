@@ -32,8 +32,13 @@ def test_identity_shift_and_flips():
     x = rng.random((4, 6, 5, 1)).astype(np.float32)
     g = I.ImageDataGenerator()
     np.testing.assert_array_equal(g.random_transform_batch(x), x)
-    # an integer shift of one row: output row r reads input row r - 1... (Keras: tx shifts rows)
-    out = I.apply_affine_transform(x[0], tx=1, fill_mode="constant", cval=-1)
+    # an integer shift of one column: Keras builds its matrix in (x, y) = (column, row) order
+    # and swaps it (M' = PMP), so tx shifts along the width (checked against Keras's code)
+    hwc = dict(row_axis=0, col_axis=1, channel_axis=2)
+    out = I.apply_affine_transform(x[0], tx=1, fill_mode="constant", cval=-1, **hwc)
+    np.testing.assert_allclose(out[:, :-1], x[0][:, 1:], atol=1e-6)
+    assert np.all(out[:, -1] == -1)
+    out = I.apply_affine_transform(x[0], ty=1, fill_mode="constant", cval=-1, **hwc)
     np.testing.assert_allclose(out[:-1], x[0][1:], atol=1e-6)
     assert np.all(out[-1] == -1)
     g = I.ImageDataGenerator(horizontal_flip=True, vertical_flip=True)
@@ -45,8 +50,10 @@ def test_identity_shift_and_flips():
 
 def test_rotation_90_exact():
     x = rng.random((5, 5, 1))
-    out = I.apply_affine_transform(x, theta=90, fill_mode="nearest")
-    np.testing.assert_allclose(out[..., 0], np.rot90(x[..., 0], -1), atol=1e-9)  # as scipy/Keras
+    out = I.apply_affine_transform(x, theta=90, fill_mode="nearest", row_axis=0, col_axis=1,
+                                   channel_axis=2)
+    # Keras's swapped (x, y) matrix turns the image counter-clockwise for theta = 90
+    np.testing.assert_allclose(out[..., 0], np.rot90(x[..., 0], 1), atol=1e-9)
 
 
 def test_standardize_and_fit():

@@ -71,6 +71,90 @@ def affine_resample(x, mats, fill_mode="nearest", cval=0.0, order=1):
     return out.reshape(B, H, W, C).astype(out_dtype, copy=False)
 
 
+def _ndimage_coords(c, n, mode):
+    """Maps continuous source coordinates as scipy.ndimage's (non-grid) modes do, which is
+    what Keras's ImageDataGenerator resamples with: 'reflect' mirrors about -0.5 and
+    n - 0.5 then clamps, 'wrap' repeats with period n - 1 (scipy's legacy wrap), 'nearest'
+    clamps; 'constant' marks coordinates outside [0, n - 1] (they read cval)."""
+    if mode == "reflect":
+        u = np.mod(c + 0.5, 2.0 * n)
+        u = np.where(u >= n, 2.0 * n - u, u) - 0.5
+        return np.clip(u, 0, n - 1), None
+    if mode == "wrap":  # inside [0, n - 1] unchanged; above: mod n - 1; below: into (0, n - 1]
+        if n == 1:
+            return np.zeros_like(c), None
+        n1 = n - 1.0
+        return np.where(c > n1, np.mod(c, n1), np.where(c < 0, n1 - np.mod(-c, n1), c)), None
+    if mode == "constant":
+        return np.clip(c, 0, n - 1), (c >= 0) & (c <= n - 1)
+    return np.clip(c, 0, n - 1), None
+
+
+def _ndimage_resample(x, mats, fill_mode="nearest", cval=0.0, order=1):
+    """affine_resample with scipy.ndimage.affine_transform's boundary rules (Keras's
+    apply_affine_transform): x (B, H, W, C) channels-last, mats (B, 3, 3) mapping output
+    (row, col, 1) to input coordinates; order 0 rounds half up, order 1 is bilinear."""
+    B, H, W, C = x.shape
+    rr, cc = np.meshgrid(np.arange(H, dtype=np.float64), np.arange(W, dtype=np.float64),
+                         indexing="ij")
+    grid = np.stack([rr.ravel(), cc.ravel(), np.ones(H * W)])
+    src = np.einsum("bij,jp->bip", np.asarray(mats, np.float64)[:, :2, :], grid)
+    sr, vr = _ndimage_coords(src[:, 0], H, fill_mode)
+    sc, vc = _ndimage_coords(src[:, 1], W, fill_mode)
+    xf = x.reshape(B, H * W, C)
+    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+
+    def gather(ri, ci):
+        ri, ci = np.minimum(ri, H - 1), np.minimum(ci, W - 1)
+        return np.take_along_axis(xf, (ri * W + ci)[..., None], axis=1).astype(np.float64)
+
+    if order == 0:
+        out = gather(np.floor(sr + 0.5).astype(np.int64), np.floor(sc + 0.5).astype(np.int64))
+    else:
+        r0f, c0f = np.floor(sr), np.floor(sc)
+        fr, fc = (sr - r0f)[..., None], (sc - c0f)[..., None]
+        r0, c0 = r0f.astype(np.int64), c0f.astype(np.int64)
+        out = (gather(r0, c0) * ((1 - fr) * (1 - fc)) + gather(r0, c0 + 1) * ((1 - fr) * fc)
+               + gather(r0 + 1, c0) * (fr * (1 - fc)) + gather(r0 + 1, c0 + 1) * (fr * fc))
+    if vr is not None:
+        out = np.where((vr & vc)[..., None], out, float(cval))
+    return out.reshape(B, H, W, C).astype(out_dtype, copy=False)
+
+
+def _brightness_shift(x, brightness):
+    """Keras's apply_brightness_shift(x, brightness, scale=False) on one channels-last image:
+    through an 8-bit Pillow image (values truncated to integers; an image outside [0, 255]
+    is first min-max scaled to it and scaled back after), ImageEnhance.Brightness (which
+    clips at 255), and back to float32."""
+    try:
+        from PIL import Image, ImageEnhance
+    except ImportError:
+        raise ImportError("[ImageDataGenerator] brightness_range needs Pillow (as Keras does): "
+                          "pip install pillow") from None
+    x = np.asarray(x, np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    local = lo < 0 or hi > 255
+    a = x
+    if local:
+        a = a - lo
+        top = a.max()
+        if top != 0:
+            a = a / top
+        a = a * 255
+    c = a.shape[-1]
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(c)
+    if mode is None:
+        raise ValueError(f"[ImageDataGenerator] brightness_range needs 1, 3 or 4 channels, "
+                         f"got an image of shape {x.shape}")
+    u8 = a.astype(np.uint8)
+    img = Image.fromarray(u8[..., 0] if c == 1 else u8, mode)
+    out = np.asarray(ImageEnhance.Brightness(img).enhance(float(brightness)), np.float32)
+    out = out.reshape(x.shape)
+    if local:
+        out = out / 255 * (hi - lo) + lo
+    return out
+
+
 def _transform_matrices(theta, tx, ty, shear, zx, zy, h, w):
     """Keras's composition (rotation @ shift @ shear @ zoom, about the centre), batched."""
     B = theta.shape[0]
@@ -89,18 +173,23 @@ def _transform_matrices(theta, tx, ty, shear, zx, zy, h, w):
     ox, oy = h / 2.0 - 0.5, w / 2.0 - 0.5
     offset = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
     reset = np.array([[1, 0, -ox], [0, 1, -oy], [0, 0, 1]], np.float64)
-    return offset @ m @ reset
+    # Keras then swaps the first two coordinates (M' = P M P): its matrices are built for
+    # (x, y) = (column, row), so tx / zx act along the width and theta turns the other way;
+    # the centre offset is applied before the swap, as Keras does
+    perm = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], np.float64)
+    return perm @ (offset @ m @ reset) @ perm
 
 
-def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis=0, col_axis=1,
-                           channel_axis=2, fill_mode="nearest", cval=0.0, order=1):
-    """One image (Keras signature; angles in degrees)."""
+def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis=1, col_axis=2,
+                           channel_axis=0, fill_mode="nearest", cval=0.0, order=1):
+    """One image (Keras signature, its channels-first default axes; angles in degrees;
+    tx / zx act along the column axis, ty / zy along the rows, as in Keras)."""
     x = np.asarray(x)
     xl = np.moveaxis(x, (row_axis, col_axis, channel_axis), (0, 1, 2))[None]
     m = _transform_matrices(np.array([np.deg2rad(theta)]), np.array([float(tx)]),
                             np.array([float(ty)]), np.array([np.deg2rad(shear)]),
                             np.array([float(zx)]), np.array([float(zy)]), xl.shape[1], xl.shape[2])
-    out = affine_resample(xl, m, fill_mode, cval, order)[0]
+    out = _ndimage_resample(xl, m, fill_mode, cval, order)[0]
     return np.moveaxis(out, (0, 1, 2), (row_axis, col_axis, channel_axis))
 
 
@@ -196,12 +285,13 @@ class ImageDataGenerator:
     def _apply_batch(self, x, p):
         """x channels-last (B, H, W, C) float; p from _batch_params."""
         B, H, W, C = x.shape
+        dtype = x.dtype
         affine = (np.any(p["theta"] != 0) or np.any(p["tx"] != 0) or np.any(p["ty"] != 0)
                   or np.any(p["shear"] != 0) or np.any(p["zx"] != 1) or np.any(p["zy"] != 1))
         if affine:
             m = _transform_matrices(p["theta"], p["tx"], p["ty"], p["shear"], p["zx"], p["zy"],
                                     H, W)
-            x = affine_resample(x, m, self.fill_mode, self.cval, self.interpolation_order)
+            x = _ndimage_resample(x, m, self.fill_mode, self.cval, self.interpolation_order)
         if p.get("channel_shift_intensity") is not None:
             lo = x.min(axis=(1, 2, 3), keepdims=True)
             hi = x.max(axis=(1, 2, 3), keepdims=True)
@@ -211,8 +301,8 @@ class ImageDataGenerator:
         if p["flip_vertical"].any():
             x = np.where(p["flip_vertical"][:, None, None, None], x[:, ::-1], x)
         if p.get("brightness") is not None:
-            x = x * p["brightness"][:, None, None, None]
-        return x
+            x = np.stack([_brightness_shift(x[b], p["brightness"][b]) for b in range(B)])
+        return x.astype(dtype, copy=False)
 
     def random_transform_batch(self, x, rng=None):
         """Augments a batch in the generator's data_format (one vectorised resample)."""
@@ -231,10 +321,10 @@ class ImageDataGenerator:
                "zx": float(p["zx"][0]), "zy": float(p["zy"][0]),
                "flip_horizontal": bool(p["flip_horizontal"][0]),
                "flip_vertical": bool(p["flip_vertical"][0])}
-        if p["channel_shift_intensity"] is not None:
-            out["channel_shift_intensity"] = float(p["channel_shift_intensity"][0])
-        if p["brightness"] is not None:
-            out["brightness"] = float(p["brightness"][0])
+        # Keras always has these two keys, None when the generator does not use them
+        out["channel_shift_intensity"] = None if p["channel_shift_intensity"] is None else \
+            float(p["channel_shift_intensity"][0])
+        out["brightness"] = None if p["brightness"] is None else float(p["brightness"][0])
         return out
 
     def apply_transform(self, x, transform_parameters):
@@ -305,7 +395,8 @@ class ImageDataGenerator:
              save_to_dir=None, save_prefix="", save_format="png", ignore_class_split=False,
              subset=None):
         return NumpyArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle,
-                                  sample_weight=sample_weight, seed=seed, subset=subset)
+                                  sample_weight=sample_weight, seed=seed, subset=subset,
+                                  ignore_class_split=ignore_class_split)
 
     def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb",
                             classes=None, class_mode="categorical", batch_size=32, shuffle=True,
@@ -376,7 +467,8 @@ class Iterator(Sequence):
 
 class NumpyArrayIterator(Iterator):
     def __init__(self, x, y, image_data_generator, batch_size=32, shuffle=False,
-                 sample_weight=None, seed=None, subset=None, dtype=None):
+                 sample_weight=None, seed=None, subset=None, dtype=None,
+                 ignore_class_split=False):
         gen = image_data_generator
         x = np.asarray(x)
         if x.ndim != 4:
@@ -387,9 +479,19 @@ class NumpyArrayIterator(Iterator):
                              f"{len(x)} vs {len(y)}")
         if sample_weight is not None and len(sample_weight) != len(x):
             raise ValueError("[ImageDataGenerator.flow] sample_weight and x differ in length")
+        if subset is not None and subset not in ("training", "validation"):
+            raise ValueError(f"[ImageDataGenerator.flow] subset must be 'training' or "
+                             f"'validation'. Received: subset={subset!r}")
         if subset is not None and gen.validation_split:
-            k = int(len(x) * (1 - gen.validation_split))
-            sl = slice(None, k) if subset == "training" else slice(k, None)
+            # Keras: the FIRST int(n * validation_split) samples are the validation subset
+            k = int(len(x) * gen.validation_split)
+            if y is not None and not ignore_class_split and not np.array_equal(
+                    np.unique(np.asarray(y)[:k]), np.unique(np.asarray(y)[k:])):
+                raise ValueError("[ImageDataGenerator.flow] Training and validation subsets "
+                                 "have different number of classes after the split. If your "
+                                 "numpy arrays are sorted by the label, you might want to "
+                                 "shuffle them (or pass ignore_class_split=True).")
+            sl = slice(k, None) if subset == "training" else slice(None, k)
             x = x[sl]
             y = None if y is None else np.asarray(y)[sl]
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[sl]
