@@ -209,3 +209,17 @@ def test_brightness_goes_through_8_bit_like_keras():
     assert out.dtype == np.float32
     want = np.minimum(np.floor(np.floor(x) * np.float32(1.3)), 255)
     np.testing.assert_array_equal(out, want)
+
+
+def test_smart_resize():
+    # (4, 4) -> (2, 3): the centred crop is rows 1..2 (int(4 * 2 / 3) = 2) at full width,
+    # then a half-pixel bilinear resize of the width 4 -> 3 reads columns (j + .5) * 4/3 - .5;
+    # x[r, c, k] = 12 r + 3 c + k is linear, so the result is that formula at those points
+    x = np.arange(48.0).reshape(4, 4, 3)
+    out = tf.keras.preprocessing.image.smart_resize(x, (2, 3))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    cols = (np.arange(3) + 0.5) * 4 / 3 - 0.5
+    want = 12 * np.array([1, 2])[:, None, None] + 3 * cols[None, :, None] + np.arange(3)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+    u8 = tf.keras.preprocessing.image.smart_resize(x.astype(np.uint8), (2, 2), "nearest")
+    assert u8.dtype == np.uint8

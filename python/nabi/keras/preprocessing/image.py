@@ -17,7 +17,7 @@ import numpy as np
 
 from ..utils.data_utils import Sequence
 
-__all__ = ["ImageDataGenerator", "NumpyArrayIterator", "DirectoryIterator", "Iterator",
+__all__ = ["smart_resize", "ImageDataGenerator", "NumpyArrayIterator", "DirectoryIterator", "Iterator",
            "apply_affine_transform", "array_to_img", "img_to_array"]
 
 
@@ -153,6 +153,30 @@ def _brightness_shift(x, brightness):
     if local:
         out = out / 255 * (hi - lo) + lo
     return out
+
+
+def smart_resize(x, size, interpolation="bilinear"):
+    """tf.keras.preprocessing.image.smart_resize: the largest centred crop of an (height,
+    width, channels) image with the aspect ratio of `size`, resized to `size` as
+    tf.image.resize does ('bilinear': float32; 'nearest': the input dtype). NumPy in, NumPy out; a Tensor
+    in, a Tensor out."""
+    from ..layers.preprocessing import _smart_resize
+    if len(size) != 2:
+        raise ValueError(f"[smart_resize] Expected `size` to be a tuple of 2 integers, but "
+                         f"got: {size}")
+    is_np = isinstance(x, np.ndarray)
+    a = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    if a.ndim != 3:
+        raise ValueError(f"[smart_resize] Expected an image array with shape (height, width, "
+                         f"channels), but got input with incorrect rank, of shape {a.shape}")
+    out = _smart_resize(a[None].astype(np.float32), int(size[0]), int(size[1]),
+                        interpolation)[0]
+    if interpolation == "nearest":  # tf.image.resize keeps the input dtype for nearest
+        out = np.asarray(out).astype(a.dtype)
+    if is_np:
+        return np.asarray(out)
+    from ...framework.tensor import convert_to_tensor
+    return convert_to_tensor(np.asarray(out))
 
 
 def _transform_matrices(theta, tx, ty, shear, zx, zy, h, w):
