@@ -757,3 +757,173 @@ def test_model_on_an_intermediate_tensor_and_symbolic_lookup_without_oov():
     np.testing.assert_array_equal(m.predict(tf.constant([["y"], ["x"]]), verbose=0), [[1], [0]])
     with pytest.raises(ValueError, match="num_oov_indices=0"):
         lookup(tf.constant([["z"]]))
+
+
+# ----------------------------------------------------------------------------------------------
+# nlp/ner_transformers.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class NerTransformerBlock(layers.Layer):
+    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
+        super().__init__()
+        self.att = keras.layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+        self.ffn = keras.Sequential([keras.layers.Dense(ff_dim, activation="relu"),
+                                     keras.layers.Dense(embed_dim)])
+        self.layernorm1 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.layernorm2 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.dropout1 = keras.layers.Dropout(rate)
+        self.dropout2 = keras.layers.Dropout(rate)
+
+    def call(self, inputs, training=False):
+        attn_output = self.att(inputs, inputs)
+        attn_output = self.dropout1(attn_output, training=training)
+        out1 = self.layernorm1(inputs + attn_output)
+        ffn_output = self.ffn(out1)
+        ffn_output = self.dropout2(ffn_output, training=training)
+        return self.layernorm2(out1 + ffn_output)
+
+
+class NerTokenAndPositionEmbedding(layers.Layer):
+    def __init__(self, maxlen, vocab_size, embed_dim):
+        super().__init__()
+        self.token_emb = keras.layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+        self.pos_emb = keras.layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+
+    def call(self, inputs):
+        maxlen = ops.shape(inputs)[-1]
+        positions = ops.arange(start=0, stop=maxlen, step=1)
+        position_embeddings = self.pos_emb(positions)
+        token_embeddings = self.token_emb(inputs)
+        return token_embeddings + position_embeddings
+
+
+class NERModel(keras.Model):
+    def __init__(self, num_tags, vocab_size, maxlen=128, embed_dim=32, num_heads=2, ff_dim=32):
+        super().__init__()
+        self.embedding_layer = NerTokenAndPositionEmbedding(maxlen, vocab_size, embed_dim)
+        self.transformer_block = NerTransformerBlock(embed_dim, num_heads, ff_dim)
+        self.dropout1 = layers.Dropout(0.1)
+        self.ff = layers.Dense(ff_dim, activation="relu")
+        self.dropout2 = layers.Dropout(0.1)
+        self.ff_final = layers.Dense(num_tags, activation="softmax")
+
+    def call(self, inputs, training=False):
+        x = self.embedding_layer(inputs)
+        x = self.transformer_block(x)
+        x = self.dropout1(x, training=training)
+        x = self.ff(x)
+        x = self.dropout2(x, training=training)
+        x = self.ff_final(x)
+        return x
+
+
+class CustomNonPaddingTokenLoss(keras.losses.Loss):
+    def __init__(self, name="custom_ner_loss"):
+        super().__init__(name=name)
+
+    def call(self, y_true, y_pred):
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=False, reduction=None)
+        loss = loss_fn(y_true, y_pred)
+        mask = ops.cast((y_true > 0), dtype="float32")
+        loss = loss * mask
+        return ops.sum(loss) / ops.sum(mask)
+
+
+def test_ner_transformers(tmp_path):
+    # CoNLL-like records "length<TAB>tokens...<TAB>tags..." (tags 0 = O, 1 = PER, 2 = LOC)
+    rng = np.random.default_rng(0)
+    names, places, words = ["John", "Mary", "Ali"], ["Paris", "Tokyo"], ["went", "to", "saw",
+                                                                          "the", "city"]
+    lines = []
+    for _ in range(48):
+        toks, tags = [], []
+        for _ in range(rng.integers(3, 7)):
+            r = rng.random()
+            if r < 0.25:
+                toks.append(str(rng.choice(names)))
+                tags.append(1)
+            elif r < 0.45:
+                toks.append(str(rng.choice(places)))
+                tags.append(2)
+            else:
+                toks.append(str(rng.choice(words)))
+                tags.append(0)
+        lines.append("\t".join([str(len(toks))] + toks + [str(t) for t in tags]))
+    path = tmp_path / "conll_train.txt"
+    path.write_text("\n".join(lines) + "\n")
+
+    mapping = {0: "[PAD]", 1: "O", 2: "PER", 3: "LOC"}
+    num_tags = len(mapping)
+    vocabulary = sorted({w.lower() for w in names + places + words})
+    vocab_size = len(vocabulary) + 2
+    lookup_layer = keras.layers.StringLookup(vocabulary=vocabulary)
+
+    def map_record_to_training_data(record):
+        record = tf.strings.split(record, sep="\t")
+        length = tf.strings.to_number(record[0], out_type=tf.int32)
+        tokens = record[1: length + 1]
+        tags = record[length + 1:]
+        tags = tf.strings.to_number(tags, out_type=tf.int64)
+        tags += 1
+        return tokens, tags
+
+    def lowercase_and_convert_to_ids(tokens):
+        tokens = tf.strings.lower(tokens)
+        return lookup_layer(tokens)
+
+    batch_size = 16
+    train_data = tf_data.TextLineDataset(str(path))
+    train_dataset = (train_data.map(map_record_to_training_data)
+                     .map(lambda x, y: (lowercase_and_convert_to_ids(x), y))
+                     .padded_batch(batch_size))
+    for xb, yb in train_dataset.take(1):
+        first = lines[0].split("\t")
+        n = int(first[0])
+        assert xb.shape[0] == batch_size and xb.shape == yb.shape
+        ids = [vocabulary.index(w.lower()) + 1 for w in first[1: n + 1]]
+        np.testing.assert_array_equal(xb.numpy()[0, :n], ids)
+        np.testing.assert_array_equal(yb.numpy()[0, :n], [int(t) + 1 for t in first[n + 1:]])
+        assert np.all(yb.numpy()[0, n:] == 0)   # padded_batch pads with 0 = [PAD]
+
+    # the custom loss against NumPy: mean cross-entropy over the non-padding tokens
+    y_true = np.array([[1, 2, 0], [3, 1, 1]])
+    y_pred = rng.dirichlet(np.ones(num_tags), size=(2, 3)).astype("float32")
+    mask = y_true > 0
+    ce = -np.log(np.take_along_axis(y_pred.astype(np.float64), y_true[..., None], -1)[..., 0])
+    np.testing.assert_allclose(float(CustomNonPaddingTokenLoss()(y_true, y_pred)),
+                               (ce * mask).sum() / mask.sum(), rtol=1e-5)
+
+    ner_model = NERModel(num_tags, vocab_size, embed_dim=8, num_heads=2, ff_dim=8)
+    loss = CustomNonPaddingTokenLoss()
+    ner_model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
+    l0 = ner_model.evaluate(train_dataset, verbose=0)
+    ner_model.fit(train_dataset, epochs=8, verbose=0)
+    assert ner_model.evaluate(train_dataset, verbose=0) < l0
+
+    def tokenize_and_convert_to_ids(text):
+        tokens = text.split()
+        return lowercase_and_convert_to_ids(tokens)
+
+    sample_input = tokenize_and_convert_to_ids("John went to Paris")
+    sample_input = ops.reshape(sample_input, [1, -1])
+    output = ner_model.predict(sample_input, verbose=0)
+    assert output.shape == (1, 4, num_tags)
+    np.testing.assert_allclose(output.sum(-1), 1.0, rtol=1e-5)
+    prediction = np.argmax(output, axis=-1)[0]
+    prediction = [mapping[i] for i in prediction]
+    assert len(prediction) == 4 and set(prediction) <= set(mapping.values())
+
+    def calculate_metrics(dataset):
+        all_true_tag_ids, all_predicted_tag_ids = [], []
+        for x, y in dataset:
+            output = ner_model.predict(x, verbose=0)
+            predictions = np.argmax(output, axis=-1)
+            predictions = np.reshape(predictions, [-1])
+            true_tag_ids = np.reshape(y, [-1])
+            mask = (true_tag_ids > 0) & (predictions > 0)
+            all_true_tag_ids.append(true_tag_ids[mask])
+            all_predicted_tag_ids.append(predictions[mask])
+        return np.concatenate(all_true_tag_ids), np.concatenate(all_predicted_tag_ids)
+
+    t, p = calculate_metrics(train_dataset)
+    assert len(t) == len(p) > 0 and np.mean(t == p) > 0.5
