@@ -927,3 +927,217 @@ def test_ner_transformers(tmp_path):
 
     t, p = calculate_metrics(train_dataset)
     assert len(t) == len(p) > 0 and np.mean(t == p) > 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# generative/ddim.py (Keras 3; tiny: 8x8 images, widths (4, 8), one block, no KID)
+# ----------------------------------------------------------------------------------------------
+
+DDIM_IMAGE_SIZE = 8
+DDIM_EMBEDDING_DIMS = 8
+DDIM_EMBEDDING_MAX_FREQUENCY = 1000.0
+DDIM_MIN_SIGNAL_RATE = 0.02
+DDIM_MAX_SIGNAL_RATE = 0.95
+DDIM_BATCH_SIZE = 4
+DDIM_EMA = 0.999
+
+
+def sinusoidal_embedding(x):
+    embedding_min_frequency = 1.0
+    frequencies = ops.exp(ops.linspace(ops.log(embedding_min_frequency),
+                                       ops.log(DDIM_EMBEDDING_MAX_FREQUENCY),
+                                       DDIM_EMBEDDING_DIMS // 2))
+    angular_speeds = ops.cast(2.0 * np.pi * frequencies, "float32")
+    embeddings = ops.concatenate([ops.sin(angular_speeds * x), ops.cos(angular_speeds * x)],
+                                 axis=3)
+    return embeddings
+
+
+def ResidualBlock(width):
+    def apply(x):
+        input_width = x.shape[3]
+        if input_width == width:
+            residual = x
+        else:
+            residual = layers.Conv2D(width, kernel_size=1)(x)
+        x = layers.BatchNormalization(center=False, scale=False)(x)
+        x = layers.Conv2D(width, kernel_size=3, padding="same", activation="swish")(x)
+        x = layers.Conv2D(width, kernel_size=3, padding="same")(x)
+        x = layers.Add()([x, residual])
+        return x
+    return apply
+
+
+def DownBlock(width, block_depth):
+    def apply(x):
+        x, skips = x
+        for _ in range(block_depth):
+            x = ResidualBlock(width)(x)
+            skips.append(x)
+        x = layers.AveragePooling2D(pool_size=2)(x)
+        return x
+    return apply
+
+
+def UpBlock(width, block_depth):
+    def apply(x):
+        x, skips = x
+        x = layers.UpSampling2D(size=2, interpolation="bilinear")(x)
+        for _ in range(block_depth):
+            x = layers.Concatenate()([x, skips.pop()])
+            x = ResidualBlock(width)(x)
+        return x
+    return apply
+
+
+def get_network(image_size, widths, block_depth):
+    noisy_images = keras.Input(shape=(image_size, image_size, 3))
+    noise_variances = keras.Input(shape=(1, 1, 1))
+    e = layers.Lambda(sinusoidal_embedding, output_shape=(1, 1, DDIM_EMBEDDING_DIMS))(
+        noise_variances)
+    e = layers.UpSampling2D(size=image_size, interpolation="nearest")(e)
+    x = layers.Conv2D(widths[0], kernel_size=1)(noisy_images)
+    x = layers.Concatenate()([x, e])
+    skips = []
+    for width in widths[:-1]:
+        x = DownBlock(width, block_depth)([x, skips])
+    for _ in range(block_depth):
+        x = ResidualBlock(widths[-1])(x)
+    for width in reversed(widths[:-1]):
+        x = UpBlock(width, block_depth)([x, skips])
+    x = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros")(x)
+    return keras.Model([noisy_images, noise_variances], x, name="residual_unet")
+
+
+class DiffusionModel(keras.Model):
+    def __init__(self, image_size, widths, block_depth):
+        super().__init__()
+        self.normalizer = layers.Normalization()
+        self.network = get_network(image_size, widths, block_depth)
+        self.ema_network = keras.models.clone_model(self.network)
+
+    def compile(self, **kwargs):
+        super().compile(**kwargs)
+        self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+        self.image_loss_tracker = keras.metrics.Mean(name="i_loss")
+
+    @property
+    def metrics(self):
+        return [self.noise_loss_tracker, self.image_loss_tracker]
+
+    def denormalize(self, images):
+        images = self.normalizer.mean + images * self.normalizer.variance**0.5
+        return ops.clip(images, 0.0, 1.0)
+
+    def diffusion_schedule(self, diffusion_times):
+        start_angle = ops.cast(ops.arccos(DDIM_MAX_SIGNAL_RATE), "float32")
+        end_angle = ops.cast(ops.arccos(DDIM_MIN_SIGNAL_RATE), "float32")
+        diffusion_angles = start_angle + diffusion_times * (end_angle - start_angle)
+        signal_rates = ops.cos(diffusion_angles)
+        noise_rates = ops.sin(diffusion_angles)
+        return noise_rates, signal_rates
+
+    def denoise(self, noisy_images, noise_rates, signal_rates, training):
+        if training:
+            network = self.network
+        else:
+            network = self.ema_network
+        pred_noises = network([noisy_images, noise_rates**2], training=training)
+        pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
+        return pred_noises, pred_images
+
+    def reverse_diffusion(self, initial_noise, diffusion_steps):
+        num_images = initial_noise.shape[0]
+        step_size = 1.0 / diffusion_steps
+        next_noisy_images = initial_noise
+        for step in range(diffusion_steps):
+            noisy_images = next_noisy_images
+            diffusion_times = ops.ones((num_images, 1, 1, 1)) - step * step_size
+            noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+            pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates,
+                                                    training=False)
+            next_diffusion_times = diffusion_times - step_size
+            next_noise_rates, next_signal_rates = self.diffusion_schedule(next_diffusion_times)
+            next_noisy_images = next_signal_rates * pred_images + next_noise_rates * pred_noises
+        return pred_images
+
+    def generate(self, num_images, diffusion_steps):
+        initial_noise = keras.random.normal(
+            shape=(num_images, DDIM_IMAGE_SIZE, DDIM_IMAGE_SIZE, 3))
+        generated_images = self.reverse_diffusion(initial_noise, diffusion_steps)
+        generated_images = self.denormalize(generated_images)
+        return generated_images
+
+    def train_step(self, images):
+        images = self.normalizer(images, training=True)
+        noises = keras.random.normal(shape=(DDIM_BATCH_SIZE, DDIM_IMAGE_SIZE,
+                                            DDIM_IMAGE_SIZE, 3))
+        diffusion_times = keras.random.uniform(shape=(DDIM_BATCH_SIZE, 1, 1, 1), minval=0.0,
+                                               maxval=1.0)
+        noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+        noisy_images = signal_rates * images + noise_rates * noises
+        with tf.GradientTape() as tape:
+            pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates,
+                                                    training=True)
+            noise_loss = self.loss(noises, pred_noises)  # used for training
+            image_loss = self.loss(images, pred_images)  # only used as metric
+        gradients = tape.gradient(noise_loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+        self.noise_loss_tracker.update_state(noise_loss)
+        self.image_loss_tracker.update_state(image_loss)
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+            ema_weight.assign(DDIM_EMA * ema_weight + (1 - DDIM_EMA) * weight)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_denoising_diffusion_implicit_models():
+    # the embedding and the schedule against NumPy
+    v = np.array([0.0, 0.25, 0.9], np.float32).reshape(3, 1, 1, 1)
+    freqs = np.exp(np.linspace(0.0, np.log(DDIM_EMBEDDING_MAX_FREQUENCY),
+                               DDIM_EMBEDDING_DIMS // 2))
+    ang = 2 * np.pi * freqs * v.astype(np.float64)
+    np.testing.assert_allclose(_np_of(sinusoidal_embedding(v)),
+                               np.concatenate([np.sin(ang), np.cos(ang)], axis=3),
+                               rtol=1e-4, atol=1e-3)
+
+    rng = np.random.default_rng(0)
+    images = rng.random((16, DDIM_IMAGE_SIZE, DDIM_IMAGE_SIZE, 3)).astype("float32")
+    train_dataset = tf_data.Dataset.from_tensor_slices(images).batch(DDIM_BATCH_SIZE,
+                                                                     drop_remainder=True)
+    model = DiffusionModel(DDIM_IMAGE_SIZE, widths=[4, 8], block_depth=1)
+    t = np.array([0.0, 0.5, 1.0], np.float32).reshape(3, 1, 1, 1)
+    noise_rates, signal_rates = model.diffusion_schedule(t)
+    a0, a1 = np.arccos(DDIM_MAX_SIGNAL_RATE), np.arccos(DDIM_MIN_SIGNAL_RATE)
+    np.testing.assert_allclose(_np_of(signal_rates)[:, 0, 0, 0], np.cos(a0 + t[:, 0, 0, 0] *
+                                                                         (a1 - a0)), rtol=1e-5)
+    np.testing.assert_allclose(_np_of(noise_rates) ** 2 + _np_of(signal_rates) ** 2, 1.0,
+                               rtol=1e-5)
+    assert model.network.output_shape == (None, DDIM_IMAGE_SIZE, DDIM_IMAGE_SIZE, 3)
+    assert len(model.ema_network.weights) == len(model.network.weights)
+
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4),
+                  loss=keras.losses.mean_absolute_error)
+    model.normalizer.adapt(train_dataset)
+    np.testing.assert_allclose(np.ravel(_np_of(model.normalizer.mean)),
+                               images.reshape(-1, 3).mean(0), rtol=1e-4)
+    ema_before = [w.numpy().copy() for w in model.ema_network.weights]
+    history = model.fit(train_dataset, epochs=2, verbose=0)
+    assert set(history.history) == {"n_loss", "i_loss"}
+    assert np.all(np.isfinite(history.history["n_loss"]))
+    moved = [not np.allclose(a, w.numpy()) for a, w in zip(ema_before,
+                                                            model.ema_network.weights)]
+    assert any(moved)
+    # one more step: ema <- 0.999 * ema + 0.001 * (the network's weights after the step)
+    ema_old = [w.numpy().astype(np.float64) for w in model.ema_network.weights]
+    model.train_on_batch(images[:DDIM_BATCH_SIZE])
+    for e_old, w, e in zip(ema_old, model.network.weights, model.ema_network.weights):
+        np.testing.assert_allclose(e.numpy(), DDIM_EMA * e_old + (1 - DDIM_EMA) * w.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+    generated = _np_of(model.generate(num_images=2, diffusion_steps=3))
+    assert generated.shape == (2, DDIM_IMAGE_SIZE, DDIM_IMAGE_SIZE, 3)
+    assert generated.dtype == np.float32 and generated.min() >= 0 and generated.max() <= 1
+
+
+def _np_of(t):
+    return np.asarray(ops.convert_to_numpy(t))
