@@ -912,3 +912,29 @@ def test_transfer_learning_guide():
     np.testing.assert_array_equal(bn.moving_mean.numpy(), mean0)
     np.testing.assert_array_equal(bn.moving_variance.numpy(), var0)
     assert not np.array_equal(base_model.layers[1].kernel.numpy(), kernel0)
+
+
+def test_model_export_and_reload_the_artifact(tmp_path):
+    """The saving guide's `model.export(...)` / `tf.saved_model.load(...).serve(x)`: serve runs
+    the model in inference mode (dropout off) with the saved weights."""
+    inputs = keras.Input(shape=(3,))
+    x = keras.layers.Dense(4, activation="relu")(inputs)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(2)(x)
+    model = keras.Model(inputs, outputs)
+    model.export(str(tmp_path / "path_to_saved_model"), format="tf_saved_model")
+    reloaded_artifact = tf.saved_model.load(str(tmp_path / "path_to_saved_model"))
+    input_data = np.random.default_rng(0).random((5, 3)).astype("float32")
+    k1, b1, k2, b2 = [w.astype(np.float64) for w in model.get_weights()]
+    ref = np.maximum(input_data @ k1 + b1, 0) @ k2 + b2
+    predictions = reloaded_artifact.serve(input_data)
+    np.testing.assert_allclose(_np(predictions), ref, rtol=1e-5, atol=1e-6)
+    out = reloaded_artifact.signatures["serving_default"](tf.constant(input_data))
+    assert list(out) == ["output_0"]
+    np.testing.assert_allclose(_np(out["output_0"]), ref, rtol=1e-5, atol=1e-6)
+    assert len(reloaded_artifact.variables) == 4
+    with pytest.raises(ValueError, match="tf_saved_model"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    # a plain tf.saved_model.save still loads as the model itself
+    tf.saved_model.save(model, str(tmp_path / "plain"))
+    assert isinstance(tf.saved_model.load(str(tmp_path / "plain")), keras.Model)

@@ -30,9 +30,45 @@ def save(obj, export_dir, signatures=None, options=None):
     saving_api.save_model(obj, export_dir, save_format="tf")
 
 
+EXPORT_MARKER = "nabi_export.json"   # written by Keras 3's model.export
+
+
+def _mark_export(export_dir):
+    import json
+    with open(os.path.join(os.fspath(export_dir), EXPORT_MARKER), "w") as f:
+        json.dump({"endpoints": ["serve"], "signatures": ["serving_default"]}, f)
+
+
+class _ExportedArtifact:
+    """What TF's `tf.saved_model.load` gives for a Keras 3 `model.export` directory: `serve`
+    (the model in inference mode), `signatures["serving_default"]` (a dict of outputs,
+    output_0, ...) and the variables."""
+
+    def __init__(self, model):
+        self._model = model
+        self.signatures = {"serving_default": self._serving_default}
+        self.variables = list(model.variables)
+        self.trainable_variables = list(model.trainable_variables)
+        self.non_trainable_variables = list(model.non_trainable_variables)
+
+    def serve(self, *args, **kwargs):
+        inputs = args[0] if len(args) == 1 else list(args)
+        return self._model(inputs, training=False, **kwargs)
+
+    def _serving_default(self, *args, **kwargs):
+        out = self.serve(*args, **kwargs) if args else self._model(kwargs, training=False)
+        if isinstance(out, dict):
+            return out
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return {f"output_{i}": o for i, o in enumerate(outs)}
+
+
 def load(export_dir, tags=None, options=None):
     from .keras.saving import saving_api
-    return saving_api.load_model(export_dir)
+    obj = saving_api.load_model(export_dir)
+    if os.path.isfile(os.path.join(os.fspath(export_dir), EXPORT_MARKER)):
+        return _ExportedArtifact(obj)
+    return obj
 
 
 def contains_saved_model(export_dir):

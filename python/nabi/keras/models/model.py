@@ -1147,6 +1147,21 @@ class Model(Layer):
         return saving.save_model(self, filepath, overwrite=overwrite, save_format=save_format,
                                  **kwargs)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None,
+               **kwargs):
+        """Keras 3: an inference artifact in the directory `filepath`; `tf.saved_model.load`
+        gives back an object whose `serve(inputs)` runs the model in inference mode (nabi
+        writes the model itself into the directory: it has no TensorFlow graphs)."""
+        from ... import saved_model
+        if format != "tf_saved_model":
+            raise ValueError(f"[{self.name}.export] unsupported format {format!r}; nabi "
+                             "exports format='tf_saved_model' only")
+        saved_model.save(self, filepath)
+        saved_model._mark_export(filepath)
+        if verbose:
+            print(f"Saved artifact at '{filepath}'. Endpoint: serve (the model's call in "
+                  "inference mode)")
+
     def save_weights(self, filepath, overwrite=True, save_format=None, **kwargs):
         from .. import saving
         return saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format,
