@@ -223,3 +223,13 @@ def test_smart_resize():
     np.testing.assert_allclose(out, want, rtol=1e-6)
     u8 = tf.keras.preprocessing.image.smart_resize(x.astype(np.uint8), (2, 2), "nearest")
     assert u8.dtype == np.uint8
+
+
+def test_range_takes_the_widest_argument_dtype():
+    # TF infers tf.range's dtype from its arguments (int32 < int64 < float32 < float64), so
+    # Dataset.range(...).map(lambda x: tf.range(x)) yields int64 rows, not int32
+    ds = tf.data.Dataset.range(1, 3).map(lambda x: tf.range(x))
+    assert [r.dtype for r in ds.as_numpy_iterator()] == [np.int64, np.int64]
+    assert tf.range(3).dtype == tf.int32
+    assert tf.range(np.float64(2.0)).dtype == tf.float64
+    assert tf.range(np.int32(2), np.float32(4)).dtype == tf.float32

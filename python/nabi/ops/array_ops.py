@@ -90,9 +90,19 @@ def fill(dims, value, name=None):
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
     if limit is None:
         start, limit = 0, start
-    vals = [v._data.item() if isinstance(v, Tensor) else v for v in (start, limit, delta)]
-    if dtype is None:
-        dtype = _dt.float32 if any(isinstance(v, float) for v in vals) else _dt.int32
+    args = (start, limit, delta)
+    vals = [v._data.item() if isinstance(v, Tensor) else v for v in args]
+    if dtype is None:  # TF: the widest of the arguments' dtypes in int32 < int64 < f32 < f64
+        order = [_dt.int32, _dt.int64, _dt.float32, _dt.float64]
+
+        def arg_dtype(v):
+            if isinstance(v, Tensor):
+                return v.dtype
+            if isinstance(v, (np.ndarray, np.generic)):
+                return _dt.as_dtype(v.dtype)
+            return _dt.float32 if isinstance(v, float) else _dt.int32
+        dtype = max((arg_dtype(v) for v in args),
+                    key=lambda d: order.index(d) if d in order else 0)
     return _wrap(place(np.arange(*vals, dtype=_dt.as_dtype(dtype)._np)))
 
 
