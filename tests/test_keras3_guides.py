@@ -938,3 +938,111 @@ def test_model_export_and_reload_the_artifact(tmp_path):
     # a plain tf.saved_model.save still loads as the model itself
     tf.saved_model.save(model, str(tmp_path / "plain"))
     assert isinstance(tf.saved_model.load(str(tmp_path / "plain")), keras.Model)
+
+
+# ----------------------------------------------------------------------------------------------
+# guides/writing_your_own_callbacks.py (Keras 3)
+# ----------------------------------------------------------------------------------------------
+
+class EarlyStoppingAtMinLoss(keras.callbacks.Callback):
+    """Stop training when the loss is at its min, i.e. the loss stops decreasing."""
+
+    def __init__(self, patience=0):
+        super().__init__()
+        self.patience = patience
+        self.best_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = logs.get("loss")
+        if np.less(current, self.best):
+            self.best = current
+            self.wait = 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+                self.model.set_weights(self.best_weights)
+
+
+class CustomLearningRateScheduler(keras.callbacks.Callback):
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self.model.optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        lr = self.model.optimizer.learning_rate
+        scheduled_lr = self.schedule(epoch, lr)
+        self.model.optimizer.learning_rate = scheduled_lr
+        self.seen.append(float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+class LossAndErrorPrintingCallback(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batch_logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch_logs.append((batch, logs["loss"]))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.batch_logs.append(("test", batch, logs["loss"]))
+
+
+def test_writing_your_own_callbacks_guide():
+    def get_model():
+        model = keras.Sequential()
+        model.add(keras.layers.Dense(1))
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.1),
+                      loss="mean_squared_error", metrics=["mean_absolute_error"])
+        return model
+
+    rng = np.random.default_rng(0)
+    x_train = rng.random((64, 4)).astype("float32")
+    y_train = (x_train @ np.array([1.0, -2.0, 0.5, 3.0], np.float32))[:, None]
+
+    model = get_model()
+    cb = LossAndErrorPrintingCallback()
+    history = model.fit(x_train, y_train, batch_size=16, epochs=1, verbose=0, callbacks=[cb])
+    assert [b for b, _ in cb.batch_logs] == [0, 1, 2, 3]
+    # Keras 3 logs a running mean of the batch losses; the epoch's loss is the last one
+    np.testing.assert_allclose(cb.batch_logs[-1][1], history.history["loss"][0], rtol=1e-6)
+    model.evaluate(x_train, y_train, batch_size=32, verbose=0, callbacks=[cb])
+    assert [e[:2] for e in cb.batch_logs[4:]] == [("test", 0), ("test", 1)]
+
+    model = get_model()
+    model.optimizer.learning_rate = 1.0   # large steps: the loss soon stops falling
+    stopper = EarlyStoppingAtMinLoss(patience=1)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=30, verbose=0,
+                        callbacks=[stopper])
+    losses = history.history["loss"]
+    assert 0 < stopper.stopped_epoch < 29
+    assert len(losses) == stopper.stopped_epoch + 1 and losses[-1] >= min(losses[:-1])
+    assert stopper.best == min(losses)
+    for a, c in zip(model.get_weights(), stopper.best_weights):
+        np.testing.assert_array_equal(a, c)
+
+    LR_SCHEDULE = [(3, 0.05), (6, 0.01), (9, 0.005), (12, 0.001)]
+
+    def lr_schedule(epoch, lr):
+        if epoch < LR_SCHEDULE[0][0] or epoch > LR_SCHEDULE[-1][0]:
+            return lr
+        for i in range(len(LR_SCHEDULE)):
+            if epoch == LR_SCHEDULE[i][0]:
+                return LR_SCHEDULE[i][1]
+        return lr
+
+    model = get_model()
+    sched = CustomLearningRateScheduler(lr_schedule)
+    model.fit(x_train, y_train, batch_size=64, epochs=14, verbose=0, callbacks=[sched])
+    np.testing.assert_allclose(sched.seen, [0.1] * 3 + [0.05] * 3 + [0.01] * 3 +
+                               [0.005] * 3 + [0.001] * 2, rtol=1e-6)
