@@ -120,3 +120,85 @@ def test_auc_label_weights_without_multi_label():
     m2.update_state(y, p)
     np.testing.assert_allclose(float(m2.result()),
                                _np_roc_auc(y.ravel(), p.ravel(), np.tile(lw, 20)), rtol=1e-5)
+
+
+# --- cross-entropies on a sigmoid/softmax output compute from the logits (TF-Keras'
+#     `_keras_logits`): saturated predictions are not capped at -log(1e-7) ----------------------
+
+def _np_log_sigmoid(z):
+    return -np.logaddexp(0.0, -z)
+
+
+def _np_log_softmax(z):
+    return z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+
+
+X1 = np.array([[1.0], [2.0], [-1.0]], np.float32)
+
+
+def _weights_for(model, scale):
+    ws = model.get_weights()
+    k = ws[0]
+    ws[0] = (scale * ((np.arange(k.size) % 3) - 1.0)).reshape(k.shape).astype(np.float32) \
+        if k.size > 1 else np.full_like(k, scale)
+    model.set_weights(ws)
+    return ws[0], ws[1]
+
+
+@pytest.mark.parametrize("head", ["dense", "activation"])
+def test_binary_crossentropy_on_sigmoid_output_uses_logits(head):
+    layers = [keras.layers.Dense(1, activation="sigmoid")] if head == "dense" else \
+        [keras.layers.Dense(1), keras.layers.Activation("sigmoid")]
+    m = keras.Sequential([keras.Input((1,))] + layers)
+    k, b = _weights_for(m, 25.0)
+    y = np.array([[0.0], [1.0], [1.0]], np.float32)
+    z = X1.astype(np.float64) @ k + b                    # logits 25, 50, -25
+    per = -(y * _np_log_sigmoid(z) + (1 - y) * _np_log_sigmoid(-z))
+    with nabi.GradientTape() as tape:
+        loss = keras.losses.BinaryCrossentropy()(y, m(X1, training=True))
+    np.testing.assert_allclose(float(loss), per.mean(), rtol=1e-5)   # 16.67, not capped
+    g = tape.gradient(loss, m.trainable_weights)
+    dz = (1.0 / (1.0 + np.exp(-z)) - y) / len(y)       # d mean(bce) / dz
+    np.testing.assert_allclose(_np(g[0]), X1.T.astype(np.float64) @ dz, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(_np(g[1]), dz.sum(0), rtol=1e-5, atol=1e-7)
+    # the function form and compile/evaluate agree
+    np.testing.assert_allclose(_np(keras.losses.binary_crossentropy(y, m(X1))), per[:, 0],
+                               rtol=1e-5)
+    m.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+    np.testing.assert_allclose(m.evaluate(X1, y, verbose=0), per.mean(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["dense", "softmax_layer", "activation"])
+def test_categorical_crossentropies_on_softmax_output_use_logits(head):
+    if head == "dense":
+        layers = [keras.layers.Dense(3, activation="softmax")]
+    elif head == "softmax_layer":
+        layers = [keras.layers.Dense(3), keras.layers.Softmax()]
+    else:
+        layers = [keras.layers.Dense(3), keras.layers.Activation("softmax")]
+    m = keras.Sequential([keras.Input((1,))] + layers)
+    k, b = _weights_for(m, 25.0)
+    yc = np.array([0, 2, 1])
+    ls = _np_log_softmax(X1.astype(np.float64) @ k + b)
+    ref = -ls[np.arange(3), yc]
+    np.testing.assert_allclose(
+        _np(keras.losses.sparse_categorical_crossentropy(yc, m(X1))), ref, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(keras.losses.CategoricalCrossentropy()(np.eye(3)[yc], m(X1))), ref.mean(),
+        rtol=1e-5)
+    m.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    np.testing.assert_allclose(m.evaluate(X1, yc, verbose=0), ref.mean(), rtol=1e-5)
+
+
+def test_probabilities_not_from_a_sigmoid_are_still_clipped():
+    p = nabi.constant(np.array([[0.0], [1.0]], np.float32))
+    y = np.array([[1.0], [0.0]], np.float32)
+    # -log(1e-7) and -log(1 - (1 - 1e-7) in float32)
+    v = _np(keras.losses.binary_crossentropy(y, p))
+    assert np.all(v < 16.2) and np.all(v > 15.8)
+    # a new tensor computed from a sigmoid output is not a sigmoid output
+    s = keras.activations.sigmoid(nabi.constant(np.array([[-30.0]], np.float32)))
+    v2 = float(keras.losses.binary_crossentropy(np.ones((1, 1), np.float32), s * 1.0)[0])
+    np.testing.assert_allclose(v2, -np.log(1e-7), rtol=1e-4)
+    v3 = float(keras.losses.binary_crossentropy(np.ones((1, 1), np.float32), s)[0])
+    np.testing.assert_allclose(v3, 30.0, rtol=1e-5)

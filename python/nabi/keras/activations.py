@@ -6,6 +6,7 @@ Each function's `__name__` is its Keras name, so layers can pass it to the fused
 from .. import ops as _ops
 from ..framework.tensor import Tensor, convert_to_tensor
 from ..ops import nn_ops as _nn
+from . import _logits_cache
 
 __all__ = ["linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "elu",
            "selu", "softplus", "softsign", "leaky_relu", "gelu", "swish", "silu",
@@ -69,7 +70,9 @@ def selu(x):
 
 
 def sigmoid(x):
-    return _nn.sigmoid(_t(x))
+    x = _t(x)
+    # the cross-entropies read the logits back (TF-Keras' `_keras_logits`)
+    return _logits_cache.tag(_nn.sigmoid(x), "sigmoid", x)
 
 
 def tanh(x):
@@ -77,7 +80,11 @@ def tanh(x):
 
 
 def softmax(x, axis=-1):
-    return _nn.softmax(_t(x), axis=axis)
+    x = _t(x)
+    y = _nn.softmax(x, axis=axis)
+    if isinstance(axis, int) and x.ndim and axis % x.ndim == x.ndim - 1:
+        _logits_cache.tag(y, "softmax", x)      # TF-Keras' `_keras_logits`
+    return y
 
 
 def log_softmax(x, axis=-1):

@@ -22,7 +22,7 @@ import numpy as np
 from ..framework.device import DeviceArray, kernels, to_device
 from ..framework.device import asarray as _asarray
 from ..ops._common import contiguous as _contiguous
-from . import _registry
+from . import _logits_cache, _registry
 from ..framework.tape import _tapes, is_unit_seed, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
 
@@ -595,7 +595,29 @@ def _grad_to(g, shape0):
     return g.reshape(shape0)
 
 
+def _cached_logits(kernel, y_pred, kw):
+    """(y_pred, kw) for a probability cross-entropy: the cached logits with from_logits=True
+    when y_pred is a tagged sigmoid/softmax output (TF-Keras' `_keras_logits`), else as given."""
+    if kw.get("from_logits") or not isinstance(y_pred, Tensor):
+        return y_pred, kw
+    if kernel is _k_bce or kernel is _k_bfce:
+        kind = "sigmoid"
+    elif kernel is _k_cce or kernel is _k_scce:
+        if kw.get("axis", -1) not in (-1, y_pred.ndim - 1):
+            return y_pred, kw
+        kind = "softmax"
+    else:
+        return y_pred, kw
+    z = _logits_cache.logits_of(y_pred, kind)
+    if z is None:
+        return y_pred, kw
+    kw = dict(kw)
+    kw["from_logits"] = True
+    return z, kw
+
+
 def _run(kernel, y_true, y_pred, sparse=False, **kw):
+    y_pred, kw = _cached_logits(kernel, y_pred, kw)
     t, yt, yp, shape0 = _prep(y_true, y_pred, sparse)
     res = kernel(yt, yp, **kw)
     vals, back = res[0], res[1]
@@ -827,8 +849,9 @@ class Loss:
         return _reduce_tensor(_ops, vals, sample_weight, self.reduction)
 
     def _fused_call(self, kernel, y_true, y_pred, sample_weight):
+        y_pred, kw = _cached_logits(kernel, y_pred, self._kw)
         t, yt, yp, shape0 = _prep(y_true, y_pred, self._sparse)
-        res = kernel(yt, yp, **self._kw)
+        res = kernel(yt, yp, **kw)
         vals, back = res[0], res[1]
         if vals.dtype != yp.dtype:
             vals = vals.astype(yp.dtype)
@@ -849,7 +872,7 @@ class Loss:
                     return (_grad_to(const(1.0 if scale is None else scale), shape0),)
                 return (_grad_to(back(g if scale is None else g * scale), shape0),)
             from ._losses_second_order import backward_t, op_name
-            record((t,), res_t, backward, backward_t(kernel, self._kw, t, yt, yp, scale),
+            record((t,), res_t, backward, backward_t(kernel, kw, t, yt, yp, scale),
                    op_name(kernel))
         return res_t
 

@@ -13,6 +13,7 @@ from ...ops import array_ops as _a
 from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from ...ops._common import operand_like
+from .. import _logits_cache
 from .base import InputSpec, KerasTensor, Layer, _serialize_obj
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax", "Rescaling"]
@@ -302,6 +303,8 @@ class Softmax(_Elementwise):
             x = _m.add(x, _m.multiply(_m.subtract(1.0, m), _LARGE_NEGATIVE))
         if len(axes) == 1:
             y = _nn.softmax(x, axis=axes[0])
+            if m is None and axes[0] == inputs._data.ndim - 1:
+                _logits_cache.tag(y, "softmax", x)      # TF-Keras' `_keras_logits`
         else:
             y = _m.exp(_m.subtract(x, _m.reduce_logsumexp(x, axis=axes, keepdims=True)))
         if m is not None:

@@ -9,6 +9,7 @@ from ...framework.tensor import Tensor, _wrap
 from ...ops import array_ops as _array_ops
 from ...ops import math_ops as _math_ops
 from .. import backend
+from .. import _logits_cache
 from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
@@ -218,6 +219,13 @@ class Dense(Layer):
             y = _array_ops.reshape(y, tuple(shp[:-1]) + (self.units,))
         if self._post_act is not None and not logits:
             y = self._post_act(y)
+        elif self._fused in ("sigmoid", "softmax") and not logits:
+            # TF-Keras' `_keras_logits`: a probability cross-entropy on this output computes
+            # from the pre-activation, which is only evaluated if a loss asks for it
+            def pre_activation(x2=x2, lead=tuple(shp[:-1]) if d.ndim != 2 else None):
+                z = _nn.dense(x2, self.kernel, self.bias, "linear")
+                return z if lead is None else _array_ops.reshape(z, lead + (self.units,))
+            _logits_cache.tag(y, self._fused, pre_activation)
         return y
 
     def get_config(self):
