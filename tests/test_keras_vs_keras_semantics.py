@@ -202,3 +202,18 @@ def test_probabilities_not_from_a_sigmoid_are_still_clipped():
     np.testing.assert_allclose(v2, -np.log(1e-7), rtol=1e-4)
     v3 = float(keras.losses.binary_crossentropy(np.ones((1, 1), np.float32), s)[0])
     np.testing.assert_allclose(v3, 30.0, rtol=1e-5)
+
+
+# --- Keras 2 options nabi does not implement fail loudly instead of being ignored --------------
+
+def test_unsupported_keras2_options_raise():
+    with pytest.raises(NotImplementedError, match="virtual_batch_size"):
+        keras.layers.BatchNormalization(virtual_batch_size=2)
+    with pytest.raises(NotImplementedError, match="renorm"):
+        keras.layers.BatchNormalization(renorm=True)
+    keras.layers.BatchNormalization(renorm=False, virtual_batch_size=None, fused=True,
+                                    renorm_momentum=0.99, renorm_clipping=None)
+    for cls in (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN):
+        with pytest.raises(ValueError, match="time_major"):
+            cls(3, time_major=True)
+        cls(3, time_major=False)

@@ -20,9 +20,17 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, **kwargs):
         kwargs.pop("fused", None)
-        kwargs.pop("renorm", None)
-        kwargs.pop("virtual_batch_size", None)
-        kwargs.pop("adjustment", None)
+        # Keras 2 options that change the statistics: accepted at their defaults only (ignoring
+        # them would train a different model without a word)
+        for opt, default in (("renorm", False), ("virtual_batch_size", None),
+                             ("adjustment", None)):
+            val = kwargs.pop(opt, default)
+            if val is not default and val != default:
+                raise NotImplementedError(
+                    f"[BatchNormalization] {opt}={val!r} is not supported by nabi (only "
+                    f"{opt}={default!r})")
+        kwargs.pop("renorm_clipping", None)
+        kwargs.pop("renorm_momentum", None)
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)):
             if len(axis) != 1:

@@ -844,7 +844,9 @@ class _FusedRNN(RNN):
                  stateful=False, unroll=False, **kwargs):
         cell_kw = {k: kwargs.pop(k) for k in _CELL_KEYS + self._extra_cell_keys if k in kwargs}
         kwargs.pop("implementation", None)
-        kwargs.pop("time_major", None)
+        if kwargs.pop("time_major", False):
+            raise ValueError(f"[{type(self).__name__}] time_major=True is not supported: pass "
+                             "batch-major inputs (batch, time, features)")
         kwargs.pop("use_cudnn", None)
         zo = kwargs.pop("zero_output_for_mask", None)
         cell_dtype = kwargs.get("dtype")
