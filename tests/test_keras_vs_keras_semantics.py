@@ -217,3 +217,20 @@ def test_unsupported_keras2_options_raise():
         with pytest.raises(ValueError, match="time_major"):
             cls(3, time_major=True)
         cls(3, time_major=False)
+
+
+# --- the Keras 2 legacy `decay` survives get_config/from_config --------------------------------
+
+def test_legacy_decay_round_trips_through_config():
+    lr, d, b1, b2, eps = 0.1, 0.5, 0.9, 0.999, 1e-7
+    opt = keras.optimizers.Adam.from_config(keras.optimizers.Adam(lr, decay=d).get_config())
+    v = nabi.Variable(np.array([1.0, 2.0], np.float32))
+    w, m, s = np.array([1.0, 2.0]), np.zeros(2), np.zeros(2)
+    for it in range(3):
+        g = np.array([1.0, -1.0])
+        opt.apply_gradients([(nabi.constant(g.astype(np.float32)), v)])
+        lrt, t = lr / (1 + d * it), it + 1     # Keras 2: lr / (1 + decay * iterations)
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * g * g
+        w = w - lrt * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(s) + eps)
+    np.testing.assert_allclose(_np(v), w, rtol=1e-5)

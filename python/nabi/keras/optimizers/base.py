@@ -527,6 +527,8 @@ class Optimizer:
                "gradient_accumulation_steps": self.gradient_accumulation_steps}
         for h in self._hyper_names:
             cfg[h] = getattr(self, h)
+        if self.decay:                  # Keras 2 legacy lr / (1 + decay * step): keep it
+            cfg["decay"] = self.decay
         return cfg
 
     @classmethod
