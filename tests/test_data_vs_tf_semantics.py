@@ -233,3 +233,18 @@ def test_range_takes_the_widest_argument_dtype():
     assert tf.range(3).dtype == tf.int32
     assert tf.range(np.float64(2.0)).dtype == tf.float64
     assert tf.range(np.int32(2), np.float32(4)).dtype == tf.float32
+
+
+def test_directory_datasets_skip_hidden_class_dirs(tmp_path):
+    # Keras's index_directory ignores class subdirectories whose name starts with '.'
+    # (e.g. .ipynb_checkpoints); files in hidden folders inside a class are still read
+    for rel, text in [("a/1.txt", "a1"), ("b/2.txt", "b2"), ("b/.h/3.txt", "b3"),
+                      (".ipynb_checkpoints/4.txt", "x")]:
+        f = tmp_path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    ds = tf.keras.utils.text_dataset_from_directory(str(tmp_path), batch_size=10,
+                                                    shuffle=False)
+    assert ds.class_names == ["a", "b"]
+    (x, y), = list(ds.as_numpy_iterator())
+    assert x.tolist() == [b"a1", b"b2", b"b3"] and y.tolist() == [0, 1, 1]

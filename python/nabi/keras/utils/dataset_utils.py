@@ -360,8 +360,9 @@ def index_directory(directory, labels, formats, fn, class_names=None, shuffle=Tr
     permutation of the whole list."""
     inferred = isinstance(labels, str) and labels == "inferred"
     if inferred:
+        # Keras skips hidden class directories (.ipynb_checkpoints, .git, ...)
         subdirs = [d for d in sorted(os.listdir(directory))
-                   if os.path.isdir(os.path.join(directory, d))]
+                   if os.path.isdir(os.path.join(directory, d)) and not d.startswith(".")]
         if not class_names:
             class_names = subdirs
         elif set(class_names) != set(subdirs):
