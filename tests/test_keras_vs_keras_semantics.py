@@ -234,3 +234,19 @@ def test_legacy_decay_round_trips_through_config():
         s = b2 * s + (1 - b2) * g * g
         w = w - lrt * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(s) + eps)
     np.testing.assert_allclose(_np(v), w, rtol=1e-5)
+
+
+# --- MaxNorm/UnitNorm/MinMaxNorm with a list of axes (Keras' advice for conv kernels) ----------
+
+def test_norm_constraints_accept_a_list_of_axes():
+    w = np.random.RandomState(3).randn(2, 2, 3, 4).astype(np.float32)
+    n = np.sqrt((w.astype(np.float64) ** 2).sum(axis=(0, 1, 2), keepdims=True))
+    ref = w * (np.clip(n, 0, 0.5) / (1e-7 + n))
+    np.testing.assert_allclose(_np(keras.constraints.MaxNorm(0.5, axis=[0, 1, 2])(w)), ref,
+                               rtol=1e-5)
+    np.testing.assert_allclose(_np(keras.constraints.UnitNorm(axis=[0, 1, 2])(w)),
+                               w / (1e-7 + n), rtol=1e-5)
+    d = 0.5 * np.clip(n, 0.2, 0.6) + 0.5 * n
+    np.testing.assert_allclose(
+        _np(keras.constraints.MinMaxNorm(0.2, 0.6, rate=0.5, axis=[0, 1, 2])(w)),
+        w * (d / (1e-7 + n)), rtol=1e-5)

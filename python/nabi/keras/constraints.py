@@ -30,6 +30,8 @@ class Constraint:
 
 
 def _norms(w, axis):
+    if isinstance(axis, list):          # Keras' axis=[0, 1, 2] for a conv kernel
+        axis = tuple(axis)
     return np.sqrt(np.sum(w * w, axis=axis, keepdims=True))
 
 
