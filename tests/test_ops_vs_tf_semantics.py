@@ -285,3 +285,57 @@ def test_per_image_standardization_float64_gives_float32():
     assert r.dtype == tf.float32
     ref = (img - img.mean()) / max(img.std(), 1 / np.sqrt(img.size))
     assert_array(r, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gather_negative_index_is_out_of_range():
+    # TF (CPU) rejects negative indices; nabi wrapped -1 around to the last row
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[gather\] indices must be in \[0, 3\)"):
+        tf.gather(tf.constant(X), [2, 0, -1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[gather\]"):
+        tf.gather(tf.constant(X), [[0, -1], [1, 1], [3, 0]], axis=1, batch_dims=1)
+    assert_array(tf.gather(tf.constant(X), [2, 0]), X[[2, 0]], rtol=0, atol=0)
+
+
+def test_clip_by_value_semantics():
+    a = np.array([-2.0, 0.3, 5.0], np.float32)
+    assert_array(tf.clip_by_value(a, -1.0, 1.0), np.clip(a, -1, 1))
+    # where min > max TF computes maximum(minimum(t, max), min): min wins (np.clip: max)
+    lo = np.array([1.5, 1.5, 1.5], np.float32)
+    assert_array(tf.clip_by_value(tf.constant(a), tf.constant(lo), 1.0), [1.5, 1.5, 1.5])
+    assert_array(tf.clip_by_value(tf.constant([1, 5]), 0, 3), [1, 3], dtype=np.int32)
+    with pytest.raises(TypeError, match=r"\[clip_by_value\] cannot convert 3.5 to .* int32"):
+        tf.clip_by_value(tf.constant([1, 5]), 0, 3.5)   # nabi truncated the bound to 3
+
+
+def test_two_python_lists_int_and_float_raise():
+    with pytest.raises(TypeError, match=r"\[add\] cannot convert"):
+        tf.add([1, 2], [0.5, 1.0])   # nabi gave [1, 3]
+    assert_array(tf.add([1.5], 2), [3.5], dtype=np.float32)
+
+
+def test_sqrt_rsqrt_gradient_is_zero_where_upstream_is_zero():
+    # TF's SqrtGrad/RsqrtGrad return 0 where dy == 0, so masking a sqrt with tf.where has a
+    # finite gradient at x <= 0 (nabi: 0 * 0.5 / 0 = nan, which then poisoned the weights)
+    x = tf.Variable([-1.0, 4.0, 0.0])
+    for f, g_pos in [(tf.sqrt, 0.5 / 2.0), (tf.math.rsqrt, -0.5 * 4.0 ** -1.5)]:
+        with tf.GradientTape() as t:
+            y = tf.reduce_sum(tf.where(x > 0, f(x), 0.0))
+        assert_array(t.gradient(y, x), [0.0, g_pos, 0.0])
+    fd_check(lambda t: tf.sqrt(t), [np.array([0.5, 2.0, 9.0])])
+
+
+@pytest.mark.parametrize("f", [tf.math.floordiv, tf.math.floormod, tf.truncatediv,
+                               tf.truncatemod, lambda a, b: a // b, lambda a, b: a % b])
+def test_integer_division_by_zero_raises(f):
+    # TF: "Integer division by zero"; nabi (NumPy) silently gave 0
+    with pytest.raises((tf.errors.InvalidArgumentError, ZeroDivisionError),
+                       match=r"integer division by zero"):
+        f(tf.constant([1, 2]), tf.constant([1, 0]))
+    assert_array(tf.constant([1.0]) // tf.constant([0.0]), [np.inf])   # floats: IEEE
+
+
+def test_gather_axis_out_of_range_raises():
+    # nabi took axis % ndim: axis=2 of a matrix gathered rows
+    with pytest.raises(ValueError, match=r"\[gather\] axis 2 is out of range .* \(2, 3\)"):
+        tf.gather(tf.ones([2, 3]), [0], axis=2)
+    assert_array(tf.gather(tf.constant(X[0]), [1], axis=-1), X[0][:, [1]], rtol=0, atol=0)

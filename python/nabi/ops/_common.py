@@ -34,6 +34,7 @@ def binary_operands(op, x, y):
         _check_python_float(op, x, y)
         return operand_like(x, y), y
     x = convert_to_tensor(x)
+    _check_python_float(op, y, x)   # tf.add([1, 2], [0.5, 1]) raises as TF (it truncated)
     return x, convert_to_tensor(y, dtype_hint=x._data.dtype)
 
 

@@ -516,10 +516,13 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
             x = _wrap(to_device(a, "cuda"))
             a = x._data
     axis = 0 if axis is None else int(axis)
-    ax = axis % a.ndim
+    if not -a.ndim <= axis < max(a.ndim, 1):   # (a % ndim wrapped axis=2 of a matrix to 0)
+        raise ValueError(f"[gather] axis {axis} is out of range for params of shape "
+                         f"{tuple(a.shape)}")
+    ax = axis % max(a.ndim, 1)
     if batch_dims:
         return _gather_batched(x, ind, axis, int(batch_dims))
-    if ind.size and (ind.min() < -a.shape[ax] or ind.max() >= a.shape[ax]):
+    if ind.size and (ind.min() < 0 or ind.max() >= a.shape[ax]):   # TF (CPU): negative is out of range
         raise _GatherIndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of "
                                 f"shape {tuple(a.shape)} on axis {ax}, got range "
                                 f"[{ind.min()}, {ind.max()}]")
@@ -565,7 +568,7 @@ def _gather_batched(x, ind, axis, b):
         raise ValueError(f"[gather] the batch dimensions of params {tuple(a.shape)} and indices "
                          f"{tuple(ind.shape)} differ (batch_dims={b})")
     n = a.shape[ax]
-    if ind.size and (ind.min() < -n or ind.max() >= n):
+    if ind.size and (ind.min() < 0 or ind.max() >= n):
         raise _GatherIndexError(f"[gather] indices must be in [0, {n}) for params of shape "
                                 f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, "
                                 f"{ind.max()}]")

@@ -97,12 +97,27 @@ def divide_no_nan(x, y, name=None):
     return _binary("divide_no_nan", x, y, fwd, bwd, bwd_t)
 
 
+def _check_int_divisor(op, a, b):
+    """TF raises for an integer division by zero (NumPy silently gives 0)."""
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and bool((b == 0).any()):
+        from ..errors import InvalidArgumentError
+        raise InvalidArgumentError(f"[{op}] integer division by zero (divisor of shape "
+                                   f"{tuple(b.shape)}, dtype {b.dtype.name})")
+
+
 def _floor_divide(a, b):
     """TF's FloorDiv: floor(a / b) for floats (1.0 // 0.1 is 10, where Python's and NumPy's
     floor_divide give 9; inf // 2 is inf, not nan), Python's // for integers."""
     if a.dtype.kind in "fc":
-        return np.floor(np.true_divide(a, b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.floor(np.true_divide(a, b))
+    _check_int_divisor("floordiv", a, b)
     return np.floor_divide(a, b)
+
+
+def _floor_mod(a, b):
+    _check_int_divisor("floormod", a, b)
+    return np.mod(a, b)
 
 
 def floordiv(x, y, name=None):
@@ -118,7 +133,7 @@ def floormod(x, y, name=None):
         q = np.floor_divide(x._data, y._data)
         return (g if n[0] else None,
                 negative(multiply(g, _zero_grad_step(q, g, (x, y)))) if n[1] else None)
-    return _binary("floormod", x, y, np.mod,
+    return _binary("floormod", x, y, _floor_mod,
                    lambda g, a, b, o, n: (g if n[0] else None,
                                           -g * np.floor_divide(a, b) if n[1] else None), bwd_t)
 
@@ -291,14 +306,28 @@ def log1p(x, name=None):
                   lambda g, x, o: divide(g, add(x, 1.0)))
 
 
+def _zero_where_g_zero(g, r):
+    """TF's SqrtGrad / RsqrtGrad give 0 where the incoming gradient is 0 (so
+    tf.where(x > 0, tf.sqrt(x), 0) and the norm of a zero vector behind a mask have finite
+    gradients at x = 0 instead of 0 * inf = nan)."""
+    return np.where(g == 0, np.zeros((), r.dtype), r)
+
+
+def _zero_where_g_zero_t(g, r):
+    from .array_ops import where
+    return where(_wrap(g._data == 0), const_like(np.zeros_like(g._data), g), r)
+
+
 def sqrt(x, name=None):
-    return _unary("sqrt", x, np.sqrt, lambda g, a, o: g * 0.5 / o,
-                  lambda g, x, o: divide(multiply(g, 0.5), o))
+    return _unary("sqrt", x, np.sqrt, lambda g, a, o: _zero_where_g_zero(g, g * 0.5 / o),
+                  lambda g, x, o: _zero_where_g_zero_t(g, divide(multiply(g, 0.5), o)))
 
 
 def rsqrt(x, name=None):
-    return _unary("rsqrt", x, lambda a: 1 / np.sqrt(a), lambda g, a, o: -0.5 * g * o * o * o,
-                  lambda g, x, o: multiply(multiply(g, -0.5), multiply(o, multiply(o, o))))
+    return _unary("rsqrt", x, lambda a: 1 / np.sqrt(a),
+                  lambda g, a, o: _zero_where_g_zero(g, -0.5 * g * o * o * o),
+                  lambda g, x, o: _zero_where_g_zero_t(
+                      g, multiply(multiply(g, -0.5), multiply(o, multiply(o, o)))))
 
 
 def square(x, name=None):
@@ -373,13 +402,20 @@ def logical_xor(x, y, name=None):
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    from ._common import _check_python_float
     t = t_(t)
     a = t._data
+    for v in (clip_value_min, clip_value_max):
+        _check_python_float("clip_by_value", v, t)   # TF: clip(int tensor, 0.5, 3.5) raises
+        if isinstance(v, Tensor) and v._data.dtype != a.dtype:
+            raise TypeError(f"[clip_by_value] the bound's dtype {v._data.dtype.name} differs "
+                            f"from t's {a.dtype.name} (shape {tuple(a.shape)}); cast one first")
     lo = _asarray(clip_value_min._data if isinstance(clip_value_min, Tensor) else clip_value_min,
                     dtype=a.dtype)
     hi = _asarray(clip_value_max._data if isinstance(clip_value_max, Tensor) else clip_value_max,
                     dtype=a.dtype)
-    out = _wrap(np.clip(a, lo, hi))
+    # TF: maximum(minimum(t, max), min), so min wins where min > max (np.clip: max wins)
+    out = _wrap(np.maximum(np.minimum(a, hi), lo))
     if _tapes and is_float(a):
         mask = (a >= lo) & (a <= hi)
         record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask, (t,)),),
