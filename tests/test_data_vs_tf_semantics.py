@@ -248,3 +248,18 @@ def test_directory_datasets_skip_hidden_class_dirs(tmp_path):
     assert ds.class_names == ["a", "b"]
     (x, y), = list(ds.as_numpy_iterator())
     assert x.tolist() == [b"a1", b"b2", b"b3"] and y.tolist() == [0, 1, 1]
+
+
+def test_object_string_columns_become_bytes():
+    # pandas string columns are object arrays of str: TF converts them to string tensors
+    # (UTF-8 bytes); an object array holding anything else (NaN, ints) is a ValueError
+    cols = {"s": np.array(["a", "bé"], dtype=object), "i": np.array([1, 2])}
+    ds = tf.data.Dataset.from_tensor_slices(cols)
+    assert ds.element_spec["s"].dtype == tf.string
+    assert [e["s"] for e in ds.as_numpy_iterator()] == [b"a", "bé".encode("utf-8")]
+    (b,) = list(ds.batch(2).as_numpy_iterator())
+    assert b["s"].tolist() == [b"a", "bé".encode("utf-8")]
+    with pytest.raises(ValueError, match="Unsupported object type float"):
+        tf.data.Dataset.from_tensor_slices({"s": np.array(["a", np.nan], dtype=object)})
+    with pytest.raises(ValueError, match="Unsupported object type int"):
+        tf.data.Dataset.from_tensors(np.array([1, 2], dtype=object))

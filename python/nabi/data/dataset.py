@@ -287,10 +287,31 @@ def _leaf_array(v):
     return a
 
 
+def _strings_of_objects(a):
+    """An object array (pandas' string columns: `dict(df)`) as TF converts it: a string
+    tensor of UTF-8 bytes; any other object (a NaN, an int, a list) is TF's ValueError."""
+    flat = a.ravel()
+    if all(type(x) is bytes for x in flat):
+        return a
+    out = np.empty(flat.shape, dtype=object)
+    for i, x in enumerate(flat):
+        if isinstance(x, str):
+            out[i] = x.encode("utf-8")
+        elif isinstance(x, bytes):
+            out[i] = bytes(x)
+        else:
+            raise ValueError(f"Failed to convert a NumPy array to a Tensor (Unsupported object "
+                             f"type {type(x).__name__}): an object array must hold only str "
+                             f"or bytes, got {x!r} at flat index {i}")
+    return out.reshape(a.shape)
+
+
 def _snapshot(v):
     """A private, read-only copy of a user's value (the dataset does not change if the user's
     array does later, as in TF; read-only, so the rows handed out cannot change it either)."""
     a = _leaf_array(v)
+    if isinstance(a, np.ndarray) and a.dtype == object:
+        a = _strings_of_objects(a)
     if _is_composite(a):
         return a
     if isinstance(v, (np.ndarray, Tensor)) or not a.flags.c_contiguous:
