@@ -250,3 +250,22 @@ def test_norm_constraints_accept_a_list_of_axes():
     np.testing.assert_allclose(
         _np(keras.constraints.MinMaxNorm(0.2, 0.6, rate=0.5, axis=[0, 1, 2])(w)),
         w * (d / (1e-7 + n)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["dense", "activation"])
+def test_crossentropy_metrics_on_sigmoid_output_use_logits(head):
+    layers = [keras.layers.Dense(1, activation="sigmoid")] if head == "dense" else \
+        [keras.layers.Dense(1), keras.layers.Activation("sigmoid")]
+    m = keras.Sequential([keras.Input((1,))] + layers)
+    k, b = _weights_for(m, 25.0)
+    y = np.array([[0.0], [1.0], [1.0]], np.float32)
+    z = X1.astype(np.float64) @ k + b
+    ref = (-(y * _np_log_sigmoid(z) + (1 - y) * _np_log_sigmoid(-z))).mean()
+    met = keras.metrics.BinaryCrossentropy()
+    met.update_state(y, m(X1))
+    np.testing.assert_allclose(float(met.result()), ref, rtol=1e-5)
+    m.compile(keras.optimizers.SGD(0.0), "binary_crossentropy",
+              metrics=["binary_crossentropy", "accuracy"])
+    loss, bce, acc = m.evaluate(X1, y, verbose=0)
+    np.testing.assert_allclose([loss, bce], [ref, ref], rtol=1e-5)
+    np.testing.assert_allclose(acc, np.mean((z > 0) == (y > 0.5)), rtol=1e-6)

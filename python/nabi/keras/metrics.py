@@ -380,11 +380,17 @@ class MeanMetricWrapper(Mean):
         self._afn = _ARRAY_FNS.get(fn)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        kw = self._fn_kwargs
+        k = _losses._KERNELS.get(self._fn)
+        if k is not None and isinstance(y_pred, Tensor):
+            # a cross-entropy on a sigmoid/softmax output reads its logits (TF-Keras'
+            # `_keras_logits`), as the loss does
+            y_pred, kw = _losses._cached_logits(k, y_pred, kw)
         yt, yp = _pair(y_true, y_pred, self.total._data)
         if self._afn is not None:
-            values = self._afn(yt, yp, **self._fn_kwargs)
+            values = self._afn(yt, yp, **kw)
         else:
-            values = _arr(self._fn(_wrap(yt), _wrap(yp), **self._fn_kwargs))
+            values = _arr(self._fn(_wrap(yt), _wrap(yp), **kw))
         return self._update(values, sample_weight)
 
     def get_config(self):

@@ -12,6 +12,7 @@ from ...framework.device import asarray as _asarray
 
 from ...framework.tensor import Tensor, Variable, _wrap
 from ...ops import math_ops as _m
+from .. import _logits_cache
 from ..layers import base as _base
 
 _LOSS_ALIASES = {
@@ -412,6 +413,25 @@ class LossMean(_SumCount):
         return f"<Mean name={self.name}>"
 
 
+def _cached_logits_kind(tracker, pred):
+    """('sigmoid'/'softmax', logits) when `tracker` is a probability cross-entropy metric and
+    `pred` a tagged sigmoid/softmax output (keras/_logits_cache.py), else (None, None)."""
+    if tracker.logits is not None or not isinstance(pred, Tensor) or \
+            not isinstance(tracker, ObjectMetric):
+        return None, None
+    fn = getattr(tracker.metric, "_fn", None)
+    from .. import losses as _L
+    if fn not in (_L.binary_crossentropy, _L.categorical_crossentropy,
+                  _L.sparse_categorical_crossentropy, _L.binary_focal_crossentropy) or \
+            tracker.metric._fn_kwargs.get("from_logits"):
+        return None, None
+    for kind in ("sigmoid", "softmax"):
+        z = _logits_cache.logits_of(pred, kind)
+        if z is not None:
+            return kind, z
+    return None, None
+
+
 class ObjectMetric(_TrackerAPI):
     """Adapts a Keras Metric object (update_state/result/reset_state) to the tracker API; the
     Metric API (result, variables, get_config...) is the wrapped metric's."""
@@ -423,6 +443,7 @@ class ObjectMetric(_TrackerAPI):
         self.logits = None
 
     def update(self, yt, yp, sw, mask=None):
+        z = yp if self.logits in ("sigmoid", "softmax") else None
         if self.logits == "sigmoid":
             yp = _sigmoid(yp)
         elif self.logits == "softmax":
@@ -435,6 +456,8 @@ class ObjectMetric(_TrackerAPI):
             sw_t = _wrap(m)
         yt = _wrap(yt)
         yp = _wrap(yp)
+        if z is not None:       # a cross-entropy metric reads the logits, as TF-Keras does
+            _logits_cache.tag(yp, self.logits, _wrap(z))
         # Keras 2 `match_dtype_and_rank`: rank-1 targets against rank-2 predictions become
         # (N, 1) (the training guide's CategoricalTruePositives reshapes argmax to (-1, 1)).
         if yt._data.ndim == 1 and yp._data.ndim == 2:
@@ -816,10 +839,18 @@ class CompileState:
             p = preds[i]
             yt = ys[i] if ys is not None else None
             yp = p._data if isinstance(p, Tensor) else _asarray(p)
-            if masks is not None and masks[i] is not None:
-                t.update(yt, yp, sw, masks[i])
-            else:
-                t.update(yt, yp, sw)
+            kind, z = _cached_logits_kind(t, p)
+            if kind is not None:        # a sigmoid/softmax head that is not a fused Dense:
+                yp = z._data            # its cross-entropy metrics see the logits
+                t.logits = kind
+            try:
+                if masks is not None and masks[i] is not None:
+                    t.update(yt, yp, sw, masks[i])
+                else:
+                    t.update(yt, yp, sw)
+            finally:
+                if kind is not None:
+                    t.logits = None
 
     def logs(self, loss):
         out = {"loss": loss}
