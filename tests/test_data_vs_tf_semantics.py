@@ -263,3 +263,11 @@ def test_object_string_columns_become_bytes():
         tf.data.Dataset.from_tensor_slices({"s": np.array(["a", np.nan], dtype=object)})
     with pytest.raises(ValueError, match="Unsupported object type int"):
         tf.data.Dataset.from_tensors(np.array([1, 2], dtype=object))
+
+
+def test_as_numpy_iterator_gives_ragged_as_object_rows():
+    # TF's as_numpy_iterator calls RaggedTensor.numpy(): an object array of row arrays
+    ds = tf.data.Dataset.from_tensor_slices(tf.ragged.constant([[1, 2], [3]])).batch(2)
+    (b,) = list(ds.as_numpy_iterator())
+    assert isinstance(b, np.ndarray) and b.dtype == object and b.shape == (2,)
+    assert [r.tolist() for r in b] == [[1, 2], [3]]

@@ -351,7 +351,10 @@ def _to_tensors(element):
 
 def _user_numpy(a):
     """What as_numpy_iterator hands out: a NumPy scalar for a 0-d component (as Tensor.numpy
-    does in TF), otherwise an array the caller may modify."""
+    does in TF), otherwise an array the caller may modify; a RaggedTensor becomes its
+    numpy() (nested object arrays of rows), as TF's as_numpy_iterator gives."""
+    if getattr(type(a), "_is_ragged_tensor", False):
+        return a.numpy()
     if isinstance(a, Dataset) or _is_composite(a):
         return a
     a = _plain(a)
