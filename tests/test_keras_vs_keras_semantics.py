@@ -269,3 +269,28 @@ def test_crossentropy_metrics_on_sigmoid_output_use_logits(head):
     loss, bce, acc = m.evaluate(X1, y, verbose=0)
     np.testing.assert_allclose([loss, bce], [ref, ref], rtol=1e-5)
     np.testing.assert_allclose(acc, np.mean((z > 0) == (y > 0.5)), rtol=1e-6)
+
+
+# --- compile(loss=Loss(reduction='none')): gradient of the per-sample sum, logged mean ---------
+
+def test_fit_with_reduction_none_loss():
+    rng = np.random.RandomState(24)
+    x = rng.randn(7, 4).astype(np.float32)
+    y = rng.randn(7, 2).astype(np.float32)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    w0, b0 = np.ones((4, 2), np.float32), np.zeros(2, np.float32)
+    m.set_weights([w0, b0])
+    m.compile(keras.optimizers.SGD(0.01), keras.losses.MeanSquaredError(reduction="none"))
+    h = m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    w, b = w0.astype(np.float64), b0.astype(np.float64)
+    tot, n = 0.0, 0
+    for s in (slice(0, 4), slice(4, 7)):
+        xb, yb = x[s].astype(np.float64), y[s].astype(np.float64)
+        r = xb @ w + b - yb
+        per = (r ** 2).mean(-1)                      # the per-sample losses
+        tot, n = tot + per.mean() * len(xb), n + len(xb)
+        g = 2 * r / r.shape[-1]                      # d sum(per) / d pred
+        w, b = w - 0.01 * xb.T @ g, b - 0.01 * g.sum(0)
+    np.testing.assert_allclose(m.get_weights()[0], w, rtol=1e-5)
+    np.testing.assert_allclose(m.get_weights()[1], b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(h.history["loss"][0], tot / n, rtol=1e-5)

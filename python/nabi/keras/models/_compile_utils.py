@@ -808,6 +808,12 @@ class CompileState:
                 swi = _wrap(_loss_mask_weights(masks[i], sw))
             yt = _match_rank(ys[i], preds[i])
             l = fn(yt, preds[i], sample_weight=swi) if swi is not None else fn(yt, preds[i])
+            if l._data.ndim:
+                # a Loss with reduction='none': Keras differentiates the per-sample values (the
+                # gradient of their sum) and logs their mean; this scalar has the mean's value
+                # and the sum's gradient (the constant is off the tape)
+                tot = _m.reduce_sum(l)
+                l = _m.subtract(tot, _wrap(tot._data - np.mean(l._data, dtype=l._data.dtype)))
             if multi:
                 vals.append((i, l))
             w = self.loss_weights[i]
