@@ -271,3 +271,20 @@ def test_as_numpy_iterator_gives_ragged_as_object_rows():
     (b,) = list(ds.as_numpy_iterator())
     assert isinstance(b, np.ndarray) and b.dtype == object and b.shape == (2,)
     assert [r.tolist() for r in b] == [[1, 2], [3]]
+
+
+def test_from_generator_with_a_ragged_signature():
+    # output_signature=tf.RaggedTensorSpec: the generator yields RaggedTensors (was a
+    # TypeError); the spec stays ragged, batching stacks them, and a map keeps [None, None]
+    def gen():
+        yield tf.ragged.constant([[1], [2, 3]], dtype=tf.int32)
+        yield tf.ragged.constant([[4, 5, 6]], dtype=tf.int32)
+    sig = tf.RaggedTensorSpec(shape=(None, None), dtype=tf.int32)
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    assert type(ds.element_spec).__name__ == "RaggedTensorSpec"
+    assert [r.to_list() for r in ds] == [[[1], [2, 3]], [[4, 5, 6]]]
+    (b,) = list(ds.batch(2))
+    assert b.to_list() == [[[1], [2, 3]], [[4, 5, 6]]]
+    m = ds.map(lambda r: r * 2)
+    assert tuple(m.element_spec.shape) == (None, None)
+    assert [r.row_lengths().numpy().tolist() for r in ds] == [[1, 2], [3]]

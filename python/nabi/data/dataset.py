@@ -1107,7 +1107,7 @@ class _CounterDataset(Dataset):
 
 
 def _as_spec(s, what):
-    if isinstance(s, TensorSpec):
+    if isinstance(s, TensorSpec) or type(s).__name__ == "RaggedTensorSpec":
         return s
     if hasattr(s, "shape") and hasattr(s, "dtype"):
         return TensorSpec(None if s.shape is None else tuple(s.shape), s.dtype)
@@ -1197,6 +1197,18 @@ def _flat_shapes(shapes, like):
 
 def _conform(value, spec):
     """A generator's value converted to the signature (dtype, shape, structure)."""
+    if type(spec).__name__ == "RaggedTensorSpec":
+        from .. import ragged as _ragged
+        if not getattr(type(value), "_is_ragged_tensor", False):
+            try:  # a nested list: the RaggedTensor it spells
+                value = _ragged.constant(value, dtype=spec.dtype, ragged_rank=spec.ragged_rank)
+            except Exception as e:  # noqa: BLE001
+                raise TypeError(f"[from_generator] the generator yielded {value!r}, which is "
+                                f"not a RaggedTensor matching {spec} ({e})") from None
+        if not spec.is_compatible_with(value):
+            raise TypeError(f"[from_generator] the generator yielded {value!r}, which does "
+                            f"not match {spec}")
+        return value
     if isinstance(spec, TensorSpec):
         a = value.numpy() if isinstance(value, Tensor) else value
         want = spec.dtype._np
@@ -1679,15 +1691,23 @@ class _MapDataset(_UnaryDataset):
         spec = _spec_of(out)
         sizes = set()  # (axis, length) pairs the input leaves unknown
         for sp, a in zip(_flatten(self._input.element_spec or ()), _flatten(element)):
-            if type(sp).__name__ == "TensorSpec" and sp.shape is not None:
-                shape = getattr(a, "shape", ())
+            if type(sp).__name__ in ("TensorSpec", "RaggedTensorSpec") and \
+                    sp.shape is not None:
+                shape = tuple(getattr(a, "shape", ()))
                 sizes.update((i, n) for i, (d, n) in enumerate(zip(sp.shape, shape))
-                             if d is None)
+                             if d is None and n is not None)
         if not sizes:
             return spec
-        return _map(lambda sp: TensorSpec(tuple(None if (i, d) in sizes else d
-                                                for i, d in enumerate(sp.shape)), sp.dtype)
-                    if type(sp).__name__ == "TensorSpec" and sp.shape is not None else sp, spec)
+
+        def relax(sp):
+            kind = type(sp).__name__
+            if kind not in ("TensorSpec", "RaggedTensorSpec") or sp.shape is None:
+                return sp
+            shape = tuple(None if (i, d) in sizes else d for i, d in enumerate(sp.shape))
+            if kind == "TensorSpec":
+                return TensorSpec(shape, sp.dtype)
+            return type(sp)(shape, sp.dtype, sp.ragged_rank, sp.row_splits_dtype)
+        return _map(relax, spec)
 
 
 class _FilterDataset(_UnaryDataset):
