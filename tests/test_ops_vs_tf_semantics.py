@@ -339,3 +339,23 @@ def test_gather_axis_out_of_range_raises():
     with pytest.raises(ValueError, match=r"\[gather\] axis 2 is out of range .* \(2, 3\)"):
         tf.gather(tf.ones([2, 3]), [0], axis=2)
     assert_array(tf.gather(tf.constant(X[0]), [1], axis=-1), X[0][:, [1]], rtol=0, atol=0)
+
+
+def test_tensorshape_equals_a_list():
+    # TF: x.shape == [2, 3] is True (nabi compared a tuple subclass with a list: False)
+    s = tf.constant(X[0, :2, :3]).shape
+    assert s == [2, 3] and [2, 3] == s and s == (2, 3)
+    assert not (s != [2, 3]) and s != [2, 4]
+    assert tf.TensorShape([2, None]) == [2, None]
+    assert {s: 1}[(2, 3)] == 1
+
+
+def test_integer_inputs_tf_refuses():
+    # reduce_std/variance of ints: TF raises; nabi truncated the integer mean ([1, 2] gave 0)
+    for f in (tf.math.reduce_std, tf.math.reduce_variance):
+        with pytest.raises(TypeError, match=r"must be a float or complex tensor, got int32"):
+            f(tf.constant([1, 2]))
+    assert_array(tf.math.reduce_variance(tf.constant([1.0, 2.0])), 0.25)
+    # one_hot of float indices: TF raises (nabi truncated 0.5 to 0)
+    with pytest.raises(TypeError, match=r"\[one_hot\] indices must be integers, got float32"):
+        tf.one_hot(tf.constant([0.5, 1.0]), 3)

@@ -79,6 +79,18 @@ class TensorShape(tuple):
     def __repr__(self):
         return f"TensorShape({list(self)})"
 
+    # TF: a TensorShape equals a list of the same dimensions (x.shape == [2, 3] was False)
+    def __eq__(self, other):
+        if isinstance(other, list):
+            other = tuple(other)
+        return tuple.__eq__(self, other) if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = tuple.__hash__
+
 
 def _default_dtype_for(value):
     """TF's defaults: Python floats -> float32, ints -> int32 (int64 if too large)."""

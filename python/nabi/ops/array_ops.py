@@ -661,7 +661,11 @@ def _gather_nd_device(x, ind):
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
     if not isinstance(indices, Tensor):
         indices = convert_to_tensor(indices)
-    ind = _asarray(indices._data if isinstance(indices, Tensor) else indices).astype(np.int64)
+    ind = _asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if ind.dtype.kind not in "iu":   # TF: uint8/int8/int32/int64 only (0.5 was truncated)
+        raise TypeError(f"[one_hot] indices must be integers, got {ind.dtype.name} of shape "
+                        f"{tuple(ind.shape)}")
+    ind = ind.astype(np.int64)
     if dtype is not None:
         dt = _dt.as_dtype(dtype)._np
     else:   # TF: the dtype of on_value / off_value when given, else float32

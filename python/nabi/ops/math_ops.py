@@ -707,12 +707,19 @@ def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
     x = t_(input_tensor)
+    if x._data.dtype.kind not in "fc":   # TF raises; the integer mean truncated ([1, 2] gave 0)
+        raise TypeError(f"[reduce_variance] input must be a float or complex tensor, got "
+                        f"{x._data.dtype.name} of shape {tuple(x._data.shape)}; cast it first")
     m = reduce_mean(x, axis, keepdims=True)
     return reduce_mean(square(x - m), axis, keepdims)
 
 
 def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
-    return sqrt(reduce_variance(input_tensor, axis, keepdims))
+    x = t_(input_tensor)
+    if x._data.dtype.kind not in "fc":
+        raise TypeError(f"[reduce_std] input must be a float or complex tensor, got "
+                        f"{x._data.dtype.name} of shape {tuple(x._data.shape)}; cast it first")
+    return sqrt(reduce_variance(x, axis, keepdims))
 
 
 def _arg(op, fn, x, axis, output_type):
