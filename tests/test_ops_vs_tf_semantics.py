@@ -359,3 +359,10 @@ def test_integer_inputs_tf_refuses():
     # one_hot of float indices: TF raises (nabi truncated 0.5 to 0)
     with pytest.raises(TypeError, match=r"\[one_hot\] indices must be integers, got float32"):
         tf.one_hot(tf.constant([0.5, 1.0]), 3)
+
+
+def test_truncatediv_of_floats_rounds_toward_zero():
+    # TF: x / y rounded toward zero for floats too (nabi divided exactly: 7.5 / 2 = 3.75)
+    a = np.array([7.5, -7.5, 1.0, -0.5], np.float32)
+    b = np.array([2.0, 2.0, 3.0, 0.25], np.float32)
+    assert_array(tf.truncatediv(a, b), np.trunc(a / b), rtol=0, atol=0)
