@@ -288,3 +288,29 @@ def test_from_generator_with_a_ragged_signature():
     m = ds.map(lambda r: r * 2)
     assert tuple(m.element_spec.shape) == (None, None)
     assert [r.row_lengths().numpy().tolist() for r in ds] == [[1, 2], [3]]
+
+
+def test_num_parallel_reads_interleaves_files(tmp_path):
+    # TextLineDataset / TFRecordDataset(num_parallel_reads=k) read k files at once and output
+    # their records interleaved one at a time; a finished file's slot takes the next file
+    paths = []
+    for k, n in enumerate([3, 1, 2]):
+        p = tmp_path / f"{k}.txt"
+        p.write_text("".join(f"{k}{j}\n" for j in range(n)))
+        paths.append(str(p))
+    lines = [x.decode() for x in
+             tf.data.TextLineDataset(paths, num_parallel_reads=2).as_numpy_iterator()]
+    # slots [file0, file1]: 00 10 01, file1 ends (its turn passes), 02, slot 1 takes file2:
+    # 20, file0 ends, 21 (the order TF 2.21 gives for these files)
+    assert lines == ["00", "10", "01", "02", "20", "21"]
+    seq = [x.decode() for x in tf.data.TextLineDataset(paths).as_numpy_iterator()]
+    assert seq == ["00", "01", "02", "10", "20", "21"]
+    recs = []
+    for k in range(2):
+        p = str(tmp_path / f"{k}.tfr")
+        with tf.io.TFRecordWriter(p) as w:
+            for j in range(k + 2):
+                w.write(b"%d%d" % (k, j))
+        recs.append(p)
+    got = list(tf.data.TFRecordDataset(recs, num_parallel_reads=2).as_numpy_iterator())
+    assert got == [b"00", b"10", b"01", b"11", b"12"]

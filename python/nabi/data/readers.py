@@ -73,6 +73,7 @@ class TextLineDataset(_FileDataset):
     def __init__(self, filenames, compression_type=None, buffer_size=None,
                  num_parallel_reads=None, name=None):
         super().__init__(filenames, compression_type)
+        self._parallel = num_parallel_reads   # > 1: files' lines interleaved, as in TF
 
     def _records(self, path):
         return _lines(path, self._compression, self._op)
@@ -99,6 +100,7 @@ class FixedLengthRecordDataset(_FileDataset):
                  buffer_size=None, compression_type=None, num_parallel_reads=None,
                  name=None):
         super().__init__(filenames, compression_type)
+        self._parallel = num_parallel_reads
         self._record = _nonneg(record_bytes, "record_bytes")
         if self._record == 0:
             raise ValueError("[FixedLengthRecordDataset] record_bytes must be positive")

@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataLossError
-from .dataset import Dataset, TensorSpec, _UNKNOWN
+from .dataset import Dataset, TensorSpec, _UNKNOWN, _leaf_array
 from .. import dtypes as _dt
 
 __all__ = ["TFRecordDataset", "TFRecordWriter", "TFRecordOptions", "DataLossError", "crc32c",
@@ -317,6 +317,17 @@ def _iter_filenames(files, op):
         yield from files
 
 
+def _cycle_length(num_parallel_reads):
+    if num_parallel_reads is None:
+        return 1
+    n = int(_leaf_array(num_parallel_reads))
+    if n == -1:   # tf.data.AUTOTUNE: one file per core, as TF resolves it
+        return os.cpu_count() or 1
+    if n < 1:
+        raise ValueError(f"num_parallel_reads must be positive or tf.data.AUTOTUNE, got {n}")
+    return n
+
+
 class _FileDataset(Dataset):
     """A source of scalar byte strings read file after file."""
 
@@ -330,9 +341,38 @@ class _FileDataset(Dataset):
         raise NotImplementedError
 
     def _elements(self):
-        for path in _iter_filenames(self._files, self._op):
-            for rec in self._records(path):
-                yield np.array(rec, dtype=object)
+        cycle = _cycle_length(getattr(self, "_parallel", None))
+        records = self._interleaved(cycle) if cycle > 1 else (
+            rec for path in _iter_filenames(self._files, self._op)
+            for rec in self._records(path))
+        for rec in records:
+            yield np.array(rec, dtype=object)
+
+    def _interleaved(self, cycle):
+        """num_parallel_reads > 1: TF reads that many files at once and outputs their records
+        interleaved one at a time (a deterministic interleave, block_length 1): a file that
+        ends frees its slot, which the next file takes when the cycle comes back to it."""
+        paths = iter(_iter_filenames(self._files, self._op))
+        slots, live, at, end = [None] * cycle, 0, 0, False
+        while not end or live:
+            it = slots[at]
+            if it is None:
+                if not end:
+                    try:
+                        slots[at] = iter(self._records(next(paths)))
+                        live += 1
+                    except StopIteration:
+                        end = True
+                    continue
+                at = (at + 1) % cycle
+                continue
+            try:
+                rec = next(it)
+            except StopIteration:
+                slots[at], live, at = None, live - 1, (at + 1) % cycle
+                continue
+            at = (at + 1) % cycle
+            yield rec
 
     def _card(self):
         return _UNKNOWN
@@ -350,6 +390,7 @@ class TFRecordDataset(_FileDataset):
     def __init__(self, filenames, compression_type=None, buffer_size=None,
                  num_parallel_reads=None, name=None):
         super().__init__(filenames, compression_type)
+        self._parallel = num_parallel_reads
 
     def _records(self, path):
         return _read_records(path, self._compression, self._op)
