@@ -200,3 +200,49 @@ def test_upsampling2d_bilinear_int_input_gives_float():
 def test_upsampling2d_bad_interpolation_names_layer():
     with pytest.raises(ValueError, match="up_sampling2d.*interpolation"):
         L.UpSampling2D(interpolation="cubic-ish")
+
+
+# ---------------------------------------------------------------- Resizing interpolations
+
+
+def _keys_cubic_matrix(n_in, n_out, a=-0.5):
+    """TF2 resize 'bicubic' (antialias=False, TF's resize_bicubic with half-pixel centres):
+    Keys cubic convolution (a = -0.5) at the sub-pixel offset rounded to 1/1024 (TF's
+    coefficient table); taps outside the image are dropped and the rest renormalised."""
+    def keys(d):
+        d = abs(d)
+        return ((a + 2) * d ** 3 - (a + 3) * d ** 2 + 1) if d <= 1 else \
+            (a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a) if d < 2 else 0.0
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        s = np.float32((o + 0.5) * np.float32(n_in / n_out)) - 0.5
+        i0 = int(np.floor(s))
+        f = np.rint((s - i0) * 1024) / 1024
+        for k, d in zip(range(i0 - 1, i0 + 3), (1 + f, f, 1 - f, 2 - f)):
+            if 0 <= k < n_in:
+                m[o, k] += keys(d)
+        m[o] /= m[o].sum()
+    return m
+
+
+def _area_matrix(n_in, n_out):
+    """'area' downscaling: each output pixel averages the input interval it covers."""
+    m = np.zeros((n_out, n_in))
+    scale = n_in / n_out
+    for o in range(n_out):
+        lo, hi = o * scale, (o + 1) * scale
+        for i in range(n_in):
+            m[o, i] = max(0.0, min(hi, i + 1) - max(lo, i)) / scale
+    return m
+
+
+@pytest.mark.parametrize("method,matrix,size", [("bicubic", _keys_cubic_matrix, (9, 5)),
+                                                ("area", _area_matrix, (3, 2))])
+def test_resizing_layer_interpolations(method, matrix, size):
+    x = np.random.default_rng(9).random((2, 6, 4, 3))
+    h, w = size
+    ref = np.einsum("pw,bowc->bopc", matrix(4, w), np.einsum("oh,bhwc->bowc", matrix(6, h), x))
+    y = L.Resizing(h, w, interpolation=method)(x.astype(np.float32))
+    assert y.shape == (2, h, w, 3)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-5)
+    assert L.Resizing(h, w, interpolation=method).get_config()["interpolation"] == method

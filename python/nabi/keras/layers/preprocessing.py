@@ -1210,6 +1210,13 @@ def _resize(x, height, width, interpolation):
             i = np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64)
             return np.clip(i, 0, n_in - 1)
         return np.take(np.take(x, idx(H, height), axis=1), idx(W, width), axis=2)
+    if interpolation != "bilinear":
+        # bicubic, area, lanczos3/5, gaussian, mitchellcubic: tf.image.resize's separable
+        # weight matrices (nabi.image, checked against TF there), rows then columns
+        from ... import image as _image
+        my = _image._resize_matrix(interpolation, H, height, False).astype(x.dtype)
+        mx = _image._resize_matrix(interpolation, W, width, False).astype(x.dtype)
+        return np.einsum("pw,bowc->bopc", mx, np.einsum("oh,bhwc->bowc", my, x))
     ylo, yhi, yl = _resize_weights(H, height)
     xlo, xhi, xl = _resize_weights(W, width)
     left = np.take(x, xlo, axis=2)
@@ -1228,7 +1235,8 @@ def _smart_resize(x, height, width, interpolation="bilinear"):
     return _resize(x[:, h0:h0 + crop_h, w0:w0 + crop_w], height, width, interpolation)
 
 
-_INTERPOLATIONS = ("bilinear", "nearest")
+_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
+                   "mitchellcubic")
 
 
 def _check_size(layer, height, width):
@@ -1243,7 +1251,8 @@ def _check_size(layer, height, width):
 
 class Resizing(Layer):
     """Resizes images to (height, width) like tf.image.resize (half-pixel centres, no
-    antialiasing): 'bilinear' or 'nearest'. With crop_to_aspect_ratio=True the largest centred
+    antialiasing): 'bilinear', 'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5', 'gaussian'
+    or 'mitchellcubic'. With crop_to_aspect_ratio=True the largest centred
     window with the target aspect ratio is cropped first (Keras's smart_resize). Float output."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
@@ -1351,7 +1360,7 @@ def _check_fill(layer, fill_mode, interpolation):
     if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
         raise NotImplementedError(f"[{layer.name}] Unknown `fill_mode` {fill_mode}. Only "
                                   "`reflect`, `wrap`, `constant` and `nearest` are supported.")
-    if interpolation not in _INTERPOLATIONS:
+    if interpolation not in ("bilinear", "nearest"):   # TF's ImageProjectiveTransform's two
         raise NotImplementedError(f"[{layer.name}] Unknown `interpolation` {interpolation}. "
                                   "Only `nearest` and `bilinear` are supported.")
 
