@@ -366,3 +366,27 @@ def test_truncatediv_of_floats_rounds_toward_zero():
     a = np.array([7.5, -7.5, 1.0, -0.5], np.float32)
     b = np.array([2.0, 2.0, 3.0, 0.25], np.float32)
     assert_array(tf.truncatediv(a, b), np.trunc(a / b), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name, f", [
+    ("concat", lambda ax: tf.concat([tf.ones([2, 3]), tf.ones([2, 3])], ax)),
+    ("stack", lambda ax: tf.stack([tf.ones([2, 3]), tf.ones([2, 3])], axis=ax + (ax > 0) - (ax < 0))),
+    ("split", lambda ax: tf.split(tf.ones([2, 3]), 1, axis=ax)),
+    ("softmax", lambda ax: tf.nn.softmax(tf.ones([2, 3]), axis=ax)),
+    ("log_softmax", lambda ax: tf.nn.log_softmax(tf.ones([2, 3]), axis=ax)),
+    ("softmax_cross_entropy_with_logits",
+     lambda ax: tf.nn.softmax_cross_entropy_with_logits(tf.ones([2, 3]), tf.ones([2, 3]), axis=ax)),
+    ("boolean_mask", lambda ax: tf.boolean_mask(tf.ones([2, 3]), [True, False, True], axis=ax)),
+])
+def test_axis_out_of_range_raises(name, f):
+    # TF raises; nabi took axis % rank and silently used another axis
+    for ax in (2, -3):
+        with pytest.raises(ValueError, match=rf"\[{name}\] axis"):
+            f(ax)
+
+
+def test_concat_of_a_single_tensor_is_that_tensor():
+    # TF wraps a lone tensor in a list (nabi split it along axis 0 and re-joined: (4, 3) -> (8, 3)
+    # ... of a (2, 4, 3) input the result was (8, 3))
+    x = X[:2, :4, :3]
+    assert_array(tf.concat(tf.constant(x), 0), x, rtol=0, atol=0)

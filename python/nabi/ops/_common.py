@@ -136,3 +136,13 @@ def const_like(arr, like):
         a = to_device(np.ascontiguousarray(a), "cuda" if type(like._data) is DeviceArray
                       else "cpu")
     return _wrap(a)
+
+
+def _axis_in_range(op, axis, ndim, shape):
+    """axis as an int in [-ndim, ndim) or a ValueError naming the op (TF raises; `axis % ndim`
+    silently picked another axis)."""
+    axis = int(axis._data) if hasattr(axis, "_data") else int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of range [{-ndim}, {ndim}) for shape "
+                         f"{tuple(shape)}")
+    return axis % ndim

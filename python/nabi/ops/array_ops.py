@@ -249,6 +249,8 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
 
 
 def concat(values, axis, name=None):
+    if isinstance(values, Tensor):   # TF: a single tensor is a list of one (nabi split it
+        values = [values]             # along its first axis and joined the pieces)
     ts = [t_(v) for v in values]
     if not ts:
         raise ValueError("[concat] needs at least one tensor")
@@ -258,6 +260,10 @@ def concat(values, axis, name=None):
     nd = arrs[0].ndim
     if nd == 0:
         raise ValueError("[concat] cannot concatenate scalars")
+    axis = int(_host_value(axis)) if isinstance(axis, Tensor) else int(axis)
+    if not -nd <= axis < nd:   # (axis % nd wrapped axis=2 of matrices to 0)
+        raise ValueError(f"[concat] axis {axis} is out of range for inputs of rank {nd} "
+                         f"(first shape {tuple(arrs[0].shape)})")
     ax = axis % nd
     try:
         r = np.concatenate(arrs, axis=ax)
@@ -287,7 +293,8 @@ def stack(values, axis=0, name=None):
         raise ValueError(f"[stack] all shapes must match, got {[tuple(t._data.shape) for t in ts]}")
     for t in ts[1:]:
         binary_operands("stack", ts[0], t)
-    ax = axis % (ts[0]._data.ndim + 1)
+    from ._common import _axis_in_range
+    ax = _axis_in_range("stack", axis, ts[0]._data.ndim + 1, ts[0]._data.shape)
     out = _wrap(np.stack([t._data for t in ts], axis=ax))
     if _tapes:
         pre = (builtins.slice(None),) * ax
@@ -306,7 +313,8 @@ def unstack(value, num=None, axis=0, name=None):
 def split(value, num_or_size_splits, axis=0, num=None, name=None):
     x = t_(value)
     a = x._data
-    ax = axis % a.ndim
+    from ._common import _axis_in_range
+    ax = _axis_in_range("split", axis, a.ndim, a.shape)
     if isinstance(num_or_size_splits, int):
         if a.shape[ax] % num_or_size_splits:
             raise ValueError(f"[split] axis {axis} of size {a.shape[ax]} is not divisible by "
@@ -726,7 +734,8 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     x = t_(tensor)
     m = _asarray(t_(mask)._data, dtype=bool)
     a = x._data
-    ax = 0 if axis is None else int(axis) % max(a.ndim, 1)
+    from ._common import _axis_in_range
+    ax = 0 if axis is None else _axis_in_range("boolean_mask", axis, a.ndim, a.shape)
     if m.ndim == 0 or tuple(a.shape[ax:ax + m.ndim]) != tuple(m.shape):
         raise ValueError(f"[boolean_mask] the mask's shape {tuple(m.shape)} must match the "
                          f"tensor's shape {tuple(a.shape)} from axis {ax}")

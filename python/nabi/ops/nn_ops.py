@@ -164,7 +164,8 @@ def _last_axis_op(op, fwd, bwd, x, axis):
     a = x._data
     if a.ndim == 0:
         raise ValueError(f"[{op}] needs a tensor of rank >= 1, got a scalar")
-    ax = axis % a.ndim
+    from ._common import _axis_in_range
+    ax = _axis_in_range(op, axis, a.ndim, a.shape)
     moved = ax != a.ndim - 1
     src = contiguous(np.moveaxis(a, ax, -1) if moved else a)
     K = kernels(a)
@@ -215,7 +216,8 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
                          f"{tuple(X.shape)} must have the same shape")
     if X.ndim == 0:
         raise ValueError("[softmax_cross_entropy_with_logits] logits must have rank >= 1")
-    ax = axis % X.ndim
+    from ._common import _axis_in_range
+    ax = _axis_in_range("softmax_cross_entropy_with_logits", axis, X.ndim, X.shape)
     if ax != X.ndim - 1:
         L, X = np.moveaxis(L, ax, -1), np.moveaxis(X, ax, -1)
     lead = X.shape[:-1]
