@@ -70,6 +70,10 @@ def serialize(layer):
     "build_config" when its class defines its own get_build_config (Keras 3 saves it so that
     `deserialize` can call build_from_config, e.g. for a build() with extra arguments)."""
     out = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    from ..saving.object_registration import _GLOBAL_CUSTOM_NAMES
+    registered = _GLOBAL_CUSTOM_NAMES.get(type(layer))
+    if registered is not None:   # "package>Name": two registered classes may share a name
+        out["registered_name"] = registered
     if getattr(layer, "built", False) and \
             getattr(type(layer), "get_build_config", None) is not Layer.get_build_config:
         bc = layer.get_build_config()
@@ -82,7 +86,13 @@ def deserialize(config, custom_objects=None):
     """Rebuilds a layer (or model) from `serialize` output."""
     if isinstance(config, Layer):
         return config
-    cls = get_layer_class(config["class_name"], custom_objects)
+    cls = None
+    reg = config.get("registered_name")
+    if reg and reg != config["class_name"]:   # Keras 3 names a registered class "package>Name"
+        from ..saving.object_registration import _GLOBAL_CUSTOM_OBJECTS
+        cls = (custom_objects or {}).get(reg) or _GLOBAL_CUSTOM_OBJECTS.get(reg)
+    if cls is None:
+        cls = get_layer_class(config["class_name"], custom_objects)
     cfg = config.get("config", {})
     import inspect
     fc = cls.from_config
