@@ -390,3 +390,17 @@ def test_concat_of_a_single_tensor_is_that_tensor():
     # ... of a (2, 4, 3) input the result was (8, 3))
     x = X[:2, :4, :3]
     assert_array(tf.concat(tf.constant(x), 0), x, rtol=0, atol=0)
+
+
+def test_dropout_with_a_fixed_seed_draws_a_new_mask_each_call():
+    # TF's kernel counter: tf.nn.dropout(x, rate, seed=3) twice gives two masks (nabi reused
+    # one, so a training loop with a seeded dropout dropped the same units every step);
+    # set_seed restarts the sequence
+    tf.random.set_seed(11)
+    a = tf.nn.dropout(tf.ones([400]), 0.5, seed=3).numpy()
+    b = tf.nn.dropout(tf.ones([400]), 0.5, seed=3).numpy()
+    assert (a != b).any()
+    assert set(np.unique(a)) <= {0.0, 2.0}
+    tf.random.set_seed(11)
+    assert np.array_equal(tf.nn.dropout(tf.ones([400]), 0.5, seed=3).numpy(), a)
+    assert np.array_equal(tf.nn.dropout(tf.ones([400]), 0.5, seed=3).numpy(), b)

@@ -486,7 +486,7 @@ def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None
     a = x._data
     shp = a.shape if noise_shape is None else tuple(
         a.shape[i] if s is None else int(s) for i, s in enumerate(noise_shape))
-    rng = _generator(seed)
+    rng = _generator(seed, advance=True)   # TF: a fixed seed still gives a new mask per call
     if type(a) is not np.ndarray and shp == a.shape:
         return _philox_dropout(x, rate, rng)
     keep = (rng.random(shp, dtype=np.float32) >= rate)

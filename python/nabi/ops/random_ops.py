@@ -11,20 +11,29 @@ def _wrap(arr):
     and placed on the current device."""
     return _host_wrap(place(arr))
 
-_state = {"rng": np.random.default_rng(), "seed": None}
+_state = {"rng": np.random.default_rng(), "seed": None, "calls": {}}
 
 
 def set_seed(seed):
     """Makes every later random op repeat the same sequence."""
     _state["seed"] = seed
     _state["rng"] = np.random.default_rng(seed)
+    _state["calls"] = {}
 
 
-def _generator(seed=None):
+def _generator(seed=None, advance=False):
     if seed is not None:
-        # An op-level seed gives a stream that depends on both seeds, like TF.
+        # An op-level seed gives a stream that depends on both seeds, like TF. With advance,
+        # as TF's kernel counter, each further call with the same seeds draws the next numbers
+        # of that sequence (tf.nn.dropout(x, 0.5, seed=3) a new mask each step, not the same
+        # one), until set_seed starts the sequences again. Without it the same seeds give the
+        # same numbers (what nabi's Keras initializers and seeded shuffles rely on).
         g = _state["seed"] if _state["seed"] is not None else 0
-        return np.random.default_rng([int(g), int(seed)])
+        key = (int(g), int(seed))
+        k = _state["calls"].get(key, 0) if advance else 0
+        if advance:
+            _state["calls"][key] = k + 1
+        return np.random.default_rng([key[0], key[1]] + ([k] if k else []))
     return _state["rng"]
 
 
