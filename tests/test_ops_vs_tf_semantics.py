@@ -386,8 +386,8 @@ def test_axis_out_of_range_raises(name, f):
 
 
 def test_concat_of_a_single_tensor_is_that_tensor():
-    # TF wraps a lone tensor in a list (nabi split it along axis 0 and re-joined: (4, 3) -> (8, 3)
-    # ... of a (2, 4, 3) input the result was (8, 3))
+    # TF wraps a lone tensor in a list; nabi iterated over its first axis and joined the
+    # pieces (a (2, 4, 3) input gave (8, 3) with axis=0)
     x = X[:2, :4, :3]
     assert_array(tf.concat(tf.constant(x), 0), x, rtol=0, atol=0)
 
