@@ -61,6 +61,22 @@ class SummaryWriter:
             _state["step"] = int(step)
 
     def flush(self):
+        """Writes every pending event to disk, as TF's flush does. tensorboardX queues events
+        for a background thread and its flush() does not wait for that queue, so a file read
+        right after flush() could lack the last events; the queue is drained first by stopping
+        the thread (its stop signal queues behind every pending event) and starting a new one."""
+        for fw in list(getattr(self._w, "all_writers", {}).values()):
+            ev = getattr(fw, "event_writer", None)
+            worker = getattr(ev, "_worker", None)
+            if worker is None or getattr(ev, "_closed", True) or not hasattr(worker, "stop"):
+                continue
+            try:
+                worker.stop()
+                new = type(worker)(ev._event_queue, ev._ev_writer, ev._flush_secs)
+            except (AttributeError, TypeError):   # another tensorboardX layout: plain flush
+                continue
+            new.start()
+            ev._worker = new
         self._w.flush()
 
     def close(self):
