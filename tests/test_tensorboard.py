@@ -125,3 +125,28 @@ def test_compat_v1_filewriter_scalar_merge_all(tmp_path):
     hs = histograms(events)
     assert [s for s, _ in hs["values"]] == [0, 1, 2]
     assert hs["values"][2][1].num == 4 and hs["values"][2][1].sum == pytest.approx(14.0)
+
+
+def test_flush_writes_every_pending_event(tmp_path):
+    """After writer.flush() the event file holds every event written before it (tensorboardX
+    queues them for a thread; flush must wait for that queue, as TF's flush does)."""
+    for trial in range(5):
+        logdir = str(tmp_path / f"run{trial}")
+        w = nabi.summary.create_file_writer(logdir)
+        with w.as_default():
+            for step in range(40):
+                nabi.summary.scalar("s", float(step) * 0.5, step=step)
+            w.flush()
+            (path,) = glob.glob(os.path.join(logdir, "*tfevents*"))
+            data, pos, seen = open(path, "rb").read(), 0, {}
+            while pos < len(data):
+                (n,) = struct.unpack("<Q", data[pos:pos + 8])
+                e = Event.FromString(data[pos + 12:pos + 12 + n])
+                pos += 16 + n
+                for v in e.summary.value:
+                    seen[e.step] = v.simple_value if v.HasField("simple_value") else \
+                        float(np.frombuffer(v.tensor.tensor_content, np.float32)[0]) \
+                        if v.tensor.tensor_content else v.tensor.float_val[0]
+            assert sorted(seen) == list(range(40))
+            np.testing.assert_allclose([seen[s] for s in range(40)], np.arange(40) * 0.5)
+        w.close()
