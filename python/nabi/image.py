@@ -568,12 +568,12 @@ def _random_flip(op, image, axis, rng):
 
 def random_flip_left_right(image, seed=None):
     """Mirrors the width axis with probability 1/2 (each image of a batch on its own)."""
-    return _random_flip("random_flip_left_right", image, -2, _generator(seed))
+    return _random_flip("random_flip_left_right", image, -2, _generator(seed, True))
 
 
 def random_flip_up_down(image, seed=None):
     """Mirrors the height axis with probability 1/2 (each image of a batch on its own)."""
-    return _random_flip("random_flip_up_down", image, -3, _generator(seed))
+    return _random_flip("random_flip_up_down", image, -3, _generator(seed, True))
 
 
 def stateless_random_flip_left_right(image, seed):
@@ -604,7 +604,7 @@ def _random_crop(op, value, size, rng):
 
 def random_crop(value, size, seed=None, name=None):
     """A random window of shape `size` (one entry per dimension of `value`)."""
-    return _random_crop("random_crop", value, size, _generator(seed))
+    return _random_crop("random_crop", value, size, _generator(seed, True))
 
 
 def stateless_random_crop(value, size, seed, name=None):
@@ -637,25 +637,25 @@ def _uniform(rng, lo, hi):
 def random_brightness(image, max_delta, seed=None):
     """adjust_brightness by one delta drawn from [-max_delta, max_delta)."""
     d = _check_delta("random_brightness", max_delta)
-    return adjust_brightness(image, _uniform(_generator(seed), -d, d))
+    return adjust_brightness(image, _uniform(_generator(seed, True), -d, d))
 
 
 def random_contrast(image, lower, upper, seed=None):
     """adjust_contrast by one factor drawn from [lower, upper)."""
     lo, hi = _check_range("random_contrast", lower, upper)
-    return adjust_contrast(image, _uniform(_generator(seed), lo, hi))
+    return adjust_contrast(image, _uniform(_generator(seed, True), lo, hi))
 
 
 def random_saturation(image, lower, upper, seed=None):
     """adjust_saturation by one factor drawn from [lower, upper)."""
     lo, hi = _check_range("random_saturation", lower, upper)
-    return adjust_saturation(image, _uniform(_generator(seed), lo, hi))
+    return adjust_saturation(image, _uniform(_generator(seed, True), lo, hi))
 
 
 def random_hue(image, max_delta, seed=None):
     """adjust_hue by one delta drawn from [-max_delta, max_delta); max_delta <= 0.5."""
     d = _check_delta("random_hue", max_delta, 0.5)
-    return adjust_hue(image, _uniform(_generator(seed), -d, d))
+    return adjust_hue(image, _uniform(_generator(seed, True), -d, d))
 
 
 def stateless_random_brightness(image, max_delta, seed):

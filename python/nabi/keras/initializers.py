@@ -118,7 +118,7 @@ class RandomUniform(_Seeded):
 
     def __call__(self, shape, dtype=None, **kwargs):
         return _rnd.uniform(_shape(shape), self.minval, self.maxval, dtype=_dtype(dtype),
-                            seed=self.seed)
+                            seed=self.seed, _advance=False)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
@@ -132,7 +132,7 @@ class RandomNormal(_Seeded):
 
     def __call__(self, shape, dtype=None, **kwargs):
         return _rnd.normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
-                           seed=self.seed)
+                           seed=self.seed, _advance=False)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -148,7 +148,7 @@ class TruncatedNormal(_Seeded):
 
     def __call__(self, shape, dtype=None, **kwargs):
         return _rnd.truncated_normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
-                                     seed=self.seed)
+                                     seed=self.seed, _advance=False)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -182,11 +182,13 @@ class VarianceScaling(_Seeded):
         dt = _dtype(dtype)
         if self.distribution == "truncated_normal":
             stddev = math.sqrt(scale) / 0.87962566103423978
-            return _rnd.truncated_normal(shape, 0.0, stddev, dtype=dt, seed=self.seed)
+            return _rnd.truncated_normal(shape, 0.0, stddev, dtype=dt, seed=self.seed,
+                                         _advance=False)
         if self.distribution == "untruncated_normal":
-            return _rnd.normal(shape, 0.0, math.sqrt(scale), dtype=dt, seed=self.seed)
+            return _rnd.normal(shape, 0.0, math.sqrt(scale), dtype=dt, seed=self.seed,
+                               _advance=False)
         limit = math.sqrt(3.0 * scale)
-        return _rnd.uniform(shape, -limit, limit, dtype=dt, seed=self.seed)
+        return _rnd.uniform(shape, -limit, limit, dtype=dt, seed=self.seed, _advance=False)
 
     def get_config(self):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
@@ -234,7 +236,7 @@ class Orthogonal(_Seeded):
         cols = shape[-1]
         flat = (max(rows, cols), min(rows, cols))
         with host_scope():
-            a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed)._data
+            a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed, _advance=False)._data
         q, r = np.linalg.qr(a)
         d = np.diag(r)
         q = q * np.where(d < 0, -1.0, 1.0)

@@ -25,9 +25,10 @@ def _generator(seed=None, advance=False):
     if seed is not None:
         # An op-level seed gives a stream that depends on both seeds, like TF. With advance,
         # as TF's kernel counter, each further call with the same seeds draws the next numbers
-        # of that sequence (tf.nn.dropout(x, 0.5, seed=3) a new mask each step, not the same
-        # one), until set_seed starts the sequences again. Without it the same seeds give the
-        # same numbers (what nabi's Keras initializers and seeded shuffles rely on).
+        # of that sequence (tf.random.normal(s, seed=3) or tf.nn.dropout(x, 0.5, seed=3) new
+        # numbers each call, as in TF 2 eager), until set_seed starts the sequences again.
+        # Without it the same seeds give the same numbers (Keras 2's seeded initializers,
+        # which repeat their values, and seeded dataset shuffles).
         g = _state["seed"] if _state["seed"] is not None else 0
         key = (int(g), int(seed))
         k = _state["calls"].get(key, 0) if advance else 0
@@ -42,16 +43,16 @@ def _shape(shape):
     return _shape_arg(shape)
 
 
-def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
+def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None, _advance=True):
     dt = _dt.as_dtype(dtype)._np
-    r = _generator(seed).standard_normal(_shape(shape), dtype=np.float64 if dt == np.float64 else np.float32)
+    r = _generator(seed, _advance).standard_normal(_shape(shape), dtype=np.float64 if dt == np.float64 else np.float32)
     # mean/stddev may be tensors (HOML's my_glorot_initializer: stddev=tf.sqrt(...))
     return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
 
 
-def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None):
+def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None, _advance=True):
     dt = _dt.as_dtype(dtype)
-    g = _generator(seed)
+    g = _generator(seed, _advance)
     if dt.is_integer:
         if maxval is None:
             raise ValueError("[random.uniform] maxval must be given for integer dtypes")
@@ -62,9 +63,10 @@ def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=Non
     return _wrap((r * (maxval - minval) + minval).astype(dt._np, copy=False))
 
 
-def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None,
+                     _advance=True):
     """Normal samples redrawn until they lie within two standard deviations."""
-    g = _generator(seed)
+    g = _generator(seed, _advance)
     shp = _shape(shape)
     r = g.standard_normal(shp)
     bad = np.abs(r) > 2
@@ -77,7 +79,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, 
 def shuffle(value, seed=None, name=None):
     from ._common import t_
     a = t_(value)._data
-    perm = _generator(seed).permutation(a.shape[0])
+    perm = _generator(seed, True).permutation(a.shape[0])
     if type(a) is not np.ndarray:
         from ..framework.device import to_device
         return _host_wrap(a[to_device(perm, "cuda")])
@@ -90,7 +92,7 @@ def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
     lg = to_device(t_(logits)._data, "cpu").astype(np.float64)  # sampled on the host
     p = np.exp(lg - lg.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    g = _generator(seed)
+    g = _generator(seed, True)
     out = np.stack([g.choice(p.shape[1], size=num_samples, p=row) for row in p])
     return _wrap(out.astype(_dt.as_dtype(dtype)._np))
 
@@ -654,7 +656,7 @@ def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
     b = _host_value(1.0 if beta is None else beta).astype(np.float64)
     ab = np.broadcast_shapes(a.shape, b.shape)
     shp = _shape(shape) + tuple(ab)
-    r = _generator(seed).standard_gamma(np.broadcast_to(a, shp)) / np.broadcast_to(b, shp)
+    r = _generator(seed, True).standard_gamma(np.broadcast_to(a, shp)) / np.broadcast_to(b, shp)
     return _wrap(r.astype(_dt.as_dtype(dtype)._np))
 
 
@@ -662,7 +664,7 @@ def poisson(shape, lam, dtype=_dt.float32, seed=None, name=None):
     """Samples of shape `shape + lam.shape`."""
     lam = _host_value(lam).astype(np.float64)
     shp = _shape(shape) + tuple(lam.shape)
-    r = _generator(seed).poisson(np.broadcast_to(lam, shp))
+    r = _generator(seed, True).poisson(np.broadcast_to(lam, shp))
     return _wrap(r.astype(_dt.as_dtype(dtype)._np))
 
 
