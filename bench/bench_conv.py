@@ -51,7 +51,10 @@ def _torch():
 def _tf():
     try:
         import tensorflow as tf_  # noqa: F401
-        tf_.config.threading.set_intra_op_parallelism_threads(THREADS)
+        try:   # refused once TF has started (another TF benchmark ran first)
+            tf_.config.threading.set_intra_op_parallelism_threads(THREADS)
+        except RuntimeError:
+            pass
         return tf_
     except Exception:  # noqa: BLE001
         return None
