@@ -424,56 +424,69 @@ def _feature(value):
     return value
 
 
-class Features(_Message):
-    """tf.train.Features(feature={name: Feature, ...})."""
+class _NamedMessages(_Message):
+    """A protobuf map<string, message> field (number 1) as a dict-like attribute: Features'
+    `feature` (name -> Feature) and FeatureLists' `feature_list` (name -> FeatureList)."""
 
-    def __init__(self, feature=None):
+    _attr = _value_cls = _map_cls = None   # set by each subclass
+
+    def __init__(self, mapping=None):
         self.Clear()
-        if feature is not None:
-            self._feature.update(feature)
+        if mapping is not None:
+            self._map.update(mapping)
 
     def Clear(self):  # noqa: N802
-        self._feature = _FeatureMap()
-
-    @property
-    def feature(self):
-        return self._feature
+        self._map = self._map_cls()
 
     def _encode(self, deterministic):
-        keys = sorted(self._feature) if deterministic else list(self._feature)
+        keys = sorted(self._map) if deterministic else list(self._map)
         return b"".join(_field(1, _field(1, k.encode("utf-8")) +
-                               _field(2, self._feature[k]._encode(deterministic)))
+                               _field(2, self._map[k]._encode(deterministic)))
                         for k in keys)
 
     def _merge(self, data):
-        for number, wire, value in _fields(data, "Features"):
+        msg = type(self).__name__
+        for number, wire, value in _fields(data, msg):
             if number != 1:
                 continue
             if wire != 2:
-                raise DecodeError(f"Error parsing message Features: feature has wire type "
+                raise DecodeError(f"Error parsing message {msg}: {self._attr} has wire type "
                                   f"{wire}")
-            key, feat = b"", Feature()
-            for n, w, v in _fields(value, "Features.FeatureEntry"):
+            key, item = b"", self._value_cls()
+            for n, w, v in _fields(value, f"{msg}.Entry"):
                 if n == 1 and w == 2:
                     key = v
                 elif n == 2 and w == 2:
-                    feat = Feature()
-                    feat._merge(v)
+                    item = self._value_cls()
+                    item._merge(v)
             try:
                 name = key.decode("utf-8")
             except UnicodeDecodeError:
-                raise DecodeError("Error parsing message Features: a feature name is not "
+                raise DecodeError(f"Error parsing message {msg}: a {self._attr} name is not "
                                   "valid UTF-8") from None
-            dict.__setitem__(self._feature, name, feat)
+            dict.__setitem__(self._map, name, item)
 
     def _text(self, indent):
         pad = "  " * indent
         out = []
-        for k in sorted(self._feature):
-            out += [f"{pad}feature {{", f'{pad}  key: "{k}"', f"{pad}  value {{"]
-            out += self._feature[k]._text(indent + 2)
+        for k in sorted(self._map):
+            out += [f"{pad}{self._attr} {{", f'{pad}  key: "{k}"', f"{pad}  value {{"]
+            out += self._map[k]._text(indent + 2)
             out += [f"{pad}  }}", f"{pad}}}"]
         return out
+
+
+class Features(_NamedMessages):
+    """tf.train.Features(feature={name: Feature, ...})."""
+
+    _attr, _value_cls, _map_cls = "feature", Feature, _FeatureMap
+
+    def __init__(self, feature=None):
+        super().__init__(feature)
+
+    @property
+    def feature(self):
+        return self._map
 
 
 class Example(_Message):
@@ -573,56 +586,17 @@ class _FeatureListMap(dict):
             self[k] = v
 
 
-class FeatureLists(_Message):
+class FeatureLists(_NamedMessages):
     """tf.train.FeatureLists(feature_list={name: FeatureList, ...})."""
 
-    def __init__(self, feature_list=None):
-        self.Clear()
-        if feature_list is not None:
-            self._feature_list.update(feature_list)
+    _attr, _value_cls, _map_cls = "feature_list", FeatureList, _FeatureListMap
 
-    def Clear(self):  # noqa: N802
-        self._feature_list = _FeatureListMap()
+    def __init__(self, feature_list=None):
+        super().__init__(feature_list)
 
     @property
     def feature_list(self):
-        return self._feature_list
-
-    def _encode(self, deterministic):
-        keys = sorted(self._feature_list) if deterministic else list(self._feature_list)
-        return b"".join(_field(1, _field(1, k.encode("utf-8")) +
-                               _field(2, self._feature_list[k]._encode(deterministic)))
-                        for k in keys)
-
-    def _merge(self, data):
-        for number, wire, value in _fields(data, "FeatureLists"):
-            if number != 1:
-                continue
-            if wire != 2:
-                raise DecodeError(f"Error parsing message FeatureLists: feature_list has wire "
-                                  f"type {wire}")
-            key, fl = b"", FeatureList()
-            for n, w, v in _fields(value, "FeatureLists.FeatureListEntry"):
-                if n == 1 and w == 2:
-                    key = v
-                elif n == 2 and w == 2:
-                    fl = FeatureList()
-                    fl._merge(v)
-            try:
-                name = key.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DecodeError("Error parsing message FeatureLists: a name is not valid "
-                                  "UTF-8") from None
-            dict.__setitem__(self._feature_list, name, fl)
-
-    def _text(self, indent):
-        pad = "  " * indent
-        out = []
-        for k in sorted(self._feature_list):
-            out += [f"{pad}feature_list {{", f'{pad}  key: "{k}"', f"{pad}  value {{"]
-            out += self._feature_list[k]._text(indent + 2)
-            out += [f"{pad}  }}", f"{pad}}}"]
-        return out
+        return self._map
 
 
 class SequenceExample(_Message):
@@ -809,7 +783,7 @@ def _parse_all(examples, features, op):
     for name, spec in features.items():
         rows = []
         for i, ex in enumerate(examples):
-            feat = ex._features._feature.get(name)
+            feat = ex._features.feature.get(name)
             vals = _values(feat, name, spec.dtype, i)
             if isinstance(spec, FixedLenFeature):
                 n = int(np.prod(spec.shape))
