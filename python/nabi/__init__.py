@@ -76,6 +76,8 @@ from .framework_extras import (UnconnectedGradients, get_logger, grad_pass_throu
                                reverse_sequence, timestamp, IndexedSlices)
 from .dtypes import float16 as half, float64 as double  # noqa: F401,E402
 from .framework.function import function  # noqa: F401,E402  (eager tf.function)
+from .ops.array_extra_ops import (batch_to_space, dynamic_partition,  # noqa: F401,E402
+                                  dynamic_stitch, space_to_batch, space_to_batch_nd)
 
 newaxis = None
 

@@ -19,3 +19,4 @@ from .ops.nn_extra_ops import (compute_average_loss, crelu, ctc_beam_search_deco
                                sufficient_statistics, weighted_moments, zero_fraction)
 from .ops.nn_extra_ops import (log_uniform_candidate_sampler, nce_loss,  # noqa: F401,E402
                                sampled_softmax_loss, uniform_candidate_sampler)
+from .ops.array_extra_ops import space_to_batch  # noqa: F401,E402

@@ -511,3 +511,11 @@ def placeholder_with_default(input, shape, name=None):  # noqa: A002
     if shp is not None and not shp.is_fully_defined():
         t._probes = None if t._probes is None else t._probes
     return t
+
+
+# -- space <-> batch: TF1's spellings (a scalar block_size) and the _nd ops -----------------
+from ...ops import array_extra_ops as _X  # noqa: E402
+space_to_batch = _w(_X.space_to_batch_v1, "SpaceToBatch")
+batch_to_space = _w(_X.batch_to_space_v1, "BatchToSpace")
+space_to_batch_nd = _w(_X.space_to_batch_nd, "SpaceToBatchND")
+batch_to_space_nd = _w(_X.batch_to_space_nd, "BatchToSpaceND")
