@@ -91,8 +91,9 @@ def dynamic_stitch(indices, data, name=None):
                          f"got {len(indices)} and {len(data)}")
     # host values join the dtype of the first Tensor (else of the first float value)
     conv = [d if isinstance(d, Tensor) else t_(d) for d in data]
-    ref = next((d for d in data if isinstance(d, Tensor)), None) or \
-        next((c for c in conv if c._data.dtype.kind == "f"), conv[0])
+    ref = next((d for d in data if isinstance(d, Tensor)), None)
+    if ref is None:
+        ref = next((c for c in conv if c._data.dtype.kind == "f"), conv[0])
     xs = [binary_operands(op, ref, d)[1] for d in data]
     ids = [_host_ints(op, f"indices[{m}]", v) for m, v in enumerate(indices)]
     rest = None

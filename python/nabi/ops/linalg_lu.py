@@ -40,7 +40,7 @@ def _lu_host(h):
     """(lu, perm) of each square matrix in h (..., N, N): partial pivoting in h's dtype."""
     n = h.shape[-1]
     batch = h.shape[:-2]
-    m = np.array(h, copy=True).reshape((-1, n, n))
+    m = np.array(h, copy=True).reshape((int(np.prod(batch, dtype=np.int64)), n, n))
     perm = np.tile(np.arange(n, dtype=np.int64), (m.shape[0], 1))
     rows = np.arange(m.shape[0])
     for k in range(n):
@@ -249,7 +249,7 @@ def sqrtm(input, name=None):  # noqa: A002
     dt = A.dtype
     h = np.asarray(_host(A), np.float64)
     n = h.shape[-1]
-    flat = h.reshape((-1, n, n))
+    flat = h.reshape((int(np.prod(h.shape[:-2], dtype=np.int64)), n, n))
     s = np.stack([_sqrtm_one(m) for m in flat]).reshape(h.shape) if n and flat.shape[0] \
         else h.copy()
     out = _wrap(_back(s, A, dt))
