@@ -28,6 +28,10 @@ from .ops.random_ops import stateless_generator as _stateless_rng
 # TF exposes the image codecs of tf.io under tf.image as well
 from .io import (decode_bmp, decode_gif, decode_image, decode_jpeg, decode_png,  # noqa: F401
                  encode_jpeg, encode_png, is_jpeg)
+from .ops.image_extra_ops import (  # noqa: F401
+    combined_non_max_suppression, crop_and_resize, extract_glimpse, non_max_suppression,
+    non_max_suppression_overlaps, non_max_suppression_padded, non_max_suppression_with_scores,
+    rgb_to_yiq, rgb_to_yuv, sobel_edges, yiq_to_rgb, yuv_to_rgb)
 
 __all__ = [
     "ResizeMethod", "resize", "resize_with_pad", "resize_with_crop_or_pad", "central_crop",
@@ -41,6 +45,11 @@ __all__ = [
     "hsv_to_rgb", "convert_image_dtype", "per_image_standardization", "image_gradients",
     "total_variation", "psnr", "ssim", "extract_patches", "decode_bmp", "decode_gif",
     "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png", "is_jpeg",
+]
+__all__ += [
+    "crop_and_resize", "non_max_suppression", "non_max_suppression_with_scores",
+    "non_max_suppression_padded", "non_max_suppression_overlaps", "combined_non_max_suppression",
+    "sobel_edges", "rgb_to_yuv", "yuv_to_rgb", "rgb_to_yiq", "yiq_to_rgb", "extract_glimpse",
 ]
 
 
