@@ -491,3 +491,49 @@ def test_errors():
         nabi.linalg.lu_reconstruct(lu, [0, 0, 1])
     with pytest.raises(ValueError, match=r"\[sqrtm\] input must be square.*\(3, 2\)"):
         nabi.linalg.sqrtm(np.zeros((3, 2)))
+
+
+# ---------------------------------------------------------------- complex sqrtm, logm
+
+
+def complex_cases(n=4):
+    rot = np.array([[np.cos(3.0), -np.sin(3.0)], [np.sin(3.0), np.cos(3.0)]])
+    return [rand(n, n) + 1j * rand(n, n),
+            10 * (rand(n, n) + 1j * rand(n, n)),
+            np.diag([-1.0, 1j, -1j, 2.0]),         # eigenvalues on the branch cut
+            np.kron(np.eye(2), rot),               # a real rotation cast to complex
+            np.array([[-2.0, 1, 0, 0], [0, -2, 0, 0], [0, 0, 1e-6, 0], [0, 0, 0, 1e6]])]
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_sqrtm_logm_complex(dtype):
+    cases = complex_cases()
+    a = np.stack(cases).astype(dtype)
+    rtol = 1e-4 if dtype == np.complex64 else 1e-9
+    s = nabi.linalg.sqrtm(a)
+    lg = nabi.linalg.logm(a)
+    assert s.dtype == nabi.as_dtype(dtype) and lg.dtype == nabi.as_dtype(dtype)
+    for i, m in enumerate(a.astype(np.complex128)):
+        scale = np.abs(m).max()
+        np.testing.assert_allclose(s.numpy()[i], scipy.linalg.sqrtm(m), rtol=rtol,
+                                   atol=rtol * np.sqrt(scale), err_msg=f"sqrtm case {i}")
+        np.testing.assert_allclose(lg.numpy()[i], scipy.linalg.logm(m), rtol=rtol,
+                                   atol=rtol * max(1.0, np.abs(np.log(scale))),
+                                   err_msg=f"logm case {i}")
+    # batch dims and an empty batch
+    b = a.reshape(5, 1, 4, 4)
+    np.testing.assert_allclose(nabi.linalg.logm(b).numpy()[:, 0], lg.numpy(), rtol=1e-6,
+                               atol=1e-6)
+    assert nabi.linalg.logm(np.zeros((0, 3, 3), dtype)).shape == (0, 3, 3)
+
+
+def test_logm_errors():
+    with pytest.raises(TypeError, match=r"\[logm\] input must be a complex64 or complex128 "
+                                        r"tensor, got float64 \(2, 2\)"):
+        nabi.linalg.logm(np.eye(2))
+    with pytest.raises(ValueError, match=r"\[logm\] input must be square.*\(2, 3\)"):
+        nabi.linalg.logm(np.zeros((2, 3), np.complex64))
+    with pytest.raises(ValueError, match=r"\[logm\] .*singular"):
+        nabi.linalg.logm(np.zeros((2, 2), np.complex128))
+    with pytest.raises(TypeError, match=r"\[sqrtm\] input must be a float32, float64"):
+        nabi.linalg.sqrtm(np.eye(2, dtype=np.int32))

@@ -6,5 +6,5 @@ from .ops.linalg_ops import (band_part, det, diag, diag_part, einsum, global_nor
 from .ops.linalg_decomp import (adjoint, cholesky, cholesky_solve, cross, eigh,  # noqa: F401
                                 eigvalsh, expm, logdet, lstsq, matrix_rank, matvec, normalize, pinv,
                                 qr, solve, svd, triangular_solve)
-from .ops.linalg_lu import (lu, lu_matrix_inverse, lu_reconstruct, lu_solve,  # noqa: F401
-                             sqrtm)
+from .ops.linalg_lu import (logm, lu, lu_matrix_inverse, lu_reconstruct,  # noqa: F401
+                             lu_solve, sqrtm)

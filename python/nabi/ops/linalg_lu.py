@@ -1,6 +1,6 @@
-"""LU factorization and the matrix square root (TF's `tf.linalg.lu`, `lu_solve`,
-`lu_reconstruct`, `lu_matrix_inverse`, `sqrtm`), batched over the leading axes, float32 /
-float64.
+"""LU factorization, the matrix square root and logarithm (TF's `tf.linalg.lu`, `lu_solve`,
+`lu_reconstruct`, `lu_matrix_inverse`, `sqrtm`, `logm`), batched over the leading axes,
+float32 / float64 (sqrtm and logm: complex64 / complex128 too; logm only those).
 
 lu: Doolittle elimination with partial pivoting (the largest |entry| of the column, the first
     on ties, as LAPACK's getrf), vectorised over the batch on the host (a GPU tensor is copied
@@ -18,7 +18,11 @@ sqrtm: the principal square root (eigenvalues in the open right half plane), by 
     eigenvectors, and a matrix with a negative real eigenvalue (no real principal root) gives
     NaN, as TF's real Schur method does. Gradient: S = sqrtm(A) satisfies S dS + dS S = dA,
     so G_A solves the Sylvester equation S^T G_A + G_A S^T = G_S (solved through the
-    eigenvectors of S^T), TF's rule.
+    eigenvectors of S^T), TF's rule. Complex inputs (forward only) iterate in complex128;
+    eigenvalues on the negative real axis are first rotated off it, sqrt(A) =
+    e^(i t/2) sqrt(e^(-i t) A).
+logm: complex only and without a gradient, as TF's: inverse scaling and squaring (square
+    roots until ||X - I||_1 <= 1/4, then Gauss-Legendre quadrature of log(I + Y), times 2^k).
 """
 import collections
 
@@ -195,25 +199,39 @@ def lu_matrix_inverse(lower_upper, perm, validate_args=False, name=None):
     return lu_solve(x, p, eye)
 
 
-# ---------------------------------------------------------------- sqrtm
+# ---------------------------------------------------------------- sqrtm, logm
+
+
+def _square(op, value, complex_only=False):
+    """A square matrix argument (..., N, N): float32/float64/complex64/complex128 (complex
+    only for logm, as TF's)."""
+    from ._common import t_
+    x = t_(value)
+    a = x._data
+    kinds = "c" if complex_only else "fc"
+    if a.dtype.kind not in kinds or a.dtype == np.float16:
+        want = "complex64 or complex128" if complex_only else \
+            "float32, float64, complex64 or complex128"
+        raise TypeError(f"[{op}] input must be a {want} tensor, got {a.dtype.name} "
+                        f"{_shape(a)}" + ("; cast it, e.g. tf.cast(x, tf.complex128)"
+                                          if complex_only else ""))
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[{op}] input must be square in its last two axes (..., N, N), got "
+                         f"shape {_shape(a)}")
+    return x
 
 
 def _sqrtm_eig(a):
     w, v = np.linalg.eig(a)
     r = (v * np.sqrt(w.astype(complex))[..., None, :]) @ np.linalg.pinv(v)
-    return r.real
+    return r if np.iscomplexobj(a) else r.real
 
 
-def _sqrtm_one(a):
-    """The principal square root of one real matrix (float64)."""
+def _db_sqrtm(a):
+    """Denman-Beavers with determinant scaling: X -> sqrt(A), Y -> sqrt(A)^-1 (A invertible,
+    no eigenvalue on the closed negative real axis)."""
     n = a.shape[-1]
-    w = np.linalg.eigvals(a)
-    scale = max(np.abs(w).max(), np.finfo(float).tiny)
-    if np.any((np.abs(w.imag) <= 1e-12 * scale) & (w.real < -1e-12 * scale)):
-        return np.full_like(a, np.nan)         # a negative real eigenvalue: no real root
-    if np.abs(w).min() <= 1e-13 * scale:      # singular: from the eigenvectors
-        return _sqrtm_eig(a)
-    x, y = a.copy(), np.eye(n)
+    x, y = a.copy(), np.eye(n, dtype=a.dtype)
     scaling = True
     for _ in range(100):
         xi, yi = np.linalg.inv(x), np.linalg.inv(y)
@@ -231,6 +249,32 @@ def _sqrtm_one(a):
     return x
 
 
+def _sqrtm_one(a):
+    """The principal square root of one matrix (float64 or complex128)."""
+    w = np.linalg.eigvals(a)
+    scale = max(np.abs(w).max(), np.finfo(float).tiny)
+    if not np.iscomplexobj(a) and \
+            np.any((np.abs(w.imag) <= 1e-12 * scale) & (w.real < -1e-12 * scale)):
+        return np.full_like(a, np.nan)         # a negative real eigenvalue: no real root
+    if np.abs(w).min() <= 1e-13 * scale:      # singular: from the eigenvectors
+        return _sqrtm_eig(a)
+    theta = _branch_rotation(w) if np.iscomplexobj(a) else 0.0
+    if theta:   # sqrt(A) = e^(i theta / 2) sqrt(e^(-i theta) A), off the branch cut
+        return np.exp(0.5j * theta) * _db_sqrtm(np.exp(-1j * theta) * a)
+    return _db_sqrtm(a)
+
+
+def _branch_rotation(w):
+    """An angle theta > 0 that turns eigenvalues on (or next to) the negative real axis off
+    it while keeping arg(w) - theta in (-pi, pi) (so the principal branch is kept); 0 when
+    none is near the axis. An eigenvalue just below the cut counts as on it (arg pi)."""
+    args = np.angle(w)
+    args = np.where(args < -np.pi + 1e-9, args + 2 * np.pi, args)
+    if args.max() < np.pi - 1e-3:
+        return 0.0
+    return float(min(0.5 * (args.min() + np.pi), np.pi / 4))
+
+
 def _sylvester_sym(s, c):
     """G with S^T G + G S^T = C for each pair (..., N, N), through the eigenvectors of S^T."""
     w, v = np.linalg.eig(_mT(s))
@@ -240,25 +284,66 @@ def _sylvester_sym(s, c):
     return (v @ gt @ vi).real
 
 
+def _per_matrix(fn, h):
+    n = h.shape[-1]
+    nb = int(np.prod(h.shape[:-2], dtype=np.int64))
+    if not n or not nb:
+        return h.copy()
+    return np.stack([fn(m) for m in h.reshape((nb, n, n))]).reshape(h.shape)
+
+
 def sqrtm(input, name=None):  # noqa: A002
-    """The principal square root of each real square matrix (..., N, N): S @ S = input, S
-    with eigenvalues in the right half plane. Matrices with a negative real eigenvalue have
-    no real principal root and give NaN, as in TF."""
-    x = _matrix("sqrtm", input, square=True)
+    """The principal square root of each square matrix (..., N, N): S @ S = input, S with
+    eigenvalues in the right half plane. A real matrix with a negative real eigenvalue has no
+    real principal root and gives NaN, as in TF. Complex inputs: forward only (nabi does not
+    differentiate complex values)."""
+    x = _square("sqrtm", input)
     A = x._data
     dt = A.dtype
-    h = np.asarray(_host(A), np.float64)
-    n = h.shape[-1]
-    flat = h.reshape((int(np.prod(h.shape[:-2], dtype=np.int64)), n, n))
-    s = np.stack([_sqrtm_one(m) for m in flat]).reshape(h.shape) if n and flat.shape[0] \
-        else h.copy()
+    wide = np.complex128 if dt.kind == "c" else np.float64
+    h = np.asarray(_host(A), wide)
+    s = _per_matrix(_sqrtm_one, h)
     out = _wrap(_back(s, A, dt))
-    if _tapes:
+    if _tapes and dt.kind == "f":
         def bwd(g, needs):
             gh = np.asarray(_host(g), np.float64)
-            return (_back(_sylvester_sym(s, gh) if n else gh, A, dt),)
+            return (_back(_sylvester_sym(s, gh) if s.size else gh, A, dt),)
         record((x,), out, bwd, None, "sqrtm")
     return out
 
 
-__all__ = ["lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm"]
+# Gauss-Legendre nodes and weights on [0, 1]: log(I + Y) = int_0^1 Y (I + t Y)^-1 dt
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(12)
+_GL_T, _GL_W = 0.5 * (_GL_T + 1), 0.5 * _GL_W
+
+
+def _logm_one(a):
+    """The principal logarithm of one complex matrix: inverse scaling and squaring (square
+    roots until ||X - I||_1 <= 0.25), then 12-point Gauss-Legendre quadrature of
+    log(I + Y) (error far below double rounding for ||Y|| <= 0.25), times 2^k."""
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    w = np.linalg.eigvals(a)
+    if not np.abs(w).min():
+        raise ValueError(f"[logm] the matrix logarithm is undefined for a singular matrix "
+                         f"(an eigenvalue 0) of shape {_shape(a)}")
+    theta = _branch_rotation(w)          # log(A) = log(e^(-i theta) A) + i theta I
+    x, k = a * np.exp(-1j * theta), 0
+    while np.linalg.norm(x - eye, 1) > 0.25 and k < 64:
+        x = _db_sqrtm(x)
+        k += 1
+    y = x - eye
+    log = sum(wj * np.linalg.solve(eye + tj * y, y) for tj, wj in zip(_GL_T, _GL_W))
+    return log * 2.0 ** k + 1j * theta * eye
+
+
+def logm(input, name=None):  # noqa: A002
+    """The principal matrix logarithm of each complex square matrix (..., N, N); like TF's,
+    complex64 / complex128 only (cast a real matrix first) and without a gradient."""
+    x = _square("logm", input, complex_only=True)
+    A = x._data
+    h = np.asarray(_host(A), np.complex128)
+    return _wrap(_back(_per_matrix(_logm_one, h), A, A.dtype))
+
+
+__all__ = ["lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm", "logm"]
