@@ -79,6 +79,17 @@ def test_crop_and_resize_forward(where, method, crop, rng):
     assert_array(y, want, rtol=1e-4, atol=1e-4, dtype=F32)
 
 
+@pytest.mark.parametrize("shape", [(2, 1, 4, 2), (2, 3, 1, 2), (2, 1, 1, 1)], ids=str)
+def test_crop_and_resize_one_pixel_sides(where, shape, rng):
+    img = rng.standard_normal(shape).astype(F32)
+    for method in ("bilinear", "nearest"):
+        for crop in [(1, 1), (3, 2)]:
+            with tf.device(where):
+                y = tf.image.crop_and_resize(img, BOXES, BIDX, crop, method=method)
+            want = ref_crop_and_resize(img.astype(F64), BOXES, BIDX, *crop, method)
+            assert_array(y, want, rtol=1e-5, atol=1e-5, dtype=F32)
+
+
 def test_crop_and_resize_integer_image_and_lists():
     img = np.arange(2 * 4 * 5 * 1, dtype=np.int32).reshape(2, 4, 5, 1)
     y = tf.image.crop_and_resize(img, BOXES.tolist(), BIDX.tolist(), [3, 3])

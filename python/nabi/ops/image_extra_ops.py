@@ -309,7 +309,10 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5
     num_valid int32 (...)). With pad_to_max_output_size the indices are (..., max_output_size)
     int32, zero after the valid ones; without it (only for one set of boxes) (num_valid,).
     sorted_input, canonicalized_coordinates and tile_size are accepted for TF's signature and
-    change nothing here (the host kernel needs no tiling)."""
+    change nothing here (the host kernel needs no tiling). The selection is the greedy one of
+    non_max_suppression; TF's tiled graph differs in corner cases only: it orders the corners
+    of all boxes by those of the first box, and it drops a kept box whose four coordinates are
+    all <= 0 (here every box is ordered by itself and such a box is kept)."""
     op = "non_max_suppression_padded"
     b, s = t_(boxes), t_(scores)
     bs, ss = _shape(b), _shape(s)
