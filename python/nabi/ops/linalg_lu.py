@@ -6,8 +6,8 @@ lu: Doolittle elimination with partial pivoting (the largest |entry| of the colu
     on ties, as LAPACK's getrf), vectorised over the batch on the host (a GPU tensor is copied
     there and the factors back). Returns (lu, p): lu packs the unit-lower L below the diagonal
     and U on and above it, and p (output_idx_type, int32 by default) is the row permutation
-    with input[p] = L @ U, TF's convention. Gradient (square A, fixed pivots; the rule TF
-    registers): A[p] = L U, so with G_L (strictly lower) and G_U (upper) the parts of the
+    with input[p] = L @ U, TF's convention. Gradient (square A, fixed pivots; the standard
+    LU backward rule): A[p] = L U, so with G_L (strictly lower) and G_U (upper) the parts of the
     incoming gradient,  G_{A[p]} = L^-T (tril_-1(L^T G_L) + triu(G_U U^T)) U^-T,  and the
     rows go back through p. p has no gradient.
 lu_solve / lu_reconstruct / lu_matrix_inverse: compositions of gather (batch_dims),
