@@ -430,6 +430,15 @@ def test_sqrtm_gradient(where):
     check_grad(where, nabi.linalg.sqrtm, ref_sqrtm, [a], rtol=1e-5, atol=1e-7)
     sym = a + np.swapaxes(a, -1, -2)
     check_grad(where, nabi.linalg.sqrtm, ref_sqrtm, [sym], rtol=1e-5, atol=1e-7)
+    # a defective matrix (a Jordan block): no eigenvector basis, the Kronecker solve still works
+    jordan = np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 2.0]])
+    check_grad(where, nabi.linalg.sqrtm, ref_sqrtm, [jordan], rtol=1e-5, atol=1e-7)
+
+
+def test_sqrtm_gradient_large():
+    """N > 24: the Sylvester equation of the gradient is solved through eigenvectors."""
+    a = well_posed(n=25)
+    check_grad("/CPU:0", nabi.linalg.sqrtm, ref_sqrtm, [a], rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------------------- errors

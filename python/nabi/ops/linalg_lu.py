@@ -17,8 +17,8 @@ sqrtm: the principal square root (eigenvalues in the open right half plane), by 
     in float64 on the host; a singular matrix falls back to V sqrt(D) V^-1 from its
     eigenvectors, and a matrix with a negative real eigenvalue (no real principal root) gives
     NaN, as TF's real Schur method does. Gradient: S = sqrtm(A) satisfies S dS + dS S = dA,
-    so G_A solves the Sylvester equation S^T G_A + G_A S^T = G_S (solved through the
-    eigenvectors of S^T), TF's rule. Complex inputs (forward only) iterate in complex128;
+    so G_A solves the Sylvester equation S^T G_A + G_A S^T = G_S (a Kronecker-product solve
+    as TF's rule, for N <= 24; through the eigenvectors of S^T beyond). Complex inputs (forward only) iterate in complex128;
     eigenvalues on the negative real axis are first rotated off it, sqrt(A) =
     e^(i t/2) sqrt(e^(-i t) A).
 logm: complex only and without a gradient, as TF's: inverse scaling and squaring (square
@@ -276,7 +276,16 @@ def _branch_rotation(w):
 
 
 def _sylvester_sym(s, c):
-    """G with S^T G + G S^T = C for each pair (..., N, N), through the eigenvectors of S^T."""
+    """G with S^T G + G S^T = C for each pair (..., N, N): up to N = 24 one solve of the
+    N^2 x N^2 Kronecker system (S^T (x) I + I (x) S) vec(G) = vec(C) (row-major vec; any S
+    whose eigenvalues have no pair summing to 0, defective ones too), beyond that through the
+    eigenvectors of S^T (diagonalizable S)."""
+    n = s.shape[-1]
+    if n <= 24:
+        eye = np.eye(n)
+        m = np.einsum("...ij,kl->...ikjl", _mT(s), eye) + np.einsum("ij,...kl->...ikjl", eye, s)
+        m = m.reshape(s.shape[:-2] + (n * n, n * n))
+        return np.linalg.solve(m, c.reshape(c.shape[:-2] + (n * n, 1))).reshape(c.shape)
     w, v = np.linalg.eig(_mT(s))
     vi = np.linalg.inv(v)
     ct = vi @ c @ v
