@@ -727,8 +727,8 @@ def test_structured_data_classification_with_feature_space():
         "age": (32, 32), "chol": (32, 1), "sex": (32, 3), "thal": (32, 4)}
     np.testing.assert_allclose(d["chol"].numpy()[:, 0], x["chol"].numpy(), rtol=1e-6)
     assert fs.preprocessors["sex"].get_vocabulary()[0] == -1   # the OOV index comes first
-    with pytest.raises(NotImplementedError, match="HashedCrossing"):
-        FeatureSpace.cross(feature_names=("sex", "age"), crossing_dim=64)
+    # crosses (HashedCrossing) are tested in tests/test_preprocessing_gaps.py
+    assert FeatureSpace.cross(feature_names=("sex", "age"), crossing_dim=64).name == "sex_X_age"
 
 
 def test_model_on_an_intermediate_tensor_and_symbolic_lookup_without_oov():

@@ -1,6 +1,6 @@
 """Keras preprocessing layers (Keras 2.15 semantics): Normalization, Discretization,
-CategoryEncoding, Hashing, IntegerLookup, StringLookup, and the image layers Resizing,
-CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+CategoryEncoding, Hashing, HashedCrossing, IntegerLookup, StringLookup, and the image layers
+Resizing, CenterCrop, RandomCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
 RandomContrast, RandomBrightness.
 
     normalizer = keras.layers.Normalization(axis=-1)
@@ -36,10 +36,10 @@ from ...framework.device import DeviceArray, place, to_device
 from ...framework.tensor import Tensor, _utf8_storage, _wrap
 from ...ops import math_ops as _m
 from .. import backend
-from .base import Layer
+from .base import KerasTensor, Layer
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding", "Hashing", "IntegerLookup",
-           "StringLookup", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip",
+__all__ = ["Normalization", "Discretization", "CategoryEncoding", "Hashing", "HashedCrossing",
+           "IntegerLookup", "StringLookup", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
            "RandomBrightness", "RandomHeight", "RandomWidth"]
 
@@ -794,6 +794,116 @@ class Hashing(Layer):
         return config
 
 
+# ----------------------------------------------------------------------------- HashedCrossing
+
+# tf.sparse.cross_hashed (which Keras's HashedCrossing calls) hashes a cross without building a
+# string: it starts from the default hash key 0xDECAFCAFFE and folds in each feature with
+# FingerprintCat64, a string feature as its Fingerprint64, an integer as its int64 bits.
+_CROSS_HASH_KEY = 0xDECAFCAFFE
+_CAT_MUL = np.uint64(0xc6a4a7935bd1e995)
+
+
+def _shift_mix(v):
+    return v ^ (v >> np.uint64(47))
+
+
+def _fingerprint_cat64(fp1, fp2):
+    """TF's FingerprintCat64 on uint64 arrays (products wrap mod 2**64, as in C++)."""
+    with np.errstate(over="ignore"):
+        r = fp1 ^ _CAT_MUL
+        r = r ^ (_shift_mix(fp2 * _CAT_MUL) * _CAT_MUL)
+        r = r * _CAT_MUL
+        r = _shift_mix(r) * _CAT_MUL
+        return _shift_mix(r)
+
+
+def _feature_fingerprints(x):
+    """uint64 per value of a flat host array: Fingerprint64 of a string's UTF-8 bytes, the
+    two's-complement bits of an integer."""
+    from ...ops.farmhash import fingerprint64
+    if x.dtype.kind in "iu":
+        return x.astype(np.int64).view(np.uint64)
+    uniq, inv = np.unique(x, return_inverse=True)
+    h = np.array([fingerprint64(s if isinstance(s, bytes) else str(s).encode("utf-8"))
+                  for s in uniq.tolist()], np.uint64)
+    return h[inv.reshape(-1)]
+
+
+class HashedCrossing(Layer):
+    """Crosses two or more categorical features (strings or integers) by hashing each tuple of
+    values into `num_bins` bins, bit for bit as Keras (tf.sparse.cross_hashed). Inputs: a list
+    or tuple of equal shapes `()`, `(batch,)` or `(batch, 1)`; output_mode 'int' gives bins of
+    that shape (int64), 'one_hot' float vectors of length `num_bins`."""
+
+    _autocast = False
+
+    def __init__(self, num_bins, output_mode="int", sparse=False, **kwargs):
+        if num_bins is None or int(num_bins) < 1:
+            raise ValueError(f"[HashedCrossing] `num_bins` must be a positive integer. "
+                             f"Received: num_bins={num_bins}")
+        _int_dtype_kwargs(kwargs, output_mode)
+        super().__init__(**kwargs)
+        _check_mode(self, output_mode, (INT, ONE_HOT))
+        if sparse:
+            raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
+                             f"(received sparse={sparse})")
+        self.num_bins = int(num_bins)
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        # Each element is its own tensor: ([1, 2], [3, 4]) must not become one (2, 2) tensor.
+        if isinstance(inputs, (list, tuple)) and not any(
+                isinstance(v, KerasTensor) for v in inputs):
+            inputs = [_as_tensor(v) for v in inputs]
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _check_inputs(self, shapes, dtypes):
+        desc = ", ".join(f"{s} {d}" for s, d in zip(shapes, dtypes))
+        if len(shapes) < 2:
+            raise ValueError(f"[{self.name}] HashedCrossing should be called on a list or "
+                             f"tuple of at least two inputs. Received: {desc or 'none'}")
+        first = tuple(shapes[0])
+        if len(first) > 2 or (len(first) == 2 and first[-1] != 1):
+            raise ValueError(f"[{self.name}] All HashedCrossing inputs should have shape (), "
+                             f"(batch_size,) or (batch_size, 1). Received: {desc}")
+        if any(tuple(s) != first for s in shapes[1:]):
+            raise ValueError(f"[{self.name}] All HashedCrossing inputs should have equal "
+                             f"shape. Received: {desc}")
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        self._check_inputs(shapes, ["?"] * len(shapes))
+        return _encoded_shape(shapes[0], self.output_mode, self.num_bins)
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)):
+            shape = tuple(getattr(inputs, "shape", ()))
+            raise ValueError(f"[{self.name}] HashedCrossing should be called on a list or tuple "
+                             f"of inputs. Received: one input of shape {shape}")
+        datas = [_as_tensor(v)._data for v in inputs]
+        hosts = [_host(d) for d in datas]
+        self._check_inputs([h.shape for h in hosts], [h.dtype.name for h in hosts])
+        bad = [(h.shape, h.dtype.name) for h in hosts if h.dtype.kind not in "iuUSO"]
+        if bad:
+            raise ValueError(f"[{self.name}] All HashedCrossing inputs should have an integer "
+                             f"or string dtype. Received (shape, dtype): "
+                             f"{[(h.shape, h.dtype.name) for h in hosts]}")
+        h = np.full(hosts[0].size, _CROSS_HASH_KEY, np.uint64)
+        for x in hosts:
+            h = _fingerprint_cat64(h, _feature_fingerprints(x.reshape(-1)))
+        bins = (h % np.uint64(self.num_bins)).astype(np.int64).reshape(hosts[0].shape)
+        out = _encode_categorical(self, bins, self.output_mode, self.num_bins, self._np_dtype)
+        src = next((d for d in datas if type(d) is DeviceArray), datas[0])
+        return _result(out, src)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_bins": self.num_bins, "output_mode": self.output_mode,
+                       "sparse": self.sparse})
+        return config
+
+
 # ----------------------------------------------------------------------------- lookups
 
 
@@ -829,19 +939,20 @@ class _IndexLookup(PreprocessingLayer):
             raise ValueError(f"[{self.name}] `num_oov_indices` must be greater than or equal to "
                              f"0. Received: num_oov_indices={num_oov_indices}")
         _check_mode(self, output_mode, (INT, ONE_HOT, MULTI_HOT, COUNT, TF_IDF))
-        if output_mode == TF_IDF:
-            raise NotImplementedError(f"[{self.name}] output_mode='tf_idf' is not supported by "
-                                      "nabi's lookup layers")
         if invert and output_mode != INT:
             raise ValueError(f"[{self.name}] `output_mode` must be `'int'` when `invert` is "
                              f"true. Received: output_mode={output_mode}")
         if sparse:
             raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
                              f"(received sparse={sparse})")
-        if idf_weights is not None:
+        if idf_weights is not None and output_mode != TF_IDF:
             raise ValueError(f"[{self.name}] `idf_weights` should only be set if `output_mode` "
                              f"is `'tf_idf'`. Received: idf_weights={idf_weights} and "
                              f"output_mode={output_mode}")
+        if idf_weights is not None and vocabulary is None:
+            raise ValueError(f"[{self.name}] `idf_weights` needs a `vocabulary` of the same "
+                             f"length. Received: idf_weights of length {len(idf_weights)}, "
+                             "vocabulary=None")
         if output_mode == INT and not invert and self._np_dtype.kind not in "iu":
             raise ValueError(f"[{self.name}] When `output_mode='int'`, `dtype` should be an "
                              f"integer type. Received: dtype={self._dtype_name}")
@@ -859,8 +970,11 @@ class _IndexLookup(PreprocessingLayer):
         self._tokens = None        # the learned/set tokens (no special tokens), host array
         self._sorted = None        # (sorted tokens, their indices) for lookups
         self._counts = {}
+        self._idf = None           # tf_idf: float32 weight of each index (special ones first)
+        self._doc_counts = {}      # tf_idf adapt: documents containing each token
+        self._num_docs = 0
         if vocabulary is not None:
-            self.set_vocabulary(vocabulary)
+            self.set_vocabulary(vocabulary, idf_weights)
 
     # -- vocabulary ---------------------------------------------------------------------
     def _oov_start_index(self):
@@ -903,11 +1017,21 @@ class _IndexLookup(PreprocessingLayer):
         return special + tokens
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
-        if idf_weights is not None:
+        """Sets the vocabulary (a list/array, or a file with one token a line), with or without
+        the special tokens at its start; with output_mode='tf_idf' also `idf_weights`, one per
+        entry of `vocabulary` (without the special tokens given, the OOV indices get the mean
+        weight, as Keras does)."""
+        if self.output_mode == TF_IDF and idf_weights is None:
+            raise ValueError(f"[{self.name}] `idf_weights` must be set if output_mode is "
+                             "'tf_idf'")
+        if self.output_mode != TF_IDF and idf_weights is not None:
             raise ValueError(f"[{self.name}] `idf_weights` should only be set if output_mode is "
                              f"`'tf_idf'`. Received: output_mode={self.output_mode} and "
                              f"idf_weights={idf_weights}")
         if isinstance(vocabulary, (str, os.PathLike)):   # a file, one token a line (Keras)
+            if self.output_mode == TF_IDF:
+                raise ValueError(f"[{self.name}] output_mode 'tf_idf' does not support loading "
+                                 "a vocabulary from file.")
             lines = read_vocabulary_file(self.name, vocabulary)
             vocabulary = lines if self._is_string else [int(v) for v in lines]
         vocab = self._tokens_of(vocabulary).reshape(-1)
@@ -920,7 +1044,8 @@ class _IndexLookup(PreprocessingLayer):
         head = [v.item() if hasattr(v, "item") else v for v in vocab[:token_start]]
         if self._is_string:
             head = [str(v) for v in head]
-        tokens = vocab[token_start:] if len(head) == len(special) and head == special else vocab
+        found_special = len(head) == len(special) and head == special
+        tokens = vocab[token_start:] if found_special else vocab
         uniq, counts = np.unique(tokens, return_counts=True)
         if np.any(counts > 1):
             raise ValueError(f"[{self.name}] The passed vocabulary has at least one repeated "
@@ -943,7 +1068,22 @@ class _IndexLookup(PreprocessingLayer):
             raise ValueError(f"[{self.name}] Attempted to set a vocabulary larger than the "
                              f"maximum vocab size. Passed vocab size is {new_size}, max vocab "
                              f"size is {self.max_tokens}.")
+        idf = None
+        if self.output_mode == TF_IDF:
+            w = np.asarray(_host(idf_weights) if isinstance(idf_weights, (Tensor, DeviceArray))
+                           else idf_weights, np.float64)
+            if w.ndim != 1:
+                raise ValueError(f"[{self.name}] `idf_weights` must be a 1-D array. Received: "
+                                 f"shape {w.shape}")
+            if len(w) != vocab.size:
+                raise ValueError(f"[{self.name}] `idf_weights` must be the same length as "
+                                 f"vocabulary. len(idf_weights) is {len(w)}, len(vocabulary) "
+                                 f"is {vocab.size}")
+            if not found_special:
+                w = np.concatenate([np.full(token_start, np.mean(w) if w.size else 0.0), w])
+            idf = w
         self._set_tokens(tokens)
+        self._idf = None if idf is None else idf.astype(np.float32)
 
     def _mask_key(self):
         return str(self.mask_token) if self._is_string else self.mask_token
@@ -960,6 +1100,8 @@ class _IndexLookup(PreprocessingLayer):
     # -- adapt --------------------------------------------------------------------------
     def reset_state(self):
         self._counts = {}
+        self._doc_counts = {}
+        self._num_docs = 0
 
     def update_state(self, data):
         if self._has_input_vocabulary:
@@ -971,11 +1113,21 @@ class _IndexLookup(PreprocessingLayer):
         c = self._counts
         for t, n in zip(uniq.tolist(), counts.tolist()):
             c[t] = c.get(t, 0) + n
+        if self.output_mode == TF_IDF:
+            # Keras: each row of a batch is a document; a 0-D or 1-D batch is one document
+            docs = self._tokens_of(data)
+            docs = docs.reshape(docs.shape[0] if docs.ndim > 1 else 1, -1)
+            dc = self._doc_counts
+            for row in docs:
+                for t in np.unique(row).tolist():
+                    dc[t] = dc.get(t, 0) + 1
+            self._num_docs += docs.shape[0]
 
     def finalize_state(self):
         if self._has_input_vocabulary or not self._counts:
             return
         c = dict(self._counts)
+        dc, num_docs = self._doc_counts, self._num_docs
         if self.mask_token is not None:
             c.pop(self._mask_key(), None)
         if self.oov_token is not None:
@@ -990,7 +1142,12 @@ class _IndexLookup(PreprocessingLayer):
         if self.max_tokens:
             order = order[:self.max_tokens - self._token_start_index()]
         self._set_tokens(tokens[order])
-        self._counts = {}
+        if self.output_mode == TF_IDF:
+            df = np.array([dc.get(t, 0) for t in self._tokens.tolist()], np.float64)
+            w = np.log(1.0 + num_docs / (1.0 + df)).astype(np.float32)
+            self._idf = np.concatenate([np.full(self._token_start_index(), np.mean(w), np.float32),
+                                        w])
+        self.reset_state()
 
     def build(self, input_shape):
         self.built = True
@@ -1058,8 +1215,16 @@ class _IndexLookup(PreprocessingLayer):
             idx[oov] = h + self._oov_start_index()
         if masked is not None:
             idx[masked] = 0 if self.output_mode == INT else -1   # dropped by the encoding
-        out = _encode_categorical(self, idx, self.output_mode, self._depth(), self._np_dtype)
-        return _result(out, d)
+        if self.output_mode != TF_IDF:
+            out = _encode_categorical(self, idx, self.output_mode, self._depth(), self._np_dtype)
+            return _result(out, d)
+        depth = self._depth()
+        out = _encode_categorical(self, idx, COUNT, depth, self._np_dtype)
+        w = np.zeros(depth, np.float32)          # indices past the vocabulary weigh 0 (Keras)
+        if self._idf is not None:
+            k = min(depth, len(self._idf))
+            w[:k] = self._idf[:k]
+        return _result((out * w).astype(self._np_dtype, copy=False), d)
 
     def _call_invert(self, d):
         x = _host(d)
@@ -1088,11 +1253,15 @@ class _IndexLookup(PreprocessingLayer):
         config = super().get_config()
         vocab = self.get_vocabulary(include_special_tokens=False) if self._tokens is not None \
             else None
+        idf = None
+        if vocab is not None and self.output_mode == TF_IDF and self._idf is not None:
+            vocab = self.get_vocabulary(include_special_tokens=True)  # keeps the OOV weights
+            idf = [float(v) for v in self._idf]
         config.update({"invert": self.invert, "max_tokens": self.max_tokens,
                        "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
                        "mask_token": self.mask_token, "output_mode": self.output_mode,
                        "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
-                       "vocabulary_dtype": self.vocabulary_dtype, "idf_weights": None,
+                       "vocabulary_dtype": self.vocabulary_dtype, "idf_weights": idf,
                        "vocabulary": vocab,
                        "vocabulary_size": self.vocabulary_size()})
         if vocab is not None and not self._has_input_vocabulary:

@@ -12,6 +12,7 @@ No Python loop over pixels or samples.
     model.fit(gen.flow(x, y, batch_size=100), epochs=...)
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -225,8 +226,15 @@ class ImageDataGenerator:
                  channel_shift_range=0.0, fill_mode="nearest", cval=0.0, horizontal_flip=False,
                  vertical_flip=False, rescale=None, preprocessing_function=None,
                  data_format=None, validation_split=0.0, interpolation_order=1, dtype=None):
-        if zca_whitening:
-            raise NotImplementedError("[ImageDataGenerator] zca_whitening is not supported")
+        if zca_whitening:   # Keras: ZCA needs centred data and replaces std normalisation
+            if not featurewise_center:
+                featurewise_center = True
+                warnings.warn("This ImageDataGenerator specifies `zca_whitening`, which "
+                              "overrides setting of `featurewise_center`.")
+            if featurewise_std_normalization:
+                featurewise_std_normalization = False
+                warnings.warn("This ImageDataGenerator specifies `zca_whitening` which "
+                              "overrides setting of `featurewise_std_normalization`.")
         if fill_mode not in ("constant", "nearest", "reflect", "wrap"):
             raise ValueError(f"[ImageDataGenerator] fill_mode must be 'constant', 'nearest', "
                              f"'reflect' or 'wrap', got {fill_mode!r}")
@@ -240,6 +248,9 @@ class ImageDataGenerator:
         self.samplewise_center = samplewise_center
         self.featurewise_std_normalization = featurewise_std_normalization
         self.samplewise_std_normalization = samplewise_std_normalization
+        self.zca_whitening = bool(zca_whitening)
+        self.zca_epsilon = float(zca_epsilon)
+        self.zca_whitening_matrix = None
         self.rotation_range = _range("rotation_range", rotation_range)
         self.width_shift_range = width_shift_range
         self.height_shift_range = height_shift_range
@@ -392,11 +403,28 @@ class ImageDataGenerator:
                 raise ValueError("[ImageDataGenerator] featurewise_std_normalization needs "
                                  "fit(x) first")
             xb = xb / (self.std + 1e-6)
+        if self.zca_whitening:
+            if self.zca_whitening_matrix is None:
+                raise ValueError("[ImageDataGenerator] zca_whitening needs fit(x) first")
+            m = self.zca_whitening_matrix
+            flat = xb.reshape(xb.shape[0], -1)
+            if flat.shape[1] != m.shape[0]:
+                raise ValueError(f"[ImageDataGenerator.standardize] zca_whitening was fit on "
+                                 f"images of {m.shape[0]} values, got images of shape "
+                                 f"{tuple(xb.shape[1:])} ({flat.shape[1]} values)")
+            xb = (flat @ m).reshape(xb.shape)
         xb = xb.astype(self.dtype, copy=False)
         return xb[0] if single else xb
 
+    @property
+    def principal_components(self):   # the name older Keras versions gave the ZCA matrix
+        return self.zca_whitening_matrix
+
     def fit(self, x, augment=False, rounds=1, seed=None):
-        """Computes the feature-wise mean/std (per channel) of x (N, H, W, C or N, C, H, W)."""
+        """Computes the feature-wise mean/std (per channel) of x (N, H, W, C or N, C, H, W),
+        and for zca_whitening the ZCA matrix of the centred images, as Keras 2.15: with
+        X (n, d) the flattened images and X^T = U S V^T (thin SVD),
+        W = U diag(sqrt(n) / (S + zca_epsilon)) U^T (~ Sigma^(-1/2), Sigma = X^T X / n)."""
         x = np.asarray(x, self.dtype)
         if x.ndim != 4:
             raise ValueError(f"[ImageDataGenerator.fit] expects a 4-D array, got shape {x.shape}")
@@ -411,8 +439,16 @@ class ImageDataGenerator:
         shape[cax - 1] = x.shape[cax]
         if self.featurewise_center:
             self.mean = x.mean(axis=axes).reshape(shape).astype(self.dtype)
+            x = x - self.mean
         if self.featurewise_std_normalization:
             self.std = x.std(axis=axes).reshape(shape).astype(self.dtype)
+            x = x / (self.std + 1e-6)
+        if self.zca_whitening:
+            n = x.shape[0]
+            flat = x.reshape(n, -1).astype(np.float64)
+            u, s, _ = np.linalg.svd(flat.T, full_matrices=False)
+            s_inv = np.sqrt(n) / (s + self.zca_epsilon)
+            self.zca_whitening_matrix = ((u * s_inv) @ u.T).astype(self.dtype)
 
     # ---- iterators ----------------------------------------------------------------------
     def flow(self, x, y=None, batch_size=32, shuffle=True, sample_weight=None, seed=None,

@@ -6,8 +6,13 @@ sorted feature names (output_mode="concat") or as a dict (output_mode="dict").
 `get_inputs()` / `get_encoded_features()` give the same pipeline as keras.Input tensors and
 their symbolic encoding, so a model can be built on them.
 
-Not supported yet: feature crosses (`FeatureSpace.cross`, which needs HashedCrossing) and
-saving a FeatureSpace on its own (`FeatureSpace.save`)."""
+Feature crosses (`crosses=[FeatureSpace.cross(("a", "b"), crossing_dim=16)]`, or tuples of
+names with `crossing_dim`) hash the *preprocessed* values of the named features (lookup
+indices, bins, ...) with a HashedCrossing layer named "a_X_b", as Keras 3 does; they come
+after the features, in sorted order of their names. `get_config()` / `from_config()` rebuild
+the space (an adapted lookup or Discretization keeps its state through its config).
+
+Not supported yet: saving a FeatureSpace on its own (`FeatureSpace.save`)."""
 import numpy as np
 
 
@@ -38,15 +43,42 @@ class Feature:
         return cls(**config)
 
 
+class Cross:
+    """A feature cross: the names of the crossed features, the number of hash bins
+    (`crossing_dim`) and the output mode ("int" or "one_hot"). Its name is the feature names
+    joined by "_X_"."""
+
+    def __init__(self, feature_names, crossing_dim, output_mode="one_hot"):
+        if output_mode not in {"int", "one_hot"}:
+            raise ValueError("[FeatureSpace.cross] invalid output_mode: expected 'int' or "
+                             f"'one_hot'. Received: output_mode={output_mode!r}")
+        if isinstance(feature_names, str) or len(tuple(feature_names)) < 2:
+            raise ValueError("[FeatureSpace.cross] a cross needs at least two feature names. "
+                             f"Received: feature_names={feature_names!r}")
+        self.feature_names = tuple(feature_names)
+        self.crossing_dim = crossing_dim
+        self.output_mode = output_mode
+
+    @property
+    def name(self):
+        return "_X_".join(self.feature_names)
+
+    def get_config(self):
+        return {"feature_names": list(self.feature_names), "crossing_dim": self.crossing_dim,
+                "output_mode": self.output_mode}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 class FeatureSpace:
     """Keras 3's FeatureSpace (see the module docstring)."""
 
     # ---------------------------------------------------------------- feature constructors
     @classmethod
     def cross(cls, feature_names, crossing_dim, output_mode="one_hot"):
-        raise NotImplementedError(
-            f"[FeatureSpace.cross] feature crosses ({tuple(feature_names)}) are not supported "
-            "by nabi yet (they need keras.layers.HashedCrossing)")
+        return Cross(feature_names, crossing_dim, output_mode=output_mode)
 
     @classmethod
     def feature(cls, dtype, preprocessor, output_mode):
@@ -123,23 +155,49 @@ class FeatureSpace:
         if output_mode not in {"concat", "dict"}:
             raise ValueError(f"[FeatureSpace] invalid output_mode {output_mode!r}; expected "
                              "'concat' or 'dict'")
-        if crosses:
-            raise NotImplementedError("[FeatureSpace] feature crosses are not supported by "
-                                      "nabi yet (they need keras.layers.HashedCrossing)")
         self.name = name or "feature_space"
         self.crossing_dim = crossing_dim
         self.hashing_dim = hashing_dim
         self.num_discretization_bins = num_discretization_bins
         self.output_mode = output_mode
-        self.crosses = []
+        self.crosses = [self._standardize_cross(c, features) for c in (crosses or [])]
+        self.crosses_by_name = {c.name: c for c in self.crosses}
         self.features = {n: self._standardize_feature(n, f) for n, f in features.items()}
         self.preprocessors = {n: f.preprocessor for n, f in self.features.items()}
+        self.crossers = {c.name: self._cross_to_crosser(c) for c in self.crosses}
         self.inputs = {n: self._feature_input(n, f) for n, f in self.features.items()}
         self.one_hot_encoders = {}
         self.encoded_features = None
         self._is_adapted = not self._adaptable()
 
+    def _standardize_cross(self, cross, features):
+        if isinstance(cross, dict):
+            cross = Cross.from_config(cross.get("config", cross))
+        if not isinstance(cross, Cross):
+            if not self.crossing_dim:
+                raise ValueError("[FeatureSpace] When specifying `crosses`, the argument "
+                                 "`crossing_dim` (dimensionality of the crossing space) should "
+                                 f"be specified as well. Received: crossing_dim="
+                                 f"{self.crossing_dim!r}")
+            cross = Cross(cross, crossing_dim=self.crossing_dim)
+        unknown = [n for n in cross.feature_names if n not in features]
+        if unknown:
+            raise ValueError("[FeatureSpace] All features referenced in the `crosses` argument "
+                             f"should be present in the `features` dict. Received unknown "
+                             f"features {unknown} in the cross {cross.feature_names}")
+        if cross.name in features:
+            raise ValueError(f"[FeatureSpace] the cross {cross.feature_names} is named "
+                             f"{cross.name!r}, which is also the name of a feature")
+        return cross
+
+    @staticmethod
+    def _cross_to_crosser(cross):
+        from .. import layers
+        return layers.HashedCrossing(cross.crossing_dim, name=cross.name)
+
     def _standardize_feature(self, name, feature):
+        if isinstance(feature, dict):       # a Feature's config (from get_config)
+            feature = Feature.from_config(feature.get("config", feature))
         if isinstance(feature, Feature):
             return feature
         makers = {
@@ -205,7 +263,7 @@ class FeatureSpace:
         self.get_encoded_features()
 
     def _width(self, name):
-        p = self.preprocessors[name]
+        p = self.preprocessors[name] if name in self.preprocessors else self.crossers[name]
         if hasattr(p, "vocabulary_size"):
             return int(p.vocabulary_size())
         nb = getattr(p, "num_bins", None)
@@ -224,21 +282,32 @@ class FeatureSpace:
                 num_tokens=self._width(name), output_mode="one_hot", name=f"{name}_encoder")
         return self.one_hot_encoders[name]
 
-    def _encode(self, name, x):
+    def _finish(self, name, output_mode, x):
         from .. import ops
-        f = self.features[name]
-        x = f.preprocessor(x)
-        if f.output_mode == "one_hot":
+        if output_mode == "one_hot":
             return self._encoder(name)(x)
-        if f.output_mode == "float":
+        if output_mode == "float":
             return ops.cast(x, "float32")
         return x
 
+    def _encode_all(self, values):
+        """The encoded features and crosses: crosses hash the preprocessed features (before
+        their one-hot encoding), as Keras 3 does."""
+        pre = {n: self.features[n].preprocessor(v) for n, v in values.items()}
+        enc = {n: self._finish(n, self.features[n].output_mode, x) for n, x in pre.items()}
+        for c in self.crosses:
+            x = self.crossers[c.name]([pre[n] for n in c.feature_names])
+            enc[c.name] = self._finish(c.name, c.output_mode, x)
+        return enc
+
     def _merge(self, encoded, symbolic):
+        # features first, then crosses, each group in sorted order of the names (Keras 3)
+        names = sorted(n for n in encoded if n not in self.crosses_by_name) + \
+            sorted(n for n in encoded if n in self.crosses_by_name)
         if self.output_mode == "dict":
-            return {n: encoded[n] for n in sorted(encoded)}
+            return {n: encoded[n] for n in names}
         from .. import layers, ops
-        parts = [encoded[n] for n in sorted(encoded)]
+        parts = [encoded[n] for n in names]
         if len(parts) == 1:
             return parts[0] if symbolic else ops.cast(parts[0], "float32")
         if symbolic:
@@ -252,7 +321,7 @@ class FeatureSpace:
     def get_encoded_features(self):
         self._check_if_adapted()
         if self.encoded_features is None:
-            enc = {n: self._encode(n, t) for n, t in self.inputs.items()}
+            enc = self._encode_all(self.inputs)
             self.encoded_features = self._merge(enc, symbolic=True)
         return self.encoded_features
 
@@ -286,8 +355,7 @@ class FeatureSpace:
             vals = {n: ops.reshape(v, (1, 1)) for n, v in vals.items()}
         elif rank == 1:
             vals = {n: ops.expand_dims(v, -1) for n, v in vals.items()}
-        enc = {n: self._encode(n, v) for n, v in vals.items()}
-        out = self._merge(enc, symbolic=False)
+        out = self._merge(self._encode_all(vals), symbolic=False)
         if rank == 0:
             if isinstance(out, dict):
                 return {n: ops.squeeze(v, axis=0) for n, v in out.items()}
@@ -296,6 +364,28 @@ class FeatureSpace:
 
     def get_config(self):
         return {"features": {n: f.get_config() for n, f in self.features.items()},
-                "output_mode": self.output_mode, "crosses": [],
+                "output_mode": self.output_mode,
+                "crosses": [c.get_config() for c in self.crosses],
                 "crossing_dim": self.crossing_dim, "hashing_dim": self.hashing_dim,
                 "num_discretization_bins": self.num_discretization_bins, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """The space of `get_config()`. Adapted lookups and Discretizations carry their
+        state in their configs, so a space made only of such features (and of features that
+        need no adapt) is ready to use; otherwise call `adapt` again."""
+        space = cls(**config)
+        space._is_adapted = all(_restored_state(space.preprocessors[n])
+                                for n in space._adaptable())
+        return space
+
+
+def _restored_state(p):
+    kind = type(p).__name__
+    if kind in ("StringLookup", "IntegerLookup"):
+        return getattr(p, "_tokens", None) is not None
+    if kind == "Discretization":
+        return bool(getattr(p, "bin_boundaries", None))
+    if kind == "Normalization":
+        return getattr(p, "input_mean", None) is not None
+    return False
