@@ -546,3 +546,20 @@ def test_logm_errors():
         nabi.linalg.logm(np.zeros((2, 2), np.complex128))
     with pytest.raises(TypeError, match=r"\[sqrtm\] input must be a float32, float64"):
         nabi.linalg.sqrtm(np.eye(2, dtype=np.int32))
+
+
+def test_dynamic_partition_stitch_v1_graph():
+    tf1 = nabi.compat.v1
+    data = rand(5, 2).astype(np.float32)
+    parts = np.array([2, 0, 2, 1, 0], np.int32)
+    with tf1.Graph().as_default():
+        x = tf1.placeholder(tf1.float32, [None, 2])
+        p = tf1.placeholder(tf1.int32, [None])
+        pieces = tf1.dynamic_partition(x, p, 3)
+        idx = tf1.dynamic_partition(tf1.range(tf1.shape(x)[0]), p, 3)
+        back = tf1.dynamic_stitch(idx, pieces)
+        with tf1.Session() as s:
+            out = s.run(pieces + [back], {x: data, p: parts})
+    for o, r in zip(out[:3], ref_partition(data, parts, 3)):
+        assert_array(o, r, rtol=0, atol=0)
+    assert_array(out[3], data, rtol=0, atol=0)

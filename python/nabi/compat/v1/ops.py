@@ -519,3 +519,12 @@ space_to_batch = _w(_X.space_to_batch_v1, "SpaceToBatch")
 batch_to_space = _w(_X.batch_to_space_v1, "BatchToSpace")
 space_to_batch_nd = _w(_X.space_to_batch_nd, "SpaceToBatchND")
 batch_to_space_nd = _w(_X.batch_to_space_nd, "BatchToSpaceND")
+
+
+def dynamic_partition(data, partitions, num_partitions, name=None):
+    return list(apply_op("DynamicPartition",
+                         lambda d, p: tuple(_X.dynamic_partition(d, p, num_partitions)),
+                         (data, partitions), name=name, num_outputs=int(num_partitions)))
+
+
+dynamic_stitch = _w(_X.dynamic_stitch, "DynamicStitch")
