@@ -23,6 +23,8 @@
 //   fill(shape, value, dtype="float32"), arange(start, step, n, dtype="float32")
 //   random_normal(shape, seed, offset=0, dtype="float32")  Philox 4x32-10 + Box-Muller
 //   argmax_match_count(y_pred, y_true, sparse, total)  total += #rows where argmax matches
+//   sort(x, descending=False, k=-1, index_dtype="int64")  (values, indices) of the last axis,
+//                                     the first k (-1: all) of each sorted row; stable
 //
 // The semantics are spelled out in csrc/cuda/array_launchers.h. Every argument is validated
 // here, before anything is enqueued, with "[op] ..." errors naming the shapes (TypeError for
@@ -31,9 +33,11 @@
 // RuntimeError("[name] has no CUDA implementation in this build (built without CUDA)").
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pybind11/stl.h>
@@ -56,7 +60,7 @@ namespace {
 const char* const kArrayEntries[] = {
     "unary", "binary",   "where",       "cast",    "strided_copy", "strided_assign",
     "reduce", "arg_reduce", "take",     "scatter_add", "one_hot",  "fill",
-    "arange", "random_normal", "argmax_match_count",
+    "arange", "random_normal", "argmax_match_count", "sort",
 };
 
 #if defined(NABI_WITH_CUDA)
@@ -508,6 +512,39 @@ Buf one_hot(const Buf& ib, int64_t depth, double on, double off, const std::stri
   return y;
 }
 
+// ---- sort ----
+std::pair<Buf, Buf> sort(const Buf& xb, bool descending, int64_t k,
+                         const std::string& index_dtype) {
+  const char* op = "sort";
+  const DeviceBuffer& x = need(op, xb, "x");
+  check_rank(op, x.shape(), "x");
+  if (x.dtype() == DType::Bool)
+    type_error(op, "x must be float32, float64, int32 or int64, got bool of shape " +
+                       shape_str(x.shape()));
+  if (x.ndim() < 1) value_error(op, "x must have rank >= 1, got shape ()");
+  const DType idt = dtype_from_name(op, index_dtype);
+  if (idt != DType::Int32 && idt != DType::Int64)
+    type_error(op, "index_dtype must be int32 or int64, got " + index_dtype);
+  const int64_t n = x.shape().back();
+  if (n > std::numeric_limits<int32_t>::max())
+    value_error(op, "the last axis of x " + shape_str(x.shape()) + " is longer than 2^31 - 1");
+  if (k == -1) k = n;
+  if (k < 0 || k > n)
+    value_error(op, "k=" + std::to_string(k) + " must be in [0, " + std::to_string(n) +
+                        "] (the last axis of x of shape " + shape_str(x.shape()) + ") or -1");
+  Shape out(x.shape().begin(), x.shape().end() - 1);
+  const int64_t rows = numel(out);
+  out.push_back(k);
+  Buf values = make_buffer(out, x.dtype());
+  Buf indices = make_buffer(out, idt);
+  {
+    py::gil_scoped_release nogil;
+    nd::sort_rows(x.dtype(), x.data(), rows, n, descending, k, values->data(), idt,
+                  indices->data());
+  }
+  return {values, indices};
+}
+
 // ---- fills ----
 Buf fill(const Shape& shape, double value, const std::string& dtype) {
   const char* op = "fill";
@@ -619,6 +656,10 @@ void bind_impl(py::module_& cm) {
          "In place: total (float64, one element) += the number of rows of y_pred (..., C) whose "
          "argmax equals the label (sparse: y_true has one label per row; else one-hot rows of "
          "y_pred's shape and dtype)");
+  cm.def("sort", &sort, py::arg("x"), py::arg("descending") = false, py::arg("k") = -1,
+         py::arg("index_dtype") = "int64",
+         "(values, indices) of x sorted along its last axis, the first k (-1: all) of each row: "
+         "stable (ties in ascending index order, descending too), NaN largest");
 }
 
 #else

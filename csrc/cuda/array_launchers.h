@@ -2,7 +2,7 @@
 // elementwise with NumPy broadcasting, strided copies, reductions, gathers/scatters, fills and
 // random normals. Plain C++ declarations (no CUDA headers) so the g++-compiled binding
 // (csrc/bindings/bind_cuda_array.cpp) can call them; implemented in csrc/cuda/
-// elementwise_nd.cu, reduce_nd.cu, index.cu and random_nd.cu, only in builds with
+// elementwise_nd.cu, reduce_nd.cu, index.cu, sort.cu and random_nd.cu, only in builds with
 // NABI_WITH_CUDA.
 //
 // Conventions (all functions below):
@@ -257,6 +257,16 @@ void scatter_add(DType dtype, const void* updates, int64_t outer, int64_t m, int
 // give an all-off row.
 void one_hot(DType idx_dtype, const void* idx, int64_t m, int64_t depth, double on, double off,
              DType out, void* y);
+
+// ---- sort.cu -------------------------------------------------------------------------------
+// x (dtype float32/float64/int32/int64) viewed as (rows, n), 0 <= k <= n <= INT32_MAX:
+// values (x's dtype) and indices (idx_dtype int32 or int64), both (rows, k), get the first k
+// entries of each row sorted ascending (descending when `descending`) and their column
+// indices. Ties keep ascending index order in both directions (stable; descending is
+// top_k's order), -0.0 equals +0.0, NaN is larger than every number (last ascending, first
+// descending). Bitonic sort of (key, index) pairs; rows longer than 2048 use a scratch buffer.
+void sort_rows(DType dtype, const void* x, int64_t rows, int64_t n, bool descending, int64_t k,
+               void* values, DType idx_dtype, void* indices);
 
 // ---- random_nd.cu ---------------------------------------------------------------------------
 // Standard normals from the Philox 4x32-10 stream of random_uniform (dropout.cu): element i

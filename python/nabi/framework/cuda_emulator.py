@@ -700,6 +700,33 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32"):
     return _out(np.where(hot, on_value, off_value).astype(d))
 
 
+def sort(x, descending=False, k=-1, index_dtype="int64"):
+    """(values, indices) of x sorted along its last axis, the first k (-1: all) of each row;
+    ties in ascending index order in both directions, NaN largest (csrc/cuda/sort.cu)."""
+    a = _a(x, "sort")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[sort] x must be float32, float64, int32 or int64, got bool of shape "
+                        f"{list(a.shape)}")
+    if a.ndim < 1:
+        raise ValueError("[sort] x must have rank >= 1, got shape ()")
+    it = _dtype("sort", index_dtype)
+    if it not in (np.int32, np.int64):
+        raise TypeError(f"[sort] index_dtype must be int32 or int64, got {index_dtype}")
+    n = a.shape[-1]
+    k = n if int(k) == -1 else int(k)
+    if not 0 <= k <= n:
+        raise ValueError(f"[sort] k={k} must be in [0, {n}] (the last axis of x of shape "
+                         f"{list(a.shape)}) or -1")
+    # descending: a stable ascending sort of the reversed row, reversed back (NaN first, ties
+    # in ascending index order; no negation, which would overflow the lowest integer)
+    if descending:
+        order = (n - 1 - np.argsort(a[..., ::-1], axis=-1, kind="stable"))[..., ::-1]
+    else:
+        order = np.argsort(a, axis=-1, kind="stable")
+    order = np.ascontiguousarray(order[..., :k])
+    return _out(np.take_along_axis(a, order, axis=-1)), _out(order.astype(it))
+
+
 def _check_shape(op, shape):
     if any(int(s) < 0 for s in shape):
         raise ValueError(f"[{op}] negative dimension in shape {list(shape)}")
