@@ -24,8 +24,9 @@ Where the work happens:
 - The affine image layers (rotation, zoom, translation) build TF's projective transforms
   (`get_rotation_matrix`, ...) and resample with `preprocessing.image.affine_resample`.
 
-Adapted state that is not a weight (a lookup layer's vocabulary, Discretization's bin
-boundaries) is written into the layer config, so it survives .keras and .h5 saving.
+Adapted state that is not a weight (a lookup layer's vocabulary and idf weights,
+Discretization's bin boundaries) is written into the layer config, so it survives .keras and
+.h5 saving.
 """
 import numbers
 import os
@@ -910,10 +911,16 @@ class HashedCrossing(Layer):
 class _IndexLookup(PreprocessingLayer):
     """Keras's IndexLookup: index layout [mask (output_mode 'int' only)] + [OOV x
     num_oov_indices] + vocabulary. Out-of-vocabulary values go to the OOV index (hashed over
-    several when num_oov_indices > 1: integers by floormod, strings by a stable hash, not
-    TensorFlow's); with num_oov_indices=0 they raise. `invert=True` maps indices back to
-    tokens. `adapt` orders the vocabulary by decreasing frequency, ties by decreasing token,
-    as Keras does."""
+    several when num_oov_indices > 1: integers by floormod, strings by Fingerprint64, as
+    TF's to_hash_bucket_fast); with num_oov_indices=0 they raise. `invert=True` maps indices
+    back to tokens. `adapt` orders the vocabulary by decreasing frequency, ties by decreasing
+    token, as Keras does.
+
+    output_mode='tf_idf' gives each index's count in a row times its idf weight: weights given
+    with the vocabulary (`idf_weights`), or learned by `adapt` as
+    log(1 + documents / (1 + documents containing the token)), where each row of a batch is a
+    document and a 0-D or 1-D batch is one document (Keras 2.15; an array adapts in batches
+    of 32). Without weights of their own the OOV indices weigh the mean of the others."""
 
     _is_string = False
 
