@@ -27,3 +27,7 @@ from .ops.extra_math_ops import (accumulate_n, acos, acosh, asin, asinh, atan, a
                                  unsorted_segment_sqrt_n, xdivy, xlog1py, xlogy, zero_fraction)
 from .ops.nn_ops import softsign  # noqa: F401,E402
 from .ops.complex_ops import angle, complex, conj, imag, real  # noqa: F401,E402,A004
+from .ops.special_ops import (bessel_i0, bessel_i0e, bessel_i1, bessel_i1e,  # noqa: F401,E402
+                              special)
+from .framework.symbolic import install as _install_symbolic  # noqa: E402
+_install_symbolic(special, "math.special.")  # (Keras symbolic tensors, as nabi.math's ops)

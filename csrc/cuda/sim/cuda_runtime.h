@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -309,3 +310,46 @@ inline void sincospi(double x, double* s, double* c) {
   *s = sinpi(x);
   *c = cospi(x);
 }
+// CUDA's inverse error function and inverse normal CDF (glibc has neither), in double; the
+// float versions round the double results. Near the middle (|y| < 1/2, p in (1/4, 3/4), where
+// 2p - 1 is exact): Newton steps on erf from sqrt(pi)/2 y. In the tails: the Abramowitz-Stegun
+// 26.2.23 start on q = min(p, 1-p), then Newton steps on log Phi(x) = log q with
+// Phi(x) = erfc(-x/sqrt 2)/2; erfinv(y) = -ndtri((1-|y|)/2)/sqrt 2 there (1 - |y| exact).
+namespace nabi_sim {
+inline double erfinv_mid(double y) {
+  double x = 0.88622692545275801365 * y;
+  for (int i = 0; i < 5; ++i) x -= (std::erf(x) - y) / (1.1283791670955125739 * std::exp(-x * x));
+  return x;
+}
+inline double ndtri_tail(double q) {  // x < 0 with Phi(x) = q, 0 < q <= 1/4
+  const double lq = std::log(q), t = std::sqrt(-2.0 * lq);
+  double x = -(t - (2.515517 + t * (0.802853 + t * 0.010328)) /
+                       (1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))));
+  for (int i = 0; i < 4; ++i) {
+    const double ph = 0.5 * std::erfc(-x * 0.70710678118654752440);
+    x -= (std::log(ph) - lq) * ph / (0.39894228040143267794 * std::exp(-0.5 * x * x));
+  }
+  return x;
+}
+}  // namespace nabi_sim
+inline double normcdfinv(double p) {
+  if (!(p > 0.0 && p < 1.0)) {
+    if (p == 0.0) return -std::numeric_limits<double>::infinity();
+    if (p == 1.0) return std::numeric_limits<double>::infinity();
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const double v = 2.0 * p - 1.0;
+  if (std::fabs(v) < 0.5) return 1.41421356237309504880 * nabi_sim::erfinv_mid(v);
+  const double x = nabi_sim::ndtri_tail(p < 0.5 ? p : 1.0 - p);
+  return p > 0.5 ? -x : x;
+}
+inline double erfinv(double y) {
+  const double ay = std::fabs(y);
+  if (!(ay <= 1.0)) return std::numeric_limits<double>::quiet_NaN();
+  if (ay < 0.5) return nabi_sim::erfinv_mid(y);
+  if (ay == 1.0) return y * std::numeric_limits<double>::infinity();
+  const double x = -nabi_sim::ndtri_tail((1.0 - ay) / 2) * 0.70710678118654752440;
+  return y < 0 ? -x : x;
+}
+inline float normcdfinvf(float p) { return static_cast<float>(normcdfinv(p)); }
+inline float erfinvf(float y) { return static_cast<float>(erfinv(y)); }

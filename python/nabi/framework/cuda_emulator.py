@@ -421,6 +421,20 @@ def unary(op, x):
     raise TypeError(f"[unary] op '{op}' does not take {a.dtype.name}")
 
 
+def special(op, x):
+    """The special functions of csrc/cuda/special.cu (lgamma, digamma, trigamma, erf, erfc,
+    erfinv, ndtri, bessel_*): computed in float64 by nabi.ops.special_ops' NumPy versions (the
+    CPU path), rounded to x's dtype."""
+    from ..ops import special_ops
+    a = _a(x, "special")
+    if op not in special_ops.OPS:
+        raise ValueError(f"[special] unknown op '{op}' (one of {', '.join(special_ops.OPS)})")
+    if a.dtype.kind != "f":
+        raise TypeError(f"[special] '{op}' needs x of float32 or float64, got {a.dtype.name} "
+                        f"of shape {list(a.shape)}")
+    return _out(special_ops.special_np(op, a))
+
+
 def _int_pow(a, b):
     out = np.ones(np.broadcast_shapes(a.shape, b.shape), a.dtype)
     a, b = np.broadcast_to(a, out.shape), np.broadcast_to(b, out.shape)

@@ -5,13 +5,13 @@ reduce_euclidean_norm, cumulative_logsumexp, zero_fraction, the remaining segmen
 reductions, tensor_scatter_nd_max/min, and small shape helpers.
 
 Elementwise ops with a device kernel run through math_ops' `_unary` / `_binary` (so they run
-where their input lives); the special functions and the min/max/prod reductions compute on
-the host in float64 (`_host_op`: copy in, NumPy, copy back), with analytic gradients.
+where their input lives); the special functions live in special_ops (a CUDA kernel on the GPU);
+the min/max/prod reductions compute on the host in float64 (`_host_op`: copy in, NumPy, copy
+back), with analytic gradients.
 roll and repeat are compositions of slicing, concat and gather, so their gradients come from
 those ops.
 """
 import builtins as _b
-import math as _math
 
 import numpy as np
 
@@ -66,20 +66,6 @@ def _float_in(op, x):
         raise TypeError(f"[{op}] expects a float tensor, got {x._data.dtype.name} of shape "
                         f"{tuple(x._data.shape)}")
     return x
-
-
-def _special(op, x, f, df, df_t=None):
-    """df on host arrays; df_t(x, out) -> the derivative as a Tensor (second order)."""
-    x = _float_in(op, x)
-    bwd_t = None if df_t is None else (lambda g, x, o: (_m.multiply(g, df_t(x, o)),))
-    return _host_op(op, [x], lambda a: f(a.astype(np.float64)).astype(a.dtype),
-                    lambda g, a, o: (g * df(a.astype(np.float64), o.astype(np.float64)),),
-                    bwd_t)
-
-
-def _erf_slope_t(x, sign):
-    """sign * 2 / sqrt(pi) * exp(-x^2), with nabi ops."""
-    return _m.multiply(_m.exp(_m.negative(_m.square(x))), sign * 2 / np.sqrt(np.pi))
 
 
 # --------------------------------------------------------------- trig / hyperbolic (device)
@@ -139,118 +125,10 @@ def reciprocal_no_nan(x, name=None):
                      lambda g, x, o: _m.negative(_m.multiply(g, _m.square(o))))
 
 
-# ------------------------------------------------------------------ special functions (host)
-
-_verf = np.vectorize(_math.erf, otypes=[np.float64])
-_verfc = np.vectorize(_math.erfc, otypes=[np.float64])
-
-
-def _lgamma_np(a):
-    bad = (a <= 0) & (a == np.floor(a))
-    out = np.vectorize(lambda v: _math.lgamma(v), otypes=[np.float64])(np.where(bad, 1.0, a)) \
-        if a.size else a.astype(np.float64)
-    return np.where(bad, np.inf, out)
-
-
-def _digamma_np(x):
-    x = np.asarray(x, np.float64)
-    out = np.zeros_like(x)
-    refl = x < 0.5
-    pole = refl & (x == np.floor(x))
-    z = np.where(refl, 1 - x, x)
-    acc = np.zeros_like(z)
-    while True:
-        small = z < 6
-        if not small.any():
-            break
-        acc -= np.where(small, 1 / np.where(small, z, 1), 0)
-        z = np.where(small, z + 1, z)
-    iz2 = 1 / (z * z)
-    out = acc + np.log(z) - 0.5 / z - iz2 * (1 / 12 - iz2 * (1 / 120 - iz2 * (
-        1 / 252 - iz2 * (1 / 240 - iz2 * (1 / 132)))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(refl, out - np.pi / np.tan(np.pi * x), out)
-    return np.where(pole, np.nan, out)
-
-
-def _trigamma_np(x):
-    x = np.asarray(x, np.float64)
-    refl = x < 0.5
-    z = np.where(refl, 1 - x, x)
-    acc = np.zeros_like(z)
-    while True:
-        small = z < 6
-        if not small.any():
-            break
-        acc += np.where(small, 1 / np.where(small, z * z, 1), 0)
-        z = np.where(small, z + 1, z)
-    iz = 1 / z
-    iz2 = iz * iz
-    out = acc + iz + 0.5 * iz2 + iz * iz2 * (1 / 6 - iz2 * (1 / 30 - iz2 * (
-        1 / 42 - iz2 * (1 / 30))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.sin(np.pi * x)
-        out = np.where(refl, np.pi ** 2 / (s * s) - out, out)
-    return out
-
-
-def _erfinv_np(y):
-    y = np.asarray(y, np.float64)
-    out = np.full_like(y, np.nan)
-    ok = np.abs(y) < 1
-    out = np.where(y == 1, np.inf, np.where(y == -1, -np.inf, out))
-    v = np.where(ok, y, 0.0)
-    # Giles' single-precision approximation, then Newton steps on erf(x) = y.
-    w = -np.log((1 - v) * (1 + v))
-    c = w < 5
-    wc = np.where(c, w - 2.5, np.sqrt(np.maximum(w, 5)) - 3)
-    p1 = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
-                     0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
-                     1.50140941], wc)
-    p2 = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
-                     0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
-                     2.83297682], wc)
-    x = np.where(c, p1, p2) * v
-    for _ in range(3):
-        err = _verf(x) - v
-        x = x - err / (2 / np.sqrt(np.pi) * np.exp(-x * x))
-    return np.where(ok, x, out)
-
-
-def lgamma(x, name=None):
-    """log|Gamma(x)|; +inf at the poles (0, -1, -2, ...). Gradient: digamma."""
-    return _special("lgamma", x, _lgamma_np, lambda a, o: _digamma_np(a),
-                    lambda x, o: digamma(x))
-
-
-def digamma(x, name=None):
-    """d/dx lgamma(x); NaN at the poles. Gradient: the trigamma function."""
-    return _special("digamma", x, _digamma_np, lambda a, o: _trigamma_np(a))
-
-
-def erf(x, name=None):
-    return _special("erf", x, _verf, lambda a, o: 2 / np.sqrt(np.pi) * np.exp(-a * a),
-                    lambda x, o: _erf_slope_t(x, 1.0))
-
-
-def erfc(x, name=None):
-    """1 - erf(x), accurate for large x."""
-    return _special("erfc", x, _verfc, lambda a, o: -2 / np.sqrt(np.pi) * np.exp(-a * a),
-                    lambda x, o: _erf_slope_t(x, -1.0))
-
-
-def erfinv(x, name=None):
-    """The inverse of erf on (-1, 1); +-inf at +-1, NaN outside."""
-    return _special("erfinv", x, _erfinv_np, lambda a, o: np.sqrt(np.pi) / 2 * np.exp(o * o),
-                    lambda x, o: _m.multiply(_m.exp(_m.square(o)), float(np.sqrt(np.pi) / 2)))
-
-
-def ndtri(x, name=None):
-    """The inverse of the standard normal CDF on (0, 1)."""
-    return _special("ndtri", x, lambda a: np.sqrt(2) * _erfinv_np(2 * a - 1),
-                    lambda a, o: np.sqrt(2 * np.pi) * np.exp(o * o / 2),
-                    lambda x, o: _m.multiply(_m.exp(_m.multiply(_m.square(o), 0.5)),
-                                             float(np.sqrt(2 * np.pi))))
+# ------------------------------------------------------------------ special functions
+# lgamma, digamma, erf, erfc, erfinv, ndtri: special_ops (the CUDA kernel of csrc/cuda/special.cu
+# for GPU tensors, float64 NumPy on the CPU), re-exported here under their old home.
+from .special_ops import digamma, erf, erfc, erfinv, lgamma, ndtri  # noqa: E402,F401
 
 
 # -------------------------------------------------------------------- binary (device)
