@@ -453,6 +453,13 @@ def test_feature_space_cross_errors():
         FeatureSpace.cross(("a", "b"), crossing_dim=4, output_mode="float")
     with pytest.raises(ValueError, match=r"FeatureSpace.cross.*at least two"):
         FeatureSpace.cross(("a",), crossing_dim=4)
+    # a cross of a float feature: its HashedCrossing (named after the cross) refuses it
+    fs = FeatureSpace(features={"a": "integer_categorical", "b": "float_normalized"},
+                      crosses=[("a", "b")], crossing_dim=4)
+    ds = nabi.data.Dataset.from_tensor_slices(
+        {"a": np.arange(8, dtype=np.int64), "b": np.linspace(0, 1, 8).astype(np.float32)})
+    with pytest.raises(ValueError, match=r"\[a_X_b\].*integer or string.*float32"):
+        fs.adapt(ds.batch(4))
 
 
 # ============================================================================ ZCA whitening
