@@ -720,7 +720,7 @@ def sort(x, descending=False, k=-1, index_dtype="int64"):
     a = _a(x, "sort")
     if a.dtype == np.bool_:
         raise TypeError(f"[sort] x must be float32, float64, int32 or int64, got bool of shape "
-                        f"{list(a.shape)}")
+                        f"{tuple(a.shape)}")
     if a.ndim < 1:
         raise ValueError("[sort] x must have rank >= 1, got shape ()")
     it = _dtype("sort", index_dtype)
@@ -730,7 +730,7 @@ def sort(x, descending=False, k=-1, index_dtype="int64"):
     k = n if int(k) == -1 else int(k)
     if not 0 <= k <= n:
         raise ValueError(f"[sort] k={k} must be in [0, {n}] (the last axis of x of shape "
-                         f"{list(a.shape)}) or -1")
+                         f"{tuple(a.shape)}) or -1")
     # descending: a stable ascending sort of the reversed row, reversed back (NaN first, ties
     # in ascending index order; no negation, which would overflow the lowest integer)
     if descending:

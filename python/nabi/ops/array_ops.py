@@ -747,35 +747,111 @@ def boolean_mask(tensor, mask, axis=None, name=None):
 
 
 def _on_host(a):
-    """Sorting has no GPU kernel yet: sort, argsort and unique of a GPU tensor copy it to the
-    host, run there, and copy the result back (as TF soft-places an op without a GPU kernel);
-    the result is on the input's device."""
+    """Ops without a GPU kernel (unique, batched gather's index arithmetic) copy a GPU array to
+    the host, run there, and copy the result back (as TF soft-places an op without a GPU
+    kernel)."""
     return to_device(a, "cpu")
 
 
+# ---------------------------------------------------------------- sorting
+
+def _sort_direction(op, direction):
+    d = str(direction).upper() if isinstance(direction, str) else direction
+    if d not in ("ASCENDING", "DESCENDING"):
+        raise ValueError(f"[{op}] direction must be 'ASCENDING' or 'DESCENDING', got "
+                         f"{direction!r}")
+    return d == "DESCENDING"
+
+
+def _sort_axis(op, axis, a):
+    if isinstance(axis, Tensor):
+        axis = to_device(_host_value(axis), "cpu")
+    if isinstance(axis, np.ndarray) and axis.ndim == 0:
+        axis = axis[()]
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"[{op}] axis must be an integer, got {axis!r}")
+    axis = int(axis)
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] values must have rank >= 1, got a scalar")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of range for values of shape "
+                         f"{tuple(a.shape)}")
+    return axis % a.ndim
+
+
+def _sort_last(a, descending, k=None, index_dtype=np.int64):
+    """(values, indices) of the array `a` (host or GPU) sorted along its last axis, the first k
+    (None: all) of each row: ties keep ascending index order in both directions (TF's
+    descending sort is top_k's order), NaN sorts above every number (last ascending, first
+    descending). GPU arrays use the sort kernel (csrc/cuda/sort.cu), host arrays NumPy."""
+    n = a.shape[-1]
+    k = n if k is None else int(k)
+    if type(a) is DeviceArray:
+        x = a.astype(np.int32) if a.dtype == np.bool_ else a
+        v, i = backend().sort(x.buf, bool(descending), k, np.dtype(index_dtype).name)
+        v, i = DeviceArray(v), DeviceArray(i)
+        return (v.astype(np.bool_) if a.dtype == np.bool_ else v), i
+    if descending:  # a stable ascending sort of the reversed row, reversed back (no negation:
+        # -x overflows the lowest integer, and would reverse tied elements)
+        order = (n - 1 - np.argsort(a[..., ::-1], axis=-1, kind="stable"))[..., ::-1]
+    else:
+        order = np.argsort(a, axis=-1, kind="stable")
+    order = np.ascontiguousarray(order[..., :k])
+    return np.take_along_axis(a, order, axis=-1), order.astype(index_dtype, copy=False)
+
+
+def _row_offsets(rows, n, like):
+    """(rows, 1) int64 offsets r * n on the device of `like`: a row-wise index array plus these
+    is a flat index into the (rows, n) array."""
+    if type(like) is DeviceArray:
+        return DeviceArray(backend().arange(0.0, float(n), rows, "int64")).reshape(rows, 1)
+    return (np.arange(rows, dtype=np.int64) * n).reshape(rows, 1)
+
+
+def _unsort(g, order):
+    """The gradient of a last-axis sort: g[..., j] goes back to position order[..., j]."""
+    if type(g) is not DeviceArray:
+        z = np.zeros(g.shape, g.dtype)
+        np.put_along_axis(z, order, g, axis=-1)
+        return z
+    n = g.shape[-1]
+    rows = g.size // n if n else 0
+    if rows == 0:
+        return DeviceArray.full(g.shape, 0, g.dtype)
+    flat = np.add(order.astype(np.int64).reshape(rows, n), _row_offsets(rows, n, g))
+    return DeviceArray(backend().scatter_add(g.reshape(-1).buf, flat.reshape(-1).buf, 0,
+                                             rows * n)).reshape(g.shape)
+
+
 def sort(values, axis=-1, direction="ASCENDING", name=None):
+    """tf.sort: stable; DESCENDING is top_k's order (ties keep ascending index order); NaN sorts
+    above every number. The gradient flows back to each sorted element's place."""
     x = t_(values)
-    h = _on_host(x._data)
-    if h.ndim == 0:
-        raise ValueError(f"[sort] values must have rank >= 1, got a scalar")
-    order = np.argsort(h, axis=axis, kind="stable")
-    order = np.flip(order, axis) if direction == "DESCENDING" else order
-    r = np.take_along_axis(h, order, axis=axis)
-    out = _wrap(_on_device_of(np.ascontiguousarray(r), x._data))
-    if _tapes and is_float(h):   # TF: the gradient flows back to each sorted element's place
-        def bwd(g, n):
-            z = np.zeros(h.shape, g.dtype)
-            np.put_along_axis(z, order, to_device(g, "cpu"), axis=axis)
-            return (_on_device_of(z, g),)
+    a = x._data
+    desc = _sort_direction("sort", direction)
+    ax = _sort_axis("sort", axis, a)
+    v, order = _sort_last(np.moveaxis(a, ax, -1), desc)
+    out = _wrap(contiguous(np.moveaxis(v, -1, ax)))
+    if _tapes and is_float(a):
+        where = "cuda" if type(order) is DeviceArray else "cpu"
+
+        def bwd(g, n):  # computed on the forward's device, returned on g's
+            z = _unsort(to_device(np.moveaxis(g, ax, -1), where), order)
+            z = contiguous(np.moveaxis(z, -1, ax))
+            return (to_device(z, "cuda" if type(g) is DeviceArray else "cpu"),)
         record((x,), out, bwd, None, "sort")
     return out
 
 
 def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    """tf.argsort (int32): always stable, DESCENDING in top_k's order (ties keep ascending
+    index order), NaN above every number."""
     x = t_(values)
-    v = _on_host(x._data)
-    v = -v if direction == "DESCENDING" else v
-    return _wrap(_on_device_of(np.argsort(v, axis=axis, kind="stable").astype(np.int32), x._data))
+    a = x._data
+    desc = _sort_direction("argsort", direction)
+    ax = _sort_axis("argsort", axis, a)
+    _, order = _sort_last(np.moveaxis(a, ax, -1), desc, index_dtype=np.int32)
+    return _wrap(contiguous(np.moveaxis(order, -1, ax)))
 
 
 def unique(x, out_idx=_dt.int32, name=None):

@@ -1,8 +1,9 @@
 """top_k and in_top_k (TF's `tf.math.top_k`, `tf.math.in_top_k`, also under `tf.nn`).
 
-top_k orders on the host (as sort/argsort do: nabi has no GPU sort kernel yet), then takes the
-values with `gather` on the input's device, so its gradient (a scatter into the chosen
-positions) comes from gather's. in_top_k is elementwise work on either device.
+top_k orders each row with the sort of tf.sort (array_ops._sort_last: the GPU sort kernel of
+csrc/cuda/sort.cu for GPU tensors, NumPy on the host), then takes the values with `gather` on
+the input's device, so its gradient (a scatter into the chosen positions) comes from
+gather's. in_top_k is elementwise work on either device.
 """
 import collections
 
@@ -11,7 +12,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..framework.device import DeviceArray, to_device
 from ._common import Tensor, _wrap, t_
-from .array_ops import gather, reshape
+from .array_ops import _row_offsets, _sort_last, gather, reshape
 
 TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])
 
@@ -44,17 +45,18 @@ def top_k(input, k=1, sorted=True, index_type=_dt.int32, name=None):  # noqa: A0
     if not 0 <= k <= n:
         raise ValueError(f"[top_k] k={k} must be in [0, {n}] (the last axis of input shape "
                          f"{tuple(a.shape)})")
-    host = to_device(a, "cpu")
-    # a stable ascending argsort of the reversed axis, reversed again: descending values with
-    # ties in ascending index order, for every dtype (no negation overflow on integers)
-    order = np.argsort(host[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
-    idx = (n - 1 - order).astype(np.int64)
-    lead = a.shape[:-1]
+    it = np.dtype(_dt.as_dtype(index_type)._np)
+    if it.kind not in "iu":
+        raise TypeError(f"[top_k] index_type must be an integer type, got {it.name}")
+    # descending values, ties in ascending index order, NaN first (on the input's device)
+    _, idx = _sort_last(a, True, k, it if it in (np.int32, np.int64) else np.int64)
+    lead = tuple(a.shape[:-1])
     rows = int(np.prod(lead, dtype=np.int64))
-    flat = idx.reshape(rows, k) + (np.arange(rows, dtype=np.int64) * n)[:, None]
+    flat = np.add(idx.astype(np.int64).reshape(rows, k), _row_offsets(rows, n, a))
     values = reshape(gather(reshape(x, (-1,)), flat.reshape(-1)), lead + (k,))
-    indices = _wrap(_like_device(idx.astype(_dt.as_dtype(index_type)._np), a))
-    return TopKV2(values, indices)
+    if idx.dtype != it:  # int16 and the like: host-only dtypes, as TF's index_type allows
+        idx = _like_device(to_device(idx, "cpu").astype(it), a)
+    return TopKV2(values, _wrap(idx))
 
 
 def in_top_k(targets, predictions, k, name=None):
