@@ -43,7 +43,7 @@ def _sig(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _ref(x, kernel, rkernel, bias, strides, padding, dil, rec=_hsig, backwards=False,
+def _ref(x, kernel, rkernel, bias, strides, padding, dil, rec=_sig, backwards=False,
          h0=None, c0=None):
     B, T = x.shape[:2]
     n = x.ndim - 3
@@ -66,7 +66,7 @@ CASES = [  # layer, input shape (B, T, *S, C), kwargs
     ("ConvLSTM2D", (2, 3, 6, 5, 2), dict(filters=2, kernel_size=(3, 2), padding="same",
                                           strides=(2, 1))),
     ("ConvLSTM2D", (1, 2, 7, 7, 1), dict(filters=2, kernel_size=2, dilation_rate=2,
-                                          go_backwards=True, recurrent_activation="sigmoid")),
+                                          go_backwards=True, recurrent_activation="hard_sigmoid")),
     ("ConvLSTM1D", (2, 4, 7, 3), dict(filters=2, kernel_size=3, padding="same")),
     ("ConvLSTM3D", (1, 2, 3, 4, 4, 1), dict(filters=2, kernel_size=2)),
 ]
@@ -89,7 +89,7 @@ def test_conv_lstm_forward_matches_numpy(where, name, shape, kw):
         b = rng.standard_normal(b.shape)            # a non-trivial bias for the comparison
         layer.weights[2].assign(b)
         seq, h, c = layer(x)
-    rec = _sig if kw.get("recurrent_activation") == "sigmoid" else _hsig
+    rec = _hsig if kw.get("recurrent_activation") == "hard_sigmoid" else _sig  # default: sigmoid
     rs, rh, rc = _ref(x, k, rk, b, layer.strides, layer.padding, layer.dilation_rate, rec,
                       kw.get("go_backwards", False))
     assert_array(seq, rs, rtol=1e-10, atol=1e-10)

@@ -1,4 +1,4 @@
-"""ConvLSTM1D / ConvLSTM2D / ConvLSTM3D (Keras 2.15 semantics): an LSTM whose input and
+"""ConvLSTM1D / ConvLSTM2D / ConvLSTM3D (Keras 3 semantics): an LSTM whose input and
 recurrent transforms are convolutions (Shi et al. 2015), over (batch, time, *spatial, channels).
 
 Per timestep t, with * a convolution (the input one with the layer's strides, padding and
@@ -15,7 +15,9 @@ with nabi ops, so it differentiates (through the tape) and runs on every device.
 masks (one per gate, as Keras draws them) are fixed over the sequence; with input dropout the
 input convolution runs once per gate.
 Weights: kernel (*k, C, 4F), recurrent_kernel (*k, F, 4F), bias (4F,) -- Keras's shapes and
-order, so .h5/.keras files carry over. Not supported: stateful=True, masks, initial_state in
+order, so .h5/.keras files carry over. recurrent_activation defaults to 'sigmoid' as in
+Keras 3 (Keras 2's default 'hard_sigmoid' was 0.2 x + 0.5, not Keras 3's relu6(x + 3) / 6;
+Keras 2 configs name it explicitly). Not supported: stateful=True, masks, initial_state in
 a functional (symbolic) call.
 """
 import numpy as np
@@ -43,7 +45,7 @@ class _ConvLSTM(Layer):
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation="tanh", recurrent_activation="hard_sigmoid",
+                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
                  unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,

@@ -1,0 +1,42 @@
+"""Keras layer semantics that a side-by-side sweep against Keras 3 (TF 2.21) found nabi
+getting silently wrong. Each test's expected values come from a NumPy reference written
+here; the comment says what Keras does."""
+import numpy as np
+
+from nabi import keras
+
+from helpers import assert_array
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_conv_lstm_default_recurrent_activation_is_sigmoid():
+    # Keras 3: ConvLSTM1D/2D/3D(recurrent_activation="sigmoid") by default, as LSTM.
+    rng = np.random.default_rng(0)
+    B, T, S, C, F, k = 2, 3, 5, 2, 2, 2
+    x = rng.standard_normal((B, T, S, C))
+    layer = keras.layers.ConvLSTM1D(F, k, return_sequences=True, dtype="float64")
+    layer(x)
+    kern, rkern, bias = (rng.standard_normal(w.shape) for w in layer.get_weights())
+    layer.set_weights([kern, rkern, bias])
+    assert layer.get_config()["recurrent_activation"] == "sigmoid"
+    got = layer(x)
+
+    def conv(v, w, pad):          # v (B, S, Cin), w (k, Cin, Cout); 'same' pads after
+        if pad:
+            v = np.pad(v, [(0, 0), (0, k - 1), (0, 0)])
+        n = v.shape[1] - k + 1
+        return np.stack([sum(v[:, j + t] @ w[t] for t in range(k)) for j in range(n)], 1)
+
+    h = np.zeros((B, S - k + 1, F))
+    c = np.zeros_like(h)
+    outs = []
+    for t in range(T):
+        z = conv(x[:, t], kern, False) + bias + conv(h, rkern, True)
+        i, f, g, o = np.split(z, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        outs.append(h)
+    assert_array(got, np.stack(outs, 1), rtol=1e-10, atol=1e-10)
