@@ -104,6 +104,10 @@ class Optimizer:
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.loss_scale_factor = loss_scale_factor
+        if gradient_accumulation_steps and not gradient_accumulation_steps >= 2:
+            raise ValueError(f"[{type(self).__name__}] `gradient_accumulation_steps` must be an "
+                             "integer >= 2. Received: gradient_accumulation_steps="
+                             f"{gradient_accumulation_steps}")
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.decay = float(decay)
         self.built = False
@@ -123,6 +127,7 @@ class Optimizer:
         self._slots = {n: [] for n in self._slot_names}
         self._slot_vars = []     # every slot Variable, in creation (Keras) order
         self._ema_vars = []      # use_ema: the moving average of each trainable variable
+        self._acc_vars = []      # gradient_accumulation_steps: each variable's gradient sum
         self._extra_vars = []    # optimizer-level state created after the slots (Nadam u_product)
         self._cache = {}
         self._wd_exclude_ids = set()
@@ -186,6 +191,11 @@ class Optimizer:
 
     @property
     def iterations(self):
+        """The number of updates applied; with `gradient_accumulation_steps` Keras 3 counts
+        real updates, `apply` calls // steps (the schedules still see every call)."""
+        if self.gradient_accumulation_steps:
+            return _wrap(np.asarray(int(self._iter_arr) // int(self.gradient_accumulation_steps),
+                                    np.int64))
         return self._iterations
 
     @iterations.setter
@@ -213,6 +223,15 @@ class Optimizer:
                 _follow_device(a, v)
                 np.copyto(a._data, v._data)         # on the variable's device, no read-back
                 self._ema_vars.append(a)
+                self._slot_vars.append(a)
+        if self.gradient_accumulation_steps:
+            # Keras 3: one zero accumulator per variable, after the averages, before the slots
+            for v in new:
+                base = v._name.split(":")[0].replace("/", "_")
+                a = Variable(np.zeros(v._data.shape, v._data.dtype), trainable=False,
+                             name=f"{base}_gradient_accumulator")
+                _follow_device(a, v)
+                self._acc_vars.append(a)
                 self._slot_vars.append(a)
         for group in self._slot_groups or (self._slot_names,):
             names = tuple(n for n in group if self._uses_slot(n))
@@ -327,7 +346,9 @@ class Optimizer:
             wd = [p for p, v in zip(params, vs) if id(v) not in self._wd_exclude_ids and
                   not any(n in v._name for n in self._wd_exclude_names)]
         emas = [self._ema_vars[i]._data for i in idx] if self.use_ema else None
-        entry = (list(vs), params, slots, dts, constrained, wd, emas)
+        accs = [self._acc_vars[i]._data for i in idx] if self.gradient_accumulation_steps \
+            else None
+        entry = (list(vs), params, slots, dts, constrained, wd, emas, accs)
         self._cache[key] = entry
         return entry
 
@@ -364,7 +385,7 @@ class Optimizer:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._entry(key, vs)
-        _, params, slots, dts, constrained, wd, emas = entry
+        _, params, slots, dts, constrained, wd, emas, accs = entry
         grads = []
         for g, dt, v in zip(gs, dts, vs):
             a = g._data if isinstance(g, Tensor) else g
@@ -381,21 +402,38 @@ class Optimizer:
                                      "the variable is on the CPU; move one of them")
                 a = to_device(a, "cuda")
             grads.append(a)
-        if self.clipnorm is not None or self.clipvalue is not None or \
-                self.global_clipnorm is not None:
-            grads = self._clip(grads)
         step = int(self._iter_arr)
-        lr = self._current_lr(step) if self._lr_kind else float(self._lr_var._data)
-        if self.decay and not self._lr_kind:
-            lr = lr / (1.0 + self.decay * step)
-        if wd:
-            f = self.weight_decay * lr
-            for p in wd:
-                p -= p * f
-        self._updating_vars = entry[0]
-        self._update(params, grads, slots, lr, step + 1)
+        t = step + 1               # the 1-based number of this update
+        if accs is not None:
+            # Keras 3 gradient accumulation: calls add their gradients to the accumulators;
+            # every `steps`-th call updates with the mean (g + acc) / steps (then clipped and
+            # decayed), as update number step // steps + 1, and zeroes every accumulator.
+            # Schedules (and the legacy decay) see the raw call count.
+            n = int(self.gradient_accumulation_steps)
+            if t % n:
+                for a, g in zip(accs, grads):
+                    a += g
+                grads = None
+            else:
+                grads = [(g + a) / g.dtype.type(n) for g, a in zip(grads, accs)]
+                for a in self._acc_vars:
+                    a._data[...] = 0
+            t = step // n + 1
+        if grads is not None:
+            if self.clipnorm is not None or self.clipvalue is not None or \
+                    self.global_clipnorm is not None:
+                grads = self._clip(grads)
+            lr = self._current_lr(step) if self._lr_kind else float(self._lr_var._data)
+            if self.decay and not self._lr_kind:
+                lr = lr / (1.0 + self.decay * step)
+            if wd:
+                f = self.weight_decay * lr
+                for p in wd:
+                    p -= p * f
+            self._updating_vars = entry[0]
+            self._update(params, grads, slots, lr, t)
         if emas is not None:
-            self._ema_update(params, emas, step + 1)
+            self._ema_update(params, emas, t)
         self._iter_arr[()] = step + 1
         for v in constrained:
             c = v._constraint(v)

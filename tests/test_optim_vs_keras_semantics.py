@@ -1,0 +1,118 @@
+"""Optimizer, schedule and callback semantics where nabi once differed from Keras 3 (TF 2.21).
+
+Every expected value comes from a NumPy / pure-Python reference written here from Keras 3's
+documented rules (the comments say what Keras does); nothing is compared with TF at test time."""
+import math
+
+import numpy as np
+import pytest
+
+import nabi
+from nabi import keras
+
+O = keras.optimizers
+
+
+def _problem(seed, steps, shapes=((3, 4), (5,))):
+    r = np.random.default_rng(seed)
+    init = [r.normal(size=s) for s in shapes]
+    grads = [[r.normal(size=s) for s in shapes] for _ in range(steps)]
+    return init, grads
+
+
+def _run(opt, init, grads, dtype=np.float32, where="/CPU:0"):
+    """The variables after each apply_gradients call (None gradients are skipped)."""
+    with nabi.device(where):
+        vs = [nabi.Variable(a.astype(dtype), name=f"w{i}") for i, a in enumerate(init)]
+        traj = []
+        for gs in grads:
+            opt.apply_gradients([(None if g is None else nabi.constant(g.astype(dtype)), v)
+                                 for g, v in zip(gs, vs)])
+            traj.append([v.numpy().astype(np.float64) for v in vs])
+    return traj, vs
+
+
+# --------------------------------------------------------------------------- accumulation
+
+def ref_accumulated_sgd(init, grads, lr, n, momentum=0.0):
+    """Keras 3 gradient_accumulation_steps=n: calls add g to an accumulator; every n-th call
+    (iterations + 1) % n == 0 updates with (g + acc) / n and zeroes the accumulators."""
+    p = [a.copy() for a in init]
+    acc = [np.zeros_like(a) for a in init]
+    mom = [np.zeros_like(a) for a in init]
+    out = []
+    for call, gs in enumerate(grads):
+        if (call + 1) % n:
+            acc = [a + g for a, g in zip(acc, gs)]
+        else:
+            g = [(g + a) / n for g, a in zip(gs, acc)]
+            mom = [momentum * m - lr * gi for m, gi in zip(mom, g)]
+            p = [x + m for x, m in zip(p, mom)]
+            acc = [np.zeros_like(a) for a in init]
+        out.append([x.copy() for x in p])
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_gradient_accumulation_sgd(where, n, momentum):
+    init, grads = _problem(0, 7)
+    opt = O.SGD(0.1, momentum=momentum, gradient_accumulation_steps=n)
+    traj, _ = _run(opt, init, grads, np.float64, where)
+    # the learning rate lives in a float32 variable, as in Keras
+    want = ref_accumulated_sgd(init, grads, float(np.float32(0.1)), n, momentum)
+    for t, (got, ref) in enumerate(zip(traj, want)):
+        for g, r in zip(got, ref):
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12, err_msg=f"call {t}")
+    # Keras 3: `iterations` counts real updates (calls // n); the raw counter is internal
+    assert int(opt.iterations.numpy()) == 7 // n
+    names = [v.name.split(":")[0] for v in opt.variables]
+    # the accumulators come after iteration/learning_rate and before the slots
+    assert names[2:4] == ["w0_gradient_accumulator", "w1_gradient_accumulator"]
+
+
+def test_gradient_accumulation_adam_bias_correction_and_schedule(where):
+    """Adam's bias correction uses the update count (iterations // n + 1); a schedule as the
+    learning rate is called with the raw call count (Keras: `self._learning_rate(self._iterations)`
+    on the update call)."""
+    init, grads = _problem(1, 6)
+    n, b1, b2, eps = 3, 0.9, 0.999, 1e-7
+    sched = O.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    opt = O.Adam(sched, beta_1=b1, beta_2=b2, epsilon=eps, gradient_accumulation_steps=n)
+    traj, _ = _run(opt, init, grads, np.float64, where)
+    p = [a.copy() for a in init]
+    m = [np.zeros_like(a) for a in init]
+    v = [np.zeros_like(a) for a in init]
+    acc = [np.zeros_like(a) for a in init]
+    for call, gs in enumerate(grads):
+        if (call + 1) % n:
+            acc = [a + g for a, g in zip(acc, gs)]
+        else:
+            g = [(gi + a) / n for gi, a in zip(gs, acc)]
+            acc = [np.zeros_like(a) for a in init]
+            t = call // n + 1
+            lr = 0.1 * 0.5 ** (call / 2)
+            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            m = [mi + (gi - mi) * (1 - b1) for mi, gi in zip(m, g)]
+            v = [vi + (gi * gi - vi) * (1 - b2) for vi, gi in zip(v, g)]
+            p = [x - alpha * mi / (np.sqrt(vi) + eps) for x, mi, vi in zip(p, m, v)]
+        for got, ref in zip(traj[call], p):
+            np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12, err_msg=f"call {call}")
+
+
+def test_gradient_accumulation_clips_the_mean():
+    """clipnorm applies to the accumulated mean on the update call, not to each call's
+    gradient (Keras: grads = (g + acc) / n, then _clip_gradients)."""
+    init, grads = _problem(2, 2, shapes=((4,),))
+    opt = O.SGD(1.0, clipnorm=0.5, gradient_accumulation_steps=2)
+    traj, _ = _run(opt, init, grads, np.float64)
+    g = (grads[0][0] + grads[1][0]) / 2
+    g = g * min(1.0, 0.5 / np.linalg.norm(g))
+    np.testing.assert_allclose(traj[0][0], init[0], rtol=0, atol=0)
+    np.testing.assert_allclose(traj[1][0], init[0] - g, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [1, 0.5])
+def test_gradient_accumulation_steps_must_be_at_least_two(bad):
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        O.SGD(gradient_accumulation_steps=bad)
