@@ -1,7 +1,8 @@
 """Special functions (python/nabi/ops/special_ops.py; the GPU kernel csrc/cuda/special.cu,
 bound as cuda_backend.special in csrc/bindings/bind_cuda_special.cpp): lgamma, digamma, erf,
-erfc, erfinv, ndtri and TF's Bessel functions, against scipy.special (a test extra), forward
-and gradients, float32 and float64, edge values included, on the CPU and on the device.
+erfc, erfinv, ndtri, TF's Bessel functions and tf.math.special's dawsn, expint, fresnel_cos,
+fresnel_sin and spence, against scipy.special (a test extra), forward and gradients, float32
+and float64, edge values included, on the CPU and on the device.
 
 The device cases take conftest's `where` fixture: "cpu", "emu" (NABI_EMULATE_CUDA's NumPy
 emulator) and "cuda" (the real kernels: on a GPU, or on the CUDA host simulator with
@@ -10,7 +11,8 @@ kernel entry directly (cuda_backend or the emulator).
 
 Where nabi departs from scipy on purpose (mathematical limits; CUDA's j0/y0 give the same):
 J0, J1, Y0, Y1 at +-inf are 0 (scipy: NaN); I0, I1 at +-inf are +inf, +-inf (scipy: NaN);
-lgamma(-inf) is +inf (scipy: -inf).
+lgamma(-inf) is +inf (scipy: -inf); spence(inf) is -inf (scipy: NaN); expint is NaN below 0 as
+TF's (scipy.special.expi continues it as -E1(-x)).
 """
 import numpy as np
 import pytest
@@ -33,6 +35,13 @@ _BX = np.concatenate([_grid(-30, 30, 61), [-8.0, -2.0, -1e-3, 1e-6, 0.37, 1.9, 2
                                            8.0, 8.1, 55.5]])
 _POS = np.concatenate([np.geomspace(1e-4, 60, 45), [2.0, 8.0, 0.5]])
 _LG = np.concatenate([_grid(-9.75, 30, 54), [1e-3, 0.5, 1.0, 2.0, 1.4616321, 170.0]])
+_EI = np.concatenate([np.geomspace(1e-4, 700, 60), [0.3725, 6.0, 24.0, 85.0]])
+_FR = np.concatenate([_grid(-30, 30, 61), [2.5, 2.4, -2.6, 1000.3, 1e-3]])
+_SP = np.concatenate([np.geomspace(1e-6, 1e6, 60), [0.5, 1.0, 2.0, 0.999]])
+
+
+def _expint_ref(x):
+    return np.where(x < 0, np.nan, sp.expi(x))
 
 # name -> (nabi op, scipy reference, float64 sample points, analytic derivative)
 CASES = {
@@ -62,6 +71,13 @@ CASES = {
     "bessel_j1": (S.bessel_j1, sp.j1, _BX, lambda x: sp.jvp(1, x)),
     "bessel_y0": (S.bessel_y0, sp.y0, _POS, lambda x: sp.yvp(0, x)),
     "bessel_y1": (S.bessel_y1, sp.y1, _POS, lambda x: sp.yvp(1, x)),
+    "dawsn": (S.dawsn, sp.dawsn, _BX, lambda x: 1 - 2 * x * sp.dawsn(x)),
+    "expint": (S.expint, _expint_ref, _EI, lambda x: np.exp(x) / x),
+    "fresnel_cos": (S.fresnel_cos, lambda x: sp.fresnel(x)[1], _FR,
+                    lambda x: np.cos(np.pi / 2 * x * x)),
+    "fresnel_sin": (S.fresnel_sin, lambda x: sp.fresnel(x)[0], _FR,
+                    lambda x: np.sin(np.pi / 2 * x * x)),
+    "spence": (S.spence, sp.spence, _SP, lambda x: np.log(x) / (1 - x)),
 }
 
 # name -> [(x, expected)] at the edges (the same in float32 and float64)
@@ -86,6 +102,11 @@ EDGES = {
     "bessel_j1": [(0.0, 0.0), (np.inf, 0.0), (-np.inf, 0.0)],
     "bessel_y0": [(0.0, -np.inf), (-1.0, np.nan), (np.inf, 0.0)],
     "bessel_y1": [(0.0, -np.inf), (-1.0, np.nan), (np.inf, 0.0)],
+    "dawsn": [(0.0, 0.0), (np.inf, 0.0), (-np.inf, 0.0)],
+    "expint": [(0.0, -np.inf), (-1.0, np.nan), (np.inf, np.inf)],
+    "fresnel_cos": [(0.0, 0.0), (np.inf, 0.5), (-np.inf, -0.5)],
+    "fresnel_sin": [(0.0, 0.0), (np.inf, 0.5), (-np.inf, -0.5)],
+    "spence": [(0.0, np.pi ** 2 / 6), (1.0, 0.0), (-1.0, np.nan), (np.inf, -np.inf)],
 }
 NAMES = list(CASES)
 
@@ -104,9 +125,16 @@ def _tol(name, dtype):
     return loose.get(name, (2e-13, 2e-15))
 
 
-def _check(got, want, rtol, atol, what):
+def _check(got, want, rtol, atol, what, scaled=False):
+    """got ~ want; scaled: both divided by max(1, |want|) first (atol where |want| < 1, so at
+    the zeros of J, Y, Ei, digamma..., and rtol + atol beyond), infinities compared exactly."""
     got = np.asarray(got, np.float64)
     assert got.shape == want.shape, what
+    if scaled:
+        inf = np.isinf(want)
+        np.testing.assert_array_equal(got[inf], want[inf], err_msg=what)
+        scale = np.maximum(1.0, np.abs(np.where(inf, 1.0, want)))
+        got, want = np.where(inf, 0.0, got) / scale, np.where(inf, 0.0, want) / scale
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
 
 
@@ -130,10 +158,8 @@ def test_forward_against_scipy(where, name, dtype):
         with np.errstate(over="ignore"):
             want = want.astype(np.float32).astype(np.float64)
     rtol, atol = _tol(name, dtype)
-    scale = np.maximum(1.0, np.abs(want)) if name.startswith("bessel_") and \
-        name[7] in "jy" else 1.0
     got = _run(where, name, x, dtype)
-    _check(got / scale, want / scale, rtol, atol, f"{name} {np.dtype(dtype).name}")
+    _check(got, want, rtol, atol, f"{name} {np.dtype(dtype).name}", scaled=True)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -181,10 +207,15 @@ _GX = {  # points away from the poles and the float32-overflowing range
 }
 
 
+_GX.update({"expint": [0.05, 0.9, 2.0, 7.3, 25.0], "spence": [0.05, 0.7, 1.0, 1.9, 3.0, 25.0],
+            "fresnel_cos": [-3.0, -0.4, 0.0, 0.7, 2.6, 9.5],
+            "fresnel_sin": [-3.0, -0.4, 0.0, 0.7, 2.6, 9.5]})
+
+
 def _grad_points(name):
     if name in _GX:
         return np.array(_GX[name])
-    if name[7] in "ky":
+    if name[7:8] in ("k", "y"):
         return np.array([0.05, 0.9, 2.0, 3.3, 9.5, 25.0])
     return np.array([-12.0, -2.5, -0.3, 0.0, 0.7, 2.0, 8.0, 9.5, 25.0])
 
@@ -198,6 +229,8 @@ def test_gradient_against_scipy(where, name, dtype):
         want = c * np.asarray(CASES[name][3](x), np.float64)
     if name in ("bessel_i1", "bessel_i1e", "bessel_j1"):
         want[x == 0] = 0.5 * c[x == 0]
+    if name == "spence":
+        want[x == 1] = -c[x == 1]
     with tf.device(where):
         xt = tf.constant(x.astype(dtype))
         with tf.GradientTape() as tape:
@@ -213,7 +246,7 @@ def test_gradient_float64_central_differences_of_scipy():
     """The analytic references above checked against central differences of scipy itself."""
     for name in NAMES:
         x = _grad_points(name)
-        x = x[x != 0] if name[7:8] in ("k", "y") else x
+        x = x[(x != 0) & (x != 1)] if name[7:8] in ("k", "y") or name == "spence" else x
         h = 1e-6 * np.clip(np.abs(x), 1e-3, 1)
         fd = (_ref(name, x + h) - _ref(name, x - h)) / (2 * h)
         np.testing.assert_allclose(CASES[name][3](x), fd, rtol=1e-5, atol=1e-6, err_msg=name)
@@ -223,6 +256,10 @@ def test_gradient_float64_central_differences_of_scipy():
     ("bessel_i1", lambda x: sp.ivp(1, x, 2)), ("bessel_j0", lambda x: sp.jvp(0, x, 2)),
     ("bessel_k0e", lambda x: np.exp(x) * (sp.kvp(0, x, 2) + 2 * sp.kvp(0, x) + sp.k0(x))),
     ("bessel_y1", lambda x: sp.yvp(1, x, 2)),
+    ("dawsn", lambda x: -2 * sp.dawsn(x) - 2 * x * (1 - 2 * x * sp.dawsn(x))),
+    ("fresnel_sin", lambda x: np.pi * x * np.cos(np.pi / 2 * x * x)),
+    ("spence", lambda x: ((1 - x) / x + np.log(x)) / (1 - x) ** 2),
+    ("expint", lambda x: np.exp(x) * (x - 1) / (x * x)),
     ("erfinv", None)])
 def test_second_derivative(where, name, d2):
     x = np.array([0.3, 1.1, 2.5, 9.0]) if name != "erfinv" else np.array([-0.6, 0.1, 0.8])
@@ -265,9 +302,7 @@ def test_cpu_and_device_agree(gpu, dtype):
         x = CASES[name][2].astype(dtype)
         cpu = _run("/CPU:0", name, x, dtype)
         dev = _run("/GPU:0", name, x, dtype)
-        scale = np.maximum(1.0, np.abs(cpu.astype(np.float64)))
-        with np.errstate(invalid="ignore"):
-            _check(dev / scale, cpu.astype(np.float64) / scale, rtol, atol, name)
+        _check(dev, cpu.astype(np.float64), rtol, atol, name, scaled=True)
 
 
 def test_device_runs_the_kernel_not_the_host(gpu, monkeypatch):
@@ -295,8 +330,9 @@ def test_device_runs_the_kernel_not_the_host(gpu, monkeypatch):
 def test_namespaces():
     for n in ["bessel_i0", "bessel_i0e", "bessel_i1", "bessel_i1e"]:
         assert getattr(tf.math, n) is getattr(tf.math.special, n)
-    for n in ["j0", "j1", "y0", "y1", "k0", "k0e", "k1", "k1e"]:
-        assert callable(getattr(tf.math.special, "bessel_" + n))
+    for n in ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "bessel_k0", "bessel_k0e",
+              "bessel_k1", "bessel_k1e", "dawsn", "expint", "fresnel_cos", "fresnel_sin", "spence"]:
+        assert callable(getattr(tf.math.special, n))
     import nabi.math.special as m
     assert m is tf.math.special
     assert tf.math.lgamma is tf.math.lgamma and tf.math.ndtri(0.5).numpy() == 0.0
@@ -342,8 +378,7 @@ def test_backend_special_all_ops(backend, dtype):
             with np.errstate(over="ignore"):
                 want = want.astype(np.float32).astype(np.float64)
         rtol, atol = _tol(name, dtype)
-        scale = np.maximum(1.0, np.abs(want)) if name[7:8] in ("j", "y") else 1.0
-        _check(y / scale, want / scale, rtol, atol, name)
+        _check(y, want, rtol, atol, name, scaled=True)
     z = backend.special("bessel_i0", backend.DeviceBuffer.from_numpy(np.zeros((2, 0), dtype)))
     assert z.numpy().shape == (2, 0)
     s = backend.special("erf", backend.DeviceBuffer.from_numpy(np.array(0.5, dtype)))

@@ -1,5 +1,6 @@
 """Generates the Chebyshev tables of python/nabi/ops/special_ops.py and csrc/cuda/special.cu
-(Bessel I0, I1, K0, K1 on both; J0, J1, Y0, Y1 and their Hankel P, Q on the CPU only).
+(Bessel I0, I1, K0, K1, Dawson, Ei, Fresnel and Spence on both; J0, J1, Y0, Y1 and their Hankel
+P, Q on the CPU only).
 
     python tools/special_coeffs.py            # needs mpmath (a dev-time tool, not a dependency)
 
@@ -73,10 +74,42 @@ TABLES = {  # name: (f(t), nodes, CUDA too)
 }
 
 
+def fresnel_fg(x):
+    """The auxiliary f, g of C = 1/2 + f sin(pi x^2/2) - g cos(..), S = 1/2 - f cos - g sin."""
+    c, s = mp.fresnelc(x) - mp.mpf(1) / 2, mp.fresnels(x) - mp.mpf(1) / 2
+    a = mp.pi * x * x / 2
+    return c * mp.sin(a) - s * mp.cos(a), -c * mp.cos(a) - s * mp.sin(a)
+
+
+def dawson(x):
+    return mp.sqrt(mp.pi) / 2 * mp.exp(-x * x) * mp.erfi(x)
+
+
+FRESNEL_SPLIT = mp.mpf(5) / 2
+TABLES.update({
+    "DAWSN_SMALL": (at(lambda t: mp.sqrt(8 * (t + 1)), lambda x: dawson(x) / x, mp.mpf(1)), 60, True),
+    "DAWSN_LARGE": (at(lambda t: 4 / mp.sqrt((t + 1) / 2), lambda x: x * dawson(x)), 60, True),
+    "EI_SMALL": (at(lambda t: 3 * (t + 1), lambda x: (mp.ei(x) - mp.euler - mp.log(x)) / x,
+                    mp.mpf(1)), 60, True),
+    "EI_MID": (at(lambda t: 15 + 9 * t, lambda x: x * mp.exp(-x) * mp.ei(x)), 60, True),
+    "EI_LARGE": (at(lambda t: 48 / (t + 1), lambda x: x * mp.exp(-x) * mp.ei(x)), 60, True),
+    "FRESNEL_C_SMALL": (at(lambda t: (FRESNEL_SPLIT ** 4 * (t + 1) / 2) ** mp.mpf(0.25),
+                           lambda x: mp.fresnelc(x) / x, mp.mpf(1)), 60, True),
+    "FRESNEL_S_SMALL": (at(lambda t: (FRESNEL_SPLIT ** 4 * (t + 1) / 2) ** mp.mpf(0.25),
+                           lambda x: mp.fresnels(x) / x ** 3, mp.pi / 6), 60, True),
+    "FRESNEL_F_LARGE": (at(lambda t: FRESNEL_SPLIT / mp.sqrt((t + 1) / 2),
+                           lambda x: fresnel_fg(x)[0] * x), 60, True),
+    "FRESNEL_G_LARGE": (at(lambda t: FRESNEL_SPLIT / mp.sqrt((t + 1) / 2),
+                           lambda x: fresnel_fg(x)[1] * x ** 3), 60, True),
+    "SPENCE_MID": (at(lambda t: mp.mpf(5) / 4 + 3 * t / 4, lambda x: mp.polylog(2, 1 - x) / (1 - x),
+                      mp.mpf(1)), 60, True),
+})
+
+
 def main():
     tables = {}
     for name, (f, n, _) in TABLES.items():
-        cs = cheb(f, n)
+        cs = cheb(lambda t: f(min(t, 1 - mp.mpf(10) ** -30)), n)
         big = max(abs(c) for c in cs)
         keep = [float(c) for c in cs]
         while len(keep) > 1 and abs(keep[-1]) < 2e-18 * float(big):

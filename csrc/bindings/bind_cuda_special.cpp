@@ -49,7 +49,8 @@ Buf special(const std::string& name, const Buf& xb) {
 void bind_impl(py::module_& cm) {
   cm.def("special", &special, py::arg("op"), py::arg("x"),
          "y = op(x) elementwise for the special functions (lgamma, digamma, trigamma, erf, "
-         "erfc, erfinv, ndtri, bessel_i0/i0e/i1/i1e/k0/k0e/k1/k1e/j0/j1/y0/y1)");
+         "erfc, erfinv, ndtri, bessel_i0/i0e/i1/i1e/k0/k0e/k1/k1e/j0/j1/y0/y1, dawsn, expint, "
+         "fresnel_cos, fresnel_sin, spence)");
   py::list names;
   for (const sp::OpName& e : sp::kOps) names.append(e.name);
   cm.attr("SPECIAL_OPS") = names;

@@ -1,6 +1,7 @@
 // Special functions, elementwise: lgamma, digamma, trigamma (digamma's derivative), erf,
-// erfc, erfinv, ndtri and the Bessel functions I0 I0e I1 I1e K0 K0e K1 K1e J0 J1 Y0 Y1 (TF's
-// tf.math / tf.math.special). One kernel family: special_kernel<T> (T = float or double), a
+// erfc, erfinv, ndtri, the Bessel functions I0 I0e I1 I1e K0 K0e K1 K1e J0 J1 Y0 Y1, Dawson's
+// integral, Ei, the Fresnel integrals C and S and Spence's function (TF's tf.math /
+// tf.math.special). One kernel family: special_kernel<T> (T = float or double), a
 // grid-stride loop over n contiguous elements, 256 threads a block, grid from grid_for; the op
 // is a runtime switch uniform across the grid (one predictable branch per element).
 //   x: (n,) contiguous, dtype T     y: (n,) contiguous, dtype T (a fresh buffer)
@@ -18,6 +19,14 @@
 //     multiplied by e^(|x|/2) twice, so it overflows only where the result does. I0 even, I1 odd.
 //   K0, K1 (x > 0): on (0, 2], K0 + log(x/2) I0 and x K1 - x log(x/2) I1 are entire in x^2:
 //     series in t = x^2/2 - 1; on (2, inf), sqrt(x) e^x K in t = 4/x - 1. +inf at 0, NaN below.
+//   dawsn (odd): F(x)/x in t = x^2/8 - 1 on [0, 4], x F(x) in t = 32/x^2 - 1 beyond.
+//   expint, Ei (x > 0; -inf at 0, NaN below as TF): (Ei - gamma - log x)/x in t = x/3 - 1 on
+//     (0, 6]; x e^-x Ei in t = (x - 15)/9 on (6, 24], in t = 48/x - 1 beyond.
+//   fresnel_cos/sin (odd): C/x and S/x^3 in t = 2x^4/2.5^4 - 1 on [0, 2.5]; beyond, the
+//     auxiliary f, g (x f and x^3 g in t = 12.5/x^2 - 1) with the phase pi x^2/2 computed in
+//     float64 from x^2 = hi + lo (fma) and hi/2 reduced mod 2 exactly (sinpi/cospi).
+//   spence, Li2(1 - x) (x >= 0): (1 - x) times a series in t = (4x - 5)/3 on [1/2, 2]; below,
+//     the reflection pi^2/6 - log(x) log(1-x) - spence(1-x); above, -spence(1/x) - log(x)^2/2.
 // The Chebyshev coefficients are ours (python/nabi/ops/special_ops.py holds the same tables and
 // the float64 NumPy versions of every op for CPU tensors): Chebyshev interpolation of the
 // functions above, evaluated by mpmath at 40 digits (tools/special_coeffs.py).
@@ -112,6 +121,102 @@ __constant__ double kK1Large[25] = {
     -7.0198370892147685e-15, 2.038703166239861e-15, -6.057047270643018e-16,
     1.8380935752430452e-16, -5.689462849193643e-17, 1.7940510478863452e-17,
     -5.75674448207302e-18};
+__constant__ double kDawsnSmall[31] = {
+    0.22155672794739223, -0.3181134699616813, 0.20873845413642236,
+    -0.12475409913779131, 0.06786930518667678, -0.03365914489527094,
+    0.015260781271987971, -0.006348370962596214, 0.002432674092074852,
+    -0.0008621954149106503, 0.00028376573336321624, -8.705754987417042e-05,
+    2.4986849985481658e-05, -6.73192867641603e-06, 1.7078578785573543e-06,
+    -4.091755122647538e-07, 9.282829221675577e-08, -1.9991403610147617e-08,
+    4.096349064408219e-09, -8.003240954099317e-10, 1.4938503128761465e-10,
+    -2.668799988562233e-11, 4.571221698515946e-12, -7.518730522204356e-13,
+    1.1893100052629682e-13, -1.8116907933852348e-14, 2.661173368435897e-15,
+    -3.773886305212942e-16, 5.1727953789087173e-17, -6.86036840840775e-18,
+    8.812375135416107e-19};
+__constant__ double kDawsnLarge[30] = {
+    0.5084524281888285, 0.008683252278406958, 0.00024248640424177155,
+    1.26118239957269e-05, 1.066453314636177e-06, 1.3581597947907276e-07,
+    2.1710423565772983e-08, 2.8670105018052954e-09, -1.90133639303582e-10,
+    -3.097780484395201e-10, -1.0294148760575092e-10, -6.260356459459576e-12,
+    8.563132497446451e-12, 3.033045148075659e-12, -2.523618306809291e-13,
+    -4.2106047954406646e-13, -4.4311408266462385e-14, 4.911210272841205e-14,
+    1.2358562422839034e-14, -5.78873319901657e-15, -2.2827232948073585e-15,
+    7.637149411014127e-16, 3.8515468835668115e-16, -1.1999320569282906e-16,
+    -6.313439150094573e-17, 2.2395599659729752e-17, 9.987925830076495e-18,
+    -4.6810682743224955e-18, -1.4363036443497213e-18, 1.0208227314105412e-18};
+__constant__ double kEiSmall[21] = {
+    4.9111058843464575, 5.666113598608016, 2.3492626676137034,
+    0.7563543093844007, 0.19920229382356897, 0.04442875265306707,
+    0.008598716638276844, 0.0014705025963922846, 0.00022533301939463562,
+    3.1284662784803325e-05, 3.9711039220839795e-06, 4.643268488593228e-07,
+    5.032918336954619e-08, 5.084550545442788e-09, 4.810144028835289e-10,
+    4.278742020424449e-11, 3.5916634036991113e-12, 2.8542399260415613e-13,
+    2.1535115484481425e-14, 1.5466334313866187e-15, 1.0598041657122702e-16};
+__constant__ double kEiMid[35] = {
+    1.1136907755039973, -0.09727423627565743, 0.041536476135826436,
+    -0.01712833711347605, 0.006538885456635689, -0.0021828157263006197,
+    0.0005695316979201968, -6.97987732381639e-05, -3.761974972891094e-05,
+    3.6676365822396836e-05, -1.9879278350407262e-05, 8.462025436834638e-06,
+    -3.058032856826224e-06, 9.625105604297806e-07, -2.64431442098986e-07,
+    6.201136449582442e-08, -1.1441183163879293e-08, 1.0895559168591834e-09,
+    3.2451406158955446e-10, -2.5439921854599444e-10, 1.0883484173803564e-10,
+    -3.810885794504467e-11, 1.2007372308646213e-11, -3.549542677271168e-12,
+    1.009224803676779e-12, -2.808477471390516e-13, 7.750120121944607e-14,
+    -2.141422702746607e-14, 5.963399803872953e-15, -1.6799219034697589e-15,
+    4.793890009246776e-16, -1.385458921959587e-16, 4.050604297002463e-17,
+    -1.1962802603717267e-17, 3.5637087425715986e-18};
+__constant__ double kEiLarge[23] = {
+    1.0222957360954668, 0.022812793514753286, 0.0005360936928493524,
+    2.0034094292122614e-05, 1.0686092350144287e-06, 7.746060698591084e-08,
+    7.504513851387549e-09, 9.65386432321799e-10, 1.5701407029249868e-10,
+    2.779058341161681e-11, 3.828483997307224e-12, -1.9274603059481113e-13,
+    -3.984438522784285e-13, -1.5561943489863476e-13, -2.6325433913268538e-14,
+    5.119012243843834e-15, 4.450825135967824e-15, 8.977579029888121e-16,
+    -2.2282754984589544e-16, -1.6452081405038015e-16, -1.5179371674871094e-17,
+    1.6736756138129383e-17, 5.4633715506034455e-18};
+__constant__ double kFresnelCSmall[18] = {
+    0.34000378753284183, -0.21463555314242846, 0.15086068597273897,
+    -0.16275298115965597, 0.09439188697085799, -0.030258674844348032,
+    0.006136259345258138, -0.0008630100768587364, 8.952601506384834e-05,
+    -7.155197218935395e-06, 4.5507060807857273e-07, -2.3613846621675632e-08,
+    1.0198188673971249e-09, -3.7256112709362435e-11, 1.1669697174334323e-12,
+    -3.170123708177304e-14, 7.542382946843456e-16, -1.5850932611248597e-17};
+__constant__ double kFresnelSSmall[18] = {
+    0.13731418077153454, -0.16960110942188242, 0.11972244946441143,
+    -0.06682747887872158, 0.02369897694891726, -0.0054552598760263605,
+    0.0008685834651337593, -0.00010109296316378186, 8.977617585237801e-06,
+    -6.288000115046214e-07, 3.565188007583185e-08, -1.6709016343051067e-09,
+    6.584983337650556e-11, -2.21355991286889e-12, 6.423967722207285e-14,
+    -1.6262360081997799e-15, 3.623474949675941e-17, -7.162016873195094e-19};
+__constant__ double kFresnelFLarge[20] = {
+    0.31743302873290796, -0.0011561991163869128, -0.00027015916804105195,
+    1.0030008834770164e-05, 7.203845869975034e-07, -1.2466010015146476e-07,
+    4.004772705850344e-09, 1.2830025385893208e-09, -2.477532782046496e-10,
+    1.245269297366323e-11, 3.8850746455940224e-12, -1.1309061474697511e-12,
+    1.240280014458152e-13, 1.0585151742440672e-14, -7.51127287051837e-15,
+    1.589778032124668e-15, -1.1414502417784497e-16, -4.3101537499112113e-17,
+    1.958629136184026e-17, -4.0999118917410515e-18};
+__constant__ double kFresnelGLarge[24] = {
+    0.09998264807917293, -0.001750816726407006, -0.0003887448968862889,
+    2.5263518413894673e-05, 1.3098228682978054e-06, -3.9680207414593156e-07,
+    2.5661544867565154e-08, 3.780580096665431e-09, -1.1623710170080418e-09,
+    1.1090352555748635e-10, 1.2094539481209405e-11, -6.315720803337883e-12,
+    1.055762362084097e-12, -1.545507467077535e-14, -4.187311758511271e-14,
+    1.278812250825039e-14, -1.7728433108161455e-15, -1.210898508600528e-16,
+    1.4088988539380612e-16, -4.1500419007665904e-17, 6.037451382107641e-18,
+    4.91110005446847e-19, -6.040141417422207e-19, 2.0366476967291444e-19};
+__constant__ double kSpenceMid[32] = {
+    0.9675321504349846, -0.166073032927855, 0.02487932292422805,
+    -0.004686361959446563, 0.0010016274961643181, -0.00023200219609439715,
+    5.681782271827043e-05, -1.449630055748866e-05, 3.8163294634370496e-06,
+    -1.029904263768321e-06, 2.835753845118004e-07, -7.93870546042601e-08,
+    2.253670464174167e-08, -6.474338180528377e-09, 1.879117269842973e-09,
+    -5.502909217137956e-10, 1.6242063194272883e-10, -4.827376243049472e-11,
+    1.4436965408227055e-11, -4.341694956486757e-12, 1.3122768920462888e-12,
+    -3.984478218072319e-13, 1.2148461496311368e-13, -3.71810319965586e-14,
+    1.1419239903992597e-14, -3.518436009778419e-15, 1.0873099805700257e-15,
+    -3.3694142029317887e-16, 1.0468119638480871e-16, -3.2600231500551465e-17,
+    1.01751854217645e-17, -3.1825264046772017e-18};
 
 #define SP_MATH1(name)                                             \
   template <typename T>                                            \
@@ -119,9 +224,9 @@ __constant__ double kK1Large[25] = {
     if constexpr (std::is_same_v<T, float>) return ::name##f(x);   \
     else return ::name(x);                                         \
   }
-SP_MATH1(exp) SP_MATH1(log) SP_MATH1(sqrt) SP_MATH1(fabs) SP_MATH1(lgamma) SP_MATH1(erf)
-SP_MATH1(erfc) SP_MATH1(erfinv) SP_MATH1(normcdfinv) SP_MATH1(j0) SP_MATH1(j1) SP_MATH1(y0)
-SP_MATH1(y1)
+SP_MATH1(exp) SP_MATH1(log) SP_MATH1(log1p) SP_MATH1(sqrt) SP_MATH1(fabs) SP_MATH1(lgamma)
+SP_MATH1(erf) SP_MATH1(erfc) SP_MATH1(erfinv) SP_MATH1(normcdfinv) SP_MATH1(j0) SP_MATH1(j1)
+SP_MATH1(y0) SP_MATH1(y1)
 #undef SP_MATH1
 
 template <typename T>
@@ -192,6 +297,68 @@ __device__ T bessel_k(int order, bool scaled, T x) {
   return scaled ? ke : ke * m_exp(-x);  // (inf: 0 * 0)
 }
 
+// Dawson's integral (odd): F(x)/x on [0, 4], x F(x) beyond.
+template <typename T>
+__device__ T dawsn(T x) {
+  const T ax = m_fabs(x);
+  if (ax <= T(4)) return x * SP_CHEB(kDawsnSmall, ax * ax / T(8) - T(1));
+  const T v = SP_CHEB(kDawsnLarge, T(32) / (ax * ax) - T(1)) / ax;  // (inf: 0; NaN: NaN)
+  return x < T(0) ? -v : v;
+}
+
+// Ei(x), x > 0; -inf at 0, NaN below (TF's domain). Beyond 6: (h / x) e^(x/2) e^(x/2).
+template <typename T>
+__device__ T expint(T x) {
+  if (x != x || x < T(0)) return nan_value<T>();
+  if (x == T(0)) return -inf_value<T>();
+  if (x <= T(6))
+    return T(0.57721566490153286061) + m_log(x) + x * SP_CHEB(kEiSmall, x / T(3) - T(1));
+  if (isinf(x)) return x;
+  const T h = x <= T(24) ? SP_CHEB(kEiMid, (x - T(15)) / T(9))
+                         : SP_CHEB(kEiLarge, T(48) / x - T(1));
+  const T half = m_exp(x / T(2));
+  return h / x * half * half;
+}
+
+// Fresnel C or S (odd). Beyond 2.5: C = 1/2 + f sin(pi x^2/2) - g cos(pi x^2/2),
+// S = 1/2 - f cos - g sin; the phase in float64 from x^2 = hi + lo (fma), hi/2 reduced mod 2.
+template <typename T>
+__device__ T fresnel(bool cosine, T x) {
+  const T ax = m_fabs(x);
+  if (ax <= T(2.5)) {
+    const T t = T(2) * (ax * ax) * (ax * ax) / T(39.0625) - T(1);
+    return cosine ? x * SP_CHEB(kFresnelCSmall, t) : x * ax * ax * SP_CHEB(kFresnelSSmall, t);
+  }
+  if (x != x) return x;
+  T v = T(0.5);
+  if (!isinf(ax)) {
+    const T t = T(12.5) / (ax * ax) - T(1);
+    const T f = SP_CHEB(kFresnelFLarge, t) / ax, g = SP_CHEB(kFresnelGLarge, t) / (ax * ax * ax);
+    const double a = fmin(static_cast<double>(ax), 1e150), hi = a * a, lo = fma(a, a, -hi);
+    const double r = fmod(hi * 0.5, 2.0) + lo * 0.5;
+    const T sn = static_cast<T>(sinpi(r)), cs = static_cast<T>(cospi(r));
+    v = cosine ? T(0.5) + f * sn - g * cs : T(0.5) - f * cs - g * sn;
+  }
+  return x < T(0) ? -v : v;
+}
+
+// Spence's function Li2(1 - x), x >= 0: (1 - x) times a series on [1/2, 2]; below, the
+// reflection pi^2/6 - log(x) log(1-x) - spence(1-x); above, -spence(1/x) - log(x)^2 / 2.
+template <typename T>
+__device__ T spence(T x) {
+  if (x != x || x < T(0)) return nan_value<T>();
+  const T pi2_6 = T(1.64493406684822643647);
+  if (x == T(0)) return pi2_6;
+  if (x >= T(0.5) && x <= T(2)) return (T(1) - x) * SP_CHEB(kSpenceMid, (T(4) * x - T(5)) / T(3));
+  if (isinf(x)) return -x;
+  const T y = x < T(0.5) ? x : T(1) / x;  // in (0, 1/2)
+  const T refl = pi2_6 - m_log(y) * m_log1p(-y) -
+                 y * SP_CHEB(kSpenceMid, (T(4) * (T(1) - y) - T(5)) / T(3));  // (1 - (1-y) = y)
+  if (x < T(0.5)) return refl;
+  const T lx = m_log(x);
+  return -refl - lx * lx / T(2);
+}
+
 // Asymptotic tails after shifting x up to >= 10.
 __device__ double digamma_f64(double x) {
   if (x != x) return x;
@@ -251,6 +418,11 @@ __device__ __forceinline__ T eval(Op op, T x) {
     case Op::BesselJ1: return m_j1(x);
     case Op::BesselY0: return m_y0(x);
     case Op::BesselY1: return m_y1(x);
+    case Op::Dawsn: return dawsn(x);
+    case Op::Expint: return expint(x);
+    case Op::FresnelCos: return fresnel(true, x);
+    case Op::FresnelSin: return fresnel(false, x);
+    case Op::Spence: return spence(x);
   }
   return x;  // unreachable: the binding checks the name
 }

@@ -1,6 +1,7 @@
 // Host-side entry of the special-function kernels (csrc/cuda/special.cu): lgamma, digamma,
-// trigamma, erf, erfc, erfinv, ndtri and the Bessel functions I0 I0e I1 I1e K0 K0e K1 K1e
-// J0 J1 Y0 Y1, elementwise on float32/float64. Plain C++ (no CUDA headers) so that the g++-built
+// trigamma, erf, erfc, erfinv, ndtri, the Bessel functions I0 I0e I1 I1e K0 K0e K1 K1e
+// J0 J1 Y0 Y1, Dawson's integral, Ei, the Fresnel integrals and Spence's function, elementwise
+// on float32/float64. Plain C++ (no CUDA headers) so that the g++-built
 // binding (csrc/bindings/bind_cuda_special.cpp) can call it; only in builds with NABI_WITH_CUDA.
 // The op names are TF's (python/nabi/ops/special_ops.py uses the same list).
 #pragma once
@@ -30,7 +31,12 @@ namespace nabi::cuda::special {
   X(BesselJ0, "bessel_j0")        \
   X(BesselJ1, "bessel_j1")        \
   X(BesselY0, "bessel_y0")        \
-  X(BesselY1, "bessel_y1")
+  X(BesselY1, "bessel_y1")        \
+  X(Dawsn, "dawsn")               \
+  X(Expint, "expint")             \
+  X(FresnelCos, "fresnel_cos")    \
+  X(FresnelSin, "fresnel_sin")    \
+  X(Spence, "spence")
 
 #define NABI_SPECIAL_ENUM(id, name) id,
 enum class Op : int { NABI_SPECIAL_OPS(NABI_SPECIAL_ENUM) };

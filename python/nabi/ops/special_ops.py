@@ -1,6 +1,7 @@
-"""Special functions under TF's names: lgamma, digamma, erf, erfc, erfinv, ndtri and the Bessel
+"""Special functions under TF's names: lgamma, digamma, erf, erfc, erfinv, ndtri, the Bessel
 functions of tf.math / tf.math.special (bessel_i0, i0e, i1, i1e, j0, j1, y0, y1, k0, k0e, k1,
-k1e), with TF's gradients.
+k1e) and tf.math.special's dawsn, expint, fresnel_cos, fresnel_sin and spence, with TF's
+gradients.
 
 Where they run: a GPU tensor goes through one elementwise CUDA kernel family
 (csrc/cuda/special.cu, `backend().special(op, x)`), with no copy to the host; a CPU tensor is
@@ -18,6 +19,15 @@ lgamma, erf, erfinv, normcdfinv for the rest):
     Hankel's form J = sqrt(2/(pi x)) (P cos xn - Q sin xn), Y = sqrt(2/(pi x)) (P sin xn +
     Q cos xn), xn = x - (2 nu + 1) pi / 4, with P and Q/u series in t = 2u^2 - 1, u = 8/x
     (cos xn and sin xn from cos x and sin x, so no rounding of pi/4 enters).
+  * dawsn: F(x)/x as a series in t = x^2/8 - 1 on [0, 4]; x F(x) in t = 32/x^2 - 1 beyond.
+  * expint (Ei): (Ei(x) - gamma - log x)/x in t = x/3 - 1 on (0, 6]; x e^-x Ei(x) in
+    t = (x - 15)/9 on (6, 24] and in t = 48/x - 1 beyond.
+  * fresnel_cos/sin: C(x)/x and S(x)/x^3 in t = 2 x^4 / 2.5^4 - 1 on [0, 2.5]; beyond,
+    C = 1/2 + f sin(pi x^2/2) - g cos(pi x^2/2), S = 1/2 - f cos - g sin with x f and x^3 g in
+    t = 12.5/x^2 - 1; the phase from x^2 = hi + lo exactly, hi/2 reduced mod 2 exactly.
+  * spence (Li2(1 - x)): spence(x)/(1 - x) as a series in t = (4x - 5)/3 on [1/2, 2] (so
+    spence(1) = 0 exactly); below, the reflection
+    pi^2/6 - log(x) log(1 - x) - spence(1 - x); above, -spence(1/x) - log(x)^2/2.
   The coefficients are ours: Chebyshev interpolation at 40 (or 30, 20) Chebyshev nodes of the
   functions above evaluated by mpmath at 40 digits, cut where they fall below 2e-18 of the
   largest (tools/special_coeffs.py). Accuracy: a few float64 ulp, except in absolute terms
@@ -174,6 +184,107 @@ _Q1_LARGE = np.array([
     6.524081149589258e-19, -1.3765771484849427e-19
 ])
 
+_DAWSN_SMALL = np.array([
+    0.22155672794739223, -0.3181134699616813, 0.20873845413642236, -0.12475409913779131,
+    0.06786930518667678, -0.03365914489527094, 0.015260781271987971, -0.006348370962596214,
+    0.002432674092074852, -0.0008621954149106503, 0.00028376573336321624,
+    -8.705754987417042e-05, 2.4986849985481658e-05, -6.73192867641603e-06,
+    1.7078578785573543e-06, -4.091755122647538e-07, 9.282829221675577e-08,
+    -1.9991403610147617e-08, 4.096349064408219e-09, -8.003240954099317e-10,
+    1.4938503128761465e-10, -2.668799988562233e-11, 4.571221698515946e-12,
+    -7.518730522204356e-13, 1.1893100052629682e-13, -1.8116907933852348e-14,
+    2.661173368435897e-15, -3.773886305212942e-16, 5.1727953789087173e-17,
+    -6.86036840840775e-18, 8.812375135416107e-19
+])
+_DAWSN_LARGE = np.array([
+    0.5084524281888285, 0.008683252278406958, 0.00024248640424177155, 1.26118239957269e-05,
+    1.066453314636177e-06, 1.3581597947907276e-07, 2.1710423565772983e-08,
+    2.8670105018052954e-09, -1.90133639303582e-10, -3.097780484395201e-10,
+    -1.0294148760575092e-10, -6.260356459459576e-12, 8.563132497446451e-12,
+    3.033045148075659e-12, -2.523618306809291e-13, -4.2106047954406646e-13,
+    -4.4311408266462385e-14, 4.911210272841205e-14, 1.2358562422839034e-14,
+    -5.78873319901657e-15, -2.2827232948073585e-15, 7.637149411014127e-16,
+    3.8515468835668115e-16, -1.1999320569282906e-16, -6.313439150094573e-17,
+    2.2395599659729752e-17, 9.987925830076495e-18, -4.6810682743224955e-18,
+    -1.4363036443497213e-18, 1.0208227314105412e-18
+])
+_EI_SMALL = np.array([
+    4.9111058843464575, 5.666113598608016, 2.3492626676137034, 0.7563543093844007,
+    0.19920229382356897, 0.04442875265306707, 0.008598716638276844, 0.0014705025963922846,
+    0.00022533301939463562, 3.1284662784803325e-05, 3.9711039220839795e-06,
+    4.643268488593228e-07, 5.032918336954619e-08, 5.084550545442788e-09, 4.810144028835289e-10,
+    4.278742020424449e-11, 3.5916634036991113e-12, 2.8542399260415613e-13,
+    2.1535115484481425e-14, 1.5466334313866187e-15, 1.0598041657122702e-16
+])
+_EI_MID = np.array([
+    1.1136907755039973, -0.09727423627565743, 0.041536476135826436, -0.01712833711347605,
+    0.006538885456635689, -0.0021828157263006197, 0.0005695316979201968, -6.97987732381639e-05,
+    -3.761974972891094e-05, 3.6676365822396836e-05, -1.9879278350407262e-05,
+    8.462025436834638e-06, -3.058032856826224e-06, 9.625105604297806e-07, -2.64431442098986e-07,
+    6.201136449582442e-08, -1.1441183163879293e-08, 1.0895559168591834e-09,
+    3.2451406158955446e-10, -2.5439921854599444e-10, 1.0883484173803564e-10,
+    -3.810885794504467e-11, 1.2007372308646213e-11, -3.549542677271168e-12,
+    1.009224803676779e-12, -2.808477471390516e-13, 7.750120121944607e-14,
+    -2.141422702746607e-14, 5.963399803872953e-15, -1.6799219034697589e-15,
+    4.793890009246776e-16, -1.385458921959587e-16, 4.050604297002463e-17,
+    -1.1962802603717267e-17, 3.5637087425715986e-18
+])
+_EI_LARGE = np.array([
+    1.0222957360954668, 0.022812793514753286, 0.0005360936928493524, 2.0034094292122614e-05,
+    1.0686092350144287e-06, 7.746060698591084e-08, 7.504513851387549e-09, 9.65386432321799e-10,
+    1.5701407029249868e-10, 2.779058341161681e-11, 3.828483997307224e-12,
+    -1.9274603059481113e-13, -3.984438522784285e-13, -1.5561943489863476e-13,
+    -2.6325433913268538e-14, 5.119012243843834e-15, 4.450825135967824e-15,
+    8.977579029888121e-16, -2.2282754984589544e-16, -1.6452081405038015e-16,
+    -1.5179371674871094e-17, 1.6736756138129383e-17, 5.4633715506034455e-18
+])
+_FRESNEL_C_SMALL = np.array([
+    0.34000378753284183, -0.21463555314242846, 0.15086068597273897, -0.16275298115965597,
+    0.09439188697085799, -0.030258674844348032, 0.006136259345258138, -0.0008630100768587364,
+    8.952601506384834e-05, -7.155197218935395e-06, 4.5507060807857273e-07,
+    -2.3613846621675632e-08, 1.0198188673971249e-09, -3.7256112709362435e-11,
+    1.1669697174334323e-12, -3.170123708177304e-14, 7.542382946843456e-16,
+    -1.5850932611248597e-17
+])
+_FRESNEL_S_SMALL = np.array([
+    0.13731418077153454, -0.16960110942188242, 0.11972244946441143, -0.06682747887872158,
+    0.02369897694891726, -0.0054552598760263605, 0.0008685834651337593, -0.00010109296316378186,
+    8.977617585237801e-06, -6.288000115046214e-07, 3.565188007583185e-08,
+    -1.6709016343051067e-09, 6.584983337650556e-11, -2.21355991286889e-12,
+    6.423967722207285e-14, -1.6262360081997799e-15, 3.623474949675941e-17,
+    -7.162016873195094e-19
+])
+_FRESNEL_F_LARGE = np.array([
+    0.31743302873290796, -0.0011561991163869128, -0.00027015916804105195,
+    1.0030008834770164e-05, 7.203845869975034e-07, -1.2466010015146476e-07,
+    4.004772705850344e-09, 1.2830025385893208e-09, -2.477532782046496e-10,
+    1.245269297366323e-11, 3.8850746455940224e-12, -1.1309061474697511e-12,
+    1.240280014458152e-13, 1.0585151742440672e-14, -7.51127287051837e-15, 1.589778032124668e-15,
+    -1.1414502417784497e-16, -4.3101537499112113e-17, 1.958629136184026e-17,
+    -4.0999118917410515e-18
+])
+_FRESNEL_G_LARGE = np.array([
+    0.09998264807917293, -0.001750816726407006, -0.0003887448968862889, 2.5263518413894673e-05,
+    1.3098228682978054e-06, -3.9680207414593156e-07, 2.5661544867565154e-08,
+    3.780580096665431e-09, -1.1623710170080418e-09, 1.1090352555748635e-10,
+    1.2094539481209405e-11, -6.315720803337883e-12, 1.055762362084097e-12,
+    -1.545507467077535e-14, -4.187311758511271e-14, 1.278812250825039e-14,
+    -1.7728433108161455e-15, -1.210898508600528e-16, 1.4088988539380612e-16,
+    -4.1500419007665904e-17, 6.037451382107641e-18, 4.91110005446847e-19,
+    -6.040141417422207e-19, 2.0366476967291444e-19
+])
+_SPENCE_MID = np.array([
+    0.9675321504349846, -0.166073032927855, 0.02487932292422805, -0.004686361959446563,
+    0.0010016274961643181, -0.00023200219609439715, 5.681782271827043e-05,
+    -1.449630055748866e-05, 3.8163294634370496e-06, -1.029904263768321e-06,
+    2.835753845118004e-07, -7.93870546042601e-08, 2.253670464174167e-08, -6.474338180528377e-09,
+    1.879117269842973e-09, -5.502909217137956e-10, 1.6242063194272883e-10,
+    -4.827376243049472e-11, 1.4436965408227055e-11, -4.341694956486757e-12,
+    1.3122768920462888e-12, -3.984478218072319e-13, 1.2148461496311368e-13,
+    -3.71810319965586e-14, 1.1419239903992597e-14, -3.518436009778419e-15,
+    1.0873099805700257e-15, -3.3694142029317887e-16, 1.0468119638480871e-16,
+    -3.2600231500551465e-17, 1.01751854217645e-17, -3.1825264046772017e-18
+])
 
 def _cheb(c, t):
     """sum_k c[k] T_k(t) by Clenshaw's recurrence."""
@@ -297,6 +408,87 @@ def _y1_np(x):
     return _y_edges(x, np.where(x <= 8, s, _hankel(x, 1)[1]))
 
 
+# ------------------------------------------------------- Dawson, Ei, Fresnel, Spence (CPU)
+def _dawsn_np(x):
+    ax = np.abs(x)
+    small = ax <= 4
+    s = x * _cheb(_DAWSN_SMALL, np.where(small, ax * ax / 8 - 1, 0.0))
+    al = np.where(small, 4.0, ax)  # (NaN stays NaN)
+    lg = np.sign(x) * _cheb(_DAWSN_LARGE, 32 / (al * al) - 1) / al
+    return np.where(small, s, lg)
+
+
+_EULER = 0.57721566490153286061
+
+
+def _expint_np(x):
+    small = x <= 6
+    mid = (x > 6) & (x <= 24)
+    xs = np.where(small & (x > 0), x, 1.0)
+    es = _EULER + np.log(xs) + xs * _cheb(_EI_SMALL, xs / 3 - 1)
+    xm = np.where(mid, x, 15.0)
+    xl = np.where(x <= 24, 48.0, x)
+    h = np.where(mid, _cheb(_EI_MID, (xm - 15) / 9), _cheb(_EI_LARGE, 48 / xl - 1))
+    xb = np.where(mid, xm, xl)
+    half = np.exp(xb / 2)
+    out = np.where(small, es, h / xb * half * half)
+    out = np.where(np.isposinf(x), np.inf, out)
+    return np.where(x < 0, np.nan, np.where(x == 0, -np.inf, out))
+
+
+def _half_pi_square_phase(a):
+    """sin and cos of pi a^2 / 2 for a >= 0, with a^2 = hi + lo exactly (Dekker) and hi/2
+    reduced mod 2 exactly, so that large a lose no phase to rounding."""
+    a = np.minimum(a, 1e150)
+    hi = a * a
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    lo = ((ah * ah - hi) + 2 * ah * al) + al * al
+    r = np.fmod(hi / 2, 2.0) + lo / 2
+    return np.sin(np.pi * r), np.cos(np.pi * r)
+
+
+def _fresnel_np(x, cosine):
+    ax = np.abs(x)
+    small = ax <= 2.5
+    xs = np.where(small, ax, 0.0)
+    t = 2 * xs ** 4 / 39.0625 - 1
+    s_small = x * _cheb(_FRESNEL_C_SMALL, t) if cosine else x * xs * xs * _cheb(
+        _FRESNEL_S_SMALL, t)
+    al = np.where(small, 2.5, ax)
+    t2 = 12.5 / (al * al) - 1
+    f = _cheb(_FRESNEL_F_LARGE, t2) / al
+    g = _cheb(_FRESNEL_G_LARGE, t2) / (al * al * al)
+    sn, cs = _half_pi_square_phase(np.where(np.isinf(al), 0.0, al))
+    v = 0.5 + f * sn - g * cs if cosine else 0.5 - f * cs - g * sn
+    v = np.where(np.isinf(ax), 0.5, v)
+    return np.where(small, s_small, np.sign(x) * v)
+
+
+def _fresnel_cos_np(x):
+    return _fresnel_np(x, True)
+
+
+def _fresnel_sin_np(x):
+    return _fresnel_np(x, False)
+
+
+def _spence_np(x):
+    """spence(x) = Li2(1 - x): (1 - x) times a series on [1/2, 2]; below, Euler's reflection
+    spence(x) = pi^2/6 - log(x) log(1-x) - spence(1-x); above, spence(x) = -spence(1/x)
+    - log(x)^2 / 2."""
+    lo, hi = x < 0.5, x > 2
+    y = np.where(hi, 1 / np.where(hi, x, 1.0), x)
+    ys = np.where((lo | hi) & (y > 0), y, 0.25)
+    refl = np.pi ** 2 / 6 - np.log(ys) * np.log1p(-ys) - ys * _cheb(  # spence(1 - ys)
+        _SPENCE_MID, (4 * (1 - ys) - 5) / 3)
+    xm = np.where(lo | hi, 1.0, x)
+    mid = (1 - xm) * _cheb(_SPENCE_MID, (4 * xm - 5) / 3)
+    out = np.where(hi, -refl - 0.5 * np.log(x) ** 2, np.where(lo, refl, mid))
+    return np.where(x < 0, np.nan, np.where(x == 0, np.pi ** 2 / 6, out))
+
+
 _verf = np.vectorize(_math.erf, otypes=[np.float64])
 _verfc = np.vectorize(_math.erfc, otypes=[np.float64])
 
@@ -404,7 +596,9 @@ _NP = {"lgamma": _lgamma_np, "digamma": _digamma_np, "trigamma": _trigamma_np,
        "erf": _erf_np, "erfc": _erfc_np, "erfinv": _erfinv_np, "ndtri": _ndtri_np,
        "bessel_i0": _i0_np, "bessel_i0e": _i0e_np, "bessel_i1": _i1_np, "bessel_i1e": _i1e_np,
        "bessel_k0": _k0_np, "bessel_k0e": _k0e_np, "bessel_k1": _k1_np, "bessel_k1e": _k1e_np,
-       "bessel_j0": _j0_np, "bessel_j1": _j1_np, "bessel_y0": _y0_np, "bessel_y1": _y1_np}
+       "bessel_j0": _j0_np, "bessel_j1": _j1_np, "bessel_y0": _y0_np, "bessel_y1": _y1_np,
+       "dawsn": _dawsn_np, "expint": _expint_np, "fresnel_cos": _fresnel_cos_np,
+       "fresnel_sin": _fresnel_sin_np, "spence": _spence_np}
 OPS = tuple(_NP)  # the names special.cu's kernel and the emulator know
 
 
@@ -428,6 +622,9 @@ class _Raw:  # derivative rules on raw arrays (the fast backward path)
     where = staticmethod(np.where)
     sign = staticmethod(np.sign)
     exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
 
 
 class _Ten:  # the same rules with nabi ops on Tensors (differentiable: second order)
@@ -437,6 +634,9 @@ class _Ten:  # the same rules with nabi ops on Tensors (differentiable: second o
     where = staticmethod(_a.where)
     sign = staticmethod(_m.sign)
     exp = staticmethod(_m.exp)
+    log = staticmethod(_m.log)
+    sin = staticmethod(_m.sin)
+    cos = staticmethod(_m.cos)
 
 
 def _float_in(op, x):
@@ -475,6 +675,10 @@ def _safe(ops, x):
     return ops.where(x != 0, x, x * 0 + 1)
 
 
+def _safe1(ops, x):
+    return ops.where(x != 1, x, x * 0 + 2)
+
+
 _SQRT_PI = float(np.sqrt(np.pi))
 _DERIV = {
     "lgamma": lambda o, x, y: o.f("digamma", x),
@@ -497,6 +701,12 @@ _DERIV = {
     "bessel_j1": lambda o, x, y: _at0(o, x, o.f("bessel_j0", _safe(o, x)) - y / _safe(o, x)),
     "bessel_y0": lambda o, x, y: -o.f("bessel_y1", x),
     "bessel_y1": lambda o, x, y: o.f("bessel_y0", x) - y / x,
+    "dawsn": lambda o, x, y: 1 - 2 * x * y,
+    "expint": lambda o, x, y: o.exp(x) / x,
+    "fresnel_cos": lambda o, x, y: o.cos(x * x * (np.pi / 2)),
+    "fresnel_sin": lambda o, x, y: o.sin(x * x * (np.pi / 2)),
+    "spence": lambda o, x, y: o.where(x != 1, o.log(_safe1(o, x)) / (1 - _safe1(o, x)),
+                                           x * 0 - 1),
 }
 
 
@@ -530,20 +740,29 @@ bessel_j1 = _make("bessel_j1", "The Bessel function of the first kind, order 1."
 bessel_y0 = _make("bessel_y0", "The Bessel function of the second kind, order 0 (x > 0; -inf "
                   "at 0, NaN below).")
 bessel_y1 = _make("bessel_y1", "The Bessel function of the second kind, order 1.")
+dawsn = _make("dawsn", "Dawson's integral F(x) = e^(-x^2) int_0^x e^(t^2) dt.")
+expint = _make("expint", "The exponential integral Ei(x) for x > 0 (-inf at 0, NaN below, as "
+               "TF; scipy.special.expi continues it below 0).")
+fresnel_cos = _make("fresnel_cos", "The Fresnel integral C(x) = int_0^x cos(pi t^2 / 2) dt.")
+fresnel_sin = _make("fresnel_sin", "The Fresnel integral S(x) = int_0^x sin(pi t^2 / 2) dt.")
+spence = _make("spence", "Spence's function int_1^x log(t) / (1 - t) dt = Li2(1 - x), x >= 0.")
 
 _OPS = {"lgamma": lgamma, "digamma": digamma, "trigamma": _trigamma, "erf": erf, "erfc": erfc,
         "erfinv": erfinv, "ndtri": ndtri, "bessel_i0": bessel_i0, "bessel_i0e": bessel_i0e,
         "bessel_i1": bessel_i1, "bessel_i1e": bessel_i1e, "bessel_k0": bessel_k0,
         "bessel_k0e": bessel_k0e, "bessel_k1": bessel_k1, "bessel_k1e": bessel_k1e,
         "bessel_j0": bessel_j0, "bessel_j1": bessel_j1, "bessel_y0": bessel_y0,
-        "bessel_y1": bessel_y1}
+        "bessel_y1": bessel_y1, "dawsn": dawsn, "expint": expint, "fresnel_cos": fresnel_cos,
+        "fresnel_sin": fresnel_sin, "spence": spence}
 
 # tf.math.special (a module object, so `nabi.math.special.bessel_j0` and
 # `import nabi.math.special` both work once nabi.math has imported it).
 _SPECIAL_NAMES = ("bessel_i0", "bessel_i0e", "bessel_i1", "bessel_i1e", "bessel_j0",
                   "bessel_j1", "bessel_k0", "bessel_k0e", "bessel_k1", "bessel_k1e",
-                  "bessel_y0", "bessel_y1")
-special = _types.ModuleType("nabi.math.special", "tf.math.special: the Bessel functions.")
+                  "bessel_y0", "bessel_y1", "dawsn", "expint", "fresnel_cos", "fresnel_sin",
+                  "spence")
+special = _types.ModuleType("nabi.math.special", "tf.math.special: the Bessel functions, "
+                            "Dawson's integral, Ei, the Fresnel integrals and Spence's function.")
 for _n in _SPECIAL_NAMES:
     setattr(special, _n, _OPS[_n])
 special.__all__ = list(_SPECIAL_NAMES)
@@ -551,4 +770,5 @@ _sys.modules.setdefault("nabi.math.special", special)
 
 __all__ = ["lgamma", "digamma", "erf", "erfc", "erfinv", "ndtri", "bessel_i0", "bessel_i0e",
            "bessel_i1", "bessel_i1e", "bessel_j0", "bessel_j1", "bessel_k0", "bessel_k0e",
-           "bessel_k1", "bessel_k1e", "bessel_y0", "bessel_y1", "special"]
+           "bessel_k1", "bessel_k1e", "bessel_y0", "bessel_y1", "dawsn", "expint", "fresnel_cos",
+           "fresnel_sin", "spence", "special"]
