@@ -116,3 +116,77 @@ def test_gradient_accumulation_clips_the_mean():
 def test_gradient_accumulation_steps_must_be_at_least_two(bad):
     with pytest.raises(ValueError, match="gradient_accumulation_steps"):
         O.SGD(gradient_accumulation_steps=bad)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+def _linear_model(w0=0.0):
+    m = keras.Sequential([keras.layers.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    m.set_weights([np.array([[w0]], np.float32)])
+    m.compile(optimizer=O.SGD(0.1), loss="mse")
+    return m
+
+
+def _diverging_data():
+    """Training pulls w toward 1 while the validation targets want -1: val_loss grows every
+    epoch, so the best epoch is the first."""
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(-1, 1)
+    return x, x.copy(), (x, -x)
+
+
+def test_early_stopping_restores_best_weights_without_an_early_stop():
+    """Keras 3 EarlyStopping.on_train_end restores the best weights whenever
+    restore_best_weights is set and a best was recorded, even when training ran all its
+    epochs (Keras 2 restored only on an early stop)."""
+    x, y, val = _diverging_data()
+    m = _linear_model()
+    seen = []
+    rec = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        (logs["val_loss"], m.get_weights()[0].copy())))
+    es = keras.callbacks.EarlyStopping(patience=100, restore_best_weights=True)
+    h = m.fit(x, y, validation_data=val, epochs=5, batch_size=16, shuffle=False, verbose=0,
+              callbacks=[rec, es])
+    assert len(h.epoch) == 5 and es.stopped_epoch == 0
+    best = min(range(len(seen)), key=lambda i: seen[i][0])
+    assert best == 0 and seen[-1][0] > seen[0][0]
+    np.testing.assert_array_equal(m.get_weights()[0], seen[best][1])
+    assert es.best_epoch == best
+
+
+def test_model_checkpoint_best_only_saves_when_the_monitor_is_missing(tmp_path):
+    """Keras 3 ModelCheckpoint(save_best_only=True): an epoch whose logs lack `monitor` (no
+    validation that epoch) is saved, with a warning; Keras 2 skipped it. With
+    validation_freq=2 the epochs 1, 3, 5 have no val_loss; 2, 4, 6 save when val_loss
+    improves (here only epoch 2: it grows)."""
+    x, y, val = _diverging_data()
+    m = _linear_model()
+    path = str(tmp_path / "w{epoch:02d}.weights.h5")
+    mc = keras.callbacks.ModelCheckpoint(path, save_best_only=True, save_weights_only=True)
+    with pytest.warns(UserWarning, match="val_loss"):
+        m.fit(x, y, validation_data=val, validation_freq=2, epochs=6, batch_size=16,
+              shuffle=False, verbose=0, callbacks=[mc])
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["w01.weights.h5", "w02.weights.h5", "w03.weights.h5", "w05.weights.h5"]
+
+
+@pytest.mark.parametrize("name", ["val_r2_score", "val_cosine_similarity", "val_mean_iou",
+                                  "val_fbeta_score", "pearson_correlation"])
+def test_mode_auto_knows_metrics_that_grow(name):
+    """Keras 3 mode='auto' takes the direction from the metric (`_direction = "up"` for
+    R2Score, CosineSimilarity, the IoUs, FBetaScore, the correlations): a rise is an
+    improvement."""
+    es = keras.callbacks.EarlyStopping(monitor=name, patience=0)
+    es.set_model(_linear_model())
+    es.on_train_begin()
+    stops = []
+    for epoch, value in enumerate([0.1, 0.5, 0.4]):
+        es.on_epoch_end(epoch, {name: value})
+        stops.append(es.model.stop_training)
+    assert stops == [False, False, True]
+    rl = keras.callbacks.ReduceLROnPlateau(monitor=name, patience=1, factor=0.5, min_delta=0)
+    m = _linear_model()
+    rl.set_model(m)
+    rl.on_train_begin()
+    for epoch, value in enumerate([0.1, 0.5, 0.6]):
+        rl.on_epoch_end(epoch, {name: value})
+    assert float(np.asarray(m.optimizer.learning_rate)) == pytest.approx(0.1)

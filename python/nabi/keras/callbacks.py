@@ -389,6 +389,10 @@ def _monitor_op(mode, monitor, cls_name):
         return np.less
     if any(k in m for k in ("acc", "auc", "precision", "recall", "fmeasure", "f1")):
         return np.greater
+    # Keras 3 reads the metric's direction: these grow as the model improves too
+    if m in ("iou", "r2_score", "cosine_similarity", "fbeta_score", "pearson_correlation",
+             "concordance_correlation") or m.endswith("_iou"):
+        return np.greater
     return np.less
 
 
@@ -428,6 +432,7 @@ class EarlyStopping(Callback):
             return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best = current
@@ -444,8 +449,9 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
             _print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
-        if self.restore_best_weights and self.best_weights is not None and \
-                self.stopped_epoch > 0:
+        # Keras 3 restores the best weights at the end of training whether or not it stopped
+        # early (Keras 2 only on an early stop)
+        if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 _print_msg("Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.")
@@ -530,8 +536,11 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                warnings.warn(f"Can save best model only with {self.monitor} available, "
-                              "skipping.", stacklevel=3)
+                # Keras 3 saves when the monitored value is missing (an epoch without
+                # validation, say) instead of skipping the epoch as Keras 2 did
+                warnings.warn(f"Can save best model only with {self.monitor} available.",
+                              stacklevel=3)
+                self._do_save(filepath)
                 return
             if isinstance(current, np.ndarray) or np.isscalar(current):
                 current = float(current)
