@@ -338,6 +338,21 @@ def test_namespaces():
     assert tf.math.lgamma is tf.math.lgamma and tf.math.ndtri(0.5).numpy() == 0.0
 
 
+
+def test_keras_functional_model_saves_and_loads(tmp_path):
+    """tf.math.special ops on Keras symbolic tensors become TFOpLambda layers named as TF's."""
+    x = tf.keras.Input((3,))
+    y = S.bessel_j0(x) + tf.math.bessel_i0e(x) + S.spence(tf.abs(x))
+    m = tf.keras.Model(x, y)
+    assert {"tf.math.special.bessel_j0", "tf.math.special.bessel_i0e",
+            "tf.math.special.spence"} <= {layer.name for layer in m.layers}
+    v = np.array([[0.5, 1.0, 2.0]], np.float32)
+    want = sp.j0(v) + sp.i0e(v) + sp.spence(v)
+    np.testing.assert_allclose(m(v).numpy(), want, rtol=1e-5)
+    m.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(tf.keras.models.load_model(tmp_path / "m.keras")(v).numpy(), want,
+                               rtol=1e-5)
+
 def test_bad_input_raises_naming_the_op():
     with pytest.raises(TypeError, match=r"^\[bessel_j0\].*int32.*\(3,\)"):
         S.bessel_j0(tf.constant([1, 2, 3]))
