@@ -40,3 +40,26 @@ def test_conv_lstm_default_recurrent_activation_is_sigmoid():
         h = _sigmoid(o) * np.tanh(c)
         outs.append(h)
     assert_array(got, np.stack(outs, 1), rtol=1e-10, atol=1e-10)
+
+
+def test_einsum_dense_glorot_fans_follow_the_equation():
+    # Keras 3 EinsumDense: a VarianceScaling kernel initializer counts fan_in over the kernel
+    # axes that are contracted and fan_out over those that reach the output (so glorot_uniform
+    # on 'abc,cde->abde' with c=40, d=8, e=16 draws from U(-l, l), l = sqrt(6 / (40 + 128))),
+    # not the conv-kernel rule (fan_in = 8 * 40, fan_out = 16 * 40). MultiHeadAttention's
+    # projections are such layers.
+    layer = keras.layers.EinsumDense("abc,cde->abde", (None, 8, 16), bias_axes="de")
+    layer.build((None, 3, 40))
+    k = layer.get_weights()[0]
+    limit = np.sqrt(6.0 / (40 + 8 * 16))
+    assert k.shape == (40, 8, 16)
+    assert np.abs(k).max() <= limit and np.abs(k).max() > 0.97 * limit
+    assert abs(k.std() - limit / np.sqrt(3.0)) < 0.05 * limit
+    mha = keras.layers.MultiHeadAttention(num_heads=4, key_dim=16)
+    x = np.zeros((1, 3, 40), np.float32)
+    mha(x, x)
+    q_kernel, out_kernel = mha.get_weights()[0], mha.get_weights()[6]
+    assert q_kernel.shape == (40, 4, 16) and out_kernel.shape == (4, 16, 40)
+    for w in (q_kernel, out_kernel):          # fan_in + fan_out = 40 + 64 for both
+        lim = np.sqrt(6.0 / (40 + 64))
+        assert np.abs(w).max() <= lim and np.abs(w).max() > 0.9 * lim

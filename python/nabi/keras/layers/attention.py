@@ -19,7 +19,8 @@ from ...ops import linalg_ops as _la
 from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from ...ops._common import operand_like
-from .base import Layer, _serialize_obj
+from ..initializers import VarianceScaling
+from .base import Layer, _resolve, _serialize_obj
 from .core import Dropout, get_activation
 
 __all__ = ["EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention"]
@@ -165,7 +166,8 @@ class EinsumDense(Layer):
         self.full_output_shape = tuple(full)
         self._in_shape = shape
         self._kernel_axes = kaxes
-        self.kernel = self.add_weight("kernel", tuple(kshape), initializer=self.kernel_initializer,
+        self.kernel = self.add_weight("kernel", tuple(kshape),
+                                      initializer=self._fan_aware_initializer(kshape),
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self.bias = None
@@ -174,6 +176,24 @@ class EinsumDense(Layer):
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
         self.built = True
+
+    def _fan_aware_initializer(self, kshape):
+        """Keras 3: a VarianceScaling kernel initializer (glorot, he, lecun) counts fan_out over
+        the kernel axes that reach the output and fan_in over the contracted ones, not the
+        conv-kernel rule; drawing a (fan_in, fan_out) matrix gives that variance."""
+        init = self.kernel_initializer
+        if isinstance(init, (str, dict)):
+            init = _resolve("initializers", init)
+        if not isinstance(init, VarianceScaling):
+            return init
+        lhs, out_spec = self.equation.replace(" ", "").split("->")
+        weight_spec = lhs.split(",")[1]
+        fan_out = int(np.prod([n for d, n in zip(weight_spec, kshape) if d in out_spec]))
+        fan_in = int(np.prod(kshape)) // max(fan_out, 1)
+
+        def draw(shape, dtype=None):
+            return _a.reshape(init((fan_in, fan_out), dtype=dtype), tuple(shape))
+        return draw
 
     def call(self, inputs):
         shp = tuple(inputs._data.shape)
