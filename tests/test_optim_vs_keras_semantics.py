@@ -190,3 +190,34 @@ def test_mode_auto_knows_metrics_that_grow(name):
     for epoch, value in enumerate([0.1, 0.5, 0.6]):
         rl.on_epoch_end(epoch, {name: value})
     assert float(np.asarray(m.optimizer.learning_rate)) == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------- EMA
+
+def test_ema_averages_every_built_variable_and_runs_on_accumulating_calls(where):
+    """Keras 3 `_backend_apply_gradients` runs the EMA after every apply call, over all the
+    variables the optimizer was built on (one without a gradient in this call too), with
+    momentum 0 while `iterations` (update count, calls // n with accumulation) is 0."""
+    init, grads = _problem(3, 6)
+    grads[4][1] = None                      # no gradient for w1 at call 5
+    lr, m, n = 0.1, 0.6, 2
+    opt = O.SGD(lr, use_ema=True, ema_momentum=m, gradient_accumulation_steps=n)
+    _run(opt, init, grads, np.float64, where)
+    lr = float(np.float32(lr))
+    p = [a.copy() for a in init]
+    acc = [np.zeros_like(a) for a in init]
+    avg = [np.zeros_like(a) for a in init]
+    for call, gs in enumerate(grads):
+        live = [i for i, g in enumerate(gs) if g is not None]
+        if (call + 1) % n:
+            for i in live:
+                acc[i] = acc[i] + gs[i]
+        else:
+            for i in live:
+                p[i] = p[i] - lr * (gs[i] + acc[i]) / n
+            acc = [np.zeros_like(a) for a in init]
+        mom = 0.0 if call // n == 0 else m
+        avg = [mom * a + (1 - mom) * x for a, x in zip(avg, p)]
+    got = [v.numpy() for v in opt.variables if v.name.split(":")[0].endswith("_average")]
+    for g, w in zip(got, avg):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)

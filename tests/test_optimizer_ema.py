@@ -1,9 +1,10 @@
 """Keras 2.11+ optimizer EMA (`use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
 `finalize_variable_values`) on every optimizer, on the CPU and the emulated GPU.
 
-The reference is Keras 2.15's rule written here in NumPy: when the optimizer is built each
-average starts as a copy of its variable; after every update (before the constraints)
-`average = m * average + (1 - m) * variable`; when `ema_overwrite_frequency` is set, after step
+The reference is Keras 3's rule (TF 2.21) written here in NumPy: after every update (before
+the constraints) `average = m * average + (1 - m) * variable`, with m = 0 at the first update
+(iterations == 0: the average becomes the variable; Keras 2.15 instead started from a copy
+made when building and used m from the first step on); when `ema_overwrite_frequency` is set, after step
 t with t % frequency == 0 the variables are overwritten with their averages; `Model.fit` ends
 with `finalize_variable_values(trainable_variables)` (the weights become the averages)."""
 import numpy as np
@@ -50,11 +51,12 @@ def _run(make, init, grads, where, **kw):
 
 
 def ref_ema(init, traj, m):
-    """Keras 2.15: averages start as the variables, then m * a + (1 - m) * v every step."""
-    avg = [a.astype(np.float64) for a in init]
+    """Keras 3: the first update copies the variables in, then m * a + (1 - m) * v."""
+    avg = None
     out = []
     for vals in traj:
-        avg = [m * a + (1 - m) * v for a, v in zip(avg, vals)]
+        avg = [v.copy() for v in vals] if avg is None else \
+            [m * a + (1 - m) * v for a, v in zip(avg, vals)]
         out.append(avg)
     return out
 
@@ -85,8 +87,9 @@ def test_ema_follows_keras_rule(where, name):
 
 
 def test_keras_docstring_example():
-    """Keras's `Optimizer` docstring: SGD(1, use_ema, ema_momentum=0.5,
-    ema_overwrite_frequency=3) on loss = var1 + var2 from 2.0 gives 1, 0, then -0.125."""
+    """Keras's `Optimizer` docstring example: SGD(1, use_ema, ema_momentum=0.5,
+    ema_overwrite_frequency=3) on loss = var1 + var2 from 2.0. Keras 3 (TF 2.21) gives 1, 0,
+    then -0.25: averages 1, 0.5 * 1 + 0.5 * 0, 0.5 * 0.5 + 0.5 * -1 (Keras 2.15: -0.125)."""
     opt = O.SGD(learning_rate=1, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=3)
     v1, v2 = nabi.Variable(2.0), nabi.Variable(2.0)
     seen = []
@@ -95,7 +98,7 @@ def test_keras_docstring_example():
             loss = v1 + v2
         opt.apply_gradients(zip(tape.gradient(loss, [v1, v2]), [v1, v2]))
         seen.append((float(v1.numpy()), float(v2.numpy())))
-    assert seen == [(1.0, 1.0), (0.0, 0.0), (-0.125, -0.125)]
+    assert seen == [(1.0, 1.0), (0.0, 0.0), (-0.25, -0.25)]
 
 
 @pytest.mark.parametrize("freq", [1, 2, 3])
@@ -104,11 +107,11 @@ def test_overwrite_frequency_against_numpy_sgd(where, freq):
     init, grads = _problem(2, 7)
     lr, m = 0.1, 0.7
     p = [a.astype(np.float64) for a in init]
-    avg = [a.copy() for a in p]
+    avg = None
     want = []
     for t, gs in enumerate(grads, start=1):
         p = [x - lr * g for x, g in zip(p, gs)]
-        avg = [m * a + (1 - m) * x for a, x in zip(avg, p)]
+        avg = [x.copy() for x in p] if t == 1 else [m * a + (1 - m) * x for a, x in zip(avg, p)]
         if t % freq == 0:
             p = [a.copy() for a in avg]
         want.append(p)
@@ -126,8 +129,12 @@ def test_constraint_applies_after_the_average():
     opt = O.SGD(1.0, use_ema=True, ema_momentum=0.5)
     opt.apply_gradients([(nabi.constant([0.2, -0.2]), v)])
     np.testing.assert_allclose(v.numpy(), [0.5, 0.5])
-    # average = 0.5 * [1, 2] + 0.5 * [0.8, 2.2]
-    np.testing.assert_allclose(_averages(opt)[0], [0.9, 2.1], rtol=1e-6)
+    # first update: the average is the unconstrained value [0.8, 2.2]
+    np.testing.assert_allclose(_averages(opt)[0], [0.8, 2.2], rtol=1e-6)
+    opt.apply_gradients([(nabi.constant([0.2, -0.2]), v)])
+    np.testing.assert_allclose(v.numpy(), [0.3, 0.5], rtol=1e-6)
+    # average = 0.5 * [0.8, 2.2] + 0.5 * [0.3, 0.7]
+    np.testing.assert_allclose(_averages(opt)[0], [0.55, 1.45], rtol=1e-6)
 
 
 def test_layout_and_names():

@@ -809,7 +809,7 @@ class Model(Layer):
         return self.history
 
     def _finalize_optimizer(self):
-        """Keras 2 `fit` ends with `optimizer.finalize_variable_values(trainable_variables)`:
+        """Keras's `fit` ends with `optimizer.finalize_variable_values(trainable_variables)`:
         an optimizer with `use_ema` overwrites the weights with their moving averages (before
         `on_train_end`, so EarlyStopping's restore still wins). Variables the optimizer never
         updated (no gradient) hold no average and keep their values, as their Keras averages

@@ -3,11 +3,12 @@
 The base class owns the learning rate (a float kept in a non-trainable Variable, a
 `LearningRateSchedule`, or any callable), `iterations`, gradient clipping (`clipnorm`,
 `clipvalue`, `global_clipnorm`), decoupled weight decay (Keras 3: `p -= p * wd * lr` before the
-update), variable constraints (applied after it), state slots and their saving, and the Keras 2
+update), variable constraints (applied after it), state slots and their saving, and the
 exponential moving average of the weights (`use_ema`, `ema_momentum`,
-`ema_overwrite_frequency`, `finalize_variable_values`): averages start as copies of the
-variables when built, follow `a = m a + (1 - m) p` after every update, and are saved with the
-slots (after iteration/learning_rate, before the subclass's slots, as Keras creates them).
+`ema_overwrite_frequency`, `finalize_variable_values`), Keras 3's rule: the first update copies
+the variables into the averages, later ones follow `a = m a + (1 - m) p` (every built variable),
+and the averages are saved with the slots (after iteration/learning_rate, before the gradient
+accumulators and the subclass's slots, as Keras creates them).
 
 A subclass declares its hyperparameters and its slots (`_slot_names`, `_slot_groups`,
 `_uses_slot`, `_slot_initial`: `build` creates them) and implements
@@ -214,8 +215,8 @@ class Optimizer:
                 new.append(v)
         self.built = True
         if self.use_ema:
-            # Keras 2 `build`: a copy of each variable (initial value = the variable) holds its
-            # moving average; created before the subclass's slots, as Keras does.
+            # each variable's moving average, created before the subclass's slots as Keras does;
+            # it starts as a copy (Keras 3 starts at zero, but the first update overwrites it)
             for v in new:
                 base = v._name.split(":")[0].replace("/", "_")
                 a = Variable(np.zeros(v._data.shape, v._data.dtype), trainable=False,
@@ -345,7 +346,7 @@ class Optimizer:
         if self.weight_decay:
             wd = [p for p, v in zip(params, vs) if id(v) not in self._wd_exclude_ids and
                   not any(n in v._name for n in self._wd_exclude_names)]
-        emas = [self._ema_vars[i]._data for i in idx] if self.use_ema else None
+        emas = None   # (kept in the entry's layout) the EMA runs over every built variable
         accs = [self._acc_vars[i]._data for i in idx] if self.gradient_accumulation_steps \
             else None
         entry = (list(vs), params, slots, dts, constrained, wd, emas, accs)
@@ -432,8 +433,8 @@ class Optimizer:
                     p -= p * f
             self._updating_vars = entry[0]
             self._update(params, grads, slots, lr, t)
-        if emas is not None:
-            self._ema_update(params, emas, t)
+        if self.use_ema:
+            self._ema_update(t)
         self._iter_arr[()] = step + 1
         for v in constrained:
             c = v._constraint(v)
@@ -441,22 +442,28 @@ class Optimizer:
                       casting="unsafe")
         return self._iterations
 
-    def _ema_update(self, params, emas, t):
-        """Keras 2 EMA, after the update of step `t` (1-based) and before the constraints:
-        average = m * average + (1 - m) * variable; every `ema_overwrite_frequency` steps the
-        variables are overwritten with their averages."""
-        m = _np_float(self.ema_momentum)
-        for p, a in zip(params, emas):
+    def _ema_update(self, t):
+        """Keras 3 EMA, after update number `t` (1-based; `iterations + 1`) and before the
+        constraints, over every variable the optimizer is built on (a variable without a
+        gradient this call too): average = m * average + (1 - m) * variable, with m = 0 while
+        t == 1 (the first update copies the variables in); when t is a multiple of
+        `ema_overwrite_frequency` the variables are overwritten with their averages."""
+        m = 0.0 if t == 1 else _np_float(self.ema_momentum)
+        pairs = [(v._data, a._data) for v, a in zip(self._trainable_variables, self._ema_vars)]
+        for p, a in pairs:
+            if m == 0.0:
+                np.copyto(a, p)
+                continue
             dt = p.dtype.type
             a *= dt(m)
             a += p * dt(1.0 - m)
         freq = self.ema_overwrite_frequency
         if freq and t % int(freq) == 0:
-            for p, a in zip(params, emas):
+            for p, a in pairs:
                 np.copyto(p, a)
 
     def finalize_variable_values(self, var_list):
-        """Keras 2: with `use_ema`, overwrites each variable of `var_list` with its moving
+        """Keras 2.11+/3: with `use_ema`, overwrites each variable of `var_list` with its moving
         average (`Model.fit` calls it at the end of training); otherwise does nothing."""
         if not self.use_ema:
             return
