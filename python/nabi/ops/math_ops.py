@@ -465,12 +465,46 @@ def cast(x, dtype, name=None):
     return out
 
 
+def _value_range(npdt):
+    """(lowest, highest) finite value of a NumPy dtype as Python numbers; bool is [0, 1]."""
+    if npdt.kind == "b":
+        return 0, 1
+    info = np.iinfo(npdt) if npdt.kind in "iu" else np.finfo(npdt)
+    return (int(info.min), int(info.max)) if npdt.kind in "iu" else (float(info.min),
+                                                                      float(info.max))
+
+
+def _bound_in(v, npdt, inward):
+    """The Python number v as a scalar of npdt, moved one step toward 0 when rounding took it
+    past v (float32(2**31 - 1) is 2**31, which overflows int32)."""
+    b = np.asarray(v).astype(npdt)[()]
+    num = int(b) if npdt.kind in "iu" else float(b)
+    if (num < v) if inward > 0 else (num > v):
+        b = np.nextafter(b, npdt.type(0))
+    return b
+
+
 def saturate_cast(value, dtype, name=None):
+    """value clamped to dtype's range, then cast (TF's intent; TF's own overflows for
+    float -> int64). Bounds are taken in value's dtype and rounded inward; a side is clamped
+    only where dtype's range is narrower, so float32 -> float64 keeps infinities. A bool
+    target clamps to [0, 1] as Keras 3 (TF raises); a bool input is always in range."""
     dt = _dt.as_dtype(dtype)
     value = t_(value)
-    if dt.is_integer:
-        info = np.iinfo(dt._np)
-        value = clip_by_value(value, info.min, info.max)
+    src = value._data.dtype
+    if src.kind == "c" or dt.is_complex:
+        if dt.is_integer:
+            info = np.iinfo(dt._np)
+            value = clip_by_value(value, info.min, info.max)
+        return cast(value, dt)
+    if src.kind != "b" and src != np.dtype(dt._np):
+        lo_in, hi_in = _value_range(src)
+        lo_out, hi_out = _value_range(np.dtype(dt._np))
+        if lo_out > lo_in or hi_out < hi_in:
+            far = (-np.inf, np.inf) if src.kind == "f" else (lo_in, hi_in)
+            lo = _bound_in(lo_out, src, +1) if lo_out > lo_in else src.type(far[0])
+            hi = _bound_in(hi_out, src, -1) if hi_out < hi_in else src.type(far[1])
+            value = clip_by_value(value, lo, hi)
     return cast(value, dt)
 
 
