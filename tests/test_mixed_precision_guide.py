@@ -107,14 +107,19 @@ def test_dynamic_loss_scale_skips_non_finite_steps_and_grows():
     v = tf.Variable([1.0, 2.0])
     opt = mixed_precision.LossScaleOptimizer(keras.optimizers.SGD(1.0), initial_scale=8.0,
                                              dynamic_growth_steps=2)
+    # gradients straight to apply_gradients are those of scale_loss(loss) (Keras 3): the
+    # optimizer divides them by the scale it holds at that step
     opt.apply_gradients([(tf.constant([np.inf, 0.0]), v)])
     np.testing.assert_array_equal(v.numpy(), [1.0, 2.0])        # skipped
     assert float(opt.loss_scale.numpy()) == 4.0                  # halved
     opt.apply_gradients([(tf.constant([1.0, 1.0]), v)])
     assert float(opt.loss_scale.numpy()) == 4.0
     opt.apply_gradients([(tf.constant([1.0, 1.0]), v)])
-    np.testing.assert_array_equal(v.numpy(), [-1.0, 0.0])        # two steps applied
+    np.testing.assert_array_equal(v.numpy(), [0.5, 1.5])         # two steps of 1/4 applied
     assert float(opt.loss_scale.numpy()) == 8.0                  # doubled after 2 finite steps
+    # Keras 2's loop: get_unscaled_gradients first, then apply_gradients applies them as given
+    opt.apply_gradients(zip(opt.get_unscaled_gradients([tf.constant([8.0, 8.0])]), [v]))
+    np.testing.assert_array_equal(v.numpy(), [-0.5, 0.5])
     for _ in range(5):
         opt.apply_gradients([(tf.constant([np.nan, 0.0]), v)])
     assert float(opt.loss_scale.numpy()) == 1.0                  # never below 1
@@ -122,7 +127,7 @@ def test_dynamic_loss_scale_skips_non_finite_steps_and_grows():
                                                initial_scale=4.0)
     fixed.apply_gradients([(tf.constant([1.0, 1.0]), v)])
     assert float(fixed.loss_scale.numpy()) == 4.0
-    np.testing.assert_array_equal(v.numpy(), [-2.0, -1.0])
+    np.testing.assert_array_equal(v.numpy(), [-0.75, 0.25])
 
 
 def test_loss_scale_optimizer_in_fit_config_and_errors():

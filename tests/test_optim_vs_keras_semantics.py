@@ -221,3 +221,64 @@ def test_ema_averages_every_built_variable_and_runs_on_accumulating_calls(where)
     got = [v.numpy() for v in opt.variables if v.name.split(":")[0].endswith("_average")]
     for g, w in zip(got, avg):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- loss scaling
+
+def test_loss_scale_factor_apply_unscales_and_scale_loss_scales():
+    """Keras 3 loss_scale_factor: scale_loss(loss) = loss * factor, and apply divides every
+    gradient by the factor before the update (it was ignored)."""
+    init, grads = _problem(4, 3)
+    opt = O.SGD(0.5, loss_scale_factor=8.0)
+    traj, _ = _run(opt, init, grads, np.float64)
+    p = [a.copy() for a in init]
+    for call, gs in enumerate(grads):
+        p = [x - 0.5 * g / 8.0 for x, g in zip(p, gs)]
+        for got, ref in zip(traj[call], p):
+            np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert float(opt.scale_loss(nabi.constant(3.0)).numpy()) == 24.0
+    assert float(O.SGD().scale_loss(nabi.constant(3.0)).numpy()) == 3.0
+
+
+def _numpy_full_batch_sgd(x, y, w, lr, epochs):
+    """mse of x @ w against y, full batch: w -= lr * 2/N x^T (x w - y)."""
+    w = w.astype(np.float64)
+    for _ in range(epochs):
+        w = w - lr * 2.0 / len(x) * x.T @ (x @ w - y)
+    return w
+
+
+@pytest.mark.parametrize("kind", ["loss_scale_factor", "LossScaleOptimizer"])
+def test_fit_with_loss_scaling_trains_as_without(kind):
+    """Keras 3's train_step takes gradients of optimizer.scale_loss(loss) and apply unscales
+    them: training is that of the unscaled loss, and the reported loss is unscaled."""
+    r = np.random.default_rng(5)
+    x = r.normal(size=(16, 3)).astype(np.float32)
+    y = r.normal(size=(16, 1)).astype(np.float32)
+    w0 = r.normal(size=(3, 1)).astype(np.float32)
+    opt = O.SGD(0.1, loss_scale_factor=32.0) if kind == "loss_scale_factor" else \
+        O.LossScaleOptimizer(O.SGD(0.1), initial_scale=64.0)
+    m = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    m.set_weights([w0])
+    m.compile(optimizer=opt, loss="mse")
+    h = m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    lr = float(np.float32(0.1))
+    want = _numpy_full_batch_sgd(x.astype(np.float64), y.astype(np.float64), w0, lr, 3)
+    np.testing.assert_allclose(m.get_weights()[0], want, rtol=1e-5, atol=1e-6)
+    first = float(np.mean((x.astype(np.float64) @ w0 - y) ** 2))
+    assert h.history["loss"][0] == pytest.approx(first, rel=1e-5)
+
+
+def test_loss_scale_optimizer_keras3_custom_loop():
+    """Keras 3 custom loop: grads of opt.scale_loss(loss), then opt.apply(grads) -- the
+    optimizer unscales them (Keras 2's get_unscaled_gradients loop is covered in
+    test_mixed_precision_guide.py)."""
+    v = nabi.Variable(np.array([1.0, -2.0], np.float32))
+    opt = O.LossScaleOptimizer(O.SGD(0.25), initial_scale=128.0)
+    for _ in range(2):
+        with nabi.GradientTape() as tape:
+            loss = nabi.reduce_sum(v * v)
+            scaled = opt.scale_loss(loss)
+        opt.apply(tape.gradient(scaled, [v]), [v])
+    want = np.array([1.0, -2.0]) * (1 - 0.25 * 2) ** 2       # v -= lr * 2 v, twice
+    np.testing.assert_allclose(v.numpy(), want, rtol=1e-6)

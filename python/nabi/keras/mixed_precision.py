@@ -79,7 +79,11 @@ class LossScaleOptimizer:
     `optimizers.LossScaleOptimizer`): wraps an optimizer with a loss scale.
 
     `get_scaled_loss(loss)` (Keras 3: `scale_loss`) multiplies by the scale,
-    `get_unscaled_gradients(grads)` divides by it. With `dynamic=True`, `apply_gradients`
+    `get_unscaled_gradients(grads)` divides by it. Both training loops work: Keras 2's
+    (get_scaled_loss, get_unscaled_gradients, then apply_gradients of the unscaled gradients)
+    and Keras 3's (scale_loss, then apply/apply_gradients of the scaled gradients, which
+    Keras 3 unscales itself): `apply_gradients` unscales unless get_unscaled_gradients (or
+    minimize) already did since the last step. With `dynamic=True`, `apply_gradients`
     checks the gradients: a step with an inf or NaN gradient is skipped and the scale halves
     (not below 1); after `dynamic_growth_steps` finite steps in a row it doubles. nabi computes
     in float32 (see the module doc), so the scale does not change the numbers; the class exists
@@ -123,25 +127,28 @@ class LossScaleOptimizer:
         return self._counter
 
     def get_scaled_loss(self, loss):
+        scale = float(self._scale.numpy())   # a Python number adapts to the loss's dtype
         if callable(loss) and not hasattr(loss, "numpy"):
-            return lambda: loss() * self._scale
-        return loss * self._scale
+            return lambda: loss() * scale
+        return loss * scale
 
     scale_loss = get_scaled_loss
 
     def get_unscaled_gradients(self, grads):
         from ..ops import math_ops
         inv = 1.0 / float(self._scale.numpy())
+        self.__dict__["_user_unscaled"] = True     # Keras 2 loop: apply_gradients applies as is
         return [None if g is None else math_ops.multiply(g, math_ops.cast(inv, g.dtype))
                 for g in grads]
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         import numpy as np
         pairs = list(grads_and_vars)
+        scaled = not self.__dict__.pop("_user_unscaled", False)
+        scale = float(self._scale.numpy())
         if self.dynamic:
             finite = all(bool(np.isfinite(np.asarray(g.numpy())).all())
                          for g, _ in pairs if g is not None)
-            scale = float(self._scale.numpy())
             if not finite:
                 self._scale.assign(max(scale / 2.0, 1.0))
                 self._counter.assign(0)
@@ -151,6 +158,11 @@ class LossScaleOptimizer:
                 self._scale.assign(scale * 2.0)
                 n = 0
             self._counter.assign(n)
+        if scaled:      # Keras 3: the gradients of scale_loss(loss), unscaled here
+            from ..ops import math_ops
+            pairs = [(g if g is None else math_ops.multiply(g, math_ops.cast(1.0 / scale,
+                                                                             g.dtype)), v)
+                     for g, v in pairs]
         return self.inner_optimizer.apply_gradients(pairs, *args, **kwargs)
 
     def apply(self, grads, trainable_variables=None):
@@ -168,6 +180,7 @@ class LossScaleOptimizer:
                              "is a Tensor")
         var_list = list(var_list() if callable(var_list) else var_list)
         grads = tape.gradient(loss, var_list)
+        self.__dict__["_user_unscaled"] = True     # gradients of the unscaled loss
         return self.apply_gradients(zip(grads, var_list))
 
     def get_config(self):

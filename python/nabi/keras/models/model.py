@@ -508,12 +508,15 @@ class Model(Layer):
             with GradientTape() as tape:
                 preds = self._forward([_wrap(x) for x in xs], True)
                 total = cs.compute_loss(ys, preds, sw, sink)
+                # Keras 3: gradients of optimizer.scale_loss(loss); the optimizer unscales them
+                scaled = self.optimizer.scale_loss(total) if _scales_loss(self.optimizer) \
+                    else total
         finally:
             ctx.depth -= 1
             ctx.training, ctx.loss_sink = prev_training, prev_sink
             if fused is not None:
                 fused.__dict__["_emit_logits"] = False
-        grads = tape.gradient(total, tv)
+        grads = tape.gradient(scaled, tv)
         self.optimizer.apply_gradients(list(zip(grads, tv)))
         if cs.has_metrics:
             cs.update_metrics(ys, preds, sw)
@@ -653,7 +656,9 @@ class Model(Layer):
             with GradientTape() as tape:
                 y_pred = self(x, training=True)
                 loss = self._call_compute_loss(x, y, y_pred, sw, True)
-            self.optimizer.apply(tape.gradient(loss, tv), tv)
+                scaled = self.optimizer.scale_loss(loss) if _scales_loss(self.optimizer) \
+                    else loss
+            self.optimizer.apply(tape.gradient(scaled, tv), tv)
         else:
             y_pred = self(x, training=False)
             loss = self._call_compute_loss(x, y, y_pred, sw, False)
@@ -1174,6 +1179,13 @@ class Model(Layer):
 
     def __reduce__(self):
         raise TypeError("nabi models cannot be pickled; use model.save(...) instead")
+
+
+def _scales_loss(opt):
+    """Whether a train step takes gradients of `opt.scale_loss(loss)` (Keras 3: a
+    LossScaleOptimizer, or an optimizer with loss_scale_factor; `apply` unscales them)."""
+    return type(opt).__name__ == "LossScaleOptimizer" or \
+        getattr(opt, "loss_scale_factor", None) is not None
 
 
 def _track_step_loss(tracker, loss, n):

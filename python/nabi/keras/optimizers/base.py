@@ -403,6 +403,10 @@ class Optimizer:
                                      "the variable is on the CPU; move one of them")
                 a = to_device(a, "cuda")
             grads.append(a)
+        if self.loss_scale_factor is not None:
+            # Keras 3: the gradients of a loss scaled by `scale_loss` are unscaled here
+            inv = 1.0 / float(self.loss_scale_factor)
+            grads = [g * g.dtype.type(inv) for g in grads]
         step = int(self._iter_arr)
         t = step + 1               # the 1-based number of this update
         if accs is not None:
@@ -533,6 +537,13 @@ class Optimizer:
     def assign_sub(self, variable, value):
         variable.assign_sub(value)
 
+    def scale_loss(self, loss):
+        """Keras 3: the loss times `loss_scale_factor` (when set), for a train step to take
+        gradients of; `apply` divides the gradients by the factor again."""
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
+
     def minimize(self, loss, var_list, tape=None):
         """Computes gradients of `loss` (a callable, or a Tensor recorded on `tape`) with respect
         to `var_list` (a list or a callable returning one) and applies them."""
@@ -552,6 +563,8 @@ class Optimizer:
             var_list = var_list()
         var_list = list(var_list)
         grads = tape.gradient(loss_value, var_list)
+        if self.loss_scale_factor is not None:   # apply unscales: these are not scaled
+            grads = [None if g is None else g * self.loss_scale_factor for g in grads]
         return self.apply_gradients(zip(grads, var_list))
 
     # ------------------------------------------------------------ config
