@@ -54,3 +54,40 @@ def test_saturate_cast_widening_keeps_inf_and_gradient():
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(tf.saturate_cast(x, tf.float32) * tf.constant([0.5, 5.0]))
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [0.0, 5.0])
+
+
+# ---------------------------------------------------------------- quantile / median
+
+
+SPECIAL = np.array([[1.0, np.nan, 2.0, 4.0], [np.inf, -np.inf, 0.0, 1.0],
+                    [-0.0, 0.0, 5.0, np.inf]], np.float32)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_median_nan_propagates(axis):
+    # Keras 3 (and NumPy): a NaN in a slice makes its median NaN; nabi sorted NaN last and
+    # returned the middle element (median of the whole array was 2.0)
+    ref = np.median(SPECIAL, axis=axis)
+    out = ops.median(SPECIAL, axis=axis)
+    np.testing.assert_array_equal(np.isnan(_np(out)), np.isnan(ref))
+
+
+def test_median_exact_position_next_to_inf():
+    # median([-0, 1, inf]) is 1 in Keras 3 and np.median; nabi's interpolation
+    # 1 + (inf - 1) * 0 gave nan
+    x = np.array([[1.0, np.inf, -0.0], [3.0, -np.inf, 2.0]], np.float32)
+    assert_array(ops.median(x, axis=1), np.median(x, axis=1), rtol=0, atol=0)
+    assert_array(ops.quantile(x, [0.0, 0.5, 1.0], axis=1),
+                 [[-0.0, -np.inf], [1.0, 2.0], [np.inf, 3.0]], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile_nan_rows(method):
+    x = RNG.standard_normal((3, 5))
+    x[1, 2] = np.nan
+    ref = np.quantile(x, [0.3, 0.8], axis=1, method=method)
+    assert_array(ops.quantile(x, [0.3, 0.8], axis=1, method=method), ref, rtol=1e-6, atol=0)
+
+
+def test_quantile_gradient():
+    fd_check(lambda a: ops.quantile(a, [0.3, 0.5], axis=1), [RNG.standard_normal((3, 6))])

@@ -421,7 +421,12 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
         lo = hi = np.clip(np.round(pos), 0, n - 1).astype(np.int32)   # round half to even
     vlo = tf.gather(srt, t_(lo), axis=-1)
     vhi = tf.gather(srt, t_(hi), axis=-1)
-    r = vlo + (vhi - vlo) * t_(frac.astype(x.dtype.as_numpy_dtype))   # (...keep, nq)
+    # an exact position takes its element as it is (inf + (inf - inf) * 0 would be nan)
+    with np.errstate(invalid="ignore"):         # inf - inf on the host: not selected
+        r = tf.where(t_(frac > 0), vlo + (vhi - vlo) * t_(frac.astype(x.dtype.as_numpy_dtype)),
+                     vlo)                                               # (...keep, nq)
+    if n:           # a NaN anywhere in a slice makes its quantiles NaN (sorted last)
+        r = tf.where(tf.math.is_nan(srt[..., -1:]), srt[..., -1:], r)
     if keepdims:
         shp = [1 if i in axes else xs[i] for i in range(nd)]
         r = tf.reshape(tf.transpose(r, [r.shape.rank - 1] + list(range(r.shape.rank - 1))),
