@@ -91,3 +91,16 @@ def test_quantile_nan_rows(method):
 
 def test_quantile_gradient():
     fd_check(lambda a: ops.quantile(a, [0.3, 0.5], axis=1), [RNG.standard_normal((3, 6))])
+
+
+# ---------------------------------------------------------------- normalize
+
+
+@pytest.mark.parametrize("axis", [-1, 0, (0, 1), (1, 2), (0, 1, 2)])
+def test_normalize_l2_over_axes(axis):
+    # Keras 3: order=2 divides by sqrt(sum(x**2)) over every axis given; nabi took a 2-tuple
+    # axis as a matrix norm (the largest singular value)
+    x = RNG.standard_normal((2, 3, 4))
+    ref = x / np.maximum(np.sqrt(np.sum(x * x, axis=axis, keepdims=True)), 1e-7)
+    assert_array(ops.normalize(x, axis=axis), ref, rtol=1e-6, atol=1e-12)
+    fd_check(lambda a: ops.normalize(a, axis=axis), [x])

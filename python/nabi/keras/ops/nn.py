@@ -347,6 +347,10 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     from .linalg import norm
     x = to_float(x)
     eps = 1e-7 if epsilon is None else epsilon
+    if order == 2:      # Keras 3: the L2 norm over all of `axis` (a 2-tuple too, not the
+        ax = norm_axis("normalize", axis, x.shape.rank)      # matrix 2-norm)
+        nrm = tf.sqrt(tf.reduce_sum(tf.square(x), axis=ax, keepdims=True))
+        return x / tf.maximum(nrm, t_(eps, x.dtype))
     nrm = norm(x, ord=order, axis=axis, keepdims=True)
     return x / tf.maximum(nrm, t_(eps, x.dtype))
 
