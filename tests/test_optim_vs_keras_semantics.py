@@ -282,3 +282,36 @@ def test_loss_scale_optimizer_keras3_custom_loop():
         opt.apply(tape.gradient(scaled, [v]), [v])
     want = np.array([1.0, -2.0]) * (1 - 0.25 * 2) ** 2       # v -= lr * 2 v, twice
     np.testing.assert_allclose(v.numpy(), want, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- defaults, names
+
+def test_lion_default_learning_rate_is_keras3s():
+    """Keras 3 Lion(learning_rate=0.001) (Keras 2.15 had 1e-4): one step moves each weight by
+    lr * sign(g) at the default."""
+    assert O.Lion().get_config()["learning_rate"] == pytest.approx(1e-3)
+    v = nabi.Variable(np.array([1.0, 1.0], np.float32))
+    O.Lion().apply_gradients([(nabi.constant([0.5, -2.0]), v)])
+    np.testing.assert_allclose(v.numpy(), [1.0 - 1e-3, 1.0 + 1e-3], rtol=1e-6)
+
+
+def test_adamax_slot_names_are_keras3s():
+    """Keras 3 Adamax names its slots <var>_momentum and <var>_norm."""
+    v = nabi.Variable(np.ones(2, np.float32), name="w")
+    opt = O.Adamax()
+    opt.apply_gradients([(nabi.constant([1.0, 2.0]), v)])
+    assert [x.name.split(":")[0] for x in opt.variables][2:] == ["w_momentum", "w_norm"]
+
+
+def test_train_checkpoint_keeps_gradient_accumulators(tmp_path):
+    """tf.train.Checkpoint saves the accumulated gradients; a restored optimizer continues
+    the accumulation: the update at call 2 uses (g1 + g2) / 2."""
+    v = nabi.Variable(np.zeros(2, np.float32), name="w")
+    opt = O.SGD(1.0, gradient_accumulation_steps=2)
+    opt.apply_gradients([(nabi.constant([1.0, 2.0]), v)])
+    path = nabi.train.Checkpoint(opt=opt, v=v).save(str(tmp_path / "ckpt"))
+    w = nabi.Variable(np.zeros(2, np.float32), name="w")
+    fresh = O.SGD(1.0, gradient_accumulation_steps=2)
+    nabi.train.Checkpoint(opt=fresh, v=w).restore(path)
+    fresh.apply_gradients([(nabi.constant([3.0, 0.0]), w)])
+    np.testing.assert_allclose(w.numpy(), [-2.0, -1.0])

@@ -180,6 +180,9 @@ def _optimizer_slots(opt):
         emas = getattr(opt, "_ema_vars", None)   # use_ema: the variable's moving average
         if emas:
             out.append((v, "average", emas[i]))
+        accs = getattr(opt, "_acc_vars", None)   # gradient_accumulation_steps: the sums
+        if accs:
+            out.append((v, "gradient_accumulator", accs[i]))
     return out
 
 
@@ -533,6 +536,8 @@ def _slot_of(opt, var, slot_name):
     slots = opt._slots.get(slot_name)
     if slot_name == "average" and slot_name not in opt._slots:
         slots = getattr(opt, "_ema_vars", None)
+    if slot_name == "gradient_accumulator" and slot_name not in opt._slots:
+        slots = getattr(opt, "_acc_vars", None)
     if i is None or not slots:
         return None
     return slots[i]

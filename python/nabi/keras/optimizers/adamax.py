@@ -8,7 +8,7 @@ class Adamax(Optimizer):
     _slot_names = ("m", "u")
     _hyper_names = ("beta_1", "beta_2", "epsilon")
     _default_name = "adamax"
-    _slot_keras_names = {"u": "norm"}
+    _slot_keras_names = {"m": "momentum", "u": "norm"}   # Keras 3 names
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
