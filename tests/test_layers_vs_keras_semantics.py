@@ -63,3 +63,30 @@ def test_einsum_dense_glorot_fans_follow_the_equation():
     for w in (q_kernel, out_kernel):          # fan_in + fan_out = 40 + 64 for both
         lim = np.sqrt(6.0 / (40 + 64))
         assert np.abs(w).max() <= lim and np.abs(w).max() > 0.9 * lim
+
+
+def test_batch_normalization_training_moments_skip_masked_steps():
+    # Keras 3 BatchNormalization(mask=...): while training, mean and (biased) variance count
+    # only the unmasked timesteps, sum(m x) / (sum m + 1e-7); every position is normalised with
+    # them and the moving statistics move towards them. At inference the mask changes nothing.
+    rng = np.random.default_rng(1)
+    ids = np.array([[3, 1, 2, 0, 0], [0, 2, 4, 1, 3], [1, 0, 2, 0, 3]])
+    inp = keras.Input((5,), dtype="int32")
+    emb = keras.layers.Embedding(6, 4, mask_zero=True)
+    bn = keras.layers.BatchNormalization(momentum=0.5)
+    model = keras.Model(inp, bn(emb(inp)))
+    table = rng.standard_normal((6, 4))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    emb.set_weights([table])
+    bn.set_weights([gamma, beta, np.zeros(4), np.ones(4)])
+    got = model(ids, training=True)
+    x = table[ids]
+    m = (ids != 0)[..., None].astype(float)
+    mean = (x * m).sum((0, 1)) / (m.sum() + 1e-7)
+    var = (((x - mean) * m) ** 2).sum((0, 1)) / (m.sum() + 1e-7)
+    assert_array(got, (x - mean) / np.sqrt(var + 1e-3) * gamma + beta, rtol=1e-4, atol=1e-5)
+    assert_array(bn.moving_mean, 0.5 * mean, rtol=1e-5, atol=1e-6)
+    assert_array(bn.moving_variance, 0.5 + 0.5 * var, rtol=1e-5, atol=1e-6)
+    got_inf = model(ids, training=False)
+    mm, mv = 0.5 * mean, 0.5 + 0.5 * var
+    assert_array(got_inf, (x - mm) / np.sqrt(mv + 1e-3) * gamma + beta, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,7 @@
 """BatchNormalization (C++ kernel, channels last internally) and LayerNormalization."""
 import numpy as np
 
+from ...ops import array_ops as _a
 from ...ops import conv_ops as _conv
 from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
@@ -75,12 +76,19 @@ class BatchNormalization(Layer):
                                                trainable=False)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         nd = inputs._data.ndim
         ax = self.axis % nd
-        if training and self.trainable:
+        if mask is not None and len(mask.shape) != nd - 1:
+            raise ValueError(f"[{self.name}] the mask must have one dimension less than the "
+                             f"inputs, got mask shape {tuple(mask.shape)} and inputs shape "
+                             f"{tuple(inputs.shape)}")
+        if training and self.trainable and mask is not None:
+            y, mean, var = self._masked_batch_norm(inputs, mask, ax)
+        elif training and self.trainable:
             y, mean, var = _conv.batch_norm_channels_last(inputs, self.gamma, self.beta,
                                                           self.epsilon, True, axis=ax)
+        if training and self.trainable:
             mm, mv = self.moving_mean._data, self.moving_variance._data
             m = mm.dtype.type(self.momentum)
             mm *= m
@@ -92,6 +100,26 @@ class BatchNormalization(Layer):
                                                  False, self.moving_mean._data,
                                                  self.moving_variance._data, axis=ax)
         return y
+
+    def _masked_batch_norm(self, x, mask, ax):
+        """Keras 3: while training, the batch moments count only the unmasked positions (the
+        mask, of the inputs' shape less the last axis, broadcast over that axis):
+        mean = sum(m x) / (sum m + 1e-7), var = sum(m (x - mean)^2) / (sum m + 1e-7), biased;
+        every position is then normalised with them. Composed of ops, so gradients flow."""
+        nd = x._data.ndim
+        red = tuple(a for a in range(nd) if a != ax)
+        m = _a.broadcast_to(_a.expand_dims(_m.cast(mask, x.dtype), -1), tuple(x.shape))
+        count = _m.add(_m.reduce_sum(m, red, keepdims=True), 1e-7)
+        mean = _m.divide(_m.reduce_sum(_m.multiply(x, m), red, keepdims=True), count)
+        dev = _m.multiply(_m.subtract(x, mean), m)
+        var = _m.divide(_m.reduce_sum(_m.multiply(dev, dev), red, keepdims=True), count)
+        y = _m.multiply(_m.subtract(x, mean), _m.rsqrt(_m.add(var, self.epsilon)))
+        bshape = [x._data.shape[a] if a == ax else 1 for a in range(nd)]
+        if self.gamma is not None:
+            y = _m.multiply(y, _a.reshape(self.gamma, bshape))
+        if self.beta is not None:
+            y = _m.add(y, _a.reshape(self.beta, bshape))
+        return y, _a.reshape(mean, (-1,))._data, _a.reshape(var, (-1,))._data
 
     def get_config(self):
         config = super().get_config()
