@@ -315,3 +315,48 @@ def test_train_checkpoint_keeps_gradient_accumulators(tmp_path):
     nabi.train.Checkpoint(opt=fresh, v=w).restore(path)
     fresh.apply_gradients([(nabi.constant([3.0, 0.0]), w)])
     np.testing.assert_allclose(w.numpy(), [-2.0, -1.0])
+
+
+# --------------------------------------------------------------------------- reported losses
+
+def _softmax_ce_with_activity_l2(x, y, k, b, rate):
+    """NumPy: categorical cross-entropy of softmax(x k + b) plus Keras's activity L2 of the
+    layer's output (the probabilities), divided by the batch size."""
+    z = x @ k + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return -np.mean(np.sum(y * np.log(p), 1)) + rate * np.sum(p * p) / len(x)
+
+
+def test_activity_regularizer_sees_the_probabilities_on_a_logits_head():
+    """Keras: a Dense(softmax) layer's activity regularizer penalises its output, the
+    probabilities; fit/evaluate computed the cross-entropy from the logits (fused head) and
+    handed the regularizer the logits too. Reported losses and the SGD step are checked."""
+    r = np.random.default_rng(6)
+    x = r.normal(size=(10, 4))
+    y = np.eye(3)[r.integers(0, 3, 10)]
+    k0, b0 = r.normal(size=(4, 3)) * 0.5, np.zeros(3)
+    rate, lr = 0.05, 0.3
+    m = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(
+        3, activation="softmax", activity_regularizer=keras.regularizers.L2(rate))])
+    m.set_weights([k0.astype(np.float32), b0.astype(np.float32)])
+    m.compile(optimizer=O.SGD(lr), loss="categorical_crossentropy")
+    want = _softmax_ce_with_activity_l2(x, y, k0, b0, rate)
+    got = m.evaluate(x.astype(np.float32), y.astype(np.float32), batch_size=10, verbose=0)
+    assert got == pytest.approx(want, rel=1e-5)
+    h = m.fit(x.astype(np.float32), y.astype(np.float32), batch_size=10, epochs=1,
+              shuffle=False, verbose=0)
+    assert h.history["loss"][0] == pytest.approx(want, rel=1e-5)
+    # the step: central differences of the NumPy loss
+    theta = np.concatenate([k0.ravel(), b0])
+    grad = np.zeros_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = 1e-6
+        f = [_softmax_ce_with_activity_l2(x, y, t[:12].reshape(4, 3), t[12:], rate)
+             for t in (theta + e, theta - e)]
+        grad[i] = (f[0] - f[1]) / 2e-6
+    theta1 = theta - float(np.float32(lr)) * grad
+    k1, b1 = m.get_weights()
+    np.testing.assert_allclose(k1, theta1[:12].reshape(4, 3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(b1, theta1[12:], rtol=1e-4, atol=1e-5)

@@ -700,7 +700,10 @@ class CompileState:
         self.fused_act = None
         if fuse and self.n_out == 1 and raw[0] is not None:
             layer = _output_dense(model)
-            if layer is not None and layer._fused in ("sigmoid", "softmax"):
+            # not when the layer has an activity regularizer: it must see the probabilities
+            # (a logits head would hand it the pre-activation)
+            if layer is not None and layer._fused in ("sigmoid", "softmax") and \
+                    getattr(layer, "activity_regularizer", None) is None:
                 fl = None
                 try:
                     fl = _losses_module()._fused_logits_loss(raw[0], layer._fused)
