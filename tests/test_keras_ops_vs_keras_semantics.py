@@ -104,3 +104,97 @@ def test_normalize_l2_over_axes(axis):
     ref = x / np.maximum(np.sqrt(np.sum(x * x, axis=axis, keepdims=True)), 1e-7)
     assert_array(ops.normalize(x, axis=axis), ref, rtol=1e-6, atol=1e-12)
     fd_check(lambda a: ops.normalize(a, axis=axis), [x])
+
+
+# ---------------------------------------------------------------- dtype rules
+
+
+def test_bool_square_and_mod_are_int32():
+    # Keras 3 casts bool to int32 for square and mod; nabi returned int8
+    b = np.array([True, False, True])
+    out = ops.square(b)
+    assert out.dtype == tf.int32
+    np.testing.assert_array_equal(_np(out), b.astype(np.int32) ** 2)
+    out = ops.mod(b, np.array([True, True, True]))
+    assert out.dtype == tf.int32
+    np.testing.assert_array_equal(_np(out), np.mod(b.astype(np.int32), 1))
+
+
+@pytest.mark.parametrize("name, ref", [("deg2rad", np.deg2rad), ("rad2deg", np.rad2deg)])
+def test_int64_to_float64(name, ref):
+    # Keras 3: deg2rad / rad2deg / hypot / correlate of int64 are float64 (other ints float32);
+    # nabi gave float32
+    x = np.array([-3, 0, 7, 180], np.int64)
+    assert_array(getattr(ops, name)(x), ref(x.astype(np.float64)), rtol=1e-12, atol=0,
+                 dtype=np.float64)
+    assert getattr(ops, name)(x.astype(np.int32)).dtype == tf.float32
+    assert_array(ops.hypot(x, np.int64(4)), np.hypot(x, 4.0), rtol=1e-12, atol=0,
+                 dtype=np.float64)
+    a, v = np.array([1, 2, 3, 4], np.int64), np.array([1, -1], np.int64)
+    assert_array(ops.correlate(a, v), np.correlate(a, v).astype(np.float64), rtol=1e-12,
+                 atol=0, dtype=np.float64)
+
+
+def test_hypot_does_not_overflow():
+    # Keras 3 computes max * sqrt(1 + (min / max)**2); nabi squared first: 1e20 gave inf
+    a = np.array([1e20, 3e38, 0.0, 3.0, -np.inf, 0.0], np.float32)
+    b = np.array([1e20, 1e38, 0.0, -4.0, 2.0, -0.0], np.float32)
+    assert_array(ops.hypot(a, b), np.hypot(a, b), rtol=1e-6, atol=0, dtype=np.float32)
+    fd_check(lambda x, y: ops.hypot(x, y), [RNG.standard_normal(5), RNG.standard_normal(5)])
+
+
+def test_full_defaults_to_float32():
+    # Keras 3: full(shape, fill_value) is floatx unless dtype is given (nabi kept 2 -> int32,
+    # np.float64 -> float64, True -> bool)
+    for v in (2, True, np.float64(1.5), np.array(3, np.int64)):
+        out = ops.full((2, 3), v)
+        assert out.dtype == tf.float32
+        np.testing.assert_array_equal(_np(out), np.full((2, 3), v, np.float32))
+    assert ops.full((2,), 2, dtype="int64").dtype == tf.int64
+
+
+def test_creation_dtypes_follow_arguments():
+    # Keras 3 resolves the dtype from the arguments' dtypes (NumPy scalars are not weak);
+    # nabi made arange(np.int64(5)) int32 and linspace(float64 arrays) float32
+    out = ops.arange(np.int64(5))
+    assert out.dtype == tf.int64
+    np.testing.assert_array_equal(_np(out), np.arange(5))
+    assert ops.arange(np.float64(2.5)).dtype == tf.float64
+    assert ops.arange(1, 7, 2).dtype == tf.int32 and ops.arange(0, 2, 0.5).dtype == tf.float32
+    lo, hi = np.array([0.0, 1.0]), np.array([1.0, 3.0])
+    assert_array(ops.linspace(lo, hi, 4, axis=1), np.linspace(lo, hi, 4, axis=1), rtol=1e-12,
+                 atol=0, dtype=np.float64)
+    assert ops.linspace(0, 4, 3).dtype == tf.float32
+    assert ops.logspace(np.float64(0), 2, 3).dtype == tf.float64
+    # retstep's step is a tensor of the result's dtype (NumPy float64 before)
+    out, step = ops.linspace(0, 1, 5, retstep=True)
+    assert step.dtype == tf.float32 and float(step.numpy()) == 0.25
+
+
+@pytest.mark.parametrize("a, b, ref", [
+    (1, 2.5, np.float32(3.5)), (True, 2, np.int32(3)), (1.5, True, np.float32(2.5)),
+    (2, 3, np.int32(5))])
+def test_two_python_scalars(a, b, ref):
+    # Keras 3 promotes two Python scalars weakly (int with float -> float32); nabi raised a
+    # dtype mismatch
+    out = ops.add(a, b)
+    assert out.dtype == tf.as_dtype(ref.dtype)
+    assert _np(out) == ref
+    assert ops.where(np.array([True, False]), a, b).dtype == tf.as_dtype(ref.dtype)
+
+
+def test_bool_matmul_is_bool():
+    # Keras 3 (and NumPy): bool @ bool is bool (any of the products); nabi gave int32 counts
+    a = RNG.random((3, 4)) > 0.5
+    b = RNG.random((4, 2)) > 0.5
+    out = ops.matmul(a, b)
+    assert out.dtype == tf.bool
+    np.testing.assert_array_equal(_np(out), a @ b)
+
+
+def test_meshgrid_ravels_nd_inputs():
+    # NumPy and Keras 3 flatten N-D inputs; nabi raised
+    x, y = np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0])
+    for idx in ("xy", "ij"):
+        for o, r in zip(ops.meshgrid(x, y, indexing=idx), np.meshgrid(x, y, indexing=idx)):
+            assert_array(o, r, rtol=0, atol=0)

@@ -20,6 +20,9 @@ def t_(x, dtype=None):
     if not isinstance(x, Tensor):
         if isinstance(x, (list, tuple)) and any(isinstance(e, Tensor) for e in x):
             x = tf.stack([t_(e) for e in x])
+        elif dtype is not None and _py_scalar(x) and tf.as_dtype(dtype).is_floating:
+            # straight to the float dtype: via float32 first, float64 would lose np.pi's digits
+            x = tf.convert_to_tensor(np.asarray(x, dtype=tf.as_dtype(dtype).as_numpy_dtype))
         else:
             x = tf.convert_to_tensor(x)
     if dtype is not None:
@@ -67,12 +70,36 @@ def _py_scalar(v):
     return isinstance(v, (builtins.bool, int, float, complex)) and not isinstance(v, np.generic)
 
 
+def weak_result(*vals):
+    """Keras 3's result_type of values where Python scalars are weak: a dtype-carrying value
+    (NumPy scalar or array, Tensor) sets the dtype, a Python float lifts an int/bool result
+    to float32, a Python int lifts bool to int32; only Python scalars: float32 > int32 > bool."""
+    d, weak = None, set()
+    for v in vals:
+        vd = getattr(v, "dtype", None)
+        if vd is not None and not _py_scalar(v):
+            vd = tf.as_dtype(vd if not isinstance(vd, np.dtype) else vd.name)
+            d = vd if d is None else result_dtype(d, vd)
+        elif isinstance(v, builtins.bool):
+            weak.add("b")
+        elif isinstance(v, int):
+            weak.add("i")
+        elif isinstance(v, float):
+            weak.add("f")
+    if "f" in weak and (d is None or not (d.is_floating or d.is_complex)):
+        return tf.as_dtype(FLOATX)
+    if "i" in weak and (d is None or d.is_bool):
+        return tf.int32
+    return d if d is not None else tf.bool
+
+
 def pair(x1, x2):
     """Two operands as Tensors of one dtype; a Python number takes the tensor's dtype (a weak
     type), unless it is a float and the tensor is not (then both become float32)."""
     s1, s2 = _py_scalar(x1), _py_scalar(x2)
-    if s1 and s2:
-        return t_(x1), t_(x2)
+    if s1 and s2:               # two Python scalars: Keras 3's weak promotion (1 + 2.5 -> f32)
+        d = weak_result(x1, x2)
+        return t_(np.asarray(x1, d.as_numpy_dtype)), t_(np.asarray(x2, d.as_numpy_dtype))
     if s1 or s2:
         s, t = (x1, x2) if s1 else (x2, x1)
         t = t_(t)

@@ -8,7 +8,8 @@ import numpy as np
 import nabi as tf
 from nabi.framework.tensor import Tensor
 
-from ._common import FLOATX, is_kt, norm_axis, pair, shape_of, static_ints, t_, to_float, dt
+from ._common import (FLOATX, is_kt, norm_axis, pair, shape_of, static_ints, t_, to_float, dt,
+                      weak_result)
 
 # the builtins this module's max/min/abs/any shadow
 _bmax, _bmin, _babs, _bany = builtins.max, builtins.min, builtins.abs, builtins.any
@@ -43,7 +44,13 @@ expm1 = _unary(tf.math.expm1, "expm1")
 log = _unary(tf.math.log, "log")
 log1p = _unary(tf.math.log1p, "log1p")
 sqrt = _unary(tf.sqrt, "sqrt")
-square = _unary(tf.square, "square", floating=False)
+
+
+def square(x):
+    x = t_(x)
+    return tf.square(tf.cast(x, tf.int32) if x.dtype.is_bool else x)   # Keras 3: bool -> int32
+
+
 sign = _unary(tf.sign, "sign", floating=False)
 conj = _unary(tf.math.conj, "conj", floating=False)
 conjugate = conj
@@ -142,7 +149,15 @@ multiply = _binary(tf.multiply, "multiply")
 divide = _binary(tf.divide, "divide", floating=True)
 true_divide = _binary(tf.divide, "true_divide", floating=True)
 floor_divide = _binary(tf.math.floordiv, "floor_divide")
-mod = _binary(tf.math.floormod, "mod")
+
+
+def mod(x1, x2):
+    a, b = pair(x1, x2)
+    if a.dtype.is_bool:            # Keras 3 computes a bool mod in int32
+        a, b = tf.cast(a, tf.int32), tf.cast(b, tf.int32)
+    return tf.math.floormod(a, b)
+
+
 power = _binary(tf.pow, "power")
 maximum = _binary(tf.maximum, "maximum")
 minimum = _binary(tf.minimum, "minimum")
@@ -490,24 +505,29 @@ def arange(start, stop=None, step=1, dtype=None):
     start, stop, step = _host(start), _host(stop), _host(step)
     if step == 0:
         raise ValueError("[arange] step must not be 0")
-    if dtype is None:
-        vals = [v for v in (start, stop, step) if v is not None]
-        dtype = FLOATX if _bany(isinstance(v, float) or (isinstance(v, np.ndarray) and
-                                v.dtype.kind == "f") for v in vals) else "int32"
+    if dtype is None:           # Keras 3: result_type of the arguments (a NumPy int64 -> int64)
+        dtype = weak_result(*[v for v in (start, stop, step) if v is not None])
     return t_(np.arange(start, stop, step).astype(tf.as_dtype(dtype).as_numpy_dtype))
 
 
+def _space_dtype(start, stop, dtype):
+    """Keras 3: dtype, else result_type(start, stop, float) (float64 ends give float64)."""
+    return tf.as_dtype(dtype) if dtype is not None else weak_result(start, stop, 1.0)
+
+
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    d = _space_dtype(start, stop, dtype)
     r, step = np.linspace(_host(start), _host(stop), int(num), endpoint=endpoint, retstep=True,
                           axis=axis)
-    out = t_(r.astype(_np_dtype(dtype, FLOATX)))
-    return (out, step) if retstep else out
+    out = t_(r.astype(d.as_numpy_dtype))
+    return (out, t_(np.asarray(step, d.as_numpy_dtype))) if retstep else out
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
+    d = _space_dtype(start, stop, dtype)
     r = np.logspace(_host(start), _host(stop), int(num), endpoint=endpoint, base=base,
                     axis=axis)
-    return t_(r.astype(_np_dtype(dtype, FLOATX)))
+    return t_(r.astype(d.as_numpy_dtype))
 
 
 def _shape_arg(op, shape):
@@ -528,7 +548,7 @@ def empty(shape, dtype=None):
 
 
 def full(shape, fill_value, dtype=None):
-    v = t_(fill_value, dt(dtype))
+    v = t_(fill_value, dt(dtype or FLOATX))        # Keras 3: float32 unless dtype is given
     return tf.broadcast_to(v, _shape_arg("full", shape))
 
 
@@ -584,7 +604,7 @@ def triu(x, k=0):
 def meshgrid(*x, indexing="xy"):
     if indexing not in ("xy", "ij"):
         raise ValueError(f"[meshgrid] indexing must be 'xy' or 'ij', got {indexing!r}")
-    return tf.meshgrid(*[t_(e) for e in x], indexing=indexing)
+    return tf.meshgrid(*[tf.reshape(t_(e), [-1]) for e in x], indexing=indexing)  # NumPy ravels
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -810,14 +830,15 @@ def matmul(x1, x2):
     if shape_of(a)[-1] != shape_of(b)[-2]:
         raise ValueError(f"[matmul] inner dimensions differ: shapes {shape_of(x1 if not va else a)}"
                          f" and {shape_of(b)}")
-    if a.dtype.is_bool:
-        a, b = tf.cast(a, tf.int32), tf.cast(b, tf.int32)
+    boolean = a.dtype.is_bool
+    if boolean:     # counts in float32 (exact below 2**24 terms; GPU matmul is float only)
+        a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
     r = tf.matmul(a, b)
     if va:
         r = tf.squeeze(r, -2)
     if vb:
         r = tf.squeeze(r, -1)
-    return r
+    return tf.not_equal(r, 0) if boolean else r    # bool @ bool is bool (Keras 3, NumPy)
 
 
 def dot(x1, x2):
@@ -942,9 +963,15 @@ def diff(a, n=1, axis=-1):
 
 # ----------------------------------------------------------------------------- more of Keras 3
 def hypot(x1, x2):
+    """max * sqrt(1 + (min / max)**2) of the magnitudes, as Keras 3: no overflow where
+    x1**2 would (hypot(1e20, 1e20) in float32)."""
     a, b = pair(x1, x2)
-    a, b = to_float(a), to_float(b)
-    return tf.sqrt(tf.square(a) + tf.square(b))
+    a, b = _to_float_wide(a), _to_float_wide(b)
+    a, b = tf.abs(a), tf.abs(b)
+    hi, lo = tf.maximum(a, b), tf.minimum(a, b)
+    safe = tf.where(tf.logical_or(hi == 0, tf.math.is_inf(hi)), tf.ones_like(hi), hi)
+    r = lo / safe
+    return tf.where(tf.math.is_inf(hi), hi, hi * tf.sqrt(1.0 + tf.square(r)))
 
 
 def trunc(x):
@@ -964,13 +991,20 @@ def signbit(x):
     return t_(np.signbit(x.numpy()))
 
 
+def _to_float_wide(x):
+    """x as float: int64 becomes float64, other ints and bool float32 (Keras 3's rule for
+    deg2rad, rad2deg, hypot and correlate)."""
+    x = t_(x)
+    return tf.cast(x, tf.float64) if x.dtype == tf.int64 else to_float(x)
+
+
 def deg2rad(x):
-    x = to_float(x)
+    x = _to_float_wide(x)
     return x * t_(np.pi / 180.0, x.dtype)
 
 
 def rad2deg(x):
-    x = to_float(x)
+    x = _to_float_wide(x)
     return x * t_(180.0 / np.pi, x.dtype)
 
 
@@ -1064,7 +1098,7 @@ def correlate(x1, x2, mode="valid"):
     """NumPy's 1-D cross-correlation: c[k] = sum_n x1[n + k] * conj(x2[n]), modes 'valid',
     'same', 'full'."""
     a, b = pair(x1, x2)
-    a, b = to_float(a), to_float(b)
+    a, b = _to_float_wide(a), _to_float_wide(b)
     if a.shape.rank != 1 or b.shape.rank != 1:
         raise ValueError(f"[correlate] x1 and x2 must be 1-D, got {shape_of(a)} and {shape_of(b)}")
     if mode not in ("valid", "same", "full"):
