@@ -360,3 +360,22 @@ def test_activity_regularizer_sees_the_probabilities_on_a_logits_head():
     k1, b1 = m.get_weights()
     np.testing.assert_allclose(k1, theta1[:12].reshape(4, 3), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(b1, theta1[12:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("raise_error", [False, True])
+def test_terminate_on_nan_raise_error(raise_error):
+    """Keras 3 TerminateOnNaN(raise_error=False) stops after the batch whose loss is NaN (the
+    4th of size 4 here: sample 13 is NaN); raise_error=True raises a RuntimeError there."""
+    x = np.linspace(0, 1, 40, dtype=np.float32).reshape(-1, 1)
+    x[13] = np.nan
+    m = _linear_model(1.0)
+    seen = []
+    cbs = [keras.callbacks.TerminateOnNaN(raise_error=raise_error),
+           keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))]
+    if raise_error:
+        with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 3"):
+            m.fit(x, x, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=cbs)
+        assert seen == [0, 1, 2]
+    else:
+        h = m.fit(x, x, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=cbs)
+        assert seen == [0, 1, 2, 3] and len(h.epoch) == 1

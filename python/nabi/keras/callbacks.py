@@ -839,7 +839,12 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training as soon as a batch loss is NaN or infinite."""
+    """Stops training as soon as a batch loss is NaN or infinite (Keras 3.12+ `raise_error`:
+    raise a RuntimeError instead, skipping the other callbacks' on_train_end)."""
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
 
     def on_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -847,6 +852,9 @@ class TerminateOnNaN(Callback):
         if loss is not None:
             loss = float(np.asarray(loss))
             if math.isnan(loss) or math.isinf(loss):
+                if self.raise_error:
+                    raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss "
+                                       f"value: {loss}. Terminating training immediately.")
                 _print_msg(f"Batch {batch}: Invalid loss, terminating training")
                 self.model.stop_training = True
 
