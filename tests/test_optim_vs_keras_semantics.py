@@ -379,3 +379,19 @@ def test_terminate_on_nan_raise_error(raise_error):
     else:
         h = m.fit(x, x, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=cbs)
         assert seen == [0, 1, 2, 3] and len(h.epoch) == 1
+
+
+def test_exclude_from_weight_decay_regex_and_replacement():
+    """Keras 3: var_names are regular expressions (re.search on the name), and a later call
+    replaces the earlier exclusions (var_list included) rather than adding to them."""
+    k = nabi.Variable(np.ones(2, np.float32), name="dense_x/kernel")
+    b = nabi.Variable(np.ones(2, np.float32), name="dense_x/bias")
+    zero = [nabi.constant(np.zeros(2, np.float32))] * 2
+    opt = O.SGD(0.1, weight_decay=0.5)                # decay factor 1 - 0.05 per step
+    opt.exclude_from_weight_decay(var_names=["ker.el"])
+    opt.apply_gradients(zip(zero, [k, b]))
+    f = 1 - float(np.float32(0.1)) * 0.5
+    np.testing.assert_allclose([k.numpy()[0], b.numpy()[0]], [1.0, f], rtol=1e-6)
+    opt.exclude_from_weight_decay(var_list=[b])       # kernel no longer excluded
+    opt.apply_gradients(zip(zero, [k, b]))
+    np.testing.assert_allclose([k.numpy()[0], b.numpy()[0]], [f, f], rtol=1e-6)

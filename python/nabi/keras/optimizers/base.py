@@ -23,6 +23,7 @@ lookup, one dtype/contiguity check per gradient, and the kernel call.
 """
 import inspect
 import math
+import re
 
 import numpy as np
 
@@ -314,7 +315,9 @@ class Optimizer:
         self.set_weights([store[str(i)] for i in range(len(store))])
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        self._wd_exclude_ids.update(id(v) for v in (var_list or ()))
+        """Keras 3: each call replaces the exclusions; `var_names` are regular expressions
+        searched for in the variables' names (`re.search`, as Keras)."""
+        self._wd_exclude_ids = set(id(v) for v in (var_list or ()))
         self._wd_exclude_names = tuple(var_names or ())
         self._cache.clear()
 
@@ -345,7 +348,7 @@ class Optimizer:
         wd = None
         if self.weight_decay:
             wd = [p for p, v in zip(params, vs) if id(v) not in self._wd_exclude_ids and
-                  not any(n in v._name for n in self._wd_exclude_names)]
+                  not any(re.search(n, v._name) for n in self._wd_exclude_names)]
         emas = None   # (kept in the entry's layout) the EMA runs over every built variable
         accs = [self._acc_vars[i]._data for i in idx] if self.gradient_accumulation_steps \
             else None
