@@ -198,3 +198,24 @@ def test_meshgrid_ravels_nd_inputs():
     for idx in ("xy", "ij"):
         for o, r in zip(ops.meshgrid(x, y, indexing=idx), np.meshgrid(x, y, indexing=idx)):
             assert_array(o, r, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- axes and scalars
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "prod", "all", "logsumexp", "flip",
+                                  "count_nonzero", "squeeze", "expand_dims"])
+def test_repeated_axis_raises(name):
+    # Keras 3 and NumPy raise on a repeated axis; nabi reduced (or flipped) once and returned
+    x = np.ones((1, 3))
+    with pytest.raises(ValueError, match="repeats an axis"):
+        getattr(ops, name)(x, axis=(0, -2)) if name != "expand_dims" else \
+            ops.expand_dims(x, (0, -4))
+
+
+def test_bitwise_ops_keep_scalar_shape():
+    # a 0-d operand gave a (1,) result (NumPy's ascontiguousarray makes 0-d arrays 1-D)
+    out = ops.bitwise_invert(np.int32(5))
+    assert out.shape == () and int(out.numpy()) == ~5
+    out = tf.bitwise.bitwise_and(tf.constant(6), tf.constant(3))
+    assert out.shape == () and int(out.numpy()) == 6 & 3

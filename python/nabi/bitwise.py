@@ -34,7 +34,7 @@ def _host(t):
 
 
 def _result(arr, on_gpu):
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr, order="C")     # ascontiguousarray would make a 0-d result 1-D
     return _wrap(DeviceArray.from_numpy(arr) if on_gpu else arr)
 
 

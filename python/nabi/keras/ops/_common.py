@@ -127,7 +127,10 @@ def norm_axis(op, axis, ndim):
     if axis is None:
         return None
     if isinstance(axis, (list, tuple)):
-        return [norm_axis(op, a, ndim) for a in axis]
+        axes = [norm_axis(op, a, ndim) for a in axis]
+        if len(set(axes)) != len(axes):     # Keras 3 / NumPy raise (a sum would count once)
+            raise ValueError(f"[{op}] axis {tuple(axis)} repeats an axis (input of rank {ndim})")
+        return axes
     if isinstance(axis, Tensor):
         axis = int(axis.numpy())
     a = int(axis)

@@ -630,7 +630,7 @@ def expand_dims(x, axis):
     x = t_(x)
     axes = axis if isinstance(axis, (list, tuple)) else [axis]
     out_nd = x.shape.rank + len(axes)
-    axes = sorted(norm_axis("expand_dims", a, out_nd) for a in axes)
+    axes = sorted(norm_axis("expand_dims", list(axes), out_nd))
     for a in axes:
         x = tf.expand_dims(x, a)
     return x
