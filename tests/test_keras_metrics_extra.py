@@ -513,6 +513,28 @@ def test_get_by_name():
         M.get("MeanIoU")
 
 
+def test_get_by_snake_case_class_name():
+    """Keras 3 knows each metric class by its snake_case name too: compile(metrics=["auc",
+    "precision", "recall"]) works there, and the history keys are those names."""
+    for name, cls in (("auc", "AUC"), ("precision", "Precision"), ("recall", "Recall"),
+                      ("true_positives", "TruePositives"), ("f1_score", "F1Score"),
+                      ("r2_score", "R2Score"), ("mean", "Mean"), ("binary_io_u", "BinaryIoU")):
+        assert type(M.get(name)).__name__ == cls, name
+    with pytest.raises(ValueError, match=r"mean_io_u cannot be made .*keras\.metrics\.MeanIoU"):
+        M.get("mean_io_u")
+    x = np.array([[0.0], [1.0], [2.0], [3.0]], np.float32)
+    y = np.array([[0], [0], [1], [1]], np.float32)
+    model = keras.Sequential([keras.layers.Input((1,)),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=["auc", "precision", "recall"])
+    model.set_weights([np.array([[1.0]], np.float32), np.array([-1.5], np.float32)])
+    r = model.evaluate(x, y, verbose=0, return_dict=True)
+    # the scores 0 < 1 < 2 < 3 rank the positives (2, 3) above the negatives: AUC 1; at the
+    # 0.5 threshold sigmoid(x - 1.5) predicts 1 for x = 2 and 3 only: precision = recall = 1
+    assert set(r) == {"loss", "auc", "precision", "recall"}
+    np.testing.assert_allclose([r["auc"], r["precision"], r["recall"]], [1, 1, 1], atol=1e-3)
+
+
 def test_saved_compiled_model_keeps_the_metrics(tmp_path):
     r = np.random.default_rng(12)
     x = r.standard_normal((30, 4)).astype(np.float32)

@@ -1517,6 +1517,18 @@ for _fname in ("binary_focal_crossentropy", "categorical_focal_crossentropy"):
         _FUNCS[_fname] = globals()[_fname]
 
 
+def _snake(name):
+    """Keras's to_snake_case: 'AUC' -> 'auc', 'BinaryIoU' -> 'binary_io_u'."""
+    import re
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# Keras 3 also knows each metric class by its snake_case name (metrics=["auc", "precision"])
+_SNAKE = {_snake(n): c for n, c in _CLASSES.items()
+          if c not in (Metric, MeanMetricWrapper) and _snake(n) not in _FUNCS}
+
+
 def serialize(metric):
     return _losses._serialize(metric, Metric, _FUNCS, "metrics")
 
@@ -1535,15 +1547,15 @@ def get(identifier):
         f = _FUNCS.get(identifier)
         if f is not None:
             return f
-        cls = _CLASSES.get(identifier)
+        cls = _CLASSES.get(identifier) or _SNAKE.get(identifier)
         if cls is not None and cls not in (Metric, Mean, Sum, MeanMetricWrapper) or \
-                identifier in ("Mean", "Sum"):
+                identifier in ("Mean", "Sum", "mean", "sum"):
             try:
                 return cls()
             except TypeError as e:    # MeanIoU, IoU, PrecisionAtRecall...: arguments needed
                 raise ValueError(f"[metrics.get] {identifier} cannot be made from its name "
                                  f"alone ({e}); pass an instance, e.g. "
-                                 f"keras.metrics.{identifier}(...)") from None
+                                 f"keras.metrics.{cls.__name__}(...)") from None
         raise ValueError(f"[metrics.get] unknown metric {identifier!r}")
     if isinstance(identifier, dict):
         return deserialize(identifier)
