@@ -347,3 +347,19 @@ def test_file_round_trip_resumes_identically(tmp_path, make, ext):
     np.testing.assert_allclose(h2, h1, rtol=1e-6)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_apply_with_every_gradient_none_raises():
+    """Keras: "No gradients provided for any variable" (a loss that does not depend on the
+    variables trains nothing; silently skipping the update hid that)."""
+    v = tf.Variable([1.0])
+    w = tf.Variable([2.0])
+    opt = keras.optimizers.SGD(0.1)
+    with pytest.raises(ValueError, match=r"\[SGD\] No gradients provided for any variable"):
+        opt.apply_gradients([(None, v)])
+    with pytest.raises(ValueError, match="No gradients provided"):
+        opt.apply([None, None], [v, w])
+    opt.apply_gradients([(None, v), (tf.constant([1.0]), w)])   # some None: the rest update
+    np.testing.assert_allclose(w.numpy(), [1.9], rtol=1e-6)
+    np.testing.assert_allclose(v.numpy(), [1.0])
+    opt.apply_gradients([])                                     # nothing given: nothing done

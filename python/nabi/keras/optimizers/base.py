@@ -361,11 +361,25 @@ class Optimizer:
         """Applies one update for every (gradient, variable) pair; None gradients are skipped."""
         gs = []
         vs = []
+        skipped = []
         for g, v in grads_and_vars:
             if g is not None:
                 gs.append(g)
                 vs.append(v)
+            else:
+                skipped.append(v)
+        if skipped and not vs:
+            self._no_gradients(skipped)
         return self._apply(gs, vs)
+
+    def _no_gradients(self, vs):
+        """Keras: every gradient None is an error (the loss does not depend on the variables:
+        a tape that watched nothing, a loss computed outside it), not a silent no-op."""
+        names = [getattr(v, "name", "?") for v in vs]
+        raise ValueError(f"[{type(self).__name__}] No gradients provided for any variable "
+                         f"({len(names)} variables: {names[:5]}{' ...' if len(names) > 5 else ''})"
+                         "; was the loss computed inside the GradientTape from these "
+                         "variables?")
 
     def apply(self, grads, trainable_variables=None):
         """Keras 3 `apply(grads, trainable_variables)`; variables default to the built ones."""
@@ -376,10 +390,15 @@ class Optimizer:
             trainable_variables = self._trainable_variables
         gs = []
         vs = []
+        skipped = []
         for g, v in zip(grads, trainable_variables):
             if g is not None:
                 gs.append(g)
                 vs.append(v)
+            else:
+                skipped.append(v)
+        if skipped and not vs:
+            self._no_gradients(skipped)
         return self._apply(gs, vs)
 
     def _apply(self, gs, vs):
