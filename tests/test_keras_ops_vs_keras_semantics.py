@@ -219,3 +219,36 @@ def test_bitwise_ops_keep_scalar_shape():
     assert out.shape == () and int(out.numpy()) == ~5
     out = tf.bitwise.bitwise_and(tf.constant(6), tf.constant(3))
     assert out.shape == () and int(out.numpy()) == 6 & 3
+
+
+# ---------------------------------------------------------------- image.resize dtype
+
+
+def _bilinear_ref(img, th, tw):
+    """TF2's bilinear resize (half-pixel centres, edges clamped) of (H, W, C), in float64."""
+    def weights(n_in, n_out):
+        src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        lo = np.floor(src)
+        frac = src - lo
+        return (np.clip(lo, 0, n_in - 1).astype(int), np.clip(lo + 1, 0, n_in - 1).astype(int),
+                frac)
+    y0, y1, fy = weights(img.shape[0], th)
+    x0, x1, fx = weights(img.shape[1], tw)
+    a = img.astype(np.float64)
+    rows = a[y0] * (1 - fy)[:, None, None] + a[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float64])
+def test_resize_keeps_input_dtype(dtype):
+    # Keras 3: resize returns the images' dtype, integers rounded half to even and clamped;
+    # nabi returned float32 for bilinear (uint8 images came back as float32)
+    img = (RNG.random((3, 5, 2)) * 255).astype(dtype)
+    ref = _bilinear_ref(img, 4, 7)
+    x = tf.constant(img)       # (uint8 on the GPU is stored as int64, a documented limit)
+    out = ops.image.resize(x, (4, 7))
+    assert out.dtype == x.dtype
+    if np.dtype(dtype).kind in "iu":
+        np.testing.assert_array_equal(_np(out), np.clip(np.round(ref), 0, 255))
+    else:
+        assert_array(out, ref, rtol=1e-5, atol=1e-4)

@@ -57,8 +57,10 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
         pw = (max(w, int(h * tw / th)) - w) // 2
         x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]], constant_values=fill_value)
     y = tf.image.resize(x, size, method=_METHODS[interpolation], antialias=antialias)
-    if interpolation == "nearest" and not dtype.is_floating:
-        y = tf.cast(y, dtype)             # as tf.image.resize: other methods return floats
+    if y.dtype != dtype:      # Keras 3 keeps the input dtype: ints rounded (half to even)
+        if dtype.is_integer:  # and clamped to their range (uint8 stays in [0, 255])
+            y = tf.round(y)
+        y = tf.saturate_cast(y, dtype)
     return _back(y, batched, df)
 
 
