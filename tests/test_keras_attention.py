@@ -52,7 +52,7 @@ def np_mha(q, v, k, weights, key_dim, mask=None, use_bias=True):
     Q = Q / np.sqrt(key_dim)
     S = np.einsum("bsnh,btnh->bnts", K, Q)
     if mask is not None:
-        S = S - NEG * (1.0 - np.asarray(mask, S.dtype)[:, None])
+        S = np.where(np.asarray(mask, bool)[:, None], S, -NEG)   # Keras 3 replaces them
     P = np_softmax(S)
     O = np.einsum("bnts,bsnh->btnh", P, V)
     return np.einsum("btnh,nhd->btd", O, Wo) + bo, P

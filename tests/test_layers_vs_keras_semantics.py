@@ -90,3 +90,48 @@ def test_batch_normalization_training_moments_skip_masked_steps():
     got_inf = model(ids, training=False)
     mm, mv = 0.5 * mean, 0.5 + 0.5 * var
     assert_array(got_inf, (x - mm) / np.sqrt(mv + 1e-3) * gamma + beta, rtol=1e-4, atol=1e-5)
+
+
+def _mha_reference(x, w, keep, zero_masked):
+    """NumPy MultiHeadAttention (self-attention, 3-D) with a boolean (B, T, S) mask."""
+    wq, bq, wk, bk, wv, bv, wo, bo = w
+    q = np.einsum("btd,dnh->btnh", x, wq) + bq
+    k = np.einsum("btd,dnh->btnh", x, wk) + bk
+    v = np.einsum("btd,dnh->btnh", x, wv) + bv
+    s = np.einsum("btnh,bsnh->bnts", q / np.sqrt(q.shape[-1]), k)
+    s = np.where(keep[:, None], s, -1e9)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    if zero_masked:
+        p = p * keep[:, None]
+    return np.einsum("bnts,bsnh,nhd->btd", p, v, wo) + bo, p
+
+
+def test_multi_head_attention_fully_masked_query_rows():
+    # Keras 3 MultiHeadAttention: with dropout > 0, with return_attention_scores=True or a query
+    # of rank > 3 it runs its Softmax layer, which zeroes masked positions after the softmax:
+    # a query row whose keys are all masked (a padded query under the Embedding mask) attends
+    # to nothing, its output is the output bias. Otherwise (its fused dot_product_attention)
+    # such a row attends uniformly. Unmasked rows agree either way.
+    rng = np.random.default_rng(2)
+    ids = np.array([[3, 1, 2, 0, 0], [4, 2, 5, 1, 3]])
+    table = rng.standard_normal((6, 4))
+    keep = (ids != 0)[:, :, None] & (ids != 0)[:, None, :]
+    x = table[ids]
+    for dropout, scores, zero in ((0.5, False, True), (0.0, True, True), (0.0, False, False)):
+        emb = keras.layers.Embedding(6, 4, mask_zero=True, dtype="float64")
+        mha = keras.layers.MultiHeadAttention(2, 3, dropout=dropout, dtype="float64")
+        emb.build((None, 5))
+        emb.set_weights([table])
+        e = emb(ids)
+        mha(e, e)
+        w = [rng.standard_normal(a.shape) for a in mha.get_weights()]
+        mha.set_weights(w)
+        want, p = _mha_reference(x, w, keep, zero)
+        got = mha(e, e, return_attention_scores=scores, training=False)
+        if scores:
+            got, got_p = got
+            assert_array(got_p, p, rtol=1e-10, atol=1e-12)
+        assert_array(got, want, rtol=1e-10, atol=1e-10)
+        if zero:
+            assert_array(got[0, 3:], np.broadcast_to(w[7], (2, 4)), rtol=1e-12, atol=1e-12)

@@ -514,7 +514,7 @@ class MultiHeadAttention(Layer):
             attention_mask = auto
         return attention_mask
 
-    def _masked_softmax(self, scores, mask):
+    def _masked_softmax(self, scores, mask, zero_masked=False):
         if mask is not None:
             ss, ms = tuple(scores._data.shape), tuple(mask._data.shape)
             axis = -len(self._attention_axes) * 2 - 1
@@ -529,12 +529,19 @@ class MultiHeadAttention(Layer):
                                  f"does not broadcast to the attention scores of shape {ss} "
                                  "(batch, heads, query positions, key positions); give a mask "
                                  "of shape (batch, query positions, key positions)")
-            scores = _m.add(scores, _m.multiply(_m.subtract(1.0, mask), -_LARGE_NEGATIVE))
+            # Keras 3 replaces masked scores by -1e9 (where), not adds it: a fully masked row
+            # is then exactly uniform in float64 too
+            scores = _m.subtract(_m.multiply(scores, mask),
+                                 _m.multiply(_m.subtract(1.0, mask), _LARGE_NEGATIVE))
         axes = self._norm_axes
         if len(axes) == 1:
-            return _nn.softmax(scores, axis=axes[0])
-        return _m.exp(_m.subtract(scores, _m.reduce_logsumexp(scores, axis=list(axes),
-                                                              keepdims=True)))
+            probs = _nn.softmax(scores, axis=axes[0])
+        else:
+            probs = _m.exp(_m.subtract(scores, _m.reduce_logsumexp(scores, axis=list(axes),
+                                                                   keepdims=True)))
+        if mask is not None and zero_masked:
+            probs = _m.multiply(probs, mask)   # a fully masked row: zeros, not uniform
+        return probs
 
     def call(self, inputs, mask=None, training=None, return_attention_scores=False,
              use_causal_mask=False):
@@ -561,7 +568,12 @@ class MultiHeadAttention(Layer):
                                           q_p)
         q_p = _m.multiply(q_p, 1.0 / math.sqrt(float(self._key_dim)))
         scores = _la.einsum(self._dot_product_equation, k_p, q_p)   # (B, N, T, S)
-        scores = self._masked_softmax(scores, am)
+        # Keras 3 takes its Softmax layer (masked positions zeroed after the softmax, so a fully
+        # masked query row attends to nothing) when there is dropout, when the scores are
+        # returned or when the query has rank > 3; else its fused dot_product_attention, where
+        # such a row attends uniformly.
+        zero_masked = self._dropout > 0 or return_attention_scores or len(q) != 3
+        scores = self._masked_softmax(scores, am, zero_masked)
         dropped = self._dropout_layer(scores, training=training)
         out = _la.einsum(self._combine_equation, dropped, v_p)     # (B, T, N, value_dim)
         out = self._output_dense(out)
