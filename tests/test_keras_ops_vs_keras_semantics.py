@@ -252,3 +252,50 @@ def test_resize_keeps_input_dtype(dtype):
         np.testing.assert_array_equal(_np(out), np.clip(np.round(ref), 0, 255))
     else:
         assert_array(out, ref, rtol=1e-5, atol=1e-4)
+
+
+# ---------------------------------------------------------------- normalization layers as ops
+
+
+def _ln_ref(x, axis, gamma=None, beta=None, eps=1e-7):
+    m = x.mean(axis=axis, keepdims=True)
+    v = x.var(axis=axis, keepdims=True)
+    y = (x - m) / np.sqrt(v + eps)
+    return y * (1 if gamma is None else gamma) + (0 if beta is None else beta)
+
+
+def test_layer_normalization_gamma_along_a_middle_axis():
+    # Keras 3 lays a lower-rank gamma/beta along `axis`; nabi broadcast them against the last
+    # axis, which silently scaled the wrong entries when the sizes agreed (3 and 3 here)
+    x = RNG.standard_normal((2, 3, 3))
+    g, b = RNG.standard_normal(3), RNG.standard_normal(3)
+    ref = _ln_ref(x, 1, g.reshape(1, 3, 1), b.reshape(1, 3, 1))
+    assert_array(ops.layer_normalization(x, gamma=g, beta=b, axis=1), ref, rtol=1e-6)
+    g2 = RNG.standard_normal((3, 3))
+    ref = _ln_ref(x, (1, 2), g2.reshape(1, 3, 3))
+    assert_array(ops.layer_normalization(x, gamma=g2, axis=(1, 2)), ref, rtol=1e-6)
+    fd_check(lambda a, gg: ops.layer_normalization(a, gamma=gg, axis=1), [x, g])
+
+
+def test_layer_normalization_rms_scaling_and_rms_scale_none():
+    # Keras 3: rms_scaling=True divides by sqrt(var + eps) without centring (nabi raised
+    # TypeError); rms_normalization's scale defaults to None (nabi failed on scale=None)
+    x = RNG.standard_normal((2, 5))
+    g = RNG.standard_normal(5)
+    ref = x / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-7) * g
+    assert_array(ops.layer_normalization(x, gamma=g, rms_scaling=True), ref, rtol=1e-6)
+    ref = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + 1e-7)
+    assert_array(ops.rms_normalization(x, scale=None), ref, rtol=1e-6)
+
+
+def test_relu_of_integers_and_clip_of_integers():
+    # Keras 3 (tf.nn.relu/relu6) keeps integer inputs integer; nabi raised TypeError
+    x = np.array([-3, 0, 4, 9], np.int32)
+    out = ops.relu(x)
+    assert out.dtype == tf.int32
+    np.testing.assert_array_equal(_np(out), np.maximum(x, 0))
+    np.testing.assert_array_equal(_np(ops.relu6(x)), np.clip(x, 0, 6))
+    # Keras 3 refuses a fractional bound for an integer tensor; nabi truncated 1.5 to 1
+    with pytest.raises(TypeError, match="clip"):
+        ops.clip(x, -1.5, 1.5)
+    np.testing.assert_array_equal(_np(ops.clip(x, -1.0, 2)), np.clip(x, -1, 2))

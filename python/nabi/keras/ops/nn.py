@@ -11,11 +11,17 @@ EPSILON = 1e-7
 
 
 def relu(x):
-    return tf.nn.relu(t_(x))
+    x = t_(x)
+    if x.dtype.is_integer:          # Keras 3 (tf.nn.relu) keeps integer dtypes
+        return tf.maximum(x, tf.zeros_like(x))
+    return tf.nn.relu(x)
 
 
 def relu6(x):
-    return tf.nn.relu6(t_(x))
+    x = t_(x)
+    if x.dtype.is_integer:
+        return tf.clip_by_value(x, t_(0, x.dtype), t_(6, x.dtype))
+    return tf.nn.relu6(x)
 
 
 def sigmoid(x):
@@ -431,25 +437,39 @@ def psnr(x1, x2, max_val):
         - 10.0 * tf.math.log(mse) / np.log(10.0)
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_scaling=False):
+    """Keras 3: gamma/beta of a lower rank than x are laid along `axis` (shape (3,) for
+    axis=1 of a (2, 3, 4) x), unless axis is the last one; rms_scaling divides by the
+    standard deviation without centring."""
     x = to_float(x)
     eps = 1e-7 if epsilon is None else epsilon
-    ax = norm_axis("layer_normalization", list(axis) if isinstance(axis, (list, tuple))
-                   else [axis], x.shape.rank)
+    nd = x.shape.rank
+    ax = sorted(norm_axis("layer_normalization", list(axis) if isinstance(axis, (list, tuple))
+                          else [axis], nd))
+    bshape = [shape_of(x)[i] if i in ax else 1 for i in range(nd)]
+
+    def along(v):
+        v = t_(v, x.dtype)
+        return tf.reshape(v, bshape) if v.shape.rank != nd and ax != [nd - 1] else v
     m = tf.reduce_mean(x, axis=ax, keepdims=True)
     v = tf.reduce_mean(tf.square(x - m), axis=ax, keepdims=True)
-    y = (x - m) * tf.math.rsqrt(v + t_(eps, x.dtype))
+    inv = tf.math.rsqrt(v + t_(eps, x.dtype))
+    if rms_scaling:
+        y = x * inv
+        return y if gamma is None else y * along(gamma)
+    y = (x - m) * inv
     if gamma is not None:
-        y = y * t_(gamma, x.dtype)
-    return y if beta is None else y + t_(beta, x.dtype)
+        y = y * along(gamma)
+    return y if beta is None else y + along(beta)
 
 
-def rms_normalization(x, scale=1, axis=-1, epsilon=None):
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     x = to_float(x)
     eps = 1e-7 if epsilon is None else epsilon
     ms = tf.reduce_mean(tf.square(x), axis=norm_axis("rms_normalization", axis, x.shape.rank),
                         keepdims=True)
-    return x * tf.math.rsqrt(ms + t_(eps, x.dtype)) * t_(scale, x.dtype)
+    y = x * tf.math.rsqrt(ms + t_(eps, x.dtype))
+    return y if scale is None else y * t_(scale, x.dtype)
 
 
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,

@@ -213,6 +213,12 @@ def clip(x, x_min, x_max):
     x = t_(x)
     if x.dtype.is_bool:
         x = tf.cast(x, tf.int32)
+    if not x.dtype.is_floating:
+        for v in (x_min, x_max):    # Keras 3 (TF) refuses these; a cast would truncate 1.5 to 1
+            if isinstance(v, float) and not float(v).is_integer():
+                raise TypeError(f"[clip] cannot clip the {x.dtype.name} tensor of shape "
+                                f"{shape_of(x)} to the non-integer bound {v!r}; cast x to a "
+                                "float first")
     return tf.clip_by_value(x, t_(x_min, x.dtype), t_(x_max, x.dtype))
 
 
