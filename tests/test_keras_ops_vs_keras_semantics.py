@@ -299,3 +299,34 @@ def test_relu_of_integers_and_clip_of_integers():
     with pytest.raises(TypeError, match="clip"):
         ops.clip(x, -1.5, 1.5)
     np.testing.assert_array_equal(_np(ops.clip(x, -1.0, 2)), np.clip(x, -1, 2))
+
+
+# ---------------------------------------------------------------- Keras 3 arguments nabi lacked
+
+
+@pytest.mark.parametrize("reduction", [None, "add", "max", "min", "mul"])
+def test_scatter_update_reduction(reduction):
+    # Keras 3's reduction= combines updates with the values at the indices (repeated indices
+    # compound); nabi raised TypeError on the argument
+    x = RNG.standard_normal((4, 3))
+    idx = np.array([[0, 1], [2, 2], [0, 1]])
+    upd = RNG.standard_normal(3)
+    ref = x.copy()
+    for (i, j), u in zip(idx, upd):
+        ref[i, j] = {None: u, "add": ref[i, j] + u, "max": max(ref[i, j], u),
+                     "min": min(ref[i, j], u), "mul": ref[i, j] * u}[reduction]
+    assert_array(ops.scatter_update(x, idx, upd, reduction=reduction), ref, rtol=1e-12, atol=0)
+
+
+def test_scatter_update_mul_gradient():
+    idx = np.array([[1], [3], [1]])
+    fd_check(lambda a, u: ops.scatter_update(a, idx, u, reduction="mul"),
+             [RNG.standard_normal((4, 2)), RNG.standard_normal((3, 2))])
+
+
+def test_cholesky_upper():
+    # Keras 3: upper=True returns U with x = U^T U; nabi raised TypeError on the argument
+    a = RNG.standard_normal((2, 3, 3))
+    a = a @ np.swapaxes(a, -1, -2) + 3 * np.eye(3)
+    u = ops.cholesky(a, upper=True)
+    assert_array(u, np.swapaxes(np.linalg.cholesky(a), -1, -2), rtol=1e-10, atol=1e-12)

@@ -196,9 +196,24 @@ def scatter(indices, values, shape):
     return tf.scatter_nd(t_(indices, tf.int32), v, list(static_ints("scatter", shape, "shape")))
 
 
-def scatter_update(inputs, indices, updates):
+_SCATTER = {None: "tensor_scatter_nd_update", "add": "tensor_scatter_nd_add",
+            "max": "tensor_scatter_nd_max", "min": "tensor_scatter_nd_min"}
+
+
+def scatter_update(inputs, indices, updates, reduction=None):
+    """inputs with `updates` written at `indices`; reduction (Keras 3) combines them with
+    the values there instead: "add", "max", "min" or "mul" (repeated indices compound)."""
     x = t_(inputs)
-    return tf.tensor_scatter_nd_update(x, t_(indices, tf.int32), t_(updates, x.dtype))
+    idx, u = t_(indices, tf.int32), t_(updates, x.dtype)
+    if reduction == "mul":
+        for i in range(shape_of(idx)[0]):
+            at = idx[i:i + 1]
+            x = tf.tensor_scatter_nd_update(x, at, tf.gather_nd(x, at) * u[i:i + 1])
+        return x
+    if reduction not in _SCATTER:
+        raise ValueError(f"[scatter_update] reduction must be None, 'add', 'max', 'min' or "
+                         f"'mul', got {reduction!r}")
+    return getattr(tf, _SCATTER[reduction])(x, idx, u)
 
 
 def custom_gradient(f):

@@ -9,8 +9,10 @@ from ._checks import square_matrices as _square
 from ._common import norm_axis, shape_of, t_, to_float
 
 
-def cholesky(x):
-    return tf.linalg.cholesky(_square("cholesky", x))
+def cholesky(x, upper=False):
+    """The lower factor L of x = L L^H, or with upper=True its adjoint U = L^H (Keras 3)."""
+    lo = tf.linalg.cholesky(_square("cholesky", x))
+    return tf.linalg.adjoint(lo) if upper else lo
 
 
 def det(a):
