@@ -135,3 +135,18 @@ def test_multi_head_attention_fully_masked_query_rows():
         assert_array(got, want, rtol=1e-10, atol=1e-10)
         if zero:
             assert_array(got[0, 3:], np.broadcast_to(w[7], (2, 4)), rtol=1e-12, atol=1e-12)
+
+
+def test_selu_gradient_at_zero_is_scale():
+    # Keras 3 / TF: SeluGrad takes the linear branch where the output is >= 0, so d selu/dx at
+    # x = 0 is scale (1.0507...), not scale * alpha (a zero pre-activation: zero bias, zero
+    # padding). Elsewhere scale for x > 0 and scale * alpha * exp(x) for x < 0.
+    import nabi
+    scale, alpha = 1.0507009873554805, 1.6732632423543772
+    x = np.array([-1.5, -1e-3, 0.0, 0.0, 1e-3, 2.0])
+    want = np.where(x >= 0, scale, scale * alpha * np.exp(x))
+    for dtype in ("float32", "float64"):
+        v = nabi.Variable(x.astype(dtype))
+        with nabi.GradientTape() as tape:
+            y = keras.layers.Activation("selu")(v)
+        assert_array(tape.gradient(y, v), want, rtol=1e-6, atol=1e-7)

@@ -187,7 +187,7 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
     case Act::Selu: {
       const T s = T(kSeluScale), sa = T(kSeluScale * kSeluAlpha);
       for (int64_t i = 0; i < n; ++i)
-        dx[i] = x[i] > T(0) ? g[i] * s : g[i] * sa * std::exp(x[i]);
+        dx[i] = x[i] >= T(0) ? g[i] * s : g[i] * sa * std::exp(x[i]);  // TF: scale at 0
       break;
     }
     case Act::Sigmoid:

@@ -63,7 +63,7 @@ __device__ __forceinline__ T act_b(int k, T g, T x, T y, T alpha, bool uses_y) {
     case Act::LeakyRelu: return (uses_y ? y : x) > T(0) ? g : alpha * g;
     case Act::Elu: return x > T(0) ? g : g * alpha * exp(x);
     case Act::Selu:
-      return x > T(0) ? g * T(kSeluScale) : g * T(kSeluScale * kSeluAlpha) * exp(x);
+      return x >= T(0) ? g * T(kSeluScale) : g * T(kSeluScale * kSeluAlpha) * exp(x);
     case Act::Sigmoid: return g * y * (T(1) - y);
     case Act::Tanh: return g * (T(1) - y * y);
     case Act::Softplus: return g * sigmoid_(x);
