@@ -331,3 +331,28 @@ def test_cholesky_upper():
     a = a @ np.swapaxes(a, -1, -2) + 3 * np.eye(3)
     u = ops.cholesky(a, upper=True)
     assert_array(u, np.swapaxes(np.linalg.cholesky(a), -1, -2), rtol=1e-10, atol=1e-12)
+
+
+def _attention_ref(q, k, v):
+    logits = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    return np.einsum("bnts,bsnh->btnh", w, v)
+
+
+def test_dot_product_attention_grouped_query():
+    # Keras 3: key/value with fewer heads than the query serve groups of consecutive query
+    # heads (head j of k/v for query heads j*G .. j*G + G-1); nabi raised ValueError
+    q = RNG.standard_normal((2, 3, 4, 5))
+    k, v = RNG.standard_normal((2, 6, 2, 5)), RNG.standard_normal((2, 6, 2, 5))
+    ref = _attention_ref(q, np.repeat(k, 2, axis=2), np.repeat(v, 2, axis=2))
+    assert_array(ops.dot_product_attention(q, k, v), ref, rtol=1e-6, atol=1e-9)
+    fd_check(lambda a, b, c: ops.dot_product_attention(a, b, c), [q[:1, :2], k[:1, :3], v[:1, :3]])
+
+
+def test_batch_normalization_with_broadcastable_statistics():
+    # Keras 3 takes mean/variance already shaped to broadcast ((1, 1, C)); nabi raised
+    x = RNG.standard_normal((2, 3, 4))
+    m, var = RNG.standard_normal((1, 1, 4)), RNG.random((1, 1, 4)) + 0.5
+    ref = (x - m) / np.sqrt(var + 1e-3)
+    assert_array(ops.batch_normalization(x, m, var, axis=-1), ref, rtol=1e-10, atol=1e-12)

@@ -337,6 +337,9 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
 
     def b(v):
         v = t_(v, x.dtype)
+        if v.shape.rank == nd and v.shape.rank > 1:     # already laid out (1, .., C, .., 1)
+            np.broadcast_shapes(shape_of(v), shape_of(x))
+            return v
         if v.shape.rank != 1 or shape_of(v)[0] != shape_of(x)[a]:
             raise ValueError(f"[batch_normalization] mean/variance/offset/scale must be 1-D of "
                              f"length {shape_of(x)[a]} (axis {axis} of x {shape_of(x)}), got "
@@ -485,7 +488,10 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         raise ValueError(f"[dot_product_attention] query, key and value must be 4-D (B, T, N, H),"
                          f" got {shape_of(query)}, {shape_of(key)}, {shape_of(value)}")
     B, T, N, H = shape_of(q)
-    S = shape_of(k)[1]
+    S, Nk = shape_of(k)[1], shape_of(k)[2]
+    if Nk != N and Nk > 0 and N % Nk == 0 and shape_of(v)[2] == Nk:
+        # grouped-query attention (Keras 3): each key/value head serves N // Nk query heads
+        k, v = tf.repeat(k, N // Nk, axis=2), tf.repeat(v, N // Nk, axis=2)
     if shape_of(k)[0] != B or shape_of(k)[2:] != (N, H) or shape_of(v)[:3] != (B, S, N):
         raise ValueError(f"[dot_product_attention] key {shape_of(key)} and value "
                          f"{shape_of(value)} do not fit query {shape_of(query)}")
