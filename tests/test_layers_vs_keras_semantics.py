@@ -150,3 +150,21 @@ def test_selu_gradient_at_zero_is_scale():
         with nabi.GradientTape() as tape:
             y = keras.layers.Activation("selu")(v)
         assert_array(tape.gradient(y, v), want, rtol=1e-6, atol=1e-7)
+
+
+def test_prelu_gradient_at_zero():
+    # Keras PReLU is relu(x) - alpha * relu(-x): at x = 0 the gradient with respect to x is
+    # zero (relu'(0) = 0), not alpha; d/d alpha = -relu(-x) = min(x, 0).
+    import nabi
+    x = np.array([[-2.0, -0.5, 0.0, 0.0, 0.5, 3.0]])
+    layer = keras.layers.PReLU(dtype="float64")
+    layer.build((None, 6))
+    alpha = np.array([0.3, 0.7, 0.4, 1.5, 0.2, 0.9])
+    layer.set_weights([alpha])
+    v = nabi.Variable(x)
+    with nabi.GradientTape() as tape:
+        y = layer(v)
+    gx, ga = tape.gradient(y, [v, layer.alpha])
+    assert_array(y, np.where(x > 0, x, alpha * x), rtol=1e-12, atol=0)
+    assert_array(gx, np.where(x > 0, 1.0, np.where(x < 0, alpha, 0.0)), rtol=1e-12, atol=0)
+    assert_array(ga, np.minimum(x, 0.0)[0], rtol=1e-12, atol=0)

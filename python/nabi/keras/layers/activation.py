@@ -224,8 +224,10 @@ class PReLU(_Elementwise):
             raise ValueError(f"[{self.name}] PReLU input of shape {shape} does not match its "
                              f"alpha of shape {alpha_shape} (built for input shape "
                              f"{self._built_shape}, shared_axes={self.shared_axes})")
+        # Keras's form relu(x) - alpha * relu(-x): the same values, and at x = 0 the same
+        # gradient (zero, not alpha) with respect to x
         x = inputs
-        return _a.where(_m.greater(x, 0.0), x, _m.multiply(self.alpha, x))
+        return _m.subtract(_nn.relu(x), _m.multiply(self.alpha, _nn.relu(_m.negative(x))))
 
     def get_config(self):
         config = super().get_config()
