@@ -747,9 +747,8 @@ def boolean_mask(tensor, mask, axis=None, name=None):
 
 
 def _on_host(a):
-    """Ops without a GPU kernel (unique, batched gather's index arithmetic) copy a GPU array to
-    the host, run there, and copy the result back (as TF soft-places an op without a GPU
-    kernel)."""
+    """Ops without a GPU kernel (unique, some index arithmetic) copy a GPU array to the host,
+    run there, and copy the result back (as TF soft-places an op without a GPU kernel)."""
     return to_device(a, "cpu")
 
 
