@@ -356,3 +356,29 @@ def test_batch_normalization_with_broadcastable_statistics():
     m, var = RNG.standard_normal((1, 1, 4)), RNG.random((1, 1, 4)) + 0.5
     ref = (x - m) / np.sqrt(var + 1e-3)
     assert_array(ops.batch_normalization(x, m, var, axis=-1), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, acc", [(np.int8, np.int32), (np.int16, np.int32),
+                                        (np.uint8, np.uint32), (np.uint16, np.uint32)])
+def test_small_int_sum_prod_trace_accumulate_wide(dtype, acc):
+    # Keras 3 (JAX's rule): sum/prod/trace of int8/int16 are int32, of uint8/uint16 uint32;
+    # nabi kept int8, so sum([100, 100]) was -56
+    x = np.array([[100, 100], [3, 120]], dtype)
+    t = tf.constant(x)      # small ints on the GPU are stored as int64 (a documented limit)
+    want = tf.as_dtype(acc) if t.dtype == tf.as_dtype(dtype) else t.dtype
+    cases = [(ops.sum(t), x.astype(acc).sum()), (ops.sum(t, axis=0), x.astype(acc).sum(0)),
+             (ops.prod(t, axis=1), x.astype(acc).prod(1)), (ops.trace(t), np.trace(x.astype(acc)))]
+    for out, ref in cases:
+        assert out.dtype == want
+        np.testing.assert_array_equal(_np(out), ref)
+
+
+def test_int8_matmul_is_int32():
+    # Keras 3: int8 @ int8 accumulates in int32 and returns int32; nabi wrapped around in int8
+    a = np.full((2, 3), 100, np.int8)
+    b = np.full((3, 2), 100, np.int8)
+    if tf.constant(a).dtype != tf.int8:
+        pytest.skip("int8 lives as int64 on the GPU, whose matmul is float only")
+    out = ops.matmul(a, b)
+    assert out.dtype == tf.int32
+    np.testing.assert_array_equal(_np(out), a.astype(np.int32) @ b.astype(np.int32))

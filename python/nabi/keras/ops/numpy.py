@@ -244,10 +244,22 @@ def _reduce(tf_fn, name, cast=None):
 
 
 def _sum_cast(x):
+    """bool -> int32 (what TF can sum)."""
     return tf.cast(x, tf.int32) if x.dtype.is_bool else x
 
 
-sum = _reduce(tf.reduce_sum, "sum", _sum_cast)  # noqa: A001
+def _acc_cast(x):
+    """Keras 3's (JAX's) accumulator for sum and prod: bool, int8, int16 -> int32 and uint8,
+    uint16 -> uint32, so that sum([100, 100] as int8) is 200, not -56."""
+    d = x.dtype
+    if d.is_bool or d in (tf.int8, tf.int16):
+        return tf.cast(x, tf.int32)
+    if d in (tf.uint8, tf.uint16):
+        return tf.cast(x, tf.uint32)
+    return x
+
+
+sum = _reduce(tf.reduce_sum, "sum", _acc_cast)  # noqa: A001
 mean = _reduce(tf.reduce_mean, "mean", to_float)
 var = _reduce(tf.math.reduce_variance, "var", to_float)
 std = _reduce(tf.math.reduce_std, "std", to_float)
@@ -271,7 +283,7 @@ amax, amin = max, min
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    x = _sum_cast(t_(x, dt(dtype)))
+    x = _acc_cast(t_(x, dt(dtype)))
     return tf.reduce_prod(x, axis=norm_axis("prod", axis, x.shape.rank), keepdims=keepdims)
 
 
@@ -837,6 +849,8 @@ def matmul(x1, x2):
         raise ValueError(f"[matmul] inner dimensions differ: shapes {shape_of(x1 if not va else a)}"
                          f" and {shape_of(b)}")
     boolean = a.dtype.is_bool
+    if a.dtype == tf.int8:          # Keras 3: int8 @ int8 accumulates and returns int32
+        a, b = tf.cast(a, tf.int32), tf.cast(b, tf.int32)
     if boolean:     # counts in float32 (exact below 2**24 terms; GPU matmul is float only)
         a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
     r = tf.matmul(a, b)
@@ -952,7 +966,7 @@ def diag(x, k=0):
 def trace(x, offset=0, axis1=0, axis2=1):
     x = t_(x)
     d = diagonal(x, offset, axis1, axis2)
-    return tf.reduce_sum(_sum_cast(d), axis=-1)
+    return tf.reduce_sum(_acc_cast(d), axis=-1)
 
 
 def diff(a, n=1, axis=-1):
