@@ -168,3 +168,36 @@ def test_prelu_gradient_at_zero():
     assert_array(y, np.where(x > 0, x, alpha * x), rtol=1e-12, atol=0)
     assert_array(gx, np.where(x > 0, 1.0, np.where(x < 0, alpha, 0.0)), rtol=1e-12, atol=0)
     assert_array(ga, np.minimum(x, 0.0)[0], rtol=1e-12, atol=0)
+
+
+def test_multi_head_attention_value_and_key_mask_arguments():
+    # Keras 3 MultiHeadAttention(query, value, value_mask=..., key_mask=...): (B, S) masks that
+    # hide key positions (both combine with AND); query_mask is accepted but Keras 3 takes the
+    # query's own Keras mask instead, so an explicit one changes nothing.
+    rng = np.random.default_rng(3)
+    q, v = rng.standard_normal((2, 4, 6)), rng.standard_normal((2, 5, 6))
+    vm = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    km = np.array([[1, 0, 1, 1, 1], [1, 1, 1, 1, 0]], bool)
+    qm = np.array([[1, 1, 0, 0], [1, 0, 0, 0]], bool)
+    mha = keras.layers.MultiHeadAttention(2, 3, dtype="float64")
+    mha(q, v)
+    w = [rng.standard_normal(a.shape) for a in mha.get_weights()]
+    mha.set_weights(w)
+    wq, bq, wk, bk, wv, bv, wo, bo = w
+
+    def reference(keep):
+        qq = np.einsum("btd,dnh->btnh", q, wq) + bq
+        kk = np.einsum("bsd,dnh->bsnh", v, wk) + bk
+        vv = np.einsum("bsd,dnh->bsnh", v, wv) + bv
+        s = np.einsum("btnh,bsnh->bnts", qq / np.sqrt(3.0), kk)
+        s = np.where(keep[:, None, None, :], s, -1e9)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        return np.einsum("bnts,bsnh,nhd->btd", p, vv, wo) + bo
+
+    assert_array(mha(q, v, value_mask=vm), reference(vm), rtol=1e-10, atol=1e-10)
+    assert_array(mha(q, v, key_mask=km), reference(km), rtol=1e-10, atol=1e-10)
+    assert_array(mha(q, v, value_mask=vm, key_mask=km), reference(vm & km), rtol=1e-10,
+                 atol=1e-10)
+    assert_array(mha(q, v, query_mask=qm), reference(np.ones((2, 5), bool)), rtol=1e-10,
+                 atol=1e-10)

@@ -20,7 +20,7 @@ from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from ...ops._common import operand_like
 from ..initializers import VarianceScaling
-from .base import Layer, _resolve, _serialize_obj
+from .base import Layer, _is_symbolic, _resolve, _serialize_obj, get_mask
 from .core import Dropout, get_activation
 
 __all__ = ["EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention"]
@@ -464,10 +464,25 @@ class MultiHeadAttention(Layer):
 
     # -- calling -----------------------------------------------------------------------
     def __call__(self, query=None, value=None, key=None, attention_mask=None,
-                 return_attention_scores=False, training=None, use_causal_mask=False, **kwargs):
+                 return_attention_scores=False, training=None, use_causal_mask=False,
+                 query_mask=None, value_mask=None, key_mask=None, **kwargs):
         # The tensors travel as one list [query, value, key(, attention_mask)], so functional
         # models record (and configs save) them as the layer's inputs; a replayed node
         # passes that list back as `query`.
+        # Keras 3's value_mask / key_mask (B, S) take the place of those tensors' Keras masks;
+        # query_mask is accepted but, as in Keras 3, the query's own Keras mask is used.
+        del query_mask
+        if value_mask is not None or key_mask is not None:
+            if _is_symbolic(query):
+                raise NotImplementedError(f"[{self.name}] MultiHeadAttention value_mask/key_mask "
+                                          "are supported in eager calls; in a functional model "
+                                          "give value/key a Keras mask (Masking, Embedding)")
+            k = value if key is None else key
+            kwargs["mask"] = [get_mask(query) if isinstance(query, Tensor) else None,
+                              value_mask if value_mask is not None else
+                              (get_mask(value) if isinstance(value, Tensor) else None),
+                              key_mask if key_mask is not None else
+                              (get_mask(k) if isinstance(k, Tensor) else None)]
         if value is None and isinstance(query, (list, tuple)) and 3 <= len(query) <= 4:
             packed = list(query)
         else:
