@@ -356,11 +356,18 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
             if not -a.ndim <= ax < max(a.ndim, 1) or a.ndim == 0:
                 raise ValueError(f"[strings.reduce_join] axis {ax} is out of range for an "
                                  f"input of shape {a.shape}")
-        axes = tuple(sorted({ax % a.ndim for ax in axes}))
+        axes = tuple(ax % a.ndim for ax in axes)
+        if _builtin_len(set(axes)) != _builtin_len(axes):
+            raise ValueError(f"[strings.reduce_join] duplicate axes in axis={axis} for an "
+                             f"input of shape {a.shape}")
+        # TF joins with the first listed axis varying fastest (as if reducing the axes one
+        # after another in the order given): axis=[0, 1] of [[a, b], [c, d]] is 'acbd'.
+        axes = axes[::-1]
     keep = [d for d in range(a.ndim) if d not in axes]
     moved = np.transpose(a, keep + list(axes))
     out_shape = tuple(a.shape[d] for d in keep)
-    rows = moved.reshape(int(np.prod(out_shape, dtype=np.int64)), -1)
+    rows = moved.reshape(int(np.prod(out_shape, dtype=np.int64)),
+                         int(np.prod([a.shape[d] for d in axes], dtype=np.int64)))
     out = np.empty(rows.shape[0], dtype=object)
     out[:] = [sep.join(r) for r in rows.tolist()]
     out = out.reshape(out_shape)
@@ -446,7 +453,36 @@ def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
     if isinstance(maxsplit, Tensor):
         maxsplit = int(maxsplit.numpy())
     maxsplit = int(maxsplit)
+    if sep is None and maxsplit >= 0:
+        return _ragged_or_vector(a, lambda b: _split_whitespace(b, maxsplit))
     return _ragged_or_vector(a, lambda b: b.split(sep, maxsplit))
+
+
+_ASCII_SPACE = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def _split_whitespace(b, maxsplit):
+    """TF's whitespace split with a limit, which is not Python's: maxsplit=0 keeps the string
+    whole (b'' too, leading blanks too), and once `maxsplit` tokens are taken the rest after
+    its leading blanks is one more token, even when empty: split(b'a b', maxsplit=2) is
+    [b'a', b'b', b'']."""
+    if maxsplit == 0:
+        return [b]
+    toks, n, i = [], len(b), 0
+    while i < n and b[i] in _ASCII_SPACE:
+        i += 1
+    while i < n:
+        j = i
+        while j < n and b[j] not in _ASCII_SPACE:
+            j += 1
+        toks.append(b[i:j])
+        while j < n and b[j] in _ASCII_SPACE:
+            j += 1
+        i = j
+        if len(toks) == maxsplit:
+            toks.append(b[i:])
+            break
+    return toks
 
 
 def bytes_split(input, name=None):  # noqa: A002

@@ -1,0 +1,92 @@
+"""tf.strings / tf.sparse / tf.ragged corner cases where nabi gave a different answer from
+TensorFlow 2.21 (found by running the same calls on both). Each expected value comes from a
+plain Python / NumPy reference written here; the comment says what TF does."""
+import numpy as np
+import pytest
+
+import nabi as tf
+
+_WS = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def _values(t):
+    return np.asarray(t.numpy(), dtype=object)
+
+
+# ============================================================================ tf.strings
+
+
+def _ref_whitespace_split(b, maxsplit):
+    """TF's sep=None split with a limit: maxsplit=0 keeps the string as it is; otherwise
+    tokens are runs of non-blanks, and once maxsplit of them are taken the rest (after its
+    leading blanks) is one more token, even when it is empty."""
+    if maxsplit == 0:
+        return [b]
+    toks, i, n = [], 0, len(b)
+    while i < n and b[i] in _WS:
+        i += 1
+    while i < n:
+        j = i
+        while j < n and b[j] not in _WS:
+            j += 1
+        toks.append(b[i:j])
+        while j < n and b[j] in _WS:
+            j += 1
+        i = j
+        if maxsplit > 0 and len(toks) == maxsplit:
+            toks.append(b[i:])
+            break
+    return toks
+
+
+@pytest.mark.parametrize("maxsplit", [-1, 0, 1, 2, 3])
+def test_split_on_whitespace_with_maxsplit(maxsplit):
+    # TF: split(["hello world", "", "  a  b  "], maxsplit=2) ->
+    # [[b'hello', b'world', b''], [], [b'a', b'b', b'']]; maxsplit=0 -> each string whole
+    texts = ["hello world", "  a  b  ", "", "x,y,,z", "héllo wörld ünï", "tab\tsep\nnl", " ",
+             "a\x0bb\x0cc d"]
+    got = tf.strings.split(texts, maxsplit=maxsplit)
+    ref = [_ref_whitespace_split(s.encode(), maxsplit) for s in texts]
+    assert got.to_list() == ref
+    assert got.row_splits.dtype == tf.int64
+    np.testing.assert_array_equal(got.row_splits.numpy(), np.cumsum([0] + [len(r) for r in ref]))
+    scalar = tf.strings.split("one two three", maxsplit=maxsplit)
+    assert _values(scalar).tolist() == _ref_whitespace_split(b"one two three", maxsplit)
+
+
+def test_reduce_join_axis_list_first_axis_varies_fastest():
+    # TF: reduce_join([[a, b, c], [d, e, f]], axis=[0, 1]) == b'adbecf' (axis 0 reduced first);
+    # axis=[1, 0] == b'abcdef'; axis=None is C order
+    a = np.array([[["%d%d%d" % (i, j, k) for k in range(2)] for j in range(3)] for i in range(2)],
+                 dtype=object)
+    for axis in ([0, 1], [1, 0], [0, 2], [2, 0], [-1, 0], [0, 1, 2], [2, 1, 0], [1, 0, 2]):
+        order = [v % 3 for v in axis]
+        keep = [d for d in range(3) if d not in order]
+        b = np.transpose(a, keep + order[::-1])     # last position varies fastest
+        b = b.reshape([a.shape[d] for d in keep] + [-1])
+        ref = np.empty(b.shape[:-1], dtype=object)
+        for idx in np.ndindex(*ref.shape):
+            ref[idx] = ".".join(b[idx].tolist()).encode()
+        got = tf.strings.reduce_join(a.tolist(), axis=axis, separator=".")
+        assert got.shape == ref.shape
+        assert _values(got).tolist() == ref.tolist(), axis
+    got = tf.strings.reduce_join(a.tolist(), axis=[0, 2], keepdims=True, separator=".")
+    assert got.shape == (1, 3, 1)
+    assert _values(got)[0, 0, 0] == b"000.100.001.101"
+
+
+def test_reduce_join_duplicate_axes_raise():
+    # TF: InvalidArgumentError "Duplicate reduction dimension"
+    with pytest.raises(ValueError, match=r"strings.reduce_join.*duplicate"):
+        tf.strings.reduce_join([["a", "b"]], axis=[1, -1])
+
+
+def test_reduce_join_of_empty_dimension():
+    # TF: reduce_join(zeros([2, 0], string), axis=0) has shape (0,); axis=1 gives [b'', b'']
+    empty = np.zeros((2, 0), dtype=object)
+    out = tf.strings.reduce_join(tf.constant(empty, dtype=tf.string), axis=0, separator=",")
+    assert out.shape == (0,) and out.dtype == tf.string
+    out = tf.strings.reduce_join(tf.constant(empty, dtype=tf.string), axis=0, keepdims=True)
+    assert out.shape == (1, 0)
+    out = tf.strings.reduce_join(tf.constant(empty, dtype=tf.string), axis=1, separator=",")
+    assert _values(out).tolist() == [b"", b""]
