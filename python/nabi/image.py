@@ -306,22 +306,24 @@ def _kernel_matrix(n_in, n_out, kernel, antialias):
     image and renormalised."""
     fn, radius = _KERNELS[kernel]
     scale = _F(n_out) / _F(n_in)
-    inv = float(_F(1.0) / scale)
-    ks = builtins.max(inv, 1.0) if antialias else 1.0
+    inv = _F(1.0) / scale
+    ks = builtins.max(inv, _F(1.0)) if antialias else _F(1.0)
+    reach = _F(radius) * ks
     m = np.zeros((n_out, n_in))
     for o in range(n_out):
-        sample = (o + 0.5) * inv
+        # positions in float32 as TF: in float64 a sample landing exactly on a tap's edge
+        # (4 -> 5 pixels: 2.5 * 0.8f) drifts past it and the gaussian's cut-off tap gets weight
+        sample = _F(o + 0.5) * inv
         if sample < 0 or sample > n_in:
             continue
-        start = builtins.min(builtins.max(int(np.ceil(sample - radius * ks - 0.5)), 0), n_in - 1)
-        end = builtins.min(builtins.max(int(np.floor(sample + radius * ks - 0.5)), 0),
+        start = builtins.min(builtins.max(int(np.ceil(sample - reach - _F(0.5))), 0), n_in - 1)
+        end = builtins.min(builtins.max(int(np.floor(sample + reach - _F(0.5))), 0),
                            n_in - 1) + 1
-        src = np.arange(start, end)
-        w = fn(np.abs((src + 0.5 - sample) / ks))
+        src = np.arange(start, end).astype(_F)
+        w = fn(np.abs((src + _F(0.5) - sample) * (_F(1.0) / ks)).astype(np.float64))
         s = w.sum()
-        if abs(s) >= 1000 * np.finfo(np.float32).tiny:
-            w = w / s
-        m[o, start:end] = w
+        if abs(s) >= 1000 * np.finfo(np.float32).tiny:  # else TF leaves the row zero
+            m[o, start:end] = w / s
     return m
 
 
@@ -410,9 +412,14 @@ def resize(images, size, method=ResizeMethod.BILINEAR, preserve_aspect_ratio=Fal
     method = _method_arg(op, method)
     _, H, W, _ = _shape(x)
     if preserve_aspect_ratio:
+        h0, w0 = h, w
         f = builtins.min(_F(h) / _F(H), _F(w) / _F(W))
         h = int(np.round(_F(f) * _F(H)))
         w = int(np.round(_F(f) * _F(W)))
+        if h < 1 or w < 1:  # TF: "output dimensions must be positive"
+            raise ValueError(f"[{op}] preserve_aspect_ratio scales images of shape {_shape(x)} "
+                             f"to ({h}, {w}) to fit size {(h0, w0)}: output dimensions must be "
+                             f"positive")
     return _unbatch(_resize4(op, x, h, w, method, bool(antialias)), batched)
 
 

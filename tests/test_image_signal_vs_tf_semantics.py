@@ -1,0 +1,59 @@
+"""tf.image / tf.signal corner cases where nabi once differed from TensorFlow 2.21, each
+checked against a NumPy reference written here (the comments say what TF does)."""
+import numpy as np
+import pytest
+
+import nabi as tf
+
+F32 = np.float32
+
+
+# ------------------------------------------------------------------------- resize (gaussian)
+
+
+def _gaussian_resize_1d_ref(row, n_out, antialias):
+    """TF's scale_and_translate with the gaussian kernel (radius 1.5, sigma 0.5), computed in
+    float32 as TF's kernel does: sample = (o + 0.5) * (1 / scale), taps
+    ceil(sample - 1.5 ks - 0.5) .. floor(sample + 1.5 ks - 0.5), weight exp(-d^2 / 0.5) for |d| < 1.5, else 0,
+    normalised; with antialias a downscale stretches the kernel by ks = 1 / scale."""
+    n_in = len(row)
+    inv = F32(1.0) / (F32(n_out) / F32(n_in))
+    ks = max(inv, F32(1.0)) if antialias else F32(1.0)
+    out = np.zeros(n_out)
+    for o in range(n_out):
+        sample = F32(o + 0.5) * inv
+        lo = min(max(int(np.ceil(sample - F32(1.5) * ks - F32(0.5))), 0), n_in - 1)
+        hi = min(max(int(np.floor(sample + F32(1.5) * ks - F32(0.5))), 0), n_in - 1)
+        ws = []
+        for i in range(lo, hi + 1):
+            d = abs((F32(i) + F32(0.5) - sample) * (F32(1.0) / ks))
+            ws.append(0.0 if d >= 1.5 else float(np.exp(-float(d) ** 2 / 0.5)))
+        ws = np.array(ws) / sum(ws)
+        out[o] = float(np.dot(ws, row[lo:hi + 1]))
+    return out
+
+
+@pytest.mark.parametrize("n_in,n_out", [(4, 5), (4, 7), (6, 5), (4, 3), (8, 9)])
+def test_resize_gaussian_sample_on_tap_edge(n_in, n_out):
+    # TF 2.21: resizing a width of 4 to 5 with "gaussian" puts output 2's sample at exactly
+    # 2.0 (2.5 * 0.8f in float32), so taps 0 and 3 lie at distance 1.5, the kernel's radius,
+    # and get weight 0: out[2] = (x[1] + x[2]) / 2. nabi computed the position in float64
+    # (2.00000003), dropped tap 0 and gave tap 3 a weight of 0.009.
+    rng = np.random.default_rng(0)
+    x = rng.random(n_in).astype(F32)
+    img = x.reshape(1, n_in, 1)
+    for antialias in (False, True):
+        got = tf.image.resize(img, (1, n_out), method="gaussian", antialias=antialias).numpy()
+        np.testing.assert_allclose(got[0, :, 0], _gaussian_resize_1d_ref(x, n_out, antialias), rtol=1e-5,
+                                   atol=1e-6)
+    if (n_in, n_out) == (4, 5):
+        np.testing.assert_allclose(got[0, 2, 0], (x[1] + x[2]) / 2, rtol=1e-6)
+
+
+def test_resize_preserve_aspect_ratio_to_zero_raises():
+    # TF: a (3, 1) image fit into (1, 5) keeping the aspect ratio would be (1, 0): TF raises
+    # "output dimensions must be positive"; nabi returned an empty (1, 0, 1) tensor.
+    with pytest.raises(ValueError, match="resize"):
+        tf.image.resize(np.ones((3, 1, 1), F32), (1, 5), preserve_aspect_ratio=True)
+    assert tuple(tf.image.resize(np.ones((3, 1, 1), F32), (6, 5),
+                                 preserve_aspect_ratio=True).shape) == (6, 2, 1)
