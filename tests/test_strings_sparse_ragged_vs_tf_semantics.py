@@ -90,3 +90,56 @@ def test_reduce_join_of_empty_dimension():
     assert out.shape == (1, 0)
     out = tf.strings.reduce_join(tf.constant(empty, dtype=tf.string), axis=1, separator=",")
     assert _values(out).tolist() == [b"", b""]
+
+
+def _ref_re2_global_replace(rx, rewrite, text):
+    """RE2's GlobalReplace over Python's re: an empty match where the previous match ended is
+    not replaced; one character is copied and the search goes on."""
+    out, p, last = "", 0, -1
+    while p <= len(text):
+        m = rx.search(text, p)
+        if m is None:
+            break
+        if m.start() == m.end() == last:
+            out += text[p:p + 1]
+            p += 1
+            continue
+        out += text[p:m.start()] + m.expand(rewrite)
+        p = last = m.end()
+    return out + text[p:]
+
+
+@pytest.mark.parametrize("pattern", ["a|", "a*", "(ab)*", "", "x?", "[ab]*"])
+def test_regex_replace_skips_empty_match_after_a_match(pattern):
+    # TF (RE2): regex_replace("abc123def", "a|", "Z") == b'ZbZcZ1Z2Z3ZdZeZfZ';
+    # Python's re.sub gives 'ZZbZc...' (an empty match right after 'a')
+    import re
+    texts = ["abc123def", "", "aab", "ba", "a.b*c", "éaé"]
+    rx = re.compile(pattern)
+    ref = [_ref_re2_global_replace(rx, "<\\g<0>>", s).encode() for s in texts]
+    got = tf.strings.regex_replace(texts, pattern, "<\\0>")
+    assert _values(got).tolist() == ref
+    first = tf.strings.regex_replace(texts, pattern, "Z", replace_global=False)
+    assert _values(first).tolist() == [rx.sub("Z", s, count=1).encode() for s in texts]
+
+
+def test_case_mapping_utf8_replaces_invalid_bytes():
+    # TF: upper([b"A\xffb"], encoding="utf-8") == [b'A\xef\xbf\xbdB'] (U+FFFD); with the
+    # default encoding='' only ASCII letters change and the bytes stay
+    xs = [b"A\xffb", b"\xc3", b"ok\xc3\x89\x80"]
+    ref_up = [x.decode("utf-8", "replace").upper().encode() for x in xs]
+    ref_low = [x.decode("utf-8", "replace").lower().encode() for x in xs]
+    assert _values(tf.strings.upper(xs, encoding="utf-8")).tolist() == ref_up
+    assert _values(tf.strings.lower(xs, encoding="utf-8")).tolist() == ref_low
+    assert _values(tf.strings.upper(xs)).tolist() == [x.upper() for x in xs]
+
+
+def test_trailing_nul_bytes_and_mixed_str_bytes_lists_are_kept():
+    # TF: tf.constant([b"a\x00"]) keeps both bytes; length([b"a\x00", "é", b"\xff"]) == [2, 2, 1]
+    # (NumPy's fixed-width b'S' arrays drop trailing NULs)
+    assert tf.constant([b"a\x00"]).numpy().tolist() == [b"a\x00"]
+    assert tf.constant(b"a\x00").numpy() == b"a\x00"
+    assert tf.constant([["x\x00"]], dtype=tf.string).numpy().tolist() == [[b"x\x00"]]
+    got = tf.strings.length([b"a\x00", "é", b"\xff"])
+    assert got.numpy().tolist() == [len(b"a\x00"), len("é".encode()), 1]
+    assert _values(tf.strings.upper([[b"a\x00\x00"]])).tolist() == [[b"A\x00\x00"]]

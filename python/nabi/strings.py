@@ -58,7 +58,14 @@ def _strings(x, op, what="input"):
         a = np.array(x.encode("utf-8") if isinstance(x, str) else x, dtype=object)
         return a
     else:
-        a = np.asarray(_unnest(x))
+        u = _unnest(x)
+        try:
+            a = np.asarray(u)
+        except UnicodeDecodeError:      # str next to non-ASCII bytes in one list (TF takes it)
+            a = np.array(u, dtype=object)
+        if a.dtype.kind in "US":        # fixed-width arrays drop trailing NULs; TF keeps them
+            obj = np.array(u, dtype=object)
+            a = obj if obj.shape == a.shape else a
     if a.dtype.kind in "USO":
         a = _utf8_storage(a)
         bad = [v for v in a.reshape(-1).tolist() if not isinstance(v, bytes)]
@@ -126,14 +133,19 @@ def lower(input, encoding="", name=None):  # noqa: A002  (TF's argument name)
     """Lower-cases ASCII letters (every letter with encoding='utf-8'), as tf.strings.lower."""
     utf8 = _check_encoding("lower", encoding)
     a = _strings(input, "lower")
-    return _map((lambda b: _encode(_decode(b).lower())) if utf8 else bytes.lower, a)
+    return _map((lambda b: _utf8_case(b, str.lower)) if utf8 else bytes.lower, a)
 
 
 def upper(input, encoding="", name=None):  # noqa: A002
     """Upper-cases ASCII letters (every letter with encoding='utf-8'), as tf.strings.upper."""
     utf8 = _check_encoding("upper", encoding)
     a = _strings(input, "upper")
-    return _map((lambda b: _encode(_decode(b).upper())) if utf8 else bytes.upper, a)
+    return _map((lambda b: _utf8_case(b, str.upper)) if utf8 else bytes.upper, a)
+
+
+def _utf8_case(b, fn):
+    # TF's case mapping with encoding='utf-8' turns invalid UTF-8 bytes into U+FFFD
+    return fn(b.decode("utf-8", "replace")).encode("utf-8")
 
 
 def strip(input, name=None):  # noqa: A002
@@ -294,8 +306,30 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # n
     a = _strings(input, "regex_replace")
     rx = _compile(pattern, "regex_replace")
     repl = _rewrite_fn(rewrite, rx, "regex_replace")
-    count = 0 if replace_global else 1
-    return _map(lambda b: _encode(rx.sub(repl, _decode(b), count=count)), a)
+    if not replace_global:
+        return _map(lambda b: _encode(rx.sub(repl, _decode(b), count=1)), a)
+    return _map(lambda b: _encode(_global_sub(rx, repl, _decode(b))), a)
+
+
+def _global_sub(rx, repl, text):
+    """RE2's GlobalReplace: like re.sub, except that an empty match where the previous match
+    ended is skipped (RE2 copies one character and searches on), so 'a|' -> 'Z' turns 'ab'
+    into 'ZbZ' where re.sub gives 'ZZbZ'."""
+    out, p, last_end, n = [], 0, -1, len(text)
+    while p <= n:
+        m = rx.search(text, p)
+        if m is None:
+            break
+        start, end = m.span()
+        if start == end == last_end:
+            out.append(text[p:p + 1])
+            p += 1
+            continue
+        out.append(text[p:start])
+        out.append(repl(m))
+        p = last_end = end
+    out.append(text[p:])
+    return "".join(out)
 
 
 def regex_full_match(input, pattern, name=None):  # noqa: A002

@@ -489,10 +489,12 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
                     arr.min() >= -2**31 and arr.max() < 2**31:
                 arr = arr.astype(np.int32)
             elif arr.dtype.kind in "US":
-                arr = arr.astype(object)
+                arr = _exact_strings(value, arr)
             return _wrap(arr)
         return _wrap(np.asarray(value, dtype=d))
     arr = np.asarray(_unwrap_nested(value))
+    if arr.dtype.kind in "US" and np.dtype(want).kind == "O":
+        arr = _exact_strings(value, arr)
     if arr.dtype.kind in "fO" and np.dtype(want).kind in "iu" and not _has_numpy_leaf(value):
         # Python ints beyond int64 ([0, 2**64 - 1] would become float64): kept exact
         obj = np.array(_unwrap_nested(value), dtype=object)
@@ -510,6 +512,13 @@ def _host_tensor_any(value, dtype=None, dtype_hint=None):
             raise TypeError(f"[convert_to_tensor] cannot convert {value!r} to "
                             f"{np.dtype(want).name}: out of its range [{info.min}, {info.max}]")
     return _wrap(arr.astype(want, copy=False))
+
+
+def _exact_strings(value, arr):
+    """An object array of the Python strings in `value`: NumPy's fixed-width 'U'/'S' arrays
+    drop trailing NUL characters (b'a\\x00' reads back as b'a'), TF keeps every byte."""
+    obj = np.array(_unwrap_nested(value), dtype=object)
+    return obj if obj.shape == arr.shape else arr.astype(object)
 
 
 def _can_adapt(src, want):
