@@ -44,46 +44,110 @@ def _custom(layer, hook):
     return getattr(type(layer), hook, None) is not getattr(Layer, hook, None)
 
 
-def _write_layer(group, layer):
-    # require_group: Keras 2 names with '/' ("expanded_conv/depthwise/pad" in MobileNetV3)
-    # make HDF5 create "expanded_conv/depthwise" on the way, before that layer's own turn
-    g = group.require_group(layer.name)
+# Keras 3 does not file a layer under its name (names are not reproducible): a model's layers
+# are `layers/<class name in snake case>` (`dense`, `dense_1`, ... counted per class, in the
+# order of `model.layers`), and a layer's sublayers sit under their attribute names: an RNN's
+# weights in `lstm/cell/vars`, a Bidirectional's in `bidirectional/forward_layer/cell/vars` and
+# `.../backward_layer/cell/vars`, a MultiHeadAttention's in `multi_head_attention/query_dense/
+# vars`, ... Files written by nabi before it followed this layout hold a `layer_names`
+# attribute on `layers` and name the groups by layer name; they are still read.
+
+def _snake(name):
+    """keras.src.utils.naming.to_snake_case."""
+    import re
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _keras_class_name(layer):
+    cls = type(layer)
+    cls = cls.__dict__.get("_nabi_user_class", cls)
+    name = cls.__name__
+    if name == "Model" and _sublayers(layer) is not None:
+        name = "Functional"
+    return name
+
+
+def _keras_keys(layers):
+    """[(file key, layer)]: Keras 3's `_save_container_state` naming."""
+    used, out = {}, []
+    for layer in layers:
+        key = _snake(_keras_class_name(layer))
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        out.append((key, layer))
+    return out
+
+
+_RNN_CLASSES = ("SimpleRNN", "LSTM", "GRU", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+_MHA_PARTS = {"query": "query_dense", "key": "key_dense", "value": "value_dense",
+              "attention_output": "output_dense"}
+
+
+def _var_groups(layer):
+    """[(sub-path or "", [weights])]: where Keras 3 files each of `layer`'s weights, in the
+    order of `layer.weights`."""
+    ws = C.layer_weights(layer)
+    name = type(layer).__name__
+    if name == "Bidirectional" and hasattr(layer, "forward_layer"):
+        return [(p and f"{side}/{p}" or side, w)
+                for side, sub in (("forward_layer", layer.forward_layer),
+                                  ("backward_layer", layer.backward_layer))
+                for p, w in _var_groups(sub)]
+    if name == "TimeDistributed" and hasattr(layer, "layer"):
+        return [(p and f"layer/{p}" or "layer", w) for p, w in _var_groups(layer.layer)]
+    if name in _RNN_CLASSES and ws:
+        return [("cell", ws)]
+    if name == "MultiHeadAttention" and ws:
+        groups = {}
+        for w in ws:
+            parts = str(getattr(w, "name", "")).split("/")
+            part = _MHA_PARTS.get(parts[-2] if len(parts) >= 2 else "")
+            if part is None:
+                return [("", ws)]
+            groups.setdefault(part, []).append(w)
+        return list(groups.items())
+    return [("", ws)]
+
+
+def _write_layer(group, key, layer):
+    g = group.create_group(key)
     subs = _sublayers(layer)
+    g.create_group("vars")
     if subs is not None:
-        v = g.create_group("vars")
-        lg = g.create_group("layers", track_order=True)
-        names = []
-        for sub in subs:
-            _write_layer(lg, sub)
-            names.append(sub.name)
-        lg.attrs["layer_names"] = np.array([n.encode("utf8") for n in names], dtype="S")
+        lg = g.create_group("layers")
+        for k, sub in _keras_keys(subs):
+            _write_layer(lg, k, sub)
         return
-    v = g.create_group("vars")
     if _custom(layer, "save_own_variables"):
         store = {}
         layer.save_own_variables(store)
         for k, a in store.items():
-            v.create_dataset(str(k), data=np.asarray(a))
+            g["vars"].create_dataset(str(k), data=np.asarray(a))
         return
-    for i, w in enumerate(C.layer_weights(layer)):
-        v.create_dataset(str(i), data=C.weight_value(w))
+    for sub, ws in _var_groups(layer):
+        v = g["vars"] if not sub else g.require_group(sub).require_group("vars")
+        for i, w in enumerate(ws):
+            v.create_dataset(str(i), data=C.weight_value(w))
+    g["vars"].attrs["name"] = layer.name
 
 
 def write_weights_store(h5file, model, include_optimizer=False):
-    """Writes `model`'s weights (and optionally optimizer state) into an open h5py.File."""
-    h5file.attrs["nabi_version"] = C.nabi_version()
+    """Writes `model`'s weights (and optionally optimizer state) into an open h5py.File, in
+    Keras 3's layout (see `_keras_keys`)."""
     h5file.create_group("vars")
-    layers = h5file.create_group("layers", track_order=True)
-    names = []
-    for layer in model.layers:
+    layers = h5file.create_group("layers")
+    names = set()
+    for key, layer in _keras_keys(model.layers):
         if layer.name in names:
             raise ValueError(f"Two layers are named {layer.name!r}; layer names must be unique "
                              "to save a model")
-        _write_layer(layers, layer)
-        names.append(layer.name)
-    # Layer order (an addition to Keras's layout): lets weights load into a model whose layers
-    # have other names, in order, as Keras 2 did.
-    layers.attrs["layer_names"] = np.array([n.encode("utf8") for n in names], dtype="S")
+        names.add(layer.name)
+        _write_layer(layers, key, layer)
     if include_optimizer:
         ovars = C.optimizer_variables(model)
         if ovars:
@@ -177,6 +241,9 @@ def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False
     every weighted layer's name is in the file (or by_name), else by order."""
     if "layers" not in h5file:
         raise ValueError(f"{source} holds no `layers` group: not a Keras 3 weights file")
+    if "layer_names" not in h5file["layers"].attrs:   # Keras 3's layout
+        return _read_keras_layout(h5file["layers"], list(model.layers), source,
+                                  skip_mismatch, by_name)
     tree = _file_layer_tree(h5file["layers"])
     layers = list(model.layers)
     if by_name or _names_match(layers, tree):
@@ -192,6 +259,49 @@ def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False
     else:
         C.match_layers(_flatten_model(layers), _flatten_file(tree), source,
                        skip_mismatch=skip_mismatch)
+
+
+def _keras_layout_pairs(group, layers, source, by_name, pairs, hooks, where="layers"):
+    """Pairs each weighted layer with its arrays at its Keras 3 path (see `_keras_keys`); a
+    layer that is missing from the file gets no arrays (reported as a mismatch)."""
+    keyed = _keras_keys(layers)
+    if by_name:   # Keras 3 records each layer's name on its `vars` group
+        by = {}
+        for k in group:
+            v = group[k].get("vars")
+            if v is not None and "name" in v.attrs:
+                n = v.attrs["name"]
+                by[n.decode("utf8") if isinstance(n, bytes) else str(n)] = k
+        keyed = [(by[layer.name], layer) for _, layer in keyed if layer.name in by]
+    for key, layer in keyed:
+        g = group.get(key)
+        subs = _sublayers(layer)
+        if subs is not None:
+            if g is not None and "layers" in g:
+                _keras_layout_pairs(g["layers"], subs, source, by_name, pairs, hooks,
+                                    f"{where}/{key}/layers")
+            elif any(C.layer_weights(x) for x in subs):
+                pairs.append((layer, [], f"{where}/{key}"))
+            continue
+        if _custom(layer, "load_own_variables"):
+            v = None if g is None else g.get("vars")
+            hooks.append((layer, {} if v is None else {k: np.asarray(v[k]) for k in v}))
+            continue
+        if not C.layer_weights(layer):
+            continue
+        arrays = []
+        for sub, _ in _var_groups(layer):
+            sg = g if g is None or not sub else g.get(sub)
+            arrays.extend([] if sg is None else _read_vars(sg))
+        pairs.append((layer, arrays, f"{where}/{key}"))
+
+
+def _read_keras_layout(group, layers, source, skip_mismatch, by_name):
+    pairs, hooks = [], []
+    _keras_layout_pairs(group, layers, source, by_name, pairs, hooks)
+    C.assign_layer_list(pairs, source, skip_mismatch)
+    for layer, store in hooks:
+        layer.load_own_variables(store)
 
 
 def _run_load_hooks(group, layers):

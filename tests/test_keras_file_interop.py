@@ -1,0 +1,260 @@
+"""Files written by real Keras 3 (TensorFlow 2.21 / Keras 3.15; tests/data/keras_files, made by
+make_fixtures.py there) load in nabi and predict what an independent NumPy forward pass over
+the weights read straight from the files (h5py / zipfile) predicts, and what Keras predicted
+(stored with the fixtures). Covers `.keras`, `.weights.h5` into a model built in nabi, and the
+legacy `.h5`; and nabi's own files follow Keras 3's layout (layers filed by class name and
+position, sublayers under their attribute names)."""
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from reference_conv import conv2d, max_pool, same_pads
+from reference_rnn import gru_forward, lstm_forward
+
+h5py = pytest.importorskip("h5py")
+
+D = os.path.join(os.path.dirname(__file__), "data", "keras_files")
+
+
+@pytest.fixture
+def keras():
+    from nabi import keras as k
+    return k
+
+
+# ------------------------------------------------------------------ weights read from the files
+
+def _vars(g):
+    v = g.get("vars")
+    return [] if v is None else [np.asarray(v[k], np.float64) for k in sorted(v, key=int)]
+
+
+def _snake(name):
+    import re
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def file_weights(path):
+    """W(key) -> [arrays] with Keras 3's keys ("dense_1", "bidirectional/forward_layer/cell")."""
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as z:
+            f = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        return lambda key: _vars(f["layers/" + key])
+    f = h5py.File(path, "r")
+    if "model_weights" not in f:   # .weights.h5
+        return lambda key: _vars(f["layers/" + key])
+    # legacy .h5: groups by layer name; Keras 3 keys from the config's classes
+    cfg = json.loads(f.attrs["model_config"])
+    names, used = {}, {}
+    for layer in cfg["config"]["layers"]:
+        k = _snake(layer["class_name"])
+        used[k] = used.get(k, -1) + 1
+        names[k if used[k] == 0 else f"{k}_{used[k]}"] = layer["config"]["name"]
+    g = f["model_weights"]
+
+    def w(key):
+        lg = g[names[key]]
+        return [np.asarray(lg[n], np.float64) for n in lg.attrs["weight_names"]]
+    return w
+
+
+# ------------------------------------------------------------------ NumPy forward passes
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _bn(x, gamma, beta, mean, var, eps=1e-3):
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def _dense(x, W, key):
+    k = W(key)
+    return x @ k[0] + (k[1] if len(k) > 1 else 0)
+
+
+def _ln(x, g, b, eps):
+    m = x.mean(-1, keepdims=True)
+    return (x - m) / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps) * g + b
+
+
+def ref_mlp(W, x):
+    h = np.maximum(_dense(x, W, "dense"), 0)
+    return _softmax(_dense(_bn(h, *W("batch_normalization")), W, "dense_1"))
+
+
+def ref_mlp_func(W, x):
+    h = np.tanh(_dense(x, W, "dense"))
+    g, mean, var = W("batch_normalization")   # center=False: no beta
+    h = _bn(h, g, 0, mean, var)
+    o = np.concatenate([_dense(h, W, "dense_1") + _dense(x, W, "dense_2"), h], -1)
+    return _dense(o, W, "dense_3")
+
+
+def ref_cnn(W, x):
+    k, b = W("conv2d")
+    h = np.maximum(conv2d(x, k, pads=same_pads(8, 3, 1) * 2) + b, 0)
+    h = max_pool(_bn(h, *W("batch_normalization")), (2, 2), (2, 2))[0]
+    h = conv2d(h, W("conv2d_1")[0]).mean((1, 2))
+    return _dense(h, W, "dense")
+
+
+def ref_rnn(W, x):
+    out = []
+    for row in x:   # the mask: each sequence runs over its tokens before the padding
+        t = int(np.sum(row != 0))
+        e = W("embedding")[0][row[:t]][None]
+        z = np.zeros((1, 6))
+        fw = lstm_forward(e, z, z, *W("bidirectional/forward_layer/cell"))[0]
+        bw = lstm_forward(e, z, z, *W("bidirectional/backward_layer/cell"),
+                          go_backwards=True)[0][:, ::-1]
+        h = gru_forward(np.concatenate([fw, bw], -1), np.zeros((1, 4)), *W("gru/cell"))[1]
+        out.append(_sig(_dense(h, W, "dense"))[0])
+    return np.array(out)
+
+
+def ref_mha(W, x):
+    q = np.einsum("bsd,dnh->bsnh", x, W("multi_head_attention/query_dense")[0]) + \
+        W("multi_head_attention/query_dense")[1]
+    k = np.einsum("bsd,dnh->bsnh", x, W("multi_head_attention/key_dense")[0]) + \
+        W("multi_head_attention/key_dense")[1]
+    v = np.einsum("bsd,dnh->bsnh", x, W("multi_head_attention/value_dense")[0]) + \
+        W("multi_head_attention/value_dense")[1]
+    p = _softmax(np.einsum("bqnh,bknh->bnqk", q, k) / np.sqrt(q.shape[-1]))
+    a = np.einsum("bnqk,bknh->bqnh", p, v)
+    ow, ob = W("multi_head_attention/output_dense")
+    a = np.einsum("bqnh,nhd->bqd", a, ow) + ob
+    h = _ln(x + a, *W("layer_normalization"), 1e-5)
+    return _dense(h.mean(1), W, "dense")
+
+
+def ref_nested(W, x):
+    h = np.maximum(_dense(x, W, "sequential/layers/dense"), 0)
+    h = _dense(h, W, "sequential/layers/dense_1")
+    return _dense(np.concatenate([h, x], -1), W, "dense")
+
+
+def ref_custom(W, x):
+    return _dense(0.5 * _dense(x, W, "scaled_dense"), W, "dense")
+
+
+def ref_prep(W, x):
+    mean, var, _ = W("normalization")
+    return _dense((x - mean) / np.sqrt(np.maximum(var, 1e-7)), W, "dense")
+
+
+# ------------------------------------------------------------------ the same models in nabi
+
+def build(keras, name):
+    L = keras.layers
+    if name == "mlp":
+        return keras.Sequential([keras.Input((8,)), L.Dense(16, activation="relu", name="d1"),
+                                 L.BatchNormalization(name="bn"), L.Dropout(0.3),
+                                 L.Dense(3, activation="softmax", name="out")])
+    if name == "mlp_func":
+        inp = keras.Input((6,))
+        h = L.BatchNormalization(momentum=0.9, epsilon=1e-3, center=False)(
+            L.Dense(10, activation="tanh")(inp))
+        a, b = L.Dense(4)(h), L.Dense(4, use_bias=False)(inp)
+        return keras.Model(inp, L.Dense(2)(L.Concatenate()([L.Add()([a, b]), h])))
+    if name == "cnn":
+        return keras.Sequential([keras.Input((8, 8, 3)),
+                                 L.Conv2D(4, 3, padding="same", activation="relu"),
+                                 L.BatchNormalization(), L.MaxPooling2D(2),
+                                 L.Conv2D(5, 3, use_bias=False),
+                                 L.GlobalAveragePooling2D(), L.Dense(3)])
+    if name == "rnn":
+        inp = keras.Input((7,), dtype="int32")
+        h = L.Bidirectional(L.LSTM(6, return_sequences=True))(
+            L.Embedding(20, 5, mask_zero=True)(inp))
+        return keras.Model(inp, L.Dense(1, activation="sigmoid")(L.GRU(4)(h)))
+    if name == "mha":
+        inp = keras.Input((5, 8))
+        h = L.LayerNormalization(epsilon=1e-5)(
+            L.Add()([inp, L.MultiHeadAttention(num_heads=2, key_dim=4)(inp, inp)]))
+        return keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling1D()(h)))
+    if name == "nested":
+        inner = keras.Sequential([keras.Input((4,)), L.Dense(6, activation="relu"),
+                                  L.Dense(5)])
+        inp = keras.Input((4,))
+        return keras.Model(inp, L.Dense(2)(L.Concatenate()([inner(inp), inp])))
+    if name == "custom":
+        inp = keras.Input((4,))
+        return keras.Model(inp, L.Dense(2)(_scaled_dense(keras)(3, scale=0.5)(inp)))
+    if name == "prep":
+        inp = keras.Input((3,))
+        return keras.Model(inp, L.Dense(2)(L.Normalization()(inp)))
+    raise KeyError(name)
+
+
+def _scaled_dense(keras):
+    @keras.saving.register_keras_serializable(package="nabitest")
+    class ScaledDense(keras.layers.Layer):
+        def __init__(self, units, scale=2.0, **kw):
+            super().__init__(**kw)
+            self.units, self.scale = units, scale
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), name="w")
+            self.b = self.add_weight(shape=(self.units,), initializer="ones", name="b")
+
+        def call(self, x):
+            return self.scale * (keras.ops.matmul(x, self.w) + self.b)
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units, "scale": self.scale}
+    return ScaledDense
+
+
+REFS = {"mlp": ref_mlp, "mlp_func": ref_mlp_func, "cnn": ref_cnn, "rnn": ref_rnn,
+        "mha": ref_mha, "nested": ref_nested, "custom": ref_custom, "prep": ref_prep}
+FILES = sorted(f for f in os.listdir(D) if f.endswith((".keras", ".h5")))
+
+
+def _io(name):
+    d = np.load(os.path.join(D, f"{name}.io.npz"))
+    return [d[k] for k in sorted(k for k in d.files if k.startswith("x"))], d["y"]
+
+
+@pytest.mark.parametrize("fname", FILES)
+def test_keras_file_predicts_as_numpy(keras, fname):
+    name = fname.split(".")[0]
+    xs, y_keras = _io(name)
+    ref = REFS[name](file_weights(os.path.join(D, fname)), *[x.astype(np.float64)
+                                                              if x.dtype.kind == "f" else x
+                                                              for x in xs])
+    np.testing.assert_allclose(ref, y_keras, rtol=1e-4, atol=1e-5)   # the reference is right
+    path = os.path.join(D, fname)
+    if fname.endswith(".weights.h5"):
+        model = build(keras, name)
+        model.load_weights(path)
+    else:
+        if name == "custom":
+            _scaled_dense(keras)
+        model = keras.models.load_model(path)
+    y = np.asarray(model.predict(xs[0] if len(xs) == 1 else xs, verbose=0))
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_nabi_weights_file_uses_keras_paths(keras, tmp_path):
+    """nabi writes the paths Keras 3 reads: by class name and position, sublayers under their
+    attributes; names of the layers do not matter."""
+    for name in ("rnn", "mha", "nested"):
+        model = build(keras, name)
+        p = str(tmp_path / f"{name}.weights.h5")
+        model.save_weights(p)
+        W = file_weights(p)
+        xs, _ = _io(name)
+        x = xs[0].astype(np.float64) if xs[0].dtype.kind == "f" else xs[0]
+        np.testing.assert_allclose(np.asarray(model.predict(xs[0], verbose=0)),
+                                   REFS[name](W, x), rtol=1e-4, atol=1e-5)
