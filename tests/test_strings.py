@@ -348,8 +348,8 @@ def test_as_string(where):
                        np.array([b"  7"], dtype=object))
         _check_strings(tf.strings.as_string(tf.constant([True, False])),
                        np.array([b"true", b"false"], dtype=object))
-    with pytest.raises(TypeError, match=r"strings.as_string.*string"):
-        tf.strings.as_string(tf.constant(["a"]))
+    # TF 2.21 passes strings through (test_strings_sparse_ragged_vs_tf_semantics.py)
+    _check_strings(tf.strings.as_string(tf.constant(["a"])), np.array([b"a"], dtype=object))
 
 
 def test_format():

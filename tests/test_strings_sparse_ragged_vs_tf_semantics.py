@@ -143,3 +143,49 @@ def test_trailing_nul_bytes_and_mixed_str_bytes_lists_are_kept():
     got = tf.strings.length([b"a\x00", "é", b"\xff"])
     assert got.numpy().tolist() == [len(b"a\x00"), len("é".encode()), 1]
     assert _values(tf.strings.upper([[b"a\x00\x00"]])).tolist() == [[b"A\x00\x00"]]
+
+
+def test_as_string_fill_flags_nonfinite_bools_strings_and_complex():
+    # TF: fill is one printf flag; fill='x' raises ("Fill argument not supported"); printf
+    # leaves inf / nan space-padded under the '0' flag; bools ignore width; strings pass
+    # through (padded with spaces); complex numbers print as '(re,im)'
+    vals = [1.5, -2.0, float("inf"), float("-inf"), float("nan")]
+    for fill in ["", " ", "0", "-", "+", "#"]:
+        got = tf.strings.as_string(tf.constant(vals), width=9, fill=fill)
+        ref = [(("%" + fill + "9f") if np.isfinite(v) else
+                ("%" + fill.replace("0", "") + "9f")) % v for v in vals]
+        assert _values(got).tolist() == [r.encode() for r in ref], fill
+    got = tf.strings.as_string(tf.constant([3, -4]), width=5, fill="+")
+    assert _values(got).tolist() == [b"%+5d" % 3, b"%+5d" % -4]
+    with pytest.raises(ValueError, match=r"strings.as_string.*fill"):
+        tf.strings.as_string(tf.constant([3]), width=5, fill="x")
+    got = tf.strings.as_string(tf.constant([True, False]), width=6, fill="0")
+    assert _values(got).tolist() == [b"true", b"false"]
+    got = tf.strings.as_string(["ab", "é"], width=5)
+    assert _values(got).tolist() == [b"ab".rjust(5), "é".encode().rjust(5)]
+    c = [1 + 2j, -1.5 - 0.25j]
+    got = tf.strings.as_string(tf.constant(c, dtype=tf.complex64), precision=2, width=7, fill="0")
+    assert _values(got).tolist() == [("(%07.2f,%07.2f)" % (v.real, v.imag)).encode() for v in c]
+    got = tf.strings.as_string(tf.constant(c, dtype=tf.complex128), shortest=True)
+    assert _values(got).tolist() == [("(%g,%g)" % (v.real, v.imag)).encode() for v in c]
+
+
+def test_to_number_reads_hex_floats_and_nan_chars():
+    # TF (strtod): to_number("0x1.8p1") == 3.0, "-0x10" == -16.0, "nan(12)" is nan; the integer
+    # types still refuse hex; "0x" and "1e" are errors
+    for s in ["0x10", "0X1a", "0x1p-2", "-0x10", " 0x1.8p1 ", "0x.8"]:
+        for dt in (tf.float32, tf.float64):
+            assert tf.strings.to_number(s, dt).numpy() == np.dtype(dt.as_numpy_dtype).type(
+                float.fromhex(s.strip()))
+    assert np.isnan(tf.strings.to_number("nan(12)").numpy())
+    for s, dt in [("0x10", tf.int32), ("0x", tf.float32), ("1e", tf.float64), ("0x1p", tf.float32)]:
+        with pytest.raises(ValueError, match=r"strings.to_number"):
+            tf.strings.to_number(s, dt)
+    # out of float32's range: inf, as strtof
+    assert tf.strings.to_number("-1e39").numpy() == -np.inf
+
+
+def test_format_prints_bools_as_digits():
+    # TF: strings.format("{}", [True, False]) == b'[1 0]' and a scalar True is b'1'
+    assert tf.strings.format("{}", tf.constant([True, False])).numpy() == b"[1 0]"
+    assert tf.strings.format("b={}", tf.constant(True)).numpy() == b"b=1"

@@ -107,7 +107,8 @@ def _map(fn, a):
 
 
 def _numeric(values, shape, np_dtype):
-    return convert_to_tensor(np.array(values, dtype=np_dtype).reshape(shape))
+    with np.errstate(over="ignore"):    # to_number('1e39', float32) is inf, as in TF
+        return convert_to_tensor(np.array(values, dtype=np_dtype).reshape(shape))
 
 
 def _decode(b):
@@ -668,6 +669,20 @@ def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
 _INT_RE = re.compile(rb"\s*[+-]?[0-9]+\s*")
 _FLOAT_RE = re.compile(rb"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|"
                        rb"inf|infinity|nan)\s*", re.IGNORECASE)
+# C's strtod forms TF also reads: hexadecimal floats ('0x1.8p3') and 'nan(chars)'
+_HEX_FLOAT_RE = re.compile(rb"\s*[+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?\s*",
+                           re.IGNORECASE)
+_NAN_CHARS_RE = re.compile(rb"\s*([+-]?)nan\([0-9a-z_]*\)\s*", re.IGNORECASE)
+
+
+def _parse_float(b):
+    """The float in b (Python float) or None, for the strings TF's to_number accepts."""
+    if _FLOAT_RE.fullmatch(b):
+        return float(b)
+    if _HEX_FLOAT_RE.fullmatch(b):
+        return float.fromhex(b.decode("ascii"))
+    m = _NAN_CHARS_RE.fullmatch(b)
+    return float(m.group(1) + b"nan") if m else None
 
 
 def to_number(string_tensor, out_type=_dt.float32, name=None):
@@ -687,8 +702,8 @@ def to_number(string_tensor, out_type=_dt.float32, name=None):
                 info = np.iinfo(dt._np)
                 ok = info.min <= v <= info.max
         else:
-            ok = _FLOAT_RE.fullmatch(b) is not None
-            v = float(b) if ok else None
+            v = _parse_float(b)
+            ok = v is not None
         if not ok:
             raise ValueError(f"[strings.to_number] StringToNumberOp could not correctly "
                              f"convert string: {b!r} to {dt.name}")
@@ -709,33 +724,47 @@ def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  
               fill="", name=None):
     """Formats numbers (and bools) as strings like TF's printf-based op: floats '%f' (6
     decimals) unless precision / scientific ('%e') / shortest ('%g') say otherwise, integers
-    '%d'; width pads on the left with spaces (or `fill`, one character, e.g. '0')."""
+    '%d', complex numbers '(re,im)' with the float format for each part; width pads on the
+    left with spaces, `fill` is one printf flag (' ', '0', '-', '+' or '#'; '0' leaves inf and
+    nan space-padded as printf does). Bools ('true'/'false') ignore width; strings pass
+    through, padded to width with spaces."""
     a = _numbers(input, "as_string")
     kind = a.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(f"[strings.as_string] input must be numbers or bools, got dtype "
-                        f"{_dtype_name(a)} and shape {a.shape}")
+    if kind in "SUO":
+        a = _strings(input, "as_string")
+    elif kind not in "biufc":
+        raise TypeError(f"[strings.as_string] input must be numbers, bools or strings, got "
+                        f"dtype {_dtype_name(a)} and shape {a.shape}")
     if scientific and shortest:
         raise ValueError("[strings.as_string] cannot select both scientific and shortest")
-    if fill and _builtin_len(fill) > 1:
-        raise ValueError(f"[strings.as_string] fill must be at most one character, got "
-                         f"{fill!r}")
-    if kind != "f" and (precision > -1 or scientific or shortest):
+    if fill and (_builtin_len(fill) > 1 or fill not in " 0-+#"):
+        raise ValueError(f"[strings.as_string] fill must be one of ' ', '0', '-', '+', '#' "
+                         f"(a printf flag) or '', got {fill!r}")
+    if kind not in "fc" and (precision > -1 or scientific or shortest):
         raise ValueError("[strings.as_string] precision, scientific and shortest apply only "
                          f"to floats, got dtype {_dtype_name(a)}")
-    spec = "%" + (fill or "") + (str(width) if width > -1 else "")
-    if kind == "f":
-        spec += (f".{precision}" if precision > -1 else "") + \
-            ("e" if scientific else "g" if shortest else "f")
-    elif kind in "iu":
-        spec += "d"
-    else:
-        spec += "s"
+    w = str(width) if width > -1 else ""
     flat = a.reshape(-1).tolist()
-    if kind == "b":
-        flat = ["true" if v else "false" for v in flat]
+    if kind in "fc":
+        tail = w + (f".{precision}" if precision > -1 else "") + \
+            ("e" if scientific else "g" if shortest else "f")
+        spec, nonfinite = "%" + (fill or "") + tail, "%" + (fill or "").replace("0", "") + tail
+
+        def fmt(v):
+            return (spec if np.isfinite(v) else nonfinite) % v
+        if kind == "c":
+            vals = ["(%s,%s)" % (fmt(v.real), fmt(v.imag)) for v in flat]
+        else:
+            vals = [fmt(v) for v in flat]
+        vals = [v.encode("ascii") for v in vals]
+    elif kind in "iu":
+        vals = [(("%" + (fill or "") + w + "d") % v).encode("ascii") for v in flat]
+    elif kind == "b":
+        vals = [b"true" if v else b"false" for v in flat]
+    else:
+        vals = [(b"%" + w.encode() + b"s") % v for v in flat]
     out = np.empty(a.size, dtype=object)
-    out[:] = [(spec % v).encode("ascii") for v in flat]
+    out[:] = vals
     return _wrap(out.reshape(a.shape))
 
 
@@ -749,7 +778,9 @@ def _format_element(v, kind, np_dtype):
         s = v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
         return '"' + s + '"'
     if kind == "b":
-        return "True" if v else "False"
+        return "1" if v else "0"        # TF's summary prints bools as 1 / 0
+    if kind == "c":
+        return "?"                      # and complex numbers as '?'
     if kind == "f":
         digits = (6, 9) if np_dtype == np.float32 else (15, 17) if np_dtype == np.float64 \
             else (3, 5)
