@@ -34,7 +34,8 @@ def _grid(lo, hi, n=41):
 _BX = np.concatenate([_grid(-30, 30, 61), [-8.0, -2.0, -1e-3, 1e-6, 0.37, 1.9, 2.0, 2.1, 7.9,
                                            8.0, 8.1, 55.5]])
 _POS = np.concatenate([np.geomspace(1e-4, 60, 45), [2.0, 8.0, 0.5]])
-_LG = np.concatenate([_grid(-9.75, 30, 54), [1e-3, 0.5, 1.0, 2.0, 1.4616321, 170.0]])
+_LG = np.concatenate([_grid(-9.75, 30, 54), [1e-3, 0.5, 1.0, 2.0, 1.4616321, 170.0, 1e4, -0.5,
+                                             -2.7]])
 _EI = np.concatenate([np.geomspace(1e-4, 700, 60), [0.3725, 6.0, 24.0, 85.0]])
 _FR = np.concatenate([_grid(-30, 30, 61), [2.5, 2.4, -2.6, 1000.3, 1e-3]])
 _SP = np.concatenate([np.geomspace(1e-6, 1e6, 60), [0.5, 1.0, 2.0, 0.999]])
@@ -398,6 +399,21 @@ def test_backend_special_all_ops(backend, dtype):
     assert z.numpy().shape == (2, 0)
     s = backend.special("erf", backend.DeviceBuffer.from_numpy(np.array(0.5, dtype)))
     assert s.numpy().shape == () and np.isclose(s.numpy(), sp.erf(0.5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("name,lo,hi", [("lgamma", 0.05, 8), ("digamma", 0.05, 30),
+                                        ("erf", -3, 3), ("erfc", -2, 4)])
+def test_backend_many_blocks_with_nans(backend, name, lo, hi, dtype):
+    """A random (129, 67) input: several 256-thread blocks of the grid-stride loop, NaN
+    scattered through it (NaN in, NaN out)."""
+    x = np.random.default_rng(1).uniform(lo, hi, (129, 67)).astype(dtype)
+    x.flat[::97] = np.nan
+    y = backend.special(name, backend.DeviceBuffer.from_numpy(x)).numpy()
+    assert y.dtype == dtype and y.shape == x.shape
+    want = _ref(name, x).astype(dtype).astype(np.float64)
+    rtol, atol = _tol(name, dtype)
+    _check(y, want, rtol, atol, name, scaled=True)
 
 
 def test_backend_trigamma_edges(backend):

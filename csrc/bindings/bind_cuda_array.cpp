@@ -4,9 +4,10 @@
 //
 //   unary(op, x)                      neg abs sign square | exp expm1 log log1p sqrt rsqrt
 //                                     reciprocal sin cos tan asin acos atan sinh cosh tanh
-//                                     asinh acosh atanh erf erfc floor ceil rint sigmoid
-//                                     softplus lgamma digamma (float) | logical_not (bool) |
-//                                     isnan isinf isfinite (float -> bool)
+//                                     asinh acosh atanh floor ceil rint sigmoid softplus
+//                                     (float) | logical_not (bool) | isnan isinf isfinite
+//                                     (float -> bool); the special functions (lgamma, erf...):
+//                                     cuda_backend.special (bind_cuda_special.cpp)
 //   binary(op, a, b)                  NumPy broadcasting, same dtypes: add sub mul div floordiv
 //                                     mod pow maximum minimum atan2 | eq ne lt le gt ge (->
 //                                     bool) | logical_and logical_or logical_xor (bool)

@@ -46,12 +46,9 @@ enum class OpKind : int {
 //   neg, abs, sign, square: ints wrap as two's complement (abs(INT_MIN) == INT_MIN); float
 //     sign: 1, -1, 0 for +-0, NaN for NaN (as np.sign).
 //   rsqrt = 1/sqrt(x), reciprocal = 1/x, rint rounds half to even (np.rint),
-//   sigmoid = x >= 0 ? 1/(1+e^-x) : e^x/(1+e^x), softplus = log1p(exp(-|x|)) + max(x, 0),
-//   lgamma = log|Gamma(x)|, digamma: computed in float64 for both dtypes: reflection
-//     psi(x) = psi(1-x) - pi/tan(pi x) for x < 0.5 (NaN at 0, -1, -2, ...), the recurrence
-//     psi(x) = psi(x+1) - 1/x up to x >= 10, then the asymptotic series
-//     ln x - 1/(2x) - sum_k B_2k / (2k x^2k) to k = 7.
+//   sigmoid = x >= 0 ? 1/(1+e^-x) : e^x/(1+e^x), softplus = log1p(exp(-|x|)) + max(x, 0).
 //   isnan/isinf/isfinite: float -> bool; logical_not: bool -> bool.
+//   (lgamma, digamma, erf, erfc and the other special functions: csrc/cuda/special.cu.)
 #define NABI_ND_UNARY_OPS(X)            \
   X(Neg, "neg", Numeric)                \
   X(Abs, "abs", Numeric)                \
@@ -76,15 +73,11 @@ enum class OpKind : int {
   X(Asinh, "asinh", Float)              \
   X(Acosh, "acosh", Float)              \
   X(Atanh, "atanh", Float)              \
-  X(Erf, "erf", Float)                  \
-  X(Erfc, "erfc", Float)                \
   X(Floor, "floor", Float)              \
   X(Ceil, "ceil", Float)                \
   X(Rint, "rint", Float)                \
   X(Sigmoid, "sigmoid", Float)          \
   X(Softplus, "softplus", Float)        \
-  X(Lgamma, "lgamma", Float)            \
-  X(Digamma, "digamma", Float)          \
   X(LogicalNot, "logical_not", Bool)    \
   X(IsNan, "isnan", FloatToBool)        \
   X(IsInf, "isinf", FloatToBool)        \

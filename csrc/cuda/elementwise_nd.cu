@@ -30,8 +30,6 @@
 #include <type_traits>
 #include <vector>
 
-#include <math_constants.h>
-
 #include "cuda/array_launchers.h"
 #include "cuda/common.cuh"
 
@@ -257,39 +255,10 @@ constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 ND_MATH1(exp) ND_MATH1(expm1) ND_MATH1(log) ND_MATH1(log1p) ND_MATH1(sqrt) ND_MATH1(rsqrt)
 ND_MATH1(sin) ND_MATH1(cos) ND_MATH1(tan) ND_MATH1(asin) ND_MATH1(acos) ND_MATH1(atan)
 ND_MATH1(sinh) ND_MATH1(cosh) ND_MATH1(tanh) ND_MATH1(asinh) ND_MATH1(acosh) ND_MATH1(atanh)
-ND_MATH1(erf) ND_MATH1(erfc) ND_MATH1(floor) ND_MATH1(ceil) ND_MATH1(rint) ND_MATH1(lgamma)
-ND_MATH1(fabs)
+ND_MATH1(floor) ND_MATH1(ceil) ND_MATH1(rint) ND_MATH1(fabs)
 ND_MATH2(fmod) ND_MATH2(pow) ND_MATH2(atan2) ND_MATH2(copysign)
 #undef ND_MATH1
 #undef ND_MATH2
-
-// Digamma in float64 (see array_launchers.h): matches scipy.special.psi, including
-// psi(+-0) = -+inf and NaN at the negative integers and -inf.
-__device__ double digamma_f64(double x) {
-  if (x != x) return x;
-  if (x == 0.0) return -1.0 / x;
-  if (isinf(x)) return x > 0 ? x : CUDART_NAN;
-  double r = 0.0;
-  if (x < 0.0) {
-    if (floor(x) == x) return CUDART_NAN;
-    // psi(x) = psi(1 - x) - pi cot(pi x)
-    r = -CUDART_PI * cospi(x) / sinpi(x);
-    x = 1.0 - x;
-  }
-  while (x < 10.0) {
-    r -= 1.0 / x;
-    x += 1.0;
-  }
-  const double inv = 1.0 / x, inv2 = inv * inv;
-  const double series =
-      inv2 * (1.0 / 12 -
-               inv2 * (1.0 / 120 -
-                       inv2 * (1.0 / 252 -
-                               inv2 * (1.0 / 240 -
-                                       inv2 * (1.0 / 132 -
-                                               inv2 * (691.0 / 32760 - inv2 * (1.0 / 12)))))));
-  return r + log(x) - 0.5 * inv - series;
-}
 
 // ============================ unary ==========================================================
 template <typename T>
@@ -318,8 +287,6 @@ __device__ __forceinline__ T unary_float(UnaryOp op, T x) {
     case UnaryOp::Asinh: return m_asinh(x);
     case UnaryOp::Acosh: return m_acosh(x);
     case UnaryOp::Atanh: return m_atanh(x);
-    case UnaryOp::Erf: return m_erf(x);
-    case UnaryOp::Erfc: return m_erfc(x);
     case UnaryOp::Floor: return m_floor(x);
     case UnaryOp::Ceil: return m_ceil(x);
     case UnaryOp::Rint: return m_rint(x);
@@ -329,8 +296,6 @@ __device__ __forceinline__ T unary_float(UnaryOp op, T x) {
       return e / (T(1) + e);
     }
     case UnaryOp::Softplus: return m_log1p(m_exp(-m_fabs(x))) + (x > T(0) ? x : T(0));
-    case UnaryOp::Lgamma: return m_lgamma(x);
-    case UnaryOp::Digamma: return static_cast<T>(digamma_f64(static_cast<double>(x)));
     default: return x;  // rejected by the binding
   }
 }

@@ -349,30 +349,6 @@ def random_normal(shape, seed, offset=0, dtype="float32"):
 
 
 # ---- array primitives (csrc/cuda/array_launchers.h) -------------------------------------------
-def _lgamma(a):
-    return np.vectorize(math.lgamma, otypes=[a.dtype])(a) if a.size else a.copy()
-
-
-def _digamma(a):
-    x = a.astype(np.float64)
-    out = np.zeros_like(x)
-    neg = x < 0.5  # reflection: psi(1-x) - psi(x) = pi cot(pi x)
-    xr = np.where(neg, 1.0 - x, x)
-    acc = np.zeros_like(x)
-    while True:
-        small = xr < 6.0
-        if not small.any():
-            break
-        acc -= np.where(small, 1.0 / xr, 0.0)
-        xr = np.where(small, xr + 1.0, xr)
-    inv = 1.0 / xr
-    inv2 = inv * inv
-    out = acc + np.log(xr) - 0.5 * inv - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(neg, out - np.pi / np.tan(np.pi * x), out)
-    return out.astype(a.dtype)
-
-
 def _softplus(a):
     return np.log1p(np.exp(-np.abs(a))) + np.maximum(a, 0)
 
@@ -382,23 +358,14 @@ def _sigmoid(a):
         return (1.0 / (1.0 + np.exp(-a))).astype(a.dtype)
 
 
-def _erf(a):
-    return np.vectorize(math.erf, otypes=[a.dtype])(a) if a.size else a.copy()
-
-
-def _erfc(a):
-    return np.vectorize(math.erfc, otypes=[a.dtype])(a) if a.size else a.copy()
-
-
 _UNARY_NUM = {"neg": np.negative, "abs": np.abs, "sign": np.sign, "square": np.square}
 _UNARY_FLOAT = {
     "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt,
     "rsqrt": lambda a: 1 / np.sqrt(a), "reciprocal": lambda a: 1 / a, "sin": np.sin,
     "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
     "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh,
-    "acosh": np.arccosh, "atanh": np.arctanh, "erf": _erf, "erfc": _erfc, "floor": np.floor,
-    "ceil": np.ceil, "rint": np.rint, "sigmoid": _sigmoid, "softplus": _softplus,
-    "lgamma": _lgamma, "digamma": _digamma}
+    "acosh": np.arccosh, "atanh": np.arctanh, "floor": np.floor, "ceil": np.ceil,
+    "rint": np.rint, "sigmoid": _sigmoid, "softplus": _softplus}
 _UNARY_PRED = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite}
 
 
