@@ -13,6 +13,12 @@ def assert_array(actual, expected, rtol=1e-4, atol=1e-5, dtype=None):
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
 
 
+def on_device(where, t):
+    """t (a tensor) lives on `where`'s device: a GPU for "/GPU:0", else the CPU."""
+    want = "GPU" if "GPU" in where else "CPU"
+    assert want in t.device, (where, t.device)
+
+
 def tape_grads(f, arrays, c=None, seed=0):
     """Runs y = f(*tensors) under a tape and returns (y, grads of sum(y * c))."""
     ts = [nabi.constant(a) for a in arrays]

@@ -87,12 +87,12 @@ def reduce_grad(g, x_shape, axes, keepdims):
 
 
 def numeric_grad(f, xs, i, eps=1e-6):
-    """Central differences of the scalar f(*xs) with respect to xs[i] (float64)."""
+    """Central differences of the scalar f(*xs) with respect to xs[i], on float64 copies of
+    the arrays xs (the caller's arrays are never touched)."""
+    xs = [np.array(a, np.float64) for a in xs]
     x = xs[i]
     g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        idx = it.multi_index
+    for idx in np.ndindex(*x.shape):
         old = x[idx]
         x[idx] = old + eps
         fp = f(*xs)

@@ -9,7 +9,8 @@ import pytest
 import scipy.linalg
 
 import nabi
-from helpers import assert_array
+from helpers import assert_array, on_device
+from reference import numeric_grad
 
 RNG = np.random.default_rng(20261207)
 
@@ -20,27 +21,6 @@ def rand(*shape):
 
 def tol(dtype):
     return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-10)
-
-
-def on_device(where, t):
-    want = "GPU" if "GPU" in where else "CPU"
-    assert want in t.device, (where, t.device)
-
-
-def fd(f_np, arrays, i, eps=1e-6):
-    """Central differences of the scalar f_np(*arrays) with respect to arrays[i] (float64)."""
-    arrays = [np.array(a, np.float64) for a in arrays]
-    x = arrays[i]
-    num = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        fp = f_np(*arrays)
-        x[idx] = old - eps
-        fm = f_np(*arrays)
-        x[idx] = old
-        num[idx] = (fp - fm) / (2 * eps)
-    return num
 
 
 def check_grad(where, f, f_np, arrays, rtol=1e-5, atol=1e-7, which=None):
@@ -62,8 +42,8 @@ def check_grad(where, f, f_np, arrays, rtol=1e-5, atol=1e-7, which=None):
             continue
         assert g is not None, f"no gradient for input {i}"
         on_device(where, g)
-        np.testing.assert_allclose(g.numpy(), fd(lambda *a: float(np.sum(f_np(*a) * c)),
-                                                 arrays, i), rtol=rtol, atol=atol,
+        num = numeric_grad(lambda *a: float(np.sum(f_np(*a) * c)), arrays, i)
+        np.testing.assert_allclose(g.numpy(), num, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
     return grads
 
@@ -391,8 +371,8 @@ def test_lu_second_order():
     h = t2.gradient(gg, x)
 
     def g_np(a):
-        return fd(lambda a: float(np.sum(ref_lu(a)[0] * c)), [a], 0, eps=1e-5)
-    num = fd(lambda a: float(np.sum(g_np(a) ** 2)), [a], 0, eps=1e-4)
+        return numeric_grad(lambda a: float(np.sum(ref_lu(a)[0] * c)), [a], 0, eps=1e-5)
+    num = numeric_grad(lambda a: float(np.sum(g_np(a) ** 2)), [a], 0, eps=1e-4)
     np.testing.assert_allclose(h.numpy(), num, rtol=1e-3, atol=1e-4)
 
 

@@ -7,7 +7,8 @@ import pytest
 import scipy.linalg
 
 import nabi
-from helpers import assert_array
+from helpers import assert_array, on_device
+from reference import numeric_grad
 
 RNG = np.random.default_rng(20240607)
 
@@ -34,27 +35,6 @@ def S(y, c):
     return nabi.reduce_sum(y * c) if isinstance(y, nabi.Tensor) else float(np.sum(y * c))
 
 
-def on_device(where, t):
-    want = "GPU" if "GPU" in where else "CPU"
-    assert want in t.device, (where, t.device)
-
-
-def fd(f_np, arrays, i, eps=1e-6):
-    """Central differences of the scalar f_np(*arrays) with respect to arrays[i] (float64)."""
-    arrays = [np.array(a, np.float64) for a in arrays]
-    x = arrays[i]
-    num = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        fp = f_np(*arrays)
-        x[idx] = old - eps
-        fm = f_np(*arrays)
-        x[idx] = old
-        num[idx] = (fp - fm) / (2 * eps)
-    return num
-
-
 def check_grad(where, f, f_np, arrays, rtol=1e-5, atol=1e-7):
     """nabi's gradients of the scalar f(*tensors) against central differences of f_np."""
     arrays = [np.asarray(a, np.float64) for a in arrays]
@@ -69,8 +49,8 @@ def check_grad(where, f, f_np, arrays, rtol=1e-5, atol=1e-7):
     for i, g in enumerate(grads):
         assert g is not None, f"no gradient for input {i}"
         on_device(where, g)
-        np.testing.assert_allclose(g.numpy(), fd(f_np, arrays, i), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {i}")
+        np.testing.assert_allclose(g.numpy(), numeric_grad(f_np, arrays, i), rtol=rtol,
+                                   atol=atol, err_msg=f"gradient of input {i}")
     return grads
 
 
