@@ -189,3 +189,35 @@ def test_format_prints_bools_as_digits():
     # TF: strings.format("{}", [True, False]) == b'[1 0]' and a scalar True is b'1'
     assert tf.strings.format("{}", tf.constant([True, False])).numpy() == b"[1 0]"
     assert tf.strings.format("b={}", tf.constant(True)).numpy() == b"b=1"
+
+
+def test_unicode_decode_control_characters_are_c0_only():
+    # TF: replace_control_characters replaces U+0000..U+001F only (DEL and C1 stay), and with
+    # errors='ignore' drops them
+    text = "\x00\x01\x1f \x7f\x80\x9f\xa0"
+    got = tf.strings.unicode_decode([text], "UTF-8", replace_control_characters=True)
+    assert got.to_list() == [[0xFFFD if ord(c) < 32 else ord(c) for c in text]]
+    got = tf.strings.unicode_decode([text], "UTF-8", replace_control_characters=True,
+                                    replacement_char=63)
+    assert got.to_list() == [[63 if ord(c) < 32 else ord(c) for c in text]]
+    got = tf.strings.unicode_decode([text], "UTF-8", errors="ignore",
+                                    replace_control_characters=True)
+    assert got.to_list() == [[ord(c) for c in text if ord(c) >= 32]]
+
+
+def test_unicode_decode_encode_and_ngrams_on_nested_ragged():
+    # TF: unicode_decode of a RaggedTensor adds a ragged dimension; unicode_encode of a
+    # ragged_rank-2 tensor encodes the innermost rows; ngrams of one works on its innermost rows
+    words = [[["ab"], ["é"]], []]
+    got = tf.strings.unicode_decode(tf.ragged.constant(words), "UTF-8")
+    assert got.to_list() == [[[[ord(c) for c in w] for w in row] for row in blk] for blk in words]
+    assert got.ragged_rank == 3
+    codes = [[[72], [105, 106]], [], [[65]]]
+    got = tf.strings.unicode_encode(tf.ragged.constant(codes), "UTF-8")
+    assert got.to_list() == [["".join(map(chr, c)).encode() for c in row] for row in codes]
+    toks = [[["a", "b"], ["c"]], [["d", "e", "f"]]]
+    got = tf.strings.ngrams(tf.ragged.constant(toks), 2, separator="+")
+    ref = [[[(r[k] + "+" + r[k + 1]).encode() for k in range(len(r) - 1)] for r in row]
+           for row in toks]
+    assert got.to_list() == ref
+    assert got.row_splits.dtype == tf.int64

@@ -570,8 +570,9 @@ def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A00
     def codes(b):
         s = _utf8_chars(b, errors, replacement_char, op)
         cs = [ord(ch) for ch in s]
-        if replace_control_characters:
-            cs = [replacement_char if c < 32 or 127 <= c < 160 else c for c in cs]
+        if replace_control_characters:     # the C0 controls U+0000..U+001F, as TF
+            cs = [c for c in cs if c >= 32] if errors == "ignore" else \
+                [replacement_char if c < 32 else c for c in cs]
         return np.array(cs, np.int32)
     if a.ndim == 0:
         return convert_to_tensor(codes(a.item()))
@@ -606,9 +607,11 @@ def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
         return "".join(out).encode("utf-8")
 
     if isinstance(input, RaggedTensor):
+        if input.ragged_rank > 1 or input.flat_values.shape.rank > 1:
+            # encodes the innermost rows, keeps the outer partition
+            return input.with_values(unicode_encode(input.values, output_encoding, errors,
+                                                    replacement_char))
         rows = input.to_list()
-        if rows and isinstance(rows[0], list) and rows[0] and isinstance(rows[0][0], list):
-            raise ValueError(f"[{op}] only 2-D ragged inputs are supported")
         return convert_to_tensor(np.array([encode(r) for r in rows], dtype=object))
     a = input._data if isinstance(input, Tensor) else np.asarray(input)
     if type(a) is DeviceArray:
@@ -980,6 +983,9 @@ def ngrams(data, ngram_width, separator=" ", pad_values=None, padding_width=None
         if data.dtype != _dt.string:
             raise TypeError(f"[{op}] data must hold strings, got a RaggedTensor of "
                             f"{data.dtype.name}")
+        if data.ragged_rank > 1:         # ngrams of the innermost rows
+            return data.with_values(ngrams(data.values, ngram_width, separator, pad_values,
+                                           padding_width, preserve_short_sequences))
         rows = [obj(run(r.tolist())) for r in data._rows]
         return RaggedTensor(rows, data._outer_shape, _dt.string)
     if isinstance(data, (list, tuple)) and len(data) == 0:
@@ -1054,7 +1060,7 @@ for _name in ("lower", "upper", "strip", "length", "regex_replace", "regex_full_
               "substr", "to_number", "as_string", "to_hash_bucket_fast", "to_hash_bucket",
               "to_hash_bucket_strong"):
     globals()[_name] = _ragged_elementwise(globals()[_name])
-for _name in ("split", "bytes_split", "unicode_split"):
+for _name in ("split", "bytes_split", "unicode_split", "unicode_decode"):
     globals()[_name] = _ragged_splitting(globals()[_name])
 join = _join_ragged(join)
 del _name
