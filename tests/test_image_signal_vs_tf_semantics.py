@@ -57,3 +57,35 @@ def test_resize_preserve_aspect_ratio_to_zero_raises():
         tf.image.resize(np.ones((3, 1, 1), F32), (1, 5), preserve_aspect_ratio=True)
     assert tuple(tf.image.resize(np.ones((3, 1, 1), F32), (6, 5),
                                  preserve_aspect_ratio=True).shape) == (6, 2, 1)
+
+
+def test_resize_with_pad_to_zero_side_raises():
+    # TF: a (5, 7) image into a (1, 1) box resizes to (0, 1) and raises "output dimensions
+    # must be positive"; nabi returned a zero image.
+    with pytest.raises(ValueError, match="positive"):
+        tf.image.resize_with_pad(np.ones((5, 7, 3), F32), 1, 1)
+
+
+# ------------------------------------------------------------------- standardization, TV
+
+
+def test_per_image_standardization_float16_gives_float32():
+    # TF 2.21 casts every input to float32 (float16 too) and returns float32; nabi kept
+    # float16.
+    x = (np.arange(24).reshape(2, 3, 4) / 7.0).astype(np.float16)
+    y = tf.image.per_image_standardization(x)
+    assert y.dtype == tf.float32
+    xf = x.astype(np.float64)
+    ref = (xf - xf.mean()) / max(xf.std(), 1 / np.sqrt(xf.size))
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_total_variation_rejects_unsigned():
+    # TF: total_variation of a uint8 image raises (no Abs kernel for uint8); nabi summed
+    # wrapped uint8 differences (0 - 1 = 255).
+    x = np.array([[[0], [1]], [[3], [0]]], np.uint8)
+    with pytest.raises(TypeError, match="total_variation"):
+        tf.image.total_variation(x)
+    xi = x.astype(np.int32)
+    ref = np.abs(np.diff(xi, axis=0)).sum() + np.abs(np.diff(xi, axis=1)).sum()
+    assert int(tf.image.total_variation(xi).numpy()) == ref

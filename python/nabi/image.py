@@ -385,6 +385,9 @@ def _resize4(op, x, h, w, method, antialias):
     if H == 0 or W == 0:
         raise ValueError(f"[{op}] cannot resize images with an empty spatial dimension, got "
                          f"shape {_shape(x)}")
+    if h < 1 or w < 1:  # resize_with_pad of a tall image into a flat box: TF raises too
+        raise ValueError(f"[{op}] output dimensions must be positive, got ({h}, {w}) for "
+                         f"images of shape {_shape(x)}")
     if method == "nearest":
         if H != h:
             x = _ao.gather(x, _const_like(_nearest_index(H, h), x), axis=1)
@@ -814,14 +817,14 @@ def grayscale_to_rgb(images, name=None):
 
 
 def per_image_standardization(image):
-    """(x - mean) / max(stddev, 1 / sqrt(num_pixels)) per image over (H, W, C); images that
-    are not float16/float32 (integers, and float64 as TF) are cast to float32 first."""
+    """(x - mean) / max(stddev, 1 / sqrt(num_pixels)) per image over (H, W, C), in float32:
+    every dtype (integers, float16 and float64 as TF 2.x) is cast to float32 first."""
     op = "per_image_standardization"
     x = t_(image)
     if x._data.ndim < 3:
         raise ValueError(f"[{op}] image must be at least 3-D (..., H, W, C), got shape "
                          f"{_shape(x)}")
-    if x._data.dtype not in (np.float16, np.float32):
+    if x._data.dtype != np.float32:
         x = _mo.cast(x, _dt.float32)
     n = int(np.prod(_shape(x)[-3:]))
     mean = _mo.reduce_mean(x, axis=[-3, -2, -1], keepdims=True)
@@ -849,8 +852,14 @@ def image_gradients(image):
 def total_variation(images, name=None):
     """Sum of absolute differences of neighbouring pixels: a scalar for a 3-D image, one value
     per image for a 4-D batch."""
+    src = images.dtype if isinstance(images, np.ndarray) else None  # uint8 becomes int64 on GPU
     x = t_(images)
     nd = x._data.ndim
+    if (src if src is not None else x._data.dtype).kind in "ub":
+        # TF has no Abs kernel for them (InvalidArgumentError); uint8 differences would wrap
+        raise TypeError(f"[total_variation] images must be a signed or float dtype, got "
+                        f"{x._data.dtype.name} of shape {_shape(x)} (cast or "
+                        f"tf.image.convert_image_dtype first)")
     if nd == 3:
         d1 = x[1:, :, :] - x[:-1, :, :]
         d2 = x[:, 1:, :] - x[:, :-1, :]
