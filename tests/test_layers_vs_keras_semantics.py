@@ -201,3 +201,75 @@ def test_multi_head_attention_value_and_key_mask_arguments():
                  atol=1e-10)
     assert_array(mha(q, v, query_mask=qm), reference(np.ones((2, 5), bool)), rtol=1e-10,
                  atol=1e-10)
+
+
+def _k3_layer(cls, config, parent=None, shape=None):
+    entry = {"module": "keras.layers", "class_name": cls, "registered_name": None,
+             "name": config["name"], "config": config, "inbound_nodes": []}
+    if parent is not None:
+        entry["inbound_nodes"] = [[[parent, 0, 0, {}]]]
+    return entry
+
+
+def test_layer_configs_with_keras3_only_keys_load():
+    # Keras 3.15 layer configs carry InputLayer(optional=False),
+    # Dense/EinsumDense(quantization_config=None), initializers with input_axes/output_axes,
+    # LayerNormalization(rms_scaling=False) and ZeroPadding1D(data_format=...)
+    # (channels_first pads the last axis).
+    glorot = {"module": "keras.initializers", "class_name": "GlorotUniform",
+              "config": {"seed": None, "input_axes": None, "output_axes": None},
+              "registered_name": None}
+    layers = [
+        _k3_layer("InputLayer", {"batch_shape": [None, 3, 4], "dtype": "float32",
+                                 "sparse": False, "ragged": False, "name": "inp",
+                                 "optional": False}),
+        _k3_layer("ZeroPadding1D", {"name": "pad", "trainable": True, "padding": [1, 2],
+                                    "data_format": "channels_first"}, "inp", [None, 3, 4]),
+        _k3_layer("LayerNormalization", {"name": "ln", "trainable": True, "axis": [-1],
+                                         "epsilon": 0.001, "center": True, "scale": True,
+                                         "rms_scaling": False}, "pad", [None, 3, 7]),
+        _k3_layer("EinsumDense", {"name": "ed", "trainable": True, "equation": "abc,cd->abd",
+                                  "output_shape": [None, 5], "bias_axes": "d",
+                                  "activation": "linear", "kernel_initializer": glorot,
+                                  "quantization_config": None}, "ln", [None, 3, 7]),
+        _k3_layer("Dense", {"name": "dense", "trainable": True, "units": 2,
+                            "activation": "linear", "use_bias": True,
+                            "kernel_initializer": glorot, "quantization_config": None},
+                  "ed", [None, 3, 5]),
+    ]
+    config = {"name": "functional", "trainable": True, "layers": layers,
+              "input_layers": [["inp", 0, 0]], "output_layers": [["dense", 0, 0]]}
+    model = keras.Model.from_config(config)
+    rng = np.random.default_rng(4)
+    g, b = rng.standard_normal(7), rng.standard_normal(7)
+    k1, b1 = rng.standard_normal((7, 5)), rng.standard_normal(5)
+    k2, b2 = rng.standard_normal((5, 2)), rng.standard_normal(2)
+    model.set_weights([w.astype(np.float32) for w in (g, b, k1, b1, k2, b2)])
+    x = rng.standard_normal((2, 3, 4))
+    h = np.pad(x, [(0, 0), (0, 0), (1, 2)])
+    h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-3) * g + b
+    want = (h @ k1 + b1) @ k2 + b2
+    assert_array(model(x.astype(np.float32)), want, rtol=1e-4, atol=1e-4)
+    assert model.layers[1].get_config()["data_format"] == "channels_first"
+
+
+def test_keras3_only_options_at_other_values_raise():
+    # Options nabi does not implement are accepted only at their inert Keras 3 defaults.
+    import pytest
+    for make in (lambda: keras.layers.Dense(2, quantization_config={"mode": "int8"}),
+                 lambda: keras.layers.LayerNormalization(rms_scaling=True),
+                 lambda: keras.layers.MultiHeadAttention(2, 2, use_gate=True),
+                 lambda: keras.layers.MultiHeadAttention(2, 2, sliding_window=4)):
+        with pytest.raises(NotImplementedError, match="not supported by nabi"):
+            make()
+
+
+def test_variance_scaling_input_output_axes():
+    # Keras 3 VarianceScaling(input_axes=..., output_axes=...): fans are the products of the
+    # kernel dimensions on those axes (here fan_in 40, fan_out 8 * 16).
+    init = keras.initializers.GlorotUniform(seed=1, input_axes=[0], output_axes=[1, 2])
+    w = np.asarray(init((40, 8, 16)))
+    limit = np.sqrt(6.0 / (40 + 128))
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.97 * limit
+    assert init.get_config() == {"seed": 1, "input_axes": [0], "output_axes": [1, 2]}
+    assert keras.initializers.GlorotUniform(seed=1).get_config() == {"seed": 1}

@@ -158,8 +158,12 @@ class VarianceScaling(_Seeded):
     """Scale / fan (fan_in, fan_out or their mean), drawn from a truncated normal, a normal or a
     uniform distribution with that variance."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                 input_axes=None, output_axes=None):
         super().__init__(seed)
+        # Keras 3: the kernel axes that count as fan_in / fan_out (EinsumDense sets them)
+        self.input_axes = None if input_axes is None else [int(a) for a in input_axes]
+        self.output_axes = None if output_axes is None else [int(a) for a in output_axes]
         if scale <= 0.0:
             raise ValueError(f"[VarianceScaling] scale must be positive, got {scale}")
         mode = mode.lower()
@@ -176,7 +180,11 @@ class VarianceScaling(_Seeded):
 
     def __call__(self, shape, dtype=None, **kwargs):
         shape = _shape(shape)
-        fan_in, fan_out = compute_fans(shape)
+        if self.input_axes is not None and self.output_axes is not None:
+            fan_in = int(np.prod([shape[a] for a in self.input_axes]))
+            fan_out = int(np.prod([shape[a] for a in self.output_axes]))
+        else:
+            fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, n)
         dt = _dtype(dtype)
@@ -191,16 +199,22 @@ class VarianceScaling(_Seeded):
         return _rnd.uniform(shape, -limit, limit, dtype=dt, seed=self.seed, _advance=False)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed}
+        config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                  "seed": self.seed}
+        if self.input_axes is not None or self.output_axes is not None:
+            config.update(input_axes=self.input_axes, output_axes=self.output_axes)
+        return config
 
 
 def _vs(clsname, scale, mode, distribution, doc):
-    def __init__(self, seed=None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        config = {"seed": self.seed}
+        if self.input_axes is not None or self.output_axes is not None:
+            config.update(input_axes=self.input_axes, output_axes=self.output_axes)
+        return config
     return type(clsname, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
                                               "__doc__": doc, "__module__": __name__})
 

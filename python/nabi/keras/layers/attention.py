@@ -20,7 +20,8 @@ from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from ...ops._common import operand_like
 from ..initializers import VarianceScaling
-from .base import Layer, _is_symbolic, _resolve, _serialize_obj, get_mask
+from .base import (Layer, _is_symbolic, _pop_inert_options, _resolve, _serialize_obj,
+                   get_mask)
 from .core import Dropout, get_activation
 
 __all__ = ["EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention"]
@@ -141,6 +142,7 @@ class EinsumDense(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
+        _pop_inert_options("EinsumDense", kwargs, quantization_config=None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if not isinstance(equation, str) or "->" not in equation:
             raise ValueError(f"[{self.name}] equation must be a string like 'ab,bc->ac', got "
@@ -184,7 +186,8 @@ class EinsumDense(Layer):
         init = self.kernel_initializer
         if isinstance(init, (str, dict)):
             init = _resolve("initializers", init)
-        if not isinstance(init, VarianceScaling):
+        if not isinstance(init, VarianceScaling) or (init.input_axes is not None and
+                                                     init.output_axes is not None):
             return init
         lhs, out_spec = self.equation.replace(" ", "").split("->")
         weight_spec = lhs.split(",")[1]
@@ -303,6 +306,7 @@ class MultiHeadAttention(Layer):
         key_shape = kwargs.pop("key_shape", None)
         value_shape = kwargs.pop("value_shape", None)
         self._seed = kwargs.pop("seed", None)          # Keras 3 configs
+        _pop_inert_options("MultiHeadAttention", kwargs, use_gate=False, sliding_window=None)
         kwargs.pop("flash_attention", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         for what, v in (("num_heads", num_heads), ("key_dim", key_dim)):

@@ -80,6 +80,17 @@ def get_mask(tensor):
     return None
 
 
+def _pop_inert_options(cls_name, kwargs, **defaults):
+    """Keras 3 options that nabi supports only at their inert default: configs saved by
+    Keras 3 carry them (quantization_config=None, rms_scaling=False, ...), so they load;
+    any other value raises instead of training a different model."""
+    for key, default in defaults.items():
+        val = kwargs.pop(key, default)
+        if val is not default and val != default:
+            raise NotImplementedError(f"[{cls_name}] {key}={val!r} is not supported by nabi "
+                                      f"(only {key}={default!r})")
+
+
 def _input_mask(inputs):
     """The mask structure of a layer's inputs: one mask, a list of masks, or None."""
     if isinstance(inputs, (list, tuple)):

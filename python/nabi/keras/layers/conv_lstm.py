@@ -54,6 +54,7 @@ class _ConvLSTM(Layer):
                  return_state=False, go_backwards=False, stateful=False, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, **kwargs):
         kwargs.pop("unroll", None)
+        kwargs.pop("zero_output_for_mask", None)   # Keras 3 configs; nabi's ConvLSTM has no masks
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         n = self.rank
         if filters is None or isinstance(filters, bool) or int(filters) <= 0:

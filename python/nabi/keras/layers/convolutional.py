@@ -532,17 +532,21 @@ class ZeroPadding2D(Layer):
 class ZeroPadding1D(Layer):
     _autocast_ints = False  # integer inputs keep their dtype, as in Keras
 
-    def __init__(self, padding=1, **kwargs):
+    def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.padding = _pairs(self.name, [padding] if isinstance(padding, (int, np.integer))
                               else [padding], 1)[0]
+        # Keras 3: (batch, steps, features), or (batch, features, steps) for channels_first
+        self.data_format = _data_format(self.name, data_format)
 
     def call(self, inputs):
+        if self.data_format == "channels_first":
+            return _array_ops.pad(inputs, [[0, 0], [0, 0], list(self.padding)])
         return _array_ops.pad(inputs, [[0, 0], list(self.padding), [0, 0]])
 
     def get_config(self):
         config = super().get_config()
-        config["padding"] = self.padding
+        config.update({"padding": self.padding, "data_format": self.data_format})
         return config
 
 

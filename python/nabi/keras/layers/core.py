@@ -10,7 +10,8 @@ from ...ops import array_ops as _array_ops
 from ...ops import math_ops as _math_ops
 from .. import backend
 from .. import _logits_cache
-from .base import KerasTensor, Layer, Node, _CTX, _np_dtype, _shape_tuple, map_structure
+from .base import (KerasTensor, Layer, Node, _CTX, _np_dtype, _pop_inert_options, _shape_tuple,
+                   map_structure)
 
 __all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Permute", "Lambda", "Masking", "Identity", "TFOpLambda"]
@@ -99,6 +100,7 @@ class InputLayer(Layer):
         if name is None:
             name = backend.unique_object_name("input", zero_based=False)
         kwargs.pop("trainable", None)
+        _pop_inert_options("InputLayer", kwargs, optional=False)
         super().__init__(name=name, dtype=dtype if dtype is not None else None, **kwargs)
         if batch_shape is not None and batch_input_shape is None:
             batch_input_shape = batch_shape
@@ -165,6 +167,7 @@ class Dense(Layer):
             kernel_initializer = kwargs.pop("init")
         if "output_dim" in kwargs:  # Keras 1 alias
             units = kwargs.pop("output_dim")
+        _pop_inert_options("Dense", kwargs, quantization_config=None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if units is None or int(units) <= 0:
             raise ValueError(f"[{self.name}] units must be a positive integer, got {units!r}")

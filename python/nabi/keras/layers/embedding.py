@@ -10,7 +10,7 @@ from ...framework.device import asarray as _asarray
 
 from ...framework.tensor import Tensor, _wrap
 from ...ops import array_ops as _array_ops
-from .base import Layer, _serialize_obj
+from .base import Layer, _pop_inert_options, _serialize_obj
 
 __all__ = ["Embedding"]
 
@@ -31,6 +31,7 @@ class Embedding(Layer):
         if activity_regularizer is not None:
             kwargs["activity_regularizer"] = activity_regularizer
         kwargs.pop("dtype", None) if kwargs.get("dtype") in ("int32", "int64") else None
+        _pop_inert_options("Embedding", kwargs, quantization_config=None)
         super().__init__(**kwargs)
         if int(input_dim) <= 0 or int(output_dim) <= 0:
             raise ValueError(f"[{self.name}] input_dim and output_dim must be positive, got "

@@ -5,7 +5,7 @@ from ...ops import array_ops as _a
 from ...ops import conv_ops as _conv
 from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
-from .base import Layer, _serialize_obj
+from .base import Layer, _pop_inert_options, _serialize_obj
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
 
@@ -145,6 +145,7 @@ class LayerNormalization(Layer):
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, **kwargs):
+        _pop_inert_options("LayerNormalization", kwargs, rms_scaling=False)  # deprecated
         super().__init__(**kwargs)
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else [int(axis)]
         self.epsilon = float(epsilon)
