@@ -421,8 +421,12 @@ def test_expm_forward(where, dtype):
 
 
 def test_expm_gradient(where):
-    a = rand(2, 3, 3) * np.array([0.5, 4.0])[:, None, None]
-    c = rand(2, 3, 3)
+    # its own generator: the shared RNG's draw depends on how many tests ran before (the
+    # simulator runs the cuda cases too), and some draws of the x4 batch make entries of
+    # expm ~e^10, where the float64 central difference itself is only good to ~1e-5
+    r = np.random.default_rng(423)
+    a = r.standard_normal((2, 3, 3)) * np.array([0.5, 2.0])[:, None, None]
+    c = r.standard_normal((2, 3, 3))
     check_grad(where, lambda t: S(nabi.linalg.expm(t), c), lambda t: S(expm_ref(t), c), [a],
                rtol=1e-5, atol=1e-6)
 
