@@ -89,3 +89,28 @@ def test_total_variation_rejects_unsigned():
     xi = x.astype(np.int32)
     ref = np.abs(np.diff(xi, axis=0)).sum() + np.abs(np.diff(xi, axis=1)).sum()
     assert int(tf.image.total_variation(xi).numpy()) == ref
+
+
+# ------------------------------------------------------------------- saturate_cast, convert
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype,np_dtype", [("int32", np.int32), ("int64", np.int64),
+                                            ("uint16", np.uint16), ("uint32", np.uint32)])
+def test_saturate_cast_float16_infinity(dtype, np_dtype):
+    # TF: saturate_cast clips to [max(in.min, out.min), min(in.max, out.max)] in the input
+    # dtype, so float16 +-inf -> +-65504 (0 for unsigned) before the cast; nabi skipped the
+    # clip when the target range was wider than float16's finite range and cast inf itself
+    # (INT_MIN, or 0 for uint16).
+    x = np.array([np.inf, -np.inf, 100.0, -3.0], np.float16)
+    info = np.iinfo(np_dtype)
+    ref = np.clip(np.array([65504.0, -65504.0, 100.0, -3.0]), max(info.min, -65504),
+                  min(info.max, 65504)).astype(np_dtype)
+    with tf.device("/CPU:0"):  # float16 lives on the host only (the GPU holds it as float32)
+        got = tf.saturate_cast(x, dtype)
+        np.testing.assert_array_equal(got.numpy(), ref)
+        # convert_image_dtype(saturate=True) scales by max + 0.5, which overflows float16 to
+        # inf: TF's result is then the clipped 65504 (for 1.0), as here
+        img = np.array([1.0, 0.0], np.float16)
+        conv = tf.image.convert_image_dtype(img, dtype, saturate=True).numpy()
+    assert conv[0] == min(65504, info.max)

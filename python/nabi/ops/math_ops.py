@@ -500,8 +500,11 @@ def saturate_cast(value, dtype, name=None):
     if src.kind != "b" and src != np.dtype(dt._np):
         lo_in, hi_in = _value_range(src)
         lo_out, hi_out = _value_range(np.dtype(dt._np))
-        if lo_out > lo_in or hi_out < hi_in:
-            far = (-np.inf, np.inf) if src.kind == "f" else (lo_in, hi_in)
+        # float -> integer always clamps: infinities lie past any finite range (TF clamps
+        # float16 inf to 65504 before a cast to int32; unclamped it became INT_MIN)
+        to_int = src.kind == "f" and np.dtype(dt._np).kind in "iu"
+        if lo_out > lo_in or hi_out < hi_in or to_int:
+            far = (-np.inf, np.inf) if src.kind == "f" and not to_int else (lo_in, hi_in)
             lo = _bound_in(lo_out, src, +1) if lo_out > lo_in else src.type(far[0])
             hi = _bound_in(hi_out, src, -1) if hi_out < hi_in else src.type(far[1])
             value = clip_by_value(value, lo, hi)
