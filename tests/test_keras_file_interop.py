@@ -57,9 +57,16 @@ def file_weights(path):
         names[k if used[k] == 0 else f"{k}_{used[k]}"] = layer["config"]["name"]
     g = f["model_weights"]
 
+    # a layer's weights are flat there, named by sublayer ("bidirectional/forward_lstm/...")
+    marks = {"cell": "/", "forward_layer/cell": "/forward_", "backward_layer/cell": "/backward_",
+             "query_dense": "/query/", "key_dense": "/key/", "value_dense": "/value/",
+             "output_dense": "/attention_output/"}
+
     def w(key):
-        lg = g[names[key]]
-        return [np.asarray(lg[n], np.float64) for n in lg.attrs["weight_names"]]
+        top, _, sub = key.partition("/")
+        lg = g[names[top]]
+        return [np.asarray(lg[n], np.float64) for n in lg.attrs["weight_names"]
+                if marks.get(sub, "/") in n]
     return w
 
 
@@ -135,7 +142,7 @@ def ref_mha(W, x):
     ow, ob = W("multi_head_attention/output_dense")
     a = np.einsum("bqnh,nhd->bqd", a, ow) + ob
     h = _ln(x + a, *W("layer_normalization"), 1e-5)
-    return _dense(h.mean(1), W, "dense")
+    return _dense((h + x).mean(1), W, "dense")
 
 
 def ref_nested(W, x):
@@ -182,7 +189,7 @@ def build(keras, name):
         inp = keras.Input((5, 8))
         h = L.LayerNormalization(epsilon=1e-5)(
             L.Add()([inp, L.MultiHeadAttention(num_heads=2, key_dim=4)(inp, inp)]))
-        return keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling1D()(h)))
+        return keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling1D()(h + inp)))
     if name == "nested":
         inner = keras.Sequential([keras.Input((4,)), L.Dense(6, activation="relu"),
                                   L.Dense(5)])

@@ -67,7 +67,8 @@ def cnn():
     return m, [x[:3]]
 
 
-def rnn():   # Embedding(mask_zero) -> Bidirectional(LSTM) -> GRU: the mask skips the padding
+def rnn():   # Embedding(mask_zero) -> Bidirectional(LSTM) -> GRU: the mask skips the padding;
+    # Keras 3 puts the mask's ops.not_equal in the config and passes it as mask=
     inp = keras.Input((7,), dtype="int32")
     e = layers.Embedding(20, 5, mask_zero=True)(inp)
     h = layers.Bidirectional(layers.LSTM(6, return_sequences=True))(e)
@@ -83,7 +84,7 @@ def mha():
     inp = keras.Input((5, 8))
     a = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(inp, inp)
     h = layers.LayerNormalization(epsilon=1e-5)(layers.Add()([inp, a]))
-    o = layers.GlobalAveragePooling1D()(h)
+    o = layers.GlobalAveragePooling1D()(h + inp)   # `+`: a Keras op (ops.Add) in the config
     m = keras.Model(inp, layers.Dense(2)(o), name="mha_model")
     return m, [rng.normal(size=(3, 5, 8)).astype("float32")]
 
@@ -111,7 +112,8 @@ def prep():   # an adapted Normalization layer
 
 
 FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.h5"),
-           "cnn": ("weights.h5", "h5"), "rnn": ("weights.h5",), "mha": ("weights.h5",),
+           "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
+           "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
            "prep": ("keras", "weights.h5")}
 

@@ -491,6 +491,7 @@ def functional_from_config(cls, config, custom_objects=None):
     created = {}
     order = []
     for lc in config["layers"]:
+        lc = _keras3_op_entry(lc)
         layer = deser_layer(lc, custom_objects=custom_objects)
         name = lc.get("name", layer.name)
         created[name] = layer
@@ -508,6 +509,15 @@ def functional_from_config(cls, config, custom_objects=None):
             queue = pending[name]
             while queue:
                 ni, node_data = queue[0]
+                if isinstance(node_data, dict) and not isinstance(layer, InputLayer):
+                    try:   # Keras 3: the call's own args and kwargs, tensors in place
+                        args, kwargs = _keras3_call(node_data, outputs_of)
+                    except KeyError:
+                        break
+                    outputs_of[(name, ni)] = flatten(layer(*args, **kwargs))
+                    queue.pop(0)
+                    progress = True
+                    continue
                 node_data = _normalize_node(node_data)
                 try:
                     args = [outputs_of[(r[0], r[1])][r[2]] for r in node_data]
@@ -553,6 +563,60 @@ def functional_from_config(cls, config, custom_objects=None):
         if extra:
             insert_subgraph(m, extra, "from_config")
     return m
+
+
+def _keras3_call(node_data, outputs_of):
+    """(args, kwargs) of a Keras 3 node, each `__keras_tensor__` replaced by the tensor (a
+    KeyError while one is not made yet); masks and other tensor kwargs are kept."""
+    def fill(a):
+        if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__":
+            h = a["config"]["keras_history"]
+            return outputs_of[(h[0], h[1])][h[2]]
+        if isinstance(a, list):
+            return [fill(b) for b in a]
+        if isinstance(a, dict):
+            return {k: fill(v) for k, v in a.items()}
+        return a
+    return fill(node_data.get("args", [])), fill(node_data.get("kwargs", {}))
+
+
+def _keras3_op_entry(lc):
+    """A Keras 3 op in a functional config (`x + y`, the mask's `not_equal`: module
+    keras.src.ops.*, class Add / NotEqual) becomes nabi's op layer calling keras.ops.add /
+    keras.ops.not_equal with the node's arguments."""
+    nodes = lc.get("inbound_nodes") or []
+    if not str(lc.get("module") or "").startswith("keras.src.ops"):
+        # Keras 3's legacy .h5 config has no module: an op's config is just its name (a
+        # layer's has trainable and dtype; ops.Add and layers.Add share the class name)
+        if "module" in lc or not nodes or not isinstance(nodes[0], dict) or \
+                set(lc.get("config") or {}) - {"name"}:
+            return lc
+    import re
+    from ..layers.core import TFOpLambda
+    from ..layers.core import _to_json
+    fn = re.sub("([a-z0-9])([A-Z])", r"\1_\2",
+                re.sub("(.)([A-Z][a-z]+)", r"\1_\2", lc["class_name"])).lower()
+    if len(nodes) != 1 or not isinstance(nodes[0], dict):
+        raise ValueError(f"[Model.from_config] Keras op {lc['class_name']!r} "
+                         f"({lc.get('name')!r}) must be applied once")
+    refs = []
+
+    def mark(a):
+        if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__":
+            refs.append(list(a["config"]["keras_history"][:3]) + [{}])
+            return {"__keras_tensor__": len(refs) - 1}
+        if isinstance(a, list):
+            return [mark(b) for b in a]
+        if isinstance(a, dict):
+            return {k: mark(v) for k, v in a.items()}
+        return _to_json(a)
+    args, kwargs = mark(nodes[0].get("args", [])), mark(nodes[0].get("kwargs", {}))
+    cfg = {**(lc.get("config") or {}), "symbol": f"keras.ops.{fn}", "op_args": args,
+           "op_kwargs": kwargs}
+    cfg["name"] = TFOpLambda(None, symbol=cfg["symbol"], op_args=[], op_kwargs={}).name \
+        if not str(cfg.get("name", "")).startswith("tf.") else cfg["name"]
+    return {"class_name": "TFOpLambda", "config": cfg, "name": lc.get("name"),
+            "inbound_nodes": [refs]}
 
 
 def _refs_list(refs):
