@@ -221,3 +221,109 @@ def test_unicode_decode_encode_and_ngrams_on_nested_ragged():
            for row in toks]
     assert got.to_list() == ref
     assert got.row_splits.dtype == tf.int64
+
+
+# ============================================================================ tf.sparse
+
+
+def _sp_dense_ref(idx, vals, shape, summed):
+    out = np.zeros(shape, np.asarray(vals).dtype)
+    for i, v in zip(idx, vals):
+        if summed:
+            out[tuple(i)] += v
+        else:
+            out[tuple(i)] = v
+    return out
+
+
+def test_sparse_to_dense_repeated_index_last_value_wins():
+    # TF: to_dense(validate_indices=False) of [[0, 0], [0, 0]] with values [1, 2] is 2 (the last
+    # write); reduce_sum and sparse + dense add repeated entries up (3)
+    idx, vals = [[0, 0], [1, 1], [0, 0]], [1.0, 2.0, 5.0]
+    sp = tf.sparse.SparseTensor(idx, vals, [2, 2])
+    np.testing.assert_array_equal(tf.sparse.to_dense(sp, validate_indices=False).numpy(),
+                                  _sp_dense_ref(idx, vals, (2, 2), summed=False))
+    np.testing.assert_array_equal(tf.sparse.reduce_sum(sp, axis=1).numpy(),
+                                  _sp_dense_ref(idx, vals, (2, 2), summed=True).sum(axis=1))
+    np.testing.assert_array_equal(tf.sparse.add(sp, tf.zeros([2, 2])).numpy(),
+                                  _sp_dense_ref(idx, vals, (2, 2), summed=True))
+    b = tf.sparse.SparseTensor([[0], [0], [1]], [True, False, True], [2])
+    assert tf.sparse.to_dense(b, validate_indices=False).numpy().tolist() == [False, True]
+    s = tf.sparse.SparseTensor([[0], [0]], ["a", "b"], [2])
+    assert tf.sparse.to_dense(s, validate_indices=False).numpy().tolist() == [b"b", b""]
+
+
+def test_sparse_reduce_sum_output_is_sparse_keeps_every_group():
+    # TF: SparseReduceSumSparse has one entry per group of input entries, even when the sum
+    # is 0 ([[1, -1], [0, 0]] summed over axis 1 -> indices [[0]], values [0.]); summing every
+    # axis gives a rank-0 SparseTensor (indices of shape (1, 0), dense_shape [])
+    idx = np.array([[1, 2], [0, 0], [1, 0], [0, 1]])
+    vals = np.array([1.0, 2.0, -1.0, -2.0], np.float32)
+    sp = tf.sparse.SparseTensor(idx, vals, [3, 3])
+    for axis, keepdims in [(1, False), (0, False), (0, True), (1, True), ([], False)]:
+        got = tf.sparse.reduce_sum(sp, axis=axis, keepdims=keepdims, output_is_sparse=True)
+        axes = [axis] if isinstance(axis, int) else axis
+        keep = [d for d in range(2) if d not in axes]
+        groups = {}
+        for i, v in zip(idx.tolist(), vals.tolist()):
+            key = tuple(0 if (d in axes) else i[d] for d in range(2)) if keepdims else \
+                tuple(i[d] for d in keep)
+            groups[key] = groups.get(key, 0.0) + v
+        keys = sorted(groups)
+        assert got.indices.numpy().tolist() == [list(k) for k in keys], (axis, keepdims)
+        np.testing.assert_allclose(got.values.numpy(), [groups[k] for k in keys])
+        want_shape = [1 if (d in axes) else 3 for d in range(2)] if keepdims else [3] * len(keep)
+        assert got.dense_shape.numpy().tolist() == want_shape
+    got = tf.sparse.reduce_sum(sp, output_is_sparse=True)
+    assert got.indices.shape == (1, 0) and got.dense_shape.numpy().tolist() == []
+    np.testing.assert_allclose(got.values.numpy(), [vals.sum()])
+    empty = tf.sparse.SparseTensor(np.zeros((0, 2), np.int64), np.zeros(0, np.float32), [2, 3])
+    got = tf.sparse.reduce_sum(empty, output_is_sparse=True)
+    assert got.indices.shape == (0, 0) and got.values.shape == (0,)
+
+
+@pytest.mark.parametrize("adjoint_a", [False, True])
+@pytest.mark.parametrize("adjoint_b", [False, True])
+def test_sparse_dense_matmul_dense_times_sparse_and_complex_adjoints(adjoint_a, adjoint_b):
+    # TF: sparse_dense_matmul(dense, sparse) is allowed (computed as (B^T A^T)^T); adjoints
+    # conjugate complex operands (TF's dense-times-sparse path returns the conjugate of the
+    # product for complex inputs, a TF bug nabi does not copy)
+    rng = np.random.default_rng(3)
+    s = np.array([[0, 1 + 2j, 0], [-1j, 0, 3]], np.complex64)
+    idx = np.argwhere(s != 0)
+    sp = tf.sparse.SparseTensor(idx, s[s != 0], s.shape)
+
+    def op(m, adj):
+        return m.conj().T if adj else m
+    k = op(s, adjoint_a).shape[1]
+    d = (rng.standard_normal((k, 2)) + 1j * rng.standard_normal((k, 2))).astype(np.complex64)
+    dd = op(d, adjoint_b)          # so that op(dd, adjoint_b) == d
+    got = tf.sparse.sparse_dense_matmul(sp, tf.constant(dd), adjoint_a=adjoint_a,
+                                        adjoint_b=adjoint_b)
+    np.testing.assert_allclose(got.numpy(), op(s, adjoint_a) @ d, rtol=1e-5, atol=1e-5)
+    # dense @ sparse, real and complex
+    for mat in (s.real.astype(np.float32), s):
+        spm = tf.sparse.SparseTensor(np.argwhere(mat != 0), mat[mat != 0], mat.shape)
+        m = op(mat, adjoint_b).shape[0]
+        a = rng.standard_normal((3, m)).astype(mat.dtype)
+        got = tf.sparse.sparse_dense_matmul(tf.constant(op(a, adjoint_a)), spm,
+                                            adjoint_a=adjoint_a, adjoint_b=adjoint_b)
+        np.testing.assert_allclose(got.numpy(), a @ op(mat, adjoint_b), rtol=1e-5, atol=1e-5)
+
+
+def test_dense_times_sparse_gradients():
+    # d/dA and d/dvalues of sum((A @ S)^2) against the NumPy formulas
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 2)).astype(np.float32)
+    idx = np.array([[0, 1], [1, 0], [1, 2]])
+    vals = rng.standard_normal(3).astype(np.float32)
+    s = np.zeros((2, 3), np.float32)
+    s[tuple(idx.T)] = vals
+    av, vv = tf.Variable(a), tf.Variable(vals)
+    with tf.GradientTape() as tape:
+        out = tf.sparse.sparse_dense_matmul(av, tf.sparse.SparseTensor(idx, vv * 1.0, [2, 3]))
+        loss = tf.reduce_sum(out * out)
+    ga, gv = tape.gradient(loss, [av, vv])
+    g_out = 2 * (a @ s)
+    np.testing.assert_allclose(ga.numpy(), g_out @ s.T, rtol=1e-5)
+    np.testing.assert_allclose(gv.numpy(), (a.T @ g_out)[tuple(idx.T)], rtol=1e-5)

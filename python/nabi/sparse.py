@@ -43,8 +43,8 @@ class SparseTensor:
         shape = _host_int64(dense_shape, op, "dense_shape")
         if shape.ndim != 1:
             raise ValueError(f"[{op}] dense_shape must be 1-D, got shape {shape.shape}")
-        if ind.size == 0:
-            ind = ind.reshape(0, shape.size)
+        if ind.size == 0 and not (ind.ndim == 2 and ind.shape[1] == shape.size):
+            ind = ind.reshape(0, shape.size)     # [] (a rank-0 tensor keeps its (1, 0))
         if ind.ndim != 2 or ind.shape[1] != shape.size:
             raise ValueError(f"[{op}] indices must have shape (N, rank={shape.size}), got "
                              f"{ind.shape} (dense_shape {shape.tolist()})")
@@ -249,6 +249,8 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
     _check_sparse(op, sp_input)
     if validate_indices:
         _check_order(op, sp_input)
+    else:
+        sp_input = _last_of_repeats(sp_input)    # TF writes in order: the last value wins
     vals = sp_input._values
     shape = [int(d) for d in sp_input._shape]
     if vals._data.dtype.kind == "O":
@@ -274,6 +276,35 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
         fill = convert_to_tensor(np.where(mask, default_value, 0).astype(vals._data.dtype))
         dense = dense + fill
     return dense
+
+
+def _last_of_repeats(sp):
+    """sp without the earlier entries of a repeated index (the last one stays)."""
+    ind = sp._indices
+    if len(ind) < 2 or not sp._shape.size:
+        return sp
+    flat = np.ravel_multi_index(ind.T, sp._shape)
+    _, last_rev = np.unique(flat[::-1], return_index=True)
+    if len(last_rev) == len(flat):
+        return sp
+    keep = np.sort(len(flat) - 1 - last_rev).astype(np.int64)
+    return SparseTensor(ind[keep], _take(sp._values, keep), sp._shape)
+
+
+def _take(values, idx):
+    from .ops.array_ops import gather
+    if values._data.dtype.kind == "O":
+        return _wrap(values.numpy()[idx])
+    return gather(values, idx)
+
+
+def _summed_dense(sp):
+    """The dense tensor with repeated indices added up (scatter_nd), as TF's sparse
+    reductions and sparse + dense treat them."""
+    from .ops.scatter_ops import scatter_nd
+    if sp._values._data.dtype.kind in "Ob":
+        return to_dense(sp, validate_indices=False)
+    return scatter_nd(sp._indices, sp._values, [int(d) for d in sp._shape])
 
 
 def from_dense(tensor, name=None):
@@ -325,47 +356,98 @@ def retain(sp_input, to_retain):
 
 
 def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
-    """sp_a (M, K) @ b (K, N) -> dense (M, N) without densifying sp_a: each entry
-    value * b[col, :] is added into row `row` of the result. Gradients flow to b and to
-    sp_a.values. A dense `sp_a` with a SparseTensor `b` is not supported."""
-    from .ops.array_ops import gather, reshape, transpose as dtranspose
-    from .ops.math_ops import multiply
-    from .ops.segment_ops import unsorted_segment_sum
+    """op(sp_a) (M, K) @ op(b) (K, N) -> dense (M, N) without densifying sp_a: each entry
+    value * b[col, :] is added into row `row` of the result (op: the conjugate transpose
+    when adjoint_*). A dense `sp_a` with a SparseTensor `b` works too, through
+    (A B)^T = B^T A^T. Gradients flow to the dense operand and to the sparse values."""
+    from .ops.array_ops import transpose as dtranspose
     op = "sparse.sparse_dense_matmul"
+    if isinstance(b, SparseTensor) and not isinstance(sp_a, SparseTensor):
+        at = sp_a if isinstance(sp_a, Tensor) else convert_to_tensor(sp_a, dtype=b.dtype)
+        rows, cols, vals, n, k = _entries(op, b, not adjoint_b, conj=adjoint_b)
+        if at._data.ndim != 2:
+            raise ValueError(f"[{op}] the dense operand must be 2-D, got shape "
+                             f"{tuple(at._data.shape)}")
+        dense = at if adjoint_a else dtranspose(at)           # op(A)^T, conjugated below
+        if adjoint_a and at.dtype.is_complex:
+            from .ops.complex_ops import conj
+            dense = conj(at)
+        return dtranspose(_spmm(op, rows, cols, vals, n, k, dense, adjoint_a, adjoint_b))
     _check_sparse(op, sp_a)
-    if sp_a.ndim != 2:
-        raise ValueError(f"[{op}] the SparseTensor must be 2-D, got dense_shape "
-                         f"{sp_a._shape.tolist()}")
+    rows, cols, vals, m, k = _entries(op, sp_a, adjoint_a, conj=adjoint_a)
     bt = b if isinstance(b, Tensor) else convert_to_tensor(b, dtype=sp_a.dtype)
     if bt._data.ndim != 2:
         raise ValueError(f"[{op}] the dense operand must be 2-D, got shape "
                          f"{tuple(bt._data.shape)}")
-    if bt.dtype != sp_a.dtype:
-        raise TypeError(f"[{op}] dtypes differ: SparseTensor {sp_a.dtype.name}, dense "
-                        f"{bt.dtype.name}")
     if adjoint_b:
-        bt = dtranspose(bt)
-    rows, cols = sp_a._indices[:, 0], sp_a._indices[:, 1]
-    m, k = int(sp_a._shape[0]), int(sp_a._shape[1])
-    if adjoint_a:
+        bt = dtranspose(bt, conjugate=True)
+    return _spmm(op, rows, cols, vals, m, k, bt, adjoint_a, adjoint_b)
+
+
+def _entries(op, sp, transposed, conj):
+    """(rows, cols, values, n_rows, n_cols) of the 2-D sp, or of its (conjugate) transpose."""
+    _check_sparse(op, sp)
+    if sp.ndim != 2:
+        raise ValueError(f"[{op}] the SparseTensor must be 2-D, got dense_shape "
+                         f"{sp._shape.tolist()}")
+    rows, cols = sp._indices[:, 0], sp._indices[:, 1]
+    m, k = int(sp._shape[0]), int(sp._shape[1])
+    vals = sp._values
+    if conj and vals.dtype.is_complex:
+        from .ops.complex_ops import conj as dconj
+        vals = dconj(vals)
+    if transposed:
         rows, cols, m, k = cols, rows, k, m
+    return rows, cols, vals, m, k
+
+
+def _spmm(op, rows, cols, vals, m, k, bt, adjoint_a, adjoint_b):
+    from .ops.array_ops import gather, reshape
+    from .ops.math_ops import multiply
+    from .ops.segment_ops import unsorted_segment_sum
+    if bt.dtype != vals.dtype:
+        raise TypeError(f"[{op}] dtypes differ: SparseTensor {vals.dtype.name}, dense "
+                        f"{bt.dtype.name}")
     if bt._data.shape[0] != k:
         raise ValueError(f"[{op}] inner dimensions differ: sparse ({m}, {k}) @ dense "
                          f"{tuple(bt._data.shape)} (adjoint_a={adjoint_a}, "
                          f"adjoint_b={adjoint_b})")
     picked = gather(bt, cols)                                        # (nnz, N)
-    contrib = multiply(picked, reshape(sp_a._values, (-1, 1)))
+    contrib = multiply(picked, reshape(vals, (-1, 1)))
+    if contrib.dtype.is_complex:      # the segment sum is real: add the two parts apart
+        from .ops.complex_ops import complex as dcomplex, imag, real
+        return dcomplex(unsorted_segment_sum(real(contrib), rows, m),
+                        unsorted_segment_sum(imag(contrib), rows, m))
     return unsorted_segment_sum(contrib, rows, m)
 
 
 def reduce_sum(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):
     """The sum over `axis` (all by default) as a dense tensor (a SparseTensor with
     output_is_sparse=True): the implicit zeros add nothing."""
+    from .ops.array_ops import gather_nd, reshape
     from .ops.math_ops import reduce_sum as dense_sum
     _check_sparse("sparse.reduce_sum", sp_input)
-    out = dense_sum(to_dense(sp_input, validate_indices=False), axis=axis,
-                    keepdims=bool(keepdims))
-    return from_dense(out) if output_is_sparse else out
+    out = dense_sum(_summed_dense(sp_input), axis=axis, keepdims=bool(keepdims))
+    if not output_is_sparse:
+        return out
+    # TF's SparseReduceSumSparse: one entry per group of input entries (even one summing
+    # to 0), in row-major order
+    r, ind = sp_input.ndim, sp_input._indices
+    if isinstance(axis, Tensor):
+        axis = axis.numpy().tolist()
+    axes = set(range(r)) if axis is None else {int(a) % r for a in np.atleast_1d(axis).tolist()}
+    if keepdims:
+        key = ind.copy()
+        key[:, sorted(axes)] = 0
+    else:
+        key = ind[:, [d for d in range(r) if d not in axes]]
+    out_shape = np.array(out.shape, np.int64)
+    if key.shape[1] == 0:
+        n = 1 if len(ind) else 0
+        vals = reshape(out, [1])[:n]
+        return SparseTensor(np.zeros((n, 0), np.int64), vals, out_shape)
+    uniq = np.unique(key, axis=0) if len(key) else key
+    return SparseTensor(uniq, gather_nd(out, uniq), out_shape)
 
 
 def add(a, b, threshold=0, name=None):
@@ -392,9 +474,9 @@ def add(a, b, threshold=0, name=None):
             out = retain(out, keep)
         return out
     if isinstance(a, SparseTensor):
-        return dense_add(to_dense(a, validate_indices=False), b)
+        return dense_add(_summed_dense(a), b)
     if isinstance(b, SparseTensor):
-        return dense_add(a, to_dense(b, validate_indices=False))
+        return dense_add(a, _summed_dense(b))
     raise TypeError(f"[{op}] at least one operand must be a SparseTensor, got "
                     f"{type(a).__name__} and {type(b).__name__}")
 
