@@ -223,7 +223,11 @@ def _scaled_dense(keras):
     return ScaledDense
 
 
-REFS = {"mlp": ref_mlp, "mlp_func": ref_mlp_func, "cnn": ref_cnn, "rnn": ref_rnn,
+def ref_ops(W, x):
+    return _dense(np.concatenate([x.mean(1), x[:, 0]], -1) * 2.0, W, "dense")
+
+
+REFS = {"ops": ref_ops, "mlp": ref_mlp, "mlp_func": ref_mlp_func, "cnn": ref_cnn, "rnn": ref_rnn,
         "mha": ref_mha, "nested": ref_nested, "custom": ref_custom, "prep": ref_prep}
 FILES = sorted(f for f in os.listdir(D) if f.endswith((".keras", ".h5")))
 

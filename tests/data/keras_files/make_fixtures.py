@@ -103,6 +103,14 @@ def custom():   # a registered custom layer
     return keras.Model(inp, o, name="custom"), [rng.normal(size=(5, 4)).astype("float32")]
 
 
+def ops():   # Keras ops on symbolic tensors: ops.Mean(axis=...), GetItem (slices), ...
+    inp = keras.Input((4, 3))
+    a = keras.ops.mean(inp, axis=1, keepdims=False)
+    c = keras.ops.concatenate([a, inp[:, 0]], axis=-1) * 2.0
+    return keras.Model(inp, layers.Dense(2)(c), name="ops"), [
+        rng.normal(size=(3, 4, 3)).astype("float32")]
+
+
 def prep():   # an adapted Normalization layer
     norm = layers.Normalization(name="norm")
     xs = rng.normal(3, 2, size=(50, 3)).astype("float32")
@@ -115,7 +123,7 @@ FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.
            "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
            "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
-           "prep": ("keras", "weights.h5")}
+           "prep": ("keras", "weights.h5"), "ops": ("keras", "h5")}
 
 if __name__ == "__main__":
     for name, exts in FORMATS.items():

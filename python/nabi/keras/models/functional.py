@@ -586,10 +586,11 @@ def _keras3_op_entry(lc):
     keras.ops.not_equal with the node's arguments."""
     nodes = lc.get("inbound_nodes") or []
     if not str(lc.get("module") or "").startswith("keras.src.ops"):
-        # Keras 3's legacy .h5 config has no module: an op's config is just its name (a
-        # layer's has trainable and dtype; ops.Add and layers.Add share the class name)
+        # Keras 3's legacy .h5 config has no module: an op's config is its name and
+        # constructor arguments, a layer's always has `trainable` (ops.Add and layers.Add
+        # share the class name)
         if "module" in lc or not nodes or not isinstance(nodes[0], dict) or \
-                set(lc.get("config") or {}) - {"name"}:
+                "trainable" in (lc.get("config") or {}):
             return lc
     import re
     from ..layers.core import TFOpLambda
@@ -605,13 +606,24 @@ def _keras3_op_entry(lc):
         if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__":
             refs.append(list(a["config"]["keras_history"][:3]) + [{}])
             return {"__keras_tensor__": len(refs) - 1}
+        if isinstance(a, dict) and a.get("class_name") == "__slice__":
+            c = a.get("config", {})
+            return _to_json(slice(c.get("start"), c.get("stop"), c.get("step")))
         if isinstance(a, list):
             return [mark(b) for b in a]
         if isinstance(a, dict):
             return {k: mark(v) for k, v in a.items()}
         return _to_json(a)
     args, kwargs = mark(nodes[0].get("args", [])), mark(nodes[0].get("kwargs", {}))
-    cfg = {**(lc.get("config") or {}), "symbol": f"keras.ops.{fn}", "op_args": args,
+    cfg = dict(lc.get("config") or {})
+    # the op's constructor arguments (ops.Mean(axis, keepdims)) are the function's keywords
+    kwargs = {**{k: _to_json(v) for k, v in cfg.items() if k != "name"}, **kwargs}
+    symbol = f"keras.ops.{fn}"
+    if fn == "get_item":   # x[key]: the key, a list in the config, is a tuple
+        symbol = "__operators__.getitem"
+        if len(args) == 2 and isinstance(args[1], list):
+            args[1] = {"__tuple__": args[1]}
+    cfg = {"name": cfg.get("name", fn), "symbol": symbol, "op_args": args,
            "op_kwargs": kwargs}
     cfg["name"] = TFOpLambda(None, symbol=cfg["symbol"], op_args=[], op_kwargs={}).name \
         if not str(cfg.get("name", "")).startswith("tf.") else cfg["name"]
