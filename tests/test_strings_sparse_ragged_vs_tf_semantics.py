@@ -327,3 +327,33 @@ def test_dense_times_sparse_gradients():
     g_out = 2 * (a @ s)
     np.testing.assert_allclose(ga.numpy(), g_out @ s.T, rtol=1e-5)
     np.testing.assert_allclose(gv.numpy(), (a.T @ g_out)[tuple(idx.T)], rtol=1e-5)
+
+
+def test_sparse_add_threshold_applies_to_sums_only():
+    # TF (SparseAdd): threshold drops a sum whose magnitude is below it only where both
+    # operands have the index; an entry of one operand alone is kept (0.25 survives
+    # threshold=0.3, the 3 + -3 sum does not)
+    a_idx, a_val = [[0, 1], [1, 0], [2, 2]], [1.0, -2.0, 3.0]
+    b_idx, b_val = [[0, 1], [1, 1], [2, 2]], [0.5, 0.25, -3.0]
+    a = tf.sparse.SparseTensor(a_idx, a_val, [3, 3])
+    b = tf.sparse.SparseTensor(b_idx, b_val, [3, 3])
+    for th in [0, 0.25, 0.3, 1.0, 2.0]:
+        sums = {}
+        for i, v in list(zip(map(tuple, a_idx), a_val)) + list(zip(map(tuple, b_idx), b_val)):
+            sums.setdefault(i, []).append(v)
+        ref = {i: sum(v) for i, v in sums.items() if len(v) == 1 or abs(sum(v)) >= th}
+        got = tf.sparse.add(a, b, threshold=th)
+        assert got.indices.numpy().tolist() == [list(i) for i in sorted(ref)], th
+        np.testing.assert_allclose(got.values.numpy(), [ref[i] for i in sorted(ref)])
+
+
+def test_sparse_slice_negative_size_and_division_by_zero_raise():
+    # TF: sparse.slice with a negative size raises; sp / dense raises when the dense operand is
+    # 0 at one of the sparse indices (a 0 elsewhere is fine)
+    sp = tf.sparse.SparseTensor([[0, 1], [1, 0]], [1.0, -2.0], [3, 3])
+    with pytest.raises(ValueError, match=r"sparse.slice.*non-negative"):
+        tf.sparse.slice(sp, [1, 0], [-1, 2])
+    with pytest.raises(ValueError, match=r"divide by zero"):
+        sp / tf.constant([[0.0, 2.0, 4.0]])
+    got = sp / tf.constant([[1.0, 2.0, 0.0]])
+    np.testing.assert_allclose(got.values.numpy(), [1.0 / 2.0, -2.0 / 1.0])

@@ -130,7 +130,15 @@ class SparseTensor:
 
     def __truediv__(self, other):
         from . import ops as _ops
-        return self._cwise(other, "__truediv__", _ops.divide)
+
+        def divide(values, divisor):
+            if np.any(np.asarray(divisor.numpy()) == 0):
+                from .errors import InvalidArgumentError   # TF's SparseDenseCwiseDiv check
+                raise InvalidArgumentError(
+                    f"[SparseTensor.__truediv__] cannot divide by zero: the dense operand is "
+                    f"0 at an index of the SparseTensor (dense_shape {self._shape.tolist()})")
+            return _ops.divide(values, divisor)
+        return self._cwise(other, "__truediv__", divide)
 
     def __repr__(self):
         return (f"SparseTensor(indices={self._indices.tolist()}, values="
@@ -470,7 +478,10 @@ def add(a, b, threshold=0, name=None):
             if len(uniq) else np.zeros((0, a.ndim), np.int64)
         out = SparseTensor(new_ind.reshape(-1, a.ndim), vals, a._shape)
         if threshold:
-            keep = np.abs(vals.numpy()) >= threshold
+            # TF's SparseAdd thresholds only the sums of an index present in both operands;
+            # an entry of one operand alone is kept whatever its magnitude
+            both = np.bincount(inv, minlength=len(uniq)) > 1
+            keep = ~both | (np.abs(vals.numpy()) >= threshold)
             out = retain(out, keep)
         return out
     if isinstance(a, SparseTensor):
@@ -528,6 +539,9 @@ def slice(sp_input, start, size, name=None):  # noqa: A001  (TF's name)
     if start.size != sp_input.ndim or size.size != sp_input.ndim:
         raise ValueError(f"[{op}] start {start.tolist()} and size {size.tolist()} must have "
                          f"one entry per dimension ({sp_input.ndim})")
+    if np.any(size < 0) or np.any(start < 0):
+        raise ValueError(f"[{op}] start {start.tolist()} and size {size.tolist()} must be "
+                         "non-negative")
     end = np.minimum(start + size, sp_input._shape)
     ind = sp_input._indices
     keep = np.all((ind >= start) & (ind < end), axis=1)
