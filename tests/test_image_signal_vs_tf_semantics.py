@@ -114,3 +114,19 @@ def test_saturate_cast_float16_infinity(dtype, np_dtype):
         img = np.array([1.0, 0.0], np.float16)
         conv = tf.image.convert_image_dtype(img, dtype, saturate=True).numpy()
     assert conv[0] == min(65504, info.max)
+
+
+# --------------------------------------------------------------------------- extract_patches
+
+
+def test_extract_patches_valid_negative_output_raises():
+    # TF: VALID output size is C's (in - effective + stride) / stride (truncated); below 0 it
+    # raises "Computed output size would be negative"; nabi returned an empty tensor. A
+    # quotient truncated to 0 is an empty result in both.
+    x = np.ones((1, 8, 8, 1), F32)
+    with pytest.raises(ValueError, match="negative"):
+        tf.image.extract_patches(x, [1, 1, 10, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID")
+    with pytest.raises(ValueError, match="negative"):  # rate 3: effective 1 + 3 * 3 = 10
+        tf.image.extract_patches(x, [1, 1, 4, 1], [1, 1, 1, 1], [1, 1, 3, 1], "VALID")
+    y = tf.image.extract_patches(x, [1, 1, 10, 1], [1, 1, 3, 1], [1, 1, 1, 1], "VALID")
+    assert tuple(y.shape) == (1, 8, 0, 10)

@@ -978,6 +978,10 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
 
     def plan(size, k, s, r):
         ek = (k - 1) * r + 1
+        if pad == "VALID" and -((ek - size - s) // s) < 0:  # TF: C's (size - ek + s) / s < 0
+            raise ValueError(f"[{op}] computed output size would be negative: input size "
+                             f"{size}, effective patch size {ek} (size {k}, rate {r}), stride "
+                             f"{s} (images shape {_shape(x)})")
         if pad == "VALID":
             out = builtins.max(0, -(-(size - ek + 1) // s))
             return out, 0, 0
