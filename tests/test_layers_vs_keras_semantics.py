@@ -273,3 +273,18 @@ def test_variance_scaling_input_output_axes():
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.97 * limit
     assert init.get_config() == {"seed": 1, "input_axes": [0], "output_axes": [1, 2]}
     assert keras.initializers.GlorotUniform(seed=1).get_config() == {"seed": 1}
+
+
+def test_spatial_dropout3d():
+    # Keras SpatialDropout3D: in training whole (sample, channel) feature volumes are zeroed
+    # with probability rate and the kept ones scaled by 1 / (1 - rate); identity at inference.
+    x = np.random.default_rng(5).uniform(1.0, 2.0, (4, 3, 2, 3, 6)).astype(np.float32)
+    for fmt, red in (("channels_last", (1, 2, 3)), ("channels_first", (2, 3, 4))):
+        layer = keras.layers.SpatialDropout3D(0.5, data_format=fmt, seed=1)
+        y = np.asarray(layer(x, training=True))
+        kept = y != 0
+        assert np.all(kept.all(red) | (~kept).all(red))          # one decision per volume
+        assert 0 < kept.mean() < 1
+        np.testing.assert_allclose(y[kept], 2.0 * x[kept], rtol=1e-6)
+        assert_array(layer(x, training=False), x, rtol=0, atol=0)
+        assert layer.get_config()["data_format"] == fmt

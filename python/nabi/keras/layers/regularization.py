@@ -1,11 +1,11 @@
-"""SpatialDropout1D/2D (whole feature maps dropped) and GaussianNoise, training only."""
+"""SpatialDropout1D/2D/3D (whole feature maps dropped) and GaussianNoise, training only."""
 import numpy as np
 
 from ...ops import math_ops as _m
 from .base import Layer
 from .convolutional import _data_format
 
-__all__ = ["SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+__all__ = ["SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
            "AlphaDropout", "ActivityRegularization"]
 
 
@@ -57,6 +57,18 @@ class SpatialDropout2D(_SpatialDropout):
         if len(s) != 4:
             raise ValueError(f"[{self.name}] expected a 4-D input, got shape {s}")
         return (s[0], s[1], 1, 1) if self.data_format == "channels_first" else (s[0], 1, 1, s[3])
+
+
+class SpatialDropout3D(_SpatialDropout):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, None, seed, **kwargs)
+        self.data_format = _data_format(self.name, data_format)
+
+    def _noise_shape(self, s):
+        if len(s) != 5:
+            raise ValueError(f"[{self.name}] expected a 5-D input, got shape {s}")
+        return (s[0], s[1], 1, 1, 1) if self.data_format == "channels_first" else \
+            (s[0], 1, 1, 1, s[4])
 
 
 class SpatialDropout1D(_SpatialDropout):
