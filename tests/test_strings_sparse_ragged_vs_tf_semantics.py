@@ -357,3 +357,53 @@ def test_sparse_slice_negative_size_and_division_by_zero_raise():
         sp / tf.constant([[0.0, 2.0, 4.0]])
     got = sp / tf.constant([[1.0, 2.0, 0.0]])
     np.testing.assert_allclose(got.values.numpy(), [1.0 / 2.0, -2.0 / 1.0])
+
+
+# ============================================================================ tf.ragged
+
+
+def test_ragged_factories_convert_python_values_as_tf():
+    # TF: RaggedTensor.from_row_splits([1, 2, 3, 4], [0, 2, 4]) holds int32 values (Python
+    # ints), [1.5, ...] float32; a NumPy int64 array keeps int64; row_splits stay int64
+    for make in (lambda v: tf.RaggedTensor.from_row_splits(v, [0, 2, 2, 4]),
+                 lambda v: tf.RaggedTensor.from_row_lengths(v, [2, 0, 2]),
+                 lambda v: tf.RaggedTensor.from_value_rowids(v, [0, 0, 2, 2]),
+                 lambda v: tf.RaggedTensor.from_row_starts(v, [0, 2, 2]),
+                 lambda v: tf.RaggedTensor.from_row_limits(v, [2, 2, 4]),
+                 lambda v: tf.RaggedTensor.from_nested_row_lengths(v, [[2, 1], [1, 2, 1]])):
+        assert make([1, 2, 3, 4]).dtype == tf.int32
+        assert make([1.5, 2.0, 3.0, 4.0]).dtype == tf.float32
+        assert make(np.arange(4, dtype=np.int64)).dtype == tf.int64
+        assert make([1, 2, 3, 4]).row_splits.dtype == tf.int64
+    assert tf.RaggedTensor.from_tensor([[1, 2, 0], [3, 0, 0]], padding=0).dtype == tf.int32
+
+
+def test_ragged_constant_of_empty_list_and_scalar_are_dense():
+    # TF: ragged.constant([]) is a dense float32 Tensor of shape (0,); ragged.constant(3) a
+    # scalar int32 Tensor; [[], []] stays ragged (2, None)
+    e = tf.ragged.constant([])
+    assert not isinstance(e, tf.RaggedTensor) and e.shape == (0,) and e.dtype == tf.float32
+    s = tf.ragged.constant(3)
+    assert s.shape == () and s.dtype == tf.int32 and int(s.numpy()) == 3
+    r = tf.ragged.constant([[], []])
+    assert isinstance(r, tf.RaggedTensor) and r.row_splits.numpy().tolist() == [0, 0, 0]
+
+
+def test_ragged_from_tensor_ragged_rank_2_with_padding_or_lengths():
+    # TF: from_tensor(t, padding=0, ragged_rank=2) strips padding in the innermost ragged
+    # dimension only (the outer one keeps its uniform length); lengths=(l1, l2) cuts each
+    # ragged dimension in turn
+    t = np.array([[[1, 0], [2, 3]], [[0, 0], [4, 0]]], np.int32)
+    got = tf.RaggedTensor.from_tensor(t, padding=0, ragged_rank=2)
+    ref = [[[v for v in row[:max([0] + [k + 1 for k, v in enumerate(row) if v != 0])]]
+            for row in blk] for blk in t.tolist()]
+    assert got.to_list() == ref
+    assert got.ragged_rank == 2 and got.dtype == tf.int32
+    l1, l2 = [1, 2], [1, 2, 0]
+    got = tf.RaggedTensor.from_tensor(t, lengths=(l1, l2), ragged_rank=2)
+    rows = [sub for blk, n in zip(t.tolist(), l1) for sub in blk[:n]]
+    inner = [r[:n] for r, n in zip(rows, l2)]
+    ref = [inner[0:1], inner[1:3]]
+    assert got.to_list() == ref
+    np.testing.assert_array_equal(got.nested_row_splits[0].numpy(), np.cumsum([0] + l1))
+    np.testing.assert_array_equal(got.nested_row_splits[1].numpy(), np.cumsum([0] + l2))

@@ -40,6 +40,10 @@ def _host(v, op, what="values"):
     if isinstance(v, Tensor):
         a = v._data
         return a.get() if type(a) is DeviceArray else a
+    if isinstance(v, (list, tuple, int, float, bool)):
+        # TF's conversion of Python values: ints int32 (int64 past its range), floats float32
+        from .framework.tensor import _host_tensor
+        return _host_tensor(v)._data
     a = np.asarray(v)
     if a.dtype.kind in "US":
         a = _utf8_storage(a)
@@ -224,9 +228,38 @@ class RaggedTensor:
         if lengths is not None and padding is not None:
             raise ValueError(f"[{op}] give lengths or padding, not both")
         if ragged_rank != 1:
-            if lengths is not None or padding is not None or not 1 <= ragged_rank < a.ndim:
+            nested_lengths = isinstance(lengths, (list, tuple)) and \
+                _builtins.len(lengths) == ragged_rank and \
+                all(np.ndim(x) == 1 for x in lengths)
+            if (lengths is not None and not nested_lengths) or not 1 <= ragged_rank < a.ndim:
                 raise ValueError(f"[{op}] ragged_rank={ragged_rank} needs 1 <= ragged_rank < "
-                                 f"rank {a.ndim}, and no lengths or padding")
+                                 f"rank {a.ndim}, and lengths (if given) one 1-D list per "
+                                 "ragged dimension")
+            if nested_lengths:
+                # TF: lengths[k] cuts the rows of ragged dimension k + 1, outermost first
+                rows = list(a)
+                levels = []
+                for k in _brange(ragged_rank):
+                    ln = _host_ints(lengths[k], op, f"lengths[{k}]")
+                    if len(ln) != len(rows):
+                        raise ValueError(f"[{op}] lengths[{k}] has {len(ln)} entries for "
+                                         f"{len(rows)} rows")
+                    if np.any(ln < 0) or np.any(ln > a.shape[k + 1]):
+                        raise ValueError(f"[{op}] lengths[{k}] = {ln.tolist()} must be in "
+                                         f"[0, {a.shape[k + 1]}]")
+                    levels.append(ln)
+                    rows = [sub for r, n in zip(rows, ln.tolist()) for sub in r[:n]]
+                values = np.array(rows, dtype=a.dtype).reshape((-1,) + a.shape[ragged_rank + 1:])
+                return cls.from_nested_row_lengths(values, levels)
+            if padding is not None:
+                # TF: padding is stripped in the innermost ragged dimension only; the outer
+                # ones keep their full (uniform) lengths
+                inner = a.reshape((-1,) + a.shape[ragged_rank:])
+                rt = cls.from_tensor(inner, padding=padding)
+                for k in _brange(ragged_rank - 1, 0, -1):
+                    rt = cls.from_row_lengths(
+                        rt, np.full(int(np.prod(a.shape[:k])), a.shape[k], np.int64))
+                return rt
             inner = a.reshape((-1,) + a.shape[ragged_rank:])
             return cls.from_nested_row_lengths(
                 inner, [np.full(int(np.prod(a.shape[:k])), a.shape[k], np.int64)
@@ -774,6 +807,10 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     op = "ragged.constant"
     if isinstance(pylist, RaggedTensor):
         return pylist
+    if isinstance(pylist, (int, float, bool, str, bytes, np.generic)) and ragged_rank is None \
+            and inner_shape is None:
+        from .framework.tensor import convert_to_tensor as scalar_tensor
+        return scalar_tensor(pylist, dtype=dtype)      # a scalar: TF's dense Tensor
     if not isinstance(pylist, (list, tuple)):
         raise ValueError(f"[{op}] pylist must be a nested list, got {type(pylist).__name__}")
     sdepth, mdepth = _scalar_and_max_depth(pylist)
@@ -792,7 +829,7 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     if ragged_rank is None:
         ragged_rank = depth - 1 if inner_shape is None else depth - 1 - len(inner_shape)
         if sdepth is None:
-            ragged_rank = max(1, ragged_rank)
+            ragged_rank = max(1 if depth > 1 else 0, ragged_rank)   # [] is a dense (0,)
     ragged_rank = int(ragged_rank)
     if ragged_rank < 0 or (sdepth is not None and ragged_rank >= sdepth):
         raise ValueError(f"[{op}] ragged_rank must be in [0, {depth - 1}] for values nested "
