@@ -407,3 +407,16 @@ def test_ragged_from_tensor_ragged_rank_2_with_padding_or_lengths():
     assert got.to_list() == ref
     np.testing.assert_array_equal(got.nested_row_splits[0].numpy(), np.cumsum([0] + l1))
     np.testing.assert_array_equal(got.nested_row_splits[1].numpy(), np.cumsum([0] + l2))
+
+
+def test_ragged_row_lengths_axis0_bounding_shape_out_type_and_ellipsis():
+    # TF: row_lengths(axis=0) is nrows(); bounding_shape(out_type=tf.int32) is int32;
+    # rt[...] is rt and rt[0, ...] row 0; rt[:, ..., 1:] slices inside every row
+    rows = [[1, 2, 3], [], [4, 5], [6]]
+    rt = tf.ragged.constant(rows)
+    assert int(rt.row_lengths(axis=0).numpy()) == len(rows)
+    b = rt.bounding_shape(out_type=tf.int32)
+    assert b.dtype == tf.int32 and b.numpy().tolist() == [len(rows), max(map(len, rows))]
+    assert rt[...].to_list() == rows
+    assert rt[0, ...].numpy().tolist() == rows[0]
+    assert rt[:, ..., 1:].to_list() == [r[1:] for r in rows]

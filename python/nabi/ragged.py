@@ -428,6 +428,8 @@ class RaggedTensor:
         axis = int(axis)
         if axis < 0:
             axis += self.ndim
+        if axis == 0:       # TF: the number of rows
+            return self.nrows()
         if axis == 1:
             return _wrap(np.array([len(r) for r in self._rows],
                                   np.int64).reshape(self._outer_shape))
@@ -465,7 +467,8 @@ class RaggedTensor:
         return self._outer_shape + (width,) + self._inner()
 
     def bounding_shape(self, axis=None, name=None, out_type=None):
-        full = np.array(self._bshape(), np.int64)
+        full = np.array(self._bshape(), np.int64 if out_type is None else
+                        _dt.as_dtype(out_type)._np)
         return _wrap(full if axis is None else full[axis])
 
     # ------------------------------------------------------------------ conversion
@@ -564,6 +567,14 @@ class RaggedTensor:
         return self._outer_shape[0]
 
     def __getitem__(self, i):
+        if i is Ellipsis:
+            return self
+        if isinstance(i, tuple) and any(k is Ellipsis for k in i):
+            k = [j for j, x in enumerate(i) if x is Ellipsis]
+            if len(k) > 1:
+                raise IndexError("[RaggedTensor] an index can only have one ellipsis (...)")
+            fill = (slice(None),) * max(0, self.ndim - (len(i) - 1))
+            i = i[:k[0]] + fill + i[k[0] + 1:]
         if isinstance(i, tuple):
             if len(i) == 0:
                 return self
