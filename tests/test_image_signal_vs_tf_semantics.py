@@ -14,8 +14,8 @@ F32 = np.float32
 def _gaussian_resize_1d_ref(row, n_out, antialias):
     """TF's scale_and_translate with the gaussian kernel (radius 1.5, sigma 0.5), computed in
     float32 as TF's kernel does: sample = (o + 0.5) * (1 / scale), taps
-    ceil(sample - 1.5 ks - 0.5) .. floor(sample + 1.5 ks - 0.5), weight exp(-d^2 / 0.5) for |d| < 1.5, else 0,
-    normalised; with antialias a downscale stretches the kernel by ks = 1 / scale."""
+    ceil(sample - 1.5 ks - 0.5) .. floor(sample + 1.5 ks - 0.5), weight exp(-d^2 / 0.5) for
+    |d| < 1.5, else 0, normalised; with antialias a downscale stretches the kernel by ks = 1 / scale."""
     n_in = len(row)
     inv = F32(1.0) / (F32(n_out) / F32(n_in))
     ks = max(inv, F32(1.0)) if antialias else F32(1.0)
@@ -44,8 +44,8 @@ def test_resize_gaussian_sample_on_tap_edge(n_in, n_out):
     img = x.reshape(1, n_in, 1)
     for antialias in (False, True):
         got = tf.image.resize(img, (1, n_out), method="gaussian", antialias=antialias).numpy()
-        np.testing.assert_allclose(got[0, :, 0], _gaussian_resize_1d_ref(x, n_out, antialias), rtol=1e-5,
-                                   atol=1e-6)
+        ref = _gaussian_resize_1d_ref(x, n_out, antialias)
+        np.testing.assert_allclose(got[0, :, 0], ref, rtol=1e-5, atol=1e-6)
     if (n_in, n_out) == (4, 5):
         np.testing.assert_allclose(got[0, 2, 0], (x[1] + x[2]) / 2, rtol=1e-6)
 
@@ -130,3 +130,27 @@ def test_extract_patches_valid_negative_output_raises():
         tf.image.extract_patches(x, [1, 1, 4, 1], [1, 1, 1, 1], [1, 1, 3, 1], "VALID")
     y = tf.image.extract_patches(x, [1, 1, 10, 1], [1, 1, 3, 1], [1, 1, 1, 1], "VALID")
     assert tuple(y.shape) == (1, 8, 0, 10)
+
+
+# ------------------------------------------------------------------------------------ codecs
+
+
+def test_decode_jpeg_channels_1_is_the_y_plane():
+    # TF: decode_jpeg(channels=1) of a colour JPEG has libjpeg output JCS_GRAYSCALE, i.e. the
+    # file's decoded Y plane; nabi took the luma of the decoded, clipped RGB (4-13 levels off
+    # for saturated colours at quality 50). Reference: the Y of a YCbCr decode.
+    Image = pytest.importorskip("PIL.Image")
+    import io
+    rng = np.random.default_rng(3)
+    rgb = (rng.integers(0, 7, (16, 24, 3)) * 42).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=50)
+    data = buf.getvalue()
+    im = Image.open(io.BytesIO(data))
+    im.draft("YCbCr", im.size)
+    y_plane = np.asarray(im.convert("YCbCr"))[..., 0]
+    got = tf.io.decode_jpeg(data, channels=1).numpy()
+    assert got.shape == (16, 24, 1)
+    np.testing.assert_array_equal(got[..., 0], y_plane)
+    np.testing.assert_array_equal(tf.image.decode_image(data, channels=1).numpy()[..., 0],
+                                  y_plane)

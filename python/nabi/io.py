@@ -201,6 +201,10 @@ def _decode(contents, channels, op, all_frames=False):
     data = _contents(contents, op)
     try:
         img = Image.open(_pyio.BytesIO(data))
+        if channels == 1 and img.format == "JPEG" and img.mode in ("RGB", "YCbCr"):
+            # TF has libjpeg decode straight to grayscale: the file's Y plane, not the luma
+            # of the clipped RGB (up to 13 levels apart at quality 50)
+            img.draft("L", img.size)
         img.load()
     except Exception as e:   # Pillow raises UnidentifiedImageError, OSError, SyntaxError...
         raise ValueError(f"[{op}] could not decode the image ({len(data)} bytes, starting "
