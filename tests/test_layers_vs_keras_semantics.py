@@ -288,3 +288,32 @@ def test_spatial_dropout3d():
         np.testing.assert_allclose(y[kept], 2.0 * x[kept], rtol=1e-6)
         assert_array(layer(x, training=False), x, rtol=0, atol=0)
         assert layer.get_config()["data_format"] == fmt
+
+
+def test_keras3_activations_by_name():
+    # Keras 3's activations beyond Keras 2's, usable by name in Activation and Dense.
+    x = np.concatenate([np.linspace(-3, 3, 13), [-1.0, 1.0, 0.5, -0.5, 0.0]]).reshape(3, 6)
+    sp = np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)            # softplus
+    want = {
+        "celu": np.maximum(x, 0) + np.minimum(0, np.expm1(x)),
+        "hard_shrink": np.where(np.abs(x) > 0.5, x, 0.0),
+        "hard_tanh": np.clip(x, -1, 1),
+        "log_sigmoid": -(sp - x),
+        "soft_shrink": np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0.0)),
+        "sparse_plus": np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4)),
+        "squareplus": (x + np.sqrt(x * x + 4)) / 2,
+        "tanh_shrink": x - np.tanh(x),
+        "glu": x[:, :3] / (1 + np.exp(-x[:, 3:])),
+    }
+    for name, ref in want.items():
+        got = keras.layers.Activation(name, dtype="float64")(x)
+        assert_array(got, ref, rtol=1e-12, atol=1e-12)
+        assert keras.layers.Activation(name).get_config()["activation"] == name
+    dense = keras.layers.Dense(2, activation="tanh_shrink", dtype="float64")
+    dense.build((None, 6))
+    w, b = np.arange(12.0).reshape(6, 2) / 20, np.array([0.1, -0.2])
+    dense.set_weights([w, b])
+    z = x @ w + b
+    assert_array(dense(x), z - np.tanh(z), rtol=1e-12, atol=1e-12)
+    assert_array(keras.activations.threshold(x, 0.5, -1.0), np.where(x > 0.5, x, -1.0),
+                 rtol=0, atol=0)

@@ -10,7 +10,9 @@ from . import _logits_cache
 
 __all__ = ["linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "elu",
            "selu", "softplus", "softsign", "leaky_relu", "gelu", "swish", "silu",
-           "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish", "get",
+           "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish", "celu", "glu",
+           "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink", "sparse_plus",
+           "squareplus", "tanh_shrink", "threshold", "get",
            "serialize", "deserialize"]
 
 
@@ -135,9 +137,66 @@ def mish(x):
     return _ops.multiply(x, _nn.tanh(_nn.softplus(x)))
 
 
+def _kops():
+    from . import ops   # keras.ops (imported late: it imports this module's package)
+    return ops
+
+
+def celu(x, alpha=1.0):
+    """Keras 3: max(x, 0) + min(0, alpha * (exp(x / alpha) - 1))."""
+    return _kops().celu(_t(x), alpha=alpha)
+
+
+def glu(x, axis=-1):
+    """Keras 3: a * sigmoid(b), the halves of x along `axis`."""
+    return _kops().glu(_t(x), axis=axis)
+
+
+def hard_shrink(x, threshold=0.5):
+    """Keras 3: x where |x| > threshold, else 0."""
+    return _kops().hard_shrink(_t(x), threshold=threshold)
+
+
+def hard_tanh(x):
+    """Keras 3: clip(x, -1, 1)."""
+    return _kops().hard_tanh(_t(x))
+
+
+def log_sigmoid(x):
+    """Keras 3: log(sigmoid(x)) = -softplus(-x)."""
+    return _kops().log_sigmoid(_t(x))
+
+
+def soft_shrink(x, threshold=0.5):
+    """Keras 3: x - threshold above it, x + threshold below -threshold, else 0."""
+    return _kops().soft_shrink(_t(x), threshold=threshold)
+
+
+def sparse_plus(x):
+    """Keras 3: 0 for x <= -1, (x + 1)^2 / 4 for |x| < 1, x for x >= 1."""
+    return _kops().sparse_plus(_t(x))
+
+
+def squareplus(x, b=4):
+    """Keras 3: (x + sqrt(x^2 + b)) / 2."""
+    return _kops().squareplus(_t(x), b=b)
+
+
+def tanh_shrink(x):
+    """Keras 3: x - tanh(x)."""
+    return _kops().tanh_shrink(_t(x))
+
+
+def threshold(x, threshold, default_value):
+    """Keras 3: x where x > threshold, else default_value."""
+    return _kops().threshold(_t(x), threshold, default_value)
+
+
 _FUNCS = {f.__name__: f for f in (linear, relu, relu6, sigmoid, tanh, softmax, log_softmax, elu,
                                   selu, softplus, softsign, leaky_relu, gelu, swish,
-                                  hard_sigmoid, hard_silu, exponential, mish)}
+                                  hard_sigmoid, hard_silu, exponential, mish, celu, glu,
+                                  hard_shrink, hard_tanh, log_sigmoid, soft_shrink, sparse_plus,
+                                  squareplus, tanh_shrink, threshold)}
 _FUNCS.update({"silu": swish, "hard_swish": hard_silu})
 
 
