@@ -317,3 +317,29 @@ def test_keras3_activations_by_name():
     assert_array(dense(x), z - np.tanh(z), rtol=1e-12, atol=1e-12)
     assert_array(keras.activations.threshold(x, 0.5, -1.0), np.where(x > 0.5, x, -1.0),
                  rtol=0, atol=0)
+
+
+def test_rms_normalization_layer():
+    # Keras 3 RMSNormalization(axis=-1, epsilon=1e-6): x * rsqrt(mean(x^2) + eps) * scale,
+    # scale (ones at first) of the normalised axes' shape; gradients through the tape.
+    import nabi
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 5))
+    for axis in (-1, [1, 2]):
+        layer = keras.layers.RMSNormalization(axis=axis, dtype="float64")
+        layer.build(x.shape)
+        ax = tuple(axis) if isinstance(axis, list) else (axis,)
+        scale = rng.standard_normal(tuple(x.shape[a] for a in ax))
+        layer.set_weights([scale])
+        want = x / np.sqrt((x * x).mean(ax, keepdims=True) + 1e-6) * scale
+        assert_array(layer(x), want, rtol=1e-12, atol=1e-12)
+    v = nabi.Variable(x)
+    c = rng.standard_normal(x.shape)
+    layer = keras.layers.RMSNormalization(dtype="float64")
+    with nabi.GradientTape() as tape:
+        y = nabi.reduce_sum(layer(v) * c)
+    g = tape.gradient(y, v).numpy()
+    r = 1 / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6)    # d/dx of sum(c * x * r)
+    want = c * r - x * (c * x).sum(-1, keepdims=True) * r ** 3 / x.shape[-1]
+    assert_array(g, want, rtol=1e-9, atol=1e-10)
+    assert layer.get_config()["axis"] == [-1] and layer.get_config()["epsilon"] == 1e-6

@@ -7,7 +7,8 @@ from ...ops import math_ops as _m
 from ...ops import nn_ops as _nn
 from .base import Layer, _pop_inert_options, _serialize_obj
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+           "RMSNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -321,3 +322,34 @@ class UnitNormalization(Layer):
 
 
 _ = np
+
+
+class RMSNormalization(Layer):
+    """Keras 3: x * rsqrt(mean(x^2 over `axis`) + epsilon) * scale, with a learned `scale`
+    (ones) of the normalised axes' shape (Zhang & Sennrich 2019). No centring."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        shp = tuple(input_shape)
+        if isinstance(self.axis, (list, tuple)):
+            self.axis = sorted(int(a) for a in self.axis)
+            shape = tuple(int(shp[a]) for a in self.axis)
+        else:
+            shape = (int(shp[int(self.axis)]),)
+            self.axis = [int(self.axis)]
+        self.scale = self.add_weight("scale", shape, initializer="ones")
+        self.built = True
+
+    def call(self, inputs):
+        from .. import ops as _kops
+        return _kops.rms_normalization(inputs, scale=self.scale, axis=self.axis,
+                                       epsilon=self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon})
+        return config
