@@ -154,3 +154,33 @@ def test_decode_jpeg_channels_1_is_the_y_plane():
     np.testing.assert_array_equal(got[..., 0], y_plane)
     np.testing.assert_array_equal(tf.image.decode_image(data, channels=1).numpy()[..., 0],
                                   y_plane)
+
+
+# ------------------------------------------------------------------------------------ signal
+
+
+def test_inverse_stft_window_fn_zero_denominator_gives_zero():
+    # TF: inverse_stft_window_fn returns where(denom == 0, 0, window / denom); with a periodic
+    # hann window and frame_step == frame_length the first sample is 0 / 0. nabi gave nan,
+    # which made inverse_stft's output nan at every frame start.
+    n = 16
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    ref = np.where(hann ** 2 == 0, 0.0, hann / np.where(hann ** 2 == 0, 1.0, hann ** 2))
+    w = tf.signal.inverse_stft_window_fn(n)(n, dtype=tf.float32).numpy()
+    assert not np.isnan(w).any()
+    np.testing.assert_allclose(w, ref, rtol=1e-5)
+    rng = np.random.default_rng(0)
+    stfts = (rng.normal(size=(3, n // 2 + 1)) + 0j).astype(np.complex64)
+    out = tf.signal.inverse_stft(stfts, n, n, n,
+                                 window_fn=tf.signal.inverse_stft_window_fn(n)).numpy()
+    frames = np.fft.irfft(stfts.astype(np.complex128), n) * ref
+    np.testing.assert_allclose(out, frames.reshape(-1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("step,length", [(1, 3), (2, 2), (3, 1), (4, 0), (6, 0)])
+def test_overlap_and_add_no_frames(step, length):
+    # TF: the output length is frame_length + frame_step * (frames - 1) even for 0 frames
+    # (zeros of length 4 - step here, clipped at 0); nabi returned length 0.
+    y = tf.signal.overlap_and_add(np.zeros((2, 0, 4), F32), step)
+    assert tuple(y.shape) == (2, length)
+    np.testing.assert_array_equal(y.numpy(), np.zeros((2, length), F32))

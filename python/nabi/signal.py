@@ -115,7 +115,7 @@ def overlap_and_add(signal, frame_step, name=None):
     frames, length = a.shape[-2], a.shape[-1]
     on_gpu = type(a) is DeviceArray
     h = host(a)
-    n = (frames - 1) * frame_step + length if frames else 0
+    n = max((frames - 1) * frame_step + length, 0)  # TF's length, even for 0 frames
     out = np.zeros(h.shape[:-2] + (n,), h.dtype)
     for i in range(frames):
         out[..., i * frame_step:i * frame_step + length] += h[..., i, :]
@@ -332,8 +332,12 @@ def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None)
         sq = np.zeros(overlaps * frame_step)
         sq[:frame_length] = w * w
         denom = np.tile(sq.reshape(overlaps, frame_step).sum(0), overlaps)[:frame_length]
+        # TF: 0 where the summed squares are 0 (a hann window's first sample with
+        # frame_step == frame_length), not 0 / 0 = nan
+        safe = np.where(denom == 0, 1.0, denom)
+        out = np.where(denom == 0, 0.0, w / safe)
         from .framework.tensor import convert_to_tensor
-        return convert_to_tensor((w / denom).astype(_dt.as_dtype(dtype)._np))
+        return convert_to_tensor(out.astype(_dt.as_dtype(dtype)._np))
     return window_fn
 
 
