@@ -269,3 +269,55 @@ def test_nabi_weights_file_uses_keras_paths(keras, tmp_path):
         x = xs[0].astype(np.float64) if xs[0].dtype.kind == "f" else xs[0]
         np.testing.assert_allclose(np.asarray(model.predict(xs[0], verbose=0)),
                                    REFS[name](W, x), rtol=1e-4, atol=1e-5)
+
+
+def _zip_config(path):
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("config.json"))
+
+
+def _classes(cfg):
+    """[(module, class_name, registered_name)] of a model config's layers, nested walked."""
+    out = []
+    for lc in cfg["config"]["layers"]:
+        out.append((lc.get("module"), lc["class_name"], lc.get("registered_name")))
+        if lc["class_name"] in ("Sequential", "Functional"):
+            out.extend(_classes(lc))
+    return out
+
+
+@pytest.mark.parametrize("name", ["mlp", "rnn", "mha", "nested", "custom", "ops"])
+def test_nabi_keras_file_names_classes_as_keras(keras, tmp_path, name):
+    """What Keras 3 needs to rebuild a nabi .keras file: each object's module and registered
+    name as Keras writes them (its own layers, registered custom layers, Keras ops such as
+    `x + y` in place of nabi's op layers), no Keras 2 batch_input_shape on layers, compile
+    settings it compares with numbers; the file still loads in nabi with equal predictions."""
+    if name == "ops":
+        L = keras.layers
+        inp = keras.Input((4, 3))
+        c = keras.ops.concatenate([keras.ops.mean(inp, axis=1), inp[:, 0]], axis=-1) * 2.0
+        model = keras.Model(inp, L.Dense(2)(c))
+    else:
+        model = build(keras, name)
+    model.compile(optimizer="adam", loss="mse")
+    p = str(tmp_path / "m.keras")
+    model.save(p)
+    cfg = _zip_config(p)
+    want = _zip_config(os.path.join(D, f"{name}.keras"))
+    assert (cfg["module"], cfg["class_name"], cfg["registered_name"]) == \
+        (want["module"], want["class_name"], want["registered_name"])
+    # Keras 3 computes the mask with an op in the graph (NotEqual); nabi's Embedding gives it
+    assert _classes(cfg) == [c for c in _classes(want) if c[1] != "NotEqual"]
+    for lc in cfg["config"]["layers"]:
+        if lc["class_name"] != "InputLayer":
+            assert "batch_input_shape" not in lc["config"]
+        if lc["class_name"] == "MultiHeadAttention":
+            assert "query_shape" not in lc["config"]
+            assert lc["inbound_nodes"][0]["args"][1]["class_name"] == "__keras_tensor__"
+    cc = cfg["compile_config"]
+    assert (cc["run_eagerly"], cc["steps_per_execution"], cc["jit_compile"]) == (False, 1, False)
+    if name == "custom":
+        _scaled_dense(keras)
+    xs, _ = _io(name)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(p).predict(xs[0], verbose=0)),
+                               np.asarray(model.predict(xs[0], verbose=0)), rtol=1e-6)

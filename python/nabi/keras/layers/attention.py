@@ -621,14 +621,23 @@ class MultiHeadAttention(Layer):
             "activity_regularizer": s(self.activity_regularizer, "regularizers"),
             "kernel_constraint": s(self._kernel_constraint, "constraints"),
             "bias_constraint": s(self._bias_constraint, "constraints"),
-            "query_shape": list(self._query_shape) if self._query_shape else None,
-            "key_shape": list(self._key_shape) if self._key_shape else None,
-            "value_shape": list(self._value_shape) if self._value_shape else None,
         })
         return config
 
     def get_build_config(self):
-        return None  # get_config carries query/key/value shapes; from_config builds from them
+        """Keras 3's layout: the shapes go in build_config (Keras 3 refuses them in the config;
+        Keras 2 configs that carry them still load: __init__ takes them)."""
+        if not self._query_shape:
+            return None
+        d = {"query_shape": list(self._query_shape), "value_shape": list(self._value_shape)}
+        if self._key_shape and list(self._key_shape) != list(self._value_shape):
+            d["key_shape"] = list(self._key_shape)
+        return {"shapes_dict": d}
+
+    def build_from_config(self, config):
+        d = (config or {}).get("shapes_dict", config or {})
+        if d.get("query_shape") is not None and not self.built:
+            self.build(d["query_shape"], d.get("value_shape"), d.get("key_shape"))
 
 
 # ----------------------------------------------------------------------------- dense attention

@@ -107,8 +107,164 @@ def model_config(model):
     if name == "Model" and inner and "layers" in inner and "input_layers" in inner:
         name = "Functional"
     from .object_registration import _GLOBAL_CUSTOM_NAMES
-    return json.loads(to_json({"module": cls.__module__, "class_name": name, "config": inner,
-                               "registered_name": _GLOBAL_CUSTOM_NAMES.get(cls, name)}))
+    module, registered = cls.__module__, _GLOBAL_CUSTOM_NAMES.get(cls, name)
+    if module.startswith("nabi.keras.") and cls not in _GLOBAL_CUSTOM_NAMES:
+        # the module and registered name Keras 3 writes, by which it finds its classes
+        module, registered = (("keras.src.models.functional", "Functional")
+                              if name == "Functional" else ("keras", None))
+    return json.loads(to_json({"module": module, "class_name": name, "config": inner,
+                               "registered_name": registered}))
+
+
+_KERAS3_MODULES = (("layers", "keras.layers"), ("initializers", "keras.initializers"),
+                   ("regularizers", "keras.regularizers"), ("constraints", "keras.constraints"))
+
+
+# nabi's op layers (TFOpLambda) that Keras 3 has as ops: function -> (class, constructor
+# arguments). Operators are named by their Keras 2 TF symbol.
+_KERAS3_OPS = {
+    **{f: (cls, ()) for f, cls in (
+        ("add", "Add"), ("subtract", "Subtract"), ("multiply", "Multiply"),
+        ("divide", "Divide"), ("true_divide", "TrueDivide"), ("power", "Power"),
+        ("matmul", "Matmul"), ("negative", "Negative"), ("absolute", "Absolute"),
+        ("abs", "Absolute"), ("maximum", "Maximum"), ("minimum", "Minimum"),
+        ("equal", "Equal"), ("not_equal", "NotEqual"), ("less", "Less"),
+        ("greater", "Greater"), ("less_equal", "LessEqual"),
+        ("greater_equal", "GreaterEqual"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
+        ("square", "Square"), ("tanh", "Tanh"), ("sin", "Sin"), ("cos", "Cos"),
+        ("logical_and", "LogicalAnd"), ("logical_or", "LogicalOr"),
+        ("logical_not", "LogicalNot"), ("get_item", "GetItem"))},
+    "mean": ("Mean", ("axis", "keepdims")), "sum": ("Sum", ("axis", "keepdims")),
+    "max": ("Max", ("axis", "keepdims")), "min": ("Min", ("axis", "keepdims")),
+    "concatenate": ("Concatenate", ("axis",)), "expand_dims": ("ExpandDims", ("axis",)),
+    "squeeze": ("Squeeze", ("axis",)), "transpose": ("Transpose", ("axes",)),
+    "reshape": ("Reshape", ("newshape",)),
+}
+_TF_OPERATORS = {"__operators__.add": "add", "math.add": "add", "math.subtract": "subtract",
+                 "math.multiply": "multiply", "math.truediv": "true_divide",
+                 "math.pow": "power", "linalg.matmul": "matmul", "math.negative": "negative",
+                 "math.abs": "absolute", "__operators__.getitem": "get_item"}
+
+
+def _keras3_op(entry):
+    """nabi's op layer entry as Keras 3's op entry (module keras.src.ops.numpy), or None when
+    Keras 3 has no such op or the arguments do not fit it (the entry stays as it is and
+    Keras 3 refuses it by name)."""
+    cfg = entry.get("config") or {}
+    sym = str(cfg.get("symbol") or "")
+    fn = _TF_OPERATORS.get(sym) or (sym[len("keras.ops."):]
+                                    if sym.startswith("keras.ops.") else None)
+    if fn not in _KERAS3_OPS:
+        return None
+    cls, ctor = _KERAS3_OPS[fn]
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1 or not isinstance(nodes[0], list):
+        return None
+    refs = nodes[0]
+    kwargs = dict(cfg.get("op_kwargs") or {})
+    args = list(cfg.get("op_args") or [])
+    ctor_cfg = {k: kwargs.pop(k) for k in ctor if k in kwargs}
+    if kwargs:
+        return None
+    n_tensor = [0]
+
+    def conv(a):
+        if isinstance(a, dict) and "__keras_tensor__" in a:
+            r = refs[a["__keras_tensor__"]]
+            n_tensor[0] += 1
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": [], "dtype": "float32",   # placeholders: Keras
+                               "keras_history": [r[0], r[1], r[2]]}}   # links the tensor
+        if isinstance(a, dict) and "__slice__" in a:
+            st = a["__slice__"]
+            return {"class_name": "__slice__",
+                    "config": {"start": st[0], "stop": st[1], "step": st[2]}}
+        if isinstance(a, dict) and "__tuple__" in a:
+            return [conv(b) for b in a["__tuple__"]]
+        if isinstance(a, list):
+            return [conv(b) for b in a]
+        if a is None or isinstance(a, (bool, int, float, str)):
+            return a
+        raise TypeError
+    try:
+        args = conv(args)
+    except TypeError:
+        return None
+    if ctor and len(args) > 1:   # a constructor argument given by position
+        return None
+    return {"module": "keras.src.ops.numpy", "class_name": cls,
+            "config": {"name": entry.get("name", cfg.get("name")), **ctor_cfg},
+            "registered_name": cls, "name": entry.get("name", cfg.get("name")),
+            "inbound_nodes": [{"args": args, "kwargs": {}}]}
+
+
+def _keras3_mha_node(node):
+    """nabi files a MultiHeadAttention call as the list [query, value, key]; Keras 3 calls
+    the layer with what the node holds, so it gets mha(query, value, key=key)."""
+    if not isinstance(node, list) or len(node) not in (2, 3) or \
+            any(not isinstance(r, list) or len(r) < 3 for r in node):
+        return node
+    kwargs = dict(node[0][3]) if len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+
+    def kt(r):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": [], "dtype": "float32", "keras_history": list(r[:3])}}
+    if len(node) == 3:
+        kwargs["key"] = kt(node[2])
+    return {"args": [kt(node[0]), kt(node[1])], "kwargs": kwargs}
+
+
+def keras3_annotate(obj):
+    """Adds Keras 3's `module` / `registered_name` to every serialised object in a config
+    (nabi writes Keras 2's `{"class_name", "config"}`): Keras 3 finds a built-in class by its
+    module (a Bidirectional's inner LSTM, an initializer given as a dict) and a registered
+    custom class by its registered name ("package>Name"); a string input's dtype is "string"."""
+    import importlib
+    from .object_registration import _GLOBAL_CUSTOM_NAMES, _GLOBAL_CUSTOM_OBJECTS
+    if isinstance(obj, list):
+        return [keras3_annotate(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: keras3_annotate(v) for k, v in obj.items()}
+    name = out.get("class_name")
+    if not isinstance(name, str) or not isinstance(out.get("config"), dict) or \
+            name.startswith("__"):
+        return out
+    if name == "InputLayer" and out["config"].get("dtype") == "object":
+        out["config"] = {**out["config"], "dtype": "string"}
+    if name in ("Sequential", "Functional"):
+        layers = out["config"].get("layers") or []
+        for i, lc in enumerate(layers):
+            if isinstance(lc, dict) and lc.get("class_name") == "TFOpLambda":
+                layers[i] = _keras3_op(lc) or lc
+            elif isinstance(lc, dict) and lc.get("class_name") == "MultiHeadAttention":
+                lc["inbound_nodes"] = [_keras3_mha_node(n) for n in lc.get("inbound_nodes", [])]
+        if any(isinstance(lc, dict) and lc.get("class_name") == "InputLayer" for lc in layers):
+            # Keras 3 layers refuse Keras 2's batch_input_shape (nabi's Embedding always has
+            # one); the model's InputLayer carries the shape
+            for lc in layers:
+                if isinstance(lc, dict) and lc.get("class_name") != "InputLayer" and \
+                        isinstance(lc.get("config"), dict):
+                    lc["config"].pop("batch_input_shape", None)
+    if "module" in out and "registered_name" in out:
+        return out
+    custom = _GLOBAL_CUSTOM_OBJECTS.get(out.get("registered_name") or name)
+    if custom is not None and custom in _GLOBAL_CUSTOM_NAMES:
+        out.setdefault("module", None)   # as Keras 3: found by its registered name
+        out["registered_name"] = _GLOBAL_CUSTOM_NAMES[custom]
+        return out
+    if name in ("Sequential", "Functional"):
+        out.setdefault("module", "keras" if name == "Sequential" else
+                       "keras.src.models.functional")
+        out.setdefault("registered_name", None if name == "Sequential" else "Functional")
+        return out
+    for sub, module in _KERAS3_MODULES:
+        mod = importlib.import_module(f"..{sub}", __package__)
+        if isinstance(getattr(mod, name, None), type):
+            out.setdefault("module", module)
+            out.setdefault("registered_name", None)
+            break
+    return out
 
 
 def model_from_config(config, custom_objects=None):
@@ -199,6 +355,10 @@ def compile_config(model):
     if cc is None and opt is None:
         return None
     cc = dict(cc or {})
+    for key, default in (("run_eagerly", False), ("steps_per_execution", 1),
+                         ("jit_compile", False)):   # Keras 3 compares these with numbers
+        if cc.get(key) is None:
+            cc[key] = default
     if opt is not None or "optimizer" in cc:
         cc["optimizer"] = serialize_optimizer(opt if opt is not None else cc["optimizer"])
     for key, mod in (("loss", "losses"), ("metrics", "metrics"),

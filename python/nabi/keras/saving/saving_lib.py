@@ -385,7 +385,7 @@ def save_weights_h5(model, filepath, overwrite=True):
 # The .keras zip
 
 def _serialized_model(model):
-    cfg = C.model_config(model)
+    cfg = C.keras3_annotate(C.model_config(model))
     cc = C.compile_config(model)
     if cc is not None:
         cfg["compile_config"] = cc
