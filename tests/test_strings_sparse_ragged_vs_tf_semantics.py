@@ -420,3 +420,62 @@ def test_ragged_row_lengths_axis0_bounding_shape_out_type_and_ellipsis():
     assert rt[...].to_list() == rows
     assert rt[0, ...].numpy().tolist() == rows[0]
     assert rt[:, ..., 1:].to_list() == [r[1:] for r in rows]
+
+
+def _ragged_map(fn, *nested):
+    """fn over the leaves of equally nested lists."""
+    if isinstance(nested[0], list):
+        return [_ragged_map(fn, *parts) for parts in zip(*nested)]
+    return fn(*nested)
+
+
+def test_ragged_operators_follow_tf_dtype_rules_and_compare_elementwise():
+    # TF: int32 ragged + 1.5 raises (no silent float64); int / int is float64; == and != are
+    # elementwise (TF 2's RaggedTensor.__eq__); ^ and reflected & | ^ exist; bool() raises
+    rows = [[1, 2, 3], [], [4, 5], [6]]
+    rt = tf.ragged.constant(rows)
+    with pytest.raises(TypeError):
+        rt + 1.5
+    q = rt / 2
+    assert q.dtype == tf.float64 and q.to_list() == _ragged_map(lambda v: v / 2, rows)
+    assert (rt + 1).dtype == tf.int32
+    assert (rt == tf.ragged.constant(rows)).to_list() == _ragged_map(lambda v: True, rows)
+    other = [[1, 0, 3], [], [0, 5], [6]]
+    assert (rt != tf.ragged.constant(other)).to_list() == _ragged_map(
+        lambda a, b: a != b, rows, other)
+    assert (rt == None) is False  # noqa: E711  (TF: comparing with None is False)
+    flags = [[True, False], [], [True]]
+    b = tf.ragged.constant(flags)
+    assert (b ^ True).to_list() == _ragged_map(lambda v: v ^ True, flags)
+    assert (True & b).to_list() == _ragged_map(lambda v: True & v, flags)
+    assert (False | b).to_list() == flags
+    with pytest.raises(TypeError):
+        bool(rt)
+
+
+def test_ragged_broadcasts_dense_operands_over_ragged_dimensions():
+    # TF: [4, None] * dense (1,) repeats it over every value; [3, None, None] + (3, 1, 1) adds
+    # one value per outer row; (4, 1) one per row
+    rows = [[1, 2, 3], [], [4, 5], [6]]
+    rt = tf.ragged.constant(rows)
+    assert (rt * tf.constant([10])).to_list() == _ragged_map(lambda v: v * 10, rows)
+    per_row = [1, 2, 3, 4]
+    got = rt + tf.constant([[v] for v in per_row])
+    assert got.to_list() == [[v + p for v in r] for r, p in zip(rows, per_row)]
+    r3 = [[[1, 2], [3]], [], [[4, 5, 6], [], [7]]]
+    got = tf.ragged.constant(r3) + tf.constant([[[1]], [[2]], [[3]]])
+    assert got.to_list() == [[[v + k + 1 for v in r] for r in blk] for k, blk in enumerate(r3)]
+    with pytest.raises(ValueError, match=r"cannot broadcast"):
+        # right-aligned, (3, 1) meets the ragged dimension 1: TF refuses it too
+        tf.ragged.constant(r3) + tf.constant([[100], [200], [300]])
+    with pytest.raises(ValueError, match=r"cannot broadcast"):
+        rt + tf.constant([[1, 2, 3]] * 4)
+
+
+def test_ragged_where_and_map_flat_values_without_ragged_arguments():
+    # TF: tf.where(cond, x, y) takes RaggedTensors of one partition; map_flat_values(op, 1, 2)
+    # with no RaggedTensor is just op(1, 2)
+    cond, x, y = [[True, False], [], [True]], [[1, 2], [], [3]], [[9, 8], [], [7]]
+    got = tf.where(tf.ragged.constant(cond), tf.ragged.constant(x), tf.ragged.constant(y))
+    assert got.to_list() == _ragged_map(lambda c, a, b: a if c else b, cond, x, y)
+    assert int(tf.ragged.map_flat_values(tf.add, 1, 2).numpy()) == 3

@@ -19,6 +19,7 @@ tf.shape, ...) send RaggedTensor arguments here through `dispatch` (wired in
 framework/symbolic.py); ops without a ragged rule see the RaggedTensor as before.
 """
 import builtins as _builtins
+import operator as _operator
 
 import numpy as np
 
@@ -621,52 +622,59 @@ class RaggedTensor:
     # ------------------------------------------------------------------ elementwise
 
     def _binary(self, other, fn, op):
+        """fn (a Python operator) on the flat values as Tensors, so that the dense ops' TF
+        dtype rules apply (int32 ragged + 1.5 raises, int / int is float64)."""
+        name = f"RaggedTensor.{op}"
         if isinstance(other, RaggedTensor):
             if not self._same_partition(other):
-                raise ValueError(f"[RaggedTensor.{op}] the operands' row lengths differ: "
+                raise ValueError(f"[{name}] the operands' row lengths differ: "
                                  f"{_lengths(self)} vs {_lengths(other)}")
-            b = other._flat()
+            b = other.flat_values
         else:
-            b = _broadcast_dense(_host(other, f"RaggedTensor.{op}", "operand"), self,
-                                 f"RaggedTensor.{op}")
-        a = self._flat()
-        out = fn(a, b)
-        if out.dtype != a.dtype and out.dtype.kind == a.dtype.kind:
-            out = out.astype(a.dtype)
-        return self._rebuild(out)
+            b = _dense_operand(other, self, name)
+        return self._rebuild(_host(fn(self.flat_values, b), name, "result"))
 
     def __add__(self, o):
-        return self._binary(o, np.add, "__add__")
+        return self._binary(o, _operator.add, "__add__")
 
     def __radd__(self, o):
         return self._binary(o, lambda a, b: b + a, "__radd__")
 
     def __sub__(self, o):
-        return self._binary(o, np.subtract, "__sub__")
+        return self._binary(o, _operator.sub, "__sub__")
 
     def __rsub__(self, o):
         return self._binary(o, lambda a, b: b - a, "__rsub__")
 
     def __mul__(self, o):
-        return self._binary(o, np.multiply, "__mul__")
+        return self._binary(o, _operator.mul, "__mul__")
 
     def __rmul__(self, o):
         return self._binary(o, lambda a, b: b * a, "__rmul__")
 
     def __truediv__(self, o):
-        return self._binary(o, np.true_divide, "__truediv__")
+        return self._binary(o, _operator.truediv, "__truediv__")
 
     def __rtruediv__(self, o):
         return self._binary(o, lambda a, b: b / a, "__rtruediv__")
 
     def __floordiv__(self, o):
-        return self._binary(o, np.floor_divide, "__floordiv__")
+        return self._binary(o, _operator.floordiv, "__floordiv__")
+
+    def __rfloordiv__(self, o):
+        return self._binary(o, lambda a, b: b // a, "__rfloordiv__")
 
     def __mod__(self, o):
-        return self._binary(o, np.mod, "__mod__")
+        return self._binary(o, _operator.mod, "__mod__")
+
+    def __rmod__(self, o):
+        return self._binary(o, lambda a, b: b % a, "__rmod__")
 
     def __pow__(self, o):
-        return self._binary(o, np.power, "__pow__")
+        return self._binary(o, _operator.pow, "__pow__")
+
+    def __rpow__(self, o):
+        return self._binary(o, lambda a, b: b ** a, "__rpow__")
 
     def __neg__(self):
         return self._rebuild(-self._flat())
@@ -675,25 +683,58 @@ class RaggedTensor:
         return self._rebuild(np.abs(self._flat()))
 
     def __lt__(self, o):
-        return self._binary(o, np.less, "__lt__")
+        return self._binary(o, _operator.lt, "__lt__")
 
     def __le__(self, o):
-        return self._binary(o, np.less_equal, "__le__")
+        return self._binary(o, _operator.le, "__le__")
 
     def __gt__(self, o):
-        return self._binary(o, np.greater, "__gt__")
+        return self._binary(o, _operator.gt, "__gt__")
 
     def __ge__(self, o):
-        return self._binary(o, np.greater_equal, "__ge__")
+        return self._binary(o, _operator.ge, "__ge__")
+
+    def __eq__(self, o):
+        """Elementwise, as TF 2's RaggedTensor == (False for None or unmatched shapes)."""
+        if o is None:
+            return False
+        try:
+            return self._binary(o, _operator.eq, "__eq__")
+        except (ValueError, TypeError):
+            return False
+
+    def __ne__(self, o):
+        if o is None:
+            return True
+        try:
+            return self._binary(o, _operator.ne, "__ne__")
+        except (ValueError, TypeError):
+            return True
+
+    def __bool__(self):
+        raise TypeError("RaggedTensor may not be used as a boolean (as in TF); use "
+                        "tf.reduce_all / tf.reduce_any or compare its to_list()")
 
     def __and__(self, o):
-        return self._binary(o, np.logical_and, "__and__")
+        return self._binary(o, _operator.and_, "__and__")
+
+    def __rand__(self, o):
+        return self._binary(o, _operator.and_, "__rand__")      # commutative
 
     def __or__(self, o):
-        return self._binary(o, np.logical_or, "__or__")
+        return self._binary(o, _operator.or_, "__or__")
+
+    def __ror__(self, o):
+        return self._binary(o, _operator.or_, "__ror__")      # commutative
+
+    def __xor__(self, o):
+        return self._binary(o, _operator.xor, "__xor__")
+
+    def __rxor__(self, o):
+        return self._binary(o, _operator.xor, "__rxor__")      # commutative
 
     def __invert__(self):
-        return self._rebuild(np.logical_not(self._flat()))
+        return self._rebuild(_host(~self.flat_values, "RaggedTensor.__invert__", "result"))
 
     __hash__ = object.__hash__
 
@@ -717,21 +758,45 @@ def _nvalues(values, op):
     return len(_host(values, op))
 
 
-def _broadcast_dense(b, rt, op):
-    """A dense operand laid over rt's flat values: a scalar, a shape that broadcasts against
-    the uniform inner dimensions, or (nrows, 1) against a 2-D ragged tensor (one value per
-    row, as TF broadcasts it)."""
+def _dense_operand(other, rt, op):
+    """A dense operand laid over rt's flat values. Python scalars pass through (the dense op
+    applies TF's rules to them); an array or Tensor broadcasts against rt's shape as TF's
+    ragged broadcasting does: dimensions of size 1 repeat, a dimension of size k over a
+    ragged one needs every row of that dimension to have length k."""
+    if isinstance(other, (int, float, bool, complex, np.generic)):
+        return other
+    t = other if isinstance(other, Tensor) else convert_to_tensor(other, dtype_hint=rt._dtype)
+    b = _host(t, op, "operand")
     inner = rt._inner()
     if b.ndim <= len(inner):
-        return b
-    if rt._sub == 0 and len(rt._outer_shape) == 1 and b.ndim == 2 + len(inner) and \
-            b.shape[0] in (1, len(rt._rows)) and b.shape[1] == 1:
-        per_row = np.broadcast_to(b[:, 0], (len(rt._rows),) + b.shape[2:])
-        return np.repeat(per_row, [len(r) for r in rt._rows], axis=0)
-    raise ValueError(f"[{op}] a RaggedTensor of shape {rt.shape} combines with a scalar, a "
-                     f"RaggedTensor of the same row lengths or a dense tensor of shape "
-                     f"(nrows, 1); got shape {b.shape}")
-
+        return t
+    splits = rt._nested_splits()            # one partition per outer / ragged dimension
+    nd = len(splits) + 1 + len(inner)
+    if b.ndim > nd:
+        raise ValueError(f"[{op}] a dense operand of shape {b.shape} has a higher rank than the "
+                         f"RaggedTensor of shape {rt.shape}")
+    shown = b.shape
+    b = b.reshape((1,) * (nd - b.ndim) + b.shape)
+    # the coordinates of every flat value in the outer and ragged dimensions
+    pos = np.arange(rt._nvals(), dtype=np.int64)
+    coords = []
+    for k in _brange(len(splits) - 1, -1, -1):
+        s = splits[k]
+        lengths = np.diff(s)
+        if b.shape[k + 1] != 1 and np.any(lengths != b.shape[k + 1]):
+            raise ValueError(f"[{op}] cannot broadcast a dense operand of shape {shown} "
+                             f"over the RaggedTensor of shape {rt.shape}: dimension {k + 1} "
+                             f"has row lengths {sorted(set(lengths.tolist()))}")
+        rowid = np.repeat(np.arange(len(s) - 1, dtype=np.int64), lengths)[pos]
+        coords.append(pos - s[rowid])
+        pos = rowid
+    coords.append(pos)
+    coords = coords[::-1]                     # dimension 0 first
+    if b.shape[0] != 1 and b.shape[0] != (len(splits[0]) - 1):
+        raise ValueError(f"[{op}] cannot broadcast a dense operand of shape {shown} over the "
+                         f"RaggedTensor of shape {rt.shape}")
+    idx = tuple(c if b.shape[j] != 1 else np.zeros_like(c) for j, c in enumerate(coords))
+    return convert_to_tensor(b[idx])
 
 
 # ----------------------------------------------------------------------------- tf.ragged
@@ -908,8 +973,8 @@ def map_flat_values(op, *args, **kwargs):
     """`op` applied to the flat values of the RaggedTensor arguments (which must share their
     row partition); the result keeps that partition. Other arguments pass through."""
     ragged = [a for a in list(args) + list(kwargs.values()) if isinstance(a, RaggedTensor)]
-    if not ragged:
-        raise ValueError("[ragged.map_flat_values] expected at least one RaggedTensor argument")
+    if not ragged:          # TF: op applied to the arguments as they are
+        return op(*args, **kwargs)
     for r in ragged[1:]:
         if not r._same_partition(ragged[0]):
             raise ValueError("[ragged.map_flat_values] the RaggedTensor arguments have different "
@@ -1434,9 +1499,7 @@ def _binary_op(fn, x, y, *args, **kwargs):
                              f"{_lengths(x)} vs {_lengths(y)}")
         return map_flat_values(fn, x, y, *args, **kwargs)
     rt, other, first = (x, y, True) if isinstance(x, RaggedTensor) else (y, x, False)
-    b = _broadcast_dense(_host(other, name, "operand"), rt, name)
-    if isinstance(other, Tensor) and b is _host(other, name, "operand"):
-        b = other
+    b = _dense_operand(other, rt, name)
     fv = rt.flat_values
     out = fn(fv, b, *args, **kwargs) if first else fn(b, fv, *args, **kwargs)
     return rt._rebuild(_host(out, name, "result"))
@@ -1520,6 +1583,25 @@ def _gather_op(fn, params, indices, validate_indices=None, axis=None, batch_dims
     return rows
 
 
+def _where_op(fn, condition, x=None, y=None, name=None):
+    """tf.where(cond, x, y) with RaggedTensors of one partition (or dense x / y broadcast over
+    it), elementwise on the flat values as TF's ragged where."""
+    if x is None or y is None:
+        raise ValueError("[where] a RaggedTensor condition needs x and y on nabi (TF's "
+                         "coordinates form of where is not supported for ragged tensors)")
+    ref = next(a for a in (condition, x, y) if isinstance(a, RaggedTensor))
+    parts = []
+    for a in (condition, x, y):
+        if isinstance(a, RaggedTensor):
+            if not a._same_partition(ref):
+                raise ValueError(f"[where] the RaggedTensors' row lengths differ: "
+                                 f"{_lengths(ref)} vs {_lengths(a)}")
+            parts.append(a.flat_values)
+        else:
+            parts.append(_dense_operand(a, ref, "where"))
+    return ref._rebuild(_host(fn(*parts), "where", "result"))
+
+
 def _tile_op(fn, input, multiples, name=None):  # noqa: A002 (TF's name)
     """tf.tile of a RaggedTensor (TF's ragged tile): every dimension, ragged ones included,
     repeated multiples[i] times; a ragged row of length k becomes one of length
@@ -1560,7 +1642,8 @@ def _binary_dispatch(fn, *args, **kwargs):
 
 _HANDLERS = {"concat": _concat_op, "stack": _stack_op, "add_n": _add_n_op,
              "shape": _shape_op, "size": _size_op, "rank": _rank_op,
-             "boolean_mask": _boolean_mask_op, "gather": _gather_op, "tile": _tile_op}
+             "boolean_mask": _boolean_mask_op, "gather": _gather_op, "tile": _tile_op,
+             "where": _where_op, "where_v2": _where_op}
 _HANDLERS.update({k: _reduce_op for k in _REDUCERS})
 _HANDLERS.update({k: _unary_op for k in _UNARY})
 _HANDLERS.update({k: _binary_dispatch for k in _BINARY})
