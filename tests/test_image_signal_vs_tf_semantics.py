@@ -184,3 +184,17 @@ def test_overlap_and_add_no_frames(step, length):
     y = tf.signal.overlap_and_add(np.zeros((2, 0, 4), F32), step)
     assert tuple(y.shape) == (2, length)
     np.testing.assert_array_equal(y.numpy(), np.zeros((2, length), F32))
+
+
+def test_dct_type1_length_rules():
+    # TF: a type-1 DCT checks the input's length (>= 2) before n cuts or pads it, so n=1 is
+    # allowed and gives x[..., :1] (the DCT-I of one sample), while a length-1 input raises
+    # even with n=3; nabi checked n instead (raised for n=1, padded a length-1 input).
+    x = np.array([[3.0, 1.0, 2.0], [5.0, 7.0, 1.0]], F32)
+    for f in (tf.signal.dct, tf.signal.idct):
+        np.testing.assert_array_equal(f(x, type=1, n=1).numpy(), x[:, :1])
+        with pytest.raises(ValueError, match="type 1"):
+            f(x[:, :1], type=1, n=3)
+    # n=2 cuts to [x0, x1]: DCT-I of two samples is [x0 + x1, x0 - x1]
+    np.testing.assert_allclose(tf.signal.dct(x, type=1, n=2).numpy(),
+                               np.stack([x[:, 0] + x[:, 1], x[:, 0] - x[:, 1]], -1))

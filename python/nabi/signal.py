@@ -415,7 +415,7 @@ def _dct_matrix(kind, n_in, n, norm):
     j = np.arange(n)[:, None].astype(np.float64)
     k = np.arange(n)[None, :].astype(np.float64)
     if kind == 1:
-        m = 2 * np.cos(np.pi * j * k / (n - 1))
+        m = 2 * np.cos(np.pi * j * k / max(n - 1, 1))  # n = 1: just x[0], as TF
         m[0, :] = 1.0
         m[-1, :] = (-1.0) ** np.arange(n)
     elif kind == 2:
@@ -456,8 +456,9 @@ def _dct(op, input, type, n, axis, norm):  # noqa: A002
         raise NotImplementedError(f"[{op}] only axis=-1 is supported, got axis={axis!r}")
     n_in = a.shape[-1]
     n = n_in if n is None else _int(op, "n", n)
-    if type == 1 and n < 2:
-        raise ValueError(f"[{op}] type 1 needs a length of at least 2, got {n}")
+    if type == 1 and n_in < 2:  # TF checks the input's length, before n cuts or pads
+        raise ValueError(f"[{op}] type 1 needs an input length of at least 2, got shape "
+                         f"{tuple(a.shape)}")
     m = _const_like(_dct_matrix(type, n_in, n, norm), x)
     flat = reshape(x, (-1, n_in))
     return reshape(matmul(flat, m), tuple(a.shape[:-1]) + (n,))
