@@ -321,3 +321,21 @@ def test_nabi_keras_file_names_classes_as_keras(keras, tmp_path, name):
     xs, _ = _io(name)
     np.testing.assert_allclose(np.asarray(keras.models.load_model(p).predict(xs[0], verbose=0)),
                                np.asarray(model.predict(xs[0], verbose=0)), rtol=1e-6)
+
+
+def test_nabi_h5_config_names_nested_classes(keras, tmp_path):
+    """The legacy .h5's model_config too: Keras 3 deserialises nested objects (the LSTM in a
+    Bidirectional) and registered custom layers by module / registered name."""
+    model = build(keras, "rnn")
+    p = str(tmp_path / "m.h5")
+    model.save(p)
+    with h5py.File(p, "r") as f:
+        cfg = json.loads(f.attrs["model_config"])
+    bi = [lc for lc in cfg["config"]["layers"] if lc["class_name"] == "Bidirectional"][0]
+    assert (bi["config"]["layer"]["module"], bi["config"]["layer"]["class_name"]) == \
+        ("keras.layers", "LSTM")
+    assert all("batch_input_shape" not in lc["config"] for lc in cfg["config"]["layers"]
+               if lc["class_name"] != "InputLayer")
+    xs, _ = _io("rnn")
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(p).predict(xs[0], verbose=0)),
+                               np.asarray(model.predict(xs[0], verbose=0)), rtol=1e-6)

@@ -82,7 +82,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
             f.attrs["keras_version"] = C.KERAS2_VERSION
             f.attrs["nabi_version"] = C.nabi_version()
             f.attrs["model_config"] = C.to_json({"class_name": cfg["class_name"],
-                                                 "config": cfg["config"]})
+                                                 "config": C.keras3_annotate(cfg)["config"]})
             if cc is not None:
                 tc = {k: v for k, v in cc.items() if k != "optimizer"}
                 tc.setdefault("loss", None)
