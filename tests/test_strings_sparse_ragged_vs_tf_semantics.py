@@ -479,3 +479,25 @@ def test_ragged_where_and_map_flat_values_without_ragged_arguments():
     got = tf.where(tf.ragged.constant(cond), tf.ragged.constant(x), tf.ragged.constant(y))
     assert got.to_list() == _ragged_map(lambda c, a, b: a if c else b, cond, x, y)
     assert int(tf.ragged.map_flat_values(tf.add, 1, 2).numpy()) == 3
+
+
+def test_ragged_max_min_of_empty_rows_are_finite_extremes_and_axis0_keepdims_is_dense():
+    # TF: reduce_max of an empty ragged row is the dtype's lowest finite value (-3.4e38 for
+    # float32, not -inf), reduce_min its highest; reduce_*(rt, axis=0, keepdims=True) of a
+    # [N, None] tensor is a dense (1, width) Tensor
+    rows = [[1.0, -2.0, 3.0], [], [4.0, 5.5], [-6.0]]
+    rt = tf.ragged.constant(rows)
+    f32 = np.finfo(np.float32)
+    assert tf.reduce_max(rt, axis=1).numpy().tolist() == [max(r) if r else float(f32.min)
+                                                           for r in rows]
+    assert tf.reduce_min(rt, axis=1).numpy().tolist() == [min(r) if r else float(f32.max)
+                                                           for r in rows]
+    r64 = tf.ragged.constant([[1.0], []], dtype=tf.float64)
+    assert tf.reduce_max(r64, axis=1).numpy()[1] == np.finfo(np.float64).min
+    width = max(map(len, rows))
+    cols = [[r[j] for r in rows if len(r) > j] for j in range(width)]
+    got = tf.reduce_sum(rt, axis=0, keepdims=True)
+    assert not isinstance(got, tf.RaggedTensor) and got.shape == (1, width)
+    np.testing.assert_allclose(got.numpy(), [[sum(c) for c in cols]])
+    got = tf.reduce_max(rt, axis=0, keepdims=True)
+    np.testing.assert_allclose(got.numpy(), [[max(c) for c in cols]])

@@ -1330,8 +1330,8 @@ def _reduce_axis(op, fn, rt, axis, np_dt, keepdims):
         for j in _brange(width):
             col = np.stack([r[j] for r in rt._rows if len(r) > j])
             out[j] = _reduce_rows(op, fn, col, np_dt, inner)
-        if keepdims:
-            return RaggedTensor([out], (1,), _dt.as_dtype(np_dt))
+        if keepdims:            # TF: a dense (1, width) result
+            return out[None]
         return out
     if axis > ragged_axis:
         rows = [np.asarray(fn(r, axis=axis - ragged_axis)).astype(np_dt) for r in rt._rows]
@@ -1350,8 +1350,9 @@ def _empty_ident(op, np_dt, inner):
         return np.full(inner, np.nan if np_dt.kind == "f" else 0, np_dt)
     if op in _IDENTITY:
         return np.full(inner, _IDENTITY[op], np_dt)
-    if np_dt.kind == "f":
-        v = -np.inf if op == "reduce_max" else np.inf
+    if np_dt.kind == "f":       # TF: the dtype's lowest / highest finite value, not -inf / inf
+        info = np.finfo(np_dt)
+        v = info.min if op == "reduce_max" else info.max
     elif np_dt.kind == "b":
         v = op == "reduce_min"
     else:
