@@ -501,3 +501,26 @@ def test_ragged_max_min_of_empty_rows_are_finite_extremes_and_axis0_keepdims_is_
     np.testing.assert_allclose(got.numpy(), [[sum(c) for c in cols]])
     got = tf.reduce_max(rt, axis=0, keepdims=True)
     np.testing.assert_allclose(got.numpy(), [[max(c) for c in cols]])
+
+
+def test_ragged_segment_id_helpers_out_type_and_gather_by_ragged_indices():
+    # TF: row_splits_to_segment_ids / segment_ids_to_row_splits return out_type (default: the
+    # input tensor's int dtype, int64 for a list); gather / embedding_lookup of dense params by
+    # ragged ids keep the ids' row partition
+    splits = [0, 2, 2, 5]
+    ids = np.repeat(np.arange(3), np.diff(splits))
+    got = tf.ragged.row_splits_to_segment_ids(splits, out_type=tf.int32)
+    assert got.dtype == tf.int32 and got.numpy().tolist() == ids.tolist()
+    got = tf.ragged.row_splits_to_segment_ids(tf.constant(splits, tf.int32))
+    assert got.dtype == tf.int32
+    assert tf.ragged.row_splits_to_segment_ids(splits).dtype == tf.int64
+    got = tf.ragged.segment_ids_to_row_splits(tf.constant(ids.tolist(), tf.int32))
+    assert got.dtype == tf.int32 and got.numpy().tolist() == splits
+    got = tf.ragged.segment_ids_to_row_splits(ids.tolist(), out_type=tf.int32)
+    assert got.dtype == tf.int32
+    table = np.arange(6, dtype=np.float32).reshape(3, 2)
+    rows = [[0, 1], [], [2, 2]]
+    for op in (tf.gather, tf.nn.embedding_lookup):
+        got = op(tf.constant(table), tf.ragged.constant(rows))
+        assert got.to_list() == [[table[i].tolist() for i in r] for r in rows]
+        assert got.row_splits.numpy().tolist() == [0, 2, 2, 4]

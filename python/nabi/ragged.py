@@ -1232,9 +1232,20 @@ def range(starts, limits=None, deltas=1, dtype=None, name=None,  # noqa: A001 (T
     return RaggedTensor(rows, (n,), _dt.as_dtype(np_dt))
 
 
+def _ids_dtype(out_type, given):
+    """TF's out_type default for the segment-id helpers: the input's dtype when it is a
+    Tensor or array of int32 / int64, else int64."""
+    if out_type is not None:
+        return _dt.as_dtype(out_type)._np
+    d = given._data.dtype if isinstance(given, Tensor) else \
+        given.dtype if isinstance(given, np.ndarray) else None
+    return d if d in (np.int32, np.int64) else np.int64
+
+
 def row_splits_to_segment_ids(splits, name=None, out_type=None):
     s = _host_ints(splits, "ragged.row_splits_to_segment_ids", "splits")
-    return _wrap(np.repeat(np.arange(len(s) - 1, dtype=np.int64), np.diff(s)))
+    return _wrap(np.repeat(np.arange(len(s) - 1, dtype=np.int64), np.diff(s)).astype(
+        _ids_dtype(out_type, splits)))
 
 
 def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, name=None):
@@ -1242,7 +1253,7 @@ def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, nam
     n = int(num_segments) if num_segments is not None else (int(ids.max()) + 1 if ids.size
                                                               else 0)
     return _wrap(np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=n))]).astype(
-        np.int64))
+        _ids_dtype(out_type, segment_ids)))
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -1561,6 +1572,10 @@ def _boolean_mask_op(fn, tensor, mask, axis=None, name=None):
 
 def _gather_op(fn, params, indices, validate_indices=None, axis=None, batch_dims=0,
                name=None):
+    if isinstance(indices, RaggedTensor) and not isinstance(params, RaggedTensor) and \
+            axis in (None, 0) and not batch_dims:
+        # TF: dense params gathered by ragged indices keep the indices' row partition
+        return indices.with_flat_values(fn(params, indices.flat_values))
     if not isinstance(params, RaggedTensor) or isinstance(indices, RaggedTensor):
         raise TypeError(f"[gather] nabi gathers rows of a RaggedTensor by dense indices; got "
                         f"params {type(params).__name__}, indices {type(indices).__name__}")
@@ -1601,6 +1616,15 @@ def _where_op(fn, condition, x=None, y=None, name=None):
         else:
             parts.append(_dense_operand(a, ref, "where"))
     return ref._rebuild(_host(fn(*parts), "where", "result"))
+
+
+def _embedding_lookup_op(fn, params, ids, *args, **kwargs):
+    """tf.nn.embedding_lookup(params, ragged_ids): the rows of params, in the ids' ragged
+    layout (shape ids.shape + params.shape[1:]), as TF's ragged dispatch."""
+    if isinstance(params, RaggedTensor) or not isinstance(ids, RaggedTensor):
+        raise TypeError("[embedding_lookup] nabi takes dense params and ragged ids, got params "
+                        f"{type(params).__name__}, ids {type(ids).__name__}")
+    return ids.with_flat_values(fn(params, ids.flat_values, *args, **kwargs))
 
 
 def _tile_op(fn, input, multiples, name=None):  # noqa: A002 (TF's name)
@@ -1644,7 +1668,8 @@ def _binary_dispatch(fn, *args, **kwargs):
 _HANDLERS = {"concat": _concat_op, "stack": _stack_op, "add_n": _add_n_op,
              "shape": _shape_op, "size": _size_op, "rank": _rank_op,
              "boolean_mask": _boolean_mask_op, "gather": _gather_op, "tile": _tile_op,
-             "where": _where_op, "where_v2": _where_op}
+             "where": _where_op, "where_v2": _where_op,
+             "embedding_lookup": _embedding_lookup_op}
 _HANDLERS.update({k: _reduce_op for k in _REDUCERS})
 _HANDLERS.update({k: _unary_op for k in _UNARY})
 _HANDLERS.update({k: _binary_dispatch for k in _BINARY})
