@@ -119,16 +119,34 @@ def prep():   # an adapted Normalization layer
     return keras.Model(inp, layers.Dense(2)(norm(inp)), name="prep"), [xs[:5]]
 
 
+def prep_text():   # adapted TextVectorization (vocabulary in the .keras assets), StringLookup
+    tv = layers.TextVectorization(max_tokens=20, output_sequence_length=6, name="tv")
+    tv.adapt(["the cat sat", "the dog ran fast", "a cat and a dog"])
+    sl = layers.StringLookup(vocabulary=["red", "green", "blue"], name="sl")
+    tin = keras.Input((1,), dtype="string", name="text")
+    cin = keras.Input((1,), dtype="string", name="color")
+    e = layers.GlobalAveragePooling1D()(layers.Embedding(21, 3)(tv(tin)))
+    c = layers.CategoryEncoding(num_tokens=4, output_mode="one_hot")(sl(cin))
+    m = keras.Model([tin, cin], layers.Dense(2)(layers.Concatenate()([e, c])), name="prep_text")
+    return m, [np.array([["The cat ran!"], ["a dog"], ["zebra cat"]]),
+               np.array([["red"], ["blue"], ["pink"]])]
+
+
 FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.h5"),
            "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
            "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
-           "prep": ("keras", "weights.h5"), "ops": ("keras", "h5")}
+           "prep": ("keras", "weights.h5"), "ops": ("keras", "h5"),
+           "prep_text": ("keras", "h5")}
 
 if __name__ == "__main__":
     for name, exts in FORMATS.items():
         model, xs = globals()[name]()
-        y = model.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
+        if xs[0].dtype.kind == "U":   # Keras predicts on string tensors, not NumPy strings
+            import tensorflow as tf
+            y = model.predict([tf.constant(x) for x in xs], verbose=0)
+        else:
+            y = model.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
         np.savez(os.path.join(OUT, f"{name}.io.npz"), y=y,
                  **{f"x{i}": a for i, a in enumerate(xs)})
         for ext in exts:

@@ -37,7 +37,7 @@ from ...framework.device import DeviceArray, place, to_device
 from ...framework.tensor import Tensor, _utf8_storage, _wrap
 from ...ops import math_ops as _m
 from .. import backend
-from .base import KerasTensor, Layer
+from .base import KerasTensor, Layer, _pop_inert_options
 
 __all__ = ["Normalization", "Discretization", "CategoryEncoding", "Hashing", "HashedCrossing",
            "IntegerLookup", "StringLookup", "Resizing", "CenterCrop", "RandomCrop", "RandomFlip",
@@ -1274,6 +1274,13 @@ class _IndexLookup(PreprocessingLayer):
         if vocab is not None and not self._has_input_vocabulary:
             config["has_input_vocabulary"] = False   # adapted: may be adapted again
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Keras 3.15 configs: nabi hashes OOV values as oov_method="floormod", without salt
+        _pop_inert_options(cls.__name__, config, oov_method="floormod", salt=None)
+        return super().from_config(config)
 
 
 class IntegerLookup(_IndexLookup):

@@ -125,6 +125,23 @@ def _attr_json(v):
     return json.loads(v)
 
 
+def _warn_no_vocabulary(layers, source):
+    """Keras's legacy .h5 keeps no adapted vocabulary (the .keras format has it in its
+    assets): such a lookup or TextVectorization would map every token to the OOV index."""
+    import warnings
+    from .saving_lib import _VOCAB_LAYERS, _sublayers
+    for layer in layers:
+        subs = _sublayers(layer)
+        if subs is not None:
+            _warn_no_vocabulary(subs, source)
+        elif type(layer).__name__ in _VOCAB_LAYERS and \
+                not layer.get_vocabulary(include_special_tokens=False):
+            warnings.warn(f"{source}: layer '{layer.name}' ({type(layer).__name__}) has no "
+                          "vocabulary: the legacy .h5 format does not save an adapted one, so "
+                          "every token maps to the OOV index. Save the model as .keras, or "
+                          "call adapt() / set_vocabulary() after loading.", stacklevel=4)
+
+
 def load_model(f, source, custom_objects=None, compile=True):
     """Loads from an open h5py.File holding a full Keras 2 model."""
     if "model_config" not in f.attrs:
@@ -133,6 +150,7 @@ def load_model(f, source, custom_objects=None, compile=True):
     config = _attr_json(f.attrs["model_config"])
     model = C.model_from_config(config, custom_objects)
     load_weights_from_group(f["model_weights"], model, source)
+    _warn_no_vocabulary(model.layers, source)
     tc = f.attrs.get("training_config")
     if compile and tc is not None:
         tc = _attr_json(tc)

@@ -320,24 +320,30 @@ def _run_load_hooks(group, layers):
             layer.load_own_variables({} if v is None else {k: np.asarray(v[k]) for k in v})
 
 
-def _asset_layers(layers, prefix="layers"):
-    """[(path, layer)] of the layers (nested models walked) with Keras 3's asset hooks."""
+_VOCAB_LAYERS = ("TextVectorization", "StringLookup", "IntegerLookup")
+
+
+def _asset_layers(layers, prefix="layers", old_prefix="layers"):
+    """[(path, older nabi's path, layer)] of the layers (nested models walked) with Keras 3's
+    asset hooks or an adapted vocabulary. The path is Keras 3's (`_keras_keys`); nabi before
+    it filed assets under the layer's name."""
     out = []
-    for layer in layers:
-        path = f"{prefix}/{layer.name}"
+    for key, layer in _keras_keys(layers):
+        path, old = f"{prefix}/{key}", f"{old_prefix}/{layer.name}"
         subs = _sublayers(layer)
         if subs is not None:
-            out.extend(_asset_layers(subs, path + "/layers"))
+            out.extend(_asset_layers(subs, path + "/layers", old + "/layers"))
         elif callable(getattr(layer, "save_assets", None)) or \
-                callable(getattr(layer, "load_assets", None)):
-            out.append((path, layer))
+                callable(getattr(layer, "load_assets", None)) or \
+                type(layer).__name__ in _VOCAB_LAYERS:
+            out.append((path, old, layer))
     return out
 
 
 def _write_assets(z, model):
     import os
     import tempfile
-    for path, layer in _asset_layers(model.layers):
+    for path, _, layer in _asset_layers(model.layers):
         if not callable(getattr(layer, "save_assets", None)):
             continue
         with tempfile.TemporaryDirectory() as d:
@@ -350,15 +356,37 @@ def _write_assets(z, model):
                         z.writestr(f"{ASSETS}/{path}/{rel}", fh.read())
 
 
-def _load_assets(model, entries):
+def _set_vocabulary(layer, text, source):
+    """Keras 3 keeps an adapted vocabulary (one not in the config) in the layer's asset
+    `vocabulary.txt`, special tokens first; nabi's lookups take it from there."""
+    if layer.get_vocabulary(include_special_tokens=False):
+        return   # the config gave the vocabulary
+    if getattr(layer, "output_mode", None) == "tf_idf":
+        import warnings
+        warnings.warn(f"{source}: layer '{layer.name}' (tf_idf) is loaded without its adapted "
+                      "vocabulary and idf weights: adapt it again", stacklevel=3)
+        return
+    lines = text.decode("utf8").split("\n")
+    if type(layer).__name__ == "IntegerLookup":
+        lines = [int(v) for v in lines]
+    layer.set_vocabulary(lines)
+
+
+def _load_assets(model, entries, source=""):
     """`entries`: {zip name: bytes} of the files under assets/."""
     import os
     import tempfile
-    for path, layer in _asset_layers(model.layers):
+    for path, old, layer in _asset_layers(model.layers):
+        mine = {}
+        for p in (path, old):
+            head = f"{ASSETS}/{p}/"
+            mine = {n[len(head):]: b for n, b in entries.items() if n.startswith(head)}
+            if mine:
+                break
         if not callable(getattr(layer, "load_assets", None)):
+            if "vocabulary.txt" in mine:
+                _set_vocabulary(layer, mine["vocabulary.txt"], source)
             continue
-        head = f"{ASSETS}/{path}/"
-        mine = {n[len(head):]: b for n, b in entries.items() if n.startswith(head)}
         with tempfile.TemporaryDirectory() as d:
             for rel, b in mine.items():
                 full = os.path.join(d, *rel.split("/"))
@@ -448,7 +476,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             read_weights_store(f, model, str(filepath))
             if compile and cc:
                 C.restore_optimizer(model, read_optimizer_arrays(f), str(filepath))
-    _load_assets(model, assets)
+    _load_assets(model, assets, str(filepath))
     return model
 
 
