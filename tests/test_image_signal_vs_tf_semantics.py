@@ -198,3 +198,64 @@ def test_dct_type1_length_rules():
     # n=2 cuts to [x0, x1]: DCT-I of two samples is [x0 + x1, x0 - x1]
     np.testing.assert_allclose(tf.signal.dct(x, type=1, n=2).numpy(),
                                np.stack([x[:, 0] + x[:, 1], x[:, 0] - x[:, 1]], -1))
+
+
+def _png16(img, filters):
+    """A 16-bit PNG of img (H, W, C uint16, C = 2, 3 or 4) written here per the PNG spec, row
+    y filtered with filters[y % len(filters)] (0 none, 1 sub, 2 up, 3 average, 4 paeth)."""
+    import struct
+    import zlib
+    h, w, c = img.shape
+    bpp = 2 * c
+    rows = img.astype(">u2").view(np.uint8).reshape(h, w * bpp).astype(np.int64)
+    out = bytearray()
+    prev = np.zeros(w * bpp, np.int64)
+    for y in range(h):
+        f = filters[y % len(filters)]
+        cur = rows[y]
+        left = np.concatenate([np.zeros(bpp, np.int64), cur[:-bpp]])
+        upleft = np.concatenate([np.zeros(bpp, np.int64), prev[:-bpp]])
+        if f == 0:
+            pred = np.zeros_like(cur)
+        elif f == 1:
+            pred = left
+        elif f == 2:
+            pred = prev
+        elif f == 3:
+            pred = (left + prev) // 2
+        else:
+            p = left + prev - upleft
+            pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
+        out.append(f)
+        out += ((cur - pred) & 255).astype(np.uint8).tobytes()
+        prev = cur
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ctype = {2: 4, 3: 2, 4: 6}[c]
+    head = struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head)
+            + chunk(b"IDAT", zlib.compress(bytes(out))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("c", [2, 3, 4])
+def test_decode_16_bit_multichannel_png_keeps_16_bits(c):
+    # TF: decode_image(dtype=float32) of a 16-bit RGB(A) / gray+alpha PNG is sample / 65535;
+    # nabi went through Pillow, which keeps only the high byte for these modes (errors up to
+    # 1 / 255). decode_png (uint8) is the high byte in both; channels=1 of 16-bit RGB is
+    # libpng's (9797 R + 19234 G + 3737 B + 2^14) >> 15.
+    pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(c)
+    img = rng.integers(0, 65536, (9, 7, c)).astype(np.uint16)
+    img[0, 0] = 65535
+    data = _png16(img, [0, 1, 2, 3, 4])
+    f = tf.io.decode_image(data, dtype=tf.float32).numpy()
+    np.testing.assert_allclose(f, img / 65535.0, rtol=1e-7, atol=0)
+    np.testing.assert_array_equal(tf.io.decode_png(data).numpy(), (img >> 8).astype(np.uint8))
+    if c >= 3:
+        r, g, b = (img[..., k].astype(np.int64) for k in range(3))
+        gray = (r * 9797 + g * 19234 + b * 3737 + 16384) >> 15
+        got = tf.io.decode_image(data, channels=1, dtype=tf.float32).numpy()[..., 0]
+        np.testing.assert_allclose(got, gray / 65535.0, rtol=1e-7, atol=0)

@@ -149,10 +149,67 @@ def _luma(rgb, png=False):
     r, g, b = (rgb[..., k].astype(np.uint64) for k in range(3))
     if png:
         # TF decodes a PNG with libpng's png_set_rgb_to_gray(0.299, 0.587): 15-bit weights
-        # truncated (9797, 19234, and 3737 for the rest), the sum truncated
-        return ((r * 9797 + g * 19234 + b * 3737) >> 15).astype(rgb.dtype)
+        # truncated (9797, 19234, and 3737 for the rest), the sum truncated (rounded, + 2^14,
+        # for 16-bit samples)
+        half = 16384 if rgb.dtype == np.uint16 else 0
+        return ((r * 9797 + g * 19234 + b * 3737 + half) >> 15).astype(rgb.dtype)
     # Pillow's and libjpeg's fixed-point ITU-R 601-2 weights, rounded
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(rgb.dtype)
+
+
+def _png16_multichannel(data):
+    """(H, W, C) uint16 of a non-interlaced 16-bit gray+alpha, RGB or RGBA PNG, which Pillow
+    would cut to 8 bits; None for any other PNG. Undoes the per-row filters of the PNG spec
+    (none, sub, up, average, paeth) on the inflated IDAT bytes."""
+    import zlib
+    pos, idat, head = 8, [], None
+    while pos + 8 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            head = body
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    if head is None or len(head) < 13 or head[8] != 16 or head[9] not in (2, 4, 6) or head[12]:
+        return None
+    w, h = int.from_bytes(head[0:4], "big"), int.from_bytes(head[4:8], "big")
+    ch = {2: 3, 4: 2, 6: 4}[head[9]]
+    bpp = 2 * ch
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)[:h * (w * bpp + 1)]
+    raw = raw.reshape(h, w * bpp + 1)
+    out = np.empty((h, w * bpp), np.uint8)
+    prev = np.zeros(w * bpp, np.int64)
+    for y in range(h):
+        f, line = raw[y, 0], raw[y, 1:].astype(np.int64)
+        if f == 0:
+            cur = line
+        elif f == 1:
+            cur = np.cumsum(line.reshape(w, bpp), axis=0).reshape(-1) & 255
+        elif f == 2:
+            cur = (line + prev) & 255
+        elif f in (3, 4):
+            cur = np.empty_like(line)
+            left = np.zeros(bpp, np.int64)
+            upleft = np.zeros(bpp, np.int64)
+            for x in range(w):
+                sl = slice(x * bpp, (x + 1) * bpp)
+                up = prev[sl]
+                if f == 3:
+                    pred = (left + up) // 2
+                else:
+                    p = left + up - upleft
+                    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
+                    pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+                cur[sl] = (line[sl] + pred) & 255
+                left, upleft = cur[sl], up
+        else:
+            raise ValueError(f"unknown PNG filter type {f} in row {y}")
+        out[y] = cur
+        prev = cur
+    return out.view(">u2").reshape(h, w, ch).astype(np.uint16)
 
 
 def _frame_array(img, op):
@@ -215,7 +272,10 @@ def _decode(contents, channels, op, all_frames=False):
             img.seek(k)
             frames.append(_to_channels(_frame_array(img.convert("RGB"), op), channels or 3, op))
         return np.stack(frames)
-    return _to_channels(_frame_array(img, op), channels, op, png=img.format == "PNG")
+    a = _png16_multichannel(data) if img.format == "PNG" else None
+    if a is None:
+        a = _frame_array(img, op)
+    return _to_channels(a, channels, op, png=img.format == "PNG")
 
 
 def _out(a, dtype, op):
