@@ -15,7 +15,8 @@ def _gaussian_resize_1d_ref(row, n_out, antialias):
     """TF's scale_and_translate with the gaussian kernel (radius 1.5, sigma 0.5), computed in
     float32 as TF's kernel does: sample = (o + 0.5) * (1 / scale), taps
     ceil(sample - 1.5 ks - 0.5) .. floor(sample + 1.5 ks - 0.5), weight exp(-d^2 / 0.5) for
-    |d| < 1.5, else 0, normalised; with antialias a downscale stretches the kernel by ks = 1 / scale."""
+    |d| < 1.5, else 0, normalised; with antialias a downscale stretches the kernel by
+    ks = 1 / scale."""
     n_in = len(row)
     inv = F32(1.0) / (F32(n_out) / F32(n_in))
     ks = max(inv, F32(1.0)) if antialias else F32(1.0)
