@@ -524,3 +524,20 @@ def test_ragged_segment_id_helpers_out_type_and_gather_by_ragged_indices():
         got = op(tf.constant(table), tf.ragged.constant(rows))
         assert got.to_list() == [[table[i].tolist() for i in r] for r in rows]
         assert got.row_splits.numpy().tolist() == [0, 2, 2, 4]
+
+
+def test_ragged_constant_leaf_dtypes_as_tf():
+    # TF: ragged.constant([[1.5]], dtype=tf.int32) raises TypeError (nabi truncated to 1);
+    # NumPy rows are taken ([np.array([1.5, 2]), ...] is float64, as the NumPy leaves say);
+    # complex leaves give complex128; np.float64 first keeps float64, Python floats float32
+    with pytest.raises(TypeError):
+        tf.ragged.constant([[1.5]], dtype=tf.int32)
+    with pytest.raises(TypeError):
+        tf.ragged.constant([[1.0, 2.0]], dtype=tf.int64)
+    r = tf.ragged.constant([np.array([1.5, 2.0]), np.array([3.0])])
+    assert r.dtype == tf.float64 and r.to_list() == [[1.5, 2.0], [3.0]]
+    r = tf.ragged.constant([[1 + 2j], []])
+    assert r.dtype == tf.complex128 and r.to_list() == [[1 + 2j], []]
+    assert tf.ragged.constant([[np.float64(1.0)], [2.0]]).dtype == tf.float64
+    assert tf.ragged.constant([[2.0], [1.0]]).dtype == tf.float32
+    assert tf.ragged.constant([[1, 2]], dtype=tf.float64).dtype == tf.float64

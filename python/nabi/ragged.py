@@ -833,6 +833,12 @@ def _leaves_dtype(flat, dtype):
             a = np.empty(len(flat), object)
             a[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in flat]
             return a
+        if (dt.is_integer or dt == _dt.bool) and \
+                any(isinstance(v, (float, np.floating)) for v in flat):
+            # TF: "Cannot convert [1.5] to EagerTensor of dtype int32" (1.0 too)
+            raise TypeError(f"[ragged.constant] cannot convert the float values "
+                            f"{[v for v in flat if isinstance(v, (float, np.floating))][:3]!r}"
+                            f" to dtype {dt.name}")
         return np.array(flat, dt._np) if flat else np.zeros(0, dt._np)
     if not flat:
         return np.zeros(0, np.float32)
@@ -840,16 +846,28 @@ def _leaves_dtype(flat, dtype):
         a = np.empty(len(flat), object)
         a[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in flat]
         return a
-    a = np.array(flat)
-    if a.dtype.kind == "f":
-        return a.astype(np.float32)
-    if a.dtype.kind in "iu":
-        if a.size and (a.max() > np.iinfo(np.int32).max or a.min() < np.iinfo(np.int32).min):
-            return a.astype(np.int64)
-        return a.astype(np.int32)
-    if a.dtype.kind == "b":
+    # TF's tf.constant rules on the leaves: Python floats float32, ints int32 (int64 past its
+    # range; NumPy integers too), a NumPy float first keeps its dtype (np.float64: float64),
+    # complex numbers complex128
+    from .framework.tensor import _host_tensor
+    leaves = [int(v) if isinstance(v, np.integer) else v for v in flat]
+    try:
+        a = _host_tensor(leaves)._data
+    except (TypeError, ValueError):
+        a = np.array(flat)
+    if a.dtype.kind in "fiubc":
         return a
     raise TypeError(f"[ragged.constant] unsupported values {flat[:3]!r} (dtype {a.dtype})")
+
+
+def _arrays_to_lists(x):
+    """NumPy arrays inside a nested list become lists of their NumPy scalars (TF takes
+    ragged.constant([np.array([1, 2]), np.array([3])]))."""
+    if isinstance(x, np.ndarray) and x.ndim:
+        return [_arrays_to_lists(v) for v in x]
+    if isinstance(x, (list, tuple)):
+        return [_arrays_to_lists(v) for v in x]
+    return x
 
 
 def _leaves(x, out):
@@ -883,6 +901,7 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     op = "ragged.constant"
     if isinstance(pylist, RaggedTensor):
         return pylist
+    pylist = _arrays_to_lists(pylist)
     if isinstance(pylist, (int, float, bool, str, bytes, np.generic)) and ragged_rank is None \
             and inner_shape is None:
         from .framework.tensor import convert_to_tensor as scalar_tensor
