@@ -5,7 +5,9 @@ must itself be differentiable (a Hessian of a loss, a penalty on a loss gradient
 rule recomputes the per-sample values with nabi ops (the composites below, the same formulas
 and the same clipping masks as the kernels) under an inner GradientTape and returns its
 gradient for the upstream gradient: that backward pass records on the outer tapes, so it is
-differentiable with respect to y_pred and the upstream gradient. y_true stays a constant.
+differentiable with respect to y_pred and the upstream gradient. y_true stays a constant
+there; the composites also take y_true as a Tensor, which is losses.py's path for a y_true
+that a tape tracks (its gradient is then wanted, as TF gives it).
 
 Composites exist for every built-in fused loss (categorical_hinge takes the kernel's
 argmax choice of the largest negative as a constant; the focal losses follow Keras 2.15's
@@ -18,7 +20,7 @@ import numpy as np
 from ..ops import array_ops as _a
 from ..ops import math_ops as _m
 from ..ops import nn_ops as _nn
-from ..ops._common import _wrap, const_like, unbroadcast_t
+from ..ops._common import Tensor, _wrap, const_like, unbroadcast_t
 
 EPSILON = 1e-7
 
@@ -28,42 +30,63 @@ def _c(arr, like):
     return const_like(arr if hasattr(arr, "dtype") else np.asarray(arr), like)
 
 
+def _t(yt, yp):
+    """y_true as a Tensor of y_pred's dtype: a constant for a label array; a Tensor y_true
+    (one a tape tracks: its gradient is wanted, as TF gives it) is used as it is."""
+    if isinstance(yt, Tensor):
+        return yt if yt._data.dtype == yp._data.dtype else _m.cast(yt, yp._data.dtype)
+    return _c(yt, yp)
+
+
 def _mean_last(e):
     return _m.reduce_mean(e, -1)
 
 
 def _mse(yt, yp):
-    return _mean_last(_m.square(_m.subtract(yp, _c(yt, yp))))
+    return _mean_last(_m.square(_m.subtract(yp, _t(yt, yp))))
 
 
 def _mae(yt, yp):
-    return _mean_last(_m.abs(_m.subtract(yp, _c(yt, yp))))
+    return _mean_last(_m.abs(_m.subtract(yp, _t(yt, yp))))
 
 
 def _mape(yt, yp):
-    den = np.maximum(np.abs(yt), np.asarray(EPSILON, yt.dtype))
-    return _mean_last(_m.multiply(_m.abs(_m.subtract(yp, _c(yt, yp))), _c(100.0 / den, yp)))
+    t = _t(yt, yp)
+    den = _m.maximum(_m.abs(t), EPSILON)
+    return _mean_last(_m.multiply(_m.divide(_m.abs(_m.subtract(yp, t)), den), 100.0))
 
 
 def _msle(yt, yp):
     a = _m.log1p(_m.maximum(yp, EPSILON))
-    b = np.log1p(np.maximum(yt, np.asarray(EPSILON, yt.dtype)))
-    return _mean_last(_m.square(_m.subtract(a, _c(b, yp))))
+    b = _m.log1p(_m.maximum(_t(yt, yp), EPSILON))
+    return _mean_last(_m.square(_m.subtract(a, b)))
+
+
+def _hinge_t(yt, yp):
+    """Keras' convert_binary_labels_to_hinge: 0/1 labels become 2 y - 1 (decided on the
+    values, as the kernel does)."""
+    t = _t(yt, yp)
+    from .losses import _hinge_labels
+    if not isinstance(yt, Tensor):
+        return _c(_hinge_labels(yt), yp)
+    d = t._data
+    if not d.size:
+        return t
+    c = np.all((d == 0) | (d == 1)).astype(d.dtype)     # on y_true's device, nothing read back
+    return _m.add(_m.multiply(t, _c(c + 1, t)), _c(-c, t))   # 2 t - 1 where c, else t
 
 
 def _hinge(yt, yp):
-    from .losses import _hinge_labels
-    return _mean_last(_nn.relu(_m.subtract(1.0, _m.multiply(_c(_hinge_labels(yt), yp), yp))))
+    return _mean_last(_nn.relu(_m.subtract(1.0, _m.multiply(_hinge_t(yt, yp), yp))))
 
 
 def _squared_hinge(yt, yp):
-    from .losses import _hinge_labels
-    return _mean_last(_m.square(_nn.relu(_m.subtract(1.0, _m.multiply(
-        _c(_hinge_labels(yt), yp), yp)))))
+    return _mean_last(_m.square(_nn.relu(_m.subtract(1.0, _m.multiply(_hinge_t(yt, yp),
+                                                                       yp)))))
 
 
 def _huber(yt, yp, delta=1.0):
-    d = _m.subtract(yp, _c(yt, yp))
+    d = _m.subtract(yp, _t(yt, yp))
     a = _m.abs(d)
     e = _a.where(_wrap(a._data <= delta), _m.multiply(_m.square(d), 0.5),
                  _m.subtract(_m.multiply(a, float(delta)), 0.5 * delta * delta))
@@ -71,32 +94,45 @@ def _huber(yt, yp, delta=1.0):
 
 
 def _log_cosh(yt, yp):
-    d = _m.subtract(yp, _c(yt, yp))
+    d = _m.subtract(yp, _t(yt, yp))
     return _mean_last(_m.subtract(_m.add(d, _nn.softplus(_m.multiply(d, -2.0))), math.log(2.0)))
 
 
 def _poisson(yt, yp):
-    return _mean_last(_m.subtract(yp, _m.multiply(_c(yt, yp), _m.log(_m.add(yp, EPSILON)))))
+    return _mean_last(_m.subtract(yp, _m.multiply(_t(yt, yp), _m.log(_m.add(yp, EPSILON)))))
 
 
 def _kld(yt, yp):
-    t = np.clip(yt, np.asarray(EPSILON, yt.dtype), 1)
+    t = _m.clip_by_value(_t(yt, yp), EPSILON, 1.0)
     p = _m.clip_by_value(yp, EPSILON, 1.0)
-    return _m.reduce_sum(_m.multiply(_c(t, yp), _m.subtract(_c(np.log(t), yp), _m.log(p))), -1)
+    return _m.reduce_sum(_m.multiply(t, _m.subtract(_m.log(t), _m.log(p))), -1)
+
+
+def _unit(x, axis):
+    return _m.multiply(x, _m.rsqrt(_m.maximum(_m.reduce_sum(_m.square(x), axis, keepdims=True),
+                                              1e-12)))
 
 
 def _cosine(yt, yp, axis=-1):
-    s = (yt * yt).sum(axis=axis, keepdims=True)
-    th = yt / np.sqrt(np.maximum(s, np.asarray(1e-12, yt.dtype)))
-    u = _m.multiply(yp, _m.rsqrt(_m.maximum(_m.reduce_sum(_m.square(yp), axis, keepdims=True),
-                                            1e-12)))
-    return _m.negative(_m.reduce_sum(_m.multiply(_c(th, yp), u), axis))
+    return _m.negative(_m.reduce_sum(_m.multiply(_unit(_t(yt, yp), axis), _unit(yp, axis)),
+                                     axis))
+
+
+def _smooth(t, label_smoothing, k):
+    """Keras' label smoothing: t (1 - s) + s / k."""
+    if not label_smoothing:
+        return t
+    return _m.add(_m.multiply(t, 1.0 - label_smoothing), label_smoothing / k)
+
+
+def _full(t, yp):
+    """t broadcast to y_pred's shape (its gradient sums back)."""
+    shape = tuple(yp._data.shape)
+    return t if tuple(t._data.shape) == shape else _a.broadcast_to(t, shape)
 
 
 def _bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
-    if label_smoothing:
-        yt = yt * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    z = _c(np.broadcast_to(yt, yp._data.shape), yp)
+    z = _full(_smooth(_t(yt, yp), label_smoothing, 2.0), yp)
     if from_logits:
         e = _nn.sigmoid_cross_entropy_with_logits(z, yp)
     else:
@@ -108,9 +144,7 @@ def _bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
 
 def _cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
     C = yp._data.shape[axis]
-    if label_smoothing:
-        yt = yt * (1.0 - label_smoothing) + label_smoothing / C
-    t = _c(yt, yp)
+    t = _smooth(_t(yt, yp), label_smoothing, C)
     if from_logits:
         return _nn.softmax_cross_entropy_with_logits(t, yp, axis=axis)
     q = _m.divide(yp, _m.reduce_sum(yp, axis, keepdims=True))
@@ -120,6 +154,8 @@ def _cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
 
 def _scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
     from .losses import _labels
+    if isinstance(yt, Tensor):      # integer labels: never differentiable
+        yt = yt._data
     nd = yp._data.ndim
     if axis % nd != nd - 1:
         perm = [i for i in range(nd) if i != axis % nd] + [axis % nd]
@@ -144,11 +180,11 @@ def _scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
 
 def _categorical_hinge(yt, yp):
     from .losses import _one_hot_last
-    pos = _m.reduce_sum(_m.multiply(_c(yt, yp), yp), -1)
-    nt = 1 - yt
-    negs = _m.multiply(_c(nt, yp), yp)
+    t = _t(yt, yp)
+    pos = _m.reduce_sum(_m.multiply(t, yp), -1)
+    negs = _m.multiply(_m.subtract(1.0, t), yp)
     # the largest negative: the kernel's argmax (first of ties), a constant choice
-    am = (nt * yp._data).argmax(axis=-1)
+    am = ((1 - t._data) * yp._data).argmax(axis=-1)
     pick = _c(_one_hot_last(am[..., None], yp._data.shape[-1], yp._data), yp)
     neg = _m.reduce_sum(_m.multiply(negs, pick), -1)
     return _nn.relu(_m.add(_m.subtract(neg, pos), 1.0))
@@ -169,9 +205,7 @@ def _pow_t(u, gamma):
 
 def _bfce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
           label_smoothing=0.0, axis=-1):
-    if label_smoothing:
-        yt = yt * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    y = _c(np.broadcast_to(yt, yp._data.shape), yp)
+    y = _full(_smooth(_t(yt, yp), label_smoothing, 2.0), yp)
     if from_logits:
         bce = _nn.sigmoid_cross_entropy_with_logits(y, yp)
         s = _nn.sigmoid(yp)
@@ -187,20 +221,18 @@ def _bfce(yt, yp, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logit
     f = _pow_t(u, gamma)
     e = bce if f is None else _m.multiply(f, bce)
     if apply_class_balancing:
-        w = np.broadcast_to(yt, yp._data.shape) * alpha + \
-            (1 - np.broadcast_to(yt, yp._data.shape)) * (1.0 - alpha)
-        e = _m.multiply(e, _c(w, yp))
+        e = _m.multiply(e, _m.add(_m.multiply(y, alpha), _m.multiply(_m.subtract(1.0, y),
+                                                                    1.0 - alpha)))
     return _m.reduce_mean(e, axis)
 
 
 def _cfce(yt, yp, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
-    if label_smoothing:
-        yt = yt * (1.0 - label_smoothing) + label_smoothing / yp._data.shape[-1]
+    t = _smooth(_t(yt, yp), label_smoothing, yp._data.shape[-1])
     al = np.asarray(alpha, dtype=np.float64)
     p = _nn.softmax(yp, axis=axis) if from_logits else yp
     q = _m.divide(p, _m.reduce_sum(p, axis, keepdims=True))
     c = _m.clip_by_value(q, EPSILON, 1.0 - EPSILON)
-    cce = _m.multiply(_c(-yt, yp), _m.log(c))
+    cce = _m.multiply(_m.negative(t), _m.log(c))
     mod = _pow_t(_m.subtract(1.0, c), gamma)
     e = cce if mod is None else _m.multiply(mod, cce)
     e = _m.multiply(e, float(al) if al.ndim == 0 else _c(al, yp))
@@ -218,6 +250,14 @@ def composites():
 
 _COMPOSITES = None
 _NAMES = {}
+
+
+def composite(kernel):
+    """The composite (nabi ops) of a fused loss kernel."""
+    global _COMPOSITES
+    if _COMPOSITES is None:
+        _COMPOSITES = composites()
+    return _COMPOSITES[kernel]
 
 
 def op_name(kernel):

@@ -3,7 +3,10 @@
 Every built-in loss is ONE fused NumPy (or C++) forward with a matching backward recorded on
 the GradientTape, instead of a chain of tiny ops. A `Loss` object fuses the sample weighting and
 the reduction into the same node, so a training step's loss costs a single tape entry. The
-gradient flows to `y_pred`; `y_true` is treated as a constant (as labels are).
+fused gradient flows to `y_pred`; `y_true` is a constant there (as labels are). A `y_true` that
+a tape tracks (a loss between two model outputs) takes the composite path instead (the same
+formulas written with nabi ops, `_losses_second_order.py`), so its gradient reaches y_true too,
+as in TF.
 
 Probabilities are clipped to [epsilon, 1 - epsilon] (epsilon = 1e-7) like Keras; `from_logits`
 losses use the stable fused kernels (`nabi.nn.*_cross_entropy_with_logits`).
@@ -616,8 +619,56 @@ def _cached_logits(kernel, y_pred, kw):
     return z, kw
 
 
+def _tracked(y_true):
+    """Whether a recording tape tracks y_true (a Tensor computed from watched values or
+    variables): its gradient is wanted, as TF gives it (a loss between two model outputs)."""
+    if not _tapes or not isinstance(y_true, Tensor) or y_true._data.dtype.kind != "f":
+        return False
+    for tape in _tapes:
+        if tape._paused:
+            continue
+        if id(y_true) in tape._tracked or (
+                tape._watch_vars and getattr(y_true, "trainable", False) and
+                getattr(y_true, "_is_variable", False)):
+            return True
+    return False
+
+
+def _composite_values(kernel, y_true, y_pred, kw):
+    """The per-sample values of a built-in loss written with nabi ops (the composites of
+    _losses_second_order.py, the kernels' formulas), so that the gradient reaches y_true as well
+    as y_pred: the path for a y_true a tape tracks. The fused kernels treat y_true as a
+    constant, as labels are."""
+    from ..ops import array_ops as _a, math_ops as _m
+    from ._losses_second_order import composite
+    comp = composite(kernel)
+    yp = y_pred if isinstance(y_pred, Tensor) else convert_to_tensor(y_pred)
+    if yp._data.dtype.kind != "f" or yp._data.dtype == np.float16:
+        yp = _m.cast(yp, np.float32)
+    _on_device_of(y_true, yp._data)             # a Tensor on another device is an error
+    yt = y_true
+    if yp.ndim == 0:
+        yp = _a.reshape(yp, (1,))
+    if yt.ndim == 0:
+        yt = _a.reshape(yt, (1,))
+    r1, r2 = yt.ndim, yp.ndim                   # Keras squeeze_or_expand_to_same_rank
+    if r1 == r2 + 1 and yt.shape[-1] == 1:
+        if r2 == 1:
+            yp = _a.expand_dims(yp, -1)
+        else:
+            yt = _a.squeeze(yt, -1)
+    elif r2 == r1 + 1 and yp.shape[-1] == 1:
+        if r1 == 1:
+            yt = _a.expand_dims(yt, -1)
+        else:
+            yp = _a.squeeze(yp, -1)
+    return comp(yt, yp, **kw)
+
+
 def _run(kernel, y_true, y_pred, sparse=False, **kw):
     y_pred, kw = _cached_logits(kernel, y_pred, kw)
+    if not sparse and _tracked(y_true):
+        return _composite_values(kernel, y_true, y_pred, kw)
     t, yt, yp, shape0 = _prep(y_true, y_pred, sparse)
     res = kernel(yt, yp, **kw)
     vals, back = res[0], res[1]
@@ -850,6 +901,10 @@ class Loss:
 
     def _fused_call(self, kernel, y_true, y_pred, sample_weight):
         y_pred, kw = _cached_logits(kernel, y_pred, self._kw)
+        if not self._sparse and _tracked(y_true):
+            from .. import ops as _ops
+            return _reduce_tensor(_ops, _composite_values(kernel, y_true, y_pred, kw),
+                                  sample_weight, self.reduction)
         t, yt, yp, shape0 = _prep(y_true, y_pred, self._sparse)
         res = kernel(yt, yp, **kw)
         vals, back = res[0], res[1]
