@@ -384,3 +384,31 @@ def _check_prep_text(keras, fname):
     assert model.get_layer("tv").get_vocabulary()[:4] == ["", "[UNK]", "the", "dog"]
     np.testing.assert_allclose(np.asarray(model.predict(list(xs), verbose=0)), ref,
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fname", ["mlp.keras", "mlp.h5"])
+def test_keras_compile_state_and_adam_slots(keras, fname):
+    """Keras's compile state comes back: Adam(1e-2) with its iteration count and every slot
+    (m and v of each trainable variable, in Keras's order), the loss and the metrics."""
+    path = os.path.join(D, fname)
+    model = keras.models.load_model(path)
+    opt = model.optimizer
+    assert type(opt).__name__ == "Adam"
+    assert opt.get_config()["learning_rate"] == pytest.approx(1e-2)
+    if fname.endswith(".keras"):
+        with zipfile.ZipFile(path) as z:
+            f = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        want = _vars(f["optimizer"])
+    else:
+        f = h5py.File(path, "r")
+        og = f["optimizer_weights"]
+        want = [np.asarray(og[n], np.float64) for n in og.attrs["weight_names"]]
+    got = [np.asarray(v, np.float64) for v in opt.variables]
+    assert len(got) == len(want) == 14   # iterations, learning rate, 2 slots x 6 variables
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert int(got[0]) == 8
+    assert model.loss == "sparse_categorical_crossentropy"
+    x = _io("mlp")[0][0]
+    out = model.evaluate(x, np.zeros(len(x)), verbose=0, return_dict=True)
+    assert sorted(out) == ["accuracy", "loss"]
