@@ -260,3 +260,41 @@ def test_decode_16_bit_multichannel_png_keeps_16_bits(c):
         gray = (r * 9797 + g * 19234 + b * 3737 + 16384) >> 15
         got = tf.io.decode_image(data, channels=1, dtype=tf.float32).numpy()[..., 0]
         np.testing.assert_allclose(got, gray / 65535.0, rtol=1e-7, atol=0)
+
+
+# ------------------------------------------------------------------------------- psnr, ssim
+
+
+def _ssim_ref(x, y, max_val, fs, sigma=1.5, k1=0.01, k2=0.03):
+    """SSIM of two (H, W, C) float64 images: Gaussian window over the valid region, mean over
+    positions and channels (TF's definition)."""
+    g = np.exp(-0.5 * (np.arange(fs) - (fs - 1) / 2) ** 2 / sigma ** 2)
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    h, wd, c = x.shape
+
+    def filt(t):
+        return np.array([[[np.sum(w * t[i:i + fs, j:j + fs, k]) for k in range(c)]
+                          for j in range(wd - fs + 1)] for i in range(h - fs + 1)])
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+    s = ((2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)) * ((2 * sxy + c2) / (sxx + syy + c2))
+    return s.mean()
+
+
+def test_psnr_ssim_broadcast_batch_dims():
+    # TF: psnr and ssim need equal (H, W, C) but broadcast the leading dims (a batch against
+    # one reference of batch 1, or of no batch); nabi demanded identical shapes.
+    rng = np.random.default_rng(5)
+    batch = rng.random((2, 3, 8, 9, 2)).astype(F32)
+    ref = rng.random((1, 8, 9, 2)).astype(F32)
+    p = tf.image.psnr(batch, ref, 1.0).numpy()
+    mse = ((batch.astype(np.float64) - ref) ** 2).mean(axis=(-3, -2, -1))
+    np.testing.assert_allclose(p, 10 * np.log10(1.0 / mse), rtol=1e-5)
+    s = tf.image.ssim(ref[0], batch, 1.0, filter_size=5).numpy()
+    assert s.shape == (2, 3)
+    want = np.array([[_ssim_ref(ref[0].astype(np.float64), batch[i, j].astype(np.float64),
+                                1.0, 5) for j in range(3)] for i in range(2)])
+    np.testing.assert_allclose(s, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="psnr"):
+        tf.image.psnr(batch, batch[:, :2, :4], 1.0)

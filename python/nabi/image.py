@@ -874,10 +874,20 @@ def total_variation(images, name=None):
 
 
 def _same_shapes(op, a, b):
+    """(a, b) broadcast to one shape: TF wants equal (H, W, C) and leading (batch) dims that
+    broadcast, e.g. a batch against one reference image of batch 1."""
     sa, sb = _shape(a), _shape(b)
-    if len(sa) < 3 or sa != sb:
-        raise ValueError(f"[{op}] the two images must have the same shape, at least 3-D "
-                         f"(..., H, W, C), got {sa} and {sb}")
+    try:
+        lead = np.broadcast_shapes(sa[:-3], sb[:-3])
+    except ValueError:
+        lead = None
+    if len(sa) < 3 or len(sb) < 3 or sa[-3:] != sb[-3:] or lead is None:
+        raise ValueError(f"[{op}] the two images must have the same shape in (H, W, C) and "
+                         f"leading dimensions that broadcast, at least 3-D (..., H, W, C), got "
+                         f"{sa} and {sb}")
+    full = tuple(lead) + sa[-3:]
+    return (a if sa == full else _ao.broadcast_to(a, full),
+            b if sb == full else _ao.broadcast_to(b, full))
 
 
 def _max_val(max_val, like_dtype):
@@ -892,7 +902,7 @@ def psnr(a, b, max_val, name=None):
     """Peak signal-to-noise ratio per image: 20 log10(max_val) - 10 log10(mse), float32."""
     op = "psnr"
     a, b = t_(a), t_(b)
-    _same_shapes(op, a, b)
+    a, b = _same_shapes(op, a, b)
     mv = _max_val(max_val, a._data.dtype)
     fa = convert_image_dtype(a, _dt.float32)
     fb = convert_image_dtype(b, _dt.float32)
@@ -915,7 +925,7 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     valid region, averaged over positions and channels; float32."""
     op = "ssim"
     a, b = t_(img1), t_(img2)
-    _same_shapes(op, a, b)
+    a, b = _same_shapes(op, a, b)
     s = _shape(a)
     fs = _int_arg(op, "filter_size", filter_size)
     if s[-3] < fs or s[-2] < fs:
