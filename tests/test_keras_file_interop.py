@@ -412,3 +412,13 @@ def test_keras_compile_state_and_adam_slots(keras, fname):
     x = _io("mlp")[0][0]
     out = model.evaluate(x, np.zeros(len(x)), verbose=0, return_dict=True)
     assert sorted(out) == ["accuracy", "loss"]
+
+
+def test_transposed_conv_config_has_no_groups(keras):
+    """Keras 3's Conv1D/2D/3DTranspose refuse `groups`: nabi's config leaves it out."""
+    L = keras.layers
+    for layer in (L.Conv1DTranspose(3, 3), L.Conv2DTranspose(3, 3, strides=2),
+                  L.Conv3DTranspose(2, 2)):
+        cfg = layer.get_config()
+        assert "groups" not in cfg
+        assert type(layer).from_config(cfg).get_config() == cfg

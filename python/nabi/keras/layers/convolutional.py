@@ -259,6 +259,8 @@ class Conv2DTranspose(_Conv):
     def get_config(self):
         config = super().get_config()
         config["output_padding"] = self.output_padding
+        if config.get("groups") == 1:
+            del config["groups"]   # Keras 3's transposed convolutions refuse the argument
         return config
 
 
