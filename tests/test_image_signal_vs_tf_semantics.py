@@ -298,3 +298,22 @@ def test_psnr_ssim_broadcast_batch_dims():
     np.testing.assert_allclose(s, want, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="psnr"):
         tf.image.psnr(batch, batch[:, :2, :4], 1.0)
+
+
+@pytest.mark.parametrize("axes", [None, 0, -1, [1, 0]])
+def test_fftshift_ifftshift(axes):
+    # TF: fftshift rolls each axis (all by default) by n // 2, ifftshift by -(n // 2);
+    # nabi had neither. NumPy's fftshift is the same definition.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 4)).astype(F32)
+    np.testing.assert_array_equal(tf.signal.fftshift(x, axes=axes).numpy(),
+                                  np.fft.fftshift(x, axes=axes))
+    np.testing.assert_array_equal(tf.signal.ifftshift(x, axes=axes).numpy(),
+                                  np.fft.ifftshift(x, axes=axes))
+    xt = tf.constant(x)
+    c = np.arange(20.0, dtype=F32).reshape(5, 4)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = tf.reduce_sum(tf.signal.fftshift(xt, axes=axes) * c)
+    # d/dx sum(shift(x) * c) = unshift(c)
+    np.testing.assert_array_equal(tape.gradient(y, xt).numpy(), np.fft.ifftshift(c, axes=axes))

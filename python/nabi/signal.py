@@ -21,7 +21,7 @@ __all__ = ["frame", "overlap_and_add", "hann_window", "hamming_window", "stft",
            "inverse_stft", "inverse_stft_window_fn", "fft", "ifft", "rfft", "irfft", "fft2d",
            "ifft2d", "rfft2d", "irfft2d", "fft3d", "ifft3d", "rfft3d", "irfft3d",
            "linear_to_mel_weight_matrix",
-           "mfccs_from_log_mel_spectrograms", "dct", "idct"]
+           "mfccs_from_log_mel_spectrograms", "dct", "idct", "fftshift", "ifftshift"]
 
 
 # ---------------------------------------------------------------- helpers
@@ -161,6 +161,41 @@ def hann_window(window_length, periodic=True, dtype=_dt.float32, name=None):
 def hamming_window(window_length, periodic=True, dtype=_dt.float32, name=None):
     """tf.signal.hamming_window: 0.54 - 0.46 cos(2 pi n / N)."""
     return _raised_cosine("hamming_window", window_length, periodic, dtype, 0.54, 0.46)
+
+
+# ---------------------------------------------------------------- fftshift
+
+
+def _shift(op, x, axes, sign):
+    from .ops.extra_math_ops import roll
+    x = t_(x)
+    nd = x._data.ndim
+    if axes is None:
+        axes = list(range(nd))
+    elif isinstance(axes, Tensor):
+        axes = np.asarray(axes.numpy()).reshape(-1).tolist()
+    elif isinstance(axes, (int, np.integer)):
+        axes = [int(axes)]
+    axes = [int(a) for a in axes]
+    if any(not -nd <= a < nd for a in axes):
+        raise ValueError(f"[{op}] axes {axes} out of range for a tensor of shape "
+                         f"{tuple(x._data.shape)}")
+    if not axes or nd == 0:
+        from .ops.array_ops import identity
+        return identity(x)
+    shifts = [sign * (x._data.shape[a] // 2) for a in axes]
+    return roll(x, shifts, axes)
+
+
+def fftshift(x, axes=None, name=None):
+    """tf.signal.fftshift: rolls each of `axes` (all by default) by n // 2, moving the
+    zero-frequency term to the centre. Differentiable (a roll)."""
+    return _shift("fftshift", x, axes, 1)
+
+
+def ifftshift(x, axes=None, name=None):
+    """tf.signal.ifftshift: the inverse of fftshift, a roll by -(n // 2)."""
+    return _shift("ifftshift", x, axes, -1)
 
 
 # ---------------------------------------------------------------- FFTs (host, no gradient)
