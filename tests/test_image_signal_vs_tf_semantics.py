@@ -317,3 +317,52 @@ def test_fftshift_ifftshift(axes):
         y = tf.reduce_sum(tf.signal.fftshift(xt, axes=axes) * c)
     # d/dx sum(shift(x) * c) = unshift(c)
     np.testing.assert_array_equal(tape.gradient(y, xt).numpy(), np.fft.ifftshift(c, axes=axes))
+
+
+def _ssim_cs_per_channel(x, y, fs, sigma=1.5, k1=0.01, k2=0.03, max_val=1.0):
+    """(mean SSIM, mean contrast-structure) per channel of (H, W, C) float64 images, the
+    Gaussian window over the valid region (separable sums, NumPy)."""
+    g = np.exp(-0.5 * (np.arange(fs) - (fs - 1) / 2) ** 2 / sigma ** 2)
+    g /= g.sum()
+
+    def filt(t):
+        h, w = t.shape[0] - fs + 1, t.shape[1] - fs + 1
+        rows = sum(g[i] * t[i:i + h] for i in range(fs))
+        return sum(g[j] * rows[:, j:j + w] for j in range(fs))
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    lum = (2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)
+    return (lum * cs).mean(axis=(0, 1)), cs.mean(axis=(0, 1))
+
+
+def _halve_ref(t):
+    if t.shape[0] % 2:
+        t = np.concatenate([t, t[-1:]], 0)
+    if t.shape[1] % 2:
+        t = np.concatenate([t, t[:, -1:]], 1)
+    return 0.25 * (t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2])
+
+
+def test_ssim_multiscale():
+    # TF: ssim_multiscale = mean over channels of prod_k relu(cs_k) ** p_k (k < last) times
+    # relu(ssim_last) ** p_last, halving between scales by 2x2 average pooling after
+    # repeating the last row / column of an odd side; nabi had no ssim_multiscale.
+    rng = np.random.default_rng(7)
+    a = rng.random((2, 23, 26, 2)).astype(F32)
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1).astype(F32)
+    pf = (0.3, 0.5, 0.2)
+    got = tf.image.ssim_multiscale(a, b, 1.0, power_factors=pf, filter_size=5).numpy()
+    want = []
+    for x, y in zip(a.astype(np.float64), b.astype(np.float64)):
+        prod = 1.0
+        for k, p in enumerate(pf):
+            if k:
+                x, y = _halve_ref(x), _halve_ref(y)
+            s, cs = _ssim_cs_per_channel(x, y, 5)
+            prod = prod * np.maximum(s if k == len(pf) - 1 else cs, 0) ** p
+        want.append(prod.mean())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="ssim_multiscale"):  # 23 -> 12 -> 6 < 11
+        tf.image.ssim_multiscale(a, b, 1.0, power_factors=pf)

@@ -43,8 +43,9 @@ __all__ = [
     "stateless_random_hue", "adjust_brightness", "adjust_contrast", "adjust_gamma",
     "adjust_saturation", "adjust_hue", "rgb_to_grayscale", "grayscale_to_rgb", "rgb_to_hsv",
     "hsv_to_rgb", "convert_image_dtype", "per_image_standardization", "image_gradients",
-    "total_variation", "psnr", "ssim", "extract_patches", "decode_bmp", "decode_gif",
-    "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png", "is_jpeg",
+    "total_variation", "psnr", "ssim", "ssim_multiscale", "extract_patches", "decode_bmp",
+    "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png",
+    "is_jpeg",
 ]
 __all__ += [
     "crop_and_resize", "non_max_suppression", "non_max_suppression_with_scores",
@@ -919,30 +920,15 @@ def _valid_filter_matrix(n_in, taps):
     return m
 
 
-def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
-         return_index_map=False):
-    """Structural similarity per image (TF's): an 11x11 Gaussian window (sigma 1.5) over the
-    valid region, averaged over positions and channels; float32."""
-    op = "ssim"
-    a, b = t_(img1), t_(img2)
-    a, b = _same_shapes(op, a, b)
-    s = _shape(a)
-    fs = _int_arg(op, "filter_size", filter_size)
-    if s[-3] < fs or s[-2] < fs:
-        raise ValueError(f"[{op}] images must be at least filter_size={fs} in height and "
-                         f"width, got shape {s}")
-    mv = _max_val(max_val, a._data.dtype)
-    x = convert_image_dtype(a, _dt.float32)
-    y = convert_image_dtype(b, _dt.float32)
-    lead = s[:-3]
-    x = _ao.reshape(x, (-1,) + s[-3:])
-    y = _ao.reshape(y, (-1,) + s[-3:])
-    sigma = _float_arg(filter_sigma)
+def _ssim_maps(x, y, mv, fs, sigma, k1, k2):
+    """(ssim map, contrast-structure map) of (N, H, W, C) float32 images over the valid region
+    of a (fs, fs) Gaussian window, each (N, H - fs + 1, W - fs + 1, C)."""
+    _, h, w, _ = _shape(x)
     coords = np.arange(fs, dtype=np.float64) - (fs - 1) / 2.0
     g = np.exp(-0.5 * coords * coords / (sigma * sigma))
     g /= g.sum()  # TF's softmax of the 2-D exponent = the outer product of these
-    my = _valid_filter_matrix(s[-3], g)
-    mx = _valid_filter_matrix(s[-2], g)
+    my = _valid_filter_matrix(h, g)
+    mx = _valid_filter_matrix(w, g)
 
     def reducer(t):
         return _apply_rows_cols(t, my, mx)
@@ -955,12 +941,86 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     num1 = reducer(x * y) * 2.0
     den1 = reducer(_mo.square(x) + _mo.square(y))
     cs = (num1 - num0 + c2) / (den1 - den0 + c2)
-    smap = luminance * cs
+    return luminance * cs, cs
+
+
+def _ssim_inputs(op, img1, img2, max_val, filter_size):
+    """Both images broadcast, as (N, H, W, C) float32, with their leading shape, max_val on
+    the float scale and the filter size."""
+    a, b = _same_shapes(op, t_(img1), t_(img2))
+    s = _shape(a)
+    fs = _int_arg(op, "filter_size", filter_size)
+    mv = _max_val(max_val, a._data.dtype)
+    x = _ao.reshape(convert_image_dtype(a, _dt.float32), (-1,) + s[-3:])
+    y = _ao.reshape(convert_image_dtype(b, _dt.float32), (-1,) + s[-3:])
+    return x, y, s[:-3], mv, fs
+
+
+def _check_filter_fits(op, x, fs, note=""):
+    s = _shape(x)
+    if s[-3] < fs or s[-2] < fs:
+        raise ValueError(f"[{op}] images must be at least filter_size={fs} in height and "
+                         f"width{note}, got shape {s}")
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """Structural similarity per image (TF's): an 11x11 Gaussian window (sigma 1.5) over the
+    valid region, averaged over positions and channels; float32. Leading (batch) dims
+    broadcast."""
+    op = "ssim"
+    x, y, lead, mv, fs = _ssim_inputs(op, img1, img2, max_val, filter_size)
+    _check_filter_fits(op, x, fs)
+    smap, _ = _ssim_maps(x, y, mv, fs, _float_arg(filter_sigma), k1, k2)
     if return_index_map:
         out = _mo.reduce_mean(smap, axis=[-1])
         return _ao.reshape(out, lead + _shape(out)[1:])
     out = _mo.reduce_mean(smap, axis=[-3, -2, -1])
     return _ao.reshape(out, lead)
+
+
+_MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _halve(x):
+    """TF's MS-SSIM downscale: an odd height or width first gets its last row / column
+    repeated (SYMMETRIC padding by the remainder), then 2x2 average pooling."""
+    n, h, w, c = _shape(x)
+    if h % 2:
+        x = _ao.concat([x, x[:, -1:, :, :]], axis=1)
+    if w % 2:
+        x = _ao.concat([x, x[:, :, -1:, :]], axis=2)
+    h, w = (h + 1) // 2, (w + 1) // 2
+    return _mo.reduce_mean(_ao.reshape(x, (n, h, 2, w, 2, c)), axis=[2, 4])
+
+
+def ssim_multiscale(img1, img2, max_val, power_factors=_MSSSIM_WEIGHTS, filter_size=11,
+                    filter_sigma=1.5, k1=0.01, k2=0.03):
+    """TF's MS-SSIM per image: at each of len(power_factors) scales (halved by 2x2 average
+    pooling) the mean contrast-structure term per channel, the SSIM itself at the last scale,
+    each clipped at 0 and raised to its power factor, multiplied, then averaged over the
+    channels; float32. The image must hold the filter at the smallest scale (176 x 176 for
+    the defaults)."""
+    op = "ssim_multiscale"
+    x, y, lead, mv, fs = _ssim_inputs(op, img1, img2, max_val, filter_size)
+    pf = [float(v) for v in np.asarray(power_factors.numpy() if isinstance(power_factors, Tensor)
+                                       else power_factors, np.float64).reshape(-1)]
+    if not pf:
+        raise ValueError(f"[{op}] power_factors must not be empty")
+    sigma = _float_arg(filter_sigma)
+    terms = []
+    for k in range(len(pf)):
+        if k > 0:
+            x, y = _halve(x), _halve(y)
+        _check_filter_fits(op, x, fs, f" at scale {k} (halved {k} times)")
+        smap, cs = _ssim_maps(x, y, mv, fs, sigma, k1, k2)
+        last = k == len(pf) - 1
+        per_channel = _mo.reduce_mean(smap if last else cs, axis=[1, 2])   # (N, C)
+        terms.append(_mo.pow(_mo.maximum(per_channel, 0.0), pf[k]))
+    ms = terms[0]
+    for t in terms[1:]:
+        ms = ms * t
+    return _ao.reshape(_mo.reduce_mean(ms, axis=[-1]), lead)
 
 
 def _four(op, name, v):
