@@ -175,9 +175,9 @@ def test_ragged_constant_and_properties():
     assert r3.shape.as_list() == [2, None, 2]
     np.testing.assert_array_equal(r3.to_tensor().numpy(),
                                   [[[1, 2], [3, 4]], [[5, 6], [0, 0]]])
-    # dense outer dimensions, ragged last
+    # every level below the first is ragged, as in TF, though the second one is uniform
     r2 = tf.ragged.constant([[[1], [2, 3]], [[], [4]]])
-    assert r2.shape.as_list() == [2, 2, None]
+    assert r2.shape.as_list() == [2, None, None]
     assert r2.to_list() == [[[1], [2, 3]], [[], [4]]]
     assert r2[1].to_list() == [[], [4]]
 

@@ -541,3 +541,27 @@ def test_ragged_constant_leaf_dtypes_as_tf():
     assert tf.ragged.constant([[np.float64(1.0)], [2.0]]).dtype == tf.float64
     assert tf.ragged.constant([[2.0], [1.0]]).dtype == tf.float32
     assert tf.ragged.constant([[1, 2]], dtype=tf.float64).dtype == tf.float64
+
+
+def test_ragged_constant_and_2d_split_partition_the_outermost_rows():
+    # TF: ragged.constant([[[1], [2, 3]], [[], [4]]]) has shape [2, None, None] and
+    # row_splits [0, 2, 4] (rows of dimension 1), value_rowids [0, 0, 1, 1]; the same for
+    # strings.split of a 2-D tensor; gather / boolean_mask pick outermost rows (nabi's
+    # compact layout gave the innermost partition: row_splits [0, 1, 3, 3, 4])
+    nested = [[[1], [2, 3]], [[], [4]]]
+    rt = tf.ragged.constant(nested)
+    assert rt.shape.as_list() == [2, None, None]
+    outer = np.cumsum([0] + [len(r) for r in nested]).tolist()
+    assert rt.row_splits.numpy().tolist() == outer
+    assert rt.value_rowids().numpy().tolist() == [i for i, r in enumerate(nested) for _ in r]
+    assert rt.row_lengths().numpy().tolist() == [len(r) for r in nested]
+    assert tf.gather(rt, [1]).to_list() == [nested[1]]
+    assert tf.ragged.boolean_mask(rt, [False, True]).to_list() == [nested[1]]
+    assert tf.stack([rt, rt]).to_list() == [nested, nested]
+    texts = [["a b", "c"], ["d e f", ""]]
+    sp = tf.strings.split(texts)
+    words = [[s.encode().split() for s in row] for row in texts]
+    assert sp.to_list() == words
+    assert sp.row_splits.numpy().tolist() == [0, 2, 4]
+    assert tf.gather(sp, [1]).to_list() == [words[1]]
+    assert sp[1:].to_list() == words[1:]

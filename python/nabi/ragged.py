@@ -743,6 +743,20 @@ def _lengths(rt):
     return [np.diff(s).tolist() for s in rt._nested_splits()]
 
 
+def _nest_outer(rt):
+    """rt with several dense outer dimensions as TF's layout: one outer dimension and a
+    ragged dimension (of uniform lengths) for each further one, so that row_splits,
+    value_rowids, gather, boolean_mask, ... see the outermost rows as TF does."""
+    outer = rt._outer_shape
+    if len(outer) <= 1:
+        return rt
+    out = RaggedTensor(rt._rows, (len(rt._rows),), rt._dtype, rt._sub)
+    for k in _brange(len(outer) - 1, 0, -1):
+        out = RaggedTensor.from_row_lengths(
+            out, np.full(int(np.prod(outer[:k], dtype=np.int64)), outer[k], np.int64))
+    return out
+
+
 def _as_rows(rt):
     """A RaggedTensor with a 1-D outer shape (a dense outer shape becomes ragged_rank 1 over
     all its rows)."""
@@ -894,10 +908,9 @@ def _nested_constant(pylist, dtype, ragged_rank, inner_shape, op):
 def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
              row_splits_dtype=None):
     """A RaggedTensor from a nested Python list (numbers, bools or strings). The last
-    `ragged_rank` nesting levels before the values (all but the values by default) may vary
-    in length. When every level above the last ragged one has uniform lengths they become
-    dense outer dimensions (nabi's compact layout, shape e.g. [2, 2, None]); otherwise each
-    varying level is a ragged dimension (shape [2, None, None])."""
+    `ragged_rank` nesting levels before the values (all but the values by default) are
+    ragged dimensions, as in TF: [[[1], [2, 3]], [[], [4]]] has shape [2, None, None] even
+    though its second level has uniform lengths."""
     op = "ragged.constant"
     if isinstance(pylist, RaggedTensor):
         return pylist
@@ -938,14 +951,15 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
             raise ValueError(f"[{op}] the values have shape {tuple(shp)}, not inner_shape "
                              f"{inner_shape}")
         return convert_to_tensor(vals.reshape(shp))
-    # the levels above the ragged one with uniform lengths: nabi's dense outer shape
+    # ragged_rank 1: one dense outer dimension, ragged rows
     rows_src, outer_shape = [pylist], []
     for d in _brange(ragged_rank):
         if not all(isinstance(x, (list, tuple)) for x in rows_src):
             raise ValueError(f"[{op}] nesting depth {d} mixes lists and scalars")
         lens = sorted({len(x) for x in rows_src})
-        if len(lens) > 1:
-            # a varying level above the last: several ragged dimensions
+        if len(lens) > 1 or ragged_rank >= 2:
+            # several ragged dimensions: every nesting level below the first is ragged, as in
+            # TF, even when its lengths happen to be uniform (shape [2, None, None])
             leaves = _leaves(pylist, [])
             if any(isinstance(v, (str, bytes)) for v in leaves) and \
                     not all(isinstance(v, (str, bytes)) for v in leaves):

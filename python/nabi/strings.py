@@ -18,7 +18,9 @@ classes raise an error (Python's `re` has none). Patterns RE2 rejects but `re` a
 `\\1`..`\\9` the groups, as in RE2.
 
 `split`, `bytes_split` and `unicode_split` return a 1-D string Tensor for a scalar input and a
-`RaggedTensor` otherwise (defined in `nabi.ragged`). RaggedTensor inputs are taken as in TF:
+`RaggedTensor` otherwise (defined in `nabi.ragged`); for an N-D input (N >= 2) its inner
+dimensions are ragged partitions of uniform lengths (TF's static shape [2, 2, None] reads
+[2, None, None] on nabi; row_splits, value_rowids and the values are TF's). RaggedTensor inputs are taken as in TF:
 the elementwise ops (lower, upper, strip, length, substr, regex_*, to_number, as_string,
 join, the hash buckets) keep the row partition, the splitting ops add one ragged dimension
 (ragged of ragged), and reduce_join joins along a ragged axis, axis 0 of a 2-D one, or all.
@@ -34,7 +36,7 @@ import numpy as np
 from . import dtypes as _dt
 from .framework.device import DeviceArray
 from .framework.tensor import Tensor, _utf8_storage, _wrap, convert_to_tensor
-from .ragged import RaggedTensor
+from .ragged import RaggedTensor, _nest_outer
 
 __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
@@ -470,7 +472,7 @@ def _ragged_or_vector(a, fn):
         r = np.empty(len(vals), dtype=object)
         r[:] = vals
         rows.append(r)
-    return RaggedTensor(rows, a.shape, _dt.string)
+    return _nest_outer(RaggedTensor(rows, a.shape, _dt.string))
 
 
 def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
@@ -576,7 +578,8 @@ def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A00
         return np.array(cs, np.int32)
     if a.ndim == 0:
         return convert_to_tensor(codes(a.item()))
-    return RaggedTensor([codes(b) for b in a.reshape(-1).tolist()], a.shape, _dt.int32)
+    return _nest_outer(RaggedTensor([codes(b) for b in a.reshape(-1).tolist()], a.shape,
+                                    _dt.int32))
 
 
 def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
