@@ -198,6 +198,14 @@ def build(keras, name):
     if name == "custom":
         inp = keras.Input((4,))
         return keras.Model(inp, L.Dense(2)(_scaled_dense(keras)(3, scale=0.5)(inp)))
+    if name == "multi":
+        a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+        shared = L.Dense(3)
+        inner_in = keras.Input((3,))
+        inner = keras.Model(inner_in, L.Dense(2)(L.Dense(5, activation="relu")(inner_in)))
+        ha, hb = shared(a), shared(b)
+        return keras.Model({"a": a, "b": b},
+                           {"o1": inner(ha), "o2": L.Dense(1)(L.Concatenate()([ha, hb]))})
     if name == "prep":
         inp = keras.Input((3,))
         return keras.Model(inp, L.Dense(2)(L.Normalization()(inp)))
@@ -252,7 +260,14 @@ def ref_prep_text(W, texts, colors, path):
     return _dense(np.concatenate([np.array(rows), np.eye(4)[c]], -1), W, "dense")
 
 
-REFS = {"ops": ref_ops, "mlp": ref_mlp, "mlp_func": ref_mlp_func, "cnn": ref_cnn, "rnn": ref_rnn,
+def ref_multi(W, a, b):
+    ha, hb = _dense(a, W, "dense"), _dense(b, W, "dense")
+    h = np.maximum(_dense(ha, W, "functional/layers/dense"), 0)
+    o1 = _dense(h, W, "functional/layers/dense_1")
+    return np.concatenate([o1, _dense(np.concatenate([ha, hb], -1), W, "dense_1")], -1)
+
+
+REFS = {"ops": ref_ops, "multi": ref_multi, "mlp": ref_mlp, "mlp_func": ref_mlp_func, "cnn": ref_cnn, "rnn": ref_rnn,
         "mha": ref_mha, "nested": ref_nested, "custom": ref_custom, "prep": ref_prep}
 FILES = sorted(f for f in os.listdir(D) if f.endswith((".keras", ".h5")))
 
@@ -267,6 +282,8 @@ def test_keras_file_predicts_as_numpy(keras, fname):
     name = fname.split(".")[0]
     if name == "prep_text":
         return _check_prep_text(keras, fname)
+    if name == "multi":
+        return _check_multi(keras, fname)
     xs, y_keras = _io(name)
     ref = REFS[name](file_weights(os.path.join(D, fname)), *[x.astype(np.float64)
                                                               if x.dtype.kind == "f" else x
@@ -422,3 +439,20 @@ def test_transposed_conv_config_has_no_groups(keras):
         cfg = layer.get_config()
         assert "groups" not in cfg
         assert type(layer).from_config(cfg).get_config() == cfg
+
+
+def _check_multi(keras, fname):
+    """A functional model nested in a functional one (Keras numbers its call node 1, nabi
+    looked for 0), a layer shared by two inputs, dict inputs and outputs."""
+    xs, y_keras = _io("multi")
+    path = os.path.join(D, fname)
+    ref = ref_multi(file_weights(path), *[x.astype(np.float64) for x in xs])
+    np.testing.assert_allclose(ref, y_keras, rtol=1e-4, atol=1e-5)
+    if fname.endswith(".weights.h5"):
+        model = build(keras, "multi")
+        model.load_weights(path)
+    else:
+        model = keras.models.load_model(path)
+    y = model.predict({"a": xs[0], "b": xs[1]}, verbose=0)
+    np.testing.assert_allclose(np.concatenate([np.asarray(y["o1"]), np.asarray(y["o2"])], -1),
+                               ref, rtol=1e-4, atol=1e-5)

@@ -132,17 +132,32 @@ def prep_text():   # adapted TextVectorization (vocabulary in the .keras assets)
                np.array([["red"], ["blue"], ["pink"]])]
 
 
+def multi():   # a functional model inside a functional one, a shared layer, dict in/out
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    shared = layers.Dense(3, name="shared")
+    inner_in = keras.Input((3,))
+    inner = keras.Model(inner_in, layers.Dense(2)(layers.Dense(5, activation="relu")(inner_in)),
+                        name="inner_f")
+    ha, hb = shared(a), shared(b)
+    o2 = layers.Dense(1, name="o2")(layers.Concatenate()([ha, hb]))
+    m = keras.Model({"a": a, "b": b}, {"o1": inner(ha), "o2": o2}, name="multi")
+    return m, [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")]
+
+
 FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.h5"),
            "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
            "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
            "prep": ("keras", "weights.h5"), "ops": ("keras", "h5"),
-           "prep_text": ("keras", "h5")}
+           "prep_text": ("keras", "h5"), "multi": ("keras", "weights.h5")}
 
 if __name__ == "__main__":
     for name, exts in FORMATS.items():
         model, xs = globals()[name]()
-        if xs[0].dtype.kind == "U":   # Keras predicts on string tensors, not NumPy strings
+        if name == "multi":   # dict inputs and outputs
+            y = model.predict({"a": xs[0], "b": xs[1]}, verbose=0)
+            y = np.concatenate([y["o1"], y["o2"]], -1)
+        elif xs[0].dtype.kind == "U":   # Keras predicts on string tensors, not NumPy strings
             import tensorflow as tf
             y = model.predict([tf.constant(x) for x in xs], verbose=0)
         else:

@@ -514,7 +514,7 @@ def functional_from_config(cls, config, custom_objects=None):
                         args, kwargs = _keras3_call(node_data, outputs_of)
                     except KeyError:
                         break
-                    outputs_of[(name, ni)] = flatten(layer(*args, **kwargs))
+                    _store_outputs(outputs_of, name, layer, ni, layer(*args, **kwargs), True)
                     queue.pop(0)
                     progress = True
                     continue
@@ -527,7 +527,7 @@ def functional_from_config(cls, config, custom_objects=None):
                 x = args[0] if len(args) == 1 else args
                 out = layer(x, **(kwargs or {}))
                 k = 0 if isinstance(layer, InputLayer) else ni
-                outputs_of[(name, k)] = flatten(out)
+                _store_outputs(outputs_of, name, layer, k, out)
                 queue.pop(0)
                 progress = True
     left = [n for n, q in pending.items() if q]
@@ -563,6 +563,22 @@ def functional_from_config(cls, config, custom_objects=None):
         if extra:
             insert_subgraph(m, extra, "from_config")
     return m
+
+
+def _store_outputs(outputs_of, name, layer, ni, out, keras3=False):
+    """Keras numbers a nested Functional model's calls from 1 (its node 0 links its own
+    inputs to its outputs; Keras 2 did so for Sequential too), nabi from 0. A nested model's
+    outputs are filed under Keras's number, and under nabi's where that is free (so nabi's
+    older files load; only a second call of a shared nested model is ambiguous there)."""
+    out = flatten(out)
+    nested = hasattr(layer, "layers") and hasattr(layer, "fit")
+    if nested and keras3:   # Keras 3 numbers a nested Sequential from 0
+        nested = not any(c.__name__ == "Sequential" for c in type(layer).__mro__)
+    if not nested:
+        outputs_of[(name, ni)] = out
+        return
+    outputs_of[(name, ni + 1)] = out
+    outputs_of.setdefault((name, ni), out)
 
 
 def _keras3_call(node_data, outputs_of):
