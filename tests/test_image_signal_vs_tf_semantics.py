@@ -366,3 +366,53 @@ def test_ssim_multiscale():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="ssim_multiscale"):  # 23 -> 12 -> 6 < 11
         tf.image.ssim_multiscale(a, b, 1.0, power_factors=pf)
+
+
+# -------------------------------------------------------------------------------- drawing
+
+
+def _draw_ref(img, boxes, table):
+    """TF's DrawBoundingBoxes, one pixel at a time: corners float32(c) * (side - 1) cut toward
+    0, inverted or fully outside boxes skipped, edges outside the image not drawn."""
+    out = img.copy()
+    n, h, w, d = img.shape
+    for b in range(n):
+        for k, (y0, x0, y1, x1) in enumerate(boxes[b]):
+            col = table[k % len(table)][:d]
+            r0, r1 = int(F32(y0) * F32(h - 1)), int(F32(y1) * F32(h - 1))
+            c0, c1 = int(F32(x0) * F32(w - 1)), int(F32(x1) * F32(w - 1))
+            if r0 > r1 or c0 > c1 or r0 >= h or r1 < 0 or c0 >= w or c1 < 0:
+                continue
+            for i in range(h):
+                for j in range(w):
+                    in_rows = max(r0, 0) <= i <= min(r1, h - 1)
+                    in_cols = max(c0, 0) <= j <= min(c1, w - 1)
+                    if (in_cols and i in (r0, r1)) or (in_rows and j in (c0, c1)):
+                        out[b, i, j] = col
+    return out
+
+
+def test_draw_bounding_boxes():
+    # TF: draw_bounding_boxes outlines each box in colour k % len(colors) (its 10-colour table
+    # when colors is None, with channel 0 forced to 1 for grey images); nabi had none.
+    rng = np.random.default_rng(9)
+    img = rng.random((2, 7, 9, 3)).astype(F32)
+    boxes = rng.uniform(-0.3, 1.3, (2, 8, 4)).astype(F32)
+    boxes[:, 0] = [0, 0, 1, 1]
+    boxes[:, 1] = [0.5, 0.5, 0.2, 0.9]      # inverted: skipped
+    boxes[:, 2] = [-0.1, -0.2, 0.5, 0.5]    # top/left edges outside: only bottom/right drawn
+    colors = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 0.3, 1.0, 0.5], [0.2, 0.2, 0.2, 1]], F32)
+    got = tf.image.draw_bounding_boxes(img, boxes, colors).numpy()
+    np.testing.assert_array_equal(got, _draw_ref(img, boxes, colors))
+    table = np.array([[1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0.5, 0, 0.5, 1],
+                      [0.5, 0.5, 0, 1], [0.5, 0, 0, 1], [0, 0, 0.5, 1], [0, 1, 1, 1],
+                      [1, 0, 1, 1]], F32)
+    np.testing.assert_array_equal(tf.image.draw_bounding_boxes(img, boxes).numpy(),
+                                  _draw_ref(img, boxes, table))
+    grey = img[..., :1]
+    grey_table = table.copy()
+    grey_table[:, 0] = 1
+    np.testing.assert_array_equal(tf.image.draw_bounding_boxes(grey, boxes).numpy(),
+                                  _draw_ref(grey, boxes, grey_table))
+    with pytest.raises(ValueError, match="draw_bounding_boxes"):
+        tf.image.draw_bounding_boxes(img[..., :2], boxes)

@@ -45,7 +45,7 @@ __all__ = [
     "hsv_to_rgb", "convert_image_dtype", "per_image_standardization", "image_gradients",
     "total_variation", "psnr", "ssim", "ssim_multiscale", "extract_patches", "decode_bmp",
     "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png",
-    "is_jpeg",
+    "is_jpeg", "draw_bounding_boxes",
 ]
 __all__ += [
     "crop_and_resize", "non_max_suppression", "non_max_suppression_with_scores",
@@ -1021,6 +1021,61 @@ def ssim_multiscale(img1, img2, max_val, power_factors=_MSSSIM_WEIGHTS, filter_s
     for t in terms[1:]:
         ms = ms * t
     return _ao.reshape(_mo.reduce_mean(ms, axis=[-1]), lead)
+
+
+# -------------------------------------------------------------------------------- drawing
+
+
+_BOX_COLORS = ((1, 1, 0, 1), (0, 0, 1, 1), (1, 0, 0, 1), (0, 1, 0, 1), (0.5, 0, 0.5, 1),
+               (0.5, 0.5, 0, 1), (0.5, 0, 0, 1), (0, 0, 0.5, 1), (0, 1, 1, 1), (1, 0, 1, 1))
+
+
+def draw_bounding_boxes(images, boxes, colors=None, name=None):
+    """TF's DrawBoundingBoxes: 1-pixel outlines of boxes (batch, num_boxes, 4) given as
+    normalised (y_min, x_min, y_max, x_max) on float images (batch, H, W, depth); box k takes
+    colour k % len(colors) (TF's 10-colour table when colors is None or empty). Corners are
+    float32(coord) * (side - 1) truncated toward 0; inverted boxes and boxes fully outside are
+    skipped, edges outside the image are not drawn. Not differentiable (as TF)."""
+    op = "draw_bounding_boxes"
+    x = t_(images)
+    s = _shape(x)
+    if len(s) != 4 or s[-1] not in (1, 3, 4):
+        raise ValueError(f"[{op}] images must be 4-D (batch, H, W, depth) with depth 1 (grey), "
+                         f"3 (RGB) or 4 (RGBA), got shape {s}")
+    _check_float(op, x)
+    img = np.array(x.numpy())
+    bx = np.asarray(boxes.numpy() if isinstance(boxes, Tensor) else boxes, np.float32)
+    n, h, w, depth = s
+    if bx.ndim != 3 or bx.shape[0] != n or bx.shape[2] != 4:
+        raise ValueError(f"[{op}] boxes must be (batch={n}, num_boxes, 4), got shape "
+                         f"{bx.shape}")
+    table = None if colors is None else np.asarray(
+        colors.numpy() if isinstance(colors, Tensor) else colors, np.float32)
+    if table is None or table.size == 0:
+        table = np.array(_BOX_COLORS, np.float32)
+        if depth == 1:
+            table[:, 0] = 1.0  # TF: a grey image draws every box at 1
+    if table.ndim != 2 or table.shape[1] < depth:
+        raise ValueError(f"[{op}] colors must be (num_colors, >= depth={depth}), got shape "
+                         f"{table.shape}")
+    for b in range(n):
+        for k in range(bx.shape[1]):
+            color = table[k % len(table), :depth].astype(img.dtype)
+            r0, r1 = (int(v) for v in bx[b, k, [0, 2]] * np.float32(h - 1))
+            c0, c1 = (int(v) for v in bx[b, k, [1, 3]] * np.float32(w - 1))
+            if r0 > r1 or c0 > c1 or r0 >= h or r1 < 0 or c0 >= w or c1 < 0:
+                continue
+            rs = builtins.slice(builtins.max(r0, 0), builtins.min(r1, h - 1) + 1)
+            cs = builtins.slice(builtins.max(c0, 0), builtins.min(c1, w - 1) + 1)
+            if r0 >= 0:
+                img[b, r0, cs] = color
+            if r1 < h:
+                img[b, r1, cs] = color
+            if c0 >= 0:
+                img[b, rs, c0] = color
+            if c1 < w:
+                img[b, rs, c1] = color
+    return _const_like(img, x)
 
 
 def _four(op, name, v):
