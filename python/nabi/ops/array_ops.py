@@ -83,8 +83,13 @@ def _on_device_of(arr, like):
 
 
 def fill(dims, value, name=None):
-    v = t_(value)._data
-    return _wrap(_on_device_of(np.full(_shape_arg(dims), to_device(v, "cpu"), dtype=v.dtype), v))
+    x = t_(value)
+    v = x._data
+    out = _wrap(_on_device_of(np.full(_shape_arg(dims), to_device(v, "cpu"), dtype=v.dtype), v))
+    if _tapes and is_float(v):   # TF: the value's gradient is the sum of the output's
+        record((x,), out, lambda g, n: (unbroadcast(g, v.shape),),
+               lambda g, n: (unbroadcast_t(g, v.shape),), "fill")
+    return out
 
 
 def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
@@ -122,7 +127,35 @@ def linspace(start, stop, num, name=None, axis=0):
         else np.float32
     n = int(to_device(t_(num)._data, "cpu")) if isinstance(num, Tensor) else int(num)
     r = np.linspace(a.astype(np.float64), b.astype(np.float64), n, axis=axis).astype(dt)
-    return _wrap(place(r))
+    out = _wrap(place(r))
+    record_linear_ends(out, start, stop, np.arange(n) / builtins.max(n - 1, 1), axis, "linspace")
+    return out
+
+
+def record_linear_ends(out, start, stop, w, axis, op):
+    """Records out = start + (stop - start) * w[i] along `axis` (start and stop broadcast,
+    w the fractions of the way) for the float Tensors among start and stop: TF's linspace is
+    differentiable in both ends (its composite of ops)."""
+    ends = [(x, c) for x, c in ((start, 1.0 - w), (stop, w))
+            if isinstance(x, Tensor) and is_float(x._data)]
+    if not _tapes or not ends or out._data.dtype.kind != "f":
+        return
+    ax = axis % out._data.ndim
+    wshape = [1] * out._data.ndim
+    wshape[ax] = len(w)
+    coefs = [np.asarray(c, dtype=out._data.dtype).reshape(wshape) for _, c in ends]
+    ins = tuple(x for x, _ in ends)
+
+    def backward(g, n):   # (a float32 end of a float64 result: the gradient cast back)
+        return tuple(unbroadcast((g * _on_device_of(c, g)).sum(axis=ax), x._data.shape)
+                     .astype(x._data.dtype) if need else None for x, c, need in zip(ins, coefs, n))
+
+    def backward_t(g, n):
+        from .math_ops import cast, multiply, reduce_sum
+        return tuple(cast(unbroadcast_t(reduce_sum(multiply(g, const_like(c, g)), ax),
+                                        x._data.shape), x.dtype)
+                     if need else None for x, c, need in zip(ins, coefs, n))
+    record(ins, out, backward, backward_t, op)
 
 
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=None):

@@ -418,9 +418,29 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     out = _wrap(np.maximum(np.minimum(a, hi), lo))
     if _tapes and is_float(a):
         mask = (a >= lo) & (a <= hi)
-        record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask, (t,)),),
-               "clip_by_value")
+        bounds = tuple(v for v in (clip_value_min, clip_value_max) if isinstance(v, Tensor))
+        if not bounds:
+            record((t,), out, lambda g, n: (g * mask,), lambda g, n: (_masked(g, mask, (t,)),),
+                   "clip_by_value")
+        else:   # tensor bounds get the gradient where they bind, as TF's ClipByValueGrad
+            _record_clip_bounds(t, clip_value_min, clip_value_max, a < lo, a > hi, mask, out)
     return out
+
+
+def _record_clip_bounds(t, lo, hi, below, above, mask, out):
+    """Records clip_by_value with its Tensor bounds as inputs: t's gradient where neither bound
+    binds, a bound's where it binds (summed over the axes it was broadcast along)."""
+    ins = (t,) + tuple(v for v in (lo, hi) if isinstance(v, Tensor))
+    masks = (mask,) + tuple(m for v, m in ((lo, below), (hi, above)) if isinstance(v, Tensor))
+
+    def backward(g, n):
+        return tuple(unbroadcast(g * m, x._data.shape) if need else None
+                     for x, m, need in zip(ins, masks, n))
+
+    def backward_t(g, n):
+        return tuple(unbroadcast_t(_masked(g, m, (x,)), x._data.shape) if need else None
+                     for x, m, need in zip(ins, masks, n))
+    record(ins, out, backward, backward_t, "clip_by_value")
 
 
 # ---------------------------------------------------------------- comparisons (no gradient)

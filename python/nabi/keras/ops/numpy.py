@@ -538,11 +538,19 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     r, step = np.linspace(_host(start), _host(stop), int(num), endpoint=endpoint, retstep=True,
                           axis=axis)
     out = t_(r.astype(d.as_numpy_dtype))
+    n = int(num)   # tensor ends get their gradients, as Keras's TF backend (tf.linspace) gives
+    from nabi.ops.array_ops import record_linear_ends
+    record_linear_ends(out, start, stop, np.arange(n) / builtins.max(n - 1 if endpoint else n, 1),
+                       axis, "linspace")
     return (out, t_(np.asarray(step, d.as_numpy_dtype))) if retstep else out
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
     d = _space_dtype(start, stop, dtype)
+    if any(isinstance(v, Tensor) and v.dtype.is_floating for v in (start, stop)):
+        # differentiable in the ends: base ** linspace (Keras's TF backend's formula)
+        lin = linspace(start, stop, num, endpoint=endpoint, dtype=d, axis=axis)
+        return tf.pow(tf.cast(base, d), lin)
     r = np.logspace(_host(start), _host(stop), int(num), endpoint=endpoint, base=base,
                     axis=axis)
     return t_(r.astype(d.as_numpy_dtype))

@@ -1,0 +1,99 @@
+"""Gradients of op arguments that TF differentiates and nabi once treated as constants
+(converted to host arrays, not recorded on the tape, so tape.gradient gave None): bounds of
+clip_by_value, the value of fill, the ends of linspace / keras.ops.linspace / logspace...
+Each is checked against central differences of an independent NumPy reference."""
+import numpy as np
+import pytest
+
+import nabi as tf
+from reference import numeric_grad
+
+R = np.random.default_rng(7)
+
+
+def _grads(fn, arrays, dtype=np.float64):
+    xs = [tf.constant(a.astype(dtype)) for a in arrays]
+    with tf.GradientTape() as tape:
+        for x in xs:
+            tape.watch(x)
+        y = fn(*xs)
+    return [None if g is None else g.numpy() for g in tape.gradient(y, xs)]
+
+
+def _check(fn, ref, arrays, tol=1e-6):
+    gs = _grads(fn, arrays)
+    for i, g in enumerate(gs):
+        assert g is not None, f"argument {i} got no gradient"
+        np.testing.assert_allclose(g, numeric_grad(ref, arrays, i), rtol=tol, atol=tol)
+
+
+def _np_clip(x, lo, hi):     # TF: maximum(minimum(x, hi), lo)
+    return np.maximum(np.minimum(x, hi), lo)
+
+
+def test_clip_by_value_tensor_bounds():
+    x = R.uniform(-2, 2, (3, 4))
+    lo, hi = R.uniform(-1.5, -0.5, (1, 4)), np.array(0.6)
+    w = R.normal(size=(3, 4))
+    _check(lambda x, lo, hi: tf.reduce_sum(tf.clip_by_value(x, lo, hi) * w),
+           lambda x, lo, hi: np.sum(_np_clip(x, lo, hi) * w), [x, lo, hi])
+
+
+def test_clip_by_value_bound_second_order():
+    x = R.uniform(-2, 2, (3, 4))
+    hi = R.uniform(0.2, 0.5, (4,))
+
+    def f(x, hi):   # d/dx of sum(clip(x*x, -0.3, hi) * x), then its squared norm
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = tf.reduce_sum(tf.clip_by_value(x * x, -0.3, hi) * x)
+        return tf.reduce_sum(inner.gradient(y, x) ** 2)
+
+    def ref(x, hi):
+        inside = x * x <= hi
+        g = np.where(inside, 3 * x * x, np.minimum(x * x, hi))
+        return np.sum(g ** 2)
+    _check(f, ref, [x, hi], tol=1e-5)
+
+
+def test_clip_by_value_constant_bounds_unchanged():
+    x = R.uniform(-2, 2, (3, 4))
+    g, = _grads(lambda x: tf.reduce_sum(tf.clip_by_value(x, -0.5, 0.5)), [x])
+    np.testing.assert_array_equal(g, (np.abs(x) <= 0.5).astype(float))
+
+
+def test_fill_value_gradient():
+    v = np.array(0.4)
+    _check(lambda v: tf.reduce_sum(tf.fill([2, 3], v) ** 3), lambda v: 6 * v ** 3, [v])
+
+
+@pytest.mark.parametrize("num,axis", [(5, 0), (4, 1), (1, 0)])
+def test_linspace_ends(num, axis):
+    a, b = R.normal(size=(3,)), R.normal(size=(3,))
+    w = R.normal(size=(num, 3) if axis == 0 else (3, num))
+
+    def ref(a, b):
+        r = np.linspace(a, b, num, axis=axis)
+        return np.sum(r ** 2 * w)
+    _check(lambda a, b: tf.reduce_sum(tf.linspace(a, b, num, axis=axis) ** 2 * w), ref, [a, b])
+
+
+def test_linspace_broadcast_ends_float32():
+    a, b = R.normal(size=(2, 1)), R.normal(size=(3,))
+    gs = _grads(lambda a, b: tf.reduce_sum(tf.linspace(a, b, 4)), [a, b], np.float32)
+    ref = lambda a, b: np.sum(np.linspace(a, b, 4))   # noqa: E731
+    for i, g in enumerate(gs):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, numeric_grad(ref, [a, b], i), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("endpoint", [True, False])
+def test_keras_linspace_logspace_ends(endpoint):
+    ops = tf.keras.ops
+    a, b = R.normal(size=(3,)), R.normal(size=(3,))
+    w = R.normal(size=(3, 4))
+    _check(lambda a, b: tf.reduce_sum(ops.linspace(a, b, 4, endpoint=endpoint, axis=1) * w),
+           lambda a, b: np.sum(np.linspace(a, b, 4, endpoint=endpoint, axis=1) * w), [a, b])
+    w = R.normal(size=(4, 3))
+    _check(lambda a, b: tf.reduce_sum(ops.logspace(a, b, 4, endpoint=endpoint, base=2) * w),
+           lambda a, b: np.sum(np.logspace(a, b, 4, endpoint=endpoint, base=2) * w), [a, b])
