@@ -416,3 +416,32 @@ def test_draw_bounding_boxes():
                                   _draw_ref(grey, boxes, grey_table))
     with pytest.raises(ValueError, match="draw_bounding_boxes"):
         tf.image.draw_bounding_boxes(img[..., :2], boxes)
+
+
+def test_adjust_jpeg_quality_round_trip():
+    # TF: adjust_jpeg_quality = convert_image_dtype(uint8, saturate) -> encode at the quality
+    # -> decode (same channels) -> back to the input dtype; with
+    # dct_method='INTEGER_ACCURATE' TF 2.21 gives exactly this Pillow/libjpeg round trip.
+    # nabi had no adjust_jpeg_quality.
+    Image = pytest.importorskip("PIL.Image")
+    import io
+    rng = np.random.default_rng(4)
+    img = (np.add.outer(np.arange(17) * 0.04, np.arange(21) * 0.03)[..., None]
+           + np.array([0.0, 0.1, -0.2]) + rng.uniform(0, 0.1, (17, 21, 3))).astype(F32)
+    img[0, 0] = [1.3, -0.2, 0.5]                       # saturated on the way to uint8
+    u8 = np.clip(img.astype(np.float64) * 255.5, 0, 255).astype(np.uint8)
+    for q, ch in ((30, 3), (90, 3), (60, 1)):
+        src = u8[..., :ch]
+        buf = io.BytesIO()
+        Image.fromarray(src[..., 0] if ch == 1 else src).save(buf, format="JPEG", quality=q)
+        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+        want = dec.reshape(src.shape).astype(np.float64) / 255.0
+        got = tf.image.adjust_jpeg_quality(img[..., :ch], q)
+        assert got.dtype == tf.float32
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+    got8 = tf.image.stateless_random_jpeg_quality(u8, 40, 41, seed=(1, 2)).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(u8).save(buf, format="JPEG", quality=40)
+    np.testing.assert_array_equal(got8, np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
+    with pytest.raises(ValueError, match="adjust_jpeg_quality"):
+        tf.image.adjust_jpeg_quality(img, 101)

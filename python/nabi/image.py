@@ -45,7 +45,8 @@ __all__ = [
     "hsv_to_rgb", "convert_image_dtype", "per_image_standardization", "image_gradients",
     "total_variation", "psnr", "ssim", "ssim_multiscale", "extract_patches", "decode_bmp",
     "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png",
-    "is_jpeg", "draw_bounding_boxes",
+    "is_jpeg", "draw_bounding_boxes", "adjust_jpeg_quality", "random_jpeg_quality",
+    "stateless_random_jpeg_quality",
 ]
 __all__ += [
     "crop_and_resize", "non_max_suppression", "non_max_suppression_with_scores",
@@ -102,6 +103,14 @@ def _float_arg(v):
     if isinstance(v, Tensor):
         v = v.numpy()
     return float(v)
+
+
+def _float_operand(v, like):
+    """A float Tensor argument (delta, gamma, gain) as a Tensor in like's dtype, so that a tape
+    differentiates it as TF does (it casts and adds/multiplies); other values as a float."""
+    if isinstance(v, Tensor) and v._data.dtype.kind == "f":
+        return _mo.cast(v, like.dtype)
+    return _float_arg(v)
 
 
 def _floating(x):
@@ -708,7 +717,7 @@ def stateless_random_hue(image, max_delta, seed):
 def adjust_brightness(image, delta):
     """image + delta (integer images: in [0, 1] floats, then back with saturation)."""
     f, orig = _to_float(image)
-    y = _mo.add(f, _float_arg(delta))
+    y = _mo.add(f, _float_operand(delta, f))
     return _from_float(y, orig)
 
 
@@ -730,7 +739,7 @@ def adjust_gamma(image, gamma=1, gain=1):
     if g < 0:
         raise ValueError(f"[adjust_gamma] gamma should be a non-negative real number, got {g}")
     f, orig = _to_float(image)
-    y = _mo.multiply(_mo.pow(f, g), _float_arg(gain))
+    y = _mo.multiply(_mo.pow(f, _float_operand(gamma, f)), _float_operand(gain, f))
     return _from_float(y, orig)
 
 
@@ -1021,6 +1030,57 @@ def ssim_multiscale(img1, img2, max_val, power_factors=_MSSSIM_WEIGHTS, filter_s
     for t in terms[1:]:
         ms = ms * t
     return _ao.reshape(_mo.reduce_mean(ms, axis=[-1]), lead)
+
+
+def adjust_jpeg_quality(image, jpeg_quality, dct_method="", name=None):
+    """The image after a JPEG round trip at `jpeg_quality` (0-100), in its own dtype (TF's:
+    convert to uint8 with saturation, encode, decode with the same channels, convert back).
+    A 3-D (H, W, C) image with C 1 or 3. Decoding is libjpeg's accurate integer IDCT (TF's
+    dct_method='INTEGER_ACCURATE'); TF's default 'INTEGER_FAST' can differ by a few levels."""
+    from .io import decode_jpeg as _dec, encode_jpeg as _enc
+    op = "adjust_jpeg_quality"
+    src = image.dtype if isinstance(image, np.ndarray) else None
+    x = t_(image)
+    s = _shape(x)
+    if len(s) != 3 or s[-1] not in (1, 3):
+        raise ValueError(f"[{op}] image must be 3-D (H, W, C) with 1 or 3 channels, got "
+                         f"shape {s}")
+    q = _int_arg(op, "jpeg_quality", jpeg_quality)
+    if not 0 <= q <= 100:
+        raise ValueError(f"[{op}] jpeg_quality must be in [0, 100], got {q}")
+    orig = src if src is not None else x._data.dtype
+    with host_scope():
+        u8 = convert_image_dtype(image if src is not None else x.numpy(), _dt.uint8,
+                                 saturate=True)
+        back = _dec(_enc(u8, quality=q), channels=s[-1])
+        y = convert_image_dtype(back, orig, saturate=True).numpy()
+    if y.dtype.type not in _GPU_DTYPES:  # uint8 stays a host tensor, as the decoders' output
+        return _wrap(np.ascontiguousarray(y))
+    return _const_like(y, x)
+
+
+def _jpeg_quality_range(op, lo, hi):
+    lo, hi = _int_arg(op, "min_jpeg_quality", lo), _int_arg(op, "max_jpeg_quality", hi)
+    if not (0 <= lo <= 100 and 0 <= hi <= 100):
+        raise ValueError(f"[{op}] jpeg encoding range must be between 0 and 100, got "
+                         f"[{lo}, {hi})")
+    if lo >= hi:
+        raise ValueError(f"[{op}] min_jpeg_quality must be less than max_jpeg_quality, got "
+                         f"{lo} and {hi}")
+    return lo, hi
+
+
+def random_jpeg_quality(image, min_jpeg_quality, max_jpeg_quality, seed=None):
+    """adjust_jpeg_quality at one quality drawn from [min_jpeg_quality, max_jpeg_quality)."""
+    op = "random_jpeg_quality"
+    lo, hi = _jpeg_quality_range(op, min_jpeg_quality, max_jpeg_quality)
+    return adjust_jpeg_quality(image, int(_generator(seed, True).integers(lo, hi)))
+
+
+def stateless_random_jpeg_quality(image, min_jpeg_quality, max_jpeg_quality, seed):
+    op = "stateless_random_jpeg_quality"
+    lo, hi = _jpeg_quality_range(op, min_jpeg_quality, max_jpeg_quality)
+    return adjust_jpeg_quality(image, int(_stateless_rng(op, seed).integers(lo, hi)))
 
 
 # -------------------------------------------------------------------------------- drawing
