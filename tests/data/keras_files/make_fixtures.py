@@ -30,6 +30,21 @@ class ScaledDense(layers.Layer):
         return {**super().get_config(), "units": self.units, "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="nabitest")
+class TwoTower(keras.Model):
+    def __init__(self, units=4, **kw):
+        super().__init__(**kw)
+        self.units = units
+        self.d1 = layers.Dense(units, activation="relu")
+        self.d2 = layers.Dense(2)
+
+    def call(self, x):
+        return self.d2(self.d1(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 def mlp():   # Sequential, trained with Adam: compile state and optimizer variables
     m = keras.Sequential([keras.Input((8,)), layers.Dense(16, activation="relu", name="d1"),
                           layers.BatchNormalization(name="bn"), layers.Dropout(0.3),
@@ -144,12 +159,22 @@ def multi():   # a functional model inside a functional one, a shared layer, dic
     return m, [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")]
 
 
+def subclassed():   # a registered subclassed Model: weights filed under attribute names
+    x = rng.normal(size=(6, 5)).astype("float32")
+    m = TwoTower(4, name="tt")
+    m(x)
+    m.compile(optimizer="adam", loss="mse")
+    m.fit(x, rng.normal(size=(6, 2)), epochs=2, verbose=0)
+    return m, [x[:3]]
+
+
 FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.h5"),
            "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
            "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
            "prep": ("keras", "weights.h5"), "ops": ("keras", "h5"),
-           "prep_text": ("keras", "h5"), "multi": ("keras", "weights.h5")}
+           "prep_text": ("keras", "h5"), "multi": ("keras", "weights.h5"),
+           "subclassed": ("keras", "weights.h5")}
 
 if __name__ == "__main__":
     for name, exts in FORMATS.items():

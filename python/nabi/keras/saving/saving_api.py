@@ -144,7 +144,7 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False, **kwargs):
                                               skip_mismatch, by_name)
         elif "layer_names" in f.attrs:
             legacy_h5.load_weights_from_group(f, model, filepath, skip_mismatch, by_name)
-        elif "layers" in f:
+        elif "layers" in f or "vars" in f:   # Keras 3 (a subclassed model has no `layers`)
             saving_lib.read_weights_store(f, model, filepath, skip_mismatch, by_name)
         else:
             raise ValueError(f"[load_weights] {filepath!r} holds no Keras weights")

@@ -240,6 +240,9 @@ def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False
     """Loads layer weights from an open h5py.File in the Keras 3 layout: by layer name when
     every weighted layer's name is in the file (or by_name), else by order."""
     if "layers" not in h5file:
+        keyed = _attribute_keys(model)
+        if keyed and any(k in h5file for k, _ in keyed):
+            return _read_keras_layout(h5file, keyed, source, skip_mismatch, by_name)
         raise ValueError(f"{source} holds no `layers` group: not a Keras 3 weights file")
     if "layer_names" not in h5file["layers"].attrs:   # Keras 3's layout
         return _read_keras_layout(h5file["layers"], list(model.layers), source,
@@ -261,10 +264,36 @@ def read_weights_store(h5file, model, source, skip_mismatch=False, by_name=False
                        skip_mismatch=skip_mismatch)
 
 
+def _attribute_keys(model):
+    """[(file key, layer)] of a subclassed model as Keras 3 files it: each layer under the
+    attribute that holds it (`self.d1` -> `d1`; a list of layers -> `<attr>/dense`, ...), in
+    Keras's order (public names, then private ones, sorted), each layer once."""
+    from ..layers.base import Layer
+    if type(model).__name__ in ("Sequential", "Functional", "Model"):
+        return []
+    names = sorted((n for n in vars(model) if not n.startswith("__")),
+                   key=lambda n: "~" + n if n.startswith("_") else n)
+    out, seen = [], set()
+    for n in names:
+        v = vars(model)[n]
+        if isinstance(v, Layer):
+            items = [(n, v)]
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(e, Layer) for e in v):
+            items = [(f"{n}/{k}", e) for k, e in _keras_keys(v)]
+        else:
+            continue
+        for k, layer in items:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append((k, layer))
+    return out
+
+
 def _keras_layout_pairs(group, layers, source, by_name, pairs, hooks, where="layers"):
     """Pairs each weighted layer with its arrays at its Keras 3 path (see `_keras_keys`); a
-    layer that is missing from the file gets no arrays (reported as a mismatch)."""
-    keyed = _keras_keys(layers)
+    layer that is missing from the file gets no arrays (reported as a mismatch). `layers`
+    may be [(key, layer)] already."""
+    keyed = layers if layers and isinstance(layers[0], tuple) else _keras_keys(layers)
     if by_name:   # Keras 3 records each layer's name on its `vars` group
         by = {}
         for k in group:
@@ -298,7 +327,8 @@ def _keras_layout_pairs(group, layers, source, by_name, pairs, hooks, where="lay
 
 def _read_keras_layout(group, layers, source, skip_mismatch, by_name):
     pairs, hooks = [], []
-    _keras_layout_pairs(group, layers, source, by_name, pairs, hooks)
+    _keras_layout_pairs(group, layers, source, by_name, pairs, hooks,
+                        "layers" if group.name.endswith("layers") else "")
     C.assign_layer_list(pairs, source, skip_mismatch)
     for layer, store in hooks:
         layer.load_own_variables(store)
