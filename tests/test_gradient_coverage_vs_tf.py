@@ -97,3 +97,19 @@ def test_keras_linspace_logspace_ends(endpoint):
     w = R.normal(size=(4, 3))
     _check(lambda a, b: tf.reduce_sum(ops.logspace(a, b, 4, endpoint=endpoint, base=2) * w),
            lambda a, b: np.sum(np.logspace(a, b, 4, endpoint=endpoint, base=2) * w), [a, b])
+
+
+def test_adjust_brightness_delta():
+    x, d = R.uniform(-1, 1, (4, 4, 3)), np.array(0.2)
+    w = R.normal(size=(4, 4, 3))
+    _check(lambda x, d: tf.reduce_sum(tf.image.adjust_brightness(x, d) ** 2 * w),
+           lambda x, d: np.sum((x + d) ** 2 * w), [x, d])
+
+
+def test_adjust_gamma_gamma_and_gain():
+    x, g, k = R.uniform(0.1, 1, (4, 4, 3)), np.array(1.5), np.array(0.7)
+    w = R.normal(size=(4, 4, 3))
+    _check(lambda x, g, k: tf.reduce_sum(tf.image.adjust_gamma(x, g, k) * w),
+           lambda x, g, k: np.sum(k * x ** g * w), [x, g, k])
+    gs = _grads(lambda x, g: tf.reduce_sum(tf.image.adjust_gamma(x, g)), [x, g], np.float32)
+    assert gs[1] is not None and gs[1].dtype == np.float32
