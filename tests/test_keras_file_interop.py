@@ -334,7 +334,7 @@ def test_keras_file_predicts_as_numpy(keras, fname):
 def test_nabi_weights_file_uses_keras_paths(keras, tmp_path):
     """nabi writes the paths Keras 3 reads: by class name and position, sublayers under their
     attributes; names of the layers do not matter."""
-    for name in ("rnn", "mha", "nested"):
+    for name in ("rnn", "mha", "nested", "subclassed"):
         model = build(keras, name)
         p = str(tmp_path / f"{name}.weights.h5")
         model.save_weights(p)
@@ -343,6 +343,10 @@ def test_nabi_weights_file_uses_keras_paths(keras, tmp_path):
         x = xs[0].astype(np.float64) if xs[0].dtype.kind == "f" else xs[0]
         np.testing.assert_allclose(np.asarray(model.predict(xs[0], verbose=0)),
                                    REFS[name](W, x), rtol=1e-4, atol=1e-5)
+        again = build(keras, name)
+        again.load_weights(p)
+        np.testing.assert_array_equal(np.asarray(again.predict(xs[0], verbose=0)),
+                                      np.asarray(model.predict(xs[0], verbose=0)))
 
 
 def _zip_config(path):

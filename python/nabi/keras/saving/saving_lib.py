@@ -140,9 +140,10 @@ def write_weights_store(h5file, model, include_optimizer=False):
     """Writes `model`'s weights (and optionally optimizer state) into an open h5py.File, in
     Keras 3's layout (see `_keras_keys`)."""
     h5file.create_group("vars")
-    layers = h5file.create_group("layers")
+    keyed = _attribute_keys(model)   # a subclassed model: by attribute, at the root
+    layers = h5file if keyed else h5file.create_group("layers")
     names = set()
-    for key, layer in _keras_keys(model.layers):
+    for key, layer in keyed or _keras_keys(model.layers):
         if layer.name in names:
             raise ValueError(f"Two layers are named {layer.name!r}; layer names must be unique "
                              "to save a model")
