@@ -113,3 +113,26 @@ def test_adjust_gamma_gamma_and_gain():
            lambda x, g, k: np.sum(k * x ** g * w), [x, g, k])
     gs = _grads(lambda x, g: tf.reduce_sum(tf.image.adjust_gamma(x, g)), [x, g], np.float32)
     assert gs[1] is not None and gs[1].dtype == np.float32
+
+
+def test_nce_loss_expected_counts_are_constants():
+    """TF stop_gradients sampled_values: a watched expected count gets None; the weights,
+    biases and inputs get the gradient of the NumPy NCE loss."""
+    w, b, x = R.normal(size=(5, 4)), R.normal(size=(5,)), R.normal(size=(3, 4))
+    te, se = R.uniform(0.5, 1.5, (3, 1)), R.uniform(0.5, 1.5, (2,))
+    lab, samp = np.array([[1], [2], [0]]), np.array([3, 4])
+
+    def f(w, b, x, te, se):
+        sv = (tf.constant(samp, dtype=tf.int64), te, se)
+        return tf.reduce_sum(tf.nn.nce_loss(w, b, tf.constant(lab, dtype=tf.int64), x, 2, 5,
+                                            sampled_values=sv))
+
+    def ref(w, b, x):
+        t = np.sum(x * w[lab[:, 0]], 1, keepdims=True) + b[lab] - np.log(te)
+        s = x @ w[samp].T + b[samp] - np.log(se)
+        z, y = np.concatenate([t, s], 1), np.concatenate([np.ones((3, 1)), np.zeros((3, 2))], 1)
+        return np.sum(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    gs = _grads(f, [w, b, x, te, se])
+    assert gs[3] is None and gs[4] is None
+    for i in range(3):
+        np.testing.assert_allclose(gs[i], numeric_grad(ref, [w, b, x], i), rtol=1e-6, atol=1e-6)

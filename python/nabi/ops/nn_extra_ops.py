@@ -582,6 +582,8 @@ def _sampled_logits(op, weights, biases, labels, inputs, num_sampled, num_classe
         sampled_values = log_uniform_candidate_sampler(lab, num_true, num_sampled, True,
                                                        num_classes, seed=seed)
     sampled, t_exp, s_exp = sampled_values
+    # TF stop_gradients the sampler's outputs: the expected counts are constants of the loss
+    t_exp, s_exp = _wrap(t_(t_exp)._data), _wrap(t_(s_exp)._data)
     sh = _host(t_(sampled)._data).astype(np.int64).reshape(-1)
     b, nt = lab.shape
     # true logits (batch, num_true): <x, w[label]> + b[label] - log(true_expected_count)
