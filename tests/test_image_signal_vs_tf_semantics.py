@@ -445,3 +445,46 @@ def test_adjust_jpeg_quality_round_trip():
     np.testing.assert_array_equal(got8, np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
     with pytest.raises(ValueError, match="adjust_jpeg_quality"):
         tf.image.adjust_jpeg_quality(img, 101)
+
+
+# ------------------------------------------------------------------ distorted bounding box
+
+
+def test_sample_distorted_bounding_box_constraints():
+    # TF: returns begin [y, x, 0] and size [h, w, -1] in image_size's dtype and bboxes
+    # (1, 1, 4) float32; the crop has its aspect ratio (w / h, rounded) and relative area in
+    # the ranges and covers min_object_covered of a box, else it is the whole image. nabi
+    # had no sample_distorted_bounding_box (its numbers are not TF's Philox ones).
+    H, W = 60, 80
+    boxes = np.array([[[0.1, 0.2, 0.5, 0.7], [0.6, 0.6, 0.9, 0.95]]], F32)
+    rects = [(int(b[1] * W), int(b[0] * H), int(b[3] * W), int(b[2] * H)) for b in boxes[0]]
+    for i in range(40):
+        begin, size, bbox = tf.image.stateless_sample_distorted_bounding_box(
+            np.array([H, W, 3], np.int32), boxes, seed=(i, 3), min_object_covered=0.3,
+            aspect_ratio_range=(0.5, 2.0), area_range=(0.1, 0.8))
+        assert begin.dtype == tf.int32 and size.dtype == tf.int32 and bbox.dtype == tf.float32
+        (y, x, z), (h, w, m) = begin.numpy(), size.numpy()
+        assert z == 0 and m == -1 and 0 <= y <= H - h and 0 <= x <= W - w
+        np.testing.assert_allclose(bbox.numpy(), [[[y / H, x / W, (y + h) / H, (x + w) / W]]],
+                                   rtol=1e-6)
+        assert 0.1 * H * W <= h * w <= 0.8 * H * W
+        assert round(h * 0.5) <= w <= round(h * 2.0)
+        covered = [max(0, min(x + w, x1) - max(x, x0)) * max(0, min(y + h, y1) - max(y, y0))
+                   / ((x1 - x0) * (y1 - y0)) for x0, y0, x1, y1 in rects]
+        assert max(covered) >= 0.3
+        again = tf.image.stateless_sample_distorted_bounding_box(
+            np.array([H, W, 3], np.int32), boxes, seed=(i, 3), min_object_covered=0.3,
+            aspect_ratio_range=(0.5, 2.0), area_range=(0.1, 0.8))
+        np.testing.assert_array_equal(again[0].numpy(), begin.numpy())
+    # impossible (a 5 x 300 image, half its area at aspect <= 1.33): the whole image
+    begin, size, bbox = tf.image.sample_distorted_bounding_box(
+        np.array([5, 300, 3], np.int64), np.array([[[0, 0, 1, 0.1]]], F32), seed=1,
+        min_object_covered=0.9, area_range=(0.5, 1.0))
+    assert begin.dtype == tf.int64
+    np.testing.assert_array_equal(begin.numpy(), [0, 0, 0])
+    np.testing.assert_array_equal(size.numpy(), [5, 300, -1])
+    np.testing.assert_allclose(bbox.numpy(), [[[0, 0, 1, 1]]])
+    with pytest.raises(ValueError, match="no bounding boxes"):
+        tf.image.sample_distorted_bounding_box(np.array([5, 5, 3]), np.zeros((1, 0, 4), F32))
+    with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
+        tf.image.sample_distorted_bounding_box(np.array([5, 5, 3]), np.full((1, 1, 4), 1.5, F32))

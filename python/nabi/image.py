@@ -46,7 +46,8 @@ __all__ = [
     "total_variation", "psnr", "ssim", "ssim_multiscale", "extract_patches", "decode_bmp",
     "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "encode_png",
     "is_jpeg", "draw_bounding_boxes", "adjust_jpeg_quality", "random_jpeg_quality",
-    "stateless_random_jpeg_quality",
+    "stateless_random_jpeg_quality", "sample_distorted_bounding_box",
+    "stateless_sample_distorted_bounding_box",
 ]
 __all__ += [
     "crop_and_resize", "non_max_suppression", "non_max_suppression_with_scores",
@@ -1081,6 +1082,135 @@ def stateless_random_jpeg_quality(image, min_jpeg_quality, max_jpeg_quality, see
     op = "stateless_random_jpeg_quality"
     lo, hi = _jpeg_quality_range(op, min_jpeg_quality, max_jpeg_quality)
     return adjust_jpeg_quality(image, int(_stateless_rng(op, seed).integers(lo, hi)))
+
+
+# ------------------------------------------------------------------ distorted bounding box
+
+
+def _random_crop_rect(rng, w, h, area_lo, area_hi, aspect):
+    """TF's GenerateRandomCrop: a (x, y, width, height) crop of relative area in
+    [area_lo, area_hi] with width = round(height * aspect), or None."""
+    if area_hi <= 0 or aspect <= 0 or w <= 0 or h <= 0 or area_lo > area_hi:
+        return None
+    a32 = np.float32(aspect)
+    min_area = np.float32(area_lo) * np.float32(w) * np.float32(h)
+    max_area = np.float32(area_hi) * np.float32(w) * np.float32(h)
+    ch = int(np.rint(np.sqrt(min_area / a32)))
+    max_h = int(np.rint(np.sqrt(max_area / a32)))
+    if int(np.rint(np.float32(max_h) * a32)) > w:
+        max_h = int((w + 0.5 - 1e-7) / a32)
+    max_h = builtins.min(max_h, h)
+    ch = builtins.min(ch, max_h)
+    if ch < max_h:
+        ch += int(rng.integers(0, max_h - ch + 1))
+    cw = int(np.rint(np.float32(ch) * a32))
+    area = np.float32(cw * ch)
+    if area < min_area:
+        ch += 1
+        cw = int(np.rint(np.float32(ch) * a32))
+        area = np.float32(cw * ch)
+    if area > max_area:
+        ch -= 1
+        cw = int(np.rint(np.float32(ch) * a32))
+        area = np.float32(cw * ch)
+    if area < min_area or area > max_area or cw > w or ch > h or cw <= 0 or ch <= 0:
+        return None
+    y = int(rng.integers(0, h - ch)) if ch < h else 0
+    x = int(rng.integers(0, w - cw)) if cw < w else 0
+    return x, y, cw, ch
+
+
+def _covers(crop, rects, min_covered):
+    """TF's SatisfiesOverlapConstraints: the crop holds at least 1 pixel and covers at least
+    min_covered of one box of at least 1 pixel."""
+    x, y, cw, ch = crop
+    if cw * ch < 1:
+        return False
+    for x0, y0, x1, y1 in rects:
+        area = (x1 - x0) * (y1 - y0)
+        if area < 1:
+            continue
+        iw = builtins.max(0, builtins.min(x + cw, x1) - builtins.max(x, x0))
+        ih = builtins.max(0, builtins.min(y + ch, y1) - builtins.max(y, y0))
+        if np.float32(iw * ih) / np.float32(area) >= np.float32(min_covered):
+            return True
+    return False
+
+
+def _sample_distorted(op, rng, image_size, bounding_boxes, min_object_covered,
+                      aspect_ratio_range, area_range, max_attempts,
+                      use_image_if_no_bounding_boxes):
+    size = np.asarray(image_size.numpy() if isinstance(image_size, Tensor) else image_size)
+    if size.shape != (3,) or size.dtype.kind not in "iu":
+        raise ValueError(f"[{op}] image_size must be a 1-D integer tensor [height, width, "
+                         f"channels], got {image_size!r}")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"[{op}] image height and width must be positive, got {size.tolist()}")
+    bx = np.asarray(bounding_boxes.numpy() if isinstance(bounding_boxes, Tensor)
+                    else bounding_boxes, np.float32)
+    if bx.ndim != 3 or bx.shape[-1] != 4:
+        raise ValueError(f"[{op}] bounding_boxes must be 3-D (batch, N, 4), got shape "
+                         f"{bx.shape}")
+    bx = bx.reshape(-1, 4)
+    if ((bx < 0) | (bx > 1)).any():
+        raise ValueError(f"[{op}] all bounding box coordinates must be in [0.0, 1.0]")
+    rects = [(int(b[1] * np.float32(w)), int(b[0] * np.float32(h)), int(b[3] * np.float32(w)),
+              int(b[2] * np.float32(h))) for b in bx]
+    if not rects:
+        if not use_image_if_no_bounding_boxes:
+            raise ValueError(f"[{op}] no bounding boxes provided as input; pass "
+                             f"use_image_if_no_bounding_boxes=True to sample from the whole "
+                             f"image")
+        rects = [(0, 0, w, h)]
+    ar = [float(v) for v in (aspect_ratio_range or (0.75, 1.33))]
+    ag = [float(v) for v in (area_range or (0.05, 1.0))]
+    if len(ar) != 2 or len(ag) != 2 or min(ar) <= 0 or min(ag) <= 0 or max(ag) > 1:
+        raise ValueError(f"[{op}] aspect_ratio_range must be 2 positive values and area_range "
+                         f"2 values in (0, 1], got {ar} and {ag}")
+    attempts = 100 if max_attempts is None else _int_arg(op, "max_attempts", max_attempts)
+    if attempts <= 0:
+        raise ValueError(f"[{op}] max_attempts must be positive, got {attempts}")
+    mc = _float_arg(min_object_covered)
+    crop = None
+    for _ in range(attempts):
+        aspect = np.float32(rng.random(dtype=np.float32)) * np.float32(ar[1] - ar[0]) + \
+            np.float32(ar[0])
+        c = _random_crop_rect(rng, w, h, ag[0], ag[1], aspect)
+        if c is not None and _covers(c, rects, mc):
+            crop = c
+            break
+    x, y, cw, ch = crop if crop is not None else (0, 0, w, h)
+    dt = size.dtype
+    begin = np.array([y, x, 0], dt)
+    sz = np.array([ch, cw, -1]).astype(dt)  # -1 wraps for unsigned, as in TF
+    box = np.array([[[y / h, x / w, (y + ch) / h, (x + cw) / w]]], np.float32)
+    return _wrap(begin), _wrap(sz), _wrap(box)
+
+
+def sample_distorted_bounding_box(image_size, bounding_boxes, seed=0, min_object_covered=0.1,
+                                  aspect_ratio_range=None, area_range=None, max_attempts=None,
+                                  use_image_if_no_bounding_boxes=None, name=None):
+    """TF's random crop proposal (begin [y, x, 0], size [h, w, -1], bboxes (1, 1, 4)) for
+    tf.slice: up to max_attempts crops with aspect ratio in aspect_ratio_range and relative
+    area in area_range until one covers min_object_covered of a bounding box (normalised
+    (y_min, x_min, y_max, x_max)); else the whole image. TF's algorithm on nabi's random
+    stream (not TF's Philox numbers); seed=0 draws from the global stream."""
+    rng = _generator(int(seed) if seed else None, True)
+    return _sample_distorted("sample_distorted_bounding_box", rng, image_size, bounding_boxes,
+                             min_object_covered, aspect_ratio_range, area_range, max_attempts,
+                             use_image_if_no_bounding_boxes)
+
+
+def stateless_sample_distorted_bounding_box(image_size, bounding_boxes, seed,
+                                            min_object_covered=0.1, aspect_ratio_range=None,
+                                            area_range=None, max_attempts=None,
+                                            use_image_if_no_bounding_boxes=None, name=None):
+    """sample_distorted_bounding_box with a shape [2] seed: the same seed, the same crop."""
+    op = "stateless_sample_distorted_bounding_box"
+    return _sample_distorted(op, _stateless_rng(op, seed), image_size, bounding_boxes,
+                             min_object_covered, aspect_ratio_range, area_range, max_attempts,
+                             use_image_if_no_bounding_boxes)
 
 
 # -------------------------------------------------------------------------------- drawing
