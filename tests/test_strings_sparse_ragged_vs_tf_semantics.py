@@ -565,3 +565,99 @@ def test_ragged_constant_and_2d_split_partition_the_outermost_rows():
     assert sp.row_splits.numpy().tolist() == [0, 2, 4]
     assert tf.gather(sp, [1]).to_list() == [words[1]]
     assert sp[1:].to_list() == words[1:]
+
+
+def _ref_combine(items, fn, ident, depth):
+    """TF's ragged reduction of `items` (nested `depth` levels deep) over their first axis:
+    numbers reduce (an empty set gives the identity), lists align by index (entry k reduces
+    the k-th entries of the lists that have one)."""
+    if depth == 0:
+        return fn(items) if items else ident
+    width = max((len(i) for i in items), default=0)
+    return [_ref_combine([i[k] for i in items if len(i) > k], fn, ident, depth - 1)
+            for k in range(width)]
+
+
+def _ref_reduce(x, axis, fn, ident, depth):
+    if axis == 0:
+        return _ref_combine(x, fn, ident, depth - 1)
+    return [_ref_reduce(r, axis - 1, fn, ident, depth - 1) for r in x]
+
+
+def _ref_axes(x, axes, fn, ident, depth):
+    for a in sorted(axes, reverse=True):
+        x = _ref_reduce(x, a, fn, ident, depth)
+        depth -= 1
+    return x
+
+
+def _ref_map2(fn, a, b):
+    if isinstance(a, list):
+        return [_ref_map2(fn, x, y) for x, y in zip(a, b)]
+    return fn(a, b)
+
+
+def _assert_nested_close(got, want):
+    if isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), (got, want)
+        for g, w in zip(got, want):
+            _assert_nested_close(g, w)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _as_list(t):
+    return t.to_list() if isinstance(t, tf.RaggedTensor) else t.numpy().tolist()
+
+
+@pytest.mark.parametrize("axes", [[0], [1], [2], [0, 1], [1, 2], [0, 2], [2, 0], [0, 1, 2]])
+def test_ragged_reductions_over_several_axes_and_axis0_of_nested_ragged(axes):
+    # TF: a list of axes reduces them one after another, the highest first; axis 0 of a
+    # [3, None, None] tensor aligns the rows by index (sum of [[1, 2], [3]] and
+    # [[4, 5, 6], [], [7]] over axis 0 is [[5, 7, 6], [3], [7]]); nabi raised for both
+    nested = [[[1.0, 2.0], [3.0]], [], [[4.0, 5.0, 6.0], [], [7.0]]]
+    rt = tf.ragged.constant(nested)
+    lowest = float(np.finfo(np.float32).min)
+    for op, fn, ident in [(tf.reduce_sum, sum, 0.0), (tf.reduce_max, max, lowest)]:
+        _assert_nested_close(_as_list(op(rt, axis=axes)), _ref_axes(nested, axes, fn, ident, 3))
+    # the mean over several axes is the sum over them divided by the count of values
+    ones = [[[1.0] * len(r) for r in blk] for blk in nested]
+    want = _ref_map2(lambda a, b: a / b if b else np.nan, _ref_axes(nested, axes, sum, 0.0, 3),
+                     _ref_axes(ones, axes, sum, 0.0, 3))
+    _assert_nested_close(_as_list(tf.reduce_mean(rt, axis=axes)), want)
+
+
+def test_ragged_keepdims_on_nested_ragged_and_variance_std():
+    # TF: reduce_sum(rt, axis=1, keepdims=True) of [3, None, None] is [3, 1, None]; axis=2
+    # gives [3, None, 1]; reduce_variance is mean(x^2) - mean(x)^2 clipped at 0 (NaN for an
+    # empty row), reduce_std its square root
+    nested = [[[1.0, 2.0], [3.0]], [], [[4.0, 5.0, 6.0], [], [7.0]]]
+    rt = tf.ragged.constant(nested)
+    got = tf.reduce_sum(rt, axis=1, keepdims=True)
+    assert got.to_list() == [[v] for v in _ref_reduce(nested, 1, sum, 0.0, 3)]
+    got = tf.reduce_sum(rt, axis=2, keepdims=True)
+    assert got.to_list() == [[[v] for v in row] for row in _ref_reduce(nested, 2, sum, 0.0, 3)]
+    got = tf.reduce_sum(rt, axis=0, keepdims=True)
+    assert got.to_list() == [_ref_reduce(nested, 0, sum, 0.0, 3)]
+    rows = [[1.0, 2.0, 4.0], [], [3.0]]
+    r2 = tf.ragged.constant(rows)
+
+    def var(r):
+        if not r:
+            return np.nan
+        return max(np.mean(np.square(r)) - np.mean(r) ** 2, 0.0)
+    np.testing.assert_allclose(tf.math.reduce_variance(r2, axis=1).numpy(),
+                               [var(r) for r in rows], rtol=1e-5)
+    np.testing.assert_allclose(tf.math.reduce_std(r2, axis=1).numpy(),
+                               [np.sqrt(var(r)) for r in rows], rtol=1e-5)
+    np.testing.assert_allclose(tf.math.reduce_variance(r2).numpy(), var(sum(rows, [])),
+                               rtol=1e-5)
+
+
+def test_reduce_join_axis0_of_nested_ragged():
+    # TF: reduce_join over axis 0 of [[["a", "b"], ["c"]], [], [["d"], [], ["e", "f"]]] aligns
+    # the rows by index: [[b'a|d', b'b'], [b'c'], [b'e|f']]
+    nested = [[["a", "b"], ["c"]], [], [["d"], [], ["e", "f"]]]
+    got = tf.strings.reduce_join(tf.ragged.constant(nested), axis=0, separator="|")
+    want = _ref_reduce(nested, 0, lambda xs: "|".join(xs), "", 3)
+    assert got.to_list() == [[w.encode() for w in row] for row in want]

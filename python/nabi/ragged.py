@@ -1301,10 +1301,12 @@ _REDUCERS = {"reduce_sum": np.sum, "reduce_prod": np.prod, "reduce_max": np.max,
 def reduce(op, rt, axis=None, keepdims=False):
     """TF's ragged reductions: axis None (all values), a ragged axis (each row; an empty row
     gives the identity: 0 for sum, 1 for prod, the dtype's lowest / highest value for max /
-    min, NaN for mean), axis 0 of a 2-D ragged tensor (each column over the rows long enough
-    to have it), or an inner axis of a tensor with several ragged dimensions (each row
-    reduced, a RaggedTensor). The mean of integers is float64, as TF's ragged mean
-    (sum / count) is."""
+    min, NaN for mean), axis 0 (the rows aligned by index: entry k reduces the k-th entries
+    of the rows long enough to have one, recursively for several ragged dimensions), an
+    inner axis of a tensor with several ragged dimensions (each row reduced, a
+    RaggedTensor), or a list of axes (one after another, the highest first; the mean is
+    sum / count over them). keepdims keeps each reduced axis with length 1. The mean of
+    integers is float64, as TF's ragged mean (sum / count) is."""
     if op not in _REDUCERS:
         raise ValueError(f"[{op}] is not supported on a RaggedTensor")
     fn = _REDUCERS[op]
@@ -1321,11 +1323,18 @@ def reduce(op, rt, axis=None, keepdims=False):
     nd = rt.ndim
     if isinstance(axis, Tensor):
         axis = axis.numpy().tolist()
-    if isinstance(axis, (list, tuple)):
-        if len(axis) != 1:
-            raise ValueError(f"[{op}] a RaggedTensor reduces over one axis or all, got "
-                             f"axis={axis}")
-        axis = axis[0]
+    if isinstance(axis, (list, tuple, np.ndarray)):
+        axes = [int(a) for a in np.reshape(axis, -1).tolist()]
+        for a in axes:
+            if not -nd <= a < nd:
+                raise ValueError(f"[{op}] axis {a} is out of range for a RaggedTensor of rank "
+                                 f"{nd}")
+        axes = sorted({a % nd for a in axes})
+        if not axes:
+            return rt
+        if len(axes) > 1:
+            return _reduce_axes(op, rt, axes, bool(keepdims))
+        axis = axes[0]
     if axis is None:
         if flat.size or op in _IDENTITY or op == "reduce_mean":
             with np.errstate(invalid="ignore"):
@@ -1344,15 +1353,96 @@ def reduce(op, rt, axis=None, keepdims=False):
     return out if isinstance(out, RaggedTensor) else _out(out)
 
 
+def _map_result(x, f):
+    """f over the values of a reduction's result (a RaggedTensor or a Tensor)."""
+    if isinstance(x, RaggedTensor):
+        return x._rebuild(f(x._flat()))
+    return _out(f(np.asarray(_host(x, "reduce"))))
+
+
+def _moment_op(fn, input_tensor, axis=None, keepdims=False, name=None, **kw):
+    """TF's ragged reduce_variance (mean of squares - square of mean, clipped at 0; an empty
+    row is NaN) and reduce_std (its sqrt)."""
+    op = fn.__name__
+    rt = input_tensor
+    if not isinstance(rt, RaggedTensor):
+        return fn(input_tensor, axis=axis, keepdims=keepdims)
+    flat = rt._flat()
+    if flat.dtype.kind not in "f":
+        raise TypeError(f"[{op}] needs a floating-point RaggedTensor, got dtype "
+                        f"{rt.dtype.name} (shape {rt.shape})")
+    squares = rt._rebuild(flat * flat)
+    mean_sq = reduce("reduce_mean", squares, axis, keepdims)
+    mean = reduce("reduce_mean", rt, axis, keepdims)
+    m = _host(mean, op) if not isinstance(mean, RaggedTensor) else None
+    if m is not None:
+        var = _map_result(mean_sq, lambda v: np.maximum(v - m * m, 0).astype(v.dtype))
+    else:
+        mf = mean._flat()
+        var = _map_result(mean_sq, lambda v: np.maximum(v - mf * mf, 0).astype(v.dtype))
+    if op == "reduce_std":
+        return _map_result(var, lambda v: np.sqrt(v).astype(v.dtype))
+    return var
+
+
+def _reduce_axes(op, rt, axes, keepdims):
+    """Several axes, as TF's ragged reductions: one axis after another, the highest first
+    (the mean is the sum over the axes divided by the count of values summed)."""
+    if op == "reduce_mean":
+        flat = rt._flat()
+        total = _reduce_axes("reduce_sum", rt._rebuild(flat.astype(
+            flat.dtype if flat.dtype.kind == "f" else np.float64)), axes, keepdims)
+        count = _reduce_axes("reduce_sum", rt._rebuild(np.ones(
+            flat.shape, flat.dtype if flat.dtype.kind == "f" else np.float64)), axes, keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):    # an empty group is NaN
+            return total / count
+    from . import math as _math
+    out = rt
+    for a in reversed(axes):
+        if isinstance(out, RaggedTensor):
+            out = reduce(op, out, a, keepdims)
+        else:
+            out = getattr(_math, op)(out, axis=a, keepdims=keepdims)
+    return out
+
+
+def _expand_dims(x, axis):
+    """x (a reduction's result) with a dimension of size 1 inserted at `axis`."""
+    if not isinstance(x, RaggedTensor):
+        return np.expand_dims(_host(x, "expand_dims"), axis)
+    if axis == 0:
+        return RaggedTensor.from_row_lengths(x, [x._outer_shape[0]])
+    if axis == 1 and len(x._outer_shape) == 1:
+        return RaggedTensor.from_row_lengths(x, np.ones(len(x._rows), np.int64))
+    if x._sub:
+        return x._new([_expand_dims(r, axis - 1) for r in x._rows])
+    k = axis - len(x._outer_shape)
+    return RaggedTensor([np.expand_dims(r, k) for r in x._rows], x._outer_shape, x._dtype)
+
+
+def _combine_rows(op, fn, items, np_dt, inner, sub):
+    """Axis 0 of a RaggedTensor with several ragged dimensions: entry k of the result reduces
+    the k-th entries of the items that have one, recursively (TF aligns them by index)."""
+    if sub:
+        width = max((len(it._rows) for it in items), default=0)
+        rows = [_combine_rows(op, fn, [it._rows[k] for it in items if len(it._rows) > k],
+                              np_dt, inner, sub - 1) for k in _brange(width)]
+        return RaggedTensor(rows, (width,), _dt.as_dtype(np_dt), sub - 1)
+    width = max((len(it) for it in items), default=0)
+    out = np.empty((width,) + inner, np_dt)
+    for k in _brange(width):
+        out[k] = _reduce_rows(op, fn, np.stack([it[k] for it in items if len(it) > k]),
+                              np_dt, inner)
+    return out
+
+
 def _reduce_axis(op, fn, rt, axis, np_dt, keepdims):
     ragged_axis = len(rt._outer_shape)
+    if rt._sub and keepdims:
+        return _expand_dims(_reduce_axis(op, fn, rt, axis, np_dt, False), axis)
     if rt._sub:
         if axis == 0:
-            raise ValueError(f"[{op}] nabi does not reduce axis 0 of a RaggedTensor with "
-                             f"several ragged dimensions (shape {rt.shape})")
-        if keepdims:
-            raise ValueError(f"[{op}] keepdims=True is not supported on a RaggedTensor with "
-                             f"several ragged dimensions")
+            return _combine_rows(op, fn, rt._rows, np_dt, rt._inner(), rt._sub)
         rows = [_reduce_axis(op, fn, r, axis - 1, np_dt, False) for r in rt._rows]
         if rows and not isinstance(rows[0], RaggedTensor) and \
                 len({r.shape for r in rows}) == 1 and axis > 1 + rt._sub:
@@ -1704,6 +1794,7 @@ _HANDLERS = {"concat": _concat_op, "stack": _stack_op, "add_n": _add_n_op,
              "where": _where_op, "where_v2": _where_op,
              "embedding_lookup": _embedding_lookup_op}
 _HANDLERS.update({k: _reduce_op for k in _REDUCERS})
+_HANDLERS.update({k: _moment_op for k in ("reduce_variance", "reduce_std")})
 _HANDLERS.update({k: _unary_op for k in _UNARY})
 _HANDLERS.update({k: _binary_dispatch for k in _BINARY})
 

@@ -20,10 +20,11 @@ classes raise an error (Python's `re` has none). Patterns RE2 rejects but `re` a
 `split`, `bytes_split` and `unicode_split` return a 1-D string Tensor for a scalar input and a
 `RaggedTensor` otherwise (defined in `nabi.ragged`); for an N-D input (N >= 2) its inner
 dimensions are ragged partitions of uniform lengths (TF's static shape [2, 2, None] reads
-[2, None, None] on nabi; row_splits, value_rowids and the values are TF's). RaggedTensor inputs are taken as in TF:
-the elementwise ops (lower, upper, strip, length, substr, regex_*, to_number, as_string,
-join, the hash buckets) keep the row partition, the splitting ops add one ragged dimension
-(ragged of ragged), and reduce_join joins along a ragged axis, axis 0 of a 2-D one, or all.
+[2, None, None] on nabi; row_splits, value_rowids and the values are TF's). RaggedTensor
+inputs are taken as in TF: the elementwise ops (lower, upper, strip, length, substr,
+regex_*, to_number, as_string, join, the hash buckets) keep the row partition, the splitting
+ops add one ragged dimension (ragged of ragged), and reduce_join joins along one axis (rows
+aligned by index for axis 0) or all.
 
 `to_hash_bucket_fast` (FarmHash Fingerprint64), `to_hash_bucket_strong` (SipHash-2-4) and the
 legacy `to_hash_bucket` give TF's bucket numbers bit for bit (`nabi.ops.farmhash`); `ngrams`
