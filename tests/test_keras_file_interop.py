@@ -199,6 +199,10 @@ def build(keras, name):
     if name == "custom":
         inp = keras.Input((4,))
         return keras.Model(inp, L.Dense(2)(_scaled_dense(keras)(3, scale=0.5)(inp)))
+    if name == "dict_out":   # the heads in the other order than Keras files them
+        inp = keras.Input((4,))
+        h = L.Dense(3, activation="tanh")(inp)
+        return keras.Model(inp, {"z": L.Dense(2)(h), "a": L.Dense(2)(h)})
     if name == "subclassed":
         model = _two_tower(keras)(4)
         model(np.zeros((1, 5), np.float32))
@@ -269,6 +273,19 @@ def ref_subclassed(W, x):
     return _dense(np.maximum(_dense(x, W, "d1"), 0), W, "d2")
 
 
+def ref_dict_out(W, x, path):
+    """Which file group holds head "a" and which "z" is read from the layer names Keras keeps
+    on each `vars` group (both heads have the same shapes: a swap would be silent)."""
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as z:
+            f = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+    else:
+        f = h5py.File(path, "r")
+    key = {f["layers"][k]["vars"].attrs["name"]: k for k in f["layers"]}
+    h = np.tanh(_dense(x, W, "dense"))
+    return np.concatenate([_dense(h, W, key["z"]), _dense(h, W, key["a"])], -1)
+
+
 def ref_multi(W, a, b):
     ha, hb = _dense(a, W, "dense"), _dense(b, W, "dense")
     h = np.maximum(_dense(ha, W, "functional/layers/dense"), 0)
@@ -310,6 +327,8 @@ def test_keras_file_predicts_as_numpy(keras, fname):
         return _check_prep_text(keras, fname)
     if name == "multi":
         return _check_multi(keras, fname)
+    if name == "dict_out":
+        return _check_dict_out(keras, fname)
     xs, y_keras = _io(name)
     ref = REFS[name](file_weights(os.path.join(D, fname)), *[x.astype(np.float64)
                                                               if x.dtype.kind == "f" else x
@@ -489,4 +508,22 @@ def _check_multi(keras, fname):
         model = keras.models.load_model(path)
     y = model.predict({"a": xs[0], "b": xs[1]}, verbose=0)
     np.testing.assert_allclose(np.concatenate([np.asarray(y["o1"]), np.asarray(y["o2"])], -1),
+                               ref, rtol=1e-4, atol=1e-5)
+
+
+def _check_dict_out(keras, fname):
+    """Dict outputs: Keras orders model.layers walking the outputs in sorted key order, and so
+    files head "a" before head "z"; nabi walked them in insertion order and loaded each
+    head's weights into the other (same shapes: silently)."""
+    xs, y_keras = _io("dict_out")
+    path = os.path.join(D, fname)
+    ref = ref_dict_out(file_weights(path), xs[0].astype(np.float64), path)
+    np.testing.assert_allclose(ref, y_keras, rtol=1e-4, atol=1e-5)
+    if fname.endswith(".weights.h5"):
+        model = build(keras, "dict_out")
+        model.load_weights(path)
+    else:
+        model = keras.models.load_model(path)
+    y = model.predict(xs[0], verbose=0)
+    np.testing.assert_allclose(np.concatenate([np.asarray(y["z"]), np.asarray(y["a"])], -1),
                                ref, rtol=1e-4, atol=1e-5)

@@ -168,13 +168,21 @@ def subclassed():   # a registered subclassed Model: weights filed under attribu
     return m, [x[:3]]
 
 
+def dict_out():   # dict outputs: Keras walks them in sorted key order ("a" before "z")
+    inp = keras.Input((4,))
+    h = layers.Dense(3, activation="tanh")(inp)
+    m = keras.Model(inp, {"z": layers.Dense(2, name="z")(h), "a": layers.Dense(2, name="a")(h)},
+                    name="dict_out")
+    return m, [rng.normal(size=(3, 4)).astype("float32")]
+
+
 FORMATS = {"mlp": ("keras", "weights.h5", "h5"), "mlp_func": ("keras", "weights.h5"),
            "cnn": ("weights.h5", "h5"), "rnn": ("keras", "weights.h5", "h5"),
            "mha": ("keras", "weights.h5", "h5"),
            "nested": ("keras", "weights.h5"), "custom": ("keras", "weights.h5"),
            "prep": ("keras", "weights.h5"), "ops": ("keras", "h5"),
            "prep_text": ("keras", "h5"), "multi": ("keras", "weights.h5"),
-           "subclassed": ("keras", "weights.h5")}
+           "subclassed": ("keras", "weights.h5"), "dict_out": ("keras", "weights.h5")}
 
 if __name__ == "__main__":
     for name, exts in FORMATS.items():
@@ -182,6 +190,9 @@ if __name__ == "__main__":
         if name == "multi":   # dict inputs and outputs
             y = model.predict({"a": xs[0], "b": xs[1]}, verbose=0)
             y = np.concatenate([y["o1"], y["o2"]], -1)
+        elif name == "dict_out":
+            y = model.predict(xs[0], verbose=0)
+            y = np.concatenate([y["z"], y["a"]], -1)
         elif xs[0].dtype.kind == "U":   # Keras predicts on string tensors, not NumPy strings
             import tensorflow as tf
             y = model.predict([tf.constant(x) for x in xs], verbose=0)

@@ -239,7 +239,10 @@ def _init_graph(model, inputs, outputs):
         stack_guard.discard(id(node))
         seen.add(id(node))
         order.append(node)
-    for t in flat_out:
+    # Keras (tf.nest in Keras 2, optree in Keras 3) walks dict outputs in sorted key order:
+    # model.layers, and so the layer paths in Keras 3 weight files, follow it
+    for t in ([outputs[k] for k in sorted(output_names)] if output_names is not None
+              else flat_out):
         visit(t)
     from ..layers.core import InputLayer
     steps = []
