@@ -136,3 +136,26 @@ def test_nce_loss_expected_counts_are_constants():
     assert gs[3] is None and gs[4] is None
     for i in range(3):
         np.testing.assert_allclose(gs[i], numeric_grad(ref, [w, b, x], i), rtol=1e-6, atol=1e-6)
+
+
+def _np_softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_keras_ops_categorical_crossentropy_logits_gradient_is_tfs(axis):
+    """keras.ops.categorical_crossentropy(from_logits=True) is TF's fused op under Keras's TF
+    backend: the logits get softmax - target (TF's rule, which assumes targets summing to 1;
+    nabi gave sum(target) * softmax - target), the target gets -log_softmax."""
+    t, z = R.uniform(0, 1, (3, 4)), R.normal(size=(3, 4))
+    w = R.normal(size=(3,) if axis == -1 else (4,))
+    f = lambda t, z: tf.reduce_sum(        # noqa: E731
+        tf.keras.ops.categorical_crossentropy(t, z, from_logits=True, axis=axis) * w)
+    wb = np.expand_dims(w, axis)
+    gt, gz = _grads(f, [t, z])
+    np.testing.assert_allclose(gz, wb * (_np_softmax(z, axis) - t), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gt, -wb * np.log(_np_softmax(z, axis)), rtol=1e-12, atol=1e-12)
+    tn = t / t.sum(axis, keepdims=True)   # targets summing to 1: the exact gradient
+    ref = lambda t, z: np.sum(-np.sum(t * np.log(_np_softmax(z, axis)), axis) * w)  # noqa: E731
+    _check(f, ref, [tn, z])

@@ -296,8 +296,9 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
     output = to_float(output)
     target = t_(target, output.dtype)
     _check_same("categorical_crossentropy", target, output)
-    if from_logits:
-        return -tf.reduce_sum(target * tf.nn.log_softmax(output, axis=axis), axis=axis)
+    if from_logits:   # Keras's TF backend: the fused op, whose logits gradient is
+        # softmax - target (TF's; exact only for targets summing to 1)
+        return tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=output, axis=axis)
     o = output / tf.reduce_sum(output, axis=axis, keepdims=True)
     o = tf.clip_by_value(o, EPSILON, 1.0 - EPSILON)
     return -tf.reduce_sum(target * tf.math.log(o), axis=axis)
