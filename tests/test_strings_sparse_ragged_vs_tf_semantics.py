@@ -661,3 +661,89 @@ def test_reduce_join_axis0_of_nested_ragged():
     got = tf.strings.reduce_join(tf.ragged.constant(nested), axis=0, separator="|")
     want = _ref_reduce(nested, 0, lambda xs: "|".join(xs), "", 3)
     assert got.to_list() == [[w.encode() for w in row] for row in want]
+
+
+# ------------------------------------------------------- tf.sparse functions nabi lacked
+
+
+def _dense_of(sp):
+    out = np.zeros(sp.dense_shape.numpy().tolist(), sp.values.numpy().dtype)
+    for i, v in zip(sp.indices.numpy().tolist(), sp.values.numpy().tolist()):
+        out[tuple(i)] = v
+    return out
+
+
+def test_sparse_reshape_expand_dims_eye_split():
+    # TF: sparse.reshape re-reads each index in row-major order (entries keep their order);
+    # expand_dims defaults to the last position; eye(2, 3) has ones at [0, 0], [1, 1]; split
+    # gives the first size % n pieces one more row / column
+    idx = np.array([[2, 2], [0, 1], [2, 0]])
+    vals = np.array([1.0, 2.0, 3.0], np.float32)
+    sp = tf.sparse.SparseTensor(idx, vals, [4, 3])
+    dense = _dense_of(sp)
+    r = tf.sparse.reshape(sp, [2, -1])
+    assert r.dense_shape.numpy().tolist() == [2, 6]
+    np.testing.assert_array_equal(r.values.numpy(), vals)
+    np.testing.assert_array_equal(_dense_of(r), dense.reshape(2, 6))
+    for axis, want in [(None, (4, 3, 1)), (0, (1, 4, 3)), (1, (4, 1, 3)), (-1, (4, 3, 1))]:
+        e = tf.sparse.expand_dims(sp, axis)
+        np.testing.assert_array_equal(_dense_of(e), dense.reshape(want))
+    np.testing.assert_array_equal(_dense_of(tf.sparse.eye(2, 3)), np.eye(2, 3, dtype=np.float32))
+    pieces = tf.sparse.split(sp_input=sp, num_split=3, axis=0)
+    sizes = [2, 1, 1]
+    starts = np.cumsum([0] + sizes)
+    for p, a, b in zip(pieces, starts[:-1], starts[1:]):
+        np.testing.assert_array_equal(_dense_of(p), dense[a:b])
+
+
+def test_sparse_fill_empty_rows_maximum_minimum_reduce_max():
+    # TF: fill_empty_rows groups the entries by row (keeping their order in a row) and adds
+    # default_value at [row, 0] for an empty row; maximum / minimum take the union of the
+    # indices with a missing entry counting as 0; reduce_max takes the entries present only
+    # (a dense result is 0 for a group without entries)
+    idx = [[2, 2], [0, 1], [2, 0]]
+    sp = tf.sparse.SparseTensor(idx, [1.0, 2.0, 3.0], [4, 3])
+    out, empty = tf.sparse.fill_empty_rows(sp, 9.0)
+    assert empty.numpy().tolist() == [False, True, False, True]
+    assert out.indices.numpy().tolist() == [[0, 1], [1, 0], [2, 2], [2, 0], [3, 0]]
+    assert out.values.numpy().tolist() == [2.0, 9.0, 1.0, 3.0, 9.0]
+    a = tf.sparse.SparseTensor([[0, 0], [1, 1]], [-1.0, 2.0], [2, 2])
+    b = tf.sparse.SparseTensor([[0, 0], [0, 1]], [-3.0, -4.0], [2, 2])
+    da, db = _dense_of(a), _dense_of(b)
+    for op, fn in [(tf.sparse.maximum, np.maximum), (tf.sparse.minimum, np.minimum)]:
+        got = op(a, b)
+        assert got.indices.numpy().tolist() == [[0, 0], [0, 1], [1, 1]]
+        np.testing.assert_array_equal(_dense_of(got), fn(da, db))
+    m = tf.sparse.SparseTensor([[0, 1], [2, 0], [2, 2]], [-1.0, 2.0, -3.0], [4, 3])
+    np.testing.assert_array_equal(tf.sparse.reduce_max(m, axis=1).numpy(), [-1.0, 0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(tf.sparse.reduce_max(m, axis=0).numpy(), [2.0, -1.0, -3.0])
+    assert float(tf.sparse.reduce_max(m).numpy()) == 2.0
+    s = tf.sparse.reduce_max(m, axis=1, output_is_sparse=True)
+    assert s.indices.numpy().tolist() == [[0], [2]] and s.values.numpy().tolist() == [-1.0, 2.0]
+
+
+def test_sparse_to_indicator_and_softmax_with_gradient():
+    # TF: to_indicator marks [row..., value]; sparse softmax normalises over the entries of
+    # each row present (implicit zeros take no part), gradient w.r.t. the values
+    ids = tf.sparse.SparseTensor([[0, 0], [0, 1], [1, 0]], [3, 1, 3], [2, 2])
+    want = np.zeros((2, 5), bool)
+    want[0, [3, 1]] = True
+    want[1, 3] = True
+    np.testing.assert_array_equal(tf.sparse.to_indicator(ids, 5).numpy(), want)
+    idx = [[0, 0], [0, 2], [1, 1]]
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    w = np.array([1.0, 3.0, 2.0], np.float32)
+    v = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        s = tf.sparse.softmax(tf.sparse.SparseTensor(idx, v * 1.0, [2, 3]))
+        loss = tf.reduce_sum(s.values * tf.constant(w))
+    rows = [[0, 1], [2]]
+    ref = np.empty(3, np.float32)
+    grad = np.empty(3, np.float32)
+    for r in rows:
+        e = np.exp(x[r] - x[r].max())
+        p = e / e.sum()
+        ref[r] = p
+        grad[r] = p * (w[r] - (p * w[r]).sum())
+    np.testing.assert_allclose(s.values.numpy(), ref, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, v).numpy(), grad, rtol=1e-5, atol=1e-7)

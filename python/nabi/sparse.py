@@ -17,7 +17,9 @@ from .framework.device import DeviceArray
 from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
 
 __all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse_dense_matmul",
-           "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values"]
+           "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values",
+           "reshape", "expand_dims", "eye", "fill_empty_rows", "split", "maximum", "minimum",
+           "reduce_max", "to_indicator", "softmax"]
 
 
 def _host_int64(v, op, what):
@@ -567,3 +569,209 @@ def map_values(op, *args, **kwargs):
         return a._values if isinstance(a, SparseTensor) else a
     out = op(*[vals(a) for a in args], **{k: vals(v) for k, v in kwargs.items()})
     return SparseTensor(first._indices, out, first._shape)
+
+
+# ----------------------------------------------------------------------------- more tf.sparse
+
+
+def reshape(sp_input, shape, name=None):
+    """The same entries in a dense shape of the same size (one dimension may be -1): each
+    index is re-read in row-major order; the entries keep their order."""
+    op = "sparse.reshape"
+    _check_sparse(op, sp_input)
+    new = _host_int64(shape, op, "shape").reshape(-1)
+    total = int(np.prod(sp_input._shape, dtype=np.int64))
+    if (new == -1).sum() > 1 or np.any(new < -1):
+        raise ValueError(f"[{op}] shape {new.tolist()} may hold one -1 and sizes >= 0")
+    if (new == -1).any():
+        known = int(np.prod(new[new != -1], dtype=np.int64))
+        if known == 0 or total % known:
+            raise ValueError(f"[{op}] cannot reshape dense_shape {sp_input._shape.tolist()} "
+                             f"into {new.tolist()}")
+        new[new == -1] = total // known
+    if int(np.prod(new, dtype=np.int64)) != total:
+        raise ValueError(f"[{op}] cannot reshape dense_shape {sp_input._shape.tolist()} "
+                         f"({total} entries) into {new.tolist()}")
+    ind = sp_input._indices
+    if len(ind) and sp_input._shape.size:
+        flat = np.ravel_multi_index(ind.T, sp_input._shape)
+        out = np.stack(np.unravel_index(flat, new), axis=1).astype(np.int64).reshape(-1, new.size)
+    else:
+        out = np.zeros((len(ind), new.size), np.int64)
+    return SparseTensor(out, sp_input._values, new)
+
+
+def expand_dims(sp_input, axis=None, name=None):
+    """A dimension of size 1 inserted at `axis` (the last position by default, as TF)."""
+    op = "sparse.expand_dims"
+    _check_sparse(op, sp_input)
+    r = sp_input.ndim
+    axis = -1 if axis is None else int(axis.numpy() if isinstance(axis, Tensor) else axis)
+    if not -r - 1 <= axis <= r:
+        raise ValueError(f"[{op}] axis {axis} is out of range for a rank-{r} SparseTensor")
+    axis %= r + 1
+    ind = np.insert(sp_input._indices, axis, 0, axis=1)
+    return SparseTensor(ind.reshape(-1, r + 1), sp_input._values,
+                        np.insert(sp_input._shape, axis, 1))
+
+
+def eye(num_rows, num_columns=None, dtype=_dt.float32, name=None):
+    """A 2-D SparseTensor with ones on the main diagonal."""
+    n = int(num_rows)
+    m = n if num_columns is None else int(num_columns)
+    k = np.arange(min(n, m), dtype=np.int64)
+    return SparseTensor(np.stack([k, k], axis=1).reshape(-1, 2),
+                        convert_to_tensor(np.ones(len(k), _dt.as_dtype(dtype)._np)), [n, m])
+
+
+def fill_empty_rows(sp_input, default_value, name=None):
+    """(sp with an entry default_value at [row, 0, ...] for every row without entries, the
+    bool vector of those rows). Entries are grouped by row, in their order within a row."""
+    op = "sparse.fill_empty_rows"
+    _check_sparse(op, sp_input)
+    from .ops.array_ops import concat as dense_concat, gather
+    ind, n = sp_input._indices, int(sp_input._shape[0])
+    empty = np.ones(n, bool)
+    empty[ind[:, 0]] = False
+    rows = np.nonzero(empty)[0].astype(np.int64)
+    fill = np.zeros((len(rows), sp_input.ndim), np.int64)
+    fill[:, 0] = rows
+    all_ind = np.concatenate([ind, fill]).reshape(-1, sp_input.ndim)
+    dv = convert_to_tensor(np.full(len(rows), default_value, sp_input._values._data.dtype))
+    vals = dense_concat([sp_input._values, dv], 0) if sp_input._values._data.dtype.kind != "O" \
+        else _wrap(np.concatenate([sp_input._values.numpy(), dv.numpy()]))
+    order = np.argsort(all_ind[:, 0], kind="stable").astype(np.int64)
+    vals = gather(vals, order) if vals._data.dtype.kind != "O" else _wrap(vals.numpy()[order])
+    return SparseTensor(all_ind[order], vals, sp_input._shape), _wrap(empty)
+
+
+def split(sp_input=None, num_split=None, axis=None, name=None, keyword_required=None):
+    """num_split SparseTensors along `axis`; as TF, the first size % num_split pieces are
+    one longer than the others."""
+    op = "sparse.split"
+    _check_sparse(op, sp_input)
+    r = sp_input.ndim
+    axis = int(axis) % r
+    k = int(num_split)
+    if k < 1:
+        raise ValueError(f"[{op}] num_split must be >= 1, got {k}")
+    size = int(sp_input._shape[axis])
+    sizes = [size // k + (1 if i < size % k else 0) for i in _builtin_range(k)]
+    out, start = [], 0
+    for s in sizes:
+        st = np.zeros(r, np.int64)
+        st[axis] = start
+        sz = sp_input._shape.copy()
+        sz[axis] = s
+        out.append(slice(sp_input, st, sz))
+        start += s
+    return out
+
+
+def _builtin_range(n):
+    import builtins
+    return builtins.range(n)
+
+
+def _union_op(op, a, b, fn):
+    _check_sparse(op, a)
+    _check_sparse(op, b)
+    if a._shape.tolist() != b._shape.tolist():
+        raise ValueError(f"[{op}] dense shapes differ: {a._shape.tolist()} vs "
+                         f"{b._shape.tolist()}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"[{op}] dtypes differ: {a.dtype.name} vs {b.dtype.name}")
+    ind = np.concatenate([a._indices, b._indices]).reshape(-1, a.ndim)
+    if not len(ind):
+        return SparseTensor(ind, a._values, a._shape)
+    flat = np.ravel_multi_index(ind.T, a._shape)
+    uniq = np.unique(flat)
+    va, vb = np.zeros(len(uniq), a._values._data.dtype), np.zeros(len(uniq), b._values._data.dtype)
+    va[np.searchsorted(uniq, flat[:len(a._indices)])] = a._values.numpy()
+    vb[np.searchsorted(uniq, flat[len(a._indices):])] = b._values.numpy()
+    new_ind = np.stack(np.unravel_index(uniq, a._shape), axis=1).astype(np.int64)
+    return SparseTensor(new_ind, convert_to_tensor(fn(va, vb)), a._shape)
+
+
+def maximum(sp_a, sp_b, name=None):
+    """Elementwise max over the union of the indices (a missing entry counts as 0, as TF)."""
+    return _union_op("sparse.maximum", sp_a, sp_b, np.maximum)
+
+
+def minimum(sp_a, sp_b, name=None):
+    """Elementwise min over the union of the indices (a missing entry counts as 0, as TF)."""
+    return _union_op("sparse.minimum", sp_a, sp_b, np.minimum)
+
+
+def reduce_max(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):
+    """The max over `axis` of the entries present (implicit zeros take no part); a dense
+    result holds 0 where a group has no entry, as TF's SparseReduceMax."""
+    op = "sparse.reduce_max"
+    _check_sparse(op, sp_input)
+    r, ind = sp_input.ndim, sp_input._indices
+    vals = sp_input._values.numpy()
+    if isinstance(axis, Tensor):
+        axis = axis.numpy().tolist()
+    axes = set(range(r)) if axis is None else {int(a) % r for a in np.atleast_1d(axis).tolist()}
+    keep = [d for d in range(r) if d not in axes]
+    out_shape = [1 if (d in axes) else int(sp_input._shape[d]) for d in range(r)] if keepdims \
+        else [int(sp_input._shape[d]) for d in keep]
+    key = ind.copy() if keepdims else ind[:, keep]
+    if keepdims:
+        key[:, sorted(axes)] = 0
+    if key.shape[1]:
+        uniq, inv = np.unique(key, axis=0, return_inverse=True) if len(key) else (key, None)
+    else:
+        uniq, inv = np.zeros((1 if len(key) else 0, 0), np.int64), np.zeros(len(key), np.int64)
+    res = np.full(len(uniq), -np.inf if vals.dtype.kind == "f" else np.iinfo(vals.dtype).min,
+                  vals.dtype)
+    if len(key):
+        np.maximum.at(res, np.asarray(inv).reshape(-1), vals)
+    if output_is_sparse:
+        return SparseTensor(uniq.reshape(len(uniq), -1), convert_to_tensor(res), out_shape)
+    dense = np.zeros(out_shape, vals.dtype)
+    if len(uniq) and uniq.shape[1]:
+        dense[tuple(uniq.T)] = res
+    elif len(uniq):
+        dense = dense + res.reshape(dense.shape)
+    return convert_to_tensor(dense)
+
+
+def to_indicator(sp_input, vocab_size, name=None):
+    """Dense bool [..., vocab_size]: True at [i..., v] for every entry value v of row i..."""
+    op = "sparse.to_indicator"
+    _check_sparse(op, sp_input)
+    vals = sp_input._values.numpy()
+    if vals.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] the values must be integers, got {sp_input.dtype.name}")
+    n = int(vocab_size)
+    if len(vals) and (vals.min() < 0 or vals.max() >= n):
+        raise ValueError(f"[{op}] values {vals.tolist()} must be in [0, {n})")
+    out = np.zeros([int(d) for d in sp_input._shape[:-1]] + [n], bool)
+    if len(vals):
+        out[tuple(sp_input._indices[:, :-1].T) + (vals,)] = True
+    return convert_to_tensor(out)
+
+
+def softmax(sp_input, name=None):
+    """Softmax over the last dimension among the entries present (the implicit zeros take no
+    part), as TF's sparse softmax; the result keeps the indices. Entries must be ordered."""
+    from .ops.math_ops import exp, subtract, divide
+    from .ops.array_ops import gather
+    from .ops.segment_ops import unsorted_segment_sum
+    op = "sparse.softmax"
+    _check_sparse(op, sp_input)
+    _check_order(op, sp_input)
+    ind = sp_input._indices
+    if not len(ind):
+        return sp_input
+    groups, seg = np.unique(ind[:, :-1], axis=0, return_inverse=True)
+    seg = np.asarray(seg, np.int64).reshape(-1)
+    v = sp_input._values
+    vh = v.numpy()
+    mx = np.full(len(groups), -np.inf, vh.dtype)
+    np.maximum.at(mx, seg, vh)
+    shifted = subtract(v, convert_to_tensor(mx[seg]))
+    e = exp(shifted)
+    den = unsorted_segment_sum(e, seg, len(groups))
+    return SparseTensor(ind, divide(e, gather(den, seg)), sp_input._shape)
