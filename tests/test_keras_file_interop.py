@@ -527,3 +527,15 @@ def _check_dict_out(keras, fname):
     y = model.predict(xs[0], verbose=0)
     np.testing.assert_allclose(np.concatenate([np.asarray(y["z"]), np.asarray(y["a"])], -1),
                                ref, rtol=1e-4, atol=1e-5)
+
+
+def test_keras_weights_into_smaller_model_warns(keras):
+    """Keras 3 loads a weights file into a model that lacks some of its layers without a word
+    (the extra weights are dropped); nabi does the same but warns, naming them."""
+    L = keras.layers
+    model = keras.Sequential([keras.Input((8,)), L.Dense(16, activation="relu"),
+                              L.BatchNormalization()])
+    with pytest.warns(UserWarning, match="'dense_1'"):
+        model.load_weights(os.path.join(D, "mlp.weights.h5"))
+    W = file_weights(os.path.join(D, "mlp.weights.h5"))
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], W("dense")[0])

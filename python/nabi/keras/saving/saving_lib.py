@@ -324,12 +324,33 @@ def _keras_layout_pairs(group, layers, source, by_name, pairs, hooks, where="lay
             sg = g if g is None or not sub else g.get(sub)
             arrays.extend([] if sg is None else _read_vars(sg))
         pairs.append((layer, arrays, f"{where}/{key}"))
+    if not by_name and where.endswith("layers"):
+        used = {k for k, _ in keyed}
+        extra = [k for k in group if k not in used and _holds_weights(group[k])]
+        if extra:   # a layer of the file the model does not have (loading would drop it)
+            pairs.append((None, extra, f"{where}/{extra[0]}"))
+
+
+def _holds_weights(g):
+    import h5py
+    if isinstance(g, h5py.Dataset):
+        return True
+    return any(_holds_weights(g[k]) for k in g)
 
 
 def _read_keras_layout(group, layers, source, skip_mismatch, by_name):
     pairs, hooks = [], []
     _keras_layout_pairs(group, layers, source, by_name, pairs, hooks,
                         "layers" if group.name.endswith("layers") else "")
+    extra = [(arrays, where) for layer, arrays, where in pairs if layer is None]
+    pairs = [p for p in pairs if p[0] is not None]
+    if extra and not skip_mismatch:   # Keras 3 loads such a file without a word
+        import warnings
+        names, where = extra[0]
+        warnings.warn(f"{source} holds weights the model has no layer for: "
+                      f"{', '.join(repr(n) for n in names)} in {where.rsplit('/', 1)[0]!r} "
+                      "(Keras 3's paths); they are not loaded. Is it the same architecture?",
+                      stacklevel=4)
     C.assign_layer_list(pairs, source, skip_mismatch)
     for layer, store in hooks:
         layer.load_own_variables(store)
