@@ -488,3 +488,23 @@ def test_sample_distorted_bounding_box_constraints():
         tf.image.sample_distorted_bounding_box(np.array([5, 5, 3]), np.zeros((1, 0, 4), F32))
     with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
         tf.image.sample_distorted_bounding_box(np.array([5, 5, 3]), np.full((1, 1, 4), 1.5, F32))
+
+
+def test_psnr_ssim_uint8_numpy_keep_their_range():
+    # TF: uint8 images are compared on the [0, 1] scale with max_val cast to uint8 then scaled
+    # (255 -> 1.0). On nabi's GPU a uint8 NumPy array arrives as int64 and was scaled by
+    # int64's range (1 / 9.2e18, SSIM constants near float32's smallest normal); now it is
+    # converted with its own range first, as on the CPU.
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 256, (2, 12, 11, 3)).astype(np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    fa, fb = a / 255.0, b / 255.0
+    p = tf.image.psnr(a, b, 255).numpy()
+    np.testing.assert_allclose(p, 10 * np.log10(1.0 / ((fa - fb) ** 2).mean(axis=(1, 2, 3))),
+                               rtol=1e-5)
+    s = tf.image.ssim(a, b, 255, filter_size=5).numpy()
+    np.testing.assert_allclose(s, [_ssim_ref(fa[i], fb[i], 1.0, 5) for i in range(2)],
+                               rtol=1e-4, atol=1e-5)
+    # TF casts max_val to the images' dtype: 510 wraps to 254 in uint8 (nabi's GPU used 510)
+    p510 = tf.image.psnr(a, b, 510).numpy()
+    np.testing.assert_allclose(p510, p + 20 * np.log10(254 / 255), rtol=1e-5)

@@ -909,14 +909,21 @@ def _max_val(max_val, like_dtype):
     return float(mv) / float(dt.max) if dt.is_integer else float(mv)
 
 
+def _float_pair(op, img1, img2, max_val):
+    """Both images as float32 on TF's [0, 1] scale, broadcast to one shape, and max_val on
+    that scale. A NumPy uint8 image keeps its own range on the GPU too (where it would
+    otherwise arrive as int64)."""
+    src = img1.dtype if isinstance(img1, np.ndarray) else t_(img1)._data.dtype
+    fa = convert_image_dtype(img1, _dt.float32)
+    fb = convert_image_dtype(img2, _dt.float32)
+    fa, fb = _same_shapes(op, fa, fb)
+    return fa, fb, _max_val(max_val, src)
+
+
 def psnr(a, b, max_val, name=None):
     """Peak signal-to-noise ratio per image: 20 log10(max_val) - 10 log10(mse), float32."""
     op = "psnr"
-    a, b = t_(a), t_(b)
-    a, b = _same_shapes(op, a, b)
-    mv = _max_val(max_val, a._data.dtype)
-    fa = convert_image_dtype(a, _dt.float32)
-    fb = convert_image_dtype(b, _dt.float32)
+    fa, fb, mv = _float_pair(op, a, b, max_val)
     mse = _mo.reduce_mean(_mo.squared_difference(fa, fb), axis=[-3, -2, -1])
     return _mo.subtract(20.0 * _pymath.log(mv) / _pymath.log(10.0),
                         _mo.multiply(_mo.log(mse), float(np.float32(10 / np.log(10)))))
@@ -957,12 +964,11 @@ def _ssim_maps(x, y, mv, fs, sigma, k1, k2):
 def _ssim_inputs(op, img1, img2, max_val, filter_size):
     """Both images broadcast, as (N, H, W, C) float32, with their leading shape, max_val on
     the float scale and the filter size."""
-    a, b = _same_shapes(op, t_(img1), t_(img2))
+    a, b, mv = _float_pair(op, img1, img2, max_val)
     s = _shape(a)
     fs = _int_arg(op, "filter_size", filter_size)
-    mv = _max_val(max_val, a._data.dtype)
-    x = _ao.reshape(convert_image_dtype(a, _dt.float32), (-1,) + s[-3:])
-    y = _ao.reshape(convert_image_dtype(b, _dt.float32), (-1,) + s[-3:])
+    x = _ao.reshape(a, (-1,) + s[-3:])
+    y = _ao.reshape(b, (-1,) + s[-3:])
     return x, y, s[:-3], mv, fs
 
 
