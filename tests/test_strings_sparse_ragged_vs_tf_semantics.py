@@ -747,3 +747,53 @@ def test_sparse_to_indicator_and_softmax_with_gradient():
         grad[r] = p * (w[r] - (p * w[r]).sum())
     np.testing.assert_allclose(s.values.numpy(), ref, rtol=1e-6)
     np.testing.assert_allclose(tape.gradient(loss, v).numpy(), grad, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------- tf.ragged / tf.strings functions nabi lacked
+
+
+def test_ragged_merge_dims_nested_value_rowids_uniform_rows_and_dynamic_partitions():
+    # TF: merge_dims(0, 1) of [3, None, None] lists the rows of dimension 1; merge_dims(1, 2)
+    # joins each row's sub-rows; merging every dimension gives the flat values
+    nested = [[[1, 2], [3]], [], [[4, 5, 6], [], [7]]]
+    rt = tf.ragged.constant(nested)
+    assert rt.merge_dims(0, 1).to_list() == [r for blk in nested for r in blk]
+    assert rt.merge_dims(1, 2).to_list() == [sum(blk, []) for blk in nested]
+    flat = [v for blk in nested for r in blk for v in r]
+    assert rt.merge_dims(0, 2).numpy().tolist() == flat
+    inner = tf.ragged.constant([[[1, 2], [3, 4]], [], [[5, 6]]], ragged_rank=1)
+    assert inner.merge_dims(1, 2).to_list() == [[1, 2, 3, 4], [], [5, 6]]
+    ids = rt.nested_value_rowids()
+    assert ids[0].numpy().tolist() == [i for i, blk in enumerate(nested) for _ in blk]
+    rows = [r for blk in nested for r in blk]
+    assert ids[1].numpy().tolist() == [i for i, r in enumerate(rows) for _ in r]
+    u = tf.RaggedTensor.from_uniform_row_length([1, 2, 3, 4, 5, 6], 2)
+    assert u.to_list() == [[1, 2], [3, 4], [5, 6]]
+    with pytest.raises(ValueError, match=r"must equal nvals"):
+        tf.RaggedTensor.from_uniform_row_length([1, 2, 3], 2)
+    data, parts = [10, 20, 30, 40, 50], [1, 0, 1, 3, 0]
+    got = tf.ragged.stack_dynamic_partitions(data, parts, 4)
+    assert got.to_list() == [[d for d, p in zip(data, parts) if p == k] for k in range(4)]
+
+
+def test_strings_unsorted_segment_join_and_decode_with_offsets():
+    # TF: unsorted_segment_join(['a', 'b', 'c', 'd'], [1, 0, 1, 3], 4, ',') ==
+    # [b'b', b'a,c', b'', b'd'] (negative ids raise); unicode_decode_with_offsets gives the
+    # byte offset where each character starts, one replacement per invalid sequence
+    got = tf.strings.unsorted_segment_join(["a", "b", "c", "d"], [1, 0, 1, 3], 4, separator=",")
+    words, ids = ["a", "b", "c", "d"], [1, 0, 1, 3]
+    assert _values(got).tolist() == [",".join(w for w, i in zip(words, ids) if i == k).encode()
+                                     for k in range(4)]
+    got = tf.strings.unsorted_segment_join([["a", "b"], ["c", "d"]], [1, 0], 3, separator="-")
+    assert _values(got).tolist() == [[b"c", b"d"], [b"a", b"b"], [b"", b""]]
+    with pytest.raises(ValueError, match=r"unsorted_segment_join"):
+        tf.strings.unsorted_segment_join(["a", "b"], [0, -1], 2)
+    texts = ["hé日", "", "x"]
+    codes, offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
+    assert codes.to_list() == [[ord(c) for c in t] for t in texts]
+    assert offsets.to_list() == [[len(t[:k].encode()) for k in range(len(t))] for t in texts]
+    chars, offsets = tf.strings.unicode_split_with_offsets([b"a\xffb"], "UTF-8")
+    assert chars.to_list() == [[b"a", "\ufffd".encode(), b"b"]]
+    assert offsets.to_list() == [[0, 1, 2]]
+    codes, offsets = tf.strings.unicode_decode_with_offsets([b"a\xffb"], "UTF-8", errors="ignore")
+    assert codes.to_list() == [[97, 98]] and offsets.to_list() == [[0, 2]]

@@ -30,6 +30,7 @@ from .framework.tensor import Tensor, TensorShape, _utf8_storage, _wrap, convert
 _brange = _builtins.range   # tf.ragged.range below shadows the builtin in this module
 
 __all__ = ["RaggedTensor", "RaggedTensorSpec", "DynamicRaggedShape", "constant",
+           "stack_dynamic_partitions",
            "map_flat_values", "stack", "boolean_mask", "range", "row_splits_to_segment_ids",
            "segment_ids_to_row_splits"]
 
@@ -208,6 +209,23 @@ class RaggedTensor:
         for ln in reversed(list(nested_row_lengths)):
             out = cls.from_row_lengths(out, ln)
         return out
+
+    @classmethod
+    def from_uniform_row_length(cls, values, uniform_row_length, nrows=None, validate=True,
+                                name=None):
+        """Rows of uniform_row_length values each (nrows of them when the length is 0);
+        nabi's static shape reads None for that dimension where TF's holds the length."""
+        op = "RaggedTensor.from_uniform_row_length"
+        n_vals = _nvalues(values, op)
+        L = int(_host(uniform_row_length, op, "uniform_row_length"))
+        if L < 0:
+            raise ValueError(f"[{op}] uniform_row_length must be >= 0, got {L}")
+        n = int(_host(nrows, op, "nrows")) if nrows is not None else \
+            (n_vals // L if L else 0)
+        if L * n != n_vals:
+            raise ValueError(f"[{op}] uniform_row_length={L} times nrows={n} must equal "
+                             f"nvals={n_vals}")
+        return cls.from_row_splits(values, np.arange(n + 1, dtype=np.int64) * L)
 
     @classmethod
     def from_nested_value_rowids(cls, flat_values, nested_value_rowids, nested_nrows=None,
@@ -446,6 +464,47 @@ class RaggedTensor:
 
     def row_limits(self, name=None):
         return _wrap(self._splits()[1:])
+
+    def nested_value_rowids(self, name=None):
+        """The value_rowids of every ragged dimension, outermost first."""
+        return tuple(_wrap(np.repeat(np.arange(len(sp) - 1, dtype=np.int64), np.diff(sp)))
+                     for sp in self._nested_splits())
+
+    def merge_dims(self, outer_axis, inner_axis):
+        """Dimensions outer_axis..inner_axis merged into one, as TF: merging dimension 0 with
+        every ragged one gives the flat values (a dense Tensor)."""
+        op = "RaggedTensor.merge_dims"
+        nd = self.ndim
+        a, b = int(outer_axis), int(inner_axis)
+        a, b = (a + nd if a < 0 else a), (b + nd if b < 0 else b)
+        if not 0 <= a <= b < nd:
+            raise ValueError(f"[{op}] need 0 <= outer_axis <= inner_axis < rank {nd}, got "
+                             f"outer_axis={outer_axis}, inner_axis={inner_axis}")
+        if a == b:
+            return self
+        splits = [sp.copy() for sp in self._nested_splits()]
+        r = len(splits)                       # dimensions 0..r are the partitioned ones
+        fv = self._flat()
+        if a > r:                             # only the values' inner dense dimensions
+            j, k = a - r, b - r
+            fv = fv.reshape(fv.shape[:j] + (-1,) + fv.shape[k + 1:])
+            return RaggedTensor.from_nested_row_splits(fv, splits)
+        if b > r:                             # fold the inner dimensions into the last rows
+            k = b - r
+            m = int(np.prod(fv.shape[1:k + 1], dtype=np.int64))
+            fv = fv.reshape((-1,) + fv.shape[k + 1:])
+            splits[-1] = splits[-1] * m
+            b = r
+        if a == 0:
+            kept = splits[b:]
+        else:
+            composed = splits[a - 1]
+            for k in _brange(a, b):
+                composed = splits[k][composed]
+            kept = splits[:a - 1] + [composed] + splits[b:]
+        if not kept:
+            return _out(fv)
+        return RaggedTensor.from_nested_row_splits(fv, kept)
 
     def value_rowids(self, name=None):
         return _wrap(np.repeat(np.arange(len(self._rows), dtype=np.int64),
@@ -1160,6 +1219,23 @@ def stack(values, axis=0, name=None):
                        for v in vals], axis=0) for i in _brange(n.pop())]
         return RaggedTensor(rows, (len(rows),), dt, rows[0].ragged_rank if rows else 1)
     raise ValueError(f"[{op}] nabi stacks RaggedTensors along axis 0 or 1, got axis={axis}")
+
+
+def stack_dynamic_partitions(data, partitions, num_partitions, name=None):
+    """Row i of the result holds the entries of `data` whose partition is i, in order."""
+    op = "ragged.stack_dynamic_partitions"
+    from .ops.array_ops import gather
+    p = _host_ints(np.reshape(_host(partitions, op, "partitions"), -1), op, "partitions")
+    n = int(num_partitions)
+    if len(p) and (p.min() < 0 or p.max() >= n):
+        raise ValueError(f"[{op}] partitions {p.tolist()} must be in [0, {n})")
+    d = data if isinstance(data, Tensor) else convert_to_tensor(data)
+    if int(d.shape[0] if d.shape.rank else 0) != len(p):
+        raise ValueError(f"[{op}] data has {d.shape[0] if d.shape.rank else 0} rows but "
+                         f"partitions has {len(p)} entries")
+    order = np.argsort(p, kind="stable").astype(np.int64)
+    vals = gather(d, order) if d._data.dtype.kind != "O" else _wrap(d.numpy()[order])
+    return RaggedTensor.from_value_rowids(vals, p[order], nrows=n)
 
 
 def boolean_mask(data, mask, name=None):

@@ -30,6 +30,7 @@ aligned by index for axis 0) or all.
 legacy `to_hash_bucket` give TF's bucket numbers bit for bit (`nabi.ops.farmhash`); `ngrams`
 follows TF's padding rules.
 """
+import codecs
 import re
 
 import numpy as np
@@ -42,7 +43,8 @@ from .ragged import RaggedTensor, _nest_outer
 __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "length", "join",
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
            "unicode_split", "unicode_decode", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
-           "to_hash_bucket_strong", "ngrams", "unicode_encode"]
+           "to_hash_bucket_strong", "ngrams", "unicode_encode", "unicode_decode_with_offsets",
+           "unicode_split_with_offsets", "unsorted_segment_join"]
 
 
 # ------------------------------------------------------------------------------- conversion
@@ -581,6 +583,125 @@ def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A00
         return convert_to_tensor(codes(a.item()))
     return _nest_outer(RaggedTensor([codes(b) for b in a.reshape(-1).tolist()], a.shape,
                                     _dt.int32))
+
+
+_OFFSET_SPANS = []      # the invalid byte spans the decode below met, in order
+
+
+def _record_span(err):
+    _OFFSET_SPANS.append((err.start, err.end))
+    return "\ufffd", err.end
+
+
+codecs.register_error("nabi_strings_offsets", _record_span)
+
+
+def _utf8_chars_with_offsets(b, errors, replacement_char, op):
+    """(code points, byte offsets of their starts) as unicode_decode_with_offsets gives them:
+    an invalid sequence is one replacement character starting where it starts (or dropped
+    with errors='ignore')."""
+    if errors == "strict":
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"[{op}] invalid UTF-8 in {b!r}: {e}") from None
+    del _OFFSET_SPANS[:]
+    text = b.decode("utf-8", "nabi_strings_offsets")
+    spans = list(_OFFSET_SPANS)
+    codes, offsets, pos, k = [], [], 0, 0
+    for ch in text:
+        if k < len(spans) and spans[k][0] == pos and ch == "\ufffd":
+            if errors != "ignore":
+                codes.append(replacement_char)
+                offsets.append(pos)
+            pos = spans[k][1]
+            k += 1
+            continue
+        codes.append(ord(ch))
+        offsets.append(pos)
+        pos += len(ch.encode("utf-8"))
+    return codes, offsets
+
+
+def unicode_decode_with_offsets(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
+                                replacement_char=0xFFFD, replace_control_characters=False,
+                                name=None):
+    """(unicode_decode's code points, the int64 byte offset where each one starts)."""
+    op = "strings.unicode_decode_with_offsets"
+    if isinstance(input, RaggedTensor):
+        codes, offs = unicode_decode_with_offsets(input.flat_values, input_encoding, errors,
+                                                  replacement_char, replace_control_characters)
+        splits = list(input.nested_row_splits)
+        return (RaggedTensor.from_nested_row_splits(codes.flat_values,
+                                                    splits + list(codes.nested_row_splits)),
+                RaggedTensor.from_nested_row_splits(offs.flat_values,
+                                                    splits + list(offs.nested_row_splits)))
+    if input_encoding.upper().replace("-", "") != "UTF8":
+        raise ValueError(f"[{op}] only input_encoding='UTF-8' is supported, got "
+                         f"{input_encoding!r}")
+    if errors not in ("replace", "strict", "ignore"):
+        raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
+                         f"{errors!r}")
+    a = _strings(input, "unicode_decode_with_offsets")
+
+    def both(b):
+        cs, off = _utf8_chars_with_offsets(b, errors, replacement_char, op)
+        if replace_control_characters:
+            keep = [c >= 32 or errors != "ignore" for c in cs]
+            cs = [replacement_char if c < 32 else c for c, k in zip(cs, keep) if k]
+            off = [o for o, k in zip(off, keep) if k]
+        return np.array(cs, np.int32), np.array(off, np.int64)
+    if a.ndim == 0:
+        cs, off = both(a.item())
+        return convert_to_tensor(cs), convert_to_tensor(off)
+    pairs = [both(b) for b in a.reshape(-1).tolist()]
+    return (_nest_outer(RaggedTensor([p[0] for p in pairs], a.shape, _dt.int32)),
+            _nest_outer(RaggedTensor([p[1] for p in pairs], a.shape, _dt.int64)))
+
+
+def unicode_split_with_offsets(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
+                               replacement_char=0xFFFD, name=None):
+    """(unicode_split's characters, the int64 byte offset where each one starts)."""
+    codes, offsets = unicode_decode_with_offsets(input, input_encoding, errors,
+                                                 replacement_char)
+    if isinstance(codes, RaggedTensor):
+        chars = np.empty(codes.flat_values.shape[0], dtype=object)
+        chars[:] = [chr(c).encode("utf-8", "surrogatepass") for c in
+                    codes.flat_values.numpy().tolist()]
+        return codes.with_flat_values(_wrap(chars)), offsets
+    chars = np.empty(codes.shape[0], dtype=object)
+    chars[:] = [chr(c).encode("utf-8", "surrogatepass") for c in codes.numpy().tolist()]
+    return _wrap(chars), offsets
+
+
+def unsorted_segment_join(inputs, segment_ids, num_segments, separator="", name=None):
+    """Joins the strings of each segment in the order they appear (row-major over
+    segment_ids, whose shape is a prefix of the inputs'); an empty segment is b''. The
+    result has shape [num_segments] + inputs.shape[segment_ids.ndim:]."""
+    op = "strings.unsorted_segment_join"
+    a = _strings(inputs, "unsorted_segment_join", "inputs")
+    ids = segment_ids.numpy() if isinstance(segment_ids, Tensor) else np.asarray(segment_ids)
+    if ids.dtype.kind not in "iu" and ids.size:
+        raise TypeError(f"[{op}] segment_ids must be integers, got {ids.dtype}")
+    ids = ids.astype(np.int64)
+    if a.shape[:ids.ndim] != ids.shape:
+        raise ValueError(f"[{op}] segment_ids shape {ids.shape} must be a prefix of the inputs "
+                         f"shape {a.shape}")
+    n = int(num_segments.numpy() if isinstance(num_segments, Tensor) else num_segments)
+    if ids.size and (ids.max() >= n or ids.min() < 0):
+        raise ValueError(f"[{op}] segment_ids {ids.reshape(-1).tolist()} must be in "
+                         f"[0, num_segments={n})")
+    sep = _separator(separator, "unsorted_segment_join")
+    inner = a.shape[ids.ndim:]
+    rows = a.reshape((ids.size,) + inner)
+    out = np.empty((n,) + inner, dtype=object)
+    for idx in np.ndindex(*inner) if inner else [()]:
+        parts = [[] for _ in range(n)]
+        for k, sid in enumerate(ids.reshape(-1).tolist()):
+            parts[sid].append(rows[(k,) + idx])
+        for sid in range(n):
+            out[(sid,) + idx] = sep.join(parts[sid])
+    return _wrap(out)
 
 
 def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
