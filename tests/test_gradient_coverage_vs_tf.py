@@ -159,3 +159,17 @@ def test_keras_ops_categorical_crossentropy_logits_gradient_is_tfs(axis):
     tn = t / t.sum(axis, keepdims=True)   # targets summing to 1: the exact gradient
     ref = lambda t, z: np.sum(-np.sum(t * np.log(_np_softmax(z, axis)), axis) * w)  # noqa: E731
     _check(f, ref, [tn, z])
+
+
+def test_keras_activations_tensor_parameters():
+    """keras.activations.relu's Tensor max_value and elu's Tensor alpha get their gradients
+    (Keras's TF backend: clip_by_value with the cap; where(x > 0, elu(x), alpha * elu(x)))."""
+    act = tf.keras.activations
+    x = R.uniform(-2, 2, (3, 4))
+    w = R.normal(size=(3, 4))
+    _check(lambda x, c: tf.reduce_sum(act.relu(x, max_value=c) * w),
+           lambda x, c: np.sum(np.minimum(np.maximum(x, 0), c) * w), [x, np.array(0.8)])
+    _check(lambda x, c: tf.reduce_sum(act.relu(x, max_value=c, threshold=0.2) * w),
+           lambda x, c: np.sum(np.minimum(np.where(x > 0.2, x, 0), c) * w), [x, np.array(0.8)])
+    _check(lambda x, a: tf.reduce_sum(act.elu(x, a) ** 2 * w),
+           lambda x, a: np.sum(np.where(x > 0, x, a * np.expm1(x)) ** 2 * w), [x, np.array(0.7)])

@@ -48,8 +48,9 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0, alpha=None):
         clip_max = False
     else:
         y = _nn.relu(x)
-    if clip_max:
-        y = _ops.clip_by_value(y, 0.0, float(max_value))
+    if clip_max:   # a Tensor cap stays a Tensor: clip_by_value gives it its gradient, as TF
+        cap = _ops.cast(max_value, y.dtype) if isinstance(max_value, Tensor) else float(max_value)
+        y = _ops.clip_by_value(y, 0.0, cap)
     if negative_slope != 0.0:
         y = _ops.subtract(y, _ops.multiply(neg, float(negative_slope)))
     return y
@@ -64,7 +65,12 @@ def leaky_relu(x, negative_slope=0.2):
 
 
 def elu(x, alpha=1.0):
-    return _nn.elu(_t(x), alpha=alpha)
+    x = _t(x)
+    if isinstance(alpha, Tensor) and alpha.dtype.is_floating:
+        # Keras's TF backend: where(x > 0, elu(x), alpha * elu(x)), differentiable in alpha
+        r = _nn.elu(x)
+        return _ops.where(_ops.greater(x, 0.0), r, _ops.multiply(r, _ops.cast(alpha, x.dtype)))
+    return _nn.elu(x, alpha=alpha)
 
 
 def selu(x):
