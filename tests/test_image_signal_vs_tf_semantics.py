@@ -508,3 +508,27 @@ def test_psnr_ssim_uint8_numpy_keep_their_range():
     # TF casts max_val to the images' dtype: 510 wraps to 254 in uint8 (nabi's GPU used 510)
     p510 = tf.image.psnr(a, b, 510).numpy()
     np.testing.assert_allclose(p510, p + 20 * np.log10(254 / 255), rtol=1e-5)
+
+
+def _bmp32_bytes(rgba, top_down=False):
+    """A 32-bit BI_RGB BMP written here: 14-byte file header, 40-byte info header, rows of
+    B, G, R, A bytes, bottom row first unless top_down (negative height)."""
+    import struct
+    h, w, _ = rgba.shape
+    px = rgba[..., [2, 1, 0, 3]]
+    body = (px if top_down else px[::-1]).tobytes()
+    info = struct.pack("<IiiHHIIiiII", 40, w, -h if top_down else h, 1, 32, 0, len(body),
+                       2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 54 + len(body), 0, 0, 54) + info + body
+
+
+@pytest.mark.parametrize("top_down", [False, True])
+def test_decode_bmp_32_bit_keeps_fourth_byte(top_down):
+    # TF: a 32-bit BMP decodes to 4 channels, the fourth byte read as alpha; nabi (Pillow)
+    # returned 3 channels, dropping it as padding.
+    pytest.importorskip("PIL.Image")
+    rgba = np.random.default_rng(1).integers(0, 256, (3, 5, 4)).astype(np.uint8)
+    data = _bmp32_bytes(rgba, top_down)
+    np.testing.assert_array_equal(tf.io.decode_bmp(data).numpy(), rgba)
+    np.testing.assert_array_equal(tf.io.decode_image(data).numpy(), rgba)
+    np.testing.assert_array_equal(tf.io.decode_bmp(data, channels=4).numpy(), rgba)

@@ -212,6 +212,22 @@ def _png16_multichannel(data):
     return out.view(">u2").reshape(h, w, ch).astype(np.uint16)
 
 
+def _bmp32(data):
+    """(H, W, 4) uint8 of a 32-bit uncompressed (or bitfields) BMP as TF reads it: B, G, R
+    and the fourth byte as alpha (Pillow drops that byte as padding); None otherwise."""
+    if len(data) < 34 or data[:2] != b"BM" or int.from_bytes(data[28:30], "little") != 32 or \
+            int.from_bytes(data[30:34], "little") not in (0, 3):
+        return None
+    off = int.from_bytes(data[10:14], "little")
+    w = int.from_bytes(data[18:22], "little", signed=True)
+    h = int.from_bytes(data[22:26], "little", signed=True)
+    if w <= 0 or h == 0 or off + abs(h) * w * 4 > len(data):
+        return None
+    raw = np.frombuffer(data, np.uint8, count=abs(h) * w * 4, offset=off).reshape(abs(h), w, 4)
+    a = raw[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(a[::-1] if h > 0 else a)  # a positive height is bottom-up
+
+
 def _frame_array(img, op):
     """A Pillow frame as an (H, W, C) uint8 or uint16 array with the file's channels."""
     mode = img.mode
@@ -272,7 +288,8 @@ def _decode(contents, channels, op, all_frames=False):
             img.seek(k)
             frames.append(_to_channels(_frame_array(img.convert("RGB"), op), channels or 3, op))
         return np.stack(frames)
-    a = _png16_multichannel(data) if img.format == "PNG" else None
+    a = _png16_multichannel(data) if img.format == "PNG" else \
+        _bmp32(data) if img.format == "BMP" else None
     if a is None:
         a = _frame_array(img, op)
     return _to_channels(a, channels, op, png=img.format == "PNG")
