@@ -625,7 +625,7 @@ def test_keras3_distiller_overrides_only_compute_loss():
                       temperature=T)
     hist = distiller.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
 
-    def loss_and_grad(xb, yb, W, b):
+    def loss_and_grad(xb, yb, W, b, tW, tb):
         s = xb @ W + b
         q, p = _softmax((xb @ tW + tb) / T), _softmax(s / T)
         onehot = np.eye(3)[yb]
@@ -634,14 +634,24 @@ def test_keras3_distiller_overrides_only_compute_loss():
         g = (alpha * (_softmax(s) - onehot) + (1 - alpha) * T * (p - q)) / len(yb)
         return alpha * ce + (1 - alpha) * T * T * kl, s, g
 
+    def teacher_grad(xb, W, b, tW, tb):
+        """d loss / d teacher logits: the teacher is among the Distiller's trainable variables
+        (an attribute), and in Keras 3 the KL's gradient reaches it through y_true, so the
+        default train step updates it too (checked against Keras 3.15 / TF 2.21)."""
+        q, p = _softmax((xb @ tW + tb) / T), _softmax((xb @ W + b) / T)
+        L = np.log(q) - np.log(p)
+        return (1 - alpha) * T * q * (L - (q * L).sum(1, keepdims=True)) / len(xb)
+
     xs = x.astype(np.float64)
     for epoch in range(2):
         losses, hits = [], []
         for i in range(0, 12, 4):
-            l, s, g = loss_and_grad(xs[i:i + 4], y[i:i + 4], W, b)
+            l, s, g = loss_and_grad(xs[i:i + 4], y[i:i + 4], W, b, tW, tb)
+            gt = teacher_grad(xs[i:i + 4], W, b, tW, tb)
             losses.append(l)
             hits.append(np.argmax(s, axis=1) == y[i:i + 4])
             W, b = W - lr * xs[i:i + 4].T @ g, b - lr * g.sum(0)
+            tW, tb = tW - lr * xs[i:i + 4].T @ gt, tb - lr * gt.sum(0)
         np.testing.assert_allclose(hist.history["loss"][epoch], np.mean(losses), rtol=1e-4)
         np.testing.assert_allclose(hist.history["sparse_categorical_accuracy"][epoch],
                                    np.concatenate(hits).mean(), rtol=1e-6)
@@ -649,8 +659,10 @@ def test_keras3_distiller_overrides_only_compute_loss():
     np.testing.assert_allclose(kW, W, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(kb, b, rtol=1e-4, atol=1e-6)
     res = distiller.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
-    l1, s1, _ = loss_and_grad(xs[:6], y[:6], W, b)
-    l2, s2, _ = loss_and_grad(xs[6:], y[6:], W, b)
+    np.testing.assert_allclose(teacher.get_weights()[0], tW, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(teacher.get_weights()[1], tb, rtol=1e-4, atol=1e-6)
+    l1, s1, _ = loss_and_grad(xs[:6], y[:6], W, b, tW, tb)
+    l2, s2, _ = loss_and_grad(xs[6:], y[6:], W, b, tW, tb)
     np.testing.assert_allclose(res["loss"], (l1 + l2) / 2, rtol=1e-4)
     np.testing.assert_allclose(res["sparse_categorical_accuracy"],
                                np.mean(np.argmax(np.concatenate([s1, s2]), 1) == y), rtol=1e-6)
