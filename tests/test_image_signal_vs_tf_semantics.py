@@ -532,3 +532,27 @@ def test_decode_bmp_32_bit_keeps_fourth_byte(top_down):
     np.testing.assert_array_equal(tf.io.decode_bmp(data).numpy(), rgba)
     np.testing.assert_array_equal(tf.io.decode_image(data).numpy(), rgba)
     np.testing.assert_array_equal(tf.io.decode_bmp(data, channels=4).numpy(), rgba)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 33])
+def test_kaiser_kbd_vorbis_windows(n):
+    # TF: kaiser_window is numpy.kaiser; kaiser_bessel_derived_window the sqrt of the running
+    # sum of an (n // 2 + 1)-point Kaiser window over its total, mirrored (2 * (n // 2)
+    # values); vorbis_window sin(pi / 2 * sin(pi (k + 0.5) / n)^2). nabi had none of them.
+    for beta in (0.0, 4.0, 12.0, 30.0):
+        np.testing.assert_allclose(tf.signal.kaiser_window(n, beta, dtype=tf.float64).numpy(),
+                                   np.kaiser(n, beta), rtol=1e-10, atol=1e-12)
+        cs = np.cumsum(np.kaiser(n // 2 + 1, beta))
+        half = np.sqrt(cs[:-1] / cs[-1])
+        kbd = tf.signal.kaiser_bessel_derived_window(n, beta, dtype=tf.float64).numpy()
+        np.testing.assert_allclose(kbd, np.concatenate([half, half[::-1]]), rtol=1e-10)
+    k = np.arange(n)
+    v = tf.signal.vorbis_window(n)
+    assert v.dtype == tf.float32
+    np.testing.assert_allclose(v.numpy(), np.sin(np.pi / 2 * np.sin(np.pi * (k + 0.5) / n) ** 2),
+                               rtol=1e-6, atol=1e-7)
+    # large beta stays finite (numpy.kaiser's I0 overflows): symmetric, 1 at an odd centre
+    w = tf.signal.kaiser_window(n, 800.0, dtype=tf.float64).numpy()
+    assert np.isfinite(w).all() and np.allclose(w, w[::-1])
+    if n % 2:
+        assert w[n // 2] == pytest.approx(1.0)

@@ -21,7 +21,8 @@ __all__ = ["frame", "overlap_and_add", "hann_window", "hamming_window", "stft",
            "inverse_stft", "inverse_stft_window_fn", "fft", "ifft", "rfft", "irfft", "fft2d",
            "ifft2d", "rfft2d", "irfft2d", "fft3d", "ifft3d", "rfft3d", "irfft3d",
            "linear_to_mel_weight_matrix",
-           "mfccs_from_log_mel_spectrograms", "dct", "idct", "fftshift", "ifftshift"]
+           "mfccs_from_log_mel_spectrograms", "dct", "idct", "fftshift", "ifftshift",
+           "kaiser_window", "kaiser_bessel_derived_window", "vorbis_window"]
 
 
 # ---------------------------------------------------------------- helpers
@@ -161,6 +162,53 @@ def hann_window(window_length, periodic=True, dtype=_dt.float32, name=None):
 def hamming_window(window_length, periodic=True, dtype=_dt.float32, name=None):
     """tf.signal.hamming_window: 0.54 - 0.46 cos(2 pi n / N)."""
     return _raised_cosine("hamming_window", window_length, periodic, dtype, 0.54, 0.46)
+
+
+def _window_tensor(w, dt):
+    from .framework.tensor import convert_to_tensor
+    return convert_to_tensor(np.asarray(w, np.float64).astype(dt._np))
+
+
+def _kaiser(n, beta):
+    """TF's kaiser_window values in float64: I0(beta sqrt(1 - (k / h)^2)) / I0(beta) for
+    k = -h .. h, h = (n - 1) / 2, through exponentially scaled I0 (no overflow)."""
+    from .ops.special_ops import _i0e_np
+    if n == 1:
+        return np.ones(1)
+    h = (n - 1) / 2.0
+    arg = np.arange(n) - h
+    num = beta * np.sqrt(np.maximum(0.0, 1.0 - (arg / h) ** 2))
+    with np.errstate(divide="ignore", invalid="ignore"):  # _i0e_np's unused large-x branch
+        return np.exp(num - beta) * (_i0e_np(num) / _i0e_np(np.float64(beta)))
+
+
+def kaiser_window(window_length, beta=12.0, dtype=_dt.float32, name=None):
+    """tf.signal.kaiser_window: the Kaiser window of shape parameter beta (numpy.kaiser)."""
+    op = "kaiser_window"
+    n = _int(op, "window_length", window_length)  # TF fails on an empty Kaiser window too
+    dt = _float_dtype(op, dtype)
+    return _window_tensor(_kaiser(n, float(beta)), dt)
+
+
+def kaiser_bessel_derived_window(window_length, beta=12.0, dtype=_dt.float32, name=None):
+    """tf.signal.kaiser_bessel_derived_window: sqrt of the running sum of a Kaiser window of
+    window_length // 2 + 1 points over its total, then mirrored; 2 * (window_length // 2)
+    values (one fewer for an odd length, as TF)."""
+    op = "kaiser_bessel_derived_window"
+    n = _int(op, "window_length", window_length, minimum=0)
+    dt = _float_dtype(op, dtype)
+    csum = np.cumsum(_kaiser(n // 2 + 1, float(beta)))
+    half = np.sqrt(csum[:-1] / csum[-1])
+    return _window_tensor(np.concatenate([half, half[::-1]]), dt)
+
+
+def vorbis_window(window_length, dtype=_dt.float32, name=None):
+    """tf.signal.vorbis_window: sin(pi / 2 * sin(pi (k + 0.5) / n)^2)."""
+    op = "vorbis_window"
+    n = _int(op, "window_length", window_length, minimum=0)
+    dt = _float_dtype(op, dtype)
+    k = np.arange(n)
+    return _window_tensor(np.sin(np.pi / 2 * np.sin(np.pi / max(n, 1) * (k + 0.5)) ** 2), dt)
 
 
 # ---------------------------------------------------------------- fftshift
