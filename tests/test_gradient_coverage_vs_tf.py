@@ -173,3 +173,63 @@ def test_keras_activations_tensor_parameters():
            lambda x, c: np.sum(np.minimum(np.where(x > 0.2, x, 0), c) * w), [x, np.array(0.8)])
     _check(lambda x, a: tf.reduce_sum(act.elu(x, a) ** 2 * w),
            lambda x, a: np.sum(np.where(x > 0, x, a * np.expm1(x)) ** 2 * w), [x, np.array(0.7)])
+
+
+_RANDOM_DRAWS = {
+    "normal": lambda lo, hi, d: tf.random.normal([3, 4], lo, hi, d, seed=5),
+    "truncated_normal": lambda lo, hi, d: tf.random.truncated_normal([3, 4], lo, hi, d, seed=5),
+    "uniform": lambda lo, hi, d: tf.random.uniform([3, 4], lo, hi, d, seed=5),
+    "stateless_normal": lambda lo, hi, d: tf.random.stateless_normal([3, 4], [1, 2], lo, hi, d),
+    "stateless_truncated_normal":
+        lambda lo, hi, d: tf.random.stateless_truncated_normal([3, 4], [1, 2], lo, hi, d),
+    "stateless_uniform":
+        lambda lo, hi, d: tf.random.stateless_uniform([3, 4], [1, 2], lo, hi, d),
+    "Generator.normal":
+        lambda lo, hi, d: tf.random.Generator.from_seed(3).normal([3, 4], lo, hi, d),
+    "Generator.truncated_normal":
+        lambda lo, hi, d: tf.random.Generator.from_seed(3).truncated_normal([3, 4], lo, hi, d),
+    "Generator.uniform":
+        lambda lo, hi, d: tf.random.Generator.from_seed(3).uniform([3, 4], lo, hi, d),
+    "keras.normal": lambda lo, hi, d: tf.keras.random.normal((3, 4), lo, hi, d, seed=4),
+    "keras.uniform": lambda lo, hi, d: tf.keras.random.uniform((3, 4), lo, hi, d, seed=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_RANDOM_DRAWS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_draws_differentiate_their_parameters(name, dtype):
+    """TF differentiates mean/stddev (minval/maxval): out = mean + stddev * z, so
+    d/dmean = 1, d/dstddev = z = (out - mean) / stddev (uniform: d/dmaxval = u, d/dminval =
+    1 - u with u = (out - minval) / (maxval - minval)); the parameters here have shape [4]."""
+    draw = _RANDOM_DRAWS[name]
+    lo, hi = R.uniform(-1, 0, (4,)).astype(dtype), R.uniform(1, 2, (4,)).astype(dtype)
+    w = R.normal(size=(3, 4))
+    if "keras" in name:
+        lo, hi = lo[0], hi[0]
+    a, b = tf.constant(lo), tf.constant(hi)
+    with tf.GradientTape() as tape:
+        tape.watch([a, b])
+        out = draw(a, b, tf.as_dtype(dtype))
+        y = tf.reduce_sum(out * w.astype(dtype))
+    ga, gb = tape.gradient(y, [a, b])
+    o = out.numpy().astype(np.float64)
+    lo64, hi64 = lo.astype(np.float64), hi.astype(np.float64)
+    axes = (0, 1) if "keras" in name else 0
+    if "uniform" in name:
+        u = (o - lo64) / (hi64 - lo64)
+        want_a, want_b = np.sum(w * (1 - u), axis=axes), np.sum(w * u, axis=axes)
+    else:
+        want_a, want_b = np.sum(w, axis=axes), np.sum(w * (o - lo64) / hi64, axis=axes)
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    assert ga.dtype == dtype and gb.dtype == dtype
+    np.testing.assert_allclose(ga.numpy(), want_a, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gb.numpy(), want_b, rtol=tol, atol=tol)
+
+
+def test_random_constant_parameters_unchanged():
+    tf.random.set_seed(1)
+    a = tf.random.normal([3], mean=0.5, stddev=2.0, seed=2).numpy()
+    tf.random.set_seed(1)
+    with tf.GradientTape():
+        b = tf.random.normal([3], mean=tf.constant(0.5), stddev=tf.constant(2.0), seed=2).numpy()
+    np.testing.assert_array_equal(a, b)

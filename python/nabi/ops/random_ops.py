@@ -14,6 +14,38 @@ def _wrap(arr):
 _state = {"rng": np.random.default_rng(), "seed": None, "calls": {}}
 
 
+def _with_grads(out, terms, op):
+    """Records out = shift + scale * r (r the draw, a constant) on the tape for the float
+    Tensors among the arguments, as TF differentiates mean/stddev and minval/maxval (its
+    composite of ops): `terms` pairs each argument with d out / d argument (a host array of
+    out's shape or broadcastable to it)."""
+    from ._common import Tensor, _tapes, record
+    if not _tapes:
+        return out
+    terms = [(x, c) for x, c in terms if isinstance(x, Tensor) and x._data.dtype.kind == "f"]
+    if not terms:
+        return out
+    from ._common import const_like, unbroadcast, unbroadcast_t
+    from ..framework.device import to_device
+    od = out._data
+    ins = tuple(x for x, _ in terms)
+    coefs = [np.broadcast_to(np.asarray(c, od.dtype), od.shape) for _, c in terms]
+
+    def backward(g, n):
+        dev = "cpu" if type(g) is np.ndarray else "cuda"
+        return tuple(unbroadcast(g * to_device(np.ascontiguousarray(c), dev), x._data.shape)
+                     .astype(x._data.dtype) if need else None
+                     for x, c, need in zip(ins, coefs, n))
+
+    def backward_t(g, n):
+        from .math_ops import cast, multiply
+        return tuple(cast(unbroadcast_t(multiply(g, const_like(np.ascontiguousarray(c), g)),
+                                        x._data.shape), x.dtype) if need else None
+                     for x, c, need in zip(ins, coefs, n))
+    record(ins, out, backward, backward_t, op)
+    return out
+
+
 def set_seed(seed):
     """Makes every later random op repeat the same sequence."""
     _state["seed"] = seed
@@ -47,7 +79,8 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None,
     dt = _dt.as_dtype(dtype)._np
     r = _generator(seed, _advance).standard_normal(_shape(shape), dtype=np.float64 if dt == np.float64 else np.float32)
     # mean/stddev may be tensors (HOML's my_glorot_initializer: stddev=tf.sqrt(...))
-    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.normal")
 
 
 def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None, _advance=True):
@@ -57,10 +90,11 @@ def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=Non
         if maxval is None:
             raise ValueError("[random.uniform] maxval must be given for integer dtypes")
         return _wrap(g.integers(minval, maxval, _shape(shape)).astype(dt._np))
-    maxval = 1.0 if maxval is None else _host_value(maxval)
-    minval = _host_value(minval)
+    maxval = 1.0 if maxval is None else maxval
     r = g.random(_shape(shape), dtype=np.float64 if dt._np == np.float64 else np.float32)
-    return _wrap((r * (maxval - minval) + minval).astype(dt._np, copy=False))
+    out = _wrap((r * (_host_value(maxval) - _host_value(minval)) + _host_value(minval))
+                .astype(dt._np, copy=False))
+    return _with_grads(out, [(minval, 1.0 - r), (maxval, r)], "random.uniform")
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None,
@@ -73,7 +107,8 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, 
     while bad.any():
         r[bad] = g.standard_normal(int(bad.sum()))
         bad = np.abs(r) > 2
-    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.truncated_normal")
 
 
 def shuffle(value, seed=None, name=None):
@@ -392,8 +427,9 @@ class Generator:
     def normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
         dt = self._float_dtype("normal", dtype)
         r = self._standard_normal(shape, dt)
-        return _wrap((r * _host_value(stddev).astype(dt) + _host_value(mean).astype(dt))
-                     .astype(dt, copy=False))
+        out = _wrap((r * _host_value(stddev).astype(dt) + _host_value(mean).astype(dt))
+                    .astype(dt, copy=False))
+        return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.Generator.normal")
 
     def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None):
         """Normals within two standard deviations, by TF's rule: each group of 4 outputs (2 for
@@ -435,7 +471,8 @@ class Generator:
                 calls += 2
             out[gi] = got[:group]
         r = out.reshape(-1)[:n].reshape(shp)
-        return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+        res = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+        return _with_grads(res, [(mean, 1.0), (stddev, r)], "random.Generator.truncated_normal")
 
     def uniform(self, shape, minval=0, maxval=None, dtype=_dt.float32, name=None):
         """Floats in [minval, maxval) (maxval defaults to 1); integers in [minval, maxval)
@@ -475,7 +512,8 @@ class Generator:
         r = self._unit(op, shape, dt._np)
         lo = _host_value(0 if minval is None else minval).astype(dt._np)
         hi = _host_value(1 if maxval is None else maxval).astype(dt._np)
-        return _wrap((r * (hi - lo) + lo).astype(dt._np, copy=False))
+        out = _wrap((r * (hi - lo) + lo).astype(dt._np, copy=False))
+        return _with_grads(out, [(minval, 1.0 - r), (maxval, r)], "random.Generator.uniform")
 
     def _full_bits(self, n, wide):
         """n uniform uint32 (or uint64, two words low first) values."""
@@ -581,14 +619,16 @@ def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=_dt.float32, nam
     maxval = 1.0 if maxval is None else maxval
     r = g.random(shp)
     lo, hi = _host_value(minval), _host_value(maxval)
-    return _wrap((r * (hi - lo) + lo).astype(dt._np))
+    out = _wrap((r * (hi - lo) + lo).astype(dt._np))
+    return _with_grads(out, [(minval, 1.0 - r), (maxval, r)], "random.stateless_uniform")
 
 
 def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None,
                      alg="auto_select"):
     g = stateless_generator("random.stateless_normal", seed)
     r = g.standard_normal(_shape(shape))
-    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.stateless_normal")
 
 
 def _truncated(g, shp):
@@ -604,7 +644,8 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.floa
                                name=None, alg="auto_select"):
     g = stateless_generator("random.stateless_truncated_normal", seed)
     r = _truncated(g, _shape(shape))
-    return _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
+    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.stateless_truncated_normal")
 
 
 def _categorical(op, g, logits, num_samples, dtype):
