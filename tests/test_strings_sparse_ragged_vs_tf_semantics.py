@@ -797,3 +797,12 @@ def test_strings_unsorted_segment_join_and_decode_with_offsets():
     assert offsets.to_list() == [[0, 1, 2]]
     codes, offsets = tf.strings.unicode_decode_with_offsets([b"a\xffb"], "UTF-8", errors="ignore")
     assert codes.to_list() == [[97, 98]] and offsets.to_list() == [[0, 2]]
+
+
+def test_ragged_gather_refuses_negative_indices():
+    # TF: gather(rt, [-1]) raises "indices[0] = -1 is not in [0, 4)" (as nabi's dense gather);
+    # nabi's ragged gather returned the last row
+    rt = tf.ragged.constant([[1, 2, 3], [], [4, 5], [6]])
+    with pytest.raises(ValueError, match=r"gather.*out of range"):
+        tf.gather(rt, [-1])
+    assert tf.gather(rt, [3, 0]).to_list() == [[6], [1, 2, 3]]

@@ -1784,10 +1784,10 @@ def _gather_op(fn, params, indices, validate_indices=None, axis=None, batch_dims
     idx = _host_ints(np.reshape(_host(indices, "gather", "indices"), -1), "gather", "indices")
     shape = np.shape(_host(indices, "gather", "indices"))
     n = len(rt)
-    bad = (idx < -n) | (idx >= n)
+    bad = (idx < 0) | (idx >= n)         # TF refuses negative indices too
     if bad.any():
-        raise ValueError(f"[gather] indices {idx[bad].tolist()} are out of range for a "
-                         f"RaggedTensor of {n} rows")
+        raise ValueError(f"[gather] indices {idx[bad].tolist()} are out of range [0, {n}) "
+                         f"for a RaggedTensor of {n} rows")
     if shape == ():
         return rt[int(idx[0])]
     rows = rt._new([rt._rows[int(i)] for i in idx])
