@@ -233,3 +233,25 @@ def test_random_constant_parameters_unchanged():
     with tf.GradientTape():
         b = tf.random.normal([3], mean=tf.constant(0.5), stddev=tf.constant(2.0), seed=2).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_psnr_ssim_tensor_max_val():
+    """A float Tensor max_val of tf.image.psnr / ssim gets its gradient (TF casts it and
+    differentiates the formulas). ssim with filter_size=1: cs = 1, the map is the luminance
+    term (2xy + c1) / (x^2 + y^2 + c1), c1 = (0.01 * max_val)^2."""
+    a, b = R.uniform(0, 1, (2, 4, 4, 3)), R.uniform(0, 1, (2, 4, 4, 3))
+    mv = np.array(2.0)
+    w = np.array([0.7, -1.3])
+
+    def psnr_ref(a, b, mv):
+        mse = np.mean((a - b) ** 2, axis=(1, 2, 3))
+        return np.sum((20 * np.log10(mv) - 10 * np.log10(mse)) * w)
+    _check(lambda a, b, mv: tf.reduce_sum(tf.image.psnr(a, b, mv) * w), psnr_ref, [a, b, mv],
+           tol=2e-3)   # float32 results
+
+    def ssim_ref(a, b, mv):
+        c1 = (0.01 * mv) ** 2
+        return np.sum(np.mean((2 * a * b + c1) / (a * a + b * b + c1), axis=(1, 2, 3)) * w)
+    gs = _grads(lambda a, b, mv: tf.reduce_sum(tf.image.ssim(a, b, mv, filter_size=1) * w),
+                [a, b, mv])
+    np.testing.assert_allclose(gs[2], numeric_grad(ssim_ref, [a, b, mv], 2), rtol=2e-3)

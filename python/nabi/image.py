@@ -902,9 +902,12 @@ def _same_shapes(op, a, b):
 
 
 def _max_val(max_val, like_dtype):
-    """max_val in the images' dtype, then on the float32 [0, 1]-style scale as the images."""
-    mv = np.asarray(max_val.numpy() if isinstance(max_val, Tensor) else max_val)
+    """max_val in the images' dtype, then on the float32 [0, 1]-style scale as the images.
+    A float Tensor for float images stays a float32 Tensor: TF differentiates it."""
     dt = _dt.as_dtype(like_dtype)
+    if isinstance(max_val, Tensor) and max_val.dtype.is_floating and not dt.is_integer:
+        return _mo.cast(max_val, _dt.float32)
+    mv = np.asarray(max_val.numpy() if isinstance(max_val, Tensor) else max_val)
     mv = mv.astype(dt._np)
     return float(mv) / float(dt.max) if dt.is_integer else float(mv)
 
@@ -925,7 +928,9 @@ def psnr(a, b, max_val, name=None):
     op = "psnr"
     fa, fb, mv = _float_pair(op, a, b, max_val)
     mse = _mo.reduce_mean(_mo.squared_difference(fa, fb), axis=[-3, -2, -1])
-    return _mo.subtract(20.0 * _pymath.log(mv) / _pymath.log(10.0),
+    peak = _mo.log(mv) * (20.0 / _pymath.log(10.0)) if isinstance(mv, Tensor) \
+        else 20.0 * _pymath.log(mv) / _pymath.log(10.0)
+    return _mo.subtract(peak,
                         _mo.multiply(_mo.log(mse), float(np.float32(10 / np.log(10)))))
 
 
