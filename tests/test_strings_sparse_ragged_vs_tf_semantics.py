@@ -806,3 +806,24 @@ def test_ragged_gather_refuses_negative_indices():
     with pytest.raises(ValueError, match=r"gather.*out of range"):
         tf.gather(rt, [-1])
     assert tf.gather(rt, [3, 0]).to_list() == [[6], [1, 2, 3]]
+
+
+@pytest.mark.parametrize("name", ["segment_sum", "segment_mean", "segment_sqrt_n"])
+def test_sparse_segment_reductions(name):
+    # TF: tf.sparse.segment_*(data, indices, segment_ids, num_segments) reduce the rows
+    # data[indices] per (sorted) segment; an empty segment is 0
+    data = np.array([[1.0, 2, 3, 4], [-1, -2, -3, -4], [5, 6, 7, 8]], np.float32)
+    idx, ids, n = [0, 2, 2, 1], [0, 0, 2, 2], 4
+    ref = np.zeros((n, 4), np.float32)
+    for s in range(n):
+        rows = data[[i for i, k in zip(idx, ids) if k == s]]
+        if len(rows):
+            total = rows.sum(axis=0)
+            ref[s] = total if name == "segment_sum" else \
+                total / len(rows) if name == "segment_mean" else total / np.sqrt(len(rows))
+    got = getattr(tf.sparse, name)(tf.constant(data), idx, ids, num_segments=n)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-6)
+    got = getattr(tf.sparse, name)(tf.constant(data), idx, ids)      # ids[-1] + 1 segments
+    np.testing.assert_allclose(got.numpy(), ref[:3], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"sorted"):
+        getattr(tf.sparse, name)(tf.constant(data), [0, 1], [1, 0])

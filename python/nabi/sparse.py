@@ -19,7 +19,8 @@ from .framework.tensor import Tensor, TensorShape, _wrap, convert_to_tensor
 __all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse_dense_matmul",
            "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values",
            "reshape", "expand_dims", "eye", "fill_empty_rows", "split", "maximum", "minimum",
-           "reduce_max", "to_indicator", "softmax"]
+           "reduce_max", "to_indicator", "softmax", "segment_sum", "segment_mean",
+           "segment_sqrt_n"]
 
 
 def _host_int64(v, op, what):
@@ -775,3 +776,47 @@ def softmax(sp_input, name=None):
     e = exp(shifted)
     den = unsorted_segment_sum(e, seg, len(groups))
     return SparseTensor(ind, divide(e, gather(den, seg)), sp_input._shape)
+
+
+def _sparse_segment(op, data, indices, segment_ids, num_segments, reducer):
+    """TF's SparseSegment* ops: the rows data[indices] reduced by segment_ids (sorted, as TF
+    requires); num_segments sizes the result (default: the last id + 1); an empty segment
+    is 0."""
+    from .ops.array_ops import gather
+    d = data if isinstance(data, Tensor) else convert_to_tensor(data)
+    idx = _host_int64(indices, op, "indices").reshape(-1)
+    ids = _host_int64(segment_ids, op, "segment_ids").reshape(-1)
+    if idx.shape != ids.shape:
+        raise ValueError(f"[{op}] indices and segment_ids need one entry each, got "
+                         f"{idx.size} and {ids.size}")
+    rows = int(d.shape[0]) if d.shape.rank else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= rows):
+        raise ValueError(f"[{op}] indices {idx.tolist()} are out of range [0, {rows})")
+    if ids.size and (np.any(np.diff(ids) < 0) or ids[0] < 0):
+        raise ValueError(f"[{op}] segment_ids {ids.tolist()} must be sorted and >= 0")
+    n = int(num_segments.numpy() if isinstance(num_segments, Tensor) else num_segments) \
+        if num_segments is not None else (int(ids[-1]) + 1 if ids.size else 0)
+    if ids.size and ids[-1] >= n:
+        raise ValueError(f"[{op}] segment_ids {ids.tolist()} must be < num_segments {n}")
+    return reducer(gather(d, idx), ids, n)
+
+
+def segment_sum(data, indices, segment_ids, num_segments=None, name=None):
+    """sum over each segment of data[indices] (tf.sparse.segment_sum)."""
+    from .ops.segment_ops import unsorted_segment_sum
+    return _sparse_segment("sparse.segment_sum", data, indices, segment_ids, num_segments,
+                           unsorted_segment_sum)
+
+
+def segment_mean(data, indices, segment_ids, num_segments=None, name=None):
+    """mean over each segment of data[indices] (0 for an empty one)."""
+    from .ops.extra_math_ops import unsorted_segment_mean
+    return _sparse_segment("sparse.segment_mean", data, indices, segment_ids, num_segments,
+                           unsorted_segment_mean)
+
+
+def segment_sqrt_n(data, indices, segment_ids, num_segments=None, name=None):
+    """sum / sqrt(count) over each segment of data[indices] (0 for an empty one)."""
+    from .ops.extra_math_ops import unsorted_segment_sqrt_n
+    return _sparse_segment("sparse.segment_sqrt_n", data, indices, segment_ids, num_segments,
+                           unsorted_segment_sqrt_n)
