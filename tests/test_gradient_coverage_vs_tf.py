@@ -255,3 +255,29 @@ def test_psnr_ssim_tensor_max_val():
     gs = _grads(lambda a, b, mv: tf.reduce_sum(tf.image.ssim(a, b, mv, filter_size=1) * w),
                 [a, b, mv])
     np.testing.assert_allclose(gs[2], numeric_grad(ssim_ref, [a, b, mv], 2), rtol=2e-3)
+
+
+def test_confusion_matrix_weights_gradient():
+    """TF builds the matrix with scatter_nd of the weights: weights[k] gets g[label, pred]."""
+    y, p = np.array([0, 1, 2, 1]), np.array([0, 2, 2, 2])
+    w = R.uniform(0.5, 1.5, (4,))
+    q = R.normal(size=(3, 3))
+
+    def ref(w):
+        m = np.zeros((3, 3))
+        np.add.at(m, (y, p), w)
+        return np.sum(m ** 2 * q)
+    _check(lambda w: tf.reduce_sum(tf.math.confusion_matrix(y, p, 3, weights=w,
+                                                            dtype=tf.float64) ** 2 * q),
+           ref, [w])
+
+
+def test_gather_batch_dims_default_axis():
+    """tf.gather's axis defaults to batch_dims (nabi took 0 and raised for batch_dims=1)."""
+    p = R.normal(size=(3, 4, 2))
+    idx = np.array([[0, 3], [1, 1], [2, 0]])
+    w = R.normal(size=(3, 2, 2))
+    f = lambda p: tf.reduce_sum(tf.gather(p, idx, batch_dims=1) * w)   # noqa: E731
+    ref = lambda p: np.sum(np.take_along_axis(p, idx[:, :, None], axis=1) * w)   # noqa: E731
+    np.testing.assert_allclose(f(tf.constant(p)).numpy(), ref(p), rtol=1e-12)
+    _check(f, ref, [p])

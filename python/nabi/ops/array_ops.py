@@ -556,7 +556,8 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
         elif not isinstance(params, Tensor):   # host data adapts to the indices' device
             x = _wrap(to_device(a, "cuda"))
             a = x._data
-    axis = 0 if axis is None else int(axis)
+    # TF: axis defaults to batch_dims, the first non-batch dimension
+    axis = int(batch_dims) if axis is None else int(axis)
     if not -a.ndim <= axis < max(a.ndim, 1):   # (a % ndim wrapped axis=2 of a matrix to 0)
         raise ValueError(f"[gather] axis {axis} is out of range for params of shape "
                          f"{tuple(a.shape)}")

@@ -97,7 +97,30 @@ def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=
                              f"{tuple(y.shape)}, got {tuple(np.shape(weights))}")
     m = np.zeros((num_classes, num_classes), dtype=np.float64 if w is not None else np.int64)
     np.add.at(m, (y, p), 1 if w is None else w)
-    return _wrap(place(m.astype(dt)))
+    out = _wrap(place(m.astype(dt)))
+    if isinstance(weights, Tensor) and weights._data.dtype.kind == "f" and np.dtype(dt).kind == "f":
+        _record_weights(weights, out, y, p)   # TF's scatter_nd: weights[k] gets g[y[k], p[k]]
+    return out
+
+
+def _record_weights(weights, out, y, p):
+    from ._common import _tapes, record
+    if not _tapes:
+        return
+    from ..framework.device import to_device
+    from .array_ops import gather_nd
+    from .math_ops import cast, reduce_sum
+    shape, src = weights._data.shape, weights._data.dtype
+    idx = np.stack([y, p], axis=1).astype(np.int64)
+
+    def backward(g, n):
+        v = to_device(g, "cpu")[y, p].astype(src)
+        return (_on_device_of(np.asarray(v.sum() if not shape else v.reshape(shape)), g),)
+
+    def backward_t(g, n):
+        v = cast(gather_nd(g, idx), weights.dtype)
+        return (reduce_sum(v) if not shape else reshape(v, shape),)
+    record((weights,), out, backward, backward_t, "confusion_matrix")
 
 
 # ------------------------------------------------------------------ space_to_depth family
