@@ -49,3 +49,30 @@ def test_layer_serialize_carries_registered_name():
     assert cfg["class_name"] == "Twin" and cfg["registered_name"] == "twins_b>Twin"
     assert type(keras.layers.deserialize(cfg)) is TwinB
     assert "registered_name" not in keras.layers.serialize(keras.layers.Dense(2))
+
+
+def _unregistered(scale):
+    class Twin(keras.layers.Layer):          # same class name, not registered
+        def call(self, x):
+            return x + scale
+    return Twin
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_unregistered_class_is_not_taken_for_a_registered_namesake(tmp_path, fmt):
+    """An unregistered class named like a registered one (another module's, another test
+    file's) is saved by its plain name and loads as itself, without custom_objects; it
+    silently came back as the registered namesake. A class defined again (a notebook cell run
+    twice) replaces the earlier one, as the newest definition is the one in use."""
+    x = np.array([[1.0, 2.0]], np.float32)
+    for shift in (0.5, 4.0):                 # the second definition replaces the first
+        cls = _unregistered(shift)
+        inp = keras.Input((2,))
+        model = keras.Model(inp, cls()(inp))
+        path = str(tmp_path / f"plain_{shift}.{fmt}")
+        model.save(path)
+        back = keras.models.load_model(path)
+        assert type(back.layers[1]) is cls
+        np.testing.assert_allclose(back.predict(x, verbose=0), x + shift)
+    cfg = keras.layers.serialize(cls())
+    assert cfg["registered_name"] == "Twin"

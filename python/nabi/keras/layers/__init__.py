@@ -72,6 +72,8 @@ def serialize(layer):
     out = {"class_name": type(layer).__name__, "config": layer.get_config()}
     from ..saving.object_registration import _GLOBAL_CUSTOM_NAMES
     registered = _GLOBAL_CUSTOM_NAMES.get(type(layer))
+    if registered is None and not type(layer).__module__.startswith("nabi."):
+        registered = type(layer).__name__    # Keras 3: an unregistered class by its own name
     if registered is not None:   # "package>Name": two registered classes may share a name
         out["registered_name"] = registered
     if getattr(layer, "built", False) and \
@@ -91,6 +93,13 @@ def deserialize(config, custom_objects=None):
     if reg and reg != config["class_name"]:   # Keras 3 names a registered class "package>Name"
         from ..saving.object_registration import _GLOBAL_CUSTOM_OBJECTS
         cls = (custom_objects or {}).get(reg) or _GLOBAL_CUSTOM_OBJECTS.get(reg)
+    elif reg:
+        # a plain registered_name: the writer's class was not registered (layers.serialize);
+        # a registered class reached through its plain-name alias is another class
+        from ..saving.object_registration import _GLOBAL_CUSTOM_NAMES
+        cand = (custom_objects or {}).get(reg)
+        if cand is not None and ">" in _GLOBAL_CUSTOM_NAMES.get(cand, ""):
+            cls = _LAYER_REGISTRY.get(reg)
     if cls is None:
         cls = get_layer_class(config["class_name"], custom_objects)
     cfg = config.get("config", {})

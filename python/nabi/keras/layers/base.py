@@ -630,8 +630,12 @@ class Layer:
                          if (b.__module__ or "").startswith("nabi.")), Layer)
             if base is Layer:
                 cls._autocast_ints = False
-        # Registry for deserialisation by class name.
-        _LAYER_REGISTRY.setdefault(cls.__name__, cls)
+        # Registry for deserialisation by class name: a user's class replaces an earlier user
+        # class of the same name (a notebook cell run again, or another script's class), never
+        # a nabi layer
+        prev = _LAYER_REGISTRY.get(cls.__name__)
+        if prev is None or not (prev.__module__ or "").startswith("nabi."):
+            _LAYER_REGISTRY[cls.__name__] = cls
 
     def __init__(self, trainable=True, name=None, dtype=None, dynamic=False, **kwargs):
         unknown = set(kwargs) - _LAYER_KWARGS

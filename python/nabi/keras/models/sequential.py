@@ -273,8 +273,18 @@ class Sequential(Model):
         if isinstance(config, list):  # very old Keras: a bare list of layers
             config = {"layers": config}
         model = cls(name=config.get("name"))
+        shape = None
         for lc in config.get("layers", []):
             layer = deser_layer(lc, custom_objects=custom_objects)
+            if isinstance(layer, InputLayer):
+                shape = tuple(layer._batch_input_shape)
+            elif shape is not None:
+                # Keras 3 files carry the shape on the InputLayer only; the first layer keeps
+                # it too, as a Keras 2 file's batch_input_shape does, so that
+                # Sequential(loaded.layers[:-1]) is built at once (HOML's transfer learning)
+                if layer._batch_input_shape is None:
+                    layer._batch_input_shape = shape
+                shape = None
             model.add(layer)
         if not model.built and config.get("build_input_shape"):
             model.build(config["build_input_shape"])

@@ -248,7 +248,10 @@ def keras3_annotate(obj):
                     lc["config"].pop("batch_input_shape", None)
     if "module" in out and "registered_name" in out:
         return out
-    custom = _GLOBAL_CUSTOM_OBJECTS.get(out.get("registered_name") or name)
+    reg = out.get("registered_name")
+    # a plain registered_name is an unregistered class named by its own class (layers.
+    # serialize): the registry's entry under that plain name may be another class
+    custom = None if reg and ">" not in reg else _GLOBAL_CUSTOM_OBJECTS.get(reg or name)
     if custom is not None and custom in _GLOBAL_CUSTOM_NAMES:
         out.setdefault("module", None)   # as Keras 3: found by its registered name
         out["registered_name"] = _GLOBAL_CUSTOM_NAMES[custom]
