@@ -208,12 +208,12 @@ def test_discretization_given_boundaries_vs_digitize():
     x = np.array([[-1.5, 1.0, 3.4, .5], [0.0, 3.0, 1.3, 0.0]])
     layer = layers.Discretization(bin_boundaries=[0., 1., 2.])
     out = layer(x)
-    assert_array(out, [[0, 2, 3, 1], [1, 3, 2, 1]], dtype="int64")   # the Keras docs example
+    assert_array(out, [[0, 2, 3, 1], [1, 3, 2, 1]], dtype="int32")   # the Keras docs example (Keras 3: int32)
     rng = np.random.default_rng(5)
     v = rng.uniform(-3, 5, (7, 11))
     b = [-2.0, -0.5, 0.0, 0.25, 3.0]
     ref = np.array([[sum(1 for e in b if e <= val) for val in row] for row in v])
-    assert_array(layers.Discretization(bin_boundaries=b)(v), ref, dtype="int64")
+    assert_array(layers.Discretization(bin_boundaries=b)(v), ref, dtype="int32")
 
 
 def test_discretization_adapt_and_output_modes():
@@ -223,7 +223,7 @@ def test_discretization_adapt_and_output_modes():
     # quantile summary of 8 values: boundaries at cumulative weights 2/8, 4/8, 6/8
     s = np.sort(x.ravel())
     np.testing.assert_allclose(layer.bin_boundaries, [s[1], s[3], s[5]], rtol=1e-6)
-    assert_array(layer(x), [[0, 2, 3, 2], [1, 3, 3, 1]], dtype="int64")
+    assert_array(layer(x), [[0, 2, 3, 2], [1, 3, 3, 1]], dtype="int32")
     # many values in one batch: the adapted boundaries are close to the true quantiles
     rng = np.random.default_rng(6)
     big = rng.normal(size=(5000, 1))

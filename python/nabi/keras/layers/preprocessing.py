@@ -518,7 +518,8 @@ def _np_name(dtype):
 
 class Discretization(PreprocessingLayer):
     """Buckets numbers by ranges: with `bin_boundaries=[0., 1., 2.]` the bins are
-    (-inf, 0), [0, 1), [1, 2), [2, inf) and the output is the bin index (int64), or its
+    (-inf, 0), [0, 1), [1, 2), [2, inf) and the output is the bin index (int32, as in Keras 3,
+    whatever `dtype` is), or its
     one-hot / multi-hot / count encoding. `adapt` learns `num_bins - 1` boundaries with
     Keras's approximate quantile summary (`epsilon`), batch by batch as Keras does (as in
     Keras, merging many small batches -- 32 rows by default -- drifts the boundaries; a large
@@ -534,11 +535,7 @@ class Discretization(PreprocessingLayer):
                 num_bins = bins
             elif bin_boundaries is None:
                 bin_boundaries = bins
-        _int_dtype_kwargs(kwargs, output_mode)
         super().__init__(**kwargs)
-        if output_mode == INT and self._np_dtype.kind not in "iu":
-            raise ValueError(f"[{self.name}] When `output_mode='int'`, `dtype` should be an "
-                             f"integer type. Received: dtype={self._dtype_name}")
         _check_mode(self, output_mode, (INT, ONE_HOT, MULTI_HOT, COUNT))
         if sparse:
             raise ValueError(f"[{self.name}] sparse outputs are not supported by nabi "
@@ -614,8 +611,10 @@ class Discretization(PreprocessingLayer):
             raise ValueError(f"[{self.name}] Discretization expects numeric inputs, got dtype "
                              f"{x.dtype}")
         idx = np.digitize(x, np.asarray(self.bin_boundaries, np.float64)).astype(np.int64)
+        # Keras 3: bin indices are always int32; `dtype` only sets the encoded modes' dtype.
+        dtype = np.int32 if self.output_mode == INT else self._np_dtype
         out = _encode_categorical(self, idx, self.output_mode, len(self.bin_boundaries) + 1,
-                                  self._np_dtype)
+                                  dtype)
         return _result(out, d)
 
     def get_config(self):
