@@ -278,11 +278,12 @@ def test_integer_lookup_tf_idf_adapt_max_tokens_and_two_oov_indices():
 
 
 def test_tf_idf_one_dimensional_batches_are_one_document():
-    """Keras 2.15 (index_lookup.update_state): a 1-D batch is one document, and an array
-    adapts in batches of 32; so 40 scalars make two documents."""
+    """Keras 3.15 (index_lookup.update_state): a 1-D batch of a Dataset is one document, so 40
+    scalars batched by 32 make two documents; a 1-D array is one document per element (see
+    test_preprocessing_vs_keras_semantics.py)."""
     tokens = np.array(["x"] * 30 + ["y"] * 2 + ["y"] * 4 + ["z"] * 4)
     layer = layers.StringLookup(output_mode="tf_idf")
-    layer.adapt(tokens)
+    layer.adapt(nabi.data.Dataset.from_tensor_slices(tokens).batch(32))
     # documents: first 32 tokens {x, y}, last 8 {y, z}; idf = log(1 + 2 / (1 + df))
     w = {"x": math.log(1 + 2 / 2), "y": math.log(1 + 2 / 3), "z": math.log(1 + 2 / 2)}
     assert layer.get_vocabulary() == ["[UNK]", "x", "y", "z"]

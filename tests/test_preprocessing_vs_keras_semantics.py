@@ -1,6 +1,8 @@
 """Keras preprocessing layers where nabi silently differed from Keras 3.15 (found by running the
 same code on nabi and on Keras 3.15 / TF 2.21). Expected values come from plain NumPy/Python
 references written here, never from Keras or nabi."""
+import math
+
 import numpy as np
 
 from nabi.keras import layers
@@ -30,3 +32,28 @@ def test_discretization_int_output_is_int32_whatever_dtype():
     onehot = np.eye(4, dtype=np.float32)[ref[0]]
     assert_array(layers.Discretization(bin_boundaries=b, output_mode="one_hot")(x[0]), onehot,
                  dtype="float32")
+
+
+def _idf_ref(docs, vocab):
+    """log(1 + documents / (1 + documents containing the token)), per vocabulary token."""
+    return [math.log(1 + len(docs) / (1 + sum(t in set(d) for d in docs))) for t in vocab]
+
+
+def test_lookup_tf_idf_adapt_of_a_1d_array_has_one_document_per_element():
+    # Keras 3.15 IndexLookup.adapt expands a 1-D array/list/Tensor to a column before
+    # update_state, so each element is a document; nabi cut it in batches of 32, each one
+    # document (Keras 2.15), and learned other idf weights.
+    tokens = ["x"] * 30 + ["y"] * 6 + ["z"] * 4
+    for data in (np.array(tokens), tokens):
+        layer = layers.StringLookup(output_mode="tf_idf")
+        layer.adapt(data)
+        assert layer.get_vocabulary() == ["[UNK]", "x", "y", "z"]
+        w = _idf_ref([[t] for t in tokens], ["x", "y", "z"])
+        # OOV index weighs the mean of the learned weights; output = count * idf
+        assert_array(layer(np.array(["y", "y", "q"])), [np.mean(w), 0, 2 * w[1], 0],
+                     dtype="float32")
+    ints = [1, 1, 2, 3, 3, 3]
+    layer = layers.IntegerLookup(output_mode="tf_idf")
+    layer.adapt(np.array(ints))
+    w = _idf_ref([[t] for t in ints], [3, 1, 2])
+    assert_array(layer(np.array([1, 3, 9])), [np.mean(w), w[0], w[1], 0], dtype="float32")

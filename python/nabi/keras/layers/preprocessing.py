@@ -918,8 +918,8 @@ class _IndexLookup(PreprocessingLayer):
     output_mode='tf_idf' gives each index's count in a row times its idf weight: weights given
     with the vocabulary (`idf_weights`), or learned by `adapt` as
     log(1 + documents / (1 + documents containing the token)), where each row of a batch is a
-    document and a 0-D or 1-D batch is one document (Keras 2.15; an array adapts in batches
-    of 32). Without weights of their own the OOV indices weigh the mean of the others."""
+    document and a 0-D or 1-D batch is one document, except that a 1-D array, list or Tensor
+    given to `adapt` has one document per element (Keras 3.15). Without weights of their own the OOV indices weigh the mean of the others."""
 
     _is_string = False
 
@@ -1128,6 +1128,15 @@ class _IndexLookup(PreprocessingLayer):
                 for t in np.unique(row).tolist():
                     dc[t] = dc.get(t, 0) + 1
             self._num_docs += docs.shape[0]
+
+    def adapt(self, data, batch_size=None, steps=None):
+        from ...data import Dataset
+        if self.output_mode == TF_IDF and not isinstance(data, Dataset):
+            # Keras 3: a 1-D array, list or Tensor adapts as a column, one document per element
+            arr = _host(data) if isinstance(data, (Tensor, DeviceArray)) else np.asarray(data)
+            if arr.ndim == 1:
+                data = arr[:, None]
+        super().adapt(data, batch_size=batch_size, steps=steps)
 
     def finalize_state(self):
         if self._has_input_vocabulary or not self._counts:
