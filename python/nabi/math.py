@@ -31,3 +31,5 @@ from .ops.special_ops import (bessel_i0, bessel_i0e, bessel_i1, bessel_i1e,  # n
                               special)
 from .framework.symbolic import install as _install_symbolic  # noqa: E402
 _install_symbolic(special, "math.special.")  # (Keras symbolic tensors, as nabi.math's ops)
+from .ops.special_more_ops import (betainc, igamma, igammac, lbeta, nextafter,  # noqa: F401,E402
+                                   polygamma, zeta)

@@ -692,13 +692,17 @@ def stateless_gamma(shape, seed, alpha, beta=None, dtype=_dt.float32, name=None)
 
 def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
     """Samples of shape `shape + broadcast(alpha, beta).shape`: Gamma(alpha) / beta (beta is
-    the rate). No gradient with respect to alpha (TF has an implicit one)."""
+    the rate). Differentiable w.r.t. float Tensors alpha (implicit reparameterization, as TF) and
+    beta."""
     a = _host_value(alpha).astype(np.float64)
     b = _host_value(1.0 if beta is None else beta).astype(np.float64)
     ab = np.broadcast_shapes(a.shape, b.shape)
     shp = _shape(shape) + tuple(ab)
-    r = _generator(seed, True).standard_gamma(np.broadcast_to(a, shp)) / np.broadcast_to(b, shp)
-    return _wrap(r.astype(_dt.as_dtype(dtype)._np))
+    std = _generator(seed, True).standard_gamma(np.broadcast_to(a, shp))
+    bb = np.broadcast_to(b, shp)
+    out = _wrap((std / bb).astype(_dt.as_dtype(dtype)._np))
+    from .special_more_ops import attach_gamma_grad  # (TF's implicit alpha gradient)
+    return attach_gamma_grad(out, alpha, beta, std, bb, len(_shape(shape)))
 
 
 def poisson(shape, lam, dtype=_dt.float32, seed=None, name=None):

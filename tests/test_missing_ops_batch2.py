@@ -1,0 +1,277 @@
+"""tf.math.igamma, igammac, betainc, lbeta, polygamma, zeta, nextafter
+(python/nabi/ops/special_more_ops.py) and tf.random.gamma's gradient, against scipy.special (a
+test extra) and NumPy: forward, gradients (analytic where scipy has the derivative, central
+differences of scipy otherwise), float32 and float64, on the CPU and the (emulated) GPU through
+conftest's `where` fixture.
+"""
+import numpy as np
+import pytest
+
+import nabi as tf
+
+sp = pytest.importorskip("scipy.special")
+
+FLOATS = [np.float32, np.float64]
+RTOL = {np.float32: 2e-5, np.float64: 1e-11}
+
+
+def _close(got, want, dtype, rtol=None):
+    rtol = RTOL[dtype] if rtol is None else rtol
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    assert np.array_equal(np.isnan(got), np.isnan(want)), (got, want)
+    inf = np.isinf(want)
+    assert np.array_equal(got[inf], want[inf]), (got, want)
+    fin = np.isfinite(want)
+    tiny = np.finfo(dtype).tiny * 1e3
+    np.testing.assert_allclose(got[fin], want[fin], rtol=rtol, atol=tiny)
+
+
+def _on(where, t):
+    if where != "/CPU:0":
+        assert "GPU" in t.device
+    return t.numpy()
+
+
+rs = np.random.default_rng(7)
+_A = np.concatenate([np.exp(rs.uniform(np.log(0.05), np.log(150), 60)), [0.5, 1.0, 3.0, 40.0]])
+_X = np.concatenate([np.exp(rs.uniform(np.log(1e-3), np.log(300), 60)), [0.5, 2.0, 5.0, 39.0]])
+
+
+# -------------------------------------------------------------------------- igamma, igammac
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_igamma_forward(where, dtype):
+    a, x = _A.astype(dtype), _X.astype(dtype)
+    with tf.device(where):
+        p = tf.math.igamma(tf.constant(a), tf.constant(x))
+        q = tf.math.igammac(tf.constant(a), tf.constant(x))
+    assert p.dtype == tf.as_dtype(dtype)
+    _close(_on(where, p), sp.gammainc(a.astype(np.float64), x.astype(np.float64)), dtype)
+    _close(_on(where, q), sp.gammaincc(a.astype(np.float64), x.astype(np.float64)), dtype)
+
+
+def test_igamma_edges_and_broadcast():
+    a = np.array([0., -1, 1, 1, 1, 2, 2.5], np.float64)
+    x = np.array([1., 1, 0, -1, np.inf, np.nan, 0], np.float64)
+    p = tf.math.igamma(a, x).numpy()
+    np.testing.assert_array_equal(p, [np.nan, np.nan, 0, np.nan, 1, np.nan, 0])
+    q = tf.math.igammac(a, x).numpy()
+    np.testing.assert_array_equal(q, [np.nan, np.nan, 1, np.nan, 0, np.nan, 1])
+    a2 = np.array([[0.5], [2.0], [7.0]])
+    x2 = np.array([0.1, 1.0, 9.0, 30.0])
+    _close(tf.math.igamma(tf.constant(a2), tf.constant(x2)).numpy(), sp.gammainc(a2, x2),
+           np.float64)
+
+
+def _fd_p_a(a, x, h=1e-6):
+    """dP/da by scipy central differences, of P where P < 1/2, else of -Q (no cancellation)."""
+    hh = h * a
+    fp = (sp.gammainc(a + hh, x) - sp.gammainc(a - hh, x)) / (2 * hh)
+    fq = -(sp.gammaincc(a + hh, x) - sp.gammaincc(a - hh, x)) / (2 * hh)
+    return np.where(sp.gammainc(a, x) < 0.5, fp, fq)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_igamma_gradients(where, dtype):
+    a = np.array([[0.3, 2.0, 3.0], [7.5, 40.0, 0.9]])
+    x = np.array([0.2, 5.0, 35.0])  # broadcast over a's rows
+    with tf.device(where):
+        at, xt = tf.constant(a.astype(dtype)), tf.constant(x.astype(dtype))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([at, xt])
+            p = tf.math.igamma(at, xt)
+            q = tf.math.igammac(at, xt)
+            lp = tf.reduce_sum(p * np.arange(1.0, 7.0).reshape(2, 3).astype(dtype))
+        ga, gx = tape.gradient(lp, [at, xt])
+        qa, qx = tape.gradient(q, [at, xt])
+    w = np.arange(1.0, 7.0).reshape(2, 3)
+    fda = _fd_p_a(a, x)
+    pdf = np.exp((a - 1) * np.log(x) - x - sp.gammaln(a))
+    tol = 1e-4 if dtype == np.float32 else 1e-6
+    np.testing.assert_allclose(_on(where, ga), w * fda, rtol=tol, atol=1e-12)
+    np.testing.assert_allclose(_on(where, gx), (w * pdf).sum(0), rtol=tol, atol=1e-12)
+    np.testing.assert_allclose(_on(where, qa), -fda, rtol=tol, atol=1e-12)
+    np.testing.assert_allclose(_on(where, qx), -pdf.sum(0), rtol=tol, atol=1e-12)
+
+
+def test_igamma_grad_a_accuracy():
+    # the a-gradient is accurate far beyond finite differences: against Richardson-extrapolated
+    # central differences of scipy in float64 (error ~1e-10)
+    from nabi.ops.special_more_ops import igamma_grad_a_np
+    a = np.array([0.2, 1.0, 2.5, 10.0, 60.0, 3.0])
+    x = np.array([0.05, 3.0, 1.0, 12.0, 55.0, 5.0])
+
+    def d(hh):
+        return (sp.gammainc(a + hh, x) - sp.gammainc(a - hh, x)) / (2 * hh)
+    h = 1e-3 * a
+    ref = (4 * d(h / 2) - d(h)) / 3
+    np.testing.assert_allclose(igamma_grad_a_np(a, x), ref, rtol=1e-7)
+
+
+# ---------------------------------------------------------------------------------- betainc
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_betainc_forward_and_grad(where, dtype):
+    a = np.exp(rs.uniform(np.log(0.1), np.log(60), 40))
+    b = np.exp(rs.uniform(np.log(0.1), np.log(60), 40))
+    x = rs.uniform(0.001, 0.999, 40)
+    want = sp.betainc(a, b, x)
+    with tf.device(where):
+        at, bt, xt = (tf.constant(v.astype(dtype)) for v in (a, b, x))
+        with tf.GradientTape() as tape:
+            tape.watch([at, bt, xt])
+            y = tf.math.betainc(at, bt, xt)
+        ga, gb, gx = tape.gradient(y, [at, bt, xt])
+    _close(_on(where, y), sp.betainc(*(v.astype(dtype).astype(np.float64) for v in (a, b, x))),
+           dtype, 1e-4 if dtype == np.float32 else 1e-10)
+    assert ga is None and gb is None  # (TF has no gradient for a and b)
+    a64, b64, x64 = (v.astype(dtype).astype(np.float64) for v in (a, b, x))
+    dens = x64 ** (a64 - 1) * (1 - x64) ** (b64 - 1) / sp.beta(a64, b64)
+    np.testing.assert_allclose(_on(where, gx), dens, rtol=1e-4 if dtype == np.float32 else 1e-9,
+                               atol=np.finfo(dtype).tiny * 1e3)
+    assert want.shape == (40,)
+
+
+def test_betainc_edges_scalars_and_shape_error():
+    y = tf.math.betainc(tf.constant([0., 1, 1, 1, 1, 2], tf.float64),
+                        tf.constant([1., 1, 1, 0, 1, 3], tf.float64),
+                        tf.constant([.5, 0, 1, .5, 1.5, .3], tf.float64)).numpy()
+    np.testing.assert_allclose(y, [np.nan, 0, 1, np.nan, np.nan, sp.betainc(2, 3, .3)])
+    x = np.array([[0.1, 0.5], [0.7, 0.99]])
+    _close(tf.math.betainc(2.0, 3.5, tf.constant(x)).numpy(), sp.betainc(2.0, 3.5, x),
+           np.float64)
+    with pytest.raises(ValueError, match=r"betainc.*\(2,\).*\(3,\)"):
+        tf.math.betainc(tf.constant([1., 2]), tf.constant([1., 2, 3]), tf.constant([.5, .5]))
+
+
+# --------------------------------------------------------------------------- zeta, polygamma
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_zeta_forward_and_grad(where, dtype):
+    s = rs.uniform(1.05, 15, 30)
+    q = np.exp(rs.uniform(np.log(0.05), np.log(80), 30))
+    s64, q64 = s.astype(dtype).astype(np.float64), q.astype(dtype).astype(np.float64)
+    with tf.device(where):
+        st, qt = tf.constant(s.astype(dtype)), tf.constant(q.astype(dtype))
+        with tf.GradientTape() as tape:
+            tape.watch([st, qt])
+            z = tf.math.zeta(st, qt)
+        gs, gq = tape.gradient(z, [st, qt])
+    _close(_on(where, z), sp.zeta(s64, q64), dtype, 1e-5 if dtype == np.float32 else 1e-12)
+    assert gs is None
+    np.testing.assert_allclose(_on(where, gq), -s64 * sp.zeta(s64 + 1, q64),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_zeta_edges():
+    z = tf.math.zeta(tf.constant([1., 0.5, 2, 2, 2, 2, 3], tf.float64),
+                     tf.constant([1., 1, 0, -1, -1.5, 1, -2.5], tf.float64)).numpy()
+    ref = [np.inf, np.nan, np.inf, np.inf, sp.zeta(2, -1.5), np.pi ** 2 / 6, sp.zeta(3, -2.5)]
+    _close(z, ref, np.float64)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_polygamma_forward_and_grad(where, dtype):
+    n = np.array([0., 1, 2, 3, 4, 1, 0, 5])
+    x = np.array([2.0, 0.3, 7.5, 1.2, 25.0, -1.5, -0.5, 3.3])
+    x64 = x.astype(dtype).astype(np.float64)
+    with tf.device(where):
+        nt, xt = tf.constant(n.astype(dtype)), tf.constant(x.astype(dtype))
+        with tf.GradientTape() as tape:
+            tape.watch([nt, xt])
+            y = tf.math.polygamma(nt, xt)
+        gn, gx = tape.gradient(y, [nt, xt])
+    tol = 1e-5 if dtype == np.float32 else 1e-11
+    _close(_on(where, y), sp.polygamma(n.astype(int), x64), dtype, tol)
+    assert gn is None
+    np.testing.assert_allclose(_on(where, gx), sp.polygamma(n.astype(int) + 1, x64), rtol=tol)
+    bad = tf.math.polygamma(tf.constant([1.5, -1.0, 1.0]), tf.constant([2.0, 2.0, 0.0])).numpy()
+    assert np.isnan(bad[0]) and np.isnan(bad[1]) and bad[2] == np.inf
+
+
+def test_polygamma_second_order():
+    x = tf.constant([1.5, 4.0], tf.float64)
+    with tf.GradientTape() as t2:
+        t2.watch(x)
+        with tf.GradientTape() as t1:
+            t1.watch(x)
+            y = tf.math.polygamma(tf.constant([1.0, 2.0], tf.float64), x)
+        g = t1.gradient(y, x)
+    np.testing.assert_allclose(t2.gradient(g, x).numpy(), sp.polygamma([3, 4], [1.5, 4.0]),
+                               rtol=1e-11)
+
+
+def test_polygamma_dtype_errors():
+    with pytest.raises(TypeError, match="polygamma"):
+        tf.math.polygamma(tf.constant(1), tf.constant(2.0))
+    with pytest.raises(TypeError, match="polygamma.*float32.*float64"):
+        tf.math.polygamma(tf.constant(1.0), tf.constant(2.0, tf.float64))
+    with pytest.raises(ValueError, match=r"zeta.*\(2,\).*\(3,\)"):
+        tf.math.zeta(tf.constant([2., 3]), tf.constant([1., 2, 3]))
+
+
+# ---------------------------------------------------------------------------------- lbeta
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_lbeta(where, dtype):
+    x = np.exp(rs.uniform(np.log(0.2), np.log(20), (3, 4)))
+    x64 = x.astype(dtype).astype(np.float64)
+    with tf.device(where):
+        xt = tf.constant(x.astype(dtype))
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.math.lbeta(xt)
+        g = tape.gradient(y, xt)
+    want = sp.gammaln(x64).sum(-1) - sp.gammaln(x64.sum(-1))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(_on(where, y), want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(_on(where, g), sp.digamma(x64) - sp.digamma(x64.sum(-1))[:, None],
+                               rtol=tol * 10, atol=tol * 10)
+    assert np.all(tf.math.lbeta(tf.zeros((2, 0))).numpy() == -np.inf)
+
+
+# ------------------------------------------------------------------------------ nextafter
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_nextafter(where, dtype):
+    a = np.array([1.0, 0.0, -2.5, 3.0, np.inf], dtype)
+    b = np.array([2.0, -1.0, -2.5, 0.0, 0.0], dtype)
+    with tf.device(where):
+        y = tf.math.nextafter(tf.constant(a), tf.constant(b))
+        y2 = tf.math.nextafter(tf.constant(a), 2.0)
+    assert y.dtype == tf.as_dtype(dtype)
+    np.testing.assert_array_equal(_on(where, y), np.nextafter(a, b))
+    np.testing.assert_array_equal(_on(where, y2), np.nextafter(a, dtype(2.0)))
+
+
+# ----------------------------------------------------------------------- random.gamma grad
+def _implicit_grad_ref(alpha, x):
+    """-(dF/dalpha)/(dF/dx), F = scipy's gamma CDF, both by central differences."""
+    hx = 1e-6 * x
+    dfa = _fd_p_a(alpha, x)
+    dfx = (sp.gammainc(alpha, x + hx) - sp.gammainc(alpha, x - hx)) / (2 * hx)
+    return -dfa / dfx
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_random_gamma_gradient(dtype):
+    alpha = tf.constant(np.array([0.7, 2.0, 9.0], dtype))
+    beta = tf.constant(np.array([[2.0], [0.5]], dtype))
+    w = np.arange(1.0, 4 * 2 * 3 + 1).reshape(4, 2, 3).astype(dtype)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([alpha, beta])
+        s = tf.random.gamma([4], alpha, beta=beta, dtype=tf.as_dtype(dtype), seed=3)
+        loss = tf.reduce_sum(s * w)
+    assert tuple(s.shape) == (4, 2, 3)
+    ga, gb = tape.gradient(loss, [alpha, beta])
+    sv = s.numpy().astype(np.float64)
+    b64 = beta.numpy().astype(np.float64)
+    std = sv * b64  # standard Gamma(alpha) samples
+    a64 = np.broadcast_to(alpha.numpy().astype(np.float64), std.shape)
+    ref_a = (w * _implicit_grad_ref(a64, std) / b64).sum(axis=(0, 1))
+    ref_b = (w * -sv / b64).sum(axis=(0, 2)).reshape(2, 1)
+    tol = 2e-3 if dtype == np.float32 else 1e-5
+    np.testing.assert_allclose(ga.numpy(), ref_a, rtol=tol)
+    np.testing.assert_allclose(gb.numpy(), ref_b, rtol=tol)
+    assert tape.gradient(s, alpha).dtype == tf.as_dtype(dtype)
+
+
+def test_random_gamma_no_tape_and_plain_alpha():
+    s = tf.random.gamma([5], 2.0, seed=1)
+    assert tuple(s.shape) == (5,) and s.dtype == tf.float32 and np.all(s.numpy() > 0)
