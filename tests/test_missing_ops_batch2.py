@@ -275,3 +275,170 @@ def test_random_gamma_gradient(dtype):
 def test_random_gamma_no_tape_and_plain_alpha():
     s = tf.random.gamma([5], 2.0, seed=1)
     assert tuple(s.shape) == (5,) and s.dtype == tf.float32 and np.all(s.numpy() > 0)
+
+
+# ---------------------------------------------------------------- diagonal bands (linalg)
+def _ref_offset(d, max_len, m, n, align):
+    sup, sub = align.split("_")
+    dl = min(m + min(0, d), n - max(0, d))
+    return max_len - dl if (d >= 0 and sup == "RIGHT") or (d <= 0 and sub == "RIGHT") else 0
+
+
+def _ref_diag_part(x, k0, k1, pad, align):
+    """TF's MatrixDiagPartV3 definition, element by element."""
+    m, n = x.shape[-2:]
+    max_len = min(m + min(k1, 0), n - max(k0, 0))
+    out = np.full(x.shape[:-2] + (k1 - k0 + 1, max_len), pad, x.dtype)
+    for j in range(k1 - k0 + 1):
+        d = k1 - j
+        off = _ref_offset(d, max_len, m, n, align)
+        for p in range(max_len):
+            r, c = p + max(-d, 0) - off, p + max(d, 0) - off
+            if 0 <= r < m and 0 <= c < n:
+                out[..., j, p] = x[..., r, c]
+    return out[..., 0, :] if k0 == k1 else out
+
+
+def _ref_set(x, diag, k0, k1, align):
+    m, n = x.shape[-2:]
+    max_len = min(m + min(k1, 0), n - max(k0, 0))
+    out = x.copy()
+    dg = diag[..., None, :] if k0 == k1 else diag
+    for r in range(m):
+        for c in range(n):
+            d = c - r
+            if k0 <= d <= k1:
+                out[..., r, c] = dg[..., k1 - d, min(r, c) + _ref_offset(d, max_len, m, n, align)]
+    return out
+
+
+_KS = [1, -1, 2, (-1, 1), (0, 2), (-2, 0), (1, 3), (-2, -1), (0, 0)]
+_ALIGNS = ["RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT"]
+
+
+@pytest.mark.parametrize("align", _ALIGNS)
+@pytest.mark.parametrize("k", _KS)
+def test_diag_part_diag_set_diag(k, align):
+    x = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4) + 1
+    k0, k1 = (k, k) if isinstance(k, int) else k
+    want = _ref_diag_part(x, k0, k1, 9.0, align)
+    d = tf.linalg.diag_part(tf.constant(x), k=k, padding_value=9, align=align)
+    np.testing.assert_array_equal(d.numpy(), want)
+    # diag builds the 3 x 4 matrices back (band entries from x, the rest the padding)
+    m = tf.linalg.diag(tf.constant(want), k=k, num_rows=3, num_cols=4, padding_value=-1,
+                       align=align).numpy()
+    np.testing.assert_array_equal(m, _ref_set(np.full_like(x, -1), want, k0, k1, align))
+    s = tf.linalg.set_diag(tf.constant(x), tf.constant(want * 100), k=k, align=align).numpy()
+    np.testing.assert_array_equal(s, _ref_set(x, want * 100, k0, k1, align))
+
+
+def test_diag_inferred_sizes_and_errors():
+    v = np.arange(1, 4.0)
+    np.testing.assert_array_equal(tf.linalg.diag(v, k=1).numpy(), np.diag(v, 1))
+    np.testing.assert_array_equal(tf.linalg.diag(v, k=-2).numpy(), np.diag(v, -2))
+    np.testing.assert_array_equal(tf.linalg.diag(v, k=1, num_cols=5).numpy(),
+                                  _ref_set(np.zeros((3, 5)), v, 1, 1, "RIGHT_LEFT"))
+    np.testing.assert_array_equal(tf.linalg.diag(v, num_rows=3, num_cols=5).numpy(),
+                                  np.eye(3, 5) * v[:, None])
+    with pytest.raises(ValueError, match="diag"):
+        tf.linalg.diag(v, num_rows=5, num_cols=6)
+    with pytest.raises(ValueError, match=r"set_diag.*\(2, 3\)"):
+        tf.linalg.set_diag(tf.zeros((2, 3, 4)), tf.zeros((2, 4)))
+    with pytest.raises(ValueError, match="diag_part.*k"):
+        tf.linalg.diag_part(tf.zeros((3, 4)), k=(2, 1))
+    with pytest.raises(ValueError, match="align"):
+        tf.linalg.diag_part(tf.zeros((3, 4)), k=1, align="MIDDLE")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_diag_band_gradients(where, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 4, 3)).astype(dtype)
+    dg = rng.normal(size=(2, 3, 3)).astype(dtype)  # band k=(-1, 1) of a 4 x 3 matrix
+    w1 = rng.normal(size=(2, 3, 3))
+    w2 = rng.normal(size=(2, 4, 3))
+    with tf.device(where):
+        xt, dt = tf.constant(x), tf.constant(dg)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([xt, dt])
+            p = tf.reduce_sum(tf.linalg.diag_part(xt, k=(-1, 1)) * w1.astype(dtype))
+            s = tf.reduce_sum(tf.linalg.set_diag(xt, dt, k=(-1, 1), align="LEFT_RIGHT")
+                              * w2.astype(dtype))
+        gp = tape.gradient(p, xt)
+        gsx, gsd = tape.gradient(s, [xt, dt])
+    ref = __import__("reference")
+    x64, d64 = x.astype(np.float64), dg.astype(np.float64)
+
+    def fp(a):
+        return (_ref_diag_part(a, -1, 1, 0.0, "RIGHT_LEFT") * w1).sum()
+
+    def fs(a, b):
+        return (_ref_set(a, b, -1, 1, "LEFT_RIGHT") * w2).sum()
+    np.testing.assert_allclose(_on(where, gp), ref.numeric_grad(fp, [x64], 0), atol=1e-6)
+    np.testing.assert_allclose(_on(where, gsx), ref.numeric_grad(fs, [x64, d64], 0), atol=1e-6)
+    np.testing.assert_allclose(_on(where, gsd), ref.numeric_grad(fs, [x64, d64], 1), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- tridiagonal
+def _ref_dense(dg):
+    """(..., 3, M) compact diagonals -> (..., M, M), by loops."""
+    m = dg.shape[-1]
+    a = np.zeros(dg.shape[:-2] + (m, m))
+    for i in range(m):
+        a[..., i, i] = dg[..., 1, i]
+        if i + 1 < m:
+            a[..., i, i + 1] = dg[..., 0, i]
+            a[..., i + 1, i] = dg[..., 2, i + 1]
+    return a
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_tridiagonal_matmul_and_solve(where, dtype):
+    rng = np.random.default_rng(5)
+    dg = rng.normal(size=(2, 3, 5))
+    dg[:, 1] += 4.0
+    rhs = rng.normal(size=(2, 5, 2))
+    dg, rhs = dg.astype(dtype), rhs.astype(dtype)
+    w = rng.normal(size=(2, 5, 2))
+    with tf.device(where):
+        dt, bt = tf.constant(dg), tf.constant(rhs)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([dt, bt])
+            y = tf.linalg.tridiagonal_matmul(dt, bt)
+            x = tf.linalg.tridiagonal_solve(dt, bt)
+            ly, lx = (tf.reduce_sum(v * w.astype(dtype)) for v in (y, x))
+        gyd, gyb = tape.gradient(ly, [dt, bt])
+        gxd, gxb = tape.gradient(lx, [dt, bt])
+        xs = tf.linalg.tridiagonal_solve([dt[:, 0], dt[:, 1], dt[:, 2]], bt,
+                                         diagonals_format="sequence")
+        xm = tf.linalg.tridiagonal_solve(tf.constant(_ref_dense(dg).astype(dtype)), bt,
+                                         diagonals_format="matrix", partial_pivoting=False)
+        xv = tf.linalg.tridiagonal_solve(dt, bt[..., 0])
+        xtr = tf.linalg.tridiagonal_solve(dt, tf.constant(np.swapaxes(rhs, -1, -2)),
+                                          transpose_rhs=True)
+    d64, b64 = dg.astype(np.float64), rhs.astype(np.float64)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(_on(where, y), _ref_dense(d64) @ b64, **tol)
+    want = np.linalg.solve(_ref_dense(d64), b64)
+    for got in (x, xs, xm, xtr):
+        np.testing.assert_allclose(_on(where, got), want, **tol)
+    np.testing.assert_allclose(_on(where, xv), want[..., 0], **tol)
+    ref = __import__("reference")
+
+    def fy(a, b):
+        return ((_ref_dense(a) @ b) * w).sum()
+
+    def fx(a, b):
+        return (np.linalg.solve(_ref_dense(a), b) * w).sum()
+    gtol = dict(rtol=1e-3, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-6, atol=1e-7)
+    for got, f, i in ((gyd, fy, 0), (gyb, fy, 1), (gxd, fx, 0), (gxb, fx, 1)):
+        np.testing.assert_allclose(_on(where, got), ref.numeric_grad(f, [d64, b64], i), **gtol)
+
+
+def test_tridiagonal_errors():
+    with pytest.raises(ValueError, match=r"tridiagonal_solve.*\(2, 5\)"):
+        tf.linalg.tridiagonal_solve(tf.zeros((2, 5)), tf.zeros((5, 1)))
+    with pytest.raises(ValueError, match="tridiagonal_matmul.*rhs"):
+        tf.linalg.tridiagonal_matmul(tf.ones((3, 4)), tf.zeros((5, 1)))
+    with pytest.raises(ValueError, match="diagonals_format"):
+        tf.linalg.tridiagonal_solve(tf.ones((3, 4)), tf.zeros((4, 1)), diagonals_format="band")

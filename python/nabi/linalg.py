@@ -8,3 +8,5 @@ from .ops.linalg_decomp import (adjoint, cholesky, cholesky_solve, cross, eigh, 
                                 qr, solve, svd, triangular_solve)
 from .ops.linalg_lu import (logm, lu, lu_matrix_inverse, lu_reconstruct,  # noqa: F401
                              lu_solve, sqrtm)
+from .ops.linalg_more_ops import (diag, diag_part, set_diag, tridiagonal_matmul,  # noqa: F401,E402
+                                  tridiagonal_solve)
