@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+import nabi
 from nabi.keras import layers
 
 from helpers import assert_array
@@ -57,3 +58,52 @@ def test_lookup_tf_idf_adapt_of_a_1d_array_has_one_document_per_element():
     layer.adapt(np.array(ints))
     w = _idf_ref([[t] for t in ints], [3, 1, 2])
     assert_array(layer(np.array([1, 3, 9])), [np.mean(w), w[0], w[1], 0], dtype="float32")
+
+
+def _bilinear_ref(img, out_h, out_w):
+    """tf.image.resize bilinear (half-pixel centres, no antialias) of one (H, W, C) image,
+    in float64, one output pixel at a time."""
+    H, W, C = img.shape
+
+    def src(i, n_in, n_out):
+        s = min(max((i + 0.5) * n_in / n_out - 0.5, 0.0), n_in - 1)
+        lo = int(math.floor(s))
+        return lo, min(lo + 1, n_in - 1), s - lo
+
+    out = np.zeros((out_h, out_w, C))
+    for i in range(out_h):
+        y0, y1, wy = src(i, H, out_h)
+        for j in range(out_w):
+            x0, x1, wx = src(j, W, out_w)
+            top = img[y0, x0] * (1 - wx) + img[y0, x1] * wx
+            bot = img[y1, x0] * (1 - wx) + img[y1, x1] * wx
+            out[i, j] = top * (1 - wy) + bot * wy
+    return out
+
+
+def test_resizing_integer_images_keep_their_dtype_rounded_half_to_even():
+    # Keras 3.15 Resizing: an integer image is resized in float, rounded (tf.round: half to
+    # even) and saturate-cast back to its dtype; nabi returned float32 (Keras 2.15).
+    img = np.array([[[0], [3]], [[5], [10]], [[255], [1]]], np.uint8)   # (3, 2, 1)
+    # 3 -> 6 rows, 2 -> 4 columns: weights 1/4, 3/4 are exact, so the .5 ties are exact too
+    ref = _bilinear_ref(img.astype(np.float64), 6, 4)
+    assert np.any(ref % 1 == 0.5)
+    expected = np.round(ref).astype(np.uint8)                     # numpy rounds half to even
+    # (a documented nabi limitation: uint8 placed on a GPU is stored as int64)
+    u8 = "int64" if nabi.config.list_physical_devices("GPU") else "uint8"
+    assert_array(layers.Resizing(6, 4)(img), expected, dtype=u8)
+    batch = img[None].astype(np.int32)
+    assert_array(layers.Resizing(6, 4)(batch), expected[None].astype(np.int32), dtype="int32")
+    assert_array(layers.Resizing(6, 4, interpolation="nearest")(img),
+                 img[[0, 0, 1, 1, 2, 2]][:, [0, 0, 1, 1]], dtype=u8)
+    # float images keep the float path
+    assert_array(layers.Resizing(6, 4)(img.astype(np.float32)), ref.astype(np.float32),
+                 dtype="float32")
+    # bicubic overshoots a 0/255 step; the uint8 result saturates instead of wrapping (on a
+    # GPU the image is already int64, whose range holds the overshoot)
+    step = np.zeros((4, 4, 1), np.uint8)
+    step[:, 2:] = 255
+    out = layers.Resizing(4, 9, interpolation="bicubic")(step).numpy()
+    assert out.dtype == np.dtype(u8) and out[:, 0].max() == 0 and out[:, -1].min() == 255
+    if u8 == "uint8":
+        assert np.all(np.diff(out[0, :, 0].astype(int)) >= 0)   # monotone: no wrap-around

@@ -1444,7 +1444,11 @@ class Resizing(Layer):
     """Resizes images to (height, width) like tf.image.resize (half-pixel centres, no
     antialiasing): 'bilinear', 'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5', 'gaussian'
     or 'mitchellcubic'. With crop_to_aspect_ratio=True the largest centred
-    window with the target aspect ratio is cropped first (Keras's smart_resize). Float output."""
+    window with the target aspect ratio is cropped first (Keras's smart_resize). Float images
+    give the layer's float dtype; integer images (uint8...) keep theirs, rounded and saturated,
+    as in Keras 3."""
+
+    _autocast_ints = False
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
                  **kwargs):
@@ -1465,6 +1469,12 @@ class Resizing(Layer):
             y = _smart_resize(x, self.height, self.width, self.interpolation)
         else:
             y = _resize(x, self.height, self.width, self.interpolation)
+        in_dtype = inputs._data.dtype
+        if in_dtype.kind in "iu":
+            # Keras 3: integer images keep their dtype, rounded (half to even) and saturated
+            info = np.iinfo(in_dtype)
+            y = np.clip(np.round(y), info.min, info.max).astype(in_dtype)
+            return _result(y[0] if unb else y, src)
         return _image_out(self, y, unb, src)
 
     def compute_output_shape(self, input_shape):
