@@ -442,3 +442,235 @@ def test_tridiagonal_errors():
         tf.linalg.tridiagonal_matmul(tf.ones((3, 4)), tf.zeros((5, 1)))
     with pytest.raises(ValueError, match="diagonals_format"):
         tf.linalg.tridiagonal_solve(tf.ones((3, 4)), tf.zeros((4, 1)), diagonals_format="band")
+
+
+# ------------------------------------------------------------- morphology (dilation/erosion)
+def _same(n, k_eff, s):
+    out = -(-n // s)
+    return out, max((out - 1) * s + k_eff - n, 0) // 2
+
+
+def _ref_dilation(x, f, st, rt, pad, w):
+    """Loops: (out, d loss/d x, d loss/d f) for loss = sum(out * w), the gradient to the first
+    maximizing tap (TF's Dilation2DBackprop)."""
+    B, H, W, C = x.shape
+    kh, kw, _ = f.shape
+    eh, ew = (kh - 1) * rt[0] + 1, (kw - 1) * rt[1] + 1
+    if pad == "SAME":
+        (oh, pt), (ow, pl) = _same(H, eh, st[0]), _same(W, ew, st[1])
+    else:
+        oh, ow, pt, pl = (H - eh) // st[0] + 1, (W - ew) // st[1] + 1, 0, 0
+    out = np.zeros((B, oh, ow, C))
+    gx, gf = np.zeros(x.shape), np.zeros(f.shape)
+    for b, y, xo, c in np.ndindex(B, oh, ow, C):
+        best, arg = -np.inf, None
+        for dy, dx in np.ndindex(kh, kw):
+            r, q = y * st[0] + dy * rt[0] - pt, xo * st[1] + dx * rt[1] - pl
+            if 0 <= r < H and 0 <= q < W and x[b, r, q, c] + f[dy, dx, c] > best:
+                best, arg = x[b, r, q, c] + f[dy, dx, c], (r, q, dy, dx)
+        out[b, y, xo, c] = best
+        gx[b, arg[0], arg[1], c] += w[b, y, xo, c]
+        gf[arg[2], arg[3], c] += w[b, y, xo, c]
+    return out, gx, gf
+
+
+_MORPH = [((1, 1), (1, 1), "SAME"), ((2, 1), (1, 2), "VALID"), ((2, 3), (2, 2), "SAME")]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("st,rt,pad", _MORPH)
+def test_dilation2d_erosion2d(where, dtype, st, rt, pad):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
+    f = rng.normal(size=(3, 2, 3)).astype(dtype)
+    x[0, 2, 2, 0] = x[0, 2, 3, 0]  # a tie between taps
+    x64, f64 = x.astype(np.float64), f.astype(np.float64)
+    with tf.device(where):
+        xt, ft = tf.constant(x), tf.constant(f)
+        outs = []
+        for fn in (tf.nn.dilation2d, tf.nn.erosion2d):
+            with tf.GradientTape() as tape:
+                tape.watch([xt, ft])
+                y = fn(xt, ft, [1, st[0], st[1], 1], pad, "NHWC", [1, rt[0], rt[1], 1])
+                w = np.cos(np.arange(int(np.prod(y.shape)))).reshape(tuple(y.shape))
+                loss = tf.reduce_sum(y * w.astype(dtype))
+            outs.append((y, *tape.gradient(loss, [xt, ft]), w))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y, gx, gf, w = outs[0]
+    want, wgx, wgf = _ref_dilation(x64, f64, st, rt, pad, w)
+    np.testing.assert_allclose(_on(where, y), want, **tol)
+    np.testing.assert_allclose(_on(where, gx), wgx, **tol)
+    np.testing.assert_allclose(_on(where, gf), wgf, **tol)
+    # erosion: out = min over taps of x[y*s - ...] - f, i.e. -dilation(-x, f reversed)
+    y, gx, gf, w = outs[1]
+    want, wgx, wgf = _ref_dilation(-x64, f64[::-1, ::-1], st, rt, pad, -w)
+    np.testing.assert_allclose(_on(where, y), -want, **tol)
+    np.testing.assert_allclose(_on(where, gx), -wgx, **tol)
+    np.testing.assert_allclose(_on(where, gf), wgf[::-1, ::-1], **tol)
+
+
+def test_dilation2d_errors():
+    with pytest.raises(ValueError, match=r"dilation2d.*depth.*\(1, 4, 4, 2\).*\(2, 2, 3\)"):
+        tf.nn.dilation2d(tf.zeros((1, 4, 4, 2)), tf.zeros((2, 2, 3)), [1, 1, 1, 1], "SAME",
+                         "NHWC", [1, 1, 1, 1])
+    with pytest.raises(ValueError, match="dilation2d.*NHWC"):
+        tf.nn.dilation2d(tf.zeros((1, 4, 4, 2)), tf.zeros((2, 2, 2)), [1, 1, 1, 1], "SAME",
+                         "NCHW", [1, 1, 1, 1])
+
+
+# ------------------------------------------------------------------------ atrous convolution
+def _ref_conv(x, w, r, pad):
+    """Stride-1 conv2d with dilation r by loops (NHWC, HWIO)."""
+    B, H, W, _ = x.shape
+    kh, kw, _, co = w.shape
+    eh, ew = (kh - 1) * r + 1, (kw - 1) * r + 1
+    if pad == "SAME":
+        pt, pl = (eh - 1) // 2, (ew - 1) // 2
+        oh, ow = H, W
+    else:
+        pt = pl = 0
+        oh, ow = H - eh + 1, W - ew + 1
+    out = np.zeros((B, oh, ow, co))
+    for dy, dx in np.ndindex(kh, kw):
+        for y, xo in np.ndindex(oh, ow):
+            i, j = y + dy * r - pt, xo + dx * r - pl
+            if 0 <= i < H and 0 <= j < W:
+                out[:, y, xo] += x[:, i, j] @ w[dy, dx]
+    return out
+
+
+@pytest.mark.parametrize("rate,pad", [(1, "SAME"), (2, "SAME"), (2, "VALID"), (3, "VALID")])
+def test_atrous_conv2d_and_transpose(where, rate, pad):
+    rng = np.random.default_rng(13)
+    v = rng.normal(size=(1, 9, 8, 2))
+    w = rng.normal(size=(3, 3, 2, 4))
+    with tf.device(where):
+        vt, wt = tf.constant(v), tf.constant(w)
+        with tf.GradientTape() as tape:
+            tape.watch([vt, wt])
+            y = tf.nn.atrous_conv2d(vt, wt, rate, pad)
+            loss = tf.reduce_sum(y * y)
+        gv, gw = tape.gradient(loss, [vt, wt])
+        yv = y.numpy()
+        # the transpose maps y's shape back to v's: its value is the adjoint <T(u), v> = <u, C(v)>
+        u = rng.normal(size=yv.shape)
+        w2 = rng.normal(size=(3, 3, 2, 4))  # (KH, KW, out = v's channels, in = y's channels)
+        tt = tf.nn.atrous_conv2d_transpose(tf.constant(u), tf.constant(w2), list(v.shape),
+                                           rate, pad)
+    ref = __import__("reference")
+    np.testing.assert_allclose(_on(where, y), _ref_conv(v, w, rate, pad), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(_on(where, gv), ref.numeric_grad(
+        lambda a, b: (_ref_conv(a, b, rate, pad) ** 2).sum(), [v, w], 0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_on(where, gw), ref.numeric_grad(
+        lambda a, b: (_ref_conv(a, b, rate, pad) ** 2).sum(), [v, w], 1), rtol=1e-6, atol=1e-6)
+    # <T(u), e_k> = <u, conv(e_k, w2)> for every basis element e_k of v's space
+    tv = _on(where, tt)
+    assert tv.shape == v.shape
+    want = np.zeros(v.shape)
+    for k in np.ndindex(*v.shape):
+        e = np.zeros(v.shape)
+        e[k] = 1
+        want[k] = (u * _ref_conv(e, w2, rate, pad)).sum()
+    np.testing.assert_allclose(tv, want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="atrous_conv2d.*less than one"):
+        tf.nn.atrous_conv2d(tf.constant(v), tf.constant(w), 0, pad)
+
+
+# --------------------------------------------------------------------------- pool, conv_transpose
+def _ref_pool(x, win, kind, st, dil, pad):
+    """Channels-last N-d pooling by loops; 'SAME' windows use their valid elements only."""
+    sp = x.shape[1:-1]
+    n = len(sp)
+    eff = [(w - 1) * d + 1 for w, d in zip(win, dil)]
+    if pad == "SAME":
+        outs = [-(-s // t) for s, t in zip(sp, st)]
+        pads = [max((o - 1) * t + e - s, 0) // 2 for o, t, e, s in zip(outs, st, eff, sp)]
+    else:
+        outs = [(s - e) // t + 1 for s, e, t in zip(sp, eff, st)]
+        pads = [0] * n
+    out = np.zeros((x.shape[0],) + tuple(outs) + (x.shape[-1],))
+    for o in np.ndindex(*outs):
+        vals = []
+        for k in np.ndindex(*win):
+            idx = [o[i] * st[i] + k[i] * dil[i] - pads[i] for i in range(n)]
+            if all(0 <= idx[i] < sp[i] for i in range(n)):
+                vals.append(x[(slice(None),) + tuple(idx)])
+        vals = np.stack(vals)
+        out[(slice(None),) + o] = vals.max(0) if kind == "MAX" else vals.mean(0)
+    return out
+
+
+_POOLS = [((2, 9, 3), [3], dict(dilations=[2])),
+          ((2, 9, 3), [3], dict(strides=[2], padding="SAME")),
+          ((1, 8, 7, 2), [2, 3], dict(dilations=[2, 1])),
+          ((1, 8, 7, 2), [2, 2], dict(strides=[2, 1], padding="SAME")),
+          ((1, 5, 6, 7, 2), [2, 2, 2], dict(dilations=[1, 2, 2])),
+          ((1, 5, 6, 7, 2), [2, 3, 2], dict(strides=[2, 2, 1]))]
+
+
+@pytest.mark.parametrize("kind", ["MAX", "AVG"])
+@pytest.mark.parametrize("shape,win,kw", _POOLS)
+def test_pool(where, shape, win, kw, kind):
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=shape).astype(np.float32)
+    n = len(win)
+    st = kw.get("strides", [1] * n)
+    dil = kw.get("dilations", [1] * n)
+    pad = kw.get("padding", "VALID")
+    with tf.device(where):
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = tf.nn.pool(xt, win, kind, **kw)
+            loss = tf.reduce_sum(y * y)
+        g = tape.gradient(loss, xt)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(_on(where, y), _ref_pool(x64, win, kind, st, dil, pad),
+                               rtol=1e-5, atol=1e-6)
+    ref = __import__("reference")
+    want = ref.numeric_grad(lambda a: (_ref_pool(a, win, kind, st, dil, pad) ** 2).sum(),
+                            [x64], 0)
+    np.testing.assert_allclose(_on(where, g), want, rtol=1e-3, atol=1e-4)
+
+
+def test_pool_channels_first_and_errors():
+    x = np.random.default_rng(19).normal(size=(1, 2, 8, 7))
+    y = tf.nn.pool(tf.constant(x), [2, 3], "MAX", dilations=[2, 2], data_format="NCHW").numpy()
+    want = _ref_pool(x.transpose(0, 2, 3, 1), [2, 3], "MAX", [1, 1], [2, 2], "VALID")
+    np.testing.assert_allclose(y, want.transpose(0, 3, 1, 2))
+    xt = tf.zeros((1, 5, 5, 1))
+    with pytest.raises(ValueError, match="pool.*strides.*dilations"):
+        tf.nn.pool(xt, [2, 2], "MAX", strides=[2, 2], dilations=[2, 2])
+    with pytest.raises(ValueError, match="pool.*SAME"):
+        tf.nn.pool(xt, [2, 2], "MAX", padding="SAME", dilations=[2, 2])
+    with pytest.raises(ValueError, match="pool.*window_shape"):
+        tf.nn.pool(xt, [2, 2], "MAX", strides=[3, 3])
+    with pytest.raises(ValueError, match="pooling_type"):
+        tf.nn.pool(xt, [2, 2], "MIN")
+
+
+def _ref_conv_transpose(x, w, out_shape, s):
+    """'SAME' transposed convolution by scatter loops: w (*K, C_out, C_in)."""
+    n = x.ndim - 2
+    ks = w.shape[:n]
+    sp = out_shape[1:-1]
+    pads = [max((xi - 1) * s + k - o, 0) // 2 for xi, k, o in zip(x.shape[1:-1], ks, sp)]
+    out = np.zeros(out_shape)
+    for i in np.ndindex(*x.shape[1:-1]):
+        for k in np.ndindex(*ks):
+            o = [i[a] * s + k[a] - pads[a] for a in range(n)]
+            if all(0 <= o[a] < sp[a] for a in range(n)):
+                out[(slice(None),) + tuple(o)] += x[(slice(None),) + i] @ w[k].T
+    return out
+
+
+@pytest.mark.parametrize("shape,fshape,oshape", [
+    ((1, 5, 3), (3, 4, 3), (1, 10, 4)), ((1, 4, 5, 3), (3, 3, 2, 3), (1, 8, 10, 2)),
+    ((1, 3, 4, 4, 3), (2, 2, 2, 2, 3), (1, 6, 8, 8, 2))])
+def test_conv_transpose_dispatch(shape, fshape, oshape):
+    rng = np.random.default_rng(23)
+    x, w = rng.normal(size=shape), rng.normal(size=fshape)
+    y = tf.nn.conv_transpose(tf.constant(x), tf.constant(w), list(oshape), 2).numpy()
+    np.testing.assert_allclose(y, _ref_conv_transpose(x, w, oshape, 2), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="conv_transpose.*rank"):
+        tf.nn.conv_transpose(tf.zeros((2, 3)), tf.zeros((1, 1)), [2, 3], 1)

@@ -20,3 +20,5 @@ from .ops.nn_extra_ops import (compute_average_loss, crelu, ctc_beam_search_deco
 from .ops.nn_extra_ops import (log_uniform_candidate_sampler, nce_loss,  # noqa: F401,E402
                                sampled_softmax_loss, uniform_candidate_sampler)
 from .ops.array_extra_ops import space_to_batch  # noqa: F401,E402
+from .ops.nn_more_ops import (atrous_conv2d, atrous_conv2d_transpose,  # noqa: F401,E402
+                              conv_transpose, dilation2d, erosion2d, pool)
