@@ -166,6 +166,20 @@ def test_zeta_edges():
                      tf.constant([1., 1, 0, -1, -1.5, 1, -2.5], tf.float64)).numpy()
     ref = [np.inf, np.nan, np.inf, np.inf, sp.zeta(2, -1.5), np.pi ** 2 / 6, sp.zeta(3, -2.5)]
     _close(z, ref, np.float64)
+    # TF's (Eigen's) poles: +inf for an even integer x only; x = inf leaves 1^-inf = 1
+    z = tf.math.zeta(tf.constant([3., 2.5, 4, np.inf], tf.float64),
+                     tf.constant([-1., 0, -2, 1], tf.float64)).numpy()
+    np.testing.assert_array_equal(z, [np.nan, np.nan, np.inf, 1.0])
+
+
+def test_more_edges_as_tf():
+    np.testing.assert_array_equal(tf.math.igamma(np.inf, 2.0).numpy(), 0.0)
+    np.testing.assert_array_equal(tf.math.igammac(np.inf, 2.0).numpy(), 1.0)
+    pg = tf.math.polygamma(tf.constant([0., 0, 1, 2]), tf.constant([0., -1, 0, 0])).numpy()
+    np.testing.assert_array_equal(pg, [np.nan, np.nan, np.inf, np.nan])
+    # b -> 0: I_x(a, b) ~ b, no cancellation against 1 (the power series branch)
+    np.testing.assert_allclose(tf.math.betainc(0.5, 1e-300, tf.constant(0.7, tf.float64)),
+                               sp.betainc(0.5, 1e-300, 0.7), rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -12,7 +12,8 @@ converged, or a fixed cap):
     d/da (TF's IgammaGradA) differentiates the same sums: the series term by term, the
     fraction by carrying dA_n/da and dB_n/da through the recurrences (forward mode).
     d/dx = x^(a-1) e^-x / Gamma(a).
-  * betainc I_x(a, b): the continued fraction of Numerical Recipes' betacf (modified Lentz),
+  * betainc I_x(a, b): the power series in x where b x <= 1 and x <= 0.95 (as Cephes'
+    incbet); otherwise the continued fraction of Numerical Recipes' betacf (modified Lentz),
     on x or, by symmetry, on 1 - x when x > (a+1)/(a+b+2). d/dx = x^(a-1)(1-x)^(b-1)/B(a, b);
     TF has no gradient for a and b (None).
   * zeta(x, q), Hurwitz: direct terms (q+k)^-x until q + N >= 9 (at least 9 of them), then
@@ -142,8 +143,10 @@ def _igamma_parts(a, x, want_da):
     ok = (a > 0) & (x >= 0) & ~np.isnan(a) & ~np.isnan(x)
     z = ok & (x == 0)
     P[z], Q[z], dP[z] = 0.0, 1.0, 0.0
-    inf = ok & np.isinf(x)
+    inf = ok & np.isinf(x) & np.isfinite(a)
     P[inf], Q[inf], dP[inf] = 1.0, 0.0, 0.0
+    ainf = ok & np.isposinf(a) & np.isfinite(x)  # (TF: P = 0, Q = 1 there)
+    P[ainf], Q[ainf], dP[ainf] = 0.0, 1.0, 0.0
     fin = ok & (x > 0) & np.isfinite(x) & np.isfinite(a)
     ser = fin & (x < a + 1)
     cf = fin & ~ser
@@ -169,11 +172,10 @@ def _igamma_parts(a, x, want_da):
 
 
 def _igamma_dx(a, x):
-    """x^(a-1) e^-x / Gamma(a), the density of Gamma(a, 1)."""
+    """x^(a-1) e^-x / Gamma(a), the density of Gamma(a, 1), by TF's formula (so 0 where
+    lgamma(a) is +inf, NaN at a = 1, x = 0 as TF's exp(0 * log 0))."""
     with np.errstate(all="ignore"):
-        r = np.exp((a - 1) * np.log(x) - x - _lgamma_np(a))
-        r = np.where((x == 0) & (a == 1), 1.0, r)
-        return np.where((a > 0) & (x >= 0), r, np.nan)
+        return np.exp((a - 1) * np.log(x) - x - _lgamma_np(a))
 
 
 def igamma_np(a, x):
@@ -250,6 +252,22 @@ def _betacf(a, b, x):
     return h
 
 
+def _beta_pseries(a, b, x):
+    """I_x(a, b) = x^a Gamma(a+b) / (Gamma(a) Gamma(b)) * (1/a + sum_n (1-b)..(n-b) x^n /
+    (n! (a+n))), for b x <= 1, x <= 0.95 (no 1 - v cancellation when I is tiny, e.g. b -> 0)."""
+    t = (1 - b) * x
+    s = 1 / a + t / (a + 1)
+    act = np.ones(x.shape, bool)
+    n = 2
+    while act.any() and n < 20000:
+        t = np.where(act, t * (n - b) * x / n, 0.0)
+        v = t / (a + n)
+        s += v
+        act &= np.abs(v) > 1e-17 * np.abs(s)
+        n += 1
+    return s * np.exp(_lgamma_np(a + b) - _lgamma_np(a) - _lgamma_np(b) + a * np.log(x))
+
+
 def betainc_np(a, b, x):
     (a, b, x), shp = _f64(a, b, x)
     out = np.full(x.shape, np.nan)
@@ -257,6 +275,10 @@ def betainc_np(a, b, x):
     out[ok & (x == 0)] = 0.0
     out[ok & (x == 1)] = 1.0
     mid = ok & (x > 0) & (x < 1)
+    ps = mid & (b * x <= 1) & (x <= 0.95)
+    if ps.any():
+        out[ps] = _beta_pseries(a[ps], b[ps], x[ps])
+    mid &= ~ps
     if mid.any():
         aa, bb, xx = a[mid], b[mid], x[mid]
         lbt = _lgamma_np(aa + bb) - _lgamma_np(aa) - _lgamma_np(bb) + aa * np.log(xx) + \
@@ -273,8 +295,7 @@ def betainc_np(a, b, x):
 def _betainc_dx(a, b, x):
     with np.errstate(all="ignore"):
         lb = _lgamma_np(a) + _lgamma_np(b) - _lgamma_np(a + b)
-        r = np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - lb)
-        return np.where((a > 0) & (b > 0) & (x >= 0) & (x <= 1), r, np.nan)
+        return np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - lb)  # (TF's formula)
 
 
 def betainc(a, b, x, name=None):
@@ -312,7 +333,12 @@ def zeta_np(x, q):
     out[x == 1] = np.inf
     ok = (x > 1) & ~np.isnan(q)
     qint = q == np.floor(q)
-    out[ok & (q <= 0) & qint] = np.inf
+    # at the poles q = 0, -1, ...: +inf for an even integer x, NaN otherwise (TF / Eigen)
+    xeven = (x == np.floor(x)) & (np.fmod(x, 2) == 0)
+    out[ok & (q <= 0) & qint & xeven] = np.inf
+    big = ok & np.isposinf(x) & (q > 0)  # (q + k)^-inf: only q <= 1 survives
+    out[big] = np.where(q[big] < 1, np.inf, np.where(q[big] == 1, 1.0, 0.0))
+    ok &= np.isfinite(x)
     # q < 0 not an integer: defined (a finite sum of real powers) only for integer x, as TF
     run = ok & ((q > 0) | (~qint & (x == np.floor(x))))
     run &= np.isfinite(q) | (q > 0)
@@ -340,7 +366,8 @@ def polygamma_np(n, x):
     out = np.full(x.shape, np.nan)
     isint = (n == np.floor(n)) & (n >= 0)
     z = isint & (n == 0)
-    out[z] = _digamma_np(x[z])
+    xz = x[z]
+    out[z] = np.where((xz <= 0) & (xz == np.floor(xz)), np.nan, _digamma_np(xz))
     pos = isint & (n > 0)
     if pos.any():
         nn = n[pos]
@@ -352,8 +379,8 @@ def polygamma_np(n, x):
 
 
 def zeta(x, q, name=None):
-    """The Hurwitz zeta function sum_k (k + q)^-x (x > 1; +inf at x = 1 and at the poles
-    q = 0, -1, ...; NaN for x < 1). Gradient for q: -x zeta(x + 1, q); none for x (as TF)."""
+    """The Hurwitz zeta function sum_k (k + q)^-x (x > 1; +inf at x = 1; at the poles
+    q = 0, -1, ... +inf for even integer x, else NaN, as TF; NaN for x < 1). Gradient for q: -x zeta(x + 1, q); none for x (as TF)."""
     op = "zeta"
     x, q = _operands(op, ("x", "q"), (x, q))
     _bshape(op, ("x", "q"), (x, q))
