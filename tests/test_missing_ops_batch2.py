@@ -688,3 +688,14 @@ def test_conv_transpose_dispatch(shape, fshape, oshape):
     np.testing.assert_allclose(y, _ref_conv_transpose(x, w, oshape, 2), rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="conv_transpose.*rank"):
         tf.nn.conv_transpose(tf.zeros((2, 3)), tf.zeros((1, 1)), [2, 3], 1)
+
+
+def test_stateless_gamma_gradient():
+    alpha = tf.Variable([2.0, 0.4], dtype=tf.float64)  # a trainable Variable is watched
+    with tf.GradientTape() as tape:
+        s = tf.random.stateless_gamma([3, 2], seed=[1, 2], alpha=alpha, beta=2.0,
+                                      dtype=tf.float64)
+    g = tape.gradient(s, alpha).numpy()
+    std = s.numpy() * 2.0
+    a64 = np.broadcast_to(np.array([2.0, 0.4]), std.shape)
+    np.testing.assert_allclose(g, (_implicit_grad_ref(a64, std) / 2.0).sum(0), rtol=1e-5)

@@ -682,12 +682,15 @@ def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
 
 def stateless_gamma(shape, seed, alpha, beta=None, dtype=_dt.float32, name=None):
     """Gamma(alpha) samples divided by the rate beta, of `shape` (alpha, beta broadcast to
-    it)."""
+    it); differentiable w.r.t. float Tensors alpha (implicit reparameterization) and beta."""
     g = stateless_generator("random.stateless_gamma", seed)
     shp = _shape(shape)
     a = np.broadcast_to(_host_value(alpha).astype(np.float64), shp)
     b = np.broadcast_to(_host_value(1.0 if beta is None else beta).astype(np.float64), shp)
-    return _wrap((g.standard_gamma(a) / b).astype(_dt.as_dtype(dtype)._np))
+    std = g.standard_gamma(a)
+    out = _wrap((std / b).astype(_dt.as_dtype(dtype)._np))
+    from .special_more_ops import attach_gamma_grad  # (TF's implicit alpha gradient)
+    return attach_gamma_grad(out, alpha, beta, std, b, 0)
 
 
 def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
