@@ -107,3 +107,70 @@ def test_resizing_integer_images_keep_their_dtype_rounded_half_to_even():
     assert out.dtype == np.dtype(u8) and out[:, 0].max() == 0 and out[:, -1].min() == 255
     if u8 == "uint8":
         assert np.all(np.diff(out[0, :, 0].astype(int)) >= 0)   # monotone: no wrap-around
+
+
+def _tf_projective_ref(img, t, fill_mode, fill_value, interpolation):
+    """TF's ImageProjectiveTransformV3 per pixel for one (H, W, C) image and an affine
+    transform [a0, a1, a2, b0, b1, b2]: output (col x, row y) reads input (a0 x + a1 y + a2,
+    b0 x + b1 y + b2); the coordinate is first mapped by fill_mode, then read nearest with
+    std::round (half away from zero) or bilinearly; reads outside the image give fill_value."""
+    H, W, C = img.shape
+
+    def mapc(v, n):
+        if fill_mode == "constant":
+            return v
+        if fill_mode == "reflect" and v < 0:
+            v = v + 2 * n * int(-v / (2 * n))
+            v = v + 2 * n if v < -n else -v - 1
+        elif fill_mode == "reflect" and v > n - 1:
+            v = v - 2 * n * int(v / (2 * n))
+            v = 2 * n - v - 1 if v >= n else v
+        elif fill_mode == "wrap" and v < 0:
+            v = v + n * (int(-v / (n - 1)) + 1)
+        elif fill_mode == "wrap" and v > n - 1:
+            v = v - n * int(v / (n - 1))
+        return min(max(v, 0.0), n - 1.0)
+
+    def read(r, c):
+        return img[r, c] if 0 <= r < H and 0 <= c < W else np.full(C, fill_value)
+
+    out = np.zeros((H, W, C))
+    for r in range(H):
+        for c in range(W):
+            x = mapc(t[0] * c + t[1] * r + t[2], W)
+            y = mapc(t[3] * c + t[4] * r + t[5], H)
+            if interpolation == "nearest":
+                out[r, c] = read(int(math.copysign(math.floor(abs(y) + 0.5), y)),
+                                 int(math.copysign(math.floor(abs(x) + 0.5), x)))
+                continue
+            y0, x0 = math.floor(y), math.floor(x)
+            top = (x0 + 1 - x) * read(y0, x0) + (x - x0) * read(y0, x0 + 1)
+            bot = (x0 + 1 - x) * read(y0 + 1, x0) + (x - x0) * read(y0 + 1, x0 + 1)
+            out[r, c] = (y0 + 1 - y) * top + (y - y0) * bot
+    return out
+
+
+def test_affine_layers_map_then_round_as_tf_projective_transform():
+    # Keras 3.15 (TF backend) resamples with ImageProjectiveTransformV3: fill_mode maps the
+    # continuous coordinate first, nearest then rounds half away from zero, and 'wrap' has
+    # TF's own period. nabi rounded first (floor(v + 0.5)) and mapped the integer index, so
+    # a zoom by 1.5 (half-pixel coordinates) differed in 'constant'/'reflect' nearest, and
+    # 'wrap' differed near the seams.
+    img = np.random.default_rng(1).uniform(0, 255, (1, 7, 9, 2)).astype(np.float32)
+    H, W = 7, 9
+    zoom = [1.5, 0.0, (W - 1) / 2 * (1 - 1.5), 0.0, 1.5, (H - 1) / 2 * (1 - 1.5)]
+    for mode in ("constant", "reflect", "wrap", "nearest"):
+        for interp in ("nearest", "bilinear"):
+            layer = layers.RandomZoom((0.5, 0.5), fill_mode=mode, interpolation=interp,
+                                      fill_value=3.0)
+            ref = _tf_projective_ref(img[0].astype(np.float64), zoom, mode, 3.0, interp)
+            assert_array(layer(img, training=True), ref[None].astype(np.float32), rtol=1e-5,
+                         atol=1e-3, dtype="float32")
+    # Keras's translation matrix: [1, 0, -dx, 0, 1, -dy] with dx = width_factor * W
+    shift = [1.0, 0.0, 0.2 * W, 0.0, 1.0, -0.3 * H]
+    for interp in ("nearest", "bilinear"):
+        layer = layers.RandomTranslation((0.3, 0.3), (-0.2, -0.2), fill_mode="wrap",
+                                         interpolation=interp)
+        ref = _tf_projective_ref(img[0].astype(np.float64), shift, "wrap", 0.0, interp)
+        assert_array(layer(img, training=True), ref[None].astype(np.float32), rtol=1e-5,
+                     atol=1e-3, dtype="float32")

@@ -22,7 +22,7 @@ Where the work happens:
   once, at construction, from nabi's generator (`nabi.random.set_seed` / the layer's `seed`),
   so runs repeat; the random streams are not TensorFlow's.
 - The affine image layers (rotation, zoom, translation) build TF's projective transforms
-  (`get_rotation_matrix`, ...) and resample with `preprocessing.image.affine_resample`.
+  (`get_rotation_matrix`, ...) and resample as TF's ImageProjectiveTransformV3 (`_transform`).
 
 Adapted state that is not a weight (a lookup layer's vocabulary and idf weights,
 Discretization's bin boundaries) is written into the layer config, so it survives .keras and
@@ -1566,17 +1566,64 @@ def _check_fill(layer, fill_mode, interpolation):
                                   "Only `nearest` and `bilinear` are supported.")
 
 
+def _tf_map_coords(v, n, fill_mode):
+    """TF's MapCoordinate on continuous source coordinates v along an axis of length n:
+    reflect [dcba|abcd|dcba], wrap (TF's period: a step of n per n - 1), nearest clamps,
+    constant leaves them (out-of-range reads give the fill value)."""
+    if fill_mode == "constant":
+        return v
+    if n <= 1:
+        return np.zeros_like(v)
+    if fill_mode == "reflect":
+        sz2 = np.float32(2 * n)
+        lo = v + sz2 * np.trunc(-v / sz2)
+        lo = np.where(lo < -n, lo + sz2, -lo - 1)
+        hi = v - sz2 * np.trunc(v / sz2)
+        hi = np.where(hi >= n, sz2 - hi - 1, hi)
+        v = np.where(v < 0, lo, np.where(v > n - 1, hi, v))
+    elif fill_mode == "wrap":
+        sz = np.float32(n - 1)
+        v = np.where(v < 0, v + n * (np.trunc(-v / sz) + 1),
+                     np.where(v > n - 1, v - n * np.trunc(v / sz), v))
+    return np.clip(v, 0, n - 1).astype(np.float32)
+
+
 def _transform(x, transforms, fill_mode, fill_value, interpolation):
-    """TF's ImageProjectiveTransform for affine transforms: transforms (B, 8) rows
+    """TF's ImageProjectiveTransformV3 for affine transforms: transforms (B, 8) rows
     [a0, a1, a2, b0, b1, b2, 0, 0] map output (x=col, y=row) to input
-    (a0 x + a1 y + a2, b0 x + b1 y + b2). Resampled by preprocessing.image.affine_resample
-    (row/col matrices); 'wrap' differs from TF's within one pixel of the seam."""
-    from ..preprocessing.image import affine_resample
-    t = np.asarray(transforms, np.float64)
-    mats = np.stack([np.stack([t[:, 4], t[:, 3], t[:, 5]], -1),
-                     np.stack([t[:, 1], t[:, 0], t[:, 2]], -1)], 1)   # (B, 2, 3) row/col
-    order = 0 if interpolation == "nearest" else 1
-    return affine_resample(x, mats, fill_mode, fill_value, order)
+    (a0 x + a1 y + a2, b0 x + b1 y + b2); the coordinates are mapped by fill_mode first, then
+    read nearest (std::round: half away from zero) or bilinearly, out-of-range reads giving
+    fill_value. x: (B, H, W, C) float."""
+    B, H, W, C = x.shape
+    # float32 coordinates, as TF computes them (a rotation by 90 degrees lands exactly on
+    # the wrap seams, where float64 would pick the other side)
+    t = np.asarray(transforms, np.float32)
+    rr, cc = np.meshgrid(np.arange(H, dtype=np.float32), np.arange(W, dtype=np.float32),
+                         indexing="ij")
+    cc, rr = cc.ravel()[None], rr.ravel()[None]
+    sx = _tf_map_coords(t[:, 0:1] * cc + t[:, 1:2] * rr + t[:, 2:3], W, fill_mode)   # (B, HW)
+    sy = _tf_map_coords(t[:, 3:4] * cc + t[:, 4:5] * rr + t[:, 5:6], H, fill_mode)
+    flat = x.reshape(B, H * W, C)
+    fill = np.asarray(fill_value, x.dtype)
+
+    def read(yi, xi):
+        ok = (yi >= 0) & (yi < H) & (xi >= 0) & (xi < W)
+        idx = np.where(ok, yi * W + xi, 0).astype(np.int64)
+        vals = np.take_along_axis(flat, idx[..., None], axis=1)
+        return np.where(ok[..., None], vals, fill)
+
+    if interpolation == "nearest":
+        def rnd(v):
+            return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+        out = read(rnd(sy), rnd(sx))
+    else:
+        y0, x0 = np.floor(sy), np.floor(sx)
+        wy, wx = (sy - y0)[..., None], (sx - x0)[..., None]
+        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+        top = (1 - wx) * read(y0, x0) + wx * read(y0, x0 + 1)
+        bot = (1 - wx) * read(y0 + 1, x0) + wx * read(y0 + 1, x0 + 1)
+        out = (1 - wy) * top + wy * bot
+    return out.reshape(B, H, W, C).astype(x.dtype, copy=False)
 
 
 class RandomCrop(_RandomLayer):
