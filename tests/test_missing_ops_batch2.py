@@ -454,6 +454,8 @@ def test_tridiagonal_errors():
         tf.linalg.tridiagonal_solve(tf.zeros((2, 5)), tf.zeros((5, 1)))
     with pytest.raises(ValueError, match="tridiagonal_matmul.*rhs"):
         tf.linalg.tridiagonal_matmul(tf.ones((3, 4)), tf.zeros((5, 1)))
+    with pytest.raises(ValueError, match="tridiagonal_solve.*not invertible"):
+        tf.linalg.tridiagonal_solve(tf.zeros((3, 4)), tf.ones((4, 1)))
     with pytest.raises(ValueError, match="diagonals_format"):
         tf.linalg.tridiagonal_solve(tf.ones((3, 4)), tf.zeros((4, 1)), diagonals_format="band")
 

@@ -301,7 +301,11 @@ def tridiagonal_solve(diagonals, rhs, diagonals_format="compact", transpose_rhs=
     if conjugate_rhs:
         b = _conj(b)
     from .linalg_decomp import solve
-    x = solve(_dense(op, sup, main, sub), b)
+    try:
+        x = solve(_dense(op, sup, main, sub), b)
+    except ValueError as e:
+        raise ValueError(f"[{op}] diagonals of length {m}, rhs {tuple(b._data.shape)}: "
+                         f"{e}") from None
     return reshape(x, tuple(x._data.shape[:-1])) if vec else x
 
 
