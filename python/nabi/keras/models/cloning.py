@@ -17,6 +17,11 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     clone_function = clone_function or _default_clone
     if isinstance(model, Sequential):
         new_layers = [clone_function(l) for l in model.layers]
+        for old, cl in zip(model.layers, new_layers):   # a loaded model's first-layer shape
+            shape = old.__dict__.get("_loaded_input_shape")   # (Sequential.from_config)
+            if shape is not None and isinstance(cl, type(old)) and \
+                    cl._batch_input_shape is None:
+                cl.__dict__["_loaded_input_shape"] = shape
         new = Sequential(name=model.name if "name" not in kwargs else kwargs["name"])
         if input_tensors is not None:
             new.add(flatten(input_tensors)[0]._keras_history[0])

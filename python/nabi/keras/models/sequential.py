@@ -21,6 +21,9 @@ def _first_input_shape_and_dtype(layer):
         layer = layer.layers[0]
     if layer._batch_input_shape is not None:
         return tuple(layer._batch_input_shape), layer.dtype
+    loaded = layer.__dict__.get("_loaded_input_shape")   # see Sequential.from_config
+    if loaded is not None:
+        return loaded, layer.dtype
     return None, None
 
 
@@ -282,8 +285,8 @@ class Sequential(Model):
                 # Keras 3 files carry the shape on the InputLayer only; the first layer keeps
                 # it too, as a Keras 2 file's batch_input_shape does, so that
                 # Sequential(loaded.layers[:-1]) is built at once (HOML's transfer learning)
-                if layer._batch_input_shape is None:
-                    layer._batch_input_shape = shape
+                if layer._batch_input_shape is None:    # (not in its config: Keras 3's)
+                    layer.__dict__["_loaded_input_shape"] = shape
                 shape = None
             model.add(layer)
         if not model.built and config.get("build_input_shape"):
