@@ -174,3 +174,17 @@ def test_affine_layers_map_then_round_as_tf_projective_transform():
         ref = _tf_projective_ref(img[0].astype(np.float64), shift, "wrap", 0.0, interp)
         assert_array(layer(img, training=True), ref[None].astype(np.float32), rtol=1e-5,
                      atol=1e-3, dtype="float32")
+
+
+def test_colour_layers_at_inference_return_integer_images_unchanged():
+    # Keras 3.15: RandomContrast / RandomBrightness (and the other augmentation layers) return
+    # the input itself at inference, so a uint8 image stays uint8; nabi cast it to float32 first
+    img = np.arange(2 * 3 * 4 * 3).reshape(2, 3, 4, 3).astype(np.uint8)
+    u8 = "int64" if nabi.config.list_physical_devices("GPU") else "uint8"
+    for layer in (layers.RandomContrast(0.5), layers.RandomBrightness(0.3),
+                  layers.RandomHeight(0.2), layers.RandomWidth(0.2)):
+        assert_array(layer(img, training=False), img, dtype=u8)
+        assert_array(layer(img[0], training=False), img[0], dtype=u8)
+    # training still works in float
+    out = layers.RandomBrightness((0.0, 0.0))(img, training=True)
+    assert_array(out, img.astype(np.float32), dtype="float32")

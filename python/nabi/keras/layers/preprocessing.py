@@ -1847,6 +1847,8 @@ class RandomContrast(_RandomLayer):
     batch (tf.image.random_contrast): (x - mean) * factor + mean with the mean of each image
     and channel, then clipped to [0, 255]."""
 
+    _autocast_ints = False   # at inference an integer image passes through unchanged
+
     def __init__(self, factor, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.factor = factor
@@ -1885,6 +1887,7 @@ class RandomBrightness(_RandomLayer):
     """While training, adds to each image one random delta in factor x (value range width),
     then clips to `value_range` (default [0, 255])."""
 
+    _autocast_ints = False   # at inference an integer image passes through unchanged
     _FACTOR_ERROR = ("The `factor` argument should be a number (or a list of two numbers) in "
                      "the range [-1.0, 1.0]. ")
     _RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -1935,6 +1938,7 @@ class _RandomSize(_RandomLayer):
     """RandomHeight / RandomWidth: while training, resizes the batch along one axis by one
     random factor in [1 + lower, 1 + upper] (new size int(factor * size), as Keras), the other
     axis unchanged; at inference the input passes through. Float output while training."""
+    _autocast_ints = False   # at inference an integer image passes through unchanged
     _axis = H_AXIS
     _what = "height"
 
