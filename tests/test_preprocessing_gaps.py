@@ -129,9 +129,9 @@ def test_hashed_crossing_shapes_and_dtypes(mode):
         out = layer(inputs)
         if mode == "int":
             assert_array(out, want, dtype="int64")
-        else:   # (batch, 1) and (batch,) both give (batch, num_bins); a scalar (num_bins,)
-            one_hot = np.eye(nb, dtype=np.float32)[np.asarray(want).reshape(-1)]
-            want_oh = one_hot[0] if np.ndim(want) == 0 else one_hot
+        else:   # (batch, 1) and (batch,) give (batch, num_bins); a scalar (1, num_bins),
+            # as in Keras 3.15
+            want_oh = np.eye(nb, dtype=np.float32)[np.asarray(want).reshape(-1)]
             assert_array(out, want_oh, dtype="float32")
         assert tuple(layer.compute_output_shape([np.shape(inputs[0])] * 2)) == \
             tuple(out.shape)

@@ -188,3 +188,25 @@ def test_colour_layers_at_inference_return_integer_images_unchanged():
     # training still works in float
     out = layers.RandomBrightness((0.0, 0.0))(img, training=True)
     assert_array(out, img.astype(np.float32), dtype="float32")
+
+
+def test_one_hot_of_a_scalar_or_one_element_vector_has_a_batch_axis():
+    # Keras 3.15 encode_categorical_inputs, one_hot: a scalar is upranked to (1,), a trailing
+    # axis of 1 is dropped only when the rank is above 1, then the one-hot axis is added; so a
+    # scalar and a (1,) input give (1, depth) and rank 2 gives rank 3. nabi gave (depth,) and
+    # refused rank 3 outputs (Keras 2.15's TF fast path).
+    def onehot(idx, depth):
+        idx = np.asarray(idx)
+        return (idx[..., None] == np.arange(depth)).astype(np.float32)
+
+    enc = layers.CategoryEncoding(num_tokens=4, output_mode="one_hot")
+    assert_array(enc(np.array(2)), onehot([2], 4), dtype="float32")
+    assert_array(enc(np.array([2])), onehot([2], 4), dtype="float32")
+    assert_array(enc(np.array([[1], [3]])), onehot([1, 3], 4), dtype="float32")
+    assert_array(enc(np.array([[0, 1], [3, 2]])), onehot([[0, 1], [3, 2]], 4), dtype="float32")
+    assert enc.compute_output_shape(()) == (1, 4)
+    assert enc.compute_output_shape((None, 5)) == (None, 5, 4)
+    lookup = layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")
+    assert_array(lookup(np.array("b")), onehot([2], 3), dtype="float32")
+    disc = layers.Discretization(bin_boundaries=[0.0], output_mode="one_hot")
+    assert_array(disc(np.array([1.0], np.float32)), onehot([1], 2), dtype="float32")

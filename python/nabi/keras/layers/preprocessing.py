@@ -452,17 +452,27 @@ def _merge_summaries(prev, nxt, epsilon):
 
 
 def _encode_categorical(layer, idx, mode, depth, dtype, count_weights=None):
-    """Keras's `encode_categorical_inputs` on host arrays: 'int' passes through; 'one_hot' adds a
-    last axis unless it is already 1; 'multi_hot'/'count' encode the last axis (a 1-D input is
-    one sample); output rank at most 2; indices outside [0, depth) are dropped."""
+    """Keras's `encode_categorical_inputs` on host arrays: 'int' passes through; 'one_hot' drops
+    a trailing axis of 1 (rank > 1) and adds a last axis; 'multi_hot'/'count' encode the last
+    axis (a 1-D input is one sample; output rank at most 2); indices outside [0, depth) are
+    dropped."""
     if mode == INT:
         return np.asarray(idx).astype(dtype)
     x = np.asarray(idx)
     orig = x.shape
     if x.ndim == 0:
         x = x[None]
-    if mode == ONE_HOT and x.shape[-1] != 1:
-        x = x[..., None]
+    if mode == ONE_HOT:
+        # Keras 3: a trailing axis of 1 is dropped when the rank is above 1, then a one-hot
+        # axis is added (a scalar or a (1,) input gives (1, depth); any rank is allowed)
+        if x.ndim > 1 and x.shape[-1] == 1:
+            x = x[..., 0]
+        x = np.asarray(x)
+        out = np.zeros(x.shape + (int(depth),), dtype)
+        valid = (x >= 0) & (x < depth)
+        pos = np.nonzero(valid)
+        out[pos + (x[valid].astype(np.int64),)] = 1
+        return out
     if x.ndim > 2:
         raise ValueError(f"[{layer.name}] When output_mode is not 'int', maximum supported "
                          f"output rank is 2. Received output_mode={mode!r} and input shape "
@@ -493,10 +503,12 @@ def _encoded_shape(shape, mode, depth):
     shape = list(shape)
     if mode == INT:
         return tuple(shape)
+    if mode == ONE_HOT:
+        if len(shape) > 1 and shape[-1] == 1:
+            shape = shape[:-1]
+        return tuple((shape or [1]) + [depth])
     if not shape:
         return (depth,)
-    if mode == ONE_HOT and shape[-1] != 1:
-        return tuple(shape + [depth])
     return tuple(shape[:-1] + [depth])
 
 
