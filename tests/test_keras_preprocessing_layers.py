@@ -232,9 +232,9 @@ def test_discretization_adapt_and_output_modes():
     np.testing.assert_allclose(d.bin_boundaries, np.quantile(big, [.2, .4, .6, .8]), atol=0.05)
     counts = np.bincount(_np(d(big)).ravel(), minlength=5)
     assert counts.min() > 900 and counts.max() < 1100
-    # Keras's default batches of 32 merge 157 summaries (approximate, as in Keras)
+    # batches of 32 (a batched Dataset, or batch_size=32) merge 157 summaries (approximate)
     d32 = layers.Discretization(num_bins=5)
-    d32.adapt(big)
+    d32.adapt(big, batch_size=32)
     assert np.all(np.diff(d32.bin_boundaries) > 0)
     np.testing.assert_allclose(d32.bin_boundaries, np.quantile(big, [.2, .4, .6, .8]), atol=0.3)
     # encodings

@@ -210,3 +210,42 @@ def test_one_hot_of_a_scalar_or_one_element_vector_has_a_batch_axis():
     assert_array(lookup(np.array("b")), onehot([2], 3), dtype="float32")
     disc = layers.Discretization(bin_boundaries=[0.0], output_mode="one_hot")
     assert_array(disc(np.array([1.0], np.float32)), onehot([1], 2), dtype="float32")
+
+
+def _keras3_quantile_boundaries(values, num_bins, epsilon):
+    """Keras 3's Discretization.adapt of one array: summarize (every int(step)-th sorted
+    value from index int(step - 1), step = max(n * epsilon, 1), each weighing step), compress
+    to 1/epsilon points, then read the boundaries at cumulative weights k / num_bins."""
+    v = np.sort(np.asarray(values, np.float64).ravel())
+    step = max(v.size * epsilon, 1)
+    pts = v[int(step - 1)::int(step)]
+    w = np.full(pts.shape, step)
+
+    def compress(pts, w, eps):
+        if len(pts) * eps < 1:
+            return pts, w
+        pct = eps + np.arange(0.0, 1.0, eps)
+        cw = np.cumsum(w)
+        new_cw = np.interp(pct, cw / cw[-1], cw)
+        return np.interp(pct, cw / cw[-1], pts), np.diff(np.concatenate([[0.0], new_cw]))
+
+    pts, w = compress(pts, w, epsilon)
+    return compress(pts, w, 1.0 / num_bins)[0][:-1]
+
+
+def test_discretization_adapt_summarizes_an_array_at_once_as_keras3():
+    # Keras 3.15 adapt() feeds a NumPy array to update_state whole and its summarize() keeps
+    # values from index int(step - 1); nabi cut the array into batches of 32 and used Keras
+    # 2's summarize (from index int(step)), so the boundaries moved (263/506/760 here).
+    x = np.random.default_rng(3).permutation(1000).astype(np.float32)
+    ref = _keras3_quantile_boundaries(x, 4, 0.01)
+    np.testing.assert_allclose(ref, [249.0, 499.0, 749.0])
+    for data in (x, x[:, None]):
+        d = layers.Discretization(num_bins=4, epsilon=0.01)
+        d.adapt(data)
+        np.testing.assert_allclose(d.bin_boundaries, ref, atol=1e-3)
+    y = np.random.default_rng(4).normal(size=777).astype(np.float32)
+    d = layers.Discretization(num_bins=5, epsilon=0.001)
+    d.adapt(y)
+    np.testing.assert_allclose(d.bin_boundaries, _keras3_quantile_boundaries(y, 5, 0.001),
+                               atol=1e-5)

@@ -421,15 +421,12 @@ class Normalization(PreprocessingLayer):
 
 
 def _summarize(values, epsilon):
-    """Keras's quantile summary of one batch: every `len/num_buckets`-th sorted value with its
-    weight (float32, as Keras)."""
+    """Keras 3's quantile summary of one batch: with step = max(len * epsilon, 1), every
+    int(step)-th sorted value from index int(step - 1), each weighing step (float32)."""
     values = np.sort(np.asarray(values, np.float32).reshape(-1))
-    elements = np.float32(values.size)
-    num_buckets = np.float32(1.0) / np.float32(epsilon)
-    increment = int(elements / num_buckets)
-    step = max(increment, 1)
-    boundaries = values[increment::step]
-    weights = np.full(boundaries.shape, float(step), np.float32)
+    step = max(values.size / (1.0 / epsilon), 1)
+    boundaries = values[int(step - 1)::int(step)]
+    weights = np.ones_like(boundaries) * step
     return np.stack([boundaries, weights])
 
 
@@ -533,9 +530,9 @@ class Discretization(PreprocessingLayer):
     (-inf, 0), [0, 1), [1, 2), [2, inf) and the output is the bin index (int32, as in Keras 3,
     whatever `dtype` is), or its
     one-hot / multi-hot / count encoding. `adapt` learns `num_bins - 1` boundaries with
-    Keras's approximate quantile summary (`epsilon`), batch by batch as Keras does (as in
-    Keras, merging many small batches -- 32 rows by default -- drifts the boundaries; a large
-    `batch_size` gives boundaries close to the exact quantiles). As in
+    Keras's approximate quantile summary (`epsilon`): a NumPy array or Tensor in one batch, as
+    Keras 3.15 does, a Dataset (or an explicit `batch_size`) batch by batch (as in Keras,
+    merging many small batches drifts the boundaries). As in
     Keras 3, the adapted `bin_boundaries` are part of the config (so `num_bins` and
     `bin_boundaries` may both be given when `len(bin_boundaries) == num_bins - 1`)."""
 
@@ -577,6 +574,15 @@ class Discretization(PreprocessingLayer):
 
     def build(self, input_shape):
         self.built = True
+
+    def adapt(self, data, batch_size=None, steps=None):
+        from ...data import Dataset
+        if batch_size is None and steps is None and isinstance(data, (np.ndarray, Tensor)) \
+                and not isinstance(data, Dataset):
+            # Keras 3.15 summarizes a whole array or Tensor at once (one update_state)
+            data = _host(data) if isinstance(data, Tensor) else data
+            batch_size = max(1, len(data)) if np.ndim(data) else None
+        super().adapt(data, batch_size=batch_size, steps=steps)
 
     def reset_state(self):
         if self.input_bin_boundaries is not None:
