@@ -249,3 +249,18 @@ def test_discretization_adapt_summarizes_an_array_at_once_as_keras3():
     d.adapt(y)
     np.testing.assert_allclose(d.bin_boundaries, _keras3_quantile_boundaries(y, 5, 0.001),
                                atol=1e-5)
+
+
+def test_resizing_pad_to_aspect_ratio():
+    # Keras 3.15 Resizing(pad_to_aspect_ratio=True, fill_value=v): pad int((ph - H) / 2) rows
+    # (and columns) of v on both sides, ph = max(H, int(W * height / width)), then resize.
+    # nabi refused the argument.
+    img = np.arange(8, dtype=np.float32).reshape(2, 4, 1) + 1
+    padded = np.pad(img, ((1, 1), (0, 0), (0, 0)), constant_values=7.0)     # (4, 4, 1)
+    layer = layers.Resizing(4, 4, pad_to_aspect_ratio=True, fill_value=7.0)
+    assert_array(layer(img), padded, dtype="float32")
+    assert_array(layers.Resizing(8, 8, pad_to_aspect_ratio=True)(img[None]),
+                 _bilinear_ref(np.pad(img, ((1, 1), (0, 0), (0, 0))).astype(np.float64),
+                               8, 8)[None], dtype="float32")
+    cfg = layer.get_config()
+    assert cfg["pad_to_aspect_ratio"] is True and cfg["fill_value"] == 7.0

@@ -1462,29 +1462,50 @@ class Resizing(Layer):
     """Resizes images to (height, width) like tf.image.resize (half-pixel centres, no
     antialiasing): 'bilinear', 'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5', 'gaussian'
     or 'mitchellcubic'. With crop_to_aspect_ratio=True the largest centred
-    window with the target aspect ratio is cropped first (Keras's smart_resize). Float images
+    window with the target aspect ratio is cropped first (Keras's smart_resize); with
+    pad_to_aspect_ratio=True the image is padded with fill_value toward it. Float images
     give the layer's float dtype; integer images (uint8...) keep theirs, rounded and saturated,
     as in Keras 3."""
 
     _autocast_ints = False
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 **kwargs):
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, **kwargs):
         super().__init__(**kwargs)
         _check_size(self, height, width)
         if interpolation not in _INTERPOLATIONS:
             raise NotImplementedError(f"[{self.name}] interpolation {interpolation!r} is not "
                                       f"supported by nabi; use one of {list(_INTERPOLATIONS)}")
+        if fill_mode != "constant":
+            raise ValueError(f"[{self.name}] Only fill_mode='constant' is supported. Received: "
+                             f"fill_mode={fill_mode!r}")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(f"[{self.name}] Only one of `crop_to_aspect_ratio` and "
+                             "`pad_to_aspect_ratio` can be True.")
         self.height = int(height)
         self.width = int(width)
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        self.fill_mode = fill_mode
+        self.fill_value = float(fill_value)
+
+    def _pad(self, x):
+        """Keras 3's pad_to_aspect_ratio: int((target - size) / 2) rows (columns) of
+        fill_value on both sides, toward the target aspect ratio."""
+        B, H, W, C = x.shape
+        ph = max(H, int(np.float32(W * self.height) / np.float32(self.width)))
+        pw = max(W, int(np.float32(H * self.width) / np.float32(self.height)))
+        h0, w0 = int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
+        return np.pad(x, ((0, 0), (h0, h0), (w0, w0), (0, 0)), constant_values=self.fill_value)
 
     def call(self, inputs):
         inputs = _as_tensor(inputs)
         x, unb, src = _image_batch(self, inputs)
         if self.crop_to_aspect_ratio:
             y = _smart_resize(x, self.height, self.width, self.interpolation)
+        elif self.pad_to_aspect_ratio:
+            y = _resize(self._pad(x), self.height, self.width, self.interpolation)
         else:
             y = _resize(x, self.height, self.width, self.interpolation)
         in_dtype = inputs._data.dtype
@@ -1502,7 +1523,9 @@ class Resizing(Layer):
         config = super().get_config()
         config.update({"height": self.height, "width": self.width,
                        "interpolation": self.interpolation,
-                       "crop_to_aspect_ratio": self.crop_to_aspect_ratio})
+                       "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                       "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+                       "fill_mode": self.fill_mode, "fill_value": self.fill_value})
         return config
 
 
