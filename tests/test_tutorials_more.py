@@ -216,7 +216,11 @@ def test_sample_and_choose_from_datasets():
     assert sorted(out) == [0] * 6 + [1] * 3
     out = list(tf.data.experimental.sample_from_datasets([a, b], stop_on_empty_dataset=True,
                                                          seed=1).as_numpy_iterator())
-    assert out.count(1) <= 3 and out.count(0) <= 6 and len(out) < 9
+    # it stops the first time it picks an exhausted dataset, so one of them ran out (all 9
+    # come out when the last pick of the other exhausts it too; which happens depends on the
+    # random state, so not len(out) < 9)
+    assert out.count(1) <= 3 and out.count(0) <= 6
+    assert out.count(1) == 3 or out.count(0) == 6
     # weights [1, 0] take only the first dataset
     assert list(tf.data.Dataset.sample_from_datasets([a, b], weights=[1.0, 0.0])
                 .as_numpy_iterator()) == [0] * 6
