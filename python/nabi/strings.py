@@ -559,17 +559,21 @@ def _utf8_chars(b, errors, replacement_char, op):
     return s
 
 
-def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
-                   replacement_char=0xFFFD, replace_control_characters=False, name=None):
-    """Each string's Unicode code points as int32: a 1-D Tensor for a scalar, else a
-    RaggedTensor (invalid UTF-8 becomes `replacement_char` with errors='replace', as TF)."""
-    op = "strings.unicode_decode"
+def _check_decode_args(op, input_encoding, errors):
     if input_encoding.upper().replace("-", "") != "UTF8":
         raise ValueError(f"[{op}] only input_encoding='UTF-8' is supported, got "
                          f"{input_encoding!r}")
     if errors not in ("replace", "strict", "ignore"):
         raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
                          f"{errors!r}")
+
+
+def unicode_decode(input, input_encoding="UTF-8", errors="replace",  # noqa: A002
+                   replacement_char=0xFFFD, replace_control_characters=False, name=None):
+    """Each string's Unicode code points as int32: a 1-D Tensor for a scalar, else a
+    RaggedTensor (invalid UTF-8 becomes `replacement_char` with errors='replace', as TF)."""
+    op = "strings.unicode_decode"
+    _check_decode_args(op, input_encoding, errors)
     a = _strings(input, "unicode_decode")
 
     def codes(b):
@@ -636,12 +640,7 @@ def unicode_decode_with_offsets(input, input_encoding="UTF-8", errors="replace",
                                                     splits + list(codes.nested_row_splits)),
                 RaggedTensor.from_nested_row_splits(offs.flat_values,
                                                     splits + list(offs.nested_row_splits)))
-    if input_encoding.upper().replace("-", "") != "UTF8":
-        raise ValueError(f"[{op}] only input_encoding='UTF-8' is supported, got "
-                         f"{input_encoding!r}")
-    if errors not in ("replace", "strict", "ignore"):
-        raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
-                         f"{errors!r}")
+    _check_decode_args(op, input_encoding, errors)
     a = _strings(input, "unicode_decode_with_offsets")
 
     def both(b):
