@@ -596,6 +596,62 @@ def epoch_rows(ctx, datasets):
     return rows, data_note
 
 
+# ---- sort and top_k -----------------------------------------------------------------------------
+SORT_COLUMNS = ["workload", "nabi ms", "torch ms", "torch/nabi", "check", "note"]
+
+
+def sort_rows(ctx):
+    """tf.sort / tf.argsort / tf.math.top_k on GPU tensors (csrc/cuda/sort.cu: a bitonic sort
+    of (key, index) pairs in shared memory, global merge steps for long rows) against
+    torch.sort / torch.topk on the same GPU. Values are checked against NumPy."""
+    tf, torch = ctx.tf, ctx.torch
+    rounds = 3 if ctx.quick else 9
+    rng = np.random.default_rng(0)
+    cases = ([("top_k k=5, 64x100", (64, 100), "topk"), ("sort rows, 16x300", (16, 300), "sort"),
+              ("argsort one row of 5000", (1, 5000), "argsort")] if ctx.quick else
+             [("top_k k=5, 1000x1000 logits", (1000, 1000), "topk"),
+              ("sort rows, 100x4096", (100, 4096), "sort"),
+              ("argsort (stable) one row of 2^20", (1, 1 << 20), "argsort")])
+    rows = []
+    for label, shape, kind in cases:
+        row = {"workload": label}
+        rows.append(row)
+        if ctx.budget.left() < 5:
+            row["note"] = "skipped: out of time budget"
+            continue
+        x = rng.standard_normal(shape).astype(np.float32)
+        with tf.device("/GPU:0"):
+            xc = tf.constant(x)
+        assert xc.is_cuda, "[bench_gpu] sort operand is not on the GPU"
+        if kind == "topk":
+            def fn():
+                return tf.math.top_k(xc, k=5)
+            got = fn().values.numpy()
+            ref = -np.sort(-x, axis=-1)[:, :5]
+        elif kind == "sort":
+            def fn():
+                return tf.sort(xc, axis=-1)
+            got, ref = fn().numpy(), np.sort(x, axis=-1)
+        else:
+            def fn():
+                return tf.argsort(xc, axis=-1, stable=True)
+            got, ref = fn().numpy(), np.argsort(x, axis=-1, kind="stable")
+        row["check"] = "ok" if np.array_equal(got, ref) else "MISMATCH vs NumPy"
+        row["nabi ms"] = time_gpu(fn, ctx.nsync, rounds, ctx.round_s) * 1e3
+        if ctx.tdev:
+            tx = torch.from_numpy(x).to(ctx.tdev)
+            tfn = {"topk": lambda: torch.topk(tx, 5, dim=-1),
+                   "sort": lambda: torch.sort(tx, dim=-1),
+                   "argsort": lambda: torch.argsort(tx, dim=-1, stable=True)}[kind]
+            row["torch ms"] = time_gpu(tfn, ctx.tsync, rounds, ctx.round_s) * 1e3
+            row["torch/nabi"] = row["torch ms"] / row["nabi ms"]
+            if ctx.tlabel():
+                row["note"] = ctx.tlabel().strip(" []")
+        else:
+            row["torch ms"] = MISSING
+    return rows
+
+
 # ---- driver -------------------------------------------------------------------------------------
 def _targets(result):
     out = []
@@ -624,7 +680,8 @@ def result_name(quick, emulated):
     return "gpu-emulated" if emulated else ("gpu-quick" if quick else "gpu")
 
 
-def run(quick=False, budget=None, datasets=None, emit=None, sections=("sgemm", "conv", "epoch")):
+def run(quick=False, budget=None, datasets=None, emit=None,
+        sections=("sgemm", "conv", "epoch", "sort")):
     """-> {"name", "columns", "rows" (the targets), "tables", "header", ...}; a result with
     "skipped" set when there is no GPU. emit(result) is called after each section."""
     b = Budget(budget)
@@ -649,6 +706,8 @@ def run(quick=False, budget=None, datasets=None, emit=None, sections=("sgemm", "
                           SGEMM_COLUMNS, sgemm_rows(ctx)),
         "conv": lambda: ("conv", "seed CNN convolutions (nabi vs cuDNN via torch), median ms",
                          CONV_COLUMNS, conv_rows(ctx)),
+        "sort": lambda: ("sort", "sort / argsort / top_k (nabi sort.cu vs torch), median ms",
+                         SORT_COLUMNS, sort_rows(ctx)),
     }
     for sec in sections:
         t0 = time.perf_counter()
@@ -758,7 +817,7 @@ def main(argv=None):
     ap.add_argument("--datasets", default=None, help="directory holding mnist/")
     ap.add_argument("--out", default=None, help="results directory (default bench/results; "
                     "emulated runs: none). $OUT, when set, gets a copy")
-    ap.add_argument("--sections", default="sgemm,conv,epoch")
+    ap.add_argument("--sections", default="sgemm,conv,epoch,sort")
     a = ap.parse_args(argv)
     written = []
 

@@ -18,13 +18,14 @@
 #                 =16, this GPU's architecture only), then pip install ".[test]", then a plain
 #                 CMake build into python/nabi
 #   20-cuda-tests tests/test_cuda_backend.py test_cuda_array_kernels.py test_cuda_nn_kernels.py
-#                 test_cuda_train_kernels.py test_device.py
+#                 test_cuda_train_kernels.py test_device.py test_cuda_edge_cases.py
+#                 test_cuda_sort.py test_special_functions_cuda.py
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
 #                 places tensors and Keras models on the GPU, so it runs GPU code paths)
 #   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
 #                 (when compute-sanitizer is on PATH or under /usr/local/cuda*/bin)
 #   50-bench      python bench/bench_gpu.py --budget <time left>: SGEMM vs cuBLAS, conv vs
-#                 cuDNN, MNIST CNN and MLP epochs vs PyTorch eager; writes
+#                 cuDNN, MNIST CNN and MLP epochs vs PyTorch eager, sort/top_k vs torch; writes
 #                 bench/results/gpu.{json,md} and the same files into $OUT
 #
 # Knobs (environment): SESSION_TOTAL_S, PYTHON (default python3), SESSION_STEPS (e.g.
@@ -44,7 +45,7 @@ mkdir -p "$OUT" "$LOGS"
 TOTAL=${SESSION_TOTAL_S:-540}
 STEPS=${SESSION_STEPS:-"env install cuda-tests suite memcheck bench"}
 T0=$(date +%s)
-CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py"
+CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py tests/test_cuda_edge_cases.py tests/test_cuda_sort.py tests/test_special_functions_cuda.py"
 
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
   [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$PATH:$d" ;; esac
