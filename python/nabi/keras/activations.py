@@ -12,7 +12,7 @@ __all__ = ["linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax
            "selu", "softplus", "softsign", "leaky_relu", "gelu", "swish", "silu",
            "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish", "celu", "glu",
            "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink", "sparse_plus",
-           "squareplus", "tanh_shrink", "threshold", "get",
+           "squareplus", "tanh_shrink", "threshold", "sparsemax", "get",
            "serialize", "deserialize"]
 
 
@@ -193,6 +193,11 @@ def tanh_shrink(x):
     return _kops().tanh_shrink(_t(x))
 
 
+def sparsemax(x, axis=-1):
+    """Keras 3: max(x - tau, 0) along `axis` (Keras 3.15's tau; see keras.ops.sparsemax)."""
+    return _kops().sparsemax(_t(x), axis=axis)
+
+
 def threshold(x, threshold, default_value):
     """Keras 3: x where x > threshold, else default_value."""
     return _kops().threshold(_t(x), threshold, default_value)
@@ -202,7 +207,7 @@ _FUNCS = {f.__name__: f for f in (linear, relu, relu6, sigmoid, tanh, softmax, l
                                   selu, softplus, softsign, leaky_relu, gelu, swish,
                                   hard_sigmoid, hard_silu, exponential, mish, celu, glu,
                                   hard_shrink, hard_tanh, log_sigmoid, soft_shrink, sparse_plus,
-                                  squareplus, tanh_shrink, threshold)}
+                                  squareplus, tanh_shrink, threshold, sparsemax)}
 _FUNCS.update({"silu": swish, "hard_swish": hard_silu})
 
 

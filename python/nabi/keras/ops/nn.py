@@ -391,6 +391,32 @@ def glu(x, axis=-1):
     return a * tf.sigmoid(b)
 
 
+def sparsemax(x, axis=-1):
+    """Keras 3.15's sparsemax: max(x - tau, 0) along `axis`, with tau computed as Keras 3.15
+    computes it, (sum of the sorted cumulative sums inside the support - 1) / k. That equals
+    the paper's (cumsum_k - 1) / k only when the support has one element, so outputs can sum
+    to less than 1; nabi keeps Keras's numbers so a model gives the same values. Gradients are
+    those of this formula (through sort and cumsum), as Keras's autodiff gives them."""
+    x = t_(x)
+    if not x.dtype.is_floating:
+        raise TypeError(f"[sparsemax] x must be floating, got dtype {x.dtype.name} "
+                        f"(shape {shape_of(x)})")
+    nd = x.shape.rank
+    if nd == 0:
+        raise ValueError("[sparsemax] x must have rank >= 1, got a scalar")
+    ax = norm_axis("sparsemax", axis, nd)
+    srt = tf.sort(x, direction="DESCENDING", axis=ax)
+    csum = tf.cumsum(srt, axis=ax)
+    rshape = [1] * nd
+    rshape[ax] = -1
+    r = t_(np.arange(1, shape_of(x)[ax] + 1).reshape(rshape), x.dtype)
+    support = tf.greater(srt - (csum - 1.0) / r, 0.0)
+    k = tf.reduce_sum(tf.cast(support, x.dtype), axis=ax, keepdims=True)
+    tau = (tf.reduce_sum(tf.where(support, csum, tf.zeros_like(csum)), axis=ax,
+                         keepdims=True) - 1.0) / k
+    return tf.maximum(x - tau, tf.zeros_like(x))
+
+
 def hard_tanh(x):
     x = to_float(x)
     return tf.clip_by_value(x, -1.0, 1.0)
