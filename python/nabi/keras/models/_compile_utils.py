@@ -346,7 +346,7 @@ class FastMetric(_SumCount):
             self.total = _accumulate(self.total, (v * w).sum())
             self.count = _accumulate(self.count, np.broadcast_to(w, v.shape).sum())
         elif sw is not None and self.weighted:
-            w = sw.reshape((-1,) + (1,) * (v.ndim - 1))
+            w = _sw_to_rank(sw, v.ndim)
             self.total = _accumulate(self.total, (v * w).sum())
             self.count = _accumulate(self.count, np.broadcast_to(w, v.shape).sum())
         else:
@@ -515,8 +515,17 @@ def _mask_weights(mask, v, sw):
     while m.ndim > v.ndim and m.shape[-1] == 1:
         m = m[..., 0]
     if sw is not None:
-        m = m * _asarray(_like(sw, m), np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _sw_to_rank(_asarray(_like(sw, m), np.float32), m.ndim)
     return m
+
+
+def _sw_to_rank(sw, ndim):
+    """Sample weights, one per sample (n,) or per timestep (n, T), shaped to broadcast
+    against values of rank `ndim` (Keras `squeeze_or_expand_to_same_rank`): trailing axes of
+    1 added, or a trailing axis of 1 dropped."""
+    while sw.ndim > ndim and sw.shape[-1] == 1:
+        sw = sw[..., 0]
+    return sw.reshape(sw.shape + (1,) * (ndim - sw.ndim))
 
 
 def _loss_mask_weights(mask, sw):
@@ -526,7 +535,7 @@ def _loss_mask_weights(mask, sw):
     scale = m.size / (m.sum() + 1e-7)
     m = m * (np.float32(scale) if type(m) is np.ndarray else scale.astype(np.float32))
     if sw is not None:
-        m = m * _asarray(_like(sw, m), np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+        m = m * _sw_to_rank(_asarray(_like(sw, m), np.float32), m.ndim)
     return m
 
 

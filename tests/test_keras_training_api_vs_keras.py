@@ -1,0 +1,45 @@
+"""fit / evaluate / predict machinery found by a differential sweep against Keras 3.15 (on
+TensorFlow 2.21). Every reference is NumPy or plain Python derived from Keras' documented
+behaviour; each test says what nabi did before."""
+import numpy as np
+import pytest
+
+from nabi import keras
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    keras.backend.clear_session()
+    yield
+
+
+def _dense(in_shape, units, w, b, activation=None):
+    inp = keras.Input(in_shape)
+    m = keras.Model(inp, keras.layers.Dense(units, activation=activation)(inp))
+    m.set_weights([np.asarray(w, np.float32), np.asarray(b, np.float32)])
+    return m
+
+
+# --- per-timestep (n, T) sample weights reach the weighted metrics ---------------------------
+
+def test_per_timestep_sample_weight_with_weighted_metrics():
+    # nabi before: the metric reshaped the (n, T) weights to (n*T, 1) and raised a broadcast
+    # ValueError; Keras weighs each timestep: sum(v * w) / sum(w)
+    rng = np.random.RandomState(0)
+    x = rng.randn(6, 4, 3).astype(np.float32)
+    y = rng.randn(6, 4, 2).astype(np.float32)
+    sw = rng.rand(6, 4).astype(np.float32)
+    w, b = rng.randn(3, 2) * 0.5, rng.randn(2) * 0.1
+    m = _dense((4, 3), 2, w, b)
+    m.compile(optimizer="sgd", loss="mse", metrics=["mae"], weighted_metrics=["mae"])
+    logs = m.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    p = x @ w + b
+    mse = ((p - y) ** 2).mean(-1)
+    mae = np.abs(p - y).mean(-1)
+    np.testing.assert_allclose(logs["loss"], (mse * sw).sum() / sw.size, rtol=1e-5)
+    np.testing.assert_allclose(logs["mae"], mae.mean(), rtol=1e-5)
+    np.testing.assert_allclose(logs["weighted_mae"], (mae * sw).sum() / sw.sum(), rtol=1e-5)
+    # fit runs too and reports the same weighted metric on its (only) batch
+    h = m.fit(x, y, sample_weight=sw, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_allclose(h.history["weighted_mae"][0], (mae * sw).sum() / sw.sum(),
+                               rtol=1e-5)
