@@ -43,3 +43,33 @@ def test_per_timestep_sample_weight_with_weighted_metrics():
     h = m.fit(x, y, sample_weight=sw, batch_size=8, epochs=1, verbose=0)
     np.testing.assert_allclose(h.history["weighted_mae"][0], (mae * sw).sum() / sw.sum(),
                                rtol=1e-5)
+
+
+# --- steps_per_epoch without batch_size: the batch size covers the data in those steps -------
+
+def _sgd_mse_steps(x, y, w, b, batches, lr):
+    """Plain SGD on a Dense layer with the mean squared error; per-batch losses too."""
+    losses = []
+    for idx in batches:
+        p = x[idx] @ w + b
+        d = p - y[idx]
+        losses.append((d ** 2).mean())
+        g = 2 * d / d.size
+        w, b = w - lr * x[idx].T @ g, b - lr * g.sum(0)
+    return w, b, losses
+
+
+def test_steps_per_epoch_without_batch_size_sets_batch_size():
+    # nabi before: batch_size fell back to 32, so steps_per_epoch=2 on 10 rows ran the whole
+    # data twice; Keras (2 and 3) takes batch_size = ceil(n / steps) = 5: rows 0-4, then 5-9
+    rng = np.random.RandomState(3)
+    x = rng.randn(10, 3).astype(np.float32)
+    y = rng.randn(10, 2).astype(np.float32)
+    w, b = rng.randn(3, 2) * 0.5, rng.randn(2) * 0.1
+    m = _dense((3,), 2, w, b)
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    h = m.fit(x, y, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)
+    w2, b2, losses = _sgd_mse_steps(x, y, w, b, [np.arange(5), np.arange(5, 10)], 0.1)
+    np.testing.assert_allclose(m.get_weights()[0], w2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.get_weights()[1], b2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.history["loss"][0], np.mean(losses), rtol=1e-5)

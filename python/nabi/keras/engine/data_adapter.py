@@ -316,8 +316,9 @@ class DataHandler:
                 sw = apply_class_weight(ys, sw, class_weight)
             self.sw = sw
             self.n = n
-            if batch_size is None:
-                batch_size = 32
+            if batch_size is None:   # Keras: the steps cover the data once, else 32
+                batch_size = max(1, math.ceil(n / int(steps_per_epoch))) \
+                    if steps_per_epoch else 32
             self.batch_size = int(batch_size)
             if self.batch_size <= 0:
                 raise ValueError(f"batch_size must be positive, got {batch_size}")
