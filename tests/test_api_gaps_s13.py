@@ -88,3 +88,88 @@ def test_sparsemax_bad_input():
         keras.ops.sparsemax(np.ones((2, 3), np.float32), axis=2)
     with pytest.raises(TypeError, match=r"sparsemax.*int"):
         keras.ops.sparsemax(np.array([1, 2, 3]))
+
+
+# ------------------------------------------------------------------ tf.sparse.bincount
+
+def sparse_triplet(sp):
+    return (_np(sp.indices).tolist(), _np(sp.values).tolist(), _np(sp.values).dtype,
+            _np(sp.dense_shape).tolist())
+
+
+def bincount_ref(rows, weights=None, minlength=None, maxlength=None, binary=False):
+    """Plain Python: {(row, value): count or weight sum} over a list of rows of ints."""
+    allv = [v for r in rows for v in r]
+    size = max(max(allv) + 1 if allv else 1, minlength or 0)
+    if maxlength is not None:
+        size = min(size, maxlength)
+    acc = {}
+    for i, r in enumerate(rows):
+        for j, v in enumerate(r):
+            if v < size:
+                w = 1 if weights is None else weights[i][j]
+                acc[(i, v)] = 1 if binary else acc.get((i, v), 0) + w
+    return acc, size
+
+
+def test_sparse_bincount_dense_rows_and_flat():
+    d = np.array([[1, 2, 2, 0], [5, 1, 1, 7]])
+    for kw in [{}, {"minlength": 10}, {"maxlength": 3}, {"binary_output": True},
+               {"minlength": 5, "maxlength": 3}]:
+        acc, size = bincount_ref(d.tolist(), minlength=kw.get("minlength"),
+                                 maxlength=kw.get("maxlength"), binary=kw.get("binary_output"))
+        ind, vals, dt, shape = sparse_triplet(tf.sparse.bincount(d, axis=-1, **kw))
+        assert shape == [2, size] and dt == np.int64
+        assert dict(zip(map(tuple, ind), vals)) == acc and ind == sorted(ind)
+        flat, size = bincount_ref([d.reshape(-1).tolist()], minlength=kw.get("minlength"),
+                                  maxlength=kw.get("maxlength"), binary=kw.get("binary_output"))
+        ind, vals, dt, shape = sparse_triplet(tf.sparse.bincount(d, axis=0, **kw))
+        assert shape == [size] and {(0, i[0]): v for i, v in zip(ind, vals)} == flat
+
+
+def test_sparse_bincount_weights_dtypes_and_inputs():
+    d = np.array([[1, 2, 2, 0], [5, 1, 1, 7]])
+    w = np.arange(8.).reshape(2, 4)
+    acc, size = bincount_ref(d.tolist(), weights=w.tolist())
+    ind, vals, dt, shape = sparse_triplet(tf.sparse.bincount(d, weights=w, axis=-1))
+    assert dt == np.float64 and shape == [2, 8] and dict(zip(map(tuple, ind), vals)) == acc
+    # TF's values from its docs / a TF 2.21 run: a Python list is int32, float32 weights
+    assert sparse_triplet(tf.sparse.bincount([3, 1, 3])) == ([[1], [3]], [1, 2], np.int32, [4])
+    assert sparse_triplet(tf.sparse.bincount([1, 1, 3], weights=[0.5, 0.25, 1.], axis=-1,
+                                             minlength=2, maxlength=3)) == \
+        ([[1]], [0.75], np.float32, [3])
+    sp = tf.sparse.from_dense(tf.constant(d))       # the zero is not an entry
+    assert sparse_triplet(tf.sparse.bincount(sp, axis=-1)) == (
+        [[0, 1], [0, 2], [1, 1], [1, 5], [1, 7]], [1, 2, 2, 1, 1], np.int64, [2, 8])
+    spw = sp.with_values(tf.cast(sp.values, tf.float32) * 0.5)
+    assert sparse_triplet(tf.sparse.bincount(sp, weights=spw, axis=-1))[1] == \
+        [0.5, 2.0, 1.0, 2.5, 3.5]
+    r = tf.ragged.constant([[1, 1, 4], [], [2]])
+    assert sparse_triplet(tf.sparse.bincount(r, axis=-1)) == (
+        [[0, 1], [0, 4], [2, 2]], [2, 1, 1], np.int32, [3, 5])
+    assert sparse_triplet(tf.sparse.bincount(r, axis=-1, binary_output=True, minlength=6)) == (
+        [[0, 1], [0, 4], [2, 2]], [1, 1, 1], np.int32, [3, 6])
+    assert sparse_triplet(tf.sparse.bincount(
+        r, weights=tf.ragged.constant([[1., 2, 3], [], [4]]), axis=-1))[1] == [3.0, 3.0, 4.0]
+    assert sparse_triplet(tf.sparse.bincount(np.zeros((2, 0), np.int64), axis=-1)) == \
+        ([], [], np.int64, [2, 1])
+    assert sparse_triplet(tf.sparse.bincount(np.array([4]), maxlength=0))[3] == [0]
+
+
+def test_sparse_bincount_bad_input():
+    d = np.array([[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match=r"sparse.bincount.*axis=1"):
+        tf.sparse.bincount(d, axis=1)
+    with pytest.raises(ValueError, match=r"sparse.bincount.*mutually exclusive"):
+        tf.sparse.bincount(d, weights=np.ones((2, 2)), binary_output=True)
+    with pytest.raises(ValueError, match=r"sparse.bincount.*non-negative"):
+        tf.sparse.bincount([-1, 2])
+    with pytest.raises(TypeError, match=r"sparse.bincount.*int32 or int64.*float64"):
+        tf.sparse.bincount(np.array([1., 2.]))
+    with pytest.raises(ValueError, match=r"sparse.bincount.*\(3,\).*\(4,\)"):
+        tf.sparse.bincount(d, weights=np.ones(3))
+    with pytest.raises(ValueError, match=r"sparse.bincount.*\(2, 2, 2\)"):
+        tf.sparse.bincount(np.zeros((2, 2, 2), np.int32), axis=-1)
+    with pytest.raises(ValueError, match=r"sparse.bincount.*SparseTensor"):
+        tf.sparse.bincount(tf.sparse.from_dense(tf.constant(d)), weights=[1., 2.])
+

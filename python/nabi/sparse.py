@@ -20,7 +20,7 @@ __all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse
            "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values",
            "reshape", "expand_dims", "eye", "fill_empty_rows", "split", "maximum", "minimum",
            "reduce_max", "to_indicator", "softmax", "segment_sum", "segment_mean",
-           "segment_sqrt_n"]
+           "segment_sqrt_n", "bincount"]
 
 
 def _host_int64(v, op, what):
@@ -820,3 +820,103 @@ def segment_sqrt_n(data, indices, segment_ids, num_segments=None, name=None):
     from .ops.extra_math_ops import unsorted_segment_sqrt_n
     return _sparse_segment("sparse.segment_sqrt_n", data, indices, segment_ids, num_segments,
                            unsorted_segment_sqrt_n)
+
+
+# ----------------------------------------------------------------------------- bincount
+
+def _host_any(x):
+    if not isinstance(x, (Tensor, np.ndarray)):
+        x = convert_to_tensor(x)        # Python lists take TF's dtypes (int32, float32)
+    a = x._data if isinstance(x, Tensor) else x
+    return np.asarray(a.get() if type(a) is DeviceArray else a)
+
+
+def _count_input(op, x, what):
+    """(row of each value or None, flat host values, number of rows or None) of a
+    SparseTensor, RaggedTensor or dense input (a dense input of rank 2 has rows)."""
+    from .ragged import RaggedTensor
+    if isinstance(x, SparseTensor):
+        if x.ndim < 2:
+            return None, _host_any(x._values), None
+        return x._indices[:, 0], _host_any(x._values), int(x._shape[0])
+    if isinstance(x, RaggedTensor):
+        if x.ndim != 2:
+            raise ValueError(f"[{op}] a RaggedTensor {what} must be 2-D, got shape {x.shape}")
+        splits = x.row_splits.numpy()
+        rows = np.repeat(np.arange(len(splits) - 1), np.diff(splits))
+        return rows, _host_any(x.flat_values), len(splits) - 1
+    a = _host_any(x)
+    if a.ndim == 2:
+        return np.repeat(np.arange(a.shape[0]), a.shape[1]), a.reshape(-1), a.shape[0]
+    return None, a.reshape(-1), None
+
+
+def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
+             binary_output=False, name=None):
+    """tf.sparse.bincount: how often each value occurs (or the sum of its weights), as a
+    SparseTensor holding only the values present. axis=0 counts over the whole input (1-D
+    result); axis=-1 counts each row of a 2-D dense, RaggedTensor or SparseTensor input
+    (batch = first index) into a (rows, size) result. size = max(max value + 1, minlength)
+    (1 without values), at most maxlength; values >= maxlength are dropped. Counts have the
+    values' dtype, weighted sums the weights' dtype. No gradient (TF defines none)."""
+    from .ragged import RaggedTensor
+    op = "sparse.bincount"
+    if axis is None:
+        axis = 0
+    if axis not in (0, -1):
+        raise ValueError(f"[{op}] Unsupported value for argument axis={axis}. Only 0 and -1 "
+                         "are currently supported.")
+    if weights is not None and binary_output:
+        raise ValueError(f"[{op}] Arguments `binary_output` and `weights` are mutually "
+                         "exclusive. Please specify only one.")
+    if isinstance(values, SparseTensor) and weights is not None and \
+            not isinstance(weights, SparseTensor):
+        raise ValueError(f"[{op}] weights must be a SparseTensor if values is a SparseTensor, "
+                         f"got {type(weights).__name__}")
+    if isinstance(values, RaggedTensor) and weights is not None and \
+            not isinstance(weights, RaggedTensor):
+        raise ValueError(f"[{op}] weights must be a RaggedTensor if values is a RaggedTensor, "
+                         f"got {type(weights).__name__}")
+    rows, v, nrows = _count_input(op, values, "values")
+    if v.size and v.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] values must be int32 or int64, got dtype {v.dtype} "
+                        f"(shape {v.shape})")
+    if axis == -1 and rows is None and not isinstance(values, SparseTensor) and \
+            _host_any(values).ndim > 2:
+        raise ValueError(f"[{op}] with axis=-1 values must be 1-D or 2-D, got shape "
+                         f"{_host_any(values).shape}")
+    out_dt = _dt.int64 if v.dtype == np.int64 else _dt.int32
+    if weights is not None:
+        _, w, _ = _count_input(op, weights, "weights")
+        if w.shape != v.shape:
+            raise ValueError(f"[{op}] weights and values must have the same shape: weights "
+                             f"{w.shape}, values {v.shape} (flattened)")
+        out_dt = _dt.as_dtype(w.dtype)
+    v = v.astype(np.int64)
+    if v.size and v.min() < 0:
+        raise ValueError(f"[{op}] values must all be non-negative, got {int(v.min())}")
+    size = max(int(v.max()) + 1 if v.size else 1, int(minlength or 0))
+    if maxlength is not None:
+        size = min(size, int(maxlength))
+    keep = v < size
+    per_row = axis == -1 and rows is not None
+    r = rows[keep] if per_row else np.zeros(int(keep.sum()), np.int64)
+    key = r * size + v[keep]
+    uniq, inv = np.unique(key, return_inverse=True)
+    if binary_output:
+        counts = np.ones(len(uniq))
+    elif weights is not None:
+        counts = np.bincount(inv.reshape(-1), weights=w[keep].astype(np.float64),
+                             minlength=len(uniq))
+    else:
+        counts = np.bincount(inv.reshape(-1), minlength=len(uniq))
+    if per_row:
+        ind = np.stack([uniq // size, uniq % size], axis=1) if size else \
+            np.zeros((0, 2), np.int64)
+        shape = [nrows, size]
+    else:
+        ind = (uniq % size if size else uniq).reshape(-1, 1)
+        shape = [size]
+    return SparseTensor(ind.astype(np.int64), _wrap(counts.astype(out_dt.as_numpy_dtype)),
+                        np.array(shape, np.int64))
+
