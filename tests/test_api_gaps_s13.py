@@ -173,3 +173,120 @@ def test_sparse_bincount_bad_input():
     with pytest.raises(ValueError, match=r"sparse.bincount.*SparseTensor"):
         tf.sparse.bincount(tf.sparse.from_dense(tf.constant(d)), weights=[1., 2.])
 
+
+# ------------------------------------------------------------------ tf.sparse.cross(_hashed)
+
+_M64 = (1 << 64) - 1
+
+
+def fingerprint_cat64_ref(fp1, fp2):
+    """TF's FingerprintCat64 on Python ints (mod 2**64), from its definition in fingerprint.h."""
+    mul = 0xc6a4a7935bd1e995
+
+    def shift_mix(v):
+        return v ^ (v >> 47)
+    r = fp1 ^ mul
+    r ^= (shift_mix((fp2 * mul) & _M64) * mul) & _M64
+    r = (r * mul) & _M64
+    r = (shift_mix(r) * mul) & _M64
+    return shift_mix(r)
+
+
+def cross_ref(rows_per_input, sep=b"_X_", hashed=False, num_buckets=0, key=0xDECAFCAFFE):
+    """Per row, itertools.product of the inputs' features (the last varies fastest)."""
+    import itertools
+
+    from nabi.ops.farmhash import fingerprint64
+    batch = len(rows_per_input[0])
+    out = []
+    for b in range(batch):
+        row = []
+        for tup in itertools.product(*[r[b] for r in rows_per_input]):
+            if not hashed:
+                row.append(sep.join(v if isinstance(v, bytes) else str(v).encode()
+                                    for v in tup))
+                continue
+            h = key
+            for v in tup:
+                h = fingerprint_cat64_ref(h, fingerprint64(v) if isinstance(v, bytes)
+                                          else v & _M64)
+            row.append(h % (num_buckets or (2 ** 63 - 1)))
+        out.append(row)
+    return out
+
+
+def sparse_rows(sp):
+    """A 2-D SparseTensor back to a list of rows (checks the indices are [row, 0..n))."""
+    ind, vals, _, shape = sparse_triplet(sp)
+    rows = [[] for _ in range(shape[0])]
+    for (r, c), v in zip(ind, vals):
+        assert c == len(rows[r])
+        rows[r].append(v)
+    assert shape[1] == max([len(r) for r in rows] + [0])
+    return rows
+
+
+A = [[b"a1", b"a2"], [b"a3", b"a4"]]
+B = [[1, 2, 3], [4, 5, 6]]
+S = [[b"x"], [b"y", b"z"]]
+
+
+def _inputs():
+    sp = tf.sparse.SparseTensor([[0, 0], [1, 0], [1, 1]], ["x", "y", "z"], [2, 2])
+    return tf.constant(A), tf.constant(np.array(B, np.int64)), sp
+
+
+def test_sparse_cross_strings_ints_sparse():
+    a, b, sp = _inputs()
+    assert sparse_rows(tf.sparse.cross([a, b])) == cross_ref([A, B])
+    assert sparse_rows(tf.sparse.cross([a, b], separator="|")) == cross_ref([A, B], sep=b"|")
+    # the SparseTensors come first in TF's kernel, whatever the list order
+    assert sparse_rows(tf.sparse.cross([a, sp, b])) == cross_ref([S, A, B])
+    assert sparse_rows(tf.sparse.cross([a])) == A
+    # floats are truncated to integers, as TF casts them; a row empty in one input is empty
+    assert sparse_rows(tf.sparse.cross([tf.constant([[1.7], [-2.5]]), a])) == \
+        [[b"1_X_a1", b"1_X_a2"], [b"-2_X_a3", b"-2_X_a4"]]
+    empty = tf.sparse.SparseTensor([[1, 0]], ["u"], [2, 1])
+    assert sparse_rows(tf.sparse.cross([empty, a])) == [[], [b"u_X_a3", b"u_X_a4"]]
+    out = tf.sparse.cross([])
+    assert _np(out.dense_shape).tolist() == [0, 0] and out.dtype == tf.string
+
+
+def test_sparse_cross_hashed_matches_tf_buckets():
+    a, b, sp = _inputs()
+    # bucket numbers from TensorFlow 2.21 (tf.sparse.cross_hashed), recorded once
+    assert sparse_rows(tf.sparse.cross_hashed([a, b], num_buckets=10)) == \
+        [[7, 8, 5, 4, 9, 4], [0, 8, 6, 8, 8, 6]]
+    assert sparse_rows(tf.sparse.cross_hashed([a, b], num_buckets=1000, hash_key=123)) == \
+        [[104, 374, 506, 902, 563, 856], [693, 405, 86, 400, 672, 223]]
+    assert sparse_rows(tf.sparse.cross_hashed([a, sp], num_buckets=100)) == \
+        [[34, 31], [55, 1, 84, 59]]
+    assert sparse_rows(tf.sparse.cross_hashed([a, b])) == \
+        [[5790689724424943427, 8295594600936540728, 5214647442391172988,
+          7643849736416648997, 4721723155567398529, 862957805029420037],
+         [3018104831230286843, 7461181799739007628, 4509488937711446879,
+          4362555842724450221, 5829745372793751728, 1701324718507150699]]
+    big = tf.constant(np.array([[2 ** 62], [-2 ** 63]], np.int64))
+    assert sparse_rows(tf.sparse.cross_hashed([big, a], num_buckets=2 ** 40)) == \
+        [[118016320225, 341304350105], [85432331569, 60704919124]]
+    assert sparse_rows(tf.sparse.cross_hashed([tf.constant([[5], [6]]), a], num_buckets=97)) \
+        == [[48, 73], [12, 89]]
+    # and the plain-Python reference agrees, for other keys and mixes
+    for inputs, rows in [([b, sp, a], [S, B, A]), ([sp, a, sp], [S, S, A])]:
+        for nb, key in [(0, 0xDECAFCAFFE), (7919, 0), (1 << 50, 987654321)]:
+            got = sparse_rows(tf.sparse.cross_hashed(inputs, num_buckets=nb, hash_key=key))
+            assert got == cross_ref(rows, hashed=True, num_buckets=nb, key=key)
+
+
+def test_sparse_cross_bad_input():
+    a, b, sp = _inputs()
+    with pytest.raises(TypeError, match=r"sparse.cross.*list"):
+        tf.sparse.cross(a)
+    with pytest.raises(ValueError, match=r"sparse.cross.*matrix.*\(2,\)"):
+        tf.sparse.cross([tf.constant(["a", "b"]), a])
+    with pytest.raises(ValueError, match=r"sparse.cross.*batch size 3 got 2"):
+        tf.sparse.cross([tf.sparse.SparseTensor([[0, 0]], ["x"], [3, 2]), a])
+    with pytest.raises(TypeError, match=r"sparse.cross.*RaggedTensor"):
+        tf.sparse.cross([tf.ragged.constant([["p"], ["q", "r"]]), a])
+    with pytest.raises(ValueError, match=r"sparse.cross_hashed.*num_buckets"):
+        tf.sparse.cross_hashed([a, b], num_buckets=-1)

@@ -20,7 +20,7 @@ __all__ = ["SparseTensor", "SparseTensorSpec", "to_dense", "from_dense", "sparse
            "reorder", "reduce_sum", "add", "transpose", "retain", "concat", "slice", "map_values",
            "reshape", "expand_dims", "eye", "fill_empty_rows", "split", "maximum", "minimum",
            "reduce_max", "to_indicator", "softmax", "segment_sum", "segment_mean",
-           "segment_sqrt_n", "bincount"]
+           "segment_sqrt_n", "bincount", "cross", "cross_hashed"]
 
 
 def _host_int64(v, op, what):
@@ -920,3 +920,113 @@ def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
     return SparseTensor(ind.astype(np.int64), _wrap(counts.astype(out_dt.as_numpy_dtype)),
                         np.array(shape, np.int64))
 
+
+# ----------------------------------------------------------------------------- cross
+
+def _cross_columns(op, inputs):
+    """Per input: (its flat host values, the row of each) and the batch size. Strings stay
+    bytes; other values become int64 (floats truncated, bools 0/1) as TF casts them."""
+    from .ragged import RaggedTensor
+    if not isinstance(inputs, list):
+        raise TypeError(f"[{op}] Inputs must be a list, got {type(inputs).__name__}")
+    # TF's kernel takes the SparseTensors first, then the dense inputs, each in list order
+    inputs = [x for x in inputs if isinstance(x, SparseTensor)] + \
+        [x for x in inputs if not isinstance(x, SparseTensor)]
+    cols, batch = [], None
+    for i, x in enumerate(inputs):
+        if isinstance(x, RaggedTensor) or not isinstance(x, (SparseTensor, Tensor, np.ndarray)):
+            raise TypeError(f"[{op}] All inputs must be Tensor or SparseTensor, got "
+                            f"{type(x).__name__} at position {i}")
+        if isinstance(x, SparseTensor):
+            if x.ndim != 2:
+                raise ValueError(f"[{op}] a SparseTensor input must be 2-D, got dense_shape "
+                                 f"{x._shape.tolist()} at position {i}")
+            order = np.argsort(x._indices[:, 0], kind="stable")   # grouped by row, in order
+            vals, rows, n = _host_any(x._values)[order], x._indices[order, 0], int(x._shape[0])
+        else:
+            a = _host_any(x)
+            if a.ndim != 2:
+                raise ValueError(f"[{op}] Dense inputs should be a matrix but received shape "
+                                 f"{a.shape} at position {i}")
+            vals, rows, n = a.reshape(-1), np.repeat(np.arange(a.shape[0]), a.shape[1]), \
+                a.shape[0]
+        if batch is not None and n != batch:
+            raise ValueError(f"[{op}] Expected batch size {batch} got {n} at input {i} "
+                             f"(shape {x.shape})")
+        batch = n
+        if vals.dtype.kind in "USO":
+            from .framework.tensor import _utf8_storage
+            vals = _utf8_storage(np.asarray(vals, dtype=object))
+        elif vals.dtype.kind in "biuf":
+            vals = vals.astype(np.int64)
+        else:
+            raise TypeError(f"[{op}] inputs must hold strings or numbers, got dtype "
+                            f"{vals.dtype} at position {i}")
+        cols.append((vals, rows))
+    return cols, batch or 0
+
+
+def _cross(op, inputs, combine):
+    """Each row's cartesian product of its features (the last input varies fastest), each
+    tuple reduced by `combine(list of per-column arrays) -> flat array`."""
+    import itertools
+    cols, batch = _cross_columns(op, inputs)
+    per_col = []
+    for vals, rows in cols:
+        splits = np.searchsorted(rows, np.arange(batch + 1))
+        per_col.append((vals, splits))
+    pos_rows, picks = [], [[] for _ in cols]
+    for b in range(batch):
+        ranges = [range(int(s[b]), int(s[b + 1])) for _, s in per_col]
+        for tup in itertools.product(*ranges) if cols else ():
+            pos_rows.append(b)
+            for k, j in enumerate(tup):
+                picks[k].append(j)
+    rows = np.asarray(pos_rows, np.int64)
+    counts = np.bincount(rows, minlength=batch) if batch else np.zeros(0, np.int64)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    vals = combine([c[0][np.asarray(p, np.int64)] for c, p in zip(cols, picks)], len(rows))
+    width = int(counts.max()) if len(counts) else 0
+    return SparseTensor(np.stack([rows, within], axis=1).astype(np.int64).reshape(-1, 2),
+                        _wrap(vals), np.array([batch, width], np.int64))
+
+
+def cross(inputs, name=None, separator=None):
+    """tf.sparse.cross: per row (batch = first dimension), every combination of one value
+    from each input, joined as strings with `separator` (default '_X_'), the last input
+    varying fastest; as in TF the SparseTensor inputs come first, then the dense ones. Inputs: a list of 2-D dense Tensors and SparseTensors of strings or
+    integers (floats are truncated to integers, as TF casts them). SparseTensor entries are
+    taken row by row in their order. Result: a (batch, most combinations in a row)
+    SparseTensor of strings."""
+    op = "sparse.cross"
+    sep = (b"_X_" if separator is None else separator.encode("utf-8")
+           if isinstance(separator, str) else bytes(separator))
+
+    def join(parts, n):
+        texts = [p.tolist() if p.dtype == object else [str(v).encode() for v in p.tolist()]
+                 for p in parts]
+        out = np.empty(n, dtype=object)
+        out[:] = [sep.join(t) for t in zip(*texts)] if texts else []
+        return out
+    return _cross(op, inputs, join)
+
+
+def cross_hashed(inputs, num_buckets=0, hash_key=None, name=None):
+    """tf.sparse.cross_hashed: the combinations of `cross`, each hashed as TF hashes it
+    (FingerprintCat64 folding, from `hash_key` (default 0xDECAFCAFFE), of each string's
+    FarmHash Fingerprint64 or each integer's int64 bits) and taken modulo `num_buckets`
+    (modulo 2**63 - 1 when it is 0): int64 bucket numbers equal to TF's."""
+    from .keras.layers.preprocessing import (_CROSS_HASH_KEY, _feature_fingerprints,
+                                             _fingerprint_cat64)
+    op = "sparse.cross_hashed"
+    if int(num_buckets) < 0:
+        raise ValueError(f"[{op}] num_buckets must be >= 0, got {num_buckets}")
+    key = np.uint64(_CROSS_HASH_KEY if hash_key is None else int(hash_key) & 0xFFFFFFFFFFFFFFFF)
+    mod = np.uint64(int(num_buckets) if int(num_buckets) > 0 else 2 ** 63 - 1)
+
+    def fold(parts, n):
+        h = np.full(n, key, np.uint64)
+        for p in parts:
+            h = _fingerprint_cat64(h, _feature_fingerprints(p))
+        return (h % mod).astype(np.int64)
+    return _cross(op, inputs, fold)
