@@ -68,6 +68,8 @@ py::tuple sparse_softmax_xent(py::array labels, py::array logits, bool /*checked
     type_error(op, std::string("labels must be int32 or int64, got ") + dtype_name(labels));
   if (!(labels.flags() & py::array::c_style))
     value_error(op, "labels must be C-contiguous, got strides of shape " + shape_str(labels));
+  if (reinterpret_cast<uintptr_t>(labels.data()) % static_cast<uintptr_t>(labels.itemsize()))
+    value_error(op, "labels " + shape_str(labels) + " is not aligned to its element size");
   if (logits.ndim() < 1) value_error(op, "logits must have rank >= 1, got shape ()");
   auto lead = leading_shape(logits);
   bool ok = labels.ndim() == static_cast<py::ssize_t>(lead.size());

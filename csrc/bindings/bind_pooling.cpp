@@ -134,6 +134,8 @@ py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_sh
   if (!i64 && !has_dtype<int32_t>(idx))
     type_error(op, std::string("argmax must be int32 or int64, got ") + dtype_name(idx));
   if (!(idx.flags() & py::array::c_style)) value_error(op, "argmax must be C-contiguous");
+  if (reinterpret_cast<uintptr_t>(idx.data()) % static_cast<uintptr_t>(idx.itemsize()))
+    value_error(op, "argmax " + shape_str(idx) + " is not aligned to its element size");
   check_same_shape(op, g, "grad_y", idx, "argmax");
   if (g.ndim() != 4 || g.shape(0) != input_shape[0] || g.shape(3) != input_shape[3])
     value_error(op, "grad_y " + shape_str(g) + " does not match input_shape " +

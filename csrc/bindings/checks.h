@@ -67,6 +67,11 @@ inline void check_float(const std::string& op, const py::array& a, const char* n
   if (!(a.flags() & py::array::c_style))
     value_error(op, std::string(name) + " must be C-contiguous, got strides of shape " +
                         shape_str(a));
+  // A misaligned float pointer (np.frombuffer at an odd offset) is undefined behaviour, and
+  // the vectorised kernels may use aligned loads on it.
+  if (reinterpret_cast<uintptr_t>(a.data()) % static_cast<uintptr_t>(a.itemsize()) != 0)
+    value_error(op, std::string(name) + " " + shape_str(a) +
+                        " is not aligned to its element size (copy it first)");
 }
 
 inline void check_same_dtype(const std::string& op, const py::array& a, const char* an,
