@@ -63,6 +63,10 @@ cpu::Conv2dShape make_shape_of(const std::vector<int64_t>& xs, const py::array& 
     value_error(kOp, "filters must be 4-D (KH, KW, C_in, C_out), got shape " + shape_str(w));
   if (strides.size() != 2 || dilations.size() != 2 || padding.size() != 4)
     value_error(kOp, "strides and dilations need 2 values, padding 4 (top, bottom, left, right)");
+  check_geometry(kOp, "input shape", xs);
+  check_geometry(kOp, "strides", strides);
+  check_geometry(kOp, "dilations", dilations);
+  check_geometry(kOp, "padding", padding);
   if (strides[0] < 1 || strides[1] < 1)
     value_error(kOp, "strides must be >= 1, got " + shape_str(strides));
   if (dilations[0] < 1 || dilations[1] < 1)

@@ -52,6 +52,11 @@ cpu::DepthwiseShape make_shape(const Shape& xs, const Shape& ws, const Shape& st
     if (v < 1) value_error(kOp, "filter dimensions must be >= 1, got " + shape_str(ws));
   if (strides.size() != 2 || dilations.size() != 2 || padding.size() != 4)
     value_error(kOp, "strides and dilations need 2 values, padding 4 (top, bottom, left, right)");
+  check_geometry(kOp, "input shape", xs);
+  check_geometry(kOp, "filter shape", ws);
+  check_geometry(kOp, "strides", strides);
+  check_geometry(kOp, "dilations", dilations);
+  check_geometry(kOp, "padding", padding);
   if (strides[0] < 1 || strides[1] < 1)
     value_error(kOp, "strides must be >= 1, got " + shape_str(strides));
   if (dilations[0] < 1 || dilations[1] < 1)
@@ -176,7 +181,7 @@ cuda::DepthwiseDims dims(const cpu::DepthwiseShape& s) {
 
 // Filter indices and the per-block tiling of the CUDA kernels are 32-bit.
 void check_cuda_limits(const cpu::DepthwiseShape& s) {
-  if (s.KH * s.KW * s.C * s.M > 2147483647LL)
+  if (static_cast<double>(s.KH) * s.KW * s.C * s.M > 2147483647.0)
     value_error(kOp, "filter is too large for the CUDA kernels (more than 2^31 - 1 values)");
 }
 

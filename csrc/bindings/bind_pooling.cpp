@@ -39,6 +39,12 @@ cpu::Pool2dShape make_shape(const std::string& op, const std::vector<int64_t>& i
     value_error(op, "input must be 4-D (N, H, W, C), got shape " + shape_str(in_shape));
   if (ksize.size() != 2 || strides.size() != 2 || padding.size() != 4)
     value_error(op, "ksize and strides need 2 values, padding 4 (top, bottom, left, right)");
+  for (int64_t d : in_shape)
+    if (d < 0) value_error(op, "input shape must be >= 0, got " + shape_str(in_shape));
+  check_geometry(op, "input shape", in_shape);
+  check_geometry(op, "ksize", ksize);
+  check_geometry(op, "strides", strides);
+  check_geometry(op, "padding", padding);
   if (ksize[0] < 1 || ksize[1] < 1)
     value_error(op, "window must be >= 1, got " + shape_str(ksize));
   if (strides[0] < 1 || strides[1] < 1)
@@ -130,6 +136,7 @@ py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_sh
     value_error(op, "input_shape must have 4 values, got " + shape_str(input_shape));
   for (int64_t d : input_shape)
     if (d < 0) value_error(op, "input_shape must be >= 0, got " + shape_str(input_shape));
+  check_geometry(op, "input_shape", input_shape);
   const bool i64 = has_dtype<int64_t>(idx);
   if (!i64 && !has_dtype<int32_t>(idx))
     type_error(op, std::string("argmax must be int32 or int64, got ") + dtype_name(idx));

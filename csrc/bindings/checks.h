@@ -96,6 +96,17 @@ inline void check_same_shape(const std::string& op, const py::array& a, const ch
                         shape_str(b));
 }
 
+// Geometry given as lists (strides, dilations, padding, windows, input_shape, filter_shape) is
+// capped at 2^31 - 1 per value, so that the shape arithmetic (padded sizes, dilated windows,
+// output position * stride) can never overflow int64.
+constexpr int64_t kMaxGeometry = 2147483647LL;
+inline void check_geometry(const std::string& op, const char* name,
+                           const std::vector<int64_t>& v) {
+  for (int64_t x : v)
+    if (x > kMaxGeometry)
+      value_error(op, std::string(name) + " values must be < 2^31, got " + shape_str(v));
+}
+
 inline void check_writeable(const std::string& op, const py::array& a, const char* name) {
   if (!a.writeable()) value_error(op, std::string(name) + " is read-only");
 }
