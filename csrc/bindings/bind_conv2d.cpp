@@ -10,6 +10,7 @@
 // y_or_None: the forward output when it fused a ReLU (the gradient is masked by y > 0).
 // y and dx come from a small cache of arrays nothing else references any more (a fresh
 // multi-MB array costs a page fault per 4 KiB page on every training step).
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -96,6 +97,13 @@ cpu::Conv2dShape make_shape_of(const std::vector<int64_t>& xs, const py::array& 
     value_error(kOp, "filter " + shape_str(w) + " (dilated " + std::to_string(ekh) + "x" +
                          std::to_string(ekw) + ") is larger than the padded input " +
                          std::to_string(ph) + "x" + std::to_string(pw));
+  // The kernels copy each padded image and index it with int64: 2^40 elements bounds it far
+  // below an overflow (and above any image that fits in memory).
+  const double padded = static_cast<double>(ph) * pw * std::max<int64_t>(s.C, 1);
+  if (padded > 1099511627776.0)
+    value_error(kOp, "the padded input " + std::to_string(ph) + "x" + std::to_string(pw) + "x" +
+                         std::to_string(s.C) + " of input " + shape_str(xs) + " and padding " +
+                         shape_str(padding) + " has more than 2^40 elements");
   s.OH = (ph - ekh) / s.sh + 1;
   s.OW = (pw - ekw) / s.sw + 1;
   return s;
