@@ -73,3 +73,59 @@ def test_steps_per_epoch_without_batch_size_sets_batch_size():
     np.testing.assert_allclose(m.get_weights()[0], w2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m.get_weights()[1], b2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h.history["loss"][0], np.mean(losses), rtol=1e-5)
+
+
+# --- per-output sample weights: a list (one per output) or a dict by output name ------------
+
+def _two_output_model(rng, dict_outputs=False):
+    inp = keras.Input((3,))
+    o1 = keras.layers.Dense(2, name="out1")(inp)
+    o2 = keras.layers.Dense(1, activation="sigmoid", name="out2")(inp)
+    m = keras.Model(inp, {"out1": o1, "out2": o2} if dict_outputs else [o1, o2])
+    ws = [rng.randn(3, 2), np.zeros(2), rng.randn(3, 1) * 0.5, np.zeros(1)]
+    m.set_weights([w.astype(np.float32) for w in ws])
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss={"out1": "mse", "out2": "binary_crossentropy"},
+              weighted_metrics={"out1": ["mae"], "out2": ["accuracy"]})
+    return m, ws
+
+
+@pytest.mark.parametrize("form", ["list", "dict", "dict_outputs"])
+def test_per_output_sample_weights(form):
+    # nabi before: a list or dict of sample weights raised TypeError (float() of a dict) or
+    # was read as one (2, n) array; Keras weighs each output's loss and weighted metrics by
+    # its own array (a dict keyed by output name; an output left out is unweighted)
+    rng = np.random.RandomState(5)
+    x = rng.randn(10, 3).astype(np.float32)
+    y1 = rng.randn(10, 2).astype(np.float32)
+    y2 = (rng.rand(10, 1) > 0.5).astype(np.float32)
+    sw1, sw2 = rng.rand(10).astype(np.float32), rng.rand(10).astype(np.float32)
+    m, (w1, b1, w2, b2) = _two_output_model(rng, form == "dict_outputs")
+    y = [y1, y2] if form == "list" else {"out1": y1, "out2": y2}
+    sw = [sw1, sw2] if form == "list" else {"out1": sw1, "out2": sw2}
+    logs = m.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    p1 = x @ w1 + b1
+    z = (x @ w2 + b2)[:, 0]
+    bce = np.maximum(z, 0) - z * y2[:, 0] + np.log1p(np.exp(-np.abs(z)))
+    mse = ((p1 - y1) ** 2).mean(-1)
+    mae = np.abs(p1 - y1).mean(-1)
+    acc = ((z > 0) == (y2[:, 0] > 0.5)).astype(np.float64)
+    ref = {"out1_loss": (mse * sw1).sum() / 10, "out2_loss": (bce * sw2).sum() / 10,
+           "out1_mae": (mae * sw1).sum() / sw1.sum(), "out2_accuracy": (acc * sw2).sum() / sw2.sum()}
+    ref["loss"] = ref["out1_loss"] + ref["out2_loss"]
+    assert sorted(logs) == sorted(ref)
+    for k in ref:
+        np.testing.assert_allclose(logs[k], ref[k], rtol=1e-5, err_msg=k)
+    # train_on_batch and fit (one batch) see the same weights before their update
+    tob = m.test_on_batch(x, y, sample_weight=sw, return_dict=True)
+    np.testing.assert_allclose(tob["loss"], ref["loss"], rtol=1e-5)
+    h = m.fit(x, y, sample_weight=sw, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"][0], ref["loss"], rtol=1e-5)
+    np.testing.assert_allclose(h.history["out2_accuracy"][0], ref["out2_accuracy"], rtol=1e-5)
+    # a dict that leaves an output out: that output is unweighted
+    if form != "list":
+        logs = m.evaluate(x, y, sample_weight={"out1": sw1}, verbose=0, return_dict=True)
+        p1 = x @ m.get_weights()[0] + m.get_weights()[1]
+        np.testing.assert_allclose(logs["out1_mae"],
+                                   (np.abs(p1 - y1).mean(-1) * sw1).sum() / sw1.sum(), rtol=1e-5)
+        with pytest.raises(ValueError, match="not output names"):
+            m.evaluate(x, y, sample_weight={"out3": sw1}, verbose=0)

@@ -223,6 +223,35 @@ def _sample_weight_array(sw):
     return sw.reshape(-1)
 
 
+def standardize_sample_weight(model, sw):
+    """Sample weights as one float32 array for every output, or (given a list/tuple with one
+    array per output, or a dict by output name, as Keras takes for a multi-output model) a
+    list with one array (None: unweighted) per output."""
+    if sw is None:
+        return None
+    names = model.output_names
+    if isinstance(sw, dict):
+        unknown = sorted(set(sw) - set(names))
+        if unknown:
+            raise ValueError(f"[{model.name}] sample_weight keys {unknown} are not output names "
+                             f"of the model ({names})")
+        per = [sw.get(n) for n in names]
+    elif isinstance(sw, (list, tuple)) and len(names) > 1 and len(sw) == len(names) and \
+            all(w is None or isinstance(w, (np.ndarray, Tensor)) for w in sw):
+        per = list(sw)
+    else:
+        return _sample_weight_array(sw)
+    per = [None if w is None else _sample_weight_array(w) for w in per]
+    return per[0] if len(per) == 1 else per
+
+
+def map_sample_weight(fn, sw):
+    """fn over the sample weights: the array, or each array of a per-output list."""
+    if isinstance(sw, list):
+        return [None if w is None else fn(w) for w in sw]
+    return None if sw is None else fn(sw)
+
+
 def apply_class_weight(ys, sw, class_weight):
     if class_weight is None or ys is None:
         return sw
@@ -308,10 +337,11 @@ class DataHandler:
             self.ys = ys
             sw = None
             if sample_weight is not None:
-                sw = _sample_weight_array(sample_weight)
-                if len(sw) != n:
-                    raise ValueError(f"[{model.name}] sample_weight has {len(sw)} entries but "
-                                     f"there are {n} samples")
+                sw = standardize_sample_weight(model, sample_weight)
+                for w in (sw if isinstance(sw, list) else [sw]):
+                    if w is not None and len(w) != n:
+                        raise ValueError(f"[{model.name}] sample_weight has {len(w)} entries "
+                                         f"but there are {n} samples")
             if class_weight is not None:
                 sw = apply_class_weight(ys, sw, class_weight)
             self.sw = sw
@@ -395,7 +425,7 @@ class DataHandler:
                 out.append((xs, ys, sw, n))
             else:
                 out.append(([x[a:b] for x in xs], None if ys is None else [y[a:b] for y in ys],
-                            None if sw is None else sw[a:b], b - a))
+                            map_sample_weight(lambda w: w[a:b], sw), b - a))
         return out
 
     def _array_epoch(self):
@@ -413,7 +443,8 @@ class DataHandler:
                 idx = perm[i * bs:(i + 1) * bs]
                 batches.append(([x.take(idx, axis=0) for x in xs],
                                 None if ys is None else [y.take(idx, axis=0) for y in ys],
-                                None if sw is None else sw.take(idx, axis=0), len(idx)))
+                                map_sample_weight(lambda w: w.take(idx, axis=0), sw),
+                                len(idx)))
         if self.steps == self._full_steps:
             return enumerate(batches)
         # steps_per_epoch differs from the data size: continue through the data across epochs.
@@ -442,7 +473,10 @@ class DataHandler:
             idx = perm[i * bs:(i + 1) * bs]
             yield ([take(x, idx, ("x", k), i) for k, x in enumerate(xs)],
                    None if ys is None else [take(y, idx, ("y", k), i) for k, y in enumerate(ys)],
-                   None if sw is None else take(sw, idx, ("sw", 0), i), len(idx))
+                   None if sw is None else take(sw, idx, ("sw", 0), i)
+                   if not isinstance(sw, list) else
+                   [None if w is None else take(w, idx, ("sw", k), i) for k, w in enumerate(sw)],
+                   len(idx))
 
     def _cycle(self, batches):
         for _ in range(self.steps):
@@ -459,8 +493,7 @@ class DataHandler:
         ys = standardize_y(model, y)
         if ys is not None and model._cstate is not None:
             ys = model._cstate.prepare_targets(ys)
-        if sw is not None:
-            sw = _sample_weight_array(sw)
+        sw = standardize_sample_weight(model, sw)
         if self._class_weight is not None:
             sw = apply_class_weight(ys, sw, self._class_weight)
         return xs, ys, sw, len(xs[0])

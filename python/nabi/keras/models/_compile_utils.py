@@ -452,7 +452,7 @@ class ObjectMetric(_TrackerAPI):
         if mask is not None:
             m = _asarray(mask, np.float32)
             if sw_t is not None:
-                m = m * _asarray(sw, np.float32).reshape((-1,) + (1,) * (m.ndim - 1))
+                m = m * _sw_to_rank(_asarray(sw, np.float32), m.ndim)
             sw_t = _wrap(m)
         yt = _wrap(yt)
         yp = _wrap(yp)
@@ -517,6 +517,21 @@ def _mask_weights(mask, v, sw):
     if sw is not None:
         m = m * _sw_to_rank(_asarray(_like(sw, m), np.float32), m.ndim)
     return m
+
+
+def _output_sw(sw, i):
+    """Output i's sample weights: its entry of a per-output list, else the shared array."""
+    return sw[i] if isinstance(sw, list) else sw
+
+
+def _map_output_sw(fn, sw, n_out):
+    """fn over a user's sample weights: one for all outputs, or a list/tuple of one per output
+    (entries may be None)."""
+    if sw is None:
+        return None
+    if n_out > 1 and isinstance(sw, (list, tuple)) and len(sw) == n_out:
+        return [None if w is None else fn(w) for w in sw]
+    return fn(sw)
 
 
 def _sw_to_rank(sw, ndim):
@@ -803,7 +818,7 @@ class CompileState:
     # -- per step ----------------------------------------------------------------------
     def compute_loss(self, ys, preds, sw, sink):
         total = None
-        swt = None if sw is None else _wrap(sw)
+        all_sw = sw
         fns = self.loss_fns
         multi = self.n_out > 1
         vals = [] if multi else None
@@ -815,7 +830,8 @@ class CompileState:
             if ys is None or ys[i] is None:
                 raise ValueError(f"[{self.model.name}] the model was compiled with a loss for "
                                  f"output {self.output_names[i]!r} but no target (y) was given")
-            swi = swt
+            sw = _output_sw(all_sw, i)
+            swi = None if sw is None else _wrap(sw)
             if masks is not None and masks[i] is not None:
                 swi = _wrap(_loss_mask_weights(masks[i], sw))
             yt = _match_rank(ys[i], preds[i])
@@ -863,9 +879,9 @@ class CompileState:
                 t.logits = kind
             try:
                 if masks is not None and masks[i] is not None:
-                    t.update(yt, yp, sw, masks[i])
+                    t.update(yt, yp, _output_sw(sw, i), masks[i])
                 else:
-                    t.update(yt, yp, sw)
+                    t.update(yt, yp, _output_sw(sw, i))
             finally:
                 if kind is not None:
                     t.logits = None
@@ -1000,7 +1016,7 @@ class LossesContainer:
         if len(preds) != cs.n_out:
             raise ValueError(f"[{name}.compiled_loss] y_pred has {len(preds)} outputs but the "
                              f"model was resolved with {cs.n_out}")
-        swt = None if sample_weight is None else _tensor(sample_weight)
+        swt = _map_output_sw(_tensor, sample_weight, cs.n_out)
         masks = _output_masks(preds)
         total = None
         for i, fn in enumerate(cs.plain_loss_fns):
@@ -1009,9 +1025,9 @@ class LossesContainer:
             if ys is None or i >= len(ys):
                 raise ValueError(f"[{name}.compiled_loss] the model was compiled with a loss "
                                  f"for output {cs.output_names[i]!r} but no target was given")
-            swi = swt
+            swi = _output_sw(swt, i)
             if masks is not None and masks[i] is not None:
-                swi = _wrap(_loss_mask_weights(masks[i], None if swt is None else swt._data))
+                swi = _wrap(_loss_mask_weights(masks[i], None if swi is None else swi._data))
             l = fn(ys[i], preds[i]) if swi is None else fn(ys[i], preds[i], sample_weight=swi)
             ot = cs.out_loss_trackers[i] if i < len(cs.out_loss_trackers) else None
             if ot is not None:
@@ -1063,16 +1079,16 @@ class MetricsContainer:
         preds = [_data(p) for p in _flat_tensors(y_pred)]
         ys = None if y_true is None else [_data(y) for y in _flat_tensors(y_true)]
         cs.resolve_from(preds, ys, fuse=False)
-        sw = None if sample_weight is None else _data(sample_weight)
+        sw = _map_output_sw(_data, sample_weight, cs.n_out)
         masks = _output_masks(_flat_tensors(y_pred))
         for t, i in cs.trackers:
             saved, t.logits = t.logits, None   # y_pred here is the activation's output
             try:
                 yt = ys[i] if ys is not None and i < len(ys) else None
                 if masks is not None and masks[i] is not None:
-                    t.update(yt, preds[i], sw, masks[i])
+                    t.update(yt, preds[i], _output_sw(sw, i), masks[i])
                 else:
-                    t.update(yt, preds[i], sw)
+                    t.update(yt, preds[i], _output_sw(sw, i))
             finally:
                 t.logits = saved
 

@@ -690,6 +690,8 @@ class Model(Layer):
         if ys is not None:
             y = [t(a) for a in ys]
             y = y[0] if len(y) == 1 else y
+        if isinstance(sw, list):      # one per output
+            return x, y, [None if w is None else t(w) for w in sw]
         return (x, y) if sw is None else (x, y, t(sw))
 
     def _run_hook_steps(self, hook, handler, cblist, prefix, begin, end, stop):
@@ -722,8 +724,7 @@ class Model(Layer):
         ys = da.standardize_y(self, y)
         if ys is not None:
             ys = self._cstate.prepare_targets(ys)
-        sw = None if sw is None else np.asarray(sw, dtype=np.float32)
-        return xs, ys, sw
+        return xs, ys, da.standardize_sample_weight(self, sw)
 
     # ------------------------------------------------------------------ fit
     @_respect_compiled_trainable
