@@ -24,7 +24,7 @@ from .ops import array_ops as _ao
 from .ops import math_ops as _mo
 from .ops.linalg_ops import einsum as _einsum
 from .ops.random_ops import _generator
-from .ops.random_ops import stateless_generator as _stateless_rng
+from .ops.random_ops import stateless_stream as _stateless_stream
 # TF exposes the image codecs of tf.io under tf.image as well
 from .io import (decode_bmp, decode_gif, decode_image, decode_jpeg, decode_png,  # noqa: F401
                  encode_jpeg, encode_png, is_jpeg)
@@ -586,13 +586,41 @@ def rot90(image, k=1, name=None):
 # ------------------------------------------------------------------------------------- random
 
 
+class _StatelessRng:
+    """The draws of tf.image's stateless_random_* ops: TF's stateless_uniform numbers for
+    the seed (one call per op, shaped as TF's), with the NumPy Generator methods used here."""
+
+    def __init__(self, op, seed):
+        self._g = _stateless_stream(op, seed)
+
+    def random(self, size=None, dtype=np.float32):
+        r = self._g.uniform([] if size is None else [size]).numpy()
+        return r if size is not None else np.float32(r)
+
+    def integers(self, lo, hi):
+        return int(self._g.uniform([], lo, hi, dtype=_dt.int32).numpy())
+
+    def uniform(self, lo, hi):       # float32 arithmetic, as TF's minval + r * (max - min)
+        return float(self._g.uniform([], lo, hi).numpy())
+
+    def crop_offsets(self, limits):  # TF: uniform int32 [0, int32 max) per axis % limit
+        r = self._g.uniform([len(limits)], 0, 2**31 - 1, dtype=_dt.int32).numpy()
+        return [int(v) % lim for v, lim in zip(r, limits)]
+
+
+def _stateless_rng(op, seed):
+    return _StatelessRng(op, seed)
+
+
 def _random_flip(op, image, axis, rng):
+    """TF's rule: one image flips when its draw is < 0.5, an image of a batch when its
+    draw rounds to 1 (> 0.5)."""
     x = _check_image(op, image)
     flipped = _ao.reverse(x, [axis])
     if x._data.ndim == 3:
         return flipped if rng.random(dtype=np.float32) < 0.5 else _ao.identity(x)
     n = _shape(x)[0]
-    mask = (rng.random(n, dtype=np.float32) < 0.5).reshape(n, 1, 1, 1)
+    mask = (np.round(rng.random(n, dtype=np.float32)) == 1).reshape(n, 1, 1, 1)
     return _ao.where(_const_like(np.broadcast_to(mask, _shape(x)), x), flipped, x)
 
 
@@ -628,7 +656,10 @@ def _random_crop(op, value, size, rng):
     if any(v < 0 or v > d for v, d in zip(sz, shp)):
         raise ValueError(f"[{op}] need value.shape >= size, got value shape {shp} and size "
                          f"{sz}")
-    off = [int(rng.integers(0, d - v + 1)) for v, d in zip(sz, shp)]
+    if isinstance(rng, _StatelessRng):
+        off = rng.crop_offsets([d - v + 1 for v, d in zip(sz, shp)])
+    else:
+        off = [int(rng.integers(0, d - v + 1)) for v, d in zip(sz, shp)]
     return x[tuple(builtins.slice(o, o + v) for o, v in zip(off, sz))]
 
 
@@ -661,6 +692,8 @@ def _check_delta(op, max_delta, limit=None):
 
 
 def _uniform(rng, lo, hi):
+    if isinstance(rng, _StatelessRng):
+        return rng.uniform(lo, hi)
     return float(np.float32(lo + (hi - lo) * rng.random(dtype=np.float32)))
 
 

@@ -206,7 +206,7 @@ def _box_muller_double(x0, x1, x2, x3):
 
 
 def _interleave(a, b):
-    return np.stack([a, b], axis=-1).reshape(a.shape[:-1] + (-1,))
+    return np.stack([a, b], axis=-1).reshape(a.shape[:-1] + (2 * a.shape[-1],))
 
 
 def _state_from_seed(seed, size=3):
@@ -449,7 +449,7 @@ class Generator:
             order: (len(rows), values)."""
             off = rows.astype(np.uint64)[:, None] * skip + np.uint64(first_call) + \
                 np.arange(calls, dtype=np.uint64)
-            w = _philox(*_counter_add(s[:2], off.reshape(-1)), s[2]).reshape(len(rows), -1)
+            w = _philox(*_counter_add(s[:2], off.reshape(-1)), s[2]).reshape(len(rows), 4 * calls)
             if dt == np.float64:
                 a, b = _box_muller_double(w[:, 0::4], w[:, 1::4], w[:, 2::4], w[:, 3::4])
             else:
@@ -581,9 +581,14 @@ def set_global_generator(generator):
 
 
 # ------------------------------------------------------------------ stateless random ops
-# A shape [2] integer seed picks a NumPy generator deterministically (the same seed gives the
-# same values on every call and device; the values differ from TF's Philox streams). tf.image's
-# stateless_random_* draw from the same seed -> generator function.
+# TF's stateless ops (the V2 kernels tf.random.stateless_* call) turn the shape [2] seed into
+# a Philox key and counter (StatelessRandomGetKeyCounter: one Philox-4x32-10 call on the
+# counter (seed0 lo, seed0 hi, seed1 lo, seed1 hi) under the key (0x3ec8f720, 0x02461e29);
+# its words 0-1 are the key, 2-3 the counter's high word) and then sample exactly as a
+# Generator in that state does. So stateless_uniform / normal / truncated_normal (and
+# stateless_split / fold_in, which draw full-range integers) give TF's numbers bit for bit.
+# categorical, binomial, poisson and gamma are deterministic in the seed but nabi's own
+# (a NumPy generator seeded by it, `stateless_generator`), as are tf.image's ops on it.
 
 
 def _seed_pair(op, seed):
@@ -599,6 +604,33 @@ def stateless_generator(op, seed):
     return np.random.default_rng(_seed_pair(op, seed) + [0x1A6E])
 
 
+class _HostState:
+    """A Generator's state held in a host array (a stateless op must create no Variable)."""
+
+    def __init__(self, state):
+        self._a = np.asarray(state, np.int64)
+
+    def numpy(self):
+        return self._a
+
+    def assign(self, value):
+        self._a = np.asarray(value, np.int64)
+
+
+def stateless_stream(op, seed):
+    """The Generator (a throwaway one, on a host state) whose draws are TF's stateless draws
+    for `seed`: see the comment above."""
+    s0, s1 = _seed_pair(op, seed)
+    mix = _philox(np.array([s0], np.uint64), np.array([s1], np.uint64),
+                  0x3EC8F720 | 0x02461E29 << 32)[0].astype(np.uint64)
+    key = mix[0] | mix[1] << np.uint64(32)
+    hi = mix[2] | mix[3] << np.uint64(32)
+    g = Generator.__new__(Generator)
+    g._alg = RNG_ALG_PHILOX
+    g._state_var = _HostState(np.array([0, hi, key], np.uint64).view(np.int64))
+    return g
+
+
 def _host_value(v):
     from ..framework.device import to_device
     if hasattr(v, "_data"):
@@ -608,44 +640,28 @@ def _host_value(v):
 
 def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=_dt.float32, name=None,
                       alg="auto_select"):
-    dt = _dt.as_dtype(dtype)
-    g = stateless_generator("random.stateless_uniform", seed)
-    shp = _shape(shape)
-    if dt.is_integer:
-        if maxval is None:
-            raise ValueError("[random.stateless_uniform] integer dtypes need both minval and "
-                             "maxval")
-        return _wrap(g.integers(_host_value(minval), _host_value(maxval), shp).astype(dt._np))
-    maxval = 1.0 if maxval is None else maxval
-    r = g.random(shp)
-    lo, hi = _host_value(minval), _host_value(maxval)
-    out = _wrap((r * (hi - lo) + lo).astype(dt._np))
-    return _with_grads(out, [(minval, 1.0 - r), (maxval, r)], "random.stateless_uniform")
+    """TF's numbers for the seed: floats in [minval, maxval) (maxval defaults to 1), integers
+    in [minval, maxval), or (integer dtype, minval and maxval both None) the full range."""
+    _alg_int(alg, "random.stateless_uniform")
+    if _dt.as_dtype(dtype).is_integer and (minval is None) != (maxval is None):
+        raise ValueError("[random.stateless_uniform] integer dtypes need both minval and "
+                         "maxval (or both None, for the full range)")
+    return stateless_stream("random.stateless_uniform", seed).uniform(
+        shape, minval=minval, maxval=maxval, dtype=dtype)
 
 
 def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.float32, name=None,
                      alg="auto_select"):
-    g = stateless_generator("random.stateless_normal", seed)
-    r = g.standard_normal(_shape(shape))
-    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
-    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.stateless_normal")
-
-
-def _truncated(g, shp):
-    r = g.standard_normal(shp)
-    bad = np.abs(r) > 2
-    while bad.any():
-        r[bad] = g.standard_normal(int(bad.sum()))
-        bad = np.abs(r) > 2
-    return r
+    _alg_int(alg, "random.stateless_normal")
+    return stateless_stream("random.stateless_normal", seed).normal(
+        shape, mean=mean, stddev=stddev, dtype=dtype)
 
 
 def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.float32,
                                name=None, alg="auto_select"):
-    g = stateless_generator("random.stateless_truncated_normal", seed)
-    r = _truncated(g, _shape(shape))
-    out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(_dt.as_dtype(dtype)._np))
-    return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.stateless_truncated_normal")
+    _alg_int(alg, "random.stateless_truncated_normal")
+    return stateless_stream("random.stateless_truncated_normal", seed).truncated_normal(
+        shape, mean=mean, stddev=stddev, dtype=dtype)
 
 
 def _categorical(op, g, logits, num_samples, dtype):
@@ -717,14 +733,20 @@ def poisson(shape, lam, dtype=_dt.float32, seed=None, name=None):
 
 
 def stateless_split(seed, num=2, alg="auto_select"):
-    """`num` new seeds (a (num, 2) int64 tensor) derived from `seed`."""
-    g = np.random.default_rng(_seed_pair("random.experimental.stateless_split", seed) + [0x5B17])
-    return _wrap(g.integers(0, 2 ** 63 - 1, (int(num), 2), dtype=np.int64))
+    """`num` new seeds: TF's full-range integers of shape (num, 2) drawn from `seed`, in the
+    seed's dtype (int32 for a Python list, as TF converts it)."""
+    from ..framework.tensor import convert_to_tensor
+    seed = convert_to_tensor(seed)
+    _alg_int(alg, "random.experimental.stateless_split")
+    return stateless_uniform([int(num), 2], seed, minval=None, maxval=None, dtype=seed.dtype)
 
 
 def stateless_fold_in(seed, data, alg="auto_select"):
-    """A new seed (shape [2], int64) derived from `seed` and the integer `data`."""
-    d = int(_host_value(data))
-    g = np.random.default_rng(_seed_pair("random.experimental.stateless_fold_in", seed) +
-                              [d % (1 << 64), 0xF01D])
-    return _wrap(g.integers(0, 2 ** 63 - 1, (2,), dtype=np.int64))
+    """A new seed [r, data] (TF's rule): r a full-range integer drawn from `seed`, in the
+    dtype of `data` (int32 for a Python int)."""
+    from ..framework.tensor import convert_to_tensor
+    from .array_ops import stack
+    data = convert_to_tensor(data)
+    _alg_int(alg, "random.experimental.stateless_fold_in")
+    r = stateless_uniform([], seed, minval=None, maxval=None, dtype=data.dtype)
+    return stack([r, data])

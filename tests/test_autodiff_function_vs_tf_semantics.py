@@ -1,0 +1,94 @@
+"""Autodiff, tf.function, control flow, Variables, tf.nest and stateless random ops: semantics
+found by a differential sweep against TF 2.21. References are NumPy / plain Python written from
+TF's documented behaviour (and a few numbers TF 2.21 printed, quoted as constants); nothing
+here imports TensorFlow."""
+import numpy as np
+
+import nabi as tf
+
+
+# ------------------------------------------------------------------ stateless random ops
+_M32 = 0xFFFFFFFF
+
+
+def _philox4x32(ctr, key):
+    """Philox-4x32-10 of one counter (4 words) under a key (2 words), plain Python."""
+    c, (k0, k1) = list(ctr), key
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [((p1 >> 32) ^ c[1] ^ k0) & _M32, p1 & _M32, ((p0 >> 32) ^ c[3] ^ k1) & _M32,
+             p0 & _M32]
+        k0, k1 = (k0 + 0x9E3779B9) & _M32, (k1 + 0xBB67AE85) & _M32
+    return c
+
+
+def _tf_stateless_uniform_f32(seed, n):
+    """TF's stateless_uniform float32 draws: the seed (s0, s1) is scrambled into a key and
+    counter by one Philox call under the key (0x3ec8f720, 0x02461e29); then each Philox call
+    on counter, counter + 1, ... gives 4 floats from the low 23 bits of its words."""
+    s0, s1 = (v % 2**64 for v in seed)
+    mix = _philox4x32([s0 & _M32, s0 >> 32, s1 & _M32, s1 >> 32], (0x3EC8F720, 0x02461E29))
+    key, ctr = (mix[0], mix[1]), [0, 0, mix[2], mix[3]]
+    out = []
+    while len(out) < n:
+        for w in _philox4x32(ctr, key):
+            out.append(np.array([(w & 0x7FFFFF) | 0x3F800000], np.uint32).view(np.float32)[0]
+                       - np.float32(1))
+        ctr[0] += 1                       # (a small test never carries into word 1)
+    return np.array(out[:n], np.float32)
+
+
+def test_stateless_uniform_is_tfs_philox_stream():
+    # nabi drew stateless ops from a NumPy generator: stateless_uniform([5], [1, 2]) was
+    # [0.7039, 0.1514, ...], TF's is [0.8441, 0.1920, 0.9962, 0.1604, 0.2720]
+    for seed in [(1, 2), (0, 0), (-3, 7), (2**40 + 5, 123456789)]:
+        want = _tf_stateless_uniform_f32(seed, 9)
+        got = tf.random.stateless_uniform([9], seed=seed).numpy()
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(tf.random.stateless_uniform([5], seed=[1, 2]).numpy(),
+                               [0.8440604, 0.19204533, 0.9962232, 0.16038740, 0.27199018],
+                               rtol=1e-6)
+    r = tf.random.stateless_uniform([2, 3], seed=[1, 2], minval=2.0, maxval=4.0)
+    np.testing.assert_allclose(r.numpy().ravel(), 2 + 2 * _tf_stateless_uniform_f32((1, 2), 6),
+                               rtol=1e-6)
+
+
+def test_stateless_normal_int_split_fold_in_match_tf():
+    # numbers TF 2.21 printed for these calls
+    np.testing.assert_allclose(tf.random.stateless_normal([4], seed=[1, 2]).numpy(),
+                               [0.5441101, 0.20738031, 0.07356432, 0.04643455], rtol=1e-5)
+    np.testing.assert_allclose(tf.random.stateless_truncated_normal([6], seed=[1, 2]).numpy(),
+                               [0.5441101, 0.20738031, 0.07356432, 0.04643455, 0.16820592,
+                                -1.6850333], rtol=1e-5)
+    i = tf.random.stateless_uniform([3], seed=[-3, 7], minval=0, maxval=10, dtype=tf.int64)
+    assert i.dtype == tf.int64 and i.numpy().tolist() == [9, 4, 7]
+    # full-range integers (minval = maxval = None), which split and fold_in draw
+    full = tf.random.stateless_uniform([2], seed=[1, 2], minval=None, maxval=None,
+                                       dtype=tf.int32)
+    assert full.numpy().tolist() == [1105988140, 1738052849]
+    sp = tf.random.experimental.stateless_split([1, 2], 2)
+    assert sp.dtype == tf.int32
+    assert sp.numpy().tolist() == [[1105988140, 1738052849], [-335576002, 370444179]]
+    f = tf.random.experimental.stateless_fold_in([1, 2], 5)
+    assert f.numpy().tolist() == [1105988140, 5]           # [full-range draw, data]
+    # empty shapes (a Generator's normal / truncated_normal of size 0 raised in reshape)
+    assert tf.random.stateless_normal((0,), seed=[0, 0]).shape == (0,)
+    assert tf.random.Generator.from_seed(1).truncated_normal([2, 0]).shape == (2, 0)
+
+
+def test_stateless_image_ops_draw_tfs_numbers():
+    u = _tf_stateless_uniform_f32((1, 2), 4)
+    img = np.arange(8, dtype=np.float32).reshape(4, 1, 2, 1)
+    out = tf.image.stateless_random_flip_left_right(img, seed=(1, 2)).numpy()
+    for k in range(4):                    # TF: a batch image flips where round(u) == 1
+        want = img[k, :, ::-1] if u[k] > 0.5 else img[k]
+        np.testing.assert_array_equal(out[k], want)
+    assert out.reshape(4, 2).tolist() == [[1, 0], [2, 3], [5, 4], [6, 7]]   # TF 2.21
+    one = tf.image.stateless_random_flip_up_down(img[0].reshape(1, 2, 1), seed=(1, 2)).numpy()
+    assert one.shape == (1, 2, 1)          # one image: flips where u < 0.5 (u[0] = 0.844)
+    x = np.ones((2, 2, 3), np.float32) * 0.5
+    b = tf.image.stateless_random_brightness(x, 0.2, seed=(1, 2)).numpy()
+    np.testing.assert_allclose(b, 0.5 + (-0.2 + 0.4 * u[0]), rtol=1e-6)
+    crop = tf.image.stateless_random_crop(np.arange(16, dtype=np.float32).reshape(4, 4, 1),
+                                          (2, 2, 1), seed=(1, 2)).numpy()
+    assert crop.ravel().tolist() == [6.0, 7.0, 10.0, 11.0]  # TF 2.21
