@@ -3,6 +3,7 @@ found by a differential sweep against TF 2.21. References are NumPy / plain Pyth
 TF's documented behaviour (and a few numbers TF 2.21 printed, quoted as constants); nothing
 here imports TensorFlow."""
 import numpy as np
+import pytest
 
 import nabi as tf
 
@@ -92,3 +93,30 @@ def test_stateless_image_ops_draw_tfs_numbers():
     crop = tf.image.stateless_random_crop(np.arange(16, dtype=np.float32).reshape(4, 4, 1),
                                           (2, 2, 1), seed=(1, 2)).numpy()
     assert crop.ravel().tolist() == [6.0, 7.0, 10.0, 11.0]  # TF 2.21
+
+
+# ------------------------------------------------------------------------ map_fn outputs
+def test_map_fn_checks_outputs_against_its_signature():
+    x = np.array([1, 2, 3], np.int32)
+    # nabi ignored fn_output_signature: an int32 result came back as int32 (TF raises)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[map_fn\].*float32"):
+        tf.map_fn(lambda v: v * 2, tf.constant(x), fn_output_signature=tf.float32)
+    # without a signature fn must keep elems' dtype and structure (nabi returned float32 /
+    # the tuple)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[map_fn\]"):
+        tf.map_fn(lambda v: tf.cast(v, tf.float32), tf.constant(x))
+    with pytest.raises(ValueError, match=r"\[map_fn\].*structure"):
+        tf.map_fn(lambda v: (v, v), tf.constant([1.0, 2.0]), fn_output_signature=tf.float32)
+    # matching signatures work; Python values take the signature's dtype
+    r = tf.map_fn(lambda v: tf.cast(v, tf.float32) / 2, tf.constant(x),
+                  fn_output_signature=tf.TensorSpec([], tf.float32))
+    np.testing.assert_allclose(r.numpy(), x / 2)
+    r = tf.map_fn(lambda v: 1, tf.constant([1.0, 2.0]))
+    assert r.dtype == tf.float32 and r.numpy().tolist() == [1.0, 1.0]
+    d = tf.map_fn(lambda e: {"s": e["a"] * e["b"]}, {"a": tf.constant([1.0, 2.0]),
+                                                       "b": tf.constant([3.0, 4.0])},
+                  fn_output_signature={"s": tf.float32})
+    assert d["s"].numpy().tolist() == [3.0, 8.0]
+    # vectorized_map (TF's pfor) lets fn change the dtype
+    v = tf.vectorized_map(lambda t: tf.cast(t > 1, tf.int32), tf.constant([1.0, 2.0]))
+    assert v.dtype == tf.int32 and v.numpy().tolist() == [0, 1]

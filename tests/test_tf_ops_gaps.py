@@ -605,7 +605,8 @@ def test_map_fn_scan_fold_with_structures():
     got = tf.map_fn(lambda t: tf.reduce_sum(t ** 2), tf.constant(x))
     assert_array(got, (x ** 2).sum(1))
     out = tf.map_fn(lambda e: {"s": e[0] * e[1][:, None] if False else e[0] * e[1], "t": e[1]},
-                    (tf.constant(x), tf.constant(y)))
+                    (tf.constant(x), tf.constant(y)),
+                    fn_output_signature={"s": tf.float64, "t": tf.float64})  # TF needs it
     assert_array(out["s"], x * y[:, None])
     assert_array(out["t"], y)
     assert tf.map_fn(lambda t: t, tf.zeros([0, 3])).shape == (0, 3)

@@ -191,7 +191,36 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
         return _nest.map_structure(lambda s: zeros((0,) + tuple(getattr(s, "shape", ()) or ()),
                                                    dtype=_dt.as_dtype(getattr(s, "dtype", s))),
                                    sig)
-    return _stack_results("map_fn", [fn(x) for x in items])
+    want = _nest.map_structure(lambda e: e.dtype, items[0]) if sig is None else \
+        _nest.map_structure(lambda s: _dt_of(s), sig)
+    return _stack_results("map_fn", [_fit_map_output(fn(x), want, sig is None) for x in items])
+
+
+def _dt_of(spec):
+    from . import dtypes as _dt
+    return _dt.as_dtype(getattr(spec, "dtype", spec))
+
+
+def _fit_map_output(out, want, from_elems):
+    """fn's result checked as TF's map_fn does: the structure and dtypes of
+    fn_output_signature (without one, of elems); Python values converted to those dtypes."""
+    what = "elems (give fn_output_signature when fn changes them)" if from_elems else \
+        "fn_output_signature"
+    try:
+        _nest.assert_same_structure(want, out, check_types=False)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"[map_fn] fn's output does not have the structure of {what}: {e}") \
+            from None
+
+    def fit(o, dt):
+        if not isinstance(o, Tensor):
+            return convert_to_tensor(o, dtype=dt)
+        if o.dtype != dt:
+            from .errors import InvalidArgumentError
+            raise InvalidArgumentError(f"[map_fn] fn returned {o.dtype.name} of shape "
+                                       f"{tuple(o.shape)} where the dtype of {what} is {dt.name}")
+        return o
+    return _nest.map_structure(fit, out, want)
 
 
 def _is_ragged(v):
@@ -275,8 +304,12 @@ def _map_fn_ragged(fn, elems, sig):
 
 
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
-    """Same results as map_fn (nabi runs the loop; there is no graph to vectorise)."""
-    return map_fn(fn, elems)
+    """map_fn's results (nabi runs the loop; there is no graph to vectorise); fn may change
+    dtypes, as TF's pfor allows."""
+    items, n, _ = _unstacked("vectorized_map", elems)
+    if n == 0:
+        return map_fn(fn, elems)
+    return _stack_results("vectorized_map", [fn(x) for x in items])
 
 
 def _fold(op, fn, elems, initializer, reverse):
