@@ -994,9 +994,10 @@ def _cross(op, inputs, combine):
 def cross(inputs, name=None, separator=None):
     """tf.sparse.cross: per row (batch = first dimension), every combination of one value
     from each input, joined as strings with `separator` (default '_X_'), the last input
-    varying fastest; as in TF the SparseTensor inputs come first, then the dense ones. Inputs: a list of 2-D dense Tensors and SparseTensors of strings or
-    integers (floats are truncated to integers, as TF casts them). SparseTensor entries are
-    taken row by row in their order. Result: a (batch, most combinations in a row)
+    varying fastest; as in TF the SparseTensor inputs come first, then the dense ones.
+    Inputs: a list of 2-D dense Tensors and SparseTensors of strings or integers (floats are
+    truncated to integers, as TF casts them). SparseTensor entries are taken row by row in
+    their order (TF assumes ordered indices). Result: a (batch, most combinations in a row)
     SparseTensor of strings."""
     op = "sparse.cross"
     sep = (b"_X_" if separator is None else separator.encode("utf-8")
