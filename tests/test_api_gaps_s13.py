@@ -290,3 +290,94 @@ def test_sparse_cross_bad_input():
         tf.sparse.cross([tf.ragged.constant([["p"], ["q", "r"]]), a])
     with pytest.raises(ValueError, match=r"sparse.cross_hashed.*num_buckets"):
         tf.sparse.cross_hashed([a, b], num_buckets=-1)
+
+
+# ------------------------------------------------------------------ unicode_transcode / script
+
+TEXTS = ["héllo", "a\x01b", "\U0001F600x", "", "日本語 한국어", "\ufffe\uffff"]
+CODECS = {"UTF-8": "utf-8", "UTF-16-BE": "utf-16-be", "UTF-32-BE": "utf-32-be"}
+
+
+@pytest.mark.parametrize("src", list(CODECS))
+@pytest.mark.parametrize("dst", list(CODECS))
+def test_unicode_transcode_valid_text_matches_python_codecs(src, dst):
+    data = [t.encode(CODECS[src]) for t in TEXTS]
+    assert_array(tf.strings.unicode_transcode(data, src, dst), (len(TEXTS),), object,
+                 [t.encode(CODECS[dst]) for t in TEXTS])
+    ctl = tf.strings.unicode_transcode(data, src, dst, replace_control_characters=True)
+    assert _np(ctl)[1] == "a\ufffdb".encode(CODECS[dst])
+
+
+def test_unicode_transcode_ill_formed_input():
+    tr = tf.strings.unicode_transcode
+    bad = [b"a\xffb", b"\xe4\xb8", b"\xc0\x80z", b"\xed\xa0\x80", b"ok\xf4\x90\x80\x80"]
+    # one replacement per maximal ill-formed subpart (Unicode's practice, which ICU and TF follow)
+    r = "\ufffd"
+    want = ["a" + r + "b", r, r * 2 + "z", r * 3, "ok" + r * 4]
+    assert _np(tr(bad, "UTF-8", "UTF-8")).tolist() == [w.encode() for w in want]
+    assert _np(tr(bad, "UTF-8", "UTF-8", replacement_char=63)).tolist() == \
+        [w.replace(r, "?").encode() for w in want]
+    assert _np(tr(bad, "UTF-8", "UTF-8", errors="ignore")).tolist() == \
+        [w.replace(r, "").encode() for w in want]
+    assert _np(tr(bad, "UTF-8", "UTF-16-BE")).tolist() == [w.encode("utf-16-be") for w in want]
+    # a surrogate replacement_char: U+FFFD in UTF-8, the raw unit in UTF-16 (as TF)
+    assert _np(tr(b"\xff", "UTF-8", "UTF-8", replacement_char=0xD800)) == r.encode()
+    assert _np(tr(b"\xff", "UTF-8", "UTF-16-BE", replacement_char=0xD800)) == b"\xd8\x00"
+    # UTF-16: lone surrogates and an odd trailing byte; a high surrogate then half a unit is one
+    u16 = [b"\xd8\x00\x00a", b"\x00a\x00", b"\xdc\x00\x00b", b"\xd8\x7f\xe4"]
+    assert _np(tr(u16, "UTF-16-BE", "UTF-8")).tolist() == \
+        [(r + "a").encode(), ("a" + r).encode(), (r + "b").encode(), r.encode()]
+    u32 = [b"\x00\x11\x00\x00", b"\x00\x00\xd8\x00", b"\x00\x00\x00a\x00"]
+    assert _np(tr(u32, "UTF-32-BE", "UTF-8", errors="ignore")).tolist() == [b"", b"", b"a"]
+    assert _np(tr(u32, "UTF-32-BE", "UTF-8")).tolist() == [r.encode(), r.encode(),
+                                                           ("a" + r).encode()]
+    # C0 controls only (not DEL or C1); dropped with errors='ignore'
+    assert _np(tr("\x7f\x9f\x00\x1f\n", "UTF-8", "UTF-8", replace_control_characters=True)) \
+        == ("\x7f\x9f" + r * 3).encode()
+    assert _np(tr("a\x01b", "UTF-8", "UTF-8", errors="ignore",
+                  replace_control_characters=True)) == b"ab"
+
+
+def test_unicode_transcode_shapes_and_errors():
+    tr = tf.strings.unicode_transcode
+    scalar = tr("abc", "utf8", "UTF-16-BE")
+    assert scalar.shape == () and scalar.dtype == tf.string
+    assert scalar.numpy() == b"\x00a\x00b\x00c"
+    assert_array(tr([["a", "b"], ["c", "d"]], "UTF-8", "UTF-32-BE"), (2, 2), object,
+                 [[b"\x00\x00\x00" + c for c in (b"a", b"b")],
+                  [b"\x00\x00\x00" + c for c in (b"c", b"d")]])
+    rt = tr(tf.ragged.constant([["a"], ["b", "c"]]), "UTF-8", "UTF-16-BE")
+    assert rt.to_list() == [[b"\x00a"], [b"\x00b", b"\x00c"]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"unicode_transcode.*invalid"):
+        tr(b"a\xff", "UTF-8", "UTF-8", errors="strict")
+    with pytest.raises(ValueError, match=r"unicode_transcode.*output_encoding.*utf-8"):
+        tr("a", "UTF-8", "utf-8")
+    with pytest.raises(ValueError, match=r"unicode_transcode.*input_encoding.*latin1"):
+        tr("a", "latin1", "UTF-8")
+    with pytest.raises(ValueError, match=r"unicode_transcode.*replacement_char"):
+        tr("a", "UTF-8", "UTF-8", replacement_char=0x110000)
+    with pytest.raises(TypeError, match=r"unicode_transcode.*int64.*\(2,\)"):
+        tr(np.array([1, 2]), "UTF-8", "UTF-8")
+
+
+# ICU script codes of sample characters (uscript.h's UScriptCode numbers)
+SCRIPTS = {"A": 25, "z": 25, "é": 25, " ": 0, "1": 0, "中": 17, "한": 18, "ᄀ": 18, "ж": 8,
+           "λ": 14, "ع": 2, "א": 19, "あ": 20, "ア": 22, "ー": 0, "क": 10, "ก": 38, "\u0301": 1,
+           "ა": 12, "ম": 4, "த": 35, "ሀ": 11, "Ա": 3, "😀": 0, "\U00020000": 17}
+
+
+def test_unicode_script_codes():
+    chars = list(SCRIPTS)
+    cps = [ord(c) for c in chars]
+    assert_array(tf.strings.unicode_script(cps), (len(cps),), np.int32,
+                 [SCRIPTS[c] for c in chars])
+    # unassigned, private use and surrogates: 103 (USCRIPT_UNKNOWN); outside 0..0x10FFFF: -1
+    assert_array(tf.strings.unicode_script(tf.constant([[0x378, 0xE000], [0xD800, -5]])),
+                 (2, 2), np.int32, [[103, 103], [103, -1]])
+    assert_array(tf.strings.unicode_script([0x110000, 0x10FFFF, 0]), (3,), np.int32,
+                 [-1, 103, 0])
+    assert_array(tf.strings.unicode_script(65), (), np.int32, 25)
+    rt = tf.strings.unicode_script(tf.ragged.constant([[65], [66, 0x3042]]))
+    assert rt.to_list() == [[25], [25, 20]]
+    with pytest.raises(TypeError, match=r"unicode_script.*int32.*float32"):
+        tf.strings.unicode_script(tf.constant([1.0]))

@@ -44,7 +44,8 @@ __all__ = ["lower", "upper", "regex_replace", "regex_full_match", "strip", "leng
            "reduce_join", "split", "substr", "to_number", "as_string", "format", "bytes_split",
            "unicode_split", "unicode_decode", "RaggedTensor", "to_hash_bucket_fast", "to_hash_bucket",
            "to_hash_bucket_strong", "ngrams", "unicode_encode", "unicode_decode_with_offsets",
-           "unicode_split_with_offsets", "unsorted_segment_join"]
+           "unicode_split_with_offsets", "unsorted_segment_join", "unicode_transcode",
+           "unicode_script"]
 
 
 # ------------------------------------------------------------------------------- conversion
@@ -751,6 +752,125 @@ def unicode_encode(input, output_encoding, errors="replace",  # noqa: A002
     flat = a.reshape(-1, a.shape[-1])
     out = np.array([encode(r) for r in flat.tolist()], dtype=object)
     return convert_to_tensor(out.reshape(a.shape[:-1]))
+
+
+# ------------------------------------------------------------------------------- transcode
+
+_BAD = "\ud800"     # marks an ill-formed sequence in decoded text (no valid input decodes to it)
+
+
+def _mark_bad(err):
+    return _BAD, err.end
+
+
+codecs.register_error("nabi_strings_transcode", _mark_bad)
+
+
+def _decode_units(b, width):
+    """UTF-16-BE (width 2) or UTF-32-BE (width 4) bytes -> text, each ill-formed unit (a lone
+    surrogate, a value above U+10FFFF, a trailing partial unit) as one _BAD, as ICU reads them."""
+    n = len(b) // width
+    units = np.frombuffer(b[:n * width], ">u2" if width == 2 else ">u4").tolist()
+    out, i = [], 0
+    while i < n:
+        u = units[i]
+        i += 1
+        if width == 2 and 0xD800 <= u < 0xDC00 and i < n and 0xDC00 <= units[i] < 0xE000:
+            out.append(chr(0x10000 + ((u - 0xD800) << 10) + units[i] - 0xDC00))
+            i += 1
+        elif 0xD800 <= u < 0xE000 or u > 0x10FFFF:
+            out.append(_BAD)
+        else:
+            out.append(chr(u))
+    # a trailing partial unit is one more error, unless it follows a high surrogate that ends
+    # the complete units: ICU reads the two as one truncated pair
+    if len(b) % width and not (width == 2 and n and 0xD800 <= units[-1] < 0xDC00):
+        out.append(_BAD)
+    return "".join(out)
+
+
+_TRANSCODE_IN = {"UTF8": lambda b: b.decode("utf-8", "nabi_strings_transcode"),
+                 "UTF16BE": lambda b: _decode_units(b, 2),
+                 "UTF32BE": lambda b: _decode_units(b, 4)}
+_TRANSCODE_OUT = {"UTF-8": "utf-8", "UTF-16-BE": "utf-16-be", "UTF-32-BE": "utf-32-be"}
+
+
+def unicode_transcode(input, input_encoding, output_encoding, errors="replace",  # noqa: A002
+                      replacement_char=65533, replace_control_characters=False, name=None):
+    """Each string re-encoded from `input_encoding` (UTF-8, UTF-16-BE or UTF-32-BE, any
+    spelling ICU accepts: 'utf8', 'UTF16BE') to `output_encoding` ('UTF-8', 'UTF-16-BE' or
+    'UTF-32-BE' exactly, as TF). An ill-formed sequence (a maximal invalid UTF-8 subpart, a
+    lone UTF-16 surrogate, a UTF-32 value out of range, a trailing partial unit) becomes
+    `replacement_char` with errors='replace' (in UTF-8 output a surrogate one is U+FFFD), is
+    dropped with 'ignore', raises InvalidArgumentError with 'strict'. replace_control_characters treats the
+    C0 controls U+0000..U+001F the same way. Same shape out; a RaggedTensor keeps its rows."""
+    from .errors import InvalidArgumentError
+    op = "strings.unicode_transcode"
+    if isinstance(input, RaggedTensor):
+        return input.with_flat_values(unicode_transcode(
+            input.flat_values, input_encoding, output_encoding, errors, replacement_char,
+            replace_control_characters))
+    decode = _TRANSCODE_IN.get(str(input_encoding).upper().replace("-", "").replace("_", ""))
+    if decode is None:
+        raise ValueError(f"[{op}] input_encoding must be UTF-8, UTF-16-BE or UTF-32-BE, got "
+                         f"{input_encoding!r}")
+    if output_encoding not in _TRANSCODE_OUT:
+        raise ValueError(f"[{op}] output_encoding must be one of 'UTF-8', 'UTF-16-BE', "
+                         f"'UTF-32-BE', got {output_encoding!r}")
+    if errors not in ("replace", "strict", "ignore"):
+        raise ValueError(f"[{op}] errors must be 'replace', 'strict' or 'ignore', got "
+                         f"{errors!r}")
+    rc = int(replacement_char)
+    if not 0 <= rc <= 0x10FFFF:
+        raise ValueError(f"[{op}] replacement_char {rc} is out of the Unicode code point range")
+    out_codec = _TRANSCODE_OUT[output_encoding]
+    # a surrogate replacement_char is written as it is in UTF-16/32, as U+FFFD in UTF-8 (TF)
+    rep = "" if errors == "ignore" else "\ufffd" if 0xD800 <= rc < 0xE000 and \
+        out_codec == "utf-8" else chr(rc)
+    a = _strings(input, "unicode_transcode")
+
+    def one(b):
+        text = decode(b)
+        if errors == "strict" and _BAD in text:
+            raise InvalidArgumentError(f"[{op}] invalid {input_encoding} in {b!r} (shape "
+                                       f"{a.shape})")
+        text = text.replace(_BAD, rep)
+        if replace_control_characters:
+            text = re.sub("[\x00-\x1f]", rep, text)
+        return text.encode(out_codec, "surrogatepass")
+    return _map(one, a)
+
+
+_SCRIPT_STARTS = _SCRIPT_CODES = None
+
+
+def unicode_script(input, name=None):  # noqa: A002
+    """The ICU script code (UScriptCode, int32) of each code point: 25 Latin, 0 Common, 17 Han,
+    18 Hangul, 8 Cyrillic, ...; 103 for unassigned code points and -1 for values outside
+    0..U+10FFFF, as TF. The table (nabi/_unicode_scripts.py) covers every code point, at
+    Unicode 13.0 as TF 2.21's ICU. A RaggedTensor keeps its rows."""
+    global _SCRIPT_STARTS, _SCRIPT_CODES
+    op = "strings.unicode_script"
+    if isinstance(input, RaggedTensor):
+        return input.with_flat_values(unicode_script(input.flat_values))
+    if _SCRIPT_STARTS is None:
+        from ._unicode_scripts import _RUNS
+        _SCRIPT_STARTS = np.array(_RUNS[0::2], np.int64)
+        _SCRIPT_CODES = np.array(_RUNS[1::2], np.int32)
+    if isinstance(input, Tensor):
+        if input.dtype != _dt.int32:
+            raise TypeError(f"[{op}] input must be int32 code points, got {input.dtype.name} "
+                            f"(shape {tuple(input.shape.as_list())})")
+        c = np.asarray(input.numpy(), np.int64)
+    else:   # Python / NumPy numbers are converted to int32, as TF converts them
+        c = np.asarray(_unnest(input))
+        if c.dtype.kind not in "biuf":
+            raise TypeError(f"[{op}] input must be int32 code points, got {c.dtype} (shape "
+                            f"{c.shape})")
+        c = c.astype(np.int64)
+    codes = _SCRIPT_CODES[np.searchsorted(_SCRIPT_STARTS, np.clip(c, 0, 0x10FFFF),
+                                          side="right") - 1]
+    return convert_to_tensor(np.where((c < 0) | (c > 0x10FFFF), np.int32(-1), codes))
 
 
 # ------------------------------------------------------------------------------- substr
