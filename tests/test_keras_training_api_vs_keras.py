@@ -129,3 +129,52 @@ def test_per_output_sample_weights(form):
                                    (np.abs(p1 - y1).mean(-1) * sw1).sum() / sw1.sum(), rtol=1e-5)
         with pytest.raises(ValueError, match="not output names"):
             m.evaluate(x, y, sample_weight={"out3": sw1}, verbose=0)
+
+
+# --- callbacks: the begin hooks get an empty dict, not None ---------------------------------
+
+def test_callback_begin_hooks_get_a_dict():
+    # nabi before: on_train_begin / on_epoch_begin / on_*_batch_begin / on_test_begin /
+    # on_predict_begin got logs=None; Keras (2 and 3) hands every hook a dict ({} when empty),
+    # so a callback calling logs.get(...) there raised AttributeError
+    seen = []
+
+    class Rec(keras.callbacks.Callback):
+        def _rec(self, name, logs):
+            seen.append((name, type(logs).__name__, logs.get("loss")))
+
+        def on_train_begin(self, logs=None):
+            self._rec("train_begin", logs)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._rec("epoch_begin", logs)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._rec("train_batch_begin", logs)
+
+        def on_test_begin(self, logs=None):
+            self._rec("test_begin", logs)
+
+        def on_test_batch_begin(self, batch, logs=None):
+            self._rec("test_batch_begin", logs)
+
+        def on_predict_begin(self, logs=None):
+            self._rec("predict_begin", logs)
+
+        def on_predict_batch_begin(self, batch, logs=None):
+            self._rec("predict_batch_begin", logs)
+
+        def on_predict_end(self, logs=None):
+            self._rec("predict_end", logs)
+
+    x = np.ones((4, 3), np.float32)
+    y = np.ones((4, 2), np.float32)
+    m = _dense((3,), 2, np.zeros((3, 2)), np.zeros(2))
+    m.compile(optimizer="sgd", loss="mse")
+    m.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Rec()])
+    m.evaluate(x, y, verbose=0, callbacks=[Rec()])
+    m.predict(x, verbose=0, callbacks=[Rec()])
+    assert {n for n, _, _ in seen} == {"train_begin", "epoch_begin", "train_batch_begin",
+                                       "test_begin", "test_batch_begin", "predict_begin",
+                                       "predict_batch_begin", "predict_end"}
+    assert all(t == "dict" and v is None for _, t, v in seen)

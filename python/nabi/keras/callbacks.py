@@ -186,58 +186,66 @@ class CallbackList:
             getattr(cb, hook)(batch, logs)
 
     def on_batch_begin(self, batch, logs=None):
-        self._call_batch("on_train_batch_begin", batch, logs)
+        self._call_batch("on_train_batch_begin", batch, {} if logs is None else logs)
 
     def on_batch_end(self, batch, logs=None):
         self._call_batch("on_train_batch_end", batch, logs)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._call_batch("on_train_batch_begin", batch, logs)
+        self._call_batch("on_train_batch_begin", batch, {} if logs is None else logs)
 
     def on_train_batch_end(self, batch, logs=None):
         self._call_batch("on_train_batch_end", batch, logs)
 
     def on_test_batch_begin(self, batch, logs=None):
-        self._call_batch("on_test_batch_begin", batch, logs)
+        self._call_batch("on_test_batch_begin", batch, {} if logs is None else logs)
 
     def on_test_batch_end(self, batch, logs=None):
         self._call_batch("on_test_batch_end", batch, logs)
 
     def on_predict_batch_begin(self, batch, logs=None):
-        self._call_batch("on_predict_batch_begin", batch, logs)
+        self._call_batch("on_predict_batch_begin", batch, {} if logs is None else logs)
 
     def on_predict_batch_end(self, batch, logs=None):
         self._call_batch("on_predict_batch_end", batch, logs)
 
     def on_epoch_begin(self, epoch, logs=None):
+        logs = {} if logs is None else logs   # Keras hands callbacks a dict, never None
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = {} if logs is None else logs   # Keras hands callbacks a dict, never None
         for cb in self.callbacks:
             cb.on_epoch_end(epoch, logs)
 
     def on_train_begin(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_train_begin(logs)
 
     def on_train_end(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_train_end(logs)
 
     def on_test_begin(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_test_begin(logs)
 
     def on_test_end(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_test_end(logs)
 
     def on_predict_begin(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_predict_begin(logs)
 
     def on_predict_end(self, logs=None):
+        logs = {} if logs is None else logs
         for cb in self.callbacks:
             cb.on_predict_end(logs)
 
