@@ -55,14 +55,17 @@ def load_img(path, grayscale=False, color_mode="rgb", target_size=None,
                                  f"supported: {sorted(_PIL_INTERPOLATION)}")
             resample = getattr(getattr(Image, "Resampling", Image),
                                _PIL_INTERPOLATION[interpolation])
-            if keep_aspect_ratio:
+            box = None
+            if keep_aspect_ratio:   # the centred box of the target's aspect ratio
                 w, h = img.size
                 crop_h = min(h, (w * height) // width)
                 crop_w = min(w, (h * width) // height)
                 x0 = (w - crop_w) // 2
                 y0 = (h - crop_h) // 2
-                img = img.crop((x0, y0, x0 + crop_w, y0 + crop_h))
-            img = img.resize((width, height), resample)
+                box = (x0, y0, x0 + crop_w, y0 + crop_h)
+            # resize(box=...) as Keras: the filter may read pixels just outside the box,
+            # which crop-then-resize would clamp away (different bilinear/bicubic values)
+            img = img.resize((width, height), resample, box=box)
     return img
 
 
