@@ -310,10 +310,19 @@ DeviceStorage::DeviceStorage(size_t n) : nbytes(n) {
 
 DeviceStorage::~DeviceStorage() { device_free(ptr); }
 
-static int64_t checked_numel(const std::vector<int64_t>& shape) {
+// The element count of a shape, and its byte count, must fit: a wrapped count (a shape of
+// (2**62, 4)) would leave a buffer smaller than its shape, and kernels sized by the shape would
+// run past it. 2^62 bytes is far above any device's memory.
+static int64_t checked_numel(const std::vector<int64_t>& shape, DType dtype) {
+  for (int64_t s : shape)
+    if (s < 0) throw std::invalid_argument("[DeviceBuffer] negative dimension in shape");
+  for (int64_t s : shape)
+    if (s == 0) return 0;
+  const int64_t limit = (int64_t{1} << 62) / static_cast<int64_t>(dtype_size(dtype));
   int64_t n = 1;
   for (int64_t s : shape) {
-    if (s < 0) throw std::invalid_argument("[DeviceBuffer] negative dimension in shape");
+    if (n > limit / s)
+      throw std::invalid_argument("[DeviceBuffer] shape has more than 2^62 bytes");
     n *= s;
   }
   return n;
@@ -321,7 +330,7 @@ static int64_t checked_numel(const std::vector<int64_t>& shape) {
 
 DeviceBuffer::DeviceBuffer(std::vector<int64_t> shape, DType dtype)
     : dtype_(dtype), shape_(std::move(shape)) {
-  numel_ = checked_numel(shape_);
+  numel_ = checked_numel(shape_, dtype_);
   nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
   storage_ = std::make_shared<DeviceStorage>(nbytes_);
   data_ = storage_->ptr;
@@ -331,7 +340,7 @@ DeviceBuffer::DeviceBuffer(std::shared_ptr<DeviceStorage> storage, size_t offset
                            std::vector<int64_t> shape, DType dtype)
     : storage_(std::move(storage)), offset_(offset_bytes), dtype_(dtype),
       shape_(std::move(shape)) {
-  numel_ = checked_numel(shape_);
+  numel_ = checked_numel(shape_, dtype_);
   nbytes_ = static_cast<size_t>(numel_) * dtype_size(dtype_);
   if (!storage_ || offset_ + nbytes_ > storage_->nbytes)
     throw std::invalid_argument("[DeviceBuffer.view] the view leaves its storage");
@@ -341,6 +350,8 @@ DeviceBuffer::DeviceBuffer(std::shared_ptr<DeviceStorage> storage, size_t offset
 std::shared_ptr<DeviceBuffer> DeviceBuffer::view(std::vector<int64_t> shape,
                                                  int64_t offset_elems) const {
   if (offset_elems < 0) throw std::invalid_argument("[DeviceBuffer.view] negative offset");
+  if (!storage_ || static_cast<uint64_t>(offset_elems) > storage_->nbytes / dtype_size(dtype_))
+    throw std::invalid_argument("[DeviceBuffer.view] the view leaves its storage");  // no wrap
   const size_t off = offset_ + static_cast<size_t>(offset_elems) * dtype_size(dtype_);
   return std::make_shared<DeviceBuffer>(storage_, off, std::move(shape), dtype_);
 }
