@@ -120,3 +120,73 @@ def test_map_fn_checks_outputs_against_its_signature():
     # vectorized_map (TF's pfor) lets fn change the dtype
     v = tf.vectorized_map(lambda t: tf.cast(t > 1, tf.int32), tf.constant([1.0, 2.0]))
     assert v.dtype == tf.int32 and v.numpy().tolist() == [0, 1]
+
+
+# ------------------------------------------------------------------- Variable semantics
+def test_tensorshape_none_has_unknown_rank():
+    # nabi's TensorShape(None) was TensorShape([]) (rank 0, incompatible with [3])
+    s = tf.TensorShape(None)
+    assert s.rank is None and s.ndims is None and s.dims is None
+    assert s.is_compatible_with([3]) and s.is_compatible_with([]) and not s.is_fully_defined()
+    assert s.num_elements() is None and repr(s) == "TensorShape(None)"
+    assert s == tf.TensorShape(None) and s != tf.TensorShape([])
+    assert s.merge_with([2, None]) == [2, None]
+    with pytest.raises(ValueError):
+        s.as_list()
+    assert tf.TensorArray(tf.float32, size=2).element_shape.rank is None
+
+
+def test_variable_declared_shape_and_assign_rules():
+    # shape= was ignored: a TensorShape(None) / [None, 2] variable could not take a new shape
+    v = tf.Variable([1.0, 2.0], shape=tf.TensorShape(None))
+    v.assign([1.0, 2.0, 3.0])
+    assert v.numpy().tolist() == [1.0, 2.0, 3.0] and v.shape.rank is None
+    w = tf.Variable([[1.0, 2.0]], shape=tf.TensorShape([None, 2]))
+    w.assign([[1.0, 2.0], [3.0, 4.0]])
+    assert w.shape.as_list() == [None, 2] and w.numpy().shape == (2, 2)
+    with pytest.raises(ValueError):
+        w.assign([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError):                 # nabi accepted it
+        tf.Variable([1.0, 2.0], shape=[3])
+    u = tf.Variable([1.0], validate_shape=False)
+    u.assign(np.zeros((2, 2), np.float32))
+    assert u.numpy().shape == (2, 2)
+    with pytest.raises(ValueError):
+        tf.Variable([1.0, 2.0]).assign([1.0, 2.0, 3.0])
+    # a Python float into an int variable raises (nabi truncated [1.5, 2.5] to [1, 2]);
+    # NumPy arrays are cast, as TF
+    iv = tf.Variable([1, 2])
+    with pytest.raises(TypeError):
+        iv.assign([1.5, 2.5])
+    iv.assign(np.array([3.0, 4.0]))
+    assert iv.numpy().tolist() == [3, 4]
+    # read_value=False returns None (nabi returned the variable)
+    assert iv.assign([5, 6], read_value=False) is None
+    assert iv.assign_add([1, 1], read_value=False) is None
+    assert iv.assign_sub([1, 1]) is iv and iv.numpy().tolist() == [5, 6]
+
+
+def test_variable_names_follow_name_scope_and_sync_enums():
+    # nabi ignored tf.name_scope and Module.name_scope in variable names
+    a = tf.Variable(1.0)
+    with tf.name_scope("outer"):
+        c = tf.Variable(1.0, name="x")
+        with tf.name_scope("inner"):
+            d = tf.Variable(1.0)
+    assert [a.name, c.name, d.name] == ["Variable:0", "outer/x:0", "outer/inner/Variable:0"]
+
+    class M(tf.Module):
+        def __init__(self):
+            super().__init__(name="my_mod")
+            with self.name_scope:
+                self.v = tf.Variable(1.0, name="v")
+    assert M().v.name == "my_mod/v:0"
+    # tf.VariableSynchronization / VariableAggregation were missing; ON_READ variables are
+    # not trainable unless asked
+    v = tf.Variable(1.0, synchronization=tf.VariableSynchronization.ON_READ,
+                    aggregation=tf.VariableAggregation.MEAN)
+    assert v.synchronization == tf.VariableSynchronization.ON_READ
+    assert v.aggregation == tf.VariableAggregation.MEAN and not v.trainable
+    assert tf.Variable(1.0, synchronization=tf.VariableSynchronization.ON_READ,
+                       trainable=True).trainable
+    assert tf.Variable(1.0).trainable

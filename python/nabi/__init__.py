@@ -18,6 +18,7 @@ from .dtypes import (DType, as_dtype, bool, float16, float32, float64, int8, int
                      complex128)
 from .ops.complex_ops import complex  # noqa: F401,A004
 from .framework.tape import GradientTape, stop_gradient  # noqa: F401
+from .framework.tensor import VariableAggregation, VariableSynchronization  # noqa: F401
 from .framework.tensor import (Tensor, TensorShape, Variable, constant,  # noqa: F401
                                convert_to_tensor, is_tensor)
 from .ops.array_ops import (boolean_mask, broadcast_to, concat, expand_dims, eye, fill,  # noqa: F401

@@ -12,7 +12,6 @@ lists, tuples and dicts it holds) are found by walking its attributes, as TF doe
     opt.apply_gradients(zip(tape.gradient(loss, m.trainable_variables), m.trainable_variables))
 
 Attributes are walked in name order (TF's order); each Variable appears once."""
-import contextlib
 import re
 
 from .tensor import Variable
@@ -46,8 +45,9 @@ class Module:
 
     @property
     def name_scope(self):
-        """A context manager (kept for TF compatibility; nabi does not name ops)."""
-        return contextlib.nullcontext(self._name + "/")
+        """tf.name_scope(module name): variables made inside are named 'name/...:0'."""
+        from ..control_flow import name_scope
+        return name_scope(self._name)
 
     @classmethod
     def with_name_scope(cls, method):

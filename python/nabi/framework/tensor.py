@@ -5,6 +5,7 @@ Kernels receive the array itself (no copy); ops that need C-contiguous input mak
 New tensors made from host values go to the current device (`nabi.device`, else the GPU when
 one is available); ops keep their inputs' device, and mixing devices in one op is an error.
 """
+import enum
 import weakref
 
 import numpy as np
@@ -17,26 +18,37 @@ __all__ = ["Tensor", "Variable", "TensorShape", "convert_to_tensor", "constant",
 
 
 class TensorShape(tuple):
-    """A tuple of dimensions (None for unknown) with TF's helpers."""
+    """A tuple of dimensions (None for unknown) with TF's helpers. TensorShape(None) has an
+    unknown rank (rank None, compatible with every shape, as_list() raises, as TF); as a
+    tuple it is empty."""
+    _unknown = False
 
     def __new__(cls, dims=()):
-        if dims is None:
-            return super().__new__(cls, ())
+        if dims is None or (isinstance(dims, TensorShape) and dims._unknown):
+            t = super().__new__(cls, ())
+            t._unknown = True
+            return t
         if isinstance(dims, int):
             dims = (dims,)
         return super().__new__(cls, (None if d is None else int(d) for d in dims))
 
     def as_list(self):
+        if self._unknown:
+            raise ValueError("as_list() is not defined on an unknown TensorShape.")
         return list(self)
 
     @property
     def rank(self):
-        return len(self)
+        return None if self._unknown else len(self)
 
     ndims = rank
 
+    @property
+    def dims(self):
+        return None if self._unknown else list(self)
+
     def num_elements(self):
-        if any(d is None for d in self):
+        if self._unknown or any(d is None for d in self):
             return None
         n = 1
         for d in self:
@@ -44,11 +56,14 @@ class TensorShape(tuple):
         return n
 
     def is_fully_defined(self):
-        return all(d is not None for d in self)
+        return not self._unknown and all(d is not None for d in self)
 
     def is_compatible_with(self, other):
-        """Same rank and every pair of dimensions equal or one of them unknown (None)."""
+        """Same rank and every pair of dimensions equal or one of them unknown (None); an
+        unknown rank is compatible with every shape."""
         other = TensorShape(other)
+        if self._unknown or other._unknown:
+            return True
         return len(self) == len(other) and all(
             a is None or b is None or a == b for a, b in zip(self, other))
 
@@ -57,6 +72,8 @@ class TensorShape(tuple):
         other = TensorShape(other)
         if not self.is_compatible_with(other):
             raise ValueError(f"Shapes {list(self)} and {list(other)} are not compatible")
+        if self._unknown or other._unknown:
+            return other if self._unknown else self
         return TensorShape(a if a is not None else b for a, b in zip(self, other))
 
     def concatenate(self, other):
@@ -77,12 +94,15 @@ class TensorShape(tuple):
         return TensorShape(r) if isinstance(i, slice) else r
 
     def __repr__(self):
-        return f"TensorShape({list(self)})"
+        return "TensorShape(None)" if self._unknown else f"TensorShape({list(self)})"
+
 
     # TF: a TensorShape equals a list of the same dimensions (x.shape == [2, 3] was False)
     def __eq__(self, other):
         if isinstance(other, list):
             other = tuple(other)
+        if self._unknown or getattr(other, "_unknown", False):
+            return self._unknown and getattr(other, "_unknown", False)
         return tuple.__eq__(self, other) if isinstance(other, tuple) else NotImplemented
 
     def __ne__(self, other):
@@ -573,6 +593,27 @@ _VAR_COUNT = [0]
 _variable_watchers = []
 
 
+class VariableSynchronization(enum.Enum):
+    """`tf.VariableSynchronization` (nabi has one replica: kept on the variable only)."""
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation(enum.Enum):
+    """`tf.VariableAggregation` (nabi has one replica: kept on the variable only)."""
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
+
+
+def _name_scope_prefix():
+    from ..control_flow import name_scope
+    return name_scope._stack[-1] if name_scope._stack else ""
+
+
 class Variable(Tensor):
     """A mutable tensor; trainable Variables are watched by GradientTape automatically.
 
@@ -582,9 +623,12 @@ class Variable(Tensor):
 
     __slots__ = ("_name", "trainable", "_constraint", "_aggregation", "__dict__")
     _is_variable = True
+    _declared = None     # the declared shape when it has None dims (see __init__)
+    _sync = VariableSynchronization.AUTO
 
-    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None, shape=None,
-                 constraint=None, validate_shape=True, **kwargs):
+    def __init__(self, initial_value=None, trainable=None, name=None, dtype=None, shape=None,
+                 constraint=None, validate_shape=True, synchronization=None, aggregation=None,
+                 **kwargs):
         if initial_value is None:
             raise ValueError("[Variable] initial_value must be given")
         if _variable_watchers:   # inside a tf.function: its rule on creating variables
@@ -598,12 +642,40 @@ class Variable(Tensor):
         data = t._data.copy() if type(t._data) is DeviceArray else \
             np.array(t._data, copy=True, order="C")
         self._data = place(data) if type(data) is np.ndarray else data
-        if name is None:
-            name = "Variable"
-        self._name = name
+        # TF's declared shape: `shape` (None dims, or TensorShape(None)) is what later assigns
+        # must fit; validate_shape=False allows any shape
+        self._declared = None
+        if shape is not None or not validate_shape:
+            decl = TensorShape(None) if not validate_shape else TensorShape(
+                shape.as_list() if hasattr(shape, "as_list") and shape.rank is not None
+                else shape)
+            if not decl.is_compatible_with(data.shape):
+                raise ValueError(f"[Variable] the initial value's shape {tuple(data.shape)} is "
+                                 f"not compatible with the explicitly supplied `shape` "
+                                 f"argument {decl!r}")
+            if not decl.is_fully_defined():
+                self._declared = decl
+        # TF: a variable made inside tf.name_scope('a') is named 'a/<name>:0'
+        self._name = _name_scope_prefix() + ("Variable" if name is None else name)
+        self._sync = VariableSynchronization(synchronization or 0)
+        self._aggregation = VariableAggregation(aggregation or 0) \
+            if not isinstance(aggregation, str) else VariableAggregation[aggregation.upper()]
+        if trainable is None:   # TF: an ON_READ variable (a metric's) is not trainable
+            trainable = self._sync is not VariableSynchronization.ON_READ
         self.trainable = bool(trainable)
         self._constraint = constraint
-        self._aggregation = kwargs.get("aggregation")
+
+    @property
+    def shape(self):
+        return self._declared if self._declared is not None else TensorShape(self._data.shape)
+
+    @property
+    def synchronization(self):
+        return self._sync
+
+    @property
+    def aggregation(self):
+        return getattr(self, "_aggregation", VariableAggregation.NONE)
 
     @property
     def name(self):
@@ -629,9 +701,19 @@ class Variable(Tensor):
         return a.get() if type(a) is DeviceArray else a.copy()
 
     def _check(self, v, op):
+        if not isinstance(v, (Tensor, np.ndarray, np.generic)):
+            # TF converts Python values to the variable's dtype: [1.5] for an int variable
+            # raises (it was truncated to 1)
+            try:
+                convert_to_tensor(v, dtype=self.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"[Variable.{op}] {e} ({self._name})") from None
         arr = v._data if isinstance(v, Tensor) else np.asarray(v)
         if type(self._data) is DeviceArray and type(arr) is np.ndarray and arr.size > 1:
             arr = DeviceArray.from_numpy(arr.astype(self._data.dtype, copy=False))
+        if arr.shape != self._data.shape and op == "assign" and self._declared is not None \
+                and self._declared.is_compatible_with(arr.shape):
+            return arr    # a new shape the declared one allows
         if arr.shape != self._data.shape:
             raise ValueError(f"[Variable.{op}] shape {arr.shape} does not match the variable's "
                              f"shape {self._data.shape} ({self._name})")
@@ -640,20 +722,25 @@ class Variable(Tensor):
                             f"dtype {self._data.dtype} ({self._name})")
         return arr
 
+    # TF returns the variable (None with read_value=False)
     def assign(self, value, use_locking=None, name=None, read_value=True):
         arr = self._check(value, "assign")
-        np.copyto(self._data, arr, casting="unsafe")
-        return self
+        if arr.shape != self._data.shape:     # allowed by the declared shape: a new buffer
+            self._data = arr.astype(self._data.dtype) if type(arr) is DeviceArray else \
+                place(np.array(arr, dtype=self._data.dtype, copy=True, order="C"))
+        else:
+            np.copyto(self._data, arr, casting="unsafe")
+        return self if read_value else None
 
     def assign_add(self, delta, use_locking=None, name=None, read_value=True):
         arr = self._check(delta, "assign_add")
         np.add(self._data, arr, out=self._data, casting="unsafe")
-        return self
+        return self if read_value else None
 
     def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
         arr = self._check(delta, "assign_sub")
         np.subtract(self._data, arr, out=self._data, casting="unsafe")
-        return self
+        return self if read_value else None
 
     def _scatter(self, op, fn, indices, updates):
         """`fn(current value, indices, updates)` (an op of nabi.ops) written into the variable."""
