@@ -190,3 +190,33 @@ def test_variable_names_follow_name_scope_and_sync_enums():
     assert tf.Variable(1.0, synchronization=tf.VariableSynchronization.ON_READ,
                        trainable=True).trainable
     assert tf.Variable(1.0).trainable
+
+
+# ------------------------------------------------------------------------ GradientTape
+def test_tape_argument_checks_and_watched_variable_order():
+    x = tf.constant([1.0, 2.0])
+    with tf.GradientTape(persistent=True) as t:
+        t.watch(x)
+        y = tf.reduce_sum(x * x)
+    # an unknown unconnected_gradients value raises (nabi treated it as 'none')
+    with pytest.raises(ValueError, match="unconnected_gradients"):
+        t.gradient(y, x, unconnected_gradients="bogus")
+    z = tf.constant(1.0)
+    assert t.gradient(y, z, unconnected_gradients=tf.UnconnectedGradients.ZERO).numpy() == 0
+    assert t.gradient(y, z, unconnected_gradients="zero").numpy() == 0
+    assert t.gradient(y, z) is None
+    # watched_variables: in order of creation (nabi gave the order of first use)
+    a = tf.Variable(2.0, name="a")
+    b = tf.Variable(3.0, name="b")
+    with tf.GradientTape() as t2:
+        _ = b * a
+    assert [v.name for v in t2.watched_variables()] == ["a:0", "b:0"]
+    # re-entering an active tape / stop_recording outside it raise (nabi went on silently,
+    # and the inner exit left the outer block unrecorded)
+    t3 = tf.GradientTape()
+    with t3:
+        with pytest.raises(ValueError, match="re-entered"):
+            t3.__enter__()
+    with pytest.raises(RuntimeError, match="not recording"):
+        with tf.GradientTape().stop_recording():
+            pass

@@ -86,6 +86,9 @@ class GradientTape:
         self._entered = False
 
     def __enter__(self):
+        if self in _tapes:
+            raise ValueError("[GradientTape] the tape is still recording: a tape cannot be "
+                             "re-entered while active")
         self._entered = True
         _tapes.append(self)
         return self
@@ -115,7 +118,9 @@ class GradientTape:
             self._watch_one(t)
 
     def watched_variables(self):
-        return tuple(t for t in self._watched if getattr(t, "_is_variable", False))
+        """The watched variables in order of creation (as TF)."""
+        return tuple(sorted((t for t in self._watched if getattr(t, "_is_variable", False)),
+                            key=lambda v: getattr(v, "_uid", 0)))
 
     def reset(self):
         self._tracked.clear()
@@ -127,6 +132,9 @@ class GradientTape:
             self.tape = tape
 
         def __enter__(self):
+            if self.tape not in _tapes:
+                raise RuntimeError("[GradientTape.stop_recording] the tape is not recording "
+                                   "(use it inside the tape's `with` block)")
             self.prev = self.tape._paused
             self.tape._paused = True
 
@@ -145,6 +153,7 @@ class GradientTape:
                                "of gradients (or jacobians); pass persistent=True for more")
         if self in _tapes and not self._persistent:
             pass  # TF allows gradient() inside the context; recording continues.
+        unconnected_gradients = _unconnected(unconnected_gradients)
         self._used = True
         targets = _flatten(target)
         if output_gradients is None:
@@ -285,6 +294,7 @@ class GradientTape:
         if not isinstance(target, Tensor):
             raise TypeError(f"[GradientTape.{op}] target must be a Tensor, got "
                             f"{type(target).__name__}")
+        unconnected_gradients = _unconnected(unconnected_gradients)
         self._used = True
         rows = []
         higher = _tapes_gradients(self)
@@ -375,6 +385,15 @@ class GradientTape:
             return _wrap(np.zeros(shape, source._data.dtype))
         cat = np.concatenate(arrs, axis=1)
         return _wrap(cat.reshape(shape))
+
+
+def _unconnected(u):
+    """'none' or 'zero' from a string or tf.UnconnectedGradients; anything else raises."""
+    v = getattr(u, "value", u)
+    if isinstance(v, str) and v.lower() in ("none", "zero"):
+        return v.lower()
+    raise ValueError(f"[GradientTape] unknown value for unconnected_gradients: {u!r} (use "
+                     "tf.UnconnectedGradients.NONE / ZERO or 'none' / 'zero')")
 
 
 def _tapes_gradients(tape):

@@ -6,6 +6,7 @@ New tensors made from host values go to the current device (`nabi.device`, else 
 one is available); ops keep their inputs' device, and mixing devices in one op is an error.
 """
 import enum
+import itertools
 import weakref
 
 import numpy as np
@@ -609,6 +610,9 @@ class VariableAggregation(enum.Enum):
     ONLY_FIRST_REPLICA = 3
 
 
+_variable_uids = itertools.count(1)   # creation order (GradientTape.watched_variables)
+
+
 def _name_scope_prefix():
     from ..control_flow import name_scope
     return name_scope._stack[-1] if name_scope._stack else ""
@@ -642,6 +646,7 @@ class Variable(Tensor):
         data = t._data.copy() if type(t._data) is DeviceArray else \
             np.array(t._data, copy=True, order="C")
         self._data = place(data) if type(data) is np.ndarray else data
+        self._uid = next(_variable_uids)
         # TF's declared shape: `shape` (None dims, or TensorShape(None)) is what later assigns
         # must fit; validate_shape=False allows any shape
         self._declared = None
