@@ -1,6 +1,8 @@
 // nabi._C: runs every registered binding family (see registry.h) plus the runtime queries.
 #include <omp.h>
 
+#include <string>
+
 #include "bindings/registry.h"
 
 namespace nabi {
@@ -26,7 +28,13 @@ static bool cpu_has(const char* feature) {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "nabi native kernels (C++ CPU, optional CUDA)";
-  m.def("set_num_threads", [](int n) { omp_set_num_threads(n < 1 ? 1 : n); });
+  // Capped: libgomp aborts the process when it cannot create the threads (100000 did here).
+  m.def("set_num_threads", [](int n) {
+    if (n > 1024)
+      throw pybind11::value_error("[set_num_threads] at most 1024 threads, got " +
+                                  std::to_string(n));
+    omp_set_num_threads(n < 1 ? 1 : n);
+  });
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
   m.def("cpu_has", &cpu_has, "Whether the CPU supports an instruction set (avx512f, avx2, fma)");
 #if defined(NABI_WITH_CUDA)
