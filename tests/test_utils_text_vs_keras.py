@@ -38,3 +38,46 @@ def test_load_img_keep_aspect_ratio_resizes_from_the_box(tmp_path):
     assert got.shape == (6, 6, 1)
     np.testing.assert_allclose(got[..., 0], np.tile(ref, (6, 1)), atol=1.0)
     assert got[0, 0, 0] > 30      # the neighbour column outside the box blends in
+
+
+def _write_class_images(root, arrays):
+    for cls, imgs in arrays.items():
+        (root / cls).mkdir(parents=True)
+        for i, a in enumerate(imgs):
+            PIL.fromarray(a).save(root / cls / f"{i}.png")
+
+
+def test_image_dataset_pad_to_aspect_ratio_channels_first_verbose(tmp_path, capsys):
+    # Keras 3's pad_to_aspect_ratio / data_format / verbose: nabi raised TypeError
+    # ("Unknown keywords argument(s)") for all three.
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (4, 8, 3), dtype=np.uint8)   # fits 8x8 unresized: 2 rows each side
+    b = rng.integers(0, 256, (3, 8, 3), dtype=np.uint8)   # (8 - 3) / 2 = 2.5: 2 above, 3 below
+    _write_class_images(tmp_path, {"a": [a], "b": [b]})
+    ds = utils.image_dataset_from_directory(tmp_path, image_size=(8, 8), batch_size=2,
+                                            shuffle=False, pad_to_aspect_ratio=True,
+                                            verbose=False)
+    assert capsys.readouterr().out == ""
+    x, y = next(iter(ds))
+    ref = np.stack([np.pad(a, ((2, 2), (0, 0), (0, 0))), np.pad(b, ((2, 3), (0, 0), (0, 0)))])
+    np.testing.assert_allclose(np.asarray(x), ref.astype(np.float32), atol=1e-4)
+    assert np.asarray(y).tolist() == [0, 1]
+
+    ds = utils.image_dataset_from_directory(tmp_path / "a", labels=None, image_size=(4, 8),
+                                            shuffle=False, data_format="channels_first")
+    x = np.asarray(next(iter(ds)))
+    np.testing.assert_allclose(x, a.transpose(2, 0, 1)[None].astype(np.float32), atol=1e-4)
+    with pytest.raises(ValueError, match="pad_to_aspect_ratio"):
+        utils.image_dataset_from_directory(tmp_path, pad_to_aspect_ratio=True,
+                                           crop_to_aspect_ratio=True)
+
+
+def test_text_and_audio_datasets_accept_verbose(tmp_path, capsys):
+    # nabi raised TypeError (unexpected keyword argument 'verbose')
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "pos" / "t.txt").write_text("good")
+    ds = utils.text_dataset_from_directory(tmp_path, shuffle=False, verbose=False)
+    assert capsys.readouterr().out == ""
+    assert [t.decode() for t in np.asarray(next(iter(ds))[0]).tolist()] == ["good"]
+    with pytest.raises(ValueError, match="No audio files"):
+        utils.audio_dataset_from_directory(tmp_path, verbose=False)

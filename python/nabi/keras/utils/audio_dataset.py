@@ -79,7 +79,7 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  class_names=None, batch_size=32, sampling_rate=None,
                                  output_sequence_length=None, ragged=False, shuffle=True,
                                  seed=None, validation_split=None, subset=None,
-                                 follow_links=False):
+                                 follow_links=False, verbose=True):
     """A `nabi.data.Dataset` of (audio, labels) batches from a directory of WAV files, one
     subdirectory per class (`labels="inferred"`), of audio only (`labels=None`), or with
     `labels` given as a list (one per file, in the sorted file order). Audio batches are
@@ -100,7 +100,8 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
         seed = np.random.randint(1e6)
     paths, labels, class_names = index_directory(directory, labels, ALLOWLIST_FORMATS, _FN,
                                                  class_names=class_names, shuffle=shuffle,
-                                                 seed=seed, follow_links=follow_links)
+                                                 seed=seed, follow_links=follow_links,
+                                                 verbose=verbose)
     num_classes = len(class_names) if class_names else 0
 
     def make(p, lab, shuffle_split):

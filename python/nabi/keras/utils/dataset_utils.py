@@ -353,7 +353,7 @@ def iter_valid_files(directory, follow_links, formats):
 
 
 def index_directory(directory, labels, formats, fn, class_names=None, shuffle=True, seed=None,
-                    follow_links=False):
+                    follow_links=False, verbose=True):
     """(file_paths, labels, class_names) as Keras's `dataset_utils.index_directory` lists
     them: classes are the sorted subdirectories (or `class_names`), each one's files found
     recursively in sorted order, then (with shuffle) one np.random.RandomState(seed)
@@ -380,7 +380,8 @@ def index_directory(directory, labels, formats, fn, class_names=None, shuffle=Tr
             found.append(class_indices[sub] if inferred else 0)
     if labels is None:
         class_names = None
-        print(f"Found {len(paths)} files.")
+        if verbose:
+            print(f"Found {len(paths)} files.")
     else:
         if inferred:
             labels = np.array(found, dtype=np.int32)
@@ -394,7 +395,8 @@ def index_directory(directory, labels, formats, fn, class_names=None, shuffle=Tr
             labels = np.asarray(labels)
             if labels.dtype.kind in "iu":
                 labels = labels.astype(np.int32)
-        print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
+        if verbose:
+            print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
         # one global permutation, the same one Keras draws for paths and labels
         if seed is None:

@@ -31,9 +31,11 @@ _KERAS_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "
 _CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
 
 
-def load_image(path, image_size, num_channels, interpolation, crop_to_aspect_ratio=False):
+def load_image(path, image_size, num_channels, interpolation, crop_to_aspect_ratio=False,
+               pad_to_aspect_ratio=False):
     """One image file as a host array (height, width, num_channels): float32 for bilinear,
     uint8 for nearest."""
+    from ... import image as nimage
     from ... import io as nio
     from ..layers.preprocessing import _resize, _smart_resize
     with open(path, "rb") as f:
@@ -45,6 +47,8 @@ def load_image(path, image_size, num_channels, interpolation, crop_to_aspect_rat
     h, w = image_size
     if crop_to_aspect_ratio:
         x = _smart_resize(x, h, w, interpolation)
+    elif pad_to_aspect_ratio:     # Keras 3: tf.image.resize_with_pad (zeros around the fit)
+        x = nimage.resize_with_pad(x, h, w, method=interpolation).numpy()
     else:
         x = _resize(x, h, w, interpolation)
     return np.ascontiguousarray(x[0])
@@ -61,15 +65,17 @@ def _check_image_size(image_size):
 
 
 def _make_dataset(paths, labels, label_mode, num_classes, image_size, num_channels,
-                  interpolation, crop_to_aspect_ratio, batch_size, shuffle, seed, class_names):
+                  interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, channels_first,
+                  batch_size, shuffle, seed, class_names):
     from ...data import Dataset
     path_array = np.empty(len(paths), dtype=object)
     path_array[:] = list(paths)
 
     def load(path):
         p = path.numpy()
-        return load_image(p.decode("utf-8") if isinstance(p, bytes) else str(p), image_size,
-                          num_channels, interpolation, crop_to_aspect_ratio)
+        img = load_image(p.decode("utf-8") if isinstance(p, bytes) else str(p), image_size,
+                         num_channels, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)
+        return np.ascontiguousarray(img.transpose(2, 0, 1)) if channels_first else img
 
     if label_mode is None:
         ds = Dataset.from_tensor_slices(path_array).map(load)
@@ -86,15 +92,30 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  class_names=None, color_mode="rgb", batch_size=32,
                                  image_size=(256, 256), shuffle=True, seed=None,
                                  validation_split=None, subset=None, interpolation="bilinear",
-                                 follow_links=False, crop_to_aspect_ratio=False, **kwargs):
+                                 follow_links=False, crop_to_aspect_ratio=False,
+                                 pad_to_aspect_ratio=False, data_format=None, verbose=True,
+                                 **kwargs):
     """A `nabi.data.Dataset` of (images, labels) batches from a directory of images, one
     subdirectory per class (`labels="inferred"`), of images only (`labels=None`), or with
     `labels` given as a list (one per file, in the sorted file order). Images are
-    (batch, height, width, channels). With `subset="both"` returns [training, validation]."""
+    (batch, height, width, channels), or (batch, channels, height, width) with
+    data_format="channels_first". With `subset="both"` returns [training, validation].
+    Keras 3's pad_to_aspect_ratio=True fits each image inside image_size keeping its aspect
+    ratio and pads with zeros (tf.image.resize_with_pad); verbose=False skips the "Found N
+    files" line."""
     if "smart_resize" in kwargs:          # Keras's older name
         crop_to_aspect_ratio = kwargs.pop("smart_resize")
     if kwargs:
         raise TypeError(f"[{_FN}] Unknown keywords argument(s): {tuple(kwargs)}")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError(f"[{_FN}] Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` "
+                         "can be set to `True`.")
+    if data_format is None:
+        from ..backend import image_data_format
+        data_format = image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"[{_FN}] `data_format` must be 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
     directory, labels, label_mode = check_directory_args(
         _FN, directory, labels, class_names, label_mode, batch_size, ("image files", "images"))
     if color_mode not in _CHANNELS:
@@ -114,13 +135,15 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         seed = np.random.randint(1e6)
     paths, labels, class_names = index_directory(directory, labels, ALLOWLIST_FORMATS, _FN,
                                                  class_names=class_names, shuffle=shuffle,
-                                                 seed=seed, follow_links=follow_links)
+                                                 seed=seed, follow_links=follow_links,
+                                                 verbose=verbose)
     num_classes = len(class_names) if class_names else 0
 
     def make(p, lab, shuffle_split):
         return _make_dataset(p, lab, label_mode, num_classes, image_size, num_channels,
-                             interpolation, crop_to_aspect_ratio, batch_size, shuffle_split,
-                             seed, class_names)
+                             interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio,
+                             data_format == "channels_first", batch_size, shuffle_split, seed,
+                             class_names)
 
     return build_directory_datasets(_FN, directory, paths, labels, label_mode, class_names,
                                     validation_split, subset, shuffle, make, "images",

@@ -52,7 +52,7 @@ def _make_dataset(paths, labels, label_mode, num_classes, max_length, batch_size
 def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                 class_names=None, batch_size=32, max_length=None, shuffle=True,
                                 seed=None, validation_split=None, subset=None,
-                                follow_links=False):
+                                follow_links=False, verbose=True):
     """A `nabi.data.Dataset` of (texts, labels) batches from a directory of .txt files, one
     subdirectory per class (`labels="inferred"`), or of texts only (`labels=None`), or with
     `labels` given as a list (one per file, in the sorted file order). With
@@ -69,7 +69,8 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
         seed = np.random.randint(1e6)
     paths, labels, class_names = index_directory(directory, labels, _FORMATS, _FN,
                                                  class_names=class_names, shuffle=shuffle,
-                                                 seed=seed, follow_links=follow_links)
+                                                 seed=seed, follow_links=follow_links,
+                                                 verbose=verbose)
     num_classes = len(class_names) if class_names else 0
 
     def make(p, lab, shuffle_split):
