@@ -81,3 +81,17 @@ def test_text_and_audio_datasets_accept_verbose(tmp_path, capsys):
     assert [t.decode() for t in np.asarray(next(iter(ds))[0]).tolist()] == ["good"]
     with pytest.raises(ValueError, match="No audio files"):
         utils.audio_dataset_from_directory(tmp_path, verbose=False)
+
+
+def test_get_file_hash_mismatch_is_a_value_error(tmp_path):
+    # Keras 2.15 and 3.15 raise ValueError ("Incomplete or corrupted file detected"); nabi
+    # raised OSError, which an `except ValueError` written for Keras did not catch.
+    import hashlib
+    src = tmp_path / "src.txt"
+    src.write_bytes(b"hello")
+    cache = tmp_path / "cache"
+    good = hashlib.sha256(b"hello").hexdigest()
+    p = utils.get_file("ok.txt", origin=src.as_uri(), file_hash=good, cache_dir=str(cache))
+    assert open(p, "rb").read() == b"hello"
+    with pytest.raises(ValueError, match="hash"):
+        utils.get_file("bad.txt", origin=src.as_uri(), file_hash="0" * 64, cache_dir=str(cache))

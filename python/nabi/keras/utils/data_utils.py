@@ -129,8 +129,9 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                 raise OSError(f"[get_file] downloading {origin} failed ({type(e).__name__}: {e}); "
                               f"put the file at {fpath} by hand when offline") from e
             if file_hash is not None and not validate_file(tmp, file_hash, hash_algorithm):
-                raise OSError(f"[get_file] {origin}: the downloaded file's hash does not match "
-                              f"{file_hash}")
+                # ValueError as Keras 2.15 and 3 ("Incomplete or corrupted file detected")
+                raise ValueError(f"[get_file] {origin}: incomplete or corrupted file detected; "
+                                 f"its hash does not match {file_hash}")
             os.replace(tmp, fpath)
         finally:
             if os.path.exists(tmp):
