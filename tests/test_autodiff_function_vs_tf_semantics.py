@@ -220,3 +220,27 @@ def test_tape_argument_checks_and_watched_variable_order():
     with pytest.raises(RuntimeError, match="not recording"):
         with tf.GradientTape().stop_recording():
             pass
+
+
+# ------------------------------------------------------------------------- control flow
+def test_while_loop_unpacks_a_namedtuple_of_loop_vars():
+    import collections
+    P = collections.namedtuple("P", "a b")
+    # TF calls cond(*loop_vars) for a namedtuple too (nabi passed the namedtuple whole, so
+    # TF's lambda a, b: ... raised TypeError) and returns the namedtuple type
+    r = tf.while_loop(lambda a, b: a < 3, lambda a, b: P(a + 1, b * 2.0),
+                      P(tf.constant(0), tf.constant(1.0)))
+    assert isinstance(r, P) and int(r.a) == 3 and float(r.b) == 8.0
+    r = tf.while_loop(lambda a, b: a < 3, lambda a, b: (a + 1, b * 2.0),
+                      P(tf.constant(0), tf.constant(1.0)))
+    assert isinstance(r, P) and float(r.b) == 8.0
+    # a namedtuple inside a list stays one loop variable
+    r = tf.while_loop(lambda p: p.a < 2, lambda p: P(p.a + 1, p.b + 1.0),
+                      [P(tf.constant(0), tf.constant(1.0))])
+    assert isinstance(r, list) and isinstance(r[0], P) and float(r[0].b) == 3.0
+    x = tf.constant(1.5)                     # gradients through the iterations
+    with tf.GradientTape() as t:
+        t.watch(x)
+        out = tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x),
+                            P(tf.constant(0), tf.constant(1.0)))
+    assert abs(float(t.gradient(out.b, x)) - 3 * 1.5 ** 2) < 1e-6

@@ -32,10 +32,6 @@ def _bool(op, pred):
 builtins_bool = bool
 
 
-def _plain_seq(x):
-    return isinstance(x, (list, tuple)) and not hasattr(type(x), "_fields")
-
-
 def _as_tensors(structure):
     return _nest.map_structure(
         lambda v: v if isinstance(v, (Tensor, TensorArray)) or v is None else convert_to_tensor(v),
@@ -102,8 +98,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     maximum_iterations times) and returns loop_vars in their original structure."""
     if not callable(cond) or not callable(body):
         raise TypeError("[while_loop] cond and body must be callables")
-    single = not isinstance(loop_vars, (list, tuple)) or (
-        isinstance(loop_vars, tuple) and hasattr(type(loop_vars), "_fields"))
+    # a namedtuple is unpacked into its fields, as any tuple (TF: cond(*loop_vars))
+    single = not isinstance(loop_vars, (list, tuple))
     vars_ = _as_tensors([loop_vars] if single else list(loop_vars))
     kind = type(loop_vars) if not single else None
     limit = None
@@ -113,7 +109,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     n = 0
     while (limit is None or n < limit) and _bool("while_loop", cond(*vars_)):
         out = body(*vars_)
-        if single or not _plain_seq(out) or (len(vars_) == 1 and len(out) != 1):
+        if single or not isinstance(out, (list, tuple)) or (len(vars_) == 1 and len(out) != 1):
             out = [out]  # one loop variable: body may return it bare
         out = list(out)
         if len(out) != len(vars_):
@@ -128,6 +124,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         n += 1
     if single:
         return vars_[0]
+    if kind is not None and hasattr(kind, "_fields"):
+        return kind(*vars_)
     return tuple(vars_) if kind is tuple else vars_
 
 
