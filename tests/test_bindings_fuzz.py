@@ -832,3 +832,109 @@ def test_norm_rnn_optimizer_edges():
     _C.adam_update([A(0)], [A(0)], [A(0)], [A(0)], None, 0.1, 0.9, 0.999, 1e-7, 1)
     assert _C.global_norm([]) == 0.0
     assert _C.global_norm([A(0, 3)]) == 0.0
+
+
+# ---- random geometry sweep: odd but valid (or cleanly refused) windows vs NumPy ------------
+
+def _geometries(seed, count):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        yield dict(N=int(rng.integers(0, 3)), H=int(rng.integers(1, 8)), W=int(rng.integers(1, 8)),
+                   C=int(rng.integers(1, 4)), KH=int(rng.integers(1, 5)),
+                   KW=int(rng.integers(1, 5)), CO=int(rng.integers(1, 3)),
+                   s=[int(v) for v in rng.choice([1, 2, 3, 5], 2)],
+                   d=[int(v) for v in rng.choice([1, 2, 3], 2)],
+                   p=[int(v) for v in rng.choice([0, 0, 1, 2, 3, 6], 4)])
+
+
+def _fits(g, dilated=True):
+    d = g["d"] if dilated else [1, 1]
+    return ((g["KH"] - 1) * d[0] + 1 <= g["H"] + g["p"][0] + g["p"][1]
+            and (g["KW"] - 1) * d[1] + 1 <= g["W"] + g["p"][2] + g["p"][3])
+
+
+def test_conv2d_geometry_sweep():
+    import reference_conv as ref
+    for g in _geometries(11, 120):
+        x, w = A(g["N"], g["H"], g["W"], g["C"]), A(g["KH"], g["KW"], g["C"], g["CO"])
+        args = (g["s"], g["d"], g["p"])
+        if not _fits(g):
+            _expect_error("conv2d", "conv2d", _C.conv2d_forward, x, w, None, *args)
+            continue
+        y = _C.conv2d_forward(x, w, None, *args)
+        np.testing.assert_allclose(y, ref.conv2d(x, w, *args), rtol=1e-4, atol=1e-4, err_msg=g)
+        dy = _arr(*y.shape, seed=1)
+        dx, dw, db = _C.conv2d_backward(dy, x, w, None, *args, True, True, True)
+        np.testing.assert_allclose(dx, ref.conv2d_backward_data(dy, x.shape, w, *args),
+                                   rtol=1e-4, atol=1e-4, err_msg=g)
+        np.testing.assert_allclose(dw, ref.conv2d_backward_filter(x, dy, w.shape, *args),
+                                   rtol=1e-4, atol=1e-4, err_msg=g)
+        np.testing.assert_allclose(db, dy.reshape(-1, g["CO"]).sum(0), rtol=1e-4, atol=1e-4)
+        dx2 = _C.conv2d_backward_data(dy, w, None, list(x.shape), *args)
+        np.testing.assert_allclose(dx2, dx, rtol=1e-4, atol=1e-4, err_msg=g)
+        b = A(g["CO"])  # fused bias + ReLU, and the gradient masked by y > 0
+        yr = _C.conv2d_forward(x, w, b, *args, True)
+        z = ref.conv2d(x, w, *args) + b
+        np.testing.assert_allclose(yr, np.maximum(z, 0), rtol=1e-4, atol=1e-4, err_msg=g)
+        dx, dw, db = _C.conv2d_backward(dy, x, w, yr, *args, True, True, True)
+        dym = dy * (yr > 0)
+        np.testing.assert_allclose(dx, ref.conv2d_backward_data(dym, x.shape, w, *args),
+                                   rtol=1e-4, atol=1e-4, err_msg=g)
+        np.testing.assert_allclose(db, dym.reshape(-1, g["CO"]).sum(0), rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_geometry_sweep():
+    import reference_conv as ref
+    for g in _geometries(12, 100):
+        M = g["CO"]
+        x, w = A(g["N"], g["H"], g["W"], g["C"]), A(g["KH"], g["KW"], g["C"], M)
+        args = (g["s"], g["d"], g["p"])
+        if not _fits(g):
+            _expect_error("depthwise_conv2d", "depthwise", _C.depthwise_conv2d_forward, x, w,
+                          *args)
+            continue
+        y = _C.depthwise_conv2d_forward(x, w, *args)
+        want = np.concatenate([ref.conv2d(x[..., c:c + 1], w[:, :, c:c + 1, :], *args)
+                               for c in range(g["C"])], axis=-1)
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4, err_msg=g)
+        dy = _arr(*y.shape, seed=2)
+        dx = _C.depthwise_conv2d_backward_data(dy, w, list(x.shape), *args)
+        want = np.concatenate([ref.conv2d_backward_data(dy[..., c * M:(c + 1) * M],
+                                                        x[..., :1].shape, w[:, :, c:c + 1, :],
+                                                        *args) for c in range(g["C"])], -1)
+        np.testing.assert_allclose(dx, want, rtol=1e-4, atol=1e-4, err_msg=g)
+        dw = _C.depthwise_conv2d_backward_filter(dy, x, list(w.shape), *args)
+        want = np.concatenate([ref.conv2d_backward_filter(x[..., c:c + 1],
+                                                          dy[..., c * M:(c + 1) * M],
+                                                          (g["KH"], g["KW"], 1, M), *args)
+                               for c in range(g["C"])], axis=2)
+        np.testing.assert_allclose(dw, want, rtol=1e-4, atol=1e-4, err_msg=g)
+
+
+def test_pool_geometry_sweep():
+    import reference_conv as ref
+    for g in _geometries(13, 150):
+        x = A(g["N"], g["H"], g["W"], g["C"])
+        k, s, p = [g["KH"], g["KW"]], g["s"], g["p"]
+        if not _fits(g, dilated=False):
+            _expect_error("max_pool2d", "max_pool2d", _C.max_pool2d_forward, x, k, s, p)
+            _expect_error("avg_pool2d", "avg_pool2d", _C.avg_pool2d_forward, x, k, s, p)
+            continue
+        y, idx = _C.max_pool2d_forward(x, k, s, p)
+        ya = _C.avg_pool2d_forward(x, k, s, p)
+        dy = _arr(*y.shape, seed=3)
+        dx = _C.max_pool2d_backward(dy, idx, list(x.shape), k, s, p)
+        dx_any = _C.max_pool2d_backward(dy, idx, list(x.shape))
+        dxa = _C.avg_pool2d_backward(dy, list(x.shape), k, s, p)
+        assert y.shape == idx.shape == ya.shape and dx.shape == dxa.shape == x.shape
+        if p[0] >= k[0] or p[1] >= k[0] or p[2] >= k[1] or p[3] >= k[1] or not x.size:
+            continue  # some window sees only padding: the kernels must only not crash
+        ry, ridx = ref.max_pool(x, k, s, p)
+        np.testing.assert_array_equal(y, ry, err_msg=g)
+        np.testing.assert_array_equal(idx, ridx, err_msg=g)
+        np.testing.assert_allclose(ya, ref.avg_pool(x, k, s, p), rtol=1e-5, atol=1e-6)
+        want = ref.max_pool_backward(dy, ridx, x.shape)
+        np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-6, err_msg=g)
+        np.testing.assert_allclose(dx_any, want, rtol=1e-5, atol=1e-6, err_msg=g)
+        np.testing.assert_allclose(dxa, ref.avg_pool_backward(dy, x.shape, k, s, p),
+                                   rtol=1e-5, atol=1e-5, err_msg=g)
