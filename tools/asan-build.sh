@@ -4,13 +4,17 @@
 # beside them), so python/nabi/_C*.so, which others use, is never touched. Run the tests with:
 #
 #   tools/asan-build.sh
-#   LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
-#   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 NABI_TEST_PACKAGE_DIR=build/asan/pkg \
-#     python3 -m pytest -q -p no:randomly tests/test_bindings_fuzz.py
+#   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+#   ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+#   NABI_TEST_PACKAGE_DIR=build/asan/pkg python3 -m pytest -q -s -p no:randomly \
+#     tests/test_bindings_fuzz.py
 #
-# Python itself is not instrumented, so the ASan runtime must be preloaded (LD_PRELOAD) and
-# leak checking is off (the interpreter keeps memory until exit). An ASan or UBSan report
-# aborts the run (halt_on_error=1): every report is a bug. A manual check, not part of CI.
+# Python itself is not instrumented, so the ASan runtime must be preloaded (LD_PRELOAD), with
+# libstdc++ after it (else the first C++ exception dies in ASan's __cxa_throw interceptor:
+# "CHECK failed: asan_interceptors.cpp ... real___cxa_throw"), and leak checking is off (the
+# interpreter keeps memory until exit). An ASan or UBSan report aborts the run
+# (halt_on_error=1): every report is a bug. -s: pytest's capture would swallow the report of
+# a run that aborts. A manual check, not part of CI.
 #
 # -O1 -g: CMakeLists.txt adds -O3 as a target option after CMAKE_CXX_FLAGS, so a compiler
 # launcher (build/asan/o1.sh) appends -O1 last, which wins.
