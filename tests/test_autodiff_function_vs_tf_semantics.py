@@ -244,3 +244,31 @@ def test_while_loop_unpacks_a_namedtuple_of_loop_vars():
         out = tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x),
                             P(tf.constant(0), tf.constant(1.0)))
     assert abs(float(t.gradient(out.b, x)) - 3 * 1.5 ** 2) < 1e-6
+
+
+# ---------------------------------------------------------------------------- tf.nest
+def test_nest_expand_composites_uses_component_tensors():
+    # nabi ignored expand_composites: a SparseTensor stayed one leaf (TF: 3 tensors)
+    st = tf.SparseTensor([[0, 1]], [5.0], [2, 3])
+    flat = tf.nest.flatten({"b": st, "a": 1}, expand_composites=True)
+    assert flat[0] == 1 and len(flat) == 4
+    assert flat[1].numpy().tolist() == [[0, 1]] and flat[2].numpy().tolist() == [5.0]
+    assert flat[3].numpy().tolist() == [2, 3]
+    assert len(tf.nest.flatten([st, 1])) == 2            # without it: a leaf, as TF
+    rt = tf.ragged.constant([[[1], [2, 3]], [[4]]])
+    parts = tf.nest.flatten(rt, expand_composites=True)  # flat_values, then the row splits
+    assert [p.numpy().tolist() for p in parts] == [[1, 2, 3, 4], [0, 2, 3], [0, 1, 3, 4]]
+    doubled = tf.nest.map_structure(lambda t: t * 2 if t.dtype == tf.int32 else t, rt,
+                                    expand_composites=True)
+    assert doubled.to_list() == [[[2], [4, 6]], [[8]]]
+    packed = tf.nest.pack_sequence_as(
+        [st, 1], [np.array([[1, 1]], np.int64), np.array([7.0], np.float32),
+                  np.array([4, 4], np.int64), 9], expand_composites=True)
+    assert packed[1] == 9 and tuple(packed[0].dense_shape.numpy()) == (4, 4)
+    assert packed[0].values.numpy().tolist() == [7.0]
+    s = tf.IndexedSlices(tf.constant([[1.0]]), tf.constant([0]), tf.constant([3, 1]))
+    assert [p.numpy().tolist() for p in tf.nest.flatten(s, expand_composites=True)] == \
+        [[[1.0]], [0], [3, 1]]
+    tf.nest.assert_same_structure(st, st, expand_composites=True)
+    with pytest.raises((ValueError, TypeError)):
+        tf.nest.assert_same_structure(st, rt, expand_composites=True)
