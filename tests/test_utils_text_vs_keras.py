@@ -95,3 +95,20 @@ def test_get_file_hash_mismatch_is_a_value_error(tmp_path):
     assert open(p, "rb").read() == b"hello"
     with pytest.raises(ValueError, match="hash"):
         utils.get_file("bad.txt", origin=src.as_uri(), file_hash="0" * 64, cache_dir=str(cache))
+
+
+def test_normalize_keeps_a_tensor_a_tensor():
+    # Keras 2 and 3 return a tensor for a tensor input (x / norm stays a tensor); nabi
+    # returned a NumPy float64 array, so `.numpy()` on the result failed.
+    import nabi
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, -2.0]], np.float32)
+    ref = x / np.maximum(np.sqrt((x * x).sum(-1, keepdims=True)), 1e-30)
+    ref[1] = 0.0
+    out = utils.normalize(nabi.constant(x))
+    assert isinstance(out, nabi.Tensor) and out.dtype == nabi.float32
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6)
+    out = utils.normalize(nabi.constant([[3, 4]]))          # integers: float32 result
+    assert out.dtype == nabi.float32
+    np.testing.assert_allclose(out.numpy(), [[0.6, 0.8]], rtol=1e-6)
+    arr = utils.normalize(x.astype(np.float64))               # arrays stay arrays
+    assert isinstance(arr, np.ndarray) and arr.dtype == np.float64

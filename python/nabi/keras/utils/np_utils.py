@@ -33,13 +33,18 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 
 def normalize(x, axis=-1, order=2):
-    """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero)."""
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    x = np.asarray(x)
+    """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero). A tensor comes
+    back as a tensor (Keras 2 and 3 both do; float32 for an integer tensor, else its dtype),
+    an array as an array."""
+    is_tensor = hasattr(x, "numpy")
+    x = np.asarray(x.numpy() if is_tensor else x)
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
-    return x / np.expand_dims(norm, axis)
+    out = x / np.expand_dims(norm, axis)
+    if is_tensor:
+        from ... import convert_to_tensor
+        return convert_to_tensor(out.astype(x.dtype if x.dtype.kind == "f" else np.float32))
+    return out
 
 
 def set_random_seed(seed):
