@@ -272,3 +272,25 @@ def test_nest_expand_composites_uses_component_tensors():
     tf.nest.assert_same_structure(st, st, expand_composites=True)
     with pytest.raises((ValueError, TypeError)):
         tf.nest.assert_same_structure(st, rt, expand_composites=True)
+
+
+# ----------------------------------------------------------------------------- tf.Module
+def test_module_lists_own_variables_before_submodules():
+    class S(tf.Module):
+        def __init__(self, n):
+            super().__init__(name=n)
+            self.w = tf.Variable(1.0, name=n + "w")
+
+    class M(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.z = S("z")
+            self.a = S("a")
+            self.x = tf.Variable(1.0, name="x")
+            self.shared = [self.x, {"k": self.z.w}]     # seen once
+    m = M()
+    # TF walks the module's own attributes (sorted by name) before its submodules (nabi
+    # walked depth first: [aw, x, zw])
+    assert [v.name for v in m.variables] == ["x:0", "aw:0", "zw:0"]
+    assert [s.name for s in m.submodules] == ["a", "z"]
+    assert len(m.trainable_variables) == 3 and m.non_trainable_variables == ()

@@ -55,40 +55,38 @@ class Module:
 
     # -- walking -----------------------------------------------------------------------------
     def _flatten(self, predicate, recurse=True):
-        seen, out = set(), []
+        """TF's walk: a module's own attributes (sorted by name; dicts by key, lists in
+        order) first, then each submodule found there, recursively; each object once."""
+        seen, out = {id(self)}, []
 
-        def visit(v, depth):
-            if id(v) in seen:
-                return
-            if isinstance(v, Variable):
-                seen.add(id(v))
-                if predicate(v):
-                    out.append(v)
-                return
-            if isinstance(v, Module):
-                seen.add(id(v))
-                if predicate(v):
-                    out.append(v)
-                if recurse or depth == 0:
-                    for k in sorted(vars(v)):
-                        visit(getattr(v, k), depth + 1)
-                return
-            if _is_layer(v):
-                seen.add(id(v))
-                if predicate(v):
-                    out.append(v)
-                for w in v.weights:
-                    visit(w, depth + 1)
-                return
+        def leaves(v):
             if isinstance(v, dict):
                 for k in sorted(v, key=str):
-                    visit(v[k], depth + 1)
+                    yield from leaves(v[k])
             elif isinstance(v, (list, tuple)):
                 for x in v:
-                    visit(x, depth + 1)
-        seen.add(id(self))
-        for k in sorted(vars(self)):
-            visit(vars(self)[k], 1)
+                    yield from leaves(x)
+            else:
+                yield v
+
+        def walk(module):
+            attrs = module.weights if _is_layer(module) and not isinstance(module, Module) \
+                else [vars(module)[k] for k in sorted(vars(module))]
+            subs = []
+            for leaf in leaves(attrs):
+                if not isinstance(leaf, (Variable, Module)) and not _is_layer(leaf):
+                    continue
+                if id(leaf) in seen:
+                    continue
+                seen.add(id(leaf))
+                if predicate(leaf):
+                    out.append(leaf)
+                if not isinstance(leaf, Variable):
+                    subs.append(leaf)
+            if recurse:
+                for m in subs:
+                    walk(m)
+        walk(self)
         return out
 
     @property
