@@ -112,3 +112,15 @@ def test_normalize_keeps_a_tensor_a_tensor():
     np.testing.assert_allclose(out.numpy(), [[0.6, 0.8]], rtol=1e-6)
     arr = utils.normalize(x.astype(np.float64))               # arrays stay arrays
     assert isinstance(arr, np.ndarray) and arr.dtype == np.float64
+
+
+def test_directory_dataset_float_labels_are_float32(tmp_path):
+    # Keras feeds a list of Python float labels to from_tensor_slices: float32 batches. nabi
+    # kept NumPy's float64.
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text(f"text {i}")
+    labels = [0.5, 1.5, 2.0]
+    ds = utils.text_dataset_from_directory(tmp_path, labels=labels, shuffle=False, batch_size=3)
+    _, y = next(iter(ds))
+    assert np.asarray(y).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(y), np.array(labels, np.float32))

@@ -395,6 +395,8 @@ def index_directory(directory, labels, formats, fn, class_names=None, shuffle=Tr
             labels = np.asarray(labels)
             if labels.dtype.kind in "iu":
                 labels = labels.astype(np.int32)
+            elif labels.dtype.kind == "f":    # Python floats become float32 tensors in Keras
+                labels = labels.astype(np.float32)
         if verbose:
             print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     if shuffle:
