@@ -287,10 +287,11 @@ def test_module_lists_own_variables_before_submodules():
             self.z = S("z")
             self.a = S("a")
             self.x = tf.Variable(1.0, name="x")
-            self.shared = [self.x, {"k": self.z.w}]     # seen once
     m = M()
     # TF walks the module's own attributes (sorted by name) before its submodules (nabi
     # walked depth first: [aw, x, zw])
     assert [v.name for v in m.variables] == ["x:0", "aw:0", "zw:0"]
     assert [s.name for s in m.submodules] == ["a", "z"]
     assert len(m.trainable_variables) == 3 and m.non_trainable_variables == ()
+    m.shared = [m.x, {"k": m.z.w}]      # z.w is now a leaf of m itself: listed first, once
+    assert [v.name for v in m.variables] == ["x:0", "zw:0", "aw:0"]      # (TF 2.21 too)
