@@ -124,3 +124,44 @@ def test_directory_dataset_float_labels_are_float32(tmp_path):
     _, y = next(iter(ds))
     assert np.asarray(y).dtype == np.float32
     np.testing.assert_array_equal(np.asarray(y), np.array(labels, np.float32))
+
+
+def test_backend_dot_nd_follows_np_dot_with_gradients():
+    # Keras's K.dot contracts x's last axis with y's second-to-last for n-D y (np.dot's rule):
+    # (2, 3, 4) . (2, 4, 5) -> (2, 3, 2, 5). nabi did a batched matmul: (2, 3, 5).
+    import nabi
+    from nabi.keras import backend as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    y = rng.standard_normal((2, 4, 5)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 2, 5)).astype(np.float32)
+    xv, yv = nabi.Variable(x), nabi.Variable(y)
+    with nabi.GradientTape() as tape:
+        out = K.dot(xv, yv)
+        loss = nabi.reduce_sum(out * w)
+    gx, gy = tape.gradient(loss, [xv, yv])
+    np.testing.assert_allclose(out.numpy(), np.dot(x, y), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx.numpy(), np.einsum("abcd,ckd->abk", w, y), rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(gy.numpy(), np.einsum("abcd,abk->ckd", w, x), rtol=1e-4,
+                               atol=1e-4)
+    m = rng.standard_normal((3, 4)).astype(np.float32)      # 2-D x, 3-D y: np.dot too
+    np.testing.assert_allclose(K.dot(m, y).numpy(), np.dot(m, y), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(K.dot(x, y[0]).numpy(), np.dot(x, y[0]), rtol=1e-5, atol=1e-5)
+
+
+def test_backend_sqrt_clips_and_bool_means_are_fractions():
+    # K.sqrt clips negatives to 0 (nabi gave NaN); K.mean/std/var of a bool tensor average it
+    # as floatx (nabi's mean returned a bool).
+    import nabi
+    from nabi.keras import backend as K
+    v = np.array([4.0, -1.0, 0.0, 2.25], np.float32)
+    np.testing.assert_array_equal(K.sqrt(nabi.constant(v)).numpy(), np.sqrt(np.maximum(v, 0)))
+    b = np.array([[True, False, False], [True, True, False]])
+    f = b.astype(np.float32)
+    m = K.mean(nabi.constant(b))
+    assert m.dtype == nabi.float32
+    np.testing.assert_allclose(m.numpy(), f.mean(), rtol=1e-6)
+    np.testing.assert_allclose(K.mean(nabi.constant(b), axis=1).numpy(), f.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(K.std(nabi.constant(b)).numpy(), f.std(), rtol=1e-6)
+    np.testing.assert_allclose(K.var(nabi.constant(b), axis=0).numpy(), f.var(0), rtol=1e-6)

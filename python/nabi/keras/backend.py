@@ -155,8 +155,21 @@ def _reduce(fn_name, x, axis, keepdims):
     return getattr(nabi.math, fn_name)(x, axis=axis, keepdims=keepdims)
 
 
+def _tensor(x):
+    """x as is when it has a dtype (tensors, arrays, symbolic KerasTensors), else converted."""
+    import nabi
+    return x if hasattr(x, "dtype") else nabi.convert_to_tensor(x)
+
+
+def _bool_to_floatx(x):
+    """Keras's mean/std/var average a bool tensor as floatx (the fraction of True)."""
+    import nabi
+    x = _tensor(x)
+    return nabi.cast(x, floatx()) if nabi.as_dtype(x.dtype) == nabi.bool else x
+
+
 def mean(x, axis=None, keepdims=False):
-    return _reduce("reduce_mean", x, axis, keepdims)
+    return _reduce("reduce_mean", _bool_to_floatx(x), axis, keepdims)
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001
@@ -172,11 +185,11 @@ def min(x, axis=None, keepdims=False):  # noqa: A001
 
 
 def std(x, axis=None, keepdims=False):
-    return _reduce("reduce_std", x, axis, keepdims)
+    return _reduce("reduce_std", _bool_to_floatx(x), axis, keepdims)
 
 
 def var(x, axis=None, keepdims=False):
-    return _reduce("reduce_variance", x, axis, keepdims)
+    return _reduce("reduce_variance", _bool_to_floatx(x), axis, keepdims)
 
 
 def square(x):
@@ -185,8 +198,9 @@ def square(x):
 
 
 def sqrt(x):
+    """Keras's K.sqrt clips negatives to 0 first (0, not NaN)."""
     import nabi
-    return nabi.math.sqrt(x)
+    return nabi.math.sqrt(nabi.maximum(_tensor(x), 0.0))
 
 
 def exp(x):
@@ -210,8 +224,20 @@ def transpose(x):
 
 
 def dot(x, y):
+    """Keras's K.dot: a matmul for 2-D operands; with an n-D operand, np.dot's (Theano's) rule:
+    the last axis of x against the second-to-last of y, shape x.shape[:-1] + y.shape[:-2] +
+    y.shape[-1:] ((2, 3, 4) . (2, 4, 5) -> (2, 3, 2, 5), not a batched matmul)."""
     import nabi
-    return nabi.matmul(x, y)
+    x, y = _tensor(x), _tensor(y)
+    xs, ys = list(x.shape), list(y.shape)
+    if len(ys) <= 2:      # an n-D x against a matrix: matmul's broadcast is the same rule
+        return nabi.matmul(x, y)
+    perm = list(range(len(ys)))
+    perm = [perm.pop(-2)] + perm                 # y's contracted axis first
+    xt = nabi.reshape(x, (-1, xs[-1]))
+    yt = nabi.reshape(nabi.transpose(y, perm), (ys[-2], -1))
+    out_shape = [-1 if d is None else d for d in xs[:-1] + ys[:-2] + ys[-1:]]
+    return nabi.reshape(nabi.matmul(xt, yt), out_shape)
 
 
 def reshape(x, shape):
