@@ -381,3 +381,81 @@ def test_unicode_script_codes():
     assert rt.to_list() == [[25], [25, 20]]
     with pytest.raises(TypeError, match=r"unicode_script.*int32.*float32"):
         tf.strings.unicode_script(tf.constant([1.0]))
+
+
+# ------------------------------------------------------------------ tf.signal.fftnd family
+
+ND_CASES = [((3, 4, 5), None, None), ((2, 3, 4, 6), [3, 7], [-2, -1]),
+            ((2, 5, 6), [4, 4, 3], None), ((4, 6), [6], [1]), ((1, 7, 1), None, [1, 2])]
+
+
+@pytest.mark.parametrize("shape,n,axes", ND_CASES)
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+@pytest.mark.parametrize("cdt", [np.complex64, np.complex128])
+def test_fftnd_ifftnd_match_numpy(shape, n, axes, norm, cdt):
+    rng = np.random.default_rng(len(shape))
+    x = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(cdt)
+    ax = list(range(len(shape))) if axes is None else axes
+    s = n if n is not None else [shape[a] for a in ax]
+    tol = 1e-4 if cdt == np.complex64 else 1e-12
+    want = np.fft.fftn(x.astype(np.complex128), s=s, axes=ax, norm=norm or "backward")
+    got = tf.signal.fftnd(tf.constant(x), fft_length=n, axes=axes, norm=norm)
+    assert_array(got, want.shape, cdt, want, rtol=tol, atol=tol * 10)
+    want = np.fft.ifftn(x.astype(np.complex128), s=s, axes=ax, norm=norm or "backward")
+    got = tf.signal.ifftnd(x, fft_length=n, axes=axes, norm=norm)
+    assert_array(got, want.shape, cdt, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape,n,axes", ND_CASES)
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+@pytest.mark.parametrize("rdt,cdt", [(np.float32, np.complex64), (np.float64, np.complex128)])
+def test_rfftnd_irfftnd_match_numpy(shape, n, axes, norm, rdt, cdt):
+    rng = np.random.default_rng(len(shape) + 1)
+    x = rng.normal(size=shape).astype(rdt)
+    ax = list(range(len(shape))) if axes is None else axes
+    s = n if n is not None else [shape[a] for a in ax]
+    tol = 1e-4 if rdt == np.float32 else 1e-12
+    spec = np.fft.rfftn(x.astype(np.float64), s=s, axes=ax, norm=norm or "backward")
+    got = tf.signal.rfftnd(x, fft_length=n, axes=axes, norm=norm)
+    assert_array(got, spec.shape, cdt, spec, rtol=tol, atol=tol * 10)
+    # irfftnd of that spectrum: its default fft_length is 2 * (m - 1) on the last axis
+    back_n = list(s)
+    back = np.fft.irfftn(spec, s=back_n, axes=ax, norm=norm or "backward")
+    got = tf.signal.irfftnd(spec.astype(cdt), fft_length=back_n, axes=axes, norm=norm)
+    assert_array(got, back.shape, rdt, back, rtol=tol, atol=tol)
+    default = [spec.shape[a] for a in ax]
+    default[-1] = 2 * (default[-1] - 1)
+    if default[-1] == 0:        # a 1-bin last axis: an empty result, as TF's kernel gives
+        want = np.zeros([default[ax.index(i)] if i in ax else d
+                         for i, d in enumerate(spec.shape)])
+    else:
+        want = np.fft.irfftn(spec, s=default, axes=ax, norm=norm or "backward")
+    assert_array(tf.signal.irfftnd(spec.astype(cdt), axes=axes, norm=norm), want.shape, rdt,
+                 want, rtol=tol, atol=tol)
+
+
+def test_fftnd_zero_lengths_and_errors():
+    x = np.ones((2, 3), np.complex64)
+    assert_array(tf.signal.fftnd(x, fft_length=[2, 0]), (2, 0), np.complex64)
+    assert_array(tf.signal.irfftnd(x, fft_length=[2, 0]), (2, 0), np.float32)
+    with pytest.raises(ValueError, match=r"fftnd.*successive.*\[0\].*\(2, 3\)"):
+        tf.signal.fftnd(x, fft_length=[2], axes=[0])
+    with pytest.raises(ValueError, match=r"fftnd.*fft_length must hold 2"):
+        tf.signal.fftnd(x, fft_length=[2, 3, 4], axes=[0, 1])
+    with pytest.raises(ValueError, match=r"ifftnd.*out of range"):
+        tf.signal.ifftnd(x, axes=[1, 2])
+    with pytest.raises(TypeError, match=r"fftnd.*complex64 or complex128.*float32"):
+        tf.signal.fftnd(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"rfftnd.*float32 or float64.*complex64"):
+        tf.signal.rfftnd(x)
+    with pytest.raises(ValueError, match=r"rfftnd.*norm"):
+        tf.signal.rfftnd(np.ones((2, 3), np.float32), norm="unitary")
+
+
+def test_fftnd_gradient_is_refused_like_tf():
+    """TF 2.21 registers no gradient for FFTND / RFFTND / IRFFTND; nabi's tape says so."""
+    v = tf.Variable(np.ones((2, 4), np.float32))
+    with tf.GradientTape() as tape:
+        y = tf.math.real(tf.signal.rfftnd(v))
+    with pytest.raises(NotImplementedError, match=r"no gradient"):
+        tape.gradient(y, v)

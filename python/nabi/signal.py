@@ -19,7 +19,8 @@ from .ops.complex_ops import host, record_no_gradient
 
 __all__ = ["frame", "overlap_and_add", "hann_window", "hamming_window", "stft",
            "inverse_stft", "inverse_stft_window_fn", "fft", "ifft", "rfft", "irfft", "fft2d",
-           "ifft2d", "rfft2d", "irfft2d", "fft3d", "ifft3d", "rfft3d", "irfft3d",
+           "ifft2d", "rfft2d", "irfft2d", "fft3d", "ifft3d", "rfft3d", "irfft3d", "fftnd",
+           "ifftnd", "rfftnd", "irfftnd",
            "linear_to_mel_weight_matrix",
            "mfccs_from_log_mel_spectrograms", "dct", "idct", "fftshift", "ifftshift",
            "kaiser_window", "kaiser_bessel_derived_window", "vorbis_window"]
@@ -370,6 +371,99 @@ def rfft3d(input_tensor, fft_length=None, name=None):
 def irfft3d(input_tensor, fft_length=None, name=None):
     """tf.signal.irfft3d: the inverse of rfft3d; fft_length defaults to (m1, m2, 2 * (m3 - 1))."""
     return _irfft("irfft3d", input_tensor, fft_length, 3)
+
+
+# ---------------------------------------------------------------- N-D FFTs (TF 2.21)
+# TF 2.21's FFTND kernels take `axes` that are successive, ascending and end at the last axis
+# (its Python wrapper defaults them to every axis), crop or zero-pad each to fft_length, and
+# scale as norm says ('backward' the default, 'ortho', 'forward'; numpy.fft's meanings).
+# TF registers no gradient for them; nabi records a node that says so (complex values).
+
+
+def _nd_axes(op, a, axes):
+    nd = a.ndim
+    if axes is None:
+        return list(range(nd))
+    if isinstance(axes, Tensor):
+        axes = axes.numpy()
+    ax = [int(v) for v in np.asarray(axes).reshape(-1).tolist()]
+    if not ax or any(not -nd <= v < nd for v in ax):
+        raise ValueError(f"[{op}] axes {ax} are out of range for an input of shape "
+                         f"{tuple(a.shape)}")
+    ax = [v % nd for v in ax]
+    if any(b != a_ + 1 for a_, b in zip(ax, ax[1:])) or ax[-1] != nd - 1:
+        raise ValueError(f"[{op}] axes must be successive and ascending and end at the last "
+                         f"axis (-1), as TF's kernel requires; got {ax} for shape "
+                         f"{tuple(a.shape)}")
+    return ax
+
+
+def _nd_norm(op, norm):
+    norm = "backward" if norm is None else norm
+    if norm not in ("backward", "ortho", "forward"):
+        raise ValueError(f"[{op}] norm must be 'backward', 'ortho' or 'forward', got {norm!r}")
+    return norm
+
+
+def _fftn_op(op, x, fft_length, axes, norm, kind):
+    """kind: 'c2c', 'ic2c', 'r2c' or 'c2r'."""
+    if kind == "r2c":
+        x = _real_input(op, x)
+        a = host(x._data)
+    else:
+        x = t_(x)
+        a = host(x._data)
+        if a.dtype.kind != "c":
+            raise TypeError(f"[{op}] expects a complex64 or complex128 tensor, got "
+                            f"{a.dtype.name} of shape {tuple(a.shape)}")
+    if a.ndim == 0:
+        raise ValueError(f"[{op}] input must have rank >= 1, got a scalar")
+    ax = _nd_axes(op, a, axes)
+    default = [a.shape[i] for i in ax]
+    if kind == "c2r":
+        default[-1] = max(0, 2 * (default[-1] - 1))
+    n = _fft_lengths(op, fft_length, len(ax), default)
+    norm = _nd_norm(op, norm)
+    out_shape = list(a.shape)
+    for i, v in zip(ax, n):
+        out_shape[i] = v
+    if kind == "r2c" and n[-1]:
+        out_shape[ax[-1]] = n[-1] // 2 + 1
+    cdt, rdt = _complex_of(a.dtype), _real_of(a.dtype)
+    odt = rdt if kind == "c2r" else cdt
+    if 0 in out_shape or a.size == 0:
+        r = np.zeros(out_shape, odt)
+    else:
+        fn = {"c2c": np.fft.fftn, "ic2c": np.fft.ifftn, "r2c": np.fft.rfftn,
+              "c2r": np.fft.irfftn}[kind]
+        r = fn(a, s=n, axes=ax, norm=norm).astype(odt)
+    out = _wrap(place(np.ascontiguousarray(r)) if kind == "c2r" else np.ascontiguousarray(r))
+    record_no_gradient(op, (x,), out)
+    return out
+
+
+def fftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """tf.signal.fftnd: the N-D DFT of a complex tensor over `axes` (default: all), each axis
+    cropped or zero-padded to its fft_length (default: its size)."""
+    return _fftn_op("fftnd", input_tensor, fft_length, axes, norm, "c2c")
+
+
+def ifftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """tf.signal.ifftnd: the inverse of fftnd (scaled by 1/prod(fft_length) with norm
+    'backward')."""
+    return _fftn_op("ifftnd", input_tensor, fft_length, axes, norm, "ic2c")
+
+
+def rfftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """tf.signal.rfftnd: the N-D DFT of a real tensor (float32 -> complex64, float64 ->
+    complex128); the last transformed axis keeps fft_length // 2 + 1 bins."""
+    return _fftn_op("rfftnd", input_tensor, fft_length, axes, norm, "r2c")
+
+
+def irfftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """tf.signal.irfftnd: the inverse of rfftnd, a real result; fft_length defaults to the
+    axes' sizes with 2 * (m - 1) for the last one."""
+    return _fftn_op("irfftnd", input_tensor, fft_length, axes, norm, "c2r")
 
 
 # ---------------------------------------------------------------- STFT
