@@ -165,3 +165,29 @@ def test_backend_sqrt_clips_and_bool_means_are_fractions():
     np.testing.assert_allclose(K.mean(nabi.constant(b), axis=1).numpy(), f.mean(1), rtol=1e-6)
     np.testing.assert_allclose(K.std(nabi.constant(b)).numpy(), f.std(), rtol=1e-6)
     np.testing.assert_allclose(K.var(nabi.constant(b), axis=0).numpy(), f.var(0), rtol=1e-6)
+
+
+def test_backend_clip_none_bounds():
+    # K.clip(x, None, hi) / K.clip(x, lo, None): Keras takes None as no bound; nabi returned
+    # all NaN. Numeric bounds with max < min clip to min.
+    import nabi
+    from nabi.keras import backend as K
+    v = np.array([[1.0, -2.0, 3.0]], np.float32)
+    np.testing.assert_array_equal(K.clip(nabi.constant(v), None, 2.0).numpy(),
+                                  np.minimum(v, 2.0))
+    np.testing.assert_array_equal(K.clip(nabi.constant(v), 0.0, None).numpy(),
+                                  np.maximum(v, 0.0))
+    np.testing.assert_array_equal(K.clip(nabi.constant(v), 2.0, -1.0).numpy(),
+                                  np.full_like(v, 2.0))
+
+
+def test_smart_resize_accepts_a_batch():
+    # Keras 2.15 / 3 smart_resize takes (H, W, C) or (B, H, W, C); nabi raised ValueError for
+    # a batch. A 4x8 image to (4, 4) is its centred 4x4 crop (columns 2..5), no resampling.
+    from nabi.keras.preprocessing.image import smart_resize
+    rng = np.random.default_rng(1)
+    batch = rng.random((2, 4, 8, 3)).astype(np.float32)
+    out = smart_resize(batch, (4, 4))
+    assert isinstance(out, np.ndarray) and out.shape == (2, 4, 4, 3)
+    np.testing.assert_allclose(out, batch[:, :, 2:6, :], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(smart_resize(batch[1], (4, 4)), batch[1, :, 2:6, :], atol=1e-6)

@@ -251,7 +251,14 @@ def concatenate(tensors, axis=-1):
 
 
 def clip(x, min_value, max_value):
+    """Keras's K.clip: None is no bound (nabi gave NaN); numeric bounds with max < min clip
+    to min."""
     import nabi
+    if isinstance(min_value, (int, float)) and isinstance(max_value, (int, float)) \
+            and max_value < min_value:
+        max_value = min_value
+    min_value = -np.inf if min_value is None else min_value
+    max_value = np.inf if max_value is None else max_value
     return nabi.clip_by_value(x, min_value, max_value)
 
 
