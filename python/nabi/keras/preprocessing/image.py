@@ -158,7 +158,8 @@ def _brightness_shift(x, brightness):
 
 def smart_resize(x, size, interpolation="bilinear"):
     """tf.keras.preprocessing.image.smart_resize: the largest centred crop of an (height,
-    width, channels) image with the aspect ratio of `size`, resized to `size` as
+    width, channels) image, or of each image of a (batch, height, width, channels) batch,
+    with the aspect ratio of `size`, resized to `size` as
     tf.image.resize does ('bilinear': float32; 'nearest': the input dtype). NumPy in, NumPy out; a Tensor
     in, a Tensor out."""
     from ..layers.preprocessing import _smart_resize
@@ -167,11 +168,13 @@ def smart_resize(x, size, interpolation="bilinear"):
                          f"got: {size}")
     is_np = isinstance(x, np.ndarray)
     a = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-    if a.ndim != 3:
+    if a.ndim not in (3, 4):
         raise ValueError(f"[smart_resize] Expected an image array with shape (height, width, "
-                         f"channels), but got input with incorrect rank, of shape {a.shape}")
-    out = _smart_resize(a[None].astype(np.float32), int(size[0]), int(size[1]),
-                        interpolation)[0]
+                         f"channels) or (batch_size, height, width, channels), but got input "
+                         f"with incorrect rank, of shape {a.shape}")
+    batch = a if a.ndim == 4 else a[None]
+    out = _smart_resize(batch.astype(np.float32), int(size[0]), int(size[1]), interpolation)
+    out = out if a.ndim == 4 else out[0]
     if interpolation == "nearest":  # tf.image.resize keeps the input dtype for nearest
         out = np.asarray(out).astype(a.dtype)
     if is_np:
