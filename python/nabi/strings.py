@@ -802,8 +802,9 @@ def unicode_transcode(input, input_encoding, output_encoding, errors="replace", 
     'UTF-32-BE' exactly, as TF). An ill-formed sequence (a maximal invalid UTF-8 subpart, a
     lone UTF-16 surrogate, a UTF-32 value out of range, a trailing partial unit) becomes
     `replacement_char` with errors='replace' (in UTF-8 output a surrogate one is U+FFFD), is
-    dropped with 'ignore', raises InvalidArgumentError with 'strict'. replace_control_characters treats the
-    C0 controls U+0000..U+001F the same way. Same shape out; a RaggedTensor keeps its rows."""
+    dropped with 'ignore', raises InvalidArgumentError with 'strict'.
+    replace_control_characters treats the C0 controls U+0000..U+001F the same way. Same shape
+    out; a RaggedTensor keeps its rows."""
     from .errors import InvalidArgumentError
     op = "strings.unicode_transcode"
     if isinstance(input, RaggedTensor):
