@@ -459,3 +459,111 @@ def test_fftnd_gradient_is_refused_like_tf():
         y = tf.math.real(tf.signal.rfftnd(v))
     with pytest.raises(NotImplementedError, match=r"no gradient"):
         tape.gradient(y, v)
+
+
+# ------------------------------------------------------------------ adaptive pooling layers
+
+def adaptive_pool_ref(x, out, reduce):
+    """NumPy, channels_last: bin i of an axis of length L covers
+    [floor(i L / out), ceil((i + 1) L / out)), pooled over the box of bins."""
+    import itertools
+    import math
+    sp = x.shape[1:-1]
+    bins = [[(math.floor(i * L / o), math.ceil((i + 1) * L / o)) for i in range(o)]
+            for L, o in zip(sp, out)]
+    y = np.zeros((x.shape[0],) + tuple(out) + (x.shape[-1],), np.float64)
+    for idx in itertools.product(*[range(o) for o in out]):
+        box = tuple(slice(*bins[k][i]) for k, i in enumerate(idx))
+        y[(slice(None),) + idx] = reduce(x[(slice(None),) + box].reshape(
+            x.shape[0], -1, x.shape[-1]).astype(np.float64), axis=1)
+    return y
+
+
+def adaptive_pool_grad_ref(x, out, c, is_max):
+    """d sum(pool(x) * c) / dx: c / bin size to every element of an average bin, c to the
+    maximum of a max bin (the input is random, so maxima are unique)."""
+    import itertools
+    import math
+    sp = x.shape[1:-1]
+    bins = [[(math.floor(i * L / o), math.ceil((i + 1) * L / o)) for i in range(o)]
+            for L, o in zip(sp, out)]
+    g = np.zeros(x.shape, np.float64)
+    for b in range(x.shape[0]):
+        for ch in range(x.shape[-1]):
+            for idx in itertools.product(*[range(o) for o in out]):
+                box = tuple(slice(*bins[k][i]) for k, i in enumerate(idx))
+                w = c[(b,) + idx + (ch,)]
+                region = x[(b,) + box + (ch,)]
+                sub = g[(b,) + box + (ch,)]
+                if is_max:
+                    sub[np.unravel_index(np.argmax(region), region.shape)] += w
+                else:
+                    sub += w / region.size
+    return g
+
+
+ADAPTIVE_CASES = [((7,), (3,)), ((5,), (3,)), ((2,), (5,)), ((7, 5), (3, 2)),
+                  ((10, 9), (4, 4)), ((3, 4), (5, 6)), ((5, 4, 7), (2, 3, 3)),
+                  ((3, 3, 3), (3, 3, 3))]
+
+
+def test_adaptive_pool_windows_match_keras_bins():
+    from nabi.keras.ops.nn import _adaptive_pool_windows
+    assert _adaptive_pool_windows(7, 3) == [(0, 3), (2, 5), (4, 7)]
+    assert _adaptive_pool_windows(10, 4) == [(0, 3), (2, 5), (5, 8), (7, 10)]
+    assert _adaptive_pool_windows(2, 5) == [(0, 1), (0, 1), (0, 2), (1, 2), (1, 2)]
+    # keras.ops.adaptive_average_pool(arange(10), 4) in Keras 3.15
+    assert_array(keras.ops.adaptive_average_pool(np.arange(10., dtype=np.float32).reshape(
+        1, 10, 1), 4), (1, 4, 1), np.float32, np.array([1., 3., 6., 8.]).reshape(1, 4, 1))
+
+
+@pytest.mark.parametrize("spatial,out", ADAPTIVE_CASES)
+@pytest.mark.parametrize("kind", ["Average", "Max"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_adaptive_pooling_layers(spatial, out, kind, data_format):
+    rank = len(spatial)
+    rng = np.random.default_rng(rank * 10 + sum(out))
+    x = rng.normal(size=(2,) + spatial + (3,)).astype(np.float32)
+    c = rng.normal(size=(2,) + out + (3,)).astype(np.float32)
+    is_max = kind == "Max"
+    want = adaptive_pool_ref(x, out, np.max if is_max else np.mean)
+    gwant = adaptive_pool_grad_ref(x, out, c, is_max)
+    cls = getattr(keras.layers, f"Adaptive{kind}Pooling{rank}D")
+    layer = cls(out if rank > 1 else out[0], data_format=data_format)
+    perm = [0, rank + 1] + list(range(1, rank + 1))       # channels_last -> channels_first
+    inv = [0] + list(range(2, rank + 2)) + [1]
+    if data_format == "channels_first":
+        xin, cin = x.transpose(perm), c.transpose(perm)
+        want, gwant = want.transpose(perm), gwant.transpose(perm)
+    else:
+        xin, cin = x, c
+    y = layer(xin)
+    assert_array(y, want.shape, np.float32, want, rtol=1e-5, atol=1e-6)
+    assert tuple(layer.compute_output_shape(xin.shape)) == want.shape
+    g = tape_grad(layer, xin, cin)
+    np.testing.assert_allclose(g, gwant, rtol=1e-5, atol=1e-6)
+    # the config round trip keeps output_size and data_format, and the outputs
+    again = cls.from_config(layer.get_config())
+    assert again.output_size == tuple(out) and again.data_format == data_format
+    np.testing.assert_array_equal(_np(again(xin)), _np(y))
+    if data_format == "channels_first":
+        assert _np(y).transpose(inv).shape == (2,) + out + (3,)
+
+
+def test_adaptive_pooling_in_a_model_and_errors():
+    inp = keras.Input((7, 5, 3))
+    model = keras.Model(inp, keras.layers.AdaptiveAveragePooling2D(2)(inp))
+    assert tuple(model.output_shape) == (None, 2, 2, 3)
+    x = np.random.default_rng(0).normal(size=(2, 7, 5, 3)).astype(np.float32)
+    assert_array(model(x), (2, 2, 2, 3), np.float32, adaptive_pool_ref(x, (2, 2), np.mean),
+                 rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match=r"AdaptiveAveragePooling2D.*output_size"):
+        keras.layers.AdaptiveAveragePooling2D((2, 2, 2))
+    with pytest.raises(ValueError, match=r"AdaptiveMaxPooling1D.*length 1"):
+        keras.layers.AdaptiveMaxPooling1D((2, 2))
+    with pytest.raises(ValueError, match=r"data_format"):
+        keras.layers.AdaptiveMaxPooling3D(2, data_format="NHWC")
+    with pytest.raises(ValueError, match=r"rank 3.*\(2, 3, 4, 5\)"):
+        keras.layers.AdaptiveMaxPooling1D(2)(np.ones((2, 3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"adaptive_average_pool.*\(0, 0\).*\(4, 4\)"):
+        keras.layers.AdaptiveAveragePooling2D(0)(np.ones((1, 4, 4, 1), np.float32))

@@ -196,3 +196,78 @@ MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
 __all__ += ["MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
             "MaxPool3D", "AvgPool3D", "GlobalAvgPool3D", "GlobalMaxPool3D"]
+
+
+# ----------------------------------------------------------------------------- adaptive pooling
+
+class _AdaptivePool(Layer):
+    """Keras 3's adaptive pooling: bins from keras.ops.nn._adaptive_pool_windows (bin i covers
+    [floor(i L / out), ceil((i + 1) L / out)) on each spatial axis), so the output has
+    `output_size` whatever the input size."""
+    rank = 2
+    _max = False
+
+    def __init__(self, output_size, data_format=None, **kwargs):
+        n = self.rank
+        if isinstance(output_size, int):
+            output_size = (output_size,) * n
+        elif isinstance(output_size, (tuple, list)):
+            if len(output_size) != n:   # Keras 3.15: ValueError in 1D, TypeError in 2D / 3D
+                err = ValueError if n == 1 else TypeError
+                raise err(f"[{type(self).__name__}] For {n}D input, `output_size` tuple must "
+                          f"have length {n}. Received: {output_size}")
+            output_size = tuple(int(v) for v in output_size)
+        else:
+            raise TypeError(f"[{type(self).__name__}] `output_size` must be an integer or tuple "
+                            f"of {n} integers. Received: {output_size} of type "
+                            f"{type(output_size)}")
+        super().__init__(**kwargs)
+        self.output_size = output_size
+        self.data_format = _data_format(self.name, data_format)
+
+    def call(self, inputs):
+        if inputs._data.ndim != self.rank + 2:
+            raise ValueError(f"[{self.name}] expected input of rank {self.rank + 2}, got shape "
+                             f"{tuple(inputs._data.shape)}")
+        from ..ops import nn as _kops_nn
+        fn = _kops_nn.adaptive_max_pool if self._max else _kops_nn.adaptive_average_pool
+        return fn(inputs, self.output_size, self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        s = tuple(input_shape)
+        if self.data_format == "channels_last":
+            return (s[0], *self.output_size, s[-1])
+        return (s[0], s[1], *self.output_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"output_size": self.output_size, "data_format": self.data_format})
+        return config
+
+
+class AdaptiveAveragePooling1D(_AdaptivePool):
+    rank, _max = 1, False
+
+
+class AdaptiveAveragePooling2D(_AdaptivePool):
+    rank, _max = 2, False
+
+
+class AdaptiveAveragePooling3D(_AdaptivePool):
+    rank, _max = 3, False
+
+
+class AdaptiveMaxPooling1D(_AdaptivePool):
+    rank, _max = 1, True
+
+
+class AdaptiveMaxPooling2D(_AdaptivePool):
+    rank, _max = 2, True
+
+
+class AdaptiveMaxPooling3D(_AdaptivePool):
+    rank, _max = 3, True
+
+
+__all__ += ["AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+            "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D"]

@@ -273,6 +273,49 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
                  data_format)
 
 
+def _adaptive_pool_windows(length, out):
+    """Keras 3.15's adaptive pooling bins along one axis: bin i covers
+    [floor(i * length / out), ceil((i + 1) * length / out)), so bins overlap when the length
+    does not divide (7 -> 3 gives [0, 3), [2, 5), [4, 7)) and repeat when out > length."""
+    return [((i * length) // out, -((-(i + 1) * length) // out)) for i in range(out)]
+
+
+def _adaptive_pool(op, reduce, inputs, output_size, data_format):
+    x = t_(inputs)
+    if x.shape.rank not in (3, 4, 5):
+        raise ValueError(f"[{op}] inputs must be 3-D to 5-D (batch, *spatial, channels), got "
+                         f"shape {shape_of(x)}")
+    df = _fmt(op, data_format)
+    x = _to_last(x, df)
+    n = x.shape.rank - 2
+    outs = _tuple(op, output_size, n, "output_size")
+    sizes = shape_of(x)[1:-1]
+    if any(o < 1 for o in outs) or any(s < 1 for s in sizes):
+        raise ValueError(f"[{op}] output_size {tuple(outs)} and the spatial sizes {tuple(sizes)} "
+                         f"of inputs {shape_of(inputs)} must be positive")
+    for ax in range(1, n + 1):      # axis by axis, as Keras (a box pools separably)
+        bins = _adaptive_pool_windows(sizes[ax - 1], outs[ax - 1])
+        parts = []
+        for a, b in bins:
+            idx = [slice(None)] * (n + 2)
+            idx[ax] = slice(a, b)
+            parts.append(reduce(x[tuple(idx)], axis=ax, keepdims=True))
+        x = tf.concat(parts, axis=ax)
+    return _from_last(x, df)
+
+
+def adaptive_average_pool(inputs, output_size, data_format=None):
+    """Keras 3: average over the bins of _adaptive_pool_windows on each spatial axis, so any
+    input size gives `output_size` (an int or one per spatial axis)."""
+    return _adaptive_pool("adaptive_average_pool", tf.reduce_mean, inputs, output_size,
+                          data_format)
+
+
+def adaptive_max_pool(inputs, output_size, data_format=None):
+    """Keras 3: the maximum over the bins of _adaptive_pool_windows on each spatial axis."""
+    return _adaptive_pool("adaptive_max_pool", tf.reduce_max, inputs, output_size, data_format)
+
+
 # ----------------------------------------------------------------------------- losses
 def _check_same(op, a, b):
     if shape_of(a) != shape_of(b):
