@@ -295,3 +295,40 @@ def test_module_lists_own_variables_before_submodules():
     assert len(m.trainable_variables) == 3 and m.non_trainable_variables == ()
     m.shared = [m.x, {"k": m.z.w}]      # z.w is now a leaf of m itself: listed first, once
     assert [v.name for v in m.variables] == ["x:0", "zw:0", "aw:0"]      # (TF 2.21 too)
+
+
+# ------------------------------------------------------------- tf.function / scan / switch
+def test_function_returns_the_value_of_a_variable():
+    v = tf.Variable(1.0)
+
+    @tf.function
+    def f():
+        return v, {"k": v * 2.0}
+    r, d = f()
+    v.assign(5.0)
+    # TF returns the value read (nabi returned the Variable itself, which then read 5.0)
+    assert not isinstance(r, tf.Variable) and float(r) == 1.0 and float(d["k"]) == 2.0
+    with tf.GradientTape() as t:
+        y = f()[0] * 3.0
+    assert float(t.gradient(y, v)) == 3.0               # still differentiable
+
+
+def test_scan_keeps_the_accumulator_dtype_and_switch_case_keys():
+    # nabi let fn change the accumulator's dtype (int32 -> float32); TF raises
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[scan\]"):
+        tf.scan(lambda a, x: tf.cast(a, tf.float32) + 1.0, tf.constant([1, 2, 3]),
+                initializer=tf.constant(0))
+    with pytest.raises(ValueError, match=r"\[scan\].*structure"):
+        tf.scan(lambda a, x: (a, a), tf.constant([1.0, 2.0]))
+    r = tf.scan(lambda a, x: (a[0] + x, a[0]), tf.constant([1, 2, 3]),
+                initializer=(tf.constant(0), tf.constant(0)))
+    assert r[0].numpy().tolist() == [1, 3, 6] and r[1].numpy().tolist() == [0, 1, 3]
+    assert tf.scan(lambda a, x: a + x, tf.constant([1.0, 2.0]), initializer=0.0) \
+        .numpy().tolist() == [1.0, 3.0]
+    # switch_case keys must be 0..n-1 (nabi ran branch 2 of {0, 2} for index 1, silently)
+    fns = {0: lambda: tf.constant(1), 2: lambda: tf.constant(3)}
+    with pytest.raises(ValueError, match="contiguous"):
+        tf.switch_case(tf.constant(1), fns)
+    fns = [lambda: tf.constant(10), lambda: tf.constant(20)]
+    assert int(tf.switch_case(tf.constant(7), fns)) == 20             # out of range: last
+    assert int(tf.switch_case(tf.constant(-1), fns, default=lambda: tf.constant(-5))) == -5

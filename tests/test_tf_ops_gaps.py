@@ -572,7 +572,9 @@ def test_cond_case_switch_case():
     assert tf.switch_case(tf.constant(1), fns) == "b"
     assert tf.switch_case(7, fns) == "c"                        # out of range: last branch
     assert tf.switch_case(7, fns, default=lambda: "d") == "d"
-    assert tf.switch_case(2, {0: lambda: "x", 2: lambda: "z"}) == "z"
+    assert tf.switch_case(1, {0: lambda: "x", 1: lambda: "z"}) == "z"
+    with pytest.raises(ValueError, match="contiguous"):      # TF: keys must be 0..n-1
+        tf.switch_case(2, {0: lambda: "x", 2: lambda: "z"})
     with pytest.raises(ValueError, match=r"\[cond\] the predicate must be a scalar"):
         tf.cond(tf.constant([True, False]), lambda: 1, lambda: 2)
 

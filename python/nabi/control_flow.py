@@ -87,6 +87,9 @@ def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
         table = dict(enumerate(branch_fns))
     if not table:
         raise ValueError("[switch_case] branch_fns must not be empty")
+    if sorted(table) != list(range(len(table))):
+        raise ValueError(f"[switch_case] branch indices (keys) must form the contiguous range "
+                         f"[0, {len(table)}), got {sorted(table)}")
     if i in table:
         return table[i]()
     return default() if default is not None else table[max(table)]()
@@ -192,6 +195,24 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
     want = _nest.map_structure(lambda e: e.dtype, items[0]) if sig is None else \
         _nest.map_structure(lambda s: _dt_of(s), sig)
     return _stack_results("map_fn", [_fit_map_output(fn(x), want, sig is None) for x in items])
+
+
+def _fit_scan_output(out, want):
+    try:
+        _nest.assert_same_structure(want, out, check_types=False)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"[scan] fn's output does not have the structure of the "
+                         f"accumulator (initializer or elems[0]): {e}") from None
+
+    def fit(o, dt):
+        o = o if isinstance(o, Tensor) else convert_to_tensor(o, dtype=dt)
+        if o.dtype != dt:
+            from .errors import InvalidArgumentError
+            raise InvalidArgumentError(f"[scan] fn returned {o.dtype.name} of shape "
+                                       f"{tuple(o.shape)} for an accumulator of dtype "
+                                       f"{dt.name}")
+        return o
+    return _nest.map_structure(fit, out, want)
 
 
 def _dt_of(spec):
@@ -353,8 +374,10 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True, sw
         order = order[1:]
     else:
         acc = _as_tensors(initializer)
+    # TF writes the accumulators to TensorArrays of the first one's structure and dtypes
+    want = _nest.map_structure(lambda a: a.dtype, acc)
     for i in order:
-        acc = fn(acc, items[i])
+        acc = _fit_scan_output(fn(acc, items[i]), want)
         outs[i] = acc
     if n == 0:
         from .ops.array_ops import zeros

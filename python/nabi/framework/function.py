@@ -536,6 +536,8 @@ def _fit_spec(name, k, value, spec, op="function"):
 def _output_tensor(x):
     if isinstance(x, (builtins.bool, int, float, complex, np.generic, np.ndarray)):
         return convert_to_tensor(x)
+    if isinstance(x, Variable):   # TF returns the value read, not the variable
+        return x.read_value()
     return x
 
 
