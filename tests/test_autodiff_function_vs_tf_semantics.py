@@ -332,3 +332,35 @@ def test_scan_keeps_the_accumulator_dtype_and_switch_case_keys():
     fns = [lambda: tf.constant(10), lambda: tf.constant(20)]
     assert int(tf.switch_case(tf.constant(7), fns)) == 20             # out of range: last
     assert int(tf.switch_case(tf.constant(-1), fns, default=lambda: tf.constant(-5))) == -5
+
+
+def test_variable_scatter_ops_sparse_read_and_stateless_dropout():
+    # scatter_max / min / mul / div, sparse_read and gather_nd were missing (AttributeError)
+    def sl(vals, idx):
+        return tf.IndexedSlices(tf.constant(vals), tf.constant(idx))
+    v = tf.Variable([1.0, 5.0, 3.0])
+    v.scatter_max(sl([4.0, 4.0], [0, 1]))
+    assert v.numpy().tolist() == [4.0, 5.0, 3.0]
+    v.scatter_min(sl([2.0], [1]))
+    assert v.numpy().tolist() == [4.0, 2.0, 3.0]
+    v.scatter_mul(sl([2.0, 3.0], [0, 0]))               # repeated rows combine
+    assert v.numpy().tolist() == [24.0, 2.0, 3.0]
+    w = tf.Variable([[1.0, 5.0], [3.0, 2.0]])
+    w.scatter_div(sl([[2.0, 4.0]], [1]))
+    np.testing.assert_allclose(w.numpy(), [[1.0, 5.0], [1.5, 0.5]])
+    e = tf.Variable([[1.0], [2.0], [3.0]])
+    with tf.GradientTape() as t:
+        y = tf.reduce_sum(e.sparse_read([2, 0]) * 3.0)
+    np.testing.assert_allclose(tf.convert_to_tensor(t.gradient(y, e)).numpy().ravel(),
+                               [3.0, 0.0, 3.0])
+    assert e.gather_nd([[0, 0], [2, 0]]).numpy().tolist() == [1.0, 3.0]
+    # tf.nn.experimental.stateless_dropout (missing): TF's rule on TF's stateless numbers
+    x = np.arange(1, 9, dtype=np.float32)
+    d = tf.nn.experimental.stateless_dropout(x, 0.5, seed=[1, 2]).numpy()
+    keep = _tf_stateless_uniform_f32((1, 2), 8) >= 0.5
+    np.testing.assert_allclose(d, np.where(keep, x * 2.0, 0.0))
+    ones = tf.nn.experimental.stateless_dropout(tf.ones([8]), 0.5, seed=[1, 2]).numpy()
+    assert ones.tolist() == [2.0, 0.0, 2.0, 0.0, 0.0, 2.0, 0.0, 0.0]       # TF 2.21
+    col = tf.nn.experimental.stateless_dropout(tf.ones([3, 4]), 0.5, seed=[3, 4],
+                                               noise_shape=[3, 1]).numpy()
+    assert all(len(set(row)) == 1 for row in col.tolist())              # one draw per row

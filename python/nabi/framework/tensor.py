@@ -370,6 +370,17 @@ def _bitwise():
     return bitwise
 
 
+def _scatter_ufunc(ufunc):
+    """A `fn(value, indices (n, 1), updates)` for Variable._scatter: ufunc.at on the host, so
+    repeated rows combine (as TF's scatter_mul / scatter_div)."""
+    def fn(value, indices, updates):
+        out = np.array(to_device(value._data, "cpu"), copy=True)
+        idx = np.asarray(to_device(indices._data, "cpu")).reshape(-1)
+        ufunc.at(out, idx, np.asarray(to_device(updates._data, "cpu"), out.dtype))
+        return _wrap(out if type(value._data) is np.ndarray else to_device(out, "cuda"))
+    return fn
+
+
 def _ops():
     global _OPS
     if _OPS is None:
@@ -783,6 +794,27 @@ class Variable(Tensor):
 
     def scatter_sub(self, sparse_delta, use_locking=None, name=None):
         return self._scatter_rows(sparse_delta, "scatter_sub", _ops().tensor_scatter_nd_sub)
+
+    def scatter_max(self, sparse_delta, use_locking=None, name=None):
+        from ..ops.extra_math_ops import tensor_scatter_nd_max
+        return self._scatter_rows(sparse_delta, "scatter_max", tensor_scatter_nd_max)
+
+    def scatter_min(self, sparse_delta, use_locking=None, name=None):
+        from ..ops.extra_math_ops import tensor_scatter_nd_min
+        return self._scatter_rows(sparse_delta, "scatter_min", tensor_scatter_nd_min)
+
+    def scatter_mul(self, sparse_delta, use_locking=None, name=None):
+        return self._scatter_rows(sparse_delta, "scatter_mul", _scatter_ufunc(np.multiply))
+
+    def scatter_div(self, sparse_delta, use_locking=None, name=None):
+        return self._scatter_rows(sparse_delta, "scatter_div", _scatter_ufunc(np.divide))
+
+    def sparse_read(self, indices, name=None):
+        """tf.gather(v, indices): rows of the variable (differentiable)."""
+        return _ops().gather(self, indices)
+
+    def gather_nd(self, indices, name=None):
+        return _ops().gather_nd(self, indices)
 
     def __getitem__(self, idx):
         # TF's v[idx]: the read value, which also has assign/assign_add/assign_sub that write
