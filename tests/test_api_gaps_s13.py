@@ -1,6 +1,6 @@
 """API gaps closed in session 13, each against an independent NumPy / plain-Python reference:
-keras sparsemax (Keras 3.15's formula), tf.sparse.bincount, tf.sparse.cross / cross_hashed,
-tf.strings.unicode_transcode / unicode_script, tf.signal.fftnd family, Keras 3's adaptive
+keras sparsemax (the paper's; Keras 3.15.1's tau is wrong), tf.sparse.bincount,
+tf.sparse.cross / cross_hashed, tf.strings.unicode_transcode / unicode_script, tf.signal.fftnd family, Keras 3's adaptive
 pooling layers."""
 import numpy as np
 import pytest
@@ -46,23 +46,26 @@ def tape_grad(f, x, c):
 # ------------------------------------------------------------------ sparsemax
 
 def sparsemax_ref(x, axis=-1):
-    """Keras 3.15's sparsemax, transcribed: tau = (sum of the cumsums in the support - 1) / k."""
+    """The Euclidean projection onto the probability simplex, found by bisection on tau:
+    sum(max(x - tau, 0)) = 1 (independent of the sort-based formula under test)."""
     x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
-    s = -np.sort(-x, axis=-1)
-    cs = np.cumsum(s, axis=-1)
-    r = np.arange(1, x.shape[-1] + 1)
-    support = s - (cs - 1) / r > 0
-    k = support.sum(-1, keepdims=True)
-    tau = (np.where(support, cs, 0).sum(-1, keepdims=True) - 1) / k
-    return np.moveaxis(np.maximum(x - tau, 0), -1, axis)
+    lo = x.max(-1, keepdims=True) - 1.0   # sum >= 1 here
+    hi = x.max(-1, keepdims=True)         # sum = 0 here
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        big = np.maximum(x - mid, 0).sum(-1, keepdims=True) > 1
+        lo, hi = np.where(big, mid, lo), np.where(big, hi, mid)
+    return np.moveaxis(np.maximum(x - (lo + hi) / 2, 0), -1, axis)
 
 
-def test_sparsemax_keras_examples():
+def test_sparsemax_examples():
     x = np.array([[0.5, 0.6, 0.1], [1, 2, 3.]], np.float32)
-    # Keras 3.15 outputs (checked by hand against keras.ops.sparsemax)
-    assert_array(keras.ops.sparsemax(x), (2, 3), np.float32, [[0, 0, 0], [0, 0, 1]])
+    # Keras 3.15.1 gave [[0, 0, 0], [0, 0, 1]] (its tau summed the support's cumulative sums,
+    # keras-team/keras#23425); the projection: row 0 has all three in the support, tau = 0.2/3
+    assert_array(keras.ops.sparsemax(x), (2, 3), np.float32,
+                 [[0.5 - 0.2 / 3, 0.6 - 0.2 / 3, 0.1 - 0.2 / 3], [0, 0, 1]], rtol=1e-6)
     assert_array(keras.activations.sparsemax(x, axis=0), (2, 3), np.float32,
-                 [[0, 0, 0], [0.25, 1, 1]])
+                 [[0.25, 0, 0], [0.75, 1, 1]])
     assert keras.activations.get("sparsemax") is keras.activations.sparsemax
     assert keras.activations.serialize(keras.activations.sparsemax) == "sparsemax"
 
@@ -78,6 +81,8 @@ def test_sparsemax_forward_and_gradient(shape, axis):
                  sparsemax_ref(x, axis), rtol=1e-5, atol=1e-6)
     assert_array(keras.ops.sparsemax(x, axis=axis), shape, np.float64, sparsemax_ref(x, axis),
                  rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.sum(keras.ops.sparsemax(x, axis=axis).numpy(), axis), 1.0,
+                               rtol=1e-12)
     g = tape_grad(lambda v: keras.ops.sparsemax(v, axis=axis), x, c)
     np.testing.assert_allclose(g, numeric_grad(lambda a: sparsemax_ref(a, axis), x, c),
                                rtol=1e-3, atol=1e-5)

@@ -194,7 +194,8 @@ def tanh_shrink(x):
 
 
 def sparsemax(x, axis=-1):
-    """Keras 3: max(x - tau, 0) along `axis` (Keras 3.15's tau; see keras.ops.sparsemax)."""
+    """Keras 3: the projection of x onto the probability simplex along `axis` (the paper's
+    tau, as Keras after keras-team/keras#23469; see keras.ops.sparsemax)."""
     return _kops().sparsemax(_t(x), axis=axis)
 
 

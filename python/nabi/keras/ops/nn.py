@@ -435,11 +435,13 @@ def glu(x, axis=-1):
 
 
 def sparsemax(x, axis=-1):
-    """Keras 3.15's sparsemax: max(x - tau, 0) along `axis`, with tau computed as Keras 3.15
-    computes it, (sum of the sorted cumulative sums inside the support - 1) / k. That equals
-    the paper's (cumsum_k - 1) / k only when the support has one element, so outputs can sum
-    to less than 1; nabi keeps Keras's numbers so a model gives the same values. Gradients are
-    those of this formula (through sort and cumsum), as Keras's autodiff gives them."""
+    """Sparsemax (Martins & Astudillo 2016): the Euclidean projection of x onto the
+    probability simplex along `axis`, max(x - tau, 0) with tau = (sum of the k largest - 1) / k,
+    k the support size (the largest j with 1 + j * z_(j) > z_(1) + ... + z_(j), z sorted
+    descending). Outputs are >= 0 and sum to 1. Keras 3.15.1 sums the support's cumulative sums
+    instead (keras-team/keras#23425, fixed upstream by #23469), which gives outputs that do not
+    sum to 1 once two or more entries are in the support; nabi follows the paper and the fix.
+    Gradients go through sort and the support's sum (the support is piecewise constant)."""
     x = t_(x)
     if not x.dtype.is_floating:
         raise TypeError(f"[sparsemax] x must be floating, got dtype {x.dtype.name} "
@@ -455,7 +457,7 @@ def sparsemax(x, axis=-1):
     r = t_(np.arange(1, shape_of(x)[ax] + 1).reshape(rshape), x.dtype)
     support = tf.greater(srt - (csum - 1.0) / r, 0.0)
     k = tf.reduce_sum(tf.cast(support, x.dtype), axis=ax, keepdims=True)
-    tau = (tf.reduce_sum(tf.where(support, csum, tf.zeros_like(csum)), axis=ax,
+    tau = (tf.reduce_sum(tf.where(support, srt, tf.zeros_like(srt)), axis=ax,
                          keepdims=True) - 1.0) / k
     return tf.maximum(x - tau, tf.zeros_like(x))
 
