@@ -123,7 +123,6 @@ class GlobalAveragePooling1D(_GlobalPool):
         if mask is None:
             return super().call(inputs)
         # Keras: the mean over the valid (unmasked) steps only.
-        import numpy as np
         from ...framework.device import asarray as _asarray
         from ...framework.tensor import _wrap
         m = _asarray(mask._data if hasattr(mask, "_data") else mask).astype(inputs._data.dtype)
