@@ -178,3 +178,31 @@ def test_callback_begin_hooks_get_a_dict():
                                        "test_begin", "test_batch_begin", "predict_begin",
                                        "predict_batch_begin", "predict_end"}
     assert all(t == "dict" and v is None for _, t, v in seen)
+
+
+# --- evaluate / predict / validation on arrays with `steps`: one pass from the start ---------
+
+def test_array_steps_in_evaluate_predict_and_validation_do_not_cycle():
+    # nabi before: with steps beyond the data, evaluate and predict cycled through the arrays
+    # again (predict(10 rows, batch_size=4, steps=5) returned 18 rows, evaluate counted rows
+    # 0-7 twice), and validation_steps continued where the previous validation stopped; Keras
+    # runs each call once from the first batch, stopping (with a warning) when the data ends
+    rng = np.random.RandomState(12)
+    x = rng.randn(10, 3).astype(np.float32)
+    y = rng.randn(10, 2).astype(np.float32)
+    w, b = rng.randn(3, 2) * 0.5, rng.randn(2) * 0.1
+    m = _dense((3,), 2, w, b)
+    m.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    se = (x @ w + b - y) ** 2
+    with pytest.warns(UserWarning, match="ran out of data"):
+        got = m.evaluate(x, y, batch_size=4, steps=5, verbose=0)
+    np.testing.assert_allclose(got, se.mean(), rtol=1e-5)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert m.predict(x, batch_size=4, steps=5, verbose=0).shape == (10, 2)
+    assert m.predict(x, batch_size=4, steps=2, verbose=0).shape == (8, 2)
+    np.testing.assert_allclose(m.evaluate(x, y, batch_size=4, steps=2, verbose=0),
+                               se[:8].mean(), rtol=1e-5)
+    # validation_steps=2 of batch 4: rows 0-7 every epoch (the weights do not move: lr 0)
+    h = m.fit(x, y, validation_data=(x, y), validation_steps=2, batch_size=4, epochs=3,
+              shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["val_loss"], [se[:8].mean()] * 3, rtol=1e-5)

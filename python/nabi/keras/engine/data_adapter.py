@@ -447,6 +447,12 @@ class DataHandler:
                                 len(idx)))
         if self.steps == self._full_steps:
             return enumerate(batches)
+        if not self.training:
+            # evaluate / predict / each validation run: one pass from the first batch, cut
+            # to `steps` (Keras 2 iterates the data once per call; more steps run out of data)
+            if self.steps > len(batches):
+                self.ran_out = True
+            return enumerate(batches[:self.steps])
         # steps_per_epoch differs from the data size: continue through the data across epochs.
         return enumerate(self._cycle(batches))
 
