@@ -364,3 +364,45 @@ def test_variable_scatter_ops_sparse_read_and_stateless_dropout():
     col = tf.nn.experimental.stateless_dropout(tf.ones([3, 4]), 0.5, seed=[3, 4],
                                                noise_shape=[3, 1]).numpy()
     assert all(len(set(row)) == 1 for row in col.tolist())              # one draw per row
+
+
+# ------------------------------------------------------------------- ForwardAccumulator
+def test_forward_accumulator_jvp_and_hessian_vector_products():
+    # tf.autodiff.ForwardAccumulator was missing (AttributeError)
+    xa = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    wa = np.array([[0.5, -1.0], [2.0, 0.1]], np.float32)
+    va = np.array([[1.0, 0.0], [0.5, -2.0]], np.float32)
+    x = tf.constant(xa)
+    with tf.autodiff.ForwardAccumulator(x, tf.constant(va)) as acc:
+        y = tf.tanh(tf.matmul(x, tf.constant(wa)))
+    h = xa @ wa
+    np.testing.assert_allclose(acc.jvp(y).numpy(), (1 - np.tanh(h) ** 2) * (va @ wa),
+                               rtol=1e-5, atol=1e-6)
+    # several primals, a nest of outputs, an unconnected one, a Variable primal
+    a, b = tf.constant(2.0), tf.constant(3.0)
+    with tf.autodiff.ForwardAccumulator([a, b], [1.0, 10.0]) as acc:
+        z = a * b + tf.sin(a)
+        c = tf.constant(5.0) * 2.0
+    j = acc.jvp({"z": z, "c": [c]})
+    np.testing.assert_allclose(float(j["z"]), 3.0 + np.cos(2.0) + 10.0 * 2.0, rtol=1e-6)
+    assert j["c"][0] is None
+    assert float(acc.jvp(c, unconnected_gradients="zero")) == 0.0
+    v = tf.Variable([1.0, 2.0])
+    with tf.autodiff.ForwardAccumulator(v, tf.constant([1.0, 0.5])) as acc:
+        s = tf.reduce_sum(v ** 3)
+    np.testing.assert_allclose(float(acc.jvp(s)), 3 * 1.0 + 3 * 4.0 * 0.5, rtol=1e-6)
+    # Hessian-vector product: a tape over the accumulator; H of sum(exp(x) * x0)
+    xv, tv = np.array([1.0, 2.0]), np.array([1.0, -1.0])
+    xt = tf.constant(xv, tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        with tf.autodiff.ForwardAccumulator(xt, tf.constant(tv)) as acc:
+            loss = tf.reduce_sum(tf.exp(xt) * xt[0])
+        hv = tape.gradient(acc.jvp(loss), xt)
+    e = np.exp(xv)
+    H = np.diag(e * xv[0])
+    H[0, :] += e
+    H[:, 0] += e
+    np.testing.assert_allclose(hv.numpy(), H @ tv, rtol=1e-10)
+    with pytest.raises(ValueError, match="tangent"):
+        tf.autodiff.ForwardAccumulator(tf.constant([1.0, 2.0]), tf.constant([3.0]))

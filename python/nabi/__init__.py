@@ -190,6 +190,13 @@ def __getattr__(name):
             set_verbosity=lambda *a, **k: None, trace=lambda *a, **k: None)
         globals()[name] = mod
         return mod
+    if name == "autodiff":
+        import types
+        from .framework.forward import ForwardAccumulator
+        mod = types.SimpleNamespace(ForwardAccumulator=ForwardAccumulator,
+                                    GradientTape=GradientTape)
+        globals()[name] = mod
+        return mod
     if name == "experimental":
         # tf.experimental: the parts nabi has (Optional, from tf.data's get_next_as_optional)
         import types
