@@ -191,3 +191,26 @@ def test_smart_resize_accepts_a_batch():
     assert isinstance(out, np.ndarray) and out.shape == (2, 4, 4, 3)
     np.testing.assert_allclose(out, batch[:, :, 2:6, :], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(smart_resize(batch[1], (4, 4)), batch[1, :, 2:6, :], atol=1e-6)
+
+
+def test_california_housing_load_data_from_a_local_npz(tmp_path):
+    # keras.datasets.california_housing (Keras 3) was missing in nabi (AttributeError).
+    # Reference: Keras 3's documented split, rows [:600] for 'small', RandomState(seed) shuffle.
+    from nabi.keras import datasets
+    rng = np.random.default_rng(4)
+    x = rng.random((700, 8)).astype(np.float32)
+    y = (rng.random(700) * 5e5).astype(np.float32)
+    path = tmp_path / "california_housing.npz"
+    np.savez(path, x=x, y=y)
+    for version, n, split, seed in [("large", 700, 0.2, 113), ("small", 600, 0.5, 1)]:
+        idx = np.arange(n)
+        np.random.RandomState(seed).shuffle(idx)
+        cut = int(n * (1 - split))
+        (xt, yt), (xv, yv) = datasets.california_housing.load_data(
+            version=version, path=str(path), test_split=split, seed=seed)
+        np.testing.assert_array_equal(xt, x[:n][idx[:cut]])
+        np.testing.assert_array_equal(yt, y[:n][idx[:cut]])
+        np.testing.assert_array_equal(xv, x[:n][idx[cut:]])
+        np.testing.assert_array_equal(yv, y[:n][idx[cut:]])
+    with pytest.raises(ValueError, match="version"):
+        datasets.california_housing.load_data(version="tiny", path=str(path))
