@@ -106,6 +106,8 @@ cpu::Conv2dShape make_shape_of(const std::vector<int64_t>& xs, const py::array& 
                          shape_str(padding) + " has more than 2^40 elements");
   s.OH = (ph - ekh) / s.sh + 1;
   s.OW = (pw - ekw) / s.sw + 1;
+  check_numel(kOp, "input", xs);
+  check_numel(kOp, "output", {s.N, s.OH, s.OW, s.CO});
   return s;
 }
 

@@ -90,6 +90,9 @@ cpu::DepthwiseShape make_shape(const Shape& xs, const Shape& ws, const Shape& st
                          shape_str(xs));
   s.OH = (ph - ekh) / s.sh + 1;
   s.OW = (pw - ekw) / s.sw + 1;
+  check_numel(kOp, "input", xs);
+  check_numel(kOp, "filter", ws);
+  check_numel(kOp, "output", {s.N, s.OH, s.OW, s.C, s.M});
   return s;
 }
 

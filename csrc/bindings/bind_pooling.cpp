@@ -68,6 +68,8 @@ cpu::Pool2dShape make_shape(const std::string& op, const std::vector<int64_t>& i
                         std::to_string(ph) + "x" + std::to_string(pw));
   s.OH = (ph - s.KH) / s.sh + 1;
   s.OW = (pw - s.KW) / s.sw + 1;
+  check_numel(op, "input", in_shape);
+  check_numel(op, "output", {s.N, s.OH, s.OW, s.C});
   return s;
 }
 
@@ -137,6 +139,7 @@ py::array max_backward(py::array g, py::array idx, std::vector<int64_t> input_sh
   for (int64_t d : input_shape)
     if (d < 0) value_error(op, "input_shape must be >= 0, got " + shape_str(input_shape));
   check_geometry(op, "input_shape", input_shape);
+  check_numel(op, "input_shape", input_shape);
   const bool i64 = has_dtype<int64_t>(idx);
   if (!i64 && !has_dtype<int32_t>(idx))
     type_error(op, std::string("argmax must be int32 or int64, got ") + dtype_name(idx));

@@ -107,6 +107,18 @@ inline void check_geometry(const std::string& op, const char* name,
       value_error(op, std::string(name) + " values must be < 2^31, got " + shape_str(v));
 }
 
+// A shape that is about to be allocated: at most 2^59 elements (2^62 bytes of float64), so that
+// the element and byte counts computed from it never overflow int64.
+inline void check_numel(const std::string& op, const char* what,
+                        const std::vector<int64_t>& shape) {
+  __int128 n = 1;
+  for (int64_t d : shape) {
+    n *= d < 0 ? 0 : d;
+    if (n > (static_cast<__int128>(1) << 59))
+      value_error(op, std::string(what) + " " + shape_str(shape) + " has more than 2^59 elements");
+  }
+}
+
 inline void check_writeable(const std::string& op, const py::array& a, const char* name) {
   if (!a.writeable()) value_error(op, std::string(name) + " is read-only");
 }

@@ -14,9 +14,12 @@ namespace py = pybind11;
 class Recycler {
  public:
   py::array get(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
-    py::ssize_t n = 1;
-    for (auto d : shape) n *= d;
-    if (n * dt.itemsize() < (py::ssize_t{1} << 18)) return py::array(dt, shape);
+    py::ssize_t n = 1, bytes = 0;
+    for (auto d : shape)  // an overflowing size is left to NumPy to refuse
+      if (d < 0 || __builtin_mul_overflow(n, d, &n)) return py::array(dt, shape);
+    if (__builtin_mul_overflow(n, static_cast<py::ssize_t>(dt.itemsize()), &bytes) ||
+        bytes < (py::ssize_t{1} << 18))
+      return py::array(dt, shape);
     for (auto& a : *slots_) {
       if (a.ref_count() != 1 || a.ndim() != static_cast<py::ssize_t>(shape.size())) continue;
       if (a.dtype().kind() != dt.kind() || a.dtype().itemsize() != dt.itemsize()) continue;
