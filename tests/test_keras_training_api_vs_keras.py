@@ -206,3 +206,30 @@ def test_array_steps_in_evaluate_predict_and_validation_do_not_cycle():
     h = m.fit(x, y, validation_data=(x, y), validation_steps=2, batch_size=4, epochs=3,
               shuffle=False, verbose=0)
     np.testing.assert_allclose(h.history["val_loss"], [se[:8].mean()] * 3, rtol=1e-5)
+
+
+# --- two compiled metrics with one default name both reach the logs -------------------------
+
+def test_metrics_sharing_a_name_are_both_logged():
+    # nabi before: metrics=[Precision(thresholds=0.5), Precision(thresholds=0.3)] logged one
+    # "precision" key (the second overwrote the first); Keras names each instance uniquely
+    # (precision, precision_1 in a fresh session), so History has both
+    rng = np.random.RandomState(13)
+    x = rng.randn(40, 3).astype(np.float32)
+    y = (rng.rand(40, 1) > 0.5).astype(np.float32)
+    w, b = rng.randn(3, 1), np.zeros(1)
+    m = _dense((3,), 1, w, b, activation="sigmoid")
+    m.compile(optimizer="sgd", loss="binary_crossentropy",
+              metrics=[keras.metrics.Precision(thresholds=0.5),
+                       keras.metrics.Precision(thresholds=0.3)])
+    logs = m.evaluate(x, y, verbose=0, return_dict=True)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+
+    def precision(t):
+        pos = p > t
+        return (pos & (y > 0.5)).sum() / pos.sum()
+    assert sorted(logs) == ["loss", "precision", "precision_1"]
+    np.testing.assert_allclose(logs["precision"], precision(0.5), rtol=1e-5)
+    np.testing.assert_allclose(logs["precision_1"], precision(0.3), rtol=1e-5)
+    assert precision(0.5) != precision(0.3)
+    assert m.metrics_names == ["loss", "precision", "precision_1"]

@@ -761,6 +761,12 @@ class CompileState:
                         t.name = f"{names[i]}_{t.name}"
                     if weighted and any(o.name == t.name for o, _ in self.trackers):
                         t.name = "weighted_" + t.name
+                    # two metrics of one name (metrics=[AUC(), AUC(curve="PR")]): Keras names
+                    # each instance uniquely (auc, auc_1), so both reach the logs
+                    base, k = t.name, 0
+                    while any(o.name == t.name for o, _ in self.trackers):
+                        k += 1
+                        t.name = f"{base}_{k}"
                     if i == 0 and self.fused_layer is not None:
                         t.logits = self.fused_act
                     self.trackers.append((t, i))
