@@ -233,3 +233,19 @@ def test_metrics_sharing_a_name_are_both_logged():
     np.testing.assert_allclose(logs["precision_1"], precision(0.3), rtol=1e-5)
     assert precision(0.5) != precision(0.3)
     assert m.metrics_names == ["loss", "precision", "precision_1"]
+
+
+def test_bce_metric_alias():
+    # nabi before: compile(metrics=["bce"]) raised "unknown metric 'bce'"; Keras 2 and 3 know
+    # the alias (binary crossentropy, logged under "bce")
+    rng = np.random.RandomState(14)
+    x = rng.randn(12, 3).astype(np.float32)
+    y = (rng.rand(12, 1) > 0.5).astype(np.float32)
+    w, b = rng.randn(3, 1), np.zeros(1)
+    m = _dense((3,), 1, w, b, activation="sigmoid")
+    m.compile(optimizer="sgd", loss="mse", metrics=["bce"])
+    logs = m.evaluate(x, y, verbose=0, return_dict=True)
+    z = x @ w + b
+    bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    np.testing.assert_allclose(logs["bce"], bce.mean(), rtol=1e-5)
+    assert keras.metrics.get("cosine_proximity") is keras.metrics.get("cosine_similarity")

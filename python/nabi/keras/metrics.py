@@ -1500,6 +1500,9 @@ _FUNCS = {"accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accur
 for _n, _fn in _losses._FUNCS.items():
     if _n not in ("huber", "huber_loss", "cosine_similarity"):
         _FUNCS.setdefault(_n, _fn)
+# Keras 2's metric aliases (keras.metrics.bce, ...); Keras 3 knows "bce" too
+_FUNCS.update(bce=_losses.binary_crossentropy, BCE=_losses.binary_crossentropy,
+              cosine_proximity=cosine_similarity)
 
 _CLASSES = {c.__name__: c for c in (
     Metric, Mean, Sum, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
