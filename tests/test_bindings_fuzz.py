@@ -446,6 +446,14 @@ HAND = [
     ("max_pool2d", "bwd-input_shape-channels", _max_bwd(I32, input_shape=(1, 4, 4, 3))),
     ("max_pool2d", "bwd-input_shape-huge", _max_bwd(I32, input_shape=(1, BIG, BIG, 2),
                                                     window=False)),
+    ("max_pool2d", "bwd-input_shape-cap-elements", _max_bwd(I32, input_shape=(1, CAP, CAP, 2),
+                                                            window=False)),
+    ("max_pool2d", "padding-cap-output", _pool("max", p=(CAP, CAP, CAP, CAP))),
+    ("avg_pool2d", "padding-cap-output", _pool("avg", p=(CAP, CAP, CAP, CAP))),
+    ("avg_pool2d", "bwd-input_shape-cap-elements", _avg_bwd((1, CAP, CAP, 2), k=(CAP, CAP))),
+    ("depthwise_conv2d", "bd-input_shape-cap-elements", _dw_bd((1, CAP, CAP, 2))),
+    ("depthwise_conv2d", "padding-cap-output", _dw(pad=(CAP, CAP, CAP, CAP))),
+    ("depthwise_conv2d", "bf-filter_shape-cap-elements", _dw_bf((CAP, CAP, 2, 2))),
     ("max_pool2d", "bwd-partial-window", _max_bwd(I32, window=False, ksize=[2, 2])),
     ("max_pool2d", "bwd-window-mismatch", _max_bwd(I32, ksize=[3, 3], strides=[2, 2])),
     # scalar (rank-0) arrays where a rank >= 1 is needed
@@ -674,6 +682,10 @@ def _cuda_hand():
         ("sparse_softmax_cross_entropy_with_logits", "label-neg",
          lambda: cb.sparse_softmax_xent_forward(_idx(0, -1), x)),
         ("matmul", "None", lambda: cb.matmul(None, x)),
+        ("philox", "ctr-3-words", lambda: cb._philox4x32_10([1, 2, 3], [1, 2])),
+        ("philox", "key-3-words", lambda: cb._philox4x32_10([1, 2, 3, 4], [1, 2, 3])),
+        ("device_name", "index", lambda: cb.device_name(99)),
+        ("device_name", "index-neg", lambda: cb.device_name(-1)),
     ]
 
 
@@ -811,6 +823,39 @@ def test_geometry_at_the_cap_has_no_overflow():
     y = _C.depthwise_conv2d_forward(x, A(2, 2, 2, 1), [big, big], [1, 1], [big, 0, big, 0])
     assert y.shape == (1, 2, 2, 2)
     np.testing.assert_array_equal(y[0, 0], 0.0)
+
+
+def test_zero_size_inner_dims():
+    """Zero channels, inner sizes or units: results are exact zeros / biases, never garbage
+    (dx of a conv2d with 0 output channels comes from a recycled buffer)."""
+    for _ in range(2):  # the second round reuses recycled outputs
+        x = A(2, 16, 16, 64)  # large enough for the recycler
+        dx, dw, db = _C.conv2d_backward(A(2, 15, 15, 0), x, A(2, 2, 64, 0), None, [1, 1],
+                                        [1, 1], [0, 0, 0, 0], True, True, True)
+        np.testing.assert_array_equal(dx, np.zeros_like(x))
+        assert dw.shape == (2, 2, 64, 0) and db.shape == (0,)
+        y = _C.conv2d_forward(A(2, 16, 16, 0), A(2, 2, 0, 64), A(64), [1, 1], [1, 1],
+                              [0, 0, 0, 0])
+        np.testing.assert_array_equal(y, np.broadcast_to(A(64), y.shape))
+        dx = _C.conv2d_backward_data(A(2, 15, 15, 64), A(2, 2, 64, 64) * 0, None,
+                                     [2, 16, 16, 64], [1, 1], [1, 1], [0, 0, 0, 0])
+        np.testing.assert_array_equal(dx, 0.0)
+    b = A(3)
+    y, _ = _C.dense_forward(A(2, 0), A(0, 3), b, "relu")
+    np.testing.assert_allclose(y, np.broadcast_to(np.maximum(b, 0), (2, 3)))
+    g = A(2, 3)
+    dx, dw, db = _C.dense_backward(g, A(2, 0), A(0, 3), None, None, "linear", 0.0, True, True)
+    assert dx.shape == (2, 0) and dw.shape == (0, 3)
+    np.testing.assert_allclose(db, g.sum(0), rtol=1e-6)
+    h0, r = A(2, 4) * 0.1, A(4, 4) * 0.1
+    out, h = _C.simple_rnn_forward(A(2, 3, 0), h0, A(0, 4), r, None, "linear")
+    want = h0
+    for _ in range(3):
+        want = want @ r
+    np.testing.assert_allclose(h, want, rtol=1e-5, atol=1e-8)
+    y, idx = _C.max_pool2d_forward(A(1, 0, 4, 1), [1, 2], [1, 2], [1, 0, 0, 0])
+    np.testing.assert_array_equal(y, np.zeros((1, 1, 2, 1)))  # windows of padding only
+    np.testing.assert_array_equal(idx, -1)
 
 
 def test_norm_rnn_optimizer_edges():
