@@ -406,3 +406,50 @@ def test_forward_accumulator_jvp_and_hessian_vector_products():
     np.testing.assert_allclose(hv.numpy(), H @ tv, rtol=1e-10)
     with pytest.raises(ValueError, match="tangent"):
         tf.autodiff.ForwardAccumulator(tf.constant([1.0, 2.0]), tf.constant([3.0]))
+
+
+# ------------------------------------------------------- seeded stateful random ops (TF's)
+def _tf_seeded_uniform_f32(seed, seed2, n, first_call=0):
+    """TF's RandomUniform kernel: Philox under key = seed from the counter (call, seed2)."""
+    out, call = [], first_call
+    while len(out) < n:
+        ctr = [call & _M32, call >> 32, seed2 & _M32, seed2 >> 32]
+        for w in _philox4x32(ctr, (seed & _M32, seed >> 32)):
+            out.append(np.array([(w & 0x7FFFFF) | 0x3F800000], np.uint32).view(np.float32)[0]
+                       - np.float32(1))
+        call += 1
+    return np.array(out[:n], np.float32)
+
+
+def test_seeded_random_ops_follow_tfs_seed_rules():
+    import random
+    # nabi drew from a NumPy generator: set_seed(42); uniform([3]) was [0.0893, 0.7740,
+    # 0.6546], TF's is [0.6646, 0.4410, 0.3529]
+    tf.random.set_seed(42)
+    op_seed = random.Random(42).randint(0, 2**31 - 1)     # TF's op seed for an unseeded op
+    got = tf.random.uniform([3]).numpy()
+    np.testing.assert_array_equal(got, _tf_seeded_uniform_f32(42, op_seed, 3))
+    np.testing.assert_allclose(got, [0.6645621, 0.44100678, 0.3528825], rtol=1e-6)
+    # an op seed: (global, op) seeds; the kernel goes on at each call (256 counter steps per
+    # value drawn) until set_seed starts again
+    tf.random.set_seed(42)
+    a = tf.random.uniform([3], seed=1).numpy()
+    b = tf.random.uniform([3], seed=1).numpy()
+    np.testing.assert_array_equal(a, _tf_seeded_uniform_f32(42, 1, 3))
+    np.testing.assert_array_equal(b, _tf_seeded_uniform_f32(42, 1, 3, first_call=3 * 256))
+    tf.random.set_seed(42)
+    np.testing.assert_array_equal(tf.random.uniform([3], seed=1).numpy(), a)
+    # other random ops take an op seed from the same sequence (TF 2.21's numbers)
+    tf.random.set_seed(8)
+    _ = tf.random.shuffle(tf.range(5))
+    c = tf.random.uniform([2])
+    r = random.Random(8)
+    r.randint(0, 2**31 - 1)
+    np.testing.assert_array_equal(c.numpy(), _tf_seeded_uniform_f32(8, r.randint(0, 2**31 - 1),
+                                                                    2))
+    tf.random.set_seed(2)
+    n = tf.random.normal([3], seed=7).numpy()
+    t = tf.random.truncated_normal([5]).numpy()
+    assert np.all(np.abs(t) < 2) and n.dtype == np.float32 and t.shape == (5,)
+    i = tf.random.uniform([50], -5, 5, dtype=tf.int64, seed=3).numpy()
+    assert i.dtype == np.int64 and i.min() >= -5 and i.max() < 5

@@ -11,7 +11,8 @@ def _wrap(arr):
     and placed on the current device."""
     return _host_wrap(place(arr))
 
-_state = {"rng": np.random.default_rng(), "seed": None, "calls": {}}
+_state = {"rng": np.random.default_rng(), "seed": None, "calls": {}, "op_seeds": None,
+          "kernels": {}}
 
 
 def _with_grads(out, terms, op):
@@ -48,12 +49,54 @@ def _with_grads(out, terms, op):
 
 def set_seed(seed):
     """Makes every later random op repeat the same sequence."""
+    import random
     _state["seed"] = seed
     _state["rng"] = np.random.default_rng(seed)
     _state["calls"] = {}
+    _state["kernels"] = {}     # TF clears its kernel cache (the seeded ops' counters)
+    _state["op_seeds"] = None if seed is None else random.Random(seed)
+
+
+# TF's seeded stateful ops (random.uniform / normal / truncated_normal): get_seed turns the
+# global and op seeds into (seed, seed2): an op without a seed takes the next number of a
+# Python random.Random(global seed), an op seed without a global seed pairs with 87654321.
+# The kernel draws Philox under key = seed from the counter (offset, seed2); a kernel kept in
+# TF's cache (same op, seeds and dtype) goes on where its last draw stopped (256 counter steps
+# per value). With no seed at all, nabi's own (non-deterministic) generator draws instead.
+_MAXINT32 = 2**31 - 1
+
+
+def _tf_seeds(op_seed):
+    g = _state["seed"]
+    if g is None and op_seed is None:
+        return None
+    if g is None:
+        seeds = (87654321, int(op_seed) % _MAXINT32)
+    else:
+        if op_seed is None:
+            op_seed = _state["op_seeds"].randint(0, _MAXINT32)
+        seeds = (int(g) % _MAXINT32, int(op_seed) % _MAXINT32)
+    return (0, _MAXINT32) if seeds == (0, 0) else seeds
+
+
+def _tf_kernel_stream(op, dtype, op_seed):
+    """The Generator drawing TF's numbers for a seeded stateful op, its counter kept per
+    (op, seeds, dtype) like TF's kernel cache; None when no seed is set."""
+    seeds = _tf_seeds(op_seed)
+    if seeds is None:
+        return None
+    key = (op, seeds, np.dtype(dtype).name)
+    lo, hi = _state["kernels"].get(key, (0, seeds[1]))
+    g = Generator.__new__(Generator)
+    g._alg = RNG_ALG_PHILOX
+    g._state_var = _HostStateWatch(np.array([lo, hi, seeds[0]], np.uint64).view(np.int64),
+                                   _state["kernels"], key)
+    return g
 
 
 def _generator(seed=None, advance=False):
+    if seed is None and advance and _state["op_seeds"] is not None:
+        _state["op_seeds"].randint(0, _MAXINT32)   # TF's other random ops take a seed too
     if seed is not None:
         # An op-level seed gives a stream that depends on both seeds, like TF. With advance,
         # as TF's kernel counter, each further call with the same seeds draws the next numbers
@@ -77,6 +120,9 @@ def _shape(shape):
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None, _advance=True):
     dt = _dt.as_dtype(dtype)._np
+    g = _tf_kernel_stream("normal", dt, seed) if _advance else None
+    if g is not None:
+        return g.normal(shape, mean=mean, stddev=stddev, dtype=dtype)
     r = _generator(seed, _advance).standard_normal(_shape(shape), dtype=np.float64 if dt == np.float64 else np.float32)
     # mean/stddev may be tensors (HOML's my_glorot_initializer: stddev=tf.sqrt(...))
     out = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
@@ -85,10 +131,14 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None,
 
 def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=None, _advance=True):
     dt = _dt.as_dtype(dtype)
+    if dt.is_integer and maxval is None:
+        raise ValueError("[random.uniform] maxval must be given for integer dtypes")
+    tfg = _tf_kernel_stream("uniform_int" if dt.is_integer else "uniform", dt._np, seed) \
+        if _advance else None
+    if tfg is not None:
+        return tfg.uniform(shape, minval=minval, maxval=maxval, dtype=dt)
     g = _generator(seed, _advance)
     if dt.is_integer:
-        if maxval is None:
-            raise ValueError("[random.uniform] maxval must be given for integer dtypes")
         return _wrap(g.integers(minval, maxval, _shape(shape)).astype(dt._np))
     maxval = 1.0 if maxval is None else maxval
     r = g.random(_shape(shape), dtype=np.float64 if dt._np == np.float64 else np.float32)
@@ -100,6 +150,10 @@ def uniform(shape, minval=0, maxval=None, dtype=_dt.float32, seed=None, name=Non
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None,
                      _advance=True):
     """Normal samples redrawn until they lie within two standard deviations."""
+    tfg = _tf_kernel_stream("truncated_normal", _dt.as_dtype(dtype)._np, seed) \
+        if _advance else None
+    if tfg is not None:
+        return tfg.truncated_normal(shape, mean=mean, stddev=stddev, dtype=dtype)
     g = _generator(seed, _advance)
     shp = _shape(shape)
     r = g.standard_normal(shp)
@@ -602,6 +656,21 @@ def _seed_pair(op, seed):
 def stateless_generator(op, seed):
     """The NumPy generator of a stateless op's shape [2] integer seed."""
     return np.random.default_rng(_seed_pair(op, seed) + [0x1A6E])
+
+
+class _HostStateWatch:
+    """A seeded op's Generator state whose counter is written back to TF's kernel table."""
+
+    def __init__(self, state, table, key):
+        self._a, self._table, self._key = np.asarray(state, np.int64), table, key
+
+    def numpy(self):
+        return self._a
+
+    def assign(self, value):
+        self._a = np.asarray(value, np.int64)
+        u = self._a.view(np.uint64)
+        self._table[self._key] = (int(u[0]), int(u[1]))
 
 
 class _HostState:
