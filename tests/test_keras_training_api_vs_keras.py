@@ -249,3 +249,20 @@ def test_bce_metric_alias():
     bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
     np.testing.assert_allclose(logs["bce"], bce.mean(), rtol=1e-5)
     assert keras.metrics.get("cosine_proximity") is keras.metrics.get("cosine_similarity")
+
+
+def test_validation_data_as_a_list_for_a_two_input_model():
+    # nabi before: validation_data=[[xa, xb], y] (a list, as Keras reads it: (x, y)) raised a
+    # NumPy "inhomogeneous shape" ValueError; only a tuple worked
+    rng = np.random.RandomState(19)
+    x = rng.randn(10, 3).astype(np.float32)
+    y = rng.randn(10, 2).astype(np.float32)
+    a, b = keras.Input((2,)), keras.Input((1,))
+    m = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b])))
+    w = rng.randn(3, 2).astype(np.float32)
+    m.set_weights([w, np.zeros(2, np.float32)])
+    m.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    h = m.fit([x[:, :2], x[:, 2:]], y, validation_data=[[x[:3, :2], x[:3, 2:]], y[:3]],
+              batch_size=4, epochs=1, verbose=0)
+    np.testing.assert_allclose(h.history["val_loss"][0], ((x[:3] @ w - y[:3]) ** 2).mean(),
+                               rtol=1e-5)

@@ -153,10 +153,9 @@ def unpack_batch(data):
 
 
 def unpack_validation_data(val):
-    if isinstance(val, tuple) and len(val) in (2, 3):
-        return unpack_batch(val)
-    if isinstance(val, list) and len(val) in (2, 3) and \
-            all(isinstance(v, (np.ndarray, Tensor)) or v is None for v in val):
+    # Keras's unpack_x_y_sample_weight: a list is read as a tuple, so [[xa, xb], y] is
+    # (x, y) for a two-input model
+    if isinstance(val, (tuple, list)) and len(val) in (2, 3):
         return unpack_batch(tuple(val))
     return val, None, None
 
