@@ -214,3 +214,67 @@ def test_california_housing_load_data_from_a_local_npz(tmp_path):
         np.testing.assert_array_equal(yv, y[:n][idx[cut:]])
     with pytest.raises(ValueError, match="version"):
         datasets.california_housing.load_data(version="tiny", path=str(path))
+
+
+def _keras_affine_reference(img_hwc, matrix3, order=1, mode="nearest", cval=0.0):
+    """Keras 2.15's apply_affine_transform written out with scipy.ndimage: the 3x3 transform
+    about the centre (h/2 - 0.5, w/2 - 0.5), rows and columns of it swapped (Keras builds it in
+    (x, y) order; M' = P M P for col_axis > row_axis), then affine_transform per channel."""
+    ndi = pytest.importorskip("scipy.ndimage")
+    h, w = img_hwc.shape[:2]
+    ox, oy = h / 2 - 0.5, w / 2 - 0.5
+    off = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]])
+    reset = np.array([[1, 0, -ox], [0, 1, -oy], [0, 0, 1]])
+    m = off @ matrix3 @ reset
+    perm = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    m = perm @ m @ perm
+    chans = [ndi.affine_transform(img_hwc[..., c], m[:2, :2], m[:2, 2], order=order, mode=mode,
+                                  cval=cval) for c in range(img_hwc.shape[-1])]
+    return np.stack(chans, -1)
+
+
+def test_keras2_random_image_transforms():
+    # tf.keras.preprocessing.image.random_rotation / random_shift / random_shear / random_zoom /
+    # random_channel_shift / apply_channel_shift / random_brightness / apply_brightness_shift
+    # were missing (AttributeError). Each draws from NumPy's global generator as Keras does.
+    from nabi.keras.preprocessing import image as P
+    rng = np.random.default_rng(0)
+    x = (rng.random((7, 9, 3)) * 255).astype(np.float32)
+    hwc = dict(row_axis=0, col_axis=1, channel_axis=2)
+
+    np.random.seed(7)
+    theta = np.deg2rad(np.random.uniform(-40, 40))
+    np.random.seed(7)
+    got = P.random_rotation(x, 40, **hwc)
+    rot = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0],
+                    [0, 0, 1]])
+    np.testing.assert_allclose(got, _keras_affine_reference(x, rot), rtol=1e-4, atol=1e-3)
+
+    np.random.seed(3)
+    tx, ty = np.random.uniform(-0.3, 0.3) * 7, np.random.uniform(-0.2, 0.2) * 9
+    np.random.seed(3)
+    got = P.random_shift(x, 0.2, 0.3, **hwc)     # wrg, hrg
+    shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+    np.testing.assert_allclose(got, _keras_affine_reference(x, shift), rtol=1e-4, atol=1e-3)
+
+    xc = np.moveaxis(x, -1, 0)                    # Keras's default axes: channels first
+    state = np.random.get_state()[1].copy()
+    np.testing.assert_array_equal(P.random_zoom(xc, (1, 1)), xc)   # no draw for (1, 1)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    with pytest.raises(ValueError, match="zoom_range"):
+        P.random_zoom(xc, (0.5, 1.0, 2.0))
+
+    np.random.seed(1)
+    shift_i = np.random.uniform(-50.0, 50.0)
+    np.random.seed(1)
+    got = P.random_channel_shift(xc, 50.0)
+    np.testing.assert_allclose(got, np.clip(xc + shift_i, xc.min(), xc.max()), rtol=1e-6)
+    np.testing.assert_allclose(P.apply_channel_shift(x, -30.0, 2),
+                               np.clip(x - 30.0, x.min(), x.max()), rtol=1e-6)
+
+    img = np.floor(x)
+    img[0, 0, 0], img[0, 1, 0] = 0.0, 255.0       # min-max scaling is then the identity
+    np.testing.assert_allclose(P.apply_brightness_shift(img, 1.0), img, atol=1e-4)
+    np.testing.assert_allclose(P.apply_brightness_shift(img, 0.5), img * 0.5, atol=1.0)
+    with pytest.raises(ValueError, match="brightness_range"):
+        P.random_brightness(img, (0.5,))

@@ -19,7 +19,9 @@ import numpy as np
 from ..utils.data_utils import Sequence
 
 __all__ = ["smart_resize", "ImageDataGenerator", "NumpyArrayIterator", "DirectoryIterator", "Iterator",
-           "apply_affine_transform", "array_to_img", "img_to_array"]
+           "apply_affine_transform", "array_to_img", "img_to_array", "random_rotation",
+           "random_shift", "random_shear", "random_zoom", "apply_channel_shift",
+           "random_channel_shift", "apply_brightness_shift", "random_brightness"]
 
 
 def _range(name, v):
@@ -220,6 +222,93 @@ def apply_affine_transform(x, theta=0, tx=0, ty=0, shear=0, zx=1, zy=1, row_axis
     out = _ndimage_resample(xl, m, fill_mode, cval, order)[0]
     return np.moveaxis(out, (0, 1, 2), (row_axis, col_axis, channel_axis))
 
+
+
+# -- Keras 2's single-image random transforms (tf.keras.preprocessing.image.random_*): one draw
+# from NumPy's global generator each, as Keras (np.random.seed reproduces TF's values), then
+# apply_affine_transform; the default axes are Keras's channels-first ones (1, 2, 0).
+
+def random_rotation(x, rg, row_axis=1, col_axis=2, channel_axis=0, fill_mode="nearest",
+                    cval=0.0, interpolation_order=1):
+    """Rotates by an angle drawn uniformly from [-rg, rg] degrees."""
+    theta = np.random.uniform(-rg, rg)
+    return apply_affine_transform(x, theta=theta, row_axis=row_axis, col_axis=col_axis,
+                                  channel_axis=channel_axis, fill_mode=fill_mode, cval=cval,
+                                  order=interpolation_order)
+
+
+def random_shift(x, wrg, hrg, row_axis=1, col_axis=2, channel_axis=0, fill_mode="nearest",
+                 cval=0.0, interpolation_order=1):
+    """Shifts by fractions drawn from [-hrg, hrg] of the height and [-wrg, wrg] of the width
+    (Keras passes them as tx, ty in that order)."""
+    h, w = x.shape[row_axis], x.shape[col_axis]
+    tx = np.random.uniform(-hrg, hrg) * h
+    ty = np.random.uniform(-wrg, wrg) * w
+    return apply_affine_transform(x, tx=tx, ty=ty, row_axis=row_axis, col_axis=col_axis,
+                                  channel_axis=channel_axis, fill_mode=fill_mode, cval=cval,
+                                  order=interpolation_order)
+
+
+def random_shear(x, intensity, row_axis=1, col_axis=2, channel_axis=0, fill_mode="nearest",
+                 cval=0.0, interpolation_order=1):
+    """Shears by an angle drawn uniformly from [-intensity, intensity] degrees."""
+    shear = np.random.uniform(-intensity, intensity)
+    return apply_affine_transform(x, shear=shear, row_axis=row_axis, col_axis=col_axis,
+                                  channel_axis=channel_axis, fill_mode=fill_mode, cval=cval,
+                                  order=interpolation_order)
+
+
+def random_zoom(x, zoom_range, row_axis=1, col_axis=2, channel_axis=0, fill_mode="nearest",
+                cval=0.0, interpolation_order=1):
+    """Zooms by (zx, zy) drawn together from [zoom_range[0], zoom_range[1]] (no draw when the
+    range is (1, 1))."""
+    if len(zoom_range) != 2:
+        raise ValueError(f"[random_zoom] `zoom_range` should be a tuple or list of two floats. "
+                         f"Received: {zoom_range}")
+    if zoom_range[0] == 1 and zoom_range[1] == 1:
+        zx, zy = 1, 1
+    else:
+        zx, zy = np.random.uniform(zoom_range[0], zoom_range[1], 2)
+    return apply_affine_transform(x, zx=zx, zy=zy, row_axis=row_axis, col_axis=col_axis,
+                                  channel_axis=channel_axis, fill_mode=fill_mode, cval=cval,
+                                  order=interpolation_order)
+
+
+def apply_channel_shift(x, intensity, channel_axis=0):
+    """Adds `intensity` to every channel, clipped to the image's own [min, max]."""
+    x = np.asarray(x)
+    return np.clip(x + intensity, np.min(x), np.max(x))
+
+
+def random_channel_shift(x, intensity_range, channel_axis=0):
+    """apply_channel_shift with an intensity drawn from [-intensity_range, intensity_range]."""
+    intensity = np.random.uniform(-intensity_range, intensity_range)
+    return apply_channel_shift(x, intensity, channel_axis=channel_axis)
+
+
+def apply_brightness_shift(x, brightness, scale=True):
+    """Keras's: through array_to_img (min-max scaled to [0, 255] when `scale`, or when x leaves
+    [0, 255]), Pillow's ImageEnhance.Brightness and img_to_array (channels-last by default);
+    with scale=False an out-of-range image is mapped back to its own range."""
+    from PIL import ImageEnhance
+    x = np.asarray(x)
+    x_min, x_max = np.min(x), np.max(x)
+    local_scale = x_min < 0 or x_max > 255
+    img = array_to_img(x, scale=bool(local_scale or scale))
+    out = img_to_array(ImageEnhance.Brightness(img).enhance(brightness))
+    if not scale and local_scale:
+        out = out / 255 * (x_max - x_min) + x_min
+    return out
+
+
+def random_brightness(x, brightness_range, scale=True):
+    """apply_brightness_shift with a factor drawn from [brightness_range[0],
+    brightness_range[1]]."""
+    if len(brightness_range) != 2:
+        raise ValueError(f"[random_brightness] `brightness_range` should be a tuple or list of "
+                         f"two floats. Received: {brightness_range}")
+    u = np.random.uniform(brightness_range[0], brightness_range[1])
+    return apply_brightness_shift(x, u, scale)
 
 class ImageDataGenerator:
     def __init__(self, featurewise_center=False, samplewise_center=False,
