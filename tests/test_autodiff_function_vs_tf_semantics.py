@@ -453,3 +453,22 @@ def test_seeded_random_ops_follow_tfs_seed_rules():
     assert np.all(np.abs(t) < 2) and n.dtype == np.float32 and t.shape == (5,)
     i = tf.random.uniform([50], -5, 5, dtype=tf.int64, seed=3).numpy()
     assert i.dtype == np.int64 and i.min() >= -5 and i.max() < 5
+
+
+def test_nested_input_signature_and_namedtuple_sources():
+    @tf.function(input_signature=[{"a": tf.TensorSpec([None], tf.float32),
+                                   "b": tf.TensorSpec([], tf.int32)}])
+    def f(d):
+        return d["a"] * tf.cast(d["b"], tf.float32)
+    # a list for a TensorSpec([None]) inside a dict signature was split into its numbers
+    # (TypeError: 3 components for 2)
+    assert f({"a": [1.0, 2.0], "b": 3}).numpy().tolist() == [3.0, 6.0]
+    with pytest.raises(TypeError):
+        f({"a": [1.0, 2.0], "b": 3.5})
+    import collections
+    P = collections.namedtuple("P", "w b")
+    p = P(tf.Variable(1.0), tf.Variable(2.0))
+    with tf.GradientTape() as t:
+        y = p.w * p.b
+    g = t.gradient(y, p)       # the gradients come back as the namedtuple (nabi: a tuple)
+    assert isinstance(g, P) and float(g.w) == 2.0 and float(g.b) == 1.0

@@ -514,6 +514,16 @@ def _fit_spec(name, k, value, spec, op="function"):
     """An argument checked against (and converted to) its input_signature entry."""
     TensorSpec = _spec_cls()
     if not isinstance(spec, TensorSpec):
+        # the value is split as far as the signature goes: a TensorSpec takes a whole
+        # sub-structure (a list of numbers for a TensorSpec([None]))
+        if isinstance(spec, dict) and isinstance(value, dict) and \
+                sorted(spec, key=repr) == sorted(value, key=repr):
+            return type(value)((key, _fit_spec(name, k, value[key], spec[key], op))
+                               for key in value)
+        if isinstance(spec, (list, tuple)) and isinstance(value, (list, tuple)) and \
+                len(spec) == len(value):
+            vals = [_fit_spec(name, k, v, s, op) for v, s in zip(value, spec)]
+            return type(value)(*vals) if hasattr(type(value), "_fields") else type(value)(vals)
         flat_v, flat_s = nest.flatten(value), nest.flatten(spec)
         if len(flat_v) != len(flat_s):
             raise TypeError(f"[{op}] {name}: argument {k} has {len(flat_v)} component(s), "

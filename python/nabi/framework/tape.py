@@ -486,6 +486,8 @@ def _pack(s, it):
     # reference cycle that keeps every returned gradient alive until the cyclic GC runs.
     if isinstance(s, (list, tuple)):
         vals = [_pack(v, it) for v in s]
+        if hasattr(type(s), "_fields"):      # a namedtuple of sources: the same namedtuple
+            return type(s)(*vals)
         return vals if isinstance(s, list) else tuple(vals)
     if isinstance(s, dict):
         return {k: _pack(s[k], it) for k in sorted(s)}
