@@ -266,3 +266,28 @@ def test_validation_data_as_a_list_for_a_two_input_model():
               batch_size=4, epochs=1, verbose=0)
     np.testing.assert_allclose(h.history["val_loss"][0], ((x[:3] @ w - y[:3]) ** 2).mean(),
                                rtol=1e-5)
+
+
+def test_none_target_for_an_output_without_a_loss():
+    # nabi before: fit(x, [y1, None]) with loss=["mse", None] raised TypeError (len() of an
+    # unsized object); Keras (2 and 3) skips the output that has neither a target nor a loss
+    rng = np.random.RandomState(20)
+    x = rng.randn(10, 3).astype(np.float32)
+    y1 = rng.randn(10, 2).astype(np.float32)
+    w1, w2 = rng.randn(3, 2).astype(np.float32), rng.randn(3, 1).astype(np.float32)
+    inp = keras.Input((3,))
+    m = keras.Model(inp, [keras.layers.Dense(2, name="out1")(inp),
+                          keras.layers.Dense(1, name="out2")(inp)])
+    m.set_weights([w1, np.zeros(2, np.float32), w2, np.zeros(1, np.float32)])
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss=["mse", None])
+    logs = m.evaluate(x, [y1, None], verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], ((x @ w1 - y1) ** 2).mean(), rtol=1e-5)
+    h = m.fit(x, [y1, None], batch_size=10, epochs=1, shuffle=False, verbose=0,
+              validation_data=(x[:3], [y1[:3], None]))
+    g = 2 * (x @ w1 - y1) / y1.size
+    got = m.get_weights()
+    np.testing.assert_allclose(got[0], w1 - 0.1 * x.T @ g, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1], -0.1 * g.sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[2], w2)       # no loss reaches out2
+    np.testing.assert_allclose(h.history["val_loss"][0],
+                               ((x[:3] @ got[0] + got[1] - y1[:3]) ** 2).mean(), rtol=1e-5)

@@ -118,8 +118,8 @@ def standardize_y(model, y):
             n_out = len(getattr(model, "_flat_output_kts", [None]))
         else:
             n_out = _subclassed_n_out(model, y)
-        if n_out > 1 and len(y) == n_out:
-            return [_to_array(v) for v in y]
+        if n_out > 1 and len(y) == n_out:   # None: an output without a target (no loss)
+            return [None if v is None else _to_array(v) for v in y]
         return [_to_array(y)]
     return [_to_array(y)]
 
@@ -244,6 +244,11 @@ def standardize_sample_weight(model, sw):
     return per[0] if len(per) == 1 else per
 
 
+def _map_targets(fn, ys):
+    """fn over the target arrays (None: an output without a target stays None)."""
+    return None if ys is None else [None if y is None else fn(y) for y in ys]
+
+
 def map_sample_weight(fn, sw):
     """fn over the sample weights: the array, or each array of a per-output list."""
     if isinstance(sw, list):
@@ -324,13 +329,13 @@ class DataHandler:
             self.xs = standardize_x(model, x)
             ys = standardize_y(model, y)
             n = len(self.xs[0])
-            for a in self.xs + (ys or []):
+            for a in self.xs + [v for v in ys or [] if v is not None]:
                 if len(a) != n:
                     raise ValueError(
                         f"[{model.name}] data cardinality is ambiguous: x sizes "
                         f"{[len(v) for v in self.xs]}, y sizes "
-                        f"{[len(v) for v in ys] if ys else None}. Make sure all arrays contain "
-                        "the same number of samples.")
+                        f"{[None if v is None else len(v) for v in ys] if ys else None}. "
+                        "Make sure all arrays contain the same number of samples.")
             if ys is not None and model._cstate is not None:
                 ys = model._cstate.prepare_targets(ys)
             self.ys = ys
@@ -423,7 +428,7 @@ class DataHandler:
             if a == 0 and b == n:
                 out.append((xs, ys, sw, n))
             else:
-                out.append(([x[a:b] for x in xs], None if ys is None else [y[a:b] for y in ys],
+                out.append(([x[a:b] for x in xs], _map_targets(lambda y: y[a:b], ys),
                             map_sample_weight(lambda w: w[a:b], sw), b - a))
         return out
 
@@ -441,7 +446,7 @@ class DataHandler:
             for i in range(self._full_steps):
                 idx = perm[i * bs:(i + 1) * bs]
                 batches.append(([x.take(idx, axis=0) for x in xs],
-                                None if ys is None else [y.take(idx, axis=0) for y in ys],
+                                _map_targets(lambda y: y.take(idx, axis=0), ys),
                                 map_sample_weight(lambda w: w.take(idx, axis=0), sw),
                                 len(idx)))
         if self.steps == self._full_steps:
@@ -477,7 +482,8 @@ class DataHandler:
         for i in range(self._full_steps):
             idx = perm[i * bs:(i + 1) * bs]
             yield ([take(x, idx, ("x", k), i) for k, x in enumerate(xs)],
-                   None if ys is None else [take(y, idx, ("y", k), i) for k, y in enumerate(ys)],
+                   None if ys is None else [None if y is None else take(y, idx, ("y", k), i)
+                                            for k, y in enumerate(ys)],
                    None if sw is None else take(sw, idx, ("sw", 0), i)
                    if not isinstance(sw, list) else
                    [None if w is None else take(w, idx, ("sw", k), i) for k, w in enumerate(sw)],
@@ -558,8 +564,7 @@ class DataHandler:
         """The first batch's (xs, ys), without consuming it."""
         if self.kind == "array":
             k = min(self.n, max(self.batch_size, 1))
-            return [x[:k] for x in self.xs], None if self.ys is None else \
-                [y[:k] for y in self.ys]
+            return [x[:k] for x in self.xs], _map_targets(lambda y: y[:k], self.ys)
         if self._pending is None:
             if self.kind == "sequence":
                 self._pending = self._convert_batch(self.seq[0])

@@ -642,6 +642,9 @@ class CompileState:
         """Converts target arrays once: sparse labels stay integers, the rest become float32."""
         out = []
         for i, y in enumerate(ys):
+            if y is None:        # an output without a target (Keras 2: y=[y1, None])
+                out.append(None)
+                continue
             raw = self._raw_loss_for(i)
             sparse = canonical_loss_name(raw) == "sparse_categorical_crossentropy"
             a = y._data if isinstance(y, Tensor) else _asarray(y)
@@ -878,6 +881,8 @@ class CompileState:
         for t, i in self.trackers:
             p = preds[i]
             yt = ys[i] if ys is not None else None
+            if yt is None and ys is not None:    # no target for this output: Keras skips it
+                continue
             yp = p._data if isinstance(p, Tensor) else _asarray(p)
             kind, z = _cached_logits_kind(t, p)
             if kind is not None:        # a sigmoid/softmax head that is not a fused Dense:
