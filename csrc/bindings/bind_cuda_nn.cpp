@@ -96,6 +96,10 @@ cuda::ConvDims conv_dims_of(const std::vector<int64_t>& xs, const DeviceBuffer& 
                         shape_str(w.shape()));
   if (strides.size() != 2 || dilations.size() != 2 || padding.size() != 4)
     value_error(op, "strides and dilations need 2 values, padding 4 (top, bottom, left, right)");
+  check_geometry(op, "input shape", xs);
+  check_geometry(op, "strides", strides);
+  check_geometry(op, "dilations", dilations);
+  check_geometry(op, "padding", padding);
   if (strides[0] < 1 || strides[1] < 1)
     value_error(op, "strides must be >= 1, got " + shape_str(strides));
   if (dilations[0] < 1 || dilations[1] < 1)
@@ -128,6 +132,8 @@ cuda::ConvDims conv_dims_of(const std::vector<int64_t>& xs, const DeviceBuffer& 
                         std::to_string(ph) + "x" + std::to_string(pw));
   d.OH = (ph - ekh) / d.sh + 1;
   d.OW = (pw - ekw) / d.sw + 1;
+  check_numel(op, "input", xs);
+  check_numel(op, "output", {d.N, d.OH, d.OW, d.CO});
   // Limits of the CUDA kernels: filter indices are decoded in 32 bits, and the channel
   // counts are the GEMM widths (64-wide tiles on grid.y).
   if (d.KH * d.KW * d.C > kInt32Max || d.KH * d.KW * d.CO > kInt32Max)
@@ -258,6 +264,12 @@ cuda::PoolDims pool_dims(const std::string& op, const std::vector<int64_t>& in_s
     value_error(op, "input must be 4-D (N, H, W, C), got shape " + shape_str(in_shape));
   if (ksize.size() != 2 || strides.size() != 2 || padding.size() != 4)
     value_error(op, "ksize and strides need 2 values, padding 4 (top, bottom, left, right)");
+  for (int64_t d : in_shape)
+    if (d < 0) value_error(op, "input shape must be >= 0, got " + shape_str(in_shape));
+  check_geometry(op, "input shape", in_shape);
+  check_geometry(op, "ksize", ksize);
+  check_geometry(op, "strides", strides);
+  check_geometry(op, "padding", padding);
   if (ksize[0] < 1 || ksize[1] < 1)
     value_error(op, "window must be >= 1, got " + shape_str(ksize));
   if (strides[0] < 1 || strides[1] < 1)
@@ -281,6 +293,8 @@ cuda::PoolDims pool_dims(const std::string& op, const std::vector<int64_t>& in_s
                         std::to_string(ph) + "x" + std::to_string(pw));
   s.OH = (ph - s.KH) / s.sh + 1;
   s.OW = (pw - s.KW) / s.sw + 1;
+  check_numel(op, "input", in_shape);
+  check_numel(op, "output", {s.N, s.OH, s.OW, s.C});
   return s;
 }
 
@@ -300,6 +314,8 @@ void check_input_shape(const std::string& op, const std::vector<int64_t>& input_
     value_error(op, "input_shape must have 4 values, got " + shape_str(input_shape));
   for (int64_t v : input_shape)
     if (v < 0) value_error(op, "input_shape must be >= 0, got " + shape_str(input_shape));
+  check_geometry(op, "input_shape", input_shape);
+  check_numel(op, "input_shape", input_shape);
 }
 
 py::tuple max_pool2d_forward(const Buf& xb, std::vector<int64_t> ksize,
