@@ -602,6 +602,7 @@ def _cuda_hand():
     D, cb = CB.DeviceBuffer, CB
     x = _dev(2, 3)
     b = _dev(2, 3, dtype=np.bool_)
+    xi, wc = _dev(*_X), _dev(3, 3, 2, 3)
     return [
         ("DeviceBuffer", "empty-2^62x4", lambda: D.empty([2 ** 62, 4])),
         ("DeviceBuffer", "zeros-overflow", lambda: D.zeros([2 ** 31, 2 ** 31, 2], "float64")),
@@ -682,6 +683,29 @@ def _cuda_hand():
         ("sparse_softmax_cross_entropy_with_logits", "label-neg",
          lambda: cb.sparse_softmax_xent_forward(_idx(0, -1), x)),
         ("matmul", "None", lambda: cb.matmul(None, x)),
+        # geometry (the same caps as the CPU bindings)
+        ("conv2d", "padding-huge", lambda: cb.conv2d_forward(xi, wc, None, [1, 1], [1, 1],
+                                                             [BIG, BIG, 0, 0])),
+        ("conv2d", "dilation-huge", lambda: cb.conv2d_forward(xi, wc, None, [1, 1], [BIG, 1],
+                                                              [0, 0, 0, 0])),
+        ("conv2d", "stride-huge-padding-huge",
+         lambda: cb.conv2d_forward(xi, wc, None, [BIG, BIG], [1, 1], [BIG, 0, BIG, 0])),
+        ("conv2d", "bd-input_shape-cap-elements",
+         lambda: cb.conv2d_backward_data(_dev(1, 1, 1, 3), wc, None, [1, CAP, CAP, 2],
+                                         [CAP, CAP], [1, 1], [0, 0, 0, 0])),
+        ("max_pool2d", "padding-huge", lambda: cb.max_pool2d_forward(xi, [2, 2], [2, 2],
+                                                                     [BIG, BIG, 0, 0])),
+        ("max_pool2d", "padding-cap-output",
+         lambda: cb.max_pool2d_forward(xi, [2, 2], [1, 1], [CAP, CAP, CAP, CAP])),
+        ("max_pool2d", "bwd-input_shape-cap-elements",
+         lambda: cb.max_pool2d_backward(_dev(1, 2, 2, 2), _idx(*[0] * 8).view([1, 2, 2, 2]),
+                                        [1, CAP, CAP, 2])),
+        ("avg_pool2d", "bwd-input_shape-neg",
+         lambda: cb.avg_pool2d_backward(_dev(1, 2, 2, 2), [1, -4, 4, 2], [1, 1], [1, 2],
+                                        [6, 0, 0, 0])),
+        ("depthwise_conv2d", "padding-cap-output",
+         lambda: cb.depthwise_conv2d_forward(xi, _dev(2, 2, 2, 2), [1, 1], [1, 1],
+                                             [CAP, CAP, CAP, CAP])),
         ("philox", "ctr-3-words", lambda: cb._philox4x32_10([1, 2, 3], [1, 2])),
         ("philox", "key-3-words", lambda: cb._philox4x32_10([1, 2, 3, 4], [1, 2, 3])),
         ("device_name", "index", lambda: cb.device_name(99)),
