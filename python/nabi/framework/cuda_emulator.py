@@ -726,6 +726,42 @@ def arange(start, step, n, dtype="float32"):
     return _out((start + np.arange(int(n), dtype=np.float64) * step).astype(d))
 
 
+def bincount(x, length, weights=None, per_row=False, binary=False, dtype="int32"):
+    """Counts (weight sums with weights, 0/1 with binary) of x's values in [0, length); per_row:
+    one row of counts per row of a 2-D x (csrc/cuda/bincount.cu)."""
+    a = _a(x, "bincount")
+    if a.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[bincount] x must be int32 or int64, got {a.dtype} of shape "
+                        f"{tuple(a.shape)}")
+    length = int(length)
+    if length < 0:
+        raise ValueError(f"[bincount] length must be >= 0, got {length}")
+    if per_row and a.ndim != 2:
+        raise ValueError(f"[bincount] per_row needs a 2-D x, got shape {tuple(a.shape)}")
+    out = _dtype("bincount", dtype)
+    w = None
+    if weights is not None:
+        w = _a(weights, "bincount", "weights")
+        if w.shape != a.shape:
+            raise ValueError(f"[bincount] x and weights shapes differ: {list(a.shape)} vs "
+                             f"{list(w.shape)}")
+        out = w.dtype
+    if out == np.bool_:
+        raise TypeError("[bincount] the result must be float32, float64, int32 or int64, got "
+                        "bool")
+    a2 = a if per_row else a.reshape(1, a.size)
+    w2 = None if w is None else w.reshape(a2.shape)
+    y = np.zeros((a2.shape[0], length), out)
+    for r in range(a2.shape[0]):
+        keep = (a2[r] >= 0) & (a2[r] < length)
+        v = a2[r][keep].astype(np.int64)
+        if binary:
+            y[r, v] = 1
+        else:
+            np.add.at(y[r], v, 1 if w2 is None else w2[r][keep])
+    return _out(y if per_row else y.reshape(length))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

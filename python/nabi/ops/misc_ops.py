@@ -7,7 +7,7 @@ import collections as _collections
 import numpy as np
 
 from .. import dtypes as _dt
-from ..framework.device import place
+from ..framework.device import DeviceArray, backend, place, to_device
 from ._common import Tensor, _wrap, t_
 from .array_ops import _on_device_of, _on_host, broadcast_to, gather, reshape, transpose
 
@@ -169,6 +169,55 @@ def depth_to_space(input, block_size, data_format="NHWC", name=None):
     return transpose(y, (0, 3, 1, 2)) if data_format == "NCHW" else y
 
 
+# ------------------------------------------------------------------- counting on the GPU
+_GPU_NUM = (np.float32, np.float64, np.int32, np.int64)
+
+
+def _dev(x):
+    """x's array, or None for None."""
+    return None if x is None else t_(x)._data
+
+
+def _gpu_count_ok(arr, weights, dtype):
+    """bincount runs on the GPU when arr is a GPU tensor of int32/int64 and the weights (if
+    any, moved to the GPU) and the result's dtype are ones the kernel handles."""
+    a, w = _dev(arr), _dev(weights)
+    if type(a) is not DeviceArray or a.dtype not in (np.int32, np.int64):
+        return False
+    if w is not None:
+        return w.dtype in _GPU_NUM
+    return np.dtype(_dt.as_dtype(dtype)._np) in _GPU_NUM
+
+
+def _bincount_gpu(arr, weights, minlength, maxlength, dtype, axis, binary_output):
+    op = "bincount"
+    a = t_(arr)._data
+    if axis not in (None, 0, -1):
+        raise ValueError(f"[{op}] axis must be None, 0 or -1, got {axis!r}")
+    w = None
+    if weights is not None:
+        w = to_device(t_(weights)._data, "cuda")
+        if w.shape != a.shape:
+            raise ValueError(f"[{op}] weights must have arr's shape {tuple(a.shape)}, got "
+                             f"{tuple(w.shape)}")
+    if axis == -1 and a.ndim != 2:
+        raise ValueError(f"[{op}] axis=-1 needs a 2-D arr, got shape {tuple(a.shape)}")
+    length = 0
+    if a.size:  # two scalar reads: the result's size depends on the data (as in TF)
+        lo = int(a.min())
+        if lo < 0:
+            raise ValueError(f"[{op}] arr must be non-negative, got minimum {lo}")
+        length = int(a.max()) + 1
+    if minlength is not None:
+        length = max(length, int(minlength))
+    if maxlength is not None:
+        length = min(length, int(maxlength))
+    out = np.dtype(_dt.as_dtype(dtype)._np).name
+    y = backend().bincount(a.buf, max(length, 0), None if w is None else w.buf, axis == -1,
+                           bool(binary_output), out)
+    return _wrap(DeviceArray(y))
+
+
 # ------------------------------------------------------------------- counting (host side)
 def _host(x):
     """A tensor's values on the host, and the tensor (for placing the result back)."""
@@ -181,8 +230,11 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=_dt.int32,
     """Counts of each value in a non-negative integer tensor (`tf.math.bincount`): length
     max(arr) + 1, at least `minlength`, at most `maxlength`; with `weights`, sums of the
     weights (in the weights' dtype). `axis=-1` counts each row of a 2-D input separately.
-    Counted on the host; the result goes to the input's device."""
+    GPU tensors count with the kernel of csrc/cuda/bincount.cu (reading back only the
+    minimum and maximum, which size the result); host tensors with NumPy."""
     op = "bincount"
+    if _gpu_count_ok(arr, weights, dtype):
+        return _bincount_gpu(arr, weights, minlength, maxlength, dtype, axis, binary_output)
     a, t = _host(arr)
     if a.dtype.kind not in "iu":
         raise TypeError(f"[{op}] arr must hold integers, got dtype {a.dtype}")
