@@ -2,8 +2,9 @@
 tools/gpu_host_ops.py, bench/results/gpu_host_ops.md):
 
   tf.math.bincount  csrc/cuda/bincount.cu      (cuda_backend.bincount)
+  tf.searchsorted   csrc/cuda/searchsorted.cu  (cuda_backend.searchsorted)
 
-against an independent NumPy reference (a loop over the values).
+against independent NumPy references (np.bincount / np.add.at, np.searchsorted row by row).
 
 Kernel tests take the `backend` fixture ("cuda": the real module, which is the host simulator
 under NABI_TEST_PACKAGE_DIR=build/sim/pkg and skips without a GPU otherwise; "emu": the NumPy
@@ -58,6 +59,23 @@ def ref_bincount(x, length, w=None, per_row=False, binary=False, dtype=np.int32)
     return out if per_row else out.reshape(length)
 
 
+def ref_searchsorted(s, v, side):
+    s, v = np.asarray(s), np.asarray(v)
+    s2, v2 = s.reshape(-1, s.shape[-1]), v.reshape(-1, v.shape[-1])
+    out = np.zeros(v2.shape, np.int64)
+    for i in range(v2.shape[0]):
+        for j in range(v2.shape[1]):  # a linear count: entries ordered before the value
+            x, row = v2[i, j], s2[i]
+            if np.isnan(x) if row.dtype.kind == "f" else False:
+                before = ~np.isnan(row) if side == "left" else np.ones(row.shape, bool)
+            elif side == "left":
+                before = row < x
+            else:
+                before = row <= x
+            out[i, j] = int(np.sum(before))
+    return out.reshape(v.shape)
+
+
 # ---------------------------------------------------------------- bincount kernel
 @pytest.mark.parametrize("xd", INT)
 @pytest.mark.parametrize("od", NUM)
@@ -105,6 +123,53 @@ def test_bincount_kernel_rejects_bad_arguments(backend):
         backend.bincount(x, 2, dtype="bool")
 
 
+# ---------------------------------------------------------------- searchsorted kernel
+@pytest.mark.parametrize("dt", NUM)
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("od", INT)
+def test_searchsorted_kernel(backend, dt, side, od, rng):
+    s = np.sort(rng.integers(-5, 6, (3, 17)), axis=-1).astype(dt)  # repeats: left != right
+    v = rng.integers(-7, 8, (3, 9)).astype(dt)
+    r = _np(backend, backend.searchsorted(_buf(backend, s), _buf(backend, v), side == "right",
+                                          np.dtype(od).name))
+    assert r.dtype == od and r.shape == v.shape
+    np.testing.assert_array_equal(r, ref_searchsorted(s, v, side))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted_kernel_nan_inf_and_shapes(backend, side):
+    s = np.array([[-np.inf, -1.0, 0.0, 2.0, np.inf, np.nan, np.nan],
+                  [0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 3.0]], np.float64)
+    v = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5],
+                  [0.5, 1.0, np.nan, -1.0, 3.0, 4.0]], np.float64)
+    r = _np(backend, backend.searchsorted(_buf(backend, s), _buf(backend, v), side == "right"))
+    np.testing.assert_array_equal(r, ref_searchsorted(s, v, side))
+    # 1-D, an empty sequence (every index 0), no values
+    s1, v1 = np.array([1, 3, 5], np.int32), np.array([0, 3, 6, 4], np.int32)
+    r1 = _np(backend, backend.searchsorted(_buf(backend, s1), _buf(backend, v1), side == "right"))
+    np.testing.assert_array_equal(r1, ref_searchsorted(s1, v1, side))
+    e = backend.searchsorted(_buf(backend, np.zeros((2, 0), np.float32)),
+                             _buf(backend, np.ones((2, 3), np.float32)), side == "right")
+    assert _np(backend, e).tolist() == [[0, 0, 0], [0, 0, 0]]
+    z = backend.searchsorted(_buf(backend, s1), _buf(backend, np.zeros((0,), np.int32)))
+    assert _np(backend, z).shape == (0,)
+
+
+def test_searchsorted_kernel_rejects_bad_arguments(backend):
+    s = _buf(backend, np.array([[1.0, 2.0]], np.float32))
+    with pytest.raises(TypeError, match=r"\[searchsorted\] sorted_sequence and values dtypes"):
+        backend.searchsorted(s, _buf(backend, np.array([[1.0]], np.float64)))
+    with pytest.raises(ValueError, match=r"\[searchsorted\] .*same leading axes"):
+        backend.searchsorted(s, _buf(backend, np.ones((2, 1), np.float32)))
+    with pytest.raises(ValueError, match=r"\[searchsorted\] .*same leading axes"):
+        backend.searchsorted(_buf(backend, np.float32(1.0)), _buf(backend, np.float32(1.0)))
+    with pytest.raises(TypeError, match=r"\[searchsorted\] out_dtype must be int32 or int64"):
+        backend.searchsorted(s, _buf(backend, np.ones((1, 1), np.float32)), False, "float32")
+    with pytest.raises(TypeError, match=r"\[searchsorted\] sorted_sequence must be"):
+        backend.searchsorted(_buf(backend, np.ones((1, 2), bool)),
+                             _buf(backend, np.ones((1, 1), bool)))
+
+
 # ---------------------------------------------------------------- ops on every device
 def test_bincount_op(where, rng):
     x = rng.integers(0, 7, (3, 12)).astype(np.int32)
@@ -129,6 +194,38 @@ def test_bincount_op(where, rng):
             nabi.math.bincount(X, weights=nabi.constant(np.ones(3, np.float32)))
         with pytest.raises(ValueError, match=r"\[bincount\] axis=-1 needs a 2-D arr"):
             nabi.math.bincount(nabi.constant(np.array([1], np.int32)), axis=-1)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted_op(where, side, rng):
+    s = np.sort(rng.standard_normal((2, 3, 11)).astype(np.float32), axis=-1)
+    s[0, 0, 4:7] = s[0, 0, 4]  # ties
+    v = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    v[0, 0, 0] = s[0, 0, 4]
+    with nabi.device(where):
+        for out in (nabi.int32, nabi.int64):
+            r = nabi.searchsorted(nabi.constant(s), nabi.constant(v), side=side, out_type=out)
+            assert r.dtype == out
+            np.testing.assert_array_equal(r.numpy(), ref_searchsorted(s, v, side))
+        # digitize-like use: int bins and values
+        b, q = np.array([0, 2, 4, 8], np.int64), np.array([-1, 2, 5, 9, 4], np.int64)
+        r = nabi.searchsorted(nabi.constant(b), nabi.constant(q), side=side)
+        np.testing.assert_array_equal(r.numpy(), ref_searchsorted(b, q, side))
+        with pytest.raises(ValueError, match=r"\[searchsorted\] .*same leading axes"):
+            nabi.searchsorted(nabi.constant(s), nabi.constant(v[0]))
+
+
+def test_keras_ops_using_the_kernels(where, rng):
+    """keras.ops.bincount and keras.ops.digitize (Keras models' preprocessing) on the kernels."""
+    x = rng.integers(0, 5, 20).astype(np.int32)
+    bins = np.array([0.0, 0.5, 1.0], np.float32)
+    v = rng.random(9).astype(np.float32) * 1.4 - 0.2
+    with nabi.device(where):
+        ops = nabi.keras.ops
+        np.testing.assert_array_equal(np.asarray(ops.bincount(nabi.constant(x))),
+                                      ref_bincount(x, 5))
+        np.testing.assert_array_equal(np.asarray(ops.digitize(nabi.constant(v), bins)),
+                                      ref_searchsorted(bins, v, "right"))
 
 
 # ---------------------------------------------------------------- no copy to the host
@@ -185,4 +282,14 @@ def test_bincount_does_not_copy_its_input_to_the_host(d2h):
                                                   minlength=4))
         assert reads == 0
         r = nabi.math.bincount(x, weights=w)
+    assert type(r._data).__name__ == "DeviceArray"
+
+
+def test_searchsorted_does_not_copy_to_the_host(d2h):
+    with nabi.device("/GPU:0"):
+        s = nabi.constant(np.array([[1.0, 2.0, 3.0], [0.0, 5.0, 6.0]], np.float32))
+        v = nabi.constant(np.array([[2.5, 0.0], [7.0, 5.0]], np.float32))
+        reads, launches = d2h(lambda: nabi.searchsorted(s, v, side="right"))
+        assert reads == 0 and launches >= 1
+        r = nabi.searchsorted(s, v)
     assert type(r._data).__name__ == "DeviceArray"

@@ -1,11 +1,14 @@
-// nabi._C.cuda_backend: counting on DeviceBuffers (csrc/cuda/bincount.cu; semantics in
-// csrc/cuda/count_launchers.h).
+// nabi._C.cuda_backend: counting and searching on DeviceBuffers (csrc/cuda/bincount.cu,
+// csrc/cuda/searchsorted.cu; semantics in csrc/cuda/count_launchers.h).
 //
 //   bincount(x, length, weights=None, per_row=False, binary=False, dtype="int32")
 //       x int32/int64; per_row: x is (rows, n) and the result (rows, length), else x is any
 //       shape and the result (length,). Values outside [0, length) are skipped. With weights
 //       (x's shape, float32/float64/int32/int64) the result has the weights' dtype (dtype is
 //       then ignored), else dtype (float32/float64/int32/int64).
+//   searchsorted(sorted_sequence, values, right=False, out_dtype="int32")
+//       same dtype (float32/float64/int32/int64), rank >= 1, equal leading axes; the result
+//       has values' shape: per value, the insertion index into its row (NumPy's order).
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -69,20 +72,52 @@ Buf bincount(const Buf& xb, int64_t length, const Buf& wb, bool per_row, bool bi
   return y;
 }
 
+Buf searchsorted(const Buf& sb, const Buf& vb, bool right, const std::string& out_dtype) {
+  const char* op = "searchsorted";
+  const DeviceBuffer& s = need(op, sb, "sorted_sequence");
+  const DeviceBuffer& v = need(op, vb, "values");
+  if (!numeric(s.dtype()))
+    type_error(op, "sorted_sequence must be float32, float64, int32 or int64, got bool of "
+                   "shape " + shape_str(s.shape()));
+  same_dtype(op, s, "sorted_sequence", v, "values");
+  if (s.ndim() < 1 || v.ndim() < 1 ||
+      std::vector<int64_t>(s.shape().begin(), s.shape().end() - 1) !=
+          std::vector<int64_t>(v.shape().begin(), v.shape().end() - 1))
+    value_error(op, "sorted_sequence " + shape_str(s.shape()) + " and values " +
+                        shape_str(v.shape()) + " must have the same leading axes (rank >= 1)");
+  const DType od = dtype_from_name(op, out_dtype);
+  if (!index_type(od)) type_error(op, "out_dtype must be int32 or int64, got " + out_dtype);
+  const int64_t n = s.shape().back(), m = v.shape().back();
+  if (od == DType::Int32 && n > std::numeric_limits<int32_t>::max())
+    value_error(op, "the last axis of sorted_sequence " + shape_str(s.shape()) +
+                        " is too long for int32 indices");
+  const int64_t rows = m ? v.numel() / m : (n ? s.numel() / n : 0);
+  Buf out = make_buffer(v.shape(), od);
+  {
+    py::gil_scoped_release nogil;
+    nd::searchsorted(s.dtype(), s.data(), rows, n, v.data(), m, right, od, out->data());
+  }
+  return out;
+}
+
 void bind_impl(py::module_& cm) {
   cm.def("bincount", &bincount, py::arg("x"), py::arg("length"), py::arg("weights") = nullptr,
          py::arg("per_row") = false, py::arg("binary") = false, py::arg("dtype") = "int32",
          "Counts (or weight sums, or 0/1 with binary) of the values of x in [0, length): "
          "(length,), or (rows, length) per row of a 2-D x with per_row");
+  cm.def("searchsorted", &searchsorted, py::arg("sorted_sequence"), py::arg("values"),
+         py::arg("right") = false, py::arg("out_dtype") = "int32",
+         "Per value, its insertion index into the matching row of sorted_sequence (the number "
+         "of entries < it, or <= it with right; NaN above every number)");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"bincount"}); }
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"bincount", "searchsorted"}); }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_count) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"bincount"});
+  add_entries(cm, {"bincount", "searchsorted"});
   bind_impl(cm);
 }

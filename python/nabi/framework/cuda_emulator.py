@@ -762,6 +762,32 @@ def bincount(x, length, weights=None, per_row=False, binary=False, dtype="int32"
     return _out(y if per_row else y.reshape(length))
 
 
+def searchsorted(sorted_sequence, values, right=False, out_dtype="int32"):
+    """Per value, its insertion index into its row of sorted_sequence (NumPy's order, NaN
+    largest; csrc/cuda/searchsorted.cu)."""
+    s = _a(sorted_sequence, "searchsorted", "sorted_sequence")
+    v = _a(values, "searchsorted", "values")
+    if s.dtype == np.bool_:
+        raise TypeError(f"[searchsorted] sorted_sequence must be float32, float64, int32 or "
+                        f"int64, got bool of shape {tuple(s.shape)}")
+    if s.dtype != v.dtype:
+        raise TypeError(f"[searchsorted] sorted_sequence and values dtypes differ: {s.dtype} vs "
+                        f"{v.dtype}")
+    if s.ndim < 1 or v.ndim < 1 or s.shape[:-1] != v.shape[:-1]:
+        raise ValueError(f"[searchsorted] sorted_sequence {list(s.shape)} and values "
+                         f"{list(v.shape)} must have the same leading axes (rank >= 1)")
+    od = _dtype("searchsorted", out_dtype)
+    if od not in (np.int32, np.int64):
+        raise TypeError(f"[searchsorted] out_dtype must be int32 or int64, got {out_dtype}")
+    rows = math.prod(v.shape[:-1])
+    s2, v2 = s.reshape(rows, s.shape[-1]), v.reshape(rows, v.shape[-1])
+    side = "right" if right else "left"
+    r = np.zeros(v2.shape, od)
+    for i in range(s2.shape[0]):
+        r[i] = np.searchsorted(s2[i], v2[i], side=side)
+    return _out(r.reshape(v.shape))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

@@ -218,6 +218,30 @@ def _bincount_gpu(arr, weights, minlength, maxlength, dtype, axis, binary_output
     return _wrap(DeviceArray(y))
 
 
+def _gpu_search_ok(sorted_sequence, values, out_type):
+    s, v = _dev(sorted_sequence), _dev(values)
+    if DeviceArray not in (type(s), type(v)):
+        return False
+    return (np.dtype(_dt.as_dtype(out_type)._np) in (np.int32, np.int64)
+            and s.dtype in _GPU_NUM and v.dtype in _GPU_NUM)
+
+
+def _searchsorted_gpu(sorted_sequence, values, side, out_type):
+    """tf.searchsorted on the GPU (csrc/cuda/searchsorted.cu): no copy to the host; both
+    operands go to the GPU (in their common dtype) and so does the result."""
+    s = to_device(t_(sorted_sequence)._data, "cuda")
+    v = to_device(t_(values)._data, "cuda")
+    if s.ndim == 0 or v.ndim == 0 or s.shape[:-1] != v.shape[:-1]:
+        raise ValueError(f"[searchsorted] sorted_sequence {tuple(s.shape)} and values "
+                         f"{tuple(v.shape)} must have the same leading axes (rank >= 1)")
+    common = np.result_type(s.dtype, v.dtype)
+    if common not in _GPU_NUM:
+        common = np.dtype(np.float64)
+    s, v = s.astype(common, copy=False), v.astype(common, copy=False)
+    out = np.dtype(_dt.as_dtype(out_type)._np).name
+    return _wrap(DeviceArray(backend().searchsorted(s.buf, v.buf, side == "right", out)))
+
+
 # ------------------------------------------------------------------- counting (host side)
 def _host(x):
     """A tensor's values on the host, and the tensor (for placing the result back)."""
@@ -276,8 +300,12 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=_dt.int32,
 
 def searchsorted(sorted_sequence, values, side="left", out_type=_dt.int32, name=None):
     """For each value, the index where it would be inserted in the innermost axis of
-    `sorted_sequence` to keep it sorted (`tf.searchsorted`); leading axes must agree."""
+    `sorted_sequence` to keep it sorted (`tf.searchsorted`); leading axes must agree. When
+    either operand is on the GPU it runs there (csrc/cuda/searchsorted.cu), with no copy to
+    the host; otherwise NumPy."""
     op = "searchsorted"
+    if side in ("left", "right") and _gpu_search_ok(sorted_sequence, values, out_type):
+        return _searchsorted_gpu(sorted_sequence, values, side, out_type)
     s, t = _host(sorted_sequence)
     v, _ = _host(values)
     if side not in ("left", "right"):
