@@ -472,3 +472,21 @@ def test_nested_input_signature_and_namedtuple_sources():
         y = p.w * p.b
     g = t.gradient(y, p)       # the gradients come back as the namedtuple (nabi: a tuple)
     assert isinstance(g, P) and float(g.w) == 2.0 and float(g.b) == 1.0
+
+
+def test_seeded_nn_dropout_uses_tfs_uniform_mask():
+    # nabi drew a seeded tf.nn.dropout mask from NumPy; TF's is uniform(shape, seed) >= rate.
+    # (On a GPU nabi keeps its device Philox kernel, which regenerates the mask in the
+    # backward pass: deterministic, but its own numbers.)
+    tf.random.set_seed(1)
+    d = tf.nn.dropout(tf.ones([8]), 0.5, seed=2).numpy()
+    if "GPU" not in tf.ones([1]).device:
+        keep = _tf_seeded_uniform_f32(1, 2, 8) >= 0.5
+        np.testing.assert_array_equal(d, np.where(keep, 2.0, 0.0))
+        assert d.tolist() == [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0]      # TF 2.21
+    x = tf.constant(np.arange(1, 7, dtype=np.float32).reshape(2, 3))
+    with tf.GradientTape() as t:                      # the gradient uses the same mask
+        t.watch(x)
+        y = tf.nn.dropout(x, 0.25, seed=4)
+    g = t.gradient(y, x).numpy()
+    np.testing.assert_allclose(g, np.where(y.numpy() != 0, 1 / 0.75, 0.0), rtol=1e-6)

@@ -486,6 +486,17 @@ def dropout(x, rate=None, noise_shape=None, seed=None, name=None, keep_prob=None
     a = x._data
     shp = a.shape if noise_shape is None else tuple(
         a.shape[i] if s is None else int(s) for i, s in enumerate(noise_shape))
+    if type(a) is np.ndarray:
+        from .random_ops import _tf_kernel_stream
+        tfg = _tf_kernel_stream("uniform", a.dtype, seed)
+        if tfg is not None:   # seeded: TF's mask, uniform(noise_shape, seed) >= rate
+            keep = tfg.uniform(shp, dtype=a.dtype)._data >= rate
+            mask = (keep * _asarray(1.0 / (1.0 - rate), a.dtype)).astype(a.dtype, copy=False)
+            out = _wrap(a * mask)
+            if _tapes:
+                record((x,), out, lambda g, n: (g * mask,),
+                       lambda g, n: (multiply(g, _wrap(mask)),), "dropout")
+            return out
     rng = _generator(seed, advance=True)   # TF: a fixed seed still gives a new mask per call
     if type(a) is not np.ndarray and shp == a.shape:
         return _philox_dropout(x, rate, rng)
