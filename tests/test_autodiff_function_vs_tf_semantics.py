@@ -490,3 +490,30 @@ def test_seeded_nn_dropout_uses_tfs_uniform_mask():
         y = tf.nn.dropout(x, 0.25, seed=4)
     g = t.gradient(y, x).numpy()
     np.testing.assert_allclose(g, np.where(y.numpy() != 0, 1 / 0.75, 0.0), rtol=1e-6)
+
+
+def test_seeded_shuffle_is_tfs_fisher_yates():
+    # nabi permuted with NumPy; TF's RandomShuffle: forward Fisher-Yates on the seeded
+    # Philox words (swap i with i + u % (n - i)), then the counter moves ceil((n - 1) / 4)
+    def words(seed, seed2, n, first=0):
+        out = []
+        for call in range(first, first + n):
+            out += _philox4x32([call & _M32, call >> 32, seed2 & _M32, seed2 >> 32],
+                               (seed & _M32, seed >> 32))
+        return out
+
+    def perm(ws, n):
+        p = list(range(n))
+        for i in range(n - 1):
+            j = i + ws[i] % (n - i)
+            p[i], p[j] = p[j], p[i]
+        return p
+    tf.random.set_seed(1)
+    a = tf.random.shuffle(tf.range(8), seed=2).numpy().tolist()
+    b = tf.random.shuffle(tf.range(8), seed=2).numpy().tolist()
+    assert a == perm(words(1, 2, 2), 8) == [7, 4, 2, 0, 3, 6, 1, 5]      # TF 2.21
+    assert b == perm(words(1, 2, 2, first=2), 8)         # the kernel's counter moved on
+    tf.random.set_seed(3)
+    rows = tf.random.shuffle(tf.reshape(tf.range(12), (6, 2))).numpy()
+    assert rows[:, 0].tolist() == [8, 6, 4, 0, 10, 2]                     # TF 2.21
+    assert (rows[:, 1] - rows[:, 0]).tolist() == [1] * 6

@@ -165,10 +165,31 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, 
     return _with_grads(out, [(mean, 1.0), (stddev, r)], "random.truncated_normal")
 
 
+def _tf_shuffle_perm(n, g):
+    """TF's RandomShuffle permutation of n rows from the seeded stream g (a Generator whose
+    counter then moves by the Philox calls used, ceil((n - 1) / 4)): Fisher-Yates forwards,
+    swapping i with i + u % (n - i), u the successive 32-bit Philox words."""
+    calls = max(n - 1 + 3, 0) // 4
+    st = g._read().view(np.uint64)
+    words = _philox_blocks((st[0], st[1]), st[2], calls).reshape(-1).tolist()
+    lo, hi = _counter_add((st[0], st[1]), np.array([calls], np.uint64))
+    g._state_var.assign(np.array([lo[0], hi[0], st[2]], np.uint64).view(np.int64))
+    return words
+
+
 def shuffle(value, seed=None, name=None):
     from ._common import t_
     a = t_(value)._data
-    perm = _generator(seed, True).permutation(a.shape[0])
+    tfg = _tf_kernel_stream("shuffle", a.dtype, seed) if a.ndim else None
+    if tfg is not None:
+        n = a.shape[0]
+        words, perm = _tf_shuffle_perm(n, tfg), list(range(n))
+        for k, i in enumerate(range(n - 1)):
+            j = i + words[k] % (n - i)
+            perm[i], perm[j] = perm[j], perm[i]
+        perm = np.array(perm, np.int64)
+    else:
+        perm = _generator(seed, True).permutation(a.shape[0])
     if type(a) is not np.ndarray:
         from ..framework.device import to_device
         return _host_wrap(a[to_device(perm, "cuda")])
