@@ -3,8 +3,10 @@ tools/gpu_host_ops.py, bench/results/gpu_host_ops.md):
 
   tf.math.bincount  csrc/cuda/bincount.cu      (cuda_backend.bincount)
   tf.searchsorted   csrc/cuda/searchsorted.cu  (cuda_backend.searchsorted)
+  tf.unique, tf.unique_with_counts  csrc/cuda/unique.cu  (cuda_backend.unique)
 
-against independent NumPy references (np.bincount / np.add.at, np.searchsorted row by row).
+against independent references (Python loops over NumPy arrays: counts, linear counts of the
+entries before a value, a dict of first occurrences).
 
 Kernel tests take the `backend` fixture ("cuda": the real module, which is the host simulator
 under NABI_TEST_PACKAGE_DIR=build/sim/pkg and skips without a GPU otherwise; "emu": the NumPy
@@ -74,6 +76,21 @@ def ref_searchsorted(s, v, side):
                 before = row <= x
             out[i, j] = int(np.sum(before))
     return out.reshape(v.shape)
+
+
+def ref_unique(x):
+    """(y, idx, counts) by a dict of first occurrences; every NaN is its own value, -0.0 is
+    +0.0 (the first occurrence's bits are kept)."""
+    seen, y, idx, counts = {}, [], [], []
+    for v in np.asarray(x).tolist():
+        key = object() if v != v else v  # NaN: a fresh key each time
+        if key not in seen:
+            seen[key] = len(y)
+            y.append(v)
+            counts.append(0)
+        idx.append(seen[key])
+        counts[seen[key]] += 1
+    return np.array(y, np.asarray(x).dtype), np.array(idx, np.int64), np.array(counts, np.int64)
 
 
 # ---------------------------------------------------------------- bincount kernel
@@ -170,6 +187,44 @@ def test_searchsorted_kernel_rejects_bad_arguments(backend):
                              _buf(backend, np.ones((1, 1), bool)))
 
 
+# ---------------------------------------------------------------- unique kernel
+@pytest.mark.parametrize("dt", NUM)
+@pytest.mark.parametrize("n", [1, 7, 300, 2500])  # 2500: the sorts' multi-block path
+def test_unique_kernel(backend, dt, n, rng):
+    x = rng.integers(-20, 20, n).astype(dt)
+    y, idx, c = backend.unique(_buf(backend, x), "int64", True)
+    ry, ri, rc = ref_unique(x)
+    y, idx, c = _np(backend, y), _np(backend, idx), _np(backend, c)
+    assert y.dtype == dt and idx.dtype == np.int64 and c.dtype == np.int64
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ri)
+    np.testing.assert_array_equal(c, rc)
+    y2, i2 = backend.unique(_buf(backend, x))
+    np.testing.assert_array_equal(_np(backend, y2), ry)
+    assert _np(backend, i2).dtype == np.int32
+
+
+def test_unique_kernel_nan_signed_zero_and_empty(backend):
+    x = np.array([np.nan, 0.0, -0.0, 2.5, np.nan, 2.5, -np.inf, np.inf], np.float64)
+    y, idx, c = (_np(backend, b) for b in backend.unique(_buf(backend, x), "int32", True))
+    ry, ri, rc = ref_unique(x)
+    np.testing.assert_array_equal(y, ry)  # (NaN == NaN in assert_array_equal)
+    assert not np.signbit(y[1])           # the first occurrence: +0.0
+    np.testing.assert_array_equal(idx, ri)
+    np.testing.assert_array_equal(c, rc)
+    e = backend.unique(_buf(backend, np.zeros((0,), np.float32)), "int32", True)
+    assert [_np(backend, b).shape for b in e] == [(0,), (0,), (0,)]
+
+
+def test_unique_kernel_rejects_bad_arguments(backend):
+    with pytest.raises(ValueError, match=r"\[unique\] x must be 1-D"):
+        backend.unique(_buf(backend, np.ones((2, 2), np.float32)))
+    with pytest.raises(TypeError, match=r"\[unique\] x must be float32"):
+        backend.unique(_buf(backend, np.ones(2, bool)))
+    with pytest.raises(TypeError, match=r"\[unique\] index_dtype must be int32 or int64"):
+        backend.unique(_buf(backend, np.ones(2, np.float32)), "float32")
+
+
 # ---------------------------------------------------------------- ops on every device
 def test_bincount_op(where, rng):
     x = rng.integers(0, 7, (3, 12)).astype(np.int32)
@@ -213,6 +268,24 @@ def test_searchsorted_op(where, side, rng):
         np.testing.assert_array_equal(r.numpy(), ref_searchsorted(b, q, side))
         with pytest.raises(ValueError, match=r"\[searchsorted\] .*same leading axes"):
             nabi.searchsorted(nabi.constant(s), nabi.constant(v[0]))
+
+
+@pytest.mark.parametrize("out", ["int32", "int64"])
+def test_unique_ops(where, out, rng):
+    x = rng.integers(0, 9, 40).astype(np.int64)
+    f = np.array([1.5, np.nan, -0.0, 1.5, 0.0, np.nan], np.float32)
+    with nabi.device(where):
+        for a in (x, f):
+            ry, ri, rc = ref_unique(a)
+            y, idx = nabi.unique(nabi.constant(a), out_idx=getattr(nabi, out))
+            assert idx.dtype == getattr(nabi, out)
+            np.testing.assert_array_equal(y.numpy(), ry)
+            np.testing.assert_array_equal(idx.numpy(), ri)
+            y, idx, c = nabi.unique_with_counts(nabi.constant(a), out_idx=getattr(nabi, out))
+            assert c.dtype == getattr(nabi, out)
+            np.testing.assert_array_equal(y.numpy(), ry)
+            np.testing.assert_array_equal(idx.numpy(), ri)
+            np.testing.assert_array_equal(c.numpy(), rc)
 
 
 def test_keras_ops_using_the_kernels(where, rng):
@@ -293,3 +366,14 @@ def test_searchsorted_does_not_copy_to_the_host(d2h):
         assert reads == 0 and launches >= 1
         r = nabi.searchsorted(s, v)
     assert type(r._data).__name__ == "DeviceArray"
+
+
+def test_unique_reads_back_only_its_size(d2h):
+    with nabi.device("/GPU:0"):
+        x = nabi.constant(np.array([5, 2, 5, 9, 2, 2], np.int32))
+        reads, launches = d2h(lambda: nabi.unique(x))
+        assert reads <= 1 and launches >= 1  # the number of distinct values (simulator)
+        reads, _ = d2h(lambda: nabi.unique_with_counts(x))
+        assert reads <= 1
+        y, idx, c = nabi.unique_with_counts(x)
+    assert all(type(t._data).__name__ == "DeviceArray" for t in (y, idx, c))

@@ -1,5 +1,5 @@
 // nabi._C.cuda_backend: counting and searching on DeviceBuffers (csrc/cuda/bincount.cu,
-// csrc/cuda/searchsorted.cu; semantics in csrc/cuda/count_launchers.h).
+// csrc/cuda/searchsorted.cu, csrc/cuda/unique.cu; semantics in csrc/cuda/count_launchers.h).
 //
 //   bincount(x, length, weights=None, per_row=False, binary=False, dtype="int32")
 //       x int32/int64; per_row: x is (rows, n) and the result (rows, length), else x is any
@@ -9,6 +9,10 @@
 //   searchsorted(sorted_sequence, values, right=False, out_dtype="int32")
 //       same dtype (float32/float64/int32/int64), rank >= 1, equal leading axes; the result
 //       has values' shape: per value, the insertion index into its row (NumPy's order).
+//   unique(x, index_dtype="int32", with_counts=False)
+//       x 1-D float32/float64/int32/int64: (y, idx) or (y, idx, counts): the distinct values
+//       in order of first occurrence, each element's index into y, the occurrence counts
+//       (index_dtype int32/int64; every NaN distinct). Reads the number of values back.
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -100,7 +104,36 @@ Buf searchsorted(const Buf& sb, const Buf& vb, bool right, const std::string& ou
   return out;
 }
 
+py::tuple unique(const Buf& xb, const std::string& index_dtype, bool with_counts) {
+  const char* op = "unique";
+  const DeviceBuffer& x = need(op, xb, "x");
+  if (!numeric(x.dtype()))
+    type_error(op, "x must be float32, float64, int32 or int64, got bool of shape " +
+                       shape_str(x.shape()));
+  if (x.ndim() != 1) value_error(op, "x must be 1-D, got shape " + shape_str(x.shape()));
+  const DType it = dtype_from_name(op, index_dtype);
+  if (!index_type(it)) type_error(op, "index_dtype must be int32 or int64, got " + index_dtype);
+  const int64_t n = x.numel();
+  if (n > std::numeric_limits<int32_t>::max())
+    value_error(op, "x " + shape_str(x.shape()) + " has more than 2^31 - 1 elements");
+  Buf y = make_buffer({n}, x.dtype());
+  Buf idx = make_buffer({n}, it);
+  Buf counts = with_counts ? make_buffer({n}, it) : nullptr;
+  int64_t k = 0;
+  {
+    py::gil_scoped_release nogil;
+    k = nd::unique(x.dtype(), x.data(), n, y->data(), it, idx->data(),
+                   counts ? counts->data() : nullptr);
+  }
+  if (with_counts) return py::make_tuple(y->view({k}, 0), idx, counts->view({k}, 0));
+  return py::make_tuple(y->view({k}, 0), idx);
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("unique", &unique, py::arg("x"), py::arg("index_dtype") = "int32",
+         py::arg("with_counts") = false,
+         "(y, idx[, counts]) of a 1-D x: its distinct values in order of first occurrence, "
+         "each element's index into y and (with_counts) how often each occurs");
   cm.def("bincount", &bincount, py::arg("x"), py::arg("length"), py::arg("weights") = nullptr,
          py::arg("per_row") = false, py::arg("binary") = false, py::arg("dtype") = "int32",
          "Counts (or weight sums, or 0/1 with binary) of the values of x in [0, length): "
@@ -111,13 +144,13 @@ void bind_impl(py::module_& cm) {
          "of entries < it, or <= it with right; NaN above every number)");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"bincount", "searchsorted"}); }
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"bincount", "searchsorted", "unique"}); }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_count) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"bincount", "searchsorted"});
+  add_entries(cm, {"bincount", "searchsorted", "unique"});
   bind_impl(cm);
 }

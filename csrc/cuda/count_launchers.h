@@ -1,5 +1,6 @@
-// Host-side entry points of the counting and searching kernels behind tf.math.bincount and
-// tf.searchsorted on GPU tensors: bincount.cu and searchsorted.cu. Plain C++ declarations
+// Host-side entry points of the counting and searching kernels behind tf.math.bincount,
+// tf.searchsorted and tf.unique / unique_with_counts on GPU tensors: bincount.cu,
+// searchsorted.cu and unique.cu. Plain C++ declarations
 // (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_count.cpp) can call
 // them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h hold: device
 // pointers into C-contiguous buffers, the binding validates every argument first, empty work
@@ -28,5 +29,15 @@ void bincount(DType x_dtype, const void* x, int64_t rows, int64_t n, int64_t len
 // s[r, :] < v[r, j] (left) or <= v[r, j] (right), NumPy's order (NaN above every number).
 void searchsorted(DType dtype, const void* s, int64_t rows, int64_t n, const void* v,
                   int64_t m, bool right, DType out_dtype, void* out);
+
+// ---- unique.cu ------------------------------------------------------------------------------
+// x (n,) of dtype (float32/float64/int32/int64), 1 <= n <= INT32_MAX (n == 0 returns 0 and
+// touches nothing): returns K, the number of distinct values (-0.0 equals +0.0; every NaN is
+// distinct), and writes y[:K] (x's dtype) = the distinct values in order of first
+// occurrence, idx[:n] (idx_dtype int32/int64) = each element's index into y, and, unless
+// counts is null, counts[:K] (idx_dtype) = how often each occurs. y and counts must hold n
+// elements (K is known only here). Synchronises once (reads K back).
+int64_t unique(DType dtype, const void* x, int64_t n, void* y, DType idx_dtype, void* idx,
+               void* counts);
 
 }  // namespace nabi::cuda::nd

@@ -788,6 +788,38 @@ def searchsorted(sorted_sequence, values, right=False, out_dtype="int32"):
     return _out(r.reshape(v.shape))
 
 
+def unique(x, index_dtype="int32", with_counts=False):
+    """(y, idx[, counts]) of a 1-D x: distinct values in order of first occurrence, each
+    element's index into y, occurrence counts; every NaN distinct (csrc/cuda/unique.cu)."""
+    a = _a(x, "unique")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[unique] x must be float32, float64, int32 or int64, got bool of "
+                        f"shape {tuple(a.shape)}")
+    if a.ndim != 1:
+        raise ValueError(f"[unique] x must be 1-D, got shape {list(a.shape)}")
+    it = _dtype("unique", index_dtype)
+    if it not in (np.int32, np.int64):
+        raise TypeError(f"[unique] index_dtype must be int32 or int64, got {index_dtype}")
+    order = np.argsort(a, kind="stable")
+    sv = a[order]
+    start = np.ones(a.size, bool)
+    start[1:] = ~(sv[1:] == sv[:-1])  # NaN != NaN: each NaN its own value
+    run = np.cumsum(start) - 1
+    firsts = order[start]                          # first occurrence of each run
+    rank = np.empty(firsts.size, np.int64)
+    rank[np.argsort(firsts, kind="stable")] = np.arange(firsts.size)
+    y = np.empty(firsts.size, a.dtype)
+    y[rank] = sv[start]
+    idx = np.empty(a.size, it)
+    idx[order] = rank[run]
+    out = (_out(y), _out(idx))
+    if with_counts:
+        c = np.zeros(firsts.size, it)
+        c[rank] = np.diff(np.append(np.flatnonzero(start), a.size))
+        out += (_out(c),)
+    return out
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

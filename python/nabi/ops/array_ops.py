@@ -887,8 +887,21 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     return _wrap(contiguous(np.moveaxis(order, -1, ax)))
 
 
+def _unique_on_gpu(d, out_idx, with_counts):
+    """tf.unique on the GPU (csrc/cuda/unique.cu, sort-based; only the number of distinct
+    values is read back), or None where the kernel does not apply (then the host runs it)."""
+    it = np.dtype(_dt.as_dtype(out_idx)._np)
+    if (type(d) is not DeviceArray or d.ndim != 1 or it not in (np.int32, np.int64)
+            or d.dtype not in (np.float32, np.float64, np.int32, np.int64)):
+        return None
+    return tuple(_wrap(DeviceArray(b)) for b in backend().unique(d.buf, it.name, with_counts))
+
+
 def unique(x, out_idx=_dt.int32, name=None):
     d = t_(x)._data
+    on_gpu = _unique_on_gpu(d, out_idx, False)
+    if on_gpu is not None:
+        return Unique(*on_gpu)
     if type(d) is not np.ndarray:
         v, i = unique(_wrap(_on_host(d)), out_idx)
         return Unique(_wrap(to_device(v._data, "cuda")), _wrap(to_device(i._data, "cuda")))

@@ -323,7 +323,10 @@ def searchsorted(sorted_sequence, values, side="left", out_type=_dt.int32, name=
 def unique_with_counts(x, out_idx=_dt.int32, name=None):
     """(y, idx, count): the unique values of a 1-D tensor in order of first appearance, the
     index of each element in y, and how often each appears (`tf.unique_with_counts`)."""
-    from .array_ops import unique
+    from .array_ops import _unique_on_gpu, unique
+    on_gpu = _unique_on_gpu(t_(x)._data, out_idx, True)
+    if on_gpu is not None:  # csrc/cuda/unique.cu: counts too, no copy of x to the host
+        return UniqueWithCounts(*on_gpu)
     a, t = _host(x)
     if a.ndim != 1:
         raise ValueError(f"[unique_with_counts] x must be 1-D, got shape {tuple(a.shape)}")
