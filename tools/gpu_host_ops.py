@@ -403,7 +403,7 @@ def _usage(shorts):
     blob = "\n".join(text)
     pre = r"(?:\b(?:tf|nabi|ops|\w+_ops|math|nn|linalg|image|signal|random)\.)"
     return {s for s in shorts
-            if re.search(pre + re.escape(s) + r"\(", blob)
+            if re.search(pre + re.escape(s) + r"\b(?!\.)", blob)  # called or passed
             or re.search(r"\bimport [^\n]*\b" + re.escape(s) + r"\b", blob)}
 
 
