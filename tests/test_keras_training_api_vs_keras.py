@@ -291,3 +291,30 @@ def test_none_target_for_an_output_without_a_loss():
     np.testing.assert_array_equal(got[2], w2)       # no loss reaches out2
     np.testing.assert_allclose(h.history["val_loss"][0],
                                ((x[:3] @ got[0] + got[1] - y1[:3]) ** 2).mean(), rtol=1e-5)
+
+
+def test_fractional_steps_run_ceil_steps():
+    # nabi before: steps were truncated (int(0.625) = 0: validation_steps=len(x_val) / 32 in the
+    # TF course notebooks gave no validation batch and val_loss nan); Keras 2 steps while
+    # step < steps, so a fraction runs ceil(steps) batches, and without a batch_size the
+    # batch is ceil(n / steps) of the fractional value
+    rng = np.random.RandomState(21)
+    x = rng.randn(10, 3).astype(np.float32)
+    y = rng.randn(10, 2).astype(np.float32)
+    w, b = rng.randn(3, 2) * 0.5, rng.randn(2) * 0.1
+    m = _dense((3,), 2, w, b)
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    se = (x @ w + b - y) ** 2
+    np.testing.assert_allclose(m.evaluate(x, y, batch_size=4, steps=0.5, verbose=0),
+                               se[:4].mean(), rtol=1e-5)
+    assert m.predict(x, batch_size=4, steps=1.2, verbose=0).shape == (8, 2)
+    h = m.fit(x, y, steps_per_epoch=1.5, epochs=1, shuffle=False, verbose=0,
+              validation_data=(x, y), validation_steps=0.25)
+    # batch ceil(10 / 1.5) = 7: rows 0-6, then 7-9
+    w2, b2, losses = _sgd_mse_steps(x, y, w, b, [np.arange(7), np.arange(7, 10)], 0.1)
+    np.testing.assert_allclose(m.get_weights()[0], w2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.history["loss"][0], (7 * losses[0] + 3 * losses[1]) / 10,
+                               rtol=1e-5)
+    # validation_steps=0.25 with the training batch size (ceil(10 / 0.25) = 40): all rows
+    np.testing.assert_allclose(h.history["val_loss"][0], ((x @ w2 + b2 - y) ** 2).mean(),
+                               rtol=1e-5)

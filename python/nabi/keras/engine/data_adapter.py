@@ -305,6 +305,11 @@ class DataHandler:
         self.ran_out = False  # a dataset/iterator ended before `steps` batches
         if x is None:
             raise ValueError(f"[{model.name}] no input data (x) was given")
+        raw_steps = steps_per_epoch
+        if steps_per_epoch is not None:
+            # Keras 2 steps while step < steps: a fraction (steps_per_epoch=len(x) / 32, as
+            # course notebooks pass) runs ceil(steps) batches
+            steps_per_epoch = math.ceil(steps_per_epoch)
         if _is_dataset(x):
             self._init_dataset(x, y, sample_weight, steps_per_epoch)
         elif _is_sequence(x):
@@ -351,8 +356,7 @@ class DataHandler:
             self.sw = sw
             self.n = n
             if batch_size is None:   # Keras: the steps cover the data once, else 32
-                batch_size = max(1, math.ceil(n / int(steps_per_epoch))) \
-                    if steps_per_epoch else 32
+                batch_size = max(1, math.ceil(n / raw_steps)) if steps_per_epoch else 32
             self.batch_size = int(batch_size)
             if self.batch_size <= 0:
                 raise ValueError(f"batch_size must be positive, got {batch_size}")
