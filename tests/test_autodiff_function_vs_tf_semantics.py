@@ -517,3 +517,13 @@ def test_seeded_shuffle_is_tfs_fisher_yates():
     rows = tf.random.shuffle(tf.reshape(tf.range(12), (6, 2))).numpy()
     assert rows[:, 0].tolist() == [8, 6, 4, 0, 10, 2]                     # TF 2.21
     assert (rows[:, 1] - rows[:, 0]).tolist() == [1] * 6
+
+
+def test_variable_sync_and_aggregation_take_keras_strings():
+    v = tf.Variable(1.0, synchronization="on_read", aggregation="mean")   # Keras's spelling
+    assert v.synchronization == tf.VariableSynchronization.ON_READ and not v.trainable
+    assert v.aggregation == tf.VariableAggregation.MEAN
+    assert tf.Variable(1.0, aggregation="only_first_replica").aggregation == \
+        tf.VariableAggregation.ONLY_FIRST_REPLICA
+    with pytest.raises(ValueError, match="VariableAggregation"):
+        tf.Variable(1.0, aggregation="median")

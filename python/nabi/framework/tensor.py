@@ -624,6 +624,20 @@ class VariableAggregation(enum.Enum):
 _variable_uids = itertools.count(1)   # creation order (GradientTape.watched_variables)
 
 
+def _enum_arg(cls, v):
+    """A synchronization / aggregation argument: None (the first member), a member, its value,
+    its name in any case ('on_read', Keras's 'mean') or another enum with such a name."""
+    if v is None:
+        return next(iter(cls))
+    if isinstance(v, cls):
+        return v
+    name = getattr(v, "name", v)
+    try:
+        return cls[name.upper()] if isinstance(name, str) else cls(int(v))
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"[Variable] invalid {cls.__name__}: {v!r}") from None
+
+
 def _name_scope_prefix():
     from ..control_flow import name_scope
     return name_scope._stack[-1] if name_scope._stack else ""
@@ -673,9 +687,8 @@ class Variable(Tensor):
                 self._declared = decl
         # TF: a variable made inside tf.name_scope('a') is named 'a/<name>:0'
         self._name = _name_scope_prefix() + ("Variable" if name is None else name)
-        self._sync = VariableSynchronization(synchronization or 0)
-        self._aggregation = VariableAggregation(aggregation or 0) \
-            if not isinstance(aggregation, str) else VariableAggregation[aggregation.upper()]
+        self._sync = _enum_arg(VariableSynchronization, synchronization)
+        self._aggregation = _enum_arg(VariableAggregation, aggregation)
         if trainable is None:   # TF: an ON_READ variable (a metric's) is not trainable
             trainable = self._sync is not VariableSynchronization.ON_READ
         self.trainable = bool(trainable)
