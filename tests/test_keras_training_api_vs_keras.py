@@ -293,6 +293,17 @@ def test_none_target_for_an_output_without_a_loss():
                                ((x[:3] @ got[0] + got[1] - y1[:3]) ** 2).mean(), rtol=1e-5)
 
 
+def test_evaluate_on_no_data_raises():
+    # nabi before: evaluate(x[:0], y[:0]) returned nan without a word; Keras 2 raises
+    # ("Unexpected result of test_function (Empty logs)"), as nabi's predict already did
+    m = _dense((3,), 2, np.zeros((3, 2)), np.zeros(2))
+    m.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="no data to evaluate"):
+        m.evaluate(np.zeros((0, 3), np.float32), np.zeros((0, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match="no data to predict"):
+        m.predict(np.zeros((0, 3), np.float32), verbose=0)
+
+
 def test_fractional_steps_run_ceil_steps():
     # nabi before: steps were truncated (int(0.625) = 0: validation_steps=len(x_val) / 32 in the
     # TF course notebooks gave no validation batch and val_loss nan); Keras 2 steps while

@@ -887,7 +887,9 @@ class Model(Layer):
                 cblist.on_test_batch_end(step, cs.logs(tot.value() / cnt)
                                          if cblist.wants_batch_logs("on_test_batch_end", step)
                                          else None)
-        loss = tot.value() / cnt if cnt else float("nan")
+        if not cnt:   # Keras 2 raises too ("Unexpected result of test_function (Empty logs)")
+            raise ValueError(f"[{self.name}.evaluate] no data to evaluate on (empty input)")
+        loss = tot.value() / cnt
         cs.note_epoch_loss(loss, cnt)
         return cs.logs(loss)
 
