@@ -527,3 +527,17 @@ def test_variable_sync_and_aggregation_take_keras_strings():
         tf.VariableAggregation.ONLY_FIRST_REPLICA
     with pytest.raises(ValueError, match="VariableAggregation"):
         tf.Variable(1.0, aggregation="median")
+
+
+def test_variable_augmented_assignment_raises():
+    # nabi rebound `v += 1.0` to a new Tensor, silently leaving the variable (and every other
+    # reference to it) unchanged; TF 2.21 raises
+    v = tf.Variable([1.0, 2.0])
+    w = v
+    for op in ("+=", "-=", "*=", "/=", "**="):
+        with pytest.raises(RuntimeError, match="assign_add"):
+            exec(f"v {op} 2.0")
+    assert v is w and v.numpy().tolist() == [1.0, 2.0]
+    x = tf.constant(1.0)
+    x += 1.0                                   # plain tensors rebind, as in TF
+    assert float(x) == 2.0

@@ -822,6 +822,16 @@ class Variable(Tensor):
     def scatter_div(self, sparse_delta, use_locking=None, name=None):
         return self._scatter_rows(sparse_delta, "scatter_div", _scatter_ufunc(np.divide))
 
+    # TF 2.21: `v += x` would silently rebind v to a new Tensor (leaving the variable as it
+    # was), so it raises
+    def _no_inplace(self, other):
+        raise RuntimeError("[Variable] `variable += value` (and -=, *=, /=, **=) with "
+                           "tf.Variables is not supported. Use `variable.assign_add(value)` "
+                           "to modify the variable, or `out = variable + value` for a new "
+                           "Tensor.")
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __ipow__ = _no_inplace
+
     def sparse_read(self, indices, name=None):
         """tf.gather(v, indices): rows of the variable (differentiable)."""
         return _ops().gather(self, indices)
