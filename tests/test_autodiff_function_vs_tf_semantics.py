@@ -541,3 +541,14 @@ def test_variable_augmented_assignment_raises():
     x = tf.constant(1.0)
     x += 1.0                                   # plain tensors rebind, as in TF
     assert float(x) == 2.0
+
+
+def test_stateless_shuffle_matches_tf():
+    # tf.random.experimental.stateless_shuffle was missing; TF 2.21's permutations
+    sh = tf.random.experimental.stateless_shuffle
+    assert sh(tf.range(6), seed=[1, 2]).numpy().tolist() == [4, 5, 0, 3, 1, 2]
+    assert sh(tf.reshape(tf.range(10), (5, 2)), seed=[3, 4]).numpy().tolist() == \
+        [[6, 7], [4, 5], [2, 3], [8, 9], [0, 1]]
+    assert sh(tf.range(9.0), seed=[5, 6]).numpy().tolist() == \
+        [5.0, 4.0, 1.0, 2.0, 8.0, 7.0, 0.0, 6.0, 3.0]
+    assert sorted(sh(tf.range(50), seed=[7, 7]).numpy().tolist()) == list(range(50))

@@ -177,17 +177,36 @@ def _tf_shuffle_perm(n, g):
     return words
 
 
+def _fisher_yates(n, g):
+    words, perm = _tf_shuffle_perm(n, g), list(range(n))
+    for k, i in enumerate(range(n - 1)):
+        j = i + words[k] % (n - i)
+        perm[i], perm[j] = perm[j], perm[i]
+    return np.array(perm, np.int64)
+
+
+def stateless_shuffle(value, seed, alg="auto_select", name=None):
+    """`tf.random.experimental.stateless_shuffle`: the rows of `value` in TF's order for
+    `seed` (the Fisher-Yates of tf.random.shuffle on the stateless key/counter)."""
+    from ._common import t_
+    a = t_(value)._data
+    if a.ndim == 0:
+        raise ValueError("[random.experimental.stateless_shuffle] value must have rank >= 1")
+    _alg_int(alg, "random.experimental.stateless_shuffle")
+    perm = _fisher_yates(a.shape[0], stateless_stream("random.experimental.stateless_shuffle",
+                                                      seed))
+    if type(a) is not np.ndarray:
+        from ..framework.device import to_device
+        return _host_wrap(a[to_device(perm, "cuda")])
+    return _wrap(a[perm])
+
+
 def shuffle(value, seed=None, name=None):
     from ._common import t_
     a = t_(value)._data
     tfg = _tf_kernel_stream("shuffle", a.dtype, seed) if a.ndim else None
     if tfg is not None:
-        n = a.shape[0]
-        words, perm = _tf_shuffle_perm(n, tfg), list(range(n))
-        for k, i in enumerate(range(n - 1)):
-            j = i + words[k] % (n - i)
-            perm[i], perm[j] = perm[j], perm[i]
-        perm = np.array(perm, np.int64)
+        perm = _fisher_yates(a.shape[0], tfg)
     else:
         perm = _generator(seed, True).permutation(a.shape[0])
     if type(a) is not np.ndarray:
