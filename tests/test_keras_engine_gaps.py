@@ -162,6 +162,15 @@ def _deterministic_vae(original_dim=6, intermediate_dim=5, latent_dim=3):
     vae = keras.Model(inputs=inp, outputs=out, name="vae")
     kl_loss = -0.5 * tf.reduce_mean(z_log_var - tf.square(z_mean) - tf.exp(z_log_var) + 1)
     vae.add_loss(kl_loss)
+    # weights from a fixed generator, not the global seed: with random (glorot) weights the
+    # hidden ReLUs could all be dead on the data (then kl == 0), depending on earlier tests
+    r = np.random.default_rng(11)
+    for layer in (vae.get_layer(n) for n in ("hidden", "z_mean", "z_log_var", "dec")):
+        k, b = layer.get_weights()
+        k = r.normal(0, 0.5, k.shape)
+        if layer.name == "hidden":
+            k = np.abs(k)           # x >= 0, so every hidden unit is active
+        layer.set_weights([k.astype(np.float32), r.normal(0, 0.1, b.shape).astype(np.float32)])
     return vae, kl_loss
 
 
