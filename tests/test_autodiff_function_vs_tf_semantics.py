@@ -552,3 +552,14 @@ def test_stateless_shuffle_matches_tf():
     assert sh(tf.range(9.0), seed=[5, 6]).numpy().tolist() == \
         [5.0, 4.0, 1.0, 2.0, 8.0, 7.0, 0.0, 6.0, 3.0]
     assert sorted(sh(tf.range(50), seed=[7, 7]).numpy().tolist()) == list(range(50))
+
+
+def test_tensorarray_partial_element_shape_is_checked():
+    # an element_shape with None dims was dropped: a (3, 3) write into [None, 2] was taken
+    ta = tf.TensorArray(tf.float32, size=2, element_shape=[None, 2])
+    assert ta.element_shape.as_list() == [None, 2]
+    with pytest.raises(ValueError, match="element shape"):
+        ta.write(0, tf.ones([3, 3]))
+    ta = ta.write(0, tf.ones([3, 2])).write(1, tf.zeros([3, 2]))
+    assert ta.stack().shape == (2, 3, 2)
+    assert tf.TensorArray(tf.float32, size=0, element_shape=[2]).stack().shape == (0, 2)

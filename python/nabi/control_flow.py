@@ -402,10 +402,14 @@ class TensorArray:
         self._items = [None] * int(size or 0)
         self._infer = infer_shape
         self._elem_shape = None
+        self._partial = None      # an element_shape with None dims: writes must fit it
         if element_shape is not None:
-            es = getattr(element_shape, "as_list", lambda: element_shape)()
-            if es is not None and all(d is not None for d in es):
-                self._elem_shape = tuple(int(d) for d in es)
+            from .framework.tensor import TensorShape
+            es = TensorShape(element_shape)
+            if es.rank is not None and es.is_fully_defined():
+                self._elem_shape = tuple(es)
+            elif es.rank is not None:
+                self._partial = es
 
     @property
     def dtype(self):
@@ -414,6 +418,8 @@ class TensorArray:
     @property
     def element_shape(self):
         from .framework.tensor import TensorShape
+        if self._elem_shape is None and self._partial is not None:
+            return self._partial
         return TensorShape(self._elem_shape)
 
     @property
@@ -442,6 +448,9 @@ class TensorArray:
             raise TypeError(f"[TensorArray.{op}] the array holds {self._dtype.name} but the "
                             f"value is {t.dtype.name} of shape {tuple(t.shape)}")
         shp = tuple(t.shape)
+        if self._partial is not None and not self._partial.is_compatible_with(shp):
+            raise ValueError(f"[TensorArray.{op}] element shape {shp} does not match the "
+                             f"array's element shape {list(self._partial)}")
         if self._infer and self._elem_shape is not None and shp != self._elem_shape:
             raise ValueError(f"[TensorArray.{op}] element shape {shp} does not match the "
                              f"array's element shape {self._elem_shape}")
