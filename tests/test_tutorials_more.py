@@ -352,8 +352,12 @@ def test_structured_data_with_preprocessing_layers(tmp_path):
     model.compile(optimizer='adam', loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     # tf.keras.utils.plot_model(model, show_shapes=True, rankdir="LR") needs pydot/graphviz
+    # the training loss (dropout 0.5, shuffled batches) is noisy from epoch to epoch: check
+    # the loss without dropout on the training data before and after fit instead
+    before = model.evaluate(df_to_dataset(train, shuffle=False, batch_size=batch_size), verbose=0)
     hist = model.fit(train_ds, epochs=4, validation_data=val_ds, verbose=0)
-    assert hist.history['loss'][-1] < hist.history['loss'][0]
+    after = model.evaluate(df_to_dataset(train, shuffle=False, batch_size=batch_size), verbose=0)
+    assert after[0] < before[0] and len(hist.history['loss']) == 4
     loss, accuracy = model.evaluate(test_ds, verbose=0)
     assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
     path = str(tmp_path / 'my_pet_classifier.keras')
