@@ -4,6 +4,8 @@ tools/gpu_host_ops.py, bench/results/gpu_host_ops.md):
   tf.math.bincount  csrc/cuda/bincount.cu      (cuda_backend.bincount)
   tf.searchsorted   csrc/cuda/searchsorted.cu  (cuda_backend.searchsorted)
   tf.unique, tf.unique_with_counts  csrc/cuda/unique.cu  (cuda_backend.unique)
+  tf.math.unsorted_segment_max / _min, tf.math.segment_min  csrc/cuda/segment_reduce.cu
+                                                            (cuda_backend.segment_minmax)
 
 against independent references (Python loops over NumPy arrays: counts, linear counts of the
 entries before a value, a dict of first occurrences).
@@ -91,6 +93,39 @@ def ref_unique(x):
         idx.append(seen[key])
         counts[seen[key]] += 1
     return np.array(y, np.asarray(x).dtype), np.array(idx, np.int64), np.array(counts, np.int64)
+
+
+def ref_segment(x, ids, num, is_max):
+    """(num, ...) per-segment max / min by a loop over the rows (NaN wins; empty segments:
+    the lowest / highest finite value, or the integer limits)."""
+    x = np.asarray(x)
+    fin = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype)
+    y = np.full((num,) + x.shape[1:], fin.min if is_max else fin.max, x.dtype)
+    seen = np.zeros(num, bool)
+    for r, s in enumerate(ids):
+        if not 0 <= s < num:
+            continue
+        for j in np.ndindex(*x.shape[1:]):
+            v, cur = x[(r,) + j], y[(s,) + j]
+            if not seen[s] or np.isnan(v) or (not np.isnan(cur) and
+                                               (v > cur if is_max else v < cur)):
+                y[(s,) + j] = v
+        seen[s] = True  # (after the row: the first row of a segment sets every element)
+    return y
+
+
+def ref_segment_grad(x, ids, num, is_max, g):
+    """d sum(g * segment_max(x)) / dx: each element that equals its segment's result gets
+    the result's gradient divided by the number of such elements (ties share it)."""
+    y = ref_segment(x, ids, num, is_max)
+    d = np.zeros_like(x)
+    for s in range(num):
+        rows = [r for r, i in enumerate(ids) if i == s]
+        for j in np.ndindex(*x.shape[1:]):
+            hit = [r for r in rows if x[(r,) + j] == y[(s,) + j]]
+            for r in hit:
+                d[(r,) + j] = g[(s,) + j] / len(hit)
+    return d
 
 
 # ---------------------------------------------------------------- bincount kernel
@@ -225,6 +260,44 @@ def test_unique_kernel_rejects_bad_arguments(backend):
         backend.unique(_buf(backend, np.ones(2, np.float32)), "float32")
 
 
+# ---------------------------------------------------------------- segment max / min kernel
+@pytest.mark.parametrize("dt", NUM)
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("idt", INT)
+def test_segment_minmax_kernel(backend, dt, is_max, idt, rng):
+    x = rng.integers(-50, 50, (30, 2, 3)).astype(dt)
+    if np.dtype(dt).kind == "f":
+        x[4, 1, 2] = np.nan
+        x[5, 0, 0] = -np.inf
+    ids = rng.integers(-1, 8, 30).astype(idt)  # -1 and 7 (>= num) are dropped; some empty
+    ids[[4, 5]] = 2
+    y = _np(backend, backend.segment_minmax(_buf(backend, x), _buf(backend, ids), 6, is_max))
+    assert y.dtype == dt and y.shape == (6, 2, 3)
+    np.testing.assert_array_equal(y, ref_segment(x, ids, 6, is_max))
+
+
+def test_segment_minmax_kernel_edges(backend):
+    x = np.zeros((0, 2), np.float32)
+    y = _np(backend, backend.segment_minmax(_buf(backend, x), _buf(backend, np.zeros(0, np.int32)),
+                                            3, True))
+    np.testing.assert_array_equal(y, np.full((3, 2), np.finfo(np.float32).min, np.float32))
+    one = _buf(backend, np.array([5], np.int64))
+    assert _np(backend, backend.segment_minmax(one, _buf(backend, np.array([0], np.int32)), 0,
+                                               False)).shape == (0,)
+    with pytest.raises(ValueError, match=r"\[segment_minmax\] ids must be 1-D"):
+        backend.segment_minmax(_buf(backend, np.ones((3, 2), np.float32)),
+                               _buf(backend, np.zeros(2, np.int32)), 2, True)
+    with pytest.raises(TypeError, match=r"\[segment_minmax\]"):
+        backend.segment_minmax(_buf(backend, np.ones(3, np.float32)),
+                               _buf(backend, np.zeros(3, np.float32)), 2, True)
+    with pytest.raises(TypeError, match=r"\[segment_minmax\] x must be"):
+        backend.segment_minmax(_buf(backend, np.ones(3, bool)),
+                               _buf(backend, np.zeros(3, np.int32)), 2, True)
+    with pytest.raises(ValueError, match=r"\[segment_minmax\] num must be >= 0"):
+        backend.segment_minmax(_buf(backend, np.ones(3, np.float32)),
+                               _buf(backend, np.zeros(3, np.int32)), -1, True)
+
+
 # ---------------------------------------------------------------- ops on every device
 def test_bincount_op(where, rng):
     x = rng.integers(0, 7, (3, 12)).astype(np.int32)
@@ -288,6 +361,33 @@ def test_unique_ops(where, out, rng):
             np.testing.assert_array_equal(c.numpy(), rc)
 
 
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_unsorted_segment_minmax_ops_and_gradients(where, kind, rng):
+    x = rng.integers(-4, 5, (9, 3)).astype(np.float64)  # small ints: ties
+    ids = np.array([0, 3, 3, 1, -1, 0, 2, 1, 0], np.int32)  # no empty segment: finite loss
+    g = rng.standard_normal((4, 3))
+    op = getattr(nabi.math, "unsorted_segment_" + kind)
+    with nabi.device(where):
+        X = nabi.Variable(x)
+        with nabi.GradientTape() as tape:
+            y = op(X, nabi.constant(ids), 4)
+            loss = nabi.reduce_sum(y * nabi.constant(g))
+        dx = tape.gradient(loss, X)
+        np.testing.assert_array_equal(y.numpy(), ref_segment(x, ids, 4, kind == "max"))
+        np.testing.assert_allclose(dx.numpy(), ref_segment_grad(x, ids, 4, kind == "max", g),
+                                   rtol=1e-12)
+        xi = rng.integers(-9, 9, (7,)).astype(np.int32)
+        yi = op(nabi.constant(xi), [1, 1, 0, 2, 2, 2, 0], 4)
+        assert yi.dtype == nabi.int32
+        np.testing.assert_array_equal(yi.numpy(), ref_segment(xi, [1, 1, 0, 2, 2, 2, 0], 4,
+                                                              kind == "max"))
+        # the sorted segment_min (empty segments 0, as TF)
+        s = nabi.math.segment_min(nabi.constant(x[:6]), [0, 0, 2, 2, 2, 4])
+        r = ref_segment(x[:6], [0, 0, 2, 2, 2, 4], 5, False)
+        r[[1, 3]] = 0
+        np.testing.assert_array_equal(s.numpy(), r)
+
+
 def test_keras_ops_using_the_kernels(where, rng):
     """keras.ops.bincount and keras.ops.digitize (Keras models' preprocessing) on the kernels."""
     x = rng.integers(0, 5, 20).astype(np.int32)
@@ -299,6 +399,10 @@ def test_keras_ops_using_the_kernels(where, rng):
                                       ref_bincount(x, 5))
         np.testing.assert_array_equal(np.asarray(ops.digitize(nabi.constant(v), bins)),
                                       ref_searchsorted(bins, v, "right"))
+        d = rng.standard_normal((6, 2)).astype(np.float32)
+        ids = np.array([1, 0, 1, 2, 2, 0], np.int32)
+        np.testing.assert_array_equal(np.asarray(ops.segment_max(nabi.constant(d), ids, 3)),
+                                      ref_segment(d, ids, 3, True))
 
 
 # ---------------------------------------------------------------- no copy to the host
@@ -377,3 +481,15 @@ def test_unique_reads_back_only_its_size(d2h):
         assert reads <= 1
         y, idx, c = nabi.unique_with_counts(x)
     assert all(type(t._data).__name__ == "DeviceArray" for t in (y, idx, c))
+
+
+def test_segment_max_keeps_the_data_on_the_gpu(d2h):
+    with nabi.device("/GPU:0"):
+        x = nabi.constant(np.arange(12, dtype=np.float32).reshape(6, 2))
+        reads, launches = d2h(lambda: nabi.math.unsorted_segment_max(x, [0, 1, 1, 0, 2, 2], 3))
+        assert reads == 0 and launches >= 1  # host ids: nothing comes back
+        ids = nabi.constant(np.array([0, 1, 1, 0, 2, 2], np.int32))
+        reads, _ = d2h(lambda: nabi.math.unsorted_segment_min(x, ids, 3))
+        assert reads == 1  # GPU ids: read once for their checks; the data stays
+        r = nabi.math.unsorted_segment_max(x, ids, 3)
+    assert type(r._data).__name__ == "DeviceArray"

@@ -1,5 +1,6 @@
 // nabi._C.cuda_backend: counting and searching on DeviceBuffers (csrc/cuda/bincount.cu,
-// csrc/cuda/searchsorted.cu, csrc/cuda/unique.cu; semantics in csrc/cuda/count_launchers.h).
+// csrc/cuda/searchsorted.cu, csrc/cuda/unique.cu, csrc/cuda/segment_reduce.cu; semantics in
+// csrc/cuda/count_launchers.h).
 //
 //   bincount(x, length, weights=None, per_row=False, binary=False, dtype="int32")
 //       x int32/int64; per_row: x is (rows, n) and the result (rows, length), else x is any
@@ -13,6 +14,10 @@
 //       x 1-D float32/float64/int32/int64: (y, idx) or (y, idx, counts): the distinct values
 //       in order of first occurrence, each element's index into y, the occurrence counts
 //       (index_dtype int32/int64; every NaN distinct). Reads the number of values back.
+//   segment_minmax(x, ids, num, is_max)
+//       x (rows, ...) float32/float64/int32/int64, ids (rows,) int32/int64: (num, ...) the
+//       max / min of the rows of each segment (ids outside [0, num) dropped; empty segments
+//       hold TF's lowest / highest value; NaN wins).
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -129,7 +134,40 @@ py::tuple unique(const Buf& xb, const std::string& index_dtype, bool with_counts
   return py::make_tuple(y->view({k}, 0), idx);
 }
 
+Buf segment_minmax(const Buf& xb, const Buf& ib, int64_t num, bool is_max) {
+  const char* op = "segment_minmax";
+  const DeviceBuffer& x = need(op, xb, "x");
+  const DeviceBuffer& ids = need(op, ib, "ids");
+  if (!numeric(x.dtype()))
+    type_error(op, "x must be float32, float64, int32 or int64, got bool of shape " +
+                       shape_str(x.shape()));
+  if (!index_type(ids.dtype()))
+    type_error(op, "ids must be int32 or int64, got " +
+                       std::string(cuda::dtype_str(ids.dtype())));
+  if (x.ndim() < 1) value_error(op, "x must have rank >= 1, got shape ()");
+  if (ids.ndim() != 1 || ids.shape()[0] != x.shape()[0])
+    value_error(op, "ids must be 1-D with one id per row of x " + shape_str(x.shape()) +
+                        ", got shape " + shape_str(ids.shape()));
+  if (num < 0) value_error(op, "num must be >= 0, got " + std::to_string(num));
+  std::vector<int64_t> out = x.shape();
+  out[0] = num;
+  Buf y = make_buffer(out, x.dtype());  // (checks the size)
+  const int64_t rows = x.shape()[0];
+  int64_t inner = 1;
+  for (size_t d = 1; d < out.size(); ++d) inner *= out[d];
+  {
+    py::gil_scoped_release nogil;
+    nd::segment_minmax(x.dtype(), is_max, x.data(), rows, inner, ids.dtype(), ids.data(), num,
+                       y->data());
+  }
+  return y;
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("segment_minmax", &segment_minmax, py::arg("x"), py::arg("ids"), py::arg("num"),
+         py::arg("is_max"),
+         "(num, ...) per-segment max (is_max) or min of the rows of x (ids outside [0, num) "
+         "dropped; empty segments hold TF's lowest / highest value)");
   cm.def("unique", &unique, py::arg("x"), py::arg("index_dtype") = "int32",
          py::arg("with_counts") = false,
          "(y, idx[, counts]) of a 1-D x: its distinct values in order of first occurrence, "
@@ -144,13 +182,15 @@ void bind_impl(py::module_& cm) {
          "of entries < it, or <= it with right; NaN above every number)");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"bincount", "searchsorted", "unique"}); }
+void bind_impl(py::module_& cm) {
+  def_unavailable(cm, {"bincount", "searchsorted", "unique", "segment_minmax"});
+}
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_count) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"bincount", "searchsorted", "unique"});
+  add_entries(cm, {"bincount", "searchsorted", "unique", "segment_minmax"});
   bind_impl(cm);
 }

@@ -1,6 +1,6 @@
 // Host-side entry points of the counting and searching kernels behind tf.math.bincount,
-// tf.searchsorted and tf.unique / unique_with_counts on GPU tensors: bincount.cu,
-// searchsorted.cu and unique.cu. Plain C++ declarations
+// tf.searchsorted, tf.unique / unique_with_counts and the segment max/min on GPU tensors:
+// bincount.cu, searchsorted.cu, unique.cu and segment_reduce.cu. Plain C++ declarations
 // (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_count.cpp) can call
 // them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h hold: device
 // pointers into C-contiguous buffers, the binding validates every argument first, empty work
@@ -39,5 +39,13 @@ void searchsorted(DType dtype, const void* s, int64_t rows, int64_t n, const voi
 // elements (K is known only here). Synchronises once (reads K back).
 int64_t unique(DType dtype, const void* x, int64_t n, void* y, DType idx_dtype, void* idx,
                void* counts);
+
+// ---- segment_reduce.cu ----------------------------------------------------------------------
+// x (rows, inner) of dtype (float32/float64/int32/int64), ids (rows,) int32/int64: y (num,
+// inner) of x's dtype = the max (is_max) or min over the rows r with ids[r] == s of x[r, :]
+// (rows with an id outside [0, num) dropped; NaN wins, as np.maximum / np.minimum); an empty
+// segment holds TF's value: the lowest / highest finite float, the lowest / highest integer.
+void segment_minmax(DType dtype, bool is_max, const void* x, int64_t rows, int64_t inner,
+                    DType id_dtype, const void* ids, int64_t num, void* y);
 
 }  // namespace nabi::cuda::nd

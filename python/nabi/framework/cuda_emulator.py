@@ -820,6 +820,38 @@ def unique(x, index_dtype="int32", with_counts=False):
     return out
 
 
+def segment_minmax(x, ids, num, is_max):
+    """(num, ...) per-segment max / min of x's rows; ids outside [0, num) dropped; empty
+    segments hold TF's lowest / highest value; NaN wins (csrc/cuda/segment_reduce.cu)."""
+    a = _a(x, "segment_minmax")
+    i = _a(ids, "segment_minmax", "ids")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[segment_minmax] x must be float32, float64, int32 or int64, got bool "
+                        f"of shape {tuple(a.shape)}")
+    _check_index_dtype("segment_minmax", i)
+    if a.ndim < 1:
+        raise ValueError("[segment_minmax] x must have rank >= 1, got shape ()")
+    if i.ndim != 1 or i.shape[0] != a.shape[0]:
+        raise ValueError(f"[segment_minmax] ids must be 1-D with one id per row of x "
+                         f"{list(a.shape)}, got shape {list(i.shape)}")
+    if int(num) < 0:
+        raise ValueError(f"[segment_minmax] num must be >= 0, got {num}")
+    num = int(num)
+    fold = np.maximum if is_max else np.minimum
+    if a.dtype.kind == "f":
+        init = -np.inf if is_max else np.inf
+    else:
+        init = np.iinfo(a.dtype).min if is_max else np.iinfo(a.dtype).max
+    y = np.full((num,) + a.shape[1:], init, a.dtype)
+    keep = (i >= 0) & (i < num)
+    fold.at(y, i[keep].astype(np.int64), a[keep])
+    if a.dtype.kind == "f":
+        seen = np.zeros(num, bool)
+        seen[i[keep].astype(np.int64)] = True
+        y[~seen] = np.finfo(a.dtype).min if is_max else np.finfo(a.dtype).max
+    return _out(y)
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

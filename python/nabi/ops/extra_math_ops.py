@@ -16,7 +16,7 @@ import builtins as _b
 import numpy as np
 
 from .. import dtypes as _dt
-from ..framework.device import DeviceArray, to_device
+from ..framework.device import DeviceArray, add_at, backend, to_device
 from ._common import (Tensor, _tapes, _wrap, binary_operands, is_float, operand_like, record,
                       t_)
 from . import math_ops as _m
@@ -414,6 +414,9 @@ def _segment_reduce(op, x, ids, num, kind):
     if a.dtype.kind not in "iuf":
         raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
     rest = tuple(a.shape[ids.ndim:])
+    if (type(a) is DeviceArray and kind != "prod"
+            and a.dtype in (np.float32, np.float64, np.int32, np.int64)):
+        return _segment_minmax_gpu(op, x, ids, num, kind)
 
     def fwd(h):
         h2 = h.reshape((ids.size,) + rest)
@@ -459,6 +462,37 @@ def _segment_reduce(op, x, ids, num, kind):
         return ((np.where(sel, gr / np.maximum(cnt[safe], 1), 0)).reshape(h.shape),)
     return _host_op(op, [x], fwd, bwd, lambda g, xt, o: (_segment_grad_t(
         g, xt, o, ids, kind),))
+
+
+def _segment_minmax_gpu(op, x, ids, num, kind):
+    """Segment max / min of a GPU tensor on the kernel of csrc/cuda/segment_reduce.cu (the
+    data stays on the GPU; the ids, already read for their checks, go up once); the gradient
+    (ties share it evenly, rows of id -1 get none) is GPU array work too."""
+    a = x._data
+    rest = tuple(a.shape[ids.ndim:])
+    flat = np.ascontiguousarray(ids.reshape(-1))
+    a2 = a.reshape((flat.size,) + rest)
+    y = DeviceArray(backend().segment_minmax(a2.buf, to_device(flat, "cuda").buf, num,
+                                             kind == "max"))
+    out = _wrap(y)
+    if _tapes and is_float(a):
+        ext = np.where(flat >= 0, flat, num)  # rows of id -1: a padding segment num
+        keep = to_device((flat >= 0).reshape((-1,) + (1,) * len(rest)), "cuda")
+
+        def backward(g, needs):
+            g = to_device(g, "cuda")
+            zero = np.zeros_like(g, shape=(1,) + rest)
+            chosen = np.take(np.concatenate([y, zero], axis=0), ext, axis=0)
+            sel = np.logical_and(np.equal(a2, chosen), keep)
+            cnt = np.zeros_like(g, shape=(num + 1,) + rest)
+            add_at(cnt, (ext,), sel.astype(g.dtype))
+            share = np.concatenate([g, zero], axis=0) / np.maximum(cnt, np.ones((), g.dtype))
+            gr = np.where(sel, np.take(share, ext, axis=0), np.zeros((), g.dtype))
+            return (gr.reshape(a.shape),)
+
+        record((x,), out, backward,
+               lambda g, needs: (_segment_grad_t(g, x, out, ids, kind),), op)
+    return out
 
 
 def _segment_grad_t(g, x, out, ids, kind):
