@@ -12,7 +12,7 @@ the upstream gradient and piecewise constant in the data.
 """
 import numpy as np
 
-from ..framework.device import DeviceArray, add_at, to_device
+from ..framework.device import DeviceArray, add_at, backend, to_device
 from ._common import Tensor, _tapes, _wrap, is_float, operand_like, record, t_
 from .array_ops import reshape
 from .math_ops import divide
@@ -169,7 +169,15 @@ def segment_max(data, segment_ids, name=None):
     rest = tuple(a.shape[1:])
     present = np.unique(ids)
     if type(a) is DeviceArray:
-        if ids.size:
+        if ids.size and a.dtype in (np.float32, np.float64, np.int32, np.int64):
+            # the segment max kernel (csrc/cuda/segment_reduce.cu); empty segments -> 0
+            r = DeviceArray(backend().segment_minmax(a.buf, to_device(ids, "cuda").buf, num,
+                                                     True))
+            if present.size < num:
+                empty = ~np.isin(np.arange(num), present)
+                r = np.where(to_device(empty.reshape((num,) + (1,) * len(rest)), "cuda"),
+                             np.zeros((), a.dtype), r)
+        elif ids.size:
             v = _segmented_max_scan(a, ids, num)
             ends = np.searchsorted(ids, np.arange(num), side="right") - 1
             rowmap = np.where(np.isin(np.arange(num), present), ends, ids.size)
