@@ -33,6 +33,7 @@ from .variables import (AUTO_REUSE, Variable, VariableScope, all_variables, assi
                         is_variable_initialized, local_variables, local_variables_initializer,
                         model_variables, ones_initializer, random_normal_initializer,
                         random_uniform_initializer, report_uninitialized_variables,
+                        scatter_nd_add, scatter_nd_sub, scatter_nd_update,
                         trainable_variables, truncated_normal_initializer,
                         variable_scope, variables_initializer, variance_scaling_initializer,
                         zeros_initializer)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ... import dtypes as _dt
-from ...framework.tensor import Tensor as EagerTensor, TensorShape
+from ...framework.tensor import Tensor as EagerTensor, TensorShape, Variable as EagerVariable
 from ...keras.initializers import compute_fans
 from .graph import GraphKeys, Operation, Tensor, apply_op, get_default_graph
 
@@ -18,6 +18,7 @@ __all__ = ["Variable", "get_variable", "variable_scope", "get_variable_scope", "
            "all_variables", "model_variables", "global_variables_initializer",
            "initialize_all_variables", "variables_initializer", "local_variables_initializer",
            "initialize_variables", "assign", "assign_add", "assign_sub",
+           "scatter_nd_update", "scatter_nd_add", "scatter_nd_sub",
            "report_uninitialized_variables", "is_variable_initialized"]
 
 
@@ -164,6 +165,30 @@ def assign_sub(ref, value, use_locking=None, name=None):
     _check_var(ref, "assign_sub")
     return apply_op("AssignSub", lambda v, x: v.assign_sub(x), (ref, value),
                     name=name or "AssignSub", kind="stateful", probe_fn=lambda v, x: v)
+
+
+def _scatter_nd(op_type, method, ref, indices, updates, name):
+    """tf.compat.v1.scatter_nd_*: `ref` (a graph Variable, or an eager nabi.Variable as TF 2's
+    tf.compat.v1 takes) updated in place at `indices` (index the leading axes, as
+    tf.scatter_nd); returns the updated ref. Duplicate indices add up for _add / _sub (for
+    _update TF leaves their order undefined); use_locking is ignored."""
+    if isinstance(ref, EagerVariable):
+        return getattr(ref, method)(indices, updates)
+    _check_var(ref, method)
+    return apply_op(op_type, lambda v, i, u: getattr(v, method)(i, u), (ref, indices, updates),
+                    name=name or op_type, kind="stateful", probe_fn=lambda v, i, u: v)
+
+
+def scatter_nd_update(ref, indices, updates, use_locking=True, name=None):
+    return _scatter_nd("ScatterNdUpdate", "scatter_nd_update", ref, indices, updates, name)
+
+
+def scatter_nd_add(ref, indices, updates, use_locking=False, name=None):
+    return _scatter_nd("ScatterNdAdd", "scatter_nd_add", ref, indices, updates, name)
+
+
+def scatter_nd_sub(ref, indices, updates, use_locking=False, name=None):
+    return _scatter_nd("ScatterNdSub", "scatter_nd_sub", ref, indices, updates, name)
 
 
 # -- collections of variables ------------------------------------------------------------------
