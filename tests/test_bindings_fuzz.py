@@ -677,11 +677,8 @@ def _cuda_hand():
                                        D.zeros([1], "float64"))),
         ("sparse_softmax_cross_entropy_with_logits", "label-out-of-range",
          lambda: cb.sparse_softmax_xent_forward(_idx(0, 3, dtype=np.int32), x)),
-        # (Labels (-1, 0) trip the host simulator: thread 0 exits before any barrier, so it runs
-        # the other warps as plain calls and calls their warp shuffles a divergent barrier; on
-        # a GPU warps may diverge. A simulator limitation, csrc/cuda/sim/sim.cpp run_block.)
         ("sparse_softmax_cross_entropy_with_logits", "label-neg",
-         lambda: cb.sparse_softmax_xent_forward(_idx(0, -1), x)),
+         lambda: cb.sparse_softmax_xent_forward(_idx(-1, 0), x)),
         ("matmul", "None", lambda: cb.matmul(None, x)),
         # geometry (the same caps as the CPU bindings)
         ("conv2d", "padding-huge", lambda: cb.conv2d_forward(xi, wc, None, [1, 1], [1, 1],

@@ -55,6 +55,14 @@ def test_simulator_semantics(selftest, order):
     assert out["warp_sum"] == f"{sum(range(32))} {sum(range(32))} {sum(range(32, 64))}"
     assert out["divergent_err"] == "cudaErrorLaunchFailure"
     assert "divergent barrier" in err
+    assert out["divergent_warp_err"] == "cudaErrorLaunchFailure"
+    # whole warps may exit before shuffles that other warps make
+    assert out["warp_exits_early_err"] == "cudaSuccess"
+    assert out["warp_exits_early"] == f"-1 {sum(range(32, 64))} {sum(range(32, 64))}"
+    # a shuffle whose warp has an exited lane is reported, with or without fibers
+    assert out["lane_exits_32_err"] == "cudaErrorLaunchFailure"
+    assert out["lane_exits_64_err"] == "cudaErrorLaunchFailure"
+    assert "after lane 0 of its warp exited" in err
     assert out["deadlock_err"] == "cudaErrorLaunchFailure"
     assert "deadlock" in err
     assert out["too_many_threads_err"] == "cudaErrorInvalidConfiguration"

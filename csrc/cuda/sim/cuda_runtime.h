@@ -9,11 +9,22 @@
 //     resumed round-robin; __syncthreads() and the warp shuffles are barriers that park a
 //     fiber until every live thread of its block (or warp) has arrived. So a kernel that
 //     reads shared memory without the barrier that orders it sees the wrong data here too.
-//   - Shortcut: each block first runs thread 0 alone. If it finishes without reaching a
-//     barrier, the block's other threads run as plain calls (no fiber switches); a barrier
-//     reached by one of them then is a divergent barrier, reported as a launch failure.
-//   - NABI_SIM_ORDER=reverse runs the blocks and the threads (after thread 0) in reverse order:
-//     a result that changes with it depends on an order CUDA does not promise.
+//   - Shortcut: each block first runs the first thread (lane 0) of every warp, as fibers,
+//     each until it exits or parks at a barrier. If every one of them exits without reaching a
+//     barrier, the block's other threads run as plain calls (no fiber switches); otherwise all
+//     threads run as fibers. Whole warps may exit early while other warps shuffle (shuffles
+//     are per warp): a kernel with one warp per row that returns for some rows is fine.
+//   - Divergence, reported as a launch failure ("divergent barrier: ..."), in either mode:
+//     (a) a thread reaches __syncthreads after thread (0,0,0) of its block has exited without
+//         ever reaching __syncthreads (some threads skip a barrier that others wait at);
+//     (b) a lane reaches a warp shuffle or ballot after a lane of its own warp has exited (the
+//         kernels use full masks, and a full-mask collective with exited lanes is undefined
+//         behaviour in CUDA); lanes past the end of a partial last warp do not count.
+//     A __syncwarp, shuffle or ballot reached in the plain-call mode is reported too (its warp
+//     leader exited without any barrier). Other exits are allowed: threads that exit after
+//     thread (0,0,0) has passed a __syncthreads no longer count at later ones.
+//   - NABI_SIM_ORDER=reverse runs the blocks and the threads (after thread 0 / warp 0) in
+//     reverse order: a result that changes with it depends on an order CUDA does not promise.
 //   - __shared__ variables are function-local statics: blocks run one at a time, so one copy
 //     per kernel is one copy per block. Atomics are plain read-modify-writes (one OS thread).
 //   - Launch configurations are checked as the GPU checks them (block <= 1024 threads,

@@ -41,6 +41,28 @@ __global__ void divergent(int* out) {
   out[threadIdx.x] = 1;
 }
 
+// Whole warps skipping the __syncthreads that the other warps reach (thread 0 among them).
+__global__ void divergent_warp(int* out) {
+  if (threadIdx.x >= 32) __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+// One warp per row, as sparse_softmax_xent_kernel: warp 0 returns before any shuffle, warp 1
+// shuffles. Legal CUDA (shuffles are per warp).
+__global__ void warp_exits_early(const int* x, int* out) {
+  out[threadIdx.x] = -1;
+  if (threadIdx.x < 32) return;
+  int v = x[threadIdx.x];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  out[threadIdx.x] = v;
+}
+
+// Lane 0 exits, its warp-mates shuffle with a full mask: undefined in CUDA.
+__global__ void lane_exits(const int* x, int* out) {
+  if (threadIdx.x == 0) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);
+}
+
 // Half of each warp at __syncthreads, the other half in a warp shuffle: no barrier can open.
 __global__ void deadlock(int* out) {
   if (threadIdx.x % 32 < 16) {
@@ -90,6 +112,15 @@ int main() {
 
   divergent<<<1, 64>>>(oi);
   report("divergent_err");
+  divergent_warp<<<1, 64>>>(oi);
+  report("divergent_warp_err");
+  warp_exits_early<<<2, 64>>>(xi, oi);
+  report("warp_exits_early_err");
+  std::printf("warp_exits_early %d %d %d\n", oi[0], oi[32], oi[63]);  // -1 1520 1520
+  lane_exits<<<1, 32>>>(xi, oi);  // every warp leader exits: the plain-call mode
+  report("lane_exits_32_err");
+  lane_exits<<<1, 64>>>(xi, oi);  // warp 1's leader shuffles: the fiber mode
+  report("lane_exits_64_err");
   deadlock<<<1, 64>>>(oi);
   report("deadlock_err");
   ids<<<1, 1025>>>(oi);

@@ -81,6 +81,7 @@ struct Fiber {
   uint3 tid{};
   int lin = 0;
   bool done = false, synced = false;
+  bool block_synced = false;  // reached __syncthreads at least once
   Barrier* wait = nullptr;  // parked at this barrier until its generation passes wait_gen
   unsigned wait_gen = 0;
   unsigned shfl_count = 0;
@@ -100,7 +101,7 @@ struct Block {
   std::vector<Warp> warps;
   Fiber* cur = nullptr;
   void* sched_sp = nullptr;
-  bool direct = false;  // running a thread as a plain call (no fiber): barriers are an error
+  bool direct = false;  // running threads as plain calls (no fiber): barriers are an error
   std::string fault;    // first fault of this launch
 } B;
 
@@ -129,8 +130,8 @@ void arrive(Barrier& b) {
   Fiber* f = B.cur;
   if (B.direct)
     fail("divergent barrier: " + tid_str(g.tid) +
-         " reached a barrier (__syncthreads or a warp shuffle) that thread (0,0,0) of its block "
-         "did not");
+         " reached a barrier (__syncthreads or __syncwarp) that the first thread of every warp "
+         "of its block exited without");
   f->synced = true;
   if (++b.arrived == b.live) {
     release(b);
@@ -169,6 +170,11 @@ void fiber_entry() {
   std::abort();  // a finished fiber is never resumed
 }
 
+// Linear index within the block of the running CUDA thread (fiber or direct call).
+int cur_lin() {
+  return static_cast<int>(g.tid.x + g.bdim.x * (g.tid.y + g.bdim.y * g.tid.z));
+}
+
 void init_fiber(Fiber& f) {
   if (!f.stack) {
     void* m = mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE,
@@ -187,7 +193,7 @@ void init_fiber(Fiber& f) {
   asm volatile("fnstcw %0" : "=m"(fpcw));
   *--sp = static_cast<uint64_t>(_mm_getcsr()) | (static_cast<uint64_t>(fpcw) << 32);
   f.sp = sp;
-  f.done = f.synced = false;
+  f.done = f.synced = f.block_synced = false;
   f.wait = nullptr;
   f.shfl_count = 0;
 }
@@ -227,31 +233,40 @@ bool skip_kernels() {
 namespace {
 
 void run_block() {
-  const int n = B.nthreads;
+  const int n = B.nthreads, nw = (n + 31) / 32;
   const bool rev = reverse_order();
-  // Thread 0 first (the probe below), then the rest in order (reversed: n-1 down to 1).
+  // Thread 0 first, then the rest in order (reversed: n-1 down to 1).
   auto at = [&](int i) -> Fiber& { return B.fibers[rev && i > 0 ? n - i : i]; };
   B.bar = Barrier{};
   B.bar.live = n;
-  for (int w = 0; w < static_cast<int>(B.warps.size()); ++w) {
+  for (int w = 0; w < nw; ++w) {
     B.warps[w].bar = Barrier{};
     B.warps[w].bar.live = std::min(32, n - 32 * w);
   }
+  for (int i = 0; i < n; ++i) B.fibers[i].done = B.fibers[i].block_synced = false;
 
-  // Thread 0 alone first.
-  init_fiber(at(0));
-  resume(at(0));
-  if (at(0).done && !at(0).synced) {
-    // It reached no barrier: the others run as plain calls.
+  // The probe: the first thread of every warp, as fibers (warp 0 first, then the others in the
+  // block's order), each until it exits or parks at a barrier.
+  bool leaders_synced = false;
+  for (int k = 0; k < nw; ++k) {
+    Fiber& f = B.fibers[32 * (rev && k > 0 ? nw - k : k)];
+    init_fiber(f);
+    resume(f);
+    leaders_synced = leaders_synced || !f.done || f.synced;
+  }
+  if (!leaders_synced) {
+    // No warp leader reached a barrier: the others run as plain calls.
     B.direct = true;
     for (int i = 1; i < n && B.fault.empty(); ++i) {
+      if (at(i).lin % 32 == 0) continue;  // a leader, already run
       g.tid = at(i).tid;
       run_body();
     }
     B.direct = false;
     return;
   }
-  for (int i = 1; i < n; ++i) init_fiber(at(i));
+  for (int i = 1; i < n; ++i)
+    if (at(i).lin % 32) init_fiber(at(i));
   for (;;) {
     bool any_left = false, progress = false;
     for (int i = 0; i < n; ++i) {
@@ -346,14 +361,44 @@ void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, LaunchBody& body,
   }
 }
 
-void syncthreads() { arrive(B.bar); }
+void syncthreads() {
+  // Rule (a): thread (0,0,0) exited without ever reaching __syncthreads, and another thread of
+  // its block reaches one (see cuda_runtime.h).
+  const Fiber& t0 = B.fibers[0];
+  if (t0.done && !t0.block_synced)
+    fail("divergent barrier: " + tid_str(g.tid) +
+         " reached __syncthreads that thread (0,0,0) of its block exited without");
+  if (B.cur && !B.direct) B.cur->block_synced = true;
+  arrive(B.bar);
+}
 
 void syncwarp() { arrive(B.warps[B.cur ? B.cur->lin / 32 : 0].bar); }
 
 namespace {
+// Rule (b): a warp collective (shuffle, ballot) reached by a lane one of whose warp-mates has
+// exited. In direct mode the calling thread's warp leader has exited without any barrier.
+void check_warp_live(const char* what) {
+  const int lin = cur_lin(), base = (lin / 32) * 32;
+  int gone = -1;
+  if (B.direct) {
+    gone = base;
+  } else {
+    for (int l = base; l < base + 32 && l < B.nthreads; ++l)
+      if (B.fibers[l].done) {
+        gone = l;
+        break;
+      }
+  }
+  if (gone >= 0)
+    fail("divergent barrier: " + tid_str(g.tid) + " reached a warp " + what +
+         " after lane " + std::to_string(gone % 32) +
+         " of its warp exited (a full-mask warp collective with exited lanes is undefined "
+         "in CUDA)");
+}
+
 template <typename Src>
 unsigned long long exchange(unsigned long long v, Src src_of) {
-  if (B.direct) arrive(B.bar);  // reports the divergent barrier
+  check_warp_live("shuffle");
   Fiber* f = B.cur;
   Warp& w = B.warps[f->lin / 32];
   const int lane = f->lin % 32, par = f->shfl_count++ & 1;
@@ -384,7 +429,7 @@ unsigned long long warp_exchange_idx(unsigned long long v, int src, int width) {
 }
 
 unsigned warp_ballot(bool p) {
-  if (B.direct) arrive(B.bar);
+  check_warp_live("ballot");
   Fiber* f = B.cur;
   Warp& w = B.warps[f->lin / 32];
   const int lane = f->lin % 32, par = f->shfl_count++ & 1;
