@@ -6,6 +6,7 @@ tools/gpu_host_ops.py, bench/results/gpu_host_ops.md):
   tf.unique, tf.unique_with_counts  csrc/cuda/unique.cu  (cuda_backend.unique)
   tf.math.unsorted_segment_max / _min, tf.math.segment_min  csrc/cuda/segment_reduce.cu
                                                             (cuda_backend.segment_minmax)
+  tf.signal.overlap_and_add  csrc/cuda/overlap_add.cu  (cuda_backend.overlap_add)
 
 against independent references (Python loops over NumPy arrays: counts, linear counts of the
 entries before a value, a dict of first occurrences).
@@ -126,6 +127,19 @@ def ref_segment_grad(x, ids, num, is_max, g):
             for r in hit:
                 d[(r,) + j] = g[(s,) + j] / len(hit)
     return d
+
+
+def ref_overlap_add(x, step):
+    """Frames added at multiples of step, element by element in frame order."""
+    x = np.asarray(x)
+    frames, length = x.shape[-2:]
+    lead = x.shape[:-2]
+    y = np.zeros(lead + (max((frames - 1) * step + length, 0),), x.dtype)
+    for idx in np.ndindex(*lead):
+        for f in range(frames):
+            for j in range(length):
+                y[idx + (f * step + j,)] += x[idx + (f, j)]
+    return y
 
 
 # ---------------------------------------------------------------- bincount kernel
@@ -298,6 +312,26 @@ def test_segment_minmax_kernel_edges(backend):
                                _buf(backend, np.zeros(3, np.int32)), -1, True)
 
 
+# ---------------------------------------------------------------- overlap_add kernel
+@pytest.mark.parametrize("dt", NUM)
+@pytest.mark.parametrize("shape,step", [((2, 5, 6), 2), ((4, 3), 3), ((3, 4), 7), ((1, 2, 3, 4), 1),
+                                        ((0, 4), 2), ((2, 0, 3), 1)])
+def test_overlap_add_kernel(backend, dt, shape, step, rng):
+    x = (rng.standard_normal(shape) * 8).astype(dt)
+    y = _np(backend, backend.overlap_add(_buf(backend, x), step))
+    assert y.dtype == dt
+    np.testing.assert_array_equal(y, ref_overlap_add(x, step))  # same order: exact
+
+
+def test_overlap_add_kernel_rejects_bad_arguments(backend):
+    with pytest.raises(ValueError, match=r"\[overlap_add\] x must have rank >= 2"):
+        backend.overlap_add(_buf(backend, np.ones(3, np.float32)), 1)
+    with pytest.raises(ValueError, match=r"\[overlap_add\] frame_step must be >= 1"):
+        backend.overlap_add(_buf(backend, np.ones((2, 3), np.float32)), 0)
+    with pytest.raises(TypeError, match=r"\[overlap_add\] x must be"):
+        backend.overlap_add(_buf(backend, np.ones((2, 3), bool)), 1)
+
+
 # ---------------------------------------------------------------- ops on every device
 def test_bincount_op(where, rng):
     x = rng.integers(0, 7, (3, 12)).astype(np.int32)
@@ -386,6 +420,19 @@ def test_unsorted_segment_minmax_ops_and_gradients(where, kind, rng):
         r = ref_segment(x[:6], [0, 0, 2, 2, 2, 4], 5, kind == "max")
         r[[1, 3]] = 0
         np.testing.assert_array_equal(s.numpy(), r)
+
+
+def test_overlap_and_add_op_and_gradient(where, rng):
+    x = rng.standard_normal((2, 5, 6))
+    w = rng.standard_normal((2, 14))
+    with nabi.device(where):
+        X = nabi.Variable(x)
+        with nabi.GradientTape() as tape:
+            y = nabi.signal.overlap_and_add(X, 2)
+            loss = nabi.reduce_sum(y * nabi.constant(w))
+        np.testing.assert_array_equal(y.numpy(), ref_overlap_add(x, 2))
+        idx = 2 * np.arange(5)[:, None] + np.arange(6)[None, :]
+        np.testing.assert_array_equal(tape.gradient(loss, X).numpy(), w[:, idx])
 
 
 def test_keras_ops_using_the_kernels(where, rng):
@@ -493,3 +540,10 @@ def test_segment_max_keeps_the_data_on_the_gpu(d2h):
         assert reads == 1  # GPU ids: read once for their checks; the data stays
         r = nabi.math.unsorted_segment_max(x, ids, 3)
     assert type(r._data).__name__ == "DeviceArray"
+
+
+def test_overlap_and_add_stays_on_the_gpu(d2h):
+    with nabi.device("/GPU:0"):
+        x = nabi.constant(np.ones((3, 4, 8), np.float32))
+        reads, launches = d2h(lambda: nabi.signal.overlap_and_add(x, 4))
+        assert reads == 0 and launches >= 1

@@ -852,6 +852,26 @@ def segment_minmax(x, ids, num, is_max):
     return _out(y)
 
 
+def overlap_add(x, frame_step):
+    """(..., (frames - 1) * frame_step + frame_length): the frames of x added at multiples of
+    frame_step, in frame order (csrc/cuda/overlap_add.cu)."""
+    a = _a(x, "overlap_add")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[overlap_add] x must be float32, float64, int32 or int64, got bool of "
+                        f"shape {tuple(a.shape)}")
+    if a.ndim < 2:
+        raise ValueError(f"[overlap_add] x must have rank >= 2 (..., frames, frame_length), got "
+                         f"shape {list(a.shape)}")
+    step = int(frame_step)
+    if step < 1:
+        raise ValueError(f"[overlap_add] frame_step must be >= 1, got {step}")
+    frames, length = a.shape[-2], a.shape[-1]
+    y = np.zeros(a.shape[:-2] + (max((frames - 1) * step + length, 0),), a.dtype)
+    for f in range(frames):
+        y[..., f * step:f * step + length] += a[..., f, :]
+    return _out(y)
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (
