@@ -37,7 +37,8 @@ __device__ __forceinline__ unsigned long long to_bits(int64_t v) {
 template <typename T, typename B>
 __device__ __forceinline__ T from_bits(B b) {
   if constexpr (std::is_same_v<T, float>) return __uint_as_float(b);
-  else if constexpr (std::is_same_v<T, double>) return __longlong_as_double(static_cast<long long>(b));
+  else if constexpr (std::is_same_v<T, double>)
+    return __longlong_as_double(static_cast<long long>(b));
   else return static_cast<T>(b);
 }
 
