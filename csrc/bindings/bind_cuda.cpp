@@ -484,7 +484,7 @@ Buf random_uniform(std::vector<int64_t> shape, uint64_t seed, uint64_t offset,
   const char* op = "random_uniform";
   const DType d = dtype_from_name(op, dtype);
   if (!is_float(d)) type_error(op, "dtype must be float32 or float64, got " + dtype);
-  Buf y = make_buffer(shape, d);
+  Buf y = make_buffer(op, shape, d);
   by_dtype(d, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     py::gil_scoped_release nogil;

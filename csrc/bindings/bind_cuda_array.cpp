@@ -308,7 +308,7 @@ Buf strided_copy(const Buf& xb, const Shape& shape, const Shape& strides, int64_
   const char* op = "strided_copy";
   const DeviceBuffer& x = need(op, xb, "x");
   check_view(op, shape, strides, offset, x.numel());
-  Buf y = make_buffer(shape, x.dtype());
+  Buf y = make_buffer(op, shape, x.dtype());
   if (y->numel() == 0) return y;
   const size_t item = cuda::dtype_size(x.dtype());
   const void* src = static_cast<const char*>(x.data()) + static_cast<size_t>(offset) * item;
@@ -487,7 +487,7 @@ Buf scatter_add(const Buf& ub, const Buf& ib, int64_t axis, int64_t size) {
   int64_t outer = 1, inner = 1;
   for (int j = 0; j < d; ++j) outer *= u.shape()[j];
   for (int j = d + k; j < u.ndim(); ++j) inner *= u.shape()[j];
-  Buf y = make_buffer(out, u.dtype());
+  Buf y = make_buffer(op, out, u.dtype());
   {
     py::gil_scoped_release nogil;
     nd::scatter_add(u.dtype(), u.data(), outer, idx.numel(), inner, idx.dtype(), idx.data(),
@@ -505,7 +505,7 @@ Buf one_hot(const Buf& ib, int64_t depth, double on, double off, const std::stri
   Shape out = idx.shape();
   out.push_back(depth);
   check_rank(op, out, "the result (indices " + shape_str(idx.shape()) + " + depth)");
-  Buf y = make_buffer(out, d);
+  Buf y = make_buffer(op, out, d);
   {
     py::gil_scoped_release nogil;
     nd::one_hot(idx.dtype(), idx.data(), idx.numel(), depth, on, off, d, y->data());
@@ -551,7 +551,7 @@ Buf fill(const Shape& shape, double value, const std::string& dtype) {
   const char* op = "fill";
   const DType d = dtype_from_name(op, dtype);
   check_shape(op, shape, "shape");
-  Buf y = make_buffer(shape, d);
+  Buf y = make_buffer(op, shape, d);
   {
     py::gil_scoped_release nogil;
     nd::fill(d, y->data(), y->numel(), value);
@@ -563,7 +563,7 @@ Buf arange(double start, double step, int64_t n, const std::string& dtype) {
   const char* op = "arange";
   const DType d = dtype_from_name(op, dtype);
   if (n < 0) value_error(op, "n must be >= 0, got " + std::to_string(n));
-  Buf y = make_buffer({n}, d);
+  Buf y = make_buffer(op, {n}, d);
   {
     py::gil_scoped_release nogil;
     nd::arange(d, y->data(), n, start, step);
@@ -576,7 +576,7 @@ Buf random_normal(const Shape& shape, uint64_t seed, uint64_t offset, const std:
   const DType d = dtype_from_name(op, dtype);
   if (!is_float(d)) type_error(op, "dtype must be float32 or float64, got " + dtype);
   check_shape(op, shape, "shape");
-  Buf y = make_buffer(shape, d);
+  Buf y = make_buffer(op, shape, d);
   {
     py::gil_scoped_release nogil;
     nd::random_normal(d, y->data(), y->numel(), seed, offset);

@@ -72,7 +72,7 @@ Buf bincount(const Buf& xb, int64_t length, const Buf& wb, bool per_row, bool bi
   if (length > 0 && rows > std::numeric_limits<int64_t>::max() / length)
     value_error(op, "the result (" + std::to_string(rows) + ", " + std::to_string(length) +
                         ") is too large");
-  Buf y = per_row ? make_buffer({rows, length}, out) : make_buffer({length}, out);
+  Buf y = per_row ? make_buffer(op, {rows, length}, out) : make_buffer(op, {length}, out);
   {
     py::gil_scoped_release nogil;
     nd::bincount(x.dtype(), x.data(), rows, n, length, wb ? wb->data() : nullptr, binary, out,
@@ -151,7 +151,7 @@ Buf segment_minmax(const Buf& xb, const Buf& ib, int64_t num, bool is_max) {
   if (num < 0) value_error(op, "num must be >= 0, got " + std::to_string(num));
   std::vector<int64_t> out = x.shape();
   out[0] = num;
-  Buf y = make_buffer(out, x.dtype());  // (checks the size)
+  Buf y = make_buffer(op, out, x.dtype());
   const int64_t rows = x.shape()[0];
   int64_t inner = 1;
   for (size_t d = 1; d < out.size(); ++d) inner *= out[d];

@@ -11,7 +11,8 @@
 //
 // With NABI_WITH_CUDA, also: Buf (shared_ptr<DeviceBuffer>), make_buffer, dtype_from_array,
 // dtype_from_name, numpy_dtype, from_numpy, to_numpy, shape_tuple, need, need_float,
-// is_float, same_dtype, same_shape, last_dim, by_dtype (float/double dispatch).
+// is_float, same_dtype, same_shape, last_dim, by_dtype (float/double dispatch), and
+// make_buffer(op, shape, dtype), which refuses more than 2^62 bytes naming op and shape.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -101,6 +102,30 @@ inline py::dtype numpy_dtype(DType d) {
 
 inline Buf make_buffer(std::vector<int64_t> shape, DType d) {
   return std::make_shared<DeviceBuffer>(std::move(shape), d);
+}
+
+// An entry point's result buffer: the shape's byte count checked first, so that a refusal
+// names the op and the shape ("[fill] shape (2305843009213693952,) of float64 is more than 2^62
+// bytes") rather than DeviceBuffer (which refuses the same shapes).
+inline void check_bytes(const char* op, const std::vector<int64_t>& shape, DType d) {
+  __int128 n = static_cast<__int128>(cuda::dtype_size(d));
+  bool zero = false;
+  for (int64_t s : shape) {
+    if (s < 0) value_error(op, "shape " + shape_str(shape) + " has a negative dimension");
+    zero = zero || s == 0;
+  }
+  if (zero) return;
+  for (int64_t s : shape) {
+    n *= s;
+    if (n > (static_cast<__int128>(1) << 62))
+      value_error(op, "shape " + shape_str(shape) + " of " + cuda::dtype_str(d) +
+                          " is more than 2^62 bytes");
+  }
+}
+
+inline Buf make_buffer(const char* op, std::vector<int64_t> shape, DType d) {
+  check_bytes(op, shape, d);
+  return make_buffer(std::move(shape), d);
 }
 
 inline Buf from_numpy(py::array arr) {
