@@ -7,6 +7,7 @@ tools/gpu_host_ops.py, bench/results/gpu_host_ops.md):
   tf.math.unsorted_segment_max / _min, tf.math.segment_min  csrc/cuda/segment_reduce.cu
                                                             (cuda_backend.segment_minmax)
   tf.signal.overlap_and_add  csrc/cuda/overlap_add.cu  (cuda_backend.overlap_add)
+  tf.histogram_fixed_width(_bins)  device arithmetic + the bincount kernel
 
 against independent references (Python loops over NumPy arrays: counts, linear counts of the
 entries before a value, a dict of first occurrences).
@@ -435,6 +436,27 @@ def test_overlap_and_add_op_and_gradient(where, rng):
         np.testing.assert_array_equal(tape.gradient(loss, X).numpy(), w[:, idx])
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.int32])
+def test_histogram_fixed_width_ops(where, dt, rng):
+    v = (rng.standard_normal(50) * 4).astype(dt)
+    lo, hi, n = -3.0, 5.0, 7
+    bins = []
+    for x in v.astype(np.float64).tolist():  # the bin of each value, clamped to the ends
+        k = int(np.floor((x - lo) / (hi - lo) * n))
+        bins.append(min(max(k, 0), n - 1))
+    with nabi.device(where):
+        h = nabi.histogram_fixed_width(nabi.constant(v), [lo, hi], nbins=n)
+        assert h.dtype == nabi.int32
+        np.testing.assert_array_equal(h.numpy(), np.array([bins.count(k) for k in range(n)]))
+        h64 = nabi.histogram_fixed_width(nabi.constant(v), nabi.constant([lo, hi]), nbins=n,
+                                         dtype=nabi.int64)
+        assert h64.dtype == nabi.int64 and int(h64.numpy().sum()) == v.size
+        b = nabi.histogram_fixed_width_bins(nabi.constant(v.reshape(5, 10)), [lo, hi], nbins=n)
+        np.testing.assert_array_equal(b.numpy(), np.array(bins).reshape(5, 10))
+        with pytest.raises(ValueError, match=r"\[histogram_fixed_width\] value_range"):
+            nabi.histogram_fixed_width(nabi.constant(v), [1.0, 1.0], nbins=n)
+
+
 def test_keras_ops_using_the_kernels(where, rng):
     """keras.ops.bincount and keras.ops.digitize (Keras models' preprocessing) on the kernels."""
     x = rng.integers(0, 5, 20).astype(np.int32)
@@ -547,3 +569,12 @@ def test_overlap_and_add_stays_on_the_gpu(d2h):
         x = nabi.constant(np.ones((3, 4, 8), np.float32))
         reads, launches = d2h(lambda: nabi.signal.overlap_and_add(x, 4))
         assert reads == 0 and launches >= 1
+
+
+def test_histogram_fixed_width_stays_on_the_gpu(d2h):
+    with nabi.device("/GPU:0"):
+        v = nabi.constant(np.linspace(-1.0, 6.0, 40, dtype=np.float32))
+        reads, launches = d2h(lambda: nabi.histogram_fixed_width(v, [0.0, 5.0], nbins=5))
+        assert reads == 0 and launches >= 1
+        reads, _ = d2h(lambda: nabi.histogram_fixed_width_bins(v, [0.0, 5.0], nbins=5))
+        assert reads == 0

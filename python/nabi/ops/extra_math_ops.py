@@ -771,12 +771,17 @@ def unravel_index(indices, dims, name=None):
 def histogram_fixed_width_bins(values, value_range, nbins=100, dtype=_dt.int32, name=None):
     """The bin (0..nbins-1) of each value for nbins equal bins over value_range; values
     outside fall into the first or last bin."""
-    v = _host(t_(values)._data).astype(np.float64)
-    lo, hi = [float(z) for z in _host(t_(value_range)._data).reshape(-1)]
+    rng = _host(value_range._data) if isinstance(value_range, Tensor) else value_range
+    lo, hi = [float(z) for z in np.asarray(rng, np.float64).reshape(-1)]
     if not hi > lo:
         raise ValueError(f"[histogram_fixed_width_bins] value_range must be [lo, hi] with "
                          f"lo < hi, got {[lo, hi]}")
     n = int(nbins.numpy() if isinstance(nbins, Tensor) else nbins)
+    d = t_(values)._data
+    if type(d) is DeviceArray and d.dtype.name in ("float32", "float64", "int32", "int64"):
+        from .misc_ops import _fixed_width_bins_gpu  # the device arithmetic, no host copy
+        return _wrap(_fixed_width_bins_gpu(d, lo, hi, n).astype(_dt.as_dtype(dtype)._np))
+    v = _host(d).astype(np.float64)
     b = np.clip(np.floor((v - lo) / (hi - lo) * n), 0, n - 1)
     return _wrap(b.astype(_dt.as_dtype(dtype)._np))
 

@@ -218,6 +218,13 @@ def _bincount_gpu(arr, weights, minlength, maxlength, dtype, axis, binary_output
     return _wrap(DeviceArray(y))
 
 
+def _fixed_width_bins_gpu(v, lo, hi, nbins):
+    """int64 bins clip(floor((v - lo) / (hi - lo) * nbins), 0, nbins - 1) of the GPU array v,
+    computed in float64 on the device (the host path's arithmetic)."""
+    b = np.floor((v.astype(np.float64) - lo) / (hi - lo) * nbins)
+    return np.minimum(np.maximum(b, 0.0), float(nbins - 1)).astype(np.int64)
+
+
 def _gpu_search_ok(sorted_sequence, values, out_type):
     s, v = _dev(sorted_sequence), _dev(values)
     if DeviceArray not in (type(s), type(v)):
@@ -343,13 +350,20 @@ def histogram_fixed_width(values, value_range, nbins=100, dtype=_dt.int32, name=
     """Counts of `values` in `nbins` equal bins over [value_range[0], value_range[1]]; values
     below the range go to the first bin, above it to the last (`tf.histogram_fixed_width`)."""
     op = "histogram_fixed_width"
-    v, t = _host(values)
-    lo, hi = (float(a) for a in np.asarray(_host(value_range)[0]).reshape(-1)[:2])
+    rng = _host(value_range)[0] if isinstance(value_range, Tensor) else value_range
+    lo, hi = (float(a) for a in np.asarray(rng, np.float64).reshape(-1)[:2])  # (no upload)
     nbins = int(nbins.numpy() if isinstance(nbins, Tensor) else nbins)
     if nbins < 1:
         raise ValueError(f"[{op}] nbins must be positive, got {nbins}")
     if not hi > lo:
         raise ValueError(f"[{op}] value_range must be increasing, got [{lo}, {hi}]")
+    d, out = _dev(values), np.dtype(_dt.as_dtype(dtype)._np)
+    if type(d) is DeviceArray and d.dtype in _GPU_NUM and out in _GPU_NUM:
+        # on the GPU: the bin arithmetic on the device, then the bincount kernel
+        b = _fixed_width_bins_gpu(d.reshape(-1), lo, hi, nbins)
+        return _wrap(DeviceArray(backend().bincount(b.buf, nbins, None, False, False,
+                                                    out.name)))
+    v, t = _host(values)
     b = np.floor((v.reshape(-1).astype(np.float64) - lo) / (hi - lo) * nbins)
     b = np.clip(b, 0, nbins - 1).astype(np.int64)
     r = np.bincount(b, minlength=nbins).astype(_dt.as_dtype(dtype)._np)
