@@ -19,7 +19,7 @@
 #                 CMake build into python/nabi
 #   20-cuda-tests tests/test_cuda_backend.py test_cuda_array_kernels.py test_cuda_nn_kernels.py
 #                 test_cuda_train_kernels.py test_device.py test_cuda_edge_cases.py
-#                 test_cuda_sort.py test_special_functions_cuda.py
+#                 test_cuda_sort.py test_special_functions_cuda.py test_cuda_host_ops.py
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
 #                 places tensors and Keras models on the GPU, so it runs GPU code paths)
 #   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
@@ -45,7 +45,7 @@ mkdir -p "$OUT" "$LOGS"
 TOTAL=${SESSION_TOTAL_S:-540}
 STEPS=${SESSION_STEPS:-"env install cuda-tests suite memcheck bench"}
 T0=$(date +%s)
-CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py tests/test_cuda_edge_cases.py tests/test_cuda_sort.py tests/test_special_functions_cuda.py"
+CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py tests/test_cuda_edge_cases.py tests/test_cuda_sort.py tests/test_special_functions_cuda.py tests/test_cuda_host_ops.py"
 
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
   [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$PATH:$d" ;; esac
