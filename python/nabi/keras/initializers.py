@@ -1,7 +1,14 @@
 """`keras.initializers`: Keras 3 initializers by name and class.
 
-Draws come from `nabi.random`, so `nabi.random.set_seed` (or `keras.utils.set_random_seed`)
-makes runs repeat; an initializer built with `seed=` returns the same values on every call.
+An initializer built with an int `seed=` gives Keras's numbers: as Keras 3 and Keras 2
+(tf_keras) do, it is a stateless draw, `tf.random.stateless_uniform / stateless_normal /
+stateless_truncated_normal` with the seed [seed, 0] (times the computed limit or stddev), so it
+returns the same values on every call. Where the two differ nabi follows Keras 2: the seed is
+used as given (Keras 3 first takes it modulo 2**31 - 2, which only changes seeds outside
+[0, 2**31 - 3]), and a float64 uniform's bounds are not rounded to float32 first (Keras 3's
+TF backend does, moving float64 values by ~1e-9).
+Unseeded draws come from `nabi.random`, so `nabi.random.set_seed` (or
+`keras.utils.set_random_seed`) makes runs repeat.
 `Initializer(shape, dtype=None)` returns a Tensor (float32 by default).
 """
 import math
@@ -37,6 +44,18 @@ def _shape(shape):
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
     return tuple(int(s) for s in shape)
+
+
+def _draw(kind, shape, dtype, seed, a, b):
+    """A draw of `kind` ('uniform' in [a, b), 'normal' / 'truncated_normal' with mean a and
+    stddev b): Keras's stateless draw for an int seed, else nabi's global generator."""
+    if seed is not None:
+        op = {"uniform": _rnd.stateless_uniform, "normal": _rnd.stateless_normal,
+              "truncated_normal": _rnd.stateless_truncated_normal}[kind]
+        return op(shape, [int(seed), 0], a, b, dtype=dtype)
+    op = {"uniform": _rnd.uniform, "normal": _rnd.normal,
+          "truncated_normal": _rnd.truncated_normal}[kind]
+    return op(shape, a, b, dtype=dtype, seed=None, _advance=False)
 
 
 def compute_fans(shape):
@@ -117,8 +136,8 @@ class RandomUniform(_Seeded):
         self.maxval = maxval
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _rnd.uniform(_shape(shape), self.minval, self.maxval, dtype=_dtype(dtype),
-                            seed=self.seed, _advance=False)
+        return _draw("uniform", _shape(shape), _dtype(dtype), self.seed, self.minval,
+                     self.maxval)
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
@@ -131,8 +150,7 @@ class RandomNormal(_Seeded):
         self.stddev = stddev
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _rnd.normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
-                           seed=self.seed, _advance=False)
+        return _draw("normal", _shape(shape), _dtype(dtype), self.seed, self.mean, self.stddev)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -147,8 +165,8 @@ class TruncatedNormal(_Seeded):
         self.stddev = stddev
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _rnd.truncated_normal(_shape(shape), self.mean, self.stddev, dtype=_dtype(dtype),
-                                     seed=self.seed, _advance=False)
+        return _draw("truncated_normal", _shape(shape), _dtype(dtype), self.seed, self.mean,
+                     self.stddev)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -189,14 +207,13 @@ class VarianceScaling(_Seeded):
         scale = self.scale / max(1.0, n)
         dt = _dtype(dtype)
         if self.distribution == "truncated_normal":
+            # the stddev of a unit normal truncated to (-2, 2): rescale to variance `scale`
             stddev = math.sqrt(scale) / 0.87962566103423978
-            return _rnd.truncated_normal(shape, 0.0, stddev, dtype=dt, seed=self.seed,
-                                         _advance=False)
+            return _draw("truncated_normal", shape, dt, self.seed, 0.0, stddev)
         if self.distribution == "untruncated_normal":
-            return _rnd.normal(shape, 0.0, math.sqrt(scale), dtype=dt, seed=self.seed,
-                               _advance=False)
+            return _draw("normal", shape, dt, self.seed, 0.0, math.sqrt(scale))
         limit = math.sqrt(3.0 * scale)
-        return _rnd.uniform(shape, -limit, limit, dtype=dt, seed=self.seed, _advance=False)
+        return _draw("uniform", shape, dt, self.seed, -limit, limit)
 
     def get_config(self):
         config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
@@ -234,7 +251,9 @@ LecunUniform = _vs("LecunUniform", 1.0, "fan_in", "uniform",
 
 class Orthogonal(_Seeded):
     """A (semi-)orthogonal matrix from the QR decomposition of a normal draw, times `gain`;
-    shapes of rank > 2 are flattened to (prod(shape[:-1]), shape[-1])."""
+    shapes of rank > 2 are flattened to (prod(shape[:-1]), shape[-1]). With an int seed the
+    draw is Keras's (a stateless normal in `dtype`), so the result equals Keras's up to the
+    rounding of the QR (nabi's runs in float64)."""
 
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
@@ -249,14 +268,18 @@ class Orthogonal(_Seeded):
             rows *= d
         cols = shape[-1]
         flat = (max(rows, cols), min(rows, cols))
+        dt = _dtype(dtype)
         with host_scope():
-            a = _rnd.normal(flat, dtype=_dt.float64, seed=self.seed, _advance=False)._data
+            if self.seed is None:
+                a = _rnd.normal(flat, dtype=_dt.float64, seed=None, _advance=False)._data
+            else:
+                a = _draw("normal", flat, dt, self.seed, 0.0, 1.0)._data.astype(np.float64)
         q, r = np.linalg.qr(a)
         d = np.diag(r)
         q = q * np.where(d < 0, -1.0, 1.0)
         if rows < cols:
             q = q.T
-        return _wrap((self.gain * q.reshape(shape)).astype(_dtype(dtype)._np))
+        return _wrap((self.gain * q.reshape(shape)).astype(dt._np))
 
     def get_config(self):
         return {"gain": self.gain, "seed": self.seed}
