@@ -80,6 +80,7 @@ SPECS = {
     "activation_forward": ("activation", lambda: ["relu", A(2, 3)], {1: "dca"}),
     "activation_backward": ("activation", lambda: ["elu", A(2, 3), A(2, 3), A(2, 3)],
                             {1: "dcafrsS", 2: "dcafrsS", 3: "dcafrsS"}),
+    "box_muller": ("box_muller", lambda: [A(2, 3), A(2, 3)], {0: "dcafrsS", 1: "dcafrsS"}),
     "bias_add_forward": ("bias_add", lambda: [A(2, 3), A(3)], {0: "dcafs", 1: "dcafrs"}),
     "bias_add_backward": ("bias_add", lambda: [A(2, 3)], {0: "dca"}),
     "softmax_forward": ("softmax", lambda: [A(2, 3)], {0: "dca"}),

@@ -14,8 +14,9 @@ and tf_keras 2.21.0 (TensorFlow 2.21.0, CPU), e.g.
 Both print the same numbers except where noted: a float64 uniform's bounds (Keras 3's TF
 backend rounds them to float32 first) and seeds outside [0, 2**31 - 3] (Keras 3 takes them
 modulo 2**31 - 2); there nabi follows Keras 2 and the constants are tf_keras's.
-Uniform draws match bit for bit; normal draws to a few float32 ulps (nabi's float32 Box-Muller
-uses NumPy's log / sin / cos, TF glibc's logf / sincosf); Orthogonal to the rounding of the QR.
+Uniform and normal draws match bit for bit (normals: with nabi._C.box_muller, which calls the
+C library's logf / sincosf as TF does; NumPy's log / sin / cos, the fallback, are a few ulps off);
+Orthogonal to the rounding of the QR.
 """
 import importlib
 import math
@@ -40,6 +41,11 @@ def _mod(name):
 
 
 I = _mod("initializers")
+try:
+    from nabi import _C
+    EXACT_NORMALS = hasattr(_C, "box_muller")
+except ImportError:
+    EXACT_NORMALS = False
 CONV = (3, 3, 2, 4)   # a conv kernel: fan_in 18, fan_out 36
 
 # (initializer, shape, dtype, slice of the flattened values, Keras's values)
@@ -133,6 +139,8 @@ def test_uniform_family_bit_for_bit(make, shape, dtype, sl, want):
 def test_normal_family(make, shape, dtype, sl, want):
     a = _draw(make, shape, dtype).reshape(-1)[sl]
     want = np.array(want, dtype)
+    if EXACT_NORMALS:
+        np.testing.assert_array_equal(a, want)
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(a, want, rtol=4 * eps, atol=4 * eps * np.abs(want).max())
 
@@ -196,3 +204,30 @@ def test_bounds_and_moments_large_draw():
     sd = math.sqrt(2 / 500)
     assert np.abs(g).max() <= 2 * sd / 0.8796256610342398 + 1e-7
     assert abs(g.std() - sd) < 0.03 * sd
+
+
+@pytest.mark.skipif(not EXACT_NORMALS, reason="this build has no nabi._C.box_muller")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_box_muller_is_the_c_librarys_scalar_calls(dtype):
+    # reference: TF's BoxMullerFloat / BoxMullerDouble on Linux, element by element through
+    # ctypes: r = sqrt(-2 logf(u1)); sincosf(v1, &s, &c); (s * r, c * r)
+    import ctypes
+    import ctypes.util
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    ct = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    log = libm.logf if dtype == "float32" else libm.log
+    sincos = libm.sincosf if dtype == "float32" else libm.sincos
+    log.restype, log.argtypes = ct, [ct]
+    sincos.restype, sincos.argtypes = None, [ct, ctypes.POINTER(ct), ctypes.POINTER(ct)]
+    rng = np.random.default_rng(0)
+    u1 = np.maximum(rng.random(300), 1e-7).astype(dtype)
+    v1 = (2 * np.pi * rng.random(300)).astype(dtype)
+    f0, f1 = _C.box_muller(u1, v1)
+    t = np.dtype(dtype).type
+    for i in range(300):
+        r = np.sqrt(t(-2.0) * t(log(u1[i])))
+        s, c = ct(), ct()
+        sincos(v1[i], ctypes.byref(s), ctypes.byref(c))
+        assert f0[i] == t(s.value) * r and f1[i] == t(c.value) * r, i
+    with pytest.raises((TypeError, ValueError), match="box_muller"):
+        _C.box_muller(u1, v1[:5])

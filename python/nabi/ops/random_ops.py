@@ -285,18 +285,29 @@ def _u64_to_double(x0, x1):
     return (man | np.uint64(1023 << 52)).view(np.float64) - 1.0
 
 
+def _box_muller(u1, v1):
+    """(sin v1, cos v1) * sqrt(-2 log u1). TF calls the C library's logf / sincosf on each
+    element, which round differently from NumPy's vectorised log / sin / cos in about one
+    float32 value in five: nabi._C.box_muller makes those same calls (NumPy if it is absent)."""
+    u1, v1 = np.ascontiguousarray(u1), np.ascontiguousarray(v1)
+    try:
+        from .. import _C
+        return _C.box_muller(u1, v1)
+    except (ImportError, AttributeError):
+        u2 = np.sqrt(u1.dtype.type(-2.0) * np.log(u1))
+        return np.sin(v1) * u2, np.cos(v1) * u2
+
+
 def _box_muller_float(x0, x1):
     u1 = np.maximum(_u32_to_float(x0), np.float32(1e-7))
     v1 = (2.0 * np.pi * _u32_to_float(x1).astype(np.float64)).astype(np.float32)
-    u2 = np.sqrt(np.float32(-2.0) * np.log(u1))
-    return np.sin(v1) * u2, np.cos(v1) * u2
+    return _box_muller(u1, v1)
 
 
 def _box_muller_double(x0, x1, x2, x3):
     u1 = np.maximum(_u64_to_double(x0, x1), 1e-7)
     v1 = 2.0 * np.pi * _u64_to_double(x2, x3)
-    u2 = np.sqrt(-2.0 * np.log(u1))
-    return np.sin(v1) * u2, np.cos(v1) * u2
+    return _box_muller(u1, v1)
 
 
 def _interleave(a, b):
@@ -565,7 +576,9 @@ class Generator:
                 calls += 2
             out[gi] = got[:group]
         r = out.reshape(-1)[:n].reshape(shp)
-        res = _wrap((r * _host_value(stddev) + _host_value(mean)).astype(dt, copy=False))
+        # in the dtype, as TF's rnd * stddev + mean (float64 arithmetic rounds differently)
+        res = _wrap((r * _host_value(stddev).astype(dt) + _host_value(mean).astype(dt))
+                    .astype(dt, copy=False))
         return _with_grads(res, [(mean, 1.0), (stddev, r)], "random.Generator.truncated_normal")
 
     def uniform(self, shape, minval=0, maxval=None, dtype=_dt.float32, name=None):
