@@ -534,10 +534,14 @@ def test_ch11_bag_of_words(tmp_path):
     model = get_model()
     path = str(tmp_path / "binary_1gram.keras")
     callbacks = [keras.callbacks.ModelCheckpoint(path, save_best_only=True)]
+    # epoch losses under Dropout(0.5) are noisy: compare the training-set loss without
+    # dropout before and after fit instead
+    before = model.evaluate(binary_1gram_train_ds, verbose=0)[0]
     history = model.fit(binary_1gram_train_ds.cache(),
                         validation_data=binary_1gram_val_ds.cache(),
                         epochs=6, callbacks=callbacks, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert len(history.history["loss"]) == 6
+    assert model.evaluate(binary_1gram_train_ds, verbose=0)[0] < before
     model = keras.models.load_model(path)
     test_acc = model.evaluate(binary_1gram_test_ds, verbose=0)[1]
     assert f"Test acc: {test_acc:.3f}".startswith("Test acc: ")

@@ -231,3 +231,67 @@ def test_box_muller_is_the_c_librarys_scalar_calls(dtype):
         assert f0[i] == t(s.value) * r and f1[i] == t(c.value) * r, i
     with pytest.raises((TypeError, ValueError), match="box_muller"):
         _C.box_muller(u1, v1[:5])
+
+
+# ---- unseeded initializers after keras.utils.set_random_seed (Keras 2's rule) ----------------
+# tf_keras 2.21.0 (TF_USE_LEGACY_KERAS=1, TF 2.21) printed these for:
+#   keras.utils.set_random_seed(7)
+#   m = Sequential([Input((6,)), Dense(4, activation="relu"), Dropout(0.5),
+#                   Dense(3, kernel_initializer="he_normal"), Dense(2)])
+#   r = Sequential([Input((5, 3)), LSTM(2)])
+#   init = GlorotUniform(); a, b = init((2, 2)), init((2, 2))
+# (the first three values of m's kernels, r's kernel and recurrent kernel, a and b). Each
+# unseeded initializer takes randint(1, 10**9) from random.Random(7) on its first call and draws
+# statelessly with [that, 0]; a reused instance repeats its values. Before, nabi drew these from
+# its own generator (same run-to-run, different from Keras).
+_KERAS2_SEED7 = [
+    [-0.2828531861305237, 0.3561135530471802, 0.7032030820846558],
+    [-0.21311736106872559, 0.2247033566236496, -0.49655476212501526],
+    [1.0709681510925293, -0.4270516037940979, 0.0996561050415039],
+    [0.5231931805610657, 0.14427882432937622, 0.38715261220932007],
+    [0.2539360523223877, -0.2267843335866928, 0.22805865108966827],   # Orthogonal (QR)
+    [-0.7805877923965454, 0.8708666563034058, 0.9306532144546509],
+    [-0.7805877923965454, 0.8708666563034058, 0.9306532144546509],
+]
+
+
+def _seed7_weights(seed_fn):
+    keras = tf.keras
+    try:
+        seed_fn(7)
+        m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dropout(0.5),
+                              keras.layers.Dense(3, kernel_initializer="he_normal"),
+                              keras.layers.Dense(2)])
+        r = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(2)])
+        init = keras.initializers.GlorotUniform()
+        a, b = init((2, 2)), init((2, 2))
+        return [np.asarray(w).ravel()[:3] for w in
+                m.get_weights()[::2] + r.get_weights()[:2] + [a.numpy(), b.numpy()]]
+    finally:
+        keras.utils.set_random_seed(0)
+
+
+@pytest.mark.parametrize("how", ["keras.utils.set_random_seed", "tf.random.set_seed"])
+def test_unseeded_initializers_after_a_seed_equal_keras2(how):
+    # keras.utils.set_random_seed is Keras's way; nabi's tf.random.set_seed starts the same
+    # stream (in Keras it leaves unseeded initial weights unseeded)
+    fn = tf.keras.utils.set_random_seed if how.startswith("keras") else tf.random.set_seed
+    got = _seed7_weights(fn)
+    for i, (g, ref) in enumerate(zip(got, _KERAS2_SEED7)):
+        # uniform / truncated-normal draws are bit-equal; the Orthogonal one goes through QR
+        np.testing.assert_allclose(g, np.float32(ref), rtol=0 if i != 4 else 1e-6,
+                                   atol=0 if i != 4 else 1e-7, err_msg=f"weights {i}")
+
+
+def test_unseeded_initializers_without_a_seed_use_nabis_generator():
+    from nabi.keras import initializers as kinit
+    saved = kinit._keras_seed_generator()
+    kinit._set_keras_seed_generator(None)
+    try:
+        init = tf.keras.initializers.GlorotUniform()
+        a, b = init((3, 2)).numpy(), init((3, 2)).numpy()
+    finally:
+        kinit._set_keras_seed_generator(saved)
+    assert not np.array_equal(a, b)       # no Keras seed: a fresh draw per call
+    assert np.all(np.abs(a) <= math.sqrt(6 / 5)) and np.all(np.abs(b) <= math.sqrt(6 / 5))

@@ -546,6 +546,10 @@ def test_load_and_preprocess_images(tmp_path):
 
 
 def test_custom_training_walkthrough_penguins(tmp_path):
+    # the initial weights and batch order from a fixed seed, not from whatever earlier tests
+    # left: the 40-epoch accuracy check below passes for seeds 0..9 but is not guaranteed for
+    # every start (one run order gave 0.75)
+    tf.keras.utils.set_random_seed(3)
     rng = np.random.default_rng(2)
     column_names = ['bill_length_mm', 'bill_depth_mm', 'flipper_length_mm', 'body_mass_g',
                     'species']

@@ -7,8 +7,13 @@ returns the same values on every call. Where the two differ nabi follows Keras 2
 used as given (Keras 3 first takes it modulo 2**31 - 2, which only changes seeds outside
 [0, 2**31 - 3]), and a float64 uniform's bounds are not rounded to float32 first (Keras 3's
 TF backend does, moving float64 values by ~1e-9).
-Unseeded draws come from `nabi.random`, so `nabi.random.set_seed` (or
-`keras.utils.set_random_seed`) makes runs repeat.
+Unseeded initializers after `keras.utils.set_random_seed(s)` follow Keras 2 (tf_keras): each
+instance takes randint(1, 10**9) from random.Random(s) on its first call and draws statelessly
+with [that, 0] from then on, so a model built after the same seed gets Keras's initial weights
+(and one instance reused for several weights repeats its values, as in Keras).
+`tf.random.set_seed(s)` starts the same stream in nabi (in Keras it leaves initial weights
+unseeded), so either call makes runs repeat. With no seed set, unseeded draws come from
+nabi's global generator.
 `Initializer(shape, dtype=None)` returns a Tensor (float32 by default).
 """
 import math
@@ -92,11 +97,39 @@ class Initializer:
         return type(self).from_config(self.get_config())
 
 
+# Keras 2 (tf_keras) keras.utils.set_random_seed(s) installs random.Random(s); an unseeded
+# initializer then takes randint(1, 10**9) from it on its first call and draws statelessly with
+# that seed from then on (so one instance repeats its values, as in Keras). nabi installs it in
+# tf.random.set_seed too (random_ops._state["init_seeds"]), which keras.utils.set_random_seed
+# calls: either seed gives Keras's initial weights. With no seed set, unseeded initializers
+# draw from nabi's global generator.
+def _keras_seed_generator():
+    return _rnd._state.get("init_seeds")
+
+
+def _set_keras_seed_generator(gen):
+    _rnd._state["init_seeds"] = gen
+
+
 class _Seeded(Initializer):
     def __init__(self, seed=None):
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise ValueError(f"[{type(self).__name__}] seed must be an int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
+        self._lazy_seed = None
+
+    def _draw_seed(self):
+        """The seed of this call's stateless draw: `seed`, else the one taken from the Keras
+        seed generator on the first call (Keras 2's RandomGenerator._create_seed), else None
+        (nabi's global generator)."""
+        if self.seed is not None:
+            return self.seed
+        if getattr(self, "_lazy_seed", None) is None:
+            gen = _keras_seed_generator()
+            if gen is None:
+                return None
+            self._lazy_seed = gen.randint(1, int(1e9))
+        return self._lazy_seed
 
     def get_config(self):
         return {"seed": self.seed}
@@ -136,7 +169,7 @@ class RandomUniform(_Seeded):
         self.maxval = maxval
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _draw("uniform", _shape(shape), _dtype(dtype), self.seed, self.minval,
+        return _draw("uniform", _shape(shape), _dtype(dtype), self._draw_seed(), self.minval,
                      self.maxval)
 
     def get_config(self):
@@ -150,7 +183,7 @@ class RandomNormal(_Seeded):
         self.stddev = stddev
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _draw("normal", _shape(shape), _dtype(dtype), self.seed, self.mean, self.stddev)
+        return _draw("normal", _shape(shape), _dtype(dtype), self._draw_seed(), self.mean, self.stddev)
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
@@ -165,7 +198,7 @@ class TruncatedNormal(_Seeded):
         self.stddev = stddev
 
     def __call__(self, shape, dtype=None, **kwargs):
-        return _draw("truncated_normal", _shape(shape), _dtype(dtype), self.seed, self.mean,
+        return _draw("truncated_normal", _shape(shape), _dtype(dtype), self._draw_seed(), self.mean,
                      self.stddev)
 
     def get_config(self):
@@ -209,11 +242,11 @@ class VarianceScaling(_Seeded):
         if self.distribution == "truncated_normal":
             # the stddev of a unit normal truncated to (-2, 2): rescale to variance `scale`
             stddev = math.sqrt(scale) / 0.87962566103423978
-            return _draw("truncated_normal", shape, dt, self.seed, 0.0, stddev)
+            return _draw("truncated_normal", shape, dt, self._draw_seed(), 0.0, stddev)
         if self.distribution == "untruncated_normal":
-            return _draw("normal", shape, dt, self.seed, 0.0, math.sqrt(scale))
+            return _draw("normal", shape, dt, self._draw_seed(), 0.0, math.sqrt(scale))
         limit = math.sqrt(3.0 * scale)
-        return _draw("uniform", shape, dt, self.seed, -limit, limit)
+        return _draw("uniform", shape, dt, self._draw_seed(), -limit, limit)
 
     def get_config(self):
         config = {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
@@ -270,10 +303,11 @@ class Orthogonal(_Seeded):
         flat = (max(rows, cols), min(rows, cols))
         dt = _dtype(dtype)
         with host_scope():
-            if self.seed is None:
+            seed = self._draw_seed()
+            if seed is None:
                 a = _rnd.normal(flat, dtype=_dt.float64, seed=None, _advance=False)._data
             else:
-                a = _draw("normal", flat, dt, self.seed, 0.0, 1.0)._data.astype(np.float64)
+                a = _draw("normal", flat, dt, seed, 0.0, 1.0)._data.astype(np.float64)
         q, r = np.linalg.qr(a)
         d = np.diag(r)
         q = q * np.where(d < 0, -1.0, 1.0)

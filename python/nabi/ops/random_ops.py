@@ -55,6 +55,9 @@ def set_seed(seed):
     _state["calls"] = {}
     _state["kernels"] = {}     # TF clears its kernel cache (the seeded ops' counters)
     _state["op_seeds"] = None if seed is None else random.Random(seed)
+    # Keras 2's initializer seed stream (keras.initializers: an unseeded initializer takes
+    # randint(1, 10**9) from it on its first call); Keras sets it in keras.utils.set_random_seed
+    _state["init_seeds"] = None if seed is None else random.Random(seed)
 
 
 # TF's seeded stateful ops (random.uniform / normal / truncated_normal): get_seed turns the

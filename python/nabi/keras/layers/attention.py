@@ -363,8 +363,14 @@ class MultiHeadAttention(Layer):
     output_dense = property(lambda self: self._output_dense)
 
     def _sublayer_kwargs(self):
-        return dict(kernel_initializer=self._kernel_initializer,
-                    bias_initializer=self._bias_initializer,
+        """Each projection gets its own clone of an initializer instance (as Keras does): a
+        seeded or Keras-seeded initializer is a stateless draw, so one shared instance would
+        give the query, key and value projections the same kernel."""
+        def fresh(init):
+            return init.clone() if hasattr(init, "clone") and hasattr(init, "get_config") \
+                else init
+        return dict(kernel_initializer=fresh(self._kernel_initializer),
+                    bias_initializer=fresh(self._bias_initializer),
                     kernel_regularizer=self._kernel_regularizer,
                     bias_regularizer=self._bias_regularizer,
                     kernel_constraint=self._kernel_constraint,
@@ -380,20 +386,19 @@ class MultiHeadAttention(Layer):
         q, v, k = ((None,) + s[1:] for s in (q, v, k))   # any batch size
         self._built_from_signature = True
         self._query_shape, self._value_shape, self._key_shape = q, v, k
-        common = self._sublayer_kwargs()
         bias = self._use_bias
         eq, bias_axes, rank = _build_proj_equation(len(q) - 1, bound_dims=1, output_dims=2)
         self._query_dense = EinsumDense(
             eq, output_shape=_get_output_shape(rank - 1, [self._num_heads, self._key_dim]),
-            bias_axes=bias_axes if bias else None, name="query", **common)
+            bias_axes=bias_axes if bias else None, name="query", **self._sublayer_kwargs())
         eq, bias_axes, rank = _build_proj_equation(len(k) - 1, bound_dims=1, output_dims=2)
         self._key_dense = EinsumDense(
             eq, output_shape=_get_output_shape(rank - 1, [self._num_heads, self._key_dim]),
-            bias_axes=bias_axes if bias else None, name="key", **common)
+            bias_axes=bias_axes if bias else None, name="key", **self._sublayer_kwargs())
         eq, bias_axes, rank = _build_proj_equation(len(v) - 1, bound_dims=1, output_dims=2)
         self._value_dense = EinsumDense(
             eq, output_shape=_get_output_shape(rank - 1, [self._num_heads, self._value_dim]),
-            bias_axes=bias_axes if bias else None, name="value", **common)
+            bias_axes=bias_axes if bias else None, name="value", **self._sublayer_kwargs())
         self._build_attention(rank)
         if self._output_shape:
             out_shape = [self._output_shape] if isinstance(self._output_shape, int) \
@@ -404,7 +409,8 @@ class MultiHeadAttention(Layer):
                                                    output_dims=len(out_shape))
         self._output_dense = EinsumDense(
             eq, output_shape=_get_output_shape(rank - 1, out_shape),
-            bias_axes=bias_axes if bias else None, name="attention_output", **common)
+            bias_axes=bias_axes if bias else None, name="attention_output",
+            **self._sublayer_kwargs())
         # Weights now (Keras order: query, key, value, attention_output), so a freshly built
         # layer can load saved weights before its first call.
         self._query_dense._maybe_build_shape(q)
