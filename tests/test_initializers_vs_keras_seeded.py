@@ -18,29 +18,14 @@ Uniform and normal draws match bit for bit (normals: with nabi._C.box_muller, wh
 C library's logf / sincosf as TF does; NumPy's log / sin / cos, the fallback, are a few ulps off);
 Orthogonal to the rounding of the QR.
 """
-import importlib
 import math
-import os
-import sys
-import types
 
 import numpy as np
 import pytest
 
 import nabi as tf
+from nabi.keras import initializers as I
 
-
-def _mod(name):
-    try:
-        return importlib.import_module(f"nabi.keras.{name}")
-    except ImportError:  # the package __init__ is mid-edit elsewhere: load the submodule alone
-        pkg = types.ModuleType("nabi.keras")
-        pkg.__path__ = [os.path.join(os.path.dirname(tf.__file__), "keras")]
-        sys.modules["nabi.keras"] = pkg
-        return importlib.import_module(f"nabi.keras.{name}")
-
-
-I = _mod("initializers")
 try:
     from nabi import _C
     EXACT_NORMALS = hasattr(_C, "box_muller")
