@@ -872,6 +872,237 @@ def overlap_add(x, frame_step):
     return _out(y)
 
 
+# ---- dense LU / Cholesky (csrc/cuda/linalg_lu.cu, bind_cuda_linalg.cpp) --------------------
+def _lin_square(op, b, name):
+    a = _a(b, op, name)
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} must be float32 or float64, got {a.dtype} of shape "
+                        f"{_shp(a)}")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[{op}] {name} must be square in its last two axes (..., n, n), got "
+                         f"shape {_shp(a)}")
+    return a
+
+
+def _nb(a):
+    return int(np.prod(a.shape[:-2], dtype=np.int64))
+
+
+def _shp(a):
+    return "(" + ", ".join(str(int(s)) for s in a.shape) + ("," if a.ndim == 1 else "") + ")"
+
+
+def _lin_perm(op, lu, pb, name="perm"):
+    p = _a(pb, op, name)
+    if p.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[{op}] perm must be int32 or int64, got {p.dtype} of shape {_shp(p)}")
+    if lu is not None and p.shape != lu.shape[:-1]:
+        raise ValueError(f"[{op}] perm must have shape {lu.shape[:-1]} for lu of shape "
+                         f"{_shp(lu)}, got {_shp(p)}")
+    return p
+
+
+def _lin_rhs(op, a, bb, an):
+    b = _a(bb, op, "b")
+    if b.dtype != a.dtype:
+        raise TypeError(f"[{op}] {an} and b dtypes differ: {a.dtype} vs {b.dtype}")
+    if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ValueError(f"[{op}] b must have shape (..., {a.shape[-1]}, k) with the batch of "
+                         f"{an} {_shp(a)}, got {_shp(b)}")
+    return b
+
+
+def lu_factor(a, perm_dtype="int32"):
+    """(lu, perm, sign, zeros): partial pivoting (first largest |entry|, NaN first)."""
+    x = _lin_square("lu_factor", a, "a")
+    pt = _dtype("lu_factor", perm_dtype)
+    if pt not in (np.int32, np.int64):
+        raise TypeError(f"[lu_factor] perm_dtype must be int32 or int64, got {perm_dtype}")
+    n = x.shape[-1]
+    m = x.reshape((_nb(x), n, n)).copy()
+    nb = m.shape[0]
+    perm = np.tile(np.arange(n), (nb, 1))
+    swaps = np.zeros(nb, np.int64)
+    zeros = np.zeros(nb, np.int32)
+    for b in range(nb):
+        u = m[b]
+        for k in range(n):
+            col = np.abs(u[k:, k])
+            nan = np.isnan(col)
+            p = k + (int(np.argmax(nan)) if nan.any() else int(np.argmax(col)))
+            if p != k:
+                u[[k, p]] = u[[p, k]]
+                perm[b, [k, p]] = perm[b, [p, k]]
+                swaps[b] += 1
+            d = u[k, k]
+            zeros[b] += d == 0
+            u[k + 1:, k] /= d if d != 0 else 1
+            u[k + 1:, k + 1:] -= np.outer(u[k + 1:, k], u[k, k + 1:])
+    sign = np.where(swaps % 2, -1, 1).astype(x.dtype)
+    bs = x.shape[:-2]
+    return (_out(m.reshape(x.shape)), _out(perm.astype(pt).reshape(bs + (n,))),
+            _out(sign.reshape(bs)), _out(zeros.reshape(bs)))
+
+
+def lu_solve(lu, perm, b=None, adjoint=False):
+    """A^-1 b (A^-T b) for A = P^T L U; b None: the identity."""
+    f = _lin_square("lu_solve", lu, "lu")
+    p = _lin_perm("lu_solve", f, perm)
+    n = f.shape[-1]
+    rhs = np.broadcast_to(np.eye(n, dtype=f.dtype), f.shape) if b is None else \
+        _lin_rhs("lu_solve", f, b, "lu")
+    low = np.tril(f, -1) + np.eye(n, dtype=f.dtype)
+    up = np.triu(f)
+    with np.errstate(all="ignore"):
+        if not adjoint:
+            pb = np.take_along_axis(rhs, p[..., None].astype(np.int64), axis=-2)
+            x = _subst(up, _subst(low, pb, True), False)
+        else:
+            w = _subst(np.swapaxes(low, -1, -2), _subst(np.swapaxes(up, -1, -2), rhs, True),
+                       False)
+            x = np.empty_like(w)
+            np.put_along_axis(x, p[..., None].astype(np.int64), w, axis=-2)
+    return _out(x.astype(f.dtype))
+
+
+def _subst(t, b, lower, unit=False):
+    """Substitution down the rows of b for a triangular t (the other triangle ignored)."""
+    n = t.shape[-1]
+    x = np.array(b, dtype=t.dtype, copy=True)
+    rows = range(n) if lower else range(n - 1, -1, -1)
+    for i in rows:
+        done = slice(0, i) if lower else slice(i + 1, n)
+        s = x[..., i, :] - np.einsum("...m,...mk->...k", t[..., i, done], x[..., done, :])
+        x[..., i, :] = s if unit else s / t[..., i, i, None]
+    return x
+
+
+def triangular_solve(t, b, lower=True, adjoint=False, unit=False, count_zeros=False):
+    """op(T)^-1 b for the lower (upper) triangle T of t; (x, zeros) with count_zeros."""
+    a = _lin_square("triangular_solve", t, "t")
+    rhs = _lin_rhs("triangular_solve", a, b, "t")
+    tt = np.swapaxes(a, -1, -2) if adjoint else a
+    with np.errstate(all="ignore"):
+        x = _subst(tt, rhs, lower != adjoint, unit).astype(a.dtype)
+    if not count_zeros:
+        return _out(x)
+    z = np.zeros(a.shape[:-2], np.int32) if unit else \
+        (np.diagonal(a, axis1=-2, axis2=-1) == 0).sum(-1).astype(np.int32)
+    return _out(x), _out(z)
+
+
+def cholesky(a):
+    """(l, info): right-looking Cholesky of the lower triangle; info 1 + the failed column."""
+    x = _lin_square("cholesky", a, "a")
+    n = x.shape[-1]
+    m = np.tril(x).reshape((_nb(x), n, n)).copy()
+    info = np.zeros(m.shape[0], np.int32)
+    for b in range(m.shape[0]):
+        u = m[b]
+        for k in range(n):
+            d = u[k, k]
+            if not d > 0:
+                info[b] = k + 1
+                break
+            u[k, k] = np.sqrt(d)
+            u[k + 1:, k] /= u[k, k]
+            u[k + 1:, k + 1:] -= np.tril(np.outer(u[k + 1:, k], u[k + 1:, k]))
+    return _out(m.reshape(x.shape)), _out(info.reshape(x.shape[:-2]))
+
+
+def _lin_sign(op, f, sb):
+    s = _a(sb, op, "sign")
+    if s.dtype != f.dtype:
+        raise TypeError(f"[{op}] lu and sign dtypes differ: {f.dtype} vs {s.dtype}")
+    if s.shape != f.shape[:-2]:
+        raise ValueError(f"[{op}] sign must have shape {f.shape[:-2]} for lu of shape "
+                         f"{_shp(f)}, got {_shp(s)}")
+    return s
+
+
+def lu_det(lu, sign):
+    """det = sign * prod diag(U)."""
+    f = _lin_square("lu_det", lu, "lu")
+    s = _lin_sign("lu_det", f, sign)
+    return _out((s * np.prod(np.diagonal(f, axis1=-2, axis2=-1), axis=-1)).astype(f.dtype))
+
+
+def lu_slogdet(lu, sign):
+    """(sign, log|det|) from lu_factor's (lu, sign)."""
+    f = _lin_square("lu_slogdet", lu, "lu")
+    s = _lin_sign("lu_slogdet", f, sign)
+    d = np.diagonal(f, axis1=-2, axis2=-1)
+    with np.errstate(divide="ignore"):
+        la = np.sum(np.log(np.abs(d)), axis=-1)
+    return _out((s * np.prod(np.sign(d), axis=-1)).astype(f.dtype)), _out(la.astype(f.dtype))
+
+
+def lu_adjugate_t(lu, perm, sign):
+    """adj(A)^T = (sign adj(U) L^-1 P)^T, exact for singular A."""
+    f = _lin_square("lu_adjugate_t", lu, "lu")
+    p = _lin_perm("lu_adjugate_t", f, perm)
+    s = _lin_sign("lu_adjugate_t", f, sign)
+    n = f.shape[-1]
+    fs, ps, ss = f.reshape((_nb(f), n, n)), p.reshape((_nb(f), n)), s.reshape(-1)
+    out = np.zeros_like(fs)
+    for b in range(fs.shape[0]):
+        u, low = np.triu(fs[b]), np.tril(fs[b], -1) + np.eye(n, dtype=f.dtype)
+        d = np.diagonal(u)
+        z = np.flatnonzero(d == 0)
+        if len(z) >= 2:
+            continue
+        if not len(z):
+            w = np.prod(d) * _subst(u, np.eye(n, dtype=f.dtype), False)
+        else:
+            k = z[0]
+            x = np.zeros(n, f.dtype)
+            x[k] = 1
+            x[:k] = -_subst(u[:k, :k], u[:k, k:k + 1], False)[:, 0]
+            y = np.zeros(n, f.dtype)
+            y[k] = 1
+            y[k + 1:] = -_subst(u[k + 1:, k + 1:].T, u[k, k + 1:, None], True)[:, 0]
+            w = np.prod(np.delete(d, k)) * np.outer(x, y)
+        zl = _subst(low.T, w.T, False, True).T          # W L^-1
+        out[b][ps[b]] = ss[b] * zl.T                      # adj^T[perm[m], i] = s Z[i, m]
+    return _out(out.reshape(f.shape))
+
+
+def perm_inverse(perm):
+    """(inverse permutation of each row, bad: 1 when a row is not a permutation)."""
+    p = _lin_perm("perm_inverse", None, perm)
+    if p.ndim < 1:
+        raise ValueError("[perm_inverse] perm must have rank >= 1 (..., n), got shape ()")
+    n = p.shape[-1]
+    ps = p.reshape((-1, n)) if n else p.reshape((0, 0))
+    inv = np.full_like(ps, -1)
+    bad = 0
+    for b in range(ps.shape[0]):
+        for i, v in enumerate(ps[b]):
+            if v < 0 or v >= n or inv[b, v] != -1:
+                bad = 1
+                continue
+            inv[b, v] = i
+    return _out(inv.reshape(p.shape)), _out(np.array(bad, np.int32))
+
+
+def permute_rows(x, perm, inverse=False):
+    """x[..., perm[i], :] (inverse: y[..., perm[i], :] = x[..., i, :])."""
+    a = _a(x, "permute_rows", "x")
+    p = _lin_perm("permute_rows", None, perm)
+    if a.dtype == np.bool_:
+        raise TypeError(f"[permute_rows] x must be float32, float64, int32 or int64, got bool "
+                        f"of shape {_shp(a)}")
+    if a.ndim < 2 or p.shape != a.shape[:-1]:
+        raise ValueError(f"[permute_rows] x must be (..., n, k) and perm (..., n) with x's "
+                         f"batch, got x {_shp(a)} and perm {_shp(p)}")
+    idx = np.broadcast_to(p[..., None].astype(np.int64), a.shape)
+    if not inverse:
+        return _out(np.take_along_axis(a, idx, axis=-2))
+    y = np.empty_like(a)
+    np.put_along_axis(y, idx, a, axis=-2)
+    return _out(y)
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

@@ -31,6 +31,7 @@ from ._common import Tensor, _tapes, _wrap, binary_operands, record, t_, unbroad
 from .array_ops import expand_dims, gather, squeeze
 from .linalg_ops import diag_part, matrix_transpose, norm
 from .math_ops import add, divide, log, matmul, multiply, reduce_sum, subtract
+from . import linalg_cuda as _gpu_linalg
 
 _LinAlgError = np.linalg.LinAlgError
 
@@ -120,6 +121,8 @@ def solve(matrix, rhs, adjoint=False, name=None):
     """X with matrix @ X = rhs (matrix^T @ X = rhs when adjoint) for each matrix (..., M, M)
     and right-hand sides (..., M, K); batch dimensions broadcast."""
     a, b, batch = _system("solve", matrix, rhs)
+    if _gpu_linalg.on_gpu(a):
+        return _gpu_linalg.solve(a, b, batch, adjoint)
     A, B = a._data, b._data
     dt = A.dtype
     ha = np.broadcast_to(_host(A), batch + A.shape[-2:])
@@ -159,6 +162,8 @@ def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
     """X with T @ X = rhs (T^T @ X = rhs when adjoint), T the lower (or upper) triangle of
     each matrix (..., M, M); the other triangle is not read. Batch dimensions broadcast."""
     a, b, batch = _system("triangular_solve", matrix, rhs)
+    if _gpu_linalg.on_gpu(a):
+        return _gpu_linalg.triangular_solve(a, b, batch, lower, adjoint)
     A, B = a._data, b._data
     dt = A.dtype
     tri = np.tril if lower else np.triu
@@ -205,6 +210,8 @@ def cholesky(input, name=None):  # noqa: A002
     """The lower-triangular L with L @ L^T = input for each symmetric positive-definite matrix
     (..., N, N); only the lower triangle of the input is read."""
     x = _matrix("cholesky", input, square=True)
+    if _gpu_linalg.on_gpu(x):
+        return _gpu_linalg.cholesky(x)
     A = x._data
     dt = A.dtype
     h = _host(A)
@@ -237,6 +244,8 @@ def logdet(matrix, name=None):
     """log(det(matrix)) of each Hermitian positive-definite matrix (..., N, N), computed as
     2 sum(log(diag(cholesky(matrix))))."""
     x = _matrix("logdet", matrix, square=True)
+    if _gpu_linalg.on_gpu(x):
+        return _gpu_linalg.logdet(x)
     _cholesky("logdet", _host(x._data))           # a clear error before the composition
     l_ = cholesky(x)
     return multiply(reduce_sum(log(diag_part(l_)), axis=-1), 2.0)

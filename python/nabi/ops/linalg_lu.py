@@ -33,6 +33,7 @@ from ._common import _tapes, _wrap, const_like, record
 from .array_ops import broadcast_to, gather
 from .linalg_decomp import _back, _host, _matrix, _mT, _shape, triangular_solve
 from .math_ops import add, matmul, multiply
+from . import linalg_cuda as _gpu_linalg
 
 Lu = collections.namedtuple("Lu", "lu p")
 
@@ -119,6 +120,8 @@ def lu(input, output_idx_type=_dt.int32, name=None):  # noqa: A002
     idx = _dt.as_dtype(output_idx_type)
     if idx not in (_dt.int32, _dt.int64):
         raise TypeError(f"[lu] output_idx_type must be int32 or int64, got {idx.name}")
+    if _gpu_linalg.on_gpu(x):
+        return Lu(*_gpu_linalg.lu(x, idx))
     f, perm = _lu_host(_host(A))
     out = _wrap(_back(f, A, dt))
     p = _wrap(_back(perm, A, idx._np))
@@ -158,6 +161,8 @@ def _lu_args(op, lower_upper, perm):
 
 def lu_reconstruct(lower_upper, perm, validate_args=False, name=None):
     """The matrix (..., N, N) that `lu` factored into (lower_upper, perm)."""
+    if _gpu_linalg.on_gpu(lower_upper):
+        return _gpu_linalg.lu_reconstruct(lower_upper, perm)
     x, p = _lu_args("lu_reconstruct", lower_upper, perm)
     batch = tuple(np.broadcast_shapes(_shape(x._data)[:-2], p.shape[:-1]))
     n = p.shape[-1]
@@ -169,6 +174,8 @@ def lu_reconstruct(lower_upper, perm, validate_args=False, name=None):
 def lu_solve(lower_upper, perm, rhs, validate_args=False, name=None):
     """X with A @ X = rhs (..., N, K) for the A that `lu` factored into (lower_upper, perm);
     batch dimensions broadcast."""
+    if _gpu_linalg.on_gpu(lower_upper):
+        return _gpu_linalg.lu_solve(lower_upper, perm, rhs)
     op = "lu_solve"
     x, p = _lu_args(op, lower_upper, perm)
     from .linalg_decomp import _system
@@ -192,6 +199,8 @@ def lu_solve(lower_upper, perm, rhs, validate_args=False, name=None):
 
 def lu_matrix_inverse(lower_upper, perm, validate_args=False, name=None):
     """The inverse (..., N, N) of the A that `lu` factored into (lower_upper, perm)."""
+    if _gpu_linalg.on_gpu(lower_upper):
+        return _gpu_linalg.lu_matrix_inverse(lower_upper, perm)
     x, p = _lu_args("lu_matrix_inverse", lower_upper, perm)
     n = p.shape[-1]
     batch = tuple(np.broadcast_shapes(_shape(x._data)[:-2], p.shape[:-1]))

@@ -16,6 +16,7 @@ from ._common import Tensor, _tapes, _wrap, binary_operands, norm_axis, record, 
 from .array_ops import broadcast_to, expand_dims, gather, reshape, transpose, where
 from .math_ops import (abs, add_n, cast, matmul, multiply, pow, reduce_max, reduce_sum, sqrt,
                        square)
+from . import linalg_cuda as _gpu_linalg
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -306,7 +307,7 @@ def global_norm(t_list, name=None):
 # ---------------------------------------------------------------- matrix ops on the host
 
 
-def _square_input(op, input):  # noqa: A002
+def _square_input(op, input, host=True):  # noqa: A002
     x = _float_input(op, input)
     a = x._data
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
@@ -314,7 +315,7 @@ def _square_input(op, input):  # noqa: A002
                          f"got shape {tuple(a.shape)}")
     if a.dtype == np.float16:
         raise TypeError(f"[{op}] float16 is not supported; cast to float32")
-    return x, a, to_device(a, "cpu")
+    return x, a, (to_device(a, "cpu") if host else None)
 
 
 def _mT(v):
@@ -322,7 +323,10 @@ def _mT(v):
 
 
 def inv(input, adjoint=False, name=None):  # noqa: A002
-    """The inverse of each square matrix in the last two axes (host NumPy)."""
+    """The inverse of each square matrix in the last two axes (host NumPy; GPU tensors: the
+    LU kernels of linalg_cuda)."""
+    if _gpu_linalg.on_gpu(input):
+        return _gpu_linalg.inv(_square_input("inv", input, host=False)[0], adjoint)
     x, a, h = _square_input("inv", input)
     try:
         r = np.linalg.inv(_mT(h) if adjoint else h).astype(a.dtype)
@@ -376,7 +380,10 @@ def _adjugate_T(h):
 
 
 def det(input, name=None):  # noqa: A002
-    """The determinant of each square matrix in the last two axes (host NumPy)."""
+    """The determinant of each square matrix in the last two axes (host NumPy; GPU tensors: the
+    LU kernels of linalg_cuda)."""
+    if _gpu_linalg.on_gpu(input):
+        return _gpu_linalg.det(_square_input("det", input, host=False)[0])
     x, a, h = _square_input("det", input)
     out = _wrap(_like_device(np.asarray(np.linalg.det(h), dtype=a.dtype), a))
     if _tapes:
@@ -393,7 +400,9 @@ def det(input, name=None):  # noqa: A002
 
 def slogdet(input, name=None):  # noqa: A002
     """(sign, log|det|) of each square matrix in the last two axes (host NumPy); the gradient
-    flows through log|det| (g inv^T)."""
+    flows through log|det| (g inv^T). GPU tensors: the LU kernels of linalg_cuda."""
+    if _gpu_linalg.on_gpu(input):
+        return _gpu_linalg.slogdet(_square_input("slogdet", input, host=False)[0])
     x, a, h = _square_input("slogdet", input)
     sign, logabs = np.linalg.slogdet(h)
     s = _wrap(_like_device(np.asarray(sign, dtype=a.dtype), a))

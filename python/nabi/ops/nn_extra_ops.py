@@ -6,7 +6,9 @@ ctc_beam_search_decoder.
 Everything but CTC is composed from differentiable nabi ops (so it runs on every device and
 its gradient comes from those ops). ctc_loss runs Graves' forward-backward recursion in log
 space, in float64 on the host, one sequence at a time; its gradient with respect to the
-logits is softmax - (state occupancy per class), computed in the same pass.
+logits is softmax - (state occupancy per class), computed in the same pass. GPU logits run the
+same recursion (and the greedy decoder its argmax / merge) on the kernels of csrc/cuda/ctc.cu,
+without copying the logits or the gradient to the host.
 """
 import numpy as np
 
@@ -225,6 +227,9 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     x = _as_float(op, logits)
     if x._data.ndim != 3:
         raise ValueError(f"[{op}] logits must be 3-D, got shape {tuple(x._data.shape)}")
+    if type(x._data) is DeviceArray:
+        return _ctc_loss_gpu(labels, x, label_length, logit_length, logits_time_major,
+                             blank_index)
     from ..sparse import SparseTensor
     if isinstance(labels, SparseTensor):
         lab = np.zeros(tuple(int(d) for d in labels.dense_shape.numpy()), np.int64)
@@ -282,6 +287,92 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
         def bwd_t(g, n):
             return (_ctc_vjp_t(g, x, lab, ll_, tl, blank, logits_time_major,
                                np.isfinite(losses)),)
+        record((x,), out, bwd, bwd_t, op)
+    return out
+
+
+def _ctc_index_gpu(v):
+    """An integer tensor's array for the CTC kernels: device int32/int64 arrays as they are
+    (never read back), host values (Python lists, NumPy, CPU tensors) as NumPy (checked by
+    the caller, then uploaded)."""
+    if not isinstance(v, Tensor):
+        return np.asarray(v)
+    a = v._data
+    if type(a) is DeviceArray:
+        return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+    return np.asarray(a)
+
+
+def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index):
+    """ctc_loss for GPU logits: the kernels of csrc/cuda/ctc.cu (log-softmax, alpha-beta and
+    the gradient on the device, in float64). Lengths and labels held on the host get the CPU
+    path's checks; those on the GPU are never read back (out-of-range values give that
+    sequence a NaN loss). Sparse labels are densified from their indices on the host."""
+    op = "ctc_loss"
+    a = x._data
+    T, B, C = a.shape if time_major else (a.shape[1], a.shape[0], a.shape[2])
+    from ..sparse import SparseTensor
+    if isinstance(labels, SparseTensor):
+        ind = _host(t_(labels.indices)._data).astype(np.int64).reshape(-1, 2)
+        lab = np.zeros(tuple(int(d) for d in _host(t_(labels.dense_shape)._data)), np.int64)
+        lab[ind[:, 0], ind[:, 1]] = _host(t_(labels.values)._data)
+        lens = np.zeros(lab.shape[0], np.int64)
+        np.maximum.at(lens, ind[:, 0], ind[:, 1] + 1)
+    else:
+        if label_length is None:
+            raise ValueError(f"[{op}] label_length is required with dense labels")
+        lab, lens = _ctc_index_gpu(labels), _ctc_index_gpu(label_length).reshape(-1)
+    if lab.dtype.kind not in "iu" or lab.ndim != 2:
+        raise ValueError(f"[{op}] labels must be a 2-D integer tensor [batch, max_label_length], "
+                         f"got {lab.dtype.name} of shape {tuple(lab.shape)}")
+    tl = _ctc_index_gpu(logit_length).reshape(-1)
+    if lab.shape[0] != B or lens.shape[0] != B or tl.shape[0] != B:
+        raise ValueError(f"[{op}] batch sizes differ: labels {tuple(lab.shape)}, label_length "
+                         f"{tuple(lens.shape)}, logit_length {tuple(tl.shape)}, logits "
+                         f"{tuple(a.shape)} (time_major={time_major})")
+    if type(tl) is not DeviceArray and (np.any(tl < 0) or np.any(tl > T)):
+        raise ValueError(f"[{op}] logit_length must be in [0, {T}], got {tl.tolist()}")
+    if type(lens) is not DeviceArray and (np.any(lens < 0) or np.any(lens > lab.shape[1])):
+        raise ValueError(f"[{op}] label_length must be in [0, {lab.shape[1]}], got "
+                         f"{lens.tolist()}")
+    blank = 0 if blank_index is None else int(blank_index)
+    if blank < 0:
+        blank += C
+    if not 0 <= blank < C:
+        raise ValueError(f"[{op}] blank_index {blank_index} is out of range for {C} classes")
+    if type(lab) is not DeviceArray and type(lens) is not DeviceArray:
+        for b in range(B):
+            seq = lab[b, :lens[b]]
+            if seq.size and (seq.min() < 0 or seq.max() >= C or np.any(seq == blank)):
+                raise ValueError(f"[{op}] labels[{b}] = {seq.tolist()} must lie in [0, {C}) "
+                                 f"and not use the blank {blank}")
+
+    def dev(v):  # host index arrays go up (int32 when they fit, else int64)
+        if type(v) is DeviceArray:
+            return v
+        v = np.ascontiguousarray(v, np.int64)
+        small = not v.size or (v.min() >= -2**31 and v.max() < 2**31)
+        return to_device(v.astype(np.int32) if small else v, "cuda")
+    labd, lensd, tld = dev(lab), dev(lens), dev(tl)
+    from ..framework.device import backend
+    want = bool(_tapes)
+    loss, grad = backend().ctc_loss(a.buf, labd.buf, lensd.buf, tld.buf, blank,
+                                    bool(time_major), want)
+    out = _wrap(DeviceArray(loss))
+    if want:
+        g_all = DeviceArray(grad)
+        shape = (1, B, 1) if time_major else (B, 1, 1)
+
+        def bwd(g, n):  # the kernel's gradient scaled per sequence, on the device
+            if type(g) is not DeviceArray:
+                g = to_device(np.ascontiguousarray(g, a.dtype), "cuda")
+            return (g_all * g.astype(a.dtype).reshape(shape),)
+
+        def bwd_t(g, n):  # second order: the Tensor rule, on host copies of the lengths
+            labh, lh, th = (_host(v).astype(np.int64) for v in (lab, lens, tl))
+            return (_ctc_vjp_t(g, x, labh, lh.reshape(-1), th.reshape(-1), blank, time_major,
+                               np.isfinite(_host(loss_arr))),)
+        loss_arr = out._data
         record((x,), out, bwd, bwd_t, op)
     return out
 
@@ -344,6 +435,10 @@ def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index
     neg_sum_logits of shape [batch, 1])."""
     op = "ctc_greedy_decoder"
     x = _as_float(op, inputs)
+    if type(x._data) is DeviceArray:
+        r = _ctc_greedy_gpu(x, sequence_length, merge_repeated, blank_index)
+        if r is not None:
+            return r
     a = _host(x._data)
     if a.ndim != 3:
         raise ValueError(f"[{op}] inputs must be 3-D [max_time, batch, classes], got shape "
@@ -374,6 +469,41 @@ def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index
     st = SparseTensor(np.asarray(idx, np.int64).reshape(-1, 2),
                       _wrap(np.asarray(vals, np.int64)), [B, maxlen])
     return [st], _wrap(_like(neg, x._data))
+
+
+def _ctc_greedy_gpu(x, sequence_length, merge_repeated, blank_index):
+    """ctc_greedy_decoder for GPU inputs: the argmax, merge and compaction run on the device
+    (csrc/cuda/ctc.cu); the decoded lengths (B int64) are read back once, as the SparseTensor's
+    indices and dense shape live on the host; the values are packed on the device. None (the
+    caller takes the host path) for a blank_index outside the classes."""
+    op = "ctc_greedy_decoder"
+    a = x._data
+    if a.ndim != 3:
+        raise ValueError(f"[{op}] inputs must be 3-D [max_time, batch, classes], got shape "
+                         f"{tuple(a.shape)}")
+    T, B, C = a.shape
+    sl = _ctc_index_gpu(sequence_length).reshape(-1)
+    if sl.shape[0] != B or (type(sl) is not DeviceArray and (np.any(sl < 0) or np.any(sl > T))):
+        raise ValueError(f"[{op}] sequence_length must have {B} entries in [0, {T}], got "
+                         f"{sl.tolist() if type(sl) is not DeviceArray else sl.shape}")
+    blank = C - 1 if blank_index is None else int(blank_index)
+    if blank < 0:
+        blank += C
+    if not 0 <= blank < C:  # no class is dropped: the host path's loop handles that
+        return None
+    if type(sl) is not DeviceArray:
+        sl = to_device(np.ascontiguousarray(sl, np.int64), "cuda")
+    from ..framework.device import backend
+    dec, cnt, score = backend().ctc_greedy(a.buf, sl.buf, blank, bool(merge_repeated), True)
+    counts = to_device(DeviceArray(cnt), "cpu").astype(np.int64)   # the one read-back
+    maxlen = int(counts.max()) if B else 0
+    rows = np.repeat(np.arange(B, dtype=np.int64), counts)
+    cols = np.arange(rows.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    offs = to_device(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), "cuda")
+    vals = DeviceArray(backend().ctc_pack(dec, offs.buf, int(rows.size)))
+    from ..sparse import SparseTensor
+    st = SparseTensor(np.stack([rows, cols], 1).reshape(-1, 2), _wrap(vals), [B, maxlen])
+    return [st], _wrap(DeviceArray(score).reshape(B, 1))
 
 
 def _log_softmax_np(a):

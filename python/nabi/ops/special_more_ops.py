@@ -1,10 +1,14 @@
 """More special functions under TF's names: tf.math.igamma, igammac, betainc, lbeta, polygamma,
 zeta and nextafter, with TF's gradients.
 
-They compute on the host in float64 NumPy (`extra_math_ops._host_op`: copy in, NumPy, the
-result placed on the first input's device), rounded to the input dtype. SciPy is not used (only
-the tests' reference). Algorithms (all vectorised; each loop runs until every element has
-converged, or a fixed cap):
+For CPU tensors they compute on the host in float64 NumPy (`extra_math_ops._host_op`),
+rounded to the input dtype. igamma, igammac, betainc, zeta and polygamma of GPU tensors run the
+CUDA kernel of csrc/cuda/special_incomplete.cu (`backend().special_incomplete`, the same
+algorithms in float64 on the device; the arguments broadcast on the device first), and so do
+their gradients (the kernel's igamma_grad_a / igamma_dx / betainc_dx pieces, zeta of x + 1,
+polygamma of n + 1, times g, summed over broadcast axes on the device): nothing is copied to the
+host. SciPy is not used (only the tests' reference). Algorithms (all vectorised; each loop
+runs until every element has converged, or a fixed cap):
   * P(a, x) = igamma, Q = igammac = 1 - P: for x < a + 1 the series
     P = x^a e^-x / Gamma(a) * sum_n x^n / (a (a+1) ... (a+n)); otherwise the continued fraction
     Q = x^a e^-x / Gamma(a) * 1/(x+1-a- 1(1-a)/(x+3-a- 2(2-a)/(x+5-a- ...))), evaluated by the
@@ -28,7 +32,9 @@ import math as _math
 
 import numpy as np
 
-from ._common import Tensor, operand_like, t_
+from ..framework.device import DeviceArray, backend
+from ._common import (Tensor, _tapes, _wrap, operand_like, record, t_, unbroadcast,
+                      unbroadcast_t)
 from . import math_ops as _m
 from .extra_math_ops import _host_op
 from .special_ops import _digamma_np, _lgamma_np, lgamma as _lgamma
@@ -77,6 +83,36 @@ def _unb(g, shape):
 def _f64(*arrs):
     shp = np.broadcast_shapes(*[np.shape(a) for a in arrs])
     return [np.broadcast_to(np.asarray(a, np.float64), shp).ravel() for a in arrs], shp
+
+
+# ------------------------------------------------------------------------ the CUDA kernels
+
+
+def _on_gpu(t):
+    return type(t._data) is DeviceArray
+
+
+def _kernel(op, *arrs):
+    """op of csrc/cuda/special_incomplete.cu on DeviceArrays of one dtype, broadcast to one
+    shape on the device first (the kernel wants equal shapes)."""
+    shp = np.broadcast_shapes(*[a.shape for a in arrs])
+    bufs = [(a if a.shape == shp else np.broadcast_to(a, shp)).buf for a in arrs]
+    return DeviceArray(backend().special_incomplete(op, *bufs))
+
+
+def _gpu_op(op, ts, grads, bwd_t=None):
+    """out = op(*ts) on the GPU. grads[i]: None (no gradient for input i) or a function of the
+    raw arrays giving d out / d input i (a DeviceArray of out's shape), recorded as
+    g * d summed to input i's shape."""
+    hs = [t._data for t in ts]
+    out = _wrap(_kernel(op, *hs))
+    if _tapes and any(f is not None for f in grads):
+        def backward(g, needs):
+            return tuple(unbroadcast(g * f(*hs), h.shape) if f is not None and need else None
+                         for f, need, h in zip(grads, needs, hs))
+        backward_t = None if bwd_t is None else (lambda g, needs: bwd_t(g, *ts, out))
+        record(tuple(ts), out, backward, backward_t, op)
+    return out
 
 
 # ------------------------------------------------------------------- incomplete gamma (NumPy)
@@ -199,6 +235,10 @@ def _igamma_op(op, a, x, upper):
     _bshape(op, ("a", "x"), (a, x))
     sa, sx = tuple(a._data.shape), tuple(x._data.shape)
     sign = -1.0 if upper else 1.0
+    if _on_gpu(a):
+        return _gpu_op(op, [a, x], [
+            lambda ha, hx: _kernel("igamma_grad_a", ha, hx) * sign,
+            lambda ha, hx: _kernel("igamma_dx", ha, hx) * sign])
 
     def fwd(ha, hx):
         r = (igammac_np if upper else igamma_np)(ha, hx)
@@ -309,6 +349,9 @@ def betainc(a, b, x, name=None):
         raise ValueError(f"[{op}] a {shapes[0]}, b {shapes[1]} and x {shapes[2]} must have one "
                          "shape or be scalars")
     sx = shapes[2]
+    if _on_gpu(a):
+        return _gpu_op(op, [a, b, x], [None, None, lambda ha, hb, hx: _kernel(
+            "betainc_dx", ha, hb, hx)])
 
     def fwd(ha, hb, hx):
         return betainc_np(ha, hb, hx).astype(ha.dtype)
@@ -386,15 +429,19 @@ def zeta(x, q, name=None):
     _bshape(op, ("x", "q"), (x, q))
     sq = tuple(q._data.shape)
 
+    def bwd_t(g, xt, qt, ot):
+        return (None, unbroadcast_t(_m.multiply(g, _m.negative(_m.multiply(xt, zeta(xt + 1, qt)))),
+                                   sq))
+    if _on_gpu(x):
+        return _gpu_op(op, [x, q], [None, lambda hx, hq: -(hx * _kernel("zeta", hx + 1, hq))],
+                       bwd_t)
+
     def fwd(hx, hq):
         return zeta_np(hx, hq).astype(hx.dtype)
 
     def bwd(g, hx, hq, out):
         r = -g.astype(np.float64) * hx * zeta_np(hx.astype(np.float64) + 1, hq)
         return (None, _unb(r, sq).astype(g.dtype))
-
-    def bwd_t(g, xt, qt, ot):
-        return (None, _m.multiply(g, _m.negative(_m.multiply(xt, zeta(xt + 1, qt)))))
     return _host_op(op, [x, q], fwd, bwd, bwd_t)
 
 
@@ -406,15 +453,18 @@ def polygamma(a, x, name=None):
     _bshape(op, ("a", "x"), (a, x))
     sx = tuple(x._data.shape)
 
+    def bwd_t(g, at, xt, ot):
+        return (None, unbroadcast_t(_m.multiply(g, polygamma(at + 1, xt)), sx))
+    if _on_gpu(a):
+        return _gpu_op(op, [a, x], [None, lambda ha, hx: _kernel("polygamma", ha + 1, hx)],
+                       bwd_t)
+
     def fwd(ha, hx):
         return polygamma_np(ha, hx).astype(hx.dtype)
 
     def bwd(g, ha, hx, out):
         r = g.astype(np.float64) * polygamma_np(ha.astype(np.float64) + 1, hx)
         return (None, _unb(r, sx).astype(g.dtype))
-
-    def bwd_t(g, at, xt, ot):
-        return (None, _m.multiply(g, polygamma(at + 1, xt)))
     return _host_op(op, [a, x], fwd, bwd, bwd_t)
 
 

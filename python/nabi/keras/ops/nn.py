@@ -588,6 +588,29 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     return tf.squeeze(out, 0) if unbatched else out
 
 
+def _ctc_decode_greedy_gpu(x, sequence_lengths, merge_repeated, mask_index):
+    """Greedy ctc_decode of GPU logits (batch, time, classes) on the device
+    (cuda_backend.ctc_greedy, csrc/cuda/ctc.cu): nothing is read back (the lengths are clamped
+    to [0, time] on the device, as the host path does). None where it does not apply (host
+    logits), so the host path runs and raises its errors."""
+    from ...framework.device import DeviceArray, backend
+    from ...ops._common import _wrap
+    from ...ops.nn_extra_ops import _ctc_index_gpu
+    a = x._data
+    if type(a) is not DeviceArray or a.ndim != 3 or a.shape[2] < 1:
+        return None
+    B, T, C = a.shape
+    lens = _ctc_index_gpu(sequence_lengths).reshape(-1)
+    blank = C - 1 if mask_index is None else int(mask_index)
+    if lens.shape != (B,) or not 0 <= blank < C:
+        return None
+    if type(lens) is not DeviceArray:
+        lens = DeviceArray.from_numpy(np.ascontiguousarray(lens, np.int64))
+    dec, _, score = backend().ctc_greedy(a.buf, lens.buf, blank, bool(merge_repeated), False)
+    out = DeviceArray(dec).astype(np.int32).reshape(1, B, T)
+    return _wrap(out), _wrap(DeviceArray(score).reshape(B, 1))
+
+
 def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1,
                merge_repeated=True, mask_index=0):
     """CTC decoding of logits (batch, time, classes), the mask (blank) class mask_index
@@ -600,6 +623,11 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
     if strategy not in ("greedy", "beam_search"):
         raise ValueError(f"[ctc_decode] strategy must be 'greedy' or 'beam_search', got "
                          f"{strategy!r}")
+    if strategy == "greedy":
+        r = _ctc_decode_greedy_gpu(to_float(inputs), sequence_lengths, merge_repeated,
+                                   mask_index)
+        if r is not None:
+            return r
     x = to_float(inputs).numpy()
     if x.ndim != 3:
         raise ValueError(f"[ctc_decode] inputs must be 3-D (batch, time, classes), got shape "
