@@ -872,6 +872,47 @@ def overlap_add(x, frame_step):
     return _out(y)
 
 
+_INCOMPLETE_ARGS = {"igamma": ("a", "x"), "igammac": ("a", "x"), "igamma_grad_a": ("a", "x"),
+                    "igamma_dx": ("a", "x"), "zeta": ("x", "q"), "polygamma": ("n", "x"),
+                    "betainc": ("a", "b", "x"), "betainc_dx": ("a", "b", "x")}
+
+
+def special_incomplete(op, u, v, w=None):
+    """igamma, igammac, igamma_grad_a, igamma_dx (a, x), zeta (x, q), polygamma (n, x),
+    betainc, betainc_dx (a, b, x) elementwise on arguments of one shape and float dtype
+    (csrc/cuda/special_incomplete.cu): computed in float64 by nabi.ops.special_more_ops' NumPy
+    versions (the CPU path), rounded to the arguments' dtype."""
+    from ..ops import special_more_ops as smo
+    if op not in _INCOMPLETE_ARGS:
+        raise ValueError(f"[special_incomplete] unknown op '{op}' (one of "
+                         f"{', '.join(_INCOMPLETE_ARGS)})")
+    names = _INCOMPLETE_ARGS[op]
+    if len(names) == 2 and w is not None:
+        raise ValueError(f"[{op}] takes 2 arguments ({names[0]}, {names[1]}), got a third")
+    if len(names) == 3 and w is None:
+        raise ValueError(f"[{op}] takes 3 arguments (a, b, x), got 2")
+    arrs = [_a(b, op, n) for b, n in zip((u, v, w), names)]
+    for a, n in zip(arrs, names):
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"[{op}] {n} must be float32 or float64, got {a.dtype.name} of "
+                            f"shape {tuple(a.shape)}")
+    for a, n in zip(arrs[1:], names[1:]):
+        if a.dtype != arrs[0].dtype:
+            raise TypeError(f"[{op}] dtypes differ: {names[0]} {arrs[0].dtype.name}, {n} "
+                            f"{a.dtype.name}")
+        if a.shape != arrs[0].shape:
+            raise ValueError(f"[{op}] the arguments must have one shape (broadcast them "
+                             "first), got " + ", ".join(f"{m} {tuple(b.shape)}"
+                                                        for m, b in zip(names, arrs)))
+    f64 = [a.astype(np.float64) for a in arrs]
+    with np.errstate(all="ignore"):
+        r = {"igamma": smo.igamma_np, "igammac": smo.igammac_np,
+             "igamma_grad_a": smo.igamma_grad_a_np, "igamma_dx": smo._igamma_dx,
+             "zeta": smo.zeta_np, "polygamma": smo.polygamma_np, "betainc": smo.betainc_np,
+             "betainc_dx": smo._betainc_dx}[op](*f64)
+    return _out(np.asarray(r, np.float64).reshape(arrs[0].shape).astype(arrs[0].dtype))
+
+
 # ---- dense LU / Cholesky (csrc/cuda/linalg_lu.cu, bind_cuda_linalg.cpp) --------------------
 def _lin_square(op, b, name):
     a = _a(b, op, name)
@@ -1101,47 +1142,6 @@ def permute_rows(x, perm, inverse=False):
     y = np.empty_like(a)
     np.put_along_axis(y, idx, a, axis=-2)
     return _out(y)
-
-
-_INCOMPLETE_ARGS = {"igamma": ("a", "x"), "igammac": ("a", "x"), "igamma_grad_a": ("a", "x"),
-                    "igamma_dx": ("a", "x"), "zeta": ("x", "q"), "polygamma": ("n", "x"),
-                    "betainc": ("a", "b", "x"), "betainc_dx": ("a", "b", "x")}
-
-
-def special_incomplete(op, u, v, w=None):
-    """igamma, igammac, igamma_grad_a, igamma_dx (a, x), zeta (x, q), polygamma (n, x),
-    betainc, betainc_dx (a, b, x) elementwise on arguments of one shape and float dtype
-    (csrc/cuda/special_incomplete.cu): computed in float64 by nabi.ops.special_more_ops' NumPy
-    versions (the CPU path), rounded to the arguments' dtype."""
-    from ..ops import special_more_ops as smo
-    if op not in _INCOMPLETE_ARGS:
-        raise ValueError(f"[special_incomplete] unknown op '{op}' (one of "
-                         f"{', '.join(_INCOMPLETE_ARGS)})")
-    names = _INCOMPLETE_ARGS[op]
-    if len(names) == 2 and w is not None:
-        raise ValueError(f"[{op}] takes 2 arguments ({names[0]}, {names[1]}), got a third")
-    if len(names) == 3 and w is None:
-        raise ValueError(f"[{op}] takes 3 arguments (a, b, x), got 2")
-    arrs = [_a(b, op, n) for b, n in zip((u, v, w), names)]
-    for a, n in zip(arrs, names):
-        if a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"[{op}] {n} must be float32 or float64, got {a.dtype.name} of "
-                            f"shape {list(a.shape)}")
-    for a, n in zip(arrs[1:], names[1:]):
-        if a.dtype != arrs[0].dtype:
-            raise TypeError(f"[{op}] dtypes differ: {names[0]} {arrs[0].dtype.name}, {n} "
-                            f"{a.dtype.name}")
-        if a.shape != arrs[0].shape:
-            raise ValueError(f"[{op}] the arguments must have one shape (broadcast them "
-                             "first), got " + ", ".join(f"{m} {list(b.shape)}"
-                                                        for m, b in zip(names, arrs)))
-    f64 = [a.astype(np.float64) for a in arrs]
-    with np.errstate(all="ignore"):
-        r = {"igamma": smo.igamma_np, "igammac": smo.igammac_np,
-             "igamma_grad_a": smo.igamma_grad_a_np, "igamma_dx": smo._igamma_dx,
-             "zeta": smo.zeta_np, "polygamma": smo.polygamma_np, "betainc": smo.betainc_np,
-             "betainc_dx": smo._betainc_dx}[op](*f64)
-    return _out(np.asarray(r, np.float64).reshape(arrs[0].shape).astype(arrs[0].dtype))
 
 
 KERNEL_ENTRIES = sorted(
