@@ -1144,6 +1144,124 @@ def permute_rows(x, perm, inverse=False):
     return _out(y)
 
 
+def _ctc_dims(op, a, name, time_major):
+    if a.ndim != 3:
+        lay = "time, batch, classes" if time_major else "batch, time, classes"
+        raise ValueError(f"[{op}] {name} must be 3-D ({lay}), got shape {tuple(a.shape)}")
+    T, B, C = (a.shape if time_major else (a.shape[1], a.shape[0], a.shape[2]))
+    return T, B, C
+
+
+def _ctc_index(op, b, name, ndim, B, x):
+    v = _a(b, op, name)
+    if v.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[{op}] {name} must be int32 or int64, got {v.dtype} of shape "
+                        f"{tuple(v.shape)}")
+    if v.ndim != ndim:
+        raise ValueError(f"[{op}] {name} must be {ndim}-D, got shape {tuple(v.shape)}")
+    if v.shape[0] != B:
+        raise ValueError(f"[{op}] {name} {tuple(v.shape)} must have the batch {B} of the "
+                         f"logits {tuple(x.shape)}")
+    return v.astype(np.int64)
+
+
+def ctc_loss(logits, labels, label_length, logit_length, blank, time_major=True, grad=True):
+    """(loss (B,), d sum(loss) / d logits or None) in float64, rounded to the logits' dtype;
+    NaN for a sequence whose lengths or labels are out of range (csrc/cuda/ctc.cu)."""
+    op = "ctc_loss"
+    from ..ops.nn_extra_ops import _ctc_one
+    x = _a(logits, op, "logits")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] logits must be float32 or float64, got {x.dtype}")
+    T, B, C = _ctc_dims(op, x, "logits", time_major)
+    lab = _ctc_index(op, labels, "labels", 2, B, x)
+    ll = _ctc_index(op, label_length, "label_length", 1, B, x)
+    tl = _ctc_index(op, logit_length, "logit_length", 1, B, x)
+    blank = int(blank)
+    if not 0 <= blank < C:
+        raise ValueError(f"[{op}] blank {blank} is out of range for {C} classes (logits "
+                         f"{tuple(x.shape)})")
+    lg = (x if time_major else np.swapaxes(x, 0, 1)).astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = lg.max(axis=2, keepdims=True) if C else lg
+        lp = lg - m - np.log(np.exp(lg - m).sum(axis=2, keepdims=True))
+    loss = np.zeros(B)
+    g = np.zeros((T, B, C))
+    for b in range(B):
+        n, k = int(tl[b]), int(ll[b])
+        seq = lab[b, :k] if 0 <= k <= lab.shape[1] else None
+        if (seq is None or not 0 <= n <= T or np.any(seq < 0) or np.any(seq >= C)
+                or np.any(seq == blank)):
+            loss[b], g[:, b] = np.nan, np.nan
+            continue
+        loss[b], g[:n, b] = _ctc_one(lp[:n, b], seq, blank)
+    out = loss.astype(x.dtype)
+    if not grad:
+        return _out(out), None
+    g = (g if time_major else np.swapaxes(g, 0, 1)).astype(x.dtype)
+    return _out(out), _out(np.ascontiguousarray(g))
+
+
+def ctc_greedy(x, seq_len, blank, merge_repeated=True, time_major=True):
+    """(decoded (B, T) int64 padded with -1, count (B,) int64, score (B,)): best-path CTC
+    decoding, seq_len clamped to [0, T] (csrc/cuda/ctc.cu)."""
+    op = "ctc_greedy"
+    a = _a(x, op, "x")
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] x must be float32 or float64, got {a.dtype}")
+    T, B, C = _ctc_dims(op, a, "x", time_major)
+    if C < 1:
+        raise ValueError(f"[{op}] x {tuple(a.shape)} needs at least one class")
+    sl = np.clip(_ctc_index(op, seq_len, "seq_len", 1, B, a), 0, T)
+    blank = int(blank)
+    if not 0 <= blank < C:
+        raise ValueError(f"[{op}] blank {blank} is out of range for {C} classes (x "
+                         f"{tuple(a.shape)})")
+    v = a if time_major else np.swapaxes(a, 0, 1)
+    dec = np.full((B, T), -1, np.int64)
+    cnt = np.zeros(B, np.int64)
+    score = np.zeros(B, a.dtype)
+    for b in range(B):
+        rows = v[:sl[b], b]
+        best = rows.argmax(axis=1) if len(rows) else np.zeros(0, np.int64)
+        score[b] = -rows.max(axis=1).astype(np.float64).sum() if len(rows) else 0
+        prev = -1
+        for k in best.tolist():
+            if k != blank and not (merge_repeated and k == prev):
+                dec[b, cnt[b]] = k
+                cnt[b] += 1
+            prev = k
+    return _out(dec), _out(cnt), _out(score)
+
+
+_INCOMPLETE_ARGS = {"igamma": ("a", "x"), "igammac": ("a", "x"), "igamma_grad_a": ("a", "x"),
+                    "igamma_dx": ("a", "x"), "zeta": ("x", "q"), "polygamma": ("n", "x"),
+                    "betainc": ("a", "b", "x"), "betainc_dx": ("a", "b", "x")}
+
+
+def ctc_pack(decoded, offsets, total):
+    """(total,) int64: row b's first offsets[b+1] - offsets[b] entries of decoded (B, T), rows in
+    order (csrc/cuda/ctc.cu)."""
+    op = "ctc_pack"
+    d, o = _a(decoded, op, "decoded"), _a(offsets, op, "offsets")
+    if d.dtype != np.int64 or d.ndim != 2:
+        raise ValueError(f"[{op}] decoded must be a 2-D int64 (batch, time), got {d.dtype} of "
+                         f"shape {tuple(d.shape)}")
+    B, T = d.shape
+    if o.dtype != np.int64 or o.shape != (B + 1,):
+        raise ValueError(f"[{op}] offsets must be int64 of shape ({B + 1},) for decoded "
+                         f"{tuple(d.shape)}, got {o.dtype} of shape {tuple(o.shape)}")
+    total = int(total)
+    if total < 0 or (B and total > B * T):
+        raise ValueError(f"[{op}] total {total} must be in [0, {B * T}] for decoded "
+                         f"{tuple(d.shape)}")
+    v = np.zeros(total, np.int64)
+    for b in range(B):
+        n = int(o[b + 1] - o[b])
+        v[o[b]:o[b] + n] = d[b, :n]
+    return _out(v)
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (
