@@ -1234,11 +1234,6 @@ def ctc_greedy(x, seq_len, blank, merge_repeated=True, time_major=True):
     return _out(dec), _out(cnt), _out(score)
 
 
-_INCOMPLETE_ARGS = {"igamma": ("a", "x"), "igammac": ("a", "x"), "igamma_grad_a": ("a", "x"),
-                    "igamma_dx": ("a", "x"), "zeta": ("x", "q"), "polygamma": ("n", "x"),
-                    "betainc": ("a", "b", "x"), "betainc_dx": ("a", "b", "x")}
-
-
 def ctc_pack(decoded, offsets, total):
     """(total,) int64: row b's first offsets[b+1] - offsets[b] entries of decoded (B, T), rows in
     order (csrc/cuda/ctc.cu)."""
