@@ -41,8 +41,12 @@ random.shuffle, docstrings and comments do not count.
 Pass 2, Keras layers: each class of keras.layers is built on small GPU inputs (a first call,
 uncounted), then one forward call (training=True, under a GradientTape) and the backward pass
 (to the float inputs and the trainable weights) are counted, with the same verdict rule
-(_layer_recipes; LAYER_SKIP for classes with no GPU computation). Both tables go to the .md,
-both lists to the .json ("ops", "layers").
+(_layer_recipes; LAYER_SKIP for classes with no GPU computation).
+
+Pass 3, Keras training pieces: each keras.losses class (value under a tape, gradient to y_pred),
+keras.metrics class (update_state after a warm-up call, result) and keras.optimizers class
+(apply_gradients after a warm-up step) on (4, 3) GPU tensors, counted the same way.
+The three tables go to the .md, the three lists to the .json ("ops", "layers", "training").
 """
 import argparse
 import inspect
@@ -1094,6 +1098,163 @@ def layers_markdown(rows, mode):
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------- third pass: Keras losses, metrics, optimizers
+def _probs():
+    """(4, 3) rows of probabilities (a softmax-like y_pred) on the GPU."""
+    p = np.array([[.7, .2, .1], [.1, .8, .1], [.3, .3, .4], [.2, .5, .3]], F)
+    return _g(p)
+
+
+def _onehot():
+    return _g(np.eye(3, dtype=F)[[0, 1, 2, 1]])
+
+
+def _count(counter, fn):
+    """Counts around fn() (launches, D2H, the largest read and its line)."""
+    counter.reset()
+    try:
+        r = fn()
+        return r, counter.read()
+    finally:
+        sys.setprofile(None)
+
+
+def _metric_ctor(M, n):
+    special = {"IoU": lambda: M.IoU(3, [0, 1]), "MeanIoU": lambda: M.MeanIoU(3),
+               "OneHotIoU": lambda: M.OneHotIoU(3, [0, 1]),
+               "OneHotMeanIoU": lambda: M.OneHotMeanIoU(3),
+               "MeanRelativeError": lambda: M.MeanRelativeError(_f(4, 3, lo=1.0, hi=2.0)),
+               "PrecisionAtRecall": lambda: M.PrecisionAtRecall(0.5),
+               "RecallAtPrecision": lambda: M.RecallAtPrecision(0.5),
+               "SensitivityAtSpecificity": lambda: M.SensitivityAtSpecificity(0.5),
+               "SpecificityAtSensitivity": lambda: M.SpecificityAtSensitivity(0.5),
+               "Reduce": None, "SensitivitySpecificityBase": None, "MeanMetricWrapper": None,
+               "Metric": None}
+    return special[n] if n in special else getattr(M, n)
+
+
+def _metric_args(n):
+    if n in ("Mean", "Sum", "MeanTensor"):
+        return (_f(4, 3),)
+    if n in ("IoU", "MeanIoU"):
+        return (_i([0, 1, 2, 1]), _i([0, 1, 1, 1]))
+    if n.startswith("Sparse"):
+        return (_i([0, 1, 2, 1]), _probs())
+    return (_onehot(), _probs())
+
+
+def _classes(mod, base):
+    seen, out = set(), []
+    for n in sorted(dir(mod)):
+        c = getattr(mod, n)
+        if (not n.startswith("_") and isinstance(c, type) and issubclass(c, base)
+                and c is not base and id(c) not in seen):
+            seen.add(id(c))
+            out.append(n)
+    return out
+
+
+def train_pass(counter):
+    """Each Keras loss (value and gradient to y_pred), metric (update_state, result) and
+    optimizer (one apply_gradients step after a warm-up step) on GPU tensors."""
+    K = nabi.keras
+    rows = []
+
+    def run(kind, name, steps):
+        np.random.seed(0)
+        row = {"kind": kind, "name": name, "steps": {}}
+        signal.alarm(60)
+        try:
+            with nabi.device("/GPU:0"):
+                for step, fn in steps():
+                    _, c = _count(counter, fn)
+                    row["steps"][step] = c
+        except _Timeout:
+            row["error"] = "timed out"
+        except Exception as e:  # noqa: BLE001
+            row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        finally:
+            signal.alarm(0)
+            sys.setprofile(None)
+        for c in row["steps"].values():
+            c["verdict"] = _pass_verdict(c, 48)   # the (4, 3) float32 inputs
+        rows.append(row)
+        print(f"{kind}.{name:40s} " + " ".join(f"{k}:{v['verdict']}:{v['d2h']}"
+                                              for k, v in row["steps"].items())
+              + (" " + row["error"] if "error" in row else ""), file=sys.stderr)
+
+    for n in _classes(K.losses, K.losses.Loss):
+        if n in ("LossFunctionWrapper",):
+            continue
+
+        def steps(n=n):
+            loss = getattr(K.losses, n)()
+            yt = _i([0, 1, 2, 1]) if n.startswith("Sparse") else _onehot()
+            yp = _probs()
+            loss(yt, yp)                                       # warm-up
+            state = {}
+
+            def fwd():
+                with nabi.GradientTape() as tape:
+                    tape.watch(yp)
+                    state["l"] = loss(yt, yp)
+                state["tape"] = tape
+            yield "value", fwd
+            yield "gradient", lambda: state["tape"].gradient(state["l"], yp)
+        run("losses", n, steps)
+
+    for n in _classes(K.metrics, K.metrics.Metric):
+        ctor = _metric_ctor(K.metrics, n)
+        if ctor is None:
+            continue
+
+        def steps(ctor=ctor, n=n):
+            m = ctor()
+            args = _metric_args(n)
+            m.update_state(*args)                              # warm-up (variables)
+            yield "update_state", lambda: m.update_state(*args)
+            yield "result", lambda: m.result()
+        run("metrics", n, steps)
+
+    for n in _classes(K.optimizers, K.optimizers.Optimizer):
+        def steps(n=n):
+            opt = getattr(K.optimizers, n)()
+            v = nabi.Variable(_f(4, 3))
+            g = _f(4, 3, lo=-0.5, hi=0.5)
+            opt.apply_gradients([(g, v)])                      # warm-up (slots)
+            yield "apply_gradients", lambda: opt.apply_gradients([(g, v)])
+        run("optimizers", n, steps)
+    return rows
+
+
+def train_markdown(rows, mode):
+    bad = [r for r in rows if any(c["verdict"] != "device" for c in r["steps"].values())]
+    lines = ["", f"### Keras losses, metrics and optimizers on GPU tensors ({mode})", "",
+             "Third pass of `tools/gpu_host_ops.py`: each loss (its value under a GradientTape, "
+             "then the gradient to y_pred), metric (update_state after a warm-up call, then "
+             "result) and optimizer (apply_gradients after a warm-up step that makes its slots) "
+             "on (4, 3) float32 GPU tensors (int labels for the sparse ones); the verdict rule "
+             "of the op table with 48 bytes (one input) as the yardstick.", "",
+             "Pieces that read back or round-trip: " +
+             (", ".join(f"`{r['kind']}.{r['name']}`" for r in bad) or "none"), "",
+             "| piece | step | launches | D2H (bytes) | largest read | verdict | read at | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r not in bad, r["kind"], r["name"])):
+        steps = list(r["steps"].items()) or [("", None)]
+        for i, (step, c) in enumerate(steps):
+            note = r.get("error", "") if i == 0 else ""
+            note = note.replace("|", "/").replace("\n", " ")
+            if c is None:
+                lines.append(f"| `{r['kind']}.{r['name']}` |  |  |  |  | not probed |  | "
+                             f"{note} |")
+                continue
+            site = f"`{c['read_site']}`" if c.get("read_site") else ""
+            lines.append(f"| `{r['kind']}.{r['name']}` | {step} | {c['launches']} | "
+                         f"{c['d2h']} ({c['d2h_bytes']}) | {c['largest_read']} | "
+                         f"{c['verdict']} | {site} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--md", default=os.path.join(REPO, "bench/results/gpu_host_ops.md"))
@@ -1102,11 +1263,17 @@ def main():
     ap.add_argument("--layers-only", default="",
                     help="comma-separated keras.layers class names, or 'all': the layer pass "
                          "alone, printed (debugging)")
-    ap.add_argument("--no-layers", action="store_true", help="skip the Keras layer pass")
+    ap.add_argument("--no-layers", action="store_true",
+                    help="skip the Keras passes (layers; losses, metrics, optimizers)")
+    ap.add_argument("--train-only", action="store_true",
+                    help="the losses / metrics / optimizers pass alone, printed (debugging)")
     a = ap.parse_args()
     signal.signal(signal.SIGALRM, _alarm)
     counter = Counter()
     mode = "CUDA host simulator" if counter.sim else "emulator"
+    if a.train_only:
+        print(train_markdown(train_pass(counter), mode))
+        return
     if a.layers_only:
         lrows = layer_pass(counter, "" if a.layers_only == "all" else a.layers_only)
         print(layers_markdown(lrows, mode))
@@ -1136,9 +1303,11 @@ def main():
         print(f"{f['name']:50s} {r['verdict']:20s} {r.get('launches', '')} {r.get('d2h', '')}",
               file=sys.stderr)
     lrows = [] if a.no_layers else layer_pass(counter)
+    trows = [] if a.no_layers else train_pass(counter)
     with open(a.json, "w") as fh:
-        json.dump({"mode": mode, "ops": rows, "layers": lrows}, fh, indent=1)
-    md = to_markdown(rows, mode) + (layers_markdown(lrows, mode) if lrows else "")
+        json.dump({"mode": mode, "ops": rows, "layers": lrows, "training": trows}, fh, indent=1)
+    md = (to_markdown(rows, mode) + (layers_markdown(lrows, mode) if lrows else "") +
+          (train_markdown(trows, mode) if trows else ""))
     with open(a.md, "w") as fh:
         fh.write(md)
     print(to_markdown(rows, mode).split("\n| op")[0])
