@@ -226,6 +226,15 @@ def test_kernel_shapes_empty_and_scalar(backend):
                              .astype(np.float64)).reshape(3, 4, 5), 2e-7)
 
 
+def test_kernel_many_blocks(backend, rng):
+    # 1100 elements: several 256-thread blocks (and a partial last one)
+    a = np.exp(rng.uniform(np.log(0.05), np.log(80), 1100))
+    x = np.exp(rng.uniform(np.log(1e-3), np.log(200), 1100))
+    _close(_run(backend, "igamma", a, x), sp.gammainc(a, x), 1e-11, 1e-300)
+    u = rng.uniform(0, 1, 1100)
+    _close(_run(backend, "betainc", a, x / 10, u), sp.betainc(a, x / 10, u), 1e-10, 1e-15)
+
+
 def test_kernel_rejects_bad_arguments(backend):
     f2, f3 = np.ones((2, 3)), np.ones(3)
     with pytest.raises(ValueError, match=r"unknown op 'gamma'.*igamma"):
