@@ -1257,6 +1257,68 @@ def ctc_pack(decoded, offsets, total):
     return _out(v)
 
 
+def _linalg_a(op, a, square=False):
+    x = _a(a, op, "a")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] a must be float32 or float64, got {x.dtype} of shape "
+                        f"{list(x.shape)}")
+    if x.ndim < 2:
+        raise ValueError(f"[{op}] a must have rank >= 2 (..., M, N), got shape {list(x.shape)}")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"[{op}] a must be square in its last two axes (..., N, N), got shape "
+                         f"{list(x.shape)}")
+    if op in ("eigh", "svd") and min(x.shape[-2:]) > 2048:
+        raise ValueError(f"[{op}] the Jacobi dimension {min(x.shape[-2:])} of shape "
+                         f"{list(x.shape)} is more than 2048")
+    return x
+
+
+def linalg_qr(a, full_matrices=False):
+    """(q, r) with a = q r for each matrix (..., M, N), NumPy's (LAPACK's) signs
+    (csrc/cuda/linalg_eig.cu: Householder)."""
+    x = _linalg_a("qr", a)
+    q, r = np.linalg.qr(x, mode="complete" if full_matrices else "reduced")
+    return _out(np.ascontiguousarray(q, x.dtype)), _out(np.ascontiguousarray(r, x.dtype))
+
+
+def linalg_eigh(a, compute_v=True):
+    """(e ascending, v or None) of each symmetric matrix (..., N, N), lower triangle read
+    (csrc/cuda/linalg_eig.cu: cyclic Jacobi; eigenvector signs may differ from it)."""
+    x = _linalg_a("eigh", a, square=True)
+    e, v = np.linalg.eigh(x)
+    return (_out(e.astype(x.dtype)),
+            _out(np.ascontiguousarray(v, x.dtype)) if compute_v else None)
+
+
+def linalg_svd(a, full_matrices=False, compute_uv=True):
+    """(s descending, u, v) with a = u diag(s) v^T, or (s, None, None) without compute_uv
+    (csrc/cuda/linalg_eig.cu: one-sided Jacobi; vector signs may differ from it)."""
+    x = _linalg_a("svd", a)
+    if not compute_uv:
+        return _out(np.linalg.svd(x, compute_uv=False).astype(x.dtype)), None, None
+    u, s, vh = np.linalg.svd(x, full_matrices=bool(full_matrices))
+    return (_out(s.astype(x.dtype)), _out(np.ascontiguousarray(u, x.dtype)),
+            _out(np.ascontiguousarray(np.swapaxes(vh, -1, -2), x.dtype)))
+
+
+def linalg_solve_upper(r, b, transpose=True):
+    """x with x r^T = b (x r = b without transpose), r (..., N, N) upper triangular (only its
+    upper triangle read), b (..., M, N) (csrc/cuda/linalg_eig.cu)."""
+    op = "linalg_solve_upper"
+    rr, bb = _linalg_a(op, r), _a(b, op, "b")
+    if rr.dtype != bb.dtype:
+        raise TypeError(f"[{op}] r and b dtypes differ: {rr.dtype} vs {bb.dtype}")
+    if (bb.ndim < 2 or rr.shape[-1] != rr.shape[-2] or rr.shape[:-2] != bb.shape[:-2]
+            or bb.shape[-1] != rr.shape[-1]):
+        raise ValueError(f"[{op}] r must be (..., N, N) and b (..., M, N) with the same batch "
+                         f"axes, got shapes {list(rr.shape)} and {list(bb.shape)}")
+    t = np.triu(rr)
+    # x t^T = b  <=>  t x^T = b^T;  x t = b  <=>  t^T x^T = b^T
+    m = t if transpose else np.swapaxes(t, -1, -2)
+    x = np.swapaxes(np.linalg.solve(m, np.swapaxes(bb, -1, -2)), -1, -2) if bb.size else bb
+    return _out(np.ascontiguousarray(x, rr.dtype))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

@@ -3,8 +3,11 @@
 
 The factorizations (solve, triangular_solve, cholesky, qr, svd, eigh, eigvalsh, pinv,
 matrix_rank) run on the host with NumPy's LAPACK: a GPU tensor is copied there and the result
-back to the input's device, as TF places an op without a GPU kernel on the CPU. Each records
-its own backward rule, also computed on the host (A: the input, G*: incoming gradients):
+back to the input's device, as TF places an op without a GPU kernel on the CPU. Except: qr, svd,
+eigh, eigvalsh, pinv, matrix_rank and lstsq(fast=False) of GPU tensors run on CUDA kernels
+(linalg_eig_cuda.py, csrc/cuda/linalg_eig.cu), their gradients with nabi ops on the device.
+Each records its own backward rule, also computed on the host (A: the input, G*: incoming
+gradients):
 
   solve      X = op(A)^-1 B:  GB = op(A)^-T G;  G(op A) = -GB X^T
   triangular_solve: the same, masked to the triangle the forward read
@@ -34,6 +37,8 @@ from .math_ops import add, divide, log, matmul, multiply, reduce_sum, subtract
 from . import linalg_cuda as _gpu_linalg
 
 _LinAlgError = np.linalg.LinAlgError
+
+from . import linalg_eig_cuda as _eig_gpu  # noqa: E402  (GPU qr / svd / eigh; no cycle)
 
 
 # ---------------------------------------------------------------- helpers
@@ -258,6 +263,8 @@ def qr(input, full_matrices=False, name=None):  # noqa: A002
     """(q, r) with input = q @ r for each matrix (..., M, N): q (..., M, P) with orthonormal
     columns and r (..., P, N) upper triangular, P = min(M, N) (P = M when full_matrices)."""
     x = _matrix("qr", input)
+    if _eig_gpu.handles(x, "qr"):
+        return _eig_gpu.qr(x, full_matrices)
     A = x._data
     dt = A.dtype
     h = _host(A)
@@ -325,6 +332,8 @@ def svd(tensor, full_matrices=False, compute_uv=True, name=None):
     the singular vectors: returns (s, u, v) with tensor = u @ diag(s) @ v^T (TF's order, and v,
     not v^T); s only when compute_uv is False."""
     x = _matrix("svd", tensor)
+    if _eig_gpu.handles(x, "svd"):
+        return _eig_gpu.svd(x, full_matrices, compute_uv)
     A = x._data
     dt = A.dtype
     h = _host(A)
@@ -435,6 +444,8 @@ def pinv(a, rcond=None, validate_args=False, name=None):
     if isinstance(rcond, Tensor):
         rcond = rcond.numpy()
     rcond = 10.0 * max(m, n) * np.finfo(dt).eps if rcond is None else np.asarray(rcond, dt)
+    if _eig_gpu.handles(x, "pinv"):
+        return _eig_gpu.pinv(x, rcond)
     h = _host(A)
     p = _pinv_host(h, rcond[..., None] if np.ndim(rcond) else rcond).astype(dt)
     out = _wrap(_back(p, A, dt))
@@ -463,6 +474,8 @@ def matrix_rank(a, tol=None, validate_args=False, name=None):
     """The number of singular values above tol of each matrix (..., M, N), as int32; tol
     defaults to max(M, N) * eps * max(s), as TF's."""
     x = _matrix("matrix_rank", a)
+    if _eig_gpu.handles(x, "matrix_rank"):
+        return _eig_gpu.matrix_rank(x, tol)
     A = x._data
     dt = A.dtype
     s = np.linalg.svd(_host(A), compute_uv=False)
@@ -495,6 +508,8 @@ def eigh(tensor, name=None):
     (..., N, N): returns (e, v) with tensor = v @ diag(e) @ v^T. Only the lower triangle is
     read."""
     x = _matrix("eigh", tensor, square=True)
+    if _eig_gpu.handles(x, "eigh"):
+        return _eig_gpu.eigh(x)
     A = x._data
     dt = A.dtype
     e, v = np.linalg.eigh(_host(A))
@@ -545,6 +560,8 @@ def eigvalsh(tensor, name=None):
     """The eigenvalues (ascending) of each self-adjoint matrix (..., N, N); only the lower
     triangle is read."""
     x = _matrix("eigvalsh", tensor, square=True)
+    if _eig_gpu.handles(x, "eigvalsh"):
+        return _eig_gpu.eigvalsh(x)
     A = x._data
     dt = A.dtype
     h = _host(A)
@@ -583,10 +600,13 @@ def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
     if l2 < 0:
         raise ValueError(f"[lstsq] l2_regularizer must be >= 0, got {l2}")
     if not fast:
-        ha = np.broadcast_to(_host(A), batch + A.shape[-2:])
-        hb = np.broadcast_to(_host(B), batch + B.shape[-2:])
-        x = _pinv_host(ha.astype(np.float64), 10.0 * max(m, n) * np.finfo(dt).eps) @ hb
-        out = _wrap(_back(x, A, dt))
+        if _eig_gpu.handles(a, "lstsq"):
+            out = _eig_gpu.lstsq_pinv(a, b, batch)
+        else:
+            ha = np.broadcast_to(_host(A), batch + A.shape[-2:])
+            hb = np.broadcast_to(_host(B), batch + B.shape[-2:])
+            x = _pinv_host(ha.astype(np.float64), 10.0 * max(m, n) * np.finfo(dt).eps) @ hb
+            out = _wrap(_back(x, A, dt))
         if _tapes:
             def bwd(g, needs):
                 raise NotImplementedError("[lstsq] the gradient is not implemented for "
