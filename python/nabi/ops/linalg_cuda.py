@@ -275,10 +275,12 @@ def cholesky(x, op="cholesky"):
 
 
 def logdet(x):
-    """tf.linalg.logdet: 2 sum(log(diag(cholesky(x)))) with the GPU Cholesky."""
-    from .linalg_ops import diag_part
+    """tf.linalg.logdet: 2 sum(log(diag(cholesky(x)))) with the GPU Cholesky (the diagonal
+    taken by an identity mask: diag_part's gather reads its indices' range back)."""
     from .math_ops import log, multiply, reduce_sum
-    return multiply(reduce_sum(log(diag_part(cholesky(x, "logdet"))), axis=-1), 2.0)
+    l_ = cholesky(x, "logdet")
+    eye = const_like(np.eye(x._data.shape[-1]), l_)
+    return multiply(reduce_sum(log(reduce_sum(multiply(l_, eye), axis=-1)), axis=-1), 2.0)
 
 
 # ---------------------------------------------------------------- tf.linalg.lu and friends
