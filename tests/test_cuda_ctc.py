@@ -414,6 +414,22 @@ def test_ctc_loss_errors(where, kw, match):
                              blank_index=a["blank_index"])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # (CPU path)
+def test_ctc_loss_float_labels_and_nan_logits(where):
+    """Float labels are refused on every device (the CPU's message); a NaN logit makes its
+    sequence's loss +inf with a zero gradient (the CPU path's rule), the others unaffected."""
+    x = np.random.default_rng(14).standard_normal((4, 2, 3))
+    x[1, 0, 2] = np.nan
+    with nabi.device(where):
+        with pytest.raises(ValueError, match=r"\[ctc_loss\] labels must be a 2-D integer tensor"):
+            nabi.nn.ctc_loss(nabi.constant([[1.0], [2.0]]), nabi.constant(x), [1, 1], [4, 4])
+    loss, g, _ = _loss_and_grad(where, x, np.array([[1], [2]]), [1, 1], [4, 4])
+    rl, rg = ref_batch(x, np.array([[1], [2]]), [1, 1], [4, 4], 0, True)
+    assert np.isinf(loss[0]) and (g[:, 0] == 0).all()
+    np.testing.assert_allclose(loss[1], rl[1], rtol=1e-11)
+    np.testing.assert_allclose(g[:, 1], 2 * rg[:, 1], atol=1e-10)
+
+
 def test_keras_ctc_loss(where):
     """keras.ops.ctc_loss: batch-major logits, the blank (mask_index) 0."""
     rng = np.random.default_rng(8)

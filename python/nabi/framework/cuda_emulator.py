@@ -1194,7 +1194,8 @@ def ctc_loss(logits, labels, label_length, logit_length, blank, time_major=True,
                 or np.any(seq == blank)):
             loss[b], g[:, b] = np.nan, np.nan
             continue
-        loss[b], g[:n, b] = _ctc_one(lp[:n, b], seq, blank)
+        with np.errstate(invalid="ignore"):  # (a NaN logit: +inf, as the kernel, quietly)
+            loss[b], g[:n, b] = _ctc_one(lp[:n, b], seq, blank)
     out = loss.astype(x.dtype)
     if not grad:
         return _out(out), None

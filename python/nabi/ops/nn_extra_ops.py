@@ -291,15 +291,18 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     return out
 
 
-def _ctc_index_gpu(v):
+def _ctc_index_gpu(v, cast=True):
     """An integer tensor's array for the CTC kernels: device int32/int64 arrays as they are
-    (never read back), host values (Python lists, NumPy, CPU tensors) as NumPy (checked by
+    (never read back; other dtypes cast to int64 on the device, floats only with cast, as the
+    host path's astype), host values (Python lists, NumPy, CPU tensors) as NumPy (checked by
     the caller, then uploaded)."""
     if not isinstance(v, Tensor):
         return np.asarray(v)
     a = v._data
     if type(a) is DeviceArray:
-        return a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+        if a.dtype in (np.int32, np.int64) or not (cast or a.dtype.kind in "iu"):
+            return a
+        return a.astype(np.int64)
     return np.asarray(a)
 
 
@@ -321,7 +324,8 @@ def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index
     else:
         if label_length is None:
             raise ValueError(f"[{op}] label_length is required with dense labels")
-        lab, lens = _ctc_index_gpu(labels), _ctc_index_gpu(label_length).reshape(-1)
+        lab = _ctc_index_gpu(labels, cast=False)
+        lens = _ctc_index_gpu(label_length).reshape(-1)
     if lab.dtype.kind not in "iu" or lab.ndim != 2:
         raise ValueError(f"[{op}] labels must be a 2-D integer tensor [batch, max_label_length], "
                          f"got {lab.dtype.name} of shape {tuple(lab.shape)}")
