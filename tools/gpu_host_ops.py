@@ -1263,6 +1263,8 @@ def main():
     ap.add_argument("--layers-only", default="",
                     help="comma-separated keras.layers class names, or 'all': the layer pass "
                          "alone, printed (debugging)")
+    ap.add_argument("--label", default="", help="what was measured (e.g. 'commit abc1234'), "
+                    "written under the first heading")
     ap.add_argument("--no-layers", action="store_true",
                     help="skip the Keras passes (layers; losses, metrics, optimizers)")
     ap.add_argument("--train-only", action="store_true",
@@ -1305,8 +1307,12 @@ def main():
     lrows = [] if a.no_layers else layer_pass(counter)
     trows = [] if a.no_layers else train_pass(counter)
     with open(a.json, "w") as fh:
-        json.dump({"mode": mode, "ops": rows, "layers": lrows, "training": trows}, fh, indent=1)
-    md = (to_markdown(rows, mode) + (layers_markdown(lrows, mode) if lrows else "") +
+        json.dump({"mode": mode, "label": a.label, "ops": rows, "layers": lrows,
+                   "training": trows}, fh, indent=1)
+    md = to_markdown(rows, mode)
+    if a.label:
+        md = md.replace("\n\n", f"\n\nMeasured on {a.label}.\n\n", 1)
+    md = (md + (layers_markdown(lrows, mode) if lrows else "") +
           (train_markdown(trows, mode) if trows else ""))
     with open(a.md, "w") as fh:
         fh.write(md)
