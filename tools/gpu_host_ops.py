@@ -1259,7 +1259,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--md", default=os.path.join(REPO, "bench/results/gpu_host_ops.md"))
     ap.add_argument("--json", default=os.path.join(REPO, "bench/results/gpu_host_ops.json"))
-    ap.add_argument("--only", default="", help="comma-separated short names (debugging)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated short names, no Keras passes (debugging)")
     ap.add_argument("--layers-only", default="",
                     help="comma-separated keras.layers class names, or 'all': the layer pass "
                          "alone, printed (debugging)")
@@ -1304,11 +1305,15 @@ def main():
         rows.append(r)
         print(f"{f['name']:50s} {r['verdict']:20s} {r.get('launches', '')} {r.get('d2h', '')}",
               file=sys.stderr)
-    lrows = [] if a.no_layers else layer_pass(counter)
-    trows = [] if a.no_layers else train_pass(counter)
+    keras_passes = not (a.no_layers or a.only)
+    lrows = layer_pass(counter) if keras_passes else []
+    trows = train_pass(counter) if keras_passes else []
     with open(a.json, "w") as fh:
-        json.dump({"mode": mode, "label": a.label, "ops": rows, "layers": lrows,
-                   "training": trows}, fh, indent=1)
+        # one row a line: a rerun's diff shows which ops changed
+        head = json.dumps({"mode": mode, "label": a.label})[:-1]
+        fh.write(head + "".join(
+            f',\n "{k}": [\n' + ",\n".join("  " + json.dumps(r) for r in v) + "\n ]"
+            for k, v in (("ops", rows), ("layers", lrows), ("training", trows))) + "\n}\n")
     md = to_markdown(rows, mode)
     if a.label:
         md = md.replace("\n\n", f"\n\nMeasured on {a.label}.\n\n", 1)
