@@ -66,8 +66,20 @@ def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=0, name=None)
     sa, ba = int(seq_axis) % nd, int(batch_axis) % nd
     if sa == ba:
         raise ValueError(f"[reverse_sequence] seq_axis and batch_axis must differ, got {sa}")
-    lens = seq_lengths.numpy() if isinstance(seq_lengths, Tensor) else np.asarray(seq_lengths)
     B, T = x.shape[ba], x.shape[sa]
+    perm = [ba, sa] + [i for i in range(nd) if i not in (ba, sa)]
+    from .ops import gpu_index_extra as _gx
+    if _gx.gpu_ok(x._data):  # on the device (GPU seq_lengths are not read back)
+        L = _gx.dev(seq_lengths._data if isinstance(seq_lengths, Tensor)
+                    else np.asarray(seq_lengths, np.int64))
+        if L.dtype.kind != "i" or L.size != B or (B and bool(np.any(np.logical_or(
+                np.less(L, 0), np.greater(L, T))))):  # one bool read
+            raise ValueError(f"[reverse_sequence] seq_lengths must have {B} entries in [0, {T}] "
+                             f"for input of shape {tuple(x.shape)}, got "
+                             f"{L.get().reshape(-1).tolist()}")
+        y = _gx.reverse_sequence_rows(_a.transpose(x, perm), L.astype(np.int64).reshape(-1), B, T)
+        return _a.transpose(y, np.argsort(perm).tolist())
+    lens = seq_lengths.numpy() if isinstance(seq_lengths, Tensor) else np.asarray(seq_lengths)
     lens = lens.astype(np.int64).reshape(-1)
     if lens.shape[0] != B or np.any(lens < 0) or np.any(lens > T):
         raise ValueError(f"[reverse_sequence] seq_lengths must have {B} entries in [0, {T}] for "

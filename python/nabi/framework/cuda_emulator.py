@@ -1320,6 +1320,95 @@ def linalg_solve_upper(r, b, transpose=True):
     return _out(np.ascontiguousarray(x, rr.dtype))
 
 
+def segment_prod(x, ids, num):
+    """(num, ...) products of the rows of x per segment id; ids outside [0, num) dropped,
+    empty segments 1; integers wrap (csrc/cuda/index_extra.cu)."""
+    a = _a(x, "segment_prod")
+    i = _a(ids, "segment_prod", "ids")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[segment_prod] x must be float32, float64, int32 or int64, got bool "
+                        f"of shape {tuple(a.shape)}")
+    if i.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[segment_prod] ids must be int32 or int64, got {i.dtype} of shape "
+                        f"{tuple(i.shape)}")
+    if a.ndim < 1:
+        raise ValueError("[segment_prod] x must have rank >= 1, got shape ()")
+    if i.ndim != 1 or i.shape[0] != a.shape[0]:
+        raise ValueError(f"[segment_prod] ids must be 1-D with one id per row of x "
+                         f"{list(a.shape)}, got shape {list(i.shape)}")
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"[segment_prod] num must be >= 0, got {num}")
+    y = np.ones((num,) + a.shape[1:], a.dtype)
+    keep = (i >= 0) & (i < num)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.multiply.at(y, i[keep].astype(np.int64), a[keep])
+    return _out(y)
+
+
+def logcumsumexp(x, axis, exclusive=False, reverse=False):
+    """The running log(sum(exp(x))) along axis, accumulated in float64 with np.logaddexp
+    (csrc/cuda/index_extra.cu)."""
+    a = _a(x, "logcumsumexp")
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[logcumsumexp] x must be float32 or float64, got {a.dtype}")
+    if a.ndim < 1:
+        raise ValueError("[logcumsumexp] x must have rank >= 1, got shape ()")
+    axis = int(axis)
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"[logcumsumexp] axis {axis} is out of range for x of shape "
+                         f"{list(a.shape)}")
+    v = np.moveaxis(a.astype(np.float64), axis, 0)
+    if reverse:
+        v = v[::-1]
+    acc = np.full(v.shape[1:], -np.inf)
+    out = np.empty_like(v)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(v.shape[0]):
+            if exclusive:
+                out[k] = acc
+                acc = np.logaddexp(acc, v[k])
+            else:
+                acc = np.logaddexp(acc, v[k])
+                out[k] = acc
+    if reverse:
+        out = out[::-1]
+    return _out(np.ascontiguousarray(np.moveaxis(out, 0, axis)).astype(a.dtype))
+
+
+def binary_extra(op, a, b):
+    """truncatediv / truncatemod (C semantics; integer x / 0 and x % 0 give 0) / nextafter of
+    two same-shape, same-dtype buffers (csrc/cuda/index_extra.cu)."""
+    if op not in ("truncatediv", "truncatemod", "nextafter"):
+        raise ValueError(f"[binary_extra] op must be 'truncatediv', 'truncatemod' or "
+                         f"'nextafter', got '{op}'")
+    x, y = _a(a, "binary_extra", "a"), _a(b, "binary_extra", "b")
+    if x.dtype != y.dtype:
+        raise TypeError(f"[binary_extra] a and b dtypes differ: {x.dtype} vs {y.dtype}")
+    if x.shape != y.shape:
+        raise ValueError(f"[binary_extra] a and b shapes differ: {list(x.shape)} vs "
+                         f"{list(y.shape)}")
+    if x.dtype == np.bool_:
+        raise TypeError(f"[binary_extra] {op} takes float32, float64, int32 or int64, got bool "
+                        f"of shape {list(x.shape)}")
+    if op == "nextafter" and x.dtype.kind != "f":
+        raise TypeError(f"[binary_extra] nextafter takes float32 or float64, got {x.dtype} of "
+                        f"shape {list(x.shape)}")
+    with np.errstate(all="ignore"):
+        if op == "nextafter":
+            return _out(np.nextafter(x, y))
+        if x.dtype.kind == "f":
+            return _out((np.trunc(x / y) if op == "truncatediv" else np.fmod(x, y))
+                        .astype(x.dtype))
+        zero = (y == 0) | (y == -1)
+        safe = np.where(zero, 1, y)
+        if op == "truncatemod":
+            return _out(np.where(zero, 0, np.fmod(x, safe)).astype(x.dtype))
+        q = np.fmod(x, safe)  # trunc(x / y) = (x - fmod(x, y)) / y exactly for integers
+        q = (x - q) // safe
+        return _out(np.where(y == 0, 0, np.where(y == -1, -x, q)).astype(x.dtype))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

@@ -22,8 +22,10 @@ import builtins
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..framework.device import DeviceArray
 from ._common import Tensor, binary_operands, const_like, t_
 from .array_ops import _on_device_of, concat, gather, getitem, pad, reshape, transpose
+from . import gpu_index_extra as _gx
 
 
 def _shape(a):
@@ -54,7 +56,6 @@ def dynamic_partition(data, partitions, num_partitions, name=None):
     op = "dynamic_partition"
     x = t_(data)
     a = x._data
-    p = _host_ints(op, "partitions", partitions)
     if isinstance(num_partitions, Tensor):
         num_partitions = num_partitions._data.item()
     if isinstance(num_partitions, (bool, np.bool_)) or \
@@ -62,6 +63,13 @@ def dynamic_partition(data, partitions, num_partitions, name=None):
         raise ValueError(f"[{op}] num_partitions must be an integer >= 1, got "
                          f"{num_partitions!r}")
     n = int(num_partitions)
+    pd = _gx.device_indices(partitions)
+    if pd is not None and type(a) is DeviceArray and a.dtype.kind in "biuf" and \
+            (pd.ndim <= a.ndim and _shape(a)[:pd.ndim] == _shape(pd)):
+        parts = _gx.dynamic_partition(x, pd, n)  # reads back only the part sizes
+        if parts is not None:
+            return parts
+    p = _host_ints(op, "partitions", partitions)
     if p.ndim > a.ndim or _shape(a)[:p.ndim] != _shape(p):
         raise ValueError(f"[{op}] the partitions shape {_shape(p)} must be a prefix of the data "
                          f"shape {_shape(a)}")
@@ -95,6 +103,11 @@ def dynamic_stitch(indices, data, name=None):
     if ref is None:
         ref = next((c for c in conv if c._data.dtype.kind == "f"), conv[0])
     xs = [binary_operands(op, ref, d)[1] for d in data]
+    dids = [_gx.device_indices(v) for v in indices]
+    if all(d is not None for d in dids) and all(type(x._data) is DeviceArray for x in xs):
+        r = _gx.dynamic_stitch(dids, xs)   # reads back only the indices' (min, max)
+        if r is not None:
+            return r
     ids = [_host_ints(op, f"indices[{m}]", v) for m, v in enumerate(indices)]
     rest = None
     for m, (ind, x) in enumerate(zip(ids, xs)):

@@ -85,7 +85,10 @@ def _on_device_of(arr, like):
 def fill(dims, value, name=None):
     x = t_(value)
     v = x._data
-    out = _wrap(_on_device_of(np.full(_shape_arg(dims), to_device(v, "cpu"), dtype=v.dtype), v))
+    if type(v) is DeviceArray:  # a device broadcast: the value is not read back
+        out = _wrap(np.broadcast_to(v, tuple(_shape_arg(dims))).copy())
+    else:
+        out = _wrap(_on_device_of(np.full(_shape_arg(dims), v, dtype=v.dtype), v))
     if _tapes and is_float(v):   # TF: the value's gradient is the sum of the output's
         record((x,), out, lambda g, n: (unbroadcast(g, v.shape),),
                lambda g, n: (unbroadcast_t(g, v.shape),), "fill")
@@ -214,10 +217,10 @@ def reshape(tensor, shape, name=None):
 def transpose(a, perm=None, conjugate=False, name=None):
     x = t_(a)
     arr = x._data
-    if perm is None:
-        perm = tuple(reversed(range(arr.ndim)))
+    if perm is None:  # (_builtin_range: `range` here is the op, a Tensor on the device)
+        perm = tuple(reversed(_builtin_range(arr.ndim)))
     perm = tuple(int(p) for p in (perm._data.tolist() if isinstance(perm, Tensor) else perm))
-    if sorted(p % max(arr.ndim, 1) for p in perm) != list(range(arr.ndim)):
+    if sorted(p % max(arr.ndim, 1) for p in perm) != list(_builtin_range(arr.ndim)):
         raise ValueError(f"[transpose] perm {perm} is not a permutation of the axes of a tensor "
                          f"of shape {tuple(arr.shape)}")
     out = _wrap(np.transpose(arr, perm))

@@ -22,6 +22,7 @@ from ._common import (Tensor, _tapes, _wrap, binary_operands, is_float, operand_
 from . import math_ops as _m
 from . import array_ops as _a
 from .segment_ops import _check_data, _host_ints, _sorted_ids
+from . import gpu_index_extra as _gx
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -226,9 +227,24 @@ def _int_operands(op, x, y):
     return x, y, a, b
 
 
+def _trunc_gpu(op, x, y):
+    """The operands when either is a GPU tensor of a kernel dtype (else None): truncatediv /
+    integer truncatemod then run on the binary_extra kernel (gpu_index_extra)."""
+    x, y = binary_operands(op, x, y)
+    a, b = x._data, y._data
+    if not _gx.gpu_ok(a, b):
+        return None
+    _m.broadcast_shape(op, a.shape, b.shape)
+    return x, y
+
+
 def truncatediv(x, y, name=None):
     """x / y rounded toward zero (C semantics); floats too (TF: truncatediv(7.5, 2.) is 3.0,
-    where nabi divided exactly), with no gradient (TF registers none)."""
+    where nabi divided exactly), with no gradient (TF registers none). GPU tensors run the
+    binary_extra kernel (integers read back one bool: whether some divisor is 0)."""
+    xy = _trunc_gpu("truncatediv", x, y)
+    if xy is not None:
+        return _gx.binary_extra("truncatediv", xy[0]._data, xy[1]._data)
     x, y, a, b = _int_operands("truncatediv", x, y)
     if a.dtype.kind == "f":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -238,8 +254,16 @@ def truncatediv(x, y, name=None):
 
 
 def truncatemod(x, y, name=None):
-    """The remainder of truncatediv: x - y * trunc(x / y), with the sign of x (C fmod)."""
-    x, y, a, b = _int_operands("truncatemod", x, y)
+    """The remainder of truncatediv: x - y * trunc(x / y), with the sign of x (C fmod).
+    Integer GPU tensors run the binary_extra kernel; float ones the device ops below."""
+    xy = _trunc_gpu("truncatemod", x, y)
+    if xy is not None:
+        x, y = xy
+        if x._data.dtype.kind != "f":
+            return _gx.binary_extra("truncatemod", x._data, y._data)
+        a = b = x._data
+    else:
+        x, y, a, b = _int_operands("truncatemod", x, y)
     if a.dtype.kind != "f":
         return _wrap(_like(np.fmod(a, b).astype(a.dtype), x._data))
     q = _m.divide(x, y)
@@ -383,10 +407,28 @@ def _logcumsumexp_t(x, axis):
     return v
 
 
+def _lcse_rule_t(x, ax, exclusive, reverse):
+    """cumulative_logsumexp with Tensor ops only (the GPU path's second-order rule)."""
+    n = x._data.shape[ax]
+    v = _a.reverse(x, [ax]) if reverse else x
+    if exclusive and n:
+        shp = list(v._data.shape)
+        shp[ax] = 1
+        lead = _wrap(np.full_like(x._data, -np.inf, shape=tuple(shp)))
+        idx = [_b.slice(None)] * len(shp)
+        idx[ax] = _b.slice(0, n - 1)
+        v = _a.concat([lead, _a.getitem(v, tuple(idx))], axis=ax)
+    out = _logcumsumexp_t(v, ax)
+    return _a.reverse(out, [ax]) if reverse else out
+
+
 def cumulative_logsumexp(x, axis=0, exclusive=False, reverse=False, name=None):
     """log(cumsum(exp(x))) along axis, computed stably; exclusive starts at -inf."""
     x = _float_in("cumulative_logsumexp", x)
     ax = _m._scan_axis("cumulative_logsumexp", x, axis)
+    if type(x._data) is DeviceArray:  # the logcumsumexp kernel (gpu_index_extra)
+        return _gx.cumulative_logsumexp(x, ax, exclusive, reverse, lambda t: _lcse_rule_t(
+            t, ax, exclusive, reverse))
     n = x._data.shape[ax]
     v = _a.reverse(x, [ax]) if reverse else x
     if exclusive and n:
@@ -417,6 +459,9 @@ def _segment_reduce(op, x, ids, num, kind):
     if (type(a) is DeviceArray and kind != "prod"
             and a.dtype in (np.float32, np.float64, np.int32, np.int64)):
         return _segment_minmax_gpu(op, x, ids, num, kind)
+    if type(a) is DeviceArray and kind == "prod" and _gx.gpu_ok(a):  # the segment_prod kernel
+        return _gx.segment_prod(op, x, ids, num, lambda g, xt, o: _segment_grad_t(
+            g, xt, o, ids, kind))
 
     def fwd(h):
         h2 = h.reshape((ids.size,) + rest)
@@ -640,6 +685,19 @@ def _tensor_scatter_minmax(op, kind, tensor, indices, updates):
         raise TypeError(f"[{op}] tensor {t._data.dtype.name} {tuple(t._data.shape)} and updates "
                         f"{u._data.dtype.name} {tuple(u._data.shape)} must have one dtype")
     shape = tuple(t._data.shape)
+    if _gx.gpu_ok(t._data, u._data) and type(t._data) is DeviceArray:  # no host copy
+        ind = _gx.device_indices(indices)
+        if ind is None:
+            flat, k = _flat_rows(op, indices, shape)   # host indices: no read-back
+            ishape, fl_d = flat.shape + (k,), _gx.dev(flat.reshape(-1))
+        else:
+            fl_d, k = _gx.flat_rows(op, indices, ind, shape)
+            ishape = tuple(ind.shape)
+        _check_updates(op, u._data, ishape, shape, k)
+        rows, rest = int(np.prod(shape[:k], dtype=np.int64)), shape[k:]
+        return _gx.tensor_scatter_minmax(op, kind, t, u, fl_d, rows, rest, shape,
+                                         lambda g, tt, ut, ot: _scatter_minmax_rule_t(
+                                             g, tt, ut, ot, _host(fl_d), rows, rest, shape))
     flat, k = _flat_rows(op, indices, shape)
     _check_updates(op, u._data, flat.shape + (k,), shape, k)
     rows = int(np.prod(shape[:k], dtype=np.int64))
@@ -664,19 +722,24 @@ def _tensor_scatter_minmax(op, kind, tensor, indices, updates):
                 (yi / tot[fl] * g2[fl]).reshape(b.shape))
 
     def bwd_t(g, tt, ut, ot):  # the same shares as constants times g (second order)
-        a, b, o = _host(tt._data), _host(ut._data), _host(ot._data)
-        o2, b2 = o.reshape((rows,) + rest), b.reshape((fl.size,) + rest)
-        xi = (a.reshape((rows,) + rest) == o2).astype(a.dtype)
-        yi = (b2 == o2[fl]).astype(a.dtype)
-        tot = xi.copy()
-        np.add.at(tot, fl, yi)
-        tot = np.maximum(tot, 1)
-        g2 = _a.reshape(g, (rows,) + rest)
-        gt = _m.multiply(g2, _m._zero_grad_step(xi / tot, g, (tt, ut)))
-        gu = _m.multiply(_a.gather(g2, fl, axis=0), _m._zero_grad_step(yi / tot[fl], g,
-                                                                       (tt, ut)))
-        return (_a.reshape(gt, shape), _a.reshape(gu, ut._data.shape))
+        return _scatter_minmax_rule_t(g, tt, ut, ot, fl, rows, rest, shape)
     return _host_op(op, [t, u], fwd, bwd, bwd_t)
+
+
+def _scatter_minmax_rule_t(g, tt, ut, ot, fl, rows, rest, shape):
+    """tensor_scatter_nd_max/min's Tensor rule: the tie shares as constants times g."""
+    a, b, o = _host(tt._data), _host(ut._data), _host(ot._data)
+    o2, b2 = o.reshape((rows,) + rest), b.reshape((fl.size,) + rest)
+    xi = (a.reshape((rows,) + rest) == o2).astype(a.dtype)
+    yi = (b2 == o2[fl]).astype(a.dtype)
+    tot = xi.copy()
+    np.add.at(tot, fl, yi)
+    tot = np.maximum(tot, 1)
+    g2 = _a.reshape(g, (rows,) + rest)
+    gt = _m.multiply(g2, _m._zero_grad_step(xi / tot, g, (tt, ut)))
+    gu = _m.multiply(_a.gather(g2, fl, axis=0), _m._zero_grad_step(yi / tot[fl], g,
+                                                                   (tt, ut)))
+    return (_a.reshape(gt, shape), _a.reshape(gu, ut._data.shape))
 
 
 def tensor_scatter_nd_max(tensor, indices, updates, name=None):
@@ -760,8 +823,13 @@ def invert_permutation(x, name=None):
 
 
 def unravel_index(indices, dims, name=None):
-    ind = _host(t_(indices)._data)
-    d = _host(t_(dims)._data)
+    """(len(dims),) + indices.shape coordinates of the flat indices in an array of shape dims.
+    GPU indices stay on the GPU (device floordiv / mod; one bool read for the range check)."""
+    i = t_(indices)._data
+    d = _host(dims._data) if isinstance(dims, Tensor) else np.asarray(dims)  # (a shape)
+    if type(i) is DeviceArray and i.dtype in (np.int32, np.int64):
+        return _gx.unravel_index(i, d.astype(np.int64).reshape(-1))
+    ind = _host(i)
     if ind.size and (ind.min() < 0 or ind.max() >= np.prod(d)):
         raise ValueError(f"[unravel_index] indices must be in [0, {int(np.prod(d))}) for dims "
                          f"{d.tolist()}")

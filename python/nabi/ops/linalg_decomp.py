@@ -31,7 +31,7 @@ import numpy as np
 
 from ..framework.device import DeviceArray, to_device
 from ._common import Tensor, _tapes, _wrap, binary_operands, record, t_, unbroadcast
-from .array_ops import expand_dims, gather, squeeze
+from .array_ops import concat, expand_dims, squeeze
 from .linalg_ops import diag_part, matrix_transpose, norm
 from .math_ops import add, divide, log, matmul, multiply, reduce_sum, subtract
 from . import linalg_cuda as _gpu_linalg
@@ -701,10 +701,14 @@ def cross(a, b, name=None):
     if not sa or not sb or sa[-1] != 3 or sb[-1] != 3:
         raise ValueError(f"[cross] a and b must have 3 entries in their last axis (..., 3), got "
                          f"shapes {sa} and {sb}")
-    yzx = np.array([1, 2, 0], np.int32)
-    zxy = np.array([2, 0, 1], np.int32)
-    return subtract(multiply(gather(a, yzx, axis=-1), gather(b, zxy, axis=-1)),
-                    multiply(gather(a, zxy, axis=-1), gather(b, yzx, axis=-1)))
+    # components by basic slicing (strided copies; a gather would check its indices on the
+    # GPU and read a flag back): c = a_yzx * b_zxy - a_zxy * b_yzx
+    def comp(t, i):
+        return t[..., i:i + 1]
+    a0, a1, a2, b0, b1, b2 = (comp(t, i) for t in (a, b) for i in range(3))
+    return concat([subtract(multiply(a1, b2), multiply(a2, b1)),
+                   subtract(multiply(a2, b0), multiply(a0, b2)),
+                   subtract(multiply(a0, b1), multiply(a1, b0))], axis=-1)
 
 
 def normalize(tensor, ord="euclidean", axis=None, name=None):  # noqa: A002

@@ -73,6 +73,10 @@ def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=
     samples with label i predicted as j (`tf.math.confusion_matrix`). Counting happens on
     the host (labels and predictions are small integer vectors); the result is placed on the
     current device."""
+    from . import gpu_index_extra as _gx
+    yd, pd = _gx.device_indices(labels), _gx.device_indices(predictions)
+    if yd is not None and pd is not None and yd.ndim == pd.ndim == 1 and yd.shape == pd.shape:
+        return _gx.confusion_matrix(yd, pd, num_classes, weights, _dt.as_dtype(dtype)._np)
     y = _host_ints("labels", labels)
     p = _host_ints("predictions", predictions)
     if y.ndim != 1 or p.ndim != 1 or y.shape != p.shape:

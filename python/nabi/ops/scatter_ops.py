@@ -13,6 +13,7 @@ from ._common import Tensor, _wrap, binary_operands, t_
 from .array_ops import _shape_arg, gather, reshape, where
 from .math_ops import add, subtract
 from .segment_ops import _host_ints, _like_device, _scatter_rows
+from . import gpu_index_extra as _gx
 
 
 def _flat_rows(op, indices, shape):
@@ -48,6 +49,13 @@ def _check_updates(op, u, ind_shape, shape, k):
 def _scatter(op, indices, updates, shape):
     u = t_(updates)
     shape = tuple(shape)
+    ind = _gx.device_indices(indices)
+    if ind is not None and type(u._data) is DeviceArray and u._data.dtype.kind == "f":
+        fl, k = _gx.flat_rows(op, indices, ind, shape)  # GPU indices are not read back
+        _check_updates(op, u._data, tuple(ind.shape), shape, k)
+        rows = int(np.prod(shape[:k], dtype=np.int64))
+        u2 = reshape(u, (fl.size,) + shape[k:])
+        return reshape(_gx.scatter_rows(u2, fl, rows), shape)
     flat, k = _flat_rows(op, indices, shape)
     _check_updates(op, u._data, flat.shape + (k,), shape, k)
     rest = shape[k:]
