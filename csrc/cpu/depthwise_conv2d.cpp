@@ -442,9 +442,12 @@ void backward_filter_m1_avx2(const DepthwiseShape& s, const float* x, const floa
 // are C floats apart, so a channel-outer sweep would walk 1 KiB strides that alias in L1 at
 // C = 256): each valid input row's P+2 columns are loaded once and feed 3P FMAs into P
 // independent sums, the block's nine tap vectors are reloaded from L1 per 16 channels, and
-// the same columns two channel blocks on are prefetched. With row stride and dilation 1
-// and all three filter rows inside, two output rows go together: four input rows feed both
-// (24 loads per 72 FMAs at P = 4, instead of 30 per 72 with one row at P = 8).
+// the same columns pf floats on are prefetched into L1: two channel blocks on when the input
+// fits in the L3 (16 MiB or less), else 1.5 KiB on, far enough to hide DRAM latency (56x56x64
+// batch 32, 25.7 MB: 0.73 -> 0.62 ms on 2 threads; the far distance would slow 14x14x256
+// batch 32, 6.4 MB, from 0.150 to 0.163 ms). With row stride and dilation 1 and all three
+// filter rows inside, two output rows go together: four input rows feed both (24 loads per
+// 72 FMAs at P = 4, instead of 30 per 72 with one row at P = 8).
 // Channel tails (C % 16) use masked loads and stores; pixels whose column taps leave the
 // image (left/right borders) go tap by tap; rows at the top/bottom use only their valid
 // filter rows (NR of them).
@@ -474,16 +477,16 @@ NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* 
 template <int NR, int P, bool TAIL>
 NABI_DW512 inline __attribute__((always_inline)) void fwd3_px_avx512(
     const float* const* xr, const float* wr, int64_t C, int64_t c, __mmask16 m, int64_t iw,
-    float* yo) {
+    float* yo, int64_t pf) {
   __m512 a[P];
   for (int k = 0; k < P; ++k) a[k] = _mm512_setzero_ps();
   for (int ii = 0; ii < NR; ++ii) {
     const float* p = xr[ii] + iw * C + c;
     __m512 xv[P + 2];
     for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
-    if (!TAIL)  // the same columns two channel blocks on
+    if (!TAIL)  // the same columns pf floats on
       for (int k = 0; k < P + 2; ++k)
-        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + 32), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + pf), _MM_HINT_T0);
     for (int j = 0; j < 3; ++j) {
       const __m512 wv = dw_ld<TAIL>(m, wr + (ii * 3 + j) * C + c);
       for (int k = 0; k < P; ++k) a[k] = _mm512_fmadd_ps(xv[k + j], wv, a[k]);
@@ -497,7 +500,7 @@ NABI_DW512 inline __attribute__((always_inline)) void fwd3_px_avx512(
 template <int P, bool TAIL>
 NABI_DW512 inline __attribute__((always_inline)) void fwd3_px2_avx512(
     const float* const* xr, const float* w, int64_t C, int64_t c, __mmask16 m, int64_t iw,
-    float* y0, float* y1) {
+    float* y0, float* y1, int64_t pf) {
   __m512 a[2][P];
   for (int q = 0; q < 2; ++q)
     for (int k = 0; k < P; ++k) a[q][k] = _mm512_setzero_ps();
@@ -505,9 +508,9 @@ NABI_DW512 inline __attribute__((always_inline)) void fwd3_px2_avx512(
     const float* p = xr[ii] + iw * C + c;
     __m512 xv[P + 2];
     for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
-    if (!TAIL)  // the same columns two channel blocks on
+    if (!TAIL)  // the same columns pf floats on
       for (int k = 0; k < P + 2; ++k)
-        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + 32), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + pf), _MM_HINT_T0);
     for (int q = 0; q < 2; ++q) {
       const int i = ii - q;
       if (i < 0 || i > 2) continue;
@@ -546,7 +549,7 @@ NABI_DW512 void fwd3_border_avx512(const DepthwiseShape& s, const float* const* 
 
 // Output rows y0, y1 (= y0 + OW*C) from input rows xr[0..4) (see fwd3_px2_avx512).
 NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* xr,
-                                  const float* w, float* y0) {
+                                  const float* w, float* y0, int64_t pf) {
   const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
   const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
   float* y1 = y0 + OW * C;
@@ -561,8 +564,9 @@ NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* x
     int64_t c = 0;                                                                         \
     for (; c < Cv; c += 16)                                                                \
       fwd3_px2_avx512<P, false>(xr, w, C, c, __mmask16(0xFFFF), ow - pl, y0 + ow * C,      \
-                                y1 + ow * C);                                              \
-    if (c < C) fwd3_px2_avx512<P, true>(xr, w, C, c, mt, ow - pl, y0 + ow * C, y1 + ow * C); \
+                                y1 + ow * C, pf);                                          \
+    if (c < C)                                                                             \
+      fwd3_px2_avx512<P, true>(xr, w, C, c, mt, ow - pl, y0 + ow * C, y1 + ow * C, pf);    \
   }
   int64_t ow = lo;
   for (; ow + 4 <= hi; ow += 4) NABI_DW_PX2(4)
@@ -580,7 +584,7 @@ NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* x
 // (sequential in memory; the block's weights are reloaded from L1 per 16 channels).
 template <int NR>
 NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
-                                const float* wr, float* yr) {
+                                const float* wr, float* yr, int64_t pf) {
   const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
   const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
   // interior pixels: 0 <= ow - pl and ow - pl + 2 < W
@@ -591,8 +595,8 @@ NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
     float* yo = yr + ow * C;                                                           \
     int64_t c = 0;                                                                     \
     for (; c < Cv; c += 16)                                                            \
-      fwd3_px_avx512<NR, P, false>(xr, wr, C, c, __mmask16(0xFFFF), ow - pl, yo);      \
-    if (c < C) fwd3_px_avx512<NR, P, true>(xr, wr, C, c, mt, ow - pl, yo);             \
+      fwd3_px_avx512<NR, P, false>(xr, wr, C, c, __mmask16(0xFFFF), ow - pl, yo, pf);  \
+    if (c < C) fwd3_px_avx512<NR, P, true>(xr, wr, C, c, mt, ow - pl, yo, pf);         \
   }
   for (int64_t ow = 0; ow < lo; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
   int64_t ow = lo;
@@ -606,6 +610,8 @@ NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
 NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const float* w,
                                  float* y, int64_t r0, int64_t r1) {
   const int64_t C = s.C;
+  const bool large = s.N * s.H * s.W * C > (int64_t{4} << 20);  // > 16 MiB: from DRAM
+  const int64_t pf = large ? 384 : 32;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / s.OH, oh = r % s.OH;
     const float* xn = x + n * s.H * s.W * C;
@@ -615,7 +621,7 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
         hb + 3 < s.H) {
       const float* xr4[4];
       for (int k = 0; k < 4; ++k) xr4[k] = xn + (hb + k) * s.W * C;
-      fwd3_rows2_avx512(s, xr4, w, y + r * s.OW * C);
+      fwd3_rows2_avx512(s, xr4, w, y + r * s.OW * C, pf);
       ++r;
       continue;
     }
@@ -625,9 +631,9 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
     for (int64_t i = i0; i < i1; ++i) xr[i - i0] = xn + (hb + i * s.dh) * s.W * C;
     float* yr = y + r * s.OW * C;
     switch (i1 - i0) {
-      case 3: fwd3_row_avx512<3>(s, xr, w + i0 * 3 * C, yr); break;
-      case 2: fwd3_row_avx512<2>(s, xr, w + i0 * 3 * C, yr); break;
-      case 1: fwd3_row_avx512<1>(s, xr, w + i0 * 3 * C, yr); break;
+      case 3: fwd3_row_avx512<3>(s, xr, w + i0 * 3 * C, yr, pf); break;
+      case 2: fwd3_row_avx512<2>(s, xr, w + i0 * 3 * C, yr, pf); break;
+      case 1: fwd3_row_avx512<1>(s, xr, w + i0 * 3 * C, yr, pf); break;
       default: std::memset(yr, 0, sizeof(float) * s.OW * C);
     }
   }
