@@ -671,6 +671,9 @@ USAGE_ROOTS = [("examples", "examples"), ("python/nabi/examples", "examples"),
                ("python/nabi/keras", "keras")]
 
 
+PRIVATE_OF = {"_losses_second_order": "losses"}  # private helper modules: their owner
+
+
 def _usage(funcs):
     """Where each probed function is referenced: {id(fn): sorted labels}, a label being
     'keras.<subpackage>' (layers, losses, metrics, optimizers, callbacks, ops, ...) or
@@ -680,7 +683,14 @@ def _usage(funcs):
     like-named one: np.linalg.svd or Python's random.shuffle do not count)."""
     import ast
     import importlib
-    want = {id(f["fn"]) for f in funcs}
+    # a public function is often a dispatch wrapper (functools.wraps) of the ops-level one
+    # that Keras calls (tf.nn.dropout wraps nabi.ops.nn_ops.dropout): both count as it
+    want = {}
+    for f in funcs:
+        g = f["fn"]
+        while g is not None and id(g) not in want:
+            want[id(g)] = id(f["fn"])
+            g = getattr(g, "__wrapped__", None)
     out = {}
 
     def mod(name):
@@ -701,7 +711,8 @@ def _usage(funcs):
                 where = label
                 if label == "keras":
                     parts = rel.split(os.sep)
-                    where = "keras." + (parts[2][:-3] if parts[2].endswith(".py") else parts[2])
+                    sub = parts[2][:-3] if parts[2].endswith(".py") else parts[2]
+                    where = "keras." + PRIVATE_OF.get(sub, sub)
                 with open(path, encoding="utf-8") as fh:
                     try:
                         tree = ast.parse(fh.read())
@@ -731,7 +742,7 @@ def _usage(funcs):
                             if obj is not None:
                                 names[al.asname or al.name] = obj
                                 if id(obj) in want:
-                                    out.setdefault(id(obj), set()).add(where)
+                                    out.setdefault(want[id(obj)], set()).add(where)
 
                 def resolve(n):
                     if isinstance(n, ast.Name):
@@ -745,7 +756,7 @@ def _usage(funcs):
                     if isinstance(node, (ast.Attribute, ast.Name)):
                         obj = resolve(node)
                         if obj is not None and id(obj) in want:
-                            out.setdefault(id(obj), set()).add(where)
+                            out.setdefault(want[id(obj)], set()).add(where)
     return {k: sorted(v) for k, v in out.items()}
 
 
