@@ -42,6 +42,8 @@
 // 2. Direct convolution for C == 1 (the first layer: K = KH*KW is tiny): vectorised over CO;
 //    for float32 with CO % 16 == 0 an AVX2 kernel does 4 pixels x 16 channels per step (each
 //    pair of filter vectors feeds 8 FMAs), interior columns without per-tap bounds checks.
+//    On AVX-512 CPUs (float32, any CO) conv2d_c1_avx512.cpp's tiles instead: 12 pixels x 32
+//    channels, border pixels over their valid columns only (MNIST's 28x28x1 -> 32: 1.4x).
 // 3. Tiled im2col + GEMM (float64, and the cases above exclude): the HWIO filter is already a
 //    row-major (K, CO) matrix and one output pixel is the dot of an im2col row (K values: the
 //    receptive field in (i, j, c) order, zeros where it falls in the padding) with it. The
@@ -90,6 +92,9 @@ void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, i
 void ig_filter_image_f32(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
                          int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
                          int64_t CO, int64_t nimg, int64_t xstride);
+// conv2d_c1_avx512.cpp (KH <= 64)
+void conv2d_c1_rows_f32(const Conv2dShape& s, const float* x, const float* w, const float* b,
+                        bool relu, float* y, int64_t r0, int64_t r1);
 }  // namespace avx512
 #endif
 namespace {
@@ -414,12 +419,17 @@ bool have_avx2() {
   static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return v;
 }
+bool have_avx512();
 #endif
 
 template <typename T>
 void direct_c1(const Conv2dShape& s, const T* x, const T* w, const T* b, bool relu, T* y,
                int64_t r0, int64_t r1) {
 #if defined(NABI_X86)
+  if constexpr (std::is_same_v<T, float>) {  // P x 32 tiles, any CO (conv2d_c1_avx512.cpp)
+    if (s.KH <= 64 && have_avx512())
+      return avx512::conv2d_c1_rows_f32(s, x, w, b, relu, y, r0, r1);
+  }
   if (have_avx2()) {
     if constexpr (std::is_same_v<T, float>) {
       if (s.CO % 16 == 0) return direct_c1_avx2_f32_p4(s, x, w, b, relu, y, r0, r1);
