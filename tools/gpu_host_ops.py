@@ -642,7 +642,20 @@ def probe(counter, qual, fn):
             else:
                 c["reason"] = (f"{READ_BY_DESIGN[rkey]}, but it reads {c['largest_read']} "
                                "bytes at once: the inputs, not just the outcome")
-        c.update(verdict=verdict, args=kind, input_bytes=biggest, result_on_gpu=_on_gpu(r))
+        on_gpu = _on_gpu(r)
+        ins = [w for v in list(args) + list(kw.values())
+               for w in (v if isinstance(v, (list, tuple)) else [v]) if hasattr(w, "_data")]
+        if verdict == "device" and not on_gpu and ins and not any(
+                type(w._data).__name__ == "DeviceArray" for w in ins):
+            # nothing was on the GPU: complex and string tensors cannot live there
+            verdict = "host by design"
+            c["reason"] = ("its inputs cannot live on the GPU (complex / string tensors are "
+                           "host-only in nabi)")
+        elif not on_gpu and any(getattr(getattr(x, "dtype", None), "is_complex", False)
+                                for x in (r if isinstance(r, (list, tuple)) else [r])):
+            c["reason"] = ("complex result: complex tensors are host-only in nabi; " +
+                           c.get("reason", "")).rstrip("; ")
+        c.update(verdict=verdict, args=kind, input_bytes=biggest, result_on_gpu=on_gpu)
         return c
     return {"verdict": "not probed",
             "reason": "; ".join(errors[:2]) if errors else "no argument recipe"}
