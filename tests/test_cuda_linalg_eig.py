@@ -21,7 +21,7 @@ import pytest
 import nabi
 from nabi import _C
 from reference import numeric_grad
-from test_cuda_host_ops import d2h  # noqa: F401  (the read-back counting fixture)
+import test_cuda_host_ops as host_ops
 
 cb = _C.cuda_backend
 FLOATS = [np.float32, np.float64]
@@ -167,6 +167,31 @@ def test_solve_upper_kernel(backend, dt):
                                                 _buf(backend, b.astype(dt)), False))
     np.testing.assert_allclose(x, np.linalg.solve(mT(r), mT(b)).swapaxes(-1, -2),
                                **tol(dt, 10))
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_kernels_multi_warp_blocks(backend, dt):
+    """Sizes that launch 64 / 128 / 256 threads (block reductions over several warps)."""
+    a = rand(2, 40, 33).astype(dt)
+    q, r = (_np(backend, b) for b in backend.linalg_qr(_buf(backend, a), True))
+    qr_, rr_ = np.linalg.qr(a.astype(np.float64), mode="complete")
+    np.testing.assert_allclose(q, qr_, **tol(dt, 50))
+    np.testing.assert_allclose(r, rr_, **tol(dt, 100))
+    for shape, full in (((1, 70, 5), True), ((1, 5, 300), False)):
+        a = rand(*shape).astype(dt)
+        s, u, v = (_np(backend, b) for b in backend.linalg_svd(_buf(backend, a), full, True))
+        np.testing.assert_allclose(s, np.linalg.svd(a.astype(np.float64), compute_uv=False),
+                                   **tol(dt, 200))
+        np.testing.assert_allclose((u[..., :5] * s[..., None, :]) @ mT(v[..., :5]), a,
+                                   **tol(dt, 100))
+        np.testing.assert_allclose(mT(u) @ u, eye_like(u), **tol(dt, 100))
+        np.testing.assert_allclose(mT(v) @ v, eye_like(v), **tol(dt, 100))
+    a = rand(1, 40, 40).astype(dt)
+    sy = sym_lower(a.astype(np.float64))
+    e, v = (_np(backend, b) for b in backend.linalg_eigh(_buf(backend, a), True))
+    np.testing.assert_allclose(e, np.linalg.eigvalsh(sy), **tol(dt, 1000))
+    np.testing.assert_allclose((v * e[..., None, :]) @ mT(v), sy, **tol(dt, 1000))
+    np.testing.assert_allclose(mT(v) @ v, eye_like(v), **tol(dt, 500))
 
 
 def test_kernels_empty(backend):
@@ -320,8 +345,44 @@ def test_second_order_on_the_gpu(where):
                                                        [sq], 0), rtol=1e-5, atol=1e-7)
 
 
+def test_qr_second_order(where):
+    """d/da |d sum(c * r) / da|^2 through qr (the R^-T solve's own gradient) against nested
+    central differences of numpy.linalg.qr."""
+    a = rand(3, 3) + 3 * np.eye(3)
+    c = np.triu(rand(3, 3))
+
+    def f_np(t):
+        return float(np.sum(np.linalg.qr(t)[1] * c))
+
+    def g_np(t):
+        return numeric_grad(f_np, [t], 0, eps=1e-5)
+
+    with nabi.device(where):
+        t = nabi.constant(a)
+        with nabi.GradientTape() as outer:
+            outer.watch(t)
+            with nabi.GradientTape() as inner:
+                inner.watch(t)
+                y = nabi.reduce_sum(nabi.linalg.qr(t)[1] * c)
+            g = inner.gradient(y, t)
+            z = nabi.reduce_sum(g * g)
+        h = outer.gradient(z, t)
+    assert type(h._data) is type(t._data)
+    np.testing.assert_allclose(g.numpy(), g_np(a), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(h.numpy(), numeric_grad(lambda u: float(np.sum(g_np(u) ** 2)),
+                                                       [a], 0, eps=1e-4), rtol=1e-4, atol=1e-5)
+
+
 # ---------------------------------------------------------------- no copy to the host
-def test_forward_and_gradients_do_not_copy_to_the_host(d2h):  # noqa: F811
+@pytest.fixture
+def d2h(gpu, monkeypatch):
+    """test_cuda_host_ops's read-back counter: f -> (device-to-host copies, launches)."""
+    f = host_ops.d2h
+    f = getattr(f, "__wrapped__", None) or f.__pytest_wrapped__.obj   # (pytest >= 8.4 / < 8.4)
+    return f(gpu, monkeypatch)
+
+
+def test_forward_and_gradients_do_not_copy_to_the_host(d2h):
     a_np, sq_np = rand(2, 4, 3), rand(3, 3)
     with nabi.device("/GPU:0"):
         a, sq = nabi.constant(a_np), nabi.constant(sq_np)

@@ -116,7 +116,10 @@ __global__ void __launch_bounds__(kMaxThreads)
       if (tid == 0) {  // the reflector of w[j:, j] (LAPACK's dlarfg)
         const T alpha = w[j * n + j];
         T mx = T(0);
-        for (int64_t i = j + 1; i < m; ++i) mx = d_abs(w[i * n + j]) > mx ? d_abs(w[i * n + j]) : mx;
+        for (int64_t i = j + 1; i < m; ++i) {
+          const T x = d_abs(w[i * n + j]);
+          if (x > mx) mx = x;
+        }
         T tj = T(0);
         if (mx > T(0)) {
           T ss = T(0);

@@ -12,8 +12,8 @@ Gradients stay on the device: linalg_decomp's rules written with nabi ops (the s
 as the host rules), for the first order too; qr's R^-T step runs on linalg_solve_upper (its
 own gradient is recorded, so second order works). The rules transpose with `_mT` below, not
 array_ops.transpose: that one checks its perm against `list(range(ndim))`, and `range` there is
-nabi's tf.range, a tensor on the default device, so every call read a GPU tensor back. Matrices whose Jacobi
-dimension (eigh: n, svd: min(m, n)) is above 2048 take the host path.
+nabi's tf.range, a tensor on the default device, so every call read a GPU tensor back.
+Matrices whose Jacobi dimension (eigh: n, svd: min(m, n)) is above 2048 take the host path.
 """
 import numpy as np
 
