@@ -46,7 +46,10 @@ uncounted), then one forward call (training=True, under a GradientTape) and the 
 Pass 3, Keras training pieces: each keras.losses class (value under a tape, gradient to y_pred),
 keras.metrics class (update_state after a warm-up call, result) and keras.optimizers class
 (apply_gradients after a warm-up step) on (4, 3) GPU tensors, counted the same way.
-The three tables go to the .md, the three lists to the .json ("ops", "layers", "training").
+
+Pass 4, Model.fit: small Sequential models (Dense, Conv2D, Embedding + LSTM, BatchNormalization
++ Dropout) fitted on the GPU; fit, evaluate and predict counted with every read's source line.
+The four tables go to the .md, the four lists to the .json ("ops", "layers", "training", "fit").
 """
 import argparse
 import inspect
@@ -1279,6 +1282,90 @@ def train_markdown(rows, mode):
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------- fourth pass: Model.fit / evaluate
+def _fit_models(K):
+    """(name, model builder, x, y, compile kwargs): small models of the common layer kinds."""
+    L = K.layers
+    xs = np.linspace(0, 1, 8 * 6, dtype=F).reshape(8, 6)
+    ys = np.array([0, 1, 2, 1, 0, 2, 1, 0])
+    sparse = dict(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return [
+        ("Dense MLP (adam, sparse CE, accuracy)",
+         lambda: K.Sequential([L.Dense(5, activation="relu"), L.Dense(3, activation="softmax")]),
+         xs, ys, sparse),
+        ("Conv2D + MaxPool + Dense (adam, sparse CE, accuracy)",
+         lambda: K.Sequential([L.Conv2D(2, 3, activation="relu"), L.MaxPool2D(),
+                               L.Flatten(), L.Dense(3, activation="softmax")]),
+         np.linspace(0, 1, 8 * 36, dtype=F).reshape(8, 6, 6, 1), ys, sparse),
+        ("Embedding + LSTM + Dense (rmsprop, sparse CE, accuracy)",
+         lambda: K.Sequential([L.Embedding(10, 4), L.LSTM(3), L.Dense(3, activation="softmax")]),
+         (np.arange(40).reshape(8, 5) % 10).astype(np.int32), ys,
+         dict(sparse, optimizer="rmsprop")),
+        ("Dense + BatchNorm + Dropout (sgd, categorical CE, AUC)",
+         lambda: K.Sequential([L.Dense(5), L.BatchNormalization(), L.Dropout(0.5),
+                               L.Dense(3, activation="softmax")]),
+         xs, np.eye(3, dtype=F)[ys],
+         dict(optimizer="sgd", loss="categorical_crossentropy", metrics=["AUC"])),
+    ]
+
+
+def fit_pass(counter):
+    """Each model: a warm-up fit, then fit (2 steps, verbose=0), evaluate and predict counted;
+    the data are NumPy arrays as in a notebook (their upload is H2D, not counted as reads)."""
+    K = nabi.keras
+    rows = []
+    for name, build, x, y, comp in _fit_models(K):
+        np.random.seed(0)
+        row = {"name": name, "calls": {}}
+        signal.alarm(120)
+        try:
+            with nabi.device("/GPU:0"):
+                m = build()
+                m.compile(**comp)
+                m.fit(x, y, batch_size=4, epochs=1, verbose=0)
+                for call, fn in (("fit (2 steps)", lambda: m.fit(x, y, batch_size=4, epochs=1,
+                                                                   verbose=0)),
+                                 ("evaluate (2 steps)", lambda: m.evaluate(x, y, batch_size=4,
+                                                                            verbose=0)),
+                                 ("predict (2 steps)", lambda: m.predict(x, batch_size=4,
+                                                                          verbose=0))):
+                    _, row["calls"][call] = _count(counter, fn)
+        except _Timeout:
+            row["error"] = "timed out"
+        except Exception as e:  # noqa: BLE001
+            row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        finally:
+            signal.alarm(0)
+            sys.setprofile(None)
+        rows.append(row)
+        print(f"fit {name:50s} " + " ".join(f"{k}:{v['d2h']}" for k, v in row["calls"].items())
+              + (" " + row["error"] if "error" in row else ""), file=sys.stderr)
+    return rows
+
+
+def fit_markdown(rows, mode):
+    lines = ["", f"### Model.fit / evaluate / predict on the GPU ({mode})", "",
+             "Fourth pass of `tools/gpu_host_ops.py`: small Sequential models compiled and fitted "
+             "once under `tf.device('/GPU:0')` (warm-up), then fit (2 steps of 4, verbose=0), "
+             "evaluate and predict counted. Every read with its source line: a step that reads "
+             "nothing back runs without a host synchronisation (the epoch-end logs are read by "
+             "design, as Keras does).", "",
+             "| model | call | launches | D2H (bytes) | reads (source line: count) | note |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        calls = list(r["calls"].items()) or [("", None)]
+        for i, (call, c) in enumerate(calls):
+            note = (r.get("error", "") if i == 0 else "").replace("|", "/")
+            if c is None:
+                lines.append(f"| {r['name']} |  |  |  |  | {note} |")
+                continue
+            sites = ", ".join(f"`{k}`: {v}" for k, v in sorted(c["read_sites"].items()))
+            lines.append(f"| {r['name']} | {call} | {c['launches']} | {c['d2h']} "
+                         f"({c['d2h_bytes']}) | {sites} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--md", default=os.path.join(REPO, "bench/results/gpu_host_ops.md"))
@@ -1293,13 +1380,14 @@ def main():
     ap.add_argument("--no-layers", action="store_true",
                     help="skip the Keras passes (layers; losses, metrics, optimizers)")
     ap.add_argument("--train-only", action="store_true",
-                    help="the losses / metrics / optimizers pass alone, printed (debugging)")
+                    help="the losses / metrics / optimizers and fit passes alone, printed")
     a = ap.parse_args()
     signal.signal(signal.SIGALRM, _alarm)
     counter = Counter()
     mode = "CUDA host simulator" if counter.sim else "emulator"
     if a.train_only:
         print(train_markdown(train_pass(counter), mode))
+        print(fit_markdown(fit_pass(counter), mode))
         return
     if a.layers_only:
         lrows = layer_pass(counter, "" if a.layers_only == "all" else a.layers_only)
@@ -1332,17 +1420,20 @@ def main():
     keras_passes = not (a.no_layers or a.only)
     lrows = layer_pass(counter) if keras_passes else []
     trows = train_pass(counter) if keras_passes else []
+    frows = fit_pass(counter) if keras_passes else []
     with open(a.json, "w") as fh:
         # one row a line: a rerun's diff shows which ops changed
         head = json.dumps({"mode": mode, "label": a.label})[:-1]
         fh.write(head + "".join(
             f',\n "{k}": [\n' + ",\n".join("  " + json.dumps(r) for r in v) + "\n ]"
-            for k, v in (("ops", rows), ("layers", lrows), ("training", trows))) + "\n}\n")
+            for k, v in (("ops", rows), ("layers", lrows), ("training", trows),
+                         ("fit", frows))) + "\n}\n")
     md = to_markdown(rows, mode)
     if a.label:
         md = md.replace("\n\n", f"\n\nMeasured on {a.label}.\n\n", 1)
     md = (md + (layers_markdown(lrows, mode) if lrows else "") +
-          (train_markdown(trows, mode) if trows else ""))
+          (train_markdown(trows, mode) if trows else "") +
+          (fit_markdown(frows, mode) if frows else ""))
     with open(a.md, "w") as fh:
         fh.write(md)
     print(to_markdown(rows, mode).split("\n| op")[0])
