@@ -75,7 +75,8 @@ def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype=
     current device."""
     from . import gpu_index_extra as _gx
     yd, pd = _gx.device_indices(labels), _gx.device_indices(predictions)
-    if yd is not None and pd is not None and yd.ndim == pd.ndim == 1 and yd.shape == pd.shape:
+    if yd is not None and pd is not None and yd.ndim == pd.ndim == 1 and \
+            yd.shape == pd.shape and np.dtype(_dt.as_dtype(dtype)._np) in _gx.NUM:
         return _gx.confusion_matrix(yd, pd, num_classes, weights, _dt.as_dtype(dtype)._np)
     y = _host_ints("labels", labels)
     p = _host_ints("predictions", predictions)
