@@ -6,7 +6,8 @@
     NABI_EMULATE_CUDA=1 PYTHONPATH=python python3 tools/gpu_host_ops.py   (fallback)
 
 Pass 1, ops. Every public function of nabi, nabi.math, nabi.linalg, nabi.nn, nabi.image,
-nabi.signal and nabi.random (one probe per distinct function; aliases listed together) is
+nabi.signal, nabi.random and nabi.bitwise (one probe per distinct function; aliases listed
+together; pass 1b does the same for keras.ops, its own table) is
 called once on small GPU-placed inputs, under `with nabi.device('/GPU:0')`. Around the call
 it counts:
   - on the CUDA host simulator (nabi._C.cuda_backend._sim_stats, exact, as bench/launch_count.py
@@ -49,7 +50,8 @@ keras.metrics class (update_state after a warm-up call, result) and keras.optimi
 
 Pass 4, Model.fit: small Sequential models (Dense, Conv2D, Embedding + LSTM, BatchNormalization
 + Dropout) fitted on the GPU; fit, evaluate and predict counted with every read's source line.
-The four tables go to the .md, the four lists to the .json ("ops", "layers", "training", "fit").
+The five tables go to the .md, the five lists to the .json ("ops", "keras_ops", "layers",
+"training", "fit").
 """
 import argparse
 import inspect
@@ -64,7 +66,7 @@ import nabi
 from nabi.framework import device as dev
 from nabi.ops import random_ops
 
-NAMESPACES = ["", "math", "linalg", "nn", "image", "signal", "random"]
+NAMESPACES = ["", "math", "linalg", "nn", "image", "signal", "random", "bitwise"]
 # Not tensor ops: listed with the verdict "not a tensor op" and this reason, not called.
 NOT_TENSOR = {}
 for _reason, _names in {
@@ -82,7 +84,8 @@ for _reason, _names in {
     "runs Python code on host values by definition": "py_function numpy_function",
     "builds a tensor from host data (an upload)": "constant convert_to_tensor",
     "printing: host by definition": "print print_v2",
-    "internal helper imported into the namespace": "to_device",
+    "internal helper imported into the namespace": "to_device bitwise.binary_operands "
+                                                   "bitwise.broadcast_shape",
 }.items():
     NOT_TENSOR.update(dict.fromkeys(_names.split(), _reason))
 # Ops that TF itself runs on the host (CPU-only kernels, string tensors): probed, and a host
@@ -99,6 +102,7 @@ for _reason, _names in {
                                                       "stateless_sample_distorted_bounding_box",
     "fingerprint hash (TF: CPU only)": "fingerprint",
     "shape arithmetic (TF: shape tensors live in host memory)": "broadcast_dynamic_shape",
+    "returns a NumPy array by definition": "keras.ops.convert_to_numpy",
     "seed arithmetic (TF: stateless seeds live in host memory)": "random.split random.fold_in",
 }.items():
     HOST_BY_DESIGN.update(dict.fromkeys(_names.split(), _reason))
@@ -108,7 +112,8 @@ READ_BY_DESIGN = {}
 for _reason, _names in {
     "assertion: its outcome is read to raise (TF eager too)": "assert_greater assert_less "
                                                               "assert_equal Assert",
-    "predicate read to pick a branch (TF eager too)": "cond case switch_case while_loop",
+    "predicate read to pick a branch (TF eager too)": "cond case switch_case while_loop "
+                                                      "keras.ops.switch keras.ops.fori_loop",
 }.items():
     READ_BY_DESIGN.update(dict.fromkeys(_names.split(), _reason))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -381,6 +386,50 @@ RECIPES = {
     "stateless_poisson": lambda: (([2, 3], [1, 2], _f(2, 3, lo=0.5, hi=2.0)), {}),
     "random.split": lambda: ((_g(np.array([1, 2], np.int64)),), {}),
     "image.transpose": lambda: ((_f(1, 4, 4, 3),), {}),
+    # keras.ops (Keras 3's backend-neutral ops): those the by-name defaults cannot call
+    "keras.ops.adaptive_average_pool": lambda: ((_f(2, 6, 6, 3), 2), {}),
+    "keras.ops.adaptive_max_pool": lambda: ((_f(2, 6, 6, 3), 2), {}),
+    "keras.ops.average_pool": lambda: ((_f(2, 6, 6, 3), 2), {}),
+    "keras.ops.max_pool": lambda: ((_f(2, 6, 6, 3), 2), {}),
+    "keras.ops.argpartition": lambda: ((_f(4, 8), 2), {}),
+    "keras.ops.associative_scan": lambda: ((lambda a, b: a + b, _f(4, 3)), {}),
+    "keras.ops.batch_normalization": lambda: ((_f(2, 3), _f(3), _f(3, lo=0.5, hi=1.0), -1), {}),
+    "keras.ops.conv": lambda: ((_f(1, 5, 5, 2), _f(3, 3, 2, 4)), {}),
+    "keras.ops.conv_transpose": lambda: ((_f(1, 3, 3, 4), _f(3, 3, 2, 4), 1), {}),
+    "keras.ops.depthwise_conv": lambda: ((_f(1, 5, 5, 2), _f(3, 3, 2, 1)), {}),
+    "keras.ops.separable_conv": lambda: ((_f(1, 5, 5, 2), _f(3, 3, 2, 1), _f(1, 1, 2, 4)), {}),
+    "keras.ops.correlate": lambda: ((_f(8), _f(3)), {}),
+    "keras.ops.ctc_decode": lambda: ((_f(1, 4, 3), _i([4])), {}),
+    "keras.ops.ctc_loss": lambda: ((_i([[1, 2]]), _f(1, 4, 3), _i([2]), _i([4])), {}),
+    "keras.ops.digitize": lambda: ((_f(4, 8), _f(3, lo=0.2, hi=0.8)), {}),
+    "keras.ops.dot_product_attention": lambda: ((_f(1, 4, 2, 3), _f(1, 4, 2, 3),
+                                                 _f(1, 4, 2, 3)), {}),
+    "keras.ops.extract_sequences": lambda: ((_f(16), 4, 2), {}),
+    # keras.ops' FFTs take (real, imag) float pairs, which can live on the GPU
+    "keras.ops.fft": lambda: (((_f(2, 4), _f(2, 4, lo=0.3)),), {}),
+    "keras.ops.fft2": lambda: (((_f(2, 4, 4), _f(2, 4, 4, lo=0.3)),), {}),
+    "keras.ops.ifft2": lambda: (((_f(2, 4, 4), _f(2, 4, 4, lo=0.3)),), {}),
+    "keras.ops.rfft": lambda: ((_f(2, 8),), {}),
+    "keras.ops.irfft": lambda: (((_f(2, 5), _f(2, 5, lo=0.3)),), {}),
+    "keras.ops.stft": lambda: ((_f(16), 8, 4, 8), {}),
+    "keras.ops.istft": lambda: (((_f(3, 5), _f(3, 5, lo=0.3)), 8, 4, 8), {}),
+    "keras.ops.histogram": lambda: ((_f(32),), {}),
+    "keras.ops.map": lambda: ((lambda x: x * 2.0, _f(4, 3)), {}),
+    "keras.ops.moveaxis": lambda: ((_f(2, 3, 4), 0, 2), {}),
+    "keras.ops.swapaxes": lambda: ((_f(2, 3, 4), 0, 2), {}),
+    "keras.ops.multi_hot": lambda: ((_i([[0, 2], [1, 1]]),), {"num_classes": 3}),
+    "keras.ops.scan": lambda: ((lambda c, x: (c + x, c), _f(3)), {"xs": _f(4, 3)}),
+    "keras.ops.scatter": lambda: ((_i([[0], [2]]), _f(2, 3), (4, 3)), {}),
+    "keras.ops.scatter_update": lambda: ((_f(4, 3), _i([[0], [2]]), _f(2, 3)), {}),
+    "keras.ops.searchsorted": lambda: ((_f(8), _f(4, lo=0.0, hi=1.0)), {}),
+    "keras.ops.select": lambda: (([_g(np.arange(32).reshape(4, 8) % 3 == 0),
+                                   _g(np.arange(32).reshape(4, 8) % 3 == 1)],
+                                  [_f(4, 8), _f(4, 8, lo=1.0)]), {}),
+    "keras.ops.slice_update": lambda: ((_f(4, 3), [1, 0], _f(2, 3)), {}),
+    "keras.ops.sparse_categorical_crossentropy": lambda: ((_i([0, 2, 1, 1]), _probs()), {}),
+    "keras.ops.switch": lambda: ((_i(1), [lambda x: x * 2.0, lambda x: x], _f(2, 3)), {}),
+    "keras.ops.take_along_axis": lambda: ((_f(4, 3), _i([[0], [2], [1], [1]]), 1), {}),
+    "keras.ops.take": lambda: ((_f(4, 3), _i([0, 2])), {"axis": 0}),
     # control flow and element-wise maps over GPU tensors (the callables are device ops)
     "identity_n": lambda: (([_f(2, 3), _f(3)],), {}),
     "stop_gradient": lambda: ((_f(2, 3),), {}),
@@ -664,22 +713,27 @@ def probe(counter, qual, fn):
             "reason": "; ".join(errors[:2]) if errors else "no argument recipe"}
 
 
-def _public_functions():
+def _public_functions(namespaces=None):
+    """{name ('tf.math.x' / 'keras.ops.x'), qual (the RECIPES key: 'math.x', 'keras.ops.x'),
+    short, fn, aliases} per distinct function of the namespaces (default: NAMESPACES)."""
     seen = {}
-    for ns in NAMESPACES:
-        mod = getattr(nabi, ns) if ns else nabi
+    for ns in (NAMESPACES if namespaces is None else namespaces):
+        mod = nabi
+        for part in ns.split(".") if ns else []:
+            mod = getattr(mod, part)
         for n in sorted(dir(mod)):
             if n.startswith("_"):
                 continue
             f = getattr(mod, n)
             if not callable(f) or isinstance(f, type) or inspect.ismodule(f):
                 continue  # classes (Variable, GradientTape, Module, ...) and modules
-            qual = f"tf.{ns + '.' if ns else ''}{n}"
+            qual = f"{ns + '.' if ns else ''}{n}"
+            name = qual if ns.startswith("keras") else "tf." + qual
             key = id(f)
             if key in seen:
-                seen[key]["aliases"].append(qual)
+                seen[key]["aliases"].append(name)
             else:
-                seen[key] = {"name": qual, "short": n, "fn": f, "aliases": []}
+                seen[key] = {"name": name, "qual": qual, "short": n, "fn": f, "aliases": []}
     return list(seen.values())
 
 
@@ -781,13 +835,17 @@ def _used_label(where):
     return ", ".join(sorted(where, key=lambda w: (w == "examples", w)))
 
 
-def to_markdown(rows, mode):
+def to_markdown(rows, mode, what=""):
     cnt = {}
     for r in rows:
         cnt[r["verdict"]] = cnt.get(r["verdict"], 0) + 1
-    lines = [f"### gpu_host_ops ({mode}): where each public op computes for GPU tensors", "",
+    title = (f"### gpu_host_ops ({mode}): where each public op computes for GPU tensors"
+             if not what else f"\n### {what} on GPU tensors ({mode})")
+    lines = [title, "",
              "Generated by `tools/gpu_host_ops.py`: each op called once on small GPU tensors; "
-             "launches and device-to-host copies counted around the call.", "",
+             "launches and device-to-host copies counted around the call." if not what else
+             f"Pass 1b of `tools/gpu_host_ops.py`: each {what} function (Keras 3's backend-"
+             "neutral ops, all wrappers of their own) probed as the tf ops above.", "",
              "Summary: " + ", ".join(f"{k}: {v}" for k, v in sorted(cnt.items())) +
              f" (of {len(rows)} distinct functions).", ""]
     hot = [r for r in rows if r["verdict"] == "host round-trip" and r["used"]]
@@ -1366,6 +1424,32 @@ def fit_markdown(rows, mode):
     return "\n".join(lines) + "\n"
 
 
+def op_pass(counter, funcs):
+    """Pass 1 (and 1b, keras.ops): probe each function, with its usage."""
+    used = _usage(funcs)
+    rows = []
+    rnd = random_ops
+    saved = (dict(rnd._state), list(rnd._global_generator))
+    for f in funcs:
+        np.random.seed(0)
+        nkey = _key(NOT_TENSOR, f["qual"])
+        if nkey in NOT_TENSOR:
+            r = {"verdict": "not a tensor op", "reason": NOT_TENSOR[nkey]}
+        else:
+            r = probe(counter, f["qual"], f["fn"])
+        # an op may change the global random state (set_seed with a bad argument half-sets
+        # it): every probe starts from the state of the first
+        rnd._state.clear()
+        rnd._state.update(saved[0])
+        rnd._global_generator[:] = saved[1]
+        r.update(name=f["name"], aliases=f["aliases"],
+                 used=_used_label(used.get(id(f["fn"]), [])))
+        rows.append(r)
+        print(f"{f['name']:50s} {r['verdict']:20s} {r.get('launches', '')} {r.get('d2h', '')}",
+              file=sys.stderr)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--md", default=os.path.join(REPO, "bench/results/gpu_host_ops.md"))
@@ -1394,29 +1478,12 @@ def main():
         print(layers_markdown(lrows, mode))
         return
     funcs = _public_functions()
+    kfuncs = _public_functions(["keras.ops"])
     if a.only:
         funcs = [f for f in funcs if f["short"] in a.only.split(",")]
-    used = _usage(funcs)
-    rows = []
-    rnd = random_ops
-    saved = (dict(rnd._state), list(rnd._global_generator))
-    for f in funcs:
-        np.random.seed(0)
-        nkey = _key(NOT_TENSOR, f["name"][3:])
-        if nkey in NOT_TENSOR:
-            r = {"verdict": "not a tensor op", "reason": NOT_TENSOR[nkey]}
-        else:
-            r = probe(counter, f["name"][3:], f["fn"])
-        # an op may change the global random state (set_seed with a bad argument half-sets
-        # it): every probe starts from the state of the first
-        rnd._state.clear()
-        rnd._state.update(saved[0])
-        rnd._global_generator[:] = saved[1]
-        r.update(name=f["name"], aliases=f["aliases"],
-                 used=_used_label(used.get(id(f["fn"]), [])))
-        rows.append(r)
-        print(f"{f['name']:50s} {r['verdict']:20s} {r.get('launches', '')} {r.get('d2h', '')}",
-              file=sys.stderr)
+        kfuncs = [f for f in kfuncs if f["short"] in a.only.split(",")]
+    rows = op_pass(counter, funcs)
+    krows = op_pass(counter, kfuncs)
     keras_passes = not (a.no_layers or a.only)
     lrows = layer_pass(counter) if keras_passes else []
     trows = train_pass(counter) if keras_passes else []
@@ -1426,11 +1493,12 @@ def main():
         head = json.dumps({"mode": mode, "label": a.label})[:-1]
         fh.write(head + "".join(
             f',\n "{k}": [\n' + ",\n".join("  " + json.dumps(r) for r in v) + "\n ]"
-            for k, v in (("ops", rows), ("layers", lrows), ("training", trows),
-                         ("fit", frows))) + "\n}\n")
+            for k, v in (("ops", rows), ("keras_ops", krows), ("layers", lrows),
+                         ("training", trows), ("fit", frows))) + "\n}\n")
     md = to_markdown(rows, mode)
     if a.label:
         md = md.replace("\n\n", f"\n\nMeasured on {a.label}.\n\n", 1)
+    md += to_markdown(krows, mode, "keras.ops") if krows else ""
     md = (md + (layers_markdown(lrows, mode) if lrows else "") +
           (train_markdown(trows, mode) if trows else "") +
           (fit_markdown(frows, mode) if frows else ""))
