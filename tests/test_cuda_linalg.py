@@ -504,3 +504,18 @@ def test_ops_and_gradients_stay_on_the_device(d2h, rng):
             grads = []
             assert d2h(lambda: grads.extend(tape.gradient(y, [A, B, S, lu]))) == bwd, name
             assert all(type(g._data).__name__ == "DeviceArray" for g in grads if g is not None)
+
+
+def test_host_values_in_a_gpu_scope_use_the_kernels(d2h, rng):
+    a = well_conditioned(rng, (3, 3))
+    with nabi.device("/GPU:0"):
+        for f in (L.inv, L.det, lambda v: L.slogdet(v)[1]):
+            r = f(a)
+            assert type(r._data).__name__ == "DeviceArray"
+        lu, p = L.lu(a)
+        np.testing.assert_array_equal(p.numpy(), ref_lu(a)[1])
+        np.testing.assert_allclose(L.lu_reconstruct(lu.numpy(), p.numpy()).numpy(), a,
+                                   rtol=1e-12)
+        assert d2h(lambda: L.det(a)) == 0          # (no copy back and forth)
+        with pytest.raises(TypeError, match=r"\[inv\] input must be a floating-point"):
+            L.inv(np.eye(2, dtype=np.int32))

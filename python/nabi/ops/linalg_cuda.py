@@ -24,13 +24,16 @@ formulas written with nabi ops):
 """
 import numpy as np
 
-from ..framework.device import DeviceArray, backend, to_device
+from ..framework.device import DeviceArray, backend, current_device, to_device
 from ._common import Tensor, _tapes, _wrap, const_like, record
 
 
 def on_gpu(x):
-    """True for a Tensor (or array) whose values are on the GPU."""
-    return type(x._data if isinstance(x, Tensor) else x) is DeviceArray
+    """True for a Tensor (or array) whose values are on the GPU, and for a host value (list,
+    NumPy array) that becomes a GPU tensor in the current device scope."""
+    if isinstance(x, Tensor):
+        return type(x._data) is DeviceArray
+    return type(x) is DeviceArray or current_device() == "cuda"
 
 
 def _d(buf):

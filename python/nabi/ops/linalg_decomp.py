@@ -5,7 +5,9 @@ The factorizations (solve, triangular_solve, cholesky, qr, svd, eigh, eigvalsh, 
 matrix_rank) run on the host with NumPy's LAPACK: a GPU tensor is copied there and the result
 back to the input's device, as TF places an op without a GPU kernel on the CPU. Except: qr, svd,
 eigh, eigvalsh, pinv, matrix_rank and lstsq(fast=False) of GPU tensors run on CUDA kernels
-(linalg_eig_cuda.py, csrc/cuda/linalg_eig.cu), their gradients with nabi ops on the device.
+(linalg_eig_cuda.py, csrc/cuda/linalg_eig.cu), their gradients with nabi ops on the device;
+solve, triangular_solve, cholesky (so cholesky_solve) and logdet of GPU tensors run on the
+LU / Cholesky kernels (linalg_cuda.py, csrc/cuda/linalg_lu.cu), gradients on the device too.
 Each records its own backward rule, also computed on the host (A: the input, G*: incoming
 gradients):
 

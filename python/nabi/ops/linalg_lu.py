@@ -3,8 +3,9 @@
 float32 / float64 (sqrtm and logm: complex64 / complex128 too; logm only those).
 
 lu: Doolittle elimination with partial pivoting (the largest |entry| of the column, the first
-    on ties, as LAPACK's getrf), vectorised over the batch on the host (a GPU tensor is copied
-    there and the factors back). Returns (lu, p): lu packs the unit-lower L below the diagonal
+    on ties, as LAPACK's getrf), vectorised over the batch on the host; GPU tensors (lu and
+    the lu_* functions below) run on the kernels of linalg_cuda.py (csrc/cuda/linalg_lu.cu),
+    with the same pivots. Returns (lu, p): lu packs the unit-lower L below the diagonal
     and U on and above it, and p (output_idx_type, int32 by default) is the row permutation
     with input[p] = L @ U, TF's convention. Gradient (square A, fixed pivots; the standard
     LU backward rule): A[p] = L U, so with G_L (strictly lower) and G_U (upper) the parts of the

@@ -3,7 +3,8 @@
 einsum, norm, trace, diag, diag_part and band_part are compositions of existing ops
 (transpose, reshape, matmul, reduce_sum, gather, where), so they have gradients and run on
 the GPU. inv, det and slogdet are small dense factorizations: they run on the host with
-NumPy (a GPU tensor is copied there and the result back), and record their own gradients:
+NumPy, GPU tensors on the LU kernels of linalg_cuda.py (csrc/cuda/linalg_lu.cu), and record
+their own gradients:
 d inv = -inv^T g inv^T, d det = g adj(A)^T (= det inv^T, but defined for singular matrices
 too), d log|det| = g inv^T.
 """
