@@ -48,6 +48,8 @@ Pass 3, Keras training pieces: each keras.losses class (value under a tape, grad
 keras.metrics class (update_state after a warm-up call, result) and keras.optimizers class
 (apply_gradients after a warm-up step) on (4, 3) GPU tensors, counted the same way.
 
+A last table ranks the source lines that read back by how many probes reach them.
+
 Pass 4, Model.fit: small Sequential models (Dense, Conv2D, Embedding + LSTM, BatchNormalization
 + Dropout) fitted on the GPU; fit, evaluate and predict counted with every read's source line.
 The five tables go to the .md, the five lists to the .json ("ops", "keras_ops", "layers",
@@ -1450,6 +1452,40 @@ def op_pass(counter, funcs):
     return rows
 
 
+def sites_markdown(groups):
+    """Which source lines read back, over every pass: a line with many users is the place
+    to fix first. groups: (label, rows) with rows as the passes store them."""
+    users = {}
+
+    def add(site, n, who):
+        u = users.setdefault(site, [0, []])
+        u[0] += n
+        if who not in u[1]:
+            u[1].append(who)
+    for label, rows in groups:
+        for r in rows:
+            counts = [r] if "read_sites" in r else []
+            counts += [c for k in ("forward", "backward") if isinstance(r.get(k), dict)
+                       for c in [r[k]] if "read_sites" in c]
+            counts += list(r.get("steps", {}).values()) + list(r.get("calls", {}).values())
+            for c in counts:
+                if r.get("verdict") in ("host by design", "read-back by design"):
+                    continue
+                for site, n in c.get("read_sites", {}).items():
+                    kind = f"{r['kind']}." if r.get("kind") else ""
+                    add(site or "(outside nabi)", n, f"{label}{kind}{r['name']}")
+    lines = ["", "### Where the reads happen", "",
+             "Every device-to-host read above (the 'by design' ops left out), by the nabi source "
+             "line that made it: reads over all probes, and the ops, layers and pieces that "
+             "reach it. Lines near the top are the ones to fix first.", "",
+             "| source line | reads | reached by |", "|---|---|---|"]
+    for site, (n, who) in sorted(users.items(), key=lambda kv: (-len(kv[1][1]), kv[0])):
+        shown = ", ".join(f"`{w}`" for w in who[:12]) + (f" and {len(who) - 12} more"
+                                                         if len(who) > 12 else "")
+        lines.append(f"| `{site}` | {n} | {len(who)}: {shown} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--md", default=os.path.join(REPO, "bench/results/gpu_host_ops.md"))
@@ -1501,7 +1537,9 @@ def main():
     md += to_markdown(krows, mode, "keras.ops") if krows else ""
     md = (md + (layers_markdown(lrows, mode) if lrows else "") +
           (train_markdown(trows, mode) if trows else "") +
-          (fit_markdown(frows, mode) if frows else ""))
+          (fit_markdown(frows, mode) if frows else "") +
+          sites_markdown([("", rows), ("", krows), ("layers.", lrows), ("", trows),
+                          ("fit: ", frows)]))
     with open(a.md, "w") as fh:
         fh.write(md)
     print(to_markdown(rows, mode).split("\n| op")[0])
