@@ -160,6 +160,22 @@ def test_triangular_solve_kernel(backend, dt, lower, adjoint, unit, rng):
     assert _np(backend, z).tolist() == ([0, 0] if unit else [0, 1])
 
 
+def test_solve_kernels_many_right_hand_sides(backend, rng):
+    # k = 600 columns: three blocks of 256 threads along grid.y
+    a = well_conditioned(rng, (2, 3, 3))
+    b = rng.standard_normal((2, 3, 600))
+    lu, p, _, _ = backend.lu_factor(_buf(backend, a))
+    for adjoint in (False, True):
+        x = _np(backend, backend.lu_solve(lu, p, _buf(backend, b), adjoint))
+        op_a = np.swapaxes(a, -1, -2) if adjoint else a
+        np.testing.assert_allclose(x, np.linalg.solve(op_a, b), rtol=1e-10, atol=1e-11)
+        x = _np(backend, backend.triangular_solve(_buf(backend, a), _buf(backend, b), True,
+                                                  adjoint))
+        t = np.tril(a)
+        np.testing.assert_allclose(x, np.linalg.solve(np.swapaxes(t, -1, -2) if adjoint else t,
+                                                      b), rtol=1e-10, atol=1e-11)
+
+
 @pytest.mark.parametrize("dt", FLOATS)
 def test_cholesky_kernel(backend, dt, rng):
     a = spd(rng, (3, 4, 4), dt)

@@ -155,43 +155,46 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// One thread per right-hand-side column j of matrix b (blockIdx.x), blockIdx.y * 256 + tid = j.
+// One thread per right-hand-side column j of matrix b (blockIdx.x): blockIdx.y * 256 + tid = j,
+// striding by gridDim.y * 256 (grid.y is capped at 65535).
 template <typename T, typename P>
 __global__ void __launch_bounds__(kThreads)
     lu_solve_kernel(const T* __restrict__ lu_all, const P* __restrict__ perm_all,
                     const T* __restrict__ b_all, int64_t n, int64_t k, bool adjoint,
                     T* __restrict__ x_all) {
   const int64_t b = blockIdx.x;
-  const int64_t j = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
-  if (j >= k) return;
-  const T* lu = lu_all + b * n * n;
-  const P* perm = perm_all + b * n;
-  const T* rhs = b_all ? b_all + b * n * k : nullptr;
-  T* x = x_all + b * n * k;
-  auto bval = [&](int64_t i) -> T { return rhs ? rhs[i * k + j] : (i == j ? T(1) : T(0)); };
-  if (!adjoint) {
-    // L y = b[perm]  (unit lower), then U x = y; y and x share x's column.
-    for (int64_t i = 0; i < n; ++i) {
-      T s = bval(pidx(perm, i));
-      for (int64_t m = 0; m < i; ++m) s -= lu[i * n + m] * x[m * k + j];
-      x[i * k + j] = s;
-    }
-    for (int64_t i = n - 1; i >= 0; --i) {
-      T s = x[i * k + j];
-      for (int64_t m = i + 1; m < n; ++m) s -= lu[i * n + m] * x[m * k + j];
-      x[i * k + j] = s / lu[i * n + i];
-    }
-  } else {
-    // A^T = U^T L^T P: U^T z = b, L^T w = z, x[perm[i]] = w[i]; z_i and w_i live at row perm[i].
-    for (int64_t i = 0; i < n; ++i) {
-      T s = bval(i);
-      for (int64_t m = 0; m < i; ++m) s -= lu[m * n + i] * x[pidx(perm, m) * k + j];
-      x[pidx(perm, i) * k + j] = s / lu[i * n + i];
-    }
-    for (int64_t i = n - 1; i >= 0; --i) {
-      T s = x[pidx(perm, i) * k + j];
-      for (int64_t m = i + 1; m < n; ++m) s -= lu[m * n + i] * x[pidx(perm, m) * k + j];
-      x[pidx(perm, i) * k + j] = s;
+  const int64_t jstep = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; j < k;
+       j += jstep) {
+    const T* lu = lu_all + b * n * n;
+    const P* perm = perm_all + b * n;
+    const T* rhs = b_all ? b_all + b * n * k : nullptr;
+    T* x = x_all + b * n * k;
+    auto bval = [&](int64_t i) -> T { return rhs ? rhs[i * k + j] : (i == j ? T(1) : T(0)); };
+    if (!adjoint) {
+      // L y = b[perm]  (unit lower), then U x = y; y and x share x's column.
+      for (int64_t i = 0; i < n; ++i) {
+        T s = bval(pidx(perm, i));
+        for (int64_t m = 0; m < i; ++m) s -= lu[i * n + m] * x[m * k + j];
+        x[i * k + j] = s;
+      }
+      for (int64_t i = n - 1; i >= 0; --i) {
+        T s = x[i * k + j];
+        for (int64_t m = i + 1; m < n; ++m) s -= lu[i * n + m] * x[m * k + j];
+        x[i * k + j] = s / lu[i * n + i];
+      }
+    } else {
+      // A^T = U^T L^T P: U^T z = b, L^T w = z, x[perm[i]] = w[i]; z_i and w_i live at row perm[i].
+      for (int64_t i = 0; i < n; ++i) {
+        T s = bval(i);
+        for (int64_t m = 0; m < i; ++m) s -= lu[m * n + i] * x[pidx(perm, m) * k + j];
+        x[pidx(perm, i) * k + j] = s / lu[i * n + i];
+      }
+      for (int64_t i = n - 1; i >= 0; --i) {
+        T s = x[pidx(perm, i) * k + j];
+        for (int64_t m = i + 1; m < n; ++m) s -= lu[m * n + i] * x[pidx(perm, m) * k + j];
+        x[pidx(perm, i) * k + j] = s;
+      }
     }
   }
 }
@@ -201,24 +204,26 @@ __global__ void __launch_bounds__(kThreads)
     tri_solve_kernel(const T* __restrict__ t_all, const T* __restrict__ b_all, int64_t n,
                      int64_t k, bool lower, bool adjoint, bool unit, T* __restrict__ x_all) {
   const int64_t b = blockIdx.x;
-  const int64_t j = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
-  if (j >= k) return;
-  const T* t = t_all + b * n * n;
-  const T* rhs = b_all + b * n * k;
-  T* x = x_all + b * n * k;
-  // op(T)[i, m] = T[m, i] when adjoint; op(T) is lower when lower != adjoint.
-  const int64_t si = adjoint ? 1 : n, sm = adjoint ? n : 1;
-  if (lower != adjoint) {
-    for (int64_t i = 0; i < n; ++i) {
-      T s = rhs[i * k + j];
-      for (int64_t m = 0; m < i; ++m) s -= t[i * si + m * sm] * x[m * k + j];
-      x[i * k + j] = unit ? s : s / t[i * n + i];
-    }
-  } else {
-    for (int64_t i = n - 1; i >= 0; --i) {
-      T s = rhs[i * k + j];
-      for (int64_t m = i + 1; m < n; ++m) s -= t[i * si + m * sm] * x[m * k + j];
-      x[i * k + j] = unit ? s : s / t[i * n + i];
+  const int64_t jstep = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; j < k;
+       j += jstep) {
+    const T* t = t_all + b * n * n;
+    const T* rhs = b_all + b * n * k;
+    T* x = x_all + b * n * k;
+    // op(T)[i, m] = T[m, i] when adjoint; op(T) is lower when lower != adjoint.
+    const int64_t si = adjoint ? 1 : n, sm = adjoint ? n : 1;
+    if (lower != adjoint) {
+      for (int64_t i = 0; i < n; ++i) {
+        T s = rhs[i * k + j];
+        for (int64_t m = 0; m < i; ++m) s -= t[i * si + m * sm] * x[m * k + j];
+        x[i * k + j] = unit ? s : s / t[i * n + i];
+      }
+    } else {
+      for (int64_t i = n - 1; i >= 0; --i) {
+        T s = rhs[i * k + j];
+        for (int64_t m = i + 1; m < n; ++m) s -= t[i * si + m * sm] * x[m * k + j];
+        x[i * k + j] = unit ? s : s / t[i * n + i];
+      }
     }
   }
 }
@@ -383,7 +388,8 @@ template <typename T>
 using tag_t = std::remove_pointer_t<T>;
 
 dim3 column_grid(int64_t batch, int64_t k) {
-  return dim3(static_cast<unsigned>(batch), static_cast<unsigned>(ceil_div<int64_t>(k, kThreads)));
+  const int64_t y = ceil_div<int64_t>(k, kThreads);  // (the kernels stride over more)
+  return dim3(static_cast<unsigned>(batch), static_cast<unsigned>(y < 65535 ? y : 65535));
 }
 
 }  // namespace
