@@ -160,6 +160,19 @@ def test_triangular_solve_kernel(backend, dt, lower, adjoint, unit, rng):
     assert _np(backend, z).tolist() == ([0, 0] if unit else [0, 1])
 
 
+def test_factor_kernels_larger_matrix(backend, rng):
+    # n = 40: more rows than the block's 8 warps and more columns than a warp's 32 lanes
+    a = rng.standard_normal((1, 40, 40))
+    lu, p, _, _ = backend.lu_factor(_buf(backend, a))
+    rl, rp = ref_lu(a)
+    np.testing.assert_array_equal(_np(backend, p), rp)
+    np.testing.assert_allclose(_np(backend, lu), rl, rtol=1e-9, atol=1e-10)
+    s = spd(rng, (1, 40, 40))
+    l_, info = backend.cholesky(_buf(backend, s))
+    np.testing.assert_allclose(_np(backend, l_), np.linalg.cholesky(s), rtol=1e-10, atol=1e-12)
+    assert _np(backend, info).tolist() == [0]
+
+
 def test_solve_kernels_many_right_hand_sides(backend, rng):
     # k = 600 columns: three blocks of 256 threads along grid.y
     a = well_conditioned(rng, (2, 3, 3))

@@ -8,20 +8,23 @@
 //   lu_factor_kernel   right-looking Doolittle with partial pivoting: per column k a block
 //                      arg-max of |lu[k:, k]| (shared-memory tree; LAPACK's rule: the first
 //                      largest, NaN first), the row swap, the multipliers, then the rank-1
-//                      update of the trailing (n-k-1)^2 block spread over the threads.
+//                      update of the trailing (n-k-1)^2 block (a warp per row, its lanes
+//                      along the row: coalesced).
 //   cholesky_kernel    right-looking: pivot sqrt, column scale, rank-1 update of the trailing
-//                      lower triangle. A pivot that is not > 0 stops the matrix (info).
+//                      lower triangle (a warp per row). A pivot that is not > 0 stops the
+//                      matrix (info).
 //   lu_adjugate_kernel adj(U) (U^-1 by columns, or the rank-1 null-vector form for one zero
 //                      pivot), then times L^-1 by rows, then the permutation.
 // The solves (lu_solve_kernel, tri_solve_kernel) give each thread one right-hand-side column
-// (grid: batch x ceil(k / 256)) and run the substitution down that column: the matrix entry
-// of a step is the same for every thread of the block (a broadcast load), the column entries
-// are coalesced across threads.
-// Limits / performance: O(n^3) work per matrix on one SM with 3 barriers per column, so it
-// suits the small-to-medium matrices of tf.linalg in models (n up to a few hundred: n = 256
-// is ~17M multiply-adds per block); a large single matrix would want a blocked multi-SM
-// factorization (not done). Batches fill the GPU one matrix per block. A solve with k = 1 runs
-// one thread per matrix (n^2 serial steps). Sizes: n * n and n * k must fit in int64.
+// (grid: batch x min(ceil(k / 256), 65535), striding beyond) and run the substitution down
+// that column: the matrix entry of a step is the same for every thread of the block (a
+// broadcast load), the column entries are coalesced across threads.
+// Limits / performance: O(n^3) work per matrix on one SM with ~12 barriers per column (the
+// arg-max tree; Cholesky 3), so it suits the small-to-medium matrices of tf.linalg in models
+// (n up to a few hundred: n = 256 is ~17M multiply-adds per block); a large single matrix
+// would want a blocked multi-SM factorization (not done). Batches fill the GPU one matrix per
+// block (at most 2^31 - 1 matrices). A solve with k = 1 runs one thread per matrix (n^2 serial
+// steps). Sizes: n * n and n * k must fit in int64.
 // Launches: lu_factor 1, cholesky 1, lu_solve 1, triangular_solve 1 (+1 for the zero count),
 // det / slogdet 1, adjugate 1, perm_inverse 1 (+ a memset), permute_rows 1.
 #include <cmath>
@@ -64,6 +67,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t b = blockIdx.x;
   const int tid = threadIdx.x;
   const int nt = blockDim.x;
+  const int warp = tid / 32, lane = tid % 32, nwarps = nt / 32;
   T* lu = lu_all + b * n * n;
   P* perm = perm_all + b * n;
   for (int64_t e = tid; e < n * n; e += nt) lu[e] = a[b * n * n + e];
@@ -108,10 +112,9 @@ __global__ void __launch_bounds__(kThreads)
     const T div = d == T(0) ? T(1) : d;
     for (int64_t r = k + 1 + tid; r < n; r += nt) lu[r * n + k] /= div;
     __syncthreads();
-    const int64_t m = n - k - 1;
-    for (int64_t e = tid; e < m * m; e += nt) {
-      const int64_t r = k + 1 + e / m, c = k + 1 + e % m;
-      lu[r * n + c] -= lu[r * n + k] * lu[k * n + c];
+    for (int64_t r = k + 1 + warp; r < n; r += nwarps) {  // a warp per row: coalesced
+      const T mult = lu[r * n + k];
+      for (int64_t c = k + 1 + lane; c < n; c += 32) lu[r * n + c] -= mult * lu[k * n + c];
     }
     __syncthreads();
   }
@@ -128,6 +131,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t b = blockIdx.x;
   const int tid = threadIdx.x;
   const int nt = blockDim.x;
+  const int warp = tid / 32, lane = tid % 32, nwarps = nt / 32;
   T* l = l_all + b * n * n;
   for (int64_t e = tid; e < n * n; e += nt) {
     const int64_t r = e / n, c = e % n;
@@ -146,10 +150,9 @@ __global__ void __launch_bounds__(kThreads)
     if (tid == 0) l[k * n + k] = s;
     for (int64_t r = k + 1 + tid; r < n; r += nt) l[r * n + k] /= s;
     __syncthreads();
-    const int64_t m = n - k - 1;
-    for (int64_t e = tid; e < m * m; e += nt) {
-      const int64_t r = k + 1 + e / m, c = k + 1 + e % m;
-      if (c <= r) l[r * n + c] -= l[r * n + k] * l[c * n + k];
+    for (int64_t r = k + 1 + warp; r < n; r += nwarps) {  // a warp per row
+      const T lr = l[r * n + k];
+      for (int64_t c = k + 1 + lane; c <= r; c += 32) l[r * n + c] -= lr * l[c * n + k];
     }
     __syncthreads();
   }
