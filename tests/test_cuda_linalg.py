@@ -471,6 +471,43 @@ def test_second_order_on_every_device(where, rng):
     np.testing.assert_allclose(h, fd(ref, a), rtol=1e-5, atol=1e-6)
 
 
+def _hessian_norm(where, f, a):
+    """d/dA sum(grad_A(f)^2) with nested tapes."""
+    with nabi.device(where):
+        A = nabi.constant(a)
+        with nabi.GradientTape() as outer:
+            outer.watch(A)
+            with nabi.GradientTape() as inner:
+                inner.watch(A)
+                y = f(A)
+            g = inner.gradient(y, A)
+            z = nabi.reduce_sum(g * g)
+        return outer.gradient(z, A).numpy()
+
+
+def test_second_order_solve_det_lu_solve(where, rng):
+    a = well_conditioned(rng, (3, 3))
+    b = rng.standard_normal((3, 2))
+
+    def solve_grad(x):     # d sum(X^2) / dA = -(A^-T 2X) X^T
+        xs = np.linalg.solve(x, b)
+        return -np.linalg.solve(x.T, 2 * xs) @ xs.T
+
+    def det_grad(x):
+        return np.linalg.det(x) * np.linalg.inv(x).T
+    with nabi.device(where):
+        B = nabi.constant(b)
+    h = _hessian_norm(where, lambda A: nabi.reduce_sum(L.solve(A, B) ** 2), a)
+    np.testing.assert_allclose(h, fd(lambda x: (solve_grad(x) ** 2).sum(), a), rtol=1e-5,
+                               atol=1e-6)
+    h = _hessian_norm(where, lambda A: nabi.reduce_sum(L.lu_solve(*L.lu(A), B) ** 2), a)
+    np.testing.assert_allclose(h, fd(lambda x: (solve_grad(x) ** 2).sum(), a), rtol=1e-5,
+                               atol=1e-6)
+    h = _hessian_norm(where, L.det, a)
+    np.testing.assert_allclose(h, fd(lambda x: (det_grad(x) ** 2).sum(), a), rtol=1e-5,
+                               atol=1e-6)
+
+
 # ---------------------------------------------------------------- no copy to the host
 @pytest.fixture
 def d2h(gpu, monkeypatch):
