@@ -14,7 +14,10 @@
 //    16-column k-major panels: no im2col copy, no A packing, bias + ReLU in registers.
 //    On AVX-512 CPUs the tile is MR x 32 instead (MR = 6, 7 or 8, chosen to divide the
 //    pixel count: 7 for 7x7 and 14x14 outputs) over 32-column panels, with K cut into
-//    filter-row chunks that keep a panel chunk in L1 (conv2d_avx512.cpp). The filter is
+//    filter-row chunks that keep a panel chunk in L1 (conv2d_avx512.cpp). With padding, the
+//    pixels go in groups that meet the same filter taps (border rows, border columns, the
+//    interior: ig_tiles) and each tile skips the taps that fall in the zero padding ('same'
+//    3x3 on 14x14: 9% of the work). The filter is
 //    packed straight from w (also the flipped one for backward-data) into a reused
 //    per-thread buffer, panels in parallel when large (no page faults on fresh blocks).
 //    - backward-data (stride 1): the same kernel on dy padded by ((KH-1)*dh - pt, KW-1 - pl)
@@ -76,6 +79,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -88,7 +92,8 @@ namespace avx512 {  // conv2d_avx512.cpp
 int64_t ig_pick_mr(int64_t P);
 void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
                   int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
-                  bool relu, float* y, const int64_t* yoffs, bool acc = false);
+                  bool relu, float* y, const int64_t* yoffs, bool acc = false,
+                  const int32_t* ranges = nullptr);
 void ig_filter_image_f32(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
                          int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
                          int64_t CO, int64_t nimg, int64_t xstride);
@@ -694,6 +699,92 @@ void ig_image_any(const IgShape& g, const float* xp, const IgPacked& pk, const f
     ig_image(g, xp, pk.wp, bias, relu, y, offs, yoffs);
 }
 
+// Tiles that skip xp's zero padding (the AVX-512 tiles). The output pixels are put in groups
+// that meet the same filter taps: the output rows whose filter rows partly fall in the
+// padding (whole rows, grouped by the filter rows [ilo, ihi) that meet the image), then the
+// other pixels whose columns do (grouped by the columns [jlo, jhi) that do), then the
+// interior. Each group runs as its own ig_image_f32 call with the tile height that suits its
+// size (ig_pick_mr), and a tile sums only the hull of its pixels' filter rows [ilo, ihi) and
+// run positions [jlo*C, jhi*C) -- all of them but the corners share theirs -- so the padding
+// is left out (the taps skipped only ever added 0 * w). 'same' 3x3 on 14x14: 9.1% fewer
+// multiply-adds (9.3% is all of the padding). Empty when no pixel meets the padding.
+struct IgTiles {
+  struct Group {
+    int64_t p0, n, mr, t0;  // pixels [p0, p0 + n) of the order, tiles of mr from tile t0
+  };
+  std::vector<int64_t> offs, yoffs;  // pixel k of the new order: its xp run and y offsets
+  std::vector<int32_t> ranges;       // per tile {ilo, ihi, tlo, thi}
+  std::vector<Group> groups;
+};
+
+IgTiles ig_tiles(const IgShape& g) {
+  IgTiles out;
+  const int64_t P = g.OH * g.OW;
+  struct Px {
+    int64_t p, ilo, ihi, jlo, jhi;
+  };
+  // Taps k in [lo, hi) of an axis with 0 <= base + k*d - off < L (empty: lo = K, hi = 0).
+  auto taps = [](int64_t base, int64_t d, int64_t K, int64_t off, int64_t L, int64_t* lo,
+                 int64_t* hi) {
+    int64_t a = 0, b = K;
+    while (a < K && base + a * d - off < 0) ++a;
+    while (b > a && base + (b - 1) * d - off >= L) --b;
+    if (a >= b) a = K, b = 0;
+    *lo = a, *hi = b;
+  };
+  std::vector<Px> order, inner;
+  inner.reserve(static_cast<size_t>(P));
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    int64_t ilo, ihi;
+    taps(oh * g.sh, g.dh, g.KH, g.off_h, g.H, &ilo, &ihi);
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      int64_t jlo, jhi;
+      taps(ow * g.sw, 1, g.KW, g.off_w, g.W, &jlo, &jhi);
+      Px q{oh * g.OW + ow, ilo, ihi, jlo, jhi};
+      if (ilo >= ihi || jlo >= jhi) q = Px{q.p, g.KH, 0, g.KW, 0};  // all padding
+      const bool full = ilo == 0 && ihi == g.KH && jlo == 0 && jhi == g.KW;
+      (full ? inner : order).push_back(q);
+    }
+  }
+  if (order.empty()) return out;
+  // whole border rows first (row-major within a group), then border columns, then the rest
+  auto key = [&](const Px& a) {
+    if (a.ilo != 0 || a.ihi != g.KH)
+      return std::make_tuple(0, a.ilo, a.ihi, int64_t{0}, int64_t{0});
+    if (a.jlo != 0 || a.jhi != g.KW)
+      return std::make_tuple(1, int64_t{0}, int64_t{0}, a.jlo, a.jhi);
+    return std::make_tuple(2, int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0});
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const Px& a, const Px& b) { return key(a) < key(b); });
+  order.insert(order.end(), inner.begin(), inner.end());
+  out.offs.resize(static_cast<size_t>(P));
+  out.yoffs.resize(static_cast<size_t>(P));
+  for (int64_t k = 0; k < P; ++k) {
+    const int64_t p = order[k].p, oh = p / g.OW, ow = p % g.OW;
+    out.offs[k] = (oh * g.sh * g.Wp + ow * g.sw) * g.C;
+    out.yoffs[k] = p * g.CO;
+  }
+  for (int64_t g0 = 0, t = 0; g0 < P;) {
+    int64_t g1 = g0 + 1;
+    while (g1 < P && key(order[g1]) == key(order[g0])) ++g1;
+    const int64_t mr = avx512::ig_pick_mr(g1 - g0);
+    out.groups.push_back(IgTiles::Group{g0, g1 - g0, mr, t});
+    for (int64_t p0 = g0; p0 < g1; p0 += mr, ++t) {
+      int64_t ilo = g.KH, ihi = 0, jlo = g.KW, jhi = 0;
+      for (int64_t k = p0; k < std::min(g1, p0 + mr); ++k) {
+        ilo = std::min(ilo, order[k].ilo), ihi = std::max(ihi, order[k].ihi);
+        jlo = std::min(jlo, order[k].jlo), jhi = std::max(jhi, order[k].jhi);
+      }
+      if (ilo >= ihi || jlo >= jhi) ilo = ihi = jlo = jhi = 0;
+      for (int64_t v : {ilo, ihi, jlo * g.C, jhi * g.C})
+        out.ranges.push_back(static_cast<int32_t>(v));
+    }
+    g0 = g1;
+  }
+  return out;
+}
+
 // Runs the tiles over N images (threaded over images); src images are (H, W, C) with stride
 // src_img, outputs (OH*OW, CO) with stride OH*OW*CO; pk: the packed filter.
 void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, const IgPacked& pk,
@@ -702,11 +793,20 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
   const int64_t img = g.H * g.W * g.C, oimg = g.OH * g.OW * g.CO;
   const size_t padn = static_cast<size_t>(g.Hp * g.Wp * g.C);
   const std::vector<int64_t> offs = pixel_offsets(g);
+  const IgTiles tl = pk.wide ? ig_tiles(g) : IgTiles{};
   parallel_for(N, g.OH * g.OW * K * g.CO * 2, [&](int64_t n0, int64_t n1) {
     float* xp = scratch<float, 4>(padn + 8);
     for (int64_t n = n0; n < n1; ++n) {
       ig_pad(g, src + n * img, mask ? mask + n * img : nullptr, xp);
-      ig_image_any(g, xp, pk, bias, relu, out + n * oimg, offs.data());
+      float* y = out + n * oimg;
+      if (tl.groups.empty()) {
+        ig_image_any(g, xp, pk, bias, relu, y, offs.data());
+        continue;
+      }
+      for (const IgTiles::Group& q : tl.groups)
+        avx512::ig_image_f32(q.mr, xp, tl.offs.data() + q.p0, q.n, g.KH, g.KW * g.C,
+                             g.dh * g.Wp * g.C, pk.wp, g.CO, bias, relu, y,
+                             tl.yoffs.data() + q.p0, false, tl.ranges.data() + 4 * q.t0);
     }
   });
 }
