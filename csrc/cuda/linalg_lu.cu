@@ -9,7 +9,8 @@
 //                      arg-max of |lu[k:, k]| (shared-memory tree; LAPACK's rule: the first
 //                      largest, NaN first), the row swap, the multipliers, then the rank-1
 //                      update of the trailing (n-k-1)^2 block (a warp per row, its lanes
-//                      along the row: coalesced).
+//                      along the row: coalesced), its products unfused: the same
+//                      rounding as the host path's NumPy elimination, so the same lu and p.
 //   cholesky_kernel    right-looking: pivot sqrt, column scale, rank-1 update of the trailing
 //                      lower triangle (a warp per row). A pivot that is not > 0 stops the
 //                      matrix (info).
@@ -46,6 +47,18 @@ template <typename P>
 __device__ __forceinline__ int64_t pidx(const P* p, int64_t i) {
   return static_cast<int64_t>(p[i]);
 }
+
+// A product rounded on its own (never fused into an FMA with the following subtraction), so
+// that the LU update rounds as the host path's NumPy elimination does: tf.linalg.lu then gives
+// the same factors and pivots on the GPU as on the CPU, bit for bit. (The host simulator's
+// g++ build for baseline x86-64 has no FMA to contract into.)
+#if defined(NABI_CUDA_SIM)
+__device__ __forceinline__ float mul_rn(float a, float b) { return a * b; }
+__device__ __forceinline__ double mul_rn(double a, double b) { return a * b; }
+#else
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+#endif
 
 // Is (v, i) a better pivot than (bv, bi)? |values|; NaN beats numbers; the first on ties.
 template <typename T>
@@ -114,7 +127,8 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     for (int64_t r = k + 1 + warp; r < n; r += nwarps) {  // a warp per row: coalesced
       const T mult = lu[r * n + k];
-      for (int64_t c = k + 1 + lane; c < n; c += 32) lu[r * n + c] -= mult * lu[k * n + c];
+      for (int64_t c = k + 1 + lane; c < n; c += 32)
+        lu[r * n + c] = lu[r * n + c] - mul_rn(mult, lu[k * n + c]);
     }
     __syncthreads();
   }
