@@ -600,3 +600,56 @@ def test_host_values_in_a_gpu_scope_use_the_kernels(d2h, rng):
         assert d2h(lambda: L.det(a)) == 0          # (no copy back and forth)
         with pytest.raises(TypeError, match=r"\[inv\] input must be a floating-point"):
             L.inv(np.eye(2, dtype=np.int32))
+
+
+def test_lstsq_fast_uses_the_gpu_cholesky(where, d2h_or_none, rng):
+    a = rng.standard_normal((2, 5, 3))
+    b = rng.standard_normal((2, 5, 2))
+    with nabi.device(where):
+        A, B = nabi.constant(a), nabi.constant(b)
+        ref = np.stack([np.linalg.lstsq(a[i], b[i], rcond=None)[0] for i in range(2)])
+        np.testing.assert_allclose(L.lstsq(A, B).numpy(), ref, rtol=1e-9, atol=1e-11)
+        wide = np.swapaxes(a, -1, -2)                  # M < N: the minimum-norm solution
+        ref = np.stack([np.linalg.lstsq(wide[i], b[i, :3], rcond=None)[0] for i in range(2)])
+        np.testing.assert_allclose(L.lstsq(nabi.constant(wide), B[:, :3]).numpy(), ref,
+                                   rtol=1e-9, atol=1e-11)
+        with pytest.raises(ValueError, match=r"\[lstsq\] the normal equations .* not positive"):
+            L.lstsq(nabi.constant(np.zeros((4, 2))), nabi.constant(np.ones((4, 1))))
+        if d2h_or_none is not None and where == "/GPU:0":
+            # the Cholesky's flag, then cholesky_solve's two triangular checks
+            assert d2h_or_none(lambda: L.lstsq(A, B)) == 3
+
+
+@pytest.fixture
+def d2h_or_none(request):
+    """The d2h counter on the emulated GPU / the simulator, None elsewhere."""
+    if "where" in request.fixturenames and request.getfixturevalue("where") == "/CPU:0":
+        return None
+    from nabi.framework import device as dev
+    if dev.emulated():
+        return request.getfixturevalue("d2h_emu_only")
+    if hasattr(cb, "_sim_stats"):
+        def run_sim(f):
+            cb._sim_stats(True)
+            f()
+            return cb._sim_stats(True)["d2h"]
+        return run_sim
+    return None
+
+
+@pytest.fixture
+def d2h_emu_only(monkeypatch):
+    from nabi.framework import device as dev
+    reads = [0]
+    get = dev.DeviceArray.get
+
+    def counted(self):
+        reads[0] += 1
+        return get(self)
+    monkeypatch.setattr(dev.DeviceArray, "get", counted)
+
+    def run(f):
+        reads[0] = 0
+        f()
+        return reads[0]
+    return run

@@ -625,12 +625,16 @@ def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
     if l2:
         gram = add(gram, (l2 * np.eye(k)).astype(dt))
     try:
-        _cholesky("lstsq", _host(gram._data))
+        if _gpu_linalg.on_gpu(gram):       # the GPU Cholesky checks on the device
+            chol = _gpu_linalg.cholesky(gram)
+        else:
+            _cholesky("lstsq", _host(gram._data))
+            chol = cholesky(gram)
     except ValueError:
         raise ValueError(f"[lstsq] the normal equations of matrix {_shape(A)} are not "
                          "positive definite (rank-deficient matrix): use l2_regularizer > 0 or "
                          "fast=False") from None
-    x = cholesky_solve(cholesky(gram), rhs2)
+    x = cholesky_solve(chol, rhs2)
     return x if m >= n else matmul(a, x, transpose_a=True)
 
 
