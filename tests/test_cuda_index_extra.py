@@ -558,5 +558,20 @@ def test_ops_do_not_copy_their_inputs_to_the_host(d2h):
                 nabi.reduce_sum(nabi.tensor_scatter_nd_max(x, [[0], [3]], x[:2] * 2))
         reads, _ = d2h(lambda: tape.gradient(y, x))
         assert reads <= 8    # only the gathers' index-check flags (simulator)
+        ii = nabi.constant(np.array([[0], [2]], i32))
+        with nabi.GradientTape() as tape:
+            tape.watch(x)
+            parts = nabi.dynamic_partition(x, nabi.constant(np.array([1, 0, 1, 1], i32)), 2)
+            y = nabi.reduce_sum(nabi.scatter_nd(ii, x[:2], [4, 3])) + \
+                nabi.reduce_sum(nabi.reverse_sequence(x, nabi.constant(np.array([1, 3, 0, 2], i32)),
+                                                      seq_axis=1)) + \
+                nabi.reduce_sum(nabi.dynamic_stitch([nabi.constant(np.array([1, 0], i32))],
+                                                    [x[:2]])) + \
+                nabi.reduce_sum(parts[0]) + nabi.reduce_sum(parts[1] * 2) + \
+                nabi.reduce_sum(nabi.math.confusion_matrix(ids[:2] * 0, ids[:2] * 0 + 1,
+                                                           num_classes=2, weights=x[0, :2],
+                                                           dtype=nabi.float64))
+        reads, _ = d2h(lambda: tape.gradient(y, x))
+        assert reads <= 8
         r = nabi.math.segment_prod(f, [0, 0, 1, 1])
     assert type(r._data).__name__ == "DeviceArray"
