@@ -112,6 +112,20 @@ def test_lu_factor_kernel_matches_getrf(backend, dt, pdt, rng):
     assert _np(backend, z).tolist() == [[0] * 3] * 2
 
 
+def test_lu_factor_kernel_pivots_are_getrf_ipiv(backend, rng):
+    a = rng.standard_normal((3, 5, 5))
+    a[2, :, 1] = 0
+    r = backend.lu_factor(_buf(backend, a), "int64", True)
+    assert len(r) == 5
+    piv = _np(backend, r[4])
+    assert piv.dtype == np.int32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = np.stack([scipy_linalg.lu_factor(m)[1] for m in a])
+    np.testing.assert_array_equal(piv, ref)
+    assert len(backend.lu_factor(_buf(backend, a))) == 4
+
+
 def test_lu_factor_kernel_singular_ties_and_sizes(backend):
     # a zero column, an all-zero matrix, a tie (the first largest wins), 1x1 and 0x0
     a = np.array([[[0., 1., 2.], [0., 3., 4.], [0., 5., 7.]],
@@ -653,3 +667,16 @@ def d2h_emu_only(monkeypatch):
         f()
         return reads[0]
     return run
+
+
+def test_keras_lu_factor_on_the_gpu(where, rng):
+    from nabi.keras import ops
+    a = rng.standard_normal((2, 4, 4))
+    with nabi.device(where):
+        lu, piv = ops.lu_factor(nabi.constant(a))
+        assert type(lu._data) is type(nabi.constant(a)._data)   # stays on the input's device
+        ref = [scipy_linalg.lu_factor(m) for m in a]
+        np.testing.assert_allclose(lu.numpy(), np.stack([r[0] for r in ref]), rtol=1e-12,
+                                   atol=1e-13)
+        np.testing.assert_array_equal(piv.numpy(), np.stack([r[1] for r in ref]))
+        assert piv.dtype == nabi.int32

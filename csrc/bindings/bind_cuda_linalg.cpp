@@ -3,8 +3,10 @@
 // must agree exactly (the caller broadcasts); float arrays are float32 or float64, perm arrays
 // int32 or int64.
 //
-//   lu_factor(a, perm_dtype="int32")       a (..., n, n) -> (lu, perm (..., n), sign (...),
-//                                          zeros (...) int32: exactly zero pivots)
+//   lu_factor(a, perm_dtype="int32", with_pivots=False)
+//                                          a (..., n, n) -> (lu, perm (..., n), sign (...),
+//                                          zeros (...) int32: exactly zero pivots[, pivots
+//                                          (..., n) int32: LAPACK's 0-based ipiv])
 //   lu_solve(lu, perm, b=None, adjoint=False)  A^-1 b (A^-T b), b (..., n, k); None: identity
 //   triangular_solve(t, b, lower=True, adjoint=False, unit=False, count_zeros=False)
 //                                          x, or (x, zeros (...) int32) with count_zeros
@@ -89,7 +91,7 @@ int64_t need_rhs(const char* op, const DeviceBuffer& a, const DeviceBuffer& b, c
   return s.back();
 }
 
-py::tuple lu_factor(const Buf& ab, const std::string& perm_dtype) {
+py::tuple lu_factor(const Buf& ab, const std::string& perm_dtype, bool with_pivots) {
   const char* op = "lu_factor";
   const DeviceBuffer& a = need(op, ab, "a");
   auto [batch, n] = square(op, a, "a");
@@ -102,11 +104,14 @@ py::tuple lu_factor(const Buf& ab, const std::string& perm_dtype) {
   Buf perm = make_buffer(op, ps, pt);
   Buf sign = make_buffer(op, bs, a.dtype());
   Buf zeros = make_buffer(op, bs, DType::Int32);
+  Buf piv = with_pivots ? make_buffer(op, ps, DType::Int32) : nullptr;
   {
     py::gil_scoped_release nogil;
     nd::lu_factor(a.dtype(), a.data(), batch, n, lu->data(), pt, perm->data(), sign->data(),
-                  static_cast<int32_t*>(zeros->data()));
+                  static_cast<int32_t*>(zeros->data()),
+                  piv ? static_cast<int32_t*>(piv->data()) : nullptr);
   }
+  if (with_pivots) return py::make_tuple(lu, perm, sign, zeros, piv);
   return py::make_tuple(lu, perm, sign, zeros);
 }
 
@@ -246,8 +251,9 @@ Buf permute_rows(const Buf& xb, const Buf& pb, bool inverse) {
 
 void bind_impl(py::module_& cm) {
   cm.def("lu_factor", &lu_factor, py::arg("a"), py::arg("perm_dtype") = "int32",
-         "(lu, perm, sign, zeros): LU with partial pivoting of each a (..., n, n), "
-         "a[perm] = L U");
+         py::arg("with_pivots") = false,
+         "(lu, perm, sign, zeros[, pivots]): LU with partial pivoting of each a (..., n, n), "
+         "a[perm] = L U; pivots (int32): the row swapped with row k at step k");
   cm.def("lu_solve", &lu_solve, py::arg("lu"), py::arg("perm"), py::arg("b") = nullptr,
          py::arg("adjoint") = false, "A^-1 b (A^-T b with adjoint; b None: the identity)");
   cm.def("triangular_solve", &triangular_solve, py::arg("t"), py::arg("b"),

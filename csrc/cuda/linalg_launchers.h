@@ -20,9 +20,11 @@ namespace nabi::cuda::nd {
 // on ties, a NaN before any number), the multipliers of a zero pivot left as they are (the
 // column below it is zero). lu packs the unit-lower L below the diagonal and U on and above
 // it; perm has a[perm[i], :] = (L U)[i, :] (TF's convention); sign (batch,) of dt gets the
-// permutation's parity (+1 / -1); zeros (batch,) int32 the number of exactly zero pivots.
+// permutation's parity (+1 / -1); zeros (batch,) int32 the number of exactly zero pivots;
+// pivots (batch, n) int32 or nullptr: LAPACK's ipiv (0-based), the row swapped with row k at
+// step k (scipy.linalg.lu_factor's / keras.ops.lu_factor's pivots).
 void lu_factor(DType dt, const void* a, int64_t batch, int64_t n, void* lu, DType perm_dt,
-               void* perm, void* sign, int32_t* zeros);
+               void* perm, void* sign, int32_t* zeros, int32_t* pivots = nullptr);
 
 // x = A^-1 b (adjoint: A^-T b) for A = P^T L U given by (lu, perm); b == nullptr means the
 // identity (k == n), so this is also the inverse. No check for zero pivots (the caller reads

@@ -74,7 +74,8 @@ __device__ __forceinline__ bool better(T v, int64_t i, T bv, int64_t bi) {
 template <typename T, typename P>
 __global__ void __launch_bounds__(kThreads)
     lu_factor_kernel(const T* __restrict__ a, int64_t n, T* __restrict__ lu_all,
-                     P* __restrict__ perm_all, T* __restrict__ sign, int32_t* __restrict__ zeros) {
+                     P* __restrict__ perm_all, T* __restrict__ sign, int32_t* __restrict__ zeros,
+                     int32_t* __restrict__ pivots) {
   __shared__ T sval[kThreads];
   __shared__ int64_t sidx[kThreads];
   const int64_t b = blockIdx.x;
@@ -106,6 +107,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     const int64_t p = sidx[0];
     __syncthreads();  // everyone has p before sidx is reused
+    if (pivots && tid == 0) pivots[b * n + k] = static_cast<int32_t>(p);
     if (p != k) {
       for (int64_t c = tid; c < n; c += nt) {
         const T t = lu[k * n + c];
@@ -412,7 +414,7 @@ dim3 column_grid(int64_t batch, int64_t k) {
 }  // namespace
 
 void lu_factor(DType dt, const void* a, int64_t batch, int64_t n, void* lu, DType perm_dt,
-               void* perm, void* sign, int32_t* zeros) {
+               void* perm, void* sign, int32_t* zeros, int32_t* pivots) {
   if (batch == 0) return;
   by_float(dt, "lu", [&](auto* tt) {
     using T = tag_t<decltype(tt)>;
@@ -420,7 +422,7 @@ void lu_factor(DType dt, const void* a, int64_t batch, int64_t n, void* lu, DTyp
       using P = tag_t<decltype(pt)>;
       lu_factor_kernel<T, P><<<static_cast<unsigned>(batch), kThreads, 0, stream()>>>(
           static_cast<const T*>(a), n, static_cast<T*>(lu), static_cast<P*>(perm),
-          static_cast<T*>(sign), zeros);
+          static_cast<T*>(sign), zeros, pivots);
       NABI_CUDA_CHECK_LAUNCH("lu_factor_kernel");
     });
   });

@@ -953,8 +953,9 @@ def _lin_rhs(op, a, bb, an):
     return b
 
 
-def lu_factor(a, perm_dtype="int32"):
-    """(lu, perm, sign, zeros): partial pivoting (first largest |entry|, NaN first)."""
+def lu_factor(a, perm_dtype="int32", with_pivots=False):
+    """(lu, perm, sign, zeros[, pivots]): partial pivoting (first largest |entry|, NaN
+    first); pivots: the row swapped with row k at step k."""
     x = _lin_square("lu_factor", a, "a")
     pt = _dtype("lu_factor", perm_dtype)
     if pt not in (np.int32, np.int64):
@@ -965,12 +966,14 @@ def lu_factor(a, perm_dtype="int32"):
     perm = np.tile(np.arange(n), (nb, 1))
     swaps = np.zeros(nb, np.int64)
     zeros = np.zeros(nb, np.int32)
+    piv = np.zeros((nb, n), np.int32)
     for b in range(nb):
         u = m[b]
         for k in range(n):
             col = np.abs(u[k:, k])
             nan = np.isnan(col)
             p = k + (int(np.argmax(nan)) if nan.any() else int(np.argmax(col)))
+            piv[b, k] = p
             if p != k:
                 u[[k, p]] = u[[p, k]]
                 perm[b, [k, p]] = perm[b, [p, k]]
@@ -981,8 +984,9 @@ def lu_factor(a, perm_dtype="int32"):
             u[k + 1:, k + 1:] -= np.outer(u[k + 1:, k], u[k, k + 1:])
     sign = np.where(swaps % 2, -1, 1).astype(x.dtype)
     bs = x.shape[:-2]
-    return (_out(m.reshape(x.shape)), _out(perm.astype(pt).reshape(bs + (n,))),
-            _out(sign.reshape(bs)), _out(zeros.reshape(bs)))
+    out = (_out(m.reshape(x.shape)), _out(perm.astype(pt).reshape(bs + (n,))),
+           _out(sign.reshape(bs)), _out(zeros.reshape(bs)))
+    return out + (_out(piv.reshape(bs + (n,))),) if with_pivots else out
 
 
 def lu_solve(lu, perm, b=None, adjoint=False):

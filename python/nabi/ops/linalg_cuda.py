@@ -327,6 +327,13 @@ def lu(x, idx):
     return out, pt
 
 
+def lu_pivots(x):
+    """keras.ops.lu_factor on the GPU: (lu, pivots int32) as scipy.linalg.lu_factor (pivots[k]
+    the row swapped with row k), no gradient (the caller records that)."""
+    lu_, _, _, _, piv = backend().lu_factor(x._data.buf, "int32", True)
+    return _wrap(_d(lu_)), _wrap(_d(piv))
+
+
 def lu_args(op, lower_upper, perm):
     """The host path's _lu_args on the GPU: (lower_upper Tensor, perm DeviceArray); perm is
     checked to be a permutation on the device (one scalar read)."""

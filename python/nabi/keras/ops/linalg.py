@@ -80,8 +80,14 @@ def eig(x):
 
 def lu_factor(x):
     """(lu, pivots) as scipy.linalg.lu_factor: partial pivoting, unit-lower L and U packed in
-    lu, pivots[i] the row swapped with row i. Host-side, no gradient."""
+    lu, pivots[i] the row swapped with row i. Host-side (GPU tensors: the LU kernel of
+    nabi/ops/linalg_cuda.py), no gradient."""
     x = _square("lu_factor", x)
+    from nabi.ops import linalg_cuda
+    if isinstance(x, tf.Tensor) and linalg_cuda.on_gpu(x) and x.dtype in (tf.float32, tf.float64):
+        out = linalg_cuda.lu_pivots(x)
+        _host_no_gradient("lu_factor", [x], out)
+        return out
     a = x.numpy().copy()
     n = a.shape[-1]
     flat = a.reshape(-1, n, n)
