@@ -194,6 +194,22 @@ def test_kernels_multi_warp_blocks(backend, dt):
     np.testing.assert_allclose(mT(v) @ v, eye_like(v), **tol(dt, 500))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_kernels_non_finite_input(backend, bad):
+    """A NaN / inf makes that matrix's eigh and svd results NaN and shows up in its qr (as in
+    LAPACK, which fails or returns NaN there); the other matrices of the batch are unaffected."""
+    a = np.stack([np.eye(3), 2 * np.eye(3)])
+    a[0, 1, 0] = bad
+    e, v = (_np(backend, b) for b in backend.linalg_eigh(_buf(backend, a)))
+    s, u, vv = (_np(backend, b) for b in backend.linalg_svd(_buf(backend, a)))
+    q, r = (_np(backend, b) for b in backend.linalg_qr(_buf(backend, a)))
+    assert np.isnan(e[0]).all() and np.isnan(s[0]).all() and np.isnan(v[0]).all()
+    assert not np.isfinite(r[0]).all() and not np.isfinite(q[0]).all()
+    np.testing.assert_allclose(e[1], [2, 2, 2])
+    np.testing.assert_allclose(s[1], [2, 2, 2])
+    np.testing.assert_allclose(np.abs(r[1]), 2 * np.eye(3))
+
+
 def test_kernels_empty(backend):
     e = _buf(backend, np.zeros((0, 3, 3), np.float64))
     q, r = backend.linalg_qr(e)

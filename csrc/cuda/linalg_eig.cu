@@ -34,6 +34,8 @@
 // solve_upper_kernel: x = b r^-T (back substitution) or x = b r^-1 (forward), one thread per
 //   row of b (the QR gradient and its own gradient).
 //
+// A NaN or an infinity in a matrix makes all of its eigh / svd results NaN (LAPACK fails or
+// returns NaN there); in qr it spreads through the reflectors as in LAPACK.
 // Accuracy: eigenvalues and singular values to about n * eps * ||a||_2 (eps of the dtype, the
 // arithmetic is in the dtype); reconstruction and orthogonality residuals of the same order.
 // The binding limits the Jacobi dimension (n, min(m, n)) to kLinalgMaxJacobiDim.
@@ -64,6 +66,14 @@ __device__ __forceinline__ double d_copysign(double x, double y) { return copysi
 template <typename T>
 __device__ __forceinline__ T d_eps() {
   return sizeof(T) == 4 ? T(1.1920928955078125e-07) : T(2.220446049250313e-16);
+}
+
+// max|x| so far, +inf once a NaN or an infinity is seen (so the block max tells "not finite").
+template <typename T>
+__device__ __forceinline__ T max_abs(T mx, T x) {
+  const T ax = d_abs(x);
+  if (ax <= mx) return mx;
+  return ax == ax ? ax : T(INFINITY);
 }
 
 // Sums (or maxima) of K per-thread values over the block; every thread gets the totals.
@@ -118,10 +128,10 @@ __global__ void __launch_bounds__(kMaxThreads)
         T mx = T(0);
         for (int64_t i = j + 1; i < m; ++i) {
           const T x = d_abs(w[i * n + j]);
-          if (x > mx) mx = x;
+          if (mx == mx && !(x <= mx)) mx = x;  // a NaN sticks (and spreads through tau)
         }
         T tj = T(0);
-        if (mx > T(0)) {
+        if (!(mx <= T(0))) {
           T ss = T(0);
           for (int64_t i = j + 1; i < m; ++i) {
             const T y = w[i * n + j] / mx;
@@ -191,10 +201,17 @@ __global__ void __launch_bounds__(kMaxThreads)
       const int64_t i = t / n, j = t - i * n;
       const T x = i >= j ? ab[t] : ab[j * n + i];
       w[t] = x;
-      if (d_abs(x) > mx) mx = d_abs(x);
+      mx = max_abs(mx, x);
       if (vb) vb[t] = i == j ? T(1) : T(0);
     }
     block_reduce<T, 1, true>(red, &mx);
+    if (mx == T(INFINITY)) {  // a NaN or an infinity: NaN results (LAPACK fails or gives NaN)
+      for (int64_t t = tid; t < nn; t += nt)
+        if (vb) vb[t] = T(NAN);
+      for (int64_t i = tid; i < n; i += nt) e[b * n + i] = T(NAN);
+      __syncthreads();
+      continue;
+    }
     const T scale = mx > T(0) ? mx : T(1);
     T fro = T(0);
     for (int64_t t = tid; t < nn; t += nt) {
@@ -292,12 +309,22 @@ __global__ void __launch_bounds__(kMaxThreads)
       for (int64_t j = 0; j < C; ++j) {
         const T x = trans ? ab[j * n + i] : ab[i * n + j];
         w[i * ldw + j] = x;
-        if (d_abs(x) > mx) mx = d_abs(x);
+        mx = max_abs(mx, x);
       }
     if (jm)
       for (int64_t i = tid; i < C; i += nt)
         for (int64_t j = 0; j < C; ++j) jm[i * C + j] = i == j ? T(1) : T(0);
     block_reduce<T, 1, true>(red, &mx);
+    if (mx == T(INFINITY)) {  // a NaN or an infinity: NaN results
+      for (int64_t i = tid; i < R; i += nt)
+        for (int64_t j = 0; j < ldw; ++j) w[i * ldw + j] = T(NAN);
+      if (jm)
+        for (int64_t i = tid; i < C; i += nt)
+          for (int64_t j = 0; j < C; ++j) jm[i * C + j] = T(NAN);
+      for (int64_t j = tid; j < C; j += nt) sb[j] = T(NAN);
+      __syncthreads();
+      continue;
+    }
     const T scale = mx > T(0) ? mx : T(1);
     for (int64_t i = tid; i < R; i += nt)
       for (int64_t j = 0; j < C; ++j) w[i * ldw + j] /= scale;

@@ -1278,32 +1278,50 @@ def _linalg_a(op, a, square=False):
     return x
 
 
+def _linalg_finite(x):
+    """x with its non-finite matrices zeroed (LAPACK may fail or hang on them), and a function
+    setting those matrices' results to NaN, as the kernels do."""
+    bad = ~np.isfinite(x).all(axis=(-2, -1))
+    if not bad.any():
+        return x, lambda *r: r
+    x = np.where(bad[..., None, None], 0, x)
+
+    def nan(*rs):
+        for r in rs:
+            if r is not None:
+                r[bad] = np.nan
+        return rs
+    return x, nan
+
+
 def linalg_qr(a, full_matrices=False):
     """(q, r) with a = q r for each matrix (..., M, N), NumPy's (LAPACK's) signs
     (csrc/cuda/linalg_eig.cu: Householder)."""
-    x = _linalg_a("qr", a)
+    x, nan = _linalg_finite(_linalg_a("qr", a))
     q, r = np.linalg.qr(x, mode="complete" if full_matrices else "reduced")
-    return _out(np.ascontiguousarray(q, x.dtype)), _out(np.ascontiguousarray(r, x.dtype))
+    q, r = nan(np.array(q, x.dtype), np.array(r, x.dtype))
+    return _out(q), _out(r)
 
 
 def linalg_eigh(a, compute_v=True):
     """(e ascending, v or None) of each symmetric matrix (..., N, N), lower triangle read
     (csrc/cuda/linalg_eig.cu: cyclic Jacobi; eigenvector signs may differ from it)."""
-    x = _linalg_a("eigh", a, square=True)
+    x, nan = _linalg_finite(_linalg_a("eigh", a, square=True))
     e, v = np.linalg.eigh(x)
-    return (_out(e.astype(x.dtype)),
-            _out(np.ascontiguousarray(v, x.dtype)) if compute_v else None)
+    e, v = nan(e.astype(x.dtype), np.array(v, x.dtype))
+    return _out(e), _out(v) if compute_v else None
 
 
 def linalg_svd(a, full_matrices=False, compute_uv=True):
     """(s descending, u, v) with a = u diag(s) v^T, or (s, None, None) without compute_uv
     (csrc/cuda/linalg_eig.cu: one-sided Jacobi; vector signs may differ from it)."""
-    x = _linalg_a("svd", a)
+    x, nan = _linalg_finite(_linalg_a("svd", a))
     if not compute_uv:
-        return _out(np.linalg.svd(x, compute_uv=False).astype(x.dtype)), None, None
+        return _out(nan(np.linalg.svd(x, compute_uv=False).astype(x.dtype))[0]), None, None
     u, s, vh = np.linalg.svd(x, full_matrices=bool(full_matrices))
-    return (_out(s.astype(x.dtype)), _out(np.ascontiguousarray(u, x.dtype)),
-            _out(np.ascontiguousarray(np.swapaxes(vh, -1, -2), x.dtype)))
+    s, u, v = nan(s.astype(x.dtype), np.array(u, x.dtype),
+                  np.array(np.swapaxes(vh, -1, -2), x.dtype))
+    return _out(s), _out(u), _out(v)
 
 
 def linalg_solve_upper(r, b, transpose=True):
