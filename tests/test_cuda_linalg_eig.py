@@ -218,6 +218,17 @@ def test_kernels_empty(backend):
     assert _np(backend, ev).shape == (0, 3) and _np(backend, v).shape == (0, 3, 3)
     s, u, v = backend.linalg_svd(e)
     assert _np(backend, s).shape == (0, 3) and _np(backend, u).shape == (0, 3, 3)
+    for shape in ((3, 0), (0, 3), (2, 0, 2)):    # full bases of an empty matrix: identities
+        z = _buf(backend, np.zeros(shape))
+        s, u, v = (_np(backend, b) for b in backend.linalg_svd(z, True))
+        ru, rs, rvh = np.linalg.svd(np.zeros(shape))
+        assert s.shape == rs.shape
+        np.testing.assert_array_equal(u, ru)
+        np.testing.assert_array_equal(v, mT(rvh))
+        q, r = (_np(backend, b) for b in backend.linalg_qr(z, True))
+        rq, rr = np.linalg.qr(np.zeros(shape), mode="complete")
+        np.testing.assert_array_equal(q, rq)
+        assert r.shape == rr.shape
 
 
 def test_kernels_reject_bad_arguments(backend):

@@ -292,7 +292,7 @@ __global__ void __launch_bounds__(kMaxThreads)
                T* __restrict__ s,        // [batch, C]
                T* __restrict__ wall,     // [batch, R, ldw]: u (m >= n), v (m < n) or work
                T* __restrict__ jall,     // [batch, C, C]: v (m >= n), u (m < n) or nullptr
-               int64_t batch, int64_t m, int64_t n, bool trans, int64_t ldw) {
+               int64_t batch, int64_t m, int64_t n, bool trans, int64_t ldw, bool vectors) {
   __shared__ T red[3][kMaxThreads];
   __shared__ int64_t s_idx;
   const int tid = threadIdx.x, nt = blockDim.x;
@@ -301,7 +301,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
     const T* ab = a + b * m * n;
     T* w = wall + b * R * ldw;
-    T* jm = jall ? jall + b * C * C : nullptr;
+    T* jm = vectors && C ? jall + b * C * C : nullptr;
     T* sb = s + b * C;
     // Thread tid owns rows tid, tid + nt, ... of W and of J from here on.
     T mx = T(0);
@@ -395,7 +395,7 @@ __global__ void __launch_bounds__(kMaxThreads)
       }
       __syncthreads();
     }
-    if (jm) {
+    if (vectors) {  // (also with C == 0: full_matrices then asks for a whole basis)
       const T thr = C ? eps * sb[0] : T(0);
       int64_t kk = 0;
       while (kk < C && sb[kk] > thr) ++kk;
@@ -504,7 +504,7 @@ void linalg_svd(DType dtype, const void* a, int64_t batch, int64_t m, int64_t n,
   const bool trans = m < n;
   const int64_t R = trans ? n : m, C = trans ? m : n;
   if (batch == 0 || R == 0) return;
-  const bool vectors = u != nullptr;
+  const bool vectors = u != nullptr || v != nullptr;  // (an empty u or v may be null)
   void* wbuf = vectors ? (trans ? v : u) : work;
   void* jbuf = vectors ? (trans ? u : v) : nullptr;
   const int64_t ldw = vectors && full ? R : C;
@@ -513,7 +513,7 @@ void linalg_svd(DType dtype, const void* a, int64_t batch, int64_t m, int64_t n,
     using T = std::remove_pointer_t<decltype(tag)>;
     svd_kernel<T><<<blocks_for(batch), threads_for(R), 0, stream()>>>(
         static_cast<const T*>(a), static_cast<T*>(s), static_cast<T*>(wbuf),
-        static_cast<T*>(jbuf), batch, m, n, trans, ldw);
+        static_cast<T*>(jbuf), batch, m, n, trans, ldw, vectors);
     NABI_CUDA_CHECK_LAUNCH("svd_kernel");
   });
 }

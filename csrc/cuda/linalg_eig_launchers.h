@@ -36,7 +36,7 @@ void linalg_eigh(DType dtype, const void* a, int64_t batch, int64_t n, void* e, 
 // a (batch, m, n) -> s (batch, k) descending, k = min(m, n); with u and v not null also
 // u (batch, m, uc), v (batch, n, vc) with a = u[:, :k] diag(s) v[:, :k]^T, orthonormal
 // columns, uc = vc = k (reduced) or uc = m, vc = n (full: the extra columns complete the
-// bases). work (used only without u/v): batch * max(m, n) * k elements.
+// bases). Without vectors u = v = nullptr and work holds batch * max(m, n) * k elements.
 void linalg_svd(DType dtype, const void* a, int64_t batch, int64_t m, int64_t n, bool full,
                 void* s, void* u, void* v, void* work);
 
