@@ -1431,6 +1431,90 @@ def binary_extra(op, a, b):
         return _out(np.where(y == 0, 0, np.where(y == -1, -x, q)).astype(x.dtype))
 
 
+def _it_map(v, n, mode):
+    """TF's MapCoordinate in float32 (csrc/cuda/image_transform.cu map_coord)."""
+    f = np.float32
+    if mode == "constant":
+        return v
+    if n <= 1:
+        return np.where(np.isnan(v), v, f(0))
+    nf, last = f(n), f(n - 1)
+    with np.errstate(invalid="ignore"):
+        if mode == "reflect":
+            sz2 = f(2 * n)
+            lo = v + sz2 * np.trunc(-v / sz2)
+            lo = np.where(lo < -nf, lo + sz2, -lo - f(1))
+            hi = v - sz2 * np.trunc(v / sz2)
+            hi = np.where(hi >= nf, sz2 - hi - f(1), hi)
+            v = np.where(v < 0, lo, np.where(v > last, hi, v))
+        elif mode == "wrap":
+            v = np.where(v < 0, v + nf * (np.trunc(-v / last) + f(1)),
+                         np.where(v > last, v - nf * np.trunc(v / last), v))
+    return np.clip(v, f(0), last).astype(f)
+
+
+def affine_transform(images, transforms, fill_mode="reflect", interpolation="bilinear",
+                     fill_value=0.0):
+    """TF's ImageProjectiveTransformV3 of NHWC images with (B, 8) / (1, 8) float32 rows
+    (csrc/cuda/image_transform.cu: float32 coordinates, one rounding per operation)."""
+    op = "affine_transform"
+    x, t = _a(images, op, "images"), _a(transforms, op, "transforms")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] images must be float32 or float64, got {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"[{op}] images must be 4-D (batch, height, width, channels), got "
+                         f"shape {tuple(x.shape)}")
+    if t.dtype != np.float32:
+        raise TypeError(f"[{op}] transforms must be float32, got {t.dtype} of shape "
+                        f"{tuple(t.shape)}")
+    B, H, W, C = x.shape
+    if t.ndim != 2 or t.shape[1] != 8 or t.shape[0] not in (B, 1):
+        raise ValueError(f"[{op}] transforms must have shape ({B}, 8) or (1, 8) for images of "
+                         f"shape {tuple(x.shape)}, got {tuple(t.shape)}")
+    if H >= 2 ** 24 or W >= 2 ** 24:
+        raise ValueError(f"[{op}] height and width must be below 2^24, got images of shape "
+                         f"{tuple(x.shape)}")
+    if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
+        raise ValueError(f"[{op}] fill_mode must be 'reflect', 'wrap', 'constant' or "
+                         f"'nearest', got '{fill_mode}'")
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"[{op}] interpolation must be 'bilinear' or 'nearest', got "
+                         f"'{interpolation}'")
+    f = np.float32
+    t = np.broadcast_to(t, (B, 8))
+    rr, cc = np.meshgrid(np.arange(H, dtype=f), np.arange(W, dtype=f), indexing="ij")
+    cc, rr = cc.ravel()[None], rr.ravel()[None]
+    col = [t[:, i:i + 1] for i in range(8)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = col[6] * cc + col[7] * rr + f(1)
+        kz = k == 0
+        k = np.where(kz, f(1), k)
+        sx = _it_map((col[0] * cc + col[1] * rr + col[2]) / k, W, fill_mode)
+        sy = _it_map((col[3] * cc + col[4] * rr + col[5]) / k, H, fill_mode)
+    flat = x.reshape(B, H * W, C)
+    fill = np.asarray(fill_value, x.dtype)
+
+    def read(yi, xi):
+        with np.errstate(invalid="ignore"):
+            ok = (yi >= 0) & (yi < H) & (xi >= 0) & (xi < W) & ~kz
+        idx = np.where(ok, np.where(ok, yi, 0) * W + np.where(ok, xi, 0), 0).astype(np.int64)
+        return np.where(ok[..., None], np.take_along_axis(flat, idx[..., None], axis=1), fill)
+
+    if interpolation == "nearest":
+        out = read(np.copysign(np.floor(np.abs(sy) + f(0.5)), sy),
+                   np.copysign(np.floor(np.abs(sx) + f(0.5)), sx))
+    else:
+        y0, x0 = np.floor(sy), np.floor(sx)
+        wy, wx = sy - y0, sx - x0
+        wy0, wx0 = (f(1) - wy)[..., None].astype(x.dtype), (f(1) - wx)[..., None].astype(x.dtype)
+        wy1, wx1 = wy[..., None].astype(x.dtype), wx[..., None].astype(x.dtype)
+        top = wx0 * read(y0, x0) + wx1 * read(y0, x0 + f(1))
+        bot = wx0 * read(y0 + f(1), x0) + wx1 * read(y0 + f(1), x0 + f(1))
+        out = wy0 * top + wy1 * bot
+        out = np.where(kz[..., None], fill, out)
+    return _out(np.ascontiguousarray(out.reshape(B, H, W, C), x.dtype))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (

@@ -11,11 +11,17 @@ RandomContrast, RandomBrightness.
 Where the work happens:
 - Normalization runs nabi ops on the input's device (it is differentiable); its statistics
   are non-trainable weights (`mean`, `variance`, `count`), so they are saved with the model.
-- The lookup, hashing, encoding and discretization layers and all image layers compute on the
-  host with NumPy: an input on the GPU is copied to the host and the result goes back to the
-  input's device (string inputs live on the host; integer results of a string lookup go to
-  the current device). They record nothing on the gradient tape (CenterCrop and RandomCrop
-  crop with a tensor slice, which does).
+- The lookup, hashing, encoding and discretization layers compute on the host with NumPy: an
+  input on the GPU is copied to the host and the result goes back to the input's device
+  (string inputs live on the host; integer results of a string lookup go to the current
+  device). The image layers compute on the host for host inputs and on the device for GPU
+  inputs (float32 / float64 layers; `_gpu_batch`): RandomFlip / RandomContrast /
+  RandomBrightness by device ops, the affine layers by the CUDA kernel of
+  csrc/cuda/image_transform.cu (the host path's pixels, bit for bit), Resizing / RandomHeight /
+  RandomWidth by resize matrices (einsum; nearest exact, the blends to float rounding).
+  Integer images given to Resizing, and float16 images, still take the host path. They record
+  nothing on the gradient tape (CenterCrop and RandomCrop crop with a tensor slice, which
+  does).
 - The Random* layers augment when `training` is true and are the identity when it is false
   (`predict`, `evaluate`); a direct call outside fit/predict (`training=None`) augments, as
   Keras's `call(inputs, training=True)` default does. Each layer owns a NumPy generator seeded
@@ -34,7 +40,9 @@ import os
 import numpy as np
 
 from ...framework.device import DeviceArray, place, to_device
+from ...framework.device import backend as _device_backend
 from ...framework.tensor import Tensor, _utf8_storage, _wrap
+from ...ops import array_ops as _ao
 from ...ops import math_ops as _m
 from .. import backend
 from .base import KerasTensor, Layer, _pop_inert_options
@@ -1400,6 +1408,79 @@ def _image_output_shape(input_shape, height, width):
     return tuple(s)
 
 
+# GPU inputs: the image layers below compute on the device (no host round trip); the random
+# parameters are drawn on the host as for host inputs, so a seed gives the same images.
+_GPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _gpu_batch(layer, inputs, ints=True):
+    """For an image on the GPU: (float batch (B, H, W, C) on the device, disconnected from the
+    tape as the host path is, was_unbatched, the result's dtype); None when the host path
+    handles it (float16 images, a layer dtype other than float32/float64, integer images when
+    not `ints`)."""
+    d = inputs._data
+    if type(d) is not DeviceArray:
+        return None
+    _check_image(layer, d)
+    out = layer._np_dtype if layer._np_dtype.kind == "f" else np.dtype(np.float32)
+    work = d.dtype if d.dtype.kind == "f" else layer._np_dtype
+    if (out not in _GPU_FLOATS or work not in _GPU_FLOATS or d.dtype.kind not in "iuf"
+            or (not ints and d.dtype.kind != "f")):
+        return None
+    from ...framework.tape import stop_gradient
+    x = stop_gradient(inputs)
+    if d.dtype != work:
+        x = _m.cast(x, work.name)
+    if d.ndim == 3:
+        x = _ao.reshape(x, (1,) + tuple(d.shape))
+    return x, d.ndim == 3, out
+
+
+def _gpu_out(y, unbatched, out):
+    if unbatched:
+        y = _ao.reshape(y, tuple(y._data.shape[1:]))
+    return y if y._data.dtype == out else _m.cast(y, out.name)
+
+
+def _device_const(arr):
+    return _wrap(to_device(np.ascontiguousarray(arr), "cuda"))
+
+
+def _resize_matrices(n_in, n_out, interpolation, dtype):
+    """(n_out, n_in) matrix of _resize along one axis: one-hot rows for nearest (exact), the
+    two lerp weights for bilinear, tf.image.resize's matrices for the other methods."""
+    if interpolation == "nearest":
+        i = np.clip(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64), 0,
+                    n_in - 1)
+        m = np.zeros((n_out, n_in), dtype)
+        m[np.arange(n_out), i] = 1
+        return m
+    if interpolation == "bilinear":
+        lo, hi, frac = _resize_weights(n_in, n_out)
+        frac = frac.astype(dtype)
+        m = np.zeros((n_out, n_in), dtype)
+        np.add.at(m, (np.arange(n_out), lo), 1 - frac)
+        np.add.at(m, (np.arange(n_out), hi), frac)
+        return m
+    from ... import image as _image
+    return _image._resize_matrix(interpolation, n_in, n_out, False).astype(dtype)
+
+
+def _resize_gpu(x, height, width, interpolation):
+    """_resize on the device: rows, then columns, by resize matrices (einsum). Nearest is
+    exact; the blends round differently from the host's lerp (float rounding only)."""
+    from ...ops.linalg_ops import einsum
+    B, H, W, C = x._data.shape
+    dt = x._data.dtype
+    if H != height or interpolation != "nearest":
+        x = einsum("oh,bhwc->bowc", _device_const(_resize_matrices(H, height, interpolation, dt)),
+                   x)
+    if W != width or interpolation != "nearest":
+        x = einsum("pw,bowc->bopc", _device_const(_resize_matrices(W, width, interpolation, dt)),
+                   x)
+    return x
+
+
 def _resize_weights(in_size, out_size):
     """TF's half-pixel-centre bilinear source rows: lower/upper index and the lerp weight."""
     scale = in_size / out_size
@@ -1501,6 +1582,9 @@ class Resizing(Layer):
 
     def call(self, inputs):
         inputs = _as_tensor(inputs)
+        g = _gpu_batch(self, inputs, ints=False)
+        if g is not None:
+            return self._call_gpu(*g)
         x, unb, src = _image_batch(self, inputs)
         if self.crop_to_aspect_ratio:
             y = _smart_resize(x, self.height, self.width, self.interpolation)
@@ -1515,6 +1599,22 @@ class Resizing(Layer):
             y = np.clip(np.round(y), info.min, info.max).astype(in_dtype)
             return _result(y[0] if unb else y, src)
         return _image_out(self, y, unb, src)
+
+    def _call_gpu(self, x, unb, out):
+        B, H, W, C = x._data.shape
+        if self.crop_to_aspect_ratio:
+            crop_h = min(H, int(np.float32(W * self.height) / np.float32(self.width)))
+            crop_w = min(W, int(np.float32(H * self.width) / np.float32(self.height)))
+            h0 = int(np.float32(H - crop_h) / 2)
+            w0 = int(np.float32(W - crop_w) / 2)
+            x = x[:, h0:h0 + crop_h, w0:w0 + crop_w, :]
+        elif self.pad_to_aspect_ratio:
+            ph = max(H, int(np.float32(W * self.height) / np.float32(self.width)))
+            pw = max(W, int(np.float32(H * self.width) / np.float32(self.height)))
+            h0, w0 = int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
+            x = _ao.pad(x, [[0, 0], [h0, h0], [w0, w0], [0, 0]],
+                        constant_values=self.fill_value)
+        return _gpu_out(_resize_gpu(x, self.height, self.width, self.interpolation), unb, out)
 
     def compute_output_shape(self, input_shape):
         return _image_output_shape(input_shape, self.height, self.width)
@@ -1724,6 +1824,15 @@ class RandomFlip(_RandomLayer):
         _check_image(self, inputs._data)
         if not self._active(training):
             return inputs
+        g = _gpu_batch(self, inputs)
+        if g is not None:
+            x, unb, out = g
+            B = x._data.shape[0]
+            for on, axis in ((self.horizontal, 2), (self.vertical, 1)):
+                if on:
+                    f = _device_const((self._rng.random(B) < 0.5)[:, None, None, None])
+                    x = _ao.where(f, _ao.reverse(x, [axis]), x)
+            return _gpu_out(x, unb, out)
         x, unb, src = _image_batch(self, inputs)
         B = x.shape[0]
         if self.horizontal:
@@ -1760,6 +1869,15 @@ class _AffineLayer(_RandomLayer):
         _check_image(self, inputs._data)
         if not self._active(training):
             return inputs
+        g = _gpu_batch(self, inputs)
+        if g is not None:   # csrc/cuda/image_transform.cu: the host path's pixels
+            x, unb, out = g
+            B, H, W, _ = x._data.shape
+            t = to_device(np.asarray(self._transforms(B, float(H), float(W)), np.float32),
+                          "cuda")
+            y = _device_backend().affine_transform(x._data.buf, t.buf, self.fill_mode,
+                                                   self.interpolation, self.fill_value)
+            return _gpu_out(_wrap(DeviceArray(y)), unb, out)
         x, unb, src = _image_batch(self, inputs)
         B, H, W, _ = x.shape
         t = self._transforms(B, float(H), float(W))
@@ -1909,6 +2027,13 @@ class RandomContrast(_RandomLayer):
         _check_image(self, inputs._data)
         if not self._active(training):
             return inputs
+        g = _gpu_batch(self, inputs)
+        if g is not None:   # the host path's float64 arithmetic, on the device
+            x, unb, out = g
+            f = self._rng.uniform(1.0 - self.lower, 1.0 + self.upper)
+            x = _m.cast(x, "float64")
+            mean = _m.reduce_mean(x, axis=(1, 2), keepdims=True)
+            return _gpu_out(_m.clip_by_value((x - mean) * f + mean, 0.0, 255.0), unb, out)
         x, unb, src = _image_batch(self, inputs)
         f = self._rng.uniform(1.0 - self.lower, 1.0 + self.upper)
         mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
@@ -1959,6 +2084,14 @@ class RandomBrightness(_RandomLayer):
         _check_image(self, inputs._data)
         if not self._active(training):
             return inputs
+        g = _gpu_batch(self, inputs)
+        if g is not None:
+            x, unb, out = g
+            lo, hi = self._value_range
+            delta = self._rng.uniform(self._factor[0], self._factor[1],
+                                      (x._data.shape[0], 1, 1, 1))
+            d = _device_const((delta * (hi - lo)).astype(x._data.dtype))
+            return _gpu_out(_m.clip_by_value(x + d, lo, hi), unb, out)
         x, unb, src = _image_batch(self, inputs)
         lo, hi = self._value_range
         delta = self._rng.uniform(self._factor[0], self._factor[1], (x.shape[0], 1, 1, 1))
@@ -2003,13 +2136,20 @@ class _RandomSize(_RandomLayer):
         inputs = _as_tensor(inputs)
         if not self._active(training):
             return inputs
-        x, unb, src = _image_batch(self, inputs)
+        g = _gpu_batch(self, inputs)
+        if g is not None:
+            x, unb, out = g
+            src = None
+        else:
+            x, unb, src = _image_batch(self, inputs)
         f = self._rng.uniform(1.0 + self.lower, 1.0 + self.upper)
-        H, W = x.shape[1], x.shape[2]
+        H, W = (x if g is None else x._data).shape[1:3]
         if self._axis == H_AXIS:
             H = max(1, int(np.float32(f) * np.float32(H)))
         else:
             W = max(1, int(np.float32(f) * np.float32(W)))
+        if g is not None:
+            return _gpu_out(_resize_gpu(x, H, W, self.interpolation), unb, out)
         return _image_out(self, _resize(x, H, W, self.interpolation), unb, src)
 
     def compute_output_shape(self, input_shape):
