@@ -154,6 +154,15 @@ def test_kernel_projective_rows_and_broadcast(backend, interp, rng):
     assert (y[:, 3] == 0).all() and (y[:, :, :2] == 0).all()
 
 
+def test_kernel_many_blocks(backend, rng):
+    x = rng.standard_normal((2, 17, 19, 3)).astype(np.float32)     # 646 pixels: 3 blocks
+    t = _rotations(2, 17, 19, rng, scale=1.3)
+    for mode, interp in (("reflect", "bilinear"), ("wrap", "nearest")):
+        y = _np(backend, backend.affine_transform(_buf(backend, x), _buf(backend, t), mode,
+                                                  interp))
+        np.testing.assert_array_equal(y, ref_transform(x, t, mode, interp))
+
+
 def test_kernel_single_pixel_axes_and_empty(backend, rng):
     x = rng.standard_normal((2, 1, 5, 1)).astype(np.float32)
     t = _rotations(2, 1, 5, rng)
@@ -260,6 +269,11 @@ def test_layers_take_integer_images_on_the_gpu(where, rng):
         _, y = _run(make, x, where)
         assert y.dtype == ref.dtype == nabi.float32
         np.testing.assert_array_equal(y.numpy(), ref.numpy())
+    for make in (OTHERS["resizing"], OTHERS["resizing_nearest"]):   # keep their dtype
+        _, ref = _run(make, x, "/CPU:0")
+        _, y = _run(make, x, where)
+        assert y.dtype == ref.dtype == nabi.int32
+        np.testing.assert_allclose(y.numpy(), ref.numpy(), atol=1)   # (a .5 may round apart)
 
 
 # ---------------------------------------------------------------- no copy to the host
@@ -284,3 +298,7 @@ def test_layers_do_not_copy_gpu_images_to_the_host(d2h):
         layer = AFFINE["rotation"]()
         reads, launches = d2h(lambda: layer(t, training=True))
         assert reads == 0 and launches == 1          # the one affine_transform kernel
+        layer, ti = OTHERS["resizing"](), nabi.constant(x.astype(np.int32))
+        layer(ti)
+        reads, _ = d2h(lambda: layer(ti))            # integer images: rounded on the device
+        assert reads == 0

@@ -19,7 +19,7 @@ Where the work happens:
   RandomBrightness by device ops, the affine layers by the CUDA kernel of
   csrc/cuda/image_transform.cu (the host path's pixels, bit for bit), Resizing / RandomHeight /
   RandomWidth by resize matrices (einsum; nearest exact, the blends to float rounding).
-  Integer images given to Resizing, and float16 images, still take the host path. They record
+  float16 images still take the host path. They record
   nothing on the gradient tape (CenterCrop and RandomCrop crop with a tensor slice, which
   does).
 - The Random* layers augment when `training` is true and are the identity when it is false
@@ -1582,9 +1582,9 @@ class Resizing(Layer):
 
     def call(self, inputs):
         inputs = _as_tensor(inputs)
-        g = _gpu_batch(self, inputs, ints=False)
+        g = _gpu_batch(self, inputs)
         if g is not None:
-            return self._call_gpu(*g)
+            return self._call_gpu(*g, inputs._data.dtype)
         x, unb, src = _image_batch(self, inputs)
         if self.crop_to_aspect_ratio:
             y = _smart_resize(x, self.height, self.width, self.interpolation)
@@ -1600,7 +1600,7 @@ class Resizing(Layer):
             return _result(y[0] if unb else y, src)
         return _image_out(self, y, unb, src)
 
-    def _call_gpu(self, x, unb, out):
+    def _call_gpu(self, x, unb, out, in_dtype):
         B, H, W, C = x._data.shape
         if self.crop_to_aspect_ratio:
             crop_h = min(H, int(np.float32(W * self.height) / np.float32(self.width)))
@@ -1614,7 +1614,12 @@ class Resizing(Layer):
             h0, w0 = int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
             x = _ao.pad(x, [[0, 0], [h0, h0], [w0, w0], [0, 0]],
                         constant_values=self.fill_value)
-        return _gpu_out(_resize_gpu(x, self.height, self.width, self.interpolation), unb, out)
+        y = _resize_gpu(x, self.height, self.width, self.interpolation)
+        if in_dtype.kind in "iu":   # as the host path: rounded (half to even), saturated
+            info = np.iinfo(in_dtype)
+            y = _m.clip_by_value(_m.round(y), float(info.min), float(info.max))
+            return _gpu_out(y, unb, in_dtype)
+        return _gpu_out(y, unb, out)
 
     def compute_output_shape(self, input_shape):
         return _image_output_shape(input_shape, self.height, self.width)
