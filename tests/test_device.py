@@ -556,6 +556,8 @@ def test_fit_steps_never_synchronise_on_the_simulator():
 def test_training_does_not_grow_gpu_memory(gpu):
     """Epochs of fit/evaluate/predict on the GPU hold no device memory beyond the first: the
     tape, the batches and the per-step temporaries are all released."""
+    import gc
+    gc.collect()  # earlier tests' garbage (cycles) must not be freed in the middle of the rounds
     x, y, model = _classifier(200, 12, 16, 3)
     sizes = []
     for _ in range(4):

@@ -18,8 +18,9 @@
 //                                                    (src broadcast to shape), returns None
 //   reduce(op, x, axes)               sum mean prod max min (numeric) | any all (bool)
 //   arg_reduce(op, x, axis)           argmax / argmin -> int64
-//   take(x, indices, axis)            np.take; IndexError on a bad index (synchronises)
-//   scatter_add(updates, indices, axis, size)        the gradient of take (float)
+//   take(x, indices, axis, checked=False)  np.take; IndexError on a bad index (synchronises,
+//                                     unless checked: the caller bounded the indices already)
+//   scatter_add(updates, indices, axis, size, checked=False)  the gradient of take (float)
 //   one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32")
 //   fill(shape, value, dtype="float32"), arange(start, step, n, dtype="float32")
 //   random_normal(shape, seed, offset=0, dtype="float32")  Philox 4x32-10 + Box-Muller
@@ -430,7 +431,10 @@ void check_index_values(const char* op, const DeviceBuffer& idx, int64_t n, int 
                           std::to_string(n));
 }
 
-Buf take(const Buf& xb, const Buf& ib, int64_t axis) {
+// checked=true: the caller has already bounded the indices to [0, n) (a value range known on
+// the host, or its own one-read check), so the flag read of check_index_values -- a wait for
+// the GPU -- is skipped.
+Buf take(const Buf& xb, const Buf& ib, int64_t axis, bool checked) {
   const char* op = "take";
   const DeviceBuffer& x = need(op, xb, "x");
   const DeviceBuffer& idx = need(op, ib, "indices");
@@ -445,7 +449,7 @@ Buf take(const Buf& xb, const Buf& ib, int64_t axis) {
   check_rank(op, out, "the result of x " + shape_str(x.shape()) + " and indices " +
                           shape_str(idx.shape()));
   const int64_t n = x.shape()[d];
-  check_index_values(op, idx, n, d);
+  if (!checked) check_index_values(op, idx, n, d);
   int64_t outer = 1, inner = 1;
   for (int k = 0; k < d; ++k) outer *= x.shape()[k];
   for (int k = d + 1; k < x.ndim(); ++k) inner *= x.shape()[k];
@@ -458,7 +462,7 @@ Buf take(const Buf& xb, const Buf& ib, int64_t axis) {
   return y;
 }
 
-Buf scatter_add(const Buf& ub, const Buf& ib, int64_t axis, int64_t size) {
+Buf scatter_add(const Buf& ub, const Buf& ib, int64_t axis, int64_t size, bool checked) {
   const char* op = "scatter_add";
   const DeviceBuffer& u = need_float(op, ub, "updates");
   const DeviceBuffer& idx = need(op, ib, "indices");
@@ -483,7 +487,7 @@ Buf scatter_add(const Buf& ub, const Buf& ib, int64_t axis, int64_t size) {
   out.push_back(size);
   out.insert(out.end(), u.shape().begin() + d + k, u.shape().end());
   check_rank(op, out, "the result");
-  check_index_values(op, idx, size, d);
+  if (!checked) check_index_values(op, idx, size, d);  // (checked: as take's)
   int64_t outer = 1, inner = 1;
   for (int j = 0; j < d; ++j) outer *= u.shape()[j];
   for (int j = d + k; j < u.ndim(); ++j) inner *= u.shape()[j];
@@ -636,9 +640,11 @@ void bind_impl(py::module_& cm) {
   cm.def("arg_reduce", &arg_reduce, py::arg("op"), py::arg("x"), py::arg("axis"),
          "argmax/argmin over one axis (int64; first occurrence; NaN wins)");
   cm.def("take", &take, py::arg("x"), py::arg("indices"), py::arg("axis"),
-         "np.take(x, indices, axis); IndexError on an index outside [-n, n)");
+         py::arg("checked") = false,
+         "np.take(x, indices, axis); IndexError on an index outside [-n, n) (checked=True: the "
+         "caller bounded them to [0, n), no flag is read back)");
   cm.def("scatter_add", &scatter_add, py::arg("updates"), py::arg("indices"), py::arg("axis"),
-         py::arg("size"),
+         py::arg("size"), py::arg("checked") = false,
          "The gradient of take: zeros with the indices' dims of updates replaced by size, plus "
          "updates added at the indices");
   cm.def("one_hot", &one_hot, py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0,

@@ -646,15 +646,16 @@ def _check_index_dtype(op, idx):
         raise TypeError(f"[{op}] indices must be int32 or int64, got {idx.dtype.name}")
 
 
-def take(x, indices, axis):
+def take(x, indices, axis, checked=False):
     a, i = _a(x, "take"), _a(indices, "take", "indices")
     _check_index_dtype("take", i)
     (ax,) = _axes("take", [axis], a.ndim)
-    i = _wrap_indices("take", i, a.shape[ax], ax)
+    # checked: the caller bounded the indices to [0, n) (the real binding reads no flag back)
+    i = i.astype(np.int64) if checked else _wrap_indices("take", i, a.shape[ax], ax)
     return _out(np.take(a, i, axis=ax))
 
 
-def scatter_add(updates, indices, axis, size):
+def scatter_add(updates, indices, axis, size, checked=False):
     u, i = _a(updates, "scatter_add", "updates"), _a(indices, "scatter_add", "indices")
     _check_index_dtype("scatter_add", i)
     if u.dtype.kind != "f":
@@ -663,7 +664,7 @@ def scatter_add(updates, indices, axis, size):
     if not 0 <= axis <= u.ndim - i.ndim or u.shape[axis:axis + i.ndim] != i.shape:
         raise ValueError(f"[scatter_add] updates of shape {list(u.shape)} do not hold indices of "
                          f"shape {list(i.shape)} at axis {axis}")
-    i = _wrap_indices("scatter_add", i, int(size), axis)
+    i = i.astype(np.int64) if checked else _wrap_indices("scatter_add", i, int(size), axis)
     pre, post = u.shape[:axis], u.shape[axis + i.ndim:]
     out = np.zeros(pre + (int(size),) + post, u.dtype)
     uu = u.reshape(pre + (i.size,) + post)

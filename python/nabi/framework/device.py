@@ -175,6 +175,33 @@ def to_gpu_all(arrs, value_range=False):
     return arrs
 
 
+def known_range(a):
+    """(lo, hi) with lo <= every value of the integer GPU array `a` <= hi, known on the host
+    without reading the GPU; None when unknown (host arrays: check them directly). Exact (min,
+    max) at upload (to_gpu_all(..., value_range=True)); a bound after the views that keep a
+    subset of the values (reshape, expand_dims, squeeze, basic slicing, integer widening)."""
+    return a.value_range if type(a) is DeviceArray and a.dtype.kind in "iu" else None
+
+
+def in_range(a, n):
+    """Whether a's known range shows every value in [0, n) (False: unknown, or not shown)."""
+    r = known_range(a)
+    return r is not None and r[0] >= 0 and r[1] < n
+
+
+def _keep_range(src, dst):
+    """dst, a view of src's values (or a subset of them), keeps src's known range."""
+    if src.value_range is not None and dst is not src and dst.dtype.kind in "iu":
+        dst.value_range = src.value_range
+    return dst
+
+
+def take(a, indices, axis, checked=False):
+    """np.take(a, indices, axis) of a GPU array by GPU indices (int32 / int64); checked=True:
+    the caller has bounded the indices to [0, n), so the kernel reads no flag back."""
+    return DeviceArray(backend().take(a.buf, indices.buf, int(axis) % a.ndim, checked=checked))
+
+
 def asarray(a, dtype=None, order=None, **kw):
     """np.asarray that leaves GPU arrays on the GPU (cast when dtype differs)."""
     if type(a) is DeviceArray:
@@ -223,9 +250,10 @@ class DeviceArray:
 
     # value_range: (min, max) of an integer array, known on the host without reading the GPU
     # (None when unknown). Only to_gpu_all(..., value_range=True) sets it, on the batch arrays
-    # of a Keras train/test step that no one else holds, so no in-place write can outdate it;
-    # the sparse cross-entropy checks its labels against it instead of reading a flag back
-    # from the GPU (a synchronisation per step).
+    # of a Keras train/test/predict step that no one else holds, so no in-place write can
+    # outdate it (a write through __setitem__ drops it); reshape / astype (integers) / basic
+    # slicing keep it as a bound. The sparse cross-entropy, gather and Embedding check their
+    # ids against it (known_range) instead of reading a flag back (a synchronisation a step).
     __slots__ = ("buf", "shape", "dtype", "value_range", "__weakref__")
     __array_priority__ = 2000
     device = "cuda:0"
@@ -342,7 +370,7 @@ class DeviceArray:
             raise ValueError(f"cannot reshape array of size {self.size} into shape {tuple(shape)}")
         if tuple(shape) == self.shape:
             return self
-        return DeviceArray(self.buf.view(shape, 0))
+        return _keep_range(self, DeviceArray(self.buf.view(shape, 0)))
 
     def ravel(self, order="C"):
         return self.reshape(-1)
@@ -390,10 +418,16 @@ class DeviceArray:
             return self.copy() if copy else self
         if dtype.name not in _DTYPES:
             raise TypeError(f"[cast] dtype {dtype} cannot live on the GPU")
-        return DeviceArray(backend().cast(self.buf, dtype.name))
+        r = DeviceArray(backend().cast(self.buf, dtype.name))
+        rng = self.value_range
+        if rng is not None and dtype.kind in "iu" and \
+                np.iinfo(dtype).min <= rng[0] and rng[1] <= np.iinfo(dtype).max:
+            r.value_range = rng  # an integer cast that keeps every value
+        return r
 
     def copy(self, order="C"):
-        return DeviceArray(backend().strided_copy(self.buf, list(self.shape), self._estrides(), 0)) \
+        return _keep_range(self, DeviceArray(backend().strided_copy(
+            self.buf, list(self.shape), self._estrides(), 0))) \
             if self.size else DeviceArray.empty(self.shape, self.dtype)
 
     # copy.copy / copy.deepcopy copy on the device (the CUDA DeviceBuffer itself cannot be
@@ -653,6 +687,7 @@ def _write_out(out, r):
         r = r.astype(out.dtype)
     if r.shape != out.shape:
         r = _broadcast_to(r, out.shape)
+    out.value_range = None  # new values: the known range no longer holds
     backend().strided_assign(out.buf, list(out.shape), out._estrides(), 0, r.buf)
     return out
 
@@ -1024,8 +1059,13 @@ def _scan(op, identity):
 
 
 def _take_along_axis(arr, indices, axis):
+    return take_along_axis(arr, indices, axis)
+
+
+def take_along_axis(arr, indices, axis, checked=False):
     """np.take_along_axis on the device: the indices become flat offsets into arr (one
-    elementwise pass), then one gather (the take kernel)."""
+    elementwise pass), then one gather (the take kernel; checked=True: the caller bounded the
+    indices to [0, n), so it reads no flag back)."""
     (a,), _ = _operands("take_along_axis", (arr,))
     (i,), _ = _operands("take_along_axis", (_upload(np.asarray(indices) if isinstance(
         indices, list) else indices, None),))
@@ -1043,7 +1083,7 @@ def _take_along_axis(arr, indices, axis):
     i2 = _broadcast_to(i2, lead + i2.shape[-1:]).astype(np.int64)
     i2 = _where(np.less(i2, 0), np.add(i2, n), i2)
     rows = DeviceArray(backend().arange(0, n, math.prod(lead), "int64")).reshape(lead + (1,))
-    r = _take(a2.reshape(-1), np.add(i2, rows))
+    r = take(a2.reshape(-1), np.add(i2, rows), 0, checked)
     return _moveaxis(r, -1, ax)
 
 
@@ -1219,8 +1259,8 @@ def _getitem(x, idx):
     if math.prod(shape) == 0:
         return DeviceArray.empty(shape, x.dtype)
     if _is_contiguous_view(shape, strides):
-        return DeviceArray(x.buf.view(shape, offset))
-    return x._strided(shape, strides, offset)
+        return _keep_range(x, DeviceArray(x.buf.view(shape, offset)))
+    return _keep_range(x, x._strided(shape, strides, offset))  # a subset: the bound holds
 
 
 def _split_advanced(x, idx, op):
@@ -1285,15 +1325,17 @@ def _setitem(x, idx, value):
     shape, strides, offset = v
     if math.prod(shape) == 0:
         return
+    x.value_range = None  # new values: the known range no longer holds
     (val,), _ = _operands("setitem", (_upload(value, x),))
     if val.dtype != x.dtype:
         val = val.astype(x.dtype)
     backend().strided_assign(x.buf, shape, strides, offset, val.buf)
 
 
-def add_at(z, idx, g):
+def add_at(z, idx, g, checked=False):
     """np.add.at(z, idx, g) that also takes GPU arrays: one boolean mask, or one integer index
-    array with ints and slices on the other axes (the scatter_add kernel)."""
+    array with ints and slices on the other axes (the scatter_add kernel). checked=True: the
+    caller has bounded the index array to [0, n) (no flag read back)."""
     if type(z) is not DeviceArray:
         if _is_dev(g):
             raise ValueError(f"[add_at] the target is a host array of shape {z.shape} but the "
@@ -1318,7 +1360,7 @@ def add_at(z, idx, g):
         gg = _moveaxis(_broadcast_to(gg, want_front), tuple(range(ind.ndim)),
                        tuple(range(k, k + ind.ndim)))
     gg = _broadcast_to(gg, want)
-    r = DeviceArray(backend().scatter_add(gg.buf, ind.buf, k, y_shape[k]))
+    r = DeviceArray(backend().scatter_add(gg.buf, ind.buf, k, y_shape[k], checked=checked))
     if whole:
         np.add(z, r, out=z)
     else:  # scatter into the basic view's shape, then add it back through the view

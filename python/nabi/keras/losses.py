@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ..framework.device import DeviceArray, kernels, to_device
+from ..framework.device import DeviceArray, in_range, kernels, take_along_axis, to_device
 from ..framework.device import asarray as _asarray
 from ..ops._common import contiguous as _contiguous
 from . import _logits_cache, _registry
@@ -285,8 +285,7 @@ def _k_cce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
 
 def _labels(yt, yp, op):
     """Integer labels of shape yp.shape[:-1]; a GPU array keeps its host-known value_range
-    (dropping a unit last axis and widening integers keep the values)."""
-    rng = yt.value_range if type(yt) is DeviceArray else None
+    (dropping a unit last axis and widening integers keep the values: device.known_range)."""
     if yt.ndim == yp.ndim and yt.ndim and yt.shape[-1] == 1:
         yt = yt[..., 0]
     if yt.dtype.kind == "f":
@@ -296,8 +295,6 @@ def _labels(yt, yp, op):
     if yt.shape != yp.shape[:-1]:
         raise ValueError(f"[{op}] labels of shape {yt.shape} do not match predictions of shape "
                          f"{yp.shape} (expected labels of shape {yp.shape[:-1]})")
-    if rng is not None and type(yt) is DeviceArray:
-        yt.value_range = rng
     return yt
 
 
@@ -321,13 +318,15 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         return ValueError(f"[sparse_categorical_crossentropy] label {int(bad)} is out of range "
                           f"for {C} classes")
     on_host = type(lab) is np.ndarray
-    known = None if on_host else getattr(lab, "value_range", None)  # (min, max) at upload
-    # On the GPU without a known range, the fused kernel checks the labels itself (its binding
-    # then reads one flag back: a synchronisation), so no separate check runs before it.
+    # Labels whose range the host knows in [0, C) (a fit's uploaded batch: known_range) are
+    # not checked again on the GPU: no read back. Otherwise on the GPU the fused kernel checks
+    # the labels itself (its binding then reads one flag back: a synchronisation), and the
+    # probability path reads one flag.
+    known = not on_host and in_range(lab, C)
     gpu_fused = from_logits and not on_host
     if lab.size:
-        if known is not None:
-            bad = known[0] < 0 or known[1] >= C
+        if known:
+            bad = False
         elif on_host:
             bad = lab.min() < 0 or lab.max() >= C
         else:
@@ -338,7 +337,7 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
         try:
             loss, bp = kernels(yp).sparse_softmax_xent_forward(
                 _contiguous(lab).reshape(-1), _contiguous(yp).reshape(-1, C),
-                checked=known is not None)
+                checked=known)
         except ValueError:
             if gpu_fused:
                 raise bad_label() from None
@@ -361,7 +360,8 @@ def _k_scce(yt, yp, from_logits=False, ignore_class=None, axis=-1):
     c = np.clip(yp, eps, 1 - eps)
     s = c.sum(axis=-1, keepdims=True)
     idx = lab[..., None]
-    ct = np.take_along_axis(c, idx, axis=-1)
+    ct = take_along_axis(c, idx, -1, checked=True) if type(c) is DeviceArray else \
+        np.take_along_axis(c, idx, axis=-1)   # (the labels were checked above)
     vals = (np.log(s) - np.log(ct))[..., 0]
     if valid is not None:
         vals = np.where(valid, vals, 0).astype(yp.dtype, copy=False)
@@ -384,7 +384,8 @@ def _k_categorical_hinge(yt, yp):
     nt = 1 - yt
     negs = nt * yp
     am = negs.argmax(axis=-1)
-    neg = np.take_along_axis(negs, am[..., None], axis=-1)[..., 0]
+    neg = (np.take_along_axis(negs, am[..., None], axis=-1) if type(negs) is not DeviceArray else
+           take_along_axis(negs, am[..., None], -1, checked=True))[..., 0]  # argmax: in range
     m = neg - pos + 1
     vals = np.maximum(m, 0)
 

@@ -6,6 +6,7 @@ import collections as _collections
 import numpy as np
 
 from ..framework.device import DeviceArray, add_at, backend, place, to_device, asarray as _asarray
+from ..framework.device import in_range, take as _dev_take
 
 from .. import dtypes as _dt
 from ..errors import InvalidArgumentError as _InvalidArgumentError
@@ -567,16 +568,43 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     ax = axis % max(a.ndim, 1)
     if batch_dims:
         return _gather_batched(x, ind, axis, int(batch_dims))
-    if ind.size and (ind.min() < 0 or ind.max() >= a.shape[ax]):   # TF (CPU): negative is out of range
-        raise _GatherIndexError(f"[gather] indices must be in [0, {a.shape[ax]}) for params of "
-                                f"shape {tuple(a.shape)} on axis {ax}, got range "
-                                f"[{ind.min()}, {ind.max()}]")
-    out = _wrap(np.take(a, ind, axis=ax))
+    check_ids(ind, a.shape[ax], lambda lo, hi: _GatherIndexError(  # TF (CPU): negative is out
+        f"[gather] indices must be in [0, {a.shape[ax]}) for params of shape {tuple(a.shape)} "
+        f"on axis {ax}, got range [{lo}, {hi}]"))                 # of range too
+    return gather_checked(x, ind, ax)
+
+
+def check_ids(ind, n, error):
+    """Raises error(lo, hi) unless every integer id of `ind` is in [0, n). A GPU array reads
+    nothing back when its range is known on the host (known_range: the batch ids of a Keras
+    step), else one read: its min and max together. (Callers then take gather_checked, whose
+    kernels read back no index flag of their own.)"""
+    if not ind.size or in_range(ind, n):
+        return
+    if type(ind) is DeviceArray:
+        lo, hi = (int(v) for v in np.stack([ind.min(), ind.max()]).get())
+    else:
+        lo, hi = int(ind.min()), int(ind.max())
+    if lo < 0 or hi >= n:
+        raise error(lo, hi)
+
+
+def gather_checked(x, ind, ax):
+    """gather(x, ind, axis=ax) of integer ids already checked to lie in [0, n) (check_ids): on
+    the GPU the take kernel and its gradient's scatter_add read no index flag back."""
+    a = x._data
+    if type(a) is DeviceArray:
+        ii = ind if type(ind) is DeviceArray else DeviceArray.from_numpy(np.asarray(ind))
+        if ii.dtype != np.int32 and ii.dtype != np.int64:
+            ii = ii.astype(np.int64)
+        out = _wrap(_dev_take(a, ii, ax, checked=True))
+    else:
+        out = _wrap(np.take(a, ind, axis=ax))
     if _tapes and is_float(a):
         def bwd(g, n):
             if type(g) is DeviceArray:  # the scatter_add kernel, straight into z's axis ax
                 z = np.zeros_like(g, shape=a.shape)
-                add_at(z, (builtins.slice(None),) * ax + (ind,), g)
+                add_at(z, (builtins.slice(None),) * ax + (ind,), g, checked=True)
                 return (z,)
             z = np.zeros(a.shape, g.dtype)
             zm = np.moveaxis(z, ax, 0)
@@ -590,7 +618,7 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
             o = _wrap(z)
             if _tapes:  # a scatter-add; its own gradient gathers again
                 record((g,), o, lambda h, m: (np.take(h, ind, axis=ax),),
-                       lambda h, m: (gather(h, ind, axis=ax),), "gather_grad")
+                       lambda h, m: (gather_checked(h, ind, ax),), "gather_grad")
             return (o,)
         record((x,), out, bwd, bwd_t, "gather")
     return out

@@ -42,9 +42,12 @@ def _input_cast_ints(model):
     if dts:
         return all(d.kind == "f" for d in dts)
     il = getattr(model, "_input_layer", None)
+    seq = getattr(model, "_seq_layers", None)
+    if seq and getattr(seq[0], "_keeps_int_ids", False):
+        return False  # an Embedding first: integer ids stay integers (their range known on the
+        # host when uploaded, so the GPU id check reads nothing back); it casts floats itself
     if il is not None:
         return il._np_dtype.kind == "f"
-    seq = getattr(model, "_seq_layers", None)
     if seq:
         f = getattr(seq[0], "_casts_int_inputs", None)
         return bool(f()) if f is not None else True

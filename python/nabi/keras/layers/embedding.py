@@ -16,6 +16,8 @@ __all__ = ["Embedding"]
 
 
 class Embedding(Layer):
+    _keeps_int_ids = True  # a first Embedding gets a fit's integer x uncast (data_adapter)
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  embeddings_regularizer=None, activity_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, weights=None,
@@ -62,10 +64,12 @@ class Embedding(Layer):
             ids = ids.astype(np.int64)
         elif ids.dtype.kind not in "iu":
             raise TypeError(f"[{self.name}] expects integer ids, got {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
-            raise ValueError(f"[{self.name}] ids must be in [0, {self.input_dim}) (input_dim), got "
-                             f"range [{ids.min()}, {ids.max()}]")
-        return _array_ops.gather(self.embeddings, _wrap(ids))
+        # No read back for GPU ids whose range the host knows (a fit's uploaded batch), else
+        # one (min and max together); the gather then checks nothing again.
+        _array_ops.check_ids(ids, self.input_dim, lambda lo, hi: ValueError(
+            f"[{self.name}] ids of shape {tuple(ids.shape)} must be in [0, {self.input_dim}) "
+            f"(input_dim), got range [{lo}, {hi}]"))
+        return _array_ops.gather_checked(self.embeddings, ids, 0)
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:

@@ -488,8 +488,10 @@ class Model(Layer):
     def _train_step(self, xs, ys, sw):
         """One optimisation step on NumPy batch arrays; returns the loss (a float, or on the GPU
         a device scalar, so that the step does not wait for the GPU)."""
-        if self._on_gpu():  # the batch goes to the GPU once
-            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
+        if self._on_gpu():  # the batch goes to the GPU once; integer x and y with their
+            # (min, max) taken on the host (known_range: ids and labels are checked without a
+            # read back)
+            xs, ys, sw = _dev.to_gpu_all(xs, True), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
         cs = self._cstate
         tv = self._train_vars
         if tv is None:
@@ -533,7 +535,7 @@ class Model(Layer):
 
     def _test_step(self, xs, ys, sw):
         if self._on_gpu():
-            xs, ys, sw = _dev.to_gpu_all(xs), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
+            xs, ys, sw = _dev.to_gpu_all(xs, True), _dev.to_gpu_all(ys, True), _dev.to_gpu_all(sw)
         cs = self._cstate
         ctx = _CTX
         prev_training, prev_sink = ctx.training, ctx.loss_sink
@@ -563,7 +565,7 @@ class Model(Layer):
         """The model's outputs for one batch: NumPy arrays, or with to_host=False the arrays
         where they were computed (GPU outputs stay on the GPU: nothing waits for it)."""
         if self._on_gpu():
-            xs = _dev.to_gpu_all(xs)
+            xs = _dev.to_gpu_all(xs, True)
         ctx = _CTX
         prev = ctx.training
         ctx.training = False
@@ -681,7 +683,7 @@ class Model(Layer):
         gpu = self._on_gpu()
 
         def t(a):
-            return _wrap(_dev.to_gpu_all(a) if gpu else a)
+            return _wrap(_dev.to_gpu_all(a, True) if gpu else a)
         x = [t(a) for a in xs]
         x = x[0] if len(x) == 1 else x
         if ys is None and sw is None:
