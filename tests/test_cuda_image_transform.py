@@ -201,12 +201,14 @@ AFFINE = {
                                                   fill_value=3.0, seed=5),
     "translation": lambda: L.RandomTranslation(0.4, 0.3, fill_mode="nearest", seed=5),
     "zoom": lambda: L.RandomZoom(0.5, (-0.3, 0.6), fill_mode="reflect", seed=5),
+    "zoom_float64": lambda: L.RandomZoom(0.4, fill_mode="wrap", seed=5, dtype="float64"),
 }
 OTHERS = {
     "flip": lambda: L.RandomFlip(seed=5),
     "flip_h": lambda: L.RandomFlip("horizontal", seed=5),
     "contrast": lambda: L.RandomContrast(0.6, seed=5),
     "brightness": lambda: L.RandomBrightness((-0.2, 0.4), seed=5),
+    "contrast_float64": lambda: L.RandomContrast(0.3, seed=5, dtype="float64"),
     "height": lambda: L.RandomHeight(0.5, interpolation="nearest", seed=5),
     "width": lambda: L.RandomWidth(0.5, seed=5),
     "resizing": lambda: L.Resizing(3, 7),
@@ -214,8 +216,8 @@ OTHERS = {
     "resizing_crop": lambda: L.Resizing(3, 7, crop_to_aspect_ratio=True),
     "resizing_pad": lambda: L.Resizing(3, 7, pad_to_aspect_ratio=True, fill_value=1.5),
 }
-EXACT_ON_GPU = set(AFFINE) | {"flip", "flip_h", "contrast", "brightness", "height",
-                              "resizing_nearest"}
+EXACT_ON_GPU = set(AFFINE) | {"flip", "flip_h", "contrast", "contrast_float64", "brightness",
+                              "height", "resizing_nearest"}
 
 
 def _images(rng, shape=(3, 5, 6, 2)):
@@ -239,7 +241,8 @@ def test_affine_layers_match_reference(where, name, rng):
     layer._rng = draw
     t = layer._transforms(x.shape[0], float(x.shape[1]), float(x.shape[2]))
     assert ("GPU" in where) == ("GPU" in y.device)
-    np.testing.assert_array_equal(y.numpy(), ref_transform(x, t, layer.fill_mode,
+    xl = x.astype(y.numpy().dtype)                # (the layer casts to its dtype first)
+    np.testing.assert_array_equal(y.numpy(), ref_transform(xl, t, layer.fill_mode,
                                                            layer.interpolation,
                                                            layer.fill_value))
 
