@@ -12,7 +12,8 @@ the upstream gradient and piecewise constant in the data.
 """
 import numpy as np
 
-from ..framework.device import DeviceArray, add_at, backend, to_device
+from ..framework.device import DeviceArray, add_at, backend, known_range, to_device
+from ..framework.device import take as _dev_take
 from ._common import Tensor, _tapes, _wrap, is_float, operand_like, record, t_
 from .array_ops import reshape
 from .math_ops import divide
@@ -28,18 +29,35 @@ def _host_ints(op, name, v):
     return a.astype(np.int64)
 
 
+def _device_ids(op, x, v):
+    """segment_ids that stay on the GPU (float GPU data, integer GPU ids): the int64 ids, or None
+    for the host path (which copies the ids back and checks them there)."""
+    d = v._data if isinstance(v, Tensor) else None
+    if type(d) is not DeviceArray or type(x._data) is not DeviceArray or \
+            x._data.dtype.kind != "f" or d.dtype.kind not in "iu":
+        return None
+    return d if d.dtype == np.int64 else d.astype(np.int64)  # (astype keeps the known range)
+
+
 def _like_device(arr, like):
     return to_device(arr, "cuda" if type(like) is DeviceArray else "cpu")
 
 
-def _scatter_rows(op, x, rows, num):
+def _scatter_rows(op, x, rows, num, nonneg=False):
     """out[r] = sum of x[i] over i with rows[i] == r, for out of shape (num,) + x.shape[1:];
-    rows (host int64, shape (x.shape[0],)) < 0 are dropped. Gradient: g gathered at rows."""
+    rows (int64, shape (x.shape[0],), on the host or, checked < num, on the GPU; nonneg: none
+    is < 0) < 0 are dropped. Gradient: g gathered at rows."""
     a = x._data
     if a.dtype.kind not in "iuf":
         raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
     rest = tuple(a.shape[1:])
-    mapped = np.where(rows < 0, num, rows).astype(np.int64)   # dropped rows go to a spare row
+    if type(rows) is DeviceArray:  # (rows already checked < num: no flag read in the kernels)
+        rng = known_range(rows)
+        mapped = rows.view() if nonneg or (rng is not None and rng[0] >= 0) else \
+            np.where(rows < 0, np.asarray(num, np.int64), rows)
+        mapped.value_range = (0, num)   # our own array object: its values are in [0, num]
+    else:
+        mapped = np.where(rows < 0, num, rows).astype(np.int64)   # dropped rows: a spare row
     dev = type(a) is DeviceArray
     if dev and a.dtype.kind != "f":  # the GPU scatter_add kernel takes floats: integers (no
         h = np.zeros((num + 1,) + rest, a.dtype)  # gradient) are summed on the host
@@ -48,12 +66,14 @@ def _scatter_rows(op, x, rows, num):
     else:
         z = np.zeros_like(a, shape=(num + 1,) + rest)
         if mapped.size:
-            add_at(z, (mapped,), a)
+            add_at(z, (mapped,), a, checked=True)   # mapped is in [0, num]
         r = z[:num]
     out = _wrap(r)
     if _tapes and is_float(a):
         def bwd(g, n):
             gp = np.concatenate([g, np.zeros_like(g, shape=(1,) + rest)], axis=0)
+            if type(gp) is DeviceArray:
+                return (_dev_take(gp, to_device(mapped, "cuda"), 0, checked=True),)
             return (np.take(gp, mapped, axis=0),)
 
         def bwd_t(g, n):  # the same gather, recorded (its gradient scatters again)
@@ -78,7 +98,8 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     (num_segments,) + data.shape[segment_ids.ndim:]."""
     op = "unsorted_segment_sum"
     x = t_(data)
-    ids = _host_ints(op, "segment_ids", segment_ids)
+    dids = _device_ids(op, x, segment_ids)
+    ids = dids if dids is not None else _host_ints(op, "segment_ids", segment_ids)
     if isinstance(num_segments, Tensor):
         num_segments = num_segments._data.item()
     if isinstance(num_segments, (bool, np.bool_)) or \
@@ -88,9 +109,13 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     if num < 0:
         raise ValueError(f"[{op}] num_segments must be >= 0, got {num}")
     _check_data(op, x, ids)
-    if ids.size and ids.max() >= num:
-        raise ValueError(f"[{op}] segment id {int(ids.max())} is out of range [0, {num}) "
-                         f"(num_segments={num})")
+    rng = known_range(ids)
+    if ids.size and (rng is None or rng[1] >= num):  # GPU ids of unknown range: one read
+        hi = int(ids.max())
+        if hi >= num:
+            raise ValueError(f"[{op}] segment id {hi} is out of range [0, {num}) "
+                             f"(num_segments={num}) for segment_ids of shape "
+                             f"{tuple(ids.shape)}")
     a = x._data
     x2 = reshape(x, (ids.size,) + tuple(a.shape[ids.ndim:]))
     return _scatter_rows(op, x2, ids.reshape(-1), num)
@@ -115,10 +140,31 @@ def _sorted_ids(op, x, segment_ids):
     return ids, num
 
 
+def _sorted_device_ids(op, x, ids):
+    """_sorted_ids for GPU ids (int64 DeviceArray): the first id, the last and whether any id
+    falls, read back together (one read: the output's size needs the last id anyway)."""
+    a = x._data
+    if ids.ndim != 1 or a.ndim == 0 or a.shape[0] != ids.shape[0]:
+        return _sorted_ids(op, x, _wrap(ids))   # (the host path's shape errors)
+    if ids.size == 0:
+        return ids, 0
+    falls = (ids[1:] < ids[:-1]).any() if ids.size > 1 else np.zeros((), bool)
+    first, last, bad = (int(v) for v in np.stack(
+        [ids[0], ids[-1], falls.astype(np.int64)]).get())
+    if first < 0 or bad:
+        return _sorted_ids(op, x, _wrap(ids))   # the host path raises its error
+    return ids, last + 1
+
+
 def segment_sum(data, segment_ids, name=None):
     """Sums of the rows of `data` per segment; `segment_ids` (one per row) sorted ascending.
-    The output has ids[-1] + 1 rows; empty segments are 0."""
+    The output has ids[-1] + 1 rows; empty segments are 0. GPU ids stay on the GPU (one read:
+    the last id, with the order and sign checks)."""
     x = t_(data)
+    dids = _device_ids("segment_sum", x, segment_ids)
+    if dids is not None:
+        ids, num = _sorted_device_ids("segment_sum", x, dids)
+        return _scatter_rows("segment_sum", x, ids, num, nonneg=True)
     ids, num = _sorted_ids("segment_sum", x, segment_ids)
     return _scatter_rows("segment_sum", x, ids, num)
 
