@@ -604,6 +604,10 @@ def _cuda_hand():
     x = _dev(2, 3)
     b = _dev(2, 3, dtype=np.bool_)
     xi, wc = _dev(*_X), _dev(3, 3, 2, 3)
+    sq, p2 = _dev(2, 2), _idx(0, 1, dtype=np.int32)
+    lg, lab = _dev(4, 2, 3), _idx(1, 2, 1, 1).view([2, 2])   # CTC: (T, B, C), labels (B, L)
+    ll, tl = _idx(2, 2), _idx(4, 4)
+    im, tr = _dev(1, 3, 3, 2), _dev(1, 8)
     return [
         ("DeviceBuffer", "empty-2^62x4", lambda: D.empty([2 ** 62, 4])),
         ("DeviceBuffer", "zeros-overflow", lambda: D.zeros([2 ** 31, 2 ** 31, 2], "float64")),
@@ -736,6 +740,74 @@ def _cuda_hand():
         ("betainc_dx", "dtypes",
          lambda: cb.special_incomplete("betainc_dx", x, x, _dev(2, 3, dtype=np.float64))),
         ("igammac", "None", lambda: cb.special_incomplete("igammac", None, x)),
+        # linear algebra (bind_cuda_linalg.cpp, bind_cuda_linalg_eig.cpp)
+        ("cholesky", "not-square", lambda: cb.cholesky(x)),
+        ("cholesky", "int", lambda: cb.cholesky(_idx(1, 2, 3, 4).view([2, 2]))),
+        ("cholesky", "1-d", lambda: cb.cholesky(_dev(3))),
+        ("lu_factor", "not-square", lambda: cb.lu_factor(x)),
+        ("lu_factor", "perm_dtype", lambda: cb.lu_factor(sq, "int8")),
+        ("lu_solve", "rhs-rows", lambda: cb.lu_solve(sq, p2, _dev(3, 1))),
+        ("lu_solve", "perm-float", lambda: cb.lu_solve(sq, _dev(2), _dev(2, 1))),
+        ("lu_solve", "perm-length", lambda: cb.lu_solve(sq, _idx(0, 1, 2, dtype=np.int32),
+                                                        _dev(2, 1))),
+        ("lu_solve", "dtypes", lambda: cb.lu_solve(sq, p2, _dev(2, 1, dtype=np.float64))),
+        ("triangular_solve", "rhs-rows", lambda: cb.triangular_solve(sq, _dev(3, 1))),
+        ("triangular_solve", "not-square", lambda: cb.triangular_solve(x, _dev(2, 1))),
+        ("triangular_solve", "batch", lambda: cb.triangular_solve(_dev(3, 2, 2), _dev(2, 2, 1))),
+        ("lu_det", "sign-shape", lambda: cb.lu_det(sq, _dev(3))),
+        ("lu_det", "not-square", lambda: cb.lu_det(x, _dev())),
+        ("lu_slogdet", "not-square", lambda: cb.lu_slogdet(x, _dev())),
+        ("lu_adjugate_t", "perm-length", lambda: cb.lu_adjugate_t(sq, _idx(0, dtype=np.int32),
+                                                                  _dev())),
+        ("perm_inverse", "float", lambda: cb.perm_inverse(_dev(3))),
+        ("perm_inverse", "0-d", lambda: cb.perm_inverse(_idx(0, dtype=np.int32).view([]))),
+        ("permute_rows", "perm-length", lambda: cb.permute_rows(sq, _idx(0, dtype=np.int32))),
+        ("permute_rows", "perm-float", lambda: cb.permute_rows(sq, _dev(2))),
+        ("qr", "1-d", lambda: cb.linalg_qr(_dev(3))),
+        ("qr", "int", lambda: cb.linalg_qr(_idx(1, 2, 3, 4).view([2, 2]))),
+        ("eigh", "not-square", lambda: cb.linalg_eigh(x)),
+        ("eigh", "too-big", lambda: cb.linalg_eigh(D.zeros([4096, 4096]))),
+        ("svd", "1-d", lambda: cb.linalg_svd(_dev(3))),
+        ("svd", "bool", lambda: cb.linalg_svd(_dev(2, 2, dtype=np.bool_))),
+        ("linalg_solve_upper", "rows", lambda: cb.linalg_solve_upper(sq, _dev(3, 3))),
+        ("linalg_solve_upper", "dtypes",
+         lambda: cb.linalg_solve_upper(sq, _dev(2, 2, dtype=np.float64))),
+        # CTC (bind_cuda_ctc.cpp): logits (T, B, C) time-major
+        ("ctc_loss", "logits-2d", lambda: cb.ctc_loss(x, lab, ll, tl, 0)),
+        ("ctc_loss", "blank", lambda: cb.ctc_loss(lg, lab, ll, tl, 7)),
+        ("ctc_loss", "labels-float", lambda: cb.ctc_loss(lg, _dev(2, 2), ll, tl, 0)),
+        ("ctc_loss", "labels-batch", lambda: cb.ctc_loss(lg, _idx(1, 2, 1), ll, tl, 0)),
+        ("ctc_loss", "lengths-batch", lambda: cb.ctc_loss(lg, lab, _idx(1), tl, 0)),
+        ("ctc_loss", "logit_length-float", lambda: cb.ctc_loss(lg, lab, ll, _dev(2), 0)),
+        ("ctc_greedy", "2-d", lambda: cb.ctc_greedy(x, tl, 0)),
+        ("ctc_greedy", "seq_len-batch", lambda: cb.ctc_greedy(lg, _idx(4, 4, 4), 0)),
+        ("ctc_greedy", "blank", lambda: cb.ctc_greedy(lg, tl, 9)),
+        ("ctc_pack", "total-neg", lambda: cb.ctc_pack(_idx(1, 2, 3, 4).view([2, 2]),
+                                                      _idx(0, 2), -1)),
+        ("ctc_pack", "offsets-batch", lambda: cb.ctc_pack(_idx(1, 2, 3, 4).view([2, 2]),
+                                                          _idx(0), 2)),
+        # index extras (bind_cuda_index_extra.cpp)
+        ("segment_prod", "ids-float", lambda: cb.segment_prod(x, _dev(2), 2)),
+        ("segment_prod", "ids-rows", lambda: cb.segment_prod(x, _idx(0, 1, 2), 2)),
+        ("segment_prod", "num-neg", lambda: cb.segment_prod(x, _idx(0, 1), -1)),
+        ("segment_prod", "num-2^62", lambda: cb.segment_prod(x, _idx(0, 1), 2 ** 62)),
+        ("logcumsumexp", "axis", lambda: cb.logcumsumexp(x, 2)),
+        ("logcumsumexp", "int", lambda: cb.logcumsumexp(_idx(1, 2), 0)),
+        ("binary_extra", "unknown-op", lambda: cb.binary_extra("frob", x, x)),
+        ("binary_extra", "shapes", lambda: cb.binary_extra("nextafter", x, _dev(4))),
+        ("binary_extra", "dtypes",
+         lambda: cb.binary_extra("nextafter", x, _dev(2, 3, dtype=np.float64))),
+        ("overlap_add", "frame_step-0", lambda: cb.overlap_add(x, 0)),
+        ("overlap_add", "1-d", lambda: cb.overlap_add(_dev(3), 1)),
+        # image transform (bind_cuda_image_transform.cpp): images NHWC, transforms (N, 8)
+        ("affine_transform", "images-3d", lambda: cb.affine_transform(_dev(2, 2, 2), tr)),
+        ("affine_transform", "transforms-rows", lambda: cb.affine_transform(im, _dev(2, 8))),
+        ("affine_transform", "transforms-cols", lambda: cb.affine_transform(im, _dev(1, 7))),
+        ("affine_transform", "fill_mode", lambda: cb.affine_transform(im, tr, "mirror")),
+        ("affine_transform", "interpolation",
+         lambda: cb.affine_transform(im, tr, "reflect", "bicubic")),
+        ("affine_transform", "dtypes",
+         lambda: cb.affine_transform(im, _dev(1, 8, dtype=np.float64))),
         ("philox", "ctr-3-words", lambda: cb._philox4x32_10([1, 2, 3], [1, 2])),
         ("philox", "key-3-words", lambda: cb._philox4x32_10([1, 2, 3, 4], [1, 2, 3])),
         ("device_name", "index", lambda: cb.device_name(99)),
@@ -777,6 +849,21 @@ def test_entry_points_are_all_covered():
     names = {n for n in dir(_C) if not n.startswith("__")}
     missing = names - infra - set(SPECS) - set(OPT_SPECS)
     assert not missing, f"entry points without a fuzz spec: {sorted(missing)}"
+
+
+def test_cuda_entry_points_are_all_covered():
+    """Every function of nabi._C.cuda_backend is fuzzed: by a spec of the same name (run on
+    DeviceBuffers) or by rows of the CUDA hand table, so a new CUDA binding gets bad-argument
+    rows too. (Runs on any build: a CPU-only build defines the same entries.)"""
+    import inspect
+    infra = {"DeviceBuffer", "dense_keeps_z", "device_count", "empty_cache", "is_available",
+             "memory_allocated", "memory_reserved", "set_tf32_enabled", "synchronize",
+             "tf32_enabled", "unavailable_reason", "device_name"}
+    hand = inspect.getsource(_cuda_hand)
+    names = {n for n in dir(CB) if not n.startswith("_") and callable(getattr(CB, n))}
+    missing = sorted(n for n in names - infra - set(SPECS) - set(OPT_SPECS)
+                     if f"cb.{n}(" not in hand)
+    assert not missing, f"CUDA entry points without a fuzz row in _cuda_hand: {missing}"
 
 
 def test_cuda_entries_without_cuda_raise_naming_the_op():
