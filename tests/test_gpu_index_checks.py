@@ -313,3 +313,28 @@ def test_fit_with_an_id_out_of_range_names_the_layer(where):
         with pytest.raises(ValueError, match=r"\[words\] ids of shape \(2, 2\) must be in "
                                              r"\[0, 10\) \(input_dim\), got range \[1, 10\]"):
             m.fit(x, np.zeros((2, 1), np.float32), verbose=0)
+
+
+def test_gather_second_order_stays_on_the_device(where, monkeypatch):
+    """d/dw sum(c * d/dp sum(w * gather(p, idx))) = c[idx] (the gradient's gradient gathers
+    again, with the ids already checked: no read)."""
+    count = _counter(where, monkeypatch)
+    rng = np.random.default_rng(4)
+    p0, w0, c = (rng.standard_normal(s).astype(np.float32) for s in ((5, 2), (4, 2), (5, 2)))
+    idx = np.array([3, 0, 3, 4], np.int64)
+    with nabi.device(where):
+        p, w = nabi.Variable(p0), nabi.Variable(w0)
+        ind = _upload(idx, where)
+        ct = nabi.constant(c)
+
+        def run():
+            with nabi.GradientTape() as outer:
+                with nabi.GradientTape() as inner:
+                    y = nabi.reduce_sum(w * nabi.gather(p, ind))
+                g = inner.gradient(y, p)
+                z = nabi.reduce_sum(ct * g)
+            return g, outer.gradient(z, w)
+        r, (g, gw) = count(run)
+    _check_reads(r, 0)
+    np.testing.assert_allclose(_np(g), ref_embedding_grad(idx, w0, 5), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_np(gw), c[idx], rtol=1e-6)

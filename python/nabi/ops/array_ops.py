@@ -593,13 +593,15 @@ def gather_checked(x, ind, ax):
     """gather(x, ind, axis=ax) of integer ids already checked to lie in [0, n) (check_ids): on
     the GPU the take kernel and its gradient's scatter_add read no index flag back."""
     a = x._data
-    if type(a) is DeviceArray:
-        ii = ind if type(ind) is DeviceArray else DeviceArray.from_numpy(np.asarray(ind))
-        if ii.dtype != np.int32 and ii.dtype != np.int64:
-            ii = ii.astype(np.int64)
-        out = _wrap(_dev_take(a, ii, ax, checked=True))
-    else:
-        out = _wrap(np.take(a, ind, axis=ax))
+
+    def take(v):   # (also the gradient's gradient: the same checked ids)
+        if type(v) is DeviceArray:
+            ii = ind if type(ind) is DeviceArray else DeviceArray.from_numpy(np.asarray(ind))
+            if ii.dtype != np.int32 and ii.dtype != np.int64:
+                ii = ii.astype(np.int64)
+            return _dev_take(v, ii, ax, checked=True)
+        return np.take(v, ind, axis=ax)
+    out = _wrap(take(a))
     if _tapes and is_float(a):
         def bwd(g, n):
             if type(g) is DeviceArray:  # the scatter_add kernel, straight into z's axis ax
@@ -617,7 +619,7 @@ def gather_checked(x, ind, ax):
             z = bwd(g._data, n)[0]
             o = _wrap(z)
             if _tapes:  # a scatter-add; its own gradient gathers again
-                record((g,), o, lambda h, m: (np.take(h, ind, axis=ax),),
+                record((g,), o, lambda h, m: (take(h),),
                        lambda h, m: (gather_checked(h, ind, ax),), "gather_grad")
             return (o,)
         record((x,), out, bwd, bwd_t, "gather")
