@@ -2,7 +2,9 @@
 `unsorted_segment_sum`).
 
 Segment ids are small integer arrays that are checked on the host (sorted, in range), as
-TensorFlow's CPU kernels check them. The data stays on its device: sums are one scatter-add
+TensorFlow's CPU kernels check them; segment_sum / unsorted_segment_sum of float GPU data keep
+GPU ids on the GPU (checked there with at most one read: none for unsorted ids whose range the
+host knows, device.known_range). The data stays on its device: sums are one scatter-add
 (`add_at`, the scatter_add kernel on the GPU) whose gradient is a gather of the output
 gradient; segment_max is NumPy's `maximum.reduceat` on the host and a segmented
 Hillis-Steele scan (log2(n) elementwise steps) on the GPU; its gradient is split evenly
