@@ -13,8 +13,9 @@
 // leave the image (the left/right borders) run one at a time over their valid columns only,
 // so no padding value is ever read. Channels past a multiple of 16 use masked loads/stores.
 // Threads take output rows (conv2d.cpp's parallel_for over N*OH).
-// 28x28x1 -> 32 3x3 'same', batch 100 (this 2-core Zen 5, one thread): the AVX2 4 x 16 kernel
-// took 0.69 ms, this one 0.39 ms (PyTorch 2.13 channels_last: 0.54 ms).
+// 28x28x1 -> 32 3x3 'same', batch 100 (this 2-core Zen 5): the AVX2 4 x 16 kernel took 0.69 ms
+// on one thread and 0.33 ms on two, this one 0.37-0.39 and 0.19-0.20 ms (PyTorch 2.13
+// channels_last: 0.54 and 0.28-0.30 ms).
 // Test: PYTHONPATH=python python3 -m pytest -q tests/test_conv_cpu_tiles.py tests/test_conv.py
 // Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv
 #if defined(NABI_X86)
