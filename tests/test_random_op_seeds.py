@@ -43,3 +43,17 @@ def test_seeded_initializers_repeat_their_values(init):
     a, b = i((6, 5)).numpy(), i((6, 5)).numpy()
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(init(seed=7)((6, 5)).numpy(), a)
+
+
+def test_a_refused_seed_leaves_the_random_state_as_it_was():
+    """set_seed validated nothing before storing: a bad seed raised after the global seed was
+    already set, leaving the state half-changed (the next draws followed neither seed)."""
+    from nabi.ops import random_ops
+    tf.random.set_seed(11)
+    expect = tf.random.uniform([4]).numpy()
+    tf.random.set_seed(11)
+    for bad in ("abc", 1.5, [1, 2]):
+        with pytest.raises(TypeError, match=r"\[random\.set_seed\] seed must be an integer"):
+            tf.random.set_seed(bad)
+    assert random_ops._state["seed"] == 11
+    np.testing.assert_array_equal(tf.random.uniform([4]).numpy(), expect)

@@ -50,14 +50,17 @@ def _with_grads(out, terms, op):
 def set_seed(seed):
     """Makes every later random op repeat the same sequence."""
     import random
-    _state["seed"] = seed
-    _state["rng"] = np.random.default_rng(seed)
-    _state["calls"] = {}
-    _state["kernels"] = {}     # TF clears its kernel cache (the seeded ops' counters)
-    _state["op_seeds"] = None if seed is None else random.Random(seed)
-    # Keras 2's initializer seed stream (keras.initializers: an unseeded initializer takes
-    # randint(1, 10**9) from it on its first call); Keras sets it in keras.utils.set_random_seed
-    _state["init_seeds"] = None if seed is None else random.Random(seed)
+    try:   # (every new piece is made before any is stored: a refused seed changes nothing)
+        rng = np.random.default_rng(seed)
+        op_seeds = None if seed is None else random.Random(seed)
+        # Keras 2's initializer seed stream (keras.initializers: an unseeded initializer
+        # takes randint(1, 10**9) from it on its first call); keras.utils.set_random_seed
+        init_seeds = None if seed is None else random.Random(seed)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"[random.set_seed] seed must be an integer or None, got "
+                        f"{seed!r} ({e})") from None
+    _state.update(seed=seed, rng=rng, op_seeds=op_seeds, init_seeds=init_seeds, calls={},
+                  kernels={})   # (TF clears its kernel cache: the seeded ops' counters)
 
 
 # TF's seeded stateful ops (random.uniform / normal / truncated_normal): get_seed turns the
