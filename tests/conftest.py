@@ -60,6 +60,54 @@ def where(request, monkeypatch):
 
 
 @pytest.fixture
+def d2h(gpu, monkeypatch):
+    """A function that runs f() and returns (device-to-host copies, kernel launches): counted
+    through DeviceArray.get and the backend's calls on the emulator, exactly on the CUDA host
+    simulator (cuda_backend._sim_stats, as bench/launch_count.py); skips on a real GPU, which
+    has neither counter. Used by the tests that check an op no longer copies to the host."""
+    from nabi.framework import device as dev
+    if gpu == "emu":
+        reads, calls = [0], [0]
+        get = dev.DeviceArray.get
+
+        def counted(self):
+            reads[0] += 1
+            return get(self)
+        monkeypatch.setattr(dev.DeviceArray, "get", counted)
+        inner = dev.backend()
+
+        class Counting:
+            def __getattr__(self, n):
+                f = getattr(inner, n)
+                if not callable(f) or isinstance(f, type):
+                    return f
+
+                def call(*a, **k):
+                    calls[0] += 1
+                    return f(*a, **k)
+                return call
+        monkeypatch.setattr(dev, "_BACKEND", [Counting()])
+
+        def run(f):
+            reads[0] = calls[0] = 0
+            f()
+            return reads[0], calls[0]
+        return run
+    from nabi import _C
+    cb = _C.cuda_backend
+    if not hasattr(cb, "_sim_stats"):
+        pytest.skip("no copy counter on a real GPU (counts come from the CUDA host simulator "
+                    "or the emulator)")
+
+    def run_sim(f):
+        cb._sim_stats(True)
+        f()
+        s = cb._sim_stats(True)
+        return s["d2h"], sum(s["launches"].values())
+    return run_sim
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

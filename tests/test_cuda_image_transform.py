@@ -20,7 +20,6 @@ import pytest
 
 import nabi
 from nabi import _C
-import test_cuda_host_ops as host_ops
 
 cb = _C.cuda_backend
 f32 = np.float32
@@ -280,12 +279,7 @@ def test_layers_take_integer_images_on_the_gpu(where, rng):
 
 
 # ---------------------------------------------------------------- no copy to the host
-@pytest.fixture
-def d2h(gpu, monkeypatch):
-    """test_cuda_host_ops's read-back counter: f -> (device-to-host copies, launches)."""
-    f = host_ops.d2h
-    f = getattr(f, "__wrapped__", None) or f.__pytest_wrapped__.obj   # (pytest >= 8.4 / < 8.4)
-    return f(gpu, monkeypatch)
+# (the d2h fixture, the read-back counter, is conftest.py's)
 
 
 def test_layers_do_not_copy_gpu_images_to_the_host(d2h):

@@ -21,7 +21,6 @@ import pytest
 import nabi
 from nabi import _C
 from reference import numeric_grad
-import test_cuda_host_ops as host_ops
 
 cb = _C.cuda_backend
 FLOATS = [np.float32, np.float64]
@@ -401,12 +400,7 @@ def test_qr_second_order(where):
 
 
 # ---------------------------------------------------------------- no copy to the host
-@pytest.fixture
-def d2h(gpu, monkeypatch):
-    """test_cuda_host_ops's read-back counter: f -> (device-to-host copies, launches)."""
-    f = host_ops.d2h
-    f = getattr(f, "__wrapped__", None) or f.__pytest_wrapped__.obj   # (pytest >= 8.4 / < 8.4)
-    return f(gpu, monkeypatch)
+# (the d2h fixture, the read-back counter, is conftest.py's)
 
 
 def test_forward_and_gradients_do_not_copy_to_the_host(d2h):

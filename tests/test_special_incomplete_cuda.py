@@ -379,47 +379,7 @@ def test_ops_refuse_mixed_dtypes_and_shapes(where):
 
 
 # ---------------------------------------------------------------- no copy to the host
-@pytest.fixture
-def d2h(gpu, monkeypatch):
-    """A function that runs f() and returns (device-to-host copies, kernel launches)."""
-    from nabi.framework import device as dev
-    if gpu == "emu":
-        reads, calls = [0], [0]
-        get = dev.DeviceArray.get
-
-        def counted(self):
-            reads[0] += 1
-            return get(self)
-        monkeypatch.setattr(dev.DeviceArray, "get", counted)
-        inner = dev.backend()
-
-        class Counting:
-            def __getattr__(self, n):
-                f = getattr(inner, n)
-                if not callable(f) or isinstance(f, type):
-                    return f
-
-                def call(*a, **k):
-                    calls[0] += 1
-                    return f(*a, **k)
-                return call
-        monkeypatch.setattr(dev, "_BACKEND", [Counting()])
-
-        def run(f):
-            reads[0] = calls[0] = 0
-            f()
-            return reads[0], calls[0]
-        return run
-    if not hasattr(cb, "_sim_stats"):
-        pytest.skip("no copy counter on a real GPU (counts come from the CUDA host simulator "
-                    "or the emulator)")
-
-    def run_sim(f):
-        cb._sim_stats(True)
-        f()
-        s = cb._sim_stats(True)
-        return s["d2h"], sum(s["launches"].values())
-    return run_sim
+# (the d2h fixture, the read-back counter, is conftest.py's)
 
 
 def test_ops_and_gradients_do_not_copy_to_the_host(d2h):
