@@ -338,3 +338,37 @@ def test_gather_second_order_stays_on_the_device(where, monkeypatch):
     _check_reads(r, 0)
     np.testing.assert_allclose(_np(g), ref_embedding_grad(idx, w0, 5), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(_np(gw), c[idx], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["emu", "cuda"])
+def test_checked_take_and_scatter_add_guard_every_index(kind):
+    """take / scatter_add(checked=True) trust the caller's bound and read no flag back; should
+    that bound ever be wrong, the kernels still never touch memory outside their buffers: an
+    index outside [-n, n) gathers 0 and scatters nothing (TF's GPU gather gives 0 too), and
+    negative ones count from the end as in the checked call."""
+    if kind == "cuda":
+        be = _C.cuda_backend
+        if not be.is_available():
+            pytest.skip("no CUDA GPU available (" + be.unavailable_reason() + ")")
+    else:
+        from nabi.framework import cuda_emulator as be
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    idx = np.array([2, 5, -1, -9, 0, 3, 1 << 20], np.int64)
+    ok = np.array([True, False, True, False, True, True, False])
+    wrapped = np.where(idx < 0, idx + 4, idx)
+
+    def np_of(b):
+        return b.numpy() if hasattr(b, "numpy") else be.to_numpy(b)
+    buf = be.DeviceBuffer.from_numpy
+    got = np_of(be.take(buf(x), buf(idx), 1, True))
+    want = np.where(ok, x[:, np.where(ok, wrapped, 0)], 0)
+    np.testing.assert_array_equal(got, want)
+    u = np.arange(21, dtype=np.float32).reshape(3, 7) + 1
+    got = np_of(be.scatter_add(buf(u), buf(idx), 1, 4, True))
+    want = np.zeros((3, 4), np.float32)
+    for j in range(7):
+        if ok[j]:
+            want[:, wrapped[j]] += u[:, j]
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(IndexError, match="take"):   # unchecked: the bad index still raises
+        np_of(be.take(buf(x), buf(idx), 1))

@@ -4,7 +4,10 @@
 // (grid-stride) and, for any index outside [-n, n), sets a device flag with atomicCAS (the
 // first thread to set it also records its index value); the host copies the two words back
 // (this waits for the GPU) and the binding raises IndexError before any gather/scatter is
-// enqueued, so a bad call never writes anything.
+// enqueued, so a bad call never writes anything. A caller that bounded the indices itself
+// (take / scatter_add with checked=True: a value range known on the host) skips that pass, so
+// the kernels also guard each index: one outside the range gathers 0 and scatters nothing (as
+// TF's GPU gather) instead of touching memory outside the buffers.
 // take: x as (outer, n, inner), y as (outer, m, inner); one thread per output element
 //   (grid-stride) decomposes its linear index into (o, j, i) with two divisions, reads idx[j]
 //   (negative values count from the end) and copies one element of x. Consecutive threads
@@ -62,7 +65,7 @@ __global__ void __launch_bounds__(kThreads)
     const I j = rest - o * m;
     I k = static_cast<I>(idx[j]);
     if (k < 0) k += n;
-    y[t] = x[(o * n + k) * inner + i];
+    y[t] = (k >= 0 && k < n) ? x[(o * n + k) * inner + i] : E{};  // (guard: see the top)
   }
 }
 
@@ -82,7 +85,7 @@ __global__ void __launch_bounds__(kThreads)
     const I j = rest - o * m;
     I k = static_cast<I>(idx[j]);
     if (k < 0) k += size;
-    atomicAdd(&y[(o * size + k) * inner + i], u[t]);
+    if (k >= 0 && k < size) atomicAdd(&y[(o * size + k) * inner + i], u[t]);  // (guard)
   }
 }
 

@@ -650,9 +650,19 @@ def take(x, indices, axis, checked=False):
     a, i = _a(x, "take"), _a(indices, "take", "indices")
     _check_index_dtype("take", i)
     (ax,) = _axes("take", [axis], a.ndim)
-    # checked: the caller bounded the indices to [0, n) (the real binding reads no flag back)
-    i = i.astype(np.int64) if checked else _wrap_indices("take", i, a.shape[ax], ax)
-    return _out(np.take(a, i, axis=ax))
+    # checked: the caller bounded the indices to [0, n) (the real binding reads no flag back);
+    # as the kernel, an index outside [-n, n) then gathers 0 instead of raising
+    if not checked:
+        return _out(np.take(a, _wrap_indices("take", i, a.shape[ax], ax), axis=ax))
+    n = a.shape[ax]
+    i = i.astype(np.int64)
+    i = np.where(i < 0, i + n, i)
+    ok = (i >= 0) & (i < n)
+    y = np.zeros(a.shape[:ax] + i.shape + a.shape[ax + 1:], a.dtype)
+    if n:
+        y[...] = np.take(a, np.where(ok, i, 0), axis=ax)
+        y *= ok.reshape((1,) * ax + i.shape + (1,) * (a.ndim - ax - 1)).astype(a.dtype)
+    return _out(y)
 
 
 def scatter_add(updates, indices, axis, size, checked=False):
@@ -668,7 +678,12 @@ def scatter_add(updates, indices, axis, size, checked=False):
     pre, post = u.shape[:axis], u.shape[axis + i.ndim:]
     out = np.zeros(pre + (int(size),) + post, u.dtype)
     uu = u.reshape(pre + (i.size,) + post)
-    np.add.at(out, (slice(None),) * axis + (i.reshape(-1),), uu)
+    i = i.reshape(-1)
+    if checked:   # as the kernel: an index outside [-size, size) adds nothing
+        i = np.where(i < 0, i + int(size), i)
+        ok = (i >= 0) & (i < int(size))
+        i, uu = i[ok], np.compress(ok, uu, axis=axis)
+    np.add.at(out, (slice(None),) * axis + (i,), uu)
     return _out(out)
 
 
