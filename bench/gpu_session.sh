@@ -17,9 +17,11 @@
 #                 image has the build and test packages; CUDA build, CMAKE_BUILD_PARALLEL_LEVEL
 #                 =16, this GPU's architecture only), then pip install ".[test]", then a plain
 #                 CMake build into python/nabi
-#   20-cuda-tests tests/test_cuda_backend.py test_cuda_array_kernels.py test_cuda_nn_kernels.py
-#                 test_cuda_train_kernels.py test_device.py test_cuda_edge_cases.py
-#                 test_cuda_sort.py test_special_functions_cuda.py test_cuda_host_ops.py
+#   20-cuda-tests the CUDA_TESTS files below: the kernel and device tests (test_cuda_backend,
+#                 _array_kernels, _nn_kernels, _train_kernels, test_device, _edge_cases, _sort,
+#                 test_special_functions_cuda, _host_ops) and the ops moved off the host
+#                 (test_cuda_ctc, test_special_incomplete_cuda, test_cuda_linalg_eig,
+#                 test_cuda_linalg, _index_extra, _image_transform, test_gpu_index_checks)
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
 #                 places tensors and Keras models on the GPU, so it runs GPU code paths)
 #   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
