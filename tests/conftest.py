@@ -59,14 +59,28 @@ def where(request, monkeypatch):
     monkeypatch.setattr(dev, "_BACKEND", [None])
 
 
-@pytest.fixture
-def d2h(gpu, monkeypatch):
-    """A function that runs f() and returns (device-to-host copies, kernel launches): counted
-    through DeviceArray.get and the backend's calls on the emulator, exactly on the CUDA host
-    simulator (cuda_backend._sim_stats, as bench/launch_count.py); skips on a real GPU, which
-    has neither counter. Used by the tests that check an op no longer copies to the host."""
+@pytest.fixture(scope="module", params=["cuda", "emu"])
+def backend(request):
+    """The kernel module: nabi._C.cuda_backend ("cuda": a real GPU, or the CUDA host simulator
+    under NABI_TEST_PACKAGE_DIR=build/sim/pkg; skips visibly without either) or its NumPy
+    emulator ("emu"), for the tests that call the kernels directly."""
+    from nabi import _C
+    cb = _C.cuda_backend
+    if request.param == "cuda":
+        if not cb.is_available():
+            pytest.skip("no CUDA GPU available (" + cb.unavailable_reason() + ")")
+        return cb
+    from nabi.framework import cuda_emulator
+    return cuda_emulator
+
+
+def read_counter(kind, monkeypatch):
+    """A function that runs f() and returns (device-to-host copies, kernel launches), for
+    kind "emu" (counted through DeviceArray.get and the backend's calls) or "cuda" (exactly,
+    on the CUDA host simulator: cuda_backend._sim_stats, as bench/launch_count.py); None on a
+    real GPU, which has neither counter."""
     from nabi.framework import device as dev
-    if gpu == "emu":
+    if kind == "emu":
         reads, calls = [0], [0]
         get = dev.DeviceArray.get
 
@@ -96,8 +110,7 @@ def d2h(gpu, monkeypatch):
     from nabi import _C
     cb = _C.cuda_backend
     if not hasattr(cb, "_sim_stats"):
-        pytest.skip("no copy counter on a real GPU (counts come from the CUDA host simulator "
-                    "or the emulator)")
+        return None
 
     def run_sim(f):
         cb._sim_stats(True)
@@ -105,6 +118,17 @@ def d2h(gpu, monkeypatch):
         s = cb._sim_stats(True)
         return s["d2h"], sum(s["launches"].values())
     return run_sim
+
+
+@pytest.fixture
+def d2h(gpu, monkeypatch):
+    """read_counter for the `gpu` fixture's device: f -> (device-to-host copies, launches).
+    Used by the tests that check an op no longer copies to the host; skips on a real GPU."""
+    run = read_counter(gpu, monkeypatch)
+    if run is None:
+        pytest.skip("no copy counter on a real GPU (counts come from the CUDA host simulator "
+                    "or the emulator)")
+    return run
 
 
 @pytest.fixture

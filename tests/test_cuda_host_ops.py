@@ -31,14 +31,7 @@ INT = [np.int32, np.int64]
 NUM = [np.float32, np.float64, np.int32, np.int64]
 
 
-@pytest.fixture(scope="module", params=["cuda", "emu"])
-def backend(request):
-    if request.param == "cuda":
-        if not cb.is_available():
-            pytest.skip("no CUDA GPU available (" + cb.unavailable_reason() + ")")
-        return cb
-    from nabi.framework import cuda_emulator
-    return cuda_emulator
+# (the `backend` fixture, the kernel module or its emulator, is conftest.py's)
 
 
 def _buf(be, a):

@@ -26,14 +26,7 @@ f32 = np.float32
 MODES = ["reflect", "wrap", "constant", "nearest"]
 
 
-@pytest.fixture(scope="module", params=["cuda", "emu"])
-def backend(request):
-    if request.param == "cuda":
-        if not cb.is_available():
-            pytest.skip("no CUDA GPU available (" + cb.unavailable_reason() + ")")
-        return cb
-    from nabi.framework import cuda_emulator
-    return cuda_emulator
+# (the `backend` fixture, the kernel module or its emulator, is conftest.py's)
 
 
 def _buf(be, a):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import nabi
+from conftest import read_counter
 from nabi import _C
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
@@ -28,14 +29,7 @@ FLOATS = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
 
 
-@pytest.fixture(scope="module", params=["cuda", "emu"])
-def backend(request):
-    if request.param == "cuda":
-        if not cb.is_available():
-            pytest.skip("no CUDA GPU available (" + cb.unavailable_reason() + ")")
-        return cb
-    from nabi.framework import cuda_emulator
-    return cuda_emulator
+# (the `backend` fixture, the kernel module or its emulator, is conftest.py's)
 
 
 def _buf(be, a):
@@ -538,33 +532,7 @@ def test_second_order_solve_det_lu_solve(where, rng):
 
 
 # ---------------------------------------------------------------- no copy to the host
-@pytest.fixture
-def d2h(gpu, monkeypatch):
-    """A function that runs f() and returns the number of device-to-host copies."""
-    from nabi.framework import device as dev
-    if gpu == "emu":
-        reads = [0]
-        get = dev.DeviceArray.get
-
-        def counted(self):
-            reads[0] += 1
-            return get(self)
-        monkeypatch.setattr(dev.DeviceArray, "get", counted)
-
-        def run(f):
-            reads[0] = 0
-            f()
-            return reads[0]
-        return run
-    if not hasattr(cb, "_sim_stats"):
-        pytest.skip("no copy counter on a real GPU (counts come from the CUDA host simulator "
-                    "or the emulator)")
-
-    def run_sim(f):
-        cb._sim_stats(True)
-        f()
-        return cb._sim_stats(True)["d2h"]
-    return run_sim
+# (the d2h fixture, the read-back counter, is conftest.py's: f -> (reads, launches))
 
 
 def test_ops_and_gradients_stay_on_the_device(d2h, rng):
@@ -591,13 +559,13 @@ def test_ops_and_gradients_stay_on_the_device(d2h, rng):
             "lu_reconstruct": (lambda: L.lu_reconstruct(lu, p), 1, 0),
         }
         for name, (f, fwd, bwd) in cases.items():
-            assert d2h(f) == fwd, name
+            assert d2h(f)[0] == fwd, name
             with nabi.GradientTape() as tape:
                 for t in (A, B, S, lu):
                     tape.watch(t)
                 y = nabi.reduce_sum(f())
             grads = []
-            assert d2h(lambda: grads.extend(tape.gradient(y, [A, B, S, lu]))) == bwd, name
+            assert d2h(lambda: grads.extend(tape.gradient(y, [A, B, S, lu])))[0] == bwd, name
             assert all(type(g._data).__name__ == "DeviceArray" for g in grads if g is not None)
 
 
@@ -611,7 +579,7 @@ def test_host_values_in_a_gpu_scope_use_the_kernels(d2h, rng):
         np.testing.assert_array_equal(p.numpy(), ref_lu(a)[1])
         np.testing.assert_allclose(L.lu_reconstruct(lu.numpy(), p.numpy()).numpy(), a,
                                    rtol=1e-12)
-        assert d2h(lambda: L.det(a)) == 0          # (no copy back and forth)
+        assert d2h(lambda: L.det(a))[0] == 0          # (no copy back and forth)
         with pytest.raises(TypeError, match=r"\[inv\] input must be a floating-point"):
             L.inv(np.eye(2, dtype=np.int32))
 
@@ -635,38 +603,14 @@ def test_lstsq_fast_uses_the_gpu_cholesky(where, d2h_or_none, rng):
 
 
 @pytest.fixture
-def d2h_or_none(request):
-    """The d2h counter on the emulated GPU / the simulator, None elsewhere."""
+def d2h_or_none(request, monkeypatch):
+    """The read-back count of f() on the emulated GPU / the simulator (conftest's
+    read_counter), None on the CPU or a real GPU."""
     if "where" in request.fixturenames and request.getfixturevalue("where") == "/CPU:0":
         return None
     from nabi.framework import device as dev
-    if dev.emulated():
-        return request.getfixturevalue("d2h_emu_only")
-    if hasattr(cb, "_sim_stats"):
-        def run_sim(f):
-            cb._sim_stats(True)
-            f()
-            return cb._sim_stats(True)["d2h"]
-        return run_sim
-    return None
-
-
-@pytest.fixture
-def d2h_emu_only(monkeypatch):
-    from nabi.framework import device as dev
-    reads = [0]
-    get = dev.DeviceArray.get
-
-    def counted(self):
-        reads[0] += 1
-        return get(self)
-    monkeypatch.setattr(dev.DeviceArray, "get", counted)
-
-    def run(f):
-        reads[0] = 0
-        f()
-        return reads[0]
-    return run
+    run = read_counter("emu" if dev.emulated() else "cuda", monkeypatch)
+    return None if run is None else (lambda f: run(f)[0])
 
 
 def test_keras_lu_factor_on_the_gpu(where, rng):
