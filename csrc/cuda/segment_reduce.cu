@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "cuda/atomic_bits.cuh"
 #include "cuda/common.cuh"
 #include "cuda/count_launchers.h"
 
@@ -26,21 +27,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ unsigned to_bits(float v) { return __float_as_uint(v); }
-__device__ __forceinline__ unsigned long long to_bits(double v) {
-  return static_cast<unsigned long long>(__double_as_longlong(v));
-}
-__device__ __forceinline__ unsigned to_bits(int32_t v) { return static_cast<unsigned>(v); }
-__device__ __forceinline__ unsigned long long to_bits(int64_t v) {
-  return static_cast<unsigned long long>(v);
-}
-template <typename T, typename B>
-__device__ __forceinline__ T from_bits(B b) {
-  if constexpr (std::is_same_v<T, float>) return __uint_as_float(b);
-  else if constexpr (std::is_same_v<T, double>)
-    return __longlong_as_double(static_cast<long long>(b));
-  else return static_cast<T>(b);
-}
 
 // v replaces cur: NaN beats numbers (and not another NaN), else the larger (max) / smaller.
 template <typename T>
