@@ -10,9 +10,7 @@ too): a vector may come out negated relative to the CPU path.
 
 Gradients stay on the device: linalg_decomp's rules written with nabi ops (the same formulas
 as the host rules), for the first order too; qr's R^-T step runs on linalg_solve_upper (its
-own gradient is recorded, so second order works). The rules transpose with `_mT` below, not
-array_ops.transpose: that one checks its perm against `list(range(ndim))`, and `range` there is
-nabi's tf.range, a tensor on the default device, so every call read a GPU tensor back.
+own gradient is recorded, so second order works).
 Matrices whose Jacobi dimension (eigh: n, svd: min(m, n)) is above 2048 take the host path.
 """
 import numpy as np
@@ -20,6 +18,7 @@ import numpy as np
 from ..framework.device import DeviceArray, backend
 from ._common import Tensor, _tapes, _wrap, const_like, record
 from .array_ops import broadcast_to, concat, expand_dims
+from .linalg_ops import matrix_transpose
 from .math_ops import add, cast, divide, matmul, multiply, reduce_max, reduce_sum, subtract
 
 MAX_JACOBI = 2048
@@ -35,17 +34,6 @@ def handles(x, op):
 
 def _dev(buf):
     return _wrap(DeviceArray(buf))
-
-
-def _mT(t):
-    """The transpose of the last two axes (a device copy), differentiable."""
-    a = t._data
-    perm = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
-    out = _wrap(np.transpose(a, perm))     # (DeviceArray.transpose: a strided device copy)
-    if _tapes:
-        record((t,), out, lambda g, n: (np.transpose(g, perm),),
-               lambda g, n: (_mT(g),), "matrix_transpose")
-    return out
 
 
 def _mask(arr, like):
@@ -98,7 +86,7 @@ def _qr_grad_deep(q, r, gq, gr):
     n = r._data.shape[-1]
     mm = subtract(matmul(r, gr, transpose_b=True), matmul(gq, q, transpose_a=True))
     low = multiply(mm, _mask(np.tril(np.ones((n, n))), mm))
-    sym = add(low, _mT(multiply(mm, _mask(np.tril(np.ones((n, n)), -1), mm))))
+    sym = add(low, matrix_transpose(multiply(mm, _mask(np.tril(np.ones((n, n)), -1), mm))))
     return solve_upper(r, add(gq, matmul(q, sym)), transpose=True)
 
 
@@ -134,29 +122,6 @@ def _svd_values(A, full=False, compute_uv=False):
     return _dev(s), (None if u is None else _dev(u)), (None if v is None else _dev(v))
 
 
-def _svd_grad(u, s, v, gs, gu, gv):
-    """linalg_decomp._svd_grad_t (Townsend 2016) with `_mT`."""
-    k = s._data.shape[-1]
-    eye = np.eye(k)
-    s2 = multiply(s, s)
-    diff = subtract(expand_dims(s2, -2), expand_dims(s2, -1))        # s_j^2 - s_i^2
-    f = multiply(divide(1.0, add(diff, _mask(eye, s))), _mask(1 - eye, s))
-    utgu = matmul(u, gu, transpose_a=True)
-    vtgv = matmul(v, gv, transpose_a=True)
-    j = multiply(f, subtract(utgu, _mT(utgu)))
-    kk = multiply(f, subtract(vtgv, _mT(vtgv)))
-    inner = add(add(multiply(j, expand_dims(s, -2)), multiply(kk, expand_dims(s, -1))),
-                multiply(expand_dims(gs, -2), _mask(eye, s)))
-    ga = matmul(matmul(u, inner), v, transpose_b=True)
-    inv_s = expand_dims(divide(1.0, s), -2)
-    if u._data.shape[-2] > k:
-        ga = add(ga, matmul(multiply(subtract(gu, matmul(u, utgu)), inv_s), v, transpose_b=True))
-    if v._data.shape[-2] > k:
-        ga = add(ga, matmul(multiply(u, inv_s), subtract(gv, matmul(v, vtgv)),
-                            transpose_b=True))
-    return ga
-
-
 def svd(x, full_matrices, compute_uv):
     A = x._data
     m, n = A.shape[-2:]
@@ -180,7 +145,8 @@ def svd(x, full_matrices, compute_uv):
                     f"[svd] the gradient is not implemented for full_matrices=True with a "
                     f"non-square input, got shape {tuple(A.shape)} (as in TensorFlow); use "
                     "full_matrices=False")
-            return (_svd_grad(os_[1], os_[0], os_[2], *grads),)
+            from .linalg_decomp import _svd_grad_t   # (it imports this module)
+            return (_svd_grad_t(os_[1], os_[0], os_[2], *grads),)
         _rules([x], outs, rule, "svd")
     return tuple(outs)
 
@@ -188,30 +154,13 @@ def svd(x, full_matrices, compute_uv):
 # ---------------------------------------------------------------- eigh
 
 
-def _eigh_lower(ga):
-    """G~ -> the gradient of an op reading the lower triangle (linalg_decomp._eigh_lower_t)."""
-    n = ga._data.shape[-1]
-    return add(multiply(add(ga, _mT(ga)), _mask(np.tril(np.ones((n, n)), -1), ga)),
-               multiply(ga, _mask(np.eye(n), ga)))
-
-
-def _eigh_grad(e, v, ge, gv):
-    """linalg_decomp._eigh_grad_t: v (F o v^T gv + diag(ge)) v^T, F_ij = 1 / (e_j - e_i)."""
-    n = e._data.shape[-1]
-    eye = np.eye(n)
-    diff = subtract(expand_dims(e, -2), expand_dims(e, -1))
-    f = multiply(divide(1.0, add(diff, _mask(eye, e))), _mask(1 - eye, e))
-    inner = add(multiply(f, matmul(v, gv, transpose_a=True)),
-                multiply(expand_dims(ge, -2), _mask(eye, e)))
-    return _eigh_lower(matmul(matmul(v, inner), v, transpose_b=True))
-
-
 def eigh(x):
     e, v = backend().linalg_eigh(x._data.buf, True)
     outs = [_dev(e), _dev(v)]
     if _tapes:
         def rule(ins, os_, grads, needs):
-            return (_eigh_grad(os_[0], os_[1], grads[0], grads[1]),)
+            from .linalg_decomp import _eigh_grad_t
+            return (_eigh_grad_t(os_[0], os_[1], grads[0], grads[1]),)
         _rules([x], outs, rule, "eigh")
     return tuple(outs)
 
@@ -223,9 +172,10 @@ def eigvalsh(x):
         vec = _dev(v)
 
         def rule(ins, os_, g, needs):
+            from .linalg_decomp import _eigh_lower_t
             vt = eigh(x)[1] if ins[0] is x else vec   # second order: a recorded eigh
-            return (_eigh_lower(matmul(multiply(vt, expand_dims(g, -2)), vt,
-                                       transpose_b=True)),)
+            return (_eigh_lower_t(matmul(multiply(vt, expand_dims(g, -2)), vt,
+                                         transpose_b=True)),)
         _rules([x], [out], rule, "eigvalsh")
     return out
 
@@ -249,7 +199,7 @@ def pinv(x, rcond):
     if _tapes:
         def rule(ins, os_, g, needs):  # linalg_decomp.pinv's rule
             xt, p = ins[0], os_[0]
-            pt, gt = _mT(p), _mT(g)
+            pt, gt = matrix_transpose(p), matrix_transpose(g)
             ga = multiply(matmul(matmul(pt, g), pt), -1.0)
             ga = add(ga, matmul(subtract(gt, matmul(xt, matmul(p, gt))), matmul(p, pt)))
             ga = add(ga, matmul(matmul(pt, p), subtract(gt, matmul(matmul(gt, p), xt))))
