@@ -545,6 +545,28 @@ class _Timeout(Exception):
     pass
 
 
+class _Guard:
+    """`with _Guard(seconds) as g:` runs one probe under signal.alarm(seconds); the timeout or
+    an exception is kept as g.error (a short message) instead of propagating, and the alarm and
+    the read-site profile hook are cleared either way."""
+
+    def __init__(self, seconds, width=200):
+        self.seconds, self.width, self.error = seconds, width, None
+
+    def __enter__(self):
+        signal.alarm(self.seconds)
+        return self
+
+    def __exit__(self, et, e, tb):
+        signal.alarm(0)
+        sys.setprofile(None)
+        if et is None or not issubclass(et, Exception):
+            return False
+        self.error = ("timed out" if issubclass(et, _Timeout)
+                      else f"{et.__name__}: {str(e)[:self.width]}")
+        return True
+
+
 def _alarm(*_):
     raise _Timeout()
 
@@ -664,20 +686,12 @@ def probe(counter, qual, fn):
             errors.append(f"{kind}: building args: {type(e).__name__}: {e}")
             continue
         counter.reset()
-        signal.alarm(20)
-        try:
-            with nabi.device("/GPU:0"):
-                r = fn(*args, **kw)
+        with _Guard(20, 160) as g, nabi.device("/GPU:0"):
+            r = fn(*args, **kw)
             c = counter.read()
-        except _Timeout:
-            errors.append(f"{kind}: timed out")
+        if g.error:
+            errors.append(f"{kind}: {g.error}")
             continue
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"{kind}: {type(e).__name__}: {str(e)[:160]}")
-            continue
-        finally:
-            signal.alarm(0)
-            sys.setprofile(None)
         biggest = _bytes(args, kw)
         if c["d2h"] == 0:
             verdict = "device"
@@ -1048,47 +1062,39 @@ def probe_layer(counter, name, ctor, make, call=_call):
     """Build the layer on GPU inputs (a first, uncounted call), then count a forward call
     (training=True, under a GradientTape) and the tape's backward pass to the float inputs
     and the trainable weights."""
-    signal.alarm(60)
-    try:
-        with nabi.device("/GPU:0"):
-            layer = ctor()
-            x = make()
-            call(layer, x, training=True)      # build (weights) and warm up
-            xs = [t for t in _leaves(x) if t.dtype.is_floating]
-            ws = list(layer.trainable_variables)
-            biggest = max([int(t._data.nbytes) for t in _leaves(x)] +
-                          [int(v.value()._data.nbytes) for v in ws] + [0])
-            with nabi.GradientTape() as tape:
-                for t in xs:
-                    tape.watch(t)
-                counter.reset()
-                y = call(layer, x, training=True)
-                fwd = counter.read()
-                fwd["result_on_gpu"] = _on_gpu(_leaves(y))
-                ys = [t for t in _leaves(y) if t.dtype.is_floating]
-                loss = nabi.add_n([nabi.reduce_sum(t) for t in ys]) if ys else None
-            row = {"forward": dict(fwd, verdict=_pass_verdict(fwd, biggest)),
-                   "input_bytes": biggest}
-            if loss is None or not (xs or ws):
-                row["backward"] = {"verdict": "no gradient"}
-            else:
-                counter.reset()
-                grads = tape.gradient(loss, xs + ws)
-                bwd = counter.read()
-                bwd["result_on_gpu"] = _on_gpu([g for g in grads if g is not None])
-                if all(g is None for g in grads):
-                    row["gradient_disconnected"] = True
-                row["backward"] = dict(bwd, verdict=_pass_verdict(bwd, biggest))
-                if row.get("gradient_disconnected"):
-                    row["backward"]["verdict"] = "no gradient (disconnected)"
-            return row
-    except _Timeout:
-        return {"error": "timed out"}
-    except Exception as e:  # noqa: BLE001
-        return {"error": f"{type(e).__name__}: {str(e)[:200]}"}
-    finally:
-        signal.alarm(0)
-        sys.setprofile(None)
+    with _Guard(60) as g, nabi.device("/GPU:0"):
+        layer = ctor()
+        x = make()
+        call(layer, x, training=True)      # build (weights) and warm up
+        xs = [t for t in _leaves(x) if t.dtype.is_floating]
+        ws = list(layer.trainable_variables)
+        biggest = max([int(t._data.nbytes) for t in _leaves(x)] +
+                      [int(v.value()._data.nbytes) for v in ws] + [0])
+        with nabi.GradientTape() as tape:
+            for t in xs:
+                tape.watch(t)
+            counter.reset()
+            y = call(layer, x, training=True)
+            fwd = counter.read()
+            fwd["result_on_gpu"] = _on_gpu(_leaves(y))
+            ys = [t for t in _leaves(y) if t.dtype.is_floating]
+            loss = nabi.add_n([nabi.reduce_sum(t) for t in ys]) if ys else None
+        row = {"forward": dict(fwd, verdict=_pass_verdict(fwd, biggest)),
+               "input_bytes": biggest}
+        if loss is None or not (xs or ws):
+            row["backward"] = {"verdict": "no gradient"}
+        else:
+            counter.reset()
+            grads = tape.gradient(loss, xs + ws)
+            bwd = counter.read()
+            bwd["result_on_gpu"] = _on_gpu([g for g in grads if g is not None])
+            if all(g is None for g in grads):
+                row["gradient_disconnected"] = True
+            row["backward"] = dict(bwd, verdict=_pass_verdict(bwd, biggest))
+            if row.get("gradient_disconnected"):
+                row["backward"]["verdict"] = "no gradient (disconnected)"
+        return row
+    return {"error": g.error}
 
 
 def _layer_classes():
@@ -1250,19 +1256,12 @@ def train_pass(counter):
     def run(kind, name, steps):
         np.random.seed(0)
         row = {"kind": kind, "name": name, "steps": {}}
-        signal.alarm(60)
-        try:
-            with nabi.device("/GPU:0"):
-                for step, fn in steps():
-                    _, c = _count(counter, fn)
-                    row["steps"][step] = c
-        except _Timeout:
-            row["error"] = "timed out"
-        except Exception as e:  # noqa: BLE001
-            row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        finally:
-            signal.alarm(0)
-            sys.setprofile(None)
+        with _Guard(60) as g, nabi.device("/GPU:0"):
+            for step, fn in steps():
+                _, c = _count(counter, fn)
+                row["steps"][step] = c
+        if g.error:
+            row["error"] = g.error
         for c in row["steps"].values():
             c["verdict"] = _pass_verdict(c, 48)   # the (4, 3) float32 inputs
         rows.append(row)
@@ -1378,26 +1377,19 @@ def fit_pass(counter):
     for name, build, x, y, comp in _fit_models(K):
         np.random.seed(0)
         row = {"name": name, "calls": {}}
-        signal.alarm(120)
-        try:
-            with nabi.device("/GPU:0"):
-                m = build()
-                m.compile(**comp)
-                m.fit(x, y, batch_size=4, epochs=1, verbose=0)
-                for call, fn in (("fit (2 steps)", lambda: m.fit(x, y, batch_size=4, epochs=1,
-                                                                   verbose=0)),
-                                 ("evaluate (2 steps)", lambda: m.evaluate(x, y, batch_size=4,
-                                                                            verbose=0)),
-                                 ("predict (2 steps)", lambda: m.predict(x, batch_size=4,
-                                                                          verbose=0))):
-                    _, row["calls"][call] = _count(counter, fn)
-        except _Timeout:
-            row["error"] = "timed out"
-        except Exception as e:  # noqa: BLE001
-            row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        finally:
-            signal.alarm(0)
-            sys.setprofile(None)
+        with _Guard(120) as g, nabi.device("/GPU:0"):
+            m = build()
+            m.compile(**comp)
+            m.fit(x, y, batch_size=4, epochs=1, verbose=0)
+            for call, fn in (("fit (2 steps)", lambda: m.fit(x, y, batch_size=4, epochs=1,
+                                                               verbose=0)),
+                             ("evaluate (2 steps)", lambda: m.evaluate(x, y, batch_size=4,
+                                                                        verbose=0)),
+                             ("predict (2 steps)", lambda: m.predict(x, batch_size=4,
+                                                                      verbose=0))):
+                _, row["calls"][call] = _count(counter, fn)
+        if g.error:
+            row["error"] = g.error
         rows.append(row)
         print(f"fit {name:50s} " + " ".join(f"{k}:{v['d2h']}" for k, v in row["calls"].items())
               + (" " + row["error"] if "error" in row else ""), file=sys.stderr)
