@@ -1531,6 +1531,88 @@ def affine_transform(images, transforms, fill_mode="reflect", interpolation="bil
     return _out(np.ascontiguousarray(out.reshape(B, H, W, C), x.dtype))
 
 
+def _index_arr(b, op, name):
+    a = _a(b, op, name)
+    if a.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[{op}] {name} must be int32 or int64, got {a.dtype} of shape "
+                        f"{list(a.shape)}")
+    return a
+
+
+def _int64_arr(b, op, name):
+    a = _a(b, op, name)
+    if a.dtype != np.int64:
+        raise TypeError(f"[{op}] {name} must be int64, got {a.dtype} of shape {list(a.shape)}")
+    return a
+
+
+def hash_ints(x, bins, key=None, mask=None, offset=0):
+    """Keras Hashing bins of integers hashed as their decimal strings: Fingerprint64, or
+    SipHash-2-4 under key, mod bins, + offset; values equal to mask get 0
+    (csrc/cuda/preprocess_lookup.cu)."""
+    from ..ops.farmhash import fingerprint64, siphash24
+    a = _index_arr(x, "hash_ints", "x")
+    bins, offset = int(bins), int(offset)
+    if bins < 1:
+        raise ValueError(f"[hash_ints] bins must be >= 1, got {bins}")
+    if offset not in (0, 1):
+        raise ValueError(f"[hash_ints] offset must be 0 or 1, got {offset}")
+    out = np.empty(a.shape, np.int64)
+    flat = out.reshape(-1)
+    for i, v in enumerate(a.reshape(-1).tolist()):
+        if mask is not None and v == int(mask):
+            flat[i] = 0
+            continue
+        s = str(v).encode()
+        h = fingerprint64(s) if key is None else siphash24(s, int(key[0]), int(key[1]))
+        flat[i] = h % bins + offset
+    return _out(out)
+
+
+def cross_hash(xs, bins):
+    """Keras HashedCrossing bins (tf.sparse.cross_hashed) of k integer features xs (k, n)
+    (csrc/cuda/preprocess_lookup.cu)."""
+    a = _int64_arr(xs, "cross_hash", "xs")
+    if a.ndim != 2 or a.shape[0] < 1:
+        raise ValueError(f"[cross_hash] xs must be (features, n) with at least one feature, "
+                         f"got shape {list(a.shape)}")
+    bins = int(bins)
+    if bins < 1:
+        raise ValueError(f"[cross_hash] bins must be >= 1, got {bins}")
+    M, mul = (1 << 64) - 1, 0xc6a4a7935bd1e995
+
+    def sm(v):
+        return v ^ (v >> 47)
+    out = np.empty(a.shape[1], np.int64)
+    for i in range(a.shape[1]):
+        h = 0xDECAFCAFFE
+        for f in range(a.shape[0]):
+            fp = int(a[f, i]) & M
+            r = h ^ mul
+            r ^= (sm((fp * mul) & M) * mul) & M
+            r = (r * mul) & M
+            r = (sm(r) * mul) & M
+            h = sm(r)
+        out[i] = h % bins
+    return _out(out)
+
+
+def vocab_lookup(keys, idx, x):
+    """IntegerLookup: idx of the sorted key equal to each value of x, -1 where none is
+    (csrc/cuda/preprocess_lookup.cu)."""
+    k = _int64_arr(keys, "vocab_lookup", "keys")
+    ix = _int64_arr(idx, "vocab_lookup", "idx")
+    a = _index_arr(x, "vocab_lookup", "x")
+    if k.ndim != 1:
+        raise ValueError(f"[vocab_lookup] keys must be 1-D, got shape {list(k.shape)}")
+    if k.shape != ix.shape:
+        raise ValueError(f"[vocab_lookup] keys and idx shapes differ: {list(k.shape)} vs "
+                         f"{list(ix.shape)}")
+    table = dict(zip(k.tolist(), ix.tolist()))
+    out = np.array([table.get(v, -1) for v in a.reshape(-1).tolist()], np.int64)
+    return _out(out.reshape(a.shape))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (
