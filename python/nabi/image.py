@@ -1355,7 +1355,9 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
     ci = (np.arange(ow)[:, None] * sc + np.arange(kc)[None, :] * rc).astype(np.int64)
     if oh == 0 or ow == 0:
         return _ao.zeros((n, oh, ow, kr * kc * C), dtype=x.dtype)
-    y = _ao.gather(x, _const_like(ri, x), axis=1)          # (N, oh, kr, W', C)
-    y = _ao.gather(y, _const_like(ci, x), axis=3)          # (N, oh, kr, ow, kc, C)
+    # ri / ci are in range by construction (the padding above covers every patch): gathered
+    # unchecked, so GPU images read nothing back
+    y = _ao.gather_checked(x, ri, 1)                        # (N, oh, kr, W', C)
+    y = _ao.gather_checked(y, ci, 3)                        # (N, oh, kr, ow, kc, C)
     y = _ao.transpose(y, [0, 1, 3, 2, 4, 5])
     return _ao.reshape(y, (n, oh, ow, kr * kc * C))

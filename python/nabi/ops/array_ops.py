@@ -6,7 +6,7 @@ import collections as _collections
 import numpy as np
 
 from ..framework.device import DeviceArray, add_at, backend, place, to_device, asarray as _asarray
-from ..framework.device import in_range, take as _dev_take
+from ..framework.device import in_range, known_range, take as _dev_take
 
 from .. import dtypes as _dt
 from ..errors import InvalidArgumentError as _InvalidArgumentError
@@ -677,6 +677,11 @@ def gather_nd(params, indices, batch_dims=0, name=None):
         raise ValueError(f"[gather_nd] indices must be an integer tensor of rank >= 1 (..., K), "
                          f"got shape {tuple(ind.shape)} ({ind.dtype})")
     b = int(batch_dims._data.item() if isinstance(batch_dims, Tensor) else batch_dims)
+    # GPU indices whose range the host knows (known_range) to lie inside every indexed axis
+    # are not checked again: no read back (the batch coordinates added below are in range)
+    dims = tuple(a.shape[b:b + ind.shape[-1]])
+    rng = known_range(ind) if len(dims) == ind.shape[-1] else None
+    known = rng is not None and rng[0] >= 0 and (not dims or rng[1] < min(dims))
     if b:
         if not 0 < b < ind.ndim or b > a.ndim or tuple(a.shape[:b]) != tuple(ind.shape[:b]):
             raise ValueError(f"[gather_nd] batch_dims={b} needs params {tuple(a.shape)} and "
@@ -693,10 +698,11 @@ def gather_nd(params, indices, batch_dims=0, name=None):
         raise ValueError(f"[gather_nd] indices of shape {tuple(ind.shape)} have "
                          f"{ind.shape[-1]} coordinates but params {tuple(a.shape)} has rank "
                          f"{a.ndim}")
-    if ind.size:
+    if ind.size and not known:
         lead = np.asarray(a.shape[:ind.shape[-1]], np.int64)
         dev_ind = type(ind) is not np.ndarray
-        # one device-side test for GPU indices; the details (error path only) on the host
+        # one device-side test for GPU indices (one read: a bool); the details (error path
+        # only) on the host
         if not dev_ind or bool(np.any((ind < 0) | (ind >= to_device(lead, "cuda")))):
             h = to_device(ind, "cpu")
             bad = (h < 0) | (h >= lead)
@@ -715,8 +721,9 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 def _gather_nd_device(x, ind):
     """gather_nd of a GPU tensor: the index tuples become flat row numbers of params viewed as
     (rows, *rest) -- one elementwise pass -- and gather (with its scatter gradient) does the
-    rest. Every index is range-checked per axis first (a flat check would let [0, 7] of a
-    (4, 5) tensor alias row 1)."""
+    rest. The caller (gather_nd) has range-checked every index per axis (a flat check would
+    let [0, 7] of a (4, 5) tensor alias row 1), so the flat rows are in range by construction
+    and the gather checks nothing (no read back)."""
     a = x._data
     k = ind.shape[-1]
     if ind.dtype.kind not in "iu" or k > a.ndim:
@@ -724,13 +731,10 @@ def _gather_nd_device(x, ind):
                          f"index params of shape {tuple(a.shape)}")
     ind = to_device(ind, "cuda").astype(np.int64)
     lead = np.asarray(a.shape[:k], np.int64)
-    if ind.size and bool(np.any((ind < 0) | (ind >= to_device(lead, "cuda")))):
-        raise IndexError(f"[gather_nd] an index is out of range for params of shape "
-                         f"{tuple(a.shape)}")
     strides = np.cumprod(np.concatenate([lead[1:], [1]])[::-1])[::-1].astype(np.int64)
     flat = np.sum(ind * to_device(strides, "cuda"), axis=-1)
-    rows = reshape(x, (-1,) + tuple(a.shape[k:]))
-    return gather(rows, _wrap(flat))
+    rows = reshape(x, (int(np.prod(lead, dtype=np.int64)),) + tuple(a.shape[k:]))
+    return gather_checked(rows, flat, 0)
 
 
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):

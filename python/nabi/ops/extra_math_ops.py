@@ -341,8 +341,10 @@ def repeat(input, repeats, axis=None, name=None):  # noqa: A002
                          f"axis {axis} (size {n}), got {len(reps)} entries")
     if any(r < 0 for r in reps):
         raise ValueError(f"[repeat] repeats must be non-negative, got {reps}")
+    # GPU repeats are read back (one read: the output's size depends on them, as in TF);
+    # Python / host repeats read nothing. idx is in [0, n) by construction: gathered unchecked
     idx = np.repeat(np.arange(n), reps if len(reps) == n else reps[0]).astype(np.int64)
-    return _a.gather(x, idx, axis=axis)
+    return _a.gather_checked(x, idx, axis)
 
 
 def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):

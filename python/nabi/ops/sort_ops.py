@@ -3,16 +3,18 @@
 top_k orders each row with the sort of tf.sort (array_ops._sort_last: the GPU sort kernel of
 csrc/cuda/sort.cu for GPU tensors, NumPy on the host), then takes the values with `gather` on
 the input's device, so its gradient (a scatter into the chosen positions) comes from
-gather's. in_top_k is elementwise work on either device.
+gather's. in_top_k is elementwise work on either device. Neither reads anything back from the
+GPU: the indices they gather at are their own (the sort's, or clipped targets), in range by
+construction, so they skip the index checks.
 """
 import collections
 
 import numpy as np
 
 from .. import dtypes as _dt
-from ..framework.device import DeviceArray, to_device
+from ..framework.device import DeviceArray, take_along_axis, to_device
 from ._common import Tensor, _wrap, t_
-from .array_ops import _row_offsets, _sort_last, gather, reshape
+from .array_ops import _row_offsets, _sort_last, gather_checked, reshape
 
 TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])
 
@@ -53,7 +55,8 @@ def top_k(input, k=1, sorted=True, index_type=_dt.int32, name=None):  # noqa: A0
     lead = tuple(a.shape[:-1])
     rows = int(np.prod(lead, dtype=np.int64))
     flat = np.add(idx.astype(np.int64).reshape(rows, k), _row_offsets(rows, n, a))
-    values = reshape(gather(reshape(x, (-1,)), flat.reshape(-1)), lead + (k,))
+    # the sort's own indices: in range by construction, so no check (no read on the GPU)
+    values = reshape(gather_checked(reshape(x, (-1,)), flat.reshape(-1), 0), lead + (k,))
     if idx.dtype != it:  # int16 and the like: host-only dtypes, as TF's index_type allows
         idx = _like_device(to_device(idx, "cpu").astype(it), a)
     return TopKV2(values, _wrap(idx))
@@ -91,7 +94,9 @@ def in_top_k(targets, predictions, k, name=None):
     T = T.astype(np.int64)
     valid = np.logical_and(np.greater_equal(T, 0), np.less(T, n))
     tc = np.clip(T, 0, n - 1)
-    tp = np.take_along_axis(P, tc.reshape(-1, 1), axis=1)           # (batch, 1)
+    tc = tc.reshape(-1, 1)                                           # clipped: in range
+    tp = take_along_axis(P, tc, 1, checked=True) if type(P) is DeviceArray else \
+        np.take_along_axis(P, tc, axis=1)                            # (batch, 1)
     above = np.sum(np.greater(P, tp), axis=1)                        # strictly larger
     ok = np.logical_and(np.isfinite(tp.reshape(-1)), np.less(above, k))
     return _wrap(np.logical_and(valid, ok))

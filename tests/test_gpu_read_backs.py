@@ -1,0 +1,273 @@
+"""Small device-to-host reads that Keras-reachable ops no longer make on GPU tensors.
+
+Each op below reads nothing back from the GPU when its indices are in range by construction
+(computed by nabi itself: top_k's sort order, in_top_k's clipped targets, gather_nd's flat
+rows, extract_patches' patch rows, tf.repeat's index list) or were uploaded with a known
+value range (device.known_range: a Keras step's batch); ids from a user's GPU tensor are
+checked with at most one small read, and bad ids raise the same clear error on every device.
+Where the output's size depends on the ids (sorted segment ids: the number of segments is the
+last id + 1, as in TF; tf.repeat with GPU repeats) one read of that size is allowed, and the
+tests say so. Nadam keeps its running momentum product on the device.
+
+Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the CUDA host
+simulator) and compare with independent NumPy references, forward and gradient. Reads are
+counted by conftest's read_counter on the emulator (DeviceArray.get) and on the simulator
+(device-to-host copies); not on the CPU or a real GPU.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import nabi
+from nabi.framework import device as dev
+from nabi.framework.tensor import _wrap
+
+from conftest import read_counter
+
+
+def _counter(where, monkeypatch):
+    """run(f) -> (device-to-host reads during f() or None where they are not counted, f())."""
+    if where == "/CPU:0":
+        return lambda f: (None, f())
+    kind = "emu" if os.environ.get("NABI_EMULATE_CUDA") == "1" else "cuda"
+    run = read_counter(kind, monkeypatch)
+    if run is None:
+        return lambda f: (None, f())
+
+    def go(f):
+        box = []
+        n, _ = run(lambda: box.append(f()))
+        return n, box[0]
+    return go
+
+
+def _check_reads(got, want):
+    if got is not None:
+        assert got == want, f"{got} device-to-host reads, expected {want}"
+
+
+def _upload(a, where):
+    """An integer array as a Keras step uploads it (its range known on the host)."""
+    if where == "/CPU:0":
+        return nabi.constant(np.asarray(a))
+    return _wrap(dev.to_gpu_all(np.asarray(a), True))
+
+
+def _ids(a, where, known):
+    return _upload(a, where) if known else nabi.constant(np.asarray(a))
+
+
+def _np(t):
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def _weights(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ---------------------------------------------------------------- top_k / in_top_k
+def test_top_k_reads_nothing(where, monkeypatch):
+    count = _counter(where, monkeypatch)
+    a = np.array([[3.0, 1.0, 4.0, 1.5, 5.0], [9.0, 2.0, 6.0, 5.0, 3.0]], np.float32)
+    w = _weights((2, 3), 0)
+    with nabi.device(where):
+        x = nabi.Variable(a)
+        wt = nabi.constant(w.astype(np.float32))
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                v, i = nabi.math.top_k(x, 3)
+                loss = nabi.reduce_sum(v * wt)
+            return v, i, tape, loss
+        r1, (v, i, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 0)   # the sort's own indices: no check, no read
+    _check_reads(r2, 0)
+    order = np.argsort(-a, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(_np(i), order)
+    np.testing.assert_allclose(_np(v), np.take_along_axis(a, order, 1))
+    want = np.zeros_like(a, np.float64)
+    for r in range(2):
+        want[r, order[r]] = w[r]
+    np.testing.assert_allclose(_np(g), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_in_top_k_reads_nothing(where, monkeypatch, known):
+    count = _counter(where, monkeypatch)
+    p = np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.4], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1]],
+                 np.float32)
+    t = np.array([2, 0, 0, 5], np.int32)   # 5: out of range -> False, as TF
+    with nabi.device(where):
+        pt, tt = nabi.constant(p), _ids(t, where, known)
+        r, out = count(lambda: nabi.math.in_top_k(tt, pt, 2))
+    _check_reads(r, 0)   # clipped targets: in range by construction
+    want = [0 <= t[i] < 3 and (p[i] > p[i, t[i]]).sum() < 2 for i in range(4)]
+    np.testing.assert_array_equal(_np(out), want)
+
+
+# ---------------------------------------------------------------- gather_nd
+def ref_gather_nd(p, ind):
+    return np.array([p[tuple(i)] for i in ind.reshape(-1, ind.shape[-1])]).reshape(
+        ind.shape[:-1] + p.shape[ind.shape[-1]:])
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_gather_nd_reads_and_gradient(where, monkeypatch, known):
+    count = _counter(where, monkeypatch)
+    p = _weights((4, 5, 2), 1).astype(np.float32)
+    # (a known range is one bound for every coordinate: below the smallest indexed axis, 4)
+    ind = np.array([[3, 1], [0, 0], [3, 1], [1, 2]], np.int64)
+    w = _weights((4, 2), 2)
+    with nabi.device(where):
+        x = nabi.Variable(p)
+        it = _ids(ind, where, known)
+        wt = nabi.constant(w.astype(np.float32))
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.gather_nd(x, it)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(out), ref_gather_nd(p, ind))
+    want = np.zeros(p.shape)
+    for k, (i, j) in enumerate(ind):
+        want[i, j] += w[k]
+    np.testing.assert_allclose(_np(g), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_gather_nd_batch_dims_and_host_indices(where, monkeypatch, known):
+    count = _counter(where, monkeypatch)
+    p = _weights((2, 3, 4), 3).astype(np.float32)
+    ind = np.array([[[2], [0]], [[1], [1]]], np.int32)
+    with nabi.device(where):
+        x = nabi.constant(p)
+        it = _ids(ind, where, known)
+        r1, out = count(lambda: nabi.gather_nd(x, it, batch_dims=1))
+        r2, out2 = count(lambda: nabi.gather_nd(x, ind[1]))   # host indices: read nothing
+    _check_reads(r1, 0 if known else 1)
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(out), np.stack([ref_gather_nd(p[b], ind[b]) for b in range(2)]))
+    np.testing.assert_allclose(_np(out2), ref_gather_nd(p, ind[1]))
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_gather_nd_bad_index_error(where, known):
+    p = np.zeros((4, 5), np.float32)
+    ind = np.array([[1, 2], [0, 7]], np.int64)   # 7 >= 5 (a flat check would alias row 1)
+    with nabi.device(where):
+        x, it = nabi.constant(p), _ids(ind, where, known)
+        with pytest.raises(IndexError, match=r"\[gather_nd\] an index is out of range: "
+                                             r"indices\[1\] = \[0, 7\]"):
+            nabi.gather_nd(x, it)
+
+
+# ---------------------------------------------------------------- extract_patches
+def ref_patches(img, k, s):
+    n, h, w, c = img.shape
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    out = np.zeros((n, oh, ow, k * k * c))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j] = img[:, i * s:i * s + k, j * s:j * s + k, :].reshape(n, -1)
+    return out
+
+
+def test_extract_patches_reads_nothing(where, monkeypatch):
+    count = _counter(where, monkeypatch)
+    img = _weights((2, 5, 6, 2), 4).astype(np.float32)
+    w = _weights((2, 2, 3, 8), 5)
+    with nabi.device(where):
+        x = nabi.Variable(img)
+        wt = nabi.constant(w.astype(np.float32))
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.image.extract_patches(x, [1, 2, 2, 1], [1, 2, 2, 1], [1, 1, 1, 1],
+                                                 "VALID")
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 0)
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(out), ref_patches(img, 2, 2), rtol=1e-6)
+    want = np.zeros(img.shape)
+    for i in range(2):
+        for j in range(3):
+            want[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2, :] += w[:, i, j].reshape(2, 2, 2, 2)
+    np.testing.assert_allclose(_np(g), want, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- sparse softmax CE
+def ref_sparse_xent(labels, logits):
+    z = logits - logits.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    loss = -logp[np.arange(len(labels)), labels]
+    grad = np.exp(logp)
+    grad[np.arange(len(labels)), labels] -= 1
+    return loss, grad
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_sparse_softmax_xent_reads(where, monkeypatch, known):
+    count = _counter(where, monkeypatch)
+    logits = _weights((4, 3), 6)
+    labels = np.array([2, 0, 1, 2], np.int32)
+    with nabi.device(where):
+        x = nabi.Variable(logits.astype(np.float32))
+        lt = _ids(labels, where, known)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                loss = nabi.nn.sparse_softmax_cross_entropy_with_logits(lt, x)
+                s = nabi.reduce_sum(loss)
+            return loss, tape, s
+        r1, (loss, tape, s) = count(fwd)
+        r2, g = count(lambda: tape.gradient(s, x))
+    # unknown: the kernel checks the labels, one 4-byte flag read (the emulator's kernel runs
+    # on host copies, so it counts none)
+    _check_reads(r1, 0 if known else (0 if os.environ.get("NABI_EMULATE_CUDA") == "1" else 1))
+    _check_reads(r2, 0)
+    rl, rg = ref_sparse_xent(labels, logits)
+    np.testing.assert_allclose(_np(loss), rl, rtol=1e-5)
+    np.testing.assert_allclose(_np(g), rg, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_softmax_xent_bad_label(where):
+    with nabi.device(where):
+        x = nabi.constant(np.zeros((2, 3), np.float32))
+        with pytest.raises(ValueError, match="sparse_softmax"):
+            nabi.nn.sparse_softmax_cross_entropy_with_logits(nabi.constant([1, 3]), x)
+
+
+# ---------------------------------------------------------------- repeat
+@pytest.mark.parametrize("kind", ["int", "host", "gpu"])
+def test_repeat_reads(where, monkeypatch, kind):
+    count = _counter(where, monkeypatch)
+    a = _weights((3, 2), 7).astype(np.float32)
+    reps = {"int": 2, "host": [1, 0, 3], "gpu": [1, 0, 3]}[kind]
+    with nabi.device(where):
+        x = nabi.Variable(a)
+        rt = nabi.constant(np.array(reps, np.int32)) if kind == "gpu" else reps
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.repeat(x, rt, axis=0)
+                loss = nabi.reduce_sum(out * out)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    # GPU repeats: one read of them (the output's size depends on them; TF reads them too)
+    _check_reads(r1, 1 if kind == "gpu" else 0)
+    _check_reads(r2, 0)
+    want = np.repeat(a, reps, axis=0)
+    np.testing.assert_allclose(_np(out), want)
+    np.testing.assert_allclose(_np(g), 2 * a * np.broadcast_to(
+        np.array(reps).reshape(-1, 1) if kind != "int" else 2, (3, 1)), rtol=1e-6)
