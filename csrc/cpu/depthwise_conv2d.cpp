@@ -14,6 +14,10 @@
 // tap's 32-channel accumulators, and for 3x3 interior pixels past all nine taps' 8-channel
 // accumulators at once (each dy vector feeds nine FMAs). Tap ranges that stay inside
 // the image are worked out per row and per pixel, so the inner loops carry no bounds checks.
+// On AVX-512 machines float32 M == 1 3x3 (KW == 3, stride 1 along w) has AVX-512 kernels,
+// described where they are defined: the forward, the backward-data at stride 1 (the same
+// forward with the filter rotated by 180 degrees), and the filter gradient (nine tap sums in
+// registers, a sliding window of input columns). NABI_CONV_ISA=avx2 keeps the AVX2 kernels.
 //   forward          threaded over output rows (n, oh); each output pixel is accumulated in
 //                    place over its valid taps.
 //   backward-data    a gather, threaded over input rows (n, h): input pixel (h, w) adds the
@@ -22,7 +26,8 @@
 //   backward-filter  output rows cut into P contiguous chunks (P = threads), each summed
 //                    into its own (KH, KW, C*M) partial, then the partials are added in chunk
 //                    order (deterministic for a given thread count).
-// Test: PYTHONPATH=python python3 -m pytest -q tests/test_depthwise_conv.py
+// Test: PYTHONPATH=python python3 -m pytest -q tests/test_depthwise_conv.py \
+//         tests/test_depthwise_tiles.py
 // Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv
 #include "cpu/depthwise_conv2d.h"
 

@@ -1,0 +1,124 @@
+"""Tiling edge cases of the float32 3x3 depthwise CPU kernels (csrc/cpu/depthwise_conv2d.cpp):
+the AVX-512 forward (also used for backward-data at stride 1, with the filter rotated), the
+AVX-512 filter gradient (two output rows per pass with a sliding 3-column window, one row at
+row stride / dilation > 1, zero rows and columns at the borders), and the AVX2 kernels they
+fall back to (stride 2 along w, pads larger than the filter, M > 1). Forward, dx and dW are
+checked against a float64 NumPy reference written here (sums over filter taps of strided
+slices of the zero-padded input, and their adjoints), on every device (`where`), and once more
+in a subprocess with NABI_CONV_ISA=avx2 (the AVX2 kernels on an AVX-512 machine).
+
+    PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_depthwise_tiles.py
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nabi as tf
+
+
+def _pads(H, W, KH, KW, st, dl, padding):
+    """(top, bottom, left, right) for 'SAME' / 'VALID' / [[t, b], [l, r]]."""
+    if not isinstance(padding, str):
+        return padding[0][0], padding[0][1], padding[1][0], padding[1][1]
+    if padding == "VALID":
+        return 0, 0, 0, 0
+    out = []
+    for n, k, s, d in ((H, KH, st[0], dl[0]), (W, KW, st[1], dl[1])):
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        out += [total // 2, total - total // 2]
+    return tuple(out)
+
+
+def reference(x, w, dy, st, dl, padding):
+    """y, dx, dw of depthwise_conv2d (NHWC, filter (KH, KW, C, M)) in float64, given dy."""
+    x, w, dy = (np.asarray(a, np.float64) for a in (x, w, dy))
+    N, H, W, C = x.shape
+    KH, KW, _, M = w.shape
+    pt, pb, pl, pr = _pads(H, W, KH, KW, st, dl, padding)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    OH = (H + pt + pb - (KH - 1) * dl[0] - 1) // st[0] + 1
+    OW = (W + pl + pr - (KW - 1) * dl[1] - 1) // st[1] + 1
+    y = np.zeros((N, OH, OW, C, M))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    g = dy.reshape(N, OH, OW, C, M)
+    for i in range(KH):
+        for j in range(KW):
+            sl = (slice(None), slice(i * dl[0], i * dl[0] + (OH - 1) * st[0] + 1, st[0]),
+                  slice(j * dl[1], j * dl[1] + (OW - 1) * st[1] + 1, st[1]))
+            tap = xp[sl]                                        # (N, OH, OW, C)
+            y += tap[..., None] * w[i, j]
+            dxp[sl] += (g * w[i, j]).sum(-1)
+            dw[i, j] += np.einsum("nhwc,nhwcm->cm", tap, g)
+    dx = dxp[:, pt:pt + H, pl:pl + W]
+    return y.reshape(N, OH, OW, C * M), dx, dw
+
+
+# (N, H, W, C, KH, KW, M, strides, dilations, padding)
+CASES = [
+    (4, 14, 14, 256, 3, 3, 1, (1, 1), (1, 1), "SAME"),     # the benchmarked MobileNet block
+    (2, 9, 13, 37, 3, 3, 1, (1, 1), (1, 1), "SAME"),       # odd width, C = 2*16 + 5
+    (3, 7, 15, 20, 3, 3, 1, (1, 1), (1, 1), "VALID"),      # odd rows: unpaired last row
+    (1, 6, 11, 8, 3, 3, 1, (1, 1), (1, 1), "SAME"),        # C < 16: masked block only
+    (2, 5, 1, 16, 3, 3, 1, (1, 1), (1, 1), "SAME"),        # W = 1: both side columns zero
+    (2, 1, 9, 17, 3, 3, 1, (1, 1), (1, 1), "SAME"),        # H = 1: two zero rows
+    (2, 11, 10, 48, 3, 3, 1, (2, 1), (1, 1), "SAME"),      # row stride 2: one row per pass
+    (1, 12, 9, 33, 3, 3, 1, (1, 1), (2, 1), "SAME"),       # row dilation 2
+    (2, 10, 12, 24, 3, 3, 1, (2, 2), (1, 1), "SAME"),      # stride 2: AVX2 kernels
+    (1, 9, 10, 19, 3, 3, 1, (1, 1), (1, 1), "VALID"),
+    (1, 6, 8, 21, 3, 3, 1, (1, 1), (1, 1), [[3, 1], [0, 4]]),  # pads > KH-1: AVX2 dx
+    (1, 6, 8, 16, 3, 3, 1, (1, 1), (1, 1), [[0, 2], [2, 0]]),  # one-sided pads
+    (2, 7, 9, 12, 3, 3, 2, (1, 1), (1, 1), "SAME"),        # M = 2: generic loops
+    (1, 8, 7, 35, 2, 3, 1, (1, 1), (1, 1), "SAME"),        # KH = 2: AVX-512 fwd/dx, AVX2 dW
+]
+
+
+def _id(c):
+    p = c[9] if isinstance(c[9], str) else "explicit"
+    return f"{c[0]}x{c[1]}x{c[2]}x{c[3]}-k{c[4]}{c[5]}m{c[6]}-s{c[7][0]}{c[7][1]}" \
+           f"d{c[8][0]}{c[8][1]}-{p}"
+
+
+def check(case, where="/CPU:0"):
+    N, H, W, C, KH, KW, M, st, dl, padding = case
+    rng = np.random.default_rng(abs(hash(_id(case))) % 2**32)
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    w = rng.standard_normal((KH, KW, C, M)).astype(np.float32)
+    pt, pb, pl, pr = _pads(H, W, KH, KW, st, dl, padding)
+    OH = (H + pt + pb - (KH - 1) * dl[0] - 1) // st[0] + 1
+    OW = (W + pl + pr - (KW - 1) * dl[1] - 1) // st[1] + 1
+    dy = rng.standard_normal((N, OH, OW, C * M)).astype(np.float32)
+    y_ref, dx_ref, dw_ref = reference(x, w, dy, st, dl, padding)
+    pad_arg = padding if isinstance(padding, str) else [[0, 0], *padding, [0, 0]]
+    with tf.device(where):
+        xt, wt = tf.constant(x), tf.constant(w)
+        with tf.GradientTape() as tape:
+            tape.watch([xt, wt])
+            y = tf.nn.depthwise_conv2d(xt, wt, [1, st[0], st[1], 1], pad_arg, dilations=dl)
+        dx, dw = tape.gradient(y, [xt, wt], output_gradients=tf.constant(dy))
+    # float32 sums of n products of standard normals against float64: an absolute tolerance
+    # well under one product's size, so one missed or doubled tap shows
+    for got, ref, what, n in ((y, y_ref, "y", KH * KW), (dx, dx_ref, "dx", KH * KW * M),
+                              (dw, dw_ref, "dW", N * OH * OW)):
+        got = np.asarray(got.numpy(), np.float64)
+        assert got.shape == ref.shape, (what, got.shape, ref.shape)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=3e-6 * n ** 0.5 * 10,
+                                   err_msg=f"{what} of {_id(case)}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_depthwise_tiles(where, case):
+    check(case, where)
+
+
+def test_depthwise_tiles_avx2_path():
+    """The same cases with NABI_CONV_ISA=avx2 (read once per process, hence the subprocess)."""
+    env = dict(os.environ, NABI_CONV_ISA="avx2")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_depthwise_tiles as t\n"
+            "for c in t.CASES: t.check(c)\nprint('ok', len(t.CASES))")
+    r = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == f"ok {len(CASES)}", r.stdout + r.stderr
