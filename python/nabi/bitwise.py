@@ -6,13 +6,15 @@
 Both operands have one dtype (TF raises otherwise; a Python number or NumPy value adapts to the
 tensor operand) and broadcast as in TF. Shift amounts are clamped to [0, bits - 1], as TF's
 kernels do (a negative shift leaves x unchanged; left shifts wrap in two's complement; right
-shifts of signed values are arithmetic). The ops run on the host (NumPy); the result stays on
-its operands' device. GPU tensors are int32/int64 (8/16-bit and unsigned data is widened on
-the way there), so on the GPU the ops see and return those dtypes. No gradients, as in TF.
+shifts of signed values are arithmetic). Host tensors run on NumPy; GPU tensors on the kernels
+of csrc/cuda/bitwise.cu (cuda_backend.bitwise / bitwise_not: broadcasting on the device, nothing
+read back), with the same results. GPU tensors are int32/int64 (8/16-bit and unsigned data is
+widened on the way there), so on the GPU the ops see and return those dtypes. No gradients, as
+in TF.
 """
 import numpy as np
 
-from .framework.device import DeviceArray
+from .framework.device import DeviceArray, backend
 from .framework.tensor import Tensor, _wrap
 from .ops._common import binary_operands, broadcast_shape
 
@@ -38,6 +40,11 @@ def _result(arr, on_gpu):
     return _wrap(DeviceArray.from_numpy(arr) if on_gpu else arr)
 
 
+# the kernel's op names (cuda_backend.bitwise)
+_GPU_OP = {"bitwise_and": "and", "bitwise_or": "or", "bitwise_xor": "xor",
+           "left_shift": "left_shift", "right_shift": "right_shift"}
+
+
 def _binary(op, x, y, fn):
     for v, what in ((x, "x"), (y, "y")):
         if isinstance(v, Tensor):
@@ -45,6 +52,8 @@ def _binary(op, x, y, fn):
     x, y = binary_operands(f"bitwise.{op}", x, y)
     _check_int(op, x, "x")
     broadcast_shape(f"bitwise.{op}", x._data.shape, y._data.shape)
+    if type(x._data) is DeviceArray:   # (binary_operands put both on one device)
+        return _wrap(DeviceArray(backend().bitwise(_GPU_OP[op], x._data.buf, y._data.buf)))
     (a, gpu), (b, _) = _host(x), _host(y)
     return _result(fn(a, b), gpu)
 
@@ -70,6 +79,8 @@ def invert(x, name=None):
     if not isinstance(x, Tensor):
         x = convert_to_tensor(x)
     _check_int("invert", x, "x")
+    if type(x._data) is DeviceArray:
+        return _wrap(DeviceArray(backend().bitwise_not(x._data.buf)))
     a, gpu = _host(x)
     return _result(np.invert(a), gpu)
 

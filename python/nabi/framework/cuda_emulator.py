@@ -1613,6 +1613,60 @@ def vocab_lookup(keys, idx, x):
     return _out(out.reshape(a.shape))
 
 
+_BIT_OPS = {"and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+            "left_shift": "bitwise_left_shift", "right_shift": "bitwise_right_shift"}
+
+
+def bitwise(op, a, b):
+    """a (op) b for op and / or / xor / left_shift / right_shift on int32/int64 buffers of one
+    dtype, NumPy-broadcast; shift amounts clamped to [0, bits - 1], left shifts wrapping, right
+    shifts arithmetic (csrc/cuda/bitwise.cu)."""
+    if op not in _BIT_OPS:
+        raise ValueError(f"[bitwise] op must be 'and', 'or', 'xor', 'left_shift' or "
+                         f"'right_shift', got '{op}'")
+    name = _BIT_OPS[op]
+    x, y = _a(a, name, "x"), _a(b, name, "y")
+    if x.dtype not in (np.int32, np.int64) or x.dtype != y.dtype:
+        raise TypeError(f"[{name}] x and y must both be int32 or both int64, got {x.dtype} "
+                        f"{list(x.shape)} and {y.dtype} {list(y.shape)}")
+    if max(x.ndim, y.ndim) > 8:
+        raise ValueError(f"[{name}] at most 8 dimensions, got shapes {list(x.shape)} and "
+                         f"{list(y.shape)}")
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"[{name}] shapes {list(x.shape)} and {list(y.shape)} are not "
+                         "broadcastable") from None
+    xb, yb = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
+    if op in ("and", "or", "xor"):
+        return _out(getattr(np, name)(xb, yb))
+    bits = x.dtype.itemsize * 8
+    s = np.clip(yb, 0, bits - 1)
+    if op == "right_shift":
+        return _out(np.right_shift(xb, s))
+    u = np.dtype(f"u{x.dtype.itemsize}")
+    return _out(np.left_shift(xb.astype(u), s.astype(u)).astype(x.dtype))
+
+
+def bitwise_not(x):
+    """~x of an int32/int64 buffer (csrc/cuda/bitwise.cu)."""
+    a = _a(x, "bitwise_not")
+    if a.dtype not in (np.int32, np.int64):
+        raise TypeError(f"[bitwise_not] x must be int32 or int64, got {a.dtype} of shape "
+                        f"{list(a.shape)}")
+    return _out(np.invert(a))
+
+
+def signbit(x):
+    """bool: the sign bit of float32/float64 x (-0.0 and negative NaNs too), x < 0 for
+    int32/int64 (csrc/cuda/bitwise.cu)."""
+    a = _a(x, "signbit")
+    if a.dtype == np.bool_:
+        raise TypeError(f"[signbit] x must be float32, float64, int32 or int64, got bool of "
+                        f"shape {list(a.shape)}")
+    return _out(np.signbit(a))
+
+
 KERNEL_ENTRIES = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and n not in (
