@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bias.h"
@@ -149,6 +150,9 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
   const int64_t cb_stride = saved ? Tn * U : U, cs_stride = saved ? U : 0;
 
   const rnn::StepB<T> Rs(R, G, U, G, B);
+  // Float32 with the default activations on AVX-512: bias, gates and state in one pass.
+  const bool fused = std::is_same_v<T, float> && o.act == rnn::RnnAct::Tanh &&
+                     o.rec_act == rnn::RnnAct::Sigmoid && rnn::simd_level() == 2;
   // One region for the whole sequence: each thread projects its own batch rows' inputs,
   // then runs every step on them.
   parallel_for(B, Tn * (rnn::step_cost(U, 4) + 2 * D * G), [&](int64_t rb, int64_t re) {
@@ -163,6 +167,16 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
       for (int64_t r = 0; r < M; ++r) {
         const int64_t bi = rb + r;
         T* g = Gs + r * ldg;
+        const T* cp = s == 0 ? c0 + bi * U : cbuf + bi * cb_stride + (s - 1) * cs_stride;
+        T* c = cbuf + bi * cb_stride + s * cs_stride;
+        T* a = abuf + bi * cb_stride + s * cs_stride;
+        T* h = out + (bi * Tn + s) * U;
+        if constexpr (std::is_same_v<T, float>) {
+          if (fused) {
+            rnn::avx512::lstm_cell_forward(U, g, b, cp, c, a, h);
+            continue;
+          }
+        }
         if (b)
           for (int64_t j = 0; j < G; ++j) g[j] += b[j];
         T* gi = g;
@@ -172,13 +186,9 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
         rnn::act_inplace(o.rec_act, gi, 2 * U);
         rnn::act_inplace(o.act, gc, U);
         rnn::act_inplace(o.rec_act, go, U);
-        const T* cp = s == 0 ? c0 + bi * U : cbuf + bi * cb_stride + (s - 1) * cs_stride;
-        T* c = cbuf + bi * cb_stride + s * cs_stride;
-        T* a = abuf + bi * cb_stride + s * cs_stride;
         for (int64_t j = 0; j < U; ++j) c[j] = gf[j] * cp[j] + gi[j] * gc[j];
         std::memcpy(a, c, static_cast<size_t>(U) * sizeof(T));
         rnn::act_inplace(o.act, a, U);
-        T* h = out + (bi * Tn + s) * U;
         for (int64_t j = 0; j < U; ++j) h[j] = go[j] * a[j];
       }
     }
@@ -242,6 +252,7 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   const T* RT = rt.data();
   const rnn::StepB<T> RTs(small ? R : RT, U, small ? 0 : G, U, B);
   const bool default_acts = o.act == rnn::RnnAct::Tanh && o.rec_act == rnn::RnnAct::Sigmoid;
+  const bool fused512 = std::is_same_v<T, float> && default_acts && rnn::simd_level() == 2;
   std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
   const int nt = max_threads();
   rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, G}});
@@ -261,6 +272,12 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         const T* a = cact + (bi * Tn + s) * U;
         const T* cp = s == 0 ? c0 + bi * U : cells + (bi * Tn + s - 1) * U;
         T* dg = dG + (bi * Tn + t) * G;
+        if constexpr (std::is_same_v<T, float>) {
+          if (fused512) {
+            rnn::avx512::lstm_cell_backward(U, dh, dy, dc, g, a, cp, dg);
+            continue;
+          }
+        }
         if (default_acts) {
           lstm_cell_backward_tanh_sigmoid(U, dh, dy, dc, gi, gf, gc, go, a, cp, dg);
           continue;

@@ -5,6 +5,8 @@
 // use std::exp / std::tanh.
 #include "cpu/rnn_common.h"
 
+#include "cpu/gemm.h"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -243,9 +245,20 @@ void pack_b16(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed) 
     }
 }
 
+int simd_level() {
+#if defined(NABI_X86)
+  const char* isa = gemm_isa();  // "avx512" only when the CPU has AVX-512 F/DQ/BW/VL
+  if (isa[0] == 'a' && isa[3] == '5') return 2;
+  return cpu_has_avx2() && isa[0] == 'a' ? 1 : 0;
+#else
+  return 0;
+#endif
+}
+
 void packed_step_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                       const float* packed, float beta, float* C, int64_t ldc) {
 #if defined(NABI_X86)
+  if (simd_level() == 2) return avx512::packed_step(M, N, K, A, lda, packed, beta, C, ldc);
   packed_step_avx2(M, N, K, A, lda, packed, beta, C, ldc);
 #else
   (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)beta, (void)C, (void)ldc;
@@ -254,7 +267,12 @@ void packed_step_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
 
 void act_inplace(RnnAct k, float* x, int64_t n) {
 #if defined(NABI_X86)
-  if (cpu_has_avx2()) {
+  const int level = simd_level();
+  if (level == 2) {
+    if (k == RnnAct::Sigmoid) return avx512::sigmoid(x, n);
+    if (k == RnnAct::Tanh) return avx512::tanh(x, n);
+  }
+  if (level == 1) {
     if (k == RnnAct::Sigmoid) return sigmoid_avx2(x, n);
     if (k == RnnAct::Tanh) return tanh_avx2(x, n);
   }

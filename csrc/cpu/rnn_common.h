@@ -60,6 +60,28 @@ void pack_b16(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed);
 void packed_step_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                       const float* packed, float beta, float* C, int64_t ldc);
 
+// SIMD level of the float32 recurrent kernels: 2 = AVX-512 (rnn_kernels_avx512.cpp), 1 =
+// AVX2+FMA, 0 = portable. The CPU's best, capped by the GEMM dispatcher's choice
+// (NABI_GEMM_ISA / gemm_set_isa), so tests and benchmarks can force the lower paths.
+int simd_level();
+
+// Fused LSTM cell rows for the default activations (sigmoid gates, tanh cell), float32
+// AVX-512 (simd_level() == 2 only). g: one row of gates (i, f, c, o pre-activations without
+// the bias; overwritten with the activations), b: bias (4U) or null, cp: c_{s-1};
+// writes c, a = tanh(c), h = o * a.
+namespace avx512 {
+void packed_step(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* packed, float beta, float* C, int64_t ldc);
+void sigmoid(float* x, int64_t n);
+void tanh(float* x, int64_t n);
+void lstm_cell_forward(int64_t U, float* g, const float* b, const float* cp, float* c, float* a,
+                       float* h);
+// Backward of one row: dg (4U) = the gate gradients, dc updated in place to dc_{s-1};
+// dh is the carried hidden gradient, dy the output's, g the activated gates, a = tanh(c_s).
+void lstm_cell_backward(int64_t U, const float* dh, const float* dy, float* dc, const float* g,
+                        const float* a, const float* cp, float* dg);
+}  // namespace avx512
+
 // Returns a kernel-friendly per-element cost estimate (flops) of one recurrent step row.
 inline int64_t step_cost(int64_t U, int64_t G) { return 2 * U * G * U + 30 * G * U; }
 
