@@ -271,3 +271,170 @@ def test_repeat_reads(where, monkeypatch, kind):
     np.testing.assert_allclose(_np(out), want)
     np.testing.assert_allclose(_np(g), 2 * a * np.broadcast_to(
         np.array(reps).reshape(-1, 1) if kind != "int" else 2, (3, 1)), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- segment ops
+def ref_segment(data, ids, num, kind, empty):
+    out = np.full((num,) + data.shape[1:], np.nan)
+    for s in range(num):
+        rows = data[ids == s]
+        if len(rows):
+            out[s] = {"max": rows.max(0), "min": rows.min(0), "prod": rows.prod(0),
+                      "mean": rows.mean(0), "sqrt_n": rows.sum(0) / np.sqrt(len(rows)),
+                      "sum": rows.sum(0)}[kind]
+        else:
+            out[s] = empty
+    return out
+
+
+def ref_segment_grad(data, ids, num, kind, w):
+    """d sum(w * segment_kind(data)) / d data, by central differences (float64)."""
+    g = np.zeros_like(data)
+    e = 1e-6
+    for i in np.ndindex(data.shape):
+        d1, d2 = data.copy(), data.copy()
+        d1[i] += e
+        d2[i] -= e
+        f1 = np.nansum(w * ref_segment(d1, ids, num, kind, 0.0))
+        f2 = np.nansum(w * ref_segment(d2, ids, num, kind, 0.0))
+        g[i] = (f1 - f2) / (2 * e)
+    return g
+
+
+SORTED = np.array([0, 0, 2, 2, 2, 4], np.int32)       # segments 1 and 3 empty
+UNSORTED = np.array([3, -1, 0, 3, 1, 0], np.int64)   # segment 2 empty, row 1 dropped
+_SORTED_OPS = {"mean": "segment_mean", "max": "segment_max", "min": "segment_min",
+               "prod": "segment_prod"}
+_UNSORTED_OPS = {"max": "unsorted_segment_max", "min": "unsorted_segment_min",
+                 "prod": "unsorted_segment_prod", "mean": "unsorted_segment_mean",
+                 "sqrt_n": "unsorted_segment_sqrt_n", "sum": "unsorted_segment_sum"}
+
+
+def _data(seed):
+    # distinct values, none zero: max / min have no ties, prod's gradient is prod / x
+    d = np.random.default_rng(seed).permutation(12).reshape(6, 2) + 1.0
+    return d * np.where(np.arange(12).reshape(6, 2) % 3 == 0, -0.5, 0.25)
+
+
+@pytest.mark.parametrize("kind", sorted(_SORTED_OPS))
+def test_sorted_segment_ops_on_gpu_ids(where, monkeypatch, kind):
+    count = _counter(where, monkeypatch)
+    d = _data(8)
+    num = 5
+    w = _weights((num, 2), 9)
+    with nabi.device(where):
+        x = nabi.Variable(d)
+        ids = nabi.constant(SORTED)
+        wt = nabi.constant(w)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = getattr(nabi.math, _SORTED_OPS[kind])(x, ids)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    # one read: the number of segments is the last id + 1 (data-dependent, as TF), read with
+    # the first id and the order check
+    _check_reads(r1, 1)
+    _check_reads(r2, 0)
+    empty = 1.0 if kind == "prod" else 0.0
+    np.testing.assert_allclose(_np(out), ref_segment(d, SORTED, num, kind, empty), rtol=1e-12)
+    np.testing.assert_allclose(_np(g), ref_segment_grad(d, SORTED, num, kind, w), rtol=1e-6,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("kind", sorted(_UNSORTED_OPS))
+def test_unsorted_segment_ops_on_gpu_ids(where, monkeypatch, kind, known):
+    count = _counter(where, monkeypatch)
+    d = _data(10)
+    num = 4
+    w = _weights((num, 2), 11)
+    with nabi.device(where):
+        x = nabi.Variable(d)
+        ids = _ids(UNSORTED, where, known)
+        wt = nabi.constant(w)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = getattr(nabi.math, _UNSORTED_OPS[kind])(x, ids, num)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
+    _check_reads(r2, 0)
+    fi = np.finfo(np.float64)
+    empty = {"max": fi.min, "min": fi.max, "prod": 1.0}.get(kind, 0.0)
+    np.testing.assert_allclose(_np(out), ref_segment(d, UNSORTED, num, kind, empty),
+                               rtol=1e-12)
+    wz = w.copy()
+    wz[2] = 0   # the empty segment's finite identity has no gradient
+    np.testing.assert_allclose(_np(g), ref_segment_grad(d, UNSORTED, num, kind, wz),
+                               rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("op", sorted(_UNSORTED_OPS.values()))
+def test_unsorted_segment_bad_id_error(where, op, known):
+    with nabi.device(where):
+        x = nabi.constant(np.ones((3, 2)))
+        ids = _ids(np.array([0, 4, 1], np.int64), where, known)
+        with pytest.raises(ValueError, match=rf"\[{op}\] segment id 4 is out of range \[0, 3\)"):
+            getattr(nabi.math, op)(x, ids, 3)
+
+
+@pytest.mark.parametrize("op", sorted(_SORTED_OPS.values()) + ["segment_sum"])
+@pytest.mark.parametrize("ids, msg", [([0, 2, 1], "must be sorted ascending"),
+                                      ([-1, 0, 0], "must be non-negative")])
+def test_sorted_segment_bad_ids_error(where, op, ids, msg):
+    with nabi.device(where):
+        x = nabi.constant(np.ones((3, 2)))
+        with pytest.raises(ValueError, match=rf"\[{op}\] segment.*{msg}"):
+            getattr(nabi.math, op)(x, nabi.constant(np.array(ids, np.int64)))
+
+
+# ---------------------------------------------------------------- tensor_scatter_nd_update
+@pytest.mark.parametrize("known", [True, False])
+def test_tensor_scatter_nd_update_on_gpu_indices(where, monkeypatch, known):
+    count = _counter(where, monkeypatch)
+    t = _weights((4, 3, 2), 12)
+    # [2, 1] twice: the last wins (a known range is one bound below every axis: 3)
+    ind = np.array([[2, 1], [0, 0], [2, 1], [1, 2]], np.int64)
+    u = _weights((4, 2), 13)
+    w = _weights((4, 3, 2), 14)
+    with nabi.device(where):
+        tt, ut = nabi.Variable(t), nabi.Variable(u)
+        it = _ids(ind, where, known)
+        wt = nabi.constant(w)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.tensor_scatter_nd_update(tt, it, ut)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, (gt, gu) = count(lambda: tape.gradient(loss, [tt, ut]))
+    _check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
+    _check_reads(r2, 0)
+    want = t.copy()
+    for k, (i, j) in enumerate(ind):
+        want[i, j] = u[k]
+    np.testing.assert_allclose(_np(out), want)
+    gtw = w.copy()
+    gtw[ind[:, 0], ind[:, 1]] = 0
+    guw = np.array([w[i, j] for i, j in ind])
+    guw[0] = 0   # overwritten by the later duplicate
+    np.testing.assert_allclose(_np(gt), gtw)
+    np.testing.assert_allclose(_np(gu), guw)
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_tensor_scatter_nd_update_bad_index_error(where, known):
+    with nabi.device(where):
+        t = nabi.constant(np.zeros((4, 3)))
+        it = _ids(np.array([[1, 2], [0, 3]], np.int64), where, known)
+        with pytest.raises(IndexError, match=r"\[tensor_scatter_nd_update\] indices\[1\] = "
+                                             r"\[0, 3\] does not index into shape \[4, 3\]"):
+            nabi.tensor_scatter_nd_update(t, it, nabi.constant(np.ones(2)))

@@ -21,7 +21,8 @@ from ._common import (Tensor, _tapes, _wrap, binary_operands, is_float, operand_
                       t_)
 from . import math_ops as _m
 from . import array_ops as _a
-from .segment_ops import _check_data, _host_ints, _sorted_ids
+from .segment_ops import _check_data, _device_ids, _host_ints, _take0, check_unsorted_ids
+from .segment_ops import segment_counts, sorted_ids
 from . import gpu_index_extra as _gx
 
 # ------------------------------------------------------------------------------ helpers
@@ -463,7 +464,7 @@ def _segment_reduce(op, x, ids, num, kind):
         return _segment_minmax_gpu(op, x, ids, num, kind)
     if type(a) is DeviceArray and kind == "prod" and _gx.gpu_ok(a):  # the segment_prod kernel
         return _gx.segment_prod(op, x, ids, num, lambda g, xt, o: _segment_grad_t(
-            g, xt, o, ids, kind))
+            g, xt, o, _host(ids), kind))   # (second order: GPU ids come to the host)
 
     def fwd(h):
         h2 = h.reshape((ids.size,) + rest)
@@ -513,32 +514,37 @@ def _segment_reduce(op, x, ids, num, kind):
 
 def _segment_minmax_gpu(op, x, ids, num, kind):
     """Segment max / min of a GPU tensor on the kernel of csrc/cuda/segment_reduce.cu (the
-    data stays on the GPU; the ids, already read for their checks, go up once); the gradient
-    (ties share it evenly, rows of id -1 get none) is GPU array work too."""
+    data stays on the GPU; host ids, already read for their checks, go up once; GPU ids,
+    checked, stay there); the gradient (ties share it evenly, rows of id -1 get none) is GPU
+    array work too, its gathers and scatter at checked ids (no read back)."""
     a = x._data
     rest = tuple(a.shape[ids.ndim:])
-    flat = np.ascontiguousarray(ids.reshape(-1))
+    on_gpu = type(ids) is DeviceArray
+    flat = ids.reshape(-1) if on_gpu else np.ascontiguousarray(ids.reshape(-1))
     a2 = a.reshape((flat.size,) + rest)
     y = DeviceArray(backend().segment_minmax(a2.buf, to_device(flat, "cuda").buf, num,
                                              kind == "max"))
     out = _wrap(y)
     if _tapes and is_float(a):
-        ext = np.where(flat >= 0, flat, num)  # rows of id -1: a padding segment num
-        keep = to_device((flat >= 0).reshape((-1,) + (1,) * len(rest)), "cuda")
+        # rows of id -1: a padding segment num
+        ext = np.where(flat < 0, np.asarray(num, np.int64), flat) if on_gpu else \
+            to_device(np.where(flat >= 0, flat, num), "cuda")
+        keep = np.greater_equal(flat, 0) if on_gpu else to_device(flat >= 0, "cuda")
+        keep = keep.reshape((-1,) + (1,) * len(rest))
 
         def backward(g, needs):
             g = to_device(g, "cuda")
             zero = np.zeros_like(g, shape=(1,) + rest)
-            chosen = np.take(np.concatenate([y, zero], axis=0), ext, axis=0)
+            chosen = _take0(np.concatenate([y, zero], axis=0), ext)
             sel = np.logical_and(np.equal(a2, chosen), keep)
             cnt = np.zeros_like(g, shape=(num + 1,) + rest)
-            add_at(cnt, (ext,), sel.astype(g.dtype))
+            add_at(cnt, (ext,), sel.astype(g.dtype), checked=True)
             share = np.concatenate([g, zero], axis=0) / np.maximum(cnt, np.ones((), g.dtype))
-            gr = np.where(sel, np.take(share, ext, axis=0), np.zeros((), g.dtype))
+            gr = np.where(sel, _take0(share, ext), np.zeros((), g.dtype))
             return (gr.reshape(a.shape),)
 
-        record((x,), out, backward,
-               lambda g, needs: (_segment_grad_t(g, x, out, ids, kind),), op)
+        record((x,), out, backward,   # (second order: GPU ids come to the host)
+               lambda g, needs: (_segment_grad_t(g, x, out, _host(ids), kind),), op)
     return out
 
 
@@ -589,6 +595,8 @@ def _segment_grad_t(g, x, out, ids, kind):
 
 
 def _num_segments(op, num_segments, ids):
+    """num_segments as an int, and the ids checked against it (GPU ids: at most one read);
+    (num, the checked ids)."""
     if isinstance(num_segments, Tensor):
         num_segments = num_segments.numpy().item()
     if isinstance(num_segments, (bool, np.bool_)) or \
@@ -597,16 +605,18 @@ def _num_segments(op, num_segments, ids):
     num = int(num_segments)
     if num < 0:
         raise ValueError(f"[{op}] num_segments must be >= 0, got {num}")
-    if ids.size and ids.max() >= num:
-        raise ValueError(f"[{op}] segment id {int(ids.max())} is out of range [0, {num}) "
-                         f"(num_segments={num})")
-    return num
+    return num, check_unsorted_ids(op, ids, num)
+
+
+def _unsorted_ids(op, x, segment_ids):
+    """GPU ids of float GPU data stay on the GPU (int64); others come to the host."""
+    dids = _device_ids(op, x, segment_ids)
+    return dids if dids is not None else _host_ints(op, "segment_ids", segment_ids)
 
 
 def _unsorted(op, kind, data, segment_ids, num_segments):
     x = t_(data)
-    ids = _host_ints(op, "segment_ids", segment_ids)
-    num = _num_segments(op, num_segments, ids)
+    num, ids = _num_segments(op, num_segments, _unsorted_ids(op, x, segment_ids))
     _check_data(op, x, ids)
     return _segment_reduce(op, x, ids, num, kind)
 
@@ -631,11 +641,10 @@ def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
 def _counts(op, data, segment_ids, num_segments):
     from .segment_ops import unsorted_segment_sum
     x = t_(data)
-    ids = _host_ints(op, "segment_ids", segment_ids)
-    num = _num_segments(op, num_segments, ids)
+    num, ids = _num_segments(op, num_segments, _unsorted_ids(op, x, segment_ids))
     _check_data(op, x, ids)
-    s = unsorted_segment_sum(x, ids, num)
-    c = np.bincount(ids.reshape(-1)[ids.reshape(-1) >= 0], minlength=num).astype(np.float64)
+    s = unsorted_segment_sum(x, _wrap(ids), num)   # (checked GPU ids: no second read)
+    c = segment_counts(ids, num, s._data if type(ids) is DeviceArray else np.zeros(0))
     c = c.reshape((num,) + (1,) * (s._data.ndim - 1))
     return x, s, c
 
@@ -643,19 +652,28 @@ def _counts(op, data, segment_ids, num_segments):
 def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
     """Per-segment means; empty segments are 0."""
     x, s, c = _counts("unsorted_segment_mean", data, segment_ids, num_segments)
+    if type(c) is DeviceArray:
+        return _m.divide(s, _wrap(np.maximum(c, np.ones((), c.dtype))))
     return _m.divide(s, _wrap(_like(np.maximum(c, 1).astype(s._data.dtype), s._data)))
 
 
 def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
     """Per-segment sums divided by sqrt(count); empty segments are 0."""
     x, s, c = _counts("unsorted_segment_sqrt_n", data, segment_ids, num_segments)
+    if type(c) is DeviceArray:
+        return _m.divide(s, _wrap(np.sqrt(np.maximum(c, np.ones((), c.dtype)))))
     return _m.divide(s, _wrap(_like(np.sqrt(np.maximum(c, 1)).astype(s._data.dtype), s._data)))
 
 
 def _sorted(op, kind, data, segment_ids):
     x = t_(data)
-    ids, num = _sorted_ids(op, x, segment_ids)
+    ids, num = sorted_ids(op, x, segment_ids)   # GPU ids: one read (the size, the checks)
     out = _segment_reduce(op, x, ids, num, kind)
+    if kind != "prod" and type(ids) is DeviceArray:   # empty segments -> 0, on the GPU
+        a = out._data
+        empty = np.equal(segment_counts(ids, num, a), np.zeros((), a.dtype))
+        return _a.where(_wrap(empty.reshape((num,) + (1,) * (a.ndim - 1))),
+                        _a.zeros_like(out), out)
     if kind != "prod":  # TF's sorted segment_min/max leave empty segments at 0
         present = np.zeros(num, bool)
         present[ids] = True

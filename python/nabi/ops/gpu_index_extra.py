@@ -23,7 +23,7 @@ import builtins as _b
 
 import numpy as np
 
-from ..framework.device import DeviceArray, add_at, backend, to_device
+from ..framework.device import DeviceArray, add_at, backend, known_range, to_device
 from ._common import _tapes, _wrap, is_float, record
 
 NUM = (np.float32, np.float64, np.int32, np.int64)
@@ -114,20 +114,26 @@ def cumulative_logsumexp(x, axis, exclusive, reverse, tensor_rule):
 
 # ---------------------------------------------------------------- segment_prod
 def segment_prod(op, x, ids, num, grad_t):
-    """Per-segment products of the GPU Tensor x's rows (ids: host int64, already checked;
-    -1 rows dropped) on the kernel. The gradient is TF's (and the CPU path's): with no zero in
+    """Per-segment products of the GPU Tensor x's rows (ids: int64 on the host or the GPU,
+    already checked; -1 rows dropped) on the kernel. The gradient is TF's (and the CPU path's): with no zero in
     the segment, prod / x; at the segment's only zero, the product of the others; else 0 --
     from a second segment_prod of the data with zeros replaced by 1 and a count of zeros, all
     on the device. grad_t(g, x, out) is the Tensor rule (second order)."""
     a = x._data
     rest = tuple(a.shape[ids.ndim:])
-    flat = np.ascontiguousarray(ids.reshape(-1))
+    on_gpu = type(ids) is DeviceArray
+    flat = ids.reshape(-1) if on_gpu else np.ascontiguousarray(ids.reshape(-1))
     a2 = a.reshape((flat.size,) + rest)
     ids_d = dev(flat)
     y = DeviceArray(backend().segment_prod(a2.buf, ids_d.buf, num))
     out = _wrap(y)
     if _tapes and is_float(a):
-        ext = dev(np.where(flat >= 0, flat, num))  # rows of id -1 read a padding row num
+        # rows of id -1 read a padding row num (in range: the takes below read no flag)
+        ext = np.where(flat < 0, np.asarray(num, np.int64), flat) if on_gpu else \
+            dev(np.where(flat >= 0, flat, num))
+
+        def take(v):
+            return DeviceArray(backend().take(v.buf, ext.buf, 0, checked=True))
 
         def backward(g, needs):
             g = dev(g)
@@ -136,11 +142,11 @@ def segment_prod(op, x, ids, num, grad_t):
             nzp = DeviceArray(backend().segment_prod(nzd.buf, ids_d.buf, num))
             cnt = np.zeros_like(g, shape=(num + 1,) + rest)
             if flat.size:
-                add_at(cnt, (ext,), zero.astype(g.dtype))
+                add_at(cnt, (ext,), zero.astype(g.dtype), checked=True)
             pad = np.zeros_like(g, shape=(1,) + rest)
-            zc = np.take(cnt, ext, axis=0)
-            nzr = np.take(np.concatenate([nzp, pad], axis=0), ext, axis=0)
-            gr = np.take(np.concatenate([g, pad], axis=0), ext, axis=0)
+            zc = take(cnt)
+            nzr = take(np.concatenate([nzp, pad], axis=0))
+            gr = take(np.concatenate([g, pad], axis=0))
             zf = np.zeros((), g.dtype)
             d = np.where(np.equal(zc, 0), np.true_divide(nzr, nzd),
                          np.where(np.logical_and(np.equal(zc, 1), zero), nzr, zf))
@@ -243,7 +249,8 @@ def flat_rows(op, indices, ind, shape):
                          f"the output shape {tuple(shape)} has rank {len(shape)}")
     i64 = ind.astype(np.int64) if ind.dtype != np.int64 else ind
     lead = np.asarray(shape[:k], np.int64)
-    if ind.size and k:
+    rng = known_range(ind)   # a range known on the host below every axis: no read
+    if ind.size and k and not (rng is not None and rng[0] >= 0 and rng[1] < lead.min()):
         bad = np.any(np.logical_or(np.less(i64, np.int64(0)), np.greater_equal(i64, dev(lead))))
         if bool(bad):
             from .scatter_ops import _flat_rows

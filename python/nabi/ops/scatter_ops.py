@@ -90,6 +90,9 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     op = "tensor_scatter_nd_update"
     x, u = binary_operands(op, tensor, updates)
     shape = tuple(x._data.shape)
+    ind = _gx.device_indices(indices)
+    if ind is not None and type(x._data) is DeviceArray and _gx.gpu_ok(x._data, u._data):
+        return _update_device(op, x, u, indices, ind, shape)
     flat, k = _flat_rows(op, indices, shape)
     _check_updates(op, u._data, flat.shape + (k,), shape, k)
     rest = shape[k:]
@@ -105,6 +108,33 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     mask[f] = True
     mask = mask.reshape(shape[:k] + (1,) * len(rest))
     return where(_wrap(_like_device(mask, x._data)), new, x)
+
+
+def _update_device(op, x, u, indices, ind, shape):
+    """tensor_scatter_nd_update with GPU indices, on the GPU: the flat rows are checked there
+    (one bool read; none for a known range); each row's last update is the largest position
+    that writes it (the segment max kernel over the positions 0..n-1), gathered from the
+    updates where a row is written, else the tensor's row. Gradients come from the gather
+    (an overwritten duplicate gets zero) and the where."""
+    fl, k = _gx.flat_rows(op, indices, ind, shape)
+    _check_updates(op, u._data, tuple(ind.shape), shape, k)
+    rest = tuple(shape[k:])
+    rows = int(np.prod(shape[:k], dtype=np.int64))
+    f = fl.reshape(-1)
+    n = int(f.size)
+    if n == 0 or rows == 0:
+        from .array_ops import identity
+        return identity(x)
+    be = _gx.backend()
+    pos = DeviceArray(be.arange(0.0, 1.0, n, "int64"))
+    last = DeviceArray(be.segment_minmax(pos.buf, f.buf, rows, True))  # -2**63: not written
+    hit = np.greater_equal(last, np.int64(0))
+    src = np.maximum(last, np.int64(0))
+    src.value_range = (0, n - 1)   # our own array: every value in [0, n)
+    from .array_ops import gather_checked
+    picked = gather_checked(reshape(u, (n,) + rest), src, 0)
+    mask = _wrap(hit.reshape((rows,) + (1,) * len(rest)))
+    return reshape(where(mask, picked, reshape(x, (rows,) + rest)), shape)
 
 
 def sequence_mask(lengths, maxlen=None, dtype=_dt.bool, name=None):

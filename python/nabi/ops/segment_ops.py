@@ -2,9 +2,13 @@
 `unsorted_segment_sum`).
 
 Segment ids are small integer arrays that are checked on the host (sorted, in range), as
-TensorFlow's CPU kernels check them; segment_sum / unsorted_segment_sum of float GPU data keep
-GPU ids on the GPU (checked there with at most one read: none for unsorted ids whose range the
-host knows, device.known_range). The data stays on its device: sums are one scatter-add
+TensorFlow's CPU kernels check them; the segment ops of float GPU data keep GPU ids on the GPU
+(here segment_sum / segment_mean / segment_max / unsorted_segment_sum, and extra_math_ops'
+segment_min / segment_prod / unsorted_segment_max / min / prod / mean / sqrt_n), checked there
+with at most one read: none for unsorted ids whose range the host knows (device.known_range),
+else their min and max together; sorted ids one read of their first and last id and order
+(the output's size is the last id + 1, as in TF). Checked GPU ids carry that range
+(value_range) so the gathers and scatters after the check read nothing more. The data stays on its device: sums are one scatter-add
 (`add_at`, the scatter_add kernel on the GPU) whose gradient is a gather of the output
 gradient; segment_max is NumPy's `maximum.reduceat` on the host and a segmented
 Hillis-Steele scan (log2(n) elementwise steps) on the GPU; its gradient is split evenly
@@ -39,6 +43,56 @@ def _device_ids(op, x, v):
             x._data.dtype.kind != "f" or d.dtype.kind not in "iu":
         return None
     return d if d.dtype == np.int64 else d.astype(np.int64)  # (astype keeps the known range)
+
+
+def _ranged(ids, lo, hi):
+    """A view of the checked GPU ids that carries their range (lo <= every id <= hi): the
+    gathers / scatters that follow check them against it and read nothing back."""
+    v = ids.view()
+    v.value_range = (int(lo), int(hi))
+    return v
+
+
+def check_unsorted_ids(op, ids, num):
+    """Raises the op's error unless every id < num (negative ids are dropped). GPU ids: no
+    read for a known range, else one (their min and max together); returns the ids, GPU ones
+    as a view that carries their range."""
+    if not ids.size:
+        return ids
+    if type(ids) is DeviceArray:
+        rng = known_range(ids)
+        if rng is None or rng[1] >= num:
+            rng = tuple(int(v) for v in np.stack([ids.min(), ids.max()]).get())
+        lo, hi = rng
+    else:
+        hi = int(ids.max())
+    if hi >= num:
+        raise ValueError(f"[{op}] segment id {hi} is out of range [0, {num}) "
+                         f"(num_segments={num}) for segment_ids of shape {tuple(ids.shape)}")
+    return _ranged(ids, lo, hi) if type(ids) is DeviceArray else ids
+
+
+def segment_counts(ids, num, like):
+    """The number of rows of each of num segments (ids >= 0 and < num, checked; negative ids
+    dropped) in like's float dtype, on the GPU for GPU ids (a scatter-add, no read)."""
+    if type(ids) is not DeviceArray:
+        flat = ids.reshape(-1)
+        return np.bincount(flat[flat >= 0], minlength=num).astype(like.dtype)
+    flat = ids.reshape(-1)
+    rng = known_range(ids)
+    if rng is None or rng[0] < 0:
+        flat = np.where(flat < 0, np.asarray(num, np.int64), flat)
+    c = np.zeros_like(like, shape=(num + 1,))
+    if flat.size:
+        add_at(c, (flat,), np.ones_like(like, shape=(flat.size,)), checked=True)
+    return c[:num]
+
+
+def _take0(arr, ids):
+    """np.take(arr, ids, axis=0) of checked ids: GPU ids read no index flag back."""
+    if type(ids) is DeviceArray:
+        return _dev_take(to_device(arr, "cuda"), ids, 0, checked=True)
+    return np.take(arr, ids, axis=0)
 
 
 def _like_device(arr, like):
@@ -111,13 +165,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     if num < 0:
         raise ValueError(f"[{op}] num_segments must be >= 0, got {num}")
     _check_data(op, x, ids)
-    rng = known_range(ids)
-    if ids.size and (rng is None or rng[1] >= num):  # GPU ids of unknown range: one read
-        hi = int(ids.max())
-        if hi >= num:
-            raise ValueError(f"[{op}] segment id {hi} is out of range [0, {num}) "
-                             f"(num_segments={num}) for segment_ids of shape "
-                             f"{tuple(ids.shape)}")
+    ids = check_unsorted_ids(op, ids, num)   # GPU ids of unknown range: one read
     a = x._data
     x2 = reshape(x, (ids.size,) + tuple(a.shape[ids.ndim:]))
     return _scatter_rows(op, x2, ids.reshape(-1), num)
@@ -155,7 +203,16 @@ def _sorted_device_ids(op, x, ids):
         [ids[0], ids[-1], falls.astype(np.int64)]).get())
     if first < 0 or bad:
         return _sorted_ids(op, x, _wrap(ids))   # the host path raises its error
-    return ids, last + 1
+    return _ranged(ids, first, last), last + 1
+
+
+def sorted_ids(op, x, segment_ids):
+    """(ids, number of segments) of sorted segment ids, checked: GPU ids of float GPU data
+    stay on the GPU (one read, _sorted_device_ids), others come to the host."""
+    dids = _device_ids(op, x, segment_ids)
+    if dids is not None:
+        return _sorted_device_ids(op, x, dids)
+    return _sorted_ids(op, x, segment_ids)
 
 
 def segment_sum(data, segment_ids, name=None):
@@ -175,10 +232,13 @@ def segment_mean(data, segment_ids, name=None):
     """Means of the rows of `data` per segment (ids sorted ascending); empty segments are 0.
     Integer data divides rounding toward zero, as TF's integer kernel."""
     x = t_(data)
-    ids, num = _sorted_ids("segment_mean", x, segment_ids)
-    s = _scatter_rows("segment_mean", x, ids, num)
-    counts = np.maximum(np.bincount(ids, minlength=num), 1)
+    ids, num = sorted_ids("segment_mean", x, segment_ids)
+    s = _scatter_rows("segment_mean", x, ids, num, nonneg=True)
     a = s._data
+    if type(ids) is DeviceArray:   # float GPU data: the counts on the GPU too
+        counts = np.maximum(segment_counts(ids, num, a), np.ones((), a.dtype))
+        return divide(s, _wrap(counts.reshape((num,) + (1,) * (a.ndim - 1))))
+    counts = np.maximum(np.bincount(ids, minlength=num), 1)
     shp = (num,) + (1,) * (a.ndim - 1)
     if a.dtype.kind in "iu":
         h = to_device(a, "cpu")
@@ -210,13 +270,19 @@ def segment_max(data, segment_ids, name=None):
     (TF's segment_max). Ties share the gradient evenly."""
     op = "segment_max"
     x = t_(data)
-    ids, num = _sorted_ids(op, x, segment_ids)
+    ids, num = sorted_ids(op, x, segment_ids)
     a = x._data
     if a.dtype.kind not in "iuf":
         raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
     rest = tuple(a.shape[1:])
-    present = np.unique(ids)
-    if type(a) is DeviceArray:
+    if type(ids) is DeviceArray:   # GPU ids (float GPU data): the kernel, empty segments -> 0
+        r = np.zeros_like(a, shape=(num,) + rest)
+        if ids.size:
+            r = DeviceArray(backend().segment_minmax(a.buf, ids.buf, num, True))
+            empty = np.equal(segment_counts(ids, num, a), np.zeros((), a.dtype))
+            r = np.where(empty.reshape((num,) + (1,) * len(rest)), np.zeros((), a.dtype), r)
+    elif type(a) is DeviceArray:
+        present = np.unique(ids)
         if ids.size and a.dtype in (np.float32, np.float64, np.int32, np.int64):
             # the segment max kernel (csrc/cuda/segment_reduce.cu); empty segments -> 0
             r = DeviceArray(backend().segment_minmax(a.buf, to_device(ids, "cuda").buf, num,
@@ -234,6 +300,7 @@ def segment_max(data, segment_ids, name=None):
         else:
             r = np.zeros_like(a, shape=(num,) + rest)
     else:
+        present = np.unique(ids)
         r = np.zeros((num,) + rest, a.dtype)
         if ids.size:
             starts = np.searchsorted(ids, present, side="left")
@@ -243,12 +310,12 @@ def segment_max(data, segment_ids, name=None):
         def bwd(g, n):
             if ids.size == 0:
                 return (np.zeros_like(a),)
-            chosen = np.take(out._data, ids, axis=0)
+            chosen = _take0(out._data, ids)
             sel = np.equal(a, chosen)
             cnt = np.zeros_like(g)
-            add_at(cnt, (ids,), sel.astype(g.dtype))
+            add_at(cnt, (ids,), sel.astype(g.dtype), checked=True)
             share = g / np.maximum(cnt, np.ones((), g.dtype))
-            return (np.where(sel, np.take(share, ids, axis=0), np.zeros((), g.dtype)),)
+            return (np.where(sel, _take0(share, ids), np.zeros((), g.dtype)),)
 
         def bwd_t(g, n):
             # the same rule on Tensors: g gathered at the rows, times the tie shares (a
@@ -260,11 +327,11 @@ def segment_max(data, segment_ids, name=None):
             return (multiply(gather(g, ids, axis=0), _zero_grad_step(_tie_shares(), g, (x,))),)
 
         def _tie_shares():
-            chosen = np.take(out._data, ids, axis=0)
+            chosen = _take0(out._data, ids)
             sel = np.equal(a, chosen).astype(a.dtype)
             cnt = np.zeros_like(out._data)
-            add_at(cnt, (ids,), sel)
-            return sel / np.maximum(np.take(cnt, ids, axis=0), np.ones((), a.dtype))
+            add_at(cnt, (ids,), sel, checked=True)
+            return sel / np.maximum(_take0(cnt, ids), np.ones((), a.dtype))
         record((x,), out, bwd, bwd_t, op)
     return out
 
