@@ -800,12 +800,17 @@ def _on_device_like(var, like):
 
 
 def _bincount(idx, w, size):
-    """Weighted bincount of the int64 array `idx` (values in [0, size)) on idx's device."""
+    """Weighted bincount of the int64 array `idx` (values in [0, size)) on idx's device. On
+    the GPU the bincount kernel (csrc/cuda/bincount.cu), which reads nothing back: callers
+    bound idx themselves (the IoU metrics check their class ids, the threshold buckets are in
+    range by construction; a value outside [0, size), e.g. a NaN prediction's bucket, is
+    skipped)."""
     if type(idx) is np.ndarray:
         return np.bincount(idx.reshape(-1), weights=np.asarray(w, np.float64).reshape(-1),
                            minlength=size)[:size]
-    w = w.astype(np.float64).reshape(-1)
-    return DeviceArray(_backend().scatter_add(w.buf, idx.reshape(-1).buf, 0, size))
+    w = to_device(w, "cuda").astype(np.float64).reshape(-1)
+    i = idx.astype(np.int64, copy=False).reshape(-1)
+    return DeviceArray(_backend().bincount(i.buf, int(size), w.buf, False, False, "float64"))
 
 
 def _div_no_nan(a, b):

@@ -11,9 +11,10 @@ RandomContrast, RandomBrightness.
 Where the work happens:
 - Normalization runs nabi ops on the input's device (it is differentiable); its statistics
   are non-trainable weights (`mean`, `variance`, `count`), so they are saved with the model.
-- The lookup, hashing, encoding and discretization layers compute on the host with NumPy: an
-  input on the GPU is copied to the host and the result goes back to the input's device
-  (string inputs live on the host; integer results of a string lookup go to the current
+- The lookup, hashing, encoding and discretization layers compute on the input's device:
+  numeric GPU inputs on the GPU (the bincount / searchsorted kernels and
+  csrc/cuda/preprocess_lookup.cu: see "GPU paths" below), host and string inputs on the host
+  with NumPy (strings live on the host; the integer results of a string lookup go to the current
   device). The image layers compute on the host for host inputs and on the device for GPU
   inputs (float32 / float64 layers; `_gpu_batch`): RandomFlip / RandomContrast /
   RandomBrightness by device ops, the affine layers by the CUDA kernel of
@@ -533,6 +534,76 @@ def _np_name(dtype):
     return "float32" if name in ("mixed_float16", "mixed_bfloat16") else name
 
 
+# ----------------------------------------------------------------------------- GPU paths
+# Numeric GPU inputs of Discretization, CategoryEncoding, Hashing, HashedCrossing and
+# IntegerLookup stay on the device: the encodings are the bincount kernel
+# (csrc/cuda/bincount.cu; one_hot is one row per value), Discretization a searchsorted
+# (csrc/cuda/searchsorted.cu), Hashing / HashedCrossing / IntegerLookup the kernels of
+# csrc/cuda/preprocess_lookup.cu (the host path's bins and indices, bit for bit). Only the
+# clear-error checks read back (CategoryEncoding's range: none when the range is known on the
+# host, device.known_range; IntegerLookup with num_oov_indices=0: one flag). Results of other
+# dtypes than these four (float16, ...) take the host path.
+_GPU_OUT = ("float32", "float64", "int32", "int64")
+
+
+def _gpu_ok(d, dtype):
+    """Whether `d` (an input's storage) is a numeric GPU array and `dtype` a result dtype the
+    device kernels produce."""
+    return type(d) is DeviceArray and d.dtype.kind in "biuf" and \
+        np.dtype(dtype).name in _GPU_OUT
+
+
+def _encode_gpu(layer, idx, mode, depth, dtype, count_weights=None):
+    """_encode_categorical of the GPU integer array `idx` on the device (same shapes, same
+    errors; indices outside [0, depth) are dropped)."""
+    dtype = np.dtype(dtype).name
+    if mode == INT:
+        return idx.astype(dtype)
+    be, depth = _device_backend(), int(depth)
+    x = idx if idx.dtype in (np.int32, np.int64) else idx.astype(np.int64)
+    orig = x.shape
+    if x.ndim == 0:
+        x = x.reshape(1)
+    if mode == ONE_HOT:
+        if x.ndim > 1 and x.shape[-1] == 1:
+            x = x.reshape(x.shape[:-1])
+        y = be.bincount(x.reshape(x.size, 1).buf, depth, None, True, True, dtype)
+        return DeviceArray(y).reshape(x.shape + (depth,))
+    if x.ndim > 2:
+        raise ValueError(f"[{layer.name}] When output_mode is not 'int', maximum supported "
+                         f"output rank is 2. Received output_mode={mode!r} and input shape "
+                         f"{orig}, which would result in output rank {x.ndim}.")
+    x2 = x if x.ndim == 2 else x.reshape(1, x.shape[0])
+    w = None
+    if mode == COUNT and count_weights is not None:
+        cw = count_weights._data if isinstance(count_weights, Tensor) else count_weights
+        cw = to_device(np.asarray(cw, dtype) if type(cw) is not DeviceArray else cw, "cuda")
+        cw = cw.astype(dtype, copy=False)
+        try:
+            cw = np.broadcast_to(cw.reshape(x.shape) if cw.size == x.size else cw, x.shape)
+        except ValueError:
+            raise ValueError(f"[{layer.name}] `count_weights` of shape {tuple(cw.shape)} does "
+                             f"not match the inputs of shape {orig}") from None
+        w = cw.reshape(x2.shape).buf
+    y = DeviceArray(be.bincount(x2.buf, depth, w, True, mode != COUNT, dtype))
+    return y if x.ndim == 2 else y.reshape(depth)
+
+
+def _int_mask(value):
+    """The int64 whose decimal string is str(value) (Hashing compares strings), else None."""
+    s = str(value)
+    try:
+        m = int(s)
+    except ValueError:
+        return None
+    return m if str(m) == s and -2 ** 63 <= m < 2 ** 63 else None
+
+
+def _dev_arr(arr):
+    """A host array as a (contiguous) GPU array."""
+    return DeviceArray.from_numpy(np.ascontiguousarray(arr))
+
+
 class Discretization(PreprocessingLayer):
     """Buckets numbers by ranges: with `bin_boundaries=[0., 1., 2.]` the bins are
     (-inf, 0), [0, 1), [1, 2), [2, inf) and the output is the bin index (int32, as in Keras 3,
@@ -632,6 +703,9 @@ class Discretization(PreprocessingLayer):
                              "argument at construction time or call `adapt(dataset)` before "
                              "you can start using the `Discretization` layer.")
         d = inputs._data
+        dtype = np.int32 if self.output_mode == INT else self._np_dtype
+        if _gpu_ok(d, dtype):
+            return _wrap(self._call_gpu(d, dtype))
         x = _host(d)
         if x.dtype.kind not in "biuf":
             raise ValueError(f"[{self.name}] Discretization expects numeric inputs, got dtype "
@@ -642,6 +716,17 @@ class Discretization(PreprocessingLayer):
         out = _encode_categorical(self, idx, self.output_mode, len(self.bin_boundaries) + 1,
                                   dtype)
         return _result(out, d)
+
+    def _call_gpu(self, d, dtype):
+        """np.digitize on the device: the bin of x is searchsorted(boundaries, x, 'right') in
+        float64 (the host path's arithmetic; NaN goes past the last boundary, as there)."""
+        key = tuple(self.bin_boundaries)
+        if getattr(self, "_gpu_bins", (None,))[0] != key:
+            self._gpu_bins = (key, _dev_arr(np.asarray(key, np.float64).reshape(1, len(key))))
+        x = d.astype(np.float64).reshape(1, d.size)
+        idx = DeviceArray(_device_backend().searchsorted(self._gpu_bins[1].buf, x.buf, True,
+                                                         "int64")).reshape(d.shape)
+        return _encode_gpu(self, idx, self.output_mode, len(key) + 1, dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -693,6 +778,8 @@ class CategoryEncoding(Layer):
             raise ValueError(f"[{self.name}] `count_weights` is not used when `output_mode` is "
                              f"not `'count'`. Received `count_weights={count_weights}`.")
         d = inputs._data
+        if _gpu_ok(d, self._np_dtype):
+            return _wrap(self._call_gpu(d, count_weights))
         x = _host(d)
         if x.dtype.kind == "f":
             if x.size and not np.all(np.floor(x) == x):
@@ -709,6 +796,33 @@ class CategoryEncoding(Layer):
         out = _encode_categorical(self, x, self.output_mode, self.num_tokens, self._np_dtype,
                                   count_weights)
         return _result(out, d)
+
+    def _call_gpu(self, d, count_weights):
+        """The encoding on the device. The range check (and for float inputs the check that
+        they hold integers) is one read of three numbers, none for integers whose range is
+        known on the host (device.known_range)."""
+        from ...framework.device import known_range
+        x = d if d.dtype.kind in "iu" else d.astype(np.int64)
+        if d.size:
+            rng = known_range(d)
+            if rng is None:
+                v = d if d.dtype.kind == "f" else x
+                parts = [v.min(), v.max()]
+                if d.dtype.kind == "f":
+                    parts.append((np.floor(d) != d).any())
+                parts = [p.astype(np.float64) for p in parts]
+                got = np.stack(parts).get()
+                if d.dtype.kind == "f" and got[2]:
+                    raise ValueError(f"[{self.name}] CategoryEncoding expects integer inputs, "
+                                     f"got non-integer values of dtype {d.dtype}")
+                rng = (int(got[0]), int(got[1]))
+            if rng[0] < 0 or rng[1] >= self.num_tokens:
+                raise ValueError(f"[{self.name}] Input values must be in the range 0 <= "
+                                 f"values < num_tokens with num_tokens={self.num_tokens}; "
+                                 f"received values in [{rng[0]}, {rng[1]}] (input shape "
+                                 f"{tuple(d.shape)})")
+        return _encode_gpu(self, x, self.output_mode, self.num_tokens, self._np_dtype,
+                           count_weights)
 
     def get_config(self):
         config = super().get_config()
@@ -792,6 +906,8 @@ class Hashing(Layer):
     def call(self, inputs):
         inputs = _as_tensor(inputs)
         d = inputs._data
+        if _gpu_ok(d, self._np_dtype):
+            return _wrap(self._call_gpu(d))
         x = _host(d)
         if x.dtype.kind in "iub":
             strings = x.astype(np.int64).astype(str)
@@ -811,6 +927,19 @@ class Hashing(Layer):
             out = np.where(mask, 0, out + 1)
         out = _encode_categorical(self, out, self.output_mode, self.num_bins, self._np_dtype)
         return _result(out, d)
+
+    def _call_gpu(self, d):
+        """Integer inputs hash on the device (csrc/cuda/preprocess_lookup.cu: the decimal
+        string's Fingerprint64 / SipHash-2-4, the host path's bins); reads nothing back."""
+        if d.dtype.kind == "f":
+            raise ValueError(f"[{self.name}] Hashing expects string or integer inputs, got "
+                             f"dtype {d.dtype} (input shape {tuple(d.shape)})")
+        x = d if d.dtype.kind in "iu" else d.astype(np.int64)
+        bins, offset, mask = self.num_bins, 0, None
+        if self.mask_value is not None and bins > 1:
+            bins, offset, mask = bins - 1, 1, _int_mask(self.mask_value)
+        out = DeviceArray(_device_backend().hash_ints(x.buf, bins, self._key(), mask, offset))
+        return _encode_gpu(self, out, self.output_mode, self.num_bins, self._np_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -908,6 +1037,10 @@ class HashedCrossing(Layer):
             raise ValueError(f"[{self.name}] HashedCrossing should be called on a list or tuple "
                              f"of inputs. Received: one input of shape {shape}")
         datas = [_as_tensor(v)._data for v in inputs]
+        if any(type(d) is DeviceArray for d in datas) and \
+                all(getattr(d, "dtype", np.dtype("O")).kind in "biuf" for d in datas) and \
+                np.dtype(self._np_dtype).name in _GPU_OUT:
+            return _wrap(self._call_gpu(datas))
         hosts = [_host(d) for d in datas]
         self._check_inputs([h.shape for h in hosts], [h.dtype.name for h in hosts])
         bad = [(h.shape, h.dtype.name) for h in hosts if h.dtype.kind not in "iuUSO"]
@@ -922,6 +1055,20 @@ class HashedCrossing(Layer):
         out = _encode_categorical(self, bins, self.output_mode, self.num_bins, self._np_dtype)
         src = next((d for d in datas if type(d) is DeviceArray), datas[0])
         return _result(out, src)
+
+    def _call_gpu(self, datas):
+        """Numeric inputs, one of them on the GPU: the cross hashes on the device
+        (csrc/cuda/preprocess_lookup.cu: FingerprintCat64 over the int64 bits, the host path's
+        bins); reads nothing back."""
+        self._check_inputs([tuple(d.shape) for d in datas], [d.dtype.name for d in datas])
+        if any(d.dtype.kind not in "iu" for d in datas):
+            raise ValueError(f"[{self.name}] All HashedCrossing inputs should have an integer "
+                             f"or string dtype. Received (shape, dtype): "
+                             f"{[(tuple(d.shape), d.dtype.name) for d in datas]}")
+        shape = tuple(datas[0].shape)
+        xs = np.stack([to_device(d, "cuda").astype(np.int64).reshape(d.size) for d in datas])
+        bins = DeviceArray(_device_backend().cross_hash(xs.buf, self.num_bins)).reshape(shape)
+        return _encode_gpu(self, bins, self.output_mode, self.num_bins, self._np_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -1231,6 +1378,9 @@ class _IndexLookup(PreprocessingLayer):
                                "before calling it. Either pass a `vocabulary` argument to the "
                                "layer, or call `adapt` with some sample data.")
         d = inputs._data
+        if not self._is_string and _gpu_ok(d, self._np_dtype) and \
+                not (self.invert and self.oov_token is None):
+            return _wrap(self._call_invert_gpu(d) if self.invert else self._call_gpu(d))
         if self.invert:
             return self._call_invert(d)
         keys = self._tokens_of(d)
@@ -1266,6 +1416,81 @@ class _IndexLookup(PreprocessingLayer):
             k = min(depth, len(self._idf))
             w[:k] = self._idf[:k]
         return _result((out * w).astype(self._np_dtype, copy=False), d)
+
+    def _gpu_table(self):
+        """The sorted vocabulary (int64 keys, their indices) on the GPU, made once per
+        vocabulary (set_vocabulary / adapt sort it on the host: _set_tokens)."""
+        cached = getattr(self, "_gpu_sorted", None)
+        if cached is None or cached[0] is not self._sorted:
+            st, si = self._sorted
+            cached = (self._sorted, _dev_arr(st.astype(np.int64)), _dev_arr(si.astype(np.int64)))
+            self._gpu_sorted = cached
+        return cached[1], cached[2]
+
+    def _call_gpu(self, d):
+        """The lookup of GPU integer keys on the device (csrc/cuda/preprocess_lookup.cu's
+        binary search; OOV, mask and the encodings by device ops): nothing is read back, except
+        one flag with num_oov_indices=0 (whether some key is out of the vocabulary)."""
+        if d.dtype.kind == "f":
+            d = d.astype(np.int64)
+        keys = d.astype(np.dtype(self.vocabulary_dtype))
+        if self._sorted is None or not keys.size:
+            idx = np.full(keys.shape, -1, np.int64)
+            idx = to_device(idx, "cuda")
+        else:
+            st, si = self._gpu_table()
+            idx = DeviceArray(_device_backend().vocab_lookup(st.buf, si.buf, keys.buf))
+        masked = (keys == self._mask_key()) if self.mask_token is not None else None
+        oov = idx < 0 if masked is None else (idx < 0) & ~masked
+        start = self._oov_start_index()
+        if self.num_oov_indices == 0:
+            from .base import _CTX
+            if _CTX.symbolic:
+                idx = np.where(oov, 0, idx)
+            elif keys.size and bool(oov.any()):   # the one read: the clear error below
+                bad = np.unique(_host(keys)[_host(oov)])[:10].tolist()
+                raise ValueError(f"[{self.name}] When `num_oov_indices=0` all inputs should be "
+                                 f"in vocabulary, found OOV values {bad}, consider setting "
+                                 "`num_oov_indices=1`.")
+        elif self.num_oov_indices == 1:
+            idx = np.where(oov, start, idx)
+        else:
+            h = np.mod(keys.astype(np.int64), self.num_oov_indices) + start
+            idx = np.where(oov, h, idx)
+        if masked is not None:
+            idx = np.where(masked, 0 if self.output_mode == INT else -1, idx)
+        idx = idx.astype(np.int64)
+        if self.output_mode != TF_IDF:
+            return _encode_gpu(self, idx, self.output_mode, self._depth(), self._np_dtype)
+        depth = self._depth()
+        out = _encode_gpu(self, idx, COUNT, depth, self._np_dtype)
+        w = np.zeros(depth, np.float32)          # indices past the vocabulary weigh 0 (Keras)
+        if self._idf is not None:
+            k = min(depth, len(self._idf))
+            w[:k] = self._idf[:k]
+        return (out * _dev_arr(w)).astype(self._np_dtype)
+
+    def _call_invert_gpu(self, d):
+        """invert=True on GPU indices: a take from the vocabulary table on the device (indices
+        outside it give the OOV token, index 0 the mask token); reads nothing back."""
+        if d.dtype.kind == "f":
+            raise ValueError(f"[{self.name}] with invert=True the inputs are indices (integers), "
+                             f"got dtype {d.dtype}")
+        from ...framework.device import take
+        vocab = self.get_vocabulary(include_special_tokens=True)
+        table = np.array([self.oov_token if v is None else v for v in vocab], np.int64)
+        vd = np.dtype(self.vocabulary_dtype)
+        x = d.astype(np.int64)
+        if not len(table):
+            out = np.full(x.shape, self.oov_token, np.int64)
+            out = to_device(out, "cuda")
+        else:
+            valid = (x >= 0) & (x < len(table))
+            ii = np.where(valid, x, 0)
+            out = np.where(valid, take(_dev_arr(table), ii, 0, checked=True), self.oov_token)
+        if self.mask_token is not None:
+            out = np.where(x == 0, self._mask_key(), out)
+        return out.astype(vd)
 
     def _call_invert(self, d):
         x = _host(d)
