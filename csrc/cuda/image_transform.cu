@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "cuda/common.cuh"
+#include "cuda/image_transform_coords.cuh"  // source_point, map_coord, fmul, ...
 #include "cuda/image_transform_launchers.h"
 
 namespace nabi::cuda::nd {
@@ -24,54 +25,7 @@ namespace nabi::cuda::nd {
 namespace {
 
 constexpr int kThreads = 256;
-
-#if defined(NABI_CUDA_SIM)  // g++ for baseline x86-64: no FMA to contract into
-__device__ __forceinline__ float fmul(float a, float b) { return a * b; }
-__device__ __forceinline__ float fadd(float a, float b) { return a + b; }
-__device__ __forceinline__ float fsub(float a, float b) { return a - b; }
-__device__ __forceinline__ float fdiv(float a, float b) { return a / b; }
-__device__ __forceinline__ float mul_rn(float a, float b) { return a * b; }
-__device__ __forceinline__ double mul_rn(double a, double b) { return a * b; }
-__device__ __forceinline__ float add_rn(float a, float b) { return a + b; }
-__device__ __forceinline__ double add_rn(double a, double b) { return a + b; }
-#else
-__device__ __forceinline__ float fmul(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ float fadd(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ float fsub(float a, float b) { return __fsub_rn(a, b); }
-__device__ __forceinline__ float fdiv(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
-#endif
-
-// TF's MapCoordinate: a continuous coordinate v along an axis of n pixels into [0, n - 1]
-// (reflect: [dcba|abcd|dcba]; wrap: TF's period, a step of n per n - 1; nearest: clamp);
-// constant leaves v (reads outside give the fill value).
-__device__ __forceinline__ float map_coord(float v, int64_t n, FillMode mode) {
-  if (mode == FillMode::Constant) return v;
-  if (n <= 1) return 0.f;
-  const float nf = static_cast<float>(n), last = static_cast<float>(n - 1);
-  if (mode == FillMode::Reflect) {
-    const float sz2 = static_cast<float>(2 * n);
-    if (v < 0.f) {
-      float lo = fadd(v, fmul(sz2, truncf(fdiv(-v, sz2))));
-      v = lo < -nf ? fadd(lo, sz2) : fsub(-lo, 1.f);
-    } else if (v > last) {
-      float hi = fsub(v, fmul(sz2, truncf(fdiv(v, sz2))));
-      v = hi >= nf ? fsub(fsub(sz2, hi), 1.f) : hi;
-    }
-  } else if (mode == FillMode::Wrap) {
-    if (v < 0.f) v = fadd(v, fmul(nf, fadd(truncf(fdiv(-v, last)), 1.f)));
-    else if (v > last) v = fsub(v, fmul(nf, truncf(fdiv(v, last))));
-  }
-  if (v != v) return v;                // NaN stays NaN (as NumPy's clip): its reads give fill
-  return fminf(fmaxf(v, 0.f), last);
-}
-
-__device__ __forceinline__ bool inside(float yi, float xi, int64_t H, int64_t W) {
-  return yi >= 0.f && yi < static_cast<float>(H) && xi >= 0.f && xi < static_cast<float>(W);
-}
+using namespace image_coords;
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
@@ -88,19 +42,13 @@ __global__ void __launch_bounds__(kThreads)
     const float* m = t + (tb == 1 ? 0 : b * 8);
     T* out = y + p * C;
     const T* img = x + b * H * W * C;
-    const float k = fadd(fadd(fmul(m[6], c), fmul(m[7], r)), 1.f);
-    if (k == 0.f) {
+    float sx, sy;
+    if (!source_point(m, c, r, H, W, mode, &sx, &sy)) {   // k == 0
       for (int64_t ch = 0; ch < C; ++ch) out[ch] = fill;
       continue;
     }
-    const float sx =
-        map_coord(fdiv(fadd(fadd(fmul(m[0], c), fmul(m[1], r)), m[2]), k), W, mode);
-    const float sy =
-        map_coord(fdiv(fadd(fadd(fmul(m[3], c), fmul(m[4], r)), m[5]), k), H, mode);
     if (nearest) {
-      // sign(v) * floor(|v| + 0.5), the |v| + 0.5 rounded to float32 (the host path's round)
-      const float yi = copysignf(floorf(fadd(fabsf(sy), 0.5f)), sy);
-      const float xi = copysignf(floorf(fadd(fabsf(sx), 0.5f)), sx);
+      const float yi = round_half_away(sy), xi = round_half_away(sx);
       if (inside(yi, xi, H, W)) {
         const T* src = img + (static_cast<int64_t>(yi) * W + static_cast<int64_t>(xi)) * C;
         for (int64_t ch = 0; ch < C; ++ch) out[ch] = src[ch];

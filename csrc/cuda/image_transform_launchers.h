@@ -1,5 +1,6 @@
-// Host-side entry point of the image resampling kernel behind the Keras affine augmentation
-// layers (RandomRotation / RandomTranslation / RandomZoom) on GPU tensors: image_transform.cu.
+// Host-side entry points of the image resampling kernel behind the Keras affine augmentation
+// layers (RandomRotation / RandomTranslation / RandomZoom) on GPU tensors: image_transform.cu,
+// and of its gradient: image_transform_grad.cu.
 // Plain C++ declarations (no CUDA headers) so the g++-compiled binding
 // (csrc/bindings/bind_cuda_image_transform.cpp) can call them; only in builds with
 // NABI_WITH_CUDA. The conventions of array_launchers.h hold: device pointers into C-contiguous
@@ -27,5 +28,15 @@ enum class FillMode : int { Reflect = 0, Wrap = 1, Constant = 2, Nearest = 3 };
 void affine_transform(DType dtype, const void* x, const float* t, int64_t tb, int64_t B,
                       int64_t H, int64_t W, int64_t C, FillMode mode, bool nearest,
                       double fill_value, void* y);
+
+// ---- image_transform_grad.cu -----------------------------------------------------------------
+// The gradient of affine_transform with respect to the images (its exact adjoint): dy (B, H, W,
+// C) of dtype, t (tb, 8) as above; dx (B, H, W, C) of dtype, overwritten: each output pixel's
+// gradient, times its interpolation weights, added into the source pixels the forward read
+// (reads outside the image, i.e. the fill value, and k == 0 pixels contribute nothing).
+// Accumulated with atomicAdd: the order of the float additions is unspecified.
+void affine_transform_grad(DType dtype, const void* dy, const float* t, int64_t tb, int64_t B,
+                           int64_t H, int64_t W, int64_t C, FillMode mode, bool nearest,
+                           void* dx);
 
 }  // namespace nabi::cuda::nd

@@ -20,9 +20,11 @@ Where the work happens:
   RandomBrightness by device ops, the affine layers by the CUDA kernel of
   csrc/cuda/image_transform.cu (the host path's pixels, bit for bit), Resizing / RandomHeight /
   RandomWidth by resize matrices (einsum; nearest exact, the blends to float rounding).
-  float16 images still take the host path. They record
-  nothing on the gradient tape (CenterCrop and RandomCrop crop with a tensor slice, which
-  does).
+  float16 images still take the host path. They are differentiable with respect to float
+  images on every device, as in TF: the device paths through their ops' own gradients (the
+  affine kernel's by its adjoint, csrc/cuda/image_transform_grad.cu), the host paths by the
+  NumPy adjoint of their forward map (`_attach_grad`: flips, clip masks, the transpose of the
+  resize matrices, the scatter of the resampling weights); integer images have none.
 - The Random* layers augment when `training` is true and are the identity when it is false
   (`predict`, `evaluate`); a direct call outside fit/predict (`training=None`) augments, as
   Keras's `call(inputs, training=True)` default does. Each layer owns a NumPy generator seeded
@@ -42,6 +44,7 @@ import numpy as np
 
 from ...framework.device import DeviceArray, place, to_device
 from ...framework.device import backend as _device_backend
+from ...framework.tape import is_recording, record
 from ...framework.tensor import Tensor, _utf8_storage, _wrap
 from ...ops import array_ops as _ao
 from ...ops import math_ops as _m
@@ -1624,6 +1627,27 @@ def _image_out(layer, x, unbatched, src):
     return _result(x[0] if unbatched else x, src)
 
 
+def _attach_grad(layer, inputs, out, adjoint):
+    """Records `out` = f(`inputs`) computed on the host (the NumPy paths) on the gradient tape:
+    `adjoint` maps the output's gradient, as a float64 batch (B, h, w, C), to the input's
+    (B, H, W, C): the transpose of f's Jacobian. Integer images record nothing (no gradient,
+    as in TF). A GPU input on the host path (float16 images) copies the gradient over and
+    back."""
+    d = inputs._data
+    if d.dtype.kind != "f" or not is_recording():
+        return out
+    unb = d.ndim == 3
+
+    def backward(g, needs):
+        dev = type(g) is DeviceArray
+        g = np.asarray(g.get() if dev else g, np.float64)
+        gx = adjoint(g[None] if unb else g)
+        gx = np.ascontiguousarray(gx[0] if unb else gx, d.dtype)
+        return (to_device(gx, "cuda") if dev else gx,)
+    record((inputs,), out, backward, op=type(layer).__name__)
+    return out
+
+
 def _image_output_shape(input_shape, height, width):
     s = list(input_shape)
     if len(s) < 3:
@@ -1639,8 +1663,8 @@ _GPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _gpu_batch(layer, inputs, ints=True):
-    """For an image on the GPU: (float batch (B, H, W, C) on the device, disconnected from the
-    tape as the host path is, was_unbatched, the result's dtype); None when the host path
+    """For an image on the GPU: (float batch (B, H, W, C) on the device, connected to the tape
+    through the reshape / cast, was_unbatched, the result's dtype); None when the host path
     handles it (float16 images, a layer dtype other than float32/float64, integer images when
     not `ints`)."""
     d = inputs._data
@@ -1652,8 +1676,7 @@ def _gpu_batch(layer, inputs, ints=True):
     if (out not in _GPU_FLOATS or work not in _GPU_FLOATS or d.dtype.kind not in "iuf"
             or (not ints and d.dtype.kind != "f")):
         return None
-    from ...framework.tape import stop_gradient
-    x = stop_gradient(inputs)
+    x = inputs
     if d.dtype != work:
         x = _m.cast(x, work.name)
     if d.ndim == 3:
@@ -1740,14 +1763,51 @@ def _resize(x, height, width, interpolation):
     return top + (np.take(cols, yhi, axis=1) - top) * yl.astype(x.dtype)[None, :, None, None]
 
 
-def _smart_resize(x, height, width, interpolation="bilinear"):
-    """Keras's smart_resize: the largest centred crop with the target aspect ratio, resized."""
-    B, H, W, C = x.shape
+def _resize_adjoint(g, H, W, interpolation):
+    """The transpose of _resize from (B, H, W, C) to g's (B, h, w, C): the resize matrices'
+    transposes (one-hot rows for nearest, bilinear's two lerp weights, tf.image.resize's
+    weights for the other methods), which are exactly _resize's Jacobian."""
+    my = _resize_matrices(H, g.shape[1], interpolation, np.float64)
+    mx = _resize_matrices(W, g.shape[2], interpolation, np.float64)
+    return np.einsum("oh,bowc->bhwc", my, np.einsum("pw,bopc->bowc", mx, g))
+
+
+def _smart_window(H, W, height, width):
+    """Keras's smart_resize crop: (row, column, height, width) of the largest centred window
+    of an H x W image with the target aspect ratio."""
     crop_h = min(H, int(np.float32(W * height) / np.float32(width)))
     crop_w = min(W, int(np.float32(H * width) / np.float32(height)))
-    h0 = int(np.float32(H - crop_h) / 2)
-    w0 = int(np.float32(W - crop_w) / 2)
+    return int(np.float32(H - crop_h) / 2), int(np.float32(W - crop_w) / 2), crop_h, crop_w
+
+
+def _smart_resize(x, height, width, interpolation="bilinear"):
+    """Keras's smart_resize: the largest centred crop with the target aspect ratio, resized."""
+    h0, w0, crop_h, crop_w = _smart_window(x.shape[1], x.shape[2], height, width)
     return _resize(x[:, h0:h0 + crop_h, w0:w0 + crop_w], height, width, interpolation)
+
+
+def _smart_resize_adjoint(g, H, W, interpolation="bilinear"):
+    """The transpose of _smart_resize: the crop window's resize adjoint, zero outside."""
+    h0, w0, crop_h, crop_w = _smart_window(H, W, g.shape[1], g.shape[2])
+    gx = np.zeros((g.shape[0], H, W, g.shape[3]), g.dtype)
+    gx[:, h0:h0 + crop_h, w0:w0 + crop_w] = _resize_adjoint(g, crop_h, crop_w, interpolation)
+    return gx
+
+
+def _smart_resize_layer(layer, inputs, height, width):
+    """CenterCrop / RandomCrop on an image smaller than the target (RandomCrop at inference
+    too): _smart_resize, on the device for GPU images (a slice and the resize matrices), with
+    its gradient on both."""
+    g = _gpu_batch(layer, inputs)
+    if g is not None:
+        x, unb, out = g
+        h0, w0, crop_h, crop_w = _smart_window(x._data.shape[1], x._data.shape[2], height, width)
+        x = x[:, h0:h0 + crop_h, w0:w0 + crop_w, :]
+        return _gpu_out(_resize_gpu(x, height, width, "bilinear"), unb, out)
+    x, unb, src = _image_batch(layer, inputs)
+    H, W = x.shape[1:3]
+    out = _image_out(layer, _smart_resize(x, height, width), unb, src)
+    return _attach_grad(layer, inputs, out, lambda g: _smart_resize_adjoint(g, H, W))
 
 
 _INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
@@ -1796,14 +1856,26 @@ class Resizing(Layer):
         self.fill_mode = fill_mode
         self.fill_value = float(fill_value)
 
-    def _pad(self, x):
+    def _pad_amounts(self, H, W):
         """Keras 3's pad_to_aspect_ratio: int((target - size) / 2) rows (columns) of
         fill_value on both sides, toward the target aspect ratio."""
-        B, H, W, C = x.shape
         ph = max(H, int(np.float32(W * self.height) / np.float32(self.width)))
         pw = max(W, int(np.float32(H * self.width) / np.float32(self.height)))
-        h0, w0 = int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
+        return int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
+
+    def _pad(self, x):
+        h0, w0 = self._pad_amounts(x.shape[1], x.shape[2])
         return np.pad(x, ((0, 0), (h0, h0), (w0, w0), (0, 0)), constant_values=self.fill_value)
+
+    def _adjoint(self, g, H, W):
+        """The transpose of the float path's map (B, H, W, C) -> g's (B, h, w, C)."""
+        if self.crop_to_aspect_ratio:
+            return _smart_resize_adjoint(g, H, W, self.interpolation)
+        if self.pad_to_aspect_ratio:
+            h0, w0 = self._pad_amounts(H, W)
+            gp = _resize_adjoint(g, H + 2 * h0, W + 2 * w0, self.interpolation)
+            return gp[:, h0:h0 + H, w0:w0 + W]
+        return _resize_adjoint(g, H, W, self.interpolation)
 
     def call(self, inputs):
         inputs = _as_tensor(inputs)
@@ -1823,20 +1895,17 @@ class Resizing(Layer):
             info = np.iinfo(in_dtype)
             y = np.clip(np.round(y), info.min, info.max).astype(in_dtype)
             return _result(y[0] if unb else y, src)
-        return _image_out(self, y, unb, src)
+        H, W = x.shape[1:3]
+        return _attach_grad(self, inputs, _image_out(self, y, unb, src),
+                            lambda g: self._adjoint(g, H, W))
 
     def _call_gpu(self, x, unb, out, in_dtype):
         B, H, W, C = x._data.shape
         if self.crop_to_aspect_ratio:
-            crop_h = min(H, int(np.float32(W * self.height) / np.float32(self.width)))
-            crop_w = min(W, int(np.float32(H * self.width) / np.float32(self.height)))
-            h0 = int(np.float32(H - crop_h) / 2)
-            w0 = int(np.float32(W - crop_w) / 2)
+            h0, w0, crop_h, crop_w = _smart_window(H, W, self.height, self.width)
             x = x[:, h0:h0 + crop_h, w0:w0 + crop_w, :]
         elif self.pad_to_aspect_ratio:
-            ph = max(H, int(np.float32(W * self.height) / np.float32(self.width)))
-            pw = max(W, int(np.float32(H * self.width) / np.float32(self.height)))
-            h0, w0 = int(np.float32(ph - H) / 2), int(np.float32(pw - W) / 2)
+            h0, w0 = self._pad_amounts(H, W)
             x = _ao.pad(x, [[0, 0], [h0, h0], [w0, w0], [0, 0]],
                         constant_values=self.fill_value)
         y = _resize_gpu(x, self.height, self.width, self.interpolation)
@@ -1886,8 +1955,7 @@ class CenterCrop(Layer):
             if d.dtype.kind != "f":
                 inputs = _m.cast(inputs, self._dtype_name)
             return _crop(inputs, h_diff // 2, w_diff // 2, self.height, self.width)
-        x, unb, src = _image_batch(self, inputs)
-        return _image_out(self, _smart_resize(x, self.height, self.width), unb, src)
+        return _smart_resize_layer(self, inputs, self.height, self.width)
 
     def compute_output_shape(self, input_shape):
         return _image_output_shape(input_shape, self.height, self.width)
@@ -1959,13 +2027,8 @@ def _tf_map_coords(v, n, fill_mode):
     return np.clip(v, 0, n - 1).astype(np.float32)
 
 
-def _transform(x, transforms, fill_mode, fill_value, interpolation):
-    """TF's ImageProjectiveTransformV3 for affine transforms: transforms (B, 8) rows
-    [a0, a1, a2, b0, b1, b2, 0, 0] map output (x=col, y=row) to input
-    (a0 x + a1 y + a2, b0 x + b1 y + b2); the coordinates are mapped by fill_mode first, then
-    read nearest (std::round: half away from zero) or bilinearly, out-of-range reads giving
-    fill_value. x: (B, H, W, C) float."""
-    B, H, W, C = x.shape
+def _transform_coords(transforms, H, W, fill_mode):
+    """The source points (sx, sy), (B, H * W) float32, of _transform's output pixels."""
     # float32 coordinates, as TF computes them (a rotation by 90 degrees lands exactly on
     # the wrap seams, where float64 would pick the other side)
     t = np.asarray(transforms, np.float32)
@@ -1974,6 +2037,17 @@ def _transform(x, transforms, fill_mode, fill_value, interpolation):
     cc, rr = cc.ravel()[None], rr.ravel()[None]
     sx = _tf_map_coords(t[:, 0:1] * cc + t[:, 1:2] * rr + t[:, 2:3], W, fill_mode)   # (B, HW)
     sy = _tf_map_coords(t[:, 3:4] * cc + t[:, 4:5] * rr + t[:, 5:6], H, fill_mode)
+    return sx, sy
+
+
+def _transform(x, transforms, fill_mode, fill_value, interpolation):
+    """TF's ImageProjectiveTransformV3 for affine transforms: transforms (B, 8) rows
+    [a0, a1, a2, b0, b1, b2, 0, 0] map output (x=col, y=row) to input
+    (a0 x + a1 y + a2, b0 x + b1 y + b2); the coordinates are mapped by fill_mode first, then
+    read nearest (std::round: half away from zero) or bilinearly, out-of-range reads giving
+    fill_value. x: (B, H, W, C) float."""
+    B, H, W, C = x.shape
+    sx, sy = _transform_coords(transforms, H, W, fill_mode)
     flat = x.reshape(B, H * W, C)
     fill = np.asarray(fill_value, x.dtype)
 
@@ -1995,6 +2069,66 @@ def _transform(x, transforms, fill_mode, fill_value, interpolation):
         bot = (1 - wx) * read(y0 + 1, x0) + wx * read(y0 + 1, x0 + 1)
         out = (1 - wy) * top + wy * bot
     return out.reshape(B, H, W, C).astype(x.dtype, copy=False)
+
+
+def _transform_adjoint(g, transforms, fill_mode, interpolation):
+    """The transpose of _transform as a linear map of the images (the fill value is a
+    constant): each output pixel's gradient times its interpolation weights, added into the
+    source pixels it read (reads outside the image take nothing). g: (B, H, W, C)."""
+    B, H, W, C = g.shape
+    sx, sy = _transform_coords(transforms, H, W, fill_mode)
+    flat = g.reshape(B, H * W, C)
+    dx = np.zeros_like(flat)
+    b = np.broadcast_to(np.arange(B)[:, None], sx.shape)
+
+    def scatter(yi, xi, w):
+        ok = (yi >= 0) & (yi < H) & (xi >= 0) & (xi < W)
+        np.add.at(dx, (b[ok], (yi * W + xi)[ok]), (w * flat)[ok])
+
+    if interpolation == "nearest":
+        def rnd(v):
+            return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+        scatter(rnd(sy), rnd(sx), 1)
+    else:
+        y0, x0 = np.floor(sy), np.floor(sx)
+        wy, wx = (sy - y0)[..., None], (sx - x0)[..., None]   # the forward's float32 weights,
+        wy0, wx0 = (1 - wy).astype(g.dtype), (1 - wx).astype(g.dtype)   # multiplied in g's
+        wy, wx = wy.astype(g.dtype), wx.astype(g.dtype)
+        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+        scatter(y0, x0, wy0 * wx0)
+        scatter(y0, x0 + 1, wy0 * wx)
+        scatter(y0 + 1, x0, wy * wx0)
+        scatter(y0 + 1, x0 + 1, wy * wx)
+    return dx.reshape(B, H, W, C)
+
+
+def _affine_gpu(x, t, fill_mode, interpolation, fill_value):
+    """affine_transform (csrc/cuda/image_transform.cu) of the device batch x (a Tensor) by the
+    device transforms t, recorded with its adjoint (image_transform_grad.cu) as the gradient;
+    the adjoint's own gradient is the forward with fill 0, so it is twice differentiable."""
+    y = _wrap(DeviceArray(_device_backend().affine_transform(
+        x._data.buf, t.buf, fill_mode, interpolation, fill_value)))
+
+    def backward(g, needs):
+        return (DeviceArray(_device_backend().affine_transform_grad(g.buf, t.buf, fill_mode,
+                                                                    interpolation)),)
+    record((x,), y, backward,
+           lambda g, needs: (_affine_grad_gpu(g, t, fill_mode, interpolation),),
+           "affine_transform")
+    return y
+
+
+def _affine_grad_gpu(g, t, fill_mode, interpolation):
+    dx = _wrap(DeviceArray(_device_backend().affine_transform_grad(g._data.buf, t.buf,
+                                                                   fill_mode, interpolation)))
+
+    def backward(h, needs):
+        return (DeviceArray(_device_backend().affine_transform(h.buf, t.buf, fill_mode,
+                                                               interpolation, 0.0)),)
+    record((g,), dx, backward,
+           lambda h, needs: (_affine_gpu(h, t, fill_mode, interpolation, 0.0),),
+           "affine_transform_grad")
+    return dx
 
 
 class RandomCrop(_RandomLayer):
@@ -2020,8 +2154,7 @@ class RandomCrop(_RandomLayer):
                 inputs = _m.cast(inputs, self._dtype_name)
             return _crop(inputs, int(r[0] % (h_diff + 1)), int(r[1] % (w_diff + 1)),
                          self.height, self.width)
-        x, unb, src = _image_batch(self, inputs)
-        return _image_out(self, _smart_resize(x, self.height, self.width), unb, src)
+        return _smart_resize_layer(self, inputs, self.height, self.width)
 
     def compute_output_shape(self, input_shape):
         return _image_output_shape(input_shape, self.height, self.width)
@@ -2065,13 +2198,19 @@ class RandomFlip(_RandomLayer):
             return _gpu_out(x, unb, out)
         x, unb, src = _image_batch(self, inputs)
         B = x.shape[0]
+        flips = []   # (mask, axis) in the order applied
         if self.horizontal:
-            f = self._rng.random(B) < 0.5
-            x = np.where(f[:, None, None, None], x[:, :, ::-1], x)
+            flips.append(((self._rng.random(B) < 0.5)[:, None, None, None], 2))
         if self.vertical:
-            f = self._rng.random(B) < 0.5
-            x = np.where(f[:, None, None, None], x[:, ::-1], x)
-        return _image_out(self, x, unb, src)
+            flips.append(((self._rng.random(B) < 0.5)[:, None, None, None], 1))
+        for f, axis in flips:
+            x = np.where(f, np.flip(x, axis), x)
+
+        def adjoint(g):   # each flip is its own transpose: undone in reverse order
+            for f, axis in reversed(flips):
+                g = np.where(f, np.flip(g, axis), g)
+            return g
+        return _attach_grad(self, inputs, _image_out(self, x, unb, src), adjoint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2105,14 +2244,15 @@ class _AffineLayer(_RandomLayer):
             B, H, W, _ = x._data.shape
             t = to_device(np.asarray(self._transforms(B, float(H), float(W)), np.float32),
                           "cuda")
-            y = _device_backend().affine_transform(x._data.buf, t.buf, self.fill_mode,
-                                                   self.interpolation, self.fill_value)
-            return _gpu_out(_wrap(DeviceArray(y)), unb, out)
+            y = _affine_gpu(x, t, self.fill_mode, self.interpolation, self.fill_value)
+            return _gpu_out(y, unb, out)
         x, unb, src = _image_batch(self, inputs)
         B, H, W, _ = x.shape
         t = self._transforms(B, float(H), float(W))
         y = _transform(x, t, self.fill_mode, self.fill_value, self.interpolation)
-        return _image_out(self, y, unb, src)
+        return _attach_grad(self, inputs, _image_out(self, y, unb, src),
+                            lambda g: _transform_adjoint(g, t, self.fill_mode,
+                                                         self.interpolation))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2267,8 +2407,13 @@ class RandomContrast(_RandomLayer):
         x, unb, src = _image_batch(self, inputs)
         f = self._rng.uniform(1.0 - self.lower, 1.0 + self.upper)
         mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
-        y = np.clip((x - mean) * f + mean, 0, 255)
-        return _image_out(self, y, unb, src)
+        z = (x - mean) * f + mean
+        y = np.clip(z, 0, 255)
+
+        def adjoint(g):   # clip passes where 0 <= z <= 255 (clip_by_value's rule)
+            g = g * ((z >= 0) & (z <= 255))
+            return f * g + (1 - f) * g.mean(axis=(1, 2), keepdims=True)
+        return _attach_grad(self, inputs, _image_out(self, y, unb, src), adjoint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2325,8 +2470,10 @@ class RandomBrightness(_RandomLayer):
         x, unb, src = _image_batch(self, inputs)
         lo, hi = self._value_range
         delta = self._rng.uniform(self._factor[0], self._factor[1], (x.shape[0], 1, 1, 1))
-        y = np.clip(x + (delta * (hi - lo)).astype(x.dtype), lo, hi)
-        return _image_out(self, y, unb, src)
+        z = x + (delta * (hi - lo)).astype(x.dtype)
+        y = np.clip(z, lo, hi)
+        return _attach_grad(self, inputs, _image_out(self, y, unb, src),
+                            lambda g: g * ((z >= lo) & (z <= hi)))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2380,7 +2527,10 @@ class _RandomSize(_RandomLayer):
             W = max(1, int(np.float32(f) * np.float32(W)))
         if g is not None:
             return _gpu_out(_resize_gpu(x, H, W, self.interpolation), unb, out)
-        return _image_out(self, _resize(x, H, W, self.interpolation), unb, src)
+        H0, W0 = x.shape[1:3]
+        return _attach_grad(self, inputs,
+                            _image_out(self, _resize(x, H, W, self.interpolation), unb, src),
+                            lambda g: _resize_adjoint(g, H0, W0, self.interpolation))
 
     def compute_output_shape(self, input_shape):
         s = list(input_shape)
