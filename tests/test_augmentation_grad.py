@@ -439,3 +439,31 @@ def test_backward_reads_nothing_back_on_the_gpu(d2h):
             y = layer(t, training=True)
         reads, launches = d2h(lambda: tape.gradient(y, t))
         assert reads == 0 and launches <= 2      # (the unit seed) + affine_transform_grad
+
+
+# ---------------------------------------------------------------- second order (GPU kernel)
+def test_affine_gradient_is_differentiable_on_the_gpu(gpu, rng):
+    """d/dw <A^T w, v> = A v (fill 0): the adjoint kernel's own gradient is the forward
+    kernel, so gradients of the affine layers' gradients stay on the device too."""
+    x = _images(rng)
+    layer = CASES["rotation_constant"][0]()
+    draw = copy.deepcopy(layer._rng)
+    w = rng.standard_normal(x.shape).astype(np.float32)
+    v = rng.standard_normal(x.shape).astype(np.float32)
+    with nabi.device("/GPU:0"):
+        xt, wt, vt = nabi.constant(x), nabi.constant(w), nabi.constant(v)
+        with nabi.GradientTape() as outer:
+            outer.watch(wt)
+            with nabi.GradientTape() as inner:
+                inner.watch(xt)
+                s = nabi.reduce_sum(layer(xt, training=True) * wt)
+            gx = inner.gradient(s, xt)
+            q = nabi.reduce_sum(gx * vt)
+        gw = outer.gradient(q, wt)
+    assert "GPU" in gw.device
+    B, H, W, C = x.shape
+    layer._rng = draw
+    t = layer._transforms(B, float(H), float(W))
+    Js = [affine_jacobian(t[b], H, W, "constant", "bilinear") for b in range(B)]
+    av = np.stack([Js[b] @ v[b].reshape(H * W, C) for b in range(B)]).reshape(x.shape)
+    np.testing.assert_allclose(gw.numpy(), av, rtol=1e-5, atol=1e-4)
