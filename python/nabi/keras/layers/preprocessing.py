@@ -801,28 +801,25 @@ class CategoryEncoding(Layer):
         return _result(out, d)
 
     def _call_gpu(self, d, count_weights):
-        """The encoding on the device. The range check (and for float inputs the check that
-        they hold integers) is one read of three numbers, none for integers whose range is
-        known on the host (device.known_range)."""
-        from ...framework.device import known_range
+        """The encoding on the device. The checks read back one flag (whether some value is
+        out of range or, for float inputs, not an integer), none for integers whose range is
+        known on the host (device.known_range); only a failing check reads more (the values'
+        range, for the message)."""
+        from ...framework.device import in_range
         x = d if d.dtype.kind in "iu" else d.astype(np.int64)
-        if d.size:
-            rng = known_range(d)
-            if rng is None:
-                v = d if d.dtype.kind == "f" else x
-                parts = [v.min(), v.max()]
-                if d.dtype.kind == "f":
-                    parts.append((np.floor(d) != d).any())
-                parts = [p.astype(np.float64) for p in parts]
-                got = np.stack(parts).get()
-                if d.dtype.kind == "f" and got[2]:
+        if d.size and not in_range(d, self.num_tokens):
+            v = d if d.dtype.kind == "f" else x
+            bad = (v < 0) | (v >= self.num_tokens)
+            if d.dtype.kind == "f":
+                bad = bad | (np.floor(d) != d)
+            if bool(bad.any()):
+                if d.dtype.kind == "f" and bool((np.floor(d) != d).any()):
                     raise ValueError(f"[{self.name}] CategoryEncoding expects integer inputs, "
                                      f"got non-integer values of dtype {d.dtype}")
-                rng = (int(got[0]), int(got[1]))
-            if rng[0] < 0 or rng[1] >= self.num_tokens:
+                lo, hi = (int(a) for a in np.stack([x.min(), x.max()]).get())
                 raise ValueError(f"[{self.name}] Input values must be in the range 0 <= "
                                  f"values < num_tokens with num_tokens={self.num_tokens}; "
-                                 f"received values in [{rng[0]}, {rng[1]}] (input shape "
+                                 f"received values in [{lo}, {hi}] (input shape "
                                  f"{tuple(d.shape)})")
         return _encode_gpu(self, x, self.output_mode, self.num_tokens, self._np_dtype,
                            count_weights)
