@@ -428,6 +428,11 @@ def test_iou_metrics(where):
         m.update_state(nabi.constant(oh_t), nabi.constant(oh_p))
         np.testing.assert_allclose(m.result().numpy(), ref_iou(ref_cm(t, p, 4), [0, 3]),
                                    rtol=1e-6)
+        with pytest.raises(ValueError, match=r"\[OneHotMeanIoU\] y_true holds class ids in "
+                                             r"\[0, 4\], out of range for num_classes=4"):
+            keras.metrics.OneHotMeanIoU(4).update_state(      # 5 columns for 4 classes
+                nabi.constant(np.eye(5, dtype=np.float32)[[0, 4]]),
+                nabi.constant(np.eye(4, dtype=np.float32)[[0, 1]]))
         with pytest.raises(ValueError, match=r"\[MeanIoU\] y_pred holds class ids in \[1, 4\], "
                                              r"out of range for num_classes=4"):
             keras.metrics.MeanIoU(4).update_state(nabi.constant(t), nabi.constant(p + 1))
@@ -520,6 +525,8 @@ def test_integer_lookup_oov_error_reads_one_flag(d2h):
 
 
 def test_metrics_read_only_the_range_check(d2h):
+    from nabi.framework.device import to_gpu_all
+    from nabi.framework.tensor import _wrap
     with nabi.device("/GPU:0"):
         t = nabi.constant(np.array([0, 1, 2, 1], np.int64))
         p = nabi.constant(np.array([0, 2, 2, 1], np.int64))
@@ -527,6 +534,22 @@ def test_metrics_read_only_the_range_check(d2h):
         m.update_state(t, p)
         reads, _ = d2h(lambda: m.update_state(t, p))
         assert reads == 1      # the class-id range check (a clear error), no index flag
+        tk, pk = (_wrap(to_gpu_all(np.array(v, np.int64), value_range=True))
+                  for v in ([0, 1, 2, 1], [0, 2, 2, 1]))
+        reads, _ = d2h(lambda: m.update_state(tk, pk))
+        assert reads == 0      # ranges known on the host (fit batches): no check to read
+        oh_t = nabi.constant(np.eye(3, dtype=np.float32)[[0, 1, 2, 1]])
+        oh_p = nabi.constant(np.eye(3, dtype=np.float32)[[0, 2, 2, 1]] * 0.8)
+        m = keras.metrics.OneHotMeanIoU(3)
+        m.update_state(oh_t, oh_p)
+        reads, _ = d2h(lambda: m.update_state(oh_t, oh_p))
+        assert reads == 0      # argmax over 3 columns: in range by construction
+        m = keras.metrics.BinaryIoU()
+        yb = nabi.constant(np.array([0.2, 0.7], np.float32))
+        m.update_state(_wrap(to_gpu_all(np.array([0, 1], np.int64), value_range=True)), yb)
+        reads, _ = d2h(lambda: m.update_state(
+            _wrap(to_gpu_all(np.array([0, 1], np.int64), value_range=True)), yb))
+        assert reads == 0      # 0 / 1 predictions, labels of a known range
         yt = nabi.constant(np.array([0, 1, 1, 0], np.float32))
         yp = nabi.constant(np.array([0.2, 0.6, 0.9, 0.4], np.float32))
         for name in ("SensitivityAtSpecificity", "SpecificityAtSensitivity",
