@@ -13,7 +13,7 @@ copy GPU tensors to the host):
 
 Everything is compared with independent NumPy references written here (loops over the values;
 the hash reference is python/nabi/ops/farmhash.py, checked against published FarmHash /
-SipHash values in tests/test_farmhash*.py), on the CPU, the emulated GPU and the real GPU or
+SipHash values in tests/test_ragged_sparse.py), on the CPU, the emulated GPU and the real GPU or
 the CUDA host simulator (NABI_TEST_PACKAGE_DIR=build/sim/pkg), and GPU == CPU exactly for the
 integer outputs. Kernel tests take conftest's `backend` fixture, layer tests its `where`
 fixture, the copy counts its `d2h` fixture. Shapes are tiny: the simulator runs one fiber per
