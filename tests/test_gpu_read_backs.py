@@ -438,3 +438,70 @@ def test_tensor_scatter_nd_update_bad_index_error(where, known):
         with pytest.raises(IndexError, match=r"\[tensor_scatter_nd_update\] indices\[1\] = "
                                              r"\[0, 3\] does not index into shape \[4, 3\]"):
             nabi.tensor_scatter_nd_update(t, it, nabi.constant(np.ones(2)))
+
+
+# ---------------------------------------------------------------- Nadam
+def ref_nadam_steps(p, grads, lr, b1, b2, eps, u_dtype):
+    """Keras 3's Nadam in float64, the momentum product stored in u_dtype after each step (as
+    the optimizer's variable holds it); (params, u_product)."""
+    p = p.astype(np.float64)
+    m, v, u = np.zeros_like(p), np.zeros_like(p), 1.0
+    for t, g in enumerate(grads, 1):
+        u_t = b1 * (1 - 0.5 * 0.96 ** t)
+        u_t1 = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        up = u * u_t
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        m_hat = u_t1 * m / (1 - up * u_t1) + (1 - u_t) * g / (1 - up)
+        p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        u = float(np.asarray(up, u_dtype))
+    return p, u
+
+
+@pytest.mark.parametrize("u_dtype", [np.float32, np.float64])
+def test_nadam_kernel_device_product_same_numbers(backend, u_dtype):
+    """The kernel's device-product variant gives the float variant's numbers bit for bit."""
+    rng = np.random.default_rng(15)
+    shapes, dts = [(3, 5), (7,), (2, 2, 3)], [np.float32, np.float64, np.float32]
+    p = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dts)]
+    up = [backend.DeviceBuffer.from_numpy(a) for a in p]
+    state = [[backend.DeviceBuffer.from_numpy(np.zeros_like(a)) for a in p] for _ in "ab"]
+    fp = [backend.DeviceBuffer.from_numpy(a) for a in p]
+    fstate = [[backend.DeviceBuffer.from_numpy(np.zeros_like(a)) for a in p] for _ in "ab"]
+    u_dev = backend.DeviceBuffer.from_numpy(np.ones((), u_dtype))
+    u = 1.0
+    for t in range(1, 6):
+        g = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dts)]
+        gd = [backend.DeviceBuffer.from_numpy(a) for a in g]
+        assert backend.nadam_update(up, gd, state[0], state[1], 0.01, 0.9, 0.999, 1e-7, t,
+                                    u_dev) is None
+        u = float(np.asarray(backend.nadam_update(fp, gd, fstate[0], fstate[1], 0.01, 0.9,
+                                                  0.999, 1e-7, t, u), u_dtype))
+        assert u_dev.numpy().item() == u
+    for a, b in zip(up + state[0] + state[1], fp + fstate[0] + fstate[1]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match=r"\[nadam\] u_product_prev must hold one element"):
+        backend.nadam_update(up, gd, state[0], state[1], 0.01, 0.9, 0.999, 1e-7, 6,
+                             backend.DeviceBuffer.from_numpy(np.ones(2, u_dtype)))
+
+
+def test_nadam_keeps_its_product_on_the_device(where, monkeypatch):
+    count = _counter(where, monkeypatch)
+    rng = np.random.default_rng(16)
+    p0 = rng.standard_normal((4, 3)).astype(np.float32)
+    grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(4)]
+    with nabi.device(where):
+        w = nabi.Variable(p0)
+        opt = nabi.keras.optimizers.Nadam(0.01)
+        gts = [nabi.constant(g) for g in grads]
+        opt.apply_gradients([(gts[0], w)])   # builds the slots (first step)
+        reads = []
+        for g in gts[1:]:
+            r, _ = count(lambda: opt.apply_gradients([(g, w)]))
+            reads.append(r)
+    for r in reads:
+        _check_reads(r, 0)   # was one 4-byte read of the product a step
+    want, u = ref_nadam_steps(p0, [g.astype(np.float64) for g in grads], 0.01, 0.9, 0.999,
+                              1e-7, np.float32)
+    np.testing.assert_allclose(_np(w), want, rtol=2e-5, atol=2e-6)
+    assert float(_np(opt._u_product)) == u   # the same product, rounded as the variable holds it

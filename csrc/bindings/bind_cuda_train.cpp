@@ -29,6 +29,9 @@
 //   adamax_update(params, grads, ms, us, lr, beta1, beta2, epsilon, t)
 //   nadam_update(params, grads, ms, vs, lr, beta1, beta2, epsilon, t, u_product_prev)
 //       -> u_product_new                 (lists of DeviceBuffers, updated in place)
+//       u_product_prev may also be a one-element float32/float64 DeviceBuffer (a GPU-only
+//       extension): the running product is then read and updated in place on the device
+//       (same numbers; nothing read back) and the call returns None
 //
 // Error messages use the CPU op names ("[lstm] ...", "[gru] ...", "[simple_rnn] ...",
 // "[dense] ...", "[adagrad] ...") and texts, so a caller sees the same message on either
@@ -541,10 +544,22 @@ void adamax(py::object params, py::object grads, py::object ms, py::object us, d
   cuda::adamax_update_multi<double>(L.t64, L.n64, lr, beta1, beta2, epsilon, b1p);
 }
 
-double nadam(py::object params, py::object grads, py::object ms, py::object vs, double lr,
-             double beta1, double beta2, double epsilon, int64_t t, double u_product_prev) {
+py::object nadam(py::object params, py::object grads, py::object ms, py::object vs, double lr,
+                 double beta1, double beta2, double epsilon, int64_t t,
+                 py::object u_product_prev) {
   const char* op = "nadam";
   check_step(op, t);
+  Buf ub;
+  if (py::isinstance<DeviceBuffer>(u_product_prev)) {
+    ub = u_product_prev.cast<Buf>();
+    const DeviceBuffer& u = need_float(op, ub, "u_product_prev");
+    if (u.numel() != 1)
+      value_error(op, "u_product_prev must hold one element, got shape " + shape_str(u.shape()));
+  } else if (!py::isinstance<py::float_>(u_product_prev) &&
+             !py::isinstance<py::int_>(u_product_prev)) {
+    type_error(op, "u_product_prev must be a float or a one-element DeviceBuffer, got " +
+                       py_type_name(u_product_prev));
+  }
   DeviceOptLists L = validate_opt(op, {{"params", params, false},
                                        {"grads", grads, false},
                                        {"ms", ms, false},
@@ -553,7 +568,18 @@ double nadam(py::object params, py::object grads, py::object ms, py::object vs, 
   const double td = static_cast<double>(t);
   const double u_t = beta1 * (1.0 - 0.5 * std::pow(0.96, td));
   const double u_t_1 = beta1 * (1.0 - 0.5 * std::pow(0.96, td + 1.0));
-  const double u_product_t = u_product_prev * u_t;
+  const double beta2_pow = std::pow(beta2, td);
+  if (ub) {  // the running product stays on the device
+    const bool dbl = ub->dtype() == DType::Float64;
+    py::gil_scoped_release nogil;
+    cuda::nadam_update_multi_dev<float>(L.t32, L.n32, lr, beta1, beta2, epsilon, u_t, u_t_1,
+                                        beta2_pow, ub->data(), dbl);
+    cuda::nadam_update_multi_dev<double>(L.t64, L.n64, lr, beta1, beta2, epsilon, u_t, u_t_1,
+                                         beta2_pow, ub->data(), dbl);
+    cuda::nadam_store_product(ub->data(), dbl, u_t);
+    return py::none();
+  }
+  const double u_product_t = u_product_prev.cast<double>() * u_t;
   const double u_product_t_1 = u_product_t * u_t_1;
   const double beta2_power = std::pow(beta2, td);
   {
@@ -563,7 +589,7 @@ double nadam(py::object params, py::object grads, py::object ms, py::object vs, 
     cuda::nadam_update_multi<double>(L.t64, L.n64, lr, beta1, beta2, epsilon, u_t, u_t_1,
                                      u_product_t, u_product_t_1, beta2_power);
   }
-  return u_product_t;
+  return py::float_(u_product_t);
 }
 
 void bind_impl(py::module_& cm) {

@@ -8,7 +8,11 @@
 // consecutive elements of it with a block-stride loop (coalesced), finding its tensor by a
 // short linear scan of the prefix sums. Every element is read and written once per slot.
 // Scalars arrive precomputed in float64 (bias corrections, Nadam's momentum cache) and are
-// rounded to T once on the host.
+// rounded to T once on the host -- except Nadam's running momentum product in its device
+// variant (nadam_update_multi_dev): it stays in device memory; each block multiplies it by
+// u_t and u_t_1 in float64 itself (the host's operations in its order, products rounded on
+// their own, never fused into an FMA with the subtraction after them, so the same numbers),
+// and a one-thread kernel launched after the update stores the new product.
 #include <cstdint>
 #include <vector>
 
@@ -138,6 +142,61 @@ nadam_multi_kernel(TensorTable tt,  // slots: p, g, m, v [n]
   }
 }
 
+// a * b rounded on its own: nvcc would otherwise contract it with a following subtraction
+// into an FMA (one rounding), which the host's separate statements do not do.
+__device__ __forceinline__ double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+__device__ __forceinline__ double load_u(const void* u, int u_double) {
+  return u_double ? *static_cast<const double*>(u)
+                  : static_cast<double>(*static_cast<const float*>(u));
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+nadam_multi_dev_kernel(TensorTable tt,  // slots: p, g, m, v [n]
+                       T lr, T c1, T c2, T eps, T a, T bgrad, T vcorr, const void* u,
+                       int u_double, double u_t, double u_t_1) {
+  // the binding's u_product_t = u_product_prev * u_t; u_product_t_1 = u_product_t * u_t_1
+  const double up = mul_rn(load_u(u, u_double), u_t);
+  const T den_a = T(1.0 - mul_rn(up, u_t_1));
+  const T den_b = T(1.0 - up);
+  const int64_t blk = blockIdx.x;
+  const int k = find_tensor(tt, blk);
+  T* __restrict__ p = static_cast<T*>(tt.ptr[k][0]);
+  const T* __restrict__ g = static_cast<const T*>(tt.ptr[k][1]);
+  T* __restrict__ m = static_cast<T*>(tt.ptr[k][2]);
+  T* __restrict__ v = static_cast<T*>(tt.ptr[k][3]);
+  int64_t b, e;
+  block_range(tt, k, blk, &b, &e);
+  for (int64_t i = b + threadIdx.x; i < e; i += kThreads) {
+    const T gi = g[i];
+    const T mi = m[i] + (gi - m[i]) * c1;
+    const T vi = v[i] + (gi * gi - v[i]) * c2;
+    m[i] = mi;
+    v[i] = vi;
+    const T m_hat = (a * mi) / den_a + (bgrad * gi) / den_b;
+    const T v_hat = vi / vcorr;
+    p[i] -= (m_hat * lr) / (sqrt(v_hat) + eps);
+  }
+}
+
+// One thread: u = u * u_t (u_product_t, rounded to u's dtype as the host's store into the
+// variable), after every update launch of the step has read the old value (stream order).
+__global__ void nadam_store_product_kernel(void* u, int u_double, double u_t) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  const double up = mul_rn(load_u(u, u_double), u_t);
+  if (u_double)
+    *static_cast<double*>(u) = up;
+  else
+    *static_cast<float*>(u) = static_cast<float>(up);
+}
+
 // Splits the tensor list into launches of at most kMaxTensorsPerLaunch non-empty tensors and
 // calls launch(table, blocks) for each.
 template <typename F>
@@ -211,6 +270,23 @@ void nadam_update_multi(const std::vector<OptTensor>& ts, const std::vector<int6
   });
 }
 
+template <typename T>
+void nadam_update_multi_dev(const std::vector<OptTensor>& ts, const std::vector<int64_t>& ns,
+                            double lr, double beta1, double beta2, double epsilon, double u_t,
+                            double u_t_1, double beta2_power, const void* u, bool u_double) {
+  for_each_table(ts, ns, [&](const TensorTable& tt, int64_t blocks) {
+    nadam_multi_dev_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(
+        tt, T(lr), T(1 - beta1), T(1 - beta2), T(epsilon), T(u_t_1), T(1 - u_t),
+        T(1 - beta2_power), u, u_double ? 1 : 0, u_t, u_t_1);
+    NABI_CUDA_CHECK_LAUNCH("nadam_multi_dev_kernel");
+  });
+}
+
+void nadam_store_product(void* u, bool u_double, double u_t) {
+  nadam_store_product_kernel<<<1, 1, 0, stream()>>>(u, u_double ? 1 : 0, u_t);
+  NABI_CUDA_CHECK_LAUNCH("nadam_store_product_kernel");
+}
+
 #define NABI_INST(T)                                                                          \
   template void adagrad_update_multi<T>(const std::vector<OptTensor>&,                        \
                                         const std::vector<int64_t>&, double, double);         \
@@ -222,7 +298,11 @@ void nadam_update_multi(const std::vector<OptTensor>& ts, const std::vector<int6
                                        double, double);                                       \
   template void nadam_update_multi<T>(const std::vector<OptTensor>&,                          \
                                       const std::vector<int64_t>&, double, double, double,    \
-                                      double, double, double, double, double, double);
+                                      double, double, double, double, double, double);     \
+  template void nadam_update_multi_dev<T>(const std::vector<OptTensor>&,                      \
+                                          const std::vector<int64_t>&, double, double,        \
+                                          double, double, double, double, double,             \
+                                          const void*, bool);
 NABI_INST(float)
 NABI_INST(double)
 #undef NABI_INST

@@ -33,5 +33,15 @@ void nadam_update_multi(const std::vector<OptTensor>& t, const std::vector<int64
                         double lr, double beta1, double beta2, double epsilon, double u_t,
                         double u_t_1, double u_product_t, double u_product_t_1,
                         double beta2_power);
+// The same Nadam update with the running momentum product in device memory: u (one float32
+// element, or float64 when u_double) holds u_product_{t-1}; every block forms u_product_t =
+// u * u_t and u_product_t * u_t_1 in float64 as the binding does on the host (same numbers),
+// and after the update launches one thread stores u_product_t back into u. Nothing is read
+// back to the host.
+template <typename T>
+void nadam_update_multi_dev(const std::vector<OptTensor>& t, const std::vector<int64_t>& n,
+                            double lr, double beta1, double beta2, double epsilon, double u_t,
+                            double u_t_1, double beta2_power, const void* u, bool u_double);
+void nadam_store_product(void* u, bool u_double, double u_t);
 
 }  // namespace nabi::cuda

@@ -1736,3 +1736,24 @@ KERNEL_ENTRIES = sorted(
         "DeviceBuffer", "is_available", "device_count", "device_name", "unavailable_reason",
         "synchronize", "memory_allocated", "memory_reserved", "empty_cache",
         "set_tf32_enabled", "tf32_enabled", "dense_keeps_z"))
+
+
+# ---- Nadam with its running momentum product on the device ----------------------------------
+_nadam_host_product = globals()["nadam_update"]   # the CPU kernel mirror (a float product)
+
+
+def nadam_update(params, grads, ms, vs, lr, beta1, beta2, epsilon, t, u_product_prev):
+    """csrc/cuda/optimizers_extra.cu's Nadam. u_product_prev a float: the new product is
+    returned (the CPU kernel's contract); a one-element float32/float64 DeviceBuffer: it is
+    read and updated in place (nadam_update_multi_dev + nadam_store_product), None returned."""
+    if not isinstance(u_product_prev, DeviceBuffer):
+        return _nadam_host_product(params, grads, ms, vs, lr, beta1, beta2, epsilon, t,
+                                   u_product_prev)
+    u = u_product_prev._arr()
+    if u.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[nadam] u_product_prev must be float32 or float64, got {u.dtype}")
+    if u.size != 1:
+        raise ValueError(f"[nadam] u_product_prev must hold one element, got shape "
+                         f"{list(u.shape)}")
+    u[...] = _nadam_host_product(params, grads, ms, vs, lr, beta1, beta2, epsilon, t,
+                                 float(u.reshape(())))

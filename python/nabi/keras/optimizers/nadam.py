@@ -5,6 +5,7 @@ m_hat = u_{t+1} m / (1 - u_prod_t u_{t+1}) + (1 - u_t) g / (1 - u_prod_t);  v_ha
 p -= lr m_hat / (sqrt(v_hat) + eps)."""
 import numpy as np
 
+from ...framework.device import DeviceArray
 from ...framework.tensor import Variable
 from . import _kernels
 from .base import Optimizer, _base_args
@@ -37,5 +38,13 @@ class Nadam(Optimizer):
 
     def _update(self, params, grads, slots, lr, t):
         u = self._u_product._data
+        if type(u) is DeviceArray and params and type(params[0]) is DeviceArray:
+            # the running product stays on the device: the kernel reads and updates it in
+            # place (the same numbers; no read back per step)
+            r = _kernels.nadam_update(params, grads, slots[0], slots[1], lr, self.beta_1,
+                                      self.beta_2, self.epsilon, t, u)
+            if r is not None:   # a stand-in that returns the product (_np_nadam: on the GPU)
+                u[()] = r
+            return
         u[()] = _kernels.nadam_update(params, grads, slots[0], slots[1], lr, self.beta_1,
                                       self.beta_2, self.epsilon, t, float(u))
