@@ -558,3 +558,20 @@ def test_metrics_read_only_the_range_check(d2h):
             m.update_state(yt, yp)
             reads, _ = d2h(lambda: m.update_state(yt, yp))
             assert reads == 0, name
+
+
+def test_int_outputs_carry_their_range_to_an_embedding(d2h):
+    """The 'int' outputs of the lookup / hashing / discretization layers lie in [0, depth) by
+    construction: they carry that range (DeviceArray.value_range), so an Embedding after them
+    reads no id check back."""
+    x = np.array([[3, 1, 9, 4], [0, 1, 3, 3]], np.int64)
+    with nabi.device("/GPU:0"):
+        X = nabi.constant(x)
+        for layer, n in ((L.IntegerLookup(vocabulary=[3, 1, 9]), 4), (L.Hashing(6), 6),
+                         (L.Discretization(bin_boundaries=[0.5, 2.0, 5.0]), 4)):
+            emb = L.Embedding(n, 2)
+            ref = emb(layer(X)).numpy()
+            out = []
+            reads, _ = d2h(lambda: out.append(emb(layer(X))))
+            assert reads == 0, layer.name
+            np.testing.assert_array_equal(out[0].numpy(), ref)

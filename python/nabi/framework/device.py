@@ -250,10 +250,12 @@ class DeviceArray:
 
     # value_range: (min, max) of an integer array, known on the host without reading the GPU
     # (None when unknown). Only to_gpu_all(..., value_range=True) sets it, on the batch arrays
-    # of a Keras train/test/predict step that no one else holds, so no in-place write can
-    # outdate it (a write through __setitem__ drops it); reshape / astype (integers) / basic
-    # slicing keep it as a bound. The sparse cross-entropy, gather and Embedding check their
-    # ids against it (known_range) instead of reading a flag back (a synchronisation a step).
+    # of a Keras train/test/predict step that no one else holds (and the Keras preprocessing
+    # layers, on the fresh ids of their 'int' outputs: preprocessing._encode_gpu), so no
+    # in-place write can outdate it (a write through __setitem__ drops it); reshape / astype
+    # (integers) / basic slicing keep it as a bound. The sparse cross-entropy, gather and
+    # Embedding check their ids against it (known_range) instead of reading a flag back (a
+    # synchronisation a step).
     __slots__ = ("buf", "shape", "dtype", "value_range", "__weakref__")
     __array_priority__ = 2000
     device = "cuda:0"
