@@ -441,29 +441,39 @@ def test_backward_reads_nothing_back_on_the_gpu(d2h):
         assert reads == 0 and launches <= 2      # (the unit seed) + affine_transform_grad
 
 
-# ---------------------------------------------------------------- second order (GPU kernel)
-def test_affine_gradient_is_differentiable_on_the_gpu(gpu, rng):
-    """d/dw <A^T w, v> = A v (fill 0): the adjoint kernel's own gradient is the forward
-    kernel, so gradients of the affine layers' gradients stay on the device too."""
-    x = _images(rng)
-    layer = CASES["rotation_constant"][0]()
-    draw = copy.deepcopy(layer._rng)
-    w = rng.standard_normal(x.shape).astype(np.float32)
-    v = rng.standard_normal(x.shape).astype(np.float32)
-    with nabi.device("/GPU:0"):
-        xt, wt, vt = nabi.constant(x), nabi.constant(w), nabi.constant(v)
+# ---------------------------------------------------------------- second order
+@pytest.mark.parametrize("name", ["rotation_constant", "translation_constant", "flip",
+                                  "contrast", "brightness", "resizing_pad", "resizing_crop",
+                                  "width", "random_crop", "random_crop_inference"])
+def test_gradient_is_differentiable(where, name, rng):
+    """d/dw <A^T w, v> = A v, A the layer's Jacobian (its constant part dropped): the
+    gradient's own gradient is the linearised forward, on every device (host paths: their
+    recorded `linear` maps; GPU: the adjoint kernel's gradient is the forward kernel, the
+    other layers' device ops are twice differentiable). A's rows come from the references
+    above (row k = A^T e_k), the layer's draws replayed."""
+    make, ref = {**CASES, **INFERENCE}[name]
+    training = name not in INFERENCE
+    x = _images(rng, (2, 4, 5, 1))
+    layer = make()
+    draw = copy.deepcopy(layer._rng) if hasattr(layer, "_rng") else None
+    with nabi.device(where):
+        xt = nabi.constant(x)
+        y = layer(xt, training=training).numpy()
+        w = rng.standard_normal(y.shape).astype(y.dtype)
+        v = rng.standard_normal(x.shape).astype(np.float32)
+        if draw is not None:
+            layer._rng = copy.deepcopy(draw)
+        wt, vt = nabi.constant(w), nabi.constant(v)
         with nabi.GradientTape() as outer:
             outer.watch(wt)
             with nabi.GradientTape() as inner:
                 inner.watch(xt)
-                s = nabi.reduce_sum(layer(xt, training=True) * wt)
+                s = nabi.reduce_sum(layer(xt, training=training) * wt)
             gx = inner.gradient(s, xt)
             q = nabi.reduce_sum(gx * vt)
         gw = outer.gradient(q, wt)
-    assert "GPU" in gw.device
-    B, H, W, C = x.shape
-    layer._rng = draw
-    t = layer._transforms(B, float(H), float(W))
-    Js = [affine_jacobian(t[b], H, W, "constant", "bilinear") for b in range(B)]
-    av = np.stack([Js[b] @ v[b].reshape(H * W, C) for b in range(B)]).reshape(x.shape)
-    np.testing.assert_allclose(gw.numpy(), av, rtol=1e-5, atol=1e-4)
+    assert ("GPU" in where) == ("GPU" in gw.device)
+    A = np.stack([ref(layer, copy.deepcopy(draw), x.astype(np.float64),
+                      np.eye(w.size)[k].reshape(w.shape)).ravel() for k in range(w.size)])
+    np.testing.assert_allclose(gw.numpy().ravel(), A @ v.ravel().astype(np.float64),
+                               rtol=1e-5, atol=1e-4)

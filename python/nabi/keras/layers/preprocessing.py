@@ -1627,24 +1627,35 @@ def _image_out(layer, x, unbatched, src):
     return _result(x[0] if unbatched else x, src)
 
 
-def _attach_grad(layer, inputs, out, adjoint):
-    """Records `out` = f(`inputs`) computed on the host (the NumPy paths) on the gradient tape:
-    `adjoint` maps the output's gradient, as a float64 batch (B, h, w, C), to the input's
-    (B, H, W, C): the transpose of f's Jacobian. Integer images record nothing (no gradient,
-    as in TF). A GPU input on the host path (float16 images) copies the gradient over and
-    back."""
+def _attach_grad(layer, inputs, out, adjoint, linear):
+    """Records `out` = f(`inputs`) computed on the host (the NumPy paths) on the gradient tape.
+    `adjoint` maps the output's gradient, a float64 batch (B, h, w, C), to the input's
+    (B, H, W, C): the transpose of f's Jacobian J; `linear` applies J itself (B, H, W, C) ->
+    (B, h, w, C) (f without its constant part: fill values, offsets; clip masks fixed), the
+    adjoint's own derivative, so the gradient is differentiable again (nested tapes).
+    Integer images record nothing (no gradient, as in TF). A GPU input on the host path
+    (float16 images) copies the gradient over and back."""
     d = inputs._data
     if d.dtype.kind != "f" or not is_recording():
         return out
-    unb = d.ndim == 3
+    unb, op = d.ndim == 3, type(layer).__name__
 
-    def backward(g, needs):
-        dev = type(g) is DeviceArray
-        g = np.asarray(g.get() if dev else g, np.float64)
-        gx = adjoint(g[None] if unb else g)
-        gx = np.ascontiguousarray(gx[0] if unb else gx, d.dtype)
-        return (to_device(gx, "cuda") if dev else gx,)
-    record((inputs,), out, backward, op=type(layer).__name__)
+    def run(fn, a, dtype):
+        dev = type(a) is DeviceArray
+        a = np.asarray(a.get() if dev else a, np.float64)
+        r = fn(a[None] if unb else a)
+        r = np.ascontiguousarray(r[0] if unb else r, dtype)
+        return to_device(r, "cuda") if dev else r
+
+    def node(t, fn, back, dtype, back_dtype):
+        """A Tensor op applying fn to t, recorded with back (and fn again) as its gradient."""
+        r = _wrap(run(fn, t._data, dtype))
+        record((t,), r, lambda g, needs: (run(back, g, back_dtype),),
+               lambda g, needs: (node(g, back, fn, back_dtype, dtype),), op)
+        return r
+    o_dtype = out._data.dtype
+    record((inputs,), out, lambda g, needs: (run(adjoint, g, d.dtype),),
+           lambda g, needs: (node(g, adjoint, linear, d.dtype, o_dtype),), op)
     return out
 
 
@@ -1807,7 +1818,8 @@ def _smart_resize_layer(layer, inputs, height, width):
     x, unb, src = _image_batch(layer, inputs)
     H, W = x.shape[1:3]
     out = _image_out(layer, _smart_resize(x, height, width), unb, src)
-    return _attach_grad(layer, inputs, out, lambda g: _smart_resize_adjoint(g, H, W))
+    return _attach_grad(layer, inputs, out, lambda g: _smart_resize_adjoint(g, H, W),
+                        lambda h: _smart_resize(h, height, width))
 
 
 _INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
@@ -1877,6 +1889,15 @@ class Resizing(Layer):
             return gp[:, h0:h0 + H, w0:w0 + W]
         return _resize_adjoint(g, H, W, self.interpolation)
 
+    def _linear(self, h):
+        """The float path's map without its constant part (the pad's fill value)."""
+        if self.crop_to_aspect_ratio:
+            return _smart_resize(h, self.height, self.width, self.interpolation)
+        if self.pad_to_aspect_ratio:
+            h0, w0 = self._pad_amounts(h.shape[1], h.shape[2])
+            h = np.pad(h, ((0, 0), (h0, h0), (w0, w0), (0, 0)))
+        return _resize(h, self.height, self.width, self.interpolation)
+
     def call(self, inputs):
         inputs = _as_tensor(inputs)
         g = _gpu_batch(self, inputs)
@@ -1897,7 +1918,7 @@ class Resizing(Layer):
             return _result(y[0] if unb else y, src)
         H, W = x.shape[1:3]
         return _attach_grad(self, inputs, _image_out(self, y, unb, src),
-                            lambda g: self._adjoint(g, H, W))
+                            lambda g: self._adjoint(g, H, W), self._linear)
 
     def _call_gpu(self, x, unb, out, in_dtype):
         B, H, W, C = x._data.shape
@@ -2203,14 +2224,14 @@ class RandomFlip(_RandomLayer):
             flips.append(((self._rng.random(B) < 0.5)[:, None, None, None], 2))
         if self.vertical:
             flips.append(((self._rng.random(B) < 0.5)[:, None, None, None], 1))
-        for f, axis in flips:
-            x = np.where(f, np.flip(x, axis), x)
 
-        def adjoint(g):   # each flip is its own transpose: undone in reverse order
-            for f, axis in reversed(flips):
-                g = np.where(f, np.flip(g, axis), g)
-            return g
-        return _attach_grad(self, inputs, _image_out(self, x, unb, src), adjoint)
+        def apply(x, order):
+            for f, axis in order:
+                x = np.where(f, np.flip(x, axis), x)
+            return x
+        # each flip is its own transpose: the adjoint undoes them in reverse order
+        return _attach_grad(self, inputs, _image_out(self, apply(x, flips), unb, src),
+                            lambda g: apply(g, flips[::-1]), lambda h: apply(h, flips))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2252,7 +2273,9 @@ class _AffineLayer(_RandomLayer):
         y = _transform(x, t, self.fill_mode, self.fill_value, self.interpolation)
         return _attach_grad(self, inputs, _image_out(self, y, unb, src),
                             lambda g: _transform_adjoint(g, t, self.fill_mode,
-                                                         self.interpolation))
+                                                         self.interpolation),
+                            lambda h: _transform(h, t, self.fill_mode, 0.0,
+                                                 self.interpolation))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2409,11 +2432,12 @@ class RandomContrast(_RandomLayer):
         mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
         z = (x - mean) * f + mean
         y = np.clip(z, 0, 255)
+        keep = (z >= 0) & (z <= 255)   # where the clip passes (clip_by_value's rule)
 
-        def adjoint(g):   # clip passes where 0 <= z <= 255 (clip_by_value's rule)
-            g = g * ((z >= 0) & (z <= 255))
+        def centre(g):   # z's Jacobian f I + (1 - f) (mean over the image), symmetric
             return f * g + (1 - f) * g.mean(axis=(1, 2), keepdims=True)
-        return _attach_grad(self, inputs, _image_out(self, y, unb, src), adjoint)
+        return _attach_grad(self, inputs, _image_out(self, y, unb, src),
+                            lambda g: centre(g * keep), lambda h: centre(h) * keep)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2472,8 +2496,9 @@ class RandomBrightness(_RandomLayer):
         delta = self._rng.uniform(self._factor[0], self._factor[1], (x.shape[0], 1, 1, 1))
         z = x + (delta * (hi - lo)).astype(x.dtype)
         y = np.clip(z, lo, hi)
+        keep = (z >= lo) & (z <= hi)
         return _attach_grad(self, inputs, _image_out(self, y, unb, src),
-                            lambda g: g * ((z >= lo) & (z <= hi)))
+                            lambda g: g * keep, lambda h: h * keep)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -2530,7 +2555,8 @@ class _RandomSize(_RandomLayer):
         H0, W0 = x.shape[1:3]
         return _attach_grad(self, inputs,
                             _image_out(self, _resize(x, H, W, self.interpolation), unb, src),
-                            lambda g: _resize_adjoint(g, H0, W0, self.interpolation))
+                            lambda g: _resize_adjoint(g, H0, W0, self.interpolation),
+                            lambda h: _resize(h, H, W, self.interpolation))
 
     def compute_output_shape(self, input_shape):
         s = list(input_shape)
