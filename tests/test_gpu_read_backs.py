@@ -505,3 +505,18 @@ def test_nadam_keeps_its_product_on_the_device(where, monkeypatch):
                               1e-7, np.float32)
     np.testing.assert_allclose(_np(w), want, rtol=2e-5, atol=2e-6)
     assert float(_np(opt._u_product)) == u   # the same product, rounded as the variable holds it
+
+
+@pytest.mark.parametrize("op", ["segment_sum", "segment_max"])
+def test_keras_segment_ops_one_read(where, monkeypatch, op):
+    count = _counter(where, monkeypatch)
+    d = _data(17)
+    ids = np.array([1, 0, 3, 1, 0, 1], np.int32)   # no num_segments: 4, from the ids
+    with nabi.device(where):
+        x, it = nabi.constant(d), nabi.constant(ids)
+        r, out = count(lambda: getattr(nabi.keras.ops, op)(x, it))
+    _check_reads(r, 1)   # the number of segments (max + 1) with the min: one read
+    kind = op.split("_")[1]
+    fi = np.finfo(np.float64)
+    np.testing.assert_allclose(_np(out), ref_segment(d, ids, 4, kind, fi.min if kind == "max"
+                                                     else 0.0), rtol=1e-12)

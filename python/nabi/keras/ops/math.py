@@ -3,6 +3,9 @@
 import numpy as np
 
 import nabi as tf
+from ...framework.device import DeviceArray
+from ...framework.tensor import _wrap
+from ...ops.segment_ops import _ranged
 
 from ._checks import one_of
 from ._common import norm_axis, shape_of, t_, to_float
@@ -32,8 +35,14 @@ def _segment(op, fn, data, segment_ids, num_segments):
     if ids.shape.rank != 1 or shape_of(ids)[0] != shape_of(data)[0]:
         raise ValueError(f"[{op}] segment_ids must be 1-D with data's first dim: data "
                          f"{shape_of(data)}, segment_ids {shape_of(ids)}")
-    if num_segments is None:
-        num_segments = int(tf.reduce_max(ids).numpy()) + 1 if shape_of(ids)[0] else 0
+    if num_segments is None:   # the output's size comes from the ids (one read, as TF)
+        if shape_of(ids)[0] and type(ids._data) is DeviceArray:
+            # their min and max in that one read: the op then checks them with no second read
+            lo, hi = (int(v) for v in np.stack([ids._data.min(), ids._data.max()]).get())
+            ids = _wrap(_ranged(ids._data, lo, hi))
+            num_segments = hi + 1
+        else:
+            num_segments = int(tf.reduce_max(ids).numpy()) + 1 if shape_of(ids)[0] else 0
     return fn(data, ids, int(num_segments))
 
 
