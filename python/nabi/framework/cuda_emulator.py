@@ -1691,14 +1691,14 @@ def bitwise(op, a, b):
     x, y = _a(a, name, "x"), _a(b, name, "y")
     if x.dtype not in (np.int32, np.int64) or x.dtype != y.dtype:
         raise TypeError(f"[{name}] x and y must both be int32 or both int64, got {x.dtype} "
-                        f"{list(x.shape)} and {y.dtype} {list(y.shape)}")
+                        f"{tuple(x.shape)} and {y.dtype} {tuple(y.shape)}")
     if max(x.ndim, y.ndim) > 8:
-        raise ValueError(f"[{name}] at most 8 dimensions, got shapes {list(x.shape)} and "
-                         f"{list(y.shape)}")
+        raise ValueError(f"[{name}] at most 8 dimensions, got shapes {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
     try:
         shape = np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
-        raise ValueError(f"[{name}] shapes {list(x.shape)} and {list(y.shape)} are not "
+        raise ValueError(f"[{name}] shapes {tuple(x.shape)} and {tuple(y.shape)} are not "
                          "broadcastable") from None
     xb, yb = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
     if op in ("and", "or", "xor"):
@@ -1716,7 +1716,7 @@ def bitwise_not(x):
     a = _a(x, "bitwise_not")
     if a.dtype not in (np.int32, np.int64):
         raise TypeError(f"[bitwise_not] x must be int32 or int64, got {a.dtype} of shape "
-                        f"{list(a.shape)}")
+                        f"{tuple(a.shape)}")
     return _out(np.invert(a))
 
 
@@ -1726,7 +1726,7 @@ def signbit(x):
     a = _a(x, "signbit")
     if a.dtype == np.bool_:
         raise TypeError(f"[signbit] x must be float32, float64, int32 or int64, got bool of "
-                        f"shape {list(a.shape)}")
+                        f"shape {tuple(a.shape)}")
     return _out(np.signbit(a))
 
 

@@ -1104,7 +1104,8 @@ def _flatnonzero(a):
     slot = np.subtract(_scan(np.add, 0)(m), 1)                       # int64
     slot = _where(m, slot, count)
     vals = DeviceArray(backend().arange(0, 1, n, "float64"))       # exact below 2**53
-    out = DeviceArray(backend().scatter_add(vals.buf, slot.buf, 0, count + 1))
+    # slots lie in [0, count] by construction: checked, no index flag read back
+    out = DeviceArray(backend().scatter_add(vals.buf, slot.buf, 0, count + 1, checked=True))
     return _take_slice(out, 0, 0, count).astype(np.int64)
 
 

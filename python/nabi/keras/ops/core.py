@@ -4,7 +4,8 @@ import numpy as np
 
 import nabi as tf
 from nabi import nest
-from nabi.framework.tensor import Tensor
+from nabi.framework.device import DeviceArray, to_device
+from nabi.framework.tensor import Tensor, _wrap
 
 from ._common import is_kt, shape_of, static_ints, t_
 
@@ -176,8 +177,15 @@ def slice(inputs, start_indices, shape):  # noqa: A001
 
 
 def slice_update(inputs, start_indices, updates):
+    """inputs with the block at start_indices replaced by updates: where(mask, pad(updates),
+    inputs), the mask the padded ones of updates' shape, so it runs on inputs' device
+    (nothing read back on the GPU) and the gradients are where's and pad's (inputs get
+    theirs outside the block, updates the block's)."""
     x = t_(inputs)
+    dev = "cuda" if type(x._data) is DeviceArray else "cpu"
     u = t_(updates, x.dtype)
+    if not isinstance(updates, Tensor) and type(u._data) is not type(x._data):
+        u = _wrap(to_device(u._data, dev))     # a constant goes to the inputs' device
     st = np.asarray(static_ints("slice_update", start_indices, "start_indices"))
     xs, us = shape_of(x), shape_of(u)
     if len(st) != len(xs) or len(us) != len(xs) or \
@@ -186,8 +194,9 @@ def slice_update(inputs, start_indices, updates):
                          f"inputs of shape {xs}")
     if u.shape.num_elements() == 0:
         return x
-    idx = np.indices(us).reshape(len(us), -1).T + st
-    return tf.tensor_scatter_nd_update(x, t_(idx.astype(np.int32)), tf.reshape(u, [-1]))
+    pads = [[int(s), int(d - s - z)] for s, z, d in zip(st, us, xs)]
+    ones = _wrap(to_device(np.ones(us, np.bool_), dev))
+    return tf.where(tf.pad(ones, pads), tf.pad(u, pads), x)
 
 
 def scatter(indices, values, shape):

@@ -6,7 +6,9 @@ import builtins
 import numpy as np
 
 import nabi as tf
-from nabi.framework.tensor import Tensor
+from nabi.framework.device import DeviceArray, backend
+from nabi.framework.tensor import Tensor, _wrap
+from nabi.ops.array_ops import gather_checked
 
 from ._common import (FLOATX, is_kt, norm_axis, pair, shape_of, static_ints, t_, to_float, dt,
                       weak_result)
@@ -332,11 +334,11 @@ argmax = _argreduce(tf.argmax, "argmax")
 argmin = _argreduce(tf.argmin, "argmin")
 
 
-def _flat_or(x, axis):
+def _flat_or(x, axis, op="axis"):
     x = t_(x)
     if axis is None:
         return tf.reshape(x, [-1]), 0
-    return x, norm_axis("axis", axis, x.shape.rank)
+    return x, norm_axis(op, axis, x.shape.rank)
 
 
 def cumsum(x, axis=None, dtype=None):
@@ -365,23 +367,32 @@ def argsort(x, axis=-1):
     return tf.argsort(x, axis=a, stable=True)
 
 
-def _gather_last(x, idx):
-    """x[..., idx[..., j]] along the last axis (idx has x's leading shape); differentiable."""
+def _gather_last(x, idx, checked=False):
+    """x[..., idx[..., j]] along the last axis (idx has x's leading shape); differentiable.
+    checked=True: idx is known to lie in [0, n) (an argsort's), so the rows become one flat
+    gather of idx + row * n that reads nothing back on the GPU (gather_checked)."""
     lead = shape_of(x)[:-1]
     n = int(np.prod(lead)) if lead else 1
-    xf = tf.reshape(x, [n, x.shape[-1]])
+    m = x.shape[-1]
+    xf = tf.reshape(x, [n, m])
     k = idx.shape[-1]
-    r = tf.gather(xf, tf.reshape(idx, [n, k]), axis=1, batch_dims=1)
+    if checked:
+        rows = (np.arange(n, dtype=np.int64) * m).reshape(n, 1)
+        flat = tf.reshape(tf.cast(tf.reshape(idx, [n, k]), tf.int64) + rows, [-1])
+        r = gather_checked(tf.reshape(xf, [-1]), flat._data, 0)
+    else:
+        r = tf.gather(xf, tf.reshape(idx, [n, k]), axis=1, batch_dims=1)
     return tf.reshape(r, list(lead) + [k])
 
 
 def sort(x, axis=-1):
-    """Sorted along axis (ascending); the gradient flows back through the permutation."""
-    x, a = _flat_or(x, axis)
+    """Sorted along axis (ascending, NaN last, as NumPy); the gradient flows back through the
+    permutation. On the GPU: the sort kernel's argsort and one gather, nothing read back."""
+    x, a = _flat_or(x, axis, "sort")
     if x.shape.rank == 0:
         return x
     xt, inv = _to_last(x, a)
-    r = _gather_last(xt, tf.argsort(tf.stop_gradient(xt), axis=-1, stable=True))
+    r = _gather_last(xt, tf.argsort(tf.stop_gradient(xt), axis=-1, stable=True), checked=True)
     return r if inv is None else tf.transpose(r, inv)
 
 
@@ -452,8 +463,12 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
         frac = np.where(hi > lo, 0.5, 0.0)
     elif method == "nearest":
         lo = hi = np.clip(np.round(pos), 0, n - 1).astype(np.int32)   # round half to even
-    vlo = tf.gather(srt, t_(lo), axis=-1)
-    vhi = tf.gather(srt, t_(hi), axis=-1)
+    if n:   # positions in [0, n) known on the host: gathers that read nothing back
+        last = srt.shape.rank - 1
+        vlo, vhi = gather_checked(srt, lo, last), gather_checked(srt, hi, last)
+    else:
+        vlo = tf.gather(srt, t_(lo), axis=-1)
+        vhi = tf.gather(srt, t_(hi), axis=-1)
     # an exact position takes its element as it is (inf + (inf - inf) * 0 would be nan)
     with np.errstate(invalid="ignore"):         # inf - inf on the host: not selected
         r = tf.where(t_(frac > 0), vlo + (vhi - vlo) * t_(frac.astype(x.dtype.as_numpy_dtype)),
@@ -474,9 +489,15 @@ def median(x, axis=None, keepdims=False):
 
 
 def nonzero(x):
-    """A tuple of int32 index tensors, one per dimension (host-side, no gradient)."""
+    """A tuple of int32 index tensors, one per dimension, on x's device (no gradient). On the
+    GPU only the count of nonzero elements is read back (it sizes the result, as in TF and
+    JAX eager); a scan and a scatter place the indices (device.py's np.nonzero)."""
     x = t_(x)
-    return tuple(t_(i.astype(np.int32)) for i in np.nonzero(x.numpy()))
+    a = x._data
+    if a.ndim == 0:
+        raise ValueError("[nonzero] x must have rank >= 1 (as NumPy), got a scalar of dtype "
+                         f"{x.dtype.name}")
+    return tuple(_wrap(i.astype(np.int32)) for i in np.nonzero(a))
 
 
 def digitize(x, bins):
@@ -507,6 +528,11 @@ def bincount(x, weights=None, minlength=0, sparse=False):
 
 
 # ----------------------------------------------------------------------------- creation
+def _like_dev(arr, like):
+    """A host array on the device of the array `like` (uploaded for a GPU `like`)."""
+    return DeviceArray.from_numpy(arr) if type(like) is DeviceArray else arr
+
+
 def _np_dtype(dtype, default):
     return tf.as_dtype(dtype or default).as_numpy_dtype
 
@@ -533,8 +559,49 @@ def _space_dtype(start, stop, dtype):
     return tf.as_dtype(dtype) if dtype is not None else weak_result(start, stop, 1.0)
 
 
+def _linspace_t(start, stop, num, endpoint, axis):
+    """NumPy's linspace of tensor ends as tensor ops on their device (nothing read back),
+    differentiable in the ends: computed in NumPy's dtype (float32 ends: float32; float64 or
+    integer ends: float64), y = i * step + start with step = (stop - start) / div, or
+    (i / div) * delta where any step is 0 (NumPy's subnormal rule, selected on the device),
+    the last entry stop with endpoint. Returns (y, step); step is NaN for div == 0."""
+    ends = [start, stop]
+    ct = np.result_type(*[v.dtype.as_numpy_dtype if isinstance(v, Tensor) else v
+                          for v in ends], float(num))
+    dev = next(v for v in ends if isinstance(v, Tensor))._data
+    s, e = (tf.cast(v if isinstance(v, Tensor) else _wrap(_like_dev(np.asarray(v, ct), dev)),
+                    tf.as_dtype(ct)) for v in ends)
+    shape = list(np.broadcast_shapes(tuple(shape_of(s)), tuple(shape_of(e))))
+    s, e = tf.broadcast_to(s, shape), tf.broadcast_to(e, shape)
+    n = int(num)
+    if n < 0:
+        raise ValueError(f"[linspace] num must be non-negative, got {n}")
+    div = n - 1 if endpoint else n
+    i = np.arange(n, dtype=ct).reshape([n] + [1] * len(shape))
+    delta = e - s
+    if div > 0:
+        step = delta / div
+        zero = tf.reduce_any(tf.equal(step, 0))
+        y = tf.where(zero, delta * (i / ct.type(div)), step * i) + s
+    else:
+        step = delta * np.asarray(np.nan, ct)
+        y = delta * i + s
+    if endpoint and n > 1:
+        y = tf.concat([y[:-1], e[None]], 0)
+    r = len(shape) + 1
+    if axis % r:
+        perm = list(range(1, r))
+        perm.insert(axis % r, 0)
+        y = tf.transpose(y, perm)
+    return y, step
+
+
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
     d = _space_dtype(start, stop, dtype)
+    if _bany(isinstance(v, Tensor) for v in (start, stop)):
+        y, step = _linspace_t(start, stop, num, endpoint, axis)
+        y = tf.cast(y, d)
+        return (y, tf.cast(step, d)) if retstep else y
     r, step = np.linspace(_host(start), _host(stop), int(num), endpoint=endpoint, retstep=True,
                           axis=axis)
     out = t_(r.astype(d.as_numpy_dtype))
@@ -546,11 +613,15 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
+    """base ** linspace(start, stop), as NumPy. Tensor ends compute on their device (nothing
+    read back) and are differentiable: the power in float64, as NumPy's (its base becomes an
+    int64 / float64 array), then cast to the result's dtype."""
     d = _space_dtype(start, stop, dtype)
-    if any(isinstance(v, Tensor) and v.dtype.is_floating for v in (start, stop)):
-        # differentiable in the ends: base ** linspace (Keras's TF backend's formula)
-        lin = linspace(start, stop, num, endpoint=endpoint, dtype=d, axis=axis)
-        return tf.pow(tf.cast(base, d), lin)
+    if _bany(isinstance(v, Tensor) for v in (start, stop)):
+        y, _ = _linspace_t(start, stop, num, endpoint, axis)
+        y = tf.cast(y, tf.float64)
+        b = _wrap(_like_dev(np.asarray(_host(base), np.float64), y._data))
+        return tf.cast(tf.pow(b, y), d)
     r = np.logspace(_host(start), _host(stop), int(num), endpoint=endpoint, base=base,
                     axis=axis)
     return t_(r.astype(d.as_numpy_dtype))
@@ -1016,7 +1087,10 @@ def signbit(x):
         return tf.zeros(shape_of(x), tf.bool)
     if not x.dtype.is_floating:
         return x < 0
-    return t_(np.signbit(x.numpy()))
+    a = x._data
+    if type(a) is DeviceArray:   # the sign bit on the device (csrc/cuda/bitwise.cu)
+        return _wrap(DeviceArray(backend().signbit(a.buf)))
+    return _wrap(np.signbit(a))
 
 
 def _to_float_wide(x):
@@ -1064,13 +1138,61 @@ def searchsorted(sorted_sequence, values, side="left"):
 
 
 def histogram(x, bins=10, range=None):  # noqa: A002
-    """(counts, bin_edges) of a 1-D x over `bins` equal bins, as NumPy (host-side)."""
+    """(counts, bin_edges) of a 1-D x over `bins` equal bins, as NumPy: int32 counts, edges in
+    x's float dtype (float32 for integer x). Host tensors use np.histogram; GPU tensors stay on
+    the GPU (_histogram_gpu: nothing read back), with the same counts and edges."""
     x = t_(x)
     if x.shape.rank != 1:
         raise ValueError(f"[histogram] x must be 1-D, got shape {shape_of(x)}")
-    h, e = np.histogram(x.numpy(), bins=int(bins), range=range)
-    return t_(h.astype(np.int32)), t_(e.astype(x.dtype.as_numpy_dtype if x.dtype.is_floating
-                                                else np.float32))
+    nb = int(bins)
+    if nb < 1:
+        raise ValueError(f"[histogram] bins must be a positive integer, got {bins!r}")
+    if range is not None:
+        lo, hi = (_host(v) for v in range)
+        if lo > hi or not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"[histogram] range must be finite with min <= max, got {range!r}")
+    out = x.dtype.as_numpy_dtype if x.dtype.is_floating else np.float32
+    if type(x._data) is DeviceArray:
+        c, e = _histogram_gpu(x, nb, range)
+        return c, tf.cast(e, out)
+    h, e = np.histogram(x._data, bins=nb, range=range)
+    return _wrap(h.astype(np.int32)), _wrap(e.astype(out))
+
+
+def _histogram_gpu(x, nb, range_):  # noqa: A002
+    """np.histogram's uniform bins on the device. The outer edges are x's min and max (or the
+    range), moved out by 0.5 when equal; the edges are NumPy's linspace of them in NumPy's
+    bin dtype (x's float dtype, float64 for integer x); then each value's bin is the last edge
+    <= it (searchsorted, right), the top edge itself in the last bin, values outside the range
+    and NaN in none, counted by the bincount kernel. NumPy finds the same bins (an estimate
+    corrected against these edges). What NumPy raises from the data (a non-finite
+    autodetected range) would need a read: here it gives edges from that range and no
+    counts."""
+    a = x._data
+    ft = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)   # NumPy's bin dtype
+    if range_ is not None or a.size == 0:   # edges known on the host: NumPy's own
+        lo, hi = (0, 1) if range_ is None else (_host(v) for v in range_)
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        bt = np.result_type(lo, hi, a.dtype)
+        bt = np.result_type(bt, float) if bt.kind in "iub" else bt
+        edges = _wrap(DeviceArray.from_numpy(np.linspace(lo, hi, nb + 1, endpoint=True,
+                                                         dtype=bt)))
+        ok = None
+    else:
+        xt = tf.stop_gradient(x)
+        lo, hi = tf.cast(tf.reduce_min(xt), ft), tf.cast(tf.reduce_max(xt), ft)
+        eq = tf.equal(lo, hi)
+        lo, hi = tf.where(eq, lo - 0.5, lo), tf.where(eq, hi + 0.5, hi)
+        edges = tf.cast(_linspace_t(lo, hi, nb + 1, True, 0)[0], ft)
+        ok = tf.logical_and(tf.math.is_finite(lo), tf.math.is_finite(hi))
+    v = tf.cast(tf.stop_gradient(x), edges.dtype)
+    idx = tf.searchsorted(edges, v, side="right") - 1
+    idx = tf.where(tf.equal(v, edges[-1]), nb - 1, idx)   # the top edge: the last bin
+    if ok is not None:
+        idx = tf.where(ok, idx, -1)
+    counts = backend().bincount(idx._data.buf, nb, None, False, False, "int32")
+    return _wrap(DeviceArray(counts)), edges
 
 
 def _int_pair(op, x, y):
