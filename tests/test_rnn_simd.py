@@ -141,3 +141,16 @@ def test_gru_vs_numpy(isa, B, U, ra):
 @pytest.mark.parametrize("B,U", [(1, 5), (7, 37), (50, 20)])
 def test_simple_rnn_vs_numpy(isa, B, U):
     _check("simple_rnn", B, 4, 3, U, gb=True)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple_rnn"])
+def test_nan_propagates(isa, kind):
+    """A NaN input reaches that sample's later outputs (the activations do not clamp it
+    away) and no other sample's."""
+    p = _params(kind, 7, 4, 3, 20, True, True, 5)
+    p["x"][2, 1, 0] = np.nan
+    args = [p["x"], p["h0"]] + ([p["c0"]] if kind == "lstm" else []) + \
+        [p["kernel"], p["recurrent_kernel"], p["bias"]]
+    out = getattr(rnn_ops, kind)(*args)[0].numpy()
+    assert np.isfinite(out[2, 0]).all() and np.isnan(out[2, 1:]).all()
+    assert np.isfinite(np.delete(out, 2, axis=0)).all()

@@ -89,6 +89,7 @@ struct StepB {
   const T* B = nullptr;
   int64_t ldb = 0, K = 0, N = 0;
   std::vector<float> packed;
+  int level = 0;  // simd_level() when packed: 2 = the avx512::pack layout, else pack_b16's
   // rows: the batch size; for batches of 1..4 the unpacked row-AXPY path is cheaper than
   // packing R (stateful batch-1 training).
   StepB(const T* b, int64_t ld, int64_t k, int64_t n, int64_t rows = 16)
@@ -96,14 +97,21 @@ struct StepB {
     if constexpr (std::is_same_v<T, float>) {
       if (rows > 4 && packed_step_available() && K > 0 && N > 0) {
         packed.resize(static_cast<size_t>(packed_size(K, N)));
-        pack_b16(B, ldb, K, N, packed.data());
+        level = simd_level();
+        if (level == 2)
+          avx512::pack(B, ldb, K, N, packed.data());
+        else
+          pack_b16(B, ldb, K, N, packed.data());
       }
     }
   }
   void run(int64_t M, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const {
     if constexpr (std::is_same_v<T, float>) {
       if (!packed.empty()) {
-        packed_step_gemm(M, N, K, A, lda, packed.data(), beta, C, ldc);
+        if (level == 2)
+          avx512::packed_step(M, N, K, A, lda, packed.data(), beta, C, ldc);
+        else
+          packed_step_gemm(M, N, K, A, lda, packed.data(), beta, C, ldc);
         return;
       }
     }

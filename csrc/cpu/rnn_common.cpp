@@ -77,7 +77,7 @@ bool cpu_has_avx2() {
 
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // NaN propagates (the second operand)
   __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -258,7 +258,6 @@ int simd_level() {
 void packed_step_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                       const float* packed, float beta, float* C, int64_t ldc) {
 #if defined(NABI_X86)
-  if (simd_level() == 2) return avx512::packed_step(M, N, K, A, lda, packed, beta, C, ldc);
   packed_step_avx2(M, N, K, A, lda, packed, beta, C, ldc);
 #else
   (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)beta, (void)C, (void)ldc;

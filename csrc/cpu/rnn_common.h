@@ -70,6 +70,8 @@ int simd_level();
 // the bias; overwritten with the activations), b: bias (4U) or null, cp: c_{s-1};
 // writes c, a = tanh(c), h = o * a.
 namespace avx512 {
+// Its own packing (packed_size(K, N) floats): groups of 4 panels interleaved by k.
+void pack(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed);
 void packed_step(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* packed, float beta, float* C, int64_t ldc);
 void sigmoid(float* x, int64_t n);

@@ -3,14 +3,17 @@
 // says 2, i.e. the CPU has all four and the GEMM dispatcher picked avx512).
 //
 // * packed_step: the recurrent-step GEMM C[M, N] = A[M, K] @ B + beta * C on the 16-column
-//   panels of pack_b16 (rnn_common.h), so it shares StepB's packing with the AVX2 kernel.
-//   Blocking: groups of up to 4 panels (64 columns, 4 zmm) by 6 rows = 24 zmm accumulators;
-//   per k, 4 aligned-stride panel loads and 6 broadcasts of A feed 24 FMAs. Groups are the
-//   outer loop, so one group's panels (K x 64 floats: 32 KiB at K = 128) stay in L1 while
-//   every row block of A (the batch rows of one thread) streams past. The last panel may
-//   be partial (masked loads/stores of C); the panels themselves are zero-padded.
-// * exp16 / sigmoid / tanh: the same Cephes-style polynomials as the AVX2 ones in
-//   rnn_common.cpp on 16 lanes (masked tails, so no scalar loop).
+//   16-column panels of pack (below): groups of up to 4 panels interleaved by k, so one
+//   group is a single contiguous stream of K x (16 * panels) floats (zero-padded columns).
+//   Blocking: a group (64 columns, 4 zmm) by 6 rows = 24 zmm accumulators; per k, 4
+//   consecutive loads of B and 6 broadcasts of A feed 24 FMAs. Groups are the outer loop,
+//   so one group (K x 64 floats: 32 KiB at K = 128) stays in L1 while every row block of A
+//   (the batch rows of one thread) streams past. The last panel may be partial (masked
+//   loads/stores of C).
+// * exp16 / sigmoid / tanh: the Cephes-style polynomials of the AVX2 ones in rnn_common.cpp
+//   on 16 lanes (masked tails, so no scalar loop), with scalef for 2^n, rcp14 + one Newton
+//   step instead of the divider, and tanh(x) = 2 sigmoid(2x) - 1 outside the polynomial's
+//   range |x| < 0.625; NaN propagates.
 // * lstm_cell_forward / lstm_cell_backward: one fused pass per batch row for the default
 //   activations (sigmoid gates, tanh cell): bias, the four gate activations, the cell and
 //   output updates (forward), or the four gate gradients and the carried dc (backward).
@@ -33,8 +36,15 @@ inline __mmask16 tail_mask(int64_t n) {
 #define NABI_R6(X, p) X(0, p) X(1, p) X(2, p) X(3, p) X(4, p) X(5, p)
 #define NABI_ALL(X) NABI_R6(X, 0) NABI_R6(X, 1) NABI_R6(X, 2) NABI_R6(X, 3)
 #define NABI_DECL(r, p) __m512 c##r##p = _mm512_setzero_ps();
-#define NABI_FMA(r, p) \
-  if constexpr (MR > r && NP > p) c##r##p = _mm512_fmadd_ps(a##r, b##p, c##r##p);
+// One row: its broadcast of A, then its NP FMAs (24 accumulators + 4 B + 1 broadcast live).
+#define NABI_ROW(r)                                                \
+  if constexpr (MR > r) {                                          \
+    const __m512 a = _mm512_set1_ps(A[r * lda + k]);               \
+    c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                     \
+    if constexpr (NP > 1) c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1); \
+    if constexpr (NP > 2) c##r##2 = _mm512_fmadd_ps(a, b2, c##r##2); \
+    if constexpr (NP > 3) c##r##3 = _mm512_fmadd_ps(a, b3, c##r##3); \
+  }
 #define NABI_STORE(r, p)                                                                   \
   if constexpr (MR > r && NP > p) {                                                        \
     float* cp = C + r * ldc + p * 16;                                                      \
@@ -44,55 +54,47 @@ inline __mmask16 tail_mask(int64_t n) {
   }
 
 template <int MR, int NP>
-inline void micro(int64_t K, const float* A, int64_t lda, const float* bp, int64_t pstride,
-                  float beta, float* C, int64_t ldc, __mmask16 last) {
+inline void micro(int64_t K, const float* A, int64_t lda, const float* bp, float beta, float* C,
+                  int64_t ldc, __mmask16 last) {
   NABI_ALL(NABI_DECL)
-  const float* b0p = bp;
-  const float* b1p = bp + (NP > 1 ? pstride : 0);
-  const float* b2p = bp + (NP > 2 ? 2 * pstride : 0);
-  const float* b3p = bp + (NP > 3 ? 3 * pstride : 0);
-  for (int64_t k = 0; k < K; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b0p + k * 16);
-    const __m512 b1 = NP > 1 ? _mm512_loadu_ps(b1p + k * 16) : b0;
-    const __m512 b2 = NP > 2 ? _mm512_loadu_ps(b2p + k * 16) : b0;
-    const __m512 b3 = NP > 3 ? _mm512_loadu_ps(b3p + k * 16) : b0;
-    const __m512 a0 = _mm512_set1_ps(A[k]);
-    const __m512 a1 = MR > 1 ? _mm512_set1_ps(A[lda + k]) : a0;
-    const __m512 a2 = MR > 2 ? _mm512_set1_ps(A[2 * lda + k]) : a0;
-    const __m512 a3 = MR > 3 ? _mm512_set1_ps(A[3 * lda + k]) : a0;
-    const __m512 a4 = MR > 4 ? _mm512_set1_ps(A[4 * lda + k]) : a0;
-    const __m512 a5 = MR > 5 ? _mm512_set1_ps(A[5 * lda + k]) : a0;
-    NABI_ALL(NABI_FMA)
+  for (int64_t k = 0; k < K; ++k, bp += NP * 16) {
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = NP > 1 ? _mm512_loadu_ps(bp + 16) : b0;
+    const __m512 b2 = NP > 2 ? _mm512_loadu_ps(bp + 32) : b0;
+    const __m512 b3 = NP > 3 ? _mm512_loadu_ps(bp + 48) : b0;
+    NABI_ROW(0) NABI_ROW(1) NABI_ROW(2) NABI_ROW(3) NABI_ROW(4) NABI_ROW(5)
   }
   NABI_ALL(NABI_STORE)
 }
 #undef NABI_R6
 #undef NABI_ALL
 #undef NABI_DECL
-#undef NABI_FMA
+#undef NABI_ROW
 #undef NABI_STORE
 
 template <int NP>
-void group(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, int64_t pstride,
-           float beta, float* C, int64_t ldc, __mmask16 last) {
+void group(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, float beta,
+           float* C, int64_t ldc, __mmask16 last) {
   int64_t r = 0;
   for (; r + 6 <= M; r += 6)
-    micro<6, NP>(K, A + r * lda, lda, bp, pstride, beta, C + r * ldc, ldc, last);
+    micro<6, NP>(K, A + r * lda, lda, bp, beta, C + r * ldc, ldc, last);
   const float* a = A + r * lda;
   float* c = C + r * ldc;
   switch (M - r) {
-    case 5: micro<5, NP>(K, a, lda, bp, pstride, beta, c, ldc, last); break;
-    case 4: micro<4, NP>(K, a, lda, bp, pstride, beta, c, ldc, last); break;
-    case 3: micro<3, NP>(K, a, lda, bp, pstride, beta, c, ldc, last); break;
-    case 2: micro<2, NP>(K, a, lda, bp, pstride, beta, c, ldc, last); break;
-    case 1: micro<1, NP>(K, a, lda, bp, pstride, beta, c, ldc, last); break;
+    case 5: micro<5, NP>(K, a, lda, bp, beta, c, ldc, last); break;
+    case 4: micro<4, NP>(K, a, lda, bp, beta, c, ldc, last); break;
+    case 3: micro<3, NP>(K, a, lda, bp, beta, c, ldc, last); break;
+    case 2: micro<2, NP>(K, a, lda, bp, beta, c, ldc, last); break;
+    case 1: micro<1, NP>(K, a, lda, bp, beta, c, ldc, last); break;
     default: break;
   }
 }
 
+// exp on 16 lanes: Cephes expf polynomial; NaN propagates (max/min return their second
+// operand on NaN), and 2^n is applied with scalef (exact, so no overflow at the top end).
 inline __m512 exp16(__m512 x) {
-  const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365478515625f);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+  x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f),
+                    _mm512_max_ps(_mm512_set1_ps(-87.3365478515625f), x));
   const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
@@ -104,24 +106,24 @@ inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  __m512i n = _mm512_cvtps_epi32(fx);
-  n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(n));
+  return _mm512_scalef_ps(p, fx);
+}
+
+// 1 / d for d >= 1 (or +inf): rcp14 and one Newton step (about 1 ulp, no divider).
+inline __m512 recip(__m512 d) {
+  const __m512 r = _mm512_rcp14_ps(d);
+  return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
 }
 
 inline __m512 sigmoid16(__m512 x) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+  return recip(_mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 inline __m512 tanh16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 sign = _mm512_set1_ps(-0.0f);
-  const __m512 ax = _mm512_andnot_ps(sign, x);
-  // |x| >= 0.625: (1 - e) / (1 + e) with e = exp(-2|x|), sign restored.
-  const __m512 e = exp16(_mm512_mul_ps(ax, _mm512_set1_ps(-2.0f)));
-  __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
-  big = _mm512_or_ps(big, _mm512_and_ps(sign, x));
+  // |x| >= 0.625: 2 sigmoid(2x) - 1 (no cancellation there: |tanh| > 0.55).
+  const __m512 big = _mm512_fmsub_ps(_mm512_set1_ps(2.0f),
+                                     sigmoid16(_mm512_add_ps(x, x)), _mm512_set1_ps(1.0f));
   // |x| < 0.625: Cephes tanhf odd polynomial.
   const __m512 z = _mm512_mul_ps(x, x);
   __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
@@ -130,25 +132,38 @@ inline __m512 tanh16(__m512 x) {
   p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
   p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
   const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
-  const __mmask16 m = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+  const __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.625f), _CMP_LT_OQ);
   return _mm512_mask_blend_ps(m, big, small);
 }
 
 }  // namespace
 
+void pack(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed) {
+  const int64_t panels = (N + 15) / 16;
+  for (int64_t p = 0; p < panels; p += 4) {
+    const int64_t np = panels - p < 4 ? panels - p : 4;
+    float* dst = packed + p * 16 * K;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < np * 16; ++j, ++dst) {
+        const int64_t col = p * 16 + j;
+        *dst = col < N ? B[k * ldb + col] : 0.0f;
+      }
+  }
+}
+
 void packed_step(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* packed, float beta, float* C, int64_t ldc) {
-  const int64_t panels = (N + 15) / 16, pstride = K * 16;
+  const int64_t panels = (N + 15) / 16;
   for (int64_t p = 0; p < panels; p += 4) {
     const int64_t np = panels - p < 4 ? panels - p : 4;
     const __mmask16 last = tail_mask(N - (p + np - 1) * 16);
-    const float* bp = packed + p * pstride;
+    const float* bp = packed + p * 16 * K;
     float* Cp = C + p * 16;
     switch (np) {
-      case 4: group<4>(M, K, A, lda, bp, pstride, beta, Cp, ldc, last); break;
-      case 3: group<3>(M, K, A, lda, bp, pstride, beta, Cp, ldc, last); break;
-      case 2: group<2>(M, K, A, lda, bp, pstride, beta, Cp, ldc, last); break;
-      default: group<1>(M, K, A, lda, bp, pstride, beta, Cp, ldc, last); break;
+      case 4: group<4>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
+      case 3: group<3>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
+      case 2: group<2>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
+      default: group<1>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
     }
   }
 }
