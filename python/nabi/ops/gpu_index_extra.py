@@ -15,9 +15,10 @@ where the op has one). The op files call them for GPU tensors:
 What still comes back to the host, and why: integer truncatediv / truncatemod read one bool
 (a zero divisor raises, as on the CPU); unravel_index and reverse_sequence one bool (their
 range checks); confusion_matrix without num_classes, dynamic_partition and dynamic_stitch
-the sizes of their results (as TF does); scatter index checks read the indices, as
-tensor_scatter_nd_update already did; every device gather (the take kernel) reads its
-index-check flag.
+the sizes of their results (as TF does); scatter / tensor_scatter_nd_update index checks
+one bool (flat_rows; none for indices of a known range, device.known_range); a device gather
+(the take kernel) reads its index-check flag unless its indices were checked (checked=True,
+as segment_prod's gradient here).
 """
 import builtins as _b
 
