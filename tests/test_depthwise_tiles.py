@@ -5,7 +5,10 @@ row stride / dilation > 1, zero rows and columns at the borders), and the AVX2 k
 fall back to (stride 2 along w, pads larger than the filter, M > 1). Forward, dx and dW are
 checked against a float64 NumPy reference written here (sums over filter taps of strided
 slices of the zero-padded input, and their adjoints), on every device (`where`), and once more
-in a subprocess with NABI_CONV_ISA=avx2 (the AVX2 kernels on an AVX-512 machine).
+in a subprocess with NABI_CONV_ISA=avx2 (the AVX2 kernels on an AVX-512 machine). The CPU
+entries are also called on buffers at each 16-byte offset from a 64-byte boundary (the AVX-512
+kernels start their channel blocks where the input is 64-byte aligned when C % 16 == 0 and
+C >= 128: a masked head block, full blocks, a masked tail).
 
     PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_depthwise_tiles.py
 """
@@ -17,6 +20,7 @@ import numpy as np
 import pytest
 
 import nabi as tf
+from nabi import _C
 
 
 def _pads(H, W, KH, KW, st, dl, padding):
@@ -114,11 +118,46 @@ def test_depthwise_tiles(where, case):
     check(case, where)
 
 
+def _at_phase(a, phase):
+    """A C-contiguous copy of a whose data starts `phase` floats past a 64-byte boundary."""
+    buf = np.empty(a.size + 32, a.dtype)
+    k = (phase - buf.ctypes.data // 4) % 16
+    out = buf[k:k + a.size].reshape(a.shape)
+    out[...] = a
+    assert out.ctypes.data % 64 == 4 * phase
+    return out
+
+
+@pytest.mark.parametrize("C", [128, 144, 256])
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_depthwise_channel_alignment(C, padding):
+    rng = np.random.default_rng(C)
+    N, H, W = 2, 5, 7
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    w = rng.standard_normal((3, 3, C, 1)).astype(np.float32)
+    pads = _pads(H, W, 3, 3, (1, 1), (1, 1), padding)
+    OH, OW = H + pads[0] + pads[1] - 2, W + pads[2] + pads[3] - 2
+    dy = rng.standard_normal((N, OH, OW, C)).astype(np.float32)
+    y_ref, dx_ref, dw_ref = reference(x, w, dy, (1, 1), (1, 1), padding)
+    for px, pw, pg in [(0, 0, 0), (4, 0, 8), (8, 12, 4), (12, 4, 0), (4, 4, 4)]:
+        xa, wa, ga = _at_phase(x, px), _at_phase(w, pw), _at_phase(dy, pg)
+        y = _C.depthwise_conv2d_forward(xa, wa, [1, 1], [1, 1], list(pads))
+        dx = _C.depthwise_conv2d_backward_data(ga, wa, list(x.shape), [1, 1], [1, 1], list(pads))
+        dw = _C.depthwise_conv2d_backward_filter(ga, xa, list(w.shape), [1, 1], [1, 1],
+                                                 list(pads))
+        what = f"C={C} {padding} phases x {px} w {pw} dy {pg}"
+        np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=3e-4, err_msg="y " + what)
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-5, atol=3e-4, err_msg="dx " + what)
+        np.testing.assert_allclose(dw, dw_ref, rtol=1e-5, atol=1e-3, err_msg="dW " + what)
+
+
 def test_depthwise_tiles_avx2_path():
     """The same cases with NABI_CONV_ISA=avx2 (read once per process, hence the subprocess)."""
     env = dict(os.environ, NABI_CONV_ISA="avx2")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_depthwise_tiles as t\n"
-            "for c in t.CASES: t.check(c)\nprint('ok', len(t.CASES))")
+            "for c in t.CASES: t.check(c)\n"
+            "for C in (128, 144):\n    t.test_depthwise_channel_alignment(C, 'SAME')\n"
+            "print('ok', len(t.CASES))")
     r = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == f"ok {len(CASES)}", r.stdout + r.stderr

@@ -26,8 +26,8 @@
 //   backward-filter  output rows cut into P contiguous chunks (P = threads), each summed
 //                    into its own (KH, KW, C*M) partial, then the partials are added in chunk
 //                    order (deterministic for a given thread count).
-// Test: PYTHONPATH=python python3 -m pytest -q tests/test_depthwise_conv.py \
-//         tests/test_depthwise_tiles.py
+// Test: PYTHONPATH=python python3 -m pytest -q tests/test_depthwise_conv.py (and
+//       tests/test_depthwise_tiles.py)
 // Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv
 #include "cpu/depthwise_conv2d.h"
 
@@ -483,6 +483,44 @@ NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* 
   else _mm512_storeu_ps(p, v);
 }
 
+// The 16-channel blocks of a sweep over C channels: full blocks at head, head + 16, ... below
+// end, a masked block before them (channels [0, head), mask mh) and one after ([end, C), mt).
+// When every pixel has the same alignment (C % 16 == 0) and C >= 128, head puts p + head on
+// a 64-byte boundary: numpy buffers are only 16-byte aligned, and a 64-byte load that
+// straddles two cache lines costs two (1x14x14x256 on one thread, ns per pixel and 16
+// channels: forward 3.0 -> 2.4, filter gradient 3.4 -> 2.4). Below 128 channels the extra
+// masked block costs more than the alignment saves. The loads of p's tensor (and of a filter copied to
+// the same alignment, aligned_like) are then aligned; the other tensor's may not be.
+struct ChanSplit {
+  int64_t head, end;
+  __mmask16 mh, mt;
+};
+inline ChanSplit chan_split(const float* p, int64_t C) {
+  const int64_t mis = static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) / sizeof(float) % 16);
+  const int64_t head = C % 16 == 0 && C >= 128 && mis != 0 ? 16 - mis : 0;
+  const int64_t end = head + (C - head) / 16 * 16;
+  return {head, end, __mmask16((1u << head) - 1), __mmask16((1u << (C - end)) - 1)};
+}
+// BLOCK(c, mask, TAIL) over the blocks of cs (C channels).
+#define NABI_DW_CHANNELS(cs, C, BLOCK)                                        \
+  {                                                                           \
+    if ((cs).head) BLOCK(0, (cs).mh, true)                                    \
+    int64_t c = (cs).head;                                                    \
+    for (; c < (cs).end; c += 16) BLOCK(c, __mmask16(0xFFFF), false)          \
+    if (c < (C)) BLOCK(c, (cs).mt, true)                                      \
+  }
+
+// n floats of w, or a copy of them in buf at the same 64-byte alignment as p.
+const float* aligned_like(const float* w, int64_t n, const float* p, std::vector<float>& buf) {
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(p) % 64;
+  if (n <= 0 || reinterpret_cast<uintptr_t>(w) % 64 == mis) return w;
+  buf.resize(static_cast<size_t>(n) + 32);
+  char* b = reinterpret_cast<char*>(buf.data());
+  float* d = reinterpret_cast<float*>(b + (mis + 64 - reinterpret_cast<uintptr_t>(b) % 64) % 64);
+  std::memcpy(d, w, sizeof(float) * n);
+  return d;
+}
+
 // P consecutive interior pixels from ow (every column tap inside the image), one 16-channel
 // block: each valid input row's P+2 columns feed 3P FMAs into P independent sums.
 template <int NR, int P, bool TAIL>
@@ -559,10 +597,10 @@ NABI_DW512 void fwd3_border_avx512(const DepthwiseShape& s, const float* const* 
 }
 
 // Output rows y0, y1 (= y0 + OW*C) from input rows xr[0..4) (see fwd3_px2_avx512).
-NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* xr,
-                                  const float* w, float* y0, int64_t pf) {
-  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
-  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
+NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const ChanSplit& cs,
+                                  const float* const* xr, const float* w, float* y0,
+                                  int64_t pf) {
+  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl;
   float* y1 = y0 + OW * C;
   const int64_t lo = std::min<int64_t>(pl, OW);
   const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
@@ -570,20 +608,19 @@ NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* x
     fwd3_border_avx512<3>(s, xr, w, ow, y0);
     fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
   }
-#define NABI_DW_PX2(P)                                                                     \
-  {                                                                                        \
-    int64_t c = 0;                                                                         \
-    for (; c < Cv; c += 16)                                                                \
-      fwd3_px2_avx512<P, false>(xr, w, C, c, __mmask16(0xFFFF), ow - pl, y0 + ow * C,      \
-                                y1 + ow * C, pf);                                          \
-    if (c < C)                                                                             \
-      fwd3_px2_avx512<P, true>(xr, w, C, c, mt, ow - pl, y0 + ow * C, y1 + ow * C, pf);    \
+#define NABI_DW_B2(c, m, TAIL) \
+  fwd3_px2_avx512<P, TAIL>(xr, w, C, c, m, ow - pl, y0 + ow * C, y1 + ow * C, pf);
+#define NABI_DW_PX2(PP)                      \
+  {                                          \
+    constexpr int P = PP;                    \
+    NABI_DW_CHANNELS(cs, C, NABI_DW_B2)      \
   }
   int64_t ow = lo;
   for (; ow + 4 <= hi; ow += 4) NABI_DW_PX2(4)
   for (; ow + 2 <= hi; ow += 2) NABI_DW_PX2(2)
   for (; ow < hi; ++ow) NABI_DW_PX2(1)
 #undef NABI_DW_PX2
+#undef NABI_DW_B2
   for (; ow < OW; ++ow) {
     fwd3_border_avx512<3>(s, xr, w, ow, y0);
     fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
@@ -594,20 +631,19 @@ NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const float* const* x
 // xr[0..NR). Pixels in blocks of 8 (then 4, then 1), each block swept over all channels
 // (sequential in memory; the block's weights are reloaded from L1 per 16 channels).
 template <int NR>
-NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
-                                const float* wr, float* yr, int64_t pf) {
-  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl, Cv = C / 16 * 16;
-  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
+NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const ChanSplit& cs,
+                                const float* const* xr, const float* wr, float* yr,
+                                int64_t pf) {
+  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl;
   // interior pixels: 0 <= ow - pl and ow - pl + 2 < W
   const int64_t lo = std::min<int64_t>(pl, OW);
   const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
-#define NABI_DW_PX(P)                                                                  \
-  {                                                                                    \
-    float* yo = yr + ow * C;                                                           \
-    int64_t c = 0;                                                                     \
-    for (; c < Cv; c += 16)                                                            \
-      fwd3_px_avx512<NR, P, false>(xr, wr, C, c, __mmask16(0xFFFF), ow - pl, yo, pf);  \
-    if (c < C) fwd3_px_avx512<NR, P, true>(xr, wr, C, c, mt, ow - pl, yo, pf);         \
+#define NABI_DW_B1(c, m, TAIL) fwd3_px_avx512<NR, P, TAIL>(xr, wr, C, c, m, ow - pl, yo, pf);
+#define NABI_DW_PX(PP)                       \
+  {                                          \
+    constexpr int P = PP;                    \
+    float* yo = yr + ow * C;                 \
+    NABI_DW_CHANNELS(cs, C, NABI_DW_B1)      \
   }
   for (int64_t ow = 0; ow < lo; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
   int64_t ow = lo;
@@ -615,6 +651,7 @@ NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const float* const* xr,
   for (; ow + 4 <= hi; ow += 4) NABI_DW_PX(4)
   for (; ow < hi; ++ow) NABI_DW_PX(1)
 #undef NABI_DW_PX
+#undef NABI_DW_B1
   for (; ow < OW; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
 }
 
@@ -623,6 +660,9 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
   const int64_t C = s.C;
   const bool large = s.N * s.H * s.W * C > (int64_t{4} << 20);  // > 16 MiB: from DRAM
   const int64_t pf = large ? 384 : 32;
+  const ChanSplit cs = chan_split(x, C);
+  std::vector<float> wbuf;
+  w = aligned_like(w, s.KH * 3 * C, x, wbuf);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / s.OH, oh = r % s.OH;
     const float* xn = x + n * s.H * s.W * C;
@@ -632,7 +672,7 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
         hb + 3 < s.H) {
       const float* xr4[4];
       for (int k = 0; k < 4; ++k) xr4[k] = xn + (hb + k) * s.W * C;
-      fwd3_rows2_avx512(s, xr4, w, y + r * s.OW * C, pf);
+      fwd3_rows2_avx512(s, cs, xr4, w, y + r * s.OW * C, pf);
       ++r;
       continue;
     }
@@ -642,9 +682,9 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
     for (int64_t i = i0; i < i1; ++i) xr[i - i0] = xn + (hb + i * s.dh) * s.W * C;
     float* yr = y + r * s.OW * C;
     switch (i1 - i0) {
-      case 3: fwd3_row_avx512<3>(s, xr, w + i0 * 3 * C, yr, pf); break;
-      case 2: fwd3_row_avx512<2>(s, xr, w + i0 * 3 * C, yr, pf); break;
-      case 1: fwd3_row_avx512<1>(s, xr, w + i0 * 3 * C, yr, pf); break;
+      case 3: fwd3_row_avx512<3>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
+      case 2: fwd3_row_avx512<2>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
+      case 1: fwd3_row_avx512<1>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
       default: std::memset(yr, 0, sizeof(float) * s.OW * C);
     }
   }
@@ -676,45 +716,60 @@ NABI_DW512 inline __attribute__((always_inline)) __m512 filt3_col(const float* p
 // xr[0..R+2) (row q meets input rows q, q+1, q+2).
 template <int R, bool TAIL>
 NABI_DW512 inline __attribute__((always_inline)) void filt3_block_avx512(
-    const float* const* xr, const float* const* gr, int64_t W, int64_t OW, int64_t pl,
-    int64_t C, int64_t c, __mmask16 m, float* acc) {
-  __m512 a[9], xw[R + 2][3];
-  for (int t = 0; t < 9; ++t) a[t] = dw_ld<TAIL>(m, acc + t * C + c);
+    const float* const* xr, const float* const* gr, int64_t W, int64_t o0, int64_t o1,
+    int64_t pl, int64_t C, int64_t c, __mmask16 m, float* acc, int64_t pf) {
+  __m512 a[R][9], xw[R + 2][3];
+  for (int t = 0; t < 9; ++t) a[0][t] = dw_ld<TAIL>(m, acc + t * C + c);
+  for (int q = 1; q < R; ++q)
+    for (int t = 0; t < 9; ++t) a[q][t] = _mm512_setzero_ps();
   for (int ii = 0; ii < R + 2; ++ii) {
-    xw[ii][0] = filt3_col<TAIL>(xr[ii] + c, -pl, W, C, m);
-    xw[ii][1] = filt3_col<TAIL>(xr[ii] + c, 1 - pl, W, C, m);
+    xw[ii][0] = filt3_col<TAIL>(xr[ii] + c, o0 - pl, W, C, m);
+    xw[ii][1] = filt3_col<TAIL>(xr[ii] + c, o0 + 1 - pl, W, C, m);
   }
-  for (int64_t ow = 0; ow < OW; ++ow) {
+  for (int64_t ow = o0; ow < o1; ++ow) {
     for (int ii = 0; ii < R + 2; ++ii) xw[ii][2] = filt3_col<TAIL>(xr[ii] + c, ow - pl + 2, W, C, m);
+    if (!TAIL && pf) {  // from DRAM: the same columns pf floats on
+      for (int ii = 0; ii < R + 2; ++ii)
+        _mm_prefetch(reinterpret_cast<const char*>(xr[ii] + c + (ow - pl + 2) * C + pf), _MM_HINT_T0);
+      for (int q = 0; q < R; ++q)
+        _mm_prefetch(reinterpret_cast<const char*>(gr[q] + c + ow * C + pf), _MM_HINT_T0);
+    }
     for (int q = 0; q < R; ++q) {
       const __m512 gv = dw_ld<TAIL>(m, gr[q] + ow * C + c);
       for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) a[i * 3 + j] = _mm512_fmadd_ps(xw[q + i][j], gv, a[i * 3 + j]);
+        for (int j = 0; j < 3; ++j) a[q][i * 3 + j] = _mm512_fmadd_ps(xw[q + i][j], gv, a[q][i * 3 + j]);
     }
     for (int ii = 0; ii < R + 2; ++ii) {
       xw[ii][0] = xw[ii][1];
       xw[ii][1] = xw[ii][2];
     }
   }
-  for (int t = 0; t < 9; ++t) dw_st<TAIL>(m, acc + t * C + c, a[t]);
+  for (int q = 1; q < R; ++q)
+    for (int t = 0; t < 9; ++t) a[0][t] = _mm512_add_ps(a[0][t], a[q][t]);
+  for (int t = 0; t < 9; ++t) dw_st<TAIL>(m, acc + t * C + c, a[0][t]);
 }
 
 template <int R>
-NABI_DW512 void filt3_rows_avx512(const DepthwiseShape& s, const float* const* xr,
-                                  const float* const* gr, float* acc) {
-  const int64_t C = s.C, Cv = C / 16 * 16;
-  int64_t c = 0;
-  for (; c < Cv; c += 16)
-    filt3_block_avx512<R, false>(xr, gr, s.W, s.OW, s.pl, C, c, __mmask16(0xFFFF), acc);
-  if (c < C)
-    filt3_block_avx512<R, true>(xr, gr, s.W, s.OW, s.pl, C, c,
-                                __mmask16((1u << (C - Cv)) - 1), acc);
+NABI_DW512 void filt3_rows_avx512(const DepthwiseShape& s, const ChanSplit& cs,
+                                  const float* const* xr, const float* const* gr, float* acc,
+                                  int64_t pf) {
+  const int64_t C = s.C;
+#define NABI_DW_BF(c, m, TAIL) \
+  filt3_block_avx512<R, TAIL>(xr, gr, s.W, o0, o1, s.pl, C, c, m, acc, pf);
+  const int64_t px = C >= 64 ? 8 : s.OW;  // pixels per sweep over the channels
+  for (int64_t o0 = 0; o0 < s.OW; o0 += px) {
+    const int64_t o1 = std::min<int64_t>(s.OW, o0 + px);
+    NABI_DW_CHANNELS(cs, C, NABI_DW_BF)
+  }
+#undef NABI_DW_BF
 }
 
 NABI_DW512 void filter_3_avx512(const DepthwiseShape& s, const float* x, const float* dy,
                                 float* acc, int64_t r0, int64_t r1) {
   const int64_t C = s.C, rowlen = s.W * C;
   const std::vector<float> zero(static_cast<size_t>(rowlen), 0.f);
+  const ChanSplit cs = chan_split(x, C);
+  const int64_t pf = s.N * s.H * rowlen > (int64_t{4} << 20) ? 768 : 0;  // > 16 MiB: DRAM
   for (int64_t r = r0; r < r1;) {
     const int64_t n = r / s.OH, oh = r % s.OH;
     const float* xn = x + n * s.H * rowlen;
@@ -726,8 +781,8 @@ NABI_DW512 void filter_3_avx512(const DepthwiseShape& s, const float* x, const f
       xr[ii] = h >= 0 && h < s.H ? xn + h * rowlen : zero.data();
     }
     const float* gr[2] = {dy + r * s.OW * C, dy + (r + 1) * s.OW * C};
-    if (R == 2) filt3_rows_avx512<2>(s, xr, gr, acc);
-    else filt3_rows_avx512<1>(s, xr, gr, acc);
+    if (R == 2) filt3_rows_avx512<2>(s, cs, xr, gr, acc, pf);
+    else filt3_rows_avx512<1>(s, cs, xr, gr, acc, pf);
     r += R;
   }
 }
