@@ -18,6 +18,8 @@ NABI_TEST_PACKAGE_DIR=build/sim/pkg, or the NumPy emulator); op tests its `where
 thus GPU == CPU; the read-back tests its `d2h` counter (simulator: exact copies; emulator:
 DeviceArray.get).
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -92,7 +94,8 @@ def test_bitwise_kernel_edge_values(backend, op, dt):
 
 @pytest.mark.parametrize("shapes", [((3, 4), (4,)), ((2, 1, 3), (1, 4, 1)), ((), (5,)),
                                     ((5,), ()), ((2, 3), (2, 3)), ((0, 3), (3,)),
-                                    ((3, 1, 2, 1), (3, 2, 5)), ((3, 300), (300,))])
+                                    ((3, 1, 2, 1), (3, 2, 5)), ((3, 300), (300,)),
+                                    ((600,), (600,))])
 @pytest.mark.parametrize("op", ["xor", "left_shift"])
 def test_bitwise_kernel_broadcasting(backend, op, shapes, rng):
     sa, sb = shapes
@@ -167,6 +170,21 @@ def test_tf_bitwise_ops(where, dt, rng):
         np.testing.assert_array_equal(r.numpy(), ref_bit("xor", a, np.array(6, dt)))
         r = nabi.bitwise.left_shift(nabi.constant(np.array(1, dt)), sh)     # 0-d operand
         np.testing.assert_array_equal(r.numpy(), ref_bit("left_shift", np.array(1, dt), s))
+
+
+def test_bitwise_small_and_unsigned_ints_follow_the_documented_rule(where):
+    """bitwise.py: GPU tensors are int32/int64 (uint8 data is widened to int64 on the way
+    there), so on the GPU the ops see and return int64; on the CPU they keep uint8."""
+    a, b = np.array([0, 5, 3, 14], np.uint8), np.array([5, 0, 7, 11], np.uint8)
+    with nabi.device(where), warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # (the GPU's note that uint8 is widened)
+        x, y = nabi.constant(a), nabi.constant(b)
+        r, inv = nabi.bitwise.bitwise_and(x, y), nabi.bitwise.invert(x)
+    on_gpu = where != "/CPU:0"
+    dt = np.int64 if on_gpu else np.uint8
+    assert r.dtype == nabi.as_dtype(dt) and inv.dtype == nabi.as_dtype(dt)
+    np.testing.assert_array_equal(r.numpy(), [0, 0, 3, 10])
+    np.testing.assert_array_equal(inv.numpy(), ~a.astype(dt))
 
 
 def test_keras_bitwise_ops(where, rng):
