@@ -28,7 +28,7 @@ void input_projection(const T* x, const T* W, T* G, int64_t BT, int64_t D, int64
 template <typename T>
 void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, int64_t D,
                  int64_t N, T* dW, T* db, T* dx) {
-  if (D > 0 && N > 0) gemm(true, false, D, N, BT, T(1), x, D, dG, ldg, T(0), dW, N);
+  if (dW && D > 0 && N > 0) gemm(true, false, D, N, BT, T(1), x, D, dG, ldg, T(0), dW, N);
   if (db) {
     if (ldg == N) {
       bias_grad(dG, db, BT, N);
@@ -253,13 +253,21 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   const rnn::StepB<T> RTs(small ? R : RT, U, small ? 0 : G, U, B);
   const bool default_acts = o.act == rnn::RnnAct::Tanh && o.rec_act == rnn::RnnAct::Sigmoid;
   const bool fused512 = std::is_same_v<T, float> && default_acts && rnn::simd_level() == 2;
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
+  // Rows (b, t) of [h_{s-1} | x_t] (by input time), so dR and dW come from ONE GEMM
+  // [Hprev X]^T @ dgates (dgates packed once, and M = U + D fills the micro-kernel rows).
+  const int64_t HD = U + D;
+  std::vector<T> hx(static_cast<size_t>(B * Tn * HD));
   const int nt = max_threads();
   rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, G}});
   parallel_for(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G), [&](int64_t rb,
                                                                               int64_t re) {
     const int64_t M = re - rb;
     std::vector<T> tmp(static_cast<size_t>(U));
+    // Fused path: the bias gradient is summed in the cell pass (float per step, double over
+    // steps) instead of a column-sum pass over the whole dgates afterwards.
+    const bool fuse_db = fused512 && db != nullptr;
+    std::vector<float> dbs(fuse_db ? static_cast<size_t>(G) : 0);
+    std::vector<double> dbd(fuse_db ? static_cast<size_t>(G) : 0);
     for (int64_t s = Tn - 1; s >= 0; --s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       for (int64_t r = 0; r < M; ++r) {
@@ -274,7 +282,8 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         T* dg = dG + (bi * Tn + t) * G;
         if constexpr (std::is_same_v<T, float>) {
           if (fused512) {
-            rnn::avx512::lstm_cell_backward(U, dh, dy, dc, g, a, cp, dg);
+            rnn::avx512::lstm_cell_backward(U, dh, dy, dc, g, a, cp, dg,
+                                            fuse_db ? dbs.data() : nullptr);
             continue;
           }
         }
@@ -301,6 +310,11 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         rnn::act_grad_mul(o.act, gc, dcc, U);
         rnn::act_grad_mul(o.rec_act, go, dob, U);
       }
+      if (fuse_db)
+        for (int64_t j = 0; j < G; ++j) {
+          dbd[j] += dbs[j];
+          dbs[j] = 0.0f;
+        }
       // dh_{s-1} = dgates[:, t] @ R^T
       if (small)
         rnn::step_gemm_nt_small(M, U, G, dG + (rb * Tn + t) * G, ldg, R, G, dh0 + rb * U, U);
@@ -311,10 +325,26 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
     const int tid = nt == 1 ? 0 : omp_get_thread_num();
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * G;
-    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
-    gemm(true, false, U, G, rows, T(1), hprev.data() + rb * Tn * U, U, dGb, G, T(0),
-         acc.slot(tid, 1), G);
-    rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, acc.slot(tid, 0), acc.slot(tid, 2),
+    for (int64_t bi = rb; bi < re; ++bi)
+      for (int64_t s = 0; s < Tn; ++s) {
+        const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+        T* row = hx.data() + (bi * Tn + t) * HD;
+        const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
+        std::memcpy(row, hp, static_cast<size_t>(U) * sizeof(T));
+        std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
+      }
+    // [dR; dW] (U + D, 4U): R's rows first, then W's.
+    std::vector<T> dRW(static_cast<size_t>(HD * G));
+    gemm(true, false, HD, G, rows, T(1), hx.data() + rb * Tn * HD, HD, dGb, G, T(0), dRW.data(),
+         G);
+    std::memcpy(acc.slot(tid, 1), dRW.data(), static_cast<size_t>(U * G) * sizeof(T));
+    if (D > 0)
+      std::memcpy(acc.slot(tid, 0), dRW.data() + U * G, static_cast<size_t>(D * G) * sizeof(T));
+    T* dbslot = acc.slot(tid, 2);
+    if (fuse_db)
+      for (int64_t j = 0; j < G; ++j) dbslot[j] = static_cast<T>(dbd[j]);
+    rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, static_cast<T*>(nullptr),
+                     fuse_db ? nullptr : dbslot,
                      dx ? dx + rb * Tn * D : nullptr);
   });
   acc.reduce();

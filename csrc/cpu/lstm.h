@@ -71,7 +71,7 @@ namespace rnn {
 // G = X (B*T, D) @ W (D, N), or zeros when D == 0.
 template <typename T>
 void input_projection(const T* x, const T* W, T* G, int64_t BT, int64_t D, int64_t N);
-// Weight gradients at the end of BPTT: dW = X^T @ dG, db = colsum(dG) (if db),
+// Weight gradients at the end of BPTT: dW = X^T @ dG (if dW), db = colsum(dG) (if db),
 // dx = dG @ W^T (if dx); dG is (B*T, N) with row stride ldg (>= N).
 template <typename T>
 void input_grads(const T* x, const T* W, const T* dG, int64_t ldg, int64_t BT, int64_t D,

@@ -79,9 +79,10 @@ void tanh(float* x, int64_t n);
 void lstm_cell_forward(int64_t U, float* g, const float* b, const float* cp, float* c, float* a,
                        float* h);
 // Backward of one row: dg (4U) = the gate gradients, dc updated in place to dc_{s-1};
-// dh is the carried hidden gradient, dy the output's, g the activated gates, a = tanh(c_s).
+// dh is the carried hidden gradient, dy the output's, g the activated gates, a = tanh(c_s);
+// dbsum (4U) or null: dg is also added to it (the bias gradient's running sum).
 void lstm_cell_backward(int64_t U, const float* dh, const float* dy, float* dc, const float* g,
-                        const float* a, const float* cp, float* dg);
+                        const float* a, const float* cp, float* dg, float* dbsum);
 }  // namespace avx512
 
 // Returns a kernel-friendly per-element cost estimate (flops) of one recurrent step row.

@@ -16,7 +16,8 @@
 //   range |x| < 0.625; NaN propagates.
 // * lstm_cell_forward / lstm_cell_backward: one fused pass per batch row for the default
 //   activations (sigmoid gates, tanh cell): bias, the four gate activations, the cell and
-//   output updates (forward), or the four gate gradients and the carried dc (backward).
+//   output updates (forward), or the four gate gradients and the carried dc (backward; also
+//   adds the gate gradients into the bias gradient's running sum).
 #if defined(NABI_X86)
 #include <immintrin.h>
 
@@ -211,9 +212,20 @@ void lstm_cell_forward(int64_t U, float* g, const float* b, const float* cp, flo
   }
 }
 
+namespace {
+inline void store_grad(float* dst, float* sum, __mmask16 m, __m512 v) {
+  _mm512_mask_storeu_ps(dst, m, v);
+  if (sum) _mm512_mask_storeu_ps(sum, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum), v));
+}
+}  // namespace
+
 void lstm_cell_backward(int64_t U, const float* dh, const float* dy, float* dc, const float* g,
-                        const float* a, const float* cp, float* dg) {
+                        const float* a, const float* cp, float* dg, float* dbsum) {
   const __m512 one = _mm512_set1_ps(1.0f);
+  float* s0 = dbsum;
+  float* s1 = dbsum ? dbsum + U : nullptr;
+  float* s2 = dbsum ? dbsum + 2 * U : nullptr;
+  float* s3 = dbsum ? dbsum + 3 * U : nullptr;
   for (int64_t j = 0; j < U; j += 16) {
     const __mmask16 m = tail_mask(U - j);
     const __m512 hv = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dh + j), _mm512_maskz_loadu_ps(m, dy + j));
@@ -227,12 +239,12 @@ void lstm_cell_backward(int64_t U, const float* dh, const float* dy, float* dc, 
     const __m512 si = _mm512_mul_ps(iv, _mm512_sub_ps(one, iv));
     const __m512 sf = _mm512_mul_ps(fv, _mm512_sub_ps(one, fv));
     const __m512 so = _mm512_mul_ps(ov, _mm512_sub_ps(one, ov));
-    _mm512_mask_storeu_ps(dg + j, m, _mm512_mul_ps(_mm512_mul_ps(dcv, gv), si));
-    _mm512_mask_storeu_ps(dg + U + j, m,
-                          _mm512_mul_ps(_mm512_mul_ps(dcv, _mm512_maskz_loadu_ps(m, cp + j)), sf));
-    _mm512_mask_storeu_ps(dg + 2 * U + j, m,
-                          _mm512_mul_ps(_mm512_mul_ps(dcv, iv), _mm512_fnmadd_ps(gv, gv, one)));
-    _mm512_mask_storeu_ps(dg + 3 * U + j, m, _mm512_mul_ps(_mm512_mul_ps(hv, av), so));
+    store_grad(dg + j, s0 ? s0 + j : nullptr, m, _mm512_mul_ps(_mm512_mul_ps(dcv, gv), si));
+    store_grad(dg + U + j, s1 ? s1 + j : nullptr, m,
+               _mm512_mul_ps(_mm512_mul_ps(dcv, _mm512_maskz_loadu_ps(m, cp + j)), sf));
+    store_grad(dg + 2 * U + j, s2 ? s2 + j : nullptr, m,
+               _mm512_mul_ps(_mm512_mul_ps(dcv, iv), _mm512_fnmadd_ps(gv, gv, one)));
+    store_grad(dg + 3 * U + j, s3 ? s3 + j : nullptr, m, _mm512_mul_ps(_mm512_mul_ps(hv, av), so));
     _mm512_mask_storeu_ps(dc + j, m, _mm512_mul_ps(dcv, fv));
   }
 }
