@@ -12,9 +12,9 @@ ResizeNearestNeighborGrad, ImageProjectiveTransformV3 its image gradient):
 Checked on CPU / emulated GPU / host simulator (conftest's `where`) against independent NumPy
 references: the Jacobian of each layer built pixel by pixel from its replayed random draws
 (TF's sampling taps in float32, TF's half-pixel resize weights), float64 central differences
-of the layer's own forward, and <A x, w> == <x, A^T w> for the linear ones; the kernel directly
-against the reference adjoint; and no device-to-host read in the backward pass on GPU inputs
-(conftest's `d2h`).
+of the layer's own forward, and <A x, w> == <x, A^T w> for the linear ones; the gradients'
+own gradients (nested tapes: d/dw <A^T w, v> = A v); the kernel directly against the reference
+adjoint; and no device-to-host read in the backward pass on GPU inputs (conftest's `d2h`).
 """
 import copy
 import math
