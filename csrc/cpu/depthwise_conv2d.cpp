@@ -489,8 +489,8 @@ NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* 
 // a 64-byte boundary: numpy buffers are only 16-byte aligned, and a 64-byte load that
 // straddles two cache lines costs two (1x14x14x256 on one thread, ns per pixel and 16
 // channels: forward 3.0 -> 2.4, filter gradient 3.4 -> 2.4). Below 128 channels the extra
-// masked block costs more than the alignment saves. The loads of p's tensor (and of a filter copied to
-// the same alignment, aligned_like) are then aligned; the other tensor's may not be.
+// masked block costs more than the alignment saves. The loads of p's tensor (and of a filter
+// copied to the same alignment, aligned_like) are then aligned; the other tensor's may not be.
 struct ChanSplit {
   int64_t head, end;
   __mmask16 mh, mt;
@@ -732,17 +732,20 @@ NABI_DW512 inline __attribute__((always_inline)) void filt3_block_avx512(
     xw[ii][1] = filt3_col<TAIL>(xr[ii] + c, o0 + 1 - pl, W, C, m);
   }
   for (int64_t ow = o0; ow < o1; ++ow) {
-    for (int ii = 0; ii < R + 2; ++ii) xw[ii][2] = filt3_col<TAIL>(xr[ii] + c, ow - pl + 2, W, C, m);
+    for (int ii = 0; ii < R + 2; ++ii)
+      xw[ii][2] = filt3_col<TAIL>(xr[ii] + c, ow - pl + 2, W, C, m);
     if (!TAIL && pf) {  // from DRAM: the same columns pf floats on
       for (int ii = 0; ii < R + 2; ++ii)
-        _mm_prefetch(reinterpret_cast<const char*>(xr[ii] + c + (ow - pl + 2) * C + pf), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(xr[ii] + c + (ow - pl + 2) * C + pf),
+                     _MM_HINT_T0);
       for (int q = 0; q < R; ++q)
         _mm_prefetch(reinterpret_cast<const char*>(gr[q] + c + ow * C + pf), _MM_HINT_T0);
     }
     for (int q = 0; q < R; ++q) {
       const __m512 gv = dw_ld<TAIL>(m, gr[q] + ow * C + c);
       for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) a[q][i * 3 + j] = _mm512_fmadd_ps(xw[q + i][j], gv, a[q][i * 3 + j]);
+        for (int j = 0; j < 3; ++j)
+          a[q][i * 3 + j] = _mm512_fmadd_ps(xw[q + i][j], gv, a[q][i * 3 + j]);
     }
     for (int ii = 0; ii < R + 2; ++ii) {
       xw[ii][0] = xw[ii][1];
@@ -804,7 +807,8 @@ bool backward_data_3_avx512(const DepthwiseShape& s, const float* w, const float
   if (s.sh != 1 || s.sw != 1 || f.pt < 0 || f.pl < 0 || !fwd3_avx512_ok(s)) return false;
   const int64_t C = s.C, T = s.KH * s.KW;
   std::vector<float> wf(static_cast<size_t>(T * C));
-  for (int64_t t = 0; t < T; ++t) std::memcpy(&wf[(T - 1 - t) * C], w + t * C, sizeof(float) * C);
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(&wf[(T - 1 - t) * C], w + t * C, sizeof(float) * C);
   parallel_for(f.N * f.OH, 2 * f.OW * C * T,
                [&](int64_t r0, int64_t r1) { forward_3_avx512(f, dy, wf.data(), dx, r0, r1); });
   return true;
