@@ -1140,7 +1140,8 @@ def searchsorted(sorted_sequence, values, side="left"):
 def histogram(x, bins=10, range=None):  # noqa: A002
     """(counts, bin_edges) of a 1-D x over `bins` equal bins, as NumPy: int32 counts, edges in
     x's float dtype (float32 for integer x). Host tensors use np.histogram; GPU tensors stay on
-    the GPU (_histogram_gpu: nothing read back), with the same counts and edges."""
+    the GPU (_histogram_gpu: nothing read back with a range, one flag without), with the same
+    counts and edges."""
     x = t_(x)
     if x.shape.rank != 1:
         raise ValueError(f"[histogram] x must be 1-D, got shape {shape_of(x)}")
@@ -1165,9 +1166,9 @@ def _histogram_gpu(x, nb, range_):  # noqa: A002
     bin dtype (x's float dtype, float64 for integer x); then each value's bin is the last edge
     <= it (searchsorted, right), the top edge itself in the last bin, values outside the range
     and NaN in none, counted by the bincount kernel. NumPy finds the same bins (an estimate
-    corrected against these edges). What NumPy raises from the data (a non-finite
-    autodetected range) would need a read: here it gives edges from that range and no
-    counts."""
+    corrected against these edges). Without a range, one flag (is the autodetected range
+    finite?) is read back, so NaN / inf data raise NumPy's error instead of giving counts
+    that are silently empty."""
     a = x._data
     ft = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)   # NumPy's bin dtype
     if range_ is not None or a.size == 0:   # edges known on the host: NumPy's own
@@ -1178,7 +1179,6 @@ def _histogram_gpu(x, nb, range_):  # noqa: A002
         bt = np.result_type(bt, float) if bt.kind in "iub" else bt
         edges = _wrap(DeviceArray.from_numpy(np.linspace(lo, hi, nb + 1, endpoint=True,
                                                          dtype=bt)))
-        ok = None
     else:
         xt = tf.stop_gradient(x)
         lo, hi = tf.cast(tf.reduce_min(xt), ft), tf.cast(tf.reduce_max(xt), ft)
@@ -1186,11 +1186,13 @@ def _histogram_gpu(x, nb, range_):  # noqa: A002
         lo, hi = tf.where(eq, lo - 0.5, lo), tf.where(eq, hi + 0.5, hi)
         edges = tf.cast(_linspace_t(lo, hi, nb + 1, True, 0)[0], ft)
         ok = tf.logical_and(tf.math.is_finite(lo), tf.math.is_finite(hi))
+        if not bool(ok.numpy()):      # the one read: NumPy raises here, so must we
+            raise ValueError(f"[histogram] autodetected range of [{float(lo.numpy())}, "
+                             f"{float(hi.numpy())}] is not finite (x of shape {shape_of(x)}); "
+                             "pass a finite range")
     v = tf.cast(tf.stop_gradient(x), edges.dtype)
     idx = tf.searchsorted(edges, v, side="right") - 1
     idx = tf.where(tf.equal(v, edges[-1]), nb - 1, idx)   # the top edge: the last bin
-    if ok is not None:
-        idx = tf.where(ok, idx, -1)
     counts = backend().bincount(idx._data.buf, nb, None, False, False, "int32")
     return _wrap(DeviceArray(counts)), edges
 
