@@ -134,6 +134,36 @@ template void build_hprev<double>(const double*, const double*, int64_t, int64_t
 
 }  // namespace rnn
 
+namespace {
+// Runs f(rb, re, tid) over the batch rows [0, B) in ONE parallel region, in chunks handed out
+// dynamically (about 4 per thread). A sample's recurrence never reads another's, so a chunk
+// runs the whole sequence with no barrier; with several chunks per thread, a thread that
+// loses its core for a while (a shared machine) no longer holds the region up by half the
+// batch: the other takes more chunks. Small problems run on one thread as one chunk.
+template <typename F>
+void for_batch_chunks(int64_t B, int64_t cost_per_row, F&& f) {
+  const int64_t kMinWorkPerThread = 32768;
+  int nt = max_threads();
+  const int64_t work = B * (cost_per_row > 0 ? cost_per_row : 1);
+  if (nt > 1 && work / kMinWorkPerThread < nt) nt = static_cast<int>(work / kMinWorkPerThread);
+  if (nt > B) nt = static_cast<int>(B);
+  if (nt <= 1) {
+    FlushDenormals ftz;
+    f(int64_t{0}, B, 0);
+    return;
+  }
+  // Chunks of at least 8 rows where the batch allows (the step GEMM's row blocks are 6).
+  const int64_t chunks = std::max<int64_t>(nt, std::min<int64_t>(4 * nt, B / 8));
+#pragma omp parallel num_threads(nt)
+  {
+    FlushDenormals ftz;
+    const int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < chunks; ++c) f(c * B / chunks, (c + 1) * B / chunks, tid);
+  }
+}
+}  // namespace
+
 template <typename T>
 void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, const T* b,
                   int64_t B, int64_t Tn, int64_t D, int64_t U, const RnnOpts& o, T* out, T* hT,
@@ -155,7 +185,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, 
                      o.rec_act == rnn::RnnAct::Sigmoid && rnn::simd_level() == 2;
   // One region for the whole sequence: each thread projects its own batch rows' inputs,
   // then runs every step on them.
-  parallel_for(B, Tn * (rnn::step_cost(U, 4) + 2 * D * G), [&](int64_t rb, int64_t re) {
+  for_batch_chunks(B, Tn * (rnn::step_cost(U, 4) + 2 * D * G), [&](int64_t rb, int64_t re, int) {
     const int64_t M = re - rb;
     rnn::input_projection(x + rb * Tn * D, W, gates + rb * Tn * G, M * Tn, D, G);
     for (int64_t s = 0; s < Tn; ++s) {
@@ -259,8 +289,9 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   std::vector<T> hx(static_cast<size_t>(B * Tn * HD));
   const int nt = max_threads();
   rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, G}});
-  parallel_for(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G), [&](int64_t rb,
-                                                                              int64_t re) {
+  std::vector<char> fresh(static_cast<size_t>(nt), 1);  // a thread's slots not yet written
+  for_batch_chunks(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G),
+                   [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
     std::vector<T> tmp(static_cast<size_t>(U));
     // Fused path: the bias gradient is summed in the cell pass (float per step, double over
@@ -321,8 +352,16 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
       else
         RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
     }
-    // This block's share of the weight gradients, while its dgates are still in cache.
-    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    // This chunk's share of the weight gradients, while its dgates are still in cache,
+    // written (a thread's first chunk) or added into the thread's slots.
+    const bool first = fresh[tid] != 0;
+    fresh[tid] = 0;
+    auto put = [first](T* dst, const T* src, int64_t n) {
+      if (first)
+        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+      else
+        for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+    };
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * G;
     for (int64_t bi = rb; bi < re; ++bi)
@@ -337,16 +376,25 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
     std::vector<T> dRW(static_cast<size_t>(HD * G));
     gemm(true, false, HD, G, rows, T(1), hx.data() + rb * Tn * HD, HD, dGb, G, T(0), dRW.data(),
          G);
-    std::memcpy(acc.slot(tid, 1), dRW.data(), static_cast<size_t>(U * G) * sizeof(T));
-    if (D > 0)
-      std::memcpy(acc.slot(tid, 0), dRW.data() + U * G, static_cast<size_t>(D * G) * sizeof(T));
-    T* dbslot = acc.slot(tid, 2);
-    if (fuse_db)
-      for (int64_t j = 0; j < G; ++j) dbslot[j] = static_cast<T>(dbd[j]);
-    rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, static_cast<T*>(nullptr),
-                     fuse_db ? nullptr : dbslot,
-                     dx ? dx + rb * Tn * D : nullptr);
+    put(acc.slot(tid, 1), dRW.data(), U * G);
+    if (D > 0) put(acc.slot(tid, 0), dRW.data() + U * G, D * G);
+    if (db) {
+      std::vector<T> dbc(static_cast<size_t>(G));
+      if (fuse_db)
+        for (int64_t j = 0; j < G; ++j) dbc[j] = static_cast<T>(dbd[j]);
+      else
+        bias_grad(dGb, dbc.data(), rows, G);
+      put(acc.slot(tid, 2), dbc.data(), G);
+    }
+    if (dx)
+      rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, static_cast<T*>(nullptr),
+                       static_cast<T*>(nullptr), dx + rb * Tn * D);
   });
+  if (fresh[0]) {  // thread 0's slots are the outputs themselves: it may have had no chunk
+    if (dW) std::fill(dW, dW + D * G, T(0));
+    std::fill(dR, dR + U * G, T(0));
+    if (db) std::fill(db, db + G, T(0));
+  }
   acc.reduce();
 }
 
