@@ -472,6 +472,47 @@ def test_at_metrics_confusion(where, name):
             np.testing.assert_allclose(getattr(m, v).numpy(), r, rtol=1e-6)
 
 
+def ref_confusion_gt(yt, yp, thresholds):
+    """tp / fp / tn / fn per threshold with TF's rule: positive when p > t (false for NaN)."""
+    above = np.asarray(yp, np.float64)[None, :] > np.asarray(thresholds, np.float64)[:, None]
+    pos = np.asarray(yt) != 0
+    return ((above & pos).sum(1), (above & ~pos).sum(1), (~above & ~pos).sum(1),
+            (~above & pos).sum(1))
+
+
+_NAN_YT = np.array([0, 1, 1, 0, 1, 0, 1], np.float32)
+_NAN_YP = np.array([0.1, np.nan, 0.8, np.nan, 0.6, 0.3, 0.2], np.float32)
+_CONF = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+
+@pytest.mark.parametrize("name", ["PrecisionAtRecall", "SensitivityAtSpecificity", "AUC",
+                                  "Precision"])
+def test_threshold_metrics_count_nan_predictions_as_negative(where, name):
+    """A NaN prediction is above no threshold (TF: NaN > t is false), on every device: the
+    host path used to raise NumPy's bincount error (at-recall family) or count NaN as above
+    every threshold (AUC, Precision: NumPy's searchsorted puts NaN last), the GPU path to
+    drop the sample."""
+    with nabi.device(where):
+        if name == "AUC":
+            m = keras.metrics.AUC(num_thresholds=7)
+            thr = m.thresholds
+        elif name == "Precision":
+            m = keras.metrics.Precision(thresholds=[0.15, 0.5, 0.7])
+            thr = [0.15, 0.5, 0.7]
+        else:
+            m = getattr(keras.metrics, name)(0.5, num_thresholds=11)
+            thr = None
+        m.update_state(nabi.constant(_NAN_YT), nabi.constant(_NAN_YP))
+        if thr is None:   # the bucketed rule; NaN in slot 0 (as a prediction of 0)
+            ref = ref_confusion_at(_NAN_YT, np.nan_to_num(_NAN_YP, nan=0.0), 11)
+        else:
+            ref = ref_confusion_gt(_NAN_YT, _NAN_YP, thr)
+        names = _CONF if name != "Precision" else ("true_positives", "false_positives")
+        for v, r in zip(names, ref):
+            np.testing.assert_allclose(getattr(m, v).numpy(), r, rtol=1e-6, err_msg=v)
+        assert np.isfinite(m.result().numpy()).all()
+
+
 # ---------------------------------------------------------------- no copy to the host
 def _layers_and_inputs():
     x = np.array([[0, 3, 3, 1], [2, 1, 0, 3]], np.int64)

@@ -523,7 +523,9 @@ def _confusion(thresholds, yt, yp, sw, top_k=None, class_id=None, multi_label=Fa
     T = len(thresholds)
 
     def counts(p, po, ww):
-        idx = np.searchsorted(thresholds, p, side="left")
+        # NaN is above no threshold (TF: NaN > t is false), so bucket 0; NumPy's searchsorted
+        # would put it above all of them (the GPU's comparison below already says false)
+        idx = np.where(np.isnan(p), 0, np.searchsorted(thresholds, p, side="left"))
         wp = np.where(po, ww, 0.0)
         wn = ww - wp
         cp = np.bincount(idx, weights=wp, minlength=T + 1)
@@ -803,7 +805,7 @@ def _bincount(idx, w, size):
     """Weighted bincount of the int64 array `idx` (values in [0, size)) on idx's device. On
     the GPU the bincount kernel (csrc/cuda/bincount.cu), which reads nothing back: callers
     bound idx themselves (the IoU metrics check their class ids, the threshold buckets are in
-    range by construction; a value outside [0, size), e.g. a NaN prediction's bucket, is
+    range by construction, NaN predictions included; a value outside [0, size) is
     skipped)."""
     if type(idx) is np.ndarray:
         return np.bincount(idx.reshape(-1), weights=np.asarray(w, np.float64).reshape(-1),
@@ -1303,7 +1305,9 @@ class SensitivitySpecificityBase(Metric):
             b = np.where(yp > np.float32(0.5), 0, -1).astype(np.int64)
         else:
             b = (np.ceil(np.clip(yp, np.float32(0.0), np.float32(1.0)) * np.float32(n - 1))
-                 - np.float32(1.0)).astype(np.int64)
+                 - np.float32(1.0))
+            # NaN is above no threshold (TF: NaN > t is false): slot 0, as a prediction of 0
+            b = np.where(np.isnan(yp), -1.0, b).astype(np.int64)
         pos = yt != 0
         wp = np.where(pos, w, 0.0)
         wn = w - wp
