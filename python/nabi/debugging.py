@@ -19,11 +19,49 @@ def _np(x):
     return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
 
 
+def _dtype(x):
+    """x's NumPy dtype, read from the tensor's array without copying it to the host."""
+    return x._data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+
+
+def _all(x):
+    """Whether every element of x is true: for a GPU tensor decided on the device, one bool
+    read back."""
+    from .framework.device import DeviceArray
+    if isinstance(x, Tensor) and type(x._data) is DeviceArray:
+        return bool(np.all(x._data))
+    return bool(np.all(_np(x)))
+
+
 def _fail(op, message, detail):
     raise InvalidArgumentError((f"{message}\n" if message else "") + f"[{op}] {detail}")
 
 
+def _device_ok(fn, x, y):
+    """fn(x, y) decided on the GPU when x or y is a GPU tensor: the comparison and its `all`
+    run there and one bool is read back (as TF eager reads an assert's outcome); None for
+    host operands, or when the shapes do not broadcast (the host path says so)."""
+    from .framework.device import DeviceArray, to_device
+    xa = x._data if isinstance(x, Tensor) else None
+    ya = y._data if isinstance(y, Tensor) else None
+    if type(xa) is not DeviceArray and type(ya) is not DeviceArray:
+        return None
+    xa = xa if xa is not None else np.asarray(x)
+    ya = ya if ya is not None else np.asarray(y)
+    try:
+        np.broadcast_shapes(tuple(xa.shape), tuple(ya.shape))
+    except ValueError:
+        return None
+    if type(xa) is not DeviceArray and xa.ndim:
+        xa = to_device(np.ascontiguousarray(xa), "cuda")
+    if type(ya) is not DeviceArray and ya.ndim:
+        ya = to_device(np.ascontiguousarray(ya), "cuda")
+    return bool(np.all(fn(xa, ya)))
+
+
 def _compare(op, fn, sym, x, y, message):
+    if _device_ok(fn, x, y):
+        return       # passed on the device: one bool read; a failure reads the values below
     a, b = _np(x), _np(y)
     try:
         ok = fn(a, b)
@@ -81,11 +119,11 @@ def assert_non_positive(x, message=None, summarize=None, name=None):
 def assert_near(x, y, rtol=None, atol=None, message=None, summarize=None, name=None):
     """|x - y| <= atol + rtol * |y| elementwise; both tolerances default to 10 * eps of the
     dtype, as TF."""
-    a, b = _np(x), _np(y)
-    eps = np.finfo(a.dtype if a.dtype.kind == "f" else np.float32).eps
+    dt = _dtype(x)
+    eps = np.finfo(dt if dt.kind == "f" else np.float32).eps
     rtol = 10 * eps if rtol is None else rtol
     atol = 10 * eps if atol is None else atol
-    _compare("assert_near", lambda p, q: np.abs(p - q) <= atol + rtol * np.abs(q), "~=", a, b,
+    _compare("assert_near", lambda p, q: np.abs(p - q) <= atol + rtol * np.abs(q), "~=", x, y,
              message)
 
 
@@ -128,13 +166,13 @@ def assert_type(tensor, tf_type, message=None, name=None):
 
 
 def assert_integer(x, message=None, name=None):
-    if _np(x).dtype.kind not in "iu":
+    if _dtype(x).kind not in "iu":
         raise TypeError((f"{message}\n" if message else "") +
-                        f"[assert_integer] expected an integer tensor, got {_np(x).dtype.name}")
+                        f"[assert_integer] expected an integer tensor, got {_dtype(x).name}")
 
 
 def is_numeric_tensor(tensor):
-    return isinstance(tensor, Tensor) and tensor.numpy().dtype.kind in "iufc"
+    return isinstance(tensor, Tensor) and _dtype(tensor).kind in "iufc"
 
 
 def assert_shapes(shapes, data=None, summarize=None, message=None, name=None):
@@ -171,8 +209,16 @@ def assert_shapes(shapes, data=None, summarize=None, message=None, name=None):
 
 
 def check_numerics(tensor, message, name=None):
+    """Raises when a float tensor holds a NaN or an Inf; a GPU tensor is checked on the device
+    (one bool read back), its values read only when the check fails."""
+    if _dtype(tensor).kind != "f":
+        return tensor
+    t = tensor if isinstance(tensor, Tensor) else convert_to_tensor(tensor)
+    from .framework.device import DeviceArray
+    if type(t._data) is DeviceArray and bool(np.all(np.isfinite(t._data))):
+        return tensor
     a = _np(tensor)
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+    if not np.all(np.isfinite(a)):
         what = "NaN" if np.isnan(a).any() else "Inf"
         raise InvalidArgumentError(f"{message} : [check_numerics] tensor of shape {a.shape} "
                                    f"had {what} values")
@@ -184,7 +230,7 @@ def assert_all_finite(t, msg, name=None, x=None, message=None):
 
 
 def Assert(condition, data, summarize=None, name=None):  # noqa: N802  (TF's name)
-    if not np.all(_np(condition)):
+    if not _all(condition):   # (a GPU condition: one bool read; the data only on failure)
         shown = [(_np(d) if isinstance(d, Tensor) else d) for d in data]
         raise InvalidArgumentError("[Assert] assertion failed: " + " ".join(map(str, shown)))
 

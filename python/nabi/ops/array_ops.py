@@ -630,9 +630,12 @@ def _gather_batched(x, ind, axis, b):
     """gather with batch_dims=b: out[i..., j...] = gather(params[i...], indices[i...]) for the
     b leading batch dimensions. One flat gather: the batch and the gathered axis become one
     row axis, each batch's indices offset by its row block; gradients come from
-    reshape/transpose/gather."""
+    reshape/transpose/gather. GPU indices stay on the GPU: checked with one read (their min
+    and max together; none for a known range, check_ids), then gather_checked, whose kernels
+    and gradients read nothing more."""
     a = x._data
-    ind = _on_host(ind)
+    if type(ind) is DeviceArray and type(a) is not DeviceArray:   # host params: host ids
+        ind = _on_host(ind)
     if b < 0:
         b += ind.ndim
     ax = axis if axis >= 0 else axis + a.ndim
@@ -643,10 +646,9 @@ def _gather_batched(x, ind, axis, b):
         raise ValueError(f"[gather] the batch dimensions of params {tuple(a.shape)} and indices "
                          f"{tuple(ind.shape)} differ (batch_dims={b})")
     n = a.shape[ax]
-    if ind.size and (ind.min() < 0 or ind.max() >= n):
-        raise _GatherIndexError(f"[gather] indices must be in [0, {n}) for params of shape "
-                                f"{tuple(a.shape)} on axis {ax}, got range [{ind.min()}, "
-                                f"{ind.max()}]")
+    check_ids(ind, n, lambda lo, hi: _GatherIndexError(
+        f"[gather] indices must be in [0, {n}) for params of shape {tuple(a.shape)} on axis "
+        f"{ax}, got range [{lo}, {hi}]"))
     bshape = tuple(a.shape[:b])
     nb = int(np.prod(bshape, dtype=np.int64))
     mids = tuple(a.shape[b:ax])
@@ -657,9 +659,11 @@ def _gather_batched(x, ind, axis, b):
     # (nb, mids, n, rest) -> (nb, n, mids, rest) -> (nb * n, mids, rest)
     perm = [0, k + 1] + list(_builtin_range(1, k + 1)) + list(_builtin_range(k + 2, p._data.ndim))
     p = reshape(transpose(p, perm), (nb * n,) + mids + rest)
-    flat = (np.mod(ind, n) if n else ind).reshape((nb,) + ishape).astype(np.int64)
-    flat = flat + (np.arange(nb, dtype=np.int64) * n).reshape((nb,) + (1,) * len(ishape))
-    g = gather(p, flat, axis=0)          # (nb, ishape, mids, rest)
+    offs = (np.arange(nb, dtype=np.int64) * n).reshape((nb,) + (1,) * len(ishape))
+    if type(ind) is DeviceArray:         # (checked: every id in [0, n); the offsets go up)
+        offs = to_device(offs, "cuda")
+    flat = ind.reshape((nb,) + ishape).astype(np.int64) + offs
+    g = gather_checked(p, flat, 0)       # (nb, ishape, mids, rest)
     ni = len(ishape)
     perm = [0] + list(_builtin_range(1 + ni, 1 + ni + k)) + list(_builtin_range(1, 1 + ni)) + \
         list(_builtin_range(1 + ni + k, g._data.ndim))

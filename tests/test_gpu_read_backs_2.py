@@ -1,0 +1,270 @@
+"""More small device-to-host reads that ops no longer make on GPU tensors (after
+test_gpu_read_backs.py).
+
+- tf.gather(batch_dims > 0) and keras.ops.take_along_axis with GPU indices stay on the GPU:
+  one read (the indices' min and max together; none for a known range, device.known_range),
+  then one flat gather of checked ids whose gradient reads nothing.
+- tf.debugging.assert_equal / assert_greater / ... decide on the device and read one bool;
+  only a failing check reads the values for its message.
+- tf.nn.ctc_loss with lengths / labels on the GPU: the kernel flags a bad length or label and
+  the op reads that one int, raising the CPU path's error (not a NaN loss).
+
+Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the CUDA host
+simulator) and compare with independent NumPy references, forward and gradient. Reads are
+counted by conftest's read_counter on the emulator (DeviceArray.get) and on the simulator
+(device-to-host copies); not on the CPU or a real GPU.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import nabi
+from nabi.framework import device as dev
+from nabi.framework.tensor import _wrap
+
+from conftest import read_counter
+
+
+def _counter(where, monkeypatch):
+    """run(f) -> (device-to-host reads during f() or None where they are not counted, f())."""
+    if where == "/CPU:0":
+        return lambda f: (None, f())
+    kind = "emu" if os.environ.get("NABI_EMULATE_CUDA") == "1" else "cuda"
+    run = read_counter(kind, monkeypatch)
+    if run is None:
+        return lambda f: (None, f())
+
+    def go(f):
+        box = []
+        n, _ = run(lambda: box.append(f()))
+        return n, box[0]
+    return go
+
+
+def _check_reads(got, want):
+    if got is not None:
+        assert got == want, f"{got} device-to-host reads, expected {want}"
+
+
+def _ids(a, where, known):
+    """An integer array on the device: with known=True as a Keras step uploads it (its range
+    known on the host), else as a user's constant."""
+    if known and where != "/CPU:0":
+        return _wrap(dev.to_gpu_all(np.asarray(a), True))
+    return nabi.constant(np.asarray(a))
+
+
+def _np(t):
+    return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def _weights(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ---------------------------------------------------------------- gather(batch_dims) / take_along_axis
+def ref_gather_batched(p, ind, axis, b):
+    """np.take per batch element over the b leading dims (an independent loop)."""
+    bshape = p.shape[:b]
+    out = None
+    for bi in np.ndindex(*bshape):
+        r = np.take(p[bi], ind[bi], axis=axis - b)
+        if out is None:
+            out = np.zeros(bshape + r.shape, p.dtype)
+        out[bi] = r
+    return out
+
+
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("axis, b", [(1, 1), (2, 1), (2, 2)])
+def test_gather_batch_dims_reads_and_gradient(where, monkeypatch, known, axis, b):
+    count = _counter(where, monkeypatch)
+    p = _weights((2, 3, 4), 20 + axis + b)
+    n = p.shape[axis]
+    ishape = p.shape[:b] + (3,)
+    ind = np.random.default_rng(axis * 7 + b).integers(0, n, ishape).astype(np.int32)
+    want = ref_gather_batched(p, ind, axis, b)
+    w = _weights(want.shape, 5)
+    with nabi.device(where):
+        x = nabi.Variable(p)
+        it = _ids(ind, where, known)
+        wt = nabi.constant(w)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.gather(x, it, axis=axis, batch_dims=b)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(out), want)
+    # the gradient: w scattered back by the same indices (NumPy loop)
+    gw = np.zeros_like(p)
+    for bi in np.ndindex(*p.shape[:b]):
+        gm = np.moveaxis(gw[bi], axis - b, 0)
+        wm = np.moveaxis(w[bi], tuple(range(axis - b, axis - b + 1)), (0,))
+        np.add.at(gm, ind[bi], wm)
+    np.testing.assert_allclose(_np(g), gw, rtol=1e-12)
+
+
+def test_gather_batch_dims_second_order(where, monkeypatch):
+    """d/dv <gather(v, ids)^T-gradient, u>: the gradient of the gradient reads nothing."""
+    count = _counter(where, monkeypatch)
+    p = _weights((2, 5), 30)
+    ind = np.array([[4, 0, 4], [1, 1, 3]], np.int64)
+    with nabi.device(where):
+        x = nabi.Variable(p)
+        it = nabi.constant(ind)
+
+        def run():
+            with nabi.GradientTape() as t2:
+                with nabi.GradientTape() as t1:
+                    y = nabi.gather(x, it, axis=1, batch_dims=1)
+                    loss = nabi.reduce_sum(y * y * y)
+                g = t1.gradient(loss, x)
+                s = nabi.reduce_sum(g * g)
+            return t2.gradient(s, x)
+        _, h = count(run)
+    # loss = sum_k x[b, i_k]^3 -> g[b, j] = 3 c_bj x_bj^2 (c: how often j is picked);
+    # s = sum g^2 -> ds/dx = 2 g * 6 c x = 36 c^2 x^3
+    c = np.zeros_like(p)
+    for bi in range(2):
+        np.add.at(c[bi], ind[bi], 1)
+    np.testing.assert_allclose(_np(h), 36 * c ** 2 * p ** 3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_keras_take_along_axis_reads_and_gradient(where, monkeypatch, axis):
+    count = _counter(where, monkeypatch)
+    p = _weights((3, 4), 40)
+    if axis is None:
+        ind = np.array([11, -1, 0, 5, 5], np.int64)
+        want = p.reshape(-1)[np.where(ind < 0, ind + 12, ind)]
+    else:
+        shape = (2, 4) if axis == 0 else (3, 2)
+        ind = np.random.default_rng(3).integers(-p.shape[axis], p.shape[axis], shape)
+        want = np.take_along_axis(p, np.where(ind < 0, ind + p.shape[axis], ind), axis)
+    w = _weights(want.shape, 41)
+    with nabi.device(where):
+        x = nabi.Variable(p)
+        it = nabi.constant(ind)
+        wt = nabi.constant(w)
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                out = nabi.keras.ops.take_along_axis(x, it, axis=axis)
+                loss = nabi.reduce_sum(out * wt)
+            return out, tape, loss
+        r1, (out, tape, loss) = count(fwd)
+        r2, g = count(lambda: tape.gradient(loss, x))
+    _check_reads(r1, 1)   # the user's indices: one range read
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(out), want)
+    # gradient by central differences of the linear map (exact up to rounding)
+    gw = np.zeros(p.size)
+    for k in range(p.size):
+        e = np.zeros(p.size)
+        e[k] = 1.0
+        pe = e.reshape(p.shape)
+        if axis is None:
+            col = pe.reshape(-1)[np.where(ind < 0, ind + 12, ind)]
+        else:
+            col = np.take_along_axis(pe, np.where(ind < 0, ind + p.shape[axis], ind), axis)
+        gw[k] = (col * w).sum()
+    np.testing.assert_allclose(_np(g), gw.reshape(p.shape), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_gather_batch_dims_bad_index_error(where, known):
+    p = np.zeros((2, 4), np.float32)
+    ind = np.array([[1, 4], [0, 2]], np.int64)
+    with nabi.device(where):
+        x, it = nabi.constant(p), _ids(ind, where, known)
+        with pytest.raises(IndexError, match=r"\[gather\] indices must be in \[0, 4\) for "
+                                             r"params of shape \(2, 4\) on axis 1, got range "
+                                             r"\[0, 4\]"):
+            nabi.gather(x, it, axis=1, batch_dims=1)
+
+
+# ---------------------------------------------------------------- tf.debugging asserts
+_ASSERTS = [("assert_equal", np.equal, "=="), ("assert_none_equal", np.not_equal, "!="),
+            ("assert_greater", np.greater, ">"), ("assert_greater_equal", np.greater_equal, ">="),
+            ("assert_less", np.less, "<"), ("assert_less_equal", np.less_equal, "<=")]
+_X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.float32)
+
+
+@pytest.mark.parametrize("op, fn, sym", _ASSERTS)
+def test_debugging_compare_reads_one_bool(where, monkeypatch, op, fn, sym):
+    count = _counter(where, monkeypatch)
+    # y chosen per op so that the check holds (broadcast row), then one that fails at [1, 2]
+    good = {"==": _X, "!=": _X + 0.5, ">": _X[0] - 1, ">=": _X[0], "<": _X + 1,
+            "<=": _X}[sym]
+    bad = good.copy() if good.ndim == 2 else np.broadcast_to(good, _X.shape).copy()
+    bad[1, 2] = {"==": 7.0, "!=": 6.0, ">": 6.0, ">=": 7.0, "<": 6.0, "<=": 5.0}[sym]
+    assert np.all(fn(_X, good)) and not fn(_X, bad)[1, 2] and fn(_X, bad).sum() == 5
+    with nabi.device(where):
+        x, yg, yb = nabi.constant(_X), nabi.constant(good), nabi.constant(bad)
+        r, out = count(lambda: getattr(nabi.debugging, op)(x, yg))
+        assert out is None
+        _check_reads(r, 1)   # the outcome: one bool
+        with pytest.raises(nabi.errors.InvalidArgumentError,
+                           match=rf"\[{op}\] condition x {sym} y did not hold for x \(2, 3\) and "
+                                 rf"y \(2, 3\): 1 element\(s\) fail, first at \[1, 2\]: "
+                                 rf"x = np.float32\(6.0\), y = np.float32\({bad[1, 2]}\)"):
+            getattr(nabi.debugging, op)(x, yb)
+
+
+@pytest.mark.parametrize("op, ok_x, bad_first", [
+    ("assert_positive", _X, None), ("assert_negative", -_X, None),
+    ("assert_non_negative", _X - 1, None), ("assert_non_positive", 1 - _X, None)])
+def test_debugging_sign_asserts(where, monkeypatch, op, ok_x, bad_first):
+    count = _counter(where, monkeypatch)
+    bad = -ok_x
+    bad[0, 0] = ok_x[0, 0]   # one element stays good: 5 fail (or 6 with a zero flipped)
+    with nabi.device(where):
+        r, _ = count(lambda: getattr(nabi.debugging, op)(nabi.constant(ok_x)))
+        _check_reads(r, 1)
+        with pytest.raises(nabi.errors.InvalidArgumentError, match=rf"\[{op}\] condition"):
+            getattr(nabi.debugging, op)(nabi.constant(bad))
+
+
+def test_debugging_near_numerics_assert(where, monkeypatch):
+    count = _counter(where, monkeypatch)
+    with nabi.device(where):
+        x = nabi.constant(_X)
+        r, _ = count(lambda: nabi.debugging.assert_near(x, _X * (1 + 1e-7)))
+        _check_reads(r, 1)
+        with pytest.raises(nabi.errors.InvalidArgumentError, match=r"\[assert_near\] condition "
+                                                                   r"x ~= y did not hold"):
+            nabi.debugging.assert_near(x, _X + 1e-3)
+        r, out = count(lambda: nabi.debugging.check_numerics(x, "fine"))
+        _check_reads(r, 1)
+        assert out is x
+        with pytest.raises(nabi.errors.InvalidArgumentError,
+                           match=r"inf here : \[check_numerics\] tensor of shape \(2, 3\) had "
+                                 r"Inf values"):
+            with np.errstate(divide="ignore"):
+                inf = x / nabi.constant(np.float32(0))
+            nabi.debugging.check_numerics(inf, "inf here")
+        r, _ = count(lambda: nabi.debugging.Assert(x > 0, ["never shown", x]))
+        _check_reads(r, 1)
+        with pytest.raises(nabi.errors.InvalidArgumentError, match=r"\[Assert\] assertion "
+                                                                   r"failed: shown"):
+            nabi.debugging.Assert(x > 3, ["shown"])
+        r, _ = count(lambda: nabi.debugging.assert_integer(nabi.constant(np.arange(3))))
+        _check_reads(r, 0)
+
+
+def test_debugging_shape_errors_on_every_device(where):
+    with nabi.device(where):
+        with pytest.raises(nabi.errors.InvalidArgumentError,
+                           match=r"\[assert_equal\] shapes \(2, 3\) and \(2,\) are not "
+                                 r"broadcastable"):
+            nabi.debugging.assert_equal(nabi.constant(_X), nabi.constant(np.ones(2, np.float32)))
+        # mixed integer widths and a Python list compare as on the host
+        nabi.debugging.assert_equal(nabi.constant(np.arange(3, dtype=np.int32)),
+                                    nabi.constant(np.arange(3, dtype=np.int64)))
+        nabi.debugging.assert_less(nabi.constant(_X), [10.0, 10.0, 10.0])
