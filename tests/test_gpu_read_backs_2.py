@@ -268,3 +268,104 @@ def test_debugging_shape_errors_on_every_device(where):
         nabi.debugging.assert_equal(nabi.constant(np.arange(3, dtype=np.int32)),
                                     nabi.constant(np.arange(3, dtype=np.int64)))
         nabi.debugging.assert_less(nabi.constant(_X), [10.0, 10.0, 10.0])
+
+
+# ---------------------------------------------------------------- ctc_loss with GPU lengths
+def _ctc_ref(x, labels, lens, tl, blank=0):
+    """Losses by brute force over all alignments (tiny T, C): -log sum over the paths that
+    collapse (merge repeats, drop blanks) to the label sequence, of prod softmax."""
+    import itertools
+    T, B, C = x.shape
+    lp = x - x.max(2, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(2, keepdims=True))
+    out = np.zeros(B)
+    for b in range(B):
+        want = list(labels[b, :lens[b]])
+        tot = 0.0
+        for path in itertools.product(range(C), repeat=int(tl[b])):
+            col = [k for i, k in enumerate(path) if (i == 0 or k != path[i - 1]) and k != blank]
+            if col == want:
+                tot += np.exp(sum(lp[t, b, k] for t, k in enumerate(path)))
+        out[b] = -np.log(tot) if tot > 0 else np.inf
+    return out
+
+
+@pytest.mark.parametrize("on_device", ["labels", "lens", "tl", "all", "none"])
+def test_ctc_loss_device_lengths_read_once(where, monkeypatch, on_device):
+    count = _counter(where, monkeypatch)
+    x = _weights((4, 2, 3), 50)
+    labels, lens, tl = np.array([[1, 2], [2, 0]], np.int32), np.array([2, 1]), np.array([4, 3])
+    with nabi.device(where):
+        xt = nabi.Variable(x)
+        lab = nabi.constant(labels) if on_device in ("labels", "all") else labels
+        ll = nabi.constant(lens) if on_device in ("lens", "all") else lens
+        tt = nabi.constant(tl) if on_device in ("tl", "all") else tl
+
+        def fwd():
+            with nabi.GradientTape() as tape:
+                loss = nabi.nn.ctc_loss(lab, xt, ll, tt)
+                s = nabi.reduce_sum(loss)
+            return loss, tape, s
+        r1, (loss, tape, s) = count(fwd)
+        r2, g = count(lambda: tape.gradient(s, xt))
+    _check_reads(r1, 0 if on_device == "none" else 1)   # the kernel's flags: one int
+    _check_reads(r2, 0)
+    np.testing.assert_allclose(_np(loss), _ctc_ref(x, labels, lens, tl), rtol=1e-10)
+    # gradient vs central differences of the brute-force reference
+    h, fd = 1e-6, np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        fd[i] = (_ctc_ref(x + e, labels, lens, tl).sum() -
+                 _ctc_ref(x - e, labels, lens, tl).sum()) / (2 * h)
+    np.testing.assert_allclose(_np(g), fd, atol=1e-7)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(lens=[3, 1]), r"label_length must be in \[0, 2\], got \[3, 1\]"),
+    (dict(lens=[2, -1]), r"label_length must be in \[0, 2\], got \[2, -1\]"),
+    (dict(tl=[4, 2]), r"logit_length must be in \[0, 3\], got \[4, 2\]"),
+    (dict(labels=[[1, 0], [2, 0]], lens=[2, 1]), r"labels\[0\] = \[1, 0\] must lie in \[0, 3\) "
+                                                 r"and not use the blank 0"),
+    (dict(labels=[[1, 2], [3, 0]]), r"labels\[1\] = \[3\] must lie in \[0, 3\) and not use "
+                                    r"the blank 0"),
+    (dict(labels=[[1, 2], [-1, 0]]), r"labels\[1\] = \[-1\] must lie in \[0, 3\)"),
+])
+@pytest.mark.parametrize("on_device", ["labels", "lens", "tl", "all"])
+def test_ctc_loss_device_values_clear_errors(where, kw, match, on_device):
+    """Out-of-range lengths / labels held on the device raise the CPU path's error (not a NaN
+    loss), whichever of them are on the device."""
+    a = dict(labels=[[1, 2], [2, 0]], lens=[2, 1], tl=[3, 2])
+    a.update(kw)
+    with nabi.device(where):
+        x = nabi.constant(np.zeros((3, 2, 3), np.float32))
+        lab = np.array(a["labels"], np.int32)
+        ll, tt = np.array(a["lens"]), np.array(a["tl"])
+        lab = nabi.constant(lab) if on_device in ("labels", "all") else lab
+        ll = nabi.constant(ll) if on_device in ("lens", "all") else ll
+        tt = nabi.constant(tt) if on_device in ("tl", "all") else tt
+        with pytest.raises(ValueError, match=r"\[ctc_loss\] " + match):
+            nabi.nn.ctc_loss(lab, x, ll, tt)
+
+
+def test_ctc_kernel_status(backend):
+    """The kernel's status flags: 0 good, 1 a length out of range, 2 a bad label or the
+    blank; those sequences' loss is NaN, the others' unchanged."""
+    x = _weights((3, 4, 3), 60)
+    lab = np.array([[1, 2], [1, 0], [0, 1], [1, 5]], np.int32)
+    ll = np.array([2, 3, 1, 2], np.int64)
+    tl = np.array([3, 3, 3, -1], np.int32)
+
+    def up(v):
+        return backend.DeviceBuffer.from_numpy(np.array(v, order="C"))
+
+    def down(b):
+        return b.numpy() if hasattr(b, "numpy") else backend.to_numpy(b)
+    res = backend.ctc_loss(up(x), up(lab), up(ll), up(tl), 0, True, True, True)
+    assert len(res) == 3
+    loss, st = down(res[0]), down(res[2])
+    assert st.dtype == np.int32
+    np.testing.assert_array_equal(st, [0, 1, 2, 1])
+    assert np.isnan(loss[1:]).all()
+    np.testing.assert_allclose(loss[0], _ctc_ref(x[:, :1], lab[:1], [2], [3])[0], rtol=1e-10)
+    assert len(backend.ctc_loss(up(x), up(lab), up(ll), up(tl), 0)) == 2   # status=False

@@ -5,7 +5,10 @@
 //       logits (T, B, C) (time_major) or (B, T, C), float32/float64; labels (B, lmax) int32/int64;
 //       label_length, logit_length (B,) int32/int64; blank in [0, C). Returns (loss (B,),
 //       gradient of sum(loss) w.r.t. the logits (the logits' shape) or None when grad=False),
-//       both of the logits' dtype, computed in float64.
+//       both of the logits' dtype, computed in float64. status=True adds a third entry: an
+//       int32 (B,) DeviceBuffer, 0 for a good sequence, 1 where a length is out of range
+//       (label_length not in [0, lmax], logit_length not in [0, T]), 2 where a label is not in
+//       [0, C) or is the blank (those sequences' loss and gradient are NaN).
 //   ctc_greedy(x, seq_len, blank, merge_repeated=True, time_major=True)
 //       x (T, B, C) or (B, T, C) float32/float64 with C >= 1, seq_len (B,) int32/int64.
 //       Returns (decoded (B, T) int64 padded with -1, count (B,) int64, score (B,) of x's dtype).
@@ -78,7 +81,7 @@ void batch_of(const char* op, const DeviceBuffer& v, const char* name, int64_t B
 }
 
 py::tuple ctc_loss(const Buf& xb, const Buf& lb, const Buf& llb, const Buf& tlb, int64_t blank,
-                   bool time_major, bool want_grad) {
+                   bool time_major, bool want_grad, bool want_status) {
   const char* op = "ctc_loss";
   const DeviceBuffer& x = need_float(op, xb, "logits");
   int64_t T = 0, B = 0, C = 0;
@@ -106,6 +109,7 @@ py::tuple ctc_loss(const Buf& xb, const Buf& lb, const Buf& llb, const Buf& tlb,
   Buf beta = want_grad ? make_buffer(op, {B, T, S}, DType::Float64) : nullptr;
   Buf loss = make_buffer(op, {B}, x.dtype());
   Buf grad = want_grad ? make_buffer(op, x.shape(), x.dtype()) : nullptr;
+  Buf status = want_status ? make_buffer(op, {B}, DType::Int32) : nullptr;
   {
     py::gil_scoped_release nogil;
     nd::ctc_loss(x.dtype(), x.data(), time_major, T, B, C, lab.data(),
@@ -113,10 +117,12 @@ py::tuple ctc_loss(const Buf& xb, const Buf& lb, const Buf& llb, const Buf& tlb,
                  tl.data(), tl.dtype() == DType::Int64, blank, loss->data(),
                  grad ? grad->data() : nullptr, static_cast<double*>(lp->data()),
                  static_cast<double*>(alpha->data()),
-                 beta ? static_cast<double*>(beta->data()) : nullptr);
+                 beta ? static_cast<double*>(beta->data()) : nullptr,
+                 status ? static_cast<int32_t*>(status->data()) : nullptr);
   }
-  if (grad) return py::make_tuple(loss, grad);
-  return py::make_tuple(loss, py::none());
+  py::object g = grad ? py::object(py::cast(grad)) : py::object(py::none());
+  if (status) return py::make_tuple(loss, g, status);
+  return py::make_tuple(loss, g);
 }
 
 py::tuple ctc_greedy(const Buf& xb, const Buf& sb, int64_t blank, bool merge_repeated,
@@ -172,8 +178,9 @@ Buf ctc_pack(const Buf& db, const Buf& ob, int64_t total) {
 void bind_impl(py::module_& cm) {
   cm.def("ctc_loss", &ctc_loss, py::arg("logits"), py::arg("labels"), py::arg("label_length"),
          py::arg("logit_length"), py::arg("blank"), py::arg("time_major") = true,
-         py::arg("grad") = true,
-         "(loss (B,), d sum(loss) / d logits or None): CTC negative log-likelihoods of dense "
+         py::arg("grad") = true, py::arg("status") = false,
+         "(loss (B,), d sum(loss) / d logits or None[, status (B,) int32 when status=True: "
+         "1 a bad length, 2 a bad label]): CTC negative log-likelihoods of dense "
          "labels (B, lmax) under logits (T, B, C) (time_major) or (B, T, C), in float64");
   cm.def("ctc_greedy", &ctc_greedy, py::arg("x"), py::arg("seq_len"), py::arg("blank"),
          py::arg("merge_repeated") = true, py::arg("time_major") = true,

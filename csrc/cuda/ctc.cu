@@ -25,7 +25,9 @@
 //     (c == blank: the even s; else the odd s = 2k + 1 with labels[k] == c, in ascending s:
 //     no atomics, deterministic). Frames t >= tl get 0; an infinite loss gives a zero gradient.
 //     Lengths and labels are read on the device; a sequence whose values are out of range
-//     gets NaN (no host read-back: the Python layer checks host-side values itself).
+//     gets NaN, and with a status array thread 0 of its block writes status[b] = 1 (a length
+//     out of range) or 2 (a label out of range or the blank), else 0: the Python layer reads
+//     their maximum once (one int per call) and raises the CPU path's error.
 //
 // ctc_greedy, 1 launch: ctc_greedy_kernel, one block per batch element; threads stride over
 // the frames (argmax per frame into decoded[b, t], their maxima summed per thread), then after
@@ -107,7 +109,8 @@ __global__ void __launch_bounds__(kThreads)
                           int64_t lmax, const void* label_len, bool label_len_i64,
                           const void* logit_len, bool logit_len_i64, int64_t blank,
                           T* __restrict__ loss, T* __restrict__ grad,
-                          double* __restrict__ alpha_all, double* __restrict__ beta_all) {
+                          double* __restrict__ alpha_all, double* __restrict__ beta_all,
+                          int32_t* __restrict__ status) {
   __shared__ int bad;
   const int64_t b = blockIdx.x;
   const int64_t S_all = 2 * lmax + 1;
@@ -123,10 +126,11 @@ __global__ void __launch_bounds__(kThreads)
   if (!bad) {
     for (int64_t k = threadIdx.x; k < L; k += blockDim.x) {
       const int64_t v = label(k);
-      if (v < 0 || v >= C || v == blank) bad = 1;  // the same value from every writer
+      if (v < 0 || v >= C || v == blank) bad = 2;  // the same value from every writer
     }
   }
   __syncthreads();
+  if (status && threadIdx.x == 0) status[b] = bad;  // 0 ok, 1 a length, 2 a label
   // Gradient rows of b: frame t of sequence b in the logits' layout.
   auto grow = [&](int64_t t) { return grad + row_off(time_major, nT, B, C, b, t); };
   if (bad) {  // uniform over the block (shared flag read after the barrier)
@@ -264,7 +268,8 @@ template <typename T>
 void launch_loss(const void* logits, bool time_major, int64_t nT, int64_t B, int64_t C,
                  const void* labels, bool labels_i64, int64_t lmax, const void* label_len,
                  bool label_len_i64, const void* logit_len, bool logit_len_i64, int64_t blank,
-                 void* loss, void* grad, double* lp, double* alpha, double* beta) {
+                 void* loss, void* grad, double* lp, double* alpha, double* beta,
+                 int32_t* status) {
   if (nT * C > 0) {
     ctc_log_softmax_kernel<T><<<grid_for(nT * B, kRowsPerBlock), kThreads, 0, stream()>>>(
         static_cast<const T*>(logits), time_major, nT, B, C, lp);
@@ -273,7 +278,7 @@ void launch_loss(const void* logits, bool time_major, int64_t nT, int64_t B, int
   ctc_alpha_beta_kernel<T><<<static_cast<unsigned>(B), kThreads, 0, stream()>>>(
       lp, time_major, nT, B, C, labels, labels_i64, lmax, label_len, label_len_i64, logit_len,
       logit_len_i64, blank, static_cast<T*>(loss), static_cast<T*>(grad), alpha,
-      grad ? beta : nullptr);
+      grad ? beta : nullptr, status);
   NABI_CUDA_CHECK_LAUNCH("ctc_alpha_beta_kernel");
 }
 
@@ -282,16 +287,17 @@ void launch_loss(const void* logits, bool time_major, int64_t nT, int64_t B, int
 void ctc_loss(DType dtype, const void* logits, bool time_major, int64_t T, int64_t B, int64_t C,
               const void* labels, bool labels_i64, int64_t lmax, const void* label_length,
               bool label_length_i64, const void* logit_length, bool logit_length_i64,
-              int64_t blank, void* loss, void* grad, double* lp, double* alpha, double* beta) {
+              int64_t blank, void* loss, void* grad, double* lp, double* alpha, double* beta,
+              int32_t* status) {
   if (B == 0) return;
   if (dtype == DType::Float32)
     return launch_loss<float>(logits, time_major, T, B, C, labels, labels_i64, lmax,
                               label_length, label_length_i64, logit_length, logit_length_i64,
-                              blank, loss, grad, lp, alpha, beta);
+                              blank, loss, grad, lp, alpha, beta, status);
   if (dtype == DType::Float64)
     return launch_loss<double>(logits, time_major, T, B, C, labels, labels_i64, lmax,
                                label_length, label_length_i64, logit_length, logit_length_i64,
-                               blank, loss, grad, lp, alpha, beta);
+                               blank, loss, grad, lp, alpha, beta, status);
   throw std::invalid_argument("[ctc_loss] logits must be float32 or float64");
 }
 

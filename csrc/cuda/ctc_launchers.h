@@ -22,12 +22,15 @@ namespace nabi::cuda::nd {
 // (label_length not in [0, lmax], logit_length not in [0, T]) or whose labels are not in
 // [0, C) or equal the blank gets a NaN loss and a NaN gradient (the values are on the device;
 // the Python layer checks host-side lengths and labels first, with the CPU's errors).
+// status (B,) int32 (nullptr: not written): 0 for a good sequence, 1 for a length out of range,
+// 2 for a label out of range or equal to the blank (the caller reads its maximum once).
 // Workspaces (float64, from the caller): lp (B*T*C), alpha (B*T*S), beta (B*T*S, only used with
 // grad), S = 2*lmax + 1.
 void ctc_loss(DType dtype, const void* logits, bool time_major, int64_t T, int64_t B, int64_t C,
               const void* labels, bool labels_i64, int64_t lmax, const void* label_length,
               bool label_length_i64, const void* logit_length, bool logit_length_i64,
-              int64_t blank, void* loss, void* grad, double* lp, double* alpha, double* beta);
+              int64_t blank, void* loss, void* grad, double* lp, double* alpha, double* beta,
+              int32_t* status = nullptr);
 
 // ---- ctc.cu: ctc_greedy -----------------------------------------------------------------------
 // Best-path decoding. x (T, B, C) when time_major else (B, T, C), float32/float64 (dtype);

@@ -1185,9 +1185,11 @@ def _ctc_index(op, b, name, ndim, B, x):
     return v.astype(np.int64)
 
 
-def ctc_loss(logits, labels, label_length, logit_length, blank, time_major=True, grad=True):
+def ctc_loss(logits, labels, label_length, logit_length, blank, time_major=True, grad=True,
+             status=False):
     """(loss (B,), d sum(loss) / d logits or None) in float64, rounded to the logits' dtype;
-    NaN for a sequence whose lengths or labels are out of range (csrc/cuda/ctc.cu)."""
+    NaN for a sequence whose lengths or labels are out of range (csrc/cuda/ctc.cu); status=True
+    adds an int32 (B,) array: 1 for a length out of range, 2 for a bad label, else 0."""
     op = "ctc_loss"
     from ..ops.nn_extra_ops import _ctc_one
     x = _a(logits, op, "logits")
@@ -1207,20 +1209,25 @@ def ctc_loss(logits, labels, label_length, logit_length, blank, time_major=True,
         lp = lg - m - np.log(np.exp(lg - m).sum(axis=2, keepdims=True))
     loss = np.zeros(B)
     g = np.zeros((T, B, C))
+    st = np.zeros(B, np.int32)
     for b in range(B):
         n, k = int(tl[b]), int(ll[b])
         seq = lab[b, :k] if 0 <= k <= lab.shape[1] else None
-        if (seq is None or not 0 <= n <= T or np.any(seq < 0) or np.any(seq >= C)
-                or np.any(seq == blank)):
+        if seq is None or not 0 <= n <= T:
+            st[b] = 1
+        elif np.any(seq < 0) or np.any(seq >= C) or np.any(seq == blank):
+            st[b] = 2
+        if st[b]:
             loss[b], g[:, b] = np.nan, np.nan
             continue
         with np.errstate(invalid="ignore"):  # (a NaN logit: +inf, as the kernel, quietly)
             loss[b], g[:n, b] = _ctc_one(lp[:n, b], seq, blank)
     out = loss.astype(x.dtype)
+    more = (_out(st),) if status else ()
     if not grad:
-        return _out(out), None
+        return (_out(out), None) + more
     g = (g if time_major else np.swapaxes(g, 0, 1)).astype(x.dtype)
-    return _out(out), _out(np.ascontiguousarray(g))
+    return (_out(out), _out(np.ascontiguousarray(g))) + more
 
 
 def ctc_greedy(x, seq_len, blank, merge_repeated=True, time_major=True):

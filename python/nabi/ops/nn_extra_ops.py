@@ -222,7 +222,9 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     zero-padded labels of shape [batch, max_label_length] and label_length; logits are
     unnormalised, [frames, batch, classes] when logits_time_major else [batch, frames,
     classes]; the blank is class 0 unless blank_index says otherwise, negative counting from
-    the end). An impossible alignment gives +inf and a zero gradient."""
+    the end). An impossible alignment gives +inf and a zero gradient. On the GPU with labels
+    or lengths held on the GPU, the kernel flags out-of-range values and the op reads that
+    flag back: one 4-byte read per call, to raise the CPU path's error (not a NaN loss)."""
     op = "ctc_loss"
     x = _as_float(op, logits)
     if x._data.ndim != 3:
@@ -309,8 +311,11 @@ def _ctc_index_gpu(v, cast=True):
 def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index):
     """ctc_loss for GPU logits: the kernels of csrc/cuda/ctc.cu (log-softmax, alpha-beta and
     the gradient on the device, in float64). Lengths and labels held on the host get the CPU
-    path's checks; those on the GPU are never read back (out-of-range values give that
-    sequence a NaN loss). Sparse labels are densified from their indices on the host."""
+    path's checks before the launch; those on the GPU are checked by the kernel, which flags a
+    sequence with a length or label out of range (status, one int32 per sequence): when any of
+    them is on the GPU this is one read per call (the flags' maximum, 4 bytes), and a bad
+    value raises the CPU path's error (its values read back then, for the message). Sparse
+    labels are densified from their indices on the host."""
     op = "ctc_loss"
     a = x._data
     T, B, C = a.shape if time_major else (a.shape[1], a.shape[0], a.shape[2])
@@ -334,22 +339,11 @@ def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index
         raise ValueError(f"[{op}] batch sizes differ: labels {tuple(lab.shape)}, label_length "
                          f"{tuple(lens.shape)}, logit_length {tuple(tl.shape)}, logits "
                          f"{tuple(a.shape)} (time_major={time_major})")
-    if type(tl) is not DeviceArray and (np.any(tl < 0) or np.any(tl > T)):
-        raise ValueError(f"[{op}] logit_length must be in [0, {T}], got {tl.tolist()}")
-    if type(lens) is not DeviceArray and (np.any(lens < 0) or np.any(lens > lab.shape[1])):
-        raise ValueError(f"[{op}] label_length must be in [0, {lab.shape[1]}], got "
-                         f"{lens.tolist()}")
     blank = 0 if blank_index is None else int(blank_index)
     if blank < 0:
         blank += C
-    if not 0 <= blank < C:
-        raise ValueError(f"[{op}] blank_index {blank_index} is out of range for {C} classes")
-    if type(lab) is not DeviceArray and type(lens) is not DeviceArray:
-        for b in range(B):
-            seq = lab[b, :lens[b]]
-            if seq.size and (seq.min() < 0 or seq.max() >= C or np.any(seq == blank)):
-                raise ValueError(f"[{op}] labels[{b}] = {seq.tolist()} must lie in [0, {C}) "
-                                 f"and not use the blank {blank}")
+    on_gpu = any(type(v) is DeviceArray for v in (lab, lens, tl))
+    _ctc_check_values(op, lab, lens, tl, T, C, blank, blank_index)   # the host-held ones
 
     def dev(v):  # host index arrays go up (int32 when they fit, else int64)
         if type(v) is DeviceArray:
@@ -360,8 +354,13 @@ def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index
     labd, lensd, tld = dev(lab), dev(lens), dev(tl)
     from ..framework.device import backend
     want = bool(_tapes)
-    loss, grad = backend().ctc_loss(a.buf, labd.buf, lensd.buf, tld.buf, blank,
-                                    bool(time_major), want)
+    res = backend().ctc_loss(a.buf, labd.buf, lensd.buf, tld.buf, blank, bool(time_major), want,
+                             on_gpu)
+    loss, grad = res[0], res[1]
+    if on_gpu and B and int(DeviceArray(res[2]).max()):   # the one read: any sequence flagged
+        labh, lh, th = (_host(v).astype(np.int64) for v in (lab, lens, tl))
+        _ctc_check_values(op, labh, lh.reshape(-1), th.reshape(-1), T, C, blank, blank_index)
+        raise ValueError(f"[{op}] a length or label is out of range (logits {tuple(a.shape)})")
     out = _wrap(DeviceArray(loss))
     if want:
         g_all = DeviceArray(grad)
@@ -379,6 +378,26 @@ def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index
         loss_arr = out._data
         record((x,), out, bwd, bwd_t, op)
     return out
+
+
+def _ctc_check_values(op, lab, lens, tl, T, C, blank, blank_index):
+    """The CPU path's value checks, in its order, on those of the lengths / labels that are
+    host arrays (GPU ones are checked by the kernel): logit_length in [0, T], label_length in
+    [0, max_label_length], blank_index in range, each sequence's labels in [0, C) and not the
+    blank."""
+    if type(tl) is not DeviceArray and (np.any(tl < 0) or np.any(tl > T)):
+        raise ValueError(f"[{op}] logit_length must be in [0, {T}], got {tl.tolist()}")
+    if type(lens) is not DeviceArray and (np.any(lens < 0) or np.any(lens > lab.shape[1])):
+        raise ValueError(f"[{op}] label_length must be in [0, {lab.shape[1]}], got "
+                         f"{lens.tolist()}")
+    if not 0 <= blank < C:
+        raise ValueError(f"[{op}] blank_index {blank_index} is out of range for {C} classes")
+    if type(lab) is not DeviceArray and type(lens) is not DeviceArray:
+        for b in range(lab.shape[0]):
+            seq = lab[b, :lens[b]]
+            if seq.size and (seq.min() < 0 or seq.max() >= C or np.any(seq == blank)):
+                raise ValueError(f"[{op}] labels[{b}] = {seq.tolist()} must lie in [0, {C}) "
+                                 f"and not use the blank {blank}")
 
 
 def _ctc_nll_t(xb, seq, blank):
