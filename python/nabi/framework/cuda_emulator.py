@@ -1764,3 +1764,45 @@ def nadam_update(params, grads, ms, vs, lr, beta1, beta2, epsilon, t, u_product_
                          f"{list(u.shape)}")
     u[...] = _nadam_host_product(params, grads, ms, vs, lr, beta1, beta2, epsilon, t,
                                  float(u.reshape(())))
+
+
+# ---- categorical sampling from device logits (csrc/cuda/random_samplers.cu) -----------------
+def categorical_sample(logits, u, dtype="int64"):
+    """Samples (rows, n) of softmax(logits) (rows, classes) for the float64 uniforms u
+    (rows, n): per row cdf = cumsum(exp(x - max)) / its last entry, the first class whose cdf
+    exceeds u; -1 for a row with a NaN or +inf logit or all logits -inf."""
+    op = "categorical_sample"
+    lg, uu = _a(logits, op, "logits"), _a(u, op, "u")
+    if lg.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] logits must be float32 or float64, got {lg.dtype} of shape "
+                        f"{tuple(lg.shape)}")
+    if uu.dtype != np.float64:
+        raise TypeError(f"[{op}] u must be float64, got {uu.dtype} of shape {tuple(uu.shape)}")
+    if lg.ndim != 2:
+        raise ValueError(f"[{op}] logits must be 2-D (rows, classes), got shape "
+                         f"{tuple(lg.shape)}")
+    if uu.ndim != 2 or uu.shape[0] != lg.shape[0]:
+        raise ValueError(f"[{op}] u must be 2-D (rows, samples) with logits' rows, got logits "
+                         f"{tuple(lg.shape)} and u {tuple(uu.shape)}")
+    rows, classes = lg.shape
+    n = uu.shape[1]
+    if classes < 1 and rows and n:
+        raise ValueError(f"[{op}] logits must have at least one class, got shape "
+                         f"{tuple(lg.shape)}")
+    out = _dtype(op, dtype)
+    if out not in (np.int32, np.int64):
+        raise TypeError(f"[{op}] dtype must be int32 or int64, got {dtype}")
+    y = np.full((rows, n), -1, out)
+    if not (rows and n):
+        return _out(y)
+    x = lg.astype(np.float64)
+    for r in range(rows):
+        if np.isnan(x[r]).any() or np.isposinf(x[r]).any() or np.isneginf(x[r]).all():
+            continue
+        c = np.cumsum(np.exp(x[r] - x[r].max()))
+        c /= c[-1]
+        y[r] = np.searchsorted(c, uu[r], side="right")
+    return _out(y)
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample"])

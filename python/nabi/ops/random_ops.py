@@ -221,13 +221,45 @@ def shuffle(value, seed=None, name=None):
     return _wrap(a[perm])
 
 
+def _categorical_gpu(op, g, logits, num_samples, dtype):
+    """Samples of GPU logits on the device (csrc/cuda/random_samplers.cu), or None when the
+    logits are not a GPU tensor or dtype is not int32 / int64 (the host path then runs). The
+    uniforms are the host path's: g.choice(classes, num_samples, p=row) for each row draws
+    g.random(num_samples) and takes the first class whose cdf exceeds it, so drawing
+    g.random((rows, num_samples)) here and searching on the device gives the same samples
+    (see the kernel's comment on rounding) and leaves g where the host path does. Nothing is
+    read back; a row with a NaN or +inf logit (the host raises) samples -1."""
+    from ._common import t_
+    from ..framework.device import DeviceArray, backend, to_device
+    a = t_(logits)._data if hasattr(logits, "_data") else None
+    out = np.dtype(_dt.as_dtype(dtype)._np)
+    if type(a) is not DeviceArray or out not in (np.int32, np.int64):
+        return None
+    if a.ndim != 2:
+        raise ValueError(f"[{op}] logits must be 2-D (batch, classes), got shape {a.shape}")
+    n = int(num_samples)
+    if n < 0:
+        raise ValueError(f"[{op}] num_samples must be >= 0, got {n}")
+    if a.shape[1] == 0 and a.shape[0] and n:
+        raise ValueError(f"[{op}] logits must have at least one class, got shape {a.shape}")
+    if a.dtype not in (np.float32, np.float64):
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"[{op}] logits must be numeric, got dtype {a.dtype}")
+        a = a.astype(np.float64)
+    u = to_device(np.ascontiguousarray(g.random((a.shape[0], n))), "cuda")
+    return _host_wrap(DeviceArray(backend().categorical_sample(a.buf, u.buf, out.name)))
+
+
 def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
     from ._common import t_
     from ..framework.device import to_device
+    g = _generator(seed, True)
+    gpu = _categorical_gpu("random.categorical", g, logits, num_samples, dtype)
+    if gpu is not None:
+        return gpu
     lg = to_device(t_(logits)._data, "cpu").astype(np.float64)  # sampled on the host
     p = np.exp(lg - lg.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    g = _generator(seed, True)
     out = np.stack([g.choice(p.shape[1], size=num_samples, p=row) for row in p])
     return _wrap(out.astype(_dt.as_dtype(dtype)._np))
 
@@ -793,6 +825,9 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=_dt.floa
 
 
 def _categorical(op, g, logits, num_samples, dtype):
+    gpu = _categorical_gpu(op, g, logits, num_samples, dtype)
+    if gpu is not None:
+        return gpu
     lg = _host_value(logits).astype(np.float64)
     if lg.ndim != 2:
         raise ValueError(f"[{op}] logits must be 2-D (batch, classes), got shape {lg.shape}")

@@ -1,0 +1,87 @@
+// nabi._C.cuda_backend: sampling from distributions given on the device
+// (csrc/cuda/random_samplers.cu; semantics in csrc/cuda/random_sampler_launchers.h).
+//
+//   categorical_sample(logits, u, dtype="int64")
+//       logits (rows, classes) float32/float64 with classes >= 1, u (rows, n) float64
+//       uniforms in [0, 1) (drawn by the host generator); the result (rows, n) int32/int64:
+//       the first class whose softmax cdf exceeds u (NumPy's Generator.choice), -1 for a row
+//       with a NaN or +inf logit or all logits -inf.
+//
+// Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
+// ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
+// define the same names, raising RuntimeError.
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "bindings/checks.h"
+#include "bindings/cuda_common.h"
+#include "bindings/registry.h"
+
+#if defined(NABI_WITH_CUDA)
+#include "cuda/allocator.h"
+#include "cuda/random_sampler_launchers.h"
+#endif
+
+namespace py = pybind11;
+using namespace nabi;
+
+namespace {
+
+#if defined(NABI_WITH_CUDA)
+using namespace nabi::cudabind;
+namespace nd = nabi::cuda::nd;
+
+Buf categorical_sample(const Buf& lb, const Buf& ub, const std::string& dtype) {
+  const char* op = "categorical_sample";
+  const DeviceBuffer& lg = need(op, lb, "logits");
+  const DeviceBuffer& u = need(op, ub, "u");
+  if (!is_float(lg.dtype()))
+    type_error(op, "logits must be float32 or float64, got " +
+                       std::string(cuda::dtype_str(lg.dtype())) + " of shape " +
+                       shape_str(lg.shape()));
+  if (u.dtype() != DType::Float64)
+    type_error(op, "u must be float64, got " + std::string(cuda::dtype_str(u.dtype())) +
+                       " of shape " + shape_str(u.shape()));
+  if (lg.ndim() != 2)
+    value_error(op, "logits must be 2-D (rows, classes), got shape " + shape_str(lg.shape()));
+  if (u.ndim() != 2 || u.shape()[0] != lg.shape()[0])
+    value_error(op, "u must be 2-D (rows, samples) with logits' rows, got logits " +
+                        shape_str(lg.shape()) + " and u " + shape_str(u.shape()));
+  const int64_t rows = lg.shape()[0], classes = lg.shape()[1], n = u.shape()[1];
+  if (classes < 1 && rows > 0 && n > 0)
+    value_error(op, "logits must have at least one class, got shape " + shape_str(lg.shape()));
+  const DType od = dtype_from_name(op, dtype);
+  if (od != DType::Int32 && od != DType::Int64)
+    type_error(op, "dtype must be int32 or int64, got " + dtype);
+  if (od == DType::Int32 && classes > std::numeric_limits<int32_t>::max())
+    value_error(op, "logits " + shape_str(lg.shape()) + " have too many classes for int32");
+  Buf y = make_buffer(op, {rows, n}, od);
+  Buf cdf = make_buffer(op, {rows * n ? rows : 0, rows * n ? classes : 0}, DType::Float64);
+  {
+    py::gil_scoped_release nogil;
+    nd::categorical_sample(lg.dtype(), lg.data(), rows, classes,
+                           static_cast<const double*>(u.data()), n,
+                           static_cast<double*>(cdf->data()), od, y->data());
+  }
+  return y;
+}
+
+void bind_impl(py::module_& cm) {
+  cm.def("categorical_sample", &categorical_sample, py::arg("logits"), py::arg("u"),
+         py::arg("dtype") = "int64",
+         "Samples (rows, n) of the softmax distributions of logits (rows, classes) for the "
+         "float64 uniforms u (rows, n): the first class whose cdf exceeds u (NumPy's "
+         "Generator.choice), -1 for a row without a distribution");
+}
+#else
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample"}); }
+#endif
+
+}  // namespace
+
+NABI_BINDINGS(bind_cuda_random_samplers) {
+  py::module_ cm = cuda_module(m);
+  add_entries(cm, {"categorical_sample"});
+  bind_impl(cm);
+}

@@ -1,0 +1,25 @@
+// Host-side entry points of the sampling kernels behind tf.random.categorical /
+// tf.random.stateless_categorical on GPU logits: random_samplers.cu. Plain C++ declarations
+// (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_random_samplers.cpp)
+// can call them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h
+// hold: device pointers into C-contiguous buffers, the binding validates every argument first,
+// empty work launches nothing, everything is enqueued on nabi::cuda::stream() without
+// synchronising.
+#pragma once
+#include <cstdint>
+
+#include "cuda/allocator.h"  // DType (plain C++)
+
+namespace nabi::cuda::nd {
+
+// ---- random_samplers.cu ---------------------------------------------------------------------
+// logits (rows, classes) float32/float64 (classes >= 1), u (rows, n) float64 uniforms in
+// [0, 1), cdf a float64 workspace of (rows, classes), y (rows, n) int32/int64. Per row, in
+// float64: e = exp(logits - max), cdf = cumsum(e) / sum(e) (the last entry exactly 1), then
+//   y[r, j] = the first class c with cdf[r, c] > u[r, j]
+// (NumPy's Generator.choice(classes, p=softmax) given its uniforms: searchsorted 'right').
+// A row with a NaN or +inf logit, or all logits -inf, has no distribution: its samples are -1.
+void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
+                        const double* u, int64_t n, double* cdf, DType out_dtype, void* y);
+
+}  // namespace nabi::cuda::nd

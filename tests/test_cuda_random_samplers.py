@@ -1,0 +1,269 @@
+"""Categorical sampling of GPU logits on the device (csrc/cuda/random_samplers.cu,
+cuda_backend.categorical_sample): tf.random.categorical, tf.random.stateless_categorical and
+keras.random.categorical no longer copy GPU logits to the host (bench/results/gpu_host_ops.md).
+
+The host path samples with NumPy's Generator.choice(classes, n, p=softmax(row)) per row; the
+GPU path draws the same uniforms from the same generator and searches the softmax cdf on the
+device, so GPU == CPU for the same seed. References here are independent NumPy code: the
+softmax cdf and searchsorted of the uniforms (kernel tests), NumPy's own Generator.choice with
+the op's seed (op tests), and chi-square / mean checks of the counts against the softmax
+probabilities (scipy.stats, fixed seeds, so they cannot flake).
+
+Kernel tests take the `backend` fixture (the host simulator under
+NABI_TEST_PACKAGE_DIR=build/sim/pkg or a real GPU; the emulator), op tests conftest's `where`
+fixture (CPU, emulated GPU, real GPU or simulator), read counts conftest's `d2h`.
+
+Not moved: stateless_binomial / stateless_gamma / stateless_poisson (and random.gamma /
+poisson, Generator.binomial) sample with NumPy's rejection samplers, which draw a
+data-dependent number of values from one shared stream: the GPU cannot give the CPU's numbers
+without reading the parameters, so those ops keep their host path.
+"""
+import numpy as np
+import pytest
+
+import nabi
+from nabi import _C
+
+cb = _C.cuda_backend
+
+
+def _buf(be, a):
+    return be.DeviceBuffer.from_numpy(np.array(a, order="C"))
+
+
+def _np(be, b):
+    return b.numpy() if hasattr(b, "numpy") else be.to_numpy(b)
+
+
+# ---------------------------------------------------------------- references
+def ref_sample(logits, u):
+    """The first class whose softmax cdf exceeds u, per row (-1 for a row without one)."""
+    x = np.asarray(logits, np.float64)
+    out = np.full(u.shape, -1, np.int64)
+    for r in range(x.shape[0]):
+        row = x[r]
+        if np.isnan(row).any() or np.isposinf(row).any() or np.isneginf(row).all():
+            continue
+        p = np.exp(row - np.max(row))
+        p = p / p.sum()
+        cdf = np.cumsum(p)
+        cdf = cdf / cdf[-1]
+        for j, v in enumerate(u[r]):
+            out[r, j] = int(np.argmax(cdf > v))
+    return out
+
+
+def softmax(x):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- the kernel
+@pytest.mark.parametrize("ld", [np.float32, np.float64])
+@pytest.mark.parametrize("od", ["int32", "int64"])
+@pytest.mark.parametrize("rows,classes,n", [(3, 7, 5), (2, 300, 9), (1, 1, 4), (4, 600, 3)])
+def test_kernel_matches_reference(backend, ld, od, rows, classes, n, rng):
+    lg = (rng.normal(size=(rows, classes)) * 2).astype(ld)
+    u = rng.random((rows, n))
+    y = _np(backend, backend.categorical_sample(_buf(backend, lg), _buf(backend, u), od))
+    assert y.dtype == np.dtype(od) and y.shape == (rows, n)
+    np.testing.assert_array_equal(y, ref_sample(lg, u))
+
+
+def test_kernel_boundaries_and_masked_classes(backend):
+    # -inf classes are never drawn; u = 0 draws the first class of nonzero probability and
+    # u just below 1 the last one; rows without a distribution give -1
+    lg = np.array([[-np.inf, 0.0, -np.inf, 0.0, -np.inf],
+                   [np.nan, 1.0, 2.0, 3.0, 4.0],
+                   [-np.inf] * 5,
+                   [0.0, np.inf, 0.0, 0.0, 0.0],
+                   [1e300, -1e300, 0.0, 5.0, 1e300]])
+    u = np.array([[0.0, 0.4999, 0.5, 1 - 2 ** -53]] * 5)
+    y = _np(backend, backend.categorical_sample(_buf(backend, lg), _buf(backend, u)))
+    np.testing.assert_array_equal(y, ref_sample(lg, u))
+    np.testing.assert_array_equal(y[0], [1, 1, 3, 3])
+    assert (y[1:4] == -1).all()
+    np.testing.assert_array_equal(y[4], [0, 0, 4, 4])
+
+
+def test_kernel_rows_on_a_grid_stride(backend, rng):
+    # more rows than one block handles at once in the simulator's tiny shapes: every row its own
+    lg = rng.normal(size=(37, 5))
+    u = rng.random((37, 2))
+    y = _np(backend, backend.categorical_sample(_buf(backend, lg), _buf(backend, u)))
+    np.testing.assert_array_equal(y, ref_sample(lg, u))
+
+
+def test_kernel_empty(backend):
+    for shp, n in [((0, 4), 3), ((2, 4), 0), ((0, 0), 0), ((2, 0), 0)]:
+        y = backend.categorical_sample(_buf(backend, np.zeros(shp)), _buf(backend,
+                                                                           np.zeros((shp[0], n))))
+        assert tuple(y.shape) == (shp[0], n)
+
+
+@pytest.mark.parametrize("case", ["int-logits", "float32-u", "1d-logits", "rows", "1d-u",
+                                  "no-classes", "float-dtype", "bad-dtype", "not-a-buffer"])
+def test_kernel_bad_arguments(backend, case):
+    lg, u = np.zeros((2, 3)), np.zeros((2, 4))
+    args = {"int-logits": (lg.astype(np.int32), u), "float32-u": (lg, u.astype(np.float32)),
+            "1d-logits": (lg[0], u), "rows": (lg, u[:1]), "1d-u": (lg, u[0]),
+            "no-classes": (np.zeros((2, 0)), u), "float-dtype": (lg, u, "float32"),
+            "bad-dtype": (lg, u, "int8"), "not-a-buffer": None}[case]
+    if args is None:
+        with pytest.raises(TypeError):
+            backend.categorical_sample(lg, _buf(backend, u))
+        return
+    bufs = [_buf(backend, a) for a in args[:2]]
+    with pytest.raises((TypeError, ValueError), match=r"\[categorical_sample\]"):
+        backend.categorical_sample(*bufs, *args[2:])
+
+
+# ---------------------------------------------------------------- the ops
+LOGITS = np.array([[0.0, 1.0, 2.0, -1.0, 0.5], [3.0, -2.0, 0.0, 0.0, -np.inf],
+                   [1.0, 1.0, 1.0, 1.0, 1.0]], np.float32)
+
+
+def _host(t):
+    assert type(t._data).__name__ in ("ndarray", "DeviceArray")
+    return t.numpy()
+
+
+def _on(where, t):
+    """t, checked to live on `where`'s device (so the GPU path ran)."""
+    want = "ndarray" if where == "/CPU:0" else "DeviceArray"
+    assert type(t._data).__name__ == want
+    return t
+
+
+def test_stateless_categorical_equals_cpu_and_numpy(where):
+    seed = [12, 34]
+    p = softmax(LOGITS)
+    g = np.random.default_rng([12, 34, 0x1A6E])   # the op's documented generator
+    ref = np.stack([g.choice(5, size=40, p=row) for row in p])
+    for dt in (nabi.int64, nabi.int32):
+        with nabi.device(where):
+            r = nabi.random.stateless_categorical(nabi.constant(LOGITS), 40, seed, dtype=dt)
+            if where != "/CPU:0":
+                assert type(r._data).__name__ == "DeviceArray"
+        assert r.dtype == dt
+        np.testing.assert_array_equal(_host(r), ref)
+    assert (ref[1] != 4).all()
+
+
+def test_categorical_stream_equals_cpu(where):
+    """tf.random.categorical with a global seed: the same samples on every device, call after
+    call (the GPU path leaves the generator where the host path does)."""
+    lg64 = LOGITS.astype(np.float64)
+
+    def draws(where_):
+        nabi.random.set_seed(5)
+        out = [_on(where_, nabi.random.categorical(nabi.constant(lg64), 7)).numpy()]
+        out.append(nabi.random.categorical(nabi.constant(LOGITS), 3, seed=9).numpy())
+        out.append(nabi.random.categorical(nabi.constant(LOGITS), 3, seed=9).numpy())
+        out.append(nabi.random.uniform((4,)).numpy())   # the stream after the draws
+        return out
+
+    with nabi.device("/CPU:0"):
+        cpu = draws("/CPU:0")
+    with nabi.device(where):
+        dev = draws(where)
+    for a, b in zip(cpu, dev):
+        np.testing.assert_array_equal(a, b)
+    # the unseeded generator: g.random of the draws, then the stream goes on
+    nabi.random.set_seed(None)
+    with nabi.device(where):
+        x = nabi.constant(LOGITS)
+        nabi.random.set_seed(3)
+        a = nabi.random.categorical(x, 4, dtype=nabi.int32)
+    nabi.random.set_seed(3)
+    with nabi.device("/CPU:0"):
+        b = nabi.random.categorical(nabi.constant(LOGITS), 4, dtype=nabi.int32)
+    assert a.dtype == nabi.int32
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_keras_categorical_equals_cpu(where):
+    from nabi import keras
+    with nabi.device("/CPU:0"):
+        cpu = keras.random.categorical(nabi.constant(LOGITS), 6, seed=11).numpy()
+    with nabi.device(where):
+        r = _on(where, keras.random.categorical(nabi.constant(LOGITS), 6, seed=11))
+    np.testing.assert_array_equal(r.numpy(), cpu)
+
+
+def test_categorical_distribution(where):
+    """The counts of 6000 draws per row fit the softmax probabilities (chi-square, fixed
+    seed) and their means the softmax means."""
+    from scipy import stats
+    lg = np.array([[0.5, -1.0, 2.0, 0.0, 1.0, -0.5, 0.25], [0.0, 0.0, 3.0, -3.0, 0.0, 1.0, 2.0]])
+    n = 6000
+    with nabi.device(where):
+        r = nabi.random.stateless_categorical(nabi.constant(lg), n, [7, 8]).numpy()
+    p = softmax(lg)
+    for row in range(2):
+        counts = np.bincount(r[row], minlength=7)
+        assert counts.sum() == n
+        chi = stats.chisquare(counts, p[row] * n)
+        assert chi.pvalue > 1e-3, (counts, p[row] * n)
+        mean, var = (p[row] * np.arange(7)).sum(), (p[row] * np.arange(7) ** 2).sum()
+        var -= mean ** 2
+        assert abs(r[row].mean() - mean) < 4 * np.sqrt(var / n)
+
+
+def test_text_generation_step(where):
+    """One step of a char-RNN sampler: logits / temperature of a (1, vocab) row."""
+    vocab = 65
+    logits = np.random.default_rng(0).normal(size=(1, vocab)).astype(np.float32)
+    nabi.random.set_seed(1)
+    with nabi.device("/CPU:0"):
+        cpu = [nabi.random.categorical(nabi.constant(logits) / 0.7, 1)[-1, 0].numpy()
+               for _ in range(5)]
+    nabi.random.set_seed(1)
+    with nabi.device(where):
+        x = nabi.constant(logits)
+        dev = [_on(where, nabi.random.categorical(x / 0.7, 1))[-1, 0].numpy()
+               for _ in range(5)]
+    assert cpu == dev
+
+
+def test_gpu_categorical_reads_nothing(d2h):
+    with nabi.device("/GPU:0"):
+        x = nabi.constant(LOGITS)
+        nabi.random.set_seed(2)
+        reads, launches = d2h(lambda: nabi.random.categorical(x, 16))
+        assert reads == 0 and launches >= 1
+        reads, _ = d2h(lambda: nabi.random.stateless_categorical(x, 16, [1, 2]))
+        assert reads == 0
+        from nabi import keras
+        reads, _ = d2h(lambda: keras.random.categorical(x, 16, seed=4))
+        assert reads == 0
+        r = nabi.random.stateless_categorical(x, 16, [1, 2])
+    assert type(r._data).__name__ == "DeviceArray"
+
+
+def test_gpu_categorical_bad_arguments(gpu):
+    with nabi.device("/GPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_categorical\].*2-D"):
+            nabi.random.stateless_categorical(nabi.constant(np.zeros(4, np.float32)), 2, [1, 2])
+        with pytest.raises(ValueError, match=r"\[random.categorical\].*2-D"):
+            nabi.random.categorical(nabi.constant(np.zeros((1, 2, 3), np.float32)), 2)
+        with pytest.raises(ValueError, match=r"\[random.categorical\].*at least one class"):
+            nabi.random.categorical(nabi.constant(np.zeros((2, 0), np.float32)), 2)
+        with pytest.raises(ValueError, match=r"\[random.categorical\].*num_samples"):
+            nabi.random.categorical(nabi.constant(np.zeros((2, 3), np.float32)), -1)
+        # a row without a distribution (the host raises; the device cannot without a read)
+        r = nabi.random.categorical(nabi.constant(np.array([[np.nan, 0.0], [0.0, 1.0]])), 3)
+    assert (r.numpy()[0] == -1).all() and ((r.numpy()[1] >= 0) & (r.numpy()[1] < 2)).all()
+
+
+@pytest.mark.filterwarnings("ignore:nabi. float16 data placed on the GPU")
+def test_gpu_categorical_other_logit_dtypes(where):
+    lg = np.array([[0.0, 2.0, 1.0], [1.0, 0.0, -1.0]])
+    for dt in (np.float16, np.int32):
+        with nabi.device(where):
+            r = _on(where, nabi.random.stateless_categorical(nabi.constant(lg.astype(dt)), 9,
+                                                             [3, 4]))
+        with nabi.device("/CPU:0"):
+            ref = nabi.random.stateless_categorical(nabi.constant(lg.astype(dt)), 9, [3, 4])
+        np.testing.assert_array_equal(r.numpy(), ref.numpy())
