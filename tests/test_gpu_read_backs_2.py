@@ -369,3 +369,47 @@ def test_ctc_kernel_status(backend):
     assert np.isnan(loss[1:]).all()
     np.testing.assert_allclose(loss[0], _ctc_ref(x[:, :1], lab[:1], [2], [3])[0], rtol=1e-10)
     assert len(backend.ctc_loss(up(x), up(lab), up(ll), up(tl), 0)) == 2   # status=False
+
+
+# ---------------------------------------------------------------- stateless image draws
+@pytest.mark.parametrize("op", ["stateless_random_flip_left_right",
+                                "stateless_random_flip_up_down", "stateless_random_crop"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_stateless_image_draws_read_nothing(where, monkeypatch, op, batch):
+    """The seed is a host value and the Philox draws are host arithmetic (TF keeps stateless
+    seeds in host memory): no upload-and-read of the draws. The result is one of the op's
+    possible outcomes (NumPy), the same on every device for the same seed."""
+    count = _counter(where, monkeypatch)
+    img = np.arange(2 * 4 * 5 * 3, dtype=np.float32).reshape(2, 4, 5, 3)
+    a = img if batch else img[0]
+    h, w = a.shape[-3], a.shape[-2]
+    outs = []
+    for seed in [(1, 2), (3, 4), (7, 0), (11, 5)]:
+        with nabi.device(where):
+            x = nabi.constant(a)
+            if op == "stateless_random_crop":
+                size = list(a.shape[:-3]) + [2, 3, 3]
+                r, out = count(lambda: nabi.image.stateless_random_crop(x, size, seed))
+            else:
+                r, out = count(lambda: getattr(nabi.image, op)(x, seed))
+        _check_reads(r, 0)
+        got = _np(out)
+        ax = -2 if op.endswith("left_right") else -3
+        if op == "stateless_random_crop":
+            wins = [a[..., i:i + 2, j:j + 3, :] for i in range(h - 1) for j in range(w - 2)]
+            assert any(np.array_equal(got, v) for v in wins)
+        else:
+            imgs = a if batch else a[None]
+            g = got if batch else got[None]
+            for k in range(len(imgs)):
+                assert (np.array_equal(g[k], imgs[k]) or
+                        np.array_equal(g[k], np.flip(imgs[k], ax)))
+        outs.append(got)
+    with nabi.device("/CPU:0"):   # the same draws on the host
+        for seed, got in zip([(1, 2), (3, 4), (7, 0), (11, 5)], outs):
+            if op == "stateless_random_crop":
+                want = nabi.image.stateless_random_crop(
+                    nabi.constant(a), list(a.shape[:-3]) + [2, 3, 3], seed)
+            else:
+                want = getattr(nabi.image, op)(nabi.constant(a), seed)
+            np.testing.assert_array_equal(got, _np(want))

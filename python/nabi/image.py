@@ -588,23 +588,31 @@ def rot90(image, k=1, name=None):
 
 class _StatelessRng:
     """The draws of tf.image's stateless_random_* ops: TF's stateless_uniform numbers for
-    the seed (one call per op, shaped as TF's), with the NumPy Generator methods used here."""
+    the seed (one call per op, shaped as TF's), with the NumPy Generator methods used here.
+    The seed is a host value (TF keeps a stateless op's seed in host memory; a GPU seed
+    tensor is read once, as there) and the Philox draws are host arithmetic on it, so they
+    stay on the host (host_scope): nothing is uploaded and read back (was 4-8 bytes a call
+    on the GPU). The images themselves stay on their device."""
 
     def __init__(self, op, seed):
         self._g = _stateless_stream(op, seed)
 
+    def _draw(self, *args, **kw):
+        with host_scope():
+            return self._g.uniform(*args, **kw).numpy()
+
     def random(self, size=None, dtype=np.float32):
-        r = self._g.uniform([] if size is None else [size]).numpy()
+        r = self._draw([] if size is None else [size])
         return r if size is not None else np.float32(r)
 
     def integers(self, lo, hi):
-        return int(self._g.uniform([], lo, hi, dtype=_dt.int32).numpy())
+        return int(self._draw([], lo, hi, dtype=_dt.int32))
 
     def uniform(self, lo, hi):       # float32 arithmetic, as TF's minval + r * (max - min)
-        return float(self._g.uniform([], lo, hi).numpy())
+        return float(self._draw([], lo, hi))
 
     def crop_offsets(self, limits):  # TF: uniform int32 [0, int32 max) per axis % limit
-        r = self._g.uniform([len(limits)], 0, 2**31 - 1, dtype=_dt.int32).numpy()
+        r = self._draw([len(limits)], 0, 2**31 - 1, dtype=_dt.int32)
         return [int(v) % lim for v, lim in zip(r, limits)]
 
 
