@@ -251,6 +251,9 @@ def _categorical_gpu(op, g, logits, num_samples, dtype):
 
 
 def categorical(logits, num_samples, dtype=_dt.int64, seed=None, name=None):
+    """(batch, num_samples) class ids drawn from the softmax of 2-D `logits`, by NumPy's
+    Generator.choice per row from the seeded generator. GPU logits are sampled on the device
+    (csrc/cuda/random_samplers.cu) from the same uniforms: the same ids, nothing read back."""
     from ._common import t_
     from ..framework.device import to_device
     g = _generator(seed, True)
@@ -734,6 +737,9 @@ def set_global_generator(generator):
 # stateless_split / fold_in, which draw full-range integers) give TF's numbers bit for bit.
 # categorical, binomial, poisson and gamma are deterministic in the seed but nabi's own
 # (a NumPy generator seeded by it, `stateless_generator`), as are tf.image's ops on it.
+# categorical of GPU logits samples on the device with the same numbers (_categorical_gpu);
+# binomial, poisson and gamma read GPU parameters back: NumPy's rejection samplers draw a
+# data-dependent number of values from one stream, which a kernel cannot reproduce.
 
 
 def _seed_pair(op, seed):
