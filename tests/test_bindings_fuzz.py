@@ -840,6 +840,39 @@ def _cuda_hand():
          lambda: cb.affine_transform_grad(im, tr, "reflect", "bicubic")),
         ("affine_transform_grad", "dtypes",
          lambda: cb.affine_transform_grad(im, _dev(1, 8, dtype=np.float64))),
+        # morphology (bind_cuda_morphology.cpp): x (B, H, W, C), filter (KH, KW, C)
+        ("dilation2d", "x-3d", lambda: cb.dilation2d(_dev(2, 2, 2), _dev(1, 1, 2), (1, 1),
+                                                     (1, 1), (0, 0), (2, 2))),
+        ("dilation2d", "depth", lambda: cb.dilation2d(_dev(1, 2, 2, 2), _dev(1, 1, 3), (1, 1),
+                                                      (1, 1), (0, 0), (2, 2))),
+        ("dilation2d", "strides-0", lambda: cb.dilation2d(_dev(1, 2, 2, 2), _dev(1, 1, 2),
+                                                          (0, 1), (1, 1), (0, 0), (2, 2))),
+        ("dilation2d", "pads-neg", lambda: cb.dilation2d(_dev(1, 2, 2, 2), _dev(1, 1, 2),
+                                                         (1, 1), (1, 1), (-1, 0), (2, 2))),
+        ("dilation2d", "dtypes", lambda: cb.dilation2d(
+            _dev(1, 2, 2, 2), _dev(1, 1, 2, dtype=np.float64), (1, 1), (1, 1), (0, 0), (2, 2))),
+        ("dilation2d", "int", lambda: cb.dilation2d(_idx(1).view([1, 1, 1, 1]),
+                                                    _idx(1).view([1, 1, 1]), (1, 1), (1, 1),
+                                                    (0, 0), (1, 1))),
+        ("dilation2d_grad", "gy-depth", lambda: cb.dilation2d_grad(
+            _dev(1, 2, 2, 2), _dev(1, 1, 2), _dev(1, 2, 2, 3), (1, 1), (1, 1), (0, 0))),
+        ("dilation2d_grad", "gy-3d", lambda: cb.dilation2d_grad(
+            _dev(1, 2, 2, 2), _dev(1, 1, 2), _dev(2, 2, 2), (1, 1), (1, 1), (0, 0))),
+        ("dilation2d_grad", "gy-dtype", lambda: cb.dilation2d_grad(
+            _dev(1, 2, 2, 2), _dev(1, 1, 2), _dev(1, 2, 2, 2, dtype=np.float64), (1, 1),
+            (1, 1), (0, 0))),
+        # NMS (bind_cuda_nms.cpp): boxes (G, n, 4) / overlaps (n, n), scores float32
+        ("nms", "boxes-cols", lambda: cb.nms(_dev(1, 3, 5), _dev(1, 3), 2, 0.5, 0.0)),
+        ("nms", "scores-shape", lambda: cb.nms(_dev(1, 3, 4), _dev(1, 2), 2, 0.5, 0.0)),
+        ("nms", "max_output-neg", lambda: cb.nms(_dev(1, 3, 4), _dev(1, 3), -1, 0.5, 0.0)),
+        ("nms", "float64", lambda: cb.nms(_dev(1, 3, 4, dtype=np.float64), _dev(1, 3), 2, 0.5,
+                                          0.0)),
+        ("nms_overlaps", "not-square",
+         lambda: cb.nms_overlaps(_dev(2, 3), _dev(2), 1, 0.5, 0.0)),
+        ("nms_overlaps", "scores-shape",
+         lambda: cb.nms_overlaps(_dev(3, 3), _dev(2), 1, 0.5, 0.0)),
+        ("nms_overlaps", "max_output-2^31",
+         lambda: cb.nms_overlaps(_dev(3, 3), _dev(3), 2 ** 31, 0.5, 0.0)),
         # bit-level ops (bind_cuda_bitwise.cpp): int32/int64 of one dtype, broadcastable
         ("bitwise", "op", lambda: cb.bitwise("nand", _idx(1, 2), _idx(1, 2))),
         ("bitwise", "float", lambda: cb.bitwise("and", x, x)),

@@ -1806,3 +1806,177 @@ def categorical_sample(logits, u, dtype="int64"):
 
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample"])
+
+
+# ---- grayscale morphology and NMS (csrc/cuda/morphology.cu, nms.cu) --------------------------
+def _morph_geom(op, x, f, strides, rates, pads, oh, ow):
+    a, k = _a(x, op, "x"), _a(f, op, "filter")
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] x must be float32 or float64, got {a.dtype} of shape "
+                        f"{tuple(a.shape)}")
+    if k.dtype != a.dtype:
+        raise TypeError(f"[{op}] x and filter dtypes differ: {a.dtype} vs {k.dtype}")
+    if a.ndim != 4 or k.ndim != 3:
+        raise ValueError(f"[{op}] x must be 4-D (B, H, W, C) and filter 3-D (KH, KW, C), got x "
+                         f"{list(a.shape)} and filter {list(k.shape)}")
+    if a.shape[3] != k.shape[2]:
+        raise ValueError(f"[{op}] x {list(a.shape)} and filter {list(k.shape)} must have the "
+                         "same depth")
+    for name, p, lo in (("strides", strides, 1), ("rates", rates, 1), ("pads", pads, 0),
+                        ("the output size", (oh, ow), 0)):
+        p = tuple(int(v) for v in p)
+        if len(p) != 2 or min(p) < lo or max(p) > 2 ** 31:
+            raise ValueError(f"[{op}] {name} must be in [{lo}, 2^31], got {p}")
+    return a, k
+
+
+def _morph_taps(a, k, strides, rates, pads, oh, ow):
+    """(B, oh, ow, taps, C) values x + filter (-inf outside), the input offsets read."""
+    B, H, W, C = a.shape
+    kh, kw = k.shape[:2]
+    (sh, sw), (rh, rw), (pt, pl) = strides, rates, pads
+    iy = np.arange(oh)[:, None] * sh + np.arange(kh)[None, :] * rh - pt
+    ix = np.arange(ow)[:, None] * sw + np.arange(kw)[None, :] * rw - pl
+    ok = ((iy >= 0) & (iy < H))[:, None, :, None] & ((ix >= 0) & (ix < W))[None, :, None, :]
+    ok = ok.reshape(oh, ow, kh * kw)
+    yy = np.broadcast_to(np.clip(iy, 0, max(H - 1, 0))[:, None, :, None], (oh, ow, kh, kw))
+    xx = np.broadcast_to(np.clip(ix, 0, max(W - 1, 0))[None, :, None, :], (oh, ow, kh, kw))
+    pix = (yy * W + xx).reshape(oh, ow, kh * kw)
+    flat = a.reshape(B, H * W, C)
+    v = flat[:, pix] + k.reshape(1, 1, 1, kh * kw, C) if H * W else \
+        np.full((B, oh, ow, kh * kw, C), -np.inf, a.dtype)
+    v = np.where(ok[None, :, :, :, None], v, a.dtype.type(-np.inf))
+    return v, pix
+
+
+def dilation2d(x, filter, strides, rates, pads, out_hw):  # noqa: A002
+    """Grayscale dilation: max over the inside taps of x + filter (lowest value when none)."""
+    op = "dilation2d"
+    oh, ow = (int(v) for v in out_hw)
+    a, k = _morph_geom(op, x, filter, strides, rates, pads, oh, ow)
+    B, C = a.shape[0], a.shape[3]
+    if k.shape[0] * k.shape[1] == 0:
+        return _out(np.full((B, oh, ow, C), np.finfo(a.dtype).min, a.dtype))
+    v, _ = _morph_taps(a, k, strides, rates, pads, oh, ow)
+    with np.errstate(invalid="ignore"):
+        m = v.max(axis=3)
+    return _out(np.where(np.isneginf(m), np.finfo(a.dtype).min, m).astype(a.dtype))
+
+
+def dilation2d_grad(x, filter, gy, strides, rates, pads):  # noqa: A002
+    """(gx, gf) of dilation2d: gy at each window's first maximizing tap (TF's fallback for a
+    window with none: input (clamped window origin), tap (0, 0))."""
+    op = "dilation2d_grad"
+    g = _a(gy, op, "gy")
+    if g.ndim != 4:
+        raise ValueError(f"[{op}] gy must be 4-D (B, OH, OW, C), got {list(g.shape)}")
+    oh, ow = g.shape[1], g.shape[2]
+    a, k = _morph_geom(op, x, filter, strides, rates, pads, oh, ow)
+    if g.dtype != a.dtype:
+        raise TypeError(f"[{op}] x and gy dtypes differ: {a.dtype} vs {g.dtype}")
+    if g.shape[0] != a.shape[0] or g.shape[3] != a.shape[3]:
+        raise ValueError(f"[{op}] gy {list(g.shape)} must be (B, OH, OW, C) for x "
+                         f"{list(a.shape)}")
+    B, H, W, C = a.shape
+    kh, kw = k.shape[:2]
+    gx, gf = np.zeros(a.shape, a.dtype), np.zeros(k.shape, a.dtype)
+    if g.size == 0 or a.size == 0 or k.size == 0:
+        return _out(gx), _out(gf)
+    v, pix = _morph_taps(a, k, strides, rates, pads, oh, ow)
+    with np.errstate(invalid="ignore"):
+        arg = v.argmax(axis=3)  # (B, oh, ow, C): first max; first NaN
+        none = np.isneginf(v.max(axis=3))
+    (sh, sw), (pt, pl) = strides, pads
+    y0 = np.clip(np.arange(oh) * sh - pt, 0, H - 1)
+    x0 = np.clip(np.arange(ow) * sw - pl, 0, W - 1)
+    p0 = (y0[:, None] * W + x0[None, :])[None, :, :, None]
+    oo = np.arange(oh)[None, :, None, None], np.arange(ow)[None, None, :, None]
+    src = np.where(none, p0, pix[oo[0], oo[1], arg])
+    tap = np.where(none, 0, arg)
+    bb = np.broadcast_to(np.arange(B)[:, None, None, None], g.shape)
+    cc = np.broadcast_to(np.arange(C)[None, None, None, :], g.shape)
+    gxf = gx.reshape(B, H * W, C)
+    np.add.at(gxf, (bb, src, cc), g)
+    gff = gf.reshape(kh * kw, C)
+    np.add.at(gff, (tap, cc), g)
+    return _out(gx), _out(gf)
+
+
+def _nms_iou(bx, i, j):
+    y0, y1 = np.minimum(bx[:, 0], bx[:, 2]), np.maximum(bx[:, 0], bx[:, 2])
+    x0, x1 = np.minimum(bx[:, 1], bx[:, 3]), np.maximum(bx[:, 1], bx[:, 3])
+    area = (y1 - y0) * (x1 - x0)
+    ih = np.maximum(np.minimum(y1[i], y1[j]) - np.maximum(y0[i], y0[j]), np.float32(0))
+    iw = np.maximum(np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j]), np.float32(0))
+    inter = ih * iw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = inter / (area[i] + area[j] - inter)
+    return np.where((area[i] <= 0) | (area[j] <= 0), np.float32(0), r)
+
+
+def _nms_sweep(sim, sc, max_out, thr, st):
+    """Sorted sweep over a full (n, n) similarity matrix sim[cand, kept] (nms.cu's order)."""
+    n = sc.shape[0]
+    order = np.lexsort((np.arange(n), -sc.astype(np.float64)))  # NaN last here: skipped
+    removed = np.zeros(n, bool)
+    keep = []
+    for i in order:
+        if len(keep) >= max_out:
+            break
+        if not sc[i] > st or removed[i]:
+            continue
+        keep.append(int(i))
+        removed |= sim[:, i] > thr
+    idx = np.zeros(max_out, np.int32)
+    idx[:len(keep)] = keep
+    return idx, len(keep)
+
+
+def _nms_checks(op, m, s, max_output, mname):
+    if m.dtype != np.float32 or s.dtype != np.float32:
+        raise TypeError(f"[{op}] {mname} and scores must be float32, got {m.dtype} of shape "
+                        f"{list(m.shape)} and {s.dtype} of shape {list(s.shape)}")
+    mo = int(max_output)
+    if mo < 0 or mo > 2 ** 31 - 1:
+        raise ValueError(f"[{op}] max_output must be in [0, 2^31 - 1], got {mo}")
+    return mo
+
+
+def nms(boxes, scores, max_output, iou_threshold, score_threshold):
+    """Greedy hard NMS of G problems: boxes (G, n, 4), scores (G, n) float32 -> (indices
+    (G, max_output) int32 zero-padded, counts (G,) int32) (csrc/cuda/nms.cu)."""
+    op = "nms"
+    b, s = _a(boxes, op, "boxes"), _a(scores, op, "scores")
+    mo = _nms_checks(op, b, s, max_output, "boxes")
+    if b.ndim != 3 or b.shape[2] != 4:
+        raise ValueError(f"[{op}] boxes must be 3-D (G, n, 4), got {list(b.shape)}")
+    if s.shape != b.shape[:2]:
+        raise ValueError(f"[{op}] scores must be (G, n) matching boxes {list(b.shape)}, got "
+                         f"{list(s.shape)}")
+    thr, st = np.float32(iou_threshold), np.float32(score_threshold)
+    G, n = s.shape
+    idx, cnt = np.zeros((G, mo), np.int32), np.zeros(G, np.int32)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    for g in range(G):
+        sim = _nms_iou(b[g], ii, jj) if n else np.zeros((0, 0), np.float32)
+        idx[g], cnt[g] = _nms_sweep(sim, s[g], mo, thr, st)
+    return _out(idx), _out(cnt)
+
+
+def nms_overlaps(overlaps, scores, max_output, threshold, score_threshold):
+    """Greedy hard NMS on an (n, n) overlap matrix (overlaps[candidate, kept]) -> (indices
+    (1, max_output), counts (1,))."""
+    op = "nms_overlaps"
+    o, s = _a(overlaps, op, "overlaps"), _a(scores, op, "scores")
+    mo = _nms_checks(op, o, s, max_output, "overlaps")
+    if o.ndim != 2 or o.shape[0] != o.shape[1]:
+        raise ValueError(f"[{op}] overlaps must be square (n, n), got {list(o.shape)}")
+    if s.shape != (o.shape[0],):
+        raise ValueError(f"[{op}] scores must be (n,) matching overlaps {list(o.shape)}, got "
+                         f"{list(s.shape)}")
+    idx, c = _nms_sweep(o, s, mo, np.float32(threshold), np.float32(score_threshold))
+    return _out(idx[None]), _out(np.asarray([c], np.int32))
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["dilation2d", "dilation2d_grad", "nms",
+                                          "nms_overlaps"])

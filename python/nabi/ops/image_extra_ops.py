@@ -12,17 +12,20 @@ CropAndResizeGradBoxes (the bilinear slope times d(in_y)/d(y1), d(in_y)/d(y2); z
 a sample lands on a pixel row). 'nearest' takes TF's roundf of the positions; its box gradient
 is the bilinear one, as TF approximates it.
 
-NMS is greedy integer selection and runs on the host like TF's CPU kernel (a priority queue on
-(score, then lower index)); results come back on the boxes' device.
+NMS is greedy integer selection: host tensors run it like TF's CPU kernel (a priority queue on
+(score, then lower index)); GPU tensors run csrc/cuda/nms.cu (the same selection by a sorted
+sweep over an IOU bitmask), reading back only the selected count where the output's size
+depends on it (hard NMS; Soft-NMS stays on the host).
 """
 import heapq
 
 import numpy as np
 
 from .. import dtypes as _dt
+from ..framework import device as _dev
 from ..framework.device import DeviceArray, to_device
 from ..framework.tape import stop_gradient as _stop_gradient
-from ._common import Tensor, _tapes, _wrap, t_
+from ._common import Tensor, _tapes, _wrap, contiguous, t_
 from . import array_ops as _ao
 from . import math_ops as _mo
 
@@ -247,6 +250,32 @@ def _greedy_nms(sim_fn, scores, max_out, thr, score_thr, sigma=0.0):
     return sel, sel_scores
 
 
+# ------------------------------------------------------------------------------ NMS (GPU)
+# GPU tensors run csrc/cuda/nms.cu (cuda_backend.nms / nms_overlaps: sort by score, IOU
+# bitmask, one-block greedy sweep), the same selection as the host path; what they read back
+# is only a data-dependent output size (the selected count: one int32), nothing for the
+# fixed-size padded and combined outputs. Soft-NMS (soft_nms_sigma > 0) stays on the host.
+
+
+def _f32_dev(x):
+    """A GPU tensor's array as float32 on the device (the host path's astype(float32))."""
+    a = x._data
+    return a if a.dtype == _F else a.astype(_F)
+
+
+def _nms_gpu(boxes_dev, scores_dev, mo, thr, st):
+    """(idx (G, mo) int32 DeviceArray, count (G,) int32 DeviceArray) of G box problems."""
+    be = _dev.backend()
+    i, c = be.nms(boxes_dev.buf, scores_dev.buf, int(mo), float(_F(thr)), float(_F(st)))
+    return DeviceArray(i), DeviceArray(c)
+
+
+def _first_count(idx, count):
+    """idx[0, :count[0]] as a fresh GPU tensor: one 4-byte read (the output's size)."""
+    nv = int(count.get().reshape(-1)[0])
+    return _wrap(contiguous(idx[0, :nv]))
+
+
 def _nms_args(op, boxes, scores, max_output_size, iou_threshold, score_threshold):
     b, s = t_(boxes), t_(scores)
     bs, ss = _shape(b), _shape(s)
@@ -278,6 +307,10 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
     op = "non_max_suppression"
     b, s, mo, thr, st = _nms_args(op, boxes, scores, max_output_size, iou_threshold,
                                   score_threshold)
+    if _on_gpu(b) and _on_gpu(s):
+        n = _shape(b)[0]
+        return _first_count(*_nms_gpu(_f32_dev(b).reshape(1, n, 4),
+                                      _f32_dev(s).reshape(1, n), mo, thr, st))
     bh = _host(b).astype(_F)
     sel, _ = _greedy_nms(lambda i, js: _iou_one(bh, i, js), _host(s), mo, thr, st)
     return _indices_on(sel, b)
@@ -295,9 +328,16 @@ def non_max_suppression_with_scores(boxes, scores, max_output_size, iou_threshol
     sigma = _float_scalar(op, "soft_nms_sigma", soft_nms_sigma)
     if sigma < 0:
         raise ValueError(f"[{op}] soft_nms_sigma must be non-negative, got {sigma}")
+    dt = s._data.dtype if s._data.dtype.kind == "f" else np.dtype(_F)
+    if _on_gpu(b) and _on_gpu(s) and sigma == 0:
+        n = _shape(b)[0]
+        s32 = _f32_dev(s)
+        sel = _first_count(*_nms_gpu(_f32_dev(b).reshape(1, n, 4), s32.reshape(1, n), mo, thr,
+                                     st))
+        sc = _dev.take(s32, sel._data, 0, True)  # the kept indices lie in [0, n)
+        return sel, _wrap(sc if sc.dtype == dt else sc.astype(dt))
     bh = _host(b).astype(_F)
     sel, sc = _greedy_nms(lambda i, js: _iou_one(bh, i, js), _host(s), mo, thr, st, sigma)
-    dt = s._data.dtype if s._data.dtype.kind == "f" else np.dtype(_F)
     return _indices_on(sel, b), _const_on(np.asarray(sc, dt).reshape(-1), b)
 
 
@@ -330,6 +370,13 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5
     thr = _float_scalar(op, "iou_threshold", iou_threshold)
     st = _float_scalar(op, "score_threshold", score_threshold)
     lead = bs[:-2]
+    if _on_gpu(b) and _on_gpu(s):
+        n = bs[-2]
+        idx, nv = _nms_gpu(_f32_dev(b).reshape(-1, n, 4), _f32_dev(s).reshape(-1, n), mo, thr,
+                           st)
+        if not pad_to_max_output_size:
+            return _first_count(idx, nv), _wrap(nv.reshape(()))
+        return _wrap(idx.reshape(lead + (mo,))), _wrap(nv.reshape(lead))
     bh = _host(b).astype(_F).reshape((-1,) + bs[-2:])
     sh = _host(s).astype(_F).reshape(-1, bs[-2])
     idx = np.zeros((bh.shape[0], mo), np.int32)
@@ -361,6 +408,10 @@ def non_max_suppression_overlaps(overlaps, scores, max_output_size, overlap_thre
         raise ValueError(f"[{op}] max_output_size must be non-negative, got {mo}")
     thr = _float_scalar(op, "overlap_threshold", overlap_threshold)
     st = _float_scalar(op, "score_threshold", score_threshold)
+    if _on_gpu(o) and _on_gpu(s):
+        i, c = _dev.backend().nms_overlaps(_f32_dev(o).buf, _f32_dev(s).buf, mo,
+                                           float(_F(thr)), float(_F(st)))
+        return _first_count(DeviceArray(i), DeviceArray(c))
     oh = _host(o).astype(_F)
     sel, _ = _greedy_nms(lambda i, js: oh[i, js], _host(s), mo, thr, st)
     return _indices_on(sel, o)
@@ -398,6 +449,8 @@ def combined_non_max_suppression(boxes, scores, max_output_size_per_class, max_t
         raise ValueError(f"[{op}] iou_threshold must be in [0, 1], got {thr}")
     st = _float_scalar(op, "score_threshold", score_threshold)
     size = min(mts, mpc * nc) if pad_per_class else mts
+    if _on_gpu(b) and _on_gpu(s):
+        return _combined_gpu(b, s, min(mpc, n), size, thr, st, clip_boxes)
     bh = _host(b).astype(_F)
     sh = _host(s).astype(_F)
     ob = np.zeros((nb, size, 4), _F)
@@ -419,6 +472,45 @@ def combined_non_max_suppression(boxes, scores, max_output_size_per_class, max_t
             osc[k, j] = sc
             ocl[k, j] = c
     return (_const_on(ob, b), _const_on(osc, b), _const_on(ocl, b), _const_on(valid, b))
+
+
+def _combined_gpu(b, s, m, size, thr, st, clip_boxes):
+    """combined_non_max_suppression on the device, nothing read back: one NMS problem per
+    (batch, class) (nms.cu, at most m kept each), then per batch the kept (score, class,
+    selection order) candidates, class-major, sorted descending by score with ties in that
+    order (the sort kernel's stable order = the host path's stable sort), the first `size`
+    taken, zero past the valid ones."""
+    nb, n, q, _ = _shape(b)
+    nc = _shape(s)[2]
+    bx = _f32_dev(b).transpose(0, 2, 1, 3)  # (nb, q, n, 4)
+    if q != nc:
+        bx = np.broadcast_to(bx, (nb, nc, n, 4))
+    bx = contiguous(bx).reshape(nb * nc, n, 4)
+    sc = contiguous(_f32_dev(s).transpose(0, 2, 1)).reshape(nb * nc, n)
+    idx, cnt = _nms_gpu(bx, sc, m, thr, st)  # (nb*nc, m), (nb*nc,)
+    slot = DeviceArray(_dev.backend().arange(0, 1, m, "int32")).reshape(1, m)
+    ok = np.less(slot, cnt.reshape(-1, 1))  # (nb*nc, m)
+    ksc = np.where(ok, _dev.take_along_axis(sc, idx, 1, True), _F(-np.inf)).reshape(nb, nc * m)
+    kbx = _dev.take_along_axis(bx, np.broadcast_to(idx.reshape(nb * nc, m, 1), (nb * nc, m, 4)),
+                               1, True).reshape(nb, nc * m, 4)
+    k = min(size, nc * m)
+    _, order = _ao._sort_last(ksc, True, k, np.int32)  # (nb, k)
+    valid = np.minimum(cnt.reshape(nb, nc).sum(axis=1), size).astype(np.int32)
+    live = np.less(DeviceArray(_dev.backend().arange(0, 1, k, "int32")).reshape(1, k),
+                   valid.reshape(nb, 1))
+    osc = np.where(live, _dev.take_along_axis(ksc, order, 1, True), _F(0))
+    ocl = np.where(live, np.floor_divide(order, m).astype(_F), _F(0))
+    obx = _dev.take_along_axis(kbx, np.broadcast_to(order.reshape(nb, k, 1), (nb, k, 4)), 1,
+                               True)
+    if clip_boxes:
+        obx = np.clip(obx, _F(0), _F(1))
+    obx = np.where(live.reshape(nb, k, 1), obx, _F(0))
+    if k < size:
+        pad = ((0, 0), (0, size - k))
+        osc, ocl = np.pad(osc, pad), np.pad(ocl, pad)
+        obx = np.pad(obx, pad + ((0, 0),))
+    return (_wrap(contiguous(obx)), _wrap(contiguous(osc)),
+            _wrap(contiguous(ocl)), _wrap(contiguous(valid)))
 
 
 # ------------------------------------------------------------------------------ sobel, colour

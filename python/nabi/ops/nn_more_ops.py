@@ -4,9 +4,10 @@ the generic N-d tf.nn.pool and tf.nn.conv_transpose.
   * dilation2d: out[b, y, x, c] = max over taps (dy, dx) of
     input[b, y*sh + dy*rh - pad_top, x*sw + dx*rw - pad_left, c] + filters[dy, dx, c], taps that
     fall outside the input skipped (a window with none gives the dtype's lowest value, as TF).
-    Computed on the host (`extra_math_ops._host_op`, result on the input's device) from a
-    (B, OH, OW, taps, C) gather; the gradient goes, as TF's Dilation2DBackprop*, to the first
-    maximizing tap: the input element it read and the filter tap.
+    Host tensors: NumPy (`extra_math_ops._host_op`) from a (B, OH, OW, taps, C) gather; the
+    gradient goes, as TF's Dilation2DBackprop*, to the first maximizing tap: the input element
+    it read and the filter tap. GPU tensors: csrc/cuda/morphology.cu (cuda_backend.dilation2d
+    and dilation2d_grad: the same values, the gradient's sums atomic), nothing read back.
   * erosion2d(value, filters) = -dilation2d(-value, filters reversed in both spatial axes), TF's
     own definition (so its gradient is dilation2d's).
   * atrous_conv2d / _transpose: conv2d / conv2d_transpose with stride 1 and dilations = rate.
@@ -17,7 +18,9 @@ the generic N-d tf.nn.pool and tf.nn.conv_transpose.
 """
 import numpy as np
 
-from ._common import Tensor, t_
+from ..framework.device import DeviceArray, backend, to_device
+from ..framework.tape import record
+from ._common import Tensor, _wrap, t_
 from . import array_ops as _a
 from . import math_ops as _m
 from .extra_math_ops import _host_op
@@ -74,6 +77,8 @@ def dilation2d(input, filters, strides, padding, data_format, dilations, name=No
         oh, ow, pt, pl = (H - eh) // sh + 1, (W - ew) // sw + 1, 0, 0
     else:
         raise ValueError(f"[{op}] padding must be 'SAME' or 'VALID', got {padding!r}")
+    if type(x._data) is DeviceArray:
+        return _dilation2d_gpu(x, f, (sh, sw), (rh, rw), (pt, pl), (oh, ow))
     iy = np.arange(oh)[:, None] * sh + np.arange(kh)[None, :] * rh - pt  # (oh, kh)
     ix = np.arange(ow)[:, None] * sw + np.arange(kw)[None, :] * rw - pl  # (ow, kw)
     vy, vx = (iy >= 0) & (iy < H), (ix >= 0) & (ix < W)
@@ -113,6 +118,23 @@ def dilation2d(input, filters, strides, padding, data_format, dilations, name=No
         np.add.at(gf, (ty, tx, np.broadcast_to(cc, ty.shape)), g)
         return gx, gf
     return _host_op(op, [x, f], fwd, bwd)
+
+
+def _dilation2d_gpu(x, f, strides, rates, pads, out_hw):
+    """dilation2d of GPU tensors by csrc/cuda/morphology.cu (same values as the host path);
+    the gradient (dilation2d_grad: the first maximizing tap) stays on the device too."""
+    be = backend()
+    y = _wrap(DeviceArray(be.dilation2d(x._data.buf, f._data.buf, strides, rates, pads,
+                                        out_hw)))
+
+    def backward(g, needs):
+        g = to_device(g, "cuda")
+        if g.dtype != x._data.dtype:
+            g = DeviceArray(be.cast(g.buf, x._data.dtype.name))
+        gx, gf = be.dilation2d_grad(x._data.buf, f._data.buf, g.buf, strides, rates, pads)
+        return DeviceArray(gx), DeviceArray(gf)
+    record((x, f), y, backward, None, "dilation2d")
+    return y
 
 
 def erosion2d(value, filters, strides, padding, data_format, dilations, name=None):

@@ -1,0 +1,120 @@
+// nabi._C.cuda_backend: greedy hard non-max suppression on DeviceBuffers (csrc/cuda/nms.cu;
+// semantics in csrc/cuda/morph_nms_launchers.h).
+//
+//   nms(boxes, scores, max_output, iou_threshold, score_threshold) -> (idx, count)
+//       boxes (G, n, 4) and scores (G, n) float32: G independent problems; idx (G, max_output)
+//       int32 (kept indices by decreasing score, zero after them), count (G,) int32.
+//   nms_overlaps(overlaps, scores, max_output, threshold, score_threshold) -> (idx, count)
+//       overlaps (n, n) and scores (n,) float32; idx (1, max_output), count (1,).
+// The thresholds are compared in float32 (the caller rounds them as the host path does).
+//
+// Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
+// ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
+// define the same names, raising RuntimeError.
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "bindings/checks.h"
+#include "bindings/cuda_common.h"
+#include "bindings/registry.h"
+
+#if defined(NABI_WITH_CUDA)
+#include "cuda/allocator.h"
+#include "cuda/morph_nms_launchers.h"
+#endif
+
+namespace py = pybind11;
+using namespace nabi;
+
+namespace {
+
+#if defined(NABI_WITH_CUDA)
+using namespace nabi::cudabind;
+namespace nd = nabi::cuda::nd;
+
+void need_f32(const char* op, const DeviceBuffer& b, const char* name) {
+  if (b.dtype() != DType::Float32)
+    type_error(op, std::string(name) + " must be float32, got " +
+                       cuda::dtype_str(b.dtype()) + " of shape " + shape_str(b.shape()));
+}
+
+void check_common(const char* op, int64_t n, int64_t max_output) {
+  if (n > std::numeric_limits<int32_t>::max())
+    value_error(op, "at most 2^31 - 1 boxes, got " + std::to_string(n));
+  if (max_output < 0 || max_output > std::numeric_limits<int32_t>::max())
+    value_error(op, "max_output must be in [0, 2^31 - 1], got " + std::to_string(max_output));
+}
+
+py::tuple run(const char* op, const DeviceBuffer* boxes, const DeviceBuffer* overlaps,
+              const DeviceBuffer& scores, int64_t G, int64_t n, int64_t max_output, double thr,
+              double score_thr) {
+  Buf idx = make_buffer(op, {G, max_output}, DType::Int32);
+  Buf count = make_buffer(op, {G}, DType::Int32);
+  {
+    py::gil_scoped_release nogil;
+    nd::nms(boxes ? static_cast<const float*>(boxes->data()) : nullptr,
+            overlaps ? static_cast<const float*>(overlaps->data()) : nullptr,
+            static_cast<const float*>(scores.data()), G, n, max_output,
+            static_cast<float>(thr), static_cast<float>(score_thr),
+            static_cast<int32_t*>(idx->data()), static_cast<int32_t*>(count->data()));
+  }
+  return py::make_tuple(idx, count);
+}
+
+py::tuple nms(const Buf& bb, const Buf& sb, int64_t max_output, double iou_threshold,
+              double score_threshold) {
+  const char* op = "nms";
+  const DeviceBuffer& b = need(op, bb, "boxes");
+  const DeviceBuffer& s = need(op, sb, "scores");
+  need_f32(op, b, "boxes");
+  need_f32(op, s, "scores");
+  if (b.ndim() != 3 || b.shape()[2] != 4)
+    value_error(op, "boxes must be 3-D (G, n, 4), got " + shape_str(b.shape()));
+  if (s.ndim() != 2 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
+    value_error(op, "scores must be (G, n) matching boxes " + shape_str(b.shape()) + ", got " +
+                        shape_str(s.shape()));
+  const int64_t G = b.shape()[0], n = b.shape()[1];
+  check_common(op, n, max_output);
+  if (G > std::numeric_limits<int32_t>::max())
+    value_error(op, "at most 2^31 - 1 problems, got boxes " + shape_str(b.shape()));
+  return run(op, &b, nullptr, s, G, n, max_output, iou_threshold, score_threshold);
+}
+
+py::tuple nms_overlaps(const Buf& ob, const Buf& sb, int64_t max_output, double threshold,
+                       double score_threshold) {
+  const char* op = "nms_overlaps";
+  const DeviceBuffer& o = need(op, ob, "overlaps");
+  const DeviceBuffer& s = need(op, sb, "scores");
+  need_f32(op, o, "overlaps");
+  need_f32(op, s, "scores");
+  if (o.ndim() != 2 || o.shape()[0] != o.shape()[1])
+    value_error(op, "overlaps must be square (n, n), got " + shape_str(o.shape()));
+  if (s.ndim() != 1 || s.shape()[0] != o.shape()[0])
+    value_error(op, "scores must be (n,) matching overlaps " + shape_str(o.shape()) + ", got " +
+                        shape_str(s.shape()));
+  const int64_t n = o.shape()[0];
+  check_common(op, n, max_output);
+  return run(op, nullptr, &o, s, 1, n, max_output, threshold, score_threshold);
+}
+
+void bind_impl(py::module_& cm) {
+  cm.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("max_output"),
+         py::arg("iou_threshold"), py::arg("score_threshold"),
+         "Greedy hard NMS of G problems: boxes (G, n, 4), scores (G, n) float32 -> (indices "
+         "(G, max_output) int32 zero-padded, counts (G,) int32)");
+  cm.def("nms_overlaps", &nms_overlaps, py::arg("overlaps"), py::arg("scores"),
+         py::arg("max_output"), py::arg("threshold"), py::arg("score_threshold"),
+         "Greedy hard NMS on an (n, n) overlap matrix -> (indices (1, max_output), counts (1,))");
+}
+#else
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"nms", "nms_overlaps"}); }
+#endif
+
+}  // namespace
+
+NABI_BINDINGS(bind_cuda_nms) {
+  py::module_ cm = cuda_module(m);
+  add_entries(cm, {"nms", "nms_overlaps"});
+  bind_impl(cm);
+}

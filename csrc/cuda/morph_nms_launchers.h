@@ -1,0 +1,45 @@
+// Host-side entry points of the grayscale-morphology kernels (morphology.cu, behind
+// tf.nn.dilation2d / erosion2d on GPU tensors) and of the non-max-suppression kernels
+// (nms.cu, behind the tf.image.non_max_suppression family). Plain C++ declarations (no CUDA
+// headers) for the g++-compiled bindings (bind_cuda_morphology.cpp, bind_cuda_nms.cpp); only
+// in builds with NABI_WITH_CUDA. The conventions of array_launchers.h hold: device pointers
+// into C-contiguous buffers, every argument validated by the binding first, empty work
+// launches nothing, everything enqueued on nabi::cuda::stream() without synchronising.
+#pragma once
+#include <cstdint>
+
+#include "cuda/allocator.h"  // DType (plain C++)
+
+namespace nabi::cuda::nd {
+
+// ---- morphology.cu --------------------------------------------------------------------------
+// Geometry shared by the three entry points: x (B, H, W, C), filter (KH, KW, C), y / g
+// (B, OH, OW, C), all of dtype (float32 / float64). Output (oy, ox) reads tap (ty, tx) at input
+// row oy*sh + ty*rh - pt and column ox*sw + tx*rw - pl; taps outside the input are skipped.
+struct MorphGeom {
+  int64_t B, H, W, C, KH, KW, OH, OW, sh, sw, rh, rw, pt, pl;
+};
+// y = max over the inside taps of x + filter; a window without one (or whose values are all
+// -inf) gives the dtype's lowest finite value; NaN propagates (the first NaN tap wins).
+void dilation2d_fwd(DType dtype, const MorphGeom& g, const void* x, const void* f, void* y);
+// gx (x's shape) and gf (filter's shape), zero-filled here, receive each gy element at the
+// input element and filter tap of the first maximizing tap (TF's Dilation2DBackprop*); a
+// window with no tap above -inf sends it to input (clamp(oy*sh - pt), clamp(ox*sw - pl)) and
+// filter tap (0, 0), as TF. Atomic adds: the last bits of a sum depend on the order.
+void dilation2d_bwd(DType dtype, const MorphGeom& g, const void* x, const void* f,
+                    const void* gy, void* gx, void* gf);
+
+// ---- nms.cu ---------------------------------------------------------------------------------
+// G independent greedy hard-NMS problems of n candidates (float32):
+//   boxes mode (overlaps == nullptr): boxes (G, n, 4) as (y1, x1, y2, x2) in any corner order,
+//     similarity = TF's IOU (0 when either box has no area);
+//   overlaps mode (boxes == nullptr, G == 1): similarity of candidate i with kept j =
+//     overlaps[i, j] of the (n, n) matrix.
+// scores (G, n). Candidates are visited by decreasing score (ties: lower index first; NaN
+// and scores <= score_thr are never kept); a candidate is kept unless its similarity with a
+// kept one is > thr; at most max_out are kept. idx (G, max_out) int32 gets the kept indices
+// in order, zero after them; count (G,) int32 their number.
+void nms(const float* boxes, const float* overlaps, const float* scores, int64_t G, int64_t n,
+         int64_t max_out, float thr, float score_thr, int32_t* idx, int32_t* count);
+
+}  // namespace nabi::cuda::nd

@@ -1,0 +1,144 @@
+// Greedy hard non-max suppression (see morph_nms_launchers.h), behind
+// tf.image.non_max_suppression / _with_scores (sigma 0) / _overlaps / _padded and
+// combined_non_max_suppression on GPU tensors. The standard GPU NMS in three steps, per
+// problem g of G:
+//   1. order: sort_rows (sort.cu) sorts each row of scores descending with ties in ascending
+//      index order -- exactly the host path's priority queue order (score, then lower index);
+//      NaN sorts first and is skipped by the sweep (NaN > score_thr is false).
+//   2. nms_mask_kernel: one thread per (g, i, word w) of the sorted candidates: bit j - 64w of
+//      mask[g, i, w] is set when j > i and sim(candidate j, kept i) > thr, i.e. when keeping
+//      sorted candidate i suppresses sorted candidate j. Boxes: TF's IOU in float32 with every
+//      product and sum rounded on its own (no FMA contraction: the same bits as the NumPy
+//      host path), 0 when either box has no area. Overlaps: overlaps[order[j], order[i]].
+//      The (G, n, ceil(n/64)) uint64 mask is scratch from the caching allocator.
+//   3. nms_sweep_kernel: one block per problem walks the sorted candidates in order. The
+//      decision for candidate i (score > score_thr, its bit clear in the removed mask, fewer
+//      than max_out kept) is the same in every thread; thread 0 writes the kept index, then
+//      the block ORs mask row i into the removed words w >= i/64 in parallel and syncs. A
+//      score <= score_thr (not NaN) ends the sweep: every later score is lower.
+// idx is zero-filled first (the padding), count written by the sweep.
+// Launches: sort_rows' (1 for n <= 2048), 1 mask, 1 sweep; nothing for G == 0.
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "cuda/array_launchers.h"
+#include "cuda/common.cuh"
+#include "cuda/morph_nms_launchers.h"
+
+namespace nabi::cuda::nd {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kSweepThreads = 128;
+
+#if defined(NABI_CUDA_SIM)  // g++ for baseline x86-64: no FMA to contract into
+__device__ __forceinline__ float fmul(float a, float b) { return a * b; }
+__device__ __forceinline__ float fadd(float a, float b) { return a + b; }
+__device__ __forceinline__ float fsub(float a, float b) { return a - b; }
+#else
+__device__ __forceinline__ float fmul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ float fadd(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ float fsub(float a, float b) { return __fsub_rn(a, b); }
+#endif
+
+// The host path's _iou_one(boxes, i, js) for one pair (a: candidate, b: kept).
+__device__ __forceinline__ float iou(const float* a, const float* b) {
+  const float ya0 = fminf(a[0], a[2]), ya1 = fmaxf(a[0], a[2]);
+  const float xa0 = fminf(a[1], a[3]), xa1 = fmaxf(a[1], a[3]);
+  const float yb0 = fminf(b[0], b[2]), yb1 = fmaxf(b[0], b[2]);
+  const float xb0 = fminf(b[1], b[3]), xb1 = fmaxf(b[1], b[3]);
+  const float area_a = fmul(fsub(ya1, ya0), fsub(xa1, xa0));
+  const float area_b = fmul(fsub(yb1, yb0), fsub(xb1, xb0));
+  if (area_a <= 0.f || area_b <= 0.f) return 0.f;
+  const float ih = fmaxf(fsub(fminf(ya1, yb1), fmaxf(ya0, yb0)), 0.f);
+  const float iw = fmaxf(fsub(fminf(xa1, xb1), fmaxf(xa0, xb0)), 0.f);
+  const float inter = fmul(ih, iw);
+  return inter / fsub(fadd(area_a, area_b), inter);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    nms_mask_kernel(const float* __restrict__ boxes, const float* __restrict__ overlaps,
+                    const int32_t* __restrict__ order, int64_t n, int64_t words, float thr,
+                    unsigned long long* __restrict__ mask, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += step) {
+    const int64_t w = t % words;
+    const int64_t gi = t / words;  // g * n + i
+    const int64_t g = gi / n, i = gi % n;
+    const int32_t* ord = order + g * n;
+    const int64_t kept = ord[i];
+    unsigned long long bits = 0;
+    const int64_t j0 = w * 64;
+    const int64_t j1 = j0 + 64 < n ? j0 + 64 : n;
+    for (int64_t j = j0 > i + 1 ? j0 : i + 1; j < j1; ++j) {
+      const int64_t cand = ord[j];
+      const float s = boxes ? iou(boxes + (g * n + cand) * 4, boxes + (g * n + kept) * 4)
+                            : overlaps[cand * n + kept];
+      if (s > thr) bits |= 1ULL << (j - j0);
+    }
+    mask[t] = bits;
+  }
+}
+
+__global__ void __launch_bounds__(kSweepThreads)
+    nms_sweep_kernel(const float* __restrict__ sorted, const int32_t* __restrict__ order,
+                     const unsigned long long* __restrict__ mask, int64_t n, int64_t words,
+                     int64_t max_out, float score_thr, unsigned long long* __restrict__ removed,
+                     int32_t* __restrict__ idx, int32_t* __restrict__ count) {
+  const int64_t g = blockIdx.x;
+  const float* s = sorted + g * n;
+  const int32_t* ord = order + g * n;
+  const unsigned long long* m = mask + g * n * words;
+  unsigned long long* rm = removed + g * words;
+  for (int64_t w = threadIdx.x; w < words; w += blockDim.x) rm[w] = 0;
+  __syncthreads();
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n && kept < max_out; ++i) {
+    const float si = s[i];
+    if (!(si > score_thr)) {
+      if (si != si) continue;  // NaN (sorted first): never kept
+      break;                   // every later score is <= this one
+    }
+    if ((rm[i / 64] >> (i % 64)) & 1ULL) continue;
+    if (threadIdx.x == 0) idx[g * max_out + kept] = ord[i];
+    ++kept;
+    const unsigned long long* row = m + i * words;
+    for (int64_t w = i / 64 + threadIdx.x; w < words; w += blockDim.x) rm[w] |= row[w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) count[g] = static_cast<int32_t>(kept);
+}
+
+}  // namespace
+
+void nms(const float* boxes, const float* overlaps, const float* scores, int64_t G, int64_t n,
+         int64_t max_out, float thr, float score_thr, int32_t* idx, int32_t* count) {
+  if (G == 0) return;
+  if (max_out > 0) memset_zero(idx, static_cast<size_t>(G * max_out) * sizeof(int32_t));
+  if (n == 0 || max_out == 0) {
+    memset_zero(count, static_cast<size_t>(G) * sizeof(int32_t));
+    return;
+  }
+  const int64_t words = (n + 63) / 64;
+  DeviceBuffer sorted(std::vector<int64_t>{G, n}, DType::Float32);
+  DeviceBuffer order(std::vector<int64_t>{G, n}, DType::Int32);
+  DeviceBuffer mask(std::vector<int64_t>{G * n * words}, DType::Int64);
+  DeviceBuffer removed(std::vector<int64_t>{G * words}, DType::Int64);
+  sort_rows(DType::Float32, scores, G, n, /*descending=*/true, n, sorted.data(), DType::Int32,
+            order.data());
+  const int64_t total = G * n * words;
+  nms_mask_kernel<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+      boxes, overlaps, static_cast<const int32_t*>(order.data()), n, words, thr,
+      static_cast<unsigned long long*>(mask.data()), total);
+  NABI_CUDA_CHECK_LAUNCH("nms_mask_kernel");
+  nms_sweep_kernel<<<static_cast<unsigned>(G), kSweepThreads, 0, stream()>>>(
+      static_cast<const float*>(sorted.data()), static_cast<const int32_t*>(order.data()),
+      static_cast<const unsigned long long*>(mask.data()), n, words, max_out, score_thr,
+      static_cast<unsigned long long*>(removed.data()), idx, count);
+  NABI_CUDA_CHECK_LAUNCH("nms_sweep_kernel");
+}
+
+}  // namespace nabi::cuda::nd

@@ -1,0 +1,460 @@
+"""tf.nn.dilation2d / erosion2d and the tf.image non-max-suppression family on GPU tensors:
+csrc/cuda/morphology.cu (cuda_backend.dilation2d / dilation2d_grad) and csrc/cuda/nms.cu
+(cuda_backend.nms / nms_overlaps), against independent references:
+
+  * dilation: Python loops over the window taps (the first strict maximum, TF's fallback pixel
+    and tap (0, 0) for a window with no tap inside), forward and both gradients;
+  * NMS: a plain Python greedy loop over the candidates sorted by (score desc, index), with
+    TF's IOU in float32 scalars.
+
+Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the host simulator
+under NABI_TEST_PACKAGE_DIR=build/sim/pkg), so every device equals the reference and so each
+other (indices bit for bit; morphology values exactly: a max of single sums). Kernel tests
+take `backend` (the real module / simulator, or the emulator); read counts take `d2h`.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import nabi
+
+F32 = np.float32
+
+
+# ---------------------------------------------------------------- references
+def ref_geometry(H, W, kh, kw, strides, rates, padding):
+    (sh, sw), (rh, rw) = strides, rates
+    eh, ew = (kh - 1) * rh + 1, (kw - 1) * rw + 1
+    if padding == "SAME":
+        oh, ow = -(-H // sh), -(-W // sw)
+        pt = max((oh - 1) * sh + eh - H, 0) // 2
+        pl = max((ow - 1) * sw + ew - W, 0) // 2
+    else:
+        oh, ow, pt, pl = (H - eh) // sh + 1, (W - ew) // sw + 1, 0, 0
+    return oh, ow, pt, pl
+
+
+def ref_dilation(x, f, strides, rates, padding, gy=None):
+    """(y, gx, gf) by loops: y the max over the inside taps; gy routed to the first maximal
+    tap (TF's fallback: input (clamped window origin), tap (0, 0))."""
+    B, H, W, C = x.shape
+    kh, kw, _ = f.shape
+    oh, ow, pt, pl = ref_geometry(H, W, kh, kw, strides, rates, padding)
+    (sh, sw), (rh, rw) = strides, rates
+    y = np.zeros((B, oh, ow, C), x.dtype)
+    gx, gf = np.zeros_like(x), np.zeros_like(f)
+    for b in range(B):
+        for oy in range(oh):
+            for ox in range(ow):
+                for c in range(C):
+                    best, arg = None, None
+                    for ty in range(kh):
+                        for tx in range(kw):
+                            iy, ix = oy * sh + ty * rh - pt, ox * sw + tx * rw - pl
+                            if 0 <= iy < H and 0 <= ix < W:
+                                v = x[b, iy, ix, c] + f[ty, tx, c]
+                                if v > -np.inf and (best is None or v > best):
+                                    best, arg = v, (iy, ix, ty, tx)
+                    y[b, oy, ox, c] = np.finfo(x.dtype).min if best is None else best
+                    if gy is None:
+                        continue
+                    if arg is None:
+                        iy = min(max(oy * sh - pt, 0), H - 1)
+                        ix = min(max(ox * sw - pl, 0), W - 1)
+                        arg = (iy, ix, 0, 0)
+                    iy, ix, ty, tx = arg
+                    gx[b, iy, ix, c] += gy[b, oy, ox, c]
+                    gf[ty, tx, c] += gy[b, oy, ox, c]
+    return y, gx, gf
+
+
+def ref_iou(a, b):
+    """TF's IOU of two boxes in float32 scalar arithmetic."""
+    a, b = [F32(v) for v in a], [F32(v) for v in b]
+    ya0, ya1, xa0, xa1 = min(a[0], a[2]), max(a[0], a[2]), min(a[1], a[3]), max(a[1], a[3])
+    yb0, yb1, xb0, xb1 = min(b[0], b[2]), max(b[0], b[2]), min(b[1], b[3]), max(b[1], b[3])
+    area_a, area_b = F32((ya1 - ya0) * (xa1 - xa0)), F32((yb1 - yb0) * (xb1 - xb0))
+    if area_a <= 0 or area_b <= 0:
+        return F32(0)
+    ih = max(F32(min(ya1, yb1) - max(ya0, yb0)), F32(0))
+    iw = max(F32(min(xa1, xb1) - max(xa0, xb0)), F32(0))
+    inter = F32(ih * iw)
+    return F32(inter / F32(F32(area_a + area_b) - inter))
+
+
+def ref_nms(sim, scores, max_out, thr, score_thr):
+    """Greedy hard NMS: sim(cand, kept) -> float32; candidates by (score desc, index)."""
+    scores = np.asarray(scores, F32)
+    thr, score_thr = F32(thr), F32(score_thr)
+    order = sorted((i for i in range(len(scores)) if scores[i] > score_thr),
+                   key=lambda i: (-float(scores[i]), i))
+    kept = []
+    for i in order:
+        if len(kept) >= max_out:
+            break
+        if all(not sim(i, j) > thr for j in kept):
+            kept.append(i)
+    return np.asarray(kept, np.int32)
+
+
+def ref_nms_boxes(boxes, scores, max_out, thr, score_thr=-np.inf):
+    return ref_nms(lambda i, j: ref_iou(boxes[i], boxes[j]), scores, max_out, thr, score_thr)
+
+
+def _on(where, *arrays):
+    with nabi.device(where):
+        return [nabi.constant(a) for a in arrays]
+
+
+def _gpu(t):
+    return type(t._data).__name__ == "DeviceArray"
+
+
+# ---------------------------------------------------------------- dilation / erosion
+MORPH_CASES = [
+    # (x shape, filter (kh, kw), strides, rates, padding)
+    ((2, 5, 6, 3), (3, 2), (1, 1), (1, 1), "SAME"),
+    ((1, 7, 6, 2), (2, 3), (2, 3), (1, 1), "VALID"),
+    ((1, 6, 7, 2), (2, 2), (1, 2), (2, 1), "SAME"),
+    ((1, 3, 3, 1), (2, 2), (1, 1), (3, 3), "SAME"),   # every window empty: TF's fallback
+    ((2, 4, 3, 2), (3, 3), (2, 1), (2, 1), "SAME"),   # some empty rows, stride and dilation
+    ((1, 5, 5, 1), (1, 1), (2, 2), (1, 1), "VALID"),
+]
+
+
+def _morph_inputs(rng, xs, kshape, dtype, ties=True):
+    if ties:  # small integers: many equal sums, so the first maximal tap matters
+        x = rng.integers(-2, 3, xs).astype(dtype)
+        f = rng.integers(-1, 2, kshape + (xs[3],)).astype(dtype)
+    else:
+        x = rng.standard_normal(xs).astype(dtype)
+        f = rng.standard_normal(kshape + (xs[3],)).astype(dtype)
+    return x, f
+
+
+@pytest.mark.parametrize("case", range(len(MORPH_CASES)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dilation2d_values_and_gradients(where, rng, case, dtype):
+    xs, ks, st, rt, pad = MORPH_CASES[case]
+    x, f = _morph_inputs(rng, xs, ks, dtype)
+    y_ref, _, _ = ref_dilation(x, f, st, rt, pad)
+    gy = rng.integers(-3, 4, y_ref.shape).astype(dtype)  # integers: sums exact in any order
+    _, gx_ref, gf_ref = ref_dilation(x, f, st, rt, pad, gy)
+    tx, tf_, tg = _on(where, x, f, gy)
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.dilation2d(tx, tf_, [1, *st, 1], pad, "NHWC", [1, *rt, 1])
+        loss = nabi.reduce_sum(y * tg)
+    gx, gf = tape.gradient(loss, [tx, tf_])
+    assert _gpu(y) == ("GPU" in where) and _gpu(gx) == ("GPU" in where)
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    np.testing.assert_array_equal(gx.numpy(), gx_ref)
+    np.testing.assert_array_equal(gf.numpy(), gf_ref)
+
+
+def test_dilation2d_gradient_matches_finite_differences(where, rng):
+    """Random float64 data (no ties): the analytic gradient is the derivative."""
+    xs, ks, st, rt, pad = (1, 4, 5, 2), (2, 2), (1, 2), (1, 1), "SAME"
+    x, f = _morph_inputs(rng, xs, ks, np.float64, ties=False)
+    w = rng.standard_normal(ref_dilation(x, f, st, rt, pad)[0].shape)
+
+    def loss(xv, fv):
+        return float((ref_dilation(xv, fv, st, rt, pad)[0] * w).sum())
+    tx, tf_, tw = _on(where, x, f, w)
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.dilation2d(tx, tf_, [1, *st, 1], pad, "NHWC", [1, 1, 1, 1])
+        s = nabi.reduce_sum(y * tw)
+    gx, gf = (g.numpy() for g in tape.gradient(s, [tx, tf_]))
+    eps = 1e-6
+    for arr, g in ((x, gx), (f, gf)):
+        for idx in np.ndindex(arr.shape):
+            d = np.zeros_like(arr)
+            d[idx] = eps
+            if arr is x:
+                num = (loss(x + d, f) - loss(x - d, f)) / (2 * eps)
+            else:
+                num = (loss(x, f + d) - loss(x, f - d)) / (2 * eps)
+            assert abs(num - g[idx]) < 1e-6, (idx, num, g[idx])
+
+
+def test_erosion2d_values_and_gradients(where, rng):
+    xs, ks, st, rt, pad = (2, 5, 4, 2), (2, 3), (1, 1), (1, 2), "SAME"
+    x, f = _morph_inputs(rng, xs, ks, np.float32)
+    # erosion(x, f) = -dilation(-x, f reversed spatially)
+    fr = f[::-1, ::-1].copy()
+    d_ref, _, _ = ref_dilation(-x, fr, st, rt, pad)
+    gy = rng.integers(-3, 4, d_ref.shape).astype(F32)
+    _, gxn, gfr = ref_dilation(-x, fr, st, rt, pad, -gy)
+    tx, tf_, tg = _on(where, x, f, gy)
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.erosion2d(tx, tf_, [1, *st, 1], pad, "NHWC", [1, *rt, 1])
+        loss = nabi.reduce_sum(y * tg)
+    gx, gf = tape.gradient(loss, [tx, tf_])
+    np.testing.assert_array_equal(y.numpy(), -d_ref)
+    np.testing.assert_array_equal(gx.numpy(), -gxn)
+    np.testing.assert_array_equal(gf.numpy(), gfr[::-1, ::-1])
+
+
+def test_dilation2d_specials(where):
+    """-inf inputs count as no tap (the lowest value, TF's fallback gradient); NaN wins."""
+    x = np.array([-np.inf, -np.inf, 1.0, np.nan, 2.0, -np.inf], F32).reshape(1, 2, 3, 1)
+    f = np.zeros((1, 2, 1), F32)
+    y_ref = np.array([np.finfo(F32).min, 1.0, np.nan, 2.0], F32).reshape(1, 2, 2, 1)
+    tx, tf_ = _on(where, x, f)
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.dilation2d(tx, tf_, [1, 1, 1, 1], "VALID", "NHWC", [1, 1, 1, 1])
+    gx, gf = tape.gradient(y, [tx, tf_])
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    np.testing.assert_array_equal(gx.numpy().ravel(), [1, 0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(gf.numpy().ravel(), [3, 1])
+
+
+def test_dilation2d_kernel_direct(backend, rng):
+    x, f = _morph_inputs(rng, (2, 4, 5, 3), (2, 2), np.float64)
+    st, rt, pad = (2, 1), (1, 2), "SAME"
+    oh, ow, pt, pl = ref_geometry(4, 5, 2, 2, st, rt, pad)
+    gy = rng.integers(-3, 4, (2, oh, ow, 3)).astype(np.float64)
+    y_ref, gx_ref, gf_ref = ref_dilation(x, f, st, rt, pad, gy)
+    B = backend.DeviceBuffer.from_numpy
+    y = backend.dilation2d(B(x), B(f), st, rt, (pt, pl), (oh, ow))
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    gx, gf = backend.dilation2d_grad(B(x), B(f), B(gy), st, rt, (pt, pl))
+    np.testing.assert_array_equal(gx.numpy(), gx_ref)
+    np.testing.assert_array_equal(gf.numpy(), gf_ref)
+
+
+def test_dilation2d_kernel_errors(backend):
+    B = backend.DeviceBuffer.from_numpy
+    x, f = B(np.zeros((1, 3, 3, 2), F32)), B(np.zeros((2, 2, 2), F32))
+    with pytest.raises(ValueError, match=r"\[dilation2d\].*depth"):
+        backend.dilation2d(x, B(np.zeros((2, 2, 3), F32)), (1, 1), (1, 1), (0, 0), (2, 2))
+    with pytest.raises(TypeError, match=r"\[dilation2d\]"):
+        backend.dilation2d(x, B(np.zeros((2, 2, 2))), (1, 1), (1, 1), (0, 0), (2, 2))
+    with pytest.raises(ValueError, match=r"\[dilation2d\] strides"):
+        backend.dilation2d(x, f, (0, 1), (1, 1), (0, 0), (2, 2))
+    with pytest.raises(ValueError, match=r"\[dilation2d_grad\].*gy"):
+        backend.dilation2d_grad(x, f, B(np.zeros((1, 2, 2, 3), F32)), (1, 1), (1, 1), (0, 0))
+
+
+def test_dilation2d_op_errors(where):
+    x, f = _on(where, np.zeros((1, 3, 3, 2), F32), np.zeros((2, 2, 3), F32))
+    with pytest.raises(ValueError, match=r"\[dilation2d\].*depth"):
+        nabi.nn.dilation2d(x, f, [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1])
+    x, f = _on(where, np.zeros((1, 2, 2, 1), F32), np.zeros((3, 3, 1), F32))
+    with pytest.raises(ValueError, match=r"\[dilation2d\].*VALID"):
+        nabi.nn.dilation2d(x, f, [1, 1, 1, 1], "VALID", "NHWC", [1, 1, 1, 1])
+
+
+# ---------------------------------------------------------------- NMS
+def _boxes(rng, n, ties=True):
+    c = rng.random((n, 2)).astype(F32) * 4
+    hw = (rng.random((n, 2)).astype(F32) + 0.3) * 1.5
+    b = np.concatenate([c, c + hw], axis=1)
+    flip = rng.random(n) < 0.3  # corners in either order
+    b[flip] = b[flip][:, [2, 3, 0, 1]]
+    b[n // 3] = b[n // 2]  # an identical pair (IOU 1)
+    b[1, 2] = b[1, 0]  # a box without area (IOU 0)
+    s = rng.integers(0, 6, n).astype(F32) / 8 if ties else rng.random(n).astype(F32)
+    return b.astype(F32), s
+
+
+NMS_CASES = [  # (n, max_out, iou_threshold, score_threshold)
+    (40, 40, 0.3, -np.inf),
+    (40, 10, 0.5, 0.2),
+    (70, 100, 0.1, -np.inf),    # more than 64 boxes: two mask words
+    (12, 0, 0.5, -np.inf),      # max_output_size 0
+    (12, 5, 0.0, 0.25),
+    (12, 5, 1.0, 10.0),         # every score below the threshold
+]
+
+
+@pytest.mark.parametrize("case", range(len(NMS_CASES)))
+def test_non_max_suppression(where, rng, case):
+    n, mo, thr, st = NMS_CASES[case]
+    b, s = _boxes(rng, n)
+    ref = ref_nms_boxes(b, s, mo, thr, st)
+    tb, ts = _on(where, b, s)
+    sel = nabi.image.non_max_suppression(tb, ts, mo, thr, st)
+    assert _gpu(sel) == ("GPU" in where)
+    assert sel.dtype == nabi.int32
+    np.testing.assert_array_equal(sel.numpy(), ref)
+    idx, sc = nabi.image.non_max_suppression_with_scores(tb, ts, mo, thr, st)
+    np.testing.assert_array_equal(idx.numpy(), ref)
+    np.testing.assert_array_equal(sc.numpy(), s[ref])
+
+
+def test_nms_all_suppressed_and_float64(where):
+    b = np.tile(np.array([[0, 0, 1, 1]], np.float64), (5, 1))
+    s = np.array([0.1, 0.5, 0.5, 0.2, 0.3])
+    tb, ts = _on(where, b, s)
+    sel = nabi.image.non_max_suppression(tb, ts, 5, 0.5)
+    np.testing.assert_array_equal(sel.numpy(), [1])  # equal scores: the lower index first
+    idx, sc = nabi.image.non_max_suppression_with_scores(tb, ts, 5, 0.5)
+    assert sc.dtype == nabi.float64
+    np.testing.assert_array_equal(sc.numpy(), [0.5])
+
+
+def test_nms_soft_sigma_matches_cpu(where, rng):
+    """Soft-NMS (sigma > 0) is the host loop on every device: same result as the CPU."""
+    b, s = _boxes(rng, 15, ties=False)
+    cpu = nabi.image.non_max_suppression_with_scores(b, s, 8, 0.5, 0.1, 0.5)
+    tb, ts = _on(where, b, s)
+    dev = nabi.image.non_max_suppression_with_scores(tb, ts, 8, 0.5, 0.1, 0.5)
+    for c, d in zip(cpu, dev):
+        np.testing.assert_array_equal(c.numpy(), d.numpy())
+
+
+def test_nms_overlaps(where, rng):
+    n = 30
+    o = rng.random((n, n)).astype(F32)
+    s = (rng.integers(0, 5, n) / 4).astype(F32)
+    for mo, thr, st in ((30, 0.6, -np.inf), (4, 0.3, 0.2), (0, 0.5, -np.inf)):
+        ref = ref_nms(lambda i, j: o[i, j], s, mo, thr, st)
+        to, ts = _on(where, o, s)
+        sel = nabi.image.non_max_suppression_overlaps(to, ts, mo, thr, st)
+        np.testing.assert_array_equal(sel.numpy(), ref)
+
+
+def test_nms_padded(where, rng):
+    G, n, mo = 3, 20, 6
+    bs, ss = zip(*[_boxes(rng, n) for _ in range(G)])
+    b, s = np.stack(bs).reshape(3, 1, n, 4), np.stack(ss).reshape(3, 1, n)
+    tb, ts = _on(where, b, s)
+    idx, nv = nabi.image.non_max_suppression_padded(tb, ts, mo, 0.4, 0.1,
+                                                    pad_to_max_output_size=True)
+    assert idx.shape == (3, 1, mo) and nv.shape == (3, 1)
+    for g in range(G):
+        ref = ref_nms_boxes(bs[g], ss[g], mo, 0.4, 0.1)
+        want = np.zeros(mo, np.int32)
+        want[:len(ref)] = ref
+        np.testing.assert_array_equal(idx.numpy()[g, 0], want)
+        assert nv.numpy()[g, 0] == len(ref)
+    tb, ts = _on(where, bs[0], ss[0])
+    idx, nv = nabi.image.non_max_suppression_padded(tb, ts, mo, 0.4, 0.1)
+    np.testing.assert_array_equal(idx.numpy(), ref_nms_boxes(bs[0], ss[0], mo, 0.4, 0.1))
+    assert nv.shape == () and int(nv.numpy()) == len(idx.numpy())
+
+
+def ref_combined(b, s, mpc, mts, thr, st, pad_per_class, clip):
+    nb, n, q, _ = b.shape
+    nc = s.shape[2]
+    size = min(mts, mpc * nc) if pad_per_class else mts
+    ob, osc, ocl = np.zeros((nb, size, 4), F32), np.zeros((nb, size), F32), \
+        np.zeros((nb, size), F32)
+    valid = np.zeros(nb, np.int32)
+    for k in range(nb):
+        rows = []
+        for c in range(nc):
+            bc = b[k, :, c if q > 1 else 0]
+            for i in ref_nms_boxes(bc, s[k, :, c], min(mpc, n), thr, st):
+                rows.append((-float(s[k, i, c]), c, len(rows), bc[i]))
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        rows = rows[:size]
+        valid[k] = len(rows)
+        for j, (neg, c, _, box) in enumerate(rows):
+            ob[k, j] = np.clip(box, 0, 1) if clip else box
+            osc[k, j], ocl[k, j] = -neg, c
+    return ob, osc, ocl, valid
+
+
+@pytest.mark.parametrize("q,pad_per_class,clip,mts", [(1, False, True, 9), (3, True, False, 40),
+                                                       (3, False, True, 4)])
+def test_combined_non_max_suppression(where, rng, q, pad_per_class, clip, mts):
+    nb, n, nc = 2, 14, 3
+    b = np.stack([np.stack([_boxes(rng, n)[0] / 3 for _ in range(q)], axis=1)
+                  for _ in range(nb)])
+    s = (rng.integers(0, 8, (nb, n, nc)) / 8).astype(F32)
+    ref = ref_combined(b, s, 4, mts, 0.4, 0.1, pad_per_class, clip)
+    tb, ts = _on(where, b, s)
+    out = nabi.image.combined_non_max_suppression(tb, ts, 4, mts, 0.4, 0.1,
+                                                  pad_per_class=pad_per_class, clip_boxes=clip)
+    assert all(_gpu(o) == ("GPU" in where) for o in out)
+    for o, r in zip(out, ref):
+        np.testing.assert_array_equal(o.numpy(), r)
+
+
+def test_nms_kernel_direct(backend, rng):
+    G, n = 2, 70
+    bs, ss = zip(*[_boxes(rng, n) for _ in range(G)])
+    B = backend.DeviceBuffer.from_numpy
+    idx, cnt = backend.nms(B(np.stack(bs)), B(np.stack(ss)), 9, 0.3, 0.05)
+    for g in range(G):
+        ref = ref_nms_boxes(bs[g], ss[g], 9, 0.3, 0.05)
+        assert cnt.numpy()[g] == len(ref)
+        np.testing.assert_array_equal(idx.numpy()[g, :len(ref)], ref)
+        assert not idx.numpy()[g, len(ref):].any()
+    s = np.array([np.nan, 0.5, np.nan, 0.7], F32)  # NaN scores are never kept
+    b = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [0, 0, 1, 1], [4, 4, 5, 5]], F32)
+    idx, cnt = backend.nms(B(b[None]), B(s[None]), 4, 0.5, -np.inf)
+    np.testing.assert_array_equal(idx.numpy(), [[3, 1, 0, 0]])
+    assert cnt.numpy()[0] == 2
+
+
+def test_nms_kernel_errors(backend):
+    B = backend.DeviceBuffer.from_numpy
+    with pytest.raises(ValueError, match=r"\[nms\] boxes must be 3-D"):
+        backend.nms(B(np.zeros((3, 4), F32)), B(np.zeros((1, 3), F32)), 2, 0.5, 0.0)
+    with pytest.raises(ValueError, match=r"\[nms\] scores"):
+        backend.nms(B(np.zeros((1, 3, 4), F32)), B(np.zeros((1, 2), F32)), 2, 0.5, 0.0)
+    with pytest.raises(TypeError, match=r"\[nms\]"):
+        backend.nms(B(np.zeros((1, 3, 4))), B(np.zeros((1, 3), F32)), 2, 0.5, 0.0)
+    with pytest.raises(ValueError, match=r"\[nms_overlaps\] overlaps must be square"):
+        backend.nms_overlaps(B(np.zeros((2, 3), F32)), B(np.zeros(2, F32)), 1, 0.5, 0.0)
+
+
+def test_nms_op_errors(where):
+    tb, ts = _on(where, np.zeros((3, 4), F32), np.zeros(2, F32))
+    with pytest.raises(ValueError, match=r"\[non_max_suppression\] scores"):
+        nabi.image.non_max_suppression(tb, ts, 2)
+    tb, ts = _on(where, np.zeros((3, 4), F32), np.zeros(3, F32))
+    with pytest.raises(ValueError, match=r"\[non_max_suppression\] max_output_size"):
+        nabi.image.non_max_suppression(tb, ts, -1)
+
+
+# ---------------------------------------------------------------- read counts
+# (the d2h fixture, the read-back counter, is conftest.py's)
+
+
+def test_morphology_reads_nothing(d2h, rng):
+    x, f = _morph_inputs(rng, (1, 4, 4, 2), (2, 2), F32)
+    with nabi.device("/GPU:0"):
+        tx, tf_ = nabi.constant(x), nabi.constant(f)
+
+        def run():
+            with nabi.GradientTape() as tape:
+                tape.watch([tx, tf_])
+                y = nabi.nn.dilation2d(tx, tf_, [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1])
+                e = nabi.nn.erosion2d(tx, tf_, [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1])
+            tape.gradient([y, e], [tx, tf_])
+        reads, launches = d2h(run)
+    assert reads == 0 and launches >= 2
+
+
+def test_nms_reads_only_the_count(d2h, rng):
+    b, s = _boxes(rng, 20)
+    with nabi.device("/GPU:0"):
+        tb, ts = nabi.constant(b), nabi.constant(s)
+        reads, _ = d2h(lambda: nabi.image.non_max_suppression(tb, ts, 5, 0.5))
+        assert reads == 1  # the selected count (the output's size), as TF eager
+        reads, _ = d2h(lambda: nabi.image.non_max_suppression_with_scores(tb, ts, 5, 0.5))
+        assert reads == 1
+        reads, _ = d2h(lambda: nabi.image.non_max_suppression_padded(
+            tb, ts, 5, 0.5, pad_to_max_output_size=True))
+        assert reads == 0
+        bb = nabi.constant(np.stack([b, b]).reshape(2, 20, 1, 4))
+        sc = nabi.constant(np.stack([s, s]).reshape(2, 20, 1).repeat(2, axis=2))
+        reads, _ = d2h(lambda: nabi.image.combined_non_max_suppression(bb, sc, 3, 5))
+        assert reads == 0
+        o = nabi.constant(rng.random((20, 20)).astype(F32))
+        reads, _ = d2h(lambda: nabi.image.non_max_suppression_overlaps(o, ts, 5, 0.5))
+        assert reads == 1
+
+
+def test_reference_iou_is_tf_formula():
+    """The test's reference IOU itself: a known value and the no-area rule."""
+    assert math.isclose(ref_iou([0, 0, 2, 2], [1, 1, 3, 3]), 1 / 7, rel_tol=1e-6)
+    assert ref_iou([0, 0, 0, 2], [0, 0, 1, 1]) == 0
