@@ -413,3 +413,136 @@ def test_stateless_image_draws_read_nothing(where, monkeypatch, op, batch):
             else:
                 want = getattr(nabi.image, op)(nabi.constant(a), seed)
             np.testing.assert_array_equal(got, _np(want))
+
+
+# ---------------------------------------------------------------- segment ops: GPU ids
+UNSORTED = np.array([3, -1, 0, 3, 1, 0], np.int64)   # segment 2 empty, row 1 dropped
+SORTED = np.array([0, 0, 2, 2, 2, 4], np.int64)      # segments 1 and 3 empty
+
+
+def _seg_data(seed):
+    # ties inside segments 0 and 3 (rows 2, 5 and 0, 3 share column 0): the shares split
+    d = np.random.default_rng(seed).permutation(12).reshape(6, 2) + 1.0
+    d[5, 0] = d[2, 0]
+    d[3, 0] = d[0, 0]
+    return d
+
+
+def ref_tie_shares(d, ids, num, kind):
+    """share[i] = 1 / (number of rows of i's segment at its max / min) where row i is one."""
+    f = np.max if kind == "max" else np.min
+    sh = np.zeros_like(d)
+    for s in range(num):
+        rows = np.flatnonzero(ids == s)
+        if rows.size:
+            best = f(d[rows], axis=0)
+            sel = d[rows] == best
+            sh[rows] = sel / sel.sum(0)
+    return sh
+
+
+@pytest.mark.parametrize("op, kind, ids", [
+    ("unsorted_segment_max", "max", UNSORTED), ("unsorted_segment_min", "min", UNSORTED),
+    ("segment_min", "min", SORTED), ("segment_max", "max", SORTED)])
+def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, ids):
+    """The gradient of a penalty on the first-order gradient: linear in the upstream weights
+    (d/dw), zero (not None) w.r.t. the data; nothing read back after the forward's checks."""
+    count = _counter(where, monkeypatch)
+    d = _seg_data(70)
+    num = 5
+    w0, v = _weights((num, 2), 71), _weights((6, 2), 72)
+    w0[[1, 2, 3]] = 0   # (the empty segments: 0 or the finite identity, no gradient)
+    unsorted = op.startswith("unsorted")
+    with nabi.device(where):
+        x, w = nabi.Variable(d), nabi.Variable(w0)
+        it = _ids(ids, where, True)
+        vt = nabi.constant(v)
+
+        def fwd():
+            with nabi.GradientTape(persistent=True) as t2:
+                with nabi.GradientTape() as t1:
+                    f = getattr(nabi.math, op)
+                    out = f(x, it, num) if unsorted else f(x, it)
+                    loss = nabi.reduce_sum(out * w)
+                g = t1.gradient(loss, x)
+                pen = nabi.reduce_sum(g * vt)
+            return g, t2, pen
+        r1, (g, t2, pen) = count(fwd)
+        r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
+    _check_reads(r1, 0 if unsorted else 1)   # sorted: the size (last id + 1), as TF
+    _check_reads(r2, 0)
+    sh = ref_tie_shares(d, ids, num, kind)
+    keep = ids >= 0
+    gw = np.zeros_like(d)
+    gw[keep] = w0[ids[keep]] * sh[keep]
+    np.testing.assert_allclose(_np(g), gw, rtol=1e-12)
+    want_dw = np.zeros_like(w0)
+    np.add.at(want_dw, ids[keep], (v * sh)[keep])
+    np.testing.assert_allclose(_np(dw), want_dw, rtol=1e-12)
+    assert dx is not None
+    np.testing.assert_array_equal(_np(dx), np.zeros_like(d))
+
+
+def ref_int_segment(d, ids, num, kind, empty):
+    out = np.full((num,) + d.shape[1:], empty, d.dtype)
+    for s in range(num):
+        rows = d[ids == s]
+        if rows.size:
+            out[s] = {"sum": lambda r: r.sum(0, dtype=d.dtype), "max": lambda r: r.max(0),
+                      "min": lambda r: r.min(0)}[kind](rows)
+    return out
+
+
+_INT_OPS = [("unsorted_segment_sum", "sum", False), ("unsorted_segment_max", "max", False),
+            ("unsorted_segment_min", "min", False), ("segment_sum", "sum", True),
+            ("segment_max", "max", True), ("segment_min", "min", True)]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("op, kind, is_sorted", _INT_OPS)
+def test_int_segment_ops_keep_gpu_ids(where, monkeypatch, op, kind, is_sorted, known, dtype):
+    """Integer data with GPU ids: sums by the bincount kernel's integer weight sums (wrapping
+    as the dtype), max / min by the segment kernel; the ids are not copied to the host."""
+    count = _counter(where, monkeypatch)
+    rng = np.random.default_rng(80)
+    d = rng.integers(-50, 50, (6, 2, 3)).astype(dtype)
+    d[0, 0, 0] = np.iinfo(dtype).max    # + a positive row of segment 3 / 0: wraps around
+    ids = SORTED if is_sorted else UNSORTED
+    num = 5
+    with nabi.device(where):
+        x, it = nabi.constant(d), _ids(ids, where, known)
+        f = getattr(nabi.math, op)
+        r, out = count(lambda: f(x, it) if is_sorted else f(x, it, num))
+    # sorted: one read (the size); unsorted: none for a known range, else min and max
+    _check_reads(r, 1 if is_sorted or not known else 0)
+    info = np.iinfo(dtype)
+    empty = 0 if is_sorted or kind == "sum" else (info.min if kind == "max" else info.max)
+    with np.errstate(over="ignore"):
+        want = ref_int_segment(d, ids, num, kind, empty)
+    got = _np(out)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["unsorted_segment_sum", "segment_sum"])
+def test_int_segment_sum_2d_ids_and_bad_ids(where, op):
+    """2-D unsorted ids over int data on the GPU (rows of id -1 dropped); a bad id raises the
+    same error on every device."""
+    d = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    with nabi.device(where):
+        if op == "unsorted_segment_sum":
+            ids = np.array([[1, -1, 0], [1, 2, 0]])
+            out = nabi.math.unsorted_segment_sum(nabi.constant(d), nabi.constant(ids), 3)
+            want = np.zeros((3, 4), np.int32)
+            for i in np.ndindex(2, 3):
+                if ids[i] >= 0:
+                    want[ids[i]] += d[i]
+            np.testing.assert_array_equal(_np(out), want)
+            with pytest.raises(ValueError, match=r"\[unsorted_segment_sum\] segment id 3 is out "
+                                                 r"of range \[0, 3\)"):
+                nabi.math.unsorted_segment_sum(nabi.constant(d), nabi.constant(ids + 1), 3)
+        else:
+            with pytest.raises(ValueError, match=r"\[segment_sum\] segment_ids must be sorted "
+                                                 r"ascending"):
+                nabi.math.segment_sum(nabi.constant(d[0]), nabi.constant(np.array([0, 2, 1])))

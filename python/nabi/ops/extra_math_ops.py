@@ -543,8 +543,8 @@ def _segment_minmax_gpu(op, x, ids, num, kind):
             gr = np.where(sel, _take0(share, ext), np.zeros((), g.dtype))
             return (gr.reshape(a.shape),)
 
-        record((x,), out, backward,   # (second order: GPU ids come to the host)
-               lambda g, needs: (_segment_grad_t(g, x, out, _host(ids), kind),), op)
+        record((x,), out, backward,   # (second order: GPU ids stay there, no read)
+               lambda g, needs: (_segment_grad_t(g, x, out, ids, kind),), op)
     return out
 
 
@@ -552,7 +552,12 @@ def _segment_grad_t(g, x, out, ids, kind):
     """The Tensor rule of `_segment_reduce` (second order): g gathered at each row's segment
     times d out / d row -- for max/min the tie shares, constant (connected to x with a zero
     derivative); for prod the product of the segment's other rows, a prefix times a suffix
-    cumprod of the rows laid out per segment (exact with zeros, differentiable again)."""
+    cumprod of the rows laid out per segment (exact with zeros, differentiable again).
+    Checked GPU ids of max / min stay on the GPU (_segment_grad_t_gpu: no read)."""
+    if type(ids) is DeviceArray and kind != "prod":
+        return _segment_grad_t_gpu(g, x, out, ids)
+    if type(ids) is DeviceArray:   # prod: the per-segment layout is built on the host
+        ids = _host(ids)
     h = _host(x._data)
     rest = tuple(h.shape[ids.ndim:])
     flat = ids.reshape(-1)
@@ -594,6 +599,32 @@ def _segment_grad_t(g, x, out, ids, kind):
     return _a.reshape(d, h.shape)
 
 
+def _segment_grad_t_gpu(g, x, out, ids):
+    """_segment_grad_t of max / min for checked GPU ids (in [-1, num)): the tie shares of the
+    first-order rule as device arrays (a constant, connected to x with a zero derivative) times
+    g gathered at each row's segment by gather_checked (rows of id -1 read a zero row num):
+    nothing read back, and its own gradient a scatter-add at the same ids."""
+    a = x._data
+    rest = tuple(a.shape[ids.ndim:])
+    flat = ids.reshape(-1)
+    num = int(out._data.shape[0])
+    ext = np.where(flat < 0, np.asarray(num, np.int64), flat)       # in [0, num]
+    keep = np.greater_equal(flat, 0).reshape((-1,) + (1,) * len(rest))
+    a2 = a.reshape((flat.size,) + rest)
+    pad = np.zeros_like(a2, shape=(1,) + rest)
+    chosen = _take0(np.concatenate([out._data, pad], axis=0), ext)
+    sel = np.logical_and(np.equal(a2, chosen), keep)
+    cnt = np.zeros_like(a2, shape=(num + 1,) + rest)
+    if flat.size:
+        add_at(cnt, (ext,), sel.astype(a2.dtype), checked=True)
+    one = np.ones((), a2.dtype)
+    w = np.where(sel, one / np.maximum(_take0(cnt, ext), one), np.zeros((), a2.dtype))
+    gp = _a.concat([g, _wrap(np.zeros_like(g._data, shape=(1,) + rest))], 0)
+    gr = _a.gather_checked(gp, ext, 0)                              # (rows,) + rest
+    d = _m.multiply(gr, _m._zero_grad_step(w, g, (x,)))
+    return _a.reshape(d, a.shape)
+
+
 def _num_segments(op, num_segments, ids):
     """num_segments as an int, and the ids checked against it (GPU ids: at most one read);
     (num, the checked ids)."""
@@ -608,15 +639,17 @@ def _num_segments(op, num_segments, ids):
     return num, check_unsorted_ids(op, ids, num)
 
 
-def _unsorted_ids(op, x, segment_ids):
-    """GPU ids of float GPU data stay on the GPU (int64); others come to the host."""
-    dids = _device_ids(op, x, segment_ids)
+def _unsorted_ids(op, x, segment_ids, ints=False):
+    """GPU ids of float GPU data (with ints, also int32 / int64 data) stay on the GPU (int64);
+    others come to the host."""
+    dids = _device_ids(op, x, segment_ids, ints)
     return dids if dids is not None else _host_ints(op, "segment_ids", segment_ids)
 
 
 def _unsorted(op, kind, data, segment_ids, num_segments):
     x = t_(data)
-    num, ids = _num_segments(op, num_segments, _unsorted_ids(op, x, segment_ids))
+    num, ids = _num_segments(op, num_segments,
+                             _unsorted_ids(op, x, segment_ids, ints=kind != "prod"))
     _check_data(op, x, ids)
     return _segment_reduce(op, x, ids, num, kind)
 
@@ -667,7 +700,8 @@ def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
 
 def _sorted(op, kind, data, segment_ids):
     x = t_(data)
-    ids, num = sorted_ids(op, x, segment_ids)   # GPU ids: one read (the size, the checks)
+    # GPU ids: one read (the size, the checks); integer data too for min (its kernel)
+    ids, num = sorted_ids(op, x, segment_ids, ints=kind != "prod")
     out = _segment_reduce(op, x, ids, num, kind)
     if kind != "prod" and type(ids) is DeviceArray:   # empty segments -> 0, on the GPU
         a = out._data
@@ -833,7 +867,19 @@ def broadcast_dynamic_shape(shape_x, shape_y):
 
 
 def invert_permutation(x, name=None):
-    p = _host(t_(x)._data)
+    """The inverse permutation y (y[x[i]] = i) of a 1-D int32/int64 permutation of 0..n-1.
+    GPU tensors stay on the GPU: y is the stable argsort of x (the sort kernel), and x is a
+    permutation exactly when its sorted values are 0..n-1: one bool read for the check (the
+    values themselves are read only to name a bad input)."""
+    d = t_(x)._data
+    if type(d) is DeviceArray and d.ndim == 1 and d.dtype in (np.int32, np.int64):
+        sv, inv = _a._sort_last(d, False, None, d.dtype)
+        if d.size and not bool(np.all(np.equal(sv, DeviceArray(backend().arange(
+                0, 1, d.size, d.dtype.name))))):
+            raise ValueError(f"[invert_permutation] x must be a 1-D permutation of 0..n-1, got "
+                             f"{to_device(d, 'cpu').tolist()}")
+        return _wrap(inv)
+    p = _host(d)
     if p.ndim != 1 or sorted(p.tolist()) != list(range(p.size)):
         raise ValueError(f"[invert_permutation] x must be a 1-D permutation of 0..n-1, got "
                          f"{p.tolist()}")

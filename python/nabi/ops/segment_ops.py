@@ -4,7 +4,9 @@
 Segment ids are small integer arrays that are checked on the host (sorted, in range), as
 TensorFlow's CPU kernels check them; the segment ops of float GPU data keep GPU ids on the GPU
 (here segment_sum / segment_mean / segment_max / unsorted_segment_sum, and extra_math_ops'
-segment_min / segment_prod / unsorted_segment_max / min / prod / mean / sqrt_n), checked there
+segment_min / segment_prod / unsorted_segment_max / min / prod / mean / sqrt_n; int32 /
+int64 GPU data too for the sums -- the bincount kernel's integer weight sums -- and for max /
+min -- the segment kernel --, while integer mean / prod take the host path), checked there
 with at most one read: none for unsorted ids whose range the host knows (device.known_range),
 else their min and max together; sorted ids one read of their first and last id and order
 (the output's size is the last id + 1, as in TF). Checked GPU ids carry that range
@@ -35,12 +37,15 @@ def _host_ints(op, name, v):
     return a.astype(np.int64)
 
 
-def _device_ids(op, x, v):
-    """segment_ids that stay on the GPU (float GPU data, integer GPU ids): the int64 ids, or None
-    for the host path (which copies the ids back and checks them there)."""
+def _device_ids(op, x, v, ints=False):
+    """segment_ids that stay on the GPU (float GPU data -- or, with ints, int32 / int64 GPU
+    data, for the ops whose device path takes them -- and integer GPU ids): the int64 ids, or
+    None for the host path (which copies the ids back and checks them there)."""
     d = v._data if isinstance(v, Tensor) else None
-    if type(d) is not DeviceArray or type(x._data) is not DeviceArray or \
-            x._data.dtype.kind != "f" or d.dtype.kind not in "iu":
+    a = x._data
+    ok = a.dtype.kind == "f" or (ints and a.dtype in (np.int32, np.int64))
+    if type(d) is not DeviceArray or type(a) is not DeviceArray or not ok or \
+            d.dtype.kind not in "iu":
         return None
     return d if d.dtype == np.int64 else d.astype(np.int64)  # (astype keeps the known range)
 
@@ -79,6 +84,11 @@ def segment_counts(ids, num, like):
         flat = ids.reshape(-1)
         return np.bincount(flat[flat >= 0], minlength=num).astype(like.dtype)
     flat = ids.reshape(-1)
+    if like.dtype in (np.int32, np.int64):   # integer counts: the bincount kernel (-1 skipped)
+        if not flat.size or not num:
+            return np.zeros_like(like, shape=(num,))
+        return DeviceArray(backend().bincount(flat.buf, num, None, False, False,
+                                              like.dtype.name))
     rng = known_range(ids)
     if rng is None or rng[0] < 0:
         flat = np.where(flat < 0, np.asarray(num, np.int64), flat)
@@ -115,7 +125,9 @@ def _scatter_rows(op, x, rows, num, nonneg=False):
     else:
         mapped = np.where(rows < 0, num, rows).astype(np.int64)   # dropped rows: a spare row
     dev = type(a) is DeviceArray
-    if dev and a.dtype.kind != "f":  # the GPU scatter_add kernel takes floats: integers (no
+    if dev and type(mapped) is DeviceArray and a.dtype in (np.int32, np.int64):
+        r = _int_sums_gpu(a, mapped, num)   # GPU ids, int32 / int64 data: the bincount kernel
+    elif dev and a.dtype.kind != "f":  # the GPU scatter_add kernel takes floats: integers (no
         h = np.zeros((num + 1,) + rest, a.dtype)  # gradient) are summed on the host
         np.add.at(h, mapped, to_device(a, "cpu"))
         r = to_device(h[:num], "cuda")
@@ -141,6 +153,23 @@ def _scatter_rows(op, x, rows, num, nonneg=False):
     return out
 
 
+def _int_sums_gpu(a, rows, num):
+    """out[r] = sum of the int32 / int64 GPU rows a[i] with rows[i] == r (rows in [0, num]:
+    row num is dropped), wrapping as the dtype does: the bincount kernel's integer weight sums,
+    one row of bins per trailing element (rows broadcast to (inner, n), a transposed to it)."""
+    n = a.shape[0]
+    rest = tuple(a.shape[1:])
+    inner = int(np.prod(rest, dtype=np.int64)) if rest else 1
+    if n == 0 or inner == 0 or num == 0:
+        return np.zeros_like(a, shape=(num,) + rest)
+    w = a.reshape(n, inner).T                       # (inner, n) (device arrays: C-contiguous)
+    x = np.broadcast_to(rows.reshape(1, n), (inner, n))
+    if x.dtype != np.int64:
+        x = x.astype(np.int64)
+    y = DeviceArray(backend().bincount(x.buf, num, w.buf, True, False, a.dtype.name))
+    return y.T.reshape((num,) + rest)                # (inner, num) -> (num,) + rest
+
+
 def _check_data(op, x, ids):
     a = x._data
     if a.ndim < ids.ndim or tuple(a.shape[:ids.ndim]) != tuple(ids.shape):
@@ -154,7 +183,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     (num_segments,) + data.shape[segment_ids.ndim:]."""
     op = "unsorted_segment_sum"
     x = t_(data)
-    dids = _device_ids(op, x, segment_ids)
+    dids = _device_ids(op, x, segment_ids, ints=True)
     ids = dids if dids is not None else _host_ints(op, "segment_ids", segment_ids)
     if isinstance(num_segments, Tensor):
         num_segments = num_segments._data.item()
@@ -206,10 +235,11 @@ def _sorted_device_ids(op, x, ids):
     return _ranged(ids, first, last), last + 1
 
 
-def sorted_ids(op, x, segment_ids):
+def sorted_ids(op, x, segment_ids, ints=False):
     """(ids, number of segments) of sorted segment ids, checked: GPU ids of float GPU data
-    stay on the GPU (one read, _sorted_device_ids), others come to the host."""
-    dids = _device_ids(op, x, segment_ids)
+    (with ints, also int32 / int64 data) stay on the GPU (one read, _sorted_device_ids),
+    others come to the host."""
+    dids = _device_ids(op, x, segment_ids, ints)
     if dids is not None:
         return _sorted_device_ids(op, x, dids)
     return _sorted_ids(op, x, segment_ids)
@@ -220,7 +250,7 @@ def segment_sum(data, segment_ids, name=None):
     The output has ids[-1] + 1 rows; empty segments are 0. GPU ids stay on the GPU (one read:
     the last id, with the order and sign checks)."""
     x = t_(data)
-    dids = _device_ids("segment_sum", x, segment_ids)
+    dids = _device_ids("segment_sum", x, segment_ids, ints=True)
     if dids is not None:
         ids, num = _sorted_device_ids("segment_sum", x, dids)
         return _scatter_rows("segment_sum", x, ids, num, nonneg=True)
@@ -270,7 +300,7 @@ def segment_max(data, segment_ids, name=None):
     (TF's segment_max). Ties share the gradient evenly."""
     op = "segment_max"
     x = t_(data)
-    ids, num = sorted_ids(op, x, segment_ids)
+    ids, num = sorted_ids(op, x, segment_ids, ints=True)
     a = x._data
     if a.dtype.kind not in "iuf":
         raise TypeError(f"[{op}] data must be a float or integer tensor, got {a.dtype.name}")
