@@ -312,8 +312,11 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   // Rows (b, t) of [h_{s-1} | x_t] (by input time), so dR and dW come from ONE GEMM
   // [Hprev X]^T @ dgates (dgates packed once, and M = U + D fills the micro-kernel rows).
   const int nt = max_threads();
-  rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, G}});
-  std::vector<char> fresh(static_cast<size_t>(nt), 1);  // a thread's slots not yet written
+  // Per-thread weight gradients [dR; dW] (U + D, 4U) then db (4U): written by a thread's
+  // first chunk (GEMM beta 0), accumulated by its next ones (beta 1), summed at the end.
+  const int64_t WS = HD * G + G;
+  std::unique_ptr<T[]> parts(new T[static_cast<size_t>(nt * WS)]);
+  std::vector<char> fresh(static_cast<size_t>(nt), 1);  // a thread's part not yet written
   for_batch_chunks(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G),
                    [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
@@ -376,16 +379,10 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
       else
         RTs.run(M, dG + (rb * Tn + t) * G, ldg, T(0), dh0 + rb * U, U);
     }
-    // This chunk's share of the weight gradients, while its dgates are still in cache,
-    // written (a thread's first chunk) or added into the thread's slots.
+    // This chunk's share of the weight gradients, while its dgates are still in cache.
     const bool first = fresh[tid] != 0;
     fresh[tid] = 0;
-    auto put = [first](T* dst, const T* src, int64_t n) {
-      if (first)
-        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
-      else
-        for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
-    };
+    T* part = parts.get() + tid * WS;
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * G;
     for (int64_t bi = rb; bi < re; ++bi)
@@ -397,30 +394,35 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
       }
     // [dR; dW] (U + D, 4U): R's rows first, then W's.
-    std::unique_ptr<T[]> dRWbuf(new T[static_cast<size_t>(HD * G)]);  // written by the GEMM
-    T* dRW = dRWbuf.get();
-    gemm(true, false, HD, G, rows, T(1), hx + rb * Tn * HD, HD, dGb, G, T(0), dRW,
-         G);
-    put(acc.slot(tid, 1), dRW, U * G);
-    if (D > 0) put(acc.slot(tid, 0), dRW + U * G, D * G);
+    gemm(true, false, HD, G, rows, T(1), hx + rb * Tn * HD, HD, dGb, G, first ? T(0) : T(1),
+         part, G);
     if (db) {
-      std::vector<T> dbc(static_cast<size_t>(G));
-      if (fuse_db)
-        for (int64_t j = 0; j < G; ++j) dbc[j] = static_cast<T>(dbd[j]);
-      else
+      T* pdb = part + HD * G;
+      if (fuse_db) {
+        for (int64_t j = 0; j < G; ++j)
+          pdb[j] = first ? static_cast<T>(dbd[j]) : pdb[j] + static_cast<T>(dbd[j]);
+      } else {
+        std::vector<T> dbc(static_cast<size_t>(G));
         bias_grad(dGb, dbc.data(), rows, G);
-      put(acc.slot(tid, 2), dbc.data(), G);
+        for (int64_t j = 0; j < G; ++j) pdb[j] = first ? dbc[j] : pdb[j] + dbc[j];
+      }
     }
     if (dx)
       rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, static_cast<T*>(nullptr),
                        static_cast<T*>(nullptr), dx + rb * Tn * D);
   });
-  if (fresh[0]) {  // thread 0's slots are the outputs themselves: it may have had no chunk
-    if (dW) std::fill(dW, dW + D * G, T(0));
-    std::fill(dR, dR + U * G, T(0));
-    if (db) std::fill(db, db + G, T(0));
+  std::fill(dR, dR + U * G, T(0));
+  if (dW) std::fill(dW, dW + D * G, T(0));
+  if (db) std::fill(db, db + G, T(0));
+  for (int t = 0; t < nt; ++t) {
+    if (fresh[t]) continue;  // this thread got no chunk
+    const T* p = parts.get() + t * WS;
+    for (int64_t j = 0; j < U * G; ++j) dR[j] += p[j];
+    if (dW)
+      for (int64_t j = 0; j < D * G; ++j) dW[j] += p[U * G + j];
+    if (db)
+      for (int64_t j = 0; j < G; ++j) db[j] += p[HD * G + j];
   }
-  acc.reduce();
 }
 
 template void lstm_forward<float>(const float*, const float*, const float*, const float*,
