@@ -546,3 +546,59 @@ def test_int_segment_sum_2d_ids_and_bad_ids(where, op):
             with pytest.raises(ValueError, match=r"\[segment_sum\] segment_ids must be sorted "
                                                  r"ascending"):
                 nabi.math.segment_sum(nabi.constant(d[0]), nabi.constant(np.array([0, 2, 1])))
+
+
+@pytest.mark.parametrize("op, ids", [("unsorted_segment_prod", UNSORTED),
+                                     ("segment_prod", SORTED),
+                                     ("unsorted_segment_prod",
+                                      np.array([2, 0, 2, -1, 0, 2, 0, 2], np.int64))])
+def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
+    """Second order of segment_prod with GPU ids: d/dx and d/dw of sum(v * d/dx sum(w *
+    prod)) vs explicit NumPy products of the other rows (zeros included: one zero in a
+    segment, two in another); nothing read back after the forward's checks."""
+    count = _counter(where, monkeypatch)
+    n = ids.size
+    d = np.random.default_rng(90).uniform(0.5, 1.5, (n, 2)) * np.where(
+        np.arange(2 * n).reshape(n, 2) % 3 == 0, -1.0, 1.0)
+    d[0, 1] = 0.0                      # one zero in row 0's segment, column 1
+    zs = np.flatnonzero(ids == ids[2])
+    d[zs[:2], 0] = 0.0                 # two zeros in row 2's segment, column 0
+    num = int(ids.max()) + 1
+    w0, v = _weights((num, 2), 91), _weights((n, 2), 92)
+    unsorted = op.startswith("unsorted")
+    with nabi.device(where):
+        x, w = nabi.Variable(d), nabi.Variable(w0)
+        it = _ids(ids, where, True)
+        vt = nabi.constant(v)
+
+        def fwd():
+            with nabi.GradientTape(persistent=True) as t2:
+                with nabi.GradientTape() as t1:
+                    f = getattr(nabi.math, op)
+                    out = f(x, it, num) if unsorted else f(x, it)
+                    loss = nabi.reduce_sum(out * w)
+                g = t1.gradient(loss, x)
+                pen = nabi.reduce_sum(g * vt)
+            return g, t2, pen
+        r1, (g, t2, pen) = count(fwd)
+        r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
+    _check_reads(r1, 0 if unsorted else 1)
+    _check_reads(r2, 0)
+    others = np.zeros_like(d)                 # prod of the segment's other rows
+    dx_ref = np.zeros_like(d)
+    for i in range(n):
+        if ids[i] < 0:
+            continue
+        seg = [k for k in np.flatnonzero(ids == ids[i]) if k != i]
+        others[i] = np.prod(d[seg], axis=0)
+        for j in seg:                         # d others_i / d x_j
+            rest = [k for k in seg if k != j]
+            dx_ref[j] += v[i] * w0[ids[i]] * np.prod(d[rest], axis=0)
+    keep = ids >= 0
+    gw = np.zeros_like(d)
+    gw[keep] = w0[ids[keep]] * others[keep]
+    np.testing.assert_allclose(_np(g), gw, rtol=1e-12, atol=1e-15)
+    want_dw = np.zeros_like(w0)
+    np.add.at(want_dw, ids[keep], (v * others)[keep])
+    np.testing.assert_allclose(_np(dw), want_dw, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_np(dx), dx_ref, rtol=1e-12, atol=1e-15)

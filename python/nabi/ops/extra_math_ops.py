@@ -464,7 +464,7 @@ def _segment_reduce(op, x, ids, num, kind):
         return _segment_minmax_gpu(op, x, ids, num, kind)
     if type(a) is DeviceArray and kind == "prod" and _gx.gpu_ok(a):  # the segment_prod kernel
         return _gx.segment_prod(op, x, ids, num, lambda g, xt, o: _segment_grad_t(
-            g, xt, o, _host(ids), kind))   # (second order: GPU ids come to the host)
+            g, xt, o, ids, kind))   # (second order: GPU ids stay there, no read)
 
     def fwd(h):
         h2 = h.reshape((ids.size,) + rest)
@@ -554,10 +554,10 @@ def _segment_grad_t(g, x, out, ids, kind):
     derivative); for prod the product of the segment's other rows, a prefix times a suffix
     cumprod of the rows laid out per segment (exact with zeros, differentiable again).
     Checked GPU ids of max / min stay on the GPU (_segment_grad_t_gpu: no read)."""
-    if type(ids) is DeviceArray and kind != "prod":
+    if type(ids) is DeviceArray:
+        if kind == "prod":
+            return _segment_prod_grad_t_gpu(g, x, out, ids)
         return _segment_grad_t_gpu(g, x, out, ids)
-    if type(ids) is DeviceArray:   # prod: the per-segment layout is built on the host
-        ids = _host(ids)
     h = _host(x._data)
     rest = tuple(h.shape[ids.ndim:])
     flat = ids.reshape(-1)
@@ -622,6 +622,53 @@ def _segment_grad_t_gpu(g, x, out, ids):
     gp = _a.concat([g, _wrap(np.zeros_like(g._data, shape=(1,) + rest))], 0)
     gr = _a.gather_checked(gp, ext, 0)                              # (rows,) + rest
     d = _m.multiply(gr, _m._zero_grad_step(w, g, (x,)))
+    return _a.reshape(d, a.shape)
+
+
+def _segment_prod_grad_t_gpu(g, x, out, ids):
+    """_segment_grad_t of prod for checked GPU ids (in [-1, num)), on the device with no read:
+    the rows sorted by segment (the sort kernel's stable argsort; rows of id -1 form a segment
+    num of their own, masked at the end), each row's segment start / end by the searchsorted
+    kernel, then the product of the segment's other rows as an exclusive prefix times an
+    exclusive suffix product, each a segmented Hillis-Steele scan of ceil(log2 n) steps of
+    Tensor ops (exact with zeros, differentiable again), gathered back to the rows' order."""
+    from .array_ops import _sort_last
+    a = x._data
+    rest = tuple(a.shape[ids.ndim:])
+    flat = ids.reshape(-1)
+    n = flat.size
+    num = int(out._data.shape[0])
+    if n == 0:
+        return _m._zero_grad_step(np.zeros_like(a), g, (x,))
+    ext = np.where(flat < 0, np.asarray(num, np.int64), flat)       # in [0, num]
+    sv, order = _sort_last(ext, False, index_dtype=np.int64)
+    inv = _sort_last(order, False, index_dtype=np.int64)[1]         # the inverse permutation
+    be = backend()
+    start = DeviceArray(be.searchsorted(sv.buf, sv.buf, False, "int64"))
+    end = DeviceArray(be.searchsorted(sv.buf, sv.buf, True, "int64")) - np.asarray(1, np.int64)
+    pos = DeviceArray(be.arange(0.0, 1.0, n, "int64"))              # (start, step, count)
+    full = (n,) + rest
+
+    def mask(m):
+        return _wrap(np.broadcast_to(m.reshape((n,) + (1,) * len(rest)), full))
+    rows = _a.reshape(x, full)
+    v = _a.gather_checked(rows, order, 0)                            # sorted by segment
+    ones = _wrap(np.ones_like(a, shape=(1,) + rest))
+    pre, suf, step = v, v, 1
+    while step < n:   # inclusive segmented scans: pre forward, suf backward
+        pre = _a.where(mask(pos - np.asarray(step, np.int64) >= start),
+                       _m.multiply(pre, _a.concat([pre[:step], pre[:n - step]], 0)), pre)
+        suf = _a.where(mask(pos + np.asarray(step, np.int64) <= end),
+                       _m.multiply(suf, _a.concat([suf[step:], suf[n - step:]], 0)), suf)
+        step *= 2
+    # exclusive: the neighbour's inclusive product inside the segment, else 1
+    one = _a.ones_like(v)
+    pre = _a.where(mask(pos > start), _a.concat([ones, pre[:n - 1]], 0), one)
+    suf = _a.where(mask(pos < end), _a.concat([suf[1:], ones], 0), one)
+    others = _a.gather_checked(_m.multiply(pre, suf), inv, 0)       # back in row order
+    gp = _a.concat([g, _wrap(np.zeros_like(g._data, shape=(1,) + rest))], 0)
+    gr = _a.gather_checked(gp, ext, 0)                              # 0 for rows of id -1
+    d = _m.multiply(gr, others)
     return _a.reshape(d, a.shape)
 
 
