@@ -8,6 +8,9 @@ test_gpu_read_backs.py).
   only a failing check reads the values for its message.
 - tf.nn.ctc_loss with lengths / labels on the GPU: the kernel flags a bad length or label and
   the op reads that one int, raising the CPU path's error (not a NaN loss).
+- tf.image.stateless_random_crop / _flip_*: the seed's draws are host arithmetic (no read).
+- Segment ops keep GPU ids on the GPU for int32 / int64 data (sums, max, min), and the
+  second-order gradients of segment max / min / prod on GPU ids are device work (no read).
 
 Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the CUDA host
 simulator) and compare with independent NumPy references, forward and gradient. Reads are
