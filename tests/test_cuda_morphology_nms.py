@@ -458,3 +458,141 @@ def test_reference_iou_is_tf_formula():
     """The test's reference IOU itself: a known value and the no-area rule."""
     assert math.isclose(ref_iou([0, 0, 2, 2], [1, 1, 3, 3]), 1 / 7, rel_tol=1e-6)
     assert ref_iou([0, 0, 0, 2], [0, 0, 1, 1]) == 0
+
+
+# ---------------------------------------------------------------- invert_permutation
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_invert_permutation(where, rng, dtype):
+    for n in (0, 1, 7, 300):
+        p = rng.permutation(n).astype(dtype)
+        ref = np.zeros(n, dtype)
+        for i, v in enumerate(p):
+            ref[v] = i
+        (tp,) = _on(where, p)
+        y = nabi.math.invert_permutation(tp)
+        assert y.dtype == tp.dtype and _gpu(y) == ("GPU" in where)
+        np.testing.assert_array_equal(y.numpy(), ref)
+
+
+@pytest.mark.parametrize("bad", [[0, 0, 1], [0, 3, 1], [-1, 0, 1]])
+def test_invert_permutation_errors(where, bad):
+    (tp,) = _on(where, np.array(bad, np.int32))
+    with pytest.raises(ValueError, match=r"\[invert_permutation\].*permutation"):
+        nabi.math.invert_permutation(tp)
+
+
+# ---------------------------------------------------------------- draw_bounding_boxes
+BOX_COLORS = [[1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0.5, 0, 0.5, 1],
+              [0.5, 0.5, 0, 1], [0.5, 0, 0, 1], [0, 0, 0.5, 1], [0, 1, 1, 1], [1, 0, 1, 1]]
+
+
+def ref_draw(img, boxes, colors):
+    """TF's outline painter, pixel by pixel."""
+    out = img.copy()
+    n, h, w, depth = img.shape
+    for b in range(n):
+        for k in range(boxes.shape[1]):
+            col = np.asarray(colors[k % len(colors)][:depth], img.dtype)
+            y0, x0, y1, x1 = [float(F32(v) * F32(s - 1)) for v, s in
+                              zip(boxes[b, k], (h, w, h, w))]
+            r0, c0, r1, c1 = math.trunc(y0), math.trunc(x0), math.trunc(y1), math.trunc(x1)
+            if r0 > r1 or c0 > c1:
+                continue
+            for y in range(h):
+                for x in range(w):
+                    edge_row = (y == r0 or y == r1) and c0 <= x <= c1
+                    edge_col = (x == c0 or x == c1) and r0 <= y <= r1
+                    if edge_row or edge_col:
+                        out[b, y, x] = col
+    return out
+
+
+@pytest.mark.parametrize("depth,colors", [(3, None), (4, "table"), (1, None), (3, "empty")])
+def test_draw_bounding_boxes(where, rng, depth, colors):
+    img = rng.random((2, 7, 9, depth)).astype(F32)
+    bx = (rng.random((2, 13, 4)) * 1.6 - 0.3).astype(F32)
+    bx[0, 1] = [0.6, 0.2, 0.3, 0.9]   # inverted: skipped
+    bx[1, 2] = [-0.5, -0.5, 1.5, 1.5]  # every edge outside: nothing drawn
+    bx[1, 3] = [0.0, 0.0, 1.0, 1.0]    # the image border
+    if colors == "table":
+        table = rng.random((3, 5)).astype(F32)
+    elif colors == "empty":
+        table = np.zeros((0, 4), F32)
+    else:
+        table = None
+    ref_colors = np.asarray(BOX_COLORS, F32)
+    if depth == 1:
+        ref_colors[:, 0] = 1.0
+    if table is not None and table.size:
+        ref_colors = table
+    ref = ref_draw(img, bx, ref_colors)
+    ti, tb = _on(where, img, bx)
+    args = () if table is None else (table,)
+    y = nabi.image.draw_bounding_boxes(ti, tb, *args)
+    assert _gpu(y) == ("GPU" in where)
+    np.testing.assert_array_equal(y.numpy(), ref)
+
+
+def test_draw_bounding_boxes_errors(where):
+    ti, tb = _on(where, np.zeros((1, 4, 4, 3), F32), np.zeros((2, 1, 4), F32))
+    with pytest.raises(ValueError, match=r"\[draw_bounding_boxes\] boxes"):
+        nabi.image.draw_bounding_boxes(ti, tb)
+    (tb,) = _on(where, np.zeros((1, 1, 4), F32))
+    with pytest.raises(ValueError, match=r"\[draw_bounding_boxes\] colors"):
+        nabi.image.draw_bounding_boxes(ti, tb, np.zeros((2, 2), F32))
+
+
+# ---------------------------------------------------------------- expm
+def test_expm_values_and_gradient(where, rng):
+    sl = pytest.importorskip("scipy.linalg")
+    a = rng.standard_normal((3, 4, 4))
+    a[1] *= 40.0          # many squarings
+    a[2] *= 0.01          # none
+    w = rng.standard_normal(a.shape)
+    ta, tw = _on(where, a, w)
+    with nabi.GradientTape() as tape:
+        tape.watch(ta)
+        e = nabi.linalg.expm(ta)
+        s = nabi.reduce_sum(e * tw)
+    g = tape.gradient(s, ta).numpy()
+    ref = np.stack([sl.expm(m) for m in a])
+    np.testing.assert_allclose(e.numpy(), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    eps = 1e-6
+    for b in (0, 2):  # central differences of the scipy reference
+        for idx in np.ndindex(4, 4):
+            d = np.zeros((4, 4))
+            d[idx] = eps
+            num = ((sl.expm(a[b] + d) - sl.expm(a[b] - d)) * w[b]).sum() / (2 * eps)
+            assert abs(num - g[b][idx]) < 1e-6 * max(1.0, abs(num)), (b, idx)
+
+
+def test_expm_float32(where, rng):
+    sl = pytest.importorskip("scipy.linalg")
+    a = (rng.standard_normal((2, 3, 3)) * 4).astype(F32)
+    (ta,) = _on(where, a)
+    e = nabi.linalg.expm(ta)
+    assert e.dtype == nabi.float32
+    ref = np.stack([sl.expm(m.astype(np.float64)) for m in a])
+    np.testing.assert_allclose(e.numpy(), ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+
+
+def test_new_gpu_paths_read_counts(d2h, rng):
+    with nabi.device("/GPU:0"):
+        p = nabi.constant(rng.permutation(50).astype(np.int32))
+        reads, _ = d2h(lambda: nabi.math.invert_permutation(p))
+        assert reads == 1  # the permutation check's flag
+        img = nabi.constant(rng.random((1, 6, 6, 3)).astype(F32))
+        bx = nabi.constant(rng.random((1, 4, 4)).astype(F32))
+        reads, _ = d2h(lambda: nabi.image.draw_bounding_boxes(img, bx))
+        assert reads == 0
+        a = nabi.constant(rng.standard_normal((2, 3, 3)) * 10)
+
+        def run():
+            with nabi.GradientTape() as tape:
+                tape.watch(a)
+                y = nabi.reduce_sum(nabi.linalg.expm(a))
+            tape.gradient(y, a)
+        reads, _ = d2h(run)
+        # the number of squarings (the largest s) and tf.linalg.solve's singularity check
+        # (the host path's np.linalg.solve raises too); the 1-norms stay on the device
+        assert reads == 2, reads

@@ -31,9 +31,9 @@ normalize, matvec and adjoint are compositions of ops that have gradients, so th
 """
 import numpy as np
 
-from ..framework.device import DeviceArray, to_device
+from ..framework.device import DeviceArray, take, to_device
 from ._common import Tensor, _tapes, _wrap, binary_operands, record, t_, unbroadcast
-from .array_ops import concat, expand_dims, squeeze
+from .array_ops import concat, expand_dims, squeeze, where
 from .linalg_ops import diag_part, matrix_transpose, norm
 from .math_ops import add, divide, log, matmul, multiply, reduce_sum, subtract
 from . import linalg_cuda as _gpu_linalg
@@ -650,19 +650,23 @@ _THETA13 = 5.371920351148152
 
 def expm(input, name=None):  # noqa: A002
     """The matrix exponential of each square matrix (..., N, N): scaling and squaring with the
-    [13/13] Pade approximant (Higham 2005). Each matrix is scaled by 2^-s (s from its 1-norm,
-    found on the host), so the approximant is a composition of matmul and solve and the
-    gradient follows from theirs."""
+    [13/13] Pade approximant (Higham 2005). Each matrix is scaled by 2^-s (s from its 1-norm:
+    on the host for host tensors, on the device for GPU tensors, which read back only the
+    largest s, the number of squarings), so the approximant is a composition of matmul and
+    solve and the gradient follows from theirs."""
     x = _matrix("expm", input, square=True)
     A = x._data
     dt = A.dtype
     n = A.shape[-1]
     batch = tuple(A.shape[:-2])
-    l1 = np.max(np.sum(np.abs(_host(A)), axis=-2), axis=-1) if n else np.zeros(batch)
-    with np.errstate(divide="ignore"):
-        sq = np.maximum(np.ceil(np.log2(l1 / _THETA13)), 0).astype(np.int64)
-    scale = np.ldexp(1.0, -sq).astype(dt)[..., None, None]
-    a = multiply(x, scale)
+    if type(A) is DeviceArray and n:
+        sq, scale = _expm_scaling_gpu(A)
+    else:
+        l1 = np.max(np.sum(np.abs(_host(A)), axis=-2), axis=-1) if n else np.zeros(batch)
+        with np.errstate(divide="ignore"):
+            sq = np.maximum(np.ceil(np.log2(l1 / _THETA13)), 0).astype(np.int64)
+        scale = np.ldexp(1.0, -sq).astype(dt)[..., None, None]
+    a = multiply(x, _wrap(scale) if type(scale) is DeviceArray else scale)
     b = _PADE13
     eye = np.broadcast_to(np.eye(n, dtype=dt), A.shape)
     a2 = matmul(a, a)
@@ -673,11 +677,35 @@ def expm(input, name=None):  # noqa: A002
     v = add(matmul(a6, b[12] * a6 + b[10] * a4 + b[8] * a2),
             b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye)
     r = solve(v - u, v + u)
+    if type(sq) is DeviceArray:  # one read: the number of squarings
+        for i in range(int(np.max(sq).get()) if sq.size else 0):
+            r = where(_wrap(np.greater(sq, i).reshape(batch + (1, 1))), matmul(r, r), r)
+        return r
     for i in range(int(sq.max()) if sq.size else 0):
         more = (sq > i).astype(dt)[..., None, None]       # matrices still squaring
         r2 = matmul(r, r)
         r = r2 if more.all() else r2 * more + r * (1 - more)
     return r
+
+
+def _expm_scaling_gpu(A):
+    """The squarings s = max(ceil(log2(|A|_1 / theta13)), 0) of each GPU matrix and their
+    scales 2^-s (..., 1, 1), on the device: s counts the powers 2^k (k >= 0) below
+    |A|_1 / theta13, which is the host formula's ceil(log2(.)) (exact at powers of two), and
+    2^-s is a lookup in the host table np.ldexp(1, -k) in A's dtype."""
+    dt = A.dtype
+    batch = tuple(A.shape[:-2])
+    ratio = np.divide(np.max(np.sum(np.abs(A), axis=-2), axis=-1), dt.type(_THETA13))
+    k = np.arange(_EXPM_MAX_SQ)
+    with np.errstate(over="ignore"):
+        pow2 = to_device(np.ldexp(1.0, k).astype(dt), "cuda")
+        table = to_device(np.ldexp(1.0, -k).astype(dt), "cuda")
+    sq = np.sum(np.greater(ratio.reshape(-1, 1), pow2.reshape(1, -1)).astype(np.int64), axis=1)
+    scale = take(table, sq, 0, True)  # sq lies in [0, _EXPM_MAX_SQ)
+    return sq.reshape(batch), scale.reshape(batch + (1, 1))
+
+
+_EXPM_MAX_SQ = 1100  # above log2(max float64 / theta13) + 1
 
 
 def adjoint(matrix, name=None):
