@@ -250,4 +250,19 @@ void lstm_cell_backward(int64_t U, const float* dh, const float* dy, float* dc, 
 }
 
 }  // namespace nabi::cpu::rnn::avx512
+#else  // other architectures: never called (simd_level() is 0 there), defined for the linker
+#include <cstdint>
+
+#include "cpu/rnn_common.h"
+
+namespace nabi::cpu::rnn::avx512 {
+void pack(const float*, int64_t, int64_t, int64_t, float*) {}
+void packed_step(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float, float*,
+                 int64_t) {}
+void sigmoid(float*, int64_t) {}
+void tanh(float*, int64_t) {}
+void lstm_cell_forward(int64_t, float*, const float*, const float*, float*, float*, float*) {}
+void lstm_cell_backward(int64_t, const float*, const float*, float*, const float*, const float*,
+                        const float*, float*, float*) {}
+}  // namespace nabi::cpu::rnn::avx512
 #endif  // NABI_X86
