@@ -605,3 +605,32 @@ def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
     np.add.at(want_dw, ids[keep], (v * others)[keep])
     np.testing.assert_allclose(_np(dw), want_dw, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(_np(dx), dx_ref, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("op, is_sorted", [("segment_prod", True), ("unsorted_segment_prod", False),
+                                           ("segment_mean", True)])
+def test_int_segment_prod_mean_keep_gpu_ids(where, monkeypatch, op, is_sorted, dtype):
+    """Integer prod (the segment_prod kernel, wrapping as the dtype) and sorted integer mean
+    (rounded toward zero, as TF's integer kernel) with GPU ids: the ids are not copied back."""
+    count = _counter(where, monkeypatch)
+    d = np.random.default_rng(85).integers(-9, 10, (6, 3)).astype(dtype)
+    d[2, 0], d[4, 0] = -7, 1            # segment 2 of SORTED: -7 + x + 1 ...
+    ids = SORTED if is_sorted else UNSORTED
+    num = 5
+    with nabi.device(where):
+        x, it = nabi.constant(d), nabi.constant(ids)
+        f = getattr(nabi.math, op)
+        r, out = count(lambda: f(x, it) if is_sorted else f(x, it, num))
+    _check_reads(r, 1)   # sorted: the size with the checks; unsorted: min and max
+    want = np.zeros((num, 3), dtype) if op == "segment_mean" else np.ones((num, 3), dtype)
+    for s in range(num):
+        rows = d[ids == s].astype(np.int64)
+        if rows.size and op == "segment_mean":
+            tot = rows.sum(0)
+            want[s] = np.trunc(tot / len(rows)).astype(dtype)
+        elif rows.size:
+            want[s] = np.prod(rows, axis=0).astype(dtype)
+    got = _np(out)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)

@@ -695,8 +695,7 @@ def _unsorted_ids(op, x, segment_ids, ints=False):
 
 def _unsorted(op, kind, data, segment_ids, num_segments):
     x = t_(data)
-    num, ids = _num_segments(op, num_segments,
-                             _unsorted_ids(op, x, segment_ids, ints=kind != "prod"))
+    num, ids = _num_segments(op, num_segments, _unsorted_ids(op, x, segment_ids, ints=True))
     _check_data(op, x, ids)
     return _segment_reduce(op, x, ids, num, kind)
 
@@ -747,8 +746,8 @@ def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
 
 def _sorted(op, kind, data, segment_ids):
     x = t_(data)
-    # GPU ids: one read (the size, the checks); integer data too for min (its kernel)
-    ids, num = sorted_ids(op, x, segment_ids, ints=kind != "prod")
+    # GPU ids: one read (the size, the checks); int32 / int64 data too (the min / prod kernels)
+    ids, num = sorted_ids(op, x, segment_ids, ints=True)
     out = _segment_reduce(op, x, ids, num, kind)
     if kind != "prod" and type(ids) is DeviceArray:   # empty segments -> 0, on the GPU
         a = out._data

@@ -262,12 +262,15 @@ def segment_mean(data, segment_ids, name=None):
     """Means of the rows of `data` per segment (ids sorted ascending); empty segments are 0.
     Integer data divides rounding toward zero, as TF's integer kernel."""
     x = t_(data)
-    ids, num = sorted_ids("segment_mean", x, segment_ids)
+    ids, num = sorted_ids("segment_mean", x, segment_ids, ints=True)
     s = _scatter_rows("segment_mean", x, ids, num, nonneg=True)
     a = s._data
-    if type(ids) is DeviceArray:   # float GPU data: the counts on the GPU too
+    if type(ids) is DeviceArray:   # GPU data and ids: the counts on the GPU too
         counts = np.maximum(segment_counts(ids, num, a), np.ones((), a.dtype))
-        return divide(s, _wrap(counts.reshape((num,) + (1,) * (a.ndim - 1))))
+        counts = counts.reshape((num,) + (1,) * (a.ndim - 1))
+        if a.dtype.kind in "iu":   # int32 / int64: rounded toward zero, as the host path
+            return _wrap(np.multiply(np.sign(a), np.floor_divide(np.abs(a), counts)))
+        return divide(s, _wrap(counts))
     counts = np.maximum(np.bincount(ids, minlength=num), 1)
     shp = (num,) + (1,) * (a.ndim - 1)
     if a.dtype.kind in "iu":
