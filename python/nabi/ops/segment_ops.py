@@ -5,8 +5,9 @@ Segment ids are small integer arrays that are checked on the host (sorted, in ra
 TensorFlow's CPU kernels check them; the segment ops of float GPU data keep GPU ids on the GPU
 (here segment_sum / segment_mean / segment_max / unsorted_segment_sum, and extra_math_ops'
 segment_min / segment_prod / unsorted_segment_max / min / prod / mean / sqrt_n; int32 /
-int64 GPU data too for the sums -- the bincount kernel's integer weight sums -- and for max /
-min -- the segment kernel --, while integer mean / prod take the host path), checked there
+int64 GPU data too for the sums -- the bincount kernel's integer weight sums --, max / min /
+prod -- their kernels -- and the sorted mean, while the unsorted integer mean / sqrt_n take
+the host path), checked there
 with at most one read: none for unsorted ids whose range the host knows (device.known_range),
 else their min and max together; sorted ids one read of their first and last id and order
 (the output's size is the last id + 1, as in TF). Checked GPU ids carry that range
