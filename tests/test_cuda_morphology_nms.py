@@ -179,6 +179,23 @@ def test_dilation2d_gradient_matches_finite_differences(where, rng):
             assert abs(num - g[idx]) < 1e-6, (idx, num, g[idx])
 
 
+@pytest.mark.parametrize("case", [0, 2, 3, 4])
+def test_dilation2d_input_gradient_has_the_host_bits(where, rng, case):
+    """Non-integer gy with many ties: gx sums in the host path's order (the kernel's ordered
+    gather), so it equals the loop reference bit for bit; gf to rounding (a fixed tree)."""
+    xs, ks, st, rt, pad = MORPH_CASES[case]
+    x, f = _morph_inputs(rng, xs, ks, np.float32)
+    y_ref, _, _ = ref_dilation(x, f, st, rt, pad)
+    gy = rng.standard_normal(y_ref.shape).astype(F32)
+    _, gx_ref, gf_ref = ref_dilation(x, f, st, rt, pad, gy)
+    tx, tf_, tg = _on(where, x, f, gy)
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.dilation2d(tx, tf_, [1, *st, 1], pad, "NHWC", [1, *rt, 1])
+    gx, gf = tape.gradient(y, [tx, tf_], output_gradients=tg)
+    np.testing.assert_array_equal(gx.numpy(), gx_ref)
+    np.testing.assert_allclose(gf.numpy(), gf_ref, rtol=1e-5, atol=1e-5)
+
 def test_erosion2d_values_and_gradients(where, rng):
     xs, ks, st, rt, pad = (2, 5, 4, 2), (2, 3), (1, 1), (1, 2), "SAME"
     x, f = _morph_inputs(rng, xs, ks, np.float32)

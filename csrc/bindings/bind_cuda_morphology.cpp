@@ -6,7 +6,7 @@
 //       (rh, rw) >= 1, pads (pad_top, pad_left) >= 0, out_hw (OH, OW) >= 0; y (B, OH, OW, C).
 //   dilation2d_grad(x, filter, gy, strides, rates, pads) -> (gx, gf)
 //       gy (B, OH, OW, C) of x's dtype; gx x's shape, gf the filter's: gy routed to the first
-//       maximizing tap of each window (atomic sums).
+//       maximizing tap of each window (deterministic sums, no atomics).
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -67,6 +67,8 @@ nd::MorphGeom geometry(const char* op, const DeviceBuffer& x, const DeviceBuffer
       value_error(op, "filter " + shape_str(f.shape()) + " has a dimension over 2^31");
   const auto& xs = x.shape();
   const auto& fs = f.shape();
+  if (fs[0] * fs[1] * fs[2] > kMaxDim - 1)  // one gradient block per filter element
+    value_error(op, "filter " + shape_str(fs) + " has more than 2^31 - 1 elements");
   return nd::MorphGeom{xs[0], xs[1], xs[2], xs[3], fs[0], fs[1], oh, ow,
                        strides.first, strides.second, rates.first, rates.second,
                        pads.first, pads.second};
@@ -115,7 +117,8 @@ void bind_impl(py::module_& cm) {
          "x + filter (tf.nn.dilation2d)");
   cm.def("dilation2d_grad", &dilation2d_grad, py::arg("x"), py::arg("filter"), py::arg("gy"),
          py::arg("strides"), py::arg("rates"), py::arg("pads"),
-         "Gradients (gx, gf) of dilation2d: gy routed to each window's first maximizing tap");
+         "Gradients (gx, gf) of dilation2d: gy routed to each window's first maximizing tap "
+         "(deterministic)");
 }
 #else
 void bind_impl(py::module_& cm) { def_unavailable(cm, {"dilation2d", "dilation2d_grad"}); }

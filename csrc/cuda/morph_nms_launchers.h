@@ -22,10 +22,11 @@ struct MorphGeom {
 // y = max over the inside taps of x + filter; a window without one (or whose values are all
 // -inf) gives the dtype's lowest finite value; NaN propagates (the first NaN tap wins).
 void dilation2d_fwd(DType dtype, const MorphGeom& g, const void* x, const void* f, void* y);
-// gx (x's shape) and gf (filter's shape), zero-filled here, receive each gy element at the
-// input element and filter tap of the first maximizing tap (TF's Dilation2DBackprop*); a
-// window with no tap above -inf sends it to input (clamp(oy*sh - pt), clamp(ox*sw - pl)) and
-// filter tap (0, 0), as TF. Atomic adds: the last bits of a sum depend on the order.
+// gx (x's shape) and gf (filter's shape) receive each gy element at the input element and
+// filter tap of the first maximizing tap (TF's Dilation2DBackprop*); a window with no tap
+// above -inf sends it to input (clamp(oy*sh - pt), clamp(ox*sw - pl)) and filter tap (0, 0),
+// as TF. Deterministic (no atomics): gx sums in the host path's order, gf by a fixed tree.
+// KH*KW*C <= 2^31 - 1 (one block per filter element).
 void dilation2d_bwd(DType dtype, const MorphGeom& g, const void* x, const void* f,
                     const void* gy, void* gx, void* gf);
 

@@ -8,18 +8,26 @@
 // the first NaN tap wins, as NumPy's max / argmax on the host path).
 //   dilation2d_fwd_kernel   writes the maximum (the dtype's lowest value for a window with no
 //                           tap above -inf).
-//   dilation2d_bwd_kernel   recomputes the same argmax tap from x and the filter and scatters
-//                           gy into gx at the input element it read and into gf at the tap,
-//                           with atomicAdd (a deterministic gather would have to invert the
-//                           strided, dilated window map and TF's fallback pixel for empty
-//                           windows; overlapping windows are few, so contention is low except
-//                           on the small filter gradient). Float sums are therefore exact to
-//                           rounding, their order unspecified. gx and gf are zero-filled first.
+//   gradient (no atomics, deterministic), three passes:
+//     dilation2d_argmax_kernel      recomputes every output's first maximizing tap (-1 for
+//                                   a window with no tap above -inf) into an int32 scratch
+//                                   (B, OH, OW, C) from the caching allocator;
+//     dilation2d_grad_input_kernel  one thread per input element gathers gy from the
+//                                   outputs whose tap (or TF's fallback pixel, the clamped
+//                                   window origin) read it, visiting them in row-major
+//                                   output order: the host path's np.add.at order, so gx
+//                                   has the host path's bits;
+//     dilation2d_grad_filter_kernel one 256-thread block per filter element (tap, c): strided
+//                                   ordered partial sums of the gy routed to that tap (tap 0
+//                                   also takes the fallbacks), then a fixed shared-memory
+//                                   tree: deterministic, equal to the host sum to rounding.
 // No shared-memory blocking: a window is at most KH*KW loads per thread and neighbouring
 // outputs share their loads through L1/L2.
-// Launches: 1 forward; 1 backward (after two memsets); none for empty work.
+// Launches: 1 forward; 3 backward (memsets only when nothing is routed); none for
+// empty work.
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "cuda/common.cuh"
 #include "cuda/morph_nms_launchers.h"
@@ -39,9 +47,6 @@ template <> struct Lim<double> {
   __device__ static double lowest() { return -1.7976931348623157e+308; }
   __device__ static double ninf() { return -__longlong_as_double(0x7ff0000000000000LL); }
 };
-
-__device__ __forceinline__ void add_to(float* p, float v) { atomicAdd(p, v); }
-__device__ __forceinline__ void add_to(double* p, double v) { atomicAdd(p, v); }
 
 // The first maximizing inside tap of output (b, oy, ox, c): its value and its flat tap index
 // (-1 when no tap is above -inf); *src gets the input offset it read.
@@ -92,11 +97,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Pass 1 of the gradient: the first maximizing tap of every output (-1: TF's fallback).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    dilation2d_bwd_kernel(MorphGeom g, const T* __restrict__ x, const T* __restrict__ f,
-                          const T* __restrict__ gy, T* __restrict__ gx, T* __restrict__ gf,
-                          int64_t total) {
+    dilation2d_argmax_kernel(MorphGeom g, const T* __restrict__ x, const T* __restrict__ f,
+                             int32_t* __restrict__ arg, int64_t total) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += step) {
@@ -108,17 +113,97 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t b = r / g.OH;
     int64_t tap, src;
     window_max(g, x, f, b, oy, ox, c, &tap, &src);
-    if (tap < 0) {  // TF's fallback: input (max(h_beg, 0), max(w_beg, 0)) clamped, tap (0, 0)
-      int64_t iy = oy * g.sh - g.pt, ix = ox * g.sw - g.pl;
-      iy = iy < 0 ? 0 : (iy > g.H - 1 ? g.H - 1 : iy);
-      ix = ix < 0 ? 0 : (ix > g.W - 1 ? g.W - 1 : ix);
-      src = ((b * g.H + iy) * g.W + ix) * g.C + c;
-      tap = 0;
-    }
-    const T v = gy[t];
-    add_to(gx + src, v);
-    add_to(gf + tap * g.C + c, v);
+    arg[t] = static_cast<int32_t>(tap);
   }
+}
+
+__device__ __forceinline__ int64_t clamp_to(int64_t v, int64_t hi) {
+  return v < 0 ? 0 : (v > hi ? hi : v);
+}
+
+// The input row (or column) that output position o reads for tap index k of its axis, or
+// for the fallback (k < 0): the clamped window origin.
+__device__ __forceinline__ int64_t source(int64_t o, int64_t k, int64_t s, int64_t rate,
+                                          int64_t pad, int64_t n) {
+  return k < 0 ? clamp_to(o * s - pad, n - 1) : o * s + k * rate - pad;
+}
+
+// The outputs along one axis whose window or fallback origin can reach input position i:
+// [lo, hi] (empty when lo > hi).
+__device__ __forceinline__ void reach(int64_t i, int64_t n, int64_t out, int64_t k,
+                                      int64_t s, int64_t rate, int64_t pad, int64_t* lo,
+                                      int64_t* hi) {
+  // o * s - pad <= i <= o * s - pad + (k - 1) * rate
+  const int64_t a = i + pad - (k - 1) * rate;
+  int64_t l = a <= 0 ? 0 : (a + s - 1) / s;
+  int64_t h = (i + pad) / s;
+  if (i == 0) l = 0;               // fallback origins clamped up to row 0
+  if (i == n - 1) h = out - 1;     // ... and down to the last row
+  *lo = l;
+  *hi = h < out - 1 ? h : out - 1;
+}
+
+// Pass 2: gx by a deterministic gather, one thread per input element (b, y, x, c): the
+// candidate outputs (oy, ox) are visited in increasing row-major order -- the order in which
+// the host path's np.add.at accumulates -- and each adds its gy when its first maximizing
+// tap (or fallback) read this element. No atomics; the same sums as the host path.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    dilation2d_grad_input_kernel(MorphGeom g, const int32_t* __restrict__ arg,
+                                 const T* __restrict__ gy, T* __restrict__ gx, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += step) {
+    const int64_t c = t % g.C;
+    int64_t r = t / g.C;
+    const int64_t ix = r % g.W;
+    r /= g.W;
+    const int64_t iy = r % g.H;
+    const int64_t b = r / g.H;
+    int64_t ylo, yhi, xlo, xhi;
+    reach(iy, g.H, g.OH, g.KH, g.sh, g.rh, g.pt, &ylo, &yhi);
+    reach(ix, g.W, g.OW, g.KW, g.sw, g.rw, g.pl, &xlo, &xhi);
+    T acc = T(0);
+    for (int64_t oy = ylo; oy <= yhi; ++oy) {
+      for (int64_t ox = xlo; ox <= xhi; ++ox) {
+        const int64_t o = ((b * g.OH + oy) * g.OW + ox) * g.C + c;
+        const int64_t k = arg[o];
+        const int64_t ky = k < 0 ? -1 : k / g.KW, kx = k < 0 ? -1 : k % g.KW;
+        if (source(oy, ky, g.sh, g.rh, g.pt, g.H) == iy &&
+            source(ox, kx, g.sw, g.rw, g.pl, g.W) == ix)
+          acc += gy[o];
+      }
+    }
+    gx[t] = acc;
+  }
+}
+
+// Pass 3: gf by a deterministic block reduction, one block per filter element (tap, c):
+// each thread sums, in order, the gy of the outputs j = tid, tid + blockDim, ... whose
+// first maximizing tap is `tap` (tap 0 also takes the fallbacks), then a fixed shared-memory
+// tree adds the partial sums. Deterministic; the last bits may differ from the host path's
+// sequential np.add.at.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    dilation2d_grad_filter_kernel(MorphGeom g, const int32_t* __restrict__ arg,
+                                  const T* __restrict__ gy, T* __restrict__ gf, int64_t nout) {
+  __shared__ T part[kThreads];
+  const int64_t e = blockIdx.x;  // tap * C + c
+  const int64_t c = e % g.C;
+  const int32_t tap = static_cast<int32_t>(e / g.C);
+  T acc = T(0);
+  for (int64_t j = threadIdx.x; j < nout; j += blockDim.x) {
+    const int64_t o = j * g.C + c;
+    const int32_t k = arg[o];
+    if (k == tap || (k < 0 && tap == 0)) acc += gy[o];
+  }
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = kThreads / 2; w > 0; w /= 2) {
+    if (static_cast<int>(threadIdx.x) < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gf[e] = part[0];
 }
 
 template <typename T>
@@ -134,14 +219,23 @@ template <typename T>
 void run_bwd(const MorphGeom& g, const void* x, const void* f, const void* gy, void* gx,
              void* gf) {
   const int64_t nx = g.B * g.H * g.W * g.C, nf = g.KH * g.KW * g.C;
-  if (nx > 0) memset_zero(gx, static_cast<size_t>(nx) * sizeof(T));
-  if (nf > 0) memset_zero(gf, static_cast<size_t>(nf) * sizeof(T));
   const int64_t total = g.B * g.OH * g.OW * g.C;
-  if (total == 0 || nx == 0 || nf == 0) return;
-  dilation2d_bwd_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
-      g, static_cast<const T*>(x), static_cast<const T*>(f), static_cast<const T*>(gy),
-      static_cast<T*>(gx), static_cast<T*>(gf), total);
-  NABI_CUDA_CHECK_LAUNCH("dilation2d_bwd_kernel");
+  if (total == 0 || nx == 0 || nf == 0) {  // nothing routed: zero gradients
+    if (nx > 0) memset_zero(gx, static_cast<size_t>(nx) * sizeof(T));
+    if (nf > 0) memset_zero(gf, static_cast<size_t>(nf) * sizeof(T));
+    return;
+  }
+  DeviceBuffer arg_buf(std::vector<int64_t>{total}, DType::Int32);
+  int32_t* arg = static_cast<int32_t*>(arg_buf.data());
+  dilation2d_argmax_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+      g, static_cast<const T*>(x), static_cast<const T*>(f), arg, total);
+  NABI_CUDA_CHECK_LAUNCH("dilation2d_argmax_kernel");
+  dilation2d_grad_input_kernel<T><<<grid_for(nx, kThreads), kThreads, 0, stream()>>>(
+      g, arg, static_cast<const T*>(gy), static_cast<T*>(gx), nx);
+  NABI_CUDA_CHECK_LAUNCH("dilation2d_grad_input_kernel");
+  dilation2d_grad_filter_kernel<T><<<static_cast<unsigned>(nf), kThreads, 0, stream()>>>(
+      g, arg, static_cast<const T*>(gy), static_cast<T*>(gf), total / g.C);
+  NABI_CUDA_CHECK_LAUNCH("dilation2d_grad_filter_kernel");
 }
 
 }  // namespace
