@@ -7,7 +7,8 @@ the generic N-d tf.nn.pool and tf.nn.conv_transpose.
     Host tensors: NumPy (`extra_math_ops._host_op`) from a (B, OH, OW, taps, C) gather; the
     gradient goes, as TF's Dilation2DBackprop*, to the first maximizing tap: the input element
     it read and the filter tap. GPU tensors: csrc/cuda/morphology.cu (cuda_backend.dilation2d
-    and dilation2d_grad: the same values, the gradient's sums atomic), nothing read back.
+    and dilation2d_grad: the same values; the gradient deterministic, gx with the host bits),
+    nothing read back.
   * erosion2d(value, filters) = -dilation2d(-value, filters reversed in both spatial axes), TF's
     own definition (so its gradient is dilation2d's).
   * atrous_conv2d / _transpose: conv2d / conv2d_transpose with stride 1 and dilations = rate.
