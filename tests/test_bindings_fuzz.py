@@ -749,6 +749,8 @@ def _cuda_hand():
          lambda: cb.categorical_sample(_dev(2, 0), _dev(2, 4, dtype=np.float64))),
         ("categorical_sample", "dtype",
          lambda: cb.categorical_sample(x, _dev(2, 4, dtype=np.float64), "float32")),
+        ("gamma_sample", "float32-alpha", lambda: cb.gamma_sample(x, 0, 0, 0)),
+        ("gamma_sample", "not-a-buffer", lambda: cb.gamma_sample(np.ones(2), 0, 0, 0)),
         ("segment_minmax", "ids-float", lambda: cb.segment_minmax(x, _dev(2), 2, True)),
         ("segment_minmax", "ids-rows", lambda: cb.segment_minmax(x, _idx(0, 1, 2), 2, True)),
         ("segment_minmax", "num-neg", lambda: cb.segment_minmax(x, _idx(0, 1), -1, True)),

@@ -13,11 +13,20 @@ Kernel tests take the `backend` fixture (the host simulator under
 NABI_TEST_PACKAGE_DIR=build/sim/pkg or a real GPU; the emulator), op tests conftest's `where`
 fixture (CPU, emulated GPU, real GPU or simulator), read counts conftest's `d2h`.
 
-Not moved: stateless_binomial / stateless_gamma / stateless_poisson (and random.gamma /
-poisson, Generator.binomial) sample with NumPy's rejection samplers, which draw a
-data-dependent number of values from one shared stream: the GPU cannot give the CPU's numbers
-without reading the parameters, so those ops keep their host path.
+tf.random.stateless_gamma (keras.random.gamma) is counter-based on every device: sample i of
+the flat output on its own Philox substream (counter + 256 * i), Marsaglia-Tsang after TF's
+stateless gamma kernel (random_ops.py's _gamma_counter_std; csrc/cuda/random_samplers.cu's
+gamma_sample_kernel). Its reference here is a scalar Python loop with its own Python-int
+Philox; the gradient w.r.t. alpha is checked against central differences of
+scipy.special.gammaincinv at the sample's CDF value, w.r.t. beta against -out / beta.
+
+Not moved: stateless_binomial / stateless_poisson (and random.gamma / poisson,
+Generator.binomial) sample with NumPy's rejection samplers, which draw a data-dependent number
+of values from one shared stream: the GPU cannot give the CPU's numbers without reading the
+parameters, so those ops keep their host path.
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -267,3 +276,198 @@ def test_gpu_categorical_other_logit_dtypes(where):
         with nabi.device("/CPU:0"):
             ref = nabi.random.stateless_categorical(nabi.constant(lg.astype(dt)), 9, [3, 4])
         np.testing.assert_array_equal(r.numpy(), ref.numpy())
+
+
+# ---------------------------------------------------------------- gamma: reference
+M32 = 0xFFFFFFFF
+
+
+def philox_ref(counter, key):
+    """Philox-4x32-10 of a 128-bit Python int counter under a 64-bit key (Random123)."""
+    c = [(counter >> (32 * i)) & M32 for i in range(4)]
+    k0, k1 = key & M32, key >> 32
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [((p1 >> 32) ^ c[1] ^ k0) & M32, p1 & M32, ((p0 >> 32) ^ c[3] ^ k1) & M32, p0 & M32]
+        k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
+    return c
+
+
+def u64_double(x0, x1):
+    return (((x0 & 0xFFFFF) << 32) | x1) / 2.0 ** 52
+
+
+def gamma_ref(alpha, counter, key):
+    """Standard Gamma samples, sample i on the substream counter + 256 * i (a scalar loop)."""
+    out = []
+    for i, a in enumerate(np.asarray(alpha, np.float64).reshape(-1).tolist()):
+        state = {"call": 0, "n": [], "u": []}
+
+        def words():
+            w = philox_ref((counter + 256 * i + state["call"]) % 2 ** 128, key)
+            state["call"] += 1
+            return w
+
+        def normal():
+            if not state["n"]:
+                w = words()
+                u1 = max(u64_double(w[0], w[1]), 1e-7)
+                v1 = 2.0 * math.pi * u64_double(w[2], w[3])
+                r = math.sqrt(-2.0 * math.log(u1))
+                state["n"] = [math.sin(v1) * r, math.cos(v1) * r]
+            return state["n"].pop()
+
+        def uniform():
+            if not state["u"]:
+                w = words()
+                state["u"] = [u64_double(w[0], w[1]), u64_double(w[2], w[3])]
+            return state["u"].pop()
+
+        if math.isnan(a) or a < 0:
+            out.append(math.nan)
+            continue
+        if a == 0:
+            out.append(0.0)
+            continue
+        if a == 1:
+            out.append(-math.log1p(-uniform()))
+            continue
+        d = a + (2.0 / 3 if a < 1 else -1.0 / 3)
+        c = 1.0 / 3 / math.sqrt(d)
+        while True:
+            x = normal()
+            v = 1 + c * x
+            if v <= 0:
+                continue
+            v = v ** 3
+            u = uniform()
+            if u < 1 - 0.0331 * x ** 4 or math.log(u) < 0.5 * x * x + d * (1 - v + math.log(v)):
+                res = d * v
+                if a < 1:
+                    res *= uniform() ** (1 / a)
+                out.append(res)
+                break
+    return np.array(out).reshape(np.shape(alpha))
+
+
+def stateless_counter(seed):
+    """TF's stateless key / counter of a seed (one Philox call under a fixed key)."""
+    w = philox_ref(seed[0] | seed[1] << 64, 0x3EC8F720 | 0x02461E29 << 32)
+    return (w[2] | w[3] << 32) << 64, w[0] | w[1] << 32
+
+
+# ---------------------------------------------------------------- gamma: the kernel
+def test_gamma_kernel_matches_reference(backend):
+    alpha = np.array([[0.2, 0.5, 0.999, 1.0, 1.5], [2.0, 5.0, 30.0, 1e-3, 300.0],
+                      [0.0, -1.0, np.nan, np.inf, 7.25]])
+    counter, key = (2 ** 64 - 3) + (5 << 64), 0x0123456789ABCDEF   # (the low word carries)
+    y = _np(backend, backend.gamma_sample(_buf(backend, alpha), counter & (2 ** 64 - 1),
+                                          counter >> 64, key))
+    ref = gamma_ref(alpha, counter, key)
+    assert y.dtype == np.float64 and y.shape == alpha.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=0)
+    assert y[2, 0] == 0 and np.isnan(y[2, 1]) and np.isnan(y[2, 2]) and y[2, 3] == np.inf
+
+
+def test_gamma_kernel_empty_and_errors(backend):
+    y = backend.gamma_sample(_buf(backend, np.zeros((0, 3))), 0, 0, 0)
+    assert tuple(y.shape) == (0, 3)
+    with pytest.raises(TypeError, match=r"\[gamma_sample\]"):
+        backend.gamma_sample(_buf(backend, np.ones(3, np.float32)), 0, 0, 0)
+    with pytest.raises(TypeError):
+        backend.gamma_sample(np.ones(3), 0, 0, 0)
+
+
+# ---------------------------------------------------------------- gamma: the op
+def test_stateless_gamma_equals_reference_on_every_device(where):
+    alpha = np.array([0.5, 1.0, 3.0], np.float32)
+    beta = np.array([[2.0], [0.5]], np.float64)
+    counter, key = stateless_counter([5, 6])
+    std = gamma_ref(np.broadcast_to(alpha.astype(np.float64), (4, 2, 3)), counter, key)
+    ref = std / np.broadcast_to(beta, (4, 2, 3))
+    for dt, tol in ((nabi.float64, 1e-12), (nabi.float32, 1e-6)):
+        with nabi.device(where):
+            r = _on(where, nabi.random.stateless_gamma([4, 2, 3], [5, 6], nabi.constant(alpha),
+                                                       nabi.constant(beta), dtype=dt))
+        assert r.dtype == dt
+        np.testing.assert_allclose(r.numpy(), ref.astype(dt.as_numpy_dtype), rtol=tol)
+    with nabi.device("/CPU:0"):
+        cpu = nabi.random.stateless_gamma([4, 2, 3], [5, 6], nabi.constant(alpha),
+                                          nabi.constant(beta), dtype=nabi.float32).numpy()
+    with nabi.device(where):
+        dev = nabi.random.stateless_gamma([4, 2, 3], [5, 6], nabi.constant(alpha),
+                                          nabi.constant(beta), dtype=nabi.float32).numpy()
+    np.testing.assert_allclose(dev, cpu, rtol=2 ** -22)
+
+
+def test_stateless_gamma_distribution(where):
+    """KS tests against scipy.stats.gamma (fixed seeds) for small, unit and large alpha."""
+    from scipy import stats
+    for a, seed in ((0.3, [1, 2]), (1.0, [3, 4]), (4.5, [5, 6])):
+        with nabi.device(where):
+            g = nabi.random.stateless_gamma([3000], seed, nabi.constant(a, nabi.float64),
+                                            beta=2.0, dtype=nabi.float64).numpy()
+        assert stats.kstest(g, stats.gamma(a, scale=0.5).cdf).pvalue > 1e-3
+        assert abs(g.mean() - a / 2) < 4 * math.sqrt(a / 4 / g.size)
+
+
+def test_keras_gamma_on_gpu_equals_cpu(where):
+    from nabi import keras
+    with nabi.device("/CPU:0"):
+        cpu = keras.random.gamma((3, 4), alpha=nabi.constant(2.0), seed=7).numpy()
+    with nabi.device(where):
+        r = keras.random.gamma((3, 4), alpha=nabi.constant(2.0), seed=7)
+    np.testing.assert_allclose(r.numpy(), cpu, rtol=2 ** -22)
+
+
+def test_stateless_gamma_gradients(where):
+    """d out / d alpha by central differences of gammaincinv at the sample's CDF value
+    (implicit reparameterization), d out / d beta = -out / beta; summed over broadcasting."""
+    from scipy import special
+    alpha = np.array([0.7, 2.5, 9.0])
+    beta = 1.5
+    with nabi.device(where):
+        a = nabi.Variable(alpha)
+        b = nabi.Variable(beta, dtype=nabi.float64)
+        with nabi.GradientTape() as tape:
+            out = nabi.random.stateless_gamma([2, 3], [8, 9], a, b, dtype=nabi.float64)
+            loss = nabi.reduce_sum(out * np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]))
+        ga, gb = tape.gradient(loss, [a, b])
+        if where != "/CPU:0":
+            assert type(ga._data).__name__ == "DeviceArray"
+    std = out.numpy() * beta
+    q = special.gammainc(alpha, std)
+    h = 1e-6
+    dstd = (special.gammaincinv(alpha + h, q) - special.gammaincinv(alpha - h, q)) / (2 * h)
+    w = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    np.testing.assert_allclose(ga.numpy(), (w * dstd / beta).sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(gb.numpy(), (w * -out.numpy() / beta).sum(), rtol=1e-10)
+
+
+def test_gpu_gamma_reads_nothing(d2h):
+    with nabi.device("/GPU:0"):
+        a = nabi.Variable(np.array([0.5, 2.0, 4.0]))
+        reads, launches = d2h(lambda: nabi.random.stateless_gamma([4, 3], [1, 2], a, 2.0))
+        assert reads == 0 and launches >= 1
+
+        def grad():
+            with nabi.GradientTape() as tape:
+                out = nabi.random.stateless_gamma([4, 3], [1, 2], a, 2.0, dtype=nabi.float64)
+            return tape.gradient(out, a)
+        reads, _ = d2h(grad)
+        assert reads == 0
+        from nabi import keras
+        reads, _ = d2h(lambda: keras.random.gamma((5,), alpha=a[1], seed=3))
+        assert reads == 0
+
+
+def test_gpu_gamma_edge_values_and_errors(gpu):
+    with nabi.device("/GPU:0"):
+        r = nabi.random.stateless_gamma([4], [1, 2], nabi.constant([0.0, -1.0, np.nan, 2.0]),
+                                        dtype=nabi.float64).numpy()
+        assert r[0] == 0 and np.isnan(r[1]) and np.isnan(r[2]) and r[3] > 0
+        with pytest.raises(ValueError, match=r"\[random.stateless_gamma\].*broadcast"):
+            nabi.random.stateless_gamma([4], [1, 2], nabi.constant([1.0, 2.0, 3.0]))
+    with nabi.device("/CPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_gamma\].*alpha"):
+            nabi.random.stateless_gamma([2], [1, 2], nabi.constant([-1.0, 2.0]))

@@ -6,6 +6,9 @@
 //       uniforms in [0, 1) (drawn by the host generator); the result (rows, n) int32/int64:
 //       the first class whose softmax cdf exceeds u (NumPy's Generator.choice), -1 for a row
 //       with a NaN or +inf logit or all logits -inf.
+//   gamma_sample(alpha, counter_lo, counter_hi, key)
+//       alpha float64 (any shape) -> standard Gamma(alpha) samples of its shape (float64),
+//       sample i (flat) on the Philox substream counter + 256 * i under key.
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -67,7 +70,29 @@ Buf categorical_sample(const Buf& lb, const Buf& ub, const std::string& dtype) {
   return y;
 }
 
+Buf gamma_sample(const Buf& ab, uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
+  const char* op = "gamma_sample";
+  const DeviceBuffer& a = need(op, ab, "alpha");
+  if (a.dtype() != DType::Float64)
+    type_error(op, "alpha must be float64, got " + std::string(cuda::dtype_str(a.dtype())) +
+                       " of shape " + shape_str(a.shape()));
+  const int64_t n = a.numel();
+  if (n > std::numeric_limits<int64_t>::max() / 256)
+    value_error(op, "alpha " + shape_str(a.shape()) + " has too many elements");
+  Buf y = make_buffer(op, a.shape(), DType::Float64);
+  {
+    py::gil_scoped_release nogil;
+    nd::gamma_sample(static_cast<const double*>(a.data()), n, counter_lo, counter_hi, key,
+                     static_cast<double*>(y->data()));
+  }
+  return y;
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("gamma_sample", &gamma_sample, py::arg("alpha"), py::arg("counter_lo"),
+         py::arg("counter_hi"), py::arg("key"),
+         "Standard Gamma(alpha) samples (float64, alpha's shape), sample i on the Philox "
+         "substream counter + 256 * i under key (random_ops.py's _gamma_counter_std)");
   cm.def("categorical_sample", &categorical_sample, py::arg("logits"), py::arg("u"),
          py::arg("dtype") = "int64",
          "Samples (rows, n) of the softmax distributions of logits (rows, classes) for the "
@@ -75,13 +100,13 @@ void bind_impl(py::module_& cm) {
          "Generator.choice), -1 for a row without a distribution");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample"}); }
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample", "gamma_sample"}); }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_random_samplers) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"categorical_sample"});
+  add_entries(cm, {"categorical_sample", "gamma_sample"});
   bind_impl(cm);
 }

@@ -1,5 +1,5 @@
 // Host-side entry points of the sampling kernels behind tf.random.categorical /
-// tf.random.stateless_categorical on GPU logits: random_samplers.cu. Plain C++ declarations
+// tf.random.stateless_categorical on GPU logits and tf.random.stateless_gamma: random_samplers.cu. Plain C++ declarations
 // (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_random_samplers.cpp)
 // can call them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h
 // hold: device pointers into C-contiguous buffers, the binding validates every argument first,
@@ -21,5 +21,12 @@ namespace nabi::cuda::nd {
 // A row with a NaN or +inf logit, or all logits -inf, has no distribution: its samples are -1.
 void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
                         const double* u, int64_t n, double* cdf, DType out_dtype, void* y);
+
+// alpha (n,) float64 -> out (n,) float64 standard Gamma(alpha) samples, sample i from its own
+// Philox substream: counter (counter_lo, counter_hi) + 256 * i + call, under key (random_ops.py's
+// _gamma_counter_std: Marsaglia-Tsang, alpha == 1 by -log1p(-u), alpha == 0 gives 0, alpha < 0
+// or NaN gives NaN).
+void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
+                  uint64_t key, double* out);
 
 }  // namespace nabi::cuda::nd

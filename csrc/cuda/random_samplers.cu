@@ -1,5 +1,6 @@
-// categorical_sample (see random_sampler_launchers.h), behind tf.random.categorical and
-// tf.random.stateless_categorical on GPU logits.
+// categorical_sample and gamma_sample (see random_sampler_launchers.h), behind
+// tf.random.categorical / tf.random.stateless_categorical on GPU logits and
+// tf.random.stateless_gamma on GPU parameters.
 //
 // Algorithm: the host path samples with NumPy's Generator.choice(classes, p=softmax(row)):
 // cdf = cumsum(p) / cdf[-1], then the first class whose cdf exceeds a uniform u in [0, 1).
@@ -25,6 +26,15 @@
 // (chunks, then prefixes), so a cdf entry may differ from the host's in its last bits: a
 // sample differs only when a uniform falls within that rounding (~1e-16) of a class boundary.
 // Launches: 2 (none for empty work).
+//
+// gamma_sample (tf.random.stateless_gamma, keras.random.gamma): one thread per sample
+// (grid-stride), each on its own Philox substream (counter + 256 * i + call), running the
+// steps of random_ops.py's _gamma_counter_std (after TF's stateless gamma kernel):
+// Marsaglia-Tsang with two-value normal (Box-Muller) and uniform buffers, each refilled by one
+// Philox call and used last value first. The host's arithmetic is float64 without FMA, so the
+// kernel's products and sums are __dmul_rn / __dadd_rn; log / sincos / pow / log1p are the
+// device's (within an ulp or two of the host's C library: the samples agree to rounding, an
+// accept / reject decision flips only on such a tie). Launches: 1.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -133,6 +143,131 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+
+// ---- gamma_sample ---------------------------------------------------------------------------
+// Philox-4x32-10 (Salmon et al., SC'11) of the 128-bit counter (lo, hi) under the 64-bit key:
+// the four 32-bit words TF's PhiloxRandom (and random_ops.py's _philox) give.
+struct Words4 {
+  uint32_t w[4];
+};
+
+__device__ __forceinline__ Words4 philox(uint64_t lo, uint64_t hi, uint64_t key) {
+  uint32_t c0 = static_cast<uint32_t>(lo), c1 = static_cast<uint32_t>(lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(hi), c3 = static_cast<uint32_t>(hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int r = 0; r < 10; ++r) {
+    const uint64_t p0 = 0xD2511F53ull * c0, p1 = 0xCD9E8D57ull * c2;
+    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c1 = static_cast<uint32_t>(p1);
+    c3 = static_cast<uint32_t>(p0);
+    c0 = n0;
+    c2 = n2;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return Words4{{c0, c1, c2, c3}};
+}
+
+// [0, 1) from 52 bits of the pair (TF's Uint64ToDouble)
+__device__ __forceinline__ double u64_to_double(uint32_t x0, uint32_t x1) {
+  const uint64_t man = (static_cast<uint64_t>(x0 & 0xFFFFFu) << 32) | x1;
+  return __longlong_as_double(static_cast<long long>(man | (1023ull << 52))) - 1.0;
+}
+
+constexpr double kTwoPi = 2.0 * 3.141592653589793;  // (2.0 * np.pi, exact)
+
+// Products and sums rounded on their own, as the host's NumPy arithmetic (no FMA contraction)
+// (the host simulator's g++ build does not contract: plain operators there)
+#if defined(__CUDA_ARCH__)
+__device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ double sub(double a, double b) { return __dsub_rn(a, b); }
+#else
+__device__ __forceinline__ double mul(double a, double b) { return a * b; }
+__device__ __forceinline__ double add(double a, double b) { return a + b; }
+__device__ __forceinline__ double sub(double a, double b) { return a - b; }
+#endif
+
+// One sample's Philox substream: calls from counter + base, two-value normal and uniform
+// buffers refilled by one call each, used last value first (TF's NORMAL / UNIFORM macros).
+struct Substream {
+  uint64_t lo, hi, key, base, calls;
+  double nbuf[2], ubuf[2];
+  int nrem, urem;
+
+  __device__ Words4 next() {
+    const uint64_t off = base + calls++;
+    const uint64_t l = lo + off;
+    return philox(l, hi + (l < lo ? 1 : 0), key);
+  }
+  __device__ double normal() {
+    if (nrem == 0) {
+      const Words4 q = next();
+      const double u1 = fmax(u64_to_double(q.w[0], q.w[1]), 1e-7);
+      const double v1 = kTwoPi * u64_to_double(q.w[2], q.w[3]);
+      const double r = sqrt(-2.0 * log(u1));
+      double sn, cs;
+      sincos(v1, &sn, &cs);
+      nbuf[0] = sn * r;
+      nbuf[1] = cs * r;
+      nrem = 2;
+    }
+    return nbuf[--nrem];
+  }
+  __device__ double uniform() {
+    if (urem == 0) {
+      const Words4 q = next();
+      ubuf[0] = u64_to_double(q.w[0], q.w[1]);
+      ubuf[1] = u64_to_double(q.w[2], q.w[3]);
+      urem = 2;
+    }
+    return ubuf[--urem];
+  }
+};
+
+constexpr uint64_t kReservedPerOutput = 256;  // Philox calls between two samples' substreams
+constexpr uint64_t kGammaMaxCalls = 256;      // random_ops.py's _GAMMA_MAX_CALLS
+
+__global__ void __launch_bounds__(kThreads)
+    gamma_sample_kernel(const double* __restrict__ alpha, double* __restrict__ out, int64_t n,
+                        uint64_t lo, uint64_t hi, uint64_t key) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step) {
+    const double a = alpha[i];
+    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
+                0, 0};
+    double res = NAN;
+    if (a == 0.0) {
+      res = 0.0;
+    } else if (a == 1.0) {
+      res = -log1p(-g.uniform());
+    } else if (a > 0.0) {
+      const bool small = a < 1.0;
+      const double d = a + (small ? 2.0 / 3 : -1.0 / 3);
+      const double c = 1.0 / 3 / sqrt(d);
+      while (true) {
+        const double x = g.normal();
+        double v = add(1.0, mul(c, x));
+        if (v > 0) {
+          v = v * v * v;
+          const double u = g.uniform();
+          const double x2 = x * x;
+          if (u < sub(1.0, mul(mul(0.0331, x2), x2)) ||
+              log(u) < add(mul(0.5, x2), mul(d, add(sub(1.0, v), log(v))))) {
+            res = d * v;
+            if (small) res = res * pow(g.uniform(), 1 / a);
+            break;
+          }
+        }
+        if (g.calls >= kGammaMaxCalls) break;  // (never seen: NaN)
+      }
+    }
+    out[i] = res;
+  }
+}
+
 }  // namespace
 
 void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
@@ -162,6 +297,14 @@ void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, in
   } else {
     throw std::invalid_argument("[categorical_sample] the result must be int32 or int64");
   }
+}
+
+void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
+                  uint64_t key, double* out) {
+  if (n == 0) return;
+  gamma_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(alpha, out, n, counter_lo,
+                                                                        counter_hi, key);
+  NABI_CUDA_CHECK_LAUNCH("gamma_sample_kernel");
 }
 
 }  // namespace nabi::cuda::nd

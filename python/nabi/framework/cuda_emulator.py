@@ -1805,7 +1805,22 @@ def categorical_sample(logits, u, dtype="int64"):
     return _out(y)
 
 
-KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample"])
+def gamma_sample(alpha, counter_lo, counter_hi, key):
+    """Standard Gamma(alpha) samples (float64, alpha's shape), sample i on the Philox
+    substream counter + 256 * i under key: random_ops.py's _gamma_counter_std, which
+    csrc/cuda/random_samplers.cu's gamma_sample_kernel follows step by step."""
+    from ..ops.random_ops import _gamma_counter_std
+    a = _a(alpha, "gamma_sample", "alpha")
+    if a.dtype != np.float64:
+        raise TypeError(f"[gamma_sample] alpha must be float64, got {a.dtype} of shape "
+                        f"{tuple(a.shape)}")
+    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
+    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
+        raise OverflowError("[gamma_sample] counter_lo, counter_hi and key must be uint64")
+    return _out(_gamma_counter_std(a, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample", "gamma_sample"])
 
 
 # ---- grayscale morphology and NMS (csrc/cuda/morphology.cu, nms.cu) --------------------------

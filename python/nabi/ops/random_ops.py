@@ -735,11 +735,13 @@ def set_global_generator(generator):
 # its words 0-1 are the key, 2-3 the counter's high word) and then sample exactly as a
 # Generator in that state does. So stateless_uniform / normal / truncated_normal (and
 # stateless_split / fold_in, which draw full-range integers) give TF's numbers bit for bit.
-# categorical, binomial, poisson and gamma are deterministic in the seed but nabi's own
-# (a NumPy generator seeded by it, `stateless_generator`), as are tf.image's ops on it.
-# categorical of GPU logits samples on the device with the same numbers (_categorical_gpu);
-# binomial, poisson and gamma read GPU parameters back: NumPy's rejection samplers draw a
-# data-dependent number of values from one stream, which a kernel cannot reproduce.
+# categorical, binomial and poisson are deterministic in the seed but nabi's own (a NumPy
+# generator seeded by it, `stateless_generator`), as are tf.image's ops on it; categorical of
+# GPU logits samples on the device with the same numbers (_categorical_gpu); binomial and
+# poisson read GPU parameters back (NumPy's rejection samplers draw a data-dependent number
+# of values from one stream, which a kernel cannot reproduce). gamma is counter-based per
+# sample on the stateless key / counter (_gamma_counter_std, after TF's kernel; not checked
+# against TF's numbers), the same on the host and the GPU.
 
 
 def _seed_pair(op, seed):
@@ -865,17 +867,156 @@ def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
     return _wrap(g.poisson(lam).astype(_dt.as_dtype(dtype)._np))
 
 
+# Counter-based Gamma(alpha) sampling (stateless_gamma on every device; the GPU kernel is
+# csrc/cuda/random_samplers.cu's gamma_sample_kernel, the same steps): sample i of the flat
+# output draws from its own Philox substream, the counter (state counter + 256 * i + call),
+# after TF's stateless gamma kernel: Marsaglia-Tsang (d = alpha - 1/3, or alpha + 2/3 and a
+# final u^(1/alpha) for alpha < 1; c = 1 / (3 sqrt d)), normals and uniforms from two
+# two-value buffers each refilled by one Philox call (Box-Muller on the 4 words; two 52-bit
+# doubles), used last value first; alpha == 1 is -log1p(-u). A sample that has not accepted
+# after _GAMMA_MAX_CALLS calls (never seen: the acceptance rate is > 95%) is NaN; alpha < 0 or
+# NaN gives NaN, alpha == 0 gives 0.
+_GAMMA_MAX_CALLS = 256
+
+
+def _gamma_counter_std(alpha, counter, key):
+    """Standard Gamma(alpha) samples (float64, alpha's shape) of the Philox stream at
+    counter (lo, hi) under key, sample i on its own substream (see the comment above)."""
+    a = np.ascontiguousarray(alpha, np.float64).reshape(-1)
+    n = a.size
+    out = np.full(n, np.nan)
+    base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
+    calls = np.zeros(n, np.uint64)
+    nbuf, ubuf = np.zeros((n, 2)), np.zeros((n, 2))
+    nrem, urem = np.zeros(n, np.int64), np.zeros(n, np.int64)
+
+    def words(m):
+        lo, hi = _counter_add(counter, base[m] + calls[m])
+        calls[m] += np.uint64(1)
+        return _philox(lo, hi, key)
+
+    def normal(m):
+        refill = m & (nrem == 0)
+        if refill.any():
+            w = words(refill)
+            s, c = _box_muller_double(w[:, 0], w[:, 1], w[:, 2], w[:, 3])
+            nbuf[refill] = np.stack([s, c], axis=1)
+            nrem[refill] = 2
+        nrem[m] -= 1
+        return nbuf[m, nrem[m]]
+
+    def uniform(m):
+        refill = m & (urem == 0)
+        if refill.any():
+            w = words(refill)
+            ubuf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
+                                     _u64_to_double(w[:, 2], w[:, 3])], axis=1)
+            urem[refill] = 2
+        urem[m] -= 1
+        return ubuf[m, urem[m]]
+
+    out[a == 0] = 0.0
+    one = a == 1
+    if one.any():
+        out[one] = -np.log1p(-uniform(one))
+    small = a < 1
+    with np.errstate(all="ignore"):
+        d = a + np.where(small, 2.0 / 3, -1.0 / 3)
+        c = 1.0 / 3 / np.sqrt(d)
+    active = (a > 0) & ~one
+    while active.any():
+        x = np.zeros(n)
+        x[active] = normal(active)
+        with np.errstate(all="ignore"):
+            v = 1 + c * x
+            ok = active & (v > 0)
+            v = v * v * v
+            u = np.zeros(n)
+            u[ok] = uniform(ok)
+            x2 = x * x
+            acc = ok & ((u < 1 - 0.0331 * x2 * x2) | (np.log(u) < 0.5 * x2 + d * (1 - v + np.log(v))))
+            res = d * v
+            sm = acc & small
+            if sm.any():
+                b = uniform(sm)
+                res[sm] = res[sm] * np.power(b, 1 / a[sm])
+        out[acc] = res[acc]
+        active &= ~acc
+        active &= calls < np.uint64(_GAMMA_MAX_CALLS)
+    return out.reshape(np.shape(alpha))
+
+
 def stateless_gamma(shape, seed, alpha, beta=None, dtype=_dt.float32, name=None):
     """Gamma(alpha) samples divided by the rate beta, of `shape` (alpha, beta broadcast to
-    it); differentiable w.r.t. float Tensors alpha (implicit reparameterization) and beta."""
-    g = stateless_generator("random.stateless_gamma", seed)
+    it): counter-based per sample (_gamma_counter_std above), so GPU parameters are sampled on
+    the device (csrc/cuda/random_samplers.cu) with the same numbers, nothing read back.
+    Differentiable w.r.t. float Tensors alpha (implicit reparameterization) and beta."""
+    op = "random.stateless_gamma"
+    st = stateless_stream(op, seed)._read().view(np.uint64)
     shp = _shape(shape)
+    out_dt = _dt.as_dtype(dtype)._np
+    gpu = _stateless_gamma_gpu(op, st, shp, alpha, beta, out_dt)
+    if gpu is not None:
+        return gpu
     a = np.broadcast_to(_host_value(alpha).astype(np.float64), shp)
+    if np.any(a < 0):
+        raise ValueError(f"[{op}] alpha must be >= 0, got a minimum of {a.min()}")
     b = np.broadcast_to(_host_value(1.0 if beta is None else beta).astype(np.float64), shp)
-    std = g.standard_gamma(a)
-    out = _wrap((std / b).astype(_dt.as_dtype(dtype)._np))
+    std = _gamma_counter_std(a, (st[0], st[1]), st[2])
+    out = _wrap((std / b).astype(out_dt))
     from .special_more_ops import attach_gamma_grad  # (TF's implicit alpha gradient)
     return attach_gamma_grad(out, alpha, beta, std, b, 0)
+
+
+def _stateless_gamma_gpu(op, st, shp, alpha, beta, out_dt):
+    """stateless_gamma on the device when alpha (or beta) is a GPU tensor and the dtype a GPU
+    float; None otherwise. The gradient stays on the device: d out/d alpha =
+    -igamma_grad_a(alpha, std) / igamma_dx(alpha, std) / beta (0 where std is 0), d out/d beta
+    = -out / beta."""
+    from ._common import Tensor, _tapes, record
+    from ..framework.device import DeviceArray, backend, to_device
+    arrs = [getattr(v, "_data", None) for v in (alpha, beta)]
+    if not any(type(x) is DeviceArray for x in arrs) or out_dt not in (np.float32, np.float64):
+        return None
+
+    def dev(v):
+        x = v._data if hasattr(v, "_data") else np.asarray(v)
+        if type(x) is not DeviceArray:
+            x = to_device(np.ascontiguousarray(np.asarray(x)), "cuda")
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"[{op}] alpha and beta must be numeric, got dtype {x.dtype}")
+        try:
+            np.broadcast_shapes(x.shape, shp)
+        except ValueError:
+            raise ValueError(f"[{op}] alpha / beta of shape {x.shape} does not broadcast to "
+                             f"shape {shp}") from None
+        return np.broadcast_to(x.astype(np.float64), shp)
+
+    a = dev(alpha)
+    b = dev(1.0 if beta is None else beta)
+    std = DeviceArray(backend().gamma_sample(a.buf, int(st[0]), int(st[1]), int(st[2])))
+    out = _host_wrap((std / b).astype(out_dt))
+    ins = [t for t in (alpha, beta) if isinstance(t, Tensor) and t._data.dtype.kind == "f"]
+    if not _tapes or not ins:
+        return out
+    from ._common import unbroadcast
+    from .special_more_ops import _kernel
+
+    def backward(g, needs):
+        res = []
+        for t in ins:
+            if t is alpha:
+                with np.errstate(all="ignore"):
+                    d = -_kernel("igamma_grad_a", a, std) / _kernel("igamma_dx", a, std)
+                d = np.where(std > 0, d, 0.0) / b
+            else:
+                d = -(std / b) / b
+            gd = to_device(g, "cuda").astype(np.float64) * d
+            r = unbroadcast(gd, tuple(t._data.shape)).astype(t._data.dtype)
+            res.append(r if type(t._data) is DeviceArray else to_device(r, "cpu"))
+        return tuple(res)
+    record(tuple(ins), out, backward, None, "random.stateless_gamma")
+    return out
 
 
 def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
