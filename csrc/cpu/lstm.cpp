@@ -292,12 +292,15 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
     if (db) std::fill(db, db + G, T(0));
     return;
   }
-  // dgates (B, T, 4U) and the [Hprev | X] rows (B, T, U + D): one work buffer, fully written
-  // before it is read (no zero-filling), kept by the calling thread for the next call.
-  const int64_t HD = U + D;
+  // dgates (B, T, 4U), the [Hprev | X] rows (B, T, U + D) and the per-thread weight-gradient
+  // parts (below): one work buffer, each piece fully written before it is read (no
+  // zero-filling), kept by the calling thread for the next call.
+  const int64_t HD = U + D, WS = HD * G + G;
+  const int nt = max_threads();
   std::unique_ptr<T[]> big;
-  T* dG = work_buffer<T>(static_cast<size_t>(B * Tn * (G + HD)), big);
+  T* dG = work_buffer<T>(static_cast<size_t>(B * Tn * (G + HD) + nt * WS), big);
   T* hx = dG + B * Tn * G;
+  T* parts = hx + B * Tn * HD;
   // dh0 / dc0 double as the running dh / dc of each thread's rows.
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   std::memcpy(dc0, d_cT, static_cast<size_t>(B * U) * sizeof(T));
@@ -311,12 +314,10 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
   const bool fused512 = std::is_same_v<T, float> && default_acts && rnn::simd_level() == 2;
   // Rows (b, t) of [h_{s-1} | x_t] (by input time), so dR and dW come from ONE GEMM
   // [Hprev X]^T @ dgates (dgates packed once, and M = U + D fills the micro-kernel rows).
-  const int nt = max_threads();
   // Per-thread weight gradients [dR; dW] (U + D, 4U) then db (4U): written by a thread's
   // first chunk (GEMM beta 0), accumulated by its next ones (beta 1), summed at the end.
-  const int64_t WS = HD * G + G;
-  std::unique_ptr<T[]> parts(new T[static_cast<size_t>(nt * WS)]);
   std::vector<char> fresh(static_cast<size_t>(nt), 1);  // a thread's part not yet written
+  bool direct = false;  // the single chunk wrote the outputs itself
   for_batch_chunks(B, Tn * (rnn::step_cost(U, 4) + 6 * D * G + 2 * U * G),
                    [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
@@ -382,7 +383,7 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
     // This chunk's share of the weight gradients, while its dgates are still in cache.
     const bool first = fresh[tid] != 0;
     fresh[tid] = 0;
-    T* part = parts.get() + tid * WS;
+    T* part = parts + tid * WS;
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * G;
     for (int64_t bi = rb; bi < re; ++bi)
@@ -393,11 +394,19 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
         std::memcpy(row, hp, static_cast<size_t>(U) * sizeof(T));
         std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
       }
-    // [dR; dW] (U + D, 4U): R's rows first, then W's.
-    gemm(true, false, HD, G, rows, T(1), hx + rb * Tn * HD, HD, dGb, G, first ? T(0) : T(1),
-         part, G);
+    const T* hxb = hx + rb * Tn * HD;
+    if (rb == 0 && re == B && rows < 256) {
+      // The only chunk, and short (stateful batch-1 steps): straight into the outputs with
+      // two GEMMs; merging would save little packing but cost a pass over the parts.
+      direct = true;
+      gemm(true, false, U, G, rows, T(1), hxb, HD, dGb, G, T(0), dR, G);
+      if (dW && D > 0) gemm(true, false, D, G, rows, T(1), hxb + U, HD, dGb, G, T(0), dW, G);
+    } else {
+      // [dR; dW] (U + D, 4U): R's rows first, then W's.
+      gemm(true, false, HD, G, rows, T(1), hxb, HD, dGb, G, first ? T(0) : T(1), part, G);
+    }
     if (db) {
-      T* pdb = part + HD * G;
+      T* pdb = direct ? db : part + HD * G;
       if (fuse_db) {
         for (int64_t j = 0; j < G; ++j)
           pdb[j] = first ? static_cast<T>(dbd[j]) : pdb[j] + static_cast<T>(dbd[j]);
@@ -411,17 +420,21 @@ void lstm_backward(const T* d_out, const T* d_hT, const T* d_cT, const T* x, con
       rnn::input_grads(x + rb * Tn * D, W, dGb, G, rows, D, G, static_cast<T*>(nullptr),
                        static_cast<T*>(nullptr), dx + rb * Tn * D);
   });
-  std::fill(dR, dR + U * G, T(0));
-  if (dW) std::fill(dW, dW + D * G, T(0));
-  if (db) std::fill(db, db + G, T(0));
+  if (direct) return;
+  bool written = false;  // the first used part is copied, the others added
   for (int t = 0; t < nt; ++t) {
     if (fresh[t]) continue;  // this thread got no chunk
-    const T* p = parts.get() + t * WS;
-    for (int64_t j = 0; j < U * G; ++j) dR[j] += p[j];
-    if (dW)
-      for (int64_t j = 0; j < D * G; ++j) dW[j] += p[U * G + j];
-    if (db)
-      for (int64_t j = 0; j < G; ++j) db[j] += p[HD * G + j];
+    const T* p = parts + t * WS;
+    auto put = [written](T* dst, const T* src, int64_t n) {
+      if (!written)
+        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
+      else
+        for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+    };
+    put(dR, p, U * G);
+    if (dW) put(dW, p + U * G, D * G);
+    if (db) put(db, p + HD * G, G);
+    written = true;
   }
 }
 
