@@ -875,6 +875,16 @@ def _cuda_hand():
          lambda: cb.nms_overlaps(_dev(3, 3), _dev(2), 1, 0.5, 0.0)),
         ("nms_overlaps", "max_output-2^31",
          lambda: cb.nms_overlaps(_dev(3, 3), _dev(3), 2 ** 31, 0.5, 0.0)),
+        ("draw_boxes", "images-3d",
+         lambda: cb.draw_boxes(_dev(2, 2, 3), _dev(1, 1, 4), _dev(1, 3))),
+        ("draw_boxes", "boxes-batch",
+         lambda: cb.draw_boxes(_dev(1, 2, 2, 3), _dev(2, 1, 4), _dev(1, 3))),
+        ("draw_boxes", "colors-depth",
+         lambda: cb.draw_boxes(_dev(1, 2, 2, 3), _dev(1, 1, 4), _dev(1, 4))),
+        ("draw_boxes", "colors-empty",
+         lambda: cb.draw_boxes(_dev(1, 2, 2, 3), _dev(1, 1, 4), _dev(0, 3))),
+        ("draw_boxes", "colors-dtype", lambda: cb.draw_boxes(
+            _dev(1, 2, 2, 3), _dev(1, 1, 4), _dev(1, 3, dtype=np.float64))),
         # bit-level ops (bind_cuda_bitwise.cpp): int32/int64 of one dtype, broadcastable
         ("bitwise", "op", lambda: cb.bitwise("nand", _idx(1, 2), _idx(1, 2))),
         ("bitwise", "float", lambda: cb.bitwise("and", x, x)),

@@ -550,6 +550,19 @@ def test_draw_bounding_boxes(where, rng, depth, colors):
     np.testing.assert_array_equal(y.numpy(), ref)
 
 
+def test_draw_boxes_kernel_direct(backend, rng):
+    img = rng.random((2, 5, 6, 2))
+    bx = (rng.random((2, 7, 4)) * 1.4 - 0.2).astype(F32)
+    bx[0, 6] = [np.nan, 0.1, 0.5, 0.5]  # a non-finite corner: skipped by the kernel
+    table = rng.random((3, 2))
+    ref = ref_draw(img, np.where(np.isnan(bx), 0, bx)[:, :6].copy(), table)
+    ref = np.concatenate([ref[:1], ref_draw(img[1:], bx[1:], table)])
+    B = backend.DeviceBuffer.from_numpy
+    out = backend.draw_boxes(B(img), B(bx), B(table)).numpy()
+    np.testing.assert_array_equal(out, ref)
+    with pytest.raises(ValueError, match=r"\[draw_boxes\] colors"):
+        backend.draw_boxes(B(img), B(bx), B(np.zeros((0, 2))))
+
 def test_draw_bounding_boxes_errors(where):
     ti, tb = _on(where, np.zeros((1, 4, 4, 3), F32), np.zeros((2, 1, 4), F32))
     with pytest.raises(ValueError, match=r"\[draw_bounding_boxes\] boxes"):

@@ -20,10 +20,14 @@ gamma_sample_kernel). Its reference here is a scalar Python loop with its own Py
 Philox; the gradient w.r.t. alpha is checked against central differences of
 scipy.special.gammaincinv at the sample's CDF value, w.r.t. beta against -out / beta.
 
-Not moved: stateless_binomial / stateless_poisson (and random.gamma / poisson,
-Generator.binomial) sample with NumPy's rejection samplers, which draw a data-dependent number
-of values from one shared stream: the GPU cannot give the CPU's numbers without reading the
-parameters, so those ops keep their host path.
+tf.random.stateless_poisson likewise (Knuth below rate 10, Hormann's PTRS above, after TF's
+Poisson kernel; random_ops.py's _poisson_counter, the kernel's poisson_sample_kernel), checked
+against a scalar Python loop and a chi-square test on the Poisson pmf.
+
+Not moved: stateless_binomial (and random.gamma / poisson, Generator.binomial) sample with
+NumPy's rejection samplers, which draw a data-dependent number of values from one shared
+stream: the GPU cannot give the CPU's numbers without reading the parameters, so those ops
+keep their host path.
 """
 import math
 
@@ -471,3 +475,115 @@ def test_gpu_gamma_edge_values_and_errors(gpu):
     with nabi.device("/CPU:0"):
         with pytest.raises(ValueError, match=r"\[random.stateless_gamma\].*alpha"):
             nabi.random.stateless_gamma([2], [1, 2], nabi.constant([-1.0, 2.0]))
+
+
+# ---------------------------------------------------------------- poisson
+def poisson_ref(lam, counter, key):
+    """Poisson counts (float64), sample i on the substream counter + 256 * i (a scalar loop:
+    Knuth below 10, Hormann's PTRS above)."""
+    out = []
+    for i, r in enumerate(np.asarray(lam, np.float64).reshape(-1).tolist()):
+        state = {"call": 0, "u": []}
+
+        def uniform():
+            if not state["u"]:
+                w = philox_ref((counter + 256 * i + state["call"]) % 2 ** 128, key)
+                state["call"] += 1
+                state["u"] = [u64_double(w[0], w[1]), u64_double(w[2], w[3])]
+            return state["u"].pop()
+
+        if not r >= 0:
+            out.append(math.nan)
+        elif r < 10:
+            limit, prod, x = math.exp(-r), 1.0, 0
+            while True:
+                prod *= uniform()
+                if prod <= limit:
+                    break
+                x += 1
+            out.append(float(x))
+        else:
+            b = 0.931 + 2.53 * math.sqrt(r)
+            a = -0.059 + 0.02483 * b
+            inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+            vr = 0.9277 - 3.6224 / (b - 2)
+            while True:
+                u = uniform() - 0.5
+                v = uniform()
+                us = 0.5 - abs(u)
+                k = math.floor((2 * a / us + b) * u + r + 0.43)
+                if us >= 0.07 and v <= vr:
+                    break
+                if k < 0 or (us < 0.013 and v > us):
+                    continue
+                if math.log(v * inv_alpha / (a / (us * us) + b)) <= \
+                        -r + k * math.log(r) - math.lgamma(k + 1):
+                    break
+            out.append(float(k))
+    return np.array(out).reshape(np.shape(lam))
+
+
+def test_poisson_kernel_matches_reference(backend):
+    lam = np.array([[0.0, 0.5, 3.0, 9.99, 10.0], [37.5, 1000.0, -1.0, np.nan, 1e-9]])
+    counter, key = (2 ** 64 - 2) + (9 << 64), 0xFEDCBA9876543210
+    y = _np(backend, backend.poisson_sample(_buf(backend, lam), counter & (2 ** 64 - 1),
+                                            counter >> 64, key))
+    ref = poisson_ref(lam, counter, key)
+    assert y.dtype == np.float64 and y.shape == lam.shape
+    np.testing.assert_array_equal(y, ref)
+    assert y[0, 0] == 0 and np.isnan(y[1, 2]) and np.isnan(y[1, 3])
+
+
+def test_poisson_kernel_empty_and_errors(backend):
+    y = backend.poisson_sample(_buf(backend, np.zeros((2, 0))), 0, 0, 0)
+    assert tuple(y.shape) == (2, 0)
+    with pytest.raises(TypeError, match=r"\[poisson_sample\]"):
+        backend.poisson_sample(_buf(backend, np.ones(3, np.float32)), 0, 0, 0)
+
+
+def test_stateless_poisson_equals_reference_on_every_device(where):
+    lam = np.array([[0.5, 4.0, 12.0, 150.0]], np.float32)
+    counter, key = stateless_counter([11, 12])
+    ref = poisson_ref(np.broadcast_to(lam.astype(np.float64), (3, 4)), counter, key)
+    for dt in (nabi.int32, nabi.int64, nabi.float32, nabi.float64):
+        with nabi.device(where):
+            r = _on(where, nabi.random.stateless_poisson([3, 4], [11, 12], nabi.constant(lam),
+                                                         dtype=dt))
+        assert r.dtype == dt
+        np.testing.assert_array_equal(r.numpy(), ref.astype(dt.as_numpy_dtype))
+
+
+def test_stateless_poisson_distribution(where):
+    from scipy import stats
+    for lam, seed in ((2.5, [1, 5]), (30.0, [2, 6])):
+        with nabi.device(where):
+            g = nabi.random.stateless_poisson([4000], seed, nabi.constant(lam),
+                                              dtype=nabi.int64).numpy()
+        ks = np.arange(int(3 * lam) + 10)
+        obs = np.array([(g == k).sum() for k in ks])
+        exp = stats.poisson(lam).pmf(ks) * g.size
+        m = exp > 5
+        chi = stats.chisquare(obs[m], exp[m] * obs[m].sum() / exp[m].sum())
+        assert chi.pvalue > 1e-3
+        assert abs(g.mean() - lam) < 4 * math.sqrt(lam / g.size)
+
+
+def test_gpu_poisson_reads_nothing(d2h):
+    with nabi.device("/GPU:0"):
+        lam = nabi.constant(np.array([1.0, 20.0]))
+        reads, launches = d2h(lambda: nabi.random.stateless_poisson([3, 2], [1, 2], lam))
+        assert reads == 0 and launches >= 1
+        r = nabi.random.stateless_poisson([3, 2], [1, 2], lam)
+    assert type(r._data).__name__ == "DeviceArray"
+
+
+def test_gpu_poisson_errors(gpu):
+    with nabi.device("/GPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_poisson\].*broadcast"):
+            nabi.random.stateless_poisson([4], [1, 2], nabi.constant([1.0, 2.0, 3.0]))
+        r = nabi.random.stateless_poisson([2], [1, 2], nabi.constant([-1.0, 2.0]),
+                                          dtype=nabi.float64).numpy()
+        assert np.isnan(r[0]) and r[1] >= 0
+    with nabi.device("/CPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_poisson\].*lam"):
+            nabi.random.stateless_poisson([2], [1, 2], nabi.constant([-1.0, 2.0]))

@@ -1,5 +1,5 @@
-// nabi._C.cuda_backend: greedy hard non-max suppression on DeviceBuffers (csrc/cuda/nms.cu;
-// semantics in csrc/cuda/morph_nms_launchers.h).
+// nabi._C.cuda_backend: greedy hard non-max suppression and box drawing on DeviceBuffers
+// (csrc/cuda/nms.cu, draw_boxes.cu; semantics in csrc/cuda/morph_nms_launchers.h).
 //
 //   nms(boxes, scores, max_output, iou_threshold, score_threshold) -> (idx, count)
 //       boxes (G, n, 4) and scores (G, n) float32: G independent problems; idx (G, max_output)
@@ -7,6 +7,10 @@
 //   nms_overlaps(overlaps, scores, max_output, threshold, score_threshold) -> (idx, count)
 //       overlaps (n, n) and scores (n,) float32; idx (1, max_output), count (1,).
 // The thresholds are compared in float32 (the caller rounds them as the host path does).
+//   draw_boxes(images, boxes, colors) -> out   (csrc/cuda/draw_boxes.cu)
+//       images (n, h, w, depth) float32/float64, boxes (n, k, 4) float32, colors (nt, depth)
+//       of the images' dtype: the outlines of tf.image.draw_bounding_boxes, box j in colour
+//       colors[j % nt] (the last box wins where outlines cross).
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -98,7 +102,36 @@ py::tuple nms_overlaps(const Buf& ob, const Buf& sb, int64_t max_output, double 
   return run(op, nullptr, &o, s, 1, n, max_output, threshold, score_threshold);
 }
 
+Buf draw_boxes(const Buf& ib, const Buf& bb, const Buf& tb) {
+  const char* op = "draw_boxes";
+  const DeviceBuffer& img = need_float(op, ib, "images");
+  const DeviceBuffer& b = need(op, bb, "boxes");
+  const DeviceBuffer& t = need(op, tb, "colors");
+  need_f32(op, b, "boxes");
+  same_dtype(op, img, "images", t, "colors");
+  if (img.ndim() != 4)
+    value_error(op, "images must be 4-D (batch, H, W, depth), got " + shape_str(img.shape()));
+  const auto& is = img.shape();
+  if (b.ndim() != 3 || b.shape()[0] != is[0] || b.shape()[2] != 4)
+    value_error(op, "boxes must be (batch=" + std::to_string(is[0]) + ", num_boxes, 4), got " +
+                        shape_str(b.shape()));
+  if (t.ndim() != 2 || t.shape()[1] != is[3] || (t.shape()[0] == 0 && b.shape()[1] > 0))
+    value_error(op, "colors must be (num_colors >= 1, depth=" + std::to_string(is[3]) +
+                        "), got " + shape_str(t.shape()));
+  Buf out = make_buffer(op, is, img.dtype());
+  {
+    py::gil_scoped_release nogil;
+    nd::draw_boxes(img.dtype(), img.data(), is[0], is[1], is[2], is[3],
+                   static_cast<const float*>(b.data()), b.shape()[1], t.data(), t.shape()[0],
+                   out->data());
+  }
+  return out;
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("draw_boxes", &draw_boxes, py::arg("images"), py::arg("boxes"), py::arg("colors"),
+         "images (n, h, w, depth) with the 1-pixel outlines of boxes (n, k, 4) float32 in "
+         "colors[j % num_colors] (num_colors, depth): tf.image.draw_bounding_boxes");
   cm.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("max_output"),
          py::arg("iou_threshold"), py::arg("score_threshold"),
          "Greedy hard NMS of G problems: boxes (G, n, 4), scores (G, n) float32 -> (indices "
@@ -108,13 +141,15 @@ void bind_impl(py::module_& cm) {
          "Greedy hard NMS on an (n, n) overlap matrix -> (indices (1, max_output), counts (1,))");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"nms", "nms_overlaps"}); }
+void bind_impl(py::module_& cm) {
+  def_unavailable(cm, {"nms", "nms_overlaps", "draw_boxes"});
+}
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_nms) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"nms", "nms_overlaps"});
+  add_entries(cm, {"nms", "nms_overlaps", "draw_boxes"});
   bind_impl(cm);
 }

@@ -9,6 +9,9 @@
 //   gamma_sample(alpha, counter_lo, counter_hi, key)
 //       alpha float64 (any shape) -> standard Gamma(alpha) samples of its shape (float64),
 //       sample i (flat) on the Philox substream counter + 256 * i under key.
+//   poisson_sample(lam, counter_lo, counter_hi, key)
+//       lam float64 (any shape) -> Poisson(lam) counts of its shape (float64), the same
+//       substreams.
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -88,7 +91,29 @@ Buf gamma_sample(const Buf& ab, uint64_t counter_lo, uint64_t counter_hi, uint64
   return y;
 }
 
+Buf poisson_sample(const Buf& lb, uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
+  const char* op = "poisson_sample";
+  const DeviceBuffer& lam = need(op, lb, "lam");
+  if (lam.dtype() != DType::Float64)
+    type_error(op, "lam must be float64, got " + std::string(cuda::dtype_str(lam.dtype())) +
+                       " of shape " + shape_str(lam.shape()));
+  const int64_t n = lam.numel();
+  if (n > std::numeric_limits<int64_t>::max() / 256)
+    value_error(op, "lam " + shape_str(lam.shape()) + " has too many elements");
+  Buf y = make_buffer(op, lam.shape(), DType::Float64);
+  {
+    py::gil_scoped_release nogil;
+    nd::poisson_sample(static_cast<const double*>(lam.data()), n, counter_lo, counter_hi, key,
+                       static_cast<double*>(y->data()));
+  }
+  return y;
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("poisson_sample", &poisson_sample, py::arg("lam"), py::arg("counter_lo"),
+         py::arg("counter_hi"), py::arg("key"),
+         "Poisson(lam) counts (float64, lam's shape), sample i on the Philox substream "
+         "counter + 256 * i under key (random_ops.py's _poisson_counter)");
   cm.def("gamma_sample", &gamma_sample, py::arg("alpha"), py::arg("counter_lo"),
          py::arg("counter_hi"), py::arg("key"),
          "Standard Gamma(alpha) samples (float64, alpha's shape), sample i on the Philox "
@@ -100,13 +125,13 @@ void bind_impl(py::module_& cm) {
          "Generator.choice), -1 for a row without a distribution");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample", "gamma_sample"}); }
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample", "gamma_sample", "poisson_sample"}); }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_random_samplers) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"categorical_sample", "gamma_sample"});
+  add_entries(cm, {"categorical_sample", "gamma_sample", "poisson_sample"});
   bind_impl(cm);
 }

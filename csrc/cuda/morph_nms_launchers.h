@@ -44,3 +44,16 @@ void nms(const float* boxes, const float* overlaps, const float* scores, int64_t
          int64_t max_out, float thr, float score_thr, int32_t* idx, int32_t* count);
 
 }  // namespace nabi::cuda::nd
+
+namespace nabi::cuda::nd {
+
+// ---- draw_boxes.cu --------------------------------------------------------------------------
+// out = img (n, h, w, depth) of dtype (float32 / float64) with the 1-pixel outlines of boxes
+// (n, k, 4) float32 (y_min, x_min, y_max, x_max, normalised) painted in colour table[j % nt]
+// (table (nt, depth) of dtype) for box j; a pixel covered by several outlines takes the last
+// box's colour. Corners: trunc(float32(coord) * float32(side - 1)); a box with r0 > r1,
+// c0 > c1 or a non-finite corner is skipped.
+void draw_boxes(DType dtype, const void* img, int64_t n, int64_t h, int64_t w, int64_t depth,
+                const float* boxes, int64_t k, const void* table, int64_t nt, void* out);
+
+}  // namespace nabi::cuda::nd

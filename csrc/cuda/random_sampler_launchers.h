@@ -1,5 +1,6 @@
 // Host-side entry points of the sampling kernels behind tf.random.categorical /
-// tf.random.stateless_categorical on GPU logits and tf.random.stateless_gamma: random_samplers.cu. Plain C++ declarations
+// tf.random.stateless_categorical on GPU logits, tf.random.stateless_gamma and
+// tf.random.stateless_poisson: random_samplers.cu. Plain C++ declarations
 // (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_random_samplers.cpp)
 // can call them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h
 // hold: device pointers into C-contiguous buffers, the binding validates every argument first,
@@ -28,5 +29,11 @@ void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, in
 // or NaN gives NaN).
 void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
                   uint64_t key, double* out);
+
+// lam (n,) float64 -> out (n,) float64 Poisson(lam) counts, sample i on its own substream as
+// gamma_sample (random_ops.py's _poisson_counter: Knuth for lam < 10, PTRS above; NaN for a
+// negative or NaN rate).
+void poisson_sample(const double* lam, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
+                    uint64_t key, double* out);
 
 }  // namespace nabi::cuda::nd

@@ -35,6 +35,11 @@
 // kernel's products and sums are __dmul_rn / __dadd_rn; log / sincos / pow / log1p are the
 // device's (within an ulp or two of the host's C library: the samples agree to rounding, an
 // accept / reject decision flips only on such a tie). Launches: 1.
+//
+// poisson_sample (tf.random.stateless_poisson): the same layout (one thread per sample, its
+// own substream, the uniform buffer) running random_ops.py's _poisson_counter: Knuth's
+// product of uniforms for lam < 10, Hormann's transformed rejection (PTRS) for lam >= 10, as
+// TF's Poisson kernel. Launches: 1.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -268,6 +273,59 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// ---- poisson_sample -------------------------------------------------------------------------
+__global__ void __launch_bounds__(kThreads)
+    poisson_sample_kernel(const double* __restrict__ lam, double* __restrict__ out, int64_t n,
+                          uint64_t lo, uint64_t hi, uint64_t key) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step) {
+    const double r = lam[i];
+    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
+                0, 0};
+    double res = NAN;
+    if (r >= 0 && r < 10) {  // Knuth: multiply uniforms until the product reaches exp(-r)
+      const double limit = exp(-r);
+      double prod = 1.0, x = 0.0;
+      while (true) {
+        prod = prod * g.uniform();
+        if (prod <= limit) {
+          res = x;
+          break;
+        }
+        x += 1;
+        if (g.calls >= kGammaMaxCalls) break;
+      }
+    } else if (r >= 10) {  // Hormann's PTRS
+      const double log_r = log(r);
+      const double b = add(0.931, mul(2.53, sqrt(r)));
+      const double a = add(-0.059, mul(0.02483, b));
+      const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+      const double vr = 0.9277 - 3.6224 / (b - 2);
+      while (true) {
+        const double u = g.uniform() - 0.5;
+        const double v = g.uniform();
+        const double us = 0.5 - fabs(u);
+        const double k = floor(add(add(mul(add(2 * a / us, b), u), r), 0.43));
+        if (us >= 0.07 && v <= vr) {
+          res = k;
+          break;
+        }
+        if (!(k < 0 || (us < 0.013 && v > us))) {
+          const double s = log(v * inv_alpha / add(a / (us * us), b));
+          const double t = sub(add(-r, mul(k, log_r)), lgamma(k + 1));
+          if (s <= t) {
+            res = k;
+            break;
+          }
+        }
+        if (g.calls >= kGammaMaxCalls) break;
+      }
+    }
+    out[i] = res;
+  }
+}
+
 }  // namespace
 
 void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
@@ -305,6 +363,14 @@ void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t 
   gamma_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(alpha, out, n, counter_lo,
                                                                         counter_hi, key);
   NABI_CUDA_CHECK_LAUNCH("gamma_sample_kernel");
+}
+
+void poisson_sample(const double* lam, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
+                    uint64_t key, double* out) {
+  if (n == 0) return;
+  poisson_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
+      lam, out, n, counter_lo, counter_hi, key);
+  NABI_CUDA_CHECK_LAUNCH("poisson_sample_kernel");
 }
 
 }  // namespace nabi::cuda::nd

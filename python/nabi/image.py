@@ -17,8 +17,7 @@ import math as _pymath
 import numpy as np
 
 from . import dtypes as _dt
-from .framework.device import (DeviceArray, current_device, host_scope, take,
-                               to_device)
+from .framework.device import DeviceArray, current_device, host_scope, to_device
 from .framework.device import backend as _dev_backend
 from .framework.tensor import Tensor, _wrap
 from .ops._common import t_
@@ -1325,11 +1324,11 @@ def draw_bounding_boxes(images, boxes, colors=None, name=None):
 
 
 def _draw_boxes_gpu(op, x, boxes, colors):
-    """draw_bounding_boxes of GPU images on the device, nothing read back: the corners of
-    every box (the host formula: float32 products truncated toward 0), then for each pixel the
-    last box whose outline covers it (the host loop paints boxes in order, so the last one
-    wins), found over chunks of boxes by comparisons and a max; its colour is gathered from
-    the table. A box with a non-finite corner is skipped here (the host path raises)."""
+    """draw_bounding_boxes of GPU images on the device, nothing read back: cuda_backend.
+    draw_boxes (csrc/cuda/draw_boxes.cu), one thread per pixel finding the last box whose
+    outline covers it (the host loop paints boxes in order, so the last one wins), corners by
+    the host formula (float32 products truncated toward 0). A box with a non-finite corner
+    is skipped here (the host path raises)."""
     img = x._data
     n, h, w, depth = img.shape
     bd = boxes._data if isinstance(boxes, Tensor) else np.asarray(boxes, np.float32)
@@ -1347,45 +1346,10 @@ def _draw_boxes_gpu(op, x, boxes, colors):
     if cd.ndim != 2 or cd.shape[1] < depth:
         raise ValueError(f"[{op}] colors must be (num_colors, >= depth={depth}), got shape "
                          f"{tuple(cd.shape)}")
-    k = bx.shape[1]
-    if k == 0 or img.size == 0:
-        return _wrap(img)
     table = to_device(cd, "cuda")
     table = table if table.dtype == np.float32 else table.astype(np.float32)
     table = table[:, :depth].astype(img.dtype)
-
-    def corner(i, side):
-        v = np.clip(np.multiply(bx[:, :, i], np.float32(side - 1)), np.float32(-2.0 ** 31),
-                    np.float32(2.0 ** 31))
-        return np.where(np.less(v, 0), np.ceil(v), np.floor(v)).astype(np.int64)
-    r0, c0, r1, c1 = corner(0, h), corner(1, w), corner(2, h), corner(3, w)
-    finite = np.isfinite(bx).all(axis=2)
-    valid = (finite & np.less_equal(r0, r1) & np.less_equal(c0, c1) & np.less(r0, h)
-             & np.greater_equal(r1, 0) & np.less(c0, w) & np.greater_equal(c1, 0))
-    yy = DeviceArray(_dev_backend().arange(0, 1, h, "int64")).reshape(1, 1, h, 1)
-    xx = DeviceArray(_dev_backend().arange(0, 1, w, "int64")).reshape(1, 1, 1, w)
-    kid = DeviceArray(_dev_backend().arange(1, 1, k, "int32")).reshape(1, k)
-    last = None
-    chunk = builtins.max(1, (1 << 24) // builtins.max(n * h * w, 1))
-    for s0 in range(0, k, chunk):
-        sl = builtins.slice(s0, builtins.min(s0 + chunk, k))
-        q = sl.stop - s0
-
-        def part(a):
-            return a[:, sl].reshape(n, q, 1, 1)
-        a0, a1, b0, b1 = part(r0), part(r1), part(c0), part(c1)
-        on_row = (np.equal(yy, a0) | np.equal(yy, a1)) & np.greater_equal(xx, b0) \
-            & np.less_equal(xx, b1)
-        on_col = (np.equal(xx, b0) | np.equal(xx, b1)) & np.greater_equal(yy, a0) \
-            & np.less_equal(yy, a1)
-        drawn = (on_row | on_col) & part(valid)
-        ids = np.broadcast_to(kid[:, sl], (n, q)).reshape(n, q, 1, 1)
-        top = np.max(np.where(drawn, ids, np.int32(0)), axis=1)  # (n, h, w)
-        last = top if last is None else np.maximum(last, top)
-    painted = np.greater(last, 0)
-    cidx = np.remainder(np.maximum(np.subtract(last, 1), 0), table.shape[0]).astype(np.int64)
-    col = take(table, cidx.reshape(-1), 0, True).reshape(n, h, w, depth)
-    return _wrap(np.where(painted.reshape(n, h, w, 1), col, img))
+    return _wrap(DeviceArray(_dev_backend().draw_boxes(img.buf, bx.buf, table.buf)))
 
 
 def _four(op, name, v):

@@ -1995,3 +1995,50 @@ def nms_overlaps(overlaps, scores, max_output, threshold, score_threshold):
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["dilation2d", "dilation2d_grad", "nms",
                                           "nms_overlaps"])
+
+
+def draw_boxes(images, boxes, colors):
+    """images with the outlines of boxes (n, k, 4) float32, box j in colors[j % nt]; the last
+    box wins where outlines cross (csrc/cuda/draw_boxes.cu)."""
+    op = "draw_boxes"
+    img, b, t = _a(images, op, "images"), _a(boxes, op, "boxes"), _a(colors, op, "colors")
+    if img.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] images must be float32 or float64, got {img.dtype}")
+    if b.dtype != np.float32:
+        raise TypeError(f"[{op}] boxes must be float32, got {b.dtype} of shape {list(b.shape)}")
+    if t.dtype != img.dtype:
+        raise TypeError(f"[{op}] images and colors dtypes differ: {img.dtype} vs {t.dtype}")
+    if img.ndim != 4:
+        raise ValueError(f"[{op}] images must be 4-D (batch, H, W, depth), got "
+                         f"{list(img.shape)}")
+    n, h, w, depth = img.shape
+    if b.ndim != 3 or b.shape[0] != n or b.shape[2] != 4:
+        raise ValueError(f"[{op}] boxes must be (batch={n}, num_boxes, 4), got {list(b.shape)}")
+    if t.ndim != 2 or t.shape[1] != depth or (t.shape[0] == 0 and b.shape[1] > 0):
+        raise ValueError(f"[{op}] colors must be (num_colors >= 1, depth={depth}), got "
+                         f"{list(t.shape)}")
+    out = img.copy()
+    k = b.shape[1]
+    if out.size == 0 or k == 0:
+        return _out(out)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lim = np.float32(2.0 ** 31)
+        ry = np.clip(b[..., [0, 2]] * np.float32(h - 1), -lim, lim)
+        rx = np.clip(b[..., [1, 3]] * np.float32(w - 1), -lim, lim)
+        ok = np.isfinite(b).all(axis=2)
+        ry = np.trunc(np.where(ok[..., None], ry, 0)).astype(np.int64)
+        rx = np.trunc(np.where(ok[..., None], rx, 0)).astype(np.int64)
+    yy = np.arange(h)[:, None]
+    xx = np.arange(w)[None, :]
+    for bi in range(n):
+        for j in range(k):  # in order: a later box overwrites
+            (r0, r1), (c0, c1) = ry[bi, j], rx[bi, j]
+            if not ok[bi, j] or r0 > r1 or c0 > c1:
+                continue
+            row = ((yy == r0) | (yy == r1)) & (xx >= c0) & (xx <= c1)
+            col = ((xx == c0) | (xx == c1)) & (yy >= r0) & (yy <= r1)
+            out[bi][row | col] = t[j % t.shape[0]]
+    return _out(out)
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["draw_boxes"])

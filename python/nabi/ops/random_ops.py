@@ -735,13 +735,13 @@ def set_global_generator(generator):
 # its words 0-1 are the key, 2-3 the counter's high word) and then sample exactly as a
 # Generator in that state does. So stateless_uniform / normal / truncated_normal (and
 # stateless_split / fold_in, which draw full-range integers) give TF's numbers bit for bit.
-# categorical, binomial and poisson are deterministic in the seed but nabi's own (a NumPy
-# generator seeded by it, `stateless_generator`), as are tf.image's ops on it; categorical of
-# GPU logits samples on the device with the same numbers (_categorical_gpu); binomial and
-# poisson read GPU parameters back (NumPy's rejection samplers draw a data-dependent number
-# of values from one stream, which a kernel cannot reproduce). gamma is counter-based per
-# sample on the stateless key / counter (_gamma_counter_std, after TF's kernel; not checked
-# against TF's numbers), the same on the host and the GPU.
+# categorical and binomial are deterministic in the seed but nabi's own (a NumPy generator
+# seeded by it, `stateless_generator`), as are tf.image's ops on it; categorical of GPU
+# logits samples on the device with the same numbers (_categorical_gpu); binomial reads GPU
+# parameters back (NumPy's rejection sampler draws a data-dependent number of values from one
+# stream, which a kernel cannot reproduce). gamma and poisson are counter-based per sample on
+# the stateless key / counter (_gamma_counter_std, _poisson_counter: after TF's kernels, not
+# checked against TF's numbers), the same on the host and the GPU.
 
 
 def _seed_pair(op, seed):
@@ -861,10 +861,106 @@ def stateless_binomial(shape, seed, counts, probs, output_dtype=_dt.int32, name=
 
 
 def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
-    g = stateless_generator("random.stateless_poisson", seed)
+    """Poisson(lam) counts of `shape` (lam broadcast to it), counter-based per sample
+    (_poisson_counter below), so GPU rates are sampled on the device
+    (csrc/cuda/random_samplers.cu) with the same numbers, nothing read back. A negative rate
+    raises on the host; on the GPU it gives NaN (float dtypes) or an unspecified count."""
+    op = "random.stateless_poisson"
+    st = stateless_stream(op, seed)._read().view(np.uint64)
     shp = _shape(shape)
+    out_dt = _dt.as_dtype(dtype)._np
+    from ..framework.device import DeviceArray, backend
+    lam_d = getattr(lam, "_data", None)
+    if type(lam_d) is DeviceArray and out_dt in (np.float32, np.float64, np.int32, np.int64):
+        if lam_d.dtype.kind not in "fiu":
+            raise TypeError(f"[{op}] lam must be numeric, got dtype {lam_d.dtype}")
+        try:
+            np.broadcast_shapes(lam_d.shape, shp)
+        except ValueError:
+            raise ValueError(f"[{op}] lam of shape {lam_d.shape} does not broadcast to shape "
+                             f"{shp}") from None
+        lam_b = np.broadcast_to(lam_d.astype(np.float64), shp)
+        r = DeviceArray(backend().poisson_sample(lam_b.buf, int(st[0]), int(st[1]), int(st[2])))
+        return _host_wrap(r.astype(out_dt))
     lam = np.broadcast_to(_host_value(lam).astype(np.float64), shp)
-    return _wrap(g.poisson(lam).astype(_dt.as_dtype(dtype)._np))
+    if np.any(lam < 0):
+        raise ValueError(f"[{op}] lam must be >= 0, got a minimum of {lam.min()}")
+    return _wrap(_poisson_counter(lam, (st[0], st[1]), st[2]).astype(out_dt))
+
+
+# Counter-based Poisson(lam) sampling (stateless_poisson on every device; the GPU kernel is
+# csrc/cuda/random_samplers.cu's poisson_sample_kernel, the same steps), after TF's Poisson
+# kernel: sample i on its own Philox substream (counter + 256 * i), uniforms from a two-value
+# buffer refilled by one Philox call (two 52-bit doubles, used last value first). lam < 10:
+# Knuth's product of uniforms until it falls to exp(-lam); lam >= 10: Hormann's transformed
+# rejection (PTRS). NaN after _GAMMA_MAX_CALLS calls without a result (never seen), for NaN
+# and for negative rates.
+def _poisson_counter(lam, counter, key):
+    """Poisson(lam) counts as float64 (lam's shape) of the Philox stream at counter (lo, hi)
+    under key, sample i on its own substream (see the comment above)."""
+    from .special_ops import _lgamma_np
+    lm = np.ascontiguousarray(lam, np.float64).reshape(-1)
+    n = lm.size
+    out = np.full(n, np.nan)
+    base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
+    calls = np.zeros(n, np.uint64)
+    ubuf, urem = np.zeros((n, 2)), np.zeros(n, np.int64)
+
+    def uniform(m):
+        refill = m & (urem == 0)
+        if refill.any():
+            lo, hi = _counter_add(counter, base[refill] + calls[refill])
+            calls[refill] += np.uint64(1)
+            w = _philox(lo, hi, key)
+            ubuf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
+                                     _u64_to_double(w[:, 2], w[:, 3])], axis=1)
+            urem[refill] = 2
+        urem[m] -= 1
+        return ubuf[m, urem[m]]
+
+    def budget(active):
+        return active & (calls < np.uint64(_GAMMA_MAX_CALLS))
+
+    with np.errstate(all="ignore"):
+        # Knuth (lam < 10)
+        knuth = (lm >= 0) & (lm < 10)
+        limit = np.exp(-lm)
+        prod, x = np.ones(n), np.zeros(n)
+        active = knuth.copy()
+        while active.any():
+            prod[active] = prod[active] * uniform(active)
+            done = active & (prod <= limit)
+            out[done] = x[done]
+            active &= ~done
+            x[active] += 1
+            active = budget(active)
+        # PTRS (lam >= 10)
+        big = lm >= 10
+        log_lam = np.log(lm)
+        b = 0.931 + 2.53 * np.sqrt(lm)
+        a = -0.059 + 0.02483 * b
+        inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2)
+        active = big.copy()
+        while active.any():
+            u, v = np.zeros(n), np.zeros(n)
+            u[active] = uniform(active) - 0.5
+            v[active] = uniform(active)
+            us = 0.5 - np.abs(u)
+            k = np.floor((2 * a / us + b) * u + lm + 0.43)
+            quick = active & (us >= 0.07) & (v <= vr)
+            out[quick] = k[quick]
+            active &= ~quick
+            rest = active & ~((k < 0) | ((us < 0.013) & (v > us)))
+            if rest.any():
+                kk = np.where(rest, k, 1.0)
+                s = np.log(v * inv_alpha / (a / (us * us) + b))
+                t = -lm + kk * log_lam - _lgamma_np(kk + 1)
+                acc = rest & (s <= t)
+                out[acc] = k[acc]
+                active &= ~acc
+            active = budget(active)
+    return out.reshape(np.shape(lam))
 
 
 # Counter-based Gamma(alpha) sampling (stateless_gamma on every device; the GPU kernel is
