@@ -20,10 +20,11 @@ from nabi.ops import rnn_ops  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not hasattr(_C, "_gemm_force_isa"), reason="CPU build only")
 
+_START = _C.gemm_isa() if hasattr(_C, "gemm_isa") else None  # what NABI_GEMM_ISA asked for
 ISAS = [n for n in ("portable", "avx2", "avx512")
         if hasattr(_C, "_gemm_force_isa") and _C._gemm_force_isa(n) == n]
-if hasattr(_C, "_gemm_force_isa"):
-    _C._gemm_force_isa("best")
+if _START is not None:
+    _C._gemm_force_isa(_START)
 NGATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
 
 
