@@ -1,11 +1,16 @@
-"""tf.nn.dilation2d / erosion2d and the tf.image non-max-suppression family on GPU tensors:
-csrc/cuda/morphology.cu (cuda_backend.dilation2d / dilation2d_grad) and csrc/cuda/nms.cu
-(cuda_backend.nms / nms_overlaps), against independent references:
+"""Ops that used to copy GPU tensors to the host (bench/results/gpu_host_ops.md), now on the
+device: tf.nn.dilation2d / erosion2d (csrc/cuda/morphology.cu: cuda_backend.dilation2d /
+dilation2d_grad), the tf.image non-max-suppression family (csrc/cuda/nms.cu: cuda_backend.nms /
+nms_overlaps), tf.image.draw_bounding_boxes (csrc/cuda/draw_boxes.cu: cuda_backend.draw_boxes),
+tf.math.invert_permutation (the sort kernel) and tf.linalg.expm (device scaling), against
+independent references:
 
   * dilation: Python loops over the window taps (the first strict maximum, TF's fallback pixel
     and tap (0, 0) for a window with no tap inside), forward and both gradients;
   * NMS: a plain Python greedy loop over the candidates sorted by (score desc, index), with
-    TF's IOU in float32 scalars.
+    TF's IOU in float32 scalars;
+  * draw_bounding_boxes: a pixel-by-pixel outline painter; invert_permutation: a loop;
+    expm: scipy.linalg.expm and its central differences.
 
 Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the host simulator
 under NABI_TEST_PACKAGE_DIR=build/sim/pkg), so every device equals the reference and so each
@@ -393,6 +398,25 @@ def test_combined_non_max_suppression(where, rng, q, pad_per_class, clip, mts):
     for o, r in zip(out, ref):
         np.testing.assert_array_equal(o.numpy(), r)
 
+
+def test_empty_inputs(where):
+    """No boxes, an empty batch: the same empty / zero results on every device."""
+    tb, ts = _on(where, np.zeros((0, 4), F32), np.zeros(0, F32))
+    assert nabi.image.non_max_suppression(tb, ts, 3).numpy().shape == (0,)
+    idx, nv = nabi.image.non_max_suppression_padded(tb, ts, 3, pad_to_max_output_size=True)
+    np.testing.assert_array_equal(idx.numpy(), [0, 0, 0])
+    assert int(nv.numpy()) == 0
+    tb, ts = _on(where, np.zeros((2, 0, 1, 4), F32), np.zeros((2, 0, 3), F32))
+    ob, osc, ocl, valid = nabi.image.combined_non_max_suppression(tb, ts, 2, 3)
+    assert ob.numpy().shape == (2, 3, 4) and not ob.numpy().any() and not osc.numpy().any()
+    np.testing.assert_array_equal(valid.numpy(), [0, 0])
+    tx, tf_ = _on(where, np.zeros((0, 3, 3, 2), F32), np.ones((2, 2, 2), F32))
+    with nabi.GradientTape() as tape:
+        tape.watch([tx, tf_])
+        y = nabi.nn.dilation2d(tx, tf_, [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1])
+    gx, gf = tape.gradient(y, [tx, tf_])
+    assert y.shape == (0, 3, 3, 2) and gx.shape == (0, 3, 3, 2)
+    np.testing.assert_array_equal(gf.numpy(), np.zeros((2, 2, 2)))
 
 def test_nms_kernel_direct(backend, rng):
     G, n = 2, 70

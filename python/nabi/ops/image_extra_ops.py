@@ -370,15 +370,16 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5
     thr = _float_scalar(op, "iou_threshold", iou_threshold)
     st = _float_scalar(op, "score_threshold", score_threshold)
     lead = bs[:-2]
+    G = int(np.prod(lead, dtype=np.int64))  # (not reshape(-1, ...): n may be 0)
     if _on_gpu(b) and _on_gpu(s):
         n = bs[-2]
-        idx, nv = _nms_gpu(_f32_dev(b).reshape(-1, n, 4), _f32_dev(s).reshape(-1, n), mo, thr,
+        idx, nv = _nms_gpu(_f32_dev(b).reshape(G, n, 4), _f32_dev(s).reshape(G, n), mo, thr,
                            st)
         if not pad_to_max_output_size:
             return _first_count(idx, nv), _wrap(nv.reshape(()))
         return _wrap(idx.reshape(lead + (mo,))), _wrap(nv.reshape(lead))
-    bh = _host(b).astype(_F).reshape((-1,) + bs[-2:])
-    sh = _host(s).astype(_F).reshape(-1, bs[-2])
+    bh = _host(b).astype(_F).reshape((G,) + bs[-2:])
+    sh = _host(s).astype(_F).reshape(G, bs[-2])
     idx = np.zeros((bh.shape[0], mo), np.int32)
     nv = np.zeros(bh.shape[0], np.int32)
     for k in range(bh.shape[0]):
