@@ -751,6 +751,10 @@ def _cuda_hand():
          lambda: cb.categorical_sample(x, _dev(2, 4, dtype=np.float64), "float32")),
         ("gamma_sample", "float32-alpha", lambda: cb.gamma_sample(x, 0, 0, 0)),
         ("gamma_sample", "not-a-buffer", lambda: cb.gamma_sample(np.ones(2), 0, 0, 0)),
+        ("poisson_sample", "float32-lam", lambda: cb.poisson_sample(x, 0, 0, 0)),
+        ("binomial_sample", "float32", lambda: cb.binomial_sample(x, x, 0, 0, 0)),
+        ("binomial_sample", "shapes", lambda: cb.binomial_sample(
+            _dev(2, dtype=np.float64), _dev(3, dtype=np.float64), 0, 0, 0)),
         ("segment_minmax", "ids-float", lambda: cb.segment_minmax(x, _dev(2), 2, True)),
         ("segment_minmax", "ids-rows", lambda: cb.segment_minmax(x, _idx(0, 1, 2), 2, True)),
         ("segment_minmax", "num-neg", lambda: cb.segment_minmax(x, _idx(0, 1), -1, True)),

@@ -24,10 +24,14 @@ tf.random.stateless_poisson likewise (Knuth below rate 10, Hormann's PTRS above,
 Poisson kernel; random_ops.py's _poisson_counter, the kernel's poisson_sample_kernel), checked
 against a scalar Python loop and a chi-square test on the Poisson pmf.
 
-Not moved: stateless_binomial (and random.gamma / poisson, Generator.binomial) sample with
-NumPy's rejection samplers, which draw a data-dependent number of values from one shared
-stream: the GPU cannot give the CPU's numbers without reading the parameters, so those ops
-keep their host path.
+tf.random.stateless_binomial (keras.random.binomial) likewise (inversion below n q = 10,
+Hormann's BTRS above, after TF's binomial kernel; random_ops.py's _binomial_counter, the
+kernel's binomial_sample_kernel), checked against a scalar Python loop and a chi-square test
+on the binomial pmf.
+
+Not moved: the stateful random.gamma / random.poisson and Generator.binomial still sample with
+NumPy's generators (one shared stream, a data-dependent number of values per sample: the GPU
+cannot give the CPU's numbers without reading the parameters), so they keep their host path.
 """
 import math
 
@@ -587,3 +591,165 @@ def test_gpu_poisson_errors(gpu):
     with nabi.device("/CPU:0"):
         with pytest.raises(ValueError, match=r"\[random.stateless_poisson\].*lam"):
             nabi.random.stateless_poisson([2], [1, 2], nabi.constant([-1.0, 2.0]))
+
+
+# ---------------------------------------------------------------- binomial
+TAIL = [0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
+        0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
+        0.00925546218271273, 0.00833056343336287]
+
+
+def stirling_tail_ref(k):
+    if k <= 9:
+        return TAIL[int(k)]
+    k1 = (k + 1) * (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / k1) / k1) / (k + 1)
+
+
+def test_stirling_table_is_lgamma_minus_stirling():
+    for k in range(10):
+        exact = math.lgamma(k + 1) - ((k + 0.5) * math.log(k + 1) - (k + 1) +
+                                      0.5 * math.log(2 * math.pi))
+        assert abs(TAIL[k] - exact) < 1e-13   # (the difference loses digits to cancellation)
+
+
+def binomial_ref(count, prob, counter, key):
+    out = []
+    pairs = zip(np.asarray(count, np.float64).reshape(-1).tolist(),
+                np.asarray(prob, np.float64).reshape(-1).tolist())
+    for i, (n, p) in enumerate(pairs):
+        state = {"call": 0, "u": []}
+
+        def uniform():
+            if not state["u"]:
+                w = philox_ref((counter + 256 * i + state["call"]) % 2 ** 128, key)
+                state["call"] += 1
+                state["u"] = [u64_double(w[0], w[1]), u64_double(w[2], w[3])]
+            return state["u"].pop()
+
+        if n <= 0 or p <= 0:
+            out.append(0.0)
+            continue
+        if p >= 1:
+            out.append(n)
+            continue
+        q = 1 - p if p > 0.5 else p
+        if n * q < 10:
+            gsum, k = 0.0, 0
+            while True:
+                u = uniform()
+                gsum += math.ceil(math.log(u) / math.log1p(-q)) if u > 0 else math.inf
+                if gsum > n:
+                    break
+                k += 1
+        else:
+            sd = math.sqrt(n * q * (1 - q))
+            b = 1.15 + 2.53 * sd
+            a = -0.0873 + 0.0248 * b + 0.01 * q
+            c = n * q + 0.5
+            vr = 0.92 - 4.2 / b
+            r = q / (1 - q)
+            alpha = (2.83 + 5.1 / b) * sd
+            m = math.floor((n + 1) * q)
+            while True:
+                u = uniform() - 0.5
+                v = uniform()
+                us = 0.5 - abs(u)
+                k = math.floor((2 * a / us + b) * u + c)
+                if us >= 0.07 and v <= vr:
+                    break
+                if k < 0 or k > n:
+                    continue
+                lv = math.log(v * alpha / (a / (us * us) + b))
+                ub = ((m + 0.5) * math.log((m + 1) / (r * (n - m + 1))) +
+                      (n + 1) * math.log((n - m + 1) / (n - k + 1)) +
+                      (k + 0.5) * math.log(r * (n - k + 1) / (k + 1)) +
+                      stirling_tail_ref(m) + stirling_tail_ref(n - m) -
+                      stirling_tail_ref(k) - stirling_tail_ref(n - k))
+                if lv <= ub:
+                    break
+        out.append(float(n - k if p > 0.5 else k))
+    return np.array(out).reshape(np.shape(count))
+
+
+def test_binomial_kernel_matches_reference(backend):
+    count = np.array([[10.0, 100.0, 100.0, 1000.0, 20.0], [0.0, 5.0, 7.0, 3e4, 40.0]])
+    prob = np.array([[0.3, 0.05, 0.5, 0.9, 0.99], [0.5, 0.0, 1.0, 0.001, 0.6]])
+    counter, key = (2 ** 64 - 1) + (3 << 64), 0x1111222233334444
+    y = _np(backend, backend.binomial_sample(_buf(backend, count), _buf(backend, prob),
+                                             counter & (2 ** 64 - 1), counter >> 64, key))
+    np.testing.assert_array_equal(y, binomial_ref(count, prob, counter, key))
+    assert y[1, 0] == 0 and y[1, 1] == 0 and y[1, 2] == 7
+
+
+def test_binomial_kernel_errors(backend):
+    y = backend.binomial_sample(_buf(backend, np.zeros(0)), _buf(backend, np.zeros(0)), 0, 0, 0)
+    assert tuple(y.shape) == (0,)
+    with pytest.raises(TypeError, match=r"\[binomial_sample\]"):
+        backend.binomial_sample(_buf(backend, np.ones(3, np.float32)),
+                                _buf(backend, np.ones(3)), 0, 0, 0)
+    with pytest.raises(ValueError, match=r"\[binomial_sample\]"):
+        backend.binomial_sample(_buf(backend, np.ones(3)), _buf(backend, np.ones(2)), 0, 0, 0)
+
+
+def test_stateless_binomial_equals_reference_on_every_device(where):
+    counts = np.array([[5.0], [60.0], [400.0]], np.float32)
+    probs = np.array([0.1, 0.5, 0.85], np.float64)
+    counter, key = stateless_counter([21, 22])
+    ref = binomial_ref(np.broadcast_to(counts.astype(np.float64), (3, 3)),
+                       np.broadcast_to(probs, (3, 3)), counter, key)
+    for dt in (nabi.int32, nabi.float64):
+        with nabi.device(where):
+            r = _on(where, nabi.random.stateless_binomial([3, 3], [21, 22], nabi.constant(counts),
+                                                          nabi.constant(probs), output_dtype=dt))
+        assert r.dtype == dt
+        np.testing.assert_array_equal(r.numpy(), ref.astype(dt.as_numpy_dtype))
+    with nabi.device(where):   # one parameter on the device, the other a Python number
+        r = nabi.random.stateless_binomial([3, 3], [21, 22], nabi.constant(counts), 0.5)
+    ref = binomial_ref(np.broadcast_to(counts.astype(np.float64), (3, 3)), np.full((3, 3), 0.5),
+                       counter, key)
+    np.testing.assert_array_equal(r.numpy(), ref)
+
+
+def test_keras_binomial_on_gpu_equals_cpu(where):
+    from nabi import keras
+    with nabi.device("/CPU:0"):
+        cpu = keras.random.binomial((4, 3), counts=nabi.constant(30.0), probabilities=0.4,
+                                    seed=5).numpy()
+    with nabi.device(where):
+        r = keras.random.binomial((4, 3), counts=nabi.constant(30.0), probabilities=0.4, seed=5)
+    np.testing.assert_array_equal(r.numpy(), cpu)
+
+
+def test_stateless_binomial_distribution(where):
+    from scipy import stats
+    for n, p, seed in ((12, 0.3, [1, 7]), (200, 0.4, [2, 8]), (50, 0.93, [3, 9])):
+        with nabi.device(where):
+            g = nabi.random.stateless_binomial([4000], seed, nabi.constant(float(n)), p,
+                                               output_dtype=nabi.int64).numpy()
+        ks = np.arange(n + 1)
+        obs = np.array([(g == k).sum() for k in ks])
+        exp = stats.binom(n, p).pmf(ks) * g.size
+        m = exp > 5
+        chi = stats.chisquare(obs[m], exp[m] * obs[m].sum() / exp[m].sum())
+        assert chi.pvalue > 1e-3 and ((g >= 0) & (g <= n)).all()
+        assert abs(g.mean() - n * p) < 4 * math.sqrt(n * p * (1 - p) / g.size)
+
+
+def test_gpu_binomial_reads_nothing(d2h):
+    with nabi.device("/GPU:0"):
+        c = nabi.constant(np.array([10.0, 80.0]))
+        reads, launches = d2h(lambda: nabi.random.stateless_binomial([3, 2], [1, 2], c, 0.3))
+        assert reads == 0 and launches >= 1
+        from nabi import keras
+        reads, _ = d2h(lambda: keras.random.binomial((3, 2), c, 0.3, seed=2))
+        assert reads == 0
+
+
+def test_gpu_binomial_errors(gpu):
+    with nabi.device("/GPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_binomial\].*broadcast"):
+            nabi.random.stateless_binomial([4], [1, 2], nabi.constant([1.0, 2.0, 3.0]), 0.5)
+    with nabi.device("/CPU:0"):
+        with pytest.raises(ValueError, match=r"\[random.stateless_binomial\]"):
+            nabi.random.stateless_binomial([2], [1, 2], nabi.constant([3.0, 2.0]), 1.5)

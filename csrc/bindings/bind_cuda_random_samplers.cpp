@@ -12,6 +12,9 @@
 //   poisson_sample(lam, counter_lo, counter_hi, key)
 //       lam float64 (any shape) -> Poisson(lam) counts of its shape (float64), the same
 //       substreams.
+//   binomial_sample(count, prob, counter_lo, counter_hi, key)
+//       count, prob float64 of one shape -> Binomial(count, prob) counts of it (float64), the
+//       same substreams.
 //
 // Every argument is checked here, before anything is enqueued ("[op] ..." TypeError /
 // ValueError naming the shapes); the GIL is released around the launches. Builds without CUDA
@@ -109,7 +112,35 @@ Buf poisson_sample(const Buf& lb, uint64_t counter_lo, uint64_t counter_hi, uint
   return y;
 }
 
+Buf binomial_sample(const Buf& cb_, const Buf& pb, uint64_t counter_lo, uint64_t counter_hi,
+                    uint64_t key) {
+  const char* op = "binomial_sample";
+  const DeviceBuffer& c = need(op, cb_, "count");
+  const DeviceBuffer& p = need(op, pb, "prob");
+  if (c.dtype() != DType::Float64 || p.dtype() != DType::Float64)
+    type_error(op, "count and prob must be float64, got " +
+                       std::string(cuda::dtype_str(c.dtype())) + " " + shape_str(c.shape()) +
+                       " and " + std::string(cuda::dtype_str(p.dtype())) + " " +
+                       shape_str(p.shape()));
+  same_shape(op, c, "count", p, "prob");
+  const int64_t n = c.numel();
+  if (n > std::numeric_limits<int64_t>::max() / 256)
+    value_error(op, "count " + shape_str(c.shape()) + " has too many elements");
+  Buf y = make_buffer(op, c.shape(), DType::Float64);
+  {
+    py::gil_scoped_release nogil;
+    nd::binomial_sample(static_cast<const double*>(c.data()),
+                        static_cast<const double*>(p.data()), n, counter_lo, counter_hi, key,
+                        static_cast<double*>(y->data()));
+  }
+  return y;
+}
+
 void bind_impl(py::module_& cm) {
+  cm.def("binomial_sample", &binomial_sample, py::arg("count"), py::arg("prob"),
+         py::arg("counter_lo"), py::arg("counter_hi"), py::arg("key"),
+         "Binomial(count, prob) counts (float64, their shape), sample i on the Philox "
+         "substream counter + 256 * i under key (random_ops.py's _binomial_counter)");
   cm.def("poisson_sample", &poisson_sample, py::arg("lam"), py::arg("counter_lo"),
          py::arg("counter_hi"), py::arg("key"),
          "Poisson(lam) counts (float64, lam's shape), sample i on the Philox substream "
@@ -125,13 +156,14 @@ void bind_impl(py::module_& cm) {
          "Generator.choice), -1 for a row without a distribution");
 }
 #else
-void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample", "gamma_sample", "poisson_sample"}); }
+void bind_impl(py::module_& cm) { def_unavailable(cm, {"categorical_sample", "gamma_sample", "poisson_sample",
+                                 "binomial_sample"}); }
 #endif
 
 }  // namespace
 
 NABI_BINDINGS(bind_cuda_random_samplers) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"categorical_sample", "gamma_sample", "poisson_sample"});
+  add_entries(cm, {"categorical_sample", "gamma_sample", "poisson_sample", "binomial_sample"});
   bind_impl(cm);
 }

@@ -1,6 +1,6 @@
 // Host-side entry points of the sampling kernels behind tf.random.categorical /
-// tf.random.stateless_categorical on GPU logits, tf.random.stateless_gamma and
-// tf.random.stateless_poisson: random_samplers.cu. Plain C++ declarations
+// tf.random.stateless_categorical on GPU logits, tf.random.stateless_gamma,
+// tf.random.stateless_poisson and tf.random.stateless_binomial: random_samplers.cu. Plain C++ declarations
 // (no CUDA headers) so the g++-compiled binding (csrc/bindings/bind_cuda_random_samplers.cpp)
 // can call them; only in builds with NABI_WITH_CUDA. The conventions of array_launchers.h
 // hold: device pointers into C-contiguous buffers, the binding validates every argument first,
@@ -35,5 +35,11 @@ void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t 
 // negative or NaN rate).
 void poisson_sample(const double* lam, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
                     uint64_t key, double* out);
+
+// count, prob (n,) float64 -> out (n,) float64 Binomial(count, prob) counts, the same
+// substreams (random_ops.py's _binomial_counter: inversion for n q < 10, BTRS above, q the
+// smaller of p and 1 - p; count <= 0 or prob <= 0 gives 0, prob >= 1 gives count).
+void binomial_sample(const double* count, const double* prob, int64_t n, uint64_t counter_lo,
+                     uint64_t counter_hi, uint64_t key, double* out);
 
 }  // namespace nabi::cuda::nd

@@ -40,6 +40,11 @@
 // own substream, the uniform buffer) running random_ops.py's _poisson_counter: Knuth's
 // product of uniforms for lam < 10, Hormann's transformed rejection (PTRS) for lam >= 10, as
 // TF's Poisson kernel. Launches: 1.
+//
+// binomial_sample (tf.random.stateless_binomial, keras.random.binomial): the same layout
+// running random_ops.py's _binomial_counter: with q = min(p, 1 - p), inversion by geometric
+// gaps for n q < 10, Hormann's BTRS with Stirling tails otherwise, as TF's binomial kernel.
+// Launches: 1.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -326,6 +331,92 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// ---- binomial_sample ------------------------------------------------------------------------
+// lgamma(k + 1) minus Stirling's formula: the table below 10, the series above
+__device__ __forceinline__ double stirling_tail(double k) {
+  const double tail[10] = {0.0810614667953272,  0.0413406959554092, 0.0276779256849983,
+                           0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                           0.0118967099458917,  0.0104112652619720, 0.00925546218271273,
+                           0.00833056343336287};
+  if (k <= 9) {
+    const int i = static_cast<int>(k);
+    return tail[i < 0 ? 0 : i];
+  }
+  const double kp1sq = (k + 1) * (k + 1);
+  return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    binomial_sample_kernel(const double* __restrict__ count, const double* __restrict__ prob,
+                           double* __restrict__ out, int64_t n, uint64_t lo, uint64_t hi,
+                           uint64_t key) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += step) {
+    const double cn = count[i], pr = prob[i];
+    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
+                0, 0};
+    double res = NAN;
+    if (cn <= 0 || pr <= 0) {
+      res = 0.0;
+    } else if (pr >= 1) {
+      res = cn;
+    } else if (pr <= 0.5 || pr > 0.5) {  // (not NaN)
+      const bool flip = pr > 0.5;
+      const double q = flip ? 1 - pr : pr;
+      double k = NAN;
+      if (cn * q < 10) {  // inversion: geometric gaps until their sum passes n
+        const double lq = log1p(-q);
+        double gsum = 0.0, num = 0.0;
+        while (true) {
+          gsum = gsum + ceil(log(g.uniform()) / lq);
+          if (gsum > cn) {
+            k = num;
+            break;
+          }
+          num += 1;
+          if (g.calls >= kGammaMaxCalls) break;
+        }
+      } else {  // Hormann's BTRS
+        const double sd = sqrt(cn * q * (1 - q));
+        const double b = add(1.15, mul(2.53, sd));
+        const double a = add(add(-0.0873, mul(0.0248, b)), mul(0.01, q));
+        const double c = add(mul(cn, q), 0.5);
+        const double vr = 0.92 - 4.2 / b;
+        const double r = q / (1 - q);
+        const double alpha = (2.83 + 5.1 / b) * sd;
+        const double m = floor((cn + 1) * q);
+        while (true) {
+          double u = g.uniform();
+          const double v = g.uniform();
+          u = u - 0.5;
+          const double us = 0.5 - fabs(u);
+          const double kk = floor(add(mul(add(2 * a / us, b), u), c));
+          if (us >= 0.07 && v <= vr) {
+            k = kk;
+            break;
+          }
+          if (!(kk < 0 || kk > cn)) {
+            const double lv = log(v * alpha / add(a / (us * us), b));
+            double ub = add(mul(m + 0.5, log((m + 1) / (r * (cn - m + 1)))),
+                            mul(cn + 1, log((cn - m + 1) / (cn - kk + 1))));
+            ub = add(ub, mul(kk + 0.5, log(r * (cn - kk + 1) / (kk + 1))));
+            ub = ub + stirling_tail(m) + stirling_tail(cn - m) - stirling_tail(kk) -
+                 stirling_tail(cn - kk);
+            if (lv <= ub) {
+              k = kk;
+              break;
+            }
+          }
+          if (g.calls >= kGammaMaxCalls) break;
+        }
+      }
+      res = flip ? cn - k : k;
+    }
+    out[i] = res;
+  }
+}
+
 }  // namespace
 
 void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
@@ -371,6 +462,14 @@ void poisson_sample(const double* lam, int64_t n, uint64_t counter_lo, uint64_t 
   poisson_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
       lam, out, n, counter_lo, counter_hi, key);
   NABI_CUDA_CHECK_LAUNCH("poisson_sample_kernel");
+}
+
+void binomial_sample(const double* count, const double* prob, int64_t n, uint64_t counter_lo,
+                     uint64_t counter_hi, uint64_t key, double* out) {
+  if (n == 0) return;
+  binomial_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
+      count, prob, out, n, counter_lo, counter_hi, key);
+  NABI_CUDA_CHECK_LAUNCH("binomial_sample_kernel");
 }
 
 }  // namespace nabi::cuda::nd

@@ -1820,7 +1820,41 @@ def gamma_sample(alpha, counter_lo, counter_hi, key):
     return _out(_gamma_counter_std(a, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
 
 
-KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample", "gamma_sample"])
+def poisson_sample(lam, counter_lo, counter_hi, key):
+    """Poisson(lam) counts (float64, lam's shape), sample i on the Philox substream
+    counter + 256 * i under key: random_ops.py's _poisson_counter, which
+    csrc/cuda/random_samplers.cu's poisson_sample_kernel follows step by step."""
+    from ..ops.random_ops import _poisson_counter
+    a = _a(lam, "poisson_sample", "lam")
+    if a.dtype != np.float64:
+        raise TypeError(f"[poisson_sample] lam must be float64, got {a.dtype} of shape "
+                        f"{tuple(a.shape)}")
+    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
+    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
+        raise OverflowError("[poisson_sample] counter_lo, counter_hi and key must be uint64")
+    return _out(_poisson_counter(a, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+
+
+def binomial_sample(count, prob, counter_lo, counter_hi, key):
+    """Binomial(count, prob) counts (float64, their shape), sample i on the Philox substream
+    counter + 256 * i under key: random_ops.py's _binomial_counter, which
+    csrc/cuda/random_samplers.cu's binomial_sample_kernel follows step by step."""
+    from ..ops.random_ops import _binomial_counter
+    c, p = _a(count, "binomial_sample", "count"), _a(prob, "binomial_sample", "prob")
+    if c.dtype != np.float64 or p.dtype != np.float64:
+        raise TypeError(f"[binomial_sample] count and prob must be float64, got {c.dtype} "
+                        f"{tuple(c.shape)} and {p.dtype} {tuple(p.shape)}")
+    if c.shape != p.shape:
+        raise ValueError(f"[binomial_sample] count and prob shapes differ: {list(c.shape)} vs "
+                         f"{list(p.shape)}")
+    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
+    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
+        raise OverflowError("[binomial_sample] counter_lo, counter_hi and key must be uint64")
+    return _out(_binomial_counter(c, p, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample", "gamma_sample",
+                                          "poisson_sample", "binomial_sample"])
 
 
 # ---- grayscale morphology and NMS (csrc/cuda/morphology.cu, nms.cu) --------------------------

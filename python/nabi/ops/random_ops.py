@@ -735,13 +735,12 @@ def set_global_generator(generator):
 # its words 0-1 are the key, 2-3 the counter's high word) and then sample exactly as a
 # Generator in that state does. So stateless_uniform / normal / truncated_normal (and
 # stateless_split / fold_in, which draw full-range integers) give TF's numbers bit for bit.
-# categorical and binomial are deterministic in the seed but nabi's own (a NumPy generator
-# seeded by it, `stateless_generator`), as are tf.image's ops on it; categorical of GPU
-# logits samples on the device with the same numbers (_categorical_gpu); binomial reads GPU
-# parameters back (NumPy's rejection sampler draws a data-dependent number of values from one
-# stream, which a kernel cannot reproduce). gamma and poisson are counter-based per sample on
-# the stateless key / counter (_gamma_counter_std, _poisson_counter: after TF's kernels, not
-# checked against TF's numbers), the same on the host and the GPU.
+# categorical is deterministic in the seed but nabi's own (NumPy's Generator.choice on a
+# generator seeded by it, `stateless_generator`), as are tf.image's ops on it; GPU logits
+# sample on the device with the same numbers (_categorical_gpu). gamma, poisson and binomial
+# are counter-based per sample on the stateless key / counter (_gamma_counter_std,
+# _poisson_counter, _binomial_counter: after TF's kernels, not checked against TF's
+# numbers), the same on the host and the GPU.
 
 
 def _seed_pair(op, seed):
@@ -852,12 +851,140 @@ def stateless_categorical(logits, num_samples, seed, dtype=_dt.int64, name=None)
 
 
 def stateless_binomial(shape, seed, counts, probs, output_dtype=_dt.int32, name=None):
-    g = stateless_generator("random.stateless_binomial", seed)
+    """Binomial(counts, probs) counts of `shape` (counts, probs broadcast to it),
+    counter-based per sample (_binomial_counter below), so GPU parameters are sampled on the
+    device (csrc/cuda/random_samplers.cu) with the same numbers, nothing read back. Counts < 0
+    or probs outside [0, 1] raise on the host; on the GPU counts <= 0 or probs <= 0 give 0 and
+    probs >= 1 give counts (NaN parameters an unspecified value)."""
+    op = "random.stateless_binomial"
+    st = stateless_stream(op, seed)._read().view(np.uint64)
     shp = _shape(shape)
-    n = np.broadcast_to(_host_value(counts), shp)
-    p = np.broadcast_to(_host_value(probs), shp)
-    return _wrap(g.binomial(n.astype(np.int64), p.astype(np.float64)).astype(
-        _dt.as_dtype(output_dtype)._np))
+    out_dt = _dt.as_dtype(output_dtype)._np
+    from ..framework.device import DeviceArray, backend, to_device
+    ds = [getattr(v, "_data", None) for v in (counts, probs)]
+    if any(type(x) is DeviceArray for x in ds) and \
+            out_dt in (np.float32, np.float64, np.int32, np.int64):
+        bufs = []
+        for v, x in zip((counts, probs), ds):
+            if type(x) is not DeviceArray:
+                x = to_device(np.ascontiguousarray(np.asarray(_host_value(v))), "cuda")
+            if x.dtype.kind not in "fiu":
+                raise TypeError(f"[{op}] counts and probs must be numeric, got dtype {x.dtype}")
+            try:
+                np.broadcast_shapes(x.shape, shp)
+            except ValueError:
+                raise ValueError(f"[{op}] counts / probs of shape {x.shape} do not broadcast to "
+                                 f"shape {shp}") from None
+            bufs.append(np.broadcast_to(x.astype(np.float64), shp).buf)
+        r = DeviceArray(backend().binomial_sample(*bufs, int(st[0]), int(st[1]), int(st[2])))
+        return _host_wrap(r.astype(out_dt))
+    n = np.broadcast_to(_host_value(counts).astype(np.float64), shp)
+    p = np.broadcast_to(_host_value(probs).astype(np.float64), shp)
+    if np.any(~(n >= 0)) or np.any(~((p >= 0) & (p <= 1))):
+        raise ValueError(f"[{op}] need counts >= 0 and 0 <= probs <= 1")
+    return _wrap(_binomial_counter(n, p, (st[0], st[1]), st[2]).astype(out_dt))
+
+
+# Counter-based Binomial(n, p) sampling (stateless_binomial on every device; the GPU kernel is
+# csrc/cuda/random_samplers.cu's binomial_sample_kernel, the same steps), after TF's binomial
+# kernel: sample i on its own Philox substream (counter + 256 * i), uniforms from a two-value
+# buffer as _poisson_counter's. With q = min(p, 1 - p) (a sample for p > 1/2 is n minus one for
+# 1 - p): n q < 10 by inversion (count geometric gaps ceil(log u / log1p(-q)) until their sum
+# passes n), else Hormann's BTRS with the Stirling-series tails. n <= 0 or p <= 0 gives 0,
+# p >= 1 gives n; NaN after _GAMMA_MAX_CALLS calls without a result (never seen).
+_STIRLING_TAIL = np.array([0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                           0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                           0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                           0.00833056343336287])   # lgamma(k+1) - Stirling's formula, k < 10
+
+
+def _stirling_tail(k):
+    kp1sq = (k + 1) * (k + 1)
+    far = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+    near = _STIRLING_TAIL[np.clip(np.where(k <= 9, k, 0), 0, 9).astype(np.int64)]
+    return np.where(k <= 9, near, far)
+
+
+def _binomial_counter(count, prob, counter, key):
+    """Binomial counts as float64 (the parameters' shape) of the Philox stream at counter
+    (lo, hi) under key, sample i on its own substream (see the comment above)."""
+    cn = np.ascontiguousarray(count, np.float64).reshape(-1)
+    pr = np.ascontiguousarray(prob, np.float64).reshape(-1)
+    n = cn.size
+    out = np.full(n, np.nan)
+    base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
+    calls = np.zeros(n, np.uint64)
+    ubuf, urem = np.zeros((n, 2)), np.zeros(n, np.int64)
+
+    def uniform(m):
+        refill = m & (urem == 0)
+        if refill.any():
+            lo, hi = _counter_add(counter, base[refill] + calls[refill])
+            calls[refill] += np.uint64(1)
+            w = _philox(lo, hi, key)
+            ubuf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
+                                     _u64_to_double(w[:, 2], w[:, 3])], axis=1)
+            urem[refill] = 2
+        urem[m] -= 1
+        return ubuf[m, urem[m]]
+
+    with np.errstate(all="ignore"):
+        zero = (cn <= 0) | (pr <= 0)
+        out[zero] = 0.0
+        full = ~zero & (pr >= 1)
+        out[full] = cn[full]
+        rest = ~zero & ~full & ((pr <= 0.5) | (pr > 0.5))
+        flip = rest & (pr > 0.5)
+        q = np.where(flip, 1 - pr, pr)
+        k = np.full(n, np.nan)
+        # inversion (n q < 10)
+        active = rest & (cn * q < 10)
+        gsum, num = np.zeros(n), np.zeros(n)
+        lq = np.log1p(-q)
+        while active.any():
+            u = np.ones(n)
+            u[active] = uniform(active)
+            gsum = np.where(active, gsum + np.ceil(np.log(u) / lq), gsum)
+            done = active & (gsum > cn)
+            k[done] = num[done]
+            active &= ~done
+            num[active] += 1
+            active &= calls < np.uint64(_GAMMA_MAX_CALLS)
+        # BTRS (n q >= 10)
+        active = rest & (cn * q >= 10)
+        sd = np.sqrt(cn * q * (1 - q))
+        b = 1.15 + 2.53 * sd
+        a = -0.0873 + 0.0248 * b + 0.01 * q
+        c = cn * q + 0.5
+        vr = 0.92 - 4.2 / b
+        r = q / (1 - q)
+        alpha = (2.83 + 5.1 / b) * sd
+        m = np.floor((cn + 1) * q)
+        while active.any():
+            u, v = np.zeros(n), np.ones(n)
+            u[active] = uniform(active)
+            v[active] = uniform(active)
+            u = u - 0.5
+            us = 0.5 - np.abs(u)
+            kk = np.floor((2 * a / us + b) * u + c)
+            quick = active & (us >= 0.07) & (v <= vr)
+            k[quick] = kk[quick]
+            active &= ~quick
+            test = active & ~((kk < 0) | (kk > cn))
+            if test.any():
+                kt = np.where(test, kk, 0.0)
+                lv = np.log(v * alpha / (a / (us * us) + b))
+                ub = ((m + 0.5) * np.log((m + 1) / (r * (cn - m + 1))) +
+                      (cn + 1) * np.log((cn - m + 1) / (cn - kt + 1)) +
+                      (kt + 0.5) * np.log(r * (cn - kt + 1) / (kt + 1)) +
+                      _stirling_tail(m) + _stirling_tail(cn - m) -
+                      _stirling_tail(kt) - _stirling_tail(cn - kt))
+                acc = test & (lv <= ub)
+                k[acc] = kk[acc]
+                active &= ~acc
+            active &= calls < np.uint64(_GAMMA_MAX_CALLS)
+        out[rest] = np.where(flip, cn - k, k)[rest]
+    return out.reshape(np.shape(count))
 
 
 def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
