@@ -153,14 +153,18 @@ void for_batch_chunks(int64_t B, int64_t cost_per_row, F&& f) {
     f(int64_t{0}, B, 0);
     return;
   }
-  // Chunks of at least 8 rows where the batch allows (the step GEMM's row blocks are 6).
-  const int64_t chunks = std::max<int64_t>(nt, std::min<int64_t>(4 * nt, B / 8));
+  // About 4 chunks per thread of a multiple of 6 rows (the step GEMM's row block: no short
+  // row tails; 12-row chunks run B = 100 on 2 threads about 5% faster than 12/13-row ones);
+  // batches too small for one 6-row chunk per thread are split evenly instead.
+  int64_t rows = std::max<int64_t>(6, B / (4 * int64_t(nt)) / 6 * 6);
+  if ((B + rows - 1) / rows < nt) rows = (B + nt - 1) / nt;
+  const int64_t chunks = (B + rows - 1) / rows;
 #pragma omp parallel num_threads(nt)
   {
     FlushDenormals ftz;
     const int tid = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < chunks; ++c) f(c * B / chunks, (c + 1) * B / chunks, tid);
+    for (int64_t c = 0; c < chunks; ++c) f(c * rows, std::min(B, (c + 1) * rows), tid);
   }
 }
 
