@@ -309,6 +309,22 @@ def test_non_max_suppression(where, rng, case):
     np.testing.assert_array_equal(sc.numpy(), s[ref])
 
 
+def test_nms_huge_max_output_size(where, rng):
+    """max_output_size far above the number of boxes: the result, not a buffer that large."""
+    b, s = _boxes(rng, 9)
+    ref = ref_nms_boxes(b, s, 9, 0.5)
+    tb, ts = _on(where, b, s)
+    np.testing.assert_array_equal(
+        nabi.image.non_max_suppression(tb, ts, 2 ** 31 - 1, 0.5).numpy(), ref)
+    np.testing.assert_array_equal(
+        nabi.image.non_max_suppression_with_scores(tb, ts, 2 ** 31 - 1, 0.5)[0].numpy(), ref)
+    np.testing.assert_array_equal(
+        nabi.image.non_max_suppression_padded(tb, ts, 2 ** 31 - 1, 0.5)[0].numpy(), ref)
+    (to,) = _on(where, np.eye(9, dtype=F32))
+    np.testing.assert_array_equal(
+        nabi.image.non_max_suppression_overlaps(to, ts, 2 ** 31 - 1, 0.5).numpy(),
+        ref_nms(lambda i, j: F32(i == j), s, 9, 0.5, -np.inf))
+
 def test_nms_all_suppressed_and_float64(where):
     b = np.tile(np.array([[0, 0, 1, 1]], np.float64), (5, 1))
     s = np.array([0.1, 0.5, 0.5, 0.2, 0.3])

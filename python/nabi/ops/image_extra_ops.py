@@ -264,7 +264,9 @@ def _f32_dev(x):
 
 
 def _nms_gpu(boxes_dev, scores_dev, mo, thr, st):
-    """(idx (G, mo) int32 DeviceArray, count (G,) int32 DeviceArray) of G box problems."""
+    """(idx (G, mo) int32 DeviceArray, count (G,) int32 DeviceArray) of G box problems (the
+    unpadded callers pass min(max_output_size, n): no more can be kept, and a huge
+    max_output_size must not size the buffer)."""
     be = _dev.backend()
     i, c = be.nms(boxes_dev.buf, scores_dev.buf, int(mo), float(_F(thr)), float(_F(st)))
     return DeviceArray(i), DeviceArray(c)
@@ -310,7 +312,7 @@ def non_max_suppression(boxes, scores, max_output_size, iou_threshold=0.5,
     if _on_gpu(b) and _on_gpu(s):
         n = _shape(b)[0]
         return _first_count(*_nms_gpu(_f32_dev(b).reshape(1, n, 4),
-                                      _f32_dev(s).reshape(1, n), mo, thr, st))
+                                      _f32_dev(s).reshape(1, n), min(mo, n), thr, st))
     bh = _host(b).astype(_F)
     sel, _ = _greedy_nms(lambda i, js: _iou_one(bh, i, js), _host(s), mo, thr, st)
     return _indices_on(sel, b)
@@ -332,8 +334,8 @@ def non_max_suppression_with_scores(boxes, scores, max_output_size, iou_threshol
     if _on_gpu(b) and _on_gpu(s) and sigma == 0:
         n = _shape(b)[0]
         s32 = _f32_dev(s)
-        sel = _first_count(*_nms_gpu(_f32_dev(b).reshape(1, n, 4), s32.reshape(1, n), mo, thr,
-                                     st))
+        sel = _first_count(*_nms_gpu(_f32_dev(b).reshape(1, n, 4), s32.reshape(1, n),
+                                     min(mo, n), thr, st))
         sc = _dev.take(s32, sel._data, 0, True)  # the kept indices lie in [0, n)
         return sel, _wrap(sc if sc.dtype == dt else sc.astype(dt))
     bh = _host(b).astype(_F)
@@ -373,8 +375,8 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold=0.5
     G = int(np.prod(lead, dtype=np.int64))  # (not reshape(-1, ...): n may be 0)
     if _on_gpu(b) and _on_gpu(s):
         n = bs[-2]
-        idx, nv = _nms_gpu(_f32_dev(b).reshape(G, n, 4), _f32_dev(s).reshape(G, n), mo, thr,
-                           st)
+        idx, nv = _nms_gpu(_f32_dev(b).reshape(G, n, 4), _f32_dev(s).reshape(G, n),
+                           mo if pad_to_max_output_size else min(mo, n), thr, st)
         if not pad_to_max_output_size:
             return _first_count(idx, nv), _wrap(nv.reshape(()))
         return _wrap(idx.reshape(lead + (mo,))), _wrap(nv.reshape(lead))
@@ -410,8 +412,8 @@ def non_max_suppression_overlaps(overlaps, scores, max_output_size, overlap_thre
     thr = _float_scalar(op, "overlap_threshold", overlap_threshold)
     st = _float_scalar(op, "score_threshold", score_threshold)
     if _on_gpu(o) and _on_gpu(s):
-        i, c = _dev.backend().nms_overlaps(_f32_dev(o).buf, _f32_dev(s).buf, mo,
-                                           float(_F(thr)), float(_F(st)))
+        i, c = _dev.backend().nms_overlaps(_f32_dev(o).buf, _f32_dev(s).buf,
+                                           min(mo, os_[0]), float(_F(thr)), float(_F(st)))
         return _first_count(DeviceArray(i), DeviceArray(c))
     oh = _host(o).astype(_F)
     sel, _ = _greedy_nms(lambda i, js: oh[i, js], _host(s), mo, thr, st)
