@@ -1,6 +1,7 @@
-"""Categorical sampling of GPU logits on the device (csrc/cuda/random_samplers.cu,
-cuda_backend.categorical_sample): tf.random.categorical, tf.random.stateless_categorical and
-keras.random.categorical no longer copy GPU logits to the host (bench/results/gpu_host_ops.md).
+"""Random sampling from GPU parameters on the device (csrc/cuda/random_samplers.cu): categorical
+(tf.random.categorical / stateless_categorical, keras.random.categorical), gamma, poisson and
+binomial (tf.random.stateless_*, keras.random.gamma / binomial) no longer copy their GPU
+parameters to the host (bench/results/gpu_host_ops.md).
 
 The host path samples with NumPy's Generator.choice(classes, n, p=softmax(row)) per row; the
 GPU path draws the same uniforms from the same generator and searches the softmax cdf on the

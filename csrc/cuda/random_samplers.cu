@@ -1,8 +1,8 @@
-// categorical_sample and gamma_sample (see random_sampler_launchers.h), behind
-// tf.random.categorical / tf.random.stateless_categorical on GPU logits and
-// tf.random.stateless_gamma on GPU parameters.
+// The sampling kernels of random_sampler_launchers.h: categorical_sample (tf.random.categorical
+// / stateless_categorical on GPU logits), gamma_sample, poisson_sample and binomial_sample
+// (tf.random.stateless_gamma / _poisson / _binomial on GPU parameters). Nothing is read back.
 //
-// Algorithm: the host path samples with NumPy's Generator.choice(classes, p=softmax(row)):
+// categorical_sample: the host path samples with NumPy's Generator.choice(classes, p=softmax(row)):
 // cdf = cumsum(p) / cdf[-1], then the first class whose cdf exceeds a uniform u in [0, 1).
 // The uniforms are drawn by the host generator exactly as the host path draws them (same
 // stream, same order) and uploaded; the kernels turn them and the device logits into samples:
@@ -45,6 +45,11 @@
 // running random_ops.py's _binomial_counter: with q = min(p, 1 - p), inversion by geometric
 // gaps for n q < 10, Hormann's BTRS with Stirling tails otherwise, as TF's binomial kernel.
 // Launches: 1.
+//
+// The three rejection samplers give up (NaN) after 256 Philox calls for one sample, as the
+// host does: the loops always end; the acceptance rates make that cap unreachable in practice.
+// Threads of one warp loop different numbers of times (divergence); the work per sample is a
+// few Philox calls, so the samplers are bound by those, not by memory.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
