@@ -336,14 +336,58 @@ def test_nms_all_suppressed_and_float64(where):
     np.testing.assert_array_equal(sc.numpy(), [0.5])
 
 
-def test_nms_soft_sigma_matches_cpu(where, rng):
-    """Soft-NMS (sigma > 0) is the host loop on every device: same result as the CPU."""
+def ref_soft_nms(boxes, scores, max_out, score_thr, sigma):
+    """Gaussian Soft-NMS by a plain loop (float32 scalars): the highest current score first
+    (ties: lower index); weighed by exp(-0.5 iou^2 / sigma) against the boxes kept since it was
+    last weighed, newest first, until <= score_thr; kept when unchanged, else re-queued."""
+    scale = F32(-0.5) / F32(sigma)
+    st = F32(score_thr)
+    cur = {i: F32(v) for i, v in enumerate(scores) if F32(v) > st}
+    since = dict.fromkeys(cur, 0)
+    kept, kept_scores = [], []
+    while len(kept) < max_out and cur:
+        i = min(cur, key=lambda j: (-float(cur[j]), j))
+        score = orig = cur.pop(i)
+        for j in reversed(kept[since[i]:]):
+            u = ref_iou(boxes[i], boxes[j])
+            score = F32(score * F32(np.exp(F32(F32(scale * u) * u))))
+            if score <= st:
+                break
+        if score == orig:
+            kept.append(i)
+            kept_scores.append(score)
+        elif score > st:
+            cur[i], since[i] = score, len(kept)
+    return np.asarray(kept, np.int32), np.asarray(kept_scores, F32)
+
+
+@pytest.mark.parametrize("mo,st,sigma", [(8, 0.1, 0.5), (15, -np.inf, 0.2), (3, 0.3, 1.0),
+                                         (0, 0.0, 0.5)])
+def test_nms_soft(where, rng, mo, st, sigma):
+    """Soft-NMS (sigma > 0) on every device vs the loop reference: the same indices, scores to
+    rounding (the exp of the device and of NumPy may differ in the last bit)."""
     b, s = _boxes(rng, 15, ties=False)
-    cpu = nabi.image.non_max_suppression_with_scores(b, s, 8, 0.5, 0.1, 0.5)
+    ref_i, ref_s = ref_soft_nms(b, s, mo, st, sigma)
     tb, ts = _on(where, b, s)
-    dev = nabi.image.non_max_suppression_with_scores(tb, ts, 8, 0.5, 0.1, 0.5)
-    for c, d in zip(cpu, dev):
-        np.testing.assert_array_equal(c.numpy(), d.numpy())
+    idx, sc = nabi.image.non_max_suppression_with_scores(tb, ts, mo, 0.5, st, sigma)
+    assert _gpu(idx) == ("GPU" in where) and _gpu(sc) == ("GPU" in where)
+    np.testing.assert_array_equal(idx.numpy(), ref_i)
+    np.testing.assert_allclose(sc.numpy(), ref_s, rtol=1e-6)
+
+
+def test_soft_nms_kernel_direct(backend, rng):
+    bs, ss = zip(*[_boxes(rng, 40, ties=False) for _ in range(2)])
+    B = backend.DeviceBuffer.from_numpy
+    scale = float(F32(-0.5) / F32(0.3))
+    idx, sc, cnt = backend.soft_nms(B(np.stack(bs)), B(np.stack(ss)), 12, 0.05, scale)
+    for g in range(2):
+        ri, rs = ref_soft_nms(bs[g], ss[g], 12, 0.05, 0.3)
+        assert cnt.numpy()[g] == len(ri)
+        np.testing.assert_array_equal(idx.numpy()[g, :len(ri)], ri)
+        np.testing.assert_allclose(sc.numpy()[g, :len(ri)], rs, rtol=1e-6)
+        assert not idx.numpy()[g, len(ri):].any() and not sc.numpy()[g, len(ri):].any()
+    with pytest.raises(ValueError, match=r"\[soft_nms\] scale"):
+        backend.soft_nms(B(np.stack(bs)), B(np.stack(ss)), 12, 0.05, 0.5)
 
 
 def test_nms_overlaps(where, rng):
@@ -499,6 +543,9 @@ def test_nms_reads_only_the_count(d2h, rng):
         assert reads == 1  # the selected count (the output's size), as TF eager
         reads, _ = d2h(lambda: nabi.image.non_max_suppression_with_scores(tb, ts, 5, 0.5))
         assert reads == 1
+        reads, _ = d2h(lambda: nabi.image.non_max_suppression_with_scores(tb, ts, 5, 0.5, 0.1,
+                                                                          0.5))
+        assert reads == 1  # Soft-NMS: the count too
         reads, _ = d2h(lambda: nabi.image.non_max_suppression_padded(
             tb, ts, 5, 0.5, pad_to_max_output_size=True))
         assert reads == 0

@@ -6,6 +6,9 @@
 //       int32 (kept indices by decreasing score, zero after them), count (G,) int32.
 //   nms_overlaps(overlaps, scores, max_output, threshold, score_threshold) -> (idx, count)
 //       overlaps (n, n) and scores (n,) float32; idx (1, max_output), count (1,).
+//   soft_nms(boxes, scores, max_output, score_threshold, scale) -> (idx, scores, count)
+//       Gaussian Soft-NMS (scale = -0.5 / sigma < 0): boxes (G, n, 4), scores (G, n) float32;
+//       idx (G, max_output) int32 and scores (G, max_output) float32 zero-padded, count (G,).
 // The thresholds are compared in float32 (the caller rounds them as the host path does).
 //   draw_boxes(images, boxes, colors) -> out   (csrc/cuda/draw_boxes.cu)
 //       images (n, h, w, depth) float32/float64, boxes (n, k, 4) float32, colors (nt, depth)
@@ -102,6 +105,37 @@ py::tuple nms_overlaps(const Buf& ob, const Buf& sb, int64_t max_output, double 
   return run(op, nullptr, &o, s, 1, n, max_output, threshold, score_threshold);
 }
 
+py::tuple soft_nms(const Buf& bb, const Buf& sb, int64_t max_output, double score_threshold,
+                   double scale) {
+  const char* op = "soft_nms";
+  const DeviceBuffer& b = need(op, bb, "boxes");
+  const DeviceBuffer& s = need(op, sb, "scores");
+  need_f32(op, b, "boxes");
+  need_f32(op, s, "scores");
+  if (b.ndim() != 3 || b.shape()[2] != 4)
+    value_error(op, "boxes must be 3-D (G, n, 4), got " + shape_str(b.shape()));
+  if (s.ndim() != 2 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
+    value_error(op, "scores must be (G, n) matching boxes " + shape_str(b.shape()) + ", got " +
+                        shape_str(s.shape()));
+  const int64_t G = b.shape()[0], n = b.shape()[1];
+  check_common(op, n, max_output);
+  if (G > std::numeric_limits<int32_t>::max())
+    value_error(op, "at most 2^31 - 1 problems, got boxes " + shape_str(b.shape()));
+  if (!(scale < 0.0))
+    value_error(op, "scale (-0.5 / sigma) must be negative, got " + std::to_string(scale));
+  Buf idx = make_buffer(op, {G, max_output}, DType::Int32);
+  Buf sc = make_buffer(op, {G, max_output}, DType::Float32);
+  Buf count = make_buffer(op, {G}, DType::Int32);
+  {
+    py::gil_scoped_release nogil;
+    nd::soft_nms(static_cast<const float*>(b.data()), static_cast<const float*>(s.data()), G, n,
+                 max_output, static_cast<float>(score_threshold), static_cast<float>(scale),
+                 static_cast<int32_t*>(idx->data()), static_cast<float*>(sc->data()),
+                 static_cast<int32_t*>(count->data()));
+  }
+  return py::make_tuple(idx, sc, count);
+}
+
 Buf draw_boxes(const Buf& ib, const Buf& bb, const Buf& tb) {
   const char* op = "draw_boxes";
   const DeviceBuffer& img = need_float(op, ib, "images");
@@ -132,6 +166,10 @@ void bind_impl(py::module_& cm) {
   cm.def("draw_boxes", &draw_boxes, py::arg("images"), py::arg("boxes"), py::arg("colors"),
          "images (n, h, w, depth) with the 1-pixel outlines of boxes (n, k, 4) float32 in "
          "colors[j % num_colors] (num_colors, depth): tf.image.draw_bounding_boxes");
+  cm.def("soft_nms", &soft_nms, py::arg("boxes"), py::arg("scores"), py::arg("max_output"),
+         py::arg("score_threshold"), py::arg("scale"),
+         "Gaussian Soft-NMS of G problems (scale = -0.5 / sigma, float32) -> (indices, scores "
+         "(G, max_output) zero-padded, counts (G,))");
   cm.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("max_output"),
          py::arg("iou_threshold"), py::arg("score_threshold"),
          "Greedy hard NMS of G problems: boxes (G, n, 4), scores (G, n) float32 -> (indices "
@@ -142,7 +180,7 @@ void bind_impl(py::module_& cm) {
 }
 #else
 void bind_impl(py::module_& cm) {
-  def_unavailable(cm, {"nms", "nms_overlaps", "draw_boxes"});
+  def_unavailable(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes"});
 }
 #endif
 
@@ -150,6 +188,6 @@ void bind_impl(py::module_& cm) {
 
 NABI_BINDINGS(bind_cuda_nms) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"nms", "nms_overlaps", "draw_boxes"});
+  add_entries(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes"});
   bind_impl(cm);
 }

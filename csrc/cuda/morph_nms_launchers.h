@@ -42,6 +42,13 @@ void dilation2d_bwd(DType dtype, const MorphGeom& g, const void* x, const void* 
 // in order, zero after them; count (G,) int32 their number.
 void nms(const float* boxes, const float* overlaps, const float* scores, int64_t G, int64_t n,
          int64_t max_out, float thr, float score_thr, int32_t* idx, int32_t* count);
+// Gaussian Soft-NMS of G box problems (the host path's _greedy_nms with sigma > 0): the
+// highest current score first (ties: lower index), weighed by exp(scale * iou^2) (scale =
+// -0.5 / sigma, float32) for each box kept since it was last weighed, newest first, until its
+// score is <= score_thr; kept when unchanged, re-queued when lowered but still above. idx
+// (G, max_out) int32 and out_scores (G, max_out) float32 (zero-padded), count (G,) int32.
+void soft_nms(const float* boxes, const float* scores, int64_t G, int64_t n, int64_t max_out,
+              float score_thr, float scale, int32_t* idx, float* out_scores, int32_t* count);
 
 }  // namespace nabi::cuda::nd
 

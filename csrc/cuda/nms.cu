@@ -18,6 +18,8 @@
 //      score <= score_thr (not NaN) ends the sweep: every later score is lower.
 // idx is zero-filled first (the padding), count written by the sweep.
 // Launches: sort_rows' (1 for n <= 2048), 1 mask, 1 sweep; nothing for G == 0.
+// soft_nms (Gaussian Soft-NMS, sigma > 0): soft_nms_kernel below, one block per problem,
+// a shared-memory argmax per round and the sequential re-weighing in thread 0 (1 launch).
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -112,6 +114,86 @@ __global__ void __launch_bounds__(kSweepThreads)
   if (threadIdx.x == 0) count[g] = static_cast<int32_t>(kept);
 }
 
+// Soft-NMS (Gaussian, the host path's _greedy_nms with sigma > 0), one block per problem:
+// the candidates live in a scratch (current score, the kept count when last weighed, alive);
+// each round the block finds the alive candidate with the highest current score (ties: lower
+// index) by a shared-memory argmax, then thread 0 weighs it against the boxes kept since it
+// was last weighed, newest first: score *= exp(scale * iou^2) (float32), stopping once
+// score <= score_thr; unchanged -> kept, still above the threshold -> back in the queue.
+__global__ void __launch_bounds__(kSweepThreads)
+    soft_nms_kernel(const float* __restrict__ boxes, const float* __restrict__ scores,
+                    int64_t n, int64_t max_out, float score_thr, float scale,
+                    float* __restrict__ cur, int32_t* __restrict__ begin,
+                    unsigned char* __restrict__ alive, int32_t* __restrict__ idx,
+                    float* __restrict__ out_scores, int32_t* __restrict__ count) {
+  __shared__ float best_s[kSweepThreads];
+  __shared__ int64_t best_i[kSweepThreads];
+  __shared__ int64_t kept;
+  const int64_t g = blockIdx.x;
+  const float* bx = boxes + g * n * 4;
+  float* cs = cur + g * n;
+  int32_t* bg = begin + g * n;
+  unsigned char* al = alive + g * n;
+  int32_t* sel = idx + g * max_out;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float si = scores[g * n + i];
+    cs[i] = si;
+    bg[i] = 0;
+    al[i] = si > score_thr ? 1 : 0;
+  }
+  if (threadIdx.x == 0) kept = 0;
+  __syncthreads();
+  while (kept < max_out) {
+    float bs = 0.f;
+    int64_t bi = -1;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      if (al[i] && (bi < 0 || cs[i] > bs)) {  // ascending i: ties keep the lower index
+        bs = cs[i];
+        bi = i;
+      }
+    best_s[threadIdx.x] = bs;
+    best_i[threadIdx.x] = bi;
+    __syncthreads();
+    for (int w = kSweepThreads / 2; w > 0; w /= 2) {
+      if (static_cast<int>(threadIdx.x) < w) {
+        const int64_t oi = best_i[threadIdx.x + w];
+        const float os = best_s[threadIdx.x + w];
+        const int64_t mi = best_i[threadIdx.x];
+        if (oi >= 0 && (mi < 0 || os > best_s[threadIdx.x] ||
+                        (os == best_s[threadIdx.x] && oi < mi))) {
+          best_s[threadIdx.x] = os;
+          best_i[threadIdx.x] = oi;
+        }
+      }
+      __syncthreads();
+    }
+    const int64_t i = best_i[0];
+    if (i < 0) break;  // (uniform: every thread reads the same slot)
+    if (threadIdx.x == 0) {
+      al[i] = 0;
+      const float orig = cs[i];
+      float score = orig;
+      for (int64_t j = kept - 1; j >= bg[i]; --j) {
+        const float sim = iou(bx + i * 4, bx + static_cast<int64_t>(sel[j]) * 4);
+        const float w = expf(fmul(fmul(scale, sim), sim));
+        score = fmul(score, w);
+        if (score <= score_thr) break;
+      }
+      if (score == orig) {
+        sel[kept] = static_cast<int32_t>(i);
+        out_scores[g * max_out + kept] = score;
+        kept = kept + 1;
+      } else if (score > score_thr) {
+        cs[i] = score;
+        bg[i] = static_cast<int32_t>(kept);
+        al[i] = 1;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) count[g] = static_cast<int32_t>(kept);
+}
+
 }  // namespace
 
 void nms(const float* boxes, const float* overlaps, const float* scores, int64_t G, int64_t n,
@@ -139,6 +221,31 @@ void nms(const float* boxes, const float* overlaps, const float* scores, int64_t
       static_cast<const unsigned long long*>(mask.data()), n, words, max_out, score_thr,
       static_cast<unsigned long long*>(removed.data()), idx, count);
   NABI_CUDA_CHECK_LAUNCH("nms_sweep_kernel");
+}
+
+}  // namespace nabi::cuda::nd
+
+namespace nabi::cuda::nd {
+
+void soft_nms(const float* boxes, const float* scores, int64_t G, int64_t n, int64_t max_out,
+              float score_thr, float scale, int32_t* idx, float* out_scores, int32_t* count) {
+  if (G == 0) return;
+  if (max_out > 0) {
+    memset_zero(idx, static_cast<size_t>(G * max_out) * sizeof(int32_t));
+    memset_zero(out_scores, static_cast<size_t>(G * max_out) * sizeof(float));
+  }
+  if (n == 0 || max_out == 0) {
+    memset_zero(count, static_cast<size_t>(G) * sizeof(int32_t));
+    return;
+  }
+  DeviceBuffer cur(std::vector<int64_t>{G, n}, DType::Float32);
+  DeviceBuffer begin(std::vector<int64_t>{G, n}, DType::Int32);
+  DeviceBuffer alive(std::vector<int64_t>{G, n}, DType::Bool);
+  soft_nms_kernel<<<static_cast<unsigned>(G), kSweepThreads, 0, stream()>>>(
+      boxes, scores, n, max_out, score_thr, scale, static_cast<float*>(cur.data()),
+      static_cast<int32_t*>(begin.data()), static_cast<unsigned char*>(alive.data()), idx,
+      out_scores, count);
+  NABI_CUDA_CHECK_LAUNCH("soft_nms_kernel");
 }
 
 }  // namespace nabi::cuda::nd

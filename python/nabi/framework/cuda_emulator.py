@@ -2076,3 +2076,50 @@ def draw_boxes(images, boxes, colors):
 
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["draw_boxes"])
+
+
+def soft_nms(boxes, scores, max_output, score_threshold, scale):
+    """Gaussian Soft-NMS of G problems (scale = -0.5 / sigma): (indices, scores (G,
+    max_output) zero-padded, counts (G,)) (csrc/cuda/nms.cu's soft_nms_kernel)."""
+    op = "soft_nms"
+    b, s = _a(boxes, op, "boxes"), _a(scores, op, "scores")
+    mo = _nms_checks(op, b, s, max_output, "boxes")
+    if b.ndim != 3 or b.shape[2] != 4:
+        raise ValueError(f"[{op}] boxes must be 3-D (G, n, 4), got {list(b.shape)}")
+    if s.shape != b.shape[:2]:
+        raise ValueError(f"[{op}] scores must be (G, n) matching boxes {list(b.shape)}, got "
+                         f"{list(s.shape)}")
+    if not float(scale) < 0:
+        raise ValueError(f"[{op}] scale (-0.5 / sigma) must be negative, got {scale}")
+    sc32, st = np.float32(scale), np.float32(score_threshold)
+    G, n = s.shape
+    idx, osc = np.zeros((G, mo), np.int32), np.zeros((G, mo), np.float32)
+    cnt = np.zeros(G, np.int32)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    for g in range(G):
+        sim = _nms_iou(b[g], ii, jj) if n else np.zeros((0, 0), np.float32)
+        cur = s[g].copy()
+        begin = np.zeros(n, np.int64)
+        alive = cur > st
+        kept = []
+        while len(kept) < mo and alive.any():
+            cand = np.flatnonzero(alive)
+            i = int(cand[np.argmax(cur[cand])])  # first maximum: the lower index
+            alive[i] = False
+            orig = score = cur[i]
+            with np.errstate(over="ignore", under="ignore"):
+                for j in reversed(kept[begin[i]:]):
+                    score = np.float32(score * np.exp(sc32 * sim[i, j] * sim[i, j]))
+                    if score <= st:
+                        break
+            if score == orig:
+                osc[g, len(kept)] = score
+                kept.append(i)
+            elif score > st:
+                cur[i], begin[i], alive[i] = score, len(kept), True
+        cnt[g] = len(kept)
+        idx[g, :len(kept)] = kept
+    return _out(idx), _out(osc), _out(cnt)
+
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["soft_nms"])

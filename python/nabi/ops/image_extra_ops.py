@@ -14,8 +14,8 @@ is the bilinear one, as TF approximates it.
 
 NMS is greedy integer selection: host tensors run it like TF's CPU kernel (a priority queue on
 (score, then lower index)); GPU tensors run csrc/cuda/nms.cu (the same selection by a sorted
-sweep over an IOU bitmask), reading back only the selected count where the output's size
-depends on it (hard NMS; Soft-NMS stays on the host).
+sweep over an IOU bitmask; Soft-NMS by a one-block re-weighing loop), reading back only the
+selected count where the output's size depends on it.
 """
 import heapq
 
@@ -254,7 +254,8 @@ def _greedy_nms(sim_fn, scores, max_out, thr, score_thr, sigma=0.0):
 # GPU tensors run csrc/cuda/nms.cu (cuda_backend.nms / nms_overlaps: sort by score, IOU
 # bitmask, one-block greedy sweep), the same selection as the host path; what they read back
 # is only a data-dependent output size (the selected count: one int32), nothing for the
-# fixed-size padded and combined outputs. Soft-NMS (soft_nms_sigma > 0) stays on the host.
+# fixed-size padded and combined outputs. Soft-NMS (soft_nms_sigma > 0) runs nms.cu's
+# soft_nms_kernel (the host loop's order; its exp is the device's, so scores agree to rounding).
 
 
 def _f32_dev(x):
@@ -338,6 +339,15 @@ def non_max_suppression_with_scores(boxes, scores, max_output_size, iou_threshol
                                      min(mo, n), thr, st))
         sc = _dev.take(s32, sel._data, 0, True)  # the kept indices lie in [0, n)
         return sel, _wrap(sc if sc.dtype == dt else sc.astype(dt))
+    if _on_gpu(b) and _on_gpu(s):  # Soft-NMS: soft_nms_kernel, one read (the count)
+        n = _shape(b)[0]
+        i, sc, c = _dev.backend().soft_nms(_f32_dev(b).reshape(1, n, 4).buf,
+                                           _f32_dev(s).reshape(1, n).buf, min(mo, n),
+                                           float(_F(st)), float(_F(-0.5) / _F(sigma)))
+        nv = int(DeviceArray(c).get().reshape(-1)[0])
+        sc = DeviceArray(sc)[0, :nv]
+        return (_wrap(contiguous(DeviceArray(i)[0, :nv])),
+                _wrap(contiguous(sc if sc.dtype == dt else sc.astype(dt))))
     bh = _host(b).astype(_F)
     sel, sc = _greedy_nms(lambda i, js: _iou_one(bh, i, js), _host(s), mo, thr, st, sigma)
     return _indices_on(sel, b), _const_on(np.asarray(sc, dt).reshape(-1), b)
