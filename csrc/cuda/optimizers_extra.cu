@@ -118,10 +118,11 @@ adamax_multi_kernel(TensorTable tt,  // slots: p, g, m, u [n]
   }
 }
 
+// One block's share of the Nadam update (both kernels below): the moments, then
+// p -= lr * (a m / den_a + bgrad g / den_b) / (sqrt(v / vcorr) + eps).
 template <typename T>
-__global__ void __launch_bounds__(kThreads)
-nadam_multi_kernel(TensorTable tt,  // slots: p, g, m, v [n]
-                   T lr, T c1, T c2, T eps, T a, T den_a, T bgrad, T den_b, T vcorr) {
+__device__ __forceinline__ void nadam_block(const TensorTable& tt, T lr, T c1, T c2, T eps,
+                                            T a, T den_a, T bgrad, T den_b, T vcorr) {
   const int64_t blk = blockIdx.x;
   const int k = find_tensor(tt, blk);
   T* __restrict__ p = static_cast<T*>(tt.ptr[k][0]);
@@ -140,6 +141,13 @@ nadam_multi_kernel(TensorTable tt,  // slots: p, g, m, v [n]
     const T v_hat = vi / vcorr;
     p[i] -= (m_hat * lr) / (sqrt(v_hat) + eps);
   }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+nadam_multi_kernel(TensorTable tt,  // slots: p, g, m, v [n]
+                   T lr, T c1, T c2, T eps, T a, T den_a, T bgrad, T den_b, T vcorr) {
+  nadam_block(tt, lr, c1, c2, eps, a, den_a, bgrad, den_b, vcorr);
 }
 
 // a * b rounded on its own: nvcc would otherwise contract it with a following subtraction
@@ -166,24 +174,7 @@ nadam_multi_dev_kernel(TensorTable tt,  // slots: p, g, m, v [n]
   const double up = mul_rn(load_u(u, u_double), u_t);
   const T den_a = T(1.0 - mul_rn(up, u_t_1));
   const T den_b = T(1.0 - up);
-  const int64_t blk = blockIdx.x;
-  const int k = find_tensor(tt, blk);
-  T* __restrict__ p = static_cast<T*>(tt.ptr[k][0]);
-  const T* __restrict__ g = static_cast<const T*>(tt.ptr[k][1]);
-  T* __restrict__ m = static_cast<T*>(tt.ptr[k][2]);
-  T* __restrict__ v = static_cast<T*>(tt.ptr[k][3]);
-  int64_t b, e;
-  block_range(tt, k, blk, &b, &e);
-  for (int64_t i = b + threadIdx.x; i < e; i += kThreads) {
-    const T gi = g[i];
-    const T mi = m[i] + (gi - m[i]) * c1;
-    const T vi = v[i] + (gi * gi - v[i]) * c2;
-    m[i] = mi;
-    v[i] = vi;
-    const T m_hat = (a * mi) / den_a + (bgrad * gi) / den_b;
-    const T v_hat = vi / vcorr;
-    p[i] -= (m_hat * lr) / (sqrt(v_hat) + eps);
-  }
+  nadam_block(tt, lr, c1, c2, eps, a, den_a, bgrad, den_b, vcorr);
 }
 
 // One thread: u = u * u_t (u_product_t, rounded to u's dtype as the host's store into the
