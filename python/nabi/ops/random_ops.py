@@ -887,8 +887,8 @@ def stateless_binomial(shape, seed, counts, probs, output_dtype=_dt.int32, name=
 
 # Counter-based Binomial(n, p) sampling (stateless_binomial on every device; the GPU kernel is
 # csrc/cuda/random_samplers.cu's binomial_sample_kernel, the same steps), after TF's binomial
-# kernel: sample i on its own Philox substream (counter + 256 * i), uniforms from a two-value
-# buffer as _poisson_counter's. With q = min(p, 1 - p) (a sample for p > 1/2 is n minus one for
+# kernel: sample i on its own Philox substream (counter + 256 * i), uniforms from
+# _SubstreamUniforms. With q = min(p, 1 - p) (a sample for p > 1/2 is n minus one for
 # 1 - p): n q < 10 by inversion (count geometric gaps ceil(log u / log1p(-q)) until their sum
 # passes n), else Hormann's BTRS with the Stirling-series tails. n <= 0 or p <= 0 gives 0,
 # p >= 1 gives n; NaN after _GAMMA_MAX_CALLS calls without a result (never seen).
@@ -905,6 +905,35 @@ def _stirling_tail(k):
     return np.where(k <= 9, near, far)
 
 
+class _SubstreamUniforms:
+    """Uniforms for n samples, sample i on its own Philox substream (counter + 256 * i +
+    call under key): a two-value buffer per sample refilled by one Philox call (two 52-bit
+    doubles), used last value first, as random_samplers.cu's kernels draw them."""
+
+    def __init__(self, n, counter, key):
+        self.counter, self.key = counter, key
+        self.base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
+        self.calls = np.zeros(n, np.uint64)
+        self.buf, self.rem = np.zeros((n, 2)), np.zeros(n, np.int64)
+
+    def __call__(self, m):
+        """The next uniform of each sample where the mask m is set."""
+        refill = m & (self.rem == 0)
+        if refill.any():
+            lo, hi = _counter_add(self.counter, self.base[refill] + self.calls[refill])
+            self.calls[refill] += np.uint64(1)
+            w = _philox(lo, hi, self.key)
+            self.buf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
+                                         _u64_to_double(w[:, 2], w[:, 3])], axis=1)
+            self.rem[refill] = 2
+        self.rem[m] -= 1
+        return self.buf[m, self.rem[m]]
+
+    def budget(self, active):
+        """active, less the samples that have used _GAMMA_MAX_CALLS Philox calls."""
+        return active & (self.calls < np.uint64(_GAMMA_MAX_CALLS))
+
+
 def _binomial_counter(count, prob, counter, key):
     """Binomial counts as float64 (the parameters' shape) of the Philox stream at counter
     (lo, hi) under key, sample i on its own substream (see the comment above)."""
@@ -912,21 +941,7 @@ def _binomial_counter(count, prob, counter, key):
     pr = np.ascontiguousarray(prob, np.float64).reshape(-1)
     n = cn.size
     out = np.full(n, np.nan)
-    base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
-    calls = np.zeros(n, np.uint64)
-    ubuf, urem = np.zeros((n, 2)), np.zeros(n, np.int64)
-
-    def uniform(m):
-        refill = m & (urem == 0)
-        if refill.any():
-            lo, hi = _counter_add(counter, base[refill] + calls[refill])
-            calls[refill] += np.uint64(1)
-            w = _philox(lo, hi, key)
-            ubuf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
-                                     _u64_to_double(w[:, 2], w[:, 3])], axis=1)
-            urem[refill] = 2
-        urem[m] -= 1
-        return ubuf[m, urem[m]]
+    uniform = _SubstreamUniforms(n, counter, key)
 
     with np.errstate(all="ignore"):
         zero = (cn <= 0) | (pr <= 0)
@@ -949,7 +964,7 @@ def _binomial_counter(count, prob, counter, key):
             k[done] = num[done]
             active &= ~done
             num[active] += 1
-            active &= calls < np.uint64(_GAMMA_MAX_CALLS)
+            active = uniform.budget(active)
         # BTRS (n q >= 10)
         active = rest & (cn * q >= 10)
         sd = np.sqrt(cn * q * (1 - q))
@@ -982,7 +997,7 @@ def _binomial_counter(count, prob, counter, key):
                 acc = test & (lv <= ub)
                 k[acc] = kk[acc]
                 active &= ~acc
-            active &= calls < np.uint64(_GAMMA_MAX_CALLS)
+            active = uniform.budget(active)
         out[rest] = np.where(flip, cn - k, k)[rest]
     return out.reshape(np.shape(count))
 
@@ -1029,24 +1044,7 @@ def _poisson_counter(lam, counter, key):
     lm = np.ascontiguousarray(lam, np.float64).reshape(-1)
     n = lm.size
     out = np.full(n, np.nan)
-    base = np.arange(n, dtype=np.uint64) * np.uint64(_RESERVED_PER_OUTPUT)
-    calls = np.zeros(n, np.uint64)
-    ubuf, urem = np.zeros((n, 2)), np.zeros(n, np.int64)
-
-    def uniform(m):
-        refill = m & (urem == 0)
-        if refill.any():
-            lo, hi = _counter_add(counter, base[refill] + calls[refill])
-            calls[refill] += np.uint64(1)
-            w = _philox(lo, hi, key)
-            ubuf[refill] = np.stack([_u64_to_double(w[:, 0], w[:, 1]),
-                                     _u64_to_double(w[:, 2], w[:, 3])], axis=1)
-            urem[refill] = 2
-        urem[m] -= 1
-        return ubuf[m, urem[m]]
-
-    def budget(active):
-        return active & (calls < np.uint64(_GAMMA_MAX_CALLS))
+    uniform = _SubstreamUniforms(n, counter, key)
 
     with np.errstate(all="ignore"):
         # Knuth (lam < 10)
@@ -1060,7 +1058,7 @@ def _poisson_counter(lam, counter, key):
             out[done] = x[done]
             active &= ~done
             x[active] += 1
-            active = budget(active)
+            active = uniform.budget(active)
         # PTRS (lam >= 10)
         big = lm >= 10
         log_lam = np.log(lm)
@@ -1086,7 +1084,7 @@ def _poisson_counter(lam, counter, key):
                 acc = rest & (s <= t)
                 out[acc] = k[acc]
                 active &= ~acc
-            active = budget(active)
+            active = uniform.budget(active)
     return out.reshape(np.shape(lam))
 
 
