@@ -1,10 +1,13 @@
-"""LSTM benchmarks: nabi's fused LSTM vs PyTorch's nn.LSTM (and tf.keras when installed).
+"""RNN benchmarks: nabi's fused LSTM / GRU / SimpleRNN vs PyTorch's nn.LSTM / nn.GRU / nn.RNN
+(and tf.keras' LSTM when installed).
 
     PYTHONPATH=python /work/venv-bench/bin/python bench/bench_rnn.py [--quick]
 
 Workloads (float32, 2 threads, same process, medians of repeats timed in alternation):
   * LSTM(128) forward on a (100, 28, 28) batch (MNIST rows), return_sequences=False;
   * the same forward + backward (gradients of sum(h_T) for every weight);
+  * GRU(128) (reset_after=True, the TF2 default) and SimpleRNN(128) (tanh), forward and
+    forward + backward on the same batch, against nn.GRU / nn.RNN;
   * one epoch of the stateful melody model: 50 training steps of batch 1, window 4, one
     feature, LSTM(128) + Dense(12, softmax), categorical cross-entropy, Adam, the state
     carried from step to step (detached). nabi runs the op-level step (rnn_ops.lstm +
@@ -12,6 +15,9 @@ Workloads (float32, 2 threads, same process, medians of repeats timed in alterna
     is importable, also `model.fit(epochs=1, batch_size=1, shuffle=False)`.
 Before timing, outputs and gradients are checked against PyTorch with the weights copied
 across (torch gates i, f, g, o = Keras i, f, c, o; kernel = weight_ih^T; bias = b_ih + b_hh).
+Keras' reset_after GRU is torch's formulation: n = tanh(x W_n + b_in + r * (h R_n + b_hn)),
+h' = z h + (1 - z) n; torch orders the gates r, z, n (Keras z, r, h), and Keras' bias rows
+(input, recurrent) are b_ih, b_hh. SimpleRNN's bias goes to b_ih (b_hh = 0).
 """
 import os
 import sys
@@ -158,6 +164,110 @@ def bench_mnist_lstm(rows, quick, torch, tf):
     rows.extend([res_f, res_b])
 
 
+class NabiGRU:
+    """GRU (reset_after=True): kernel (D, 3U), recurrent kernel (U, 3U), bias (2, 3U)."""
+
+    def __init__(self, D, U, rng):
+        s = 1.0 / np.sqrt(U)
+        self.W = nabi.Variable(rng.uniform(-s, s, (D, 3 * U)).astype(np.float32))
+        self.R = nabi.Variable(rng.uniform(-s, s, (U, 3 * U)).astype(np.float32))
+        self.b = nabi.Variable(rng.uniform(-s, s, (2, 3 * U)).astype(np.float32))
+
+    def forward(self, x):
+        return rnn_ops.gru(x, None, self.W, self.R, self.b)
+
+    def fwd_bwd(self, x):
+        with nabi.GradientTape() as tape:
+            _, h = self.forward(x)
+            loss = nabi.reduce_sum(h)
+        return tape.gradient(loss, [self.W, self.R, self.b])
+
+    def to_torch(self, torch, m):
+        U = self.R.numpy().shape[0]
+        perm = np.r_[U:2 * U, 0:U, 2 * U:3 * U]  # Keras z, r, h -> torch r, z, n
+        b = self.b.numpy()
+        with torch.no_grad():
+            m.weight_ih_l0.copy_(torch.from_numpy(self.W.numpy()[:, perm].T.copy()))
+            m.weight_hh_l0.copy_(torch.from_numpy(self.R.numpy()[:, perm].T.copy()))
+            m.bias_ih_l0.copy_(torch.from_numpy(b[0, perm].copy()))
+            m.bias_hh_l0.copy_(torch.from_numpy(b[1, perm].copy()))
+
+    def torch_grads(self, m):
+        U = self.R.numpy().shape[0]
+        inv = np.r_[U:2 * U, 0:U, 2 * U:3 * U]  # the permutation is its own inverse
+        return (m.weight_ih_l0.grad.numpy()[inv].T, m.weight_hh_l0.grad.numpy()[inv].T,
+                np.stack([m.bias_ih_l0.grad.numpy()[inv], m.bias_hh_l0.grad.numpy()[inv]]))
+
+
+class NabiSimpleRNN:
+    """SimpleRNN (tanh): kernel (D, U), recurrent kernel (U, U), bias (U)."""
+
+    def __init__(self, D, U, rng):
+        s = 1.0 / np.sqrt(U)
+        self.W = nabi.Variable(rng.uniform(-s, s, (D, U)).astype(np.float32))
+        self.R = nabi.Variable(rng.uniform(-s, s, (U, U)).astype(np.float32))
+        self.b = nabi.Variable(rng.uniform(-s, s, (U,)).astype(np.float32))
+
+    def forward(self, x):
+        return rnn_ops.simple_rnn(x, None, self.W, self.R, self.b)
+
+    def fwd_bwd(self, x):
+        with nabi.GradientTape() as tape:
+            _, h = self.forward(x)
+            loss = nabi.reduce_sum(h)
+        return tape.gradient(loss, [self.W, self.R, self.b])
+
+    def to_torch(self, torch, m):
+        _copy_to_torch(torch, self, m)
+
+    def torch_grads(self, m):
+        return (m.weight_ih_l0.grad.numpy().T, m.weight_hh_l0.grad.numpy().T,
+                m.bias_ih_l0.grad.numpy())
+
+
+def bench_mnist_gru_rnn(rows, quick, torch):
+    """GRU(128) and SimpleRNN(128) on the LSTM rows' batch, checked against torch first."""
+    B, T, D, U = 100, 28, 28, 128
+    rng = np.random.default_rng(0)
+    x = rng.random((B, T, D), dtype=np.float32)
+    reps = 10 if quick else 40
+    for name, cls, tcls in (("GRU", NabiGRU, "GRU"), ("SimpleRNN", NabiSimpleRNN, "RNN")):
+        net = cls(D, U, rng)
+        res_f = {"workload": f"{name}(128) fwd, 100x28x28"}
+        res_b = {"workload": f"{name}(128) fwd+bwd, 100x28x28"}
+        fwd = {"nabi ms": lambda net=net: net.forward(x)}
+        fb = {"nabi ms": lambda net=net: net.fwd_bwd(x)}
+        if torch is not None:
+            m = getattr(torch.nn, tcls)(D, U, batch_first=True)
+            net.to_torch(torch, m)
+            xt = torch.from_numpy(x)
+            with torch.no_grad():
+                out_t, _ = m(xt)
+            out_n, _ = net.forward(x)
+            err = float(np.abs(out_t.numpy() - out_n.numpy()).max())
+            assert err < 1e-4, f"{name} forward differs from torch: {err}"
+            m.zero_grad()
+            _, h_t = m(xt)
+            h_t.sum().backward()
+            for a, b_ in zip((g.numpy() for g in net.fwd_bwd(x)), net.torch_grads(m)):
+                e = float(np.abs(a - b_).max() / max(1.0, np.abs(b_).max()))
+                assert e < 1e-4, f"{name} gradient differs from torch: {e}"
+
+            def t_fwd(m=m, xt=xt):
+                with torch.no_grad():
+                    m(xt)
+
+            def t_fb(m=m, xt=xt):
+                m.zero_grad(set_to_none=True)
+                _, h = m(xt)
+                h.sum().backward()
+            fwd["torch ms"] = t_fwd
+            fb["torch ms"] = t_fb
+        res_f.update(_interleaved_ms(fwd, reps))
+        res_b.update(_interleaved_ms(fb, reps))
+        rows.extend([res_f, res_b])
+
+
 def melody_data():
     seq = ("g8 e8 e4 f8 d8 d4 c8 d8 e8 f8 g8 g8 g4 g8 e8 e8 e8 f8 d8 d4 c8 e8 g8 g8 e8 e8 e4 "
            "d8 d8 d8 d8 d8 e8 f4 e8 e8 e8 e8 e8 f8 g4 g8 e8 e4 f8 d8 d4 c8 e8 g8 g8 e8 e8 e4").split()
@@ -258,6 +368,7 @@ def run(quick=False):
     torch, tf = _torch(), _tf()
     rows = []
     bench_mnist_lstm(rows, quick, torch, tf)
+    bench_mnist_gru_rnn(rows, quick, torch)
     bench_melody(rows, quick, torch, tf)
     cols = ["workload", "nabi ms", "torch ms"]
     if tf is not None:
