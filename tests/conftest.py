@@ -120,6 +120,29 @@ def read_counter(kind, monkeypatch):
     return run_sim
 
 
+def reads_on(where, monkeypatch):
+    """For a `where` fixture's device: run(f) -> (device-to-host reads during f(), f()'s
+    result); the reads are None where they are not counted (the CPU, a real GPU)."""
+    if where == "/CPU:0":
+        return lambda f: (None, f())
+    kind = "emu" if os.environ.get("NABI_EMULATE_CUDA") == "1" else "cuda"
+    run = read_counter(kind, monkeypatch)
+    if run is None:
+        return lambda f: (None, f())
+
+    def go(f):
+        box = []
+        n, _ = run(lambda: box.append(f()))
+        return n, box[0]
+    return go
+
+
+def check_reads(got, want):
+    """Asserts reads_on's count, where it is counted."""
+    if got is not None:
+        assert got == want, f"{got} device-to-host reads, expected {want}"
+
+
 @pytest.fixture
 def d2h(gpu, monkeypatch):
     """read_counter for the `gpu` fixture's device: f -> (device-to-host copies, launches).

@@ -22,39 +22,9 @@ from nabi import _C
 from nabi.framework import device as dev
 from nabi.framework.tensor import _wrap
 
+from conftest import check_reads, reads_on
+
 cb = _C.cuda_backend
-
-
-def _counter(where, monkeypatch):
-    """run(f) -> (device-to-host reads during f() or None where they are not counted, f())."""
-    if where == "/CPU:0":
-        return lambda f: (None, f())
-    if os.environ.get("NABI_EMULATE_CUDA") == "1":
-        n = [0]
-        get = dev.DeviceArray.get
-
-        def counted(self):
-            n[0] += 1
-            return get(self)
-        monkeypatch.setattr(dev.DeviceArray, "get", counted)
-
-        def run(f):
-            n[0] = 0
-            r = f()
-            return n[0], r
-        return run
-    if hasattr(cb, "_sim_stats"):
-        def run_sim(f):
-            cb._sim_stats(True)
-            r = f()
-            return cb._sim_stats(True)["d2h"], r
-        return run_sim
-    return lambda f: (None, f())   # a real GPU: no counter
-
-
-def _check_reads(got, want):
-    if got is not None:
-        assert got == want, f"{got} device-to-host reads, expected {want}"
 
 
 def _upload(a, where):
@@ -122,7 +92,7 @@ def test_known_range_survives_views_and_not_writes(gpu):
 # ---------------------------------------------------------------- Embedding
 @pytest.mark.parametrize("known", [True, False])
 def test_embedding_forward_backward_reads(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     with nabi.device(where):
         layer = nabi.keras.layers.Embedding(10, 4)
         layer.build((None, 3))
@@ -138,8 +108,8 @@ def test_embedding_forward_backward_reads(where, monkeypatch, known):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, layer.embeddings))
-    _check_reads(r1, 0 if known else 1)   # unknown: min and max in one read, gather adds none
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)   # unknown: min and max in one read, gather adds none
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), w[IDS], rtol=1e-6)
     np.testing.assert_allclose(_np(g), ref_embedding_grad(IDS, up, 10), rtol=1e-5, atol=1e-6)
 
@@ -147,7 +117,7 @@ def test_embedding_forward_backward_reads(where, monkeypatch, known):
 # ---------------------------------------------------------------- gather
 @pytest.mark.parametrize("known", [True, False])
 def test_gather_reads_and_gradient(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
     idx = np.array([4, 0, 2, 2], np.int64)
     with nabi.device(where):
@@ -162,8 +132,8 @@ def test_gather_reads_and_gradient(where, monkeypatch, known):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, params))
-    _check_reads(r1, 0 if known else 1)
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), p[idx], rtol=1e-6)
     np.testing.assert_allclose(_np(g), ref_embedding_grad(idx, np.arange(12.0).reshape(4, 3), 5),
                                rtol=1e-6)
@@ -171,7 +141,7 @@ def test_gather_reads_and_gradient(where, monkeypatch, known):
 
 # ---------------------------------------------------------------- segment sums
 def test_segment_sum_reads_and_gradient(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32)
     sorted_ids = np.array([0, 0, 1, 3, 3, 3], np.int32)
     unsorted = np.array([2, -1, 0, 2, 1, 0], np.int64)
@@ -189,9 +159,9 @@ def test_segment_sum_reads_and_gradient(where, monkeypatch):
         r1, (s, u, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
         r3, uk_out = count(lambda: nabi.math.unsorted_segment_sum(x, uk, 3))
-    _check_reads(r1, 2)   # segment_sum: its size and checks in one; unsorted: its max
-    _check_reads(r2, 0)
-    _check_reads(r3, 0)   # a known range: no read
+    check_reads(r1, 2)   # segment_sum: its size and checks in one; unsorted: its max
+    check_reads(r2, 0)
+    check_reads(r3, 0)   # a known range: no read
     rs, ru = ref_segment_sum(d, sorted_ids, 4), ref_segment_sum(d, unsorted, 3)
     np.testing.assert_allclose(_np(s), rs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_np(u), ru, rtol=1e-5, atol=1e-6)
@@ -217,7 +187,7 @@ def test_segment_sum_errors_on_every_device(where):
 @pytest.mark.parametrize("from_logits", [True, False])
 @pytest.mark.parametrize("known", [True, False])
 def test_sparse_ce_reads(where, monkeypatch, from_logits, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     rng = np.random.default_rng(3)
     labels = np.array([2, 0, 1, 2], np.int64)
     y = rng.standard_normal((4, 3)).astype(np.float32) if from_logits else \
@@ -231,7 +201,7 @@ def test_sparse_ce_reads(where, monkeypatch, from_logits, known):
     # unknown labels: the fused kernel's flag (logits; the emulated kernel's is no
     # DeviceArray read) or the range check's one read
     emulated = os.environ.get("NABI_EMULATE_CUDA") == "1"
-    _check_reads(r, 0 if known or (from_logits and emulated) else 1)
+    check_reads(r, 0 if known or (from_logits and emulated) else 1)
     np.testing.assert_allclose(_np(v), ref_scce(labels, y, from_logits), rtol=1e-5, atol=1e-6)
 
 
@@ -244,7 +214,7 @@ def _models():
 
 
 def test_embedding_lstm_fit_reads_no_more_than_a_dense_fit(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     x = (np.arange(40).reshape(8, 5) % 9).astype(np.int32)   # id 9 is never used
     xf = np.linspace(0, 1, 48, dtype=np.float32).reshape(8, 6)
     y = np.array([0, 1, 2, 1, 0, 2, 1, 0])
@@ -293,14 +263,14 @@ def test_bad_ids_raise_the_same_error_everywhere(where, known):
 def test_a_loose_known_range_is_not_an_error(where, monkeypatch):
     """A slice of an uploaded batch keeps the batch's range as a bound: ids outside [0, n) in
     the bound but not in the slice are checked (one read) and pass."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     with nabi.device(where):
         b = _upload(np.array([[0, 12], [1, 2]], np.int32), where)
         part = b[1:]
         layer = nabi.keras.layers.Embedding(10, 2)
         layer.build((None, 2))
         r, out = count(lambda: layer(part))
-    _check_reads(r, 1)
+    check_reads(r, 1)
     np.testing.assert_allclose(_np(out), _np(layer.embeddings)[[[1, 2]]], rtol=1e-6)
 
 
@@ -318,7 +288,7 @@ def test_fit_with_an_id_out_of_range_names_the_layer(where):
 def test_gather_second_order_stays_on_the_device(where, monkeypatch):
     """d/dw sum(c * d/dp sum(w * gather(p, idx))) = c[idx] (the gradient's gradient gathers
     again, with the ids already checked: no read)."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     rng = np.random.default_rng(4)
     p0, w0, c = (rng.standard_normal(s).astype(np.float32) for s in ((5, 2), (4, 2), (5, 2)))
     idx = np.array([3, 0, 3, 4], np.int64)
@@ -335,7 +305,7 @@ def test_gather_second_order_stays_on_the_device(where, monkeypatch):
                 z = nabi.reduce_sum(ct * g)
             return g, outer.gradient(z, w)
         r, (g, gw) = count(run)
-    _check_reads(r, 0)
+    check_reads(r, 0)
     np.testing.assert_allclose(_np(g), ref_embedding_grad(idx, w0, 5), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(_np(gw), c[idx], rtol=1e-6)
 

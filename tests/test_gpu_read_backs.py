@@ -11,7 +11,7 @@ tests say so. Nadam keeps its running momentum product on the device.
 
 Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the CUDA host
 simulator) and compare with independent NumPy references, forward and gradient. Reads are
-counted by conftest's read_counter on the emulator (DeviceArray.get) and on the simulator
+counted by conftest's reads_on on the emulator (DeviceArray.get) and on the simulator
 (device-to-host copies); not on the CPU or a real GPU.
 """
 import os
@@ -23,28 +23,7 @@ import nabi
 from nabi.framework import device as dev
 from nabi.framework.tensor import _wrap
 
-from conftest import read_counter
-
-
-def _counter(where, monkeypatch):
-    """run(f) -> (device-to-host reads during f() or None where they are not counted, f())."""
-    if where == "/CPU:0":
-        return lambda f: (None, f())
-    kind = "emu" if os.environ.get("NABI_EMULATE_CUDA") == "1" else "cuda"
-    run = read_counter(kind, monkeypatch)
-    if run is None:
-        return lambda f: (None, f())
-
-    def go(f):
-        box = []
-        n, _ = run(lambda: box.append(f()))
-        return n, box[0]
-    return go
-
-
-def _check_reads(got, want):
-    if got is not None:
-        assert got == want, f"{got} device-to-host reads, expected {want}"
+from conftest import check_reads, reads_on
 
 
 def _upload(a, where):
@@ -68,7 +47,7 @@ def _weights(shape, seed):
 
 # ---------------------------------------------------------------- top_k / in_top_k
 def test_top_k_reads_nothing(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     a = np.array([[3.0, 1.0, 4.0, 1.5, 5.0], [9.0, 2.0, 6.0, 5.0, 3.0]], np.float32)
     w = _weights((2, 3), 0)
     with nabi.device(where):
@@ -82,8 +61,8 @@ def test_top_k_reads_nothing(where, monkeypatch):
             return v, i, tape, loss
         r1, (v, i, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 0)   # the sort's own indices: no check, no read
-    _check_reads(r2, 0)
+    check_reads(r1, 0)   # the sort's own indices: no check, no read
+    check_reads(r2, 0)
     order = np.argsort(-a, axis=1, kind="stable")[:, :3]
     np.testing.assert_array_equal(_np(i), order)
     np.testing.assert_allclose(_np(v), np.take_along_axis(a, order, 1))
@@ -95,14 +74,14 @@ def test_top_k_reads_nothing(where, monkeypatch):
 
 @pytest.mark.parametrize("known", [True, False])
 def test_in_top_k_reads_nothing(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.4], [0.9, 0.05, 0.05], [0.2, 0.7, 0.1]],
                  np.float32)
     t = np.array([2, 0, 0, 5], np.int32)   # 5: out of range -> False, as TF
     with nabi.device(where):
         pt, tt = nabi.constant(p), _ids(t, where, known)
         r, out = count(lambda: nabi.math.in_top_k(tt, pt, 2))
-    _check_reads(r, 0)   # clipped targets: in range by construction
+    check_reads(r, 0)   # clipped targets: in range by construction
     want = [0 <= t[i] < 3 and (p[i] > p[i, t[i]]).sum() < 2 for i in range(4)]
     np.testing.assert_array_equal(_np(out), want)
 
@@ -115,7 +94,7 @@ def ref_gather_nd(p, ind):
 
 @pytest.mark.parametrize("known", [True, False])
 def test_gather_nd_reads_and_gradient(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = _weights((4, 5, 2), 1).astype(np.float32)
     # (a known range is one bound for every coordinate: below the smallest indexed axis, 4)
     ind = np.array([[3, 1], [0, 0], [3, 1], [1, 2]], np.int64)
@@ -132,8 +111,8 @@ def test_gather_nd_reads_and_gradient(where, monkeypatch, known):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), ref_gather_nd(p, ind))
     want = np.zeros(p.shape)
     for k, (i, j) in enumerate(ind):
@@ -143,7 +122,7 @@ def test_gather_nd_reads_and_gradient(where, monkeypatch, known):
 
 @pytest.mark.parametrize("known", [True, False])
 def test_gather_nd_batch_dims_and_host_indices(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = _weights((2, 3, 4), 3).astype(np.float32)
     ind = np.array([[[2], [0]], [[1], [1]]], np.int32)
     with nabi.device(where):
@@ -151,8 +130,8 @@ def test_gather_nd_batch_dims_and_host_indices(where, monkeypatch, known):
         it = _ids(ind, where, known)
         r1, out = count(lambda: nabi.gather_nd(x, it, batch_dims=1))
         r2, out2 = count(lambda: nabi.gather_nd(x, ind[1]))   # host indices: read nothing
-    _check_reads(r1, 0 if known else 1)
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), np.stack([ref_gather_nd(p[b], ind[b]) for b in range(2)]))
     np.testing.assert_allclose(_np(out2), ref_gather_nd(p, ind[1]))
 
@@ -180,7 +159,7 @@ def ref_patches(img, k, s):
 
 
 def test_extract_patches_reads_nothing(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     img = _weights((2, 5, 6, 2), 4).astype(np.float32)
     w = _weights((2, 2, 3, 8), 5)
     with nabi.device(where):
@@ -195,8 +174,8 @@ def test_extract_patches_reads_nothing(where, monkeypatch):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 0)
-    _check_reads(r2, 0)
+    check_reads(r1, 0)
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), ref_patches(img, 2, 2), rtol=1e-6)
     want = np.zeros(img.shape)
     for i in range(2):
@@ -217,7 +196,7 @@ def ref_sparse_xent(labels, logits):
 
 @pytest.mark.parametrize("known", [True, False])
 def test_sparse_softmax_xent_reads(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     logits = _weights((4, 3), 6)
     labels = np.array([2, 0, 1, 2], np.int32)
     with nabi.device(where):
@@ -233,8 +212,8 @@ def test_sparse_softmax_xent_reads(where, monkeypatch, known):
         r2, g = count(lambda: tape.gradient(s, x))
     # unknown: the kernel checks the labels, one 4-byte flag read (the emulator's kernel runs
     # on host copies, so it counts none)
-    _check_reads(r1, 0 if known else (0 if os.environ.get("NABI_EMULATE_CUDA") == "1" else 1))
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else (0 if os.environ.get("NABI_EMULATE_CUDA") == "1" else 1))
+    check_reads(r2, 0)
     rl, rg = ref_sparse_xent(labels, logits)
     np.testing.assert_allclose(_np(loss), rl, rtol=1e-5)
     np.testing.assert_allclose(_np(g), rg, rtol=1e-5, atol=1e-6)
@@ -250,7 +229,7 @@ def test_sparse_softmax_xent_bad_label(where):
 # ---------------------------------------------------------------- repeat
 @pytest.mark.parametrize("kind", ["int", "host", "gpu"])
 def test_repeat_reads(where, monkeypatch, kind):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     a = _weights((3, 2), 7).astype(np.float32)
     reps = {"int": 2, "host": [1, 0, 3], "gpu": [1, 0, 3]}[kind]
     with nabi.device(where):
@@ -265,8 +244,8 @@ def test_repeat_reads(where, monkeypatch, kind):
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
     # GPU repeats: one read of them (the output's size depends on them; TF reads them too)
-    _check_reads(r1, 1 if kind == "gpu" else 0)
-    _check_reads(r2, 0)
+    check_reads(r1, 1 if kind == "gpu" else 0)
+    check_reads(r2, 0)
     want = np.repeat(a, reps, axis=0)
     np.testing.assert_allclose(_np(out), want)
     np.testing.assert_allclose(_np(g), 2 * a * np.broadcast_to(
@@ -318,7 +297,7 @@ def _data(seed):
 
 @pytest.mark.parametrize("kind", sorted(_SORTED_OPS))
 def test_sorted_segment_ops_on_gpu_ids(where, monkeypatch, kind):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = _data(8)
     num = 5
     w = _weights((num, 2), 9)
@@ -336,8 +315,8 @@ def test_sorted_segment_ops_on_gpu_ids(where, monkeypatch, kind):
         r2, g = count(lambda: tape.gradient(loss, x))
     # one read: the number of segments is the last id + 1 (data-dependent, as TF), read with
     # the first id and the order check
-    _check_reads(r1, 1)
-    _check_reads(r2, 0)
+    check_reads(r1, 1)
+    check_reads(r2, 0)
     empty = 1.0 if kind == "prod" else 0.0
     np.testing.assert_allclose(_np(out), ref_segment(d, SORTED, num, kind, empty), rtol=1e-12)
     np.testing.assert_allclose(_np(g), ref_segment_grad(d, SORTED, num, kind, w), rtol=1e-6,
@@ -347,7 +326,7 @@ def test_sorted_segment_ops_on_gpu_ids(where, monkeypatch, kind):
 @pytest.mark.parametrize("known", [True, False])
 @pytest.mark.parametrize("kind", sorted(_UNSORTED_OPS))
 def test_unsorted_segment_ops_on_gpu_ids(where, monkeypatch, kind, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = _data(10)
     num = 4
     w = _weights((num, 2), 11)
@@ -363,8 +342,8 @@ def test_unsorted_segment_ops_on_gpu_ids(where, monkeypatch, kind, known):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
+    check_reads(r2, 0)
     fi = np.finfo(np.float64)
     empty = {"max": fi.min, "min": fi.max, "prod": 1.0}.get(kind, 0.0)
     np.testing.assert_allclose(_np(out), ref_segment(d, UNSORTED, num, kind, empty),
@@ -398,7 +377,7 @@ def test_sorted_segment_bad_ids_error(where, op, ids, msg):
 # ---------------------------------------------------------------- tensor_scatter_nd_update
 @pytest.mark.parametrize("known", [True, False])
 def test_tensor_scatter_nd_update_on_gpu_indices(where, monkeypatch, known):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     t = _weights((4, 3, 2), 12)
     # [2, 1] twice: the last wins (a known range is one bound below every axis: 3)
     ind = np.array([[2, 1], [0, 0], [2, 1], [1, 2]], np.int64)
@@ -416,8 +395,8 @@ def test_tensor_scatter_nd_update_on_gpu_indices(where, monkeypatch, known):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, (gt, gu) = count(lambda: tape.gradient(loss, [tt, ut]))
-    _check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)   # unknown: one bool (every axis checked at once)
+    check_reads(r2, 0)
     want = t.copy()
     for k, (i, j) in enumerate(ind):
         want[i, j] = u[k]
@@ -486,7 +465,7 @@ def test_nadam_kernel_device_product_same_numbers(backend, u_dtype):
 
 
 def test_nadam_keeps_its_product_on_the_device(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     rng = np.random.default_rng(16)
     p0 = rng.standard_normal((4, 3)).astype(np.float32)
     grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(4)]
@@ -500,7 +479,7 @@ def test_nadam_keeps_its_product_on_the_device(where, monkeypatch):
             r, _ = count(lambda: opt.apply_gradients([(g, w)]))
             reads.append(r)
     for r in reads:
-        _check_reads(r, 0)   # was one 4-byte read of the product a step
+        check_reads(r, 0)   # was one 4-byte read of the product a step
     want, u = ref_nadam_steps(p0, [g.astype(np.float64) for g in grads], 0.01, 0.9, 0.999,
                               1e-7, np.float32)
     np.testing.assert_allclose(_np(w), want, rtol=2e-5, atol=2e-6)
@@ -509,13 +488,13 @@ def test_nadam_keeps_its_product_on_the_device(where, monkeypatch):
 
 @pytest.mark.parametrize("op", ["segment_sum", "segment_max"])
 def test_keras_segment_ops_one_read(where, monkeypatch, op):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = _data(17)
     ids = np.array([1, 0, 3, 1, 0, 1], np.int32)   # no num_segments: 4, from the ids
     with nabi.device(where):
         x, it = nabi.constant(d), nabi.constant(ids)
         r, out = count(lambda: getattr(nabi.keras.ops, op)(x, it))
-    _check_reads(r, 1)   # the number of segments (max + 1) with the min: one read
+    check_reads(r, 1)   # the number of segments (max + 1) with the min: one read
     kind = op.split("_")[1]
     fi = np.finfo(np.float64)
     np.testing.assert_allclose(_np(out), ref_segment(d, ids, 4, kind, fi.min if kind == "max"

@@ -14,11 +14,9 @@ test_gpu_read_backs.py).
 
 Op tests take conftest's `where` fixture (CPU, emulated GPU, real GPU or the CUDA host
 simulator) and compare with independent NumPy references, forward and gradient. Reads are
-counted by conftest's read_counter on the emulator (DeviceArray.get) and on the simulator
+counted by conftest's reads_on on the emulator (DeviceArray.get) and on the simulator
 (device-to-host copies); not on the CPU or a real GPU.
 """
-import os
-
 import numpy as np
 import pytest
 
@@ -26,28 +24,7 @@ import nabi
 from nabi.framework import device as dev
 from nabi.framework.tensor import _wrap
 
-from conftest import read_counter
-
-
-def _counter(where, monkeypatch):
-    """run(f) -> (device-to-host reads during f() or None where they are not counted, f())."""
-    if where == "/CPU:0":
-        return lambda f: (None, f())
-    kind = "emu" if os.environ.get("NABI_EMULATE_CUDA") == "1" else "cuda"
-    run = read_counter(kind, monkeypatch)
-    if run is None:
-        return lambda f: (None, f())
-
-    def go(f):
-        box = []
-        n, _ = run(lambda: box.append(f()))
-        return n, box[0]
-    return go
-
-
-def _check_reads(got, want):
-    if got is not None:
-        assert got == want, f"{got} device-to-host reads, expected {want}"
+from conftest import check_reads, reads_on
 
 
 def _ids(a, where, known):
@@ -82,7 +59,7 @@ def ref_gather_batched(p, ind, axis, b):
 @pytest.mark.parametrize("known", [True, False])
 @pytest.mark.parametrize("axis, b", [(1, 1), (2, 1), (2, 2)])
 def test_gather_batch_dims_reads_and_gradient(where, monkeypatch, known, axis, b):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = _weights((2, 3, 4), 20 + axis + b)
     n = p.shape[axis]
     ishape = p.shape[:b] + (3,)
@@ -101,8 +78,8 @@ def test_gather_batch_dims_reads_and_gradient(where, monkeypatch, known, axis, b
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if known else 1)   # unknown: min and max in one read
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), want)
     # the gradient: w scattered back by the same indices (NumPy loop)
     gw = np.zeros_like(p)
@@ -115,7 +92,7 @@ def test_gather_batch_dims_reads_and_gradient(where, monkeypatch, known, axis, b
 
 def test_gather_batch_dims_second_order(where, monkeypatch):
     """d/dv <gather(v, ids)^T-gradient, u>: the gradient of the gradient reads nothing."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = _weights((2, 5), 30)
     ind = np.array([[4, 0, 4], [1, 1, 3]], np.int64)
     with nabi.device(where):
@@ -141,7 +118,7 @@ def test_gather_batch_dims_second_order(where, monkeypatch):
 
 @pytest.mark.parametrize("axis", [0, 1, -1, None])
 def test_keras_take_along_axis_reads_and_gradient(where, monkeypatch, axis):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     p = _weights((3, 4), 40)
     if axis is None:
         ind = np.array([11, -1, 0, 5, 5], np.int64)
@@ -163,8 +140,8 @@ def test_keras_take_along_axis_reads_and_gradient(where, monkeypatch, axis):
             return out, tape, loss
         r1, (out, tape, loss) = count(fwd)
         r2, g = count(lambda: tape.gradient(loss, x))
-    _check_reads(r1, 1)   # the user's indices: one range read
-    _check_reads(r2, 0)
+    check_reads(r1, 1)   # the user's indices: one range read
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(out), want)
     # gradient by central differences of the linear map (exact up to rounding)
     gw = np.zeros(p.size)
@@ -201,7 +178,7 @@ _X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.float32)
 
 @pytest.mark.parametrize("op, fn, sym", _ASSERTS)
 def test_debugging_compare_reads_one_bool(where, monkeypatch, op, fn, sym):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     # y chosen per op so that the check holds (broadcast row), then one that fails at [1, 2]
     good = {"==": _X, "!=": _X + 0.5, ">": _X[0] - 1, ">=": _X[0], "<": _X + 1,
             "<=": _X}[sym]
@@ -212,7 +189,7 @@ def test_debugging_compare_reads_one_bool(where, monkeypatch, op, fn, sym):
         x, yg, yb = nabi.constant(_X), nabi.constant(good), nabi.constant(bad)
         r, out = count(lambda: getattr(nabi.debugging, op)(x, yg))
         assert out is None
-        _check_reads(r, 1)   # the outcome: one bool
+        check_reads(r, 1)   # the outcome: one bool
         with pytest.raises(nabi.errors.InvalidArgumentError,
                            match=rf"\[{op}\] condition x {sym} y did not hold for x \(2, 3\) and "
                                  rf"y \(2, 3\): 1 element\(s\) fail, first at \[1, 2\]: "
@@ -224,27 +201,27 @@ def test_debugging_compare_reads_one_bool(where, monkeypatch, op, fn, sym):
     ("assert_positive", _X, None), ("assert_negative", -_X, None),
     ("assert_non_negative", _X - 1, None), ("assert_non_positive", 1 - _X, None)])
 def test_debugging_sign_asserts(where, monkeypatch, op, ok_x, bad_first):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     bad = -ok_x
     bad[0, 0] = ok_x[0, 0]   # one element stays good: 5 fail (or 6 with a zero flipped)
     with nabi.device(where):
         r, _ = count(lambda: getattr(nabi.debugging, op)(nabi.constant(ok_x)))
-        _check_reads(r, 1)
+        check_reads(r, 1)
         with pytest.raises(nabi.errors.InvalidArgumentError, match=rf"\[{op}\] condition"):
             getattr(nabi.debugging, op)(nabi.constant(bad))
 
 
 def test_debugging_near_numerics_assert(where, monkeypatch):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     with nabi.device(where):
         x = nabi.constant(_X)
         r, _ = count(lambda: nabi.debugging.assert_near(x, _X * (1 + 1e-7)))
-        _check_reads(r, 1)
+        check_reads(r, 1)
         with pytest.raises(nabi.errors.InvalidArgumentError, match=r"\[assert_near\] condition "
                                                                    r"x ~= y did not hold"):
             nabi.debugging.assert_near(x, _X + 1e-3)
         r, out = count(lambda: nabi.debugging.check_numerics(x, "fine"))
-        _check_reads(r, 1)
+        check_reads(r, 1)
         assert out is x
         with pytest.raises(nabi.errors.InvalidArgumentError,
                            match=r"inf here : \[check_numerics\] tensor of shape \(2, 3\) had "
@@ -253,12 +230,12 @@ def test_debugging_near_numerics_assert(where, monkeypatch):
                 inf = x / nabi.constant(np.float32(0))
             nabi.debugging.check_numerics(inf, "inf here")
         r, _ = count(lambda: nabi.debugging.Assert(x > 0, ["never shown", x]))
-        _check_reads(r, 1)
+        check_reads(r, 1)
         with pytest.raises(nabi.errors.InvalidArgumentError, match=r"\[Assert\] assertion "
                                                                    r"failed: shown"):
             nabi.debugging.Assert(x > 3, ["shown"])
         r, _ = count(lambda: nabi.debugging.assert_integer(nabi.constant(np.arange(3))))
-        _check_reads(r, 0)
+        check_reads(r, 0)
 
 
 def test_debugging_shape_errors_on_every_device(where):
@@ -295,7 +272,7 @@ def _ctc_ref(x, labels, lens, tl, blank=0):
 
 @pytest.mark.parametrize("on_device", ["labels", "lens", "tl", "all", "none"])
 def test_ctc_loss_device_lengths_read_once(where, monkeypatch, on_device):
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     x = _weights((4, 2, 3), 50)
     labels, lens, tl = np.array([[1, 2], [2, 0]], np.int32), np.array([2, 1]), np.array([4, 3])
     with nabi.device(where):
@@ -311,8 +288,8 @@ def test_ctc_loss_device_lengths_read_once(where, monkeypatch, on_device):
             return loss, tape, s
         r1, (loss, tape, s) = count(fwd)
         r2, g = count(lambda: tape.gradient(s, xt))
-    _check_reads(r1, 0 if on_device == "none" else 1)   # the kernel's flags: one int
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if on_device == "none" else 1)   # the kernel's flags: one int
+    check_reads(r2, 0)
     np.testing.assert_allclose(_np(loss), _ctc_ref(x, labels, lens, tl), rtol=1e-10)
     # gradient vs central differences of the brute-force reference
     h, fd = 1e-6, np.zeros_like(x)
@@ -382,7 +359,7 @@ def test_stateless_image_draws_read_nothing(where, monkeypatch, op, batch):
     """The seed is a host value and the Philox draws are host arithmetic (TF keeps stateless
     seeds in host memory): no upload-and-read of the draws. The result is one of the op's
     possible outcomes (NumPy), the same on every device for the same seed."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     img = np.arange(2 * 4 * 5 * 3, dtype=np.float32).reshape(2, 4, 5, 3)
     a = img if batch else img[0]
     h, w = a.shape[-3], a.shape[-2]
@@ -395,7 +372,7 @@ def test_stateless_image_draws_read_nothing(where, monkeypatch, op, batch):
                 r, out = count(lambda: nabi.image.stateless_random_crop(x, size, seed))
             else:
                 r, out = count(lambda: getattr(nabi.image, op)(x, seed))
-        _check_reads(r, 0)
+        check_reads(r, 0)
         got = _np(out)
         ax = -2 if op.endswith("left_right") else -3
         if op == "stateless_random_crop":
@@ -450,7 +427,7 @@ def ref_tie_shares(d, ids, num, kind):
 def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, ids):
     """The gradient of a penalty on the first-order gradient: linear in the upstream weights
     (d/dw), zero (not None) w.r.t. the data; nothing read back after the forward's checks."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = _seg_data(70)
     num = 5
     w0, v = _weights((num, 2), 71), _weights((6, 2), 72)
@@ -472,8 +449,8 @@ def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, id
             return g, t2, pen
         r1, (g, t2, pen) = count(fwd)
         r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
-    _check_reads(r1, 0 if unsorted else 1)   # sorted: the size (last id + 1), as TF
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if unsorted else 1)   # sorted: the size (last id + 1), as TF
+    check_reads(r2, 0)
     sh = ref_tie_shares(d, ids, num, kind)
     keep = ids >= 0
     gw = np.zeros_like(d)
@@ -507,7 +484,7 @@ _INT_OPS = [("unsorted_segment_sum", "sum", False), ("unsorted_segment_max", "ma
 def test_int_segment_ops_keep_gpu_ids(where, monkeypatch, op, kind, is_sorted, known, dtype):
     """Integer data with GPU ids: sums by the bincount kernel's integer weight sums (wrapping
     as the dtype), max / min by the segment kernel; the ids are not copied to the host."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     rng = np.random.default_rng(80)
     d = rng.integers(-50, 50, (6, 2, 3)).astype(dtype)
     d[0, 0, 0] = np.iinfo(dtype).max    # + a positive row of segment 3 / 0: wraps around
@@ -518,7 +495,7 @@ def test_int_segment_ops_keep_gpu_ids(where, monkeypatch, op, kind, is_sorted, k
         f = getattr(nabi.math, op)
         r, out = count(lambda: f(x, it) if is_sorted else f(x, it, num))
     # sorted: one read (the size); unsorted: none for a known range, else min and max
-    _check_reads(r, 1 if is_sorted or not known else 0)
+    check_reads(r, 1 if is_sorted or not known else 0)
     info = np.iinfo(dtype)
     empty = 0 if is_sorted or kind == "sum" else (info.min if kind == "max" else info.max)
     with np.errstate(over="ignore"):
@@ -559,7 +536,7 @@ def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
     """Second order of segment_prod with GPU ids: d/dx and d/dw of sum(v * d/dx sum(w *
     prod)) vs explicit NumPy products of the other rows (zeros included: one zero in a
     segment, two in another); nothing read back after the forward's checks."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     n = ids.size
     d = np.random.default_rng(90).uniform(0.5, 1.5, (n, 2)) * np.where(
         np.arange(2 * n).reshape(n, 2) % 3 == 0, -1.0, 1.0)
@@ -585,8 +562,8 @@ def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
             return g, t2, pen
         r1, (g, t2, pen) = count(fwd)
         r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
-    _check_reads(r1, 0 if unsorted else 1)
-    _check_reads(r2, 0)
+    check_reads(r1, 0 if unsorted else 1)
+    check_reads(r2, 0)
     others = np.zeros_like(d)                 # prod of the segment's other rows
     dx_ref = np.zeros_like(d)
     for i in range(n):
@@ -613,7 +590,7 @@ def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
 def test_int_segment_prod_mean_keep_gpu_ids(where, monkeypatch, op, is_sorted, dtype):
     """Integer prod (the segment_prod kernel, wrapping as the dtype) and sorted integer mean
     (rounded toward zero, as TF's integer kernel) with GPU ids: the ids are not copied back."""
-    count = _counter(where, monkeypatch)
+    count = reads_on(where, monkeypatch)
     d = np.random.default_rng(85).integers(-9, 10, (6, 3)).astype(dtype)
     d[2, 0], d[4, 0] = -7, 1            # segment 2 of SORTED: -7 + x + 1 ...
     ids = SORTED if is_sorted else UNSORTED
@@ -622,7 +599,7 @@ def test_int_segment_prod_mean_keep_gpu_ids(where, monkeypatch, op, is_sorted, d
         x, it = nabi.constant(d), nabi.constant(ids)
         f = getattr(nabi.math, op)
         r, out = count(lambda: f(x, it) if is_sorted else f(x, it, num))
-    _check_reads(r, 1)   # sorted: the size with the checks; unsorted: min and max
+    check_reads(r, 1)   # sorted: the size with the checks; unsorted: min and max
     want = np.zeros((num, 3), dtype) if op == "segment_mean" else np.ones((num, 3), dtype)
     for s in range(num):
         rows = d[ids == s].astype(np.int64)
