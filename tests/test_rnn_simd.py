@@ -173,3 +173,18 @@ def test_lstm_threaded_chunks_repeatable(isa):
                 np.testing.assert_allclose(g.numpy(), gref[n], rtol=1e-3,
                                            atol=2e-4 * max(1.0, float(np.abs(gref[n]).max())),
                                            err_msg=f"B={B} d{n}")
+
+
+@pytest.mark.parametrize("kind,ra", [("gru", True), ("gru", False), ("simple_rnn", True)])
+@pytest.mark.parametrize("gb", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_simple_rnn_batch_chunks(isa, kind, ra, gb, bias):
+    """GRU (reset_after both ways) and SimpleRNN on the dynamic batch chunks (rnn_batch.h) and
+    the kept work buffer: batch 1 (one short chunk: SimpleRNN writes the outputs directly),
+    a long batch-2 sequence (one chunk through the per-thread parts), 5 / 9 / 33 rows (one or
+    several chunks per thread), each run twice (the reused buffer is never assumed zero),
+    forward and every gradient against the NumPy references."""
+    for B, T in ((1, 5), (2, 130), (5, 5), (9, 4), (33, 3)):
+        for rep in range(2):
+            _check(kind, B, T, 3, 37 if B == 9 else 20, gb=gb, bias=bias, reset_after=ra,
+                   seed=B + rep)

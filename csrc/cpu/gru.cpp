@@ -1,11 +1,20 @@
 // Fused GRU forward and backpropagation through time, both Keras variants (see lstm.h).
+// Forward: each batch chunk (rnn_batch.h: dynamic, multiples of 6 rows, one parallel region)
+// projects its inputs in one GEMM, then per step runs the recurrent GEMM(s) on the packed R
+// and the gate pass. BPTT: per step the pointwise gate gradients and dh = dgates @ R^T;
+// then, while the chunk's gradients are in cache, its dW / dR / db GEMMs write (first chunk
+// of a thread, beta 0) or accumulate (beta 1) into the thread's part of an uninitialised
+// work buffer kept by the calling thread, summed once at the end.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "cpu/bias.h"
 #include "cpu/gemm.h"
 #include "cpu/lstm.h"
 #include "cpu/parallel.h"
+#include "cpu/rnn_batch.h"
 
 namespace nabi::cpu {
 
@@ -20,7 +29,8 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   const bool ra = o.reset_after;
   const rnn::StepB<T> Rall(R, G, ra ? U : 0, G, B), Rzr(R, G, ra ? 0 : U, 2 * U, B),
       Rh(R + 2 * U, G, ra ? 0 : U, U, B);
-  parallel_for(B, Tn * (rnn::step_cost(U, 3) + 2 * D * G), [&](int64_t rb, int64_t re) {
+  rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 3) + 2 * D * G),
+                        [&](int64_t rb, int64_t re, int) {
     const int64_t M = re - rb;
     rnn::input_projection(x + rb * Tn * D, W, gates + rb * Tn * G, M * Tn, D, G);
     std::vector<T> hr_buf(static_cast<size_t>(M * G));
@@ -95,10 +105,16 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   }
   // dGx: gradients of the input-side pre-activations [z, r, n] (for dW, dx, input bias).
   // reset_after: dGr holds the recurrent-side ones [z, r, r * da_n] (for dR, dh, rec bias).
-  std::vector<T> dgx(static_cast<size_t>(B * Tn * G));
-  std::vector<T> dgr(o.reset_after ? static_cast<size_t>(B * Tn * G) : 0);
-  T* dGx = dgx.data();
-  T* dGr = dgr.data();
+  // dGx, dGr, Hprev (B, T, U) and the per-thread [dW; dR; db] parts: one uninitialised
+  // work buffer, each piece written before it is read.
+  const int nt = max_threads();
+  const int64_t BTG = B * Tn * G, WS = D * G + U * G + nb;
+  std::unique_ptr<T[]> big;
+  T* dGx = rnn::work_buffer<T>(
+      static_cast<size_t>(BTG * (o.reset_after ? 2 : 1) + B * Tn * U + nt * WS), big);
+  T* dGr = o.reset_after ? dGx + BTG : nullptr;
+  T* hprev = dGx + BTG * (o.reset_after ? 2 : 1);
+  rnn::ThreadParts<T> parts(hprev + B * Tn * U, nt, WS);
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   std::vector<T> rt(static_cast<size_t>(G * U));  // R^T (3U, U)
   rnn::transpose(R, U, G, rt.data());
@@ -106,11 +122,8 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   const bool ra = o.reset_after;
   const rnn::StepB<T> RTall(RT, U, ra ? G : 0, U, B), RThT(RT + 2 * U * U, U, ra ? 0 : U, U, B),
       RTzr(RT, U, ra ? 0 : 2 * U, U, B);
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
-  const int nt = max_threads();
-  rnn::BlockGrads<T> acc(nt, {{dW, D * G}, {dR, U * G}, {db, nb}});
-  parallel_for(B, Tn * (rnn::step_cost(U, 3) + 6 * D * G + 2 * U * G), [&](int64_t rb,
-                                                                              int64_t re) {
+  rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 3) + 6 * D * G + 2 * U * G),
+                        [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
     std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
     for (int64_t s = Tn - 1; s >= 0; --s) {
@@ -164,29 +177,36 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
         RTzr.run(M, dGx + (rb * Tn + t) * G, ldg, T(1), dh0 + rb * U, U);
       }
     }
-    // This block's share of the weight gradients.
-    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    // This chunk's share of the weight gradients, while its gradients are still in cache.
+    bool first = true;
+    T* part = parts.part(tid, &first);
+    const T beta = first ? T(0) : T(1);
     const int64_t rows = M * Tn, off = rb * Tn;
-    T* pdR = acc.slot(tid, 1);
-    T* pdb = acc.slot(tid, 2);
-    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
-    const T* hp = hprev.data() + off * U;
+    T* pdW = part;
+    T* pdR = part + D * G;
+    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev, rb, re);
+    const T* hp = hprev + off * U;
     if (o.reset_after) {
-      gemm(true, false, U, G, rows, T(1), hp, U, dGr + off * G, G, T(0), pdR, G);
-      rnn::input_grads(x + off * D, W, dGx + off * G, G, rows, D, G, acc.slot(tid, 0), pdb,
-                       dx ? dx + off * D : nullptr);
-      if (pdb)
-        rnn::input_grads<T>(nullptr, nullptr, dGr + off * G, G, rows, 0, G, nullptr, pdb + G,
-                            nullptr);
+      gemm(true, false, U, G, rows, T(1), hp, U, dGr + off * G, G, beta, pdR, G);
     } else {
-      gemm(true, false, U, 2 * U, rows, T(1), hp, U, dGx + off * G, G, T(0), pdR, G);
-      gemm(true, false, U, U, rows, T(1), rh + off * U, U, dGx + off * G + 2 * U, G, T(0),
+      gemm(true, false, U, 2 * U, rows, T(1), hp, U, dGx + off * G, G, beta, pdR, G);
+      gemm(true, false, U, U, rows, T(1), rh + off * U, U, dGx + off * G + 2 * U, G, beta,
            pdR + 2 * U, G);
-      rnn::input_grads(x + off * D, W, dGx + off * G, G, rows, D, G, acc.slot(tid, 0), pdb,
-                       dx ? dx + off * D : nullptr);
     }
+    if (D > 0) gemm(true, false, D, G, rows, T(1), x + off * D, D, dGx + off * G, G, beta, pdW, G);
+    if (db) {
+      // [input bias; recurrent bias (reset_after)] column sums of dGx (and dGr).
+      T* pdb = part + D * G + U * G;
+      std::vector<T> dbc(static_cast<size_t>(nb));
+      bias_grad(dGx + off * G, dbc.data(), rows, G);
+      if (o.reset_after) bias_grad(dGr + off * G, dbc.data() + G, rows, G);
+      for (int64_t j = 0; j < nb; ++j) pdb[j] = first ? dbc[j] : pdb[j] + dbc[j];
+    }
+    if (dx)
+      rnn::input_grads(x + off * D, W, dGx + off * G, G, rows, D, G, static_cast<T*>(nullptr),
+                       static_cast<T*>(nullptr), dx + off * D);
   });
-  acc.reduce();
+  parts.reduce({{dW, D * G}, {dR, U * G}, {db, nb}});
 }
 
 template void gru_forward<float>(const float*, const float*, const float*, const float*,

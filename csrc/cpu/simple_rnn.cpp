@@ -1,11 +1,19 @@
 // Fused SimpleRNN forward and backpropagation through time (see lstm.h).
+// Forward: each batch chunk (rnn_batch.h: dynamic, multiples of 6 rows, one parallel region)
+// projects its inputs in one GEMM, then per step adds h_{s-1} @ R (packed step GEMM) and
+// applies bias + activation. BPTT: per step dg = (dh + dy) * act'(h), dh = dg @ R^T; then,
+// while the chunk's dg is in cache, [dR; dW] = [Hprev | X]^T @ dg in ONE GEMM into the
+// thread's part (uninitialised kept work memory), db its column sums, dx = dg @ W^T.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "cpu/bias.h"
 #include "cpu/gemm.h"
 #include "cpu/lstm.h"
 #include "cpu/parallel.h"
+#include "cpu/rnn_batch.h"
 
 namespace nabi::cpu {
 
@@ -14,15 +22,12 @@ void simple_rnn_forward(const T* x, const T* h0, const T* W, const T* R, const T
                         int64_t Tn, int64_t D, int64_t U, const RnnOpts& o, T* out, T* hT) {
   if (B <= 0 || Tn <= 0 || U <= 0) return;
   // Pre-activations by input time; with go_backwards they cannot live in `out` (by step).
-  std::vector<T> pre_buf;
-  T* pre = out;
-  if (o.go_backwards) {
-    pre_buf.resize(static_cast<size_t>(B * Tn * U));
-    pre = pre_buf.data();
-  }
+  std::unique_ptr<T[]> big;
+  T* pre = o.go_backwards ? rnn::work_buffer<T>(static_cast<size_t>(B * Tn * U), big) : out;
   const int64_t ld = Tn * U;
   const rnn::StepB<T> Rs(R, U, U, U, B);
-  parallel_for(B, Tn * (rnn::step_cost(U, 1) + 2 * D * U), [&](int64_t rb, int64_t re) {
+  rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 1) + 2 * D * U),
+                        [&](int64_t rb, int64_t re, int) {
     const int64_t M = re - rb;
     rnn::input_projection(x + rb * Tn * D, W, pre + rb * Tn * U, M * Tn, D, U);
     for (int64_t s = 0; s < Tn; ++s) {
@@ -55,19 +60,22 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
     if (db) std::fill(db, db + U, T(0));
     return;
   }
-  const int64_t ld = Tn * U;
-  std::vector<T> dgates(static_cast<size_t>(B * Tn * U));
-  T* dG = dgates.data();
+  const int64_t ld = Tn * U, HD = U + D, WS = HD * U + U;
+  const int nt = max_threads();
+  // dg (B, T, U), the [h_{s-1} | x_t] rows (B, T, U + D) and the per-thread [dR; dW; db]
+  // parts: one uninitialised work buffer, each piece written before it is read.
+  std::unique_ptr<T[]> big;
+  T* dG = rnn::work_buffer<T>(static_cast<size_t>(B * Tn * (U + HD) + nt * WS), big);
+  T* hx = dG + B * Tn * U;
+  rnn::ThreadParts<T> parts(hx + B * Tn * HD, nt, WS);
   std::memcpy(dh0, d_hT, static_cast<size_t>(B * U) * sizeof(T));
   const bool small = B <= 4;
   std::vector<T> rt(small ? 0 : static_cast<size_t>(U * U));
   if (!small) rnn::transpose(R, U, U, rt.data());
   const rnn::StepB<T> RTs(small ? R : rt.data(), U, small ? 0 : U, U, B);
-  std::vector<T> hprev(static_cast<size_t>(B * Tn * U));
-  const int nt = max_threads();
-  rnn::BlockGrads<T> acc(nt, {{dW, D * U}, {dR, U * U}, {db, U}});
-  parallel_for(B, Tn * (rnn::step_cost(U, 1) + 6 * D * U + 2 * U * U), [&](int64_t rb,
-                                                                              int64_t re) {
+  bool direct = false;  // the single chunk wrote the outputs itself
+  rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 1) + 6 * D * U + 2 * U * U),
+                        [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
     for (int64_t s = Tn - 1; s >= 0; --s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
@@ -84,16 +92,41 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
       else
         RTs.run(M, dG + (rb * Tn + t) * U, ld, T(0), dh0 + rb * U, U);
     }
-    const int tid = nt == 1 ? 0 : omp_get_thread_num();
+    // This chunk's share of the weight gradients, while its dg is still in cache.
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * U;
-    rnn::build_hprev(h0, out, B, Tn, U, o.go_backwards, hprev.data(), rb, re);
-    gemm(true, false, U, U, rows, T(1), hprev.data() + rb * Tn * U, U, dGb, U, T(0),
-         acc.slot(tid, 1), U);
-    rnn::input_grads(x + rb * Tn * D, W, dGb, U, rows, D, U, acc.slot(tid, 0), acc.slot(tid, 2),
-                     dx ? dx + rb * Tn * D : nullptr);
+    for (int64_t bi = rb; bi < re; ++bi)
+      for (int64_t s = 0; s < Tn; ++s) {
+        const int64_t t = o.go_backwards ? Tn - 1 - s : s;
+        T* row = hx + (bi * Tn + t) * HD;
+        const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
+        std::memcpy(row, hp, static_cast<size_t>(U) * sizeof(T));
+        std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
+      }
+    const T* hxb = hx + rb * Tn * HD;
+    bool first = true;
+    T* pdb = db;
+    if (rb == 0 && re == B && rows < 256) {
+      // The only chunk, and short (stateful batch-1 steps): straight into the outputs.
+      direct = true;
+      gemm(true, false, U, U, rows, T(1), hxb, HD, dGb, U, T(0), dR, U);
+      if (D > 0) gemm(true, false, D, U, rows, T(1), hxb + U, HD, dGb, U, T(0), dW, U);
+    } else {
+      T* part = parts.part(tid, &first);
+      gemm(true, false, HD, U, rows, T(1), hxb, HD, dGb, U, first ? T(0) : T(1), part, U);
+      pdb = db ? part + HD * U : nullptr;
+    }
+    if (pdb) {
+      std::vector<T> dbc(static_cast<size_t>(U));
+      bias_grad(dGb, dbc.data(), rows, U);
+      for (int64_t j = 0; j < U; ++j) pdb[j] = first ? dbc[j] : pdb[j] + dbc[j];
+    }
+    if (dx)
+      rnn::input_grads(x + rb * Tn * D, W, dGb, U, rows, D, U, static_cast<T*>(nullptr),
+                       static_cast<T*>(nullptr), dx + rb * Tn * D);
   });
-  acc.reduce();
+  if (direct) return;
+  parts.reduce({{dR, U * U}, {dW, D * U}, {db, U}});
 }
 
 template void simple_rnn_forward<float>(const float*, const float*, const float*, const float*,
