@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bias.h"
 #include "cpu/gemm.h"
+#include "cpu/gru_avx512.h"
 #include "cpu/lstm.h"
 #include "cpu/parallel.h"
 #include "cpu/rnn_batch.h"
@@ -29,6 +31,9 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
   const bool ra = o.reset_after;
   const rnn::StepB<T> Rall(R, G, ra ? U : 0, G, B), Rzr(R, G, ra ? 0 : U, 2 * U, B),
       Rh(R + 2 * U, G, ra ? 0 : U, U, B);
+  // Float32, reset_after, default activations on AVX-512: one fused pass per row.
+  const bool fused = std::is_same_v<T, float> && ra && o.act == rnn::RnnAct::Tanh &&
+                     o.rec_act == rnn::RnnAct::Sigmoid && rnn::simd_level() == 2;
   rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 3) + 2 * D * G),
                         [&](int64_t rb, int64_t re, int) {
     const int64_t M = re - rb;
@@ -42,6 +47,15 @@ void gru_forward(const T* x, const T* h0, const T* W, const T* R, const T* b, in
       const int64_t ldh = s == 0 ? U : Tn * U;
       if (o.reset_after) {
         Rall.run(M, hp0, ldh, T(0), HR, G);
+        if constexpr (std::is_same_v<T, float>) {
+          if (fused) {
+            for (int64_t r = 0; r < M; ++r)
+              rnn::avx512::gru_cell_forward(U, Gs + r * ldg, HR + r * G, b_in, b_rec,
+                                            hp0 + r * ldh, rh + ((rb + r) * Tn + t) * U,
+                                            out + ((rb + r) * Tn + s) * U);
+            continue;
+          }
+        }
         for (int64_t r = 0; r < M; ++r) {
           T* g = Gs + r * ldg;
           T* hr = HR + r * G;
@@ -122,10 +136,18 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
   const bool ra = o.reset_after;
   const rnn::StepB<T> RTall(RT, U, ra ? G : 0, U, B), RThT(RT + 2 * U * U, U, ra ? 0 : U, U, B),
       RTzr(RT, U, ra ? 0 : 2 * U, U, B);
+  // Float32, reset_after, default activations on AVX-512: one fused pass per row, which also
+  // sums the bias gradient (float per step, double over steps; no column sums afterwards).
+  const bool fused = std::is_same_v<T, float> && ra && o.act == rnn::RnnAct::Tanh &&
+                     o.rec_act == rnn::RnnAct::Sigmoid && rnn::simd_level() == 2;
+  const bool fuse_db = fused && db != nullptr;
   rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 3) + 6 * D * G + 2 * U * G),
                         [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
     std::vector<T> drh_buf(o.reset_after ? 0 : static_cast<size_t>(M * U));
+    // [input bias (3U); recurrent n part (U)]: this step's sums, and all steps'.
+    std::vector<float> dbs(fuse_db ? static_cast<size_t>(4 * U) : 0);
+    std::vector<double> dbd(fuse_db ? static_cast<size_t>(4 * U) : 0);
     for (int64_t s = Tn - 1; s >= 0; --s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       for (int64_t r = 0; r < M; ++r) {
@@ -137,6 +159,14 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
         const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
         const T* rhs = rh + (bi * Tn + t) * U;
         T* dx_ = dGx + (bi * Tn + t) * G;
+        if constexpr (std::is_same_v<T, float>) {
+          if (fused) {
+            rnn::avx512::gru_cell_backward(U, dh, dy, g, hp, rhs, dx_, dGr + (bi * Tn + t) * G,
+                                           fuse_db ? dbs.data() : nullptr,
+                                           fuse_db ? dbs.data() + G : nullptr);
+            continue;
+          }
+        }
         T *dz = dx_, *dr = dx_ + U, *dn = dx_ + 2 * U;
         for (int64_t j = 0; j < U; ++j) {
           const T d = dh[j] + dy[j];
@@ -154,6 +184,11 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
           for (int64_t j = 0; j < U; ++j) dq[2 * U + j] = dn[j] * rr[j];
         }
       }
+      if (fuse_db)
+        for (int64_t j = 0; j < 4 * U; ++j) {
+          dbd[j] += dbs[j];
+          dbs[j] = 0.0f;
+        }
       if (o.reset_after) {
         RTall.run(M, dGr + (rb * Tn + t) * G, ldg, T(1), dh0 + rb * U, U);
       } else {
@@ -198,8 +233,14 @@ void gru_backward(const T* d_out, const T* d_hT, const T* x, const T* h0, const 
       // [input bias; recurrent bias (reset_after)] column sums of dGx (and dGr).
       T* pdb = part + D * G + U * G;
       std::vector<T> dbc(static_cast<size_t>(nb));
-      bias_grad(dGx + off * G, dbc.data(), rows, G);
-      if (o.reset_after) bias_grad(dGr + off * G, dbc.data() + G, rows, G);
+      if (fuse_db) {  // the recurrent bias's z, r parts equal the input bias's
+        for (int64_t j = 0; j < G; ++j) dbc[j] = static_cast<T>(dbd[j]);
+        for (int64_t j = 0; j < 2 * U; ++j) dbc[G + j] = dbc[j];
+        for (int64_t j = 0; j < U; ++j) dbc[G + 2 * U + j] = static_cast<T>(dbd[G + j]);
+      } else {
+        bias_grad(dGx + off * G, dbc.data(), rows, G);
+        if (o.reset_after) bias_grad(dGr + off * G, dbc.data() + G, rows, G);
+      }
       for (int64_t j = 0; j < nb; ++j) pdb[j] = first ? dbc[j] : pdb[j] + dbc[j];
     }
     if (dx)
