@@ -13,10 +13,10 @@
 
 #include "cpu/bias.h"
 #include "cpu/gemm.h"
-#include "cpu/gru_avx512.h"
 #include "cpu/lstm.h"
 #include "cpu/parallel.h"
 #include "cpu/rnn_batch.h"
+#include "cpu/rnn_cells_avx512.h"
 
 namespace nabi::cpu {
 

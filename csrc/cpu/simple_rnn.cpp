@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bias.h"
@@ -14,6 +15,7 @@
 #include "cpu/lstm.h"
 #include "cpu/parallel.h"
 #include "cpu/rnn_batch.h"
+#include "cpu/rnn_cells_avx512.h"
 
 namespace nabi::cpu {
 
@@ -74,9 +76,16 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
   if (!small) rnn::transpose(R, U, U, rt.data());
   const rnn::StepB<T> RTs(small ? R : rt.data(), U, small ? 0 : U, U, B);
   bool direct = false;  // the single chunk wrote the outputs itself
+  // Float32 tanh on AVX-512: one fused pass per row, which also sums the bias gradient (float
+  // per step, double over steps; no column-sum pass over dg afterwards).
+  const bool fused = std::is_same_v<T, float> && o.act == rnn::RnnAct::Tanh &&
+                     rnn::simd_level() == 2;
+  const bool fuse_db = fused && db != nullptr;
   rnn::for_batch_chunks(B, Tn * (rnn::step_cost(U, 1) + 6 * D * U + 2 * U * U),
                         [&](int64_t rb, int64_t re, int tid) {
     const int64_t M = re - rb;
+    std::vector<float> dbs(fuse_db ? static_cast<size_t>(U) : 0);
+    std::vector<double> dbd(fuse_db ? static_cast<size_t>(U) : 0);
     for (int64_t s = Tn - 1; s >= 0; --s) {
       const int64_t t = o.go_backwards ? Tn - 1 - s : s;
       for (int64_t r = 0; r < M; ++r) {
@@ -84,9 +93,21 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
         const T* dh = dh0 + bi * U;
         const T* dy = d_out + (bi * Tn + s) * U;
         T* dg = dG + (bi * Tn + t) * U;
+        if constexpr (std::is_same_v<T, float>) {
+          if (fused) {
+            rnn::avx512::simple_rnn_tanh_backward(U, dh, dy, out + (bi * Tn + s) * U, dg,
+                                                  fuse_db ? dbs.data() : nullptr);
+            continue;
+          }
+        }
         for (int64_t j = 0; j < U; ++j) dg[j] = dh[j] + dy[j];
         rnn::act_grad_mul(o.act, out + (bi * Tn + s) * U, dg, U);
       }
+      if (fuse_db)
+        for (int64_t j = 0; j < U; ++j) {
+          dbd[j] += dbs[j];
+          dbs[j] = 0.0f;
+        }
       if (small)
         rnn::step_gemm_nt_small(M, U, U, dG + (rb * Tn + t) * U, ld, R, U, dh0 + rb * U, U);
       else
@@ -118,7 +139,10 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
     }
     if (pdb) {
       std::vector<T> dbc(static_cast<size_t>(U));
-      bias_grad(dGb, dbc.data(), rows, U);
+      if (fuse_db)
+        for (int64_t j = 0; j < U; ++j) dbc[j] = static_cast<T>(dbd[j]);
+      else
+        bias_grad(dGb, dbc.data(), rows, U);
       for (int64_t j = 0; j < U; ++j) pdb[j] = first ? dbc[j] : pdb[j] + dbc[j];
     }
     if (dx)

@@ -1,9 +1,9 @@
-// Fused GRU cell rows (gru_avx512.h). Compiled with the AVX-512 flags of every
+// Fused GRU / SimpleRNN cell rows (rnn_cells_avx512.h). Compiled with the AVX-512 flags of every
 // csrc/cpu/*_avx512.cpp (CMakeLists.txt): the plain loops below vectorise to 16 lanes, and
 // sigmoid / tanh are the 16-lane polynomials of rnn_kernels_avx512.cpp. One pass per row
 // replaces the portable path's separate bias / gate / state passes (and, backward, the
 // column sums of the whole dgates for the bias gradient).
-#include "cpu/gru_avx512.h"
+#include "cpu/rnn_cells_avx512.h"
 
 #include "cpu/rnn_common.h"
 
@@ -64,6 +64,14 @@ void gru_cell_backward(int64_t U, float* __restrict dh, const float* __restrict 
     for (int64_t j = 0; j < 3 * U; ++j) sx[j] += dgx[j];
     for (int64_t j = 0; j < U; ++j) sq[j] += dq[2 * U + j];
   }
+}
+
+void simple_rnn_tanh_backward(int64_t U, const float* __restrict dh, const float* __restrict dy,
+                              const float* __restrict h, float* __restrict dg,
+                              float* __restrict sum) {
+  for (int64_t j = 0; j < U; ++j) dg[j] = (dh[j] + dy[j]) * (1.0f - h[j] * h[j]);
+  if (sum)
+    for (int64_t j = 0; j < U; ++j) sum[j] += dg[j];
 }
 
 }  // namespace nabi::cpu::rnn::avx512
