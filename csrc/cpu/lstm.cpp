@@ -11,6 +11,7 @@
 #include "cpu/bias.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/rnn_batch.h"
 #include "cpu/rowops.h"
 
 namespace nabi::cpu {
@@ -135,60 +136,10 @@ template void build_hprev<double>(const double*, const double*, int64_t, int64_t
 
 }  // namespace rnn
 
-namespace {
-// Runs f(rb, re, tid) over the batch rows [0, B) in ONE parallel region, in chunks handed out
-// dynamically (about 4 per thread). A sample's recurrence never reads another's, so a chunk
-// runs the whole sequence with no barrier; with several chunks per thread, a thread that
-// loses its core for a while (a shared machine) no longer holds the region up by half the
-// batch: the other takes more chunks. Small problems run on one thread as one chunk.
-template <typename F>
-void for_batch_chunks(int64_t B, int64_t cost_per_row, F&& f) {
-  const int64_t kMinWorkPerThread = 32768;
-  int nt = max_threads();
-  const int64_t work = B * (cost_per_row > 0 ? cost_per_row : 1);
-  if (nt > 1 && work / kMinWorkPerThread < nt) nt = static_cast<int>(work / kMinWorkPerThread);
-  if (nt > B) nt = static_cast<int>(B);
-  if (nt <= 1) {
-    FlushDenormals ftz;
-    f(int64_t{0}, B, 0);
-    return;
-  }
-  // About 4 chunks per thread of a multiple of 6 rows (the step GEMM's row block: no short
-  // row tails; 12-row chunks run B = 100 on 2 threads about 5% faster than 12/13-row ones);
-  // batches too small for one 6-row chunk per thread are split evenly instead.
-  int64_t rows = std::max<int64_t>(6, B / (4 * int64_t(nt)) / 6 * 6);
-  if ((B + rows - 1) / rows < nt) rows = (B + nt - 1) / nt;
-  const int64_t chunks = (B + rows - 1) / rows;
-#pragma omp parallel num_threads(nt)
-  {
-    FlushDenormals ftz;
-    const int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < chunks; ++c) f(c * rows, std::min(B, (c + 1) * rows), tid);
-  }
-}
-
-// A work buffer of n elements (uninitialised). Up to 32 MiB it is the calling thread's own,
-// kept and reused by its next call: a fresh multi-MiB allocation is handed back to the OS on
-// free and takes a page fault per 4 KiB page on every call (about 10% of an MNIST-sized
-// forward + backward). Larger ones are allocated into `own` and freed by the caller.
-template <typename T>
-T* work_buffer(size_t n, std::unique_ptr<T[]>& own) {
-  constexpr size_t kKeepBytes = size_t(32) << 20;
-  if (n * sizeof(T) > kKeepBytes) {
-    own.reset(new T[n]);
-    return own.get();
-  }
-  thread_local std::unique_ptr<T[]> kept;
-  thread_local size_t cap = 0;
-  if (n > cap) {
-    kept.reset();
-    kept.reset(new T[n]);
-    cap = n;
-  }
-  return kept.get();
-}
-}  // namespace
+// Batch chunks handed out dynamically in one parallel region, and the kept uninitialised
+// work buffer: rnn_batch.h (shared with gru.cpp and simple_rnn.cpp).
+using rnn::for_batch_chunks;
+using rnn::work_buffer;
 
 template <typename T>
 void lstm_forward(const T* x, const T* h0, const T* c0, const T* W, const T* R, const T* b,

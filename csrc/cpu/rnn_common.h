@@ -7,10 +7,10 @@
 //     (B, T, U); per-step gate buffers are (B, T, G*U) indexed by the INPUT time step (so the
 //     all-timestep GEMMs X^T @ dGates line up with x), the per-step states (outputs, cells)
 //     by the PROCESSED step s (with go_backwards, step s reads input time T-1-s).
-// Threads: a sample's recurrence never reads another sample, so forward and BPTT split the
-// batch into one contiguous block per thread and run all T steps without a barrier (the
-// per-step GEMMs then run single-threaded on the block); the all-timestep GEMMs at the
-// start (input projection) and end (weight gradients) thread themselves.
+// Threads: a sample's recurrence never reads another sample, so forward and BPTT hand out
+// chunks of batch rows dynamically in one parallel region (rnn_batch.h) and a chunk runs all
+// T steps without a barrier (the per-step GEMMs run single-threaded on the chunk), with its
+// input projection before and its share of the weight gradients after, into per-thread parts.
 #pragma once
 #include <cstdint>
 #include <string>
