@@ -4,7 +4,9 @@ the GEMM dispatcher, which caps rnn::simd_level), against the independent NumPy 
 of reference_rnn.py: the packed step GEMM (row tails, partial 16-column panels, panel groups
 of 1..4), the fused AVX-512 LSTM cell forward and backward (U not a multiple of 16), batch 1,
 every output step (return_sequences), go_backwards, no bias; GRU and SimpleRNN share the step
-GEMM and activations."""
+GEMM and activations, and have fused AVX-512 cell rows of their own (rnn_cells_avx512.cpp: the
+reset_after GRU, SimpleRNN's tanh BPTT) and the dynamic batch chunks / kept work buffer of
+rnn_batch.h."""
 import os
 import sys
 
