@@ -133,46 +133,6 @@ template <typename T>
 void build_hprev(const T* h0, const T* out, int64_t B, int64_t Tn, int64_t U, bool go_backwards,
                  T* hprev, int64_t b0 = 0, int64_t b1 = -1);
 
-// Weight gradients accumulated per thread over the batch blocks of one parallel_for (so
-// BPTT and the all-timestep GEMMs of a block run in one region, with no barrier between),
-// then summed. Thread 0 writes the outputs directly; the others get private buffers.
-template <typename T>
-class BlockGrads {
- public:
-  BlockGrads(int threads, std::vector<std::pair<T*, int64_t>> outs)
-      : outs_(std::move(outs)), part_(threads > 1 ? threads - 1 : 0), used_(threads, 0) {}
-  // Buffer i for thread tid (tid 0: the output itself).
-  T* slot(int tid, size_t i) {
-    if (!outs_[i].first) return nullptr;
-    if (tid == 0) return outs_[i].first;
-    auto& v = part_[tid - 1];
-    if (v.empty()) {
-      int64_t n = 0;
-      for (auto& o : outs_) n += o.first ? o.second : 0;
-      v.resize(static_cast<size_t>(n));
-    }
-    int64_t off = 0;
-    for (size_t k = 0; k < i; ++k) off += outs_[k].first ? outs_[k].second : 0;
-    used_[tid] = 1;
-    return v.data() + off;
-  }
-  void reduce() {
-    for (size_t t = 0; t < part_.size(); ++t) {
-      if (!used_[t + 1]) continue;
-      const T* p = part_[t].data();
-      for (auto& o : outs_) {
-        if (!o.first) continue;
-        for (int64_t j = 0; j < o.second; ++j) o.first[j] += p[j];
-        p += o.second;
-      }
-    }
-  }
-
- private:
-  std::vector<std::pair<T*, int64_t>> outs_;
-  std::vector<std::vector<T>> part_;
-  std::vector<char> used_;
-};
 }  // namespace rnn
 
 }  // namespace nabi::cpu
