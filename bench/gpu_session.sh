@@ -22,7 +22,9 @@
 #                 test_special_functions_cuda, _host_ops) and the ops moved off the host
 #                 (test_cuda_ctc, test_special_incomplete_cuda, test_cuda_linalg_eig,
 #                 test_cuda_linalg, _index_extra, _image_transform, test_augmentation_grad,
-#                 test_gpu_index_checks, test_cuda_preprocessing, test_gpu_read_backs)
+#                 test_gpu_index_checks, test_cuda_preprocessing, test_gpu_read_backs,
+#                 test_cuda_keras_ops_extra, test_gpu_read_backs_2, test_cuda_random_samplers,
+#                 test_cuda_morphology_nms)
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
 #                 places tensors and Keras models on the GPU, so it runs GPU code paths)
 #   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
