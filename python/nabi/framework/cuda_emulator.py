@@ -1476,26 +1476,24 @@ def _it_map(v, n, mode):
     return np.clip(v, f(0), last).astype(f)
 
 
-def affine_transform(images, transforms, fill_mode="reflect", interpolation="bilinear",
-                     fill_value=0.0):
-    """TF's ImageProjectiveTransformV3 of NHWC images with (B, 8) / (1, 8) float32 rows
-    (csrc/cuda/image_transform.cu: float32 coordinates, one rounding per operation)."""
-    op = "affine_transform"
-    x, t = _a(images, op, "images"), _a(transforms, op, "transforms")
+def _affine_source(op, x, t, what, fill_mode, interpolation):
+    """The checks shared by affine_transform and its gradient, then each output pixel's
+    source coordinates (image_transform_coords.cuh): (sy, sx) after the fill mode's mapping,
+    float32, shape (B, H*W), and kz, where the projective denominator is 0 (fill)."""
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] images must be float32 or float64, got {x.dtype}")
+        raise TypeError(f"[{op}] {what} must be float32 or float64, got {x.dtype}")
     if x.ndim != 4:
-        raise ValueError(f"[{op}] images must be 4-D (batch, height, width, channels), got "
+        raise ValueError(f"[{op}] {what} must be 4-D (batch, height, width, channels), got "
                          f"shape {tuple(x.shape)}")
     if t.dtype != np.float32:
         raise TypeError(f"[{op}] transforms must be float32, got {t.dtype} of shape "
                         f"{tuple(t.shape)}")
     B, H, W, C = x.shape
     if t.ndim != 2 or t.shape[1] != 8 or t.shape[0] not in (B, 1):
-        raise ValueError(f"[{op}] transforms must have shape ({B}, 8) or (1, 8) for images of "
+        raise ValueError(f"[{op}] transforms must have shape ({B}, 8) or (1, 8) for {what} of "
                          f"shape {tuple(x.shape)}, got {tuple(t.shape)}")
     if H >= 2 ** 24 or W >= 2 ** 24:
-        raise ValueError(f"[{op}] height and width must be below 2^24, got images of shape "
+        raise ValueError(f"[{op}] height and width must be below 2^24, got {what} of shape "
                          f"{tuple(x.shape)}")
     if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
         raise ValueError(f"[{op}] fill_mode must be 'reflect', 'wrap', 'constant' or "
@@ -1514,6 +1512,33 @@ def affine_transform(images, transforms, fill_mode="reflect", interpolation="bil
         k = np.where(kz, f(1), k)
         sx = _it_map((col[0] * cc + col[1] * rr + col[2]) / k, W, fill_mode)
         sy = _it_map((col[3] * cc + col[4] * rr + col[5]) / k, H, fill_mode)
+    return sy, sx, kz
+
+
+def _affine_taps(sy, sx, interpolation, dt):
+    """[(row, col, weight)] of the source pixels each output reads: the nearest one (rounded
+    half away from zero, weight 1) or the four bilinear ones (weights (..., 1) in dt)."""
+    f = np.float32
+    if interpolation == "nearest":
+        return [(np.copysign(np.floor(np.abs(sy) + f(0.5)), sy),
+                 np.copysign(np.floor(np.abs(sx) + f(0.5)), sx), dt.type(1))]
+    y0, x0 = np.floor(sy), np.floor(sx)
+    wy, wx = sy - y0, sx - x0
+    wy0, wx0 = (f(1) - wy)[..., None].astype(dt), (f(1) - wx)[..., None].astype(dt)
+    wy1, wx1 = wy[..., None].astype(dt), wx[..., None].astype(dt)
+    return [(y0, x0, wy0 * wx0), (y0, x0 + f(1), wy0 * wx1),
+            (y0 + f(1), x0, wy1 * wx0), (y0 + f(1), x0 + f(1), wy1 * wx1)]
+
+
+def affine_transform(images, transforms, fill_mode="reflect", interpolation="bilinear",
+                     fill_value=0.0):
+    """TF's ImageProjectiveTransformV3 of NHWC images with (B, 8) / (1, 8) float32 rows
+    (csrc/cuda/image_transform.cu: float32 coordinates, one rounding per operation)."""
+    op = "affine_transform"
+    x, t = _a(images, op, "images"), _a(transforms, op, "transforms")
+    sy, sx, kz = _affine_source(op, x, t, "images", fill_mode, interpolation)
+    B, H, W, C = x.shape
+    f = np.float32
     flat = x.reshape(B, H * W, C)
     fill = np.asarray(fill_value, x.dtype)
 
@@ -1527,6 +1552,7 @@ def affine_transform(images, transforms, fill_mode="reflect", interpolation="bil
         out = read(np.copysign(np.floor(np.abs(sy) + f(0.5)), sy),
                    np.copysign(np.floor(np.abs(sx) + f(0.5)), sx))
     else:
+        # the kernel's order of operations: each row blended along x, then the two rows
         y0, x0 = np.floor(sy), np.floor(sx)
         wy, wx = sy - y0, sx - x0
         wy0, wx0 = (f(1) - wy)[..., None].astype(x.dtype), (f(1) - wx)[..., None].astype(x.dtype)
@@ -1627,61 +1653,18 @@ def affine_transform_grad(grads, transforms, fill_mode="reflect", interpolation=
     weights, added (np.add.at) into the source pixels the forward read."""
     op = "affine_transform_grad"
     g, t = _a(grads, op, "grads"), _a(transforms, op, "transforms")
-    if g.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] grads must be float32 or float64, got {g.dtype}")
-    if g.ndim != 4:
-        raise ValueError(f"[{op}] grads must be 4-D (batch, height, width, channels), got "
-                         f"shape {tuple(g.shape)}")
-    if t.dtype != np.float32:
-        raise TypeError(f"[{op}] transforms must be float32, got {t.dtype} of shape "
-                        f"{tuple(t.shape)}")
+    sy, sx, kz = _affine_source(op, g, t, "grads", fill_mode, interpolation)
     B, H, W, C = g.shape
-    if t.ndim != 2 or t.shape[1] != 8 or t.shape[0] not in (B, 1):
-        raise ValueError(f"[{op}] transforms must have shape ({B}, 8) or (1, 8) for grads of "
-                         f"shape {tuple(g.shape)}, got {tuple(t.shape)}")
-    if H >= 2 ** 24 or W >= 2 ** 24:
-        raise ValueError(f"[{op}] height and width must be below 2^24, got grads of shape "
-                         f"{tuple(g.shape)}")
-    if interpolation not in ("bilinear", "nearest"):
-        raise ValueError(f"[{op}] interpolation must be 'bilinear' or 'nearest', got "
-                         f"'{interpolation}'")
-    if fill_mode not in ("reflect", "wrap", "constant", "nearest"):
-        raise ValueError(f"[{op}] fill_mode must be 'reflect', 'wrap', 'constant' or "
-                         f"'nearest', got '{fill_mode}'")
-    f = np.float32
-    t = np.broadcast_to(t, (B, 8))
-    rr, cc = np.meshgrid(np.arange(H, dtype=f), np.arange(W, dtype=f), indexing="ij")
-    cc, rr = cc.ravel()[None], rr.ravel()[None]
-    col = [t[:, i:i + 1] for i in range(8)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = col[6] * cc + col[7] * rr + f(1)
-        kz = k == 0
-        k = np.where(kz, f(1), k)
-        sx = _it_map((col[0] * cc + col[1] * rr + col[2]) / k, W, fill_mode)
-        sy = _it_map((col[3] * cc + col[4] * rr + col[5]) / k, H, fill_mode)
     gflat = g.reshape(B, H * W, C)
     dx = np.zeros((B, H * W, C), g.dtype)
     bidx = np.broadcast_to(np.arange(B)[:, None], (B, H * W))
-
-    def scatter(yi, xi, w):
+    for yi, xi, w in _affine_taps(sy, sx, interpolation, g.dtype):
         with np.errstate(invalid="ignore"):
             ok = (yi >= 0) & (yi < H) & (xi >= 0) & (xi < W) & ~kz
         idx = (np.where(ok, yi, 0) * W + np.where(ok, xi, 0)).astype(np.int64)
         np.add.at(dx, (bidx[ok], idx[ok]), (w * gflat)[ok])
-
-    if interpolation == "nearest":
-        scatter(np.copysign(np.floor(np.abs(sy) + f(0.5)), sy),
-                np.copysign(np.floor(np.abs(sx) + f(0.5)), sx), g.dtype.type(1))
-    else:
-        y0, x0 = np.floor(sy), np.floor(sx)
-        wy, wx = sy - y0, sx - x0
-        wy0, wx0 = (f(1) - wy)[..., None].astype(g.dtype), (f(1) - wx)[..., None].astype(g.dtype)
-        wy1, wx1 = wy[..., None].astype(g.dtype), wx[..., None].astype(g.dtype)
-        scatter(y0, x0, wy0 * wx0)
-        scatter(y0, x0 + f(1), wy0 * wx1)
-        scatter(y0 + f(1), x0, wy1 * wx0)
-        scatter(y0 + f(1), x0 + f(1), wy1 * wx1)
     return _out(dx.reshape(B, H, W, C))
+
 
 _BIT_OPS = {"and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
             "left_shift": "bitwise_left_shift", "right_shift": "bitwise_right_shift"}
