@@ -48,16 +48,20 @@ template <> struct Lim<double> {
   __device__ static double ninf() { return -__longlong_as_double(0x7ff0000000000000LL); }
 };
 
-// The first maximizing inside tap of output (b, oy, ox, c): its value and its flat tap index
-// (-1 when no tap is above -inf); *src gets the input offset it read.
+// The first maximizing inside tap of the output at flat NHWC index t: its value and its
+// flat tap index (-1 when no tap is above -inf).
 template <typename T>
 __device__ __forceinline__ T window_max(const MorphGeom& g, const T* __restrict__ x,
-                                        const T* __restrict__ f, int64_t b, int64_t oy,
-                                        int64_t ox, int64_t c, int64_t* tap, int64_t* src) {
+                                        const T* __restrict__ f, int64_t t, int64_t* tap) {
+  const int64_t c = t % g.C;
+  int64_t r = t / g.C;
+  const int64_t ox = r % g.OW;
+  r /= g.OW;
+  const int64_t oy = r % g.OH;
+  const int64_t b = r / g.OH;
   T best = Lim<T>::ninf();
   bool is_nan = false;
   *tap = -1;
-  *src = 0;
   for (int64_t ty = 0; ty < g.KH; ++ty) {
     const int64_t iy = oy * g.sh + ty * g.rh - g.pt;
     if (iy < 0 || iy >= g.H) continue;
@@ -71,7 +75,6 @@ __device__ __forceinline__ T window_max(const MorphGeom& g, const T* __restrict_
         best = v;
         is_nan = v != v;
         *tap = ty * g.KW + tx;
-        *src = off;
       }
     }
   }
@@ -85,14 +88,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += step) {
-    const int64_t c = t % g.C;
-    int64_t r = t / g.C;
-    const int64_t ox = r % g.OW;
-    r /= g.OW;
-    const int64_t oy = r % g.OH;
-    const int64_t b = r / g.OH;
-    int64_t tap, src;
-    const T best = window_max(g, x, f, b, oy, ox, c, &tap, &src);
+    int64_t tap;
+    const T best = window_max(g, x, f, t, &tap);
     y[t] = tap < 0 ? Lim<T>::lowest() : best;
   }
 }
@@ -105,14 +102,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += step) {
-    const int64_t c = t % g.C;
-    int64_t r = t / g.C;
-    const int64_t ox = r % g.OW;
-    r /= g.OW;
-    const int64_t oy = r % g.OH;
-    const int64_t b = r / g.OH;
-    int64_t tap, src;
-    window_max(g, x, f, b, oy, ox, c, &tap, &src);
+    int64_t tap;
+    window_max(g, x, f, t, &tap);
     arg[t] = static_cast<int32_t>(tap);
   }
 }
