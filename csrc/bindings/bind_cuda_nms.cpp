@@ -53,6 +53,23 @@ void check_common(const char* op, int64_t n, int64_t max_output) {
     value_error(op, "max_output must be in [0, 2^31 - 1], got " + std::to_string(max_output));
 }
 
+// The checks nms and soft_nms share: float32 boxes (G, n, 4) and scores (G, n), then
+// check_common; returns G.
+int64_t check_problems(const char* op, const DeviceBuffer& b, const DeviceBuffer& s,
+                       int64_t max_output) {
+  need_f32(op, b, "boxes");
+  need_f32(op, s, "scores");
+  if (b.ndim() != 3 || b.shape()[2] != 4)
+    value_error(op, "boxes must be 3-D (G, n, 4), got " + shape_str(b.shape()));
+  if (s.ndim() != 2 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
+    value_error(op, "scores must be (G, n) matching boxes " + shape_str(b.shape()) + ", got " +
+                        shape_str(s.shape()));
+  check_common(op, b.shape()[1], max_output);
+  if (b.shape()[0] > std::numeric_limits<int32_t>::max())
+    value_error(op, "at most 2^31 - 1 problems, got boxes " + shape_str(b.shape()));
+  return b.shape()[0];
+}
+
 py::tuple run(const char* op, const DeviceBuffer* boxes, const DeviceBuffer* overlaps,
               const DeviceBuffer& scores, int64_t G, int64_t n, int64_t max_output, double thr,
               double score_thr) {
@@ -74,17 +91,7 @@ py::tuple nms(const Buf& bb, const Buf& sb, int64_t max_output, double iou_thres
   const char* op = "nms";
   const DeviceBuffer& b = need(op, bb, "boxes");
   const DeviceBuffer& s = need(op, sb, "scores");
-  need_f32(op, b, "boxes");
-  need_f32(op, s, "scores");
-  if (b.ndim() != 3 || b.shape()[2] != 4)
-    value_error(op, "boxes must be 3-D (G, n, 4), got " + shape_str(b.shape()));
-  if (s.ndim() != 2 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
-    value_error(op, "scores must be (G, n) matching boxes " + shape_str(b.shape()) + ", got " +
-                        shape_str(s.shape()));
-  const int64_t G = b.shape()[0], n = b.shape()[1];
-  check_common(op, n, max_output);
-  if (G > std::numeric_limits<int32_t>::max())
-    value_error(op, "at most 2^31 - 1 problems, got boxes " + shape_str(b.shape()));
+  const int64_t G = check_problems(op, b, s, max_output), n = b.shape()[1];
   return run(op, &b, nullptr, s, G, n, max_output, iou_threshold, score_threshold);
 }
 
@@ -110,17 +117,7 @@ py::tuple soft_nms(const Buf& bb, const Buf& sb, int64_t max_output, double scor
   const char* op = "soft_nms";
   const DeviceBuffer& b = need(op, bb, "boxes");
   const DeviceBuffer& s = need(op, sb, "scores");
-  need_f32(op, b, "boxes");
-  need_f32(op, s, "scores");
-  if (b.ndim() != 3 || b.shape()[2] != 4)
-    value_error(op, "boxes must be 3-D (G, n, 4), got " + shape_str(b.shape()));
-  if (s.ndim() != 2 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
-    value_error(op, "scores must be (G, n) matching boxes " + shape_str(b.shape()) + ", got " +
-                        shape_str(s.shape()));
-  const int64_t G = b.shape()[0], n = b.shape()[1];
-  check_common(op, n, max_output);
-  if (G > std::numeric_limits<int32_t>::max())
-    value_error(op, "at most 2^31 - 1 problems, got boxes " + shape_str(b.shape()));
+  const int64_t G = check_problems(op, b, s, max_output), n = b.shape()[1];
   if (!(scale < 0.0))
     value_error(op, "scale (-0.5 / sigma) must be negative, got " + std::to_string(scale));
   Buf idx = make_buffer(op, {G, max_output}, DType::Int32);
