@@ -421,17 +421,10 @@ def ref_tie_shares(d, ids, num, kind):
     return sh
 
 
-@pytest.mark.parametrize("op, kind, ids", [
-    ("unsorted_segment_max", "max", UNSORTED), ("unsorted_segment_min", "min", UNSORTED),
-    ("segment_min", "min", SORTED), ("segment_max", "max", SORTED)])
-def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, ids):
-    """The gradient of a penalty on the first-order gradient: linear in the upstream weights
-    (d/dw), zero (not None) w.r.t. the data; nothing read back after the forward's checks."""
-    count = reads_on(where, monkeypatch)
-    d = _seg_data(70)
-    num = 5
-    w0, v = _weights((num, 2), 71), _weights((6, 2), 72)
-    w0[[1, 2, 3]] = 0   # (the empty segments: 0 or the finite identity, no gradient)
+def _second_order(where, count, op, d, w0, ids, v, num):
+    """For segment op (data d, weights w0 per segment, GPU ids uploaded with their range):
+    g = d/dx sum(w * op(x)), then d/dw and d/dx of sum(v * g). Returns (reads during the
+    forward and first gradient, reads during the second-order gradients, g, dw, dx)."""
     unsorted = op.startswith("unsorted")
     with nabi.device(where):
         x, w = nabi.Variable(d), nabi.Variable(w0)
@@ -449,6 +442,22 @@ def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, id
             return g, t2, pen
         r1, (g, t2, pen) = count(fwd)
         r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
+    return r1, r2, g, dw, dx
+
+
+@pytest.mark.parametrize("op, kind, ids", [
+    ("unsorted_segment_max", "max", UNSORTED), ("unsorted_segment_min", "min", UNSORTED),
+    ("segment_min", "min", SORTED), ("segment_max", "max", SORTED)])
+def test_segment_minmax_second_order_on_gpu_ids(where, monkeypatch, op, kind, ids):
+    """The gradient of a penalty on the first-order gradient: linear in the upstream weights
+    (d/dw), zero (not None) w.r.t. the data; nothing read back after the forward's checks."""
+    count = reads_on(where, monkeypatch)
+    d = _seg_data(70)
+    num = 5
+    w0, v = _weights((num, 2), 71), _weights((6, 2), 72)
+    w0[[1, 2, 3]] = 0   # (the empty segments: 0 or the finite identity, no gradient)
+    unsorted = op.startswith("unsorted")
+    r1, r2, g, dw, dx = _second_order(where, count, op, d, w0, ids, v, num)
     check_reads(r1, 0 if unsorted else 1)   # sorted: the size (last id + 1), as TF
     check_reads(r2, 0)
     sh = ref_tie_shares(d, ids, num, kind)
@@ -546,22 +555,7 @@ def test_segment_prod_second_order_on_gpu_ids(where, monkeypatch, op, ids):
     num = int(ids.max()) + 1
     w0, v = _weights((num, 2), 91), _weights((n, 2), 92)
     unsorted = op.startswith("unsorted")
-    with nabi.device(where):
-        x, w = nabi.Variable(d), nabi.Variable(w0)
-        it = _ids(ids, where, True)
-        vt = nabi.constant(v)
-
-        def fwd():
-            with nabi.GradientTape(persistent=True) as t2:
-                with nabi.GradientTape() as t1:
-                    f = getattr(nabi.math, op)
-                    out = f(x, it, num) if unsorted else f(x, it)
-                    loss = nabi.reduce_sum(out * w)
-                g = t1.gradient(loss, x)
-                pen = nabi.reduce_sum(g * vt)
-            return g, t2, pen
-        r1, (g, t2, pen) = count(fwd)
-        r2, (dw, dx) = count(lambda: (t2.gradient(pen, w), t2.gradient(pen, x)))
+    r1, r2, g, dw, dx = _second_order(where, count, op, d, w0, ids, v, num)
     check_reads(r1, 0 if unsorted else 1)
     check_reads(r2, 0)
     others = np.zeros_like(d)                 # prod of the segment's other rows
