@@ -1788,6 +1788,15 @@ def categorical_sample(logits, u, dtype="int64"):
     return _out(y)
 
 
+def _philox_start(op, counter_lo, counter_hi, key):
+    """((counter lo, hi), key) as uint64, each checked to fit (the samplers' bindings take
+    uint64 arguments)."""
+    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
+    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
+        raise OverflowError(f"[{op}] counter_lo, counter_hi and key must be uint64")
+    return (np.uint64(lo), np.uint64(hi)), np.uint64(k)
+
+
 def gamma_sample(alpha, counter_lo, counter_hi, key):
     """Standard Gamma(alpha) samples (float64, alpha's shape), sample i on the Philox
     substream counter + 256 * i under key: random_ops.py's _gamma_counter_std, which
@@ -1797,10 +1806,8 @@ def gamma_sample(alpha, counter_lo, counter_hi, key):
     if a.dtype != np.float64:
         raise TypeError(f"[gamma_sample] alpha must be float64, got {a.dtype} of shape "
                         f"{tuple(a.shape)}")
-    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
-    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
-        raise OverflowError("[gamma_sample] counter_lo, counter_hi and key must be uint64")
-    return _out(_gamma_counter_std(a, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+    counter, k = _philox_start("gamma_sample", counter_lo, counter_hi, key)
+    return _out(_gamma_counter_std(a, counter, k))
 
 
 def poisson_sample(lam, counter_lo, counter_hi, key):
@@ -1812,10 +1819,8 @@ def poisson_sample(lam, counter_lo, counter_hi, key):
     if a.dtype != np.float64:
         raise TypeError(f"[poisson_sample] lam must be float64, got {a.dtype} of shape "
                         f"{tuple(a.shape)}")
-    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
-    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
-        raise OverflowError("[poisson_sample] counter_lo, counter_hi and key must be uint64")
-    return _out(_poisson_counter(a, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+    counter, k = _philox_start("poisson_sample", counter_lo, counter_hi, key)
+    return _out(_poisson_counter(a, counter, k))
 
 
 def binomial_sample(count, prob, counter_lo, counter_hi, key):
@@ -1830,10 +1835,8 @@ def binomial_sample(count, prob, counter_lo, counter_hi, key):
     if c.shape != p.shape:
         raise ValueError(f"[binomial_sample] count and prob shapes differ: {list(c.shape)} vs "
                          f"{list(p.shape)}")
-    lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
-    if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
-        raise OverflowError("[binomial_sample] counter_lo, counter_hi and key must be uint64")
-    return _out(_binomial_counter(c, p, (np.uint64(lo), np.uint64(hi)), np.uint64(k)))
+    counter, k = _philox_start("binomial_sample", counter_lo, counter_hi, key)
+    return _out(_binomial_counter(c, p, counter, k))
 
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample", "gamma_sample",
