@@ -102,4 +102,20 @@ class ThreadParts {
   std::vector<char> fresh_;
 };
 
+// The BPTT weight-gradient rows [h_prev | x] (U + D values at stride HD, row bi * Tn + t)
+// of batch rows [rb, re): h_prev is h0 at the first step processed (t = Tn - 1 with
+// go_backwards) and the previous step's output (out, in processing order) after it.
+template <typename T>
+void fill_hx_rows(int64_t rb, int64_t re, int64_t Tn, int64_t U, int64_t D, int64_t HD,
+                  bool go_backwards, const T* h0, const T* out, const T* x, T* hx) {
+  for (int64_t bi = rb; bi < re; ++bi)
+    for (int64_t s = 0; s < Tn; ++s) {
+      const int64_t t = go_backwards ? Tn - 1 - s : s;
+      T* row = hx + (bi * Tn + t) * HD;
+      const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
+      std::memcpy(row, hp, static_cast<size_t>(U) * sizeof(T));
+      std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
+    }
+}
+
 }  // namespace nabi::cpu::rnn

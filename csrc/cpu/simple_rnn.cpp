@@ -116,14 +116,7 @@ void simple_rnn_backward(const T* d_out, const T* d_hT, const T* x, const T* h0,
     // This chunk's share of the weight gradients, while its dg is still in cache.
     const int64_t rows = M * Tn;
     const T* dGb = dG + rb * Tn * U;
-    for (int64_t bi = rb; bi < re; ++bi)
-      for (int64_t s = 0; s < Tn; ++s) {
-        const int64_t t = o.go_backwards ? Tn - 1 - s : s;
-        T* row = hx + (bi * Tn + t) * HD;
-        const T* hp = s == 0 ? h0 + bi * U : out + (bi * Tn + s - 1) * U;
-        std::memcpy(row, hp, static_cast<size_t>(U) * sizeof(T));
-        std::memcpy(row + U, x + (bi * Tn + t) * D, static_cast<size_t>(D) * sizeof(T));
-      }
+    rnn::fill_hx_rows(rb, re, Tn, U, D, HD, o.go_backwards, h0, out, x, hx);
     const T* hxb = hx + rb * Tn * HD;
     bool first = true;
     T* pdb = db;
