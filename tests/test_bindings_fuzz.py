@@ -755,6 +755,13 @@ def _cuda_hand():
         ("binomial_sample", "float32", lambda: cb.binomial_sample(x, x, 0, 0, 0)),
         ("binomial_sample", "shapes", lambda: cb.binomial_sample(
             _dev(2, dtype=np.float64), _dev(3, dtype=np.float64), 0, 0, 0)),
+        ("gamma_sample", "state-float",
+         lambda: cb.gamma_sample(_dev(2, dtype=np.float64), 0, 0, 0, state=_dev(3))),
+        ("binomial_sample", "state-shape", lambda: cb.binomial_sample(
+            _dev(2, dtype=np.float64), _dev(2, dtype=np.float64), 0, 0, 0, state=_idx(1, 2))),
+        ("philox_state_advance", "shape", lambda: cb.philox_state_advance(_idx(1, 2), 1)),
+        ("philox_state_advance", "n-neg", lambda: cb.philox_state_advance(_idx(1, 2, 3), -1)),
+        ("philox_state_advance", "None", lambda: cb.philox_state_advance(None, 1)),
         ("segment_minmax", "ids-float", lambda: cb.segment_minmax(x, _dev(2), 2, True)),
         ("segment_minmax", "ids-rows", lambda: cb.segment_minmax(x, _idx(0, 1, 2), 2, True)),
         ("segment_minmax", "num-neg", lambda: cb.segment_minmax(x, _idx(0, 1), -1, True)),

@@ -30,9 +30,8 @@ Hormann's BTRS above, after TF's binomial kernel; random_ops.py's _binomial_coun
 kernel's binomial_sample_kernel), checked against a scalar Python loop and a chi-square test
 on the binomial pmf.
 
-Not moved: the stateful random.gamma / random.poisson and Generator.binomial still sample with
-NumPy's generators (one shared stream, a data-dependent number of values per sample: the GPU
-cannot give the CPU's numbers without reading the parameters), so they keep their host path.
+The stateful random.gamma / random.poisson and Generator.binomial run the same samplers on
+their seeded stream's start: tests/test_cuda_random_stateful.py.
 """
 import math
 

@@ -1,6 +1,7 @@
 // The sampling kernels of random_sampler_launchers.h: categorical_sample (tf.random.categorical
 // / stateless_categorical on GPU logits), gamma_sample, poisson_sample and binomial_sample
-// (tf.random.stateless_gamma / _poisson / _binomial on GPU parameters). Nothing is read back.
+// (tf.random.stateless_gamma / _poisson / _binomial, tf.random.gamma / poisson and
+// Generator.binomial on GPU parameters). Nothing is read back.
 //
 // categorical_sample: the host path samples with NumPy's Generator.choice(classes, p=softmax(row)):
 // cdf = cumsum(p) / cdf[-1], then the first class whose cdf exceeds a uniform u in [0, 1).
@@ -45,6 +46,12 @@
 // running random_ops.py's _binomial_counter: with q = min(p, 1 - p), inversion by geometric
 // gaps for n q < 10, Hormann's BTRS with Stirling tails otherwise, as TF's binomial kernel.
 // Launches: 1.
+//
+// tf.random.gamma / tf.random.poisson (the stateful ops) run the same kernels on the counter
+// and key of their seeded stream (TF's kernel cache, kept on the host); Generator.binomial on
+// a Generator whose state is on the device passes that state (PhiloxStart::state): the
+// kernels read the start from it, and philox_state_advance (one thread) writes the state
+// moved on by 256 * n. Nothing is read back.
 //
 // The three rejection samplers give up (NaN) after 256 Philox calls for one sample, as the
 // host does: the loops always end; the acceptance rates make that cap unreachable in practice.
@@ -242,17 +249,37 @@ struct Substream {
 };
 
 constexpr uint64_t kReservedPerOutput = 256;  // Philox calls between two samples' substreams
+
+// Where the substreams start: the counter (lo, hi) and key given by the host, or, when state is
+// set, read from a Generator's device state [counter_lo, counter_hi, key] (int64, TF's
+// layout), so that a Generator on the GPU samples without reading its state back.
+struct PhiloxStart {
+  uint64_t lo, hi, key;
+  const int64_t* state;
+
+  __device__ Substream substream(int64_t i) const {
+    uint64_t l = lo, h = hi, k = key;
+    if (state != nullptr) {
+      l = static_cast<uint64_t>(state[0]);
+      h = static_cast<uint64_t>(state[1]);
+      k = static_cast<uint64_t>(state[2]);
+    }
+    return Substream{l, h, k, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
+                     0, 0};
+  }
+};
+
 constexpr uint64_t kGammaMaxCalls = 256;      // random_ops.py's _GAMMA_MAX_CALLS
 
 __global__ void __launch_bounds__(kThreads)
-    gamma_sample_kernel(const double* __restrict__ alpha, double* __restrict__ out, int64_t n,
-                        uint64_t lo, uint64_t hi, uint64_t key) {
+    gamma_sample_kernel(const double* __restrict__ alpha,  // [n]
+                        double* __restrict__ out,          // [n]
+                        int64_t n, PhiloxStart start) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step) {
     const double a = alpha[i];
-    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
-                0, 0};
+    Substream g = start.substream(i);
     double res = NAN;
     if (a == 0.0) {
       res = 0.0;
@@ -285,14 +312,14 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- poisson_sample -------------------------------------------------------------------------
 __global__ void __launch_bounds__(kThreads)
-    poisson_sample_kernel(const double* __restrict__ lam, double* __restrict__ out, int64_t n,
-                          uint64_t lo, uint64_t hi, uint64_t key) {
+    poisson_sample_kernel(const double* __restrict__ lam,  // [n]
+                          double* __restrict__ out,        // [n]
+                          int64_t n, PhiloxStart start) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step) {
     const double r = lam[i];
-    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
-                0, 0};
+    Substream g = start.substream(i);
     double res = NAN;
     if (r >= 0 && r < 10) {  // Knuth: multiply uniforms until the product reaches exp(-r)
       const double limit = exp(-r);
@@ -352,15 +379,15 @@ __device__ __forceinline__ double stirling_tail(double k) {
 }
 
 __global__ void __launch_bounds__(kThreads)
-    binomial_sample_kernel(const double* __restrict__ count, const double* __restrict__ prob,
-                           double* __restrict__ out, int64_t n, uint64_t lo, uint64_t hi,
-                           uint64_t key) {
+    binomial_sample_kernel(const double* __restrict__ count,  // [n]
+                           const double* __restrict__ prob,   // [n]
+                           double* __restrict__ out,          // [n]
+                           int64_t n, PhiloxStart start) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step) {
     const double cn = count[i], pr = prob[i];
-    Substream g{lo, hi, key, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
-                0, 0};
+    Substream g = start.substream(i);
     double res = NAN;
     if (cn <= 0 || pr <= 0) {
       res = 0.0;
@@ -422,6 +449,18 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// out = state with its 128-bit counter moved on by delta (key kept): a Generator's draw of
+// delta / 256 values, as random_ops.py's Generator._advance
+__global__ void philox_state_advance_kernel(const int64_t* __restrict__ state,  // [3]
+                                            int64_t* __restrict__ out,          // [3]
+                                            uint64_t delta) {
+  const uint64_t lo = static_cast<uint64_t>(state[0]), hi = static_cast<uint64_t>(state[1]);
+  const uint64_t l = lo + delta;
+  out[0] = static_cast<int64_t>(l);
+  out[1] = static_cast<int64_t>(hi + (l < lo ? 1 : 0));
+  out[2] = state[2];
+}
+
 }  // namespace
 
 void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, int64_t classes,
@@ -454,27 +493,32 @@ void categorical_sample(DType logits_dtype, const void* logits, int64_t rows, in
 }
 
 void gamma_sample(const double* alpha, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
-                  uint64_t key, double* out) {
+                  uint64_t key, const int64_t* state, double* out) {
   if (n == 0) return;
-  gamma_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(alpha, out, n, counter_lo,
-                                                                        counter_hi, key);
+  gamma_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
+      alpha, out, n, PhiloxStart{counter_lo, counter_hi, key, state});
   NABI_CUDA_CHECK_LAUNCH("gamma_sample_kernel");
 }
 
 void poisson_sample(const double* lam, int64_t n, uint64_t counter_lo, uint64_t counter_hi,
-                    uint64_t key, double* out) {
+                    uint64_t key, const int64_t* state, double* out) {
   if (n == 0) return;
   poisson_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-      lam, out, n, counter_lo, counter_hi, key);
+      lam, out, n, PhiloxStart{counter_lo, counter_hi, key, state});
   NABI_CUDA_CHECK_LAUNCH("poisson_sample_kernel");
 }
 
 void binomial_sample(const double* count, const double* prob, int64_t n, uint64_t counter_lo,
-                     uint64_t counter_hi, uint64_t key, double* out) {
+                     uint64_t counter_hi, uint64_t key, const int64_t* state, double* out) {
   if (n == 0) return;
   binomial_sample_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-      count, prob, out, n, counter_lo, counter_hi, key);
+      count, prob, out, n, PhiloxStart{counter_lo, counter_hi, key, state});
   NABI_CUDA_CHECK_LAUNCH("binomial_sample_kernel");
+}
+
+void philox_state_advance(const int64_t* state, uint64_t delta, int64_t* out) {
+  philox_state_advance_kernel<<<1, 1, 0, stream()>>>(state, out, delta);
+  NABI_CUDA_CHECK_LAUNCH("philox_state_advance_kernel");
 }
 
 }  // namespace nabi::cuda::nd

@@ -1788,45 +1788,60 @@ def categorical_sample(logits, u, dtype="int64"):
     return _out(y)
 
 
-def _philox_start(op, counter_lo, counter_hi, key):
+def _philox_state(op, state):
+    """A Generator's device state (int64 [3]) as uint64, or None."""
+    if state is None:
+        return None
+    st = _a(state, op, "state")
+    if st.dtype != np.int64 or st.shape != (3,):
+        raise ValueError(f"[{op}] state must be an int64 buffer of shape [3] (counter_lo, "
+                         f"counter_hi, key), got {st.dtype} of shape {list(st.shape)}")
+    return np.asarray(st).view(np.uint64)
+
+
+def _philox_start(op, counter_lo, counter_hi, key, state=None):
     """((counter lo, hi), key) as uint64, each checked to fit (the samplers' bindings take
-    uint64 arguments)."""
+    uint64 arguments); read from a Generator's device state instead when it is given."""
     lo, hi, k = (int(v) for v in (counter_lo, counter_hi, key))
     if not all(0 <= v < 2 ** 64 for v in (lo, hi, k)):
         raise OverflowError(f"[{op}] counter_lo, counter_hi and key must be uint64")
+    st = _philox_state(op, state)
+    if st is not None:
+        lo, hi, k = (int(v) for v in st)
     return (np.uint64(lo), np.uint64(hi)), np.uint64(k)
 
 
-def gamma_sample(alpha, counter_lo, counter_hi, key):
+def gamma_sample(alpha, counter_lo, counter_hi, key, state=None):
     """Standard Gamma(alpha) samples (float64, alpha's shape), sample i on the Philox
-    substream counter + 256 * i under key: random_ops.py's _gamma_counter_std, which
-    csrc/cuda/random_samplers.cu's gamma_sample_kernel follows step by step."""
+    substream counter + 256 * i under key (or the start in a Generator's device state):
+    random_ops.py's _gamma_counter_std, which csrc/cuda/random_samplers.cu's
+    gamma_sample_kernel follows step by step."""
     from ..ops.random_ops import _gamma_counter_std
     a = _a(alpha, "gamma_sample", "alpha")
     if a.dtype != np.float64:
         raise TypeError(f"[gamma_sample] alpha must be float64, got {a.dtype} of shape "
                         f"{tuple(a.shape)}")
-    counter, k = _philox_start("gamma_sample", counter_lo, counter_hi, key)
+    counter, k = _philox_start("gamma_sample", counter_lo, counter_hi, key, state)
     return _out(_gamma_counter_std(a, counter, k))
 
 
-def poisson_sample(lam, counter_lo, counter_hi, key):
+def poisson_sample(lam, counter_lo, counter_hi, key, state=None):
     """Poisson(lam) counts (float64, lam's shape), sample i on the Philox substream
-    counter + 256 * i under key: random_ops.py's _poisson_counter, which
-    csrc/cuda/random_samplers.cu's poisson_sample_kernel follows step by step."""
+    counter + 256 * i under key (or the start in state): random_ops.py's _poisson_counter,
+    which csrc/cuda/random_samplers.cu's poisson_sample_kernel follows step by step."""
     from ..ops.random_ops import _poisson_counter
     a = _a(lam, "poisson_sample", "lam")
     if a.dtype != np.float64:
         raise TypeError(f"[poisson_sample] lam must be float64, got {a.dtype} of shape "
                         f"{tuple(a.shape)}")
-    counter, k = _philox_start("poisson_sample", counter_lo, counter_hi, key)
+    counter, k = _philox_start("poisson_sample", counter_lo, counter_hi, key, state)
     return _out(_poisson_counter(a, counter, k))
 
 
-def binomial_sample(count, prob, counter_lo, counter_hi, key):
+def binomial_sample(count, prob, counter_lo, counter_hi, key, state=None):
     """Binomial(count, prob) counts (float64, their shape), sample i on the Philox substream
-    counter + 256 * i under key: random_ops.py's _binomial_counter, which
-    csrc/cuda/random_samplers.cu's binomial_sample_kernel follows step by step."""
+    counter + 256 * i under key (or the start in state): random_ops.py's _binomial_counter,
+    which csrc/cuda/random_samplers.cu's binomial_sample_kernel follows step by step."""
     from ..ops.random_ops import _binomial_counter
     c, p = _a(count, "binomial_sample", "count"), _a(prob, "binomial_sample", "prob")
     if c.dtype != np.float64 or p.dtype != np.float64:
@@ -1835,12 +1850,27 @@ def binomial_sample(count, prob, counter_lo, counter_hi, key):
     if c.shape != p.shape:
         raise ValueError(f"[binomial_sample] count and prob shapes differ: {list(c.shape)} vs "
                          f"{list(p.shape)}")
-    counter, k = _philox_start("binomial_sample", counter_lo, counter_hi, key)
+    counter, k = _philox_start("binomial_sample", counter_lo, counter_hi, key, state)
     return _out(_binomial_counter(c, p, counter, k))
 
 
+def philox_state_advance(state, n):
+    """A new int64 [3] state: state's 128-bit counter (words 0, 1) plus 256 * n, key kept
+    (random_ops.py's Generator._advance; random_samplers.cu's philox_state_advance_kernel)."""
+    if state is None:
+        raise TypeError("[philox_state_advance] state must be a DeviceBuffer, got None")
+    st = _philox_state("philox_state_advance", state)
+    n = int(n)
+    if not 0 <= n <= (2 ** 63 - 1) // 256:
+        raise ValueError(f"[philox_state_advance] n must be in [0, 2**55), got {n}")
+    c = (int(st[0]) | int(st[1]) << 64) + 256 * n
+    c &= (1 << 128) - 1
+    return _out(np.array([c & (2 ** 64 - 1), c >> 64, int(st[2])], np.uint64).view(np.int64))
+
+
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["categorical_sample", "gamma_sample",
-                                          "poisson_sample", "binomial_sample"])
+                                          "poisson_sample", "binomial_sample",
+                                          "philox_state_advance"])
 
 
 # ---- grayscale morphology and NMS (csrc/cuda/morphology.cu, nms.cu) --------------------------

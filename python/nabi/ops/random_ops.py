@@ -429,10 +429,12 @@ class Generator:
     `uniform` give TF's numbers for the same state (from_seed(1234).normal((2, 3)) is the
     [[0.9356609, 1.0854305, -0.93788373], [-0.5061547, 1.3169702, 0.7137579]] of TF's docs,
     up to float32 rounding of sin/log); each draw of n values advances the counter by 256 * n,
-    so `skip(n)` leaves the state that drawing n values would. `binomial` is deterministic
-    in the state but its numbers are nabi's own (TF's sampler is not reproduced). Draws run
-    on the host; the result is placed on the current device. The global seed
-    (`tf.random.set_seed`) does not touch a Generator."""
+    so `skip(n)` leaves the state that drawing n values would. `binomial` is counter-based
+    per sample from the state (as stateless_binomial from its key / counter: after TF's
+    sampler, not TF's numbers); on a Generator whose state is on the GPU it samples on the
+    device from that state, nothing read back. The other draws run on the host; the result is
+    placed on the current device. The global seed (`tf.random.set_seed`) does not touch a
+    Generator."""
 
     def __init__(self, copy_from=None, state=None, alg=None):
         from ..framework.tensor import Variable
@@ -682,19 +684,25 @@ class Generator:
         return _wrap(bits.view(dt._np).reshape(shp))
 
     def binomial(self, shape, counts, probs, dtype=_dt.int32, name=None):
-        """Binomial(counts, probs) samples (counts, probs broadcast to `shape`). Deterministic
-        in the state, which advances as for any draw of that size; the numbers are nabi's
-        own (a NumPy sampler seeded by the Philox state), not TF's."""
+        """Binomial(counts, probs) samples (counts, probs broadcast to `shape`): sample i on
+        the Philox substream state counter + 256 * i (_binomial_counter, as
+        stateless_binomial); the state advances as for any draw of that size. A state on the
+        GPU is read and advanced on the device (random_samplers.cu), nothing read back."""
+        from ..framework.device import DeviceArray, backend
+        op = "random.Generator.binomial"
         shp = _shape(shape)
-        n = np.broadcast_to(_host_value(counts), shp)
-        p = np.broadcast_to(_host_value(probs), shp)
-        if np.any(p < 0) or np.any(p > 1) or np.any(n < 0):
-            raise ValueError("[random.Generator.binomial] need counts >= 0 and 0 <= probs <= 1")
-        s = self._read().view(np.uint64)
-        self._advance(int(np.prod(shp)))
-        g = np.random.default_rng([int(v) for v in s] + [0xB1A0])
-        return _wrap(g.binomial(n.astype(np.int64), p.astype(np.float64))
-                     .astype(_dt.as_dtype(dtype)._np))
+        out_dt = _dt.as_dtype(dtype)._np
+        n = int(np.prod(shp))
+        sd = getattr(self._state_var, "_data", None)
+        if type(sd) is DeviceArray and out_dt in _SAMPLER_GPU_DTYPES:
+            out = _binomial_sample(op, None, shp, counts, probs, out_dt, state=sd)
+            self._state_var.assign(_host_wrap(DeviceArray(backend().philox_state_advance(
+                sd.buf, n))))
+            return out
+        st = self._read().view(np.uint64).copy()
+        out = _binomial_sample(op, st, shp, counts, probs, out_dt)
+        self._advance(n)
+        return out
 
     def make_seeds(self, count=1):
         """Seeds for the stateless ops: an int64 tensor of shape [2, count] whose columns are
@@ -858,28 +866,58 @@ def stateless_binomial(shape, seed, counts, probs, output_dtype=_dt.int32, name=
     probs >= 1 give counts (NaN parameters an unspecified value)."""
     op = "random.stateless_binomial"
     st = stateless_stream(op, seed)._read().view(np.uint64)
-    shp = _shape(shape)
-    out_dt = _dt.as_dtype(output_dtype)._np
-    from ..framework.device import DeviceArray, backend, to_device
-    ds = [getattr(v, "_data", None) for v in (counts, probs)]
-    if any(type(x) is DeviceArray for x in ds) and \
-            out_dt in (np.float32, np.float64, np.int32, np.int64):
-        bufs = []
-        for v, x in zip((counts, probs), ds):
-            if type(x) is not DeviceArray:
-                x = to_device(np.ascontiguousarray(np.asarray(_host_value(v))), "cuda")
-            if x.dtype.kind not in "fiu":
-                raise TypeError(f"[{op}] counts and probs must be numeric, got dtype {x.dtype}")
-            try:
-                np.broadcast_shapes(x.shape, shp)
-            except ValueError:
-                raise ValueError(f"[{op}] counts / probs of shape {x.shape} do not broadcast to "
-                                 f"shape {shp}") from None
-            bufs.append(np.broadcast_to(x.astype(np.float64), shp).buf)
-        r = DeviceArray(backend().binomial_sample(*bufs, int(st[0]), int(st[1]), int(st[2])))
+    return _binomial_sample(op, st, _shape(shape), counts, probs,
+                            _dt.as_dtype(output_dtype)._np)
+
+
+_SAMPLER_GPU_DTYPES = (np.float32, np.float64, np.int32, np.int64)
+
+
+def _broadcast_param(op, x, shp, names):
+    """x (a host or device array) as float64 broadcast to shp, checked."""
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"[{op}] {names} must be numeric, got dtype {x.dtype}")
+    try:
+        np.broadcast_shapes(x.shape, shp)
+    except ValueError:
+        raise ValueError(f"[{op}] {names} of shape {x.shape} does not broadcast to shape "
+                         f"{shp}") from None
+    return np.broadcast_to(x.astype(np.float64), shp)
+
+
+def _gpu_param(op, v, shp, names):
+    """v (a Tensor or host value) as a float64 device array broadcast to shp, checked."""
+    from ..framework.device import DeviceArray, to_device
+    x = getattr(v, "_data", None)
+    if type(x) is not DeviceArray:
+        x = to_device(np.ascontiguousarray(np.asarray(_host_value(v))), "cuda")
+    return _broadcast_param(op, x, shp, names)
+
+
+def _host_param(op, v, shp, names):
+    return _broadcast_param(op, _host_value(v), shp, names)
+
+
+def _philox_args(st, state):
+    """The samplers' start arguments: (counter_lo, counter_hi, key) from the host state st,
+    or zeros and state= a Generator's device state."""
+    if state is not None:
+        return (0, 0, 0), {"state": state.buf}
+    return (int(st[0]), int(st[1]), int(st[2])), {}
+
+
+def _binomial_sample(op, st, shp, counts, probs, out_dt, state=None):
+    """Binomial counts of shape shp from the Philox start st ([counter lo, hi, key] uint64 on
+    the host) or a Generator's device state: on the device when a parameter or the state is
+    there and out_dt a sampler dtype, else on the host (where invalid parameters raise)."""
+    from ..framework.device import DeviceArray, backend
+    if (state is not None or any(type(getattr(v, "_data", None)) is DeviceArray
+                                 for v in (counts, probs))) and out_dt in _SAMPLER_GPU_DTYPES:
+        bufs = [_gpu_param(op, v, shp, "counts / probs").buf for v in (counts, probs)]
+        args, kw = _philox_args(st, state)
+        r = DeviceArray(backend().binomial_sample(*bufs, *args, **kw))
         return _host_wrap(r.astype(out_dt))
-    n = np.broadcast_to(_host_value(counts).astype(np.float64), shp)
-    p = np.broadcast_to(_host_value(probs).astype(np.float64), shp)
+    n, p = (_host_param(op, v, shp, "counts / probs") for v in (counts, probs))
     if np.any(~(n >= 0)) or np.any(~((p >= 0) & (p <= 1))):
         raise ValueError(f"[{op}] need counts >= 0 and 0 <= probs <= 1")
     return _wrap(_binomial_counter(n, p, (st[0], st[1]), st[2]).astype(out_dt))
@@ -1009,22 +1047,18 @@ def stateless_poisson(shape, seed, lam, dtype=_dt.int32, name=None):
     raises on the host; on the GPU it gives NaN (float dtypes) or an unspecified count."""
     op = "random.stateless_poisson"
     st = stateless_stream(op, seed)._read().view(np.uint64)
-    shp = _shape(shape)
-    out_dt = _dt.as_dtype(dtype)._np
+    return _poisson_sample(op, st, _shape(shape), lam, _dt.as_dtype(dtype)._np)
+
+
+def _poisson_sample(op, st, shp, lam, out_dt):
+    """Poisson counts of shape shp from the Philox start st ([counter lo, hi, key] uint64):
+    on the device when lam is there and out_dt a sampler dtype, else on the host."""
     from ..framework.device import DeviceArray, backend
-    lam_d = getattr(lam, "_data", None)
-    if type(lam_d) is DeviceArray and out_dt in (np.float32, np.float64, np.int32, np.int64):
-        if lam_d.dtype.kind not in "fiu":
-            raise TypeError(f"[{op}] lam must be numeric, got dtype {lam_d.dtype}")
-        try:
-            np.broadcast_shapes(lam_d.shape, shp)
-        except ValueError:
-            raise ValueError(f"[{op}] lam of shape {lam_d.shape} does not broadcast to shape "
-                             f"{shp}") from None
-        lam_b = np.broadcast_to(lam_d.astype(np.float64), shp)
+    if type(getattr(lam, "_data", None)) is DeviceArray and out_dt in _SAMPLER_GPU_DTYPES:
+        lam_b = _gpu_param(op, lam, shp, "lam")
         r = DeviceArray(backend().poisson_sample(lam_b.buf, int(st[0]), int(st[1]), int(st[2])))
         return _host_wrap(r.astype(out_dt))
-    lam = np.broadcast_to(_host_value(lam).astype(np.float64), shp)
+    lam = _host_param(op, lam, shp, "lam")
     if np.any(lam < 0):
         raise ValueError(f"[{op}] lam must be >= 0, got a minimum of {lam.min()}")
     return _wrap(_poisson_counter(lam, (st[0], st[1]), st[2]).astype(out_dt))
@@ -1199,22 +1233,8 @@ def _stateless_gamma_gpu(op, st, shp, alpha, beta, out_dt):
     arrs = [getattr(v, "_data", None) for v in (alpha, beta)]
     if not any(type(x) is DeviceArray for x in arrs) or out_dt not in (np.float32, np.float64):
         return None
-
-    def dev(v):
-        x = v._data if hasattr(v, "_data") else np.asarray(v)
-        if type(x) is not DeviceArray:
-            x = to_device(np.ascontiguousarray(np.asarray(x)), "cuda")
-        if x.dtype.kind not in "fiu":
-            raise TypeError(f"[{op}] alpha and beta must be numeric, got dtype {x.dtype}")
-        try:
-            np.broadcast_shapes(x.shape, shp)
-        except ValueError:
-            raise ValueError(f"[{op}] alpha / beta of shape {x.shape} does not broadcast to "
-                             f"shape {shp}") from None
-        return np.broadcast_to(x.astype(np.float64), shp)
-
-    a = dev(alpha)
-    b = dev(1.0 if beta is None else beta)
+    a = _gpu_param(op, alpha, shp, "alpha / beta")
+    b = _gpu_param(op, 1.0 if beta is None else beta, shp, "alpha / beta")
     std = DeviceArray(backend().gamma_sample(a.buf, int(st[0]), int(st[1]), int(st[2])))
     out = _host_wrap((std / b).astype(out_dt))
     ins = [t for t in (alpha, beta) if isinstance(t, Tensor) and t._data.dtype.kind == "f"]
@@ -1236,31 +1256,65 @@ def _stateless_gamma_gpu(op, st, shp, alpha, beta, out_dt):
             r = unbroadcast(gd, tuple(t._data.shape)).astype(t._data.dtype)
             res.append(r if type(t._data) is DeviceArray else to_device(r, "cpu"))
         return tuple(res)
-    record(tuple(ins), out, backward, None, "random.stateless_gamma")
+    record(tuple(ins), out, backward, None, op)
     return out
+
+
+# The stateful gamma / poisson run the stateless samplers (sample i on its own substream, on
+# the host and the device alike) on the start of their seeded stream: with a global or op seed,
+# TF's kernel counter for (op, seeds, dtype) (as random.normal), which moves on by 256 per
+# value; without any seed, a key and counter drawn from nabi's generator.
+def _stateful_start(op, dtype, seed, n):
+    """[counter lo, counter hi, key] (uint64) of a stateful sampler's draw of n values."""
+    g = _tf_kernel_stream(op, dtype, seed)
+    if g is None:
+        w = _state["rng"].integers(0, 2 ** 64, size=2, dtype=np.uint64)
+        return np.array([0, w[0], w[1]], np.uint64)
+    st = g._read().view(np.uint64).copy()
+    g._advance(n)
+    return st
+
+
+def _param_shape(v):
+    return tuple(np.shape(getattr(v, "_data", v)))
 
 
 def gamma(shape, alpha, beta=None, dtype=_dt.float32, seed=None, name=None):
     """Samples of shape `shape + broadcast(alpha, beta).shape`: Gamma(alpha) / beta (beta is
-    the rate). Differentiable w.r.t. float Tensors alpha (implicit reparameterization, as TF) and
-    beta."""
-    a = _host_value(alpha).astype(np.float64)
-    b = _host_value(1.0 if beta is None else beta).astype(np.float64)
-    ab = np.broadcast_shapes(a.shape, b.shape)
+    the rate), counter-based per sample on the op's seeded stream (_stateful_start,
+    _gamma_counter_std), so GPU parameters are sampled on the device, the same numbers,
+    nothing read back. Differentiable w.r.t. float Tensors alpha (implicit
+    reparameterization, as TF) and beta."""
+    op = "random.gamma"
+    out_dt = _dt.as_dtype(dtype)._np
+    try:
+        ab = np.broadcast_shapes(_param_shape(alpha), _param_shape(1.0 if beta is None else beta))
+    except ValueError:
+        raise ValueError(f"[{op}] alpha of shape {_param_shape(alpha)} and beta of shape "
+                         f"{_param_shape(beta)} do not broadcast") from None
     shp = _shape(shape) + tuple(ab)
-    std = _generator(seed, True).standard_gamma(np.broadcast_to(a, shp))
-    bb = np.broadcast_to(b, shp)
-    out = _wrap((std / bb).astype(_dt.as_dtype(dtype)._np))
+    st = _stateful_start("gamma", out_dt, seed, int(np.prod(shp)))
+    gpu = _stateless_gamma_gpu(op, st, shp, alpha, beta, out_dt)
+    if gpu is not None:
+        return gpu
+    a = _host_param(op, alpha, shp, "alpha")
+    if np.any(a < 0):
+        raise ValueError(f"[{op}] alpha must be >= 0, got a minimum of {a.min()}")
+    bb = _host_param(op, 1.0 if beta is None else beta, shp, "beta")
+    std = _gamma_counter_std(a, (st[0], st[1]), st[2])
+    out = _wrap((std / bb).astype(out_dt))
     from .special_more_ops import attach_gamma_grad  # (TF's implicit alpha gradient)
     return attach_gamma_grad(out, alpha, beta, std, bb, len(_shape(shape)))
 
 
 def poisson(shape, lam, dtype=_dt.float32, seed=None, name=None):
-    """Samples of shape `shape + lam.shape`."""
-    lam = _host_value(lam).astype(np.float64)
-    shp = _shape(shape) + tuple(lam.shape)
-    r = _generator(seed, True).poisson(np.broadcast_to(lam, shp))
-    return _wrap(r.astype(_dt.as_dtype(dtype)._np))
+    """Poisson(lam) samples of shape `shape + lam.shape`, counter-based per sample on the
+    op's seeded stream (_stateful_start, _poisson_counter): GPU rates are sampled on the
+    device, the same numbers, nothing read back."""
+    out_dt = _dt.as_dtype(dtype)._np
+    shp = _shape(shape) + _param_shape(lam)
+    st = _stateful_start("poisson", out_dt, seed, int(np.prod(shp)))
+    return _poisson_sample("random.poisson", st, shp, lam, out_dt)
 
 
 def stateless_split(seed, num=2, alg="auto_select"):
