@@ -388,6 +388,80 @@ def test_ctc_loss_second_order(where):
     np.testing.assert_allclose(got, fd, atol=1e-7)
 
 
+@pytest.mark.parametrize("time_major, blank_index", [(True, None), (False, 2)])
+def test_ctc_loss_second_order_device_lengths(where, time_major, blank_index):
+    """Second order with labels and lengths held on the device (the Tensor rule keeps them
+    there): empty labels, logit_length 0, an impossible alignment, repeats, the blank inside
+    the classes; a weighted penalty on the gradient vs finite differences of the same penalty
+    on the reference's gradient."""
+    rng = np.random.default_rng(17)
+    T, B, C = 5, 5, 4
+    blank = 0 if blank_index is None else blank_index
+    others = [c for c in range(C) if c != blank]
+    x0 = rng.standard_normal((T, B, C))
+    labels = np.zeros((B, 3), np.int64)
+    lens, tl = np.array([3, 0, 2, 1, 3]), np.array([5, 3, 4, 0, 2])
+    labels[0] = [others[0], others[0], others[2]]       # a repeat: needs a blank between
+    labels[2, :2] = [others[1], others[2]]
+    labels[3, 0] = others[1]
+    labels[4] = [others[0], others[0], others[1]]       # impossible in 2 frames
+    if not time_major:
+        x0 = np.ascontiguousarray(np.swapaxes(x0, 0, 1))
+    w = rng.standard_normal(x0.shape)
+    with nabi.device(where):
+        x = nabi.constant(x0)
+        lab_t, ll_t, tl_t = (nabi.constant(v) for v in (labels, lens.astype(np.int32), tl))
+        with nabi.GradientTape() as outer:
+            outer.watch(x)
+            with nabi.GradientTape() as inner:
+                inner.watch(x)
+                loss = nabi.nn.ctc_loss(lab_t, x, ll_t, tl_t, logits_time_major=time_major,
+                                        blank_index=blank_index)
+                total = nabi.reduce_sum(loss * np.arange(1.0, 6.0))   # (+inf: the 5th)
+            g = inner.gradient(total, x)
+            pen = nabi.reduce_sum(g * g * w)
+        got = outer.gradient(pen, x)
+        assert type(got._data).__name__ == ("ndarray" if where == "/CPU:0" else "DeviceArray")
+    assert np.isinf(np.asarray(loss)[4])
+    sh = (1, B, 1) if time_major else (B, 1, 1)
+
+    def pen_scaled(z):   # (the loss weights 1..5)
+        gz = ref_batch(z, labels, lens, tl, blank, time_major)[1]
+        return ((gz * np.arange(1.0, 6.0).reshape(sh)) ** 2 * w).sum()
+    h, fd = 1e-5, np.zeros_like(x0)
+    for i in np.ndindex(*x0.shape):
+        e = np.zeros_like(x0)
+        e[i] = h
+        fd[i] = (pen_scaled(x0 + e) - pen_scaled(x0 - e)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(got), fd, atol=1e-7)
+    assert np.abs(fd).max() > 1e-3
+
+
+def test_ctc_loss_second_order_without_labels(where):
+    """labels of shape (B, 0): only the blank path; the penalty's gradient vs finite
+    differences on the reference."""
+    x0 = np.random.default_rng(18).standard_normal((3, 2, 3))
+    labels, lens, tl = np.zeros((2, 0), np.int64), [0, 0], [3, 2]
+    with nabi.device(where):
+        x = nabi.constant(x0)
+        with nabi.GradientTape() as outer:
+            outer.watch(x)
+            with nabi.GradientTape() as inner:
+                inner.watch(x)
+                loss = nabi.reduce_sum(nabi.nn.ctc_loss(nabi.constant(labels), x, lens, tl))
+            pen = nabi.reduce_sum(inner.gradient(loss, x) ** 2)
+        got = np.asarray(outer.gradient(pen, x))
+
+    def pen_np(z):
+        return (ref_batch(z, labels, lens, tl, 0, True)[1] ** 2).sum()
+    h, fd = 1e-5, np.zeros_like(x0)
+    for i in np.ndindex(*x0.shape):
+        e = np.zeros_like(x0)
+        e[i] = h
+        fd[i] = (pen_np(x0 + e) - pen_np(x0 - e)) / (2 * h)
+    np.testing.assert_allclose(got, fd, atol=1e-7)
+
+
 @pytest.mark.parametrize("kw, match", [
     (dict(lens=[3, 1]), r"label_length must be in \[0, 2\], got \[3, 1\]"),
     (dict(tl=[4, 2]), r"logit_length must be in \[0, 3\], got \[4, 2\]"),
@@ -490,6 +564,29 @@ def test_ctc_loss_and_gradient_stay_on_the_gpu(d2h):
     assert d2h(step)[0] == 1
     # host-side lengths are checked on the host and uploaded: still no read-back
     assert d2h(lambda: nabi.nn.ctc_loss(labels, x, lens, tl))[0] == 0
+
+
+def test_ctc_loss_second_order_reads_only_the_flag(d2h):
+    """The gradient of a penalty on the gradient, lengths and labels on the device: the
+    forward's flag read only (the second-order rule used to copy labels, lengths and losses
+    to the host); host lengths: none."""
+    rng = np.random.default_rng(14)
+    x0, labels, lens, tl = _case(rng, 4, 3, 4, 2, 0)
+    x = nabi.constant(x0)
+
+    def second(lab, ll, tlt):
+        def run():
+            with nabi.GradientTape() as outer:
+                outer.watch(x)
+                with nabi.GradientTape() as inner:
+                    inner.watch(x)
+                    loss = nabi.reduce_sum(nabi.nn.ctc_loss(lab, x, ll, tlt))
+                g = inner.gradient(loss, x)
+                pen = nabi.reduce_sum(g * g)
+            assert type(outer.gradient(pen, x)._data).__name__ == "DeviceArray"
+        return run
+    assert d2h(second(nabi.constant(labels), nabi.constant(lens), nabi.constant(tl)))[0] == 1
+    assert d2h(second(labels, lens, tl))[0] == 0
 
 
 def test_greedy_decoders_read_back_at_most_the_counts(d2h):

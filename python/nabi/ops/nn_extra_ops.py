@@ -287,8 +287,7 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
             return (_like((gfull * gh).astype(a.dtype), g),)
 
         def bwd_t(g, n):
-            return (_ctc_vjp_t(g, x, lab, ll_, tl, blank, logits_time_major,
-                               np.isfinite(losses)),)
+            return (_ctc_vjp_t(g, x, lab, ll_, tl, blank, logits_time_major, losses),)
         record((x,), out, bwd, bwd_t, op)
     return out
 
@@ -371,11 +370,8 @@ def _ctc_loss_gpu(labels, x, label_length, logit_length, time_major, blank_index
                 g = to_device(np.ascontiguousarray(g, a.dtype), "cuda")
             return (g_all * g.astype(a.dtype).reshape(shape),)
 
-        def bwd_t(g, n):  # second order: the Tensor rule, on host copies of the lengths
-            labh, lh, th = (_host(v).astype(np.int64) for v in (lab, lens, tl))
-            return (_ctc_vjp_t(g, x, labh, lh.reshape(-1), th.reshape(-1), blank, time_major,
-                               np.isfinite(_host(loss_arr))),)
-        loss_arr = out._data
+        def bwd_t(g, n):  # second order: the Tensor rule, lengths and labels where they are
+            return (_ctc_vjp_t(g, x, lab, lens, tl, blank, time_major, out._data),)
         record((x,), out, bwd, bwd_t, op)
     return out
 
@@ -400,54 +396,73 @@ def _ctc_check_values(op, lab, lens, tl, T, C, blank, blank_index):
                                  f"and not use the blank {blank}")
 
 
-def _ctc_nll_t(xb, seq, blank):
-    """-log p(seq | logits xb (T, C)) with nabi ops: the forward (alpha) recursion in log
-    space, -1e30 standing in for log 0 (finite, so every step stays differentiable)."""
-    T = xb._data.shape[0]
-    L = 2 * len(seq) + 1
-    ext = np.full(L, blank, np.int64)
-    ext[1::2] = seq
+def _ctc_vjp_t(g, x, lab, lens, tl, blank, time_major, loss):
+    """The Tensor rule of ctc_loss (second order): every sequence's -log p recomputed at once
+    with nabi ops under an inner tape and differentiated for the upstream gradient g (B,).
+    The forward (alpha) recursion runs over the batch in log space, -1e30 standing in for
+    log 0 (finite, so every step stays differentiable): label states from a one-hot matmul of
+    the log-softmax, a sequence's alphas kept as they were from its logit_length on, its end
+    states picked by a mask from its label_length. lab / lens / tl and the loss may be device
+    arrays: nothing is read back. Impossible alignments (+inf loss) and empty sequences give
+    zeros, as the kernel's rule."""
+    from ..framework.tape import GradientTape
+    from ._common import const_like
+    B, S = lab.shape
+    T = x._data.shape[0] if time_major else x._data.shape[1]
+    if not T or not B:
+        return _m._zero_grad_step(np.zeros(x._data.shape, x._data.dtype), g, (x,))
+    dev = "cuda" if type(x._data) is DeviceArray else "cpu"
     neg = -1e30
-    skip = np.zeros(L, bool)
-    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
-    lpe = _a.gather(_m.subtract(xb, _m.reduce_logsumexp(xb, 1, keepdims=True)), ext, axis=1)
+
+    def ints(v):   # an int64 Tensor on x's device
+        v = v.astype(np.int64) if v.dtype != np.int64 else v
+        return _wrap(to_device(v, dev) if type(v) is not DeviceArray or dev != "cuda" else v)
 
     def const(v):
-        from ._common import const_like
-        return const_like(np.asarray(v, np.float64), xb)
-    start = np.full(L, neg)
+        return const_like(np.asarray(v, np.float64), x)
+
+    def fl(c):     # a bool Tensor as 0 / 1 in x's dtype
+        return _m.cast(c, x.dtype)
+    labt, lens_t, tl_t = ints(lab), ints(lens.reshape(-1)), ints(tl.reshape(-1))
+    frames = _m.less(ints(np.arange(T)[None, :]), tl_t[:, None])        # (B, T): t < tl[b]
+    live = fl(frames)
+    # skip transitions onto label j >= 1 that differs from label j - 1 (blanks: none)
+    skip_lab = const(np.zeros((B, S)))
+    if S > 1:
+        skip_lab = _a.concat([const(np.zeros((B, 1))),
+                              fl(_m.not_equal(labt[:, 1:], labt[:, :-1]))], 1)
+    skip_add = _a.concat([_a.reshape(_a.stack([const(np.full((B, S), neg)),
+                                                _m.multiply(_m.subtract(1.0, skip_lab), neg)], 2),
+                                     (B, 2 * S)), const(np.full((B, 1), neg))], 1)   # (B, L)
+    pos = ints(np.arange(2 * S + 1)[None, :])
+    two = _m.multiply(lens_t[:, None], 2)
+    end_add = _m.multiply(_m.subtract(1.0, fl(_m.logical_or(_m.equal(pos, two), _m.equal(
+        pos, _m.subtract(two, 1))))), neg)                                  # (B, L)
+    weight = fl(_m.logical_and(_m.is_finite(_wrap(loss)), _m.greater(tl_t, 0)))
+    oh = _a.one_hot(labt, x._data.shape[2], dtype=x.dtype) if S else None  # (B, S, C)
+    start = np.full(2 * S + 1, neg)
     start[:2] = 0.0
-    alpha = _m.add(lpe[0], const(start))
-    pad1, pad2 = const([neg]), const([neg, neg])
-    skip_add = const(np.where(skip, 0.0, neg)[2:])
-    for t in range(1, T):
-        prev1 = _a.concat([pad1, alpha[:-1]], 0)
-        cand = [alpha, prev1]
-        if L > 2:
-            cand.append(_a.concat([pad2, _m.add(alpha[:-2], skip_add)], 0))
-        alpha = _m.add(_m.reduce_logsumexp(_a.stack(cand, 0), 0), lpe[t])
-    ll = _m.reduce_logsumexp(alpha[-2:], 0) if L > 1 else alpha[0]
-    return _m.negative(ll)
-
-
-def _ctc_vjp_t(g, x, lab, lens, tl, blank, time_major, finite):
-    """The Tensor rule of ctc_loss (second order): each sequence's loss recomputed with nabi
-    ops under an inner tape, differentiated for the upstream gradient g (B,). Impossible
-    alignments (+inf losses) and empty sequences give zeros, as the kernel's rule."""
-    from ..framework.tape import GradientTape
-    B = len(tl)
     with GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(x)
-        terms = []
-        for b in range(B):
-            if not finite[b] or tl[b] == 0:
-                continue
-            xb = x[:tl[b], b] if time_major else x[b, :tl[b]]
-            terms.append(_m.multiply(_ctc_nll_t(xb, lab[b, :lens[b]].astype(np.int64), blank),
-                                     g[b]))
-        total = _m.add_n(terms) if terms else None
-    if total is None:
-        return _m._zero_grad_step(np.zeros(x._data.shape, x._data.dtype), g, (x,))
+        xb = _a.transpose(x, [1, 0, 2]) if time_major else x              # (B, T, C)
+        xb = _a.where(frames[:, :, None], xb, const(np.zeros((1, 1, 1))))  # (NaN padding)
+        lp = _m.maximum(_m.subtract(xb, _m.reduce_logsumexp(xb, 2, keepdims=True)), neg)
+        lpe = lp[:, :, blank:blank + 1]                                    # (B, T, L)
+        if S:
+            lp_lab = _m.matmul(lp, oh, transpose_b=True)                   # (B, T, S)
+            lpe = _a.concat([_a.reshape(_a.stack([_a.broadcast_to(lpe, (B, T, S)), lp_lab], 3),
+                                        (B, T, 2 * S)), lpe], 2)
+        alpha = _m.add(lpe[:, 0], const(start))
+        pad1, pad2 = const(np.full((B, 1), neg)), const(np.full((B, 2), neg))
+        for t in range(1, T):
+            cand = [alpha, _a.concat([pad1, alpha[:, :-1]], 1)]
+            if S:
+                cand.append(_a.concat([pad2, _m.add(alpha[:, :-2], skip_add[:, 2:])], 1))
+            new = _m.add(_m.reduce_logsumexp(_a.stack(cand, 0), 0), lpe[:, t])
+            m = live[:, t:t + 1]
+            alpha = _m.add(_m.multiply(new, m), _m.multiply(alpha, _m.subtract(1.0, m)))
+        nll = _m.negative(_m.reduce_logsumexp(_m.add(alpha, end_add), 1))
+        total = _m.reduce_sum(_m.multiply(_m.multiply(nll, weight), g))
     return tape.gradient(total, x)
 
 
