@@ -83,21 +83,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/conv2d_tiles.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
 namespace nabi::cpu {
 #if defined(NABI_X86)
-namespace avx512 {  // conv2d_avx512.cpp
-int64_t ig_pick_mr(int64_t P);
-void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
-                  int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
-                  bool relu, float* y, const int64_t* yoffs, bool acc = false,
-                  const int32_t* ranges = nullptr);
-void ig_filter_image_f32(const float* xp, const float* dyn, float* part, int64_t OH, int64_t OW,
-                         int64_t KH, int64_t seg, int64_t rs, int64_t dhrs, int64_t astep,
-                         int64_t CO, int64_t nimg, int64_t xstride);
-// conv2d_c1_avx512.cpp (KH <= 64)
+namespace avx512 {  // conv2d_c1_avx512.cpp (KH <= 64); conv2d_avx512.cpp: conv2d_tiles.h
 void conv2d_c1_rows_f32(const Conv2dShape& s, const float* x, const float* w, const float* b,
                         bool relu, float* y, int64_t r0, int64_t r1);
 }  // namespace avx512
@@ -785,6 +777,25 @@ IgTiles ig_tiles(const IgShape& g) {
   return out;
 }
 
+// One image's tiles by ig_tiles' groups (the AVX-512 tiles; tl not empty).
+// offs / yoffs: the runs and output places of the tiles' pixel order (default tl's own).
+void ig_image_groups(const IgShape& g, const float* xp, const IgPacked& pk, const IgTiles& tl,
+                     const float* bias, bool relu, float* y, const int64_t* offs = nullptr,
+                     const int64_t* yoffs = nullptr) {
+  if (!offs) offs = tl.offs.data();
+  if (!yoffs) yoffs = tl.yoffs.data();
+  avx512::IgGroup gs[16];  // (a call per 16 groups: 'same' 3x3 makes 5, 7x7 13)
+  int64_t n = 0;
+  for (const IgTiles::Group& q : tl.groups) {
+    gs[n++] = avx512::IgGroup{q.mr, q.n, offs + q.p0, yoffs + q.p0, tl.ranges.data() + 4 * q.t0};
+    if (n == 16 || &q == &tl.groups.back()) {
+      avx512::ig_groups_f32(gs, n, xp, g.KH, g.KW * g.C, g.dh * g.Wp * g.C, pk.wp, g.CO, bias,
+                            relu, y);
+      n = 0;
+    }
+  }
+}
+
 // Runs the tiles over N images (threaded over images); src images are (H, W, C) with stride
 // src_img, outputs (OH*OW, CO) with stride OH*OW*CO; pk: the packed filter.
 void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, const IgPacked& pk,
@@ -803,10 +814,7 @@ void ig_run(const IgShape& g, int64_t N, const float* src, const float* mask, co
         ig_image_any(g, xp, pk, bias, relu, y, offs.data());
         continue;
       }
-      for (const IgTiles::Group& q : tl.groups)
-        avx512::ig_image_f32(q.mr, xp, tl.offs.data() + q.p0, q.n, g.KH, g.KW * g.C,
-                             g.dh * g.Wp * g.C, pk.wp, g.CO, bias, relu, y,
-                             tl.yoffs.data() + q.p0, false, tl.ranges.data() + 4 * q.t0);
+      ig_image_groups(g, xp, pk, tl, bias, relu, y);
     }
   });
 }
@@ -924,9 +932,13 @@ void ig_backward_data_scatter(const Conv2dShape& s, const float* w, const float*
 // (one "phase") receive only the filter taps i = rh + sh*m, j = rw + sw*m': for them dx is a
 // stride-1 convolution of dy with that (ceil(KH/sh), ceil(KW/sw)) sub-filter, flipped and
 // with its channel axes swapped -- the implicit-GEMM kernel again, with no zero taps, no
-// col2im scatter-add and no zeroing. Each phase's output (contiguous) is copied to its
-// strided places in dx; phases that no tap reaches (kernel smaller than the stride) are
-// zeroed. Every dx element is written exactly once.
+// col2im scatter-add and no zeroing. Each phase's tiles store straight to its strided
+// places in dx; phases that no tap reaches (kernel smaller than the stride) hold
+// [relu](bias). Every dx element is written exactly once. dy is padded once per image for
+// all phases (a phase reads its window of the shared buffer), and on AVX-512 each phase runs
+// ig_tiles' groups, skipping the taps in dy's padding: 'same' 4x4 stride 2 on 7x7 -> 14x14
+// (the GAN generator's first layer) does 14% fewer multiply-adds, 7% on 14x14 -> 28x28.
+// Measured there, one thread, batch 64: 11.2 -> 10.0 ms and 44.2 -> 42.6 ms (Xeon, AVX-512).
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 bool ig_dx_strided_ok(const Conv2dShape& s) {
@@ -947,11 +959,11 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
     IgPacked pk;                       // packed (Mh*Mw*CO, C) sub-filter
     int64_t rh, rw, Mh, Mw, wofs;      // phase, sub-filter taps, packed offset in wbuf
     std::vector<int64_t> offs, yoffs;  // pixel -> xp run / dx element (image 0)
+    IgTiles tl;                        // AVX-512: tiles that skip dy's zero padding
     bool zero;                         // no tap reaches it: dx is 0 there
   };
   std::vector<Phase> phases;
-  size_t padn = 0;
-  int64_t wtotal = 0;
+  int64_t wtotal = 0, offc_h = 0, offc_w = 0;
   for (int64_t rh = 0; rh < sh; ++rh)
     for (int64_t rw = 0; rw < sw; ++rw) {
       // dx rows ih = rh - pt + sh*q for q in [q0, q1]; columns likewise with p
@@ -974,11 +986,33 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
       if (!ph.zero) {
         ph.pk = ig_layout(Hq * Wq);
         wtotal += ig_packed_floats(Mh * Mw * CO, C, ph.pk.nr);
-        ph.offs = pixel_offsets(ph.g);
-        padn = std::max(padn, static_cast<size_t>(ph.g.Hp * ph.g.Wp * CO));
+        offc_h = std::max(offc_h, ph.g.off_h), offc_w = std::max(offc_w, ph.g.off_w);
       }
       phases.push_back(std::move(ph));
     }
+  // dy is padded once per image, by the largest of the phases' offsets (gc), into a buffer
+  // that holds every phase's padded view: phase (off_h, off_w) starts
+  // (offc_h - off_h) rows and (offc_w - off_w) columns in and has gc's row length.
+  IgShape gc{s.OH, s.OW, CO, offc_h, offc_w, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0};
+  for (const Phase& ph : phases)
+    if (!ph.zero) {
+      gc.Hp = std::max(gc.Hp, offc_h - ph.g.off_h + ph.g.Hp);
+      gc.Wp = std::max(gc.Wp, offc_w - ph.g.off_w + ph.g.Wp);
+    }
+  for (Phase& ph : phases) {
+    if (ph.zero) continue;
+    const int64_t shift = ((offc_h - ph.g.off_h) * gc.Wp + offc_w - ph.g.off_w) * CO;
+    ph.g.Wp = gc.Wp;  // rows of the shared buffer
+    if (ph.pk.wide) ph.tl = ig_tiles(ph.g);
+    if (ph.tl.groups.empty()) {
+      ph.offs = pixel_offsets(ph.g);
+    } else {  // the tiles' order: its runs, and its pixels' places in dx
+      ph.offs = std::move(ph.tl.offs);
+      for (int64_t& o : ph.tl.yoffs) o = ph.yoffs[o / C];
+      ph.yoffs = std::move(ph.tl.yoffs);
+    }
+    for (int64_t& o : ph.offs) o += shift;
+  }
   // Every phase's sub-filter packed straight from w into one scratch buffer, the (phase,
   // panel) jobs in parallel (a GAN's 4x4x128x128 filter is 1 MiB).
   float* wbuf = scratch_aligned<float, 5>(static_cast<size_t>(wtotal));
@@ -997,9 +1031,11 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
                       jobs[t].second);
     }
   });
-  // Threads take whole images; each image runs every phase while its dy stays in cache, and
-  // each phase writes its dx elements in place (every dx element is written exactly once).
+  // Threads take whole images; each image is padded once and runs every phase while it stays
+  // in cache, and each phase writes its dx elements in place (every dx element is written
+  // exactly once).
   const int64_t img = s.OH * s.OW * CO, dimg = H * W * C;
+  const size_t padn = static_cast<size_t>(gc.Hp * gc.Wp * CO);
   // What a phase that no tap reaches holds: [relu](bias), or zeros.
   std::vector<float> fill(static_cast<size_t>(C), 0.0f);
   if (bias)
@@ -1010,13 +1046,16 @@ void ig_backward_data_strided(const Conv2dShape& s, const float* w, const float*
     float* xp = scratch<float, 4>(padn + 8);
     for (int64_t n = n0; n < n1; ++n) {
       float* dxn = dx + n * dimg;
+      if (padn) ig_pad(gc, dy + n * img, relu_y ? relu_y + n * img : nullptr, xp);
       for (const Phase& ph : phases) {
         if (ph.zero) {
           for (int64_t off : ph.yoffs) std::memcpy(dxn + off, fill.data(), sizeof(float) * C);
-          continue;
+        } else if (ph.tl.groups.empty()) {
+          ig_image_any(ph.g, xp, ph.pk, bias, relu, dxn, ph.offs.data(), ph.yoffs.data());
+        } else {
+          ig_image_groups(ph.g, xp, ph.pk, ph.tl, bias, relu, dxn, ph.offs.data(),
+                          ph.yoffs.data());
         }
-        ig_pad(ph.g, dy + n * img, relu_y ? relu_y + n * img : nullptr, xp);
-        ig_image_any(ph.g, xp, ph.pk, bias, relu, dxn, ph.offs.data(), ph.yoffs.data());
       }
     }
   });

@@ -11,7 +11,8 @@
 // conv2d.cpp) into 32-column k-major panels: wp[(j*K + k)*32 + l] = w[k][32j + l], zero past
 // CO, 64-byte aligned. Per k: two panel loads and MR broadcasts feed 2*MR FMAs. K is cut at
 // filter-row boundaries into chunks of at most chunk_k() so that a chunk of a panel (3/4 of L1d)
-// stays in L1 while every pixel tile passes over it; later chunks add to the tile the earlier
+// stays in L1 while every pixel tile passes over it (the tiles of every group of pixels, when
+// conv2d.cpp splits them by the filter taps they meet); later chunks add to the tile the earlier
 // ones stored (bias with the first chunk, ReLU after the last; with acc the first chunk adds
 // to what y holds too: conv2d.cpp's per-tap backward-data sums its taps so). Columns past CO
 // use masked loads/stores.
@@ -25,6 +26,8 @@
 
 #include <algorithm>
 #include <cstdint>
+
+#include "cpu/conv2d_tiles.h"
 
 namespace nabi::cpu::avx512 {
 namespace {
@@ -44,78 +47,108 @@ inline __mmask16 cols_mask(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
 
+// One (panel, K chunk) pass: the panel's columns [32j, 32j + 32) of the filter rows [i0, i1).
+struct Pass {
+  const float* xp;
+  int64_t rs, seg, K, CO;
+  const float* wp;  // the panel's first row
+  float* y;         // the panel's first column
+  int64_t i0, i1;
+  bool first, last, relu, full;
+  __mmask16 m0, m1;
+  __m512 bv0, bv1;
+};
+
+// The pass over one group's pixels [0, P), MR at a time.
 template <int MR>
-void tiles(const float* xp, const int64_t* offs, int64_t P, int64_t KH, int64_t seg,
-           int64_t rs, const float* wp, int64_t CO, const float* bias, bool relu, float* y,
-           const int64_t* yoffs, bool acc, const int32_t* ranges) {
+void tiles(const Pass& q, const IgGroup& grp) {
+  const int64_t P = grp.n, seg = q.seg;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t p0 = 0; p0 < P; p0 += MR) {
+    const int64_t nrow = std::min<int64_t>(MR, P - p0);
+    const float* a[MR];
+    float* yr[MR];
+    for (int r = 0; r < MR; ++r) {
+      const int64_t k = p0 + std::min<int64_t>(r, nrow - 1);  // rows past P repeat the last
+      a[r] = q.xp + grp.offs[k];
+      yr[r] = q.y + (grp.yoffs ? grp.yoffs[k] : k * q.CO);
+    }
+    __m512 c0[MR], c1[MR];
+    if (q.first) {
+      for (int r = 0; r < MR; ++r) c0[r] = q.bv0, c1[r] = q.bv1;
+    } else if (q.full) {
+      for (int r = 0; r < MR; ++r)
+        c0[r] = _mm512_loadu_ps(yr[r]), c1[r] = _mm512_loadu_ps(yr[r] + 16);
+    } else {
+      for (int r = 0; r < MR; ++r)
+        c0[r] = _mm512_maskz_loadu_ps(q.m0, yr[r]), c1[r] = _mm512_maskz_loadu_ps(q.m1, yr[r] + 16);
+    }
+    // the tile's filter rows [ilo, ihi) and run positions [tlo, thi) that meet the image
+    const int32_t* rg = grp.ranges ? grp.ranges + 4 * (p0 / MR) : nullptr;
+    const int64_t ilo = rg ? std::max<int64_t>(q.i0, rg[0]) : q.i0;
+    const int64_t ihi = rg ? std::min<int64_t>(q.i1, rg[1]) : q.i1;
+    const int64_t tlo = rg ? rg[2] : 0, thi = rg ? rg[3] : seg;
+    for (int64_t i = ilo; i < ihi; ++i) {
+      const float* ar[MR];
+      for (int r = 0; r < MR; ++r) ar[r] = a[r] + i * q.rs;
+      const float* bp = q.wp + (i * seg + tlo) * 32;
+#pragma GCC unroll 2
+      for (int64_t t = tlo; t < thi; ++t) {
+        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        bp += 32;
+        for (int r = 0; r < MR; ++r) {
+          const __m512 v = _mm512_set1_ps(ar[r][t]);
+          c0[r] = _mm512_fmadd_ps(v, b0, c0[r]);
+          c1[r] = _mm512_fmadd_ps(v, b1, c1[r]);
+        }
+      }
+    }
+    if (q.relu && q.last)  // max(0, c) with 0 first: a NaN stays NaN, as TF's ReLU
+      for (int r = 0; r < MR; ++r) {
+        // (the all-ones masked form: GCC 12 warns about _mm512_max_ps's undefined source)
+        c0[r] = _mm512_mask_max_ps(c0[r], __mmask16(0xFFFF), zero, c0[r]);
+        c1[r] = _mm512_mask_max_ps(c1[r], __mmask16(0xFFFF), zero, c1[r]);
+      }
+    if (q.full && nrow == MR) {
+      for (int r = 0; r < MR; ++r) {
+        _mm512_storeu_ps(yr[r], c0[r]);
+        _mm512_storeu_ps(yr[r] + 16, c1[r]);
+      }
+    } else {
+      for (int r = 0; r < MR; ++r)
+        if (r < nrow) {
+          _mm512_mask_storeu_ps(yr[r], q.m0, c0[r]);
+          _mm512_mask_storeu_ps(yr[r] + 16, q.m1, c1[r]);
+        }
+    }
+  }
+}
+
+// Every group's tiles, panel by panel and chunk by chunk: a chunk of a panel is read into L1
+// once for all the groups (the pixels that meet the padding, in their small groups, included).
+void group_tiles(const float* xp, int64_t KH, int64_t seg, int64_t rs, const float* wp,
+                 int64_t CO, const float* bias, bool relu, float* y, bool acc,
+                 const IgGroup* groups, int64_t ngroups) {
   const int64_t K = KH * seg, panels = (CO + 31) / 32;
   const int64_t rows_per = std::max<int64_t>(1, chunk_k() / std::max<int64_t>(seg, 1));
   const __m512 zero = _mm512_setzero_ps();
+  Pass q;
+  q.xp = xp, q.rs = rs, q.seg = seg, q.K = K, q.CO = CO, q.relu = relu;
   for (int64_t j = 0; j < panels; ++j) {
     const int64_t ncol = std::min<int64_t>(32, CO - j * 32);
-    const bool full = ncol == 32;
-    const __mmask16 m0 = cols_mask(ncol), m1 = cols_mask(ncol - 16);
-    const __m512 bv0 = bias ? _mm512_maskz_loadu_ps(m0, bias + j * 32) : zero;
-    const __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + j * 32 + 16) : zero;
+    q.full = ncol == 32;
+    q.m0 = cols_mask(ncol), q.m1 = cols_mask(ncol - 16);
+    q.bv0 = bias ? _mm512_maskz_loadu_ps(q.m0, bias + j * 32) : zero;
+    q.bv1 = bias ? _mm512_maskz_loadu_ps(q.m1, bias + j * 32 + 16) : zero;
+    q.wp = wp + j * K * 32, q.y = y + j * 32;
     for (int64_t i0 = 0; i0 < KH; i0 += rows_per) {
-      const int64_t i1 = std::min(KH, i0 + rows_per);
-      const bool first = i0 == 0 && !acc, last = i1 == KH;
-      for (int64_t p0 = 0; p0 < P; p0 += MR) {
-        const int64_t nrow = std::min<int64_t>(MR, P - p0);
-        const float* a[MR];
-        float* yr[MR];
-        for (int r = 0; r < MR; ++r) {
-          const int64_t q = p0 + std::min<int64_t>(r, nrow - 1);  // rows past P repeat the last
-          a[r] = xp + offs[q];
-          yr[r] = y + (yoffs ? yoffs[q] : q * CO) + j * 32;
-        }
-        __m512 c0[MR], c1[MR];
-        if (first) {
-          for (int r = 0; r < MR; ++r) c0[r] = bv0, c1[r] = bv1;
-        } else if (full) {
-          for (int r = 0; r < MR; ++r)
-            c0[r] = _mm512_loadu_ps(yr[r]), c1[r] = _mm512_loadu_ps(yr[r] + 16);
-        } else {
-          for (int r = 0; r < MR; ++r)
-            c0[r] = _mm512_maskz_loadu_ps(m0, yr[r]), c1[r] = _mm512_maskz_loadu_ps(m1, yr[r] + 16);
-        }
-        // the tile's filter rows [ilo, ihi) and run positions [tlo, thi) that meet the image
-        const int32_t* rg = ranges ? ranges + 4 * (p0 / MR) : nullptr;
-        const int64_t ilo = rg ? std::max<int64_t>(i0, rg[0]) : i0;
-        const int64_t ihi = rg ? std::min<int64_t>(i1, rg[1]) : i1;
-        const int64_t tlo = rg ? rg[2] : 0, thi = rg ? rg[3] : seg;
-        for (int64_t i = ilo; i < ihi; ++i) {
-          const float* ar[MR];
-          for (int r = 0; r < MR; ++r) ar[r] = a[r] + i * rs;
-          const float* bp = wp + (j * K + i * seg + tlo) * 32;
-#pragma GCC unroll 2
-          for (int64_t t = tlo; t < thi; ++t) {
-            const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-            bp += 32;
-            for (int r = 0; r < MR; ++r) {
-              const __m512 v = _mm512_set1_ps(ar[r][t]);
-              c0[r] = _mm512_fmadd_ps(v, b0, c0[r]);
-              c1[r] = _mm512_fmadd_ps(v, b1, c1[r]);
-            }
-          }
-        }
-        if (relu && last)  // max(0, c) with 0 first: a NaN stays NaN, as TF's ReLU
-          for (int r = 0; r < MR; ++r) {
-            // (the all-ones masked form: GCC 12 warns about _mm512_max_ps's undefined source)
-            c0[r] = _mm512_mask_max_ps(c0[r], __mmask16(0xFFFF), zero, c0[r]);
-            c1[r] = _mm512_mask_max_ps(c1[r], __mmask16(0xFFFF), zero, c1[r]);
-          }
-        if (full && nrow == MR) {
-          for (int r = 0; r < MR; ++r) {
-            _mm512_storeu_ps(yr[r], c0[r]);
-            _mm512_storeu_ps(yr[r] + 16, c1[r]);
-          }
-        } else {
-          for (int r = 0; r < MR; ++r)
-            if (r < nrow) {
-              _mm512_mask_storeu_ps(yr[r], m0, c0[r]);
-              _mm512_mask_storeu_ps(yr[r] + 16, m1, c1[r]);
-            }
+      q.i0 = i0, q.i1 = std::min(KH, i0 + rows_per);
+      q.first = i0 == 0 && !acc, q.last = q.i1 == KH;
+      for (int64_t g = 0; g < ngroups; ++g) {
+        switch (groups[g].mr) {
+          case 6: tiles<6>(q, groups[g]); break;
+          case 7: tiles<7>(q, groups[g]); break;
+          default: tiles<8>(q, groups[g]); break;
         }
       }
     }
@@ -206,12 +239,14 @@ int64_t ig_pick_mr(int64_t P) {
 void ig_image_f32(int64_t mr, const float* xp, const int64_t* offs, int64_t P, int64_t KH,
                   int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
                   bool relu, float* y, const int64_t* yoffs, bool acc, const int32_t* ranges) {
-  switch (mr) {
-    case 6: return tiles<6>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc, ranges);
-    case 7: return tiles<7>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc, ranges);
-    default:
-      return tiles<8>(xp, offs, P, KH, seg, rs, wp, CO, bias, relu, y, yoffs, acc, ranges);
-  }
+  const IgGroup g{mr, P, offs, yoffs, ranges};
+  group_tiles(xp, KH, seg, rs, wp, CO, bias, relu, y, acc, &g, 1);
+}
+
+void ig_groups_f32(const IgGroup* groups, int64_t ngroups, const float* xp, int64_t KH,
+                   int64_t seg, int64_t rs, const float* wp, int64_t CO, const float* bias,
+                   bool relu, float* y) {
+  group_tiles(xp, KH, seg, rs, wp, CO, bias, relu, y, false, groups, ngroups);
 }
 
 }  // namespace nabi::cpu::avx512
