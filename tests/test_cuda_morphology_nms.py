@@ -459,6 +459,57 @@ def test_combined_non_max_suppression(where, rng, q, pad_per_class, clip, mts):
         np.testing.assert_array_equal(o.numpy(), r)
 
 
+def test_combined_nms_kernel_direct(backend, rng):
+    """The kernel entry vs ref_combined: shared and per-class boxes, score ties across classes,
+    NaN scores (never kept), a NaN coordinate (np.clip keeps it), a total cut by the size and
+    one padded with zeros, max_output_per_class above n."""
+    B = backend.DeviceBuffer.from_numpy
+    nb, n, nc = 3, 17, 4
+    for q, mpc, mts, clip in ((1, 5, 7, True), (nc, 30, 60, False), (nc, 2, 3, True)):
+        b = np.stack([np.stack([_boxes(rng, n)[0] / 3 for _ in range(q)], axis=1)
+                      for _ in range(nb)])
+        s = (rng.integers(0, 8, (nb, n, nc)) / 8).astype(F32)
+        s[0, 3, 1] = s[2, 0, 0] = np.nan
+        b[1, 2, 0, 1] = np.nan
+        out = backend.combined_nms(B(b), B(s), mpc, mts, 0.4, 0.1, clip)
+        ref = ref_combined(b, s, mpc, mts, 0.4, 0.1, False, clip)
+        for o, r in zip(out, ref):
+            got = o.numpy()
+            assert got.dtype == r.dtype and got.shape == r.shape
+            np.testing.assert_array_equal(got, r)
+    # empty: no boxes, no classes, no batch
+    for bs, ss in (((2, 0, 1, 4), (2, 0, 3)), ((2, 5, 1, 4), (2, 5, 0)), ((0, 5, 1, 4), (0, 5, 2))):
+        ob, osc, ocl, valid = backend.combined_nms(B(np.zeros(bs, F32)), B(np.zeros(ss, F32)), 3,
+                                                   4, 0.5, 0.0, True)
+        assert ob.numpy().shape == (bs[0], 4, 4) and not ob.numpy().any()
+        assert not osc.numpy().any() and not ocl.numpy().any() and not valid.numpy().any()
+
+
+@pytest.mark.parametrize("case", ["boxes-3d", "scores-batch", "q", "float64", "mpc-neg",
+                                  "size-neg"])
+def test_combined_nms_kernel_errors(backend, case):
+    B = backend.DeviceBuffer.from_numpy
+    b, s = np.zeros((2, 3, 1, 4), F32), np.zeros((2, 3, 2), F32)
+    args = {"boxes-3d": (np.zeros((2, 3, 4), F32), s, 2, 2),
+            "scores-batch": (b, np.zeros((1, 3, 2), F32), 2, 2),
+            "q": (np.zeros((2, 3, 3, 4), F32), s, 2, 2),
+            "float64": (b.astype(np.float64), s, 2, 2),
+            "mpc-neg": (b, s, -1, 2), "size-neg": (b, s, 2, -1)}[case]
+    with pytest.raises((TypeError, ValueError), match=r"\[combined_nms\]"):
+        backend.combined_nms(B(args[0]), B(args[1]), args[2], args[3], 0.5, 0.0, True)
+
+
+def test_combined_nms_launches(d2h, rng):
+    """One kernel entry (5 launches on the simulator: gather, sort, mask, sweep, select; it
+    was 58 with the per-step array ops), nothing read back."""
+    b, s = _boxes(rng, 20)
+    with nabi.device("/GPU:0"):
+        bb = nabi.constant(np.stack([b, b, b]).reshape(3, 20, 1, 4))
+        sc = nabi.constant(np.stack([s, s * 0.5, s]).reshape(3, 20, 1).repeat(4, axis=2))
+        reads, launches = d2h(lambda: nabi.image.combined_non_max_suppression(bb, sc, 3, 7))
+    assert reads == 0 and 1 <= launches <= 5
+
+
 def test_empty_inputs(where):
     """No boxes, an empty batch: the same empty / zero results on every device."""
     tb, ts = _on(where, np.zeros((0, 4), F32), np.zeros(0, F32))

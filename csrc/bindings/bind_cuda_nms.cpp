@@ -9,6 +9,11 @@
 //   soft_nms(boxes, scores, max_output, score_threshold, scale) -> (idx, scores, count)
 //       Gaussian Soft-NMS (scale = -0.5 / sigma < 0): boxes (G, n, 4), scores (G, n) float32;
 //       idx (G, max_output) int32 and scores (G, max_output) float32 zero-padded, count (G,).
+//   combined_nms(boxes, scores, max_output_per_class, max_total_size, iou_threshold,
+//                score_threshold, clip_boxes) -> (boxes, scores, classes, valid)
+//       tf.image.combined_non_max_suppression: boxes (nb, n, q, 4) with q 1 or nc, scores
+//       (nb, n, nc) float32; (nb, max_total_size, 4), (nb, max_total_size) x 2 float32 and
+//       (nb,) int32 (5 launches, nothing read back).
 // The thresholds are compared in float32 (the caller rounds them as the host path does).
 //   draw_boxes(images, boxes, colors) -> out   (csrc/cuda/draw_boxes.cu)
 //       images (n, h, w, depth) float32/float64, boxes (n, k, 4) float32, colors (nt, depth)
@@ -133,6 +138,46 @@ py::tuple soft_nms(const Buf& bb, const Buf& sb, int64_t max_output, double scor
   return py::make_tuple(idx, sc, count);
 }
 
+py::tuple combined_nms(const Buf& bb, const Buf& sb, int64_t max_output_per_class,
+                       int64_t max_total_size, double iou_threshold, double score_threshold,
+                       bool clip_boxes) {
+  const char* op = "combined_nms";
+  const DeviceBuffer& b = need(op, bb, "boxes");
+  const DeviceBuffer& s = need(op, sb, "scores");
+  need_f32(op, b, "boxes");
+  need_f32(op, s, "scores");
+  if (b.ndim() != 4 || b.shape()[3] != 4)
+    value_error(op, "boxes must be 4-D (batch, num_boxes, q, 4), got " + shape_str(b.shape()));
+  if (s.ndim() != 3 || s.shape()[0] != b.shape()[0] || s.shape()[1] != b.shape()[1])
+    value_error(op, "scores must be (batch, num_boxes, num_classes) matching boxes " +
+                        shape_str(b.shape()) + ", got " + shape_str(s.shape()));
+  const int64_t nb = b.shape()[0], n = b.shape()[1], q = b.shape()[2], nc = s.shape()[2];
+  if (q != 1 && q != nc)
+    value_error(op, "boxes' q must be 1 or num_classes=" + std::to_string(nc) + ", got boxes " +
+                        shape_str(b.shape()));
+  check_common(op, n, max_output_per_class);
+  if (max_total_size < 0 || max_total_size > std::numeric_limits<int32_t>::max())
+    value_error(op, "max_total_size must be in [0, 2^31 - 1], got " +
+                        std::to_string(max_total_size));
+  if (nc > 0 && nb > std::numeric_limits<int32_t>::max() / nc)
+    value_error(op, "at most 2^31 - 1 (batch, class) problems, got scores " +
+                        shape_str(s.shape()));
+  const int64_t m = max_output_per_class < n ? max_output_per_class : n;
+  Buf ob = make_buffer(op, {nb, max_total_size, 4}, DType::Float32);
+  Buf os = make_buffer(op, {nb, max_total_size}, DType::Float32);
+  Buf oc = make_buffer(op, {nb, max_total_size}, DType::Float32);
+  Buf valid = make_buffer(op, {nb}, DType::Int32);
+  {
+    py::gil_scoped_release nogil;
+    nd::combined_nms(static_cast<const float*>(b.data()), static_cast<const float*>(s.data()),
+                     nb, n, q, nc, m, max_total_size, static_cast<float>(iou_threshold),
+                     static_cast<float>(score_threshold), clip_boxes,
+                     static_cast<float*>(ob->data()), static_cast<float*>(os->data()),
+                     static_cast<float*>(oc->data()), static_cast<int32_t*>(valid->data()));
+  }
+  return py::make_tuple(ob, os, oc, valid);
+}
+
 Buf draw_boxes(const Buf& ib, const Buf& bb, const Buf& tb) {
   const char* op = "draw_boxes";
   const DeviceBuffer& img = need_float(op, ib, "images");
@@ -171,13 +216,19 @@ void bind_impl(py::module_& cm) {
          py::arg("iou_threshold"), py::arg("score_threshold"),
          "Greedy hard NMS of G problems: boxes (G, n, 4), scores (G, n) float32 -> (indices "
          "(G, max_output) int32 zero-padded, counts (G,) int32)");
+  cm.def("combined_nms", &combined_nms, py::arg("boxes"), py::arg("scores"),
+         py::arg("max_output_per_class"), py::arg("max_total_size"), py::arg("iou_threshold"),
+         py::arg("score_threshold"), py::arg("clip_boxes"),
+         "tf.image.combined_non_max_suppression: per-(batch, class) NMS, then each batch's kept "
+         "detections by decreasing score -> (boxes (nb, size, 4), scores, classes (nb, size) "
+         "float32, valid (nb,) int32)");
   cm.def("nms_overlaps", &nms_overlaps, py::arg("overlaps"), py::arg("scores"),
          py::arg("max_output"), py::arg("threshold"), py::arg("score_threshold"),
          "Greedy hard NMS on an (n, n) overlap matrix -> (indices (1, max_output), counts (1,))");
 }
 #else
 void bind_impl(py::module_& cm) {
-  def_unavailable(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes"});
+  def_unavailable(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes", "combined_nms"});
 }
 #endif
 
@@ -185,6 +236,6 @@ void bind_impl(py::module_& cm) {
 
 NABI_BINDINGS(bind_cuda_nms) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes"});
+  add_entries(cm, {"nms", "nms_overlaps", "soft_nms", "draw_boxes", "combined_nms"});
   bind_impl(cm);
 }

@@ -49,6 +49,16 @@ void nms(const float* boxes, const float* overlaps, const float* scores, int64_t
 // (G, max_out) int32 and out_scores (G, max_out) float32 (zero-padded), count (G,) int32.
 void soft_nms(const float* boxes, const float* scores, int64_t G, int64_t n, int64_t max_out,
               float score_thr, float scale, int32_t* idx, float* out_scores, int32_t* count);
+// tf.image.combined_non_max_suppression: boxes (nb, n, q, 4) (q = 1: shared by the classes,
+// or q = nc) and scores (nb, n, nc) float32; hard NMS per (batch, class) keeping at most
+// max_per_class (<= n) each, then per batch the kept (box, score, class) sorted by decreasing
+// score (ties: class, then selection order), the first size of them in out_boxes (nb, size, 4)
+// (clipped to [0, 1] when clip), out_scores and out_classes (nb, size) float32, zeros after;
+// valid (nb,) int32 = min(kept, size). 5 launches, nothing read back.
+void combined_nms(const float* boxes, const float* scores, int64_t nb, int64_t n, int64_t q,
+                  int64_t nc, int64_t max_per_class, int64_t size, float thr, float score_thr,
+                  bool clip, float* out_boxes, float* out_scores, float* out_classes,
+                  int32_t* valid);
 
 }  // namespace nabi::cuda::nd
 

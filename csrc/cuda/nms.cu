@@ -20,6 +20,17 @@
 // Launches: sort_rows' (1 for n <= 2048), 1 mask, 1 sweep; nothing for G == 0.
 // soft_nms (Gaussian Soft-NMS, sigma > 0): soft_nms_kernel below, one block per problem,
 // a shared-memory argmax per round and the sequential re-weighing in thread 0 (1 launch).
+// combined_nms (tf.image.combined_non_max_suppression), all on the device in 5 launches:
+//   combined_nms_gather_kernel  one thread per (batch k, class c, box i): the (k, c) problem's
+//                               boxes (k, i, q > 1 ? c : 0) and scores (k, i, c), contiguous;
+//   nms above                   on the nb * nc problems (sort, mask, sweep: 3 launches);
+//   combined_nms_select_kernel  one block per batch: the kept candidates t = c * m + j (class
+//                               c's j-th kept) in class-major order; a candidate's output
+//                               slot is the number of kept ones with a higher score or an
+//                               equal score earlier in that order (a stable descending sort:
+//                               the host path's), O((nc m)^2) compares per batch; slots below
+//                               max_total_size get the (clipped) box, score and class, the
+//                               slots past the valid count zeros.
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -194,6 +205,70 @@ __global__ void __launch_bounds__(kSweepThreads)
   if (threadIdx.x == 0) count[g] = static_cast<int32_t>(kept);
 }
 
+// boxes (nb, n, q, 4), scores (nb, n, nc) -> bx (nb * nc, n, 4), sc (nb * nc, n)
+__global__ void __launch_bounds__(kThreads)
+    combined_nms_gather_kernel(const float* __restrict__ boxes, const float* __restrict__ scores,
+                               int64_t n, int64_t q, int64_t nc, float* __restrict__ bx,
+                               float* __restrict__ sc, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += step) {
+    const int64_t i = t % n, g = t / n, c = g % nc, k = g / nc;
+    const float* b = boxes + ((k * n + i) * q + (q > 1 ? c : 0)) * 4;
+    for (int d = 0; d < 4; ++d) bx[t * 4 + d] = b[d];
+    sc[t] = scores[(k * n + i) * nc + c];
+  }
+}
+
+// np.clip(v, 0, 1) (NaN stays NaN)
+__device__ __forceinline__ float clip01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
+
+__global__ void __launch_bounds__(kSweepThreads)
+    combined_nms_select_kernel(const float* __restrict__ bx,      // [nb * nc, n, 4]
+                               const float* __restrict__ sc,      // [nb * nc, n]
+                               const int32_t* __restrict__ idx,   // [nb * nc, m]
+                               const int32_t* __restrict__ count,  // [nb * nc]
+                               int64_t nb, int64_t nc, int64_t n, int64_t m, int64_t size,
+                               bool clip,
+                               float* __restrict__ out_boxes,    // [nb, size, 4]
+                               float* __restrict__ out_scores,   // [nb, size]
+                               float* __restrict__ out_classes,  // [nb, size]
+                               int32_t* __restrict__ valid) {    // [nb]
+  for (int64_t k = blockIdx.x; k < nb; k += gridDim.x) {
+    int64_t total = 0;
+    for (int64_t c = 0; c < nc; ++c) total += count[k * nc + c];
+    const int64_t nv = total < size ? total : size;
+    if (threadIdx.x == 0) valid[k] = static_cast<int32_t>(nv);
+    for (int64_t t = threadIdx.x; t < nc * m; t += blockDim.x) {
+      const int64_t c = t / m, j = t % m, g = k * nc + c;
+      if (j >= count[g]) continue;
+      const int64_t i = idx[g * m + j];
+      const float s = sc[g * n + i];
+      int64_t rank = 0;
+      for (int64_t c2 = 0; c2 < nc && rank < size; ++c2) {
+        const int64_t g2 = k * nc + c2;
+        const int32_t* id2 = idx + g2 * m;
+        const float* s2 = sc + g2 * n;
+        for (int64_t j2 = 0, cnt = count[g2]; j2 < cnt; ++j2) {
+          const float v = s2[id2[j2]];
+          rank += (v > s || (v == s && c2 * m + j2 < t)) ? 1 : 0;
+        }
+      }
+      if (rank >= size) continue;
+      const float* b = bx + (g * n + i) * 4;
+      float* ob = out_boxes + (k * size + rank) * 4;
+      for (int d = 0; d < 4; ++d) ob[d] = clip ? clip01(b[d]) : b[d];
+      out_scores[k * size + rank] = s;
+      out_classes[k * size + rank] = static_cast<float>(c);
+    }
+    for (int64_t r = nv + threadIdx.x; r < size; r += blockDim.x) {
+      for (int d = 0; d < 4; ++d) out_boxes[(k * size + r) * 4 + d] = 0.f;
+      out_scores[k * size + r] = 0.f;
+      out_classes[k * size + r] = 0.f;
+    }
+  }
+}
+
 }  // namespace
 
 void nms(const float* boxes, const float* overlaps, const float* scores, int64_t G, int64_t n,
@@ -246,6 +321,37 @@ void soft_nms(const float* boxes, const float* scores, int64_t G, int64_t n, int
       static_cast<int32_t*>(begin.data()), static_cast<unsigned char*>(alive.data()), idx,
       out_scores, count);
   NABI_CUDA_CHECK_LAUNCH("soft_nms_kernel");
+}
+
+}  // namespace nabi::cuda::nd
+
+namespace nabi::cuda::nd {
+
+void combined_nms(const float* boxes, const float* scores, int64_t nb, int64_t n, int64_t q,
+                  int64_t nc, int64_t max_per_class, int64_t size, float thr, float score_thr,
+                  bool clip, float* out_boxes, float* out_scores, float* out_classes,
+                  int32_t* valid) {
+  if (nb == 0) return;
+  const int64_t G = nb * nc, m = max_per_class;
+  DeviceBuffer bx(std::vector<int64_t>{G, n, 4}, DType::Float32);
+  DeviceBuffer sc(std::vector<int64_t>{G, n}, DType::Float32);
+  DeviceBuffer idx(std::vector<int64_t>{G, m}, DType::Int32);
+  DeviceBuffer count(std::vector<int64_t>{G}, DType::Int32);
+  const int64_t total = G * n;
+  if (total > 0) {
+    combined_nms_gather_kernel<<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+        boxes, scores, n, q, nc, static_cast<float*>(bx.data()), static_cast<float*>(sc.data()),
+        total);
+    NABI_CUDA_CHECK_LAUNCH("combined_nms_gather_kernel");
+  }
+  nms(static_cast<const float*>(bx.data()), nullptr, static_cast<const float*>(sc.data()), G, n,
+      m, thr, score_thr, static_cast<int32_t*>(idx.data()), static_cast<int32_t*>(count.data()));
+  combined_nms_select_kernel<<<static_cast<unsigned>(nb < 65535 ? nb : 65535), kSweepThreads, 0,
+                               stream()>>>(
+      static_cast<const float*>(bx.data()), static_cast<const float*>(sc.data()),
+      static_cast<const int32_t*>(idx.data()), static_cast<const int32_t*>(count.data()), nb, nc,
+      n, m, size, clip, out_boxes, out_scores, out_classes, valid);
+  NABI_CUDA_CHECK_LAUNCH("combined_nms_select_kernel");
 }
 
 }  // namespace nabi::cuda::nd

@@ -2043,8 +2043,54 @@ def nms_overlaps(overlaps, scores, max_output, threshold, score_threshold):
     return _out(idx[None]), _out(np.asarray([c], np.int32))
 
 
+def combined_nms(boxes, scores, max_output_per_class, max_total_size, iou_threshold,
+                 score_threshold, clip_boxes):
+    """tf.image.combined_non_max_suppression (csrc/cuda/nms.cu's combined_nms): hard NMS of
+    each (batch, class) problem keeping min(max_output_per_class, n), then per batch the kept
+    candidates in class-major selection order, stably sorted by decreasing score, the first
+    max_total_size of them -> (boxes (nb, size, 4), scores, classes (nb, size) float32 zero
+    past the valid ones, valid (nb,) int32)."""
+    op = "combined_nms"
+    b, s = _a(boxes, op, "boxes"), _a(scores, op, "scores")
+    mo = _nms_checks(op, b, s, max_output_per_class, "boxes")
+    if b.ndim != 4 or b.shape[3] != 4:
+        raise ValueError(f"[{op}] boxes must be 4-D (batch, num_boxes, q, 4), got "
+                         f"{list(b.shape)}")
+    if s.ndim != 3 or s.shape[:2] != b.shape[:2]:
+        raise ValueError(f"[{op}] scores must be (batch, num_boxes, num_classes) matching boxes "
+                         f"{list(b.shape)}, got {list(s.shape)}")
+    nb, n, q, _ = b.shape
+    nc = s.shape[2]
+    if q not in (1, nc):
+        raise ValueError(f"[{op}] boxes' q must be 1 or num_classes={nc}, got boxes "
+                         f"{list(b.shape)}")
+    size = int(max_total_size)
+    if size < 0 or size > 2 ** 31 - 1:
+        raise ValueError(f"[{op}] max_total_size must be in [0, 2^31 - 1], got {size}")
+    m = min(mo, n)
+    thr, st = np.float32(iou_threshold), np.float32(score_threshold)
+    ob, osc, ocl = (np.zeros((nb, size, 4), np.float32), np.zeros((nb, size), np.float32),
+                    np.zeros((nb, size), np.float32))
+    valid = np.zeros(nb, np.int32)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    for k in range(nb):
+        kept = []   # (score, class, box), class-major in selection order
+        for c in range(nc):
+            bc = b[k, :, c if q > 1 else 0]
+            sim = _nms_iou(bc, ii, jj) if n else np.zeros((0, 0), np.float32)
+            idx, cnt = _nms_sweep(sim, s[k, :, c], m, thr, st)
+            kept += [(s[k, i, c], c, bc[i]) for i in idx[:cnt]]
+        order = sorted(range(len(kept)), key=lambda t: -kept[t][0])   # (stable)
+        valid[k] = min(len(kept), size)
+        for r, t in enumerate(order[:size]):
+            sc, c, box = kept[t]
+            ob[k, r] = np.clip(box, np.float32(0), np.float32(1)) if clip_boxes else box
+            osc[k, r], ocl[k, r] = sc, c
+    return _out(ob), _out(osc), _out(ocl), _out(valid)
+
+
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["dilation2d", "dilation2d_grad", "nms",
-                                          "nms_overlaps"])
+                                          "nms_overlaps", "combined_nms"])
 
 
 def draw_boxes(images, boxes, colors):

@@ -488,42 +488,14 @@ def combined_non_max_suppression(boxes, scores, max_output_size_per_class, max_t
 
 
 def _combined_gpu(b, s, m, size, thr, st, clip_boxes):
-    """combined_non_max_suppression on the device, nothing read back: one NMS problem per
-    (batch, class) (nms.cu, at most m kept each), then per batch the kept (score, class,
-    selection order) candidates, class-major, sorted descending by score with ties in that
-    order (the sort kernel's stable order = the host path's stable sort), the first `size`
-    taken, zero past the valid ones."""
-    nb, n, q, _ = _shape(b)
-    nc = _shape(s)[2]
-    bx = _f32_dev(b).transpose(0, 2, 1, 3)  # (nb, q, n, 4)
-    if q != nc:
-        bx = np.broadcast_to(bx, (nb, nc, n, 4))
-    bx = contiguous(bx).reshape(nb * nc, n, 4)
-    sc = contiguous(_f32_dev(s).transpose(0, 2, 1)).reshape(nb * nc, n)
-    idx, cnt = _nms_gpu(bx, sc, m, thr, st)  # (nb*nc, m), (nb*nc,)
-    slot = DeviceArray(_dev.backend().arange(0, 1, m, "int32")).reshape(1, m)
-    ok = np.less(slot, cnt.reshape(-1, 1))  # (nb*nc, m)
-    ksc = np.where(ok, _dev.take_along_axis(sc, idx, 1, True), _F(-np.inf)).reshape(nb, nc * m)
-    kbx = _dev.take_along_axis(bx, np.broadcast_to(idx.reshape(nb * nc, m, 1), (nb * nc, m, 4)),
-                               1, True).reshape(nb, nc * m, 4)
-    k = min(size, nc * m)
-    _, order = _ao._sort_last(ksc, True, k, np.int32)  # (nb, k)
-    valid = np.minimum(cnt.reshape(nb, nc).sum(axis=1), size).astype(np.int32)
-    live = np.less(DeviceArray(_dev.backend().arange(0, 1, k, "int32")).reshape(1, k),
-                   valid.reshape(nb, 1))
-    osc = np.where(live, _dev.take_along_axis(ksc, order, 1, True), _F(0))
-    ocl = np.where(live, np.floor_divide(order, m).astype(_F), _F(0))
-    obx = _dev.take_along_axis(kbx, np.broadcast_to(order.reshape(nb, k, 1), (nb, k, 4)), 1,
-                               True)
-    if clip_boxes:
-        obx = np.clip(obx, _F(0), _F(1))
-    obx = np.where(live.reshape(nb, k, 1), obx, _F(0))
-    if k < size:
-        pad = ((0, 0), (0, size - k))
-        osc, ocl = np.pad(osc, pad), np.pad(ocl, pad)
-        obx = np.pad(obx, pad + ((0, 0),))
-    return (_wrap(contiguous(obx)), _wrap(contiguous(osc)),
-            _wrap(contiguous(ocl)), _wrap(contiguous(valid)))
+    """combined_non_max_suppression on the device, nothing read back: cuda_backend.combined_nms
+    (nms.cu: the (batch, class) problems gathered, hard NMS on all of them, then each batch's
+    kept candidates ranked by score, ties in class-major selection order as the host path's
+    stable sort) in 5 launches (and a cast for non-float32 inputs)."""
+    r = _dev.backend().combined_nms(contiguous(_f32_dev(b)).buf, contiguous(_f32_dev(s)).buf,
+                                    int(m), int(size), float(_F(thr)), float(_F(st)),
+                                    bool(clip_boxes))
+    return tuple(_wrap(DeviceArray(x)) for x in r)
 
 
 # ------------------------------------------------------------------------------ sobel, colour
