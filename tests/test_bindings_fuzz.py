@@ -598,6 +598,11 @@ def _idx(*values, dtype=np.int64):
     return CB.DeviceBuffer.from_numpy(np.array(values, dtype))
 
 
+def _cx(*shape, dtype=np.complex64):
+    a = _arr(*shape, dtype=np.float64) + 1j * _arr(*shape, dtype=np.float64, seed=1)
+    return CB.DeviceBuffer.from_numpy(a.astype(dtype))
+
+
 def _cuda_hand():
     """CUDA-only entries and DeviceBuffer itself (built lazily: they need a device)."""
     D, cb = CB.DeviceBuffer, CB
@@ -667,7 +672,7 @@ def _cuda_hand():
         ("binary", "dtypes", lambda: cb.binary("add", x, _dev(2, 3, dtype=np.float64))),
         ("where", "cond-float", lambda: cb.where(x, x, x)),
         ("where", "not-broadcastable", lambda: cb.where(b, x, _dev(4))),
-        ("cast", "dtype", lambda: cb.cast(x, "complex64")),
+        ("cast", "dtype", lambda: cb.cast(x, "float16")),
         ("special", "unknown-op", lambda: cb.special("zeta", x)),
         ("sort", "k-too-big", lambda: cb.sort(x, False, 10)),
         ("sort", "k-neg", lambda: cb.sort(x, False, -2)),
@@ -834,6 +839,23 @@ def _cuda_hand():
          lambda: cb.binary_extra("nextafter", x, _dev(2, 3, dtype=np.float64))),
         ("overlap_add", "frame_step-0", lambda: cb.overlap_add(x, 0)),
         ("overlap_add", "1-d", lambda: cb.overlap_add(_dev(3), 1)),
+        # complex and FFT (bind_cuda_complex.cpp): complex64 / complex128 buffers
+        ("complex_unary", "unknown-op", lambda: cb.complex_unary("sqrt", _cx(2))),
+        ("complex_unary", "float", lambda: cb.complex_unary("real", x)),
+        ("complex_unary", "None", lambda: cb.complex_unary("abs", None)),
+        ("complex_binary", "unknown-op", lambda: cb.complex_binary("pow", _cx(2), _cx(2))),
+        ("complex_binary", "shapes", lambda: cb.complex_binary("add", _cx(2), _cx(3))),
+        ("complex_binary", "dtypes", lambda: cb.complex_binary(
+            "mul", _cx(2), _cx(2, dtype=np.complex128))),
+        ("complex_binary", "make-complex", lambda: cb.complex_binary("make", _cx(2), _cx(2))),
+        ("complex_binary", "add-float", lambda: cb.complex_binary("add", x, x)),
+        ("complex_binary", "make-int", lambda: cb.complex_binary("make", _idx(1), _idx(1))),
+        ("fft_c2c", "float", lambda: cb.fft_c2c(x)),
+        ("fft_c2c", "0-d", lambda: cb.fft_c2c(_cx(1).view([]))),
+        ("fft_c2c", "None", lambda: cb.fft_c2c(None)),
+        ("fft_hermitian", "float", lambda: cb.fft_hermitian(x, 4)),
+        ("fft_hermitian", "n-neg", lambda: cb.fft_hermitian(_cx(3), -1)),
+        ("fft_hermitian", "0-d", lambda: cb.fft_hermitian(_cx(1).view([]), 2)),
         # image transform (bind_cuda_image_transform.cpp): images NHWC, transforms (N, 8)
         ("affine_transform", "images-3d", lambda: cb.affine_transform(_dev(2, 2, 2), tr)),
         ("affine_transform", "transforms-rows", lambda: cb.affine_transform(im, _dev(2, 8))),

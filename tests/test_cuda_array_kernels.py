@@ -952,7 +952,7 @@ def test_arange(backend, dtype, start, step, n):
 
 def test_fill_arange_errors(backend):
     with pytest.raises(ValueError, match=r"^\[fill\]"):
-        fn(backend, "fill")([2], 1.0, "complex64")
+        fn(backend, "fill")([2], 1.0, "float16")
     expect_error(backend, ValueError, r"^\[arange\]", fn(backend, "arange"), 0.0, 1.0, -1,
                  "float32")
     expect_error(backend, ValueError, r"^\[fill\]", fn(backend, "fill"), [2, -1], 1.0, "float32")

@@ -51,6 +51,8 @@
 #if defined(NABI_WITH_CUDA)
 #include "cuda/allocator.h"
 #include "cuda/array_launchers.h"
+#include "cuda/complex_launchers.h"
+#include "bindings/nd_shapes.h"
 #endif
 
 namespace py = pybind11;
@@ -71,13 +73,8 @@ using namespace nabi::cudabind;
 namespace nd = nabi::cuda::nd;
 using Shape = std::vector<int64_t>;
 
-// ---- shape helpers ----
-void check_rank(const char* op, const Shape& s, const std::string& what) {
-  if (s.size() > static_cast<size_t>(nd::kMaxDims))
-    value_error(op, what + " has " + std::to_string(s.size()) + " dimensions " + shape_str(s) +
-                        "; at most " + std::to_string(nd::kMaxDims) + " are supported");
-}
-
+// ---- shape helpers (check_rank, contiguous_strides, broadcast_shapes, broadcast_strides:
+// bindings/nd_shapes.h) ----
 // Shapes given by the caller: rank, no negative extent, an element count that fits int64.
 int64_t check_shape(const char* op, const Shape& s, const std::string& what) {
   check_rank(op, s, what);
@@ -97,38 +94,6 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
-Shape contiguous_strides(const Shape& s) {
-  Shape st(s.size());
-  int64_t acc = 1;
-  for (int d = static_cast<int>(s.size()) - 1; d >= 0; --d) {
-    st[d] = acc;
-    acc *= s[d];
-  }
-  return st;
-}
-
-// NumPy broadcasting of several shapes; false when they do not broadcast.
-bool broadcast_shapes(const std::vector<const Shape*>& shapes, Shape* out) {
-  size_t nd_out = 0;
-  for (const Shape* s : shapes) nd_out = std::max(nd_out, s->size());
-  Shape r(nd_out, 1);
-  for (const Shape* s : shapes) {
-    const size_t lead = nd_out - s->size();
-    for (size_t d = 0; d < s->size(); ++d) {
-      const int64_t v = (*s)[d];
-      int64_t& o = r[lead + d];
-      if (v == o || v == 1) continue;
-      if (o == 1) {
-        o = v;
-        continue;
-      }
-      return false;
-    }
-  }
-  *out = r;
-  return true;
-}
-
 // Whether `in` broadcasts to exactly `out` (NumPy rules, one direction).
 bool broadcasts_to(const Shape& in, const Shape& out) {
   if (in.size() > out.size()) return false;
@@ -136,15 +101,6 @@ bool broadcasts_to(const Shape& in, const Shape& out) {
   for (size_t d = 0; d < in.size(); ++d)
     if (in[d] != 1 && in[d] != out[lead + d]) return false;
   return true;
-}
-
-// Element strides of a contiguous `in` read as broadcast to `out` (0 on broadcast dims).
-Shape broadcast_strides(const Shape& in, const Shape& out) {
-  const Shape cs = contiguous_strides(in);
-  Shape st(out.size(), 0);
-  const size_t lead = out.size() - in.size();
-  for (size_t d = 0; d < in.size(); ++d) st[lead + d] = in[d] == 1 ? 0 : cs[d];
-  return st;
 }
 
 std::string i128_str(__int128 v) {
@@ -297,9 +253,20 @@ Buf cast(const Buf& xb, const std::string& dtype) {
   const DType to = dtype_from_name(op, dtype);
   check_rank(op, x.shape(), "x");
   Buf y = make_buffer(x.shape(), to);
+  const bool cx_from = cuda::is_complex_dtype(x.dtype()), cx_to = cuda::is_complex_dtype(to);
+  // complex -> int/bool: the real part in the part dtype first (complex_launchers.h)
+  Buf part;
+  if (cx_from && !cx_to && !is_float(to)) part = make_buffer(x.shape(), nd::complex_part_dtype(x.dtype()));
   {
     py::gil_scoped_release nogil;
-    nd::cast(x.dtype(), x.data(), to, y->data(), x.numel());
+    if (part) {
+      nd::complex_cast(x.dtype(), x.data(), part->dtype(), part->data(), x.numel());
+      nd::cast(part->dtype(), part->data(), to, y->data(), x.numel());
+    } else if (cx_from || cx_to) {
+      nd::complex_cast(x.dtype(), x.data(), to, y->data(), x.numel());
+    } else {
+      nd::cast(x.dtype(), x.data(), to, y->data(), x.numel());
+    }
   }
   return y;
 }
@@ -397,6 +364,9 @@ Buf arg_reduce(const std::string& name, const Buf& xb, int64_t axis) {
   const DeviceBuffer& x = need(op, xb, "x");
   check_rank(op, x.shape(), "x");
   if (x.ndim() < 1) value_error(op, "x must have rank >= 1, got shape ()");
+  if (cuda::is_complex_dtype(x.dtype()))
+    type_error(op, name + " of a " + cuda::dtype_str(x.dtype()) + " x of shape " +
+                       shape_str(x.shape()) + " (complex numbers are not ordered)");
   const int d = normalize_axis(op, axis, x.ndim(), "x of shape " + shape_str(x.shape()));
   const int64_t n = x.shape()[d];
   if (n == 0)
@@ -505,6 +475,7 @@ Buf one_hot(const Buf& ib, int64_t depth, double on, double off, const std::stri
   const DeviceBuffer& idx = need(op, ib, "indices");
   need_index_dtype(op, idx, "indices");
   const DType d = dtype_from_name(op, dtype);
+  if (cuda::is_complex_dtype(d)) type_error(op, "dtype must be real, got " + dtype);
   if (depth < 0) value_error(op, "depth must be >= 0, got " + std::to_string(depth));
   Shape out = idx.shape();
   out.push_back(depth);
@@ -523,9 +494,9 @@ std::pair<Buf, Buf> sort(const Buf& xb, bool descending, int64_t k,
   const char* op = "sort";
   const DeviceBuffer& x = need(op, xb, "x");
   check_rank(op, x.shape(), "x");
-  if (x.dtype() == DType::Bool)
-    type_error(op, "x must be float32, float64, int32 or int64, got bool of shape " +
-                       shape_str(x.shape()));
+  if (x.dtype() == DType::Bool || cuda::is_complex_dtype(x.dtype()))
+    type_error(op, std::string("x must be float32, float64, int32 or int64, got ") +
+                       cuda::dtype_str(x.dtype()) + " of shape " + shape_str(x.shape()));
   if (x.ndim() < 1) value_error(op, "x must have rank >= 1, got shape ()");
   const DType idt = dtype_from_name(op, index_dtype);
   if (idt != DType::Int32 && idt != DType::Int64)
@@ -556,9 +527,16 @@ Buf fill(const Shape& shape, double value, const std::string& dtype) {
   const DType d = dtype_from_name(op, dtype);
   check_shape(op, shape, "shape");
   Buf y = make_buffer(op, shape, d);
+  // complex: (value, 0), the real part filled and cast
+  Buf part = cuda::is_complex_dtype(d) ? make_buffer(shape, nd::complex_part_dtype(d)) : nullptr;
   {
     py::gil_scoped_release nogil;
-    nd::fill(d, y->data(), y->numel(), value);
+    if (part) {
+      nd::fill(part->dtype(), part->data(), y->numel(), value);
+      nd::complex_cast(part->dtype(), part->data(), d, y->data(), y->numel());
+    } else {
+      nd::fill(d, y->data(), y->numel(), value);
+    }
   }
   return y;
 }
@@ -566,6 +544,7 @@ Buf fill(const Shape& shape, double value, const std::string& dtype) {
 Buf arange(double start, double step, int64_t n, const std::string& dtype) {
   const char* op = "arange";
   const DType d = dtype_from_name(op, dtype);
+  if (cuda::is_complex_dtype(d)) type_error(op, "dtype must be real, got " + dtype);
   if (n < 0) value_error(op, "n must be >= 0, got " + std::to_string(n));
   Buf y = make_buffer(op, {n}, d);
   {

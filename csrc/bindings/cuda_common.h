@@ -76,8 +76,10 @@ inline DType dtype_from_array(const char* op, const py::array& a) {
   if (has_dtype<int32_t>(a)) return DType::Int32;
   if (has_dtype<int64_t>(a)) return DType::Int64;
   if (has_dtype<bool>(a)) return DType::Bool;
+  if (same_dtype(a.dtype(), py::dtype("complex64"))) return DType::Complex64;
+  if (same_dtype(a.dtype(), py::dtype("complex128"))) return DType::Complex128;
   type_error(op, std::string("unsupported dtype ") + std::string(py::str(a.dtype())) +
-                     " (float32, float64, int32, int64, bool)");
+                     " (float32, float64, int32, int64, bool, complex64, complex128)");
 }
 
 inline DType dtype_from_name(const char* op, const std::string& s) {
@@ -86,6 +88,8 @@ inline DType dtype_from_name(const char* op, const std::string& s) {
   if (s == "int32") return DType::Int32;
   if (s == "int64") return DType::Int64;
   if (s == "bool") return DType::Bool;
+  if (s == "complex64") return DType::Complex64;
+  if (s == "complex128") return DType::Complex128;
   value_error(op, "unknown dtype '" + s + "'");
 }
 
@@ -96,6 +100,8 @@ inline py::dtype numpy_dtype(DType d) {
     case DType::Int32: return py::dtype::of<int32_t>();
     case DType::Int64: return py::dtype::of<int64_t>();
     case DType::Bool: return py::dtype::of<bool>();
+    case DType::Complex64: return py::dtype("complex64");
+    case DType::Complex128: return py::dtype("complex128");
   }
   return py::dtype::of<float>();
 }

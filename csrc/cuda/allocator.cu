@@ -288,6 +288,8 @@ size_t dtype_size(DType d) {
     case DType::Int32: return 4;
     case DType::Int64: return 8;
     case DType::Bool: return 1;
+    case DType::Complex64: return 8;
+    case DType::Complex128: return 16;
   }
   return 1;
 }
@@ -299,6 +301,8 @@ const char* dtype_str(DType d) {
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
     case DType::Bool: return "bool";
+    case DType::Complex64: return "complex64";
+    case DType::Complex128: return "complex128";
   }
   return "?";
 }

@@ -47,8 +47,20 @@ void copy_d2d(void* dst, const void* src, size_t nbytes);
 void memset_zero(void* dst, size_t nbytes);
 
 // dtype codes of DeviceBuffer (the same itemsize as NumPy's).
-enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Bool = 4 };
+// Complex64 / Complex128: interleaved (re, im) pairs of float / double, as NumPy's.
+enum class DType : int {
+  Float32 = 0,
+  Float64 = 1,
+  Int32 = 2,
+  Int64 = 3,
+  Bool = 4,
+  Complex64 = 5,
+  Complex128 = 6
+};
 size_t dtype_size(DType d);
+inline bool is_complex_dtype(DType d) {
+  return d == DType::Complex64 || d == DType::Complex128;
+}
 const char* dtype_str(DType d);
 
 // One device allocation from the caching allocator; freed when the last DeviceBuffer viewing

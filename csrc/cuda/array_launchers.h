@@ -163,11 +163,11 @@ inline bool is_float_dtype(DType d) { return d == DType::Float32 || d == DType::
 // Whether an op of this kind accepts dtype d, and the dtype it returns.
 inline bool kind_accepts(OpKind k, DType d) {
   switch (k) {
-    case OpKind::Numeric: return d != DType::Bool;
+    case OpKind::Numeric: return d != DType::Bool && !is_complex_dtype(d);
     case OpKind::Float: return is_float_dtype(d);
     case OpKind::Bool: return d == DType::Bool;
     case OpKind::FloatToBool: return is_float_dtype(d);
-    case OpKind::Compare: return true;
+    case OpKind::Compare: return !is_complex_dtype(d);  // complex ops: complex.cu
   }
   return false;
 }

@@ -26,13 +26,14 @@
 
 #include "cuda/array_launchers.h"
 #include "cuda/common.cuh"
+#include "cuda/nd_layout.cuh"
 
 namespace nabi::cuda::nd {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+// kInt32Max, by_itemsize (1 to 16 bytes: complex128 too): nd_layout.cuh
 
 template <typename Idx>
 __global__ void __launch_bounds__(kThreads)
@@ -109,16 +110,6 @@ void by_index_dtype(DType d, F&& f) {
   if (d == DType::Int32) return f(static_cast<int32_t*>(nullptr));
   if (d == DType::Int64) return f(static_cast<int64_t*>(nullptr));
   throw std::invalid_argument("[nd] indices must be int32 or int64");
-}
-
-template <typename F>
-void by_itemsize(size_t s, F&& f) {
-  switch (s) {
-    case 1: return f(static_cast<uint8_t*>(nullptr));
-    case 4: return f(static_cast<uint32_t*>(nullptr));
-    case 8: return f(static_cast<uint64_t*>(nullptr));
-  }
-  throw std::invalid_argument("[nd] unsupported item size");
 }
 
 template <typename To>
@@ -238,6 +229,7 @@ void one_hot(DType idx_dtype, const void* idx, int64_t m, int64_t depth, double 
     case DType::Int32: return go(static_cast<int32_t*>(nullptr));
     case DType::Int64: return go(static_cast<int64_t*>(nullptr));
     case DType::Bool: return go(static_cast<bool*>(nullptr));
+    default: throw std::invalid_argument("[one_hot] unsupported dtype");
   }
 }
 

@@ -614,6 +614,7 @@ void arg_reduce(bool is_max, DType x_dtype, const void* x, int64_t outer, int64_
     case DType::Int32: return go(static_cast<int32_t*>(nullptr));
     case DType::Int64: return go(static_cast<int64_t*>(nullptr));
     case DType::Bool: return go(static_cast<bool*>(nullptr));
+    default: throw std::invalid_argument("[arg_reduce] unsupported dtype");
   }
 }
 
@@ -650,6 +651,7 @@ void argmax_match_count(DType pred_dtype, const void* pred, DType label_dtype,
       case DType::Int32: return go(ptag, static_cast<int32_t*>(nullptr));
       case DType::Int64: return go(ptag, static_cast<int64_t*>(nullptr));
       case DType::Bool: return go(ptag, static_cast<bool*>(nullptr));
+      default: throw std::invalid_argument("[argmax_match_count] unsupported label dtype");
     }
   };
   switch (pred_dtype) {

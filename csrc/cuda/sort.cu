@@ -309,7 +309,7 @@ void sort_rows(DType dtype, const void* x, int64_t rows, int64_t n, bool descend
       return sort_by_index<int32_t>(x, rows, n32, descending, k32, values, idx_dtype, indices);
     case DType::Int64:
       return sort_by_index<int64_t>(x, rows, n32, descending, k32, values, idx_dtype, indices);
-    case DType::Bool: break;
+    default: break;  // bool, complex
   }
   throw std::invalid_argument("[sort] x must be float32, float64, int32 or int64");
 }

@@ -2,11 +2,12 @@
 
 Real-valued pieces (`frame`, the windows, `overlap_and_add`, `dct` / `idct`,
 `linear_to_mel_weight_matrix`) are built from nabi ops or carry their own backward rule, so
-they are differentiable and run where their input lives. The FFTs run on the host with
-numpy.fft: complex tensors live on the CPU only (see nabi.ops.complex_ops), and no gradient
-flows through them -- a tape that needs one raises NotImplementedError naming the op.
-Spectrogram preprocessing outside a tape (`tf.abs(tf.signal.stft(...))`) just works; its
-real result goes to the current device.
+they are differentiable and run where their input lives. The FFTs run where their input
+lives too: numpy.fft on the host, nabi's own kernels on the GPU (csrc/cuda/fft.cu: Stockham
+radix-2 for powers of two, Bluestein otherwise; multi-axis transforms one axis at a time;
+rfft through the complex FFT, irfft through a Hermitian completion), with no device-to-host
+read. No gradient flows through them -- a tape that needs one raises NotImplementedError
+naming the op. `tf.abs(tf.signal.stft(...))` on a GPU signal stays on the GPU.
 """
 import math as _math
 
@@ -279,6 +280,67 @@ def _check_rank(op, a, k):
         raise ValueError(f"[{op}] input must have rank >= {k}, got shape {tuple(a.shape)}")
 
 
+# GPU path: complex DeviceArrays through csrc/cuda/fft.cu, one axis at a time.
+def _gpu_fit(a, axis, n):
+    """a cropped or zero-padded to n along axis (numpy.fft's `n`)."""
+    m = a.shape[axis]
+    if m == n:
+        return a
+    if m > n:
+        return a[(slice(None),) * axis + (slice(0, n),)]
+    widths = [(0, 0)] * a.ndim
+    widths[axis] = (0, n - m)
+    return np.pad(a, widths)
+
+
+def _gpu_c2c(a, axis, inverse, scale=1.0):
+    """The 1-D complex DFT of a GPU array along axis (moved innermost and back when needed)."""
+    last = a.ndim - 1
+    if axis != last:
+        a = a.swapaxes(axis, last)
+    r = DeviceArray(backend().fft_c2c(a.buf, inverse, float(scale)))
+    return r.swapaxes(axis, last) if axis != last else r
+
+
+def _scale(norm, inverse, n):
+    """numpy.fft's factor for norm ('backward', 'ortho', 'forward') over prod(n) points."""
+    total = float(np.prod(n)) if len(n) else 1.0
+    if norm == "ortho":
+        return 1.0 / _math.sqrt(total)
+    return 1.0 / total if (norm == "backward") == inverse else 1.0
+
+
+def _gpu_fftn(a, axes, n, inverse, norm):
+    """c2c over axes (a complex GPU array), each cropped / padded to n."""
+    scale = _scale(norm, inverse, n)
+    for ax, v in zip(axes, n):
+        a = _gpu_c2c(_gpu_fit(a, ax, v), ax, inverse, scale)
+        scale = 1.0
+    return a
+
+
+def _gpu_rfftn(a, axes, n, norm):
+    """r2c (a real GPU array): the last axis keeps n[-1] // 2 + 1 bins."""
+    c = a.astype(_complex_of(a.dtype))
+    last = axes[-1]
+    c = _gpu_c2c(_gpu_fit(c, last, n[-1]), last, False, _scale(norm, False, n))
+    c = c[(slice(None),) * last + (slice(0, n[-1] // 2 + 1),)]
+    return _gpu_fftn(c, axes[:-1], n[:-1], False, "backward")
+
+
+def _gpu_irfftn(a, axes, n, norm):
+    """c2r (a complex GPU array): inverse c2c over all but the last axis, then the Hermitian
+    completion of the last to n[-1] points, its inverse c2c and the real part."""
+    scale = _scale(norm, True, n)
+    c = _gpu_fftn(a, axes[:-1], n[:-1], True, "forward")
+    last = axes[-1]
+    if last != c.ndim - 1:
+        raise AssertionError("c2r transforms end at the last axis")
+    full = DeviceArray(backend().fft_hermitian(c.buf, n[-1]))
+    r = DeviceArray(backend().fft_c2c(full.buf, True, scale))
+    return DeviceArray(backend().complex_unary("real", r.buf))
+
+
 def _cfft(op, x, k, fn):
     x = t_(x)
     a = x._data
@@ -286,7 +348,13 @@ def _cfft(op, x, k, fn):
         raise TypeError(f"[{op}] expects a complex64 or complex128 tensor, got {a.dtype.name} "
                         f"of shape {tuple(a.shape)} (tf.cast it to complex64 first)")
     _check_rank(op, a, k)
-    out = _wrap(fn(a, axes=tuple(range(-k, 0))).astype(a.dtype, copy=False))
+    if type(a) is DeviceArray:
+        axes = list(range(a.ndim - k, a.ndim))
+        r = a.copy() if a.size == 0 else _gpu_fftn(
+            a, axes, [a.shape[i] for i in axes], fn is np.fft.ifftn, "backward")
+        out = _wrap(r)
+    else:
+        out = _wrap(fn(a, axes=tuple(range(-k, 0))).astype(a.dtype, copy=False))
     record_no_gradient(op, (x,), out)
     return out
 
@@ -321,10 +389,18 @@ def ifft3d(input, name=None):  # noqa: A002
 
 def _rfft(op, x, fft_length, k):
     x = _real_input(op, x)
-    a = host(x._data)
-    _check_rank(op, a, k)
-    n = _fft_lengths(op, fft_length, k, list(a.shape[-k:]))
-    out = _wrap(np.fft.rfftn(a, s=n, axes=tuple(range(-k, 0))).astype(_complex_of(a.dtype)))
+    _check_rank(op, x._data, k)
+    n = _fft_lengths(op, fft_length, k, list(x._data.shape[-k:]))
+    a = x._data
+    if type(a) is DeviceArray and 0 not in n:  # (fft_length 0: numpy.fft's error, below)
+        out = _wrap(_gpu_rfftn(a, list(range(a.ndim - k, a.ndim)), n, "backward") if a.size else
+                    DeviceArray.full(a.shape[:-k] + tuple(n[:-1]) + (n[-1] // 2 + 1,), 0,
+                                     _complex_of(a.dtype)))
+    else:
+        on_gpu = type(a) is DeviceArray
+        a = host(a)
+        r = np.fft.rfftn(a, s=n, axes=tuple(range(-k, 0))).astype(_complex_of(a.dtype))
+        out = _wrap(to_device(r, "cuda") if on_gpu else r)
     record_no_gradient(op, (x,), out)
     return out
 
@@ -338,6 +414,13 @@ def _irfft(op, x, fft_length, k):
     _check_rank(op, a, k)
     default = list(a.shape[-k:-1]) + [2 * (a.shape[-1] - 1)]
     n = _fft_lengths(op, fft_length, k, default)
+    if type(a) is DeviceArray:
+        r = DeviceArray.full(a.shape[:-k] + tuple(n), 0, _real_of(a.dtype)) \
+            if any(v == 0 for v in n) or a.size == 0 else \
+            _gpu_irfftn(a, list(range(a.ndim - k, a.ndim)), n, "backward")
+        out = _wrap(r)
+        record_no_gradient(op, (x,), out)
+        return out
     if any(v == 0 for v in n):
         r = np.zeros(a.shape[:-k] + tuple(n), _real_of(a.dtype))
     else:
@@ -414,10 +497,10 @@ def _fftn_op(op, x, fft_length, axes, norm, kind):
     """kind: 'c2c', 'ic2c', 'r2c' or 'c2r'."""
     if kind == "r2c":
         x = _real_input(op, x)
-        a = host(x._data)
+        a = x._data
     else:
         x = t_(x)
-        a = host(x._data)
+        a = x._data
         if a.dtype.kind != "c":
             raise TypeError(f"[{op}] expects a complex64 or complex128 tensor, got "
                             f"{a.dtype.name} of shape {tuple(a.shape)}")
@@ -436,6 +519,18 @@ def _fftn_op(op, x, fft_length, axes, norm, kind):
         out_shape[ax[-1]] = n[-1] // 2 + 1
     cdt, rdt = _complex_of(a.dtype), _real_of(a.dtype)
     odt = rdt if kind == "c2r" else cdt
+    if type(a) is DeviceArray:
+        if 0 in out_shape or a.size == 0:
+            r = DeviceArray.full(out_shape, 0, odt)
+        elif kind == "r2c":
+            r = _gpu_rfftn(a, ax, n, norm)
+        elif kind == "c2r":
+            r = _gpu_irfftn(a, ax, n, norm)
+        else:
+            r = _gpu_fftn(a, ax, n, kind == "ic2c", norm)
+        out = _wrap(r)
+        record_no_gradient(op, (x,), out)
+        return out
     if 0 in out_shape or a.size == 0:
         r = np.zeros(out_shape, odt)
     else:
@@ -508,7 +603,9 @@ def inverse_stft_window_fn(frame_step, forward_window_fn=hann_window, name=None)
     frame_step = _int("inverse_stft_window_fn", "frame_step", frame_step)
 
     def window_fn(frame_length, dtype=_dt.float32):
-        fw = forward_window_fn(frame_length, dtype=dtype)
+        from .framework.device import host_scope
+        with host_scope():  # built on the host: no read back from the GPU
+            fw = forward_window_fn(frame_length, dtype=dtype)
         w = np.asarray(fw.numpy() if isinstance(fw, Tensor) else fw, dtype=np.float64)
         overlaps = -(-frame_length // frame_step)
         sq = np.zeros(overlaps * frame_step)

@@ -20,7 +20,7 @@ import numpy as np
 from .. import _C
 
 _DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64,
-           "bool": np.bool_}
+           "bool": np.bool_, "complex64": np.complex64, "complex128": np.complex128}
 built_with_cuda = True
 _live = {"bytes": 0}
 _tf32 = {"on": False}
@@ -72,7 +72,7 @@ class DeviceBuffer:
         arr = np.asarray(arr)
         if arr.dtype == np.dtype(np.float16) or arr.dtype.name not in _DTYPES:
             raise TypeError(f"[DeviceBuffer] unsupported dtype {arr.dtype.name} "
-                            "(float32, float64, int32, int64, bool)")
+                            "(float32, float64, int32, int64, bool, complex64, complex128)")
         b = DeviceBuffer._new(arr.shape, arr.dtype)
         b._arr()[...] = arr
         return b
@@ -458,6 +458,9 @@ def binary(op, a, b):
     _check_nd("binary", x.shape, y.shape)
     _bshape("binary", x.shape, y.shape)
     k = x.dtype.kind
+    if k == "c":
+        raise TypeError(f"[binary] '{op}' does not take {x.dtype.name} (complex ops: "
+                        "complex_binary)")
     with np.errstate(all="ignore"):
         if op in _BIN_CMP:
             return _out(_BIN_CMP[op](x, y))
@@ -498,7 +501,7 @@ def cast(x, dtype):
     a = _a(x, "cast")
     d = _dtype("cast", dtype)
     with np.errstate(all="ignore"):
-        return _out(a.astype(d))
+        return _out((np.real(a) if a.dtype.kind == "c" and d.kind != "c" else a).astype(d))
 
 
 def _view_bounds(op, size, shape, strides, offset):
@@ -865,6 +868,85 @@ def segment_minmax(x, ids, num, is_max):
         seen = np.zeros(num, bool)
         seen[i[keep].astype(np.int64)] = True
         y[~seen] = np.finfo(a.dtype).min if is_max else np.finfo(a.dtype).max
+    return _out(y)
+
+
+# ---- complex64 / complex128 (csrc/cuda/complex.cu, fft.cu) ------------------------------------
+_COMPLEX_UNARY = {"real": np.real, "imag": np.imag, "abs": np.abs, "angle": np.angle,
+                  "conj": np.conj, "neg": np.negative}
+_COMPLEX_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+def _complex_arg(op, b, name="x"):
+    a = _a(b, op, name)
+    if a.dtype.kind != "c":
+        raise TypeError(f"[{op}] {name} must be complex64 or complex128, got {a.dtype.name} of "
+                        f"shape {list(a.shape)}")
+    _check_nd(op, a.shape)
+    return a
+
+
+def complex_unary(op, x):
+    """real, imag, abs, angle (the part dtype), conj, neg of a complex x (complex.cu)."""
+    if op not in _COMPLEX_UNARY:
+        raise ValueError(f"[complex_unary] unknown op '{op}' (real, imag, abs, angle, conj, neg)")
+    a = _complex_arg("complex_unary", x)
+    r = _COMPLEX_UNARY[op](a)
+    return _out(r.astype(a.real.dtype if op in ("real", "imag", "abs", "angle") else a.dtype))
+
+
+def complex_binary(op, a, b):
+    """add, sub, mul, div of complex a, b; make: float re, im -> complex; broadcasting."""
+    if op not in _COMPLEX_BINARY and op != "make":
+        raise ValueError(f"[complex_binary] unknown op '{op}' (add, sub, mul, div, make)")
+    x, y = _a(a, "complex_binary", "a"), _a(b, "complex_binary", "b")
+    if x.dtype != y.dtype:
+        raise TypeError(f"[complex_binary] a and b dtypes differ: {x.dtype.name} vs "
+                        f"{y.dtype.name}")
+    want = "f" if op == "make" else "c"
+    if x.dtype.kind != want:
+        kinds = "float32 or float64" if op == "make" else "complex64 or complex128"
+        raise TypeError(f"[complex_binary] '{op}' needs operands of {kinds}, got {x.dtype.name} "
+                        f"{list(x.shape)} and {list(y.shape)}")
+    _check_nd("complex_binary", x.shape, y.shape)
+    shape = _bshape("complex_binary", x.shape, y.shape)
+    with np.errstate(all="ignore"):
+        if op == "make":
+            r = np.empty(shape, np.complex64 if x.dtype == np.float32 else np.complex128)
+            r.real, r.imag = x, y
+            return _out(r)
+        return _out(_COMPLEX_BINARY[op](x, y).astype(x.dtype))
+
+
+def fft_c2c(x, inverse=False, scale=1.0):
+    """The DFT of x's innermost rows (inverse: exp(+2 pi i k t / n), unscaled), times scale
+    (fft.cu: Stockham radix-2 / Bluestein)."""
+    a = _complex_arg("fft_c2c", x)
+    if a.ndim < 1:
+        raise ValueError("[fft_c2c] x must have rank >= 1 (..., n), got a scalar")
+    if a.size == 0:
+        return _out(a.copy())
+    n = a.shape[-1]
+    r = np.fft.ifft(a, axis=-1) * n if inverse else np.fft.fft(a, axis=-1)
+    return _out((r * scale).astype(a.dtype))
+
+
+def fft_hermitian(x, n):
+    """(..., n): the Hermitian completion of x's first n // 2 + 1 bins, zero-padded (fft.cu)."""
+    a = _complex_arg("fft_hermitian", x)
+    if a.ndim < 1:
+        raise ValueError("[fft_hermitian] x must have rank >= 1 (..., m), got a scalar")
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"[fft_hermitian] n must be >= 0, got {n}")
+    m = a.shape[-1]
+    y = np.zeros(a.shape[:-1] + (n,), a.dtype)
+    k = np.arange(n)
+    src = np.where(k > n // 2, n - k, k)
+    ok = src < m
+    v = a[..., np.minimum(src, max(m - 1, 0))] if m else y
+    v = np.where(ok, v, 0)
+    y[...] = np.where(k > n // 2, np.conj(v), v)
     return _out(y)
 
 
@@ -2185,3 +2267,6 @@ def soft_nms(boxes, scores, max_output, score_threshold, scale):
 
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["soft_nms"])
+
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["complex_unary", "complex_binary", "fft_c2c",
+                                          "fft_hermitian"])

@@ -150,7 +150,7 @@ def to_device(arr, kind):
 
 def place(arr):
     """A new host array, moved to the current device (the tensor constructors' placement)."""
-    if type(arr) is np.ndarray and arr.dtype.kind in "biuf" and current_device() == "cuda":
+    if type(arr) is np.ndarray and arr.dtype.kind in "biufc" and current_device() == "cuda":
         return DeviceArray.from_numpy(arr)
     return arr
 
@@ -162,7 +162,7 @@ def to_gpu_all(arrs, value_range=False):
     if arrs is None:
         return None
     if type(arrs) is np.ndarray:
-        if arrs.dtype.kind not in "biuf":
+        if arrs.dtype.kind not in "biufc":
             return arrs
         d = DeviceArray.from_numpy(arrs)
         if value_range and arrs.dtype.kind in "iu" and arrs.size:
@@ -210,7 +210,7 @@ def asarray(a, dtype=None, order=None, **kw):
 
 
 # ---- DeviceArray -------------------------------------------------------------------------------
-_DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+_DTYPES = {"float32", "float64", "int32", "int64", "bool", "complex64", "complex128"}
 _NP_DTYPES = {n: np.dtype(n) for n in _DTYPES}
 
 
@@ -286,13 +286,11 @@ class DeviceArray:
                 if arr.dtype.itemsize < 4:
                     _warn_widened(arr.dtype, "float32")
                 arr = arr.astype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
-            elif arr.dtype.kind == "c":  # deliberate: complex tensors are host-only
-                raise TypeError(f"[to_device] a {arr.dtype} array of shape {arr.shape} cannot "
-                                "live on the GPU: complex tensors stay on the host (take "
-                                "tf.abs / tf.math.real / tf.math.imag first)")
+            elif arr.dtype.kind == "c":  # complex256 and the like: complex128
+                arr = arr.astype(np.complex128)
             else:
                 raise TypeError(f"[to_device] dtype {arr.dtype} cannot live on the GPU "
-                                "(float32, float64, int32, int64, bool)")
+                                "(float32, float64, int32, int64, bool, complex64, complex128)")
         return DeviceArray(backend().DeviceBuffer.from_numpy(arr if arr.flags.c_contiguous else arr.copy()))
 
     @staticmethod
@@ -301,7 +299,16 @@ class DeviceArray:
 
     @staticmethod
     def full(shape, value, dtype):
-        return DeviceArray(backend().fill(list(shape), float(value), np.dtype(dtype).name))
+        dtype = np.dtype(dtype)
+        if dtype.kind == "c":
+            v = complex(value)
+            if v.imag == 0:  # the kernel fills (value, 0)
+                return DeviceArray(backend().fill(list(shape), v.real, dtype.name))
+            part = "float32" if dtype == np.complex64 else "float64"
+            return DeviceArray(backend().complex_binary(
+                "make", backend().fill(list(shape), v.real, part),
+                backend().fill(list(shape), v.imag, part)))
+        return DeviceArray(backend().fill(list(shape), float(value), dtype.name))
 
     def get(self):
         """A host copy (a NumPy array)."""
@@ -458,6 +465,13 @@ class DeviceArray:
             raise TypeError(f"[device] {op}: out=/initial=/where= are not supported on the GPU")
         axes = _axes(axis, self.ndim)
         x = self
+        if x.dtype.kind == "c":
+            if op not in ("sum", "mean") or (dtype is not None and np.dtype(dtype) != x.dtype):
+                raise TypeError(f"[device] {op} of a complex GPU array is not supported (sum, "
+                                "mean are)")
+            re, im = (_complex_part(x, p)._reduce(op, axis, None, keepdims)
+                      for p in ("real", "imag"))
+            return DeviceArray(backend().complex_binary("make", re.buf, im.buf))
         if op in ("sum", "prod", "mean") and x.dtype == np.bool_:
             x = x.astype(np.int64 if op != "mean" else np.float64)
         if op in ("sum", "prod") and x.dtype.kind in "iu" and x.dtype.itemsize < 8:
@@ -627,14 +641,18 @@ def _operand(x, like_dtype, op):
     are filled on the device; larger host arrays are an error (no silent copies)."""
     if _is_dev(x):
         return x
-    if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.size == 1):
+    if isinstance(x, (bool, int, float, complex, np.generic)) or \
+            (isinstance(x, np.ndarray) and x.size == 1):
         a = np.asarray(x)
         if isinstance(x, bool):
             dt = np.dtype(np.bool_)
         elif isinstance(x, int) and not isinstance(x, bool):
-            dt = like_dtype if like_dtype.kind in "iuf" else np.dtype(np.int64)
+            dt = like_dtype if like_dtype.kind in "iufc" else np.dtype(np.int64)
         elif isinstance(x, float):
-            dt = like_dtype if like_dtype.kind == "f" else np.dtype(np.float64)
+            dt = like_dtype if like_dtype.kind in "fc" else np.dtype(np.float64)
+        elif isinstance(x, complex):
+            dt = like_dtype if like_dtype.kind == "c" else np.dtype(
+                np.complex64 if like_dtype == np.float32 else np.complex128)
         else:
             dt = a.dtype
         return _scalar_constant(a.shape, a.reshape(()).item(), dt)
@@ -694,7 +712,65 @@ def _write_out(out, r):
     return out
 
 
+_COMPLEX_UNARY = {np.negative: "neg", np.conjugate: "conj", np.absolute: "abs"}
+_COMPLEX_BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div"}
+
+
+def _complex_ufunc(ufunc, inputs, kwargs):
+    """A ufunc with a complex operand: the complex kernels (csrc/cuda/complex.cu)."""
+    out = kwargs.pop("out", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("casting", None)
+    name = ufunc.__name__
+    if kwargs:
+        raise TypeError(f"[device] np.{name}({', '.join(kwargs)}) on complex arrays has no GPU "
+                        "implementation")
+    ds, dt = _operands(name, inputs)
+    if dt.kind != "c":  # a complex scalar met a real array: both complex
+        dt = np.dtype(np.complex64 if dt == np.float32 else np.complex128)
+        ds = [d.astype(dt) for d in ds]
+    cb = backend()
+    if len(ds) == 1 and ufunc in _COMPLEX_UNARY:
+        r = DeviceArray(cb.complex_unary(_COMPLEX_UNARY[ufunc], ds[0].buf))
+    elif len(ds) == 1 and ufunc is np.positive:
+        r = ds[0].copy()
+    elif len(ds) == 2 and ufunc in _COMPLEX_BINARY:
+        r = DeviceArray(cb.complex_binary(_COMPLEX_BINARY[ufunc], ds[0].buf, ds[1].buf))
+    elif len(ds) == 2 and ufunc in (np.equal, np.not_equal):
+        a, b = ds
+        parts = [np.equal(_complex_part(a, p), _complex_part(b, p)) for p in ("real", "imag")]
+        r = np.logical_and(*parts)
+        if ufunc is np.not_equal:
+            r = np.logical_not(r)
+    elif len(ds) == 2 and ufunc is np.matmul:
+        # four real GEMMs: (ar + i ai)(br + i bi)
+        (ar, ai), (br, bi) = ([_complex_part(d, p) for p in ("real", "imag")] for d in ds)
+        re, im = _matmul(ar, br) - _matmul(ai, bi), _matmul(ar, bi) + _matmul(ai, br)
+        r = DeviceArray(cb.complex_binary("make", re.buf, im.buf))
+    else:  # the other complex ufuncs (exp, sqrt, ...): NumPy on a host copy, then back
+        with np.errstate(all="ignore"):
+            r = DeviceArray.from_numpy(np.ascontiguousarray(ufunc(*[d.get() for d in ds])))
+    if dtype is not None and r.dtype != np.dtype(dtype):
+        r = r.astype(dtype)
+    return _write_out(out, r) if out is not None else r
+
+
+def _complex_part(x, part):
+    """np.real / np.imag of a device array: the part of a complex one (a real one: itself /
+    zeros, as NumPy)."""
+    if x.dtype.kind == "c":
+        return DeviceArray(backend().complex_unary(part, x.buf))
+    return x if part == "real" else _like(x)
+
+
+def _has_complex(inputs):
+    return any((_is_dev(i) and i.dtype.kind == "c") or isinstance(i, (complex, np.complexfloating))
+               for i in inputs)
+
+
 def _ufunc(ufunc, method, inputs, kwargs):
+    if method == "__call__" and _has_complex(inputs):
+        return _complex_ufunc(ufunc, inputs, dict(kwargs))
     if not kwargs and len(inputs) == 2 and method == "__call__" and _float_pair(*inputs):
         op = _BINARY_FLOAT.get(ufunc)
         if op is not None:
@@ -1200,7 +1276,17 @@ _FUNCS = {
     np.result_type: lambda *a: np.result_type(*[x.dtype if _is_dev(x) else x for x in a]),
     np.isclose: lambda a, b, rtol=1e-5, atol=1e-8, equal_nan=False: np.less_equal(
         np.abs(np.subtract(a, b)), atol + rtol * np.abs(b)),
+    np.real: lambda a: _complex_part(a, "real"), np.imag: lambda a: _complex_part(a, "imag"),
+    np.angle: lambda z, deg=False: _angle(z, deg),
+    np.iscomplexobj: lambda a: a.dtype.kind == "c",
 }
+
+
+def _angle(z, deg=False):
+    if z.dtype.kind != "c":
+        raise TypeError("[device] np.angle of a real GPU array is not supported (tf.math.angle)")
+    r = DeviceArray(backend().complex_unary("angle", z.buf))
+    return r * (180.0 / math.pi) if deg else r
 
 
 # ---- indexing ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""Complex numbers on the host: tf.complex, tf.math.real / imag / conj / angle.
+"""Complex numbers: tf.complex, tf.math.real / imag / conj / angle, |z| and casts.
 
-Complex tensors hold NumPy complex64 / complex128 arrays and live on the CPU only (the GPU
-backend has no complex type): an op that makes a complex tensor from GPU inputs copies them
-to the host, and an op that makes a real tensor from a complex one (abs, real, imag, angle,
-cast) places its result on the current device, so `tf.abs(tf.signal.stft(x))` feeds a GPU
-model as it would in TF.
+Complex tensors hold complex64 / complex128 arrays: NumPy arrays on the host, DeviceArrays on
+the GPU (csrc/cuda/complex.cu). Each op runs where its input lives: GPU inputs give GPU
+results with no host copy (`tf.abs(tf.signal.stft(x))` stays on the GPU); host inputs are
+computed with NumPy, and a real result made from a host complex tensor (abs, real, imag,
+angle, cast) is placed on the current device.
 
 No gradient is defined through complex values. Rather than a silently wrong or missing
 gradient, each such op records a node whose backward raises NotImplementedError naming the
@@ -14,7 +14,7 @@ preprocessing) nothing is recorded.
 import numpy as np
 
 from .. import dtypes as _dt
-from ..framework.device import DeviceArray, place
+from ..framework.device import DeviceArray, backend, place, to_device
 from ._common import Tensor, _tapes, _wrap, record, t_
 
 __all__ = ["complex", "real", "imag", "conj", "angle", "host", "record_no_gradient"]
@@ -56,7 +56,7 @@ def complex(real, imag, name=None):  # noqa: A001  (TF's name)
         r = t_(real, dtype=i.dtype)
     elif i is None:
         i = t_(imag, dtype=r.dtype)
-    ra, ia = host(r._data), host(i._data)
+    ra, ia = r._data, i._data
     if ra.dtype != ia.dtype or ra.dtype not in _COMPLEX_OF:
         raise TypeError(f"[complex] real and imag must both be float32 or both float64, got "
                         f"{ra.dtype.name} {tuple(ra.shape)} and {ia.dtype.name} {tuple(ia.shape)}")
@@ -65,17 +65,26 @@ def complex(real, imag, name=None):  # noqa: A001  (TF's name)
     except ValueError:
         raise ValueError(f"[complex] shapes {tuple(ra.shape)} and {tuple(ia.shape)} are not "
                          "broadcastable") from None
-    out = np.empty(shape, _COMPLEX_OF[ra.dtype])
-    out.real = ra
-    out.imag = ia
-    out = _wrap(out)
+    if DeviceArray in (type(ra), type(ia)):  # on the GPU (a host scalar part is copied up)
+        ra, ia = to_device(ra, "cuda"), to_device(ia, "cuda")
+        out = _wrap(DeviceArray(backend().complex_binary("make", ra.buf, ia.buf)))
+    else:
+        out = np.empty(shape, _COMPLEX_OF[ra.dtype])
+        out.real = ra
+        out.imag = ia
+        out = _wrap(out)
     record_no_gradient("complex", (r, i), out)
     return out
 
 
 def _real_result(op, x, fn):
-    """fn(host array) for a complex x, placed on the current device; records no gradient."""
-    out = _wrap(place(np.ascontiguousarray(fn(x._data))))
+    """fn(x) for a complex x: the GPU kernel `op` for a GPU x, else fn(host array) placed on the
+    current device; records no gradient."""
+    a = x._data
+    if type(a) is DeviceArray:
+        out = _wrap(DeviceArray(backend().complex_unary(op, a.buf)))
+    else:
+        out = _wrap(place(np.ascontiguousarray(fn(a))))
     record_no_gradient(op, (x,), out)
     return out
 
@@ -102,7 +111,9 @@ def conj(x, name=None):
     x = t_(x)
     if not is_complex(x):
         return x
-    out = _wrap(np.conj(x._data))
+    a = x._data
+    out = _wrap(DeviceArray(backend().complex_unary("conj", a.buf)) if type(a) is DeviceArray
+                else np.conj(a))
     record_no_gradient("conj", (x,), out)
     return out
 
@@ -128,8 +139,15 @@ def abs_complex(x):
 
 def cast_complex(x, dt):
     """tf.cast where the source or the target is complex: complex -> real takes the real
-    part (TF), real -> complex has a zero imaginary part; complex results stay on the host."""
-    a = host(x._data)
+    part (TF), real -> complex has a zero imaginary part. A GPU tensor is cast on the GPU."""
+    a = x._data
+    if type(a) is DeviceArray and dt != _dt.string and dt._np in (
+            np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
+        out = _wrap(a.astype(dt._np))
+        if _tapes and (a.dtype.kind in "fc" and (dt.is_complex or dt.is_floating)):
+            record_no_gradient("cast", (x,), out)
+        return out
+    a = host(a)
     if dt.is_complex:
         if a.dtype.kind not in "fiubc":
             raise TypeError(f"[cast] cannot cast {a.dtype.name} {tuple(a.shape)} to {dt.name}")
