@@ -3,7 +3,7 @@
 import numpy as np
 
 import nabi as tf
-from ...framework.device import DeviceArray
+from ...framework.device import DeviceArray, host_scope
 from ...framework.tensor import _wrap
 from ...ops.segment_ops import _ranged
 
@@ -249,8 +249,9 @@ def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="
                          f"{fft_length // 2 + 1}), got {shp}")
     frames = irfft((re, im), fft_length)                  # (..., frames, fft_length)
     if window is not None:
-        w = _window("istft", window, sequence_length, fft_length, re.dtype).numpy() \
-            .astype(np.float64)
+        with host_scope():  # the window on the host: nothing read back from the GPU
+            w = _window("istft", window, sequence_length, fft_length, re.dtype).numpy() \
+                .astype(np.float64)
         overlaps = -(-fft_length // sequence_stride)
         sq = np.zeros(overlaps * sequence_stride)
         sq[:fft_length] = w * w
