@@ -769,12 +769,12 @@ def _has_complex(inputs):
 
 
 def _ufunc(ufunc, method, inputs, kwargs):
-    if method == "__call__" and _has_complex(inputs):
-        return _complex_ufunc(ufunc, inputs, dict(kwargs))
     if not kwargs and len(inputs) == 2 and method == "__call__" and _float_pair(*inputs):
         op = _BINARY_FLOAT.get(ufunc)
         if op is not None:
             return DeviceArray(backend().binary(op, inputs[0].buf, inputs[1].buf))
+    if method == "__call__" and _has_complex(inputs):
+        return _complex_ufunc(ufunc, inputs, dict(kwargs))
     out = kwargs.pop("out", None)
     kwargs.pop("casting", None)
     dtype = kwargs.pop("dtype", None)
