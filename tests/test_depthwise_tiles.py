@@ -1,8 +1,12 @@
 """Tiling edge cases of the float32 3x3 depthwise CPU kernels (csrc/cpu/depthwise_conv2d.cpp):
-the AVX-512 forward (also used for backward-data at stride 1, with the filter rotated), the
-AVX-512 filter gradient (two output rows per pass with a sliding 3-column window, one row at
-row stride / dilation > 1, zero rows and columns at the borders), and the AVX2 kernels they
-fall back to (stride 2 along w, pads larger than the filter, M > 1). Forward, dx and dW are
+the AVX-512 forward (row pairs at row stride 1 or 2, one row at row dilation > 1 or an odd
+row left over, pixel blocks of 4 / 8 then 2 and 1, stride 1 or 2 along w, depth multiplier
+1, 2 or 4 with masked channel tails, zero rows and checked columns at the borders; also used
+for backward-data at stride 1 and M == 1, with the filter rotated), the AVX-512 filter
+gradient (two output rows per pass with a sliding 3-column window, one row at row stride /
+dilation > 1, zero rows and columns at the borders), and the AVX2 / generic kernels they fall
+back to (dx and dW at stride 2, pads larger than the filter, M > 1; M = 3 forward). An input
+over 16 MiB takes the forward's prefetching path. Forward, dx and dW are
 checked against a float64 NumPy reference written here (sums over filter taps of strided
 slices of the zero-padded input, and their adjoints), on every device (`where`), and once more
 in a subprocess with NABI_CONV_ISA=avx2 (the AVX2 kernels on an AVX-512 machine). The CPU
@@ -71,12 +75,23 @@ CASES = [
     (2, 1, 9, 17, 3, 3, 1, (1, 1), (1, 1), "SAME"),        # H = 1: two zero rows
     (2, 11, 10, 48, 3, 3, 1, (2, 1), (1, 1), "SAME"),      # row stride 2: one row per pass
     (1, 12, 9, 33, 3, 3, 1, (1, 1), (2, 1), "SAME"),       # row dilation 2
-    (2, 10, 12, 24, 3, 3, 1, (2, 2), (1, 1), "SAME"),      # stride 2: AVX2 kernels
+    (2, 10, 12, 24, 3, 3, 1, (2, 2), (1, 1), "SAME"),      # stride 2: AVX2 dx / dW
     (1, 9, 10, 19, 3, 3, 1, (1, 1), (1, 1), "VALID"),
     (1, 6, 8, 21, 3, 3, 1, (1, 1), (1, 1), [[3, 1], [0, 4]]),  # pads > KH-1: AVX2 dx
     (1, 6, 8, 16, 3, 3, 1, (1, 1), (1, 1), [[0, 2], [2, 0]]),  # one-sided pads
-    (2, 7, 9, 12, 3, 3, 2, (1, 1), (1, 1), "SAME"),        # M = 2: generic loops
+    (2, 7, 9, 12, 3, 3, 2, (1, 1), (1, 1), "SAME"),        # M = 2: C*M = 16 + masked 8
     (1, 8, 7, 35, 2, 3, 1, (1, 1), (1, 1), "SAME"),        # KH = 2: AVX-512 fwd/dx, AVX2 dW
+    (2, 7, 13, 37, 3, 3, 1, (1, 2), (1, 1), "SAME"),       # stride 2 along w only, odd W
+    (1, 11, 11, 20, 3, 3, 1, (2, 2), (1, 1), "VALID"),     # stride 2, odd sizes
+    (2, 9, 17, 16, 3, 3, 1, (2, 2), (1, 1), [[2, 1], [3, 0]]),  # stride 2, left pad 3
+    (1, 13, 9, 18, 3, 3, 1, (2, 2), (2, 1), "SAME"),       # stride 2, row dilation 2
+    (2, 12, 30, 24, 3, 3, 1, (2, 1), (1, 1), "SAME"),      # row stride 2: 5-row pairs
+    (1, 6, 9, 5, 3, 3, 2, (1, 1), (1, 1), "VALID"),        # M = 2, C*M = 10: tail only
+    (2, 8, 11, 7, 3, 3, 4, (2, 2), (1, 1), "SAME"),        # M = 4, stride 2, C*M = 28
+    (1, 5, 6, 8, 3, 3, 4, (1, 1), (1, 1), "SAME"),         # M = 4, C*M = 32
+    (1, 5, 7, 6, 3, 3, 3, (1, 1), (1, 1), "SAME"),         # M = 3: generic forward
+    (1, 4, 9, 16, 1, 3, 1, (1, 1), (1, 1), "SAME"),        # KH = 1
+    (2, 64, 64, 520, 3, 3, 1, (1, 1), (1, 1), "SAME"),     # input over 16 MiB: prefetching
 ]
 
 
@@ -149,6 +164,24 @@ def test_depthwise_channel_alignment(C, padding):
         np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=3e-4, err_msg="y " + what)
         np.testing.assert_allclose(dx, dx_ref, rtol=1e-5, atol=3e-4, err_msg="dx " + what)
         np.testing.assert_allclose(dw, dw_ref, rtol=1e-5, atol=1e-3, err_msg="dW " + what)
+
+
+@pytest.mark.parametrize("C,M,st", [(144, 1, 2), (24, 2, 1), (20, 4, 2), (13, 2, 2)])
+def test_depthwise_forward_phases(C, M, st):
+    """Forward at stride 2 / M > 1 on buffers at 16-byte phases from a 64-byte boundary."""
+    rng = np.random.default_rng(C * M + st)
+    N, H, W = 2, 7, 9
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    w = rng.standard_normal((3, 3, C, M)).astype(np.float32)
+    pads = _pads(H, W, 3, 3, (st, st), (1, 1), "SAME")
+    OH, OW = -(-H // st), -(-W // st)
+    y_ref = reference(x, w, np.zeros((N, OH, OW, C * M), np.float32), (st, st), (1, 1),
+                      "SAME")[0]
+    for px, pw in [(0, 0), (4, 8), (8, 4), (12, 12)]:
+        y = _C.depthwise_conv2d_forward(_at_phase(x, px), _at_phase(w, pw), [st, st], [1, 1],
+                                        list(pads))
+        np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=3e-4,
+                                   err_msg=f"C={C} M={M} stride {st} phases x {px} w {pw}")
 
 
 def test_depthwise_tiles_avx2_path():

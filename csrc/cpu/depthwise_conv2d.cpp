@@ -14,9 +14,10 @@
 // tap's 32-channel accumulators, and for 3x3 interior pixels past all nine taps' 8-channel
 // accumulators at once (each dy vector feeds nine FMAs). Tap ranges that stay inside
 // the image are worked out per row and per pixel, so the inner loops carry no bounds checks.
-// On AVX-512 machines float32 M == 1 3x3 (KW == 3, stride 1 along w) has AVX-512 kernels,
-// described where they are defined: the forward, the backward-data at stride 1 (the same
-// forward with the filter rotated by 180 degrees), and the filter gradient (nine tap sums in
+// On AVX-512 machines float32 3x3 (KW == 3) has AVX-512 kernels, described where they are
+// defined: the forward (stride 1 or 2 along w, M 1, 2 or 4), the backward-data at stride 1
+// and M == 1 (the same forward with the filter rotated by 180 degrees), and the filter
+// gradient (M == 1, stride 1 along w; nine tap sums in
 // registers, a sliding window of input columns). NABI_CONV_ISA=avx2 keeps the AVX2 kernels.
 //   forward          threaded over output rows (n, oh); each output pixel is accumulated in
 //                    place over its valid taps.
@@ -442,21 +443,22 @@ void backward_filter_m1_avx2(const DepthwiseShape& s, const float* x, const floa
   }
 }
 
-// ---- AVX-512: float32, M == 1, KW == 3, KH <= 3, stride and dilation 1 along w ----
-// (the MobileNet 3x3 stride-1 block; any row stride/dilation/padding). A block of P pixels
-// of one output row is swept over all channels 16 at a time (memory order: a row's pixels
-// are C floats apart, so a channel-outer sweep would walk 1 KiB strides that alias in L1 at
-// C = 256): each valid input row's P+2 columns are loaded once and feed 3P FMAs into P
-// independent sums, the block's nine tap vectors are reloaded from L1 per 16 channels, and
-// the same columns pf floats on are prefetched into L1: two channel blocks on when the input
-// fits in the L3 (16 MiB or less), else 1.5 KiB on, far enough to hide DRAM latency (56x56x64
-// batch 32, 25.7 MB: 0.73 -> 0.62 ms on 2 threads; the far distance would slow 14x14x256
-// batch 32, 6.4 MB, from 0.150 to 0.163 ms). With row stride and dilation 1 and all three
-// filter rows inside, two output rows go together: four input rows feed both (24 loads per
-// 72 FMAs at P = 4, instead of 30 per 72 with one row at P = 8).
-// Channel tails (C % 16) use masked loads and stores; pixels whose column taps leave the
-// image (left/right borders) go tap by tap; rows at the top/bottom use only their valid
-// filter rows (NR of them).
+// ---- AVX-512 forward: float32, KW == 3, KH <= 3, stride 1 or 2 and dilation 1 along w,
+// M (depth multiplier) 1, 2 or 4; any row stride, row dilation and padding ----
+// Output rows go in groups of R (R = 2 when the row stride is 1 or 2, the row dilation 1 and
+// KH 3: output row q reads input rows q*sh .. q*sh + 2 of the group's (R-1)*sh + 3, so the
+// rows they share are loaded once; else R = 1). A group's pixels go in blocks of P (4 at
+// R = 2, 8 at R = 1; then 2 and 1), each block swept over the 16-output-channel blocks in
+// memory order (a channel-outer sweep walks C-float strides: 56x56x64 batch 32, one thread,
+// 2.4 ms against 3.4 with whole-row strips). A block loads its nine tap vectors, then each
+// input row's (P-1)*sw + 3 columns once, each column feeding the sums that use it at once
+// (stride 1, R = 2: 24 column loads per 72 FMAs; GCC would fold a column's load into each of
+// its FMAs, hence the asm barrier). Input rows outside the image (and filter rows past KH)
+// point at a row of zeros and columns outside it are skipped (checked only in blocks that
+// reach a border), so every pixel takes the same path. With M > 1 a block of output channels
+// c*M + m reads 16/M input channels, spread over its lanes by one permute per column. Channel
+// blocks as in ChanSplit (M == 1; else from channel 0). Inputs over 16 MiB (from DRAM):
+// row pairs prefetch the columns of the rows only the next pair reads into L2.
 // NABI_CONV_ISA=avx2 (read once, as conv2d.cpp does) keeps the AVX2 kernels, to test or time them.
 bool have_avx512() {
   static const bool v = [] {
@@ -468,17 +470,20 @@ bool have_avx512() {
 }
 
 bool fwd3_avx512_ok(const DepthwiseShape& s) {
-  return s.M == 1 && s.KW == 3 && s.KH <= 3 && s.sw == 1 && s.dw == 1 && have_avx512();
+  return (s.M == 1 || s.M == 2 || s.M == 4) && s.KW == 3 && s.KH <= 3 &&
+         (s.sw == 1 || s.sw == 2) && s.dw == 1 && have_avx512();
 }
 
 #define NABI_DW512 __attribute__((target("avx512f,avx2,fma")))
+#define NABI_DW512_INLINE NABI_DW512 inline __attribute__((always_inline))
+#define NABI_DW_UNROLL _Pragma("GCC unroll 32")
 
 template <bool TAIL>
-NABI_DW512 inline __attribute__((always_inline)) __m512 dw_ld(__mmask16 m, const float* p) {
+NABI_DW512_INLINE __m512 dw_ld(__mmask16 m, const float* p) {
   return TAIL ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p);
 }
 template <bool TAIL>
-NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* p, __m512 v) {
+NABI_DW512_INLINE void dw_st(__mmask16 m, float* p, __m512 v) {
   if (TAIL) _mm512_mask_storeu_ps(p, m, v);
   else _mm512_storeu_ps(p, v);
 }
@@ -489,8 +494,8 @@ NABI_DW512 inline __attribute__((always_inline)) void dw_st(__mmask16 m, float* 
 // a 64-byte boundary: numpy buffers are only 16-byte aligned, and a 64-byte load that
 // straddles two cache lines costs two (1x14x14x256 on one thread, ns per pixel and 16
 // channels: forward 3.0 -> 2.4, filter gradient 3.4 -> 2.4). Below 128 channels the extra
-// masked block costs more than the alignment saves. The loads of p's tensor (and of a filter
-// copied to the same alignment, aligned_like) are then aligned; the other tensor's may not be.
+// masked block costs more than the alignment saves. The loads of p's tensor are then aligned;
+// the other tensor's may not be.
 struct ChanSplit {
   int64_t head, end;
   __mmask16 mh, mt;
@@ -510,182 +515,162 @@ inline ChanSplit chan_split(const float* p, int64_t C) {
     if (c < (C)) BLOCK(c, (cs).mt, true)                                      \
   }
 
-// n floats of w, or a copy of them in buf at the same 64-byte alignment as p.
-const float* aligned_like(const float* w, int64_t n, const float* p, std::vector<float>& buf) {
-  const uintptr_t mis = reinterpret_cast<uintptr_t>(p) % 64;
-  if (n <= 0 || reinterpret_cast<uintptr_t>(w) % 64 == mis) return w;
-  buf.resize(static_cast<size_t>(n) + 32);
-  char* b = reinterpret_cast<char*>(buf.data());
-  float* d = reinterpret_cast<float*>(b + (mis + 64 - reinterpret_cast<uintptr_t>(b) % 64) % 64);
-  std::memcpy(d, w, sizeof(float) * n);
-  return d;
+// Pixels per block: R*P sums, nine taps and a column in registers.
+constexpr int fwd3_block_px(int R) { return R == 2 ? 4 : 8; }
+
+// What a block needs besides its rows: input row width W, floats per input / output pixel
+// (C, CM), the left padding, and the distance from a group's rows to the next group's (pf
+// floats; 0: no prefetch).
+struct Fwd3Geom {
+  int64_t W, C, CM, pl, pf;
+};
+
+// The 16 output channels of one block: lanes of 16/M input channels from p (mask mi),
+// lane l taking input channel l / M (spread).
+template <int M, bool TAIL>
+NABI_DW512_INLINE __m512 fwd3_ld(const float* p, __mmask16 m, __mmask16 mi, __m512i spread) {
+  if constexpr (M == 1) return dw_ld<TAIL>(m, p);
+  // (the zero-masked form: GCC 12 warns about the plain one's undefined pass-through)
+  else return _mm512_maskz_permutexvar_ps(__mmask16(0xFFFF), spread, _mm512_maskz_loadu_ps(mi, p));
 }
 
-// P consecutive interior pixels from ow (every column tap inside the image), one 16-channel
-// block: each valid input row's P+2 columns feed 3P FMAs into P independent sums.
-template <int NR, int P, bool TAIL>
-NABI_DW512 inline __attribute__((always_inline)) void fwd3_px_avx512(
-    const float* const* xr, const float* wr, int64_t C, int64_t c, __mmask16 m, int64_t iw,
-    float* yo, int64_t pf) {
-  __m512 a[P];
-  for (int k = 0; k < P; ++k) a[k] = _mm512_setzero_ps();
-  for (int ii = 0; ii < NR; ++ii) {
-    const float* p = xr[ii] + iw * C + c;
-    __m512 xv[P + 2];
-    for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
-    if (!TAIL)  // the same columns pf floats on
-      for (int k = 0; k < P + 2; ++k)
-        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + pf), _MM_HINT_T0);
-    for (int j = 0; j < 3; ++j) {
-      const __m512 wv = dw_ld<TAIL>(m, wr + (ii * 3 + j) * C + c);
-      for (int k = 0; k < P; ++k) a[k] = _mm512_fmadd_ps(xv[k + j], wv, a[k]);
-    }
-  }
-  for (int k = 0; k < P; ++k) dw_st<TAIL>(m, yo + k * C + c, a[k]);
-}
-
-// Two output rows (stride and dilation 1 along h, all 3 filter rows inside for both): the
-// four input rows xr[0..4) each load P+2 columns once and feed both rows' sums.
-template <int P, bool TAIL>
-NABI_DW512 inline __attribute__((always_inline)) void fwd3_px2_avx512(
-    const float* const* xr, const float* w, int64_t C, int64_t c, __mmask16 m, int64_t iw,
-    float* y0, float* y1, int64_t pf) {
-  __m512 a[2][P];
-  for (int q = 0; q < 2; ++q)
-    for (int k = 0; k < P; ++k) a[q][k] = _mm512_setzero_ps();
-  for (int ii = 0; ii < 4; ++ii) {
-    const float* p = xr[ii] + iw * C + c;
-    __m512 xv[P + 2];
-    for (int k = 0; k < P + 2; ++k) xv[k] = dw_ld<TAIL>(m, p + k * C);
-    if (!TAIL)  // the same columns pf floats on
-      for (int k = 0; k < P + 2; ++k)
-        _mm_prefetch(reinterpret_cast<const char*>(p + k * C + pf), _MM_HINT_T0);
-    for (int q = 0; q < 2; ++q) {
-      const int i = ii - q;
-      if (i < 0 || i > 2) continue;
-      for (int j = 0; j < 3; ++j) {
-        const __m512 wv = dw_ld<TAIL>(m, w + (i * 3 + j) * C + c);
-        for (int k = 0; k < P; ++k) a[q][k] = _mm512_fmadd_ps(xv[k + j], wv, a[q][k]);
+// Output pixels ow .. ow + P - 1 of the R rows: each input row's (P-1)*SW + 3 columns are
+// loaded once (those outside the row skipped when CHECK), each feeding the sums that use it
+// right away (few registers live: nine taps, R*P sums, one column).
+template <int R, int SH, int SW, int M, int P, bool TAIL, bool CHECK, int NX>
+NABI_DW512_INLINE void fwd3_block(const __m512 (&wv)[9], const float* const* xc,
+                                  float* const* yc, const Fwd3Geom& g, int64_t ow,
+                                  __mmask16 m, __mmask16 mi, __m512i spread) {
+  const int64_t iw0 = ow * SW - g.pl;
+  __m512 acc[R][P];
+  NABI_DW_UNROLL for (int q = 0; q < R; ++q)
+    NABI_DW_UNROLL for (int p = 0; p < P; ++p) acc[q][p] = _mm512_setzero_ps();
+  if (!TAIL && g.pf)  // the same columns of the rows only the next group reads, into L2
+    NABI_DW_UNROLL for (int k = NX - R * SH; k < NX; ++k)
+      NABI_DW_UNROLL for (int jc = 0; jc < P * SW; ++jc)
+        _mm_prefetch(reinterpret_cast<const char*>(xc[k] + (iw0 + jc) * g.C + g.pf),
+                     _MM_HINT_T1);
+  NABI_DW_UNROLL for (int k = 0; k < NX; ++k)
+    NABI_DW_UNROLL for (int jc = 0; jc < (P - 1) * SW + 3; ++jc) {
+      const int64_t iw = iw0 + jc;
+      if (CHECK && (iw < 0 || iw >= g.W)) continue;
+      __m512 v = fwd3_ld<M, TAIL>(xc[k] + iw * g.C, m, mi, spread);
+      asm("" : "+v"(v));  // one load per column: keeps GCC from folding it into each FMA
+      NABI_DW_UNROLL for (int q = 0; q < R; ++q) {
+        const int i = k - q * SH;
+        if (i < 0 || i > 2) continue;
+        NABI_DW_UNROLL for (int j = 0; j < 3; ++j) {
+          const int p = (jc - j) / SW;
+          if (jc < j || (jc - j) % SW != 0 || p >= P) continue;
+          acc[q][p] = _mm512_fmadd_ps(v, wv[i * 3 + j], acc[q][p]);
+        }
       }
     }
-  }
-  for (int k = 0; k < P; ++k) {
-    dw_st<TAIL>(m, y0 + k * C + c, a[0][k]);
-    dw_st<TAIL>(m, y1 + k * C + c, a[1][k]);
-  }
+  NABI_DW_UNROLL for (int q = 0; q < R; ++q)
+    NABI_DW_UNROLL for (int p = 0; p < P; ++p) dw_st<TAIL>(m, yc[q] + (ow + p) * g.CM, acc[q][p]);
 }
 
-// One pixel ow with some column taps outside the image, all channels; NR valid filter rows
-// (weights wr) whose input rows are xr[0..NR).
-template <int NR>
-NABI_DW512 void fwd3_border_avx512(const DepthwiseShape& s, const float* const* xr,
-                                   const float* wr, int64_t ow, float* yr) {
-  const int64_t C = s.C, Cv = C / 16 * 16;
-  const __mmask16 mt = __mmask16((1u << (C - Cv)) - 1);
-  for (int64_t c = 0; c < C; c += 16) {
-    const __mmask16 m = c < Cv ? __mmask16(0xFFFF) : mt;
-    __m512 acc = _mm512_setzero_ps();
-    for (int j = 0; j < 3; ++j) {
-      const int64_t iw = ow - s.pl + j;
-      if (iw < 0 || iw >= s.W) continue;
-      for (int ii = 0; ii < NR; ++ii)
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xr[ii] + iw * C + c),
-                              _mm512_maskz_loadu_ps(m, wr + (ii * 3 + j) * C + c), acc);
-    }
-    _mm512_mask_storeu_ps(yr + ow * C + c, m, acc);
-  }
+// fwd3_block, checking columns only where the block reaches a side of the image.
+template <int R, int SH, int SW, int M, int P, bool TAIL, int NX>
+NABI_DW512_INLINE void fwd3_block_at(const __m512 (&wv)[9], const float* const* xc,
+                                     float* const* yc, const Fwd3Geom& g, int64_t ow,
+                                     __mmask16 m, __mmask16 mi, __m512i spread) {
+  const int64_t iw0 = ow * SW - g.pl;
+  if (iw0 >= 0 && iw0 + (P - 1) * SW + 2 < g.W)
+    fwd3_block<R, SH, SW, M, P, TAIL, false, NX>(wv, xc, yc, g, ow, m, mi, spread);
+  else
+    fwd3_block<R, SH, SW, M, P, TAIL, true, NX>(wv, xc, yc, g, ow, m, mi, spread);
 }
 
-// Output rows y0, y1 (= y0 + OW*C) from input rows xr[0..4) (see fwd3_px2_avx512).
-NABI_DW512 void fwd3_rows2_avx512(const DepthwiseShape& s, const ChanSplit& cs,
-                                  const float* const* xr, const float* w, float* y0,
-                                  int64_t pf) {
-  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl;
-  float* y1 = y0 + OW * C;
-  const int64_t lo = std::min<int64_t>(pl, OW);
-  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
-  for (int64_t ow = 0; ow < lo; ++ow) {
-    fwd3_border_avx512<3>(s, xr, w, ow, y0);
-    fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
+// Pixels [o0, o1) (at most P) of output rows yr[0..R), output channels [ob, ob + 16) (mask
+// m); output row q reads input rows xr[q*SH .. q*SH + 3); w: the 3x3 filter, CM floats a tap.
+template <int R, int SH, int SW, int M, bool TAIL>
+NABI_DW512_INLINE void fwd3_pixels_avx512(const float* const* xr, const float* w,
+                                         float* const* yr, const Fwd3Geom& g, int64_t o0,
+                                         int64_t o1, int64_t ob, __mmask16 m) {
+  constexpr int NX = (R - 1) * SH + 3;
+  constexpr int P = fwd3_block_px(R);
+  __m512 wv[9];
+  for (int t = 0; t < 9; ++t) wv[t] = dw_ld<TAIL>(m, w + t * g.CM + ob);
+  const __mmask16 mi = M == 1 ? m : __mmask16((1u << (__builtin_popcount(m) / M)) - 1);
+  __m512i spread = _mm512_setzero_si512();
+  if constexpr (M > 1) {
+    alignas(64) int32_t lanes[16];
+    for (int l = 0; l < 16; ++l) lanes[l] = l / M;
+    spread = _mm512_load_si512(lanes);
   }
-#define NABI_DW_B2(c, m, TAIL) \
-  fwd3_px2_avx512<P, TAIL>(xr, w, C, c, m, ow - pl, y0 + ow * C, y1 + ow * C, pf);
-#define NABI_DW_PX2(PP)                      \
-  {                                          \
-    constexpr int P = PP;                    \
-    NABI_DW_CHANNELS(cs, C, NABI_DW_B2)      \
+  const float* xc[NX];
+  for (int k = 0; k < NX; ++k) xc[k] = xr[k] + ob / M;
+  float* yc[R];
+  for (int q = 0; q < R; ++q) yc[q] = yr[q] + ob;
+  int64_t ow = o0;
+  if (ow + P <= o1) {
+    fwd3_block_at<R, SH, SW, M, P, TAIL, NX>(wv, xc, yc, g, ow, m, mi, spread);
+    return;
   }
-  int64_t ow = lo;
-  for (; ow + 4 <= hi; ow += 4) NABI_DW_PX2(4)
-  for (; ow + 2 <= hi; ow += 2) NABI_DW_PX2(2)
-  for (; ow < hi; ++ow) NABI_DW_PX2(1)
-#undef NABI_DW_PX2
-#undef NABI_DW_B2
-  for (; ow < OW; ++ow) {
-    fwd3_border_avx512<3>(s, xr, w, ow, y0);
-    fwd3_border_avx512<3>(s, xr + 1, w, ow, y1);
-  }
+  if constexpr (P > 4)
+    for (; ow + 4 <= o1; ow += 4)
+      fwd3_block_at<R, SH, SW, M, 4, TAIL, NX>(wv, xc, yc, g, ow, m, mi, spread);
+  for (; ow + 2 <= o1; ow += 2)
+    fwd3_block_at<R, SH, SW, M, 2, TAIL, NX>(wv, xc, yc, g, ow, m, mi, spread);
+  for (; ow < o1; ++ow) fwd3_block_at<R, SH, SW, M, 1, TAIL, NX>(wv, xc, yc, g, ow, m, mi, spread);
 }
 
-// One output row: NR valid filter rows (weights wr = w + i0*3*C) whose input rows are
-// xr[0..NR). Pixels in blocks of 8 (then 4, then 1), each block swept over all channels
-// (sequential in memory; the block's weights are reloaded from L1 per 16 channels).
-template <int NR>
-NABI_DW512 void fwd3_row_avx512(const DepthwiseShape& s, const ChanSplit& cs,
-                                const float* const* xr, const float* wr, float* yr,
-                                int64_t pf) {
-  const int64_t C = s.C, W = s.W, OW = s.OW, pl = s.pl;
-  // interior pixels: 0 <= ow - pl and ow - pl + 2 < W
-  const int64_t lo = std::min<int64_t>(pl, OW);
-  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(OW, W - 2 + pl));
-#define NABI_DW_B1(c, m, TAIL) fwd3_px_avx512<NR, P, TAIL>(xr, wr, C, c, m, ow - pl, yo, pf);
-#define NABI_DW_PX(PP)                       \
-  {                                          \
-    constexpr int P = PP;                    \
-    float* yo = yr + ow * C;                 \
-    NABI_DW_CHANNELS(cs, C, NABI_DW_B1)      \
+// One group of R output rows (see fwd3_pixels_avx512), all pixels and channels.
+template <int R, int SH, int SW, int M>
+NABI_DW512 void fwd3_rows_avx512(const Fwd3Geom& g, const ChanSplit& cs, const float* const* xr,
+                                 const float* w, float* const* yr, int64_t OW) {
+#define NABI_DW_PIXELS(c, m, TAIL) \
+  fwd3_pixels_avx512<R, SH, SW, M, TAIL>(xr, w, yr, g, o0, o1, c, m);
+  for (int64_t o0 = 0; o0 < OW; o0 += fwd3_block_px(R)) {
+    const int64_t o1 = std::min(OW, o0 + fwd3_block_px(R));
+    NABI_DW_CHANNELS(cs, g.CM, NABI_DW_PIXELS)
   }
-  for (int64_t ow = 0; ow < lo; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
-  int64_t ow = lo;
-  for (; ow + 8 <= hi; ow += 8) NABI_DW_PX(8)
-  for (; ow + 4 <= hi; ow += 4) NABI_DW_PX(4)
-  for (; ow < hi; ++ow) NABI_DW_PX(1)
-#undef NABI_DW_PX
-#undef NABI_DW_B1
-  for (; ow < OW; ++ow) fwd3_border_avx512<NR>(s, xr, wr, ow, yr);
+#undef NABI_DW_PIXELS
+}
+
+using Fwd3Rows = void (*)(const Fwd3Geom&, const ChanSplit&, const float* const*, const float*,
+                          float* const*, int64_t);
+template <int R, int SH>
+Fwd3Rows fwd3_rows_for(int64_t sw, int64_t M) {
+  if (sw == 1)
+    return M == 1 ? fwd3_rows_avx512<R, SH, 1, 1>
+                  : M == 2 ? fwd3_rows_avx512<R, SH, 1, 2> : fwd3_rows_avx512<R, SH, 1, 4>;
+  return M == 1 ? fwd3_rows_avx512<R, SH, 2, 1>
+                : M == 2 ? fwd3_rows_avx512<R, SH, 2, 2> : fwd3_rows_avx512<R, SH, 2, 4>;
 }
 
 NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const float* w,
                                  float* y, int64_t r0, int64_t r1) {
-  const int64_t C = s.C;
-  const bool large = s.N * s.H * s.W * C > (int64_t{4} << 20);  // > 16 MiB: from DRAM
-  const int64_t pf = large ? 384 : 32;
-  const ChanSplit cs = chan_split(x, C);
-  std::vector<float> wbuf;
-  w = aligned_like(w, s.KH * 3 * C, x, wbuf);
-  for (int64_t r = r0; r < r1; ++r) {
+  const int64_t C = s.C, CM = C * s.M, rowlen = s.W * C, OW = s.OW, sw = s.sw;
+  const std::vector<float> zero(static_cast<size_t>(rowlen), 0.f);
+  std::vector<float> w3(static_cast<size_t>(9 * CM), 0.f);  // 3x3, zero rows past KH
+  std::memcpy(w3.data(), w, sizeof(float) * s.KH * 3 * CM);
+  const ChanSplit cs = s.M == 1 ? chan_split(x, C)
+                                : ChanSplit{0, CM / 16 * 16, 0, __mmask16((1u << (CM % 16)) - 1)};
+  // inputs over 16 MiB (from DRAM): row pairs prefetch the rows of the next pair into L2
+  const bool large = s.N * s.H * rowlen > (int64_t{4} << 20);
+  const Fwd3Geom g1{s.W, C, CM, s.pl, 0}, g2{s.W, C, CM, s.pl, large ? 2 * s.sh * rowlen : 0};
+  const bool pairs = s.KH == 3 && s.dh == 1 && (s.sh == 1 || s.sh == 2);
+  const Fwd3Rows rows1 = fwd3_rows_for<1, 1>(sw, s.M);
+  const Fwd3Rows rows2 = s.sh == 1 ? fwd3_rows_for<2, 1>(sw, s.M) : fwd3_rows_for<2, 2>(sw, s.M);
+  const auto row = [&](const float* xn, int64_t h) {
+    return h >= 0 && h < s.H ? xn + h * rowlen : zero.data();
+  };
+  for (int64_t r = r0; r < r1;) {
     const int64_t n = r / s.OH, oh = r % s.OH;
-    const float* xn = x + n * s.H * s.W * C;
+    const float* xn = x + n * s.H * rowlen;
     const int64_t hb = oh * s.sh - s.pt;
-    // rows oh and oh+1 of one image, both with all three filter rows inside
-    if (s.KH == 3 && s.sh == 1 && s.dh == 1 && r + 1 < r1 && oh + 1 < s.OH && hb >= 0 &&
-        hb + 3 < s.H) {
-      const float* xr4[4];
-      for (int k = 0; k < 4; ++k) xr4[k] = xn + (hb + k) * s.W * C;
-      fwd3_rows2_avx512(s, cs, xr4, w, y + r * s.OW * C, pf);
-      ++r;
-      continue;
-    }
-    int64_t i0, i1;
-    tap_range(hb, s.dh, s.KH, s.H, &i0, &i1);
-    const float* xr[3];
-    for (int64_t i = i0; i < i1; ++i) xr[i - i0] = xn + (hb + i * s.dh) * s.W * C;
-    float* yr = y + r * s.OW * C;
-    switch (i1 - i0) {
-      case 3: fwd3_row_avx512<3>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
-      case 2: fwd3_row_avx512<2>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
-      case 1: fwd3_row_avx512<1>(s, cs, xr, w + i0 * 3 * C, yr, pf); break;
-      default: std::memset(yr, 0, sizeof(float) * s.OW * C);
+    float* yr[2] = {y + r * OW * CM, y + (r + 1) * OW * CM};
+    const float* xr[5];
+    if (pairs && r + 1 < r1 && oh + 1 < s.OH) {
+      for (int64_t k = 0; k < s.sh + 3; ++k) xr[k] = row(xn, hb + k);
+      rows2(g2, cs, xr, w3.data(), yr, OW);
+      r += 2;
+    } else {
+      for (int64_t i = 0; i < 3; ++i) xr[i] = i < s.KH ? row(xn, hb + i * s.dh) : zero.data();
+      rows1(g1, cs, xr, w3.data(), yr, OW);
+      r += 1;
     }
   }
 }
@@ -804,7 +789,8 @@ bool backward_data_3_avx512(const DepthwiseShape& s, const float* w, const float
   DepthwiseShape f = s;
   f.H = s.OH, f.W = s.OW, f.OH = s.H, f.OW = s.W;
   f.pt = (s.KH - 1) * s.dh - s.pt, f.pl = (s.KW - 1) * s.dw - s.pl;
-  if (s.sh != 1 || s.sw != 1 || f.pt < 0 || f.pl < 0 || !fwd3_avx512_ok(s)) return false;
+  if (s.M != 1 || s.sh != 1 || s.sw != 1 || f.pt < 0 || f.pl < 0 || !fwd3_avx512_ok(s))
+    return false;
   const int64_t C = s.C, T = s.KH * s.KW;
   std::vector<float> wf(static_cast<size_t>(T * C));
   for (int64_t t = 0; t < T; ++t)
