@@ -153,7 +153,8 @@ class GradientTape:
                                "of gradients (or jacobians); pass persistent=True for more")
         if self in _tapes and not self._persistent:
             pass  # TF allows gradient() inside the context; recording continues.
-        unconnected_gradients = _unconnected(unconnected_gradients)
+        if unconnected_gradients != "none":
+            unconnected_gradients = _unconnected(unconnected_gradients)
         self._used = True
         targets = _flatten(target)
         if output_gradients is None:
@@ -252,7 +253,7 @@ class GradientTape:
                 g_arg = grads.get(id(outs[0]))
                 if g_arg is None:
                     continue
-            needs = tuple(id(x) in tracked for x in node.inputs)
+            needs = tuple([id(x) in tracked for x in node.inputs])
             in_grads = node.backward(g_arg, needs)
             for x, g, need in zip(node.inputs, in_grads, needs):
                 if g is None or not need:
@@ -262,7 +263,7 @@ class GradientTape:
                 grads[k] = g if prev is None else prev + g
 
     def _source_grads(self, grads, sources, unconnected_gradients):
-        from .tensor import _wrap
+        _wrap = _tensor_module()._wrap
         flat_sources = _flatten(sources)
         out = []
         for s in flat_sources:
@@ -282,6 +283,9 @@ class GradientTape:
             if g.dtype != s._data.dtype:
                 g = g.astype(s._data.dtype)
             out.append(_wrap(g))
+        if type(sources) is list and len(flat_sources) == len(sources) and \
+                all(f is s for f, s in zip(flat_sources, sources)):
+            return out  # a flat list of sources (a train step's variables): no repacking
         return _pack_like(sources, out)
 
     def _rows(self, op, target, seeds, sources, unconnected_gradients):
@@ -461,6 +465,17 @@ def _untaped_grads(node, g_arg, needs):
         ups = list(g_arg) if node.multi else [g_arg]
         record(tuple(node.inputs) + tuple(ups), made, backward, backward, name)
     return out
+
+
+_TENSOR_MODULE = []
+
+
+def _tensor_module():
+    """framework.tensor (which imports this module), imported once."""
+    if not _TENSOR_MODULE:
+        from . import tensor
+        _TENSOR_MODULE.append(tensor)
+    return _TENSOR_MODULE[0]
 
 
 def _flatten(x):

@@ -26,6 +26,7 @@ from ..framework.device import DeviceArray, in_range, kernels, take_along_axis, 
 from ..framework.device import asarray as _asarray
 from ..ops._common import contiguous as _contiguous
 from . import _logits_cache, _registry
+from . import _losses_second_order as _l2
 from ..framework.tape import _tapes, is_unit_seed, record
 from ..framework.tensor import Tensor, _wrap, convert_to_tensor
 
@@ -231,7 +232,7 @@ def _k_bce(yt, yp, from_logits=False, label_smoothing=0.0, axis=-1):
         vals, back = _k_bce(yt, yp, from_logits, 0.0, -1)
         return vals, lambda g: np.moveaxis(back(g), -1, axis)
     if from_logits:
-        z = _contiguous(np.broadcast_to(yt, yp.shape))
+        z = _contiguous(yt if yt.shape == yp.shape else np.broadcast_to(yt, yp.shape))
         e, bp = kernels(yp).sigmoid_xent_forward(z, _contiguous(yp))
         return _mean_last(e, lambda: bp)
     p = np.maximum(yp, EPSILON)
@@ -590,6 +591,8 @@ def _grad_to(g, shape0):
     """The gradient for a y_pred of shape `shape0`. Keras broadcasts y_true against y_pred
     (an (n, 10) target with an (n, 1) prediction), so the broadcast axes are summed."""
     shape0 = tuple(shape0)
+    if g.shape == shape0:
+        return g
     if g.size != int(np.prod(shape0, dtype=np.int64)) and g.ndim >= len(shape0):
         lead = g.ndim - len(shape0)
         axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape0)
@@ -927,9 +930,8 @@ class Loss:
                                                               type(scale) is float):
                     return (_grad_to(const(1.0 if scale is None else scale), shape0),)
                 return (_grad_to(back(g if scale is None else g * scale), shape0),)
-            from ._losses_second_order import backward_t, op_name
-            record((t,), res_t, backward, backward_t(kernel, kw, t, yt, yp, scale),
-                   op_name(kernel))
+            record((t,), res_t, backward, _l2.backward_t(kernel, kw, t, yt, yp, scale),
+                   _l2.op_name(kernel))
         return res_t
 
     def get_config(self):

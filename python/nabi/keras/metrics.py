@@ -316,6 +316,17 @@ def _samplewise(values, sample_weight):
     return values, sample_weight if sample_weight is None else sw
 
 
+
+def _track_metric_attributes():
+    """Setting or deleting a layer attribute that holds a Metric then invalidates the cached
+    `Model.metrics` walk (layers/base.py, _TREE_GEN)."""
+    from .layers import base as layer_base
+    layer_base._METRIC_TYPES = (Metric,)
+
+
+_track_metric_attributes()
+
+
 class Reduce(Metric):
     def __init__(self, reduction, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)

@@ -367,6 +367,7 @@ _DENSE_ACTS = {None: "linear", "linear": "linear", "relu": "relu", "relu6": "rel
                "selu": "selu", "softplus": "softplus", "softsign": "softsign", "swish": "swish",
                "silu": "swish", "gelu": "gelu", "leaky_relu": "leaky_relu",
                "hard_sigmoid": "hard_sigmoid", "exponential": "exponential"}
+_DENSE_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}  # the default alpha (0 for the others)
 
 
 def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
@@ -381,7 +382,7 @@ def dense(x, kernel, bias=None, activation=None, alpha=None, name=None):
     if kind is None:
         raise ValueError(f"[dense] unsupported fused activation {activation!r}")
     if alpha is None:
-        alpha = {"leaky_relu": 0.2, "elu": 1.0}.get(kind, 0.0)
+        alpha = _DENSE_ALPHA.get(kind, 0.0)
     X, W = x._data, kernel._data
     if X.ndim != 2 or W.ndim != 2 or X.shape[1] != W.shape[0]:
         raise ValueError(f"[dense] input {tuple(X.shape)} does not match kernel {tuple(W.shape)}")

@@ -43,7 +43,7 @@ _LAYER_INTERNALS = frozenset((
     "_layers", "_trainable_weights", "_non_trainable_weights", "_inbound_nodes", "_regularized",
     "_eager_losses", "_seq_layers", "_layer_outputs", "_input_layer", "_train_vars", "_steps",
     "_nodes", "_flat_input_kts", "_flat_output_kts", "_initial_weights", "_init_weights",
-    "_checkpoint_deferred"))
+    "_checkpoint_deferred", "_tree_cache"))
 
 
 def _not_found(message):

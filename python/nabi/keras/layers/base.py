@@ -42,6 +42,93 @@ class _CallContext:
 _CTX = _CallContext()
 
 
+# ---------------------------------------------------------------------- layer-tree caches
+
+# Generation of every layer tree: bumped by each change that can alter what
+# `_flatten_layers` returns or which Metric objects and callable losses a tree holds (a
+# `_layers` list changed, an attribute holding a Metric set or deleted, an `add_metric`
+# or callable `add_loss`). Results computed from a tree are cached under it, so fit's
+# per-epoch `model.metrics` / logs / reset do not walk the layers again (see _tree_cache).
+_TREE_GEN = [0]
+_METRIC_TYPES = ()  # (keras.metrics.Metric,) once metrics.py has defined it
+
+
+def _bump_tree():
+    _TREE_GEN[0] += 1
+
+
+class _LayerList(list):
+    """A layer's `_layers`: a list whose every change bumps the tree generation."""
+
+    __slots__ = ()
+
+    def append(self, v):
+        _bump_tree()
+        list.append(self, v)
+
+    def extend(self, vs):
+        _bump_tree()
+        list.extend(self, vs)
+
+    def insert(self, i, v):
+        _bump_tree()
+        list.insert(self, i, v)
+
+    def pop(self, *i):
+        _bump_tree()
+        return list.pop(self, *i)
+
+    def remove(self, v):
+        _bump_tree()
+        list.remove(self, v)
+
+    def clear(self):
+        _bump_tree()
+        list.clear(self)
+
+    def sort(self, *, key=None, reverse=False):
+        _bump_tree()
+        list.sort(self, key=key, reverse=reverse)
+
+    def reverse(self):
+        _bump_tree()
+        list.reverse(self)
+
+    def __setitem__(self, i, v):
+        _bump_tree()
+        list.__setitem__(self, i, v)
+
+    def __delitem__(self, i):
+        _bump_tree()
+        list.__delitem__(self, i)
+
+    def __iadd__(self, vs):
+        _bump_tree()
+        return list.__iadd__(self, vs)
+
+    def __imul__(self, n):
+        _bump_tree()
+        return list.__imul__(self, n)
+
+
+def _tree_cache(layer, key, compute):
+    """compute(), cached in `layer` until the tree generation changes. The cache notes its
+    owner's id, so a shallow copy of the layer (which shares the cache) recomputes; pickles
+    and deep copies rebuild `_layers`, which bumps the generation. Cached values must not
+    hold the layer itself (no reference cycle)."""
+    gen = _TREE_GEN[0]
+    d = layer.__dict__
+    c = d.get("_tree_cache")
+    if c is None or c[0] != id(layer):
+        c = d["_tree_cache"] = (id(layer), {})
+    hit = c[1].get(key)
+    if hit is not None and hit[0] == gen:
+        return hit[1]
+    value = compute()
+    c[1][key] = (gen, value)
+    return value
+
+
 # ----------------------------------------------------------------------------- masks
 
 # Keras attaches a layer's output mask to the output tensor (`tensor._keras_mask`). nabi
@@ -643,7 +730,7 @@ class Layer:
             raise TypeError(f"[{type(self).__name__}] keyword argument(s) not understood: "
                             f"{sorted(unknown)}")
         d = self.__dict__
-        d["_layers"] = []
+        d["_layers"] = _LayerList()
         d["_trainable_weights"] = []
         d["_non_trainable_weights"] = []
         d["_inbound_nodes"] = []
@@ -687,6 +774,11 @@ class Layer:
     def __setattr__(self, name, value):
         if not name.startswith("__"):
             d = self.__dict__
+            if name == "_layers":
+                value = _LayerList(value)
+                _bump_tree()
+            elif isinstance(value, _METRIC_TYPES) or isinstance(d.get(name), _METRIC_TYPES):
+                _bump_tree()  # Model.metrics lists the Metric attributes
             layers = d.get("_layers")
             if layers is not None:
                 if isinstance(value, Layer) and value is not self:
@@ -717,6 +809,8 @@ class Layer:
 
     def __delattr__(self, name):
         value = self.__dict__.get(name)
+        if isinstance(value, _METRIC_TYPES):
+            _bump_tree()
         if isinstance(value, Layer):
             self._layers[:] = [l for l in self._layers if l is not value]
         object.__delattr__(self, name)
@@ -746,6 +840,11 @@ class Layer:
             l._trainable = value
 
     def _flatten_layers(self, include_self=True):
+        if include_self:  # a fresh list: callers may change it
+            return [self] + _tree_cache(self, "sublayers", lambda: self._walk_layers()[1:])
+        return self._walk_layers(include_self)
+
+    def _walk_layers(self, include_self=True):
         seen = set()
         out = []
 
@@ -950,33 +1049,41 @@ class Layer:
         metrics = self.__dict__.setdefault("_added_metrics", {})
         if isinstance(value, Metric):
             metrics[name or value.name] = value
+            _bump_tree()  # every change of _added_metrics does (Model.metrics caches them)
             return
         from ..metrics import metric_of_result
         metric_obj = metric_of_result(value)
         if metric_obj is not None:  # a Metric's result: that metric, already updated (Keras 2)
-            metrics.setdefault(metric_obj.name, metric_obj)
+            if metric_obj.name not in metrics:
+                metrics[metric_obj.name] = metric_obj
+                _bump_tree()
             return
         if name is None:
             raise ValueError(f"[{self.name}.add_metric] please provide a name for your metric")
         if _CTX.symbolic:  # tracing a functional call on dummy data: create, don't update
-            metrics.setdefault(name, None)
+            if name not in metrics:
+                metrics[name] = None
+                _bump_tree()
             return
         m = metrics.get(name)
         if m is None:
             m = metrics[name] = Mean(name=name)
+            _bump_tree()
         with _no_tape():
             m.update_state(value)
 
     @property
     def metrics(self):
         """The Metric objects of this layer and its sublayers: attributes and add_metric's."""
-        from ..metrics import Metric
+        return list(_tree_cache(self, "metrics", self._walk_metrics))
+
+    def _walk_metrics(self):
         out = []
         for layer in self._flatten_layers():
             for v in list(layer.__dict__.values()) + [
                     m for m in layer.__dict__.get("_added_metrics", {}).values()
                     if m is not None]:
-                if isinstance(v, Metric) and not any(v is o for o in out):
+                if isinstance(v, _METRIC_TYPES) and not any(v is o for o in out):
                     out.append(v)
         return out
 

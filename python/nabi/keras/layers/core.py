@@ -213,7 +213,9 @@ class Dense(Layer):
         else:
             x2 = inputs
         if self._fused is not None:
-            y = _nn.dense(x2, self.kernel, self.bias, "linear" if logits else self._fused)
+            # a plain Tensor input skips the op's symbolic dispatch (its weights are Variables)
+            dense = _nn.dense.__nabi_op__ if type(x2) is Tensor else _nn.dense
+            y = dense(x2, self.kernel, self.bias, "linear" if logits else self._fused)
         else:
             y = _math_ops.matmul(x2, self.kernel)
             if self.bias is not None:

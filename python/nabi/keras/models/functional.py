@@ -2,7 +2,7 @@
 import numpy as np
 
 from ...framework.tensor import Tensor, _wrap
-from ..layers.base import KerasTensor, Layer, flatten, pack_like
+from ..layers.base import KerasTensor, Layer, _LayerList, _bump_tree, flatten, pack_like
 from .model import Model
 
 __all__ = ["Functional", "AddLoss", "AddMetric"]
@@ -270,7 +270,8 @@ def _init_graph(model, inputs, outputs):
     d["_output_names"] = output_names or _unique([t._keras_history[0].name for t in flat_out])
     d["_dict_outputs"] = output_names is not None
     d["_input_np_dtypes"] = [t._np_dtype for t in flat_in]
-    d["_layers"] = _keras_layer_order(flat_in, order, parents, first_seen)
+    d["_layers"] = _LayerList(_keras_layer_order(flat_in, order, parents, first_seen))
+    _bump_tree()
     d["_is_graph_network"] = True
     d["inputs"] = flat_in
     d["outputs"] = flat_out
@@ -359,9 +360,14 @@ def _flatten_call_inputs(self, inputs):
 def _conform_to_input(x, kt):
     """Keras 2's _conform_to_reference_input: a size-1 last axis is added or dropped when the
     rank is one off the Input's (a (n,) column fed to Input(shape=(1,)))."""
-    if not isinstance(x, (Tensor, KerasTensor)) or kt.shape is None or x.shape is None:
+    if type(x) is Tensor:  # its shape without building a TensorShape (once per batch)
+        shape, ref = x._data.shape, kt.shape
+        if ref is None:
+            return x
+    elif not isinstance(x, (Tensor, KerasTensor)) or kt.shape is None or x.shape is None:
         return x
-    shape, ref = x.shape, kt.shape
+    else:
+        shape, ref = x.shape, kt.shape
     if len(ref) == 0 or len(shape) == 0:
         return x
     if len(shape) == len(ref) - 1 and ref[-1] == 1:

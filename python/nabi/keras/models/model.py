@@ -17,7 +17,7 @@ import numpy as np
 from ...framework.tape import GradientTape
 from ...framework import device as _dev
 from ...framework.tensor import Tensor, _wrap
-from ..layers.base import Layer, _CTX, flatten, _no_tape
+from ..layers.base import Layer, _CTX, _bump_tree, _tree_cache, flatten, _no_tape
 from . import _compile_utils as cu
 
 __all__ = ["Model"]
@@ -350,15 +350,7 @@ class Model(Layer):
         cs.loss_tracker()
 
     def _attribute_metrics(self):
-        from ..metrics import Metric
-        out = []
-        for layer in self._flatten_layers():
-            for v in list(layer.__dict__.values()) + [
-                    m for m in layer.__dict__.get("_added_metrics", {}).values()
-                    if m is not None]:
-                if isinstance(v, Metric) and not any(v is o for o in out):
-                    out.append(v)
-        return out
+        return list(_tree_cache(self, "metrics", self._walk_metrics))
 
     def add_loss(self, losses, inputs=None):
         """Keras 2: on a functional model, a loss built from its symbolic tensors (the VAE's
@@ -371,6 +363,7 @@ class Model(Layer):
         if _CTX.depth == 0 and any(_is_loss_callable(l) for l in items):
             self.__dict__.setdefault("_callable_losses", []).extend(
                 l for l in items if _is_loss_callable(l))
+            _bump_tree()  # _has_callable_losses is cached
             losses = [l for l in items if not _is_loss_callable(l)]
             if not losses:
                 return
@@ -418,10 +411,14 @@ class Model(Layer):
         return out
 
     def _has_callable_losses(self):
-        return any(layer.__dict__.get("_callable_losses") for layer in self._flatten_layers())
+        return _tree_cache(self, "callable_losses", lambda: any(
+            layer.__dict__.get("_callable_losses") for layer in self._flatten_layers()))
 
     def _added_metric_objects(self):
         """The Metric objects that layers' add_metric calls (Keras 2) created."""
+        return list(_tree_cache(self, "added_metrics", self._walk_added_metrics))
+
+    def _walk_added_metrics(self):
         out = []
         for layer in self._flatten_layers():
             for m in layer.__dict__.get("_added_metrics", {}).values():
