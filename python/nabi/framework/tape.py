@@ -147,7 +147,7 @@ class GradientTape:
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of targets)/d(sources), in the structure of `sources`."""
-        from .tensor import Tensor
+        Tensor = _tensor_module().Tensor
         if self._used and not self._persistent:
             raise RuntimeError("A non-persistent GradientTape can only be used to compute one set "
                                "of gradients (or jacobians); pass persistent=True for more")
@@ -482,7 +482,10 @@ def _flatten(x):
     if isinstance(x, (list, tuple)):
         out = []
         for v in x:
-            out.extend(_flatten(v))
+            if isinstance(v, (list, tuple, dict)):
+                out.extend(_flatten(v))
+            else:
+                out.append(v)  # a leaf (a variable list's usual item): no call
         return out
     if isinstance(x, dict):
         out = []

@@ -1,6 +1,7 @@
 """`Sequential`: a linear stack of layers."""
 from ..layers.base import KerasTensor, Layer, _is_symbolic, _shape_tuple, flatten
 from ..layers.core import InputLayer
+from .functional import _conform_to_input
 from .model import Model
 
 __all__ = ["Sequential"]
@@ -184,7 +185,6 @@ class Sequential(Model):
         x = xs[0]
         kt = getattr(self._input_layer, "_output_tensor", None)
         if kt is not None:  # Keras 2: a (batch, steps) series fed to Input(shape=(None, 1))
-            from .functional import _conform_to_input
             x = _conform_to_input(x, kt)
         if self._ancillary:
             return [self._forward_with_ancillary(x)]
