@@ -201,6 +201,22 @@ def test_leaky_relu_special_values_and_long_arrays(dtype, alpha):
     np.testing.assert_array_equal(dx, np.where(x > 0, g, a * g))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["relu", "relu6"])
+def test_relu_backward_special_values_and_long_arrays(dtype, kind):
+    """ReLU / ReLU6 backward's vectorised select: g where y is in (0, inf) / (0, 6), else 0
+    (a NaN or signed-zero y gives 0, a NaN g passes where the slope is 1), over random signs
+    (a per-element branch mispredicts there) and a length split between threads."""
+    special = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 6.0, 5.5, 1e-30], dtype)
+    y = np.concatenate([special, RNG.standard_normal(100003).astype(dtype) * 4])
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    g[6] = np.nan
+    g[9] = np.nan
+    dx = _C.activation_backward(kind, g, y, y)
+    keep = (y > 0) if kind == "relu" else ((y > 0) & (y < 6))
+    np.testing.assert_array_equal(dx, np.where(keep, g, dtype(0)))
+
+
 def test_activation_large_threaded_and_shapes():
     x = RNG.standard_normal((3, 4, 50001)).astype(np.float32)
     y = _C.activation_forward("gelu", x)

@@ -163,10 +163,18 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
         for (int64_t i = 0; i < n; ++i) dx[i] = g[i];
       break;
     case Act::Relu:  // TF: gradient 0 at 0
-      for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+      // g[i] loaded unconditionally: GCC then blends instead of branching per element (a
+      // conditional load kept a branch: 1.6M random-sign floats 7.5 ms -> 0.8 ms)
+      for (int64_t i = 0; i < n; ++i) {
+        const T gv = g[i];
+        dx[i] = y[i] > T(0) ? gv : T(0);
+      }
       break;
     case Act::Relu6:  // 1 only on the open interval (0, 6)
-      for (int64_t i = 0; i < n; ++i) dx[i] = (y[i] > T(0) && y[i] < T(6)) ? g[i] : T(0);
+      for (int64_t i = 0; i < n; ++i) {
+        const T gv = g[i], yv = y[i];
+        dx[i] = (yv > T(0) && yv < T(6)) ? gv : T(0);
+      }
       break;
     case Act::LeakyRelu:  // TF LeakyReluGrad: features > 0 ? g : alpha * g
       if (act_backward_uses_y(k, double(alpha)))

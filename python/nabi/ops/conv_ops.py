@@ -224,8 +224,8 @@ def _conv2d_backprop_input(g, w, xshape, st, dl, pads, fmt, b=None, relu=False):
 
         def backward(h, needs):
             H = _to_nhwc(h, fmt)
-            if relu:
-                H = np.where(dx > 0, H, H.dtype.type(0))
+            if relu:  # h where dx > 0, else 0: one kernel pass (np.where made a mask + a copy)
+                H = kernels(H).activation_backward("relu", H, dx, dx, 0.0)
             dg = dw = db = None
             if needs[0]:
                 dg = _from_nhwc(kernels(H).conv2d_forward(H, W_, None, st, dl, pads, False), fmt)
