@@ -316,7 +316,6 @@ def _samplewise(values, sample_weight):
     return values, sample_weight if sample_weight is None else sw
 
 
-
 def _track_metric_attributes():
     """Setting or deleting a layer attribute that holds a Metric then invalidates the cached
     `Model.metrics` walk (layers/base.py, _TREE_GEN)."""

@@ -436,9 +436,15 @@ class Model(Layer):
         return names + [m.name for m in self._attribute_metrics() if m.name not in names]
 
     def reset_metrics(self):
-        if self._cstate is not None:
-            self._cstate.reset()
-        for m in self.metrics:
+        cs = self._cstate
+        ms = None
+        if cs is not None:
+            cs.reset()
+            if type(self).metrics is Model.metrics and \
+                    self.__dict__.get("_hook_step_batch") is None:
+                # model.metrics is then cs's trackers, just reset, and the attribute metrics
+                ms = self._attribute_metrics()
+        for m in self.metrics if ms is None else ms:
             reset = getattr(m, "reset_state", None) or getattr(m, "reset_states", None)
             if reset is not None:
                 reset()
