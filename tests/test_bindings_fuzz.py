@@ -840,10 +840,20 @@ def _cuda_hand():
         ("overlap_add", "frame_step-0", lambda: cb.overlap_add(x, 0)),
         ("overlap_add", "1-d", lambda: cb.overlap_add(_dev(3), 1)),
         # complex and FFT (bind_cuda_complex.cpp): complex64 / complex128 buffers
-        ("complex_unary", "unknown-op", lambda: cb.complex_unary("sqrt", _cx(2))),
+        ("complex_unary", "unknown-op", lambda: cb.complex_unary("arcsinh", _cx(2))),
+        ("complex_unary", "exp-float", lambda: cb.complex_unary("exp", x)),
+        ("complex_unary", "tanh-int", lambda: cb.complex_unary("tanh", _idx(2))),
         ("complex_unary", "float", lambda: cb.complex_unary("real", x)),
         ("complex_unary", "None", lambda: cb.complex_unary("abs", None)),
-        ("complex_binary", "unknown-op", lambda: cb.complex_binary("pow", _cx(2), _cx(2))),
+        ("complex_prod", "float", lambda: cb.complex_prod(x, 0)),
+        ("complex_prod", "axis", lambda: cb.complex_prod(_cx(2, 3), 2)),
+        ("complex_prod", "axis-neg", lambda: cb.complex_prod(_cx(2, 3), -3)),
+        ("complex_prod", "None", lambda: cb.complex_prod(None, 0)),
+        ("complex_binary", "unknown-op", lambda: cb.complex_binary("atan2", _cx(2), _cx(2))),
+        ("complex_binary", "pow-float", lambda: cb.complex_binary("pow", x, x)),
+        ("complex_binary", "pow-dtypes", lambda: cb.complex_binary(
+            "pow", _cx(2), _cx(2, dtype=np.complex128))),
+        ("complex_binary", "pow-shapes", lambda: cb.complex_binary("pow", _cx(2), _cx(3))),
         ("complex_binary", "shapes", lambda: cb.complex_binary("add", _cx(2), _cx(3))),
         ("complex_binary", "dtypes", lambda: cb.complex_binary(
             "mul", _cx(2), _cx(2, dtype=np.complex128))),

@@ -2,10 +2,14 @@
 // csrc/cuda/fft.cu; semantics in csrc/cuda/complex_launchers.h).
 //
 //   complex_unary(op, x)           x complex: 'real', 'imag', 'abs', 'angle' (the part dtype),
-//                                  'conj', 'neg' (x's dtype)
-//   complex_binary(op, a, b)       NumPy broadcasting: 'add', 'sub', 'mul', 'div' on complex a,
-//                                  b of one dtype; 'make' on float a (re), b (im) of one dtype
-//                                  -> complex (tf.complex)
+//                                  'conj', 'neg', 'exp', 'expm1', 'log', 'log1p', 'sqrt',
+//                                  'square', 'reciprocal', 'sign', 'sin', 'cos', 'tan', 'sinh',
+//                                  'cosh', 'tanh' (x's dtype)
+//   complex_binary(op, a, b)       NumPy broadcasting: 'add', 'sub', 'mul', 'div', 'pow' on
+//                                  complex a, b of one dtype; 'make' on float a (re), b (im) of
+//                                  one dtype -> complex (tf.complex)
+//   complex_prod(x, axis)          the product of x along one axis (reduce_prod), NumPy's
+//                                  order; 1 over an empty axis
 //   fft_c2c(x, inverse, scale)     x (..., n) complex: the DFT of each innermost row (inverse:
 //                                  exp(+...), unscaled), times scale
 //   fft_hermitian(x, n)            x (..., m) complex: (..., n), the Hermitian completion of
@@ -57,9 +61,25 @@ Buf complex_unary(const std::string& name, const Buf& xb) {
   else if (name == "angle") u = U::Angle;
   else if (name == "conj") u = U::Conj;
   else if (name == "neg") u = U::Neg;
-  else value_error(op, "unknown op '" + name + "' (real, imag, abs, angle, conj, neg)");
+  else if (name == "exp") u = U::Exp;
+  else if (name == "expm1") u = U::Expm1;
+  else if (name == "log") u = U::Log;
+  else if (name == "log1p") u = U::Log1p;
+  else if (name == "sqrt") u = U::Sqrt;
+  else if (name == "square") u = U::Square;
+  else if (name == "reciprocal") u = U::Reciprocal;
+  else if (name == "sign") u = U::Sign;
+  else if (name == "sin") u = U::Sin;
+  else if (name == "cos") u = U::Cos;
+  else if (name == "tan") u = U::Tan;
+  else if (name == "sinh") u = U::Sinh;
+  else if (name == "cosh") u = U::Cosh;
+  else if (name == "tanh") u = U::Tanh;
+  else value_error(op, "unknown op '" + name + "' (real, imag, abs, angle, conj, neg, exp, "
+                       "expm1, log, log1p, sqrt, square, reciprocal, sign, sin, cos, tan, "
+                       "sinh, cosh, tanh)");
   const DeviceBuffer& x = need_complex(op, xb, "x");
-  const bool same = u == U::Conj || u == U::Neg;
+  const bool same = u >= U::Conj;
   Buf y = make_buffer(x.shape(), same ? x.dtype() : nd::complex_part_dtype(x.dtype()));
   {
     py::gil_scoped_release nogil;
@@ -76,8 +96,9 @@ Buf complex_binary(const std::string& name, const Buf& ab, const Buf& bb) {
   else if (name == "sub") o = B::Sub;
   else if (name == "mul") o = B::Mul;
   else if (name == "div") o = B::Div;
+  else if (name == "pow") o = B::Pow;
   else if (name == "make") o = B::Make;
-  else value_error(op, "unknown op '" + name + "' (add, sub, mul, div, make)");
+  else value_error(op, "unknown op '" + name + "' (add, sub, mul, div, pow, make)");
   const DeviceBuffer& a = need(op, ab, "a");
   const DeviceBuffer& b = need(op, bb, "b");
   check_rank(op, a.shape(), "a");
@@ -98,6 +119,29 @@ Buf complex_binary(const std::string& name, const Buf& ab, const Buf& bb) {
   {
     py::gil_scoped_release nogil;
     nd::complex_binary(o, yd, a.data(), as, b.data(), bs, y->data(), out);
+  }
+  return y;
+}
+
+Buf complex_prod(const Buf& xb, int64_t axis) {
+  const char* op = "complex_prod";
+  const DeviceBuffer& x = need_complex(op, xb, "x");
+  const int64_t nd = x.ndim();
+  if (axis < -nd || axis >= nd || nd == 0)
+    value_error(op, "axis " + std::to_string(axis) + " is out of range for x " +
+                        shape_str(x.shape()));
+  if (axis < 0) axis += nd;
+  int64_t outer = 1, inner = 1;
+  Shape out;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (d < axis) outer *= x.shape()[d];
+    if (d > axis) inner *= x.shape()[d];
+    if (d != axis) out.push_back(x.shape()[d]);
+  }
+  Buf y = make_buffer(op, out, x.dtype());
+  {
+    py::gil_scoped_release nogil;
+    nd::complex_prod(x.dtype(), x.data(), outer, x.shape()[axis], inner, y->data());
   }
   return y;
 }
@@ -150,9 +194,12 @@ Buf fft_hermitian(const Buf& xb, int64_t n) {
 
 void bind_impl(py::module_& cm) {
   cm.def("complex_unary", &complex_unary, py::arg("op"), py::arg("x"),
-         "op(x) of a complex x: real, imag, abs, angle (part dtype), conj, neg");
+         "op(x) of a complex x: real, imag, abs, angle (part dtype), conj, neg, exp, log, "
+         "sqrt, sin, tanh, ... (x's dtype)");
   cm.def("complex_binary", &complex_binary, py::arg("op"), py::arg("a"), py::arg("b"),
-         "op(a, b) with broadcasting: add, sub, mul, div (complex), make (float re, im)");
+         "op(a, b) with broadcasting: add, sub, mul, div, pow (complex), make (float re, im)");
+  cm.def("complex_prod", &complex_prod, py::arg("x"), py::arg("axis"),
+         "the product of complex x along axis (NumPy's order; 1 over an empty axis)");
   cm.def("fft_c2c", &fft_c2c, py::arg("x"), py::arg("inverse") = false, py::arg("scale") = 1.0,
          "the DFT of x's innermost rows (inverse: exp(+2 pi i kt/n), unscaled) times scale");
   cm.def("fft_hermitian", &fft_hermitian, py::arg("x"), py::arg("n"),
@@ -160,7 +207,8 @@ void bind_impl(py::module_& cm) {
 }
 #else
 void bind_impl(py::module_& cm) {
-  def_unavailable(cm, {"complex_unary", "complex_binary", "fft_c2c", "fft_hermitian"});
+  def_unavailable(cm, {"complex_unary", "complex_binary", "complex_prod", "fft_c2c",
+                       "fft_hermitian"});
 }
 #endif
 
@@ -168,6 +216,7 @@ void bind_impl(py::module_& cm) {
 
 NABI_BINDINGS(bind_cuda_complex) {
   py::module_ cm = cuda_module(m);
-  add_entries(cm, {"complex_unary", "complex_binary", "fft_c2c", "fft_hermitian"});
+  add_entries(cm, {"complex_unary", "complex_binary", "complex_prod", "fft_c2c",
+                   "fft_hermitian"});
   bind_impl(cm);
 }

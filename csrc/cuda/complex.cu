@@ -1,6 +1,8 @@
 // Complex elementwise kernels (see complex_launchers.h): real / imag / abs / angle / conj /
-// neg, add / sub / mul / div / make (tf.complex) with NumPy broadcasting, and casts between
-// real and complex dtypes, behind complex64 / complex128 GPU tensors.
+// neg and the elementary functions (exp, log, sqrt, sin, tanh, ...: complex_elementary.cuh),
+// add / sub / mul / div / pow / make (tf.complex) with NumPy broadcasting, the product along
+// an axis (reduce_prod: one thread per output, NumPy's order), and casts between real and
+// complex dtypes, behind complex64 / complex128 GPU tensors.
 //
 // Algorithm: elementwise_nd.cu's scheme, reused through nd_layout.cuh: a functor over K
 // operands' element offsets, run by the linear kernel (contiguous operands) or the strided
@@ -9,13 +11,15 @@
 // loaded and stored as one 8- or 16-byte access. abs is hypot (no overflow for parts near the
 // range's edge); div is Smith's algorithm (scales by the larger part of the divisor).
 // Layouts: x, y contiguous (n,) for unary / cast; a, b, y as binary's (shape, element strides).
-// Tested by tests/test_cuda_complex_fft.py (emulator, simulator, GPU) against NumPy.
+// Tested by tests/test_cuda_complex_fft.py and tests/test_cuda_complex_math.py (emulator,
+// simulator, GPU) against NumPy.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
 
+#include "cuda/complex_elementary.cuh"
 #include "cuda/complex_launchers.h"
 #include "cuda/complex_math.cuh"
 #include "cuda/nd_layout.cuh"
@@ -50,6 +54,28 @@ const std::vector<int64_t>& unit_stride() {
   return s;
 }
 
+// The elementary functions: a kernel of their own (their registers would slow conj / neg).
+template <typename R>
+__device__ __forceinline__ Cx<R> complex_math(ComplexUnaryOp op, Cx<R> v) {
+  using U = ComplexUnaryOp;
+  switch (op) {
+    case U::Exp: return cxm::cexp(v);
+    case U::Expm1: return cxm::cexpm1(v);
+    case U::Log: return cxm::clog(v);
+    case U::Log1p: return cxm::clog1p(v);
+    case U::Sqrt: return cxm::csqrt(v);
+    case U::Square: return cxm::csquare(v);
+    case U::Reciprocal: return cxm::creciprocal(v);
+    case U::Sign: return cxm::csign(v);
+    case U::Sin: return cxm::csin(v);
+    case U::Cos: return cxm::ccos(v);
+    case U::Tan: return cxm::ctan(v);
+    case U::Sinh: return cxm::csinh(v);
+    case U::Cosh: return cxm::ccosh(v);
+    default: return cxm::ctanh(v);  // Tanh
+  }
+}
+
 template <typename R, typename Y>
 struct UnaryFn {
   static constexpr int K = 2;
@@ -69,6 +95,18 @@ struct UnaryFn {
     } else {
       y[o[0]] = op == ComplexUnaryOp::Conj ? cx_conj(v) : Cx<R>{-v.re, -v.im};
     }
+  }
+};
+
+template <typename R>
+struct MathFn {
+  static constexpr int K = 2;
+  ComplexUnaryOp op;
+  Cx<R>* y;
+  const Cx<R>* x;
+  template <typename I>
+  __device__ __forceinline__ void operator()(const I (&o)[K]) const {
+    y[o[0]] = complex_math(op, x[o[1]]);
   }
 };
 
@@ -103,6 +141,7 @@ struct BinaryFn {
       case ComplexBinaryOp::Add: y[o[0]] = cx_add(u, v); break;
       case ComplexBinaryOp::Sub: y[o[0]] = cx_sub(u, v); break;
       case ComplexBinaryOp::Mul: y[o[0]] = cx_mul(u, v); break;
+      case ComplexBinaryOp::Pow: y[o[0]] = cxm::cpow(u, v); break;
       default: y[o[0]] = cx_div(u, v); break;  // Div
     }
   }
@@ -154,6 +193,22 @@ void by_element(DType d, F&& f) {
   by_dtype(d, f);
 }
 
+template <typename R>
+__global__ void __launch_bounds__(kNdThreads)
+    prod_kernel(const Cx<R>* __restrict__ x,  // [outer, n, inner]
+                Cx<R>* __restrict__ y,        // [outer, inner]
+                int64_t outer, int64_t n, int64_t inner) {
+  const int64_t total = outer * inner, grid = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += grid) {
+    const int64_t o = i / inner, k = i - o * inner;
+    const Cx<R>* p = x + o * n * inner + k;
+    Cx<R> acc = n ? p[0] : Cx<R>{R(1), R(0)};
+    for (int64_t j = 1; j < n; ++j) acc = cx_mul(acc, p[j * inner]);
+    y[i] = acc;
+  }
+}
+
 // A K = 2 functor over n contiguous elements.
 template <typename Fn>
 void flat(const Fn& fn, int64_t n) {
@@ -169,7 +224,9 @@ void complex_unary(ComplexUnaryOp op, DType x_dtype, const void* x, void* y, int
   by_complex(x_dtype, [&](auto* tag) {
     using R = std::remove_pointer_t<decltype(tag)>;
     const Cx<R>* xp = static_cast<const Cx<R>*>(x);
-    if (op == ComplexUnaryOp::Conj || op == ComplexUnaryOp::Neg)
+    if (op > ComplexUnaryOp::Neg)
+      flat(MathFn<R>{op, static_cast<Cx<R>*>(y), xp}, n);
+    else if (op >= ComplexUnaryOp::Conj)
       flat(UnaryFn<R, Cx<R>>{op, static_cast<Cx<R>*>(y), xp}, n);
     else
       flat(UnaryFn<R, R>{op, static_cast<R*>(y), xp}, n);
@@ -192,6 +249,17 @@ void complex_binary(ComplexBinaryOp op, DType dtype, const void* a,
       launch_nd(BinaryFn<R>{op, static_cast<Cx<R>*>(y), static_cast<const Cx<R>*>(a),
                             static_cast<const Cx<R>*>(b)},
                 shape, strides);
+  });
+}
+
+void complex_prod(DType dtype, const void* x, int64_t outer, int64_t n, int64_t inner, void* y) {
+  const int64_t total = outer * inner;
+  if (total <= 0) return;
+  by_complex(dtype, [&](auto* tag) {
+    using R = std::remove_pointer_t<decltype(tag)>;
+    prod_kernel<R><<<grid_for(total, kNdThreads), kNdThreads, 0, stream()>>>(
+        static_cast<const Cx<R>*>(x), static_cast<Cx<R>*>(y), outer, n, inner);
+    NABI_CUDA_CHECK_LAUNCH("complex prod_kernel");
   });
 }
 

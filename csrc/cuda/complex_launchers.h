@@ -22,19 +22,29 @@ inline DType complex_of_dtype(DType f) {
 
 // ---- complex.cu ---------------------------------------------------------------------------
 // y[i] = op(x[i]) over n contiguous complex elements of x_dtype. Real, Imag, Abs (hypot) and
-// Angle (atan2(im, re)) write the part dtype; Conj and Neg write x_dtype.
-enum class ComplexUnaryOp : int { Real, Imag, Abs, Angle, Conj, Neg };
+// Angle (atan2(im, re)) write the part dtype; the others write x_dtype: Conj, Neg and the
+// elementary functions of complex_elementary.cuh (C99 / NumPy branch cuts and special values;
+// Square, Reciprocal, Sign, Expm1 are NumPy's formulas).
+enum class ComplexUnaryOp : int {
+  Real, Imag, Abs, Angle, Conj, Neg,
+  Exp, Expm1, Log, Log1p, Sqrt, Square, Reciprocal, Sign, Sin, Cos, Tan, Sinh, Cosh, Tanh
+};
 void complex_unary(ComplexUnaryOp op, DType x_dtype, const void* x, void* y, int64_t n);
 
 // y = op(a, b) with NumPy broadcasting (strides as array_launchers.h's binary: one per dim of
 // `shape`, 0 on broadcast dims), y contiguous of complex dtype `dtype`. Add / Sub / Mul / Div
-// take complex a, b of `dtype` (Div: Smith's scaling, no overflow for large parts); Make takes
-// real a, b of the part dtype and gives a + i b (tf.complex).
-enum class ComplexBinaryOp : int { Add, Sub, Mul, Div, Make };
+// take complex a, b of `dtype` (Div: Smith's scaling, no overflow for large parts); Pow is
+// NumPy's a ** b (complex_elementary.cuh's cpow); Make takes real a, b of the part dtype and
+// gives a + i b (tf.complex).
+enum class ComplexBinaryOp : int { Add, Sub, Mul, Div, Pow, Make };
 void complex_binary(ComplexBinaryOp op, DType dtype, const void* a,
                     const std::vector<int64_t>& a_strides, const void* b,
                     const std::vector<int64_t>& b_strides, void* y,
                     const std::vector<int64_t>& shape);
+
+// y[o, k] = prod_j x[o, j, k] for x (outer, n, inner) contiguous complex of dtype, y (outer,
+// inner): NumPy's order (x[o, 0, k] times each next one; 1 where n = 0), one thread per output.
+void complex_prod(DType dtype, const void* x, int64_t outer, int64_t n, int64_t inner, void* y);
 
 // y = x.astype(to) over n contiguous elements, where from or to is complex: a real source
 // (float32/float64/int32/int64/bool) becomes (x, 0); complex -> complex converts both parts;

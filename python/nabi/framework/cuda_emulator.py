@@ -873,8 +873,12 @@ def segment_minmax(x, ids, num, is_max):
 
 # ---- complex64 / complex128 (csrc/cuda/complex.cu, fft.cu) ------------------------------------
 _COMPLEX_UNARY = {"real": np.real, "imag": np.imag, "abs": np.abs, "angle": np.angle,
-                  "conj": np.conj, "neg": np.negative}
-_COMPLEX_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+                  "conj": np.conj, "neg": np.negative, "exp": np.exp, "expm1": np.expm1,
+                  "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt, "square": np.square,
+                  "reciprocal": np.reciprocal, "sign": np.sign, "sin": np.sin, "cos": np.cos,
+                  "tan": np.tan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh}
+_COMPLEX_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
+                   "pow": np.power}
 
 
 def _complex_arg(op, b, name="x"):
@@ -887,18 +891,20 @@ def _complex_arg(op, b, name="x"):
 
 
 def complex_unary(op, x):
-    """real, imag, abs, angle (the part dtype), conj, neg of a complex x (complex.cu)."""
+    """real, imag, abs, angle (the part dtype), conj, neg and the elementary functions (exp,
+    log, sqrt, sin, tanh, ...: x's dtype) of a complex x (complex.cu)."""
     if op not in _COMPLEX_UNARY:
-        raise ValueError(f"[complex_unary] unknown op '{op}' (real, imag, abs, angle, conj, neg)")
+        raise ValueError(f"[complex_unary] unknown op '{op}' ({', '.join(_COMPLEX_UNARY)})")
     a = _complex_arg("complex_unary", x)
-    r = _COMPLEX_UNARY[op](a)
+    with np.errstate(all="ignore"):
+        r = _COMPLEX_UNARY[op](a)
     return _out(r.astype(a.real.dtype if op in ("real", "imag", "abs", "angle") else a.dtype))
 
 
 def complex_binary(op, a, b):
-    """add, sub, mul, div of complex a, b; make: float re, im -> complex; broadcasting."""
+    """add, sub, mul, div, pow of complex a, b; make: float re, im -> complex; broadcasting."""
     if op not in _COMPLEX_BINARY and op != "make":
-        raise ValueError(f"[complex_binary] unknown op '{op}' (add, sub, mul, div, make)")
+        raise ValueError(f"[complex_binary] unknown op '{op}' (add, sub, mul, div, pow, make)")
     x, y = _a(a, "complex_binary", "a"), _a(b, "complex_binary", "b")
     if x.dtype != y.dtype:
         raise TypeError(f"[complex_binary] a and b dtypes differ: {x.dtype.name} vs "
@@ -916,6 +922,16 @@ def complex_binary(op, a, b):
             r.real, r.imag = x, y
             return _out(r)
         return _out(_COMPLEX_BINARY[op](x, y).astype(x.dtype))
+
+
+def complex_prod(x, axis):
+    """The product of a complex x along one axis, in NumPy's order (complex.cu)."""
+    a = _complex_arg("complex_prod", x)
+    axis = int(axis)
+    if a.ndim == 0 or not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"[complex_prod] axis {axis} is out of range for x {list(a.shape)}")
+    with np.errstate(all="ignore"):
+        return _out(np.prod(a, axis=axis).astype(a.dtype))
 
 
 def fft_c2c(x, inverse=False, scale=1.0):
@@ -2268,5 +2284,5 @@ def soft_nms(boxes, scores, max_output, score_threshold, scale):
 
 KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["soft_nms"])
 
-KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["complex_unary", "complex_binary", "fft_c2c",
-                                          "fft_hermitian"])
+KERNEL_ENTRIES = sorted(KERNEL_ENTRIES + ["complex_unary", "complex_binary", "complex_prod",
+                                          "fft_c2c", "fft_hermitian"])

@@ -466,9 +466,12 @@ class DeviceArray:
         axes = _axes(axis, self.ndim)
         x = self
         if x.dtype.kind == "c":
-            if op not in ("sum", "mean") or (dtype is not None and np.dtype(dtype) != x.dtype):
+            if op not in ("sum", "mean", "prod") or \
+                    (dtype is not None and np.dtype(dtype) != x.dtype):
                 raise TypeError(f"[device] {op} of a complex GPU array is not supported (sum, "
-                                "mean are)")
+                                "mean, prod are)")
+            if op == "prod":
+                return _complex_prod(x, axes, keepdims)
             re, im = (_complex_part(x, p)._reduce(op, axis, None, keepdims)
                       for p in ("real", "imag"))
             return DeviceArray(backend().complex_binary("make", re.buf, im.buf))
@@ -712,8 +715,13 @@ def _write_out(out, r):
     return out
 
 
-_COMPLEX_UNARY = {np.negative: "neg", np.conjugate: "conj", np.absolute: "abs"}
-_COMPLEX_BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div"}
+_COMPLEX_UNARY = {np.negative: "neg", np.conjugate: "conj", np.absolute: "abs", np.exp: "exp",
+                  np.expm1: "expm1", np.log: "log", np.log1p: "log1p", np.sqrt: "sqrt",
+                  np.square: "square", np.reciprocal: "reciprocal", np.sign: "sign",
+                  np.sin: "sin", np.cos: "cos", np.tan: "tan", np.sinh: "sinh", np.cosh: "cosh",
+                  np.tanh: "tanh"}
+_COMPLEX_BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
+                   np.power: "pow"}
 
 
 def _complex_ufunc(ufunc, inputs, kwargs):
@@ -747,12 +755,26 @@ def _complex_ufunc(ufunc, inputs, kwargs):
         (ar, ai), (br, bi) = ([_complex_part(d, p) for p in ("real", "imag")] for d in ds)
         re, im = _matmul(ar, br) - _matmul(ai, bi), _matmul(ar, bi) + _matmul(ai, br)
         r = DeviceArray(cb.complex_binary("make", re.buf, im.buf))
-    else:  # the other complex ufuncs (exp, sqrt, ...): NumPy on a host copy, then back
+    else:  # the other complex ufuncs (arcsinh, ...): NumPy on a host copy, then back
         with np.errstate(all="ignore"):
             r = DeviceArray.from_numpy(np.ascontiguousarray(ufunc(*[d.get() for d in ds])))
     if dtype is not None and r.dtype != np.dtype(dtype):
         r = r.astype(dtype)
     return _write_out(out, r) if out is not None else r
+
+
+def _complex_prod(x, axes, keepdims):
+    """np.prod of a complex device array over axes: the reduced axes moved together to the
+    end (a copy where they are not), then one complex_prod over them."""
+    if x.ndim == 0:
+        return x.copy()
+    rest = [i for i in range(x.ndim) if i not in axes]
+    n = math.prod(x.shape[a] for a in axes)
+    t = x.transpose(rest + sorted(axes)).reshape([x.shape[i] for i in rest] + [n])
+    r = DeviceArray(backend().complex_prod(t.buf, -1))
+    if keepdims:
+        r = r.reshape([1 if i in axes else s for i, s in enumerate(x.shape)])
+    return r
 
 
 def _complex_part(x, part):
