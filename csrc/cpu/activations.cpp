@@ -1,12 +1,18 @@
 // Pointwise activations, forward and backward. One plain loop per kind (the switch is
 // outside the loop), so the cheap kinds auto-vectorise at -O3; transcendental kinds call
-// std::exp / std::tanh / std::erf / std::log1p (no -ffast-math).
+// std::exp / std::tanh / std::erf / std::log1p (no -ffast-math), except in float32 on AVX2 /
+// AVX-512 CPUs, where activations_simd.h's polynomial kernels (<= 2-3 ulp) run the
+// exp / sigmoid / tanh family (rnn::simd_level(): NABI_GEMM_ISA=portable keeps these loops).
+// Tested by tests/test_activation_simd.py (ulp bounds vs float64 NumPy, every ISA).
 #include "cpu/activations.h"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "cpu/activations_simd.h"
 #include "cpu/parallel.h"
+#include "cpu/rnn_common.h"
 
 namespace nabi::cpu {
 
@@ -24,6 +30,32 @@ inline T sigmoid(T x) {
   T e = std::exp(-std::abs(x));
   T r = T(1) / (T(1) + e);
   return x >= T(0) ? r : e * r;
+}
+
+// The float32 SIMD kernels of the CPU's (or NABI_GEMM_ISA's) level; false: use the loops.
+bool simd_forward(Act k, const float* x, float* y, int64_t n, float alpha) {
+#if defined(NABI_X86)
+  switch (rnn::simd_level()) {
+    case 2: return act_avx512::forward(k, x, y, n, alpha);
+    case 1: return act_avx2::forward(k, x, y, n, alpha);
+    default: break;
+  }
+#endif
+  (void)k, (void)x, (void)y, (void)n, (void)alpha;
+  return false;
+}
+
+bool simd_backward(Act k, const float* g, const float* x, float* dx, int64_t n, float alpha) {
+#if defined(NABI_X86)
+  if (act_backward_uses_y(k, double(alpha))) return false;  // plain loops on y vectorise
+  switch (rnn::simd_level()) {
+    case 2: return act_avx512::backward(k, g, x, dx, n, alpha);
+    case 1: return act_avx2::backward(k, g, x, dx, n, alpha);
+    default: break;
+  }
+#endif
+  (void)k, (void)g, (void)x, (void)dx, (void)n, (void)alpha;
+  return false;
 }
 }  // namespace
 
@@ -82,6 +114,8 @@ int64_t act_cost(Act k) {
 
 template <typename T>
 void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
+  if constexpr (std::is_same_v<T, float>)
+    if (simd_forward(k, x, y, n, alpha)) return;
   switch (k) {
     case Act::Linear:
       if (x != y)
@@ -133,11 +167,11 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
       for (int64_t i = 0; i < n; ++i)
         y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
       break;
-    case Act::GeluTanh: {
+    case Act::GeluTanh: {  // 0.5 v (1 + tanh(u)) = v sigmoid(2u): no cancellation for v < 0
       const T c = T(kSqrt2OverPi), c3 = T(kGeluC);
       for (int64_t i = 0; i < n; ++i) {
         T v = x[i];
-        y[i] = T(0.5) * v * (T(1) + std::tanh(c * (v + c3 * v * v * v)));
+        y[i] = v * sigmoid(T(2) * c * v * (T(1) + c3 * v * v));
       }
       break;
     }
@@ -157,6 +191,8 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
 
 template <typename T>
 void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_t n, T alpha) {
+  if constexpr (std::is_same_v<T, float>)
+    if (simd_backward(k, g, x, dx, n, alpha)) return;
   switch (k) {
     case Act::Linear:
       if (g != dx)
@@ -229,11 +265,11 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
       break;
     case Act::GeluTanh: {
       const T c = T(kSqrt2OverPi), c3 = T(kGeluC);
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < n; ++i) {  // s = sigmoid(2u) = (1 + tanh(u)) / 2
         T v = x[i];
-        T t = std::tanh(c * (v + c3 * v * v * v));
+        T s = sigmoid(T(2) * c * v * (T(1) + c3 * v * v));
         T du = c * (T(1) + T(3) * c3 * v * v);
-        dx[i] = g[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
+        dx[i] = g[i] * s * (T(1) + T(2) * v * (T(1) - s) * du);
       }
       break;
     }

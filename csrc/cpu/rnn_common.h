@@ -1,8 +1,8 @@
 // Shared pieces of the fused recurrent kernels (lstm.cpp, gru.cpp, simple_rnn.cpp):
 //   * a small activation enum for the cell activations (tanh, sigmoid, relu, linear,
 //     hard_sigmoid) whose derivatives are all computed from the activation's output y;
-//   * in-place row activations (float32: AVX2+FMA polynomial exp/tanh after a runtime CPU
-//     check, about 1-2 ulp; float64 and other CPUs: std::exp / std::tanh);
+//   * in-place row activations (float32 tanh / sigmoid: the pointwise activations' SIMD
+//     kernels, activations_simd.h, at simd_level(); float64 and other CPUs: std::exp / std::tanh);
 //   * layout helpers. Every kernel keeps the Keras batch-major layout: x (B, T, D), outputs
 //     (B, T, U); per-step gate buffers are (B, T, G*U) indexed by the INPUT time step (so the
 //     all-timestep GEMMs X^T @ dGates line up with x), the per-step states (outputs, cells)
@@ -74,7 +74,7 @@ namespace avx512 {
 void pack(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed);
 void packed_step(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* packed, float beta, float* C, int64_t ldc);
-void sigmoid(float* x, int64_t n);
+void sigmoid(float* x, int64_t n);  // in place, simd_math.h's polynomials
 void tanh(float* x, int64_t n);
 void lstm_cell_forward(int64_t U, float* g, const float* b, const float* cp, float* c, float* a,
                        float* h);

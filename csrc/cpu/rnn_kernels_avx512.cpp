@@ -10,10 +10,7 @@
 //   so one group (K x 64 floats: 32 KiB at K = 128) stays in L1 while every row block of A
 //   (the batch rows of one thread) streams past. The last panel may be partial (masked
 //   loads/stores of C).
-// * exp16 / sigmoid / tanh: the Cephes-style polynomials of the AVX2 ones in rnn_common.cpp
-//   on 16 lanes (masked tails, so no scalar loop), with scalef for 2^n, rcp14 + one Newton
-//   step instead of the divider, and tanh(x) = 2 sigmoid(2x) - 1 outside the polynomial's
-//   range |x| < 0.625; NaN propagates.
+// * sigmoid16 / tanh16: simd_math.h's polynomials (shared with the pointwise activations)
 // * lstm_cell_forward / lstm_cell_backward: one fused pass per batch row for the default
 //   activations (sigmoid gates, tanh cell): bias, the four gate activations, the cell and
 //   output updates (forward), or the four gate gradients and the carried dc (backward; also
@@ -24,6 +21,7 @@
 #include <cstdint>
 
 #include "cpu/rnn_common.h"
+#include "cpu/simd_math.h"
 
 namespace nabi::cpu::rnn::avx512 {
 
@@ -91,53 +89,13 @@ void group(int64_t M, int64_t K, const float* A, int64_t lda, const float* bp, f
   }
 }
 
-// exp on 16 lanes: Cephes expf polynomial; NaN propagates (max/min return their second
-// operand on NaN), and 2^n is applied with scalef (exact, so no overflow at the top end).
-inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f),
-                    _mm512_max_ps(_mm512_set1_ps(-87.3365478515625f), x));
-  const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, fx);
-}
-
-// 1 / d for d >= 1 (or +inf): rcp14 and one Newton step (about 1 ulp, no divider).
-inline __m512 recip(__m512 d) {
-  const __m512 r = _mm512_rcp14_ps(d);
-  return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
-}
-
-inline __m512 sigmoid16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  return recip(_mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-inline __m512 tanh16(__m512 x) {
-  // |x| >= 0.625: 2 sigmoid(2x) - 1 (no cancellation there: |tanh| > 0.55).
-  const __m512 big = _mm512_fmsub_ps(_mm512_set1_ps(2.0f),
-                                     sigmoid16(_mm512_add_ps(x, x)), _mm512_set1_ps(1.0f));
-  // |x| < 0.625: Cephes tanhf odd polynomial.
-  const __m512 z = _mm512_mul_ps(x, x);
-  __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
-  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
-  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
-  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
-  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
-  const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
-  const __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.625f), _CMP_LT_OQ);
-  return _mm512_mask_blend_ps(m, big, small);
-}
+inline __m512 sigmoid16(__m512 x) { return simd::sigmoid<simd::Avx512>(x); }
+inline __m512 tanh16(__m512 x) { return simd::tanh<simd::Avx512>(x); }
 
 }  // namespace
+
+void sigmoid(float* x, int64_t n) { simd::map1<simd::Avx512>(x, x, n, sigmoid16); }
+void tanh(float* x, int64_t n) { simd::map1<simd::Avx512>(x, x, n, tanh16); }
 
 void pack(const float* B, int64_t ldb, int64_t K, int64_t N, float* packed) {
   const int64_t panels = (N + 15) / 16;
@@ -166,20 +124,6 @@ void packed_step(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
       case 2: group<2>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
       default: group<1>(M, K, A, lda, bp, beta, Cp, ldc, last); break;
     }
-  }
-}
-
-void sigmoid(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, x + i)));
-  }
-}
-
-void tanh(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
 

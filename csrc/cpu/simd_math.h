@@ -1,0 +1,198 @@
+// float32 exp / sigmoid / tanh on SIMD lanes, shared by the pointwise activations
+// (activations_avx2.cpp, activations_avx512.cpp) and the recurrent cells
+// (rnn_kernels_avx512.cpp). Include it only from a file compiled with the matching ISA flags
+// (the *_avx2.cpp / *_avx512.cpp rule in CMakeLists.txt); callers reach those files only after
+// a runtime CPU check (rnn::simd_level()).
+//
+// One algorithm, two lane types (Avx2: 8 lanes, Avx512: 16 lanes) that differ only in the
+// primitives: round, 2^n scaling, 1/d, masked tails.
+//   exp: Cephes expf polynomial on r = x - n ln2 (about 1 ulp); x clamped to [-104, 89] so
+//        the result overflows to +inf and underflows to 0 / denormals like expf; NaN
+//        propagates (min/max return their second operand on NaN).
+//   sigmoid: 1 / (1 + exp(-x)), the denominator capped at FLT_MAX (sigmoid(-big) = 0 or a
+//        tiny value, never a NaN from the reciprocal's Newton step).
+//   tanh: |x| < 0.625: Cephes tanhf odd polynomial; else 2 sigmoid(2|x|) - 1 (no cancellation:
+//        |tanh| > 0.55 there); the sign is copied from x, so tanh(-0) = -0, tanh(+-inf) = +-1.
+#pragma once
+#if defined(NABI_X86)
+// GCC 12 warns that the undefined pass-through operand of the unmasked AVX-512 intrinsics
+// (_mm512_max_ps ...) "may be used uninitialized" once they are inlined here (a GCC bug).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace nabi::cpu::simd {
+
+#if defined(__AVX2__) && defined(__FMA__)
+struct Avx2 {
+  using R = __m256;
+  static constexpr int kW = 8;
+  static R set1(float v) { return _mm256_set1_ps(v); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  // Tails (n < 8 lanes) go through a zero-filled stack buffer.
+  static R load_part(const float* p, int64_t n) {
+    alignas(32) float b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t j = 0; j < n; ++j) b[j] = p[j];
+    return _mm256_load_ps(b);
+  }
+  static void store_part(float* p, int64_t n, R v) {
+    alignas(32) float b[8];
+    _mm256_store_ps(b, v);
+    for (int64_t j = 0; j < n; ++j) p[j] = b[j];
+  }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }   // a * b + c
+  static R fnma(R a, R b, R c) { return _mm256_fnmadd_ps(a, b, c); } // c - a * b
+  static R fms(R a, R b, R c) { return _mm256_fmsub_ps(a, b, c); }   // a * b - c
+  static R div(R a, R b) { return _mm256_div_ps(a, b); }
+  static R min(R a, R b) { return _mm256_min_ps(a, b); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
+  static R abs(R a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static R copysign(R mag, R s) {
+    const R m = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(m, mag), _mm256_and_ps(m, s));
+  }
+  // a > b ? t : f (false on NaN), and a < b ? t : f.
+  static R sel_gt(R a, R b, R t, R f) {
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
+  }
+  static R sel_ge(R a, R b, R t, R f) {
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_GE_OQ));
+  }
+  static R sel_lt(R a, R b, R t, R f) {
+    return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+  }
+  static R round(R x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n for integral n in [-150, 129], in two exact steps (each 2^k stays a normal float).
+  static R scale2(R p, R n) {
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i h = _mm256_srai_epi32(ni, 1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const R a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    const R b = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, h), bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, a), b);
+  }
+  static R recip(R d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
+};
+
+#endif
+
+#if defined(__AVX512F__)
+struct Avx512 {
+  using R = __m512;
+  static constexpr int kW = 16;
+  static __mmask16 tail(int64_t n) {
+    return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+  }
+  static R set1(float v) { return _mm512_set1_ps(v); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static R load_part(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(tail(n), p); }
+  static void store_part(float* p, int64_t n, R v) { _mm512_mask_storeu_ps(p, tail(n), v); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static R fnma(R a, R b, R c) { return _mm512_fnmadd_ps(a, b, c); }
+  static R fms(R a, R b, R c) { return _mm512_fmsub_ps(a, b, c); }
+  static R div(R a, R b) { return _mm512_div_ps(a, b); }
+  static R min(R a, R b) { return _mm512_min_ps(a, b); }
+  static R max(R a, R b) { return _mm512_max_ps(a, b); }
+  static R abs(R a) { return _mm512_abs_ps(a); }
+  static R copysign(R mag, R s) {
+    const __m512i m = _mm512_set1_epi32(int(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(m, _mm512_castps_si512(s),
+                                                         _mm512_castps_si512(mag), 0xCA));  // m ? s : mag
+  }
+  static R sel_gt(R a, R b, R t, R f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), f, t);
+  }
+  static R sel_ge(R a, R b, R t, R f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ), f, t);
+  }
+  static R sel_lt(R a, R b, R t, R f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
+  }
+  static R round(R x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static R scale2(R p, R n) { return _mm512_scalef_ps(p, n); }  // exact, any n
+  // 1 / d for d >= 1 (finite): rcp14 and one Newton step (about 1 ulp, no divider).
+  static R recip(R d) {
+    const R r = _mm512_rcp14_ps(d);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
+  }
+};
+#endif
+
+template <class V>
+inline typename V::R exp(typename V::R x) {
+  using R = typename V::R;
+  x = V::min(V::set1(89.0f), V::max(V::set1(-104.0f), x));
+  const R fx = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+  R r = V::fnma(fx, V::set1(0.693359375f), x);
+  r = V::fnma(fx, V::set1(-2.12194440e-4f), r);
+  R p = V::set1(1.9875691500e-4f);
+  p = V::fma(p, r, V::set1(1.3981999507e-3f));
+  p = V::fma(p, r, V::set1(8.3334519073e-3f));
+  p = V::fma(p, r, V::set1(4.1665795894e-2f));
+  p = V::fma(p, r, V::set1(1.6666665459e-1f));
+  p = V::fma(p, r, V::set1(5.0000001201e-1f));
+  p = V::fma(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+  return V::scale2(p, fx);
+}
+
+// 1 / (1 + e) for e >= 0 (e = +inf gives 0).
+template <class V>
+inline typename V::R recip_1p(typename V::R e) {
+  // min(cap, d) returns d when d is NaN, so NaN propagates.
+  return V::recip(V::min(V::set1(3.4028234663852886e38f), V::add(V::set1(1.0f), e)));
+}
+
+template <class V>
+inline typename V::R sigmoid(typename V::R x) {
+  return recip_1p<V>(exp<V>(V::sub(V::set1(0.0f), x)));
+}
+
+template <class V>
+inline typename V::R tanh(typename V::R x) {
+  using R = typename V::R;
+  const R ax = V::abs(x);
+  const R big = V::fms(V::set1(2.0f), recip_1p<V>(exp<V>(V::mul(ax, V::set1(-2.0f)))),
+                       V::set1(1.0f));
+  const R z = V::mul(x, x);
+  R p = V::set1(-5.70498872745e-3f);
+  p = V::fma(p, z, V::set1(2.06390887954e-2f));
+  p = V::fma(p, z, V::set1(-5.37397155531e-2f));
+  p = V::fma(p, z, V::set1(1.33314422036e-1f));
+  p = V::fma(p, z, V::set1(-3.33332819422e-1f));
+  const R small = V::fma(V::mul(p, z), ax, ax);
+  return V::copysign(V::sel_lt(ax, V::set1(0.625f), small, big), x);
+}
+
+// y[i] = f(x[i]) for i < n (y may alias x); full vectors, then one partial one.
+template <class V, class F>
+inline void map1(const float* x, float* y, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + V::kW <= n; i += V::kW) V::store(y + i, f(V::load(x + i)));
+  if (i < n) V::store_part(y + i, n - i, f(V::load_part(x + i, n - i)));
+}
+
+// d[i] = f(g[i], x[i]) (d may alias g).
+template <class V, class F>
+inline void map2(const float* g, const float* x, float* d, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + V::kW <= n; i += V::kW) V::store(d + i, f(V::load(g + i), V::load(x + i)));
+  if (i < n)
+    V::store_part(d + i, n - i, f(V::load_part(g + i, n - i), V::load_part(x + i, n - i)));
+}
+
+}  // namespace nabi::cpu::simd
+#pragma GCC diagnostic pop
+#endif
