@@ -7,7 +7,7 @@
 // (the y-based backward kinds are plain loops that GCC vectorises already).
 // Identities used: gelu_tanh(v) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3) (no
 // cancellation in 1 + tanh(u) for negative v); expm1(x) = 2t / (1 - t), t = tanh(x / 2)
-// (accurate near 0, where exp(x) - 1 cancels; used for x <= 0 only).
+// (accurate near 0, where exp(x) - 1 cancels; used for -1.25 <= x <= 0).
 // Each returns false (and writes nothing) for a kind it does not handle.
 #pragma once
 #include <cstdint>
@@ -32,14 +32,20 @@ namespace nabi::cpu::simd {
 
 inline constexpr float kSeluAlphaF = 1.6732632423543772848170429916717f;
 inline constexpr float kSeluScaleF = 1.0507009873554804934193349852946f;
+inline constexpr float kSeluScaleAlphaF = float(1.0507009873554804934 * 1.6732632423543772848);
 inline constexpr float kTwoSqrt2OverPiF = 1.5957691216057307117597842397375f;  // 2 sqrt(2/pi)
 inline constexpr float kGeluCF = 0.044715f;
 
 // expm1(x) for x <= 0 (see the file comment); other lanes are discarded by the caller.
+// Below -1.25, where t would leave tanh's polynomial range, exp(x) - 1 (exp(x) < 0.29: no
+// cancellation).
 template <class V>
 inline typename V::R expm1_neg(typename V::R x) {
-  const typename V::R t = tanh<V>(V::mul(x, V::set1(0.5f)));
-  return V::div(V::add(t, t), V::sub(V::set1(1.0f), t));
+  using R = typename V::R;
+  const R one = V::set1(1.0f);
+  const R t = tanh<V>(V::mul(x, V::set1(0.5f)));
+  const R near0 = V::div(V::add(t, t), V::sub(one, t));
+  return V::sel_lt(x, V::set1(-1.25f), V::sub(exp<V>(x), one), near0);
 }
 
 // 2u of gelu_tanh: 2 sqrt(2/pi) v (1 + 0.044715 v^2).
@@ -74,7 +80,7 @@ bool act_forward(Act k, const float* x, float* y, int64_t n, float alpha) {
       return true;
     }
     case Act::Selu: {
-      const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleF * kSeluAlphaF);
+      const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleAlphaF);
       const R zero = V::set1(0.0f);
       map1<V>(x, y, n, [&](R v) {
         return V::sel_gt(v, zero, V::mul(s, v), V::mul(sa, expm1_neg<V>(v)));
@@ -99,7 +105,7 @@ bool act_backward(Act k, const float* g, const float* x, float* dx, int64_t n, f
       return true;
     }
     case Act::Selu: {  // TF: scale at 0
-      const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleF * kSeluAlphaF);
+      const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleAlphaF);
       map2<V>(g, x, dx, n, [&](R gv, R v) {
         return V::sel_ge(v, zero, V::mul(gv, s), V::mul(V::mul(gv, sa), exp<V>(v)));
       });

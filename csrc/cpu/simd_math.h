@@ -11,8 +11,9 @@
 //        propagates (min/max return their second operand on NaN).
 //   sigmoid: 1 / (1 + exp(-x)), the denominator capped at FLT_MAX (sigmoid(-big) = 0 or a
 //        tiny value, never a NaN from the reciprocal's Newton step).
-//   tanh: |x| < 0.625: Cephes tanhf odd polynomial; else 2 sigmoid(2|x|) - 1 (no cancellation:
-//        |tanh| > 0.55 there); the sign is copied from x, so tanh(-0) = -0, tanh(+-inf) = +-1.
+//   tanh: |x| < 0.625: Cephes tanhf odd polynomial; else (1 - e) / (1 + e), e = exp(-2|x|)
+//        (no cancellation: e < 0.29 there; a true divide, 2 sigmoid(2|x|) - 1 was 3 ulp); the
+//        sign is copied from x, so tanh(-0) = -0, tanh(+-inf) = +-1.
 #pragma once
 #if defined(NABI_X86)
 // GCC 12 warns that the undefined pass-through operand of the unmasked AVX-512 intrinsics
@@ -144,7 +145,7 @@ inline typename V::R exp(typename V::R x) {
   p = V::fma(p, r, V::set1(4.1665795894e-2f));
   p = V::fma(p, r, V::set1(1.6666665459e-1f));
   p = V::fma(p, r, V::set1(5.0000001201e-1f));
-  p = V::fma(p, V::mul(r, r), V::add(r, V::set1(1.0f)));
+  p = V::add(V::set1(1.0f), V::fma(p, V::mul(r, r), r));  // 1 + (r + p r^2): one rounding of 1 + .
   return V::scale2(p, fx);
 }
 
@@ -164,8 +165,8 @@ template <class V>
 inline typename V::R tanh(typename V::R x) {
   using R = typename V::R;
   const R ax = V::abs(x);
-  const R big = V::fms(V::set1(2.0f), recip_1p<V>(exp<V>(V::mul(ax, V::set1(-2.0f)))),
-                       V::set1(1.0f));
+  const R e = exp<V>(V::mul(ax, V::set1(-2.0f)));  // (1 - e) / (1 + e): <= 1.5 ulp
+  const R big = V::div(V::sub(V::set1(1.0f), e), V::add(V::set1(1.0f), e));
   const R z = V::mul(x, x);
   R p = V::set1(-5.70498872745e-3f);
   p = V::fma(p, z, V::set1(2.06390887954e-2f));
