@@ -457,7 +457,9 @@ void backward_filter_m1_avx2(const DepthwiseShape& s, const float* x, const floa
 // point at a row of zeros and columns outside it are skipped (checked only in blocks that
 // reach a border), so every pixel takes the same path. With M > 1 a block of output channels
 // c*M + m reads 16/M input channels, spread over its lanes by one permute per column. Channel
-// blocks as in ChanSplit (M == 1; else from channel 0). Inputs over 16 MiB (from DRAM):
+// blocks as in ChanSplit, aligned to y (M == 1; else from channel 0): where x and y sit at
+// different 16-byte phases, aligned stores beat aligned loads (32x14x14x256, one thread, x at
+// each phase, y at 48 bytes: 0.55-0.75 ms aligned to x, 0.54-0.61 to y). Inputs over 16 MiB:
 // row pairs prefetch the columns of the rows only the next pair reads into L2.
 // NABI_CONV_ISA=avx2 (read once, as conv2d.cpp does) keeps the AVX2 kernels, to test or time them.
 bool have_avx512() {
@@ -646,7 +648,7 @@ NABI_DW512 void forward_3_avx512(const DepthwiseShape& s, const float* x, const 
   const std::vector<float> zero(static_cast<size_t>(rowlen), 0.f);
   std::vector<float> w3(static_cast<size_t>(9 * CM), 0.f);  // 3x3, zero rows past KH
   std::memcpy(w3.data(), w, sizeof(float) * s.KH * 3 * CM);
-  const ChanSplit cs = s.M == 1 ? chan_split(x, C)
+  const ChanSplit cs = s.M == 1 ? chan_split(y, C)
                                 : ChanSplit{0, CM / 16 * 16, 0, __mmask16((1u << (CM % 16)) - 1)};
   // inputs over 16 MiB (from DRAM): row pairs prefetch the rows of the next pair into L2
   const bool large = s.N * s.H * rowlen > (int64_t{4} << 20);
