@@ -2,7 +2,7 @@
 // activations_avx2.cpp and activations_avx512.cpp; activations.cpp picks one at run time
 // (rnn::simd_level(), which follows NABI_GEMM_ISA / gemm_set_isa) and falls back to its
 // scalar loops for the kinds listed as not handled and on other CPUs.
-//   forward:  sigmoid, tanh, exponential, swish, gelu_tanh, elu, selu
+//   forward:  sigmoid, tanh, exponential, swish, gelu_tanh, elu, selu, softplus
 //   backward: the x-based ones of those (elu, selu, swish, gelu_tanh) and softplus
 // (the y-based backward kinds are plain loops that GCC vectorises already).
 // Identities used: gelu_tanh(v) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3) (no
@@ -74,6 +74,13 @@ bool act_forward(Act k, const float* x, float* y, int64_t n, float alpha) {
     case Act::GeluTanh:
       map1<V>(x, y, n, [](R v) { return V::mul(v, sigmoid<V>(gelu_2u<V>(v))); });
       return true;
+    case Act::Softplus: {  // max(x, 0) + log1p(exp(-|x|)); max(0, x) keeps a NaN
+      const R zero = V::set1(0.0f);
+      map1<V>(x, y, n, [&](R v) {
+        return V::add(V::max(zero, v), log1p_unit<V>(exp<V>(V::sub(zero, V::abs(v)))));
+      });
+      return true;
+    }
     case Act::Elu: {
       const R a = V::set1(alpha), zero = V::set1(0.0f);
       map1<V>(x, y, n, [&](R v) { return V::sel_gt(v, zero, v, V::mul(a, expm1_neg<V>(v))); });

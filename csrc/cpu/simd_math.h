@@ -80,6 +80,13 @@ struct Avx2 {
     return _mm256_mul_ps(_mm256_mul_ps(p, a), b);
   }
   static R recip(R d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
+  // x = m 2^e, m in [0.5, 1), for normal x > 0.
+  static R frexp(R x, R* e) {
+    const __m256i b = _mm256_castps_si256(x);
+    *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b, 23), _mm256_set1_epi32(126)));
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x807FFFFF)),
+                                               _mm256_set1_epi32(0x3F000000)));
+  }
 };
 
 #endif
@@ -129,6 +136,10 @@ struct Avx512 {
     const R r = _mm512_rcp14_ps(d);
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
   }
+  static R frexp(R x, R* e) {
+    *e = _mm512_add_ps(_mm512_getexp_ps(x), _mm512_set1_ps(1.0f));
+    return _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_src);
+  }
 };
 #endif
 
@@ -175,6 +186,36 @@ inline typename V::R tanh(typename V::R x) {
   p = V::fma(p, z, V::set1(-3.33332819422e-1f));
   const R small = V::fma(V::mul(p, z), ax, ax);
   return V::copysign(V::sel_lt(ax, V::set1(0.625f), small, big), x);
+}
+
+// log1p(e) for e in [0, 1] (softplus): log(u), u = 1 + e, by the Cephes logf polynomial on
+// the mantissa, plus the rounding of u corrected to first order, (e - (u - 1)) / u.
+template <class V>
+inline typename V::R log1p_unit(typename V::R e) {
+  using R = typename V::R;
+  const R one = V::set1(1.0f);
+  const R u = V::add(one, e);
+  R ex;
+  R m = V::frexp(u, &ex);  // u = m 2^ex, m in [0.5, 1)
+  const R lo = V::sel_lt(m, V::set1(0.707106781186547524f), one, V::set1(0.0f));
+  ex = V::sub(ex, lo);
+  m = V::sub(V::add(m, V::mul(m, lo)), one);  // m < sqrt(1/2): 2m - 1, else m - 1
+  const R z = V::mul(m, m);
+  R y = V::set1(7.0376836292e-2f);
+  y = V::fma(y, m, V::set1(-1.1514610310e-1f));
+  y = V::fma(y, m, V::set1(1.1676998740e-1f));
+  y = V::fma(y, m, V::set1(-1.2420140846e-1f));
+  y = V::fma(y, m, V::set1(1.4249322787e-1f));
+  y = V::fma(y, m, V::set1(-1.6668057665e-1f));
+  y = V::fma(y, m, V::set1(2.0000714765e-1f));
+  y = V::fma(y, m, V::set1(-2.4999993993e-1f));
+  y = V::fma(y, m, V::set1(3.3333331174e-1f));
+  y = V::mul(V::mul(y, m), z);
+  y = V::fma(ex, V::set1(-2.12194440e-4f), y);
+  y = V::fnma(V::set1(0.5f), z, y);
+  R r = V::add(m, y);
+  r = V::fma(ex, V::set1(0.693359375f), r);
+  return V::add(r, V::div(V::sub(e, V::sub(u, one)), u));
 }
 
 // y[i] = f(x[i]) for i < n (y may alias x); full vectors, then one partial one.
