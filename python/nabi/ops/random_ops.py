@@ -911,8 +911,14 @@ def _binomial_sample(op, st, shp, counts, probs, out_dt, state=None):
     the host) or a Generator's device state: on the device when a parameter or the state is
     there and out_dt a sampler dtype, else on the host (where invalid parameters raise)."""
     from ..framework.device import DeviceArray, backend
-    if (state is not None or any(type(getattr(v, "_data", None)) is DeviceArray
-                                 for v in (counts, probs))) and out_dt in _SAMPLER_GPU_DTYPES:
+    on_dev = [type(getattr(v, "_data", None)) is DeviceArray for v in (counts, probs)]
+    if (state is not None or any(on_dev)) and out_dt in _SAMPLER_GPU_DTYPES:
+        # host parameters are checked here (no read needed); GPU ones give -1 / NaN samples
+        n = None if on_dev[0] else _host_param(op, counts, shp, "counts / probs")
+        p = None if on_dev[1] else _host_param(op, probs, shp, "counts / probs")
+        if (n is not None and np.any(~(n >= 0))) or \
+                (p is not None and np.any(~((p >= 0) & (p <= 1)))):
+            raise ValueError(f"[{op}] need counts >= 0 and 0 <= probs <= 1")
         bufs = [_gpu_param(op, v, shp, "counts / probs").buf for v in (counts, probs)]
         args, kw = _philox_args(st, state)
         r = DeviceArray(backend().binomial_sample(*bufs, *args, **kw))
