@@ -1,5 +1,6 @@
 """Assertions shared by the op tests: shape, then dtype, then values (MLX style)."""
 import numpy as np
+import pytest
 
 import nabi
 
@@ -54,3 +55,26 @@ def fd_check(f, arrays, rtol=1e-3, atol=1e-5, eps=1e-6, seed=0):
         assert g is not None, f"no gradient for input {i}"
         np.testing.assert_allclose(g.numpy(), num, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
+
+
+def cpu_isas():
+    """The CPU kernel ISAs this machine runs ("portable", "avx2", "avx512"), probed by forcing
+    each in-process; the ISA NABI_GEMM_ISA chose is restored. [] without the CPU build."""
+    from nabi import _C
+    if not hasattr(_C, "_gemm_force_isa"):
+        return []
+    start = _C.gemm_isa()
+    isas = [n for n in ("portable", "avx2", "avx512") if _C._gemm_force_isa(n) == n]
+    _C._gemm_force_isa(start)
+    return isas
+
+
+@pytest.fixture(params=cpu_isas())
+def isa(request):
+    """Runs the test once per ISA in cpu_isas(), forced in-process, then restores the one
+    in use before. Import it into a test module to use it."""
+    from nabi import _C
+    start = _C.gemm_isa()
+    assert _C._gemm_force_isa(request.param) == request.param
+    yield request.param
+    _C._gemm_force_isa(start)

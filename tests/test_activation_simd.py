@@ -15,13 +15,11 @@ import pytest
 
 from nabi import _C
 
+from helpers import cpu_isas, isa  # noqa: F401  (isa: the per-ISA fixture)
+
 pytestmark = pytest.mark.skipif(not hasattr(_C, "_gemm_force_isa"), reason="CPU build only")
 
-_START = _C.gemm_isa() if hasattr(_C, "gemm_isa") else None
-ISAS = [n for n in ("portable", "avx2", "avx512")
-        if hasattr(_C, "_gemm_force_isa") and _C._gemm_force_isa(n) == n]
-if _START is not None:
-    _C._gemm_force_isa(_START)
+ISAS = cpu_isas()
 
 ALPHA = 0.7  # elu
 SA, SS = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -86,14 +84,6 @@ BWD_EXTRA = {
     "gelu_tanh": lambda x: 2 * _gelu_2u_slope(x),
 }
 TINY = 2.0 ** -100
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    start = _C.gemm_isa()
-    assert _C._gemm_force_isa(request.param) == request.param
-    yield request.param
-    _C._gemm_force_isa(start)
 
 
 def _sweep():

@@ -343,6 +343,30 @@ def test_ctc_loss_sparse_labels(where):
     np.testing.assert_allclose(g, rg * w.reshape(1, -1, 1), atol=1e-10)
 
 
+def _central_diff(f, x0, h):
+    """Central finite differences of the scalar f at x0, one element at a time."""
+    fd = np.zeros_like(x0)
+    for i in np.ndindex(*x0.shape):
+        e = np.zeros_like(x0)
+        e[i] = h
+        fd[i] = (f(x0 + e) - f(x0 - e)) / (2 * h)
+    return fd
+
+
+def _penalty_grad(x, loss_of, weight=1.0):
+    """d/dx of sum(weight * (d loss_of(x) / dx)^2) through nested tapes; returns
+    (that gradient, the loss)."""
+    with nabi.GradientTape() as outer:
+        outer.watch(x)
+        with nabi.GradientTape() as inner:
+            inner.watch(x)
+            loss = loss_of(x)
+            total = nabi.reduce_sum(loss)
+        g = inner.gradient(total, x)
+        pen = nabi.reduce_sum(g * g * weight)
+    return outer.gradient(pen, x), loss
+
+
 def test_ctc_loss_gradient_vs_finite_differences(where):
     rng = np.random.default_rng(7)
     x, labels, lens, tl = _case(rng, 5, 2, 4, 2, 0)
@@ -353,12 +377,7 @@ def test_ctc_loss_gradient_vs_finite_differences(where):
     def f(z):
         with nabi.device(where):
             return float(np.asarray(nabi.nn.ctc_loss(labels, nabi.constant(z), lens, tl)) @ w)
-    h, fd = 1e-6, np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        fd[i] = (f(x + e) - f(x - e)) / (2 * h)
-    np.testing.assert_allclose(g, fd, atol=1e-7)
+    np.testing.assert_allclose(g, _central_diff(f, x, 1e-6), atol=1e-7)
 
 
 def test_ctc_loss_second_order(where):
@@ -371,21 +390,9 @@ def test_ctc_loss_second_order(where):
     def pen_np(z):
         return (ref_batch(z, labels, lens, tl, 0, True)[1] ** 2).sum()
     with nabi.device(where):
-        x = nabi.constant(x0)
-        with nabi.GradientTape() as outer:
-            outer.watch(x)
-            with nabi.GradientTape() as inner:
-                inner.watch(x)
-                loss = nabi.reduce_sum(nabi.nn.ctc_loss(labels, x, lens, tl))
-            g = inner.gradient(loss, x)
-            pen = nabi.reduce_sum(g * g)
-        got = np.asarray(outer.gradient(pen, x))
-    h, fd = 1e-5, np.zeros_like(x0)
-    for i in np.ndindex(*x0.shape):
-        e = np.zeros_like(x0)
-        e[i] = h
-        fd[i] = (pen_np(x0 + e) - pen_np(x0 - e)) / (2 * h)
-    np.testing.assert_allclose(got, fd, atol=1e-7)
+        got, _ = _penalty_grad(nabi.constant(x0),
+                               lambda x: nabi.nn.ctc_loss(labels, x, lens, tl))
+    np.testing.assert_allclose(np.asarray(got), _central_diff(pen_np, x0, 1e-5), atol=1e-7)
 
 
 @pytest.mark.parametrize("time_major, blank_index", [(True, None), (False, 2)])
@@ -411,16 +418,9 @@ def test_ctc_loss_second_order_device_lengths(where, time_major, blank_index):
     with nabi.device(where):
         x = nabi.constant(x0)
         lab_t, ll_t, tl_t = (nabi.constant(v) for v in (labels, lens.astype(np.int32), tl))
-        with nabi.GradientTape() as outer:
-            outer.watch(x)
-            with nabi.GradientTape() as inner:
-                inner.watch(x)
-                loss = nabi.nn.ctc_loss(lab_t, x, ll_t, tl_t, logits_time_major=time_major,
-                                        blank_index=blank_index)
-                total = nabi.reduce_sum(loss * np.arange(1.0, 6.0))   # (+inf: the 5th)
-            g = inner.gradient(total, x)
-            pen = nabi.reduce_sum(g * g * w)
-        got = outer.gradient(pen, x)
+        got, loss = _penalty_grad(x, lambda x: nabi.nn.ctc_loss(
+            lab_t, x, ll_t, tl_t, logits_time_major=time_major,
+            blank_index=blank_index) * np.arange(1.0, 6.0), w)   # (+inf: the 5th)
         assert type(got._data).__name__ == ("ndarray" if where == "/CPU:0" else "DeviceArray")
     assert np.isinf(np.asarray(loss)[4])
     sh = (1, B, 1) if time_major else (B, 1, 1)
@@ -428,11 +428,7 @@ def test_ctc_loss_second_order_device_lengths(where, time_major, blank_index):
     def pen_scaled(z):   # (the loss weights 1..5)
         gz = ref_batch(z, labels, lens, tl, blank, time_major)[1]
         return ((gz * np.arange(1.0, 6.0).reshape(sh)) ** 2 * w).sum()
-    h, fd = 1e-5, np.zeros_like(x0)
-    for i in np.ndindex(*x0.shape):
-        e = np.zeros_like(x0)
-        e[i] = h
-        fd[i] = (pen_scaled(x0 + e) - pen_scaled(x0 - e)) / (2 * h)
+    fd = _central_diff(pen_scaled, x0, 1e-5)
     np.testing.assert_allclose(np.asarray(got), fd, atol=1e-7)
     assert np.abs(fd).max() > 1e-3
 
@@ -443,23 +439,12 @@ def test_ctc_loss_second_order_without_labels(where):
     x0 = np.random.default_rng(18).standard_normal((3, 2, 3))
     labels, lens, tl = np.zeros((2, 0), np.int64), [0, 0], [3, 2]
     with nabi.device(where):
-        x = nabi.constant(x0)
-        with nabi.GradientTape() as outer:
-            outer.watch(x)
-            with nabi.GradientTape() as inner:
-                inner.watch(x)
-                loss = nabi.reduce_sum(nabi.nn.ctc_loss(nabi.constant(labels), x, lens, tl))
-            pen = nabi.reduce_sum(inner.gradient(loss, x) ** 2)
-        got = np.asarray(outer.gradient(pen, x))
+        got, _ = _penalty_grad(nabi.constant(x0), lambda x: nabi.nn.ctc_loss(
+            nabi.constant(labels), x, lens, tl))
 
     def pen_np(z):
         return (ref_batch(z, labels, lens, tl, 0, True)[1] ** 2).sum()
-    h, fd = 1e-5, np.zeros_like(x0)
-    for i in np.ndindex(*x0.shape):
-        e = np.zeros_like(x0)
-        e[i] = h
-        fd[i] = (pen_np(x0 + e) - pen_np(x0 - e)) / (2 * h)
-    np.testing.assert_allclose(got, fd, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(got), _central_diff(pen_np, x0, 1e-5), atol=1e-7)
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -576,14 +561,8 @@ def test_ctc_loss_second_order_reads_only_the_flag(d2h):
 
     def second(lab, ll, tlt):
         def run():
-            with nabi.GradientTape() as outer:
-                outer.watch(x)
-                with nabi.GradientTape() as inner:
-                    inner.watch(x)
-                    loss = nabi.reduce_sum(nabi.nn.ctc_loss(lab, x, ll, tlt))
-                g = inner.gradient(loss, x)
-                pen = nabi.reduce_sum(g * g)
-            assert type(outer.gradient(pen, x)._data).__name__ == "DeviceArray"
+            got, _ = _penalty_grad(x, lambda x: nabi.nn.ctc_loss(lab, x, ll, tlt))
+            assert type(got._data).__name__ == "DeviceArray"
         return run
     assert d2h(second(nabi.constant(labels), nabi.constant(lens), nabi.constant(tl)))[0] == 1
     assert d2h(second(labels, lens, tl))[0] == 0

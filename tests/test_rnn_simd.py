@@ -19,23 +19,12 @@ import reference_rnn as ref  # noqa: E402
 import nabi  # noqa: E402
 from nabi import _C  # noqa: E402
 from nabi.ops import rnn_ops  # noqa: E402
+from helpers import cpu_isas, isa  # noqa: E402,F401  (isa: the per-ISA fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(_C, "_gemm_force_isa"), reason="CPU build only")
 
-_START = _C.gemm_isa() if hasattr(_C, "gemm_isa") else None  # what NABI_GEMM_ISA asked for
-ISAS = [n for n in ("portable", "avx2", "avx512")
-        if hasattr(_C, "_gemm_force_isa") and _C._gemm_force_isa(n) == n]
-if _START is not None:
-    _C._gemm_force_isa(_START)
+ISAS = cpu_isas()
 NGATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    start = _C.gemm_isa()
-    assert _C._gemm_force_isa(request.param) == request.param
-    yield request.param
-    _C._gemm_force_isa(start)
 
 
 def _params(kind, B, T, D, U, bias, reset_after, seed):
