@@ -84,6 +84,7 @@
 #include <vector>
 
 #include "cpu/conv2d_tiles.h"
+#include "cpu/conv2d_winograd.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
@@ -1423,6 +1424,9 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bo
     });
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {  // 3x3 stride 1: conv2d_winograd.cpp
+    if (conv2d_winograd_use(s, false)) return conv2d_winograd_forward(s, x, w, b, relu, y);
+  }
   if (s.C == 1) {
     parallel_for(s.N * s.OH, s.OW * K * CO * 2, [&](int64_t r0, int64_t r1) {
       direct_c1(s, x, w, b, relu, y, r0, r1);
@@ -1481,6 +1485,12 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   if (P <= 0 || CO <= 0) {
     if (dx) zero(dx, s.N * xs);
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx && conv2d_winograd_use(s, true)) {
+      conv2d_winograd_backward_data(s, w, dy, relu_y, nullptr, false, dx);
+      dx = nullptr;
+    }
   }
 #if defined(NABI_X86)
   if constexpr (std::is_same_v<T, float>) {
@@ -1607,6 +1617,10 @@ void conv2d_backward_data(const Conv2dShape& s, const T* w, const T* dy, const T
                           T* dx) {
   const int64_t xs = s.H * s.W * s.C;
   if (s.N <= 0 || xs <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.OH * s.OW > 0 && s.CO > 0 && conv2d_winograd_use(s, true))
+      return conv2d_winograd_backward_data(s, w, dy, nullptr, b, relu, dx);
+  }
 #if defined(NABI_X86)
   if constexpr (std::is_same_v<T, float>) {
     // The implicit-GEMM paths add the bias and apply the ReLU in registers, before the store.

@@ -1,0 +1,79 @@
+// Winograd minimal filtering F(2x2, 3x3) (Lavin & Gray 2015, "Fast Algorithms for Convolutional
+// Neural Networks") for 3x3, stride-1, dilation-1 float32 convolutions on the CPU: 16 multiplies
+// per 2x2 output tile and channel pair instead of 36 (2.25x fewer), the transforms being adds.
+//   x (N, H, W, C) NHWC, w (3, 3, C, K) HWIO, y (N, OH, OW, K) NHWC; any padding: output (oh, ow)
+//   reads x (oh + i - pt, ow + j - pl), zeros outside.
+// Per output tile (2x2 outputs at (2a, 2b), reading the 4x4 input patch d at (2a - pt, 2b - pl)):
+//   Y = A^T [ U (.) V ] A, U = G g G^T (per (c, k)), V = B^T d B (per c), summed over c:
+//   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+//   G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+// Every entry is 0, +-1 or +-1/2, so the transforms round little: the error stays close to the
+// direct convolution's (the tests hold it to the same tolerance against float64).
+// Blocking: U (16, K/NR panels, C, NR) is computed once per call (in double, then rounded). The
+// tiles (all images' tiles in one flat order) go in blocks of T tiles, T such that the block's
+// V (16, T, C) and M (16, T, K) stay in L2 (~384 KiB); threads take blocks. Per block: the input
+// transform gathers each tile's 4x4xC patch and writes V; then 16 GEMMs M[e] = V[e] @ U[e]
+// (register tile MR x 2 vectors: 8 x 32 on AVX-512, 6 x 16 on AVX2, 6 x 8 portable, U's C x NR
+// panel and V[e] in L1); then the output transform writes the tile's outputs, bias and ReLU
+// included, skipping those past OH / OW (odd sizes: partial tiles). C and K are padded to whole
+// vectors with zeros inside the scratch buffers only.
+// Backward-data (dx) of the same convolution is the forward of the transposed one: dy padded by
+// (2 - pt, 2 - pl), the filter flipped with its channel axes swapped (read so from w, no copy),
+// a fused ReLU's mask applied while the patch is gathered. conv2d.cpp also uses it for a
+// stride-1 3x3 Conv2DTranspose's forward (bias + ReLU over dx's channels).
+// The kernels (conv2d_winograd_kernels.h) are compiled three times: here (portable, 16-byte
+// vectors), conv2d_winograd_avx2.cpp and conv2d_winograd_avx512.cpp; gemm_isa() picks one per call
+// (so _C._gemm_force_isa, as the tests' isa fixture does, switches them too).
+// Switch: NABI_CONV_WINOGRAD=0 (direct kernels only), =1 (Winograd for every 3x3 stride-1
+// float32 conv), unset: conv2d_winograd_use's measured rule.
+// Test:  PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_conv_winograd.py
+// Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv cifar --out DIR
+//        (A/B: the same with NABI_CONV_WINOGRAD=0)
+#define NABI_WINO_NS wino_portable
+#define NABI_WINO_VB 16
+#define NABI_WINO_MR 6
+#include "cpu/conv2d_winograd_kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/gemm.h"
+
+namespace nabi::cpu {
+namespace {
+
+void run(const WinoArgs& a) {
+#if defined(NABI_X86)
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return wino_avx512::winograd_f32(a);
+  if (std::strcmp(isa, "avx2") == 0) return wino_avx2::winograd_f32(a);
+#endif
+  wino_portable::winograd_f32(a);
+}
+
+}  // namespace
+
+bool conv2d_winograd_use(const Conv2dShape& s, bool dx) {
+  if (s.KH != 3 || s.KW != 3 || s.sh != 1 || s.sw != 1 || s.dh != 1 || s.dw != 1) return false;
+  if (s.N <= 0 || s.C <= 0 || s.CO <= 0 || s.OH <= 0 || s.OW <= 0 || s.H <= 0 || s.W <= 0)
+    return false;
+  const char* e = std::getenv("NABI_CONV_WINOGRAD");
+  if (e && e[0] == '0' && e[1] == '\0') return false;
+  if (e && e[0] == '1' && e[1] == '\0') return true;
+  (void)dx;
+  return false;  // auto: not yet measured
+}
+
+void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w, const float* b,
+                             bool relu, float* y) {
+  run(WinoArgs{s.N, s.H, s.W, s.C, s.OH, s.OW, s.CO, s.pt, s.pl, x, nullptr, w, false, b, relu,
+               y});
+}
+
+void conv2d_winograd_backward_data(const Conv2dShape& s, const float* w, const float* dy,
+                                   const float* relu_y, const float* b, bool relu, float* dx) {
+  run(WinoArgs{s.N, s.OH, s.OW, s.CO, s.H, s.W, s.C, 2 - s.pt, 2 - s.pl, dy, relu_y, w, true, b,
+               relu, dx});
+}
+
+}  // namespace nabi::cpu

@@ -1,0 +1,255 @@
+// The Winograd F(2x2, 3x3) kernels (see conv2d_winograd.cpp's opening comment), written once
+// with GCC vector extensions and compiled per ISA: each including file defines NABI_WINO_NS
+// (its namespace), NABI_WINO_VB (vector bytes: 16 portable, 32 AVX2, 64 AVX-512) and
+// NABI_WINO_MR (tile rows of the GEMM micro-kernel) first. Everything but winograd_f32 lives in
+// an anonymous namespace, so no ISA's code can stand in for another's at link time.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "cpu/conv2d_winograd.h"
+#include "cpu/parallel.h"
+
+namespace nabi::cpu::NABI_WINO_NS {
+namespace {
+
+constexpr int VB = NABI_WINO_VB, VL = VB / 4, NR = 2 * VL, MR = NABI_WINO_MR;
+typedef float vf __attribute__((vector_size(VB)));
+typedef float vfu __attribute__((vector_size(VB), aligned(4), may_alias));
+
+inline vf ld(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+inline void st(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+template <size_t... I>
+inline vf bc_(float s, std::index_sequence<I...>) {
+  return vf{((void)I, s)...};
+}
+// {s, s, ...}: one broadcast (vf{} + s would add 0.0f first)
+inline vf bc(float s) { return bc_(s, std::make_index_sequence<VL>{}); }
+// max(0, v) that keeps a NaN (as TF's ReLU and the direct kernels)
+inline vf relu_v(vf v) { return v < vf{} ? vf{} : v; }
+
+// A growable 64-byte aligned buffer per thread and tag, reused across calls.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  ~Scratch() { ::operator delete(p, std::align_val_t(64)); }
+  float* get(size_t m) {
+    if (m > n) {
+      ::operator delete(p, std::align_val_t(64));
+      p = static_cast<float*>(::operator new(m * sizeof(float), std::align_val_t(64)));
+      n = m;
+    }
+    return p;
+  }
+};
+template <int Tag>
+float* scratch(size_t n) {
+  thread_local Scratch s;
+  return s.get(n);
+}
+
+struct Geo {
+  int64_t C, K, Cs, Kp, Ks, T, th, tw;
+};
+
+// U (16, Kp, Cs, NR) <- G g G^T of every (c, k) 3x3 filter slice, in double, rounded once;
+// zero past C and K. G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
+  const int64_t C = q.C, K = q.K;
+  std::memset(U, 0, sizeof(float) * 16 * q.Kp * q.Cs * NR);
+  parallel_for(C, K * 64, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t k = 0; k < K; ++k) {
+        double g[3][3], t[4][3];
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j)
+            g[i][j] = a.flipped ? a.w[((2 - i) * 3 + (2 - j)) * K * C + k * C + c]
+                                : a.w[(i * 3 + j) * C * K + c * K + k];
+        for (int j = 0; j < 3; ++j) {
+          t[0][j] = g[0][j];
+          t[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
+          t[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
+          t[3][j] = g[2][j];
+        }
+        float* u = U + ((k / NR) * q.Cs + c) * NR + k % NR;
+        const int64_t es = q.Kp * q.Cs * NR;  // stride between the 16 elements
+        for (int i = 0; i < 4; ++i) {
+          u[(i * 4 + 0) * es] = static_cast<float>(t[i][0]);
+          u[(i * 4 + 1) * es] = static_cast<float>(0.5 * (t[i][0] + t[i][1] + t[i][2]));
+          u[(i * 4 + 2) * es] = static_cast<float>(0.5 * (t[i][0] - t[i][1] + t[i][2]));
+          u[(i * 4 + 3) * es] = static_cast<float>(t[i][2]);
+        }
+      }
+  });
+}
+
+// V (16, T, Cs) rows [0, nt) <- B^T d B of tiles t0 .. t0 + nt, d the tile's 4x4 input patch
+// (zeros outside the image; masked by mask > 0 when given). d: a (16, Cs) scratch whose
+// channel tail [C, Cs) is zero. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, float* d,
+                     float* V) {
+  const int64_t C = q.C, Cs = q.Cs, per = q.th * q.tw;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    const int64_t ih0 = 2 * ta - a.pt, iw0 = 2 * tb - a.pl;
+    for (int i = 0; i < 4; ++i) {
+      const int64_t ih = ih0 + i;
+      for (int j = 0; j < 4; ++j) {
+        const int64_t iw = iw0 + j;
+        float* dst = d + (i * 4 + j) * Cs;
+        if (ih < 0 || ih >= a.H || iw < 0 || iw >= a.W) {
+          std::memset(dst, 0, sizeof(float) * C);
+          continue;
+        }
+        const int64_t off = ((n * a.H + ih) * a.W + iw) * C;
+        if (a.mask) {
+          const float* src = a.x + off;
+          const float* m = a.mask + off;
+          for (int64_t c = 0; c < C; ++c) {
+            const float v = src[c];
+            dst[c] = m[c] > 0.0f ? v : 0.0f;
+          }
+        } else {
+          std::memcpy(dst, a.x + off, sizeof(float) * C);
+        }
+      }
+    }
+    for (int64_t c = 0; c < Cs; c += VL) {
+      vf x[4][4], u[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) x[i][j] = ld(d + (i * 4 + j) * Cs + c);
+      for (int j = 0; j < 4; ++j) {  // B^T x
+        const vf x0 = x[0][j], x1 = x[1][j], x2 = x[2][j], x3 = x[3][j];
+        x[0][j] = x0 - x2;
+        x[1][j] = x1 + x2;
+        x[2][j] = x2 - x1;
+        x[3][j] = x1 - x3;
+      }
+      for (int i = 0; i < 4; ++i) {  // (.) B
+        u[i][0] = x[i][0] - x[i][2];
+        u[i][1] = x[i][1] + x[i][2];
+        u[i][2] = x[i][2] - x[i][1];
+        u[i][3] = x[i][1] - x[i][3];
+      }
+      for (int e = 0; e < 16; ++e) st(V + (e * q.T + r) * Cs + c, u[e / 4][e % 4]);
+    }
+  }
+}
+
+// M[e] (rows, Ks) = V[e] (rows, Cs) @ U[e] (Cs, Ks) for the 16 elements e; rows % MR == 0.
+// Register tile: MR rows x NR columns (2 vectors), U's (Cs, NR) panel and V[e] in L1.
+void gemm16(const Geo& q, int64_t rows, const float* V, const float* U, float* M) {
+  const int64_t Cs = q.Cs, Ks = q.Ks;
+  for (int e = 0; e < 16; ++e) {
+    const float* Ve = V + e * q.T * Cs;
+    float* Me = M + e * q.T * Ks;
+    for (int64_t j = 0; j < q.Kp; ++j) {
+      const float* Uj = U + (e * q.Kp + j) * Cs * NR;
+      for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+        const float* A = Ve + r0 * Cs;
+        vf c0[MR], c1[MR];
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) c0[r] = c1[r] = vf{};
+        const float* bp = Uj;
+        for (int64_t c = 0; c < Cs; ++c, bp += NR) {
+          const vf b0 = ld(bp), b1 = ld(bp + VL);
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; ++r) {
+            const vf v = bc(A[r * Cs + c]);
+            c0[r] += v * b0;
+            c1[r] += v * b1;
+          }
+        }
+        float* out = Me + r0 * Ks + j * NR;
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          st(out + r * Ks, c0[r]);
+          st(out + r * Ks + VL, c1[r]);
+        }
+      }
+    }
+  }
+}
+
+// y tiles t0 .. t0 + nt <- A^T m A (+ bias, ReLU), the outputs inside (OH, OW) only.
+// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. biasp: (Ks) padded with zeros.
+void output_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, const float* M,
+                      const float* biasp) {
+  const int64_t K = q.K, Ks = q.Ks, per = q.th * q.tw;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    const int64_t oh0 = 2 * ta, ow0 = 2 * tb;
+    const int nu = oh0 + 1 < a.OH ? 2 : 1, nv = ow0 + 1 < a.OW ? 2 : 1;
+    float* y0 = a.y + ((n * a.OH + oh0) * a.OW + ow0) * K;
+    for (int64_t k = 0; k < K; k += VL) {
+      vf m[4][4], s[2][4], o[2][2];
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = ld(M + (e * q.T + r) * Ks + k);
+      for (int j = 0; j < 4; ++j) {
+        s[0][j] = m[0][j] + m[1][j] + m[2][j];
+        s[1][j] = m[1][j] - m[2][j] - m[3][j];
+      }
+      const vf bv = ld(biasp + k);
+      for (int u = 0; u < 2; ++u) {
+        o[u][0] = s[u][0] + s[u][1] + s[u][2] + bv;
+        o[u][1] = s[u][1] - s[u][2] - s[u][3] + bv;
+        if (a.relu) o[u][0] = relu_v(o[u][0]), o[u][1] = relu_v(o[u][1]);
+      }
+      const bool full = k + VL <= K;
+      for (int u = 0; u < nu; ++u)
+        for (int v = 0; v < nv; ++v) {
+          float* dst = y0 + (u * a.OW + v) * K + k;
+          if (full) {
+            st(dst, o[u][v]);
+          } else {
+            alignas(64) float tmp[VL];
+            st(tmp, o[u][v]);
+            std::memcpy(dst, tmp, sizeof(float) * (K - k));
+          }
+        }
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_f32(const WinoArgs& a) {
+  Geo q;
+  q.C = a.C, q.K = a.K;
+  q.Cs = (a.C + VL - 1) / VL * VL;
+  q.Kp = (a.K + NR - 1) / NR;
+  q.Ks = q.Kp * NR;
+  q.th = (a.OH + 1) / 2, q.tw = (a.OW + 1) / 2;
+  const int64_t NT = a.N * q.th * q.tw;
+  if (NT <= 0 || a.K <= 0) return;
+  // Tiles per block: V (16, T, Cs) and M (16, T, Ks) within ~384 KiB (L2), T % MR == 0, and
+  // at least two blocks per thread when there are enough tiles.
+  int64_t T = 384 * 1024 / (16 * 4 * (q.Cs + q.Ks));
+  T = std::max<int64_t>(MR, std::min<int64_t>(T, 32 * MR) / MR * MR);
+  const int nthr = max_threads();
+  while (T > MR && (NT + T - 1) / T < 2 * nthr) T -= MR;
+  q.T = T;
+  float* U = scratch<0>(static_cast<size_t>(16 * q.Kp * q.Cs * NR));
+  filter_transform(a, q, U);
+  float* biasp = scratch<1>(static_cast<size_t>(q.Ks));
+  for (int64_t k = 0; k < q.Ks; ++k) biasp[k] = a.bias && k < a.K ? a.bias[k] : 0.0f;
+  const int64_t blocks = (NT + T - 1) / T;
+  parallel_for(blocks, T * 16 * q.Cs * q.Ks * 2, [&](int64_t b0, int64_t b1) {
+    float* d = scratch<2>(static_cast<size_t>(16 * q.Cs));
+    float* V = scratch<3>(static_cast<size_t>(16 * T * q.Cs));
+    float* M = scratch<4>(static_cast<size_t>(16 * T * q.Ks));
+    std::memset(d, 0, sizeof(float) * 16 * q.Cs);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+      const int64_t rows = (nt + MR - 1) / MR * MR;
+      input_transform(a, q, t0, nt, d, V);
+      for (int e = 0; e < 16; ++e)  // the last block's rows past nt: zeros, not stale values
+        std::memset(V + (e * T + nt) * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
+      gemm16(q, rows, V, U, M);
+      output_transform(a, q, t0, nt, M, biasp);
+    }
+  });
+}
+
+}  // namespace nabi::cpu::NABI_WINO_NS
