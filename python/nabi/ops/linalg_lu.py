@@ -24,6 +24,9 @@ sqrtm: the principal square root (eigenvalues in the open right half plane), by 
     e^(i t/2) sqrt(e^(-i t) A).
 logm: complex only and without a gradient, as TF's: inverse scaling and squaring (square
     roots until ||X - I||_1 <= 1/4, then Gauss-Legendre quadrature of log(I + Y), times 2^k).
+sqrtm / logm of GPU tensors run the same iterations on the device (linalg_sqrtm_cuda.py,
+    one int32 flag read); a batch the device iteration cannot take (a singular matrix, a
+    negative real eigenvalue) comes here, the host path below.
 """
 import collections
 
@@ -35,6 +38,7 @@ from .array_ops import broadcast_to, gather
 from .linalg_decomp import _back, _host, _matrix, _mT, _shape, triangular_solve
 from .math_ops import add, matmul, multiply
 from . import linalg_cuda as _gpu_linalg
+from . import linalg_sqrtm_cuda as _sqrtm_gpu
 
 Lu = collections.namedtuple("Lu", "lu p")
 
@@ -317,6 +321,12 @@ def sqrtm(input, name=None):  # noqa: A002
     real principal root and gives NaN, as in TF. Complex inputs: forward only (nabi does not
     differentiate complex values)."""
     x = _square("sqrtm", input)
+    if _gpu_linalg.on_gpu(x):
+        return _sqrtm_gpu.sqrtm(x, _sqrtm_host)
+    return _sqrtm_host(x)
+
+
+def _sqrtm_host(x):
     A = x._data
     dt = A.dtype
     wide = np.complex128 if dt.kind == "c" else np.float64
@@ -360,6 +370,12 @@ def logm(input, name=None):  # noqa: A002
     """The principal matrix logarithm of each complex square matrix (..., N, N); like TF's,
     complex64 / complex128 only (cast a real matrix first) and without a gradient."""
     x = _square("logm", input, complex_only=True)
+    if _gpu_linalg.on_gpu(x):
+        return _sqrtm_gpu.logm(x, _logm_host)
+    return _logm_host(x)
+
+
+def _logm_host(x):
     A = x._data
     h = np.asarray(_host(A), np.complex128)
     return _wrap(_back(_per_matrix(_logm_one, h), A, A.dtype))
