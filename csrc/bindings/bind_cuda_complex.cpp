@@ -4,7 +4,8 @@
 //   complex_unary(op, x)           x complex: 'real', 'imag', 'abs', 'angle' (the part dtype),
 //                                  'conj', 'neg', 'exp', 'expm1', 'log', 'log1p', 'sqrt',
 //                                  'square', 'reciprocal', 'sign', 'sin', 'cos', 'tan', 'sinh',
-//                                  'cosh', 'tanh' (x's dtype)
+//                                  'cosh', 'tanh', 'asin', 'acos', 'atan', 'asinh', 'acosh',
+//                                  'atanh' (x's dtype)
 //   complex_binary(op, a, b)       NumPy broadcasting: 'add', 'sub', 'mul', 'div', 'pow' on
 //                                  complex a, b of one dtype; 'make' on float a (re), b (im) of
 //                                  one dtype -> complex (tf.complex)
@@ -75,9 +76,15 @@ Buf complex_unary(const std::string& name, const Buf& xb) {
   else if (name == "sinh") u = U::Sinh;
   else if (name == "cosh") u = U::Cosh;
   else if (name == "tanh") u = U::Tanh;
+  else if (name == "asin") u = U::Asin;
+  else if (name == "acos") u = U::Acos;
+  else if (name == "atan") u = U::Atan;
+  else if (name == "asinh") u = U::Asinh;
+  else if (name == "acosh") u = U::Acosh;
+  else if (name == "atanh") u = U::Atanh;
   else value_error(op, "unknown op '" + name + "' (real, imag, abs, angle, conj, neg, exp, "
                        "expm1, log, log1p, sqrt, square, reciprocal, sign, sin, cos, tan, "
-                       "sinh, cosh, tanh)");
+                       "sinh, cosh, tanh, asin, acos, atan, asinh, acosh, atanh)");
   const DeviceBuffer& x = need_complex(op, xb, "x");
   const bool same = u >= U::Conj;
   Buf y = make_buffer(x.shape(), same ? x.dtype() : nd::complex_part_dtype(x.dtype()));
@@ -195,7 +202,7 @@ Buf fft_hermitian(const Buf& xb, int64_t n) {
 void bind_impl(py::module_& cm) {
   cm.def("complex_unary", &complex_unary, py::arg("op"), py::arg("x"),
          "op(x) of a complex x: real, imag, abs, angle (part dtype), conj, neg, exp, log, "
-         "sqrt, sin, tanh, ... (x's dtype)");
+         "sqrt, sin, tanh, asin, atanh, ... (x's dtype)");
   cm.def("complex_binary", &complex_binary, py::arg("op"), py::arg("a"), py::arg("b"),
          "op(a, b) with broadcasting: add, sub, mul, div, pow (complex), make (float re, im)");
   cm.def("complex_prod", &complex_prod, py::arg("x"), py::arg("axis"),

@@ -1,5 +1,6 @@
 // Complex elementwise kernels (see complex_launchers.h): real / imag / abs / angle / conj /
-// neg and the elementary functions (exp, log, sqrt, sin, tanh, ...: complex_elementary.cuh),
+// neg and the elementary functions (exp, log, sqrt, sin, tanh, ..., and the inverse asin, acos,
+// atan, asinh, acosh, atanh: complex_elementary.cuh),
 // add / sub / mul / div / pow / make (tf.complex) with NumPy broadcasting, the product along
 // an axis (reduce_prod: one thread per output, NumPy's order), and casts between real and
 // complex dtypes, behind complex64 / complex128 GPU tensors.
@@ -11,8 +12,8 @@
 // loaded and stored as one 8- or 16-byte access. abs is hypot (no overflow for parts near the
 // range's edge); div is Smith's algorithm (scales by the larger part of the divisor).
 // Layouts: x, y contiguous (n,) for unary / cast; a, b, y as binary's (shape, element strides).
-// Tested by tests/test_cuda_complex_fft.py and tests/test_cuda_complex_math.py (emulator,
-// simulator, GPU) against NumPy.
+// Tested by tests/test_cuda_complex_fft.py, tests/test_cuda_complex_math.py and
+// tests/test_cuda_complex_inverse.py (emulator, simulator, GPU) against NumPy.
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -76,6 +77,22 @@ __device__ __forceinline__ Cx<R> complex_math(ComplexUnaryOp op, Cx<R> v) {
   }
 }
 
+// The inverse functions, a kernel of their own too (56 registers on sm_90 in double against
+// the others' 42): three bodies, acos (acosh from its parts), asinh and atanh (asin, atan:
+// of the swapped parts, swapped back, as cxm::casin / catan).
+template <typename R>
+__device__ __forceinline__ Cx<R> complex_inverse(ComplexUnaryOp op, Cx<R> v) {
+  using U = ComplexUnaryOp;
+  if (op == U::Acos || op == U::Acosh) {
+    const Cx<R> w = cxm::cacos(v);
+    return op == U::Acos ? w : cxm::acosh_of_acos(w, v.im);
+  }
+  const bool swap = op == U::Asin || op == U::Atan;
+  if (swap) v = {v.im, v.re};
+  const Cx<R> w = (op == U::Asin || op == U::Asinh) ? cxm::casinh(v) : cxm::catanh(v);
+  return swap ? Cx<R>{w.im, w.re} : w;
+}
+
 template <typename R, typename Y>
 struct UnaryFn {
   static constexpr int K = 2;
@@ -98,7 +115,7 @@ struct UnaryFn {
   }
 };
 
-template <typename R>
+template <typename R, bool Inverse>
 struct MathFn {
   static constexpr int K = 2;
   ComplexUnaryOp op;
@@ -106,7 +123,8 @@ struct MathFn {
   const Cx<R>* x;
   template <typename I>
   __device__ __forceinline__ void operator()(const I (&o)[K]) const {
-    y[o[0]] = complex_math(op, x[o[1]]);
+    if constexpr (Inverse) y[o[0]] = complex_inverse(op, x[o[1]]);
+    else y[o[0]] = complex_math(op, x[o[1]]);
   }
 };
 
@@ -224,8 +242,10 @@ void complex_unary(ComplexUnaryOp op, DType x_dtype, const void* x, void* y, int
   by_complex(x_dtype, [&](auto* tag) {
     using R = std::remove_pointer_t<decltype(tag)>;
     const Cx<R>* xp = static_cast<const Cx<R>*>(x);
-    if (op > ComplexUnaryOp::Neg)
-      flat(MathFn<R>{op, static_cast<Cx<R>*>(y), xp}, n);
+    if (op >= ComplexUnaryOp::Asin)
+      flat(MathFn<R, true>{op, static_cast<Cx<R>*>(y), xp}, n);
+    else if (op > ComplexUnaryOp::Neg)
+      flat(MathFn<R, false>{op, static_cast<Cx<R>*>(y), xp}, n);
     else if (op >= ComplexUnaryOp::Conj)
       flat(UnaryFn<R, Cx<R>>{op, static_cast<Cx<R>*>(y), xp}, n);
     else

@@ -33,7 +33,8 @@ namespace nabi::cuda::nd::cxm {
   }
 NABI_CX_MATH1(exp) NABI_CX_MATH1(expm1) NABI_CX_MATH1(log) NABI_CX_MATH1(log1p)
 NABI_CX_MATH1(sqrt) NABI_CX_MATH1(fabs) NABI_CX_MATH1(sin) NABI_CX_MATH1(cos)
-NABI_CX_MATH1(tan) NABI_CX_MATH1(sinh) NABI_CX_MATH1(cosh)
+NABI_CX_MATH1(tan) NABI_CX_MATH1(sinh) NABI_CX_MATH1(cosh) NABI_CX_MATH1(asin)
+NABI_CX_MATH1(acos) NABI_CX_MATH1(atan) NABI_CX_MATH1(atanh)
 NABI_CX_MATH2(hypot) NABI_CX_MATH2(atan2) NABI_CX_MATH2(copysign)
 #undef NABI_CX_MATH1
 #undef NABI_CX_MATH2
@@ -303,6 +304,229 @@ __host__ __device__ Cx<R> cpow(Cx<R> a, Cx<R> b) {
     return {(r + R(0)) * k, R(-1) * k};  // r + 0: -0 + 0 is +0, as in NumPy's (1 r + 0) k
   }
   return cexp(cmul_c99(b, clog(a)));
+}
+
+
+// ---- the inverse functions: asinh, asin, acos, acosh, atanh, atan ---------------------------
+// Hull, Fairgrieve and Tang's algorithm (ACM TOMS 23, 1997) for asinh / acos, with A =
+// (|z + i| + |z - i|) / 2 (asinh) or (|z + 1| + |z - 1|) / 2 (acos): the real part of asinh is
+// log(A + sqrt(A^2 - 1)), through log1p of A - 1 (summed from (hypot(a, b) - b) / 2 terms, no
+// cancellation) for A < 10; the imaginary part asin(y / A), or atan2(y, sqrt(A^2 - y^2)) where
+// y / A > 0.6417 (A - y summed the same way). |z| > 1 / eps: log(2z) (asinh), |z| below
+// sqrt(6 eps) / 4: z itself. atanh: 1/4 log1p(4|x| / ((|x| - 1)^2 + y^2)) + i/2 atan2(2y,
+// (1 - x)(1 + x) - y^2); |z| > 1 / eps: Re(1 / z) + i pi/2. asin, atan: asinh, atanh of the
+// swapped parts, swapped back (odd, conjugate-symmetric); acosh from acos's parts. Special
+// values as C99 Annex G; where it leaves a sign open, glibc's (NumPy's) choice.
+
+template <typename R>
+__host__ __device__ __forceinline__ R eps_of() {
+  return std::is_same_v<R, float> ? R(1.1920928955078125e-07) : R(2.220446049250313e-16);
+}
+template <typename R>
+__host__ __device__ __forceinline__ R ln2_of() {
+  return R(0.6931471805599453);
+}
+template <typename R>
+__host__ __device__ __forceinline__ R pio2_of() {  // pi / 2 rounded to R
+  return R(1.5707963267948966);
+}
+template <typename R>
+__host__ __device__ __forceinline__ R pio2_lo_of() {  // pi / 2 - pio2_of<R>()
+  return std::is_same_v<R, float> ? R(-4.371138828673793e-08) : R(6.123233995736766e-17);
+}
+template <typename R>
+__host__ __device__ __forceinline__ R scalbn(R x, int e) {
+  if constexpr (std::is_same_v<R, float>) return ::scalbnf(x, e);
+  else return ::scalbn(x, e);
+}
+template <typename R>
+__host__ __device__ __forceinline__ int ilogb(R x) {
+  if constexpr (std::is_same_v<R, float>) return ::ilogbf(x);
+  else return ::ilogb(x);
+}
+template <typename R>
+__host__ __device__ __forceinline__ bool negative_sign(R x) {  // signbit, -0 and -nan included
+  return copysign(R(1), x) < R(0);
+}
+
+// (h - b) / 2 for h = hypot(a, b), a >= 0, without cancellation.
+template <typename R>
+__host__ __device__ __forceinline__ R half_excess(R a, R b, R h) {
+  if (b < R(0)) return R(0.5) * (h - b);
+  if (b == R(0)) return R(0.5) * a;
+  return R(0.5) * (a * a / (h + b));
+}
+
+// log z for x, y >= 0 (not both 0) with |z| possibly above R's largest value.
+template <typename R>
+__host__ __device__ __forceinline__ Cx<R> clog_first_quadrant(R x, R y) {
+  const R big = std::is_same_v<R, float> ? R(1.7e38) : R(8.9e307);  // about max / 2
+  const R re = (x > big || y > big) ? log(hypot(R(0.5) * x, R(0.5) * y)) + ln2_of<R>()
+                                    : log(hypot(x, y));
+  return {re, atan2(y, x)};
+}
+
+// asinh(x + i y) for x, y >= 0 finite, |z| <= 1 / eps, as HFT's parts: re = Re asinh, and the
+// imaginary part asin(b) where use_b, else atan2(num, den) (num = y, den = sqrt(A^2 - y^2),
+// both scaled alike where they would underflow).
+template <typename R>
+struct AsinhParts {
+  R re, b, num, den;
+  bool use_b;
+};
+template <typename R>
+__host__ __device__ AsinhParts<R> asinh_parts(R x, R y) {
+  const R eps = eps_of<R>();
+  const R four_sqrt_min = std::is_same_v<R, float> ? R(4.3368086899420177e-19)   // 2^-61
+                                                   : R(5.966672584960166e-154);  // 2^-509
+  const R r = hypot(x, y + R(1)), s = hypot(x, y - R(1));
+  R a = R(0.5) * (r + s);
+  if (a < R(1)) a = R(1);
+  AsinhParts<R> p;
+  if (a < R(10)) {
+    if (y == R(1) && x < eps * eps / R(128)) {
+      p.re = sqrt(x);
+    } else if (x >= eps * fabs(y - R(1))) {
+      const R am1 = half_excess(x, R(1) + y, r) + half_excess(x, R(1) - y, s);  // A - 1
+      p.re = log1p(am1 + sqrt(am1 * (a + R(1))));
+    } else if (y < R(1)) {
+      p.re = x / sqrt((R(1) - y) * (R(1) + y));
+    } else {
+      p.re = log1p((y - R(1)) + sqrt((y - R(1)) * (y + R(1))));
+    }
+  } else {
+    p.re = log(a + sqrt(a * a - R(1)));
+  }
+  p.num = y;
+  p.b = R(0);
+  if (y < four_sqrt_min) {  // y / A would lose bits: atan2 of both scaled up
+    p.use_b = false;
+    p.den = a * (R(2) / eps);
+    p.num = y * (R(2) / eps);
+    return p;
+  }
+  p.b = y / a;
+  p.use_b = p.b <= R(0.6417);
+  if (p.use_b) return p;
+  if (y == R(1) && x < eps / R(128)) {
+    p.den = sqrt(x) * sqrt(R(0.5) * (a + y));
+  } else if (x >= eps * fabs(y - R(1))) {
+    const R amy = half_excess(x, y + R(1), r) + half_excess(x, y - R(1), s);  // A - y
+    p.den = sqrt(amy * (a + y));
+  } else if (y > R(1)) {  // sqrt(A^2 - y^2) ~ x y / sqrt(y^2 - 1): scaled by 4 / eps^2
+    const R k = R(4) / eps / eps;
+    p.den = x * k * y / sqrt((y + R(1)) * (y - R(1)));
+    p.num = y * k;
+  } else {
+    p.den = sqrt((R(1) - y) * (R(1) + y));
+  }
+  return p;
+}
+
+template <typename R>
+__host__ __device__ Cx<R> casinh(Cx<R> z) {
+  const R x = z.re, y = z.im, ax = fabs(x), ay = fabs(y), eps = eps_of<R>();
+  if (isnan(x) || isnan(y)) {
+    if (isinf(x)) return {x, y + y};
+    if (isinf(y)) return {fabs(y), x + x};  // the real part's sign is open: glibc's +inf
+    if (y == R(0)) return {x + x, y};
+    return {nan_of(x + y), nan_of(x + y)};
+  }
+  if (ax > R(1) / eps || ay > R(1) / eps) {  // log(2 z) (infinities included)
+    const Cx<R> w = clog_first_quadrant(ax, ay);
+    return {copysign(w.re + ln2_of<R>(), x), copysign(w.im, y)};
+  }
+  const R tiny = std::is_same_v<R, float> ? R(2.1143198e-4) : R(9.125060374972142e-09);
+  if (ax < tiny && ay < tiny) return z;  // sqrt(6 eps) / 4: asinh z = z (1 - z^2 / 6 ...)
+  const AsinhParts<R> p = asinh_parts(ax, ay);
+  const R im = p.use_b ? asin(p.b) : atan2(p.num, p.den);
+  return {copysign(p.re, x), copysign(im, y)};
+}
+
+// asin(x + i y) = i-swapped asinh(y + i x).
+template <typename R>
+__host__ __device__ __forceinline__ Cx<R> casin(Cx<R> z) {
+  const Cx<R> w = casinh(Cx<R>{z.im, z.re});
+  return {w.im, w.re};
+}
+
+template <typename R>
+__host__ __device__ Cx<R> cacos(Cx<R> z) {
+  const R x = z.re, y = z.im, ax = fabs(x), ay = fabs(y), eps = eps_of<R>();
+  const bool sx = negative_sign(x), sy = negative_sign(y);
+  const R pio2 = pio2_of<R>();
+  if (isnan(x) || isnan(y)) {
+    if (isinf(x)) return {y + y, -R(INFINITY)};
+    if (isinf(y)) return {x + x, -y};
+    if (x == R(0)) return {pio2, y + y};
+    return {nan_of(x + y), nan_of(x + y)};
+  }
+  if (ax > R(1) / eps || ay > R(1) / eps) {  // arg z - i sign(y) log(2 |z|)
+    const Cx<R> w = clog_first_quadrant(ax, ay);
+    const R im = w.re + ln2_of<R>();
+    return {atan2(ay, x), sy ? im : -im};
+  }
+  if (x == R(1) && y == R(0)) return {R(0), -y};
+  const R tiny = std::is_same_v<R, float> ? R(2.1143198e-4) : R(9.125060374972142e-09);
+  if (ax < tiny && ay < tiny) return {pio2 - (x - pio2_lo_of<R>()), -y};
+  const AsinhParts<R> p = asinh_parts(ay, ax);  // Re acos = acos(x / A), A of z + 1, z - 1
+  R re;
+  if (p.use_b) re = acos(sx ? -p.b : p.b);
+  else re = atan2(p.den, sx ? -p.num : p.num);
+  return {re, sy ? p.re : -p.re};
+}
+
+// acosh z = +-i acos z: the real part |Im acos z|, the imaginary part Re acos z (w) with the
+// sign of y = Im z. acosh(+-0 + i nan) = nan + i pi/2 as glibc (C99: nan + i nan).
+template <typename R>
+__host__ __device__ __forceinline__ Cx<R> acosh_of_acos(Cx<R> w, R y) {
+  if (isnan(w.im)) return {w.im, w.re};
+  if (isnan(w.re)) return {fabs(w.im), w.re};
+  return {fabs(w.im), copysign(w.re, y)};
+}
+template <typename R>
+__host__ __device__ __forceinline__ Cx<R> cacosh(Cx<R> z) {
+  return acosh_of_acos(cacos(z), z.im);
+}
+
+// Re(1 / z) = x / |z|^2 for a large z (scaled by a power of two: no overflow).
+template <typename R>
+__host__ __device__ __forceinline__ R real_of_reciprocal(R x, R y) {
+  if (isinf(x) || isinf(y)) return copysign(R(0), x);
+  const int e = ilogb(fabs(x) > fabs(y) ? x : y);
+  const R xs = scalbn(x, -e), ys = scalbn(y, -e);
+  return scalbn(xs / (xs * xs + ys * ys), -e);
+}
+
+template <typename R>
+__host__ __device__ Cx<R> catanh(Cx<R> z) {
+  const R x = z.re, y = z.im, ax = fabs(x), ay = fabs(y), eps = eps_of<R>();
+  const R pio2 = pio2_of<R>();
+  if (y == R(0) && ax <= R(1)) return {atanh(x), y};
+  if (x == R(0)) return {x, atan(y)};
+  if (isnan(x) || isnan(y)) {
+    if (isinf(x)) return {copysign(R(0), x), y + y};
+    if (isinf(y)) return {copysign(R(0), x), copysign(pio2, y)};
+    return {nan_of(x + y), nan_of(x + y)};
+  }
+  if (ax > R(1) / eps || ay > R(1) / eps) return {real_of_reciprocal(x, y), copysign(pio2, y)};
+  const R tiny = std::is_same_v<R, float> ? R(2.9900998e-4) : R(1.2904784139758924e-08);
+  if (ax < tiny && ay < tiny) return z;  // sqrt(3 eps) / 2: atanh z = z (1 + z^2 / 3 ...)
+  const R d = ax - R(1);
+  const R re = (ax == R(1) && ay < eps) ? R(0.5) * (ln2_of<R>() - log(ay))
+                                        : R(0.25) * log1p(R(4) * ax / (d * d + ay * ay));
+  R im;
+  if (ax == R(1)) im = R(0.5) * atan2(R(2), -ay);
+  else if (ay < eps) im = R(0.5) * atan2(R(2) * ay, (R(1) - ax) * (R(1) + ax));
+  else im = R(0.5) * atan2(R(2) * ay, (R(1) - ax) * (R(1) + ax) - ay * ay);
+  return {copysign(re, x), copysign(im, y)};
+}
+
+// atan(x + i y) = i-swapped atanh(y + i x).
+template <typename R>
+__host__ __device__ __forceinline__ Cx<R> catan(Cx<R> z) {
+  const Cx<R> w = catanh(Cx<R>{z.im, z.re});
+  return {w.im, w.re};
 }
 
 }  // namespace nabi::cuda::nd::cxm

@@ -24,10 +24,12 @@ inline DType complex_of_dtype(DType f) {
 // y[i] = op(x[i]) over n contiguous complex elements of x_dtype. Real, Imag, Abs (hypot) and
 // Angle (atan2(im, re)) write the part dtype; the others write x_dtype: Conj, Neg and the
 // elementary functions of complex_elementary.cuh (C99 / NumPy branch cuts and special values;
-// Square, Reciprocal, Sign, Expm1 are NumPy's formulas).
+// Square, Reciprocal, Sign, Expm1 are NumPy's formulas), the inverse ones (Asin .. Atanh:
+// NumPy's arcsin .. arctanh) in a kernel of their own.
 enum class ComplexUnaryOp : int {
   Real, Imag, Abs, Angle, Conj, Neg,
-  Exp, Expm1, Log, Log1p, Sqrt, Square, Reciprocal, Sign, Sin, Cos, Tan, Sinh, Cosh, Tanh
+  Exp, Expm1, Log, Log1p, Sqrt, Square, Reciprocal, Sign, Sin, Cos, Tan, Sinh, Cosh, Tanh,
+  Asin, Acos, Atan, Asinh, Acosh, Atanh
 };
 void complex_unary(ComplexUnaryOp op, DType x_dtype, const void* x, void* y, int64_t n);
 

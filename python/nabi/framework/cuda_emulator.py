@@ -876,7 +876,9 @@ _COMPLEX_UNARY = {"real": np.real, "imag": np.imag, "abs": np.abs, "angle": np.a
                   "conj": np.conj, "neg": np.negative, "exp": np.exp, "expm1": np.expm1,
                   "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt, "square": np.square,
                   "reciprocal": np.reciprocal, "sign": np.sign, "sin": np.sin, "cos": np.cos,
-                  "tan": np.tan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh}
+                  "tan": np.tan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+                  "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh,
+                  "acosh": np.arccosh, "atanh": np.arctanh}
 _COMPLEX_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
                    "pow": np.power}
 
@@ -892,7 +894,8 @@ def _complex_arg(op, b, name="x"):
 
 def complex_unary(op, x):
     """real, imag, abs, angle (the part dtype), conj, neg and the elementary functions (exp,
-    log, sqrt, sin, tanh, ...: x's dtype) of a complex x (complex.cu)."""
+    log, sqrt, sin, tanh, ..., asin, acos, atan, asinh, acosh, atanh: x's dtype) of a complex
+    x (complex.cu)."""
     if op not in _COMPLEX_UNARY:
         raise ValueError(f"[complex_unary] unknown op '{op}' ({', '.join(_COMPLEX_UNARY)})")
     a = _complex_arg("complex_unary", x)

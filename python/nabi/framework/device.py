@@ -719,7 +719,8 @@ _COMPLEX_UNARY = {np.negative: "neg", np.conjugate: "conj", np.absolute: "abs", 
                   np.expm1: "expm1", np.log: "log", np.log1p: "log1p", np.sqrt: "sqrt",
                   np.square: "square", np.reciprocal: "reciprocal", np.sign: "sign",
                   np.sin: "sin", np.cos: "cos", np.tan: "tan", np.sinh: "sinh", np.cosh: "cosh",
-                  np.tanh: "tanh"}
+                  np.tanh: "tanh", np.arcsin: "asin", np.arccos: "acos", np.arctan: "atan",
+                  np.arcsinh: "asinh", np.arccosh: "acosh", np.arctanh: "atanh"}
 _COMPLEX_BINARY = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
                    np.power: "pow"}
 
@@ -755,7 +756,7 @@ def _complex_ufunc(ufunc, inputs, kwargs):
         (ar, ai), (br, bi) = ([_complex_part(d, p) for p in ("real", "imag")] for d in ds)
         re, im = _matmul(ar, br) - _matmul(ai, bi), _matmul(ar, bi) + _matmul(ai, br)
         r = DeviceArray(cb.complex_binary("make", re.buf, im.buf))
-    else:  # the other complex ufuncs (arcsinh, ...): NumPy on a host copy, then back
+    else:  # the other complex ufuncs (log2, ...): NumPy on a host copy, then back
         with np.errstate(all="ignore"):
             r = DeviceArray.from_numpy(np.ascontiguousarray(ufunc(*[d.get() for d in ds])))
     if dtype is not None and r.dtype != np.dtype(dtype):
