@@ -52,21 +52,35 @@ float* scratch(size_t n) {
 
 struct Geo {
   int64_t C, K, Cs, Kp, Ks, T, th, tw;
+  int64_t Vs, Ms;  // floats between V[e] and V[e + 1], M[e] and M[e + 1]
 };
 
 // U (16, Kp, Cs, NR) <- G g G^T of every (c, k) 3x3 filter slice, in double, rounded once;
 // zero past C and K. G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+// Per input channel c: its 9 taps' K values gathered into gt (9, Ks; zeros past K), then
+// transformed VL output channels at a time.
+typedef double vd __attribute__((vector_size(2 * VB)));
+
 void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
-  const int64_t C = q.C, K = q.K;
-  std::memset(U, 0, sizeof(float) * 16 * q.Kp * q.Cs * NR);
+  const int64_t C = q.C, K = q.K, Ks = q.Ks, es = q.Kp * q.Cs * NR;  // es: element stride
+  std::memset(U, 0, sizeof(float) * 16 * es);
   parallel_for(C, K * 64, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t k = 0; k < K; ++k) {
-        double g[3][3], t[4][3];
+    float* gt = scratch<5>(static_cast<size_t>(9 * Ks));
+    std::memset(gt, 0, sizeof(float) * 9 * Ks);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int t = 0; t < 9; ++t) {
+        if (a.flipped) {  // g[i][j][c][k] = w[2 - i][2 - j][k][c]
+          const float* src = a.w + (8 - t) * K * C + c;
+          for (int64_t k = 0; k < K; ++k) gt[t * Ks + k] = src[k * C];
+        } else {
+          std::memcpy(gt + t * Ks, a.w + (t * C + c) * K, sizeof(float) * K);
+        }
+      }
+      for (int64_t k = 0; k < Ks; k += VL) {
+        vd g[3][3], t[4][3];
         for (int i = 0; i < 3; ++i)
           for (int j = 0; j < 3; ++j)
-            g[i][j] = a.flipped ? a.w[((2 - i) * 3 + (2 - j)) * K * C + k * C + c]
-                                : a.w[(i * 3 + j) * C * K + c * K + k];
+            g[i][j] = __builtin_convertvector(ld(gt + (i * 3 + j) * Ks + k), vd);
         for (int j = 0; j < 3; ++j) {
           t[0][j] = g[0][j];
           t[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
@@ -74,52 +88,63 @@ void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
           t[3][j] = g[2][j];
         }
         float* u = U + ((k / NR) * q.Cs + c) * NR + k % NR;
-        const int64_t es = q.Kp * q.Cs * NR;  // stride between the 16 elements
         for (int i = 0; i < 4; ++i) {
-          u[(i * 4 + 0) * es] = static_cast<float>(t[i][0]);
-          u[(i * 4 + 1) * es] = static_cast<float>(0.5 * (t[i][0] + t[i][1] + t[i][2]));
-          u[(i * 4 + 2) * es] = static_cast<float>(0.5 * (t[i][0] - t[i][1] + t[i][2]));
-          u[(i * 4 + 3) * es] = static_cast<float>(t[i][2]);
+          st(u + (i * 4 + 0) * es, __builtin_convertvector(t[i][0], vf));
+          st(u + (i * 4 + 1) * es,
+             __builtin_convertvector(0.5 * (t[i][0] + t[i][1] + t[i][2]), vf));
+          st(u + (i * 4 + 2) * es,
+             __builtin_convertvector(0.5 * (t[i][0] - t[i][1] + t[i][2]), vf));
+          st(u + (i * 4 + 3) * es, __builtin_convertvector(t[i][2], vf));
         }
       }
+    }
   });
 }
 
-// V (16, T, Cs) rows [0, nt) <- B^T d B of tiles t0 .. t0 + nt, d the tile's 4x4 input patch
-// (zeros outside the image; masked by mask > 0 when given). d: a (16, Cs) scratch whose
-// channel tail [C, Cs) is zero. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+// V (16, T, Cs) (matrices Vs floats apart) rows [0, nt) <- B^T d B of tiles t0 .. t0 + nt,
+// d the tile's 4x4 input patch
+// (zeros outside the image; masked by mask > 0 when given). A patch pixel is read in place
+// when C is whole vectors (and no mask), else copied into d (16, Cs), whose channel tail
+// [C, Cs) stays zero; zrow (Cs zeros) stands for the pixels outside the image.
+// B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
 void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, float* d,
-                     float* V) {
+                     const float* zrow, float* V) {
   const int64_t C = q.C, Cs = q.Cs, per = q.th * q.tw;
+  const bool in_place = C == Cs && !a.mask;
   for (int64_t r = 0; r < nt; ++r) {
     const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
     const int64_t ih0 = 2 * ta - a.pt, iw0 = 2 * tb - a.pl;
+    const float* p[16];
     for (int i = 0; i < 4; ++i) {
       const int64_t ih = ih0 + i;
       for (int j = 0; j < 4; ++j) {
         const int64_t iw = iw0 + j;
-        float* dst = d + (i * 4 + j) * Cs;
         if (ih < 0 || ih >= a.H || iw < 0 || iw >= a.W) {
-          std::memset(dst, 0, sizeof(float) * C);
+          p[i * 4 + j] = zrow;
           continue;
         }
-        const int64_t off = ((n * a.H + ih) * a.W + iw) * C;
+        const float* src = a.x + ((n * a.H + ih) * a.W + iw) * C;
+        if (in_place) {
+          p[i * 4 + j] = src;
+          continue;
+        }
+        float* dst = d + (i * 4 + j) * Cs;
         if (a.mask) {
-          const float* src = a.x + off;
-          const float* m = a.mask + off;
+          const float* m = a.mask + (src - a.x);
           for (int64_t c = 0; c < C; ++c) {
             const float v = src[c];
             dst[c] = m[c] > 0.0f ? v : 0.0f;
           }
         } else {
-          std::memcpy(dst, a.x + off, sizeof(float) * C);
+          std::memcpy(dst, src, sizeof(float) * C);
         }
+        p[i * 4 + j] = dst;
       }
     }
     for (int64_t c = 0; c < Cs; c += VL) {
       vf x[4][4], u[4][4];
       for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) x[i][j] = ld(d + (i * 4 + j) * Cs + c);
+        for (int j = 0; j < 4; ++j) x[i][j] = ld(p[i * 4 + j] + c);
       for (int j = 0; j < 4; ++j) {  // B^T x
         const vf x0 = x[0][j], x1 = x[1][j], x2 = x[2][j], x3 = x[3][j];
         x[0][j] = x0 - x2;
@@ -133,7 +158,7 @@ void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, fl
         u[i][2] = x[i][2] - x[i][1];
         u[i][3] = x[i][1] - x[i][3];
       }
-      for (int e = 0; e < 16; ++e) st(V + (e * q.T + r) * Cs + c, u[e / 4][e % 4]);
+      for (int e = 0; e < 16; ++e) st(V + e * q.Vs + r * Cs + c, u[e / 4][e % 4]);
     }
   }
 }
@@ -143,8 +168,8 @@ void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, fl
 void gemm16(const Geo& q, int64_t rows, const float* V, const float* U, float* M) {
   const int64_t Cs = q.Cs, Ks = q.Ks;
   for (int e = 0; e < 16; ++e) {
-    const float* Ve = V + e * q.T * Cs;
-    float* Me = M + e * q.T * Ks;
+    const float* Ve = V + e * q.Vs;
+    float* Me = M + e * q.Ms;
     for (int64_t j = 0; j < q.Kp; ++j) {
       const float* Uj = U + (e * q.Kp + j) * Cs * NR;
       for (int64_t r0 = 0; r0 < rows; r0 += MR) {
@@ -185,7 +210,7 @@ void output_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, c
     float* y0 = a.y + ((n * a.OH + oh0) * a.OW + ow0) * K;
     for (int64_t k = 0; k < K; k += VL) {
       vf m[4][4], s[2][4], o[2][2];
-      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = ld(M + (e * q.T + r) * Ks + k);
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = ld(M + e * q.Ms + r * Ks + k);
       for (int j = 0; j < 4; ++j) {
         s[0][j] = m[0][j] + m[1][j] + m[2][j];
         s[1][j] = m[1][j] - m[2][j] - m[3][j];
@@ -230,22 +255,26 @@ void winograd_f32(const WinoArgs& a) {
   const int nthr = max_threads();
   while (T > MR && (NT + T - 1) / T < 2 * nthr) T -= MR;
   q.T = T;
+  // one cache line more than the matrices, so that the 16 e's rows map to 16 different L1
+  // sets (T * Cs floats are often a multiple of 4 KiB: 16 streams in one set)
+  q.Vs = T * q.Cs + 16;
+  q.Ms = T * q.Ks + 16;
   float* U = scratch<0>(static_cast<size_t>(16 * q.Kp * q.Cs * NR));
   filter_transform(a, q, U);
   float* biasp = scratch<1>(static_cast<size_t>(q.Ks));
   for (int64_t k = 0; k < q.Ks; ++k) biasp[k] = a.bias && k < a.K ? a.bias[k] : 0.0f;
   const int64_t blocks = (NT + T - 1) / T;
   parallel_for(blocks, T * 16 * q.Cs * q.Ks * 2, [&](int64_t b0, int64_t b1) {
-    float* d = scratch<2>(static_cast<size_t>(16 * q.Cs));
-    float* V = scratch<3>(static_cast<size_t>(16 * T * q.Cs));
-    float* M = scratch<4>(static_cast<size_t>(16 * T * q.Ks));
-    std::memset(d, 0, sizeof(float) * 16 * q.Cs);
+    float* d = scratch<2>(static_cast<size_t>(17 * q.Cs));  // 16 patch pixels + zrow
+    float* V = scratch<3>(static_cast<size_t>(16 * q.Vs));
+    float* M = scratch<4>(static_cast<size_t>(16 * q.Ms));
+    std::memset(d, 0, sizeof(float) * 17 * q.Cs);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
       const int64_t rows = (nt + MR - 1) / MR * MR;
-      input_transform(a, q, t0, nt, d, V);
+      input_transform(a, q, t0, nt, d, d + 16 * q.Cs, V);
       for (int e = 0; e < 16; ++e)  // the last block's rows past nt: zeros, not stale values
-        std::memset(V + (e * T + nt) * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
+        std::memset(V + e * q.Vs + nt * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
       gemm16(q, rows, V, U, M);
       output_transform(a, q, t0, nt, M, biasp);
     }
