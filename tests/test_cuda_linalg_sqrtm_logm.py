@@ -245,3 +245,31 @@ def test_empty_inputs_read_nothing(d2h):
                 box = []
                 assert d2h(lambda: box.append(f()))[0] == 0
                 assert tuple(box[0].shape) == shape
+
+
+def test_every_size_up_to_12(where, rng):
+    for n in range(1, 13):
+        a = shifted(rng, (2, n, n), np.float64)
+        c = shifted(rng, (2, n, n), np.complex128)
+        np.testing.assert_allclose(_run(where, L.sqrtm, a), ref_sqrtm(a), **TOL[np.float64])
+        np.testing.assert_allclose(_run(where, L.sqrtm, c), ref_sqrtm(c), **TOL[np.complex128])
+        np.testing.assert_allclose(_run(where, L.logm, c), ref_logm(c), **TOL[np.complex128])
+
+
+def test_hard_cases_stay_on_the_device(d2h, rng):
+    # ill-conditioned, nonnormal, near-singular and near-the-cut matrices: the device
+    # iteration takes them (the one flag read, no host fallback, which would copy the input)
+    n = 6
+    q = _q(rng, n)
+    v = rng.standard_normal((n, n))
+    vi = np.linalg.inv(v)
+    real = np.stack([(q * np.logspace(0, 12, n)) @ q.T,
+                     v @ np.diag(np.logspace(0, 6, n)) @ vi,
+                     v @ np.diag([1e-9, 0.5, 1.0, 2.0, 3.0, 4.0]) @ vi])
+    cut = v @ np.diag(np.exp(1j * np.array([3.0, -3.0, 3.1, 0.5, -1.0, 2.9]))) @ vi
+    wide = v @ np.diag([1e-3, 1.0, 1e2, 1e5, 3.0, 7.0]) @ vi
+    with nabi.device("/GPU:0"):
+        A = nabi.constant(real)
+        C = nabi.constant(np.stack([cut, wide]).astype(np.complex128))
+        for f in (lambda: L.sqrtm(A), lambda: L.sqrtm(C), lambda: L.logm(C)):
+            assert d2h(f)[0] == 1
