@@ -1,8 +1,8 @@
 // Pointwise activations, forward and backward. One plain loop per kind (the switch is
 // outside the loop), so the cheap kinds auto-vectorise at -O3; transcendental kinds call
 // std::exp / std::tanh / std::erf / std::log1p (no -ffast-math), except in float32 on AVX2 /
-// AVX-512 CPUs, where activations_simd.h's polynomial kernels (<= 2-3 ulp) run the
-// exp / sigmoid / tanh family (rnn::simd_level(): NABI_GEMM_ISA=portable keeps these loops).
+// AVX-512 CPUs, where activations_simd.h's polynomial kernels (<= 2 ulp; gelu 0.5) run the
+// exp / sigmoid / tanh / gelu family (rnn::simd_level(): NABI_GEMM_ISA=portable keeps these loops).
 // Tested by tests/test_activation_simd.py (ulp bounds vs float64 NumPy, every ISA).
 #include "cpu/activations.h"
 
@@ -163,9 +163,11 @@ void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
     case Act::Swish:
       for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid(x[i]);
       break;
-    case Act::Gelu:
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
+    case Act::Gelu:  // x Phi(x), Phi = erfc(-x / sqrt 2) / 2 in double: no 1 + erf cancellation
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = double(x[i]);
+        y[i] = T(0.5 * v * std::erfc(-v * kInvSqrt2));
+      }
       break;
     case Act::GeluTanh: {  // 0.5 v (1 + tanh(u)) = v sigmoid(2u): no cancellation for v < 0
       const T c = T(kSqrt2OverPi), c3 = T(kGeluC);
@@ -257,10 +259,10 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
       break;
     case Act::Gelu:
       for (int64_t i = 0; i < n; ++i) {
-        T v = x[i];
-        T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-        T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        dx[i] = g[i] * (cdf + v * pdf);
+        const double v = double(x[i]);
+        const double cdf = 0.5 * std::erfc(-v * kInvSqrt2);
+        const double pdf = kInvSqrt2Pi * std::exp(-0.5 * v * v);
+        dx[i] = T(double(g[i]) * (cdf + v * pdf));
       }
       break;
     case Act::GeluTanh: {

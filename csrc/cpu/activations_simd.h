@@ -2,12 +2,12 @@
 // activations_avx2.cpp and activations_avx512.cpp; activations.cpp picks one at run time
 // (rnn::simd_level(), which follows NABI_GEMM_ISA / gemm_set_isa) and falls back to its
 // scalar loops for the kinds listed as not handled and on other CPUs.
-//   forward:  sigmoid, tanh, exponential, swish, gelu_tanh, elu, selu, softplus
-//   backward: the x-based ones of those (elu, selu, swish, gelu_tanh) and softplus
+//   forward:  sigmoid, tanh, exponential, swish, gelu_tanh, gelu, elu, selu, softplus
+//   backward: the x-based ones of those (elu, selu, swish, gelu_tanh, gelu) and softplus
 // (the y-based backward kinds are plain loops that GCC vectorises already).
 // Identities used: gelu_tanh(v) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3) (no
-// cancellation in 1 + tanh(u) for negative v); expm1(x) = 2t / (1 - t), t = tanh(x / 2)
-// (accurate near 0, where exp(x) - 1 cancels; used for -1.25 <= x <= 0).
+// cancellation in 1 + tanh(u) for negative v); selu's scale * alpha as a sum of two floats
+// (hi + lo) in the x < 0 branch, so the float64 product is not rounded: hi m + lo m.
 // Each returns false (and writes nothing) for a kind it does not handle.
 #pragma once
 #include <cstdint>
@@ -32,27 +32,65 @@ namespace nabi::cpu::simd {
 
 inline constexpr float kSeluAlphaF = 1.6732632423543772848170429916717f;
 inline constexpr float kSeluScaleF = 1.0507009873554804934193349852946f;
-inline constexpr float kSeluScaleAlphaF = float(1.0507009873554804934 * 1.6732632423543772848);
+inline constexpr double kSeluScaleAlphaD = 1.0507009873554804934 * 1.6732632423543772848;
+inline constexpr float kSeluScaleAlphaF = float(kSeluScaleAlphaD);
+inline constexpr float kSeluScaleAlphaLoF = float(kSeluScaleAlphaD - double(kSeluScaleAlphaF));
 inline constexpr float kTwoSqrt2OverPiF = 1.5957691216057307117597842397375f;  // 2 sqrt(2/pi)
 inline constexpr float kGeluCF = 0.044715f;
-
-// expm1(x) for x <= 0 (see the file comment); other lanes are discarded by the caller.
-// Below -1.25, where t would leave tanh's polynomial range, exp(x) - 1 (exp(x) < 0.29: no
-// cancellation).
-template <class V>
-inline typename V::R expm1_neg(typename V::R x) {
-  using R = typename V::R;
-  const R one = V::set1(1.0f);
-  const R t = tanh<V>(V::mul(x, V::set1(0.5f)));
-  const R near0 = V::div(V::add(t, t), V::sub(one, t));
-  return V::sel_lt(x, V::set1(-1.25f), V::sub(exp<V>(x), one), near0);
-}
 
 // 2u of gelu_tanh: 2 sqrt(2/pi) v (1 + 0.044715 v^2).
 template <class V>
 inline typename V::R gelu_2u(typename V::R v) {
   return V::mul(V::mul(V::set1(kTwoSqrt2OverPiF), v),
                 V::fma(V::set1(kGeluCF), V::mul(v, v), V::set1(1.0f)));
+}
+
+// gelu (erf form) in float64 lanes. Phi(x) = 0.5 erfc(-x / sqrt 2) is 1 - q for x >= 0 and q
+// for x < 0, q = 0.5 erfc(|x| / sqrt 2) = exp(-x^2 / 2) R(|x|) with R a rational 5/6 fit of
+// 0.5 erfcx(a / sqrt 2) on [0, 16] (relative error 1.1e-10, positive coefficients: no
+// cancellation); x^2 / 2 is exact in float64. So the negative tail keeps its relative accuracy
+// (no 1 + erf(x) to cancel) and the result is rounded to float32 once. x in [-16, 16].
+// c[0] + c[1] a + ... + c[N-1] a^(N-1) by Horner's rule.
+template <class D, int N>
+inline typename D::R horner(typename D::R a, const double (&c)[N]) {
+  typename D::R p = D::set1(c[N - 1]);
+  for (int i = N - 2; i >= 0; --i) p = D::fma(p, a, D::set1(c[i]));
+  return p;
+}
+
+template <class D>
+inline void gelu_q_parts(typename D::R x, typename D::R* e, typename D::R* r) {
+  static constexpr double kP[] = {0.4999999999481541,   0.5104508548975544,
+                                  0.25317530371127195,  0.07241533946314363,
+                                  0.011893893626439816, 0.0009158050793272213};
+  static constexpr double kQ[] = {1.0,
+                                  1.8187862607865537,
+                                  1.4575322333702463,
+                                  0.6643406497205122,
+                                  0.18381877068405222,
+                                  0.02981341443166448,
+                                  0.002295585114514816};
+  const typename D::R a = D::abs(x);
+  *r = D::div(horner<D>(a, kP), horner<D>(a, kQ));
+  *e = exp_f64<D>(D::mul(D::mul(x, x), D::set1(-0.5)));
+}
+
+template <class D>
+inline typename D::R gelu_f64(typename D::R x) {  // x Phi(x)
+  typename D::R e, r;
+  gelu_q_parts<D>(x, &e, &r);
+  const typename D::R q = D::mul(e, r);
+  return D::mul(x, D::sel_lt(x, D::set1(0.0), q, D::sub(D::set1(1.0), q)));
+}
+
+template <class D>
+inline typename D::R gelu_grad_f64(typename D::R x) {  // Phi(x) + x phi(x)
+  using R = typename D::R;
+  R e, r;
+  gelu_q_parts<D>(x, &e, &r);
+  const R xp = D::mul(x, D::set1(0.39894228040143267794));  // x / sqrt(2 pi): x phi = e xp
+  return D::sel_lt(x, D::set1(0.0), D::mul(e, D::add(r, xp)),
+                   D::fma(e, D::sub(xp, r), D::set1(1.0)));
 }
 
 template <class V>
@@ -74,6 +112,17 @@ bool act_forward(Act k, const float* x, float* y, int64_t n, float alpha) {
     case Act::GeluTanh:
       map1<V>(x, y, n, [](R v) { return V::mul(v, sigmoid<V>(gelu_2u<V>(v))); });
       return true;
+    case Act::Gelu: {  // |x| > 16: x (x > 0), x * 0 (x < 0: -0, NaN at -inf, as the loop)
+      using D = typename V::D;
+      const R lim = V::set1(16.0f), nlim = V::set1(-16.0f), zero = V::set1(0.0f);
+      map1<V>(x, y, n, [&](R v) {
+        typename D::R lo, hi;
+        V::widen(V::min(lim, V::max(nlim, v)), &lo, &hi);  // min / max keep a NaN
+        const R r = V::narrow(gelu_f64<D>(lo), gelu_f64<D>(hi));
+        return V::sel_gt(v, lim, v, V::sel_lt(v, nlim, V::mul(v, zero), r));
+      });
+      return true;
+    }
     case Act::Softplus: {  // max(x, 0) + log1p(exp(-|x|)); max(0, x) keeps a NaN
       const R zero = V::set1(0.0f);
       map1<V>(x, y, n, [&](R v) {
@@ -88,9 +137,10 @@ bool act_forward(Act k, const float* x, float* y, int64_t n, float alpha) {
     }
     case Act::Selu: {
       const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleAlphaF);
-      const R zero = V::set1(0.0f);
-      map1<V>(x, y, n, [&](R v) {
-        return V::sel_gt(v, zero, V::mul(s, v), V::mul(sa, expm1_neg<V>(v)));
+      const R sa_lo = V::set1(kSeluScaleAlphaLoF), zero = V::set1(0.0f);
+      map1<V>(x, y, n, [&](R v) {  // expm1 in [-1, 0]: the split product stays finite
+        const R m = expm1_neg<V>(v);
+        return V::sel_gt(v, zero, V::mul(s, v), V::fma(sa, m, V::mul(sa_lo, m)));
       });
       return true;
     }
@@ -115,6 +165,17 @@ bool act_backward(Act k, const float* g, const float* x, float* dx, int64_t n, f
       const R s = V::set1(kSeluScaleF), sa = V::set1(kSeluScaleAlphaF);
       map2<V>(g, x, dx, n, [&](R gv, R v) {
         return V::sel_ge(v, zero, V::mul(gv, s), V::mul(V::mul(gv, sa), exp<V>(v)));
+      });
+      return true;
+    }
+    case Act::Gelu: {  // g (Phi(x) + x phi(x)) in float64, rounded once
+      using D = typename V::D;
+      const R lim = V::set1(16.0f), nlim = V::set1(-16.0f);
+      map2<V>(g, x, dx, n, [&](R gv, R v) {
+        typename D::R lo, hi, glo, ghi;
+        V::widen(V::min(lim, V::max(nlim, v)), &lo, &hi);
+        V::widen(gv, &glo, &ghi);
+        return V::narrow(D::mul(glo, gelu_grad_f64<D>(lo)), D::mul(ghi, gelu_grad_f64<D>(hi)));
       });
       return true;
     }
