@@ -1,9 +1,9 @@
 // Special functions, elementwise: lgamma, digamma, trigamma (digamma's derivative), erf,
 // erfc, erfinv, ndtri, the Bessel functions I0 I0e I1 I1e K0 K0e K1 K1e J0 J1 Y0 Y1, Dawson's
 // integral, Ei, the Fresnel integrals C and S and Spence's function (TF's tf.math /
-// tf.math.special). One kernel family: special_kernel<T> (T = float or double), a
-// grid-stride loop over n contiguous elements, 256 threads a block, grid from grid_for; the op
-// is a runtime switch uniform across the grid (one predictable branch per element).
+// tf.math.special). One kernel family: special_kernel<T, op> (T = float or double, one
+// instance per op so each gets only the registers it needs), a grid-stride loop over n
+// contiguous elements, 256 threads a block, grid from grid_for.
 //   x: (n,) contiguous, dtype T     y: (n,) contiguous, dtype T (a fresh buffer)
 //
 // Algorithms (T's own precision unless said otherwise):
@@ -427,13 +427,32 @@ __device__ __forceinline__ T eval(Op op, T x) {
   return x;  // unreachable: the binding checks the name
 }
 
-template <typename T>
+// One instance per op: with the op a runtime switch, ptxas sized every op's registers by the
+// heaviest (float, sm_90: 255 registers and 744 bytes of spills, so erf ran at 1/8 occupancy).
+template <typename T, Op kOp>
 __global__ void __launch_bounds__(kThreads)
-    special_kernel(Op op, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+    special_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step)
-    y[i] = eval<T>(op, x[i]);
+    y[i] = eval<T>(kOp, x[i]);
+}
+
+template <typename T, Op kOp>
+void launch_special(const T* x, T* y, int64_t n) {
+  special_kernel<T, kOp><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(x, y, n);
+}
+
+template <typename T>
+void launch_special(Op op, const void* x, void* y, int64_t n) {
+  switch (op) {
+#define NABI_SPECIAL_LAUNCH(id, name)                                                    \
+  case Op::id:                                                                           \
+    launch_special<T, Op::id>(static_cast<const T*>(x), static_cast<T*>(y), n);          \
+    break;
+    NABI_SPECIAL_OPS(NABI_SPECIAL_LAUNCH)
+#undef NABI_SPECIAL_LAUNCH
+  }
 }
 
 }  // namespace
@@ -441,12 +460,10 @@ __global__ void __launch_bounds__(kThreads)
 void special(Op op, DType dtype, const void* x, void* y, int64_t n) {
   if (n <= 0) return;
   if (dtype == DType::Float32) {
-    special_kernel<float><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-        op, static_cast<const float*>(x), static_cast<float*>(y), n);
+    launch_special<float>(op, x, y, n);
     NABI_CUDA_CHECK_LAUNCH("special_kernel<float>");
   } else if (dtype == DType::Float64) {
-    special_kernel<double><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-        op, static_cast<const double*>(x), static_cast<double*>(y), n);
+    launch_special<double>(op, x, y, n);
     NABI_CUDA_CHECK_LAUNCH("special_kernel<double>");
   } else {
     throw std::invalid_argument("[special] x must be float32 or float64");
