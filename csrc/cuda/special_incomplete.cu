@@ -2,11 +2,11 @@
 // csrc/cuda/special_incomplete.h): tf.math.igamma / igammac and their a- and x-derivatives,
 // betainc and its x-derivative, the Hurwitz zeta and polygamma.
 //
-// Blocking: one kernel, incomplete_kernel<T> (T = float or double), a grid-stride loop over n
-// contiguous elements, 256 threads a block, grid from grid_for; one thread computes one
-// element start to finish (the loops below run per thread, so their trip counts differ between
-// the lanes of a warp: the warp runs as long as its slowest element). The op is a runtime
-// switch uniform across the grid. The arguments have one shape (the caller broadcasts them on
+// Blocking: one kernel, incomplete_kernel<T, op> (T = float or double; one instance per op, so
+// each gets only the registers it needs), a grid-stride loop over n contiguous elements, 256
+// threads a block, grid from grid_for; one thread computes one element start to finish (the
+// loops below run per thread, so their trip counts differ between the lanes of a warp: the
+// warp runs as long as its slowest element). The arguments have one shape (the caller broadcasts them on
 // the device first).
 //
 // Arithmetic: float64 for both dtypes (a float32 result is the float64 value rounded once),
@@ -222,7 +222,7 @@ __device__ double polygamma(double n, double x) {
   return sign * exp(lgamma(n + 1.0)) * zeta(n + 1.0, x);
 }
 
-__device__ double eval(Op op, double u, double v, double w) {
+__device__ __forceinline__ double eval(Op op, double u, double v, double w) {
   switch (op) {
     case Op::Igamma: return igamma_parts(u, v, false).p;
     case Op::Igammac: return igamma_parts(u, v, false).q;
@@ -238,16 +238,36 @@ __device__ double eval(Op op, double u, double v, double w) {
   return CUDART_NAN;  // unreachable: the binding checks the name
 }
 
-template <typename T>
+// One instance per op: with the op a runtime switch, ptxas sized every op by the heaviest
+// (64 registers and 44-68 bytes of spills for all of them).
+template <typename T, Op kOp>
 __global__ void __launch_bounds__(kThreads)
-    incomplete_kernel(Op op, const T* __restrict__ u, const T* __restrict__ v,
+    incomplete_kernel(const T* __restrict__ u, const T* __restrict__ v,
                       const T* __restrict__ w,  // [n] or nullptr (arity 2)
                       T* __restrict__ y, int64_t n) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += step) {
     const double wi = w ? static_cast<double>(w[i]) : 0.0;
-    y[i] = static_cast<T>(eval(op, static_cast<double>(u[i]), static_cast<double>(v[i]), wi));
+    y[i] = static_cast<T>(eval(kOp, static_cast<double>(u[i]), static_cast<double>(v[i]), wi));
+  }
+}
+
+template <typename T, Op kOp>
+void launch_incomplete(const T* u, const T* v, const T* w, T* y, int64_t n) {
+  incomplete_kernel<T, kOp><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(u, v, w, y, n);
+}
+
+template <typename T>
+void launch_incomplete(Op op, const void* u, const void* v, const void* w, void* y, int64_t n) {
+  switch (op) {
+#define NABI_INCOMPLETE_LAUNCH(id, name, arity)                                            \
+  case Op::id:                                                                             \
+    launch_incomplete<T, Op::id>(static_cast<const T*>(u), static_cast<const T*>(v),       \
+                                 static_cast<const T*>(w), static_cast<T*>(y), n);         \
+    break;
+    NABI_INCOMPLETE_OPS(NABI_INCOMPLETE_LAUNCH)
+#undef NABI_INCOMPLETE_LAUNCH
   }
 }
 
@@ -257,14 +277,10 @@ void incomplete(Op op, DType dtype, const void* u, const void* v, const void* w,
                 int64_t n) {
   if (n <= 0) return;
   if (dtype == DType::Float32) {
-    incomplete_kernel<float><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-        op, static_cast<const float*>(u), static_cast<const float*>(v),
-        static_cast<const float*>(w), static_cast<float*>(y), n);
+    launch_incomplete<float>(op, u, v, w, y, n);
     NABI_CUDA_CHECK_LAUNCH("incomplete_kernel<float>");
   } else if (dtype == DType::Float64) {
-    incomplete_kernel<double><<<grid_for(n, kThreads), kThreads, 0, stream()>>>(
-        op, static_cast<const double*>(u), static_cast<const double*>(v),
-        static_cast<const double*>(w), static_cast<double*>(y), n);
+    launch_incomplete<double>(op, u, v, w, y, n);
     NABI_CUDA_CHECK_LAUNCH("incomplete_kernel<double>");
   } else {
     throw std::invalid_argument("[special_incomplete] arguments must be float32 or float64");
