@@ -215,7 +215,9 @@ __device__ __forceinline__ double sub(double a, double b) { return a - b; }
 // buffers refilled by one call each, used last value first (TF's NORMAL / UNIFORM macros).
 struct Substream {
   uint64_t lo, hi, key, base, calls;
-  double nbuf[2], ubuf[2];
+  // The buffers as scalars, not double[2] indexed by the count: that array lived in local
+  // memory (the samplers' 80-160 byte stack frames).
+  double nbuf0, nbuf1, ubuf0, ubuf1;
   int nrem, urem;
 
   __device__ Words4 next() {
@@ -231,20 +233,20 @@ struct Substream {
       const double r = sqrt(-2.0 * log(u1));
       double sn, cs;
       sincos(v1, &sn, &cs);
-      nbuf[0] = sn * r;
-      nbuf[1] = cs * r;
+      nbuf0 = sn * r;
+      nbuf1 = cs * r;
       nrem = 2;
     }
-    return nbuf[--nrem];
+    return --nrem ? nbuf1 : nbuf0;
   }
   __device__ double uniform() {
     if (urem == 0) {
       const Words4 q = next();
-      ubuf[0] = u64_to_double(q.w[0], q.w[1]);
-      ubuf[1] = u64_to_double(q.w[2], q.w[3]);
+      ubuf0 = u64_to_double(q.w[0], q.w[1]);
+      ubuf1 = u64_to_double(q.w[2], q.w[3]);
       urem = 2;
     }
-    return ubuf[--urem];
+    return --urem ? ubuf1 : ubuf0;
   }
 };
 
@@ -264,7 +266,7 @@ struct PhiloxStart {
       h = static_cast<uint64_t>(state[1]);
       k = static_cast<uint64_t>(state[2]);
     }
-    return Substream{l, h, k, static_cast<uint64_t>(i) * kReservedPerOutput, 0, {0, 0}, {0, 0},
+    return Substream{l, h, k, static_cast<uint64_t>(i) * kReservedPerOutput, 0, 0, 0, 0, 0,
                      0, 0};
   }
 };
@@ -364,15 +366,17 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // ---- binomial_sample ------------------------------------------------------------------------
-// lgamma(k + 1) minus Stirling's formula: the table below 10, the series above
+// lgamma(k + 1) minus Stirling's formula: the table below 10, the series above. The table is
+// in constant memory: as a local array indexed by k it was built on the stack at every call.
+__constant__ double kStirlingTail[10] = {
+    0.0810614667953272,  0.0413406959554092, 0.0276779256849983,  0.02079067210376509,
+    0.0166446911898211,  0.0138761288230707, 0.0118967099458917,  0.0104112652619720,
+    0.00925546218271273, 0.00833056343336287};
+
 __device__ __forceinline__ double stirling_tail(double k) {
-  const double tail[10] = {0.0810614667953272,  0.0413406959554092, 0.0276779256849983,
-                           0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
-                           0.0118967099458917,  0.0104112652619720, 0.00925546218271273,
-                           0.00833056343336287};
   if (k <= 9) {
     const int i = static_cast<int>(k);
-    return tail[i < 0 ? 0 : i];
+    return kStirlingTail[i < 0 ? 0 : i];
   }
   const double kp1sq = (k + 1) * (k + 1);
   return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1);
