@@ -6,10 +6,13 @@ results with no host copy (`tf.abs(tf.signal.stft(x))` stays on the GPU); host i
 computed with NumPy, and a real result made from a host complex tensor (abs, real, imag,
 angle, cast) is placed on the current device.
 
-No gradient is defined through complex values. Rather than a silently wrong or missing
-gradient, each such op records a node whose backward raises NotImplementedError naming the
-op, so a tape that needs that gradient says why it cannot have it; outside a tape (audio
-preprocessing) nothing is recorded.
+Gradients through complex values follow TF (for a real loss L, the gradient with respect to
+a complex z is dL/dRe z + i dL/dIm z) for tf.complex, real, imag, conj, abs here and add,
+subtract, multiply, divide, negative, exp, log, matmul, reduce_sum / reduce_mean in math_ops
+(first order only). The other ops on complex values record a node whose backward raises
+NotImplementedError naming the op, so a tape that needs that gradient says why it cannot have
+it rather than giving a silently wrong or missing one; outside a tape (audio preprocessing)
+nothing is recorded.
 """
 import numpy as np
 
@@ -44,6 +47,22 @@ def is_complex(x):
     return x._data.dtype.kind == "c"
 
 
+def _part(g, part):
+    """The real or imaginary part of a complex array g where it lives, contiguous."""
+    if type(g) is DeviceArray:
+        return DeviceArray(backend().complex_unary(part, g.buf))
+    return np.ascontiguousarray(g.real if part == "real" else g.imag)
+
+
+def _make(re, im):
+    """re + i im from two real arrays of one dtype and shape, where they live."""
+    if type(re) is DeviceArray:
+        return DeviceArray(backend().complex_binary("make", re.buf, im.buf))
+    out = np.empty(re.shape, _COMPLEX_OF[re.dtype])
+    out.real, out.imag = re, im
+    return out
+
+
 def complex(real, imag, name=None):  # noqa: A001  (TF's name)
     """tf.complex: real + 1j * imag, from two float32 (-> complex64) or float64 (->
     complex128) tensors of the same dtype; shapes broadcast."""
@@ -73,19 +92,29 @@ def complex(real, imag, name=None):  # noqa: A001  (TF's name)
         out.real = ra
         out.imag = ia
         out = _wrap(out)
-    record_no_gradient("complex", (r, i), out)
+    if _tapes:
+        from ._common import unbroadcast
+        rs, is_ = ra.shape, ia.shape
+
+        def backward(g, needs):  # d/dre = Re g, d/dim = Im g
+            return (unbroadcast(_part(g, "real"), rs) if needs[0] else None,
+                    unbroadcast(_part(g, "imag"), is_) if needs[1] else None)
+        record((r, i), out, backward, None, "complex")
     return out
 
 
-def _real_result(op, x, fn):
+def _real_result(op, x, fn, grad=None):
     """fn(x) for a complex x: the GPU kernel `op` for a GPU x, else fn(host array) placed on the
-    current device; records no gradient."""
+    current device; grad(g, a, out) -> the complex gradient, else none (the tape refuses)."""
     a = x._data
     if type(a) is DeviceArray:
         out = _wrap(DeviceArray(backend().complex_unary(op, a.buf)))
     else:
         out = _wrap(place(np.ascontiguousarray(fn(a))))
-    record_no_gradient(op, (x,), out)
+    if grad is None:
+        record_no_gradient(op, (x,), out)
+    elif _tapes:
+        record((x,), out, lambda g, needs: (grad(g, a, out._data),), None, op)
     return out
 
 
@@ -94,7 +123,7 @@ def real(input, name=None):  # noqa: A002
     x = t_(input)
     if not is_complex(x):
         return x
-    return _real_result("real", x, np.real)
+    return _real_result("real", x, np.real, lambda g, a, o: g.astype(a.dtype))  # g + 0i
 
 
 def imag(input, name=None):  # noqa: A002
@@ -103,7 +132,8 @@ def imag(input, name=None):  # noqa: A002
     if not is_complex(x):
         from .array_ops import zeros_like
         return zeros_like(x)
-    return _real_result("imag", x, np.imag)
+    return _real_result("imag", x, np.imag,
+                        lambda g, a, o: _make(g * 0, g))  # 0 + i g
 
 
 def conj(x, name=None):
@@ -114,7 +144,8 @@ def conj(x, name=None):
     a = x._data
     out = _wrap(DeviceArray(backend().complex_unary("conj", a.buf)) if type(a) is DeviceArray
                 else np.conj(a))
-    record_no_gradient("conj", (x,), out)
+    if _tapes:
+        record((x,), out, lambda g, needs: (np.conj(g),), None, "conj")
     return out
 
 
@@ -133,8 +164,9 @@ def angle(input, name=None):  # noqa: A002
 
 
 def abs_complex(x):
-    """|x| of a complex tensor, in its real dtype (tf.abs dispatches here)."""
-    return _real_result("abs", x, np.abs)
+    """|x| of a complex tensor, in its real dtype (tf.abs dispatches here). Gradient: g z / |z|,
+    0 at z = 0 (TF's), as g times NumPy's complex sign."""
+    return _real_result("abs", x, np.abs, lambda g, a, o: g.astype(a.dtype) * np.sign(a))
 
 
 def cast_complex(x, dt):

@@ -17,6 +17,17 @@ from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, c
 
 # ---------------------------------------------------------------- binary elementwise
 
+# Complex gradients, TF's convention: for a real loss L of a complex z the gradient is
+# dL/dRe z + i dL/dIm z, i.e. conj(f'(z)) * g for a holomorphic f. These ops are holomorphic
+# with real Taylor coefficients (conj(f'(z)) = f'(conj z)), so their real rules applied to the
+# conjugated inputs and output give it (matmul too: g @ conj(b)^T). First order only; the
+# other ops on complex values record a node that refuses (complex_ops.record_no_gradient).
+_COMPLEX_GRAD = frozenset({"add", "subtract", "multiply", "divide", "negative", "exp", "log"})
+
+
+def _conj(a):
+    return np.conj(a) if a.dtype.kind == "c" else a
+
 
 def _binary(op, x, y, fwd, bwd, bwd_t=None):
     """bwd(g, a, b, out, needs) on arrays; bwd_t(g, x, y, out, needs) on Tensors (with nabi
@@ -26,18 +37,22 @@ def _binary(op, x, y, fwd, bwd, bwd_t=None):
     if xa.shape != ya.shape:
         broadcast_shape(op, xa.shape, ya.shape)
     out = _wrap(fwd(xa, ya))
-    if _tapes and out._data.dtype.kind == "c":
+    cx = out._data.dtype.kind == "c"
+    if _tapes and cx and op not in _COMPLEX_GRAD:
         from .complex_ops import record_no_gradient
         record_no_gradient(op, (x, y), out)
-    elif _tapes and is_float(out._data):
+    elif _tapes and (cx or is_float(out._data)):
         xs, ys = xa.shape, ya.shape
 
         def backward(g, needs):
-            gx, gy = bwd(g, xa, ya, out._data, needs)
+            if cx and op in ("multiply", "divide"):  # (add / subtract read no values)
+                gx, gy = bwd(g, _conj(xa), _conj(ya), _conj(out._data), needs)
+            else:
+                gx, gy = bwd(g, xa, ya, out._data, needs)
             return (unbroadcast(gx, xs) if gx is not None else None,
                     unbroadcast(gy, ys) if gy is not None else None)
         backward_t = None
-        if bwd_t is not None:
+        if bwd_t is not None and not cx:
             def backward_t(g, needs):
                 gx, gy = bwd_t(g, x, y, out, needs)
                 return (unbroadcast_t(gx, xs) if gx is not None and needs[0] else None,
@@ -246,15 +261,18 @@ def _unary(op, x, fwd, bwd=None, bwd_t=None):
     a = x._data
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = _wrap(fwd(a))
-    if _tapes and bwd is not None and "c" in (a.dtype.kind, out._data.dtype.kind):
+    cx = "c" in (a.dtype.kind, out._data.dtype.kind)
+    if _tapes and bwd is not None and cx and not (op in _COMPLEX_GRAD and a.dtype.kind == "c"):
         from .complex_ops import record_no_gradient
         record_no_gradient(op, (x,), out)
-    elif _tapes and bwd is not None and is_float(out._data):
+    elif _tapes and bwd is not None and (cx or is_float(out._data)):
         def backward(g, needs):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                if cx:  # conj(f'(z)) g (_COMPLEX_GRAD)
+                    return (bwd(g, _conj(a), _conj(out._data)),)
                 return (bwd(g, a, out._data),)
         backward_t = None
-        if bwd_t is not None:
+        if bwd_t is not None and not cx:
             def backward_t(g, needs):
                 return (bwd_t(g, x, out),)
         record((x,), out, backward, backward_t, op)
@@ -555,7 +573,14 @@ def _reduce(op, x, axis, keepdims, fwd, bwd, bwd_t=None):
     a = x._data
     axes = norm_axis(op, axis, a.ndim)
     out = _wrap(fwd(a, axes, keepdims))
-    if _tapes and bwd is not None and is_float(a):
+    if _tapes and bwd is not None and a.dtype.kind == "c":
+        if op in ("reduce_sum", "reduce_mean"):  # linear: the same rule for complex values
+            record((x,), out, lambda g, needs: (bwd(g, a, out._data, axes, keepdims),),
+                   None, op)
+        else:
+            from .complex_ops import record_no_gradient
+            record_no_gradient(op, (x,), out)
+    elif _tapes and bwd is not None and is_float(a):
         def backward(g, needs):
             return (bwd(g, a, out._data, axes, keepdims),)
         backward_t = None
@@ -980,10 +1005,12 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
         from ..errors import InvalidArgumentError   # a ValueError, and TF's eager error
         raise InvalidArgumentError(f"[matmul] inner dimensions differ: {sa} @ {sb}")
     out = _wrap(_mm(A, B, transpose_a, transpose_b))
-    if _tapes and is_float(A):
+    cx = A.dtype.kind == "c"
+    if _tapes and (cx or is_float(A)):
         ta, tb = transpose_a, transpose_b
 
         def backward(g, needs):
+            A, B = (_conj(a._data), _conj(b._data)) if cx else (a._data, b._data)
             ga = gb = None
             if needs[0]:
                 if not ta:
@@ -1010,7 +1037,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
                     matmul(g, a, transpose_a=True, transpose_b=ta)
                 gb = unbroadcast_t(gb, B.shape)
             return ga, gb
-        record((a, b), out, backward, backward_t, "matmul")
+        record((a, b), out, backward, None if cx else backward_t, "matmul")
     return out
 
 

@@ -1,0 +1,164 @@
+"""Gradients through complex values (TF's convention: for a real loss L and a complex z the
+gradient is dL/dRe z + i dL/dIm z, conj(f'(z)) * g for a holomorphic f): add, subtract,
+multiply, divide (broadcast), negative, conj, real, imag, tf.complex, abs, exp, log, matmul,
+reduce_sum / reduce_mean, on the CPU, the emulated GPU and the GPU or the CUDA host simulator
+(conftest's `where`).
+
+Reference: float64 central differences of the loss, computed in NumPy, along the real and the
+imaginary part of each input element (L = sum(Re(conj(c) f(z))) with a random complex c for a
+complex f, sum(c f(z)) for a real one). Ops without a complex rule still refuse.
+
+PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_complex_gradients.py
+"""
+import numpy as np
+import pytest
+
+import nabi as tf
+from nabi.framework.device import DeviceArray
+
+from conftest import check_reads, reads_on
+
+
+def _cplx(rng, shape, lo=0.5, hi=2.0):
+    """Values away from 0 and from log's cut (moduli in [lo, hi], arguments in +-0.9 pi)."""
+    return 10 ** rng.uniform(np.log10(lo), np.log10(hi), shape) * np.exp(
+        1j * rng.uniform(-0.9 * np.pi, 0.9 * np.pi, shape))
+
+
+def _loss_np(f, zs, c):
+    w = f(*zs)
+    if np.iscomplexobj(w):
+        return float(np.sum((np.conj(c) * w).real))
+    return float(np.sum(c.real * w))
+
+
+def _fd_grad(f, zs, c, h=1e-6):
+    """dL/dRe + i dL/dIm for each complex input (dL/dx for a real one), central differences."""
+    grads = []
+    for k, z in enumerate(zs):
+        g = np.zeros(z.shape, np.complex128 if np.iscomplexobj(z) else np.float64)
+        steps = (1, 1j) if np.iscomplexobj(z) else (1,)
+        for idx in np.ndindex(z.shape):
+            for s in steps:
+                zp, zm = [list(zs) for _ in range(2)]
+                zp[k], zm[k] = z.copy(), z.copy()
+                zp[k][idx] += h * s
+                zm[k][idx] -= h * s
+                d = (_loss_np(f, zp, c) - _loss_np(f, zm, c)) / (2 * h)
+                g[idx] += d * s
+        grads.append(g)
+    return grads
+
+
+def _tape_grad(where, f_tf, zs, c):
+    with tf.device(where):
+        ts = [tf.constant(z) for z in zs]
+        ct = tf.constant(c)
+        with tf.GradientTape() as tape:
+            for t in ts:
+                tape.watch(t)
+            w = f_tf(*ts)
+            if w.dtype.is_complex:
+                loss = tf.reduce_sum(tf.math.real(tf.math.conj(ct) * w))
+            else:
+                loss = tf.reduce_sum(tf.math.real(ct) * w)
+        gs = tape.gradient(loss, ts)
+    for g, z in zip(gs, zs):
+        assert g is not None
+        assert (type(g._data) is DeviceArray) == (where != "/CPU:0")
+        assert g.dtype == tf.as_dtype(z.dtype) and g.shape == z.shape, (g.dtype, g.shape)
+    return [g.numpy() for g in gs]
+
+
+CASES = {
+    "add": (lambda a, b: a + b, lambda a, b: tf.add(a, b), [(3, 4), (4,)]),
+    "subtract": (lambda a, b: a - b, lambda a, b: tf.subtract(a, b), [(3, 4), (3, 1)]),
+    "multiply": (lambda a, b: a * b, lambda a, b: tf.multiply(a, b), [(3, 4), (4,)]),
+    "divide": (lambda a, b: a / b, lambda a, b: tf.divide(a, b), [(3, 4), (4,)]),
+    "negative": (lambda a: -a, lambda a: tf.negative(a), [(2, 3)]),
+    "conj": (np.conj, tf.math.conj, [(2, 3)]),
+    "real": (np.real, tf.math.real, [(2, 3)]),
+    "imag": (np.imag, tf.math.imag, [(2, 3)]),
+    "abs": (np.abs, tf.abs, [(2, 3)]),
+    "exp": (np.exp, tf.exp, [(2, 3)]),
+    "log": (np.log, tf.math.log, [(2, 3)]),
+    "matmul": (lambda a, b: a @ b, tf.matmul, [(3, 4), (4, 2)]),
+    "matmul_adjoint_b": (lambda a, b: a @ np.conj(b).T,
+                         lambda a, b: tf.matmul(a, b, adjoint_b=True), [(3, 4), (2, 4)]),
+    "chain": (lambda a, b: np.exp(a * b) / (a + 3.0) - np.log(b),
+              lambda a, b: tf.exp(a * b) / (a + tf.constant(3.0 + 0j, a.dtype)) - tf.math.log(b),
+              [(2, 3), (2, 3)]),
+    "reduce_mean": (lambda a: np.mean(a, axis=0), lambda a: tf.reduce_mean(a, axis=0),
+                    [(3, 2)]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+@pytest.mark.parametrize("case", list(CASES))
+def test_complex_gradient_against_finite_differences(where, rng, case, dtype):
+    f_np, f_tf, shapes = CASES[case]
+    zs = [_cplx(rng, s) for s in shapes]
+    out = f_np(*zs)
+    c = _cplx(rng, np.shape(out))
+    want = _fd_grad(f_np, zs, c)
+    got = _tape_grad(where, f_tf, [z.astype(dtype) for z in zs], c.astype(dtype))
+    tol = 1e-6 if dtype == np.complex128 else 2e-4
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tf_complex_gradient_to_real_parts(where, rng, dtype):
+    """tf.complex(x, y) from real x, y (y broadcast): d/dx = Re g, d/dy = Im g, summed."""
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((4,))
+    c = _cplx(rng, (3, 4))
+    f_np = lambda x, y: x + 1j * y  # noqa: E731
+    want = _fd_grad(lambda x, y: np.exp(f_np(x, y)), [x, y], c)
+    got = _tape_grad(where, lambda x, y: tf.exp(tf.complex(x, y)),
+                     [x.astype(dtype), y.astype(dtype)], c.astype(np.complex128 if dtype ==
+                                                                   np.float64 else np.complex64))
+    tol = 1e-6 if dtype == np.float64 else 2e-4
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+def test_abs_gradient_at_zero_is_zero(where):
+    with tf.device(where):
+        z = tf.constant(np.array([0j, 3 - 4j], np.complex128))
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            loss = tf.reduce_sum(tf.abs(z))
+        g = tape.gradient(loss, z).numpy()
+    np.testing.assert_allclose(g, [0, 0.6 - 0.8j], rtol=1e-15, atol=0)
+
+
+def test_ops_without_a_rule_still_refuse(where):
+    with tf.device(where):
+        z = tf.constant(np.array([1 + 2j, -0.5 + 1j], np.complex128))
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            loss = tf.reduce_sum(tf.abs(tf.sqrt(z)))
+        with pytest.raises(NotImplementedError, match=r"\[sqrt\] has no gradient"):
+            tape.gradient(loss, z)
+
+
+def test_gpu_gradients_stay_on_the_device(where, monkeypatch, rng):
+    """The whole backward of a complex chain (tf.complex, matmul, exp, divide, abs, real, imag,
+    reduce_sum) runs on the GPU with no device-to-host read."""
+    count = reads_on(where, monkeypatch)
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    b = _cplx(rng, (4, 2))
+    with tf.device(where):
+        tx, ty, tb = tf.constant(x), tf.constant(y), tf.constant(b)
+
+        def run():
+            with tf.GradientTape() as tape:
+                tape.watch([tx, ty, tb])
+                m = tf.matmul(tf.exp(tf.complex(tx, ty)), tb)
+                w = m / (tf.math.conj(m) + tf.constant(2 + 0j, tf.complex128))
+                loss = tf.reduce_sum(tf.abs(w)) + tf.reduce_sum(tf.math.real(w) * tf.math.imag(m))
+            return tape.gradient(loss, [tx, ty, tb])
+        n, grads = count(run)
+    check_reads(n, 0)
+    for g in grads:
+        assert (type(g._data) is DeviceArray) == (where != "/CPU:0")
