@@ -49,10 +49,14 @@ struct GemmCfg;
 template <>
 struct GemmCfg<float> {
   static constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+  static constexpr int kMinBlocks = 2;  // __launch_bounds__: at most 128 registers
 };
 template <>
 struct GemmCfg<double> {
   static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4;
+  // 0: no constraint, as plain __launch_bounds__(kThreads) (78-116 registers). An explicit 1
+  // or 2 let ptxas grow them to 112-130; 3 (at most 80) spilled up to 96 bytes.
+  static constexpr int kMinBlocks = 0;
 };
 constexpr int kThreads = 256;
 
@@ -121,8 +125,10 @@ __device__ __forceinline__ void lds4(const double* p, double* out) {
   out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
 }
 
+// float: at least 2 blocks per SM, so at most 128 registers (ptxas gave <float, false, true>
+// 129 on sm_80, which leaves room for 1 block of 256 threads per SM instead of 2).
 template <typename T, bool TA, bool TB, bool kBiasAct = false>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, GemmCfg<T>::kMinBlocks)
 gemm_tiled_kernel(int64_t M, int64_t N, int64_t K, T alpha,
                   const T* __restrict__ A,  // [M, lda] (TA: [K, lda])
                   int64_t lda,
