@@ -1,15 +1,16 @@
-"""Winograd F(2x2, 3x3) convolution on the CPU (csrc/cpu/conv2d_winograd*.cpp) against a float64
-NumPy reference written here (a loop over the 9 taps, one einsum each).
+"""Winograd convolution on the CPU (csrc/cpu/conv2d_winograd*.cpp: F(2x2, 3x3) forward and
+backward-data, F(3x3, 2x2) filter gradient) against a float64 NumPy reference written here (a
+loop over the 9 taps, one einsum each).
 
 Every 3x3 stride-1 float32 conv runs with NABI_CONV_WINOGRAD forced on ("1": the Winograd
 kernels) and off ("0": the direct kernels), set in-process (the C++ side reads the variable on
 each call), for every CPU ISA (the `isa` fixture forces portable / avx2 / avx512 in-process; the
 Winograd kernels follow it). Shapes: 'same' / 'valid' / explicit pads (asymmetric, larger than
 the filter), odd and even H / W (partial 2x2 tiles at the borders), H or W < 3, C and CO not
-multiples of 16, batch 1 and > 1; forward with bias and ReLU, backward-data with and without a
-fused ReLU's mask, a stride-1 Conv2DTranspose's forward (bias + ReLU over dx), the full layer
-gradients through tf.nn.conv2d / keras Conv2D under a GradientTape, a > 16 MiB input, and
-non-contiguous / misaligned inputs.
+multiples of 16, batch 1 and > 1; forward with bias and ReLU, backward-data and the filter /
+bias gradients with and without a fused ReLU's mask, a stride-1 Conv2DTranspose's forward
+(bias + ReLU over dx), the full layer gradients through tf.nn.conv2d / keras Conv2D under a
+GradientTape, a > 16 MiB input, and non-contiguous / misaligned inputs.
 
     PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_conv_winograd.py
 """
@@ -120,6 +121,26 @@ def test_winograd_backward_data(case, isa, mode):  # noqa: F811
     np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_winograd_backward_filter(case, isa, mode):  # noqa: F811
+    """dw and db without dx (F(3x3, 2x2) over the forward's 2x2 output blocks), with and
+    without a fused ReLU's mask; dw alone."""
+    N, H, W, C, CO, pads = case
+    x, w, b = data((N, H, W, C)), data((3, 3, C, CO)), data((CO,))
+    y = _C.conv2d_forward(x, w, b, S1, S1, pads, True)
+    g = data(y.shape)
+    for masked in (False, True):
+        dx, dw, db = _C.conv2d_backward(g, x, w, y if masked else None, S1, S1, pads, False,
+                                        True, True)
+        assert dx is None and dw.shape == w.shape and dw.dtype == np.float32
+        gm = g * (y > 0) if masked else g
+        np.testing.assert_allclose(dw, ref_dw(x, gm, pads), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(db, gm.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
+    _, dw, db = _C.conv2d_backward(g, x, w, None, S1, S1, pads, False, True, False)
+    assert db is None
+    np.testing.assert_allclose(dw, ref_dw(x, g, pads), rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("case", CASES[:8])
 def test_winograd_conv_transpose_forward(case, isa, mode):  # noqa: F811
     """conv2d_backward_data (a stride-1 3x3 Conv2DTranspose's forward): bias over dx's
@@ -177,11 +198,17 @@ def test_winograd_keras_conv2d_layer(mode):
 
 
 def test_winograd_large_input(mode):
-    """A > 16 MiB input (many tile blocks per thread) and a 130-channel tail."""
+    """A > 16 MiB input (many tile blocks per thread) and a 130-channel tail; dw sums 33k
+    pixels (its atol scales with that)."""
     x, w, b = data((2, 130, 128, 130)), data((3, 3, 130, 16)), data((16,))
     assert x.nbytes > 16 * 2**20
     y = _C.conv2d_forward(x, w, b, S1, S1, (1, 1, 1, 1), False)
     np.testing.assert_allclose(y, ref_conv(x, w, (1, 1, 1, 1)) + b, **TOL)
+    g = data(y.shape)
+    dx, dw, db = _C.conv2d_backward(g, x, w, None, S1, S1, (1, 1, 1, 1), True, True, True)
+    np.testing.assert_allclose(dx, ref_dx(g, w, x.shape, (1, 1, 1, 1)), **TOL)
+    np.testing.assert_allclose(dw, ref_dw(x, g, (1, 1, 1, 1)), rtol=1e-4, atol=2e-2)
+    np.testing.assert_allclose(db, g.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-2)
 
 
 def test_winograd_misaligned_and_strided_inputs(isa, mode):  # noqa: F811

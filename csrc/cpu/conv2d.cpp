@@ -1491,6 +1491,10 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
       conv2d_winograd_backward_data(s, w, dy, relu_y, nullptr, false, dx);
       dx = nullptr;
     }
+    if (dw && conv2d_winograd_use_filter(s)) {
+      conv2d_winograd_backward_filter(s, x, dy, relu_y, dw, db);
+      dw = db = nullptr;
+    }
   }
 #if defined(NABI_X86)
   if constexpr (std::is_same_v<T, float>) {

@@ -14,7 +14,7 @@
 // tiles (all images' tiles in one flat order) go in blocks of T tiles, T such that the block's
 // V (16, T, C) and M (16, T, K) stay in L2 (~384 KiB); threads take blocks. Per block: the input
 // transform gathers each tile's 4x4xC patch and writes V; then 16 GEMMs M[e] = V[e] @ U[e]
-// (register tile MR x 2 vectors: 8 x 32 on AVX-512, 6 x 16 on AVX2, 6 x 8 portable, U's C x NR
+// (register tile MR x 2 vectors: 12 x 32 on AVX-512, 6 x 16 on AVX2, 6 x 8 portable, U's C x NR
 // panel and V[e] in L1); then the output transform writes the tile's outputs, bias and ReLU
 // included, skipping those past OH / OW (odd sizes: partial tiles). C and K are padded to whole
 // vectors with zeros inside the scratch buffers only.
@@ -22,11 +22,22 @@
 // (2 - pt, 2 - pl), the filter flipped with its channel axes swapped (read so from w, no copy),
 // a fused ReLU's mask applied while the patch is gathered. conv2d.cpp also uses it for a
 // stride-1 3x3 Conv2DTranspose's forward (bias + ReLU over dx's channels).
+// Filter gradient, F(3x3, 2x2): dw[i][j] (c, k) sums x (c) times dy (k) over the 2x2 blocks of
+// dy (the forward's output tiles) and their 4x4 input patches, so per block it is the 3x3
+// correlation of the patch with the 2x2 block: G^T [ (A y A^T) (.) (B^T d B) ] G, with the
+// same B, G and A as above (A = (A^T)^T, 4 x 2). Summed over blocks before the final G^T . G:
+// per block of T tiles, V as for the forward, Y (16, T, K) = A y A^T (masked dy), then
+// Mp[e] (C, K) += V[e]^T @ Y[e] (register tile MR channels x 2 vectors, reducing over the T
+// tiles) into a per-thread partial; the partials are summed and transformed into dw at the
+// end; db (the dy sums, in double per block) comes with the dy transform.
 // The kernels (conv2d_winograd_kernels.h) are compiled three times: here (portable, 16-byte
 // vectors), conv2d_winograd_avx2.cpp and conv2d_winograd_avx512.cpp; gemm_isa() picks one per call
 // (so _C._gemm_force_isa, as the tests' isa fixture does, switches them too).
 // Switch: NABI_CONV_WINOGRAD=0 (direct kernels only), =1 (Winograd for every 3x3 stride-1
-// float32 conv), unset: conv2d_winograd_use's measured rule.
+// float32 conv), unset: conv2d_winograd_use's measured rule (the forward's for dw too).
+// F(4x4, 3x3) was tried (1.1-1.6x faster than F(2x2) on the bench shapes) and left out: its
+// error against float64 (max 3.6e-4 on 14x14x32->64; F(2x2) 1.8e-5, direct 5e-5) is outside
+// the conv tests' rtol = atol = 1e-4.
 // Test:  PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_conv_winograd.py
 // Bench: PYTHONPATH=python /work/venv-bench/bin/python bench/run.py conv cifar --out DIR
 //        (A/B: the same with NABI_CONV_WINOGRAD=0)
@@ -50,6 +61,15 @@ void run(const WinoArgs& a) {
   if (std::strcmp(isa, "avx2") == 0) return wino_avx2::winograd_f32(a);
 #endif
   wino_portable::winograd_f32(a);
+}
+
+void run_filter(const WinoFilterArgs& f) {
+#if defined(NABI_X86)
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return wino_avx512::winograd_filter_f32(f);
+  if (std::strcmp(isa, "avx2") == 0) return wino_avx2::winograd_filter_f32(f);
+#endif
+  wino_portable::winograd_filter_f32(f);
 }
 
 }  // namespace
@@ -89,6 +109,14 @@ void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* 
                              bool relu, float* y) {
   run(WinoArgs{s.N, s.H, s.W, s.C, s.OH, s.OW, s.CO, s.pt, s.pl, x, nullptr, w, false, b, relu,
                y});
+}
+
+bool conv2d_winograd_use_filter(const Conv2dShape& s) { return conv2d_winograd_use(s, false); }
+
+void conv2d_winograd_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
+                                     const float* relu_y, float* dw, float* db) {
+  run_filter(
+      WinoFilterArgs{s.N, s.H, s.W, s.C, s.OH, s.OW, s.CO, s.pt, s.pl, x, dy, relu_y, dw, db});
 }
 
 void conv2d_winograd_backward_data(const Conv2dShape& s, const float* w, const float* dy,

@@ -237,7 +237,186 @@ void output_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, c
   }
 }
 
+// ---- filter gradient, F(3x3, 2x2): per 2x2 block of dy (the forward's output tile t) and its
+// 4x4 input patch d, the block's contribution to dw (c, k) is G^T [ (A y A^T) (.) (B^T d B) ] G
+// (y the block of dy's channel k, d the patch's channel c; A = the forward's (A^T)^T, 4 x 2; G
+// the forward's, 4 x 3): dw = G^T [ sum over blocks V (.) Y ] G, a GEMM reducing over blocks.
+
+// Y (16, T, Ks) (matrices Ys floats apart) rows [0, nt) <- A y A^T of tiles t0 .. t0 + nt
+// (dy masked by mask > 0 when given; zeros past OH / OW). dd: a (4, Ks) scratch, tail zero.
+// dbs (Ks) += the block's sums of (masked) dy (every dy pixel is in exactly one tile).
+void dy_transform(const WinoFilterArgs& f, const Geo& q, int64_t Ys, int64_t t0, int64_t nt,
+                  float* dd, float* Y, float* dbs) {
+  const int64_t K = q.K, Ks = q.Ks, per = q.th * q.tw;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    for (int u = 0; u < 2; ++u)
+      for (int v = 0; v < 2; ++v) {
+        const int64_t oh = 2 * ta + u, ow = 2 * tb + v;
+        float* dst = dd + (u * 2 + v) * Ks;
+        if (oh >= f.OH || ow >= f.OW) {
+          std::memset(dst, 0, sizeof(float) * K);
+          continue;
+        }
+        const int64_t off = ((n * f.OH + oh) * f.OW + ow) * K;
+        if (f.relu_y) {
+          const float* src = f.dy + off;
+          const float* mk = f.relu_y + off;
+          for (int64_t k = 0; k < K; ++k) {
+            const float g = src[k];
+            dst[k] = mk[k] > 0.0f ? g : 0.0f;
+          }
+        } else {
+          std::memcpy(dst, f.dy + off, sizeof(float) * K);
+        }
+      }
+    for (int64_t k = 0; k < Ks; k += VL) {
+      const vf y00 = ld(dd + k), y01 = ld(dd + Ks + k);
+      const vf y10 = ld(dd + 2 * Ks + k), y11 = ld(dd + 3 * Ks + k);
+      st(dbs + k, ld(dbs + k) + ((y00 + y01) + (y10 + y11)));
+      // A y: rows [y0, y0 + y1, y0 - y1, -y1] of the 2 columns
+      const vf c0[4] = {y00, y00 + y10, y00 - y10, -y10};
+      const vf c1[4] = {y01, y01 + y11, y01 - y11, -y11};
+      float* dst = Y + r * Ks + k;
+      for (int i = 0; i < 4; ++i) {  // (.) A^T
+        st(dst + (i * 4 + 0) * Ys, c0[i]);
+        st(dst + (i * 4 + 1) * Ys, c0[i] + c1[i]);
+        st(dst + (i * 4 + 2) * Ys, c0[i] - c1[i]);
+        st(dst + (i * 4 + 3) * Ys, -c1[i]);
+      }
+    }
+  }
+}
+
+// Mp[e] (Cm, Ks) += V[e]^T (Cm, rows) @ Y[e] (rows, Ks) for the 16 elements e; Cm % MR == 0
+// (the rows past Cs read on into V's next row: their sums are never used).
+void gemm_filter(const Geo& q, int64_t Cm, int64_t Ys, int64_t rows, const float* V,
+                 const float* Y, float* Mp) {
+  const int64_t Cs = q.Cs, Ks = q.Ks;
+  for (int e = 0; e < 16; ++e) {
+    const float* Ve = V + e * q.Vs;
+    const float* Ye = Y + e * Ys;
+    float* Me = Mp + e * Cm * Ks;
+    for (int64_t j = 0; j < q.Kp; ++j)
+      for (int64_t c0 = 0; c0 < Cm; c0 += MR) {
+        vf c0v[MR], c1v[MR];
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) c0v[r] = c1v[r] = vf{};
+        const float* A = Ve + c0;
+        const float* bp = Ye + j * NR;
+        for (int64_t t = 0; t < rows; ++t, A += Cs, bp += Ks) {
+          const vf b0 = ld(bp), b1 = ld(bp + VL);
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; ++r) {
+            const vf v = bc(A[r]);
+            c0v[r] += v * b0;
+            c1v[r] += v * b1;
+          }
+        }
+        float* out = Me + c0 * Ks + j * NR;
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          st(out + r * Ks, ld(out + r * Ks) + c0v[r]);
+          st(out + r * Ks + VL, ld(out + r * Ks + VL) + c1v[r]);
+        }
+      }
+  }
+}
+
 }  // namespace
+
+void winograd_filter_f32(const WinoFilterArgs& f) {
+  Geo q;
+  q.C = f.C, q.K = f.K;
+  q.Cs = (f.C + VL - 1) / VL * VL;
+  q.Kp = (f.K + NR - 1) / NR;
+  q.Ks = q.Kp * NR;
+  q.th = (f.OH + 1) / 2, q.tw = (f.OW + 1) / 2;
+  const int64_t C = f.C, K = f.K, Cs = q.Cs, Ks = q.Ks, Cm = (Cs + MR - 1) / MR * MR;
+  const int64_t NT = f.N * q.th * q.tw;
+  if (NT <= 0 || K <= 0 || C <= 0) {
+    std::memset(f.dw, 0, sizeof(float) * 9 * std::max<int64_t>(C, 0) * std::max<int64_t>(K, 0));
+    if (f.db) std::memset(f.db, 0, sizeof(float) * std::max<int64_t>(K, 0));
+    return;
+  }
+  int64_t T = 384 * 1024 / (16 * 4 * (Cs + Ks));
+  T = std::max<int64_t>(16, std::min<int64_t>(T, 256));
+  const int nthr = std::max(1, max_threads());
+  while (T > 16 && (NT + T - 1) / T < 2 * nthr) T -= 8;
+  q.T = T;
+  q.Vs = T * Cs + 16;
+  const int64_t Ys = T * Ks + 16, MpN = 16 * Cm * Ks;
+  const WinoArgs xa{f.N, f.H, f.W, C, f.OH, f.OW, K, f.pt, f.pl, f.x, nullptr, nullptr, false,
+                    nullptr, false, nullptr};
+  float* parts = scratch<0>(static_cast<size_t>(nthr * MpN));
+  double* dbp = reinterpret_cast<double*>(scratch<1>(static_cast<size_t>(2 * nthr * Ks)));
+  int used[256] = {};
+  const int64_t blocks = (NT + T - 1) / T;
+  parallel_for(blocks, T * 16 * Cs * Ks * 2, [&](int64_t b0, int64_t b1) {
+    const int tid = omp_in_parallel() ? omp_get_thread_num() : 0;
+    float* Mp = parts + tid * MpN;
+    std::memset(Mp, 0, sizeof(float) * MpN);
+    if (tid < 256) used[tid] = 1;
+    float* d = scratch<2>(static_cast<size_t>(17 * Cs));
+    float* V = scratch<3>(static_cast<size_t>(16 * q.Vs + MR));
+    float* Y = scratch<4>(static_cast<size_t>(16 * Ys));
+    float* dd = scratch<5>(static_cast<size_t>(5 * Ks));  // + the block's db sums
+    float* dbs = dd + 4 * Ks;
+    double* dbt = dbp + tid * Ks;
+    std::fill(dbt, dbt + Ks, 0.0);
+    std::memset(d, 0, sizeof(float) * 17 * Cs);
+    std::memset(dd, 0, sizeof(float) * 4 * Ks);
+    std::memset(V + 16 * q.Vs, 0, sizeof(float) * MR);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+      input_transform(xa, q, t0, nt, d, d + 16 * Cs, V);
+      std::memset(dbs, 0, sizeof(float) * Ks);
+      dy_transform(f, q, Ys, t0, nt, dd, Y, dbs);
+      for (int64_t k = 0; k < Ks; ++k) dbt[k] += static_cast<double>(dbs[k]);
+      gemm_filter(q, Cm, Ys, nt, V, Y, Mp);
+    }
+  });
+  if (f.db)
+    for (int64_t k = 0; k < K; ++k) {
+      double acc = 0.0;
+      for (int t = 0; t < nthr && t < 256; ++t)
+        if (used[t]) acc += dbp[t * Ks + k];
+      f.db[k] = static_cast<float>(acc);
+    }
+  // dw (c, k) = G^T (sum of the partials) G, G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0],
+  // [0, 1/2, 1/2, 1]]
+  parallel_for(C, Ks * 16 * nthr, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t k = 0; k < K; k += VL) {
+        vf m[4][4], s[3][4];
+        for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = vf{};
+        for (int t = 0; t < nthr && t < 256; ++t) {
+          if (!used[t]) continue;
+          const float* src = parts + t * MpN + c * Ks + k;
+          for (int e = 0; e < 16; ++e) m[e / 4][e % 4] += ld(src + e * Cm * Ks);
+        }
+        const vf half = bc(0.5f);
+        for (int j = 0; j < 4; ++j) {
+          const vf a = half * (m[1][j] + m[2][j]), b = half * (m[1][j] - m[2][j]);
+          s[0][j] = m[0][j] + a, s[1][j] = b, s[2][j] = a + m[3][j];
+        }
+        for (int i = 0; i < 3; ++i) {
+          const vf a = half * (s[i][1] + s[i][2]), b = half * (s[i][1] - s[i][2]);
+          const vf o[3] = {s[i][0] + a, b, a + s[i][3]};
+          for (int j = 0; j < 3; ++j) {
+            float* dst = f.dw + ((i * 3 + j) * C + c) * K + k;
+            if (k + VL <= K) {
+              st(dst, o[j]);
+            } else {
+              alignas(64) float tmp[VL];
+              st(tmp, o[j]);
+              std::memcpy(dst, tmp, sizeof(float) * (K - k));
+            }
+          }
+        }
+      }
+  });
+}
 
 void winograd_f32(const WinoArgs& a) {
   Geo q;
