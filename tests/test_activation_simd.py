@@ -209,3 +209,22 @@ def test_env_switch_in_subprocess():
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout.split()
         assert out[0] == isa and float(out[1]) < 3e-7, out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["relu", "tanh", "gelu", "elu"])
+def test_threaded_split_is_seamless(isa, kind, dtype):
+    # sizes around the one / two thread thresholds (act_cost): the result of one call must not
+    # depend on where parallel_for cuts the array
+    for n in (600, 1100, 7300, 8200, 22000, 33000, 66000):
+        x = (np.random.default_rng(n).normal(size=n) * 4).astype(dtype)
+        y = _C.activation_forward(kind, x, 1.0)
+        cut = n // 3 + 5
+        parts = np.concatenate([_C.activation_forward(kind, x[:cut], 1.0),
+                                _C.activation_forward(kind, x[cut:], 1.0)])
+        np.testing.assert_array_equal(y, parts, err_msg=f"{kind} n={n}")
+        g = np.ones_like(x)
+        d = _C.activation_backward(kind, g, x, y, 1.0)
+        dparts = np.concatenate([_C.activation_backward(kind, g[:cut], x[:cut], y[:cut], 1.0),
+                                 _C.activation_backward(kind, g[cut:], x[cut:], y[cut:], 1.0)])
+        np.testing.assert_array_equal(d, dparts, err_msg=f"{kind}' n={n}")

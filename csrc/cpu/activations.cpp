@@ -112,6 +112,54 @@ int64_t act_cost(Act k) {
   }
 }
 
+// Per-element cost for parallel_for (it wakes the second thread once n * cost >= 2 * 32768),
+// in units of 1/8 ns of one-thread time on the 2-core Zen 4 dev machine (64k elements, data in
+// L2). There hot fork/join costs about 2 us, so two threads pay off from about 4 us of
+// one-thread work; these units put the threshold at about 8 us (waking sleeping threads costs
+// about 50 us in that VM, and a busy machine makes any fork costly). Measured ns / element x 8,
+// AVX-512 float32 kernels (AVX2: x 2) | std:: loops (portable ISA, float64); the plain loops
+// of the cheap kinds (and of the y-based gradients) are memory-bound: 2 (float32), 3 (float64).
+int64_t act_cost(Act k, bool f64, bool backward) {
+  struct Cost {
+    int64_t simd, loop;
+  };
+  Cost c{0, 0};
+  if (!backward) {
+    switch (k) {
+      case Act::Elu: c = {2, 80}; break;
+      case Act::Selu: c = {2, 80}; break;
+      case Act::Sigmoid: c = {2, 56}; break;
+      case Act::Tanh: c = {3, 115}; break;
+      case Act::Softplus: c = {8, 96}; break;
+      case Act::Swish: c = {3, 57}; break;
+      case Act::Gelu: c = {9, 175}; break;
+      case Act::GeluTanh: c = {4, 73}; break;
+      case Act::Exponential: c = {2, 17}; break;
+      default: break;
+    }
+  } else if (!act_backward_uses_y(k, 1.0)) {  // the x-based gradients (leaky_relu: cheap)
+    switch (k) {
+      case Act::Elu: c = {2, 50}; break;
+      case Act::Selu: c = {2, 50}; break;
+      case Act::Softplus: c = {3, 56}; break;
+      case Act::Swish: c = {3, 60}; break;
+      case Act::Gelu: c = {10, 220}; break;
+      case Act::GeluTanh: c = {5, 75}; break;
+      default: break;
+    }
+  }
+  if (c.loop == 0) return f64 ? 3 : 2;
+  if (f64) return c.loop;
+#if defined(NABI_X86)
+  if (act_simd_handles(k, backward)) {
+    const int level = rnn::simd_level();
+    if (level == 2) return c.simd;
+    if (level == 1) return 2 * c.simd;
+  }
+#endif
+  return c.loop;
+}
+
 template <typename T>
 void act_forward_range(Act k, const T* x, T* y, int64_t n, T alpha) {
   if constexpr (std::is_same_v<T, float>)
@@ -287,14 +335,14 @@ void act_backward_range(Act k, const T* g, const T* x, const T* y, T* dx, int64_
 
 template <typename T>
 void act_forward(Act k, const T* x, T* y, int64_t n, T alpha) {
-  parallel_for(n, act_cost(k), [&](int64_t b, int64_t e) {
+  parallel_for(n, act_cost(k, std::is_same_v<T, double>, false), [&](int64_t b, int64_t e) {
     act_forward_range<T>(k, x + b, y + b, e - b, alpha);
   });
 }
 
 template <typename T>
 void act_backward(Act k, const T* g, const T* x, const T* y, T* dx, int64_t n, T alpha) {
-  parallel_for(n, act_cost(k), [&](int64_t b, int64_t e) {
+  parallel_for(n, act_cost(k, std::is_same_v<T, double>, true), [&](int64_t b, int64_t e) {
     act_backward_range<T>(k, g + b, x ? x + b : nullptr, y ? y + b : nullptr, dx + b, e - b,
                           alpha);
   });

@@ -15,6 +15,25 @@
 #include "cpu/activations.h"
 
 namespace nabi::cpu {
+// The kinds act_avx2 / act_avx512 handle (their switches below return true for these).
+inline bool act_simd_handles(Act k, bool backward) {
+  switch (k) {
+    case Act::Elu:
+    case Act::Selu:
+    case Act::Softplus:
+    case Act::Swish:
+    case Act::Gelu:
+    case Act::GeluTanh:
+      return true;
+    case Act::Sigmoid:
+    case Act::Tanh:
+    case Act::Exponential:
+      return !backward;
+    default:
+      return false;
+  }
+}
+
 namespace act_avx2 {
 bool forward(Act k, const float* x, float* y, int64_t n, float alpha);
 bool backward(Act k, const float* g, const float* x, float* dx, int64_t n, float alpha);
