@@ -1,7 +1,7 @@
 """Gradients through complex values (TF's convention: for a real loss L and a complex z the
 gradient is dL/dRe z + i dL/dIm z, conj(f'(z)) * g for a holomorphic f): add, subtract,
 multiply, divide (broadcast), negative, conj, real, imag, tf.complex, abs, exp, log, matmul,
-reduce_sum / reduce_mean, asin, acos, atan, asinh, atanh (acosh refuses), on the CPU, the emulated GPU and the GPU or the CUDA host simulator
+reduce_sum / reduce_mean, asin, acos, atan, asinh, acosh, atanh, on the CPU, the emulated GPU and the GPU or the CUDA host simulator
 (conftest's `where`).
 
 Reference: float64 central differences of the loss, computed in NumPy, along the real and the
@@ -97,6 +97,7 @@ CASES = {
     "atan": (np.arctan, tf.math.atan, [(2, 3)]),
     "asinh": (np.arcsinh, tf.math.asinh, [(2, 3)]),
     "atanh": (np.arctanh, tf.math.atanh, [(2, 3)]),
+    "acosh": (np.arccosh, tf.math.acosh, [(2, 3)]),
 }
 
 
@@ -150,11 +151,20 @@ def test_ops_without_a_rule_still_refuse(where):
             loss = tf.reduce_sum(tf.abs(tf.sqrt(z)))
         with pytest.raises(NotImplementedError, match=r"\[sqrt\] has no gradient"):
             tape.gradient(loss, z)
+
+
+def test_real_acosh_gradient_near_one(where):
+    """acosh's rule as 1 / (sqrt(x - 1) sqrt(x + 1)) (the complex derivative): for a real x it
+    is 1 / sqrt(x^2 - 1), without that form's cancellation near 1."""
+    x = np.array([1 + 1e-12, 1.5, 10.0, 1e150])
+    with tf.device(where):
+        t = tf.constant(x)
         with tf.GradientTape() as tape:
-            tape.watch(z)
-            loss = tf.reduce_sum(tf.abs(tf.math.acosh(z)))
-        with pytest.raises(NotImplementedError, match=r"\[acosh\] has no gradient"):
-            tape.gradient(loss, z)
+            tape.watch(t)
+            loss = tf.reduce_sum(tf.math.acosh(t))
+        g = tape.gradient(loss, t).numpy()
+    d = x - 1  # exact (Sterbenz): x^2 - 1 = d (x + 1), in float64 with one more rounding
+    np.testing.assert_allclose(g, 1 / np.sqrt(d * (x + 1)), rtol=1e-14)
 
 
 def test_gpu_gradients_stay_on_the_device(where, monkeypatch, rng):

@@ -8,11 +8,11 @@ angle, cast) is placed on the current device.
 
 Gradients through complex values follow TF (for a real loss L, the gradient with respect to
 a complex z is dL/dRe z + i dL/dIm z) for tf.complex, real, imag, conj, abs here and add,
-subtract, multiply, divide, negative, exp, log, asin, acos, atan, asinh, atanh, matmul,
-reduce_sum / reduce_mean in math_ops (first order only). The other ops on complex values record a node whose backward raises
-NotImplementedError naming the op, so a tape that needs that gradient says why it cannot have
-it rather than giving a silently wrong or missing one; outside a tape (audio preprocessing)
-nothing is recorded.
+subtract, multiply, divide, negative, exp, log, asin, acos, atan, asinh, acosh, atanh,
+matmul, reduce_sum / reduce_mean in math_ops (first order only). The other ops on complex
+values record a node whose backward raises NotImplementedError naming the op, so a tape that
+needs that gradient says why it cannot have it rather than giving a silently wrong or missing
+one; outside a tape (audio preprocessing) nothing is recorded.
 """
 import numpy as np
 

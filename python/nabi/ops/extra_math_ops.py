@@ -105,7 +105,10 @@ def asinh(x, name=None):
 
 
 def acosh(x, name=None):
-    return _m._unary("acosh", x, np.arccosh, lambda g, a, o: g / np.sqrt(a * a - 1),
+    # 1 / (sqrt(x - 1) sqrt(x + 1)): sqrt(x^2 - 1) for a real x > 1 (without its cancellation
+    # near 1), and acosh's derivative for a complex x (a square root of x^2 - 1 with its sign)
+    return _m._unary("acosh", x, np.arccosh,
+                     lambda g, a, o: g / (np.sqrt(a - 1) * np.sqrt(a + 1)),
                      lambda g, x, o: _m.multiply(g, _m.rsqrt(_m.subtract(_m.square(x), 1.0))))
 
 

@@ -23,8 +23,7 @@ from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, c
 # conjugated inputs and output give it (matmul too: g @ conj(b)^T). First order only; the
 # other ops on complex values record a node that refuses (complex_ops.record_no_gradient).
 _COMPLEX_GRAD = frozenset({"add", "subtract", "multiply", "divide", "negative", "exp", "log",
-                           "asin", "acos", "atan", "asinh", "atanh"})  # (not acosh: its real
-# rule 1 / sqrt(x^2 - 1) is not the complex derivative 1 / (sqrt(z - 1) sqrt(z + 1)) for Re z < 0)
+                           "asin", "acos", "atan", "asinh", "acosh", "atanh"})
 
 
 def _conj(a):
