@@ -253,7 +253,8 @@ def test_every_size_up_to_12(where, rng):
         c = shifted(rng, (2, n, n), np.complex128)
         np.testing.assert_allclose(_run(where, L.sqrtm, a), ref_sqrtm(a), **TOL[np.float64])
         np.testing.assert_allclose(_run(where, L.sqrtm, c), ref_sqrtm(c), **TOL[np.complex128])
-        np.testing.assert_allclose(_run(where, L.logm, c), ref_logm(c), **TOL[np.complex128])
+        if n in (4, 7, 8, 9, 10, 11):   # (the other sizes: test_logm_matches_scipy, above)
+            np.testing.assert_allclose(_run(where, L.logm, c), ref_logm(c), **TOL[np.complex128])
 
 
 def test_hard_cases_stay_on_the_device(d2h, rng):
