@@ -10,7 +10,7 @@ Special values (inf / nan / signed zeros / tiny and huge parts) are compared par
 for nan and zero signs included, with the kernel entry called directly (conftest's
 `backend`). NumPy's choices follow glibc's, C99 Annex G where it fixes them (asinh(nan +- i inf)
 = +inf + i nan, asin(+-inf + i nan) = nan + i inf where C99 leaves the sign open; acosh(+-0 +
-i nan) = nan + i pi/2, where C99 gives nan + i nan): the kernels follow NumPy. GPU inputs give
+i nan) = nan + i pi/2 as C17's DR 471, where C99 gave nan + i nan): the kernels follow NumPy. GPU inputs give
 GPU results with no device-to-host read, one launch per op, and CPU and GPU agree.
 
 PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_cuda_complex_inverse.py

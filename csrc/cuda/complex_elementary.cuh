@@ -477,7 +477,8 @@ __host__ __device__ Cx<R> cacos(Cx<R> z) {
 }
 
 // acosh z = +-i acos z: the real part |Im acos z|, the imaginary part Re acos z (w) with the
-// sign of y = Im z. acosh(+-0 + i nan) = nan + i pi/2 as glibc (C99: nan + i nan).
+// sign of y = Im z. acosh(+-0 + i nan) = nan + i pi/2 as glibc and C17 (DR 471; C99 said
+// nan + i nan).
 template <typename R>
 __host__ __device__ __forceinline__ Cx<R> acosh_of_acos(Cx<R> w, R y) {
   if (isnan(w.im)) return {w.im, w.re};
