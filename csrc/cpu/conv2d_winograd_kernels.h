@@ -353,7 +353,8 @@ void winograd_filter_f32(const WinoFilterArgs& f) {
   int used[256] = {};
   const int64_t blocks = (NT + T - 1) / T;
   parallel_for(blocks, T * 16 * Cs * Ks * 2, [&](int64_t b0, int64_t b1) {
-    const int tid = omp_in_parallel() ? omp_get_thread_num() : 0;
+    // (nthr == 1: serial, possibly inside an outer parallel region whose thread ids are not ours)
+    const int tid = nthr > 1 ? omp_get_thread_num() : 0;
     float* Mp = parts + tid * MpN;
     std::memset(Mp, 0, sizeof(float) * MpN);
     if (tid < 256) used[tid] = 1;
