@@ -64,7 +64,8 @@ typedef double vd __attribute__((vector_size(2 * VB)));
 void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
   const int64_t C = q.C, K = q.K, Ks = q.Ks, es = q.Kp * q.Cs * NR;  // es: element stride
   std::memset(U, 0, sizeof(float) * 16 * es);
-  parallel_for(C, K * 64, [&](int64_t c0, int64_t c1) {
+  // (threads only from ~32k (c, k) pairs: a fork-join costs more than a 64 x 64 filter)
+  parallel_for(C, K * 2, [&](int64_t c0, int64_t c1) {
     float* gt = scratch<5>(static_cast<size_t>(9 * Ks));
     std::memset(gt, 0, sizeof(float) * 9 * Ks);
     for (int64_t c = c0; c < c1; ++c) {
@@ -386,7 +387,7 @@ void winograd_filter_f32(const WinoFilterArgs& f) {
     }
   // dw (c, k) = G^T (sum of the partials) G, G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0],
   // [0, 1/2, 1/2, 1]]
-  parallel_for(C, Ks * 16 * nthr, [&](int64_t c0, int64_t c1) {
+  parallel_for(C, Ks * nthr, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t k = 0; k < K; k += VL) {
         vf m[4][4], s[3][4];
