@@ -6,8 +6,8 @@
 // each gets only the registers it needs), a grid-stride loop over n contiguous elements, 256
 // threads a block, grid from grid_for; one thread computes one element start to finish (the
 // loops below run per thread, so their trip counts differ between the lanes of a warp: the
-// warp runs as long as its slowest element). The arguments have one shape (the caller broadcasts them on
-// the device first).
+// warp runs as long as its slowest element). The arguments have one shape (the caller
+// broadcasts them on the device first).
 //
 // Arithmetic: float64 for both dtypes (a float32 result is the float64 value rounded once),
 // with the algorithms of the host path, python/nabi/ops/special_more_ops.py, so that GPU and
