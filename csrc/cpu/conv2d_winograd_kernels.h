@@ -349,52 +349,52 @@ void winograd_filter_f32(const WinoFilterArgs& f) {
   const int64_t Ys = T * Ks + 16, MpN = 16 * Cm * Ks;
   const WinoArgs xa{f.N, f.H, f.W, C, f.OH, f.OW, K, f.pt, f.pl, f.x, nullptr, nullptr, false,
                     nullptr, false, nullptr};
-  float* parts = scratch<0>(static_cast<size_t>(nthr * MpN));
-  double* dbp = reinterpret_cast<double*>(scratch<1>(static_cast<size_t>(2 * nthr * Ks)));
-  int used[256] = {};
+  // The blocks go in ng groups, one partial each (one per thread, fewer when the partials
+  // would pass 256 MiB); a thread runs whole groups.
   const int64_t blocks = (NT + T - 1) / T;
-  parallel_for(blocks, T * 16 * Cs * Ks * 2, [&](int64_t b0, int64_t b1) {
-    // (nthr == 1: serial, possibly inside an outer parallel region whose thread ids are not ours)
-    const int tid = nthr > 1 ? omp_get_thread_num() : 0;
-    float* Mp = parts + tid * MpN;
-    std::memset(Mp, 0, sizeof(float) * MpN);
-    if (tid < 256) used[tid] = 1;
+  const int64_t ng = std::max<int64_t>(
+      1, std::min<int64_t>({nthr, blocks, (int64_t{64} << 20) / std::max<int64_t>(MpN, 1)}));
+  float* parts = scratch<0>(static_cast<size_t>(ng * MpN));
+  double* dbp = reinterpret_cast<double*>(scratch<1>(static_cast<size_t>(2 * ng * Ks)));
+  parallel_for(ng, (blocks / ng) * T * 16 * Cs * Ks * 2, [&](int64_t g0, int64_t g1) {
     float* d = scratch<2>(static_cast<size_t>(17 * Cs));
     float* V = scratch<3>(static_cast<size_t>(16 * q.Vs + MR));
     float* Y = scratch<4>(static_cast<size_t>(16 * Ys));
     float* dd = scratch<5>(static_cast<size_t>(5 * Ks));  // + the block's db sums
     float* dbs = dd + 4 * Ks;
-    double* dbt = dbp + tid * Ks;
-    std::fill(dbt, dbt + Ks, 0.0);
     std::memset(d, 0, sizeof(float) * 17 * Cs);
     std::memset(dd, 0, sizeof(float) * 4 * Ks);
     std::memset(V + 16 * q.Vs, 0, sizeof(float) * MR);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
-      input_transform(xa, q, t0, nt, d, d + 16 * Cs, V);
-      std::memset(dbs, 0, sizeof(float) * Ks);
-      dy_transform(f, q, Ys, t0, nt, dd, Y, dbs);
-      for (int64_t k = 0; k < Ks; ++k) dbt[k] += static_cast<double>(dbs[k]);
-      gemm_filter(q, Cm, Ys, nt, V, Y, Mp);
+    for (int64_t g = g0; g < g1; ++g) {
+      float* Mp = parts + g * MpN;
+      double* dbt = dbp + g * Ks;
+      std::memset(Mp, 0, sizeof(float) * MpN);
+      std::fill(dbt, dbt + Ks, 0.0);
+      for (int64_t blk = blocks * g / ng; blk < blocks * (g + 1) / ng; ++blk) {
+        const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+        input_transform(xa, q, t0, nt, d, d + 16 * Cs, V);
+        std::memset(dbs, 0, sizeof(float) * Ks);
+        dy_transform(f, q, Ys, t0, nt, dd, Y, dbs);
+        for (int64_t k = 0; k < Ks; ++k) dbt[k] += static_cast<double>(dbs[k]);
+        gemm_filter(q, Cm, Ys, nt, V, Y, Mp);
+      }
     }
   });
   if (f.db)
     for (int64_t k = 0; k < K; ++k) {
       double acc = 0.0;
-      for (int t = 0; t < nthr && t < 256; ++t)
-        if (used[t]) acc += dbp[t * Ks + k];
+      for (int64_t g = 0; g < ng; ++g) acc += dbp[g * Ks + k];
       f.db[k] = static_cast<float>(acc);
     }
   // dw (c, k) = G^T (sum of the partials) G, G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0],
   // [0, 1/2, 1/2, 1]]
-  parallel_for(C, Ks * nthr, [&](int64_t c0, int64_t c1) {
+  parallel_for(C, Ks * ng, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t k = 0; k < K; k += VL) {
         vf m[4][4], s[3][4];
         for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = vf{};
-        for (int t = 0; t < nthr && t < 256; ++t) {
-          if (!used[t]) continue;
-          const float* src = parts + t * MpN + c * Ks + k;
+        for (int64_t g = 0; g < ng; ++g) {
+          const float* src = parts + g * MpN + c * Ks + k;
           for (int e = 0; e < 16; ++e) m[e / 4][e % 4] += ld(src + e * Cm * Ks);
         }
         const vf half = bc(0.5f);
