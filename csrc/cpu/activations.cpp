@@ -98,20 +98,6 @@ bool act_backward_uses_y(Act k, double alpha) {
   }
 }
 
-int64_t act_cost(Act k) {
-  switch (k) {
-    case Act::Linear:
-    case Act::Relu:
-    case Act::Relu6:
-    case Act::LeakyRelu:
-    case Act::HardSigmoid:
-    case Act::Softsign:
-      return 2;
-    default:
-      return 20;
-  }
-}
-
 // Per-element cost for parallel_for (it wakes the second thread once n * cost >= 2 * 32768),
 // in units of 1/8 ns of one-thread time on the 2-core Zen 4 dev machine (64k elements, data in
 // L2). There hot fork/join costs about 2 us, so two threads pay off from about 4 us of

@@ -34,12 +34,9 @@ bool parse_activation(const std::string& name, Act* out);
 // Whether the derivative is computed from the forward output y alone (else from x).
 bool act_backward_uses_y(Act kind, double alpha);
 
-// Rough per-element cost in flops (2 or 20), for dense.cpp's bias + activation epilogue.
-int64_t act_cost(Act kind);
-
 // Measured per-element cost of act_forward / act_backward (backward = true) for parallel_for's
 // threshold: depends on the kind, the dtype (f64: float64) and whether the float32 SIMD kernels
-// run (the ISA in use); see activations.cpp.
+// run (the ISA in use); see activations.cpp. dense.cpp's bias + activation epilogue uses it too.
 int64_t act_cost(Act kind, bool f64, bool backward);
 
 template <typename T>

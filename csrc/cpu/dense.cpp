@@ -3,6 +3,7 @@
 #include "cpu/dense.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bias.h"
@@ -28,7 +29,8 @@ void dense_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t M, in
     std::fill(acc, acc + M * N, T(0));
   const bool trivial = !act.softmax && act.kind == Act::Linear && !b && !z;
   if (trivial) return;
-  const int64_t cost = N * (act.softmax ? 20 : act_cost(act.kind) + 1);
+  constexpr bool f64 = std::is_same_v<T, double>;
+  const int64_t cost = N * (act.softmax ? 20 : act_cost(act.kind, f64, false) + 1);
   parallel_for(M, cost, [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       T* zr = acc + r * N;
@@ -53,7 +55,8 @@ void dense_backward(const T* grad_y, const T* x, const T* w, const T* act_in, T*
     dz_buf.resize(static_cast<size_t>(M * N));
     T* d = dz_buf.data();
     const bool from_y = act.softmax || act_backward_uses_y(act.kind, double(alpha));
-    const int64_t cost = N * (act.softmax ? 4 : act_cost(act.kind) + 1);
+    constexpr bool f64 = std::is_same_v<T, double>;
+    const int64_t cost = N * (act.softmax ? 4 : act_cost(act.kind, f64, true) + 1);
     parallel_for(M, cost, [&](int64_t rb, int64_t re) {
       const int64_t off = rb * N, n = (re - rb) * N;
       if (act.softmax)
