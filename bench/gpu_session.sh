@@ -25,7 +25,8 @@
 #                 test_gpu_index_checks, test_cuda_preprocessing, test_gpu_read_backs,
 #                 test_cuda_keras_ops_extra, test_gpu_read_backs_2, test_cuda_random_samplers,
 #                 test_cuda_morphology_nms, test_cuda_random_stateful,
-#                 test_cuda_complex_fft, test_cuda_complex_math)
+#                 test_cuda_complex_fft, test_cuda_complex_math, test_cuda_complex_inverse,
+#                 test_complex_gradients, test_cuda_linalg_sqrtm_logm)
 #   30-suite      the rest of tests/ (with 20 that is the whole suite; on a GPU machine nabi
 #                 places tensors and Keras models on the GPU, so it runs GPU code paths)
 #   40-memcheck   compute-sanitizer --tool memcheck on tests/test_cuda_array_kernels.py
@@ -51,7 +52,7 @@ mkdir -p "$OUT" "$LOGS"
 TOTAL=${SESSION_TOTAL_S:-540}
 STEPS=${SESSION_STEPS:-"env install cuda-tests suite memcheck bench"}
 T0=$(date +%s)
-CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py tests/test_cuda_edge_cases.py tests/test_cuda_sort.py tests/test_special_functions_cuda.py tests/test_cuda_host_ops.py tests/test_cuda_ctc.py tests/test_special_incomplete_cuda.py tests/test_cuda_linalg_eig.py tests/test_cuda_linalg.py tests/test_cuda_index_extra.py tests/test_cuda_image_transform.py tests/test_augmentation_grad.py tests/test_gpu_index_checks.py tests/test_cuda_preprocessing.py tests/test_gpu_read_backs.py tests/test_cuda_keras_ops_extra.py tests/test_gpu_read_backs_2.py tests/test_cuda_random_samplers.py tests/test_cuda_morphology_nms.py tests/test_cuda_random_stateful.py tests/test_cuda_complex_fft.py tests/test_cuda_complex_math.py"
+CUDA_TESTS="tests/test_cuda_backend.py tests/test_cuda_array_kernels.py tests/test_cuda_nn_kernels.py tests/test_cuda_train_kernels.py tests/test_device.py tests/test_cuda_edge_cases.py tests/test_cuda_sort.py tests/test_special_functions_cuda.py tests/test_cuda_host_ops.py tests/test_cuda_ctc.py tests/test_special_incomplete_cuda.py tests/test_cuda_linalg_eig.py tests/test_cuda_linalg.py tests/test_cuda_index_extra.py tests/test_cuda_image_transform.py tests/test_augmentation_grad.py tests/test_gpu_index_checks.py tests/test_cuda_preprocessing.py tests/test_gpu_read_backs.py tests/test_cuda_keras_ops_extra.py tests/test_gpu_read_backs_2.py tests/test_cuda_random_samplers.py tests/test_cuda_morphology_nms.py tests/test_cuda_random_stateful.py tests/test_cuda_complex_fft.py tests/test_cuda_complex_math.py tests/test_cuda_complex_inverse.py tests/test_complex_gradients.py tests/test_cuda_linalg_sqrtm_logm.py"
 
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
   [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$PATH:$d" ;; esac
