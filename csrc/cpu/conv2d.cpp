@@ -88,6 +88,7 @@
 
 #include "cpu/conv2d_tiles.h"
 #include "cpu/conv2d_winograd.h"
+#include "cpu/conv2d_winograd_phase.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
@@ -1493,6 +1494,9 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
     if (dx && conv2d_winograd_use(s, true)) {
       conv2d_winograd_backward_data(s, w, dy, relu_y, nullptr, false, dx);
       dx = nullptr;
+    } else if (dx && conv2d_winograd_phase_use(s)) {
+      conv2d_winograd_phase_backward_data(s, w, dy, relu_y, nullptr, false, dx);
+      dx = nullptr;
     }
     if (dw && conv2d_winograd_use_filter(s)) {
       conv2d_winograd_backward_filter(s, x, dy, relu_y, dw, db);
@@ -1627,6 +1631,8 @@ void conv2d_backward_data(const Conv2dShape& s, const T* w, const T* dy, const T
   if constexpr (std::is_same_v<T, float>) {
     if (s.OH * s.OW > 0 && s.CO > 0 && conv2d_winograd_use(s, true))
       return conv2d_winograd_backward_data(s, w, dy, nullptr, b, relu, dx);
+    if (s.OH * s.OW > 0 && s.CO > 0 && conv2d_winograd_phase_use(s))  // stride-2 4x4
+      return conv2d_winograd_phase_backward_data(s, w, dy, nullptr, b, relu, dx);
   }
 #if defined(NABI_X86)
   if constexpr (std::is_same_v<T, float>) {

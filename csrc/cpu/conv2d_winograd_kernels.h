@@ -108,13 +108,14 @@ void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
 // when C is whole vectors (and no mask), else copied into d (16, Cs), whose channel tail
 // [C, Cs) stays zero; zrow (Cs zeros) stands for the pixels outside the image.
 // B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+// step: the tiles' input stride (2 here; 3 for conv2d_winograd_phase_kernels.h's F(3x3, 2x2)).
 void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, float* d,
-                     const float* zrow, float* V) {
+                     const float* zrow, float* V, int64_t step = 2) {
   const int64_t C = q.C, Cs = q.Cs, per = q.th * q.tw;
   const bool in_place = C == Cs && !a.mask;
   for (int64_t r = 0; r < nt; ++r) {
     const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
-    const int64_t ih0 = 2 * ta - a.pt, iw0 = 2 * tb - a.pl;
+    const int64_t ih0 = step * ta - a.pt, iw0 = step * tb - a.pl;
     const float* p[16];
     for (int i = 0; i < 4; ++i) {
       const int64_t ih = ih0 + i;

@@ -1,0 +1,46 @@
+// Winograd F(3x3, 2x2) for the four sub-pixel phases of a stride-2, 4x4 backward-data (the
+// forward of a stride-2 4x4 Conv2DTranspose): see conv2d_winograd_phase.cpp's opening comment.
+#pragma once
+#include <cstdint>
+
+#include "cpu/conv2d.h"
+
+namespace nabi::cpu {
+
+// Whether conv2d.cpp should compute the backward-data (dx) of this convolution (4x4, stride 2,
+// dilation 1, float32) by conv2d_winograd_phase_backward_data: NABI_CONV_WINOGRAD=0 never,
+// =1 whenever the shape allows it, unset (auto) where measured faster.
+bool conv2d_winograd_phase_use(const Conv2dShape& s);
+
+// dx = [relu](conv_transpose(dy, w) + b) of that convolution; relu_y (optional, the forward's
+// fused-ReLU output) masks dy by relu_y > 0 first; b (C) may be null.
+void conv2d_winograd_phase_backward_data(const Conv2dShape& s, const float* w, const float* dy,
+                                         const float* relu_y, const float* b, bool relu,
+                                         float* dx);
+
+// The kernels' view: dy (N, H, W, C) -> dx (N, OH, OW, K) with w (4, 4, K, C) the forward
+// convolution's HWIO filter, pt / pl its padding: dx (h, w') = sum dy (oh, ow) w (i, j) over
+// h = 2 oh + i - pt, w' = 2 ow + j - pl.
+struct WinoPhaseArgs {
+  int64_t N, H, W, C, OH, OW, K, pt, pl;
+  const float* dy;    // (N, H, W, C)
+  const float* mask;  // optional (N, H, W, C): dy counts only where mask > 0
+  const float* w;     // (4, 4, K, C)
+  const float* bias;  // optional (K)
+  bool relu;
+  float* y;  // (N, OH, OW, K)
+};
+
+namespace wino_phase_portable {
+void winograd_phase_f32(const WinoPhaseArgs& a);
+}
+#if defined(NABI_X86)
+namespace wino_phase_avx2 {
+void winograd_phase_f32(const WinoPhaseArgs& a);
+}
+namespace wino_phase_avx512 {
+void winograd_phase_f32(const WinoPhaseArgs& a);
+}
+#endif
+
+}  // namespace nabi::cpu

@@ -1,0 +1,177 @@
+// The Winograd F(3x3, 2x2) phase kernels (see conv2d_winograd_phase.cpp's opening comment),
+// compiled per ISA like conv2d_winograd_kernels.h, whose helpers (vectors, scratch buffers,
+// Geo, the 16-GEMM micro-kernel gemm16) they reuse: the including file's NABI_WINO_NS is a
+// namespace of its own (wino_phase_*), so that header's F(2x2, 3x3) entry points compiled here
+// do not clash with conv2d_winograd*.cpp's (they are not called from here).
+#include "cpu/conv2d_winograd_kernels.h"
+#include "cpu/conv2d_winograd_phase.h"
+
+namespace nabi::cpu::NABI_WINO_NS {
+namespace {
+
+// One axis of the phase geometry. Output index h = 2 a + p (phase p = 0, 1) sums
+// dy (a + o_p + m) w (r_p + 2 (1 - m)), m = 0, 1, with r_p = (p + pad) % 2,
+// o_p = (p + pad) / 2 - 1. Tile t reads dy base + 3 t .. base + 3 t + 3 (base = min o_p) and
+// gives phase p's outputs a = 3 t + d_p + u, u < 3 (d_p = base - o_p <= 0).
+struct Axis {
+  int64_t base, d[2], r[2], n[2], tiles;
+};
+
+Axis axis(int64_t pad, int64_t out) {
+  Axis x;
+  int64_t o[2];
+  for (int p = 0; p < 2; ++p) {
+    x.r[p] = (p + pad) & 1;
+    o[p] = ((p + pad) >> 1) - 1;
+    x.n[p] = (out - p + 1) / 2;
+  }
+  x.base = std::min(o[0], o[1]);
+  x.tiles = 0;
+  for (int p = 0; p < 2; ++p) {
+    x.d[p] = x.base - o[p];
+    if (x.n[p] > 0) x.tiles = std::max(x.tiles, (x.n[p] - 1 - x.d[p]) / 3 + 1);
+  }
+  return x;
+}
+
+// U (4 phases, 16, Kp, Cs, NR) <- G g G^T of every phase's (c, k) 2x2 sub-filter
+// g[m][n] = w[rh + 2 (1 - m)][rw + 2 (1 - n)][k][c], in double, rounded once; zero past C, K.
+// G = [[1, 0], [1/2, 1/2], [1/2, -1/2], [0, -1]].
+void phase_filter_transform(const WinoPhaseArgs& a, const Geo& q, const Axis& ah,
+                            const Axis& aw, float* U) {
+  const int64_t C = q.C, K = q.K, Ks = q.Ks, es = q.Kp * q.Cs * NR, ps = 16 * es;
+  std::memset(U, 0, sizeof(float) * 4 * ps);
+  parallel_for(C, K * 8, [&](int64_t c0, int64_t c1) {
+    float* gt = scratch<15>(static_cast<size_t>(4 * Ks));
+    std::memset(gt, 0, sizeof(float) * 4 * Ks);
+    for (int64_t c = c0; c < c1; ++c)
+      for (int p = 0; p < 4; ++p) {
+        const int64_t rh = ah.r[p >> 1], rw = aw.r[p & 1];
+        for (int m = 0; m < 2; ++m)
+          for (int n = 0; n < 2; ++n) {
+            const float* src = a.w + ((rh + 2 * (1 - m)) * 4 + rw + 2 * (1 - n)) * K * C + c;
+            float* dst = gt + (m * 2 + n) * Ks;
+            for (int64_t k = 0; k < K; ++k) dst[k] = src[k * C];
+          }
+        for (int64_t k = 0; k < Ks; k += VL) {
+          vd g[2][2], t[4][2];
+          for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j)
+              g[i][j] = __builtin_convertvector(ld(gt + (i * 2 + j) * Ks + k), vd);
+          for (int j = 0; j < 2; ++j) {
+            t[0][j] = g[0][j];
+            t[1][j] = 0.5 * (g[0][j] + g[1][j]);
+            t[2][j] = 0.5 * (g[0][j] - g[1][j]);
+            t[3][j] = -g[1][j];
+          }
+          float* u = U + p * ps + ((k / NR) * q.Cs + c) * NR + k % NR;
+          for (int i = 0; i < 4; ++i) {
+            st(u + (i * 4 + 0) * es, __builtin_convertvector(t[i][0], vf));
+            st(u + (i * 4 + 1) * es, __builtin_convertvector(0.5 * (t[i][0] + t[i][1]), vf));
+            st(u + (i * 4 + 2) * es, __builtin_convertvector(0.5 * (t[i][0] - t[i][1]), vf));
+            st(u + (i * 4 + 3) * es, __builtin_convertvector(-t[i][1], vf));
+          }
+        }
+      }
+  });
+}
+
+// Phase p's outputs of tiles t0 .. t0 + nt <- A^T m A (+ bias, ReLU), those inside only.
+// A^T = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]].
+void phase_output_transform(const WinoPhaseArgs& a, const Geo& q, const Axis& ah,
+                            const Axis& aw, int p, int64_t t0, int64_t nt, const float* M,
+                            const float* biasp) {
+  const int64_t K = q.K, Ks = q.Ks, per = q.th * q.tw;
+  const int ph = p >> 1, pw = p & 1;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    const int64_t a0 = 3 * ta + ah.d[ph], b0 = 3 * tb + aw.d[pw];
+    int u0 = 0, u1 = 3, v0 = 0, v1 = 3;
+    while (u0 < 3 && a0 + u0 < 0) ++u0;
+    while (u1 > u0 && a0 + u1 - 1 >= ah.n[ph]) --u1;
+    while (v0 < 3 && b0 + v0 < 0) ++v0;
+    while (v1 > v0 && b0 + v1 - 1 >= aw.n[pw]) --v1;
+    if (u0 >= u1 || v0 >= v1) continue;
+    for (int64_t k = 0; k < K; k += VL) {
+      vf m[4][4], s[3][4], o[3][3];
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = ld(M + e * q.Ms + r * Ks + k);
+      for (int j = 0; j < 4; ++j) {
+        s[0][j] = m[0][j] + m[1][j] + m[2][j];
+        s[1][j] = m[1][j] - m[2][j];
+        s[2][j] = m[1][j] + m[2][j] + m[3][j];
+      }
+      const vf bv = ld(biasp + k);
+      for (int u = 0; u < 3; ++u) {
+        o[u][0] = s[u][0] + s[u][1] + s[u][2] + bv;
+        o[u][1] = s[u][1] - s[u][2] + bv;
+        o[u][2] = s[u][1] + s[u][2] + s[u][3] + bv;
+        if (a.relu)
+          for (int v = 0; v < 3; ++v) o[u][v] = relu_v(o[u][v]);
+      }
+      const bool full = k + VL <= K;
+      for (int u = u0; u < u1; ++u)
+        for (int v = v0; v < v1; ++v) {
+          const int64_t oh = 2 * (a0 + u) + ph, ow = 2 * (b0 + v) + pw;
+          float* dst = a.y + ((n * a.OH + oh) * a.OW + ow) * K + k;
+          if (full) {
+            st(dst, o[u][v]);
+          } else {
+            alignas(64) float tmp[VL];
+            st(tmp, o[u][v]);
+            std::memcpy(dst, tmp, sizeof(float) * (K - k));
+          }
+        }
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_phase_f32(const WinoPhaseArgs& a) {
+  const Axis ah = axis(a.pt, a.OH), aw = axis(a.pl, a.OW);
+  Geo q;
+  q.C = a.C, q.K = a.K;
+  q.Cs = (a.C + VL - 1) / VL * VL;
+  q.Kp = (a.K + NR - 1) / NR;
+  q.Ks = q.Kp * NR;
+  q.th = ah.tiles, q.tw = aw.tiles;
+  const int64_t NT = a.N * q.th * q.tw;
+  if (NT <= 0 || a.K <= 0) return;
+  // Tiles per block: V (16, T, Cs) and one phase's M (16, T, Ks) within ~640 KiB (L2), T a
+  // multiple of MR, at least two blocks per thread when there are enough tiles.
+  int64_t T = 640 * 1024 / (16 * 4 * (q.Cs + q.Ks));
+  T = std::max<int64_t>(MR, std::min<int64_t>(T, 32 * MR) / MR * MR);
+  const int nthr = max_threads();
+  while (T > MR && (NT + T - 1) / T < 2 * nthr) T -= MR;
+  q.T = T;
+  q.Vs = T * q.Cs + 16;
+  q.Ms = T * q.Ks + 16;
+  const int64_t ps = 16 * q.Kp * q.Cs * NR;
+  float* U = scratch<10>(static_cast<size_t>(4 * ps));
+  phase_filter_transform(a, q, ah, aw, U);
+  float* biasp = scratch<11>(static_cast<size_t>(q.Ks));
+  for (int64_t k = 0; k < q.Ks; ++k) biasp[k] = a.bias && k < a.K ? a.bias[k] : 0.0f;
+  // conv2d_winograd_kernels.h's input transform, its tiles 3 apart from (base_h, base_w)
+  const WinoArgs xa{a.N, a.H, a.W, a.C, 0, 0, 0, -ah.base, -aw.base, a.dy, a.mask, nullptr,
+                    false, nullptr, false, nullptr};
+  const int64_t blocks = (NT + T - 1) / T;
+  parallel_for(blocks, T * 64 * q.Cs * q.Ks * 2, [&](int64_t b0, int64_t b1) {
+    float* d = scratch<12>(static_cast<size_t>(17 * q.Cs));  // 16 patch pixels + zrow
+    float* V = scratch<13>(static_cast<size_t>(16 * q.Vs));
+    float* M = scratch<14>(static_cast<size_t>(16 * q.Ms));
+    std::memset(d, 0, sizeof(float) * 17 * q.Cs);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+      const int64_t rows = (nt + MR - 1) / MR * MR;
+      input_transform(xa, q, t0, nt, d, d + 16 * q.Cs, V, 3);
+      for (int e = 0; e < 16; ++e)
+        std::memset(V + e * q.Vs + nt * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
+      for (int p = 0; p < 4; ++p) {
+        gemm16(q, rows, V, U + p * ps, M);
+        phase_output_transform(a, q, ah, aw, p, t0, nt, M, biasp);
+      }
+    }
+  });
+}
+
+}  // namespace nabi::cpu::NABI_WINO_NS
