@@ -7,9 +7,10 @@ computed with NumPy, and a real result made from a host complex tensor (abs, rea
 angle, cast) is placed on the current device.
 
 Gradients through complex values follow TF (for a real loss L, the gradient with respect to
-a complex z is dL/dRe z + i dL/dIm z) for tf.complex, real, imag, conj, abs here and add,
-subtract, multiply, divide, negative, exp, log, asin, acos, atan, asinh, acosh, atanh,
-matmul, reduce_sum / reduce_mean in math_ops (first order only). The other ops on complex
+a complex z is dL/dRe z + i dL/dIm z) for tf.complex, real, imag, conj, abs, cast here and add,
+subtract, multiply, divide, pow, negative, exp, expm1, log, log1p, sqrt, rsqrt, square,
+reciprocal, sin, cos, tan, sinh, cosh, tanh, asin, acos, atan, asinh, acosh, atanh, matmul,
+reduce_sum / reduce_mean in math_ops (first order only). The other ops on complex
 values record a node whose backward raises NotImplementedError naming the op, so a tape that
 needs that gradient says why it cannot have it rather than giving a silently wrong or missing
 one; outside a tape (audio preprocessing) nothing is recorded.
@@ -47,11 +48,17 @@ def is_complex(x):
     return x._data.dtype.kind == "c"
 
 
+def _contiguous(v):
+    """v as a C-contiguous array of its own shape (np.ascontiguousarray makes a 0-d one 1-d)."""
+    v = np.asarray(v)
+    return v if v.flags.c_contiguous else v.copy(order="C")
+
+
 def _part(g, part):
     """The real or imaginary part of a complex array g where it lives, contiguous."""
     if type(g) is DeviceArray:
         return DeviceArray(backend().complex_unary(part, g.buf))
-    return np.ascontiguousarray(g.real if part == "real" else g.imag)
+    return _contiguous(g.real if part == "real" else g.imag)
 
 
 def _make(re, im):
@@ -110,7 +117,7 @@ def _real_result(op, x, fn, grad=None):
     if type(a) is DeviceArray:
         out = _wrap(DeviceArray(backend().complex_unary(op, a.buf)))
     else:
-        out = _wrap(place(np.ascontiguousarray(fn(a))))
+        out = _wrap(place(_contiguous(fn(a))))
     if grad is None:
         record_no_gradient(op, (x,), out)
     elif _tapes:
@@ -176,20 +183,31 @@ def cast_complex(x, dt):
     if type(a) is DeviceArray and dt != _dt.string and dt._np in (
             np.float32, np.float64, np.int32, np.int64, np.bool_, np.complex64, np.complex128):
         out = _wrap(a.astype(dt._np))
-        if _tapes and (a.dtype.kind in "fc" and (dt.is_complex or dt.is_floating)):
-            record_no_gradient("cast", (x,), out)
+        _record_cast(x, a.dtype, dt, out)
         return out
+    src = a.dtype
     a = host(a)
     if dt.is_complex:
         if a.dtype.kind not in "fiubc":
             raise TypeError(f"[cast] cannot cast {a.dtype.name} {tuple(a.shape)} to {dt.name}")
         out = _wrap(a.astype(dt._np))
-        op = "cast"
     else:
         if dt == _dt.string:
             raise TypeError(f"[cast] cannot cast {a.dtype.name} {tuple(a.shape)} to string")
-        out = _wrap(place(np.ascontiguousarray(np.real(a).astype(dt._np))))
-        op = "cast"
-    if _tapes and (a.dtype.kind in "fc" and (dt.is_complex or dt.is_floating)):
-        record_no_gradient(op, (x,), out)
+        out = _wrap(place(_contiguous(np.real(a).astype(dt._np))))
+    _record_cast(x, src, dt, out)
     return out
+
+
+def _record_cast(x, src, dt, out):
+    """The gradient of a cast between floating and complex types, TF's: g cast back to the
+    source dtype, so a complex -> real cast gives g + 0i and a real -> complex one Re g
+    (integer sources and targets have none)."""
+    if not (_tapes and src.kind in "fc" and (dt.is_complex or dt.is_floating)):
+        return
+
+    def backward(g, needs):
+        if g.dtype.kind == "c" and src.kind != "c":
+            g = _part(g, "real")
+        return (g if g.dtype == src else g.astype(src),)
+    record((x,), out, backward, None, "cast")

@@ -20,10 +20,13 @@ from ._common import (Tensor, _tapes, _wrap, binary_operands, broadcast_shape, c
 # Complex gradients, TF's convention: for a real loss L of a complex z the gradient is
 # dL/dRe z + i dL/dIm z, i.e. conj(f'(z)) * g for a holomorphic f. These ops are holomorphic
 # with real Taylor coefficients (conj(f'(z)) = f'(conj z)), so their real rules applied to the
-# conjugated inputs and output give it (matmul too: g @ conj(b)^T). First order only; the
+# conjugated inputs and output give it (matmul too: g @ conj(b)^T; sqrt, rsqrt, log1p, pow's
+# principal branches too: f(conj z) = conj f(z) off their cuts). First order only; the
 # other ops on complex values record a node that refuses (complex_ops.record_no_gradient).
 _COMPLEX_GRAD = frozenset({"add", "subtract", "multiply", "divide", "negative", "exp", "log",
-                           "asin", "acos", "atan", "asinh", "acosh", "atanh"})
+                           "asin", "acos", "atan", "asinh", "acosh", "atanh",
+                           "sqrt", "rsqrt", "square", "reciprocal", "sin", "cos", "tan", "sinh",
+                           "cosh", "tanh", "expm1", "log1p", "pow"})
 
 
 def _conj(a):
@@ -46,7 +49,7 @@ def _binary(op, x, y, fwd, bwd, bwd_t=None):
         xs, ys = xa.shape, ya.shape
 
         def backward(g, needs):
-            if cx and op in ("multiply", "divide"):  # (add / subtract read no values)
+            if cx and op in ("multiply", "divide", "pow"):  # (add / subtract read no values)
                 gx, gy = bwd(g, _conj(xa), _conj(ya), _conj(out._data), needs)
             else:
                 gx, gy = bwd(g, xa, ya, out._data, needs)
@@ -164,8 +167,12 @@ def pow(x, y, name=None):  # noqa: A001  (TF's name)
             with np.errstate(divide="ignore", invalid="ignore"):
                 gx = g * b * np.power(a, b - 1)
         if n[1]:
+            # TF's rule: log x where x > 0 (a complex x: where x != 0), else 0; a complex
+            # x gets conj(z log x) g from _binary's conjugated a and o (log conj x = conj log x
+            # with signed zeros)
+            pos = (a != 0) if a.dtype.kind == "c" else (a > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                gy = g * o * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+                gy = g * o * np.where(pos, np.log(np.where(pos, a, 1)), 0)
         return gx, gy
 
     def bwd_t(g, x, y, o, n):
@@ -578,6 +585,9 @@ def _reduce(op, x, axis, keepdims, fwd, bwd, bwd_t=None):
         if op in ("reduce_sum", "reduce_mean"):  # linear: the same rule for complex values
             record((x,), out, lambda g, needs: (bwd(g, a, out._data, axes, keepdims),),
                    None, op)
+        elif op == "reduce_prod":  # g times the conjugated product of the others
+            record((x,), out, lambda g, needs: (bwd(g, _conj(a), _conj(out._data), axes,
+                                                    keepdims),), None, op)
         else:
             from .complex_ops import record_no_gradient
             record_no_gradient(op, (x,), out)

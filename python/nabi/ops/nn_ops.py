@@ -127,9 +127,9 @@ def sigmoid(x, name=None):
 
 def tanh(x, name=None):
     x = t_(x)
-    if x._data.dtype.kind == "c":  # TF's complex tanh (the GPU: complex.cu), no gradient
+    if x._data.dtype.kind == "c":  # TF's complex tanh (the GPU: complex.cu); conj(1 - y^2) g
         from .math_ops import _unary
-        return _unary("tanh", x, np.tanh, lambda g, a, o: None)
+        return _unary("tanh", x, np.tanh, lambda g, a, o: g * (1 - o * o))
     return _activation("tanh", x)
 
 
