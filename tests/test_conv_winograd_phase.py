@@ -1,6 +1,7 @@
 """Winograd F(3x3, 2x2) over the sub-pixel phases of a stride-2 4x4 transposed convolution
 (csrc/cpu/conv2d_winograd_phase*.cpp: the backward-data of a stride-2 4x4 conv, i.e. the
-forward of Conv2DTranspose(k, 4, strides=2), as in the DCGAN generator) against a float64
+forward of Conv2DTranspose(k, 4, strides=2), as in the DCGAN generator, and the forward of that
+conv, i.e. the transposed conv's input gradient) against a float64
 NumPy reference written here (one einsum per filter tap).
 
 Every case runs with NABI_CONV_WINOGRAD forced on ("1") and off ("0": the direct kernels),
@@ -9,8 +10,9 @@ set in-process (read on each call), for every CPU ISA (the `isa` fixture). Shape
 (odd output: the two phases of an axis of unequal size), 1-pixel inputs, channel counts that
 are not multiples of 16 (vector and register-tile tails), few channels (forced on only), and
 kernel 2 (no 2x2 phase sub-filters: never this path). Checked: the op's forward and its
-three gradients under a GradientTape, Keras Conv2DTranspose with a fused bias + ReLU, and the
-dx of a stride-2 4x4 Conv2D with a fused ReLU (the ReLU output masks dy inside the kernel).
+three gradients under a GradientTape, Keras Conv2DTranspose with a fused bias + ReLU, and a
+stride-2 4x4 conv's forward (the same F(3x3, 2x2) over its four tap-parity sub-images) with a
+fused bias + ReLU and its dx (the ReLU output masks dy inside the kernel).
 
     PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_conv_winograd_phase.py
 """
@@ -175,9 +177,13 @@ def test_phase_keras_conv2d_transpose_bias_relu(case, isa, mode):  # noqa: F811
 
 @pytest.mark.parametrize("case", [(2, 14, 14, 24, 40, (1, 1, 1, 1)),
                                   (1, 11, 9, 16, 20, (0, 0, 0, 0)),
-                                  (2, 9, 10, 17, 33, (2, 1, 1, 2))])
-def test_phase_conv2d_backward_data_relu_mask(case, isa, mode):  # noqa: F811
-    """dx of a stride-2 4x4 conv with a fused ReLU: the forward's output masks dy."""
+                                  (2, 9, 10, 17, 33, (2, 1, 1, 2)),
+                                  (2, 15, 13, 40, 24, (1, 2, 1, 2)),
+                                  (1, 4, 5, 5, 3, (1, 1, 1, 1)),
+                                  (1, 6, 7, 16, 16, (0, 0, 0, 0))])
+def test_phase_conv2d_forward_and_dx_relu(case, isa, mode):  # noqa: F811
+    """A stride-2 4x4 conv with a fused bias + ReLU (forward: the four tap-parity sub-images'
+    2x2 convs, one F(3x3, 2x2) GEMM) and its dx (the forward's output masks dy)."""
     N, H, W, C, CO, pads = case
     x, w, b = data((N, H, W, C)), data((4, 4, C, CO)), data((CO,))
     y = _C.conv2d_forward(x, w, b, (2, 2), S1, pads, True)

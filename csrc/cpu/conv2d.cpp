@@ -1430,6 +1430,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, bo
   }
   if constexpr (std::is_same_v<T, float>) {  // 3x3 stride 1: conv2d_winograd.cpp
     if (conv2d_winograd_use(s, false)) return conv2d_winograd_forward(s, x, w, b, relu, y);
+    if (conv2d_winograd_s2_use(s)) return conv2d_winograd_s2_forward(s, x, w, b, relu, y);
   }
   if (s.C == 1) {
     parallel_for(s.N * s.OH, s.OW * K * CO * 2, [&](int64_t r0, int64_t r1) {

@@ -102,6 +102,30 @@ void filter_transform(const WinoArgs& a, const Geo& q, float* U) {
   });
 }
 
+// out[e * vs + c] (e < 16, c < cs) <- (B^T d B)[e] of the 4x4 patch d whose pixel (i, j)
+// is p[i * 4 + j] (cs floats each). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+inline void transform_patch(const float* const* p, int64_t cs, float* out, int64_t vs) {
+  for (int64_t c = 0; c < cs; c += VL) {
+    vf x[4][4], u[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) x[i][j] = ld(p[i * 4 + j] + c);
+    for (int j = 0; j < 4; ++j) {  // B^T x
+      const vf x0 = x[0][j], x1 = x[1][j], x2 = x[2][j], x3 = x[3][j];
+      x[0][j] = x0 - x2;
+      x[1][j] = x1 + x2;
+      x[2][j] = x2 - x1;
+      x[3][j] = x1 - x3;
+    }
+    for (int i = 0; i < 4; ++i) {  // (.) B
+      u[i][0] = x[i][0] - x[i][2];
+      u[i][1] = x[i][1] + x[i][2];
+      u[i][2] = x[i][2] - x[i][1];
+      u[i][3] = x[i][1] - x[i][3];
+    }
+    for (int e = 0; e < 16; ++e) st(out + e * vs + c, u[e / 4][e % 4]);
+  }
+}
+
 // V (16, T, Cs) (matrices Vs floats apart) rows [0, nt) <- B^T d B of tiles t0 .. t0 + nt,
 // d the tile's 4x4 input patch
 // (zeros outside the image; masked by mask > 0 when given). A patch pixel is read in place
@@ -143,25 +167,7 @@ void input_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, fl
         p[i * 4 + j] = dst;
       }
     }
-    for (int64_t c = 0; c < Cs; c += VL) {
-      vf x[4][4], u[4][4];
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) x[i][j] = ld(p[i * 4 + j] + c);
-      for (int j = 0; j < 4; ++j) {  // B^T x
-        const vf x0 = x[0][j], x1 = x[1][j], x2 = x[2][j], x3 = x[3][j];
-        x[0][j] = x0 - x2;
-        x[1][j] = x1 + x2;
-        x[2][j] = x2 - x1;
-        x[3][j] = x1 - x3;
-      }
-      for (int i = 0; i < 4; ++i) {  // (.) B
-        u[i][0] = x[i][0] - x[i][2];
-        u[i][1] = x[i][1] + x[i][2];
-        u[i][2] = x[i][2] - x[i][1];
-        u[i][3] = x[i][1] - x[i][3];
-      }
-      for (int e = 0; e < 16; ++e) st(V + e * q.Vs + r * Cs + c, u[e / 4][e % 4]);
-    }
+    transform_patch(p, Cs, V + r * Cs, q.Vs);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "cpu/conv2d.h"
+#include "cpu/conv2d_winograd.h"
 
 namespace nabi::cpu {
 
@@ -17,6 +18,15 @@ bool conv2d_winograd_phase_use(const Conv2dShape& s);
 void conv2d_winograd_phase_backward_data(const Conv2dShape& s, const float* w, const float* dy,
                                          const float* relu_y, const float* b, bool relu,
                                          float* dx);
+
+// The same rule for the forward of that convolution (4x4, stride 2) by
+// conv2d_winograd_s2_forward.
+bool conv2d_winograd_s2_use(const Conv2dShape& s);
+
+// y = [relu](conv(x, w) + b) for s.KH == s.KW == 4, stride 2, dilation 1: the four tap-parity
+// sub-images' 2x2 convolutions by F(3x3, 2x2), summed inside one GEMM.
+void conv2d_winograd_s2_forward(const Conv2dShape& s, const float* x, const float* w,
+                                const float* b, bool relu, float* y);
 
 // The kernels' view: dy (N, H, W, C) -> dx (N, OH, OW, K) with w (4, 4, K, C) the forward
 // convolution's HWIO filter, pt / pl its padding: dx (h, w') = sum dy (oh, ow) w (i, j) over
@@ -33,13 +43,16 @@ struct WinoPhaseArgs {
 
 namespace wino_phase_portable {
 void winograd_phase_f32(const WinoPhaseArgs& a);
+void winograd_s2_f32(const WinoArgs& a);
 }
 #if defined(NABI_X86)
 namespace wino_phase_avx2 {
 void winograd_phase_f32(const WinoPhaseArgs& a);
+void winograd_s2_f32(const WinoArgs& a);
 }
 namespace wino_phase_avx512 {
 void winograd_phase_f32(const WinoPhaseArgs& a);
+void winograd_s2_f32(const WinoArgs& a);
 }
 #endif
 

@@ -34,6 +34,45 @@ Axis axis(int64_t pad, int64_t out) {
   return x;
 }
 
+// u (16 matrices es floats apart; panel k / NR of Cs rows NR wide) <- G g G^T of the 2x2
+// filters gt (4, Ks) (taps (m, n) at (m * 2 + n) * Ks), in double, rounded once.
+// G = [[1, 0], [1/2, 1/2], [1/2, -1/2], [0, -1]].
+void transform_2x2(const float* gt, int64_t Ks, float* U, int64_t Cs, int64_t es) {
+  for (int64_t k = 0; k < Ks; k += VL) {
+    vd g[2][2], t[4][2];
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j)
+        g[i][j] = __builtin_convertvector(ld(gt + (i * 2 + j) * Ks + k), vd);
+    for (int j = 0; j < 2; ++j) {
+      t[0][j] = g[0][j];
+      t[1][j] = 0.5 * (g[0][j] + g[1][j]);
+      t[2][j] = 0.5 * (g[0][j] - g[1][j]);
+      t[3][j] = -g[1][j];
+    }
+    float* u = U + (k / NR) * Cs * NR + k % NR;
+    for (int i = 0; i < 4; ++i) {
+      st(u + (i * 4 + 0) * es, __builtin_convertvector(t[i][0], vf));
+      st(u + (i * 4 + 1) * es, __builtin_convertvector(0.5 * (t[i][0] + t[i][1]), vf));
+      st(u + (i * 4 + 2) * es, __builtin_convertvector(0.5 * (t[i][0] - t[i][1]), vf));
+      st(u + (i * 4 + 3) * es, __builtin_convertvector(-t[i][1], vf));
+    }
+  }
+}
+
+// Tiles per block (sets q.T, q.Vs, q.Ms): V (16, T, Cs) and M (16, T, Ks) within ~640 KiB
+// (L2), T a multiple of MR, at least two blocks per thread when there are enough tiles; the
+// matrices a cache line apart more, as in conv2d_winograd_kernels.h.
+int64_t block_tiles(Geo& q, int64_t NT) {
+  int64_t T = 640 * 1024 / (16 * 4 * (q.Cs + q.Ks));
+  T = std::max<int64_t>(MR, std::min<int64_t>(T, 32 * MR) / MR * MR);
+  const int nthr = max_threads();
+  while (T > MR && (NT + T - 1) / T < 2 * nthr) T -= MR;
+  q.T = T;
+  q.Vs = T * q.Cs + 16;
+  q.Ms = T * q.Ks + 16;
+  return T;
+}
+
 // U (4 phases, 16, Kp, Cs, NR) <- G g G^T of every phase's (c, k) 2x2 sub-filter
 // g[m][n] = w[rh + 2 (1 - m)][rw + 2 (1 - n)][k][c], in double, rounded once; zero past C, K.
 // G = [[1, 0], [1/2, 1/2], [1/2, -1/2], [0, -1]].
@@ -53,34 +92,18 @@ void phase_filter_transform(const WinoPhaseArgs& a, const Geo& q, const Axis& ah
             float* dst = gt + (m * 2 + n) * Ks;
             for (int64_t k = 0; k < K; ++k) dst[k] = src[k * C];
           }
-        for (int64_t k = 0; k < Ks; k += VL) {
-          vd g[2][2], t[4][2];
-          for (int i = 0; i < 2; ++i)
-            for (int j = 0; j < 2; ++j)
-              g[i][j] = __builtin_convertvector(ld(gt + (i * 2 + j) * Ks + k), vd);
-          for (int j = 0; j < 2; ++j) {
-            t[0][j] = g[0][j];
-            t[1][j] = 0.5 * (g[0][j] + g[1][j]);
-            t[2][j] = 0.5 * (g[0][j] - g[1][j]);
-            t[3][j] = -g[1][j];
-          }
-          float* u = U + p * ps + ((k / NR) * q.Cs + c) * NR + k % NR;
-          for (int i = 0; i < 4; ++i) {
-            st(u + (i * 4 + 0) * es, __builtin_convertvector(t[i][0], vf));
-            st(u + (i * 4 + 1) * es, __builtin_convertvector(0.5 * (t[i][0] + t[i][1]), vf));
-            st(u + (i * 4 + 2) * es, __builtin_convertvector(0.5 * (t[i][0] - t[i][1]), vf));
-            st(u + (i * 4 + 3) * es, __builtin_convertvector(-t[i][1], vf));
-          }
-        }
+        transform_2x2(gt, Ks, U + p * ps + c * NR, q.Cs, es);
       }
   });
 }
 
-// Phase p's outputs of tiles t0 .. t0 + nt <- A^T m A (+ bias, ReLU), those inside only.
+// Phase p's outputs of tiles t0 .. t0 + nt <- A^T m A (+ bias, ReLU), those inside only:
+// tile (ta, tb)'s output (u, v) is y (S (3 ta + d_ph + u) + ph, S (3 tb + d_pw + v) + pw) (S = 2;
+// S = 1 with one phase for the stride-2 forward below).
 // A^T = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]].
-void phase_output_transform(const WinoPhaseArgs& a, const Geo& q, const Axis& ah,
-                            const Axis& aw, int p, int64_t t0, int64_t nt, const float* M,
-                            const float* biasp) {
+template <int S, typename Args>
+void phase_output_transform(const Args& a, const Geo& q, const Axis& ah, const Axis& aw, int p,
+                            int64_t t0, int64_t nt, const float* M, const float* biasp) {
   const int64_t K = q.K, Ks = q.Ks, per = q.th * q.tw;
   const int ph = p >> 1, pw = p & 1;
   for (int64_t r = 0; r < nt; ++r) {
@@ -111,7 +134,7 @@ void phase_output_transform(const WinoPhaseArgs& a, const Geo& q, const Axis& ah
       const bool full = k + VL <= K;
       for (int u = u0; u < u1; ++u)
         for (int v = v0; v < v1; ++v) {
-          const int64_t oh = 2 * (a0 + u) + ph, ow = 2 * (b0 + v) + pw;
+          const int64_t oh = S * (a0 + u) + ph, ow = S * (b0 + v) + pw;
           float* dst = a.y + ((n * a.OH + oh) * a.OW + ow) * K + k;
           if (full) {
             st(dst, o[u][v]);
@@ -137,15 +160,7 @@ void winograd_phase_f32(const WinoPhaseArgs& a) {
   q.th = ah.tiles, q.tw = aw.tiles;
   const int64_t NT = a.N * q.th * q.tw;
   if (NT <= 0 || a.K <= 0) return;
-  // Tiles per block: V (16, T, Cs) and one phase's M (16, T, Ks) within ~640 KiB (L2), T a
-  // multiple of MR, at least two blocks per thread when there are enough tiles.
-  int64_t T = 640 * 1024 / (16 * 4 * (q.Cs + q.Ks));
-  T = std::max<int64_t>(MR, std::min<int64_t>(T, 32 * MR) / MR * MR);
-  const int nthr = max_threads();
-  while (T > MR && (NT + T - 1) / T < 2 * nthr) T -= MR;
-  q.T = T;
-  q.Vs = T * q.Cs + 16;
-  q.Ms = T * q.Ks + 16;
+  const int64_t T = block_tiles(q, NT);
   const int64_t ps = 16 * q.Kp * q.Cs * NR;
   float* U = scratch<10>(static_cast<size_t>(4 * ps));
   phase_filter_transform(a, q, ah, aw, U);
@@ -168,8 +183,107 @@ void winograd_phase_f32(const WinoPhaseArgs& a) {
         std::memset(V + e * q.Vs + nt * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
       for (int p = 0; p < 4; ++p) {
         gemm16(q, rows, V, U + p * ps, M);
-        phase_output_transform(a, q, ah, aw, p, t0, nt, M, biasp);
+        phase_output_transform<2>(a, q, ah, aw, p, t0, nt, M, biasp);
       }
+    }
+  });
+}
+
+namespace {
+
+// ---- forward of a stride-2 4x4 conv: y (oh) = sum over the tap parities r of the 2x2
+// correlation of the sub-image X_r (j) = x (2 j + r - pt) with g_r (m) = w (2 m + r) (per axis),
+// so per output tile the four parity pairs' 4x4 patches are transformed side by side into
+// V (16, T, 4 Cs0) and one GEMM per element reduces over all four (U (16, 4 Cs0, K)).
+
+// U (16, Kp, 4 Cs0, NR), row p Cs0 + c <- G g G^T of g[m][n] = w[2 m + rh][2 n + rw][c][k].
+void s2_filter_transform(const WinoArgs& a, const Geo& q, int64_t Cs0, float* U) {
+  const int64_t C = a.C, K = a.K, Ks = q.Ks, es = q.Kp * q.Cs * NR;
+  std::memset(U, 0, sizeof(float) * 16 * es);
+  parallel_for(C, K * 8, [&](int64_t c0, int64_t c1) {
+    float* gt = scratch<15>(static_cast<size_t>(4 * Ks));
+    std::memset(gt, 0, sizeof(float) * 4 * Ks);
+    for (int64_t c = c0; c < c1; ++c)
+      for (int p = 0; p < 4; ++p) {
+        for (int m = 0; m < 2; ++m)
+          for (int n = 0; n < 2; ++n)
+            std::memcpy(gt + (m * 2 + n) * Ks,
+                        a.w + (((2 * m + (p >> 1)) * 4 + 2 * n + (p & 1)) * C + c) * K,
+                        sizeof(float) * K);
+        transform_2x2(gt, Ks, U + (p * Cs0 + c) * NR, q.Cs, es);
+      }
+  });
+}
+
+// V (16, T, 4 Cs0) rows [0, nt) <- B^T d B of each parity pair's 4x4 patch of tiles t0 .. t0 + nt
+// (x rows 6 ta + 2 i + rh - pt, columns 6 tb + 2 j + rw - pl; zeros outside). d: (64, Cs0)
+// copies when C is not whole vectors (tails zero), zrow: Cs0 zeros.
+void s2_input_transform(const WinoArgs& a, const Geo& q, int64_t Cs0, int64_t t0, int64_t nt,
+                        float* d, const float* zrow, float* V) {
+  const int64_t C = a.C, per = q.th * q.tw;
+  const bool in_place = C == Cs0;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    for (int p = 0; p < 4; ++p) {
+      const float* ptr[16];
+      for (int i = 0; i < 4; ++i) {
+        const int64_t ih = 6 * ta + 2 * i + (p >> 1) - a.pt;
+        for (int j = 0; j < 4; ++j) {
+          const int64_t iw = 6 * tb + 2 * j + (p & 1) - a.pl;
+          if (ih < 0 || ih >= a.H || iw < 0 || iw >= a.W) {
+            ptr[i * 4 + j] = zrow;
+            continue;
+          }
+          const float* src = a.x + ((n * a.H + ih) * a.W + iw) * C;
+          if (in_place) {
+            ptr[i * 4 + j] = src;
+            continue;
+          }
+          float* dst = d + ((p * 4 + i) * 4 + j) * Cs0;
+          std::memcpy(dst, src, sizeof(float) * C);
+          ptr[i * 4 + j] = dst;
+        }
+      }
+      transform_patch(ptr, Cs0, V + r * q.Cs + p * Cs0, q.Vs);
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_s2_f32(const WinoArgs& a) {
+  const int64_t Cs0 = (a.C + VL - 1) / VL * VL;
+  Geo q;
+  q.C = a.C, q.K = a.K;
+  q.Cs = 4 * Cs0;
+  q.Kp = (a.K + NR - 1) / NR;
+  q.Ks = q.Kp * NR;
+  q.th = (a.OH + 2) / 3, q.tw = (a.OW + 2) / 3;
+  const int64_t NT = a.N * q.th * q.tw;
+  if (NT <= 0 || a.K <= 0) return;
+  const int64_t T = block_tiles(q, NT);
+  float* U = scratch<16>(static_cast<size_t>(16 * q.Kp * q.Cs * NR));
+  s2_filter_transform(a, q, Cs0, U);
+  float* biasp = scratch<17>(static_cast<size_t>(q.Ks));
+  for (int64_t k = 0; k < q.Ks; ++k) biasp[k] = a.bias && k < a.K ? a.bias[k] : 0.0f;
+  Axis ax;  // one phase, tiles 3 apart from 0
+  ax.d[0] = 0;
+  const Axis ah = [&] { Axis x = ax; x.n[0] = a.OH; return x; }();
+  const Axis aw = [&] { Axis x = ax; x.n[0] = a.OW; return x; }();
+  const int64_t blocks = (NT + T - 1) / T;
+  parallel_for(blocks, T * 16 * q.Cs * q.Ks * 2, [&](int64_t b0, int64_t b1) {
+    float* d = scratch<18>(static_cast<size_t>(65 * Cs0));  // 4 x 16 patch pixels + zrow
+    float* V = scratch<19>(static_cast<size_t>(16 * q.Vs));
+    float* M = scratch<20>(static_cast<size_t>(16 * q.Ms));
+    std::memset(d, 0, sizeof(float) * 65 * Cs0);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+      const int64_t rows = (nt + MR - 1) / MR * MR;
+      s2_input_transform(a, q, Cs0, t0, nt, d, d + 64 * Cs0, V);
+      for (int e = 0; e < 16; ++e)
+        std::memset(V + e * q.Vs + nt * q.Cs, 0, sizeof(float) * (rows - nt) * q.Cs);
+      gemm16(q, rows, V, U, M);
+      phase_output_transform<1>(a, q, ah, aw, 0, t0, nt, M, biasp);
     }
   });
 }
