@@ -12,7 +12,7 @@ are not multiples of 16 (vector and register-tile tails), few channels (forced o
 kernel 2 (no 2x2 phase sub-filters: never this path). Checked: the op's forward and its
 three gradients under a GradientTape, Keras Conv2DTranspose with a fused bias + ReLU, and a
 stride-2 4x4 conv's forward (the same F(3x3, 2x2) over its four tap-parity sub-images) with a
-fused bias + ReLU and its dx (the ReLU output masks dy inside the kernel).
+fused bias + ReLU, its dx (the ReLU output masks dy inside the kernel) and its dw / db.
 
     PYTHONPATH=python python3 -m pytest -q -p no:randomly tests/test_conv_winograd_phase.py
 """
@@ -181,9 +181,10 @@ def test_phase_keras_conv2d_transpose_bias_relu(case, isa, mode):  # noqa: F811
                                   (2, 15, 13, 40, 24, (1, 2, 1, 2)),
                                   (1, 4, 5, 5, 3, (1, 1, 1, 1)),
                                   (1, 6, 7, 16, 16, (0, 0, 0, 0))])
-def test_phase_conv2d_forward_and_dx_relu(case, isa, mode):  # noqa: F811
+def test_phase_conv2d_forward_and_gradients(case, isa, mode):  # noqa: F811
     """A stride-2 4x4 conv with a fused bias + ReLU (forward: the four tap-parity sub-images'
-    2x2 convs, one F(3x3, 2x2) GEMM) and its dx (the forward's output masks dy)."""
+    2x2 convs, one F(3x3, 2x2) GEMM), its dx (the forward's output masks dy) and its dw / db
+    (F(2x2, 3x3) per tap-parity pair), with and without the mask."""
     N, H, W, C, CO, pads = case
     x, w, b = data((N, H, W, C)), data((4, 4, C, CO)), data((CO,))
     y = _C.conv2d_forward(x, w, b, (2, 2), S1, pads, True)
@@ -200,7 +201,20 @@ def test_phase_conv2d_forward_and_dx_relu(case, isa, mode):  # noqa: F811
     ref_y += b
     check(y, np.maximum(ref_y, 0), f"y {case}")
     # dx: the transposed conv (CO -> C) of the masked dy, w (4, 4, C, CO) read as its filter
-    check(dx, ref_transpose(g * (ref_y > 0), w, (H, W), pads), f"dx {case}")
+    gm = g * (ref_y > 0)
+    check(dx, ref_transpose(gm, w, (H, W), pads), f"dx {case}")
+    # dw, db with and without the mask (dw: ref_transpose_grads with the roles of x and dy
+    # swapped: the transposed conv of dy gives x's shape), then dw alone
+    for masked in (False, True):
+        gg = gm if masked else g
+        _, dw, db = _C.conv2d_backward(g, x, w, y if masked else None, (2, 2), S1, pads, False,
+                                       True, True)
+        _, rdw = ref_transpose_grads(gg, w, x, pads)
+        check(dw, rdw, f"dw {case} masked={masked}")
+        check(db, gg.sum(axis=(0, 1, 2)).astype(np.float64), f"db {case} masked={masked}")
+    _, dw, db = _C.conv2d_backward(g, x, w, None, (2, 2), S1, pads, False, True, False)
+    assert db is None
+    check(dw, ref_transpose_grads(g, w, x, pads)[1], f"dw alone {case}")
 
 
 def test_phase_switch_is_read_per_call(monkeypatch):

@@ -1502,6 +1502,9 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
     if (dw && conv2d_winograd_use_filter(s)) {
       conv2d_winograd_backward_filter(s, x, dy, relu_y, dw, db);
       dw = db = nullptr;
+    } else if (dw && conv2d_winograd_s2_use(s)) {
+      conv2d_winograd_s2_backward_filter(s, x, dy, relu_y, dw, db);
+      dw = db = nullptr;
     }
   }
 #if defined(NABI_X86)

@@ -250,34 +250,36 @@ void output_transform(const WinoArgs& a, const Geo& q, int64_t t0, int64_t nt, c
 // (y the block of dy's channel k, d the patch's channel c; A = the forward's (A^T)^T, 4 x 2; G
 // the forward's, 4 x 3): dw = G^T [ sum over blocks V (.) Y ] G, a GEMM reducing over blocks.
 
+// dst (K) <- dy (n, oh, ow) (masked by relu_y > 0 when given); zeros past OH / OW.
+inline void load_dy(const WinoFilterArgs& f, int64_t n, int64_t oh, int64_t ow, float* dst) {
+  const int64_t K = f.K;
+  if (oh >= f.OH || ow >= f.OW) {
+    std::memset(dst, 0, sizeof(float) * K);
+    return;
+  }
+  const int64_t off = ((n * f.OH + oh) * f.OW + ow) * K;
+  if (f.relu_y) {
+    const float* src = f.dy + off;
+    const float* mk = f.relu_y + off;
+    for (int64_t k = 0; k < K; ++k) {
+      const float g = src[k];
+      dst[k] = mk[k] > 0.0f ? g : 0.0f;
+    }
+  } else {
+    std::memcpy(dst, f.dy + off, sizeof(float) * K);
+  }
+}
+
 // Y (16, T, Ks) (matrices Ys floats apart) rows [0, nt) <- A y A^T of tiles t0 .. t0 + nt
 // (dy masked by mask > 0 when given; zeros past OH / OW). dd: a (4, Ks) scratch, tail zero.
 // dbs (Ks) += the block's sums of (masked) dy (every dy pixel is in exactly one tile).
 void dy_transform(const WinoFilterArgs& f, const Geo& q, int64_t Ys, int64_t t0, int64_t nt,
                   float* dd, float* Y, float* dbs) {
-  const int64_t K = q.K, Ks = q.Ks, per = q.th * q.tw;
+  const int64_t Ks = q.Ks, per = q.th * q.tw;
   for (int64_t r = 0; r < nt; ++r) {
     const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
     for (int u = 0; u < 2; ++u)
-      for (int v = 0; v < 2; ++v) {
-        const int64_t oh = 2 * ta + u, ow = 2 * tb + v;
-        float* dst = dd + (u * 2 + v) * Ks;
-        if (oh >= f.OH || ow >= f.OW) {
-          std::memset(dst, 0, sizeof(float) * K);
-          continue;
-        }
-        const int64_t off = ((n * f.OH + oh) * f.OW + ow) * K;
-        if (f.relu_y) {
-          const float* src = f.dy + off;
-          const float* mk = f.relu_y + off;
-          for (int64_t k = 0; k < K; ++k) {
-            const float g = src[k];
-            dst[k] = mk[k] > 0.0f ? g : 0.0f;
-          }
-        } else {
-          std::memcpy(dst, f.dy + off, sizeof(float) * K);
-        }
-      }
+      for (int v = 0; v < 2; ++v) load_dy(f, n, 2 * ta + u, 2 * tb + v, dd + (u * 2 + v) * Ks);
     for (int64_t k = 0; k < Ks; k += VL) {
       const vf y00 = ld(dd + k), y01 = ld(dd + Ks + k);
       const vf y10 = ld(dd + 2 * Ks + k), y11 = ld(dd + 3 * Ks + k);
@@ -331,6 +333,61 @@ void gemm_filter(const Geo& q, int64_t Cm, int64_t Ys, int64_t rows, const float
   }
 }
 
+// The filter gradients' driver (here and conv2d_winograd_phase_kernels.h): sets q.T (from T,
+// lowered to give every thread two blocks when it can), q.Vs; the NT tiles in blocks of q.T go
+// in ng groups, one partial Mp (16, Cm, Ks) each (one per thread, fewer when the partials
+// would pass 256 MiB); a thread runs whole groups. Per block: in(t0, nt, d, V) writes V
+// (16, T, Cs) (d: dn floats of per-thread scratch, zeroed once), dyt(t0, nt, dd, Y, Ys, dbs)
+// Y (16, T, Ks) (dd: ddn floats likewise; dbs (Ks) += the block's db sums), then
+// Mp[e] += V[e]^T @ Y[e]. Assigns f.db (when given); returns the partials (ng of them).
+template <class In, class Dy>
+const float* filter_partials(const WinoFilterArgs& f, Geo& q, int64_t T, int64_t NT,
+                             int64_t dn, int64_t ddn, int64_t& ng, In in, Dy dyt) {
+  const int64_t Cs = q.Cs, Ks = q.Ks, Cm = (Cs + MR - 1) / MR * MR;
+  const int nthr = std::max(1, max_threads());
+  while (T > 16 && (NT + T - 1) / T < 2 * nthr) T -= 8;
+  q.T = T;
+  q.Vs = T * Cs + 16;
+  const int64_t Ys = T * Ks + 16, MpN = 16 * Cm * Ks;
+  const int64_t blocks = (NT + T - 1) / T;
+  ng = std::max<int64_t>(
+      1, std::min<int64_t>({nthr, blocks, (int64_t{64} << 20) / std::max<int64_t>(MpN, 1)}));
+  float* parts = scratch<0>(static_cast<size_t>(ng * MpN));
+  double* dbp = reinterpret_cast<double*>(scratch<1>(static_cast<size_t>(2 * ng * Ks)));
+  const int64_t G = ng;
+  parallel_for(G, (blocks / G) * T * 16 * Cs * Ks * 2, [&](int64_t g0, int64_t g1) {
+    float* d = scratch<2>(static_cast<size_t>(dn));
+    float* V = scratch<3>(static_cast<size_t>(16 * q.Vs + MR));
+    float* Y = scratch<4>(static_cast<size_t>(16 * Ys));
+    float* dd = scratch<5>(static_cast<size_t>(ddn + Ks));  // + the block's db sums
+    float* dbs = dd + ddn;
+    std::memset(d, 0, sizeof(float) * dn);
+    std::memset(dd, 0, sizeof(float) * ddn);
+    std::memset(V + 16 * q.Vs, 0, sizeof(float) * MR);
+    for (int64_t g = g0; g < g1; ++g) {
+      float* Mp = parts + g * MpN;
+      double* dbt = dbp + g * Ks;
+      std::memset(Mp, 0, sizeof(float) * MpN);
+      std::fill(dbt, dbt + Ks, 0.0);
+      for (int64_t blk = blocks * g / G; blk < blocks * (g + 1) / G; ++blk) {
+        const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+        in(t0, nt, d, V);
+        std::memset(dbs, 0, sizeof(float) * Ks);
+        dyt(t0, nt, dd, Y, Ys, dbs);
+        for (int64_t k = 0; k < Ks; ++k) dbt[k] += static_cast<double>(dbs[k]);
+        gemm_filter(q, Cm, Ys, nt, V, Y, Mp);
+      }
+    }
+  });
+  if (f.db)
+    for (int64_t k = 0; k < f.K; ++k) {
+      double acc = 0.0;
+      for (int64_t g = 0; g < G; ++g) acc += dbp[g * Ks + k];
+      f.db[k] = static_cast<float>(acc);
+    }
+  return parts;
+}
+
 }  // namespace
 
 void winograd_filter_f32(const WinoFilterArgs& f) {
@@ -349,50 +406,18 @@ void winograd_filter_f32(const WinoFilterArgs& f) {
   }
   int64_t T = 384 * 1024 / (16 * 4 * (Cs + Ks));
   T = std::max<int64_t>(16, std::min<int64_t>(T, 256));
-  const int nthr = std::max(1, max_threads());
-  while (T > 16 && (NT + T - 1) / T < 2 * nthr) T -= 8;
-  q.T = T;
-  q.Vs = T * Cs + 16;
-  const int64_t Ys = T * Ks + 16, MpN = 16 * Cm * Ks;
   const WinoArgs xa{f.N, f.H, f.W, C, f.OH, f.OW, K, f.pt, f.pl, f.x, nullptr, nullptr, false,
                     nullptr, false, nullptr};
-  // The blocks go in ng groups, one partial each (one per thread, fewer when the partials
-  // would pass 256 MiB); a thread runs whole groups.
-  const int64_t blocks = (NT + T - 1) / T;
-  const int64_t ng = std::max<int64_t>(
-      1, std::min<int64_t>({nthr, blocks, (int64_t{64} << 20) / std::max<int64_t>(MpN, 1)}));
-  float* parts = scratch<0>(static_cast<size_t>(ng * MpN));
-  double* dbp = reinterpret_cast<double*>(scratch<1>(static_cast<size_t>(2 * ng * Ks)));
-  parallel_for(ng, (blocks / ng) * T * 16 * Cs * Ks * 2, [&](int64_t g0, int64_t g1) {
-    float* d = scratch<2>(static_cast<size_t>(17 * Cs));
-    float* V = scratch<3>(static_cast<size_t>(16 * q.Vs + MR));
-    float* Y = scratch<4>(static_cast<size_t>(16 * Ys));
-    float* dd = scratch<5>(static_cast<size_t>(5 * Ks));  // + the block's db sums
-    float* dbs = dd + 4 * Ks;
-    std::memset(d, 0, sizeof(float) * 17 * Cs);
-    std::memset(dd, 0, sizeof(float) * 4 * Ks);
-    std::memset(V + 16 * q.Vs, 0, sizeof(float) * MR);
-    for (int64_t g = g0; g < g1; ++g) {
-      float* Mp = parts + g * MpN;
-      double* dbt = dbp + g * Ks;
-      std::memset(Mp, 0, sizeof(float) * MpN);
-      std::fill(dbt, dbt + Ks, 0.0);
-      for (int64_t blk = blocks * g / ng; blk < blocks * (g + 1) / ng; ++blk) {
-        const int64_t t0 = blk * T, nt = std::min(T, NT - t0);
+  int64_t ng = 0;
+  const float* parts = filter_partials(
+      f, q, T, NT, 17 * Cs, 4 * Ks, ng,
+      [&](int64_t t0, int64_t nt, float* d, float* V) {
         input_transform(xa, q, t0, nt, d, d + 16 * Cs, V);
-        std::memset(dbs, 0, sizeof(float) * Ks);
+      },
+      [&](int64_t t0, int64_t nt, float* dd, float* Y, int64_t Ys, float* dbs) {
         dy_transform(f, q, Ys, t0, nt, dd, Y, dbs);
-        for (int64_t k = 0; k < Ks; ++k) dbt[k] += static_cast<double>(dbs[k]);
-        gemm_filter(q, Cm, Ys, nt, V, Y, Mp);
-      }
-    }
-  });
-  if (f.db)
-    for (int64_t k = 0; k < K; ++k) {
-      double acc = 0.0;
-      for (int64_t g = 0; g < ng; ++g) acc += dbp[g * Ks + k];
-      f.db[k] = static_cast<float>(acc);
-    }
+      });
+  const int64_t MpN = 16 * Cm * Ks;
   // dw (c, k) = G^T (sum of the partials) G, G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0],
   // [0, 1/2, 1/2, 1]]
   parallel_for(C, Ks * ng, [&](int64_t c0, int64_t c1) {

@@ -136,4 +136,15 @@ void conv2d_winograd_s2_forward(const Conv2dShape& s, const float* x, const floa
   wino_phase_portable::winograd_s2_f32(a);
 }
 
+void conv2d_winograd_s2_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
+                                        const float* relu_y, float* dw, float* db) {
+  const WinoFilterArgs f{s.N, s.H, s.W, s.C, s.OH, s.OW, s.CO, s.pt, s.pl, x, dy, relu_y, dw, db};
+#if defined(NABI_X86)
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return wino_phase_avx512::winograd_s2_filter_f32(f);
+  if (std::strcmp(isa, "avx2") == 0) return wino_phase_avx2::winograd_s2_filter_f32(f);
+#endif
+  wino_phase_portable::winograd_s2_filter_f32(f);
+}
+
 }  // namespace nabi::cpu

@@ -28,6 +28,11 @@ bool conv2d_winograd_s2_use(const Conv2dShape& s);
 void conv2d_winograd_s2_forward(const Conv2dShape& s, const float* x, const float* w,
                                 const float* b, bool relu, float* y);
 
+// dw (4, 4, C, CO) and db (CO, may be null) of that convolution (assigned), by F(2x2, 3x3) per
+// tap-parity pair; relu_y (optional) masks dy by relu_y > 0.
+void conv2d_winograd_s2_backward_filter(const Conv2dShape& s, const float* x, const float* dy,
+                                        const float* relu_y, float* dw, float* db);
+
 // The kernels' view: dy (N, H, W, C) -> dx (N, OH, OW, K) with w (4, 4, K, C) the forward
 // convolution's HWIO filter, pt / pl its padding: dx (h, w') = sum dy (oh, ow) w (i, j) over
 // h = 2 oh + i - pt, w' = 2 ow + j - pl.
@@ -44,15 +49,24 @@ struct WinoPhaseArgs {
 namespace wino_phase_portable {
 void winograd_phase_f32(const WinoPhaseArgs& a);
 void winograd_s2_f32(const WinoArgs& a);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
 }
 #if defined(NABI_X86)
 namespace wino_phase_avx2 {
 void winograd_phase_f32(const WinoPhaseArgs& a);
 void winograd_s2_f32(const WinoArgs& a);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
 }
 namespace wino_phase_avx512 {
 void winograd_phase_f32(const WinoPhaseArgs& a);
 void winograd_s2_f32(const WinoArgs& a);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
+void winograd_s2_filter_f32(const WinoFilterArgs& f);
 }
 #endif
 

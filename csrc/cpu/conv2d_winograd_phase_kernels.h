@@ -288,4 +288,109 @@ void winograd_s2_f32(const WinoArgs& a) {
   });
 }
 
+namespace {
+
+// ---- filter gradient of the stride-2 4x4 conv: per parity pair p and output tile (3x3 dy
+// block y at (3 ta, 3 tb), 4x4 patch d of X_p), the block's dw_p (2x2) is the correlation of d
+// with y, F(2x2, 3x3): A^T [ (G y G^T) (.) (B^T d B) ] A with conv2d_winograd.cpp's G (4 x 3)
+// and A^T (2 x 4); summed over tiles before A^T . A: Mp[e] (4 Cs0, K) += V[e]^T @ Y[e].
+
+// Y (16, T, Ks) rows [0, nt) <- G y G^T of tiles t0 .. t0 + nt (dy masked by relu_y > 0 when
+// given; zeros past OH / OW); dd: (9, Ks) scratch, tail zero; dbs (Ks) += the blocks' dy sums.
+void s2_dy_transform(const WinoFilterArgs& f, const Geo& q, int64_t Ys, int64_t t0, int64_t nt,
+                     float* dd, float* Y, float* dbs) {
+  const int64_t Ks = q.Ks, per = q.th * q.tw;
+  for (int64_t r = 0; r < nt; ++r) {
+    const int64_t t = t0 + r, n = t / per, ta = (t % per) / q.tw, tb = t % q.tw;
+    for (int u = 0; u < 3; ++u)
+      for (int v = 0; v < 3; ++v) load_dy(f, n, 3 * ta + u, 3 * tb + v, dd + (u * 3 + v) * Ks);
+    const vf half = bc(0.5f);
+    for (int64_t k = 0; k < Ks; k += VL) {
+      vf y[3][3], g[4][3];
+      vf sum = vf{};
+      for (int u = 0; u < 3; ++u)
+        for (int v = 0; v < 3; ++v) sum += (y[u][v] = ld(dd + (u * 3 + v) * Ks + k));
+      st(dbs + k, ld(dbs + k) + sum);
+      for (int v = 0; v < 3; ++v) {  // G y
+        g[0][v] = y[0][v];
+        g[1][v] = half * (y[0][v] + y[1][v] + y[2][v]);
+        g[2][v] = half * (y[0][v] - y[1][v] + y[2][v]);
+        g[3][v] = y[2][v];
+      }
+      float* dst = Y + r * Ks + k;
+      for (int i = 0; i < 4; ++i) {  // (.) G^T
+        st(dst + (i * 4 + 0) * Ys, g[i][0]);
+        st(dst + (i * 4 + 1) * Ys, half * (g[i][0] + g[i][1] + g[i][2]));
+        st(dst + (i * 4 + 2) * Ys, half * (g[i][0] - g[i][1] + g[i][2]));
+        st(dst + (i * 4 + 3) * Ys, g[i][2]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_s2_filter_f32(const WinoFilterArgs& f) {
+  const int64_t C = f.C, K = f.K, Cs0 = (C + VL - 1) / VL * VL;
+  Geo q;
+  q.C = C, q.K = K;
+  q.Cs = 4 * Cs0;
+  q.Kp = (K + NR - 1) / NR;
+  q.Ks = q.Kp * NR;
+  q.th = (f.OH + 2) / 3, q.tw = (f.OW + 2) / 3;
+  const int64_t Cs = q.Cs, Ks = q.Ks, Cm = (Cs + MR - 1) / MR * MR, NT = f.N * q.th * q.tw;
+  if (NT <= 0 || K <= 0 || C <= 0) {
+    std::memset(f.dw, 0, sizeof(float) * 16 * std::max<int64_t>(C, 0) * std::max<int64_t>(K, 0));
+    if (f.db) std::memset(f.db, 0, sizeof(float) * std::max<int64_t>(K, 0));
+    return;
+  }
+  // Tiles per block: V (16, T, Cs) and Y (16, T, Ks) within ~2 MiB (L2 and L3).
+  int64_t T = 2048 * 1024 / (16 * 4 * (Cs + Ks));
+  T = std::max<int64_t>(16, std::min<int64_t>(T, 256) / 8 * 8);
+  const WinoArgs xa{f.N, f.H, f.W, C, f.OH, f.OW, K, f.pt, f.pl, f.x, nullptr, nullptr, false,
+                    nullptr, false, nullptr};
+  int64_t ng = 0;
+  const float* parts = filter_partials(
+      f, q, T, NT, 65 * Cs0, 9 * Ks, ng,
+      [&](int64_t t0, int64_t nt, float* d, float* V) {
+        s2_input_transform(xa, q, Cs0, t0, nt, d, d + 64 * Cs0, V);
+      },
+      [&](int64_t t0, int64_t nt, float* dd, float* Y, int64_t Ys, float* dbs) {
+        s2_dy_transform(f, q, Ys, t0, nt, dd, Y, dbs);
+      });
+  const int64_t MpN = 16 * Cm * Ks;
+  // dw[2 m + rh][2 n + rw] (c, k) = A^T (sum of the partials' row p Cs0 + c) A,
+  // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+  parallel_for(4 * C, Ks * ng, [&](int64_t r0, int64_t r1) {
+    for (int64_t pc = r0; pc < r1; ++pc) {
+      const int64_t p = pc / C, c = pc % C, row = p * Cs0 + c;
+      for (int64_t k = 0; k < K; k += VL) {
+        vf m[4][4], s2[2][4];
+        for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = vf{};
+        for (int64_t g = 0; g < ng; ++g) {
+          const float* src = parts + g * MpN + row * Ks + k;
+          for (int e = 0; e < 16; ++e) m[e / 4][e % 4] += ld(src + e * Cm * Ks);
+        }
+        for (int j = 0; j < 4; ++j) {
+          s2[0][j] = m[0][j] + m[1][j] + m[2][j];
+          s2[1][j] = m[1][j] - m[2][j] - m[3][j];
+        }
+        for (int i = 0; i < 2; ++i) {
+          const vf o[2] = {s2[i][0] + s2[i][1] + s2[i][2], s2[i][1] - s2[i][2] - s2[i][3]};
+          for (int j = 0; j < 2; ++j) {
+            float* dst = f.dw + (((2 * i + (p >> 1)) * 4 + 2 * j + (p & 1)) * C + c) * K + k;
+            if (k + VL <= K) {
+              st(dst, o[j]);
+            } else {
+              alignas(64) float tmp[VL];
+              st(tmp, o[j]);
+              std::memcpy(dst, tmp, sizeof(float) * (K - k));
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace nabi::cpu::NABI_WINO_NS
