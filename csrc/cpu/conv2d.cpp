@@ -6,7 +6,8 @@
 //
 // 0. Winograd F(2x2, 3x3) (float32, 3x3, stride 1, dilation 1; forward, dx and dw/db):
 //    conv2d_winograd.cpp, taken first wherever conv2d_winograd_use says it is faster
-//    (NABI_CONV_WINOGRAD=0 / 1 forces it off / on).
+//    (NABI_CONV_WINOGRAD=0 / 1 forces it off / on). Stride 2, 4x4 (forward, dx, dw/db):
+//    F(3x3, 2x2) / F(2x2, 3x3) over the sub-pixel phases, conv2d_winograd_phase.cpp.
 // 1. Implicit GEMM (float32 on AVX2+FMA CPUs; dilation 1 along w, C >= 2, packed filter
 //    <= 128 KiB; backward-data also needs stride 1 and C >= 8): the default for float32.
 //    Each image is copied into a zero-padded buffer xp so that the KW*C inputs that output
